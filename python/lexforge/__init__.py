@@ -1,0 +1,75 @@
+"""lexforge: build BERT-style language models from scratch.
+
+Tokenizers (byte-level BPE, WordPiece) are trained and run by a Rust core; attention runs in
+Triton kernels; the model and its training loops are PyTorch. Heavy modules load lazily:
+``import lexforge`` imports neither torch nor the compiled core until they are used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib import metadata as _metadata
+from typing import TYPE_CHECKING, Any
+
+from lexforge.errors import (
+    CorpusError,
+    DatasetDownloadError,
+    DatasetError,
+    DatasetIntegrityError,
+    EncodingError,
+    LexforgeError,
+    PatternError,
+    SpecialTokenError,
+    TokenIdError,
+    TokenizerFormatError,
+    TrainerConfigError,
+)
+
+if TYPE_CHECKING:
+    from lexforge import datasets
+    from lexforge.tokenizer import Tokenizer
+    from lexforge.training import WordCounts
+
+try:
+    __version__ = _metadata.version("lexforge")
+except _metadata.PackageNotFoundError:  # running from a source tree without installing
+    __version__ = "0+unknown"
+
+# public name -> module that defines it; resolved on first attribute access (PEP 562)
+_LAZY = {
+    "Tokenizer": "lexforge.tokenizer",
+    "WordCounts": "lexforge.training",
+    "datasets": "lexforge.datasets",
+}
+
+__all__ = [
+    "CorpusError",
+    "DatasetDownloadError",
+    "DatasetError",
+    "DatasetIntegrityError",
+    "EncodingError",
+    "LexforgeError",
+    "PatternError",
+    "SpecialTokenError",
+    "TokenIdError",
+    "Tokenizer",
+    "TokenizerFormatError",
+    "TrainerConfigError",
+    "WordCounts",
+    "__version__",
+    "datasets",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'lexforge' has no attribute {name!r}")
+    module = importlib.import_module(module_name)
+    value = module if module_name == f"lexforge.{name}" else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

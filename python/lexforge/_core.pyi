@@ -1,0 +1,126 @@
+# Type stubs for the Rust extension module lexforge._core (rust/py/). Checked in CI with
+# `python -m mypy.stubtest lexforge._core`; keep in sync with the #[pymethods].
+from collections.abc import Callable, Sequence
+from typing import final
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "Bpe",
+    "WordCounter",
+    "__version__",
+    "pretokenize",
+    "resolve_pattern",
+    "resolve_threads",
+    "train_bpe",
+]
+
+__version__: str
+
+_Ids = Sequence[int] | npt.NDArray[np.int64] | npt.NDArray[np.uint32] | npt.NDArray[np.int32]
+_Progress = Callable[[int, int], object]
+
+@final
+class Bpe:
+    @staticmethod
+    def from_merges(
+        vocab: Sequence[tuple[bytes, int]],
+        merges: Sequence[tuple[bytes, bytes]],
+        specials: Sequence[tuple[str, int]],
+        pattern: str,
+        ignore_merges: bool = False,
+    ) -> Bpe: ...
+    @staticmethod
+    def from_ranks(
+        ranks: Sequence[tuple[bytes, int]], specials: Sequence[tuple[str, int]], pattern: str
+    ) -> Bpe: ...
+    def encode(
+        self,
+        text: str,
+        allowed: Sequence[int] | None = None,
+        disallowed: Sequence[int] | None = None,
+    ) -> list[int]: ...
+    def encode_array(
+        self,
+        text: str,
+        allowed: Sequence[int] | None = None,
+        disallowed: Sequence[int] | None = None,
+    ) -> npt.NDArray[np.uint32]: ...
+    def encode_with_offsets(
+        self,
+        text: str,
+        allowed: Sequence[int] | None = None,
+        disallowed: Sequence[int] | None = None,
+    ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]]: ...
+    def encode_bytes(
+        self,
+        data: bytes,
+        allowed: Sequence[int] | None = None,
+        disallowed: Sequence[int] | None = None,
+    ) -> list[int]: ...
+    def encode_batch(
+        self,
+        texts: Sequence[str],
+        allowed: Sequence[int] | None = None,
+        disallowed: Sequence[int] | None = None,
+        num_threads: int | None = None,
+        as_arrays: bool = False,
+    ) -> list[list[int]] | list[npt.NDArray[np.uint32]]: ...
+    def encode_batch_flat(
+        self,
+        texts: Sequence[str],
+        allowed: Sequence[int] | None = None,
+        disallowed: Sequence[int] | None = None,
+        num_threads: int | None = None,
+    ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]]: ...
+    def decode_bytes(self, ids: _Ids) -> bytes: ...
+    def token_bytes(self, id: int) -> bytes | None: ...
+    def token_id(self, token: bytes) -> int | None: ...
+    def vocab(self) -> list[tuple[bytes, int]]: ...
+    def merges(self) -> list[tuple[int, int]]: ...
+    def specials(self) -> list[tuple[str, int]]: ...
+    @property
+    def pattern(self) -> str: ...
+    @property
+    def preset(self) -> str | None: ...
+    @property
+    def vocab_size(self) -> int: ...
+    @property
+    def rule(self) -> str: ...
+    @property
+    def ignore_merges(self) -> bool: ...
+
+@final
+class WordCounter:
+    def __new__(cls, pattern: str, special_tokens: Sequence[str] = ...) -> WordCounter: ...
+    def add_texts(self, texts: Sequence[str], num_threads: int | None = None) -> None: ...
+    def add_files(
+        self,
+        paths: Sequence[str],
+        num_threads: int | None = None,
+        progress: _Progress | None = None,
+    ) -> None: ...
+    def add_word(self, word: bytes, count: int) -> None: ...
+    def merge(self, other: WordCounter) -> None: ...
+    def get(self, word: bytes) -> int: ...
+    def items(self) -> list[tuple[bytes, int]]: ...
+    def __len__(self) -> int: ...
+    @property
+    def total(self) -> int: ...
+    @property
+    def pattern(self) -> str: ...
+    @property
+    def special_tokens(self) -> list[str]: ...
+
+def train_bpe(
+    counter: WordCounter,
+    vocab_size: int,
+    special_tokens: Sequence[str],
+    min_frequency: int = 0,
+    max_token_length: int | None = None,
+    progress: _Progress | None = None,
+) -> Bpe: ...
+def pretokenize(pattern: str, text: str) -> list[str]: ...
+def resolve_pattern(pattern: str) -> tuple[str, str | None]: ...
+def resolve_threads(num_threads: int | None = None) -> int: ...

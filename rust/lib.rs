@@ -1,0 +1,26 @@
+//! lexforge core: the data path of BERT-style model building, in Rust.
+//!
+//! This crate is pure Rust (no Python needed for `cargo test`); the PyO3 bindings that make it
+//! the `lexforge._core` extension module live in [`py`] behind the `python` cargo feature.
+//!
+//! Layout, one concern per module:
+//! - [`unicode`]: character-class tables shared by the pre-tokenizers.
+//! - [`pretokenize`]: GPT-2 / cl100k / o200k splitters compiled by hand, plus user regexes.
+//! - [`special`]: special tokens, found in text and never split or merged.
+//! - [`count`]: parallel, streaming, mergeable word counting (the first half of training).
+//! - [`bpe`]: the byte-level BPE model (encoding, decoding) and its trainer.
+//! - [`parallel`]: the one thread-pool policy every parallel entry point uses.
+//! - [`error`]: the error enum every fallible function returns.
+
+pub mod bpe;
+pub mod count;
+pub mod error;
+pub mod parallel;
+pub mod pretokenize;
+pub mod special;
+pub mod unicode;
+
+#[cfg(feature = "python")]
+mod py;
+
+pub use error::{Error, Result};

@@ -1,0 +1,49 @@
+//! cl100k_base's pattern, compiled by hand:
+//! `'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+`
+//! `|\s++$|\s*[\r\n]|\s+(?!\S)|\s`.
+
+use super::scan::Cursor;
+use crate::unicode::{CRLF, L, N, WS};
+
+/// End of the piece that starts at byte `i`.
+#[inline(always)]
+pub(super) fn piece_end(cur: &Cursor<'_>, i: usize) -> usize {
+    let n = cur.b.len();
+    let (c, len, f) = cur.at(i);
+    if c == u32::from(b'\'') {
+        if let Some(end) = cur.contraction_ci(i + 1) {
+            return end;
+        }
+    }
+    // `[^\r\n\p{L}\p{N}]?+\p{L}++`: one non-letter, non-number, non-newline may lead a word.
+    if f & (L | N | CRLF) == 0 && i + len < n && cur.flags(i + len) & L != 0 {
+        return cur.run(i + len, L);
+    }
+    if f & L != 0 {
+        return cur.run(i, L);
+    }
+    if f & N != 0 {
+        return cur.run_numbers_max3(i);
+    }
+    // ` ?[^\s\p{L}\p{N}]++[\r\n]*+`
+    let other_start = if c == u32::from(b' ') && i + 1 < n && cur.flags(i + 1) & (L | N | WS) == 0 {
+        Some(i + 1)
+    } else if f & (L | N | WS) == 0 {
+        Some(i)
+    } else {
+        None
+    };
+    if let Some(s) = other_start {
+        let j = cur.run_other(s);
+        return cur.run_bytes(j, b"\r\n");
+    }
+    // white space: `\s++$`, then `\s*[\r\n]`, then `\s+(?!\S)|\s`
+    let j = cur.run(i, WS);
+    if j == n {
+        return n;
+    }
+    if let Some(q) = cur.last_newline(i, j) {
+        return q + 1;
+    }
+    cur.space_run_end(i, j)
+}

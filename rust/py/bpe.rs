@@ -1,0 +1,314 @@
+//! `lexforge._core.Bpe`: the byte-level BPE model as seen from Python.
+
+use std::sync::Arc;
+
+use numpy::ndarray::Array2;
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1};
+use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedStr;
+use pyo3::types::{PyBytes, PyList};
+
+use super::errors::to_py;
+use crate::bpe::{BpeModel, MergeRule};
+use crate::pretokenize::Pretokenizer;
+use crate::special::{Policy, Selection};
+
+/// A byte-level BPE model. Build it with `from_merges`, `from_ranks` or `train_bpe`.
+#[pyclass(module = "lexforge._core", name = "Bpe", frozen)]
+pub(crate) struct Bpe {
+    pub(crate) inner: Arc<BpeModel>,
+}
+
+/// Token ids as Python passes them: a NumPy array or any sequence of ints.
+#[derive(FromPyObject)]
+pub(crate) enum Ids<'py> {
+    I64(PyReadonlyArray1<'py, i64>),
+    U32(PyReadonlyArray1<'py, u32>),
+    I32(PyReadonlyArray1<'py, i32>),
+    List(Vec<i64>),
+}
+
+impl Ids<'_> {
+    fn to_vec(&self) -> Vec<i64> {
+        match self {
+            Ids::I64(a) => a.as_array().iter().copied().collect(),
+            Ids::U32(a) => a.as_array().iter().map(|&x| i64::from(x)).collect(),
+            Ids::I32(a) => a.as_array().iter().map(|&x| i64::from(x)).collect(),
+            Ids::List(v) => v.clone(),
+        }
+    }
+}
+
+type IdsAndOffsets<'py> = (Bound<'py, PyArray1<u32>>, Bound<'py, PyArray2<i64>>);
+type FlatBatch<'py> = (Bound<'py, PyArray1<u32>>, Bound<'py, PyArray1<i64>>);
+
+fn selection(indices: Option<Vec<usize>>) -> Selection {
+    indices.map_or(Selection::All, Selection::Some)
+}
+
+fn token_list(tokens: Vec<(Bound<'_, PyBytes>, u32)>) -> Vec<(Vec<u8>, u32)> {
+    tokens
+        .into_iter()
+        .map(|(b, id)| (b.as_bytes().to_vec(), id))
+        .collect()
+}
+
+impl Bpe {
+    fn policy(
+        &self,
+        allowed: Option<Vec<usize>>,
+        disallowed: Option<Vec<usize>>,
+    ) -> PyResult<Policy<'_>> {
+        self.inner
+            .specials()
+            .policy(&selection(allowed), &selection(disallowed))
+            .map_err(to_py)
+    }
+}
+
+#[pymethods]
+impl Bpe {
+    /// Builds a model from a vocabulary `[(token_bytes, id)]`, ordered merges
+    /// `[(left_bytes, right_bytes)]`, special tokens `[(text, id)]` and a pattern.
+    #[staticmethod]
+    #[pyo3(signature = (vocab, merges, specials, pattern, ignore_merges=false))]
+    fn from_merges(
+        py: Python<'_>,
+        vocab: Vec<(Bound<'_, PyBytes>, u32)>,
+        merges: Vec<(Bound<'_, PyBytes>, Bound<'_, PyBytes>)>,
+        specials: Vec<(String, u32)>,
+        pattern: &str,
+        ignore_merges: bool,
+    ) -> PyResult<Self> {
+        let vocab = token_list(vocab);
+        let merges: Vec<(Vec<u8>, Vec<u8>)> = merges
+            .into_iter()
+            .map(|(a, b)| (a.as_bytes().to_vec(), b.as_bytes().to_vec()))
+            .collect();
+        let pretok = Pretokenizer::new(pattern).map_err(to_py)?;
+        let model = py
+            .detach(|| BpeModel::from_merges(vocab, &merges, specials, pretok, ignore_merges))
+            .map_err(to_py)?;
+        Ok(Bpe {
+            inner: Arc::new(model),
+        })
+    }
+
+    /// Builds a model from tiktoken ranks `[(token_bytes, rank)]` (rank = id = priority).
+    #[staticmethod]
+    fn from_ranks(
+        py: Python<'_>,
+        ranks: Vec<(Bound<'_, PyBytes>, u32)>,
+        specials: Vec<(String, u32)>,
+        pattern: &str,
+    ) -> PyResult<Self> {
+        let ranks = token_list(ranks);
+        let pretok = Pretokenizer::new(pattern).map_err(to_py)?;
+        let model = py
+            .detach(|| BpeModel::from_ranks(ranks, specials, pretok))
+            .map_err(to_py)?;
+        Ok(Bpe {
+            inner: Arc::new(model),
+        })
+    }
+
+    /// Encodes one text. `allowed`/`disallowed`: indices into `specials()`, `None` = all.
+    #[pyo3(signature = (text, allowed=None, disallowed=None))]
+    fn encode(
+        &self,
+        py: Python<'_>,
+        text: &str,
+        allowed: Option<Vec<usize>>,
+        disallowed: Option<Vec<usize>>,
+    ) -> PyResult<Vec<u32>> {
+        let policy = self.policy(allowed, disallowed)?;
+        py.detach(|| {
+            let mut ids = Vec::with_capacity(text.len() / 3 + 1);
+            self.inner
+                .encode_text(text, &policy, 0, &mut ids)
+                .map(|()| ids)
+        })
+        .map_err(to_py)
+    }
+
+    /// Like `encode`, returning a uint32 NumPy array (no copy).
+    #[pyo3(signature = (text, allowed=None, disallowed=None))]
+    fn encode_array<'py>(
+        &self,
+        py: Python<'py>,
+        text: &str,
+        allowed: Option<Vec<usize>>,
+        disallowed: Option<Vec<usize>>,
+    ) -> PyResult<Bound<'py, PyArray1<u32>>> {
+        Ok(self.encode(py, text, allowed, disallowed)?.into_pyarray(py))
+    }
+
+    /// Encodes one text and returns `(ids, offsets)`: uint32 `(n,)` and int64 `(n, 2)`
+    /// character offsets `[start, end)` into `text`.
+    #[pyo3(signature = (text, allowed=None, disallowed=None))]
+    fn encode_with_offsets<'py>(
+        &self,
+        py: Python<'py>,
+        text: &str,
+        allowed: Option<Vec<usize>>,
+        disallowed: Option<Vec<usize>>,
+    ) -> PyResult<IdsAndOffsets<'py>> {
+        let ids = self.encode(py, text, allowed, disallowed)?;
+        let flat: Vec<i64> = py.detach(|| {
+            self.inner
+                .char_offsets(text, &ids)
+                .into_iter()
+                .flat_map(|(s, e)| [s as i64, e as i64])
+                .collect()
+        });
+        let offsets = Array2::from_shape_vec((ids.len(), 2), flat)
+            .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
+        Ok((ids.into_pyarray(py), offsets.into_pyarray(py)))
+    }
+
+    /// Encodes arbitrary bytes (invalid UTF-8 included); returns a list of ids.
+    #[pyo3(signature = (data, allowed=None, disallowed=None))]
+    fn encode_bytes(
+        &self,
+        py: Python<'_>,
+        data: &[u8],
+        allowed: Option<Vec<usize>>,
+        disallowed: Option<Vec<usize>>,
+    ) -> PyResult<Vec<u32>> {
+        let policy = self.policy(allowed, disallowed)?;
+        py.detach(|| {
+            let mut ids = Vec::with_capacity(data.len() / 3 + 1);
+            self.inner
+                .encode_bytes(data, &policy, &mut ids)
+                .map(|()| ids)
+        })
+        .map_err(to_py)
+    }
+
+    /// Encodes many texts in parallel; a list of lists, or of uint32 arrays with `as_arrays`.
+    #[pyo3(signature = (texts, allowed=None, disallowed=None, num_threads=None, as_arrays=false))]
+    fn encode_batch<'py>(
+        &self,
+        py: Python<'py>,
+        texts: Vec<PyBackedStr>,
+        allowed: Option<Vec<usize>>,
+        disallowed: Option<Vec<usize>>,
+        num_threads: Option<usize>,
+        as_arrays: bool,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let policy = self.policy(allowed, disallowed)?;
+        let refs: Vec<&str> = texts.iter().map(|t| &**t).collect();
+        let all = py
+            .detach(|| self.inner.encode_batch(&refs, &policy, num_threads))
+            .map_err(to_py)?;
+        if as_arrays {
+            PyList::new(py, all.into_iter().map(|ids| ids.into_pyarray(py)))
+        } else {
+            PyList::new(py, all)
+        }
+    }
+
+    /// Encodes many texts into one flat uint32 array plus int64 boundaries `cu` of length
+    /// `len(texts) + 1`: text `i` is `ids[cu[i]:cu[i + 1]]`.
+    #[pyo3(signature = (texts, allowed=None, disallowed=None, num_threads=None))]
+    fn encode_batch_flat<'py>(
+        &self,
+        py: Python<'py>,
+        texts: Vec<PyBackedStr>,
+        allowed: Option<Vec<usize>>,
+        disallowed: Option<Vec<usize>>,
+        num_threads: Option<usize>,
+    ) -> PyResult<FlatBatch<'py>> {
+        let policy = self.policy(allowed, disallowed)?;
+        let refs: Vec<&str> = texts.iter().map(|t| &**t).collect();
+        let (flat, cu) = py
+            .detach(|| {
+                let all = self.inner.encode_batch(&refs, &policy, num_threads)?;
+                let mut cu = Vec::with_capacity(all.len() + 1);
+                cu.push(0i64);
+                let total: usize = all.iter().map(Vec::len).sum();
+                let mut flat = Vec::with_capacity(total);
+                for ids in all {
+                    flat.extend_from_slice(&ids);
+                    cu.push(flat.len() as i64);
+                }
+                Ok((flat, cu))
+            })
+            .map_err(to_py)?;
+        Ok((flat.into_pyarray(py), cu.into_pyarray(py)))
+    }
+
+    /// The bytes of a sequence of ids (special tokens decode to their text).
+    fn decode_bytes<'py>(&self, py: Python<'py>, ids: Ids<'_>) -> PyResult<Bound<'py, PyBytes>> {
+        let ids = ids.to_vec();
+        let mut out = Vec::with_capacity(ids.len() * 4);
+        py.detach(|| self.inner.decode_into(ids.iter().copied(), &mut out))
+            .map_err(to_py)?;
+        Ok(PyBytes::new(py, &out))
+    }
+
+    /// The bytes of one token, or `None` if the id is not a mergeable token.
+    fn token_bytes<'py>(&self, py: Python<'py>, id: u32) -> Option<Bound<'py, PyBytes>> {
+        self.inner.token_bytes(id).map(|b| PyBytes::new(py, b))
+    }
+
+    /// The id of a mergeable token given by its bytes, or `None`.
+    fn token_id(&self, token: &[u8]) -> Option<u32> {
+        self.inner.token_id(token)
+    }
+
+    /// Every mergeable token as `(bytes, id)`, in id order.
+    fn vocab<'py>(&self, py: Python<'py>) -> Vec<(Bound<'py, PyBytes>, u32)> {
+        self.inner
+            .vocab()
+            .map(|(id, b)| (PyBytes::new(py, b), id))
+            .collect()
+    }
+
+    /// The merges as `(left_id, right_id)` in priority order. For a ranks model: every
+    /// mergeable pair, sorted by (priority, left, right).
+    fn merges(&self) -> Vec<(u32, u32)> {
+        match self.inner.rule() {
+            MergeRule::MergeList => self.inner.merges().to_vec(),
+            MergeRule::Ranks => self.inner.pairs_by_priority(),
+        }
+    }
+
+    /// The special tokens as `(text, id)`.
+    fn specials(&self) -> Vec<(String, u32)> {
+        self.inner.specials().tokens().to_vec()
+    }
+
+    /// The pre-tokenization regex.
+    #[getter]
+    fn pattern(&self) -> &str {
+        self.inner.pretokenizer().pattern()
+    }
+
+    /// The preset name of the pattern (`"gpt2"`, `"cl100k"`, `"o200k"`), or `None`.
+    #[getter]
+    fn preset(&self) -> Option<&'static str> {
+        self.inner.pretokenizer().preset()
+    }
+
+    /// One more than the largest id.
+    #[getter]
+    fn vocab_size(&self) -> u32 {
+        self.inner.vocab_size()
+    }
+
+    /// `"merges"` (HF / GPT-2 merge list) or `"ranks"` (tiktoken).
+    #[getter]
+    fn rule(&self) -> &'static str {
+        match self.inner.rule() {
+            MergeRule::MergeList => "merges",
+            MergeRule::Ranks => "ranks",
+        }
+    }
+
+    /// HF's `ignore_merges` flag.
+    #[getter]
+    fn ignore_merges(&self) -> bool {
+        self.inner.ignore_merges()
+    }
+}

@@ -1,0 +1,49 @@
+//! PyO3 bindings: the `lexforge._core` extension module (cargo feature `python`).
+//!
+//! Bindings only: argument conversion, releasing the GIL around every O(n) call, and
+//! mapping [`crate::Error`] onto Python exceptions ([`errors`], the one place that does).
+//! Defaults, file formats and user-facing policy live in the Python package.
+
+mod bpe;
+mod errors;
+mod train;
+
+use pyo3::prelude::*;
+
+/// Splits `text` with a pre-tokenization preset or pattern (for tests and inspection).
+#[pyfunction]
+fn pretokenize(py: Python<'_>, pattern: &str, text: &str) -> PyResult<Vec<String>> {
+    let pretok = crate::pretokenize::Pretokenizer::new(pattern).map_err(errors::to_py)?;
+    let pieces = py.detach(|| {
+        pretok
+            .pieces(text)
+            .map(|p| p.into_iter().map(String::from).collect())
+    });
+    pieces.map_err(errors::to_py)
+}
+
+/// The canonical regex of a preset name or pattern, and the preset name if it is one.
+#[pyfunction]
+fn resolve_pattern(pattern: &str) -> PyResult<(String, Option<&'static str>)> {
+    let pretok = crate::pretokenize::Pretokenizer::new(pattern).map_err(errors::to_py)?;
+    Ok((pretok.pattern().to_string(), pretok.preset()))
+}
+
+/// The number of threads a call with `num_threads=None` uses.
+#[pyfunction]
+#[pyo3(signature = (num_threads=None))]
+fn resolve_threads(num_threads: Option<usize>) -> usize {
+    crate::parallel::resolve_threads(num_threads)
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<bpe::Bpe>()?;
+    m.add_class::<train::WordCounter>()?;
+    m.add_function(wrap_pyfunction!(train::train_bpe, m)?)?;
+    m.add_function(wrap_pyfunction!(pretokenize, m)?)?;
+    m.add_function(wrap_pyfunction!(resolve_pattern, m)?)?;
+    m.add_function(wrap_pyfunction!(resolve_threads, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,217 @@
+//! `lexforge._core.WordCounter` and `train_bpe`: counting and merging, with the GIL released
+//! and progress reported through an optional Python callable.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedStr;
+use pyo3::types::PyBytes;
+
+use super::bpe::Bpe;
+use super::errors::to_py;
+use crate::bpe::{train, BpeModel, TrainOptions};
+use crate::count::{Counter, WordCounts};
+use crate::error::Error;
+use crate::pretokenize::Pretokenizer;
+use crate::special::SpecialTokens;
+
+/// Word counts under one pre-tokenizer; mergeable across processes and machines.
+#[pyclass(module = "lexforge._core", name = "WordCounter")]
+pub(crate) struct WordCounter {
+    counts: WordCounts,
+    pretok: Pretokenizer,
+    specials: SpecialTokens,
+}
+
+/// Runs `work` with the GIL released, giving it a progress function that calls `callback`
+/// (if any) with the GIL held and checks for Ctrl-C. A Python exception raised there stops
+/// the work and is re-raised.
+fn with_progress<T: Send>(
+    py: Python<'_>,
+    callback: Option<Py<PyAny>>,
+    work: impl FnOnce(&mut dyn FnMut(u64, u64) -> bool) -> crate::Result<T> + Send,
+) -> PyResult<T> {
+    let mut raised: Option<PyErr> = None;
+    let result = py.detach(|| {
+        let mut report = |done: u64, total: u64| {
+            Python::attach(|py| {
+                let outcome = py.check_signals().and_then(|()| match &callback {
+                    Some(cb) => cb.call1(py, (done, total)).map(drop),
+                    None => Ok(()),
+                });
+                match outcome {
+                    Ok(()) => true,
+                    Err(e) => {
+                        raised = Some(e);
+                        false
+                    }
+                }
+            })
+        };
+        work(&mut report)
+    });
+    match (result, raised) {
+        (Err(Error::Interrupted), Some(err)) => Err(err),
+        (result, _) => result.map_err(to_py),
+    }
+}
+
+#[pymethods]
+impl WordCounter {
+    /// A counter for `pattern` (preset name or regex); `special_tokens` are cut out of the
+    /// text and never counted.
+    #[new]
+    #[pyo3(signature = (pattern, special_tokens=Vec::new()))]
+    fn new(pattern: &str, special_tokens: Vec<String>) -> PyResult<Self> {
+        let pretok = Pretokenizer::new(pattern).map_err(to_py)?;
+        let specials =
+            SpecialTokens::new(special_tokens.into_iter().zip(0..).collect()).map_err(to_py)?;
+        Ok(WordCounter {
+            counts: WordCounts::new(),
+            pretok,
+            specials,
+        })
+    }
+
+    /// Counts a batch of texts, each pre-tokenized on its own.
+    #[pyo3(signature = (texts, num_threads=None))]
+    fn add_texts(
+        &mut self,
+        py: Python<'_>,
+        texts: Vec<PyBackedStr>,
+        num_threads: Option<usize>,
+    ) -> PyResult<()> {
+        let refs: Vec<&str> = texts.iter().map(|t| &**t).collect();
+        let WordCounter {
+            counts,
+            pretok,
+            specials,
+        } = self;
+        let counter = Counter { pretok, specials };
+        py.detach(|| counter.count_texts(&refs, counts, num_threads))
+            .map_err(to_py)
+    }
+
+    /// Streams UTF-8 text files line by line. `progress(done_bytes, total_bytes)` is called
+    /// after each block.
+    #[pyo3(signature = (paths, num_threads=None, progress=None))]
+    fn add_files(
+        &mut self,
+        py: Python<'_>,
+        paths: Vec<PathBuf>,
+        num_threads: Option<usize>,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<()> {
+        let WordCounter {
+            counts,
+            pretok,
+            specials,
+        } = self;
+        let counter = Counter { pretok, specials };
+        with_progress(py, progress, |report| {
+            counter.count_files(&paths, counts, num_threads, report)
+        })
+    }
+
+    /// Adds `count` occurrences of one pre-tokenized word.
+    fn add_word(&mut self, word: &[u8], count: u64) -> PyResult<()> {
+        self.counts.add(word, count).map_err(to_py)
+    }
+
+    /// Adds every count of `other`, which must use the same pattern.
+    fn merge(&mut self, py: Python<'_>, other: PyRef<'_, WordCounter>) -> PyResult<()> {
+        if other.pretok.pattern() != self.pretok.pattern() {
+            return Err(to_py(Error::Config(format!(
+                "cannot merge counts made with pattern {:?} into counts made with {:?}; count every shard with the same pattern",
+                other.pretok.pattern(),
+                self.pretok.pattern()
+            ))));
+        }
+        let theirs = other.counts.clone();
+        drop(other);
+        py.detach(|| self.counts.merge(&theirs)).map_err(to_py)
+    }
+
+    /// The count of one word (0 if it was never seen).
+    fn get(&self, word: &[u8]) -> u64 {
+        self.counts.get(word)
+    }
+
+    /// All `(word, count)` pairs, sorted by word bytes.
+    fn items<'py>(&self, py: Python<'py>) -> Vec<(Bound<'py, PyBytes>, u64)> {
+        self.counts
+            .sorted()
+            .into_iter()
+            .map(|(w, c)| (PyBytes::new(py, w), c))
+            .collect()
+    }
+
+    /// Number of distinct words.
+    fn __len__(&self) -> usize {
+        self.counts.len()
+    }
+
+    /// Total number of words counted (saturating at 2^64 - 1).
+    #[getter]
+    fn total(&self) -> u64 {
+        self.counts.total()
+    }
+
+    /// The pre-tokenization regex.
+    #[getter]
+    fn pattern(&self) -> &str {
+        self.pretok.pattern()
+    }
+
+    /// The special tokens cut out of the text.
+    #[getter]
+    fn special_tokens(&self) -> Vec<String> {
+        self.specials
+            .tokens()
+            .iter()
+            .map(|(t, _)| t.clone())
+            .collect()
+    }
+}
+
+/// Trains a byte-level BPE model from word counts. Ids: `special_tokens` first, then the
+/// 256 bytes, then merges, for `vocab_size` ids in all (fewer if the corpus runs out).
+#[pyfunction]
+#[pyo3(signature = (counter, vocab_size, special_tokens, min_frequency=0, max_token_length=None, progress=None))]
+pub(crate) fn train_bpe(
+    py: Python<'_>,
+    counter: PyRef<'_, WordCounter>,
+    vocab_size: usize,
+    special_tokens: Vec<String>,
+    min_frequency: u64,
+    max_token_length: Option<usize>,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<Bpe> {
+    let floor = 256 + special_tokens.len();
+    if vocab_size < floor {
+        return Err(to_py(Error::Config(format!(
+            "vocab_size={vocab_size} is smaller than the alphabet: 256 byte tokens + {} special tokens = {floor}; use vocab_size >= {floor}",
+            special_tokens.len()
+        ))));
+    }
+    if max_token_length == Some(0) {
+        return Err(to_py(Error::Config(
+            "max_token_length must be at least 1 (or None for no limit)".into(),
+        )));
+    }
+    let opts = TrainOptions {
+        merges: vocab_size - floor,
+        min_frequency,
+        max_token_length,
+    };
+    let counts = &counter.counts;
+    let pretok = counter.pretok.clone();
+    let model = with_progress(py, progress, |report| {
+        let trained = train(counts, &opts, report)?;
+        BpeModel::from_trained(&trained, special_tokens, pretok)
+    })?;
+    Ok(Bpe {
+        inner: Arc::new(model),
+    })
+}

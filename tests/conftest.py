@@ -1,0 +1,37 @@
+"""Shared fixtures. Datasets come from one cache for the whole session: ``$LEXFORGE_CACHE``
+when set (CI keeps it between runs), else a temporary folder created here."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not os.environ.get("LEXFORGE_CACHE"):
+        os.environ["LEXFORGE_CACHE"] = tempfile.mkdtemp(prefix="lexforge-test-cache-")
+
+
+@pytest.fixture(scope="session")
+def wiki_text() -> str:
+    """English Wikipedia leads (~4.9 MB), the multi-MB parity corpus."""
+    from lexforge import datasets
+
+    return datasets.corpus_text("wiki-leads").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def gpt2_files() -> dict[str, Path]:
+    from lexforge import datasets
+
+    return datasets.files("gpt2")
+
+
+@pytest.fixture(scope="session")
+def rank_files() -> dict[str, Path]:
+    from lexforge import datasets
+
+    return {name: datasets.files(name)["ranks"] for name in ("cl100k_base", "o200k_base")}

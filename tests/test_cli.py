@@ -1,0 +1,63 @@
+"""The ``lexforge`` command line and the package surface: version, subcommands, lazy
+imports, shipped type information."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+import lexforge
+from lexforge.cli import main
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "lexforge.cli", *args], capture_output=True, text=True, check=False
+    )
+
+
+def test_version() -> None:
+    out = run("--version")
+    assert out.returncode == 0 and out.stdout.strip() == f"lexforge {lexforge.__version__}"
+    assert lexforge.__version__ == lexforge._core.__version__
+
+
+def test_train_and_tokenize(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("hello world\nhello there\n" * 50, encoding="utf-8")
+    out = tmp_path / "tok.json"
+    assert (
+        main(["train-tokenizer", str(corpus), "--vocab-size", "270", "-o", str(out), "--quiet"])
+        == 0
+    )
+    assert 256 < lexforge.Tokenizer.from_file(out).vocab_size <= 270  # the corpus may run out first
+    assert main(["tokenize", "--tokenizer", str(out), str(corpus), "--count"]) == 0
+    assert "bytes/token" in capsys.readouterr().out
+
+
+def test_errors_are_one_line(tmp_path: Path) -> None:
+    out = run("train-tokenizer", str(tmp_path / "missing.txt"), "--vocab-size", "300")
+    assert out.returncode == 1
+    assert out.stderr.startswith("lexforge: error: no such file") and "Traceback" not in out.stderr
+    assert run("train-tokenizer", str(tmp_path), "--vocab-size", "10").returncode == 1
+
+
+def test_datasets_subcommand() -> None:
+    out = run("datasets", "list")
+    assert out.returncode == 0 and "wiki-leads" in out.stdout
+
+
+def test_import_is_lazy() -> None:
+    code = "import sys, lexforge; print('lexforge._core' in sys.modules, 'torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
+def test_ships_type_information() -> None:
+    files = resources.files("lexforge")
+    assert files.joinpath("py.typed").is_file()
+    assert files.joinpath("_core.pyi").is_file()

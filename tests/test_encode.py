@@ -1,0 +1,179 @@
+"""Encoding and decoding: round trips on arbitrary text and bytes, agreement with the
+reference encoder, special-token safety, batches, NumPy outputs, offsets, bad ids and
+pathological inputs."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import lexforge as lf
+from lexforge.errors import EncodingError, SpecialTokenError, TokenIdError
+from lexforge.reference import ReferenceBPE
+
+SPECIALS = ["<|endoftext|>", "<|pad|>"]
+
+
+@pytest.fixture(scope="module")
+def tok(wiki_text: str) -> lf.Tokenizer:
+    return lf.Tokenizer.train_bpe(
+        texts=wiki_text[:1_000_000].split("\n"),
+        vocab_size=2000,
+        special_tokens=SPECIALS,
+        show_progress=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def reference(tok: lf.Tokenizer) -> ReferenceBPE:
+    return ReferenceBPE(tok.vocab(), tok.merges(), tok.pattern, tok.special_tokens)
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=st.text(max_size=200))
+def test_round_trip_text(tok: lf.Tokenizer, text: str) -> None:
+    ids = tok.encode(text, disallowed_special=())
+    assert tok.decode(ids) == text
+    assert tok.decode_bytes(ids) == text.encode("utf-8", errors="surrogatepass")
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=st.binary(max_size=200))
+def test_round_trip_arbitrary_bytes(tok: lf.Tokenizer, data: bytes) -> None:
+    assert tok.decode_bytes(tok.encode_bytes(data, disallowed_special=())) == data
+
+
+def test_invalid_utf8_bytes() -> None:
+    tok = lf.Tokenizer.train_bpe(texts=["hello world"] * 3, vocab_size=270, show_progress=False)
+    for data in [
+        b"\xff",
+        b"ab\xc3",
+        b"\xe4\xb8",
+        b"x\x80\x80y",
+        b"\xed\xa0\x80",
+        "é".encode()[:1] * 5,
+    ]:
+        assert tok.decode_bytes(tok.encode_bytes(data)) == data
+    assert tok.decode(tok.encode_bytes(b"ok\xff")) == "ok\ufffd"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.lists(
+        st.sampled_from(list("the quick brown fox, 123 ünï中文\n\t'sll") + SPECIALS), max_size=60
+    ).map("".join)
+)
+def test_agrees_with_the_reference(tok: lf.Tokenizer, reference: ReferenceBPE, text: str) -> None:
+    assert tok.encode(text, allowed_special="all") == reference.encode(text)
+
+
+def test_agrees_with_the_reference_on_real_text(
+    tok: lf.Tokenizer, reference: ReferenceBPE, wiki_text: str
+) -> None:
+    sample = wiki_text[2_000_000:2_040_000]
+    assert tok.encode(sample) == reference.encode(sample)
+
+
+def test_special_token_safety(tok: lf.Tokenizer) -> None:
+    text = "hi <|endoftext|> there"
+    with pytest.raises(SpecialTokenError, match=r"<\|endoftext\|>.*allowed_special"):
+        tok.encode(text)
+    eot = tok.special_tokens["<|endoftext|>"]
+    assert eot in tok.encode(text, allowed_special={"<|endoftext|>"})
+    assert eot in tok.encode(text, allowed_special="all")
+    plain = tok.encode(text, disallowed_special=())
+    assert eot not in plain and tok.decode(plain) == text
+    assert tok.encode_ordinary(text) == plain
+    # allowing one special does not allow the other
+    with pytest.raises(SpecialTokenError, match="pad"):
+        tok.encode("<|pad|>", allowed_special={"<|endoftext|>"})
+    with pytest.raises(ValueError, match="not a special token"):
+        tok.encode("x", allowed_special={"<nope>"})
+    with pytest.raises(TypeError):
+        tok.encode("x", allowed_special="<|pad|>")
+    with pytest.raises(SpecialTokenError, match="text 1"):
+        tok.encode_batch(["fine", "not <|pad|> fine"])
+
+
+def test_batches_match_single_calls_for_any_thread_count(tok: lf.Tokenizer, wiki_text: str) -> None:
+    texts = wiki_text[:300_000].split("\n")
+    single = [tok.encode(t) for t in texts]
+    for threads in (1, 2, 4):
+        assert tok.encode_batch(texts, num_threads=threads) == single
+    arrays = tok.encode_batch(texts, return_tensors="np")
+    assert all(
+        a.dtype == np.uint32 and a.tolist() == s for a, s in zip(arrays, single, strict=True)
+    )
+    flat, cu = tok.encode_batch_flat(texts)
+    assert flat.dtype == np.uint32 and cu.dtype == np.int64 and len(cu) == len(texts) + 1
+    assert [flat[cu[i] : cu[i + 1]].tolist() for i in range(len(texts))] == single
+    with pytest.raises(TypeError, match="sequence of texts"):
+        tok.encode_batch("one text")  # type: ignore[call-overload]
+
+
+def test_numpy_output_and_input(tok: lf.Tokenizer) -> None:
+    arr = tok.encode_to_numpy("numpy arrays")
+    assert (arr.dtype == np.uint32 and arr.flags["OWNDATA"] is False) or arr.base is not None
+    assert arr.tolist() == tok.encode("numpy arrays")
+    for dtype in (np.int64, np.uint32, np.int32, np.uint16):
+        assert tok.decode(arr.astype(dtype)) == "numpy arrays"
+    with pytest.raises(ValueError, match="one-dimensional"):
+        tok.decode(np.zeros((2, 2), dtype=np.int64))
+    with pytest.raises(TypeError, match="integers"):
+        tok.decode(np.zeros(2, dtype=np.float32))
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(max_size=80))
+def test_offsets_cover_the_text(tok: lf.Tokenizer, text: str) -> None:
+    ids, offsets = tok.encode_with_offsets(text, disallowed_special=())
+    assert offsets.shape == (len(ids), 2)
+    if len(ids):
+        assert offsets[0, 0] == 0 and offsets[-1, 1] == len(text)
+        assert (offsets[1:, 0] >= offsets[:-1, 0]).all()
+    for (start, end), token_id in zip(offsets.tolist(), ids.tolist(), strict=True):
+        piece = tok.id_to_token(token_id)
+        assert piece in text[start:end].encode("utf-8")
+
+
+def test_offsets_of_ascii_tokens(tok: lf.Tokenizer) -> None:
+    text = "Hello wörld <|pad|>!"
+    _, offsets = tok.encode_with_offsets(text, allowed_special="all")
+    pairs = offsets.tolist()
+    # tokens that split one character (ö is two bytes) share that character's span
+    distinct = [p for i, p in enumerate(pairs) if i == 0 or p != pairs[i - 1]]
+    assert "".join(text[s:e] for s, e in distinct) == text
+    assert [text[s:e] for s, e in pairs][-2:] == ["<|pad|>", "!"]
+
+
+def test_unknown_ids(tok: lf.Tokenizer) -> None:
+    for bad in ([tok.vocab_size], [-1], [2**40]):
+        with pytest.raises(TokenIdError, match="not in the vocabulary"):
+            tok.decode(bad)
+    assert tok.decode([tok.special_tokens["<|pad|>"]]) == "<|pad|>"
+
+
+def test_missing_byte_tokens_raise(tmp_path: object) -> None:
+    from lexforge._core import Bpe
+
+    vocab = [(bytes([b]), b) for b in range(128)]  # ASCII only
+    partial = lf.Tokenizer(Bpe.from_merges(vocab, [], [], "gpt2"))
+    assert partial.decode(partial.encode("plain")) == "plain"
+    with pytest.raises(EncodingError, match="no token"):
+        partial.encode("café")
+
+
+def test_pathological_inputs(tok: lf.Tokenizer) -> None:
+    same = "a" * 1_000_000
+    assert tok.decode(tok.encode(same)) == same
+    rng = random.Random(1)
+    no_spaces = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz.,;") for _ in range(10_000_000))
+    ids = tok.encode(no_spaces)
+    assert tok.decode(ids) == no_spaces
+    assert len(ids) < len(no_spaces)
+    spaces = " " * 100_000 + "x"
+    assert tok.decode(tok.encode(spaces)) == spaces

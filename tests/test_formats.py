@@ -1,0 +1,161 @@
+"""Tokenizer files: round trips through every format, both merges spellings, and typed
+errors naming file, line and fix for malformed, truncated or inconsistent files."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+
+import lexforge as lf
+from lexforge.errors import TokenizerFormatError
+
+TEXTS = ["the cat sat on the mat", "théâtre 中文 emoji 😀", "  spaces\n\nand lines  "]
+
+
+@pytest.fixture(scope="module")
+def tok() -> lf.Tokenizer:
+    return lf.Tokenizer.train_bpe(
+        texts=TEXTS * 20, vocab_size=320, special_tokens=["<|endoftext|>"], show_progress=False
+    )
+
+
+def same(a: lf.Tokenizer, b: lf.Tokenizer) -> bool:
+    return all(a.encode(t) == b.encode(t) for t in TEXTS) and a.special_tokens == b.special_tokens
+
+
+def test_round_trips(tok: lf.Tokenizer, tmp_path: Path) -> None:
+    tok.save(tmp_path / "tokenizer.json")
+    hf = lf.Tokenizer.from_file(tmp_path / "tokenizer.json")
+    assert same(tok, hf) and hf.vocab() == tok.vocab() and hf.merges() == tok.merges()
+    assert same(tok, lf.Tokenizer.from_file(tmp_path))  # a directory with tokenizer.json
+    (tmp_path / "gpt2").mkdir()
+    tok.save(tmp_path / "gpt2", format="gpt2")
+    for path in (
+        tmp_path / "gpt2",
+        tmp_path / "gpt2" / "vocab.json",
+        tmp_path / "gpt2" / "merges.txt",
+    ):
+        assert same(tok, lf.Tokenizer.from_file(path))
+    tok.save(tmp_path / "x.tiktoken", format="tiktoken")
+    tt = lf.Tokenizer.from_tiktoken(
+        tmp_path / "x.tiktoken", pattern="gpt2", special_tokens=tok.special_tokens
+    )
+    assert all(tt.decode(tt.encode(t)) == t for t in TEXTS)
+    assert not list(tmp_path.glob("**/*.tmp"))  # atomic writes leave no temporaries
+
+
+def test_both_merges_spellings(tok: lf.Tokenizer, tmp_path: Path) -> None:
+    tok.save(tmp_path / "tokenizer.json")
+    doc = json.loads((tmp_path / "tokenizer.json").read_text(encoding="utf-8"))
+    doc["model"]["merges"] = [m.split(" ") for m in doc["model"]["merges"]]
+    (tmp_path / "pairs.json").write_text(json.dumps(doc), encoding="utf-8")
+    assert same(tok, lf.Tokenizer.from_file(tmp_path / "pairs.json"))
+
+
+def corrupt(tok: lf.Tokenizer, tmp_path: Path, edit: object) -> Path:
+    tok.save(tmp_path / "tokenizer.json")
+    doc = json.loads((tmp_path / "tokenizer.json").read_text(encoding="utf-8"))
+    edit(doc)  # type: ignore[operator]
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda d: d["model"]["merges"].append("Ġzz qq"),
+            r"model\.merges\[\d+\].*not in model\.vocab",
+        ),
+        (lambda d: d["model"]["merges"].append("a"), r"model\.merges\[\d+\].*not a pair"),
+        (lambda d: d["model"].pop("vocab"), r"model\.vocab.*missing"),
+        (lambda d: d["model"].update(type="WordPiece"), "not BPE"),
+        (lambda d: d.update(normalizer={"type": "NFC"}), "normalizer"),
+        (lambda d: d["pre_tokenizer"].update(add_prefix_space=True), "add_prefix_space"),
+        (lambda d: d["model"].update(dropout=0.1), "dropout"),
+        (lambda d: d["added_tokens"][0].update(lstrip=True), "lstrip"),
+        (lambda d: d["model"]["vocab"].update({"Ġthe": 5}), "unique|twice|both"),
+    ],
+)
+def test_inconsistent_tokenizer_json(
+    tok: lf.Tokenizer, tmp_path: Path, edit: object, message: str
+) -> None:
+    path = corrupt(tok, tmp_path, edit)
+    with pytest.raises(TokenizerFormatError, match=message) as info:
+        lf.Tokenizer.from_file(path)
+    assert "bad.json" in str(info.value)
+    assert isinstance(info.value, ValueError)
+
+
+def test_truncated_and_non_utf8_json(tok: lf.Tokenizer, tmp_path: Path) -> None:
+    tok.save(tmp_path / "tokenizer.json")
+    data = (tmp_path / "tokenizer.json").read_bytes()
+    (tmp_path / "cut.json").write_bytes(data[: len(data) // 2])
+    with pytest.raises(TokenizerFormatError, match=r"cut\.json:\d+:\d+: invalid JSON.*truncated"):
+        lf.Tokenizer.from_file(tmp_path / "cut.json")
+    (tmp_path / "latin.json").write_bytes(b'{"model": "caf\xe9"}')
+    with pytest.raises(TokenizerFormatError, match=r"latin\.json:1: not UTF-8"):
+        lf.Tokenizer.from_file(tmp_path / "latin.json")
+
+
+def test_gpt2_files_errors(tok: lf.Tokenizer, tmp_path: Path) -> None:
+    tok.save(tmp_path, format="gpt2")
+    merges = (tmp_path / "merges.txt").read_text(encoding="utf-8").split("\n")
+    (tmp_path / "merges.txt").write_text(
+        "\n".join([*merges[:3], "Ġnot there", *merges[3:]]), encoding="utf-8"
+    )
+    with pytest.raises(TokenizerFormatError, match=r"merges\.txt:4: 'Ġnot' is not in vocab\.json"):
+        lf.Tokenizer.from_file(tmp_path)
+    (tmp_path / "merges.txt").write_text(
+        "\n".join([*merges[:3], "onlyone", *merges[3:]]), encoding="utf-8"
+    )
+    with pytest.raises(TokenizerFormatError, match=r"merges\.txt:4: 'onlyone' is not a merge"):
+        lf.Tokenizer.from_file(tmp_path)
+    (tmp_path / "merges.txt").unlink()
+    with pytest.raises(FileNotFoundError, match=r"merges\.txt"):
+        lf.Tokenizer.from_file(tmp_path / "vocab.json")
+
+
+def test_tiktoken_file_errors(tmp_path: Path) -> None:
+    good = [f"{base64.b64encode(bytes([b])).decode()} {b}" for b in range(256)]
+    path = tmp_path / "r.tiktoken"
+    path.write_text("\n".join([*good[:10], "not base64! 10", *good[11:]]), encoding="utf-8")
+    with pytest.raises(TokenizerFormatError, match=r"r\.tiktoken:11:"):
+        lf.Tokenizer.from_tiktoken(path, pattern="gpt2")
+    path.write_text("\n".join([*good[:10], "YQ==", *good[11:]]), encoding="utf-8")
+    with pytest.raises(
+        TokenizerFormatError, match=r"r\.tiktoken:11: expected '<base64 token> <rank>'"
+    ):
+        lf.Tokenizer.from_tiktoken(path, pattern="gpt2")
+    path.write_text("\n".join([*good[:10], "YQ== x1", *good[11:]]), encoding="utf-8")
+    with pytest.raises(TokenizerFormatError, match=r"r\.tiktoken:11: rank 'x1'"):
+        lf.Tokenizer.from_tiktoken(path, pattern="gpt2")
+    path.write_text("\n".join([*good, good[5].split()[0] + " 300"]), encoding="utf-8")
+    with pytest.raises(TokenizerFormatError, match="appears twice"):
+        lf.Tokenizer.from_tiktoken(path, pattern="gpt2")
+    path.write_text("", encoding="utf-8")
+    with pytest.raises(TokenizerFormatError, match="no ranks"):
+        lf.Tokenizer.from_tiktoken(path, pattern="gpt2")
+    with pytest.raises(ValueError, match="pass pattern="):
+        lf.Tokenizer.from_tiktoken(path)
+
+
+def test_missing_files(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"nothing\.json"):
+        lf.Tokenizer.from_file(tmp_path / "nothing.json")
+    with pytest.raises(FileNotFoundError, match="holds no tokenizer"):
+        lf.Tokenizer.from_file(tmp_path)
+
+
+def test_merges_referencing_unknown_ids_in_the_core() -> None:
+    from lexforge._core import Bpe
+
+    vocab = [(bytes([b]), b) for b in range(256)]
+    with pytest.raises(TokenizerFormatError, match=r"merge #0 .*not in the vocabulary"):
+        Bpe.from_merges(vocab, [(b"a", b"b")], [], "gpt2")
+    with pytest.raises(TokenizerFormatError, match="already belongs"):
+        Bpe.from_merges(vocab, [], [("<s>", 1)], "gpt2")

@@ -1,0 +1,167 @@
+"""Parity with the established libraries on real multi-MB corpora: GPT-2's own files, the
+cl100k and o200k rank files, and tokenizers we train and save, against tiktoken and HF
+``tokenizers`` (skipped when they are not installed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import lexforge as lf
+from lexforge import datasets
+
+tiktoken = pytest.importorskip("tiktoken")
+hf = pytest.importorskip("tokenizers")
+
+CL100K = r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""  # noqa: E501
+GPT2 = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s"""
+TRICKY = [
+    "",
+    " ",
+    "  \n\n  \t x",
+    "I'VE we'll THEY'RE don't ſ's",
+    "HELLOworld CamelCase mIxEd ǅungla",
+    "1234567 ١٢٣٤ ²³ Ⅻ",
+    "e\u0301 a\u0300\u0300 !\u0301 \u20dd",
+    "中文字符测试，标点。",
+    "emoji 😀👍🏽 family 👨\u200d👩\u200d👧",
+    "tabs\tand\r\nwindows\r\nlines",
+    "trailing spaces   ",
+    "<|endoftext|> inside",
+    "a" * 5000,
+    "  " * 3000 + "end",
+]
+
+
+@pytest.fixture(scope="module")
+def corpus(wiki_text: str) -> list[str]:
+    """About 5.5 MB: English leads by line and in whole 64 KB blocks, French leads, news,
+    Chinese newspaper text, and hand-made edge cases."""
+    blocks = [wiki_text[i : i + 65536] for i in range(0, len(wiki_text), 65536)]
+    french = list(datasets.load_corpus("wiki-leads", lang="fr"))[:1500]
+    chinese = list(datasets.load_corpus("peoples-daily"))[:2000]
+    return wiki_text.split("\n") + blocks + french + chinese + TRICKY
+
+
+def tiktoken_encoding(name: str, files: dict[str, Path]) -> object:
+    from tiktoken.load import data_gym_to_mergeable_bpe_ranks, load_tiktoken_bpe
+
+    if name == "gpt2":
+        ranks = data_gym_to_mergeable_bpe_ranks(str(files["vocab.bpe"]), str(files["encoder.json"]))
+        return tiktoken.Encoding(
+            "gpt2", pat_str=GPT2, mergeable_ranks=ranks, special_tokens={"<|endoftext|>": 50256}
+        )
+    patterns = {
+        "cl100k_base": CL100K,
+        "o200k_base": lf.Tokenizer.from_tiktoken(files["ranks"]).pattern,
+    }
+    tok = lf.Tokenizer.from_tiktoken(files["ranks"])
+    return tiktoken.Encoding(
+        name,
+        pat_str=patterns[name],
+        mergeable_ranks=load_tiktoken_bpe(str(files["ranks"])),
+        special_tokens=tok.special_tokens,
+    )
+
+
+def test_gpt2_matches_tiktoken_and_hf(gpt2_files: dict[str, Path], corpus: list[str]) -> None:
+    ours = lf.Tokenizer.from_file(gpt2_files["encoder.json"])
+    theirs = tiktoken_encoding("gpt2", gpt2_files)
+    expected = theirs.encode_ordinary_batch(corpus)  # type: ignore[attr-defined]
+    assert ours.encode_batch(corpus, disallowed_special=()) == expected
+    bpe = hf.models.BPE.from_file(str(gpt2_files["encoder.json"]), str(gpt2_files["vocab.bpe"]))
+    hf_tok = hf.Tokenizer(bpe)
+    hf_tok.pre_tokenizer = hf.pre_tokenizers.ByteLevel(add_prefix_space=False)
+    hf_ids = [e.ids for e in hf_tok.encode_batch(corpus)]
+    assert hf_ids == expected
+    assert ours.encode("<|endoftext|>", allowed_special="all") == [50256]
+
+
+@pytest.mark.parametrize("name", ["cl100k_base", "o200k_base"])
+def test_rank_files_match_tiktoken(
+    name: str, corpus: list[str], rank_files: dict[str, Path]
+) -> None:
+    ours = lf.Tokenizer.from_file(rank_files[name])
+    theirs = tiktoken_encoding(name, {"ranks": rank_files[name]})
+    assert ours.encode_batch(corpus, disallowed_special=()) == theirs.encode_ordinary_batch(corpus)  # type: ignore[attr-defined]
+    text = "a <|endoftext|> b <|endofprompt|>"
+    assert ours.encode(text, allowed_special="all") == theirs.encode(text, allowed_special="all")  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("name", ["cl100k_base", "o200k_base"])
+def test_rank_files_saved_as_tokenizer_json_match_in_hf(
+    name: str, corpus: list[str], rank_files: dict[str, Path], tmp_path: Path
+) -> None:
+    ours = lf.Tokenizer.from_file(rank_files[name])
+    ours.save(tmp_path / "tokenizer.json")
+    hf_tok = hf.Tokenizer.from_file(str(tmp_path / "tokenizer.json"))
+    sample = corpus[::7]
+    assert [e.ids for e in hf_tok.encode_batch(sample)] == ours.encode_batch(
+        sample, disallowed_special=()
+    )
+    assert lf.Tokenizer.from_file(tmp_path / "tokenizer.json").encode_batch(
+        sample, disallowed_special=()
+    ) == (ours.encode_batch(sample, disallowed_special=()))
+
+
+@pytest.mark.parametrize("pattern", ["gpt2", "cl100k", "o200k"])
+def test_trained_tokenizer_loads_in_hf_with_identical_ids(
+    pattern: str, corpus: list[str], tmp_path: Path
+) -> None:
+    ours = lf.Tokenizer.train_bpe(
+        texts=corpus[:20000],
+        vocab_size=4096,
+        special_tokens=["<|endoftext|>", "<pad>"],
+        pattern=pattern,
+        show_progress=False,
+    )
+    ours.save(tmp_path / "tokenizer.json")
+    hf_tok = hf.Tokenizer.from_file(str(tmp_path / "tokenizer.json"))
+    texts = [*corpus[20000:], "x<|endoftext|>y<pad>"]
+    assert [e.ids for e in hf_tok.encode_batch(texts)] == ours.encode_batch(
+        texts, allowed_special="all"
+    )
+    assert (
+        hf_tok.decode(ours.encode("round trip ünï"), skip_special_tokens=False) == "round trip ünï"
+    )
+    if pattern == "gpt2":
+        ours.save(tmp_path, format="gpt2")
+        bpe = hf.models.BPE.from_file(str(tmp_path / "vocab.json"), str(tmp_path / "merges.txt"))
+        gpt2_style = hf.Tokenizer(bpe)
+        gpt2_style.pre_tokenizer = hf.pre_tokenizers.ByteLevel(add_prefix_space=False)
+        assert [e.ids for e in gpt2_style.encode_batch(texts[:-1])] == ours.encode_batch(
+            texts[:-1], disallowed_special=()
+        )
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(st.characters(exclude_categories=["Cn", "Cs"]), max_size=100))
+def test_random_text_matches_tiktoken(
+    text: str, rank_files: dict[str, Path], gpt2_files: dict[str, Path]
+) -> None:
+    for name, ours, theirs in _pairs(rank_files, gpt2_files):
+        assert ours.encode_ordinary(text) == theirs.encode_ordinary(text), name  # type: ignore[attr-defined]
+
+
+_PAIRS: list[tuple[str, lf.Tokenizer, object]] = []
+
+
+def _pairs(
+    rank_files: dict[str, Path], gpt2_files: dict[str, Path]
+) -> list[tuple[str, lf.Tokenizer, object]]:
+    if not _PAIRS:
+        _PAIRS.append(
+            (
+                "gpt2",
+                lf.Tokenizer.from_file(gpt2_files["encoder.json"]),
+                tiktoken_encoding("gpt2", gpt2_files),
+            )
+        )
+        for name, path in rank_files.items():
+            _PAIRS.append(
+                (name, lf.Tokenizer.from_file(path), tiktoken_encoding(name, {"ranks": path}))
+            )
+    return _PAIRS
