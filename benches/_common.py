@@ -1,0 +1,71 @@
+"""Shared helpers of the benchmark scripts: the benchmark corpus, peak-memory probes and
+table printing. Not a test module."""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+OUT = Path(__file__).resolve().parent / "out"
+GPT2_REGEX = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+
+
+def corpus(name: str, megabytes: float | None) -> Path:
+    """A UTF-8 text file of the named dataset (or a path), cut to ``megabytes`` at a line
+    boundary when given. Cached under benches/out/."""
+    source = Path(name)
+    if not source.exists():
+        from lexforge import datasets
+
+        source = datasets.corpus_text(name)
+    if megabytes is None:
+        return source
+    OUT.mkdir(exist_ok=True)
+    target = OUT / f"{source.stem}-{megabytes:g}MB.txt"
+    if not target.exists():
+        limit = int(megabytes * 1e6)
+        data = source.read_bytes()
+        while len(data) < limit:  # repeat a small corpus up to the size asked for
+            data = data + data
+        cut = data.rfind(b"\n", 0, limit) + 1 or limit
+        tmp = target.with_suffix(".tmp")
+        tmp.write_bytes(data[:cut])
+        tmp.replace(target)
+    return target
+
+
+def reset_peak_rss() -> None:
+    """Makes VmHWM restart from the current RSS (Linux), so the next reading is the peak of
+    the work that follows."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process in MiB (VmHWM, else ru_maxrss)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def machine() -> str:
+    """One line describing this machine."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, Python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d')}"
