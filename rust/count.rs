@@ -25,14 +25,21 @@ use crate::pretokenize::Pretokenizer;
 use crate::special::{Policy, Segment, Selection, SpecialTokens};
 
 /// Bytes read from a file per block (whole lines are added on top of this).
-const BLOCK: usize = 8 << 20;
+const BLOCK: usize = 2 << 20;
 
+/// A word in the arena and its count (16 bytes; hashes are recomputed when the table grows).
 #[derive(Clone, Copy)]
 struct Slot {
-    hash: u64,
-    offset: usize,
+    offset: u32,
     len: u32,
     count: u64,
+}
+
+impl Slot {
+    #[inline]
+    fn word<'a>(&self, arena: &'a [u8]) -> &'a [u8] {
+        &arena[self.offset as usize..self.offset as usize + self.len as usize]
+    }
 }
 
 /// Distinct words and their counts.
@@ -84,49 +91,40 @@ impl WordCounts {
         }
         self.total = self.total.saturating_add(count);
         let arena = &self.arena;
-        let found = self.table.find_mut(hash, |s| {
-            s.len as usize == word.len() && &arena[s.offset..s.offset + s.len as usize] == word
-        });
+        let found =
+            self.table.find_mut(hash, |s| s.len as usize == word.len() && s.word(arena) == word);
         if let Some(slot) = found {
             slot.count = slot.count.saturating_add(count);
             return Ok(());
         }
-        let len = u32::try_from(word.len()).map_err(|_| {
-            Error::Corpus(format!(
-                "a single pre-token of {} bytes exceeds the 4 GiB limit; split the input into lines",
-                word.len()
-            ))
-        })?;
-        let offset = self.arena.len();
+        let end = self.arena.len() + word.len();
+        let (Ok(offset), Ok(len), Ok(_)) =
+            (u32::try_from(self.arena.len()), u32::try_from(word.len()), u32::try_from(end))
+        else {
+            return Err(Error::Corpus(
+                "the distinct words exceed 4 GiB; train on a sample of the corpus or merge fewer shards".into(),
+            ));
+        };
         self.arena.extend_from_slice(word);
-        self.table.insert_unique(
-            hash,
-            Slot {
-                hash,
-                offset,
-                len,
-                count,
-            },
-            |s| s.hash,
-        );
+        let arena = &self.arena;
+        self.table.insert_unique(hash, Slot { offset, len, count }, |s| hash_bytes(s.word(arena)));
         Ok(())
     }
 
     /// Adds every count of `other` to this table.
     pub fn merge(&mut self, other: &WordCounts) -> Result<()> {
-        self.table.reserve(other.len(), |s| s.hash);
+        let arena = &self.arena;
+        self.table.reserve(other.len(), |s| hash_bytes(s.word(arena)));
         for s in other.table.iter() {
-            let word = &other.arena[s.offset..s.offset + s.len as usize];
-            self.add_hashed(s.hash, word, s.count)?;
+            let word = s.word(&other.arena);
+            self.add_hashed(hash_bytes(word), word, s.count)?;
         }
         Ok(())
     }
 
     /// The words and counts, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], u64)> {
-        self.table
-            .iter()
-            .map(|s| (&self.arena[s.offset..s.offset + s.len as usize], s.count))
+        self.table.iter().map(|s| (s.word(&self.arena), s.count))
     }
 
     /// The words and counts sorted by word bytes (a canonical order).
@@ -140,9 +138,7 @@ impl WordCounts {
     pub fn get(&self, word: &[u8]) -> u64 {
         let arena = &self.arena;
         self.table
-            .find(hash_bytes(word), |s| {
-                s.len as usize == word.len() && &arena[s.offset..s.offset + s.len as usize] == word
-            })
+            .find(hash_bytes(word), |s| s.len as usize == word.len() && s.word(arena) == word)
             .map_or(0, |s| s.count)
     }
 
@@ -179,8 +175,7 @@ pub struct Counter<'a> {
 
 impl Counter<'_> {
     fn policy(&self) -> Result<Policy<'_>> {
-        self.specials
-            .policy(&Selection::All, &Selection::Some(vec![]))
+        self.specials.policy(&Selection::All, &Selection::Some(vec![]))
     }
 
     /// Counts a batch of texts in parallel into `into`.
@@ -245,6 +240,7 @@ impl Counter<'_> {
                 }
             }
         }
+        crate::memory::release_free_memory(); // the per-block tables are gone
         Ok(())
     }
 
@@ -389,35 +385,24 @@ mod tests {
     fn counter_counts(texts: &[&str], threads: usize) -> Vec<(Vec<u8>, u64)> {
         let pretok = Pretokenizer::new("gpt2").unwrap();
         let specials = SpecialTokens::new(vec![("<|x|>".into(), 0)]).unwrap();
-        let c = Counter {
-            pretok: &pretok,
-            specials: &specials,
-        };
+        let c = Counter { pretok: &pretok, specials: &specials };
         let mut wc = WordCounts::new();
         c.count_texts(texts, &mut wc, Some(threads)).unwrap();
-        wc.sorted()
-            .into_iter()
-            .map(|(w, n)| (w.to_vec(), n))
-            .collect()
+        wc.sorted().into_iter().map(|(w, n)| (w.to_vec(), n)).collect()
     }
 
     #[test]
     fn counts_words_and_skips_specials() {
         let counts = counter_counts(&["a b a<|x|>b", "b"], 1);
-        let expect: Vec<(Vec<u8>, u64)> = vec![
-            (b" a".to_vec(), 1),
-            (b" b".to_vec(), 1),
-            (b"a".to_vec(), 1),
-            (b"b".to_vec(), 2),
-        ];
+        let expect: Vec<(Vec<u8>, u64)> =
+            vec![(b" a".to_vec(), 1), (b" b".to_vec(), 1), (b"a".to_vec(), 1), (b"b".to_vec(), 2)];
         assert_eq!(counts, expect);
     }
 
     #[test]
     fn thread_count_does_not_matter() {
-        let texts: Vec<String> = (0..500)
-            .map(|i| format!("w{} x{} w{}", i % 7, i % 13, i % 5))
-            .collect();
+        let texts: Vec<String> =
+            (0..500).map(|i| format!("w{} x{} w{}", i % 7, i % 13, i % 5)).collect();
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         assert_eq!(counter_counts(&refs, 1), counter_counts(&refs, 4));
     }
@@ -437,9 +422,7 @@ mod tests {
 
     #[test]
     fn line_blocks_cover_the_input() {
-        let data: Vec<u8> = (0..50_000)
-            .flat_map(|i| format!("line {i}\n").into_bytes())
-            .collect();
+        let data: Vec<u8> = (0..50_000).flat_map(|i| format!("line {i}\n").into_bytes()).collect();
         let path = Path::new("mem");
         let mut r = LineBlocks::new(&data[..], path);
         let mut seen = Vec::new();
@@ -459,9 +442,6 @@ mod tests {
         assert!(r.fill().unwrap());
         let block = r.block().to_vec();
         let err = r.check_utf8(&block).unwrap_err().to_string();
-        assert!(
-            err.starts_with("corpus.txt:3: invalid UTF-8 at byte 12"),
-            "{err}"
-        );
+        assert!(err.starts_with("corpus.txt:3: invalid UTF-8 at byte 12"), "{err}");
     }
 }

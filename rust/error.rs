@@ -22,11 +22,7 @@ pub enum Error {
     Config(String),
     /// Text contains a special token the caller did not allow.
     #[error("text {text_index} contains the special token {token:?} at byte {byte_offset}, which this call does not allow; pass allowed_special={{{token:?}}} (or \"all\") to encode it as a special token, or disallowed_special=() to encode it as ordinary text")]
-    DisallowedSpecial {
-        token: String,
-        text_index: usize,
-        byte_offset: usize,
-    },
+    DisallowedSpecial { token: String, text_index: usize, byte_offset: usize },
     /// A token id outside the vocabulary.
     #[error("token id {id} is not in the vocabulary (valid ids are 0..{vocab_size}, with gaps listed by the tokenizer)")]
     TokenId { id: i64, vocab_size: u32 },
@@ -38,10 +34,7 @@ pub enum Error {
     NotFound { path: PathBuf },
     /// Any other I/O failure, with the path it happened on.
     #[error("cannot read {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     /// A progress callback asked to stop (the Python side re-raises its own exception).
     #[error("interrupted")]
     Interrupted,

@@ -10,11 +10,13 @@
 //! - [`count`]: parallel, streaming, mergeable word counting (the first half of training).
 //! - [`bpe`]: the byte-level BPE model (encoding, decoding) and its trainer.
 //! - [`parallel`]: the one thread-pool policy every parallel entry point uses.
+//! - [`memory`]: handing freed memory back to the OS between phases.
 //! - [`error`]: the error enum every fallible function returns.
 
 pub mod bpe;
 pub mod count;
 pub mod error;
+pub mod memory;
 pub mod parallel;
 pub mod pretokenize;
 pub mod special;

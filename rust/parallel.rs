@@ -20,10 +20,7 @@ pub fn resolve_threads(requested: Option<usize>) -> usize {
     if let Some(n) = requested.filter(|&n| n > 0) {
         return n;
     }
-    if let Some(n) = std::env::var(THREADS_ENV)
-        .ok()
-        .and_then(|v| v.trim().parse::<usize>().ok())
-    {
+    if let Some(n) = std::env::var(THREADS_ENV).ok().and_then(|v| v.trim().parse::<usize>().ok()) {
         if n > 0 {
             return n;
         }

@@ -58,15 +58,8 @@ impl SpecialTokens {
                 )));
             }
         }
-        let all = build(
-            tokens.iter().map(|(t, _)| t.as_str()),
-            MatchKind::LeftmostLongest,
-        )?;
-        let by_id = tokens
-            .iter()
-            .enumerate()
-            .map(|(i, (_, id))| (*id, i))
-            .collect();
+        let all = build(tokens.iter().map(|(t, _)| t.as_str()), MatchKind::LeftmostLongest)?;
+        let by_id = tokens.iter().enumerate().map(|(i, (_, id))| (*id, i)).collect();
         Ok(SpecialTokens { tokens, by_id, all })
     }
 
@@ -98,11 +91,8 @@ impl SpecialTokens {
         for &i in &allowed_idx {
             is_allowed[i] = true;
         }
-        let disallowed_idx: Vec<usize> = self
-            .indices(disallowed)?
-            .into_iter()
-            .filter(|&i| !is_allowed[i])
-            .collect();
+        let disallowed_idx: Vec<usize> =
+            self.indices(disallowed)?.into_iter().filter(|&i| !is_allowed[i]).collect();
         let split = if allowed_idx.len() == self.tokens.len() {
             self.all.as_ref().map(|ac| Matcher::Borrowed(ac, None))
         } else {
@@ -112,16 +102,10 @@ impl SpecialTokens {
             )?
             .map(|ac| Matcher::Owned(ac, Some(allowed_idx)))
         };
-        let check = build(
-            disallowed_idx.iter().map(|&i| self.tokens[i].0.as_str()),
-            MatchKind::Standard,
-        )?
-        .map(|ac| Matcher::Owned(ac, Some(disallowed_idx)));
-        Ok(Policy {
-            specials: self,
-            split,
-            check,
-        })
+        let check =
+            build(disallowed_idx.iter().map(|&i| self.tokens[i].0.as_str()), MatchKind::Standard)?
+                .map(|ac| Matcher::Owned(ac, Some(disallowed_idx)));
+        Ok(Policy { specials: self, split, check })
     }
 
     fn indices(&self, selection: &Selection) -> Result<Vec<usize>> {
@@ -185,11 +169,7 @@ impl Policy<'_> {
     pub fn none() -> Policy<'static> {
         static EMPTY: std::sync::OnceLock<SpecialTokens> = std::sync::OnceLock::new();
         let specials = EMPTY.get_or_init(SpecialTokens::default);
-        Policy {
-            specials,
-            split: None,
-            check: None,
-        }
+        Policy { specials, split: None, check: None }
     }
 
     /// Fails if `text` (the `text_index`-th of a batch) contains a disallowed special token.
@@ -213,11 +193,7 @@ impl Policy<'_> {
     #[inline]
     pub fn segments(&self, text: &str, mut f: impl FnMut(Segment) -> Result<()>) -> Result<()> {
         let Some(matcher) = &self.split else {
-            return if text.is_empty() {
-                Ok(())
-            } else {
-                f(Segment::Text(0, text.len()))
-            };
+            return if text.is_empty() { Ok(()) } else { f(Segment::Text(0, text.len())) };
         };
         let (ac, map) = matcher.parts();
         let mut last = 0;
@@ -226,11 +202,7 @@ impl Policy<'_> {
                 f(Segment::Text(last, m.start()))?;
             }
             let idx = map.map_or(m.pattern().as_usize(), |map| map[m.pattern().as_usize()]);
-            f(Segment::Special(
-                self.specials.tokens[idx].1,
-                m.start(),
-                m.end(),
-            ))?;
+            f(Segment::Special(self.specials.tokens[idx].1, m.start(), m.end()))?;
             last = m.end();
         }
         if last < text.len() {
@@ -245,12 +217,8 @@ mod tests {
     use super::*;
 
     fn specials() -> SpecialTokens {
-        SpecialTokens::new(vec![
-            ("<|a|>".into(), 10),
-            ("<|a|>x".into(), 11),
-            ("<s>".into(), 12),
-        ])
-        .unwrap()
+        SpecialTokens::new(vec![("<|a|>".into(), 10), ("<|a|>x".into(), 11), ("<s>".into(), 12)])
+            .unwrap()
     }
 
     fn segs(p: &Policy<'_>, text: &str) -> Vec<Segment> {
@@ -281,22 +249,14 @@ mod tests {
     #[test]
     fn subsets_and_checks() {
         let s = specials();
-        let p = s
-            .policy(&Selection::Some(vec![2]), &Selection::All)
-            .unwrap();
+        let p = s.policy(&Selection::Some(vec![2]), &Selection::All).unwrap();
         assert_eq!(segs(&p, "<s>"), [Segment::Special(12, 0, 3)]);
         assert!(matches!(
             p.check("x<|a|>", 3),
-            Err(Error::DisallowedSpecial {
-                text_index: 3,
-                byte_offset: 1,
-                ..
-            })
+            Err(Error::DisallowedSpecial { text_index: 3, byte_offset: 1, .. })
         ));
         assert!(p.check("<s> plain", 0).is_ok());
-        let p = s
-            .policy(&Selection::Some(vec![]), &Selection::Some(vec![]))
-            .unwrap();
+        let p = s.policy(&Selection::Some(vec![]), &Selection::Some(vec![])).unwrap();
         assert_eq!(segs(&p, "<s>"), [Segment::Text(0, 3)]);
     }
 
@@ -305,8 +265,6 @@ mod tests {
         assert!(SpecialTokens::new(vec![("".into(), 1)]).is_err());
         assert!(SpecialTokens::new(vec![("a".into(), 1), ("a".into(), 2)]).is_err());
         assert!(SpecialTokens::new(vec![("a".into(), 1), ("b".into(), 1)]).is_err());
-        assert!(specials()
-            .policy(&Selection::Some(vec![9]), &Selection::All)
-            .is_err());
+        assert!(specials().policy(&Selection::Some(vec![9]), &Selection::All).is_err());
     }
 }

@@ -84,11 +84,7 @@ impl Classes {
             });
             index[b] = id;
         }
-        Classes {
-            ascii,
-            index: index.into_boxed_slice(),
-            blocks,
-        }
+        Classes { ascii, index: index.into_boxed_slice(), blocks }
     }
 }
 
@@ -101,11 +97,9 @@ fn class_ranges(pattern: &str) -> Vec<(u32, u32)> {
         Err(_) => return Vec::new(),
     };
     match hir.kind() {
-        HirKind::Class(Class::Unicode(class)) => class
-            .ranges()
-            .iter()
-            .map(|r| (r.start() as u32, r.end() as u32))
-            .collect(),
+        HirKind::Class(Class::Unicode(class)) => {
+            class.ranges().iter().map(|r| (r.start() as u32, r.end() as u32)).collect()
+        }
         _ => Vec::new(),
     }
 }
@@ -120,10 +114,7 @@ pub fn decode_at(b: &[u8], i: usize) -> (u32, usize) {
     } else if x < 0xE0 {
         (((x & 0x1F) << 6) | (b[i + 1] as u32 & 0x3F), 2)
     } else if x < 0xF0 {
-        (
-            ((x & 0x0F) << 12) | ((b[i + 1] as u32 & 0x3F) << 6) | (b[i + 2] as u32 & 0x3F),
-            3,
-        )
+        (((x & 0x0F) << 12) | ((b[i + 1] as u32 & 0x3F) << 6) | (b[i + 2] as u32 & 0x3F), 3)
     } else {
         (
             ((x & 0x07) << 18)

@@ -10,22 +10,27 @@ encode it as plain text.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
-from typing import Literal, overload
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from lexforge import _core
 from lexforge._progress import Progress
 from lexforge.formats import detect, gpt2, hf_json, tiktoken
 from lexforge.training import PathLike, WordCounts
 
+if TYPE_CHECKING:  # numpy loads only when arrays are used, so training stays lean
+    from typing import TypeAlias
+
+    import numpy as np
+    import numpy.typing as npt
+
+    Ids: TypeAlias = Sequence[int] | npt.NDArray[np.integer]
+
 __all__ = ["Tokenizer"]
 
 SpecialSet = Literal["all"] | Collection[str]
-Ids = Sequence[int] | npt.NDArray[np.integer]
 
 
 class Tokenizer:
@@ -78,13 +83,15 @@ class Tokenizer:
             counts.add_files(files, num_threads=num_threads, show_progress=show_progress)
         if texts is not None:
             counts.add_texts(texts, num_threads=num_threads)
-        return cls.from_counts(
+        # the counts are ours alone: let training consume them and free them early
+        return cls._train(
             counts,
-            vocab_size=vocab_size,
-            special_tokens=special_tokens,
-            min_frequency=min_frequency,
-            max_token_length=max_token_length,
-            show_progress=show_progress,
+            vocab_size,
+            list(special_tokens),
+            min_frequency,
+            max_token_length,
+            show_progress,
+            True,
         )
 
     @classmethod
@@ -105,9 +112,24 @@ class Tokenizer:
         pure function of the counts. ``special_tokens`` defaults to the counts' own.
         """
         specials = list(counts.special_tokens if special_tokens is None else special_tokens)
+        return cls._train(
+            counts, vocab_size, specials, min_frequency, max_token_length, show_progress, False
+        )
+
+    @classmethod
+    def _train(
+        cls,
+        counts: WordCounts,
+        vocab_size: int,
+        specials: list[str],
+        min_frequency: int,
+        max_token_length: int | None,
+        show_progress: bool | None,
+        consume: bool,
+    ) -> Tokenizer:
         with Progress("learning merges", enabled=show_progress) as bar:
             core = _core.train_bpe(
-                counts._core, vocab_size, specials, min_frequency, max_token_length, bar
+                counts._core, vocab_size, specials, min_frequency, max_token_length, bar, consume
             )
         return cls(core)
 
@@ -396,13 +418,15 @@ class Tokenizer:
         )
 
 
-def _as_ids(ids: Ids) -> npt.NDArray[np.int64] | list[int]:
-    if isinstance(ids, np.ndarray):
+def _as_ids(ids: Ids) -> npt.NDArray[Any] | list[int]:
+    np = sys.modules.get("numpy")  # an array can only exist if numpy is loaded
+    if np is not None and isinstance(ids, np.ndarray):
         if ids.ndim != 1:
             raise ValueError(
                 f"ids must be one-dimensional, got shape {ids.shape}; decode rows with decode_batch"
             )
         if not np.issubdtype(ids.dtype, np.integer):
             raise TypeError(f"ids must be integers, got dtype {ids.dtype}")
-        return np.ascontiguousarray(ids, dtype=np.int64)
+        contiguous: npt.NDArray[Any] = np.ascontiguousarray(ids, dtype=np.int64)
+        return contiguous
     return list(ids)

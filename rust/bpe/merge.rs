@@ -24,9 +24,7 @@ impl BpeModel {
     /// Priority and merged id of the pair `(a, b)`, if it merges.
     #[inline(always)]
     pub(crate) fn pair(&self, a: u32, b: u32) -> Option<(u32, u32)> {
-        self.pairs
-            .get(&pair_key(a, b))
-            .map(|&v| ((v >> 32) as u32, v as u32))
+        self.pairs.get(&pair_key(a, b)).map(|&v| ((v >> 32) as u32, v as u32))
     }
 
     /// Encodes one pre-token, appending its ids to `out`.
@@ -73,10 +71,8 @@ impl BpeModel {
     pub fn merge_short(&self, piece: &[u8], out: &mut Vec<u32>) -> Result<()> {
         let mut ids = self.byte_tokens(piece)?;
         // prio[i]: priority of (ids[i], ids[i + 1]); NONE if they do not merge
-        let mut prio: Vec<u32> = ids
-            .windows(2)
-            .map(|w| self.pair(w[0], w[1]).map_or(NONE, |(p, _)| p))
-            .collect();
+        let mut prio: Vec<u32> =
+            ids.windows(2).map(|w| self.pair(w[0], w[1]).map_or(NONE, |(p, _)| p)).collect();
         loop {
             let mut best = NONE;
             let mut at = 0;
@@ -169,28 +165,16 @@ mod tests {
     /// A tiny merge-list model over the bytes a, b, c.
     fn model() -> BpeModel {
         let mut vocab: Vec<(Vec<u8>, u32)> = (0..=255u8).map(|b| (vec![b], u32::from(b))).collect();
-        let merges: Vec<(Vec<u8>, Vec<u8>)> = [
-            ("a", "b"),
-            ("b", "c"),
-            ("a", "bc"),
-            ("ab", "ab"),
-            ("c", "c"),
-            ("a", "a"),
-        ]
-        .iter()
-        .map(|(l, r)| (l.as_bytes().to_vec(), r.as_bytes().to_vec()))
-        .collect();
+        let merges: Vec<(Vec<u8>, Vec<u8>)> =
+            [("a", "b"), ("b", "c"), ("a", "bc"), ("ab", "ab"), ("c", "c"), ("a", "a")]
+                .iter()
+                .map(|(l, r)| (l.as_bytes().to_vec(), r.as_bytes().to_vec()))
+                .collect();
         for (i, (l, r)) in merges.iter().enumerate() {
             vocab.push(([l.as_slice(), r.as_slice()].concat(), 256 + i as u32));
         }
-        BpeModel::from_merges(
-            vocab,
-            &merges,
-            vec![],
-            Pretokenizer::new("gpt2").unwrap(),
-            false,
-        )
-        .unwrap()
+        BpeModel::from_merges(vocab, &merges, vec![], Pretokenizer::new("gpt2").unwrap(), false)
+            .unwrap()
     }
 
     fn short(m: &BpeModel, s: &[u8]) -> Vec<u32> {

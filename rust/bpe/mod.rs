@@ -13,4 +13,4 @@ pub mod model;
 pub mod train;
 
 pub use model::{BpeModel, MergeRule};
-pub use train::{train, TrainOptions, Trained};
+pub use train::{train, train_owned, TrainOptions, Trained};

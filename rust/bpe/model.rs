@@ -89,9 +89,7 @@ impl BpeModel {
             };
             let rank =
                 u32::try_from(rank).map_err(|_| Error::Format("more than 2^32 merges".into()))?;
-            model
-                .pairs
-                .insert(pair_key(a, b), (u64::from(rank) << 32) | u64::from(c));
+            model.pairs.insert(pair_key(a, b), (u64::from(rank) << 32) | u64::from(c));
             model.merge_list.push((a, b));
         }
         model.ignore_merges = ignore_merges;
@@ -137,11 +135,8 @@ impl BpeModel {
         if vocab.is_empty() {
             return Err(Error::Format("the vocabulary is empty".into()));
         }
-        let max_id = vocab
-            .iter()
-            .map(|(_, id)| *id)
-            .chain(specials.iter().map(|(_, id)| *id))
-            .max();
+        let max_id =
+            vocab.iter().map(|(_, id)| *id).chain(specials.iter().map(|(_, id)| *id)).max();
         let size = max_id.map_or(0, |m| m as usize + 1);
         if size > (u32::MAX - 1) as usize {
             return Err(Error::Format("token ids must be below 2^32 - 1".into()));
@@ -151,9 +146,7 @@ impl BpeModel {
         ids.reserve(vocab.len());
         for (bytes, id) in vocab {
             if bytes.is_empty() {
-                return Err(Error::Format(format!(
-                    "token id {id} is the empty string; remove it"
-                )));
+                return Err(Error::Format(format!("token id {id} is the empty string; remove it")));
             }
             if let Some(prev) = &tokens[id as usize] {
                 return Err(Error::Format(format!(
@@ -227,21 +220,12 @@ impl BpeModel {
     ) -> Result<Self> {
         let k = u32::try_from(specials.len())
             .map_err(|_| Error::Config("too many special tokens".into()))?;
-        let vocab: Vec<(Vec<u8>, u32)> = trained
-            .tokens
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.clone(), k + i as u32))
-            .collect();
+        let vocab: Vec<(Vec<u8>, u32)> =
+            trained.tokens.iter().enumerate().map(|(i, t)| (t.clone(), k + i as u32)).collect();
         let merges: Vec<(Vec<u8>, Vec<u8>)> = trained
             .merges
             .iter()
-            .map(|&(a, b)| {
-                (
-                    trained.tokens[a as usize].clone(),
-                    trained.tokens[b as usize].clone(),
-                )
-            })
+            .map(|&(a, b)| (trained.tokens[a as usize].clone(), trained.tokens[b as usize].clone()))
             .collect();
         let specials = specials.into_iter().zip(0..).collect();
         Self::from_merges(vocab, &merges, specials, pretok, false)
@@ -284,10 +268,7 @@ impl BpeModel {
 
     /// Every mergeable token with its id, in id order.
     pub fn vocab(&self) -> impl Iterator<Item = (u32, &[u8])> {
-        self.tokens
-            .iter()
-            .enumerate()
-            .filter_map(|(id, t)| t.as_deref().map(|t| (id as u32, t)))
+        self.tokens.iter().enumerate().filter_map(|(id, t)| t.as_deref().map(|t| (id as u32, t)))
     }
 
     /// The merges in priority order (`MergeList` models).
@@ -311,17 +292,11 @@ impl BpeModel {
     pub fn decode_into(&self, ids: impl IntoIterator<Item = i64>, out: &mut Vec<u8>) -> Result<()> {
         for id in ids {
             let bytes = u32::try_from(id).ok().and_then(|id| {
-                self.token_bytes(id)
-                    .or_else(|| self.specials.text_of(id).map(str::as_bytes))
+                self.token_bytes(id).or_else(|| self.specials.text_of(id).map(str::as_bytes))
             });
             match bytes {
                 Some(b) => out.extend_from_slice(b),
-                None => {
-                    return Err(Error::TokenId {
-                        id,
-                        vocab_size: self.vocab_size,
-                    })
-                }
+                None => return Err(Error::TokenId { id, vocab_size: self.vocab_size }),
             }
         }
         Ok(())

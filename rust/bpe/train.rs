@@ -11,13 +11,18 @@
 //! token would exceed `max_token_length` bytes are never merged; training stops at
 //! `vocab_size`, when the best count falls below `min_frequency`, or when nothing is left.
 //!
-//! Algorithm (no recount per merge): every word's symbols live in one array, one slot per
-//! byte, with words separated by a sentinel. A symbol occupies the slot of its first byte,
-//! so the next symbol sits `len(token)` slots later, and a `prev` array links backwards.
-//! Each pair keeps its count and a list of the slots where it starts (entries may go stale
-//! and are checked when used). A max-heap of (count, pair) is updated lazily: counts only
-//! fall after a pair first appears, so a popped entry whose count is stale is re-pushed with
-//! the current count. A merge touches only the slots where its pair occurs.
+//! Algorithm (no recount per merge; memory a few bytes per byte of distinct words):
+//! - All words live in one array of slots, one per byte, words separated by a sentinel. A
+//!   token's first slot holds its id and its last slot points back to its first, so both
+//!   neighbours of a token are found in O(1).
+//! - Each token keeps the ascending list of slots where it starts; a merge of `(a, b)` walks
+//!   `a`'s list, merges where `b` follows, and compacts the list.
+//! - A pair's count only falls after the merge that creates it. So only pairs counted at
+//!   least `floor` times are tracked (exact counts in a map, candidates in a max-heap
+//!   updated lazily: a popped entry whose count went stale is pushed back with the current
+//!   count). Untracked pairs can never rise above the floor; when no tracked pair is left,
+//!   the floor drops and every pair is recounted from the slots. The heap's top is thus
+//!   always the global maximum, while the map holds a small fraction of all pairs.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -46,7 +51,7 @@ pub struct Trained {
 }
 
 const SEP: u32 = u32::MAX; // between words
-const DEAD: u32 = u32::MAX - 1; // slot inside a merged symbol
+const INNER: u32 = 1 << 31; // flag of a slot inside a token; the low bits are its first slot
 const NONE: u32 = u32::MAX;
 
 #[inline(always)]
@@ -54,67 +59,107 @@ fn key(a: u32, b: u32) -> u64 {
     (u64::from(a) << 32) | u64::from(b)
 }
 
-#[derive(Default)]
-struct PairStat {
-    count: i64,
-    slots: Vec<u32>,
-}
-
 struct State {
+    /// Per slot: a token id at a token's first slot, `INNER | first` at its last slot
+    /// (other inner slots are stale and never read), `SEP` between words.
     sym: Vec<u32>,
-    prev: Vec<u32>,
     word_start: Vec<u32>,
     word_count: Vec<i64>,
     tok_len: Vec<u32>,
-    pairs: FxHashMap<u64, PairStat>,
+    /// Per token id: the slots where it may start, ascending (stale entries are dropped
+    /// when the list is walked).
+    occ: Vec<Vec<u32>>,
+    /// Exact counts of the tracked pairs (every pair counted at least `floor` times).
+    pairs: FxHashMap<u64, i64>,
+    floor: i64,
+    heap: BinaryHeap<(i64, Reverse<u64>)>,
 }
 
 impl State {
     fn new(counts: &WordCounts) -> Result<State> {
-        let words = counts.sorted();
-        let slots: usize = words
-            .iter()
-            .filter(|(w, _)| w.len() > 1)
-            .map(|(w, _)| w.len() + 1)
-            .sum();
-        if slots >= (DEAD - 1) as usize {
+        // Word order does not matter: counts and the tie-break do not depend on slots.
+        let slots: usize =
+            counts.iter().filter(|(w, _)| w.len() > 1).map(|(w, _)| w.len() + 1).sum();
+        if slots >= (INNER - 1) as usize {
             return Err(Error::Corpus(format!(
-                "the distinct words hold {slots} bytes, more than the trainer's 4 GiB limit; train on a sample"
+                "the distinct words hold {slots} bytes, more than the trainer's 2 GiB limit; train on a sample"
             )));
+        }
+        let mut per_byte = [0usize; 256];
+        for (word, _) in counts.iter().filter(|(w, _)| w.len() > 1) {
+            for &b in word {
+                per_byte[b as usize] += 1;
+            }
         }
         let mut st = State {
             sym: Vec::with_capacity(slots),
-            prev: Vec::with_capacity(slots),
             word_start: Vec::new(),
             word_count: Vec::new(),
             tok_len: vec![1; 256],
+            occ: per_byte.iter().map(|&n| Vec::with_capacity(n)).collect(),
             pairs: FxHashMap::default(),
+            floor: 1,
+            heap: BinaryHeap::new(),
         };
-        for (word, count) in words {
+        for (word, count) in counts.iter() {
             if word.len() < 2 {
                 continue; // nothing to merge
             }
-            let w = i64::try_from(count).unwrap_or(i64::MAX);
             let start = st.sym.len() as u32;
             st.word_start.push(start);
-            st.word_count.push(w);
+            st.word_count.push(i64::try_from(count).unwrap_or(i64::MAX));
             for (i, &b) in word.iter().enumerate() {
                 st.sym.push(u32::from(b));
-                st.prev
-                    .push(if i == 0 { NONE } else { start + i as u32 - 1 });
+                st.occ[b as usize].push(start + i as u32);
             }
             st.sym.push(SEP);
-            st.prev.push(NONE);
-            for (i, pair) in word.windows(2).enumerate() {
-                let stat = st
-                    .pairs
-                    .entry(key(u32::from(pair[0]), u32::from(pair[1])))
-                    .or_default();
-                stat.count = stat.count.saturating_add(w);
-                stat.slots.push(start + i as u32);
-            }
         }
         Ok(st)
+    }
+
+    /// Counts every adjacent pair from the slots, keeps those counted at least `floor`
+    /// times, and refills the heap with them.
+    fn recount(&mut self, floor: i64) {
+        self.pairs.clear();
+        for (&start, &w) in self.word_start.iter().zip(&self.word_count) {
+            let mut pos = start as usize;
+            let mut left = self.sym[pos];
+            pos += self.tok_len[left as usize] as usize;
+            while self.sym[pos] != SEP {
+                let right = self.sym[pos];
+                let n = self.pairs.entry(key(left, right)).or_default();
+                *n = n.saturating_add(w);
+                left = right;
+                pos += self.tok_len[right as usize] as usize;
+            }
+        }
+        self.floor = floor;
+        self.pairs.retain(|_, n| *n >= floor);
+        self.pairs.shrink_to_fit();
+        self.heap = self.pairs.iter().map(|(&k, &n)| (n, Reverse(k))).collect();
+    }
+
+    /// The pair with the highest count (ties: smallest pair), or `None` once no pair is
+    /// counted at least `lowest` times.
+    fn best(&mut self, lowest: i64) -> Option<(i64, u64)> {
+        loop {
+            match self.heap.pop() {
+                Some((count, Reverse(k))) => {
+                    let current = self.pairs.get(&k).copied().unwrap_or(0);
+                    if current == count {
+                        return Some((count, k));
+                    }
+                    if current >= self.floor {
+                        self.heap.push((current, Reverse(k))); // stale: it fell since
+                    }
+                }
+                None if self.floor <= lowest => return None,
+                None => {
+                    let floor = (self.floor / 8).max(lowest);
+                    self.recount(floor);
+                }
+            }
+        }
     }
 
     #[inline]
@@ -123,64 +168,87 @@ impl State {
         self.word_count[word]
     }
 
+    /// First slot of the token before the one starting at `pos`, or `NONE`.
     #[inline]
-    fn add(&mut self, k: u64, delta: i64, slot: Option<u32>, touched: &mut Vec<u64>) {
-        if delta > 0 {
-            let stat = self.pairs.entry(k).or_default();
-            stat.count = stat.count.saturating_add(delta);
-            if let Some(slot) = slot {
-                stat.slots.push(slot);
-            }
-            touched.push(k);
-        } else if let Some(stat) = self.pairs.get_mut(&k) {
-            stat.count -= -delta;
-            if stat.count <= 0 {
-                self.pairs.remove(&k);
-            }
+    fn prev(&self, pos: u32) -> u32 {
+        if pos == 0 {
+            return NONE;
+        }
+        match self.sym[pos as usize - 1] {
+            SEP => NONE,
+            v if v & INNER != 0 => v & !INNER,
+            _ => pos - 1,
         }
     }
 
-    /// Merges every valid occurrence of `(a, b)` into `c`; returns the pairs whose count rose.
-    fn merge(&mut self, a: u32, b: u32, c: u32) -> Vec<u64> {
-        let mut slots = self
-            .pairs
-            .get_mut(&key(a, b))
-            .map(|s| std::mem::take(&mut s.slots))
-            .unwrap_or_default();
-        slots.sort_unstable();
-        slots.dedup();
+    /// Applies a count change: to the map for a tracked pair, else to `fresh` (the pairs
+    /// this merge creates, and decrements of untracked pairs, which are dropped).
+    #[inline]
+    fn change(&mut self, k: u64, delta: i64, fresh: &mut FxHashMap<u64, i64>) {
+        if let Some(n) = self.pairs.get_mut(&k) {
+            *n = n.saturating_add(delta);
+            if *n < self.floor {
+                self.pairs.remove(&k); // untracked from now on; it can only fall further
+            }
+        } else {
+            let n = fresh.entry(k).or_default();
+            *n = n.saturating_add(delta);
+        }
+    }
+
+    /// Merges every occurrence of `(a, b)` into the new token `c`.
+    fn merge(&mut self, a: u32, b: u32, c: u32) {
+        let mut list = std::mem::take(&mut self.occ[a as usize]);
+        let mut made = Vec::new();
+        let mut fresh = FxHashMap::default();
         let (len_a, len_b) = (self.tok_len[a as usize], self.tok_len[b as usize]);
-        let mut touched = Vec::new();
-        for pos in slots {
+        let mut kept = 0;
+        for r in 0..list.len() {
+            let pos = list[r];
             if self.sym[pos as usize] != a {
-                continue;
+                continue; // stale: this slot became part of another token
             }
             let nx = pos + len_a;
             if self.sym[nx as usize] != b {
+                list[kept] = pos;
+                kept += 1;
                 continue;
             }
             let w = self.weight(pos);
-            let left = self.prev[pos as usize];
+            let left = self.prev(pos);
             if left != NONE {
                 let la = self.sym[left as usize];
-                self.add(key(la, a), -w, None, &mut touched);
-                self.add(key(la, c), w, Some(left), &mut touched);
+                self.change(key(la, a), -w, &mut fresh);
+                self.change(key(la, c), w, &mut fresh);
             }
             let after = nx + len_b;
             let rb = self.sym[after as usize];
             if rb != SEP {
-                self.add(key(b, rb), -w, None, &mut touched);
-                self.add(key(c, rb), w, Some(pos), &mut touched);
-                self.prev[after as usize] = pos;
+                self.change(key(b, rb), -w, &mut fresh);
+                self.change(key(c, rb), w, &mut fresh);
             }
-            self.add(key(a, b), -w, None, &mut touched);
+            self.change(key(a, b), -w, &mut fresh);
             self.sym[pos as usize] = c;
-            self.sym[nx as usize] = DEAD;
+            self.sym[nx as usize] = INNER | pos;
+            self.sym[after as usize - 1] = INNER | pos;
+            made.push(pos);
         }
+        list.truncate(kept);
+        if list.capacity() > 4 * list.len() + 16 {
+            list.shrink_to_fit();
+        }
+        self.occ[a as usize] = list;
+        made.shrink_to_fit();
+        self.occ.push(made);
         self.pairs.remove(&key(a, b));
-        touched.sort_unstable();
-        touched.dedup();
-        touched
+        // new pairs: only the merge that creates a pair raises its count
+        let mut fresh: Vec<(u64, i64)> =
+            fresh.into_iter().filter(|&(_, n)| n >= self.floor).collect();
+        fresh.sort_unstable();
+        for (k, n) in fresh {
+            self.pairs.insert(k, n);
+            self.heap.push((n, Reverse(k)));
+        }
     }
 }
 
@@ -191,52 +259,50 @@ pub fn train(
     opts: &TrainOptions,
     progress: &mut dyn FnMut(u64, u64) -> bool,
 ) -> Result<Trained> {
+    train_from(std::borrow::Cow::Borrowed(counts), opts, progress)
+}
+
+/// Like [`train`], taking the counts by value so their memory is freed before merging.
+pub fn train_owned(
+    counts: WordCounts,
+    opts: &TrainOptions,
+    progress: &mut dyn FnMut(u64, u64) -> bool,
+) -> Result<Trained> {
+    train_from(std::borrow::Cow::Owned(counts), opts, progress)
+}
+
+fn train_from(
+    counts: std::borrow::Cow<'_, WordCounts>,
+    opts: &TrainOptions,
+    progress: &mut dyn FnMut(u64, u64) -> bool,
+) -> Result<Trained> {
     if counts.is_empty() {
         return Err(Error::Corpus(
             "the corpus is empty: no words were counted; check the input files or iterator".into(),
         ));
     }
-    let mut st = State::new(counts)?;
-    let mut heap: BinaryHeap<(i64, Reverse<u64>)> = st
-        .pairs
-        .iter()
-        .map(|(&k, s)| (s.count, Reverse(k)))
-        .collect();
+    let mut st = State::new(&counts)?;
+    drop(counts);
+    crate::memory::release_free_memory();
+    let lowest = i64::try_from(opts.min_frequency.max(1)).unwrap_or(i64::MAX);
+    st.recount(lowest);
+    let top = st.heap.peek().map_or(0, |(n, _)| *n);
+    st.recount((top >> 8).max(lowest)); // track the frequent pairs only, to begin with
     let mut tokens: Vec<Vec<u8>> = (0..=255u8).map(|b| vec![b]).collect();
     let mut merges = Vec::with_capacity(opts.merges);
-    let min_frequency = i64::try_from(opts.min_frequency.max(1)).unwrap_or(i64::MAX);
     let every = (opts.merges / 100).max(1);
     while merges.len() < opts.merges {
-        let Some((count, Reverse(k))) = heap.pop() else {
-            break;
-        };
-        let current = st.pairs.get(&k).map_or(0, |s| s.count);
-        if current != count {
-            if current > 0 {
-                heap.push((current, Reverse(k)));
-            }
-            continue;
-        }
-        if count < min_frequency {
-            break;
-        }
+        let Some((_, k)) = st.best(lowest) else { break };
         let (a, b) = ((k >> 32) as u32, k as u32);
         let len = (st.tok_len[a as usize] + st.tok_len[b as usize]) as usize;
         if opts.max_token_length.is_some_and(|max| len > max) {
-            if let Some(stat) = st.pairs.get_mut(&k) {
-                stat.slots = Vec::new(); // never merged; its count can only fall from here
-            }
-            continue;
+            continue; // never merged; its count can only fall, so it never returns
         }
         let c = tokens.len() as u32;
         tokens.push([tokens[a as usize].as_slice(), tokens[b as usize].as_slice()].concat());
         st.tok_len.push(len as u32);
         merges.push((a, b));
-        for k in st.merge(a, b, c) {
-            if let Some(stat) = st.pairs.get(&k) {
-                heap.push((stat.count, Reverse(k)));
-            }
-        }
+        st.merge(a, b, c);
         if merges.len() % every == 0 && !progress(merges.len() as u64, opts.merges as u64) {
             return Err(Error::Interrupted);
         }
@@ -271,8 +337,7 @@ mod tests {
             let best = counts
                 .iter()
                 .filter(|(&(a, b), _)| {
-                    opts.max_token_length
-                        .is_none_or(|m| lens[a as usize] + lens[b as usize] <= m)
+                    opts.max_token_length.is_none_or(|m| lens[a as usize] + lens[b as usize] <= m)
                 })
                 .max_by(|x, y| x.1.cmp(y.1).then(y.0.cmp(x.0)));
             let Some((&(a, b), &n)) = best else { break };
@@ -327,27 +392,34 @@ mod tests {
         }
     }
 
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+        /// Skewed counts make the floor rise above 1, so untracked pairs and recounts occur.
+        #[test]
+        fn matches_the_definition_with_skewed_counts(
+            words in prop::collection::vec((prop::collection::vec(prop::sample::select(b"abcdeff ".to_vec()), 2..10), 1u64..1_000_000), 1..60),
+            merges in 1usize..80,
+        ) {
+            let mut merged: std::collections::BTreeMap<Vec<u8>, u64> = Default::default();
+            for (w, c) in &words {
+                *merged.entry(w.clone()).or_default() += c;
+            }
+            let words: Vec<(Vec<u8>, u64)> = merged.into_iter().collect();
+            let opts = TrainOptions { merges, min_frequency: 1, max_token_length: None };
+            prop_assert_eq!(fast(&words, &opts), naive(&words, &opts));
+        }
+    }
+
     #[test]
     fn huge_counts_do_not_overflow() {
-        let words = vec![
-            (b"abab".to_vec(), 3_000_000_000u64),
-            (b"ab".to_vec(), 2_000_000_000),
-        ];
-        let opts = TrainOptions {
-            merges: 5,
-            min_frequency: 0,
-            max_token_length: None,
-        };
+        let words = vec![(b"abab".to_vec(), 3_000_000_000u64), (b"ab".to_vec(), 2_000_000_000)];
+        let opts = TrainOptions { merges: 5, min_frequency: 0, max_token_length: None };
         assert_eq!(fast(&words, &opts), [(97, 98), (256, 256)]);
     }
 
     #[test]
     fn empty_corpus_is_an_error() {
-        let opts = TrainOptions {
-            merges: 5,
-            min_frequency: 0,
-            max_token_length: None,
-        };
+        let opts = TrainOptions { merges: 5, min_frequency: 0, max_token_length: None };
         assert!(matches!(
             train(&WordCounts::new(), &opts, &mut |_, _| true),
             Err(Error::Corpus(_))
@@ -358,15 +430,10 @@ mod tests {
     fn a_long_repeated_word_trains_quickly() {
         // 10 MB in one word: each merge only touches its own occurrences
         let words = vec![(b"a".repeat(10_000_000), 1u64)];
-        let opts = TrainOptions {
-            merges: 40,
-            min_frequency: 0,
-            max_token_length: None,
-        };
+        let opts = TrainOptions { merges: 40, min_frequency: 0, max_token_length: None };
         let m = fast(&words, &opts);
-        let doubling: Vec<(u32, u32)> = (0..22)
-            .map(|k| if k == 0 { (97, 97) } else { (255 + k, 255 + k) })
-            .collect();
+        let doubling: Vec<(u32, u32)> =
+            (0..22).map(|k| if k == 0 { (97, 97) } else { (255 + k, 255 + k) }).collect();
         assert_eq!(m[..22], doubling[..]);
         let words = vec![(b"a".repeat(100_003), 1u64)];
         assert_eq!(fast(&words, &opts), naive(&words, &opts));

@@ -66,10 +66,7 @@ pub enum Pretokenizer {
     /// o200k_base's pattern, hand-compiled.
     O200k,
     /// Any other pattern, on `fancy-regex`.
-    Regex {
-        regex: Box<fancy_regex::Regex>,
-        pattern: String,
-    },
+    Regex { regex: Box<fancy_regex::Regex>, pattern: String },
 }
 
 impl Pretokenizer {
@@ -96,10 +93,7 @@ impl Pretokenizer {
                         "cannot compile the pre-tokenization pattern {pattern:?}: {e}; pass a preset name (gpt2, cl100k, o200k) or a valid regular expression"
                     ))
                 })?;
-                Pretokenizer::Regex {
-                    regex: Box::new(regex),
-                    pattern: pattern.to_string(),
-                }
+                Pretokenizer::Regex { regex: Box::new(regex), pattern: pattern.to_string() }
             }
         })
     }

@@ -104,10 +104,7 @@ impl<'a> Cursor<'a> {
     /// The last `\r` or `\n` in `[i, j)`, if any.
     #[inline(always)]
     pub fn last_newline(&self, i: usize, j: usize) -> Option<usize> {
-        self.b[i..j]
-            .iter()
-            .rposition(|&c| c == b'\r' || c == b'\n')
-            .map(|q| i + q)
+        self.b[i..j].iter().rposition(|&c| c == b'\r' || c == b'\n').map(|q| i + q)
     }
 
     /// After an apostrophe ending at `k`: the end of a case-insensitive `s|t|re|ve|m|ll|d`.
@@ -136,10 +133,7 @@ pub(super) fn tile(
     piece_end: fn(&Cursor<'_>, usize) -> usize,
     mut f: impl FnMut(usize, usize),
 ) -> Result<()> {
-    let cur = Cursor {
-        b: text.as_bytes(),
-        t: Classes::get(),
-    };
+    let cur = Cursor { b: text.as_bytes(), t: Classes::get() };
     let mut i = 0;
     while i < cur.b.len() {
         let j = piece_end(&cur, i);

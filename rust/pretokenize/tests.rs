@@ -47,11 +47,7 @@ fn oracle(pattern: &str, text: &str) -> Vec<String> {
 fn ours(preset: &str, text: &str) -> Vec<String> {
     let p = Pretokenizer::new(preset).unwrap();
     assert!(p.preset().is_some());
-    p.pieces(text)
-        .unwrap()
-        .into_iter()
-        .map(String::from)
-        .collect()
+    p.pieces(text).unwrap().into_iter().map(String::from).collect()
 }
 
 proptest! {
@@ -85,18 +81,12 @@ proptest! {
 
 #[test]
 fn known_splits() {
-    assert_eq!(
-        ours("gpt2", "Hello world's  end\n"),
-        ["Hello", " world", "'s", " ", " end", "\n"]
-    );
+    assert_eq!(ours("gpt2", "Hello world's  end\n"), ["Hello", " world", "'s", " ", " end", "\n"]);
     assert_eq!(
         ours("cl100k", "I'VE 12345 .Hi\n\n  x"),
         ["I", "'VE", " ", "123", "45", " .", "Hi", "\n\n", " ", " x"]
     );
-    assert_eq!(
-        ours("o200k", "HELLOworld's CamelCase"),
-        ["HELLOworld's", " Camel", "Case"]
-    );
+    assert_eq!(ours("o200k", "HELLOworld's CamelCase"), ["HELLOworld's", " Camel", "Case"]);
 }
 
 #[test]
@@ -107,10 +97,7 @@ fn presets_by_name_and_by_pattern() {
         assert_eq!(a.preset(), b.preset());
         assert_eq!(a.pattern(), *pattern);
     }
-    assert_eq!(
-        Pretokenizer::new(GPT2_PATTERN_TIKTOKEN).unwrap().preset(),
-        Some("gpt2")
-    );
+    assert_eq!(Pretokenizer::new(GPT2_PATTERN_TIKTOKEN).unwrap().preset(), Some("gpt2"));
 }
 
 #[test]

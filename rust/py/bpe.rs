@@ -47,10 +47,7 @@ fn selection(indices: Option<Vec<usize>>) -> Selection {
 }
 
 fn token_list(tokens: Vec<(Bound<'_, PyBytes>, u32)>) -> Vec<(Vec<u8>, u32)> {
-    tokens
-        .into_iter()
-        .map(|(b, id)| (b.as_bytes().to_vec(), id))
-        .collect()
+    tokens.into_iter().map(|(b, id)| (b.as_bytes().to_vec(), id)).collect()
 }
 
 impl Bpe {
@@ -59,10 +56,7 @@ impl Bpe {
         allowed: Option<Vec<usize>>,
         disallowed: Option<Vec<usize>>,
     ) -> PyResult<Policy<'_>> {
-        self.inner
-            .specials()
-            .policy(&selection(allowed), &selection(disallowed))
-            .map_err(to_py)
+        self.inner.specials().policy(&selection(allowed), &selection(disallowed)).map_err(to_py)
     }
 }
 
@@ -89,9 +83,7 @@ impl Bpe {
         let model = py
             .detach(|| BpeModel::from_merges(vocab, &merges, specials, pretok, ignore_merges))
             .map_err(to_py)?;
-        Ok(Bpe {
-            inner: Arc::new(model),
-        })
+        Ok(Bpe { inner: Arc::new(model) })
     }
 
     /// Builds a model from tiktoken ranks `[(token_bytes, rank)]` (rank = id = priority).
@@ -104,12 +96,8 @@ impl Bpe {
     ) -> PyResult<Self> {
         let ranks = token_list(ranks);
         let pretok = Pretokenizer::new(pattern).map_err(to_py)?;
-        let model = py
-            .detach(|| BpeModel::from_ranks(ranks, specials, pretok))
-            .map_err(to_py)?;
-        Ok(Bpe {
-            inner: Arc::new(model),
-        })
+        let model = py.detach(|| BpeModel::from_ranks(ranks, specials, pretok)).map_err(to_py)?;
+        Ok(Bpe { inner: Arc::new(model) })
     }
 
     /// Encodes one text. `allowed`/`disallowed`: indices into `specials()`, `None` = all.
@@ -124,9 +112,7 @@ impl Bpe {
         let policy = self.policy(allowed, disallowed)?;
         py.detach(|| {
             let mut ids = Vec::with_capacity(text.len() / 3 + 1);
-            self.inner
-                .encode_text(text, &policy, 0, &mut ids)
-                .map(|()| ids)
+            self.inner.encode_text(text, &policy, 0, &mut ids).map(|()| ids)
         })
         .map_err(to_py)
     }
@@ -178,9 +164,7 @@ impl Bpe {
         let policy = self.policy(allowed, disallowed)?;
         py.detach(|| {
             let mut ids = Vec::with_capacity(data.len() / 3 + 1);
-            self.inner
-                .encode_bytes(data, &policy, &mut ids)
-                .map(|()| ids)
+            self.inner.encode_bytes(data, &policy, &mut ids).map(|()| ids)
         })
         .map_err(to_py)
     }
@@ -198,9 +182,8 @@ impl Bpe {
     ) -> PyResult<Bound<'py, PyList>> {
         let policy = self.policy(allowed, disallowed)?;
         let refs: Vec<&str> = texts.iter().map(|t| &**t).collect();
-        let all = py
-            .detach(|| self.inner.encode_batch(&refs, &policy, num_threads))
-            .map_err(to_py)?;
+        let all =
+            py.detach(|| self.inner.encode_batch(&refs, &policy, num_threads)).map_err(to_py)?;
         if as_arrays {
             PyList::new(py, all.into_iter().map(|ids| ids.into_pyarray(py)))
         } else {
@@ -242,8 +225,7 @@ impl Bpe {
     fn decode_bytes<'py>(&self, py: Python<'py>, ids: Ids<'_>) -> PyResult<Bound<'py, PyBytes>> {
         let ids = ids.to_vec();
         let mut out = Vec::with_capacity(ids.len() * 4);
-        py.detach(|| self.inner.decode_into(ids.iter().copied(), &mut out))
-            .map_err(to_py)?;
+        py.detach(|| self.inner.decode_into(ids.iter().copied(), &mut out)).map_err(to_py)?;
         Ok(PyBytes::new(py, &out))
     }
 
@@ -259,10 +241,7 @@ impl Bpe {
 
     /// Every mergeable token as `(bytes, id)`, in id order.
     fn vocab<'py>(&self, py: Python<'py>) -> Vec<(Bound<'py, PyBytes>, u32)> {
-        self.inner
-            .vocab()
-            .map(|(id, b)| (PyBytes::new(py, b), id))
-            .collect()
+        self.inner.vocab().map(|(id, b)| (PyBytes::new(py, b), id)).collect()
     }
 
     /// The merges as `(left_id, right_id)` in priority order. For a ranks model: every

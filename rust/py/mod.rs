@@ -14,11 +14,8 @@ use pyo3::prelude::*;
 #[pyfunction]
 fn pretokenize(py: Python<'_>, pattern: &str, text: &str) -> PyResult<Vec<String>> {
     let pretok = crate::pretokenize::Pretokenizer::new(pattern).map_err(errors::to_py)?;
-    let pieces = py.detach(|| {
-        pretok
-            .pieces(text)
-            .map(|p| p.into_iter().map(String::from).collect())
-    });
+    let pieces =
+        py.detach(|| pretok.pieces(text).map(|p| p.into_iter().map(String::from).collect()));
     pieces.map_err(errors::to_py)
 }
 

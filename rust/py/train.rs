@@ -10,7 +10,7 @@ use pyo3::types::PyBytes;
 
 use super::bpe::Bpe;
 use super::errors::to_py;
-use crate::bpe::{train, BpeModel, TrainOptions};
+use crate::bpe::{train, train_owned, BpeModel, TrainOptions};
 use crate::count::{Counter, WordCounts};
 use crate::error::Error;
 use crate::pretokenize::Pretokenizer;
@@ -67,11 +67,7 @@ impl WordCounter {
         let pretok = Pretokenizer::new(pattern).map_err(to_py)?;
         let specials =
             SpecialTokens::new(special_tokens.into_iter().zip(0..).collect()).map_err(to_py)?;
-        Ok(WordCounter {
-            counts: WordCounts::new(),
-            pretok,
-            specials,
-        })
+        Ok(WordCounter { counts: WordCounts::new(), pretok, specials })
     }
 
     /// Counts a batch of texts, each pre-tokenized on its own.
@@ -83,14 +79,9 @@ impl WordCounter {
         num_threads: Option<usize>,
     ) -> PyResult<()> {
         let refs: Vec<&str> = texts.iter().map(|t| &**t).collect();
-        let WordCounter {
-            counts,
-            pretok,
-            specials,
-        } = self;
+        let WordCounter { counts, pretok, specials } = self;
         let counter = Counter { pretok, specials };
-        py.detach(|| counter.count_texts(&refs, counts, num_threads))
-            .map_err(to_py)
+        py.detach(|| counter.count_texts(&refs, counts, num_threads)).map_err(to_py)
     }
 
     /// Streams UTF-8 text files line by line. `progress(done_bytes, total_bytes)` is called
@@ -103,11 +94,7 @@ impl WordCounter {
         num_threads: Option<usize>,
         progress: Option<Py<PyAny>>,
     ) -> PyResult<()> {
-        let WordCounter {
-            counts,
-            pretok,
-            specials,
-        } = self;
+        let WordCounter { counts, pretok, specials } = self;
         let counter = Counter { pretok, specials };
         with_progress(py, progress, |report| {
             counter.count_files(&paths, counts, num_threads, report)
@@ -140,11 +127,7 @@ impl WordCounter {
 
     /// All `(word, count)` pairs, sorted by word bytes.
     fn items<'py>(&self, py: Python<'py>) -> Vec<(Bound<'py, PyBytes>, u64)> {
-        self.counts
-            .sorted()
-            .into_iter()
-            .map(|(w, c)| (PyBytes::new(py, w), c))
-            .collect()
+        self.counts.sorted().into_iter().map(|(w, c)| (PyBytes::new(py, w), c)).collect()
     }
 
     /// Number of distinct words.
@@ -167,26 +150,26 @@ impl WordCounter {
     /// The special tokens cut out of the text.
     #[getter]
     fn special_tokens(&self) -> Vec<String> {
-        self.specials
-            .tokens()
-            .iter()
-            .map(|(t, _)| t.clone())
-            .collect()
+        self.specials.tokens().iter().map(|(t, _)| t.clone()).collect()
     }
 }
 
 /// Trains a byte-level BPE model from word counts. Ids: `special_tokens` first, then the
 /// 256 bytes, then merges, for `vocab_size` ids in all (fewer if the corpus runs out).
+/// With `consume`, the counts are moved into training (freeing them early) and the counter
+/// is left empty.
 #[pyfunction]
-#[pyo3(signature = (counter, vocab_size, special_tokens, min_frequency=0, max_token_length=None, progress=None))]
+#[pyo3(signature = (counter, vocab_size, special_tokens, min_frequency=0, max_token_length=None, progress=None, consume=false))]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn train_bpe(
     py: Python<'_>,
-    counter: PyRef<'_, WordCounter>,
+    mut counter: PyRefMut<'_, WordCounter>,
     vocab_size: usize,
     special_tokens: Vec<String>,
     min_frequency: u64,
     max_token_length: Option<usize>,
     progress: Option<Py<PyAny>>,
+    consume: bool,
 ) -> PyResult<Bpe> {
     let floor = 256 + special_tokens.len();
     if vocab_size < floor {
@@ -200,18 +183,18 @@ pub(crate) fn train_bpe(
             "max_token_length must be at least 1 (or None for no limit)".into(),
         )));
     }
-    let opts = TrainOptions {
-        merges: vocab_size - floor,
-        min_frequency,
-        max_token_length,
-    };
-    let counts = &counter.counts;
+    let opts = TrainOptions { merges: vocab_size - floor, min_frequency, max_token_length };
     let pretok = counter.pretok.clone();
+    // `consume`: the counts move into training and are freed before merging (the counter
+    // is left empty); otherwise training borrows them.
+    let owned = consume.then(|| std::mem::take(&mut counter.counts));
+    let counts = &counter.counts;
     let model = with_progress(py, progress, |report| {
-        let trained = train(counts, &opts, report)?;
+        let trained = match owned {
+            Some(counts) => train_owned(counts, &opts, report)?,
+            None => train(counts, &opts, report)?,
+        };
         BpeModel::from_trained(&trained, special_tokens, pretok)
     })?;
-    Ok(Bpe {
-        inner: Arc::new(model),
-    })
+    Ok(Bpe { inner: Arc::new(model) })
 }
