@@ -25,7 +25,7 @@ def corpus(name: str, megabytes: float | None) -> Path:
     if megabytes is None:
         return source
     OUT.mkdir(exist_ok=True)
-    target = OUT / f"{source.stem}-{megabytes:g}MB.txt"
+    target = OUT / f"{name if not Path(name).exists() else source.stem}-{megabytes:g}MB.txt"
     if not target.exists():
         limit = int(megabytes * 1e6)
         data = source.read_bytes()

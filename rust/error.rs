@@ -41,6 +41,17 @@ pub enum Error {
 }
 
 impl Error {
+    /// For errors about the `i`-th text of a batch: shifts the index by `offset` (when the
+    /// batch was encoded in rounds).
+    pub fn offset_text_index(self, offset: usize) -> Self {
+        match self {
+            Error::DisallowedSpecial { token, text_index, byte_offset } => {
+                Error::DisallowedSpecial { token, text_index: text_index + offset, byte_offset }
+            }
+            other => other,
+        }
+    }
+
     /// Wraps an I/O error with the path it concerns, turning "not found" into [`Error::NotFound`].
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         let path = path.into();

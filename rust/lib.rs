@@ -13,6 +13,8 @@
 //! - [`memory`]: handing freed memory back to the OS between phases.
 //! - [`error`]: the error enum every fallible function returns.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 pub mod bpe;
 pub mod count;
 pub mod error;

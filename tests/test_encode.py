@@ -177,3 +177,24 @@ def test_pathological_inputs(tok: lf.Tokenizer) -> None:
     assert len(ids) < len(no_spaces)
     spaces = " " * 100_000 + "x"
     assert tok.decode(tok.encode(spaces)) == spaces
+
+
+def test_models_sharing_a_thread_do_not_mix(tok: lf.Tokenizer, wiki_text: str) -> None:
+    other = lf.Tokenizer.train_bpe(texts=wiki_text[:200_000].split("\n"), vocab_size=700, show_progress=False)
+    text = wiki_text[:20_000]
+    a, b = tok.encode(text), other.encode(text)
+    assert a != b
+    for _ in range(3):  # each switch must not serve the other model's cached pieces
+        assert tok.encode(text) == a
+        assert other.encode(text) == b
+        assert other.encode_batch([text] * 3, num_threads=2) == [b] * 3
+    assert lf.Tokenizer(tok._core).encode(text) == a
+
+
+def test_large_batches_report_the_right_text(tok: lf.Tokenizer) -> None:
+    texts = ["plain text " * 100] * 12_000  # about 13 MB: encoded in several rounds
+    texts[-2] = "a late <|pad|> here"
+    with pytest.raises(SpecialTokenError, match=f"text {len(texts) - 2} "):
+        tok.encode_batch(texts)
+    ok = tok.encode_batch(texts, disallowed_special=())
+    assert len(ok) == len(texts) and ok[0] == tok.encode(texts[0])

@@ -3,6 +3,7 @@
 
 use rayon::prelude::*;
 
+use super::cache::{PieceCache, MAX_PIECE};
 use super::model::BpeModel;
 use crate::error::Result;
 use crate::parallel;
@@ -31,12 +32,25 @@ impl BpeModel {
     pub fn encode_ordinary(&self, text: &str, out: &mut Vec<u32>) -> Result<()> {
         let bytes = text.as_bytes();
         let mut failed = None;
-        self.pretok.split(text, |start, end| {
-            if failed.is_none() {
-                if let Err(e) = self.encode_piece(&bytes[start..end], out) {
-                    failed = Some(e);
+        PieceCache::with(self.uid, |cache| {
+            self.pretok.split(text, |start, end| {
+                let piece = &bytes[start..end];
+                if piece.len() > MAX_PIECE || piece.len() == 1 {
+                    if let Err(e) = self.encode_piece(piece, out) {
+                        failed.get_or_insert(e);
+                    }
+                    return;
                 }
-            }
+                if let Some(key) = cache.get(piece, out) {
+                    let at = out.len();
+                    match self.encode_piece(piece, out) {
+                        Ok(()) => cache.put(key, &out[at..]),
+                        Err(e) => {
+                            failed.get_or_insert(e);
+                        }
+                    }
+                }
+            })
         })?;
         failed.map_or(Ok(()), Err)
     }

@@ -18,6 +18,8 @@ use crate::error::{Error, Result};
 
 /// Pieces up to this many bytes use the short scan.
 const SHORT_PIECE: usize = 96;
+/// A packed (priority, id) that sorts after every real pair.
+pub(crate) const NO_PAIR: u64 = u64::MAX;
 const NONE: u32 = u32::MAX;
 
 impl BpeModel {
@@ -25,6 +27,12 @@ impl BpeModel {
     #[inline(always)]
     pub(crate) fn pair(&self, a: u32, b: u32) -> Option<(u32, u32)> {
         self.pairs.get(&pair_key(a, b)).map(|&v| ((v >> 32) as u32, v as u32))
+    }
+
+    /// `(priority << 32) | merged id` of the pair `(a, b)`, or [`NO_PAIR`].
+    #[inline(always)]
+    pub(crate) fn pair_packed(&self, a: u32, b: u32) -> u64 {
+        self.pairs.get(&pair_key(a, b)).copied().unwrap_or(NO_PAIR)
     }
 
     /// Encodes one pre-token, appending its ids to `out`.
@@ -38,7 +46,7 @@ impl BpeModel {
             out.push(id);
             return Ok(());
         }
-        if let Some(&id) = self.ids.get(piece) {
+        if let Some(id) = self.ids.get(piece) {
             if self.whole[id as usize] {
                 out.push(id);
                 return Ok(());
@@ -66,37 +74,51 @@ impl BpeModel {
             .collect()
     }
 
-    /// The short-piece scan: keep each adjacent pair's priority, merge the minimum, update
-    /// its two neighbours, repeat.
+    /// The short-piece scan: keep each adjacent pair's (priority, merged id), merge the
+    /// minimum, update its two neighbours, repeat. Everything lives on the stack, and the
+    /// first round of lookups (pairs of single bytes) reads a dense 256 x 256 table.
     pub fn merge_short(&self, piece: &[u8], out: &mut Vec<u32>) -> Result<()> {
-        let mut ids = self.byte_tokens(piece)?;
-        // prio[i]: priority of (ids[i], ids[i + 1]); NONE if they do not merge
-        let mut prio: Vec<u32> =
-            ids.windows(2).map(|w| self.pair(w[0], w[1]).map_or(NONE, |(p, _)| p)).collect();
-        loop {
-            let mut best = NONE;
+        let n = piece.len();
+        if n > SHORT_PIECE {
+            return self.merge_long(piece, out);
+        }
+        let mut ids = [0u32; SHORT_PIECE];
+        // pairs[i]: (priority << 32) | merged id of (ids[i], ids[i + 1]); NO_PAIR if none
+        let mut pairs = [NO_PAIR; SHORT_PIECE];
+        for (i, &b) in piece.iter().enumerate() {
+            ids[i] = match self.byte_ids[b as usize] {
+                NO_ID => return Err(missing_byte(b)),
+                id => id,
+            };
+        }
+        for i in 0..n.saturating_sub(1) {
+            pairs[i] = self.byte_pairs[(piece[i] as usize) << 8 | piece[i + 1] as usize];
+        }
+        let mut len = n;
+        while len > 1 {
+            let mut best = NO_PAIR;
             let mut at = 0;
-            for (i, &p) in prio.iter().enumerate() {
+            for (i, &p) in pairs[..len - 1].iter().enumerate() {
                 if p < best {
                     best = p;
                     at = i;
                 }
             }
-            if best == NONE {
+            if best == NO_PAIR {
                 break;
             }
-            let (_, merged) = self.pair(ids[at], ids[at + 1]).unwrap_or((NONE, ids[at]));
-            ids[at] = merged;
-            ids.remove(at + 1);
-            prio.remove(at);
-            if at + 1 < ids.len() {
-                prio[at] = self.pair(ids[at], ids[at + 1]).map_or(NONE, |(p, _)| p);
+            ids[at] = best as u32;
+            ids.copy_within(at + 2..len, at + 1);
+            pairs.copy_within(at + 1..len - 1, at);
+            len -= 1;
+            if at + 1 < len {
+                pairs[at] = self.pair_packed(ids[at], ids[at + 1]);
             }
             if at > 0 {
-                prio[at - 1] = self.pair(ids[at - 1], ids[at]).map_or(NONE, |(p, _)| p);
+                pairs[at - 1] = self.pair_packed(ids[at - 1], ids[at]);
             }
         }
-        out.extend_from_slice(&ids);
+        out.extend_from_slice(&ids[..len]);
         Ok(())
     }
 

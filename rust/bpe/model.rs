@@ -13,6 +13,8 @@
 
 use rustc_hash::FxHashMap;
 
+use super::index::TokenIndex;
+use super::merge::NO_PAIR;
 use super::train::Trained;
 use crate::error::{Error, Result};
 use crate::pretokenize::Pretokenizer;
@@ -36,11 +38,14 @@ pub struct BpeModel {
     /// id → token bytes (`None` for unused ids and ids that are only special tokens).
     pub(crate) tokens: Vec<Option<Box<[u8]>>>,
     /// token bytes → id.
-    pub(crate) ids: FxHashMap<Box<[u8]>, u32>,
+    pub(crate) ids: TokenIndex,
     /// byte → id of the one-byte token (`NO_ID` if the vocabulary lacks it).
     pub(crate) byte_ids: [u32; 256],
     /// `(left << 32) | right` → `(priority << 32) | merged id`.
     pub(crate) pairs: FxHashMap<u64, u64>,
+    /// `(priority << 32) | merged id` of each pair of single bytes, indexed by
+    /// `first_byte << 8 | second_byte` (`NO_PAIR` when they do not merge).
+    pub(crate) byte_pairs: Vec<u64>,
     /// The merges in priority order (`MergeList` only; empty for `Ranks`).
     pub(crate) merge_list: Vec<(u32, u32)>,
     /// Per id: may a pre-token equal to this token skip merging?
@@ -50,6 +55,8 @@ pub struct BpeModel {
     pub(crate) specials: SpecialTokens,
     pub(crate) pretok: Pretokenizer,
     pub(crate) vocab_size: u32,
+    /// Identity for the per-thread piece caches.
+    pub(crate) uid: u64,
 }
 
 #[inline(always)]
@@ -72,7 +79,7 @@ impl BpeModel {
         let mut model = Self::with_vocab(vocab, specials, pretok, MergeRule::MergeList)?;
         for (rank, (left, right)) in merges.iter().enumerate() {
             let id_of = |part: &[u8]| {
-                model.ids.get(part).copied().ok_or_else(|| {
+                model.ids.get(part).ok_or_else(|| {
                     Error::Format(format!(
                         "merge #{rank} ({} + {}): {} is not in the vocabulary; every merge must join two vocabulary tokens",
                         show(left), show(right), show(part)
@@ -81,7 +88,7 @@ impl BpeModel {
             };
             let (a, b) = (id_of(left)?, id_of(right)?);
             let joined: Vec<u8> = [left.as_slice(), right.as_slice()].concat();
-            let Some(&c) = model.ids.get(joined.as_slice()) else {
+            let Some(c) = model.ids.get(joined.as_slice()) else {
                 return Err(Error::Format(format!(
                     "merge #{rank} ({} + {}) produces {}, which is not in the vocabulary; add it or remove the merge",
                     show(left), show(right), show(&joined)
@@ -93,6 +100,7 @@ impl BpeModel {
             model.merge_list.push((a, b));
         }
         model.ignore_merges = ignore_merges;
+        model.byte_pairs = model.dense_byte_pairs();
         model.whole = if ignore_merges {
             vec![true; model.tokens.len()]
         } else {
@@ -112,14 +120,14 @@ impl BpeModel {
         for (id, token) in model.tokens.iter().enumerate() {
             let Some(token) = token else { continue };
             for k in 1..token.len() {
-                if let (Some(&a), Some(&b)) =
-                    (model.ids.get(&token[..k]), model.ids.get(&token[k..]))
+                if let (Some(a), Some(b)) = (model.ids.get(&token[..k]), model.ids.get(&token[k..]))
                 {
                     pairs.insert(pair_key(a, b), ((id as u64) << 32) | id as u64);
                 }
             }
         }
         model.pairs = pairs;
+        model.byte_pairs = model.dense_byte_pairs();
         model.ignore_merges = true;
         model.whole = vec![true; model.tokens.len()];
         Ok(model)
@@ -142,8 +150,7 @@ impl BpeModel {
             return Err(Error::Format("token ids must be below 2^32 - 1".into()));
         }
         let mut tokens: Vec<Option<Box<[u8]>>> = vec![None; size];
-        let mut ids = FxHashMap::default();
-        ids.reserve(vocab.len());
+        let mut ids = TokenIndex::with_capacity(vocab.len());
         for (bytes, id) in vocab {
             if bytes.is_empty() {
                 return Err(Error::Format(format!("token id {id} is the empty string; remove it")));
@@ -156,7 +163,7 @@ impl BpeModel {
                 )));
             }
             let bytes: Box<[u8]> = bytes.into_boxed_slice();
-            if let Some(other) = ids.insert(bytes.clone(), id) {
+            if let Some(other) = ids.insert(&bytes, id) {
                 return Err(Error::Format(format!(
                     "the token {} appears twice (ids {other} and {id}); tokens must be unique",
                     show(&bytes)
@@ -176,7 +183,7 @@ impl BpeModel {
         }
         let mut byte_ids = [NO_ID; 256];
         for (b, slot) in byte_ids.iter_mut().enumerate() {
-            if let Some(&id) = ids.get([b as u8].as_slice()) {
+            if let Some(id) = ids.get([b as u8].as_slice()) {
                 *slot = id;
             }
         }
@@ -185,6 +192,7 @@ impl BpeModel {
             ids,
             byte_ids,
             pairs: FxHashMap::default(),
+            byte_pairs: Vec::new(),
             merge_list: Vec::new(),
             whole: Vec::new(),
             ignore_merges: false,
@@ -192,7 +200,19 @@ impl BpeModel {
             specials: SpecialTokens::new(specials)?,
             pretok,
             vocab_size: size as u32,
+            uid: super::cache::new_model_id(),
         })
+    }
+
+    fn dense_byte_pairs(&self) -> Vec<u64> {
+        let mut table = vec![NO_PAIR; 1 << 16];
+        for (i, slot) in table.iter_mut().enumerate() {
+            let (a, b) = (self.byte_ids[i >> 8], self.byte_ids[i & 0xFF]);
+            if a != NO_ID && b != NO_ID {
+                *slot = self.pair_packed(a, b);
+            }
+        }
+        table
     }
 
     /// Under `MergeList`, a whole pre-token may skip merging only if merging its bytes gives
@@ -263,7 +283,7 @@ impl BpeModel {
 
     /// The id of a mergeable token.
     pub fn token_id(&self, bytes: &[u8]) -> Option<u32> {
-        self.ids.get(bytes).copied()
+        self.ids.get(bytes)
     }
 
     /// Every mergeable token with its id, in id order.

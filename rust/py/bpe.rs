@@ -6,6 +6,7 @@ use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyList};
 
 use super::errors::to_py;
@@ -17,7 +18,14 @@ use crate::special::{Policy, Selection};
 #[pyclass(module = "lexforge._core", name = "Bpe", frozen)]
 pub(crate) struct Bpe {
     pub(crate) inner: Arc<BpeModel>,
+    /// One Python int per id, made once and shared by every returned list: building a list
+    /// then costs a reference-count increment per id instead of allocating an int.
+    ints: PyOnceLock<Vec<Py<PyAny>>>,
 }
+
+/// Texts per parallel round of `encode_batch`: bounds the memory held by ids not yet
+/// converted to Python lists.
+const BATCH_BYTES: usize = 8 << 20;
 
 /// Token ids as Python passes them: a NumPy array or any sequence of ints.
 #[derive(FromPyObject)]
@@ -51,12 +59,40 @@ fn token_list(tokens: Vec<(Bound<'_, PyBytes>, u32)>) -> Vec<(Vec<u8>, u32)> {
 }
 
 impl Bpe {
+    pub(crate) fn new(model: BpeModel) -> Self {
+        Bpe { inner: Arc::new(model), ints: PyOnceLock::new() }
+    }
+
+    fn list<'py>(&self, py: Python<'py>, ids: &[u32]) -> PyResult<Bound<'py, PyList>> {
+        let ints = self.ints.get_or_try_init(py, || -> PyResult<Vec<Py<PyAny>>> {
+            (0..self.inner.vocab_size())
+                .map(|i| Ok(i.into_pyobject(py)?.into_any().unbind()))
+                .collect()
+        })?;
+        PyList::new(py, ids.iter().map(|&id| ints[id as usize].bind(py)))
+    }
+
     fn policy(
         &self,
         allowed: Option<Vec<usize>>,
         disallowed: Option<Vec<usize>>,
     ) -> PyResult<Policy<'_>> {
         self.inner.specials().policy(&selection(allowed), &selection(disallowed)).map_err(to_py)
+    }
+
+    fn encode_vec(
+        &self,
+        py: Python<'_>,
+        text: &str,
+        allowed: Option<Vec<usize>>,
+        disallowed: Option<Vec<usize>>,
+    ) -> PyResult<Vec<u32>> {
+        let policy = self.policy(allowed, disallowed)?;
+        py.detach(|| {
+            let mut ids = Vec::with_capacity(text.len() / 3 + 1);
+            self.inner.encode_text(text, &policy, 0, &mut ids).map(|()| ids)
+        })
+        .map_err(to_py)
     }
 }
 
@@ -83,7 +119,7 @@ impl Bpe {
         let model = py
             .detach(|| BpeModel::from_merges(vocab, &merges, specials, pretok, ignore_merges))
             .map_err(to_py)?;
-        Ok(Bpe { inner: Arc::new(model) })
+        Ok(Bpe::new(model))
     }
 
     /// Builds a model from tiktoken ranks `[(token_bytes, rank)]` (rank = id = priority).
@@ -97,24 +133,20 @@ impl Bpe {
         let ranks = token_list(ranks);
         let pretok = Pretokenizer::new(pattern).map_err(to_py)?;
         let model = py.detach(|| BpeModel::from_ranks(ranks, specials, pretok)).map_err(to_py)?;
-        Ok(Bpe { inner: Arc::new(model) })
+        Ok(Bpe::new(model))
     }
 
     /// Encodes one text. `allowed`/`disallowed`: indices into `specials()`, `None` = all.
     #[pyo3(signature = (text, allowed=None, disallowed=None))]
-    fn encode(
+    fn encode<'py>(
         &self,
-        py: Python<'_>,
+        py: Python<'py>,
         text: &str,
         allowed: Option<Vec<usize>>,
         disallowed: Option<Vec<usize>>,
-    ) -> PyResult<Vec<u32>> {
-        let policy = self.policy(allowed, disallowed)?;
-        py.detach(|| {
-            let mut ids = Vec::with_capacity(text.len() / 3 + 1);
-            self.inner.encode_text(text, &policy, 0, &mut ids).map(|()| ids)
-        })
-        .map_err(to_py)
+    ) -> PyResult<Bound<'py, PyList>> {
+        let ids = self.encode_vec(py, text, allowed, disallowed)?;
+        self.list(py, &ids)
     }
 
     /// Like `encode`, returning a uint32 NumPy array (no copy).
@@ -126,7 +158,7 @@ impl Bpe {
         allowed: Option<Vec<usize>>,
         disallowed: Option<Vec<usize>>,
     ) -> PyResult<Bound<'py, PyArray1<u32>>> {
-        Ok(self.encode(py, text, allowed, disallowed)?.into_pyarray(py))
+        Ok(self.encode_vec(py, text, allowed, disallowed)?.into_pyarray(py))
     }
 
     /// Encodes one text and returns `(ids, offsets)`: uint32 `(n,)` and int64 `(n, 2)`
@@ -139,7 +171,7 @@ impl Bpe {
         allowed: Option<Vec<usize>>,
         disallowed: Option<Vec<usize>>,
     ) -> PyResult<IdsAndOffsets<'py>> {
-        let ids = self.encode(py, text, allowed, disallowed)?;
+        let ids = self.encode_vec(py, text, allowed, disallowed)?;
         let flat: Vec<i64> = py.detach(|| {
             self.inner
                 .char_offsets(text, &ids)
@@ -154,19 +186,21 @@ impl Bpe {
 
     /// Encodes arbitrary bytes (invalid UTF-8 included); returns a list of ids.
     #[pyo3(signature = (data, allowed=None, disallowed=None))]
-    fn encode_bytes(
+    fn encode_bytes<'py>(
         &self,
-        py: Python<'_>,
+        py: Python<'py>,
         data: &[u8],
         allowed: Option<Vec<usize>>,
         disallowed: Option<Vec<usize>>,
-    ) -> PyResult<Vec<u32>> {
+    ) -> PyResult<Bound<'py, PyList>> {
         let policy = self.policy(allowed, disallowed)?;
-        py.detach(|| {
-            let mut ids = Vec::with_capacity(data.len() / 3 + 1);
-            self.inner.encode_bytes(data, &policy, &mut ids).map(|()| ids)
-        })
-        .map_err(to_py)
+        let ids = py
+            .detach(|| {
+                let mut ids = Vec::with_capacity(data.len() / 3 + 1);
+                self.inner.encode_bytes(data, &policy, &mut ids).map(|()| ids)
+            })
+            .map_err(to_py)?;
+        self.list(py, &ids)
     }
 
     /// Encodes many texts in parallel; a list of lists, or of uint32 arrays with `as_arrays`.
@@ -181,14 +215,30 @@ impl Bpe {
         as_arrays: bool,
     ) -> PyResult<Bound<'py, PyList>> {
         let policy = self.policy(allowed, disallowed)?;
-        let refs: Vec<&str> = texts.iter().map(|t| &**t).collect();
-        let all =
-            py.detach(|| self.inner.encode_batch(&refs, &policy, num_threads)).map_err(to_py)?;
-        if as_arrays {
-            PyList::new(py, all.into_iter().map(|ids| ids.into_pyarray(py)))
-        } else {
-            PyList::new(py, all)
+        let out = PyList::empty(py);
+        let mut start = 0;
+        while start < texts.len() {
+            // a round of texts, encoded in parallel without the GIL, then converted
+            let mut end = start;
+            let mut size = 0;
+            while end < texts.len() && (end == start || size < BATCH_BYTES) {
+                size += texts[end].len();
+                end += 1;
+            }
+            let refs: Vec<&str> = texts[start..end].iter().map(|t| &**t).collect();
+            let round = py
+                .detach(|| self.inner.encode_batch(&refs, &policy, num_threads))
+                .map_err(|e| to_py(e.offset_text_index(start)))?;
+            for ids in round {
+                if as_arrays {
+                    out.append(ids.into_pyarray(py))?;
+                } else {
+                    out.append(self.list(py, &ids)?)?;
+                }
+            }
+            start = end;
         }
+        Ok(out)
     }
 
     /// Encodes many texts into one flat uint32 array plus int64 boundaries `cu` of length

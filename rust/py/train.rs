@@ -2,7 +2,6 @@
 //! and progress reported through an optional Python callable.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
@@ -196,5 +195,5 @@ pub(crate) fn train_bpe(
         };
         BpeModel::from_trained(&trained, special_tokens, pretok)
     })?;
-    Ok(Bpe { inner: Arc::new(model) })
+    Ok(Bpe::new(model))
 }

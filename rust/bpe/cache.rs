@@ -1,0 +1,94 @@
+//! A small per-thread cache of recent pre-tokens and their ids, in front of the vocabulary
+//! lookup and the merge loop.
+//!
+//! Text is Zipfian: a few thousand distinct pre-tokens make up most of any corpus, and the
+//! vocabulary map (hundreds of thousands of entries, megabytes) misses the CPU caches on
+//! nearly every lookup. The cache is direct-mapped, 8192 slots of 48 bytes (fits in L2),
+//! keyed by the pre-token packed into a `u128` (pre-tokens of up to 15 bytes whose encoding
+//! has at most 6 ids). A thread's cache belongs to one model at a time and is cleared when
+//! the thread encodes with another. It never changes results, only their cost.
+
+use std::cell::RefCell;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::index::pack128;
+
+const SLOTS: usize = 8192;
+/// Longest pre-token, in bytes, the cache holds.
+pub(crate) const MAX_PIECE: usize = 15;
+/// Most ids a cached pre-token may encode to.
+pub(crate) const MAX_IDS: usize = 6;
+
+#[derive(Clone, Copy, Default)]
+struct Slot {
+    key: u128, // 0: empty (a packed key holds its non-zero length in the top byte)
+    len: u8,
+    ids: [u32; MAX_IDS],
+}
+
+/// One thread's cache.
+pub(crate) struct PieceCache {
+    owner: u64,
+    slots: Box<[Slot]>,
+}
+
+static NEXT_MODEL: AtomicU64 = AtomicU64::new(1);
+
+/// A fresh identity for a model, so caches never mix two models' ids.
+pub(crate) fn new_model_id() -> u64 {
+    NEXT_MODEL.fetch_add(1, Ordering::Relaxed)
+}
+
+thread_local! {
+    static CACHE: RefCell<PieceCache> = RefCell::new(PieceCache { owner: 0, slots: Box::default() });
+}
+
+#[inline(always)]
+fn slot_of(key: u128) -> usize {
+    let mut h = rustc_hash::FxBuildHasher.build_hasher();
+    h.write_u128(key);
+    (h.finish() >> 40) as usize & (SLOTS - 1)
+}
+
+impl PieceCache {
+    /// Runs `f` with this thread's cache, emptied first if it belonged to another model.
+    pub(crate) fn with<R>(model: u64, f: impl FnOnce(&mut PieceCache) -> R) -> R {
+        CACHE.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut cache) => {
+                if cache.owner != model || cache.slots.is_empty() {
+                    cache.owner = model;
+                    cache.slots = vec![Slot::default(); SLOTS].into_boxed_slice();
+                }
+                f(&mut cache)
+            }
+            // re-entered on this thread (cannot happen today): work without a cache
+            Err(_) => f(&mut PieceCache { owner: model, slots: Box::default() }),
+        })
+    }
+
+    /// The cached ids of `piece` (at most [`MAX_PIECE`] bytes), appended to `out`.
+    #[inline(always)]
+    pub(crate) fn get(&self, piece: &[u8], out: &mut Vec<u32>) -> Option<u128> {
+        let key = pack128(piece);
+        if let Some(slot) = self.slots.get(slot_of(key)) {
+            if slot.key == key {
+                out.extend_from_slice(&slot.ids[..slot.len as usize]);
+                return None;
+            }
+        }
+        Some(key)
+    }
+
+    /// Remembers the ids of the piece packed as `key`.
+    #[inline(always)]
+    pub(crate) fn put(&mut self, key: u128, ids: &[u32]) {
+        if ids.len() <= MAX_IDS {
+            if let Some(slot) = self.slots.get_mut(slot_of(key)) {
+                slot.key = key;
+                slot.len = ids.len() as u8;
+                slot.ids[..ids.len()].copy_from_slice(ids);
+            }
+        }
+    }
+}
