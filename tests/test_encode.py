@@ -180,7 +180,9 @@ def test_pathological_inputs(tok: lf.Tokenizer) -> None:
 
 
 def test_models_sharing_a_thread_do_not_mix(tok: lf.Tokenizer, wiki_text: str) -> None:
-    other = lf.Tokenizer.train_bpe(texts=wiki_text[:200_000].split("\n"), vocab_size=700, show_progress=False)
+    other = lf.Tokenizer.train_bpe(
+        texts=wiki_text[:200_000].split("\n"), vocab_size=700, show_progress=False
+    )
     text = wiki_text[:20_000]
     a, b = tok.encode(text), other.encode(text)
     assert a != b
