@@ -104,11 +104,32 @@ def main() -> None:
             args.repeat,
         )
         rows.append(("lexforge", f"encode_batch(num_threads={args.threads})", nbytes / t))
+        t, _ = best_of(
+            lambda: ours.encode_batch(
+                docs, disallowed_special=(), num_threads=args.threads, return_tensors="np"
+            ),
+            args.repeat,
+        )
+        rows.append(("lexforge", f"encode_batch(num_threads={args.threads}, np)", nbytes / t))
+        t, _ = best_of(
+            lambda: ours.encode_batch_flat(docs, disallowed_special=(), num_threads=args.threads),
+            args.repeat,
+        )
+        rows.append(("lexforge", f"encode_batch_flat(num_threads={args.threads})", nbytes / t))
         if args.threads == 1:
             t, _ = best_of(lambda: [ours.encode_ordinary(d) for d in docs], args.repeat)
             rows.append(("lexforge", "encode per text", nbytes / t))
             t, _tt_ids = best_of(lambda: [tt.encode_ordinary(d) for d in docs], args.repeat)
             rows.append(("tiktoken", "encode_ordinary per text", nbytes / t))
+            # the same with NumPy output (no Python int per token on either side)
+            t, _ = best_of(
+                lambda: [ours.encode_to_numpy(d, disallowed_special=()) for d in docs], args.repeat
+            )
+            rows.append(("lexforge", "encode_to_numpy per text", nbytes / t))
+            t, _ = best_of(
+                lambda: [tt.encode_to_numpy(d, disallowed_special=()) for d in docs], args.repeat
+            )
+            rows.append(("tiktoken", "encode_to_numpy per text", nbytes / t))
         t, tt_batch = best_of(
             lambda: tt.encode_ordinary_batch(docs, num_threads=args.threads), args.repeat
         )
@@ -125,11 +146,17 @@ def main() -> None:
                 f"| {name} | {lib} | {call} | {rate / 1e6:.1f} | {rate / tiktoken_best:.2f} | {rate / hf_best:.1f} |"
             )
         ours_best = max(r[2] for r in rows if r[0] == "lexforge")
+        like = {call.split(" ")[0]: rate for lib, call, rate in rows if lib == "lexforge"}
+        theirs = {call.split(" ")[0]: rate for lib, call, rate in rows if lib == "tiktoken"}
+        pairs = [("encode", "encode_ordinary"), ("encode_to_numpy", "encode_to_numpy")]
+        same_call = ", ".join(
+            f"{a}: {like[a] / theirs[b]:.2f}x" for a, b in pairs if a in like and b in theirs
+        )
         print(
-            f"\n{name}, {args.threads} thread(s): lexforge {ours_best / 1e6:.1f} MB/s = "
+            f"\n{name}, {args.threads} thread(s): lexforge best {ours_best / 1e6:.1f} MB/s = "
             f"{ours_best / tiktoken_best:.2f}x tiktoken's best (target >= 3, stretch 10), "
-            f"{ours_best / hf_best:.1f}x HF (target >= 20); ids identical to tiktoken: {same_tt}, "
-            f"to HF: {same_hf}\n"
+            f"{ours_best / hf_best:.1f}x HF (target >= 20); same call vs tiktoken: "
+            f"{same_call or 'n/a'}; ids identical to tiktoken: {same_tt}, to HF: {same_hf}\n"
         )
 
 

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1};
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
 use pyo3::sync::PyOnceLock;
@@ -180,7 +181,7 @@ impl Bpe {
                 .collect()
         });
         let offsets = Array2::from_shape_vec((ids.len(), 2), flat)
-            .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
+            .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
         Ok((ids.into_pyarray(py), offsets.into_pyarray(py)))
     }
 
@@ -215,29 +216,54 @@ impl Bpe {
         as_arrays: bool,
     ) -> PyResult<Bound<'py, PyList>> {
         let policy = self.policy(allowed, disallowed)?;
-        let out = PyList::empty(py);
+        // Rounds of about BATCH_BYTES: while this thread turns round k into Python objects
+        // (which needs the GIL), a helper thread encodes round k + 1 in parallel. With one
+        // thread requested, the rounds run one after the other on this thread.
+        let pipelined = crate::parallel::resolve_threads(num_threads) > 1;
+        let mut rounds = Vec::new();
         let mut start = 0;
         while start < texts.len() {
-            // a round of texts, encoded in parallel without the GIL, then converted
             let mut end = start;
             let mut size = 0;
             while end < texts.len() && (end == start || size < BATCH_BYTES) {
                 size += texts[end].len();
                 end += 1;
             }
-            let refs: Vec<&str> = texts[start..end].iter().map(|t| &**t).collect();
-            let round = py
-                .detach(|| self.inner.encode_batch(&refs, &policy, num_threads))
-                .map_err(|e| to_py(e.offset_text_index(start)))?;
-            for ids in round {
-                if as_arrays {
-                    out.append(ids.into_pyarray(py))?;
-                } else {
-                    out.append(self.list(py, &ids)?)?;
-                }
-            }
+            rounds.push((start, end));
             start = end;
         }
+        let refs: Vec<&str> = texts.iter().map(|t| &**t).collect();
+        let (model, refs, policy) = (&*self.inner, &refs[..], &policy);
+        let out = PyList::empty(py);
+        std::thread::scope(|scope| -> PyResult<()> {
+            let work = move |(start, end): (usize, usize)| {
+                model
+                    .encode_batch(&refs[start..end], policy, num_threads)
+                    .map_err(|e| e.offset_text_index(start))
+            };
+            let spawn = |r: (usize, usize)| scope.spawn(move || work(r));
+            let mut pending = if pipelined { rounds.first().map(|&r| spawn(r)) } else { None };
+            for k in 0..rounds.len() {
+                let round = match pending.take() {
+                    Some(handle) => {
+                        let joined = py.detach(|| handle.join());
+                        pending = rounds.get(k + 1).map(|&r| spawn(r));
+                        joined
+                            .map_err(|_| PyRuntimeError::new_err("an encoding thread panicked"))?
+                    }
+                    None => py.detach(|| work(rounds[k])),
+                }
+                .map_err(to_py)?;
+                for ids in round {
+                    if as_arrays {
+                        out.append(ids.into_pyarray(py))?;
+                    } else {
+                        out.append(self.list(py, &ids)?)?;
+                    }
+                }
+            }
+            Ok(())
+        })?;
         Ok(out)
     }
 
