@@ -200,3 +200,29 @@ def test_large_batches_report_the_right_text(tok: lf.Tokenizer) -> None:
         tok.encode_batch(texts)
     ok = tok.encode_batch(texts, disallowed_special=())
     assert len(ok) == len(texts) and ok[0] == tok.encode(texts[0])
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_parallel_encoding_works_after_fork(tok: lf.Tokenizer) -> None:
+    import os
+
+    texts = ["fork safety " * 50] * 200
+    expected = tok.encode_batch(texts, num_threads=2)  # the pool exists before the fork
+    pid = os.fork()
+    if pid == 0:  # child: the inherited pool has no threads; a new one must be built
+        ok = tok.encode_batch(texts, num_threads=2) == expected
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0
+
+
+def test_thread_count_from_the_environment() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "from lexforge import _core; print(_core.resolve_threads(None), _core.resolve_threads(3))"
+    )
+    env = {**__import__("os").environ, "LEXFORGE_NUM_THREADS": "5"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.split() == ["5", "3"]
