@@ -188,21 +188,29 @@ impl Counter<'_> {
         let policy = self.policy()?;
         let partial = parallel::install(num_threads, || -> Result<Vec<WordCounts>> {
             let chunk = parallel::chunk_len(texts.len(), 16);
-            texts
-                .par_chunks(chunk)
-                .map(|chunk| {
-                    let mut local = WordCounts::new();
-                    for text in chunk {
-                        local.count_text(text, self.pretok, &policy)?;
-                    }
-                    Ok(local)
-                })
-                .collect()
+            let parts: Vec<&[&str]> = texts.chunks(chunk).collect();
+            self.count_parts(&parts, &policy, |part| part.iter().copied())
         })?;
-        for local in &partial {
-            into.merge(local)?;
-        }
-        Ok(())
+        merge_all(into, &partial)
+    }
+
+    /// Counts each part into its own table, in parallel (the caller installs the pool).
+    fn count_parts<'t, P: Sync, I: Iterator<Item = &'t str>>(
+        &self,
+        parts: &[P],
+        policy: &Policy<'_>,
+        units: impl Fn(&P) -> I + Sync,
+    ) -> Result<Vec<WordCounts>> {
+        parts
+            .par_iter()
+            .map(|part| {
+                let mut local = WordCounts::new();
+                for text in units(part) {
+                    local.count_text(text, self.pretok, policy)?;
+                }
+                Ok(local)
+            })
+            .collect()
     }
 
     /// Streams files line by line into `into`. `progress(done_bytes, total_bytes)` is called
@@ -252,23 +260,19 @@ impl Counter<'_> {
         threads: Option<usize>,
     ) -> Result<()> {
         let partial = parallel::install(threads, || -> Result<Vec<WordCounts>> {
-            let pieces = split_lines_evenly(text, rayon::current_num_threads() * 4);
-            pieces
-                .par_iter()
-                .map(|part| {
-                    let mut local = WordCounts::new();
-                    for line in part.split_inclusive('\n') {
-                        local.count_text(line, self.pretok, policy)?;
-                    }
-                    Ok(local)
-                })
-                .collect()
+            let parts = split_lines_evenly(text, rayon::current_num_threads() * 4);
+            self.count_parts(&parts, policy, |part| part.split_inclusive('\n'))
         })?;
-        for local in &partial {
-            into.merge(local)?;
-        }
-        Ok(())
+        merge_all(into, &partial)
     }
+}
+
+/// Merges per-part tables in their fixed order (so the result never depends on threads).
+fn merge_all(into: &mut WordCounts, partial: &[WordCounts]) -> Result<()> {
+    for local in partial {
+        into.merge(local)?;
+    }
+    Ok(())
 }
 
 /// Cuts `text` into about `parts` pieces, each ending at a newline (or the end).

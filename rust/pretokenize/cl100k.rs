@@ -26,16 +26,8 @@ pub(super) fn piece_end(cur: &Cursor<'_>, i: usize) -> usize {
         return cur.run_numbers_max3(i);
     }
     // ` ?[^\s\p{L}\p{N}]++[\r\n]*+`
-    let other_start = if c == u32::from(b' ') && i + 1 < n && cur.flags(i + 1) & (L | N | WS) == 0 {
-        Some(i + 1)
-    } else if f & (L | N | WS) == 0 {
-        Some(i)
-    } else {
-        None
-    };
-    if let Some(s) = other_start {
-        let j = cur.run_other(s);
-        return cur.run_bytes(j, b"\r\n");
+    if let Some(end) = cur.other_run(i, c, f, b"\r\n") {
+        return end;
     }
     // white space: `\s++$`, then `\s*[\r\n]`, then `\s+(?!\S)|\s`
     let j = cur.run(i, WS);

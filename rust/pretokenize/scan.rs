@@ -101,6 +101,21 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// ` ?[^\s\p{L}\p{N}]+` at `i` (whose character is `c` with flags `f`), followed by a
+    /// run of the bytes in `tail`: the end of the piece, or `None` if it does not match.
+    #[inline(always)]
+    pub fn other_run(&self, i: usize, c: u32, f: u8, tail: &[u8]) -> Option<usize> {
+        let n = self.b.len();
+        let start = if c == u32::from(b' ') && i + 1 < n && self.flags(i + 1) & (L | N | WS) == 0 {
+            i + 1
+        } else if f & (L | N | WS) == 0 {
+            i
+        } else {
+            return None;
+        };
+        Some(self.run_bytes(self.run_other(start), tail))
+    }
+
     /// The last `\r` or `\n` in `[i, j)`, if any.
     #[inline(always)]
     pub fn last_newline(&self, i: usize, j: usize) -> Option<usize> {
