@@ -203,6 +203,7 @@ def test_large_batches_report_the_right_text(tok: lf.Tokenizer) -> None:
 
 
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_parallel_encoding_works_after_fork(tok: lf.Tokenizer) -> None:
     import os
 
