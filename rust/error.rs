@@ -17,9 +17,12 @@ pub enum Error {
     /// A corpus is empty or not valid UTF-8.
     #[error("{0}")]
     Corpus(String),
-    /// Training options that cannot be satisfied.
+    /// Options that cannot be satisfied (truncation, padding, templates, batches).
     #[error("{0}")]
     Config(String),
+    /// Training options that cannot be satisfied.
+    #[error("{0}")]
+    TrainerConfig(String),
     /// Text contains a special token the caller did not allow.
     #[error("text {text_index} contains the special token {token:?} at byte {byte_offset}, which this call does not allow; pass allowed_special={{{token:?}}} (or \"all\") to encode it as a special token, or disallowed_special=() to encode it as ordinary text")]
     DisallowedSpecial { token: String, text_index: usize, byte_offset: usize },

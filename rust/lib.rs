@@ -6,20 +6,26 @@
 //! Layout, one concern per module:
 //! - [`unicode`]: character-class tables shared by the pre-tokenizers.
 //! - [`pretokenize`]: GPT-2 / cl100k / o200k splitters compiled by hand, plus user regexes.
+//! - [`postprocess`]: truncation windows, special-token templates, padding, batch rows.
 //! - [`special`]: special tokens, found in text and never split or merged.
 //! - [`count`]: parallel, streaming, mergeable word counting (the first half of training).
 //! - [`bpe`]: the byte-level BPE model (encoding, decoding) and its trainer.
+//! - [`bert`]: BERT's text pipeline: normalizer, pre-tokenizer, WordPiece and its trainer.
+//! - `cache`: the per-thread cache of recently encoded pieces both models share.
 //! - [`parallel`]: the one thread-pool policy every parallel entry point uses.
 //! - [`memory`]: handing freed memory back to the OS between phases.
 //! - [`error`]: the error enum every fallible function returns.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod bert;
 pub mod bpe;
+pub(crate) mod cache;
 pub mod count;
 pub mod error;
 pub mod memory;
 pub mod parallel;
+pub mod postprocess;
 pub mod pretokenize;
 pub mod special;
 pub mod unicode;

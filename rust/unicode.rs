@@ -1,4 +1,4 @@
-//! Character classes used by the pre-tokenizers, as one byte of flags per code point.
+//! Per-code-point flag tables ([`FlagTable`]), and the classes the pre-tokenizers use.
 //!
 //! The tables are built once, at first use, from `regex-syntax`'s Unicode data, so the
 //! hand-compiled splitters in [`crate::pretokenize`] classify every character exactly as the
@@ -24,52 +24,26 @@ pub const CRLF: u8 = 1 << 5;
 const BLOCK: usize = 256;
 const N_BLOCKS: usize = 0x110000 / BLOCK;
 
-/// The class table. Get it with [`Classes::get`].
-pub struct Classes {
+/// A table of one byte of flags per code point, compressed into shared 256-entry blocks.
+pub struct FlagTable {
     ascii: [u8; 128],
     index: Box<[u16]>,
     blocks: Vec<[u8; BLOCK]>,
 }
 
-impl Classes {
-    /// The process-wide table, built on first use (about a millisecond).
-    pub fn get() -> &'static Classes {
-        static TABLE: OnceLock<Classes> = OnceLock::new();
-        TABLE.get_or_init(Classes::build)
-    }
-
-    /// The flags of code point `cp` (any `u32`; values past U+10FFFF have none).
-    #[inline(always)]
-    pub fn of(&self, cp: u32) -> u8 {
-        if cp < 128 {
-            self.ascii[cp as usize]
-        } else if (cp as usize) < N_BLOCKS * BLOCK {
-            let block = self.index[cp as usize / BLOCK] as usize;
-            self.blocks[block][cp as usize % BLOCK]
-        } else {
-            0
-        }
-    }
-
-    fn build() -> Classes {
+impl FlagTable {
+    /// Builds a table: each `(regex class, flag)` sets `flag` on the class's code points;
+    /// `extra` may then edit the flat table (one byte per code point) directly.
+    pub fn build(sets: &[(&str, u8)], extra: impl FnOnce(&mut [u8])) -> FlagTable {
         let mut flat = vec![0u8; N_BLOCKS * BLOCK];
-        let sets: [(&str, u8); 5] = [
-            (r"\p{L}", L),
-            (r"\p{N}", N),
-            (r"\s", WS),
-            (r"[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]", UPPERISH),
-            (r"[\p{Ll}\p{Lm}\p{Lo}\p{M}]", LOWERISH),
-        ];
-        for (pattern, flag) in sets {
+        for &(pattern, flag) in sets {
             for (start, end) in class_ranges(pattern) {
                 for cp in start..=end {
                     flat[cp as usize] |= flag;
                 }
             }
         }
-        flat['\r' as usize] |= CRLF;
-        flat['\n' as usize] |= CRLF;
-
+        extra(&mut flat);
         let mut ascii = [0u8; 128];
         ascii.copy_from_slice(&flat[..128]);
         let mut blocks: Vec<[u8; BLOCK]> = Vec::new();
@@ -84,7 +58,45 @@ impl Classes {
             });
             index[b] = id;
         }
-        Classes { ascii, index: index.into_boxed_slice(), blocks }
+        FlagTable { ascii, index: index.into_boxed_slice(), blocks }
+    }
+
+    /// The flags of code point `cp` (any `u32`; values past U+10FFFF have none).
+    #[inline(always)]
+    pub fn of(&self, cp: u32) -> u8 {
+        if cp < 128 {
+            self.ascii[cp as usize]
+        } else if (cp as usize) < N_BLOCKS * BLOCK {
+            let block = self.index[cp as usize / BLOCK] as usize;
+            self.blocks[block][cp as usize % BLOCK]
+        } else {
+            0
+        }
+    }
+}
+
+/// The pre-tokenizers' classes (the flags above). Get it with [`Classes::get`].
+pub struct Classes;
+
+impl Classes {
+    /// The process-wide table, built on first use (about a millisecond).
+    pub fn get() -> &'static FlagTable {
+        static TABLE: OnceLock<FlagTable> = OnceLock::new();
+        TABLE.get_or_init(|| {
+            FlagTable::build(
+                &[
+                    (r"\p{L}", L),
+                    (r"\p{N}", N),
+                    (r"\s", WS),
+                    (r"[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]", UPPERISH),
+                    (r"[\p{Ll}\p{Lm}\p{Lo}\p{M}]", LOWERISH),
+                ],
+                |flat| {
+                    flat['\r' as usize] |= CRLF;
+                    flat['\n' as usize] |= CRLF;
+                },
+            )
+        })
     }
 }
 

@@ -12,6 +12,7 @@ from importlib import metadata as _metadata
 from typing import TYPE_CHECKING, Any
 
 from lexforge.errors import (
+    ConfigError,
     CorpusError,
     DatasetDownloadError,
     DatasetError,
@@ -27,8 +28,11 @@ from lexforge.errors import (
 
 if TYPE_CHECKING:
     from lexforge import datasets
+    from lexforge.batch import BatchEncoding
+    from lexforge.bpe import BpeTokenizer
     from lexforge.tokenizer import Tokenizer
     from lexforge.training import WordCounts
+    from lexforge.wordpiece import WordPieceTokenizer
 
 try:
     __version__ = _metadata.version("lexforge")
@@ -37,12 +41,18 @@ except _metadata.PackageNotFoundError:  # running from a source tree without ins
 
 # public name -> module that defines it; resolved on first attribute access (PEP 562)
 _LAZY = {
+    "BatchEncoding": "lexforge.batch",
+    "BpeTokenizer": "lexforge.bpe",
     "Tokenizer": "lexforge.tokenizer",
+    "WordPieceTokenizer": "lexforge.wordpiece",
     "WordCounts": "lexforge.training",
     "datasets": "lexforge.datasets",
 }
 
 __all__ = [
+    "BatchEncoding",
+    "BpeTokenizer",
+    "ConfigError",
     "CorpusError",
     "DatasetDownloadError",
     "DatasetError",
@@ -56,6 +66,7 @@ __all__ = [
     "TokenizerFormatError",
     "TrainerConfigError",
     "WordCounts",
+    "WordPieceTokenizer",
     "__version__",
     "datasets",
 ]

@@ -7,6 +7,7 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "BertTokenizer",
     "Bpe",
     "WordCounter",
     "__version__",
@@ -90,6 +91,54 @@ class Bpe:
     def rule(self) -> str: ...
     @property
     def ignore_merges(self) -> bool: ...
+
+@final
+class BertTokenizer:
+    def __new__(
+        cls,
+        vocab: Sequence[str],
+        unk_token: str,
+        prefix: str,
+        max_input_chars_per_word: int,
+        normalizer: tuple[bool, bool, bool, bool] | None,
+        specials: Sequence[tuple[str, int]],
+        single: Sequence[tuple[str, int, int]],
+        pair: Sequence[tuple[str, int, int]],
+    ) -> BertTokenizer: ...
+    def encode(
+        self, text: str, pair: str | None = None, add_special_tokens: bool = True
+    ) -> list[int]: ...
+    def encode_batch_lists(
+        self,
+        texts: Sequence[str],
+        pairs: Sequence[str] | None = None,
+        add_special_tokens: bool = True,
+        truncation: tuple[int, str, int, str] | None = None,
+        padding: tuple[int | None, int | None, int, int, str] | None = None,
+        overflow: bool = False,
+        num_threads: int | None = None,
+    ) -> tuple[list[list[int]], list[int]]: ...
+    def encode_batch_arrays(
+        self,
+        texts: Sequence[str],
+        fields: Sequence[str],
+        pairs: Sequence[str] | None = None,
+        add_special_tokens: bool = True,
+        truncation: tuple[int, str, int, str] | None = None,
+        padding: tuple[int | None, int | None, int, int, str] | None = None,
+        overflow: bool = False,
+        num_threads: int | None = None,
+    ) -> dict[str, npt.NDArray[np.int64]]: ...
+    def vocab(self) -> list[str]: ...
+    def token_to_id(self, token: str) -> int | None: ...
+    def specials(self) -> list[tuple[str, int]]: ...
+    def templates(self) -> tuple[list[tuple[str, int, int]], list[tuple[str, int, int]]]: ...
+    @property
+    def normalizer(self) -> tuple[bool, bool, bool, bool] | None: ...
+    @property
+    def wordpiece(self) -> tuple[str, str, int]: ...
+    @property
+    def vocab_size(self) -> int: ...
 
 @final
 class WordCounter:

@@ -9,6 +9,7 @@ Messages name the offending file, line, token or id and say how to fix the probl
 from __future__ import annotations
 
 __all__ = [
+    "ConfigError",
     "CorpusError",
     "DatasetDownloadError",
     "DatasetError",
@@ -40,7 +41,12 @@ class CorpusError(LexforgeError, ValueError):
     """A training corpus is empty, or a file that must be text is not valid UTF-8."""
 
 
-class TrainerConfigError(LexforgeError, ValueError):
+class ConfigError(LexforgeError, ValueError):
+    """Options that cannot be satisfied: truncation that cannot fit a pair, ``max_length``
+    below the special tokens, rows that need padding to form arrays, unknown option values."""
+
+
+class TrainerConfigError(ConfigError):
     """Training options are inconsistent (for example ``vocab_size`` below the alphabet size)."""
 
 

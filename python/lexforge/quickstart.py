@@ -71,7 +71,7 @@ def run(
     rows = [("lexforge (this run)", tok)]
     try:
         gpt2_files = datasets.files("gpt2")
-        rows.append(("GPT-2 (50,257)", Tokenizer.from_file(gpt2_files["encoder.json"])))
+        rows.append(("GPT-2 (50,257)", Tokenizer.from_gpt2(gpt2_files["encoder.json"])))
     except (OSError, ValueError) as e:  # offline without a cache: report ours alone
         print(f"  (GPT-2 baseline unavailable: {e})")
     print(f"  held-out: {len(held_out):,} documents, {text_bytes / 1e6:.2f} MB")

@@ -3,8 +3,8 @@
 
 use rayon::prelude::*;
 
-use super::cache::{PieceCache, MAX_PIECE};
 use super::model::BpeModel;
+use crate::cache::{PieceCache, MAX_IDS, MAX_PIECE};
 use crate::error::Result;
 use crate::parallel;
 use crate::special::{Policy, Segment};
@@ -41,13 +41,19 @@ impl BpeModel {
                     }
                     return;
                 }
-                if let Some(key) = cache.get(piece, out) {
-                    let at = out.len();
-                    match self.encode_piece(piece, out) {
-                        Ok(()) => cache.put(key, &out[at..]),
-                        Err(e) => {
-                            failed.get_or_insert(e);
-                        }
+                let key = PieceCache::key(piece);
+                if let Some((ids, _)) = cache.get(key) {
+                    out.reserve(MAX_IDS);
+                    for &id in ids {
+                        out.push(id); // a few pushes beat a call to memcpy
+                    }
+                    return;
+                }
+                let at = out.len();
+                match self.encode_piece(piece, out) {
+                    Ok(()) => cache.put(key, &out[at..], &[]),
+                    Err(e) => {
+                        failed.get_or_insert(e);
                     }
                 }
             })

@@ -4,12 +4,10 @@
 //!   tiktoken ranks, or from training; validation of all three.
 //! - [`merge`]: the two algorithms that turn one pre-token's bytes into ids (a short-piece
 //!   scan and an O(n log n) heap for long pieces) and their shared rules.
-//! - `cache`: a per-thread cache of recent pre-tokens in front of the two steps above.
 //! - [`index`]: the token bytes → id map, tuned for the one lookup per pre-token.
 //! - [`encode`]: whole texts and batches: special tokens, pre-tokenization, offsets, threads.
 //! - [`train`]: the merge phase of training, over word counts from [`crate::count`].
 
-pub(crate) mod cache;
 pub mod encode;
 pub mod index;
 pub mod merge;

@@ -200,7 +200,7 @@ impl BpeModel {
             specials: SpecialTokens::new(specials)?,
             pretok,
             vocab_size: size as u32,
-            uid: super::cache::new_model_id(),
+            uid: crate::cache::new_model_id(),
         })
     }
 
@@ -239,7 +239,7 @@ impl BpeModel {
         pretok: Pretokenizer,
     ) -> Result<Self> {
         let k = u32::try_from(specials.len())
-            .map_err(|_| Error::Config("too many special tokens".into()))?;
+            .map_err(|_| Error::TrainerConfig("too many special tokens".into()))?;
         let vocab: Vec<(Vec<u8>, u32)> =
             trained.tokens.iter().enumerate().map(|(i, t)| (t.clone(), k + i as u32)).collect();
         let merges: Vec<(Vec<u8>, Vec<u8>)> = trained

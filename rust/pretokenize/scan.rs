@@ -2,12 +2,12 @@
 //! characters with [`crate::unicode::Classes`], and the loop that tiles a text with pieces.
 
 use crate::error::Result;
-use crate::unicode::{decode_at, prev_char_start, Classes, L, N, WS};
+use crate::unicode::{decode_at, prev_char_start, Classes, FlagTable, L, N, WS};
 
 /// Read-only view of the text being scanned.
 pub(super) struct Cursor<'a> {
     pub b: &'a [u8],
-    t: &'static Classes,
+    t: &'static FlagTable,
 }
 
 impl<'a> Cursor<'a> {

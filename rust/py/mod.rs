@@ -4,6 +4,7 @@
 //! mapping [`crate::Error`] onto Python exceptions ([`errors`], the one place that does).
 //! Defaults, file formats and user-facing policy live in the Python package.
 
+mod bert;
 mod bpe;
 mod errors;
 mod train;
@@ -37,6 +38,7 @@ fn resolve_threads(num_threads: Option<usize>) -> usize {
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<bpe::Bpe>()?;
+    m.add_class::<bert::PyBert>()?;
     m.add_class::<train::WordCounter>()?;
     m.add_function(wrap_pyfunction!(train::train_bpe, m)?)?;
     m.add_function(wrap_pyfunction!(pretokenize, m)?)?;

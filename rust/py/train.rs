@@ -108,7 +108,7 @@ impl WordCounter {
     /// Adds every count of `other`, which must use the same pattern.
     fn merge(&mut self, py: Python<'_>, other: PyRef<'_, WordCounter>) -> PyResult<()> {
         if other.pretok.pattern() != self.pretok.pattern() {
-            return Err(to_py(Error::Config(format!(
+            return Err(to_py(Error::TrainerConfig(format!(
                 "cannot merge counts made with pattern {:?} into counts made with {:?}; count every shard with the same pattern",
                 other.pretok.pattern(),
                 self.pretok.pattern()
@@ -172,13 +172,13 @@ pub(crate) fn train_bpe(
 ) -> PyResult<Bpe> {
     let floor = 256 + special_tokens.len();
     if vocab_size < floor {
-        return Err(to_py(Error::Config(format!(
+        return Err(to_py(Error::TrainerConfig(format!(
             "vocab_size={vocab_size} is smaller than the alphabet: 256 byte tokens + {} special tokens = {floor}; use vocab_size >= {floor}",
             special_tokens.len()
         ))));
     }
     if max_token_length == Some(0) {
-        return Err(to_py(Error::Config(
+        return Err(to_py(Error::TrainerConfig(
             "max_token_length must be at least 1 (or None for no limit)".into(),
         )));
     }

@@ -74,13 +74,15 @@ def atomic_write(path: Path, data: str | bytes) -> None:
 
 def detect(path: Path) -> tuple[str, Any]:
     """Identifies a tokenizer file: returns ``(kind, parsed_json_or_None)`` with ``kind`` one
-    of ``"hf"`` (tokenizer.json), ``"gpt2"`` (vocab.json, merges.txt or their folder) or
-    ``"tiktoken"`` (anything else: a rank file)."""
+    of ``"hf"`` (tokenizer.json), ``"gpt2"`` (vocab.json, merges.txt or their folder),
+    ``"bert-vocab"`` (a WordPiece vocab.txt) or ``"tiktoken"`` (anything else: a rank file)."""
     if path.is_dir():
         if (path / "tokenizer.json").exists():
             return "hf", None
         if (path / "vocab.json").exists() or (path / "encoder.json").exists():
             return "gpt2", None
+        if (path / "vocab.txt").exists():
+            return "bert-vocab", None
         raise FileNotFoundError(
             f"{path} holds no tokenizer.json, vocab.json or encoder.json; pass a tokenizer file"
         )
@@ -93,6 +95,12 @@ def detect(path: Path) -> tuple[str, Any]:
         return (
             "hf" if isinstance(doc, dict) and isinstance(doc.get("model"), dict) else "gpt2"
         ), doc
-    if head.startswith(b"#version") or path.suffix in {".txt", ".bpe"}:
+    if head.startswith(b"#version") or path.suffix == ".bpe":
         return "gpt2", None
+    if path.suffix == ".txt":
+        # merges files hold "left right" pairs; WordPiece vocabularies one token a line
+        with path.open("rb") as f:
+            lines = f.read(1 << 16).split(b"\n")[:200]
+        pairs = sum(1 for line in lines if line.count(b" ") == 1)
+        return ("gpt2" if pairs > len(lines) // 2 else "bert-vocab"), None
     return "tiktoken", None

@@ -1,18 +1,19 @@
-//! A small per-thread cache of recent pre-tokens and their ids, in front of the vocabulary
-//! lookup and the merge loop.
+//! A small per-thread cache of recent pre-tokens (BPE) or words (WordPiece) and their ids,
+//! in front of the vocabulary lookups and the merge or matching loops.
 //!
 //! Text is Zipfian: a few thousand distinct pre-tokens make up most of any corpus, and the
 //! vocabulary map (hundreds of thousands of entries, megabytes) misses the CPU caches on
 //! nearly every lookup. The cache is direct-mapped, 8192 slots of 48 bytes (fits in L2),
-//! keyed by the pre-token packed into a `u128` (pre-tokens of up to 15 bytes whose encoding
-//! has at most 6 ids). A thread's cache belongs to one model at a time and is cleared when
-//! the thread encodes with another. It never changes results, only their cost.
+//! keyed by the piece packed into a `u128` (pieces of up to 15 bytes whose encoding has at
+//! most 6 ids, each with one byte of model data: WordPiece keeps character lengths there).
+//! A thread's cache belongs to one model at a time and is cleared when the thread encodes
+//! with another. It never changes results, only their cost.
 
 use std::cell::RefCell;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::index::pack128;
+use crate::bpe::index::pack128;
 
 const SLOTS: usize = 8192;
 /// Longest pre-token, in bytes, the cache holds.
@@ -24,6 +25,7 @@ pub(crate) const MAX_IDS: usize = 6;
 struct Slot {
     key: u128, // 0: empty (a packed key holds its non-zero length in the top byte)
     len: u8,
+    aux: [u8; MAX_IDS],
     ids: [u32; MAX_IDS],
 }
 
@@ -67,30 +69,28 @@ impl PieceCache {
         })
     }
 
-    /// The cached ids of `piece` (at most [`MAX_PIECE`] bytes), appended to `out`.
+    /// The packed key of `piece` (at most [`MAX_PIECE`] bytes).
     #[inline(always)]
-    pub(crate) fn get(&self, piece: &[u8], out: &mut Vec<u32>) -> Option<u128> {
-        let key = pack128(piece);
-        if let Some(slot) = self.slots.get(slot_of(key)) {
-            if slot.key == key {
-                out.reserve(MAX_IDS);
-                for &id in &slot.ids[..slot.len as usize] {
-                    out.push(id); // a few pushes beat a call to memcpy
-                }
-                return None;
-            }
-        }
-        Some(key)
+    pub(crate) fn key(piece: &[u8]) -> u128 {
+        pack128(piece)
     }
 
-    /// Remembers the ids of the piece packed as `key`.
+    /// The cached ids (and per-id model data) of the piece packed as `key`.
     #[inline(always)]
-    pub(crate) fn put(&mut self, key: u128, ids: &[u32]) {
+    pub(crate) fn get(&self, key: u128) -> Option<(&[u32], &[u8])> {
+        let slot = self.slots.get(slot_of(key))?;
+        (slot.key == key).then(|| (&slot.ids[..slot.len as usize], &slot.aux[..slot.len as usize]))
+    }
+
+    /// Remembers the ids (and per-id model data, empty or one byte per id) of a piece.
+    #[inline(always)]
+    pub(crate) fn put(&mut self, key: u128, ids: &[u32], aux: &[u8]) {
         if ids.len() <= MAX_IDS {
             if let Some(slot) = self.slots.get_mut(slot_of(key)) {
                 slot.key = key;
                 slot.len = ids.len() as u8;
                 slot.ids[..ids.len()].copy_from_slice(ids);
+                slot.aux[..aux.len()].copy_from_slice(aux);
             }
         }
     }

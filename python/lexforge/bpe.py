@@ -1,0 +1,266 @@
+"""The byte-level BPE tokenizer (:class:`BpeTokenizer`): encode, decode, save.
+
+Policy lives here (defaults, special-token safety, file formats, argument checks); the
+mechanism is the Rust core (``lexforge._core.Bpe``), which runs every O(n) step with the
+GIL released. Special tokens follow tiktoken's safety rule: by default a special token's
+text inside ordinary input raises :class:`SpecialTokenError` instead of silently becoming
+a control token; pass ``allowed_special`` to encode it, or ``disallowed_special=()`` to
+encode it as plain text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, overload
+
+from lexforge._core import Bpe
+from lexforge.formats import gpt2, hf_json, tiktoken
+from lexforge.tokenizer import Tokenizer, as_ids
+from lexforge.training import PathLike
+
+if TYPE_CHECKING:  # numpy loads only when arrays are used, so training stays lean
+    import numpy as np
+    import numpy.typing as npt
+
+    from lexforge.tokenizer import Ids
+
+__all__ = ["BpeTokenizer"]
+
+SpecialSet = Literal["all"] | Collection[str]
+
+
+class BpeTokenizer(Tokenizer):
+    """A byte-level BPE tokenizer (GPT-2 / tiktoken family).
+
+    Build one with :meth:`Tokenizer.train_bpe`, :meth:`Tokenizer.from_counts`,
+    :meth:`Tokenizer.from_file`, :meth:`Tokenizer.from_tiktoken` or
+    :meth:`Tokenizer.from_gpt2`.
+    """
+
+    _core: Bpe
+
+    def __init__(self, core: Bpe) -> None:
+        self._core = core
+        self._specials: dict[str, int] = dict(core.specials())
+        self._special_index = {text: i for i, (text, _) in enumerate(core.specials())}
+
+    def save(self, path: PathLike, *, format: Literal["hf", "gpt2", "tiktoken"] = "hf") -> None:
+        """Saves the tokenizer: ``"hf"`` writes ``tokenizer.json`` (loads in HF
+        ``tokenizers`` with identical ids; a directory path gets ``tokenizer.json`` inside),
+        ``"gpt2"`` writes ``vocab.json`` + ``merges.txt`` into the directory ``path``,
+        ``"tiktoken"`` writes a rank file. Writes are atomic."""
+        path = Path(path)
+        if format == "hf":
+            hf_json.save(self._core, path / "tokenizer.json" if path.is_dir() else path)
+        elif format == "gpt2":
+            gpt2.save(self._core, path)
+        elif format == "tiktoken":
+            tiktoken.save(self._core, path)
+        else:
+            raise ValueError(f"unknown format {format!r}; use 'hf', 'gpt2' or 'tiktoken'")
+
+    # ----------------------------------------------------------------- encoding
+    def _policy(
+        self, allowed: SpecialSet, disallowed: SpecialSet
+    ) -> tuple[list[int] | None, list[int] | None]:
+        return self._indices(allowed, "allowed_special"), self._indices(
+            disallowed, "disallowed_special"
+        )
+
+    def _indices(self, names: SpecialSet, arg: str) -> list[int] | None:
+        if names == "all":
+            return None
+        if isinstance(names, str):
+            raise TypeError(
+                f'{arg} must be "all" or a collection of special tokens, not the string {names!r}'
+            )
+        out = []
+        for name in names:
+            i = self._special_index.get(name)
+            if i is None:
+                known = ", ".join(repr(s) for s in self._specials) or "none"
+                raise ValueError(
+                    f"{arg} names {name!r}, which is not a special token (special tokens: {known})"
+                )
+            out.append(i)
+        return out
+
+    def encode(
+        self,
+        text: str,
+        *,
+        allowed_special: SpecialSet = frozenset(),
+        disallowed_special: SpecialSet = "all",
+    ) -> list[int]:
+        """Encodes one text to a list of ids.
+
+        Args:
+            allowed_special: special tokens to encode as such (``"all"`` for every one).
+            disallowed_special: special tokens whose text raises :class:`SpecialTokenError`
+                if found (default ``"all"``: every special not allowed). Special tokens in
+                neither set are encoded as ordinary text.
+        """
+        return self._core.encode(text, *self._policy(allowed_special, disallowed_special))
+
+    def encode_ordinary(self, text: str) -> list[int]:
+        """Encodes ``text`` treating special tokens' text as ordinary text."""
+        return self._core.encode(text, [], [])
+
+    def encode_to_numpy(
+        self,
+        text: str,
+        *,
+        allowed_special: SpecialSet = frozenset(),
+        disallowed_special: SpecialSet = "all",
+    ) -> npt.NDArray[np.uint32]:
+        """Like :meth:`encode`, returning a uint32 array of shape (n,) without copying."""
+        return self._core.encode_array(text, *self._policy(allowed_special, disallowed_special))
+
+    def encode_with_offsets(
+        self,
+        text: str,
+        *,
+        allowed_special: SpecialSet = frozenset(),
+        disallowed_special: SpecialSet = "all",
+    ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]]:
+        """Encodes and returns ``(ids, offsets)``: uint32 (n,) and int64 (n, 2), where
+        ``text[start:end]`` is the span of each token (character indices). A token holding
+        part of a multi-byte character spans that whole character."""
+        return self._core.encode_with_offsets(
+            text, *self._policy(allowed_special, disallowed_special)
+        )
+
+    def encode_bytes(
+        self,
+        data: bytes,
+        *,
+        allowed_special: SpecialSet = frozenset(),
+        disallowed_special: SpecialSet = "all",
+    ) -> list[int]:
+        """Encodes raw bytes, invalid UTF-8 included: valid stretches are encoded as text,
+        each invalid sequence as bytes of its own. ``decode_bytes`` inverts it exactly."""
+        return self._core.encode_bytes(
+            bytes(data), *self._policy(allowed_special, disallowed_special)
+        )
+
+    @overload
+    def encode_batch(
+        self,
+        texts: Sequence[str],
+        *,
+        allowed_special: SpecialSet = ...,
+        disallowed_special: SpecialSet = ...,
+        num_threads: int | None = ...,
+        return_tensors: None = ...,
+    ) -> list[list[int]]: ...
+    @overload
+    def encode_batch(
+        self,
+        texts: Sequence[str],
+        *,
+        allowed_special: SpecialSet = ...,
+        disallowed_special: SpecialSet = ...,
+        num_threads: int | None = ...,
+        return_tensors: Literal["np"],
+    ) -> list[npt.NDArray[np.uint32]]: ...
+    def encode_batch(
+        self,
+        texts: Sequence[str],
+        *,
+        allowed_special: SpecialSet = frozenset(),
+        disallowed_special: SpecialSet = "all",
+        num_threads: int | None = None,
+        return_tensors: Literal["np"] | None = None,
+    ) -> list[list[int]] | list[npt.NDArray[np.uint32]]:
+        """Encodes many texts in parallel with the GIL released.
+
+        Returns a list of id lists, or with ``return_tensors="np"`` a list of uint32 arrays.
+        ``num_threads`` defaults to ``LEXFORGE_NUM_THREADS`` or all cores; results do not
+        depend on it.
+        """
+        if isinstance(texts, str):
+            raise TypeError("encode_batch takes a sequence of texts; for one text use encode()")
+        if return_tensors not in (None, "np"):
+            raise ValueError(f"return_tensors must be None or 'np', got {return_tensors!r}")
+        allowed, disallowed = self._policy(allowed_special, disallowed_special)
+        return self._core.encode_batch(
+            list(texts), allowed, disallowed, num_threads, return_tensors == "np"
+        )
+
+    def encode_batch_flat(
+        self,
+        texts: Sequence[str],
+        *,
+        allowed_special: SpecialSet = frozenset(),
+        disallowed_special: SpecialSet = "all",
+        num_threads: int | None = None,
+    ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]]:
+        """Encodes many texts into one flat uint32 array ``ids`` plus int64 boundaries
+        ``cu`` of shape (len(texts) + 1,): text ``i`` is ``ids[cu[i]:cu[i + 1]]``."""
+        if isinstance(texts, str):
+            raise TypeError("encode_batch_flat takes a sequence of texts")
+        allowed, disallowed = self._policy(allowed_special, disallowed_special)
+        return self._core.encode_batch_flat(list(texts), allowed, disallowed, num_threads)
+
+    # ----------------------------------------------------------------- decoding
+    def decode_bytes(self, ids: Ids) -> bytes:
+        """The bytes of ``ids``; raises :class:`TokenIdError` for an id not in the vocabulary."""
+        return self._core.decode_bytes(as_ids(ids))
+
+    def decode(self, ids: Ids, *, errors: str = "replace") -> str:
+        """The text of ``ids``. Bytes that are not valid UTF-8 (a sequence cut mid-character)
+        are handled by ``errors`` as in ``bytes.decode`` (default: U+FFFD)."""
+        return self.decode_bytes(ids).decode("utf-8", errors=errors)
+
+    def decode_batch(self, batch: Iterable[Ids], *, errors: str = "replace") -> list[str]:
+        """Decodes each sequence of ``batch``."""
+        return [self.decode(ids, errors=errors) for ids in batch]
+
+    # ----------------------------------------------------------------- vocabulary
+    @property
+    def vocab_size(self) -> int:
+        """One more than the largest id (special tokens included)."""
+        return self._core.vocab_size
+
+    @property
+    def special_tokens(self) -> dict[str, int]:
+        """Special tokens and their ids."""
+        return dict(self._specials)
+
+    @property
+    def pattern(self) -> str:
+        """The pre-tokenization regex."""
+        return self._core.pattern
+
+    @property
+    def preset(self) -> str | None:
+        """``"gpt2"``, ``"cl100k"`` or ``"o200k"`` when the pattern is a preset."""
+        return self._core.preset
+
+    def token_to_id(self, token: bytes | str) -> int | None:
+        """The id of a token given as bytes, or as a special token's text."""
+        if isinstance(token, str):
+            if token in self._specials:
+                return self._specials[token]
+            token = token.encode("utf-8")
+        return self._core.token_id(token)
+
+    def id_to_token(self, id: int) -> bytes:
+        """The bytes of a token; raises :class:`TokenIdError` for an unknown id."""
+        return self.decode_bytes([id])
+
+    def vocab(self) -> dict[bytes, int]:
+        """Every mergeable token (bytes) and its id."""
+        return dict(self._core.vocab())
+
+    def merges(self) -> list[tuple[bytes, bytes]]:
+        """The merges in priority order, as pairs of token bytes."""
+        text = {tid: tok for tok, tid in self._core.vocab()}
+        return [(text[a], text[b]) for a, b in self._core.merges()]
+
+    def __repr__(self) -> str:
+        return (
+            f"BpeTokenizer(vocab_size={self.vocab_size}, pattern={self.preset or self.pattern!r}, "
+            f"special_tokens={len(self._specials)})"
+        )

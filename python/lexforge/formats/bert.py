@@ -1,0 +1,290 @@
+"""BERT's WordPiece files: ``vocab.txt`` (one token per line, the line number is the id)
+and HF ``tokenizer.json`` with a ``WordPiece`` model, ``BertNormalizer``,
+``BertPreTokenizer`` and a ``TemplateProcessing`` (or ``BertProcessing``) post-processor.
+Read and write; errors name the file, the key or line, and the fix.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from lexforge._core import BertTokenizer
+from lexforge.errors import TokenizerFormatError
+from lexforge.formats import atomic_write, read_json, read_text
+
+SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+TemplateSpec = list[tuple[str, int, int]]
+
+
+def read_vocab(path: Path) -> list[str]:
+    """The tokens of a ``vocab.txt`` by id. Lines are split on "\\n" only: vocabularies hold
+    characters such as U+2028 that ``str.splitlines`` would treat as line breaks."""
+    lines = read_text(path).split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    tokens = [line[:-1] if line.endswith("\r") else line for line in lines]
+    if not tokens:
+        raise TokenizerFormatError(f"{path}: the vocabulary is empty")
+    for i, token in enumerate(tokens):
+        if not token:
+            raise TokenizerFormatError(f"{path}:{i + 1}: empty line; every line must hold a token")
+    return tokens
+
+
+def bert_template(
+    tokens: list[str], cls_token: str | None, sep_token: str | None
+) -> tuple[TemplateSpec, TemplateSpec]:
+    """``[CLS] A [SEP]`` / ``[CLS] A [SEP] B [SEP]``, or no special tokens when both are None."""
+    if cls_token is None and sep_token is None:
+        return [("A", 0, 0)], [("A", 0, 0), ("B", 0, 1)]
+    ids = {t: i for i, t in enumerate(tokens)}
+    missing = [t for t in (cls_token, sep_token) if t is None or t not in ids]
+    if missing:
+        raise TokenizerFormatError(
+            f"the vocabulary has no {' or '.join(repr(m) for m in missing)}, which the [CLS] A "
+            "[SEP] template needs; add the token, or pass cls_token=None, sep_token=None for "
+            "no template"
+        )
+    assert cls_token is not None and sep_token is not None
+    cls, sep = ids[cls_token], ids[sep_token]
+    single = [("special", cls, 0), ("A", 0, 0), ("special", sep, 0)]
+    return single, [*single, ("B", 0, 1), ("special", sep, 1)]
+
+
+def load_vocab(
+    path: Path,
+    *,
+    lowercase: bool | None = None,
+    strip_accents: bool | None = None,
+    handle_chinese_chars: bool = True,
+    unk_token: str = "[UNK]",
+    cls_token: str | None = "[CLS]",
+    sep_token: str | None = "[SEP]",
+    max_input_chars_per_word: int = 100,
+) -> BertTokenizer:
+    """A BERT tokenizer from ``vocab.txt``. ``lowercase`` defaults to False when the file's
+    path mentions "cased" but not "uncased", else True; ``strip_accents`` follows it."""
+    tokens = read_vocab(path)
+    if lowercase is None:
+        name = str(path).lower()
+        lowercase = not ("cased" in name and "uncased" not in name)
+    if strip_accents is None:
+        strip_accents = lowercase
+    single, pair = bert_template(tokens, cls_token, sep_token)
+    present = set(tokens)
+    specials = [(t, tokens.index(t)) for t in SPECIALS if t in present]
+    try:
+        return BertTokenizer(
+            tokens,
+            unk_token,
+            "##",
+            max_input_chars_per_word,
+            (True, handle_chinese_chars, strip_accents, lowercase),
+            specials,
+            single,
+            pair,
+        )
+    except TokenizerFormatError as e:
+        raise TokenizerFormatError(f"{path}: {e}") from None
+
+
+def save_vocab(core: BertTokenizer, path: Path) -> None:
+    """Writes ``vocab.txt`` atomically."""
+    atomic_write(path, "".join(t + "\n" for t in core.vocab()))
+
+
+def is_wordpiece_json(path: Path, doc: Any) -> bool:
+    """Whether a ``tokenizer.json`` holds a WordPiece model."""
+    if doc is None:
+        doc = read_json(path)
+    model = doc.get("model") if isinstance(doc, dict) else None
+    return isinstance(model, dict) and model.get("type") == "WordPiece"
+
+
+def _fail(path: Path, where: str, problem: str) -> TokenizerFormatError:
+    return TokenizerFormatError(f"{path}: {where}: {problem}")
+
+
+def _template(
+    path: Path, post: Any, ids: dict[str, int], where: str
+) -> tuple[TemplateSpec, TemplateSpec]:
+    kind = post.get("type") if isinstance(post, dict) else None
+    if post is None:
+        return [("A", 0, 0)], [("A", 0, 0), ("B", 0, 1)]
+    if kind == "BertProcessing":
+        (_, cls_id), (_, sep_id) = post["cls"], post["sep"]
+        single = [("special", cls_id, 0), ("A", 0, 0), ("special", sep_id, 0)]
+        return single, [*single, ("B", 0, 1), ("special", sep_id, 1)]
+    if kind != "TemplateProcessing":
+        raise _fail(
+            path, where, f"{kind!r} is not supported (use TemplateProcessing or BertProcessing)"
+        )
+    specials = post.get("special_tokens") or {}
+
+    def parts(pieces: Any, name: str) -> TemplateSpec:
+        out: TemplateSpec = []
+        for k, piece in enumerate(pieces or []):
+            if "Sequence" in piece:
+                seq = piece["Sequence"]
+                out.append((seq["id"], 0, int(seq.get("type_id", 0))))
+            elif "SpecialToken" in piece:
+                tok = piece["SpecialToken"]
+                spec = specials.get(tok["id"])
+                if spec is None or len(spec.get("ids", [])) != 1:
+                    raise _fail(
+                        path,
+                        f"{where}.{name}[{k}]",
+                        f"special token {tok['id']!r} needs one id in special_tokens",
+                    )
+                out.append(("special", int(spec["ids"][0]), int(tok.get("type_id", 0))))
+            else:
+                raise _fail(path, f"{where}.{name}[{k}]", f"unknown template piece {piece!r}")
+        return out
+
+    return parts(post.get("single"), "single"), parts(post.get("pair"), "pair")
+
+
+def load_json(path: Path, doc: Any = None) -> BertTokenizer:
+    """A WordPiece ``tokenizer.json`` (BERT pipeline)."""
+    if doc is None:
+        doc = read_json(path)
+    model = doc["model"]
+    for key in ("vocab", "unk_token"):
+        if key not in model:
+            raise _fail(path, f"model.{key}", "missing (truncated file?)")
+    vocab = model["vocab"]
+    if not isinstance(vocab, dict):
+        raise _fail(path, "model.vocab", "must be an object {token: id}")
+    by_id: dict[int, str] = {}
+    for token, tid in vocab.items():
+        if not isinstance(tid, int) or tid < 0:
+            raise _fail(
+                path, f"model.vocab[{token!r}]", f"id {tid!r} is not a non-negative integer"
+            )
+        if tid in by_id:
+            raise _fail(
+                path,
+                f"model.vocab[{token!r}]",
+                f"id {tid} is also {by_id[tid]!r}; ids must be unique",
+            )
+        by_id[tid] = token
+    if sorted(by_id) != list(range(len(by_id))):
+        raise _fail(path, "model.vocab", "ids must be 0..n-1 without gaps")
+    tokens = [by_id[i] for i in range(len(by_id))]
+
+    norm = doc.get("normalizer")
+    normalizer: tuple[bool, bool, bool, bool] | None = None
+    if norm is not None:
+        if norm.get("type") != "BertNormalizer":
+            raise _fail(path, "normalizer", f"{norm.get('type')!r} is not supported with WordPiece")
+        lowercase = bool(norm.get("lowercase", True))
+        strip = norm.get("strip_accents")
+        normalizer = (
+            bool(norm.get("clean_text", True)),
+            bool(norm.get("handle_chinese_chars", True)),
+            lowercase if strip is None else bool(strip),
+            lowercase,
+        )
+    pre = doc.get("pre_tokenizer")
+    if not isinstance(pre, dict) or pre.get("type") != "BertPreTokenizer":
+        kind = pre.get("type") if isinstance(pre, dict) else pre
+        raise _fail(
+            path,
+            "pre_tokenizer",
+            f"{kind!r} is not supported with WordPiece (expected BertPreTokenizer)",
+        )
+    single, pair = _template(path, doc.get("post_processor"), vocab, "post_processor")
+    specials: list[tuple[str, int]] = []
+    for i, added in enumerate(doc.get("added_tokens") or []):
+        if not added.get("special", False):
+            raise _fail(
+                path,
+                f"added_tokens[{i}]",
+                f"{added.get('content')!r} is a non-special added token; not supported yet",
+            )
+        for flag in ("lstrip", "rstrip", "single_word"):
+            if added.get(flag):
+                raise _fail(path, f"added_tokens[{i}].{flag}", "true is not supported")
+        specials.append((added["content"], int(added["id"])))
+    try:
+        return BertTokenizer(
+            tokens,
+            model["unk_token"],
+            model.get("continuing_subword_prefix") or "##",
+            int(model.get("max_input_chars_per_word", 100)),
+            normalizer,
+            specials,
+            single,
+            pair,
+        )
+    except TokenizerFormatError as e:
+        raise TokenizerFormatError(f"{path}: {e}") from None
+
+
+def dump_json(core: BertTokenizer) -> dict[str, Any]:
+    """The ``tokenizer.json`` document of a BERT tokenizer."""
+    tokens = core.vocab()
+    unk, prefix, max_chars = core.wordpiece
+    single, pair = core.templates()
+    used = {tid for kind, tid, _ in [*single, *pair] if kind == "special"}
+
+    def pieces(spec: list[tuple[str, int, int]]) -> list[dict[str, Any]]:
+        return [
+            {"SpecialToken": {"id": tokens[tid], "type_id": ty}}
+            if kind == "special"
+            else {"Sequence": {"id": kind, "type_id": ty}}
+            for kind, tid, ty in spec
+        ]
+
+    norm = core.normalizer
+    return {
+        "version": "1.0",
+        "truncation": None,
+        "padding": None,
+        "added_tokens": [
+            {
+                "id": tid,
+                "content": text,
+                "single_word": False,
+                "lstrip": False,
+                "rstrip": False,
+                "normalized": False,
+                "special": True,
+            }
+            for text, tid in sorted(core.specials(), key=lambda s: s[1])
+        ],
+        "normalizer": None
+        if norm is None
+        else {
+            "type": "BertNormalizer",
+            "clean_text": norm[0],
+            "handle_chinese_chars": norm[1],
+            "strip_accents": norm[2],
+            "lowercase": norm[3],
+        },
+        "pre_tokenizer": {"type": "BertPreTokenizer"},
+        "post_processor": {
+            "type": "TemplateProcessing",
+            "single": pieces(single),
+            "pair": pieces(pair),
+            "special_tokens": {
+                tokens[t]: {"id": tokens[t], "ids": [t], "tokens": [tokens[t]]}
+                for t in sorted(used)
+            },
+        },
+        "decoder": {"type": "WordPiece", "prefix": prefix, "cleanup": True},
+        "model": {
+            "type": "WordPiece",
+            "unk_token": unk,
+            "continuing_subword_prefix": prefix,
+            "max_input_chars_per_word": max_chars,
+            "vocab": {t: i for i, t in enumerate(tokens)},
+        },
+    }
+
+
+def save_json(core: BertTokenizer, path: Path) -> None:
+    """Writes ``tokenizer.json`` atomically."""
+    atomic_write(path, json.dumps(dump_json(core), ensure_ascii=False, indent=1))

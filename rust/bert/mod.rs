@@ -1,0 +1,13 @@
+//! BERT's text pipeline: normalizer and pre-tokenizer ([`normalize`]), the WordPiece model
+//! ([`wordpiece`]) over a byte [`trie`], their character classes ([`chars`]), and the whole
+//! pipeline with templates, truncation and batching ([`tokenizer`]).
+
+pub mod chars;
+pub mod normalize;
+pub mod tokenizer;
+pub mod trie;
+pub mod wordpiece;
+
+pub use normalize::{bert_words, BertNormalizer, Normalized};
+pub use tokenizer::BertTokenizer;
+pub use wordpiece::WordPiece;

@@ -1,0 +1,378 @@
+//! From encoded sequences to model inputs: truncation (with stride windows), special-token
+//! templates, padding, and the flat arrays a batch becomes. Model-independent; the
+//! semantics are HF `tokenizers`' (`TruncationParams`, `TemplateProcessing`, `PaddingParams`).
+
+use crate::error::{Error, Result};
+
+/// One encoded sequence, before special tokens.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Seq {
+    pub ids: Vec<u32>,
+    /// `[start, end)` in characters of the original text.
+    pub offsets: Vec<(u32, u32)>,
+    /// Word index within the sequence (-1: none).
+    pub words: Vec<i32>,
+}
+
+impl Seq {
+    /// Number of tokens.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether it holds no token.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    fn slice(&self, start: usize, end: usize) -> Seq {
+        Seq {
+            ids: self.ids[start..end].to_vec(),
+            offsets: self.offsets[start..end].to_vec(),
+            words: self.words[start..end].to_vec(),
+        }
+    }
+
+    /// Cuts the sequence to `max_len` tokens; the rest becomes overlapping windows of
+    /// `max_len` tokens sharing `stride` tokens with their neighbour. Returns the windows,
+    /// the kept part first (HF `Encoding::truncate`).
+    fn windows(&self, max_len: usize, stride: usize, side: Side) -> Vec<Seq> {
+        let n = self.len();
+        if max_len >= n {
+            return vec![self.clone()];
+        }
+        if max_len == 0 {
+            return vec![Seq::default(), self.clone()];
+        }
+        let step = max_len - stride; // stride < max_len is checked by the caller
+        let mut parts = Vec::new();
+        match side {
+            Side::Right => {
+                let mut start = 0;
+                loop {
+                    let stop = (start + max_len).min(n);
+                    parts.push((start, stop));
+                    if stop == n {
+                        break;
+                    }
+                    start += step;
+                }
+            }
+            Side::Left => {
+                let mut stop = n;
+                loop {
+                    let start = stop.saturating_sub(max_len);
+                    parts.push((start, stop));
+                    if start == 0 || stop <= step {
+                        break;
+                    }
+                    stop -= step;
+                }
+            }
+        }
+        parts.into_iter().map(|(a, b)| self.slice(a, b)).collect()
+    }
+}
+
+/// Which end of a sequence to cut or pad.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    Left,
+    Right,
+}
+
+/// How to share the cuts between the two sequences of a pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Strategy {
+    LongestFirst,
+    OnlyFirst,
+    OnlySecond,
+}
+
+/// Truncation options.
+#[derive(Clone, Copy, Debug)]
+pub struct Truncation {
+    pub max_length: usize,
+    pub strategy: Strategy,
+    pub stride: usize,
+    pub side: Side,
+}
+
+/// Padding target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PadTo {
+    /// The longest row of the batch.
+    Longest,
+    /// A fixed length (rows already longer stay as they are).
+    Fixed(usize),
+}
+
+/// Padding options.
+#[derive(Clone, Copy, Debug)]
+pub struct Padding {
+    pub to: PadTo,
+    pub multiple_of: Option<usize>,
+    pub pad_id: u32,
+    pub pad_type_id: u32,
+    pub side: Side,
+}
+
+/// A piece of a template.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    /// A special token and its type id.
+    Special(u32, u32),
+    /// The first sequence, with this type id.
+    A(u32),
+    /// The second sequence, with this type id.
+    B(u32),
+}
+
+/// Special-token templates for single sequences and pairs (HF `TemplateProcessing`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Template {
+    pub single: Vec<Part>,
+    pub pair: Vec<Part>,
+}
+
+impl Template {
+    /// `[CLS] A [SEP]` and `[CLS] A [SEP] B [SEP]` (type ids 0, then 1 from B).
+    pub fn bert(cls: u32, sep: u32) -> Template {
+        use Part::*;
+        Template {
+            single: vec![Special(cls, 0), A(0), Special(sep, 0)],
+            pair: vec![Special(cls, 0), A(0), Special(sep, 0), B(1), Special(sep, 1)],
+        }
+    }
+
+    /// No special tokens; a pair is the two sequences back to back.
+    pub fn none() -> Template {
+        Template { single: vec![Part::A(0)], pair: vec![Part::A(0), Part::B(1)] }
+    }
+
+    /// Number of special tokens added to a single sequence or a pair.
+    pub fn added(&self, pair: bool) -> usize {
+        let parts = if pair { &self.pair } else { &self.single };
+        parts.iter().filter(|p| matches!(p, Part::Special(..))).count()
+    }
+}
+
+/// What to do with each input of a batch besides encoding it.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Apply the template's special tokens.
+    pub add_special_tokens: bool,
+    pub truncation: Option<Truncation>,
+    /// Keep the overflow windows of truncated inputs as extra rows.
+    pub overflow: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { add_special_tokens: true, truncation: None, overflow: false }
+    }
+}
+
+/// One model input: a row of every field.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Row {
+    pub ids: Vec<u32>,
+    pub type_ids: Vec<u32>,
+    pub special: Vec<u8>,
+    pub attention: Vec<u8>,
+    pub words: Vec<i32>,
+    pub offsets: Vec<(u32, u32)>,
+    /// Index of the input this row comes from (several with overflow windows).
+    pub sample: u32,
+}
+
+impl Row {
+    fn push_seq(&mut self, seq: &Seq, type_id: u32) {
+        self.ids.extend_from_slice(&seq.ids);
+        self.type_ids.extend(std::iter::repeat_n(type_id, seq.len()));
+        self.special.extend(std::iter::repeat_n(0, seq.len()));
+        self.attention.extend(std::iter::repeat_n(1, seq.len()));
+        self.words.extend_from_slice(&seq.words);
+        self.offsets.extend_from_slice(&seq.offsets);
+    }
+
+    fn push_special(&mut self, id: u32, type_id: u32) {
+        self.ids.push(id);
+        self.type_ids.push(type_id);
+        self.special.push(1);
+        self.attention.push(1);
+        self.words.push(-1);
+        self.offsets.push((0, 0));
+    }
+
+    /// Pads to `len` tokens (no-op when already as long).
+    pub fn pad(&mut self, len: usize, p: &Padding) {
+        let n = len.saturating_sub(self.ids.len());
+        if n == 0 {
+            return;
+        }
+        let at = if p.side == Side::Right { self.ids.len() } else { 0 };
+        self.ids.splice(at..at, std::iter::repeat_n(p.pad_id, n));
+        self.type_ids.splice(at..at, std::iter::repeat_n(p.pad_type_id, n));
+        self.special.splice(at..at, std::iter::repeat_n(1, n));
+        self.attention.splice(at..at, std::iter::repeat_n(0, n));
+        self.words.splice(at..at, std::iter::repeat_n(-1, n));
+        self.offsets.splice(at..at, std::iter::repeat_n((0, 0), n));
+    }
+}
+
+/// Truncates a sequence or pair to fit `t.max_length` minus the template's special tokens;
+/// returns the (first, second) windows, each with the kept part first.
+fn truncate(
+    a: &Seq,
+    b: Option<&Seq>,
+    t: &Truncation,
+    added: usize,
+) -> Result<(Vec<Seq>, Option<Vec<Seq>>)> {
+    let Some(max) = t.max_length.checked_sub(added) else {
+        return Err(Error::Config(format!(
+            "max_length={} is smaller than the {added} special tokens added to each {}; use max_length >= {added}",
+            t.max_length,
+            if b.is_some() { "pair" } else { "sequence" }
+        )));
+    };
+    let total = a.len() + b.map_or(0, Seq::len);
+    let cut = |s: &Seq, n: usize| -> Result<Vec<Seq>> {
+        if n < s.len() && n > 0 && t.stride >= n {
+            return Err(Error::Config(format!(
+                "stride={} must be smaller than the {n} tokens a truncated sequence keeps; lower stride or raise max_length",
+                t.stride
+            )));
+        }
+        Ok(s.windows(n, t.stride, t.side))
+    };
+    if max == 0 {
+        return Ok((cut(a, 0)?, b.map(|b| cut(b, 0)).transpose()?));
+    }
+    if total <= max {
+        return Ok((vec![a.clone()], b.map(|b| vec![b.clone()])));
+    }
+    let to_remove = total - max;
+    match (t.strategy, b) {
+        (Strategy::LongestFirst, Some(b)) => {
+            let (mut n1, mut n2) = (a.len(), b.len());
+            let swap = n1 > n2;
+            if swap {
+                std::mem::swap(&mut n1, &mut n2);
+            }
+            n2 = if n1 > max { n1 } else { (max - n1).max(n1) };
+            if n1 + n2 > max {
+                n1 = max / 2;
+                n2 = n1 + max % 2;
+            }
+            if swap {
+                std::mem::swap(&mut n1, &mut n2);
+            }
+            Ok((cut(a, n1)?, Some(cut(b, n2)?)))
+        }
+        (Strategy::LongestFirst, None) | (Strategy::OnlyFirst, None) => {
+            Ok((cut(a, total - to_remove)?, None))
+        }
+        (Strategy::OnlySecond, None) => Err(Error::Config(
+            "truncation='only_second' needs pairs; pass pairs or use 'longest_first'".into(),
+        )),
+        (Strategy::OnlyFirst, Some(b)) => {
+            if a.len() <= to_remove {
+                return Err(too_short("only_first", "first", a.len(), to_remove, t.max_length));
+            }
+            Ok((cut(a, a.len() - to_remove)?, Some(vec![b.clone()])))
+        }
+        (Strategy::OnlySecond, Some(b)) => {
+            if b.len() <= to_remove {
+                return Err(too_short("only_second", "second", b.len(), to_remove, t.max_length));
+            }
+            Ok((vec![a.clone()], Some(cut(b, b.len() - to_remove)?)))
+        }
+    }
+}
+
+fn too_short(
+    strategy: &str,
+    which: &str,
+    len: usize,
+    to_remove: usize,
+    max_length: usize,
+) -> Error {
+    Error::Config(format!(
+        "truncation='{strategy}' cannot fit this pair in max_length={max_length}: {to_remove} tokens must go but the {which} sequence has only {len}; use truncation='longest_first' or a larger max_length"
+    ))
+}
+
+/// Turns one input (a sequence or a pair) into rows: truncation windows, template, in HF's
+/// order (the kept part first; with a pair, each window of the first with the second's kept
+/// part and then with each of its windows, and finally the first's kept part with each window
+/// of the second). Without `overflow`, only the kept part.
+pub fn rows(
+    a: &Seq,
+    b: Option<&Seq>,
+    template: &Template,
+    opts: &Options,
+    sample: u32,
+    out: &mut Vec<Row>,
+) -> Result<()> {
+    let add_special_tokens = opts.add_special_tokens;
+    let added = if add_special_tokens { template.added(b.is_some()) } else { 0 };
+    let (wa, wb) = match &opts.truncation {
+        Some(t) => truncate(a, b, t, added)?,
+        None => (vec![a.clone()], b.map(|b| vec![b.clone()])),
+    };
+    let parts = if b.is_some() { &template.pair } else { &template.single };
+    let mut emit = |sa: &Seq, sb: Option<&Seq>| {
+        let mut row = Row { sample, ..Row::default() };
+        for part in parts {
+            match *part {
+                Part::Special(id, ty) if add_special_tokens => row.push_special(id, ty),
+                Part::Special(..) => {}
+                Part::A(ty) => row.push_seq(sa, ty),
+                Part::B(ty) => {
+                    if let Some(sb) = sb {
+                        row.push_seq(sb, ty);
+                    }
+                }
+            }
+        }
+        out.push(row);
+    };
+    if !opts.overflow {
+        emit(&wa[0], wb.as_ref().map(|w| &w[0]));
+        return Ok(());
+    }
+    match wb {
+        None => {
+            for w in &wa {
+                emit(w, None);
+            }
+        }
+        Some(wb) => {
+            emit(&wa[0], Some(&wb[0]));
+            for oa in &wa[1..] {
+                emit(oa, Some(&wb[0]));
+                for ob in &wb[1..] {
+                    emit(oa, Some(ob));
+                }
+            }
+            for ob in &wb[1..] {
+                emit(&wa[0], Some(ob));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The length every row is padded to.
+pub fn padded_length(rows: &[Row], p: &Padding) -> usize {
+    let longest = rows.iter().map(|r| r.ids.len()).max().unwrap_or(0);
+    let len = match p.to {
+        PadTo::Longest => longest,
+        PadTo::Fixed(n) => n.max(longest),
+    };
+    match p.multiple_of {
+        Some(m) if m > 1 => len.div_ceil(m) * m,
+        _ => len,
+    }
+}
