@@ -187,6 +187,38 @@ class Tokenizer:
         return cls.from_tiktoken(path, pattern=pattern, special_tokens=specials)
 
     @classmethod
+    def from_vocab(
+        cls,
+        path: PathLike,
+        *,
+        lowercase: bool | None = None,
+        strip_accents: bool | None = None,
+        handle_chinese_chars: bool = True,
+        unk_token: str = "[UNK]",
+        cls_token: str | None = "[CLS]",
+        sep_token: str | None = "[SEP]",
+        max_input_chars_per_word: int = 100,
+    ) -> WordPieceTokenizer:
+        """Loads a BERT ``vocab.txt`` with explicit options. ``lowercase`` defaults to False
+        when the path mentions "cased" but not "uncased", else True; ``strip_accents``
+        follows it (as in BERT). ``cls_token=None, sep_token=None``: no template."""
+        from lexforge.formats import bert
+        from lexforge.wordpiece import WordPieceTokenizer
+
+        return WordPieceTokenizer(
+            bert.load_vocab(
+                Path(path),
+                lowercase=lowercase,
+                strip_accents=strip_accents,
+                handle_chinese_chars=handle_chinese_chars,
+                unk_token=unk_token,
+                cls_token=cls_token,
+                sep_token=sep_token,
+                max_input_chars_per_word=max_input_chars_per_word,
+            )
+        )
+
+    @classmethod
     def from_gpt2(
         cls,
         path: PathLike,

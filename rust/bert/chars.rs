@@ -1,13 +1,17 @@
-//! The character classes of BERT's text pipeline, as HF `tokenizers` defines them.
+//! The character classes of BERT's text pipeline, as HF `tokenizers` defines them — with the
+//! same tables it uses (the `unicode_categories` crate, Unicode 8.0), so that characters
+//! categorised differently by newer Unicode versions are treated exactly as HF treats them.
 //!
-//! - control: general category C (Cc, Cf, Cn, Co, Cs) except `\t`, `\n`, `\r`; removed by
-//!   text cleaning together with U+0000 and U+FFFD;
+//! - control: Cc, Cf, Co, Cs (assigned in those tables; unassigned characters are kept)
+//!   except `\t`, `\n`, `\r`; removed by text cleaning together with U+0000 and U+FFFD;
 //! - white space: Unicode `White_Space` plus `\t`, `\n`, `\r` (Rust's `char::is_whitespace`);
 //! - punctuation: general category P, or ASCII punctuation (which adds `$+<=>^`|~`);
 //! - nonspacing mark: category Mn, dropped after NFD when stripping accents;
 //! - CJK ideograph: the blocks BERT surrounds with spaces.
 
 use std::sync::OnceLock;
+
+use unicode_categories::UnicodeCategories;
 
 use crate::unicode::FlagTable;
 
@@ -39,24 +43,31 @@ const CJK_RANGES: [(u32, u32); 8] = [
 pub fn table() -> &'static FlagTable {
     static TABLE: OnceLock<FlagTable> = OnceLock::new();
     TABLE.get_or_init(|| {
-        FlagTable::build(
-            &[(r"\p{C}", CONTROL), (r"\s", SPACE), (r"\p{P}", PUNCT), (r"\p{Mn}", MARK)],
-            |flat| {
-                for c in ['\t', '\n', '\r'] {
-                    flat[c as usize] = (flat[c as usize] & !CONTROL) | SPACE;
+        FlagTable::build(&[], |flat| {
+            for (cp, flags) in flat.iter_mut().enumerate() {
+                let Some(c) = char::from_u32(cp as u32) else { continue };
+                if c.is_other() {
+                    *flags |= CONTROL;
                 }
-                for b in 0u8..128 {
-                    if b.is_ascii_punctuation() {
-                        flat[b as usize] |= PUNCT;
-                    }
+                if c.is_whitespace() {
+                    *flags |= SPACE;
                 }
-                for (start, end) in CJK_RANGES {
-                    for cp in start..=end {
-                        flat[cp as usize] |= CJK;
-                    }
+                if c.is_ascii_punctuation() || c.is_punctuation() {
+                    *flags |= PUNCT;
                 }
-            },
-        )
+                if c.is_mark_nonspacing() {
+                    *flags |= MARK;
+                }
+            }
+            for c in ['\t', '\n', '\r'] {
+                flat[c as usize] = (flat[c as usize] & !CONTROL) | SPACE;
+            }
+            for (start, end) in CJK_RANGES {
+                for cp in start..=end {
+                    flat[cp as usize] |= CJK;
+                }
+            }
+        })
     })
 }
 
@@ -73,6 +84,7 @@ mod tests {
             ('\u{a0}', SPACE),
             ('\u{7}', CONTROL),
             ('\u{200b}', CONTROL), // Cf
+            ('\u{1734}', MARK),    // Mn in HF's Unicode 8.0 tables (Mc since 14.0)
             ('$', PUNCT),
             ('。', PUNCT),
             ('\u{301}', MARK),

@@ -5,9 +5,9 @@
 //! characters, turn white space into " "), surround CJK ideographs with spaces, strip
 //! accents (canonical decomposition, then drop nonspacing marks), lowercase (per character,
 //! as Rust's `char::to_lowercase`, which may expand one character into several).
-//! Decomposition is applied per character; the canonical reordering of combining marks that
-//! full NFD also performs matters only for marks that survive accent stripping, which no
-//! vocabulary we know of contains.
+//! Accent stripping is NFD: canonical decomposition, then the stable sort of each run of
+//! combining marks by combining class, whose positions keep their origins (as HF aligns),
+//! with HF's NFD tables (Unicode 9.0).
 
 use super::chars::{self, CJK, CONTROL, MARK, SPACE, SPECIAL};
 
@@ -79,24 +79,37 @@ impl BertNormalizer {
     pub fn normalize_into(&self, text: &str, first: u32, out: &mut Normalized) {
         out.clear();
         out.text.reserve(text.len() + 8);
-        let table = chars::table();
+        let mut w = Writer { n: self, table: chars::table(), out, marks: Vec::new() };
         for (i, c) in text.chars().enumerate() {
             let at = first + i as u32;
-            if c.is_ascii() && table.of(c as u32) & SPECIAL == 0 {
+            if c.is_ascii() && w.table.of(c as u32) & SPECIAL == 0 {
                 // ASCII letters and digits: only the case may change
-                out.push(if self.lowercase { c.to_ascii_lowercase() } else { c }, at);
+                w.flush();
+                w.out.push(if self.lowercase { c.to_ascii_lowercase() } else { c }, at);
             } else {
-                self.one(c, at, table, out);
+                w.one(c, at);
             }
         }
+        w.flush();
         out.finish();
     }
+}
 
+/// The state of one normalization: the output, and the run of combining marks (canonical
+/// combining class > 0) waiting for canonical reordering when accents are stripped.
+struct Writer<'a> {
+    n: &'a BertNormalizer,
+    table: &'static crate::unicode::FlagTable,
+    out: &'a mut Normalized,
+    marks: Vec<(char, u32)>,
+}
+
+impl Writer<'_> {
     #[inline]
-    fn one(&self, c: char, at: u32, table: &crate::unicode::FlagTable, out: &mut Normalized) {
-        let flags = table.of(c as u32);
+    fn one(&mut self, c: char, at: u32) {
+        let flags = self.table.of(c as u32);
         let mut c = c;
-        if self.clean_text {
+        if self.n.clean_text {
             if c == '\0' || c == '\u{FFFD}' || flags & CONTROL != 0 {
                 return;
             }
@@ -104,46 +117,71 @@ impl BertNormalizer {
                 c = ' ';
             }
         }
-        if self.handle_chinese_chars && flags & CJK != 0 {
-            out.push(' ', at);
-            self.accents_and_case(c, at, table, out);
-            out.push(' ', at);
+        if self.n.handle_chinese_chars && flags & CJK != 0 {
+            self.decomposed(' ', at);
+            self.accents(c, at);
+            self.decomposed(' ', at);
         } else {
-            self.accents_and_case(c, at, table, out);
+            self.accents(c, at);
         }
     }
 
     #[inline]
-    fn accents_and_case(
-        &self,
-        c: char,
-        at: u32,
-        table: &crate::unicode::FlagTable,
-        out: &mut Normalized,
-    ) {
-        if self.strip_accents && !c.is_ascii() {
-            unicode_normalization::char::decompose_canonical(c, |d| {
-                if table.of(d as u32) & MARK == 0 {
-                    self.case(d, at, out);
-                }
+    fn accents(&mut self, c: char, at: u32) {
+        if self.n.strip_accents && !c.is_ascii() {
+            unicode_normalization_alignments::char::decompose_canonical(c, |d| {
+                self.decomposed(d, at)
             });
         } else {
-            self.case(c, at, out);
+            self.decomposed(c, at);
         }
     }
 
+    /// A character after decomposition: starters go out at once (after the pending marks),
+    /// marks wait for their run to end.
     #[inline]
-    fn case(&self, c: char, at: u32, out: &mut Normalized) {
-        if self.lowercase {
-            if c.is_ascii() {
-                out.push(c.to_ascii_lowercase(), at);
-            } else {
-                for l in c.to_lowercase() {
-                    out.push(l, at);
-                }
-            }
+    fn decomposed(&mut self, c: char, at: u32) {
+        if self.n.strip_accents
+            && !c.is_ascii()
+            && unicode_normalization_alignments::char::canonical_combining_class(c) != 0
+        {
+            self.marks.push((c, at));
+            return;
+        }
+        self.flush();
+        self.last(c, at);
+    }
+
+    /// Ends a run of combining marks: NFD sorts it by combining class (stable); the origins
+    /// stay with the positions, as in HF's alignments.
+    fn flush(&mut self) {
+        if self.marks.is_empty() {
+            return;
+        }
+        let mut run = std::mem::take(&mut self.marks);
+        let origins: Vec<u32> = run.iter().map(|m| m.1).collect();
+        run.sort_by_key(|m| unicode_normalization_alignments::char::canonical_combining_class(m.0));
+        for ((c, _), at) in run.iter().zip(origins) {
+            self.last(*c, at);
+        }
+        run.clear();
+        self.marks = run;
+    }
+
+    /// Accent stripping's filter, then lowercasing.
+    #[inline]
+    fn last(&mut self, c: char, at: u32) {
+        if self.n.strip_accents && self.table.of(c as u32) & MARK != 0 {
+            return;
+        }
+        if !self.n.lowercase {
+            self.out.push(c, at);
+        } else if c.is_ascii() {
+            self.out.push(c.to_ascii_lowercase(), at);
         } else {
-            out.push(c, at);
+            for l in c.to_lowercase() {
+                self.out.push(l, at);
+            }
         }
     }
 }
@@ -191,6 +229,18 @@ mod tests {
         assert_eq!(text, "a 中 b");
         assert_eq!(origin, [0, 1, 1, 1, 2]);
         assert_eq!(norm(n, "İ").0, "i"); // decomposes to I + dot above (Mn), then lowercases
+    }
+
+    #[test]
+    fn canonical_reordering() {
+        // U+302E (class 224) moves before U+0301 (230); positions keep their origins
+        let (text, origin) = norm(
+            BertNormalizer { lowercase: false, ..BertNormalizer::default() },
+            "x\u{301}\u{302e}",
+        );
+        assert_eq!(text, "x\u{302e}");
+        assert_eq!(origin, [0, 1]);
+        assert_eq!(norm(BertNormalizer::default(), "한").0, "\u{1112}\u{1161}\u{11ab}");
     }
 
     #[test]

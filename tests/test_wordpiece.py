@@ -1,0 +1,285 @@
+"""The BERT pipeline against HF ``tokenizers`` on real vocabularies and corpora: ids, type
+ids, masks, offsets and word ids for single texts and pairs, every truncation strategy
+(with stride windows) and padding; formats, decoding and bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import lexforge as lf
+from lexforge import datasets
+from lexforge.errors import ConfigError, TokenizerFormatError
+
+hf = pytest.importorskip("tokenizers")
+
+FIELDS = {
+    "input_ids": lambda e: e.ids,
+    "token_type_ids": lambda e: e.type_ids,
+    "attention_mask": lambda e: e.attention_mask,
+    "special_tokens_mask": lambda e: e.special_tokens_mask,
+    "offsets": lambda e: e.offsets,
+    "word_ids": lambda e: [-1 if w is None else w for w in e.word_ids],
+}
+TRICKY = [
+    "",
+    "   ",
+    "Hello, World! naïve CAFÉ déjà-vu Ünïcode",
+    "don't won't y'all U.S.A. e.g. 3.14 $5 #1 @user",
+    "x\u0301\u302e İstanbul ΟΔΟΣ ǅ ß ﬁ",
+    "中文字符和标点。你好！Mixed 中英 text",
+    "emoji 😀👍🏽 👨\u200d👩\u200d👧 and \u200b zero width",
+    "control\x00\x07\x1bchars\ufffd and\ttabs\nnewlines\r\n",
+    "[CLS] inside [SEP] text [MASK] [UNK] [PAD]",
+    "supercalifragilisticexpialidocious" * 4,
+    "a" * 101,
+]
+
+
+@pytest.fixture(scope="module")
+def english() -> list[str]:
+    lines = [d for d in datasets.load_corpus("wiki-leads")][:600]
+    return [s for d in lines for s in d.split(". ")][:1500] + TRICKY
+
+
+@pytest.fixture(scope="module")
+def chinese() -> list[str]:
+    return list(datasets.load_corpus("peoples-daily"))[:1200] + TRICKY
+
+
+@pytest.fixture(scope="module")
+def uncased() -> tuple[lf.WordPieceTokenizer, Any]:
+    path = datasets.files("bert-base-uncased")["tokenizer.json"]
+    return lf.Tokenizer.from_file(path), hf.Tokenizer.from_file(str(path))  # type: ignore[return-value]
+
+
+@pytest.fixture(scope="module")
+def chinese_cased() -> tuple[lf.WordPieceTokenizer, Any]:
+    path = datasets.files("bert-base-chinese")["vocab.txt"]
+    ours = lf.Tokenizer.from_file(path, lowercase=False)
+    theirs = hf.BertWordPieceTokenizer(str(path), lowercase=False, strip_accents=False)._tokenizer
+    return ours, theirs  # type: ignore[return-value]
+
+
+def hf_rows(theirs: Any, texts: list[str], pairs: list[str] | None, **kw: Any) -> list[Any]:
+    theirs.no_truncation()
+    theirs.no_padding()
+    if kw.get("max_length") and kw.get("truncation"):
+        theirs.enable_truncation(
+            kw["max_length"],
+            stride=kw.get("stride", 0),
+            strategy=kw["truncation"] if isinstance(kw["truncation"], str) else "longest_first",
+            direction=kw.get("truncation_side", "right"),
+        )
+    if kw.get("padding"):
+        length = kw["max_length"] if kw["padding"] == "max_length" else None
+        theirs.enable_padding(direction=kw.get("padding_side", "right"), length=length)
+    out = []
+    for e in theirs.encode_batch(list(zip(texts, pairs, strict=True)) if pairs else texts):
+        out.append(e)
+        if kw.get("return_overflowing_tokens"):
+            out.extend(e.overflowing)
+    return out
+
+
+def assert_same(
+    ours: lf.WordPieceTokenizer, theirs: Any, texts: list[str], pairs: list[str] | None, **kw: Any
+) -> None:
+    got = ours.encode_batch(
+        texts,
+        pairs,
+        return_tensors="np",
+        return_special_tokens_mask=True,
+        return_word_ids=True,
+        return_offsets=True,
+        **kw,
+    )
+    expected = hf_rows(theirs, texts, pairs, **kw)
+    assert len(got["input_ids"]) == len(expected)
+    for field, get in FIELDS.items():
+        want = np.array([get(e) for e in expected])
+        if field == "offsets" and want.size == 0:
+            want = want.reshape(len(expected), -1, 2)
+        assert got[field].shape == want.shape, field
+        bad = np.nonzero((got[field] != want).reshape(len(expected), -1).any(axis=1))[0]
+        assert not len(bad), f"{field} differs on row {bad[0]}: {texts[bad[0]]!r}"
+
+
+@pytest.mark.parametrize("corpus", ["english", "chinese"])
+def test_single_texts_match_hf(
+    corpus: str, request: pytest.FixtureRequest, uncased: Any, chinese_cased: Any
+) -> None:
+    texts = request.getfixturevalue(corpus)
+    for ours, theirs in (uncased, chinese_cased):
+        assert ours.encode_batch(texts) == [e.ids for e in hf_rows(theirs, texts, None)]
+        assert_same(ours, theirs, texts, None, padding=True)
+
+
+@pytest.mark.parametrize("strategy", ["longest_first", "only_first", "only_second"])
+@pytest.mark.parametrize("sides", [("right", "right"), ("left", "left")])
+def test_pairs_with_truncation_and_padding_match_hf(
+    strategy: str, sides: tuple[str, str], english: list[str], uncased: Any
+) -> None:
+    ours, theirs = uncased
+    questions = [t[:40] for t in english[:300]]
+    contexts = english[300:600]
+    a, b = (questions, contexts) if strategy != "only_first" else (contexts, questions)
+    for padding in ("longest", "max_length"):
+        assert_same(
+            ours, theirs, a, b, max_length=48, truncation=strategy, padding=padding,
+            truncation_side=sides[0], padding_side=sides[1],
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize("stride", [0, 5, 16])
+def test_stride_windows_match_hf(
+    stride: int, english: list[str], chinese: list[str], uncased: Any, chinese_cased: Any
+) -> None:
+    ours, theirs = uncased
+    docs = [" ".join(english[i : i + 8]) for i in range(0, 400, 8)]
+    questions = [t[:30] for t in english[:50]]
+    kw = {
+        "max_length": 64,
+        "stride": stride,
+        "padding": "max_length",
+        "return_overflowing_tokens": True,
+    }
+    assert_same(ours, theirs, questions, docs, truncation="only_second", **kw)
+    assert_same(ours, theirs, docs, None, truncation=True, **kw)
+    assert_same(ours, theirs, docs, docs[::-1], truncation="longest_first", **kw)
+    zh_ours, zh_theirs = chinese_cased
+    zh_docs = ["".join(chinese[i : i + 4]) for i in range(0, 200, 4)]
+    assert_same(zh_ours, zh_theirs, zh_docs, None, truncation=True, **kw)
+
+
+def test_vocab_txt_and_tokenizer_json_agree(english: list[str], uncased: Any) -> None:
+    ours, _ = uncased
+    from_vocab = lf.Tokenizer.from_file(datasets.files("bert-base-uncased")["vocab.txt"])
+    assert from_vocab.encode_batch(english, english[::-1]) == ours.encode_batch(
+        english, english[::-1]
+    )
+
+
+def test_saved_files_load_in_hf_identically(
+    tmp_path: Path, english: list[str], chinese: list[str], chinese_cased: Any
+) -> None:
+    ours, _ = chinese_cased
+    ours.save(tmp_path / "tokenizer.json")
+    again = hf.Tokenizer.from_file(str(tmp_path / "tokenizer.json"))
+    texts = chinese[:300] + english[:300]
+    assert_same(ours, again, texts, texts[::-1], max_length=40, truncation=True, padding=True)
+    ours.save(tmp_path / "vocab.txt", format="vocab")
+    reloaded = lf.Tokenizer.from_file(tmp_path / "vocab.txt", lowercase=False)
+    assert reloaded.encode_batch(texts) == ours.encode_batch(texts)
+
+
+def test_decode_matches_hf(english: list[str], uncased: Any) -> None:
+    ours, theirs = uncased
+    for text in english[:200]:
+        ids = ours.encode(text)
+        assert ours.decode(ids) == theirs.decode(ids)
+        assert ours.decode(ids, skip_special_tokens=False) == theirs.decode(
+            ids, skip_special_tokens=False
+        )
+
+
+def test_torch_tensors(uncased: Any) -> None:
+    torch = pytest.importorskip("torch")
+    ours, _ = uncased
+    batch = ours.encode_batch(["a b c", "d"], padding=True, return_tensors="pt")
+    assert isinstance(batch.input_ids, torch.Tensor) and batch.input_ids.dtype == torch.int64
+
+
+def test_bad_vocabularies(tmp_path: Path) -> None:
+    path = tmp_path / "vocab.txt"
+    path.write_text("[PAD]\n[CLS]\n[SEP]\nhello\n", encoding="utf-8")
+    with pytest.raises(TokenizerFormatError, match=r'unknown token "\[UNK\]".*unk_token='):
+        lf.Tokenizer.from_file(path)
+    assert lf.Tokenizer.from_vocab(path, unk_token="hello").encode("hello xyz") == [1, 3, 3, 2]
+    path.write_text("[UNK]\nhello\nworld\n", encoding="utf-8")
+    with pytest.raises(TokenizerFormatError, match=r"\[CLS\].*template"):
+        lf.Tokenizer.from_file(path)
+    path.write_text("[UNK]\n[CLS]\n[SEP]\nhello\nhello\n", encoding="utf-8")
+    with pytest.raises(TokenizerFormatError, match="twice"):
+        lf.Tokenizer.from_file(path)
+    path.write_text("[UNK]\n[CLS]\n\n[SEP]\n", encoding="utf-8")
+    with pytest.raises(TokenizerFormatError, match=r"vocab\.txt:3: empty line"):
+        lf.Tokenizer.from_file(path)
+
+
+def test_impossible_options(uncased: Any) -> None:
+    ours, _ = uncased
+    long_a, short_b = "many words here " * 20, "two words"
+    with pytest.raises(ConfigError, match=r"only_second.*longest_first"):
+        ours.encode_batch([long_a], [short_b], max_length=16, truncation="only_second")
+    with pytest.raises(ConfigError, match="only_second.*needs pairs|pairs"):
+        ours.encode_batch([long_a], max_length=16, truncation="only_second")
+    with pytest.raises(ConfigError, match=r"max_length=2 is smaller than the 3 special tokens"):
+        ours.encode_batch([long_a], [short_b], max_length=2, truncation=True)
+    with pytest.raises(ConfigError, match="stride"):
+        ours.encode_batch(
+            [long_a], max_length=8, truncation=True, stride=6, return_overflowing_tokens=True
+        )
+    with pytest.raises(ConfigError, match="padding"):
+        ours.encode_batch(["a", "a b c"], return_tensors="np")
+    with pytest.raises(ConfigError, match="max_length"):
+        ours.encode_batch(["a"], truncation=True)
+    with pytest.raises(ConfigError, match="pairs"):
+        ours.encode_batch(["a", "b"], ["c"])
+    with pytest.raises(ConfigError, match="truncation must be"):
+        ours.encode_batch(["a"], max_length=4, truncation="bogus")
+    assert issubclass(ConfigError, ValueError)
+
+
+# --- against the readable reference (lexforge.reference.wordpiece) on random text ----------
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from test_reference_wordpiece import CHECKS, TEXT, TINY_VOCAB_TOKENS  # noqa: E402
+
+from lexforge.reference import wordpiece as reference  # noqa: E402
+
+CASES = {  # name: (vocab file or tiny, lowercase, strip_accents)
+    "uncased": ("bert-base-uncased", True, True),
+    "chinese-cased": ("bert-base-chinese", False, False),
+    "tiny-uncased": ("tiny", True, True),
+    "tiny-cased": ("tiny", False, False),
+    "tiny-lowercase-only": ("tiny", True, False),
+    "tiny-strip-only": ("tiny", False, True),
+}
+
+
+@pytest.fixture(scope="module")
+def pairs_of_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Any, Any]]:
+    tiny = tmp_path_factory.mktemp("tiny") / "vocab.txt"
+    tiny.write_text("".join(t + "\n" for t in TINY_VOCAB_TOKENS), encoding="utf-8")
+    out = {}
+    for name, (source, lower, strip) in CASES.items():
+        path = tiny if source == "tiny" else datasets.files(source)["vocab.txt"]
+        ours = lf.Tokenizer.from_vocab(path, lowercase=lower, strip_accents=strip)
+        ref = reference.ReferenceBert(
+            reference.load_vocab_txt(path),
+            lowercase=lower,
+            strip_accents=strip,
+            special_tokens=("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"),
+        )
+        out[name] = (ours, ref)
+    return out
+
+
+@pytest.mark.parametrize("case", list(CASES))
+@CHECKS
+@given(text=TEXT, pair=st.none() | TEXT)
+def test_agrees_with_the_reference(
+    case: str, text: str, pair: str | None, pairs_of_models: Any
+) -> None:
+    ours, ref = pairs_of_models[case]
+    got = ours.encode_with_offsets(text, pair)
+    want = ref.encode(text, pair)
+    for field in ("input_ids", "token_type_ids", "attention_mask", "special_tokens_mask"):
+        assert got[field][0].tolist() == want[field], field
+    assert [tuple(o) for o in got["offsets"][0].tolist()] == [tuple(o) for o in want["offsets"]]
+    assert got["word_ids"][0].tolist() == [-1 if w is None else w for w in want["word_ids"]]
