@@ -281,3 +281,14 @@ def test_agrees_with_the_reference(
         assert got[field][0].tolist() == want[field], field
     assert [tuple(o) for o in got["offsets"][0].tolist()] == [tuple(o) for o in want["offsets"]]
     assert got["word_ids"][0].tolist() == [-1 if w is None else w for w in want["word_ids"]]
+
+
+@pytest.mark.parametrize("case", ["uncased", "chinese_cased"])
+def test_every_code_point_matches_hf(case: str, request: pytest.FixtureRequest) -> None:
+    ours, theirs = request.getfixturevalue(case)
+    chars = [chr(cp) for cp in range(0x110000) if not 0xD800 <= cp < 0xE000]
+    # each character alone, glued to letters, doubled and after a space
+    texts = [
+        "".join(f"{c}a{c}{c} b{c}" for c in chars[i : i + 64]) for i in range(0, len(chars), 64)
+    ]
+    assert_same(ours, theirs, texts, None, padding=True)

@@ -79,12 +79,22 @@ impl BertNormalizer {
     pub fn normalize_into(&self, text: &str, first: u32, out: &mut Normalized) {
         out.clear();
         out.text.reserve(text.len() + 8);
-        let mut w = Writer { n: self, table: chars::table(), out, marks: Vec::new() };
+        let mut w = Writer {
+            n: self,
+            table: chars::table(),
+            out,
+            marks: Vec::new(),
+            inputs: Default::default(),
+            last_replaced: first,
+        };
         for (i, c) in text.chars().enumerate() {
             let at = first + i as u32;
             if c.is_ascii() && w.table.of(c as u32) & SPECIAL == 0 {
-                // ASCII letters and digits: only the case may change
+                // ASCII letters and digits: only the case may change (after any pending
+                // marks; with nothing pending, NFD's queue is empty and this char is its
+                // own input)
                 w.flush();
+                w.last_replaced = at;
                 w.out.push(if self.lowercase { c.to_ascii_lowercase() } else { c }, at);
             } else {
                 w.one(c, at);
@@ -95,13 +105,19 @@ impl BertNormalizer {
     }
 }
 
-/// The state of one normalization: the output, and the run of combining marks (canonical
-/// combining class > 0) waiting for canonical reordering when accents are stripped.
+/// The state of one normalization. When accents are stripped, characters go through NFD,
+/// aligned as HF aligns it: the first character of each decomposition *replaces* an input
+/// character, the others are *inserted*. Runs of combining marks wait in `marks` to be
+/// sorted by combining class (each mark keeping its replaced/inserted role); then the k-th
+/// replacing character takes the origin of the k-th input character (`inputs`), and an
+/// inserted one the origin of the last replacing character before it.
 struct Writer<'a> {
     n: &'a BertNormalizer,
     table: &'static crate::unicode::FlagTable,
     out: &'a mut Normalized,
-    marks: Vec<(char, u32)>,
+    marks: Vec<(char, bool)>,
+    inputs: std::collections::VecDeque<u32>,
+    last_replaced: u32,
 }
 
 impl Writer<'_> {
@@ -118,9 +134,9 @@ impl Writer<'_> {
             }
         }
         if self.n.handle_chinese_chars && flags & CJK != 0 {
-            self.decomposed(' ', at);
+            self.accents(' ', at);
             self.accents(c, at);
-            self.decomposed(' ', at);
+            self.accents(' ', at);
         } else {
             self.accents(c, at);
         }
@@ -128,41 +144,57 @@ impl Writer<'_> {
 
     #[inline]
     fn accents(&mut self, c: char, at: u32) {
-        if self.n.strip_accents && !c.is_ascii() {
-            unicode_normalization_alignments::char::decompose_canonical(c, |d| {
-                self.decomposed(d, at)
-            });
+        if !self.n.strip_accents {
+            self.last(c, at);
+            return;
+        }
+        self.inputs.push_back(at);
+        if c.is_ascii() {
+            self.decomposed(c, false);
         } else {
-            self.decomposed(c, at);
+            let mut inserted = false;
+            unicode_normalization_alignments::char::decompose_canonical(c, |d| {
+                self.decomposed(d, inserted);
+                inserted = true;
+            });
         }
     }
 
-    /// A character after decomposition: starters go out at once (after the pending marks),
-    /// marks wait for their run to end.
+    /// A character out of decomposition: starters go out at once (after the pending
+    /// marks), marks wait for their run to end.
     #[inline]
-    fn decomposed(&mut self, c: char, at: u32) {
-        if self.n.strip_accents
-            && !c.is_ascii()
+    fn decomposed(&mut self, c: char, inserted: bool) {
+        if !c.is_ascii()
             && unicode_normalization_alignments::char::canonical_combining_class(c) != 0
         {
-            self.marks.push((c, at));
+            self.marks.push((c, inserted));
             return;
         }
         self.flush();
+        let at = self.origin(inserted);
         self.last(c, at);
     }
 
-    /// Ends a run of combining marks: NFD sorts it by combining class (stable); the origins
-    /// stay with the positions, as in HF's alignments.
+    #[inline]
+    fn origin(&mut self, inserted: bool) -> u32 {
+        if !inserted {
+            if let Some(at) = self.inputs.pop_front() {
+                self.last_replaced = at;
+            }
+        }
+        self.last_replaced
+    }
+
+    /// Ends a run of combining marks: NFD sorts it by combining class (stable).
     fn flush(&mut self) {
         if self.marks.is_empty() {
             return;
         }
         let mut run = std::mem::take(&mut self.marks);
-        let origins: Vec<u32> = run.iter().map(|m| m.1).collect();
         run.sort_by_key(|m| unicode_normalization_alignments::char::canonical_combining_class(m.0));
-        for ((c, _), at) in run.iter().zip(origins) {
-            self.last(*c, at);
+        for &(c, inserted) in &run {
+            let at = self.origin(inserted);
+            self.last(c, at);
         }
         run.clear();
         self.marks = run;
@@ -239,6 +271,10 @@ mod tests {
             "x\u{301}\u{302e}",
         );
         assert_eq!(text, "x\u{302e}");
+        assert_eq!(origin, [0, 1]);
+        // é decomposes: its inserted accent moves after U+302E, which replaces input 1
+        let (text, origin) = norm(BertNormalizer::default(), "é\u{302e}");
+        assert_eq!(text, "e\u{302e}");
         assert_eq!(origin, [0, 1]);
         assert_eq!(norm(BertNormalizer::default(), "한").0, "\u{1112}\u{1161}\u{11ab}");
     }
