@@ -19,6 +19,7 @@ use hashbrown::HashTable;
 use rayon::prelude::*;
 use rustc_hash::FxHasher;
 
+use crate::bert::{bert_words, BertNormalizer, Normalized};
 use crate::error::{Error, Result};
 use crate::parallel;
 use crate::pretokenize::Pretokenizer;
@@ -142,24 +143,46 @@ impl WordCounts {
             .map_or(0, |s| s.count)
     }
 
-    /// Counts the pieces of one text unit (special tokens are cut out and not counted).
+    /// Counts the words of one text unit (special tokens are cut out and not counted).
     pub fn count_text(
         &mut self,
         text: &str,
-        pretok: &Pretokenizer,
+        splitter: &Splitter,
         policy: &Policy<'_>,
+        scratch: &mut Scratch,
     ) -> Result<()> {
         let bytes = text.as_bytes();
         let mut failed = None;
         policy.segments(text, |segment| {
-            if let Segment::Text(start, end) = segment {
-                pretok.split(&text[start..end], |s, e| {
+            let Segment::Text(start, end) = segment else { return Ok(()) };
+            let part = &text[start..end];
+            match splitter {
+                Splitter::Pattern(pretok) => pretok.split(part, |s, e| {
                     if failed.is_none() {
                         if let Err(err) = self.add(&bytes[start + s..start + e], 1) {
                             failed = Some(err);
                         }
                     }
-                })?;
+                })?,
+                Splitter::Bert(normalizer) => {
+                    let Scratch { normalized, words } = scratch;
+                    match normalizer {
+                        Some(n) => n.normalize_into(part, 0, normalized),
+                        None => normalized.set_plain(part, 0),
+                    }
+                    words.clear();
+                    bert_words(normalized, words);
+                    for &(ws, we) in words.iter() {
+                        let b = &normalized.bytes;
+                        let word = &normalized.text.as_bytes()
+                            [b[ws as usize] as usize..b[we as usize] as usize];
+                        if failed.is_none() {
+                            if let Err(err) = self.add(word, 1) {
+                                failed = Some(err);
+                            }
+                        }
+                    }
+                }
             }
             Ok(())
         })?;
@@ -167,9 +190,35 @@ impl WordCounts {
     }
 }
 
-/// What to count with: the pre-tokenizer and the special tokens to cut out of the text.
+/// How a text unit is cut into the words that are counted.
+#[derive(Clone, Debug)]
+pub enum Splitter {
+    /// Byte-level BPE: pre-tokenization pieces.
+    Pattern(Pretokenizer),
+    /// WordPiece: BERT's normalizer (if any) and pre-tokenizer.
+    Bert(Option<BertNormalizer>),
+}
+
+impl Splitter {
+    /// A name for the splitting rule, to refuse merging counts made with different rules.
+    pub fn describe(&self) -> String {
+        match self {
+            Splitter::Pattern(p) => format!("pattern {:?}", p.pattern()),
+            Splitter::Bert(n) => format!("BERT words with normalizer {n:?}"),
+        }
+    }
+}
+
+/// Reusable buffers for BERT splitting.
+#[derive(Default)]
+pub struct Scratch {
+    normalized: Normalized,
+    words: Vec<(u32, u32)>,
+}
+
+/// What to count with: the splitting rule and the special tokens to cut out of the text.
 pub struct Counter<'a> {
-    pub pretok: &'a Pretokenizer,
+    pub splitter: &'a Splitter,
     pub specials: &'a SpecialTokens,
 }
 
@@ -205,8 +254,9 @@ impl Counter<'_> {
             .par_iter()
             .map(|part| {
                 let mut local = WordCounts::new();
+                let mut scratch = Scratch::default();
                 for text in units(part) {
-                    local.count_text(text, self.pretok, policy)?;
+                    local.count_text(text, self.splitter, policy, &mut scratch)?;
                 }
                 Ok(local)
             })
@@ -387,9 +437,9 @@ mod tests {
     use super::*;
 
     fn counter_counts(texts: &[&str], threads: usize) -> Vec<(Vec<u8>, u64)> {
-        let pretok = Pretokenizer::new("gpt2").unwrap();
+        let splitter = Splitter::Pattern(Pretokenizer::new("gpt2").unwrap());
         let specials = SpecialTokens::new(vec![("<|x|>".into(), 0)]).unwrap();
-        let c = Counter { pretok: &pretok, specials: &specials };
+        let c = Counter { splitter: &splitter, specials: &specials };
         let mut wc = WordCounts::new();
         c.count_texts(texts, &mut wc, Some(threads)).unwrap();
         wc.sorted().into_iter().map(|(w, n)| (w.to_vec(), n)).collect()

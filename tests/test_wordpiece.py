@@ -292,3 +292,80 @@ def test_every_code_point_matches_hf(case: str, request: pytest.FixtureRequest) 
         "".join(f"{c}a{c}{c} b{c}" for c in chars[i : i + 64]) for i in range(0, len(chars), 64)
     ]
     assert_same(ours, theirs, texts, None, padding=True)
+
+
+# --- training --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def trained(english: list[str], chinese: list[str]) -> lf.WordPieceTokenizer:
+    return lf.Tokenizer.train_wordpiece(
+        texts=english + chinese, vocab_size=3000, show_progress=False
+    )
+
+
+def test_trained_vocabulary_loads_in_hf_identically(
+    trained: lf.WordPieceTokenizer, english: list[str], chinese: list[str], tmp_path: Path
+) -> None:
+    vocab = list(trained.vocab())
+    assert vocab[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    assert 2000 < trained.vocab_size <= 3000 and any(t.startswith("##") for t in vocab)
+    trained.save(tmp_path / "tokenizer.json")
+    theirs = hf.Tokenizer.from_file(str(tmp_path / "tokenizer.json"))
+    texts = english[::3] + chinese[::3]
+    assert_same(trained, theirs, texts, None, padding=True)
+    assert_same(trained, theirs, texts, texts[::-1], max_length=32, truncation=True, padding=True)
+    trained.save(tmp_path / "vocab.txt", format="vocab")
+    from_vocab = hf.BertWordPieceTokenizer(str(tmp_path / "vocab.txt"))._tokenizer
+    assert_same(trained, from_vocab, texts, None, padding=True)
+
+
+def test_training_is_deterministic(english: list[str], tmp_path: Path) -> None:
+    path = tmp_path / "corpus.txt"
+    path.write_text("\n".join(english), encoding="utf-8")
+    runs = [
+        lf.Tokenizer.train_wordpiece(
+            path, vocab_size=800, num_threads=n, show_progress=False
+        ).vocab()
+        for n in (1, 2, 4, 4)
+    ]
+    runs.append(
+        lf.Tokenizer.train_wordpiece(texts=english, vocab_size=800, show_progress=False).vocab()
+    )
+    assert all(r == runs[0] for r in runs)
+
+
+def test_training_options_and_errors(english: list[str]) -> None:
+    small = lf.Tokenizer.train_wordpiece(
+        texts=english, vocab_size=400, limit_alphabet=40, show_progress=False
+    )
+    chars = {t.removeprefix("##") for t in small.vocab() if len(t.removeprefix("##")) == 1}
+    assert len(chars) <= 40
+    cased = lf.Tokenizer.train_wordpiece(
+        texts=["Hello World"] * 10, vocab_size=100, lowercase=False, show_progress=False
+    )
+    assert "H" in cased.vocab() and cased.encode("Hello World")[1:-1] != []
+    from lexforge.errors import CorpusError, TrainerConfigError
+
+    with pytest.raises(TrainerConfigError, match="smaller than"):
+        lf.Tokenizer.train_wordpiece(texts=english, vocab_size=20, show_progress=False)
+    with pytest.raises(TrainerConfigError, match="unknown token"):
+        lf.Tokenizer.train_wordpiece(
+            texts=english, special_tokens=["[CLS]", "[SEP]"], show_progress=False
+        )
+    with pytest.raises(CorpusError, match="empty"):
+        lf.Tokenizer.train_wordpiece(texts=["", "  "], show_progress=False)
+
+
+def test_bert_word_counts_round_trip(tmp_path: Path, english: list[str]) -> None:
+    counts = lf.WordCounts.bert()
+    counts.add_texts(english[:100])
+    counts.save(tmp_path / "bert.counts")
+    again = lf.WordCounts.load(tmp_path / "bert.counts")
+    assert again.items() == counts.items() and again.normalizer == counts.normalizer
+    from lexforge.errors import TrainerConfigError
+
+    with pytest.raises(TrainerConfigError, match="same pattern"):
+        counts.merge(lf.WordCounts())
+    with pytest.raises(TrainerConfigError, match="train_wordpiece"):
+        lf.Tokenizer.from_counts(counts, vocab_size=300)

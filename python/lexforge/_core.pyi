@@ -15,6 +15,7 @@ __all__ = [
     "resolve_pattern",
     "resolve_threads",
     "train_bpe",
+    "train_wordpiece",
 ]
 
 __version__: str
@@ -143,6 +144,10 @@ class BertTokenizer:
 @final
 class WordCounter:
     def __new__(cls, pattern: str, special_tokens: Sequence[str] = ...) -> WordCounter: ...
+    @staticmethod
+    def bert(
+        normalizer: tuple[bool, bool, bool, bool] | None, special_tokens: Sequence[str] = ...
+    ) -> WordCounter: ...
     def add_texts(self, texts: Sequence[str], num_threads: int | None = None) -> None: ...
     def add_files(
         self,
@@ -158,7 +163,9 @@ class WordCounter:
     @property
     def total(self) -> int: ...
     @property
-    def pattern(self) -> str: ...
+    def pattern(self) -> str | None: ...
+    @property
+    def normalizer(self) -> tuple[bool, bool, bool, bool] | None: ...
     @property
     def special_tokens(self) -> list[str]: ...
 
@@ -171,6 +178,16 @@ def train_bpe(
     progress: _Progress | None = None,
     consume: bool = False,
 ) -> Bpe: ...
+def train_wordpiece(
+    counter: WordCounter,
+    vocab_size: int,
+    special_tokens: Sequence[str],
+    min_frequency: int = 0,
+    limit_alphabet: int | None = None,
+    prefix: str = "##",
+    max_token_length: int | None = None,
+    progress: _Progress | None = None,
+) -> list[str]: ...
 def pretokenize(pattern: str, text: str) -> list[str]: ...
 def resolve_pattern(pattern: str) -> tuple[str, str | None]: ...
 def resolve_threads(num_threads: int | None = None) -> int: ...

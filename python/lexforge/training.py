@@ -65,6 +65,24 @@ class WordCounts:
         self._core = _core.WordCounter(pattern, list(special_tokens))
 
     @classmethod
+    def bert(
+        cls,
+        *,
+        lowercase: bool = True,
+        strip_accents: bool | None = None,
+        handle_chinese_chars: bool = True,
+        clean_text: bool = True,
+        special_tokens: Sequence[str] = (),
+    ) -> WordCounts:
+        """Counts of BERT words (normalizer, then whitespace/punctuation split), the input
+        of WordPiece training. ``strip_accents`` follows ``lowercase`` when None."""
+        counts = cls.__new__(cls)
+        strip = lowercase if strip_accents is None else strip_accents
+        normalizer = (clean_text, handle_chinese_chars, strip, lowercase)
+        counts._core = _core.WordCounter.bert(normalizer, list(special_tokens))
+        return counts
+
+    @classmethod
     def from_files(
         cls,
         files: PathLike | Sequence[PathLike],
@@ -161,9 +179,14 @@ class WordCounts:
         return self._core.total
 
     @property
-    def pattern(self) -> str:
-        """The pre-tokenization regex."""
+    def pattern(self) -> str | None:
+        """The pre-tokenization regex (None for BERT words)."""
         return self._core.pattern
+
+    @property
+    def normalizer(self) -> tuple[bool, bool, bool, bool] | None:
+        """For BERT words: ``(clean_text, handle_chinese_chars, strip_accents, lowercase)``."""
+        return self._core.normalizer
 
     @property
     def special_tokens(self) -> list[str]:
@@ -177,7 +200,13 @@ class WordCounts:
     def save(self, path: PathLike) -> None:
         """Writes the counts as text (a header, then ``<count>\\t<base64 word>`` lines),
         atomically. Load with :meth:`load`."""
-        header = json.dumps({"pattern": self.pattern, "special_tokens": self.special_tokens})
+        header = json.dumps(
+            {
+                "pattern": self.pattern,
+                "normalizer": self.normalizer,
+                "special_tokens": self.special_tokens,
+            }
+        )
         lines = [f"{_HEADER}\t{header}"]
         lines += [f"{n}\t{base64.b64encode(w).decode('ascii')}" for w, n in self.items()]
         atomic_write(Path(path), "\n".join(lines) + "\n")
@@ -192,7 +221,14 @@ class WordCounts:
             raise CorpusError(f"{path}:1: not a lexforge word-count file (expected '{_HEADER}')")
         try:
             meta = json.loads(first[1])
-            counts = cls(pattern=meta["pattern"], special_tokens=meta["special_tokens"])
+            if meta["pattern"] is None:
+                counts = cls.__new__(cls)
+                norm = meta.get("normalizer")
+                counts._core = _core.WordCounter.bert(
+                    None if norm is None else tuple(norm), meta["special_tokens"]
+                )
+            else:
+                counts = cls(pattern=meta["pattern"], special_tokens=meta["special_tokens"])
         except (ValueError, KeyError, TypeError):
             raise CorpusError(f"{path}:1: malformed header") from None
         for lineno, line in enumerate(lines[1:], start=2):
@@ -206,4 +242,5 @@ class WordCounts:
         return counts
 
     def __repr__(self) -> str:
-        return f"WordCounts(words={len(self)}, total={self.total}, pattern={self.pattern!r})"
+        rule = f"pattern={self.pattern!r}" if self.pattern is not None else "bert"
+        return f"WordCounts(words={len(self)}, total={self.total}, {rule})"

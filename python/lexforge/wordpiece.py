@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
+from lexforge import _core
 from lexforge._core import BertTokenizer
 from lexforge.batch import BatchEncoding, as_tensors, padding_option, truncation_option
 from lexforge.errors import ConfigError
@@ -278,6 +279,84 @@ class WordPieceTokenizer(Tokenizer):
         return f"WordPieceTokenizer(vocab_size={self.vocab_size}, {case})"
 
 
-def train_wordpiece(*args: Any, **kwargs: Any) -> WordPieceTokenizer:
-    """Trains a WordPiece tokenizer (see the issue: landing next)."""
-    raise NotImplementedError("WordPiece training is not implemented yet")
+def train_wordpiece(
+    files: PathLike | Sequence[PathLike] | None = None,
+    *,
+    texts: Iterable[str] | None = None,
+    vocab_size: int = 30_522,
+    special_tokens: Sequence[str] = bert.SPECIALS,
+    min_frequency: int = 0,
+    limit_alphabet: int | None = None,
+    lowercase: bool = True,
+    strip_accents: bool | None = None,
+    handle_chinese_chars: bool = True,
+    clean_text: bool = True,
+    max_token_length: int | None = None,
+    max_input_chars_per_word: int = 100,
+    unk_token: str = "[UNK]",
+    num_threads: int | None = None,
+    show_progress: bool | None = None,
+) -> WordPieceTokenizer:
+    """Trains a WordPiece tokenizer with BERT's normalizer and pre-tokenizer.
+
+    Words are counted (files streamed line by line, or any iterable of texts) in parallel;
+    then pieces are merged like byte-level BPE but over characters, continuation pieces
+    carrying ``##``. The vocabulary: ``special_tokens`` (which must include ``unk_token``),
+    the characters, then the merged pieces. Training is deterministic: the same corpus and
+    options give the same vocabulary for any ``num_threads``. With ``[CLS]`` and ``[SEP]``
+    among the special tokens the tokenizer gets BERT's templates.
+
+    Args:
+        limit_alphabet: keep only this many characters (the most frequent); others
+            become ``unk_token`` when encoding.
+        max_token_length: longest piece, in characters (the ``##`` prefix not counted).
+    """
+    from lexforge._progress import Progress
+    from lexforge.errors import TrainerConfigError
+    from lexforge.training import WordCounts
+
+    if files is None and texts is None:
+        raise TypeError("train_wordpiece needs files=... or texts=...")
+    if unk_token not in special_tokens:
+        raise TrainerConfigError(
+            f"special_tokens must include the unknown token {unk_token!r} (WordPiece needs it)"
+        )
+    counts = WordCounts.bert(
+        lowercase=lowercase,
+        strip_accents=strip_accents,
+        handle_chinese_chars=handle_chinese_chars,
+        clean_text=clean_text,
+        special_tokens=special_tokens,
+    )
+    if files is not None:
+        counts.add_files(files, num_threads=num_threads, show_progress=show_progress)
+    if texts is not None:
+        counts.add_texts(texts, num_threads=num_threads)
+    with Progress("learning pieces", enabled=show_progress) as bar:
+        tokens = _core.train_wordpiece(
+            counts._core,
+            vocab_size,
+            list(special_tokens),
+            min_frequency,
+            limit_alphabet,
+            "##",
+            max_token_length,
+            bar,
+        )
+    has_template = "[CLS]" in special_tokens and "[SEP]" in special_tokens
+    single, pair = bert.bert_template(
+        tokens, "[CLS]" if has_template else None, "[SEP]" if has_template else None
+    )
+    ids = {t: i for i, t in enumerate(tokens)}
+    return WordPieceTokenizer(
+        BertTokenizer(
+            tokens,
+            unk_token,
+            "##",
+            max_input_chars_per_word,
+            counts.normalizer,
+            [(t, ids[t]) for t in special_tokens],
+            single,
+            pair,
+        )
+    )

@@ -1,13 +1,16 @@
 //! BERT's text pipeline: normalizer and pre-tokenizer ([`normalize`]), the WordPiece model
 //! ([`wordpiece`]) over a byte [`trie`], their character classes ([`chars`]), and the whole
-//! pipeline with templates, truncation and batching ([`tokenizer`]).
+//! pipeline with templates, truncation and batching ([`tokenizer`]), and WordPiece training
+//! ([`train`]).
 
 pub mod chars;
 pub mod normalize;
 pub mod tokenizer;
+pub mod train;
 pub mod trie;
 pub mod wordpiece;
 
 pub use normalize::{bert_words, BertNormalizer, Normalized};
 pub use tokenizer::BertTokenizer;
+pub use train::{train_wordpiece, WordPieceOptions};
 pub use wordpiece::WordPiece;

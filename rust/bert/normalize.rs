@@ -50,6 +50,17 @@ impl Normalized {
         self.origin.clear();
     }
 
+    /// The text as it is (no normalization): each character is its own origin.
+    pub fn set_plain(&mut self, text: &str, first: u32) {
+        self.clear();
+        self.text.push_str(text);
+        for (i, (b, _)) in text.char_indices().enumerate() {
+            self.bytes.push(b as u32);
+            self.origin.push(first + i as u32);
+        }
+        self.bytes.push(text.len() as u32);
+    }
+
     /// Number of normalized characters.
     pub fn len(&self) -> usize {
         self.origin.len()

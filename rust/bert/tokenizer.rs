@@ -91,15 +91,7 @@ impl BertTokenizer {
         let norm = &mut scratch.normalized;
         match &self.normalizer {
             Some(n) => n.normalize_into(text, first_char, norm),
-            None => {
-                norm.clear();
-                norm.text.push_str(text);
-                for (i, (b, _)) in text.char_indices().enumerate() {
-                    norm.bytes.push(b as u32);
-                    norm.origin.push(first_char + i as u32);
-                }
-                norm.bytes.push(text.len() as u32);
-            }
+            None => norm.set_plain(text, first_char),
         }
         scratch.words.clear();
         bert_words(norm, &mut scratch.words);

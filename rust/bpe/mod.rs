@@ -15,4 +15,4 @@ pub mod model;
 pub mod train;
 
 pub use model::{BpeModel, MergeRule};
-pub use train::{train, train_owned, TrainOptions, Trained};
+pub use train::{learn, train, train_owned, TrainOptions, Trained};

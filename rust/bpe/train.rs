@@ -76,41 +76,49 @@ struct State {
 }
 
 impl State {
-    fn new(counts: &WordCounts) -> Result<State> {
+    /// Lays out the words: `words()` yields each word as symbols below `n_symbols` (every
+    /// symbol one slot), with its count; it is called twice.
+    fn new<I, S>(words: impl Fn() -> I, n_symbols: usize) -> Result<State>
+    where
+        I: Iterator<Item = (S, u64)>,
+        S: ExactSizeIterator<Item = u32>,
+    {
         // Word order does not matter: counts and the tie-break do not depend on slots.
-        let slots: usize =
-            counts.iter().filter(|(w, _)| w.len() > 1).map(|(w, _)| w.len() + 1).sum();
+        let mut slots = 0usize;
+        let mut per_symbol = vec![0usize; n_symbols];
+        for (word, _) in words() {
+            if word.len() > 1 {
+                slots += word.len() + 1;
+                for s in word {
+                    per_symbol[s as usize] += 1;
+                }
+            }
+        }
         if slots >= (INNER - 1) as usize {
             return Err(Error::Corpus(format!(
-                "the distinct words hold {slots} bytes, more than the trainer's 2 GiB limit; train on a sample"
+                "the distinct words hold {slots} symbols, more than the trainer's 2 G limit; train on a sample"
             )));
-        }
-        let mut per_byte = [0usize; 256];
-        for (word, _) in counts.iter().filter(|(w, _)| w.len() > 1) {
-            for &b in word {
-                per_byte[b as usize] += 1;
-            }
         }
         let mut st = State {
             sym: Vec::with_capacity(slots),
             word_start: Vec::new(),
             word_count: Vec::new(),
-            tok_len: vec![1; 256],
-            occ: per_byte.iter().map(|&n| Vec::with_capacity(n)).collect(),
+            tok_len: vec![1; n_symbols],
+            occ: per_symbol.iter().map(|&n| Vec::with_capacity(n)).collect(),
             pairs: FxHashMap::default(),
             floor: 1,
             heap: BinaryHeap::new(),
         };
-        for (word, count) in counts.iter() {
+        for (word, count) in words() {
             if word.len() < 2 {
                 continue; // nothing to merge
             }
             let start = st.sym.len() as u32;
             st.word_start.push(start);
             st.word_count.push(i64::try_from(count).unwrap_or(i64::MAX));
-            for (i, &b) in word.iter().enumerate() {
-                st.sym.push(u32::from(b));
-                st.occ[b as usize].push(start + i as u32);
+            for (i, s) in word.enumerate() {
+                st.sym.push(s);
+                st.occ[s as usize].push(start + i as u32);
             }
             st.sym.push(SEP);
         }
@@ -277,18 +285,53 @@ fn train_from(
     progress: &mut dyn FnMut(u64, u64) -> bool,
 ) -> Result<Trained> {
     if counts.is_empty() {
-        return Err(Error::Corpus(
-            "the corpus is empty: no words were counted; check the input files or iterator".into(),
-        ));
+        return Err(empty_corpus());
     }
-    let mut st = State::new(&counts)?;
+    let st = State::new(|| counts.iter().map(|(w, n)| (w.iter().map(|&b| u32::from(b)), n)), 256)?;
     drop(counts);
     crate::memory::release_free_memory();
+    let merges = learn_merges(st, opts, progress)?;
+    let mut tokens: Vec<Vec<u8>> = (0..=255u8).map(|b| vec![b]).collect();
+    for &(a, b) in &merges {
+        tokens.push([tokens[a as usize].as_slice(), tokens[b as usize].as_slice()].concat());
+    }
+    Ok(Trained { merges, tokens })
+}
+
+fn empty_corpus() -> Error {
+    Error::Corpus(
+        "the corpus is empty: no words were counted; check the input files or iterator".into(),
+    )
+}
+
+/// The merge phase over any alphabet: `words()` yields each word as symbols below
+/// `n_symbols` with its count (it is called twice). Merge `k` creates symbol
+/// `n_symbols + k`; `max_token_length` counts initial symbols. Same rule and tie-break as
+/// the byte-level trainer (WordPiece training uses it on characters).
+pub fn learn<I, S>(
+    words: impl Fn() -> I,
+    n_symbols: usize,
+    opts: &TrainOptions,
+    progress: &mut dyn FnMut(u64, u64) -> bool,
+) -> Result<Vec<(u32, u32)>>
+where
+    I: Iterator<Item = (S, u64)>,
+    S: ExactSizeIterator<Item = u32>,
+{
+    let st = State::new(words, n_symbols)?;
+    learn_merges(st, opts, progress)
+}
+
+fn learn_merges(
+    mut st: State,
+    opts: &TrainOptions,
+    progress: &mut dyn FnMut(u64, u64) -> bool,
+) -> Result<Vec<(u32, u32)>> {
     let lowest = i64::try_from(opts.min_frequency.max(1)).unwrap_or(i64::MAX);
     st.recount(lowest);
     let top = st.heap.peek().map_or(0, |(n, _)| *n);
     st.recount((top >> 8).max(lowest)); // track the frequent pairs only, to begin with
-    let mut tokens: Vec<Vec<u8>> = (0..=255u8).map(|b| vec![b]).collect();
+    let first = st.tok_len.len() as u32;
     let mut merges = Vec::with_capacity(opts.merges);
     let every = (opts.merges / 100).max(1);
     while merges.len() < opts.merges {
@@ -298,8 +341,7 @@ fn train_from(
         if opts.max_token_length.is_some_and(|max| len > max) {
             continue; // never merged; its count can only fall, so it never returns
         }
-        let c = tokens.len() as u32;
-        tokens.push([tokens[a as usize].as_slice(), tokens[b as usize].as_slice()].concat());
+        let c = first + merges.len() as u32;
         st.tok_len.push(len as u32);
         merges.push((a, b));
         st.merge(a, b, c);
@@ -309,7 +351,7 @@ fn train_from(
     }
     // finished (possibly early, when the corpus ran out of pairs)
     progress(merges.len() as u64, merges.len() as u64);
-    Ok(Trained { merges, tokens })
+    Ok(merges)
 }
 
 #[cfg(test)]

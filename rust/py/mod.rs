@@ -41,6 +41,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<bert::PyBert>()?;
     m.add_class::<train::WordCounter>()?;
     m.add_function(wrap_pyfunction!(train::train_bpe, m)?)?;
+    m.add_function(wrap_pyfunction!(train::train_wordpiece, m)?)?;
     m.add_function(wrap_pyfunction!(pretokenize, m)?)?;
     m.add_function(wrap_pyfunction!(resolve_pattern, m)?)?;
     m.add_function(wrap_pyfunction!(resolve_threads, m)?)?;

@@ -9,17 +9,18 @@ use pyo3::types::PyBytes;
 
 use super::bpe::Bpe;
 use super::errors::to_py;
+use crate::bert::{train_wordpiece as learn_wordpiece, BertNormalizer, WordPieceOptions};
 use crate::bpe::{train, train_owned, BpeModel, TrainOptions};
-use crate::count::{Counter, WordCounts};
+use crate::count::{Counter, Splitter, WordCounts};
 use crate::error::Error;
 use crate::pretokenize::Pretokenizer;
 use crate::special::SpecialTokens;
 
-/// Word counts under one pre-tokenizer; mergeable across processes and machines.
+/// Word counts under one splitting rule; mergeable across processes and machines.
 #[pyclass(module = "lexforge._core", name = "WordCounter")]
 pub(crate) struct WordCounter {
     counts: WordCounts,
-    pretok: Pretokenizer,
+    splitter: Splitter,
     specials: SpecialTokens,
 }
 
@@ -66,7 +67,28 @@ impl WordCounter {
         let pretok = Pretokenizer::new(pattern).map_err(to_py)?;
         let specials =
             SpecialTokens::new(special_tokens.into_iter().zip(0..).collect()).map_err(to_py)?;
-        Ok(WordCounter { counts: WordCounts::new(), pretok, specials })
+        Ok(WordCounter { counts: WordCounts::new(), splitter: Splitter::Pattern(pretok), specials })
+    }
+
+    /// A counter of BERT words: `normalizer` is `(clean_text, handle_chinese_chars,
+    /// strip_accents, lowercase)` or `None`.
+    #[staticmethod]
+    #[pyo3(signature = (normalizer, special_tokens=Vec::new()))]
+    fn bert(
+        normalizer: Option<(bool, bool, bool, bool)>,
+        special_tokens: Vec<String>,
+    ) -> PyResult<Self> {
+        let normalizer =
+            normalizer.map(|(clean_text, handle_chinese_chars, strip_accents, lowercase)| {
+                BertNormalizer { clean_text, handle_chinese_chars, strip_accents, lowercase }
+            });
+        let specials =
+            SpecialTokens::new(special_tokens.into_iter().zip(0..).collect()).map_err(to_py)?;
+        Ok(WordCounter {
+            counts: WordCounts::new(),
+            splitter: Splitter::Bert(normalizer),
+            specials,
+        })
     }
 
     /// Counts a batch of texts, each pre-tokenized on its own.
@@ -78,8 +100,8 @@ impl WordCounter {
         num_threads: Option<usize>,
     ) -> PyResult<()> {
         let refs: Vec<&str> = texts.iter().map(|t| &**t).collect();
-        let WordCounter { counts, pretok, specials } = self;
-        let counter = Counter { pretok, specials };
+        let WordCounter { counts, splitter, specials } = self;
+        let counter = Counter { splitter, specials };
         py.detach(|| counter.count_texts(&refs, counts, num_threads)).map_err(to_py)
     }
 
@@ -93,8 +115,8 @@ impl WordCounter {
         num_threads: Option<usize>,
         progress: Option<Py<PyAny>>,
     ) -> PyResult<()> {
-        let WordCounter { counts, pretok, specials } = self;
-        let counter = Counter { pretok, specials };
+        let WordCounter { counts, splitter, specials } = self;
+        let counter = Counter { splitter, specials };
         with_progress(py, progress, |report| {
             counter.count_files(&paths, counts, num_threads, report)
         })
@@ -107,11 +129,11 @@ impl WordCounter {
 
     /// Adds every count of `other`, which must use the same pattern.
     fn merge(&mut self, py: Python<'_>, other: PyRef<'_, WordCounter>) -> PyResult<()> {
-        if other.pretok.pattern() != self.pretok.pattern() {
+        if other.splitter.describe() != self.splitter.describe() {
             return Err(to_py(Error::TrainerConfig(format!(
-                "cannot merge counts made with pattern {:?} into counts made with {:?}; count every shard with the same pattern",
-                other.pretok.pattern(),
-                self.pretok.pattern()
+                "cannot merge counts made with {} into counts made with {}; count every shard with the same pattern",
+                other.splitter.describe(),
+                self.splitter.describe()
             ))));
         }
         let theirs = other.counts.clone();
@@ -140,10 +162,24 @@ impl WordCounter {
         self.counts.total()
     }
 
-    /// The pre-tokenization regex.
+    /// The pre-tokenization regex (`None` for BERT words).
     #[getter]
-    fn pattern(&self) -> &str {
-        self.pretok.pattern()
+    fn pattern(&self) -> Option<&str> {
+        match &self.splitter {
+            Splitter::Pattern(p) => Some(p.pattern()),
+            Splitter::Bert(_) => None,
+        }
+    }
+
+    /// The BERT normalizer switches (`None` for pattern counts or no normalizer).
+    #[getter]
+    fn normalizer(&self) -> Option<(bool, bool, bool, bool)> {
+        match &self.splitter {
+            Splitter::Bert(Some(n)) => {
+                Some((n.clean_text, n.handle_chinese_chars, n.strip_accents, n.lowercase))
+            }
+            _ => None,
+        }
     }
 
     /// The special tokens cut out of the text.
@@ -183,7 +219,11 @@ pub(crate) fn train_bpe(
         )));
     }
     let opts = TrainOptions { merges: vocab_size - floor, min_frequency, max_token_length };
-    let pretok = counter.pretok.clone();
+    let Splitter::Pattern(pretok) = counter.splitter.clone() else {
+        return Err(to_py(Error::TrainerConfig(
+            "these counts hold BERT words; train them with train_wordpiece, or count with a pattern for BPE".into(),
+        )));
+    };
     // `consume`: the counts move into training and are freed before merging (the counter
     // is left empty); otherwise training borrows them.
     let owned = consume.then(|| std::mem::take(&mut counter.counts));
@@ -196,4 +236,37 @@ pub(crate) fn train_bpe(
         BpeModel::from_trained(&trained, special_tokens, pretok)
     })?;
     Ok(Bpe::new(model))
+}
+
+/// Learns a WordPiece vocabulary (tokens by id) from BERT word counts; see
+/// `rust/bert/train.rs` for the rule and the order of the vocabulary.
+#[pyfunction]
+#[pyo3(signature = (counter, vocab_size, special_tokens, min_frequency=0, limit_alphabet=None, prefix="##".to_string(), max_token_length=None, progress=None))]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn train_wordpiece(
+    py: Python<'_>,
+    counter: PyRef<'_, WordCounter>,
+    vocab_size: usize,
+    special_tokens: Vec<String>,
+    min_frequency: u64,
+    limit_alphabet: Option<usize>,
+    prefix: String,
+    max_token_length: Option<usize>,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<Vec<String>> {
+    if !matches!(counter.splitter, Splitter::Bert(_)) {
+        return Err(to_py(Error::TrainerConfig(
+            "these counts hold BPE pre-tokens; count BERT words (WordCounts.bert()) to train WordPiece".into(),
+        )));
+    }
+    let opts = WordPieceOptions {
+        vocab_size,
+        min_frequency,
+        limit_alphabet,
+        special_tokens,
+        prefix,
+        max_token_length,
+    };
+    let counts = &counter.counts;
+    with_progress(py, progress, |report| learn_wordpiece(counts, &opts, report))
 }

@@ -1,0 +1,168 @@
+//! WordPiece training, on the byte-level trainer's machinery ([`crate::bpe::learn`]) over
+//! characters: each word is split into characters, the first as itself and the rest with the
+//! continuation prefix (`##`); merges join a piece with the following continuation piece.
+//! The vocabulary is the special tokens, then the initial pieces (word-initial characters
+//! sorted by code point, then continuation characters sorted likewise), then the merged
+//! pieces in the order learned (a piece already present is not added twice). Ties between
+//! equally frequent pairs go to the smallest pair of training ids, so the result is a pure
+//! function of the word counts, whatever the thread count (HF's WordPiece training is not
+//! deterministic).
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::bpe::{learn, TrainOptions};
+use crate::count::WordCounts;
+use crate::error::{Error, Result};
+
+/// WordPiece training options.
+#[derive(Clone, Debug)]
+pub struct WordPieceOptions {
+    pub vocab_size: usize,
+    pub min_frequency: u64,
+    /// Keep only this many distinct characters (the most frequent); others are skipped.
+    pub limit_alphabet: Option<usize>,
+    pub special_tokens: Vec<String>,
+    pub prefix: String,
+    /// Longest piece, in characters.
+    pub max_token_length: Option<usize>,
+}
+
+/// Learns a WordPiece vocabulary (tokens by id) from word counts.
+pub fn train_wordpiece(
+    counts: &WordCounts,
+    opts: &WordPieceOptions,
+    progress: &mut dyn FnMut(u64, u64) -> bool,
+) -> Result<Vec<String>> {
+    let mut freq: HashMap<char, u64> = HashMap::new();
+    let mut words: Vec<(String, u64)> = Vec::with_capacity(counts.len());
+    for (bytes, n) in counts.iter() {
+        let Ok(word) = std::str::from_utf8(bytes) else { continue };
+        for c in word.chars() {
+            let f = freq.entry(c).or_default();
+            *f = f.saturating_add(n);
+        }
+        words.push((word.to_string(), n));
+    }
+    if words.is_empty() {
+        return Err(Error::Corpus(
+            "the corpus is empty: no words were counted; check the input files or iterator".into(),
+        ));
+    }
+    // the alphabet: the most frequent characters (ties by code point)
+    let mut chars: Vec<(char, u64)> = freq.into_iter().collect();
+    chars.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    if let Some(limit) = opts.limit_alphabet {
+        chars.truncate(limit);
+    }
+    let alphabet: std::collections::HashSet<char> = chars.iter().map(|c| c.0).collect();
+    // initial pieces that occur, in a canonical order
+    let mut first_chars = BTreeMap::new();
+    let mut rest_chars = BTreeMap::new();
+    for (word, _) in &words {
+        for (i, c) in word.chars().filter(|c| alphabet.contains(c)).enumerate() {
+            if i == 0 {
+                first_chars.insert(c, 0u32);
+            } else {
+                rest_chars.insert(c, 0u32);
+            }
+        }
+    }
+    let mut pieces: Vec<String> = Vec::new();
+    for (c, id) in first_chars.iter_mut() {
+        *id = pieces.len() as u32;
+        pieces.push(c.to_string());
+    }
+    for (c, id) in rest_chars.iter_mut() {
+        *id = pieces.len() as u32;
+        pieces.push(format!("{}{c}", opts.prefix));
+    }
+    let floor = opts.special_tokens.len() + pieces.len();
+    if opts.vocab_size < floor {
+        return Err(Error::TrainerConfig(format!(
+            "vocab_size={} is smaller than the {} special tokens plus the {} initial pieces (characters, and ## continuations) = {floor}; raise vocab_size or pass limit_alphabet=",
+            opts.vocab_size,
+            opts.special_tokens.len(),
+            pieces.len()
+        )));
+    }
+    let symbols = |word: &'_ str| -> Vec<u32> {
+        word.chars()
+            .filter(|c| alphabet.contains(c))
+            .enumerate()
+            .map(|(i, c)| if i == 0 { first_chars[&c] } else { rest_chars[&c] })
+            .collect()
+    };
+    let encoded: Vec<(Vec<u32>, u64)> = words.iter().map(|(w, n)| (symbols(w), *n)).collect();
+    drop(words);
+    let train = TrainOptions {
+        merges: opts.vocab_size - floor,
+        min_frequency: opts.min_frequency,
+        max_token_length: opts.max_token_length,
+    };
+    let merges = learn(
+        || encoded.iter().map(|(s, n)| (s.iter().copied(), *n)),
+        pieces.len(),
+        &train,
+        progress,
+    )?;
+    for (a, b) in merges {
+        let right = pieces[b as usize]
+            .strip_prefix(&opts.prefix)
+            .unwrap_or(&pieces[b as usize])
+            .to_string();
+        let joined = format!("{}{right}", pieces[a as usize]);
+        pieces.push(joined);
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut vocab = Vec::with_capacity(opts.special_tokens.len() + pieces.len());
+    for token in opts.special_tokens.iter().chain(&pieces) {
+        if seen.insert(token.clone()) {
+            vocab.push(token.clone());
+        }
+    }
+    Ok(vocab)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(words: &[(&str, u64)]) -> WordCounts {
+        let mut wc = WordCounts::new();
+        for (w, n) in words {
+            wc.add(w.as_bytes(), *n).unwrap();
+        }
+        wc
+    }
+
+    fn opts(vocab_size: usize) -> WordPieceOptions {
+        WordPieceOptions {
+            vocab_size,
+            min_frequency: 0,
+            limit_alphabet: None,
+            special_tokens: vec!["[UNK]".into()],
+            prefix: "##".into(),
+            max_token_length: None,
+        }
+    }
+
+    #[test]
+    fn learns_pieces() {
+        let wc = counts(&[("hug", 10), ("pug", 5), ("pun", 12), ("bun", 4), ("hugs", 5)]);
+        let vocab = train_wordpiece(&wc, &opts(14), &mut |_, _| true).unwrap();
+        assert_eq!(&vocab[..4], ["[UNK]", "b", "h", "p"]);
+        assert!(vocab.contains(&"##u".to_string()) && vocab.contains(&"##ug".to_string()));
+        assert_eq!(vocab.len(), 14);
+    }
+
+    #[test]
+    fn limit_alphabet_and_errors() {
+        let wc = counts(&[("aab", 10), ("ac", 1)]);
+        let mut o = opts(10);
+        o.limit_alphabet = Some(2);
+        let vocab = train_wordpiece(&wc, &o, &mut |_, _| true).unwrap();
+        assert!(!vocab.iter().any(|t| t.contains('c')));
+        assert!(train_wordpiece(&wc, &opts(2), &mut |_, _| true).is_err());
+        assert!(train_wordpiece(&WordCounts::new(), &opts(10), &mut |_, _| true).is_err());
+    }
+}
