@@ -184,7 +184,7 @@ def train_wordpiece(
     special_tokens: Sequence[str],
     min_frequency: int = 0,
     limit_alphabet: int | None = None,
-    prefix: str = "##",
+    prefix: str = ...,
     max_token_length: int | None = None,
     progress: _Progress | None = None,
 ) -> list[str]: ...
