@@ -173,25 +173,65 @@ impl Default for Options {
     }
 }
 
-/// One model input: a row of every field.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Row {
+/// The rows of a batch (model inputs), stored field by field: row `i` spans
+/// `starts[i]..starts[i + 1]` of every field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rows {
     pub ids: Vec<u32>,
     pub type_ids: Vec<u32>,
+    /// 1 for template tokens.
     pub special: Vec<u8>,
-    pub attention: Vec<u8>,
     pub words: Vec<i32>,
     pub offsets: Vec<(u32, u32)>,
-    /// Index of the input this row comes from (several with overflow windows).
-    pub sample: u32,
+    starts: Vec<usize>,
+    /// Index of the input each row comes from (several rows with overflow windows).
+    pub samples: Vec<u32>,
 }
 
-impl Row {
+impl Default for Rows {
+    fn default() -> Self {
+        Rows {
+            ids: Vec::new(),
+            type_ids: Vec::new(),
+            special: Vec::new(),
+            words: Vec::new(),
+            offsets: Vec::new(),
+            starts: vec![0],
+            samples: Vec::new(),
+        }
+    }
+}
+
+impl Rows {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.samples.len()
+    }
+
+    /// Whether there is no row.
+    pub fn is_empty(&self) -> bool {
+        self.samples.is_empty()
+    }
+
+    /// Where row `i` sits in each field.
+    pub fn range(&self, i: usize) -> std::ops::Range<usize> {
+        self.starts[i]..self.starts[i + 1]
+    }
+
+    /// The ids of row `i`.
+    pub fn ids_of(&self, i: usize) -> &[u32] {
+        &self.ids[self.range(i)]
+    }
+
+    /// Length of the longest row.
+    pub fn longest(&self) -> usize {
+        self.starts.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0)
+    }
+
     fn push_seq(&mut self, seq: &Seq, type_id: u32) {
         self.ids.extend_from_slice(&seq.ids);
         self.type_ids.extend(std::iter::repeat_n(type_id, seq.len()));
         self.special.extend(std::iter::repeat_n(0, seq.len()));
-        self.attention.extend(std::iter::repeat_n(1, seq.len()));
         self.words.extend_from_slice(&seq.words);
         self.offsets.extend_from_slice(&seq.offsets);
     }
@@ -200,24 +240,36 @@ impl Row {
         self.ids.push(id);
         self.type_ids.push(type_id);
         self.special.push(1);
-        self.attention.push(1);
         self.words.push(-1);
         self.offsets.push((0, 0));
     }
 
-    /// Pads to `len` tokens (no-op when already as long).
-    pub fn pad(&mut self, len: usize, p: &Padding) {
-        let n = len.saturating_sub(self.ids.len());
-        if n == 0 {
-            return;
+    fn end_row(&mut self, sample: u32) {
+        self.starts.push(self.ids.len());
+        self.samples.push(sample);
+    }
+
+    /// Appends the rows of `other`.
+    pub fn append(&mut self, other: Rows) {
+        let base = self.ids.len();
+        self.ids.extend(other.ids);
+        self.type_ids.extend(other.type_ids);
+        self.special.extend(other.special);
+        self.words.extend(other.words);
+        self.offsets.extend(other.offsets);
+        self.starts.extend(other.starts[1..].iter().map(|s| s + base));
+        self.samples.extend(other.samples);
+    }
+
+    /// Row `i`'s ids padded to `len` (HF `Encoding::pad`: nothing if already as long).
+    pub fn padded_ids(&self, i: usize, len: usize, p: &Padding) -> Vec<u32> {
+        let ids = self.ids_of(i);
+        let n = len.saturating_sub(ids.len());
+        let pad = std::iter::repeat_n(p.pad_id, n);
+        match p.side {
+            Side::Right => ids.iter().copied().chain(pad).collect(),
+            Side::Left => pad.chain(ids.iter().copied()).collect(),
         }
-        let at = if p.side == Side::Right { self.ids.len() } else { 0 };
-        self.ids.splice(at..at, std::iter::repeat_n(p.pad_id, n));
-        self.type_ids.splice(at..at, std::iter::repeat_n(p.pad_type_id, n));
-        self.special.splice(at..at, std::iter::repeat_n(1, n));
-        self.attention.splice(at..at, std::iter::repeat_n(0, n));
-        self.words.splice(at..at, std::iter::repeat_n(-1, n));
-        self.offsets.splice(at..at, std::iter::repeat_n((0, 0), n));
     }
 }
 
@@ -313,7 +365,7 @@ pub fn rows(
     template: &Template,
     opts: &Options,
     sample: u32,
-    out: &mut Vec<Row>,
+    out: &mut Rows,
 ) -> Result<()> {
     let add_special_tokens = opts.add_special_tokens;
     let added = if add_special_tokens { template.added(b.is_some()) } else { 0 };
@@ -323,20 +375,19 @@ pub fn rows(
     };
     let parts = if b.is_some() { &template.pair } else { &template.single };
     let mut emit = |sa: &Seq, sb: Option<&Seq>| {
-        let mut row = Row { sample, ..Row::default() };
         for part in parts {
             match *part {
-                Part::Special(id, ty) if add_special_tokens => row.push_special(id, ty),
+                Part::Special(id, ty) if add_special_tokens => out.push_special(id, ty),
                 Part::Special(..) => {}
-                Part::A(ty) => row.push_seq(sa, ty),
+                Part::A(ty) => out.push_seq(sa, ty),
                 Part::B(ty) => {
                     if let Some(sb) = sb {
-                        row.push_seq(sb, ty);
+                        out.push_seq(sb, ty);
                     }
                 }
             }
         }
-        out.push(row);
+        out.end_row(sample);
     };
     if !opts.overflow {
         emit(&wa[0], wb.as_ref().map(|w| &w[0]));
@@ -365,8 +416,8 @@ pub fn rows(
 }
 
 /// The length every row is padded to.
-pub fn padded_length(rows: &[Row], p: &Padding) -> usize {
-    let longest = rows.iter().map(|r| r.ids.len()).max().unwrap_or(0);
+pub fn padded_length(rows: &Rows, p: &Padding) -> usize {
+    let longest = rows.longest();
     let len = match p.to {
         PadTo::Longest => longest,
         PadTo::Fixed(n) => n.max(longest),
@@ -374,5 +425,60 @@ pub fn padded_length(rows: &[Row], p: &Padding) -> usize {
     match p.multiple_of {
         Some(m) if m > 1 => len.div_ceil(m) * m,
         _ => len,
+    }
+}
+
+/// A field of the rows, as one array.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    Ids,
+    TypeIds,
+    Attention,
+    Special,
+    Words,
+    /// Two values per token.
+    Offsets,
+}
+
+/// One field of every row as a row-major `(rows, width)` grid (`(rows, width, 2)` for
+/// offsets), padded on the padding's side with the field's padding value; rows must be at
+/// most `width` long (see [`padded_length`]).
+pub fn grid(rows: &Rows, width: usize, pad: Option<&Padding>, field: Field) -> Vec<i64> {
+    let k = if field == Field::Offsets { 2 } else { 1 };
+    let fill = match field {
+        Field::Ids => pad.map_or(0, |p| i64::from(p.pad_id)),
+        Field::TypeIds => pad.map_or(0, |p| i64::from(p.pad_type_id)),
+        Field::Special => 1,
+        Field::Words => -1,
+        Field::Attention | Field::Offsets => 0,
+    };
+    let left = pad.is_some_and(|p| p.side == Side::Left);
+    let mut out = vec![fill; rows.len() * width * k];
+    for i in 0..rows.len() {
+        let range = rows.range(i);
+        let len = range.len().min(width);
+        let start = i * width + if left { width - len } else { 0 };
+        let dst = &mut out[start * k..(start + len) * k];
+        match field {
+            Field::Ids => copy(dst, &rows.ids[range]),
+            Field::TypeIds => copy(dst, &rows.type_ids[range]),
+            Field::Attention => dst.fill(1),
+            Field::Special => copy(dst, &rows.special[range]),
+            Field::Words => copy(dst, &rows.words[range]),
+            Field::Offsets => {
+                for (d, &(s, e)) in dst.chunks_exact_mut(2).zip(&rows.offsets[range]) {
+                    d[0] = i64::from(s);
+                    d[1] = i64::from(e);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[inline]
+fn copy<T: Copy + Into<i64>>(dst: &mut [i64], src: &[T]) {
+    for (d, &s) in dst.iter_mut().zip(src) {
+        *d = s.into();
     }
 }

@@ -9,7 +9,7 @@ use super::wordpiece::{Piece, WordPiece};
 use crate::cache::PieceCache;
 use crate::error::Result;
 use crate::parallel;
-use crate::postprocess::{rows, Options, Row, Seq, Template};
+use crate::postprocess::{rows, Options, Rows, Seq, Template};
 use crate::special::{Policy, Segment, Selection, SpecialTokens};
 
 /// A BERT-style tokenizer.
@@ -116,10 +116,10 @@ impl BertTokenizer {
         text: &str,
         pair: Option<&str>,
         opts: &Options,
-        out: &mut Vec<Row>,
+        out: &mut Rows,
     ) -> Result<()> {
         let pairs = pair.map(|p| vec![p]);
-        self.encode_batch(&[text], pairs.as_deref(), opts, Some(1)).map(|mut r| out.append(&mut r))
+        self.encode_batch(&[text], pairs.as_deref(), opts, Some(1)).map(|r| out.append(r))
     }
 
     /// Encodes a batch in parallel; rows come back in input order, each tagged with its
@@ -130,7 +130,7 @@ impl BertTokenizer {
         pairs: Option<&[&str]>,
         opts: &Options,
         num_threads: Option<usize>,
-    ) -> Result<Vec<Row>> {
+    ) -> Result<Rows> {
         if let Some(p) = pairs {
             if p.len() != texts.len() {
                 return Err(crate::error::Error::Config(format!(
@@ -141,7 +141,7 @@ impl BertTokenizer {
             }
         }
         let policy = self.policy()?;
-        let chunks: Vec<Vec<Row>> = parallel::install(num_threads, || {
+        let chunks: Vec<Rows> = parallel::install(num_threads, || {
             let chunk = parallel::chunk_len(texts.len(), 64);
             (0..texts.len())
                 .collect::<Vec<_>>()
@@ -149,7 +149,7 @@ impl BertTokenizer {
                 .map(|idx| {
                     PieceCache::with(self.model.uid, |cache| {
                         let mut scratch = Scratch::default();
-                        let mut out = Vec::with_capacity(idx.len());
+                        let mut out = Rows::default();
                         let (mut a, mut b) = (Seq::default(), Seq::default());
                         for &i in idx {
                             a = reset(a);
@@ -169,7 +169,11 @@ impl BertTokenizer {
                 })
                 .collect::<Result<Vec<_>>>()
         })?;
-        Ok(chunks.into_iter().flatten().collect())
+        let mut all = Rows::default();
+        for chunk in chunks {
+            all.append(chunk);
+        }
+        Ok(all)
     }
 }
 

@@ -2,6 +2,7 @@
 
 use numpy::ndarray::{Array2, Array3};
 use numpy::{IntoPyArray, PyArray1};
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyDict, PyList};
@@ -10,7 +11,8 @@ use super::errors::to_py;
 use crate::bert::{BertNormalizer, BertTokenizer, WordPiece};
 use crate::error::Error;
 use crate::postprocess::{
-    padded_length, Options, PadTo, Padding, Part, Row, Side, Strategy, Template, Truncation,
+    grid, padded_length, Field, Options, PadTo, Padding, Part, Rows, Side, Strategy, Template,
+    Truncation,
 };
 use crate::special::SpecialTokens;
 
@@ -88,7 +90,7 @@ impl PyBert {
         pairs: Option<&[PyBackedStr]>,
         opts: &Options,
         num_threads: Option<usize>,
-    ) -> PyResult<Vec<Row>> {
+    ) -> PyResult<Rows> {
         let a: Vec<&str> = texts.iter().map(|t| &**t).collect();
         let b: Option<Vec<&str>> = pairs.map(|p| p.iter().map(|t| &**t).collect());
         py.detach(|| self.inner.encode_batch(&a, b.as_deref(), opts, num_threads)).map_err(to_py)
@@ -153,7 +155,7 @@ impl PyBert {
         let pairs = pair.map(|p| vec![p]);
         let opts = Options { add_special_tokens, ..Options::default() };
         let rows = self.rows(py, &[text], pairs.as_deref(), &opts, Some(1))?;
-        Ok(rows.into_iter().next().map(|r| r.ids).unwrap_or_default())
+        Ok(if rows.is_empty() { Vec::new() } else { rows.ids_of(0).to_vec() })
     }
 
     /// Id lists of a batch: truncated (with overflow windows as extra rows) and padded as
@@ -174,21 +176,20 @@ impl PyBert {
         let opts =
             Options { add_special_tokens, truncation: self::truncation(truncation)?, overflow };
         let pad = self::padding(padding)?;
-        let mut rows = self.rows(py, &texts, pairs.as_deref(), &opts, num_threads)?;
-        if let Some(p) = pad {
-            let longest = rows.iter().map(|r| r.ids.len()).max().unwrap_or(0);
-            let target = match p.to {
-                PadTo::Longest => longest,
-                PadTo::Fixed(n) => n,
-            };
-            let target =
-                p.multiple_of.filter(|&m| m > 1).map_or(target, |m| target.div_ceil(m) * m);
-            for r in &mut rows {
-                r.pad(target, &p);
+        let rows = self.rows(py, &texts, pairs.as_deref(), &opts, num_threads)?;
+        let ids: Vec<Vec<u32>> = match pad {
+            Some(p) => {
+                let target = match p.to {
+                    PadTo::Longest => rows.longest(),
+                    PadTo::Fixed(n) => n,
+                };
+                let target =
+                    p.multiple_of.filter(|&m| m > 1).map_or(target, |m| target.div_ceil(m) * m);
+                (0..rows.len()).map(|i| rows.padded_ids(i, target, &p)).collect()
             }
-        }
-        let samples = rows.iter().map(|r| r.sample).collect();
-        Ok((rows.into_iter().map(|r| r.ids).collect(), samples))
+            None => (0..rows.len()).map(|i| rows.ids_of(i).to_vec()).collect(),
+        };
+        Ok((ids, rows.samples))
     }
 
     /// A batch as a dict of int64 NumPy arrays of shape (rows, length) (`offsets`: (rows,
@@ -212,12 +213,12 @@ impl PyBert {
         let opts =
             Options { add_special_tokens, truncation: self::truncation(truncation)?, overflow };
         let pad = self::padding(padding)?;
-        let mut rows = self.rows(py, &texts, pairs.as_deref(), &opts, num_threads)?;
+        let rows = self.rows(py, &texts, pairs.as_deref(), &opts, num_threads)?;
         let width = match &pad {
             Some(p) => padded_length(&rows, p),
             None => {
-                let width = rows.first().map_or(0, |r| r.ids.len());
-                if rows.iter().any(|r| r.ids.len() != width) {
+                let width = rows.longest();
+                if (0..rows.len()).any(|i| rows.range(i).len() != width) {
                     return Err(to_py(Error::Config(
                         "the rows have different lengths, so they cannot form arrays; pass padding=True (or 'max_length'), or return_tensors=None for lists".into(),
                     )));
@@ -225,51 +226,30 @@ impl PyBert {
                 width
             }
         };
-        if let Some(p) = &pad {
-            for r in &mut rows {
-                r.pad(width, p);
-            }
-        }
         let out = PyDict::new(py);
         let n = rows.len();
-        let grid = |f: &dyn Fn(&Row) -> Vec<i64>| -> PyResult<Vec<i64>> {
-            let mut flat = Vec::with_capacity(n * width);
-            for r in &rows {
-                flat.extend(f(r));
-            }
-            Ok(flat)
-        };
-        for field in &fields {
-            let flat: Vec<i64> = match field.as_str() {
-                "input_ids" => grid(&|r| r.ids.iter().map(|&x| i64::from(x)).collect())?,
-                "token_type_ids" => grid(&|r| r.type_ids.iter().map(|&x| i64::from(x)).collect())?,
-                "attention_mask" => grid(&|r| r.attention.iter().map(|&x| i64::from(x)).collect())?,
-                "special_tokens_mask" => {
-                    grid(&|r| r.special.iter().map(|&x| i64::from(x)).collect())?
-                }
-                "word_ids" => grid(&|r| r.words.iter().map(|&x| i64::from(x)).collect())?,
-                "offsets" => {
-                    let mut flat = Vec::with_capacity(n * width * 2);
-                    for r in &rows {
-                        for &(s, e) in &r.offsets {
-                            flat.push(i64::from(s));
-                            flat.push(i64::from(e));
-                        }
-                    }
-                    let arr = Array3::from_shape_vec((n, width, 2), flat)
-                        .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
-                    out.set_item("offsets", arr.into_pyarray(py))?;
-                    continue;
-                }
-                other => {
-                    return Err(to_py(Error::Config(format!("unknown field {other:?}"))));
-                }
+        for name in &fields {
+            let field = match name.as_str() {
+                "input_ids" => Field::Ids,
+                "token_type_ids" => Field::TypeIds,
+                "attention_mask" => Field::Attention,
+                "special_tokens_mask" => Field::Special,
+                "word_ids" => Field::Words,
+                "offsets" => Field::Offsets,
+                other => return Err(to_py(Error::Config(format!("unknown field {other:?}")))),
             };
-            let arr = Array2::from_shape_vec((n, width), flat)
-                .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
-            out.set_item(field, arr.into_pyarray(py))?;
+            let flat = py.detach(|| grid(&rows, width, pad.as_ref(), field));
+            let shape_error =
+                |e: numpy::ndarray::ShapeError| PyRuntimeError::new_err(e.to_string());
+            if field == Field::Offsets {
+                let arr = Array3::from_shape_vec((n, width, 2), flat).map_err(shape_error)?;
+                out.set_item(name, arr.into_pyarray(py))?;
+            } else {
+                let arr = Array2::from_shape_vec((n, width), flat).map_err(shape_error)?;
+                out.set_item(name, arr.into_pyarray(py))?;
+            }
         }
-        let samples: Vec<i64> = rows.iter().map(|r| i64::from(r.sample)).collect();
+        let samples: Vec<i64> = rows.samples.iter().map(|&s| i64::from(s)).collect();
         out.set_item("overflow_to_sample_mapping", PyArray1::from_vec(py, samples))?;
         Ok(out)
     }
