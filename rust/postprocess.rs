@@ -415,9 +415,68 @@ pub fn rows(
     Ok(())
 }
 
+/// A batch's rows in chunks (as the parallel workers made them), in input order.
+#[derive(Clone, Debug, Default)]
+pub struct Batch {
+    pub chunks: Vec<Rows>,
+}
+
+impl Batch {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.chunks.iter().map(Rows::len).sum()
+    }
+
+    /// Whether there is no row.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Length of the longest row.
+    pub fn longest(&self) -> usize {
+        self.chunks.iter().map(Rows::longest).max().unwrap_or(0)
+    }
+
+    /// Every row as (its chunk, its index there).
+    pub fn rows(&self) -> impl Iterator<Item = (&Rows, usize)> {
+        self.chunks.iter().flat_map(|c| (0..c.len()).map(move |i| (c, i)))
+    }
+
+    /// The input each row comes from.
+    pub fn samples(&self) -> Vec<u32> {
+        self.chunks.iter().flat_map(|c| c.samples.iter().copied()).collect()
+    }
+
+    /// One field of every row as a row-major `(rows, width)` grid (`(rows, width, 2)` for
+    /// offsets), padded on the padding's side with the field's padding value, filled in
+    /// parallel by chunk; rows must be at most `width` long (see [`padded_length`]).
+    pub fn grid(
+        &self,
+        width: usize,
+        pad: Option<&Padding>,
+        field: Field,
+        num_threads: Option<usize>,
+    ) -> Vec<i64> {
+        use rayon::prelude::*;
+        let k = if field == Field::Offsets { 2 } else { 1 };
+        let mut out = vec![0i64; self.len() * width * k];
+        let mut parts = Vec::with_capacity(self.chunks.len());
+        let mut rest = out.as_mut_slice();
+        for chunk in &self.chunks {
+            let (head, tail) = rest.split_at_mut(chunk.len() * width * k);
+            parts.push((chunk, head));
+            rest = tail;
+        }
+        crate::parallel::install(num_threads, || {
+            parts.into_par_iter().for_each(|(chunk, dst)| fill(chunk, width, pad, field, dst));
+        });
+        out
+    }
+}
+
 /// The length every row is padded to.
-pub fn padded_length(rows: &Rows, p: &Padding) -> usize {
-    let longest = rows.longest();
+pub fn padded_length(batch: &Batch, p: &Padding) -> usize {
+    let longest = batch.longest();
     let len = match p.to {
         PadTo::Longest => longest,
         PadTo::Fixed(n) => n.max(longest),
@@ -440,10 +499,8 @@ pub enum Field {
     Offsets,
 }
 
-/// One field of every row as a row-major `(rows, width)` grid (`(rows, width, 2)` for
-/// offsets), padded on the padding's side with the field's padding value; rows must be at
-/// most `width` long (see [`padded_length`]).
-pub fn grid(rows: &Rows, width: usize, pad: Option<&Padding>, field: Field) -> Vec<i64> {
+/// Writes one field of `rows` into `out`, a `(rows, width[, 2])` grid.
+fn fill(rows: &Rows, width: usize, pad: Option<&Padding>, field: Field, out: &mut [i64]) {
     let k = if field == Field::Offsets { 2 } else { 1 };
     let fill = match field {
         Field::Ids => pad.map_or(0, |p| i64::from(p.pad_id)),
@@ -453,7 +510,7 @@ pub fn grid(rows: &Rows, width: usize, pad: Option<&Padding>, field: Field) -> V
         Field::Attention | Field::Offsets => 0,
     };
     let left = pad.is_some_and(|p| p.side == Side::Left);
-    let mut out = vec![fill; rows.len() * width * k];
+    out.fill(fill);
     for i in 0..rows.len() {
         let range = rows.range(i);
         let len = range.len().min(width);
@@ -473,7 +530,6 @@ pub fn grid(rows: &Rows, width: usize, pad: Option<&Padding>, field: Field) -> V
             }
         }
     }
-    out
 }
 
 #[inline]

@@ -9,7 +9,7 @@ use super::wordpiece::{Piece, WordPiece};
 use crate::cache::PieceCache;
 use crate::error::Result;
 use crate::parallel;
-use crate::postprocess::{rows, Options, Rows, Seq, Template};
+use crate::postprocess::{rows, Batch, Options, Rows, Seq, Template};
 use crate::special::{Policy, Segment, Selection, SpecialTokens};
 
 /// A BERT-style tokenizer.
@@ -119,7 +119,11 @@ impl BertTokenizer {
         out: &mut Rows,
     ) -> Result<()> {
         let pairs = pair.map(|p| vec![p]);
-        self.encode_batch(&[text], pairs.as_deref(), opts, Some(1)).map(|r| out.append(r))
+        let batch = self.encode_batch(&[text], pairs.as_deref(), opts, Some(1))?;
+        for chunk in batch.chunks {
+            out.append(chunk);
+        }
+        Ok(())
     }
 
     /// Encodes a batch in parallel; rows come back in input order, each tagged with its
@@ -130,7 +134,7 @@ impl BertTokenizer {
         pairs: Option<&[&str]>,
         opts: &Options,
         num_threads: Option<usize>,
-    ) -> Result<Rows> {
+    ) -> Result<Batch> {
         if let Some(p) = pairs {
             if p.len() != texts.len() {
                 return Err(crate::error::Error::Config(format!(
@@ -169,11 +173,7 @@ impl BertTokenizer {
                 })
                 .collect::<Result<Vec<_>>>()
         })?;
-        let mut all = Rows::default();
-        for chunk in chunks {
-            all.append(chunk);
-        }
-        Ok(all)
+        Ok(Batch { chunks })
     }
 }
 

@@ -11,7 +11,7 @@ use super::errors::to_py;
 use crate::bert::{BertNormalizer, BertTokenizer, WordPiece};
 use crate::error::Error;
 use crate::postprocess::{
-    grid, padded_length, Field, Options, PadTo, Padding, Part, Rows, Side, Strategy, Template,
+    padded_length, Batch, Field, Options, PadTo, Padding, Part, Side, Strategy, Template,
     Truncation,
 };
 use crate::special::SpecialTokens;
@@ -90,7 +90,7 @@ impl PyBert {
         pairs: Option<&[PyBackedStr]>,
         opts: &Options,
         num_threads: Option<usize>,
-    ) -> PyResult<Rows> {
+    ) -> PyResult<Batch> {
         let a: Vec<&str> = texts.iter().map(|t| &**t).collect();
         let b: Option<Vec<&str>> = pairs.map(|p| p.iter().map(|t| &**t).collect());
         py.detach(|| self.inner.encode_batch(&a, b.as_deref(), opts, num_threads)).map_err(to_py)
@@ -155,7 +155,8 @@ impl PyBert {
         let pairs = pair.map(|p| vec![p]);
         let opts = Options { add_special_tokens, ..Options::default() };
         let rows = self.rows(py, &[text], pairs.as_deref(), &opts, Some(1))?;
-        Ok(if rows.is_empty() { Vec::new() } else { rows.ids_of(0).to_vec() })
+        let first = rows.rows().next().map(|(c, i)| c.ids_of(i).to_vec());
+        Ok(first.unwrap_or_default())
     }
 
     /// Id lists of a batch: truncated (with overflow windows as extra rows) and padded as
@@ -185,11 +186,11 @@ impl PyBert {
                 };
                 let target =
                     p.multiple_of.filter(|&m| m > 1).map_or(target, |m| target.div_ceil(m) * m);
-                (0..rows.len()).map(|i| rows.padded_ids(i, target, &p)).collect()
+                rows.rows().map(|(c, i)| c.padded_ids(i, target, &p)).collect()
             }
-            None => (0..rows.len()).map(|i| rows.ids_of(i).to_vec()).collect(),
+            None => rows.rows().map(|(c, i)| c.ids_of(i).to_vec()).collect(),
         };
-        Ok((ids, rows.samples))
+        Ok((ids, rows.samples()))
     }
 
     /// A batch as a dict of int64 NumPy arrays of shape (rows, length) (`offsets`: (rows,
@@ -218,7 +219,7 @@ impl PyBert {
             Some(p) => padded_length(&rows, p),
             None => {
                 let width = rows.longest();
-                if (0..rows.len()).any(|i| rows.range(i).len() != width) {
+                if rows.rows().any(|(c, i)| c.range(i).len() != width) {
                     return Err(to_py(Error::Config(
                         "the rows have different lengths, so they cannot form arrays; pass padding=True (or 'max_length'), or return_tensors=None for lists".into(),
                     )));
@@ -238,7 +239,7 @@ impl PyBert {
                 "offsets" => Field::Offsets,
                 other => return Err(to_py(Error::Config(format!("unknown field {other:?}")))),
             };
-            let flat = py.detach(|| grid(&rows, width, pad.as_ref(), field));
+            let flat = py.detach(|| rows.grid(width, pad.as_ref(), field, num_threads));
             let shape_error =
                 |e: numpy::ndarray::ShapeError| PyRuntimeError::new_err(e.to_string());
             if field == Field::Offsets {
@@ -249,7 +250,7 @@ impl PyBert {
                 out.set_item(name, arr.into_pyarray(py))?;
             }
         }
-        let samples: Vec<i64> = rows.samples.iter().map(|&s| i64::from(s)).collect();
+        let samples: Vec<i64> = rows.samples().into_iter().map(i64::from).collect();
         out.set_item("overflow_to_sample_mapping", PyArray1::from_vec(py, samples))?;
         Ok(out)
     }
