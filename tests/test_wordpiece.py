@@ -369,3 +369,18 @@ def test_bert_word_counts_round_trip(tmp_path: Path, english: list[str]) -> None
         counts.merge(lf.WordCounts())
     with pytest.raises(TrainerConfigError, match="train_wordpiece"):
         lf.Tokenizer.from_counts(counts, vocab_size=300)
+
+
+def test_file_defaults_for_truncation_and_padding(english: list[str], tmp_path: Path) -> None:
+    # all-MiniLM-L6-v2's tokenizer.json truncates to 128 and pads to 128 by default
+    path = datasets.files("all-MiniLM-L6-v2")["model_dir"] / "tokenizer.json"
+    ours, theirs = lf.Tokenizer.from_file(path), hf.Tokenizer.from_file(str(path))
+    texts = [" ".join(english[i : i + 12]) for i in range(0, 240, 12)] + ["short"]
+    got = ours.encode_batch(texts, return_tensors="np")
+    assert got["input_ids"].shape == (len(texts), 128)
+    assert got["input_ids"].tolist() == [e.ids for e in theirs.encode_batch(texts)]
+    # explicit False turns the file's defaults off
+    assert len(ours.encode_batch(texts[:1], truncation=False, padding=False)[0]) > 128
+    ours.save(tmp_path / "tokenizer.json")
+    again = hf.Tokenizer.from_file(str(tmp_path / "tokenizer.json"))
+    assert [e.ids for e in again.encode_batch(texts)] == got["input_ids"].tolist()

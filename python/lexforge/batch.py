@@ -63,6 +63,35 @@ class Truncation:
     def as_core(self) -> tuple[int, str, int, str]:
         return (self.max_length, self.strategy, self.stride, self.side)
 
+    @classmethod
+    def from_hf(cls, doc: Mapping[str, Any]) -> Truncation:
+        """From the ``truncation`` entry of an HF ``tokenizer.json``."""
+        strategy = {
+            "LongestFirst": "longest_first",
+            "OnlyFirst": "only_first",
+            "OnlySecond": "only_second",
+        }
+        return cls(
+            int(doc["max_length"]),
+            strategy[doc.get("strategy", "LongestFirst")],  # type: ignore[arg-type]
+            int(doc.get("stride", 0)),
+            "left" if doc.get("direction") == "Left" else "right",
+        )
+
+    def to_hf(self) -> dict[str, Any]:
+        """The ``truncation`` entry of an HF ``tokenizer.json``."""
+        names = {
+            "longest_first": "LongestFirst",
+            "only_first": "OnlyFirst",
+            "only_second": "OnlySecond",
+        }
+        return {
+            "direction": self.side.capitalize(),
+            "max_length": self.max_length,
+            "strategy": names[self.strategy],
+            "stride": self.stride,
+        }
+
 
 @dataclass(frozen=True)
 class Padding:
@@ -76,6 +105,30 @@ class Padding:
 
     def as_core(self) -> tuple[int | None, int | None, int, int, str]:
         return (self.length, self.multiple_of, self.pad_id, self.pad_type_id, self.side)
+
+    @classmethod
+    def from_hf(cls, doc: Mapping[str, Any]) -> Padding:
+        """From the ``padding`` entry of an HF ``tokenizer.json``."""
+        strategy = doc.get("strategy", "BatchLongest")
+        length = int(strategy["Fixed"]) if isinstance(strategy, dict) else None
+        return cls(
+            length,
+            doc.get("pad_to_multiple_of"),
+            int(doc.get("pad_id", 0)),
+            int(doc.get("pad_type_id", 0)),
+            "left" if doc.get("direction") == "Left" else "right",
+        )
+
+    def to_hf(self, pad_token: str) -> dict[str, Any]:
+        """The ``padding`` entry of an HF ``tokenizer.json``."""
+        return {
+            "strategy": "BatchLongest" if self.length is None else {"Fixed": self.length},
+            "direction": self.side.capitalize(),
+            "pad_to_multiple_of": self.multiple_of,
+            "pad_id": self.pad_id,
+            "pad_type_id": self.pad_type_id,
+            "pad_token": pad_token,
+        }
 
 
 def _side(value: str, name: str) -> Side:

@@ -41,7 +41,7 @@ class Tokenizer:
 
     _core: Any
 
-    def __new__(cls, core: Any) -> Any:
+    def __new__(cls, core: Any, *args: Any, **kwargs: Any) -> Any:
         if cls is Tokenizer:
             from lexforge.bpe import BpeTokenizer
             from lexforge.wordpiece import WordPieceTokenizer
@@ -173,7 +173,16 @@ class Tokenizer:
         if kind == "hf":
             target = path / "tokenizer.json" if path.is_dir() else path
             if bert.is_wordpiece_json(target, doc):
-                return WordPieceTokenizer(bert.load_json(target, doc))
+                from lexforge.batch import Padding, Truncation
+                from lexforge.formats import read_json
+
+                doc = read_json(target) if doc is None else doc
+                trunc, pad = bert.file_defaults(doc)
+                return WordPieceTokenizer(
+                    bert.load_json(target, doc),
+                    truncation=None if trunc is None else Truncation.from_hf(trunc),
+                    padding=None if pad is None else Padding.from_hf(pad),
+                )
             return BpeTokenizer(hf_json.load(target, doc))
         if kind == "bert-vocab":
             target = path / "vocab.txt" if path.is_dir() else path

@@ -10,11 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Literal, overload
 
 from lexforge import _core
 from lexforge._core import BertTokenizer
-from lexforge.batch import BatchEncoding, as_tensors, padding_option, truncation_option
+from lexforge.batch import (
+    BatchEncoding,
+    Padding,
+    Truncation,
+    as_tensors,
+    padding_option,
+    truncation_option,
+)
 from lexforge.errors import ConfigError
 from lexforge.formats import bert
 from lexforge.tokenizer import Tokenizer, as_ids
@@ -46,8 +53,17 @@ class WordPieceTokenizer(Tokenizer):
 
     _core: BertTokenizer
 
-    def __init__(self, core: BertTokenizer) -> None:
+    def __init__(
+        self,
+        core: BertTokenizer,
+        *,
+        truncation: Truncation | None = None,
+        padding: Padding | None = None,
+    ) -> None:
         self._core = core
+        # defaults from a tokenizer.json, used when encode_batch is not told otherwise
+        self._truncation = truncation
+        self._padding = padding
         self._vocab: list[str] = core.vocab()
         self._ids = {t: i for i, t in enumerate(self._vocab)}
         self._specials = dict(core.specials())
@@ -68,7 +84,7 @@ class WordPieceTokenizer(Tokenizer):
         add_special_tokens: bool = ...,
         max_length: int | None = ...,
         truncation: bool | str | None = ...,
-        padding: bool | str = ...,
+        padding: bool | str | None = ...,
         stride: int = ...,
         truncation_side: str = ...,
         padding_side: str = ...,
@@ -89,7 +105,7 @@ class WordPieceTokenizer(Tokenizer):
         add_special_tokens: bool = ...,
         max_length: int | None = ...,
         truncation: bool | str | None = ...,
-        padding: bool | str = ...,
+        padding: bool | str | None = ...,
         stride: int = ...,
         truncation_side: str = ...,
         padding_side: str = ...,
@@ -109,7 +125,7 @@ class WordPieceTokenizer(Tokenizer):
         add_special_tokens: bool = True,
         max_length: int | None = None,
         truncation: bool | str | None = None,
-        padding: bool | str = False,
+        padding: bool | str | None = None,
         stride: int = 0,
         truncation_side: str = "right",
         padding_side: str = "right",
@@ -125,9 +141,11 @@ class WordPieceTokenizer(Tokenizer):
 
         Args:
             max_length: the length ``truncation`` cuts to and ``padding="max_length"`` pads to.
-            truncation: False/None, True (``"longest_first"``: cut the longer sequence of a
-                pair first), ``"only_first"`` or ``"only_second"``.
-            padding: False, True/``"longest"`` (the longest row), or ``"max_length"``.
+            truncation: False, True (``"longest_first"``: cut the longer sequence of a pair
+                first), ``"only_first"`` or ``"only_second"``; None: the default of the
+                ``tokenizer.json`` the tokenizer came from, if it sets one, else none.
+            padding: False, True/``"longest"`` (the longest row), or ``"max_length"``;
+                None: the file's default, as for truncation.
             stride: with ``return_overflowing_tokens``, the cut-off tokens become extra rows
                 (windows of ``max_length`` sharing ``stride`` tokens with the previous one).
             truncation_side, padding_side: ``"right"`` or ``"left"``.
@@ -150,16 +168,16 @@ class WordPieceTokenizer(Tokenizer):
             raise ConfigError(
                 f"got {len(texts)} texts but {len(pairs)} pairs; pass one second text per text"
             )
-        trunc = truncation_option(
-            self._default("truncation", truncation), max_length, stride, truncation_side
-        )
-        pad = padding_option(
-            self._default("padding", padding),
-            max_length,
-            pad_to_multiple_of,
-            padding_side,
-            self._pad_id(),
-        )
+        if truncation is None:
+            trunc = self._truncation
+        else:
+            trunc = truncation_option(truncation, max_length, stride, truncation_side)
+        if padding is None:
+            pad = self._padding
+        else:
+            pad = padding_option(
+                padding, max_length, pad_to_multiple_of, padding_side, self._pad_id()
+            )
         pairs_list = None if pairs is None else list(pairs)
         core_trunc = None if trunc is None else trunc.as_core()
         core_pad = None if pad is None else pad.as_core()
@@ -200,9 +218,6 @@ class WordPieceTokenizer(Tokenizer):
             return_word_ids=True,
             return_offsets=True,
         )
-
-    def _default(self, name: str, value: Any) -> Any:
-        return getattr(self, f"_file_{name}", False) if value is None else value
 
     def _pad_id(self) -> int | None:
         return self._ids.get("[PAD]")
@@ -267,7 +282,13 @@ class WordPieceTokenizer(Tokenizer):
         (``"vocab"``). Writes are atomic."""
         path = Path(path)
         if format == "hf":
-            bert.save_json(self._core, path / "tokenizer.json" if path.is_dir() else path)
+            pad_token = self._vocab[self._padding.pad_id] if self._padding else "[PAD]"
+            bert.save_json(
+                self._core,
+                path / "tokenizer.json" if path.is_dir() else path,
+                truncation=None if self._truncation is None else self._truncation.to_hf(),
+                padding=None if self._padding is None else self._padding.to_hf(pad_token),
+            )
         elif format == "vocab":
             bert.save_vocab(self._core, path / "vocab.txt" if path.is_dir() else path)
         else:

@@ -223,7 +223,16 @@ def load_json(path: Path, doc: Any = None) -> BertTokenizer:
         raise TokenizerFormatError(f"{path}: {e}") from None
 
 
-def dump_json(core: BertTokenizer) -> dict[str, Any]:
+def file_defaults(doc: Any) -> tuple[Any, Any]:
+    """The ``truncation`` and ``padding`` entries of a ``tokenizer.json`` (None when unset)."""
+    return doc.get("truncation"), doc.get("padding")
+
+
+def dump_json(
+    core: BertTokenizer,
+    truncation: dict[str, Any] | None = None,
+    padding: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The ``tokenizer.json`` document of a BERT tokenizer."""
     tokens = core.vocab()
     unk, prefix, max_chars = core.wordpiece
@@ -241,8 +250,8 @@ def dump_json(core: BertTokenizer) -> dict[str, Any]:
     norm = core.normalizer
     return {
         "version": "1.0",
-        "truncation": None,
-        "padding": None,
+        "truncation": truncation,
+        "padding": padding,
         "added_tokens": [
             {
                 "id": tid,
@@ -285,6 +294,14 @@ def dump_json(core: BertTokenizer) -> dict[str, Any]:
     }
 
 
-def save_json(core: BertTokenizer, path: Path) -> None:
-    """Writes ``tokenizer.json`` atomically."""
-    atomic_write(path, json.dumps(dump_json(core), ensure_ascii=False, indent=1))
+def save_json(
+    core: BertTokenizer,
+    path: Path,
+    *,
+    truncation: dict[str, Any] | None = None,
+    padding: dict[str, Any] | None = None,
+) -> None:
+    """Writes ``tokenizer.json`` atomically (with HF default truncation and padding, if
+    given)."""
+    doc = dump_json(core, truncation, padding)
+    atomic_write(path, json.dumps(doc, ensure_ascii=False, indent=1))
