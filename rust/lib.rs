@@ -12,6 +12,8 @@
 //! - [`bpe`]: the byte-level BPE model (encoding, decoding) and its trainer.
 //! - [`bert`]: BERT's text pipeline: normalizer, pre-tokenizer, WordPiece and its trainer.
 //! - `cache`: the per-thread cache of recently encoded pieces both models share.
+//! - [`mlm`]: masked-language-model masking of token batches.
+//! - [`rng`]: the deterministic random streams, seeded per item.
 //! - [`parallel`]: the one thread-pool policy every parallel entry point uses.
 //! - [`memory`]: handing freed memory back to the OS between phases.
 //! - [`error`]: the error enum every fallible function returns.
@@ -24,9 +26,11 @@ pub(crate) mod cache;
 pub mod count;
 pub mod error;
 pub mod memory;
+pub mod mlm;
 pub mod parallel;
 pub mod postprocess;
 pub mod pretokenize;
+pub mod rng;
 pub mod special;
 pub mod unicode;
 

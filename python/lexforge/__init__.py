@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from lexforge import datasets
     from lexforge.batch import BatchEncoding
     from lexforge.bpe import BpeTokenizer
+    from lexforge.masking import mask_tokens
     from lexforge.tokenizer import Tokenizer
     from lexforge.training import WordCounts
     from lexforge.wordpiece import WordPieceTokenizer
@@ -47,6 +48,7 @@ _LAZY = {
     "WordPieceTokenizer": "lexforge.wordpiece",
     "WordCounts": "lexforge.training",
     "datasets": "lexforge.datasets",
+    "mask_tokens": "lexforge.masking",
 }
 
 __all__ = [
@@ -69,6 +71,7 @@ __all__ = [
     "WordPieceTokenizer",
     "__version__",
     "datasets",
+    "mask_tokens",
 ]
 
 

@@ -1,7 +1,7 @@
 # Type stubs for the Rust extension module lexforge._core (rust/py/). Checked in CI with
 # `python -m mypy.stubtest lexforge._core`; keep in sync with the #[pymethods].
 from collections.abc import Callable, Sequence
-from typing import final
+from typing import Any, final
 
 import numpy as np
 import numpy.typing as npt
@@ -11,6 +11,7 @@ __all__ = [
     "Bpe",
     "WordCounter",
     "__version__",
+    "mask_tokens",
     "pretokenize",
     "resolve_pattern",
     "resolve_threads",
@@ -188,6 +189,24 @@ def train_wordpiece(
     max_token_length: int | None = None,
     progress: _Progress | None = None,
 ) -> list[str]: ...
+def mask_tokens(
+    input_ids: npt.NDArray[Any],
+    special_ids: Sequence[int],
+    vocab_size: int,
+    mask_token_id: int,
+    probability: float,
+    mask_prob: float,
+    random_prob: float,
+    select: str,
+    whole_word: bool,
+    seed: int,
+    step: int,
+    special_mask: npt.NDArray[np.uint8] | None = None,
+    word_ids: npt.NDArray[np.int64] | None = None,
+    span_p: float = 0.2,
+    max_span: int = 10,
+    num_threads: int | None = None,
+) -> tuple[npt.NDArray[Any], npt.NDArray[np.int64]]: ...
 def pretokenize(pattern: str, text: str) -> list[str]: ...
 def resolve_pattern(pattern: str) -> tuple[str, str | None]: ...
 def resolve_threads(num_threads: int | None = None) -> int: ...

@@ -1,0 +1,245 @@
+"""MLM masking: statistics on over a million real tokens, determinism across threads and
+runs, the readable reference, HF's collator (when installed), and bad input."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import numpy as np
+import pytest
+
+import lexforge as lf
+from lexforge import datasets
+from lexforge.errors import ConfigError
+from lexforge.masking import linear_schedule
+from lexforge.reference.masking import mask_row
+
+
+@pytest.fixture(scope="module")
+def bert() -> lf.WordPieceTokenizer:
+    return lf.Tokenizer.from_file(datasets.files("bert-base-uncased")["tokenizer.json"])  # type: ignore[return-value]
+
+
+@pytest.fixture(scope="module")
+def batch(bert: lf.WordPieceTokenizer) -> Any:
+    """About 1.2 M real tokens: 10,000 rows of 128 (runs of 100 words of English news and
+    encyclopedia text), padded, with word ids."""
+    words: list[str] = []
+    for name in ("wiki-leads", "bbc-news"):
+        words += datasets.corpus_text(name).read_text(encoding="utf-8").split()
+    rows = [" ".join(words[i : i + 100]) for i in range(0, len(words), 100)][:10_000]
+    return bert.encode_batch(
+        rows, max_length=128, truncation=True, padding="max_length", return_tensors="np",
+        return_special_tokens_mask=True, return_word_ids=True,
+    )  # fmt: skip
+
+
+def masked(bert: lf.WordPieceTokenizer, batch: Any, **kw: Any) -> tuple[np.ndarray, np.ndarray]:
+    return lf.mask_tokens(
+        batch["input_ids"],
+        vocab_size=bert.vocab_size,
+        mask_token_id=bert.token_to_id("[MASK]"),
+        special_ids=bert.special_tokens.values(),
+        **kw,
+    )
+
+
+def eligible(bert: lf.WordPieceTokenizer, batch: Any) -> np.ndarray:
+    """Positions that may be picked: not special by the mask nor by id ([UNK] included)."""
+    specials = list(bert.special_tokens.values())
+    return ~batch["special_tokens_mask"].astype(bool) & ~np.isin(batch["input_ids"], specials)
+
+
+def check_invariants(
+    bert: lf.WordPieceTokenizer, batch: Any, ids: np.ndarray, labels: np.ndarray
+) -> None:
+    original = batch["input_ids"]
+    special = ~eligible(bert, batch)
+    picked = labels != -100
+    assert not (picked & special).any(), "a special or padding token was picked"
+    assert (labels[picked] == original[picked]).all()
+    assert (ids[~picked] == original[~picked]).all()
+    specials = np.array(sorted(bert.special_tokens.values()))
+    changed = picked & (ids != original) & (ids != bert.token_to_id("[MASK]"))
+    assert not np.isin(ids[changed], specials).any(), "a random replacement is special"
+
+
+def test_bernoulli_statistics(bert: lf.WordPieceTokenizer, batch: Any) -> None:
+    ids, labels = masked(bert, batch, seed=3)
+    check_invariants(bert, batch, ids, labels)
+    n = eligible(bert, batch).sum()
+    assert n > 1_000_000
+    picked = labels != -100
+    assert abs(picked.sum() / n - 0.15) < 0.002
+    original = batch["input_ids"]
+    mask_share = (ids[picked] == bert.token_to_id("[MASK]")).mean()
+    kept_share = (ids[picked] == original[picked]).mean()
+    assert abs(mask_share - 0.8) < 0.005 and abs(kept_share - 0.1) < 0.005
+    assert abs(1 - mask_share - kept_share - 0.1) < 0.005
+
+
+def test_exact_counts(bert: lf.WordPieceTokenizer, batch: Any) -> None:
+    ids, labels = masked(bert, batch, mode="exact", mlm_probability=0.2, seed=1)
+    check_invariants(bert, batch, ids, labels)
+    real = eligible(bert, batch).sum(axis=1)
+    assert ((labels != -100).sum(axis=1) == np.round(0.2 * real)).all()  # half to even
+
+
+@pytest.mark.parametrize("mode", ["bernoulli", "exact", "span"])
+def test_whole_words(bert: lf.WordPieceTokenizer, batch: Any, mode: str) -> None:
+    ids, labels = masked(
+        bert, batch, mode=mode, whole_word=True, word_ids=batch["word_ids"], seed=5
+    )
+    check_invariants(bert, batch, ids, labels)
+    words, picked = batch["word_ids"], labels != -100
+    for row in range(0, 10_000, 7):
+        for w in np.unique(words[row][words[row] >= 0]):
+            flags = picked[row][words[row] == w]
+            assert flags.all() or not flags.any()
+    share = picked.sum() / eligible(bert, batch).sum()
+    assert abs(share - 0.15) < 0.01
+
+
+def test_span_masking_picks_runs(bert: lf.WordPieceTokenizer, batch: Any) -> None:
+    _, labels = masked(bert, batch, mode="span", seed=2)
+    picked = labels != -100
+    real = eligible(bert, batch).sum(axis=1)
+    assert (picked.sum(axis=1) <= np.round(0.15 * real)).all()
+    runs = np.diff(picked.astype(np.int8), axis=1)
+    starts = (runs == 1).sum()
+    assert picked.sum() / max(starts, 1) > 2.5  # mean span length ~ geometric(0.2), clipped
+
+
+def test_deterministic_for_any_thread_count(bert: lf.WordPieceTokenizer, batch: Any) -> None:
+    runs = [masked(bert, batch, seed=9, step=4, num_threads=n) for n in (1, 2, 4, 4)]
+    for ids, labels in runs[1:]:
+        assert (ids == runs[0][0]).all() and (labels == runs[0][1]).all()
+    other = masked(bert, batch, seed=9, step=5)
+    assert (other[1] != runs[0][1]).any()
+    ww = [
+        masked(
+            bert, batch, mode="exact", whole_word=True, word_ids=batch["word_ids"], num_threads=n
+        )
+        for n in (1, 4)
+    ]
+    assert (ww[0][1] == ww[1][1]).all()
+
+
+def test_agrees_with_the_reference(bert: lf.WordPieceTokenizer, batch: Any) -> None:
+    rows = slice(0, 2000)
+    part = {k: v[rows] for k, v in batch.items()}
+    mask_id = bert.token_to_id("[MASK]")
+    specials = set(bert.special_tokens.values())
+
+    def reference(mode: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        rng = random.Random(seed)
+        kw = {"special_ids": specials, "vocab_size": bert.vocab_size, "mask_token_id": mask_id}
+        out = [
+            mask_row(row.tolist(), special=flags.astype(bool).tolist(), mode=mode, rng=rng, **kw)
+            for row, flags in zip(part["input_ids"], part["special_tokens_mask"], strict=True)
+        ]
+        return np.array([o for o, _ in out]), np.array([lab for _, lab in out])
+
+    original = part["input_ids"]
+    for (ids, labels), (ref_ids, ref_labels) in (
+        (masked(bert, part, seed=11), reference("bernoulli", 11)),
+        (masked(bert, part, mode="exact"), reference("exact", 12)),
+    ):
+        picked, ref_picked = labels != -100, ref_labels != -100
+        assert abs(picked.mean() - ref_picked.mean()) < 0.005
+        for a, b in ((ids, picked), (ref_ids, ref_picked)):
+            assert abs((a[b] == mask_id).mean() - 0.8) < 0.02
+            assert abs((a[b] == original[b]).mean() - 0.1) < 0.02
+    # exact mode: identical per-row counts
+    assert ((labels != -100).sum(axis=1) == (ref_labels != -100).sum(axis=1)).all()
+
+
+def test_matches_hf_collator_statistics(bert: lf.WordPieceTokenizer, batch: Any) -> None:
+    transformers = pytest.importorskip("transformers")
+    torch = pytest.importorskip("torch")
+
+    class Shim:  # the collator only needs these from a tokenizer
+        mask_token = "[MASK]"
+        mask_token_id = bert.token_to_id("[MASK]")
+        pad_token_id = 0
+
+        def __len__(self) -> int:
+            return bert.vocab_size
+
+        def convert_tokens_to_ids(self, token: str) -> int:
+            return bert.token_to_id(token)
+
+    collator = transformers.DataCollatorForLanguageModeling(
+        Shim(), mlm_probability=0.15, return_tensors="pt"
+    )
+    torch.manual_seed(0)
+    inputs = torch.from_numpy(batch["input_ids"][:4000].copy())
+    special = torch.from_numpy(batch["special_tokens_mask"][:4000].astype(bool))
+    hf_ids, hf_labels = collator.torch_mask_tokens(inputs.clone(), special_tokens_mask=special)
+    ours_ids, ours_labels = masked(bert, {k: v[:4000] for k, v in batch.items()})
+    hf_picked, ours_picked = hf_labels.numpy() != -100, ours_labels != -100
+    assert abs(hf_picked.mean() - ours_picked.mean()) < 0.003
+    orig = batch["input_ids"][:4000]
+    for ids, picked in ((hf_ids.numpy(), hf_picked), (ours_ids, ours_picked)):
+        assert abs((ids[picked] == bert.token_to_id("[MASK]")).mean() - 0.8) < 0.01
+        assert abs((ids[picked] == orig[picked]).mean() - 0.1) < 0.01
+
+
+def test_schedule_and_torch_in_out(bert: lf.WordPieceTokenizer, batch: Any) -> None:
+    schedule = linear_schedule(0.3, 0.15, 100)
+    ids = batch["input_ids"][:3000]
+    _, early = masked(bert, {"input_ids": ids}, mlm_probability=schedule, step=0)
+    _, late = masked(bert, {"input_ids": ids}, mlm_probability=schedule, step=500)
+    assert (early != -100).mean() > 1.7 * (late != -100).mean()
+    torch = pytest.importorskip("torch")
+    out, labels = lf.mask_tokens(
+        torch.from_numpy(ids),
+        vocab_size=bert.vocab_size,
+        mask_token_id=103,
+        special_ids=[0, 101, 102],
+    )
+    assert isinstance(out, torch.Tensor) and labels.dtype == torch.int64
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint32, np.uint16])
+def test_dtypes_are_kept(dtype: Any, bert: lf.WordPieceTokenizer, batch: Any) -> None:
+    ids = batch["input_ids"][:100].astype(dtype)
+    out, labels = lf.mask_tokens(
+        ids, vocab_size=bert.vocab_size, mask_token_id=103, special_ids=[0, 101, 102]
+    )
+    assert out.dtype == dtype and labels.dtype == np.int64
+    ref, _ = lf.mask_tokens(
+        ids.astype(np.int64),
+        vocab_size=bert.vocab_size,
+        mask_token_id=103,
+        special_ids=[0, 101, 102],
+    )
+    assert (out.astype(np.int64) == ref).all()
+
+
+def test_bad_input() -> None:
+    ids = np.array([[101, 5, 6, 102]], dtype=np.int64)
+    ok = {"vocab_size": 200, "mask_token_id": 103, "special_ids": [101, 102]}
+    with pytest.raises(ConfigError, match="integers"):
+        lf.mask_tokens(ids.astype(np.float32), **ok)
+    with pytest.raises(ConfigError, match="shape"):
+        lf.mask_tokens(ids[None], **ok)
+    with pytest.raises(ConfigError, match=r"input_ids\[0, 2\] = 500 is outside"):
+        lf.mask_tokens(np.array([[101, 5, 500, 102]]), **ok)
+    with pytest.raises(ConfigError, match="outside"):
+        lf.mask_tokens(np.array([[101, -1, 5, 102]]), **ok)
+    with pytest.raises(ConfigError, match="mask_token_id"):
+        lf.mask_tokens(ids, vocab_size=100, mask_token_id=103, special_ids=[101])
+    with pytest.raises(ConfigError, match=r"mlm_probability=1\.5"):
+        lf.mask_tokens(ids, mlm_probability=1.5, **ok)
+    with pytest.raises(ConfigError, match="exceeds 1"):
+        lf.mask_tokens(ids, mask_probability=0.9, random_probability=0.2, **ok)
+    with pytest.raises(ConfigError, match="special_tokens_mask= or special_ids="):
+        lf.mask_tokens(ids, vocab_size=200, mask_token_id=103)
+    with pytest.raises(ConfigError, match="word_ids"):
+        lf.mask_tokens(ids, whole_word=True, **ok)
+    with pytest.raises(ConfigError, match="mode"):
+        lf.mask_tokens(ids, mode="bogus", **ok)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="special_tokens_mask has shape"):
+        lf.mask_tokens(ids, special_tokens_mask=np.zeros((1, 3)), vocab_size=200, mask_token_id=103)
