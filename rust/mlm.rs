@@ -18,7 +18,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::parallel;
-use crate::rng::{probability_threshold, Rng};
+use crate::rng::{probability_threshold, Binary, Rng};
 
 /// How tokens are picked.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -113,55 +113,120 @@ macro_rules! ids {
         }
     )*};
 }
-ids!(i64, i32, u32, u16, u8);
+ids!(i64, i32, u32, u16);
 
-/// A batch to mask: `ids` holds rows of `width` tokens; `special` (same shape, nonzero =
-/// special) and `words` (same shape, -1 = none) are optional.
+/// Per-position flags (nonzero = set), in the integer width the caller has them.
+#[derive(Clone, Copy, Debug)]
+pub enum Flags<'a> {
+    U8(&'a [u8]),
+    I32(&'a [i32]),
+    I64(&'a [i64]),
+}
+
+impl<'a> Flags<'a> {
+    pub fn len(&self) -> usize {
+        match self {
+            Flags::U8(f) => f.len(),
+            Flags::I32(f) => f.len(),
+            Flags::I64(f) => f.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn slice(&self, span: std::ops::Range<usize>) -> Flags<'a> {
+        match self {
+            Flags::U8(f) => Flags::U8(&f[span]),
+            Flags::I32(f) => Flags::I32(&f[span]),
+            Flags::I64(f) => Flags::I64(&f[span]),
+        }
+    }
+
+    #[inline(always)]
+    fn get(&self, i: usize) -> bool {
+        match self {
+            Flags::U8(f) => f[i] != 0,
+            Flags::I32(f) => f[i] != 0,
+            Flags::I64(f) => f[i] != 0,
+        }
+    }
+}
+
+/// A batch to mask: `ids` holds rows of `width` tokens; `special` (same shape, set =
+/// special or padding) and `words` (same shape, -1 = none) are optional.
 pub struct Batch<'a, T> {
     pub ids: &'a [T],
     pub width: usize,
-    pub special: Option<&'a [u8]>,
+    pub special: Option<Flags<'a>>,
     pub words: Option<&'a [i64]>,
 }
 
 /// Masks a batch: returns the new ids and the labels (-100 where nothing is predicted).
-pub fn mask<T: Id>(
+pub fn mask<T: Id + Default>(
     batch: &Batch<'_, T>,
     special_ids: &[bool],
     opts: &MaskOptions,
     num_threads: Option<usize>,
 ) -> Result<(Vec<T>, Vec<i64>)> {
+    let mut out = vec![T::default(); batch.ids.len()];
+    let mut labels = vec![0i64; batch.ids.len()];
+    mask_into(batch, special_ids, opts, num_threads, &mut out, &mut labels)?;
+    Ok((out, labels))
+}
+
+/// Masks a batch into `out` and `labels` (each as long as `batch.ids`; their contents are
+/// overwritten, each row by the thread that masks it).
+pub fn mask_into<T: Id>(
+    batch: &Batch<'_, T>,
+    special_ids: &[bool],
+    opts: &MaskOptions,
+    num_threads: Option<usize>,
+    out: &mut [T],
+    labels: &mut [i64],
+) -> Result<()> {
     opts.validate(special_ids)?;
     let width = batch.width.max(1);
-    if batch.ids.len() % width != 0 {
+    let n = batch.ids.len();
+    if n % width != 0 || out.len() != n || labels.len() != n {
         return Err(Error::Config("the batch is not a whole number of rows".into()));
+    }
+    if batch.special.is_some_and(|f| f.len() != n) || batch.words.is_some_and(|w| w.len() != n) {
+        return Err(Error::Config(
+            "special_tokens_mask and word_ids must have the shape of input_ids".into(),
+        ));
     }
     if opts.whole_word && batch.words.is_none() {
         return Err(Error::Config(
             "whole-word masking needs word_ids (from the tokenizer's encode_batch(return_word_ids=True))".into(),
         ));
     }
-    let mut out = batch.ids.to_vec();
-    let mut labels = vec![-100i64; batch.ids.len()];
-    let bad = parallel::install(num_threads, || {
-        out.par_chunks_mut(width)
-            .zip(labels.par_chunks_mut(width))
-            .enumerate()
-            .with_min_len(16)
-            .map(|(row, (out, labels))| {
-                let at = row * width;
-                let span = at..at + width;
-                let mut rng = Rng::new(&[opts.seed, opts.step, row as u64]);
-                let input = Row {
-                    ids: &batch.ids[span.clone()],
-                    special: batch.special.map(|s| &s[span.clone()]),
-                    words: batch.words.map(|w| &w[span]),
-                };
-                mask_row(&input, special_ids, opts, &mut rng, out, labels).map_err(|col| (row, col))
-            })
-            .filter_map(|e| e.err())
-            .min()
-    });
+    let one_row = |row: usize, out: &mut [T], labels: &mut [i64]| {
+        let span = row * width..(row + 1) * width;
+        let input = Row {
+            ids: &batch.ids[span.clone()],
+            special: batch.special.map(|s| s.slice(span.clone())),
+            words: batch.words.map(|w| &w[span]),
+        };
+        let mut rng = Rng::new(&[opts.seed, opts.step, row as u64]);
+        mask_row(&input, special_ids, opts, &mut rng, out, labels).map_err(|col| (row, col))
+    };
+    let threads = parallel::resolve_threads(num_threads);
+    let bad = if threads == 1 || n < 16 * 1024 {
+        // small work: skip the hand-off to the pool
+        let mut rows = out.chunks_mut(width).zip(labels.chunks_mut(width)).enumerate();
+        rows.find_map(|(row, (out, labels))| one_row(row, out, labels).err())
+    } else {
+        parallel::install(Some(threads), || {
+            out.par_chunks_mut(width)
+                .zip(labels.par_chunks_mut(width))
+                .enumerate()
+                .with_min_len(8)
+                .filter_map(|(row, (out, labels))| one_row(row, out, labels).err())
+                .min()
+        })
+    };
     if let Some((row, col)) = bad {
         return Err(Error::TokenId {
             id: batch.ids[row * width + col].value(),
@@ -169,16 +234,25 @@ pub fn mask<T: Id>(
         }
         .with_position(row, col));
     }
-    Ok((out, labels))
+    Ok(())
 }
 
 struct Row<'a, T> {
     ids: &'a [T],
-    special: Option<&'a [u8]>,
+    special: Option<Flags<'a>>,
     words: Option<&'a [i64]>,
 }
 
-/// Masks one row; `Err(col)` names the first id outside the vocabulary.
+impl<T: Id> Row<'_, T> {
+    /// Whether token `i` may be picked (its id is known to be in range).
+    #[inline(always)]
+    fn eligible(&self, i: usize, special_ids: &[bool]) -> bool {
+        !special_ids[self.ids[i].value() as usize] && !self.special.is_some_and(|f| f.get(i))
+    }
+}
+
+/// Masks one row (`out` holds a copy of its ids, `labels` -100s); `Err(col)` names the
+/// first id outside the vocabulary, found before anything is drawn.
 fn mask_row<T: Id>(
     row: &Row<'_, T>,
     special_ids: &[bool],
@@ -187,64 +261,202 @@ fn mask_row<T: Id>(
     out: &mut [T],
     labels: &mut [i64],
 ) -> std::result::Result<(), usize> {
-    let vocab = i64::from(opts.vocab_size);
-    let t_mask = probability_threshold(opts.mask_prob);
-    let t_random = probability_threshold(opts.mask_prob + opts.random_prob);
-    let replace = |i: usize, rng: &mut Rng, out: &mut [T], labels: &mut [i64]| {
-        labels[i] = row.ids[i].value();
-        let u = rng.next_u64();
-        if u < t_mask {
-            out[i] = T::from_id(opts.mask_token_id);
-        } else if u < t_random {
-            let id = loop {
-                let r = rng.below(u64::from(opts.vocab_size)) as usize;
-                if !special_ids[r] {
-                    break r as u32;
-                }
-            };
-            out[i] = T::from_id(id);
-        }
-    };
-    let eligible = |i: usize| -> std::result::Result<bool, usize> {
-        let id = row.ids[i].value();
-        if !(0..vocab).contains(&id) {
-            return Err(i);
-        }
-        Ok(!special_ids[id as usize] && row.special.is_none_or(|s| s[i] == 0))
-    };
-    let t_pick = probability_threshold(opts.probability);
-    if opts.select == Select::Bernoulli && !opts.whole_word {
-        // the hot path: one pass, a draw per eligible token
-        for i in 0..row.ids.len() {
-            if eligible(i)? && rng.chance(t_pick) {
-                replace(i, rng, out, labels);
-            }
-        }
-        return Ok(());
+    let vocab = u64::from(opts.vocab_size);
+    if start_row(row.ids, vocab, out, labels) {
+        return Err(row.ids.iter().position(|&id| id.value() as u64 >= vocab).unwrap_or(0));
     }
-    // units to pick from: runs of eligible tokens sharing a word (or single tokens)
+    match (opts.select, opts.whole_word) {
+        (Select::Bernoulli, false) => bernoulli_tokens(row, special_ids, opts, rng, out, labels),
+        (Select::Bernoulli, true) => bernoulli_words(row, special_ids, opts, rng, out, labels),
+        _ => counted_units(row, special_ids, opts, rng, out, labels),
+    }
+    Ok(())
+}
+
+/// Copies the ids to `out`, fills `labels` with -100 and says whether an id is outside
+/// `[0, vocab)`: one branch-free pass (negative ids wrap to huge values), vectorized with
+/// AVX2 where the CPU has it.
+#[inline]
+fn start_row<T: Id>(ids: &[T], vocab: u64, out: &mut [T], labels: &mut [i64]) -> bool {
+    #[inline(always)]
+    fn pass<T: Id>(ids: &[T], vocab: u64, out: &mut [T], labels: &mut [i64]) -> bool {
+        let mut bad = false;
+        for ((o, l), &id) in out.iter_mut().zip(labels.iter_mut()).zip(ids) {
+            *o = id;
+            *l = -100;
+            bad |= id.value() as u64 >= vocab;
+        }
+        bad
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2")]
+        fn pass_avx2<T: Id>(ids: &[T], vocab: u64, out: &mut [T], labels: &mut [i64]) -> bool {
+            pass(ids, vocab, out, labels)
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above)
+            return unsafe { pass_avx2(ids, vocab, out, labels) };
+        }
+    }
+    pass(ids, vocab, out, labels)
+}
+
+/// Replaces token `i` (picked): `[MASK]`, a random non-special token or itself, with one
+/// draw; its label becomes its original id.
+struct Replacer {
+    t_mask: u64,
+    t_random: u64,
+    mask_token_id: u32,
+    vocab_size: u32,
+}
+
+impl Replacer {
+    fn new(opts: &MaskOptions) -> Replacer {
+        Replacer {
+            t_mask: probability_threshold(opts.mask_prob),
+            t_random: probability_threshold(opts.mask_prob + opts.random_prob),
+            mask_token_id: opts.mask_token_id,
+            vocab_size: opts.vocab_size,
+        }
+    }
+
+    #[inline]
+    fn replace<T: Id>(
+        &self,
+        i: usize,
+        ids: &[T],
+        special_ids: &[bool],
+        rng: &mut Rng,
+        out: &mut [T],
+        labels: &mut [i64],
+    ) {
+        labels[i] = ids[i].value();
+        let u = rng.next_u64();
+        if u < self.t_mask {
+            out[i] = T::from_id(self.mask_token_id);
+        } else if u < self.t_random {
+            out[i] = T::from_id(random_token(rng, special_ids, self.vocab_size));
+        }
+    }
+}
+
+/// The hot path, Bernoulli picking of single tokens, 64 at a time: the picks, and of those
+/// the masked and the randomised, are drawn as bit words (see [`Rng::bernoulli_lanes`]);
+/// only drawn tokens are looked at, and the ineligible among them dropped, which gives every
+/// eligible token the same independent chance.
+fn bernoulli_tokens<T: Id>(
+    row: &Row<'_, T>,
+    special_ids: &[bool],
+    opts: &MaskOptions,
+    rng: &mut Rng,
+    out: &mut [T],
+    labels: &mut [i64],
+) {
+    let pick = Binary::new(opts.probability);
+    let masked = Binary::new(opts.mask_prob);
+    // of the picked tokens not masked, the share replaced by a random token
+    let rest = 1.0 - opts.mask_prob;
+    let random = Binary::new(if rest > 0.0 { opts.random_prob / rest } else { 0.0 });
+    let mask_id = T::from_id(opts.mask_token_id);
+    for (w, ids) in row.ids.chunks(64).enumerate() {
+        let base = w * 64;
+        let lanes = if ids.len() == 64 { u64::MAX } else { (1u64 << ids.len()) - 1 };
+        let drawn = rng.bernoulli_lanes(&pick) & lanes;
+        if drawn == 0 {
+            continue;
+        }
+        let to_mask = rng.bernoulli_lanes(&masked);
+        let to_random = !to_mask & rng.bernoulli_lanes(&random);
+        let mut picked = 0u64;
+        for j in Bits(drawn) {
+            // branch-free: an ineligible token keeps its id and its -100 label
+            let (i, id) = (base + j, ids[j]);
+            let keep = row.eligible(i, special_ids);
+            labels[i] = if keep { id.value() } else { -100 };
+            out[i] = if keep && to_mask >> j & 1 == 1 { mask_id } else { id };
+            picked |= u64::from(keep) << j;
+        }
+        for j in Bits(picked & to_random) {
+            out[base + j] = T::from_id(random_token(rng, special_ids, opts.vocab_size));
+        }
+    }
+}
+
+/// Whether eligible token `i` continues the word of token `i - 1` (also eligible).
+#[inline(always)]
+fn continues_word(words: Option<&[i64]>, i: usize) -> bool {
+    words.is_some_and(|w| i > 0 && w[i] >= 0 && w[i] == w[i - 1])
+}
+
+/// Bernoulli picking of whole words in one pass: a draw at each word's first eligible
+/// piece, which the rest of the word follows.
+fn bernoulli_words<T: Id>(
+    row: &Row<'_, T>,
+    special_ids: &[bool],
+    opts: &MaskOptions,
+    rng: &mut Rng,
+    out: &mut [T],
+    labels: &mut [i64],
+) {
+    let pick = Binary::new(opts.probability);
+    let replacer = Replacer::new(opts);
+    let (mut draws, mut left) = (0u64, 0u32); // unused lanes of the last pick word
+    let (mut previous_eligible, mut picked) = (false, false);
+    for i in 0..row.ids.len() {
+        if !row.eligible(i, special_ids) {
+            previous_eligible = false;
+            continue;
+        }
+        if !(previous_eligible && continues_word(row.words, i)) {
+            if left == 0 {
+                draws = rng.bernoulli_lanes(&pick);
+                left = 64;
+            }
+            picked = draws & 1 == 1;
+            draws >>= 1;
+            left -= 1;
+        }
+        previous_eligible = true;
+        if picked {
+            replacer.replace(i, row.ids, special_ids, rng, out, labels);
+        }
+    }
+}
+
+/// Exact-count and span picking: units (runs of eligible tokens of one word, or single
+/// tokens) are picked until `round(p × eligible tokens)` tokens are covered.
+fn counted_units<T: Id>(
+    row: &Row<'_, T>,
+    special_ids: &[bool],
+    opts: &MaskOptions,
+    rng: &mut Rng,
+    out: &mut [T],
+    labels: &mut [i64],
+) {
     let mut units: Vec<(u32, u32)> = Vec::new();
     let mut n_tokens = 0usize;
+    let mut previous_eligible = false;
     for i in 0..row.ids.len() {
-        if !eligible(i)? {
+        if !row.eligible(i, special_ids) {
+            previous_eligible = false;
             continue;
         }
         n_tokens += 1;
-        let same_word = opts.whole_word
-            && matches!(units.last(), Some(&(s, l)) if s as usize + l as usize == i
-                && row.words.is_some_and(|w| w[i] >= 0 && w[i] == w[i - 1]));
         match units.last_mut() {
-            Some(last) if same_word => last.1 += 1,
+            Some(last) if opts.whole_word && previous_eligible && continues_word(row.words, i) => {
+                last.1 += 1
+            }
             _ => units.push((i as u32, 1)),
         }
+        previous_eligible = true;
     }
     let budget = (opts.probability * n_tokens as f64).round_ties_even() as usize;
-    let mut picked: Vec<usize> = Vec::new(); // unit indices, in the order chosen
+    let mut picked: Vec<usize> = Vec::new(); // unit indices
     match opts.select {
-        Select::Bernoulli => {
-            picked.extend((0..units.len()).filter(|_| rng.chance(t_pick)));
-        }
-        Select::Exact => {
+        Select::Exact | Select::Bernoulli => {
+            // units in random order (a partial Fisher-Yates shuffle), each taken unless it
+            // would overshoot the budget
             let mut order: Vec<usize> = (0..units.len()).collect();
             let mut covered = 0;
             for j in 0..order.len() {
@@ -259,6 +471,7 @@ fn mask_row<T: Id>(
                     picked.push(order[j]);
                 }
             }
+            picked.sort_unstable(); // replacements drawn in position order
         }
         Select::Span { p, max } => {
             let mut taken = vec![false; units.len()];
@@ -285,16 +498,44 @@ fn mask_row<T: Id>(
                     picked.push(u);
                 }
             }
-            picked.sort_unstable(); // replacements drawn in position order
+            picked.sort_unstable();
         }
     }
+    let replacer = Replacer::new(opts);
     for u in picked {
         let (start, len) = units[u];
         for i in start as usize..(start + len) as usize {
-            replace(i, rng, out, labels);
+            replacer.replace(i, row.ids, special_ids, rng, out, labels);
         }
     }
-    Ok(())
+}
+
+/// A uniform id among the non-special ones (validation ensures there is one).
+#[inline]
+fn random_token(rng: &mut Rng, special_ids: &[bool], vocab_size: u32) -> u32 {
+    loop {
+        let r = rng.below(u64::from(vocab_size)) as usize;
+        if !special_ids[r] {
+            return r as u32;
+        }
+    }
+}
+
+/// The positions of the set bits of a word, lowest first.
+struct Bits(u64);
+
+impl Iterator for Bits {
+    type Item = usize;
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<usize> {
+        if self.0 == 0 {
+            return None;
+        }
+        let j = self.0.trailing_zeros() as usize;
+        self.0 &= self.0 - 1;
+        Some(j)
+    }
 }
 
 impl Error {

@@ -61,6 +61,68 @@ impl Rng {
     }
 }
 
+/// A probability as its exact binary expansion, for [`Rng::bernoulli_lanes`].
+#[derive(Clone, Copy, Debug)]
+pub struct Binary {
+    /// `p = mantissa × 2^-shift`, or all lanes true when `always`.
+    mantissa: u64,
+    shift: u32,
+    always: bool,
+}
+
+impl Binary {
+    /// The expansion of `p` (clamped to [0, 1]); exact for every `f64`.
+    pub fn new(p: f64) -> Binary {
+        if p >= 1.0 {
+            return Binary { mantissa: 0, shift: 0, always: true };
+        }
+        if p.is_nan() || p <= 0.0 || p < f64::MIN_POSITIVE {
+            return Binary { mantissa: 0, shift: 0, always: false }; // 0, or too small to matter
+        }
+        // p = m × 2^(e - 1075) with a 53-bit m for normal numbers; drop trailing zero bits
+        let bits = p.to_bits();
+        let exponent = ((bits >> 52) & 0x7ff) as i32;
+        let mut mantissa = (bits & ((1 << 52) - 1)) | (1 << 52);
+        let mut shift = (1075 - exponent) as u32; // p = mantissa / 2^shift
+        let zeros = mantissa.trailing_zeros().min(shift);
+        mantissa >>= zeros;
+        shift -= zeros;
+        Binary { mantissa, shift, always: false }
+    }
+
+    /// The binary digit of weight 2^-k (k ≥ 1).
+    #[inline(always)]
+    fn digit(&self, k: u32) -> bool {
+        k <= self.shift && self.shift - k < 64 && (self.mantissa >> (self.shift - k)) & 1 == 1
+    }
+}
+
+impl Rng {
+    /// 64 independent draws that are `true` with probability exactly `p`, as the bits of a
+    /// word. Each lane compares a uniform U = 0.u1u2u3... with p's binary digits and is
+    /// decided at the first digit where they differ (U < p iff there p has a 1); all lanes
+    /// advance together, so a word costs about eight draws instead of 64.
+    #[inline]
+    pub fn bernoulli_lanes(&mut self, p: &Binary) -> u64 {
+        if p.always {
+            return u64::MAX;
+        }
+        let (mut yes, mut undecided) = (0u64, u64::MAX);
+        let mut k = 1;
+        while undecided != 0 && k <= p.shift {
+            let r = self.next_u64(); // lane bits: the digit u_k of each lane's U
+            if p.digit(k) {
+                yes |= undecided & !r; // u_k = 0 < 1: U < p
+                undecided &= r;
+            } else {
+                undecided &= !r; // u_k = 1 > 0: U > p
+            }
+            k += 1;
+        }
+        yes // lanes still undecided have U's digits equal to all of p's so far: U ≥ p
+    }
+}
+
 /// The 64-bit threshold for [`Rng::chance`] of probability `p` in [0, 1].
 pub fn probability_threshold(p: f64) -> u64 {
     if p >= 1.0 {
@@ -97,5 +159,36 @@ mod tests {
         assert!(counts.iter().all(|&c| (c as f64 / n as f64 - 0.1).abs() < 0.005));
         let mean: f64 = (0..n).map(|_| r.uniform()).sum::<f64>() / n as f64;
         assert!((mean - 0.5).abs() < 0.005);
+    }
+
+    #[test]
+    fn bernoulli_lanes_have_the_exact_rate() {
+        let mut r = Rng::new(&[3]);
+        assert_eq!(r.bernoulli_lanes(&Binary::new(0.0)), 0);
+        assert_eq!(r.bernoulli_lanes(&Binary::new(1.0)), u64::MAX);
+        for p in [0.15, 0.5, 0.8, 0.999, 1e-3, 0.3] {
+            let b = Binary::new(p);
+            let words = 40_000;
+            let mut hits = 0u64;
+            let mut per_lane = [0u32; 64];
+            for _ in 0..words {
+                let w = r.bernoulli_lanes(&b);
+                hits += u64::from(w.count_ones());
+                for (lane, n) in per_lane.iter_mut().enumerate() {
+                    *n += (w >> lane & 1) as u32;
+                }
+            }
+            let rate = hits as f64 / (64 * words) as f64;
+            let sd = (p * (1.0 - p) / (64 * words) as f64).sqrt();
+            assert!((rate - p).abs() < 5.0 * sd, "p={p}: {rate}");
+            let lane_sd = (p * (1.0 - p) / words as f64).sqrt();
+            for n in per_lane {
+                assert!((f64::from(n) / words as f64 - p).abs() < 6.0 * lane_sd + 1e-9, "p={p}");
+            }
+        }
+        // digits: 0.15 = 0.00100110011...b
+        let b = Binary::new(0.15);
+        let digits: Vec<bool> = (1..=8).map(|k| b.digit(k)).collect();
+        assert_eq!(digits, [false, false, true, false, false, true, true, false]);
     }
 }

@@ -243,3 +243,32 @@ def test_bad_input() -> None:
         lf.mask_tokens(ids, mode="bogus", **ok)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="special_tokens_mask has shape"):
         lf.mask_tokens(ids, special_tokens_mask=np.zeros((1, 3)), vocab_size=200, mask_token_id=103)
+
+
+def test_masker_from_tokenizer_and_mask_only(bert: lf.WordPieceTokenizer, batch: Any) -> None:
+    masker = lf.Masker.from_tokenizer(bert, seed=4)
+    ids, labels = masker(batch["input_ids"], step=2)
+    check_invariants(bert, batch, ids, labels)
+    # the one-off function with the same options is the same computation
+    again = lf.mask_tokens(
+        batch["input_ids"], vocab_size=bert.vocab_size, mask_token_id=bert.token_to_id("[MASK]"),
+        special_ids=bert.special_tokens.values(), seed=4, step=2,
+    )  # fmt: skip
+    assert (again[0] == ids).all() and (again[1] == labels).all()
+    # only a special-tokens mask: the ids under it are never drawn as replacements either
+    rows = batch["input_ids"][:3000]
+    flags = batch["special_tokens_mask"][:3000]
+    out, lab = lf.mask_tokens(
+        rows, special_tokens_mask=flags, vocab_size=bert.vocab_size, mask_token_id=103,
+        mask_probability=0.0, random_probability=1.0,
+    )  # fmt: skip
+    picked = lab != -100
+    assert not (picked & (flags != 0)).any()
+    assert not np.isin(out[picked], np.unique(rows[flags != 0])).any()
+    with pytest.raises(ConfigError, match="no mask token"):
+        lf.Masker.from_tokenizer(lf.Tokenizer.from_gpt2(*_gpt2_files()))
+
+
+def _gpt2_files() -> tuple[Any, Any]:
+    files = datasets.files("gpt2")
+    return files["encoder.json"], files["vocab.bpe"]

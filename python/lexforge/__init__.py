@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from lexforge import datasets
     from lexforge.batch import BatchEncoding
     from lexforge.bpe import BpeTokenizer
-    from lexforge.masking import mask_tokens
+    from lexforge.masking import Masker, mask_tokens
     from lexforge.tokenizer import Tokenizer
     from lexforge.training import WordCounts
     from lexforge.wordpiece import WordPieceTokenizer
@@ -48,6 +48,7 @@ _LAZY = {
     "WordPieceTokenizer": "lexforge.wordpiece",
     "WordCounts": "lexforge.training",
     "datasets": "lexforge.datasets",
+    "Masker": "lexforge.masking",
     "mask_tokens": "lexforge.masking",
 }
 
@@ -61,6 +62,7 @@ __all__ = [
     "DatasetIntegrityError",
     "EncodingError",
     "LexforgeError",
+    "Masker",
     "PatternError",
     "SpecialTokenError",
     "TokenIdError",

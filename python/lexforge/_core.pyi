@@ -9,9 +9,9 @@ import numpy.typing as npt
 __all__ = [
     "BertTokenizer",
     "Bpe",
+    "Masker",
     "WordCounter",
     "__version__",
-    "mask_tokens",
     "pretokenize",
     "resolve_pattern",
     "resolve_threads",
@@ -189,24 +189,34 @@ def train_wordpiece(
     max_token_length: int | None = None,
     progress: _Progress | None = None,
 ) -> list[str]: ...
-def mask_tokens(
-    input_ids: npt.NDArray[Any],
-    special_ids: Sequence[int],
-    vocab_size: int,
-    mask_token_id: int,
-    probability: float,
-    mask_prob: float,
-    random_prob: float,
-    select: str,
-    whole_word: bool,
-    seed: int,
-    step: int,
-    special_mask: npt.NDArray[np.uint8] | None = None,
-    word_ids: npt.NDArray[np.int64] | None = None,
-    span_p: float = 0.2,
-    max_span: int = 10,
-    num_threads: int | None = None,
-) -> tuple[npt.NDArray[Any], npt.NDArray[np.int64]]: ...
 def pretokenize(pattern: str, text: str) -> list[str]: ...
 def resolve_pattern(pattern: str) -> tuple[str, str | None]: ...
 def resolve_threads(num_threads: int | None = None) -> int: ...
+
+_Flags = npt.NDArray[np.uint8] | npt.NDArray[np.int64] | npt.NDArray[np.int32]
+
+@final
+class Masker:
+    def __new__(
+        cls,
+        special_ids: Sequence[int],
+        vocab_size: int,
+        mask_token_id: int,
+        probability: float,
+        mask_prob: float,
+        random_prob: float,
+        select: str,
+        whole_word: bool,
+        seed: int,
+        span_p: float = 0.2,
+        max_span: int = 10,
+    ) -> Masker: ...
+    def mask(
+        self,
+        input_ids: npt.NDArray[Any],
+        step: int,
+        special_mask: _Flags | None = None,
+        word_ids: npt.NDArray[np.int64] | None = None,
+        probability: float | None = None,
+        num_threads: int | None = None,
+    ) -> tuple[npt.NDArray[Any], npt.NDArray[np.int64]]: ...

@@ -19,7 +19,7 @@ import numpy.typing as npt
 from lexforge import _core
 from lexforge.errors import ConfigError
 
-__all__ = ["Schedule", "cosine_schedule", "linear_schedule", "mask_tokens"]
+__all__ = ["Masker", "Schedule", "cosine_schedule", "linear_schedule", "mask_tokens"]
 
 Schedule = Callable[[int], float]
 Mode = Literal["bernoulli", "exact", "span"]
@@ -55,6 +55,147 @@ def _array(value: Any, name: str) -> npt.NDArray[Any]:
     return array
 
 
+_MASK_TOKENS = ("[MASK]", "<mask>", "<MASK>")
+
+
+class Masker:
+    """BERT's masked-language-model corruption, configured once and applied per batch.
+
+    Args:
+        vocab_size: ids must be below it; random replacements are drawn below it.
+        mask_token_id: the ``[MASK]`` id.
+        special_ids: ids that are special (``[CLS]``, ``[SEP]``, ``[PAD]``, ``[UNK]``...):
+            never picked and never drawn as random replacements.
+        mlm_probability: the share of tokens to predict, or a schedule ``step -> share``
+            (see :func:`linear_schedule`).
+        mask_probability, random_probability: of the picked tokens, the shares replaced by
+            ``[MASK]`` and by a random non-special token; the rest stay as they are.
+        mode: ``"bernoulli"`` (each token, or word, independently: HF's collator),
+            ``"exact"`` (exactly ``round(p × eligible tokens)`` per row, half to even) or
+            ``"span"`` (SpanBERT: spans of geometric length, parameter
+            ``span_probability``, at most ``max_span``, until that many tokens are picked).
+        whole_word: pick whole words (all pieces of a word or none); needs ``word_ids``
+            per call.
+        seed: with the step, seeds row ``r``'s random stream by ``(seed, step, r)``; the
+            output depends on nothing else (not on the thread count).
+        num_threads: threads (default ``LEXFORGE_NUM_THREADS`` or all cores).
+
+    Raises:
+        ConfigError: probabilities outside [0, 1] or whose sum exceeds 1, a mask id outside
+            the vocabulary, an unknown mode.
+    """
+
+    def __init__(
+        self,
+        *,
+        vocab_size: int,
+        mask_token_id: int,
+        special_ids: Iterable[int],
+        mlm_probability: float | Schedule = 0.15,
+        mask_probability: float = 0.8,
+        random_probability: float = 0.1,
+        mode: Mode = "bernoulli",
+        whole_word: bool = False,
+        span_probability: float = 0.2,
+        max_span: int = 10,
+        seed: int = 0,
+        num_threads: int | None = None,
+    ) -> None:
+        if vocab_size <= 0 or not 0 <= mask_token_id < vocab_size:
+            raise ConfigError(
+                f"mask_token_id={mask_token_id} is outside the vocabulary [0, {vocab_size}); "
+                "pass the tokenizer's [MASK] id"
+            )
+        if max_span < 1:
+            raise ConfigError(f"max_span must be at least 1, got {max_span}")
+        if seed < 0:
+            raise ConfigError(f"seed must be a non-negative integer, got {seed}")
+        self.vocab_size, self.mask_token_id = vocab_size, mask_token_id
+        self.special_ids = frozenset(int(i) for i in special_ids if 0 <= int(i) < vocab_size)
+        self.mlm_probability = mlm_probability
+        self.whole_word, self.num_threads = whole_word, num_threads
+        rate = mlm_probability(0) if callable(mlm_probability) else mlm_probability
+        self._core = _core.Masker(
+            sorted(self.special_ids), vocab_size, mask_token_id, float(rate),
+            float(mask_probability), float(random_probability), mode, whole_word, seed,
+            float(span_probability), max_span,
+        )  # fmt: skip
+
+    @classmethod
+    def from_tokenizer(cls, tokenizer: Any, **kwargs: Any) -> Masker:
+        """A masker for ``tokenizer``'s vocabulary: its mask token (``[MASK]`` or ``<mask>``)
+        and its special tokens."""
+        specials: dict[str, int] = dict(tokenizer.special_tokens)
+        mask = next((specials[t] for t in _MASK_TOKENS if t in specials), None)
+        if mask is None and "mask_token_id" not in kwargs:
+            raise ConfigError(
+                f"the tokenizer has no mask token (special tokens: {sorted(specials)}); train it "
+                "with special_tokens=[..., '[MASK]'] or pass mask_token_id="
+            )
+        kwargs.setdefault("mask_token_id", mask)
+        kwargs.setdefault("special_ids", specials.values())
+        return cls(vocab_size=tokenizer.vocab_size, **kwargs)
+
+    def rate(self, step: int) -> float:
+        """The masking rate at ``step``."""
+        p = self.mlm_probability
+        return float(p(step) if callable(p) else p)
+
+    def __call__(
+        self,
+        input_ids: Any,
+        *,
+        step: int = 0,
+        special_tokens_mask: Any = None,
+        word_ids: Any = None,
+    ) -> tuple[Any, Any]:
+        """Masks a (batch, length) array of ids (int64, int32, uint32 or uint16; NumPy or a
+        CPU torch tensor; not modified) for training step ``step``.
+
+        ``special_tokens_mask`` ((batch, length), nonzero at special and padding positions)
+        adds to ``special_ids``; ``word_ids`` ((batch, length), -1 for none, as
+        ``encode_batch(..., return_word_ids=True)`` gives) is needed with ``whole_word``.
+
+        Returns ``(input_ids, labels)``: the corrupted ids, same dtype and kind (NumPy or
+        torch) as the input, and int64 labels holding the original id at picked positions
+        and -100 elsewhere.
+        """
+        torch = sys.modules.get("torch")
+        was_torch = torch is not None and isinstance(input_ids, torch.Tensor)
+        ids = _array(input_ids, "input_ids")
+        if ids.dtype.kind not in "iu":
+            raise ConfigError(f"input_ids must be integers, got dtype {ids.dtype}")
+        if ids.dtype.type not in _ID_DTYPES:
+            ids = ids.astype(np.int64)
+        special = None
+        if special_tokens_mask is not None:
+            special = _array(special_tokens_mask, "special_tokens_mask")
+            if special.shape != ids.shape:
+                raise ConfigError(
+                    f"special_tokens_mask has shape {special.shape}, input_ids {ids.shape}"
+                )
+            if special.dtype == np.bool_:
+                special = special.view(np.uint8)
+            elif special.dtype.type not in (np.uint8, np.int64, np.int32):
+                special = (special != 0).view(np.uint8)
+            special = np.ascontiguousarray(special)
+        words = None
+        if word_ids is not None:
+            words = np.ascontiguousarray(_array(word_ids, "word_ids"), dtype=np.int64)
+            if words.shape != ids.shape:
+                raise ConfigError(f"word_ids has shape {words.shape}, input_ids {ids.shape}")
+        if step < 0:
+            raise ConfigError(f"step must be a non-negative integer, got {step}")
+        rate = self.rate(step) if callable(self.mlm_probability) else None
+        out, labels = self._core.mask(
+            np.ascontiguousarray(ids), step, special, words, rate, self.num_threads
+        )
+        if was_torch:
+            assert torch is not None
+            return torch.from_numpy(out), torch.from_numpy(labels)
+        return out, labels
+
+
 def mask_tokens(
     input_ids: Any,
     *,
@@ -62,89 +203,38 @@ def mask_tokens(
     mask_token_id: int,
     special_tokens_mask: Any = None,
     special_ids: Iterable[int] | None = None,
-    mlm_probability: float | Schedule = 0.15,
-    mask_probability: float = 0.8,
-    random_probability: float = 0.1,
-    mode: Mode = "bernoulli",
-    whole_word: bool = False,
     word_ids: Any = None,
-    span_probability: float = 0.2,
-    max_span: int = 10,
-    seed: int = 0,
     step: int = 0,
-    num_threads: int | None = None,
+    **options: Any,
 ) -> tuple[Any, Any]:
-    """Picks tokens to predict and corrupts them, BERT-style.
+    """Picks tokens to predict and corrupts them, BERT-style: ``Masker(...)(input_ids)`` in
+    one call (see :class:`Masker` for the options: ``mlm_probability``,
+    ``mask_probability``, ``random_probability``, ``mode``, ``whole_word``,
+    ``span_probability``, ``max_span``, ``seed``, ``num_threads``). A training loop
+    should build one :class:`Masker` and call it per batch.
 
-    Args:
-        input_ids: (batch, length) integer array (int64, int32, uint32 or uint16; NumPy or
-            a CPU torch tensor). Not modified.
-        vocab_size: ids must be below it; random replacements are drawn below it.
-        mask_token_id: the ``[MASK]`` id.
-        special_tokens_mask: (batch, length), nonzero where a token is special or padding.
-        special_ids: ids that are special (``[CLS]``, ``[SEP]``, ``[PAD]``...). At least one
-            of the two must be given; either way special tokens are never picked and never
-            drawn as random replacements.
-        mlm_probability: the share of tokens to predict, or a schedule ``step -> share``
-            (see :func:`linear_schedule`).
-        mask_probability, random_probability: of the picked tokens, the shares replaced by
-            ``[MASK]`` and by a random non-special token; the rest stay as they are.
-        mode: ``"bernoulli"`` (each token, or word, independently: HF's collator),
-            ``"exact"`` (exactly ``round(p × eligible tokens)`` per row) or ``"span"``
-            (SpanBERT: geometric spans, ``span_probability`` and ``max_span``, until that
-            many tokens are picked).
-        whole_word: pick whole words, from ``word_ids`` ((batch, length), -1 for none, as
-            ``encode_batch(..., return_word_ids=True)`` gives).
-        seed, step: the random stream of row ``r`` is seeded by ``(seed, step, r)``.
-        num_threads: threads (default ``LEXFORGE_NUM_THREADS`` or all cores); the result
-            does not depend on it.
+    At least one of ``special_tokens_mask`` and ``special_ids`` must be given. With only
+    the mask, the special ids are the ids found under it in this batch (so random
+    replacements avoid them too).
 
-    Returns:
-        ``(input_ids, labels)``: the corrupted ids, same dtype and kind as the input, and
-        int64 labels holding the original id at picked positions and -100 elsewhere.
+    Returns ``(input_ids, labels)`` as :meth:`Masker.__call__`.
 
     Raises:
         ConfigError: a wrong dtype or shape, an id outside the vocabulary, a mask id outside
             it, probabilities outside [0, 1] or whose sum exceeds 1, no special-token
             information.
     """
-    torch = sys.modules.get("torch")
-    was_torch = torch is not None and isinstance(input_ids, torch.Tensor)
-    ids = _array(input_ids, "input_ids")
-    if not np.issubdtype(ids.dtype, np.integer):
-        raise ConfigError(f"input_ids must be integers, got dtype {ids.dtype}")
-    if ids.dtype.type not in _ID_DTYPES:
-        ids = ids.astype(np.int64)
-    ids = np.ascontiguousarray(ids)
     if special_tokens_mask is None and special_ids is None:
         raise ConfigError(
             "pass special_tokens_mask= or special_ids= so that special and padding tokens "
             "are never masked (e.g. special_ids=tokenizer.special_tokens.values())"
         )
-    special = None
-    if special_tokens_mask is not None:
-        special = np.ascontiguousarray(
-            _array(special_tokens_mask, "special_tokens_mask"), dtype=np.uint8
-        )
-        if special.shape != ids.shape:
-            raise ConfigError(
-                f"special_tokens_mask has shape {special.shape}, input_ids {ids.shape}"
-            )
-    words = None
-    if word_ids is not None:
-        words = np.ascontiguousarray(_array(word_ids, "word_ids"), dtype=np.int64)
-        if words.shape != ids.shape:
-            raise ConfigError(f"word_ids has shape {words.shape}, input_ids {ids.shape}")
-    probability = mlm_probability(step) if callable(mlm_probability) else mlm_probability
-    if vocab_size <= 0 or not 0 <= mask_token_id < vocab_size:
-        raise ConfigError(f"mask_token_id={mask_token_id} must be in [0, vocab_size={vocab_size})")
-    flags = sorted({int(i) for i in (special_ids or ()) if 0 <= int(i) < vocab_size})
-    out, labels = _core.mask_tokens(
-        ids, flags, vocab_size, mask_token_id, float(probability), float(mask_probability),
-        float(random_probability), mode, whole_word, seed, step, special, words,
-        float(span_probability), max_span, num_threads,
-    )  # fmt: skip
-    if was_torch:
-        assert torch is not None
-        return torch.from_numpy(out), torch.from_numpy(labels)
-    return out, labels
+    if special_ids is None:
+        ids, flags = _array(input_ids, "input_ids"), _array(special_tokens_mask, "mask")
+        if flags.shape != ids.shape:
+            raise ConfigError(f"special_tokens_mask has shape {flags.shape}, input_ids {ids.shape}")
+        special_ids = np.unique(ids[flags != 0]).tolist()
+    masker = Masker(
+        vocab_size=vocab_size, mask_token_id=mask_token_id, special_ids=special_ids, **options
+    )
+    return masker(input_ids, step=step, special_tokens_mask=special_tokens_mask, word_ids=word_ids)

@@ -1,12 +1,12 @@
 //! `lexforge._core.mask_tokens`: batched MLM masking on NumPy arrays, GIL released.
 
-use numpy::ndarray::Array2;
-use numpy::{Element, IntoPyArray, PyArray2, PyReadonlyArray2, PyUntypedArrayMethods};
+use numpy::{PyArray2, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 
 use super::errors::to_py;
+use super::recycle::{Buffer, Plain};
 use crate::error::Error;
-use crate::mlm::{mask, Batch, Id, MaskOptions, Select};
+use crate::mlm::{mask_into, Batch, Flags, Id, MaskOptions, Select};
 
 /// Token ids of the integer dtypes we accept.
 #[derive(FromPyObject)]
@@ -17,10 +17,34 @@ pub(crate) enum IdArray<'py> {
     U16(PyReadonlyArray2<'py, u16>),
 }
 
-fn run<'py, T: Id + Element>(
+/// A special-tokens mask of the dtypes we accept as they are (bool arrives as uint8).
+#[derive(FromPyObject)]
+pub(crate) enum FlagArray<'py> {
+    U8(PyReadonlyArray2<'py, u8>),
+    I64(PyReadonlyArray2<'py, i64>),
+    I32(PyReadonlyArray2<'py, i32>),
+}
+
+impl FlagArray<'_> {
+    fn flags(&self) -> PyResult<Flags<'_>> {
+        let contiguous = |_| {
+            to_py(Error::Config(
+                "special_tokens_mask must be C-contiguous; pass numpy.ascontiguousarray(mask)"
+                    .into(),
+            ))
+        };
+        Ok(match self {
+            FlagArray::U8(a) => Flags::U8(a.as_slice().map_err(contiguous)?),
+            FlagArray::I64(a) => Flags::I64(a.as_slice().map_err(contiguous)?),
+            FlagArray::I32(a) => Flags::I32(a.as_slice().map_err(contiguous)?),
+        })
+    }
+}
+
+fn run<'py, T: Id + Plain>(
     py: Python<'py>,
     ids: &PyReadonlyArray2<'py, T>,
-    special: Option<&[u8]>,
+    special: Option<Flags<'_>>,
     words: Option<&[i64]>,
     special_ids: &[bool],
     opts: &MaskOptions,
@@ -34,86 +58,101 @@ fn run<'py, T: Id + Element>(
         ))
     })?;
     let batch = Batch { ids: flat, width, special, words };
-    let (out, labels) =
-        py.detach(|| mask(&batch, special_ids, opts, num_threads)).map_err(to_py)?;
-    let shape_error =
-        |e: numpy::ndarray::ShapeError| pyo3::exceptions::PyRuntimeError::new_err(e.to_string());
-    let out = Array2::from_shape_vec((rows, width), out)
-        .map_err(shape_error)?
-        .into_pyarray(py)
-        .into_any();
-    let labels =
-        Array2::from_shape_vec((rows, width), labels).map_err(shape_error)?.into_pyarray(py);
-    Ok((out, labels))
+    let (mut out, mut labels) = (Buffer::<T>::take(flat.len()), Buffer::<i64>::take(flat.len()));
+    let (o, l) = (out.as_mut_slice(), labels.as_mut_slice());
+    py.detach(|| mask_into(&batch, special_ids, opts, num_threads, o, l)).map_err(to_py)?;
+    Ok((out.into_array(py, rows, width)?.into_any(), labels.into_array(py, rows, width)?))
 }
 
-/// Masks a (rows, length) batch; returns `(input_ids, labels)` (same dtype as the input,
-/// and int64 with -100 where nothing is predicted). `select`: "bernoulli", "exact" or
-/// "span". See `lexforge.masking.mask_tokens` for the semantics.
-#[pyfunction]
-#[pyo3(signature = (input_ids, special_ids, vocab_size, mask_token_id, probability, mask_prob, random_prob, select, whole_word, seed, step, special_mask=None, word_ids=None, span_p=0.2, max_span=10, num_threads=None))]
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn mask_tokens<'py>(
-    py: Python<'py>,
-    input_ids: IdArray<'py>,
-    special_ids: Vec<u32>,
-    vocab_size: u32,
-    mask_token_id: u32,
-    probability: f64,
-    mask_prob: f64,
-    random_prob: f64,
-    select: &str,
-    whole_word: bool,
-    seed: u64,
-    step: u64,
-    special_mask: Option<PyReadonlyArray2<'py, u8>>,
-    word_ids: Option<PyReadonlyArray2<'py, i64>>,
-    span_p: f64,
-    max_span: usize,
-    num_threads: Option<usize>,
-) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyArray2<i64>>)> {
-    let select = match select {
-        "bernoulli" => Select::Bernoulli,
-        "exact" => Select::Exact,
-        "span" => Select::Span { p: span_p, max: max_span },
-        other => {
-            return Err(to_py(Error::Config(format!(
-                "mode must be 'bernoulli', 'exact' or 'span', got {other:?}"
-            ))))
+/// A configured masker: the special-id table and the options, built once; `mask` masks
+/// a (rows, length) batch and returns `(input_ids, labels)` (the input's dtype, and int64
+/// with -100 where nothing is predicted). See `lexforge.masking` for the semantics.
+#[pyclass(module = "lexforge._core", frozen)]
+pub(crate) struct Masker {
+    flags: Vec<bool>,
+    opts: MaskOptions,
+}
+
+#[pymethods]
+impl Masker {
+    #[new]
+    #[pyo3(signature = (special_ids, vocab_size, mask_token_id, probability, mask_prob, random_prob, select, whole_word, seed, span_p=0.2, max_span=10))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        special_ids: Vec<u32>,
+        vocab_size: u32,
+        mask_token_id: u32,
+        probability: f64,
+        mask_prob: f64,
+        random_prob: f64,
+        select: &str,
+        whole_word: bool,
+        seed: u64,
+        span_p: f64,
+        max_span: usize,
+    ) -> PyResult<Self> {
+        let select = match select {
+            "bernoulli" => Select::Bernoulli,
+            "exact" => Select::Exact,
+            "span" => Select::Span { p: span_p, max: max_span },
+            other => {
+                return Err(to_py(Error::Config(format!(
+                    "mode must be 'bernoulli', 'exact' or 'span', got {other:?}"
+                ))))
+            }
+        };
+        let mut flags = vec![false; vocab_size as usize];
+        for id in special_ids {
+            if let Some(f) = flags.get_mut(id as usize) {
+                *f = true;
+            }
         }
-    };
-    let mut flags = vec![false; vocab_size as usize];
-    for id in special_ids {
-        if let Some(f) = flags.get_mut(id as usize) {
-            *f = true;
-        }
+        let opts = MaskOptions {
+            probability,
+            mask_prob,
+            random_prob,
+            mask_token_id,
+            vocab_size,
+            select,
+            whole_word,
+            seed,
+            step: 0,
+        };
+        opts.validate(&flags).map_err(to_py)?;
+        Ok(Masker { flags, opts })
     }
-    let opts = MaskOptions {
-        probability,
-        mask_prob,
-        random_prob,
-        mask_token_id,
-        vocab_size,
-        select,
-        whole_word,
-        seed,
-        step,
-    };
-    let special = special_mask
-        .as_ref()
-        .map(|m| m.as_slice())
-        .transpose()
-        .map_err(|_| to_py(Error::Config("special_tokens_mask must be C-contiguous".into())))?;
-    let words = word_ids
-        .as_ref()
-        .map(|w| w.as_slice())
-        .transpose()
-        .map_err(|_| to_py(Error::Config("word_ids must be C-contiguous".into())))?;
-    let t = num_threads;
-    match &input_ids {
-        IdArray::I64(a) => run(py, a, special, words, &flags, &opts, t),
-        IdArray::I32(a) => run(py, a, special, words, &flags, &opts, t),
-        IdArray::U32(a) => run(py, a, special, words, &flags, &opts, t),
-        IdArray::U16(a) => run(py, a, special, words, &flags, &opts, t),
+
+    /// Masks `input_ids` for training step `step`; `probability` overrides the masking
+    /// rate for this call (a schedule).
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (input_ids, step, special_mask=None, word_ids=None, probability=None, num_threads=None))]
+    fn mask<'py>(
+        &self,
+        py: Python<'py>,
+        input_ids: IdArray<'py>,
+        step: u64,
+        special_mask: Option<FlagArray<'py>>,
+        word_ids: Option<PyReadonlyArray2<'py, i64>>,
+        probability: Option<f64>,
+        num_threads: Option<usize>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyArray2<i64>>)> {
+        let opts = MaskOptions {
+            step,
+            probability: probability.unwrap_or(self.opts.probability),
+            ..self.opts
+        };
+        let special = special_mask.as_ref().map(FlagArray::flags).transpose()?;
+        let words = word_ids
+            .as_ref()
+            .map(|w| w.as_slice())
+            .transpose()
+            .map_err(|_| to_py(Error::Config("word_ids must be C-contiguous".into())))?;
+        let (f, t) = (&self.flags, num_threads);
+        match &input_ids {
+            IdArray::I64(a) => run(py, a, special, words, f, &opts, t),
+            IdArray::I32(a) => run(py, a, special, words, f, &opts, t),
+            IdArray::U32(a) => run(py, a, special, words, f, &opts, t),
+            IdArray::U16(a) => run(py, a, special, words, f, &opts, t),
+        }
     }
 }

@@ -8,6 +8,7 @@ mod bert;
 mod bpe;
 mod errors;
 mod mlm;
+mod recycle;
 mod train;
 
 use pyo3::prelude::*;
@@ -43,7 +44,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<train::WordCounter>()?;
     m.add_function(wrap_pyfunction!(train::train_bpe, m)?)?;
     m.add_function(wrap_pyfunction!(train::train_wordpiece, m)?)?;
-    m.add_function(wrap_pyfunction!(mlm::mask_tokens, m)?)?;
+    m.add_class::<mlm::Masker>()?;
     m.add_function(wrap_pyfunction!(pretokenize, m)?)?;
     m.add_function(wrap_pyfunction!(resolve_pattern, m)?)?;
     m.add_function(wrap_pyfunction!(resolve_threads, m)?)?;

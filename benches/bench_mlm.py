@@ -1,0 +1,209 @@
+"""MLM masking throughput: lexforge's ``mask_tokens`` against HF ``transformers``' collators,
+their bare ``torch_mask_tokens`` and a vectorized NumPy masker, same process, same batches.
+
+Batches are real text (English news and encyclopedia leads, packed into rows as pretraining
+does), tokenized with bert-base-uncased's ``tokenizer.json`` and padded to the row length.
+Throughput counts every position of the batch (rows × length), for every contender.
+
+    python benches/bench_mlm.py              # 1 thread, then 2
+    python benches/bench_mlm.py --threads 1
+
+HF's collators take a list of examples (lists of ids, as ``datasets`` yields them) and pad
+and convert them before masking; that is how they are used, so they are timed that way.
+``torch_mask_tokens`` and the NumPy masker take the ready (rows, length) array, as ours does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine
+
+BERT_BASE_PARAMS = 110e6
+H200_BF16_FLOPS = 790e12
+
+
+def numpy_masker(
+    ids: np.ndarray, special: np.ndarray, rng: np.random.Generator, vocab: int, mask_id: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The straightforward vectorized 80/10/10 masker."""
+    picked = (rng.random(ids.shape) < 0.15) & ~special
+    labels = np.where(picked, ids, -100)
+    u = rng.random(ids.shape)
+    out = ids.copy()
+    out[picked & (u < 0.8)] = mask_id
+    rand = picked & (u >= 0.8) & (u < 0.9)
+    out[rand] = rng.integers(0, vocab, int(rand.sum()))
+    return out, labels
+
+
+def rate(fn: Callable[[Any], object], batches: list[Any], tokens: int, budget: float) -> float:
+    """Best-of tokens/s of ``fn`` over all ``batches`` (repeated within ``budget`` seconds)."""
+    fn(batches[0])
+    best, spent = float("inf"), 0.0
+    while spent < budget or best == float("inf"):
+        start = time.perf_counter()
+        for b in batches:
+            fn(b)
+        took = time.perf_counter() - start
+        best, spent = min(best, took), spent + took
+    return tokens * len(batches) / best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--batches", type=int, default=8, help="distinct batches per shape")
+    ap.add_argument("--budget", type=float, default=2.0, help="seconds per measurement")
+    args = ap.parse_args()
+
+    import torch
+    import transformers
+
+    import lexforge as lf
+    from lexforge import datasets
+
+    path = datasets.files("bert-base-uncased")["tokenizer.json"]
+    ours_tok = lf.Tokenizer.from_file(path)
+    hf_tok = transformers.BertTokenizerFast(tokenizer_file=str(path))
+    vocab, mask_id = ours_tok.vocab_size, ours_tok.token_to_id("[MASK]")
+    specials = list(ours_tok.special_tokens.values())
+    words: list[str] = []
+    for name in ("wiki-leads", "bbc-news"):
+        words += datasets.corpus_text(name).read_text(encoding="utf-8").split()
+
+    print(f"# MLM masking, bert-base-uncased vocab; {machine()}")
+    print(f"# torch {torch.__version__}, transformers {transformers.__version__}")
+    print("| batch | threads | masker | M tokens/s | lexforge is |")
+    print("|---|---|---|---|---|")
+    for rows, length in ((256, 128), (64, 512)):
+        per_row = int(length * 0.8)  # words per row: most rows fill up, a few are padded
+        texts = [
+            " ".join(words[i : i + per_row])
+            for i in range(0, rows * args.batches * per_row, per_row)
+        ]
+        enc = ours_tok.encode_batch(
+            texts, max_length=length, truncation=True, padding="max_length",
+            return_tensors="np", return_special_tokens_mask=True, return_word_ids=True,
+            return_offsets=True,
+        )  # fmt: skip
+        arrays = [
+            {k: v[i : i + rows] for k, v in enc.items()}
+            for i in range(0, rows * args.batches, rows)
+        ]
+        examples = [
+            [
+                {
+                    "input_ids": a["input_ids"][r].tolist(),
+                    "special_tokens_mask": a["special_tokens_mask"][r].tolist(),
+                }
+                for r in range(rows)
+            ]
+            for a in arrays
+        ]
+        bare = [[{"input_ids": e["input_ids"]} for e in b] for b in examples]
+        with_offsets = [
+            [dict(e, offset_mapping=o.tolist()) for e, o in zip(b, a["offsets"], strict=True)]
+            for b, a in zip(examples[:2], arrays, strict=False)
+        ]
+        tokens = rows * length
+        for threads in args.threads:
+            torch.set_num_threads(threads)
+            hf = transformers.DataCollatorForLanguageModeling(hf_tok, mlm_probability=0.15)
+            with warnings.catch_warnings():  # it turns off random replacement for whole words
+                warnings.simplefilter("ignore")
+                hf_ww = transformers.DataCollatorForLanguageModeling(
+                    hf_tok, mlm_probability=0.15, whole_word_mask=True
+                )
+            rng = np.random.default_rng(0)
+            tensors = [
+                (torch.from_numpy(a["input_ids"]), torch.from_numpy(a["special_tokens_mask"]))
+                for a in arrays
+            ]
+            step = iter(range(1 << 62))
+
+            masker = lf.Masker.from_tokenizer(ours_tok, seed=1, num_threads=threads)
+            ww_masker = lf.Masker.from_tokenizer(
+                ours_tok, whole_word=True, seed=1, num_threads=threads
+            )
+
+            def one_off(a: dict[str, np.ndarray]) -> object:
+                return lf.mask_tokens(
+                    a["input_ids"], vocab_size=vocab, mask_token_id=mask_id, special_ids=specials,
+                    seed=1, step=next(step), num_threads=threads,
+                )  # fmt: skip
+
+            cases: list[tuple[str, Callable[[Any], object], list[Any], float]] = [
+                (
+                    "lexforge Masker",
+                    lambda a: masker(a["input_ids"], step=next(step)),
+                    arrays,
+                    args.budget,
+                ),
+                (
+                    "lexforge Masker, special_tokens_mask",
+                    lambda a: masker(
+                        a["input_ids"],
+                        step=next(step),
+                        special_tokens_mask=a["special_tokens_mask"],
+                    ),
+                    arrays,
+                    args.budget,
+                ),
+                (
+                    "lexforge Masker, whole words",
+                    lambda a: ww_masker(a["input_ids"], step=next(step), word_ids=a["word_ids"]),
+                    arrays,
+                    args.budget,
+                ),
+                ("lexforge mask_tokens (one-off call)", one_off, arrays, args.budget),
+                (
+                    "numpy vectorized 80/10/10",
+                    lambda a: numpy_masker(
+                        a["input_ids"], a["special_tokens_mask"].astype(bool), rng, vocab, mask_id
+                    ),
+                    arrays,
+                    args.budget,
+                ),
+                (
+                    "HF torch_mask_tokens (special mask)",
+                    lambda t: hf.torch_mask_tokens(t[0].clone(), special_tokens_mask=t[1]),
+                    tensors,
+                    args.budget,
+                ),
+                ("HF DataCollatorForLanguageModeling (special mask)", hf, examples, args.budget),
+                ("HF DataCollatorForLanguageModeling (no special mask)", hf, bare[:2], 0),
+                ("HF whole-word collator (offsets, special mask)", hf_ww, with_offsets, 0),
+            ]
+            results = {name: rate(fn, data, tokens, budget) for name, fn, data, budget in cases}
+            ref = results["lexforge Masker"]
+            for name, r in results.items():
+                vs = "" if name.startswith("lexforge") else f"{ref / r:,.1f}x faster"
+                print(f"| {rows}x{length} | {threads} | {name} | {r / 1e6:,.2f} | {vs} |")
+            if threads == 1:
+                ww = results["lexforge Masker, whole words"]
+                ww_hf = results["HF whole-word collator (offsets, special mask)"]
+                print(
+                    f"| {rows}x{length} | 1 | (whole words: lexforge vs HF) | | {ww / ww_hf:,.1f}x |"
+                )
+    gpu_tokens = H200_BF16_FLOPS / (6 * BERT_BASE_PARAMS)
+    print(
+        f"\nAn H200 at full bf16 rate trains BERT-base on {gpu_tokens / 1e6:.2f} M tokens/s "
+        "(6 x 110 M FLOPs per token); divide a masker's tokens/s by that for the GPU-seconds "
+        "one CPU core feeds per second."
+    )
+
+
+if __name__ == "__main__":
+    main()
