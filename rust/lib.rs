@@ -12,6 +12,8 @@
 //! - [`bpe`]: the byte-level BPE model (encoding, decoding) and its trainer.
 //! - [`bert`]: BERT's text pipeline: normalizer, pre-tokenizer, WordPiece and its trainer.
 //! - `cache`: the per-thread cache of recently encoded pieces both models share.
+//! - [`corpus`]: pretraining corpora: documents, sentences, pieces, token ids.
+//! - [`instances`]: NSP/SOP sentence pairs and packed sequences from tokenized documents.
 //! - [`mlm`]: masked-language-model masking of token batches.
 //! - [`rng`]: the deterministic random streams, seeded per item.
 //! - [`parallel`]: the one thread-pool policy every parallel entry point uses.
@@ -23,8 +25,10 @@
 pub mod bert;
 pub mod bpe;
 pub(crate) mod cache;
+pub mod corpus;
 pub mod count;
 pub mod error;
+pub mod instances;
 pub mod memory;
 pub mod mlm;
 pub mod parallel;

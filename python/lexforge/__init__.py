@@ -20,6 +20,7 @@ from lexforge.errors import (
     EncodingError,
     LexforgeError,
     PatternError,
+    ShardError,
     SpecialTokenError,
     TokenIdError,
     TokenizerFormatError,
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from lexforge.batch import BatchEncoding
     from lexforge.bpe import BpeTokenizer
     from lexforge.masking import Masker, mask_tokens
+    from lexforge.shards import ShardSet, build_shards, split_sentences
     from lexforge.tokenizer import Tokenizer
     from lexforge.training import WordCounts
     from lexforge.wordpiece import WordPieceTokenizer
@@ -49,6 +51,9 @@ _LAZY = {
     "WordCounts": "lexforge.training",
     "datasets": "lexforge.datasets",
     "Masker": "lexforge.masking",
+    "ShardSet": "lexforge.shards",
+    "build_shards": "lexforge.shards",
+    "split_sentences": "lexforge.shards",
     "mask_tokens": "lexforge.masking",
 }
 
@@ -64,6 +69,8 @@ __all__ = [
     "LexforgeError",
     "Masker",
     "PatternError",
+    "ShardError",
+    "ShardSet",
     "SpecialTokenError",
     "TokenIdError",
     "Tokenizer",
@@ -72,8 +79,10 @@ __all__ = [
     "WordCounts",
     "WordPieceTokenizer",
     "__version__",
+    "build_shards",
     "datasets",
     "mask_tokens",
+    "split_sentences",
 ]
 
 

@@ -1,5 +1,6 @@
 # Type stubs for the Rust extension module lexforge._core (rust/py/). Checked in CI with
 # `python -m mypy.stubtest lexforge._core`; keep in sync with the #[pymethods].
+import os
 from collections.abc import Callable, Sequence
 from typing import Any, final
 
@@ -9,12 +10,19 @@ import numpy.typing as npt
 __all__ = [
     "BertTokenizer",
     "Bpe",
+    "InstanceBlock",
     "Masker",
+    "ShardCorpus",
     "WordCounter",
     "__version__",
+    "plan_file",
     "pretokenize",
     "resolve_pattern",
     "resolve_threads",
+    "shard_order",
+    "split_sentences",
+    "tokenize_piece",
+    "tokenize_text",
     "train_bpe",
     "train_wordpiece",
 ]
@@ -220,3 +228,62 @@ class Masker:
         probability: float | None = None,
         num_threads: int | None = None,
     ) -> tuple[npt.NDArray[Any], npt.NDArray[np.int64]]: ...
+
+_Offsets = npt.NDArray[np.int64]
+_Tokenized = tuple[npt.NDArray[np.uint32], _Offsets, _Offsets]
+
+def split_sentences(text: str) -> list[str]: ...
+def plan_file(path: str | os.PathLike[str], piece_bytes: int) -> list[tuple[int, int]]: ...
+def tokenize_piece(
+    tokenizer: Bpe | BertTokenizer,
+    path: str | os.PathLike[str],
+    start: int,
+    end: int,
+    sentences: str = "split",
+    num_threads: int | None = None,
+) -> _Tokenized: ...
+def tokenize_text(
+    tokenizer: Bpe | BertTokenizer,
+    text: str,
+    sentences: str = "split",
+    num_threads: int | None = None,
+) -> _Tokenized: ...
+def shard_order(n_shards: int, seed: int, epoch: int) -> list[int]: ...
+
+@final
+class ShardCorpus:
+    def __new__(
+        cls,
+        shards: Sequence[tuple[str, npt.NDArray[Any], _Offsets, _Offsets]],
+        vocab_size: int,
+    ) -> ShardCorpus: ...
+    @property
+    def n_docs(self) -> int: ...
+    @property
+    def n_shards(self) -> int: ...
+    def build_block(
+        self,
+        shard: int,
+        epoch: int,
+        max_seq_len: int,
+        short_seq_prob: float,
+        objective: str,
+        seed: int,
+        num_threads: int | None = None,
+    ) -> InstanceBlock: ...
+    def materialize(
+        self,
+        parts: Sequence[tuple[InstanceBlock, int, int]],
+        cls: int,
+        sep: int,
+        pad: int,
+        width: int | None = None,
+        multiple_of: int = 1,
+    ) -> dict[str, npt.NDArray[np.int64]]: ...
+
+@final
+class InstanceBlock:
+    def __len__(self) -> int: ...
+    def lengths(self) -> npt.NDArray[np.uint32]: ...
+    def labels(self) -> npt.NDArray[np.int8]: ...
+    def spans(self) -> npt.NDArray[np.int64]: ...

@@ -17,6 +17,7 @@ __all__ = [
     "EncodingError",
     "LexforgeError",
     "PatternError",
+    "ShardError",
     "SpecialTokenError",
     "TokenIdError",
     "TokenizerFormatError",
@@ -60,6 +61,11 @@ class TokenIdError(LexforgeError, ValueError):
 
 class EncodingError(LexforgeError, ValueError):
     """Input cannot be encoded with this vocabulary (for example a byte with no token)."""
+
+
+class ShardError(LexforgeError, ValueError):
+    """A shard directory is missing its manifest, unfinished, built from a different corpus
+    or tokenizer, or holds a file that is missing, truncated or corrupt."""
 
 
 class DatasetError(LexforgeError):

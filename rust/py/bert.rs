@@ -22,6 +22,12 @@ pub(crate) struct PyBert {
     inner: BertTokenizer,
 }
 
+impl PyBert {
+    pub(crate) fn tokenizer(&self) -> &BertTokenizer {
+        &self.inner
+    }
+}
+
 fn side(name: &str) -> PyResult<Side> {
     match name {
         "left" => Ok(Side::Left),

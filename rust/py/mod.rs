@@ -6,6 +6,7 @@
 
 mod bert;
 mod bpe;
+mod data;
 mod errors;
 mod mlm;
 mod recycle;
@@ -45,6 +46,13 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(train::train_bpe, m)?)?;
     m.add_function(wrap_pyfunction!(train::train_wordpiece, m)?)?;
     m.add_class::<mlm::Masker>()?;
+    m.add_class::<data::ShardCorpus>()?;
+    m.add_class::<data::InstanceBlock>()?;
+    m.add_function(wrap_pyfunction!(data::split_sentences, m)?)?;
+    m.add_function(wrap_pyfunction!(data::plan_file, m)?)?;
+    m.add_function(wrap_pyfunction!(data::tokenize_piece, m)?)?;
+    m.add_function(wrap_pyfunction!(data::tokenize_text, m)?)?;
+    m.add_function(wrap_pyfunction!(data::shard_order, m)?)?;
     m.add_function(wrap_pyfunction!(pretokenize, m)?)?;
     m.add_function(wrap_pyfunction!(resolve_pattern, m)?)?;
     m.add_function(wrap_pyfunction!(resolve_threads, m)?)?;

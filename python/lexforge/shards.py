@@ -1,0 +1,400 @@
+"""Pretraining corpora on disk: text files tokenized once into memory-mapped shards.
+
+``build_shards(corpus, out_dir, tokenizer)`` cuts the corpus into pieces of about
+``piece_mb`` of text at document boundaries (blank lines), tokenizes each piece in
+parallel (Rust, GIL released) and writes it as one shard: three ``.npy`` files holding the
+token ids (uint16 when the vocabulary fits, else uint32), where each sentence starts, and
+where each document starts (in sentences). Memory is bounded by the piece size, whatever
+the corpus size. Each shard is written to temporary files and renamed into place, and the
+manifest (``manifest.json``, rewritten atomically after every shard) records it only
+then, so an interrupted run leaves only whole shards behind; running the same command
+again continues where it stopped without redoing finished shards.
+
+``ShardSet(out_dir)`` opens the shards memory-mapped, after checking every file against
+the manifest (a truncated or missing file is a :class:`ShardError` naming it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from lexforge import _core
+from lexforge._progress import Progress
+from lexforge.errors import ConfigError, CorpusError, ShardError
+
+__all__ = ["ShardSet", "build_shards", "split_sentences"]
+
+PathLike = str | os.PathLike[str]
+SentenceMode = Literal["split", "lines"]
+FORMAT = "lexforge-shards"
+VERSION = 1
+_PARTS = ("tokens", "sentences", "documents")
+
+
+def split_sentences(text: str) -> list[str]:
+    """The sentences of one paragraph, as the shard builder cuts them: after ``.``, ``!``,
+    ``?`` (and runs of them, with closing quotes or brackets) followed by whitespace and
+    not by a lowercase letter, except after abbreviations ("Dr.", "e.g.") and initials;
+    after the CJK ``。！？`` with no space needed."""
+    return _core.split_sentences(text)
+
+
+def _sources(corpus: PathLike | Sequence[PathLike]) -> list[Path]:
+    """The text files of a corpus: a file, a directory (every file under it that is not
+    hidden, in sorted order), a list of files, or a dataset name from
+    :mod:`lexforge.datasets`."""
+    if isinstance(corpus, str | os.PathLike):
+        path = Path(corpus)
+        if not path.exists():
+            from lexforge import datasets
+
+            if str(corpus) in datasets.names():
+                return [datasets.corpus_text(str(corpus))]
+            raise FileNotFoundError(
+                f"no such file, directory or dataset: {corpus}; pass a text file, a directory "
+                f"of text files, or one of {datasets.names()}"
+            )
+        if path.is_dir():
+            files = sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file() and not any(x.startswith(".") for x in p.relative_to(path).parts)
+            )
+            if not files:
+                raise CorpusError(f"{path} holds no files; put the corpus's text files in it")
+            return files
+        return [path]
+    files = [Path(p) for p in corpus]
+    if not files:
+        raise CorpusError("the corpus is an empty list of files")
+    for f in files:
+        if not f.is_file():
+            raise FileNotFoundError(f"no such file: {f}")
+    return files
+
+
+def _dtype(vocab_size: int) -> np.dtype[Any]:
+    return np.dtype(np.uint16) if vocab_size <= 1 << 16 else np.dtype(np.uint32)
+
+
+def _write_atomic(path: Path, write: Any) -> None:
+    """Writes ``path`` through a temporary file in the same folder, synced and renamed."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _shard_name(k: int) -> str:
+    return f"shard-{k:05d}"
+
+
+def build_shards(
+    corpus: PathLike | Sequence[PathLike],
+    out_dir: PathLike,
+    tokenizer: Any,
+    *,
+    sentences: SentenceMode = "split",
+    piece_mb: float = 32.0,
+    num_threads: int | None = None,
+    progress: bool | None = None,
+) -> ShardSet:
+    """Tokenizes ``corpus`` into shards under ``out_dir`` and returns them opened.
+
+    Args:
+        corpus: a text file, a directory of text files, a list of files, or a dataset name
+            (e.g. ``"wiki-leads"``). Documents are separated by blank lines.
+        out_dir: the shard directory (created). If it holds shards of this same corpus,
+            tokenizer and options, finished shards are kept and the rest are built.
+        tokenizer: a lexforge tokenizer (WordPiece or BPE); saved into ``out_dir`` as
+            ``tokenizer.json``.
+        sentences: ``"split"`` (each line is a paragraph, cut into sentences; the default)
+            or ``"lines"`` (each line is one sentence, BERT's input format).
+        piece_mb: megabytes of text per shard (memory use is a few times this).
+        num_threads: threads for tokenizing (default: all cores); results do not depend
+            on it.
+        progress: show a progress bar (default: when stderr is a terminal).
+
+    Raises:
+        CorpusError: invalid UTF-8 (naming the file and byte), a corpus with no text.
+        ShardError: ``out_dir`` holds shards of a different corpus, tokenizer or options.
+    """
+    if sentences not in ("split", "lines"):
+        raise ConfigError(f"sentences must be 'split' or 'lines', got {sentences!r}")
+    if not piece_mb > 0:
+        raise ConfigError(f"piece_mb must be positive, got {piece_mb}")
+    core = getattr(tokenizer, "_core", None)
+    if not isinstance(core, _core.Bpe | _core.BertTokenizer):
+        raise ConfigError(f"tokenizer must be a lexforge tokenizer, got {type(tokenizer).__name__}")
+    files = _sources(corpus)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        saved = Path(scratch) / "tokenizer.json"
+        tokenizer.save(saved)
+        fingerprint = _sha256(saved)
+        tokenizer_bytes = saved.read_bytes()
+    piece_bytes = max(1, int(piece_mb * 1e6))
+    sources = [{"path": str(f.resolve()), "size": f.stat().st_size} for f in files]
+    options = {"sentences": sentences, "piece_bytes": piece_bytes}
+    manifest_path = out / "manifest.json"
+    manifest: dict[str, Any] | None = None
+    if manifest_path.exists():
+        manifest = _read_manifest(manifest_path)
+        same = (
+            manifest.get("tokenizer_sha256") == fingerprint
+            and manifest.get("sources") == sources
+            and manifest.get("options") == options
+        )
+        if not same:
+            raise ShardError(
+                f"{out} holds shards of a different corpus, tokenizer or options; "
+                "use another directory, or delete this one to rebuild"
+            )
+    if manifest is None:
+        plan = [
+            [i, start, end]
+            for i, f in enumerate(files)
+            for start, end in _core.plan_file(f, piece_bytes)
+        ]
+        manifest = {
+            "format": FORMAT,
+            "version": VERSION,
+            "tokenizer_sha256": fingerprint,
+            "vocab_size": tokenizer.vocab_size,
+            "dtype": _dtype(tokenizer.vocab_size).name,
+            "sources": sources,
+            "options": options,
+            "plan": plan,
+            "shards": {},
+            "complete": False,
+        }
+    tokenizer_path = out / "tokenizer.json"
+    if not tokenizer_path.exists() or _sha256(tokenizer_path) != fingerprint:
+        _write_atomic(tokenizer_path, lambda f: f.write(tokenizer_bytes))
+    for stale in out.glob(".*.tmp"):  # left by an interrupted run
+        stale.unlink(missing_ok=True)
+
+    dtype = np.dtype(manifest["dtype"])
+    total = sum(end - start for _, start, end in manifest["plan"])
+    done = sum(
+        end - start
+        for k, (_, start, end) in enumerate(manifest["plan"])
+        if _shard_name(k) in manifest["shards"]
+    )
+    with Progress("building shards", unit="B", enabled=progress) as bar:
+        bar(done, total)
+        for k, (source, start, end) in enumerate(manifest["plan"]):
+            name = _shard_name(k)
+            if name in manifest["shards"] and _shard_intact(out, name, manifest["shards"][name]):
+                continue
+            tokens, sentence_offsets, document_offsets = _core.tokenize_piece(
+                core, files[source], start, end, sentences, num_threads
+            )
+            record: dict[str, Any] = {
+                "source": source,
+                "start": start,
+                "end": end,
+                "tokens": int(tokens.size),
+                "sentences": int(sentence_offsets.size - 1),
+                "documents": int(document_offsets.size - 1),
+                "bytes": {},
+            }
+            arrays = {
+                "tokens": tokens.astype(dtype, copy=False),
+                "sentences": sentence_offsets,
+                "documents": document_offsets,
+            }
+            for part, array in arrays.items():
+                path = out / f"{name}.{part}.npy"
+                _write_atomic(path, lambda f, a=array: np.save(f, a, allow_pickle=False))
+                record["bytes"][part] = path.stat().st_size
+            manifest["shards"][name] = record
+            _write_manifest(manifest_path, manifest)
+            done += end - start
+            bar(done, total)
+    if not any(r["documents"] for r in manifest["shards"].values()):
+        raise CorpusError(
+            f"the corpus ({', '.join(str(f) for f in files)}) holds no text to tokenize"
+        )
+    manifest["complete"] = True
+    _write_manifest(manifest_path, manifest)
+    return ShardSet(out)
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ShardError(f"{path} is not a readable shard manifest ({e}); rebuild them") from e
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ShardError(f"{path} is not a lexforge shard manifest")
+    if manifest.get("version") != VERSION:
+        raise ShardError(
+            f"{path} has shard format version {manifest.get('version')}, this lexforge reads "
+            f"version {VERSION}; rebuild the shards"
+        )
+    return manifest
+
+
+def _write_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    data = json.dumps(manifest, indent=1).encode("utf-8")
+    _write_atomic(path, lambda f: f.write(data))
+
+
+def _shard_intact(out: Path, name: str, record: dict[str, Any]) -> bool:
+    for part in _PARTS:
+        path = out / f"{name}.{part}.npy"
+        if not path.exists() or path.stat().st_size != record["bytes"][part]:
+            return False
+    return True
+
+
+_Arrays = tuple[npt.NDArray[Any], npt.NDArray[np.int64], npt.NDArray[np.int64]]
+
+
+@dataclass(frozen=True)
+class ShardInfo:
+    """One shard: its name, its counts and its source range."""
+
+    name: str
+    tokens: int
+    sentences: int
+    documents: int
+    source: str
+    start: int
+    end: int
+
+
+class ShardSet:
+    """The shards of a directory written by :func:`build_shards`, memory-mapped.
+
+    Raises:
+        ShardError: no manifest, an unfinished build, or a shard file that is missing,
+            truncated or otherwise not what the manifest recorded.
+    """
+
+    def __init__(self, directory: PathLike) -> None:
+        self.directory = Path(directory)
+        manifest_path = self.directory / "manifest.json"
+        if not manifest_path.exists():
+            raise ShardError(
+                f"{self.directory} has no manifest.json; build shards there with "
+                "lexforge.build_shards(corpus, directory, tokenizer)"
+            )
+        self.manifest = _read_manifest(manifest_path)
+        if not self.manifest.get("complete"):
+            raise ShardError(
+                f"the shards in {self.directory} are unfinished; run build_shards again with "
+                "the same arguments to finish them"
+            )
+        self.vocab_size: int = self.manifest["vocab_size"]
+        self.dtype = np.dtype(self.manifest["dtype"])
+        self.shards: list[ShardInfo] = []
+        self._arrays: list[_Arrays] = []
+        sources = self.manifest["sources"]
+        for name in sorted(self.manifest["shards"]):
+            record = self.manifest["shards"][name]
+            if not record["documents"]:
+                continue  # a piece with no text (only blank lines)
+            arrays = tuple(self._load(name, part, record) for part in _PARTS)
+            self._arrays.append(arrays)  # type: ignore[arg-type]
+            source = sources[record["source"]]["path"]
+            counts = (record["tokens"], record["sentences"], record["documents"])
+            self.shards.append(ShardInfo(name, *counts, source, record["start"], record["end"]))
+        self._corpus: Any = None
+
+    def _load(self, name: str, part: str, record: dict[str, Any]) -> npt.NDArray[Any]:
+        path = self.directory / f"{name}.{part}.npy"
+        if not path.exists():
+            raise ShardError(f"shard file {path} is missing; run build_shards again to rebuild it")
+        size = path.stat().st_size
+        if size != record["bytes"][part]:
+            raise ShardError(
+                f"shard file {path} has {size} bytes, the manifest recorded "
+                f"{record['bytes'][part]} (truncated or replaced); delete it and run "
+                "build_shards again to rebuild it"
+            )
+        try:
+            array: npt.NDArray[Any] = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise ShardError(f"shard file {path} is unreadable ({e}); rebuild it") from e
+        want = {"tokens": record["tokens"], "sentences": record["sentences"] + 1}
+        want["documents"] = record["documents"] + 1
+        expected = self.dtype if part == "tokens" else np.dtype(np.int64)
+        if array.ndim != 1 or array.shape[0] != want[part] or array.dtype != expected:
+            raise ShardError(f"shard file {path} does not match the manifest; rebuild it")
+        return array
+
+    def __len__(self) -> int:
+        return len(self.shards)
+
+    @property
+    def n_tokens(self) -> int:
+        return sum(s.tokens for s in self.shards)
+
+    @property
+    def n_documents(self) -> int:
+        return sum(s.documents for s in self.shards)
+
+    @property
+    def n_sentences(self) -> int:
+        return sum(s.sentences for s in self.shards)
+
+    def tokenizer(self) -> Any:
+        """The tokenizer the shards were built with."""
+        from lexforge.tokenizer import Tokenizer
+
+        return Tokenizer.from_file(self.directory / "tokenizer.json")
+
+    def arrays(self, k: int) -> _Arrays:
+        """Shard ``k``'s (tokens, sentence offsets, document offsets), memory-mapped."""
+        return self._arrays[k]
+
+    def documents(self) -> Iterator[list[npt.NDArray[Any]]]:
+        """Every document as a list of sentences (arrays of ids), in corpus order."""
+        for tokens, sentences, documents in self._arrays:
+            for d in range(documents.size - 1):
+                yield [
+                    tokens[sentences[s] : sentences[s + 1]]
+                    for s in range(documents[d], documents[d + 1])
+                ]
+
+    def core(self) -> Any:
+        """The shards as a ``_core.ShardCorpus`` (validated once, then cached)."""
+        if self._corpus is None:
+            self._corpus = _core.ShardCorpus(
+                [(s.name, *a) for s, a in zip(self.shards, self._arrays, strict=True)],
+                self.vocab_size,
+            )
+        return self._corpus
+
+    def __repr__(self) -> str:
+        return (
+            f"ShardSet({str(self.directory)!r}: {len(self)} shards, {self.n_documents:,} "
+            f"documents, {self.n_tokens:,} tokens, {self.dtype.name})"
+        )

@@ -1,0 +1,437 @@
+//! Pretraining corpora: text → documents → sentences → token ids, in pieces.
+//!
+//! The text model is BERT's `create_pretraining_data` input: documents are separated by
+//! blank lines; within a document each line is a sentence ([`Sentences::Lines`]) or a
+//! paragraph that [`split_sentences`] cuts into sentences ([`Sentences::Split`], the
+//! default). A corpus of any size is processed as pieces of about `piece_bytes` of text
+//! that start and end at document boundaries ([`plan_file`]), each read, checked as UTF-8
+//! and tokenized on its own ([`tokenize_piece`]), so memory depends on the piece size, not
+//! on the corpus.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::ops::Range;
+use std::path::Path;
+
+use rayon::prelude::*;
+
+use crate::bert::BertTokenizer;
+use crate::bpe::BpeModel;
+use crate::error::{Error, Result};
+use crate::parallel;
+use crate::special::Policy;
+
+/// How the lines of a document become sentences.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sentences {
+    /// Each line is one sentence.
+    Lines,
+    /// Each line is a paragraph, cut into sentences by [`split_sentences`].
+    Split,
+}
+
+/// Text to ids with no template (no `[CLS]`/`[SEP]`): what a corpus needs.
+pub trait TextEncoder: Sync {
+    fn encode_plain(&self, text: &str, out: &mut Vec<u32>) -> Result<()>;
+}
+
+impl TextEncoder for BpeModel {
+    fn encode_plain(&self, text: &str, out: &mut Vec<u32>) -> Result<()> {
+        // corpus text is text: a special token's string in it is encoded as ordinary text
+        self.encode_text(text, &Policy::none(), 0, out)
+    }
+}
+
+impl TextEncoder for BertTokenizer {
+    fn encode_plain(&self, text: &str, out: &mut Vec<u32>) -> Result<()> {
+        out.extend(self.encode_seq(text)?.ids);
+        Ok(())
+    }
+}
+
+/// Characters that end a sentence wherever they are (no space follows in CJK text).
+fn is_cjk_terminal(c: char) -> bool {
+    matches!(c, '。' | '！' | '？' | '｡' | '︒' | '﹒' | '﹖' | '﹗')
+}
+
+/// Characters that end a sentence when whitespace follows.
+fn is_terminal(c: char) -> bool {
+    matches!(c, '.' | '!' | '?' | '…' | '‼' | '⁇' | '⁈' | '⁉' | '।' | '॥' | '؟' | '۔')
+}
+
+/// Closing quotes and brackets that stay with the sentence they end.
+fn is_closer(c: char) -> bool {
+    matches!(
+        c,
+        '"' | '\''
+            | ')'
+            | ']'
+            | '}'
+            | '”'
+            | '’'
+            | '»'
+            | '›'
+            | '」'
+            | '』'
+            | '）'
+            | '》'
+            | '】'
+            | '〉'
+            | '〕'
+            | '］'
+    )
+}
+
+/// Words that a period follows without ending the sentence (compared lowercase).
+const ABBREVIATIONS: &[&str] = &[
+    "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "mt", "ft", "vs", "etc", "e.g", "i.e", "cf",
+    "al", "no", "nos", "vol", "fig", "figs", "pp", "p", "inc", "ltd", "co", "corp", "dept", "univ",
+    "approx", "gen", "col", "lt", "sgt", "capt", "gov", "sen", "rep", "rev", "hon", "jan", "feb",
+    "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "u.s", "u.k", "a.m",
+    "p.m", "ph.d", "b.a", "m.a", "d.c",
+];
+
+/// Whether the period ending `before` (the text up to it) belongs to an abbreviation or an
+/// initial ("J. R. R. Tolkien") rather than ending a sentence.
+fn period_is_abbreviation(before: &str) -> bool {
+    let word = before.rsplit(|c: char| c.is_whitespace() || c == '(' || c == '"').next();
+    let word = word.unwrap_or("").trim_start_matches(|c: char| !c.is_alphanumeric());
+    if word.is_empty() {
+        return false;
+    }
+    let mut chars = word.chars();
+    let first = chars.next();
+    if first.is_some_and(char::is_uppercase) && chars.next().is_none() {
+        return true; // a single capital: an initial
+    }
+    let lower = word.to_lowercase();
+    ABBREVIATIONS.contains(&lower.as_str())
+}
+
+/// Byte ranges of the sentences of `text` (one paragraph), trimmed of whitespace, none
+/// empty. A sentence ends after a run of terminal punctuation (and any closing quotes or
+/// brackets) that is followed by whitespace and then not by a lowercase letter, except
+/// after abbreviations and initials; CJK full stops, exclamation and question marks end
+/// one with no space after them.
+pub fn split_sentences(text: &str, out: &mut Vec<Range<usize>>) {
+    let mut start = 0;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let cjk = is_cjk_terminal(c);
+        if !(cjk || is_terminal(c)) {
+            continue;
+        }
+        let only_period = c == '.';
+        let mut cjk_run = cjk;
+        let mut only_periods = only_period;
+        let mut end = i + c.len_utf8();
+        // the rest of the run of terminals, then closers
+        while let Some(&(j, d)) = chars.peek() {
+            if is_terminal(d) || is_cjk_terminal(d) {
+                cjk_run |= is_cjk_terminal(d);
+                only_periods &= d == '.';
+            } else if !is_closer(d) {
+                break;
+            }
+            end = j + d.len_utf8();
+            chars.next();
+        }
+        let boundary = if cjk_run {
+            true
+        } else {
+            let next = text[end..].chars().next();
+            match next {
+                None => true,
+                Some(n) if !n.is_whitespace() => false, // "3.14", "e.g.x", "U.S.-led"
+                Some(_) => {
+                    let after = text[end..].trim_start().chars().next();
+                    let lowercase_next = after.is_some_and(char::is_lowercase);
+                    let abbreviation =
+                        only_periods && end - i == 1 && period_is_abbreviation(&text[start..i]);
+                    !lowercase_next && !abbreviation
+                }
+            }
+        };
+        if boundary {
+            push_trimmed(text, start..end, out);
+            start = end;
+        }
+    }
+    push_trimmed(text, start..text.len(), out);
+}
+
+fn push_trimmed(text: &str, range: Range<usize>, out: &mut Vec<Range<usize>>) {
+    let piece = &text[range.clone()];
+    let lead = piece.len() - piece.trim_start().len();
+    let trail = piece.len() - piece.trim_end().len();
+    if lead + trail < piece.len() {
+        out.push(range.start + lead..range.end - trail);
+    }
+}
+
+/// The sentences of `text` as byte ranges, and the end of each document (an index into
+/// the sentences, exclusive). Blank lines separate documents; documents without sentences
+/// do not appear.
+pub fn layout(text: &str, mode: Sentences) -> (Vec<Range<usize>>, Vec<usize>) {
+    let mut sentences = Vec::new();
+    let mut doc_ends = Vec::new();
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        let range = at..at + line.len();
+        at += line.len();
+        let content = line.trim();
+        if content.is_empty() {
+            if doc_ends.last().copied().unwrap_or(0) < sentences.len() {
+                doc_ends.push(sentences.len());
+            }
+            continue;
+        }
+        match mode {
+            Sentences::Lines => push_trimmed(text, range, &mut sentences),
+            Sentences::Split => {
+                let mut local = Vec::new();
+                split_sentences(&text[range.clone()], &mut local);
+                sentences
+                    .extend(local.into_iter().map(|r| r.start + range.start..r.end + range.start));
+            }
+        }
+    }
+    if doc_ends.last().copied().unwrap_or(0) < sentences.len() {
+        doc_ends.push(sentences.len());
+    }
+    (sentences, doc_ends)
+}
+
+/// A tokenized piece of corpus: the ids of its sentences back to back, where each sentence
+/// starts (`sentence_offsets`, one more than the sentences) and where each document starts
+/// in sentences (`document_offsets`, one more than the documents).
+#[derive(Debug, Default, PartialEq)]
+pub struct Tokenized {
+    pub tokens: Vec<u32>,
+    pub sentence_offsets: Vec<u64>,
+    pub document_offsets: Vec<u64>,
+}
+
+/// Tokenizes `text` (documents separated by blank lines) in parallel. Sentences that
+/// encode to no tokens at all (only control characters, say) and documents left without
+/// sentences are skipped; nothing else is.
+pub fn tokenize_text<E: TextEncoder + ?Sized>(
+    encoder: &E,
+    text: &str,
+    mode: Sentences,
+    num_threads: Option<usize>,
+) -> Result<Tokenized> {
+    let (sentences, doc_ends) = layout(text, mode);
+    let encoded: Vec<Vec<u32>> = parallel::install(num_threads, || {
+        sentences
+            .par_iter()
+            .with_min_len(64)
+            .map(|r| {
+                let mut ids = Vec::with_capacity(r.len() / 4 + 1);
+                encoder.encode_plain(&text[r.clone()], &mut ids)?;
+                Ok(ids)
+            })
+            .collect::<Result<_>>()
+    })?;
+    let mut out = Tokenized {
+        tokens: Vec::with_capacity(encoded.iter().map(Vec::len).sum()),
+        sentence_offsets: vec![0],
+        document_offsets: vec![0],
+    };
+    let mut doc_start = 0;
+    for &doc_end in &doc_ends {
+        for ids in &encoded[doc_start..doc_end] {
+            if !ids.is_empty() {
+                out.tokens.extend_from_slice(ids);
+                out.sentence_offsets.push(out.tokens.len() as u64);
+            }
+        }
+        let n_sentences = out.sentence_offsets.len() as u64 - 1;
+        if n_sentences > *out.document_offsets.last().unwrap_or(&0) {
+            out.document_offsets.push(n_sentences);
+        }
+        doc_start = doc_end;
+    }
+    Ok(out)
+}
+
+/// How far past a nominal cut we look for a blank line before cutting at a line end.
+const CUT_SEARCH: u64 = 1 << 20;
+
+/// Cuts a file of `size` bytes into pieces of about `piece_bytes`: each cut moves forward
+/// from a multiple of `piece_bytes` to just after the next blank line (a document
+/// boundary), or, if none comes within 1 MiB, to just after the next line end (splitting an
+/// enormous document). Cuts are always at line starts, hence at UTF-8 boundaries.
+pub fn plan_file(path: &Path, piece_bytes: u64) -> Result<Vec<Range<u64>>> {
+    plan(path, piece_bytes, CUT_SEARCH)
+}
+
+fn plan(path: &Path, piece_bytes: u64, search: u64) -> Result<Vec<Range<u64>>> {
+    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    let piece_bytes = piece_bytes.max(1);
+    let mut cuts = vec![0u64];
+    let mut nominal = piece_bytes;
+    while nominal < size {
+        let last = *cuts.last().unwrap_or(&0);
+        let from = nominal.max(last + 1);
+        match next_cut(&mut file, from, size, search).map_err(|e| Error::io(path, e))? {
+            Some(cut) if cut < size => {
+                cuts.push(cut);
+                nominal = (cut / piece_bytes + 1) * piece_bytes;
+            }
+            _ => break,
+        }
+    }
+    cuts.push(size);
+    cuts.dedup();
+    Ok(cuts.windows(2).map(|w| w[0]..w[1]).filter(|r| !r.is_empty()).collect())
+}
+
+/// The first document boundary at or after `from` (see [`plan_file`]).
+fn next_cut(file: &mut File, from: u64, size: u64, search: u64) -> std::io::Result<Option<u64>> {
+    // look back one byte so that a line starting exactly at `from` is seen as a line start
+    let start = from - 1;
+    file.seek(SeekFrom::Start(start))?;
+    let mut window = Vec::new();
+    file.by_ref().take(search.min(size - start)).read_to_end(&mut window)?;
+    let mut first_line_end = None;
+    let mut line_start: Option<usize> = None; // only after the first newline seen
+    for (k, &b) in window.iter().enumerate() {
+        if b != b'\n' {
+            continue;
+        }
+        if first_line_end.is_none() {
+            first_line_end = Some(k + 1);
+        }
+        if let Some(ls) = line_start {
+            if window[ls..k].iter().all(|c| c.is_ascii_whitespace()) {
+                return Ok(Some(start + k as u64 + 1)); // just after a blank line
+            }
+        }
+        line_start = Some(k + 1);
+    }
+    if start + (window.len() as u64) >= size {
+        return Ok(None); // the rest of the file is one piece
+    }
+    Ok(first_line_end.map(|k| start + k as u64))
+}
+
+/// Reads bytes `range` of `path` as UTF-8 (a byte-order mark at the file's start is
+/// dropped). Invalid UTF-8 is an error naming the file and the byte.
+pub fn read_piece(path: &Path, range: Range<u64>) -> Result<String> {
+    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    file.seek(SeekFrom::Start(range.start)).map_err(|e| Error::io(path, e))?;
+    let mut bytes = Vec::with_capacity((range.end - range.start) as usize);
+    file.take(range.end - range.start).read_to_end(&mut bytes).map_err(|e| Error::io(path, e))?;
+    if (bytes.len() as u64) < range.end - range.start {
+        return Err(Error::Corpus(format!(
+            "{} is shorter than planned ({} bytes from byte {}); did it change while being read?",
+            path.display(),
+            bytes.len(),
+            range.start
+        )));
+    }
+    if range.start == 0 && bytes.starts_with(b"\xEF\xBB\xBF") {
+        bytes.drain(..3);
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let at = range.start + e.utf8_error().valid_up_to() as u64;
+        Error::Corpus(format!(
+            "{} is not valid UTF-8 at byte {at}; convert it (e.g. iconv -f latin1 -t utf-8) or remove the bad bytes",
+            path.display()
+        ))
+    })
+}
+
+/// Reads and tokenizes one planned piece of a file.
+pub fn tokenize_piece<E: TextEncoder + ?Sized>(
+    encoder: &E,
+    path: &Path,
+    range: Range<u64>,
+    mode: Sentences,
+    num_threads: Option<usize>,
+) -> Result<Tokenized> {
+    let text = read_piece(path, range)?;
+    tokenize_text(encoder, &text, mode, num_threads)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sentences(text: &str) -> Vec<&str> {
+        let mut out = Vec::new();
+        split_sentences(text, &mut out);
+        out.into_iter().map(|r| &text[r]).collect()
+    }
+
+    #[test]
+    fn english_sentences() {
+        assert_eq!(
+            sentences("Dr. Smith went to Washington. He arrived at 3 p.m. on Monday! Did he?"),
+            ["Dr. Smith went to Washington.", "He arrived at 3 p.m. on Monday!", "Did he?"]
+        );
+        assert_eq!(
+            sentences("J. R. R. Tolkien wrote it (in 1937). \"Really?\" she asked. Pi is 3.14."),
+            ["J. R. R. Tolkien wrote it (in 1937).", "\"Really?\" she asked.", "Pi is 3.14."]
+        );
+        assert_eq!(sentences("e.g. this one. and this"), ["e.g. this one. and this"]);
+        assert_eq!(sentences("Wait... What?! Yes."), ["Wait...", "What?!", "Yes."]);
+        assert_eq!(sentences("   "), Vec::<&str>::new());
+        assert_eq!(sentences("No ending"), ["No ending"]);
+    }
+
+    #[test]
+    fn chinese_sentences() {
+        assert_eq!(
+            sentences("今天天气很好。我们去公园吧！你来吗？“好的。”他说"),
+            ["今天天气很好。", "我们去公园吧！", "你来吗？", "“好的。”", "他说"]
+        );
+    }
+
+    #[test]
+    fn documents_and_lines() {
+        let text = "A b. C d.\nE f.\n\n\n  \nG h.\n";
+        let (s, d) = layout(text, Sentences::Split);
+        let got: Vec<&str> = s.iter().map(|r| &text[r.clone()]).collect();
+        assert_eq!(got, ["A b.", "C d.", "E f.", "G h."]);
+        assert_eq!(d, [3, 4]);
+        let (s, d) = layout(text, Sentences::Lines);
+        assert_eq!(s.len(), 3);
+        assert_eq!(d, [2, 3]);
+    }
+
+    #[test]
+    fn plans_cut_at_blank_lines_and_cover_the_file() {
+        let dir = std::env::temp_dir().join(format!("lexforge-plan-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("corpus.txt");
+        let mut text = String::new();
+        for d in 0..200 {
+            text.push_str(&format!("Document {d} first line.\nSecond line of {d}.\n\n"));
+        }
+        std::fs::write(&path, &text).unwrap();
+        let cuts = plan_file(&path, 500).unwrap();
+        assert!(cuts.len() > 5);
+        assert_eq!(cuts.first().unwrap().start, 0);
+        assert_eq!(cuts.last().unwrap().end, text.len() as u64);
+        for w in cuts.windows(2) {
+            assert_eq!(w[0].end, w[1].start);
+            let cut = w[0].end as usize;
+            assert!(text[..cut].ends_with("\n\n"), "cut at {cut}");
+        }
+        // a file with no blank line is cut at line ends
+        let lines: String = (0..300).map(|i| format!("line {i}\n")).collect();
+        std::fs::write(&path, &lines).unwrap();
+        let pieces = plan(&path, 100, 40).unwrap();
+        assert!(pieces.len() > 5);
+        for r in &pieces {
+            assert!(lines[..r.end as usize].ends_with('\n'));
+        }
+        std::fs::write(&path, b"ok\n\xff\xfe bad\n").unwrap();
+        let err = read_piece(&path, 0..8).unwrap_err().to_string();
+        assert!(err.contains("not valid UTF-8 at byte 3"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,750 @@
+//! Pretraining instances from tokenized documents: `[CLS] A [SEP] B [SEP]` pairs for next
+//! sentence prediction (NSP) or sentence order prediction (SOP), or packed full sentences
+//! with no pair objective (RoBERTa).
+//!
+//! The corpus is a set of shards, each the ids of its sentences back to back with sentence
+//! and document offsets (see [`crate::corpus::Tokenized`]). Instances are built one shard
+//! (a *block*) at a time; an instance names token ranges of the corpus, and its ids are
+//! copied out only when a batch is materialized. Every random choice of document `d` in
+//! epoch `e` comes from a stream seeded by (seed, e, d), so blocks come out the same for
+//! any thread count and any order of building.
+
+use std::ops::Range;
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::parallel;
+use crate::rng::{probability_threshold, Rng};
+
+/// The pair objective.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Objective {
+    /// Next sentence prediction: B follows A (label 0) or comes from another document (1).
+    Nsp,
+    /// Sentence order prediction: A then B in order (label 0) or swapped (1).
+    Sop,
+    /// No pair: full sentences packed up to the length, across documents.
+    None,
+}
+
+/// Instance-building options.
+#[derive(Clone, Copy, Debug)]
+pub struct InstanceOptions {
+    /// Longest instance, special tokens included.
+    pub max_seq_len: usize,
+    /// The chance of aiming at a shorter random length instead (BERT: 0.1).
+    pub short_seq_prob: f64,
+    pub objective: Objective,
+    pub seed: u64,
+}
+
+/// The ids of one shard, in the width they are stored.
+#[derive(Clone, Copy, Debug)]
+pub enum Tokens<'a> {
+    U16(&'a [u16]),
+    U32(&'a [u32]),
+}
+
+impl Tokens<'_> {
+    pub fn len(&self) -> usize {
+        match self {
+            Tokens::U16(t) => t.len(),
+            Tokens::U32(t) => t.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn copy_into(&self, range: Range<usize>, out: &mut [i64]) {
+        match self {
+            Tokens::U16(t) => out.iter_mut().zip(&t[range]).for_each(|(o, &v)| *o = i64::from(v)),
+            Tokens::U32(t) => out.iter_mut().zip(&t[range]).for_each(|(o, &v)| *o = i64::from(v)),
+        }
+    }
+
+    fn max(&self) -> u32 {
+        match self {
+            Tokens::U16(t) => t.iter().copied().max().map_or(0, u32::from),
+            Tokens::U32(t) => t.iter().copied().max().unwrap_or(0),
+        }
+    }
+}
+
+/// One shard: `sentences[s]..sentences[s + 1]` are the tokens of sentence `s`, and
+/// `documents[d]..documents[d + 1]` the sentences of document `d`.
+#[derive(Clone, Copy, Debug)]
+pub struct Shard<'a> {
+    pub tokens: Tokens<'a>,
+    pub sentences: &'a [i64],
+    pub documents: &'a [i64],
+}
+
+impl Shard<'_> {
+    /// Checks that the offsets describe the tokens: increasing (no empty sentence or
+    /// document), from 0 to the end; and that every id is below `vocab_size`.
+    pub fn validate(&self, name: &str, vocab_size: u32) -> Result<()> {
+        let bad = |what: &str| {
+            Err(Error::Corpus(format!(
+                "shard {name} is corrupt ({what}); delete it and build the shards again"
+            )))
+        };
+        let (s, d) = (self.sentences, self.documents);
+        if s.first() != Some(&0) || d.first() != Some(&0) {
+            return bad("offsets do not start at 0");
+        }
+        if s.last().copied() != Some(self.tokens.len() as i64) {
+            return bad("sentence offsets do not end at the number of tokens");
+        }
+        if d.last().copied() != Some(s.len() as i64 - 1) {
+            return bad("document offsets do not end at the number of sentences");
+        }
+        if s.windows(2).any(|w| w[0] >= w[1]) || d.windows(2).any(|w| w[0] >= w[1]) {
+            return bad("offsets are not increasing");
+        }
+        let max = self.tokens.max();
+        if !self.tokens.is_empty() && max >= vocab_size {
+            return bad(&format!("it holds id {max}, outside the vocabulary of {vocab_size}"));
+        }
+        Ok(())
+    }
+
+    fn n_docs(&self) -> usize {
+        self.documents.len() - 1
+    }
+
+    /// The token ranges of the sentences of document `d`.
+    fn doc_sentences(&self, d: usize) -> impl Iterator<Item = Range<u64>> + '_ {
+        let (a, b) = (self.documents[d] as usize, self.documents[d + 1] as usize);
+        (a..b).map(|s| self.sentences[s] as u64..self.sentences[s + 1] as u64)
+    }
+}
+
+/// Shards with a global document numbering.
+pub struct Corpus<'a> {
+    shards: Vec<Shard<'a>>,
+    /// The global index of each shard's first document, and the total at the end.
+    doc_start: Vec<u64>,
+}
+
+impl<'a> Corpus<'a> {
+    /// A corpus of already validated shards.
+    pub fn new(shards: Vec<Shard<'a>>) -> Corpus<'a> {
+        let mut doc_start = vec![0u64];
+        for s in &shards {
+            doc_start.push(doc_start.last().copied().unwrap_or(0) + s.n_docs() as u64);
+        }
+        Corpus { shards, doc_start }
+    }
+
+    pub fn n_docs(&self) -> u64 {
+        self.doc_start.last().copied().unwrap_or(0)
+    }
+
+    pub fn n_shards(&self) -> usize {
+        self.shards.len()
+    }
+
+    pub fn shard(&self, k: usize) -> &Shard<'a> {
+        &self.shards[k]
+    }
+
+    /// The length of `inst` as a row: its tokens, `[CLS]`, `[SEP]`s (one between documents
+    /// of a packed instance).
+    pub fn framed_len(&self, inst: &Instance) -> usize {
+        if !inst.b.is_empty() {
+            return inst.len();
+        }
+        let seps = self
+            .shards
+            .get(inst.a.shard as usize)
+            .map_or(0, |s| doc_starts_within(s, inst.a.start, inst.a.end).len());
+        inst.len() + seps
+    }
+
+    /// (shard, local document) of global document `g`.
+    fn locate(&self, g: u64) -> (usize, usize) {
+        let shard = self.doc_start.partition_point(|&s| s <= g) - 1;
+        (shard, (g - self.doc_start[shard]) as usize)
+    }
+}
+
+/// A token range of one shard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span {
+    pub shard: u32,
+    pub start: u64,
+    pub end: u64,
+}
+
+impl Span {
+    pub fn len(&self) -> usize {
+        (self.end - self.start) as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.end == self.start
+    }
+}
+
+/// One pretraining example: segments A and B (B empty without a pair objective) and the
+/// pair label (0 or 1; -1 without a pair objective).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Instance {
+    pub a: Span,
+    pub b: Span,
+    pub label: i8,
+}
+
+impl Instance {
+    /// Its length with `[CLS]` and `[SEP]`s, but without the separators between documents
+    /// of a packed instance (see [`Corpus::framed_len`]).
+    pub fn len(&self) -> usize {
+        self.a.len() + self.b.len() + if self.b.is_empty() { 2 } else { 3 }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+/// Random-stream tags, so that streams for different purposes never coincide.
+const TAG_DOCUMENT: u64 = 1;
+const TAG_SHUFFLE: u64 = 2;
+const TAG_ORDER: u64 = 3;
+
+impl InstanceOptions {
+    pub fn validate(&self, corpus: &Corpus<'_>) -> Result<()> {
+        let least = if self.objective == Objective::None { 3 } else { 5 };
+        if self.max_seq_len < least {
+            return Err(Error::Config(format!(
+                "max_seq_len={} is too short: an instance needs at least {least} positions",
+                self.max_seq_len
+            )));
+        }
+        if !(0.0..=1.0).contains(&self.short_seq_prob) {
+            return Err(Error::Config(format!(
+                "short_seq_prob={} must be a probability in [0, 1]",
+                self.short_seq_prob
+            )));
+        }
+        if corpus.n_docs() == 0 {
+            return Err(Error::Corpus("the corpus has no documents".into()));
+        }
+        if self.objective == Objective::Nsp && corpus.n_docs() < 2 {
+            return Err(Error::Corpus(
+                "next sentence prediction needs at least 2 documents (B is drawn from another document); add documents or use objective='sop' or 'none'".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The order in which epoch `epoch` visits the shards.
+pub fn block_order(n_shards: usize, seed: u64, epoch: u64) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n_shards).collect();
+    shuffle(&mut order, &mut Rng::new(&[seed, epoch, TAG_ORDER]));
+    order
+}
+
+fn shuffle<T>(items: &mut [T], rng: &mut Rng) {
+    for i in (1..items.len()).rev() {
+        let j = rng.below(i as u64 + 1) as usize;
+        items.swap(i, j);
+    }
+}
+
+/// The instances of shard `shard` for epoch `epoch`, in their shuffled order.
+pub fn build_block(
+    corpus: &Corpus<'_>,
+    shard: usize,
+    epoch: u64,
+    opts: &InstanceOptions,
+    num_threads: Option<usize>,
+) -> Result<Vec<Instance>> {
+    opts.validate(corpus)?;
+    let s = corpus.shards.get(shard).ok_or_else(|| {
+        Error::Config(format!("shard {shard} does not exist ({} shards)", corpus.n_shards()))
+    })?;
+    let mut instances = match opts.objective {
+        Objective::None => pack_sentences(s, shard as u32, opts.max_seq_len - 2),
+        _ => {
+            let first = corpus.doc_start[shard];
+            let per_doc: Vec<Vec<Instance>> = parallel::install(num_threads, || {
+                (0..s.n_docs())
+                    .into_par_iter()
+                    .with_min_len(64)
+                    .map(|d| {
+                        let mut rng = Rng::new(&[opts.seed, epoch, first + d as u64, TAG_DOCUMENT]);
+                        pair_instances(corpus, shard, d, opts, &mut rng)
+                    })
+                    .collect()
+            });
+            per_doc.into_iter().flatten().collect()
+        }
+    };
+    shuffle(&mut instances, &mut Rng::new(&[opts.seed, epoch, shard as u64, TAG_SHUFFLE]));
+    Ok(instances)
+}
+
+/// The token range from the start of `a` to the end of `b` (consecutive sentences).
+fn span(shard: usize, a: &Range<u64>, b: &Range<u64>) -> Span {
+    Span { shard: shard as u32, start: a.start, end: b.end }
+}
+
+/// NSP/SOP instances of one document, after Google's `create_instances_from_document`:
+/// sentences are gathered into a chunk up to a target length (the maximum, or with
+/// `short_seq_prob` a random shorter one); a random prefix of the chunk is A; B is the
+/// rest of the chunk or, for half of the NSP instances, a run of sentences from a random
+/// other document (the chunk's unused sentences then start the next chunk). A chunk of
+/// one sentence borrows the next sentence of the document as B, or, being the document's
+/// last, is cut in two at a random token, so that every pair is IsNext (or in order) with
+/// probability exactly 1/2. Pairs too long lose tokens one at a time from the longer
+/// segment, at its front or back at random.
+fn pair_instances(
+    corpus: &Corpus<'_>,
+    shard: usize,
+    d: usize,
+    opts: &InstanceOptions,
+    rng: &mut Rng,
+) -> Vec<Instance> {
+    let s = &corpus.shards[shard];
+    let sentences: Vec<Range<u64>> = s.doc_sentences(d).collect();
+    let max_tokens = opts.max_seq_len - 3;
+    let half = probability_threshold(0.5);
+    let target = if rng.chance(probability_threshold(opts.short_seq_prob)) {
+        2 + rng.below(max_tokens as u64 - 1) as usize // 2..=max_tokens
+    } else {
+        max_tokens
+    };
+    let mut out = Vec::new();
+    let (mut chunk_start, mut length) = (0usize, 0usize);
+    let mut i = 0;
+    while i < sentences.len() {
+        length += (sentences[i].end - sentences[i].start) as usize;
+        if i + 1 < sentences.len() && length < target {
+            i += 1;
+            continue;
+        }
+        // the chunk is sentences[chunk_start..=i]
+        let mut chunk = chunk_start..i + 1;
+        let single = chunk.len() == 1;
+        let a_end = if single {
+            chunk.start + 1
+        } else {
+            chunk.start + 1 + rng.below(chunk.len() as u64 - 1) as usize
+        };
+        let a = span(shard, &sentences[chunk.start], &sentences[a_end - 1]);
+        let nsp = opts.objective == Objective::Nsp;
+        let mut random_next = nsp && rng.chance(half);
+        if !random_next && single && i + 1 >= sentences.len() && a.len() < 2 {
+            // a one-token last sentence cannot be cut in two: NSP takes a random B, SOP
+            // has no pair to make
+            if !nsp {
+                i += 1;
+                chunk_start = i;
+                length = 0;
+                continue;
+            }
+            random_next = true;
+        }
+        let (a, b, label) = if random_next {
+            let b = random_b(corpus, shard, d, target.saturating_sub(a.len()).max(1), rng);
+            // the chunk's sentences after A go back to the document
+            chunk.end = a_end;
+            (a, b, 1)
+        } else if single && i + 1 < sentences.len() {
+            // a chunk of one sentence borrows the next one as B
+            i += 1;
+            chunk.end = i + 1;
+            (a, span(shard, &sentences[i], &sentences[i]), 0)
+        } else if single {
+            // the document's last sentence alone: its two halves, cut at a random token
+            let cut = a.start + 1 + rng.below(a.len() as u64 - 1);
+            (Span { end: cut, ..a }, Span { start: cut, ..a }, 0)
+        } else {
+            (a, span(shard, &sentences[a_end], &sentences[chunk.end - 1]), 0)
+        };
+        out.push(finish(a, b, label, opts, max_tokens, rng));
+        i = chunk.end;
+        chunk_start = i;
+        length = 0;
+    }
+    out
+}
+
+/// Truncates the pair to `max_tokens` and, for SOP, swaps it with probability 1/2.
+fn finish(
+    mut a: Span,
+    mut b: Span,
+    label: i8,
+    opts: &InstanceOptions,
+    max_tokens: usize,
+    rng: &mut Rng,
+) -> Instance {
+    let half = probability_threshold(0.5);
+    while a.len() + b.len() > max_tokens {
+        let longer = if a.len() > b.len() { &mut a } else { &mut b };
+        if rng.chance(half) {
+            longer.start += 1;
+        } else {
+            longer.end -= 1;
+        }
+    }
+    if opts.objective == Objective::Sop && rng.chance(half) {
+        return Instance { a: b, b: a, label: 1 };
+    }
+    Instance { a, b, label }
+}
+
+/// A run of sentences of a random document other than `d`, from a random sentence on,
+/// until `target` tokens (or the document's end).
+fn random_b(corpus: &Corpus<'_>, shard: usize, d: usize, target: usize, rng: &mut Rng) -> Span {
+    let own = corpus.doc_start[shard] + d as u64;
+    let mut g = rng.below(corpus.n_docs() - 1);
+    if g >= own {
+        g += 1;
+    }
+    let (rs, rd) = corpus.locate(g);
+    let sentences: Vec<Range<u64>> = corpus.shards[rs].doc_sentences(rd).collect();
+    let first = rng.below(sentences.len() as u64) as usize;
+    let mut last = first;
+    let mut length = 0;
+    for (j, r) in sentences.iter().enumerate().skip(first) {
+        length += (r.end - r.start) as usize;
+        last = j;
+        if length >= target {
+            break;
+        }
+    }
+    span(rs, &sentences[first], &sentences[last])
+}
+
+/// Full sentences packed in order into instances of at most `capacity` tokens plus the
+/// separators between documents; a sentence longer than `capacity` fills instances on its
+/// own, in pieces. No tokens are dropped.
+fn pack_sentences(s: &Shard<'_>, shard: u32, capacity: usize) -> Vec<Instance> {
+    let mut out = Vec::new();
+    let none = Span { shard, start: 0, end: 0 };
+    let emit = |start: u64, end: u64, out: &mut Vec<Instance>| {
+        if end > start {
+            out.push(Instance { a: Span { shard, start, end }, b: none, label: -1 });
+        }
+    };
+    let (mut start, mut end, mut used) = (0u64, 0u64, 0usize);
+    for d in 0..s.n_docs() {
+        for (k, r) in s.doc_sentences(d).enumerate() {
+            let len = (r.end - r.start) as usize;
+            // a document boundary inside an instance costs a separator
+            let sep = usize::from(k == 0 && used > 0);
+            if used > 0 && used + sep + len > capacity {
+                emit(start, end, &mut out);
+                used = 0;
+            }
+            if used == 0 {
+                start = r.start;
+                let mut at = r.start;
+                while (r.end - at) as usize > capacity {
+                    emit(at, at + capacity as u64, &mut out);
+                    at += capacity as u64;
+                }
+                start = start.max(at);
+                end = r.end;
+                used = (r.end - at) as usize;
+            } else {
+                end = r.end;
+                used += sep + len;
+            }
+        }
+    }
+    if used > 0 {
+        emit(start, end, &mut out);
+    }
+    out
+}
+
+/// Token ids of the special tokens an instance is framed with.
+#[derive(Clone, Copy, Debug)]
+pub struct Framing {
+    pub cls: u32,
+    pub sep: u32,
+    pub pad: u32,
+}
+
+/// A materialized batch, row-major (rows, width), and one label per row.
+#[derive(Debug, Default)]
+pub struct Materialized {
+    pub input_ids: Vec<i64>,
+    pub token_type_ids: Vec<i64>,
+    pub attention_mask: Vec<i64>,
+    pub labels: Vec<i64>,
+}
+
+/// Where [`materialize_into`] writes: (rows × width) slices and one label per row.
+pub struct Columns<'m> {
+    pub input_ids: &'m mut [i64],
+    pub token_type_ids: &'m mut [i64],
+    pub attention_mask: &'m mut [i64],
+    pub labels: &'m mut [i64],
+}
+
+/// [`materialize_into`] into new vectors.
+pub fn materialize(
+    corpus: &Corpus<'_>,
+    instances: &[Instance],
+    framing: Framing,
+    width: usize,
+) -> Result<Materialized> {
+    let n = instances.len();
+    let mut m = Materialized {
+        input_ids: vec![0; n * width],
+        token_type_ids: vec![0; n * width],
+        attention_mask: vec![0; n * width],
+        labels: vec![0; n],
+    };
+    let columns = Columns {
+        input_ids: &mut m.input_ids,
+        token_type_ids: &mut m.token_type_ids,
+        attention_mask: &mut m.attention_mask,
+        labels: &mut m.labels,
+    };
+    materialize_into(corpus, instances, framing, width, columns)?;
+    Ok(m)
+}
+
+/// Writes instances as `[CLS] A [SEP] B [SEP]` rows (`[CLS] tokens [SEP]` with a `[SEP]`
+/// between documents when there is no pair), padded to `width`; every element of `out` is
+/// overwritten.
+pub fn materialize_into(
+    corpus: &Corpus<'_>,
+    instances: &[Instance],
+    framing: Framing,
+    width: usize,
+    out: Columns<'_>,
+) -> Result<()> {
+    let n = instances.len();
+    if out.input_ids.len() != n * width
+        || out.token_type_ids.len() != n * width
+        || out.attention_mask.len() != n * width
+        || out.labels.len() != n
+    {
+        return Err(Error::Config("output columns do not match the batch shape".into()));
+    }
+    for (row, inst) in instances.iter().enumerate() {
+        if instances_shard(corpus, &inst.a).is_none() || instances_shard(corpus, &inst.b).is_none()
+        {
+            return Err(Error::Config("an instance names a shard outside this corpus".into()));
+        }
+        let len = corpus.framed_len(inst);
+        if len > width {
+            return Err(Error::Config(format!(
+                "an instance of {len} tokens does not fit width {width}"
+            )));
+        }
+        out.labels[row] = i64::from(inst.label);
+        let span = row * width..(row + 1) * width;
+        let mut w = Row {
+            corpus,
+            ids: &mut out.input_ids[span.clone()],
+            types: &mut out.token_type_ids[span.clone()],
+            at: 0,
+        };
+        w.put(framing.cls, 0);
+        if inst.b.is_empty() {
+            // a separator wherever a document starts inside the span
+            let mut from = inst.a.start;
+            let shard = &corpus.shards[inst.a.shard as usize];
+            for cut in doc_starts_within(shard, inst.a.start, inst.a.end) {
+                w.copy(Span { start: from, end: cut, ..inst.a }, 0);
+                w.put(framing.sep, 0);
+                from = cut;
+            }
+            w.copy(Span { start: from, ..inst.a }, 0);
+            w.put(framing.sep, 0);
+        } else {
+            w.copy(inst.a, 0);
+            w.put(framing.sep, 0);
+            w.copy(inst.b, 1);
+            w.put(framing.sep, 1);
+        }
+        let used = w.at;
+        out.input_ids[span.start + used..span.end].fill(i64::from(framing.pad));
+        out.token_type_ids[span.start + used..span.end].fill(0);
+        out.attention_mask[span.start..span.start + used].fill(1);
+        out.attention_mask[span.start + used..span.end].fill(0);
+    }
+    Ok(())
+}
+
+fn instances_shard<'c, 'a>(corpus: &'c Corpus<'a>, span: &Span) -> Option<&'c Shard<'a>> {
+    corpus.shards.get(span.shard as usize).filter(|s| span.end as usize <= s.tokens.len())
+}
+
+/// One row being written (its length was checked against the width).
+struct Row<'r, 'a> {
+    corpus: &'r Corpus<'a>,
+    ids: &'r mut [i64],
+    types: &'r mut [i64],
+    at: usize,
+}
+
+impl Row<'_, '_> {
+    fn put(&mut self, id: u32, type_id: i64) {
+        self.ids[self.at] = i64::from(id);
+        self.types[self.at] = type_id;
+        self.at += 1;
+    }
+
+    fn copy(&mut self, span: Span, type_id: i64) {
+        let len = span.len();
+        let tokens = &self.corpus.shards[span.shard as usize].tokens;
+        tokens.copy_into(
+            span.start as usize..span.end as usize,
+            &mut self.ids[self.at..self.at + len],
+        );
+        self.types[self.at..self.at + len].fill(type_id);
+        self.at += len;
+    }
+}
+
+/// Token positions in `(start, end)` where a document of `s` begins.
+fn doc_starts_within(s: &Shard<'_>, start: u64, end: u64) -> Vec<u64> {
+    let token_of_doc = |d: usize| s.sentences[s.documents[d] as usize] as u64;
+    // binary search: the first document starting after `start`
+    let (mut lo, mut hi) = (0, s.n_docs());
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if token_of_doc(mid) <= start {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    (lo..s.n_docs()).map(token_of_doc).take_while(|&t| t < end).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Documents of 1-8 sentences of 1-40 tokens; token = doc * 10_000 + sentence * 100 + k.
+    fn corpus_data(docs: usize, seed: u64) -> (Vec<u32>, Vec<i64>, Vec<i64>) {
+        let mut rng = Rng::new(&[seed]);
+        let (mut tokens, mut sentences, mut documents) = (Vec::new(), vec![0i64], vec![0i64]);
+        for d in 0..docs {
+            for s in 0..1 + rng.below(8) {
+                for k in 0..1 + rng.below(40) {
+                    tokens.push((d as u64 * 10_000 + s * 100 + k) as u32);
+                }
+                sentences.push(tokens.len() as i64);
+            }
+            documents.push(sentences.len() as i64 - 1);
+        }
+        (tokens, sentences, documents)
+    }
+
+    fn doc_of(t: u32) -> u32 {
+        t / 10_000
+    }
+
+    fn opts(objective: Objective) -> InstanceOptions {
+        InstanceOptions { max_seq_len: 64, short_seq_prob: 0.1, objective, seed: 7 }
+    }
+
+    #[test]
+    fn nsp_pairs() {
+        let (t, s, d) = corpus_data(3000, 1);
+        let shard = Shard { tokens: Tokens::U32(&t), sentences: &s, documents: &d };
+        shard.validate("test", 1 << 30).unwrap();
+        let corpus = Corpus::new(vec![shard]);
+        let o = opts(Objective::Nsp);
+        let block = build_block(&corpus, 0, 0, &o, Some(1)).unwrap();
+        assert_eq!(block, build_block(&corpus, 0, 0, &o, Some(4)).unwrap());
+        assert_ne!(block, build_block(&corpus, 0, 1, &o, Some(2)).unwrap());
+        let next = block.iter().filter(|i| i.label == 0).count() as f64 / block.len() as f64;
+        assert!((0.4..0.6).contains(&next), "IsNext share {next}");
+        for i in &block {
+            assert!(i.len() <= 64 && !i.a.is_empty() && !i.b.is_empty());
+            let (a0, a1) = (t[i.a.start as usize], t[i.a.end as usize - 1]);
+            let (b0, b1) = (t[i.b.start as usize], t[i.b.end as usize - 1]);
+            assert_eq!(doc_of(a0), doc_of(a1));
+            assert_eq!(doc_of(b0), doc_of(b1));
+            if i.label == 1 {
+                assert_ne!(doc_of(a0), doc_of(b0), "NotNext B from the same document");
+            } else {
+                assert_eq!(doc_of(a0), doc_of(b0));
+                assert!(i.a.end <= i.b.start, "B follows A");
+            }
+        }
+        let m = materialize(&corpus, &block[..10], Framing { cls: 1, sep: 2, pad: 0 }, 64).unwrap();
+        for (r, inst) in block[..10].iter().enumerate() {
+            let row = &m.input_ids[r * 64..(r + 1) * 64];
+            let types = &m.token_type_ids[r * 64..(r + 1) * 64];
+            let (la, lb) = (inst.a.len(), inst.b.len());
+            assert_eq!(row[0], 1);
+            assert_eq!(row[1], i64::from(t[inst.a.start as usize]));
+            assert_eq!((row[1 + la], row[2 + la + lb]), (2, 2));
+            assert!(row[3 + la + lb..].iter().all(|&x| x == 0));
+            assert!(types[..2 + la].iter().all(|&x| x == 0));
+            assert!(types[2 + la..3 + la + lb].iter().all(|&x| x == 1));
+            let mask = &m.attention_mask[r * 64..(r + 1) * 64];
+            assert_eq!(mask.iter().sum::<i64>() as usize, 3 + la + lb);
+        }
+    }
+
+    #[test]
+    fn sop_orders_and_packing_covers_everything() {
+        let (t, s, d) = corpus_data(2000, 2);
+        let corpus =
+            Corpus::new(vec![Shard { tokens: Tokens::U32(&t), sentences: &s, documents: &d }]);
+        let block = build_block(&corpus, 0, 0, &opts(Objective::Sop), None).unwrap();
+        let swapped = block.iter().filter(|i| i.label == 1).count() as f64 / block.len() as f64;
+        assert!((0.45..0.55).contains(&swapped));
+        for i in &block {
+            assert_eq!(doc_of(t[i.a.start as usize]), doc_of(t[i.b.start as usize]));
+            assert_eq!(i.label == 1, i.a.start > i.b.start);
+        }
+        let mut packed = build_block(&corpus, 0, 0, &opts(Objective::None), None).unwrap();
+        packed.sort_by_key(|i| i.a.start);
+        let mut at = 0;
+        for i in &packed {
+            assert_eq!(i.a.start, at, "packing must not drop or repeat tokens");
+            at = i.a.end;
+            let seps = doc_starts_within(&corpus.shards[0], i.a.start, i.a.end).len();
+            assert!(i.a.len() + seps + 2 <= 64);
+        }
+        assert_eq!(at as usize, t.len());
+        let framing = Framing { cls: 1 << 30, sep: (1 << 30) + 1, pad: (1 << 30) + 2 };
+        let m = materialize(&corpus, &packed[..5], framing, 64).unwrap();
+        for (r, inst) in packed[..5].iter().enumerate() {
+            let row = &m.input_ids[r * 64..(r + 1) * 64];
+            let body: Vec<i64> = row[1..].iter().copied().filter(|&x| x < 1 << 30).collect();
+            let want: Vec<i64> = t[inst.a.start as usize..inst.a.end as usize]
+                .iter()
+                .map(|&x| i64::from(x))
+                .collect();
+            assert_eq!(body, want);
+        }
+    }
+
+    #[test]
+    fn bad_input() {
+        let (t, s, d) = corpus_data(1, 3);
+        let shard = Shard { tokens: Tokens::U32(&t), sentences: &s, documents: &d };
+        assert!(shard
+            .validate("x", 100)
+            .unwrap_err()
+            .to_string()
+            .contains("outside the vocabulary"));
+        let short = &s[..s.len() - 1];
+        let bad = Shard { sentences: short, ..shard };
+        assert!(bad.validate("x", 1 << 30).is_err());
+        let corpus = Corpus::new(vec![shard]);
+        let err = build_block(&corpus, 0, 0, &opts(Objective::Nsp), None).unwrap_err();
+        assert!(err.to_string().contains("at least 2 documents"));
+        let tiny = InstanceOptions { max_seq_len: 4, ..opts(Objective::Sop) };
+        assert!(build_block(&corpus, 0, 0, &tiny, None).is_err());
+    }
+}
