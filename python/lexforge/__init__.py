@@ -32,8 +32,10 @@ if TYPE_CHECKING:
     from lexforge.batch import BatchEncoding
     from lexforge.bpe import BpeTokenizer
     from lexforge.masking import Masker, mask_tokens
-    from lexforge.shards import ShardSet, build_shards, split_sentences
+    from lexforge.pretraining import PretrainingBatches
+    from lexforge.shards import ShardSet, build_shards, split_sentences, write_corpus
     from lexforge.tokenizer import Tokenizer
+    from lexforge.torch_data import PretrainingDataset
     from lexforge.training import WordCounts
     from lexforge.wordpiece import WordPieceTokenizer
 
@@ -52,8 +54,11 @@ _LAZY = {
     "datasets": "lexforge.datasets",
     "Masker": "lexforge.masking",
     "ShardSet": "lexforge.shards",
+    "PretrainingBatches": "lexforge.pretraining",
+    "PretrainingDataset": "lexforge.torch_data",
     "build_shards": "lexforge.shards",
     "split_sentences": "lexforge.shards",
+    "write_corpus": "lexforge.shards",
     "mask_tokens": "lexforge.masking",
 }
 
@@ -69,6 +74,8 @@ __all__ = [
     "LexforgeError",
     "Masker",
     "PatternError",
+    "PretrainingBatches",
+    "PretrainingDataset",
     "ShardError",
     "ShardSet",
     "SpecialTokenError",
@@ -83,6 +90,7 @@ __all__ = [
     "datasets",
     "mask_tokens",
     "split_sentences",
+    "write_corpus",
 ]
 
 

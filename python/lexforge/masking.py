@@ -148,6 +148,7 @@ class Masker:
         step: int = 0,
         special_tokens_mask: Any = None,
         word_ids: Any = None,
+        schedule_step: int | None = None,
     ) -> tuple[Any, Any]:
         """Masks a (batch, length) array of ids (int64, int32, uint32 or uint16; NumPy or a
         CPU torch tensor; not modified) for training step ``step``.
@@ -155,6 +156,8 @@ class Masker:
         ``special_tokens_mask`` ((batch, length), nonzero at special and padding positions)
         adds to ``special_ids``; ``word_ids`` ((batch, length), -1 for none, as
         ``encode_batch(..., return_word_ids=True)`` gives) is needed with ``whole_word``.
+        ``schedule_step`` is the step a rate schedule is evaluated at (default ``step``;
+        with several data-parallel ranks, the training step rather than the batch index).
 
         Returns ``(input_ids, labels)``: the corrupted ids, same dtype and kind (NumPy or
         torch) as the input, and int64 labels holding the original id at picked positions
@@ -186,7 +189,8 @@ class Masker:
                 raise ConfigError(f"word_ids has shape {words.shape}, input_ids {ids.shape}")
         if step < 0:
             raise ConfigError(f"step must be a non-negative integer, got {step}")
-        rate = self.rate(step) if callable(self.mlm_probability) else None
+        at = step if schedule_step is None else schedule_step
+        rate = self.rate(at) if callable(self.mlm_probability) else None
         out, labels = self._core.mask(
             np.ascontiguousarray(ids), step, special, words, rate, self.num_threads
         )

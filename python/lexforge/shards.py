@@ -20,7 +20,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -32,7 +32,7 @@ from lexforge import _core
 from lexforge._progress import Progress
 from lexforge.errors import ConfigError, CorpusError, ShardError
 
-__all__ = ["ShardSet", "build_shards", "split_sentences"]
+__all__ = ["ShardSet", "build_shards", "split_sentences", "write_corpus"]
 
 PathLike = str | os.PathLike[str]
 SentenceMode = Literal["split", "lines"]
@@ -47,6 +47,36 @@ def split_sentences(text: str) -> list[str]:
     not by a lowercase letter, except after abbreviations ("Dr.", "e.g.") and initials;
     after the CJK ``。！？`` with no space needed."""
     return _core.split_sentences(text)
+
+
+def write_corpus(documents: Iterable[str | Sequence[str]], path: PathLike) -> Path:
+    """Writes documents as a corpus file for :func:`build_shards` (atomically) and returns
+    its path: documents separated by blank lines; a document given as a list of sentences
+    has one sentence per line (build with ``sentences="lines"`` to keep them as they are),
+    one given as text keeps its lines (blank lines inside it are dropped, since they would
+    end the document).
+
+    Raises:
+        CorpusError: an empty document (naming its index), or no documents at all.
+    """
+    out = Path(path)
+    parts: list[str] = []
+    for i, doc in enumerate(documents):
+        lines = (
+            [" ".join(s.split()) for s in doc]
+            if not isinstance(doc, str)
+            else [line.strip() for line in doc.splitlines()]
+        )
+        lines = [line for line in lines if line]
+        if not lines:
+            raise CorpusError(f"document {i} is empty; drop it or give it text")
+        parts.append("\n".join(lines) + "\n")
+    if not parts:
+        raise CorpusError("no documents to write")
+    data = "\n".join(parts).encode("utf-8")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomic(out, lambda f: f.write(data))
+    return out
 
 
 def _sources(corpus: PathLike | Sequence[PathLike]) -> list[Path]:

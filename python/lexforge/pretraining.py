@@ -1,0 +1,183 @@
+"""Pretraining batches from shards: instances (NSP, SOP or packed), padded, masked.
+
+:class:`PretrainingBatches` turns a :class:`~lexforge.shards.ShardSet` into an endless (or
+``epochs``-long) stream of batches, NumPy arrays ready for a BERT-style model. The stream is
+a pure function of the shards and the options: epoch ``e`` visits the shards in an order
+drawn from ``(seed, e)``, each shard's instances are built (Rust) from streams seeded per
+document and shuffled, and batch ``g`` is instances ``g × batch_size`` onwards of that
+stream, masked with the stream of ``(seed, g, row)``. So any batch can be produced on its
+own, by any process, and a run resumed at step ``s`` sees exactly the batches it would have
+seen. :class:`~lexforge.torch_data.PretrainingDataset` wraps it for a torch ``DataLoader``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections import deque
+from collections.abc import Iterator
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from lexforge import _core
+from lexforge.errors import ConfigError
+from lexforge.masking import Masker
+from lexforge.shards import ShardSet
+
+__all__ = ["PretrainingBatches"]
+
+Objective = Literal["nsp", "sop", "none"]
+Batch = dict[str, npt.NDArray[np.int64]]
+_LABEL_KEY = {"nsp": "next_sentence_label", "sop": "sentence_order_label"}
+
+
+def _special_id(tokenizer: Any, names: tuple[str, ...], role: str) -> int:
+    specials: dict[str, int] = dict(tokenizer.special_tokens)
+    for name in names:
+        if name in specials:
+            return specials[name]
+    raise ConfigError(
+        f"the shards' tokenizer has no {role} token (looked for {', '.join(names)}; it has "
+        f"{sorted(specials)}); train it with special_tokens including one of them"
+    )
+
+
+class PretrainingBatches:
+    """Masked pretraining batches from shards.
+
+    Args:
+        shards: a :class:`ShardSet` or the directory of one.
+        batch_size: rows per batch.
+        max_seq_len: the longest row, ``[CLS]`` and ``[SEP]`` included.
+        objective: ``"nsp"`` (next sentence prediction, BERT), ``"sop"`` (sentence order
+            prediction, ALBERT) or ``"none"`` (full sentences packed across documents,
+            RoBERTa).
+        short_seq_prob: the share of documents whose instances aim at a random shorter
+            length (BERT: 0.1); pairs only.
+        masker: the :class:`~lexforge.masking.Masker` (default: the shards' tokenizer's,
+            with ``mlm_probability`` and ``seed``).
+        mlm_probability: the masking rate, or a schedule ``step -> rate``, for the default
+            masker.
+        seed: seeds everything: shard order, instances, masks.
+        epochs: how many passes over the shards (default: endless).
+        pad_to: ``"longest"`` (each batch to its longest row, rounded up to
+            ``pad_to_multiple_of``) or ``"max_length"`` (always ``max_seq_len``).
+        drop_last: drop the last, short batch of a finite stream.
+        num_threads: threads for building instances and masking (default: all cores);
+            results do not depend on it.
+
+    Each batch is a dict of int64 arrays: ``input_ids`` (masked), ``token_type_ids``,
+    ``attention_mask``, ``labels`` (the original ids at masked positions, -100 elsewhere),
+    and ``next_sentence_label`` (NSP: 0 = B follows A, 1 = B is random) or
+    ``sentence_order_label`` (SOP: 0 = in order, 1 = swapped).
+    """
+
+    def __init__(
+        self,
+        shards: ShardSet | str | os.PathLike[str],
+        *,
+        batch_size: int,
+        max_seq_len: int = 128,
+        objective: Objective = "nsp",
+        short_seq_prob: float = 0.1,
+        masker: Masker | None = None,
+        mlm_probability: Any = 0.15,
+        seed: int = 0,
+        epochs: int | None = None,
+        pad_to: Literal["longest", "max_length"] = "longest",
+        pad_to_multiple_of: int = 8,
+        drop_last: bool = False,
+        num_threads: int | None = None,
+    ) -> None:
+        self.shards = shards if isinstance(shards, ShardSet) else ShardSet(shards)
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
+        if objective not in ("nsp", "sop", "none"):
+            raise ConfigError(f"objective must be 'nsp', 'sop' or 'none', got {objective!r}")
+        if pad_to not in ("longest", "max_length"):
+            raise ConfigError(f"pad_to must be 'longest' or 'max_length', got {pad_to!r}")
+        if epochs is not None and epochs < 1:
+            raise ConfigError(f"epochs must be at least 1 (or None for endless), got {epochs}")
+        if seed < 0:
+            raise ConfigError(f"seed must be a non-negative integer, got {seed}")
+        tokenizer = self.shards.tokenizer()
+        self.cls = _special_id(tokenizer, ("[CLS]", "<s>", "<cls>"), "[CLS]")
+        self.sep = _special_id(tokenizer, ("[SEP]", "</s>", "<sep>"), "[SEP]")
+        self.pad = _special_id(tokenizer, ("[PAD]", "<pad>"), "[PAD]")
+        self.masker = masker or Masker.from_tokenizer(
+            tokenizer, mlm_probability=mlm_probability, seed=seed, num_threads=num_threads
+        )
+        self.batch_size, self.max_seq_len = batch_size, max_seq_len
+        self.objective: Objective = objective
+        self.short_seq_prob, self.seed, self.epochs = short_seq_prob, seed, epochs
+        self.pad_to, self.multiple_of = pad_to, max(1, pad_to_multiple_of)
+        self.drop_last, self.num_threads = drop_last, num_threads
+        self._corpus = self.shards.core()
+        # batches per training step (data-parallel ranks): a rate schedule follows the step
+        self.ranks = 1
+        # fail now, not in a worker: the options are checked by building a first block
+        self._block(0, 0)
+
+    def _block(self, shard: int, epoch: int) -> Any:
+        return self._corpus.build_block(
+            shard, epoch, self.max_seq_len, self.short_seq_prob, self.objective, self.seed,
+            self.num_threads,
+        )  # fmt: skip
+
+    def _blocks(self) -> Iterator[Any]:
+        epochs = itertools.count() if self.epochs is None else range(self.epochs)
+        for epoch in epochs:
+            for shard in _core.shard_order(self._corpus.n_shards, self.seed, epoch):
+                yield self._block(shard, epoch)
+
+    def iterate(self, start: int = 0, stride: int = 1) -> Iterator[tuple[int, Batch]]:
+        """Batches ``start``, ``start + stride``, ... as ``(index, batch)`` pairs."""
+        if start < 0 or stride < 1:
+            raise ConfigError(f"start must be >= 0 and stride >= 1, got {start} and {stride}")
+        size = self.batch_size
+        window: deque[tuple[int, Any]] = deque()  # (stream position of the block, block)
+        end = 0  # the stream position after the last block in the window
+        g = start
+        for block in self._blocks():
+            window.append((end, block))
+            end += len(block)
+            while (g + 1) * size <= end:
+                yield g, self._make(g, self._parts(window, g * size, (g + 1) * size))
+                g += stride
+            while window and window[0][0] + len(window[0][1]) <= g * size:
+                window.popleft()
+        if not self.drop_last and g * size < end:
+            yield g, self._make(g, self._parts(window, g * size, end))
+
+    def __iter__(self) -> Iterator[Batch]:
+        return (batch for _, batch in self.iterate())
+
+    def batch(self, index: int) -> Batch:
+        """Batch ``index`` of the stream, built on its own."""
+        for _, batch in self.iterate(index):
+            return batch
+        raise IndexError(f"batch {index} is past the end of the stream")
+
+    @staticmethod
+    def _parts(window: deque[tuple[int, Any]], lo: int, hi: int) -> list[tuple[Any, int, int]]:
+        parts = []
+        for at, block in window:
+            a, b = max(lo, at), min(hi, at + len(block))
+            if a < b:
+                parts.append((block, a - at, b - at))
+        return parts
+
+    def _make(self, index: int, parts: list[tuple[Any, int, int]]) -> Batch:
+        width = self.max_seq_len if self.pad_to == "max_length" else None
+        batch: Batch = self._corpus.materialize(
+            parts, self.cls, self.sep, self.pad, width, self.multiple_of
+        )
+        pair_labels = batch.pop("labels")
+        batch["input_ids"], batch["labels"] = self.masker(
+            batch["input_ids"], step=index, schedule_step=index // self.ranks
+        )
+        if self.objective in _LABEL_KEY:
+            batch[_LABEL_KEY[self.objective]] = pair_labels
+        return batch

@@ -1,0 +1,101 @@
+"""torch integration of the pretraining data path: :class:`PretrainingDataset`.
+
+Imports torch; ``import lexforge`` does not import this module until
+``lexforge.PretrainingDataset`` is used.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import IterableDataset, get_worker_info
+
+from lexforge.errors import ConfigError
+from lexforge.pretraining import PretrainingBatches
+from lexforge.shards import ShardSet
+
+__all__ = ["PretrainingDataset"]
+
+
+class PretrainingDataset(IterableDataset[dict[str, torch.Tensor]]):
+    """Ready, masked pretraining batches as torch tensors, for a ``DataLoader`` with
+    ``batch_size=None`` (the dataset batches; ``num_workers`` and ``pin_memory`` as usual)::
+
+        data = lf.PretrainingDataset("shards/", batch_size=256, max_seq_len=128)
+        loader = DataLoader(data, batch_size=None, num_workers=2, pin_memory=True)
+        for step, batch in enumerate(loader, start=data.start_step): ...
+
+    Batches are split between data-parallel ranks (``rank``/``world_size``, by default from
+    ``torch.distributed`` when it is initialized) and between the loader's workers without
+    overlap: rank ``r`` of ``W`` trains on batches ``r, W + r, 2W + r, ...`` of the stream,
+    and a loader with any number of workers yields them in that order. ``start_step``
+    resumes: the rank's first batch is then its ``start_step``-th, exactly the one it would
+    have seen without the interruption. See :class:`~lexforge.pretraining.PretrainingBatches`
+    for the other options (objective, lengths, masking, seed, epochs).
+
+    Workers use one thread each unless ``num_threads`` says otherwise; the batches do not
+    depend on it. The dataset pickles as its directory and options, so it works with any
+    multiprocessing start method.
+    """
+
+    def __init__(
+        self,
+        shards: ShardSet | str | os.PathLike[str],
+        *,
+        batch_size: int,
+        start_step: int = 0,
+        rank: int | None = None,
+        world_size: int | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__()
+        if rank is None or world_size is None:
+            distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+            if world_size is None:
+                world_size = torch.distributed.get_world_size() if distributed else 1
+            if rank is None:
+                rank = torch.distributed.get_rank() if distributed else 0
+        if world_size < 1 or not 0 <= rank < world_size:
+            raise ConfigError(f"need 0 <= rank < world_size, got {rank} and {world_size}")
+        if start_step < 0:
+            raise ConfigError(f"start_step must be a non-negative integer, got {start_step}")
+        self.directory = Path(shards.directory if isinstance(shards, ShardSet) else shards)
+        self.batch_size, self.options = batch_size, options
+        self.start_step, self.rank, self.world_size = start_step, rank, world_size
+        self._batches: PretrainingBatches | None = self._open(options.get("num_threads"))
+
+    def _open(self, num_threads: int | None) -> PretrainingBatches:
+        options = dict(self.options, num_threads=num_threads)
+        batches = PretrainingBatches(self.directory, batch_size=self.batch_size, **options)
+        batches.ranks = self.world_size
+        return batches
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_batches"] = None  # Rust objects and memory maps are reopened per process
+        return state
+
+    def set_step(self, step: int) -> None:
+        """Makes the next iteration start at the rank's batch ``step`` (resume)."""
+        if step < 0:
+            raise ConfigError(f"step must be a non-negative integer, got {step}")
+        self.start_step = step
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        info = get_worker_info()
+        workers, worker = (info.num_workers, info.id) if info is not None else (1, 0)
+        if info is not None:
+            threads = self.options.get("num_threads") or 1
+            batches = self._open(threads)
+        else:
+            batches = self._batches or self._open(self.options.get("num_threads"))
+        # worker w yields the rank's steps start + w, start + w + K, ...; the loader takes
+        # them from its workers in turn, so they arrive in step order
+        first = self.start_step + worker
+        start = first * self.world_size + self.rank
+        for _, batch in batches.iterate(start, stride=workers * self.world_size):
+            yield {name: torch.from_numpy(array) for name, array in batch.items()}

@@ -1,0 +1,309 @@
+"""The pretraining data path: sentences, shards (contents, resume, corruption), NSP/SOP and
+packed instances, batches (determinism, resume, sharding) and the torch dataset."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import lexforge as lf
+from lexforge import _core, datasets
+from lexforge.errors import ConfigError, CorpusError, ShardError
+
+
+@pytest.fixture(scope="module")
+def bert() -> Any:
+    return lf.Tokenizer.from_file(datasets.files("bert-base-uncased")["tokenizer.json"])
+
+
+@pytest.fixture(scope="module")
+def text_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """About 1.2 MB of English Wikipedia leads (documents separated by blank lines)."""
+    text = datasets.corpus_text("wiki-leads").read_text(encoding="utf-8")
+    cut = text.index("\n\n", 1_200_000) + 2
+    path = tmp_path_factory.mktemp("corpus") / "wiki.txt"
+    path.write_text(text[:cut], encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def shards(bert: Any, text_file: Path, tmp_path_factory: pytest.TempPathFactory) -> lf.ShardSet:
+    return lf.build_shards(text_file, tmp_path_factory.mktemp("shards"), bert, piece_mb=0.25)
+
+
+def reference_documents(bert: Any, path: Path) -> list[list[list[int]]]:
+    """The corpus tokenized the slow way: documents by blank lines, each line cut by the
+    sentence splitter, each sentence encoded on its own without special tokens."""
+    docs: list[list[list[int]]] = []
+    for block in path.read_text(encoding="utf-8").split("\n\n"):
+        sentences = [
+            bert.encode(s, add_special_tokens=False)
+            for line in block.splitlines()
+            for s in lf.split_sentences(line)
+        ]
+        sentences = [s for s in sentences if s]
+        if sentences:
+            docs.append(sentences)
+    return docs
+
+
+def test_sentence_splitter() -> None:
+    assert lf.split_sentences("Mr. Smith arrived at 5 p.m. yesterday. He left!  Why? ") == [
+        "Mr. Smith arrived at 5 p.m. yesterday.",
+        "He left!",
+        "Why?",
+    ]
+    assert lf.split_sentences("“你好。”他说。今天很好！明天呢？好") == [
+        "“你好。”",
+        "他说。",
+        "今天很好！",
+        "明天呢？",
+        "好",
+    ]
+    # no text is lost: the sentences are the line's non-space characters, in order
+    text = datasets.corpus_text("peoples-daily").read_text(encoding="utf-8")[:50_000]
+    for line in text.splitlines():
+        got = lf.split_sentences(line)
+        assert "".join(got).replace(" ", "") == "".join(line.split())
+        assert all(s == s.strip() and s for s in got)
+
+
+def test_shards_hold_the_corpus(bert: Any, text_file: Path, shards: lf.ShardSet) -> None:
+    assert len(shards) > 3 and shards.dtype == np.uint16
+    ours = [[s.tolist() for s in doc] for doc in shards.documents()]
+    assert ours == reference_documents(bert, text_file)
+    assert shards.n_tokens == sum(len(s) for d in ours for s in d)
+    assert shards.tokenizer().vocab_size == bert.vocab_size
+
+
+def test_resume_rebuilds_only_missing_shards(
+    bert: Any, text_file: Path, shards: lf.ShardSet, tmp_path: Path, monkeypatch: Any
+) -> None:
+    calls = []
+    real = _core.tokenize_piece
+
+    def interrupted(*args: Any) -> Any:
+        calls.append(args[2])
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(_core, "tokenize_piece", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        lf.build_shards(text_file, tmp_path, bert, piece_mb=0.25)
+    with pytest.raises(ShardError, match="unfinished"):
+        lf.ShardSet(tmp_path)
+    calls.clear()
+    monkeypatch.setattr(_core, "tokenize_piece", lambda *a: (calls.append(a[2]), real(*a))[1])
+    resumed = lf.build_shards(text_file, tmp_path, bert, piece_mb=0.25)
+    assert len(calls) == len(shards) - 2  # the two finished shards were kept
+    for name in (s.name for s in shards.shards):
+        for part in ("tokens", "sentences", "documents"):
+            a = (shards.directory / f"{name}.{part}.npy").read_bytes()
+            assert a == (resumed.directory / f"{name}.{part}.npy").read_bytes()
+    assert not list(tmp_path.glob(".*.tmp"))
+    # the same call on a finished directory builds nothing
+    calls.clear()
+    lf.build_shards(text_file, tmp_path, bert, piece_mb=0.25)
+    assert calls == []
+
+
+def test_corrupt_and_mismatched_shards(
+    bert: Any, text_file: Path, shards: lf.ShardSet, tmp_path: Path
+) -> None:
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for f in shards.directory.iterdir():
+        (copy / f.name).write_bytes(f.read_bytes())
+    victim = copy / "shard-00001.tokens.npy"
+    victim.write_bytes(victim.read_bytes()[:-10])
+    with pytest.raises(ShardError, match=r"shard-00001\.tokens\.npy has .* bytes"):
+        lf.ShardSet(copy)
+    # building again repairs it
+    lf.build_shards(text_file, copy, bert, piece_mb=0.25)
+    assert lf.ShardSet(copy).n_tokens == shards.n_tokens
+    victim.unlink()
+    with pytest.raises(ShardError, match="missing"):
+        lf.ShardSet(copy)
+    with pytest.raises(ShardError, match="no manifest"):
+        lf.ShardSet(tmp_path)
+    with pytest.raises(ShardError, match="different corpus, tokenizer or options"):
+        lf.build_shards(text_file, copy, bert, piece_mb=0.5)
+
+
+def test_bad_corpora(bert: Any, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"A fine line.\n\nAnother \xff\xfe line.\n")
+    with pytest.raises(CorpusError, match=r"bad\.txt is not valid UTF-8 at byte 22"):
+        lf.build_shards(bad, tmp_path / "s1", bert)
+    blank = tmp_path / "blank.txt"
+    blank.write_text("\n\n   \n\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match="no text"):
+        lf.build_shards(blank, tmp_path / "s2", bert)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CorpusError, match="holds no files"):
+        lf.build_shards(tmp_path / "empty", tmp_path / "s3", bert)
+    with pytest.raises(CorpusError, match="document 1 is empty"):
+        lf.write_corpus(["One sentence.", "  \n "], tmp_path / "c.txt")
+    with pytest.raises(FileNotFoundError):
+        lf.build_shards(tmp_path / "nope.txt", tmp_path / "s4", bert)
+
+
+def test_documents_as_sentence_lists(bert: Any, tmp_path: Path) -> None:
+    docs = [["The first sentence.", "A second one"], ["再见。", "Third doc, line two."]]
+    path = lf.write_corpus(docs, tmp_path / "c.txt")
+    built = lf.build_shards(path, tmp_path / "s", bert, sentences="lines")
+    want = [[bert.encode(s, add_special_tokens=False) for s in d] for d in docs]
+    assert [[s.tolist() for s in d] for d in built.documents()] == want
+
+
+def doc_of(shards: lf.ShardSet, shard: int, position: int) -> int:
+    """The document (index within its shard) holding token ``position``."""
+    _, sentences, documents = shards.arrays(shard)
+    sentence = np.searchsorted(sentences, position, side="right") - 1
+    return int(np.searchsorted(documents, sentence, side="right") - 1)
+
+
+def test_nsp_instances(shards: lf.ShardSet) -> None:
+    corpus = shards.core()
+    blocks = [corpus.build_block(k, 0, 128, 0.1, "nsp", 3) for k in range(len(shards))]
+    labels = np.concatenate([b.labels() for b in blocks])
+    assert len(labels) > 3000
+    assert abs((labels == 0).mean() - 0.5) < 0.03
+    for b in blocks:
+        assert b.lengths().max() <= 128
+        for (sa, a0, a1, sb, b0, b1), label in zip(b.spans(), b.labels(), strict=True):
+            same = (sa, doc_of(shards, sa, a0)) == (sb, doc_of(shards, sb, b0))
+            assert same == (label == 0)
+            assert doc_of(shards, sa, a1 - 1) == doc_of(shards, sa, a0)
+            assert doc_of(shards, sb, b1 - 1) == doc_of(shards, sb, b0)
+            if label == 0:
+                assert a1 <= b0  # B follows A
+    # the same blocks for any thread count; another epoch reshuffles
+    again = corpus.build_block(1, 0, 128, 0.1, "nsp", 3, num_threads=1)
+    assert (again.spans() == blocks[1].spans()).all()
+    other = corpus.build_block(1, 1, 128, 0.1, "nsp", 3)
+    assert len(other) != len(blocks[1]) or (other.spans() != blocks[1].spans()).any()
+
+
+def test_rows_are_framed_correctly(shards: lf.ShardSet, bert: Any) -> None:
+    corpus = shards.core()
+    block = corpus.build_block(0, 0, 64, 0.1, "sop", 1)
+    rows = corpus.materialize([(block, 0, 50)], 101, 102, 0, 64)
+    tokens = [shards.arrays(k)[0] for k in range(len(shards))]
+    for r, (sa, a0, a1, sb, b0, b1) in enumerate(block.spans()[:50]):
+        a, b = tokens[sa][a0:a1].tolist(), tokens[sb][b0:b1].tolist()
+        want = [101, *a, 102, *b, 102]
+        n = len(want)
+        assert rows["input_ids"][r, :n].tolist() == want
+        assert (rows["input_ids"][r, n:] == 0).all()
+        assert rows["token_type_ids"][r].tolist() == [0] * (len(a) + 2) + [1] * (len(b) + 1) + [
+            0
+        ] * (64 - n)
+        assert rows["attention_mask"][r].sum() == n
+    swapped = block.labels()[:50] == 1
+    spans = block.spans()[:50]
+    assert ((spans[:, 1] > spans[:, 4]) == swapped).all()  # SOP: label 1 = B before A
+
+
+def test_packed_instances_keep_every_token(shards: lf.ShardSet) -> None:
+    corpus = shards.core()
+    block = corpus.build_block(0, 0, 128, 0.0, "none", 0)
+    spans = block.spans()
+    order = np.argsort(spans[:, 1])
+    starts, ends = spans[order, 1], spans[order, 2]
+    assert starts[0] == 0 and (starts[1:] == ends[:-1]).all()
+    assert ends[-1] == shards.shards[0].tokens
+    assert block.lengths().max() <= 128
+
+
+def test_batches_deterministic_and_resumable(shards: lf.ShardSet) -> None:
+    def make(**kw: Any) -> lf.PretrainingBatches:
+        return lf.PretrainingBatches(shards, batch_size=32, max_seq_len=64, seed=5, **kw)
+
+    full = list(itertools.islice(make(num_threads=1).iterate(), 12))
+    assert [g for g, _ in full] == list(range(12))
+    for _, batch in full[:3]:
+        assert set(batch) == {
+            "input_ids", "token_type_ids", "attention_mask", "labels", "next_sentence_label"
+        }  # fmt: skip
+        assert batch["input_ids"].shape[0] == 32 and batch["input_ids"].shape[1] % 8 == 0
+        masked = batch["labels"] != -100
+        assert 0.1 < masked.sum() / batch["attention_mask"].sum() < 0.2
+        assert not masked[batch["attention_mask"] == 0].any()
+    two_threads = list(itertools.islice(make(num_threads=2).iterate(), 12))
+    resumed = list(itertools.islice(make().iterate(start=7), 5))
+    strided = list(itertools.islice(make().iterate(start=1, stride=3), 4))
+    for g, batch in [*two_threads, *resumed, *strided]:
+        for name, array in batch.items():
+            assert (array == full[g][1][name]).all(), (g, name)
+    assert [g for g, _ in strided] == [1, 4, 7, 10]
+
+
+def test_finite_epochs_cover_every_instance(shards: lf.ShardSet) -> None:
+    one = lf.PretrainingBatches(
+        shards, batch_size=100, max_seq_len=128, objective="none", epochs=1, seed=2
+    )
+    total = sum(len(one._corpus.build_block(k, 0, 128, 0.1, "none", 2)) for k in range(len(shards)))
+    sizes = [b["input_ids"].shape[0] for b in one]
+    assert sum(sizes) == total and all(s == 100 for s in sizes[:-1])
+    real = sum(int(b["attention_mask"].sum()) for b in one)
+    # every token once, plus [CLS] and [SEP] per row and a [SEP] between documents
+    assert real >= shards.n_tokens + 2 * total
+    dropped = lf.PretrainingBatches(
+        shards, batch_size=100, objective="none", epochs=1, seed=2, drop_last=True
+    )
+    assert len(list(dropped)) == total // 100
+
+
+def test_bad_options(shards: lf.ShardSet) -> None:
+    with pytest.raises(ConfigError, match="objective"):
+        lf.PretrainingBatches(shards, batch_size=4, objective="mlm")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="max_seq_len=4 is too short"):
+        lf.PretrainingBatches(shards, batch_size=4, max_seq_len=4)
+    with pytest.raises(ConfigError, match="short_seq_prob"):
+        lf.PretrainingBatches(shards, batch_size=4, short_seq_prob=1.5)
+    with pytest.raises(ConfigError, match="batch_size"):
+        lf.PretrainingBatches(shards, batch_size=0)
+
+
+def test_nsp_needs_two_documents(bert: Any, tmp_path: Path) -> None:
+    path = lf.write_corpus(["One document. With two sentences."], tmp_path / "one.txt")
+    single = lf.build_shards(path, tmp_path / "s", bert)
+    with pytest.raises(CorpusError, match="at least 2 documents"):
+        lf.PretrainingBatches(single, batch_size=2)
+    batches = lf.PretrainingBatches(single, batch_size=2, objective="sop", epochs=1)
+    assert sum(b["input_ids"].shape[0] for b in batches) >= 1
+
+
+def test_torch_dataset_workers_ranks_and_resume(shards: lf.ShardSet) -> None:
+    torch = pytest.importorskip("torch")
+    from torch.utils.data import DataLoader
+
+    options = {"batch_size": 16, "max_seq_len": 64, "seed": 9}
+    reference = lf.PretrainingBatches(shards, **options)
+    want = [b for _, b in itertools.islice(reference.iterate(), 12)]
+
+    def take(loader: Any, n: int) -> list[dict[str, Any]]:
+        return list(itertools.islice(iter(loader), n))
+
+    data = lf.PretrainingDataset(shards, **options)
+    for workers in (0, 2):
+        got = take(DataLoader(data, batch_size=None, num_workers=workers), 12)
+        for g, batch in enumerate(got):
+            assert isinstance(batch["input_ids"], torch.Tensor)
+            for name, tensor in batch.items():
+                assert (tensor.numpy() == want[g][name]).all(), (workers, g, name)
+    # rank r of 2 sees batches r, r + 2, ...; resuming at step 3 starts at its 4th batch
+    for rank in (0, 1):
+        ranked = lf.PretrainingDataset(shards, rank=rank, world_size=2, start_step=3, **options)
+        got = take(DataLoader(ranked, batch_size=None, num_workers=2), 3)
+        for k, batch in enumerate(got):
+            g = (3 + k) * 2 + rank
+            assert (batch["input_ids"].numpy() == want[g]["input_ids"]).all()
+    with pytest.raises(ConfigError, match="rank"):
+        lf.PretrainingDataset(shards, rank=2, world_size=2, **options)
