@@ -155,12 +155,15 @@ impl<'a> Flags<'a> {
 }
 
 /// A batch to mask: `ids` holds rows of `width` tokens; `special` (same shape, set =
-/// special or padding) and `words` (same shape, -1 = none) are optional.
+/// special or padding) is optional. Words, for whole-word masking, come from `words` (same
+/// shape, -1 = none) or, without it, from `continuation` (one flag per vocabulary id: the
+/// token continues the word before it, like WordPiece's `##` pieces).
 pub struct Batch<'a, T> {
     pub ids: &'a [T],
     pub width: usize,
     pub special: Option<Flags<'a>>,
     pub words: Option<&'a [i64]>,
+    pub continuation: Option<&'a [bool]>,
 }
 
 /// Masks a batch: returns the new ids and the labels (-100 where nothing is predicted).
@@ -197,9 +200,12 @@ pub fn mask_into<T: Id>(
             "special_tokens_mask and word_ids must have the shape of input_ids".into(),
         ));
     }
-    if opts.whole_word && batch.words.is_none() {
+    if batch.continuation.is_some_and(|c| c.len() != opts.vocab_size as usize) {
+        return Err(Error::Config("word continuation flags must cover the vocabulary".into()));
+    }
+    if opts.whole_word && batch.words.is_none() && batch.continuation.is_none() {
         return Err(Error::Config(
-            "whole-word masking needs word_ids (from the tokenizer's encode_batch(return_word_ids=True))".into(),
+            "whole-word masking needs word_ids (from the tokenizer's encode_batch(return_word_ids=True)) or a masker made with Masker.from_tokenizer".into(),
         ));
     }
     let one_row = |row: usize, out: &mut [T], labels: &mut [i64]| {
@@ -208,6 +214,7 @@ pub fn mask_into<T: Id>(
             ids: &batch.ids[span.clone()],
             special: batch.special.map(|s| s.slice(span.clone())),
             words: batch.words.map(|w| &w[span]),
+            continuation: batch.continuation,
         };
         let mut rng = Rng::new(&[opts.seed, opts.step, row as u64]);
         mask_row(&input, special_ids, opts, &mut rng, out, labels).map_err(|col| (row, col))
@@ -241,6 +248,7 @@ struct Row<'a, T> {
     ids: &'a [T],
     special: Option<Flags<'a>>,
     words: Option<&'a [i64]>,
+    continuation: Option<&'a [bool]>,
 }
 
 impl<T: Id> Row<'_, T> {
@@ -248,6 +256,17 @@ impl<T: Id> Row<'_, T> {
     #[inline(always)]
     fn eligible(&self, i: usize, special_ids: &[bool]) -> bool {
         !special_ids[self.ids[i].value() as usize] && !self.special.is_some_and(|f| f.get(i))
+    }
+
+    /// Whether eligible token `i` continues the word of token `i - 1` (also eligible):
+    /// the same word id, or without word ids a continuation piece.
+    #[inline(always)]
+    fn continues_word(&self, i: usize) -> bool {
+        match (self.words, self.continuation) {
+            (Some(w), _) => i > 0 && w[i] >= 0 && w[i] == w[i - 1],
+            (None, Some(c)) => c[self.ids[i].value() as usize],
+            (None, None) => false,
+        }
     }
 }
 
@@ -383,12 +402,6 @@ fn bernoulli_tokens<T: Id>(
     }
 }
 
-/// Whether eligible token `i` continues the word of token `i - 1` (also eligible).
-#[inline(always)]
-fn continues_word(words: Option<&[i64]>, i: usize) -> bool {
-    words.is_some_and(|w| i > 0 && w[i] >= 0 && w[i] == w[i - 1])
-}
-
 /// Bernoulli picking of whole words in one pass: a draw at each word's first eligible
 /// piece, which the rest of the word follows.
 fn bernoulli_words<T: Id>(
@@ -408,7 +421,7 @@ fn bernoulli_words<T: Id>(
             previous_eligible = false;
             continue;
         }
-        if !(previous_eligible && continues_word(row.words, i)) {
+        if !(previous_eligible && row.continues_word(i)) {
             if left == 0 {
                 draws = rng.bernoulli_lanes(&pick);
                 left = 64;
@@ -444,7 +457,7 @@ fn counted_units<T: Id>(
         }
         n_tokens += 1;
         match units.last_mut() {
-            Some(last) if opts.whole_word && previous_eligible && continues_word(row.words, i) => {
+            Some(last) if opts.whole_word && previous_eligible && row.continues_word(i) => {
                 last.1 += 1
             }
             _ => units.push((i as u32, 1)),
@@ -588,7 +601,7 @@ mod tests {
     #[test]
     fn bernoulli_statistics_and_specials() {
         let ids = rows(2000, 128);
-        let batch = Batch { ids: &ids, width: 128, special: None, words: None };
+        let batch = Batch { ids: &ids, width: 128, special: None, words: None, continuation: None };
         let (out, labels) =
             mask(&batch, &specials(), &opts(Select::Bernoulli, false), Some(2)).unwrap();
         let eligible = ids.iter().filter(|&&i| i >= 5).count();
@@ -612,7 +625,7 @@ mod tests {
     #[test]
     fn exact_counts_and_thread_independence() {
         let ids = rows(300, 64);
-        let batch = Batch { ids: &ids, width: 64, special: None, words: None };
+        let batch = Batch { ids: &ids, width: 64, special: None, words: None, continuation: None };
         let o = opts(Select::Exact, false);
         let one = mask(&batch, &specials(), &o, Some(1)).unwrap();
         for t in [2, 4] {
@@ -631,7 +644,8 @@ mod tests {
         let words: Vec<i64> = (0..ids.len())
             .map(|i| if i % 64 == 0 || i % 64 == 63 { -1 } else { (i % 64 / 3) as i64 })
             .collect();
-        let batch = Batch { ids: &ids, width: 64, special: None, words: Some(&words) };
+        let batch =
+            Batch { ids: &ids, width: 64, special: None, words: Some(&words), continuation: None };
         for select in [Select::Bernoulli, Select::Exact, Select::Span { p: 0.2, max: 10 }] {
             let (_, labels) = mask(&batch, &specials(), &opts(select, true), Some(2)).unwrap();
             for row in 0..200 {
@@ -650,11 +664,11 @@ mod tests {
     fn bad_input() {
         let mut ids = rows(2, 8);
         ids[11] = 5000;
-        let batch = Batch { ids: &ids, width: 8, special: None, words: None };
+        let batch = Batch { ids: &ids, width: 8, special: None, words: None, continuation: None };
         let err = mask(&batch, &specials(), &opts(Select::Bernoulli, false), None).unwrap_err();
         assert!(err.to_string().contains("input_ids[1, 3] = 5000"), "{err}");
         let ok = rows(2, 8);
-        let batch = Batch { ids: &ok, width: 8, special: None, words: None };
+        let batch = Batch { ids: &ok, width: 8, special: None, words: None, continuation: None };
         let bad =
             MaskOptions { mask_prob: 0.9, random_prob: 0.2, ..opts(Select::Bernoulli, false) };
         assert!(mask(&batch, &specials(), &bad, None).is_err());

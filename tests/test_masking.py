@@ -12,7 +12,7 @@ import pytest
 import lexforge as lf
 from lexforge import datasets
 from lexforge.errors import ConfigError
-from lexforge.masking import linear_schedule
+from lexforge.masking import continuation_ids, linear_schedule
 from lexforge.reference.masking import mask_row
 
 
@@ -272,3 +272,20 @@ def test_masker_from_tokenizer_and_mask_only(bert: lf.WordPieceTokenizer, batch:
 def _gpt2_files() -> tuple[Any, Any]:
     files = datasets.files("gpt2")
     return files["encoder.json"], files["vocab.bpe"]
+
+
+def test_whole_words_from_the_vocabulary(bert: lf.WordPieceTokenizer, batch: Any) -> None:
+    """Without word ids, WordPiece's ## pieces define the words: the same words, so the same
+    masks as with the tokenizer's word ids."""
+    with_ids = lf.Masker.from_tokenizer(bert, whole_word=True, mode="exact", seed=3)
+    by_vocab = lf.Masker.from_tokenizer(bert, whole_word=True, mode="exact", seed=3)
+    ids = batch["input_ids"][:2000]
+    a = with_ids(ids, word_ids=batch["word_ids"][:2000], step=1)
+    b = by_vocab(ids, step=1)
+    assert (a[0] == b[0]).all() and (a[1] == b[1]).all()
+    gpt2 = lf.Tokenizer.from_gpt2(*_gpt2_files())
+    cont = set(continuation_ids(gpt2))
+    pieces = gpt2.encode(" antidisestablishmentarianism, wonderful")
+    flags = [i in cont for i in pieces]
+    # " ant" starts a word, its other pieces continue it, "," and " wonderful" do not
+    assert flags == [False] + [True] * (len(pieces) - 3) + [False, False]

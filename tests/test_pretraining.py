@@ -307,3 +307,19 @@ def test_torch_dataset_workers_ranks_and_resume(shards: lf.ShardSet) -> None:
             assert (batch["input_ids"].numpy() == want[g]["input_ids"]).all()
     with pytest.raises(ConfigError, match="rank"):
         lf.PretrainingDataset(shards, rank=2, world_size=2, **options)
+
+
+def test_whole_word_masking_of_shard_batches(shards: lf.ShardSet, bert: Any) -> None:
+    masker = lf.Masker.from_tokenizer(bert, whole_word=True, seed=1)
+    batch = lf.PretrainingBatches(shards, batch_size=64, masker=masker, seed=1).batch(3)
+    ids, labels = batch["input_ids"], batch["labels"]
+    original = np.where(labels != -100, labels, ids)
+    continues = np.array([bert.id_to_token(int(t)).startswith("##") for t in original.ravel()])
+    continues = continues.reshape(original.shape)
+    picked = labels != -100
+    # a continuation piece is picked exactly when the piece before it is (unless that one
+    # is special: a segment cut by truncation can start inside a word)
+    specials = np.array(sorted(bert.special_tokens.values()))
+    inner = continues[:, 1:] & ~np.isin(original[:, :-1], specials)
+    assert (picked[:, 1:][inner] == picked[:, :-1][inner]).all()
+    assert picked.any()

@@ -218,6 +218,7 @@ class Masker:
         seed: int,
         span_p: float = 0.2,
         max_span: int = 10,
+        continuation_ids: Sequence[int] | None = None,
     ) -> Masker: ...
     def mask(
         self,

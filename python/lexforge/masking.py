@@ -19,7 +19,14 @@ import numpy.typing as npt
 from lexforge import _core
 from lexforge.errors import ConfigError
 
-__all__ = ["Masker", "Schedule", "cosine_schedule", "linear_schedule", "mask_tokens"]
+__all__ = [
+    "Masker",
+    "Schedule",
+    "continuation_ids",
+    "cosine_schedule",
+    "linear_schedule",
+    "mask_tokens",
+]
 
 Schedule = Callable[[int], float]
 Mode = Literal["bernoulli", "exact", "span"]
@@ -58,6 +65,24 @@ def _array(value: Any, name: str) -> npt.NDArray[Any]:
 _MASK_TOKENS = ("[MASK]", "<mask>", "<MASK>")
 
 
+def continuation_ids(tokenizer: Any) -> list[int]:
+    """Ids of the tokens that continue the word before them, for whole-word masking
+    without word ids: WordPiece pieces carrying the continuing prefix (``##``); byte-level
+    BPE tokens that start with a letter, digit or non-ASCII byte rather than a space or
+    punctuation (a GPT-2-style word starts with its space)."""
+    specials = set(tokenizer.special_tokens.values())
+    vocab: dict[Any, int] = tokenizer.vocab()
+    core = getattr(tokenizer, "_core", None)
+    if isinstance(core, _core.BertTokenizer):
+        prefix = core.wordpiece[1]
+        return sorted(i for t, i in vocab.items() if t.startswith(prefix) and i not in specials)
+    return sorted(
+        i
+        for t, i in vocab.items()
+        if t and (t[0] >= 0x80 or chr(t[0]).isalnum()) and i not in specials
+    )
+
+
 class Masker:
     """BERT's masked-language-model corruption, configured once and applied per batch.
 
@@ -74,8 +99,10 @@ class Masker:
             ``"exact"`` (exactly ``round(p × eligible tokens)`` per row, half to even) or
             ``"span"`` (SpanBERT: spans of geometric length, parameter
             ``span_probability``, at most ``max_span``, until that many tokens are picked).
-        whole_word: pick whole words (all pieces of a word or none); needs ``word_ids``
-            per call.
+        whole_word: pick whole words (all pieces of a word or none): words come from
+            ``word_ids`` per call or, without them, from ``continuation_ids`` (the tokens
+            that continue a word; :meth:`from_tokenizer` fills them in, see
+            :func:`continuation_ids`).
         seed: with the step, seeds row ``r``'s random stream by ``(seed, step, r)``; the
             output depends on nothing else (not on the thread count).
         num_threads: threads (default ``LEXFORGE_NUM_THREADS`` or all cores).
@@ -100,6 +127,7 @@ class Masker:
         max_span: int = 10,
         seed: int = 0,
         num_threads: int | None = None,
+        continuation_ids: Iterable[int] | None = None,
     ) -> None:
         if vocab_size <= 0 or not 0 <= mask_token_id < vocab_size:
             raise ConfigError(
@@ -119,12 +147,13 @@ class Masker:
             sorted(self.special_ids), vocab_size, mask_token_id, float(rate),
             float(mask_probability), float(random_probability), mode, whole_word, seed,
             float(span_probability), max_span,
+            None if continuation_ids is None else sorted({int(i) for i in continuation_ids}),
         )  # fmt: skip
 
     @classmethod
     def from_tokenizer(cls, tokenizer: Any, **kwargs: Any) -> Masker:
-        """A masker for ``tokenizer``'s vocabulary: its mask token (``[MASK]`` or ``<mask>``)
-        and its special tokens."""
+        """A masker for ``tokenizer``'s vocabulary: its mask token (``[MASK]`` or ``<mask>``),
+        its special tokens and (for ``whole_word``) its word-continuation tokens."""
         specials: dict[str, int] = dict(tokenizer.special_tokens)
         mask = next((specials[t] for t in _MASK_TOKENS if t in specials), None)
         if mask is None and "mask_token_id" not in kwargs:
@@ -134,6 +163,8 @@ class Masker:
             )
         kwargs.setdefault("mask_token_id", mask)
         kwargs.setdefault("special_ids", specials.values())
+        if kwargs.get("whole_word"):
+            kwargs.setdefault("continuation_ids", continuation_ids(tokenizer))
         return cls(vocab_size=tokenizer.vocab_size, **kwargs)
 
     def rate(self, step: int) -> float:

@@ -57,7 +57,8 @@ class PretrainingBatches:
         short_seq_prob: the share of documents whose instances aim at a random shorter
             length (BERT: 0.1); pairs only.
         masker: the :class:`~lexforge.masking.Masker` (default: the shards' tokenizer's,
-            with ``mlm_probability`` and ``seed``).
+            with ``mlm_probability`` and ``seed``); e.g.
+            ``Masker.from_tokenizer(tok, whole_word=True)`` for whole-word masking.
         mlm_probability: the masking rate, or a schedule ``step -> rate``, for the default
             masker.
         seed: seeds everything: shard order, instances, masks.

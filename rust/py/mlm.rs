@@ -41,14 +41,19 @@ impl FlagArray<'_> {
     }
 }
 
+/// What one `mask` call masks with, besides the ids.
+struct Call<'a> {
+    special: Option<Flags<'a>>,
+    words: Option<&'a [i64]>,
+    masker: &'a Masker,
+    opts: MaskOptions,
+    num_threads: Option<usize>,
+}
+
 fn run<'py, T: Id + Plain>(
     py: Python<'py>,
     ids: &PyReadonlyArray2<'py, T>,
-    special: Option<Flags<'_>>,
-    words: Option<&[i64]>,
-    special_ids: &[bool],
-    opts: &MaskOptions,
-    num_threads: Option<usize>,
+    call: &Call<'_>,
 ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyArray2<i64>>)> {
     let shape = ids.shape();
     let (rows, width) = (shape[0], shape[1]);
@@ -57,10 +62,17 @@ fn run<'py, T: Id + Plain>(
             "input_ids must be C-contiguous; pass numpy.ascontiguousarray(input_ids)".into(),
         ))
     })?;
-    let batch = Batch { ids: flat, width, special, words };
+    let batch = Batch {
+        ids: flat,
+        width,
+        special: call.special,
+        words: call.words,
+        continuation: call.masker.continuation.as_deref(),
+    };
     let (mut out, mut labels) = (Buffer::<T>::take(flat.len()), Buffer::<i64>::take(flat.len()));
     let (o, l) = (out.as_mut_slice(), labels.as_mut_slice());
-    py.detach(|| mask_into(&batch, special_ids, opts, num_threads, o, l)).map_err(to_py)?;
+    let (flags, opts, threads) = (&call.masker.flags, &call.opts, call.num_threads);
+    py.detach(|| mask_into(&batch, flags, opts, threads, o, l)).map_err(to_py)?;
     Ok((out.into_array(py, rows, width)?.into_any(), labels.into_array(py, rows, width)?))
 }
 
@@ -70,13 +82,15 @@ fn run<'py, T: Id + Plain>(
 #[pyclass(module = "lexforge._core", frozen)]
 pub(crate) struct Masker {
     flags: Vec<bool>,
+    /// Per id: the token continues the word before it (whole words without word ids).
+    continuation: Option<Vec<bool>>,
     opts: MaskOptions,
 }
 
 #[pymethods]
 impl Masker {
     #[new]
-    #[pyo3(signature = (special_ids, vocab_size, mask_token_id, probability, mask_prob, random_prob, select, whole_word, seed, span_p=0.2, max_span=10))]
+    #[pyo3(signature = (special_ids, vocab_size, mask_token_id, probability, mask_prob, random_prob, select, whole_word, seed, span_p=0.2, max_span=10, continuation_ids=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         special_ids: Vec<u32>,
@@ -90,6 +104,7 @@ impl Masker {
         seed: u64,
         span_p: f64,
         max_span: usize,
+        continuation_ids: Option<Vec<u32>>,
     ) -> PyResult<Self> {
         let select = match select {
             "bernoulli" => Select::Bernoulli,
@@ -119,7 +134,16 @@ impl Masker {
             step: 0,
         };
         opts.validate(&flags).map_err(to_py)?;
-        Ok(Masker { flags, opts })
+        let continuation = continuation_ids.map(|ids| {
+            let mut table = vec![false; vocab_size as usize];
+            for id in ids {
+                if let Some(c) = table.get_mut(id as usize) {
+                    *c = true;
+                }
+            }
+            table
+        });
+        Ok(Masker { flags, continuation, opts })
     }
 
     /// Masks `input_ids` for training step `step`; `probability` overrides the masking
@@ -147,12 +171,12 @@ impl Masker {
             .map(|w| w.as_slice())
             .transpose()
             .map_err(|_| to_py(Error::Config("word_ids must be C-contiguous".into())))?;
-        let (f, t) = (&self.flags, num_threads);
+        let call = Call { special, words, masker: self, opts, num_threads };
         match &input_ids {
-            IdArray::I64(a) => run(py, a, special, words, f, &opts, t),
-            IdArray::I32(a) => run(py, a, special, words, f, &opts, t),
-            IdArray::U32(a) => run(py, a, special, words, f, &opts, t),
-            IdArray::U16(a) => run(py, a, special, words, f, &opts, t),
+            IdArray::I64(a) => run(py, a, &call),
+            IdArray::I32(a) => run(py, a, &call),
+            IdArray::U32(a) => run(py, a, &call),
+            IdArray::U16(a) => run(py, a, &call),
         }
     }
 }
