@@ -372,15 +372,41 @@ fn bernoulli_tokens<T: Id>(
     out: &mut [T],
     labels: &mut [i64],
 ) {
+    // one loop per kind of special mask, so the hot loop does no dispatch
+    let ids = row.ids;
+    match row.special {
+        None => bernoulli_tokens_with(ids, special_ids, opts, rng, out, labels, |_| false),
+        Some(Flags::U8(f)) => {
+            bernoulli_tokens_with(ids, special_ids, opts, rng, out, labels, |i| f[i] != 0)
+        }
+        Some(Flags::I32(f)) => {
+            bernoulli_tokens_with(ids, special_ids, opts, rng, out, labels, |i| f[i] != 0)
+        }
+        Some(Flags::I64(f)) => {
+            bernoulli_tokens_with(ids, special_ids, opts, rng, out, labels, |i| f[i] != 0)
+        }
+    }
+}
+
+#[inline(always)]
+fn bernoulli_tokens_with<T: Id>(
+    ids: &[T],
+    special_ids: &[bool],
+    opts: &MaskOptions,
+    rng: &mut Rng,
+    out: &mut [T],
+    labels: &mut [i64],
+    flagged: impl Fn(usize) -> bool,
+) {
     let pick = Binary::new(opts.probability);
     let masked = Binary::new(opts.mask_prob);
     // of the picked tokens not masked, the share replaced by a random token
     let rest = 1.0 - opts.mask_prob;
     let random = Binary::new(if rest > 0.0 { opts.random_prob / rest } else { 0.0 });
     let mask_id = T::from_id(opts.mask_token_id);
-    for (w, ids) in row.ids.chunks(64).enumerate() {
+    for (w, chunk) in ids.chunks(64).enumerate() {
         let base = w * 64;
-        let lanes = if ids.len() == 64 { u64::MAX } else { (1u64 << ids.len()) - 1 };
+        let lanes = if chunk.len() == 64 { u64::MAX } else { (1u64 << chunk.len()) - 1 };
         let drawn = rng.bernoulli_lanes(&pick) & lanes;
         if drawn == 0 {
             continue;
@@ -390,8 +416,8 @@ fn bernoulli_tokens<T: Id>(
         let mut picked = 0u64;
         for j in Bits(drawn) {
             // branch-free: an ineligible token keeps its id and its -100 label
-            let (i, id) = (base + j, ids[j]);
-            let keep = row.eligible(i, special_ids);
+            let (i, id) = (base + j, chunk[j]);
+            let keep = !special_ids[id.value() as usize] & !flagged(i);
             labels[i] = if keep { id.value() } else { -100 };
             out[i] = if keep && to_mask >> j & 1 == 1 { mask_id } else { id };
             picked |= u64::from(keep) << j;

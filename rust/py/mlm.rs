@@ -1,6 +1,7 @@
 //! `lexforge._core.mask_tokens`: batched MLM masking on NumPy arrays, GIL released.
 
-use numpy::{PyArray2, PyReadonlyArray2, PyUntypedArrayMethods};
+use numpy::{PyArray2, PyArrayMethods, PyReadonlyArray2, PyUntypedArray, PyUntypedArrayMethods};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 
 use super::errors::to_py;
@@ -9,7 +10,6 @@ use crate::error::Error;
 use crate::mlm::{mask_into, Batch, Flags, Id, MaskOptions, Select};
 
 /// Token ids of the integer dtypes we accept.
-#[derive(FromPyObject)]
 pub(crate) enum IdArray<'py> {
     I64(PyReadonlyArray2<'py, i64>),
     I32(PyReadonlyArray2<'py, i32>),
@@ -18,14 +18,53 @@ pub(crate) enum IdArray<'py> {
 }
 
 /// A special-tokens mask of the dtypes we accept as they are (bool arrives as uint8).
-#[derive(FromPyObject)]
 pub(crate) enum FlagArray<'py> {
     U8(PyReadonlyArray2<'py, u8>),
     I64(PyReadonlyArray2<'py, i64>),
     I32(PyReadonlyArray2<'py, i32>),
 }
 
-impl FlagArray<'_> {
+/// Tries each `(variant, element type)` in turn with a cheap cast (a failed derived
+/// `FromPyObject` builds a formatted error per variant, which costs more than masking a
+/// small batch), else a `TypeError` naming the accepted dtypes.
+macro_rules! pick_array {
+    ($value:expr, $what:literal, $($variant:path => $t:ty),+) => {{
+        let value = $value;
+        $(if let Ok(a) = value.cast::<PyArray2<$t>>() {
+            return Ok($variant(a.try_readonly().map_err(|e| {
+                PyTypeError::new_err(format!("{} cannot be read: {e}", $what))
+            })?));
+        })+
+        Err(PyTypeError::new_err(format!(
+            "{} must be a 2-D numpy array of {}; got {}",
+            $what,
+            [$(stringify!($t)),+].join(", "),
+            describe(value),
+        )))
+    }};
+}
+
+/// What a rejected argument is: an array's dtype and rank, or another object's type.
+fn describe(value: &Bound<'_, PyAny>) -> String {
+    match value.cast::<PyUntypedArray>() {
+        Ok(a) => format!("a {}-D array of {}", a.ndim(), a.dtype()),
+        Err(_) => value.get_type().name().map_or_else(|_| "an object".into(), |n| n.to_string()),
+    }
+}
+
+impl<'py> IdArray<'py> {
+    fn extract(value: &Bound<'py, PyAny>) -> PyResult<Self> {
+        pick_array!(value, "input_ids", IdArray::I64 => i64, IdArray::I32 => i32,
+            IdArray::U32 => u32, IdArray::U16 => u16)
+    }
+}
+
+impl<'py> FlagArray<'py> {
+    fn extract(value: &Bound<'py, PyAny>) -> PyResult<Self> {
+        pick_array!(value, "special_tokens_mask", FlagArray::U8 => u8,
+            FlagArray::I64 => i64, FlagArray::I32 => i32)
+    }
+
     fn flags(&self) -> PyResult<Flags<'_>> {
         let contiguous = |_| {
             to_py(Error::Config(
@@ -153,9 +192,9 @@ impl Masker {
     fn mask<'py>(
         &self,
         py: Python<'py>,
-        input_ids: IdArray<'py>,
+        input_ids: &Bound<'py, PyAny>,
         step: u64,
-        special_mask: Option<FlagArray<'py>>,
+        special_mask: Option<&Bound<'py, PyAny>>,
         word_ids: Option<PyReadonlyArray2<'py, i64>>,
         probability: Option<f64>,
         num_threads: Option<usize>,
@@ -165,6 +204,8 @@ impl Masker {
             probability: probability.unwrap_or(self.opts.probability),
             ..self.opts
         };
+        let input_ids = IdArray::extract(input_ids)?;
+        let special_mask = special_mask.map(FlagArray::extract).transpose()?;
         let special = special_mask.as_ref().map(FlagArray::flags).transpose()?;
         let words = word_ids
             .as_ref()
