@@ -13,6 +13,18 @@ import pytest
 def pytest_configure(config: pytest.Config) -> None:
     if not os.environ.get("LEXFORGE_CACHE"):
         os.environ["LEXFORGE_CACHE"] = tempfile.mkdtemp(prefix="lexforge-test-cache-")
+    # Without a GPU the Triton kernels run in the interpreter. Triton reads the switch when
+    # it is first imported, so set it before any test module can import it.
+    if "TRITON_INTERPRET" not in os.environ and not _cuda():
+        os.environ["TRITON_INTERPRET"] = "1"
+
+
+def _cuda() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
 
 
 @pytest.fixture(scope="session")

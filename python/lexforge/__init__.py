@@ -12,6 +12,7 @@ from importlib import metadata as _metadata
 from typing import TYPE_CHECKING, Any
 
 from lexforge.errors import (
+    AttentionInputError,
     ConfigError,
     CorpusError,
     DatasetDownloadError,
@@ -63,6 +64,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "AttentionInputError",
     "BatchEncoding",
     "BpeTokenizer",
     "ConfigError",

@@ -9,6 +9,7 @@ Messages name the offending file, line, token or id and say how to fix the probl
 from __future__ import annotations
 
 __all__ = [
+    "AttentionInputError",
     "ConfigError",
     "CorpusError",
     "DatasetDownloadError",
@@ -79,3 +80,9 @@ class DatasetDownloadError(DatasetError, OSError):
 class DatasetIntegrityError(DatasetError, ValueError):
     """A fetched package does not match its pinned sha256, or its files are not laid out
     as expected."""
+
+
+class AttentionInputError(LexforgeError, ValueError):
+    """Tensors given to ``lexforge.ops`` do not fit together: shapes, dtypes, devices, an
+    unsupported head dimension, a padding mask or lengths of the wrong shape or dtype, or
+    ``cu_seqlens`` that are not increasing. Raised before any kernel is launched."""

@@ -1,0 +1,590 @@
+"""Fused multi-head attention in Triton: forward, and a deterministic backward.
+
+One set of kernels serves padded batches (``(B, N, H, D)`` with a key-padding mask or
+sequence lengths) and packed variable-length batches (``(total, H, D)`` with
+``cu_seqlens``). Both are described per sequence by one int32 row of ``info``:
+
+    [q_tok0, q_lo, q_hi, q_ext, k_tok0, k_lo, k_hi, k_ext, holes]
+
+- ``*_tok0``: the token index where the sequence starts (0 for padded batches, whose
+  sequences start at ``b * stride_b``; ``cu_seqlens[b]`` for packed ones);
+- ``[*_lo, *_hi)``: the positions (from ``tok0``) of the real tokens: the first and one
+  past the last real token (a right- or left-padded row), empty when there are none;
+- ``*_ext``: how many positions the tensor holds for the sequence (every one is written:
+  zeros outside ``[lo, hi)``);
+- ``holes``: 1 when the key-padding mask has padding *inside* ``[lo, hi)``; the kernels
+  then read the mask, and skip key tiles that hold no real token.
+
+Only key tiles inside ``[k_lo, k_hi)`` are computed, and only query tiles inside
+``[q_lo, q_hi)``: padding costs nothing but the zeros written for it. Padded query rows
+(and rows with no real key) output 0 and get zero gradients; their log-sum-exp is stored
+as +inf, which makes every probability in their row exactly 0 in the backward.
+
+Softmax is online, in fp32, in base 2 (the scale is folded with log2(e)). The backward
+recomputes probabilities from the saved log-sum-exp; dK/dV are computed per key tile and
+dQ per query tile by separate kernels, with no atomics, so gradients are bitwise
+reproducible. Dropout draws Philox numbers from (seed, batch·head, query position, key
+position) and redraws the same ones in the backward.
+
+Nothing here touches the driver at import: configs are chosen when a kernel first runs,
+and under ``TRITON_INTERPRET=1`` there is a single config.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import triton
+import triton.language as tl
+
+LOG2E = 1.4426950408889634
+INFO_COLUMNS = 9
+
+
+def _interpreted() -> bool:
+    return os.environ.get("TRITON_INTERPRET") == "1"
+
+
+def _configs(kind: str) -> list[triton.Config]:
+    """Block shapes, warps and pipeline stages. Under the interpreter, one small config.
+    On Hopper (sm90, 228 KB of shared memory per block) every config fits at head dim 128
+    in 16-bit types: Q tile + ``num_stages`` × (K and V tiles) stays under 160 KB."""
+    if _interpreted():
+        return [triton.Config({"BLOCK_M": 16, "BLOCK_N": 16}, num_warps=4, num_stages=1)]
+    if kind == "fwd":
+        shapes = [
+            (128, 64, 8, 3),
+            (128, 64, 4, 3),
+            (128, 128, 8, 2),
+            (64, 64, 4, 3),
+            (64, 32, 4, 4),
+        ]
+    else:  # the backward kernels hold more tiles at once
+        shapes = [(64, 64, 4, 2), (128, 64, 8, 2), (64, 128, 8, 2), (32, 64, 4, 2), (64, 32, 4, 2)]
+    return [
+        triton.Config({"BLOCK_M": m, "BLOCK_N": n}, num_warps=w, num_stages=s)
+        for m, n, w, s in shapes
+    ]
+
+
+def _prune(
+    configs: list[triton.Config], named_args: dict[str, object], **kwargs: object
+) -> list[triton.Config]:
+    """Drops configs whose tiles would exceed the shared memory an sm90 block gets (the
+    autotuner also skips any that fail to compile, so this only saves tuning time)."""
+    head_dim = int(kwargs.get("HEAD_DIM", named_args.get("HEAD_DIM", 128)))  # type: ignore[call-overload]
+    kept = []
+    for c in configs:
+        m, n = c.kwargs["BLOCK_M"], c.kwargs["BLOCK_N"]
+        tiles = 2 * head_dim * (m + 2 * n * max(c.num_stages, 1))  # 16-bit q, k, v tiles
+        if tiles <= 160 * 1024:
+            kept.append(c)
+    return kept or configs[-1:]
+
+
+# ---------------------------------------------------------------------------------------
+# forward
+
+
+@triton.jit
+def _seq(info, b):
+    row = info + b * 9
+    return (
+        tl.load(row + 0),
+        tl.load(row + 1),
+        tl.load(row + 2),
+        tl.load(row + 3),
+        tl.load(row + 4),
+        tl.load(row + 5),
+        tl.load(row + 6),
+        tl.load(row + 7),
+        tl.load(row + 8),
+    )
+
+
+@triton.jit
+def _keep(seed, bh, rows, cols, stride, dropout_p):
+    """The dropout keep-mask of a (rows × cols) tile: Philox keyed by (seed, batch·head)."""
+    key = seed + (bh.to(tl.int64) << 32)
+    offsets = rows[:, None] * stride + cols[None, :]
+    return tl.rand(key, offsets) >= dropout_p
+
+
+@triton.jit
+def _fwd_step(
+    acc, m_i, l_i, q, k_base, v_base, offs_m, offs_n, offs_d, col_ok,
+    s_kn, s_vn, qk_scale, dropout_p, seed, bh, rand_stride,
+    CAUSAL: tl.constexpr, DROPOUT: tl.constexpr, IEEE: tl.constexpr,
+):  # fmt: skip
+    """One key tile of the online softmax: scores, running max and sum, P·V."""
+    k = tl.load(k_base + offs_n[:, None] * s_kn + offs_d[None, :], mask=col_ok[:, None], other=0.0)
+    if IEEE:
+        s = tl.dot(q, tl.trans(k), input_precision="ieee")
+    else:
+        s = tl.dot(q, tl.trans(k))
+    ok = col_ok[None, :]
+    if CAUSAL:
+        ok = ok & (offs_n[None, :] <= offs_m[:, None])
+    s = tl.where(ok, s * qk_scale, float("-inf"))
+    m_new = tl.maximum(m_i, tl.max(s, axis=1))
+    m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
+    p = tl.math.exp2(s - m_safe[:, None])
+    alpha = tl.math.exp2(m_i - m_safe)
+    l_i = l_i * alpha + tl.sum(p, axis=1)
+    if DROPOUT:
+        keep = _keep(seed, bh, offs_m, offs_n, rand_stride, dropout_p)
+        p = tl.where(keep, p / (1.0 - dropout_p), 0.0)
+    v = tl.load(v_base + offs_n[:, None] * s_vn + offs_d[None, :], mask=col_ok[:, None], other=0.0)
+    if IEEE:
+        pv = tl.dot(p.to(v.dtype), v, input_precision="ieee")
+    else:
+        pv = tl.dot(p.to(v.dtype), v)
+    return acc * alpha[:, None] + pv, m_new, l_i
+
+
+@triton.autotune(
+    configs=_configs("fwd"),
+    key=["N_Q_BUCKET", "HEAD_DIM", "CAUSAL", "HAS_MASK", "DROPOUT", "IEEE"],
+    prune_configs_by={"early_config_prune": _prune},
+)
+@triton.jit
+def _fwd_kernel(
+    Q, K, V, O, LSE, INFO, MASK,
+    s_qb, s_qn, s_qh, s_kb, s_kn, s_kh, s_vb, s_vn, s_vh, s_ob, s_on, s_oh,
+    s_lb, s_lh, s_ln, s_mb,
+    H, qk_scale, dropout_p, seed, rand_stride,
+    N_Q_BUCKET,
+    HEAD_DIM: tl.constexpr, CAUSAL: tl.constexpr, HAS_MASK: tl.constexpr,
+    DROPOUT: tl.constexpr, IEEE: tl.constexpr,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+):  # fmt: skip
+    pid_m, bh = tl.program_id(0), tl.program_id(1)
+    b, h = bh // H, bh % H
+    q_tok0, q_lo, q_hi, q_ext, k_tok0, k_lo, k_hi, k_ext, holes = _seq(INFO, b)
+    start_m = pid_m * BLOCK_M
+    offs_m = start_m + tl.arange(0, BLOCK_M)
+    offs_d = tl.arange(0, HEAD_DIM)
+    offs_n0 = tl.arange(0, BLOCK_N)
+    q_base = Q + b.to(tl.int64) * s_qb + q_tok0.to(tl.int64) * s_qn + h * s_qh
+    k_base = K + b.to(tl.int64) * s_kb + k_tok0.to(tl.int64) * s_kn + h * s_kh
+    v_base = V + b.to(tl.int64) * s_vb + k_tok0.to(tl.int64) * s_vn + h * s_vh
+
+    row_real = (offs_m >= q_lo) & (offs_m < q_hi)
+    if HAS_MASK:
+        if holes != 0:
+            row_flag = tl.load(MASK + b * s_mb + offs_m, mask=offs_m < q_ext, other=0)
+            row_real = row_real & (row_flag != 0)
+    # the key tiles this query tile needs: none when the tile holds no real query
+    k_start = k_lo
+    k_stop = k_hi
+    if CAUSAL:
+        k_stop = tl.minimum(k_stop, start_m + BLOCK_M)
+    if (start_m + BLOCK_M <= q_lo) | (start_m >= q_hi):
+        k_stop = k_start
+
+    q = tl.load(
+        q_base + offs_m[:, None] * s_qn + offs_d[None, :], mask=(offs_m < q_ext)[:, None], other=0.0
+    )
+    m_i = tl.full([BLOCK_M], float("-inf"), tl.float32)
+    l_i = tl.zeros([BLOCK_M], tl.float32)
+    acc = tl.zeros([BLOCK_M, HEAD_DIM], tl.float32)
+    for start_n in range(k_start, k_stop, BLOCK_N):
+        offs_n = start_n + offs_n0
+        col_ok = offs_n < k_stop
+        if HAS_MASK:
+            if holes != 0:
+                flag = tl.load(MASK + b * s_mb + offs_n, mask=col_ok, other=0)
+                col_ok = col_ok & (flag != 0)
+            if tl.max(col_ok.to(tl.int32), axis=0) > 0:  # skip tiles of padding only
+                acc, m_i, l_i = _fwd_step(
+                    acc, m_i, l_i, q, k_base, v_base, offs_m, offs_n, offs_d, col_ok,
+                    s_kn, s_vn, qk_scale, dropout_p, seed, bh, rand_stride, CAUSAL, DROPOUT, IEEE,
+                )  # fmt: skip
+        else:
+            acc, m_i, l_i = _fwd_step(
+                acc, m_i, l_i, q, k_base, v_base, offs_m, offs_n, offs_d, col_ok,
+                s_kn, s_vn, qk_scale, dropout_p, seed, bh, rand_stride, CAUSAL, DROPOUT, IEEE,
+            )  # fmt: skip
+
+    live = row_real & (l_i > 0)
+    out = tl.where(live[:, None], acc / tl.where(live, l_i, 1.0)[:, None], 0.0)
+    m_safe = tl.where(m_i == float("-inf"), 0.0, m_i)
+    lse = tl.where(live, m_safe + tl.math.log2(tl.where(live, l_i, 1.0)), float("inf"))
+    o_base = O + b.to(tl.int64) * s_ob + q_tok0.to(tl.int64) * s_on + h * s_oh
+    in_seq = offs_m < q_ext
+    tl.store(
+        o_base + offs_m[:, None] * s_on + offs_d[None, :],
+        out.to(O.dtype.element_ty),
+        mask=in_seq[:, None],
+    )
+    l_base = LSE + b.to(tl.int64) * s_lb + h * s_lh + q_tok0.to(tl.int64) * s_ln
+    tl.store(l_base + offs_m * s_ln, lse, mask=in_seq)
+
+
+# ---------------------------------------------------------------------------------------
+# backward
+
+
+@triton.jit
+def _bwd_delta_kernel(
+    O, DO, DELTA, INFO,
+    s_ob, s_on, s_oh, s_db, s_dn, s_dh, s_lb, s_lh, s_ln,
+    H, HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr,
+):  # fmt: skip
+    """delta = rowsum(O ∘ dO), per query row, fp32."""
+    pid_m, bh = tl.program_id(0), tl.program_id(1)
+    b, h = bh // H, bh % H
+    q_tok0 = tl.load(INFO + b * 9 + 0)
+    q_ext = tl.load(INFO + b * 9 + 3)
+    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_d = tl.arange(0, HEAD_DIM)
+    rows = (offs_m < q_ext)[:, None]
+    tokens = (q_tok0 + offs_m).to(tl.int64)[:, None]
+    o_at = O + b.to(tl.int64) * s_ob + tokens * s_on + h * s_oh + offs_d[None, :]
+    do_at = DO + b.to(tl.int64) * s_db + tokens * s_dn + h * s_dh + offs_d[None, :]
+    o = tl.load(o_at, mask=rows, other=0.0).to(tl.float32)
+    do = tl.load(do_at, mask=rows, other=0.0).to(tl.float32)
+    delta = tl.sum(o * do, axis=1)
+    l_base = DELTA + b.to(tl.int64) * s_lb + h * s_lh + q_tok0.to(tl.int64) * s_ln
+    tl.store(l_base + offs_m * s_ln, delta, mask=offs_m < q_ext)
+
+
+@triton.jit
+def _probabilities(
+    q, k, lse, offs_m, offs_n, rows_ok, cols_ok, qk_scale,
+    CAUSAL: tl.constexpr, IEEE: tl.constexpr,
+):  # fmt: skip
+    """P of a (query tile × key tile), recomputed from the saved base-2 log-sum-exp."""
+    if IEEE:
+        s = tl.dot(q, tl.trans(k), input_precision="ieee")
+    else:
+        s = tl.dot(q, tl.trans(k))
+    ok = rows_ok[:, None] & cols_ok[None, :]
+    if CAUSAL:
+        ok = ok & (offs_n[None, :] <= offs_m[:, None])
+    return tl.where(ok, tl.math.exp2(s * qk_scale - lse[:, None]), 0.0)
+
+
+@triton.autotune(
+    configs=_configs("bwd"),
+    key=["N_K_BUCKET", "HEAD_DIM", "CAUSAL", "HAS_MASK", "DROPOUT", "IEEE"],
+    prune_configs_by={"early_config_prune": _prune},
+)
+@triton.jit
+def _bwd_dkdv_kernel(
+    Q, K, V, DO, LSE, DELTA, DK, DV, INFO, MASK,
+    s_qb, s_qn, s_qh, s_kb, s_kn, s_kh, s_vb, s_vn, s_vh, s_db, s_dn, s_dh,
+    s_dkb, s_dkn, s_dkh, s_dvb, s_dvn, s_dvh, s_lb, s_lh, s_ln, s_mb,
+    H, qk_scale, sm_scale, dropout_p, seed, rand_stride,
+    N_K_BUCKET,
+    HEAD_DIM: tl.constexpr, CAUSAL: tl.constexpr, HAS_MASK: tl.constexpr,
+    DROPOUT: tl.constexpr, IEEE: tl.constexpr,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+):  # fmt: skip
+    """dK and dV of one key tile, looping over the query tiles that see it."""
+    pid_n, bh = tl.program_id(0), tl.program_id(1)
+    b, h = bh // H, bh % H
+    q_tok0, q_lo, q_hi, q_ext, k_tok0, k_lo, k_hi, k_ext, holes = _seq(INFO, b)
+    start_n = pid_n * BLOCK_N
+    offs_n = start_n + tl.arange(0, BLOCK_N)
+    offs_d = tl.arange(0, HEAD_DIM)
+    offs_m0 = tl.arange(0, BLOCK_M)
+    b64 = b.to(tl.int64)
+    cols_ok = (offs_n >= k_lo) & (offs_n < k_hi)
+    if HAS_MASK:
+        if holes != 0:
+            flag = tl.load(MASK + b * s_mb + offs_n, mask=offs_n < k_ext, other=0)
+            cols_ok = cols_ok & (flag != 0)
+    in_seq = (offs_n < k_ext)[:, None]
+    k = tl.load(
+        K
+        + b64 * s_kb
+        + (k_tok0 + offs_n).to(tl.int64)[:, None] * s_kn
+        + h * s_kh
+        + offs_d[None, :],
+        mask=in_seq,
+        other=0.0,
+    )
+    v = tl.load(
+        V
+        + b64 * s_vb
+        + (k_tok0 + offs_n).to(tl.int64)[:, None] * s_vn
+        + h * s_vh
+        + offs_d[None, :],
+        mask=in_seq,
+        other=0.0,
+    )
+    dk = tl.zeros([BLOCK_N, HEAD_DIM], tl.float32)
+    dv = tl.zeros([BLOCK_N, HEAD_DIM], tl.float32)
+
+    m_start = q_lo
+    if CAUSAL:
+        m_start = tl.maximum(m_start, start_n)
+    m_stop = q_hi
+    if tl.max(cols_ok.to(tl.int32), axis=0) == 0:  # no real key here: nothing to compute
+        m_stop = m_start
+    q_base = Q + b64 * s_qb + q_tok0.to(tl.int64) * s_qn + h * s_qh
+    do_base = DO + b64 * s_db + q_tok0.to(tl.int64) * s_dn + h * s_dh
+    l_base = b64 * s_lb + h * s_lh + q_tok0.to(tl.int64) * s_ln
+    for start_m in range(m_start, m_stop, BLOCK_M):
+        offs_m = start_m + offs_m0
+        rows_ok = offs_m < m_stop
+        if HAS_MASK:
+            if holes != 0:
+                row_flag = tl.load(MASK + b * s_mb + offs_m, mask=rows_ok, other=0)
+                rows_ok = rows_ok & (row_flag != 0)
+        q = tl.load(
+            q_base + offs_m[:, None] * s_qn + offs_d[None, :], mask=rows_ok[:, None], other=0.0
+        )
+        do = tl.load(
+            do_base + offs_m[:, None] * s_dn + offs_d[None, :], mask=rows_ok[:, None], other=0.0
+        )
+        lse = tl.load(LSE + l_base + offs_m * s_ln, mask=rows_ok, other=float("inf"))
+        delta = tl.load(DELTA + l_base + offs_m * s_ln, mask=rows_ok, other=0.0)
+        p = _probabilities(q, k, lse, offs_m, offs_n, rows_ok, cols_ok, qk_scale, CAUSAL, IEEE)
+        if IEEE:
+            dp = tl.dot(do, tl.trans(v), input_precision="ieee")
+        else:
+            dp = tl.dot(do, tl.trans(v))
+        if DROPOUT:
+            keep = _keep(seed, bh, offs_m, offs_n, rand_stride, dropout_p)
+            p_drop = tl.where(keep, p / (1.0 - dropout_p), 0.0)
+            dp = tl.where(keep, dp / (1.0 - dropout_p), 0.0)
+        else:
+            p_drop = p
+        ds = p * (dp - delta[:, None])
+        if IEEE:
+            dv += tl.dot(tl.trans(p_drop.to(do.dtype)), do, input_precision="ieee")
+            dk += tl.dot(tl.trans(ds.to(q.dtype)), q, input_precision="ieee")
+        else:
+            dv += tl.dot(tl.trans(p_drop.to(do.dtype)), do)
+            dk += tl.dot(tl.trans(ds.to(q.dtype)), q)
+
+    dk = dk * sm_scale
+    out_rows = (offs_n < k_ext)[:, None]
+    tokens = (k_tok0 + offs_n).to(tl.int64)[:, None]
+    dk_at = DK + b64 * s_dkb + tokens * s_dkn + h * s_dkh + offs_d[None, :]
+    dv_at = DV + b64 * s_dvb + tokens * s_dvn + h * s_dvh + offs_d[None, :]
+    tl.store(dk_at, dk.to(DK.dtype.element_ty), mask=out_rows)
+    tl.store(dv_at, dv.to(DV.dtype.element_ty), mask=out_rows)
+
+
+@triton.jit
+def _dq_step(
+    dq, q, do, lse, delta, k_base, v_base, offs_m, offs_n, offs_d, rows_ok, cols_ok,
+    s_kn, s_vn, qk_scale, dropout_p, seed, bh, rand_stride,
+    CAUSAL: tl.constexpr, DROPOUT: tl.constexpr, IEEE: tl.constexpr,
+):  # fmt: skip
+    """One key tile's contribution to dQ."""
+    k = tl.load(k_base + offs_n[:, None] * s_kn + offs_d[None, :], mask=cols_ok[:, None], other=0.0)
+    v = tl.load(v_base + offs_n[:, None] * s_vn + offs_d[None, :], mask=cols_ok[:, None], other=0.0)
+    p = _probabilities(q, k, lse, offs_m, offs_n, rows_ok, cols_ok, qk_scale, CAUSAL, IEEE)
+    if IEEE:
+        dp = tl.dot(do, tl.trans(v), input_precision="ieee")
+    else:
+        dp = tl.dot(do, tl.trans(v))
+    if DROPOUT:
+        keep = _keep(seed, bh, offs_m, offs_n, rand_stride, dropout_p)
+        dp = tl.where(keep, dp / (1.0 - dropout_p), 0.0)
+    ds = p * (dp - delta[:, None])
+    if IEEE:
+        return dq + tl.dot(ds.to(k.dtype), k, input_precision="ieee")
+    return dq + tl.dot(ds.to(k.dtype), k)
+
+
+@triton.autotune(
+    configs=_configs("bwd"),
+    key=["N_Q_BUCKET", "HEAD_DIM", "CAUSAL", "HAS_MASK", "DROPOUT", "IEEE"],
+    prune_configs_by={"early_config_prune": _prune},
+)
+@triton.jit
+def _bwd_dq_kernel(
+    Q, K, V, DO, LSE, DELTA, DQ, INFO, MASK,
+    s_qb, s_qn, s_qh, s_kb, s_kn, s_kh, s_vb, s_vn, s_vh, s_db, s_dn, s_dh,
+    s_dqb, s_dqn, s_dqh, s_lb, s_lh, s_ln, s_mb,
+    H, qk_scale, sm_scale, dropout_p, seed, rand_stride,
+    N_Q_BUCKET,
+    HEAD_DIM: tl.constexpr, CAUSAL: tl.constexpr, HAS_MASK: tl.constexpr,
+    DROPOUT: tl.constexpr, IEEE: tl.constexpr,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+):  # fmt: skip
+    """dQ of one query tile, looping over the key tiles it sees."""
+    pid_m, bh = tl.program_id(0), tl.program_id(1)
+    b, h = bh // H, bh % H
+    q_tok0, q_lo, q_hi, q_ext, k_tok0, k_lo, k_hi, k_ext, holes = _seq(INFO, b)
+    start_m = pid_m * BLOCK_M
+    offs_m = start_m + tl.arange(0, BLOCK_M)
+    offs_d = tl.arange(0, HEAD_DIM)
+    offs_n0 = tl.arange(0, BLOCK_N)
+    b64 = b.to(tl.int64)
+    rows_ok = (offs_m >= q_lo) & (offs_m < q_hi)
+    if HAS_MASK:
+        if holes != 0:
+            row_flag = tl.load(MASK + b * s_mb + offs_m, mask=offs_m < q_ext, other=0)
+            rows_ok = rows_ok & (row_flag != 0)
+    in_seq = (offs_m < q_ext)[:, None]
+    q_rows = (q_tok0 + offs_m).to(tl.int64)[:, None]
+    q = tl.load(Q + b64 * s_qb + q_rows * s_qn + h * s_qh + offs_d[None, :], mask=in_seq, other=0.0)
+    do = tl.load(
+        DO + b64 * s_db + q_rows * s_dn + h * s_dh + offs_d[None, :], mask=in_seq, other=0.0
+    )
+    l_base = b64 * s_lb + h * s_lh + q_tok0.to(tl.int64) * s_ln
+    lse = tl.load(LSE + l_base + offs_m * s_ln, mask=rows_ok, other=float("inf"))
+    delta = tl.load(DELTA + l_base + offs_m * s_ln, mask=rows_ok, other=0.0)
+    dq = tl.zeros([BLOCK_M, HEAD_DIM], tl.float32)
+
+    n_stop = k_hi
+    if CAUSAL:
+        n_stop = tl.minimum(n_stop, start_m + BLOCK_M)
+    if tl.max(rows_ok.to(tl.int32), axis=0) == 0:
+        n_stop = k_lo
+    k_base = K + b64 * s_kb + k_tok0.to(tl.int64) * s_kn + h * s_kh
+    v_base = V + b64 * s_vb + k_tok0.to(tl.int64) * s_vn + h * s_vh
+    for start_n in range(k_lo, n_stop, BLOCK_N):
+        offs_n = start_n + offs_n0
+        cols_ok = offs_n < n_stop
+        if HAS_MASK:
+            if holes != 0:
+                flag = tl.load(MASK + b * s_mb + offs_n, mask=cols_ok, other=0)
+                cols_ok = cols_ok & (flag != 0)
+            if tl.max(cols_ok.to(tl.int32), axis=0) > 0:
+                dq = _dq_step(
+                    dq, q, do, lse, delta, k_base, v_base, offs_m, offs_n, offs_d, rows_ok, cols_ok,
+                    s_kn, s_vn, qk_scale, dropout_p, seed, bh, rand_stride, CAUSAL, DROPOUT, IEEE,
+                )  # fmt: skip
+        else:
+            dq = _dq_step(
+                dq, q, do, lse, delta, k_base, v_base, offs_m, offs_n, offs_d, rows_ok, cols_ok,
+                s_kn, s_vn, qk_scale, dropout_p, seed, bh, rand_stride, CAUSAL, DROPOUT, IEEE,
+            )  # fmt: skip
+
+    dq = dq * sm_scale
+    tl.store(
+        DQ + b64 * s_dqb + q_rows * s_dqn + h * s_dqh + offs_d[None, :],
+        dq.to(DQ.dtype.element_ty), mask=in_seq,
+    )  # fmt: skip
+
+
+@triton.jit
+def _dropout_mask_kernel(
+    KEEP, INFO, s_b, s_h, s_m, H, dropout_p, seed, rand_stride,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+):  # fmt: skip
+    """The keep-mask the kernels use, written out (B, H, N, N) for tests."""
+    pid_m, pid_n, bh = tl.program_id(0), tl.program_id(1), tl.program_id(2)
+    b, h = bh // H, bh % H
+    q_ext = tl.load(INFO + b * 9 + 3)
+    k_ext = tl.load(INFO + b * 9 + 7)
+    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    keep = _keep(seed, bh, offs_m, offs_n, rand_stride, dropout_p)
+    ok = (offs_m < q_ext)[:, None] & (offs_n < k_ext)[None, :]
+    base = KEEP + b.to(tl.int64) * s_b + h * s_h
+    tl.store(base + offs_m[:, None] * s_m + offs_n[None, :], keep.to(tl.int8), mask=ok)
+
+
+# ---------------------------------------------------------------------------------------
+# launchers
+
+
+def _layout(x: torch.Tensor, varlen: bool) -> tuple[int, int, int]:
+    """(batch, token, head) strides; a packed batch has no batch stride."""
+    if varlen:
+        return 0, x.stride(0), x.stride(1)
+    return x.stride(0), x.stride(1), x.stride(2)
+
+
+def _lse_layout(lse: torch.Tensor, varlen: bool) -> tuple[int, int, int]:
+    if varlen:  # (H, total)
+        return 0, lse.stride(0), lse.stride(1)
+    return lse.stride(0), lse.stride(1), lse.stride(2)  # (B, H, N)
+
+
+def forward(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, info: torch.Tensor,
+    mask: torch.Tensor | None, *, varlen: bool, n_q: int, n_k: int, causal: bool,
+    scale: float, dropout_p: float, seed: int,
+) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """Runs the forward kernel; returns the output (q's shape and dtype) and the base-2
+    log-sum-exp (fp32; (B, H, N) padded, (H, total) packed)."""
+    batch, heads, head_dim = info.shape[0], q.shape[-2], q.shape[-1]
+    o = torch.empty(q.shape, dtype=q.dtype, device=q.device)
+    if varlen:
+        lse = torch.empty((heads, q.shape[0]), dtype=torch.float32, device=q.device)
+    else:
+        lse = torch.empty((batch, heads, n_q), dtype=torch.float32, device=q.device)
+    m = mask if mask is not None else info
+
+    def grid(meta: dict[str, int]) -> tuple[int, int]:
+        return triton.cdiv(n_q, meta["BLOCK_M"]), batch * heads
+
+    _fwd_kernel[grid](
+        q, k, v, o, lse, info, m,
+        *_layout(q, varlen), *_layout(k, varlen), *_layout(v, varlen), *_layout(o, varlen),
+        *_lse_layout(lse, varlen), m.stride(0),
+        heads, scale * LOG2E, dropout_p, seed, n_k,
+        triton.next_power_of_2(n_q),
+        HEAD_DIM=head_dim, CAUSAL=causal, HAS_MASK=mask is not None,
+        DROPOUT=dropout_p > 0, IEEE=q.dtype == torch.float32,
+    )  # fmt: skip
+    return o, lse
+
+
+def backward(
+    do: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, o: torch.Tensor,
+    lse: torch.Tensor, info: torch.Tensor, mask: torch.Tensor | None, *, varlen: bool,
+    n_q: int, n_k: int, causal: bool, scale: float, dropout_p: float, seed: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
+    """dQ, dK, dV (the inputs' shapes and dtypes) from the saved log-sum-exp."""
+    batch, heads, head_dim = info.shape[0], q.shape[-2], q.shape[-1]
+    m = mask if mask is not None else info
+    delta = torch.empty_like(lse)
+    block = 16 if _interpreted() else 64
+    _bwd_delta_kernel[(triton.cdiv(n_q, block), batch * heads)](
+        o, do, delta, info, *_layout(o, varlen), *_layout(do, varlen),
+        *_lse_layout(lse, varlen), heads, HEAD_DIM=head_dim, BLOCK_M=block,
+    )  # fmt: skip
+    dq = torch.empty(q.shape, dtype=q.dtype, device=q.device)
+    dk = torch.empty(k.shape, dtype=k.dtype, device=k.device)
+    dv = torch.empty(v.shape, dtype=v.dtype, device=v.device)
+    common = {
+        "HEAD_DIM": head_dim, "CAUSAL": causal, "HAS_MASK": mask is not None,
+        "DROPOUT": dropout_p > 0, "IEEE": q.dtype == torch.float32,
+    }  # fmt: skip
+    strides = (*_layout(q, varlen), *_layout(k, varlen), *_layout(v, varlen), *_layout(do, varlen))
+
+    def grid_k(meta: dict[str, int]) -> tuple[int, int]:
+        return triton.cdiv(n_k, meta["BLOCK_N"]), batch * heads
+
+    _bwd_dkdv_kernel[grid_k](
+        q, k, v, do, lse, delta, dk, dv, info, m, *strides,
+        *_layout(dk, varlen), *_layout(dv, varlen), *_lse_layout(lse, varlen), m.stride(0),
+        heads, scale * LOG2E, scale, dropout_p, seed, n_k, triton.next_power_of_2(n_k), **common,
+    )  # fmt: skip
+
+    def grid_q(meta: dict[str, int]) -> tuple[int, int]:
+        return triton.cdiv(n_q, meta["BLOCK_M"]), batch * heads
+
+    _bwd_dq_kernel[grid_q](
+        q, k, v, do, lse, delta, dq, info, m, *strides,
+        *_layout(dq, varlen), *_lse_layout(lse, varlen), m.stride(0),
+        heads, scale * LOG2E, scale, dropout_p, seed, n_k, triton.next_power_of_2(n_q), **common,
+    )  # fmt: skip
+    return dq, dk, dv
+
+
+def dropout_keep(
+    info: torch.Tensor, heads: int, n_q: int, n_k: int, dropout_p: float, seed: int,
+    device: torch.device,
+) -> torch.Tensor:  # fmt: skip
+    """The (B, H, n_q, n_k) keep-mask (int8) the kernels apply, for tests and references."""
+    batch = info.shape[0]
+    keep = torch.zeros((batch, heads, n_q, n_k), dtype=torch.int8, device=device)
+    block = 16
+    grid = (triton.cdiv(n_q, block), triton.cdiv(n_k, block), batch * heads)
+    _dropout_mask_kernel[grid](
+        keep, info, keep.stride(0), keep.stride(1), keep.stride(2), heads, dropout_p, seed, n_k,
+        BLOCK_M=block, BLOCK_N=block,
+    )  # fmt: skip
+    return keep

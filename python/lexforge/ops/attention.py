@@ -1,0 +1,540 @@
+"""``attention`` and ``attention_varlen``: fused Triton kernels on CUDA, SDPA elsewhere.
+
+The two kernels (forward, backward) are registered as ``torch.library`` custom ops with
+fake implementations and an autograd formula, so they run under ``torch.compile`` and
+autograd like any built-in. Everything the kernels need about padding is computed on the
+device (no host synchronisation) as one int32 row per sequence (see
+``lexforge.kernels.attention``).
+"""
+
+# no `from __future__ import annotations`: torch.library reads the op signatures' types
+import math
+import os
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Optional
+
+import torch
+from torch.nn import functional as F  # noqa: N812 (torch's own spelling)
+
+from ..errors import AttentionInputError
+
+__all__ = [
+    "HEAD_DIMS",
+    "AttentionOptions",
+    "Unpadded",
+    "attention",
+    "attention_varlen",
+    "pad",
+    "unpad",
+]
+
+HEAD_DIMS = (32, 64, 128)
+"""Head dimensions the Triton kernels are built for (SDPA takes any)."""
+
+_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
+_BACKENDS = (None, "triton", "sdpa")
+
+
+@dataclass(frozen=True)
+class AttentionOptions:
+    """What an attention call computes, besides its tensors. ``scale`` defaults to
+    1/sqrt(head_dim); ``dropout_p`` drops attention probabilities (the kept ones are
+    scaled by 1/(1 - p)); ``causal`` lets query position i see key positions <= i."""
+
+    causal: bool = False
+    scale: Optional[float] = None
+    dropout_p: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.dropout_p < 1.0:
+            raise AttentionInputError(f"dropout_p must be in [0, 1), got {self.dropout_p}")
+        if self.scale is not None and not (math.isfinite(self.scale) and self.scale > 0):
+            raise AttentionInputError(f"scale must be a positive finite number, got {self.scale}")
+
+    def resolved_scale(self, head_dim: int) -> float:
+        return self.scale if self.scale is not None else 1.0 / math.sqrt(head_dim)
+
+
+class Unpadded(NamedTuple):
+    """A padded batch with its padding dropped: ``values`` (total_tokens, ...), the flat
+    ``indices`` of the real tokens in the (B·N) positions, ``cu_seqlens`` (B+1, int32) and
+    ``max_seqlen``."""
+
+    values: torch.Tensor
+    indices: torch.Tensor
+    cu_seqlens: torch.Tensor
+    max_seqlen: int
+
+
+def attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    *,
+    key_padding_mask: Optional[torch.Tensor] = None,
+    lengths: Optional[torch.Tensor] = None,
+    dropout_p: float = 0.0,
+    causal: bool = False,
+    scale: Optional[float] = None,
+    backend: Optional[str] = None,
+) -> torch.Tensor:
+    """Multi-head scaled dot-product attention over a padded batch.
+
+    Shapes: ``q`` (B, Nq, H, D); ``k``, ``v`` (B, Nk, H, D) — the layout a fused QKV
+    projection gives after ``.view(B, N, 3, H, D).unbind(2)`` (any strides with a unit
+    last stride; no copies). Dtypes: float16, bfloat16 or float32, all three the same, on
+    one device. D is 32, 64 or 128 for the Triton kernels (SDPA takes any).
+
+    Padding: ``key_padding_mask`` (B, N) bool, True at real tokens, or ``lengths`` (B,)
+    integers (the first ``lengths[b]`` positions are real); either needs Nq == Nk (self-
+    attention). Padding positions are never attended to, and their own output rows are
+    0 (as are rows of a sequence with no real token) — never NaN.
+
+    ``dropout_p`` drops attention probabilities (pass 0 at evaluation); the Triton path
+    draws Philox numbers seeded from torch's generator, so ``torch.manual_seed`` fixes
+    them. ``causal``: query position i sees key positions <= i. ``scale`` defaults to
+    1/sqrt(D).
+
+    ``backend``: None picks the Triton kernels for CUDA tensors (and on the CPU under
+    ``TRITON_INTERPRET=1``) when D is supported, else SDPA; "triton" or "sdpa" force one.
+
+    Returns (B, Nq, H, D) in q's dtype. Differentiable in q, k and v; the Triton backward
+    is deterministic (bitwise-identical gradients across runs).
+    """
+    opts = AttentionOptions(causal=causal, scale=scale, dropout_p=dropout_p)
+    _check_qkv(q, k, v, packed=False)
+    batch, n_q, _, head_dim = q.shape
+    n_k = k.shape[1]
+    valid = _real_tokens(key_padding_mask, lengths, batch, n_q, n_k, q.device)
+    if not _use_triton(q, head_dim, backend):
+        return _sdpa(q, k, v, valid, opts)
+    info = _padded_info(valid, lengths, batch, n_q, n_k, q.device)
+    holes = None
+    if key_padding_mask is not None:
+        holes = key_padding_mask.contiguous().view(torch.uint8)
+    out, _ = _forward_op(
+        q, k, v, info, holes, _seed(opts), n_q, n_k, False,
+        opts.causal, opts.resolved_scale(head_dim), opts.dropout_p,
+    )  # fmt: skip
+    return out  # type: ignore[no-any-return]
+
+
+def attention_varlen(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    cu_seqlens: torch.Tensor,
+    max_seqlen: int,
+    *,
+    dropout_p: float = 0.0,
+    causal: bool = False,
+    scale: Optional[float] = None,
+    backend: Optional[str] = None,
+    check: bool = True,
+) -> torch.Tensor:
+    """Attention over packed variable-length sequences (no padding at all).
+
+    ``q``, ``k``, ``v``: (total_tokens, H, D), the sequences one after another (see
+    ``unpad``); ``cu_seqlens``: (B+1,) int32, starting at 0, non-decreasing, ending at
+    total_tokens; ``max_seqlen``: the longest sequence. Sequence b attends only to itself.
+    ``check`` validates ``cu_seqlens`` (one device synchronisation; pass False for
+    ``cu_seqlens`` that ``unpad`` made). Other arguments as in ``attention``.
+
+    Returns (total_tokens, H, D) in q's dtype.
+    """
+    opts = AttentionOptions(causal=causal, scale=scale, dropout_p=dropout_p)
+    _check_qkv(q, k, v, packed=True)
+    if k.shape[0] != q.shape[0]:
+        raise AttentionInputError(
+            f"attention_varlen is self-attention: q has {q.shape[0]} tokens, k {k.shape[0]}"
+        )
+    _check_cu_seqlens(cu_seqlens, max_seqlen, q.shape[0], q.device, check)
+    head_dim = q.shape[-1]
+    if not _use_triton(q, head_dim, backend):
+        return _sdpa_varlen(q, k, v, cu_seqlens, max_seqlen, opts)
+    starts, lens = cu_seqlens[:-1], cu_seqlens[1:] - cu_seqlens[:-1]
+    zero = torch.zeros_like(lens)
+    info = torch.stack([starts, zero, lens, lens, starts, zero, lens, lens, zero], dim=1)
+    out, _ = _forward_op(
+        q, k, v, info.to(torch.int32).contiguous(), None, _seed(opts), max_seqlen, max_seqlen,
+        True, opts.causal, opts.resolved_scale(head_dim), opts.dropout_p,
+    )  # fmt: skip
+    return out  # type: ignore[no-any-return]
+
+
+def unpad(x: torch.Tensor, key_padding_mask: torch.Tensor) -> Unpadded:
+    """Drops the padding of ``x`` (B, N, ...) given ``key_padding_mask`` (B, N) bool (True
+    at real tokens): the real tokens in order, their flat indices, ``cu_seqlens`` and the
+    longest length. One device synchronisation (the number of real tokens)."""
+    mask = _check_mask(key_padding_mask, x.shape[0], x.shape[1], x.device)
+    lens = mask.sum(dim=1, dtype=torch.int32)
+    cu_seqlens = F.pad(torch.cumsum(lens, dim=0, dtype=torch.int32), (1, 0))
+    indices = torch.nonzero(mask.flatten(), as_tuple=False).flatten()
+    max_seqlen = int(lens.max()) if lens.numel() else 0
+    values = x.reshape(x.shape[0] * x.shape[1], *x.shape[2:])[indices]
+    return Unpadded(values, indices, cu_seqlens, max_seqlen)
+
+
+def pad(values: torch.Tensor, indices: torch.Tensor, batch: int, seqlen: int) -> torch.Tensor:
+    """The inverse of ``unpad``: (B, N, ...) with ``values`` at ``indices`` and zeros at the
+    padding."""
+    if values.shape[0] != indices.shape[0]:
+        raise AttentionInputError(f"pad: {values.shape[0]} values for {indices.shape[0]} indices")
+    out = values.new_zeros((batch * seqlen, *values.shape[1:]))
+    out = out.index_put((indices,), values)
+    return out.view(batch, seqlen, *values.shape[1:])
+
+
+# ---------------------------------------------------------------------------------------
+# checks (all before any launch)
+
+
+def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, packed: bool) -> None:
+    rank, layout = (3, "(total_tokens, H, D)") if packed else (4, "(B, N, H, D)")
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        if not isinstance(t, torch.Tensor):
+            raise AttentionInputError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+        if t.dim() != rank:
+            raise AttentionInputError(f"{name} must have shape {layout}, got {tuple(t.shape)}")
+        if t.dtype not in _DTYPES:
+            raise AttentionInputError(
+                f"{name} has dtype {t.dtype}; attention takes float16, bfloat16 or float32"
+            )
+    if not (q.dtype == k.dtype == v.dtype):
+        raise AttentionInputError(
+            f"q, k and v must share a dtype, got {q.dtype}, {k.dtype}, {v.dtype}"
+        )
+    if not (q.device == k.device == v.device):
+        raise AttentionInputError(
+            f"q, k and v must be on one device, got {q.device}, {k.device}, {v.device}"
+        )
+    if k.shape != v.shape:
+        raise AttentionInputError(
+            f"k and v must have one shape, got {tuple(k.shape)}, {tuple(v.shape)}"
+        )
+    if q.shape[-1] != k.shape[-1] or q.shape[-2] != k.shape[-2]:
+        raise AttentionInputError(
+            f"q and k must have the same heads and head dim, got {tuple(q.shape)}, {tuple(k.shape)}"
+        )
+    if not packed and q.shape[0] != k.shape[0]:
+        raise AttentionInputError(f"q has batch {q.shape[0]}, k has batch {k.shape[0]}")
+    if q.shape[-1] == 0:
+        raise AttentionInputError("head dim must be at least 1")
+
+
+def _check_mask(mask: object, batch: int, n: int, device: torch.device) -> torch.Tensor:
+    if not isinstance(mask, torch.Tensor):
+        raise AttentionInputError(
+            f"key_padding_mask must be a torch.Tensor, got {type(mask).__name__}"
+        )
+    if mask.dtype != torch.bool:
+        raise AttentionInputError(
+            f"key_padding_mask must be bool (True at real tokens), got {mask.dtype}; "
+            "pass attention_mask.bool() for a 0/1 mask"
+        )
+    if tuple(mask.shape) != (batch, n):
+        raise AttentionInputError(
+            f"key_padding_mask must have shape (B, N) = ({batch}, {n}), got {tuple(mask.shape)}"
+        )
+    if mask.device != device:
+        raise AttentionInputError(f"key_padding_mask is on {mask.device}, q on {device}")
+    return mask
+
+
+def _real_tokens(
+    mask: Optional[torch.Tensor],
+    lengths: Optional[torch.Tensor],
+    batch: int,
+    n_q: int,
+    n_k: int,
+    device: torch.device,
+) -> Optional[torch.Tensor]:
+    """(B, N) bool of real tokens, or None when every position is real."""
+    if mask is None and lengths is None:
+        return None
+    if mask is not None and lengths is not None:
+        raise AttentionInputError("pass key_padding_mask or lengths, not both")
+    if n_q != n_k:
+        raise AttentionInputError(
+            f"a padding mask needs self-attention shapes (Nq == Nk), got Nq={n_q}, Nk={n_k}"
+        )
+    if mask is not None:
+        return _check_mask(mask, batch, n_k, device)
+    assert lengths is not None
+    if not isinstance(lengths, torch.Tensor) or lengths.dtype not in (
+        torch.int32,
+        torch.int64,
+    ):
+        raise AttentionInputError("lengths must be an int32 or int64 tensor of shape (B,)")
+    if tuple(lengths.shape) != (batch,):
+        raise AttentionInputError(f"lengths must have shape ({batch},), got {tuple(lengths.shape)}")
+    if lengths.device != device:
+        raise AttentionInputError(f"lengths is on {lengths.device}, q on {device}")
+    if lengths.numel() and bool((lengths < 0).any() | (lengths > n_k).any()):
+        raise AttentionInputError(f"lengths must lie in [0, {n_k}]")
+    return torch.arange(n_k, device=device)[None, :] < lengths[:, None]
+
+
+def _check_cu_seqlens(
+    cu: object, max_seqlen: int, total: int, device: torch.device, check: bool
+) -> None:
+    if not isinstance(cu, torch.Tensor) or cu.dtype != torch.int32 or cu.dim() != 1:
+        raise AttentionInputError("cu_seqlens must be a 1-D int32 tensor of B+1 offsets")
+    if cu.numel() < 2:
+        raise AttentionInputError("cu_seqlens must hold at least two offsets (one sequence)")
+    if cu.device != device:
+        raise AttentionInputError(f"cu_seqlens is on {cu.device}, q on {device}")
+    if not isinstance(max_seqlen, int) or max_seqlen < 0:
+        raise AttentionInputError(f"max_seqlen must be a non-negative int, got {max_seqlen!r}")
+    if not check:
+        return
+    lens = cu[1:] - cu[:-1]
+    first, last = int(cu[0]), int(cu[-1])
+    if first != 0 or last != total or bool((lens < 0).any()):
+        raise AttentionInputError(
+            f"cu_seqlens must start at 0, never decrease and end at the token count {total}; "
+            f"got {cu.tolist() if cu.numel() <= 16 else 'a tensor that does not'}"
+        )
+    if int(lens.max()) > max_seqlen:
+        raise AttentionInputError(
+            f"max_seqlen={max_seqlen} but a sequence has {int(lens.max())} tokens"
+        )
+
+
+# ---------------------------------------------------------------------------------------
+# backend choice, the SDPA path
+
+
+def _triton_available() -> bool:
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _use_triton(q: torch.Tensor, head_dim: int, backend: Optional[str]) -> bool:
+    if backend not in _BACKENDS:
+        raise AttentionInputError(f"backend must be None, 'triton' or 'sdpa', got {backend!r}")
+    if backend == "sdpa":
+        return False
+    interpreted = os.environ.get("TRITON_INTERPRET") == "1"
+    device_ok = q.is_cuda or (interpreted and q.device.type == "cpu")
+    if backend == "triton":
+        if head_dim not in HEAD_DIMS:
+            raise AttentionInputError(
+                f"the Triton kernels take head dim {', '.join(map(str, HEAD_DIMS))}, "
+                f"got {head_dim}; use backend='sdpa' for other sizes"
+            )
+        if not device_ok:
+            raise AttentionInputError(
+                f"the Triton kernels need CUDA tensors (or TRITON_INTERPRET=1 on the CPU); "
+                f"q is on {q.device}"
+            )
+        if not _triton_available():
+            raise AttentionInputError("backend='triton' but triton is not installed")
+        return True
+    return device_ok and head_dim in HEAD_DIMS and _triton_available()
+
+
+def _sdpa(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    valid: Optional[torch.Tensor],
+    opts: AttentionOptions,
+) -> torch.Tensor:
+    """The same semantics through ``F.scaled_dot_product_attention``."""
+    n_q, n_k = q.shape[1], k.shape[1]
+    mask = None
+    if valid is not None:
+        # a sequence with no real token attends to everything (finite, then zeroed)
+        keys = valid | ~valid.any(dim=1, keepdim=True)
+        mask = keys[:, None, None, :]
+    if opts.causal:
+        tri = torch.ones(n_q, n_k, dtype=torch.bool, device=q.device).tril()
+        mask = tri if mask is None else mask & tri
+    out = F.scaled_dot_product_attention(
+        q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
+        attn_mask=mask, dropout_p=opts.dropout_p, scale=opts.resolved_scale(q.shape[-1]),
+    ).transpose(1, 2)  # fmt: skip
+    if valid is not None:
+        out = out.masked_fill(~valid[:, :, None, None], 0.0)
+    return out
+
+
+def _sdpa_varlen(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    cu: torch.Tensor,
+    max_seqlen: int,
+    opts: AttentionOptions,
+) -> torch.Tensor:
+    batch = cu.numel() - 1
+    lens = (cu[1:] - cu[:-1]).long()
+    valid = torch.arange(max_seqlen, device=q.device)[None, :] < lens[:, None]
+    indices = torch.nonzero(valid.flatten(), as_tuple=False).flatten()
+    dq, dk, dv = (pad(t, indices, batch, max_seqlen) for t in (q, k, v))
+    out = _sdpa(dq, dk, dv, valid, opts)
+    return out.reshape(batch * max_seqlen, *out.shape[2:])[indices]
+
+
+def _padded_info(
+    valid: Optional[torch.Tensor],
+    lengths: Optional[torch.Tensor],
+    batch: int,
+    n_q: int,
+    n_k: int,
+    device: torch.device,
+) -> torch.Tensor:
+    """The kernels' per-sequence row, computed on the device."""
+    if valid is None:
+        row = torch.tensor([0, 0, n_q, n_q, 0, 0, n_k, n_k, 0], dtype=torch.int32, device=device)
+        return row.expand(batch, 9).contiguous()
+    n = valid.shape[1]
+    positions = torch.arange(n, device=device, dtype=torch.int32)
+    if lengths is not None:
+        lo = torch.zeros(batch, dtype=torch.int32, device=device)
+        hi = lengths.to(torch.int32)
+        holes = torch.zeros_like(lo)
+    else:
+        real = valid.any(dim=1)
+        first = torch.where(valid, positions, n).amin(dim=1)
+        last = torch.where(valid, positions, -1).amax(dim=1) + 1
+        lo = torch.where(real, first, 0).to(torch.int32)
+        hi = torch.where(real, last, 0).to(torch.int32)
+        holes = (valid.sum(dim=1) != hi - lo).to(torch.int32)
+    zero = torch.zeros_like(lo)
+    ext = torch.full_like(lo, n)
+    return torch.stack([zero, lo, hi, ext, zero, lo, hi, ext, holes], dim=1).contiguous()
+
+
+def _seed(opts: AttentionOptions) -> torch.Tensor:
+    """A dropout seed drawn from torch's (CPU) generator; a CPU tensor, so no device sync."""
+    if opts.dropout_p == 0.0:
+        return torch.zeros((), dtype=torch.int64)
+    return torch.randint(0, 2**31 - 1, (), dtype=torch.int64)
+
+
+# ---------------------------------------------------------------------------------------
+# the custom ops
+
+
+@torch.library.custom_op("lexforge::attention_forward", mutates_args=())
+def _forward_op(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    info: torch.Tensor,
+    mask: Optional[torch.Tensor],
+    seed: torch.Tensor,
+    n_q: int,
+    n_k: int,
+    varlen: bool,
+    causal: bool,
+    scale: float,
+    dropout_p: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    from ..kernels import attention as kernels
+
+    q, k, v = (t if t.stride(-1) == 1 else t.contiguous() for t in (q, k, v))
+    return kernels.forward(
+        q, k, v, info, mask, varlen=varlen, n_q=n_q, n_k=n_k, causal=causal,
+        scale=scale, dropout_p=dropout_p, seed=int(seed),
+    )  # fmt: skip
+
+
+@_forward_op.register_fake
+def _forward_fake(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    info: torch.Tensor,
+    mask: Optional[torch.Tensor],
+    seed: torch.Tensor,
+    n_q: int,
+    n_k: int,
+    varlen: bool,
+    causal: bool,
+    scale: float,
+    dropout_p: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    heads = q.shape[-2]
+    if varlen:
+        lse = q.new_empty((heads, q.shape[0]), dtype=torch.float32)
+    else:
+        lse = q.new_empty((q.shape[0], heads, n_q), dtype=torch.float32)
+    return torch.empty_like(q, memory_format=torch.contiguous_format), lse
+
+
+@torch.library.custom_op("lexforge::attention_backward", mutates_args=())
+def _backward_op(
+    do: torch.Tensor,
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    o: torch.Tensor,
+    lse: torch.Tensor,
+    info: torch.Tensor,
+    mask: Optional[torch.Tensor],
+    seed: torch.Tensor,
+    n_q: int,
+    n_k: int,
+    varlen: bool,
+    causal: bool,
+    scale: float,
+    dropout_p: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    from ..kernels import attention as kernels
+
+    do, q, k, v = (t if t.stride(-1) == 1 else t.contiguous() for t in (do, q, k, v))
+    return kernels.backward(
+        do, q, k, v, o, lse, info, mask, varlen=varlen, n_q=n_q, n_k=n_k, causal=causal,
+        scale=scale, dropout_p=dropout_p, seed=int(seed),
+    )  # fmt: skip
+
+
+@_backward_op.register_fake
+def _backward_fake(
+    do: torch.Tensor,
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    o: torch.Tensor,
+    lse: torch.Tensor,
+    info: torch.Tensor,
+    mask: Optional[torch.Tensor],
+    seed: torch.Tensor,
+    n_q: int,
+    n_k: int,
+    varlen: bool,
+    causal: bool,
+    scale: float,
+    dropout_p: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    return tuple(torch.empty_like(t, memory_format=torch.contiguous_format) for t in (q, k, v))  # type: ignore[return-value]
+
+
+def _setup_context(
+    ctx: torch.autograd.function.FunctionCtx,
+    inputs: tuple[Any, ...],
+    output: tuple[torch.Tensor, torch.Tensor],
+) -> None:
+    q, k, v, info, mask, seed, *options = inputs
+    out, lse = output
+    ctx.save_for_backward(q, k, v, out, lse, info, mask, seed)
+    ctx.options = options  # type: ignore[attr-defined]
+
+
+def _backward(
+    ctx: torch.autograd.function.FunctionCtx, d_out: torch.Tensor, d_lse: torch.Tensor
+) -> tuple[torch.Tensor | None, ...]:
+    q, k, v, out, lse, info, mask, seed = ctx.saved_tensors  # type: ignore[attr-defined]
+    dq, dk, dv = _backward_op(d_out, q, k, v, out, lse, info, mask, seed, *ctx.options)  # type: ignore[attr-defined]
+    return dq, dk, dv, None, None, None, None, None, None, None, None, None
+
+
+torch.library.register_autograd(
+    "lexforge::attention_forward", _backward, setup_context=_setup_context
+)

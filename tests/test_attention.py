@@ -1,0 +1,336 @@
+"""Fused attention: the Triton kernels (under TRITON_INTERPRET=1 on the CPU, natively on
+CUDA) against a float64 reference, the SDPA fallback, packed batches, determinism,
+dropout, torch.compile and bad input.
+
+The accuracy rule: the kernel's max error against float64 is at most twice the error of
+PyTorch computing the same attention (naively, matmul + softmax) in the kernel's dtype.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import pytest
+
+torch = pytest.importorskip("torch")
+CUDA = torch.cuda.is_available()
+if not CUDA:  # before triton is imported: it reads the switch once
+    os.environ["TRITON_INTERPRET"] = "1"
+pytest.importorskip("triton")
+
+from lexforge.errors import AttentionInputError  # noqa: E402
+from lexforge.ops import attention, attention_varlen, pad, unpad  # noqa: E402
+
+DEVICE = "cuda" if CUDA else "cpu"
+DTYPES = [torch.float32, torch.float16]
+
+
+def reference(
+    q: Any, k: Any, v: Any, valid: Any = None, causal: bool = False,
+    scale: float | None = None, keep: Any = None, p: float = 0.0,
+) -> Any:  # fmt: skip
+    """Attention written out, in the inputs' dtype: (B, N, H, D) in and out. Padded query
+    rows and sequences with no real key give 0."""
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    qt, kt, vt = (t.transpose(1, 2) for t in (q, k, v))
+    s = (qt @ kt.transpose(-1, -2)) * scale
+    ok = torch.ones(s.shape[-2:], dtype=torch.bool, device=q.device)
+    if causal:
+        ok = ok.tril()
+    ok = ok[None, None].expand(s.shape).clone()
+    if valid is not None:
+        ok &= valid[:, None, None, :]
+    s = s.masked_fill(~ok, float("-inf"))
+    probs = torch.softmax(s.float() if q.dtype == torch.float16 and not CUDA else s, dim=-1)
+    probs = torch.nan_to_num(probs, nan=0.0).to(q.dtype)
+    if keep is not None:
+        probs = probs * keep.to(q.dtype) / (1 - p)
+    out = (probs @ vt).transpose(1, 2)
+    if valid is not None:
+        out = out.masked_fill(~valid[:, :, None, None], 0.0)
+    return out
+
+
+def inputs(batch: int, n: int, heads: int, dim: int, dtype: Any, n_k: int | None = None) -> Any:
+    g = torch.Generator().manual_seed(batch * 1000 + n * 10 + dim)
+    shapes = [(batch, n, heads, dim), *[(batch, n_k or n, heads, dim)] * 2]
+    return [torch.randn(s, generator=g).to(DEVICE, dtype).requires_grad_() for s in shapes]
+
+
+def padding(batch: int, n: int, kind: str) -> Any:
+    g = torch.Generator().manual_seed(n + batch)
+    if kind == "none":
+        return None
+    if kind == "right":
+        lens = torch.randint(1, n + 1, (batch,), generator=g)
+        lens[0] = 0 if batch > 2 else lens[0]  # a fully padded row
+        return (torch.arange(n)[None, :] < lens[:, None]).to(DEVICE)
+    # random holes anywhere (whole tiles of padding included), one row fully padded
+    mask = torch.rand(batch, n, generator=g) < 0.6
+    mask[:, n // 3 : n // 3 + 20] = False
+    mask[-1] = False
+    return mask.to(DEVICE)
+
+
+def errors(
+    out: Any, grads: Any, ref_out: Any, ref_grads: Any, exact: Any, exact_grads: Any
+) -> None:
+    """Asserts kernel error <= 2 x torch-in-dtype error (plus a hair for exact ties)."""
+    names = ["out", "dq", "dk", "dv"]
+    for name, ours, theirs, truth in zip(
+        names, [out, *grads], [ref_out, *ref_grads], [exact, *exact_grads], strict=True
+    ):
+        assert not torch.isnan(ours).any(), name
+        ours_err = (ours.double() - truth).abs().max().item()
+        torch_err = (theirs.double() - truth).abs().max().item()
+        floor = 1e-6 if ours.dtype == torch.float32 else 1e-4
+        assert ours_err <= 2 * torch_err + floor, (name, ours_err, torch_err)
+
+
+def run_case(batch: int, n: int, heads: int, dim: int, dtype: Any, kind: str, causal: bool) -> None:
+    q, k, v = inputs(batch, n, heads, dim, dtype)
+    valid = padding(batch, n, kind)
+    out = attention(q, k, v, key_padding_mask=valid, causal=causal, backend="triton")
+    g = torch.randn_like(out)
+    grads = torch.autograd.grad(out, (q, k, v), g)
+    ref = reference(q, k, v, valid, causal)
+    ref_grads = torch.autograd.grad(ref, (q, k, v), g)
+    q64, k64, v64 = (t.detach().double().requires_grad_() for t in (q, k, v))
+    exact = reference(q64, k64, v64, valid, causal)
+    exact_grads = torch.autograd.grad(exact, (q64, k64, v64), g.double())
+    errors(out, grads, ref, ref_grads, exact, exact_grads)
+    if valid is not None:  # padded query rows are exactly zero
+        assert (out[~valid] == 0).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["fp32", "fp16"])
+@pytest.mark.parametrize(
+    "batch,n,dim,kind",
+    [
+        (2, 37, 32, "right"),  # n not a multiple of any block size
+        (3, 40, 64, "holes"),  # holes, a whole tile of padding, a fully padded row
+        (1, 1, 64, "none"),  # a length-1 sequence
+        (2, 24, 128, "none"),  # all real
+        (3, 19, 32, "right"),
+    ],
+)
+def test_matches_float64_reference(batch: int, n: int, dim: int, kind: str, dtype: Any) -> None:
+    run_case(batch, n, 2, dim, dtype, kind, causal=False)
+
+
+@pytest.mark.parametrize("kind", ["none", "right", "holes"])
+def test_causal(kind: str) -> None:
+    run_case(3, 35, 2, 32, torch.float32, kind, causal=True)
+
+
+def test_lengths_equal_the_mask() -> None:
+    q, k, v = inputs(3, 21, 2, 32, torch.float32)
+    lens = torch.tensor([21, 5, 0], device=DEVICE)
+    mask = torch.arange(21, device=DEVICE)[None, :] < lens[:, None]
+    a = attention(q, k, v, lengths=lens, backend="triton")
+    b = attention(q, k, v, key_padding_mask=mask, backend="triton")
+    assert torch.equal(a, b)
+    assert (a[2] == 0).all()
+
+
+def test_cross_attention_shapes_without_mask() -> None:
+    q, k, v = inputs(2, 9, 2, 32, torch.float32, n_k=30)
+    out = attention(q, k, v, backend="triton")
+    exact = reference(*(t.double() for t in (q, k, v)))
+    assert (out.double() - exact).abs().max() < 1e-5
+
+
+def test_left_padding_and_scale() -> None:
+    q, k, v = inputs(2, 33, 2, 64, torch.float32)
+    mask = torch.ones(2, 33, dtype=torch.bool, device=DEVICE)
+    mask[0, :20] = False  # left padding
+    out = attention(q, k, v, key_padding_mask=mask, scale=0.3, backend="triton")
+    exact = reference(*(t.double() for t in (q, k, v)), valid=mask, scale=0.3)
+    assert (out.double() - exact).abs().max() < 1e-5
+
+
+def test_varlen_equals_padded_and_unpad_pad_round_trip() -> None:
+    batch, n, heads, dim = 4, 29, 2, 32
+    q, k, v = inputs(batch, n, heads, dim, torch.float32)
+    mask = padding(batch, n, "right")
+    mask[1] = True  # one full-length sequence
+    dense = attention(q, k, v, key_padding_mask=mask, backend="triton")
+    packed = [unpad(t, mask) for t in (q, k, v)]
+    uq = packed[0]
+    assert uq.cu_seqlens.dtype == torch.int32 and uq.cu_seqlens.shape == (batch + 1,)
+    assert uq.max_seqlen == int(mask.sum(1).max())
+    assert torch.equal(pad(uq.values, uq.indices, batch, n)[mask], q[mask])
+    assert (pad(uq.values, uq.indices, batch, n)[~mask] == 0).all()
+    out = attention_varlen(
+        uq.values, packed[1].values, packed[2].values, uq.cu_seqlens, uq.max_seqlen,
+        backend="triton",
+    )  # fmt: skip
+    assert out.shape == uq.values.shape
+    assert (pad(out, uq.indices, batch, n)[mask] - dense[mask]).abs().max() < 1e-6
+    # gradients agree too
+    g = torch.randn_like(dense)
+    want = torch.autograd.grad(dense, (q, k, v), g)
+    out2 = attention_varlen(
+        *(unpad(t, mask).values for t in (q, k, v)), uq.cu_seqlens, uq.max_seqlen,
+        backend="triton",
+    )  # fmt: skip
+    got = torch.autograd.grad(out2, (q, k, v), unpad(g, mask).values)
+    for a, b in zip(got, want, strict=True):
+        assert (a - b).abs().max() < 1e-5
+
+
+def test_varlen_causal_matches_sdpa_fallback() -> None:
+    lens = [7, 1, 18, 0, 11]
+    cu = torch.tensor([0, *torch.tensor(lens).cumsum(0).tolist()], dtype=torch.int32, device=DEVICE)
+    total, heads, dim = sum(lens), 2, 32
+    g = torch.Generator().manual_seed(3)
+    q, k, v = (torch.randn(total, heads, dim, generator=g).to(DEVICE) for _ in range(3))
+    for causal in (False, True):
+        a = attention_varlen(q, k, v, cu, max(lens), causal=causal, backend="triton")
+        b = attention_varlen(q, k, v, cu, max(lens), causal=causal, backend="sdpa")
+        assert (a - b).abs().max() < 1e-5
+
+
+def test_backward_is_deterministic() -> None:
+    q, k, v = inputs(2, 45, 2, 64, torch.float16)
+    mask = padding(2, 45, "holes")
+    g = torch.randn(q.shape, dtype=q.dtype, device=DEVICE)
+    runs = []
+    for _ in range(3):
+        out = attention(q, k, v, key_padding_mask=mask, backend="triton")
+        runs.append([out, *torch.autograd.grad(out, (q, k, v), g)])
+    for other in runs[1:]:
+        for a, b in zip(runs[0], other, strict=True):
+            assert torch.equal(a, b)
+
+
+def test_dropout_uses_the_mask_it_reports() -> None:
+    from lexforge.kernels import attention as kernels
+    from lexforge.ops.attention import _padded_info
+
+    batch, n, heads, dim, p = 2, 26, 2, 32, 0.25
+    q, k, v = inputs(batch, n, heads, dim, torch.float32)
+    mask = padding(batch, n, "right")
+    torch.manual_seed(7)
+    out = attention(q, k, v, key_padding_mask=mask, dropout_p=p, backend="triton")
+    torch.manual_seed(7)
+    seed = int(torch.randint(0, 2**31 - 1, (), dtype=torch.int64))
+    info = _padded_info(mask, None, batch, n, n, q.device)
+    keep = kernels.dropout_keep(info, heads, n, n, p, seed, q.device)
+    assert abs(keep.float().mean().item() - (1 - p)) < 0.03
+    q64, k64, v64 = (t.detach().double().requires_grad_() for t in (q, k, v))
+    exact = reference(q64, k64, v64, mask, keep=keep.double(), p=p)
+    assert (out.double() - exact).abs().max() < 1e-5
+    g = torch.randn_like(out)
+    got = torch.autograd.grad(out, (q, k, v), g)
+    want = torch.autograd.grad(exact, (q64, k64, v64), g.double())
+    for a, b in zip(got, want, strict=True):
+        assert (a.double() - b).abs().max() < 1e-5
+    torch.manual_seed(7)
+    again = attention(q, k, v, key_padding_mask=mask, dropout_p=p, backend="triton")
+    assert torch.equal(out, again)
+    other = attention(q, k, v, key_padding_mask=mask, dropout_p=p, backend="triton")
+    assert not torch.equal(out, other)
+
+
+@pytest.mark.parametrize("kind", ["none", "right", "holes"])
+def test_fallback_and_triton_agree(kind: str) -> None:
+    q, k, v = inputs(3, 30, 2, 32, torch.float32)
+    mask = padding(3, 30, kind)
+    a = attention(q, k, v, key_padding_mask=mask, backend="triton")
+    b = attention(q, k, v, key_padding_mask=mask, backend="sdpa")
+    assert not torch.isnan(b).any()
+    assert (a - b).abs().max() < 1e-5
+    g = torch.randn_like(a)
+    for x, y in zip(
+        torch.autograd.grad(a, (q, k, v), g), torch.autograd.grad(b, (q, k, v), g), strict=True
+    ):
+        assert not torch.isnan(y).any()
+        assert (x - y).abs().max() < 1e-5
+
+
+class _Block(torch.nn.Module):
+    def __init__(self, heads: int, dim: int) -> None:
+        super().__init__()
+        self.heads, self.qkv = heads, torch.nn.Linear(heads * dim, 3 * heads * dim)
+
+    def forward(self, x: Any, mask: Any) -> Any:
+        b, n, _ = x.shape
+        q, k, v = self.qkv(x).view(b, n, 3, self.heads, -1).unbind(2)
+        return attention(q, k, v, key_padding_mask=mask, backend="triton").reshape(b, n, -1)
+
+
+def test_torch_compile_runs_the_op() -> None:
+    torch.manual_seed(0)
+    block = _Block(2, 32).to(DEVICE)
+    x = torch.randn(2, 20, 64, device=DEVICE)
+    mask = padding(2, 20, "right")
+    compiled = torch.compile(block, backend="aot_eager", fullgraph=True)
+    want = block(x, mask)
+    got = compiled(x, mask)
+    assert torch.equal(got, want)
+    got.sum().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in block.parameters())
+
+
+def test_torch_compile_inductor() -> None:
+    block = _Block(2, 32).to(DEVICE)
+    x = torch.randn(2, 20, 64, device=DEVICE)
+    mask = padding(2, 20, "right")
+    got = torch.compile(block, fullgraph=True)(x, mask)
+    assert (got - block(x, mask)).abs().max() < 1e-5
+    got.sum().backward()
+    assert all(p.grad is not None for p in block.parameters())
+
+
+def test_bad_input() -> None:
+    q, k, v = (t.detach() for t in inputs(2, 8, 2, 32, torch.float32))
+    with pytest.raises(AttentionInputError, match=r"\(B, N, H, D\)"):
+        attention(q[0], k, v)
+    with pytest.raises(AttentionInputError, match="share a dtype"):
+        attention(q, k.half(), v)
+    with pytest.raises(AttentionInputError, match=r"dtype torch\.int64"):
+        attention(q.long(), k, v)
+    with pytest.raises(AttentionInputError, match="one shape"):
+        attention(q, k, v[:, :5])
+    with pytest.raises(AttentionInputError, match="head dim"):
+        attention(q[..., :16], k[..., :16], v[..., :16], backend="triton")
+    with pytest.raises(AttentionInputError, match="must be bool"):
+        attention(q, k, v, key_padding_mask=torch.ones(2, 8, dtype=torch.int64, device=DEVICE))
+    with pytest.raises(AttentionInputError, match="shape"):
+        attention(q, k, v, key_padding_mask=torch.ones(2, 7, dtype=torch.bool, device=DEVICE))
+    with pytest.raises(AttentionInputError, match="lengths must lie"):
+        attention(q, k, v, lengths=torch.tensor([3, 9], device=DEVICE))
+    with pytest.raises(AttentionInputError, match="not both"):
+        mask = torch.ones(2, 8, dtype=torch.bool, device=DEVICE)
+        attention(q, k, v, key_padding_mask=mask, lengths=torch.tensor([3, 4], device=DEVICE))
+    with pytest.raises(AttentionInputError, match="dropout_p"):
+        attention(q, k, v, dropout_p=1.0)
+    with pytest.raises(AttentionInputError, match="backend"):
+        attention(q, k, v, backend="flash")
+    if not CUDA:
+        with pytest.raises(AttentionInputError, match="one device"):
+            attention(q, k.to("meta"), v)
+    packed = q.reshape(16, 2, 32)
+    cu = torch.tensor([0, 9, 5, 16], dtype=torch.int32, device=DEVICE)
+    with pytest.raises(AttentionInputError, match="never decrease"):
+        attention_varlen(packed, packed, packed, cu, 9)
+    with pytest.raises(AttentionInputError, match="end at the token count"):
+        attention_varlen(packed, packed, packed, cu[:3].clone(), 9)
+    with pytest.raises(AttentionInputError, match="int32"):
+        attention_varlen(packed, packed, packed, cu.long(), 9)
+    with pytest.raises(AttentionInputError, match="max_seqlen"):
+        ok = torch.tensor([0, 10, 16], dtype=torch.int32, device=DEVICE)
+        attention_varlen(packed, packed, packed, ok, 4)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not CUDA, reason="needs a CUDA device")
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("dim", [32, 64, 128])
+def test_gpu_bf16_and_larger_shapes(dtype: Any, dim: int) -> None:
+    for kind in ("none", "right", "holes"):
+        for causal in (False, True):
+            run_case(4, 333, 4, dim, dtype, kind, causal)
