@@ -135,6 +135,26 @@ def test_lengths_equal_the_mask() -> None:
     assert (a[2] == 0).all()
 
 
+@pytest.mark.parametrize("backend", ["triton", "sdpa"])
+@pytest.mark.parametrize("kind", ["right", "holes"])
+def test_padding_contents_never_leak(kind: str, backend: str) -> None:
+    q, k, v = (t.detach() for t in inputs(3, 40, 2, 32, torch.float32))
+    valid = padding(3, 40, kind)
+    clean = [t.clone().requires_grad_() for t in (q, k, v)]
+    dirty = [
+        t.masked_fill(~valid[:, :, None, None], float("nan")).requires_grad_() for t in (q, k, v)
+    ]
+    a = attention(*clean, key_padding_mask=valid, causal=kind == "right", backend=backend)
+    b = attention(*dirty, key_padding_mask=valid, causal=kind == "right", backend=backend)
+    assert torch.equal(a, b)
+    g = torch.randn_like(a)
+    for x, y in zip(
+        torch.autograd.grad(a, clean, g), torch.autograd.grad(b, dirty, g), strict=True
+    ):
+        assert torch.equal(x, y)
+        assert (y[~valid] == 0).all()
+
+
 def test_cross_attention_shapes_without_mask() -> None:
     q, k, v = inputs(2, 9, 2, 32, torch.float32, n_k=30)
     out = attention(q, k, v, backend="triton")

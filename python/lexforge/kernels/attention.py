@@ -115,18 +115,26 @@ def _keep(seed, bh, rows, cols, stride, dropout_p):
 def _fwd_step(
     acc, m_i, l_i, q, k_base, v_base, offs_m, offs_n, offs_d, col_ok,
     s_kn, s_vn, qk_scale, dropout_p, seed, bh, rand_stride,
-    CAUSAL: tl.constexpr, DROPOUT: tl.constexpr, IEEE: tl.constexpr,
+    MASKED: tl.constexpr, CAUSAL: tl.constexpr, DROPOUT: tl.constexpr, IEEE: tl.constexpr,
 ):  # fmt: skip
-    """One key tile of the online softmax: scores, running max and sum, P·V."""
-    k = tl.load(k_base + offs_n[:, None] * s_kn + offs_d[None, :], mask=col_ok[:, None], other=0.0)
+    """One key tile of the online softmax: scores, running max and sum, P·V. Unmasked
+    tiles (every key real, none past the causal diagonal) skip the masking work."""
+    k_at = k_base + offs_n[:, None] * s_kn + offs_d[None, :]
+    v_at = v_base + offs_n[:, None] * s_vn + offs_d[None, :]
+    if MASKED:
+        k = tl.load(k_at, mask=col_ok[:, None], other=0.0)
+    else:
+        k = tl.load(k_at)
     if IEEE:
         s = tl.dot(q, tl.trans(k), input_precision="ieee")
     else:
         s = tl.dot(q, tl.trans(k))
-    ok = col_ok[None, :]
-    if CAUSAL:
-        ok = ok & (offs_n[None, :] <= offs_m[:, None])
-    s = tl.where(ok, s * qk_scale, float("-inf"))
+    s = s * qk_scale
+    if MASKED:
+        ok = col_ok[None, :]
+        if CAUSAL:
+            ok = ok & (offs_n[None, :] <= offs_m[:, None])
+        s = tl.where(ok, s, float("-inf"))
     m_new = tl.maximum(m_i, tl.max(s, axis=1))
     m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
     p = tl.math.exp2(s - m_safe[:, None])
@@ -135,12 +143,26 @@ def _fwd_step(
     if DROPOUT:
         keep = _keep(seed, bh, offs_m, offs_n, rand_stride, dropout_p)
         p = tl.where(keep, p / (1.0 - dropout_p), 0.0)
-    v = tl.load(v_base + offs_n[:, None] * s_vn + offs_d[None, :], mask=col_ok[:, None], other=0.0)
+    if MASKED:
+        v = tl.load(v_at, mask=col_ok[:, None], other=0.0)
+    else:
+        v = tl.load(v_at)
     if IEEE:
         pv = tl.dot(p.to(v.dtype), v, input_precision="ieee")
     else:
         pv = tl.dot(p.to(v.dtype), v)
     return acc * alpha[:, None] + pv, m_new, l_i
+
+
+@triton.jit
+def _interior_stop(start, stop, diagonal, BLOCK: tl.constexpr, CAUSAL: tl.constexpr):
+    """Where the run of whole tiles from ``start`` ends: tiles before it lie inside
+    ``[start, stop)`` and, with ``CAUSAL``, wholly at or below ``diagonal`` (the first
+    query position of the other side's tile)."""
+    whole = (stop - start) // BLOCK
+    if CAUSAL:
+        whole = tl.minimum(whole, tl.maximum(diagonal + 1 - start, 0) // BLOCK)
+    return start + whole * BLOCK
 
 
 @triton.autotune(
@@ -189,22 +211,30 @@ def _fwd_kernel(
     m_i = tl.full([BLOCK_M], float("-inf"), tl.float32)
     l_i = tl.zeros([BLOCK_M], tl.float32)
     acc = tl.zeros([BLOCK_M, HEAD_DIM], tl.float32)
-    for start_n in range(k_start, k_stop, BLOCK_N):
+    # whole tiles of real keys first, without masking; then the rest (the last partial
+    # tile, the causal diagonal, or everything when the mask has holes), masked, with
+    # tiles that hold no real key skipped
+    inner_stop = _interior_stop(k_start, k_stop, start_m, BLOCK_N, CAUSAL)
+    if HAS_MASK:
+        if holes != 0:
+            inner_stop = k_start
+    for start_n in range(k_start, inner_stop, BLOCK_N):
+        offs_n = start_n + offs_n0
+        acc, m_i, l_i = _fwd_step(
+            acc, m_i, l_i, q, k_base, v_base, offs_m, offs_n, offs_d, offs_n < k_stop,
+            s_kn, s_vn, qk_scale, dropout_p, seed, bh, rand_stride, False, CAUSAL, DROPOUT, IEEE,
+        )  # fmt: skip
+    for start_n in range(inner_stop, k_stop, BLOCK_N):
         offs_n = start_n + offs_n0
         col_ok = offs_n < k_stop
         if HAS_MASK:
             if holes != 0:
                 flag = tl.load(MASK + b * s_mb + offs_n, mask=col_ok, other=0)
                 col_ok = col_ok & (flag != 0)
-            if tl.max(col_ok.to(tl.int32), axis=0) > 0:  # skip tiles of padding only
-                acc, m_i, l_i = _fwd_step(
-                    acc, m_i, l_i, q, k_base, v_base, offs_m, offs_n, offs_d, col_ok,
-                    s_kn, s_vn, qk_scale, dropout_p, seed, bh, rand_stride, CAUSAL, DROPOUT, IEEE,
-                )  # fmt: skip
-        else:
+        if tl.max(col_ok.to(tl.int32), axis=0) > 0:  # skip tiles of padding only
             acc, m_i, l_i = _fwd_step(
                 acc, m_i, l_i, q, k_base, v_base, offs_m, offs_n, offs_d, col_ok,
-                s_kn, s_vn, qk_scale, dropout_p, seed, bh, rand_stride, CAUSAL, DROPOUT, IEEE,
+                s_kn, s_vn, qk_scale, dropout_p, seed, bh, rand_stride, True, CAUSAL, DROPOUT, IEEE,
             )  # fmt: skip
 
     live = row_real & (l_i > 0)
@@ -252,18 +282,62 @@ def _bwd_delta_kernel(
 
 @triton.jit
 def _probabilities(
-    q, k, lse, offs_m, offs_n, rows_ok, cols_ok, qk_scale,
-    CAUSAL: tl.constexpr, IEEE: tl.constexpr,
+    q, k, lse, offs_m, offs_n, ok, qk_scale,
+    MASKED: tl.constexpr, CAUSAL: tl.constexpr, IEEE: tl.constexpr,
 ):  # fmt: skip
-    """P of a (query tile × key tile), recomputed from the saved base-2 log-sum-exp."""
+    """P of a (query tile × key tile), recomputed from the saved base-2 log-sum-exp. Rows
+    that are padding, or have no real key, carry lse = +inf, so their P is exactly 0
+    without a mask; ``ok`` (broadcastable to the tile) masks the rest when ``MASKED``."""
     if IEEE:
         s = tl.dot(q, tl.trans(k), input_precision="ieee")
     else:
         s = tl.dot(q, tl.trans(k))
-    ok = rows_ok[:, None] & cols_ok[None, :]
-    if CAUSAL:
-        ok = ok & (offs_n[None, :] <= offs_m[:, None])
-    return tl.where(ok, tl.math.exp2(s * qk_scale - lse[:, None]), 0.0)
+    p = tl.math.exp2(s * qk_scale - lse[:, None])
+    if MASKED:
+        if CAUSAL:
+            ok = ok & (offs_n[None, :] <= offs_m[:, None])
+        p = tl.where(ok, p, 0.0)
+    return p
+
+
+@triton.jit
+def _dkdv_step(
+    dk, dv, k, v, q_base, do_base, lse_base, delta_base, offs_m, offs_n, offs_d, rows_ok,
+    s_qn, s_dn, s_ln, qk_scale, dropout_p, seed, bh, rand_stride,
+    MASKED: tl.constexpr, CAUSAL: tl.constexpr, DROPOUT: tl.constexpr, IEEE: tl.constexpr,
+):  # fmt: skip
+    """One query tile's contribution to a key tile's dK and dV."""
+    q_at = q_base + offs_m[:, None] * s_qn + offs_d[None, :]
+    do_at = do_base + offs_m[:, None] * s_dn + offs_d[None, :]
+    if MASKED:
+        q = tl.load(q_at, mask=rows_ok[:, None], other=0.0)
+        do = tl.load(do_at, mask=rows_ok[:, None], other=0.0)
+        lse = tl.load(lse_base + offs_m * s_ln, mask=rows_ok, other=float("inf"))
+        delta = tl.load(delta_base + offs_m * s_ln, mask=rows_ok, other=0.0)
+    else:
+        q = tl.load(q_at)
+        do = tl.load(do_at)
+        lse = tl.load(lse_base + offs_m * s_ln)
+        delta = tl.load(delta_base + offs_m * s_ln)
+    p = _probabilities(q, k, lse, offs_m, offs_n, rows_ok[:, None], qk_scale, MASKED, CAUSAL, IEEE)
+    if IEEE:
+        dp = tl.dot(do, tl.trans(v), input_precision="ieee")
+    else:
+        dp = tl.dot(do, tl.trans(v))
+    if DROPOUT:
+        keep = _keep(seed, bh, offs_m, offs_n, rand_stride, dropout_p)
+        p_drop = tl.where(keep, p / (1.0 - dropout_p), 0.0)
+        dp = tl.where(keep, dp / (1.0 - dropout_p), 0.0)
+    else:
+        p_drop = p
+    ds = p * (dp - delta[:, None])
+    if IEEE:
+        dv += tl.dot(tl.trans(p_drop.to(do.dtype)), do, input_precision="ieee")
+        dk += tl.dot(tl.trans(ds.to(q.dtype)), q, input_precision="ieee")
+    else:
+        dv += tl.dot(tl.trans(p_drop.to(do.dtype)), do)
+        dk += tl.dot(tl.trans(ds.to(q.dtype)), q)
+    return dk, dv
 
 
 @triton.autotune(
@@ -296,24 +370,15 @@ def _bwd_dkdv_kernel(
         if holes != 0:
             flag = tl.load(MASK + b * s_mb + offs_n, mask=offs_n < k_ext, other=0)
             cols_ok = cols_ok & (flag != 0)
-    in_seq = (offs_n < k_ext)[:, None]
+    # the key tile is loaded once, zeros outside the real keys; its padding columns get
+    # junk gradients (column-local), zeroed at the store
+    kv_rows = cols_ok[:, None]
+    k_tokens = (k_tok0 + offs_n).to(tl.int64)[:, None]
     k = tl.load(
-        K
-        + b64 * s_kb
-        + (k_tok0 + offs_n).to(tl.int64)[:, None] * s_kn
-        + h * s_kh
-        + offs_d[None, :],
-        mask=in_seq,
-        other=0.0,
+        K + b64 * s_kb + k_tokens * s_kn + h * s_kh + offs_d[None, :], mask=kv_rows, other=0.0
     )
     v = tl.load(
-        V
-        + b64 * s_vb
-        + (k_tok0 + offs_n).to(tl.int64)[:, None] * s_vn
-        + h * s_vh
-        + offs_d[None, :],
-        mask=in_seq,
-        other=0.0,
+        V + b64 * s_vb + k_tokens * s_vn + h * s_vh + offs_d[None, :], mask=kv_rows, other=0.0
     )
     dk = tl.zeros([BLOCK_N, HEAD_DIM], tl.float32)
     dv = tl.zeros([BLOCK_N, HEAD_DIM], tl.float32)
@@ -324,43 +389,49 @@ def _bwd_dkdv_kernel(
     m_stop = q_hi
     if tl.max(cols_ok.to(tl.int32), axis=0) == 0:  # no real key here: nothing to compute
         m_stop = m_start
+    # query tiles: those crossing the causal diagonal (masked), whole tiles of real queries
+    # past it (unmasked), the last partial tile (masked); all masked when there are holes
+    diag_stop = m_start
+    if CAUSAL:
+        crossing = tl.maximum(start_n + BLOCK_N - 1 - m_start, 0)
+        diag_stop = tl.minimum(m_stop, m_start + (crossing + BLOCK_M - 1) // BLOCK_M * BLOCK_M)
+    inner_stop = diag_stop + tl.maximum(m_stop - diag_stop, 0) // BLOCK_M * BLOCK_M
+    if HAS_MASK:
+        if holes != 0:
+            diag_stop = m_stop
+            inner_stop = m_stop
     q_base = Q + b64 * s_qb + q_tok0.to(tl.int64) * s_qn + h * s_qh
     do_base = DO + b64 * s_db + q_tok0.to(tl.int64) * s_dn + h * s_dh
-    l_base = b64 * s_lb + h * s_lh + q_tok0.to(tl.int64) * s_ln
-    for start_m in range(m_start, m_stop, BLOCK_M):
+    l_off = b64 * s_lb + h * s_lh + q_tok0.to(tl.int64) * s_ln
+    for start_m in range(m_start, diag_stop, BLOCK_M):
         offs_m = start_m + offs_m0
         rows_ok = offs_m < m_stop
         if HAS_MASK:
             if holes != 0:
                 row_flag = tl.load(MASK + b * s_mb + offs_m, mask=rows_ok, other=0)
                 rows_ok = rows_ok & (row_flag != 0)
-        q = tl.load(
-            q_base + offs_m[:, None] * s_qn + offs_d[None, :], mask=rows_ok[:, None], other=0.0
-        )
-        do = tl.load(
-            do_base + offs_m[:, None] * s_dn + offs_d[None, :], mask=rows_ok[:, None], other=0.0
-        )
-        lse = tl.load(LSE + l_base + offs_m * s_ln, mask=rows_ok, other=float("inf"))
-        delta = tl.load(DELTA + l_base + offs_m * s_ln, mask=rows_ok, other=0.0)
-        p = _probabilities(q, k, lse, offs_m, offs_n, rows_ok, cols_ok, qk_scale, CAUSAL, IEEE)
-        if IEEE:
-            dp = tl.dot(do, tl.trans(v), input_precision="ieee")
-        else:
-            dp = tl.dot(do, tl.trans(v))
-        if DROPOUT:
-            keep = _keep(seed, bh, offs_m, offs_n, rand_stride, dropout_p)
-            p_drop = tl.where(keep, p / (1.0 - dropout_p), 0.0)
-            dp = tl.where(keep, dp / (1.0 - dropout_p), 0.0)
-        else:
-            p_drop = p
-        ds = p * (dp - delta[:, None])
-        if IEEE:
-            dv += tl.dot(tl.trans(p_drop.to(do.dtype)), do, input_precision="ieee")
-            dk += tl.dot(tl.trans(ds.to(q.dtype)), q, input_precision="ieee")
-        else:
-            dv += tl.dot(tl.trans(p_drop.to(do.dtype)), do)
-            dk += tl.dot(tl.trans(ds.to(q.dtype)), q)
+        dk, dv = _dkdv_step(
+            dk, dv, k, v, q_base, do_base, LSE + l_off, DELTA + l_off, offs_m, offs_n, offs_d,
+            rows_ok, s_qn, s_dn, s_ln, qk_scale, dropout_p, seed, bh, rand_stride,
+            True, CAUSAL, DROPOUT, IEEE,
+        )  # fmt: skip
+    for start_m in range(diag_stop, inner_stop, BLOCK_M):
+        offs_m = start_m + offs_m0
+        dk, dv = _dkdv_step(
+            dk, dv, k, v, q_base, do_base, LSE + l_off, DELTA + l_off, offs_m, offs_n, offs_d,
+            offs_m < m_stop, s_qn, s_dn, s_ln, qk_scale, dropout_p, seed, bh, rand_stride,
+            False, CAUSAL, DROPOUT, IEEE,
+        )  # fmt: skip
+    for start_m in range(inner_stop, m_stop, BLOCK_M):
+        offs_m = start_m + offs_m0
+        dk, dv = _dkdv_step(
+            dk, dv, k, v, q_base, do_base, LSE + l_off, DELTA + l_off, offs_m, offs_n, offs_d,
+            offs_m < m_stop, s_qn, s_dn, s_ln, qk_scale, dropout_p, seed, bh, rand_stride,
+            True, CAUSAL, DROPOUT, IEEE,
+        )  # fmt: skip
 
+    dk = tl.where(kv_rows, dk, 0.0)
+    dv = tl.where(kv_rows, dv, 0.0)
     dk = dk * sm_scale
     out_rows = (offs_n < k_ext)[:, None]
     tokens = (k_tok0 + offs_n).to(tl.int64)[:, None]
@@ -372,14 +443,20 @@ def _bwd_dkdv_kernel(
 
 @triton.jit
 def _dq_step(
-    dq, q, do, lse, delta, k_base, v_base, offs_m, offs_n, offs_d, rows_ok, cols_ok,
+    dq, q, do, lse, delta, k_base, v_base, offs_m, offs_n, offs_d, cols_ok,
     s_kn, s_vn, qk_scale, dropout_p, seed, bh, rand_stride,
-    CAUSAL: tl.constexpr, DROPOUT: tl.constexpr, IEEE: tl.constexpr,
+    MASKED: tl.constexpr, CAUSAL: tl.constexpr, DROPOUT: tl.constexpr, IEEE: tl.constexpr,
 ):  # fmt: skip
     """One key tile's contribution to dQ."""
-    k = tl.load(k_base + offs_n[:, None] * s_kn + offs_d[None, :], mask=cols_ok[:, None], other=0.0)
-    v = tl.load(v_base + offs_n[:, None] * s_vn + offs_d[None, :], mask=cols_ok[:, None], other=0.0)
-    p = _probabilities(q, k, lse, offs_m, offs_n, rows_ok, cols_ok, qk_scale, CAUSAL, IEEE)
+    k_at = k_base + offs_n[:, None] * s_kn + offs_d[None, :]
+    v_at = v_base + offs_n[:, None] * s_vn + offs_d[None, :]
+    if MASKED:
+        k = tl.load(k_at, mask=cols_ok[:, None], other=0.0)
+        v = tl.load(v_at, mask=cols_ok[:, None], other=0.0)
+    else:
+        k = tl.load(k_at)
+        v = tl.load(v_at)
+    p = _probabilities(q, k, lse, offs_m, offs_n, cols_ok[None, :], qk_scale, MASKED, CAUSAL, IEEE)
     if IEEE:
         dp = tl.dot(do, tl.trans(v), input_precision="ieee")
     else:
@@ -425,10 +502,9 @@ def _bwd_dq_kernel(
             rows_ok = rows_ok & (row_flag != 0)
     in_seq = (offs_m < q_ext)[:, None]
     q_rows = (q_tok0 + offs_m).to(tl.int64)[:, None]
-    q = tl.load(Q + b64 * s_qb + q_rows * s_qn + h * s_qh + offs_d[None, :], mask=in_seq, other=0.0)
-    do = tl.load(
-        DO + b64 * s_db + q_rows * s_dn + h * s_dh + offs_d[None, :], mask=in_seq, other=0.0
-    )
+    real = rows_ok[:, None]  # padding rows read as zeros, whatever they hold
+    q = tl.load(Q + b64 * s_qb + q_rows * s_qn + h * s_qh + offs_d[None, :], mask=real, other=0.0)
+    do = tl.load(DO + b64 * s_db + q_rows * s_dn + h * s_dh + offs_d[None, :], mask=real, other=0.0)
     l_base = b64 * s_lb + h * s_lh + q_tok0.to(tl.int64) * s_ln
     lse = tl.load(LSE + l_base + offs_m * s_ln, mask=rows_ok, other=float("inf"))
     delta = tl.load(DELTA + l_base + offs_m * s_ln, mask=rows_ok, other=0.0)
@@ -441,25 +517,31 @@ def _bwd_dq_kernel(
         n_stop = k_lo
     k_base = K + b64 * s_kb + k_tok0.to(tl.int64) * s_kn + h * s_kh
     v_base = V + b64 * s_vb + k_tok0.to(tl.int64) * s_vn + h * s_vh
-    for start_n in range(k_lo, n_stop, BLOCK_N):
+    # as in the forward: whole tiles of real keys unmasked, then the rest masked
+    inner_stop = _interior_stop(k_lo, n_stop, start_m, BLOCK_N, CAUSAL)
+    if HAS_MASK:
+        if holes != 0:
+            inner_stop = k_lo
+    for start_n in range(k_lo, inner_stop, BLOCK_N):
+        offs_n = start_n + offs_n0
+        dq = _dq_step(
+            dq, q, do, lse, delta, k_base, v_base, offs_m, offs_n, offs_d, offs_n < n_stop,
+            s_kn, s_vn, qk_scale, dropout_p, seed, bh, rand_stride, False, CAUSAL, DROPOUT, IEEE,
+        )  # fmt: skip
+    for start_n in range(inner_stop, n_stop, BLOCK_N):
         offs_n = start_n + offs_n0
         cols_ok = offs_n < n_stop
         if HAS_MASK:
             if holes != 0:
                 flag = tl.load(MASK + b * s_mb + offs_n, mask=cols_ok, other=0)
                 cols_ok = cols_ok & (flag != 0)
-            if tl.max(cols_ok.to(tl.int32), axis=0) > 0:
-                dq = _dq_step(
-                    dq, q, do, lse, delta, k_base, v_base, offs_m, offs_n, offs_d, rows_ok, cols_ok,
-                    s_kn, s_vn, qk_scale, dropout_p, seed, bh, rand_stride, CAUSAL, DROPOUT, IEEE,
-                )  # fmt: skip
-        else:
+        if tl.max(cols_ok.to(tl.int32), axis=0) > 0:
             dq = _dq_step(
-                dq, q, do, lse, delta, k_base, v_base, offs_m, offs_n, offs_d, rows_ok, cols_ok,
-                s_kn, s_vn, qk_scale, dropout_p, seed, bh, rand_stride, CAUSAL, DROPOUT, IEEE,
+                dq, q, do, lse, delta, k_base, v_base, offs_m, offs_n, offs_d, cols_ok,
+                s_kn, s_vn, qk_scale, dropout_p, seed, bh, rand_stride, True, CAUSAL, DROPOUT, IEEE,
             )  # fmt: skip
 
-    dq = dq * sm_scale
+    dq = tl.where(real, dq * sm_scale, 0.0)
     tl.store(
         DQ + b64 * s_dqb + q_rows * s_dqn + h * s_dqh + offs_d[None, :],
         dq.to(DQ.dtype.element_ty), mask=in_seq,

@@ -348,6 +348,9 @@ def _sdpa(
     n_q, n_k = q.shape[1], k.shape[1]
     mask = None
     if valid is not None:
+        # padding may hold anything (NaN included): it must not reach real rows' gradients
+        pad_rows = ~valid[:, :, None, None]
+        q, k, v = (t.masked_fill(pad_rows, 0.0) for t in (q, k, v))
         # a sequence with no real token attends to everything (finite, then zeroed)
         keys = valid | ~valid.any(dim=1, keepdim=True)
         mask = keys[:, None, None, :]
