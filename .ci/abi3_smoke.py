@@ -22,4 +22,8 @@ with tempfile.TemporaryDirectory() as d:
     tok.save(Path(d) / "tokenizer.json")
     again = lf.Tokenizer.from_file(Path(d) / "tokenizer.json")
     assert again.encode(texts[1]) == ids
+# the Triton kernels and the ops layer ship in the wheel (they need torch to import)
+package = Path(lf.__file__).parent
+for shipped in ("kernels/attention.py", "ops/attention.py", "ops/__init__.py", "py.typed"):
+    assert (package / shipped).is_file(), f"{shipped} is missing from the wheel"
 print(f"abi3 smoke test passed on Python {sys.version.split()[0]} with lexforge {lf.__version__}")

@@ -31,6 +31,10 @@ __all__ = [
 HEAD_DIMS = (32, 64, 128)
 """Head dimensions the Triton kernels are built for (SDPA takes any)."""
 
+MAX_DROPOUT_LEN = 46_340
+"""The longest sequence the kernels' dropout numbers cover (query × key positions index
+one Philox stream per head, in 32 bits)."""
+
 _DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 _BACKENDS = (None, "triton", "sdpa")
 
@@ -108,6 +112,7 @@ def attention(
     valid = _real_tokens(key_padding_mask, lengths, batch, n_q, n_k, q.device)
     if not _use_triton(q, head_dim, backend):
         return _sdpa(q, k, v, valid, opts)
+    _check_dropout_len(opts, max(n_q, n_k))
     info = _padded_info(valid, lengths, batch, n_q, n_k, q.device)
     holes = None
     if key_padding_mask is not None:
@@ -152,6 +157,7 @@ def attention_varlen(
     head_dim = q.shape[-1]
     if not _use_triton(q, head_dim, backend):
         return _sdpa_varlen(q, k, v, cu_seqlens, max_seqlen, opts)
+    _check_dropout_len(opts, max_seqlen)
     starts, lens = cu_seqlens[:-1], cu_seqlens[1:] - cu_seqlens[:-1]
     zero = torch.zeros_like(lens)
     info = torch.stack([starts, zero, lens, lens, starts, zero, lens, lens, zero], dim=1)
@@ -298,6 +304,14 @@ def _check_cu_seqlens(
     if int(lens.max()) > max_seqlen:
         raise AttentionInputError(
             f"max_seqlen={max_seqlen} but a sequence has {int(lens.max())} tokens"
+        )
+
+
+def _check_dropout_len(opts: AttentionOptions, n: int) -> None:
+    if opts.dropout_p > 0 and n > MAX_DROPOUT_LEN:
+        raise AttentionInputError(
+            f"attention dropout covers sequences up to {MAX_DROPOUT_LEN} tokens, got {n}; "
+            "pass dropout_p=0 for longer ones"
         )
 
 
