@@ -3,8 +3,9 @@
     from lexforge.ops import attention, attention_varlen, pad, unpad
 
 On CUDA the Triton kernels in ``lexforge.kernels`` run; on the CPU (or with an
-unsupported head dimension) the same semantics come from PyTorch's SDPA, and
-``TRITON_INTERPRET=1`` forces the Triton path on the CPU for tests. Importing this module
+unsupported head dimension) the same semantics come from PyTorch's SDPA.
+``backend="triton"`` forces the kernels, which run on the CPU under ``TRITON_INTERPRET=1``
+(Triton's interpreter) for tests. Importing this module
 imports torch (not triton).
 """
 

@@ -35,7 +35,8 @@ MAX_DROPOUT_LEN = 46_340
 """The longest sequence the kernels' dropout numbers cover (query × key positions index
 one Philox stream per head, in 32 bits)."""
 
-_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
+_DTYPES = (torch.float16, torch.bfloat16, torch.float32)  # the kernels'
+_SDPA_DTYPES = (*_DTYPES, torch.float64)  # float64 for gradient checks
 _BACKENDS = (None, "triton", "sdpa")
 
 
@@ -99,8 +100,9 @@ def attention(
     them. ``causal``: query position i sees key positions <= i. ``scale`` defaults to
     1/sqrt(D).
 
-    ``backend``: None picks the Triton kernels for CUDA tensors (and on the CPU under
-    ``TRITON_INTERPRET=1``) when D is supported, else SDPA; "triton" or "sdpa" force one.
+    ``backend``: None picks the Triton kernels for CUDA tensors when D and the dtype are
+    supported, else SDPA; "triton" or "sdpa" force one ("triton" runs on the CPU under
+    ``TRITON_INTERPRET=1``, Triton's interpreter, which is how the tests check it).
 
     Returns (B, Nq, H, D) in q's dtype. Differentiable in q, k and v; the Triton backward
     is deterministic (bitwise-identical gradients across runs).
@@ -202,9 +204,10 @@ def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, packed: boo
             raise AttentionInputError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
         if t.dim() != rank:
             raise AttentionInputError(f"{name} must have shape {layout}, got {tuple(t.shape)}")
-        if t.dtype not in _DTYPES:
+        if t.dtype not in _SDPA_DTYPES:
             raise AttentionInputError(
-                f"{name} has dtype {t.dtype}; attention takes float16, bfloat16 or float32"
+                f"{name} has dtype {t.dtype}; attention takes float16, bfloat16 or float32 "
+                "(and float64 on the SDPA path)"
             )
     if not (q.dtype == k.dtype == v.dtype):
         raise AttentionInputError(
@@ -332,8 +335,16 @@ def _use_triton(q: torch.Tensor, head_dim: int, backend: Optional[str]) -> bool:
         raise AttentionInputError(f"backend must be None, 'triton' or 'sdpa', got {backend!r}")
     if backend == "sdpa":
         return False
+    if backend is None:  # automatic: the kernels on CUDA, SDPA elsewhere
+        return (
+            q.is_cuda and head_dim in HEAD_DIMS and q.dtype in _DTYPES and _triton_available()
+        )
     interpreted = os.environ.get("TRITON_INTERPRET") == "1"
     device_ok = q.is_cuda or (interpreted and q.device.type == "cpu")
+    if q.dtype not in _DTYPES:
+        raise AttentionInputError(
+            f"the Triton kernels take float16, bfloat16 or float32, got {q.dtype}"
+        )
     if backend == "triton":
         if head_dim not in HEAD_DIMS:
             raise AttentionInputError(
@@ -347,8 +358,7 @@ def _use_triton(q: torch.Tensor, head_dim: int, backend: Optional[str]) -> bool:
             )
         if not _triton_available():
             raise AttentionInputError("backend='triton' but triton is not installed")
-        return True
-    return device_ok and head_dim in HEAD_DIMS and _triton_available()
+    return True
 
 
 def _sdpa(
