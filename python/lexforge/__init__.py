@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from lexforge.errors import (
     AttentionInputError,
+    CheckpointError,
     ConfigError,
     CorpusError,
     DatasetDownloadError,
@@ -67,6 +68,7 @@ __all__ = [
     "AttentionInputError",
     "BatchEncoding",
     "BpeTokenizer",
+    "CheckpointError",
     "ConfigError",
     "CorpusError",
     "DatasetDownloadError",

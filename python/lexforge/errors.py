@@ -10,6 +10,7 @@ from __future__ import annotations
 
 __all__ = [
     "AttentionInputError",
+    "CheckpointError",
     "ConfigError",
     "CorpusError",
     "DatasetDownloadError",
@@ -86,3 +87,8 @@ class AttentionInputError(LexforgeError, ValueError):
     """Tensors given to ``lexforge.ops`` do not fit together: shapes, dtypes, devices, an
     unsupported head dimension, a padding mask or lengths of the wrong shape or dtype, or
     ``cu_seqlens`` that are not increasing. Raised before any kernel is launched."""
+
+
+class CheckpointError(LexforgeError, ValueError):
+    """A model checkpoint cannot be used: missing, truncated or corrupt files, a
+    ``config.json`` that is not a BERT's, or weights whose names or shapes do not match."""

@@ -336,9 +336,7 @@ def _use_triton(q: torch.Tensor, head_dim: int, backend: Optional[str]) -> bool:
     if backend == "sdpa":
         return False
     if backend is None:  # automatic: the kernels on CUDA, SDPA elsewhere
-        return (
-            q.is_cuda and head_dim in HEAD_DIMS and q.dtype in _DTYPES and _triton_available()
-        )
+        return q.is_cuda and head_dim in HEAD_DIMS and q.dtype in _DTYPES and _triton_available()
     interpreted = os.environ.get("TRITON_INTERPRET") == "1"
     device_ok = q.is_cuda or (interpreted and q.device.type == "cpu")
     if q.dtype not in _DTYPES:

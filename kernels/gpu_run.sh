@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# The one-shot GPU run, from the repository root: installs the wheel in dist/, runs the
+# attention tests natively on CUDA (no TRITON_INTERPRET), then benches/bench_attention.py.
+#
+#     kernels/gpu_run.sh             # every benchmark group
+#     kernels/gpu_run.sh --quick     # extra arguments go to bench_attention.py
+#
+# Writes to $OUT (default ./gpu-run-out): env.txt, pytest.txt, bench.txt, attention.md,
+# attention.json, and status.txt with one "step exit-code" line per step. A failing step
+# does not stop the next one. Python runs with PYTHONSAFEPATH=1 from the repository root,
+# which has no lexforge/ folder, so the installed wheel is what gets imported (checked
+# below), never the source tree in python/. dist/ is git-ignored: a copy of the working
+# tree must carry it. BENCH_TIMEOUT (seconds, default 600) bounds the benchmark.
+set -u
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+OUT="${OUT:-$REPO/gpu-run-out}"
+mkdir -p "$OUT"
+OUT="$(cd "$OUT" && pwd)"
+cd "$REPO" || exit 1
+STATUS="$OUT/status.txt"
+: >"$STATUS"
+export PYTHONSAFEPATH=1 PYTHONUNBUFFERED=1
+unset TRITON_INTERPRET
+
+# step NAME LOG COMMAND...: runs COMMAND, its output shown and appended to LOG; records
+# the exit code in status.txt and returns it.
+step() {
+    local name=$1 log=$2
+    shift 2
+    echo "== $name: $*" | tee -a "$log"
+    "$@" 2>&1 | tee -a "$log"
+    local rc=${PIPESTATUS[0]}
+    echo "$name $rc" >>"$STATUS"
+    echo "== $name: exit $rc" | tee -a "$log"
+    return "$rc"
+}
+
+versions() {
+    python - <<'EOF'
+import sys
+
+import torch
+import triton
+
+print("python", sys.version.split()[0], sys.executable)
+print("torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available())
+print("triton", triton.__version__)
+if torch.cuda.is_available():
+    print("device", torch.cuda.get_device_name(), torch.cuda.get_device_capability())
+EOF
+}
+
+step nvidia-smi "$OUT/env.txt" nvidia-smi
+step versions "$OUT/env.txt" versions
+
+shopt -s nullglob
+wheels=(dist/lexforge-*-abi3-*.whl)
+if [ ${#wheels[@]} -eq 0 ]; then
+    echo "no dist/lexforge-*-abi3-*.whl: build the wheel (maturin build --release --out dist)" \
+        "and carry dist/ with the working tree" | tee -a "$OUT/env.txt"
+    echo "wheel missing" >>"$STATUS"
+    exit 2
+fi
+wheel=$(ls -t "${wheels[@]}" | head -n 1)  # the newest, if there are several
+step install "$OUT/env.txt" python -m pip install --no-deps --force-reinstall "$wheel"
+
+where=$(python -c "import lexforge, sys; print(lexforge.__file__)" 2>&1)
+echo "lexforge imported from: $where" | tee -a "$OUT/env.txt"
+case "$where" in
+*site-packages* | *dist-packages*) echo "import-location ok" >>"$STATUS" ;;
+*) echo "import-location NOT-INSTALLED ($where)" >>"$STATUS" ;;
+esac
+if ! python -c "import lexforge.ops.attention" >>"$OUT/env.txt" 2>&1; then
+    echo "the installed wheel $wheel has no lexforge.ops.attention: it predates the" \
+        "attention kernels; rebuild it" | tee -a "$OUT/env.txt"
+    echo "wheel stale" >>"$STATUS"
+    exit 3
+fi
+
+# The GPU-marked tests and the regular ones in one process (one round of Triton compiles):
+# -m overrides the "not slow" of pyproject's addopts.
+step pytest "$OUT/pytest.txt" timeout 240 python -m pytest -q -rfEs -p no:cacheprovider \
+    --rootdir "$REPO" -m "gpu or not slow" tests/test_attention.py
+
+step bench "$OUT/bench.txt" timeout "${BENCH_TIMEOUT:-600}" \
+    python benches/bench_attention.py --out "$OUT" "$@"
+
+echo "== status"
+cat "$STATUS"
+# exit 0 only when every step did
+! grep -qvE ' (0|ok)$' "$STATUS"

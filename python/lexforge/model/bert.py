@@ -1,0 +1,355 @@
+"""The BERT encoder, as plainly as it can be written: embeddings, a stack of attention +
+feed-forward layers, a pooler, and the pretraining heads.
+
+Attention goes through ``lexforge.ops``: the fused Triton kernels on CUDA, SDPA on the
+CPU. On CUDA a padded batch is unpadded once (``unpad``), runs through every layer as
+packed tokens with ``attention_varlen``, and is padded again at the end, so padding costs
+nothing anywhere in the stack. Parameter names are our own; ``lexforge.model.hf`` maps
+them to and from the names of HF transformers' BERT.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F  # noqa: N812 (torch's own spelling)
+from typing_extensions import Self
+
+from ..errors import ConfigError
+from ..ops import attention, attention_varlen, pad, unpad
+from .config import BertConfig
+
+__all__ = [
+    "BertForMaskedLM",
+    "BertForPreTraining",
+    "BertModel",
+    "MaskedLMOutput",
+    "PreTrainingOutput",
+    "sinusoidal_positions",
+]
+
+Attend = Callable[[Tensor, Tensor, Tensor, float], Tensor]  # (q, k, v, dropout_p) -> out
+
+
+def sinusoidal_positions(n: int, dim: int) -> Tensor:
+    """The fixed table of "Attention Is All You Need": sin on even, cos on odd features,
+    wavelengths from 2π to 10000·2π. Shape (n, dim), float32."""
+    position = torch.arange(n, dtype=torch.float64)[:, None]
+    rate = torch.exp(torch.arange(0, dim, 2, dtype=torch.float64) * (-math.log(10000.0) / dim))
+    table = torch.zeros(n, dim, dtype=torch.float64)
+    table[:, 0::2] = torch.sin(position * rate)
+    table[:, 1::2] = torch.cos(position * rate)[:, : dim // 2]
+    return table.float()
+
+
+class Embeddings(nn.Module):
+    """Token + position + segment embeddings, then LayerNorm and dropout."""
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        self.word = nn.Embedding(config.vocab_size, config.hidden_size, config.pad_token_id)
+        self.token_type = nn.Embedding(config.type_vocab_size, config.hidden_size)
+        n, dim = config.max_position_embeddings, config.hidden_size
+        if config.position_embedding == "learned":
+            self.position = nn.Embedding(n, dim)
+        else:  # fixed: a buffer, saved with the weights so HF can read it as learned ones
+            self.register_buffer("position_table", sinusoidal_positions(n, dim))
+        self.norm = nn.LayerNorm(dim, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout)
+
+    def positions(self) -> Tensor:
+        table = self.position.weight if hasattr(self, "position") else self.position_table
+        assert isinstance(table, Tensor)
+        return table
+
+    def forward(self, input_ids: Tensor, token_type_ids: Tensor | None) -> Tensor:
+        n = input_ids.shape[1]
+        table = self.positions()
+        if n > table.shape[0]:
+            raise ConfigError(
+                f"sequence length {n} exceeds max_position_embeddings {table.shape[0]}"
+            )
+        x = self.word(input_ids) + table[:n]
+        if token_type_ids is None:
+            x = x + self.token_type.weight[0]
+        else:
+            x = x + self.token_type(token_type_ids)
+        return self.dropout(self.norm(x))  # type: ignore[no-any-return]
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention with one fused QKV projection."""
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        self.heads, self.dropout_p = config.num_heads, config.attention_dropout
+        self.qkv = nn.Linear(config.hidden_size, 3 * config.hidden_size)
+        self.out = nn.Linear(config.hidden_size, config.hidden_size)
+
+    def forward(self, x: Tensor, attend: Attend) -> Tensor:
+        # x: (B, N, hidden) padded or (tokens, hidden) packed; q, k, v: (..., heads, head_dim)
+        q, k, v = self.qkv(x).unflatten(-1, (3, self.heads, -1)).unbind(-3)
+        out = attend(q, k, v, self.dropout_p if self.training else 0.0)
+        return self.out(out.flatten(-2))  # type: ignore[no-any-return]
+
+
+class FeedForward(nn.Module):
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        self.up = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.down = nn.Linear(config.intermediate_size, config.hidden_size)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.down(F.gelu(self.up(x)))  # type: ignore[no-any-return]
+
+
+class Layer(nn.Module):
+    """Attention then feed-forward, each with a residual connection, dropout and
+    LayerNorm: after the sum (post-LN, BERT) or before the sublayer (pre-LN)."""
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        self.attention = SelfAttention(config)
+        self.attention_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.ffn = FeedForward(config)
+        self.ffn_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout)
+        self.pre_layernorm = config.pre_layernorm
+
+    def forward(self, x: Tensor, attend: Attend) -> Tensor:
+        if self.pre_layernorm:
+            x = x + self.dropout(self.attention(self.attention_norm(x), attend))
+            return x + self.dropout(self.ffn(self.ffn_norm(x)))  # type: ignore[no-any-return]
+        x = self.attention_norm(x + self.dropout(self.attention(x, attend)))
+        return self.ffn_norm(x + self.dropout(self.ffn(x)))  # type: ignore[no-any-return]
+
+
+class Pretrained(nn.Module):
+    """HF-format checkpoints (see ``lexforge.model.hf``) for the model classes."""
+
+    config: BertConfig
+
+    def save_pretrained(self, directory: str | os.PathLike[str], tokenizer: Any = None) -> Path:
+        """Writes an HF-format directory (``config.json``, ``model.safetensors``, and the
+        tokenizer files when a WordPiece ``tokenizer`` is given) that ``transformers``
+        loads offline; each file is written atomically."""
+        from .hf import save_pretrained
+
+        return save_pretrained(self, directory, type(self).__name__, tokenizer)
+
+    @classmethod
+    def from_pretrained(cls, directory: str | os.PathLike[str], **overrides: Any) -> Self:
+        """Loads an HF-format BERT directory (ours, or any transformers BERT checkpoint in
+        safetensors). Weights the checkpoint lacks (the MLM head of an encoder-only
+        checkpoint such as all-MiniLM-L6-v2) stay freshly initialised, with a warning.
+        ``overrides`` replace config fields (e.g. ``hidden_dropout=0.0``)."""
+        from .hf import load_hf_state, read_checkpoint
+
+        config, state, source = read_checkpoint(directory)
+        if overrides:
+            config = config.replace(**overrides)
+        model = cls(config)
+        missing = load_hf_state(model, state, str(source))
+        if missing:
+            parts = ", ".join(sorted({m.split(".")[0] for m in missing}))
+            warnings.warn(
+                f"{source} has no weights for {parts} ({len(missing)} tensors): they are "
+                "freshly initialised and need training",
+                stacklevel=2,
+            )
+        return model
+
+
+class BertModel(Pretrained):
+    """The encoder: ``forward(input_ids, attention_mask, token_type_ids)`` returns the
+    hidden states (B, N, hidden) and the pooled [CLS] vector (B, hidden) (None without a
+    pooler). ``attention_mask`` (B, N) is 1/True at real tokens; hidden states at padding
+    are 0."""
+
+    def __init__(self, config: BertConfig, *, add_pooler: bool = True) -> None:
+        super().__init__()
+        self.config = config
+        self.embeddings = Embeddings(config)
+        self.layers = nn.ModuleList(Layer(config) for _ in range(config.num_layers))
+        self.final_norm = (
+            nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+            if config.pre_layernorm
+            else None
+        )
+        self.pooler = nn.Linear(config.hidden_size, config.hidden_size) if add_pooler else None
+        self.attention_backend: str | None = None  # None: kernels on CUDA, SDPA elsewhere
+        self.unpad: bool | None = None  # None: on CUDA with a mask
+        self.apply(lambda m: init_weights(m, config.initializer_range))
+
+    def forward(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor | None]:
+        if input_ids.dim() != 2:
+            raise ConfigError(f"input_ids must be (batch, length), got {tuple(input_ids.shape)}")
+        x = self.embeddings(input_ids, token_type_ids)
+        mask = None if attention_mask is None else attention_mask.bool()
+        backend = self.attention_backend
+        unpadded = mask is not None and (self.unpad if self.unpad is not None else x.is_cuda)
+        if unpadded:
+            assert mask is not None
+            batch, n = mask.shape
+            packed = unpad(x, mask)
+            cu, longest = packed.cu_seqlens, packed.max_seqlen
+
+            def attend(q: Tensor, k: Tensor, v: Tensor, p: float) -> Tensor:
+                return attention_varlen(
+                    q, k, v, cu, longest, dropout_p=p, backend=backend, check=False
+                )
+
+            x = packed.values
+        else:
+
+            def attend(q: Tensor, k: Tensor, v: Tensor, p: float) -> Tensor:
+                return attention(q, k, v, key_padding_mask=mask, dropout_p=p, backend=backend)
+
+        for layer in self.layers:
+            x = layer(x, attend)
+        if self.final_norm is not None:
+            x = self.final_norm(x)
+        if unpadded:
+            x = pad(x, packed.indices, batch, n)
+        elif mask is not None:
+            x = x.masked_fill(~mask[:, :, None], 0.0)
+        pooled = torch.tanh(self.pooler(x[:, 0])) if self.pooler is not None else None
+        return x, pooled
+
+
+class LMHead(nn.Module):
+    """Transform (dense, GELU, LayerNorm), then scores against the word embeddings (tied)
+    plus a bias."""
+
+    def __init__(self, config: BertConfig, embeddings: nn.Embedding) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.embeddings = [embeddings]  # a list: not registered twice as a submodule
+        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
+
+    def forward(self, h: Tensor) -> Tensor:
+        h = self.norm(F.gelu(self.dense(h)))
+        return F.linear(h, self.embeddings[0].weight, self.bias)
+
+
+@dataclass
+class MaskedLMOutput:
+    loss: Tensor | None
+    logits: Tensor  # (B, N, vocab) without labels; (picked, vocab) at labelled positions
+    hidden_states: Tensor
+    correct: Tensor | None = None  # how many labelled tokens are predicted right
+    count: Tensor | None = None  # how many tokens are labelled
+
+
+@dataclass
+class PreTrainingOutput(MaskedLMOutput):
+    mlm_loss: Tensor | None = None
+    nsp_loss: Tensor | None = None
+    nsp_logits: Tensor | None = None
+
+
+def _upcast(x: Tensor) -> Tensor:
+    """Losses in at least float32 (bf16/fp16 logits under autocast)."""
+    return x.float() if x.element_size() < 4 else x
+
+
+def _mlm(head: LMHead, hidden: Tensor, labels: Tensor | None) -> tuple[Any, ...]:
+    """Scores only the labelled positions when there are labels (the vocabulary projection
+    is most of the head's cost, and 85% of positions carry no label)."""
+    if labels is None:
+        return None, head(hidden), None, None
+    picked = labels != -100
+    targets = labels[picked]
+    logits = head(hidden[picked])
+    loss = F.cross_entropy(_upcast(logits), targets, reduction="sum")
+    count = picked.sum()
+    correct = (logits.argmax(-1) == targets).sum()
+    return loss / count.clamp(min=1), logits, correct, count
+
+
+class BertForMaskedLM(Pretrained):
+    """The encoder (no pooler) and the MLM head. ``forward(..., labels)`` with labels -100
+    at unpicked positions returns the mean cross-entropy over picked tokens."""
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.bert = BertModel(config, add_pooler=False)
+        self.mlm = LMHead(config, self.bert.embeddings.word)
+        self.mlm.apply(lambda m: init_weights(m, config.initializer_range))
+
+    def forward(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+        labels: Tensor | None = None,
+    ) -> MaskedLMOutput:
+        hidden, _ = self.bert(input_ids, attention_mask, token_type_ids)
+        loss, logits, correct, count = _mlm(self.mlm, hidden, labels)
+        return MaskedLMOutput(loss, logits, hidden, correct, count)
+
+
+class BertForPreTraining(Pretrained):
+    """The encoder with its pooler, the MLM head and the next-sentence (or sentence-order)
+    head. The loss is MLM + NSP when both labels are given."""
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.bert = BertModel(config)
+        self.mlm = LMHead(config, self.bert.embeddings.word)
+        self.nsp = nn.Linear(config.hidden_size, 2)
+        for module in (self.mlm, self.nsp):
+            module.apply(lambda m: init_weights(m, config.initializer_range))
+
+    def forward(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+        labels: Tensor | None = None,
+        next_sentence_label: Tensor | None = None,
+    ) -> PreTrainingOutput:
+        hidden, pooled = self.bert(input_ids, attention_mask, token_type_ids)
+        assert pooled is not None
+        mlm_loss, logits, correct, count = _mlm(self.mlm, hidden, labels)
+        nsp_logits = self.nsp(pooled)
+        nsp_loss = None
+        if next_sentence_label is not None:
+            nsp_loss = F.cross_entropy(_upcast(nsp_logits), next_sentence_label)
+        losses = [x for x in (mlm_loss, nsp_loss) if x is not None]
+        loss = sum(losses[1:], losses[0]) if losses else None
+        return PreTrainingOutput(
+            loss, logits, hidden, correct, count, mlm_loss, nsp_loss, nsp_logits
+        )
+
+
+def init_weights(module: nn.Module, std: float) -> None:
+    """BERT's initialisation: normal(0, std) weights, zero biases, unit LayerNorms."""
+    if isinstance(module, nn.Linear):
+        nn.init.normal_(module.weight, std=std)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.Embedding):
+        nn.init.normal_(module.weight, std=std)
+        if module.padding_idx is not None:
+            with torch.no_grad():
+                module.weight[module.padding_idx].zero_()
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)

@@ -1,0 +1,161 @@
+"""``BertConfig``: the encoder's sizes and options, with the usual presets, and its HF
+``config.json`` form."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ConfigError
+
+# (layers, hidden size) of the BERT sizes: Turc et al. 2019 ("Well-Read Students Learn
+# Better") for tiny to medium, Devlin et al. 2019 for base and large; heads = hidden / 64,
+# feed-forward = 4 x hidden
+PRESETS: dict[str, tuple[int, int]] = {
+    "tiny": (2, 128),
+    "mini": (4, 256),
+    "small": (4, 512),
+    "medium": (8, 512),
+    "base": (12, 768),
+    "large": (24, 1024),
+}
+
+POSITIONS = ("learned", "sinusoidal")
+
+
+@dataclass(frozen=True)
+class BertConfig:
+    """A BERT encoder. ``position_embedding``: "learned" (BERT) or "sinusoidal" (fixed
+    sin/cos of "Attention Is All You Need"); ``pre_layernorm``: LayerNorm before each
+    sublayer (and once at the end) instead of after (BERT's post-LN)."""
+
+    vocab_size: int
+    hidden_size: int = 768
+    num_layers: int = 12
+    num_heads: int = 12
+    intermediate_size: int = 3072
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+    hidden_dropout: float = 0.1
+    attention_dropout: float = 0.1
+    layer_norm_eps: float = 1e-12
+    initializer_range: float = 0.02
+    position_embedding: str = "learned"
+    pre_layernorm: bool = False
+    pad_token_id: int = 0
+
+    def __post_init__(self) -> None:
+        positive = ("vocab_size", "hidden_size", "num_layers", "num_heads", "intermediate_size")
+        for name in (*positive, "max_position_embeddings", "type_vocab_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"BertConfig.{name} must be a positive integer, got {value!r}")
+        if self.hidden_size % self.num_heads:
+            raise ConfigError(
+                f"hidden_size {self.hidden_size} is not divisible by num_heads "
+                f"{self.num_heads}; pick heads that divide it (e.g. hidden_size // 64)"
+            )
+        for name in ("hidden_dropout", "attention_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                value = getattr(self, name)
+                raise ConfigError(f"BertConfig.{name} must be in [0, 1), got {value}")
+        if self.position_embedding not in POSITIONS:
+            raise ConfigError(
+                f"position_embedding must be one of {POSITIONS}, got {self.position_embedding!r}"
+            )
+        if not 0 <= self.pad_token_id < self.vocab_size:
+            raise ConfigError(
+                f"pad_token_id {self.pad_token_id} is outside the vocabulary "
+                f"(size {self.vocab_size})"
+            )
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_heads
+
+    @classmethod
+    def preset(cls, name: str, vocab_size: int, **overrides: Any) -> BertConfig:
+        """A named size (tiny, mini, small, medium, base, large) for a vocabulary."""
+        if name not in PRESETS:
+            raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+        layers, hidden = PRESETS[name]
+        sizes: dict[str, Any] = {
+            "hidden_size": hidden,
+            "num_layers": layers,
+            "num_heads": hidden // 64,
+            "intermediate_size": 4 * hidden,
+        }
+        return cls(vocab_size=vocab_size, **{**sizes, **overrides})
+
+    def replace(self, **changes: Any) -> BertConfig:
+        return dataclasses.replace(self, **changes)
+
+    # HF transformers' config.json ----------------------------------------------------
+
+    def to_hf(self, architecture: str) -> dict[str, Any]:
+        """The ``config.json`` that stock ``transformers`` reads as a BERT; lexforge's own
+        options ride along under ``"lexforge"`` (transformers keeps unknown keys)."""
+        if self.pre_layernorm:
+            raise ConfigError(
+                "a pre-LayerNorm encoder has no stock transformers equivalent (BERT is "
+                "post-LN); save it with save_pretrained(..., hf=False) or train post-LN"
+            )
+        return {
+            "architectures": [architecture],
+            "model_type": "bert",
+            "vocab_size": self.vocab_size,
+            "hidden_size": self.hidden_size,
+            "num_hidden_layers": self.num_layers,
+            "num_attention_heads": self.num_heads,
+            "intermediate_size": self.intermediate_size,
+            "hidden_act": "gelu",
+            "hidden_dropout_prob": self.hidden_dropout,
+            "attention_probs_dropout_prob": self.attention_dropout,
+            "max_position_embeddings": self.max_position_embeddings,
+            "type_vocab_size": self.type_vocab_size,
+            "initializer_range": self.initializer_range,
+            "layer_norm_eps": self.layer_norm_eps,
+            "pad_token_id": self.pad_token_id,
+            "position_embedding_type": "absolute",
+            "tie_word_embeddings": True,
+            "lexforge": {
+                "position_embedding": self.position_embedding,
+                "pre_layernorm": self.pre_layernorm,
+            },
+        }
+
+    @classmethod
+    def from_hf(cls, data: dict[str, Any]) -> BertConfig:
+        """Reads a BERT ``config.json`` (ours or any HF BERT)."""
+        if data.get("model_type") != "bert":
+            raise ConfigError(
+                f"not a BERT checkpoint: config.json has model_type {data.get('model_type')!r}"
+                " (lexforge loads model_type 'bert')"
+            )
+        if data.get("hidden_act", "gelu") != "gelu":
+            raise ConfigError(f"hidden_act {data['hidden_act']!r} is not supported (only gelu)")
+        if data.get("position_embedding_type", "absolute") != "absolute":
+            raise ConfigError(
+                f"position_embedding_type {data['position_embedding_type']!r} is not supported"
+            )
+        ours = data.get("lexforge", {})
+        try:
+            return cls(
+                vocab_size=data["vocab_size"],
+                hidden_size=data["hidden_size"],
+                num_layers=data["num_hidden_layers"],
+                num_heads=data["num_attention_heads"],
+                intermediate_size=data["intermediate_size"],
+                max_position_embeddings=data.get("max_position_embeddings", 512),
+                type_vocab_size=data.get("type_vocab_size", 2),
+                hidden_dropout=data.get("hidden_dropout_prob", 0.1),
+                attention_dropout=data.get("attention_probs_dropout_prob", 0.1),
+                layer_norm_eps=data.get("layer_norm_eps", 1e-12),
+                initializer_range=data.get("initializer_range", 0.02),
+                pad_token_id=data.get("pad_token_id") or 0,
+                position_embedding=ours.get("position_embedding", "learned"),
+                pre_layernorm=ours.get("pre_layernorm", False),
+            )
+        except KeyError as missing:
+            raise ConfigError(f"config.json lacks {missing}, which a BERT config needs") from None

@@ -1,0 +1,224 @@
+"""The HF transformers checkpoint format: ``config.json`` + ``model.safetensors`` with
+BERT's parameter names (+ tokenizer files), written so that stock ``transformers`` loads
+it offline, and read from any HF BERT checkpoint (never a pickle).
+
+Our names differ from HF's in one place of substance: the fused QKV projection, which HF
+stores as separate query, key and value weights (split on save, concatenated on load).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import torch
+from torch import nn
+
+from ..errors import CheckpointError, ConfigError
+from .config import BertConfig
+
+PathLike = str | os.PathLike[str]
+M = TypeVar("M", bound=nn.Module)
+
+# our encoder-local name -> HF's (with the layer index as \1)
+_ENCODER = [
+    (r"embeddings\.word\.", "embeddings.word_embeddings."),
+    (r"embeddings\.position\.weight", "embeddings.position_embeddings.weight"),
+    (r"embeddings\.position_table", "embeddings.position_embeddings.weight"),
+    (r"embeddings\.token_type\.", "embeddings.token_type_embeddings."),
+    (r"embeddings\.norm\.", "embeddings.LayerNorm."),
+    (r"layers\.(\d+)\.attention\.out\.", r"encoder.layer.\1.attention.output.dense."),
+    (r"layers\.(\d+)\.attention_norm\.", r"encoder.layer.\1.attention.output.LayerNorm."),
+    (r"layers\.(\d+)\.ffn\.up\.", r"encoder.layer.\1.intermediate.dense."),
+    (r"layers\.(\d+)\.ffn\.down\.", r"encoder.layer.\1.output.dense."),
+    (r"layers\.(\d+)\.ffn_norm\.", r"encoder.layer.\1.output.LayerNorm."),
+    (r"pooler\.", "pooler.dense."),
+]
+_QKV = re.compile(r"layers\.(\d+)\.attention\.qkv\.(weight|bias)")
+_HEADS = [
+    (r"mlm\.dense\.", "cls.predictions.transform.dense."),
+    (r"mlm\.norm\.", "cls.predictions.transform.LayerNorm."),
+    (r"mlm\.bias", "cls.predictions.bias"),
+    (r"nsp\.", "cls.seq_relationship."),
+]
+# HF keys that carry nothing we keep (buffers, the decoder tied to the word embeddings)
+_IGNORED = re.compile(r"(bert\.)?embeddings\.position_ids|cls\.predictions\.decoder\.(weight|bias)")
+
+
+def hf_names(name: str) -> list[str]:
+    """HF's name(s) for one of our parameters (three for a fused QKV projection)."""
+    prefix = ""
+    if name.startswith("bert."):
+        prefix, name = "bert.", name[len("bert.") :]
+    qkv = _QKV.fullmatch(name)
+    if qkv:
+        layer, kind = qkv.groups()
+        return [
+            f"{prefix}encoder.layer.{layer}.attention.self.{part}.{kind}"
+            for part in ("query", "key", "value")
+        ]
+    for pattern, replacement in _ENCODER:
+        if re.match(pattern, name):
+            return [prefix + re.sub(pattern, replacement, name, count=1)]
+    for pattern, replacement in _HEADS:
+        if re.match(pattern, name):
+            return [re.sub(pattern, replacement, name, count=1)]
+    raise KeyError(f"no HF name for parameter {name!r}")
+
+
+def to_hf_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The model's weights under HF names, contiguous CPU copies (safetensors needs them)."""
+    state = {}
+    for name, tensor in model.state_dict().items():
+        names = hf_names(name)
+        parts = tensor.chunk(len(names), dim=0)
+        for hf_name, part in zip(names, parts, strict=True):
+            state[hf_name] = part.detach().to("cpu", copy=True).contiguous()
+    return state
+
+
+def load_hf_state(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> list[str]:
+    """Copies an HF state dict into ``model``; returns our names that the checkpoint lacks
+    (left as initialised). Raises ``CheckpointError`` on shape mismatches or when the
+    encoder itself is incomplete."""
+    has_prefix = any(k.startswith("bert.") for k in state)
+    missing, used = [], set()
+    ours = model.state_dict()
+    with torch.no_grad():
+        for name, target in ours.items():
+            names = hf_names(name)
+            if not has_prefix:
+                names = [n[len("bert.") :] if n.startswith("bert.") else n for n in names]
+            if not all(n in state for n in names):
+                missing.append(name)
+                continue
+            value = (
+                torch.cat([state[n] for n in names], dim=0) if len(names) > 1 else state[names[0]]
+            )
+            if value.shape != target.shape:
+                raise CheckpointError(
+                    f"{source}: {names[0]} has shape {tuple(value.shape)}, the model expects "
+                    f"{tuple(target.shape)}: config.json does not match the weights"
+                )
+            target.copy_(value)
+            used.update(names)
+    encoder_missing = [n for n in missing if not n.startswith(("mlm.", "nsp."))]
+    if encoder_missing:
+        raise CheckpointError(
+            f"{source} lacks encoder weights {encoder_missing[:4]}"
+            f"{' ...' if len(encoder_missing) > 4 else ''}: truncated, or not a BERT checkpoint"
+        )
+    unused = [k for k in state if k not in used and not _IGNORED.fullmatch(k)]
+    if unused:
+        warnings.warn(
+            f"{source}: ignored {len(unused)} weights the model has no place for "
+            f"(e.g. {unused[0]}): a head for another task",
+            stacklevel=3,
+        )
+    return missing
+
+
+def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    def write(tmp: Path) -> None:
+        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+    _write_atomic(path, write)
+
+
+def save_pretrained(
+    model: nn.Module, directory: PathLike, architecture: str, tokenizer: Any = None
+) -> Path:
+    """Writes ``config.json``, ``model.safetensors`` and (given a WordPiece tokenizer) the
+    tokenizer files; each file atomically."""
+    from safetensors.torch import save_file
+
+    config: BertConfig = model.config  # type: ignore[assignment]
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    hf_config = config.to_hf(architecture)
+    state = to_hf_state(model)
+    _write_atomic(out / "model.safetensors", lambda p: save_file(state, str(p), {"format": "pt"}))
+    _write_json(out / "config.json", hf_config)
+    if tokenizer is not None:
+        _save_tokenizer(tokenizer, out, config)
+    return out
+
+
+def _save_tokenizer(tokenizer: Any, out: Path, config: BertConfig) -> None:
+    from ..wordpiece import WordPieceTokenizer
+
+    if not isinstance(tokenizer, WordPieceTokenizer):
+        raise ConfigError(
+            "save_pretrained writes BERT tokenizer files: pass a WordPiece tokenizer "
+            f"(got {type(tokenizer).__name__})"
+        )
+    if tokenizer.vocab_size != config.vocab_size:
+        raise ConfigError(
+            f"the tokenizer has {tokenizer.vocab_size} tokens, the model {config.vocab_size}"
+        )
+    tokenizer.save(out / "tokenizer.json")
+    tokenizer.save(out / "vocab.txt", format="vocab")
+    normalizer = tokenizer._core.normalizer
+    lower = bool(normalizer[3]) if normalizer is not None else False
+    roles = {"unk": "[UNK]", "sep": "[SEP]", "pad": "[PAD]", "cls": "[CLS]", "mask": "[MASK]"}
+    specials = {
+        f"{role}_token": token
+        for role, token in roles.items()
+        if tokenizer.token_to_id(token) is not None
+    }
+    tokenizer_config = {
+        "tokenizer_class": "BertTokenizer",
+        "do_lower_case": lower,
+        "model_max_length": config.max_position_embeddings,
+        **specials,
+    }
+    for name, data in (
+        ("tokenizer_config.json", tokenizer_config),
+        ("special_tokens_map.json", specials),
+    ):
+        _write_atomic(out / name, lambda p, data=data: p.write_text(json.dumps(data, indent=2)))  # type: ignore[misc]
+
+
+def read_checkpoint(directory: PathLike) -> tuple[BertConfig, dict[str, torch.Tensor], Path]:
+    """The config and weights of an HF-format BERT directory, checked."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    folder = Path(directory)
+    config_path, weights = folder / "config.json", folder / "model.safetensors"
+    if not config_path.is_file():
+        raise CheckpointError(f"{folder} has no config.json: not an HF-format checkpoint")
+    if not weights.is_file():
+        pickled = [p.name for p in folder.glob("*.bin")]
+        hint = f" ({', '.join(pickled)}: pickles, which lexforge never loads)" if pickled else ""
+        raise CheckpointError(f"{folder} has no model.safetensors{hint}")
+    try:
+        data = json.loads(config_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{config_path} is not valid JSON: {e}") from None
+    try:
+        config = BertConfig.from_hf(data)
+    except ConfigError as e:
+        raise CheckpointError(f"{config_path}: {e}") from None
+    try:
+        state = load_file(str(weights))
+    except (SafetensorError, OSError) as e:
+        raise CheckpointError(f"{weights} cannot be read ({e}): truncated or corrupt") from None
+    return config, state, weights

@@ -1,0 +1,262 @@
+"""The BERT model: HF transformers as the oracle (import of all-MiniLM-L6-v2, export of
+our checkpoints), a float64 gradient check, the fused-attention and unpadded paths
+against the SDPA one, and bad checkpoints and configs."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+import lexforge as lf  # noqa: E402
+from lexforge import datasets  # noqa: E402
+from lexforge.errors import CheckpointError, ConfigError  # noqa: E402
+from lexforge.model import (  # noqa: E402
+    BertConfig,
+    BertForMaskedLM,
+    BertForPreTraining,
+    BertModel,
+    sinusoidal_positions,
+)
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+TEXTS = [
+    "The capital of France is Paris.",
+    "Word vectors come from a pretrained encoder, not from one-hot codes.",
+    "中文的字也是一个一个切开的。",
+    "short",
+]
+
+
+@pytest.fixture(scope="module")
+def minilm() -> Path:
+    return Path(datasets.files("all-MiniLM-L6-v2")["model_dir"])
+
+
+@pytest.fixture(scope="module")
+def tok(minilm: Path) -> Any:
+    return lf.Tokenizer.from_file(minilm / "tokenizer.json")
+
+
+@pytest.fixture(scope="module")
+def batch(tok: Any) -> dict[str, Any]:
+    return dict(tok.encode_batch(TEXTS, pairs=None, padding=True, return_tensors="pt"))
+
+
+def _hf_inputs(batch: dict[str, Any]) -> dict[str, Any]:
+    return {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids")}
+
+
+def test_minilm_import_matches_transformers(minilm: Path, batch: dict[str, Any]) -> None:
+    ours = BertModel.from_pretrained(minilm).eval()
+    theirs = transformers.AutoModel.from_pretrained(str(minilm)).eval()
+    with torch.no_grad():
+        hidden, pooled = ours(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
+        want = theirs(**_hf_inputs(batch))
+    real = batch["attention_mask"].bool()
+    assert (hidden[real] - want.last_hidden_state[real]).abs().max() <= 1e-5
+    assert (pooled - want.pooler_output).abs().max() <= 1e-5
+    assert (hidden[~real] == 0).all()
+
+
+def test_minilm_has_no_mlm_head(minilm: Path, batch: dict[str, Any]) -> None:
+    with pytest.warns(UserWarning, match="no weights for mlm"):
+        model = BertForMaskedLM.from_pretrained(minilm)
+    out = model(batch["input_ids"], batch["attention_mask"])
+    assert out.logits.shape == (*batch["input_ids"].shape, model.config.vocab_size)
+
+
+@pytest.mark.parametrize("positions", ["learned", "sinusoidal"])
+@pytest.mark.parametrize(
+    "ours_cls,hf_name", [(BertForPreTraining, "BertForPreTraining"), (BertForMaskedLM, None)]
+)
+def test_export_loads_in_transformers_with_the_same_logits(
+    tmp_path: Path, tok: Any, batch: dict[str, Any], positions: str, ours_cls: Any, hf_name: Any
+) -> None:
+    torch.manual_seed(0)
+    config = BertConfig.preset("tiny", vocab_size=tok.vocab_size, position_embedding=positions)
+    model = ours_cls(config).eval()
+    with torch.no_grad():  # non-trivial biases and norms, so a swapped name would show
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.02)
+    model.save_pretrained(tmp_path, tokenizer=tok)
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == [
+        "config.json", "model.safetensors", "special_tokens_map.json",
+        "tokenizer.json", "tokenizer_config.json", "vocab.txt",
+    ]  # fmt: skip
+    hf_cls = getattr(transformers, hf_name) if hf_name else transformers.AutoModelForMaskedLM
+    theirs = hf_cls.from_pretrained(str(tmp_path)).eval()
+    with torch.no_grad():
+        ours = model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
+        want = theirs(**_hf_inputs(batch))
+    real = batch["attention_mask"].bool()
+    logits = want.prediction_logits if hf_name else want.logits
+    assert (ours.logits[real] - logits[real]).abs().max() <= 1e-5
+    if hf_name:
+        assert (ours.nsp_logits - want.seq_relationship_logits).abs().max() <= 1e-5
+    if positions == "sinusoidal":
+        table = theirs.bert.embeddings.position_embeddings.weight
+        assert torch.equal(table, sinusoidal_positions(*table.shape))
+    again = ours_cls.from_pretrained(tmp_path).eval()
+    with torch.no_grad():
+        assert torch.equal(again(batch["input_ids"], batch["attention_mask"]).logits,
+                           model(batch["input_ids"], batch["attention_mask"]).logits)  # fmt: skip
+    if ours_cls is BertForMaskedLM:
+        fill = transformers.pipeline("fill-mask", model=str(tmp_path))
+        top = fill("The capital of France is [MASK].", top_k=3)
+        assert len(top) == 3 and all(tok.token_to_id(t["token_str"]) is not None for t in top)
+
+
+def test_mlm_loss_gathers_labelled_positions(tok: Any, batch: dict[str, Any]) -> None:
+    torch.manual_seed(0)
+    model = BertForMaskedLM(BertConfig.preset("tiny", vocab_size=tok.vocab_size)).eval()
+    labels = torch.full_like(batch["input_ids"], -100)
+    labels[:, 1:3] = batch["input_ids"][:, 1:3]
+    out = model(batch["input_ids"], batch["attention_mask"], labels=labels)
+    full = model(batch["input_ids"], batch["attention_mask"])
+    picked = labels != -100
+    want = torch.nn.functional.cross_entropy(full.logits[picked], labels[picked])
+    assert out.logits.shape == (int(picked.sum()), tok.vocab_size)
+    assert torch.allclose(out.loss, want, atol=1e-6)
+    assert int(out.count) == int(picked.sum())
+
+
+def test_gradients_match_finite_differences() -> None:
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=50, hidden_size=16, num_layers=2, num_heads=2, intermediate_size=32,
+        max_position_embeddings=16, hidden_dropout=0.0, attention_dropout=0.0,
+    )  # fmt: skip
+    model = BertForPreTraining(config).double()
+    ids = torch.randint(1, 50, (2, 7))
+    mask = torch.ones(2, 7, dtype=torch.bool)
+    mask[1, 5:] = False
+    labels = torch.where(torch.rand(2, 7) < 0.5, ids, -100)
+    names = ["bert.layers.0.attention.qkv.weight", "bert.layers.1.ffn.up.bias", "mlm.dense.weight"]
+    params = dict(model.named_parameters())
+
+    def loss(*tensors: Any) -> Any:
+        swapped = {**params, **dict(zip(names, tensors, strict=True))}
+        out = torch.func.functional_call(
+            model, swapped, (ids, mask), {"labels": labels, "next_sentence_label": ids[:, 0] % 2}
+        )
+        return out.loss
+
+    inputs = tuple(params[n].detach().clone().requires_grad_() for n in names)
+    assert torch.autograd.gradcheck(loss, inputs, eps=1e-6, atol=1e-5)
+
+
+def _tiny(tok_size: int = 120, **kw: Any) -> BertConfig:
+    return BertConfig(
+        vocab_size=tok_size, hidden_size=64, num_layers=2, num_heads=2, intermediate_size=128,
+        max_position_embeddings=64, hidden_dropout=0.0, attention_dropout=0.0, **kw,
+    )  # fmt: skip
+
+
+def test_fused_and_unpadded_paths_equal_sdpa() -> None:
+    pytest.importorskip("triton")
+    if os.environ.get("TRITON_INTERPRET") != "1" and not torch.cuda.is_available():
+        pytest.skip("the Triton path needs CUDA or TRITON_INTERPRET=1")
+    torch.manual_seed(0)
+    model = BertForPreTraining(_tiny())
+    ids = torch.randint(5, 120, (3, 21))
+    mask = torch.ones(3, 21, dtype=torch.bool)
+    mask[0, 13:] = False
+    mask[2, 4:] = False
+    labels = torch.where(torch.rand(3, 21) < 0.3, ids, -100)
+    results = []
+    for backend, unpad in (("sdpa", False), ("triton", False), ("triton", True), ("sdpa", True)):
+        model.bert.attention_backend, model.bert.unpad = backend, unpad
+        model.zero_grad()
+        out = model(ids, mask, labels=labels)
+        out.loss.backward()
+        grads = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+        results.append((out.hidden_states, grads))
+    base_hidden, base_grads = results[0]
+    for hidden, grads in results[1:]:
+        assert (hidden - base_hidden).abs().max() < 1e-5
+        for a, b in zip(grads, base_grads, strict=True):
+            assert (a - b).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("positions", ["learned", "sinusoidal"])
+def test_both_position_kinds_learn(positions: str) -> None:
+    torch.manual_seed(0)
+    model = BertForMaskedLM(_tiny(position_embedding=positions))
+    ids = torch.randint(5, 120, (8, 16))
+    labels = torch.where(torch.rand(8, 16) < 0.3, ids, -100)
+    inputs = torch.where(labels != -100, 4, ids)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    first = None
+    for _ in range(60):
+        loss = model(inputs, labels=labels).loss
+        first = first if first is not None else loss.item()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.5 * first
+
+
+def test_config_presets_and_bad_configs() -> None:
+    base = BertConfig.preset("base", vocab_size=30522)
+    assert (base.num_layers, base.hidden_size, base.num_heads, base.intermediate_size) == (
+        12, 768, 12, 3072,
+    )  # fmt: skip
+    assert BertConfig.preset("mini", vocab_size=100).num_heads == 4
+    with pytest.raises(ConfigError, match="not divisible by num_heads"):
+        BertConfig(vocab_size=10, hidden_size=100, num_heads=3)
+    with pytest.raises(ConfigError, match="unknown preset"):
+        BertConfig.preset("huge", vocab_size=10)
+    with pytest.raises(ConfigError, match="position_embedding"):
+        BertConfig(vocab_size=10, hidden_size=64, num_heads=1, position_embedding="rotary")
+    with pytest.raises(ConfigError, match="max_position_embeddings"):
+        BertModel(_tiny())(torch.zeros(1, 65, dtype=torch.long))
+
+
+def test_bad_checkpoints(tmp_path: Path, tok: Any) -> None:
+    model = BertForMaskedLM(BertConfig.preset("tiny", vocab_size=tok.vocab_size))
+    good = tmp_path / "good"
+    model.save_pretrained(good)
+    with pytest.raises(ConfigError, match="tokenizer has"):
+        BertForMaskedLM(_tiny()).save_pretrained(tmp_path / "mismatch", tokenizer=tok)
+    with pytest.raises(ConfigError, match="pre-LayerNorm"):
+        BertForMaskedLM(_tiny(pre_layernorm=True)).save_pretrained(tmp_path / "preln")
+
+    truncated = tmp_path / "truncated"
+    truncated.mkdir()
+    (truncated / "config.json").write_bytes((good / "config.json").read_bytes())
+    data = (good / "model.safetensors").read_bytes()
+    (truncated / "model.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        BertForMaskedLM.from_pretrained(truncated)
+
+    other = tmp_path / "roberta"
+    other.mkdir()
+    (other / "model.safetensors").write_bytes(data)
+    config = json.loads((good / "config.json").read_text())
+    (other / "config.json").write_text(json.dumps({**config, "model_type": "roberta"}))
+    with pytest.raises(CheckpointError, match="not a BERT checkpoint"):
+        BertForMaskedLM.from_pretrained(other)
+
+    bigger = tmp_path / "bigger"
+    bigger.mkdir()
+    (bigger / "model.safetensors").write_bytes(data)
+    (bigger / "config.json").write_text(json.dumps({**config, "hidden_size": 256}))
+    with pytest.raises(CheckpointError, match="does not match the weights"):
+        BertForMaskedLM.from_pretrained(bigger)
+
+    pickled = tmp_path / "pickled"
+    pickled.mkdir()
+    (pickled / "config.json").write_bytes((good / "config.json").read_bytes())
+    (pickled / "pytorch_model.bin").write_bytes(b"not loaded")
+    with pytest.raises(CheckpointError, match="never loads"):
+        BertForMaskedLM.from_pretrained(pickled)
+    with pytest.raises(CheckpointError, match=r"no config\.json"):
+        BertForMaskedLM.from_pretrained(tmp_path / "nowhere")
