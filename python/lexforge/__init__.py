@@ -30,7 +30,7 @@ from lexforge.errors import (
 )
 
 if TYPE_CHECKING:
-    from lexforge import datasets
+    from lexforge import datasets, model, ops
     from lexforge.batch import BatchEncoding
     from lexforge.bpe import BpeTokenizer
     from lexforge.masking import Masker, mask_tokens
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from lexforge.shards import ShardSet, build_shards, split_sentences, write_corpus
     from lexforge.tokenizer import Tokenizer
     from lexforge.torch_data import PretrainingDataset
+    from lexforge.train import pretrain
     from lexforge.training import WordCounts
     from lexforge.wordpiece import WordPieceTokenizer
 
@@ -62,6 +63,9 @@ _LAZY = {
     "split_sentences": "lexforge.shards",
     "write_corpus": "lexforge.shards",
     "mask_tokens": "lexforge.masking",
+    "pretrain": "lexforge.train",
+    "model": "lexforge.model",
+    "ops": "lexforge.ops",
 }
 
 __all__ = [
@@ -93,6 +97,9 @@ __all__ = [
     "build_shards",
     "datasets",
     "mask_tokens",
+    "model",
+    "ops",
+    "pretrain",
     "split_sentences",
     "write_corpus",
 ]

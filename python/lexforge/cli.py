@@ -8,13 +8,14 @@ errors raised on purpose (``LexforgeError``, ``OSError``) print one line, not a 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import lexforge
-from lexforge.errors import LexforgeError
+from lexforge.errors import ConfigError, LexforgeError
 
 
 def _train_tokenizer(args: argparse.Namespace) -> int:
@@ -68,6 +69,36 @@ def _quickstart(args: argparse.Namespace) -> int:
     )
 
 
+def _pretrain(args: argparse.Namespace) -> int:
+    from lexforge.shards import ShardSet, build_shards
+    from lexforge.tokenizer import Tokenizer
+    from lexforge.train import pretrain
+
+    data = Path(args.data)
+    if (data / "manifest.json").is_file():
+        shards = ShardSet(data)
+    else:  # text: tokenize it into shards first (resumable, like the run)
+        if args.tokenizer is None:
+            raise ConfigError(f"{data} is text, not shards: pass --tokenizer to build shards")
+        tokenizer = Tokenizer.from_file(args.tokenizer)
+        shards = build_shards(args.data, Path(args.out) / "shards", tokenizer,
+                              progress=not args.quiet)  # fmt: skip
+    eval_data = ShardSet(args.eval) if args.eval else None
+    result = pretrain(
+        shards, args.out, model=args.preset, eval_data=eval_data, resume=args.resume,
+        progress=not args.quiet, steps=args.steps, batch_size=args.batch_size,
+        grad_accum=args.grad_accum, max_seq_len=args.max_seq_len, objective=args.objective,
+        lr=args.lr, warmup=args.warmup, schedule=args.schedule, seed=args.seed,
+        save_every=args.save_every, eval_every=args.eval_every, compile=args.compile,
+        device=args.device,
+    )  # fmt: skip
+    last = [r for r in result.history if r["split"] == "train"]
+    if last:
+        print(json.dumps(last[-1]))
+    print(f"model: {result.out_dir / 'model'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lexforge", description="Build BERT-style language models from scratch."
@@ -108,6 +139,31 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--count", action="store_true", help="print token statistics instead of ids")
     k.add_argument("--threads", type=int, default=None)
     k.set_defaults(func=_tokenize)
+
+    p = sub.add_parser(
+        "pretrain", help="pretrain a BERT (MLM + NSP/SOP) on shards or text; torchrun works"
+    )
+    p.add_argument("data", help="a shard directory (lexforge.build_shards), or text to shard")
+    p.add_argument("out", help="output directory: checkpoints, log.jsonl, curves.png, model/")
+    p.add_argument("--tokenizer", help="tokenizer file, when DATA is text")
+    p.add_argument("--eval", help="a held-out shard directory")
+    p.add_argument("--preset", default="mini", help="tiny, mini, small, medium, base or large")
+    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--batch-size", type=int, default=32, help="rows per micro-batch per process")
+    p.add_argument("--grad-accum", type=int, default=1)
+    p.add_argument("--max-seq-len", type=int, default=128)
+    p.add_argument("--objective", choices=["nsp", "sop", "none"], default="nsp")
+    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--warmup", type=float, default=0.06, help="steps, or a fraction below 1")
+    p.add_argument("--schedule", choices=["linear", "cosine"], default="linear")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--save-every", type=int, default=500)
+    p.add_argument("--eval-every", type=int, default=0)
+    p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if any)")
+    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_pretrain)
 
     from lexforge.datasets._cli import add_parser
 

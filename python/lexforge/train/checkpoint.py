@@ -1,0 +1,157 @@
+"""Training checkpoints: everything a run needs to continue exactly where it stopped.
+
+A checkpoint is a directory ``checkpoints/step-0000100/`` holding
+
+- ``model.safetensors``: the weights under our own parameter names;
+- ``optimizer.safetensors``: every optimizer state tensor and the RNG states;
+- ``state.json``: the step, the model config and the training options.
+
+No pickles anywhere. A checkpoint is written into a temporary directory that is renamed
+into place when complete, and ``checkpoints/latest`` (a one-line file, itself replaced
+atomically) names the newest; a crash at any moment leaves the previous checkpoint as the
+latest. The last ``keep`` checkpoints are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import CheckpointError
+from ..model.config import BertConfig
+
+LATEST = "latest"
+
+
+def _name(step: int) -> str:
+    return f"step-{step:07d}"
+
+
+def save(
+    root: Path,
+    step: int,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    options: dict[str, Any],
+    keep: int,
+) -> Path:
+    """Writes the checkpoint of ``step`` under ``root`` and prunes old ones."""
+    from safetensors.torch import save_file
+
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / _name(step)
+    tmp = root / f".{_name(step)}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(weights, str(tmp / "model.safetensors"))
+    save_file(_optimizer_tensors(optimizer), str(tmp / "optimizer.safetensors"))
+    config: BertConfig = model.config  # type: ignore[assignment]
+    state = {
+        "step": step,
+        "model_class": type(model).__name__,
+        "model_config": asdict(config),
+        "options": options,
+        "param_groups": [
+            {k: v for k, v in g.items() if k != "params"}
+            for g in optimizer.state_dict()["param_groups"]
+        ],
+    }
+    (tmp / "state.json").write_text(json.dumps(state, indent=2, default=str) + "\n")
+    if final.exists():
+        shutil.rmtree(final)
+    tmp.rename(final)
+    _write_latest(root, final.name)
+    for old in sorted(p for p in root.glob("step-*") if p.is_dir())[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def _write_latest(root: Path, name: str) -> None:
+    tmp = root / f".{LATEST}.tmp-{os.getpid()}"
+    tmp.write_text(name + "\n")
+    tmp.replace(root / LATEST)
+
+
+def latest(root: Path) -> Path | None:
+    """The newest complete checkpoint under ``root`` (None if there is none)."""
+    pointer = root / LATEST
+    if pointer.is_file():
+        candidate = root / pointer.read_text().strip()
+        if (candidate / "state.json").is_file():
+            return candidate
+    done = sorted(p for p in root.glob("step-*") if (p / "state.json").is_file())
+    return done[-1] if done else None
+
+
+def load(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """Restores model, optimizer and RNG states from ``path``; returns ``state.json``."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        state: dict[str, Any] = json.loads((path / "state.json").read_text())
+        weights = load_file(str(path / "model.safetensors"))
+        tensors = load_file(str(path / "optimizer.safetensors"))
+    except (OSError, json.JSONDecodeError, SafetensorError) as e:
+        raise CheckpointError(
+            f"checkpoint {path} cannot be read ({e}): corrupt or truncated"
+        ) from None
+    if state.get("model_class") != type(model).__name__:
+        raise CheckpointError(
+            f"checkpoint {path} holds a {state.get('model_class')}, the run builds a "
+            f"{type(model).__name__} (a different objective?)"
+        )
+    config: BertConfig = model.config  # type: ignore[assignment]
+    if state.get("model_config") != asdict(config):
+        raise CheckpointError(
+            f"checkpoint {path} was trained with another model config: "
+            f"{state.get('model_config')}; start a new output directory or match the config"
+        )
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    if missing or unexpected:
+        raise CheckpointError(
+            f"checkpoint {path} does not fit the model: missing {missing[:3]}, "
+            f"unexpected {unexpected[:3]}"
+        )
+    _restore_optimizer(optimizer, tensors, state["param_groups"])
+    torch.set_rng_state(tensors["rng.cpu"])
+    if torch.cuda.is_available() and "rng.cuda" in tensors:
+        torch.cuda.set_rng_state(tensors["rng.cuda"])
+    return state
+
+
+def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+    tensors = {}
+    for index, per_param in optimizer.state_dict()["state"].items():
+        for key, value in per_param.items():
+            tensor = value if isinstance(value, torch.Tensor) else torch.tensor(value)
+            tensors[f"state.{index}.{key}"] = tensor.detach().cpu().contiguous()
+    tensors["rng.cpu"] = torch.get_rng_state()
+    if torch.cuda.is_available():
+        tensors["rng.cuda"] = torch.cuda.get_rng_state()
+    return tensors
+
+
+def _restore_optimizer(
+    optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], groups: list[Any]
+) -> None:
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for name, tensor in tensors.items():
+        if name.startswith("state."):
+            _, index, key = name.split(".", 2)
+            state.setdefault(int(index), {})[key] = tensor
+    current = optimizer.state_dict()
+    if len(groups) != len(current["param_groups"]):
+        raise CheckpointError("the checkpoint's optimizer has other parameter groups")
+    restored = [
+        {**saved, "params": now["params"]}
+        for saved, now in zip(groups, current["param_groups"], strict=True)
+    ]
+    optimizer.load_state_dict({"state": state, "param_groups": restored})

@@ -1,0 +1,390 @@
+"""``lf.pretrain``: masked-language-model (+ next-sentence) pretraining from shards.
+
+One loop for one process or many (``torchrun`` sets the environment; each rank trains its
+own batches of the stream and DDP averages the gradients). The loss of a step is
+normalised by the *global* number of masked tokens (and of sequences, for NSP), counted
+over every micro-batch and rank before the backward passes, so gradient accumulation and
+data parallelism give the same update as one big batch.
+
+Everything a step depends on — the batch (by index in the seeded stream), its masks, the
+dropout RNG — is a function of the seed and the step, so a run resumed from a checkpoint
+continues bit for bit (on the CPU) as if it had never stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from ..model import BertConfig, BertForMaskedLM, BertForPreTraining
+from . import checkpoint
+
+Schedule = Literal["linear", "cosine"]
+
+
+@dataclass(frozen=True)
+class PretrainOptions:
+    """What a pretraining run does. ``batch_size`` is rows per micro-batch per process; the
+    global batch is ``batch_size × grad_accum × world size``. ``warmup``: steps, or a
+    fraction of ``steps`` when below 1."""
+
+    steps: int = 1000
+    batch_size: int = 32
+    grad_accum: int = 1
+    max_seq_len: int = 128
+    objective: Literal["nsp", "sop", "none"] = "nsp"
+    mlm_probability: float = 0.15
+    lr: float = 5e-4
+    warmup: float = 0.06
+    schedule: Schedule = "linear"
+    weight_decay: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-6
+    clip: float = 1.0
+    seed: int = 0
+    log_every: int = 10
+    eval_every: int = 0
+    eval_batches: int = 8
+    save_every: int = 0
+    keep: int = 3
+    compile: bool = False
+    device: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "grad_accum", "max_seq_len", "keep", "log_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.objective not in ("nsp", "sop", "none"):
+            raise ConfigError(f"objective must be nsp, sop or none, got {self.objective!r}")
+        if self.schedule not in ("linear", "cosine"):
+            raise ConfigError(f"schedule must be linear or cosine, got {self.schedule!r}")
+        if not (self.lr > 0 and self.warmup >= 0 and self.clip >= 0):
+            raise ConfigError("lr must be positive, warmup and clip non-negative")
+
+    def warmup_steps(self) -> int:
+        return int(self.warmup * self.steps) if self.warmup < 1 else int(self.warmup)
+
+
+@dataclass
+class PretrainResult:
+    model: nn.Module
+    out_dir: Path
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _World:
+    rank: int
+    size: int
+    device: torch.device
+
+    @classmethod
+    def start(cls, device: str | None) -> _World:
+        """From torchrun's environment (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``), else one
+        process; joins the process group (NCCL on CUDA, gloo on the CPU)."""
+        size = int(os.environ.get("WORLD_SIZE", "1"))
+        rank = int(os.environ.get("RANK", "0"))
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        if device is None:
+            device = f"cuda:{local}" if torch.cuda.is_available() else "cpu"
+        dev = torch.device(device)
+        if dev.type == "cuda":
+            torch.cuda.set_device(dev)
+        if size > 1 and not torch.distributed.is_initialized():
+            torch.distributed.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+        return cls(rank, size, dev)
+
+    def sum(self, *values: float) -> list[float]:
+        """Sums numbers over the ranks (float64, so token counts stay exact)."""
+        t = torch.tensor(values, dtype=torch.float64, device=self.device)
+        if self.size > 1:
+            torch.distributed.all_reduce(t)
+        total: list[float] = t.tolist()
+        return total
+
+
+def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW groups: no weight decay on biases, LayerNorms and embeddings' norms."""
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if p.dim() < 2 or "norm" in name else decay).append(p)
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+
+
+def _lr_factor(step: int, opts: PretrainOptions) -> float:
+    warm = opts.warmup_steps()
+    if step < warm:
+        return (step + 1) / warm
+    frac = (step - warm) / max(1, opts.steps - warm)
+    if opts.schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * min(frac, 1.0)))
+    return max(0.0, 1.0 - frac)
+
+
+def _stream(data: Any, opts: PretrainOptions, world: _World, start: int) -> Iterator[Any]:
+    from ..pretraining import PretrainingBatches
+
+    batches = PretrainingBatches(
+        data, batch_size=opts.batch_size, max_seq_len=opts.max_seq_len,
+        objective=opts.objective, mlm_probability=opts.mlm_probability, seed=opts.seed,
+    )  # fmt: skip
+    per_step = opts.grad_accum * world.size
+    batches.ranks = per_step  # a masking-rate schedule follows the optimizer step
+    # step s, micro-batch m, rank r trains batch (s * accum + m) * world + r
+    for _, batch in batches.iterate(start=start * per_step + world.rank, stride=world.size):
+        yield batch
+
+
+def _to(batch: dict[str, Any], device: torch.device) -> dict[str, torch.Tensor]:
+    return {k: torch.as_tensor(v).to(device, non_blocking=True) for k, v in batch.items()}
+
+
+def _forward(model: nn.Module, b: dict[str, torch.Tensor], objective: str) -> Any:
+    pair = {"nsp": "next_sentence_label", "sop": "sentence_order_label"}.get(objective)
+    kwargs: dict[str, Any] = {"labels": b["labels"].long()}
+    if pair is not None:
+        kwargs["next_sentence_label"] = b[pair].long()
+    return model(b["input_ids"].long(), b["attention_mask"], b["token_type_ids"].long(), **kwargs)
+
+
+def pretrain(
+    data: Any,
+    out_dir: str | os.PathLike[str],
+    *,
+    model: BertConfig | str = "mini",
+    eval_data: Any = None,
+    resume: bool = False,
+    progress: bool | None = None,
+    **options: Any,
+) -> PretrainResult:
+    """Pretrains a BERT on ``data`` (a :class:`~lexforge.ShardSet` or its directory; its
+    tokenizer defines the vocabulary) and writes into ``out_dir``: ``checkpoints/``,
+    ``log.jsonl`` (one JSON line per logged step and evaluation), ``curves.png`` and, at
+    the end, ``model/`` in the HF format (loads in ``transformers``).
+
+    ``model``: a :class:`BertConfig` or a preset name; ``options``: the fields of
+    :class:`PretrainOptions`. ``resume=True`` continues from the latest checkpoint in
+    ``out_dir``. Under ``torchrun`` every rank runs this same call.
+    """
+    from ..shards import ShardSet
+
+    opts = PretrainOptions(**options)
+    shards = data if isinstance(data, ShardSet) else ShardSet(data)
+    tokenizer = shards.tokenizer()
+    config = model if isinstance(model, BertConfig) else BertConfig.preset(
+        model, vocab_size=tokenizer.vocab_size, max_position_embeddings=max(512, opts.max_seq_len)
+    )  # fmt: skip
+    if config.vocab_size != tokenizer.vocab_size:
+        raise ConfigError(
+            f"the model's vocab_size is {config.vocab_size}, the shards' tokenizer has "
+            f"{tokenizer.vocab_size} tokens; build the config with that vocab_size"
+        )
+    if opts.max_seq_len > config.max_position_embeddings:
+        raise ConfigError(
+            f"max_seq_len {opts.max_seq_len} exceeds the model's max_position_embeddings "
+            f"{config.max_position_embeddings}"
+        )
+    out = Path(out_dir)
+    world = _World.start(opts.device)
+    torch.manual_seed(opts.seed)
+    net: nn.Module = (BertForMaskedLM if opts.objective == "none" else BertForPreTraining)(config)
+    net.to(world.device)
+    optimizer = torch.optim.AdamW(
+        _param_groups(net, opts.weight_decay), lr=opts.lr, betas=opts.betas, eps=opts.eps,
+        **({"fused": True} if world.device.type == "cuda" else {}),
+    )  # fmt: skip
+    start = 0
+    ckpt_root = out / "checkpoints"
+    if resume and (found := checkpoint.latest(ckpt_root)) is not None:
+        start = checkpoint.load(found, net, optimizer)["step"]
+    elif not resume and checkpoint.latest(ckpt_root) is not None:
+        raise ConfigError(
+            f"{out} already holds checkpoints; pass resume=True to continue, or another out_dir"
+        )
+    # the rate of step `start` (a resumed optimizer carries its groups' initial_lr)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: _lr_factor(s, opts), last_epoch=start - 1
+    )
+    trained: nn.Module = net
+    if world.size > 1:
+        trained = nn.parallel.DistributedDataParallel(
+            net, device_ids=[world.device.index] if world.device.type == "cuda" else None
+        )
+    if opts.compile:
+        trained = torch.compile(trained)  # type: ignore[assignment]
+
+    log = _Log(out, enabled=world.rank == 0, progress=progress, total=opts.steps, start=start)
+    stream = _stream(shards, opts, world, start)
+    evaluator = _Evaluator(eval_data, opts, world) if eval_data is not None else None
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16)
+        if world.device.type == "cuda"
+        else contextlib.nullcontext()
+    )
+    net.train()
+    window_tokens = 0.0  # real (non-padding) tokens since the last log line, all ranks
+    for step in range(start, opts.steps):
+        micro = [_to(next(stream), world.device) for _ in range(opts.grad_accum)]
+        masked, rows, real = world.sum(
+            sum(float((b["labels"] != -100).sum()) for b in micro),
+            sum(float(b["input_ids"].shape[0]) for b in micro),
+            sum(float(b["attention_mask"].sum()) for b in micro),
+        )
+        window_tokens += real
+        totals = torch.zeros(4, dtype=torch.float64, device=world.device)
+        for i, b in enumerate(micro):
+            last = i == len(micro) - 1
+            sync = contextlib.nullcontext() if last or world.size == 1 else trained.no_sync()  # type: ignore[operator]
+            with sync, autocast:
+                o = _forward(trained, b, opts.objective)
+                mlm_sum = o.loss * o.count if opts.objective == "none" else o.mlm_loss * o.count
+                loss = mlm_sum / max(masked, 1.0)
+                if opts.objective != "none":
+                    n = b["input_ids"].shape[0]
+                    loss = loss + o.nsp_loss * n / rows
+                # DDP averages gradients over ranks; the loss is already a global mean
+                (loss * world.size).backward()
+            totals += _step_totals(o, b, opts.objective)
+        if opts.clip > 0:
+            torch.nn.utils.clip_grad_norm_(net.parameters(), opts.clip)
+        lr = optimizer.param_groups[0]["lr"]
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        done = step + 1
+        if done % opts.log_every == 0 or done == opts.steps:
+            mlm_loss, mlm_ok, nsp_loss, nsp_ok = world.sum(*totals.tolist())
+            record = {"step": done, "lr": lr, "mlm_loss": mlm_loss / max(masked, 1),
+                      "mlm_accuracy": mlm_ok / max(masked, 1), "tokens": window_tokens}  # fmt: skip
+            window_tokens = 0.0
+            if opts.objective != "none":
+                record.update(nsp_loss=nsp_loss / rows, nsp_accuracy=nsp_ok / rows)
+            log.step(record)
+        if evaluator is not None and opts.eval_every and done % opts.eval_every == 0:
+            log.eval(done, evaluator.run(net, autocast))
+            net.train()
+        if opts.save_every and (done % opts.save_every == 0 or done == opts.steps):
+            if world.rank == 0:
+                checkpoint.save(ckpt_root, done, net, optimizer, _options(opts), opts.keep)
+            if world.size > 1:
+                torch.distributed.barrier()
+    log.close()
+    if world.rank == 0:
+        net.eval()
+        # pre-LN has no transformers equivalent: its checkpoints are the model then
+        with contextlib.suppress(ConfigError):
+            net.save_pretrained(out / "model", tokenizer=tokenizer)  # type: ignore[operator]
+        log.plot()
+    return PretrainResult(net, out, log.history)
+
+
+def _options(opts: PretrainOptions) -> dict[str, Any]:
+    return json.loads(json.dumps(asdict(opts)))  # type: ignore[no-any-return]
+
+
+def _step_totals(o: Any, b: dict[str, torch.Tensor], objective: str) -> torch.Tensor:
+    """(MLM loss sum, MLM correct, NSP loss sum, NSP correct) of one micro-batch, float64."""
+    with torch.no_grad():
+        mean = o.loss if objective == "none" else o.mlm_loss
+        zero = torch.zeros((), dtype=torch.float64, device=mean.device)
+        nsp_sum = nsp_ok = zero
+        if objective != "none":
+            label = b["next_sentence_label" if objective == "nsp" else "sentence_order_label"]
+            nsp_sum = o.nsp_loss.double() * b["input_ids"].shape[0]
+            nsp_ok = (o.nsp_logits.argmax(-1) == label).sum().double()
+        return torch.stack([mean.double() * o.count, o.correct.double(), nsp_sum, nsp_ok])
+
+
+class _Evaluator:
+    """Held-out batches: a fixed set, the same at every evaluation."""
+
+    def __init__(self, data: Any, opts: PretrainOptions, world: _World) -> None:
+        from ..shards import ShardSet
+
+        shards = data if isinstance(data, ShardSet) else ShardSet(data)
+        stream = _stream(shards, opts, world, 0)
+        self.batches = [_to(next(stream), world.device) for _ in range(opts.eval_batches)]
+        self.opts, self.world = opts, world
+
+    @torch.no_grad()
+    def run(self, net: nn.Module, autocast: Any) -> dict[str, float]:
+        net.eval()
+        totals = torch.zeros(4, dtype=torch.float64, device=self.world.device)
+        masked = rows = 0.0
+        for b in self.batches:
+            with autocast:
+                o = _forward(net, b, self.opts.objective)
+            totals += _step_totals(o, b, self.opts.objective)
+            masked += float((b["labels"] != -100).sum())
+            rows += b["input_ids"].shape[0]
+        mlm_loss, mlm_ok, nsp_loss, nsp_ok = self.world.sum(*totals.tolist())
+        masked, rows = self.world.sum(masked, rows)
+        result = {"mlm_loss": mlm_loss / max(masked, 1), "mlm_accuracy": mlm_ok / max(masked, 1)}
+        if self.opts.objective != "none":
+            result.update(nsp_loss=nsp_loss / rows, nsp_accuracy=nsp_ok / rows)
+        return result
+
+
+class _Log:
+    """The progress bar, ``log.jsonl`` (appended, so a resumed run continues it) and the
+    curves; only rank 0 writes."""
+
+    def __init__(
+        self, out: Path, *, enabled: bool, progress: bool | None, total: int, start: int
+    ) -> None:
+        from .._progress import Progress
+
+        self.enabled, self.out, self.total, self.done = enabled, out, total, start
+        self.history: list[dict[str, Any]] = []
+        self.bar = Progress("pretraining", unit="steps", enabled=progress if enabled else False)
+        self.started = time.perf_counter()
+        self.file = None
+        if enabled:
+            out.mkdir(parents=True, exist_ok=True)
+            self.file = (out / "log.jsonl").open("a", encoding="utf-8")
+
+    def step(self, record: dict[str, Any]) -> None:
+        elapsed = time.perf_counter() - self.started
+        record["tokens_per_s"] = record.pop("tokens") / elapsed if elapsed > 0 else 0.0
+        self.started = time.perf_counter()
+        self._write({"split": "train", **record})
+        self.bar(record["step"], self.total)
+
+    def eval(self, step: int, result: dict[str, float]) -> None:
+        self._write({"split": "eval", "step": step, **result})
+
+    def _write(self, record: dict[str, Any]) -> None:
+        self.history.append(record)
+        if self.file is not None:
+            self.file.write(json.dumps(record) + "\n")
+            self.file.flush()
+
+    def close(self) -> None:
+        self.bar.__exit__(None, None, None)
+        if self.file is not None:
+            self.file.close()
+
+    def plot(self) -> None:
+        from .plots import plot_curves
+
+        plot_curves(self.out / "log.jsonl", self.out / "curves.png")

@@ -1,0 +1,187 @@
+"""``lf.pretrain``: it learns (against unigram baselines computed from the corpus), a run
+killed with SIGKILL and resumed ends with the same weights as one never stopped, two
+torchrun processes (gloo) follow the same loss trajectory as one process with the same
+global batch, and bad setups fail clearly."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("safetensors")
+
+import lexforge as lf  # noqa: E402
+from lexforge.errors import CheckpointError, ConfigError  # noqa: E402
+from lexforge.model import BertConfig  # noqa: E402
+from lexforge.train import pretrain  # noqa: E402
+
+SMALL = {"hidden_size": 64, "num_layers": 2, "num_heads": 2, "intermediate_size": 256,
+         "max_position_embeddings": 64}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory, wiki_text: str) -> dict[str, Any]:
+    root = tmp_path_factory.mktemp("pretrain")
+    docs = wiki_text.split("\n\n")
+    (root / "train.txt").write_text("\n\n".join(docs[:2500]), encoding="utf-8")
+    (root / "eval.txt").write_text("\n\n".join(docs[2500:2700]), encoding="utf-8")
+    tok = lf.Tokenizer.train_wordpiece(
+        files=[root / "train.txt"], vocab_size=300, show_progress=False
+    )
+    train = lf.build_shards(root / "train.txt", root / "train", tok, progress=False)
+    held_out = lf.build_shards(root / "eval.txt", root / "eval", tok, progress=False)
+    return {"root": root, "tok": tok, "train": train, "eval": held_out}
+
+
+def _config(tok: Any, **kw: Any) -> BertConfig:
+    return BertConfig(vocab_size=tok.vocab_size, **{**SMALL, **kw})
+
+
+def test_pretraining_beats_unigram_baselines(corpus: dict[str, Any], tmp_path: Path) -> None:
+    tok = corpus["tok"]
+    config = _config(tok, hidden_size=128, num_heads=4, intermediate_size=512)
+    result = pretrain(
+        corpus["train"], tmp_path, model=config, eval_data=corpus["eval"], steps=300,
+        batch_size=32, max_seq_len=64, lr=1e-3, log_every=50, eval_every=300, eval_batches=8,
+        progress=False,
+    )  # fmt: skip
+    final = [r for r in result.history if r["split"] == "eval"][-1]
+    # baselines on the held-out text from the training text's unigram counts: predicting
+    # every masked token from that distribution (its cross-entropy, in nats), or as the
+    # training text's most frequent token
+    train, held_out = _unigrams(corpus["train"], tok), _unigrams(corpus["eval"], tok)
+    n_train, n_held = sum(train.values()) + tok.vocab_size, sum(held_out.values())
+    unigram = -sum(c / n_held * math.log((train[t] + 1) / n_train) for t, c in held_out.items())
+    most_frequent = held_out[max(train, key=train.__getitem__)] / n_held
+    assert final["mlm_loss"] < unigram - 0.15, (final, unigram)
+    assert final["mlm_accuracy"] > most_frequent + 0.05, (final, most_frequent)
+    assert 0.0 < final["nsp_accuracy"] <= 1.0
+    log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log if r["split"] == "train"] == [50, 100, 150, 200, 250, 300]
+    assert all(r["tokens_per_s"] > 0 for r in log if r["split"] == "train")
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    transformers = pytest.importorskip("transformers")
+    hf = transformers.BertForPreTraining.from_pretrained(str(tmp_path / "model"))
+    assert hf.config.vocab_size == tok.vocab_size
+
+
+def _unigrams(shards: Any, tok: Any) -> Counter[int]:
+    specials = set(tok.special_tokens.values())
+    tokens = (int(t) for doc in shards.documents() for sentence in doc for t in sentence)
+    return Counter(t for t in tokens if t not in specials)
+
+
+_RUN = """
+import sys
+from lexforge.model import BertConfig
+from lexforge.train import pretrain
+config = BertConfig(vocab_size={vocab}, **{small})
+pretrain({shards!r}, sys.argv[1], model=config, steps=24, batch_size=8, max_seq_len=64,
+         save_every=4, keep=2, log_every=4, progress=False, resume=len(sys.argv) > 2,
+         seed=3)
+"""
+
+
+def test_kill_and_resume_gives_the_same_weights(corpus: dict[str, Any], tmp_path: Path) -> None:
+    script = tmp_path / "run.py"
+    script.write_text(_RUN.format(
+        vocab=corpus["tok"].vocab_size, small=SMALL, shards=str(corpus["train"].directory)
+    ))  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    whole, broken = tmp_path / "whole", tmp_path / "broken"
+    subprocess.run([sys.executable, script, whole], check=True, env=env)
+    proc = subprocess.Popen([sys.executable, script, broken], env=env)
+    deadline = time.monotonic() + 120
+    while not (broken / "checkpoints" / "step-0000008").is_dir():
+        assert proc.poll() is None and time.monotonic() < deadline, "no checkpoint appeared"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (broken / "checkpoints" / "step-0000024").exists()
+    subprocess.run([sys.executable, script, broken, "--resume"], check=True, env=env)
+    a = (whole / "checkpoints" / "step-0000024" / "model.safetensors").read_bytes()
+    b = (broken / "checkpoints" / "step-0000024" / "model.safetensors").read_bytes()
+    assert a == b
+    kept = sorted(p.name for p in (broken / "checkpoints").glob("step-*"))
+    assert kept == ["step-0000020", "step-0000024"]
+
+
+_DDP = """
+import json, sys
+from lexforge.model import BertConfig
+from lexforge.train import pretrain
+config = BertConfig(vocab_size={vocab}, hidden_dropout=0.0, attention_dropout=0.0, **{small})
+result = pretrain({shards!r}, sys.argv[1], model=config, steps=6, batch_size=8,
+                  grad_accum=int(sys.argv[2]), max_seq_len=64, log_every=1, progress=False)
+"""
+
+
+def test_ddp_matches_one_process_with_the_same_global_batch(
+    corpus: dict[str, Any], tmp_path: Path
+) -> None:
+    script = tmp_path / "ddp.py"
+    script.write_text(_DDP.format(
+        vocab=corpus["tok"].vocab_size, small=SMALL, shards=str(corpus["train"].directory)
+    ))  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, script, tmp_path / "one", "2"], check=True, env=env)
+    subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+         "--master_port=29517", str(script), str(tmp_path / "two"), "1"],
+        check=True, env=env,
+    )  # fmt: skip
+
+    def losses(run: str) -> list[float]:
+        lines = (tmp_path / run / "log.jsonl").read_text().splitlines()
+        return [json.loads(x)["mlm_loss"] + json.loads(x)["nsp_loss"] for x in lines]
+
+    one, two = losses("one"), losses("two")
+    assert len(one) == len(two) == 6
+    assert max(abs(a - b) for a, b in zip(one, two, strict=True)) < 1e-4, (one, two)
+    assert one[-1] < one[0]
+
+
+def test_bad_setups(corpus: dict[str, Any], tmp_path: Path) -> None:
+    tok = corpus["tok"]
+    with pytest.raises(ConfigError, match="vocab_size"):
+        pretrain(corpus["train"], tmp_path / "a", model=BertConfig(vocab_size=50, **SMALL), steps=1)
+    with pytest.raises(ConfigError, match="max_position_embeddings"):
+        pretrain(corpus["train"], tmp_path / "b", model=_config(tok), steps=1, max_seq_len=128)
+    with pytest.raises(ConfigError, match="batch_size"):
+        pretrain(corpus["train"], tmp_path / "c", model=_config(tok), steps=1, batch_size=0)
+    run = tmp_path / "d"
+    pretrain(corpus["train"], run, model=_config(tok), steps=2, batch_size=4, max_seq_len=64,
+             save_every=2, progress=False)  # fmt: skip
+    with pytest.raises(ConfigError, match="resume=True"):
+        pretrain(corpus["train"], run, model=_config(tok), steps=4, max_seq_len=64)
+    with pytest.raises(CheckpointError, match="another model config"):
+        pretrain(corpus["train"], run, model=_config(tok, num_layers=1), steps=4,
+                 max_seq_len=64, resume=True)  # fmt: skip
+    (run / "checkpoints" / "step-0000002" / "optimizer.safetensors").write_bytes(b"\0" * 10)
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        pretrain(corpus["train"], run, model=_config(tok), steps=4, max_seq_len=64, resume=True)
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n  \n")
+    with pytest.raises(lf.CorpusError):
+        lf.build_shards(empty, tmp_path / "empty", tok)
+
+
+def test_cli_pretrain_help() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "lexforge.cli", "pretrain", "--help"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert "--preset" in out.stdout and "--resume" in out.stdout
+    assert textwrap.dedent(out.stdout)
