@@ -86,6 +86,14 @@ step pytest "$OUT/pytest.txt" timeout 240 python -m pytest -q -rfEs -p no:cachep
 step bench "$OUT/bench.txt" timeout "${BENCH_TIMEOUT:-600}" \
     python benches/bench_attention.py --out "$OUT" "$@"
 
+# BERT-base pretraining throughput against HF (issue 6): needs the corpus and the
+# bert-base-uncased tokenizer offline, in gpu-cache/ (see kernels/README.md)
+if [ -n "${PRETRAIN_BENCH:-}" ] && [ -d "$REPO/gpu-cache/datasets" ]; then
+    LEXFORGE_CACHE="$REPO/gpu-cache" step pretrain "$OUT/pretrain.txt" \
+        timeout "${PRETRAIN_TIMEOUT:-300}" python benches/bench_pretrain.py --device cuda \
+        --preset base --seq 128 512 --batch "${PRETRAIN_BATCH:-128}" --steps 20
+fi
+
 echo "== status"
 cat "$STATUS"
 # exit 0 only when every step did
