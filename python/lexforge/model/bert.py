@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F  # noqa: N812 (torch's own spelling)
 from typing_extensions import Self
 
-from ..errors import ConfigError
+from ..errors import CheckpointError, ConfigError
 from ..ops import attention, attention_varlen, pad, unpad
 from .config import BertConfig
 
@@ -133,9 +133,32 @@ class Layer(nn.Module):
 
 
 class Pretrained(nn.Module):
-    """HF-format checkpoints (see ``lexforge.model.hf``) for the model classes."""
+    """What every model class shares: HF-format checkpoints (``lexforge.model.hf``) and
+    contextual representations (``lexforge.model.represent``). ``tokenizer`` is set by
+    ``from_pretrained`` when the directory has one."""
 
     config: BertConfig
+    tokenizer: Any = None
+
+    def embed_words(self, texts: Any, **options: Any) -> Any:
+        """One contextual vector per word of each text (a list of ``WordVectors``): the
+        pieces of a word pooled (``pooling="mean"`` or ``"first"``). Words are split at
+        whitespace and punctuation, each CJK character a word."""
+        from .represent import embed_words
+
+        return embed_words(self, texts, **options)
+
+    def embed(self, texts: Any, **options: Any) -> Any:
+        """One vector per text, (n, hidden): ``pooling="mean"`` or ``"cls"``; ``normalize``."""
+        from .represent import embed
+
+        return embed(self, texts, **options)
+
+    def fill_mask(self, text: str, **options: Any) -> Any:
+        """The ``top_k`` tokens and probabilities for each ``[MASK]`` in ``text``."""
+        from .represent import fill_mask
+
+        return fill_mask(self, text, **options)
 
     def save_pretrained(self, directory: str | os.PathLike[str], tokenizer: Any = None) -> Path:
         """Writes an HF-format directory (``config.json``, ``model.safetensors``, and the
@@ -151,13 +174,25 @@ class Pretrained(nn.Module):
         safetensors). Weights the checkpoint lacks (the MLM head of an encoder-only
         checkpoint such as all-MiniLM-L6-v2) stay freshly initialised, with a warning.
         ``overrides`` replace config fields (e.g. ``hidden_dropout=0.0``)."""
-        from .hf import load_hf_state, read_checkpoint
+        from .heads import TASK_HEADS
+        from .hf import architecture, load_hf_state, read_checkpoint
 
         config, state, source = read_checkpoint(directory)
+        saved = architecture(directory)
+        if saved in TASK_HEADS and cls.__name__ in TASK_HEADS and saved != cls.__name__:
+            raise CheckpointError(
+                f"{directory} holds a {saved}; its head does not fit a {cls.__name__} "
+                f"(load it with {saved}, or BertModel for the encoder alone)"
+            )
         if overrides:
             config = config.replace(**overrides)
         model = cls(config)
         missing = load_hf_state(model, state, str(source))
+        tokenizer_file = Path(directory) / "tokenizer.json"
+        if tokenizer_file.is_file():  # for embed_words, embed and fill_mask
+            from ..tokenizer import Tokenizer
+
+            model.tokenizer = Tokenizer.from_file(tokenizer_file)
         if missing:
             parts = ", ".join(sorted({m.split(".")[0] for m in missing}))
             warnings.warn(

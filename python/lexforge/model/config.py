@@ -22,6 +22,12 @@ PRESETS: dict[str, tuple[int, int]] = {
 }
 
 POSITIONS = ("learned", "sinusoidal")
+PROBLEMS = (
+    None,
+    "single_label_classification",
+    "multi_label_classification",
+    "regression",
+)
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,11 @@ class BertConfig:
     position_embedding: str = "learned"
     pre_layernorm: bool = False
     pad_token_id: int = 0
+    # task heads: the label names (their count sizes the classifier; 1 = regression) and,
+    # for sequence classification, "single_label_classification",
+    # "multi_label_classification" or "regression" (None: from the labels, as HF does)
+    labels: tuple[str, ...] = ("LABEL_0", "LABEL_1")
+    problem_type: str | None = None
 
     def __post_init__(self) -> None:
         positive = ("vocab_size", "hidden_size", "num_layers", "num_heads", "intermediate_size")
@@ -64,6 +75,11 @@ class BertConfig:
             raise ConfigError(
                 f"position_embedding must be one of {POSITIONS}, got {self.position_embedding!r}"
             )
+        if not self.labels:
+            raise ConfigError("labels must name at least one label (one: regression)")
+        if self.problem_type not in PROBLEMS:
+            raise ConfigError(f"problem_type must be one of {PROBLEMS}, got {self.problem_type!r}")
+        object.__setattr__(self, "labels", tuple(str(x) for x in self.labels))
         if not 0 <= self.pad_token_id < self.vocab_size:
             raise ConfigError(
                 f"pad_token_id {self.pad_token_id} is outside the vocabulary "
@@ -73,6 +89,10 @@ class BertConfig:
     @property
     def head_dim(self) -> int:
         return self.hidden_size // self.num_heads
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.labels)
 
     @classmethod
     def preset(cls, name: str, vocab_size: int, **overrides: Any) -> BertConfig:
@@ -119,6 +139,9 @@ class BertConfig:
             "pad_token_id": self.pad_token_id,
             "position_embedding_type": "absolute",
             "tie_word_embeddings": True,
+            "id2label": dict(enumerate(self.labels)),
+            "label2id": {name: i for i, name in enumerate(self.labels)},
+            **({"problem_type": self.problem_type} if self.problem_type else {}),
             "lexforge": {
                 "position_embedding": self.position_embedding,
                 "pre_layernorm": self.pre_layernorm,
@@ -156,6 +179,16 @@ class BertConfig:
                 pad_token_id=data.get("pad_token_id") or 0,
                 position_embedding=ours.get("position_embedding", "learned"),
                 pre_layernorm=ours.get("pre_layernorm", False),
+                labels=_labels(data),
+                problem_type=data.get("problem_type"),
             )
         except KeyError as missing:
             raise ConfigError(f"config.json lacks {missing}, which a BERT config needs") from None
+
+
+def _labels(data: dict[str, Any]) -> tuple[str, ...]:
+    """Label names from ``id2label`` (keys are strings in JSON), else ``num_labels``."""
+    id2label = data.get("id2label")
+    if id2label:
+        return tuple(str(id2label[k]) for k in sorted(id2label, key=int))
+    return tuple(f"LABEL_{i}" for i in range(int(data.get("num_labels", 2))))

@@ -46,7 +46,10 @@ _HEADS = [
     (r"mlm\.norm\.", "cls.predictions.transform.LayerNorm."),
     (r"mlm\.bias", "cls.predictions.bias"),
     (r"nsp\.", "cls.seq_relationship."),
+    (r"classifier\.", "classifier."),
+    (r"qa_outputs\.", "qa_outputs."),
 ]
+HEADS = ("mlm.", "nsp.", "classifier.", "qa_outputs.")  # our task heads' prefixes
 # HF keys that carry nothing we keep (buffers, the decoder tied to the word embeddings)
 _IGNORED = re.compile(r"(bert\.)?embeddings\.position_ids|cls\.predictions\.decoder\.(weight|bias)")
 
@@ -83,6 +86,15 @@ def to_hf_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return state
 
 
+def _prefixed(name: str, prefix: bool) -> str:
+    """An encoder name with or without the ``bert.`` that head models put before it (a
+    BertModel reads a BertForMaskedLM checkpoint, a BertForMaskedLM a BertModel one)."""
+    bare = name[len("bert.") :] if name.startswith("bert.") else name
+    if bare.startswith(("cls.", "classifier.", "qa_outputs.")):
+        return bare
+    return "bert." + bare if prefix else bare
+
+
 def load_hf_state(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> list[str]:
     """Copies an HF state dict into ``model``; returns our names that the checkpoint lacks
     (left as initialised). Raises ``CheckpointError`` on shape mismatches or when the
@@ -92,9 +104,7 @@ def load_hf_state(model: nn.Module, state: dict[str, torch.Tensor], source: str)
     ours = model.state_dict()
     with torch.no_grad():
         for name, target in ours.items():
-            names = hf_names(name)
-            if not has_prefix:
-                names = [n[len("bert.") :] if n.startswith("bert.") else n for n in names]
+            names = [_prefixed(n, has_prefix) for n in hf_names(name)]
             if not all(n in state for n in names):
                 missing.append(name)
                 continue
@@ -108,7 +118,9 @@ def load_hf_state(model: nn.Module, state: dict[str, torch.Tensor], source: str)
                 )
             target.copy_(value)
             used.update(names)
-    encoder_missing = [n for n in missing if not n.startswith(("mlm.", "nsp."))]
+    # heads and the pooler may be absent (an encoder-only or a tagging checkpoint)
+    optional = (*HEADS, "pooler.", "bert.pooler.")
+    encoder_missing = [n for n in missing if not n.startswith(optional)]
     if encoder_missing:
         raise CheckpointError(
             f"{source} lacks encoder weights {encoder_missing[:4]}"
@@ -222,3 +234,13 @@ def read_checkpoint(directory: PathLike) -> tuple[BertConfig, dict[str, torch.Te
     except (SafetensorError, OSError) as e:
         raise CheckpointError(f"{weights} cannot be read ({e}): truncated or corrupt") from None
     return config, state, weights
+
+
+def architecture(directory: PathLike) -> str | None:
+    """The first ``architectures`` entry of a checkpoint's ``config.json``."""
+    try:
+        data = json.loads((Path(directory) / "config.json").read_text(encoding="utf-8"))
+        names = data.get("architectures") or [None]
+        return str(names[0]) if names[0] else None
+    except (OSError, ValueError, AttributeError):
+        return None

@@ -1,0 +1,178 @@
+"""Task heads on the encoder, with HF transformers' names and loss conventions:
+sequence classification (single- or multi-label, or regression), token classification,
+and extractive question answering (start and end logits)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from torch import Tensor, nn
+from torch.nn import functional as F  # noqa: N812 (torch's own spelling)
+
+from ..errors import ConfigError
+from .bert import BertModel, Pretrained, init_weights
+from .config import BertConfig
+
+__all__ = [
+    "TASK_HEADS",
+    "BertForQuestionAnswering",
+    "BertForSequenceClassification",
+    "BertForTokenClassification",
+    "QuestionAnsweringOutput",
+    "TaskOutput",
+    "align_word_labels",
+]
+
+TASK_HEADS = (
+    "BertForSequenceClassification",
+    "BertForTokenClassification",
+    "BertForQuestionAnswering",
+)
+
+
+def align_word_labels(word_ids: Any, word_labels: Sequence[Sequence[int]]) -> Any:
+    """Token labels from word labels: each word's label on its first piece, -100 (ignored
+    by the loss) on its other pieces, special tokens and padding. ``word_ids`` is the
+    tokenizer's (rows, length) array (-1 for no word); returns int64 of the same shape.
+    Raises ``ConfigError`` when a row has fewer labels than words."""
+    ids = np.asarray(word_ids)
+    out = np.full(ids.shape, -100, dtype=np.int64)
+    if len(word_labels) != ids.shape[0]:
+        raise ConfigError(f"{len(word_labels)} label rows for {ids.shape[0]} rows of tokens")
+    for row, labels in enumerate(word_labels):
+        words = ids[row]
+        first = (words >= 0) & np.r_[True, words[1:] != words[:-1]]
+        needed = int(words.max()) + 1 if first.any() else 0
+        if len(labels) < needed:
+            raise ConfigError(
+                f"row {row} has {needed} words but {len(labels)} labels; give one label per word"
+            )
+        out[row, first] = np.asarray(labels, dtype=np.int64)[words[first]]
+    return out
+
+
+@dataclass
+class TaskOutput:
+    loss: Tensor | None
+    logits: Tensor
+    hidden_states: Tensor
+
+
+@dataclass
+class QuestionAnsweringOutput:
+    loss: Tensor | None
+    start_logits: Tensor
+    end_logits: Tensor
+    hidden_states: Tensor
+
+
+class BertForSequenceClassification(Pretrained):
+    """The pooled [CLS] vector, dropout, a linear layer. ``problem_type`` (as in HF): one
+    label -> regression (MSE); integer labels -> single-label (cross-entropy); float
+    (B, num_labels) 0/1 labels -> multi-label (binary cross-entropy)."""
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.bert = BertModel(config)
+        self.dropout = nn.Dropout(config.hidden_dropout)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        init_weights(self.classifier, config.initializer_range)
+
+    def problem(self, labels: Tensor | None = None) -> str:
+        if self.config.problem_type is not None:
+            return self.config.problem_type
+        if self.config.num_labels == 1:
+            return "regression"
+        if labels is not None and labels.is_floating_point():
+            return "multi_label_classification"
+        return "single_label_classification"
+
+    def forward(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+        labels: Tensor | None = None,
+    ) -> TaskOutput:
+        hidden, pooled = self.bert(input_ids, attention_mask, token_type_ids)
+        assert pooled is not None
+        logits = self.classifier(self.dropout(pooled))
+        loss = None
+        if labels is not None:
+            kind = self.problem(labels)
+            if kind == "regression":
+                loss = F.mse_loss(logits.squeeze(-1).float(), labels.float().view(-1))
+            elif kind == "multi_label_classification":
+                loss = F.binary_cross_entropy_with_logits(logits.float(), labels.float())
+            else:
+                if labels.is_floating_point():
+                    raise ConfigError("single-label classification takes integer labels")
+                loss = F.cross_entropy(logits.float(), labels.view(-1))
+        return TaskOutput(loss, logits, hidden)
+
+
+class BertForTokenClassification(Pretrained):
+    """A label per token (tagging); labels -100 are ignored (the pieces after a word's
+    first, special and padding tokens: see ``align_word_labels``)."""
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.bert = BertModel(config, add_pooler=False)
+        self.dropout = nn.Dropout(config.hidden_dropout)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        init_weights(self.classifier, config.initializer_range)
+
+    def forward(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+        labels: Tensor | None = None,
+    ) -> TaskOutput:
+        hidden, _ = self.bert(input_ids, attention_mask, token_type_ids)
+        logits = self.classifier(self.dropout(hidden))
+        loss = None
+        if labels is not None:
+            loss = F.cross_entropy(
+                logits.float().flatten(0, 1), labels.flatten(), ignore_index=-100
+            )
+        return TaskOutput(loss, logits, hidden)
+
+
+class BertForQuestionAnswering(Pretrained):
+    """Start and end logits per token; the loss is the mean of the two cross-entropies
+    (positions outside the row are clamped and ignored, as HF does)."""
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.bert = BertModel(config, add_pooler=False)
+        self.qa_outputs = nn.Linear(config.hidden_size, 2)
+        init_weights(self.qa_outputs, config.initializer_range)
+
+    def forward(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+        start_positions: Tensor | None = None,
+        end_positions: Tensor | None = None,
+    ) -> QuestionAnsweringOutput:
+        hidden, _ = self.bert(input_ids, attention_mask, token_type_ids)
+        start, end = self.qa_outputs(hidden).float().unbind(-1)
+        if attention_mask is not None:  # padding is never an answer
+            start = start.masked_fill(~attention_mask.bool(), float("-inf"))
+            end = end.masked_fill(~attention_mask.bool(), float("-inf"))
+        loss = None
+        if start_positions is not None and end_positions is not None:
+            n = start.shape[1]
+            s, e = start_positions.clamp(0, n), end_positions.clamp(0, n)
+            loss = (
+                F.cross_entropy(start, s, ignore_index=n) + F.cross_entropy(end, e, ignore_index=n)
+            ) / 2
+        return QuestionAnsweringOutput(loss, start, end, hidden)

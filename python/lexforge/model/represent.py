@@ -1,0 +1,188 @@
+"""Contextual representations from an encoder: one vector per *word* (its subword pieces
+pooled), one per sentence, and masked-token predictions.
+
+Words are the BERT pre-tokenizer's: split at whitespace and punctuation, with every CJK
+character a word of its own, exactly the units the tokenizer's ``word_ids`` number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from .config import BertConfig
+
+
+@dataclass
+class WordVectors:
+    """The words of one text (as they appear in it) and their vectors (n_words, hidden)."""
+
+    words: list[str]
+    vectors: npt.NDArray[np.float32]
+
+
+def _config(model: nn.Module) -> BertConfig:
+    config = model.config
+    assert isinstance(config, BertConfig)
+    return config
+
+
+def _encoder(model: nn.Module) -> Any:
+    return model if hasattr(model, "embeddings") else model.bert
+
+
+def _tokenizer(model: nn.Module, tokenizer: Any) -> Any:
+    tok = tokenizer if tokenizer is not None else getattr(model, "tokenizer", None)
+    if tok is None:
+        raise ConfigError(
+            "no tokenizer: pass tokenizer=..., or load the model with from_pretrained from a "
+            "directory that has tokenizer.json"
+        )
+    if tok.vocab_size != _config(model).vocab_size:
+        raise ConfigError(
+            f"the tokenizer has {tok.vocab_size} tokens, the model {_config(model).vocab_size}"
+        )
+    return tok
+
+
+def _encode(model: nn.Module, tok: Any, texts: Sequence[str]) -> Any:
+    if isinstance(texts, str):
+        raise TypeError("pass a list of texts")
+    limit = _config(model).max_position_embeddings
+    enc = tok.encode_batch(
+        list(texts), padding=True, truncation=False, return_tensors="pt",
+        return_word_ids=True, return_offsets=True,
+    )  # fmt: skip
+    if enc["input_ids"].shape[1] > limit:
+        longest = int(enc["attention_mask"].sum(1).argmax())
+        raise ConfigError(
+            f"text {longest} has {int(enc['attention_mask'][longest].sum())} tokens, more than "
+            f"the model's {limit} positions; split it (nothing is truncated silently)"
+        )
+    return enc
+
+
+@torch.no_grad()
+def hidden_states(model: nn.Module, tok: Any, texts: Sequence[str], batch_size: int) -> Any:
+    """(encoding, hidden states) of ``texts``, batch by batch, on the model's device."""
+    device = next(model.parameters()).device
+    encoder = _encoder(model)
+    was_training = model.training
+    model.eval()
+    try:
+        for start in range(0, len(texts), batch_size):
+            enc = _encode(model, tok, texts[start : start + batch_size])
+            hidden, _ = encoder(
+                enc["input_ids"].to(device), enc["attention_mask"].to(device),
+                enc["token_type_ids"].to(device),
+            )  # fmt: skip
+            yield enc, hidden.float().cpu()
+    finally:
+        model.train(was_training)
+
+
+def embed_words(
+    model: nn.Module,
+    texts: Sequence[str],
+    *,
+    tokenizer: Any = None,
+    pooling: Literal["first", "mean"] = "mean",
+    batch_size: int = 32,
+) -> list[WordVectors]:
+    """One contextual vector per word of each text: its pieces' first vector or their mean."""
+    if pooling not in ("first", "mean"):
+        raise ConfigError(f"pooling must be 'first' or 'mean', got {pooling!r}")
+    tok = _tokenizer(model, tokenizer)
+    out: list[WordVectors] = []
+    at = 0
+    for enc, hidden in hidden_states(model, tok, texts, batch_size):
+        for row in range(hidden.shape[0]):
+            text = texts[at]
+            at += 1
+            words = enc["word_ids"][row]
+            n = int(words.max()) + 1 if bool((words >= 0).any()) else 0
+            vectors = torch.zeros(n, hidden.shape[-1])
+            spans: list[list[int]] = [[-1, -1] for _ in range(n)]
+            real = words >= 0
+            index = words[real]
+            if pooling == "mean":
+                vectors.index_add_(0, index, hidden[row][real])
+                vectors /= torch.bincount(index, minlength=n).clamp(min=1)[:, None].float()
+            else:
+                first = torch.ones_like(real)
+                first[1:] = words[1:] != words[:-1]
+                keep = real & first
+                vectors[words[keep]] = hidden[row][keep]
+            for w, (a, b) in zip(index.tolist(), enc["offsets"][row][real].tolist(), strict=True):
+                span = spans[w]
+                span[0] = a if span[0] < 0 else min(span[0], a)
+                span[1] = max(span[1], b)
+            out.append(WordVectors([text[a:b] for a, b in spans], vectors.numpy()))
+    return out
+
+
+def embed(
+    model: nn.Module,
+    texts: Sequence[str],
+    *,
+    tokenizer: Any = None,
+    pooling: Literal["cls", "mean"] = "mean",
+    normalize: bool = False,
+    batch_size: int = 32,
+) -> npt.NDArray[np.float32]:
+    """One vector per text (n, hidden): the [CLS] vector or the mean over real tokens,
+    optionally scaled to unit length (cosine similarity is then a dot product)."""
+    if pooling not in ("cls", "mean"):
+        raise ConfigError(f"pooling must be 'cls' or 'mean', got {pooling!r}")
+    tok = _tokenizer(model, tokenizer)
+    rows = []
+    for enc, hidden in hidden_states(model, tok, texts, batch_size):
+        if pooling == "cls":
+            rows.append(hidden[:, 0])
+        else:
+            mask = enc["attention_mask"][..., None].float()
+            rows.append((hidden * mask).sum(1) / mask.sum(1).clamp(min=1))
+    vectors = torch.cat(rows) if rows else torch.zeros(0, _config(model).hidden_size)
+    if normalize:
+        vectors = torch.nn.functional.normalize(vectors, dim=-1)
+    result: npt.NDArray[np.float32] = vectors.numpy()
+    return result
+
+
+@torch.no_grad()
+def fill_mask(
+    model: nn.Module, text: str, *, tokenizer: Any = None, top_k: int = 5
+) -> list[list[tuple[str, float]]]:
+    """The ``top_k`` tokens (and probabilities) for each ``[MASK]`` in ``text``."""
+    mlm = getattr(model, "mlm", None)
+    if mlm is None:
+        raise ConfigError(f"{type(model).__name__} has no MLM head; use BertForMaskedLM")
+    tok = _tokenizer(model, tokenizer)
+    mask_id = tok.token_to_id("[MASK]")
+    if mask_id is None:
+        raise ConfigError("the tokenizer has no [MASK] token")
+    enc = _encode(model, tok, [text])
+    ids = enc["input_ids"][0]
+    where = (ids == mask_id).nonzero().flatten()
+    if where.numel() == 0:
+        raise ConfigError(f"no [MASK] in {text!r}")
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        hidden, _ = _encoder(model)(enc["input_ids"].to(device), None, None)
+        probs = torch.softmax(mlm(hidden[0, where]).float(), dim=-1).cpu()
+    finally:
+        model.train(was_training)
+    top = probs.topk(min(top_k, probs.shape[-1]), dim=-1)
+    return [
+        [(tok.id_to_token(int(i)), float(p)) for p, i in zip(ps, ids_, strict=True)]
+        for ps, ids_ in zip(top.values, top.indices, strict=True)
+    ]
