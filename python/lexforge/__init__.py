@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from lexforge.shards import ShardSet, build_shards, split_sentences, write_corpus
     from lexforge.tokenizer import Tokenizer
     from lexforge.torch_data import PretrainingDataset
-    from lexforge.train import pretrain
+    from lexforge.train import finetune, pretrain
     from lexforge.training import WordCounts
     from lexforge.wordpiece import WordPieceTokenizer
 
@@ -64,6 +64,7 @@ _LAZY = {
     "write_corpus": "lexforge.shards",
     "mask_tokens": "lexforge.masking",
     "pretrain": "lexforge.train",
+    "finetune": "lexforge.train",
     "model": "lexforge.model",
     "ops": "lexforge.ops",
 }
@@ -96,6 +97,7 @@ __all__ = [
     "__version__",
     "build_shards",
     "datasets",
+    "finetune",
     "mask_tokens",
     "model",
     "ops",

@@ -1,0 +1,420 @@
+"""``lf.finetune``: a pretrained encoder fine-tuned to classify texts (or pairs of texts).
+
+Data: a DESIGN.md dataset name (its seeded train/validation/test splits), a csv or jsonl
+file (column names configurable), or a list of ``(text, label)`` records. Training: AdamW
+with linear warmup and decay, optional layer-wise learning-rate decay, evaluation on the
+validation split after every epoch, the best epoch kept (``best/`` in the HF format) and
+early stopping. Metrics: accuracy and macro-F1, with a confusion matrix (JSON and PNG).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import csv
+import json
+import math
+import os
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+
+Record = tuple[str, str] | tuple[str, str, str]  # (text, label) or (text, pair, label)
+
+
+@dataclass
+class FinetuneResult:
+    model: nn.Module
+    labels: tuple[str, ...]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    validation: dict[str, Any] = field(default_factory=dict)
+    test: dict[str, Any] | None = None
+
+
+# ---------------------------------------------------------------------------------------
+# data
+
+
+def read_records(
+    source: Any,
+    *,
+    split: str = "train",
+    text_column: str = "text",
+    pair_column: str | None = None,
+    label_column: str = "label",
+    seed: int = 0,
+) -> list[Record]:
+    """Records from a dataset name (``split`` of its seeded split), a csv/jsonl file, or a
+    list of tuples/dicts."""
+    if isinstance(source, (str, os.PathLike)) and not Path(source).exists():
+        from .. import datasets
+
+        if str(source) not in datasets.names():
+            raise ConfigError(
+                f"{source} is neither a file nor a dataset ({', '.join(datasets.names())})"
+            )
+        return list(datasets.load_labelled(str(source), split=split, seed=seed))
+    if isinstance(source, (str, os.PathLike)):
+        rows = _read_file(Path(source))
+        where = str(source)
+    else:
+        rows, where = list(source), "the records"
+    columns = [text_column, *([pair_column] if pair_column else []), label_column]
+    records: list[Record] = []
+    for i, row in enumerate(rows):
+        if isinstance(row, dict):
+            missing = [c for c in columns if c not in row]
+            if missing:
+                have = ", ".join(map(str, row))
+                raise ConfigError(
+                    f"{where}: row {i} has no column {missing[0]!r} (columns: {have}); "
+                    "pass text_column=/label_column= to name yours"
+                )
+            values = [str(row[c]) for c in columns]
+        else:
+            values = [str(x) for x in row]
+        if len(values) != len(columns):
+            raise ConfigError(f"{where}: row {i} has {len(values)} fields, expected {len(columns)}")
+        records.append(tuple(values))  # type: ignore[arg-type]
+    return records
+
+
+def _read_file(path: Path) -> list[dict[str, Any]]:
+    text = path.read_text(encoding="utf-8")
+    if path.suffix in (".jsonl", ".json"):
+        rows = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise ConfigError(f"{path}: line {number} is not JSON ({e.msg})") from None
+        return rows
+    if path.suffix in (".csv", ".tsv"):
+        return list(
+            csv.DictReader(text.splitlines(), delimiter="\t" if path.suffix == ".tsv" else ",")
+        )
+    raise ConfigError(f"{path}: unknown format; use .csv, .tsv or .jsonl")
+
+
+# ---------------------------------------------------------------------------------------
+# metrics
+
+
+def classification_metrics(gold: Sequence[int], predicted: Sequence[int], n: int) -> dict[str, Any]:
+    """Accuracy, macro-F1 (the mean over labels of F1; a label never predicted nor present
+    counts 0 only when present), per-label F1 and the confusion matrix (rows: gold)."""
+    matrix = np.zeros((n, n), dtype=np.int64)
+    for g, p in zip(gold, predicted, strict=True):
+        matrix[g, p] += 1
+    tp = np.diag(matrix).astype(np.float64)
+    precision = np.divide(tp, matrix.sum(0), out=np.zeros(n), where=matrix.sum(0) > 0)
+    recall = np.divide(tp, matrix.sum(1), out=np.zeros(n), where=matrix.sum(1) > 0)
+    both = precision + recall
+    f1 = np.divide(2 * precision * recall, both, out=np.zeros(n), where=both > 0)
+    present = (matrix.sum(0) + matrix.sum(1)) > 0
+    return {
+        "accuracy": float(tp.sum() / max(1, matrix.sum())),
+        "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
+        "f1": f1.tolist(),
+        "confusion": matrix.tolist(),
+        "n": int(matrix.sum()),
+    }
+
+
+def plot_confusion(
+    matrix: Sequence[Sequence[int]], labels: Sequence[str], png: Path, title: str
+) -> Path | None:
+    """The confusion matrix as a PNG (None without matplotlib)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    m = np.asarray(matrix)
+    size = max(4.0, 0.5 * len(labels) + 2)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(m, cmap="Blues")
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("gold")
+    ax.set_title(title)
+    for i in range(m.shape[0]):
+        for j in range(m.shape[1]):
+            ax.text(j, i, str(m[i, j]), ha="center", va="center",
+                    color="white" if m[i, j] > m.max() / 2 else "black")  # fmt: skip
+    fig.tight_layout()
+    tmp = png.with_name(f".{png.name}.tmp-{os.getpid()}.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    tmp.replace(png)
+    return png
+
+
+# ---------------------------------------------------------------------------------------
+# the loop
+
+
+def _classifier(model: Any, labels: tuple[str, ...]) -> Any:
+    """A ``BertForSequenceClassification`` for ``labels`` from a checkpoint directory or a
+    model (its encoder's weights are copied; a fresh classifier goes on top)."""
+    from ..model import BertForSequenceClassification
+
+    if isinstance(model, (str, os.PathLike)):
+        import warnings
+
+        with warnings.catch_warnings():  # the new classifier is expected to be fresh
+            warnings.filterwarnings("ignore", message=".*freshly initialised.*")
+            warnings.filterwarnings("ignore", message=".*ignored .* weights.*")
+            saved = _saved_labels(Path(model))
+            if saved == labels:
+                return BertForSequenceClassification.from_pretrained(model)
+            clf = BertForSequenceClassification.from_pretrained(
+                model, labels=labels, problem_type=None
+            )
+            return clf
+    if isinstance(model, BertForSequenceClassification) and model.config.labels == labels:
+        return model
+    encoder = model if hasattr(model, "embeddings") else getattr(model, "bert", None)
+    if encoder is None:
+        raise ConfigError(f"{type(model).__name__} has no BERT encoder to fine-tune")
+    clf = BertForSequenceClassification(model.config.replace(labels=labels, problem_type=None))
+    missing, _ = clf.bert.load_state_dict(encoder.state_dict(), strict=False)
+    if [m for m in missing if not m.startswith("pooler.")]:
+        raise ConfigError(f"the encoder lacks weights: {missing[:3]}")
+    clf.tokenizer = getattr(model, "tokenizer", None)
+    return clf
+
+
+def _saved_labels(path: Path) -> tuple[str, ...] | None:
+    try:
+        data = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if data.get("architectures", [None])[0] != "BertForSequenceClassification":
+        return None
+    id2label = data.get("id2label") or {}
+    return tuple(str(id2label[k]) for k in sorted(id2label, key=int))
+
+
+def _param_groups(model: Any, lr: float, decay: float, weight_decay: float) -> list[dict[str, Any]]:
+    """Layer-wise learning-rate decay: the head at ``lr``, layer i of L at
+    ``lr × decay^(L - i)``, the embeddings at ``lr × decay^(L + 1)``."""
+    layers = len(model.bert.layers)
+    groups: dict[tuple[float, float], list[nn.Parameter]] = {}
+    for name, p in model.named_parameters():
+        if name.startswith("bert.embeddings."):
+            depth = layers + 1
+        elif name.startswith("bert.layers."):
+            depth = layers - int(name.split(".")[2])
+        else:  # the pooler, the classifier, a pre-LN final norm
+            depth = 0
+        wd = 0.0 if p.dim() < 2 or "norm" in name else weight_decay
+        groups.setdefault((lr * decay**depth, wd), []).append(p)
+    return [{"params": ps, "lr": glr, "weight_decay": wd} for (glr, wd), ps in groups.items()]
+
+
+def finetune(
+    model: Any,
+    train: Any,
+    *,
+    validation: Any = None,
+    test: Any = None,
+    tokenizer: Any = None,
+    out_dir: str | os.PathLike[str] | None = None,
+    text_column: str = "text",
+    pair_column: str | None = None,
+    label_column: str = "label",
+    epochs: int = 3,
+    batch_size: int = 32,
+    lr: float = 5e-5,
+    warmup: float = 0.1,
+    weight_decay: float = 0.01,
+    layer_decay: float = 1.0,
+    max_length: int = 128,
+    patience: int | None = None,
+    max_steps: int | None = None,
+    seed: int = 0,
+    device: str | None = None,
+    progress: bool | None = None,
+) -> FinetuneResult:
+    """Fine-tunes ``model`` (a checkpoint directory or a lexforge model) to classify
+    ``train``; see the module docstring for the data forms. With a dataset name, the
+    validation and test splits default to the dataset's. Writes into ``out_dir`` (when
+    given) ``best/`` (HF format), ``metrics.json``, ``log.jsonl`` and ``confusion.png``.
+
+    Raises ``ConfigError`` for an empty split, missing columns, or validation/test labels
+    never seen in training."""
+    from .._progress import Progress
+
+    if epochs < 1 or batch_size < 1 or not lr > 0 or not 0 < layer_decay <= 1:
+        raise ConfigError("epochs and batch_size must be >= 1, lr > 0, 0 < layer_decay <= 1")
+    named = isinstance(train, str) and not Path(train).exists()
+
+    def read(source: Any, split: str) -> list[Record]:
+        return read_records(
+            source, split=split, text_column=text_column, pair_column=pair_column,
+            label_column=label_column, seed=seed,
+        )  # fmt: skip
+
+    splits = {"train": read(train, "train")}
+    for name, given in (("validation", validation), ("test", test)):
+        if given is None and named:
+            given = train
+        if given is not None:
+            splits[name] = read(given, name)
+    for name, records in splits.items():
+        if not records:
+            raise ConfigError(f"the {name} split is empty")
+    labels = tuple(sorted({r[-1] for r in splits["train"]}))
+    if len(labels) < 2:
+        raise ConfigError(f"training data has {len(labels)} label(s); classification needs 2+")
+    for name, records in splits.items():
+        unseen = sorted({r[-1] for r in records} - set(labels))
+        if unseen:
+            raise ConfigError(
+                f"the {name} split has labels never seen in training: {unseen[:5]}; "
+                "fix the data or the split"
+            )
+    torch.manual_seed(seed)
+    clf = _classifier(model, labels)
+    tok = tokenizer if tokenizer is not None else getattr(clf, "tokenizer", None)
+    if tok is None:
+        raise ConfigError("no tokenizer: pass tokenizer=, or a checkpoint directory with one")
+    if tok.vocab_size != clf.config.vocab_size:
+        raise ConfigError(
+            f"the tokenizer has {tok.vocab_size} tokens, the model {clf.config.vocab_size}"
+        )
+    clf.tokenizer = tok
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    clf.to(dev)
+    index = {label: i for i, label in enumerate(labels)}
+
+    def batches(records: list[Record], shuffle: bool, epoch: int) -> Any:
+        order = list(range(len(records)))
+        if shuffle:
+            random.Random(seed * 1000 + epoch).shuffle(order)
+        for start in range(0, len(order), batch_size):
+            chunk = [records[i] for i in order[start : start + batch_size]]
+            enc = tok.encode_batch(
+                [r[0] for r in chunk], [r[1] for r in chunk] if pair_column else None,
+                max_length=min(max_length, clf.config.max_position_embeddings),
+                truncation=True, padding=True, return_tensors="pt",
+            )  # fmt: skip
+            target = torch.tensor([index[r[-1]] for r in chunk])
+            yield {k: v.to(dev) for k, v in enc.items()}, target.to(dev)
+
+    steps_per_epoch = math.ceil(len(splits["train"]) / batch_size)
+    total = (
+        steps_per_epoch * epochs if max_steps is None else min(max_steps, steps_per_epoch * epochs)
+    )
+    warm = int(warmup * total) if warmup < 1 else int(warmup)
+    optimizer = torch.optim.AdamW(_param_groups(clf, lr, layer_decay, weight_decay), lr=lr)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda s: (
+            (s + 1) / max(1, warm) if s < warm else max(0.0, (total - s) / max(1, total - warm))
+        ),
+    )
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16)
+        if dev.type == "cuda"
+        else contextlib.nullcontext()
+    )
+
+    @torch.no_grad()
+    def evaluate(records: list[Record]) -> dict[str, Any]:
+        was_training = clf.training
+        clf.eval()
+        gold, predicted = [], []
+        for enc, target in batches(records, False, 0):
+            with autocast:
+                logits = clf(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"]).logits
+            gold += target.tolist()
+            predicted += logits.argmax(-1).tolist()
+        clf.train(was_training)
+        return classification_metrics(gold, predicted, len(labels))
+
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    history: list[dict[str, Any]] = []
+    best: dict[str, Any] | None = None
+    best_state: dict[str, torch.Tensor] | None = None
+    stale, step = 0, 0
+    clf.train()
+    with Progress("fine-tuning", unit="steps", enabled=progress) as bar:
+        for epoch in range(epochs):
+            running, seen = 0.0, 0
+            for enc, target in batches(splits["train"], True, epoch):
+                if step >= total:
+                    break
+                with autocast:
+                    loss = clf(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"],
+                               labels=target).loss  # fmt: skip
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(clf.parameters(), 1.0)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                running += float(loss) * len(target)
+                seen += len(target)
+                step += 1
+                bar(step, total)
+            record: dict[str, Any] = {
+                "epoch": epoch + 1,
+                "step": step,
+                "train_loss": running / max(1, seen),
+            }
+            if "validation" in splits:
+                metrics = evaluate(splits["validation"])
+                record.update(accuracy=metrics["accuracy"], macro_f1=metrics["macro_f1"])
+                if best is None or metrics["macro_f1"] > best["macro_f1"]:
+                    best, stale = {**metrics, "epoch": epoch + 1}, 0
+                    best_state = copy.deepcopy(
+                        {k: v.detach().cpu() for k, v in clf.state_dict().items()}
+                    )
+                else:
+                    stale += 1
+            history.append(record)
+            if out is not None:
+                with (out / "log.jsonl").open("a", encoding="utf-8") as f:
+                    f.write(json.dumps(record) + "\n")
+            if (patience is not None and stale > patience) or step >= total:
+                break
+    if best_state is not None:
+        clf.load_state_dict(best_state)
+    clf.eval()
+    result = FinetuneResult(clf, labels, history, best or {})
+    if "test" in splits:
+        result.test = evaluate(splits["test"])
+    if out is not None:
+        clf.save_pretrained(out / "best", tokenizer=tok if _is_wordpiece(tok) else None)
+        report = {"labels": list(labels), "validation": result.validation, "test": result.test,
+                  "history": history}  # fmt: skip
+        tmp = out / f".metrics.json.tmp-{os.getpid()}"
+        tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        tmp.replace(out / "metrics.json")
+        shown = result.test or result.validation
+        if shown:
+            plot_confusion(shown["confusion"], labels, out / "confusion.png",
+                           "test" if result.test else "validation")  # fmt: skip
+    return result
+
+
+def _is_wordpiece(tok: Any) -> bool:
+    from ..wordpiece import WordPieceTokenizer
+
+    return isinstance(tok, WordPieceTokenizer)

@@ -1,0 +1,127 @@
+"""``lf.finetune``: a small encoder learns a separable text task from csv files, keeps its
+best epoch in the HF format with metrics and a confusion matrix; the metrics agree with a
+by-hand computation; bad data fails clearly."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+import lexforge as lf  # noqa: E402
+from lexforge import datasets  # noqa: E402
+from lexforge.errors import ConfigError  # noqa: E402
+from lexforge.model import BertConfig, BertForMaskedLM  # noqa: E402
+from lexforge.train import classification_metrics, finetune  # noqa: E402
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+WORDS = {"pos": ["wonderful", "superb", "charming"], "neg": ["awful", "boring", "clumsy"],
+         "mixed": ["uneven", "patchy", "middling"]}  # fmt: skip
+FILLER = ["the", "film", "was", "a", "story", "with", "actors", "and", "music"]
+
+
+def _write_csv(
+    path: Path, n: int, seed: int, columns: tuple[str, str] = ("review", "sentiment")
+) -> Path:
+    rng = random.Random(seed)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(columns)
+        for _ in range(n):
+            label = rng.choice(sorted(WORDS))
+            words = rng.choices(FILLER, k=6)
+            words.insert(rng.randrange(7), rng.choice(WORDS[label]))
+            writer.writerow([" ".join(words), label])
+    return path
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tok = lf.Tokenizer.from_file(datasets.files("bert-base-uncased")["tokenizer.json"])
+    torch.manual_seed(0)
+    model = BertForMaskedLM(BertConfig(
+        vocab_size=tok.vocab_size, hidden_size=64, num_layers=2, num_heads=2,
+        intermediate_size=128, max_position_embeddings=64,
+    ))  # fmt: skip
+    path = tmp_path_factory.mktemp("pretrained")
+    model.save_pretrained(path, tokenizer=tok)
+    return path
+
+
+def test_finetune_learns_and_reports(checkpoint: Path, tmp_path: Path) -> None:
+    train = _write_csv(tmp_path / "train.csv", 384, seed=1)
+    valid = _write_csv(tmp_path / "valid.csv", 96, seed=2)
+    test = _write_csv(tmp_path / "test.csv", 96, seed=3)
+    out = tmp_path / "run"
+    result = finetune(
+        checkpoint, train, validation=valid, test=test, out_dir=out, text_column="review",
+        label_column="sentiment", epochs=4, batch_size=32, lr=3e-3, layer_decay=0.9,
+        progress=False,
+    )  # fmt: skip
+    assert result.labels == ("mixed", "neg", "pos")
+    assert result.test is not None and result.test["accuracy"] >= 0.95
+    assert result.test["macro_f1"] >= 0.95
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["test"]["accuracy"] == result.test["accuracy"]
+    assert len(report["history"]) == len(result.history) >= 1
+    assert (out / "confusion.png").read_bytes()[:4] == b"\x89PNG"
+    # the best epoch, exported: transformers gives the same predictions
+    hf = transformers.AutoModelForSequenceClassification.from_pretrained(str(out / "best"))
+    assert hf.config.id2label == {0: "mixed", 1: "neg", 2: "pos"}
+    tok = result.model.tokenizer
+    enc = dict(tok.encode_batch(["the film was superb", "a boring story"], padding=True,
+                                return_tensors="pt"))  # fmt: skip
+    with torch.no_grad():
+        ours = result.model(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"]).logits
+        theirs = hf.eval()(**enc).logits
+    assert (ours - theirs).abs().max() <= 1e-5
+    assert [result.labels[i] for i in ours.argmax(-1).tolist()] == ["pos", "neg"]
+
+
+def test_metrics_agree_with_a_by_hand_count() -> None:
+    rng = random.Random(0)
+    gold = [rng.randrange(4) for _ in range(500)]
+    predicted = [g if rng.random() < 0.7 else rng.randrange(3) for g in gold]
+    got = classification_metrics(gold, predicted, 4)
+    f1s = []
+    for label in range(4):
+        tp = sum(g == p == label for g, p in zip(gold, predicted, strict=True))
+        fp = sum(p == label != g for g, p in zip(gold, predicted, strict=True))
+        fn = sum(g == label != p for g, p in zip(gold, predicted, strict=True))
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        f1s.append(2 * precision * recall / (precision + recall) if precision + recall else 0.0)
+    assert got["accuracy"] == pytest.approx(
+        sum(g == p for g, p in zip(gold, predicted, strict=True)) / 500
+    )
+    assert got["macro_f1"] == pytest.approx(sum(f1s) / 4)
+    assert sum(map(sum, got["confusion"])) == 500
+
+
+def test_bad_data(checkpoint: Path, tmp_path: Path) -> None:
+    train = _write_csv(tmp_path / "train.csv", 40, seed=1)
+    with pytest.raises(ConfigError, match="no column 'text'"):
+        finetune(checkpoint, train, epochs=1, progress=False)
+    other = _write_csv(tmp_path / "other.csv", 40, seed=2)
+    rows = other.read_text().splitlines()
+    other.write_text("\n".join([*rows, "a brand new label here,surprised"]) + "\n")
+    with pytest.raises(ConfigError, match="never seen in training: \\['surprised'\\]"):
+        finetune(checkpoint, train, validation=other, text_column="review",
+                 label_column="sentiment", epochs=1, progress=False)  # fmt: skip
+    empty = tmp_path / "empty.csv"
+    empty.write_text("review,sentiment\n")
+    with pytest.raises(ConfigError, match="validation split is empty"):
+        finetune(checkpoint, train, validation=empty, text_column="review",
+                 label_column="sentiment", epochs=1, progress=False)  # fmt: skip
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"text": "fine", "label": "pos"}\n{not json\n')
+    with pytest.raises(ConfigError, match="line 2 is not JSON"):
+        finetune(checkpoint, broken, epochs=1, progress=False)
