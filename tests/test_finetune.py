@@ -125,3 +125,31 @@ def test_bad_data(checkpoint: Path, tmp_path: Path) -> None:
     broken.write_text('{"text": "fine", "label": "pos"}\n{not json\n')
     with pytest.raises(ConfigError, match="line 2 is not JSON"):
         finetune(checkpoint, broken, epochs=1, progress=False)
+
+
+def test_cli_finetune_embed_fill_mask(checkpoint: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    def cli(*args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "lexforge.cli", *args],
+                              capture_output=True, text=True, check=True)  # fmt: skip
+        return done.stdout
+
+    train = _write_csv(tmp_path / "train.csv", 64, seed=1, columns=("text", "label"))
+    out = cli("finetune", str(checkpoint), str(train), "--validation", str(train),
+              "--out", str(tmp_path / "ft"), "--epochs", "1", "--quiet")  # fmt: skip
+    assert "validation: accuracy" in out and (tmp_path / "ft" / "best" / "config.json").is_file()
+    texts = tmp_path / "texts.txt"
+    texts.write_text("the film was superb\n中文也行\n", encoding="utf-8")
+    cli("embed", str(checkpoint), str(texts), "-o", str(tmp_path / "v.npy"), "--normalize")
+    vectors = np.load(tmp_path / "v.npy")
+    assert vectors.shape == (2, 64) and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+    cli("embed", str(checkpoint), str(texts), "-o", str(tmp_path / "w.npz"), "--words")
+    words = json.loads((tmp_path / "w.words.json").read_text(encoding="utf-8"))
+    assert words == [["the", "film", "was", "superb"], ["中", "文", "也", "行"]]
+    assert np.load(tmp_path / "w.npz")["text_1"].shape == (4, 64)
+    lines = cli("fill-mask", str(checkpoint), "the film was [MASK].", "--top-k", "3").splitlines()
+    assert len(lines) == 3 and all(line.startswith("[MASK]0\t") for line in lines)

@@ -99,6 +99,67 @@ def _pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _finetune(args: argparse.Namespace) -> int:
+    from lexforge.train import finetune
+
+    result = finetune(
+        args.model, args.data, validation=args.validation, test=args.test, out_dir=args.out,
+        text_column=args.text_column, pair_column=args.pair_column,
+        label_column=args.label_column, epochs=args.epochs, batch_size=args.batch_size,
+        lr=args.lr, layer_decay=args.layer_decay, max_length=args.max_length,
+        patience=args.patience, seed=args.seed, device=args.device, progress=not args.quiet,
+    )  # fmt: skip
+    shown = {"validation": result.validation, "test": result.test}
+    for split, metrics in shown.items():
+        if metrics:
+            print(
+                f"{split}: accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}"
+            )
+    print(f"best model: {Path(args.out) / 'best'}")
+    return 0
+
+
+def _load_model(path: str, kind: str) -> object:
+    from lexforge import model as models
+
+    cls = models.BertForMaskedLM if kind == "mlm" else models.BertModel
+    return cls.from_pretrained(path)
+
+
+def _embed(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    texts = [line.rstrip("\n") for line in _lines(args.files) if line.strip()]
+    model = _load_model(args.model, "encoder")
+    if args.words:
+        result = model.embed_words(texts, pooling=args.pooling_words)  # type: ignore[attr-defined]
+        arrays = {f"text_{i}": r.vectors for i, r in enumerate(result)}
+        words = [r.words for r in result]
+        np.savez(args.output, **arrays)
+        Path(args.output).with_suffix(".words.json").write_text(
+            json.dumps(words, ensure_ascii=False), encoding="utf-8"
+        )
+    else:
+        vectors = model.embed(texts, pooling=args.pooling, normalize=args.normalize)  # type: ignore[attr-defined]
+        np.save(args.output, vectors)
+    print(f"{len(texts)} texts -> {args.output}")
+    return 0
+
+
+def _fill_mask(args: argparse.Namespace) -> int:
+    model = _load_model(args.model, "mlm")
+    for position, candidates in enumerate(model.fill_mask(args.text, top_k=args.top_k)):  # type: ignore[attr-defined]
+        for token, p in candidates:
+            print(f"[MASK]{position}\t{token}\t{p:.4f}")
+    return 0
+
+
+def _lines(files: list[str]) -> list[str]:
+    if not files:
+        return sys.stdin.readlines()
+    return [line for f in files for line in Path(f).read_text(encoding="utf-8").splitlines()]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lexforge", description="Build BERT-style language models from scratch."
@@ -164,6 +225,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_pretrain)
+
+    f = sub.add_parser("finetune", help="fine-tune an encoder to classify texts")
+    f.add_argument("model", help="an HF-format checkpoint directory (lexforge or transformers)")
+    f.add_argument("data", help="a dataset name (e.g. rt-polarity) or a csv/tsv/jsonl file")
+    f.add_argument("--validation", help="validation file (a dataset's own split by default)")
+    f.add_argument("--test", help="test file (a dataset's own split by default)")
+    f.add_argument("--out", default="lexforge-finetune", help="output directory")
+    f.add_argument("--text-column", default="text")
+    f.add_argument("--pair-column", default=None)
+    f.add_argument("--label-column", default="label")
+    f.add_argument("--epochs", type=int, default=3)
+    f.add_argument("--batch-size", type=int, default=32)
+    f.add_argument("--lr", type=float, default=5e-5)
+    f.add_argument("--layer-decay", type=float, default=1.0, help="layer-wise lr decay (<1)")
+    f.add_argument("--max-length", type=int, default=128)
+    f.add_argument("--patience", type=int, default=None, help="epochs without improvement")
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--device", default=None)
+    f.add_argument("--quiet", action="store_true")
+    f.set_defaults(func=_finetune)
+
+    e = sub.add_parser("embed", help="sentence or word vectors of texts (one per line)")
+    e.add_argument("model", help="an HF-format checkpoint directory with its tokenizer")
+    e.add_argument("files", nargs="*", help="text files, one text per line (default: stdin)")
+    e.add_argument("-o", "--output", default="embeddings.npy")
+    e.add_argument("--pooling", choices=["mean", "cls"], default="mean")
+    e.add_argument("--normalize", action="store_true")
+    e.add_argument("--words", action="store_true", help="one vector per word (an .npz)")
+    e.add_argument("--pooling-words", choices=["mean", "first"], default="mean")
+    e.set_defaults(func=_embed)
+
+    m = sub.add_parser("fill-mask", help="the likeliest tokens for each [MASK] in a text")
+    m.add_argument("model", help="an HF-format checkpoint directory with its tokenizer")
+    m.add_argument("text")
+    m.add_argument("--top-k", type=int, default=5)
+    m.set_defaults(func=_fill_mask)
 
     from lexforge.datasets._cli import add_parser
 
