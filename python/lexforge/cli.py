@@ -61,10 +61,10 @@ def _quickstart(args: argparse.Namespace) -> int:
     from lexforge.quickstart import run
 
     return run(
-        corpus=args.corpus,
-        vocab_size=args.vocab_size,
+        minutes=args.minutes,
+        preset=args.preset,
+        device=args.device,
         out=Path(args.out),
-        num_threads=args.threads,
         show_progress=not args.quiet,
     )
 
@@ -168,14 +168,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     q = sub.add_parser(
-        "quickstart", help="the main job: train a tokenizer on a default corpus and report"
+        "quickstart",
+        help="the main job: tokenizer, pretraining, fine-tuning and a report, in a time budget",
     )
+    q.add_argument("--minutes", type=float, default=15.0, help="the time budget (default 15)")
     q.add_argument(
-        "--corpus", default="wiki-leads", help="dataset name or text file (default: wiki-leads)"
+        "--preset", default=None, help="model size (default: tiny under 6 minutes, else mini)"
     )
-    q.add_argument("--vocab-size", type=int, default=16_384)
+    q.add_argument("--device", default=None, help="cpu or cuda (default: cuda if any)")
     q.add_argument("--out", default="lexforge-quickstart", help="output directory")
-    q.add_argument("--threads", type=int, default=None)
     q.add_argument("--quiet", action="store_true", help="no progress bars")
     q.set_defaults(func=_quickstart)
 

@@ -16,6 +16,7 @@ import json
 import math
 import os
 import random
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -246,6 +247,7 @@ def finetune(
     max_length: int = 128,
     patience: int | None = None,
     max_steps: int | None = None,
+    time_limit: float | None = None,
     seed: int = 0,
     device: str | None = None,
     progress: bool | None = None,
@@ -254,6 +256,8 @@ def finetune(
     ``train``; see the module docstring for the data forms. With a dataset name, the
     validation and test splits default to the dataset's. Writes into ``out_dir`` (when
     given) ``best/`` (HF format), ``metrics.json``, ``log.jsonl`` and ``confusion.png``.
+    ``time_limit`` (seconds of training) shortens the run to fit: the step count, and with
+    it the learning-rate schedule, is cut after the first steps are timed.
 
     Raises ``ConfigError`` for an empty split, missing columns, or validation/test labels
     never seen in training."""
@@ -355,6 +359,7 @@ def finetune(
     best_state: dict[str, torch.Tensor] | None = None
     stale, step = 0, 0
     clf.train()
+    started = time.perf_counter()
     with Progress("fine-tuning", unit="steps", enabled=progress) as bar:
         for epoch in range(epochs):
             running, seen = 0.0, 0
@@ -369,9 +374,12 @@ def finetune(
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
-                running += float(loss) * len(target)
+                running += loss.detach().item() * len(target)
                 seen += len(target)
                 step += 1
+                if time_limit is not None and step == min(5, total):  # fit the budget
+                    per_step = (time.perf_counter() - started) / step
+                    total = max(step, min(total, int(time_limit / per_step)))
                 bar(step, total)
             record: dict[str, Any] = {
                 "epoch": epoch + 1,

@@ -1,0 +1,35 @@
+"""``lexforge quickstart --minutes 2``: the main job end to end (tokenizer, pretraining,
+fine-tuning of ours and MiniLM, the TF-IDF baseline, the report), then a rerun that
+keeps every finished stage."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("safetensors")
+
+
+def test_quickstart_short_run(tmp_path: Path) -> None:
+    out = tmp_path / "qs"
+    command = [sys.executable, "-m", "lexforge.cli", "quickstart", "--minutes", "2",
+               "--out", str(out), "--quiet"]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    report = json.loads((out / "report.json").read_text())
+    for task in ("rt-polarity", "wiki-leads"):
+        for system in ("ours", "minilm", "tfidf"):
+            result = report["results"][task][system]
+            assert 0.0 <= result["accuracy"] <= 1.0 and 0.0 <= result["macro_f1"] <= 1.0
+    # the baseline is a real one: near the published NB-SVM figure on MR (79.4%)
+    assert report["results"]["rt-polarity"]["tfidf"]["accuracy"] > 0.75
+    assert "| rt-polarity | all-MiniLM-L6-v2, fine-tuned |" in done.stdout
+    assert (out / "pretrain" / "model" / "model.safetensors").is_file()
+    assert (out / "pretrain" / "curves.png").is_file()
+    assert (out / "ours-rt-polarity" / "confusion.png").is_file()
+    again = subprocess.run(command, capture_output=True, text=True, check=True)
+    assert again.stdout.count("done before; kept") == 8  # tokenizer, pretrain, 6 results
