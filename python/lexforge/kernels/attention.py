@@ -104,6 +104,18 @@ def _seq(info, b):
 
 
 @triton.jit
+def _real(offs, lo, hi, ext, MASK, b, s_mb, holes, HAS_MASK: tl.constexpr):
+    """Which positions ``offs`` hold real tokens: inside ``[lo, hi)`` and, when the mask
+    has holes, set in it."""
+    ok = (offs >= lo) & (offs < hi)
+    if HAS_MASK:
+        if holes != 0:
+            flag = tl.load(MASK + b * s_mb + offs, mask=offs < ext, other=0)
+            ok = ok & (flag != 0)
+    return ok
+
+
+@triton.jit
 def _keep(seed, bh, rows, cols, stride, dropout_p):
     """The dropout keep-mask of a (rows × cols) tile: Philox keyed by (seed, batch·head)."""
     key = seed + (bh.to(tl.int64) << 32)
@@ -192,11 +204,7 @@ def _fwd_kernel(
     k_base = K + b.to(tl.int64) * s_kb + k_tok0.to(tl.int64) * s_kn + h * s_kh
     v_base = V + b.to(tl.int64) * s_vb + k_tok0.to(tl.int64) * s_vn + h * s_vh
 
-    row_real = (offs_m >= q_lo) & (offs_m < q_hi)
-    if HAS_MASK:
-        if holes != 0:
-            row_flag = tl.load(MASK + b * s_mb + offs_m, mask=offs_m < q_ext, other=0)
-            row_real = row_real & (row_flag != 0)
+    row_real = _real(offs_m, q_lo, q_hi, q_ext, MASK, b, s_mb, holes, HAS_MASK)
     # the key tiles this query tile needs: none when the tile holds no real query
     k_start = k_lo
     k_stop = k_hi
@@ -226,11 +234,7 @@ def _fwd_kernel(
         )  # fmt: skip
     for start_n in range(inner_stop, k_stop, BLOCK_N):
         offs_n = start_n + offs_n0
-        col_ok = offs_n < k_stop
-        if HAS_MASK:
-            if holes != 0:
-                flag = tl.load(MASK + b * s_mb + offs_n, mask=col_ok, other=0)
-                col_ok = col_ok & (flag != 0)
+        col_ok = _real(offs_n, k_start, k_stop, k_ext, MASK, b, s_mb, holes, HAS_MASK)
         if tl.max(col_ok.to(tl.int32), axis=0) > 0:  # skip tiles of padding only
             acc, m_i, l_i = _fwd_step(
                 acc, m_i, l_i, q, k_base, v_base, offs_m, offs_n, offs_d, col_ok,
@@ -365,11 +369,7 @@ def _bwd_dkdv_kernel(
     offs_d = tl.arange(0, HEAD_DIM)
     offs_m0 = tl.arange(0, BLOCK_M)
     b64 = b.to(tl.int64)
-    cols_ok = (offs_n >= k_lo) & (offs_n < k_hi)
-    if HAS_MASK:
-        if holes != 0:
-            flag = tl.load(MASK + b * s_mb + offs_n, mask=offs_n < k_ext, other=0)
-            cols_ok = cols_ok & (flag != 0)
+    cols_ok = _real(offs_n, k_lo, k_hi, k_ext, MASK, b, s_mb, holes, HAS_MASK)
     # the key tile is loaded once, zeros outside the real keys; its padding columns get
     # junk gradients (column-local), zeroed at the store
     kv_rows = cols_ok[:, None]
@@ -405,11 +405,7 @@ def _bwd_dkdv_kernel(
     l_off = b64 * s_lb + h * s_lh + q_tok0.to(tl.int64) * s_ln
     for start_m in range(m_start, diag_stop, BLOCK_M):
         offs_m = start_m + offs_m0
-        rows_ok = offs_m < m_stop
-        if HAS_MASK:
-            if holes != 0:
-                row_flag = tl.load(MASK + b * s_mb + offs_m, mask=rows_ok, other=0)
-                rows_ok = rows_ok & (row_flag != 0)
+        rows_ok = _real(offs_m, m_start, m_stop, q_ext, MASK, b, s_mb, holes, HAS_MASK)
         dk, dv = _dkdv_step(
             dk, dv, k, v, q_base, do_base, LSE + l_off, DELTA + l_off, offs_m, offs_n, offs_d,
             rows_ok, s_qn, s_dn, s_ln, qk_scale, dropout_p, seed, bh, rand_stride,
@@ -495,11 +491,7 @@ def _bwd_dq_kernel(
     offs_d = tl.arange(0, HEAD_DIM)
     offs_n0 = tl.arange(0, BLOCK_N)
     b64 = b.to(tl.int64)
-    rows_ok = (offs_m >= q_lo) & (offs_m < q_hi)
-    if HAS_MASK:
-        if holes != 0:
-            row_flag = tl.load(MASK + b * s_mb + offs_m, mask=offs_m < q_ext, other=0)
-            rows_ok = rows_ok & (row_flag != 0)
+    rows_ok = _real(offs_m, q_lo, q_hi, q_ext, MASK, b, s_mb, holes, HAS_MASK)
     in_seq = (offs_m < q_ext)[:, None]
     q_rows = (q_tok0 + offs_m).to(tl.int64)[:, None]
     real = rows_ok[:, None]  # padding rows read as zeros, whatever they hold
@@ -530,11 +522,7 @@ def _bwd_dq_kernel(
         )  # fmt: skip
     for start_n in range(inner_stop, n_stop, BLOCK_N):
         offs_n = start_n + offs_n0
-        cols_ok = offs_n < n_stop
-        if HAS_MASK:
-            if holes != 0:
-                flag = tl.load(MASK + b * s_mb + offs_n, mask=cols_ok, other=0)
-                cols_ok = cols_ok & (flag != 0)
+        cols_ok = _real(offs_n, k_lo, n_stop, k_ext, MASK, b, s_mb, holes, HAS_MASK)
         if tl.max(cols_ok.to(tl.int32), axis=0) > 0:
             dq = _dq_step(
                 dq, q, do, lse, delta, k_base, v_base, offs_m, offs_n, offs_d, cols_ok,

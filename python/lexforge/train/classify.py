@@ -143,6 +143,8 @@ def plot_confusion(
         import matplotlib.pyplot as plt
     except ImportError:
         return None
+    from .plots import save_png
+
     m = np.asarray(matrix)
     size = max(4.0, 0.5 * len(labels) + 2)
     fig, ax = plt.subplots(figsize=(size, size))
@@ -156,12 +158,7 @@ def plot_confusion(
         for j in range(m.shape[1]):
             ax.text(j, i, str(m[i, j]), ha="center", va="center",
                     color="white" if m[i, j] > m.max() / 2 else "black")  # fmt: skip
-    fig.tight_layout()
-    tmp = png.with_name(f".{png.name}.tmp-{os.getpid()}.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(png)
-    return png
+    return save_png(fig, png)
 
 
 # ---------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 
 def plot_curves(log: Path, png: Path) -> Path | None:
@@ -35,6 +36,13 @@ def plot_curves(log: Path, png: Path) -> Path | None:
         ax.grid(alpha=0.3)
         if ax.lines:
             ax.legend()
+    return save_png(fig, png)
+
+
+def save_png(fig: Any, png: Path) -> Path:
+    """Writes a matplotlib figure atomically (a temporary file renamed) and closes it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     tmp = png.with_name(f".{png.name}.tmp-{os.getpid()}.png")
     fig.savefig(tmp, dpi=100)
