@@ -109,7 +109,7 @@ def load(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -
             f"{type(model).__name__} (a different objective?)"
         )
     config: BertConfig = model.config  # type: ignore[assignment]
-    if state.get("model_config") != asdict(config):
+    if state.get("model_config") != json.loads(json.dumps(asdict(config))):  # as saved
         raise CheckpointError(
             f"checkpoint {path} was trained with another model config: "
             f"{state.get('model_config')}; start a new output directory or match the config"
