@@ -5,9 +5,9 @@
 #     kernels/gpu_run.sh             # every benchmark group
 #     kernels/gpu_run.sh --quick     # extra arguments go to bench_attention.py
 #
-# Writes to $OUT (default ./gpu-run-out): env.txt, pytest.txt, bench.txt, attention.md,
-# attention.json, and status.txt with one "step exit-code" line per step. A failing step
-# does not stop the next one. Python runs with PYTHONSAFEPATH=1 from the repository root,
+# Writes to $OUT (default ./gpu-run-out): env.txt, pytest.txt, sweep.txt, bench.txt,
+# attention.md, attention.json, pretrain.txt and status.txt, with one "step exit-code" line
+# per step. A failing step does not stop the next one. Python runs with PYTHONSAFEPATH=1 from the repository root,
 # which has no lexforge/ folder, so the installed wheel is what gets imported (checked
 # below), never the source tree in python/. dist/ is git-ignored: a copy of the working
 # tree must carry it. BENCH_TIMEOUT (seconds, default 600) bounds the benchmark.
@@ -78,10 +78,33 @@ if ! python -c "import lexforge.ops.attention" >>"$OUT/env.txt" 2>&1; then
     exit 3
 fi
 
-# The GPU-marked tests and the regular ones in one process (one round of Triton compiles):
-# -m overrides the "not slow" of pyproject's addopts.
-step pytest "$OUT/pytest.txt" timeout 240 python -m pytest -q -rfEs -p no:cacheprovider \
-    --rootdir "$REPO" -m "gpu or not slow" tests/test_attention.py
+# The GPU-marked tests and the regular ones, natively on CUDA, with the kernels pinned to
+# their first config (LEXFORGE_ATTENTION_CONFIG: no tuning, so the run stays short), over
+# pytest-xdist workers when it is there; -m overrides the "not slow" of pyproject's addopts.
+# Meanwhile, in the background, the bf16 GPU cases run once per other config, so every
+# config the autotuner may pick has been checked.
+xdist=()
+python -c "import xdist" 2>/dev/null && xdist=(-n "${PYTEST_WORKERS:-8}")
+SWEEP=$(mktemp -d)
+for i in 1 2 3 4; do
+    LEXFORGE_ATTENTION_CONFIG=$i timeout "${TEST_TIMEOUT:-240}" python -m pytest -q -rfEs \
+        -p no:cacheprovider --rootdir "$REPO" -k "gpu_bf16 and dtype0" \
+        tests/test_attention.py >"$SWEEP/config-$i.txt" 2>&1 &
+done
+LEXFORGE_ATTENTION_CONFIG=0 step pytest "$OUT/pytest.txt" timeout "${TEST_TIMEOUT:-240}" \
+    python -m pytest -q -rfEs -p no:cacheprovider --rootdir "$REPO" "${xdist[@]}" \
+    -m "gpu or not slow" tests/test_attention.py \
+    tests/test_model.py::test_gpu_unpadded_kernel_path_matches_sdpa_in_bf16
+sweep_rc=0
+for i in 1 2 3 4; do
+    wait -n || sweep_rc=1
+done
+for i in 1 2 3 4; do
+    echo "== config $i" >>"$OUT/sweep.txt"
+    cat "$SWEEP/config-$i.txt" >>"$OUT/sweep.txt"
+done
+tail -n 3 "$OUT/sweep.txt"
+echo "config-sweep $sweep_rc" >>"$STATUS"
 
 step bench "$OUT/bench.txt" timeout "${BENCH_TIMEOUT:-600}" \
     python benches/bench_attention.py --out "$OUT" "$@"
@@ -89,6 +112,7 @@ step bench "$OUT/bench.txt" timeout "${BENCH_TIMEOUT:-600}" \
 # BERT-base pretraining throughput against HF (issue 6): needs the corpus and the
 # bert-base-uncased tokenizer offline, in gpu-cache/ (see kernels/README.md)
 if [ -n "${PRETRAIN_BENCH:-}" ] && [ -d "$REPO/gpu-cache/datasets" ]; then
+    export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
     LEXFORGE_CACHE="$REPO/gpu-cache" step pretrain "$OUT/pretrain.txt" \
         timeout "${PRETRAIN_TIMEOUT:-300}" python benches/bench_pretrain.py --device cuda \
         --preset base --seq 128 512 --batch "${PRETRAIN_BATCH:-128}" --steps 20

@@ -186,6 +186,48 @@ def test_fused_and_unpadded_paths_equal_sdpa() -> None:
             assert (a - b).abs().max() < 1e-5
 
 
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_gpu_unpadded_kernel_path_matches_sdpa_in_bf16() -> None:
+    """On CUDA under bf16 autocast, the default path (unpadded, fused kernels) is as close to
+    an fp32 reference as the padded SDPA path in bf16 is (hidden states and gradients)."""
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=1000, hidden_size=256, num_layers=2, num_heads=4, intermediate_size=512,
+        max_position_embeddings=512, hidden_dropout=0.0, attention_dropout=0.0,
+    )  # fmt: skip
+    model = BertForPreTraining(config).cuda()
+    lengths = torch.randint(1, 300, (8,))
+    lengths[0] = 300
+    ids = torch.randint(5, 1000, (8, 300), device="cuda")
+    mask = (torch.arange(300)[None, :] < lengths[:, None]).cuda()
+    labels = torch.where(torch.rand(8, 300, device="cuda") < 0.15, ids, -100)
+    runs = {}
+    for name, backend, unpad, bf16 in (
+        ("reference", "sdpa", False, False), ("sdpa", "sdpa", False, True),
+        ("ours", "triton", True, True), ("ours-padded", "triton", False, True),
+    ):  # fmt: skip
+        model.bert.attention_backend, model.bert.unpad = backend, unpad
+        model.zero_grad()
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16):
+            out = model(ids, mask, labels=labels)
+        out.loss.backward()
+        grad = torch.cat(
+            [p.grad.flatten().float() for p in model.parameters() if p.grad is not None]
+        )
+        runs[name] = (out.hidden_states.float()[mask], grad)
+    ref_h, ref_g = runs["reference"]
+
+    def rel(x: Any, y: Any) -> float:
+        return float((x - y).norm() / y.norm())
+
+    budget_h = 2 * rel(runs["sdpa"][0], ref_h) + 1e-3
+    budget_g = 2 * rel(runs["sdpa"][1], ref_g) + 1e-3
+    for name in ("ours", "ours-padded"):
+        assert rel(runs[name][0], ref_h) <= budget_h, name
+        assert rel(runs[name][1], ref_g) <= budget_g, name
+
+
 @pytest.mark.parametrize("positions", ["learned", "sinusoidal"])
 def test_both_position_kinds_learn(positions: str) -> None:
     torch.manual_seed(0)

@@ -8,6 +8,7 @@ device (no host synchronisation) as one int32 row per sequence (see
 """
 
 # no `from __future__ import annotations`: torch.library reads the op signatures' types
+import functools
 import math
 import os
 from dataclasses import dataclass
@@ -115,15 +116,12 @@ def attention(
     if not _use_triton(q, head_dim, backend):
         return _sdpa(q, k, v, valid, opts)
     _check_dropout_len(opts, max(n_q, n_k))
-    info = _padded_info(valid, lengths, batch, n_q, n_k, q.device)
-    holes = None
-    if key_padding_mask is not None:
-        holes = key_padding_mask.contiguous().view(torch.uint8)
-    out, _ = _forward_op(
-        q, k, v, info, holes, _seed(opts), n_q, n_k, False,
+    mask = None if key_padding_mask is None else key_padding_mask.contiguous()
+    info = _padded_info(mask, lengths, valid, batch, n_q, n_k, q.device)
+    return _run(
+        q, k, v, info, mask, _seed(opts), n_q, n_k, False,
         opts.causal, opts.resolved_scale(head_dim), opts.dropout_p,
     )  # fmt: skip
-    return out  # type: ignore[no-any-return]
 
 
 def attention_varlen(
@@ -160,14 +158,17 @@ def attention_varlen(
     if not _use_triton(q, head_dim, backend):
         return _sdpa_varlen(q, k, v, cu_seqlens, max_seqlen, opts)
     _check_dropout_len(opts, max_seqlen)
-    starts, lens = cu_seqlens[:-1], cu_seqlens[1:] - cu_seqlens[:-1]
-    zero = torch.zeros_like(lens)
-    info = torch.stack([starts, zero, lens, lens, starts, zero, lens, lens, zero], dim=1)
-    out, _ = _forward_op(
-        q, k, v, info.to(torch.int32).contiguous(), None, _seed(opts), max_seqlen, max_seqlen,
+    if torch.compiler.is_compiling():
+        starts, lens = cu_seqlens[:-1], cu_seqlens[1:] - cu_seqlens[:-1]
+        zero = torch.zeros_like(lens)
+        info = torch.stack([starts, zero, lens, lens, starts, zero, lens, lens, zero], dim=1)
+        info = info.to(torch.int32).contiguous()
+    else:
+        info = _kernels().sequence_info(cu_seqlens.contiguous(), "cu_seqlens")
+    return _run(
+        q, k, v, info, None, _seed(opts), max_seqlen, max_seqlen,
         True, opts.causal, opts.resolved_scale(head_dim), opts.dropout_p,
     )  # fmt: skip
-    return out  # type: ignore[no-any-return]
 
 
 def unpad(x: torch.Tensor, key_padding_mask: torch.Tensor) -> Unpadded:
@@ -406,6 +407,33 @@ def _sdpa_varlen(
 
 
 def _padded_info(
+    mask: Optional[torch.Tensor],
+    lengths: Optional[torch.Tensor],
+    valid: Optional[torch.Tensor],
+    batch: int,
+    n_q: int,
+    n_k: int,
+    device: torch.device,
+) -> torch.Tensor:
+    """The kernels' per-sequence rows, computed on the device: one small launch in eager
+    mode (none for a dense batch: those rows are cached), torch operations when traced."""
+    if torch.compiler.is_compiling():
+        return _padded_info_traced(valid, lengths, batch, n_q, n_k, device)
+    if mask is not None:
+        return _kernels().sequence_info(mask, "mask", n_k)  # type: ignore[no-any-return]
+    if lengths is not None:
+        return _kernels().sequence_info(lengths.contiguous(), "lengths", n_k)  # type: ignore[no-any-return]
+    return _dense_info(batch, n_q, n_k, device)
+
+
+@functools.lru_cache(maxsize=64)
+def _dense_info(batch: int, n_q: int, n_k: int, device: torch.device) -> torch.Tensor:
+    """Rows for a batch with no padding (read-only: the kernels never write them)."""
+    row = torch.tensor([0, 0, n_q, n_q, 0, 0, n_k, n_k, 0], dtype=torch.int32)
+    return row.expand(batch, 9).contiguous().to(device)
+
+
+def _padded_info_traced(
     valid: Optional[torch.Tensor],
     lengths: Optional[torch.Tensor],
     batch: int,
@@ -413,7 +441,7 @@ def _padded_info(
     n_k: int,
     device: torch.device,
 ) -> torch.Tensor:
-    """The kernels' per-sequence row, computed on the device."""
+    """``_padded_info`` in torch operations, for ``torch.compile`` to trace."""
     if valid is None:
         row = torch.tensor([0, 0, n_q, n_q, 0, 0, n_k, n_k, 0], dtype=torch.int32, device=device)
         return row.expand(batch, 9).contiguous()
@@ -435,11 +463,112 @@ def _padded_info(
     return torch.stack([zero, lo, hi, ext, zero, lo, hi, ext, holes], dim=1).contiguous()
 
 
+def _kernels() -> Any:
+    from ..kernels import attention as kernels
+
+    return kernels
+
+
 def _seed(opts: AttentionOptions) -> torch.Tensor:
     """A dropout seed drawn from torch's (CPU) generator; a CPU tensor, so no device sync."""
     if opts.dropout_p == 0.0:
         return torch.zeros((), dtype=torch.int64)
     return torch.randint(0, 2**31 - 1, (), dtype=torch.int64)
+
+
+# ---------------------------------------------------------------------------------------
+# the kernels behind autograd: a torch.autograd.Function in eager mode (the least
+# per-call overhead), the same computation as torch.library custom ops when traced
+
+
+def _forward_impl(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    info: torch.Tensor,
+    mask: Optional[torch.Tensor],
+    seed: torch.Tensor,
+    n_q: int,
+    n_k: int,
+    varlen: bool,
+    causal: bool,
+    scale: float,
+    dropout_p: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    q, k, v = (t if t.stride(-1) == 1 else t.contiguous() for t in (q, k, v))
+    return _kernels().forward(  # type: ignore[no-any-return]
+        q, k, v, info, _bytes(mask), varlen=varlen, n_q=n_q, n_k=n_k, causal=causal,
+        scale=scale, dropout_p=dropout_p, seed=int(seed),
+    )  # fmt: skip
+
+
+def _backward_impl(
+    do: torch.Tensor,
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    o: torch.Tensor,
+    lse: torch.Tensor,
+    info: torch.Tensor,
+    mask: Optional[torch.Tensor],
+    seed: torch.Tensor,
+    n_q: int,
+    n_k: int,
+    varlen: bool,
+    causal: bool,
+    scale: float,
+    dropout_p: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    do, q, k, v = (t if t.stride(-1) == 1 else t.contiguous() for t in (do, q, k, v))
+    return _kernels().backward(  # type: ignore[no-any-return]
+        do, q, k, v, o, lse, info, _bytes(mask), varlen=varlen, n_q=n_q, n_k=n_k,
+        causal=causal, scale=scale, dropout_p=dropout_p, seed=int(seed),
+    )  # fmt: skip
+
+
+def _bytes(mask: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+    """The bool mask as the uint8 the kernels read (a view, inside the op: inductor
+    cannot lower a bool-to-uint8 view)."""
+    return None if mask is None or mask.dtype != torch.bool else mask.view(torch.uint8)
+
+
+class _Attention(torch.autograd.Function):
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        info: torch.Tensor,
+        mask: Optional[torch.Tensor],
+        seed: torch.Tensor,
+        *options: Any,
+    ) -> torch.Tensor:
+        out, lse = _forward_impl(q, k, v, info, mask, seed, *options)
+        ctx.save_for_backward(q, k, v, out, lse, info, mask, seed)
+        ctx.options = options
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, d_out: torch.Tensor) -> tuple[Optional[torch.Tensor], ...]:  # type: ignore[override]
+        q, k, v, out, lse, info, mask, seed = ctx.saved_tensors
+        dq, dk, dv = _backward_impl(d_out, q, k, v, out, lse, info, mask, seed, *ctx.options)
+        return (dq, dk, dv, *([None] * (3 + len(ctx.options))))
+
+
+def _run(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    info: torch.Tensor,
+    mask: Optional[torch.Tensor],
+    seed: torch.Tensor,
+    *options: Any,
+) -> torch.Tensor:
+    if torch.compiler.is_compiling():
+        out, _ = _forward_op(q, k, v, info, mask, seed, *options)
+        return out  # type: ignore[no-any-return]
+    return _Attention.apply(q, k, v, info, mask, seed, *options)  # type: ignore[no-any-return]
 
 
 # ---------------------------------------------------------------------------------------
@@ -461,13 +590,7 @@ def _forward_op(
     scale: float,
     dropout_p: float,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    from ..kernels import attention as kernels
-
-    q, k, v = (t if t.stride(-1) == 1 else t.contiguous() for t in (q, k, v))
-    return kernels.forward(
-        q, k, v, info, mask, varlen=varlen, n_q=n_q, n_k=n_k, causal=causal,
-        scale=scale, dropout_p=dropout_p, seed=int(seed),
-    )  # fmt: skip
+    return _forward_impl(q, k, v, info, mask, seed, n_q, n_k, varlen, causal, scale, dropout_p)
 
 
 @_forward_op.register_fake
@@ -511,13 +634,9 @@ def _backward_op(
     scale: float,
     dropout_p: float,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    from ..kernels import attention as kernels
-
-    do, q, k, v = (t if t.stride(-1) == 1 else t.contiguous() for t in (do, q, k, v))
-    return kernels.backward(
-        do, q, k, v, o, lse, info, mask, varlen=varlen, n_q=n_q, n_k=n_k, causal=causal,
-        scale=scale, dropout_p=dropout_p, seed=int(seed),
-    )  # fmt: skip
+    return _backward_impl(
+        do, q, k, v, o, lse, info, mask, seed, n_q, n_k, varlen, causal, scale, dropout_p
+    )
 
 
 @_backward_op.register_fake

@@ -103,6 +103,8 @@ class _World:
             device = f"cuda:{local}" if torch.cuda.is_available() else "cpu"
         dev = torch.device(device)
         if dev.type == "cuda":
+            if dev.index is None:  # "cuda": this process's GPU (torchrun's LOCAL_RANK)
+                dev = torch.device("cuda", local if size > 1 else torch.cuda.current_device())
             torch.cuda.set_device(dev)
         if size > 1 and not torch.distributed.is_initialized():
             torch.distributed.init_process_group("nccl" if dev.type == "cuda" else "gloo")
