@@ -534,7 +534,7 @@ def _bytes(mask: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
 
 class _Attention(torch.autograd.Function):
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any,
         q: torch.Tensor,
         k: torch.Tensor,
@@ -550,7 +550,7 @@ class _Attention(torch.autograd.Function):
         return out
 
     @staticmethod
-    def backward(ctx: Any, d_out: torch.Tensor) -> tuple[Optional[torch.Tensor], ...]:  # type: ignore[override]
+    def backward(ctx: Any, d_out: torch.Tensor) -> tuple[Optional[torch.Tensor], ...]:
         q, k, v, out, lse, info, mask, seed = ctx.saved_tensors
         dq, dk, dv = _backward_impl(d_out, q, k, v, out, lse, info, mask, seed, *ctx.options)
         return (dq, dk, dv, *([None] * (3 + len(ctx.options))))
