@@ -186,6 +186,41 @@ def test_fused_and_unpadded_paths_equal_sdpa() -> None:
             assert (a - b).abs().max() < 1e-5
 
 
+def test_batch_layout_gives_the_same_results() -> None:
+    """The host-side layout (real-token count, longest row, label positions), which spares
+    the device synchronisations, changes nothing: same losses and gradients."""
+    import numpy as np
+
+    from lexforge.model import BatchLayout
+
+    if os.environ.get("TRITON_INTERPRET") != "1" and not torch.cuda.is_available():
+        pytest.skip("the unpadded path needs CUDA or TRITON_INTERPRET=1")
+    torch.manual_seed(0)
+    model = BertForPreTraining(_tiny())
+    model.bert.attention_backend, model.bert.unpad = "triton", True
+    ids = torch.randint(5, 120, (3, 17))
+    mask = torch.ones(3, 17, dtype=torch.long)
+    mask[1, 9:] = 0
+    mask[2, 3:] = 0
+    labels = torch.where((torch.rand(3, 17) < 0.3) & mask.bool(), ids, -100)
+    nsp = torch.tensor([0, 1, 1])
+    lengths = mask.sum(1)
+    positions = torch.from_numpy(np.flatnonzero(labels.reshape(-1).numpy() != -100))
+    layout = BatchLayout(int(lengths.sum()), int(lengths.max()), positions)
+    results = []
+    for hint in (None, layout):
+        model.zero_grad()
+        out = model(ids, mask, labels=labels, next_sentence_label=nsp, layout=hint)
+        out.loss.backward()
+        grads = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+        results.append((out.loss, out.correct, out.count, out.hidden_states, grads))
+    (loss_a, ok_a, n_a, h_a, g_a), (loss_b, ok_b, n_b, h_b, g_b) = results
+    assert torch.equal(loss_a, loss_b) and torch.equal(ok_a, ok_b) and int(n_a) == int(n_b)
+    assert torch.equal(h_a, h_b)
+    for a, b in zip(g_a, g_b, strict=True):
+        assert torch.equal(a, b)
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_gpu_unpadded_kernel_path_matches_sdpa_in_bf16() -> None:

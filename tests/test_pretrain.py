@@ -153,6 +153,23 @@ def test_ddp_matches_one_process_with_the_same_global_batch(
     assert one[-1] < one[0]
 
 
+def test_compiled_training_follows_the_eager_one(corpus: dict[str, Any], tmp_path: Path) -> None:
+    """``compile=True`` (torch.compile of the model, inductor on the CPU) trains the same
+    function: its loss trajectory stays within rounding of the eager run's."""
+    config = _config(corpus["tok"], hidden_dropout=0.0, attention_dropout=0.0)
+    runs = []
+    for compiled in (False, True):
+        result = pretrain(
+            corpus["train"], tmp_path / str(compiled), model=config, steps=4, batch_size=8,
+            max_seq_len=64, log_every=1, compile=compiled, progress=False,
+        )  # fmt: skip
+        runs.append([r["mlm_loss"] for r in result.history if r["split"] == "train"])
+    eager, compiled = runs
+    assert len(eager) == len(compiled) == 4
+    for a, b in zip(eager, compiled, strict=True):
+        assert abs(a - b) <= 1e-3 * abs(a), (eager, compiled)
+
+
 def test_bad_setups(corpus: dict[str, Any], tmp_path: Path) -> None:
     tok = corpus["tok"]
     with pytest.raises(ConfigError, match="vocab_size"):

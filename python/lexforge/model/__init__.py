@@ -5,6 +5,7 @@ write HF transformers' BERT format; ``embed_words``, ``embed`` and ``fill_mask``
 contextual representations. Importing this module imports torch."""
 
 from .bert import (
+    BatchLayout,
     BertForMaskedLM,
     BertForPreTraining,
     BertModel,
@@ -25,6 +26,7 @@ from .represent import WordVectors
 
 __all__ = [
     "PRESETS",
+    "BatchLayout",
     "BertConfig",
     "BertForMaskedLM",
     "BertForPreTraining",

@@ -28,6 +28,7 @@ from ..ops import attention, attention_varlen, pad, unpad
 from .config import BertConfig
 
 __all__ = [
+    "BatchLayout",
     "BertForMaskedLM",
     "BertForPreTraining",
     "BertModel",
@@ -37,6 +38,20 @@ __all__ = [
 ]
 
 Attend = Callable[[Tensor, Tensor, Tensor, float], Tensor]  # (q, k, v, dropout_p) -> out
+
+
+@dataclass(frozen=True)
+class BatchLayout:
+    """What the host already knows about a batch, so that a forward pass on the GPU never
+    waits for the device: ``real_tokens`` (how many attention-mask entries are 1),
+    ``longest`` (the most in one row) and, optionally, ``label_positions``, the flat
+    indices (into the B·N positions, on the model's device) of the tokens with an MLM
+    label, in order. All three must be exact; the training loop computes them from the
+    batch before copying it to the device."""
+
+    real_tokens: int
+    longest: int
+    label_positions: Tensor | None = None
 
 
 def sinusoidal_positions(n: int, dim: int) -> Tensor:
@@ -229,6 +244,7 @@ class BertModel(Pretrained):
         input_ids: Tensor,
         attention_mask: Tensor | None = None,
         token_type_ids: Tensor | None = None,
+        layout: BatchLayout | None = None,
     ) -> tuple[Tensor, Tensor | None]:
         if input_ids.dim() != 2:
             raise ConfigError(f"input_ids must be (batch, length), got {tuple(input_ids.shape)}")
@@ -239,7 +255,10 @@ class BertModel(Pretrained):
         if unpadded:
             assert mask is not None
             batch, n = mask.shape
-            packed = unpad(x, mask)
+            if layout is None:
+                packed = unpad(x, mask)
+            else:
+                packed = unpad(x, mask, total=layout.real_tokens, max_seqlen=layout.longest)
             cu, longest = packed.cu_seqlens, packed.max_seqlen
 
             def attend(q: Tensor, k: Tensor, v: Tensor, p: float) -> Tensor:
@@ -302,16 +321,25 @@ def _upcast(x: Tensor) -> Tensor:
     return x.float() if x.element_size() < 4 else x
 
 
-def _mlm(head: LMHead, hidden: Tensor, labels: Tensor | None) -> tuple[Any, ...]:
+def _mlm(
+    head: LMHead, hidden: Tensor, labels: Tensor | None, layout: BatchLayout | None = None
+) -> tuple[Any, ...]:
     """Scores only the labelled positions when there are labels (the vocabulary projection
-    is most of the head's cost, and 85% of positions carry no label)."""
+    is most of the head's cost, and 85% of positions carry no label). Their positions come
+    from the layout when it has them (no device synchronisation), else from the labels."""
     if labels is None:
         return None, head(hidden), None, None
-    picked = labels != -100
-    targets = labels[picked]
-    logits = head(hidden[picked])
+    if layout is not None and layout.label_positions is not None:
+        at = layout.label_positions
+        targets = labels.reshape(-1).index_select(0, at)
+        logits = head(hidden.reshape(-1, hidden.shape[-1]).index_select(0, at))
+        count = torch.full((), at.numel(), dtype=torch.long, device=hidden.device)
+    else:
+        picked = labels != -100
+        targets = labels[picked]
+        logits = head(hidden[picked])
+        count = picked.sum()
     loss = F.cross_entropy(_upcast(logits), targets, reduction="sum")
-    count = picked.sum()
     correct = (logits.argmax(-1) == targets).sum()
     return loss / count.clamp(min=1), logits, correct, count
 
@@ -333,9 +361,10 @@ class BertForMaskedLM(Pretrained):
         attention_mask: Tensor | None = None,
         token_type_ids: Tensor | None = None,
         labels: Tensor | None = None,
+        layout: BatchLayout | None = None,
     ) -> MaskedLMOutput:
-        hidden, _ = self.bert(input_ids, attention_mask, token_type_ids)
-        loss, logits, correct, count = _mlm(self.mlm, hidden, labels)
+        hidden, _ = self.bert(input_ids, attention_mask, token_type_ids, layout)
+        loss, logits, correct, count = _mlm(self.mlm, hidden, labels, layout)
         return MaskedLMOutput(loss, logits, hidden, correct, count)
 
 
@@ -359,10 +388,11 @@ class BertForPreTraining(Pretrained):
         token_type_ids: Tensor | None = None,
         labels: Tensor | None = None,
         next_sentence_label: Tensor | None = None,
+        layout: BatchLayout | None = None,
     ) -> PreTrainingOutput:
-        hidden, pooled = self.bert(input_ids, attention_mask, token_type_ids)
+        hidden, pooled = self.bert(input_ids, attention_mask, token_type_ids, layout)
         assert pooled is not None
-        mlm_loss, logits, correct, count = _mlm(self.mlm, hidden, labels)
+        mlm_loss, logits, correct, count = _mlm(self.mlm, hidden, labels, layout)
         nsp_logits = self.nsp(pooled)
         nsp_loss = None
         if next_sentence_label is not None:

@@ -171,15 +171,28 @@ def attention_varlen(
     )  # fmt: skip
 
 
-def unpad(x: torch.Tensor, key_padding_mask: torch.Tensor) -> Unpadded:
+def unpad(
+    x: torch.Tensor,
+    key_padding_mask: torch.Tensor,
+    *,
+    total: Optional[int] = None,
+    max_seqlen: Optional[int] = None,
+) -> Unpadded:
     """Drops the padding of ``x`` (B, N, ...) given ``key_padding_mask`` (B, N) bool (True
     at real tokens): the real tokens in order, their flat indices, ``cu_seqlens`` and the
-    longest length. One device synchronisation (the number of real tokens)."""
+    longest length. Finding how many tokens are real takes one device synchronisation,
+    unless the caller knows: ``total`` (the number of True in the mask) and ``max_seqlen``
+    (the most in one row), both exact, as a data loader that built the mask on the host
+    does."""
     mask = _check_mask(key_padding_mask, x.shape[0], x.shape[1], x.device)
     lens = mask.sum(dim=1, dtype=torch.int32)
     cu_seqlens = F.pad(torch.cumsum(lens, dim=0, dtype=torch.int32), (1, 0))
-    indices = torch.nonzero(mask.flatten(), as_tuple=False).flatten()
-    max_seqlen = int(lens.max()) if lens.numel() else 0
+    if total is None:
+        indices = torch.nonzero(mask.flatten(), as_tuple=False).flatten()
+    else:
+        indices = torch.nonzero_static(mask.flatten(), size=total).flatten()
+    if max_seqlen is None:
+        max_seqlen = int(lens.max()) if lens.numel() else 0
     values = x.reshape(x.shape[0] * x.shape[1], *x.shape[2:])[indices]
     return Unpadded(values, indices, cu_seqlens, max_seqlen)
 

@@ -23,11 +23,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..model import BertConfig, BertForMaskedLM, BertForPreTraining
+from ..model import BatchLayout, BertConfig, BertForMaskedLM, BertForPreTraining
 from . import checkpoint
 
 Schedule = Literal["linear", "cosine"]
@@ -111,7 +112,10 @@ class _World:
         return cls(rank, size, dev)
 
     def sum(self, *values: float) -> list[float]:
-        """Sums numbers over the ranks (float64, so token counts stay exact)."""
+        """Sums numbers over the ranks (float64, so token counts stay exact); one process
+        keeps them on the host (no device round trip)."""
+        if self.size == 1:
+            return list(values)
         t = torch.tensor(values, dtype=torch.float64, device=self.device)
         if self.size > 1:
             torch.distributed.all_reduce(t)
@@ -158,12 +162,42 @@ def _stream(data: Any, opts: PretrainOptions, world: _World, start: int) -> Iter
 
 
 def _to(batch: dict[str, Any], device: torch.device) -> dict[str, torch.Tensor]:
-    return {k: torch.as_tensor(v).to(device, non_blocking=True) for k, v in batch.items()}
+    """The batch on the device; from pinned host memory on CUDA, so the copies are
+    asynchronous and the host runs ahead of the GPU."""
+    return {k: _copy(torch.as_tensor(v), device) for k, v in batch.items()}
 
 
-def _forward(model: nn.Module, b: dict[str, torch.Tensor], objective: str) -> Any:
+def _copy(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    if device.type == "cuda":
+        t = t.pin_memory()
+    return t.to(device, non_blocking=True)
+
+
+@dataclass
+class _Micro:
+    """One micro-batch on the device, with what the host knows about it."""
+
+    batch: dict[str, torch.Tensor]
+    layout: BatchLayout
+    masked: int  # labelled tokens
+    rows: int
+    real: int  # non-padding tokens
+
+    @classmethod
+    def of(cls, batch: dict[str, Any], device: torch.device) -> _Micro:
+        labels = np.asarray(batch["labels"])
+        lengths = np.asarray(batch["attention_mask"]).sum(axis=1)
+        positions = torch.from_numpy(np.flatnonzero(labels.reshape(-1) != -100))
+        real = int(lengths.sum())
+        layout = BatchLayout(real, int(lengths.max(initial=0)), _copy(positions, device))
+        return cls(_to(batch, device), layout, len(positions), labels.shape[0], real)
+
+
+def _forward(
+    model: nn.Module, b: dict[str, torch.Tensor], objective: str, layout: BatchLayout | None
+) -> Any:
     pair = {"nsp": "next_sentence_label", "sop": "sentence_order_label"}.get(objective)
-    kwargs: dict[str, Any] = {"labels": b["labels"].long()}
+    kwargs: dict[str, Any] = {"labels": b["labels"].long(), "layout": layout}
     if pair is not None:
         kwargs["next_sentence_label"] = b[pair].long()
     return model(b["input_ids"].long(), b["attention_mask"], b["token_type_ids"].long(), **kwargs)
@@ -246,19 +280,21 @@ def pretrain(
     net.train()
     window_tokens = 0.0  # real (non-padding) tokens since the last log line, all ranks
     for step in range(start, opts.steps):
-        micro = [_to(next(stream), world.device) for _ in range(opts.grad_accum)]
+        # counted on the host, from the batches as they come: nothing in a step waits for
+        # the device (until a log line reads the totals)
+        micro = [_Micro.of(next(stream), world.device) for _ in range(opts.grad_accum)]
         masked, rows, real = world.sum(
-            sum(float((b["labels"] != -100).sum()) for b in micro),
-            sum(float(b["input_ids"].shape[0]) for b in micro),
-            sum(float(b["attention_mask"].sum()) for b in micro),
+            sum(m.masked for m in micro), sum(m.rows for m in micro), sum(m.real for m in micro)
         )
         window_tokens += real
         totals = torch.zeros(4, dtype=torch.float64, device=world.device)
-        for i, b in enumerate(micro):
+        for i, m in enumerate(micro):
+            b = m.batch
             last = i == len(micro) - 1
             sync = contextlib.nullcontext() if last or world.size == 1 else trained.no_sync()  # type: ignore[operator]
             with sync, autocast:
-                o = _forward(trained, b, opts.objective)
+                # a compiled model gets no layout: its ints would be baked into the graph
+                o = _forward(trained, b, opts.objective, None if opts.compile else m.layout)
                 mlm_sum = o.loss * o.count if opts.objective == "none" else o.mlm_loss * o.count
                 loss = mlm_sum / max(masked, 1.0)
                 if opts.objective != "none":
@@ -335,7 +371,7 @@ class _Evaluator:
         masked = rows = 0.0
         for b in self.batches:
             with autocast:
-                o = _forward(net, b, self.opts.objective)
+                o = _forward(net, b, self.opts.objective, None)
             totals += _step_totals(o, b, self.opts.objective)
             masked += float((b["labels"] != -100).sum())
             rows += b["input_ids"].shape[0]
