@@ -138,8 +138,8 @@ def test_ddp_matches_one_process_with_the_same_global_batch(
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     subprocess.run([sys.executable, script, tmp_path / "one", "2"], check=True, env=env)
     subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-         "--master_port=29517", str(script), str(tmp_path / "two"), "1"],
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         str(script), str(tmp_path / "two"), "1"],
         check=True, env=env,
     )  # fmt: skip
 
@@ -151,6 +151,57 @@ def test_ddp_matches_one_process_with_the_same_global_batch(
     assert len(one) == len(two) == 6
     assert max(abs(a - b) for a, b in zip(one, two, strict=True)) < 1e-4, (one, two)
     assert one[-1] < one[0]
+
+
+_FSDP = """
+import sys
+from lexforge.model import BertConfig
+from lexforge.train import pretrain
+config = BertConfig(vocab_size={vocab}, hidden_dropout=0.0, attention_dropout=0.0, **{small})
+out, accum, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+pretrain({shards!r}, out, model=config, steps=steps, batch_size=8, grad_accum=accum,
+         max_seq_len=64, log_every=1, save_every=3, fsdp=True, resume=steps > 6,
+         progress=False)
+"""
+
+
+def test_fsdp_matches_one_process_and_resumes(corpus: dict[str, Any], tmp_path: Path) -> None:
+    """FSDP over two gloo processes follows one process's loss trajectory, writes the same
+    (full, unsharded) checkpoints and export, and resumes from its checkpoints."""
+    from safetensors.torch import load_file
+
+    script = tmp_path / "fsdp.py"
+    script.write_text(_FSDP.format(
+        vocab=corpus["tok"].vocab_size, small=SMALL, shards=str(corpus["train"].directory)
+    ))  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                str(script)]  # fmt: skip
+    subprocess.run([sys.executable, script, tmp_path / "one", "2", "6"], check=True, env=env)
+    subprocess.run([*torchrun, str(tmp_path / "two"), "1", "6"], check=True, env=env)
+
+    def losses(run: str) -> list[float]:
+        lines = (tmp_path / run / "log.jsonl").read_text().splitlines()
+        return [json.loads(x)["mlm_loss"] + json.loads(x)["nsp_loss"] for x in lines]
+
+    one, two = losses("one"), losses("two")
+    assert len(one) == len(two) == 6
+    assert max(abs(a - b) for a, b in zip(one, two, strict=True)) < 1e-4, (one, two)
+    step = "checkpoints/step-0000006"
+    a = load_file(str(tmp_path / "one" / step / "model.safetensors"))
+    b = load_file(str(tmp_path / "two" / step / "model.safetensors"))
+    assert a.keys() == b.keys()
+    assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-4
+    exported = lf.model.BertForPreTraining.from_pretrained(tmp_path / "two" / "model")
+    assert torch.equal(
+        exported.state_dict()["bert.embeddings.word.weight"], b["bert.embeddings.word.weight"]
+    )
+    subprocess.run([*torchrun, str(tmp_path / "two"), "1", "8"], check=True, env=env)
+    subprocess.run([sys.executable, script, tmp_path / "one", "2", "8"], check=True, env=env)
+    one, two = losses("one"), losses("two")
+    assert len(one) == len(two) == 8
+    assert max(abs(a - b) for a, b in zip(one, two, strict=True)) < 1e-4, (one, two)
+    assert (tmp_path / "two" / "checkpoints" / "step-0000008" / "state.json").is_file()
 
 
 def test_compiled_training_follows_the_eager_one(corpus: dict[str, Any], tmp_path: Path) -> None:

@@ -90,7 +90,7 @@ def _pretrain(args: argparse.Namespace) -> int:
         grad_accum=args.grad_accum, max_seq_len=args.max_seq_len, objective=args.objective,
         lr=args.lr, warmup=args.warmup, schedule=args.schedule, seed=args.seed,
         save_every=args.save_every, eval_every=args.eval_every, compile=args.compile,
-        device=args.device,
+        fsdp=args.fsdp, device=args.device,
     )  # fmt: skip
     last = [r for r in result.history if r["split"] == "train"]
     if last:
@@ -222,6 +222,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-every", type=int, default=500)
     p.add_argument("--eval-every", type=int, default=0)
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    p.add_argument(
+        "--fsdp", action="store_true",
+        help="under torchrun: shard parameters, gradients and optimizer state (FSDP) "
+        "instead of replicating the model (DDP)",
+    )  # fmt: skip
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if any)")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
     p.add_argument("--quiet", action="store_true")

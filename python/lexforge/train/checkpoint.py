@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -40,8 +41,13 @@ def save(
     optimizer: torch.optim.Optimizer,
     options: dict[str, Any],
     keep: int,
+    *,
+    weights: dict[str, torch.Tensor] | None = None,
+    optimizer_state: dict[str, Any] | None = None,
 ) -> Path:
-    """Writes the checkpoint of ``step`` under ``root`` and prunes old ones."""
+    """Writes the checkpoint of ``step`` under ``root`` and prunes old ones. ``weights``
+    and ``optimizer_state`` replace ``model.state_dict()`` and ``optimizer.state_dict()``
+    when given (the gathered, full ones of a sharded model)."""
     from safetensors.torch import save_file
 
     root.mkdir(parents=True, exist_ok=True)
@@ -49,9 +55,13 @@ def save(
     tmp = root / f".{_name(step)}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if weights is None:
+        weights = model.state_dict()
+    if optimizer_state is None:
+        optimizer_state = optimizer.state_dict()
+    weights = {k: v.detach().cpu().contiguous() for k, v in weights.items()}
     save_file(weights, str(tmp / "model.safetensors"))
-    save_file(_optimizer_tensors(optimizer), str(tmp / "optimizer.safetensors"))
+    save_file(_optimizer_tensors(optimizer_state), str(tmp / "optimizer.safetensors"))
     config: BertConfig = model.config  # type: ignore[assignment]
     state = {
         "step": step,
@@ -59,8 +69,7 @@ def save(
         "model_config": asdict(config),
         "options": options,
         "param_groups": [
-            {k: v for k, v in g.items() if k != "params"}
-            for g in optimizer.state_dict()["param_groups"]
+            {k: v for k, v in g.items() if k != "params"} for g in optimizer_state["param_groups"]
         ],
     }
     (tmp / "state.json").write_text(json.dumps(state, indent=2, default=str) + "\n")
@@ -90,8 +99,18 @@ def latest(root: Path) -> Path | None:
     return done[-1] if done else None
 
 
-def load(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
-    """Restores model, optimizer and RNG states from ``path``; returns ``state.json``."""
+def load(
+    path: Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    *,
+    apply: Callable[[dict[str, torch.Tensor], dict[str, Any]], None] | None = None,
+    template: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Restores model, optimizer and RNG states from ``path``; returns ``state.json``.
+    ``apply(weights, optimizer_state)``, when given, loads the full states instead of
+    ``load_state_dict`` (a sharded model scatters them); ``template``, the optimizer's
+    full state dict, then names the parameters."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -114,22 +133,34 @@ def load(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -
             f"checkpoint {path} was trained with another model config: "
             f"{state.get('model_config')}; start a new output directory or match the config"
         )
-    missing, unexpected = model.load_state_dict(weights, strict=False)
+    expected = set(model.state_dict())
+    missing = sorted(expected - set(weights))
+    unexpected = sorted(set(weights) - expected)
     if missing or unexpected:
         raise CheckpointError(
             f"checkpoint {path} does not fit the model: missing {missing[:3]}, "
             f"unexpected {unexpected[:3]}"
         )
-    _restore_optimizer(optimizer, tensors, state["param_groups"])
+    current = template if template is not None else optimizer.state_dict()
+    full = _optimizer_state(current, tensors, state["param_groups"])
+    if apply is not None:
+        apply(weights, full)
+    else:
+        model.load_state_dict(weights)
+        optimizer.load_state_dict(full)
     torch.set_rng_state(tensors["rng.cpu"])
     if torch.cuda.is_available() and "rng.cuda" in tensors:
         torch.cuda.set_rng_state(tensors["rng.cuda"])
     return state
 
 
-def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+def _optimizer_tensors(optimizer_state: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The per-parameter states, keyed by the parameter's position across the groups (a
+    sharded model's full state, keyed by parameter name, is put in that order)."""
+    order = {name: i for i, name in enumerate(_group_params(optimizer_state))}
     tensors = {}
-    for index, per_param in optimizer.state_dict()["state"].items():
+    for key_, per_param in optimizer_state["state"].items():
+        index = order.get(key_, key_)
         for key, value in per_param.items():
             tensor = value if isinstance(value, torch.Tensor) else torch.tensor(value)
             tensors[f"state.{index}.{key}"] = tensor.detach().cpu().contiguous()
@@ -139,19 +170,27 @@ def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tens
     return tensors
 
 
-def _restore_optimizer(
-    optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], groups: list[Any]
-) -> None:
-    state: dict[int, dict[str, torch.Tensor]] = {}
+def _group_params(optimizer_state: dict[str, Any]) -> list[Any]:
+    return [p for g in optimizer_state["param_groups"] for p in g["params"]]
+
+
+def _optimizer_state(
+    current: dict[str, Any], tensors: dict[str, torch.Tensor], groups: list[Any]
+) -> dict[str, Any]:
+    """An optimizer state dict in ``current``'s keys (parameter ids, or names for a
+    sharded model's full state) from the saved tensors and groups."""
+    keys = _group_params(current)
+    state: dict[Any, dict[str, torch.Tensor]] = {}
     for name, tensor in tensors.items():
         if name.startswith("state."):
             _, index, key = name.split(".", 2)
-            state.setdefault(int(index), {})[key] = tensor
-    current = optimizer.state_dict()
+            if int(index) >= len(keys):
+                raise CheckpointError("the checkpoint's optimizer has more parameters")
+            state.setdefault(keys[int(index)], {})[key] = tensor
     if len(groups) != len(current["param_groups"]):
         raise CheckpointError("the checkpoint's optimizer has other parameter groups")
     restored = [
         {**saved, "params": now["params"]}
         for saved, now in zip(groups, current["param_groups"], strict=True)
     ]
-    optimizer.load_state_dict({"state": state, "param_groups": restored})
+    return {"state": state, "param_groups": restored}

@@ -60,6 +60,7 @@ class PretrainOptions:
     save_every: int = 0
     keep: int = 3
     compile: bool = False
+    fsdp: bool = False
     device: str | None = None
 
     def __post_init__(self) -> None:
@@ -121,6 +122,77 @@ class _World:
             torch.distributed.all_reduce(t)
         total: list[float] = t.tolist()
         return total
+
+
+class _Sharded:
+    """FSDP (``torch.distributed.fsdp.fully_shard``): each encoder layer, then the whole
+    model, sharded over the ranks; full states are gathered for checkpoints and export,
+    in the same files as an unsharded run writes (so either kind of run resumes the
+    other's checkpoints)."""
+
+    def __init__(self, net: nn.Module) -> None:
+        from torch.distributed.fsdp import fully_shard
+
+        for layer in net.bert.layers:  # type: ignore[union-attr]
+            fully_shard(layer)
+        fully_shard(net)
+        self.net = net
+
+    def _options(self, offload: bool) -> Any:
+        from torch.distributed.checkpoint.state_dict import StateDictOptions
+
+        return StateDictOptions(full_state_dict=True, cpu_offload=offload)
+
+    def gather(self, optimizer: torch.optim.Optimizer) -> tuple[Any, Any]:
+        """The full model and optimizer states (on rank 0; every rank must call this)."""
+        from torch.distributed.checkpoint.state_dict import (
+            get_model_state_dict,
+            get_optimizer_state_dict,
+        )
+
+        options = self._options(offload=True)
+        return (
+            get_model_state_dict(self.net, options=options),
+            get_optimizer_state_dict(self.net, optimizer, options=options),
+        )
+
+    def load(self, path: Path, optimizer: torch.optim.Optimizer) -> int:
+        """Every rank reads the checkpoint and keeps its shards; returns its step."""
+        from torch.distributed.checkpoint.state_dict import (
+            get_optimizer_state_dict,
+            set_model_state_dict,
+            set_optimizer_state_dict,
+        )
+
+        def apply(weights: dict[str, torch.Tensor], state: dict[str, Any]) -> None:
+            full: dict[str, Any] = dict(weights)
+            set_model_state_dict(self.net, full, options=self._options(offload=False))
+            # torch's loader knows only the keys a fresh optimizer's groups have; the rest
+            # (the scheduler's initial_lr) are set on the groups directly
+            known = [set(g) for g in template["param_groups"]]
+            groups = [{k: v for k, v in g.items() if k in keys} for g, keys in
+                      zip(state["param_groups"], known, strict=True)]  # fmt: skip
+            set_optimizer_state_dict(
+                self.net, optimizer, {**state, "param_groups": groups},
+                options=self._options(offload=False),
+            )  # fmt: skip
+            for group, saved in zip(optimizer.param_groups, state["param_groups"], strict=True):
+                group.update({k: v for k, v in saved.items() if k != "params"})
+
+        template = get_optimizer_state_dict(self.net, optimizer, options=self._options(False))
+        found = checkpoint.load(path, self.net, optimizer, apply=apply, template=template)
+        return int(found["step"])
+
+    def full_model(self) -> nn.Module:
+        """An unsharded copy of the model on rank 0 (the sharded one elsewhere)."""
+        from torch.distributed.checkpoint.state_dict import get_model_state_dict
+
+        weights = get_model_state_dict(self.net, options=self._options(offload=True))
+        if torch.distributed.get_rank() != 0:
+            return self.net
+        copy: nn.Module = type(self.net)(self.net.config)
+        copy.load_state_dict(weights)
+        return copy
 
 
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -245,14 +317,18 @@ def pretrain(
     torch.manual_seed(opts.seed)
     net: nn.Module = (BertForMaskedLM if opts.objective == "none" else BertForPreTraining)(config)
     net.to(world.device)
+    sharded = _Sharded(net) if opts.fsdp and world.size > 1 else None
     optimizer = torch.optim.AdamW(
         _param_groups(net, opts.weight_decay), lr=opts.lr, betas=opts.betas, eps=opts.eps,
-        **({"fused": True} if world.device.type == "cuda" else {}),
+        **({"fused": True} if world.device.type == "cuda" and sharded is None else {}),
     )  # fmt: skip
     start = 0
     ckpt_root = out / "checkpoints"
     if resume and (found := checkpoint.latest(ckpt_root)) is not None:
-        start = checkpoint.load(found, net, optimizer)["step"]
+        if sharded is None:
+            start = checkpoint.load(found, net, optimizer)["step"]
+        else:
+            start = sharded.load(found, optimizer)
     elif not resume and checkpoint.latest(ckpt_root) is not None:
         raise ConfigError(
             f"{out} already holds checkpoints; pass resume=True to continue, or another out_dir"
@@ -262,7 +338,7 @@ def pretrain(
         optimizer, lambda s: _lr_factor(s, opts), last_epoch=start - 1
     )
     trained: nn.Module = net
-    if world.size > 1:
+    if world.size > 1 and sharded is None:
         trained = nn.parallel.DistributedDataParallel(
             net, device_ids=[world.device.index] if world.device.type == "cuda" else None
         )
@@ -291,7 +367,11 @@ def pretrain(
         for i, m in enumerate(micro):
             b = m.batch
             last = i == len(micro) - 1
-            sync = contextlib.nullcontext() if last or world.size == 1 else trained.no_sync()  # type: ignore[operator]
+            sync: Any = contextlib.nullcontext()
+            if sharded is not None:
+                net.set_requires_gradient_sync(last)  # type: ignore[operator]
+            elif not last and world.size > 1:
+                sync = trained.no_sync()  # type: ignore[operator]
             with sync, autocast:
                 # a compiled model gets no layout: its ints would be baked into the graph
                 o = _forward(trained, b, opts.objective, None if opts.compile else m.layout)
@@ -322,11 +402,17 @@ def pretrain(
             log.eval(done, evaluator.run(net, autocast))
             net.train()
         if opts.save_every and (done % opts.save_every == 0 or done == opts.steps):
+            full = sharded.gather(optimizer) if sharded is not None else (None, None)
             if world.rank == 0:
-                checkpoint.save(ckpt_root, done, net, optimizer, _options(opts), opts.keep)
+                checkpoint.save(
+                    ckpt_root, done, net, optimizer, _options(opts), opts.keep,
+                    weights=full[0], optimizer_state=full[1],
+                )  # fmt: skip
             if world.size > 1:
                 torch.distributed.barrier()
     log.close()
+    if sharded is not None:  # rank 0 exports (and returns) an unsharded copy
+        net = sharded.full_model()
     if world.rank == 0:
         net.eval()
         # pre-LN has no transformers equivalent: its checkpoints are the model then
