@@ -41,6 +41,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=30, help="timed steps per side")
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--corpus", default="wiki-leads")
+    ap.add_argument("--compile", action="store_true", help="torch.compile both models")
     args = ap.parse_args()
 
     import torch
@@ -55,7 +56,8 @@ def main() -> None:
     hf_tok = transformers.BertTokenizerFast(
         tokenizer_file=str(datasets.files("bert-base-uncased")["tokenizer.json"])
     )
-    print(f"# pretraining throughput, {args.preset}, {args.device}; {machine()}")
+    compiled = ", compiled" if args.compile else ""
+    print(f"# pretraining throughput, {args.preset}, {args.device}{compiled}; {machine()}")
     print(f"# torch {torch.__version__}, transformers {transformers.__version__}")
     print("| seq | batch | library | non-padding tokens/s | ratio | MFU |")
     print("|---|---|---|---|---|---|")
@@ -72,7 +74,7 @@ def main() -> None:
             run = Path(scratch) / f"ours-{seq}"
             result = pretrain(
                 shards, run, model=config, steps=total, log_every=args.warmup,
-                device=args.device, progress=False, **options,
+                device=args.device, progress=False, compile=args.compile, **options,
             )  # fmt: skip
             timed = [r for r in result.history if r["split"] == "train"][1:]
             ours = sum(r["tokens_per_s"] for r in timed) / len(timed)
@@ -121,6 +123,7 @@ def _hf(rows: list[Any], hf_tok: Any, config: Any, args: Any, total: int) -> flo
     torch.manual_seed(0)
     model = transformers.BertForMaskedLM(hf_config).to(args.device)
     model.train()
+    step_model = torch.compile(model) if args.compile else model
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, eps=1e-6, weight_decay=0.01)
     collator = transformers.DataCollatorForLanguageModeling(hf_tok, mlm_probability=0.15)
     autocast = (
@@ -136,7 +139,7 @@ def _hf(rows: list[Any], hf_tok: Any, config: Any, args: Any, total: int) -> flo
             tokens, start = 0, time.perf_counter()
         batch = {k: v.to(args.device) for k, v in collator(examples).items()}
         with autocast:
-            loss = model(**batch).loss
+            loss = step_model(**batch).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()

@@ -115,7 +115,8 @@ if [ -n "${PRETRAIN_BENCH:-}" ] && [ -d "$REPO/gpu-cache/datasets" ]; then
     export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
     LEXFORGE_CACHE="$REPO/gpu-cache" step pretrain "$OUT/pretrain.txt" \
         timeout "${PRETRAIN_TIMEOUT:-300}" python benches/bench_pretrain.py --device cuda \
-        --preset base --seq 128 512 --batch "${PRETRAIN_BATCH:-128}" --steps 20
+        --preset base --seq 128 512 --batch "${PRETRAIN_BATCH:-128}" --steps 20 \
+        ${PRETRAIN_ARGS:-}  # e.g. PRETRAIN_ARGS=--compile
 fi
 
 echo "== status"
