@@ -218,7 +218,7 @@ def test_bad_tagging_data(checkpoint: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no column 'tokens'"):
         read_tagged([{"words": ["a"], "tags": ["O"]}])
     with pytest.raises(ConfigError, match="task must be"):
-        finetune(checkpoint, good, task="qa")
+        finetune(checkpoint, good, task="ner")
     # a checkpoint with another task's head is refused
     tok = lf.Tokenizer.from_file(datasets.files("bert-base-uncased")["tokenizer.json"])
     config = BertConfig(

@@ -116,7 +116,9 @@ def _finetune(args: argparse.Namespace) -> int:
             line = (
                 f"{split}: accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}"
             )
-            if "entity" in metrics:
+            if "exact_match" in metrics:
+                line = f"{split}: exact match {metrics['exact_match']:.2f}, F1 {metrics['f1']:.2f}"
+            elif "entity" in metrics:
                 e = metrics["entity"]
                 line += (f"; entities P {e['precision']:.4f} R {e['recall']:.4f} "
                          f"F1 {e['f1']:.4f}")  # fmt: skip
@@ -244,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
         "data", help="a dataset name (rt-polarity, twitter-ner) or a csv/tsv/jsonl/CoNLL file"
     )
     f.add_argument(
-        "--task", choices=["classify", "tag"], default=None,
+        "--task", choices=["classify", "tag", "qa"], default=None,
         help="classify texts, or tag words (default: tag for a tagged dataset such as "
         "twitter-ner; for tagging, --text-column/--label-column name jsonl's tokens and tags)",
     )  # fmt: skip

