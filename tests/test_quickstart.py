@@ -31,5 +31,9 @@ def test_quickstart_short_run(tmp_path: Path) -> None:
     assert (out / "pretrain" / "model" / "model.safetensors").is_file()
     assert (out / "pretrain" / "curves.png").is_file()
     assert (out / "ours-rt-polarity" / "confusion.png").is_file()
+    # the word-similarity demo: neighbours in both spaces for the probes frequent enough
+    probes = report["words"]["probes"]
+    assert probes and all(set(r["neighbours"]) == {"contextual", "co-occurrence"} for r in probes)
+    assert "| word | contextual (ours) | co-occurrence SVD |" in done.stdout
     again = subprocess.run(command, capture_output=True, text=True, check=True)
-    assert again.stdout.count("done before; kept") == 8  # tokenizer, pretrain, 6 results
+    assert again.stdout.count("done before; kept") == 9  # tokenizer, pretrain, words, 6 results

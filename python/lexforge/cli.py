@@ -162,6 +162,36 @@ def _fill_mask(args: argparse.Namespace) -> int:
     return 0
 
 
+def _similar(args: argparse.Namespace) -> int:
+    from lexforge import datasets
+    from lexforge.model.similarity import compare, contextual_space, cooccurrence_space
+
+    if args.files:
+        texts = [line for line in _lines(args.files) if line.strip()]
+    else:
+        texts = [d for d in datasets.load_corpus(args.corpus) if d.strip()]
+    texts = texts[: args.max_texts]
+    model = _load_model(args.model, "encoder")
+    spaces = [
+        contextual_space(model, texts, min_count=args.min_count, max_words=args.max_words),
+        cooccurrence_space(
+            texts,
+            tokenizer=model.tokenizer,  # type: ignore[attr-defined]
+            min_count=args.min_count,
+            max_words=args.max_words,
+        ),
+    ]
+    rows = compare(spaces, args.words, k=args.k)
+    missing = [w for w in args.words if w.lower() not in {r["word"].lower() for r in rows}]
+    for row in rows:
+        print(f"{row['word']}")
+        for kind, found in row["neighbours"].items():
+            print(f"  {kind:>13}: " + ", ".join(f"{w} {score:.2f}" for w, score in found))
+    if missing:
+        print(f"not frequent enough in these {len(texts)} texts: {', '.join(missing)}")
+    return 0
+
+
 def _lines(files: list[str]) -> list[str]:
     if not files:
         return sys.stdin.readlines()
@@ -282,6 +312,21 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("text")
     m.add_argument("--top-k", type=int, default=5)
     m.set_defaults(func=_fill_mask)
+
+    w = sub.add_parser(
+        "similar",
+        help="nearest words by contextual vectors (averaged over a corpus) and by static "
+        "co-occurrence vectors of the same corpus",
+    )  # fmt: skip
+    w.add_argument("model", help="an HF-format checkpoint directory with its tokenizer")
+    w.add_argument("words", nargs="+")
+    w.add_argument("--corpus", default="wiki-leads", help="a dataset name (default wiki-leads)")
+    w.add_argument("--files", nargs="*", default=[], help="text files instead (one text a line)")
+    w.add_argument("--max-texts", type=int, default=3000)
+    w.add_argument("--min-count", type=int, default=5)
+    w.add_argument("--max-words", type=int, default=3000)
+    w.add_argument("-k", type=int, default=8)
+    w.set_defaults(func=_similar)
 
     from lexforge.datasets._cli import add_parser
 

@@ -28,6 +28,9 @@ from lexforge import datasets
 from lexforge.errors import ConfigError
 
 TASKS = ("rt-polarity", "wiki-leads")
+# words whose neighbours the report shows, in both word spaces (those frequent enough)
+PROBES = ("city", "music", "war", "university", "river", "film", "king", "team", "church",
+          "president", "company", "game")  # fmt: skip
 CORPORA = ("wiki-leads", "news-2017")
 # shares of the time budget
 SHARE = {"tokenizer": 0.04, "pretrain": 0.42, "ours": 0.18, "minilm": 0.30, "baseline": 0.06}
@@ -121,6 +124,22 @@ def run(
         return {"steps": steps, "tokens": shards.n_tokens, "eval": final[-1] if final else None}
 
     pretrained = stages.run("pretrain", pretraining)
+
+    def words(folder: Path) -> dict[str, Any]:
+        from lexforge.model import BertModel
+        from lexforge.model.similarity import compare, contextual_space, cooccurrence_space
+
+        docs = (tok_dir / "train.txt").read_text(encoding="utf-8").split("\n\n")
+        docs = docs[: 400 if minutes < 6 else 3000]
+        model = BertModel.from_pretrained(out / "pretrain" / "model").to(dev)
+        spaces = [
+            contextual_space(model, docs, min_count=5, max_words=3000),
+            cooccurrence_space(docs, tokenizer=model.tokenizer, min_count=5, max_words=3000),
+        ]
+        rows = compare(spaces, PROBES, k=6)
+        return {"documents": len(docs), "words": len(spaces[0].words), "probes": rows}
+
+    neighbours = stages.run("words", words)
     minilm = Path(datasets.files("all-MiniLM-L6-v2")["model_dir"])
     systems = {"ours": out / "pretrain" / "model", "minilm": minilm}
     results: dict[str, dict[str, Any]] = {task: {} for task in TASKS}
@@ -134,7 +153,7 @@ def run(
             )
     for task in TASKS:
         results[task]["tfidf"] = stages.run(f"tfidf-{task}", lambda folder, t=task: _baseline(t))
-    report = _report(out, minutes, preset, pretrained, results)
+    report = _report(out, minutes, preset, pretrained, results, neighbours)
     print(report)
     return 0
 
@@ -194,7 +213,12 @@ def _baseline(task: str) -> dict[str, Any]:
 
 
 def _report(
-    out: Path, minutes: float, preset: str, pretrained: dict[str, Any], results: dict[str, Any]
+    out: Path,
+    minutes: float,
+    preset: str,
+    pretrained: dict[str, Any],
+    results: dict[str, Any],
+    neighbours: dict[str, Any],
 ) -> str:
     names = {
         "ours": f"lexforge BERT ({preset}, pretrained here)",
@@ -214,10 +238,26 @@ def _report(
         for system, r in systems.items():
             acc, f1 = r.get("accuracy"), r.get("macro_f1")
             lines.append(f"| {task} | {names[system]} | {_pct(acc)} | {_pct(f1)} |")
+    if neighbours.get("probes"):
+        lines += [
+            "",
+            f"Nearest words ({neighbours['words']:,} words of {neighbours['documents']:,} "
+            "documents): contextual vectors of our model averaged over the corpus, against "
+            "static co-occurrence (PPMI + SVD) vectors of the same words.",
+            "",
+            "| word | contextual (ours) | co-occurrence SVD |",
+            "|---|---|---|",
+        ]
+        for row in neighbours["probes"]:
+            shown = [", ".join(w for w, _ in row["neighbours"][kind])
+                     for kind in ("contextual", "co-occurrence")]  # fmt: skip
+            lines.append(f"| {row['word']} | {shown[0]} | {shown[1]} |")
     text = "\n".join(lines) + "\n"
     (out / "report.md").write_text(text, encoding="utf-8")
     (out / "report.json").write_text(
-        json.dumps({"pretrain": pretrained, "results": results}, indent=2) + "\n", encoding="utf-8"
+        json.dumps({"pretrain": pretrained, "results": results, "words": neighbours}, indent=2)
+        + "\n",
+        encoding="utf-8",
     )
     return text
 

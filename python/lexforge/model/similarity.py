@@ -1,0 +1,209 @@
+"""Word similarity from two kinds of word vectors, computed on the same corpus:
+
+- contextual: each occurrence of a word gets the encoder's vector for it in its sentence
+  (``embed_words``: its pieces pooled); a word's vector is the mean over its occurrences;
+- static: positive pointwise mutual information of word co-occurrences within a window
+  (weighted 1/distance), reduced by a truncated SVD (the classic count-based baseline of
+  Levy, Goldberg and Dagan, 2015).
+
+Words are lower-cased and split as BERT's pre-tokenizer splits them (whitespace, then
+punctuation; every CJK character on its own), so both spaces hold the same units. Both
+keep the ``max_words`` most frequent words seen at least ``min_count`` times; neighbours
+are by cosine similarity.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import ConfigError
+
+_WORD = re.compile(
+    r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f]"  # one CJK character
+    r"|[^\W_]+"  # letters and digits
+    r"|[^\w\s]|_"  # one punctuation mark
+)
+
+
+def words_of(text: str) -> list[str]:
+    """The lower-cased words of ``text`` (BERT's basic split, CJK characters apart)."""
+    return _WORD.findall(text.lower())
+
+
+@dataclass
+class WordSpace:
+    """Words, their unit-length vectors (n_words, dim) and how often each was seen."""
+
+    words: list[str]
+    vectors: npt.NDArray[np.float32]
+    counts: npt.NDArray[np.int64]
+    kind: str = ""
+
+    def __post_init__(self) -> None:
+        self._index = {w: i for i, w in enumerate(self.words)}
+
+    def __contains__(self, word: str) -> bool:
+        return word.lower() in self._index
+
+    def neighbours(self, word: str, k: int = 10) -> list[tuple[str, float]]:
+        """The ``k`` words most similar to ``word`` (cosine), the word itself left out."""
+        i = self._index.get(word.lower())
+        if i is None:
+            raise ConfigError(
+                f"{word!r} is not among the {len(self.words)} words of this {self.kind} space "
+                "(too rare in the corpus, or lower min_count/raise max_words)"
+            )
+        scores = self.vectors @ self.vectors[i]
+        scores[i] = -np.inf
+        best = np.argsort(-scores, kind="stable")[:k]
+        return [(self.words[j], float(scores[j])) for j in best]
+
+
+def _vocabulary(sentences: Sequence[list[str]], min_count: int, max_words: int) -> list[str]:
+    counts = Counter(w for s in sentences for w in s)
+    kept = sorted((c, w) for w, c in counts.items() if c >= min_count)
+    kept.sort(key=lambda cw: (-cw[0], cw[1]))
+    if not kept:
+        raise ConfigError(f"no word occurs {min_count}+ times; give more text or lower min_count")
+    return [w for _, w in kept[:max_words]]
+
+
+def _unit(x: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    unit: npt.NDArray[np.float32] = (x / np.maximum(norms, 1e-12)).astype(np.float32)
+    return unit
+
+
+def cooccurrence_space(
+    texts: Iterable[str],
+    *,
+    tokenizer: Any = None,
+    window: int = 4,
+    dim: int = 100,
+    min_count: int = 5,
+    max_words: int = 3000,
+    seed: int = 0,
+) -> WordSpace:
+    """Static word vectors: PPMI of co-occurrences within ``window`` words, truncated to
+    ``dim`` dimensions by a (randomized) SVD; a word's vector is ``U·sqrt(S)``. Words are
+    the ``tokenizer``'s (its ``word_ids``) when one is given, else ``words_of``'s."""
+    texts = list(texts)
+    sentences = (
+        _tokenizer_words(tokenizer, texts)
+        if tokenizer is not None
+        else [words_of(t) for t in texts]
+    )
+    vocab = _vocabulary(sentences, min_count, max_words)
+    index = {w: i for i, w in enumerate(vocab)}
+    n = len(vocab)
+    counts = np.zeros((n, n), dtype=np.float64)
+    for s in sentences:
+        ids = [index.get(w, -1) for w in s]
+        for d in range(1, window + 1):
+            for a, b in zip(ids, ids[d:], strict=False):
+                if a >= 0 and b >= 0:
+                    counts[a, b] += 1.0 / d
+                    counts[b, a] += 1.0 / d
+    total = counts.sum()
+    if total == 0:
+        raise ConfigError("no two kept words co-occur; give more text")
+    rows, cols = counts.sum(1, keepdims=True), counts.sum(0, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pmi = np.log(counts * total / (rows * cols))
+    ppmi = np.where(np.isfinite(pmi) & (pmi > 0), pmi, 0.0)
+    u, values = truncated_svd(ppmi, min(dim, n - 1) if n > 1 else 1, seed=seed)
+    seen = Counter(w for sent in sentences for w in sent)
+    frequency = np.array([seen[w] for w in vocab], dtype=np.int64)
+    return WordSpace(vocab, _unit(u * np.sqrt(values)), frequency, "co-occurrence")
+
+
+def _tokenizer_words(tok: Any, texts: list[str], batch: int = 1024) -> list[list[str]]:
+    """Each text's words as the tokenizer's pre-tokenizer splits them, lower-cased."""
+    out: list[list[str]] = []
+    for at in range(0, len(texts), batch):
+        chunk = texts[at : at + batch]
+        enc = tok.encode_batch(
+            chunk, add_special_tokens=False, padding=True, return_tensors="np",
+            return_word_ids=True, return_offsets=True,
+        )  # fmt: skip
+        for row, text in enumerate(chunk):
+            spans: dict[int, list[int]] = {}
+            for w, (a, b) in zip(enc["word_ids"][row].tolist(), enc["offsets"][row].tolist(),
+                                 strict=True):  # fmt: skip
+                if w >= 0:
+                    span = spans.setdefault(w, [a, b])
+                    span[0], span[1] = min(span[0], a), max(span[1], b)
+            out.append([text[a:b].lower() for _, (a, b) in sorted(spans.items())])
+    return out
+
+
+def truncated_svd(
+    m: npt.NDArray[np.float64], k: int, *, oversample: int = 10, iterations: int = 4, seed: int = 0
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """The top ``k`` left singular vectors and values of ``m`` by randomized range finding
+    with power iterations (Halko, Martinsson and Tropp, 2011)."""
+    rng = np.random.default_rng(seed)
+    probe = rng.standard_normal((m.shape[1], min(k + oversample, min(m.shape))))
+    q, _ = np.linalg.qr(m @ probe)
+    for _ in range(iterations):
+        q, _ = np.linalg.qr(m.T @ q)
+        q, _ = np.linalg.qr(m @ q)
+    u_small, s, _ = np.linalg.svd(q.T @ m, full_matrices=False)
+    return (q @ u_small)[:, :k], s[:k]
+
+
+def contextual_space(
+    model: Any,
+    texts: Sequence[str],
+    *,
+    tokenizer: Any = None,
+    min_count: int = 5,
+    max_words: int = 3000,
+    pooling: str = "mean",
+    batch_size: int = 32,
+    max_words_per_text: int = 64,
+) -> WordSpace:
+    """Contextual word vectors averaged over every occurrence in ``texts`` (each text cut
+    into runs of at most ``max_words_per_text`` words so it fits the model)."""
+    from .represent import embed_words
+
+    pieces: list[str] = []
+    for text in texts:
+        words = text.split()
+        for at in range(0, len(words), max_words_per_text):
+            pieces.append(" ".join(words[at : at + max_words_per_text]))
+    found = embed_words(model, pieces, tokenizer=tokenizer, pooling=pooling,  # type: ignore[arg-type]
+                        batch_size=batch_size)  # fmt: skip
+    sentences = [[w.lower() for w in f.words] for f in found]
+    vocab = _vocabulary(sentences, min_count, max_words)
+    index = {w: i for i, w in enumerate(vocab)}
+    dim = found[0].vectors.shape[1] if found else 0
+    sums = np.zeros((len(vocab), dim), dtype=np.float64)
+    counts = np.zeros(len(vocab), dtype=np.int64)
+    for f, words in zip(found, sentences, strict=True):
+        for w, vector in zip(words, f.vectors, strict=True):
+            i = index.get(w)
+            if i is not None:
+                sums[i] += vector
+                counts[i] += 1
+    return WordSpace(vocab, _unit(sums / counts[:, None]), counts, "contextual")
+
+
+def compare(spaces: Sequence[WordSpace], probes: Sequence[str], k: int = 8) -> list[dict[str, Any]]:
+    """For each probe word found in every space, its neighbours in each, and how many of
+    them the spaces share."""
+    rows = []
+    for word in probes:
+        if not all(word in s for s in spaces):
+            continue
+        found = {s.kind: s.neighbours(word, k) for s in spaces}
+        shared = set.intersection(*({w for w, _ in n} for n in found.values()))
+        rows.append({"word": word, "neighbours": found, "shared": sorted(shared)})
+    return rows
