@@ -47,3 +47,24 @@ def rank_files() -> dict[str, Path]:
     from lexforge import datasets
 
     return {name: datasets.files(name)["ranks"] for name in ("cl100k_base", "o200k_base")}
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small randomly initialised BERT (MLM head) with the bert-base-uncased tokenizer,
+    saved in the HF format: the starting point of the fine-tuning tests."""
+    import torch
+
+    import lexforge as lf
+    from lexforge import datasets
+    from lexforge.model import BertConfig, BertForMaskedLM
+
+    tok = lf.Tokenizer.from_file(datasets.files("bert-base-uncased")["tokenizer.json"])
+    torch.manual_seed(0)
+    model = BertForMaskedLM(BertConfig(
+        vocab_size=tok.vocab_size, hidden_size=64, num_layers=2, num_heads=2,
+        intermediate_size=128, max_position_embeddings=64,
+    ))  # fmt: skip
+    path = tmp_path_factory.mktemp("pretrained")
+    model.save_pretrained(path, tokenizer=tok)
+    return path

@@ -15,10 +15,7 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-import lexforge as lf  # noqa: E402
-from lexforge import datasets  # noqa: E402
 from lexforge.errors import ConfigError  # noqa: E402
-from lexforge.model import BertConfig, BertForMaskedLM  # noqa: E402
 from lexforge.train import classification_metrics, finetune  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -44,16 +41,8 @@ def _write_csv(
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    tok = lf.Tokenizer.from_file(datasets.files("bert-base-uncased")["tokenizer.json"])
-    torch.manual_seed(0)
-    model = BertForMaskedLM(BertConfig(
-        vocab_size=tok.vocab_size, hidden_size=64, num_layers=2, num_heads=2,
-        intermediate_size=128, max_position_embeddings=64,
-    ))  # fmt: skip
-    path = tmp_path_factory.mktemp("pretrained")
-    model.save_pretrained(path, tokenizer=tok)
-    return path
+def checkpoint(tiny_checkpoint: Path) -> Path:
+    return tiny_checkpoint
 
 
 def test_finetune_learns_and_reports(checkpoint: Path, tmp_path: Path) -> None:

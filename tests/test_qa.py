@@ -19,7 +19,7 @@ tokenizers = pytest.importorskip("tokenizers")
 import lexforge as lf  # noqa: E402
 from lexforge import datasets  # noqa: E402
 from lexforge.errors import CheckpointError, ConfigError  # noqa: E402
-from lexforge.model import BertConfig, BertForMaskedLM, BertForTokenClassification  # noqa: E402
+from lexforge.model import BertConfig, BertForTokenClassification  # noqa: E402
 from lexforge.train import QAExample, finetune, read_qa, squad_metrics  # noqa: E402
 from lexforge.train.qa import best_answers, window_targets, windows  # noqa: E402
 
@@ -122,16 +122,8 @@ def _synthetic(n: int, seed: int) -> list[dict[str, object]]:
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory, tok_path: Path) -> Path:
-    tok = lf.Tokenizer.from_file(tok_path)
-    torch.manual_seed(0)
-    model = BertForMaskedLM(BertConfig(
-        vocab_size=tok.vocab_size, hidden_size=64, num_layers=2, num_heads=2,
-        intermediate_size=128, max_position_embeddings=64,
-    ))  # fmt: skip
-    path = tmp_path_factory.mktemp("pretrained")
-    model.save_pretrained(path, tokenizer=tok)
-    return path
+def checkpoint(tiny_checkpoint: Path) -> Path:
+    return tiny_checkpoint
 
 
 def test_qa_learns_across_windows(checkpoint: Path, tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ tokenizers = pytest.importorskip("tokenizers")
 import lexforge as lf  # noqa: E402
 from lexforge import datasets  # noqa: E402
 from lexforge.errors import CheckpointError, ConfigError  # noqa: E402
-from lexforge.model import BertConfig, BertForMaskedLM, BertForSequenceClassification  # noqa: E402
+from lexforge.model import BertConfig, BertForSequenceClassification  # noqa: E402
 from lexforge.train import entity_metrics, finetune, read_tagged  # noqa: E402
 from lexforge.train.tagging import bio_entities, first_piece_labels  # noqa: E402
 
@@ -162,16 +162,8 @@ def _write_conll(path: Path, sentences: list[tuple[list[str], list[str]]]) -> Pa
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    tok = lf.Tokenizer.from_file(datasets.files("bert-base-uncased")["tokenizer.json"])
-    torch.manual_seed(0)
-    model = BertForMaskedLM(BertConfig(
-        vocab_size=tok.vocab_size, hidden_size=64, num_layers=2, num_heads=2,
-        intermediate_size=128, max_position_embeddings=64,
-    ))  # fmt: skip
-    path = tmp_path_factory.mktemp("pretrained")
-    model.save_pretrained(path, tokenizer=tok)
-    return path
+def checkpoint(tiny_checkpoint: Path) -> Path:
+    return tiny_checkpoint
 
 
 def test_tagger_learns_and_exports(checkpoint: Path, tmp_path: Path) -> None:

@@ -9,15 +9,12 @@ early stopping. Metrics: accuracy and macro-F1, with a confusion matrix (JSON an
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import csv
 import json
 import math
 import os
 import random
-import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +24,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ._fit import FitOptions, autocast, fit, write_json
 
 Record = tuple[str, str] | tuple[str, str, str]  # (text, label) or (text, pair, label)
 
@@ -207,23 +205,6 @@ def _saved_labels(path: Path) -> tuple[str, ...] | None:
     return tuple(str(id2label[k]) for k in sorted(id2label, key=int))
 
 
-def _param_groups(model: Any, lr: float, decay: float, weight_decay: float) -> list[dict[str, Any]]:
-    """Layer-wise learning-rate decay: the head at ``lr``, layer i of L at
-    ``lr × decay^(L - i)``, the embeddings at ``lr × decay^(L + 1)``."""
-    layers = len(model.bert.layers)
-    groups: dict[tuple[float, float], list[nn.Parameter]] = {}
-    for name, p in model.named_parameters():
-        if name.startswith("bert.embeddings."):
-            depth = layers + 1
-        elif name.startswith("bert.layers."):
-            depth = layers - int(name.split(".")[2])
-        else:  # the pooler, the classifier, a pre-LN final norm
-            depth = 0
-        wd = 0.0 if p.dim() < 2 or "norm" in name else weight_decay
-        groups.setdefault((lr * decay**depth, wd), []).append(p)
-    return [{"params": ps, "lr": glr, "weight_decay": wd} for (glr, wd), ps in groups.items()]
-
-
 def finetune(
     model: Any,
     train: Any,
@@ -265,8 +246,6 @@ def finetune(
 
     Raises ``ConfigError`` for an empty split, missing columns, or validation/test labels
     never seen in training."""
-    from .._progress import Progress
-
     if task is None:
         task = "tag" if _tagged_dataset(train) else "classify"
     if task not in ("classify", "tag", "qa"):
@@ -296,8 +275,10 @@ def finetune(
             patience=patience, max_steps=max_steps, time_limit=time_limit, seed=seed,
             device=device, progress=progress, **columns,
         )  # fmt: skip
-    if epochs < 1 or batch_size < 1 or not lr > 0 or not 0 < layer_decay <= 1:
-        raise ConfigError("epochs and batch_size must be >= 1, lr > 0, 0 < layer_decay <= 1")
+    options = FitOptions(
+        epochs=epochs, lr=lr, warmup=warmup, weight_decay=weight_decay, layer_decay=layer_decay,
+        patience=patience, max_steps=max_steps, time_limit=time_limit, batch_size=batch_size,
+    )  # fmt: skip
     named = isinstance(train, str) and not Path(train).exists()
 
     def read(source: Any, split: str) -> list[Record]:
@@ -353,23 +334,7 @@ def finetune(
             target = torch.tensor([index[r[-1]] for r in chunk])
             yield {k: v.to(dev) for k, v in enc.items()}, target.to(dev)
 
-    steps_per_epoch = math.ceil(len(splits["train"]) / batch_size)
-    total = (
-        steps_per_epoch * epochs if max_steps is None else min(max_steps, steps_per_epoch * epochs)
-    )
-    warm = int(warmup * total) if warmup < 1 else int(warmup)
-    optimizer = torch.optim.AdamW(_param_groups(clf, lr, layer_decay, weight_decay), lr=lr)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda s: (
-            (s + 1) / max(1, warm) if s < warm else max(0.0, (total - s) / max(1, total - warm))
-        ),
-    )
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16)
-        if dev.type == "cuda"
-        else contextlib.nullcontext()
-    )
+    mixed = autocast(dev)
 
     @torch.no_grad()
     def evaluate(records: list[Record]) -> dict[str, Any]:
@@ -377,67 +342,27 @@ def finetune(
         clf.eval()
         gold, predicted = [], []
         for enc, target in batches(records, False, 0):
-            with autocast:
+            with mixed:
                 logits = clf(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"]).logits
             gold += target.tolist()
             predicted += logits.argmax(-1).tolist()
         clf.train(was_training)
         return classification_metrics(gold, predicted, len(labels))
 
+    def training(epoch: int) -> Iterator[tuple[dict[str, torch.Tensor], int]]:
+        for enc, target in batches(splits["train"], True, epoch):
+            yield {**enc, "labels": target}, len(target)
+
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-    history: list[dict[str, Any]] = []
-    best: dict[str, Any] | None = None
-    best_state: dict[str, torch.Tensor] | None = None
-    stale, step = 0, 0
-    clf.train()
-    started = time.perf_counter()
-    with Progress("fine-tuning", unit="steps", enabled=progress) as bar:
-        for epoch in range(epochs):
-            running, seen = 0.0, 0
-            for enc, target in batches(splits["train"], True, epoch):
-                if step >= total:
-                    break
-                with autocast:
-                    loss = clf(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"],
-                               labels=target).loss  # fmt: skip
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(clf.parameters(), 1.0)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                running += loss.detach().item() * len(target)
-                seen += len(target)
-                step += 1
-                if time_limit is not None and step == min(5, total):  # fit the budget
-                    per_step = (time.perf_counter() - started) / step
-                    total = max(step, min(total, int(time_limit / per_step)))
-                bar(step, total)
-            record: dict[str, Any] = {
-                "epoch": epoch + 1,
-                "step": step,
-                "train_loss": running / max(1, seen),
-            }
-            if "validation" in splits:
-                metrics = evaluate(splits["validation"])
-                record.update(accuracy=metrics["accuracy"], macro_f1=metrics["macro_f1"])
-                if best is None or metrics["macro_f1"] > best["macro_f1"]:
-                    best, stale = {**metrics, "epoch": epoch + 1}, 0
-                    best_state = copy.deepcopy(
-                        {k: v.detach().cpu() for k, v in clf.state_dict().items()}
-                    )
-                else:
-                    stale += 1
-            history.append(record)
-            if out is not None:
-                with (out / "log.jsonl").open("a", encoding="utf-8") as f:
-                    f.write(json.dumps(record) + "\n")
-            if (patience is not None and stale > patience) or step >= total:
-                break
-    if best_state is not None:
-        clf.load_state_dict(best_state)
-    clf.eval()
+    history, best = fit(
+        clf, training, math.ceil(len(splits["train"]) / batch_size), options,
+        evaluate=(lambda: evaluate(splits["validation"])) if "validation" in splits else None,
+        score=lambda m: float(m["macro_f1"]),
+        summary=lambda m: {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"]},
+        device=dev, out=out, progress=progress,
+    )  # fmt: skip
     result = FinetuneResult(clf, labels, history, best or {})
     if "test" in splits:
         result.test = evaluate(splits["test"])
@@ -445,9 +370,7 @@ def finetune(
         clf.save_pretrained(out / "best", tokenizer=tok if _is_wordpiece(tok) else None)
         report = {"labels": list(labels), "validation": result.validation, "test": result.test,
                   "history": history}  # fmt: skip
-        tmp = out / f".metrics.json.tmp-{os.getpid()}"
-        tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        tmp.replace(out / "metrics.json")
+        write_json(out / "metrics.json", report)
         shown = result.test or result.validation
         if shown:
             plot_confusion(shown["confusion"], labels, out / "confusion.png",

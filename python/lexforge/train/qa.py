@@ -20,15 +20,12 @@ token F1 (lower-cased, punctuation and articles removed), best over the gold ans
 from __future__ import annotations
 
 import collections
-import contextlib
-import copy
 import json
 import math
 import os
 import random
 import re
 import string
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +35,8 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
-from .classify import FinetuneResult, _is_wordpiece, _param_groups
+from ._fit import FitOptions, autocast, fit, write_json
+from .classify import FinetuneResult, _is_wordpiece
 
 
 @dataclass(frozen=True)
@@ -321,10 +319,10 @@ def finetune_qa(
 
     Raises ``ConfigError`` for an empty split, a missing column, a training example
     without an answer, or an answer that is not where its start says."""
-    from .._progress import Progress
-
-    if epochs < 1 or batch_size < 1 or not lr > 0 or not 0 < layer_decay <= 1:
-        raise ConfigError("epochs and batch_size must be >= 1, lr > 0, 0 < layer_decay <= 1")
+    options = FitOptions(
+        epochs=epochs, lr=lr, warmup=warmup, weight_decay=weight_decay, layer_decay=layer_decay,
+        patience=patience, max_steps=max_steps, time_limit=time_limit, batch_size=batch_size,
+    )  # fmt: skip
     if not 0 <= stride < max_length:
         raise ConfigError(f"stride must be in [0, max_length), got {stride}")
 
@@ -362,23 +360,7 @@ def finetune_qa(
     train_w = windows(tok, splits["train"], length, stride)
     starts, ends = window_targets(train_w, splits["train"])
     n_rows = len(train_w.example)
-    steps_per_epoch = math.ceil(n_rows / batch_size)
-    total = steps_per_epoch * epochs
-    if max_steps is not None:
-        total = min(max_steps, total)
-    warm = int(warmup * total) if warmup < 1 else int(warmup)
-    optimizer = torch.optim.AdamW(_param_groups(qa, lr, layer_decay, weight_decay), lr=lr)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda s: (
-            (s + 1) / max(1, warm) if s < warm else max(0.0, (total - s) / max(1, total - warm))
-        ),
-    )
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16)
-        if dev.type == "cuda"
-        else contextlib.nullcontext()
-    )
+    mixed = autocast(dev)
 
     @torch.no_grad()
     def evaluate(examples: list[QAExample]) -> dict[str, Any]:
@@ -388,7 +370,7 @@ def finetune_qa(
         start_logits, end_logits = [], []
         for at in range(0, len(w.example), batch_size):
             index = slice(at, at + batch_size)
-            with autocast:
+            with mixed:
                 out = qa(**rows(w.arrays, index))
             start_logits.append(out.start_logits.float().cpu().numpy())
             end_logits.append(out.end_logits.float().cpu().numpy())
@@ -400,64 +382,25 @@ def finetune_qa(
         metrics["predictions"] = {e.id: text for e, text in zip(examples, texts, strict=True)}
         return metrics
 
-    def order(epoch: int) -> Iterator[Any]:
+    def training(epoch: int) -> Iterator[tuple[dict[str, torch.Tensor], int]]:
         shuffled = list(range(n_rows))
         random.Random(seed * 1000 + epoch).shuffle(shuffled)
         for at in range(0, n_rows, batch_size):
-            yield np.asarray(shuffled[at : at + batch_size])
+            index = np.asarray(shuffled[at : at + batch_size])
+            targets = {"start_positions": torch.as_tensor(starts[index]).to(dev),
+                       "end_positions": torch.as_tensor(ends[index]).to(dev)}  # fmt: skip
+            yield {**rows(train_w.arrays, index), **targets}, len(index)
 
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-    history: list[dict[str, Any]] = []
-    best: dict[str, Any] | None = None
-    best_state: dict[str, torch.Tensor] | None = None
-    stale, step = 0, 0
-    qa.train()
-    started = time.perf_counter()
-    with Progress("fine-tuning (QA)", unit="steps", enabled=progress) as bar:
-        for epoch in range(epochs):
-            running, seen = 0.0, 0
-            for index in order(epoch):
-                if step >= total:
-                    break
-                batch = rows(train_w.arrays, index)
-                s = torch.as_tensor(starts[index]).to(dev)
-                t = torch.as_tensor(ends[index]).to(dev)
-                with autocast:
-                    loss = qa(**batch, start_positions=s, end_positions=t).loss
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(qa.parameters(), 1.0)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                running += loss.detach().item() * len(index)
-                seen += len(index)
-                step += 1
-                if time_limit is not None and step == min(5, total):  # fit the budget
-                    per_step = (time.perf_counter() - started) / step
-                    total = max(step, min(total, int(time_limit / per_step)))
-                bar(step, total)
-            record: dict[str, Any] = {"epoch": epoch + 1, "step": step,
-                                      "train_loss": running / max(1, seen)}  # fmt: skip
-            if "validation" in splits:
-                metrics = evaluate(splits["validation"])
-                record.update(exact_match=metrics["exact_match"], f1=metrics["f1"])
-                if best is None or metrics["f1"] > best["f1"]:
-                    best, stale = {**metrics, "epoch": epoch + 1}, 0
-                    state = qa.state_dict().items()
-                    best_state = copy.deepcopy({k: v.detach().cpu() for k, v in state})
-                else:
-                    stale += 1
-            history.append(record)
-            if out is not None:
-                with (out / "log.jsonl").open("a", encoding="utf-8") as f:
-                    f.write(json.dumps(record) + "\n")
-            if (patience is not None and stale > patience) or step >= total:
-                break
-    if best_state is not None:
-        qa.load_state_dict(best_state)
-    qa.eval()
+    history, best = fit(
+        qa, training, math.ceil(n_rows / batch_size), options,
+        evaluate=(lambda: evaluate(splits["validation"])) if "validation" in splits else None,
+        score=lambda m: float(m["f1"]),
+        summary=lambda m: {"exact_match": m["exact_match"], "f1": m["f1"]},
+        device=dev, out=out, progress=progress, label="fine-tuning (QA)",
+    )  # fmt: skip
     result = FinetuneResult(qa, (), history, best or {})
     if "test" in splits:
         result.test = evaluate(splits["test"])
@@ -467,12 +410,8 @@ def finetune_qa(
         predictions = shown.pop("predictions", {}) if shown else {}
         report = {"task": "qa", "validation": _scores(result.validation),
                   "test": _scores(result.test), "history": history}  # fmt: skip
-        for name, payload in (("metrics.json", report), ("predictions.json", predictions)):
-            tmp = out / f".{name}.tmp-{os.getpid()}"
-            tmp.write_text(
-                json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-            )
-            tmp.replace(out / name)
+        write_json(out / "metrics.json", report)
+        write_json(out / "predictions.json", predictions)
         if shown is not None:
             shown["predictions"] = predictions
     return result

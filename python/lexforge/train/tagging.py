@@ -19,13 +19,9 @@ The best epoch is chosen by entity F1 (BIO) or tag accuracy.
 from __future__ import annotations
 
 import bisect
-import contextlib
-import copy
-import json
 import math
 import os
 import random
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,10 +30,10 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
+from ._fit import FitOptions, autocast, fit, write_json
 from .classify import (
     FinetuneResult,
     _is_wordpiece,
-    _param_groups,
     _read_file,
     classification_metrics,
     plot_confusion,
@@ -277,10 +273,10 @@ def finetune_tagger(
 
     Raises ``ConfigError`` for an empty split, malformed sentences, or validation/test
     tags never seen in training."""
-    from .._progress import Progress
-
-    if epochs < 1 or batch_size < 1 or not lr > 0 or not 0 < layer_decay <= 1:
-        raise ConfigError("epochs and batch_size must be >= 1, lr > 0, 0 < layer_decay <= 1")
+    options = FitOptions(
+        epochs=epochs, lr=lr, warmup=warmup, weight_decay=weight_decay, layer_decay=layer_decay,
+        patience=patience, max_steps=max_steps, time_limit=time_limit, batch_size=batch_size,
+    )  # fmt: skip
     named = isinstance(train, str) and not Path(train).exists()
 
     def read(source: Any, split: str) -> list[Sentence]:
@@ -341,23 +337,7 @@ def finetune_tagger(
         for start in range(0, len(order), batch_size):
             yield [sentences[i] for i in order[start : start + batch_size]]
 
-    steps_per_epoch = math.ceil(len(splits["train"]) / batch_size)
-    total = (
-        steps_per_epoch * epochs if max_steps is None else min(max_steps, steps_per_epoch * epochs)
-    )
-    warm = int(warmup * total) if warmup < 1 else int(warmup)
-    optimizer = torch.optim.AdamW(_param_groups(tagger, lr, layer_decay, weight_decay), lr=lr)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda s: (
-            (s + 1) / max(1, warm) if s < warm else max(0.0, (total - s) / max(1, total - warm))
-        ),
-    )
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16)
-        if dev.type == "cuda"
-        else contextlib.nullcontext()
-    )
+    mixed = autocast(dev)
 
     @torch.no_grad()
     def predict(sentences: list[Sentence]) -> list[list[str]]:
@@ -366,7 +346,7 @@ def finetune_tagger(
         out: list[list[str]] = []
         for chunk in batches(sentences, False, 0):
             pieces, (offsets, special) = encode(chunk)
-            with autocast:
+            with mixed:
                 best = tagger(**pieces).logits.argmax(-1).cpu().numpy()
             for row, (tokens, _) in enumerate(chunk):
                 tags = [fallback] * len(tokens)
@@ -389,65 +369,27 @@ def finetune_tagger(
     def score(metrics: dict[str, Any]) -> float:
         return float(metrics["entity"]["f1"] if bio else metrics["accuracy"])
 
+    def training(epoch: int) -> Iterator[tuple[dict[str, torch.Tensor], int]]:
+        for chunk in batches(splits["train"], True, epoch):
+            pieces, (offsets, special) = encode(chunk)
+            words = [tokens for tokens, _ in chunk]
+            ids = [[index[g] for g in tags] for _, tags in chunk]
+            target = first_piece_labels(offsets, special, words, ids)
+            yield {**pieces, "labels": torch.as_tensor(target).to(dev)}, len(chunk)
+
+    def summary(metrics: dict[str, Any]) -> dict[str, Any]:
+        shown = {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]}
+        return {**shown, "entity_f1": metrics["entity"]["f1"]} if bio else shown
+
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-    history: list[dict[str, Any]] = []
-    best: dict[str, Any] | None = None
-    best_state: dict[str, torch.Tensor] | None = None
-    stale, step = 0, 0
-    tagger.train()
-    started = time.perf_counter()
-    with Progress("fine-tuning (tags)", unit="steps", enabled=progress) as bar:
-        for epoch in range(epochs):
-            running, seen = 0.0, 0
-            for chunk in batches(splits["train"], True, epoch):
-                if step >= total:
-                    break
-                pieces, (offsets, special) = encode(chunk)
-                target = first_piece_labels(
-                    offsets,
-                    special,
-                    [t for t, _ in chunk],
-                    [[index[g] for g in tags] for _, tags in chunk],
-                )
-                with autocast:
-                    loss = tagger(**pieces, labels=torch.as_tensor(target).to(dev)).loss
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(tagger.parameters(), 1.0)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                running += loss.detach().item() * len(chunk)
-                seen += len(chunk)
-                step += 1
-                if time_limit is not None and step == min(5, total):  # fit the budget
-                    per_step = (time.perf_counter() - started) / step
-                    total = max(step, min(total, int(time_limit / per_step)))
-                bar(step, total)
-            record: dict[str, Any] = {"epoch": epoch + 1, "step": step,
-                                      "train_loss": running / max(1, seen)}  # fmt: skip
-            if "validation" in splits:
-                metrics = evaluate(splits["validation"])
-                record.update(accuracy=metrics["accuracy"], macro_f1=metrics["macro_f1"])
-                if bio:
-                    record["entity_f1"] = metrics["entity"]["f1"]
-                if best is None or score(metrics) > score(best):
-                    best, stale = {**metrics, "epoch": epoch + 1}, 0
-                    best_state = copy.deepcopy(
-                        {k: v.detach().cpu() for k, v in tagger.state_dict().items()}
-                    )
-                else:
-                    stale += 1
-            history.append(record)
-            if out is not None:
-                with (out / "log.jsonl").open("a", encoding="utf-8") as f:
-                    f.write(json.dumps(record) + "\n")
-            if (patience is not None and stale > patience) or step >= total:
-                break
-    if best_state is not None:
-        tagger.load_state_dict(best_state)
-    tagger.eval()
+    history, best = fit(
+        tagger, training, math.ceil(len(splits["train"]) / batch_size), options,
+        evaluate=(lambda: evaluate(splits["validation"])) if "validation" in splits else None,
+        score=score, summary=summary, device=dev, out=out, progress=progress,
+        label="fine-tuning (tags)",
+    )  # fmt: skip
     result = FinetuneResult(tagger, labels, history, best or {})
     if "test" in splits:
         result.test = evaluate(splits["test"])
@@ -455,9 +397,7 @@ def finetune_tagger(
         tagger.save_pretrained(out / "best", tokenizer=tok if _is_wordpiece(tok) else None)
         report = {"task": "tag", "labels": list(labels), "validation": result.validation,
                   "test": result.test, "history": history}  # fmt: skip
-        tmp = out / f".metrics.json.tmp-{os.getpid()}"
-        tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        tmp.replace(out / "metrics.json")
+        write_json(out / "metrics.json", report)
         shown = result.test or result.validation
         if shown:
             plot_confusion(shown["confusion"], labels, out / "confusion.png",

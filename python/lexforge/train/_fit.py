@@ -1,0 +1,154 @@
+"""The fine-tuning loop every task shares: AdamW with layer-wise learning-rate decay,
+linear warmup then decay, bf16 autocast on CUDA, clipping, a time budget, evaluation
+after each epoch with the best epoch kept, early stopping, and the run's files."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    epochs: int = 3
+    lr: float = 5e-5
+    warmup: float = 0.1
+    weight_decay: float = 0.01
+    layer_decay: float = 1.0
+    patience: int | None = None
+    max_steps: int | None = None
+    time_limit: float | None = None
+    batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0:
+            raise ConfigError("epochs and batch_size must be >= 1 and lr > 0")
+        if not 0 < self.layer_decay <= 1:
+            raise ConfigError(f"layer_decay must be in (0, 1], got {self.layer_decay}")
+
+
+def autocast(device: torch.device) -> Any:
+    """bf16 autocast on CUDA, nothing elsewhere."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def param_groups(model: Any, lr: float, decay: float, weight_decay: float) -> list[dict[str, Any]]:
+    """Layer-wise learning-rate decay: the head at ``lr``, layer i of L at
+    ``lr × decay^(L - i)``, the embeddings at ``lr × decay^(L + 1)``; no weight decay on
+    biases and norms."""
+    layers = len(model.bert.layers)
+    groups: dict[tuple[float, float], list[nn.Parameter]] = {}
+    for name, p in model.named_parameters():
+        if name.startswith("bert.embeddings."):
+            depth = layers + 1
+        elif name.startswith("bert.layers."):
+            depth = layers - int(name.split(".")[2])
+        else:  # the pooler, the task head, a pre-LN final norm
+            depth = 0
+        wd = 0.0 if p.dim() < 2 or "norm" in name else weight_decay
+        groups.setdefault((lr * decay**depth, wd), []).append(p)
+    return [{"params": ps, "lr": glr, "weight_decay": wd} for (glr, wd), ps in groups.items()]
+
+
+def write_json(path: Path, payload: Any) -> None:
+    """Writes ``payload`` as JSON atomically (a temporary file, then a rename)."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def fit(
+    model: nn.Module,
+    batches: Callable[[int], Iterable[tuple[dict[str, torch.Tensor], int]]],
+    steps_per_epoch: int,
+    options: FitOptions,
+    *,
+    evaluate: Callable[[], dict[str, Any]] | None,
+    score: Callable[[dict[str, Any]], float],
+    summary: Callable[[dict[str, Any]], dict[str, Any]],
+    device: torch.device,
+    out: Path | None,
+    progress: bool | None,
+    label: str = "fine-tuning",
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """Trains ``model`` on ``batches(epoch)`` (model keyword arguments, labels included,
+    and the batch's row count); after each epoch ``evaluate()`` (when given) is scored by
+    ``score`` and logged through ``summary``. Leaves the best epoch's weights in ``model``
+    and returns the per-epoch history and the best evaluation (with its ``epoch``)."""
+    from .._progress import Progress
+
+    total = steps_per_epoch * options.epochs
+    if options.max_steps is not None:
+        total = min(options.max_steps, total)
+    warm = int(options.warmup * total) if options.warmup < 1 else int(options.warmup)
+    groups = param_groups(model, options.lr, options.layer_decay, options.weight_decay)
+    optimizer = torch.optim.AdamW(groups, lr=options.lr)
+
+    def factor(s: int) -> float:
+        if s < warm:
+            return (s + 1) / max(1, warm)
+        return max(0.0, (total - s) / max(1, total - warm))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    mixed = autocast(device)
+    history: list[dict[str, Any]] = []
+    best: dict[str, Any] | None = None
+    best_state: dict[str, torch.Tensor] | None = None
+    stale, step = 0, 0
+    model.train()
+    started = time.perf_counter()
+    with Progress(label, unit="steps", enabled=progress) as bar:
+        for epoch in range(options.epochs):
+            running, seen = 0.0, 0
+            for kwargs, rows in batches(epoch):
+                if step >= total:
+                    break
+                with mixed:
+                    loss = model(**kwargs).loss
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                running += loss.detach().item() * rows
+                seen += rows
+                step += 1
+                if options.time_limit is not None and step == min(5, total):  # fit the budget
+                    per_step = (time.perf_counter() - started) / step
+                    total = max(step, min(total, int(options.time_limit / per_step)))
+                bar(step, total)
+            record: dict[str, Any] = {"epoch": epoch + 1, "step": step,
+                                      "train_loss": running / max(1, seen)}  # fmt: skip
+            if evaluate is not None:
+                metrics = evaluate()
+                record.update(summary(metrics))
+                if best is None or score(metrics) > score(best):
+                    best, stale = {**metrics, "epoch": epoch + 1}, 0
+                    state = model.state_dict().items()
+                    best_state = copy.deepcopy({k: v.detach().cpu() for k, v in state})
+                else:
+                    stale += 1
+            history.append(record)
+            if out is not None:
+                with (out / "log.jsonl").open("a", encoding="utf-8") as f:
+                    f.write(json.dumps(record) + "\n")
+            if (options.patience is not None and stale > options.patience) or step >= total:
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return history, best
