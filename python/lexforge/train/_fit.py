@@ -64,6 +64,45 @@ def param_groups(model: Any, lr: float, decay: float, weight_decay: float) -> li
     return [{"params": ps, "lr": glr, "weight_decay": wd} for (glr, wd), ps in groups.items()]
 
 
+def task_model(cls: Any, model: Any, labels: tuple[str, ...] | None) -> Any:
+    """A ``cls`` task model (for ``labels``, when the head has labels) from a checkpoint
+    directory or a lexforge model: a saved model of that class with those labels as it is,
+    else the encoder's weights under a freshly initialised head."""
+    import warnings
+
+    overrides = {} if labels is None else {"labels": labels, "problem_type": None}
+    if isinstance(model, (str, os.PathLike)):
+        with warnings.catch_warnings():  # the new head is expected to be fresh
+            warnings.filterwarnings("ignore", message=".*freshly initialised.*")
+            warnings.filterwarnings("ignore", message=".*ignored .* weights.*")
+            if labels is None or _saved_labels(Path(model), cls.__name__) == labels:
+                return cls.from_pretrained(model)
+            return cls.from_pretrained(model, **overrides)
+    if isinstance(model, cls) and (labels is None or model.config.labels == labels):
+        return model
+    encoder = model if hasattr(model, "embeddings") else getattr(model, "bert", None)
+    if encoder is None:
+        raise ConfigError(f"{type(model).__name__} has no BERT encoder to fine-tune")
+    head = cls(model.config.replace(**overrides))
+    missing, _ = head.bert.load_state_dict(encoder.state_dict(), strict=False)
+    if [m for m in missing if not m.startswith("pooler.")]:
+        raise ConfigError(f"the encoder lacks weights: {missing[:3]}")
+    head.tokenizer = getattr(model, "tokenizer", None)
+    return head
+
+
+def _saved_labels(path: Path, architecture: str) -> tuple[str, ...] | None:
+    """The labels of a saved ``architecture`` checkpoint (None for another kind)."""
+    try:
+        data = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if data.get("architectures", [None])[0] != architecture:
+        return None
+    id2label = data.get("id2label") or {}
+    return tuple(str(id2label[k]) for k in sorted(id2label, key=int))
+
+
 def write_json(path: Path, payload: Any) -> None:
     """Writes ``payload`` as JSON atomically (a temporary file, then a rename)."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ._fit import FitOptions, autocast, fit, write_json
+from ._fit import FitOptions, autocast, fit, task_model, write_json
 
 Record = tuple[str, str] | tuple[str, str, str]  # (text, label) or (text, pair, label)
 
@@ -163,48 +163,6 @@ def plot_confusion(
 # the loop
 
 
-def _classifier(model: Any, labels: tuple[str, ...]) -> Any:
-    """A ``BertForSequenceClassification`` for ``labels`` from a checkpoint directory or a
-    model (its encoder's weights are copied; a fresh classifier goes on top)."""
-    from ..model import BertForSequenceClassification
-
-    if isinstance(model, (str, os.PathLike)):
-        import warnings
-
-        with warnings.catch_warnings():  # the new classifier is expected to be fresh
-            warnings.filterwarnings("ignore", message=".*freshly initialised.*")
-            warnings.filterwarnings("ignore", message=".*ignored .* weights.*")
-            saved = _saved_labels(Path(model))
-            if saved == labels:
-                return BertForSequenceClassification.from_pretrained(model)
-            clf = BertForSequenceClassification.from_pretrained(
-                model, labels=labels, problem_type=None
-            )
-            return clf
-    if isinstance(model, BertForSequenceClassification) and model.config.labels == labels:
-        return model
-    encoder = model if hasattr(model, "embeddings") else getattr(model, "bert", None)
-    if encoder is None:
-        raise ConfigError(f"{type(model).__name__} has no BERT encoder to fine-tune")
-    clf = BertForSequenceClassification(model.config.replace(labels=labels, problem_type=None))
-    missing, _ = clf.bert.load_state_dict(encoder.state_dict(), strict=False)
-    if [m for m in missing if not m.startswith("pooler.")]:
-        raise ConfigError(f"the encoder lacks weights: {missing[:3]}")
-    clf.tokenizer = getattr(model, "tokenizer", None)
-    return clf
-
-
-def _saved_labels(path: Path) -> tuple[str, ...] | None:
-    try:
-        data = json.loads((path / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if data.get("architectures", [None])[0] != "BertForSequenceClassification":
-        return None
-    id2label = data.get("id2label") or {}
-    return tuple(str(id2label[k]) for k in sorted(id2label, key=int))
-
-
 def finetune(
     model: Any,
     train: Any,
@@ -307,7 +265,9 @@ def finetune(
                 "fix the data or the split"
             )
     torch.manual_seed(seed)
-    clf = _classifier(model, labels)
+    from ..model import BertForSequenceClassification
+
+    clf = task_model(BertForSequenceClassification, model, labels)
     tok = tokenizer if tokenizer is not None else getattr(clf, "tokenizer", None)
     if tok is None:
         raise ConfigError("no tokenizer: pass tokenizer=, or a checkpoint directory with one")

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
-from ._fit import FitOptions, autocast, fit, write_json
+from ._fit import FitOptions, autocast, fit, task_model, write_json
 from .classify import FinetuneResult, _is_wordpiece
 
 
@@ -261,29 +261,6 @@ def squad_metrics(predicted: Sequence[str], examples: Sequence[QAExample]) -> di
 # the loop
 
 
-def _qa_model(model: Any) -> Any:
-    import warnings
-
-    from ..model import BertForQuestionAnswering
-
-    if isinstance(model, (str, os.PathLike)):
-        with warnings.catch_warnings():  # the new span head is expected to be fresh
-            warnings.filterwarnings("ignore", message=".*freshly initialised.*")
-            warnings.filterwarnings("ignore", message=".*ignored .* weights.*")
-            return BertForQuestionAnswering.from_pretrained(model)
-    if isinstance(model, BertForQuestionAnswering):
-        return model
-    encoder = model if hasattr(model, "embeddings") else getattr(model, "bert", None)
-    if encoder is None:
-        raise ConfigError(f"{type(model).__name__} has no BERT encoder to fine-tune")
-    qa = BertForQuestionAnswering(model.config)
-    missing, _ = qa.bert.load_state_dict(encoder.state_dict(), strict=False)
-    if missing:
-        raise ConfigError(f"the encoder lacks weights: {missing[:3]}")
-    qa.tokenizer = getattr(model, "tokenizer", None)
-    return qa
-
-
 def finetune_qa(
     model: Any,
     train: Any,
@@ -341,7 +318,9 @@ def finetune_qa(
     if unanswered:
         raise ConfigError(f"training example {unanswered[0]} has no answer; every one needs one")
     torch.manual_seed(seed)
-    qa = _qa_model(model)
+    from ..model import BertForQuestionAnswering
+
+    qa = task_model(BertForQuestionAnswering, model, None)
     tok = tokenizer if tokenizer is not None else getattr(qa, "tokenizer", None)
     if tok is None:
         raise ConfigError("no tokenizer: pass tokenizer=, or a checkpoint directory with one")

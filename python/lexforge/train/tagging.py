@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
-from ._fit import FitOptions, autocast, fit, write_json
+from ._fit import FitOptions, autocast, fit, task_model, write_json
 from .classify import (
     FinetuneResult,
     _is_wordpiece,
@@ -211,36 +211,6 @@ def entity_metrics(
 # the loop
 
 
-def _tagger(model: Any, labels: tuple[str, ...]) -> Any:
-    """A ``BertForTokenClassification`` for ``labels`` from a checkpoint directory or a
-    model (its encoder's weights are copied; a fresh classifier goes on top)."""
-    import warnings
-
-    from ..model import BertForTokenClassification
-
-    if isinstance(model, (str, os.PathLike)):
-        with warnings.catch_warnings():  # the new classifier is expected to be fresh
-            warnings.filterwarnings("ignore", message=".*freshly initialised.*")
-            warnings.filterwarnings("ignore", message=".*ignored .* weights.*")
-            tagger = BertForTokenClassification.from_pretrained(model)
-            if tagger.config.labels == labels:
-                return tagger
-            return BertForTokenClassification.from_pretrained(
-                model, labels=labels, problem_type=None
-            )
-    if isinstance(model, BertForTokenClassification) and model.config.labels == labels:
-        return model
-    encoder = model if hasattr(model, "embeddings") else getattr(model, "bert", None)
-    if encoder is None:
-        raise ConfigError(f"{type(model).__name__} has no BERT encoder to fine-tune")
-    tagger = BertForTokenClassification(model.config.replace(labels=labels, problem_type=None))
-    missing, _ = tagger.bert.load_state_dict(encoder.state_dict(), strict=False)
-    if missing:
-        raise ConfigError(f"the encoder lacks weights: {missing[:3]}")
-    tagger.tokenizer = getattr(model, "tokenizer", None)
-    return tagger
-
-
 def finetune_tagger(
     model: Any,
     train: Any,
@@ -305,7 +275,9 @@ def finetune_tagger(
     bio = is_bio(labels)
     fallback = labels.index("O") if "O" in labels else 0  # for words cut by truncation
     torch.manual_seed(seed)
-    tagger = _tagger(model, labels)
+    from ..model import BertForTokenClassification
+
+    tagger = task_model(BertForTokenClassification, model, labels)
     tok = tokenizer if tokenizer is not None else getattr(tagger, "tokenizer", None)
     if tok is None:
         raise ConfigError("no tokenizer: pass tokenizer=, or a checkpoint directory with one")
