@@ -91,6 +91,25 @@ def task_model(cls: Any, model: Any, labels: tuple[str, ...] | None) -> Any:
     return head
 
 
+def prepare(
+    cls: Any, model: Any, labels: tuple[str, ...] | None, tokenizer: Any, device: str | None
+) -> tuple[Any, Any, torch.device]:
+    """``task_model``, with its tokenizer (``tokenizer``, else the checkpoint's; it must
+    fit the model's vocabulary), on ``device`` (default: CUDA when there is one)."""
+    head = task_model(cls, model, labels)
+    tok = tokenizer if tokenizer is not None else getattr(head, "tokenizer", None)
+    if tok is None:
+        raise ConfigError("no tokenizer: pass tokenizer=, or a checkpoint directory with one")
+    if tok.vocab_size != head.config.vocab_size:
+        raise ConfigError(
+            f"the tokenizer has {tok.vocab_size} tokens, the model {head.config.vocab_size}"
+        )
+    head.tokenizer = tok
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    head.to(dev)
+    return head, tok, dev
+
+
 def _saved_labels(path: Path, architecture: str) -> tuple[str, ...] | None:
     """The labels of a saved ``architecture`` checkpoint (None for another kind)."""
     try:

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ._fit import FitOptions, autocast, fit, task_model, write_json
+from ._fit import FitOptions, autocast, fit, prepare, write_json
 
 Record = tuple[str, str] | tuple[str, str, str]  # (text, label) or (text, pair, label)
 
@@ -267,17 +267,7 @@ def finetune(
     torch.manual_seed(seed)
     from ..model import BertForSequenceClassification
 
-    clf = task_model(BertForSequenceClassification, model, labels)
-    tok = tokenizer if tokenizer is not None else getattr(clf, "tokenizer", None)
-    if tok is None:
-        raise ConfigError("no tokenizer: pass tokenizer=, or a checkpoint directory with one")
-    if tok.vocab_size != clf.config.vocab_size:
-        raise ConfigError(
-            f"the tokenizer has {tok.vocab_size} tokens, the model {clf.config.vocab_size}"
-        )
-    clf.tokenizer = tok
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    clf.to(dev)
+    clf, tok, dev = prepare(BertForSequenceClassification, model, labels, tokenizer, device)
     index = {label: i for i, label in enumerate(labels)}
 
     def batches(records: list[Record], shuffle: bool, epoch: int) -> Any:

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
-from ._fit import FitOptions, autocast, fit, task_model, write_json
+from ._fit import FitOptions, autocast, fit, prepare, write_json
 from .classify import FinetuneResult, _is_wordpiece
 
 
@@ -320,18 +320,8 @@ def finetune_qa(
     torch.manual_seed(seed)
     from ..model import BertForQuestionAnswering
 
-    qa = task_model(BertForQuestionAnswering, model, None)
-    tok = tokenizer if tokenizer is not None else getattr(qa, "tokenizer", None)
-    if tok is None:
-        raise ConfigError("no tokenizer: pass tokenizer=, or a checkpoint directory with one")
-    if tok.vocab_size != qa.config.vocab_size:
-        raise ConfigError(
-            f"the tokenizer has {tok.vocab_size} tokens, the model {qa.config.vocab_size}"
-        )
-    qa.tokenizer = tok
+    qa, tok, dev = prepare(BertForQuestionAnswering, model, None, tokenizer, device)
     length = min(max_length, qa.config.max_position_embeddings)
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    qa.to(dev)
 
     def rows(arrays: dict[str, Any], index: Any) -> dict[str, torch.Tensor]:
         return {k: torch.as_tensor(v[index]).to(dev) for k, v in arrays.items()}

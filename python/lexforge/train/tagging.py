@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
-from ._fit import FitOptions, autocast, fit, task_model, write_json
+from ._fit import FitOptions, autocast, fit, prepare, write_json
 from .classify import (
     FinetuneResult,
     _is_wordpiece,
@@ -277,17 +277,7 @@ def finetune_tagger(
     torch.manual_seed(seed)
     from ..model import BertForTokenClassification
 
-    tagger = task_model(BertForTokenClassification, model, labels)
-    tok = tokenizer if tokenizer is not None else getattr(tagger, "tokenizer", None)
-    if tok is None:
-        raise ConfigError("no tokenizer: pass tokenizer=, or a checkpoint directory with one")
-    if tok.vocab_size != tagger.config.vocab_size:
-        raise ConfigError(
-            f"the tokenizer has {tok.vocab_size} tokens, the model {tagger.config.vocab_size}"
-        )
-    tagger.tokenizer = tok
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    tagger.to(dev)
+    tagger, tok, dev = prepare(BertForTokenClassification, model, labels, tokenizer, device)
     index = {label: i for i, label in enumerate(labels)}
 
     def encode(chunk: list[Sentence]) -> tuple[dict[str, torch.Tensor], Any]:
