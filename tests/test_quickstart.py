@@ -29,6 +29,10 @@ def test_quickstart_short_run(tmp_path: Path) -> None:
     assert report["results"]["rt-polarity"]["tfidf"]["accuracy"] > 0.75
     assert "| rt-polarity | all-MiniLM-L6-v2, fine-tuned |" in done.stdout
     assert (out / "pretrain" / "model" / "model.safetensors").is_file()
+    # pretrained without dropout (MLM only); exported with BERT's 0.1 for fine-tuning
+    config = json.loads((out / "pretrain" / "model" / "config.json").read_text())
+    assert config["hidden_dropout_prob"] == config["attention_probs_dropout_prob"] == 0.1
+    assert config["architectures"] == ["BertForMaskedLM"]
     assert (out / "pretrain" / "curves.png").is_file()
     assert (out / "ours-rt-polarity" / "confusion.png").is_file()
     # the word-similarity demo: neighbours in both spaces for the probes frequent enough

@@ -3,7 +3,8 @@ models, in a time budget (``--minutes``, 15 by default on a 2-core CPU).
 
 1. Train a WordPiece tokenizer on the ``wiki-leads`` and ``news-2017`` corpora (the
    validation and test articles of the wiki-leads topic task are left out).
-2. Tokenize the corpora into shards and pretrain a small BERT (MLM + NSP).
+2. Tokenize the corpora into shards and pretrain a small BERT (MLM; NSP costs steps and
+   scored worse downstream at this budget, see benches/RESULTS.md).
 3. Fine-tune it on ``rt-polarity`` (movie-review sentiment) and ``wiki-leads`` topics.
 4. Fine-tune the imported all-MiniLM-L6-v2 encoder on the same splits.
 5. Fit a TF-IDF + logistic-regression baseline on the same splits.
@@ -35,6 +36,12 @@ PROBES = ("city", "music", "war", "university", "river", "film", "king", "team",
 CORPORA = ("wiki-leads", "news-2017")
 # shares of the time budget
 # (the word-similarity demo takes the rest: about 40 s over 1,500 documents on 2 cores)
+# the pretraining recipe for minutes on a CPU: small batches (more updates per second: the
+# MLM loss leaves its unigram plateau after a number of updates, not of tokens) at a high
+# rate; measured in benches/RESULTS.md (quickstart)
+RECIPE: dict[str, Any] = {
+    "batch_size": 16, "max_seq_len": 128, "lr": 2e-3, "warmup": 0.06, "objective": "none",
+}  # fmt: skip
 SHARE = {"tokenizer": 0.04, "pretrain": 0.38, "ours": 0.18, "minilm": 0.30, "baseline": 0.06}
 
 
@@ -75,7 +82,7 @@ def run(
     if minutes <= 0:
         raise ConfigError(f"--minutes must be positive, got {minutes}")
     budget = minutes * 60
-    preset = preset or ("tiny" if minutes < 6 else "mini")
+    preset = preset or ("tiny" if minutes < 60 else "mini")
     out.mkdir(parents=True, exist_ok=True)
     stages = _Stages(out)
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -103,6 +110,7 @@ def run(
     tok_dir = out / "tokenizer"
 
     def pretraining(folder: Path) -> dict[str, Any]:
+        from lexforge.model import BertConfig, BertForMaskedLM, BertForPreTraining
         from lexforge.shards import build_shards
         from lexforge.tokenizer import Tokenizer
         from lexforge.train import pretrain
@@ -111,17 +119,24 @@ def run(
         shards = build_shards(tok_dir / "train.txt", folder / "shards", tok, progress=show_progress)
         eval_shards = build_shards(tok_dir / "eval.txt", folder / "eval-shards", tok,
                                    progress=show_progress)  # fmt: skip
-        options = {"batch_size": 32, "max_seq_len": 128, "lr": 1e-3, "warmup": 0.06}
-        seconds = _seconds_per_step(shards, preset, options, dev)
+        # no dropout while pretraining: the run sees the corpus about once, and dropout
+        # only slows it (cramming, Geiping & Goldstein 2022); the exported model carries
+        # BERT's 0.1 for fine-tuning
+        config = BertConfig.preset(preset, vocab_size=tok.vocab_size, hidden_dropout=0.0,
+                                   attention_dropout=0.0)  # fmt: skip
+        seconds = _seconds_per_step(shards, config, RECIPE, dev)
         steps = max(20, int(budget * SHARE["pretrain"] / seconds))
-        print(f"[pretrain] {seconds:.2f} s per step: {steps} steps of {options['batch_size']} "
-              f"x {options['max_seq_len']}")  # fmt: skip
+        print(f"[pretrain] {seconds:.2f} s per step: {steps} steps of {RECIPE['batch_size']} "
+              f"x {RECIPE['max_seq_len']}")  # fmt: skip
         result = pretrain(
-            shards, folder, model=preset, eval_data=eval_shards, steps=steps,
+            shards, folder, model=config, eval_data=eval_shards, steps=steps,
             save_every=max(10, steps // 4), eval_every=steps, eval_batches=8,
             log_every=max(1, steps // 20), resume=(folder / "checkpoints").is_dir(),
-            device=dev, progress=show_progress, **options,
+            device=dev, progress=show_progress, **RECIPE,
         )  # fmt: skip
+        kind = BertForMaskedLM if RECIPE["objective"] == "none" else BertForPreTraining
+        exported = kind.from_pretrained(folder / "model", hidden_dropout=0.1, attention_dropout=0.1)
+        exported.save_pretrained(folder / "model", tokenizer=tok)
         final = [r for r in result.history if r["split"] == "eval"]
         return {"steps": steps, "tokens": shards.n_tokens, "eval": final[-1] if final else None}
 
@@ -162,25 +177,25 @@ def run(
     return 0
 
 
-def _seconds_per_step(shards: Any, preset: str, options: dict[str, Any], device: str) -> float:
+def _seconds_per_step(shards: Any, config: Any, options: dict[str, Any], device: str) -> float:
     """Times a few training steps of the model the run will train (after one warm-up)."""
     import torch
 
-    from lexforge.model import BertConfig, BertForPreTraining
+    from lexforge.model import BertForMaskedLM, BertForPreTraining
     from lexforge.pretraining import PretrainingBatches
 
-    config = BertConfig.preset(preset, vocab_size=shards.tokenizer().vocab_size)
-    model = BertForPreTraining(config).to(device)
+    nsp = options["objective"] != "none"
+    model = (BertForPreTraining if nsp else BertForMaskedLM)(config).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     batches = iter(PretrainingBatches(shards, batch_size=options["batch_size"],
                                       max_seq_len=options["max_seq_len"], seed=1))  # fmt: skip
     times = []
-    for _ in range(4):
+    for _ in range(6):
         b = {k: torch.as_tensor(v).to(device) for k, v in next(batches).items()}
         start = time.perf_counter()
-        ids, types = b["input_ids"].long(), b["token_type_ids"].long()
-        labels, pairs = b["labels"].long(), b["next_sentence_label"].long()
-        out = model(ids, b["attention_mask"], types, labels=labels, next_sentence_label=pairs)
+        ids, types, labels = b["input_ids"].long(), b["token_type_ids"].long(), b["labels"].long()
+        pairs = {"next_sentence_label": b["next_sentence_label"].long()} if nsp else {}
+        out = model(ids, b["attention_mask"], types, labels=labels, **pairs)
         out.loss.backward()
         opt.step()
         opt.zero_grad()
