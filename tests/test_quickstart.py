@@ -39,5 +39,18 @@ def test_quickstart_short_run(tmp_path: Path) -> None:
     probes = report["words"]["probes"]
     assert probes and all(set(r["neighbours"]) == {"contextual", "co-occurrence"} for r in probes)
     assert "| word | contextual (ours) | co-occurrence SVD |" in done.stdout
+    # task-adaptive text: rt-polarity's training sentences are in the pretraining text, its
+    # test sentences (those not also in training) and wiki-leads' test leads are not
+    from lexforge import datasets
+
+    text = (out / "tokenizer" / "train.txt").read_text(encoding="utf-8")
+    lines = set(text.splitlines())
+    assert json.loads((out / "tokenizer" / "done.json").read_text())["task_documents"] > 0
+    train = {" ".join(t.split()) for t, _ in datasets.load_labelled("rt-polarity", split="train")}
+    assert sum(t in lines for t in train) > 0.99 * len(train)
+    unseen = {" ".join(t.split()) for t, _ in datasets.load_labelled("rt-polarity", split="test")}
+    assert not (unseen - train) & lines
+    documents = set(text.split("\n\n"))
+    assert not any(t in documents for t, _ in datasets.load_labelled("wiki-leads", split="test"))
     again = subprocess.run(command, capture_output=True, text=True, check=True)
     assert again.stdout.count("done before; kept") == 9  # tokenizer, pretrain, words, 6 results

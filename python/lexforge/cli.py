@@ -90,7 +90,7 @@ def _pretrain(args: argparse.Namespace) -> int:
         grad_accum=args.grad_accum, max_seq_len=args.max_seq_len, objective=args.objective,
         lr=args.lr, warmup=args.warmup, schedule=args.schedule, seed=args.seed,
         save_every=args.save_every, eval_every=args.eval_every, compile=args.compile,
-        fsdp=args.fsdp, device=args.device,
+        fsdp=args.fsdp, device=args.device, embedding_init=args.embedding_init,
     )  # fmt: skip
     last = [r for r in result.history if r["split"] == "train"]
     if last:
@@ -256,6 +256,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--warmup", type=float, default=0.06, help="steps, or a fraction below 1")
     p.add_argument("--schedule", choices=["linear", "cosine"], default="linear")
+    p.add_argument(
+        "--embedding-init", choices=["random", "spectral"], default="random",
+        help="spectral: start the word embeddings from PPMI + SVD vectors of the corpus "
+        "(seconds on a CPU; helps short runs)",
+    )  # fmt: skip
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save-every", type=int, default=500)
     p.add_argument("--eval-every", type=int, default=0)
