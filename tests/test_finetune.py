@@ -142,3 +142,24 @@ def test_cli_finetune_embed_fill_mask(checkpoint: Path, tmp_path: Path) -> None:
     assert np.load(tmp_path / "w.npz")["text_1"].shape == (4, 64)
     lines = cli("fill-mask", str(checkpoint), "the film was [MASK].", "--top-k", "3").splitlines()
     assert len(lines) == 3 and all(line.startswith("[MASK]0\t") for line in lines)
+
+
+def test_time_limit_budget_plans_from_measured_speed() -> None:
+    from lexforge.train._fit import Budget
+
+    # 60 s for a run of 1,000 planned steps: the first 5 steps took 1 s each (warm-up),
+    # the next 20 took 0.05 s each; the first estimate is cautious, the second gives
+    # steps back from the real speed, never more than planned
+    budget = Budget(60.0, 1000, started=0.0)
+    total = budget.fit(5, 1000, now=5.0)
+    assert total == 60
+    total = budget.fit(25, total, now=6.0)
+    assert total == 1000  # 25 + 54 / 0.05 = 1,105 steps would fit: capped at the plan
+    slow = Budget(60.0, 1000, started=0.0)
+    total = slow.fit(5, 1000, now=0.5)  # 0.1 s per step: 600
+    assert total == 600
+    total = slow.fit(25, total, now=6.5)  # then 0.3 s per step: 25 + 178
+    assert total == 25 + int(53.5 / 0.3)
+    assert slow.fit(26, total, now=6.8) == total  # no more estimates
+    short = Budget(60.0, 3, started=0.0)  # a run shorter than the first estimate
+    assert short.fit(3, 3, now=0.3) == 3

@@ -129,6 +129,31 @@ def write_json(path: Path, payload: Any) -> None:
     tmp.replace(path)
 
 
+class Budget:
+    """Cuts a run of ``planned`` steps to fit ``seconds`` of training: a first estimate
+    after 5 steps (they include warm-up costs, so it is cautious), a second from the
+    speed of the next 20, which may give back steps up to ``planned``."""
+
+    FIRST, SECOND = 5, 25
+
+    def __init__(self, seconds: float, planned: int, started: float) -> None:
+        self.seconds, self.planned, self.started = seconds, planned, started
+        self.mark: tuple[int, float] | None = None
+
+    def fit(self, step: int, total: int, now: float) -> int:
+        """The run's step count after ``step`` steps, at time ``now``."""
+        if step == min(self.FIRST, total) and self.mark is None:
+            self.mark = (step, now)
+            per_step = (now - self.started) / step
+            return max(step, min(total, int(self.seconds / per_step)))
+        if self.mark is not None and step == self.SECOND:
+            first, then = self.mark
+            per_step = max(now - then, 1e-9) / (step - first)
+            left = self.seconds - (now - self.started)
+            return max(step, min(self.planned, step + int(left / per_step)))
+        return total
+
+
 def fit(
     model: nn.Module,
     batches: Callable[[int], Iterable[tuple[dict[str, torch.Tensor], int]]],
@@ -169,6 +194,7 @@ def fit(
     stale, step = 0, 0
     model.train()
     started = time.perf_counter()
+    budget = None if options.time_limit is None else Budget(options.time_limit, total, started)
     with Progress(label, unit="steps", enabled=progress) as bar:
         for epoch in range(options.epochs):
             running, seen = 0.0, 0
@@ -185,9 +211,8 @@ def fit(
                 running += loss.detach().item() * rows
                 seen += rows
                 step += 1
-                if options.time_limit is not None and step == min(5, total):  # fit the budget
-                    per_step = (time.perf_counter() - started) / step
-                    total = max(step, min(total, int(options.time_limit / per_step)))
+                if budget is not None:
+                    total = budget.fit(step, total, time.perf_counter())
                 bar(step, total)
             record: dict[str, Any] = {"epoch": epoch + 1, "step": step,
                                       "train_loss": running / max(1, seen)}  # fmt: skip

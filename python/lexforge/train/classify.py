@@ -200,7 +200,8 @@ def finetune(
     into ``out_dir`` (when given) ``best/`` (HF format), ``metrics.json``, ``log.jsonl``
     and ``confusion.png``.
     ``time_limit`` (seconds of training) shortens the run to fit: the step count, and with
-    it the learning-rate schedule, is cut after the first steps are timed.
+    it the learning-rate schedule, is cut from the speed of the first 5 steps, then of the
+    next 20.
 
     Raises ``ConfigError`` for an empty split, missing columns, or validation/test labels
     never seen in training."""
