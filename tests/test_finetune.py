@@ -9,6 +9,7 @@ import json
 import os
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -163,3 +164,59 @@ def test_time_limit_budget_plans_from_measured_speed() -> None:
     assert slow.fit(26, total, now=6.8) == total  # no more estimates
     short = Budget(60.0, 3, started=0.0)  # a run shorter than the first estimate
     assert short.fit(3, 3, now=0.3) == 3
+
+
+def test_greedy_soup_keeps_the_runs_that_help() -> None:
+    from lexforge.train._fit import average_states, greedy_soup
+
+    def state(w: float) -> dict[str, torch.Tensor]:
+        return {"w": torch.tensor([w], dtype=torch.float16), "ids": torch.arange(3)}
+
+    states = [state(1.0), state(3.0), state(10.0)]
+    calls = []
+
+    def score(s: dict[str, torch.Tensor]) -> float:  # best at w = 2
+        calls.append(float(s["w"]))
+        return -((float(s["w"]) - 2.0) ** 2)
+
+    scores = [score(s) for s in states]
+    calls.clear()
+    soup, kept = greedy_soup(states, scores, score)
+    # runs 1 and 2 tie (score -1): run order breaks it; 1+2 average to 2 (score 0, kept);
+    # adding run 3 averages to 4.67 (worse, dropped)
+    assert kept == [0, 1]
+    assert calls == [2.0, pytest.approx(14 / 3, abs=1e-2)]
+    assert soup["w"].dtype == torch.float16 and float(soup["w"]) == 2.0
+    assert torch.equal(soup["ids"], torch.arange(3))
+    uniform, every = greedy_soup(states, scores, None)
+    assert every == [0, 1, 2] and float(uniform["w"]) == pytest.approx(14 / 3, abs=1e-2)
+    assert float(average_states(states[1:])["w"]) == 6.5
+
+
+def test_runs_make_a_greedy_soup(checkpoint: Path, tmp_path: Path) -> None:
+    train = _write_csv(tmp_path / "train.csv", 192, seed=1)
+    valid = _write_csv(tmp_path / "valid.csv", 64, seed=2)
+    kwargs: dict[str, Any] = {
+        "validation": valid, "text_column": "review", "label_column": "sentiment",
+        "epochs": 2, "batch_size": 32, "lr": 3e-3, "progress": False, "runs": 3,
+    }  # fmt: skip
+    result = finetune(checkpoint, train, out_dir=tmp_path / "run", **kwargs)
+    report = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert [r["run"] for r in report["runs"]] == [1, 2, 3]
+    assert report["soup"] == list(result.soup) and 1 <= len(result.soup) <= 3
+    assert [h["run"] for h in result.history] == [1, 1, 2, 2, 3, 3]
+    # greedy: the soup scores at least as well on validation as the best single run
+    best_run = max(r["validation"]["macro_f1"] for r in report["runs"])
+    assert result.validation["macro_f1"] >= best_run
+    # the runs differ (their own order and dropout), and the whole is deterministic
+    losses = [h["train_loss"] for h in result.history if h["epoch"] == 1]
+    assert len(set(losses)) == 3
+    again = finetune(checkpoint, train, **kwargs)
+    assert again.soup == result.soup
+    for (name, a), b in zip(result.model.state_dict().items(), again.model.state_dict().values(),
+                            strict=True):  # fmt: skip
+        assert torch.equal(a, b), name
+    with pytest.raises(ConfigError, match="runs must be >= 1"):
+        finetune(checkpoint, train, runs=0, progress=False)
+    with pytest.raises(ConfigError, match="1 for task 'tag'"):
+        finetune(checkpoint, train, runs=2, task="tag", progress=False)

@@ -108,8 +108,10 @@ def _finetune(args: argparse.Namespace) -> int:
         label_column=args.label_column, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, layer_decay=args.layer_decay, max_length=args.max_length,
         patience=args.patience, seed=args.seed, device=args.device, progress=not args.quiet,
-        task=args.task,
+        task=args.task, runs=args.runs,
     )  # fmt: skip
+    if result.soup:
+        print(f"model soup: the weights of runs {list(result.soup)} averaged")
     shown = {"validation": result.validation, "test": result.test}
     for split, metrics in shown.items():
         if metrics:
@@ -298,6 +300,11 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--max-length", type=int, default=128)
     f.add_argument("--patience", type=int, default=None, help="epochs without improvement")
     f.add_argument("--seed", type=int, default=0)
+    f.add_argument(
+        "--runs", type=int, default=1,
+        help="fine-tune this many times (seeds seed, seed+1, ...) and average the weights of "
+        "the runs that help on validation (a greedy model soup; classification only)",
+    )  # fmt: skip
     f.add_argument("--device", default=None)
     f.add_argument("--quiet", action="store_true")
     f.set_defaults(func=_finetune)

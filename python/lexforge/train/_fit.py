@@ -167,11 +167,13 @@ def fit(
     out: Path | None,
     progress: bool | None,
     label: str = "fine-tuning",
+    tag: dict[str, Any] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """Trains ``model`` on ``batches(epoch)`` (model keyword arguments, labels included,
     and the batch's row count); after each epoch ``evaluate()`` (when given) is scored by
     ``score`` and logged through ``summary``. Leaves the best epoch's weights in ``model``
-    and returns the per-epoch history and the best evaluation (with its ``epoch``)."""
+    and returns the per-epoch history (each record starting with ``tag``) and the best
+    evaluation (with its ``epoch``)."""
     from .._progress import Progress
 
     total = steps_per_epoch * options.epochs
@@ -214,7 +216,7 @@ def fit(
                 if budget is not None:
                     total = budget.fit(step, total, time.perf_counter())
                 bar(step, total)
-            record: dict[str, Any] = {"epoch": epoch + 1, "step": step,
+            record: dict[str, Any] = {**(tag or {}), "epoch": epoch + 1, "step": step,
                                       "train_loss": running / max(1, seen)}  # fmt: skip
             if evaluate is not None:
                 metrics = evaluate()
@@ -235,3 +237,37 @@ def fit(
         model.load_state_dict(best_state)
     model.eval()
     return history, best
+
+
+def average_states(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """The element-wise mean of state dicts of one architecture (floating tensors averaged
+    in float32 and cast back; other tensors, such as position ids, from the first)."""
+    mean = {}
+    for name, first in states[0].items():
+        if first.is_floating_point():
+            total = torch.stack([s[name].float() for s in states]).mean(0)
+            mean[name] = total.to(first.dtype)
+        else:
+            mean[name] = first.clone()
+    return mean
+
+
+def greedy_soup(
+    states: list[dict[str, torch.Tensor]],
+    scores: list[float],
+    score_state: Callable[[dict[str, torch.Tensor]], float] | None,
+) -> tuple[dict[str, torch.Tensor], list[int]]:
+    """A greedy model soup (Wortsman et al. 2022) of runs fine-tuned from one checkpoint:
+    runs in order of ``scores`` (best first, ties by run order), each kept in the
+    average only when ``score_state`` of the new average is at least the soup's score so
+    far. Without ``score_state`` (no validation data), the uniform soup of all runs.
+    Returns the averaged weights and the indices of the runs in it."""
+    if score_state is None:
+        return average_states(states), list(range(len(states)))
+    order = sorted(range(len(states)), key=lambda i: (-scores[i], i))
+    kept, best = [order[0]], scores[order[0]]
+    for i in order[1:]:
+        candidate = score_state(average_states([states[j] for j in [*kept, i]]))
+        if candidate >= best:
+            kept, best = [*kept, i], candidate
+    return average_states([states[j] for j in kept]), sorted(kept)
