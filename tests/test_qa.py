@@ -148,6 +148,14 @@ def test_qa_learns_across_windows(checkpoint: Path, tmp_path: Path) -> None:
     predictions = json.loads((out / "predictions.json").read_text())
     assert len(predictions) == 64 and set(predictions.values()) <= set(NAMES) | {""}
     assert (out / "best" / "config.json").is_file()
+    # two short runs, their greedy soup scored by F1 on validation; no predictions in the runs
+    soup = finetune(checkpoint, train, validation=_synthetic(64, 2), out_dir=tmp_path / "soup",
+                    task="qa", epochs=1, batch_size=32, lr=3e-3, max_length=40, runs=2,
+                    progress=False)  # fmt: skip
+    report = json.loads((tmp_path / "soup" / "metrics.json").read_text())
+    assert [r["run"] for r in report["runs"]] == [1, 2] and report["soup"] == list(soup.soup)
+    assert all("predictions" not in r["validation"] for r in report["runs"])
+    assert soup.validation["f1"] >= max(r["validation"]["f1"] for r in report["runs"])
 
 
 def test_bad_qa_data(checkpoint: Path, tmp_path: Path) -> None:

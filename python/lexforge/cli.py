@@ -303,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument(
         "--runs", type=int, default=1,
         help="fine-tune this many times (seeds seed, seed+1, ...) and average the weights of "
-        "the runs that help on validation (a greedy model soup; classification only)",
+        "the runs that help on validation (a greedy model soup)",
     )  # fmt: skip
     f.add_argument("--device", default=None)
     f.add_argument("--quiet", action="store_true")

@@ -10,7 +10,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -271,3 +271,84 @@ def greedy_soup(
         if candidate >= best:
             kept, best = [*kept, i], candidate
     return average_states([states[j] for j in kept]), sorted(kept)
+
+
+@dataclass
+class Fitted:
+    """What ``fit_runs`` leaves: every run's history (records tagged with their ``run``
+    when there are several), the validation metrics of the model it leaves, the runs
+    averaged into it (from 1; empty for a single run) and each run's best validation."""
+
+    history: list[dict[str, Any]]
+    best: dict[str, Any] | None
+    soup: tuple[int, ...] = ()
+    runs: list[dict[str, Any] | None] = field(default_factory=list)
+
+    def report(self, clean: Callable[[Any], Any] = lambda m: m) -> dict[str, Any]:
+        """The runs and the soup for ``metrics.json`` (nothing for a single run)."""
+        if not self.runs:
+            return {}
+        return {"runs": [{"run": i + 1, "validation": clean(b)} for i, b in enumerate(self.runs)],
+                "soup": list(self.soup)}  # fmt: skip
+
+
+def fit_runs(
+    model: nn.Module,
+    batches: Callable[[int], Callable[[int], Iterable[tuple[dict[str, torch.Tensor], int]]]],
+    steps_per_epoch: int,
+    options: FitOptions,
+    *,
+    runs: int,
+    seed: int,
+    evaluate: Callable[[], dict[str, Any]] | None,
+    score: Callable[[dict[str, Any]], float],
+    summary: Callable[[dict[str, Any]], dict[str, Any]],
+    device: torch.device,
+    out: Path | None,
+    progress: bool | None,
+    label: str = "fine-tuning",
+) -> Fitted:
+    """``fit`` ``runs`` times from the model's present weights, run ``r`` on
+    ``batches(seed + r)`` with its dropout seeded by ``seed + r`` (run 0 keeps the RNG as
+    it is), ``options.time_limit`` shared among the runs; then the greedy soup of the
+    runs (``greedy_soup``, scored by ``score`` of ``evaluate()``) is left in ``model``."""
+    if runs < 1:
+        raise ConfigError(f"runs must be >= 1, got {runs}")
+    initial = {k: v.detach().clone() for k, v in model.state_dict().items()} if runs > 1 else {}
+    started = time.perf_counter()
+    history: list[dict[str, Any]] = []
+    finished: list[tuple[dict[str, torch.Tensor], dict[str, Any] | None]] = []
+    best: dict[str, Any] | None = None
+    for run in range(runs):
+        limit = options.time_limit
+        if limit is not None:  # what is left, shared among the runs still to come
+            limit = (limit - (time.perf_counter() - started)) / (runs - run)
+            if run and limit <= 0:
+                break
+        if run:
+            model.load_state_dict(initial)
+            torch.manual_seed(seed + run)
+        run_history, best = fit(
+            model, batches(seed + run), steps_per_epoch, replace(options, time_limit=limit),
+            evaluate=evaluate, score=score, summary=summary, device=device, out=out,
+            progress=progress, tag={"run": run + 1} if runs > 1 else None,
+            label=label if runs == 1 else f"{label} (run {run + 1}/{runs})",
+        )  # fmt: skip
+        history += run_history
+        if runs > 1:
+            finished.append(({k: v.detach().clone() for k, v in model.state_dict().items()}, best))
+    if len(finished) < 2:
+        return Fitted(history, best, (), [b for _, b in finished])
+
+    def score_state(state: dict[str, torch.Tensor]) -> float:
+        model.load_state_dict(state)
+        assert evaluate is not None
+        return score(evaluate())
+
+    scores = [score(b) if b else 0.0 for _, b in finished]
+    soup, kept = greedy_soup([w for w, _ in finished], scores,
+                             score_state if evaluate is not None else None)  # fmt: skip
+    model.load_state_dict(soup)
+    model.eval()
+    return Fitted(history, evaluate() if evaluate is not None else None,
+                  tuple(i + 1 for i in kept), [b for _, b in finished])  # fmt: skip

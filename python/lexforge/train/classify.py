@@ -10,12 +10,10 @@ early stopping. Metrics: accuracy and macro-F1, with a confusion matrix (JSON an
 from __future__ import annotations
 
 import csv
-import dataclasses
 import json
 import math
 import os
 import random
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +24,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ._fit import FitOptions, autocast, fit, greedy_soup, prepare, write_json
+from ._fit import FitOptions, autocast, fit_runs, prepare, write_json
 
 Record = tuple[str, str] | tuple[str, str, str]  # (text, label) or (text, pair, label)
 
@@ -206,12 +204,13 @@ def finetune(
     ``time_limit`` (seconds of training) shortens the run to fit: the step count, and with
     it the learning-rate schedule, is cut from the speed of the first 5 steps, then of the
     next 20.
-    ``runs`` > 1 (classification) fine-tunes that many times from the same starting
-    weights, each run with its own data order and dropout (seeds ``seed``, ``seed + 1``,
-    ...; the data split stays ``seed``'s), then averages their weights: a greedy model
-    soup (Wortsman et al. 2022) that keeps a run only when the average scores at least as
-    well on validation (all runs without validation data). The result is one model of
-    the same architecture, exported like any other; ``time_limit`` covers all the runs.
+    ``runs`` > 1 fine-tunes that many times from the same starting weights, each run with
+    its own data order and dropout (seeds ``seed``, ``seed + 1``, ...; the data split
+    stays ``seed``'s), then averages their weights: a greedy model soup (Wortsman et al.
+    2022) that keeps a run only when the average scores at least as well on validation
+    (macro-F1, entity F1 for BIO tags, F1 for QA; all runs without validation data). The
+    result is one model of the same architecture, exported like any other; ``time_limit``
+    covers all the runs.
 
     Raises ``ConfigError`` for an empty split, missing columns, or validation/test labels
     never seen in training."""
@@ -219,8 +218,8 @@ def finetune(
         task = "tag" if _tagged_dataset(train) else "classify"
     if task not in ("classify", "tag", "qa"):
         raise ConfigError(f"task must be 'classify', 'tag' or 'qa', got {task!r}")
-    if runs < 1 or (runs > 1 and task != "classify"):
-        raise ConfigError(f"runs must be >= 1, and 1 for task {task!r}; got {runs}")
+    if runs < 1:
+        raise ConfigError(f"runs must be >= 1, got {runs}")
     if task == "qa":
         from .qa import finetune_qa
 
@@ -229,7 +228,7 @@ def finetune(
             out_dir=out_dir, epochs=epochs, batch_size=batch_size, lr=lr, warmup=warmup,
             weight_decay=weight_decay, layer_decay=layer_decay, max_length=max_length,
             stride=min(128, max_length // 2), patience=patience, max_steps=max_steps,
-            time_limit=time_limit, seed=seed, device=device, progress=progress,
+            time_limit=time_limit, seed=seed, device=device, progress=progress, runs=runs,
             question_column="question" if text_column == "text" else text_column,
             context_column=pair_column or "context",
             answers_column="answers" if label_column == "label" else label_column,
@@ -244,7 +243,7 @@ def finetune(
             out_dir=out_dir, epochs=epochs, batch_size=batch_size, lr=lr, warmup=warmup,
             weight_decay=weight_decay, layer_decay=layer_decay, max_length=max_length,
             patience=patience, max_steps=max_steps, time_limit=time_limit, seed=seed,
-            device=device, progress=progress, **columns,
+            device=device, progress=progress, runs=runs, **columns,
         )  # fmt: skip
     options = FitOptions(
         epochs=epochs, lr=lr, warmup=warmup, weight_decay=weight_decay, layer_decay=layer_decay,
@@ -322,69 +321,27 @@ def finetune(
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-    validate = (lambda: evaluate(splits["validation"])) if "validation" in splits else None
-    initial = {k: v.detach().clone() for k, v in clf.state_dict().items()} if runs > 1 else {}
-    started = time.perf_counter()
-    history: list[dict[str, Any]] = []
-    finished: list[tuple[dict[str, torch.Tensor], dict[str, Any] | None]] = []
-    for run in range(runs):
-        limit = time_limit
-        if time_limit is not None:  # what is left, shared among the runs still to come
-            limit = (time_limit - (time.perf_counter() - started)) / (runs - run)
-            if run and limit <= 0:
-                break
-        if run:
-            clf.load_state_dict(initial)
-            torch.manual_seed(seed + run)  # the run's dropout
-        run_history, best = fit(
-            clf, training(seed + run), math.ceil(len(splits["train"]) / batch_size),
-            dataclasses.replace(options, time_limit=limit), evaluate=validate,
-            score=lambda m: float(m["macro_f1"]),
-            summary=lambda m: {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"]},
-            device=dev, out=out, progress=progress, tag={"run": run + 1} if runs > 1 else None,
-            label="fine-tuning" if runs == 1 else f"fine-tuning (run {run + 1}/{runs})",
-        )  # fmt: skip
-        history += run_history
-        if runs > 1:
-            finished.append(({k: v.detach().clone() for k, v in clf.state_dict().items()}, best))
-    result = FinetuneResult(clf, labels, history, best or {})
-    if len(finished) > 1:
-        result.soup, result.validation = _soup(clf, finished, validate)
+    fitted = fit_runs(
+        clf, training, math.ceil(len(splits["train"]) / batch_size), options, runs=runs,
+        seed=seed,
+        evaluate=(lambda: evaluate(splits["validation"])) if "validation" in splits else None,
+        score=lambda m: float(m["macro_f1"]),
+        summary=lambda m: {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"]},
+        device=dev, out=out, progress=progress,
+    )  # fmt: skip
+    result = FinetuneResult(clf, labels, fitted.history, fitted.best or {}, soup=fitted.soup)
     if "test" in splits:
         result.test = evaluate(splits["test"])
     if out is not None:
         clf.save_pretrained(out / "best", tokenizer=tok if _is_wordpiece(tok) else None)
-        report: dict[str, Any] = {"labels": list(labels), "validation": result.validation,
-                                  "test": result.test, "history": history}  # fmt: skip
-        if finished:
-            report["runs"] = [{"run": i + 1, "validation": b} for i, (_, b) in enumerate(finished)]
-            report["soup"] = list(result.soup)
+        report = {"labels": list(labels), "validation": result.validation, "test": result.test,
+                  "history": result.history, **fitted.report()}  # fmt: skip
         write_json(out / "metrics.json", report)
         shown = result.test or result.validation
         if shown:
             plot_confusion(shown["confusion"], labels, out / "confusion.png",
                            "test" if result.test else "validation")  # fmt: skip
     return result
-
-
-def _soup(
-    model: nn.Module,
-    runs: list[tuple[dict[str, torch.Tensor], dict[str, Any] | None]],
-    validate: Any,
-) -> tuple[tuple[int, ...], dict[str, Any]]:
-    """Loads the greedy soup of ``runs`` (weights, best validation metrics) into
-    ``model``; returns the runs kept (from 1) and the soup's validation metrics."""
-
-    def score(state: dict[str, torch.Tensor]) -> float:
-        model.load_state_dict(state)
-        return float(validate()["macro_f1"])
-
-    scores = [float((b or {}).get("macro_f1", 0.0)) for _, b in runs]
-    soup, kept = greedy_soup([w for w, _ in runs], scores, score if validate else None)
-    model.load_state_dict(soup)
-    model.eval()
-    validation = validate() if validate is not None else {}
-    return tuple(i + 1 for i in kept), validation
 
 
 def _tagged_dataset(source: Any) -> bool:

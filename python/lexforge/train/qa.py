@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
-from ._fit import FitOptions, autocast, fit, prepare, write_json
+from ._fit import FitOptions, autocast, fit_runs, prepare, write_json
 from .classify import FinetuneResult, _is_wordpiece
 
 
@@ -287,6 +287,7 @@ def finetune_qa(
     seed: int = 0,
     device: str | None = None,
     progress: bool | None = None,
+    runs: int = 1,
 ) -> FinetuneResult:
     """Fine-tunes ``model`` (a checkpoint directory or a lexforge model) to answer
     questions by extracting spans; see the module docstring. ``result.validation`` and
@@ -351,26 +352,29 @@ def finetune_qa(
         metrics["predictions"] = {e.id: text for e, text in zip(examples, texts, strict=True)}
         return metrics
 
-    def training(epoch: int) -> Iterator[tuple[dict[str, torch.Tensor], int]]:
-        shuffled = list(range(n_rows))
-        random.Random(seed * 1000 + epoch).shuffle(shuffled)
-        for at in range(0, n_rows, batch_size):
-            index = np.asarray(shuffled[at : at + batch_size])
-            targets = {"start_positions": torch.as_tensor(starts[index]).to(dev),
-                       "end_positions": torch.as_tensor(ends[index]).to(dev)}  # fmt: skip
-            yield {**rows(train_w.arrays, index), **targets}, len(index)
+    def training(run_seed: int) -> Any:
+        def epochs(epoch: int) -> Iterator[tuple[dict[str, torch.Tensor], int]]:
+            shuffled = list(range(n_rows))
+            random.Random(run_seed * 1000 + epoch).shuffle(shuffled)
+            for at in range(0, n_rows, batch_size):
+                index = np.asarray(shuffled[at : at + batch_size])
+                targets = {"start_positions": torch.as_tensor(starts[index]).to(dev),
+                           "end_positions": torch.as_tensor(ends[index]).to(dev)}  # fmt: skip
+                yield {**rows(train_w.arrays, index), **targets}, len(index)
+
+        return epochs
 
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-    history, best = fit(
-        qa, training, math.ceil(n_rows / batch_size), options,
+    fitted = fit_runs(
+        qa, training, math.ceil(n_rows / batch_size), options, runs=runs, seed=seed,
         evaluate=(lambda: evaluate(splits["validation"])) if "validation" in splits else None,
         score=lambda m: float(m["f1"]),
         summary=lambda m: {"exact_match": m["exact_match"], "f1": m["f1"]},
         device=dev, out=out, progress=progress, label="fine-tuning (QA)",
     )  # fmt: skip
-    result = FinetuneResult(qa, (), history, best or {})
+    result = FinetuneResult(qa, (), fitted.history, fitted.best or {}, soup=fitted.soup)
     if "test" in splits:
         result.test = evaluate(splits["test"])
     if out is not None:
@@ -378,7 +382,8 @@ def finetune_qa(
         shown = result.test or result.validation
         predictions = shown.pop("predictions", {}) if shown else {}
         report = {"task": "qa", "validation": _scores(result.validation),
-                  "test": _scores(result.test), "history": history}  # fmt: skip
+                  "test": _scores(result.test), "history": result.history,
+                  **fitted.report(_scores)}  # fmt: skip
         write_json(out / "metrics.json", report)
         write_json(out / "predictions.json", predictions)
         if shown is not None:

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
-from ._fit import FitOptions, autocast, fit, prepare, write_json
+from ._fit import FitOptions, autocast, fit_runs, prepare, write_json
 from .classify import (
     FinetuneResult,
     _is_wordpiece,
@@ -234,6 +234,7 @@ def finetune_tagger(
     seed: int = 0,
     device: str | None = None,
     progress: bool | None = None,
+    runs: int = 1,
 ) -> FinetuneResult:
     """Fine-tunes ``model`` (a checkpoint directory or a lexforge model) to tag words; see
     the module docstring. Arguments as in ``finetune``. ``result.validation`` and
@@ -292,10 +293,12 @@ def finetune_tagger(
                   for k in ("input_ids", "attention_mask", "token_type_ids")}  # fmt: skip
         return pieces, (np.asarray(enc["offsets"]), special)
 
-    def batches(sentences: list[Sentence], shuffle: bool, epoch: int) -> Iterator[Any]:
+    def batches(
+        sentences: list[Sentence], shuffle: bool, epoch: int, order_seed: int = seed
+    ) -> Iterator[Any]:
         order = list(range(len(sentences)))
         if shuffle:
-            random.Random(seed * 1000 + epoch).shuffle(order)
+            random.Random(order_seed * 1000 + epoch).shuffle(order)
         for start in range(0, len(order), batch_size):
             yield [sentences[i] for i in order[start : start + batch_size]]
 
@@ -331,13 +334,16 @@ def finetune_tagger(
     def score(metrics: dict[str, Any]) -> float:
         return float(metrics["entity"]["f1"] if bio else metrics["accuracy"])
 
-    def training(epoch: int) -> Iterator[tuple[dict[str, torch.Tensor], int]]:
-        for chunk in batches(splits["train"], True, epoch):
-            pieces, (offsets, special) = encode(chunk)
-            words = [tokens for tokens, _ in chunk]
-            ids = [[index[g] for g in tags] for _, tags in chunk]
-            target = first_piece_labels(offsets, special, words, ids)
-            yield {**pieces, "labels": torch.as_tensor(target).to(dev)}, len(chunk)
+    def training(run_seed: int) -> Any:
+        def epochs(epoch: int) -> Iterator[tuple[dict[str, torch.Tensor], int]]:
+            for chunk in batches(splits["train"], True, epoch, run_seed):
+                pieces, (offsets, special) = encode(chunk)
+                words = [tokens for tokens, _ in chunk]
+                ids = [[index[g] for g in tags] for _, tags in chunk]
+                target = first_piece_labels(offsets, special, words, ids)
+                yield {**pieces, "labels": torch.as_tensor(target).to(dev)}, len(chunk)
+
+        return epochs
 
     def summary(metrics: dict[str, Any]) -> dict[str, Any]:
         shown = {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]}
@@ -346,19 +352,20 @@ def finetune_tagger(
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-    history, best = fit(
-        tagger, training, math.ceil(len(splits["train"]) / batch_size), options,
+    fitted = fit_runs(
+        tagger, training, math.ceil(len(splits["train"]) / batch_size), options, runs=runs,
+        seed=seed,
         evaluate=(lambda: evaluate(splits["validation"])) if "validation" in splits else None,
         score=score, summary=summary, device=dev, out=out, progress=progress,
         label="fine-tuning (tags)",
     )  # fmt: skip
-    result = FinetuneResult(tagger, labels, history, best or {})
+    result = FinetuneResult(tagger, labels, fitted.history, fitted.best or {}, soup=fitted.soup)
     if "test" in splits:
         result.test = evaluate(splits["test"])
     if out is not None:
         tagger.save_pretrained(out / "best", tokenizer=tok if _is_wordpiece(tok) else None)
         report = {"task": "tag", "labels": list(labels), "validation": result.validation,
-                  "test": result.test, "history": history}  # fmt: skip
+                  "test": result.test, "history": result.history, **fitted.report()}  # fmt: skip
         write_json(out / "metrics.json", report)
         shown = result.test or result.validation
         if shown:
