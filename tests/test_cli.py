@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import lexforge
+from lexforge import _core
 from lexforge.cli import main
 
 
@@ -23,7 +24,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 def test_version() -> None:
     out = run("--version")
     assert out.returncode == 0 and out.stdout.strip() == f"lexforge {lexforge.__version__}"
-    assert lexforge.__version__ == lexforge._core.__version__
+    assert lexforge.__version__ == _core.__version__
 
 
 def test_train_and_tokenize(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
