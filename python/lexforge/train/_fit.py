@@ -10,7 +10,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +31,14 @@ class FitOptions:
     max_steps: int | None = None
     time_limit: float | None = None
     batch_size: int = 32
+    runs: int = 1  # fine-tuning runs averaged into a greedy model soup (``fit``)
+    seed: int = 0  # run r orders its data and seeds its dropout with seed + r
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0:
             raise ConfigError("epochs and batch_size must be >= 1 and lr > 0")
+        if self.runs < 1:
+            raise ConfigError(f"runs must be >= 1, got {self.runs}")
         if not 0 < self.layer_decay <= 1:
             raise ConfigError(f"layer_decay must be in (0, 1], got {self.layer_decay}")
 
@@ -154,91 +158,6 @@ class Budget:
         return total
 
 
-def fit(
-    model: nn.Module,
-    batches: Callable[[int], Iterable[tuple[dict[str, torch.Tensor], int]]],
-    steps_per_epoch: int,
-    options: FitOptions,
-    *,
-    evaluate: Callable[[], dict[str, Any]] | None,
-    score: Callable[[dict[str, Any]], float],
-    summary: Callable[[dict[str, Any]], dict[str, Any]],
-    device: torch.device,
-    out: Path | None,
-    progress: bool | None,
-    label: str = "fine-tuning",
-    tag: dict[str, Any] | None = None,
-) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    """Trains ``model`` on ``batches(epoch)`` (model keyword arguments, labels included,
-    and the batch's row count); after each epoch ``evaluate()`` (when given) is scored by
-    ``score`` and logged through ``summary``. Leaves the best epoch's weights in ``model``
-    and returns the per-epoch history (each record starting with ``tag``) and the best
-    evaluation (with its ``epoch``)."""
-    from .._progress import Progress
-
-    total = steps_per_epoch * options.epochs
-    if options.max_steps is not None:
-        total = min(options.max_steps, total)
-    warm = int(options.warmup * total) if options.warmup < 1 else int(options.warmup)
-    groups = param_groups(model, options.lr, options.layer_decay, options.weight_decay)
-    optimizer = torch.optim.AdamW(groups, lr=options.lr)
-
-    def factor(s: int) -> float:
-        if s < warm:
-            return (s + 1) / max(1, warm)
-        return max(0.0, (total - s) / max(1, total - warm))
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-    mixed = autocast(device)
-    history: list[dict[str, Any]] = []
-    best: dict[str, Any] | None = None
-    best_state: dict[str, torch.Tensor] | None = None
-    stale, step = 0, 0
-    model.train()
-    started = time.perf_counter()
-    budget = None if options.time_limit is None else Budget(options.time_limit, total, started)
-    with Progress(label, unit="steps", enabled=progress) as bar:
-        for epoch in range(options.epochs):
-            running, seen = 0.0, 0
-            for kwargs, rows in batches(epoch):
-                if step >= total:
-                    break
-                with mixed:
-                    loss = model(**kwargs).loss
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                running += loss.detach().item() * rows
-                seen += rows
-                step += 1
-                if budget is not None:
-                    total = budget.fit(step, total, time.perf_counter())
-                bar(step, total)
-            record: dict[str, Any] = {**(tag or {}), "epoch": epoch + 1, "step": step,
-                                      "train_loss": running / max(1, seen)}  # fmt: skip
-            if evaluate is not None:
-                metrics = evaluate()
-                record.update(summary(metrics))
-                if best is None or score(metrics) > score(best):
-                    best, stale = {**metrics, "epoch": epoch + 1}, 0
-                    state = model.state_dict().items()
-                    best_state = copy.deepcopy({k: v.detach().cpu() for k, v in state})
-                else:
-                    stale += 1
-            history.append(record)
-            if out is not None:
-                with (out / "log.jsonl").open("a", encoding="utf-8") as f:
-                    f.write(json.dumps(record) + "\n")
-            if (options.patience is not None and stale > options.patience) or step >= total:
-                break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    model.eval()
-    return history, best
-
-
 def average_states(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     """The element-wise mean of state dicts of one architecture (floating tensors averaged
     in float32 and cast back; other tensors, such as position ids, from the first)."""
@@ -275,7 +194,7 @@ def greedy_soup(
 
 @dataclass
 class Fitted:
-    """What ``fit_runs`` leaves: every run's history (records tagged with their ``run``
+    """What ``fit`` leaves: every run's history (records tagged with their ``run``
     when there are several), the validation metrics of the model it leaves, the runs
     averaged into it (from 1; empty for a single run) and each run's best validation."""
 
@@ -292,14 +211,12 @@ class Fitted:
                 "soup": list(self.soup)}  # fmt: skip
 
 
-def fit_runs(
+def fit(
     model: nn.Module,
     batches: Callable[[int], Callable[[int], Iterable[tuple[dict[str, torch.Tensor], int]]]],
     steps_per_epoch: int,
     options: FitOptions,
     *,
-    runs: int,
-    seed: int,
     evaluate: Callable[[], dict[str, Any]] | None,
     score: Callable[[dict[str, Any]], float],
     summary: Callable[[dict[str, Any]], dict[str, Any]],
@@ -308,34 +225,100 @@ def fit_runs(
     progress: bool | None,
     label: str = "fine-tuning",
 ) -> Fitted:
-    """``fit`` ``runs`` times from the model's present weights, run ``r`` on
-    ``batches(seed + r)`` with its dropout seeded by ``seed + r`` (run 0 keeps the RNG as
-    it is), ``options.time_limit`` shared among the runs; then the greedy soup of the
-    runs (``greedy_soup``, scored by ``score`` of ``evaluate()``) is left in ``model``."""
-    if runs < 1:
-        raise ConfigError(f"runs must be >= 1, got {runs}")
-    initial = {k: v.detach().clone() for k, v in model.state_dict().items()} if runs > 1 else {}
-    started = time.perf_counter()
+    """Trains ``model`` on ``batches(seed)(epoch)`` (model keyword arguments, labels
+    included, and the batch's row count); after each epoch ``evaluate()`` (when given) is
+    scored by ``score`` and logged through ``summary``, and the best epoch's weights are
+    kept. With ``options.runs`` > 1 it trains that many times from the model's present
+    weights, run r on ``batches(options.seed + r)`` with its dropout seeded by the same
+    (run 0 keeps the RNG as it is), ``options.time_limit`` shared among the runs; then the
+    greedy soup of the runs (``greedy_soup``, scored on ``evaluate()``) is left in
+    ``model``."""
+    from .._progress import Progress
+
+    from_start = options.runs > 1
+    initial = {k: v.detach().clone() for k, v in model.state_dict().items()} if from_start else {}
+
+    def once(run: int, limit: float | None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        tag = {"run": run + 1} if from_start else {}
+        total = steps_per_epoch * options.epochs
+        if options.max_steps is not None:
+            total = min(options.max_steps, total)
+        warm = int(options.warmup * total) if options.warmup < 1 else int(options.warmup)
+        groups = param_groups(model, options.lr, options.layer_decay, options.weight_decay)
+        optimizer = torch.optim.AdamW(groups, lr=options.lr)
+
+        def factor(s: int) -> float:
+            if s < warm:
+                return (s + 1) / max(1, warm)
+            return max(0.0, (total - s) / max(1, total - warm))
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        mixed = autocast(device)
+        history: list[dict[str, Any]] = []
+        best: dict[str, Any] | None = None
+        best_state: dict[str, torch.Tensor] | None = None
+        stale, step = 0, 0
+        model.train()
+        started = time.perf_counter()
+        budget = None if limit is None else Budget(limit, total, started)
+        name = label if options.runs == 1 else f"{label} (run {run + 1}/{options.runs})"
+        with Progress(name, unit="steps", enabled=progress) as bar:
+            for epoch in range(options.epochs):
+                running, seen = 0.0, 0
+                for kwargs, rows in batches(options.seed + run)(epoch):
+                    if step >= total:
+                        break
+                    with mixed:
+                        loss = model(**kwargs).loss
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                    optimizer.step()
+                    scheduler.step()
+                    optimizer.zero_grad(set_to_none=True)
+                    running += loss.detach().item() * rows
+                    seen += rows
+                    step += 1
+                    if budget is not None:
+                        total = budget.fit(step, total, time.perf_counter())
+                    bar(step, total)
+                record: dict[str, Any] = {**tag, "epoch": epoch + 1, "step": step,
+                                          "train_loss": running / max(1, seen)}  # fmt: skip
+                if evaluate is not None:
+                    metrics = evaluate()
+                    record.update(summary(metrics))
+                    if best is None or score(metrics) > score(best):
+                        best, stale = {**metrics, "epoch": epoch + 1}, 0
+                        state = model.state_dict().items()
+                        best_state = copy.deepcopy({k: v.detach().cpu() for k, v in state})
+                    else:
+                        stale += 1
+                history.append(record)
+                if out is not None:
+                    with (out / "log.jsonl").open("a", encoding="utf-8") as f:
+                        f.write(json.dumps(record) + "\n")
+                if (options.patience is not None and stale > options.patience) or step >= total:
+                    break
+        if best_state is not None:
+            model.load_state_dict(best_state)
+        model.eval()
+        return history, best
+
+    clock = time.perf_counter()
     history: list[dict[str, Any]] = []
     finished: list[tuple[dict[str, torch.Tensor], dict[str, Any] | None]] = []
     best: dict[str, Any] | None = None
-    for run in range(runs):
+    for run in range(options.runs):
         limit = options.time_limit
         if limit is not None:  # what is left, shared among the runs still to come
-            limit = (limit - (time.perf_counter() - started)) / (runs - run)
+            limit = (limit - (time.perf_counter() - clock)) / (options.runs - run)
             if run and limit <= 0:
                 break
         if run:
             model.load_state_dict(initial)
-            torch.manual_seed(seed + run)
-        run_history, best = fit(
-            model, batches(seed + run), steps_per_epoch, replace(options, time_limit=limit),
-            evaluate=evaluate, score=score, summary=summary, device=device, out=out,
-            progress=progress, tag={"run": run + 1} if runs > 1 else None,
-            label=label if runs == 1 else f"{label} (run {run + 1}/{runs})",
-        )  # fmt: skip
+            torch.manual_seed(options.seed + run)
+        run_history, best = once(run, limit)
         history += run_history
-        if runs > 1:
+        if from_start:
             finished.append(({k: v.detach().clone() for k, v in model.state_dict().items()}, best))
     if len(finished) < 2:
         return Fitted(history, best, (), [b for _, b in finished])

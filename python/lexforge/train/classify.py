@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ._fit import FitOptions, autocast, fit_runs, prepare, write_json
+from ._fit import FitOptions, autocast, fit, prepare, write_json
 
 Record = tuple[str, str] | tuple[str, str, str]  # (text, label) or (text, pair, label)
 
@@ -248,6 +248,7 @@ def finetune(
     options = FitOptions(
         epochs=epochs, lr=lr, warmup=warmup, weight_decay=weight_decay, layer_decay=layer_decay,
         patience=patience, max_steps=max_steps, time_limit=time_limit, batch_size=batch_size,
+        runs=runs, seed=seed,
     )  # fmt: skip
     named = isinstance(train, str) and not Path(train).exists()
 
@@ -321,9 +322,8 @@ def finetune(
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-    fitted = fit_runs(
-        clf, training, math.ceil(len(splits["train"]) / batch_size), options, runs=runs,
-        seed=seed,
+    fitted = fit(
+        clf, training, math.ceil(len(splits["train"]) / batch_size), options,
         evaluate=(lambda: evaluate(splits["validation"])) if "validation" in splits else None,
         score=lambda m: float(m["macro_f1"]),
         summary=lambda m: {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"]},

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
-from ._fit import FitOptions, autocast, fit_runs, prepare, write_json
+from ._fit import FitOptions, autocast, fit, prepare, write_json
 from .classify import FinetuneResult, _is_wordpiece
 
 
@@ -300,6 +300,7 @@ def finetune_qa(
     options = FitOptions(
         epochs=epochs, lr=lr, warmup=warmup, weight_decay=weight_decay, layer_decay=layer_decay,
         patience=patience, max_steps=max_steps, time_limit=time_limit, batch_size=batch_size,
+        runs=runs, seed=seed,
     )  # fmt: skip
     if not 0 <= stride < max_length:
         raise ConfigError(f"stride must be in [0, max_length), got {stride}")
@@ -367,8 +368,8 @@ def finetune_qa(
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-    fitted = fit_runs(
-        qa, training, math.ceil(n_rows / batch_size), options, runs=runs, seed=seed,
+    fitted = fit(
+        qa, training, math.ceil(n_rows / batch_size), options,
         evaluate=(lambda: evaluate(splits["validation"])) if "validation" in splits else None,
         score=lambda m: float(m["f1"]),
         summary=lambda m: {"exact_match": m["exact_match"], "f1": m["f1"]},

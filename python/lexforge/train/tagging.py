@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
-from ._fit import FitOptions, autocast, fit_runs, prepare, write_json
+from ._fit import FitOptions, autocast, fit, prepare, write_json
 from .classify import (
     FinetuneResult,
     _is_wordpiece,
@@ -247,6 +247,7 @@ def finetune_tagger(
     options = FitOptions(
         epochs=epochs, lr=lr, warmup=warmup, weight_decay=weight_decay, layer_decay=layer_decay,
         patience=patience, max_steps=max_steps, time_limit=time_limit, batch_size=batch_size,
+        runs=runs, seed=seed,
     )  # fmt: skip
     named = isinstance(train, str) and not Path(train).exists()
 
@@ -352,9 +353,8 @@ def finetune_tagger(
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-    fitted = fit_runs(
-        tagger, training, math.ceil(len(splits["train"]) / batch_size), options, runs=runs,
-        seed=seed,
+    fitted = fit(
+        tagger, training, math.ceil(len(splits["train"]) / batch_size), options,
         evaluate=(lambda: evaluate(splits["validation"])) if "validation" in splits else None,
         score=score, summary=summary, device=dev, out=out, progress=progress,
         label="fine-tuning (tags)",
