@@ -132,6 +132,14 @@ def test_cli_finetune_embed_fill_mask(checkpoint: Path, tmp_path: Path) -> None:
     out = cli("finetune", str(checkpoint), str(train), "--validation", str(train),
               "--out", str(tmp_path / "ft"), "--epochs", "1", "--quiet")  # fmt: skip
     assert "validation: accuracy" in out and (tmp_path / "ft" / "best" / "config.json").is_file()
+    out = cli("finetune", str(checkpoint), str(train), "--validation", str(train),
+              "--out", str(tmp_path / "soup"), "--runs", "2", "--max-steps", "2",
+              "--warmup", "1", "--weight-decay", "0", "--time-limit", "60", "--quiet")  # fmt: skip
+    report = json.loads((tmp_path / "soup" / "metrics.json").read_text())
+    assert [h["step"] for h in report["history"]] == [2, 2]  # two runs of --max-steps 2
+    assert [r["run"] for r in report["runs"]] == [1, 2] and report["soup"]
+    soup = report["soup"]
+    assert (f"runs {soup} averaged" if len(soup) > 1 else f"run {soup[0]} alone") in out
     texts = tmp_path / "texts.txt"
     texts.write_text("the film was superb\n中文也行\n", encoding="utf-8")
     cli("embed", str(checkpoint), str(texts), "-o", str(tmp_path / "v.npy"), "--normalize")

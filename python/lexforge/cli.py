@@ -106,12 +106,15 @@ def _finetune(args: argparse.Namespace) -> int:
         args.model, args.data, validation=args.validation, test=args.test, out_dir=args.out,
         text_column=args.text_column, pair_column=args.pair_column,
         label_column=args.label_column, epochs=args.epochs, batch_size=args.batch_size,
-        lr=args.lr, layer_decay=args.layer_decay, max_length=args.max_length,
-        patience=args.patience, seed=args.seed, device=args.device, progress=not args.quiet,
-        task=args.task, runs=args.runs,
+        lr=args.lr, warmup=args.warmup, weight_decay=args.weight_decay,
+        layer_decay=args.layer_decay, max_length=args.max_length, patience=args.patience,
+        max_steps=args.max_steps, time_limit=args.time_limit, seed=args.seed,
+        device=args.device, progress=not args.quiet, task=args.task, runs=args.runs,
     )  # fmt: skip
-    if result.soup:
+    if len(result.soup) > 1:
         print(f"model soup: the weights of runs {list(result.soup)} averaged")
+    elif result.soup:
+        print(f"model soup: run {result.soup[0]} alone (averaging scored lower on validation)")
     shown = {"validation": result.validation, "test": result.test}
     for split, metrics in shown.items():
         if metrics:
@@ -296,9 +299,18 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--epochs", type=int, default=3)
     f.add_argument("--batch-size", type=int, default=32)
     f.add_argument("--lr", type=float, default=5e-5)
+    f.add_argument("--warmup", type=float, default=0.1,
+                   help="warm-up: a fraction of the steps (< 1) or a step count")  # fmt: skip
+    f.add_argument("--weight-decay", type=float, default=0.01)
     f.add_argument("--layer-decay", type=float, default=1.0, help="layer-wise lr decay (<1)")
     f.add_argument("--max-length", type=int, default=128)
     f.add_argument("--patience", type=int, default=None, help="epochs without improvement")
+    f.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
+    f.add_argument(
+        "--time-limit", type=float, default=None,
+        help="seconds of training (all runs together): the step count, and the learning-rate "
+        "schedule with it, is cut to fit",
+    )  # fmt: skip
     f.add_argument("--seed", type=int, default=0)
     f.add_argument(
         "--runs", type=int, default=1,
