@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import lexforge
 from lexforge.errors import ConfigError, LexforgeError
@@ -110,6 +111,8 @@ def _finetune(args: argparse.Namespace) -> int:
         layer_decay=args.layer_decay, max_length=args.max_length, patience=args.patience,
         max_steps=args.max_steps, time_limit=args.time_limit, seed=args.seed,
         device=args.device, progress=not args.quiet, task=args.task, runs=args.runs,
+        problem_type=args.problem_type, label_separator=args.label_separator,
+        new_head=args.new_head,
     )  # fmt: skip
     if len(result.soup) > 1:
         print(f"model soup: the weights of runs {list(result.soup)} averaged")
@@ -118,18 +121,25 @@ def _finetune(args: argparse.Namespace) -> int:
     shown = {"validation": result.validation, "test": result.test}
     for split, metrics in shown.items():
         if metrics:
-            line = (
-                f"{split}: accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}"
-            )
-            if "exact_match" in metrics:
-                line = f"{split}: exact match {metrics['exact_match']:.2f}, F1 {metrics['f1']:.2f}"
-            elif "entity" in metrics:
-                e = metrics["entity"]
-                line += (f"; entities P {e['precision']:.4f} R {e['recall']:.4f} "
-                         f"F1 {e['f1']:.4f}")  # fmt: skip
-            print(line)
+            print(f"{split}: {_scores(metrics)}")
     print(f"best model: {Path(args.out) / 'best'}")
     return 0
+
+
+def _scores(metrics: dict[str, Any]) -> str:
+    """One line of a split's scores, whatever the task."""
+    if "exact_match" in metrics:
+        return f"exact match {metrics['exact_match']:.2f}, F1 {metrics['f1']:.2f}"
+    if "mse" in metrics:
+        return (f"MSE {metrics['mse']:.4f}, Pearson {metrics['pearson']:.4f}, "
+                f"Spearman {metrics['spearman']:.4f}")  # fmt: skip
+    line = f"accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}"
+    if "micro_f1" in metrics:
+        line += f", micro-F1 {metrics['micro_f1']:.4f}"
+    if "entity" in metrics:
+        e = metrics["entity"]
+        line += f"; entities P {e['precision']:.4f} R {e['recall']:.4f} F1 {e['f1']:.4f}"
+    return line
 
 
 def _load_model(path: str, kind: str) -> object:
@@ -142,21 +152,29 @@ def _load_model(path: str, kind: str) -> object:
 def _embed(args: argparse.Namespace) -> int:
     import numpy as np
 
-    texts = [line.rstrip("\n") for line in _lines(args.files) if line.strip()]
+    texts = _lines(args.files)  # one row per line, blank lines too: rows match lines
     model = _load_model(args.model, "encoder")
+    output = Path(args.output)
     if args.words:
+        output = output.with_suffix(".npz")
         result = model.embed_words(texts, pooling=args.pooling_words)  # type: ignore[attr-defined]
         arrays = {f"text_{i}": r.vectors for i, r in enumerate(result)}
-        words = [r.words for r in result]
-        np.savez(args.output, **arrays)
-        Path(args.output).with_suffix(".words.json").write_text(
-            json.dumps(words, ensure_ascii=False), encoding="utf-8"
-        )
+        _atomic(output, lambda f: np.savez(f, **arrays))
+        words = json.dumps([r.words for r in result], ensure_ascii=False).encode("utf-8")
+        _atomic(output.with_suffix(".words.json"), lambda f: f.write(words))
     else:
         vectors = model.embed(texts, pooling=args.pooling, normalize=args.normalize)  # type: ignore[attr-defined]
-        np.save(args.output, vectors)
-    print(f"{len(texts)} texts -> {args.output}")
+        _atomic(output, lambda f: np.save(f, vectors))
+    print(f"{len(texts)} texts -> {output}")
     return 0
+
+
+def _atomic(path: Path, write: Any) -> None:
+    """Writes ``path`` through ``write(file)`` into a temporary file, then renames it."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("wb") as f:
+        write(f)
+    tmp.replace(path)
 
 
 def _fill_mask(args: argparse.Namespace) -> int:
@@ -172,7 +190,7 @@ def _similar(args: argparse.Namespace) -> int:
     from lexforge.model.similarity import compare, contextual_space, cooccurrence_space
 
     if args.files:
-        texts = [line for line in _lines(args.files) if line.strip()]
+        texts = [line for line in _lines(args.files) if line.strip()]  # a corpus
     else:
         texts = [d for d in datasets.load_corpus(args.corpus) if d.strip()]
     texts = texts[: args.max_texts]
@@ -198,9 +216,13 @@ def _similar(args: argparse.Namespace) -> int:
 
 
 def _lines(files: list[str]) -> list[str]:
+    """The lines of ``files`` (or stdin), cut at line ends only (not at U+2028 and kin)."""
+    from lexforge.train._files import lines, read_text
+
     if not files:
-        return sys.stdin.readlines()
-    return [line for f in files for line in Path(f).read_text(encoding="utf-8").splitlines()]
+        text = sys.stdin.read().replace("\r\n", "\n").replace("\r", "\n")
+        return [line for _, line in lines(text)]
+    return [line for f in files for _, line in lines(read_text(Path(f)))]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -296,6 +318,18 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--text-column", default="text")
     f.add_argument("--pair-column", default=None)
     f.add_argument("--label-column", default="label")
+    f.add_argument(
+        "--problem-type", default=None,
+        choices=["single_label_classification", "multi_label_classification", "regression"],
+        help="for texts: one class (default), several classes per text (labels given as "
+        "lists, or strings cut at --label-separator), or a number",
+    )  # fmt: skip
+    f.add_argument("--label-separator", default=None, help="e.g. '|' for labels 'a|b'")
+    f.add_argument(
+        "--new-head", action="store_true",
+        help="MODEL is fine-tuned for another task or other labels: keep its encoder, start "
+        "a fresh head",
+    )  # fmt: skip
     f.add_argument("--epochs", type=int, default=3)
     f.add_argument("--batch-size", type=int, default=32)
     f.add_argument("--lr", type=float, default=5e-5)

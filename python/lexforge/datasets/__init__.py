@@ -18,9 +18,10 @@ Loaders by task (``info(name).tasks``):
 - ``files``: every name; the artifacts bert-base-uncased, all-MiniLM-L6-v2,
   bert-base-chinese, gpt2, cl100k_base, o200k_base are served only this way.
 
-Errors: an unknown name raises ``ValueError`` listing the valid names; a failed download
-raises ``lexforge.DatasetDownloadError`` (an ``OSError``); a file whose sha256 or layout
-differs from the pin raises ``lexforge.DatasetIntegrityError`` (a ``ValueError``).
+Errors: an unknown name or a form the dataset lacks raises ``lexforge.ConfigError`` (a
+``ValueError``) listing the valid ones; a failed download raises
+``lexforge.DatasetDownloadError`` (an ``OSError``); a file whose sha256 or layout differs
+from the pin raises ``lexforge.DatasetIntegrityError`` (a ``ValueError``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from pathlib import Path
 from lexforge.datasets import _fetch, _loaders
 from lexforge.datasets._registry import SPECS, DatasetInfo, Kind, Spec, spec
 from lexforge.datasets._split import check_options, split_records
+from lexforge.errors import ConfigError
 
 __all__ = [
     "DatasetInfo",
@@ -143,7 +145,7 @@ def load_labelled(
     language = _language(entry.info, lang)
     check_options(split, fractions)
     if include_uncategorized and name != "wiki-leads":
-        raise ValueError("include_uncategorized applies to 'wiki-leads' only")
+        raise ConfigError("include_uncategorized applies to 'wiki-leads' only")
     folder = _fetch.fetch(name, cache_dir)
     records = _loaders.LABELLED[name](folder, language, include_uncategorized)
     return split_records(
@@ -200,7 +202,7 @@ def _entry(name: str, task: Kind) -> Spec:
     entry = spec(name)
     if task not in entry.info.tasks:
         serving = [n for n, s in SPECS.items() if task in s.info.tasks]
-        raise ValueError(
+        raise ConfigError(
             f"dataset {name!r} has no {task} form (it offers {', '.join(entry.info.tasks)}); "
             f"datasets with one: {', '.join(serving)}"
         )
@@ -211,7 +213,7 @@ def _language(dataset: DatasetInfo, lang: str | None) -> str:
     if lang is None:
         return dataset.languages[0]
     if lang not in dataset.languages:
-        raise ValueError(
+        raise ConfigError(
             f"dataset {dataset.name!r} has no language {lang!r}; choose one of "
             f"{', '.join(dataset.languages)}"
         )

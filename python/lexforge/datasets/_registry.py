@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from lexforge.datasets._packages import PACKAGES
+from lexforge.errors import ConfigError
 
 Kind = Literal["corpus", "labelled", "tagged", "artifact"]
 
@@ -278,4 +279,4 @@ def spec(name: str) -> Spec:
         return SPECS[name]
     except KeyError:
         valid = ", ".join(SPECS)
-        raise ValueError(f"unknown dataset {name!r}; valid names: {valid}") from None
+        raise ConfigError(f"unknown dataset {name!r}; valid names: {valid}") from None

@@ -16,6 +16,8 @@ import random
 from collections.abc import Callable, Hashable, Sequence
 from typing import TypeVar
 
+from lexforge.errors import ConfigError
+
 T = TypeVar("T")
 
 SPLITS = ("train", "validation", "test")
@@ -25,16 +27,16 @@ def check_options(split: str, fractions: Sequence[float]) -> None:
     """``ValueError`` unless ``split`` is a split name and ``fractions`` are three
     non-negative numbers summing to 1."""
     if split not in (*SPLITS, "all"):
-        raise ValueError(
+        raise ConfigError(
             f"split must be one of 'train', 'validation', 'test', 'all'; got {split!r}"
         )
     if len(fractions) != 3 or any(not (f >= 0 and math.isfinite(f)) for f in fractions):
-        raise ValueError(
+        raise ConfigError(
             "fractions must be three non-negative numbers (train, validation, test); "
             f"got {tuple(fractions)!r}"
         )
     if not math.isclose(sum(fractions), 1.0, abs_tol=1e-9):
-        raise ValueError(
+        raise ConfigError(
             f"fractions must sum to 1; got {tuple(fractions)!r} (sum {sum(fractions)})"
         )
 

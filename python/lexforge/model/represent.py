@@ -52,9 +52,22 @@ def _tokenizer(model: nn.Module, tokenizer: Any) -> Any:
     return tok
 
 
-def _encode(model: nn.Module, tok: Any, texts: Sequence[str]) -> Any:
+def _texts(texts: Any, batch_size: int) -> list[str]:
+    """``texts`` as a list (any iterable of strings), after checking ``batch_size``."""
     if isinstance(texts, str):
         raise TypeError("pass a list of texts")
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+    out = list(texts)
+    for i, t in enumerate(out):
+        if not isinstance(t, str):
+            raise TypeError(f"text {i} is a {type(t).__name__}, not a str")
+    return out
+
+
+def _encode(model: nn.Module, tok: Any, texts: Sequence[str], first: int = 0) -> Any:
+    """The batch's encoding; ``ConfigError`` naming the longest text (counting from
+    ``first``, the batch's place in the caller's list) when it exceeds the positions."""
     limit = _config(model).max_position_embeddings
     enc = tok.encode_batch(
         list(texts), padding=True, truncation=False, return_tensors="pt",
@@ -62,8 +75,9 @@ def _encode(model: nn.Module, tok: Any, texts: Sequence[str]) -> Any:
     )  # fmt: skip
     if enc["input_ids"].shape[1] > limit:
         longest = int(enc["attention_mask"].sum(1).argmax())
+        n = int(enc["attention_mask"][longest].sum())
         raise ConfigError(
-            f"text {longest} has {int(enc['attention_mask'][longest].sum())} tokens, more than "
+            f"text {first + longest} has {n} tokens, more than "
             f"the model's {limit} positions; split it (nothing is truncated silently)"
         )
     return enc
@@ -78,7 +92,7 @@ def hidden_states(model: nn.Module, tok: Any, texts: Sequence[str], batch_size: 
     model.eval()
     try:
         for start in range(0, len(texts), batch_size):
-            enc = _encode(model, tok, texts[start : start + batch_size])
+            enc = _encode(model, tok, texts[start : start + batch_size], start)
             hidden, _ = encoder(
                 enc["input_ids"].to(device), enc["attention_mask"].to(device),
                 enc["token_type_ids"].to(device),
@@ -99,6 +113,7 @@ def embed_words(
     """One contextual vector per word of each text: its pieces' first vector or their mean."""
     if pooling not in ("first", "mean"):
         raise ConfigError(f"pooling must be 'first' or 'mean', got {pooling!r}")
+    texts = _texts(texts, batch_size)
     tok = _tokenizer(model, tokenizer)
     out: list[WordVectors] = []
     at = 0
@@ -141,6 +156,7 @@ def embed(
     optionally scaled to unit length (cosine similarity is then a dot product)."""
     if pooling not in ("cls", "mean"):
         raise ConfigError(f"pooling must be 'cls' or 'mean', got {pooling!r}")
+    texts = _texts(texts, batch_size)
     tok = _tokenizer(model, tokenizer)
     rows = []
     for enc, hidden in hidden_states(model, tok, texts, batch_size):
@@ -161,6 +177,10 @@ def fill_mask(
     model: nn.Module, text: str, *, tokenizer: Any = None, top_k: int = 5
 ) -> list[list[tuple[str, float]]]:
     """The ``top_k`` tokens (and probabilities) for each ``[MASK]`` in ``text``."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        raise ConfigError(f"top_k must be an int >= 1, got {top_k!r}")
     mlm = getattr(model, "mlm", None)
     if mlm is None:
         raise ConfigError(f"{type(model).__name__} has no MLM head; use BertForMaskedLM")

@@ -68,22 +68,44 @@ def param_groups(model: Any, lr: float, decay: float, weight_decay: float) -> li
     return [{"params": ps, "lr": glr, "weight_decay": wd} for (glr, wd), ps in groups.items()]
 
 
-def task_model(cls: Any, model: Any, labels: tuple[str, ...] | None) -> Any:
-    """A ``cls`` task model (for ``labels``, when the head has labels) from a checkpoint
-    directory or a lexforge model: a saved model of that class with those labels as it is,
-    else the encoder's weights under a freshly initialised head."""
+def task_model(
+    cls: Any,
+    model: Any,
+    labels: tuple[str, ...] | None,
+    problem_type: str | None = None,
+    new_head: bool = False,
+) -> Any:
+    """A ``cls`` task model (for ``labels`` and ``problem_type``, when the head has labels)
+    from a checkpoint directory or a lexforge model: a saved model of that class with those
+    labels as it is; an encoder (alone or with its pretraining heads) under a freshly
+    initialised head. A model with another task head, or with the same head for other
+    labels, raises ``CheckpointError`` unless ``new_head`` (then its encoder goes under a
+    fresh head, with a warning)."""
     import warnings
 
-    overrides = {} if labels is None else {"labels": labels, "problem_type": None}
+    overrides = {} if labels is None else {"labels": labels, "problem_type": problem_type}
     if isinstance(model, (str, os.PathLike)):
-        with warnings.catch_warnings():  # the new head is expected to be fresh
-            warnings.filterwarnings("ignore", message=".*freshly initialised.*")
+        saved = _saved_head(Path(model))
+        if saved is None:  # an encoder, or an encoder with the MLM/pretraining heads
+            with warnings.catch_warnings():  # the new head is expected to be fresh
+                warnings.filterwarnings("ignore", message=".*freshly initialised.*")
+                warnings.filterwarnings("ignore", message=".*ignored .* weights.*")
+                return cls.from_pretrained(model, **overrides)
+        if _fits(cls, labels, problem_type, *saved):
+            return cls.from_pretrained(model)
+        _other_head(model, cls, labels, *saved, new_head=new_head)
+        from ..model import BertModel
+
+        with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*ignored .* weights.*")
-            if labels is None or _saved_labels(Path(model), cls.__name__) == labels:
-                return cls.from_pretrained(model)
-            return cls.from_pretrained(model, **overrides)
-    if isinstance(model, cls) and (labels is None or model.config.labels == labels):
-        return model
+            model = BertModel.from_pretrained(model)
+    elif model.__class__.__name__.endswith(_HEADS):
+        config = model.config
+        if _fits(cls, labels, problem_type, type(model).__name__, config.labels,
+                 config.problem_type):  # fmt: skip
+            return model
+        _other_head(type(model).__name__, cls, labels, type(model).__name__, config.labels,
+                    config.problem_type, new_head=new_head)  # fmt: skip
     encoder = model if hasattr(model, "embeddings") else getattr(model, "bert", None)
     if encoder is None:
         raise ConfigError(f"{type(model).__name__} has no BERT encoder to fine-tune")
@@ -95,12 +117,68 @@ def task_model(cls: Any, model: Any, labels: tuple[str, ...] | None) -> Any:
     return head
 
 
+_HEADS = ("ForSequenceClassification", "ForTokenClassification", "ForQuestionAnswering")
+
+
+def _fits(
+    cls: Any,
+    labels: tuple[str, ...] | None,
+    problem_type: str | None,
+    architecture: str,
+    saved_labels: tuple[str, ...],
+    saved_problem: str | None,
+) -> bool:
+    """Whether a saved head is the one asked for (class, labels and problem type)."""
+    if architecture != cls.__name__:
+        return False
+    return labels is None or (
+        saved_labels == labels and _problem(saved_problem, labels) == _problem(problem_type, labels)
+    )
+
+
+def _other_head(
+    where: Any,
+    cls: Any,
+    labels: tuple[str, ...] | None,
+    architecture: str,
+    saved_labels: tuple[str, ...],
+    saved_problem: str | None,
+    *,
+    new_head: bool,
+) -> None:
+    """``CheckpointError`` for a head that does not fit (a warning with ``new_head``)."""
+    import warnings
+
+    from ..errors import CheckpointError
+
+    what = f"{where} holds a {architecture}"
+    if architecture == cls.__name__:
+        what += f" for labels {list(saved_labels)}"
+        if saved_problem:
+            what += f" ({saved_problem})"
+        what += f"; the data has {list(labels or ())}"
+    else:
+        what += f"; its head does not fit a {cls.__name__}"
+    if not new_head:
+        raise CheckpointError(
+            f"{what}: pass new_head=True (lexforge finetune --new-head) to fine-tune its "
+            "encoder under a freshly initialised head"
+        )
+    warnings.warn(f"{what}: its encoder goes under a freshly initialised head", stacklevel=4)
+
+
 def prepare(
-    cls: Any, model: Any, labels: tuple[str, ...] | None, tokenizer: Any, device: str | None
+    cls: Any,
+    model: Any,
+    labels: tuple[str, ...] | None,
+    tokenizer: Any,
+    device: str | None,
+    problem_type: str | None = None,
+    new_head: bool = False,
 ) -> tuple[Any, Any, torch.device]:
     """``task_model``, with its tokenizer (``tokenizer``, else the checkpoint's; it must
     fit the model's vocabulary), on ``device`` (default: CUDA when there is one)."""
-    head = task_model(cls, model, labels)
+    head = task_model(cls, model, labels, problem_type, new_head)
     tok = tokenizer if tokenizer is not None else getattr(head, "tokenizer", None)
     if tok is None:
         raise ConfigError("no tokenizer: pass tokenizer=, or a checkpoint directory with one")
@@ -114,16 +192,29 @@ def prepare(
     return head, tok, dev
 
 
-def _saved_labels(path: Path, architecture: str) -> tuple[str, ...] | None:
-    """The labels of a saved ``architecture`` checkpoint (None for another kind)."""
+def _problem(problem_type: str | None, labels: tuple[str, ...]) -> str:
+    """``problem_type`` with None read as HF reads it for integer labels."""
+    if problem_type is not None:
+        return problem_type
+    return "regression" if len(labels) == 1 else "single_label_classification"
+
+
+def _saved_head(path: Path) -> tuple[str, tuple[str, ...], str | None] | None:
+    """(architecture, labels, problem_type) of a saved task model: one whose architecture
+    has a task head (not BertModel, BertForMaskedLM or BertForPreTraining); else None."""
     try:
         data = json.loads((path / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        architecture = str((data.get("architectures") or [""])[0])
+    except (OSError, ValueError, TypeError, AttributeError):
         return None
-    if data.get("architectures", [None])[0] != architecture:
+    if not architecture.endswith(_HEADS):
         return None
     id2label = data.get("id2label") or {}
-    return tuple(str(id2label[k]) for k in sorted(id2label, key=int))
+    try:
+        labels = tuple(str(id2label[k]) for k in sorted(id2label, key=int))
+    except (TypeError, ValueError):
+        labels = ()
+    return architecture, labels, data.get("problem_type")
 
 
 def write_json(path: Path, payload: Any) -> None:

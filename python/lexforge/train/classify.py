@@ -9,11 +9,11 @@ early stopping. Metrics: accuracy and macro-F1, with a confusion matrix (JSON an
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 import os
 import random
+import re
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,9 +24,10 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ._files import read_rows
 from ._fit import FitOptions, autocast, fit, prepare, write_json
 
-Record = tuple[str, str] | tuple[str, str, str]  # (text, label) or (text, pair, label)
+Record = tuple[str, Any] | tuple[str, str, Any]  # (text, label) or (text, pair, label)
 
 
 @dataclass
@@ -37,10 +38,14 @@ class FinetuneResult:
     validation: dict[str, Any] = field(default_factory=dict)
     test: dict[str, Any] | None = None
     soup: tuple[int, ...] = ()  # with runs > 1: the runs (from 1) averaged into ``model``
+    problem_type: str = "single_label_classification"  # of a text classifier
 
 
 # ---------------------------------------------------------------------------------------
 # data
+
+
+PROBLEMS = ("single_label_classification", "multi_label_classification", "regression")
 
 
 def read_records(
@@ -51,9 +56,23 @@ def read_records(
     pair_column: str | None = None,
     label_column: str = "label",
     seed: int = 0,
+    problem_type: str | None = None,
+    label_separator: str | None = None,
 ) -> list[Record]:
-    """Records from a dataset name (``split`` of its seeded split), a csv/jsonl file, or a
-    list of tuples/dicts."""
+    """Records ``(text, label)`` or ``(text, pair, label)`` from a dataset name (``split``
+    of its seeded split), a csv/tsv/jsonl/json file (``lexforge.train._files``), or a list
+    of tuples/dicts.
+
+    Labels by ``problem_type``: single-label (the default) a class name (surrounding spaces
+    dropped; numbers written as ``1``, ``1.0`` or ``"1"`` name the same class); multi-label
+    a sorted tuple of class names (a list, or a string cut at ``label_separator``);
+    regression a float. ``None`` picks multi-label when a label is a list.
+
+    Raises ``ConfigError`` naming the file and line for a missing column, a missing or
+    empty text or label, a text that is not a string, a label of the wrong kind (a list for
+    single-label, a NaN or non-number for regression)."""
+    if problem_type is not None and problem_type not in PROBLEMS:
+        raise ConfigError(f"problem_type must be one of {PROBLEMS}, got {problem_type!r}")
     if isinstance(source, (str, os.PathLike)) and not Path(source).exists():
         from .. import datasets
 
@@ -62,48 +81,134 @@ def read_records(
                 f"{source} is neither a file nor a dataset ({', '.join(datasets.names())})"
             )
         return list(datasets.load_labelled(str(source), split=split, seed=seed))
+    rows: list[tuple[str, Any]]
     if isinstance(source, (str, os.PathLike)):
-        rows = _read_file(Path(source))
+        kind, rows = read_rows(Path(source), ("csv", "tsv", "jsonl", "json"))
+        if kind == "json" and rows and rows[0][0] == "the file":
+            raise ConfigError(
+                f"{source}: holds one JSON object; classification reads a JSON list of records "
+                "or JSON Lines (one record per line)"
+            )
         where = str(source)
     else:
-        rows, where = list(source), "the records"
+        if isinstance(source, (str, bytes, dict)):
+            raise ConfigError("pass a file, a dataset name, or a list of records")
+        rows, where = [(f"record {i}", row) for i, row in enumerate(source)], "the records"
     columns = [text_column, *([pair_column] if pair_column else []), label_column]
+    if problem_type is None:
+        lists = any(isinstance(_field(r, label_column), (list, tuple)) for _, r in rows)
+        problem_type = PROBLEMS[1] if lists else PROBLEMS[0]
     records: list[Record] = []
-    for i, row in enumerate(rows):
+    for at, row in rows:
         if isinstance(row, dict):
             missing = [c for c in columns if c not in row]
             if missing:
                 have = ", ".join(map(str, row))
                 raise ConfigError(
-                    f"{where}: row {i} has no column {missing[0]!r} (columns: {have}); "
-                    "pass text_column=/label_column= to name yours"
+                    f"{where}: {at} has no column {missing[0]!r} (columns: {have}); "
+                    "pass text_column=/label_column= to name yours (task='tag' or 'qa' for "
+                    "tagged words or questions)"
                 )
-            values = [str(row[c]) for c in columns]
+            values = [row[c] for c in columns]
+        elif isinstance(row, (list, tuple)):
+            values = list(row)
+            if len(values) != len(columns):
+                raise ConfigError(
+                    f"{where}: {at} has {len(values)} fields, expected {len(columns)} "
+                    f"({', '.join(columns)})"
+                )
         else:
-            values = [str(x) for x in row]
-        if len(values) != len(columns):
-            raise ConfigError(f"{where}: row {i} has {len(values)} fields, expected {len(columns)}")
-        records.append(tuple(values))  # type: ignore[arg-type]
+            raise ConfigError(
+                f"{where}: {at} is not a record (a dict, or a tuple of {', '.join(columns)}): "
+                f"{str(row)[:40]!r}"
+            )
+        texts = [_text(v, c, where, at) for v, c in zip(values[:-1], columns, strict=False)]
+        label = _label(values[-1], label_column, where, at, problem_type, label_separator)
+        records.append((*texts, label))
     return records
 
 
-def _read_file(path: Path) -> list[dict[str, Any]]:
-    text = path.read_text(encoding="utf-8")
-    if path.suffix in (".jsonl", ".json"):
-        rows = []
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise ConfigError(f"{path}: line {number} is not JSON ({e.msg})") from None
-        return rows
-    if path.suffix in (".csv", ".tsv"):
-        return list(
-            csv.DictReader(text.splitlines(), delimiter="\t" if path.suffix == ".tsv" else ",")
+def _field(row: Any, column: str) -> Any:
+    """The label of a row in either form (a dict, or a tuple with the label last)."""
+    if isinstance(row, dict):
+        return row.get(column)
+    if isinstance(row, (list, tuple)) and row:
+        return row[-1]
+    return None
+
+
+def _text(value: Any, column: str, where: str, at: str) -> str:
+    if value is None:
+        raise ConfigError(
+            f"{where}: {at} has no value in column {column!r}; fill it in or drop the row"
         )
-    raise ConfigError(f"{path}: unknown format; use .csv, .tsv or .jsonl")
+    if not isinstance(value, str):
+        raise ConfigError(
+            f"{where}: {at}: column {column!r} holds a {type(value).__name__}, not a text"
+        )
+    if not value.strip():
+        raise ConfigError(f"{where}: {at} has an empty {column!r}; fill it in or drop the row")
+    return value
+
+
+_INTEGRAL = re.compile(r"[+-]?\d+(\.0*)?")
+
+
+def _label(
+    value: Any, column: str, where: str, at: str, problem: str, separator: str | None
+) -> Any:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise ConfigError(
+            f"{where}: {at} has no label in column {column!r}; fill it in or drop the row"
+        )
+    if problem == "regression":
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        if isinstance(value, bool) or not math.isfinite(number):
+            raise ConfigError(
+                f"{where}: {at}: the regression target {value!r} is not a finite number"
+            )
+        return number
+    if problem == "multi_label_classification":
+        if isinstance(value, str):
+            parts = value.split(separator) if separator else [value]
+        elif isinstance(value, (list, tuple)):
+            parts = list(value)
+        else:
+            parts = [value]
+        names = {_class(p, column, where, at) for p in parts if str(p).strip()}
+        return tuple(sorted_labels(names))
+    if isinstance(value, (list, tuple, dict)):
+        raise ConfigError(
+            f"{where}: {at}: the label is a {type(value).__name__}; for several labels per "
+            "text pass problem_type='multi_label_classification'"
+        )
+    return _class(value, column, where, at)
+
+
+def _class(value: Any, column: str, where: str, at: str) -> str:
+    """A class name: integral numbers written one way (``1``, ``1.0`` and ``"1"`` are
+    ``"1"``), spaces around a name dropped."""
+    if isinstance(value, (dict, list, tuple)):
+        raise ConfigError(
+            f"{where}: {at}: a label in column {column!r} is a {type(value).__name__}"
+        )
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where}: {at}: the label {value!r} in column {column!r} is no class")
+    name = str(value).strip()
+    if _INTEGRAL.fullmatch(name):
+        return str(int(float(name)))
+    return name
+
+
+def sorted_labels(names: Any) -> tuple[str, ...]:
+    """Class names in order: numerically when all are integers (2 before 10), else as text."""
+    names = set(names)
+    if names and all(re.fullmatch(r"[+-]?\d+", n) for n in names):
+        return tuple(sorted(names, key=int))
+    return tuple(sorted(names))
 
 
 # ---------------------------------------------------------------------------------------
@@ -128,6 +233,53 @@ def classification_metrics(gold: Sequence[int], predicted: Sequence[int], n: int
         "f1": f1.tolist(),
         "confusion": matrix.tolist(),
         "n": int(matrix.sum()),
+    }
+
+
+def multi_label_metrics(gold: Any, predicted: Any) -> dict[str, Any]:
+    """Multi-label scores from (texts, labels) boolean arrays: ``accuracy`` (the whole set
+    right), micro-F1 (over all decisions), macro-F1 (the mean over labels present in gold
+    or predictions), per-label F1."""
+    gold, predicted = np.asarray(gold, dtype=bool), np.asarray(predicted, dtype=bool)
+    tp = (gold & predicted).sum(0).astype(np.float64)
+    n_pred, n_gold = predicted.sum(0), gold.sum(0)
+    both = n_pred + n_gold
+    f1 = np.divide(2 * tp, both, out=np.zeros(len(tp)), where=both > 0)
+    present = both > 0
+    micro = 2 * tp.sum() / max(1, both.sum())
+    return {
+        "accuracy": float((gold == predicted).all(1).mean()) if len(gold) else 0.0,
+        "micro_f1": float(micro),
+        "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
+        "f1": f1.tolist(),
+        "n": len(gold),
+    }
+
+
+def regression_metrics(gold: Any, predicted: Any) -> dict[str, Any]:
+    """Mean squared and absolute errors, Pearson's and Spearman's correlations (0 when
+    either side is constant)."""
+    g, p = np.asarray(gold, dtype=np.float64), np.asarray(predicted, dtype=np.float64)
+
+    def pearson(a: Any, b: Any) -> float:
+        a, b = a - a.mean(), b - b.mean()
+        scale = math.sqrt(float((a * a).sum() * (b * b).sum()))
+        return float((a * b).sum() / scale) if scale > 0 else 0.0
+
+    def ranks(a: Any) -> Any:  # average ranks of ties
+        order = np.argsort(a, kind="stable")
+        r = np.empty(len(a))
+        r[order] = np.arange(len(a), dtype=np.float64)
+        _, inverse, counts = np.unique(a, return_inverse=True, return_counts=True)
+        sums = np.bincount(inverse, weights=r)
+        return sums[inverse] / counts[inverse]
+
+    return {
+        "mse": float(((g - p) ** 2).mean()),
+        "mae": float(np.abs(g - p).mean()),
+        "pearson": pearson(g, p),
+        "spearman": pearson(ranks(g), ranks(p)),
+        "n": len(g),
     }
 
 
@@ -190,6 +342,9 @@ def finetune(
     progress: bool | None = None,
     task: str | None = None,
     runs: int = 1,
+    problem_type: str | None = None,
+    label_separator: str | None = None,
+    new_head: bool = False,
 ) -> FinetuneResult:
     """Fine-tunes ``model`` (a checkpoint directory or a lexforge model) to classify
     ``train``; see the module docstring for the data forms. ``task="tag"`` tags words
@@ -212,8 +367,20 @@ def finetune(
     result is one model of the same architecture, exported like any other; ``time_limit``
     covers all the runs.
 
-    Raises ``ConfigError`` for an empty split, missing columns, or validation/test labels
-    never seen in training."""
+    ``problem_type`` (texts only): ``"single_label_classification"`` (one class per text;
+    the default), ``"multi_label_classification"`` (labels given as lists, or strings cut
+    at ``label_separator``; picked by itself for lists; sigmoid outputs above 0.5; scores
+    are whole-set accuracy, micro- and macro-F1) or ``"regression"`` (one number per text;
+    MSE loss; scores MSE, MAE, Pearson and Spearman; the best epoch has the lowest MSE).
+    Texts longer than ``max_length`` tokens are cut, with a warning and their count per
+    split in ``metrics.json``.
+
+    A checkpoint fine-tuned for another task, or for other labels, is refused
+    (``CheckpointError``) unless ``new_head=True``: then its encoder is fine-tuned under a
+    freshly initialised head.
+
+    Raises ``ConfigError`` for an empty split, missing columns or values, labels of the
+    wrong kind, or validation/test labels never seen in training."""
     if task is None:
         task = "tag" if _tagged_dataset(train) else "classify"
     if task not in ("classify", "tag", "qa"):
@@ -229,6 +396,7 @@ def finetune(
             weight_decay=weight_decay, layer_decay=layer_decay, max_length=max_length,
             stride=min(128, max_length // 2), patience=patience, max_steps=max_steps,
             time_limit=time_limit, seed=seed, device=device, progress=progress, runs=runs,
+            new_head=new_head,
             question_column="question" if text_column == "text" else text_column,
             context_column=pair_column or "context",
             answers_column="answers" if label_column == "label" else label_column,
@@ -243,7 +411,7 @@ def finetune(
             out_dir=out_dir, epochs=epochs, batch_size=batch_size, lr=lr, warmup=warmup,
             weight_decay=weight_decay, layer_decay=layer_decay, max_length=max_length,
             patience=patience, max_steps=max_steps, time_limit=time_limit, seed=seed,
-            device=device, progress=progress, runs=runs, **columns,
+            device=device, progress=progress, runs=runs, new_head=new_head, **columns,
         )  # fmt: skip
     options = FitOptions(
         epochs=epochs, lr=lr, warmup=warmup, weight_decay=weight_decay, layer_decay=layer_decay,
@@ -252,36 +420,52 @@ def finetune(
     )  # fmt: skip
     named = isinstance(train, str) and not Path(train).exists()
 
-    def read(source: Any, split: str) -> list[Record]:
+    def read(source: Any, split: str, problem: str | None) -> list[Record]:
         return read_records(
             source, split=split, text_column=text_column, pair_column=pair_column,
-            label_column=label_column, seed=seed,
+            label_column=label_column, seed=seed, problem_type=problem,
+            label_separator=label_separator,
         )  # fmt: skip
 
-    splits = {"train": read(train, "train")}
+    splits = {"train": read(train, "train", problem_type)}
+    if problem_type is None:  # as the training labels say; the other splits follow
+        first = splits["train"][0][-1] if splits["train"] else ""
+        problem_type = PROBLEMS[1] if isinstance(first, tuple) else PROBLEMS[0]
     for name, given in (("validation", validation), ("test", test)):
         if given is None and named:
             given = train
         if given is not None:
-            splits[name] = read(given, name)
+            splits[name] = read(given, name, problem_type)
     for name, records in splits.items():
         if not records:
             raise ConfigError(f"the {name} split is empty")
-    labels = tuple(sorted({r[-1] for r in splits["train"]}))
-    if len(labels) < 2:
-        raise ConfigError(f"training data has {len(labels)} label(s); classification needs 2+")
-    for name, records in splits.items():
-        unseen = sorted({r[-1] for r in records} - set(labels))
-        if unseen:
-            raise ConfigError(
-                f"the {name} split has labels never seen in training: {unseen[:5]}; "
-                "fix the data or the split"
-            )
+    problem = problem_type
+    labels = _label_set(splits, problem, label_column)
     torch.manual_seed(seed)
     from ..model import BertForSequenceClassification
 
-    clf, tok, dev = prepare(BertForSequenceClassification, model, labels, tokenizer, device)
+    clf, tok, dev = prepare(BertForSequenceClassification, model, labels, tokenizer, device,
+                            problem_type=problem, new_head=new_head)  # fmt: skip
+    length = min(max_length, clf.config.max_position_embeddings)
+    truncated = {name: _count_truncated(tok, records, pair_column is not None, length)
+                 for name, records in splits.items()}  # fmt: skip
+    if any(truncated.values()):
+        warnings.warn(
+            "texts longer than max_length are cut to its "
+            f"{length} tokens: {', '.join(f'{n} of {name}' for name, n in truncated.items() if n)}",
+            stacklevel=2,
+        )
     index = {label: i for i, label in enumerate(labels)}
+
+    def target(records: list[Record]) -> torch.Tensor:
+        if problem == "regression":
+            return torch.tensor([float(r[-1]) for r in records])
+        if problem == "multi_label_classification":
+            hot = torch.zeros(len(records), len(labels))
+            for row, r in enumerate(records):
+                hot[row, [index[x] for x in r[-1]]] = 1.0
+            return hot
+        return torch.tensor([index[r[-1]] for r in records])
 
     def batches(records: list[Record], shuffle: bool, epoch: int, order_seed: int = seed) -> Any:
         order = list(range(len(records)))
@@ -291,11 +475,9 @@ def finetune(
             chunk = [records[i] for i in order[start : start + batch_size]]
             enc = tok.encode_batch(
                 [r[0] for r in chunk], [r[1] for r in chunk] if pair_column else None,
-                max_length=min(max_length, clf.config.max_position_embeddings),
-                truncation=True, padding=True, return_tensors="pt",
+                max_length=length, truncation=True, padding=True, return_tensors="pt",
             )  # fmt: skip
-            target = torch.tensor([index[r[-1]] for r in chunk])
-            yield {k: v.to(dev) for k, v in enc.items()}, target.to(dev)
+            yield {k: v.to(dev) for k, v in enc.items()}, target(chunk).to(dev)
 
     mixed = autocast(dev)
 
@@ -303,21 +485,35 @@ def finetune(
     def evaluate(records: list[Record]) -> dict[str, Any]:
         was_training = clf.training
         clf.eval()
-        gold, predicted = [], []
-        for enc, target in batches(records, False, 0):
+        gold, outputs = [], []
+        for enc, gold_batch in batches(records, False, 0):
             with mixed:
                 logits = clf(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"]).logits
-            gold += target.tolist()
-            predicted += logits.argmax(-1).tolist()
+            gold.append(gold_batch.cpu())
+            outputs.append(logits.float().cpu())
         clf.train(was_training)
-        return classification_metrics(gold, predicted, len(labels))
+        g, out = torch.cat(gold), torch.cat(outputs)
+        if problem == "regression":
+            return regression_metrics(g.numpy(), out[:, 0].numpy())
+        if problem == "multi_label_classification":
+            return multi_label_metrics(g.numpy() > 0.5, out.numpy() > 0)
+        return classification_metrics(g.tolist(), out.argmax(-1).tolist(), len(labels))
 
     def training(run_seed: int) -> Any:
         def epochs(epoch: int) -> Iterator[tuple[dict[str, torch.Tensor], int]]:
-            for enc, target in batches(splits["train"], True, epoch, run_seed):
-                yield {**enc, "labels": target}, len(target)
+            for enc, gold in batches(splits["train"], True, epoch, run_seed):
+                yield {**enc, "labels": gold}, len(gold)
 
         return epochs
+
+    shown_keys: tuple[str, ...] = ("accuracy", "macro_f1")
+    if problem == "regression":
+        shown_keys = ("mse", "pearson", "spearman")
+    elif problem == "multi_label_classification":
+        shown_keys = ("accuracy", "micro_f1", "macro_f1")
+
+    def score(m: dict[str, Any]) -> float:
+        return -float(m["mse"]) if problem == "regression" else float(m["macro_f1"])
 
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
@@ -325,23 +521,60 @@ def finetune(
     fitted = fit(
         clf, training, math.ceil(len(splits["train"]) / batch_size), options,
         evaluate=(lambda: evaluate(splits["validation"])) if "validation" in splits else None,
-        score=lambda m: float(m["macro_f1"]),
-        summary=lambda m: {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"]},
+        score=score, summary=lambda m: {k: m[k] for k in shown_keys},
         device=dev, out=out, progress=progress,
     )  # fmt: skip
-    result = FinetuneResult(clf, labels, fitted.history, fitted.best or {}, soup=fitted.soup)
+    result = FinetuneResult(clf, labels, fitted.history, fitted.best or {}, soup=fitted.soup,
+                            problem_type=problem)  # fmt: skip
     if "test" in splits:
         result.test = evaluate(splits["test"])
     if out is not None:
         clf.save_pretrained(out / "best", tokenizer=tok if _is_wordpiece(tok) else None)
-        report = {"labels": list(labels), "validation": result.validation, "test": result.test,
+        report = {"problem_type": problem, "labels": list(labels),
+                  "validation": result.validation, "test": result.test,
+                  "truncated": truncated, "max_length": length,
                   "history": result.history, **fitted.report()}  # fmt: skip
         write_json(out / "metrics.json", report)
         shown = result.test or result.validation
-        if shown:
+        if shown and "confusion" in shown:
             plot_confusion(shown["confusion"], labels, out / "confusion.png",
                            "test" if result.test else "validation")  # fmt: skip
     return result
+
+
+def _label_set(splits: dict[str, list[Record]], problem: str, column: str) -> tuple[str, ...]:
+    """The model's labels: the training split's classes (at least 2 for single-label; the
+    other splits may hold no other), or the label column's name for regression."""
+    if problem == "regression":
+        return (column,)
+
+    def classes(records: list[Record]) -> set[str]:
+        if problem == "multi_label_classification":
+            return {x for r in records for x in r[-1]}
+        return {r[-1] for r in records}
+
+    labels = sorted_labels(classes(splits["train"]))
+    least = 1 if problem == "multi_label_classification" else 2
+    if len(labels) < least:
+        raise ConfigError(
+            f"training data has {len(labels)} label(s); classification needs {least}+"
+        )
+    for name, records in splits.items():
+        unseen = sorted(classes(records) - set(labels))
+        if unseen:
+            raise ConfigError(
+                f"the {name} split has labels never seen in training: {unseen[:5]}; "
+                "fix the data or the split"
+            )
+    return labels
+
+
+def _count_truncated(tok: Any, records: list[Record], pairs: bool, length: int) -> int:
+    """How many records are longer than ``length`` tokens (with the special tokens)."""
+    if not _is_wordpiece(tok):
+        return 0
+    ids = tok.encode_batch([r[0] for r in records], [r[1] for r in records] if pairs else None)
+    return sum(len(row) > length for row in ids)
 
 
 def _tagged_dataset(source: Any) -> bool:

@@ -20,7 +20,6 @@ token F1 (lower-cased, punctuation and articles removed), best over the gold ans
 from __future__ import annotations
 
 import collections
-import json
 import math
 import os
 import random
@@ -35,6 +34,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
+from ._files import read_rows
 from ._fit import FitOptions, autocast, fit, prepare, write_json
 from .classify import FinetuneResult, _is_wordpiece
 
@@ -60,82 +60,97 @@ def read_qa(
 ) -> list[QAExample]:
     """Examples from a jsonl or SQuAD json file, or a list of dicts. Raises ``ConfigError``
     for a missing column or an answer whose start does not point at its text."""
+    rows: list[tuple[str, Any]]
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if not path.is_file():
             raise ConfigError(
                 f"{source}: no such file (question answering reads jsonl or SQuAD json)"
             )
-        text = path.read_text(encoding="utf-8")
-        rows = _squad_rows(json.loads(text)) if path.suffix == ".json" else _jsonl(text, path)
+        kind, rows = read_rows(path, ("jsonl", "json"))
+        if kind == "json" and rows and rows[0][0] == "the file":
+            rows = _squad_rows(rows[0][1], path)
         where = str(source)
     else:
-        rows, where = list(source), "the examples"
+        rows, where = [(f"row {i}", row) for i, row in enumerate(source)], "the examples"
     examples: list[QAExample] = []
-    for i, row in enumerate(rows):
+    for i, (at, row) in enumerate(rows):
         if isinstance(row, QAExample):
             examples.append(row)
             continue
+        if not isinstance(row, dict):
+            raise ConfigError(
+                f"{where}: {at} is not an example (a dict with {question_column!r}, "
+                f"{context_column!r} and {answers_column!r}; a .json file may also hold "
+                f"SQuAD's layout): {str(row)[:40]!r}"
+            )
         missing = [c for c in (question_column, context_column) if c not in row]
         if missing:
             raise ConfigError(
-                f"{where}: row {i} has no column {missing[0]!r} (columns: {', '.join(row)}); "
+                f"{where}: {at} has no column {missing[0]!r} (columns: {', '.join(row)}); "
                 "pass question_column=/context_column=/answers_column="
             )
-        context = str(row[context_column])
-        answers = _answers(row.get(answers_column), where, i)
+        question, context = row[question_column], row[context_column]
+        for name, value in (("question", question), ("context", context)):
+            if not isinstance(value, str) or not value.strip():
+                raise ConfigError(f"{where}: {at}: the {name} must be a non-empty string")
+        answers = _answers(row.get(answers_column), where, at)
         for text, start in answers:
-            if context[start : start + len(text)] != text:
+            if not text.strip():
+                raise ConfigError(f"{where}: {at}: an answer text is empty")
+            if not 0 <= start <= len(context) - len(text) or not (
+                context[start : start + len(text)] == text
+            ):
                 raise ConfigError(
-                    f"{where}: row {i}: answer_start {start} does not point at the answer "
+                    f"{where}: {at}: answer_start {start} does not point at the answer "
                     f"{text!r} in the context; answer_start counts characters"
                 )
-        examples.append(
-            QAExample(str(row[question_column]), context, answers, str(row.get("id", i)))
-        )
+        examples.append(QAExample(question, context, answers, str(row.get("id", i))))
     return examples
 
 
-def _jsonl(text: str, path: Path) -> list[dict[str, Any]]:
+def _squad_rows(data: Any, path: Path) -> list[tuple[str, dict[str, Any]]]:
+    layout = "SQuAD's layout: {'data': [{'paragraphs': [{'context': ..., 'qas': [...]}]}]}"
+    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+        raise ConfigError(f"{path}: a .json file must be a list of examples or hold {layout}")
     rows = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise ConfigError(f"{path}: line {number} is not JSON ({e.msg})") from None
+    try:
+        for a, article in enumerate(data["data"]):
+            for p, paragraph in enumerate(article["paragraphs"]):
+                for qa in paragraph["qas"]:
+                    row = {"question": qa["question"], "context": paragraph["context"],
+                           "answers": qa.get("answers", []), "id": qa.get("id", "")}  # fmt: skip
+                    rows.append((f"article {a}, paragraph {p}, question {qa.get('id', '')}", row))
+    except (KeyError, TypeError) as e:
+        raise ConfigError(f"{path}: not {layout} (missing or wrong {e})") from None
     return rows
 
 
-def _squad_rows(data: Any) -> list[dict[str, Any]]:
-    if not isinstance(data, dict) or "data" not in data:
-        raise ConfigError("a .json file must hold SQuAD's layout: {'data': [{'paragraphs': ...}]}")
-    rows = []
-    for article in data["data"]:
-        for paragraph in article["paragraphs"]:
-            for qa in paragraph["qas"]:
-                rows.append({"question": qa["question"], "context": paragraph["context"],
-                             "answers": qa.get("answers", []), "id": qa.get("id", "")})  # fmt: skip
-    return rows
-
-
-def _answers(value: Any, where: str, row: int) -> tuple[tuple[str, int], ...]:
+def _answers(value: Any, where: str, at: str) -> tuple[tuple[str, int], ...]:
+    form = (
+        "answers must be {'text': [...], 'answer_start': [...]} or a list of "
+        "{'text', 'answer_start'}"
+    )
     if value is None:
         return ()
     if isinstance(value, dict):  # HF datasets' squad: {"text": [...], "answer_start": [...]}
         texts, starts = value.get("text", []), value.get("answer_start", [])
+        if not isinstance(texts, list) or not isinstance(starts, list):
+            raise ConfigError(f"{where}: {at}: {form} (lists, even for one answer)")
         if len(texts) != len(starts):
-            raise ConfigError(
-                f"{where}: row {row}: {len(texts)} answer texts, {len(starts)} starts"
-            )
-        return tuple((str(t), int(s)) for t, s in zip(texts, starts, strict=True))
-    try:
-        return tuple((str(a["text"]), int(a["answer_start"])) for a in value)
-    except (TypeError, KeyError):
-        raise ConfigError(
-            f"{where}: row {row}: answers must be {{'text': [...], 'answer_start': [...]}} or "
-            "a list of {'text', 'answer_start'}"
-        ) from None
+            raise ConfigError(f"{where}: {at}: {len(texts)} answer texts, {len(starts)} starts")
+        pairs = list(zip(texts, starts, strict=True))
+    elif isinstance(value, list) and all(isinstance(a, dict) for a in value):
+        try:
+            pairs = [(a["text"], a["answer_start"]) for a in value]
+        except KeyError:
+            raise ConfigError(f"{where}: {at}: {form}") from None
+    else:
+        raise ConfigError(f"{where}: {at}: {form}")
+    for text, start in pairs:
+        if not isinstance(text, str) or isinstance(start, bool) or not isinstance(start, int):
+            raise ConfigError(f"{where}: {at}: an answer's text must be a string, its start an int")
+    return tuple(pairs)
 
 
 # ---------------------------------------------------------------------------------------
@@ -288,6 +303,7 @@ def finetune_qa(
     device: str | None = None,
     progress: bool | None = None,
     runs: int = 1,
+    new_head: bool = False,
 ) -> FinetuneResult:
     """Fine-tunes ``model`` (a checkpoint directory or a lexforge model) to answer
     questions by extracting spans; see the module docstring. ``result.validation`` and
@@ -322,7 +338,9 @@ def finetune_qa(
     torch.manual_seed(seed)
     from ..model import BertForQuestionAnswering
 
-    qa, tok, dev = prepare(BertForQuestionAnswering, model, None, tokenizer, device)
+    qa, tok, dev = prepare(
+        BertForQuestionAnswering, model, None, tokenizer, device, new_head=new_head
+    )
     length = min(max_length, qa.config.max_position_embeddings)
 
     def rows(arrays: dict[str, Any], index: Any) -> dict[str, torch.Tensor]:

@@ -30,11 +30,11 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
+from ._files import read_rows
 from ._fit import FitOptions, autocast, fit, prepare, write_json
 from .classify import (
     FinetuneResult,
     _is_wordpiece,
-    _read_file,
     classification_metrics,
     plot_confusion,
 )
@@ -66,90 +66,116 @@ def read_tagged(
         return [
             (list(t), list(g)) for t, g in datasets.load_tagged(str(source), split=split, seed=seed)
         ]
+    rows: list[tuple[str, Any]]
     if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        rows: list[Any] = (
-            _read_file(path) if path.suffix in (".jsonl", ".json") else _read_conll(path)
-        )
+        kind, rows = read_rows(Path(source), ("conll", "jsonl", "json"), default="conll")
+        if kind == "conll":
+            rows = _conll(source, rows)
+        elif kind == "json" and rows and rows[0][0] == "the file":
+            raise ConfigError(
+                f"{source}: holds one JSON object; tagging reads a JSON list or JSONL"
+            )
         where = str(source)
     else:
-        rows, where = list(source), "the sentences"
+        rows, where = [(f"sentence {i}", row) for i, row in enumerate(source)], "the sentences"
     sentences: list[Sentence] = []
-    for i, row in enumerate(rows):
+    for at, row in rows:
         if isinstance(row, dict):
             missing = [c for c in (tokens_column, tags_column) if c not in row]
             if missing:
                 raise ConfigError(
-                    f"{where}: row {i} has no column {missing[0]!r} (columns: "
+                    f"{where}: {at} has no column {missing[0]!r} (columns: "
                     f"{', '.join(map(str, row))}); pass tokens_column=/tags_column="
                 )
             tokens, tags = row[tokens_column], row[tags_column]
-        else:
+        elif isinstance(row, (list, tuple)) and len(row) == 2:
             tokens, tags = row
-        tokens, tags = [str(t) for t in tokens], [str(t) for t in tags]
+        else:
+            raise ConfigError(f"{where}: {at} is not a (tokens, tags) pair or a dict")
+        for name, value in (("tokens", tokens), ("tags", tags)):
+            if not isinstance(value, (list, tuple)) or not all(isinstance(x, str) for x in value):
+                raise ConfigError(f"{where}: {at}: {name} must be a list of strings")
+        tokens, tags = [str(t) for t in tokens], [str(t).strip() for t in tags]
         if len(tokens) != len(tags):
-            raise ConfigError(
-                f"{where}: sentence {i} has {len(tokens)} tokens but {len(tags)} tags"
-            )
-        if any(not t.strip() for t in tokens):
-            raise ConfigError(f"{where}: sentence {i} has an empty or blank token")
+            raise ConfigError(f"{where}: {at} has {len(tokens)} tokens but {len(tags)} tags")
+        if any(not t.strip() for t in tokens) or any(not t for t in tags):
+            raise ConfigError(f"{where}: {at} has an empty or blank token or tag")
         if tokens:
             sentences.append((tokens, tags))
     return sentences
 
 
-def _read_conll(path: Path) -> list[Sentence]:
-    sentences: list[Sentence] = []
+def _conll(path: Any, lines: list[tuple[str, str]]) -> list[tuple[str, Sentence]]:
+    """Sentences of a CoNLL file: a token per line, its tag in the last column (columns cut
+    at tabs when the line has one, else at spaces), a blank line between sentences."""
+    sentences: list[tuple[str, Sentence]] = []
     tokens: list[str] = []
     tags: list[str] = []
-    text = path.read_text(encoding="utf-8")
-    for number, line in enumerate(text.splitlines(), start=1):
-        fields = line.split()
+    start = ""
+    for at, line in lines:
+        cut = line.split("\t") if "\t" in line else line.split(" ")
+        fields = [f.strip(" ") for f in cut if f.strip(" ")]
         if not fields or fields[0] == "-DOCSTART-":
             if tokens:
-                sentences.append((tokens, tags))
+                sentences.append((start, (tokens, tags)))
             tokens, tags = [], []
             continue
         if len(fields) < 2:
             raise ConfigError(
-                f"{path}: line {number} has one field; CoNLL lines are 'token tag' (the tag "
-                "last), with a blank line between sentences"
+                f"{path}: {at} has one field; CoNLL lines are 'token tag' (the tag last), with "
+                "a blank line between sentences"
             )
+        if not tokens:
+            start = at
         tokens.append(fields[0])
         tags.append(fields[-1])
     if tokens:
-        sentences.append((tokens, tags))
+        sentences.append((start, (tokens, tags)))
     return sentences
 
 
 def first_piece_labels(
-    offsets: Any, special: Any, words: Sequence[Sequence[str]], labels: Sequence[Sequence[int]]
+    offsets: Any,
+    special: Any,
+    words: Sequence[Sequence[str]],
+    labels: Sequence[Sequence[int]],
+    continued: Any = None,
 ) -> Any:
     """Token labels for sentences given as words joined by single spaces: each word's label
     on the first piece that starts inside it, -100 on its other pieces, on special tokens
     and on padding. ``offsets`` (rows, length, 2) are the pieces' character spans in the
-    joined text; ``special`` (rows, length) marks special tokens and padding. Words left
+    joined text; ``special`` (rows, length) marks special tokens and padding;
+    ``continued`` (rows,) marks windows after a sentence's first, whose opening piece may
+    continue a word of the window before (then that word gets no label here). Words left
     without a piece (cut by truncation) get no label."""
     offsets, special = np.asarray(offsets), np.asarray(special)
     out = np.full(special.shape, -100, dtype=np.int64)
+    flags = np.zeros(len(words), dtype=bool) if continued is None else np.asarray(continued)
     for row, (tokens, tags) in enumerate(zip(words, labels, strict=True)):
-        for j, word in _first_pieces(offsets[row], special[row], tokens):
+        for j, word in _first_pieces(offsets[row], special[row], tokens, bool(flags[row])):
             out[row, j] = tags[word]
     return out
 
 
-def _first_pieces(offsets: Any, special: Any, tokens: Sequence[str]) -> Iterator[tuple[int, int]]:
-    """(piece index, word index) of each word's first piece."""
+def _first_pieces(
+    offsets: Any, special: Any, tokens: Sequence[str], continued: bool = False
+) -> Iterator[tuple[int, int]]:
+    """(piece index, word index) of each word's first piece (in a ``continued`` window, not
+    of a word whose start is in the window before)."""
     starts, ends, at = [], [], 0
     for t in tokens:
         starts.append(at)
         ends.append(at + len(t))
         at += len(t) + 1
     seen: set[int] = set()
+    opening = True
     for j, ((s, e), sp) in enumerate(zip(offsets.tolist(), special.tolist(), strict=True)):
         if sp or e <= s:
             continue
         word = bisect.bisect_right(starts, s) - 1
+        if opening and continued and word >= 0 and s > starts[word]:
+            seen.add(word)  # its first piece is in the window before
+        opening = False
         if word >= 0 and s < ends[word] and word not in seen:
             seen.add(word)
             yield j, word
@@ -235,6 +261,7 @@ def finetune_tagger(
     device: str | None = None,
     progress: bool | None = None,
     runs: int = 1,
+    new_head: bool = False,
 ) -> FinetuneResult:
     """Fine-tunes ``model`` (a checkpoint directory or a lexforge model) to tag words; see
     the module docstring. Arguments as in ``finetune``. ``result.validation`` and
@@ -275,24 +302,31 @@ def finetune_tagger(
                 "fix the data or the split"
             )
     bio = is_bio(labels)
-    fallback = labels.index("O") if "O" in labels else 0  # for words cut by truncation
+    fallback = labels.index("O") if "O" in labels else 0  # for a word with no piece
     torch.manual_seed(seed)
     from ..model import BertForTokenClassification
 
-    tagger, tok, dev = prepare(BertForTokenClassification, model, labels, tokenizer, device)
+    tagger, tok, dev = prepare(BertForTokenClassification, model, labels, tokenizer, device,
+                            new_head=new_head)  # fmt: skip
     index = {label: i for i, label in enumerate(labels)}
 
+    length = min(max_length, tagger.config.max_position_embeddings)
+    stride = max(0, min(128, (length - 2) // 4))
+
     def encode(chunk: list[Sentence]) -> tuple[dict[str, torch.Tensor], Any]:
+        """The chunk's windows: a sentence longer than ``length`` pieces becomes several
+        rows sharing ``stride`` pieces, so no word goes unseen."""
         enc = tok.encode_batch(
-            [" ".join(tokens) for tokens, _ in chunk],
-            max_length=min(max_length, tagger.config.max_position_embeddings),
-            truncation=True, padding=True, return_tensors="np", return_offsets=True,
-            return_special_tokens_mask=True,
+            [" ".join(tokens) for tokens, _ in chunk], max_length=length, truncation=True,
+            stride=stride, return_overflowing_tokens=True, padding=True, return_tensors="np",
+            return_offsets=True, return_special_tokens_mask=True,
         )  # fmt: skip
         special = np.asarray(enc["special_tokens_mask"]) | (np.asarray(enc["attention_mask"]) == 0)
+        sample = np.asarray(enc["overflow_to_sample_mapping"])
+        continued = np.r_[False, sample[1:] == sample[:-1]]
         pieces = {k: torch.as_tensor(np.asarray(enc[k])).to(dev)
                   for k in ("input_ids", "attention_mask", "token_type_ids")}  # fmt: skip
-        return pieces, (np.asarray(enc["offsets"]), special)
+        return pieces, (np.asarray(enc["offsets"]), special, sample, continued)
 
     def batches(
         sentences: list[Sentence], shuffle: bool, epoch: int, order_seed: int = seed
@@ -307,18 +341,28 @@ def finetune_tagger(
 
     @torch.no_grad()
     def predict(sentences: list[Sentence]) -> list[list[str]]:
+        """Each word's tag from the window where its first piece is furthest from the
+        window's ends (the most context on both sides)."""
         was_training = tagger.training
         tagger.eval()
         out: list[list[str]] = []
         for chunk in batches(sentences, False, 0):
-            pieces, (offsets, special) = encode(chunk)
+            pieces, (offsets, special, sample, continued) = encode(chunk)
             with mixed:
                 best = tagger(**pieces).logits.argmax(-1).cpu().numpy()
-            for row, (tokens, _) in enumerate(chunk):
-                tags = [fallback] * len(tokens)
-                for j, word in _first_pieces(offsets[row], special[row], tokens):
-                    tags[word] = int(best[row, j])
-                out.append([labels[t] for t in tags])
+            tags = [[fallback] * len(tokens) for tokens, _ in chunk]
+            margin = [[-1] * len(tokens) for tokens, _ in chunk]
+            for row, e in enumerate(sample.tolist()):
+                content = np.flatnonzero(~special[row])
+                if not len(content):
+                    continue
+                first, last = int(content[0]), int(content[-1])
+                for j, word in _first_pieces(offsets[row], special[row], chunk[e][0],
+                                             bool(continued[row])):  # fmt: skip
+                    m = min(j - first, last - j)
+                    if m > margin[e][word]:
+                        margin[e][word], tags[e][word] = m, int(best[row, j])
+            out += [[labels[t] for t in row_tags] for row_tags in tags]
         tagger.train(was_training)
         return out
 
@@ -338,10 +382,10 @@ def finetune_tagger(
     def training(run_seed: int) -> Any:
         def epochs(epoch: int) -> Iterator[tuple[dict[str, torch.Tensor], int]]:
             for chunk in batches(splits["train"], True, epoch, run_seed):
-                pieces, (offsets, special) = encode(chunk)
-                words = [tokens for tokens, _ in chunk]
-                ids = [[index[g] for g in tags] for _, tags in chunk]
-                target = first_piece_labels(offsets, special, words, ids)
+                pieces, (offsets, special, sample, continued) = encode(chunk)
+                words = [chunk[e][0] for e in sample.tolist()]
+                ids = [[index[g] for g in chunk[e][1]] for e in sample.tolist()]
+                target = first_piece_labels(offsets, special, words, ids, continued)
                 yield {**pieces, "labels": torch.as_tensor(target).to(dev)}, len(chunk)
 
         return epochs

@@ -1,0 +1,154 @@
+"""The user's data files for fine-tuning: csv, tsv, jsonl, json and CoNLL, each optionally
+gzip-compressed (``train.csv.gz``).
+
+Text is UTF-8 (a byte-order mark is dropped); lines end at ``\\n``, ``\\r\\n`` or ``\\r``
+and nowhere else, so U+2028, U+0085 or a form feed inside a text stay in it. csv fields
+follow RFC 4180 quoting (a quoted field may hold the delimiter, quotes and newlines); tsv
+has no quoting at all, as SST-2, IMDB and most NLP tsv files assume. A ``.json`` file is
+one JSON value (a list of records, or SQuAD's layout), else JSON Lines as written by
+``datasets.Dataset.to_json``. Every row comes with where it is (``line 7``, ``record 3``)
+for error messages, which name the file.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+
+FORMATS = ("csv", "tsv", "jsonl", "json", "conll")
+_SUFFIXES = {
+    ".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
+    ".json": "json", ".conll": "conll", ".conllu": "conll", ".bio": "conll", ".iob": "conll",
+    ".iob2": "conll", ".txt": "conll",
+}  # fmt: skip
+
+Row = tuple[str, Any]  # (where in the file, the row)
+
+
+def data_format(path: Path) -> str | None:
+    """The format a file name says (case-insensitive; ``.gz`` looked through), or None."""
+    name = path.name.lower()
+    if name.endswith(".gz"):
+        name = name[:-3]
+    return _SUFFIXES.get(Path(name).suffix)
+
+
+def read_text(path: Path) -> str:
+    """The file's text: gunzipped when its name ends in ``.gz``, UTF-8 (BOM dropped), line
+    ends made ``\\n``. ``ConfigError`` for a directory, a corrupt gzip file or bytes that
+    are not UTF-8 (with the line and column of the first bad byte)."""
+    if path.is_dir():
+        raise ConfigError(f"{path} is a directory; pass a data file (csv, tsv, jsonl, json)")
+    data = path.read_bytes()
+    if path.name.lower().endswith(".gz"):
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as e:
+            raise ConfigError(f"{path}: not a readable gzip file ({e})") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte 0x{data[e.start]:02x} at line {line}, column "
+            f"{column}); re-save the file as UTF-8"
+        ) from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def lines(text: str) -> Iterator[tuple[int, str]]:
+    """(line number from 1, line) at ``\\n`` only (``str.splitlines`` also breaks at
+    U+2028, U+0085, form feeds and other characters that belong to a text)."""
+    parts = text.split("\n")
+    if parts and parts[-1] == "":
+        parts.pop()
+    return enumerate(parts, start=1)
+
+
+def read_rows(
+    path: Path, formats: tuple[str, ...], default: str | None = None
+) -> tuple[str, list[Row]]:
+    """(format, rows) of a data file whose format is one of ``formats`` (``default`` for a
+    name with no known suffix): dicts from csv, tsv, jsonl and a json list; for a json
+    object (SQuAD's layout) the one object; for CoNLL the lines. The format comes from the
+    name and is checked before the file is read."""
+    kind = data_format(path) or default
+    if kind not in formats:
+        shown = ", ".join(f".{f}" for f in formats)
+        hint = "; tagged words (CoNLL) need task='tag' (--task tag)" if kind == "conll" else ""
+        raise ConfigError(f"{path}: unknown or unsupported format; use {shown}{hint}")
+    if not path.exists():
+        raise ConfigError(f"{path}: no such file")
+    text = read_text(path)
+    if kind in ("csv", "tsv"):
+        return kind, _delimited(path, text, kind)
+    if kind == "jsonl":
+        return kind, _json_lines(path, text)
+    if kind == "json":
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as e:
+            if text.lstrip().startswith("[") or "\n" not in text.strip():
+                raise ConfigError(
+                    f"{path}: not JSON (line {e.lineno}, column {e.colno}: {e.msg})"
+                ) from None
+            return "jsonl", _json_lines(path, text)  # JSON Lines under a .json name
+        if isinstance(value, list):
+            return kind, [(f"record {i}", row) for i, row in enumerate(value, start=1)]
+        return kind, [("the file", value)]
+    return kind, [(f"line {n}", line) for n, line in lines(text)]
+
+
+def _json_lines(path: Path, text: str) -> list[Row]:
+    rows: list[Row] = []
+    for number, line in lines(text):
+        if not line.strip():
+            continue
+        try:
+            rows.append((f"line {number}", json.loads(line)))
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{path}: line {number} is not JSON ({e.msg})") from None
+    return rows
+
+
+def _delimited(path: Path, text: str, kind: str) -> list[Row]:
+    csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))  # texts may be long
+    source = io.StringIO(text, newline="")
+    reader = (
+        csv.reader(source, delimiter="\t", quoting=csv.QUOTE_NONE)
+        if kind == "tsv"
+        else csv.reader(source, strict=True)
+    )
+    rows: list[Row] = []
+    header: list[str] | None = None
+    start = 1
+    try:
+        for fields in reader:
+            where, start = f"line {start}", reader.line_num + 1
+            if not fields or (len(fields) == 1 and not fields[0].strip()):
+                continue  # a blank line
+            if header is None:
+                header = [f.strip() for f in fields]
+                twice = sorted({h for h in header if header.count(h) > 1})
+                if twice:
+                    raise ConfigError(f"{path}: the header names {twice[0]!r} twice")
+                continue
+            if len(fields) != len(header):
+                quote = "" if kind == "tsv" else "; quote a field that holds a comma"
+                raise ConfigError(
+                    f"{path}: {where} has {len(fields)} fields, the header {len(header)} "
+                    f"({', '.join(header)}){quote}"
+                )
+            rows.append((where, dict(zip(header, fields, strict=True))))
+    except csv.Error as e:
+        raise ConfigError(f"{path}: line {reader.line_num}: malformed {kind} ({e})") from None
+    return rows

@@ -1,0 +1,176 @@
+"""The fine-tuning data readers (``lexforge.train._files`` and the record checks of each
+task): csv quoting as Python's csv module reads it, tsv without quoting, line ends only at
+``\\n``/``\\r\\n``/``\\r``, BOMs, gzip, JSON lists and JSON Lines; missing values and labels
+of the wrong kind fail with the file and line named."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+
+from lexforge.errors import ConfigError
+from lexforge.train._files import read_rows
+from lexforge.train.classify import read_records, sorted_labels
+from lexforge.train.qa import read_qa
+from lexforge.train.tagging import read_tagged
+
+ROWS = [
+    ("line one\nline two", "pos"),  # a newline inside a quoted field
+    ('he said "wow", then left', "neg"),  # quotes and the delimiter
+    ("caf\u00e9\u2028next\x85third\x0cpage", "pos"),  # separators that are not line ends
+    ("  spaced  ", "neg"),
+]
+
+
+def _csv(rows: list[tuple[str, str]], delimiter: str = ",", lineterminator: str = "\r\n") -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=delimiter, lineterminator=lineterminator)
+    writer.writerow(["text", "label"])
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("ending", ["\r\n", "\n"])
+def test_csv_round_trips_what_the_csv_module_writes(tmp_path: Path, ending: str) -> None:
+    path = tmp_path / "train.csv"
+    path.write_text(_csv(ROWS, lineterminator=ending), encoding="utf-8", newline="")
+    got = read_records(path)
+    assert got == [(t.replace("\r\n", "\n"), label) for t, label in ROWS]
+    # the same with a BOM, gzip-compressed, and an upper-case suffix
+    data = b"\xef\xbb\xbf" + path.read_bytes()
+    (tmp_path / "bom.CSV").write_bytes(data)
+    (tmp_path / "z.csv.gz").write_bytes(gzip.compress(data))
+    assert read_records(tmp_path / "bom.CSV") == got
+    assert read_records(tmp_path / "z.csv.gz") == got
+
+
+def test_tsv_has_no_quoting(tmp_path: Path) -> None:
+    lines = ['"the rock" is great\t1', 'dull and "clever"\t0', '"boring\t0', "a 'must' see\t1"]
+    path = tmp_path / "sst.tsv"
+    path.write_text("sentence\tlabel\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    got = read_records(path, text_column="sentence")
+    assert got == [tuple(line.split("\t")) for line in lines]
+
+
+def test_json_lists_and_json_lines(tmp_path: Path) -> None:
+    records = [{"text": "a\u2028b", "label": 1}, {"text": "c", "label": 0.0}]
+    (tmp_path / "a.json").write_text(json.dumps(records, indent=2), encoding="utf-8")
+    lines = "\n\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n  \n"
+    (tmp_path / "b.jsonl").write_text(lines, encoding="utf-8")
+    (tmp_path / "c.json").write_text(lines, encoding="utf-8")  # JSON Lines named .json
+    expected = [("a\u2028b", "1"), ("c", "0")]
+    for name in ("a.json", "b.jsonl", "c.json"):
+        assert read_records(tmp_path / name) == expected, name
+    kind, rows = read_rows(tmp_path / "b.jsonl", ("jsonl",))
+    assert kind == "jsonl" and [at for at, _ in rows] == ["line 1", "line 3"]
+
+
+def test_labels_are_normalised_and_ordered() -> None:
+    rows = [("a", " pos"), ("b", "pos "), ("c", 1), ("d", 1.0), ("e", "1"), ("f", "1.00")]
+    assert [r[1] for r in read_records(rows)] == ["pos", "pos", "1", "1", "1", "1"]
+    assert sorted_labels({"10", "2", "-1"}) == ("-1", "2", "10")
+    assert sorted_labels({"b", "a", "10"}) == ("10", "a", "b")
+
+
+def test_multi_label_and_regression_records() -> None:
+    rows = [{"text": "a", "label": ["y", "x", "y"]}, {"text": "b", "label": "z"}]
+    assert read_records(rows) == [("a", ("x", "y")), ("b", ("z",))]  # lists pick multi-label
+    piped = [("a", "x|y"), ("b", "y")]
+    got = read_records(piped, problem_type="multi_label_classification", label_separator="|")
+    assert got == [("a", ("x", "y")), ("b", ("y",))]
+    got = read_records([("a", "0.25"), ("b", 3)], problem_type="regression")
+    assert got == [("a", 0.25), ("b", 3.0)]
+    for bad in ("nan", "high", float("inf"), True):
+        with pytest.raises(ConfigError, match="not a finite number"):
+            read_records([("a", bad)], problem_type="regression")
+    with pytest.raises(ConfigError, match="multi_label_classification"):
+        read_records([("a", ["x"])], problem_type="single_label_classification")
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("short.csv", "text,label\ngood,pos\norphan\n", "line 3 has 1 fields, the header 2"),
+        ("long.csv", "text,label\ngood,pos,extra\n", "line 2 has 3 fields.*quote a field"),
+        ("empty_label.csv", "text,label\ngood,\nbad,neg\n", "line 2 has no label"),
+        ("empty_text.csv", "text,label\n,pos\n", "line 2 has an empty 'text'"),
+        ("bad_quote.csv", 'text,label\n"the rock" is,pos\n', "line 2: malformed csv"),
+        ("twice.csv", "text,text\na,b\n", "names 'text' twice"),
+        ("null.jsonl", '{"text": null, "label": "pos"}\n', "line 1 has no value in column 'text'"),
+        ("nolabel.jsonl", '{"text": "a", "label": null}\n', "line 1 has no label"),
+        ("number.jsonl", "5\n", "line 1 is not a record"),
+        ("list_text.jsonl", '{"text": ["a"], "label": "x"}\n', "holds a list, not a text"),
+        ("bad.jsonl", '{"text": "a", "label": "x"}\n{"text": \n', "line 2 is not JSON"),
+        ("array.json", '[{"text": "a", "label": "x"}, ', "not JSON"),
+        ("object.json", '{"data": []}', "one JSON object"),
+        ("latin1.csv", "text,label\ncaf\xe9,pos\n".encode("latin-1"), "not UTF-8.*line 2, col"),
+        ("bad.csv.gz", b"not gzip at all", "not a readable gzip file"),
+        ("data.xlsx", b"PK\x03\x04", "unknown or unsupported format"),
+        ("tags.conll", "a B-X\n", "need task='tag'"),
+    ],
+)
+def test_bad_files_name_the_file_and_line(
+    tmp_path: Path, name: str, content: str | bytes, message: str
+) -> None:
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    with pytest.raises(ConfigError, match=message) as info:
+        read_records(path)
+    assert str(path) in str(info.value)
+
+
+def test_conll_columns_and_separators(tmp_path: Path) -> None:
+    text = (
+        "\ufeff-DOCSTART- O\n\nNew York\tB-LOC\nis\tO\n\n"  # tab columns: a token with a space
+        "EU NNP B-NP B-ORG\na\u00a0b  O\n"  # space columns, the tag last; NBSP is no separator
+        "x\u2028y O\r\n"
+    )
+    path = tmp_path / "train.conll"
+    path.write_text(text, encoding="utf-8")
+    assert read_tagged(path) == [
+        (["New York", "is"], ["B-LOC", "O"]),
+        (["EU", "a\u00a0b", "x\u2028y"], ["B-ORG", "O", "O"]),
+    ]
+    with pytest.raises(ConfigError, match="tokens must be a list of strings"):
+        read_tagged([{"tokens": "ab", "tags": ["X", "Y"]}])
+
+
+def test_qa_answers_are_checked(tmp_path: Path) -> None:
+    context = "Paris is the capital of France."
+    good = {
+        "question": "q",
+        "context": context,
+        "answers": {"text": ["Paris"], "answer_start": [0]},
+    }
+    assert read_qa([good])[0].answers == (("Paris", 0),)
+    cases = [
+        ({"text": [""], "answer_start": [0]}, "answer text is empty"),
+        ({"text": "Paris", "answer_start": 0}, "lists, even for one answer"),
+        ({"text": ["Paris"], "answer_start": ["0"]}, "its start an int"),
+        ([{"text": "Paris"}], "answers must be"),
+        ({"text": ["France"], "answer_start": [99]}, "does not point at the answer"),
+    ]
+    for answers, message in cases:
+        with pytest.raises(ConfigError, match=message):
+            read_qa([{**good, "answers": answers}])
+    with pytest.raises(ConfigError, match="the context must be a non-empty string"):
+        read_qa([{**good, "context": None}])
+    squad = tmp_path / "squad.json"
+    squad.write_text(
+        json.dumps({"data": [{"paragraphs": [{"qas": [{"question": "q"}]}]}]}), encoding="utf-8"
+    )
+    with pytest.raises(ConfigError, match=r"not SQuAD's layout.*context"):
+        read_qa(squad)
+    squad.write_text('{"data": [', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"squad\.json: not JSON"):
+        read_qa(squad)
