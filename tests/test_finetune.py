@@ -11,6 +11,7 @@ import random
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -18,6 +19,7 @@ transformers = pytest.importorskip("transformers")
 
 from lexforge.errors import ConfigError  # noqa: E402
 from lexforge.train import classification_metrics, finetune  # noqa: E402
+from lexforge.train.classify import read_records  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -141,14 +143,16 @@ def test_cli_finetune_embed_fill_mask(checkpoint: Path, tmp_path: Path) -> None:
     soup = report["soup"]
     assert (f"runs {soup} averaged" if len(soup) > 1 else f"run {soup[0]} alone") in out
     texts = tmp_path / "texts.txt"
-    texts.write_text("the film was superb\n中文也行\n", encoding="utf-8")
+    # one row per line, a blank line too; U+2028 is inside a text, not a line end
+    texts.write_text("the film was superb\n\n中文\u2028也行\n", encoding="utf-8")
     cli("embed", str(checkpoint), str(texts), "-o", str(tmp_path / "v.npy"), "--normalize")
     vectors = np.load(tmp_path / "v.npy")
-    assert vectors.shape == (2, 64) and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
-    cli("embed", str(checkpoint), str(texts), "-o", str(tmp_path / "w.npz"), "--words")
+    assert vectors.shape == (3, 64) and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+    out = cli("embed", str(checkpoint), str(texts), "-o", str(tmp_path / "w.npy"), "--words")
+    assert out.strip().endswith("w.npz")  # the file written, named as written
     words = json.loads((tmp_path / "w.words.json").read_text(encoding="utf-8"))
-    assert words == [["the", "film", "was", "superb"], ["中", "文", "也", "行"]]
-    assert np.load(tmp_path / "w.npz")["text_1"].shape == (4, 64)
+    assert words == [["the", "film", "was", "superb"], [], ["中", "文", "也", "行"]]
+    assert np.load(tmp_path / "w.npz")["text_2"].shape == (4, 64)
     lines = cli("fill-mask", str(checkpoint), "the film was [MASK].", "--top-k", "3").splitlines()
     assert len(lines) == 3 and all(line.startswith("[MASK]0\t") for line in lines)
 
@@ -226,3 +230,138 @@ def test_runs_make_a_greedy_soup(checkpoint: Path, tmp_path: Path) -> None:
         assert torch.equal(a, b), name
     with pytest.raises(ConfigError, match="runs must be >= 1"):
         finetune(checkpoint, train, runs=0, progress=False)
+
+
+def _scored_texts(n: int, seed: int) -> list[tuple[str, float, list[str]]]:
+    """Texts with a regression target (the share of praise among the opinion words) and a
+    multi-label target (which opinion groups occur)."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        k = rng.randrange(0, 4)
+        groups = rng.sample(sorted(WORDS), k=rng.randrange(1, 3))
+        opinion = [rng.choice(WORDS["pos"]) for _ in range(k)]
+        opinion += [rng.choice(WORDS[g]) for g in groups for _ in range(1)]
+        words = rng.choices(FILLER, k=4) + opinion
+        rng.shuffle(words)
+        praise = sum(w in WORDS["pos"] for w in words) / len(opinion)
+        present = sorted({g for g in WORDS for w in words if w in WORDS[g]})
+        out.append((" ".join(words), praise, present))
+    return out
+
+
+def test_regression_learns_and_exports(checkpoint: Path, tmp_path: Path) -> None:
+    rows = _scored_texts(480, seed=1)
+    train = [(t, y) for t, y, _ in rows[:384]]
+    valid = [(t, y) for t, y, _ in rows[384:]]
+    out = tmp_path / "reg"
+    result = finetune(checkpoint, train, validation=valid, test=valid, out_dir=out,
+                      problem_type="regression", epochs=6, lr=3e-3, progress=False)  # fmt: skip
+    assert result.problem_type == "regression" and result.labels == ("label",)
+    assert result.test is not None and result.test["pearson"] >= 0.9, result.test
+    gold = np.array([y for _, y in valid])
+    assert result.test["mse"] < 0.3 * gold.var()  # well under predicting the mean
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["problem_type"] == "regression" and "mse" in report["history"][-1]
+    hf = transformers.AutoModelForSequenceClassification.from_pretrained(str(out / "best"))
+    assert hf.config.problem_type == "regression" and hf.config.num_labels == 1
+    _same_logits(result.model, hf, [t for t, _ in valid[:4]])
+
+
+def test_multi_label_learns_and_exports(checkpoint: Path, tmp_path: Path) -> None:
+    rows = _scored_texts(480, seed=2)
+    train = tmp_path / "train.jsonl"
+    train.write_text("".join(json.dumps({"text": t, "label": g}) + "\n" for t, _, g in rows[:384]))
+    valid = tmp_path / "valid.csv"  # the same labels as strings cut at "|"
+    valid.write_text("text,label\n" + "".join(f"{t},{'|'.join(g)}\n" for t, _, g in rows[384:]))
+    out = tmp_path / "multi"
+    result = finetune(checkpoint, train, validation=valid, test=valid, out_dir=out,
+                      label_separator="|", epochs=12, lr=3e-3, progress=False)  # fmt: skip
+    assert result.problem_type == "multi_label_classification"
+    assert result.labels == ("mixed", "neg", "pos")
+    assert result.test is not None and result.test["micro_f1"] >= 0.95, result.test
+    assert result.test["accuracy"] >= 0.85
+    hf = transformers.AutoModelForSequenceClassification.from_pretrained(str(out / "best"))
+    assert hf.config.problem_type == "multi_label_classification"
+    _same_logits(result.model, hf, [t for t, _, _ in rows[384:388]])
+
+
+def test_multi_label_and_regression_metrics_by_hand() -> None:
+    from lexforge.train.classify import multi_label_metrics, regression_metrics
+
+    gold = np.array([[1, 0, 1], [0, 1, 0], [1, 1, 0], [0, 0, 0]], dtype=bool)
+    pred = np.array([[1, 0, 0], [0, 1, 0], [1, 0, 1], [0, 0, 0]], dtype=bool)
+    m = multi_label_metrics(gold, pred)
+    # label 0: tp 2 fp 0 fn 0 -> F1 1; label 1: tp 1 fn 1 -> 2/3; label 2: tp 0 fp 1 fn 1 -> 0
+    assert m["f1"] == pytest.approx([1.0, 2 / 3, 0.0])
+    assert m["macro_f1"] == pytest.approx(5 / 9)
+    assert m["micro_f1"] == pytest.approx(2 * 3 / (4 + 5))  # tp 3, predicted 4, gold 5
+    assert m["accuracy"] == pytest.approx(2 / 4)
+    y = np.array([1.0, 2.0, 3.0, 4.0, 4.0])
+    p = np.array([1.5, 1.0, 3.5, 5.0, 4.5])
+    r = regression_metrics(y, p)
+    assert r["mse"] == pytest.approx(np.mean((y - p) ** 2))
+    assert r["mae"] == pytest.approx(np.mean(np.abs(y - p)))
+    assert r["pearson"] == pytest.approx(np.corrcoef(y, p)[0, 1])
+    ranks_y, ranks_p = np.array([0, 1, 2, 3.5, 3.5]), np.array([1, 0, 2, 4, 3])
+    assert r["spearman"] == pytest.approx(np.corrcoef(ranks_y, ranks_p)[0, 1])
+    assert regression_metrics(y, np.ones(5))["pearson"] == 0.0  # constant predictions
+
+
+def test_a_fine_tuned_head_is_kept_or_replaced_on_request(checkpoint: Path, tmp_path: Path) -> None:
+    from lexforge.errors import CheckpointError
+    from lexforge.model import BertForSequenceClassification
+    from lexforge.model.bert import BertModel
+    from lexforge.train._fit import task_model
+
+    train = _write_csv(tmp_path / "train.csv", 64, seed=1, columns=("text", "label"))
+    first = finetune(checkpoint, train, out_dir=tmp_path / "a", max_steps=2, progress=False)
+    saved = tmp_path / "a" / "best"
+    # the same labels: the saved head as it is
+    again = task_model(BertForSequenceClassification, saved, first.labels)
+    assert torch.equal(again.classifier.weight, first.model.classifier.weight.cpu())
+    two = [(t, "pos" if y == "pos" else "other") for t, y in read_records(train)]
+    same_count = [(t, {"pos": "A", "neg": "B", "mixed": "C"}[y]) for t, y in read_records(train)]
+    for records in (two, same_count):
+        with pytest.raises(
+            CheckpointError, match=r"for labels \['mixed', 'neg', 'pos'\].*new_head"
+        ):
+            finetune(saved, records, max_steps=1, progress=False)
+    with pytest.warns(UserWarning, match="freshly initialised head"):
+        fresh = task_model(BertForSequenceClassification, saved, ("other", "pos"), new_head=True)
+    assert fresh.config.labels == ("other", "pos") and fresh.classifier.weight.shape[0] == 2
+    encoder = BertModel.from_pretrained(saved)
+    for name, p in encoder.state_dict().items():
+        assert torch.equal(fresh.bert.state_dict()[name], p), name
+    result = finetune(saved, two, max_steps=1, new_head=True, progress=False)
+    assert result.labels == ("other", "pos")
+
+
+def test_truncation_is_counted_and_reported(checkpoint: Path, tmp_path: Path) -> None:
+    long = " ".join(["wonderful"] * 40)
+    records = [(long, "pos"), ("awful", "neg"), (long, "neg"), ("superb", "pos")]
+    with pytest.warns(UserWarning, match="cut to its 16 tokens: 2 of train, 1 of validation"):
+        finetune(checkpoint, records, validation=records[:2], out_dir=tmp_path, max_length=16,
+                 max_steps=1, progress=False)  # fmt: skip
+    report = json.loads((tmp_path / "metrics.json").read_text())
+    assert report["truncated"] == {"train": 2, "validation": 1} and report["max_length"] == 16
+
+
+def _same_logits(model: Any, hf: Any, texts: list[str]) -> None:
+    enc = dict(model.tokenizer.encode_batch(texts, padding=True, return_tensors="pt"))
+    with torch.no_grad():
+        ours = model.cpu()(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"]).logits
+        theirs = hf.eval()(**enc).logits
+    assert (ours - theirs).abs().max() <= 1e-5
+
+
+def test_embed_names_the_text_that_is_too_long(checkpoint: Path) -> None:
+    from lexforge.model.bert import BertModel
+
+    model = BertModel.from_pretrained(checkpoint)
+    texts = ["short"] * 3 + [" ".join(["word"] * 100), "short"]
+    with pytest.raises(ConfigError, match="text 3 has 102 tokens"):
+        model.embed(texts, batch_size=2)
+    with pytest.raises(ConfigError, match="batch_size must be >= 1"):
+        model.embed(texts[:1], batch_size=0)
+    assert model.embed(t for t in ["a", "b"]).shape == (2, 64)  # any iterable

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import os
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -148,6 +150,15 @@ def test_qa_learns_across_windows(checkpoint: Path, tmp_path: Path) -> None:
     predictions = json.loads((out / "predictions.json").read_text())
     assert len(predictions) == 64 and set(predictions.values()) <= set(NAMES) | {""}
     assert (out / "best" / "config.json").is_file()
+    # the command line prints QA scores for both splits
+    done = subprocess.run(
+        [sys.executable, "-m", "lexforge.cli", "finetune", str(checkpoint), str(train),
+         "--task", "qa", "--validation", str(test), "--test", str(test), "--max-length", "40",
+         "--max-steps", "1", "--quiet", "--out", str(tmp_path / "cli")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "validation: exact match" in done.stdout and "test: exact match" in done.stdout
     # two short runs, their greedy soup scored by F1 on validation; no predictions in the runs
     soup = finetune(checkpoint, train, validation=_synthetic(64, 2), out_dir=tmp_path / "soup",
                     task="qa", epochs=1, batch_size=32, lr=3e-3, max_length=40, runs=2,

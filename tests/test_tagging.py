@@ -11,6 +11,7 @@ import os
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -233,3 +234,56 @@ def test_twitter_ner_by_name_selects_tagging(checkpoint: Path, tmp_path: Path) -
     assert [r["run"] for r in report["runs"]] == [1, 2] and report["soup"] == list(result.soup)
     best_run = max(r["validation"]["entity"]["f1"] for r in report["runs"])
     assert result.validation["entity"]["f1"] >= best_run
+
+
+def test_windows_label_every_word_once_per_window() -> None:
+    tok = lf.Tokenizer.from_file(datasets.files("bert-base-uncased")["tokenizer.json"])
+    words = [
+        "unbelievably",
+        "the",
+        "tokenization",
+        "of",
+        "extraordinarily",
+        "long",
+        "words",
+        "continues",
+        "here",
+    ]
+    enc = tok.encode_batch([" ".join(words)], max_length=8, truncation=True, stride=2,
+                           return_overflowing_tokens=True, return_tensors="np", padding=True,
+                           return_offsets=True, return_special_tokens_mask=True)  # fmt: skip
+    sample = enc["overflow_to_sample_mapping"]
+    assert len(sample) > 3
+    continued = np.r_[False, sample[1:] == sample[:-1]]
+    ids = list(range(len(words)))
+    got = first_piece_labels(enc["offsets"], enc["special_tokens_mask"], [words] * len(sample),
+                             [ids] * len(sample), continued)  # fmt: skip
+    starts = np.cumsum([0] + [len(w) + 1 for w in words[:-1]])
+    labelled = set()
+    for row in range(len(sample)):
+        for j in np.flatnonzero(got[row] >= 0):
+            word = got[row, j]
+            assert enc["offsets"][row, j, 0] == starts[word]  # a word's first piece only
+            labelled.add(int(word))
+    assert labelled == set(ids)
+
+
+def test_long_sentences_are_tagged_across_windows(checkpoint: Path) -> None:
+    rng = random.Random(5)
+
+    def sentence() -> tuple[list[str], list[str]]:
+        tokens, tags = [], []
+        for _ in range(rng.randrange(40, 60)):
+            if rng.random() < 0.15:
+                tokens.append(rng.choice(PEOPLE)), tags.append("B-per")
+            else:
+                tokens.append(rng.choice(FILLER)), tags.append("O")
+        return tokens, tags
+
+    train = [sentence() for _ in range(96)]
+    test = [sentence() for _ in range(16)]
+    result = finetune(checkpoint, train, test=test, task="tag", max_length=16, epochs=4,
+                      batch_size=16, lr=3e-3, progress=False)  # fmt: skip
+    assert result.test is not None
+    # most of each sentence lies past its first window of 14 pieces
+    assert result.test["entity"]["f1"] >= 0.95, result.test["entity"]
