@@ -2,9 +2,14 @@
 //!
 //! Every parallel entry point takes `num_threads: Option<usize>` and runs its rayon work
 //! inside [`install`]. `None` (or 0) means: the `LEXFORGE_NUM_THREADS` environment variable
-//! if set, else the number of available cores. Pools are built once per (process, size) and
-//! reused; a process id check rebuilds them after `fork`, whose children inherit the pool
-//! objects but not their threads. Results never depend on the thread count: work is split
+//! if set, else the number of available cores. Any request is capped at [`max_threads`]
+//! (4 × the available cores, at least 8): more threads than that only add switching, and an
+//! unbounded value (say `LEXFORGE_NUM_THREADS=100000`) would spend minutes spawning threads.
+//! The [`POOLS_KEPT`] most recently used pools are kept and reused; older ones are dropped
+//! (their threads exit once no call runs on them), so callers that vary `num_threads` from
+//! call to call do not pile up idle threads. A process id check forgets the pools after
+//! `fork`, whose children inherit the pool objects but not their threads. Results never
+//! depend on the thread count: work is split
 //! into chunks whose results are combined in a fixed order, and randomness (elsewhere) is
 //! seeded per item.
 
@@ -15,17 +20,29 @@ use rayon::{ThreadPool, ThreadPoolBuilder};
 /// Environment variable that sets the default number of threads.
 pub const THREADS_ENV: &str = "LEXFORGE_NUM_THREADS";
 
-/// The number of threads a call asking for `requested` gets.
+/// How many pools are kept alive between calls (most recently used first out last).
+pub const POOLS_KEPT: usize = 4;
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The most threads any call gets: 4 × the available cores, at least 8.
+pub fn max_threads() -> usize {
+    cores().saturating_mul(4).max(8)
+}
+
+/// The number of threads a call asking for `requested` gets (capped at [`max_threads`]).
 pub fn resolve_threads(requested: Option<usize>) -> usize {
     if let Some(n) = requested.filter(|&n| n > 0) {
-        return n;
+        return n.min(max_threads());
     }
     if let Some(n) = std::env::var(THREADS_ENV).ok().and_then(|v| v.trim().parse::<usize>().ok()) {
         if n > 0 {
-            return n;
+            return n.min(max_threads());
         }
     }
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    cores()
 }
 
 /// Runs `f` inside a pool of `resolve_threads(requested)` threads.
@@ -37,9 +54,11 @@ pub fn install<R: Send>(requested: Option<usize>, f: impl FnOnce() -> R + Send) 
     }
 }
 
+type Pools = Vec<(u32, usize, Arc<ThreadPool>)>;
+/// The kept pools, least recently used first: (process id, size, pool).
+static POOLS: Mutex<Pools> = Mutex::new(Vec::new());
+
 fn pool(n: usize) -> Option<Arc<ThreadPool>> {
-    type Pools = Vec<(u32, usize, Arc<ThreadPool>)>;
-    static POOLS: Mutex<Pools> = Mutex::new(Vec::new());
     let pid = std::process::id();
     let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
     if pools.iter().any(|(p, _, _)| *p != pid) {
@@ -48,8 +67,12 @@ fn pool(n: usize) -> Option<Arc<ThreadPool>> {
             std::mem::forget(stale);
         }
     }
-    if let Some((_, _, p)) = pools.iter().find(|(_, size, _)| *size == n) {
-        return Some(p.clone());
+    // least recently used first: a hit moves to the back, a new pool evicts the front
+    if let Some(i) = pools.iter().position(|(_, size, _)| *size == n) {
+        let hit = pools.remove(i);
+        let p = hit.2.clone();
+        pools.push(hit);
+        return Some(p);
     }
     let built = ThreadPoolBuilder::new()
         .num_threads(n)
@@ -58,6 +81,10 @@ fn pool(n: usize) -> Option<Arc<ThreadPool>> {
         .ok()?;
     let built = Arc::new(built);
     pools.push((pid, n, built.clone()));
+    if pools.len() > POOLS_KEPT {
+        // a call still running on it holds its own `Arc`; the threads exit after it ends
+        pools.remove(0);
+    }
     Some(built)
 }
 
@@ -79,5 +106,16 @@ mod tests {
         }
         let sum: u64 = install(Some(2), || (0..1000u64).into_par_iter().sum());
         assert_eq!(sum, 499_500);
+    }
+
+    #[test]
+    fn requests_are_capped_and_pools_bounded() {
+        assert_eq!(resolve_threads(Some(usize::MAX)), max_threads());
+        assert_eq!(install(Some(1_000_000), rayon::current_num_threads), max_threads());
+        for n in 1..=40 {
+            install(Some(n), rayon::current_num_threads);
+        }
+        let kept = POOLS.lock().unwrap_or_else(|e| e.into_inner()).len();
+        assert!(kept <= POOLS_KEPT, "{kept} pools kept");
     }
 }

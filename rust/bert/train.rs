@@ -156,6 +156,14 @@ mod tests {
     }
 
     #[test]
+    fn a_huge_vocab_size_stops_when_the_corpus_runs_out() {
+        let wc = counts(&[("hug", 10), ("pug", 5)]);
+        let vocab = train_wordpiece(&wc, &opts(usize::MAX), &mut |_, _| true).unwrap();
+        assert!(vocab.contains(&"hug".to_string()) && vocab.contains(&"pug".to_string()));
+        assert!(vocab.len() < 20);
+    }
+
+    #[test]
     fn limit_alphabet_and_errors() {
         let wc = counts(&[("aab", 10), ("ac", 1)]);
         let mut o = opts(10);

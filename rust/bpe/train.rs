@@ -332,9 +332,14 @@ fn learn_merges(
     let top = st.heap.peek().map_or(0, |(n, _)| *n);
     st.recount((top >> 8).max(lowest)); // track the frequent pairs only, to begin with
     let first = st.tok_len.len() as u32;
-    let mut merges = Vec::with_capacity(opts.merges);
-    let every = (opts.merges / 100).max(1);
-    while merges.len() < opts.merges {
+    // `opts.merges` comes from the user (`vocab_size`): never allocate by it. Each merge
+    // removes at least one symbol from some word, so a word of `n` symbols takes part in at
+    // most `n - 1` merges and the corpus bounds how many merges can be learned at all.
+    let possible = st.sym.len().saturating_sub(2 * st.word_start.len());
+    let total = opts.merges.min(possible);
+    let mut merges = Vec::with_capacity(total);
+    let every = (total / 100).max(1);
+    while merges.len() < total {
         let Some((_, k)) = st.best(lowest) else { break };
         let (a, b) = ((k >> 32) as u32, k as u32);
         let len = (st.tok_len[a as usize] + st.tok_len[b as usize]) as usize;
@@ -345,7 +350,7 @@ fn learn_merges(
         st.tok_len.push(len as u32);
         merges.push((a, b));
         st.merge(a, b, c);
-        if merges.len() % every == 0 && !progress(merges.len() as u64, opts.merges as u64) {
+        if merges.len() % every == 0 && !progress(merges.len() as u64, total as u64) {
             return Err(Error::Interrupted);
         }
     }
@@ -457,6 +462,29 @@ mod tests {
         let words = vec![(b"abab".to_vec(), 3_000_000_000u64), (b"ab".to_vec(), 2_000_000_000)];
         let opts = TrainOptions { merges: 5, min_frequency: 0, max_token_length: None };
         assert_eq!(fast(&words, &opts), [(97, 98), (256, 256)]);
+    }
+
+    #[test]
+    fn a_huge_merge_budget_stops_when_the_corpus_runs_out() {
+        // `merges` comes from a user's `vocab_size`: it must never size an allocation
+        let words = vec![(b"hello".to_vec(), 3u64), (b"world".to_vec(), 2)];
+        let opts = TrainOptions { merges: usize::MAX, min_frequency: 0, max_token_length: None };
+        let mut calls = Vec::new();
+        let wc = {
+            let mut wc = WordCounts::new();
+            for (w, c) in &words {
+                wc.add(w, *c).unwrap();
+            }
+            wc
+        };
+        let got = train(&wc, &opts, &mut |done, total| {
+            calls.push((done, total));
+            true
+        })
+        .unwrap();
+        assert_eq!(got.merges, naive(&words, &opts));
+        assert_eq!(got.merges.len(), 8); // each word merged down to one token
+        assert!(calls.iter().all(|&(done, total)| done <= total && total <= 8));
     }
 
     #[test]

@@ -11,6 +11,7 @@
 mod cl100k;
 mod gpt2;
 mod o200k;
+mod onig;
 mod scan;
 #[cfg(test)]
 mod tests;
@@ -88,7 +89,8 @@ impl Pretokenizer {
                         "the pre-tokenization pattern is empty; pass a preset name (gpt2, cl100k, o200k) or a regular expression".into(),
                     ));
                 }
-                let regex = fancy_regex::Regex::new(pattern).map_err(|e| {
+                // compiled with Oniguruma's `\w`, so the saved pattern splits alike in HF
+                let regex = fancy_regex::Regex::new(&onig::onig_word_classes(pattern)).map_err(|e| {
                     Error::Pattern(format!(
                         "cannot compile the pre-tokenization pattern {pattern:?}: {e}; pass a preset name (gpt2, cl100k, o200k) or a valid regular expression"
                     ))

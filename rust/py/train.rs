@@ -221,7 +221,7 @@ pub(crate) fn train_bpe(
     let opts = TrainOptions { merges: vocab_size - floor, min_frequency, max_token_length };
     let Splitter::Pattern(pretok) = counter.splitter.clone() else {
         return Err(to_py(Error::TrainerConfig(
-            "these counts hold BERT words; train them with train_wordpiece, or count with a pattern for BPE".into(),
+            "these counts hold BERT words (WordCounts.bert()), which only WordPiece training takes, and that from the text: use Tokenizer.train_wordpiece(files=..., texts=...); for BPE, count with WordCounts(pattern=...)".into(),
         )));
     };
     // `consume`: the counts move into training and are freed before merging (the counter
