@@ -3,14 +3,22 @@ padding options (policy: names, defaults and errors; the work happens in the Rus
 
 from __future__ import annotations
 
+import operator
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from lexforge.errors import ConfigError
+from lexforge.errors import ConfigError, TokenizerFormatError
 
-__all__ = ["BatchEncoding", "Padding", "Truncation", "padding_option", "truncation_option"]
+__all__ = [
+    "BatchEncoding",
+    "Padding",
+    "Truncation",
+    "check_int",
+    "padding_option",
+    "truncation_option",
+]
 
 Side = Literal["left", "right"]
 Strategy = Literal["longest_first", "only_first", "only_second"]
@@ -64,18 +72,25 @@ class Truncation:
         return (self.max_length, self.strategy, self.stride, self.side)
 
     @classmethod
-    def from_hf(cls, doc: Mapping[str, Any]) -> Truncation:
-        """From the ``truncation`` entry of an HF ``tokenizer.json``."""
+    def from_hf(cls, doc: Any, where: str = "tokenizer.json") -> Truncation:
+        """From the ``truncation`` entry of an HF ``tokenizer.json``; ``where`` (the file)
+        prefixes the :class:`TokenizerFormatError` a malformed entry raises."""
         strategy = {
             "LongestFirst": "longest_first",
             "OnlyFirst": "only_first",
             "OnlySecond": "only_second",
         }
+        if not isinstance(doc, Mapping):
+            raise _bad(where, "truncation", "must be an object or null")
+        name = doc.get("strategy", "LongestFirst")
+        if name not in strategy:
+            known = ", ".join(strategy)
+            raise _bad(where, "truncation.strategy", f"{name!r} is not one of {known}")
         return cls(
-            int(doc["max_length"]),
-            strategy[doc.get("strategy", "LongestFirst")],  # type: ignore[arg-type]
-            int(doc.get("stride", 0)),
-            "left" if doc.get("direction") == "Left" else "right",
+            _count(doc, "max_length", None, where, "truncation"),
+            strategy[name],  # type: ignore[arg-type]
+            _count(doc, "stride", 0, where, "truncation"),
+            _direction(doc, where, "truncation"),
         )
 
     def to_hf(self) -> dict[str, Any]:
@@ -107,16 +122,29 @@ class Padding:
         return (self.length, self.multiple_of, self.pad_id, self.pad_type_id, self.side)
 
     @classmethod
-    def from_hf(cls, doc: Mapping[str, Any]) -> Padding:
-        """From the ``padding`` entry of an HF ``tokenizer.json``."""
+    def from_hf(cls, doc: Any, where: str = "tokenizer.json") -> Padding:
+        """From the ``padding`` entry of an HF ``tokenizer.json``; ``where`` (the file)
+        prefixes the :class:`TokenizerFormatError` a malformed entry raises."""
+        if not isinstance(doc, Mapping):
+            raise _bad(where, "padding", "must be an object or null")
         strategy = doc.get("strategy", "BatchLongest")
-        length = int(strategy["Fixed"]) if isinstance(strategy, dict) else None
+        if isinstance(strategy, Mapping) and set(strategy) == {"Fixed"}:
+            length: int | None = _count(strategy, "Fixed", None, where, "padding.strategy")
+        elif strategy == "BatchLongest":
+            length = None
+        else:
+            raise _bad(
+                where, "padding.strategy", f'{strategy!r} is not "BatchLongest" or {{"Fixed": n}}'
+            )
+        multiple = doc.get("pad_to_multiple_of")
+        if multiple is not None:
+            multiple = _count(doc, "pad_to_multiple_of", None, where, "padding", least=1)
         return cls(
             length,
-            doc.get("pad_to_multiple_of"),
-            int(doc.get("pad_id", 0)),
-            int(doc.get("pad_type_id", 0)),
-            "left" if doc.get("direction") == "Left" else "right",
+            multiple,
+            _count(doc, "pad_id", 0, where, "padding"),
+            _count(doc, "pad_type_id", 0, where, "padding"),
+            _direction(doc, where, "padding"),
         )
 
     def to_hf(self, pad_token: str) -> dict[str, Any]:
@@ -129,6 +157,27 @@ class Padding:
             "pad_type_id": self.pad_type_id,
             "pad_token": pad_token,
         }
+
+
+def _bad(where: str, key: str, problem: str) -> TokenizerFormatError:
+    return TokenizerFormatError(f"{where}: {key} {problem}; fix the file or remove the entry")
+
+
+def _count(
+    doc: Mapping[str, Any], key: str, default: int | None, where: str, entry: str, least: int = 0
+) -> int:
+    """``doc[key]`` as an integer >= ``least`` (``default`` when absent, if allowed)."""
+    value = doc.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise _bad(where, f"{entry}.{key}", f"is {value!r}, not an integer >= {least}")
+    return value
+
+
+def _direction(doc: Mapping[str, Any], where: str, entry: str) -> Side:
+    value = doc.get("direction", "Right")
+    if value not in ("Left", "Right"):
+        raise _bad(where, f"{entry}.direction", f'is {value!r}, not "Left" or "Right"')
+    return "left" if value == "Left" else "right"
 
 
 def _side(value: str, name: str) -> Side:
@@ -151,8 +200,8 @@ def truncation_option(
         )
     if max_length is None:
         raise ConfigError("truncation needs max_length=...; pass the length to cut rows to")
-    if max_length < 0 or stride < 0:
-        raise ConfigError(f"max_length and stride must be non-negative, got {max_length}, {stride}")
+    check_int("max_length", max_length)
+    check_int("stride", stride)
     return Truncation(max_length, strategy, stride, _side(side, "truncation_side"))  # type: ignore[arg-type]
 
 
@@ -171,13 +220,30 @@ def padding_option(
     elif padding == "max_length":
         if max_length is None:
             raise ConfigError("padding='max_length' needs max_length=...")
-        length = max_length
+        length = check_int("max_length", max_length)
     else:
         raise ConfigError(
             f"padding must be True, False, 'longest' or 'max_length'; got {padding!r}"
         )
     if pad_id is None:
-        raise ConfigError("this tokenizer has no [PAD] token; pass pad_token_id=... to pad")
-    if multiple_of is not None and multiple_of < 1:
-        raise ConfigError(f"pad_to_multiple_of must be at least 1, got {multiple_of}")
+        raise ConfigError(
+            "this tokenizer has no [PAD] token and its file sets no padding id; "
+            "pass pad_token_id=... (the id of its padding token) to pad"
+        )
+    check_int("pad_token_id", pad_id)
+    if multiple_of is not None:
+        check_int("pad_to_multiple_of", multiple_of, least=1)
     return Padding(length, multiple_of, pad_id, 0, _side(side, "padding_side"))
+
+
+def check_int(name: str, value: Any, least: int = 0) -> int:
+    """``value`` if it is an integer >= ``least``, else a :class:`ConfigError` naming ``name``."""
+    try:
+        number: int = operator.index(value)  # ints and NumPy integers; not floats or str
+    except TypeError:
+        raise ConfigError(f"{name} must be an integer, got {value!r}") from None
+    if isinstance(value, bool):
+        raise ConfigError(f"{name} must be an integer, got {value!r}")
+    if number < least:
+        raise ConfigError(f"{name} must be at least {least}, got {number}")
+    return number

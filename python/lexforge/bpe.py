@@ -10,13 +10,16 @@ encode it as plain text.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, overload
 
 from lexforge._core import Bpe
+from lexforge.batch import check_int
+from lexforge.errors import ConfigError
 from lexforge.formats import gpt2, hf_json, tiktoken
-from lexforge.tokenizer import Tokenizer, as_ids
+from lexforge.tokenizer import Tokenizer, as_ids, bad_ids
 from lexforge.training import PathLike
 
 if TYPE_CHECKING:  # numpy loads only when arrays are used, so training stays lean
@@ -48,17 +51,45 @@ class BpeTokenizer(Tokenizer):
     def save(self, path: PathLike, *, format: Literal["hf", "gpt2", "tiktoken"] = "hf") -> None:
         """Saves the tokenizer: ``"hf"`` writes ``tokenizer.json`` (loads in HF
         ``tokenizers`` with identical ids; a directory path gets ``tokenizer.json`` inside),
-        ``"gpt2"`` writes ``vocab.json`` + ``merges.txt`` into the directory ``path``,
+        ``"gpt2"`` writes ``vocab.json`` + ``merges.txt`` into the directory ``path`` (only
+        for the ``gpt2`` pattern, which the files cannot record: :class:`ConfigError`
+        otherwise; special tokens other than ``<|endoftext|>`` lose their mark, with a
+        warning),
         ``"tiktoken"`` writes a rank file. Writes are atomic."""
         path = Path(path)
         if format == "hf":
             hf_json.save(self._core, path / "tokenizer.json" if path.is_dir() else path)
         elif format == "gpt2":
+            self._check_gpt2_format()
             gpt2.save(self._core, path)
         elif format == "tiktoken":
             tiktoken.save(self._core, path)
         else:
             raise ValueError(f"unknown format {format!r}; use 'hf', 'gpt2' or 'tiktoken'")
+
+    def _check_gpt2_format(self) -> None:
+        """GPT-2's file pair records neither a pattern nor special tokens: every reader
+        (lexforge, HF, GPT-2's own code) loads it with GPT-2's regex and ``<|endoftext|>``
+        as the only special token. Another pattern would silently give other ids: refused.
+        Other special tokens stay in ``vocab.json`` and only lose their mark (a reader can
+        name them again): a warning."""
+        if self.preset != "gpt2":
+            raise ConfigError(
+                f"format='gpt2' cannot record the pre-tokenization pattern "
+                f"{self.preset or self.pattern!r}: vocab.json + merges.txt always load with "
+                "GPT-2's pattern, which would give different ids; save with format='hf' "
+                "(tokenizer.json) or format='tiktoken' (load with pattern=...)"
+            )
+        extra = sorted(set(self._specials) - set(gpt2.GPT2_SPECIALS))
+        if extra:
+            warnings.warn(
+                f"format='gpt2' cannot mark {extra} as special tokens: vocab.json + merges.txt "
+                "load them as ordinary tokens (encoded piece by piece in text); reload with "
+                f"Tokenizer.from_gpt2(path, special_tokens={sorted(self._specials)!r}), or "
+                "save with format='hf' (tokenizer.json), which keeps them",
+                UserWarning,
+                stacklevel=3,
+            )
 
     # ----------------------------------------------------------------- encoding
     def _policy(
@@ -71,10 +102,8 @@ class BpeTokenizer(Tokenizer):
     def _indices(self, names: SpecialSet, arg: str) -> list[int] | None:
         if names == "all":
             return None
-        if isinstance(names, str):
-            raise TypeError(
-                f'{arg} must be "all" or a collection of special tokens, not the string {names!r}'
-            )
+        if isinstance(names, str) or not isinstance(names, Iterable):
+            raise TypeError(f'{arg} must be "all" or a collection of special tokens, not {names!r}')
         out = []
         for name in names:
             i = self._special_index.get(name)
@@ -183,6 +212,8 @@ class BpeTokenizer(Tokenizer):
             raise TypeError("encode_batch takes a sequence of texts; for one text use encode()")
         if return_tensors not in (None, "np"):
             raise ValueError(f"return_tensors must be None or 'np', got {return_tensors!r}")
+        if num_threads is not None:
+            check_int("num_threads", num_threads)
         allowed, disallowed = self._policy(allowed_special, disallowed_special)
         return self._core.encode_batch(
             list(texts), allowed, disallowed, num_threads, return_tensors == "np"
@@ -200,13 +231,19 @@ class BpeTokenizer(Tokenizer):
         ``cu`` of shape (len(texts) + 1,): text ``i`` is ``ids[cu[i]:cu[i + 1]]``."""
         if isinstance(texts, str):
             raise TypeError("encode_batch_flat takes a sequence of texts")
+        if num_threads is not None:
+            check_int("num_threads", num_threads)
         allowed, disallowed = self._policy(allowed_special, disallowed_special)
         return self._core.encode_batch_flat(list(texts), allowed, disallowed, num_threads)
 
     # ----------------------------------------------------------------- decoding
     def decode_bytes(self, ids: Ids) -> bytes:
         """The bytes of ``ids``; raises :class:`TokenIdError` for an id not in the vocabulary."""
-        return self._core.decode_bytes(as_ids(ids))
+        core_ids = as_ids(ids)
+        try:
+            return self._core.decode_bytes(core_ids)
+        except TypeError:
+            raise bad_ids(core_ids, self.vocab_size) from None
 
     def decode(self, ids: Ids, *, errors: str = "replace") -> str:
         """The text of ``ids``. Bytes that are not valid UTF-8 (a sequence cut mid-character)

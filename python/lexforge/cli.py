@@ -20,6 +20,13 @@ from lexforge.errors import ConfigError, LexforgeError
 
 
 def _train_tokenizer(args: argparse.Namespace) -> int:
+    gpt2 = lexforge.WordCounts(pattern="gpt2").pattern
+    if args.format == "gpt2" and lexforge.WordCounts(pattern=args.pattern).pattern != gpt2:
+        # checked before training: GPT-2's file pair cannot record it (BpeTokenizer.save)
+        raise ConfigError(
+            f"--format gpt2 cannot record --pattern {args.pattern!r} (the files always load "
+            "with GPT-2's pattern); use --format hf or --format tiktoken"
+        )
     tok = lexforge.Tokenizer.train_bpe(
         args.files,
         vocab_size=args.vocab_size,
@@ -36,25 +43,54 @@ def _train_tokenizer(args: argparse.Namespace) -> int:
 
 
 def _tokenize(args: argparse.Namespace) -> int:
+    """One line of ids per input line (lines end at "\n" only, kept as part of the line).
+    BPE: special tokens' text is encoded as plain text. WordPiece: each line gets the
+    [CLS]/[SEP] template (``--no-special-tokens`` drops it) and is never truncated or padded.
+    ``--count`` counts exactly the tokens the default mode prints."""
+    from lexforge.bpe import BpeTokenizer
+    from lexforge.errors import CorpusError
+
     tok = lexforge.Tokenizer.from_file(args.tokenizer)
-    sources = (
-        [Path(f).read_text(encoding="utf-8") for f in args.files]
+    sources: list[tuple[str, bytes]] = (
+        [(f, Path(f).read_bytes()) for f in args.files]
         if args.files
-        else [sys.stdin.read()]
+        else [("<stdin>", sys.stdin.buffer.read())]
     )
+    lines: list[str] = []
+    size = 0
+    for name, data in sources:
+        size += len(data)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            line = data.count(b"\n", 0, e.start) + 1
+            raise CorpusError(
+                f"{name}:{line}: not UTF-8 text (byte 0x{data[e.start]:02x}); "
+                "re-save the file as UTF-8"
+            ) from None
+        parts = text.split("\n")  # a last part after the final "\n" is a line only if not empty
+        lines += [part + "\n" for part in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+    start = time.perf_counter()
+    if isinstance(tok, BpeTokenizer):
+        rows = tok.encode_batch(lines, disallowed_special=(), num_threads=args.threads)
+    else:
+        rows = tok.encode_batch(
+            lines,
+            add_special_tokens=not args.no_special_tokens,
+            truncation=False,
+            padding=False,
+            num_threads=args.threads,
+        )
+    seconds = time.perf_counter() - start
     if args.count:
-        start = time.perf_counter()
-        n = sum(len(ids) for ids in tok.encode_batch(sources, num_threads=args.threads))
-        seconds = time.perf_counter() - start
-        size = sum(len(s.encode("utf-8")) for s in sources)
+        n = sum(len(ids) for ids in rows)
         print(
             f"{n} tokens, {size} bytes, {size / max(n, 1):.3f} bytes/token, "
-            f"{size / seconds / 1e6:.1f} MB/s"
+            f"{size / max(seconds, 1e-9) / 1e6:.1f} MB/s"
         )
         return 0
-    for text in sources:
-        for line in text.splitlines(keepends=True):
-            print(" ".join(map(str, tok.encode(line, disallowed_special=()))))
+    for ids in rows:
+        print(" ".join(map(str, ids)))
     return 0
 
 
@@ -264,6 +300,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     k.add_argument("files", nargs="*")
     k.add_argument("--count", action="store_true", help="print token statistics instead of ids")
+    k.add_argument(
+        "--no-special-tokens",
+        action="store_true",
+        help="WordPiece: leave out the [CLS]/[SEP] each line gets by default",
+    )
     k.add_argument("--threads", type=int, default=None)
     k.set_defaults(func=_tokenize)
 

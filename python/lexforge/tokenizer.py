@@ -9,6 +9,7 @@ the kind from the file.
 
 from __future__ import annotations
 
+import operator
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -16,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from lexforge import _core
 from lexforge._progress import Progress
+from lexforge.errors import TokenizerFormatError
 from lexforge.formats import detect, tiktoken
-from lexforge.training import PathLike, WordCounts
+from lexforge.training import PathLike, WordCounts, check_counts
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -30,7 +32,7 @@ if TYPE_CHECKING:
 
     Ids: TypeAlias = Sequence[int] | npt.NDArray[np.integer]
 
-__all__ = ["Tokenizer", "as_ids"]
+__all__ = ["Tokenizer", "as_ids", "bad_ids"]
 
 
 class Tokenizer:
@@ -104,6 +106,13 @@ class Tokenizer:
         """
         if files is None and texts is None:
             raise TypeError("train_bpe needs files=... or texts=...")
+        _check_specials(special_tokens)
+        check_counts(
+            vocab_size=vocab_size,
+            min_frequency=min_frequency,
+            max_token_length=max_token_length,
+            num_threads=num_threads,
+        )
         counts = WordCounts(pattern=pattern, special_tokens=special_tokens)
         if files is not None:
             counts.add_files(files, num_threads=num_threads, show_progress=show_progress)
@@ -137,6 +146,10 @@ class Tokenizer:
         training ids (bytes by value, then merges in creation order), so the result is a
         pure function of the counts. ``special_tokens`` defaults to the counts' own.
         """
+        _check_specials(special_tokens)
+        check_counts(
+            vocab_size=vocab_size, min_frequency=min_frequency, max_token_length=max_token_length
+        )
         specials = list(counts.special_tokens if special_tokens is None else special_tokens)
         return _train_bpe(
             counts, vocab_size, specials, min_frequency, max_token_length, show_progress, False
@@ -177,16 +190,25 @@ class Tokenizer:
                 from lexforge.formats import read_json
 
                 doc = read_json(target) if doc is None else doc
+                _check_wordpiece_json(target, doc)
                 trunc, pad = bert.file_defaults(doc)
+                padding = None if pad is None else Padding.from_hf(pad, str(target))
+                core = bert.load_json(target, doc)
+                if padding is not None and padding.pad_id >= len(core.vocab()):
+                    raise TokenizerFormatError(
+                        f"{target}: padding.pad_id {padding.pad_id} is not in the vocabulary "
+                        f"(0..{len(core.vocab()) - 1}); set it to the id of the padding token"
+                    )
                 return WordPieceTokenizer(
-                    bert.load_json(target, doc),
-                    truncation=None if trunc is None else Truncation.from_hf(trunc),
-                    padding=None if pad is None else Padding.from_hf(pad),
+                    core,
+                    truncation=None if trunc is None else Truncation.from_hf(trunc, str(target)),
+                    padding=padding,
                 )
             return BpeTokenizer(hf_json.load(target, doc))
         if kind == "bert-vocab":
             target = path / "vocab.txt" if path.is_dir() else path
             return WordPieceTokenizer(bert.load_vocab(target, lowercase=lowercase))
+        _check_json_kind(path, kind, doc)
         if kind == "gpt2":
             vocab_path, merges_path = gpt2.find_pair(path)
             names = None if special_tokens is None else tuple(special_tokens)
@@ -272,6 +294,67 @@ class Tokenizer:
         return BpeTokenizer(tiktoken.load(path, pattern, special_tokens))
 
 
+def _check_json_kind(path: Path, kind: str, doc: Any) -> None:
+    """Refuses JSON that is neither a ``tokenizer.json`` nor a GPT-2 ``vocab.json`` (which
+    :func:`lexforge.formats.detect` would send to the GPT-2 or tiktoken reader)."""
+    if kind == "tiktoken" and path.suffix == ".json" and path.is_file():
+        from lexforge.formats import read_json
+
+        doc = read_json(path)  # not an object: a list, a number, null...
+    if (kind == "tiktoken" and path.suffix == ".json") or (kind == "gpt2" and doc is not None):
+        model = doc.get("model") if isinstance(doc, dict) else None
+        if isinstance(doc, dict) and doc and (model is None or isinstance(model, int)):
+            return  # a GPT-2 vocab.json: {token: id}
+        found = f'"model" is {model!r}' if model is not None else f"found {type(doc).__name__}"
+        raise TokenizerFormatError(
+            f"{path}: JSON that is not a tokenizer ({found}); a tokenizer.json needs a "
+            '"model" object, a GPT-2 vocab.json is a non-empty {token: id} object; '
+            "is the file truncated or the wrong one?"
+        )
+
+
+def _check_wordpiece_json(path: Path, doc: dict[str, Any]) -> None:
+    """The checks :func:`lexforge.formats.bert.load_json` leaves out: the shapes of
+    ``normalizer``, ``added_tokens`` and ``model.max_input_chars_per_word``, and added
+    tokens whose ids disagree with ``model.vocab`` (HF uses the vocabulary's id)."""
+
+    def fail(key: str, problem: str) -> TokenizerFormatError:
+        return TokenizerFormatError(f"{path}: {key}: {problem}; fix the file")
+
+    if not isinstance(doc.get("normalizer"), dict | None):
+        raise fail("normalizer", f"{doc['normalizer']!r} is not an object or null")
+    model = doc["model"]
+    limit = model.get("max_input_chars_per_word", 100)
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise fail("model.max_input_chars_per_word", f"{limit!r} is not an integer >= 0")
+    vocab = model.get("vocab")
+    added = doc.get("added_tokens") or []
+    if not isinstance(added, list):
+        raise fail("added_tokens", "must be a list of objects")
+    for i, token in enumerate(added):
+        if not isinstance(token, dict):
+            raise fail(f"added_tokens[{i}]", f'{token!r} is not an object {{"id", "content"}}')
+        tid, content = token.get("id"), token.get("content")
+        if isinstance(tid, bool) or not isinstance(tid, int) or tid < 0:
+            raise fail(f"added_tokens[{i}].id", f"{tid!r} is not a non-negative integer")
+        if not isinstance(content, str) or not content:
+            raise fail(f"added_tokens[{i}].content", f"{content!r} is not a non-empty string")
+        if isinstance(vocab, dict) and vocab.get(content, tid) != tid:
+            raise fail(
+                f"added_tokens[{i}]",
+                f"{content!r} has id {tid} but model.vocab gives it {vocab[content]}; "
+                "make the two ids agree",
+            )
+
+
+def _check_specials(special_tokens: object) -> None:
+    if isinstance(special_tokens, str):
+        raise TypeError(
+            f"special_tokens must be a list of tokens, not the string {special_tokens!r}; "
+            "wrap it in a list"
+        )
+
+
 def _train_bpe(
     counts: WordCounts,
     vocab_size: int,
@@ -303,3 +386,18 @@ def as_ids(ids: Ids) -> npt.NDArray[Any] | list[int]:
         contiguous: npt.NDArray[Any] = np.ascontiguousarray(ids, dtype=np.int64)
         return contiguous
     return list(ids)
+
+
+def bad_ids(ids: npt.NDArray[Any] | list[int], vocab_size: int) -> Exception:
+    """The error for ids the core would not take: :class:`TokenIdError` naming the first
+    integer outside the vocabulary, or ``TypeError`` naming the first non-integer."""
+    from lexforge.errors import TokenIdError
+
+    for tid in ids:
+        try:
+            value = operator.index(tid)
+        except TypeError:
+            return TypeError(f"token ids must be integers, got {tid!r}")
+        if not 0 <= value < vocab_size:
+            return TokenIdError(f"token id {value} is not in the vocabulary (0..{vocab_size - 1})")
+    return TypeError("token ids must be a sequence of integers or a 1-D integer array")

@@ -17,10 +17,10 @@ from pathlib import Path
 
 from lexforge import _core
 from lexforge._progress import Progress
-from lexforge.errors import CorpusError
+from lexforge.errors import CorpusError, TrainerConfigError
 from lexforge.formats import atomic_write, read_text
 
-__all__ = ["PathLike", "WordCounts", "resolve_files"]
+__all__ = ["PathLike", "WordCounts", "check_counts", "resolve_files"]
 
 PathLike = str | os.PathLike[str]
 _HEADER = "#lexforge-word-counts v1"
@@ -32,11 +32,17 @@ _BATCH_ITEMS = 8192
 def resolve_files(files: PathLike | Sequence[PathLike]) -> list[Path]:
     """Normalizes one path, several paths, or a dataset name (see ``lexforge datasets``) to
     a list of existing files."""
-    items = [files] if isinstance(files, str | os.PathLike) else list(files)
+    items = [files] if isinstance(files, str | bytes | os.PathLike) else list(files)
     if not items:
         raise CorpusError("no input files were given; pass at least one text file")
     out: list[Path] = []
     for item in items:
+        if isinstance(item, bytes):
+            item = os.fsdecode(item)
+        if not isinstance(item, str | os.PathLike):
+            raise TypeError(
+                f"files must be paths (str or os.PathLike) or dataset names, got {item!r}"
+            )
         path = Path(item)
         if path.exists():
             out.append(path)
@@ -51,6 +57,23 @@ def resolve_files(files: PathLike | Sequence[PathLike]) -> list[Path]:
             f"({', '.join(datasets.names())})"
         )
     return out
+
+
+def check_counts(**options: int | None) -> None:
+    """Raises :class:`TrainerConfigError` naming the first option that is not a
+    non-negative integer (None passes: the option's default). ``vocab_size`` must be set
+    and ``max_token_length`` be at least 1 (``num_threads=0`` means the default)."""
+    at_least_one = ("max_token_length",)
+    for name, value in options.items():
+        if value is None and name != "vocab_size":
+            continue
+        least = 1 if name in at_least_one else 0
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise TrainerConfigError(
+                f"{name} must be an integer >= {least}"
+                + (" (or None)" if name != "vocab_size" else "")
+                + f", got {value!r}"
+            )
 
 
 class WordCounts:

@@ -8,6 +8,7 @@ in the raw text, as HF does for BERT.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, overload
@@ -19,6 +20,7 @@ from lexforge.batch import (
     Padding,
     Truncation,
     as_tensors,
+    check_int,
     padding_option,
     truncation_option,
 )
@@ -70,10 +72,36 @@ class WordPieceTokenizer(Tokenizer):
 
     # ----------------------------------------------------------------- encoding
     def encode(
-        self, text: str, pair: str | None = None, *, add_special_tokens: bool = True
+        self,
+        text: str,
+        pair: str | None = None,
+        *,
+        add_special_tokens: bool = True,
+        max_length: int | None = None,
+        truncation: bool | str | None = None,
+        padding: bool | str | None = None,
     ) -> list[int]:
-        """The ids of one text (or pair), with ``[CLS]``/``[SEP]`` unless told otherwise."""
-        return self._core.encode(text, pair, add_special_tokens)
+        """The ids of one text (or pair), with ``[CLS]``/``[SEP]`` unless told otherwise.
+
+        Like HF's ``Tokenizer.encode``, the truncation and padding of the ``tokenizer.json``
+        the tokenizer came from apply (the first window when truncation cuts); pass
+        ``truncation=False`` or ``padding=False`` to turn them off, or options as for
+        :meth:`encode_batch` to choose others. The result is always ``encode_batch``'s row.
+        """
+        if not isinstance(text, str) or not (pair is None or isinstance(pair, str)):
+            raise TypeError("encode takes a str and an optional str pair; for many, encode_batch")
+        options = (max_length, truncation, padding)
+        if self._truncation is None and self._padding is None and options == (None,) * 3:
+            return self._core.encode(text, pair, add_special_tokens)  # the fast path
+        return self.encode_batch(
+            [text],
+            None if pair is None else [pair],
+            add_special_tokens=add_special_tokens,
+            max_length=max_length,
+            truncation=truncation,
+            padding=padding,
+            num_threads=1,
+        )[0]
 
     @overload
     def encode_batch(
@@ -89,6 +117,7 @@ class WordPieceTokenizer(Tokenizer):
         truncation_side: str = ...,
         padding_side: str = ...,
         pad_to_multiple_of: int | None = ...,
+        pad_token_id: int | None = ...,
         return_tensors: None = ...,
         return_special_tokens_mask: bool = ...,
         return_word_ids: bool = ...,
@@ -110,6 +139,7 @@ class WordPieceTokenizer(Tokenizer):
         truncation_side: str = ...,
         padding_side: str = ...,
         pad_to_multiple_of: int | None = ...,
+        pad_token_id: int | None = ...,
         return_tensors: Literal["np", "pt"],
         return_special_tokens_mask: bool = ...,
         return_word_ids: bool = ...,
@@ -130,6 +160,7 @@ class WordPieceTokenizer(Tokenizer):
         truncation_side: str = "right",
         padding_side: str = "right",
         pad_to_multiple_of: int | None = None,
+        pad_token_id: int | None = None,
         return_tensors: Literal["np", "pt"] | None = None,
         return_special_tokens_mask: bool = False,
         return_word_ids: bool = False,
@@ -150,6 +181,8 @@ class WordPieceTokenizer(Tokenizer):
                 (windows of ``max_length`` sharing ``stride`` tokens with the previous one).
             truncation_side, padding_side: ``"right"`` or ``"left"``.
             pad_to_multiple_of: round the padded length up to a multiple of this.
+            pad_token_id: the id padding uses (default: the file's ``padding.pad_id``, else
+                the id of ``[PAD]``).
             return_tensors: None for a list of id lists (one per row); ``"np"`` or ``"pt"``
                 for a :class:`~lexforge.batch.BatchEncoding` of int64 arrays of shape
                 (rows, length) with ``input_ids``, ``token_type_ids``, ``attention_mask`` and
@@ -164,6 +197,13 @@ class WordPieceTokenizer(Tokenizer):
         """
         if isinstance(texts, str):
             raise TypeError("encode_batch takes a sequence of texts; for one text use encode()")
+        if num_threads is not None:
+            check_int("num_threads", num_threads)
+        if isinstance(pairs, str):
+            raise TypeError(
+                "pairs must be a sequence of second texts (one per text), not one str; "
+                "wrap it in a list"
+            )
         if pairs is not None and len(pairs) != len(texts):
             raise ConfigError(
                 f"got {len(texts)} texts but {len(pairs)} pairs; pass one second text per text"
@@ -175,9 +215,12 @@ class WordPieceTokenizer(Tokenizer):
         if padding is None:
             pad = self._padding
         else:
-            pad = padding_option(
-                padding, max_length, pad_to_multiple_of, padding_side, self._pad_id()
-            )
+            pad_id = self._pad_id() if pad_token_id is None else pad_token_id
+            pad = padding_option(padding, max_length, pad_to_multiple_of, padding_side, pad_id)
+            if pad is not None and pad.pad_id >= self.vocab_size:
+                raise ConfigError(
+                    f"pad_token_id={pad.pad_id} is not in the vocabulary (0..{self.vocab_size - 1})"
+                )
         pairs_list = None if pairs is None else list(pairs)
         core_trunc = None if trunc is None else trunc.as_core()
         core_pad = None if pad is None else pad.as_core()
@@ -220,6 +263,9 @@ class WordPieceTokenizer(Tokenizer):
         )
 
     def _pad_id(self) -> int | None:
+        """The padding id: the tokenizer.json's ``padding.pad_id``, else ``[PAD]``'s id."""
+        if self._padding is not None:
+            return self._padding.pad_id
         return self._ids.get("[PAD]")
 
     # ----------------------------------------------------------------- decoding
@@ -231,7 +277,10 @@ class WordPieceTokenizer(Tokenizer):
         special = set(self._specials.values())
         out: list[str] = []
         for tid in as_ids(ids):
-            tid = int(tid)
+            try:
+                tid = operator.index(tid)  # ints only: 1.5 is not an id
+            except TypeError:
+                raise TypeError(f"token ids must be integers, got {tid!r}") from None
             if not 0 <= tid < len(self._vocab):
                 from lexforge.errors import TokenIdError
 
@@ -334,10 +383,23 @@ def train_wordpiece(
     """
     from lexforge._progress import Progress
     from lexforge.errors import TrainerConfigError
-    from lexforge.training import WordCounts
+    from lexforge.training import WordCounts, check_counts
 
     if files is None and texts is None:
         raise TypeError("train_wordpiece needs files=... or texts=...")
+    if isinstance(special_tokens, str):
+        raise TypeError(
+            f"special_tokens must be a list of tokens, not the string {special_tokens!r}; "
+            "wrap it in a list"
+        )
+    check_counts(
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        limit_alphabet=limit_alphabet,
+        max_token_length=max_token_length,
+        max_input_chars_per_word=max_input_chars_per_word,
+        num_threads=num_threads,
+    )
     if unk_token not in special_tokens:
         raise TrainerConfigError(
             f"special_tokens must include the unknown token {unk_token!r} (WordPiece needs it)"
