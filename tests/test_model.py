@@ -303,8 +303,15 @@ def test_bad_checkpoints(tmp_path: Path, tok: Any) -> None:
     model.save_pretrained(good)
     with pytest.raises(ConfigError, match="tokenizer has"):
         BertForMaskedLM(_tiny()).save_pretrained(tmp_path / "mismatch", tokenizer=tok)
-    with pytest.raises(ConfigError, match="pre-LayerNorm"):
-        BertForMaskedLM(_tiny(pre_layernorm=True)).save_pretrained(tmp_path / "preln")
+    assert not (tmp_path / "mismatch").exists()  # checked before anything is written
+    bad_json = tmp_path / "bad-json"
+    bad_json.mkdir()
+    (bad_json / "model.safetensors").write_bytes((good / "model.safetensors").read_bytes())
+    for text in ('["a list"]', '{"model_type": "bert", "lexforge": "x"}',
+                 '{"model_type": "bert", "vocab_size": "many", "hidden_size": 64}'):  # fmt: skip
+        (bad_json / "config.json").write_text(text)
+        with pytest.raises(CheckpointError):
+            BertForMaskedLM.from_pretrained(bad_json)
 
     truncated = tmp_path / "truncated"
     truncated.mkdir()
@@ -337,3 +344,39 @@ def test_bad_checkpoints(tmp_path: Path, tok: Any) -> None:
         BertForMaskedLM.from_pretrained(pickled)
     with pytest.raises(CheckpointError, match=r"no config\.json"):
         BertForMaskedLM.from_pretrained(tmp_path / "nowhere")
+
+
+def test_pre_layernorm_round_trips_and_transformers_refuses_it(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = BertForMaskedLM(_tiny(pre_layernorm=True)).eval()
+    model.save_pretrained(tmp_path / "preln")
+    config = json.loads((tmp_path / "preln" / "config.json").read_text())
+    assert config["model_type"] == "lexforge_bert"
+    again = BertForMaskedLM.from_pretrained(tmp_path / "preln").eval()
+    assert again.config.pre_layernorm
+    ids = torch.randint(5, 120, (2, 9))
+    with torch.no_grad():
+        assert torch.equal(model(ids).logits, again(ids).logits)
+    with pytest.raises(ValueError):  # not silently read as a post-LN BERT
+        transformers.AutoModelForMaskedLM.from_pretrained(str(tmp_path / "preln"))
+
+
+def test_untied_decoder_loads_from_transformers(tmp_path: Path) -> None:
+    cfg = transformers.BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=1,
+                                  num_attention_heads=2, intermediate_size=37,
+                                  tie_word_embeddings=False)  # fmt: skip
+    torch.manual_seed(0)
+    hf = transformers.BertForMaskedLM(cfg).eval()
+    with torch.no_grad():
+        hf.cls.predictions.decoder.weight.normal_()
+    hf.save_pretrained(tmp_path / "untied")
+    ours = BertForMaskedLM.from_pretrained(tmp_path / "untied").eval()
+    assert not ours.config.tie_word_embeddings
+    ids = torch.randint(5, 100, (2, 8))
+    with torch.no_grad():
+        diff = (ours(ids).logits - hf(input_ids=ids).logits).abs().max()
+    assert diff <= 1e-5
+    ours.save_pretrained(tmp_path / "again")  # and back: transformers reads the decoder
+    back = transformers.AutoModelForMaskedLM.from_pretrained(str(tmp_path / "again")).eval()
+    with torch.no_grad():
+        assert (back(input_ids=ids).logits - hf(input_ids=ids).logits).abs().max() <= 1e-5

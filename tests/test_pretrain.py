@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -244,6 +245,76 @@ def test_bad_setups(corpus: dict[str, Any], tmp_path: Path) -> None:
     empty.write_text("\n\n  \n")
     with pytest.raises(lf.CorpusError):
         lf.build_shards(empty, tmp_path / "empty", tok)
+    small = {"model": _config(tok), "steps": 1, "max_seq_len": 64, "progress": False}
+    for bad in ({"eval_batches": 0}, {"save_every": -1}, {"device": "no-such-device"},
+                {"model": _config(tok, type_vocab_size=1)}, {"learning_rate": 1e-3}):  # fmt: skip
+        with pytest.raises(ConfigError):
+            pretrain(corpus["train"], tmp_path / "e", **{**small, **bad})
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA GPU"):
+            pretrain(corpus["train"], tmp_path / "e", **{**small, "device": "cuda"})
+
+
+def test_resume_refuses_other_options_and_cuts_the_log(
+    corpus: dict[str, Any], tmp_path: Path
+) -> None:
+    tok = corpus["tok"]
+    run = tmp_path / "run"
+    common = {"model": _config(tok), "batch_size": 4, "max_seq_len": 64, "save_every": 2,
+              "log_every": 1, "progress": False}  # fmt: skip
+    pretrain(corpus["train"], run, steps=4, **common)
+    # as if killed after step 4 was logged but before its checkpoint was written
+    shutil.rmtree(run / "checkpoints" / "step-0000004")
+    with pytest.raises(CheckpointError, match=r"lr 0\.0005 -> 0\.01"):
+        pretrain(corpus["train"], run, steps=6, resume=True, lr=1e-2, **common)
+    with pytest.raises(CheckpointError, match="objective 'nsp' -> 'sop'"):
+        pretrain(corpus["train"], run, steps=6, resume=True, objective="sop", **common)
+    pretrain(corpus["train"], run, steps=6, resume=True, **{**common, "save_every": 3})
+    steps = [json.loads(line)["step"] for line in (run / "log.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5, 6]
+    # damaged contents of a checkpoint that reads fine: a CheckpointError, never a bare one
+    state_file = run / "checkpoints" / "step-0000006" / "state.json"
+    state = json.loads(state_file.read_text())
+    for damaged in ([1, 2], {**state, "param_groups": "x"}, {k: v for k, v in state.items()
+                                                            if k != "step"}):  # fmt: skip
+        state_file.write_text(json.dumps(damaged))
+        with pytest.raises(CheckpointError):
+            pretrain(corpus["train"], run, steps=8, resume=True, **common)
+    # a new run into a directory without checkpoints starts a new log
+    fresh = tmp_path / "fresh"
+    for _ in range(2):
+        pretrain(corpus["train"], fresh, steps=2, **{**common, "save_every": 0})
+    steps = [json.loads(line)["step"] for line in (fresh / "log.jsonl").read_text().splitlines()]
+    assert steps == [1, 2]
+
+
+def test_pretrain_checks_its_inputs_against_the_shards(
+    corpus: dict[str, Any], tmp_path: Path
+) -> None:
+    from lexforge.masking import linear_schedule
+
+    tok = corpus["tok"]
+    # another tokenizer, [PAD] not at id 0: the preset pads with its id; a config must agree
+    root = corpus["root"]
+    other = lf.Tokenizer.train_wordpiece(
+        files=[root / "train.txt"], vocab_size=300, show_progress=False,
+        special_tokens=["[UNK]", "[CLS]", "[SEP]", "[MASK]", "[PAD]"],
+    )  # fmt: skip
+    assert other.token_to_id("[PAD]") == 4
+    shards = lf.build_shards(root / "eval.txt", tmp_path / "other", other, progress=False)
+    result = pretrain(shards, tmp_path / "p", model="tiny", steps=1, batch_size=2,
+                      max_seq_len=32, progress=False)  # fmt: skip
+    assert result.model.config.pad_token_id == 4
+    assert json.loads((tmp_path / "p" / "model" / "config.json").read_text())["pad_token_id"] == 4
+    with pytest.raises(ConfigError, match="pad_token_id=4"):
+        pretrain(shards, tmp_path / "q", model=_config(other), steps=1, max_seq_len=32)
+    with pytest.raises(ConfigError, match="another tokenizer"):
+        pretrain(corpus["train"], tmp_path / "r", model=_config(tok), steps=1, max_seq_len=64,
+                 eval_data=shards, eval_every=1)  # fmt: skip
+    # a width that is not a multiple of 8 never pads past it; a rate schedule checkpoints
+    pretrain(corpus["train"], tmp_path / "s", model=_config(tok, max_position_embeddings=36),
+             steps=2, batch_size=4, max_seq_len=36, save_every=1, progress=False,
+             mlm_probability=linear_schedule(0.3, 0.15, 2))  # fmt: skip
 
 
 def test_cli_pretrain_help() -> None:

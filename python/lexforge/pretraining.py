@@ -64,7 +64,8 @@ class PretrainingBatches:
         seed: seeds everything: shard order, instances, masks.
         epochs: how many passes over the shards (default: endless).
         pad_to: ``"longest"`` (each batch to its longest row, rounded up to
-            ``pad_to_multiple_of``) or ``"max_length"`` (always ``max_seq_len``).
+            ``pad_to_multiple_of`` when ``max_seq_len`` is a multiple of it, so a batch is
+            never wider than ``max_seq_len``) or ``"max_length"`` (always ``max_seq_len``).
         drop_last: drop the last, short batch of a finite stream.
         num_threads: threads for building instances and masking (default: all cores);
             results do not depend on it.
@@ -113,7 +114,10 @@ class PretrainingBatches:
         self.batch_size, self.max_seq_len = batch_size, max_seq_len
         self.objective: Objective = objective
         self.short_seq_prob, self.seed, self.epochs = short_seq_prob, seed, epochs
-        self.pad_to, self.multiple_of = pad_to, max(1, pad_to_multiple_of)
+        # round widths up only when that cannot pass max_seq_len (the model's positions)
+        multiple = max(1, pad_to_multiple_of)
+        self.pad_to = pad_to
+        self.multiple_of = multiple if max_seq_len % multiple == 0 else 1
         self.drop_last, self.num_threads = drop_last, num_threads
         self._corpus = self.shards.core()
         # batches per training step (data-parallel ranks): a rate schedule follows the step

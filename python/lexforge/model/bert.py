@@ -285,19 +285,25 @@ class BertModel(Pretrained):
 
 
 class LMHead(nn.Module):
-    """Transform (dense, GELU, LayerNorm), then scores against the word embeddings (tied)
-    plus a bias."""
+    """Transform (dense, GELU, LayerNorm), then scores against the word embeddings (tied,
+    BERT's way) or a decoder matrix of its own (``tie_word_embeddings=False``), plus a
+    bias."""
 
     def __init__(self, config: BertConfig, embeddings: nn.Embedding) -> None:
         super().__init__()
         self.dense = nn.Linear(config.hidden_size, config.hidden_size)
         self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.embeddings = [embeddings]  # a list: not registered twice as a submodule
+        self.decoder = None
+        if not config.tie_word_embeddings:
+            weight = torch.empty(config.vocab_size, config.hidden_size)
+            self.decoder = nn.Parameter(nn.init.normal_(weight, std=config.initializer_range))
         self.bias = nn.Parameter(torch.zeros(config.vocab_size))
 
     def forward(self, h: Tensor) -> Tensor:
         h = self.norm(F.gelu(self.dense(h)))
-        return F.linear(h, self.embeddings[0].weight, self.bias)
+        weight = self.embeddings[0].weight if self.decoder is None else self.decoder
+        return F.linear(h, weight, self.bias)
 
 
 @dataclass

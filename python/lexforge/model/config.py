@@ -22,6 +22,7 @@ PRESETS: dict[str, tuple[int, int]] = {
 }
 
 POSITIONS = ("learned", "sinusoidal")
+PRE_LN_TYPE = "lexforge_bert"  # config.json's model_type for a pre-LayerNorm encoder
 PROBLEMS = (
     None,
     "single_label_classification",
@@ -50,6 +51,7 @@ class BertConfig:
     position_embedding: str = "learned"
     pre_layernorm: bool = False
     pad_token_id: int = 0
+    tie_word_embeddings: bool = True  # the MLM decoder is the word embeddings (BERT's)
     # task heads: the label names (their count sizes the classifier; 1 = regression) and,
     # for sequence classification, "single_label_classification",
     # "multi_label_classification" or "regression" (None: from the labels, as HF does)
@@ -106,24 +108,26 @@ class BertConfig:
             "num_heads": hidden // 64,
             "intermediate_size": 4 * hidden,
         }
-        return cls(vocab_size=vocab_size, **{**sizes, **overrides})
+        return cls(vocab_size=vocab_size, **sizes).replace(**overrides)
 
     def replace(self, **changes: Any) -> BertConfig:
+        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            fields = ", ".join(f.name for f in dataclasses.fields(self))
+            raise ConfigError(f"BertConfig has no field {unknown[0]!r}; its fields: {fields}")
         return dataclasses.replace(self, **changes)
 
     # HF transformers' config.json ----------------------------------------------------
 
     def to_hf(self, architecture: str) -> dict[str, Any]:
         """The ``config.json`` that stock ``transformers`` reads as a BERT; lexforge's own
-        options ride along under ``"lexforge"`` (transformers keeps unknown keys)."""
-        if self.pre_layernorm:
-            raise ConfigError(
-                "a pre-LayerNorm encoder has no stock transformers equivalent (BERT is "
-                "post-LN); save it with save_pretrained(..., hf=False) or train post-LN"
-            )
+        options ride along under ``"lexforge"`` (transformers keeps unknown keys). A
+        pre-LayerNorm encoder has no transformers equivalent (BERT is post-LN): its
+        ``model_type`` is ``"lexforge_bert"``, which lexforge loads and transformers
+        refuses (rather than computing a post-LN model from its weights)."""
         return {
             "architectures": [architecture],
-            "model_type": "bert",
+            "model_type": PRE_LN_TYPE if self.pre_layernorm else "bert",
             "vocab_size": self.vocab_size,
             "hidden_size": self.hidden_size,
             "num_hidden_layers": self.num_layers,
@@ -138,7 +142,7 @@ class BertConfig:
             "layer_norm_eps": self.layer_norm_eps,
             "pad_token_id": self.pad_token_id,
             "position_embedding_type": "absolute",
-            "tie_word_embeddings": True,
+            "tie_word_embeddings": self.tie_word_embeddings,
             "id2label": dict(enumerate(self.labels)),
             "label2id": {name: i for i, name in enumerate(self.labels)},
             **({"problem_type": self.problem_type} if self.problem_type else {}),
@@ -151,7 +155,9 @@ class BertConfig:
     @classmethod
     def from_hf(cls, data: dict[str, Any]) -> BertConfig:
         """Reads a BERT ``config.json`` (ours or any HF BERT)."""
-        if data.get("model_type") != "bert":
+        if not isinstance(data, dict):
+            raise ConfigError("config.json does not hold a JSON object")
+        if data.get("model_type") not in ("bert", PRE_LN_TYPE):
             raise ConfigError(
                 f"not a BERT checkpoint: config.json has model_type {data.get('model_type')!r}"
                 " (lexforge loads model_type 'bert')"
@@ -162,7 +168,14 @@ class BertConfig:
             raise ConfigError(
                 f"position_embedding_type {data['position_embedding_type']!r} is not supported"
             )
-        ours = data.get("lexforge", {})
+        ours = data.get("lexforge") or {}
+        if not isinstance(ours, dict):
+            raise ConfigError("config.json's 'lexforge' entry is not an object")
+        if (data["model_type"] == PRE_LN_TYPE) != bool(ours.get("pre_layernorm", False)):
+            raise ConfigError(
+                f"config.json: model_type {PRE_LN_TYPE!r} goes with lexforge.pre_layernorm "
+                "true, and 'bert' with false"
+            )
         try:
             return cls(
                 vocab_size=data["vocab_size"],
@@ -179,16 +192,24 @@ class BertConfig:
                 pad_token_id=data.get("pad_token_id") or 0,
                 position_embedding=ours.get("position_embedding", "learned"),
                 pre_layernorm=ours.get("pre_layernorm", False),
+                tie_word_embeddings=bool(data.get("tie_word_embeddings", True)),
                 labels=_labels(data),
                 problem_type=data.get("problem_type"),
             )
         except KeyError as missing:
             raise ConfigError(f"config.json lacks {missing}, which a BERT config needs") from None
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"config.json holds a value of the wrong kind ({e})") from None
 
 
 def _labels(data: dict[str, Any]) -> tuple[str, ...]:
     """Label names from ``id2label`` (keys are strings in JSON), else ``num_labels``."""
     id2label = data.get("id2label")
     if id2label:
-        return tuple(str(id2label[k]) for k in sorted(id2label, key=int))
+        if not isinstance(id2label, dict):
+            raise ConfigError("config.json's id2label is not an object")
+        try:
+            return tuple(str(id2label[k]) for k in sorted(id2label, key=int))
+        except ValueError:
+            raise ConfigError("config.json's id2label has keys that are not integers") from None
     return tuple(f"LABEL_{i}" for i in range(int(data.get("num_labels", 2))))

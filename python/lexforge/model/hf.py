@@ -39,18 +39,21 @@ _ENCODER = [
     (r"layers\.(\d+)\.ffn\.down\.", r"encoder.layer.\1.output.dense."),
     (r"layers\.(\d+)\.ffn_norm\.", r"encoder.layer.\1.output.LayerNorm."),
     (r"pooler\.", "pooler.dense."),
+    (r"final_norm\.", "encoder.final_layer_norm."),  # pre-LN only (model_type lexforge_bert)
 ]
 _QKV = re.compile(r"layers\.(\d+)\.attention\.qkv\.(weight|bias)")
 _HEADS = [
     (r"mlm\.dense\.", "cls.predictions.transform.dense."),
     (r"mlm\.norm\.", "cls.predictions.transform.LayerNorm."),
     (r"mlm\.bias", "cls.predictions.bias"),
+    (r"mlm\.decoder", "cls.predictions.decoder.weight"),  # untied only
     (r"nsp\.", "cls.seq_relationship."),
     (r"classifier\.", "classifier."),
     (r"qa_outputs\.", "qa_outputs."),
 ]
 HEADS = ("mlm.", "nsp.", "classifier.", "qa_outputs.")  # our task heads' prefixes
-# HF keys that carry nothing we keep (buffers, the decoder tied to the word embeddings)
+# HF keys that carry nothing we keep (buffers; the decoder, when tied to the word
+# embeddings, and its bias, which is cls.predictions.bias)
 _IGNORED = re.compile(r"(bert\.)?embeddings\.position_ids|cls\.predictions\.decoder\.(weight|bias)")
 
 
@@ -162,6 +165,8 @@ def save_pretrained(
     from safetensors.torch import save_file
 
     config: BertConfig = model.config  # type: ignore[assignment]
+    if tokenizer is not None:  # before anything is written: no half-written directory
+        _check_tokenizer(tokenizer, config)
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     hf_config = config.to_hf(architecture)
@@ -173,7 +178,7 @@ def save_pretrained(
     return out
 
 
-def _save_tokenizer(tokenizer: Any, out: Path, config: BertConfig) -> None:
+def _check_tokenizer(tokenizer: Any, config: BertConfig) -> None:
     from ..wordpiece import WordPieceTokenizer
 
     if not isinstance(tokenizer, WordPieceTokenizer):
@@ -185,6 +190,10 @@ def _save_tokenizer(tokenizer: Any, out: Path, config: BertConfig) -> None:
         raise ConfigError(
             f"the tokenizer has {tokenizer.vocab_size} tokens, the model {config.vocab_size}"
         )
+
+
+def _save_tokenizer(tokenizer: Any, out: Path, config: BertConfig) -> None:
+    _check_tokenizer(tokenizer, config)
     tokenizer.save(out / "tokenizer.json")
     tokenizer.save(out / "vocab.txt", format="vocab")
     normalizer = tokenizer._core.normalizer

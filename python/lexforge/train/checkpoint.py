@@ -122,6 +122,8 @@ def load(
         raise CheckpointError(
             f"checkpoint {path} cannot be read ({e}): corrupt or truncated"
         ) from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"checkpoint {path}: state.json does not hold an object")
     if state.get("model_class") != type(model).__name__:
         raise CheckpointError(
             f"checkpoint {path} holds a {state.get('model_class')}, the run builds a "
@@ -142,16 +144,50 @@ def load(
             f"unexpected {unexpected[:3]}"
         )
     current = template if template is not None else optimizer.state_dict()
-    full = _optimizer_state(current, tensors, state["param_groups"])
-    if apply is not None:
-        apply(weights, full)
-    else:
-        model.load_state_dict(weights)
-        optimizer.load_state_dict(full)
-    torch.set_rng_state(tensors["rng.cpu"])
-    if torch.cuda.is_available() and "rng.cuda" in tensors:
-        torch.cuda.set_rng_state(tensors["rng.cuda"])
+    try:
+        ours = model.state_dict()
+        wrong = [k for k, v in weights.items() if v.shape != ours[k].shape]
+        if wrong:
+            raise CheckpointError(
+                f"checkpoint {path}: {wrong[0]} has shape {tuple(weights[wrong[0]].shape)}, the "
+                f"model's is {tuple(ours[wrong[0]].shape)}"
+            )
+        full = _optimizer_state(current, tensors, state["param_groups"])
+        _check_optimizer_shapes(full, optimizer, path)
+        if apply is not None:
+            apply(weights, full)
+        else:
+            model.load_state_dict(weights)
+            optimizer.load_state_dict(full)
+        torch.set_rng_state(tensors["rng.cpu"])
+        if torch.cuda.is_available() and "rng.cuda" in tensors:
+            torch.cuda.set_rng_state(tensors["rng.cuda"])
+        int(state["step"])
+    except CheckpointError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as e:
+        raise CheckpointError(
+            f"checkpoint {path} is damaged ({type(e).__name__}: {e}); resume from an earlier "
+            "one (delete this directory) or start a new run"
+        ) from None
     return state
+
+
+def _check_optimizer_shapes(
+    full: dict[str, Any], optimizer: torch.optim.Optimizer, path: Path
+) -> None:
+    """Each saved moment has its parameter's shape (else Adam fails at its first step);
+    keys are positions in the optimizer's parameters (a sharded run's names are skipped)."""
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    for key, per_param in full["state"].items():
+        if not isinstance(key, int) or key >= len(params):
+            continue
+        for name, tensor in per_param.items():
+            if name != "step" and tensor.shape != params[key].shape:
+                raise CheckpointError(
+                    f"checkpoint {path}: the optimizer's {name} for parameter {key} has the "
+                    f"wrong shape {tuple(tensor.shape)}"
+                )
 
 
 def _optimizer_tensors(optimizer_state: dict[str, Any]) -> dict[str, torch.Tensor]:

@@ -68,9 +68,13 @@ class PretrainOptions:
     device: str | None = None
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "grad_accum", "max_seq_len", "keep", "log_every"):
+        for name in ("steps", "batch_size", "grad_accum", "max_seq_len", "keep", "log_every",
+                     "eval_batches"):  # fmt: skip
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("save_every", "eval_every", "seed"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be 0 or more, got {getattr(self, name)}")
         if self.objective not in ("nsp", "sop", "none"):
             raise ConfigError(f"objective must be nsp, sop or none, got {self.objective!r}")
         if self.embedding_init not in ("random", "spectral"):
@@ -111,7 +115,16 @@ class _World:
         local = int(os.environ.get("LOCAL_RANK", "0"))
         if device is None:
             device = f"cuda:{local}" if torch.cuda.is_available() else "cpu"
-        dev = torch.device(device)
+        try:
+            dev = torch.device(device)
+        except (RuntimeError, TypeError) as e:
+            raise ConfigError(
+                f"device {device!r} is not a device name (cpu, cuda, cuda:1): {e}"
+            ) from None
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise ConfigError(f"device {device!r}: this machine has no CUDA GPU; use cpu")
+        if dev.type not in ("cpu", "cuda"):
+            raise ConfigError(f"device {device!r}: lexforge trains on cpu or cuda")
         if dev.type == "cuda":
             if dev.index is None:  # "cuda": this process's GPU (torchrun's LOCAL_RANK)
                 dev = torch.device("cuda", local if size > 1 else torch.cuda.current_device())
@@ -304,12 +317,37 @@ def pretrain(
     """
     from ..shards import ShardSet
 
-    opts = PretrainOptions(**options)
+    try:
+        opts = PretrainOptions(**options)
+    except TypeError as e:  # an unknown option
+        fields = ", ".join(PretrainOptions.__dataclass_fields__)
+        raise ConfigError(f"{e}; the options are {fields}") from None
     shards = data if isinstance(data, ShardSet) else ShardSet(data)
     tokenizer = shards.tokenizer()
+    pad = _pad_id(tokenizer)
     config = model if isinstance(model, BertConfig) else BertConfig.preset(
-        model, vocab_size=tokenizer.vocab_size, max_position_embeddings=max(512, opts.max_seq_len)
+        model, vocab_size=tokenizer.vocab_size, pad_token_id=pad,
+        max_position_embeddings=max(512, opts.max_seq_len),
     )  # fmt: skip
+    if config.pad_token_id != pad:
+        raise ConfigError(
+            f"the model's pad_token_id is {config.pad_token_id}, the shards' tokenizer pads "
+            f"with id {pad}; build the config with pad_token_id={pad}"
+        )
+    if opts.objective != "none" and config.type_vocab_size < 2:
+        raise ConfigError(
+            f"objective {opts.objective!r} needs two segments: type_vocab_size >= 2 (the "
+            f"config has {config.type_vocab_size}); or pass objective='none'"
+        )
+    eval_shards = None
+    if eval_data is not None:
+        eval_shards = eval_data if isinstance(eval_data, ShardSet) else ShardSet(eval_data)
+        ours, theirs = (x.manifest.get("tokenizer_sha256") for x in (shards, eval_shards))
+        if ours != theirs:
+            raise ConfigError(
+                "eval_data was tokenized with another tokenizer than the training shards; "
+                "build both with the same tokenizer"
+            )
     if config.vocab_size != tokenizer.vocab_size:
         raise ConfigError(
             f"the model's vocab_size is {config.vocab_size}, the shards' tokenizer has "
@@ -342,6 +380,7 @@ def pretrain(
             start = checkpoint.load(found, net, optimizer)["step"]
         else:
             start = sharded.load(found, optimizer)
+        _check_resumed_options(found, opts)
     elif not resume and checkpoint.latest(ckpt_root) is not None:
         raise ConfigError(
             f"{out} already holds checkpoints; pass resume=True to continue, or another out_dir"
@@ -360,7 +399,7 @@ def pretrain(
 
     log = _Log(out, enabled=world.rank == 0, progress=progress, total=opts.steps, start=start)
     stream = _stream(shards, opts, world, start)
-    evaluator = _Evaluator(eval_data, opts, world) if eval_data is not None else None
+    evaluator = _Evaluator(eval_shards, opts, world) if eval_shards is not None else None
     autocast = (
         torch.autocast("cuda", dtype=torch.bfloat16)
         if world.device.type == "cuda"
@@ -428,15 +467,68 @@ def pretrain(
         net = sharded.full_model()
     if world.rank == 0:
         net.eval()
-        # pre-LN has no transformers equivalent: its checkpoints are the model then
-        with contextlib.suppress(ConfigError):
+        from ..wordpiece import WordPieceTokenizer
+
+        if isinstance(tokenizer, WordPieceTokenizer):
             net.save_pretrained(out / "model", tokenizer=tokenizer)  # type: ignore[operator]
+        else:
+            import warnings
+
+            net.save_pretrained(out / "model")  # type: ignore[operator]
+            warnings.warn(
+                f"{out / 'model'} holds the model without tokenizer files: they are BERT's "
+                f"(WordPiece), and the shards' tokenizer is a {type(tokenizer).__name__}; "
+                "its tokenizer.json is in the shard directory",
+                stacklevel=2,
+            )
         log.plot()
     return PretrainResult(net, out, log.history)
 
 
 def _options(opts: PretrainOptions) -> dict[str, Any]:
-    return json.loads(json.dumps(asdict(opts)))  # type: ignore[no-any-return]
+    """The options as JSON values; a callable (a masking-rate schedule) by its name."""
+
+    def describe(value: Any) -> str:
+        return f"<{getattr(value, '__qualname__', type(value).__name__)}>"
+
+    return json.loads(json.dumps(asdict(opts), default=describe))  # type: ignore[no-any-return]
+
+
+# options a resumed run may change: they do not change what is trained
+_RESUMABLE = ("steps", "log_every", "eval_every", "eval_batches", "save_every", "keep",
+              "compile", "device", "fsdp")  # fmt: skip
+
+
+def _check_resumed_options(found: Path, opts: PretrainOptions) -> None:
+    """``CheckpointError`` when a resumed run asks for other training options than the
+    checkpoint's run (the optimizer, the data stream or the objective would silently stay
+    the old ones, or the stream would change under the run)."""
+    from ..errors import CheckpointError
+
+    try:
+        saved = json.loads((found / "state.json").read_text(encoding="utf-8")).get("options")
+    except (OSError, ValueError, AttributeError):
+        return  # checkpoint.load reports a damaged checkpoint
+    if not isinstance(saved, dict):
+        return
+    now = _options(opts)
+    changed = [k for k in now if k not in _RESUMABLE and k in saved and saved[k] != now[k]]
+    if changed:
+        shown = ", ".join(f"{k} {saved[k]!r} -> {now[k]!r}" for k in changed)
+        raise CheckpointError(
+            f"{found}: resuming with other options than the run's ({shown}); resume with the "
+            f"same ones (only {', '.join(_RESUMABLE)} may change), or start a new out_dir"
+        )
+
+
+def _pad_id(tokenizer: Any) -> int:
+    """The id the batches pad with (``[PAD]`` or ``<pad>``; 0 for a tokenizer with neither,
+    as the batches then refuse it)."""
+    for token in ("[PAD]", "<pad>"):
+        found = tokenizer.token_to_id(token)
+        if found is not None:
+            return int(found)
+    return 0
 
 
 def _step_totals(o: Any, b: dict[str, torch.Tensor], objective: str) -> torch.Tensor:
@@ -483,8 +575,8 @@ class _Evaluator:
 
 
 class _Log:
-    """The progress bar, ``log.jsonl`` (appended, so a resumed run continues it) and the
-    curves; only rank 0 writes."""
+    """The progress bar, ``log.jsonl`` (a resumed run continues it from its checkpoint's
+    step; a new run starts it afresh) and the curves; only rank 0 writes."""
 
     def __init__(
         self, out: Path, *, enabled: bool, progress: bool | None, total: int, start: int
@@ -498,7 +590,15 @@ class _Log:
         self.file = None
         if enabled:
             out.mkdir(parents=True, exist_ok=True)
-            self.file = (out / "log.jsonl").open("a", encoding="utf-8")
+            path = out / "log.jsonl"
+            kept = []  # a resumed run keeps the records up to its checkpoint's step
+            if start > 0 and path.exists():
+                for line in path.read_text(encoding="utf-8").splitlines():
+                    with contextlib.suppress(ValueError, TypeError, KeyError):
+                        if json.loads(line)["step"] <= start:
+                            kept.append(line + "\n")
+            path.write_text("".join(kept), encoding="utf-8")
+            self.file = path.open("a", encoding="utf-8")
 
     def step(self, record: dict[str, Any]) -> None:
         elapsed = time.perf_counter() - self.started
