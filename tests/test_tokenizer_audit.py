@@ -332,3 +332,23 @@ def test_8_custom_word_patterns_split_like_hf(tmp_path: Path) -> None:
     hf = HfTokenizer.from_file(str(tmp_path / "fa.json"))
     for text in [*texts, " ".join(texts)]:
         assert tok.encode(text) == hf.encode(text).ids, text
+
+
+def test_5_saved_files_get_the_usual_mode(tmp_path: Path) -> None:
+    import stat
+
+    tok = lf.Tokenizer.train_bpe(texts=["hello world"] * 10, vocab_size=270)
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("tokenizer.json", "ranks.tiktoken"):
+        path = tmp_path / name
+        tok.save(path, format="hf" if name.endswith(".json") else "tiktoken")
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+
+
+def test_13_a_bom_in_vocab_txt_is_dropped(tmp_path: Path) -> None:
+    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "b", "##c"]
+    path = tmp_path / "vocab.txt"
+    path.write_bytes(b"\xef\xbb\xbf" + "\n".join(tokens).encode() + b"\n")
+    tok = lf.Tokenizer.from_file(path)
+    assert tok.token_to_id("[PAD]") == 0 and tok.vocab_size == len(tokens)

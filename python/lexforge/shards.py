@@ -31,6 +31,7 @@ import numpy.typing as npt
 from lexforge import _core
 from lexforge._progress import Progress
 from lexforge.errors import ConfigError, CorpusError, ShardError
+from lexforge.formats import public_mode
 
 __all__ = ["ShardSet", "build_shards", "split_sentences", "write_corpus"]
 
@@ -120,6 +121,7 @@ def _dtype(vocab_size: int) -> np.dtype[Any]:
 def _write_atomic(path: Path, write: Any) -> None:
     """Writes ``path`` through a temporary file in the same folder, synced and renamed."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    public_mode(fd)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)

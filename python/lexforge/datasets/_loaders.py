@@ -13,6 +13,7 @@ from pathlib import Path
 
 from lexforge.datasets import _delimited, _json_readers, _plain, _tagged
 from lexforge.datasets._tagged import Tagged
+from lexforge.formats import public_mode
 
 CorpusReader = Callable[[Path, str], Iterable[str]]
 LabelledReader = Callable[[Path, str, bool], list[tuple[str, str]]]
@@ -70,6 +71,7 @@ def write_corpus(documents: Iterable[str], path: Path) -> Path:
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, name = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    public_mode(handle)
     temporary = Path(name)
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:

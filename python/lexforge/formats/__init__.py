@@ -55,12 +55,21 @@ def read_json(path: Path) -> Any:
         ) from None
 
 
+def public_mode(fd: int) -> None:
+    """Gives a file made by ``tempfile.mkstemp`` (owner-only, 0600) the mode ``open()``
+    would have given it: 0666 less the umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)
+
+
 def atomic_write(path: Path, data: str | bytes) -> None:
     """Writes ``data`` to ``path`` via a temporary file in the same directory and a rename,
-    so readers never see a partial file."""
+    so readers never see a partial file (with the mode ``open()`` would give it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     raw = data.encode("utf-8") if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    public_mode(fd)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(raw)

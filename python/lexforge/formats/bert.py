@@ -21,7 +21,7 @@ TemplateSpec = list[tuple[str, int, int]]
 def read_vocab(path: Path) -> list[str]:
     """The tokens of a ``vocab.txt`` by id. Lines are split on "\\n" only: vocabularies hold
     characters such as U+2028 that ``str.splitlines`` would treat as line breaks."""
-    lines = read_text(path).split("\n")
+    lines = read_text(path).removeprefix("\ufeff").split("\n")  # an editor's BOM
     if lines and lines[-1] == "":
         lines.pop()
     tokens = [line[:-1] if line.endswith("\r") else line for line in lines]

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError, ConfigError
+from ..formats import public_mode
 from .config import BertConfig
 
 PathLike = str | os.PathLike[str]
@@ -141,6 +142,7 @@ def load_hf_state(model: nn.Module, state: dict[str, torch.Tensor], source: str)
 
 def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    public_mode(fd)
     os.close(fd)
     try:
         write(Path(tmp))
