@@ -85,7 +85,8 @@ def test_windows_match_hf_and_answers_round_trip(tok_path: Path, wiki_text: str)
     end_logits[np.arange(n), ends] = 10.0
     found = best_answers(start_logits, end_logits, w, examples)
     assert found == [e.answers[0] for e in examples]
-    assert squad_metrics([t for t, _ in found], examples) == {"exact_match": 100.0, "f1": 100.0}
+    scores = squad_metrics([t for t, _ in found], examples)
+    assert scores == {"exact_match": 100.0, "f1": 100.0, "n": len(examples), "unanswerable": 0}
 
 
 def test_squad_metrics_by_hand() -> None:
@@ -94,10 +95,11 @@ def test_squad_metrics_by_hand() -> None:
         QAExample("q", "c", (("Paris, France", 0),)),
         QAExample("q", "c", (("1889", 0),)),
     ]
-    got = squad_metrics(["Eiffel Tower!", "Paris", "in 1887"], ex)
-    # 1: exact after normalisation; 2: F1 = 2*(1*0.5)/(1.5) = 2/3; 3: no overlap
+    got = squad_metrics(["Eiffel Tower!", "Paris", "in 1887", "x"], [*ex, QAExample("q", "c")])
+    # 1: exact after normalisation; 2: F1 = 2*(1*0.5)/(1.5) = 2/3; 3: no overlap; 4: no gold
     assert got["exact_match"] == pytest.approx(100 / 3)
     assert got["f1"] == pytest.approx(100 * (1 + 2 / 3 + 0) / 3)
+    assert (got["n"], got["unanswerable"]) == (3, 1)
 
 
 FILLER = [

@@ -259,7 +259,9 @@ def _f1(predicted: str, gold: str) -> float:
 
 
 def squad_metrics(predicted: Sequence[str], examples: Sequence[QAExample]) -> dict[str, float]:
-    """Exact match and F1 (percent), each the best over an example's gold answers."""
+    """Exact match and F1 (percent), each the best over an example's gold answers, over
+    the ``n`` examples that have one (SQuAD 1.1's scoring: the model always answers);
+    ``unanswerable`` counts the examples without a gold answer, left out."""
     em = f1 = 0.0
     scored = 0
     for text, example in zip(predicted, examples, strict=True):
@@ -269,7 +271,8 @@ def squad_metrics(predicted: Sequence[str], examples: Sequence[QAExample]) -> di
         scored += 1
         em += max(float(_normalize(text) == _normalize(g)) for g in golds)
         f1 += max(_f1(text, g) for g in golds)
-    return {"exact_match": 100 * em / max(1, scored), "f1": 100 * f1 / max(1, scored)}
+    return {"exact_match": 100 * em / max(1, scored), "f1": 100 * f1 / max(1, scored),
+            "n": scored, "unanswerable": len(examples) - scored}  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------

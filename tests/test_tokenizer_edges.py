@@ -1,5 +1,7 @@
-"""Regressions from the tokenizer audit: each test pins one finding (numbered as in the
-audit) against HF ``tokenizers``/``transformers`` or a hand-checked expectation."""
+"""Edges of the tokenizer API that users hit: huge vocabulary sizes, thread counts, the
+file's truncation and padding, formats that cannot record a tokenizer, malformed files,
+wrong argument types, file modes, BOMs; each against HF ``tokenizers``/``transformers``
+or a hand-checked expectation."""
 
 from __future__ import annotations
 
@@ -45,7 +47,7 @@ def _wordpiece(specials: list[str] | None = None) -> Any:
 
 # ----------------------------------------------------------------- 1: huge vocab_size
 @pytest.mark.parametrize("kind", ["bpe", "wordpiece"])
-def test_1_huge_vocab_size_trains_until_the_corpus_runs_out(kind: str) -> None:
+def test_huge_vocab_size_trains_until_the_corpus_runs_out(kind: str) -> None:
     # used to abort the process (Vec::with_capacity(vocab_size)); run in a child to see it
     code = (
         "import lexforge as lf\n"
@@ -58,7 +60,7 @@ def test_1_huge_vocab_size_trains_until_the_corpus_runs_out(kind: str) -> None:
 
 
 # ----------------------------------------------------------------- 2: CLI tokenize
-def test_2_cli_tokenize_wordpiece(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_tokenize_wordpiece(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from transformers import BertTokenizerFast
 
     path = _bert_json()
@@ -76,7 +78,7 @@ def test_2_cli_tokenize_wordpiece(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert [int(i) for i in first] == rows[0][1:-1]
 
 
-def test_2_cli_tokenize_bpe_specials_lines_and_bad_utf8(
+def test_cli_tokenize_bpe_specials_lines_and_bad_utf8(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     tok = lf.Tokenizer.train_bpe(
@@ -101,7 +103,7 @@ def test_2_cli_tokenize_bpe_specials_lines_and_bad_utf8(
 
 
 # ----------------------------------------------------------------- 3: encode() and file defaults
-def test_3_wordpiece_encode_applies_the_files_truncation_and_padding() -> None:
+def test_wordpiece_encode_applies_the_files_truncation_and_padding() -> None:
     from tokenizers import Tokenizer as HfTokenizer
 
     path = _minilm()
@@ -126,7 +128,7 @@ def _threads() -> int:
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs /proc")
-def test_4_varying_num_threads_does_not_pile_up_threads() -> None:
+def test_varying_num_threads_does_not_pile_up_threads() -> None:
     w = _wordpiece()
     before = _threads()
     for n in range(1, 101):
@@ -138,7 +140,7 @@ def test_4_varying_num_threads_does_not_pile_up_threads() -> None:
     assert _threads() - before <= 4 * 100 // 2
 
 
-def test_4_a_huge_thread_count_from_the_environment_does_not_hang() -> None:
+def test_a_huge_thread_count_from_the_environment_does_not_hang() -> None:
     code = (
         "import lexforge as lf\n"
         "t = lf.Tokenizer.train_bpe(texts=['hello world'] * 10, vocab_size=270)\n"
@@ -152,7 +154,7 @@ def test_4_a_huge_thread_count_from_the_environment_does_not_hang() -> None:
 
 
 # ----------------------------------------------------------------- 6: save(format="gpt2")
-def test_6_gpt2_format_refuses_what_it_cannot_record(tmp_path: Path) -> None:
+def test_gpt2_format_refuses_what_it_cannot_record(tmp_path: Path) -> None:
     tok = lf.Tokenizer.train_bpe(texts=["$hello $world"] * 50, vocab_size=300, pattern="cl100k")
     with pytest.raises(ConfigError, match=r"pattern 'cl100k'.*format='hf'"):
         tok.save(tmp_path / "g4", format="gpt2")
@@ -179,7 +181,7 @@ def test_6_gpt2_format_refuses_what_it_cannot_record(tmp_path: Path) -> None:
 
 
 # ----------------------------------------------------------------- 7: padding id
-def test_7_padding_uses_the_files_pad_id_or_pad_token_id(tmp_path: Path) -> None:
+def test_padding_uses_the_files_pad_id_or_pad_token_id(tmp_path: Path) -> None:
     from tokenizers import Tokenizer as HfTokenizer
 
     w = _wordpiece(["<pad>", "[UNK]", "[CLS]", "[SEP]"])
@@ -258,7 +260,7 @@ def _pad_id_disagrees(doc: dict[str, Any]) -> dict[str, Any]:
         (lambda doc: {}, "not a tokenizer"),
     ],
 )
-def test_9_malformed_tokenizer_json_raises_a_format_error(
+def test_malformed_tokenizer_json_raises_a_format_error(
     tmp_path: Path, change: Any, key: str
 ) -> None:
     path = _broken(tmp_path, change)
@@ -272,14 +274,14 @@ def test_9_malformed_tokenizer_json_raises_a_format_error(
     "option", ["vocab_size", "min_frequency", "max_token_length", "num_threads"]
 )
 @pytest.mark.parametrize("kind", ["bpe", "wordpiece"])
-def test_10_negative_training_options_name_the_argument(kind: str, option: str) -> None:
+def test_negative_training_options_name_the_argument(kind: str, option: str) -> None:
     options: dict[str, Any] = {"vocab_size": 300, option: -1}
     train = lf.Tokenizer.train_bpe if kind == "bpe" else lf.Tokenizer.train_wordpiece
     with pytest.raises(TrainerConfigError, match=option):
         train(texts=["hello world"], **options)
 
 
-def test_10_wrong_types_get_clear_errors(tmp_path: Path) -> None:
+def test_wrong_types_get_clear_errors(tmp_path: Path) -> None:
     bpe = lf.Tokenizer.train_bpe(texts=["hello world"] * 3, vocab_size=260)
     with pytest.raises(TokenIdError, match=str(2**63)):
         bpe.decode([2**63])
@@ -304,13 +306,13 @@ def test_10_wrong_types_get_clear_errors(tmp_path: Path) -> None:
 
 
 # ----------------------------------------------------------------- 11, 12
-def test_11_a_string_of_pairs_is_rejected() -> None:
+def test_a_string_of_pairs_is_rejected() -> None:
     w = _wordpiece()
     with pytest.raises(TypeError, match="pairs"):
         w.encode_batch(["a", "b"], "cd")  # type: ignore[arg-type]
 
 
-def test_12_train_wordpiece_messages() -> None:
+def test_train_wordpiece_messages() -> None:
     with pytest.raises(TypeError, match="special_tokens must be a list"):
         lf.Tokenizer.train_wordpiece(texts=["a b"], special_tokens="[UNK]")
     with pytest.raises(TrainerConfigError, match="max_token_length"):
@@ -320,7 +322,7 @@ def test_12_train_wordpiece_messages() -> None:
 
 
 # ----------------------------------------------------------------- 8: \w as Oniguruma means it
-def test_8_custom_word_patterns_split_like_hf(tmp_path: Path) -> None:
+def test_custom_word_patterns_split_like_hf(tmp_path: Path) -> None:
     from tokenizers import Tokenizer as HfTokenizer
 
     persian = "می\u200cخواهم"
@@ -334,7 +336,7 @@ def test_8_custom_word_patterns_split_like_hf(tmp_path: Path) -> None:
         assert tok.encode(text) == hf.encode(text).ids, text
 
 
-def test_5_saved_files_get_the_usual_mode(tmp_path: Path) -> None:
+def test_saved_files_get_the_usual_mode(tmp_path: Path) -> None:
     import stat
 
     tok = lf.Tokenizer.train_bpe(texts=["hello world"] * 10, vocab_size=270)
@@ -346,7 +348,7 @@ def test_5_saved_files_get_the_usual_mode(tmp_path: Path) -> None:
         assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
 
 
-def test_13_a_bom_in_vocab_txt_is_dropped(tmp_path: Path) -> None:
+def test_a_bom_in_vocab_txt_is_dropped(tmp_path: Path) -> None:
     tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "b", "##c"]
     path = tmp_path / "vocab.txt"
     path.write_bytes(b"\xef\xbb\xbf" + "\n".join(tokens).encode() + b"\n")
