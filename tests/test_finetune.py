@@ -345,6 +345,17 @@ def test_truncation_is_counted_and_reported(checkpoint: Path, tmp_path: Path) ->
                  max_steps=1, progress=False)  # fmt: skip
     report = json.loads((tmp_path / "metrics.json").read_text())
     assert report["truncated"] == {"train": 2, "validation": 1} and report["max_length"] == 16
+    # a tokenizer.json that pads every row to 128 (all-MiniLM-L6-v2's) cuts nothing here
+    import lexforge as lf
+    from lexforge import datasets
+
+    minilm_dir = Path(datasets.files("all-MiniLM-L6-v2")["model_dir"])
+    minilm = lf.Tokenizer.from_file(minilm_dir / "tokenizer.json")
+    assert len(minilm.encode("awful")) == 128  # the file's padding
+    finetune(checkpoint, records[1::2] * 2, tokenizer=minilm, out_dir=tmp_path / "m",
+             max_length=16, max_steps=1, progress=False)  # fmt: skip
+    report = json.loads((tmp_path / "m" / "metrics.json").read_text())
+    assert report["truncated"] == {"train": 0}
 
 
 def _same_logits(model: Any, hf: Any, texts: list[str]) -> None:

@@ -573,7 +573,10 @@ def _count_truncated(tok: Any, records: list[Record], pairs: bool, length: int) 
     """How many records are longer than ``length`` tokens (with the special tokens)."""
     if not _is_wordpiece(tok):
         return 0
-    ids = tok.encode_batch([r[0] for r in records], [r[1] for r in records] if pairs else None)
+    ids = tok.encode_batch(
+        [r[0] for r in records], [r[1] for r in records] if pairs else None,
+        truncation=False, padding=False,
+    )  # fmt: skip
     return sum(len(row) > length for row in ids)
 
 
