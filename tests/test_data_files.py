@@ -92,6 +92,9 @@ def test_multi_label_and_regression_records() -> None:
             read_records([("a", bad)], problem_type="regression")
     with pytest.raises(ConfigError, match="multi_label_classification"):
         read_records([("a", ["x"])], problem_type="single_label_classification")
+    # a named dataset's labels are checked the same way
+    with pytest.raises(ConfigError, match="rt-polarity: record 0: the regression target"):
+        read_records("rt-polarity", problem_type="regression")
 
 
 @pytest.mark.parametrize(

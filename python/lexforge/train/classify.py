@@ -80,7 +80,11 @@ def read_records(
             raise ConfigError(
                 f"{source} is neither a file nor a dataset ({', '.join(datasets.names())})"
             )
-        return list(datasets.load_labelled(str(source), split=split, seed=seed))
+        named: list[Record] = list(datasets.load_labelled(str(source), split=split, seed=seed))
+        if problem_type in (None, PROBLEMS[0]):
+            return named
+        return [(*r[:-1], _label(r[-1], "label", str(source), f"record {i}", problem_type,
+                                 label_separator)) for i, r in enumerate(named)]  # fmt: skip
     rows: list[tuple[str, Any]]
     if isinstance(source, (str, os.PathLike)):
         kind, rows = read_rows(Path(source), ("csv", "tsv", "jsonl", "json"))
