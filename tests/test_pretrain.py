@@ -269,7 +269,12 @@ def test_resume_refuses_other_options_and_cuts_the_log(
         pretrain(corpus["train"], run, steps=6, resume=True, lr=1e-2, **common)
     with pytest.raises(CheckpointError, match="objective 'nsp' -> 'sop'"):
         pretrain(corpus["train"], run, steps=6, resume=True, objective="sop", **common)
-    pretrain(corpus["train"], run, steps=6, resume=True, **{**common, "save_every": 3})
+    with pytest.raises(CheckpointError, match="other shards"):
+        pretrain(corpus["eval"], run, steps=6, resume=True, **common)  # same tokenizer
+    moved = tmp_path / "moved"  # the same shards elsewhere resume
+    shutil.copytree(corpus["train"].directory, moved)
+    assert lf.ShardSet(moved).fingerprint() == corpus["train"].fingerprint()
+    pretrain(moved, run, steps=6, resume=True, **{**common, "save_every": 3})
     steps = [json.loads(line)["step"] for line in (run / "log.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3, 4, 5, 6]
     # damaged contents of a checkpoint that reads fine: a CheckpointError, never a bare one

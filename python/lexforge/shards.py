@@ -397,6 +397,18 @@ class ShardSet:
     def n_sentences(self) -> int:
         return sum(s.sentences for s in self.shards)
 
+    def fingerprint(self) -> str:
+        """A digest that tells these shards from others (and stays the same when the
+        directory moves): the tokenizer's, each shard's counts, and its first and last
+        4,096 tokens. A resumed pretraining run checks it."""
+        digest = hashlib.sha256(str(self.manifest.get("tokenizer_sha256")).encode())
+        for info, (tokens, _, _) in zip(self.shards, self._arrays, strict=True):
+            counts = (info.name, info.tokens, info.sentences, info.documents)
+            digest.update(json.dumps(counts).encode())
+            digest.update(np.ascontiguousarray(tokens[:4096]).tobytes())
+            digest.update(np.ascontiguousarray(tokens[-4096:]).tobytes())
+        return digest.hexdigest()
+
     def tokenizer(self) -> Any:
         """The tokenizer the shards were built with."""
         from lexforge.tokenizer import Tokenizer

@@ -44,10 +44,12 @@ def save(
     *,
     weights: dict[str, torch.Tensor] | None = None,
     optimizer_state: dict[str, Any] | None = None,
+    data: dict[str, Any] | None = None,
 ) -> Path:
     """Writes the checkpoint of ``step`` under ``root`` and prunes old ones. ``weights``
     and ``optimizer_state`` replace ``model.state_dict()`` and ``optimizer.state_dict()``
-    when given (the gathered, full ones of a sharded model)."""
+    when given (the gathered, full ones of a sharded model); ``data`` (what the run
+    trains on) is recorded in ``state.json``."""
     from safetensors.torch import save_file
 
     root.mkdir(parents=True, exist_ok=True)
@@ -68,6 +70,7 @@ def save(
         "model_class": type(model).__name__,
         "model_config": asdict(config),
         "options": options,
+        "data": data or {},
         "param_groups": [
             {k: v for k, v in g.items() if k != "params"} for g in optimizer_state["param_groups"]
         ],

@@ -375,12 +375,13 @@ def pretrain(
     )  # fmt: skip
     start = 0
     ckpt_root = out / "checkpoints"
+    data = {"shards": str(shards.directory), "shards_fingerprint": shards.fingerprint()}
     if resume and (found := checkpoint.latest(ckpt_root)) is not None:
         if sharded is None:
             start = checkpoint.load(found, net, optimizer)["step"]
         else:
             start = sharded.load(found, optimizer)
-        _check_resumed_options(found, opts)
+        _check_resumed_options(found, opts, data)
     elif not resume and checkpoint.latest(ckpt_root) is not None:
         raise ConfigError(
             f"{out} already holds checkpoints; pass resume=True to continue, or another out_dir"
@@ -458,7 +459,7 @@ def pretrain(
             if world.rank == 0:
                 checkpoint.save(
                     ckpt_root, done, net, optimizer, _options(opts), opts.keep,
-                    weights=full[0], optimizer_state=full[1],
+                    weights=full[0], optimizer_state=full[1], data=data,
                 )  # fmt: skip
             if world.size > 1:
                 torch.distributed.barrier()
@@ -499,16 +500,18 @@ _RESUMABLE = ("steps", "log_every", "eval_every", "eval_batches", "save_every", 
               "compile", "device", "fsdp")  # fmt: skip
 
 
-def _check_resumed_options(found: Path, opts: PretrainOptions) -> None:
-    """``CheckpointError`` when a resumed run asks for other training options than the
-    checkpoint's run (the optimizer, the data stream or the objective would silently stay
-    the old ones, or the stream would change under the run)."""
+def _check_resumed_options(found: Path, opts: PretrainOptions, data: dict[str, Any]) -> None:
+    """``CheckpointError`` when a resumed run asks for other training options, or trains
+    on other shards, than the checkpoint's run (the optimizer, the data stream or the
+    objective would silently stay the old ones, or the stream would change under the
+    run)."""
     from ..errors import CheckpointError
 
     try:
-        saved = json.loads((found / "state.json").read_text(encoding="utf-8")).get("options")
-    except (OSError, ValueError, AttributeError):
+        state = json.loads((found / "state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
         return  # checkpoint.load reports a damaged checkpoint
+    saved = state.get("options") if isinstance(state, dict) else None
     if not isinstance(saved, dict):
         return
     now = _options(opts)
@@ -518,6 +521,16 @@ def _check_resumed_options(found: Path, opts: PretrainOptions) -> None:
         raise CheckpointError(
             f"{found}: resuming with other options than the run's ({shown}); resume with the "
             f"same ones (only {', '.join(_RESUMABLE)} may change), or start a new out_dir"
+        )
+    before = state.get("data")
+    if isinstance(before, dict) and before.get("shards_fingerprint") not in (
+        None,
+        data["shards_fingerprint"],
+    ):
+        raise CheckpointError(
+            f"{found}: the run trained on other shards ({before.get('shards')}) than these "
+            f"({data['shards']}): their tokens differ, and the data position would point "
+            "into another stream; resume with the run's shards, or start a new out_dir"
         )
 
 
