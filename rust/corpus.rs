@@ -337,10 +337,13 @@ pub fn read_piece(path: &Path, range: Range<u64>) -> Result<String> {
     }
     String::from_utf8(bytes).map_err(|e| {
         let at = range.start + e.utf8_error().valid_up_to() as u64;
-        Error::Corpus(format!(
-            "{} is not valid UTF-8 at byte {at}; convert it (e.g. iconv -f latin1 -t utf-8) or remove the bad bytes",
-            path.display()
-        ))
+        crate::error::not_utf8(
+            path,
+            format!(
+                "{} is not valid UTF-8 at byte {at}; convert it (e.g. iconv -f latin1 -t utf-8) or remove the bad bytes",
+                path.display()
+            ),
+        )
     })
 }
 

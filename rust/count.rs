@@ -413,12 +413,15 @@ impl<'p, R: Read> LineBlocks<'p, R> {
         std::str::from_utf8(block).map_err(|e| {
             let at = e.valid_up_to();
             let line = self.lines_before + block[..at].iter().filter(|&&b| b == b'\n').count() as u64 + 1;
-            Error::Corpus(format!(
-                "{}:{line}: invalid UTF-8 at byte {} (the file is not UTF-8 text); convert it, \
-                 e.g. `iconv -f latin1 -t utf-8`, or decode it yourself and pass the text through an iterator",
-                self.path.display(),
-                self.bytes_before + at as u64
-            ))
+            crate::error::not_utf8(
+                self.path,
+                format!(
+                    "{}:{line}: invalid UTF-8 at byte {} (the file is not UTF-8 text); convert it, \
+                     e.g. `iconv -f latin1 -t utf-8`, or decode it yourself and pass the text through an iterator",
+                    self.path.display(),
+                    self.bytes_before + at as u64
+                ),
+            )
         })
     }
 

@@ -66,5 +66,42 @@ impl Error {
     }
 }
 
+/// The compression format whose magic bytes start the file at `path`, if any: a corpus
+/// that is not UTF-8 is most often a compressed file given by mistake.
+pub fn compression(path: &std::path::Path) -> Option<&'static str> {
+    use std::io::Read;
+    let mut head = [0u8; 6];
+    let mut file = std::fs::File::open(path).ok()?;
+    let n = file.read(&mut head).ok()?;
+    let formats: [(&[u8], &str); 5] = [
+        (b"\x1f\x8b", "gzip"),
+        (b"BZh", "bzip2"),
+        (b"\xfd7zXZ\x00", "xz"),
+        (b"\x28\xb5\x2f\xfd", "zstd"),
+        (b"PK\x03\x04", "zip"),
+    ];
+    formats.iter().find(|(magic, _)| head[..n].starts_with(magic)).map(|&(_, name)| name)
+}
+
+/// The error for a corpus file that is not UTF-8: `problem` says where (file, line, byte);
+/// a compressed file is named as such, with how to decompress it.
+pub fn not_utf8(path: &std::path::Path, problem: String) -> Error {
+    match compression(path) {
+        Some(format) => Error::Corpus(format!(
+            "{} is a {format}-compressed file, not text; decompress it first (e.g. `{}`), \
+             or decode it yourself and pass the text through an iterator",
+            path.display(),
+            match format {
+                "gzip" => "gunzip -k FILE",
+                "bzip2" => "bunzip2 -k FILE",
+                "xz" => "unxz -k FILE",
+                "zstd" => "unzstd FILE",
+                _ => "unzip FILE",
+            }
+        )),
+        None => Error::Corpus(problem),
+    }
+}
+
 /// `Result` with the crate's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;

@@ -3,6 +3,7 @@ packed instances, batches (determinism, resume, sharding) and the torch dataset.
 
 from __future__ import annotations
 
+import gzip
 import itertools
 from pathlib import Path
 from typing import Any
@@ -140,6 +141,10 @@ def test_bad_corpora(bert: Any, tmp_path: Path) -> None:
     bad.write_bytes(b"A fine line.\n\nAnother \xff\xfe line.\n")
     with pytest.raises(CorpusError, match=r"bad\.txt is not valid UTF-8 at byte 22"):
         lf.build_shards(bad, tmp_path / "s1", bert)
+    packed = tmp_path / "corpus.txt.gz"
+    packed.write_bytes(gzip.compress(b"A fine line.\n\nAnother line.\n"))
+    with pytest.raises(CorpusError, match=r"corpus\.txt\.gz is a gzip-compressed file.*gunzip"):
+        lf.build_shards(packed, tmp_path / "s0", bert)
     blank = tmp_path / "blank.txt"
     blank.write_text("\n\n   \n\n", encoding="utf-8")
     with pytest.raises(CorpusError, match="no text"):

@@ -3,6 +3,8 @@ counts and runs, file and iterator inputs, mergeable counts, bad input, patholog
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import random
 from pathlib import Path
 
@@ -221,6 +223,12 @@ def test_non_utf8_file_names_file_and_line(tmp_path: Path) -> None:
     with pytest.raises(CorpusError, match=r"latin1\.txt:2: invalid UTF-8.*iconv") as info:
         lf.Tokenizer.train_bpe(path, vocab_size=300, show_progress=False)
     assert isinstance(info.value, ValueError)
+    for name, packed in (("c.txt.gz", gzip.compress(b"first line\n")),
+                         ("c.txt.bz2", bz2.compress(b"first line\n"))):  # fmt: skip
+        (tmp_path / name).write_bytes(packed)
+        kind = "gzip" if name.endswith("gz") else "bzip2"
+        with pytest.raises(CorpusError, match=rf"{name}\b.* is a {kind}-compressed file"):
+            lf.Tokenizer.train_bpe(tmp_path / name, vocab_size=300, show_progress=False)
 
 
 def test_bad_texts_in_iterators() -> None:
