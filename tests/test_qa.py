@@ -23,7 +23,13 @@ from lexforge import datasets  # noqa: E402
 from lexforge.errors import CheckpointError, ConfigError  # noqa: E402
 from lexforge.model import BertConfig, BertForTokenClassification  # noqa: E402
 from lexforge.train import QAExample, finetune, read_qa, squad_metrics  # noqa: E402
-from lexforge.train.qa import best_answers, window_targets, windows  # noqa: E402
+from lexforge.train.qa import (  # noqa: E402
+    best_answers,
+    best_threshold,
+    null_scores,
+    window_targets,
+    windows,
+)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -102,6 +108,49 @@ def test_squad_metrics_by_hand() -> None:
     assert (got["n"], got["unanswerable"]) == (3, 1)
 
 
+def test_squad2_metrics_by_hand() -> None:
+    ex = [QAExample("q", "c", (("Paris, France", 0),)), QAExample("q", "c"), QAExample("q", "c")]
+    got = squad_metrics(["Paris", "", "Lyon"], ex, unanswerable=True)
+    # 1: F1 2/3, not exact; 2: no answer, rightly empty; 3: no answer, wrongly answered
+    assert got["exact_match"] == pytest.approx(100 / 3)
+    assert got["f1"] == pytest.approx(100 * (2 / 3 + 1) / 3)
+    assert got["has_answer_f1"] == pytest.approx(200 / 3) and got["has_answer_exact_match"] == 0
+    assert got["no_answer_accuracy"] == pytest.approx(50.0)
+    assert (got["n"], got["unanswerable"]) == (3, 2)
+    # an answerable example given no answer scores 0
+    assert squad_metrics([""], ex[:1], unanswerable=True)["f1"] == 0
+
+
+def test_null_threshold_is_the_best_by_brute_force() -> None:
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 7, 40):
+        diffs = np.round(rng.normal(size=n), 1)  # rounded: ties
+        span_f1 = rng.choice([0.0, 0.5, 1.0], size=n)
+        null_f1 = rng.choice([0.0, 1.0], size=n)
+
+        totals = {t: float(np.where(diffs > t, null_f1, span_f1).sum())
+                  for t in [-np.inf, np.inf, *diffs, *(diffs - 1e-3), *(diffs + 1e-3)]}  # fmt: skip
+        t = best_threshold(diffs, span_f1, null_f1)
+        assert float(np.where(diffs > t, null_f1, span_f1).sum()) == pytest.approx(
+            max(totals.values())
+        )
+
+
+def test_null_scores_take_the_lowest_window() -> None:
+    w = windows(
+        lf.Tokenizer.from_file(datasets.files("bert-base-uncased")["tokenizer.json"]),
+        [QAExample("q?", "a b c d e f g h i j k l m n o p"), QAExample("q?", "x y")],
+        max_length=10, stride=2,
+    )  # fmt: skip
+    rows = len(w.example)
+    assert w.example.tolist().count(0) >= 2
+    start = np.arange(rows * 10, dtype=float).reshape(rows, 10)
+    end = np.ones((rows, 10))
+    got = null_scores(start, end, w, 2)
+    for e in (0, 1):
+        assert got[e] == min(start[r, 0] + 1 for r in w.rows_of[e])
+
+
 FILLER = [
     "we", "walked", "along", "the", "river", "and", "talked", "about", "books", "music",
     "and", "the", "weather",
@@ -171,6 +220,55 @@ def test_qa_learns_across_windows(checkpoint: Path, tmp_path: Path) -> None:
     assert soup.validation["f1"] >= max(r["validation"]["f1"] for r in report["runs"])
 
 
+def _squad2(n: int, seed: int) -> list[dict[str, object]]:
+    """Half the questions have no answer: their contexts name no winner."""
+    rows = _synthetic(n, seed)
+    for row in rows[::2]:
+        answer = row["answers"]["text"][0]  # type: ignore[index]
+        row["context"] = str(row["context"]).replace(f"the winner was {answer}", "nobody won")
+        row["answers"] = {"text": [], "answer_start": []}
+    return rows
+
+
+def test_qa_learns_unanswerable_questions(checkpoint: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = finetune(
+        checkpoint, _squad2(384, 1), validation=_squad2(64, 2), test=_squad2(64, 3),
+        out_dir=out, task="qa", epochs=4, batch_size=32, lr=3e-3, max_length=40,
+        progress=False,
+    )  # fmt: skip
+    assert result.test is not None and result.validation is not None
+    test = result.test
+    assert test["n"] == 64 and test["unanswerable"] == 32
+    assert test["no_answer_accuracy"] >= 90 and test["has_answer_exact_match"] >= 85, test
+    assert test["exact_match"] >= 85, result.history
+    predictions = test["predictions"]
+    assert all(predictions[f"s{i}"] == "" for i in range(0, 64, 2) if predictions[f"s{i}"] == "")
+    assert sum(predictions[f"s{i}"] == "" for i in range(0, 64, 2)) >= 29
+    # the threshold is the validation split's, and the test split used it
+    assert test["null_threshold"] == result.validation["null_threshold"]
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["test"]["no_answer_accuracy"] == test["no_answer_accuracy"]
+    # a threshold given is used as it is; a large one never leaves a question unanswered
+    fixed = lf.train.finetune_qa(
+        checkpoint, _squad2(64, 1), test=_squad2(32, 3), max_length=40, max_steps=1,
+        null_threshold=1e6, progress=False,
+    )  # fmt: skip
+    assert fixed.test is not None and fixed.test["no_answer_accuracy"] == 0
+    assert fixed.test["null_threshold"] == 1e6
+    # the command line turns SQuAD 2.0 on by itself, and prints its scores
+    data = tmp_path / "squad2.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in _squad2(16, 5)), encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "lexforge.cli", "finetune", str(checkpoint), str(data),
+         "--task", "qa", "--validation", str(data), "--max-length", "40", "--max-steps", "1",
+         "--quiet", "--out", str(tmp_path / "cli")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "validation: exact match" in done.stdout and "no-answer accuracy" in done.stdout
+
+
 def test_bad_qa_data(checkpoint: Path, tmp_path: Path) -> None:
     good = _synthetic(8, 4)
     wrong = [{**good[0], "answers": {"text": ["alice"], "answer_start": [0]}}]
@@ -180,8 +278,12 @@ def test_bad_qa_data(checkpoint: Path, tmp_path: Path) -> None:
         finetune(checkpoint, wrong, task="qa")
     with pytest.raises(ConfigError, match="no column 'context'"):
         read_qa([{"question": "q", "passage": "p"}])
-    with pytest.raises(ConfigError, match="has no answer"):
+    with pytest.raises(ConfigError, match="no training example has an answer"):
         finetune(checkpoint, [{"question": "q", "context": "c"}], task="qa")
+    with pytest.raises(ConfigError, match=r"has no answer.*unanswerable=True"):
+        lf.train.finetune_qa(checkpoint, _squad2(4, 1), unanswerable=False)
+    with pytest.raises(ConfigError, match="null_threshold"):
+        lf.train.finetune_qa(checkpoint, good, null_threshold=float("nan"))
     with pytest.raises(ConfigError, match="stride"):
         lf.train.finetune_qa(checkpoint, good, max_length=32, stride=32)
     with pytest.raises(ConfigError, match="validation split is empty"):

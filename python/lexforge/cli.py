@@ -165,7 +165,12 @@ def _finetune(args: argparse.Namespace) -> int:
 def _scores(metrics: dict[str, Any]) -> str:
     """One line of a split's scores, whatever the task."""
     if "exact_match" in metrics:
-        return f"exact match {metrics['exact_match']:.2f}, F1 {metrics['f1']:.2f}"
+        line = f"exact match {metrics['exact_match']:.2f}, F1 {metrics['f1']:.2f}"
+        if "no_answer_accuracy" in metrics:
+            line += (f"; answerable F1 {metrics['has_answer_f1']:.2f}, no-answer accuracy "
+                     f"{metrics['no_answer_accuracy']:.2f} (threshold "
+                     f"{metrics['null_threshold']:.3f})")  # fmt: skip
+        return line
     if "mse" in metrics:
         return (f"MSE {metrics['mse']:.4f}, Pearson {metrics['pearson']:.4f}, "
                 f"Spearman {metrics['spearman']:.4f}")  # fmt: skip

@@ -15,6 +15,11 @@ in its context, end not before start, at most ``max_answer_length`` pieces), sco
 start + end logits; the best span over all windows is mapped back through the pieces'
 character offsets to a substring of the context. Metrics are SQuAD's exact match and
 token F1 (lower-cased, punctuation and articles removed), best over the gold answers.
+
+SQuAD 2.0 (questions whose context holds no answer; on by default when a training
+example has none): such examples train every window towards [CLS], and an example gets
+no answer when its [CLS] score beats its best span's by more than a threshold tuned on
+the validation split.
 """
 
 from __future__ import annotations
@@ -217,8 +222,19 @@ def best_answers(
 ) -> list[tuple[str, int]]:  # fmt: skip
     """Each example's best answer over its windows, as (text, character start); ("", -1)
     when no window proposes a valid span."""
+    spans = best_spans(start_logits, end_logits, w, examples, max_answer_length=max_answer_length,
+                       n_best=n_best)  # fmt: skip
+    return [(text, start) for text, start, _ in spans]
+
+
+def best_spans(
+    start_logits: Any, end_logits: Any, w: Windows, examples: Sequence[QAExample],
+    *, max_answer_length: int = 30, n_best: int = 20,
+) -> list[tuple[str, int, float]]:  # fmt: skip
+    """Each example's best span over its windows, as (text, character start, score: start
+    + end logit); ("", -1, -inf) when no window proposes a valid span."""
     start_logits, end_logits = np.asarray(start_logits), np.asarray(end_logits)
-    found: list[tuple[str, int]] = []
+    found: list[tuple[str, int, float]] = []
     for e, example in enumerate(examples):
         best, answer = -math.inf, ("", -1)
         for row in w.rows_of.get(e, []):
@@ -237,8 +253,40 @@ def best_answers(
                     if score > best:
                         a, b = int(w.offsets[row, s, 0]), int(w.offsets[row, t, 1])
                         best, answer = score, (example.context[a:b], a)
-        found.append(answer)
+        found.append((*answer, float(best)))
     return found
+
+
+def null_scores(start_logits: Any, end_logits: Any, w: Windows, n: int) -> Any:
+    """Each example's no-answer score: start + end logit at [CLS], the lowest over its
+    windows (a window that does not hold the answer says [CLS]; one that holds it should
+    not), as in BERT's SQuAD 2.0 recipe."""
+    start_logits, end_logits = np.asarray(start_logits), np.asarray(end_logits)
+    null = start_logits[:, 0] + end_logits[:, 0]
+    out = np.full(n, np.inf)
+    np.minimum.at(out, w.example, null)
+    return out
+
+
+def best_threshold(diffs: Any, span_f1: Any, null_f1: Any) -> float:
+    """The no-answer threshold that maximises total F1 over examples: an example is given
+    no answer when its ``diffs`` (no-answer score minus best span score) is above it.
+    ``span_f1`` and ``null_f1`` are each example's F1 when answered with its best span
+    and when given no answer. Thresholds fall between distinct diffs (ties move
+    together); the smallest number of no-answers wins a tie in F1."""
+    diffs = np.asarray(diffs, dtype=np.float64)
+    if not diffs.size:
+        return 0.0
+    order = np.argsort(-diffs, kind="stable")
+    d = diffs[order]
+    gains = np.concatenate([[0.0], np.cumsum((np.asarray(null_f1) - np.asarray(span_f1))[order])])
+    cuts = [0] + [k for k in range(1, d.size) if d[k - 1] > d[k]] + [d.size]
+    k = max(cuts, key=lambda c: (round(float(gains[c]), 9), -c))
+    if k == 0:
+        return float(d[0]) if np.isfinite(d[0]) else 0.0
+    if k == d.size:
+        return float(d[-1]) - 1.0 if np.isfinite(d[-1]) else -1e9
+    return float((d[k - 1] + d[k]) / 2) if np.isfinite(d[k - 1]) else float(d[k]) + 1.0
 
 
 def _normalize(text: str) -> str:
@@ -258,21 +306,53 @@ def _f1(predicted: str, gold: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def squad_metrics(predicted: Sequence[str], examples: Sequence[QAExample]) -> dict[str, float]:
-    """Exact match and F1 (percent), each the best over an example's gold answers, over
-    the ``n`` examples that have one (SQuAD 1.1's scoring: the model always answers);
-    ``unanswerable`` counts the examples without a gold answer, left out."""
+def _golds(example: QAExample, unanswerable: bool) -> list[str]:
+    golds = [t for t, _ in example.answers]
+    return golds or ([""] if unanswerable else [])
+
+
+def _exact(text: str, golds: Sequence[str]) -> float:
+    return max(float(_normalize(text) == _normalize(g)) for g in golds)
+
+
+def _best_f1(text: str, golds: Sequence[str]) -> float:
+    return max(_f1(text, g) for g in golds)
+
+
+def squad_metrics(
+    predicted: Sequence[str], examples: Sequence[QAExample], *, unanswerable: bool = False
+) -> dict[str, float]:
+    """Exact match and F1 (percent), each the best over an example's gold answers.
+
+    SQuAD 1.1's scoring by default: over the ``n`` examples that have a gold answer (the
+    model always answers); ``unanswerable`` counts the examples without one, left out.
+    With ``unanswerable=True``, SQuAD 2.0's: every example counts, and one without a gold
+    answer scores 1 exactly when the prediction is empty (""); ``has_answer_exact_match``
+    and ``has_answer_f1`` cover the answerable ones, ``no_answer_accuracy`` the others."""
     em = f1 = 0.0
+    has = [0.0, 0.0, 0]  # exact, f1, count over the answerable
+    no = [0.0, 0]  # right, count over the unanswerable
     scored = 0
     for text, example in zip(predicted, examples, strict=True):
-        golds = [t for t, _ in example.answers]
+        golds = _golds(example, unanswerable)
         if not golds:
             continue
         scored += 1
-        em += max(float(_normalize(text) == _normalize(g)) for g in golds)
-        f1 += max(_f1(text, g) for g in golds)
-    return {"exact_match": 100 * em / max(1, scored), "f1": 100 * f1 / max(1, scored),
-            "n": scored, "unanswerable": len(examples) - scored}  # fmt: skip
+        exact, best = _exact(text, golds), _best_f1(text, golds)
+        em, f1 = em + exact, f1 + best
+        if example.answers:
+            has = [has[0] + exact, has[1] + best, has[2] + 1]
+        else:
+            no = [no[0] + exact, no[1] + 1]
+    metrics = {"exact_match": 100 * em / max(1, scored), "f1": 100 * f1 / max(1, scored),
+               "n": scored, "unanswerable": sum(not e.answers for e in examples)}  # fmt: skip
+    if unanswerable:
+        metrics.update(
+            has_answer_exact_match=100 * has[0] / max(1, has[2]),
+            has_answer_f1=100 * has[1] / max(1, has[2]),
+            no_answer_accuracy=100 * no[0] / max(1, no[1]),
+        )
+    return metrics
 
 
 # ---------------------------------------------------------------------------------------
@@ -297,7 +377,7 @@ def finetune_qa(
     weight_decay: float = 0.01,
     layer_decay: float = 1.0,
     max_length: int = 384,
-    stride: int = 128,
+    stride: int | None = None,
     max_answer_length: int = 30,
     patience: int | None = None,
     max_steps: int | None = None,
@@ -307,20 +387,35 @@ def finetune_qa(
     progress: bool | None = None,
     runs: int = 1,
     new_head: bool = False,
+    unanswerable: bool | None = None,
+    null_threshold: float | None = None,
 ) -> FinetuneResult:
     """Fine-tunes ``model`` (a checkpoint directory or a lexforge model) to answer
     questions by extracting spans; see the module docstring. ``result.validation`` and
     ``result.test`` hold ``exact_match`` and ``f1`` (percent) and the predictions. Writes
     into ``out_dir`` ``best/`` (HF format), ``metrics.json``, ``log.jsonl`` and
-    ``predictions.json``.
+    ``predictions.json``. ``stride`` (default: half of ``max_length``, at most 128) is
+    the number of tokens neighbouring windows share.
+
+    ``unanswerable=True`` is SQuAD 2.0: questions may have no answer in their context.
+    Training examples without answers teach [CLS]; an example is predicted to have no
+    answer (``""``) when its no-answer score exceeds its best span's by more than
+    ``null_threshold``, and scored as in :func:`squad_metrics` with
+    ``unanswerable=True``. The threshold is chosen on the validation split to maximise F1
+    (as SQuAD 2.0's evaluation script does; 0 without one) unless given, and reported as
+    ``null_threshold``. The default (``None``) turns it on when a training example has no
+    answer.
 
     Raises ``ConfigError`` for an empty split, a missing column, a training example
-    without an answer, or an answer that is not where its start says."""
+    without an answer (with ``unanswerable=False``), or an answer that is not where its
+    start says."""
     options = FitOptions(
         epochs=epochs, lr=lr, warmup=warmup, weight_decay=weight_decay, layer_decay=layer_decay,
         patience=patience, max_steps=max_steps, time_limit=time_limit, batch_size=batch_size,
         runs=runs, seed=seed,
     )  # fmt: skip
+    if stride is None:
+        stride = min(128, max_length // 2)
     if not 0 <= stride < max_length:
         raise ConfigError(f"stride must be in [0, max_length), got {stride}")
 
@@ -336,8 +431,18 @@ def finetune_qa(
         if not examples:
             raise ConfigError(f"the {name} split is empty")
     unanswered = [i for i, e in enumerate(splits["train"]) if not e.answers]
-    if unanswered:
-        raise ConfigError(f"training example {unanswered[0]} has no answer; every one needs one")
+    if unanswerable is None:
+        unanswerable = bool(unanswered)
+    if unanswered and not unanswerable:
+        raise ConfigError(
+            f"training example {unanswered[0]} has no answer; every one needs one, or pass "
+            "unanswerable=True (SQuAD 2.0: questions without an answer in their context)"
+        )
+    if len(unanswered) == len(splits["train"]):
+        raise ConfigError("no training example has an answer; the model would learn none")
+    if null_threshold is not None and not math.isfinite(null_threshold):
+        raise ConfigError(f"null_threshold must be a finite number, got {null_threshold}")
+    threshold = {"tuned": 0.0 if null_threshold is None else float(null_threshold)}
     torch.manual_seed(seed)
     from ..model import BertForQuestionAnswering
 
@@ -355,7 +460,7 @@ def finetune_qa(
     mixed = autocast(dev)
 
     @torch.no_grad()
-    def evaluate(examples: list[QAExample]) -> dict[str, Any]:
+    def evaluate(examples: list[QAExample], tune: bool = True) -> dict[str, Any]:
         was_training = qa.training
         qa.eval()
         w = windows(tok, examples, length, stride)
@@ -367,10 +472,24 @@ def finetune_qa(
             start_logits.append(out.start_logits.float().cpu().numpy())
             end_logits.append(out.end_logits.float().cpu().numpy())
         qa.train(was_training)
-        found = best_answers(np.concatenate(start_logits), np.concatenate(end_logits), w,
-                             examples, max_answer_length=max_answer_length)  # fmt: skip
-        texts = [text for text, _ in found]
-        metrics: dict[str, Any] = squad_metrics(texts, examples)
+        starts_, ends_ = np.concatenate(start_logits), np.concatenate(end_logits)
+        found = best_spans(starts_, ends_, w, examples, max_answer_length=max_answer_length)
+        texts = [text for text, _, _ in found]
+        if not unanswerable:
+            metrics: dict[str, Any] = squad_metrics(texts, examples)
+        else:
+            diffs = null_scores(starts_, ends_, w, len(examples)) - np.array(
+                [score for _, _, score in found]
+            )
+            if tune and null_threshold is None:
+                span_f1 = [
+                    _best_f1(t, _golds(e, True)) for t, e in zip(texts, examples, strict=True)
+                ]
+                null_f1 = [float(not e.answers) for e in examples]
+                threshold["tuned"] = best_threshold(diffs, span_f1, null_f1)
+            texts = ["" if d > threshold["tuned"] else t for t, d in zip(texts, diffs, strict=True)]
+            metrics = squad_metrics(texts, examples, unanswerable=True)
+            metrics["null_threshold"] = threshold["tuned"]
         metrics["predictions"] = {e.id: text for e, text in zip(examples, texts, strict=True)}
         return metrics
 
@@ -397,8 +516,10 @@ def finetune_qa(
         device=dev, out=out, progress=progress, label="fine-tuning (QA)",
     )  # fmt: skip
     result = FinetuneResult(qa, (), fitted.history, fitted.best or {}, soup=fitted.soup)
+    if unanswerable and "validation" in splits:  # the kept model's threshold
+        result.validation = evaluate(splits["validation"])
     if "test" in splits:
-        result.test = evaluate(splits["test"])
+        result.test = evaluate(splits["test"], tune=False)
     if out is not None:
         qa.save_pretrained(out / "best", tokenizer=tok if _is_wordpiece(tok) else None)
         shown = result.test or result.validation
