@@ -153,6 +153,18 @@ def test_cli_finetune_embed_fill_mask(checkpoint: Path, tmp_path: Path) -> None:
     words = json.loads((tmp_path / "w.words.json").read_text(encoding="utf-8"))
     assert words == [["the", "film", "was", "superb"], [], ["中", "文", "也", "行"]]
     assert np.load(tmp_path / "w.npz")["text_2"].shape == (4, 64)
+    pq = pytest.importorskip("pyarrow.parquet")
+    cli("embed", str(checkpoint), str(texts), "-o", str(tmp_path / "v.parquet"), "--normalize")
+    table = pq.read_table(tmp_path / "v.parquet").to_pydict()
+    assert table["text"] == ["the film was superb", "", "中文\u2028也行"]
+    assert np.array_equal(np.array(table["embedding"], dtype=np.float32), vectors)
+    cli("embed", str(checkpoint), str(texts), "-o", str(tmp_path / "w.parquet"), "--words")
+    table = pq.read_table(tmp_path / "w.parquet").to_pydict()
+    assert table["word"] == words[0] + words[2]
+    assert table["text_index"] == [0] * 4 + [2] * 4 and table["word_index"] == [0, 1, 2, 3] * 2
+    per_word = np.array(table["embedding"], dtype=np.float32)
+    npz = np.load(tmp_path / "w.npz")
+    assert np.array_equal(per_word, np.concatenate([npz["text_0"], npz["text_2"]]))
     lines = cli("fill-mask", str(checkpoint), "the film was [MASK].", "--top-k", "3").splitlines()
     assert len(lines) == 3 and all(line.startswith("[MASK]0\t") for line in lines)
 
@@ -376,3 +388,14 @@ def test_embed_names_the_text_that_is_too_long(checkpoint: Path) -> None:
     with pytest.raises(ConfigError, match="batch_size must be >= 1"):
         model.embed(texts[:1], batch_size=0)
     assert model.embed(t for t in ["a", "b"]).shape == (2, 64)  # any iterable
+
+
+def test_parquet_without_pyarrow_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from lexforge.cli import _pyarrow
+
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # as if not installed
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+    with pytest.raises(ConfigError, match=r"pip install 'lexforge\[parquet\]'"):
+        _pyarrow()

@@ -193,21 +193,64 @@ def _load_model(path: str, kind: str) -> object:
 def _embed(args: argparse.Namespace) -> int:
     import numpy as np
 
+    output = Path(args.output)
+    parquet = output.suffix == ".parquet"
+    pa: Any = None
+    pq: Any = None
+    if parquet:
+        pa, pq = _pyarrow()  # before the model runs: fail fast
     texts = _lines(args.files)  # one row per line, blank lines too: rows match lines
     model = _load_model(args.model, "encoder")
-    output = Path(args.output)
     if args.words:
-        output = output.with_suffix(".npz")
         result = model.embed_words(texts, pooling=args.pooling_words)  # type: ignore[attr-defined]
-        arrays = {f"text_{i}": r.vectors for i, r in enumerate(result)}
-        _atomic(output, lambda f: np.savez(f, **arrays))
-        words = json.dumps([r.words for r in result], ensure_ascii=False).encode("utf-8")
-        _atomic(output.with_suffix(".words.json"), lambda f: f.write(words))
+        if pq is not None:  # one row per word
+            rows = [(t, w, word) for t, r in enumerate(result) for w, word in enumerate(r.words)]
+            width = int(model.config.hidden_size)  # type: ignore[attr-defined]
+            stacked = np.concatenate([r.vectors for r in result]) if rows else np.zeros((0, width))
+            table = pa.table({
+                "text_index": pa.array([t for t, _, _ in rows], pa.int32()),
+                "word_index": pa.array([w for _, w, _ in rows], pa.int32()),
+                "word": pa.array([word for _, _, word in rows], pa.string()),
+                "embedding": _fixed_lists(pa, stacked),
+            })  # fmt: skip
+            _atomic(output, lambda f: pq.write_table(table, f))
+        else:
+            output = output.with_suffix(".npz")
+            arrays = {f"text_{i}": r.vectors for i, r in enumerate(result)}
+            _atomic(output, lambda f: np.savez(f, **arrays))
+            words = json.dumps([r.words for r in result], ensure_ascii=False).encode("utf-8")
+            _atomic(output.with_suffix(".words.json"), lambda f: f.write(words))
     else:
         vectors = model.embed(texts, pooling=args.pooling, normalize=args.normalize)  # type: ignore[attr-defined]
-        _atomic(output, lambda f: np.save(f, vectors))
+        if pq is not None:
+            table = pa.table({"text": pa.array(texts, pa.string()),
+                              "embedding": _fixed_lists(pa, vectors)})  # fmt: skip
+            _atomic(output, lambda f: pq.write_table(table, f))
+        else:
+            _atomic(output, lambda f: np.save(f, vectors))
     print(f"{len(texts)} texts -> {output}")
     return 0
+
+
+def _pyarrow() -> tuple[Any, Any]:
+    """``pyarrow`` and ``pyarrow.parquet``, or a ConfigError saying how to install them."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ConfigError(
+            "writing .parquet needs pyarrow: pip install 'lexforge[parquet]' (or pyarrow), "
+            "or write .npy / .npz"
+        ) from None
+    return pa, pq
+
+
+def _fixed_lists(pa: Any, vectors: Any) -> Any:
+    """(rows, width) float32 as an Arrow fixed-size-list column (one vector per row)."""
+    import numpy as np
+
+    flat = np.ascontiguousarray(vectors, dtype=np.float32)
+    return pa.FixedSizeListArray.from_arrays(pa.array(flat.reshape(-1)), flat.shape[1])
 
 
 def _atomic(path: Path, write: Any) -> None:
@@ -404,10 +447,15 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("embed", help="sentence or word vectors of texts (one per line)")
     e.add_argument("model", help="an HF-format checkpoint directory with its tokenizer")
     e.add_argument("files", nargs="*", help="text files, one text per line (default: stdin)")
-    e.add_argument("-o", "--output", default="embeddings.npy")
+    e.add_argument(
+        "-o", "--output", default="embeddings.npy",
+        help="a .npy (an .npz with --words), or a .parquet table (needs pyarrow): columns "
+        "text and embedding, or with --words one row per word: text_index, word_index, "
+        "word, embedding",
+    )  # fmt: skip
     e.add_argument("--pooling", choices=["mean", "cls"], default="mean")
     e.add_argument("--normalize", action="store_true")
-    e.add_argument("--words", action="store_true", help="one vector per word (an .npz)")
+    e.add_argument("--words", action="store_true", help="one vector per word")
     e.add_argument("--pooling-words", choices=["mean", "first"], default="mean")
     e.set_defaults(func=_embed)
 
