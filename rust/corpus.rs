@@ -169,17 +169,55 @@ fn push_trimmed(text: &str, range: Range<usize>, out: &mut Vec<Range<usize>>) {
     }
 }
 
+/// Whether byte `k` of `bytes` ends a line: a `\n`, or a `\r` not followed by `\n`
+/// (Python's universal newlines: `\n`, `\r\n` and `\r` all end lines). A `\r` that is the
+/// last byte counts only when `at_eof` says nothing follows it.
+fn is_line_end(bytes: &[u8], k: usize, at_eof: bool) -> bool {
+    match bytes[k] {
+        b'\n' => true,
+        b'\r' => match bytes.get(k + 1) {
+            Some(&next) => next != b'\n',
+            None => at_eof,
+        },
+        _ => false,
+    }
+}
+
+/// The lines of `bytes` as ranges that include their line ends (see [`is_line_end`]).
+fn lines(bytes: &[u8]) -> impl Iterator<Item = Range<usize>> + '_ {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        if at >= bytes.len() {
+            return None;
+        }
+        let start = at;
+        let mut k = start;
+        while k < bytes.len() {
+            let found = bytes[k..].iter().position(|&b| b == b'\n' || b == b'\r');
+            let Some(offset) = found else {
+                k = bytes.len();
+                break;
+            };
+            k += offset;
+            if is_line_end(bytes, k, true) {
+                k += 1;
+                break;
+            }
+            k += 1; // the `\r` of a `\r\n`: its `\n` ends the line
+        }
+        at = k;
+        Some(start..k)
+    })
+}
+
 /// The sentences of `text` as byte ranges, and the end of each document (an index into
-/// the sentences, exclusive). Blank lines separate documents; documents without sentences
-/// do not appear.
+/// the sentences, exclusive). Lines end at `\n`, `\r\n` or `\r`; blank lines separate
+/// documents; documents without sentences do not appear.
 pub fn layout(text: &str, mode: Sentences) -> (Vec<Range<usize>>, Vec<usize>) {
     let mut sentences = Vec::new();
     let mut doc_ends = Vec::new();
-    let mut at = 0;
-    for line in text.split_inclusive('\n') {
-        let range = at..at + line.len();
-        at += line.len();
-        let content = line.trim();
+    for range in lines(text.as_bytes()) {
+        let content = text[range.clone()].trim();
         if content.is_empty() {
             if doc_ends.last().copied().unwrap_or(0) < sentences.len() {
                 doc_ends.push(sentences.len());
@@ -261,7 +299,8 @@ const CUT_SEARCH: u64 = 1 << 20;
 /// Cuts a file of `size` bytes into pieces of about `piece_bytes`: each cut moves forward
 /// from a multiple of `piece_bytes` to just after the next blank line (a document
 /// boundary), or, if none comes within 1 MiB, to just after the next line end (splitting an
-/// enormous document). Cuts are always at line starts, hence at UTF-8 boundaries.
+/// enormous document), however far that is. Cuts are always at line starts (never inside a
+/// `\r\n`), hence at UTF-8 boundaries.
 pub fn plan_file(path: &Path, piece_bytes: u64) -> Result<Vec<Range<u64>>> {
     plan(path, piece_bytes, CUT_SEARCH)
 }
@@ -295,10 +334,11 @@ fn next_cut(file: &mut File, from: u64, size: u64, search: u64) -> std::io::Resu
     file.seek(SeekFrom::Start(start))?;
     let mut window = Vec::new();
     file.by_ref().take(search.min(size - start)).read_to_end(&mut window)?;
+    let at_eof = start + window.len() as u64 >= size;
     let mut first_line_end = None;
-    let mut line_start: Option<usize> = None; // only after the first newline seen
-    for (k, &b) in window.iter().enumerate() {
-        if b != b'\n' {
+    let mut line_start: Option<usize> = None; // only after the first line end seen
+    for k in 0..window.len() {
+        if !is_line_end(&window, k, at_eof) {
             continue;
         }
         if first_line_end.is_none() {
@@ -311,10 +351,38 @@ fn next_cut(file: &mut File, from: u64, size: u64, search: u64) -> std::io::Resu
         }
         line_start = Some(k + 1);
     }
-    if start + (window.len() as u64) >= size {
+    if at_eof {
         return Ok(None); // the rest of the file is one piece
     }
-    Ok(first_line_end.map(|k| start + k as u64))
+    match first_line_end {
+        Some(k) => Ok(Some(start + k as u64)),
+        // a line longer than the window: cut after its end, wherever that is, so that one
+        // long line does not make the rest of the file a single piece
+        None => next_line_end(file, start + window.len() as u64 - 1, size),
+    }
+}
+
+/// Just after the first line end at or after byte `from` (a `\r` at `from` included), or
+/// None if the file ends first.
+fn next_line_end(file: &mut File, mut from: u64, size: u64) -> std::io::Result<Option<u64>> {
+    const BLOCK: u64 = 1 << 16;
+    while from < size {
+        file.seek(SeekFrom::Start(from))?;
+        // one byte more than we scan, to see what follows a `\r`
+        let want = (BLOCK + 1).min(size - from);
+        let mut block = Vec::new();
+        file.by_ref().take(want).read_to_end(&mut block)?;
+        if (block.len() as u64) < want {
+            break; // the file shrank while being planned: reading it will say so
+        }
+        let at_eof = from + want >= size;
+        let scanned = if at_eof { block.len() } else { block.len() - 1 };
+        if let Some(k) = (0..scanned).find(|&k| is_line_end(&block, k, at_eof)) {
+            return Ok(Some(from + k as u64 + 1));
+        }
+        from += scanned as u64;
+    }
+    Ok(None)
 }
 
 /// Reads bytes `range` of `path` as UTF-8 (a byte-order mark at the file's start is
@@ -334,6 +402,13 @@ pub fn read_piece(path: &Path, range: Range<u64>) -> Result<String> {
     }
     if range.start == 0 && bytes.starts_with(b"\xEF\xBB\xBF") {
         bytes.drain(..3);
+    }
+    if range.start == 0 && (bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF")) {
+        return Err(Error::Corpus(format!(
+            "{} is UTF-16 text (it starts with a UTF-16 byte-order mark), not UTF-8; convert it \
+             (e.g. iconv -f utf-16 -t utf-8 FILE > FILE.txt)",
+            path.display()
+        )));
     }
     String::from_utf8(bytes).map_err(|e| {
         let at = range.start + e.utf8_error().valid_up_to() as u64;
@@ -403,6 +478,40 @@ mod tests {
         let (s, d) = layout(text, Sentences::Lines);
         assert_eq!(s.len(), 3);
         assert_eq!(d, [2, 3]);
+    }
+
+    #[test]
+    fn lines_end_at_lf_crlf_and_lone_cr() {
+        let text = "A b.\rC d.\r\rE f.\r\n\r\nG h.\n\rI j.\r";
+        let (s, d) = layout(text, Sentences::Lines);
+        let got: Vec<&str> = s.iter().map(|r| &text[r.clone()]).collect();
+        assert_eq!(got, ["A b.", "C d.", "E f.", "G h.", "I j."]);
+        assert_eq!(d, [2, 3, 4, 5]);
+        let ranges: Vec<_> = lines(b"a\r\nb\rc\n\r").collect();
+        assert_eq!(ranges, [0..3, 3..5, 5..7, 7..8]);
+    }
+
+    #[test]
+    fn plans_cut_past_long_lines_and_never_inside_crlf() {
+        let dir = std::env::temp_dir().join(format!("lexforge-plan-long-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("corpus.txt");
+        // a line far longer than the search window, between short documents
+        let mut text: String = (0..50).map(|i| format!("doc {i}\r\n\r\n")).collect();
+        text.push_str(&"x".repeat(5_000));
+        text.push_str("\r\n");
+        text.extend((0..50).map(|i| format!("doc {i}\r\rmore\r\n")));
+        std::fs::write(&path, &text).unwrap();
+        let pieces = plan(&path, 100, 40).unwrap();
+        let longest = pieces.iter().map(|r| r.end - r.start).max().unwrap();
+        assert!(longest < 5_200, "one piece holds {longest} bytes");
+        assert_eq!(pieces.last().unwrap().end, text.len() as u64);
+        for r in &pieces {
+            let before = &text[..r.end as usize];
+            assert!(before.ends_with('\n') || before.ends_with('\r'), "cut at {}", r.end);
+            assert!(!text[r.end as usize..].starts_with('\n'), "cut inside \\r\\n at {}", r.end);
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -62,3 +62,29 @@ def test_ships_type_information() -> None:
     files = resources.files("lexforge")
     assert files.joinpath("py.typed").is_file()
     assert files.joinpath("_core.pyi").is_file()
+
+
+def test_tokenize_into_a_closed_pipe_stops_quietly(tmp_path: Path) -> None:
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("hello world, hello there\n" * 50_000, encoding="utf-8")
+    tok = tmp_path / "tok.json"
+    assert main(["train-tokenizer", str(corpus), "--vocab-size", "270", "-o", str(tok)]) == 0
+    command = [sys.executable, "-m", "lexforge.cli", "tokenize", "--tokenizer", str(tok)]
+    with subprocess.Popen(
+        [*command, str(corpus)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.readline()
+        proc.stdout.close()  # as `| head -1` does
+        stderr = proc.stderr.read().decode()
+    assert proc.returncode == 141 and stderr == ""  # was: "lexforge: error: [Errno 32] ..."
+
+
+def test_pretrain_refuses_an_output_inside_the_corpus(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("One doc.\n\nAnother doc.\n", encoding="utf-8")
+    out = run("pretrain", str(corpus), str(corpus / "run"), "--tokenizer", "unused.json")
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "is inside the corpus directory" in out.stderr
+    assert not (corpus / "run").exists()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -89,8 +90,13 @@ def _tokenize(args: argparse.Namespace) -> int:
             f"{size / max(seconds, 1e-9) / 1e6:.1f} MB/s"
         )
         return 0
-    for ids in rows:
-        print(" ".join(map(str, ids)))
+    try:
+        for ids in rows:
+            print(" ".join(map(str, ids)))
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader stopped (`| head`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     return 0
 
 
@@ -117,6 +123,12 @@ def _pretrain(args: argparse.Namespace) -> int:
     else:  # text: tokenize it into shards first (resumable, like the run)
         if args.tokenizer is None:
             raise ConfigError(f"{data} is text, not shards: pass --tokenizer to build shards")
+        out = Path(args.out).resolve()
+        if data.is_dir() and (out == data.resolve() or data.resolve() in out.parents):
+            raise ConfigError(
+                f"the output directory {args.out} is inside the corpus directory {data}: its "
+                "files would become part of the corpus; put it elsewhere"
+            )
         tokenizer = Tokenizer.from_file(args.tokenizer)
         shards = build_shards(args.data, Path(args.out) / "shards", tokenizer,
                               progress=not args.quiet)  # fmt: skip

@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lexforge import _core
+from lexforge.batch import check_int
 from lexforge.errors import ConfigError
 from lexforge.masking import Masker
 from lexforge.shards import ShardSet
@@ -94,16 +95,19 @@ class PretrainingBatches:
         num_threads: int | None = None,
     ) -> None:
         self.shards = shards if isinstance(shards, ShardSet) else ShardSet(shards)
-        if batch_size < 1:
-            raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
+        check_int("batch_size", batch_size, least=1)
+        check_int("max_seq_len", max_seq_len)
+        check_int("pad_to_multiple_of", pad_to_multiple_of)
+        if num_threads is not None:
+            check_int("num_threads", num_threads)
         if objective not in ("nsp", "sop", "none"):
             raise ConfigError(f"objective must be 'nsp', 'sop' or 'none', got {objective!r}")
         if pad_to not in ("longest", "max_length"):
             raise ConfigError(f"pad_to must be 'longest' or 'max_length', got {pad_to!r}")
-        if epochs is not None and epochs < 1:
+        if epochs is not None and check_int("epochs", epochs) < 1:
             raise ConfigError(f"epochs must be at least 1 (or None for endless), got {epochs}")
-        if seed < 0:
-            raise ConfigError(f"seed must be a non-negative integer, got {seed}")
+        if check_int("seed", seed) >= 1 << 64:
+            raise ConfigError(f"seed must be a non-negative integer below 2**64, got {seed}")
         tokenizer = self.shards.tokenizer()
         self.cls = _special_id(tokenizer, ("[CLS]", "<s>", "<cls>"), "[CLS]")
         self.sep = _special_id(tokenizer, ("[SEP]", "</s>", "<sep>"), "[SEP]")

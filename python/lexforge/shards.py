@@ -80,9 +80,10 @@ def write_corpus(documents: Iterable[str | Sequence[str]], path: PathLike) -> Pa
     return out
 
 
-def _sources(corpus: PathLike | Sequence[PathLike]) -> list[Path]:
+def _sources(corpus: PathLike | Sequence[PathLike], out_dir: Path | None = None) -> list[Path]:
     """The text files of a corpus: a file, a directory (every file under it that is not
-    hidden, in sorted order), a list of files, or a dataset name from
+    hidden, in sorted order, each once however many links lead to it, and none under
+    ``out_dir``, where the shards go), a list of files, or a dataset name from
     :mod:`lexforge.datasets`."""
     if isinstance(corpus, str | os.PathLike):
         path = Path(corpus)
@@ -96,11 +97,17 @@ def _sources(corpus: PathLike | Sequence[PathLike]) -> list[Path]:
                 f"of text files, or one of {datasets.names()}"
             )
         if path.is_dir():
-            files = sorted(
-                p
-                for p in path.rglob("*")
-                if p.is_file() and not any(x.startswith(".") for x in p.relative_to(path).parts)
-            )
+            skip = out_dir.resolve() if out_dir is not None else None
+            files: list[Path] = []
+            seen: set[Path] = set()
+            for p in sorted(path.rglob("*")):
+                if not p.is_file() or any(x.startswith(".") for x in p.relative_to(path).parts):
+                    continue
+                real = p.resolve()
+                if real in seen or (skip is not None and skip in real.parents):
+                    continue  # a second link to a file, or a shard file of ours
+                seen.add(real)
+                files.append(p)
             if not files:
                 raise CorpusError(f"{path} holds no files; put the corpus's text files in it")
             return files
@@ -109,6 +116,10 @@ def _sources(corpus: PathLike | Sequence[PathLike]) -> list[Path]:
     if not files:
         raise CorpusError("the corpus is an empty list of files")
     for f in files:
+        if f.is_dir():
+            raise CorpusError(
+                f"{f} is a directory; pass it on its own (not in a list), or list its files"
+            )
         if not f.is_file():
             raise FileNotFoundError(f"no such file: {f}")
     return files
@@ -159,7 +170,8 @@ def build_shards(
 
     Args:
         corpus: a text file, a directory of text files, a list of files, or a dataset name
-            (e.g. ``"wiki-leads"``). Documents are separated by blank lines.
+            (e.g. ``"wiki-leads"``). Documents are separated by blank lines; lines end at
+            ``\n``, ``\r\n`` or ``\r``.
         out_dir: the shard directory (created). If it holds shards of this same corpus,
             tokenizer and options, finished shards are kept and the rest are built.
         tokenizer: a lexforge tokenizer (WordPiece or BPE); saved into ``out_dir`` as
@@ -182,8 +194,8 @@ def build_shards(
     core = getattr(tokenizer, "_core", None)
     if not isinstance(core, _core.Bpe | _core.BertTokenizer):
         raise ConfigError(f"tokenizer must be a lexforge tokenizer, got {type(tokenizer).__name__}")
-    files = _sources(corpus)
     out = Path(out_dir)
+    files = _sources(corpus, out)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
         saved = Path(scratch) / "tokenizer.json"

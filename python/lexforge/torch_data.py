@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
+from lexforge.batch import check_int
 from lexforge.errors import ConfigError
 from lexforge.pretraining import PretrainingBatches
 from lexforge.shards import ShardSet
@@ -59,10 +60,10 @@ class PretrainingDataset(IterableDataset[dict[str, torch.Tensor]]):
                 world_size = torch.distributed.get_world_size() if distributed else 1
             if rank is None:
                 rank = torch.distributed.get_rank() if distributed else 0
-        if world_size < 1 or not 0 <= rank < world_size:
+        check_int("rank", rank)
+        if check_int("world_size", world_size, least=1) <= rank:
             raise ConfigError(f"need 0 <= rank < world_size, got {rank} and {world_size}")
-        if start_step < 0:
-            raise ConfigError(f"start_step must be a non-negative integer, got {start_step}")
+        check_int("start_step", start_step)
         self.directory = Path(shards.directory if isinstance(shards, ShardSet) else shards)
         self.batch_size, self.options = batch_size, options
         self.start_step, self.rank, self.world_size = start_step, rank, world_size
@@ -81,8 +82,7 @@ class PretrainingDataset(IterableDataset[dict[str, torch.Tensor]]):
 
     def set_step(self, step: int) -> None:
         """Makes the next iteration start at the rank's batch ``step`` (resume)."""
-        if step < 0:
-            raise ConfigError(f"step must be a non-negative integer, got {step}")
+        check_int("step", step)
         self.start_step = step
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:

@@ -1,0 +1,149 @@
+"""Corpora the shard builder must not get wrong: line ends of every kind, byte-order marks,
+lines longer than the cut search, pieces of a few bytes, directories with links and the
+shards inside them, text that is not UTF-8; and the pretraining options' types. The oracle
+is Python's own text handling (universal newlines) and the tokenizer run on whole text."""
+
+from __future__ import annotations
+
+import io
+import itertools
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import lexforge as lf
+from lexforge import _core, datasets
+from lexforge.errors import ConfigError, CorpusError
+
+
+@pytest.fixture(scope="module")
+def bert() -> Any:
+    return lf.Tokenizer.from_file(datasets.files("bert-base-uncased")["tokenizer.json"])
+
+
+def universal_documents(bert: Any, data: bytes, sentences: str) -> list[list[list[int]]]:
+    """The oracle: Python decodes the bytes (BOM dropped, lines ending at \\n, \\r\\n or \\r),
+    blank lines separate documents, each line is cut into sentences (or kept whole), and
+    each sentence is encoded on its own."""
+    text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline=None).read()
+    docs: list[list[list[int]]] = [[]]
+    for line in text.split("\n"):
+        if not line.strip():
+            docs.append([])
+            continue
+        parts = lf.split_sentences(line) if sentences == "split" else [line.strip()]
+        docs[-1] += [ids for s in parts if (ids := bert.encode(s, add_special_tokens=False))]
+    return [d for d in docs if d]
+
+
+def shard_documents(shards: lf.ShardSet) -> list[list[list[int]]]:
+    return [[s.tolist() for s in doc] for doc in shards.documents()]
+
+
+MIXED = (
+    "\ufeffFirst doc. It has two sentences.\r\nAnd a CRLF line.\r\n\r\n"
+    "Old Mac doc.\rSecond line, lone CR.\r\rThird doc after CR CR.\r"
+    " \t \nFourth doc, after a whitespace line.\n\u3000\n"
+    "Ünïcödé dóc ✓ 日本語です。次の文！\r\n\r\nNo final newline"
+)
+
+
+@pytest.mark.parametrize("sentences", ["split", "lines"])
+def test_line_ends_match_universal_newlines(bert: Any, tmp_path: Path, sentences: str) -> None:
+    data = (MIXED * 40).encode("utf-8")
+    path = tmp_path / "mixed.txt"
+    path.write_bytes(data)
+    want = universal_documents(bert, data, sentences)
+    assert len(want) == 40 * 6 - 39  # the last doc of each copy runs into the next's first
+    # pieces of one byte up to the whole file, one thread or two: the same documents
+    for k, (piece_mb, threads) in enumerate([(1e-6, 1), (3e-5, 2), (32.0, 2)]):
+        built = lf.build_shards(
+            path, tmp_path / f"s{k}", bert, sentences=sentences, piece_mb=piece_mb,  # type: ignore[arg-type]
+            num_threads=threads,
+        )  # fmt: skip
+        assert shard_documents(built) == want, (piece_mb, threads)
+
+
+def test_plan_never_cuts_inside_a_crlf_or_a_character(tmp_path: Path) -> None:
+    data = ("dóc\r\n\r\n日本\r\r✓\r\n" * 200).encode("utf-8")
+    path = tmp_path / "c.txt"
+    path.write_bytes(data)
+    for piece_bytes in (1, 2, 3, 7, 64):
+        plan = _core.plan_file(path, piece_bytes)
+        assert plan[0][0] == 0 and plan[-1][1] == len(data)
+        for (_, end), (start, _) in itertools.pairwise(plan):
+            assert end == start
+            assert data[end - 1 : end] in (b"\n", b"\r") and data[end : end + 1] != b"\n"
+            data[start:].decode("utf-8")  # a character boundary
+
+
+def test_a_long_line_does_not_make_the_rest_one_piece(bert: Any, tmp_path: Path) -> None:
+    small = "".join(f"Doc {i} is short.\n\n" for i in range(3000))
+    long_line = "word " * 400_000 + "\n\n"  # 2 MB, past the 1 MiB search for a blank line
+    path = tmp_path / "long.txt"
+    path.write_text(small + long_line + small, encoding="utf-8")
+    plan = _core.plan_file(path, 10_000)
+    assert plan[-1][1] == path.stat().st_size
+    after = [end - start for start, end in plan if start >= len(small) + len(long_line)]
+    assert len(after) > 4 and max(after) < 20_000  # was: one piece of all the rest
+
+
+def test_directory_corpus_reads_each_file_once_and_not_its_shards(
+    bert: Any, tmp_path: Path
+) -> None:
+    corpus = tmp_path / "corpus"
+    (corpus / "sub").mkdir(parents=True)
+    (corpus / "a.txt").write_text("Alpha doc.\n\nBeta doc.\n", encoding="utf-8")
+    (corpus / "empty.txt").write_text("", encoding="utf-8")
+    (corpus / "sub" / "c.txt").write_text("Gamma doc.\n", encoding="utf-8")
+    (corpus / ".hidden.txt").write_text("Hidden doc.\n", encoding="utf-8")
+    (corpus / "latest.txt").symlink_to(corpus / "a.txt")  # a second name for a.txt
+    built = lf.build_shards(corpus, corpus / "shards", bert)
+    assert built.n_documents == 3
+    assert [Path(s["path"]).name for s in built.manifest["sources"]] == [
+        "a.txt", "empty.txt", "c.txt"
+    ]  # fmt: skip
+    # the shards now inside the corpus directory are not part of the corpus: a rerun
+    # finds the same corpus and keeps them
+    again = lf.build_shards(corpus, corpus / "shards", bert)
+    assert again.manifest["sources"] == built.manifest["sources"]
+    with pytest.raises(CorpusError, match="is a directory; pass it on its own"):
+        lf.build_shards([corpus / "a.txt", corpus / "sub"], tmp_path / "s", bert)
+
+
+def test_utf16_corpus_is_named(bert: Any, tmp_path: Path) -> None:
+    path = tmp_path / "windows.txt"
+    path.write_bytes("Saved as Unicode.\r\n".encode("utf-16"))
+    with pytest.raises(CorpusError, match=r"windows\.txt is UTF-16 text.*iconv -f utf-16"):
+        lf.build_shards(path, tmp_path / "s", bert)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("batch_size", 2.5, "batch_size must be an integer"),
+        ("max_seq_len", -1, "max_seq_len must be at least 0"),
+        ("seed", 1.5, "seed must be an integer"),
+        ("seed", 1 << 64, "below 2"),
+        ("epochs", 1.5, "epochs must be an integer"),
+        ("num_threads", -1, "num_threads must be at least 0"),
+    ],
+)
+def test_batch_options_are_checked(
+    bert: Any, tmp_path: Path, option: str, value: Any, message: str
+) -> None:
+    path = lf.write_corpus(["One doc. Two sentences.", "Another doc."], tmp_path / "c.txt")
+    shards = lf.build_shards(path, tmp_path / "s", bert)
+    options: dict[str, Any] = {"batch_size": 2, option: value}
+    with pytest.raises(ConfigError, match=message):
+        lf.PretrainingBatches(shards, **options)
+
+
+def test_dataset_steps_must_be_integers(bert: Any, tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    path = lf.write_corpus(["One doc. Two sentences.", "Another doc."], tmp_path / "c.txt")
+    shards = lf.build_shards(path, tmp_path / "s", bert)
+    for bad in ({"start_step": 1.5}, {"rank": 0.5, "world_size": 2}, {"world_size": 0}):
+        with pytest.raises(ConfigError):
+            lf.PretrainingDataset(shards, batch_size=2, **bad)  # type: ignore[arg-type]
