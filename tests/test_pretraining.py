@@ -265,6 +265,36 @@ def test_finite_epochs_cover_every_instance(shards: lf.ShardSet) -> None:
     assert len(list(dropped)) == total // 100
 
 
+def test_finite_stream_ends_with_a_step_every_rank_has(shards: lf.ShardSet) -> None:
+    """DDP over a finite stream: every rank gets the same number of batches (one rank
+    with an extra batch would wait for the others' gradients forever), and together they
+    get the stream's batches up to its last complete step, in order."""
+    pytest.importorskip("torch")
+    from torch.utils.data import DataLoader
+
+    options = {"max_seq_len": 64, "objective": "none", "epochs": 1, "seed": 4}
+
+    def rank_batches(size: int, drop_last: bool, rank: int, world: int, workers: int) -> list[Any]:
+        data = lf.PretrainingDataset(shards, batch_size=size, drop_last=drop_last, rank=rank,
+                                     world_size=world, **options)  # fmt: skip
+        loader = DataLoader(data, batch_size=None, num_workers=workers)
+        return [b["input_ids"].numpy() for b in loader]
+
+    for size, drop_last in ((7, False), (7, True), (64, False), (1000, False)):
+        whole = lf.PretrainingBatches(shards, batch_size=size, drop_last=drop_last, **options)
+        stream = [b["input_ids"] for b in whole]
+        for world in (2, 3):
+            steps = len(stream) // world
+            for rank in range(world):
+                got = rank_batches(size, drop_last, rank, world, 0)
+                assert len(got) == steps, (size, drop_last, world, rank)
+                for s, batch in enumerate(got):
+                    assert (batch == stream[s * world + rank]).all()
+            two_workers = rank_batches(size, drop_last, 0, world, 2)
+            want = stream[: steps * world : world]
+            assert [b.tolist() for b in two_workers] == [b.tolist() for b in want]
+
+
 def test_bad_options(shards: lf.ShardSet) -> None:
     with pytest.raises(ConfigError, match="objective"):
         lf.PretrainingBatches(shards, batch_size=4, objective="mlm")  # type: ignore[arg-type]

@@ -141,24 +141,41 @@ class PretrainingBatches:
             for shard in _core.shard_order(self._corpus.n_shards, self.seed, epoch):
                 yield self._block(shard, epoch)
 
-    def iterate(self, start: int = 0, stride: int = 1) -> Iterator[tuple[int, Batch]]:
-        """Batches ``start``, ``start + stride``, ... as ``(index, batch)`` pairs."""
-        if start < 0 or stride < 1:
-            raise ConfigError(f"start must be >= 0 and stride >= 1, got {start} and {stride}")
+    def iterate(
+        self, start: int = 0, stride: int = 1, group: int = 1
+    ) -> Iterator[tuple[int, Batch]]:
+        """Batches ``start``, ``start + stride``, ... as ``(index, batch)`` pairs.
+
+        ``group``: batches are used ``group`` at a time (batches ``k·group`` to
+        ``k·group + group - 1`` make one step of ``group`` data-parallel ranks); a finite
+        stream then ends with its last complete group, so that every rank gets the same
+        number of batches (an incomplete last step would leave some ranks waiting for the
+        others forever)."""
+        if start < 0 or stride < 1 or group < 1:
+            raise ConfigError(
+                f"start must be >= 0, stride and group >= 1, got {start}, {stride} and {group}"
+            )
         size = self.batch_size
         window: deque[tuple[int, Any]] = deque()  # (stream position of the block, block)
         end = 0  # the stream position after the last block in the window
         g = start
+
+        def group_end(index: int) -> int:  # one past the last batch of index's group
+            return (index // group + 1) * group
+
         for block in self._blocks():
             window.append((end, block))
             end += len(block)
-            while (g + 1) * size <= end:
+            while group_end(g) * size <= end:
                 yield g, self._make(g, self._parts(window, g * size, (g + 1) * size))
                 g += stride
             while window and window[0][0] + len(window[0][1]) <= g * size:
                 window.popleft()
-        if not self.drop_last and g * size < end:
-            yield g, self._make(g, self._parts(window, g * size, end))
+        # the stream has ended: the batches left, if their group is complete
+        batches = end // size if self.drop_last else -(-end // size)
+        while g * size < end and group_end(g) <= batches:
+            yield g, self._make(g, self._parts(window, g * size, min((g + 1) * size, end)))
+            g += stride
 
     def __iter__(self) -> Iterator[Batch]:
         return (batch for _, batch in self.iterate())

@@ -97,5 +97,7 @@ class PretrainingDataset(IterableDataset[dict[str, torch.Tensor]]):
         # them from its workers in turn, so they arrive in step order
         first = self.start_step + worker
         start = first * self.world_size + self.rank
-        for _, batch in batches.iterate(start, stride=workers * self.world_size):
+        # a finite stream ends with a step that every rank has a batch for
+        steps = batches.iterate(start, stride=workers * self.world_size, group=self.world_size)
+        for _, batch in steps:
             yield {name: torch.from_numpy(array) for name, array in batch.items()}
