@@ -117,6 +117,9 @@ def test_utf16_corpus_is_named(bert: Any, tmp_path: Path) -> None:
     path.write_bytes("Saved as Unicode.\r\n".encode("utf-16"))
     with pytest.raises(CorpusError, match=r"windows\.txt is UTF-16 text.*iconv -f utf-16"):
         lf.build_shards(path, tmp_path / "s", bert)
+    for bad in (float("inf"), float("nan"), 0):
+        with pytest.raises(ConfigError, match="piece_mb"):
+            lf.build_shards(path, tmp_path / "s", bert, piece_mb=bad)
 
 
 @pytest.mark.parametrize(
@@ -128,6 +131,7 @@ def test_utf16_corpus_is_named(bert: Any, tmp_path: Path) -> None:
         ("seed", 1 << 64, "below 2"),
         ("epochs", 1.5, "epochs must be an integer"),
         ("num_threads", -1, "num_threads must be at least 0"),
+        ("max_seq_len", 10**30, "max_seq_len must be at most"),
     ],
 )
 def test_batch_options_are_checked(

@@ -236,8 +236,9 @@ def padding_option(
     return Padding(length, multiple_of, pad_id, 0, _side(side, "padding_side"))
 
 
-def check_int(name: str, value: Any, least: int = 0) -> int:
-    """``value`` if it is an integer >= ``least``, else a :class:`ConfigError` naming ``name``."""
+def check_int(name: str, value: Any, least: int = 0, most: int | None = None) -> int:
+    """``value`` if it is an integer in [``least``, ``most``], else a :class:`ConfigError`
+    naming ``name``."""
     try:
         number: int = operator.index(value)  # ints and NumPy integers; not floats or str
     except TypeError:
@@ -246,4 +247,6 @@ def check_int(name: str, value: Any, least: int = 0) -> int:
         raise ConfigError(f"{name} must be an integer, got {value!r}")
     if number < least:
         raise ConfigError(f"{name} must be at least {least}, got {number}")
+    if most is not None and number > most:
+        raise ConfigError(f"{name} must be at most {most:,}, got {number:,}")
     return number

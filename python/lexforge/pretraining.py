@@ -95,9 +95,9 @@ class PretrainingBatches:
         num_threads: int | None = None,
     ) -> None:
         self.shards = shards if isinstance(shards, ShardSet) else ShardSet(shards)
-        check_int("batch_size", batch_size, least=1)
-        check_int("max_seq_len", max_seq_len)
-        check_int("pad_to_multiple_of", pad_to_multiple_of)
+        check_int("batch_size", batch_size, least=1, most=1 << 31)
+        check_int("max_seq_len", max_seq_len, most=1 << 31)
+        check_int("pad_to_multiple_of", pad_to_multiple_of, most=1 << 31)
         if num_threads is not None:
             check_int("num_threads", num_threads)
         if objective not in ("nsp", "sop", "none"):

@@ -189,8 +189,8 @@ def build_shards(
     """
     if sentences not in ("split", "lines"):
         raise ConfigError(f"sentences must be 'split' or 'lines', got {sentences!r}")
-    if not piece_mb > 0:
-        raise ConfigError(f"piece_mb must be positive, got {piece_mb}")
+    if not 0 < piece_mb < 1e9:
+        raise ConfigError(f"piece_mb must be a positive number of megabytes, got {piece_mb}")
     core = getattr(tokenizer, "_core", None)
     if not isinstance(core, _core.Bpe | _core.BertTokenizer):
         raise ConfigError(f"tokenizer must be a lexforge tokenizer, got {type(tokenizer).__name__}")
