@@ -54,3 +54,10 @@ def test_quickstart_short_run(tmp_path: Path) -> None:
     assert not any(t in documents for t, _ in datasets.load_labelled("wiki-leads", split="test"))
     again = subprocess.run(command, capture_output=True, text=True, check=True)
     assert again.stdout.count("done before; kept") == 9  # tokenizer, pretrain, words, 6 results
+    # the pretraining plan a resumed run keeps (a new step count would change its schedule)
+    plan = json.loads((out / "pretrain" / "plan.json").read_text())
+    assert plan["steps"] == json.loads((out / "pretrain" / "done.json").read_text())["steps"]
+    # another budget into the same folder would keep the old stages: refused, not mixed
+    other = subprocess.run([*command[:5], "3", *command[6:]], capture_output=True, text=True)
+    assert other.returncode != 0 and "minutes 2.0 (now 3.0)" in other.stderr, other.stderr
+    assert "Traceback" not in other.stderr

@@ -72,12 +72,37 @@ class _Stages:
         start = time.perf_counter()
         result = fn(self.out / name)
         result = {**result, "seconds": round(time.perf_counter() - start, 1)}
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        tmp = marker.with_suffix(f".tmp-{os.getpid()}")
-        tmp.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        tmp.replace(marker)
+        _write_json(marker, result)
         print(f"[{name}] {result['seconds']:.0f} s")
         return result
+
+
+def _write_json(path: Path, value: Any) -> None:
+    """Writes ``path`` atomically (a temporary file, then a rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def _check_same_run(out: Path, options: dict[str, Any]) -> None:
+    """Records the run's options in ``<out>/quickstart.json``; a rerun into the same
+    folder with other options would keep stages made with the old ones, so it is refused
+    (``--device`` may change)."""
+    recorded = out / "quickstart.json"
+    if recorded.is_file():
+        try:
+            before = json.loads(recorded.read_text(encoding="utf-8"))
+        except ValueError:
+            before = None
+        if isinstance(before, dict) and before != options:
+            shown = ", ".join(f"{k} {before.get(k)!r} (now {v!r})" for k, v in options.items()
+                              if before.get(k) != v)  # fmt: skip
+            raise ConfigError(
+                f"{out} holds a quickstart run made with other options: {shown}; rerun with "
+                "its options to resume it, or pass another --out for a new run"
+            )
+    _write_json(recorded, options)
 
 
 def run(
@@ -97,6 +122,7 @@ def run(
     budget = minutes * 60
     preset = preset or ("tiny" if minutes < 60 else "mini")
     out.mkdir(parents=True, exist_ok=True)
+    _check_same_run(out, {"minutes": minutes, "preset": preset, "vocab_size": vocab_size})
     stages = _Stages(out)
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
     print(f"lexforge quickstart: {minutes:g} minutes, {preset} BERT, {dev}, into {out}/")
@@ -142,10 +168,18 @@ def run(
         # BERT's 0.1 for fine-tuning
         config = BertConfig.preset(preset, vocab_size=tok.vocab_size, hidden_dropout=0.0,
                                    attention_dropout=0.0)  # fmt: skip
-        seconds = _seconds_per_step(shards, config, RECIPE, dev)
-        steps = max(20, int(budget * SHARE["pretrain"] / seconds))
-        print(f"[pretrain] {seconds:.2f} s per step: {steps} steps of {RECIPE['batch_size']} "
-              f"x {RECIPE['max_seq_len']}")  # fmt: skip
+        plan_file = folder / "plan.json"
+        if plan_file.is_file() and (folder / "checkpoints").is_dir():
+            # an interrupted run resumes with its plan: a new step count would change its
+            # learning-rate schedule halfway
+            steps = int(json.loads(plan_file.read_text(encoding="utf-8"))["steps"])
+            print(f"[pretrain] resuming: {steps} steps, as planned")
+        else:
+            seconds = _seconds_per_step(shards, config, RECIPE, dev)
+            steps = max(20, int(budget * SHARE["pretrain"] / seconds))
+            print(f"[pretrain] {seconds:.2f} s per step: {steps} steps of "
+                  f"{RECIPE['batch_size']} x {RECIPE['max_seq_len']}")  # fmt: skip
+            _write_json(plan_file, {"steps": steps, "seconds_per_step": seconds})
         result = pretrain(
             shards, folder, model=config, eval_data=eval_shards, steps=steps,
             save_every=max(10, steps // 4), eval_every=steps, eval_batches=8,
