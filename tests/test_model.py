@@ -380,3 +380,34 @@ def test_untied_decoder_loads_from_transformers(tmp_path: Path) -> None:
     back = transformers.AutoModelForMaskedLM.from_pretrained(str(tmp_path / "again")).eval()
     with torch.no_grad():
         assert (back(input_ids=ids).logits - hf(input_ids=ids).logits).abs().max() <= 1e-5
+
+
+def test_sharded_checkpoints_load(tmp_path: Path) -> None:
+    cfg = transformers.BertConfig(vocab_size=300, hidden_size=32, num_hidden_layers=2,
+                                  num_attention_heads=2, intermediate_size=37)  # fmt: skip
+    torch.manual_seed(0)
+    hf = transformers.BertForMaskedLM(cfg).eval()
+    hf.save_pretrained(tmp_path / "sharded", max_shard_size="20KB")
+    shards = sorted(p.name for p in (tmp_path / "sharded").glob("model-*.safetensors"))
+    assert len(shards) > 1 and not (tmp_path / "sharded" / "model.safetensors").exists()
+    ours = BertForMaskedLM.from_pretrained(tmp_path / "sharded").eval()
+    ids = torch.randint(5, 300, (2, 8))
+    with torch.no_grad():
+        assert (ours(ids).logits - hf(input_ids=ids).logits).abs().max() <= 1e-5
+    # a shard gone, or an index naming files elsewhere: CheckpointErrors naming them
+    index = tmp_path / "sharded" / "model.safetensors.index.json"
+    (tmp_path / "sharded" / shards[-1]).unlink()
+    with pytest.raises(CheckpointError, match=f"lists {shards[-1]}, which is missing"):
+        BertForMaskedLM.from_pretrained(tmp_path / "sharded")
+    data = json.loads(index.read_text())
+    data["weight_map"] = dict.fromkeys(data["weight_map"], "../elsewhere.safetensors")
+    index.write_text(json.dumps(data))
+    with pytest.raises(CheckpointError, match="not a safetensors index"):
+        BertForMaskedLM.from_pretrained(tmp_path / "sharded")
+    # pickles are refused, with the way to convert them
+    pickled = tmp_path / "pickled"
+    pickled.mkdir()
+    (pickled / "config.json").write_text((tmp_path / "sharded" / "config.json").read_text())
+    (pickled / "pytorch_model.bin").write_bytes(b"")
+    with pytest.raises(CheckpointError, match=r"pytorch_model\.bin.*save_pretrained"):
+        BertForMaskedLM.from_pretrained(pickled)

@@ -220,17 +220,21 @@ def _save_tokenizer(tokenizer: Any, out: Path, config: BertConfig) -> None:
 
 
 def read_checkpoint(directory: PathLike) -> tuple[BertConfig, dict[str, torch.Tensor], Path]:
-    """The config and weights of an HF-format BERT directory, checked."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
+    """The config and weights of an HF-format BERT directory, checked: one
+    ``model.safetensors``, or shards listed by ``model.safetensors.index.json``."""
     folder = Path(directory)
     config_path, weights = folder / "config.json", folder / "model.safetensors"
+    index = folder / "model.safetensors.index.json"
     if not config_path.is_file():
         raise CheckpointError(f"{folder} has no config.json: not an HF-format checkpoint")
-    if not weights.is_file():
+    if not weights.is_file() and not index.is_file():
         pickled = [p.name for p in folder.glob("*.bin")]
-        hint = f" ({', '.join(pickled)}: pickles, which lexforge never loads)" if pickled else ""
+        hint = (
+            f" ({', '.join(pickled)}: pickles, which lexforge never loads; transformers "
+            "converts them: AutoModel.from_pretrained(dir).save_pretrained(dir))"
+            if pickled
+            else ""
+        )
         raise CheckpointError(f"{folder} has no model.safetensors{hint}")
     try:
         data = json.loads(config_path.read_text(encoding="utf-8"))
@@ -240,11 +244,45 @@ def read_checkpoint(directory: PathLike) -> tuple[BertConfig, dict[str, torch.Te
         config = BertConfig.from_hf(data)
     except ConfigError as e:
         raise CheckpointError(f"{config_path}: {e}") from None
+    if weights.is_file():
+        return config, _load_safetensors(weights), weights
+    return config, _load_shards(index), index
+
+
+def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
     try:
-        state = load_file(str(weights))
+        return load_file(str(path))
     except (SafetensorError, OSError) as e:
-        raise CheckpointError(f"{weights} cannot be read ({e}): truncated or corrupt") from None
-    return config, state, weights
+        raise CheckpointError(f"{path} cannot be read ({e}): truncated or corrupt") from None
+
+
+def _load_shards(index: Path) -> dict[str, torch.Tensor]:
+    """The weights of a sharded checkpoint: every shard its index names, each tensor from
+    the shard the index says holds it."""
+    try:
+        weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+        if not isinstance(weight_map, dict) or not all(
+            isinstance(v, str) and "/" not in v and "\\" not in v for v in weight_map.values()
+        ):
+            raise TypeError("weight_map must map names to shard files in the same folder")
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{index} is not a safetensors index ({e})") from None
+    state: dict[str, torch.Tensor] = {}
+    for shard in sorted(set(weight_map.values())):
+        path = index.parent / shard
+        if not path.is_file():
+            raise CheckpointError(f"{index} lists {shard}, which is missing from {index.parent}")
+        loaded = _load_safetensors(path)
+        state.update({k: v for k, v in loaded.items() if weight_map.get(k) == shard})
+    missing = sorted(set(weight_map) - set(state))
+    if missing:
+        raise CheckpointError(
+            f"{index} places {missing[0]} (and {len(missing) - 1} more) in shards that lack it"
+        )
+    return state
 
 
 def architecture(directory: PathLike) -> str | None:
