@@ -110,6 +110,8 @@ def test_directory_corpus_reads_each_file_once_and_not_its_shards(
     assert again.manifest["sources"] == built.manifest["sources"]
     with pytest.raises(CorpusError, match="is a directory; pass it on its own"):
         lf.build_shards([corpus / "a.txt", corpus / "sub"], tmp_path / "s", bert)
+    with pytest.raises(CorpusError, match="both the corpus and the shard directory"):
+        lf.build_shards(corpus, corpus, bert)
 
 
 def test_utf16_corpus_is_named(bert: Any, tmp_path: Path) -> None:

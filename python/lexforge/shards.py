@@ -98,6 +98,11 @@ def _sources(corpus: PathLike | Sequence[PathLike], out_dir: Path | None = None)
             )
         if path.is_dir():
             skip = out_dir.resolve() if out_dir is not None else None
+            if skip is not None and skip == path.resolve():
+                raise CorpusError(
+                    f"{path} is both the corpus and the shard directory; write the shards "
+                    "to another directory (a subdirectory of the corpus is fine)"
+                )
             files: list[Path] = []
             seen: set[Path] = set()
             for p in sorted(path.rglob("*")):
