@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import os
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 
 import lexforge as lf
 from lexforge import _core, datasets
-from lexforge.errors import ConfigError, CorpusError
+from lexforge.errors import ConfigError, CorpusError, ShardError
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +113,18 @@ def test_directory_corpus_reads_each_file_once_and_not_its_shards(
         lf.build_shards([corpus / "a.txt", corpus / "sub"], tmp_path / "s", bert)
     with pytest.raises(CorpusError, match="both the corpus and the shard directory"):
         lf.build_shards(corpus, corpus, bert)
+
+
+def test_a_corpus_edited_in_place_is_not_taken_for_its_shards(bert: Any, tmp_path: Path) -> None:
+    path = tmp_path / "c.txt"
+    path.write_text("Alpha doc here.\n\nBeta doc here.\n", encoding="utf-8")
+    built = lf.build_shards(path, tmp_path / "s", bert)
+    os.utime(path, ns=(1, 10**18))  # touched only: still the same corpus
+    again = lf.build_shards(path, tmp_path / "s", bert)
+    assert again.fingerprint() == built.fingerprint()
+    path.write_text("Gamma doc here.\n\nDelta doc here.\n", encoding="utf-8")  # same size
+    with pytest.raises(ShardError, match="different corpus"):
+        lf.build_shards(path, tmp_path / "s", bert)
 
 
 def test_utf16_corpus_is_named(bert: Any, tmp_path: Path) -> None:

@@ -157,6 +157,30 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _source(f: Path) -> dict[str, Any]:
+    stat = f.stat()
+    return {"path": str(f.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def _same_sources(before: Any, now: list[dict[str, Any]]) -> bool:
+    """Whether the corpus files are the ones the shards were built from: the same paths
+    and sizes, and the same contents where a file was modified since (an edit that keeps
+    the size is caught by its sha256; a file only touched is still the same)."""
+    if not isinstance(before, list) or len(before) != len(now):
+        return False
+    for old, new in zip(before, now, strict=True):
+        if not isinstance(old, dict) or (old.get("path"), old.get("size")) != (
+            new["path"],
+            new["size"],
+        ):
+            return False
+        if "mtime_ns" in old and old["mtime_ns"] != new["mtime_ns"]:
+            if _sha256(Path(new["path"])) != old.get("sha256"):
+                return False
+            old["mtime_ns"] = new["mtime_ns"]  # touched, not changed: saved with the manifest
+    return True
+
+
 def _shard_name(k: int) -> str:
     return f"shard-{k:05d}"
 
@@ -208,7 +232,7 @@ def build_shards(
         fingerprint = _sha256(saved)
         tokenizer_bytes = saved.read_bytes()
     piece_bytes = max(1, int(piece_mb * 1e6))
-    sources = [{"path": str(f.resolve()), "size": f.stat().st_size} for f in files]
+    sources = [_source(f) for f in files]
     options = {"sentences": sentences, "piece_bytes": piece_bytes}
     manifest_path = out / "manifest.json"
     manifest: dict[str, Any] | None = None
@@ -216,7 +240,7 @@ def build_shards(
         manifest = _read_manifest(manifest_path)
         same = (
             manifest.get("tokenizer_sha256") == fingerprint
-            and manifest.get("sources") == sources
+            and _same_sources(manifest.get("sources"), sources)
             and manifest.get("options") == options
         )
         if not same:
@@ -230,6 +254,8 @@ def build_shards(
             for i, f in enumerate(files)
             for start, end in _core.plan_file(f, piece_bytes)
         ]
+        for source, f in zip(sources, files, strict=True):
+            source["sha256"] = _sha256(f)  # a later run compares contents if mtimes differ
         manifest = {
             "format": FORMAT,
             "version": VERSION,
