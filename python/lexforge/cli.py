@@ -334,7 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     q.add_argument("--minutes", type=float, default=15.0, help="the time budget (default 15)")
     q.add_argument(
-        "--preset", default=None, help="model size (default: tiny under 60 minutes, else mini)"
+        "--preset",
+        default=None,
+        help="model size (default tiny; a wider one pretrains at a rate scaled to its width)",
     )
     q.add_argument("--device", default=None, help="cpu or cuda (default: cuda if any)")
     q.add_argument("--out", default="lexforge-quickstart", help="output directory")

@@ -47,6 +47,16 @@ RECIPE: dict[str, Any] = {
     "batch_size": 16, "max_seq_len": 128, "lr": 2e-3, "warmup": 0.06, "objective": "none",
     "embedding_init": "spectral",
 }  # fmt: skip
+# the rate above is the tiny model's (hidden 128); wider models take it scaled by
+# 128 / hidden: at 2e-3 the mini model (256) never left the unigram plateau in 2,368 steps,
+# at 1e-3 it leaves it as early as the tiny one does (benches/RESULTS.md, session 5)
+RECIPE_WIDTH = 128
+
+
+def _recipe(hidden_size: int) -> dict[str, Any]:
+    return {**RECIPE, "lr": RECIPE["lr"] * min(1.0, RECIPE_WIDTH / hidden_size)}
+
+
 # passes over the tasks' unlabelled training text added to the pretraining corpus
 TASK_TEXT_REPEATS = 4
 # shares of the time budget (the word-similarity demo takes the rest: about 15 s over 1,500
@@ -120,7 +130,9 @@ def run(
     if minutes <= 0:
         raise ConfigError(f"--minutes must be positive, got {minutes}")
     budget = minutes * 60
-    preset = preset or ("tiny" if minutes < 60 else "mini")
+    # tiny at every budget: the one measured end to end on two cores (15 and 30 minutes);
+    # --preset picks another, its rate scaled to its width
+    preset = preset or "tiny"
     out.mkdir(parents=True, exist_ok=True)
     _check_same_run(out, {"minutes": minutes, "preset": preset, "vocab_size": vocab_size})
     stages = _Stages(out)
@@ -168,6 +180,7 @@ def run(
         # BERT's 0.1 for fine-tuning
         config = BertConfig.preset(preset, vocab_size=tok.vocab_size, hidden_dropout=0.0,
                                    attention_dropout=0.0)  # fmt: skip
+        recipe = _recipe(config.hidden_size)
         plan_file = folder / "plan.json"
         if plan_file.is_file() and (folder / "checkpoints").is_dir():
             # an interrupted run resumes with its plan: a new step count would change its
@@ -175,7 +188,7 @@ def run(
             steps = int(json.loads(plan_file.read_text(encoding="utf-8"))["steps"])
             print(f"[pretrain] resuming: {steps} steps, as planned")
         else:
-            seconds = _seconds_per_step(shards, config, RECIPE, dev)
+            seconds = _seconds_per_step(shards, config, recipe, dev)
             steps = max(20, int(budget * SHARE["pretrain"] / seconds))
             print(f"[pretrain] {seconds:.2f} s per step: {steps} steps of "
                   f"{RECIPE['batch_size']} x {RECIPE['max_seq_len']}")  # fmt: skip
@@ -184,7 +197,7 @@ def run(
             shards, folder, model=config, eval_data=eval_shards, steps=steps,
             save_every=max(10, steps // 4), eval_every=steps, eval_batches=8,
             log_every=max(1, steps // 20), resume=(folder / "checkpoints").is_dir(),
-            device=dev, progress=show_progress, **RECIPE,
+            device=dev, progress=show_progress, **recipe,
         )  # fmt: skip
         kind = BertForMaskedLM if RECIPE["objective"] == "none" else BertForPreTraining
         exported = kind.from_pretrained(folder / "model", hidden_dropout=0.1, attention_dropout=0.1)
@@ -284,9 +297,12 @@ def _finetune(
     # rt-polarity over a single run); inputs cut to 64 tokens (twice the steps of 128;
     # rt-polarity sentences fit, wiki-leads topics show in the first sentences)
     minilm = "MiniLM" in str(checkpoint)
+    # ours: 1e-3 for the tiny model, scaled to a wider one's width as in pretraining
+    hidden = json.loads((checkpoint / "config.json").read_text(encoding="utf-8"))["hidden_size"]
+    ours_lr = 1e-3 * min(1.0, RECIPE_WIDTH / hidden)
     result = finetune(
         checkpoint, task, out_dir=folder, epochs=3 if minilm else 4, batch_size=32,
-        lr=2e-4 if minilm else 1e-3, layer_decay=0.9 if minilm else 1.0, max_length=64,
+        lr=2e-4 if minilm else ours_lr, layer_decay=0.9 if minilm else 1.0, max_length=64,
         time_limit=seconds, device=device, progress=progress, runs=1 if minilm else OUR_RUNS,
     )  # fmt: skip
     test = result.test or {}
