@@ -75,6 +75,14 @@ def test_json_lists_and_json_lines(tmp_path: Path) -> None:
 def test_labels_are_normalised_and_ordered() -> None:
     rows = [("a", " pos"), ("b", "pos "), ("c", 1), ("d", 1.0), ("e", "1"), ("f", "1.00")]
     assert [r[1] for r in read_records(rows)] == ["pos", "pos", "1", "1", "1", "1"]
+    # ids past a float's 53 bits stay apart (through a float both were ...168)
+    ids = [("a", "12345678901234567890"), ("b", "12345678901234567891"), ("c", "+7.0"), ("d", "-0")]
+    assert [r[1] for r in read_records(ids)] == [
+        "12345678901234567890",
+        "12345678901234567891",
+        "7",
+        "0",
+    ]
     assert sorted_labels({"10", "2", "-1"}) == ("-1", "2", "10")
     assert sorted_labels({"b", "a", "10"}) == ("10", "a", "b")
 

@@ -99,6 +99,27 @@ def test_sequence_classification(tok: Any, tmp_path: Path) -> None:
     assert config.id2label == {0: "negative", 1: "positive"}
 
 
+def test_classifier_dropout_as_in_transformers(tok: Any, tmp_path: Path) -> None:
+    """HF's ``classifier_dropout`` (before the classification layer; None: the hidden
+    dropout) is read, used and written back."""
+    hf = transformers.BertConfig(
+        vocab_size=tok.vocab_size, hidden_size=64, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=128, classifier_dropout=0.5, num_labels=3,
+    )  # fmt: skip
+    for kind in (BertForSequenceClassification, BertForTokenClassification):
+        getattr(transformers, kind.__name__)(hf).save_pretrained(str(tmp_path / kind.__name__))
+        model = kind.from_pretrained(tmp_path / kind.__name__)
+        assert model.config.classifier_dropout == 0.5 and model.dropout.p == 0.5
+        assert model.config.hidden_dropout == 0.1
+    assert BertForSequenceClassification(_config(tok)).dropout.p == 0.1  # None: hidden's
+    model.save_pretrained(tmp_path / "again")
+    assert (
+        transformers.AutoConfig.from_pretrained(str(tmp_path / "again")).classifier_dropout == 0.5
+    )
+    with pytest.raises(ConfigError, match="classifier_dropout"):
+        _config(tok, classifier_dropout=1.0)
+
+
 @pytest.mark.parametrize(
     "labels,problem", [(("score",), "regression"), (("a", "b", "c"), "multi_label_classification")]
 )

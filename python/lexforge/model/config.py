@@ -46,6 +46,8 @@ class BertConfig:
     type_vocab_size: int = 2
     hidden_dropout: float = 0.1
     attention_dropout: float = 0.1
+    # dropout before a classification head (HF's ``classifier_dropout``; None: hidden_dropout)
+    classifier_dropout: float | None = None
     layer_norm_eps: float = 1e-12
     initializer_range: float = 0.02
     position_embedding: str = "learned"
@@ -69,7 +71,9 @@ class BertConfig:
                 f"hidden_size {self.hidden_size} is not divisible by num_heads "
                 f"{self.num_heads}; pick heads that divide it (e.g. hidden_size // 64)"
             )
-        for name in ("hidden_dropout", "attention_dropout"):
+        for name in ("hidden_dropout", "attention_dropout", "classifier_dropout"):
+            if name == "classifier_dropout" and self.classifier_dropout is None:
+                continue
             if not 0.0 <= getattr(self, name) < 1.0:
                 value = getattr(self, name)
                 raise ConfigError(f"BertConfig.{name} must be in [0, 1), got {value}")
@@ -91,6 +95,11 @@ class BertConfig:
     @property
     def head_dim(self) -> int:
         return self.hidden_size // self.num_heads
+
+    @property
+    def head_dropout(self) -> float:
+        """The dropout before a classification head."""
+        return self.hidden_dropout if self.classifier_dropout is None else self.classifier_dropout
 
     @property
     def num_labels(self) -> int:
@@ -136,6 +145,7 @@ class BertConfig:
             "hidden_act": "gelu",
             "hidden_dropout_prob": self.hidden_dropout,
             "attention_probs_dropout_prob": self.attention_dropout,
+            "classifier_dropout": self.classifier_dropout,
             "max_position_embeddings": self.max_position_embeddings,
             "type_vocab_size": self.type_vocab_size,
             "initializer_range": self.initializer_range,
@@ -187,6 +197,7 @@ class BertConfig:
                 type_vocab_size=data.get("type_vocab_size", 2),
                 hidden_dropout=data.get("hidden_dropout_prob", 0.1),
                 attention_dropout=data.get("attention_probs_dropout_prob", 0.1),
+                classifier_dropout=data.get("classifier_dropout"),
                 layer_norm_eps=data.get("layer_norm_eps", 1e-12),
                 initializer_range=data.get("initializer_range", 0.02),
                 pad_token_id=data.get("pad_token_id") or 0,

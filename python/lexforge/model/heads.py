@@ -78,7 +78,7 @@ class BertForSequenceClassification(Pretrained):
         super().__init__()
         self.config = config
         self.bert = BertModel(config)
-        self.dropout = nn.Dropout(config.hidden_dropout)
+        self.dropout = nn.Dropout(config.head_dropout)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         init_weights(self.classifier, config.initializer_range)
 
@@ -123,7 +123,7 @@ class BertForTokenClassification(Pretrained):
         super().__init__()
         self.config = config
         self.bert = BertModel(config, add_pooler=False)
-        self.dropout = nn.Dropout(config.hidden_dropout)
+        self.dropout = nn.Dropout(config.head_dropout)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         init_weights(self.classifier, config.initializer_range)
 

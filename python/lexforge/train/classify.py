@@ -202,8 +202,8 @@ def _class(value: Any, column: str, where: str, at: str) -> str:
     if isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(f"{where}: {at}: the label {value!r} in column {column!r} is no class")
     name = str(value).strip()
-    if _INTEGRAL.fullmatch(name):
-        return str(int(float(name)))
+    if _INTEGRAL.fullmatch(name):  # exact: through a float, long ids would collide
+        return str(int(name.split(".")[0]))
     return name
 
 
