@@ -18,6 +18,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -322,10 +323,59 @@ def test_pretrain_checks_its_inputs_against_the_shards(
              mlm_probability=linear_schedule(0.3, 0.15, 2))  # fmt: skip
 
 
+def test_masking_options_reach_the_batches(corpus: dict[str, Any], tmp_path: Path) -> None:
+    """``whole_word`` labels all pieces of a word or none; ``masking="span"`` labels runs
+    of neighbours; both are options of a run (recorded, and a resume may not change them)."""
+    from lexforge.masking import continuation_ids
+    from lexforge.train.loop import PretrainOptions, _stream, _World
+
+    tok = corpus["tok"]
+    continues = set(continuation_ids(tok))
+    specials = set(dict(tok.special_tokens).values())
+    world = _World(0, 1, torch.device("cpu"))
+
+    def counts(**options: Any) -> tuple[int, int, int]:
+        """(words of several pieces partly labelled, labelled tokens, labelled tokens
+        whose left neighbour is labelled) over 6 batches."""
+        opts = PretrainOptions(batch_size=8, max_seq_len=64, **options)
+        split = labelled = runs = 0
+        for _, batch in zip(range(6), _stream(corpus["train"], opts, world, 0), strict=False):
+            for ids, labels in zip(batch["input_ids"], batch["labels"], strict=True):
+                original = np.where(labels != -100, labels, ids)
+                hit = labels != -100
+                labelled += int(hit.sum())
+                runs += int((hit[1:] & hit[:-1]).sum())
+                # a word starts at a piece that does not continue one, or after a special
+                # token (a segment cut at its front may start mid-word)
+                starts = [i for i, t in enumerate(original) if int(t) not in continues
+                          or i == 0 or int(original[i - 1]) in specials]  # fmt: skip
+                for a, b in zip(starts, [*starts[1:], len(original)], strict=True):
+                    split += b - a > 1 and 0 < int(hit[a:b].sum()) < b - a
+        return split, labelled, runs
+
+    plain, whole = counts(), counts(whole_word=True)
+    assert plain[0] > 0 and whole[0] == 0 and whole[1] > 0
+    span = counts(masking="span")
+    assert span[2] / span[1] > 2 * plain[2] / plain[1]
+    run = tmp_path / "run"
+    common = {"model": _config(tok), "batch_size": 4, "max_seq_len": 64, "save_every": 1,
+              "progress": False, "whole_word": True, "masking": "span"}  # fmt: skip
+    pretrain(corpus["train"], run, steps=1, **common)
+    state = json.loads((run / "checkpoints" / "step-0000001" / "state.json").read_text())
+    assert state["options"]["whole_word"] is True and state["options"]["masking"] == "span"
+    with pytest.raises(CheckpointError, match="whole_word True -> False"):
+        pretrain(corpus["train"], run, steps=2, resume=True, **{**common, "whole_word": False})
+    for bad in ({"masking": "words"}, {"whole_word": 1}, {"mlm_probability": 0.0},
+                {"mlm_probability": 1.5}):  # fmt: skip
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            pretrain(corpus["train"], tmp_path / "bad", **{**common, **bad})
+
+
 def test_cli_pretrain_help() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "lexforge.cli", "pretrain", "--help"],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert "--preset" in out.stdout and "--resume" in out.stdout
+    assert "--whole-word" in out.stdout and "--masking" in out.stdout
     assert textwrap.dedent(out.stdout)

@@ -140,6 +140,7 @@ def _pretrain(args: argparse.Namespace) -> int:
         lr=args.lr, warmup=args.warmup, schedule=args.schedule, seed=args.seed,
         save_every=args.save_every, eval_every=args.eval_every, compile=args.compile,
         fsdp=args.fsdp, device=args.device, embedding_init=args.embedding_init,
+        mlm_probability=args.mlm_probability, masking=args.masking, whole_word=args.whole_word,
     )  # fmt: skip
     last = [r for r in result.history if r["split"] == "train"]
     if last:
@@ -383,6 +384,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grad-accum", type=int, default=1)
     p.add_argument("--max-seq-len", type=int, default=128)
     p.add_argument("--objective", choices=["nsp", "sop", "none"], default="nsp")
+    p.add_argument(
+        "--mlm-probability", type=float, default=0.15, help="the share of tokens to predict"
+    )
+    p.add_argument(
+        "--masking", choices=["bernoulli", "exact", "span"], default="bernoulli",
+        help="tokens picked independently (BERT), exactly the share per row, or in spans "
+        "(SpanBERT)",
+    )  # fmt: skip
+    p.add_argument("--whole-word", action="store_true", help="mask all pieces of a word or none")
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--warmup", type=float, default=0.06, help="steps, or a fraction below 1")
     p.add_argument("--schedule", choices=["linear", "cosine"], default="linear")

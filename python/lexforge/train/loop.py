@@ -41,7 +41,11 @@ class PretrainOptions:
     fraction of ``steps`` when below 1. ``embedding_init="spectral"`` starts the word
     embeddings (and the tied MLM decoder) from PPMI + SVD vectors of the training shards
     (:mod:`lexforge.train.spectral`; seconds on a CPU), which short runs learn from much
-    faster than from random rows."""
+    faster than from random rows. ``masking`` and ``whole_word`` pick the MLM corruption
+    (:class:`~lexforge.masking.Masker`): tokens picked independently (``"bernoulli"``,
+    BERT's), exactly ``mlm_probability`` of each row (``"exact"``) or in spans
+    (``"span"``, SpanBERT's); ``whole_word=True`` picks all pieces of a word or none
+    (BERT's whole-word masking)."""
 
     steps: int = 1000
     batch_size: int = 32
@@ -49,6 +53,8 @@ class PretrainOptions:
     max_seq_len: int = 128
     objective: Literal["nsp", "sop", "none"] = "nsp"
     mlm_probability: float = 0.15
+    masking: Literal["bernoulli", "exact", "span"] = "bernoulli"
+    whole_word: bool = False
     embedding_init: Literal["random", "spectral"] = "random"
     lr: float = 5e-4
     warmup: float = 0.06
@@ -77,6 +83,13 @@ class PretrainOptions:
                 raise ConfigError(f"{name} must be 0 or more, got {getattr(self, name)}")
         if self.objective not in ("nsp", "sop", "none"):
             raise ConfigError(f"objective must be nsp, sop or none, got {self.objective!r}")
+        rate = self.mlm_probability
+        if not callable(rate) and not (isinstance(rate, (int, float)) and 0 < rate <= 1):
+            raise ConfigError(f"mlm_probability must be in (0, 1] (or a schedule), got {rate!r}")
+        if self.masking not in ("bernoulli", "exact", "span"):
+            raise ConfigError(f"masking must be bernoulli, exact or span, got {self.masking!r}")
+        if not isinstance(self.whole_word, bool):
+            raise ConfigError(f"whole_word must be True or False, got {self.whole_word!r}")
         if self.embedding_init not in ("random", "spectral"):
             raise ConfigError(
                 f"embedding_init must be random or spectral, got {self.embedding_init!r}"
@@ -241,11 +254,16 @@ def _lr_factor(step: int, opts: PretrainOptions) -> float:
 
 
 def _stream(data: Any, opts: PretrainOptions, world: _World, start: int) -> Iterator[Any]:
+    from ..masking import Masker
     from ..pretraining import PretrainingBatches
 
+    masker = Masker.from_tokenizer(
+        data.tokenizer(), mlm_probability=opts.mlm_probability, seed=opts.seed,
+        mode=opts.masking, whole_word=opts.whole_word,
+    )  # fmt: skip
     batches = PretrainingBatches(
         data, batch_size=opts.batch_size, max_seq_len=opts.max_seq_len,
-        objective=opts.objective, mlm_probability=opts.mlm_probability, seed=opts.seed,
+        objective=opts.objective, masker=masker, seed=opts.seed,
     )  # fmt: skip
     per_step = opts.grad_accum * world.size
     batches.ranks = per_step  # a masking-rate schedule follows the optimizer step
