@@ -11,6 +11,10 @@ Case groups (bf16 unless ``--dtype``; fp16 under ``--smoke``, see below):
   with a (B, 1, 1, N) bool mask (each backend pinned, and unpinned), Flex with a padding
   block mask.
 
+Where ours takes the fused backward (forward+backward, N up to
+``lexforge.kernels.attention.fused_backward_max_keys``, 128 on a GPU), it also runs with
+the split backward ("lexforge split bwd": dQ by a kernel of its own), for comparison.
+
 FLOPs count real tokens only: forward 4·H·D·Σ_b len_b² (4·B·H·N²·D dense), backward 2.5×
 that, forward+backward 3.5×. Times are medians of ``triton.testing.do_bench`` (L2 flushed
 between calls); for N <= 512 also of ``do_bench_cudagraph`` (no launch overhead). Each
@@ -70,6 +74,7 @@ from torch.nn import functional as F  # noqa: N812 (torch's own spelling)
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 import lexforge
+from lexforge.kernels import attention as kernels
 from lexforge.ops import attention, attention_varlen, unpad
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -79,7 +84,7 @@ BERT_TOKENS, LONG_TOKENS = 65_536, 32_768
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 TOLERANCE = {"bf16": 2e-2, "fp16": 1e-2, "fp32": 1e-3}
 CUDAGRAPH_MAX_N = 512
-OURS, VARLEN = "lexforge", "lexforge varlen"
+OURS, VARLEN, SPLIT = "lexforge", "lexforge varlen", "lexforge split bwd"
 GROUPS = {
     "bert": "BERT shapes: H=12, D=64, B·N = 65,536 tokens",
     "long": "Long sequences: D=64 with H=16, D=128 with H=8, B·N = 32,768 tokens",
@@ -210,6 +215,14 @@ def contenders(case: Case, x: Inputs, s: Settings) -> list[Contender]:
             bnhd, x.grad, "bnhd",
         )
     ]  # fmt: skip
+    if case.backward and triton.next_power_of_2(case.seqlen) <= kernels.fused_backward_max_keys:
+        # ours uses the fused backward here: the split one beside it, for the record
+        out.append(
+            Contender(
+                SPLIT, lambda: attention(*bnhd, key_padding_mask=mask, backend="triton"),
+                bnhd, x.grad, "bnhd", split_backward,
+            )
+        )  # fmt: skip
     if case.padded:
         out += [
             Contender(
@@ -234,6 +247,17 @@ def contenders(case: Case, x: Inputs, s: Settings) -> list[Contender]:
     if s.flex:
         out.append(flex_contender(case, x, bhnd, grad_bhnd))
     return out
+
+
+@contextlib.contextmanager
+def split_backward() -> Any:
+    """Our kernels with the fused backward turned off (dQ by a kernel of its own)."""
+    limit = kernels.fused_backward_max_keys
+    kernels.fused_backward_max_keys = 0
+    try:
+        yield
+    finally:
+        kernels.fused_backward_max_keys = limit
 
 
 def varlen_contender(x: Inputs) -> Contender:

@@ -128,6 +128,55 @@ def test_causal(kind: str) -> None:
     run_case(3, 35, 2, 32, torch.float32, kind, causal=True)
 
 
+class _Refuse:
+    """Stands in for a kernel that must not run."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __getitem__(self, grid: Any) -> Any:
+        raise AssertionError(f"{self.name} ran")
+
+
+@pytest.fixture(params=["fused", "split"])
+def backward_path(request: Any, monkeypatch: Any) -> str:
+    """The backward forced to one path: the fused kernel (dQ written by the dK/dV kernel,
+    every key in one tile) or the split one (a dQ kernel of its own); the other path's
+    kernels refuse to run."""
+    from lexforge.kernels import attention as kernels
+
+    fused = request.param == "fused"
+    monkeypatch.setattr(kernels, "fused_backward_max_keys", 64 if fused else 0)
+    if fused:
+        monkeypatch.setattr(kernels, "_bwd_dq_kernel", _Refuse("the split dQ kernel"))
+        monkeypatch.setattr(kernels, "_bwd_dkdv_kernel", _Refuse("the split dK/dV kernel"))
+    else:
+        monkeypatch.setattr(kernels, "_bwd_fused_kernel", _Refuse("the fused kernel"))
+    return str(request.param)
+
+
+@pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
+@pytest.mark.parametrize("kind", ["none", "right", "holes"])
+def test_both_backward_paths(kind: str, causal: bool, backward_path: str) -> None:
+    # 45 keys: one 64-key tile for the fused path, three 16-row query tiles either way
+    run_case(3, 45, 2, 32, torch.float32, kind, causal)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["fp32", "fp16"])
+def test_both_backward_paths_cross_attention(dtype: Any, backward_path: str) -> None:
+    q, k, v = inputs(2, 37, 2, 64, dtype, n_k=21)  # a padding mask needs Nq == Nk
+    valid = None
+    out = attention(q, k, v, backend="triton")
+    g = torch.randn(out.shape, generator=torch.Generator().manual_seed(5)).to(out)
+    grads = torch.autograd.grad(out, (q, k, v), g)
+    ref = reference(q, k, v, valid)
+    ref_grads = torch.autograd.grad(ref, (q, k, v), g)
+    q64, k64, v64 = (t.detach().double().requires_grad_() for t in (q, k, v))
+    exact = reference(q64, k64, v64, valid)
+    exact_grads = torch.autograd.grad(exact, (q64, k64, v64), g.double())
+    errors(out, grads, ref, ref_grads, exact, exact_grads)
+
+
 def test_lengths_equal_the_mask() -> None:
     q, k, v = inputs(3, 21, 2, 32, torch.float32)
     lens = torch.tensor([21, 5, 0], device=DEVICE)
@@ -174,7 +223,7 @@ def test_left_padding_and_scale() -> None:
     assert (out.double() - exact).abs().max() < 1e-5
 
 
-def test_varlen_equals_padded_and_unpad_pad_round_trip() -> None:
+def test_varlen_equals_padded_and_unpad_pad_round_trip(backward_path: str) -> None:
     batch, n, heads, dim = 4, 29, 2, 32
     q, k, v = inputs(batch, n, heads, dim, torch.float32)
     mask = padding(batch, n, "right")
@@ -216,7 +265,7 @@ def test_varlen_causal_matches_sdpa_fallback() -> None:
         assert (a - b).abs().max() < 1e-5
 
 
-def test_backward_is_deterministic() -> None:
+def test_backward_is_deterministic(backward_path: str) -> None:
     q, k, v = inputs(2, 45, 2, 64, torch.float16)
     mask = padding(2, 45, "holes")
     g = torch.randn(q.shape, dtype=q.dtype, device=DEVICE)
@@ -256,7 +305,7 @@ def test_sequence_info_kernel_matches_torch(n: int) -> None:
     assert torch.equal(got, want)
 
 
-def test_dropout_uses_the_mask_it_reports() -> None:
+def test_dropout_uses_the_mask_it_reports(backward_path: str) -> None:
     from lexforge.kernels import attention as kernels
     from lexforge.ops.attention import _padded_info
 
@@ -381,6 +430,7 @@ def test_bad_input() -> None:
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 @pytest.mark.parametrize("dim", [32, 64, 128])
 def test_gpu_bf16_and_larger_shapes(dtype: Any, dim: int) -> None:
-    for kind in ("none", "right", "holes"):
-        for causal in (False, True):
-            run_case(4, 333, 4, dim, dtype, kind, causal)
+    for n in (333, 100):  # the split backward, then the fused one (one key tile)
+        for kind in ("none", "right", "holes"):
+            for causal in (False, True):
+                run_case(4, n, 4, dim, dtype, kind, causal)

@@ -21,10 +21,12 @@ Only key tiles inside ``[k_lo, k_hi)`` are computed, and only query tiles inside
 as +inf, which makes every probability in their row exactly 0 in the backward.
 
 Softmax is online, in fp32, in base 2 (the scale is folded with log2(e)). The backward
-recomputes probabilities from the saved log-sum-exp; dK/dV are computed per key tile and
-dQ per query tile by separate kernels, with no atomics, so gradients are bitwise
-reproducible. Dropout draws Philox numbers from (seed, batch·head, query position, key
-position) and redraws the same ones in the backward.
+recomputes probabilities from the saved log-sum-exp, with no atomics, so gradients are
+bitwise reproducible: dK/dV are computed per key tile and dQ per query tile by separate
+kernels, or, when one key tile holds every key of a sequence (BERT's 128 tokens), by one
+kernel that writes each query tile's complete dQ as it goes. Dropout draws Philox numbers
+from (seed, batch·head, query position, key position) and redraws the same ones in the
+backward.
 
 Nothing here touches the driver at import: configs are chosen when a kernel first runs,
 and under ``TRITON_INTERPRET=1`` there is a single config.
@@ -46,6 +48,24 @@ def _interpreted() -> bool:
     return os.environ.get("TRITON_INTERPRET") == "1"
 
 
+# The backward computes dQ inside the dK/dV kernel (5 matrix products, one kernel) when one
+# key tile holds every key of a sequence, i.e. for up to this many keys; longer sequences
+# take the split backward (dK/dV per key tile, then dQ per query tile: 7 products). Both
+# are deterministic. ``LEXFORGE_ATTENTION_FUSED_KEYS`` (read at import) sets it; 0 turns
+# the fused backward off. Under the interpreter the limit is low, so that the tests' short
+# and long sequences exercise both.
+_fused_keys = os.environ.get("LEXFORGE_ATTENTION_FUSED_KEYS", "")
+fused_backward_max_keys = (
+    int(_fused_keys) if _fused_keys.isdigit() else 32 if _interpreted() else 128
+)
+_fused_unfit: set[tuple[int, int]] = set()  # (head dim, keys) whose fused kernel did not fit
+_RESOURCE_ERRORS = tuple(
+    getattr(triton.runtime.errors, name)
+    for name in ("OutOfResources", "PTXASError")
+    if hasattr(triton.runtime.errors, name)
+)
+
+
 def _configs(kind: str) -> list[triton.Config]:
     """Block shapes, warps and pipeline stages. Under the interpreter, one small config;
     ``LEXFORGE_ATTENTION_CONFIG=i`` (read at import) pins the i-th, so GPU tests can check
@@ -53,8 +73,11 @@ def _configs(kind: str) -> list[triton.Config]:
     On Hopper (sm90, 228 KB of shared memory per block) every config fits at head dim 128
     in 16-bit types: Q tile + ``num_stages`` × (K and V tiles) stays under 160 KB."""
     if _interpreted():
-        return [triton.Config({"BLOCK_M": 16, "BLOCK_N": 16}, num_warps=4, num_stages=1)]
-    if kind == "fwd":
+        blocks = {"BLOCK_M": 16} if kind == "fused" else {"BLOCK_M": 16, "BLOCK_N": 16}
+        return [triton.Config(blocks, num_warps=4, num_stages=1)]
+    if kind == "fused":  # BLOCK_N is the launcher's: every key of a sequence, up to 128
+        shapes = [(64, 0, 8, 2), (64, 0, 4, 2), (64, 0, 8, 3)]
+    elif kind == "fwd":
         shapes = [
             (128, 64, 8, 3),
             (128, 64, 4, 3),
@@ -67,7 +90,7 @@ def _configs(kind: str) -> list[triton.Config]:
         # head dim 128 in bf16 (2026-11-29), every other config and size being right
         shapes = [(64, 64, 4, 2), (128, 64, 8, 2), (64, 128, 8, 2), (64, 32, 4, 2)]
     configs = [
-        triton.Config({"BLOCK_M": m, "BLOCK_N": n}, num_warps=w, num_stages=s)
+        triton.Config({"BLOCK_M": m, **({"BLOCK_N": n} if n else {})}, num_warps=w, num_stages=s)
         for m, n, w, s in shapes
     ]
     pinned = os.environ.get("LEXFORGE_ATTENTION_CONFIG", "")
@@ -82,9 +105,10 @@ def _prune(
     """Drops configs whose tiles would exceed the shared memory an sm90 block gets (the
     autotuner also skips any that fail to compile, so this only saves tuning time)."""
     head_dim = int(kwargs.get("HEAD_DIM", named_args.get("HEAD_DIM", 128)))  # type: ignore[call-overload]
+    launcher_n = int(kwargs.get("BLOCK_N", named_args.get("BLOCK_N", 0)))  # type: ignore[call-overload]
     kept = []
     for c in configs:
-        m, n = c.kwargs["BLOCK_M"], c.kwargs["BLOCK_N"]
+        m, n = c.kwargs["BLOCK_M"], c.kwargs.get("BLOCK_N", launcher_n)
         tiles = 2 * head_dim * (m + 2 * n * max(c.num_stages, 1))  # 16-bit q, k, v tiles
         if tiles <= 160 * 1024:
             kept.append(c)
@@ -368,26 +392,43 @@ def _dkdv_step(
     else:
         dv = tl.dot(p_drop.to(do.dtype), do, dv)
         dk = tl.dot(ds_t.to(q.dtype), q, dk)
-    return dk, dv
+    return dk, dv, ds_t
 
 
-@triton.autotune(
-    configs=_configs("bwd"),
-    key=["N_K_BUCKET", "HEAD_DIM", "CAUSAL", "HAS_MASK", "DROPOUT", "IEEE"],
-    prune_configs_by={"early_config_prune": _prune},
-)
 @triton.jit
-def _bwd_dkdv_kernel(
-    Q, K, V, DO, LSE, DELTA, DK, DV, INFO, MASK,
+def _dq_tile(
+    ds_t, k, DQ, dq_base, offs_m, offs_d, rows_ok, store_ok, s_dqn, sm_scale,
+    IEEE: tl.constexpr,
+):  # fmt: skip
+    """The fused backward's dQ of one query tile, when a single key tile holds every key:
+    dQ = dS·K, complete in one product, stored once (no atomics, no second kernel)."""
+    ds = tl.trans(ds_t.to(k.dtype))
+    if IEEE:
+        dq = tl.dot(ds, k, input_precision="ieee")
+    else:
+        dq = tl.dot(ds, k)
+    dq = tl.where(rows_ok[:, None], dq * sm_scale, 0.0)
+    tl.store(
+        dq_base + offs_m[:, None] * s_dqn + offs_d[None, :],
+        dq.to(DQ.dtype.element_ty), mask=store_ok[:, None],
+    )  # fmt: skip
+
+
+@triton.jit
+def _bwd_dkdv(
+    Q, K, V, DO, LSE, DELTA, DK, DV, DQ, INFO, MASK,
     s_qb, s_qn, s_qh, s_kb, s_kn, s_kh, s_vb, s_vn, s_vh, s_db, s_dn, s_dh,
-    s_dkb, s_dkn, s_dkh, s_dvb, s_dvn, s_dvh, s_lb, s_lh, s_ln, s_mb,
+    s_dkb, s_dkn, s_dkh, s_dvb, s_dvn, s_dvh, s_dqb, s_dqn, s_dqh, s_lb, s_lh, s_ln, s_mb,
     H, qk_scale, sm_scale, dropout_p, seed, rand_stride,
     N_K_BUCKET,
     HEAD_DIM: tl.constexpr, CAUSAL: tl.constexpr, HAS_MASK: tl.constexpr,
-    DROPOUT: tl.constexpr, IEEE: tl.constexpr,
+    DROPOUT: tl.constexpr, IEEE: tl.constexpr, FUSED_DQ: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
 ):  # fmt: skip
-    """dK and dV of one key tile, looping over the query tiles that see it."""
+    """dK and dV of one key tile, looping over the query tiles that see it. With
+    ``FUSED_DQ`` the tile holds every key of the sequence (one program per sequence and
+    head), so each query tile's dQ is complete after its step and is written there too:
+    5 matrix products instead of 7, one kernel instead of two."""
     pid_n, bh = tl.program_id(0), tl.program_id(1)
     b, h = bh // H, bh % H
     q_tok0, q_lo, q_hi, q_ext, k_tok0, k_lo, k_hi, k_ext, holes = _seq(INFO, b)
@@ -429,29 +470,56 @@ def _bwd_dkdv_kernel(
             inner_stop = m_stop
     q_base = Q + b64 * s_qb + q_tok0.to(tl.int64) * s_qn + h * s_qh
     do_base = DO + b64 * s_db + q_tok0.to(tl.int64) * s_dn + h * s_dh
+    dq_base = DQ + b64 * s_dqb + q_tok0.to(tl.int64) * s_dqn + h * s_dqh
     l_off = b64 * s_lb + h * s_lh + q_tok0.to(tl.int64) * s_ln
+    if FUSED_DQ:  # the query rows no step writes (padding, or no real key) get zeros
+        zero_stop = q_ext
+        if (m_start == 0) & (m_stop >= q_ext):
+            zero_stop = 0
+        for start_m in range(0, zero_stop, BLOCK_M):
+            offs_m = start_m + offs_m0
+            outside = ((offs_m < m_start) | (offs_m >= m_stop)) & (offs_m < q_ext)
+            tl.store(
+                dq_base + offs_m[:, None] * s_dqn + offs_d[None, :],
+                tl.zeros([BLOCK_M, HEAD_DIM], DQ.dtype.element_ty), mask=outside[:, None],
+            )  # fmt: skip
     for start_m in range(m_start, diag_stop, BLOCK_M):
         offs_m = start_m + offs_m0
         rows_ok = _real(offs_m, m_start, m_stop, q_ext, MASK, b, s_mb, holes, HAS_MASK)
-        dk, dv = _dkdv_step(
+        dk, dv, ds_t = _dkdv_step(
             dk, dv, k, v, q_base, do_base, LSE + l_off, DELTA + l_off, offs_m, offs_n, offs_d,
             rows_ok, s_qn, s_dn, s_ln, qk_scale, dropout_p, seed, bh, rand_stride,
             True, CAUSAL, DROPOUT, IEEE,
         )  # fmt: skip
+        if FUSED_DQ:
+            _dq_tile(
+                ds_t, k, DQ, dq_base, offs_m, offs_d, rows_ok, offs_m < m_stop, s_dqn,
+                sm_scale, IEEE,
+            )  # fmt: skip
     for start_m in range(diag_stop, inner_stop, BLOCK_M):
         offs_m = start_m + offs_m0
-        dk, dv = _dkdv_step(
+        dk, dv, ds_t = _dkdv_step(
             dk, dv, k, v, q_base, do_base, LSE + l_off, DELTA + l_off, offs_m, offs_n, offs_d,
             offs_m < m_stop, s_qn, s_dn, s_ln, qk_scale, dropout_p, seed, bh, rand_stride,
             False, CAUSAL, DROPOUT, IEEE,
         )  # fmt: skip
+        if FUSED_DQ:
+            _dq_tile(
+                ds_t, k, DQ, dq_base, offs_m, offs_d, offs_m < m_stop, offs_m < m_stop, s_dqn,
+                sm_scale, IEEE,
+            )  # fmt: skip
     for start_m in range(inner_stop, m_stop, BLOCK_M):
         offs_m = start_m + offs_m0
-        dk, dv = _dkdv_step(
+        dk, dv, ds_t = _dkdv_step(
             dk, dv, k, v, q_base, do_base, LSE + l_off, DELTA + l_off, offs_m, offs_n, offs_d,
             offs_m < m_stop, s_qn, s_dn, s_ln, qk_scale, dropout_p, seed, bh, rand_stride,
             True, CAUSAL, DROPOUT, IEEE,
         )  # fmt: skip
+        if FUSED_DQ:
+            _dq_tile(
+                ds_t, k, DQ, dq_base, offs_m, offs_d, offs_m < m_stop, offs_m < m_stop, s_dqn,
+                sm_scale, IEEE,
+            )  # fmt: skip
 
     dk = tl.where(kv_rows, dk, 0.0)
     dv = tl.where(kv_rows, dv, 0.0)
@@ -462,6 +530,16 @@ def _bwd_dkdv_kernel(
     dv_at = DV + b64 * s_dvb + tokens * s_dvn + h * s_dvh + offs_d[None, :]
     tl.store(dk_at, dk.to(DK.dtype.element_ty), mask=out_rows)
     tl.store(dv_at, dv.to(DV.dtype.element_ty), mask=out_rows)
+
+
+_BWD_KEY = ["N_K_BUCKET", "HEAD_DIM", "CAUSAL", "HAS_MASK", "DROPOUT", "IEEE"]
+_bwd_dkdv_kernel = triton.autotune(
+    configs=_configs("bwd"), key=_BWD_KEY, prune_configs_by={"early_config_prune": _prune}
+)(_bwd_dkdv)
+# the fused backward: BLOCK_N (every key in one tile) is the launcher's, not a config's
+_bwd_fused_kernel = triton.autotune(
+    configs=_configs("fused"), key=_BWD_KEY, prune_configs_by={"early_config_prune": _prune}
+)(_bwd_dkdv)
 
 
 @triton.jit
@@ -704,15 +782,24 @@ def backward(
         "DROPOUT": dropout_p > 0, "IEEE": q.dtype == torch.float32,
     }  # fmt: skip
     strides = (*_layout(q, varlen), *_layout(k, varlen), *_layout(v, varlen), *_layout(do, varlen))
+    args = (
+        q, k, v, do, lse, delta, dk, dv, dq, info, m, *strides,
+        *_layout(dk, varlen), *_layout(dv, varlen), *_layout(dq, varlen),
+        *_lse_layout(lse, varlen), m.stride(0),
+        heads, scale * LOG2E, scale, dropout_p, seed, n_k, triton.next_power_of_2(n_k),
+    )  # fmt: skip
+    keys = max(16, triton.next_power_of_2(max(n_k, 1)))
+    if keys <= fused_backward_max_keys and (head_dim, keys) not in _fused_unfit:
+        try:  # one key tile per sequence: dQ on the way
+            _bwd_fused_kernel[(1, batch * heads)](*args, FUSED_DQ=True, BLOCK_N=keys, **common)
+            return dq, dk, dv
+        except _RESOURCE_ERRORS:  # no config fits this GPU: the split kernels, from now on
+            _fused_unfit.add((head_dim, keys))
 
     def grid_k(meta: dict[str, int]) -> tuple[int, int]:
         return triton.cdiv(n_k, meta["BLOCK_N"]), batch * heads
 
-    _bwd_dkdv_kernel[grid_k](
-        q, k, v, do, lse, delta, dk, dv, info, m, *strides,
-        *_layout(dk, varlen), *_layout(dv, varlen), *_lse_layout(lse, varlen), m.stride(0),
-        heads, scale * LOG2E, scale, dropout_p, seed, n_k, triton.next_power_of_2(n_k), **common,
-    )  # fmt: skip
+    _bwd_dkdv_kernel[grid_k](*args, FUSED_DQ=False, **common)
 
     def grid_q(meta: dict[str, int]) -> tuple[int, int]:
         return triton.cdiv(n_q, meta["BLOCK_M"]), batch * heads
