@@ -39,7 +39,8 @@ def test_round_trips(tok: lf.Tokenizer, tmp_path: Path) -> None:
         tmp_path / "gpt2" / "merges.txt",
     ):
         assert same(tok, lf.Tokenizer.from_file(path))
-    tok.save(tmp_path / "x.tiktoken", format="tiktoken")
+    with pytest.warns(UserWarning, match="format='tiktoken' cannot record"):
+        tok.save(tmp_path / "x.tiktoken", format="tiktoken")
     tt = lf.Tokenizer.from_tiktoken(
         tmp_path / "x.tiktoken", pattern="gpt2", special_tokens=tok.special_tokens
     )
@@ -140,8 +141,15 @@ def test_tiktoken_file_errors(tmp_path: Path) -> None:
     path.write_text("", encoding="utf-8")
     with pytest.raises(TokenizerFormatError, match="no ranks"):
         lf.Tokenizer.from_tiktoken(path, pattern="gpt2")
-    with pytest.raises(ValueError, match="pass pattern="):
+    path.write_text("\n".join(good), encoding="utf-8")
+    with pytest.raises(TokenizerFormatError, match=r"not named after a known encoding.*pattern="):
         lf.Tokenizer.from_tiktoken(path)
+    path.write_text("\n".join([*good[:10], "YQ== 99999999999", *good[11:]]), encoding="utf-8")
+    with pytest.raises(TokenizerFormatError, match=r"r\.tiktoken:11: rank 99999999999 is above"):
+        lf.Tokenizer.from_tiktoken(path, pattern="gpt2")
+    path.write_text("\n".join([*good[:10], "YQ== ²", *good[11:]]), encoding="utf-8")
+    with pytest.raises(TokenizerFormatError, match=r"r\.tiktoken:11: rank '²'"):
+        lf.Tokenizer.from_tiktoken(path, pattern="gpt2")
 
 
 def test_missing_files(tmp_path: Path) -> None:

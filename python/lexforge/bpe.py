@@ -19,7 +19,7 @@ from lexforge._core import Bpe
 from lexforge.batch import check_int
 from lexforge.errors import ConfigError
 from lexforge.formats import gpt2, hf_json, tiktoken
-from lexforge.tokenizer import Tokenizer, as_ids, bad_ids
+from lexforge.tokenizer import Tokenizer, as_ids, bad_ids, bad_text
 from lexforge.training import PathLike
 
 if TYPE_CHECKING:  # numpy loads only when arrays are used, so training stays lean
@@ -55,7 +55,8 @@ class BpeTokenizer(Tokenizer):
         for the ``gpt2`` pattern, which the files cannot record: :class:`ConfigError`
         otherwise; special tokens other than ``<|endoftext|>`` lose their mark, with a
         warning),
-        ``"tiktoken"`` writes a rank file. Writes are atomic."""
+        ``"tiktoken"`` writes a rank file, which records neither the pattern nor special
+        tokens (a warning names what a plain load would not restore). Writes are atomic."""
         path = Path(path)
         if format == "hf":
             hf_json.save(self._core, path / "tokenizer.json" if path.is_dir() else path)
@@ -63,6 +64,7 @@ class BpeTokenizer(Tokenizer):
             self._check_gpt2_format()
             gpt2.save(self._core, path)
         elif format == "tiktoken":
+            self._check_tiktoken_format(path)
             tiktoken.save(self._core, path)
         else:
             raise ValueError(f"unknown format {format!r}; use 'hf', 'gpt2' or 'tiktoken'")
@@ -87,6 +89,29 @@ class BpeTokenizer(Tokenizer):
                 "load them as ordinary tokens (encoded piece by piece in text); reload with "
                 f"Tokenizer.from_gpt2(path, special_tokens={sorted(self._specials)!r}), or "
                 "save with format='hf' (tokenizer.json), which keeps them",
+                UserWarning,
+                stacklevel=3,
+            )
+
+    def _check_tiktoken_format(self, path: Path) -> None:
+        """A rank file holds only the mergeable tokens: loading takes the pattern and
+        special tokens from the caller, or from the preset when the file is a shipped
+        encoding's (``cl100k_base.tiktoken`` with cl100k's ranks). Whatever a plain load of
+        ``path`` would not give back: a warning naming it and how to get it back."""
+        preset = tiktoken.preset_for(path, len(self._core.vocab()))
+        restored = tiktoken.PRESET_SPECIALS[preset] if preset else {}
+        lost = []
+        if self.preset is None or self.preset != preset:
+            lost.append(f"the pre-tokenization pattern {self.preset or self.pattern!r}")
+        if self._specials and self._specials != restored:
+            lost.append(f"the special tokens {self._specials}")
+        if lost:
+            pattern = self.preset or self.pattern
+            warnings.warn(
+                f"format='tiktoken' cannot record {' or '.join(lost)}: a rank file holds only "
+                f"the mergeable tokens; reload with Tokenizer.from_tiktoken(path, "
+                f"pattern={pattern!r}, special_tokens={self._specials!r}), or save with "
+                "format='hf' (tokenizer.json), which keeps them",
                 UserWarning,
                 stacklevel=3,
             )
@@ -129,12 +154,24 @@ class BpeTokenizer(Tokenizer):
             disallowed_special: special tokens whose text raises :class:`SpecialTokenError`
                 if found (default ``"all"``: every special not allowed). Special tokens in
                 neither set are encoded as ordinary text.
+
+        Raises:
+            SpecialTokenError: a disallowed special token's text is in ``text``.
+            EncodingError: ``text`` holds a lone surrogate (no UTF-8 form), as do every
+                encode method and batch here; the message names where.
         """
-        return self._core.encode(text, *self._policy(allowed_special, disallowed_special))
+        policy = self._policy(allowed_special, disallowed_special)
+        try:
+            return self._core.encode(text, *policy)
+        except UnicodeEncodeError as e:
+            raise bad_text(e) from None
 
     def encode_ordinary(self, text: str) -> list[int]:
         """Encodes ``text`` treating special tokens' text as ordinary text."""
-        return self._core.encode(text, [], [])
+        try:
+            return self._core.encode(text, [], [])
+        except UnicodeEncodeError as e:
+            raise bad_text(e) from None
 
     def encode_to_numpy(
         self,
@@ -144,7 +181,11 @@ class BpeTokenizer(Tokenizer):
         disallowed_special: SpecialSet = "all",
     ) -> npt.NDArray[np.uint32]:
         """Like :meth:`encode`, returning a uint32 array of shape (n,) without copying."""
-        return self._core.encode_array(text, *self._policy(allowed_special, disallowed_special))
+        policy = self._policy(allowed_special, disallowed_special)
+        try:
+            return self._core.encode_array(text, *policy)
+        except UnicodeEncodeError as e:
+            raise bad_text(e) from None
 
     def encode_with_offsets(
         self,
@@ -156,9 +197,11 @@ class BpeTokenizer(Tokenizer):
         """Encodes and returns ``(ids, offsets)``: uint32 (n,) and int64 (n, 2), where
         ``text[start:end]`` is the span of each token (character indices). A token holding
         part of a multi-byte character spans that whole character."""
-        return self._core.encode_with_offsets(
-            text, *self._policy(allowed_special, disallowed_special)
-        )
+        policy = self._policy(allowed_special, disallowed_special)
+        try:
+            return self._core.encode_with_offsets(text, *policy)
+        except UnicodeEncodeError as e:
+            raise bad_text(e) from None
 
     def encode_bytes(
         self,
@@ -215,9 +258,13 @@ class BpeTokenizer(Tokenizer):
         if num_threads is not None:
             check_int("num_threads", num_threads)
         allowed, disallowed = self._policy(allowed_special, disallowed_special)
-        return self._core.encode_batch(
-            list(texts), allowed, disallowed, num_threads, return_tensors == "np"
-        )
+        batch = list(texts)
+        try:
+            return self._core.encode_batch(
+                batch, allowed, disallowed, num_threads, return_tensors == "np"
+            )
+        except UnicodeEncodeError as e:
+            raise bad_text(e, texts=batch) from None
 
     def encode_batch_flat(
         self,
@@ -234,7 +281,11 @@ class BpeTokenizer(Tokenizer):
         if num_threads is not None:
             check_int("num_threads", num_threads)
         allowed, disallowed = self._policy(allowed_special, disallowed_special)
-        return self._core.encode_batch_flat(list(texts), allowed, disallowed, num_threads)
+        batch = list(texts)
+        try:
+            return self._core.encode_batch_flat(batch, allowed, disallowed, num_threads)
+        except UnicodeEncodeError as e:
+            raise bad_text(e, texts=batch) from None
 
     # ----------------------------------------------------------------- decoding
     def decode_bytes(self, ids: Ids) -> bytes:
@@ -280,7 +331,10 @@ class BpeTokenizer(Tokenizer):
         if isinstance(token, str):
             if token in self._specials:
                 return self._specials[token]
-            token = token.encode("utf-8")
+            try:
+                token = token.encode("utf-8")
+            except UnicodeEncodeError as e:
+                raise bad_text(e) from None
         return self._core.token_id(token)
 
     def id_to_token(self, id: int) -> bytes:

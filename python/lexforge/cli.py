@@ -51,7 +51,7 @@ def _tokenize(args: argparse.Namespace) -> int:
     from lexforge.bpe import BpeTokenizer
     from lexforge.errors import CorpusError
 
-    tok = lexforge.Tokenizer.from_file(args.tokenizer)
+    tok = lexforge.Tokenizer.from_file(args.tokenizer, pattern=args.pattern)
     sources: list[tuple[str, bytes]] = (
         [(f, Path(f).read_bytes()) for f in args.files]
         if args.files
@@ -362,6 +362,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--tokenizer", required=True, help="tokenizer.json, vocab.json or a tiktoken file"
     )
     k.add_argument("files", nargs="*")
+    k.add_argument(
+        "--pattern",
+        default=None,
+        help="a tiktoken rank file's pattern (gpt2, cl100k, o200k or a regex): the file does "
+        "not record it",
+    )
     k.add_argument("--count", action="store_true", help="print token statistics instead of ids")
     k.add_argument(
         "--no-special-tokens",

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     Ids: TypeAlias = Sequence[int] | npt.NDArray[np.integer]
 
-__all__ = ["Tokenizer", "as_ids", "bad_ids"]
+__all__ = ["Tokenizer", "as_ids", "bad_ids", "bad_text", "check_text"]
 
 
 class Tokenizer:
@@ -214,8 +214,9 @@ class Tokenizer:
             names = None if special_tokens is None else tuple(special_tokens)
             raw = doc if path == vocab_path else None
             return BpeTokenizer(gpt2.load(vocab_path, merges_path, names, raw))
-        specials = special_tokens if isinstance(special_tokens, dict) else None
-        return cls.from_tiktoken(path, pattern=pattern, special_tokens=specials)
+        if special_tokens is not None:
+            special_tokens = tiktoken.check_specials(special_tokens)  # names alone: no ids
+        return cls.from_tiktoken(path, pattern=pattern, special_tokens=special_tokens)
 
     @classmethod
     def from_vocab(
@@ -276,22 +277,44 @@ class Tokenizer:
         pattern: str | None = None,
         special_tokens: dict[str, int] | None = None,
     ) -> BpeTokenizer:
-        """Loads a tiktoken rank file. ``pattern`` and ``special_tokens`` default to the
-        preset the file is named after (``cl100k_base.tiktoken`` -> cl100k)."""
+        """Loads a tiktoken rank file. The file records neither the pre-tokenization pattern
+        nor special tokens: for the file of an encoding tiktoken ships (named after it, as
+        ``cl100k_base.tiktoken``, and holding its number of ranks) they default to that
+        encoding's preset; any other file needs ``pattern`` (a preset name or a regex) and,
+        if it had special tokens, ``special_tokens`` (``{text: id}``). The vocabulary size
+        comes from the file (and ``special_tokens``).
+
+        Raises:
+            TokenizerFormatError: a malformed file, or no ``pattern`` for a file that is
+                not a known encoding's.
+        """
+        import warnings
+
         from lexforge.bpe import BpeTokenizer
 
         path = Path(path)
-        preset = tiktoken.preset_for(path)
+        if special_tokens is not None:
+            special_tokens = tiktoken.check_specials(special_tokens)
+        ranks = tiktoken.read_ranks(path)
+        preset = tiktoken.preset_for(path, len(ranks))
         if pattern is None:
             if preset is None:
-                raise ValueError(
-                    f"{path.name} is not named after a known encoding; pass pattern= "
-                    "(a preset such as 'cl100k' or a regex)"
-                )
+                raise TokenizerFormatError(tiktoken.no_pattern(path, len(ranks)))
             pattern = preset
-        if special_tokens is None:
-            special_tokens = tiktoken.PRESET_SPECIALS.get(preset or pattern, {})
-        return BpeTokenizer(tiktoken.load(path, pattern, special_tokens))
+        specials = special_tokens
+        if specials is None:
+            specials = tiktoken.PRESET_SPECIALS[preset] if preset else {}
+        tok = BpeTokenizer(tiktoken.load(path, ranks, pattern, specials))
+        missing = tiktoken.missing_ids(ranks) if special_tokens is None and preset is None else ""
+        if missing:
+            warnings.warn(
+                f"{path}: no rank holds the id(s) {missing} (a rank file cannot record "
+                "special tokens, so they were probably lost when it was saved); pass "
+                "special_tokens={text: id, ...} to restore them",
+                UserWarning,
+                stacklevel=2,
+            )
+        return tok
 
 
 def _check_json_kind(path: Path, kind: str, doc: Any) -> None:
@@ -386,6 +409,54 @@ def as_ids(ids: Ids) -> npt.NDArray[Any] | list[int]:
         contiguous: npt.NDArray[Any] = np.ascontiguousarray(ids, dtype=np.int64)
         return contiguous
     return list(ids)
+
+
+def bad_text(
+    err: UnicodeEncodeError, where: str = "text", **sources: str | Sequence[str] | None
+) -> Exception:
+    """The :class:`EncodingError` for a str the core cannot take (it holds a lone
+    surrogate, which has no UTF-8 form), naming the character, where it is and the fix.
+    ``sources`` names the arguments the str may have come from (a str or a batch of
+    them: ``texts=batch`` gives ``texts[3]``); ``where`` names it otherwise. Built only
+    after the core refused the text, so encoding never pre-scans its input."""
+    from lexforge.errors import EncodingError
+
+    text = err.object
+    if not isinstance(text, str):  # pragma: no cover - the core only refuses str
+        return err
+    for name, source in sources.items():
+        if source is text:
+            where = name
+            break
+        if source is not None and not isinstance(source, str):
+            index = next((i for i, item in enumerate(source) if item is text), None)
+            if index is not None:
+                where = f"{name}[{index}]"
+                break
+    char = text[err.start]
+    origin = (
+        f" (the byte 0x{ord(char) - 0xDC00:02x} of undecodable input, kept by "
+        "errors='surrogateescape' as in sys.argv and os.environ)"
+        if 0xDC80 <= ord(char) <= 0xDCFF
+        else ""
+    )
+    return EncodingError(
+        f"{where} holds a lone surrogate {char!r} at character {err.start}, which is "
+        f"not valid Unicode and has no UTF-8 form{origin}; decode the input as UTF-8, with "
+        "errors='replace' to turn bad bytes into U+FFFD"
+    )
+
+
+def check_text(**texts: str | None) -> None:
+    """Raises :func:`bad_text`'s error, named after its argument, for the first of
+    ``texts`` with no UTF-8 form. It scans the texts: call it only once the core has
+    refused one, to name which."""
+    for name, text in texts.items():
+        try:
+            if text is not None:
+                text.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise bad_text(e, where=name) from None
 
 
 def bad_ids(ids: npt.NDArray[Any] | list[int], vocab_size: int) -> Exception:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -27,6 +28,8 @@ _HEADER = "#lexforge-word-counts v1"
 # how much text an iterable contributes before it is counted in parallel
 _BATCH_CHARS = 4 << 20
 _BATCH_ITEMS = 8192
+# the largest value the core's sizes and counts take (usize, u64): 2**64 - 1 on 64-bit
+_MAX_SIZE = sys.maxsize * 2 + 1
 
 
 def resolve_files(files: PathLike | Sequence[PathLike]) -> list[Path]:
@@ -61,8 +64,9 @@ def resolve_files(files: PathLike | Sequence[PathLike]) -> list[Path]:
 
 def check_counts(**options: int | None) -> None:
     """Raises :class:`TrainerConfigError` naming the first option that is not a
-    non-negative integer (None passes: the option's default). ``vocab_size`` must be set
-    and ``max_token_length`` be at least 1 (``num_threads=0`` means the default)."""
+    non-negative integer the core can take (None passes: the option's default).
+    ``vocab_size`` must be set, every value fit the core's 64-bit sizes, and
+    ``max_token_length`` be at least 1 (``num_threads=0`` means the default)."""
     at_least_one = ("max_token_length",)
     for name, value in options.items():
         if value is None and name != "vocab_size":
@@ -73,6 +77,16 @@ def check_counts(**options: int | None) -> None:
                 f"{name} must be an integer >= {least}"
                 + (" (or None)" if name != "vocab_size" else "")
                 + f", got {value!r}"
+            )
+        if value > _MAX_SIZE:
+            hint = (
+                "training stops when the corpus runs out, so no larger size could matter"
+                if name == "vocab_size"
+                else "pass a smaller value"
+            )
+            raise TrainerConfigError(
+                f"{name} must be in the range {least}..{_MAX_SIZE} (the largest size the core "
+                f"takes), got {value}; {hint}"
             )
 
 
@@ -166,17 +180,27 @@ class WordCounts:
         if isinstance(texts, str):
             raise TypeError("add_texts takes an iterable of texts, not one str; wrap it in a list")
         batch: list[str] = []
-        size = 0
+        size = done = 0  # done: texts counted before this batch
         for text in texts:
             if not isinstance(text, str):
                 raise TypeError(f"texts must be str, got {type(text).__name__}; decode bytes first")
             batch.append(text)
             size += len(text)
             if size >= _BATCH_CHARS or len(batch) >= _BATCH_ITEMS:
-                self._core.add_texts(batch, num_threads)
-                batch, size = [], 0
+                self._add_batch(batch, done, num_threads)
+                batch, size, done = [], 0, done + len(batch)
         if batch:
+            self._add_batch(batch, done, num_threads)
+
+    def _add_batch(self, batch: list[str], done: int, num_threads: int | None) -> None:
+        try:
             self._core.add_texts(batch, num_threads)
+        except UnicodeEncodeError as e:
+            from lexforge.tokenizer import bad_text
+
+            # encoding's message, as a corpus error; the index counts from the iterable's start
+            index = next((i for i, text in enumerate(batch) if text is e.object), 0)
+            raise CorpusError(str(bad_text(e, where=f"texts[{done + index}]"))) from None
 
     def add(self, word: bytes, count: int = 1) -> None:
         """Adds ``count`` occurrences of one already pre-tokenized word."""

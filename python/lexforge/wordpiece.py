@@ -11,7 +11,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from lexforge import _core
 from lexforge._core import BertTokenizer
@@ -24,9 +24,9 @@ from lexforge.batch import (
     padding_option,
     truncation_option,
 )
-from lexforge.errors import ConfigError
+from lexforge.errors import ConfigError, EncodingError, TokenIdError
 from lexforge.formats import bert
-from lexforge.tokenizer import Tokenizer, as_ids
+from lexforge.tokenizer import Tokenizer, as_ids, bad_text, check_text
 from lexforge.training import PathLike
 
 if TYPE_CHECKING:
@@ -92,16 +92,23 @@ class WordPieceTokenizer(Tokenizer):
             raise TypeError("encode takes a str and an optional str pair; for many, encode_batch")
         options = (max_length, truncation, padding)
         if self._truncation is None and self._padding is None and options == (None,) * 3:
-            return self._core.encode(text, pair, add_special_tokens)  # the fast path
-        return self.encode_batch(
-            [text],
-            None if pair is None else [pair],
-            add_special_tokens=add_special_tokens,
-            max_length=max_length,
-            truncation=truncation,
-            padding=padding,
-            num_threads=1,
-        )[0]
+            try:
+                return self._core.encode(text, pair, add_special_tokens)  # the fast path
+            except UnicodeEncodeError as e:
+                raise bad_text(e, text=text, pair=pair) from None
+        try:
+            return self.encode_batch(
+                [text],
+                None if pair is None else [pair],
+                add_special_tokens=add_special_tokens,
+                max_length=max_length,
+                truncation=truncation,
+                padding=padding,
+                num_threads=1,
+            )[0]
+        except EncodingError:
+            check_text(text=text, pair=pair)  # name the argument, not texts[0]
+            raise
 
     @overload
     def encode_batch(
@@ -194,6 +201,7 @@ class WordPieceTokenizer(Tokenizer):
             ConfigError: impossible truncation (e.g. ``"only_second"`` cannot shorten a pair
                 enough), ``max_length`` below the template's special tokens, rows of
                 different lengths for arrays without padding, bad option values.
+            EncodingError: a text holds a lone surrogate (no UTF-8 form); names which.
         """
         if isinstance(texts, str):
             raise TypeError("encode_batch takes a sequence of texts; for one text use encode()")
@@ -221,14 +229,17 @@ class WordPieceTokenizer(Tokenizer):
                 raise ConfigError(
                     f"pad_token_id={pad.pad_id} is not in the vocabulary (0..{self.vocab_size - 1})"
                 )
-        pairs_list = None if pairs is None else list(pairs)
+        texts_list, pairs_list = list(texts), None if pairs is None else list(pairs)
         core_trunc = None if trunc is None else trunc.as_core()
         core_pad = None if pad is None else pad.as_core()
         if return_tensors is None:
-            ids, _ = self._core.encode_batch_lists(
-                list(texts), pairs_list, add_special_tokens, core_trunc, core_pad,
-                return_overflowing_tokens, num_threads,
-            )  # fmt: skip
+            try:
+                ids, _ = self._core.encode_batch_lists(
+                    texts_list, pairs_list, add_special_tokens, core_trunc, core_pad,
+                    return_overflowing_tokens, num_threads,
+                )  # fmt: skip
+            except UnicodeEncodeError as e:
+                raise bad_text(e, texts=texts_list, pairs=pairs_list) from None
             return ids
         fields = ["input_ids", "token_type_ids", "attention_mask"]
         fields += [
@@ -240,10 +251,13 @@ class WordPieceTokenizer(Tokenizer):
             ]
             if wanted
         ]
-        arrays = self._core.encode_batch_arrays(
-            list(texts), fields, pairs_list, add_special_tokens, core_trunc, core_pad,
-            return_overflowing_tokens, num_threads,
-        )  # fmt: skip
+        try:
+            arrays = self._core.encode_batch_arrays(
+                texts_list, fields, pairs_list, add_special_tokens, core_trunc, core_pad,
+                return_overflowing_tokens, num_threads,
+            )  # fmt: skip
+        except UnicodeEncodeError as e:
+            raise bad_text(e, texts=texts_list, pairs=pairs_list) from None
         if not return_overflowing_tokens:
             del arrays["overflow_to_sample_mapping"]
         return as_tensors(arrays, return_tensors)
@@ -252,15 +266,19 @@ class WordPieceTokenizer(Tokenizer):
         self, text: str, pair: str | None = None, *, add_special_tokens: bool = True
     ) -> BatchEncoding:
         """One text (or pair) with every field (arrays of shape (1, length))."""
-        return self.encode_batch(
-            [text],
-            None if pair is None else [pair],
-            add_special_tokens=add_special_tokens,
-            return_tensors="np",
-            return_special_tokens_mask=True,
-            return_word_ids=True,
-            return_offsets=True,
-        )
+        try:
+            return self.encode_batch(
+                [text],
+                None if pair is None else [pair],
+                add_special_tokens=add_special_tokens,
+                return_tensors="np",
+                return_special_tokens_mask=True,
+                return_word_ids=True,
+                return_offsets=True,
+            )
+        except EncodingError:
+            check_text(text=text, pair=pair)  # name the argument, not texts[0]
+            raise
 
     def _pad_id(self) -> int | None:
         """The padding id: the tokenizer.json's ``padding.pad_id``, else ``[PAD]``'s id."""
@@ -277,16 +295,7 @@ class WordPieceTokenizer(Tokenizer):
         special = set(self._specials.values())
         out: list[str] = []
         for tid in as_ids(ids):
-            try:
-                tid = operator.index(tid)  # ints only: 1.5 is not an id
-            except TypeError:
-                raise TypeError(f"token ids must be integers, got {tid!r}") from None
-            if not 0 <= tid < len(self._vocab):
-                from lexforge.errors import TokenIdError
-
-                raise TokenIdError(
-                    f"token id {tid} is not in the vocabulary (0..{len(self._vocab)})"
-                )
+            tid = self._check_id(tid)
             if skip_special_tokens and tid in special:
                 continue
             token = self._vocab[tid]
@@ -318,8 +327,22 @@ class WordPieceTokenizer(Tokenizer):
         return self._ids.get(token)
 
     def id_to_token(self, id: int) -> str:
-        """The token with this id."""
-        return self._vocab[id]
+        """The token with this id; raises :class:`TokenIdError` for an id outside the
+        vocabulary (negative ids included: -1 is not the last token)."""
+        return self._vocab[self._check_id(id)]
+
+    def _check_id(self, tid: Any) -> int:
+        """``tid`` as an int, or :class:`TokenIdError` / ``TypeError`` naming it."""
+        try:
+            value = operator.index(tid)  # ints only: 1.5 is not an id
+        except TypeError:
+            raise TypeError(f"token ids must be integers, got {tid!r}") from None
+        if not 0 <= value < len(self._vocab):
+            raise TokenIdError(
+                f"token id {value} is not in the vocabulary (valid ids are "
+                f"0..{len(self._vocab) - 1}); check the ids came from this tokenizer"
+            )
+        return value
 
     def vocab(self) -> dict[str, int]:
         """Every token and its id."""

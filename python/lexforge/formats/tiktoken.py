@@ -1,6 +1,7 @@
 """tiktoken rank files: one ``<base64 token> <rank>`` per line; the rank is both the id and
 the merge priority. The file holds no pattern and no special tokens, so they come from the
-caller, or from the preset named like the file (``cl100k_base.tiktoken`` -> cl100k).
+caller, or from the preset of an encoding tiktoken ships when the file is that encoding's:
+named after it (``cl100k_base.tiktoken`` -> cl100k) and holding its number of ranks.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import binascii
 from pathlib import Path
 
 from lexforge._core import Bpe
-from lexforge.errors import TokenizerFormatError
+from lexforge.errors import ConfigError, TokenizerFormatError
 from lexforge.formats import atomic_write, read_text
 
 # special tokens of the encodings tiktoken ships, by preset
@@ -25,22 +26,34 @@ PRESET_SPECIALS: dict[str, dict[str, int]] = {
     },
     "o200k": {"<|endoftext|>": 199999, "<|endofprompt|>": 200018},
 }
-_FILE_PRESETS = {
-    "r50k_base": "gpt2",
-    "p50k_base": "gpt2",
-    "gpt2": "gpt2",
-    "cl100k_base": "cl100k",
-    "o200k_base": "o200k",
+# the rank files of the encodings tiktoken ships, by name: their preset and number of ranks
+ENCODINGS: dict[str, tuple[str, int]] = {
+    "r50k_base": ("gpt2", 50_256),
+    "gpt2": ("gpt2", 50_256),
+    "p50k_base": ("gpt2", 50_280),
+    "cl100k_base": ("cl100k", 100_256),
+    "o200k_base": ("o200k", 199_998),
 }
+_MAX_RANK = 2**32 - 1  # ranks are 32-bit ids
 
 
-def preset_for(path: Path) -> str | None:
-    """The preset a rank file's name implies (``cl100k_base.tiktoken`` -> ``"cl100k"``)."""
-    return _FILE_PRESETS.get(path.name.split(".")[0])
+def encoding_for(path: Path) -> str | None:
+    """The encoding a rank file is named after (``cl100k_base.tiktoken`` -> ``"cl100k_base"``)."""
+    name = path.name.split(".")[0]
+    return name if name in ENCODINGS else None
 
 
-def load(path: Path, pattern: str, special_tokens: dict[str, int]) -> Bpe:
-    """Reads a rank file."""
+def preset_for(path: Path, n_ranks: int) -> str | None:
+    """The preset of the encoding whose file this is: named after it and holding its number
+    of ranks (``cl100k_base.tiktoken`` with 100,256 ranks -> ``"cl100k"``); else None."""
+    name = encoding_for(path)
+    if name is None or ENCODINGS[name][1] != n_ranks:
+        return None
+    return ENCODINGS[name][0]
+
+
+def read_ranks(path: Path) -> list[tuple[bytes, int]]:
+    """The ``(token, rank)`` pairs of a rank file, in file order."""
     ranks: list[tuple[bytes, int]] = []
     for lineno, line in enumerate(read_text(path).split("\n"), start=1):
         if not line.strip():
@@ -57,17 +70,81 @@ def load(path: Path, pattern: str, special_tokens: dict[str, int]) -> Bpe:
             raise TokenizerFormatError(
                 f"{path}:{lineno}: {parts[0][:40]!r} is not base64"
             ) from None
-        if not parts[1].isdigit():
+        if not (parts[1].isascii() and parts[1].isdigit()):
             raise TokenizerFormatError(
                 f"{path}:{lineno}: rank {parts[1]!r} is not a non-negative integer"
             )
-        ranks.append((token, int(parts[1])))
+        rank = int(parts[1])
+        if rank > _MAX_RANK:
+            raise TokenizerFormatError(
+                f"{path}:{lineno}: rank {rank} is above {_MAX_RANK} (ranks are 32-bit ids); "
+                "is the file corrupt?"
+            )
+        ranks.append((token, rank))
     if not ranks:
         raise TokenizerFormatError(f"{path}: the file holds no ranks (empty or truncated)")
+    return ranks
+
+
+def load(
+    path: Path, ranks: list[tuple[bytes, int]], pattern: str, special_tokens: dict[str, int]
+) -> Bpe:
+    """Builds the model of a rank file read by :func:`read_ranks`."""
     try:
         return Bpe.from_ranks(ranks, sorted(special_tokens.items(), key=lambda s: s[1]), pattern)
     except TokenizerFormatError as e:
         raise TokenizerFormatError(f"{path}: {e}") from None
+
+
+def no_pattern(path: Path, n_ranks: int) -> str:
+    """Why a rank file cannot load without ``pattern=``, and what to pass."""
+    fix = (
+        "pass pattern= (the pattern it was trained with: a preset such as 'gpt2' or "
+        "'cl100k', or a regex; `lexforge tokenize --pattern`) and, if it had special "
+        "tokens, special_tokens={text: id}; a tokenizer.json records both"
+    )
+    name = encoding_for(path)
+    if name is None:
+        known = ", ".join(f"{n}.tiktoken" for n in ENCODINGS)
+        return (
+            f"{path}: a tiktoken rank file records no pre-tokenization pattern, and this one "
+            f"is not named after a known encoding ({known}); {fix}"
+        )
+    expected = ENCODINGS[name][1]
+    return (
+        f"{path}: named after {name} but holds {n_ranks:,} ranks, not {expected:,}, so it is "
+        f"not that encoding's file (truncated? fetch it again); for a file of your own, {fix}"
+    )
+
+
+def missing_ids(ranks: list[tuple[bytes, int]], shown: int = 5) -> str:
+    """The first ids below the largest rank that no rank holds, as text ("" if none)."""
+    top = max(rank for _, rank in ranks)
+    if len(ranks) > top:  # distinct ranks (the core checked): all of 0..top are there
+        return ""
+    held = {rank for _, rank in ranks}
+    missing = [i for i in range(top) if i not in held]
+    more = f" and {len(missing) - shown:,} more" if len(missing) > shown else ""
+    return ", ".join(map(str, missing[:shown])) + more
+
+
+def check_specials(special_tokens: object) -> dict[str, int]:
+    """``special_tokens`` for a rank file: ``{text: id}`` with 32-bit ids (a rank file has
+    no ids of its own to give them)."""
+    if not isinstance(special_tokens, dict):
+        raise ConfigError(
+            f"a tiktoken rank file needs special_tokens as {{text: id}}, got "
+            f"{special_tokens!r}; the file holds no ids for special tokens to take"
+        )
+    for text, tid in special_tokens.items():
+        if not isinstance(text, str) or not text:
+            raise ConfigError(f"special_tokens: {text!r} is not a non-empty str")
+        if isinstance(tid, bool) or not isinstance(tid, int) or not 0 <= tid < 2**32:
+            raise ConfigError(
+                f"special_tokens: the id of {text!r} must be an integer in 0..{2**32 - 1}, "
+                f"got {tid!r}"
+            )
+    return special_tokens
 
 
 def save(bpe: Bpe, path: Path) -> None:

@@ -1,0 +1,185 @@
+"""Bad input to the tokenizers gets a typed error that names the problem and the fix, and
+nothing is lost without a word: tiktoken rank files (which record neither the pattern nor
+special tokens), text with lone surrogates, ids outside the vocabulary, and sizes too large
+for the core's integer types."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import lexforge as lf
+from lexforge.cli import main
+from lexforge.errors import (
+    ConfigError,
+    CorpusError,
+    EncodingError,
+    TokenIdError,
+    TokenizerFormatError,
+    TrainerConfigError,
+)
+
+TEXTS = ["hello world <|e|>", "hello there world"]
+
+
+@pytest.fixture(scope="module")
+def bpe() -> Any:
+    return lf.Tokenizer.train_bpe(texts=TEXTS * 5, vocab_size=300, special_tokens=["<|e|>"])
+
+
+@pytest.fixture(scope="module")
+def wordpiece() -> Any:
+    return lf.Tokenizer.train_wordpiece(
+        texts=["hello world"] * 3,
+        vocab_size=60,
+        special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]"],
+    )
+
+
+# ----------------------------------------------------------------- tiktoken rank files
+def test_tiktoken_save_warns_what_it_loses_and_load_restores_it(bpe: Any, tmp_path: Path) -> None:
+    path = tmp_path / "tt.tiktoken"
+    with pytest.warns(UserWarning, match=r"cannot record .*'gpt2'.*'<\|e\|>': 0.*format='hf'"):
+        bpe.save(path, format="tiktoken")
+    # the file records no pattern: a typed error naming the fix, not a bare ValueError
+    with pytest.raises(TokenizerFormatError, match=r"not named after a known encoding.*pattern="):
+        lf.Tokenizer.from_file(path)
+    # a custom file gets no preset special tokens: the size is the file's, the gap is named
+    with pytest.warns(UserWarning, match=r"no rank holds the id\(s\) 0 .*special_tokens="):
+        plain = lf.Tokenizer.from_file(path, pattern="gpt2")
+    assert plain.special_tokens == {} and plain.vocab_size == bpe.vocab_size
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # told everything: no warning
+        back = lf.Tokenizer.from_tiktoken(path, pattern="gpt2", special_tokens={"<|e|>": 0})
+    assert back.special_tokens == bpe.special_tokens and back.vocab_size == bpe.vocab_size
+    for text in TEXTS:
+        assert back.encode(text, allowed_special="all") == bpe.encode(text, allowed_special="all")
+    with pytest.raises(ConfigError, match=r"special_tokens as \{text: id\}"):
+        lf.Tokenizer.from_file(path, pattern="gpt2", special_tokens=["<|e|>"])
+
+
+def test_only_a_real_preset_file_gets_the_presets_special_tokens(tmp_path: Path) -> None:
+    custom = lf.Tokenizer.train_bpe(texts=TEXTS * 5, vocab_size=290)
+    n = custom.vocab_size  # the merges the corpus allows
+    path = tmp_path / "gpt2.tiktoken"  # named like GPT-2's file, but n ranks, not 50,256
+    with pytest.warns(UserWarning, match="cannot record the pre-tokenization pattern"):
+        custom.save(path, format="tiktoken")
+    with pytest.raises(TokenizerFormatError, match=f"named after gpt2 but holds {n} ranks"):
+        lf.Tokenizer.from_file(path)
+    tok = lf.Tokenizer.from_file(path, pattern="gpt2")  # not GPT-2's <|endoftext|> at 50256
+    assert tok.special_tokens == {} and tok.vocab_size == n
+    assert tok.encode(TEXTS[1]) == custom.encode(TEXTS[1])
+
+
+def test_a_preset_file_saves_and_loads_without_loss(
+    rank_files: dict[str, Path], tmp_path: Path
+) -> None:
+    cl100k = lf.Tokenizer.from_file(rank_files["cl100k_base"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # its own name restores pattern and special tokens
+        cl100k.save(tmp_path / "cl100k_base.tiktoken", format="tiktoken")
+        back = lf.Tokenizer.from_file(tmp_path / "cl100k_base.tiktoken")
+    assert back.special_tokens == cl100k.special_tokens and back.vocab_size == 100_277
+    with pytest.warns(UserWarning, match="'cl100k'.*<\\|endoftext\\|>"):
+        cl100k.save(tmp_path / "mine.tiktoken", format="tiktoken")
+
+
+def test_cli_tokenize_a_rank_file(
+    bpe: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "tt.tiktoken"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bpe.save(path, format="tiktoken")
+    src = tmp_path / "in.txt"
+    src.write_text("hello world\n", encoding="utf-8")
+    assert main(["tokenize", "--tokenizer", str(path), str(src)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("lexforge: error:") and "--pattern" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the lost special token's id
+        assert main(["tokenize", "--tokenizer", str(path), "--pattern", "gpt2", str(src)]) == 0
+    assert capsys.readouterr().out.split() == [str(i) for i in bpe.encode("hello world\n")]
+
+
+# ----------------------------------------------------------------- lone surrogates
+BAD = "a\udcff b"  # what bytes b"a\xff b" become with errors="surrogateescape" (sys.argv)
+WHERE = r"holds a lone surrogate '\\udcff' at character 1, .*byte 0xff.*errors='replace'"
+
+
+@pytest.mark.parametrize(
+    "call",
+    ["encode", "encode_ordinary", "encode_to_numpy", "encode_with_offsets", "token_to_id"],
+)
+def test_bpe_encode_names_a_lone_surrogate(bpe: Any, call: str) -> None:
+    with pytest.raises(EncodingError, match="^text " + WHERE):
+        getattr(bpe, call)(BAD)
+
+
+@pytest.mark.parametrize("call", ["encode_batch", "encode_batch_flat"])
+def test_bpe_batches_name_the_text_with_a_lone_surrogate(bpe: Any, call: str) -> None:
+    with pytest.raises(EncodingError, match=r"^texts\[1\] " + WHERE):
+        getattr(bpe, call)(["ok", BAD])
+
+
+def test_wordpiece_encode_names_a_lone_surrogate(wordpiece: Any) -> None:
+    with pytest.raises(EncodingError, match="^text " + WHERE):
+        wordpiece.encode(BAD)
+    with pytest.raises(EncodingError, match=r"^pair holds a lone surrogate '\\ud800'"):
+        wordpiece.encode("ok", "x\ud800")
+    with pytest.raises(EncodingError, match=r"^texts\[1\] " + WHERE):
+        wordpiece.encode_batch(["ok", BAD])
+    with pytest.raises(EncodingError, match=r"^pairs\[0\] " + WHERE):
+        wordpiece.encode_batch(["ok"], [BAD], return_tensors="np")
+    with pytest.raises(EncodingError, match=r"^text " + WHERE):
+        wordpiece.encode_with_offsets(BAD)
+    assert isinstance(EncodingError("x"), ValueError)  # `except ValueError` still works
+
+
+def test_training_texts_name_a_lone_surrogate() -> None:
+    with pytest.raises(CorpusError, match=r"^texts\[2\] " + WHERE):
+        lf.Tokenizer.train_bpe(texts=["a", "b", BAD], vocab_size=300)
+
+
+# ----------------------------------------------------------------- ids outside the vocabulary
+def test_wordpiece_id_to_token_refuses_ids_outside_the_vocabulary(wordpiece: Any, bpe: Any) -> None:
+    last = wordpiece.vocab_size - 1
+    assert wordpiece.id_to_token(0) == "[PAD]" and wordpiece.id_to_token(last)
+    for tok in (wordpiece, bpe):  # both kinds answer alike
+        for tid in (-1, tok.vocab_size, 10**6):
+            with pytest.raises(TokenIdError, match=f"token id {tid} is not in the vocabulary"):
+                tok.id_to_token(tid)
+            with pytest.raises(TokenIdError, match=f"token id {tid} is not in the vocabulary"):
+                tok.decode([tid])
+    with pytest.raises(TypeError, match="integers"):
+        wordpiece.id_to_token(1.5)
+
+
+# ----------------------------------------------------------------- sizes too large
+# (a huge size that fits trains until the corpus runs out: test_tokenizer_edges.py)
+@pytest.mark.parametrize("option", ["vocab_size", "min_frequency", "max_token_length"])
+@pytest.mark.parametrize("kind", ["bpe", "wordpiece"])
+def test_training_sizes_too_large_for_the_core(kind: str, option: str) -> None:
+    options: dict[str, Any] = {"vocab_size": 300, option: 10**20}
+    train = lf.Tokenizer.train_bpe if kind == "bpe" else lf.Tokenizer.train_wordpiece
+    with pytest.raises(
+        TrainerConfigError, match=rf"{option} must be in the range \d\.\.{2**64 - 1}"
+    ):
+        train(texts=["hello world"], **options)
+    with pytest.raises(TrainerConfigError, match=r"vocab_size .*got 18446744073709551616"):
+        train(texts=["hello world"], vocab_size=2**64)
+
+
+def test_cli_train_tokenizer_with_a_huge_vocab_size(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "one.txt"
+    src.write_text("hello world\n", encoding="utf-8")
+    argv = ["train-tokenizer", str(src), "--vocab-size", str(10**20), "-o", str(tmp_path / "t")]
+    assert main([*argv, "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert f"vocab_size must be in the range 0..{2**64 - 1}" in err and "Traceback" not in err
