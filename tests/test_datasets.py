@@ -182,6 +182,34 @@ def test_split_is_a_disjoint_cover(labels: list[str], texts: list[int], seed: in
     assert not text_sets[1] & text_sets[2]
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    tags=st.lists(st.lists(st.sampled_from("aabbbcdefg"), min_size=1, max_size=4), max_size=40),
+    seed=st.integers(0, 2**32),
+)
+def test_split_units_unseen_in_train_move_to_train(tags: list[list[str]], seed: int) -> None:
+    records = [(f"s{i}", tuple(t)) for i, t in enumerate(tags)]
+
+    def parts(units: Any) -> list[list[Any]]:
+        fractions = (0.5, 0.25, 0.25)
+        return [
+            split_records(
+                records, split=s, seed=seed, fractions=fractions, key=lambda r: r[0], units=units
+            )
+            for s in ("train", "validation", "test")
+        ]
+
+    plain, kept = parts(None), parts(lambda r: r[1])
+    assert sorted(r for part in kept for r in part) == sorted(records)  # a disjoint cover
+    trained = {u for _, t in kept[0] for u in t}
+    assert all(set(t) <= trained for part in kept[1:] for _, t in part)
+    # only what had to move moved (a unit the plain train lacks); the rest stayed put
+    plain_trained = {u for _, t in plain[0] for u in t}
+    assert all(not set(t) <= plain_trained for _, t in set(kept[0]) - set(plain[0]))
+    for a, b in zip(plain[1:], kept[1:], strict=True):
+        assert set(b) <= set(a)
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     elements=st.lists(
@@ -416,6 +444,15 @@ def test_peoples_daily(fetched: Path) -> None:
     )
     assert all(len(w) == len(t) for w, t in tagged)
     assert len({tag for _, tags in tagged for tag in tags}) == 44
+    # three tags occur once in the corpus: every seed's validation and test tags are trained on
+    for seed in range(3):
+        parts = [
+            ds.load_tagged("peoples-daily", split=s, seed=seed, cache_dir=fetched)
+            for s in ("train", "validation", "test")
+        ]
+        trained = {tag for _, tags in parts[0] for tag in tags}
+        assert {tag for part in parts[1:] for _, tags in part for tag in tags} <= trained
+        assert sum(map(len, parts)) == 19_484
 
 
 @network

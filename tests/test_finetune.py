@@ -119,6 +119,48 @@ def test_bad_data(checkpoint: Path, tmp_path: Path) -> None:
         finetune(checkpoint, broken, epochs=1, progress=False)
 
 
+def test_bad_options_fail_before_anything_runs(checkpoint: Path, tmp_path: Path) -> None:
+    train = _write_csv(tmp_path / "train.csv", 40, seed=1, columns=("text", "label"))
+    out = tmp_path / "run"
+    nan, inf = float("nan"), float("inf")
+    for bad, match in [
+        ({"lr": inf}, "lr must be a finite number"),
+        ({"lr": nan}, "lr must be a finite number"),
+        ({"lr": 0.0}, "lr must be positive"),
+        ({"warmup": nan}, "warmup must be a finite number"),
+        ({"warmup": inf}, "warmup must be a finite number"),
+        ({"weight_decay": nan}, "weight_decay must be a finite number"),
+        ({"time_limit": nan}, "time_limit must be a finite number"),
+        ({"time_limit": 0}, "time_limit must be positive"),
+        ({"epochs": 1.5}, "epochs must be a whole number"),
+        ({"batch_size": 2.5}, "batch_size must be a whole number"),
+        ({"max_steps": 0}, "max_steps must be at least 1"),
+        ({"max_steps": -3}, "max_steps must be at least 1"),
+        ({"max_length": 2}, "max_length must be a whole number of at least 3"),
+        ({"max_length": "64"}, "max_length must be a whole number"),
+        ({"device": "nonsense"}, "not a device name"),
+    ]:
+        with pytest.raises(ConfigError, match=match):
+            finetune(checkpoint, train, out_dir=out, progress=False, **bad)
+        assert not out.exists(), bad
+    for task in ("tag", "qa"):
+        with pytest.raises(ConfigError, match="lr must be a finite number"):
+            finetune(checkpoint, train, task=task, lr=inf, out_dir=out, progress=False)
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA GPU"):
+            finetune(checkpoint, train, device="cuda", out_dir=out, progress=False)
+
+
+def test_a_diverging_run_stops_before_saving(checkpoint: Path, tmp_path: Path) -> None:
+    from lexforge.errors import TrainingDivergedError
+
+    train = _write_csv(tmp_path / "train.csv", 64, seed=1, columns=("text", "label"))
+    out = tmp_path / "run"
+    with pytest.raises(TrainingDivergedError, match="lower lr \\(now 1e\\+30\\)"):
+        finetune(checkpoint, train, out_dir=out, lr=1e30, warmup=0, max_steps=6, progress=False)
+    assert not (out / "best").exists()
+
+
 def test_cli_finetune_embed_fill_mask(checkpoint: Path, tmp_path: Path) -> None:
     import subprocess
     import sys

@@ -248,9 +248,21 @@ def test_bad_setups(corpus: dict[str, Any], tmp_path: Path) -> None:
         lf.build_shards(empty, tmp_path / "empty", tok)
     small = {"model": _config(tok), "steps": 1, "max_seq_len": 64, "progress": False}
     for bad in ({"eval_batches": 0}, {"save_every": -1}, {"device": "no-such-device"},
-                {"model": _config(tok, type_vocab_size=1)}, {"learning_rate": 1e-3}):  # fmt: skip
+                {"model": _config(tok, type_vocab_size=1)}, {"learning_rate": 1e-3},
+                {"lr": float("inf")}, {"lr": float("nan")}, {"weight_decay": float("nan")},
+                {"warmup": float("inf")}, {"eps": 0.0}, {"clip": float("nan")},
+                {"betas": (0.9, 1.5)}, {"lr": "1e-3"}):  # fmt: skip
         with pytest.raises(ConfigError):
             pretrain(corpus["train"], tmp_path / "e", **{**small, **bad})
+    # a run whose loss stops being a number stops there, with nothing saved
+    with pytest.raises(lf.TrainingDivergedError, match="at step 4; nothing was saved"):
+        pretrain(corpus["train"], tmp_path / "f", model=_config(tok), steps=8, lr=1e30,
+                 warmup=0, batch_size=4, max_seq_len=64, log_every=100, save_every=4,
+                 progress=False)  # fmt: skip
+    assert not (tmp_path / "f" / "model").exists()
+    assert not (tmp_path / "f" / "checkpoints").exists() or not any(
+        (tmp_path / "f" / "checkpoints").glob("step-*")
+    )
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="no CUDA GPU"):
             pretrain(corpus["train"], tmp_path / "e", **{**small, "device": "cuda"})

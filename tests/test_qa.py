@@ -210,6 +210,17 @@ def test_qa_learns_across_windows(checkpoint: Path, tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "validation: exact match" in done.stdout and "test: exact match" in done.stdout
+    # and with no split to score: the model, no scores, no predictions
+    bare = subprocess.run(
+        [sys.executable, "-m", "lexforge.cli", "finetune", str(checkpoint), str(train),
+         "--task", "qa", "--max-length", "40", "--max-steps", "1", "--quiet",
+         "--out", str(tmp_path / "bare")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert bare.returncode == 0, bare.stderr
+    assert "exact match" not in bare.stdout and "best model:" in bare.stdout
+    assert (tmp_path / "bare" / "best" / "config.json").is_file()
+    assert not (tmp_path / "bare" / "predictions.json").exists()
     # two short runs, their greedy soup scored by F1 on validation; no predictions in the runs
     soup = finetune(checkpoint, train, validation=_synthetic(64, 2), out_dir=tmp_path / "soup",
                     task="qa", epochs=1, batch_size=32, lr=3e-3, max_length=40, runs=2,

@@ -61,3 +61,28 @@ def test_quickstart_short_run(tmp_path: Path) -> None:
     other = subprocess.run([*command[:5], "3", *command[6:]], capture_output=True, text=True)
     assert other.returncode != 0 and "minutes 2.0 (now 3.0)" in other.stderr, other.stderr
     assert "Traceback" not in other.stderr
+
+
+def test_bad_options_are_refused_before_anything_is_written(tmp_path: Path) -> None:
+    from lexforge import quickstart
+    from lexforge.errors import ConfigError
+
+    out = tmp_path / "qs"
+    for bad, match in [
+        ({"minutes": float("nan")}, "--minutes must be a positive number"),
+        ({"minutes": float("inf")}, "--minutes must be a positive number"),
+        ({"minutes": 0}, "--minutes must be a positive number"),
+        ({"preset": "bogus"}, "unknown --preset 'bogus'"),
+        ({"device": "nonsense"}, "not a device name"),
+    ]:
+        with pytest.raises(ConfigError, match=match):
+            quickstart.run(out=out, **bad)
+        assert not out.exists(), bad
+    # on the command line: one line, no traceback
+    done = subprocess.run(
+        [sys.executable, "-m", "lexforge.cli", "quickstart", "--preset", "bogus", "--out",
+         str(out)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert "unknown --preset 'bogus'" in done.stderr and not out.exists()

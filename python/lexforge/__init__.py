@@ -27,6 +27,7 @@ from lexforge.errors import (
     TokenIdError,
     TokenizerFormatError,
     TrainerConfigError,
+    TrainingDivergedError,
 )
 
 if TYPE_CHECKING:
@@ -92,6 +93,7 @@ __all__ = [
     "Tokenizer",
     "TokenizerFormatError",
     "TrainerConfigError",
+    "TrainingDivergedError",
     "WordCounts",
     "WordPieceTokenizer",
     "__version__",

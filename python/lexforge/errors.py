@@ -1,6 +1,7 @@
 """Exception classes raised by lexforge.
 
-Every class subclasses a built-in (``ValueError`` or ``OSError``) so that callers can
+Every class subclasses a built-in (``ValueError``, ``OSError``, or ``FloatingPointError``
+for a training run whose loss stopped being a number) so that callers can
 catch either the precise lexforge class or the built-in they already handle. The Rust
 core maps its error kinds onto these classes in exactly one place (``rust/py/errors.rs``).
 Messages name the offending file, line, token or id and say how to fix the problem.
@@ -24,6 +25,7 @@ __all__ = [
     "TokenIdError",
     "TokenizerFormatError",
     "TrainerConfigError",
+    "TrainingDivergedError",
 ]
 
 
@@ -62,7 +64,8 @@ class TokenIdError(LexforgeError, ValueError):
 
 
 class EncodingError(LexforgeError, ValueError):
-    """Input cannot be encoded with this vocabulary (for example a byte with no token)."""
+    """Input cannot be encoded: a byte with no token in this vocabulary, or a str that is
+    not valid Unicode (a lone surrogate, which has no UTF-8 form)."""
 
 
 class ShardError(LexforgeError, ValueError):
@@ -92,3 +95,9 @@ class AttentionInputError(LexforgeError, ValueError):
 class CheckpointError(LexforgeError, ValueError):
     """A model checkpoint cannot be used: missing, truncated or corrupt files, a
     ``config.json`` that is not a BERT's, or weights whose names or shapes do not match."""
+
+
+class TrainingDivergedError(LexforgeError, FloatingPointError):
+    """A training run's loss became NaN or infinite (a learning rate too high, or
+    non-finite inputs or labels). Raised at the step where it happened, before the
+    diverged weights are saved anywhere."""

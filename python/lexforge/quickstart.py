@@ -23,6 +23,7 @@ Each stage records its result in ``<stage>/done.json``; a rerun skips finished s
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import time
@@ -127,12 +128,19 @@ def run(
     """Runs the quickstart and prints its report; returns an exit code."""
     import torch
 
-    if minutes <= 0:
-        raise ConfigError(f"--minutes must be positive, got {minutes}")
+    from .model.config import PRESETS
+    from .train._fit import resolve_device
+
+    # every option is checked before anything is written: a bad one is never recorded
+    if not (isinstance(minutes, (int, float)) and math.isfinite(minutes) and minutes > 0):
+        raise ConfigError(f"--minutes must be a positive number, got {minutes}")
     budget = minutes * 60
     # tiny at every budget: the one measured end to end on two cores (15 and 30 minutes);
     # --preset picks another, its rate scaled to its width
     preset = preset or "tiny"
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown --preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    resolve_device(device)
     out.mkdir(parents=True, exist_ok=True)
     _check_same_run(out, {"minutes": minutes, "preset": preset, "vocab_size": vocab_size})
     stages = _Stages(out)

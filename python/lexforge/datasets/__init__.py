@@ -172,15 +172,17 @@ def load_tagged(
     ``I-geo-loc``, ..., ``O``). ``peoples-daily``: 19,484 sentences as segmented words
     with PKU POS tags (``n``, ``v``, ``nr``, ...); the words give word segmentation.
     Splitting works as in ``load_labelled`` (identical token sequences share a split; no
-    stratification).
+    stratification), except that a sentence holding a tag that no training sentence holds
+    goes to train: every tag of validation and test is seen in training.
     """
     _entry(name, "tagged")
     check_options(split, fractions)
     folder = _fetch.fetch(name, cache_dir)
     records = _loaders.TAGGED[name](folder)
     return split_records(
-        records, split=split, seed=seed, fractions=fractions, key=lambda r: tuple(r[0])
-    )
+        records, split=split, seed=seed, fractions=fractions, key=lambda r: tuple(r[0]),
+        units=lambda r: r[1],
+    )  # fmt: skip
 
 
 def corpus_text(name: str, *, lang: str | None = None, cache_dir: PathLike | None = None) -> Path:

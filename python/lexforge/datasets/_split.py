@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import TypeVar
 
 from lexforge.errors import ConfigError
@@ -49,8 +49,14 @@ def split_records(
     fractions: Sequence[float],
     key: Callable[[T], Hashable],
     label: Callable[[T], Hashable] | None = None,
+    units: Callable[[T], Iterable[Hashable]] | None = None,
 ) -> list[T]:
-    """The records of one split (``"all"``: every record, in source order)."""
+    """The records of one split (``"all"``: every record, in source order).
+
+    ``units``: what a model learns from a record and must have seen in training to be
+    evaluated on it (a tagged sentence's tags). A validation or test group holding a unit
+    that no training group holds moves to train, in a fixed order, so a tag that occurs
+    once in the data is trained on instead of being unseen at evaluation."""
     check_options(split, fractions)
     if split == "all":
         return list(records)
@@ -61,17 +67,24 @@ def split_records(
     for members in groups.values():
         stratum = repr(label(records[members[0]])) if label is not None else ""
         strata.setdefault(stratum, []).append(members)
-    wanted = SPLITS.index(split)
-    chosen: list[int] = []
+    assigned: list[tuple[int, list[int]]] = []  # (split index, group), in a fixed order
     for stratum in sorted(strata):
         stratum_groups = strata[stratum]
         random.Random(f"{seed}:{stratum}").shuffle(stratum_groups)
         n = len(stratum_groups)
         cut1 = round(n * fractions[0])
         cut2 = max(cut1, min(n, round(n * (fractions[0] + fractions[1]))))
-        bounds = ((0, cut1), (cut1, cut2), (cut2, n))[wanted]
-        for members in stratum_groups[bounds[0] : bounds[1]]:
-            chosen.extend(members)
+        for i, members in enumerate(stratum_groups):
+            assigned.append((0 if i < cut1 else 1 if i < cut2 else 2, members))
+    if units is not None:
+        seen = {u for where, members in assigned if where == 0 for u in units(records[members[0]])}
+        for i, (where, members) in enumerate(assigned):
+            found = set(units(records[members[0]]))
+            if where != 0 and not found <= seen:
+                assigned[i] = (0, members)
+                seen |= found
+    wanted = SPLITS.index(split)
+    chosen = [index for where, members in assigned if where == wanted for index in members]
     chosen.sort()
     random.Random(f"{seed}:order:{split}").shuffle(chosen)
     return [records[i] for i in chosen]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import math
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -14,10 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ConfigError
+from ..errors import ConfigError, TrainingDivergedError
 
 
 @dataclass(frozen=True)
@@ -35,12 +37,56 @@ class FitOptions:
     seed: int = 0  # run r orders its data and seeds its dropout with seed + r
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0:
-            raise ConfigError("epochs and batch_size must be >= 1 and lr > 0")
-        if self.runs < 1:
-            raise ConfigError(f"runs must be >= 1, got {self.runs}")
+        for name in ("epochs", "batch_size", "runs", "seed", "patience", "max_steps"):
+            value = getattr(self, name)
+            optional = name in ("patience", "max_steps")
+            if not (optional and value is None) and not _integer(value):
+                raise ConfigError(f"{name} must be a whole number, got {value!r}")
+        for name in ("epochs", "batch_size", "runs", "max_steps"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"{name} must be at least 1, got {value}")
+        if self.patience is not None and self.patience < 0:
+            raise ConfigError(f"patience must be at least 0, got {self.patience}")
+        for name in ("lr", "warmup", "weight_decay", "layer_decay", "time_limit"):
+            value = getattr(self, name)
+            if name == "time_limit" and value is None:
+                continue
+            if not _real(value):
+                raise ConfigError(f"{name} must be a finite number, got {value!r}")
+        if not self.lr > 0:
+            raise ConfigError(f"lr must be positive, got {self.lr}")
+        if self.warmup < 0 or self.weight_decay < 0:
+            raise ConfigError(
+                f"warmup and weight_decay must be at least 0, got {self.warmup} and "
+                f"{self.weight_decay}"
+            )
         if not 0 < self.layer_decay <= 1:
             raise ConfigError(f"layer_decay must be in (0, 1], got {self.layer_decay}")
+        if self.time_limit is not None and not self.time_limit > 0:
+            raise ConfigError(f"time_limit must be positive (seconds), got {self.time_limit}")
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _real(value: Any) -> bool:
+    """A finite int or float (not a bool, a string or a tensor)."""
+    return (
+        isinstance(value, (int, float, np.integer, np.floating))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    )
+
+
+def check_max_length(max_length: Any) -> None:
+    """``max_length`` leaves room for [CLS], one token and [SEP]."""
+    if not _integer(max_length) or max_length < 3:
+        raise ConfigError(
+            f"max_length must be a whole number of at least 3 ([CLS], a token, [SEP]), got "
+            f"{max_length!r}"
+        )
 
 
 def autocast(device: torch.device) -> Any:
@@ -178,6 +224,7 @@ def prepare(
 ) -> tuple[Any, Any, torch.device]:
     """``task_model``, with its tokenizer (``tokenizer``, else the checkpoint's; it must
     fit the model's vocabulary), on ``device`` (default: CUDA when there is one)."""
+    dev = resolve_device(device)  # before the model loads: fail fast
     head = task_model(cls, model, labels, problem_type, new_head)
     tok = tokenizer if tokenizer is not None else getattr(head, "tokenizer", None)
     if tok is None:
@@ -187,9 +234,29 @@ def prepare(
             f"the tokenizer has {tok.vocab_size} tokens, the model {head.config.vocab_size}"
         )
     head.tokenizer = tok
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     head.to(dev)
     return head, tok, dev
+
+
+def resolve_device(device: Any) -> torch.device:
+    """``device`` (a name or a ``torch.device``; default: CUDA when there is one) as a
+    device lexforge can train on, or a ``ConfigError`` naming the choices."""
+    name = device if device is not None else "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, TypeError) as e:
+        raise ConfigError(
+            f"device {name!r} is not a device name (cpu, cuda, cuda:1): {e}"
+        ) from None
+    if dev.type not in ("cpu", "cuda"):
+        raise ConfigError(f"device {name!r}: lexforge trains on cpu or cuda")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r}: this machine has no CUDA GPU; use cpu")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ConfigError(
+            f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s)"
+        )
+    return dev
 
 
 def _problem(problem_type: str | None, labels: tuple[str, ...]) -> str:
@@ -361,17 +428,29 @@ def fit(
                         break
                     with mixed:
                         loss = model(**kwargs).loss
+                    value = loss.detach().item()
+                    if not math.isfinite(value):
+                        raise TrainingDivergedError(
+                            f"the training loss is {value} at step {step + 1} (epoch "
+                            f"{epoch + 1}); lower lr (now {options.lr:g}) or check the "
+                            "inputs and labels for non-finite values"
+                        )
                     loss.backward()
                     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                     optimizer.step()
                     scheduler.step()
                     optimizer.zero_grad(set_to_none=True)
-                    running += loss.detach().item() * rows
+                    running += value * rows
                     seen += rows
                     step += 1
                     if budget is not None:
                         total = budget.fit(step, total, time.perf_counter())
                     bar(step, total)
+                if not all(bool(torch.isfinite(w).all()) for w in model.parameters()):
+                    raise TrainingDivergedError(
+                        f"the weights hold NaN or infinite values after step {step} (epoch "
+                        f"{epoch + 1}); lower lr (now {options.lr:g})"
+                    )
                 record: dict[str, Any] = {**tag, "epoch": epoch + 1, "step": step,
                                           "train_loss": running / max(1, seen)}  # fmt: skip
                 if evaluate is not None:

@@ -25,7 +25,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ._files import read_rows
-from ._fit import FitOptions, autocast, fit, prepare, write_json
+from ._fit import FitOptions, autocast, check_max_length, fit, prepare, write_json
 
 Record = tuple[str, Any] | tuple[str, str, Any]  # (text, label) or (text, pair, label)
 
@@ -391,6 +391,7 @@ def finetune(
         raise ConfigError(f"task must be 'classify', 'tag' or 'qa', got {task!r}")
     if runs < 1:
         raise ConfigError(f"runs must be >= 1, got {runs}")
+    check_max_length(max_length)
     if task == "qa":
         from .qa import finetune_qa
 

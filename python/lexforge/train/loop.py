@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ConfigError
+from ..errors import ConfigError, TrainingDivergedError
 from ..model import BatchLayout, BertConfig, BertForMaskedLM, BertForPreTraining
 from . import checkpoint
 
@@ -96,8 +96,23 @@ class PretrainOptions:
             )
         if self.schedule not in ("linear", "cosine"):
             raise ConfigError(f"schedule must be linear or cosine, got {self.schedule!r}")
+        for name in ("lr", "warmup", "weight_decay", "eps", "clip"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"{name} must be a number, got {value!r}")
+            if not math.isfinite(value):
+                raise ConfigError(f"{name} must be a finite number, got {value}")
         if not (self.lr > 0 and self.warmup >= 0 and self.clip >= 0):
             raise ConfigError("lr must be positive, warmup and clip non-negative")
+        if self.weight_decay < 0 or not self.eps > 0:
+            raise ConfigError(
+                f"weight_decay must be at least 0 and eps positive, got {self.weight_decay} "
+                f"and {self.eps}"
+            )
+        if len(self.betas) != 2 or not all(
+            isinstance(b, (int, float)) and 0 <= b < 1 for b in self.betas
+        ):
+            raise ConfigError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
 
     def warmup_steps(self) -> int:
         return int(self.warmup * self.steps) if self.warmup < 1 else int(self.warmup)
@@ -461,8 +476,17 @@ def pretrain(
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         done = step + 1
-        if done % opts.log_every == 0 or done == opts.steps:
+        saving = bool(opts.save_every) and (done % opts.save_every == 0 or done == opts.steps)
+        if done % opts.log_every == 0 or done == opts.steps or saving:
+            # summed over ranks, so every rank stops at the same step
             mlm_loss, mlm_ok, nsp_loss, nsp_ok = world.sum(*totals.tolist())
+            if not math.isfinite(mlm_loss + nsp_loss):
+                raise TrainingDivergedError(
+                    f"the pretraining loss is {mlm_loss + nsp_loss} at step {done}; nothing "
+                    f"was saved from this step on. Lower lr (now {opts.lr:g}) and start "
+                    "the run again"
+                )
+        if done % opts.log_every == 0 or done == opts.steps:
             record = {"step": done, "lr": lr, "mlm_loss": mlm_loss / max(masked, 1),
                       "mlm_accuracy": mlm_ok / max(masked, 1), "tokens": window_tokens}  # fmt: skip
             window_tokens = 0.0
@@ -472,7 +496,7 @@ def pretrain(
         if evaluator is not None and opts.eval_every and done % opts.eval_every == 0:
             log.eval(done, evaluator.run(net, autocast))
             net.train()
-        if opts.save_every and (done % opts.save_every == 0 or done == opts.steps):
+        if saving:
             full = sharded.gather(optimizer) if sharded is not None else (None, None)
             if world.rank == 0:
                 checkpoint.save(

@@ -40,7 +40,7 @@ import torch
 
 from ..errors import ConfigError
 from ._files import read_rows
-from ._fit import FitOptions, autocast, fit, prepare, write_json
+from ._fit import FitOptions, autocast, check_max_length, fit, prepare, write_json
 from .classify import FinetuneResult, _is_wordpiece
 
 
@@ -414,6 +414,7 @@ def finetune_qa(
         patience=patience, max_steps=max_steps, time_limit=time_limit, batch_size=batch_size,
         runs=runs, seed=seed,
     )  # fmt: skip
+    check_max_length(max_length)
     if stride is None:
         stride = min(128, max_length // 2)
     if not 0 <= stride < max_length:
@@ -522,14 +523,14 @@ def finetune_qa(
         result.test = evaluate(splits["test"], tune=False)
     if out is not None:
         qa.save_pretrained(out / "best", tokenizer=tok if _is_wordpiece(tok) else None)
-        shown = result.test or result.validation
+        shown = result.test or result.validation  # the split whose predictions are kept
         predictions = shown.pop("predictions", {}) if shown else {}
         report = {"task": "qa", "validation": _scores(result.validation),
                   "test": _scores(result.test), "history": result.history,
                   **fitted.report(_scores)}  # fmt: skip
         write_json(out / "metrics.json", report)
-        write_json(out / "predictions.json", predictions)
-        if shown is not None:
+        if shown:  # no evaluated split (no validation, no test): no predictions to write
+            write_json(out / "predictions.json", predictions)
             shown["predictions"] = predictions
     return result
 

@@ -31,7 +31,7 @@ import torch
 
 from ..errors import ConfigError
 from ._files import read_rows
-from ._fit import FitOptions, autocast, fit, prepare, write_json
+from ._fit import FitOptions, autocast, check_max_length, fit, prepare, write_json
 from .classify import (
     FinetuneResult,
     _is_wordpiece,
@@ -276,6 +276,7 @@ def finetune_tagger(
         patience=patience, max_steps=max_steps, time_limit=time_limit, batch_size=batch_size,
         runs=runs, seed=seed,
     )  # fmt: skip
+    check_max_length(max_length)
     named = isinstance(train, str) and not Path(train).exists()
 
     def read(source: Any, split: str) -> list[Sentence]:
