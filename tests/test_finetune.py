@@ -143,6 +143,17 @@ def test_bad_options_fail_before_anything_runs(checkpoint: Path, tmp_path: Path)
         with pytest.raises(ConfigError, match=match):
             finetune(checkpoint, train, out_dir=out, progress=False, **bad)
         assert not out.exists(), bad
+    with pytest.raises(ConfigError, match="cuts labels into sets"):
+        finetune(checkpoint, train, label_separator="|", out_dir=out, progress=False,
+                 problem_type="single_label_classification")  # fmt: skip
+    with pytest.raises(ConfigError, match="label_separator must be a non-empty str"):
+        finetune(checkpoint, train, label_separator="", out_dir=out, progress=False)
+    assert not out.exists()
+    # a separator alone means sets of labels
+    piped = tmp_path / "piped.csv"
+    piped.write_text("text,label\n" + "the film,a|b\n" * 3 + "a play,a\n")
+    result = finetune(checkpoint, piped, label_separator="|", max_steps=1, progress=False)
+    assert result.problem_type == "multi_label_classification" and result.labels == ("a", "b")
     for task in ("tag", "qa"):
         with pytest.raises(ConfigError, match="lr must be a finite number"):
             finetune(checkpoint, train, task=task, lr=inf, out_dir=out, progress=False)
@@ -209,6 +220,30 @@ def test_cli_finetune_embed_fill_mask(checkpoint: Path, tmp_path: Path) -> None:
     assert np.array_equal(per_word, np.concatenate([npz["text_0"], npz["text_2"]]))
     lines = cli("fill-mask", str(checkpoint), "the film was [MASK].", "--top-k", "3").splitlines()
     assert len(lines) == 3 and all(line.startswith("[MASK]0\t") for line in lines)
+
+
+def test_cli_refusals_leave_nothing_behind(checkpoint: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    texts = tmp_path / "texts.txt"
+    texts.write_text("the film was superb\n", encoding="utf-8")
+    folder = tmp_path / "out"
+    folder.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-m", "lexforge.cli", "embed", str(checkpoint), str(texts), "-o",
+         str(folder)],
+        capture_output=True, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 1 and "is a directory; name a file" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "texts.txt"]
+    # --files with no file is a usage error, not a quiet switch to the default corpus
+    done = subprocess.run(
+        [sys.executable, "-m", "lexforge.cli", "similar", str(checkpoint), "film", "--files"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 2 and "--files" in done.stderr
 
 
 def test_time_limit_budget_plans_from_measured_speed() -> None:

@@ -10,6 +10,7 @@ import math
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
@@ -236,6 +237,14 @@ def test_bad_setups(corpus: dict[str, Any], tmp_path: Path) -> None:
              save_every=2, progress=False)  # fmt: skip
     with pytest.raises(ConfigError, match="resume=True"):
         pretrain(corpus["train"], run, model=_config(tok), steps=4, max_seq_len=64)
+    # weights get the usual file mode, as every other file lexforge writes (safetensors
+    # itself writes them owner-only)
+    umask = os.umask(0)
+    os.umask(umask)
+    step = run / "checkpoints" / "step-0000002"
+    for written in (step / "model.safetensors", step / "optimizer.safetensors",
+                    run / "model" / "model.safetensors"):  # fmt: skip
+        assert stat.S_IMODE(written.stat().st_mode) == 0o666 & ~umask, written
     with pytest.raises(CheckpointError, match="another model config"):
         pretrain(corpus["train"], run, model=_config(tok, num_layers=1), steps=4,
                  max_seq_len=64, resume=True)  # fmt: skip

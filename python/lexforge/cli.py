@@ -207,6 +207,8 @@ def _embed(args: argparse.Namespace) -> int:
     import numpy as np
 
     output = Path(args.output)
+    if output.is_dir():
+        raise ConfigError(f"-o {output} is a directory; name a file (.npy, .npz or .parquet)")
     parquet = output.suffix == ".parquet"
     pa: Any = None
     pq: Any = None
@@ -269,9 +271,13 @@ def _fixed_lists(pa: Any, vectors: Any) -> Any:
 def _atomic(path: Path, write: Any) -> None:
     """Writes ``path`` through ``write(file)`` into a temporary file, then renames it."""
     tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("wb") as f:
-        write(f)
-    tmp.replace(path)
+    try:
+        with tmp.open("wb") as f:
+            write(f)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _fill_mask(args: argparse.Namespace) -> int:
@@ -286,7 +292,7 @@ def _similar(args: argparse.Namespace) -> int:
     from lexforge import datasets
     from lexforge.model.similarity import compare, contextual_space, cooccurrence_space
 
-    if args.files:
+    if args.files is not None:
         texts = [line for line in _lines(args.files) if line.strip()]  # a corpus
     else:
         texts = [d for d in datasets.load_corpus(args.corpus) if d.strip()]
@@ -503,7 +509,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("model", help="an HF-format checkpoint directory with its tokenizer")
     w.add_argument("words", nargs="+")
     w.add_argument("--corpus", default="wiki-leads", help="a dataset name (default wiki-leads)")
-    w.add_argument("--files", nargs="*", default=[], help="text files instead (one text a line)")
+    w.add_argument("--files", nargs="+", help="text files instead (one text a line)")
     w.add_argument("--max-texts", type=int, default=3000)
     w.add_argument("--min-count", type=int, default=5)
     w.add_argument("--max-words", type=int, default=3000)

@@ -58,9 +58,18 @@ def read_json(path: Path) -> Any:
 def public_mode(fd: int) -> None:
     """Gives a file made by ``tempfile.mkstemp`` (owner-only, 0600) the mode ``open()``
     would have given it: 0666 less the umask."""
+    os.fchmod(fd, 0o666 & ~_umask())
+
+
+def public_file(path: str | os.PathLike[str]) -> None:
+    """``public_mode`` for a file by name: safetensors writes 0600 whatever the umask."""
+    Path(path).chmod(0o666 & ~_umask())
+
+
+def _umask() -> int:
     umask = os.umask(0)
     os.umask(umask)
-    os.fchmod(fd, 0o666 & ~umask)
+    return umask
 
 
 def atomic_write(path: Path, data: str | bytes) -> None:

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError, ConfigError
-from ..formats import public_mode
+from ..formats import public_file, public_mode
 from .config import BertConfig
 
 PathLike = str | os.PathLike[str]
@@ -146,6 +146,7 @@ def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
     os.close(fd)
     try:
         write(Path(tmp))
+        public_file(tmp)  # the writer may have made it anew, owner-only
         Path(tmp).replace(path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from ..errors import CheckpointError
+from ..formats import public_file
 from ..model.config import BertConfig
 
 LATEST = "latest"
@@ -64,6 +65,8 @@ def save(
     weights = {k: v.detach().cpu().contiguous() for k, v in weights.items()}
     save_file(weights, str(tmp / "model.safetensors"))
     save_file(_optimizer_tensors(optimizer_state), str(tmp / "optimizer.safetensors"))
+    for written in ("model.safetensors", "optimizer.safetensors"):
+        public_file(tmp / written)  # safetensors writes them owner-only
     config: BertConfig = model.config  # type: ignore[assignment]
     state = {
         "step": step,

@@ -373,9 +373,10 @@ def finetune(
 
     ``problem_type`` (texts only): ``"single_label_classification"`` (one class per text;
     the default), ``"multi_label_classification"`` (labels given as lists, or strings cut
-    at ``label_separator``; picked by itself for lists; sigmoid outputs above 0.5; scores
-    are whole-set accuracy, micro- and macro-F1) or ``"regression"`` (one number per text;
-    MSE loss; scores MSE, MAE, Pearson and Spearman; the best epoch has the lowest MSE).
+    at ``label_separator``; picked by itself for lists and with a separator; sigmoid
+    outputs above 0.5; scores are whole-set accuracy, micro- and macro-F1) or
+    ``"regression"`` (one number per text; MSE loss; scores MSE, MAE, Pearson and
+    Spearman; the best epoch has the lowest MSE).
     Texts longer than ``max_length`` tokens are cut, with a warning and their count per
     split in ``metrics.json``.
 
@@ -423,6 +424,17 @@ def finetune(
         patience=patience, max_steps=max_steps, time_limit=time_limit, batch_size=batch_size,
         runs=runs, seed=seed,
     )  # fmt: skip
+    if label_separator is not None:  # labels cut into sets: multi-label, or a mistake
+        if not isinstance(label_separator, str) or not label_separator:
+            raise ConfigError(f"label_separator must be a non-empty str, got {label_separator!r}")
+        if problem_type is None:
+            problem_type = PROBLEMS[1]
+        elif problem_type != PROBLEMS[1]:
+            raise ConfigError(
+                f"label_separator={label_separator!r} cuts labels into sets, which only "
+                f"multi_label_classification has; problem_type is {problem_type!r}: drop "
+                "one of the two"
+            )
     named = isinstance(train, str) and not Path(train).exists()
 
     def read(source: Any, split: str, problem: str | None) -> list[Record]:
