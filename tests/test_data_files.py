@@ -100,6 +100,13 @@ def test_multi_label_and_regression_records() -> None:
             read_records([("a", bad)], problem_type="regression")
     with pytest.raises(ConfigError, match="multi_label_classification"):
         read_records([("a", ["x"])], problem_type="single_label_classification")
+    with pytest.raises(ConfigError, match="the label is a set"):
+        read_records([("a", {"x"})], problem_type="single_label_classification")
+    assert read_records([("a", {"y", "x"})], problem_type="multi_label_classification") == [
+        ("a", ("x", "y"))
+    ]
+    with pytest.raises(ConfigError, match="hold a null"):  # not a class named "None"
+        read_records([{"text": "a", "label": ["x", None]}])
     # a named dataset's labels are checked the same way
     with pytest.raises(ConfigError, match="rt-polarity: record 0: the regression target"):
         read_records("rt-polarity", problem_type="regression")

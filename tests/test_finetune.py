@@ -139,6 +139,7 @@ def test_bad_options_fail_before_anything_runs(checkpoint: Path, tmp_path: Path)
         ({"max_length": 2}, "max_length must be a whole number of at least 3"),
         ({"max_length": "64"}, "max_length must be a whole number"),
         ({"device": "nonsense"}, "not a device name"),
+        ({"tokenizer": _bpe()}, "needs the model's BERT WordPiece tokenizer"),
     ]:
         with pytest.raises(ConfigError, match=match):
             finetune(checkpoint, train, out_dir=out, progress=False, **bad)
@@ -160,6 +161,19 @@ def test_bad_options_fail_before_anything_runs(checkpoint: Path, tmp_path: Path)
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="no CUDA GPU"):
             finetune(checkpoint, train, device="cuda", out_dir=out, progress=False)
+
+
+def _bpe() -> Any:
+    import lexforge as lf
+
+    return lf.Tokenizer.train_bpe(texts=["the film was superb"] * 4, vocab_size=260)
+
+
+def test_in_memory_data_of_the_wrong_kind(checkpoint: Path) -> None:
+    for task in ("classify", "tag", "qa"):
+        for bad in (None, 42, {"text": "a", "label": "b"}):
+            with pytest.raises(ConfigError, match="pass a file, a dataset name, or a list"):
+                finetune(checkpoint, bad, task=task, progress=False)
 
 
 def test_a_diverging_run_stops_before_saving(checkpoint: Path, tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ import gzip
 import io
 import json
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +72,16 @@ def lines(text: str) -> Iterator[tuple[int, str]]:
     if parts and parts[-1] == "":
         parts.pop()
     return enumerate(parts, start=1)
+
+
+def given_rows(source: Any, what: str, name: str) -> list[tuple[str, Any]]:
+    """In-memory data (a list of records, sentences or examples) as ``(where, row)`` pairs,
+    each named ``"{name} {i}"``; anything else is a ``ConfigError`` naming what to pass."""
+    if isinstance(source, (str, bytes, dict)) or not isinstance(source, Iterable):
+        raise ConfigError(
+            f"pass a file, a dataset name, or a list of {what}; got {type(source).__name__}"
+        )
+    return [(f"{name} {i}", row) for i, row in enumerate(source)]
 
 
 def read_rows(

@@ -224,6 +224,13 @@ def prepare(
 ) -> tuple[Any, Any, torch.device]:
     """``task_model``, with its tokenizer (``tokenizer``, else the checkpoint's; it must
     fit the model's vocabulary), on ``device`` (default: CUDA when there is one)."""
+    from ..wordpiece import WordPieceTokenizer
+
+    if tokenizer is not None and not isinstance(tokenizer, WordPieceTokenizer):
+        raise ConfigError(
+            "fine-tuning needs the model's BERT WordPiece tokenizer (e.g. "
+            f"Tokenizer.from_file('vocab.txt')), got a {type(tokenizer).__name__}"
+        )
     dev = resolve_device(device)  # before the model loads: fail fast
     head = task_model(cls, model, labels, problem_type, new_head)
     tok = tokenizer if tokenizer is not None else getattr(head, "tokenizer", None)

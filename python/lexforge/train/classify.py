@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ._files import read_rows
+from ._files import given_rows, read_rows
 from ._fit import FitOptions, autocast, check_max_length, fit, prepare, write_json
 
 Record = tuple[str, Any] | tuple[str, str, Any]  # (text, label) or (text, pair, label)
@@ -95,9 +95,7 @@ def read_records(
             )
         where = str(source)
     else:
-        if isinstance(source, (str, bytes, dict)):
-            raise ConfigError("pass a file, a dataset name, or a list of records")
-        rows, where = [(f"record {i}", row) for i, row in enumerate(source)], "the records"
+        rows, where = given_rows(source, "records", "record"), "the records"
     columns = [text_column, *([pair_column] if pair_column else []), label_column]
     if problem_type is None:
         lists = any(isinstance(_field(r, label_column), (list, tuple)) for _, r in rows)
@@ -178,13 +176,18 @@ def _label(
     if problem == "multi_label_classification":
         if isinstance(value, str):
             parts = value.split(separator) if separator else [value]
-        elif isinstance(value, (list, tuple)):
+        elif isinstance(value, (list, tuple, set, frozenset)):
             parts = list(value)
         else:
             parts = [value]
+        if any(part is None for part in parts):
+            raise ConfigError(
+                f"{where}: {at}: the labels {value!r} in column {column!r} hold a null; "
+                "drop it or name the class"
+            )
         names = {_class(p, column, where, at) for p in parts if str(p).strip()}
         return tuple(sorted_labels(names))
-    if isinstance(value, (list, tuple, dict)):
+    if isinstance(value, (list, tuple, dict, set, frozenset)):
         raise ConfigError(
             f"{where}: {at}: the label is a {type(value).__name__}; for several labels per "
             "text pass problem_type='multi_label_classification'"
@@ -195,7 +198,7 @@ def _label(
 def _class(value: Any, column: str, where: str, at: str) -> str:
     """A class name: integral numbers written one way (``1``, ``1.0`` and ``"1"`` are
     ``"1"``), spaces around a name dropped."""
-    if isinstance(value, (dict, list, tuple)):
+    if isinstance(value, (dict, list, tuple, set, frozenset)):
         raise ConfigError(
             f"{where}: {at}: a label in column {column!r} is a {type(value).__name__}"
         )

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
-from ._files import read_rows
+from ._files import given_rows, read_rows
 from ._fit import FitOptions, autocast, check_max_length, fit, prepare, write_json
 from .classify import FinetuneResult, _is_wordpiece
 
@@ -77,7 +77,7 @@ def read_qa(
             rows = _squad_rows(rows[0][1], path)
         where = str(source)
     else:
-        rows, where = [(f"row {i}", row) for i, row in enumerate(source)], "the examples"
+        rows, where = given_rows(source, "examples", "row"), "the examples"
     examples: list[QAExample] = []
     for i, (at, row) in enumerate(rows):
         if isinstance(row, QAExample):

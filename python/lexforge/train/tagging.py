@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
-from ._files import read_rows
+from ._files import given_rows, read_rows
 from ._fit import FitOptions, autocast, check_max_length, fit, prepare, write_json
 from .classify import (
     FinetuneResult,
@@ -77,7 +77,7 @@ def read_tagged(
             )
         where = str(source)
     else:
-        rows, where = [(f"sentence {i}", row) for i, row in enumerate(source)], "the sentences"
+        rows, where = given_rows(source, "sentences", "sentence"), "the sentences"
     sentences: list[Sentence] = []
     for at, row in rows:
         if isinstance(row, dict):
