@@ -297,6 +297,9 @@ def test_wrong_types_get_clear_errors(tmp_path: Path) -> None:
         w.encode_batch(["a"], num_threads=-1)
     with pytest.raises(ConfigError, match="num_threads"):
         bpe.encode_batch(["a"], num_threads=-1)
+    for tok in (w, bpe):  # past what the core's integer holds: an error, not an overflow
+        with pytest.raises(ConfigError, match="num_threads must be at most"):
+            tok.encode_batch(["a"], num_threads=10**20)
     with pytest.raises(TypeError, match="allowed_special"):
         bpe.encode("a", allowed_special=None)  # type: ignore[arg-type]
     corpus = tmp_path / "corpus.txt"

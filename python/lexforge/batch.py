@@ -236,6 +236,11 @@ def padding_option(
     return Padding(length, multiple_of, pad_id, 0, _side(side, "padding_side"))
 
 
+# the most threads a call may ask for (the pools are capped at 4 x cores anyway); above it
+# the number would not fit the core's integer
+MAX_THREADS = 2**32
+
+
 def check_int(name: str, value: Any, least: int = 0, most: int | None = None) -> int:
     """``value`` if it is an integer in [``least``, ``most``], else a :class:`ConfigError`
     naming ``name``."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, overload
 
 from lexforge._core import Bpe
-from lexforge.batch import check_int
+from lexforge.batch import MAX_THREADS, check_int
 from lexforge.errors import ConfigError
 from lexforge.formats import gpt2, hf_json, tiktoken
 from lexforge.tokenizer import Tokenizer, as_ids, bad_ids, bad_text
@@ -256,7 +256,7 @@ class BpeTokenizer(Tokenizer):
         if return_tensors not in (None, "np"):
             raise ValueError(f"return_tensors must be None or 'np', got {return_tensors!r}")
         if num_threads is not None:
-            check_int("num_threads", num_threads)
+            check_int("num_threads", num_threads, most=MAX_THREADS)
         allowed, disallowed = self._policy(allowed_special, disallowed_special)
         batch = list(texts)
         try:
@@ -279,7 +279,7 @@ class BpeTokenizer(Tokenizer):
         if isinstance(texts, str):
             raise TypeError("encode_batch_flat takes a sequence of texts")
         if num_threads is not None:
-            check_int("num_threads", num_threads)
+            check_int("num_threads", num_threads, most=MAX_THREADS)
         allowed, disallowed = self._policy(allowed_special, disallowed_special)
         batch = list(texts)
         try:

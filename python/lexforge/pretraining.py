@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lexforge import _core
-from lexforge.batch import check_int
+from lexforge.batch import MAX_THREADS, check_int
 from lexforge.errors import ConfigError
 from lexforge.masking import Masker
 from lexforge.shards import ShardSet
@@ -99,7 +99,7 @@ class PretrainingBatches:
         check_int("max_seq_len", max_seq_len, most=1 << 31)
         check_int("pad_to_multiple_of", pad_to_multiple_of, most=1 << 31)
         if num_threads is not None:
-            check_int("num_threads", num_threads)
+            check_int("num_threads", num_threads, most=MAX_THREADS)
         if objective not in ("nsp", "sop", "none"):
             raise ConfigError(f"objective must be 'nsp', 'sop' or 'none', got {objective!r}")
         if pad_to not in ("longest", "max_length"):

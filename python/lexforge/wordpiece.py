@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 from lexforge import _core
 from lexforge._core import BertTokenizer
 from lexforge.batch import (
+    MAX_THREADS,
     BatchEncoding,
     Padding,
     Truncation,
@@ -206,7 +207,7 @@ class WordPieceTokenizer(Tokenizer):
         if isinstance(texts, str):
             raise TypeError("encode_batch takes a sequence of texts; for one text use encode()")
         if num_threads is not None:
-            check_int("num_threads", num_threads)
+            check_int("num_threads", num_threads, most=MAX_THREADS)
         if isinstance(pairs, str):
             raise TypeError(
                 "pairs must be a sequence of second texts (one per text), not one str; "
