@@ -169,6 +169,15 @@ def _bpe() -> Any:
     return lf.Tokenizer.train_bpe(texts=["the film was superb"] * 4, vocab_size=260)
 
 
+def test_a_rerun_into_the_same_folder_starts_its_own_log(checkpoint: Path, tmp_path: Path) -> None:
+    train = _write_csv(tmp_path / "train.csv", 40, seed=1, columns=("text", "label"))
+    out = tmp_path / "run"
+    for _ in range(2):
+        finetune(checkpoint, train, out_dir=out, epochs=1, max_steps=2, progress=False)
+    records = (out / "log.jsonl").read_text().splitlines()
+    assert [json.loads(r)["step"] for r in records] == [2]
+
+
 def test_in_memory_data_of_the_wrong_kind(checkpoint: Path) -> None:
     for task in ("classify", "tag", "qa"):
         for bad in (None, 42, {"text": "a", "label": "b"}):

@@ -480,6 +480,8 @@ def fit(
         model.eval()
         return history, best
 
+    if out is not None:  # this run's log, not appended to an earlier run's in the folder
+        (out / "log.jsonl").unlink(missing_ok=True)
     clock = time.perf_counter()
     history: list[dict[str, Any]] = []
     finished: list[tuple[dict[str, torch.Tensor], dict[str, Any] | None]] = []
