@@ -26,6 +26,7 @@ from typing_extensions import Self
 from ..errors import CheckpointError, ConfigError
 from ..ops import attention, attention_varlen, pad, unpad
 from .config import BertConfig
+from .inputs import check_inputs
 
 __all__ = [
     "BatchLayout",
@@ -150,10 +151,12 @@ class Layer(nn.Module):
 class Pretrained(nn.Module):
     """What every model class shares: HF-format checkpoints (``lexforge.model.hf``) and
     contextual representations (``lexforge.model.represent``). ``tokenizer`` is set by
-    ``from_pretrained`` when the directory has one."""
+    ``from_pretrained`` when the directory has one, ``loaded_from`` (which checkpoint, and
+    which parts it lacked) always."""
 
     config: BertConfig
     tokenizer: Any = None
+    loaded_from: Any = None  # a hf.LoadedFrom, set by from_pretrained
 
     def embed_words(self, texts: Any, **options: Any) -> Any:
         """One contextual vector per word of each text (a list of ``WordVectors``): the
@@ -170,7 +173,11 @@ class Pretrained(nn.Module):
         return embed(self, texts, **options)
 
     def fill_mask(self, text: str, **options: Any) -> Any:
-        """The ``top_k`` tokens and probabilities for each ``[MASK]`` in ``text``."""
+        """The ``top_k`` tokens and probabilities for each ``[MASK]`` in ``text``. A model
+        loaded from a task-head checkpoint (a classifier, tagger or QA model: no MLM head
+        weights) raises ``CheckpointError``; one loaded from an encoder-only checkpoint
+        (``BertModel``, e.g. all-MiniLM-L6-v2) predicts with its freshly initialised head,
+        with a warning."""
         from .represent import fill_mask
 
         return fill_mask(self, text, **options)
@@ -187,10 +194,12 @@ class Pretrained(nn.Module):
     def from_pretrained(cls, directory: str | os.PathLike[str], **overrides: Any) -> Self:
         """Loads an HF-format BERT directory (ours, or any transformers BERT checkpoint in
         safetensors). Weights the checkpoint lacks (the MLM head of an encoder-only
-        checkpoint such as all-MiniLM-L6-v2) stay freshly initialised, with a warning.
+        checkpoint such as all-MiniLM-L6-v2) stay freshly initialised, with a warning;
+        another task's head is ignored, with a warning; encoder weights that the config
+        has no place for (more layers than ``num_hidden_layers``) raise ``CheckpointError``.
         ``overrides`` replace config fields (e.g. ``hidden_dropout=0.0``)."""
         from .heads import TASK_HEADS
-        from .hf import architecture, load_hf_state, read_checkpoint
+        from .hf import LoadedFrom, architecture, checkpoint_kind, load_hf_state, read_checkpoint
 
         config, state, source = read_checkpoint(directory)
         saved = architecture(directory)
@@ -208,11 +217,12 @@ class Pretrained(nn.Module):
             from ..tokenizer import Tokenizer
 
             model.tokenizer = Tokenizer.from_file(tokenizer_file)
+        fresh = tuple(sorted({m.split(".")[0] for m in missing}))
+        model.loaded_from = LoadedFrom(str(directory), checkpoint_kind(state, saved), fresh)
         if missing:
-            parts = ", ".join(sorted({m.split(".")[0] for m in missing}))
             warnings.warn(
-                f"{source} has no weights for {parts} ({len(missing)} tensors): they are "
-                "freshly initialised and need training",
+                f"{source} has no weights for {', '.join(fresh)} ({len(missing)} tensors): "
+                "they are freshly initialised and need training",
                 stacklevel=2,
             )
         return model
@@ -221,8 +231,11 @@ class Pretrained(nn.Module):
 class BertModel(Pretrained):
     """The encoder: ``forward(input_ids, attention_mask, token_type_ids)`` returns the
     hidden states (B, N, hidden) and the pooled [CLS] vector (B, hidden) (None without a
-    pooler). ``attention_mask`` (B, N) is 1/True at real tokens; hidden states at padding
-    are 0."""
+    pooler). ``input_ids`` and ``token_type_ids`` (B, N) are int64 or int32;
+    ``attention_mask`` (B, N) is 1/True at real tokens; hidden states at padding are 0.
+    Bad inputs raise ``ConfigError`` (``TokenIdError`` for an id outside the vocabulary);
+    id ranges are checked only on the CPU and outside ``torch.compile``
+    (``lexforge.model.inputs`` says why)."""
 
     def __init__(self, config: BertConfig, *, add_pooler: bool = True) -> None:
         super().__init__()
@@ -246,8 +259,7 @@ class BertModel(Pretrained):
         token_type_ids: Tensor | None = None,
         layout: BatchLayout | None = None,
     ) -> tuple[Tensor, Tensor | None]:
-        if input_ids.dim() != 2:
-            raise ConfigError(f"input_ids must be (batch, length), got {tuple(input_ids.shape)}")
+        check_inputs(self.config, input_ids, attention_mask, token_type_ids)
         x = self.embeddings(input_ids, token_type_ids)
         mask = None if attention_mask is None else attention_mask.bool()
         backend = self.attention_backend

@@ -14,6 +14,7 @@ import re
 import tempfile
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -131,13 +132,41 @@ def load_hf_state(model: nn.Module, state: dict[str, torch.Tensor], source: str)
             f"{' ...' if len(encoder_missing) > 4 else ''}: truncated, or not a BERT checkpoint"
         )
     unused = [k for k in state if k not in used and not _IGNORED.fullmatch(k)]
-    if unused:
+    stray = [k for k in unused if k.removeprefix("bert.").startswith(_ENCODER_PARTS)]
+    if stray:
+        raise CheckpointError(_stray_encoder(source, stray, model.config))  # type: ignore[arg-type]
+    if unused:  # another task's head (or a pooler the model does not have): not ours to use
         warnings.warn(
             f"{source}: ignored {len(unused)} weights the model has no place for "
             f"(e.g. {unused[0]}): a head for another task",
             stacklevel=3,
         )
     return missing
+
+
+_ENCODER_PARTS = ("embeddings.", "encoder.")  # HF names of the encoder (bar the pooler)
+_LAYER = re.compile(r"(?:bert\.)?encoder\.layer\.(\d+)\.")
+
+
+def _stray_encoder(source: str, stray: list[str], config: BertConfig) -> str:
+    """The message for encoder weights the model has no place for: the encoder would run
+    without them, so they are never dropped with a mere warning."""
+    found = (
+        f"{source} holds {len(stray)} encoder weights the model has no place for (e.g. {stray[0]})"
+    )
+    layers = [int(m.group(1)) for k in stray if (m := _LAYER.match(k))]
+    if layers and max(layers) >= config.num_layers:
+        return (
+            f"{found}: the weights have {max(layers) + 1} layers, config.json's "
+            f"num_hidden_layers (num_layers) says {config.num_layers}; set num_hidden_layers "
+            f"to {max(layers) + 1}"
+        )
+    if any(".final_layer_norm." in k for k in stray):
+        return (
+            f"{found}: they are a pre-LayerNorm encoder's, config.json describes a post-LN one; "
+            f'set "model_type": "lexforge_bert" and "lexforge": {{"pre_layernorm": true}}'
+        )
+    return f"{found}: config.json does not describe these weights (not a BERT of this layout)"
 
 
 def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
@@ -284,6 +313,38 @@ def _load_shards(index: Path) -> dict[str, torch.Tensor]:
             f"{index} places {missing[0]} (and {len(missing) - 1} more) in shards that lack it"
         )
     return state
+
+
+@dataclass(frozen=True)
+class LoadedFrom:
+    """Where ``from_pretrained`` found a model: the ``directory``, what its checkpoint is
+    (``kind``, a class name: see ``checkpoint_kind``) and the model's parts that it had no
+    weights for (``fresh``: top-level names such as ``"mlm"``, freshly initialised).
+    ``fill_mask`` reads it to refuse an MLM head that was never trained."""
+
+    directory: str
+    kind: str
+    fresh: tuple[str, ...] = ()
+
+
+def checkpoint_kind(state: dict[str, torch.Tensor], saved: str | None) -> str:
+    """What a checkpoint is, as the name of its model class: ``config.json``'s
+    ``architectures`` entry (``saved``), else what its head weights show (``BertModel``
+    for an encoder alone)."""
+    if saved:
+        return saved
+    names = {k.removeprefix("bert.") for k in state}
+    parts = ("qa_outputs.", "classifier.", "cls.predictions.", "cls.seq_relationship.", "pooler.")
+    heads = {p for p in parts if any(n.startswith(p) for n in names)}
+    if "qa_outputs." in heads:
+        return "BertForQuestionAnswering"
+    if "classifier." in heads:  # a sequence classifier reads the pooler, a tagger does not
+        return (
+            "BertForSequenceClassification" if "pooler." in heads else "BertForTokenClassification"
+        )
+    if "cls.predictions." in heads:
+        return "BertForPreTraining" if "cls.seq_relationship." in heads else "BertForMaskedLM"
+    return "BertForNextSentencePrediction" if "cls.seq_relationship." in heads else "BertModel"
 
 
 def architecture(directory: PathLike) -> str | None:

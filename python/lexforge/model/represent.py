@@ -7,6 +7,7 @@ character a word of its own, exactly the units the tokenizer's ``word_ids`` numb
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -16,7 +17,7 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
-from ..errors import ConfigError
+from ..errors import CheckpointError, ConfigError
 from .config import BertConfig
 
 
@@ -172,11 +173,36 @@ def embed(
     return result
 
 
+def _check_trained_mlm(model: nn.Module) -> None:
+    """Refuses an MLM head that ``from_pretrained`` left freshly initialised because the
+    checkpoint is another task's (its predictions would be noise); for an encoder-only
+    checkpoint (a BertModel, such as all-MiniLM-L6-v2) says so in a warning and goes on."""
+    origin = getattr(model, "loaded_from", None)
+    if origin is None or "mlm" not in origin.fresh:
+        return
+    lacking = (
+        f"{origin.directory} has no MLM head weights (cls.predictions.*): it is a "
+        f"{origin.kind} checkpoint"
+    )
+    if origin.kind != "BertModel":
+        raise CheckpointError(
+            f"{lacking}; fill-mask needs a model pretrained with MLM (a BertForMaskedLM or "
+            "BertForPreTraining checkpoint, such as a pretraining run's model/)"
+        )
+    warnings.warn(  # at the caller of Pretrained.fill_mask (no_grad's wrapper is a frame)
+        f"{lacking} (an encoder alone): the MLM head is freshly initialised, so these "
+        "predictions are untrained; fill-mask needs a model pretrained with MLM",
+        stacklevel=5,
+    )
+
+
 @torch.no_grad()
 def fill_mask(
     model: nn.Module, text: str, *, tokenizer: Any = None, top_k: int = 5
 ) -> list[list[tuple[str, float]]]:
-    """The ``top_k`` tokens (and probabilities) for each ``[MASK]`` in ``text``."""
+    """The ``top_k`` tokens (and probabilities) for each ``[MASK]`` in ``text``. Raises
+    ``CheckpointError`` for a model whose MLM head ``from_pretrained`` left freshly
+    initialised because the checkpoint is another task's; warns for an encoder-only one."""
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}")
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
@@ -193,6 +219,7 @@ def fill_mask(
     where = (ids == mask_id).nonzero().flatten()
     if where.numel() == 0:
         raise ConfigError(f"no [MASK] in {text!r}")
+    _check_trained_mlm(model)  # after the text's checks: warns only when it predicts
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()

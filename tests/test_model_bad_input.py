@@ -1,0 +1,204 @@
+"""Bad input to the model gets a typed error that names the problem and the fix: fill-mask
+on a checkpoint without MLM weights, a config.json with fewer layers than the weights,
+and token ids, segment ids, dtypes and shapes that the encoder cannot take."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import lexforge as lf  # noqa: E402
+from lexforge import datasets  # noqa: E402
+from lexforge.cli import main  # noqa: E402
+from lexforge.errors import CheckpointError, ConfigError, TokenIdError  # noqa: E402
+from lexforge.model import (  # noqa: E402
+    BertConfig,
+    BertForMaskedLM,
+    BertForQuestionAnswering,
+    BertForSequenceClassification,
+    BertForTokenClassification,
+    BertModel,
+)
+
+
+@pytest.fixture(scope="module")
+def tok() -> Any:
+    return lf.Tokenizer.from_file(datasets.files("bert-base-uncased")["tokenizer.json"])
+
+
+def _config(vocab_size: int, **kw: Any) -> BertConfig:
+    return BertConfig(
+        vocab_size=vocab_size, hidden_size=32, num_layers=2, num_heads=2,
+        intermediate_size=64, max_position_embeddings=32, **kw,
+    )  # fmt: skip
+
+
+def _save(cls: Any, tok: Any, path: Path, **kw: Any) -> Path:
+    torch.manual_seed(0)
+    cls(_config(tok.vocab_size, **kw)).save_pretrained(path, tokenizer=tok)
+    return path
+
+
+def _edit_config(path: Path, **changes: Any) -> None:
+    data = json.loads((path / "config.json").read_text())
+    data.update(changes)
+    (path / "config.json").write_text(json.dumps(data))
+
+
+# fill-mask needs MLM weights ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "cls", [BertForSequenceClassification, BertForTokenClassification, BertForQuestionAnswering]
+)
+@pytest.mark.parametrize("architectures", [True, False])
+def test_fill_mask_refuses_a_task_head_checkpoint(
+    tok: Any, tmp_path: Path, cls: Any, architectures: bool
+) -> None:
+    path = _save(cls, tok, tmp_path / "m")
+    if not architectures:  # then the kind comes from the head's weights
+        _edit_config(path, architectures=None)
+    with pytest.warns(UserWarning, match="no weights for mlm"):
+        model = BertForMaskedLM.from_pretrained(path)
+    want = f"{path} has no MLM head weights \\(cls.predictions.\\*\\): it is a {cls.__name__}"
+    with pytest.raises(CheckpointError, match=want + ".*pretrained with MLM"):
+        model.fill_mask("the film was [MASK].")
+
+
+def test_cli_fill_mask_refuses_a_classifier(
+    tok: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _save(BertForSequenceClassification, tok, tmp_path / "m")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the loading warnings; the error is what counts
+        assert main(["fill-mask", str(path), "a [MASK] b"]) == 1
+    err = capsys.readouterr().err
+    assert "has no MLM head weights" in err and "BertForSequenceClassification checkpoint" in err
+
+
+def test_fill_mask_on_an_encoder_alone_warns_and_on_mlm_weights_says_nothing(
+    tok: Any, tmp_path: Path
+) -> None:
+    encoder = _save(BertModel, tok, tmp_path / "encoder")
+    with pytest.warns(UserWarning, match="no weights for mlm"):
+        model = BertForMaskedLM.from_pretrained(encoder)
+    with pytest.warns(UserWarning, match="it is a BertModel checkpoint .*untrained"):
+        assert len(model.fill_mask("a [MASK] b", top_k=2)[0]) == 2
+    mlm = _save(BertForMaskedLM, tok, tmp_path / "mlm")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(BertForMaskedLM.from_pretrained(mlm).fill_mask("a [MASK] b")[0]) == 5
+
+
+# a config.json that does not describe the weights -------------------------------------
+
+
+def test_fewer_layers_in_config_than_in_the_weights(tok: Any, tmp_path: Path) -> None:
+    path = _save(BertForMaskedLM, tok, tmp_path / "m")
+    _edit_config(path, num_hidden_layers=1)
+    for cls in (BertModel, BertForMaskedLM, BertForSequenceClassification):
+        with pytest.raises(
+            CheckpointError,
+            match=r"holds 16 encoder weights .*bert\.encoder\.layer\.1\..*the weights have 2 "
+            r"layers, config.json's num_hidden_layers \(num_layers\) says 1; set "
+            r"num_hidden_layers to 2",
+        ):
+            cls.from_pretrained(path)
+
+
+def test_pre_ln_weights_under_a_post_ln_config(tok: Any, tmp_path: Path) -> None:
+    path = _save(BertForMaskedLM, tok, tmp_path / "m", pre_layernorm=True)
+    _edit_config(path, model_type="bert", lexforge={"pre_layernorm": False})
+    with pytest.raises(CheckpointError, match=r"encoder\.final_layer_norm.*pre_layernorm"):
+        BertForMaskedLM.from_pretrained(path)
+
+
+def test_another_tasks_head_is_still_only_ignored(tok: Any, tmp_path: Path) -> None:
+    path = _save(BertForSequenceClassification, tok, tmp_path / "m")
+    with pytest.warns(UserWarning, match="ignored 2 weights .*classifier"):
+        BertModel.from_pretrained(path)
+    copy = tmp_path / "copy"
+    shutil.copytree(path, copy)
+    _edit_config(copy, num_hidden_layers=3)  # more layers than the weights: still an error
+    with pytest.raises(CheckpointError, match="lacks encoder weights"):
+        BertModel.from_pretrained(copy)
+
+
+# forward's inputs ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def model() -> Any:
+    torch.manual_seed(0)
+    return BertModel(_config(1000)).eval()
+
+
+def _ids(*rows: list[int]) -> Any:
+    return torch.tensor(rows)
+
+
+@pytest.mark.parametrize(
+    "args,error,message",
+    [
+        ((_ids([2, 5000, 3]),), TokenIdError, r"input_ids\[0, 1\] is 5000, outside \[0, 1000\)"),
+        ((_ids([2, 5, 3], [2, -1, 3]),), TokenIdError, r"input_ids\[1, 1\] is -1, outside"),
+        ((_ids([2, 5, 3]), None, _ids([0, 2, 1])), ConfigError,
+         r"token_type_ids\[0, 1\] is 2, outside \[0, 2\)"),
+        ((_ids([2, 5, 3]), None, _ids([0, -1, 1])), ConfigError, r"token_type_ids\[0, 1\] is -1"),
+        ((torch.tensor([[2.0, 5.0]]),), ConfigError,
+         r"input_ids must be an integer tensor .*got torch.float32"),
+        ((_ids([2, 5]), None, torch.zeros(1, 2)), ConfigError,
+         r"token_type_ids must be an integer tensor .*got torch.float32"),
+        ((torch.zeros(1, 0, dtype=torch.long),), ConfigError,
+         r"\(batch, length\) with length >= 1, got shape \(1, 0\)"),
+        ((_ids([2, 5])[0],), ConfigError, r"\(batch, length\) .*got shape \(2,\)"),
+        ((np.array([[2, 5]]),), ConfigError, r"input_ids must be a torch.Tensor, got ndarray"),
+        ((_ids([2, 5]), torch.ones(1, 3)), ConfigError,
+         r"attention_mask has shape \(1, 3\), input_ids \(1, 2\)"),
+        ((_ids([2, 5]), None, _ids([0, 0, 0])), ConfigError,
+         r"token_type_ids has shape \(1, 3\), input_ids \(1, 2\)"),
+    ],
+)  # fmt: skip
+def test_forward_names_the_bad_input(
+    model: Any, args: tuple[Any, ...], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        model(*args)
+
+
+def test_heads_check_their_inputs_too(tok: Any) -> None:
+    head = BertForSequenceClassification(_config(1000)).eval()
+    with pytest.raises(TokenIdError, match="is 1000, outside"):
+        head(_ids([2, 1000]))
+
+
+def test_good_inputs_still_run_int32_included(model: Any) -> None:
+    ids = _ids([2, 999, 3, 0], [2, 0, 3, 0])
+    with torch.no_grad():
+        want, _ = model(ids, ids != 0, torch.zeros_like(ids))
+        got, _ = model(ids.int(), (ids != 0).int(), torch.zeros_like(ids).int())
+    assert torch.equal(want, got)
+    assert model(torch.zeros(0, 4, dtype=torch.long))[0].shape == (0, 4, 32)  # no rows: fine
+
+
+def test_checks_leave_compile_one_graph(model: Any) -> None:
+    """fullgraph=True fails on a graph break: the value checks must not run under compile."""
+    torch._dynamo.reset()
+    compiled = torch.compile(model, fullgraph=True, backend="eager")
+    ids = _ids([2, 7, 3], [2, 9, 3])
+    with torch.no_grad():
+        got, _ = compiled(ids, torch.ones_like(ids), torch.zeros_like(ids))
+        want, _ = model(ids, torch.ones_like(ids), torch.zeros_like(ids))
+    assert torch.allclose(got, want, atol=1e-6)
+    # the free checks stay (with fullgraph=False: under fullgraph dynamo wraps any raise)
+    loose = torch.compile(model, backend="eager")
+    with pytest.raises(ConfigError, match="must be an integer tensor"):
+        loose(ids.float())
