@@ -30,6 +30,7 @@ from torch import nn
 from ..errors import ConfigError, TrainingDivergedError
 from ..model import BatchLayout, BertConfig, BertForMaskedLM, BertForPreTraining
 from . import checkpoint
+from ._fit import resolve_device
 
 Schedule = Literal["linear", "cosine"]
 
@@ -143,16 +144,7 @@ class _World:
         local = int(os.environ.get("LOCAL_RANK", "0"))
         if device is None:
             device = f"cuda:{local}" if torch.cuda.is_available() else "cpu"
-        try:
-            dev = torch.device(device)
-        except (RuntimeError, TypeError) as e:
-            raise ConfigError(
-                f"device {device!r} is not a device name (cpu, cuda, cuda:1): {e}"
-            ) from None
-        if dev.type == "cuda" and not torch.cuda.is_available():
-            raise ConfigError(f"device {device!r}: this machine has no CUDA GPU; use cpu")
-        if dev.type not in ("cpu", "cuda"):
-            raise ConfigError(f"device {device!r}: lexforge trains on cpu or cuda")
+        dev = resolve_device(device)
         if dev.type == "cuda":
             if dev.index is None:  # "cuda": this process's GPU (torchrun's LOCAL_RANK)
                 dev = torch.device("cuda", local if size > 1 else torch.cuda.current_device())
