@@ -439,6 +439,13 @@ def test_a_fine_tuned_head_is_kept_or_replaced_on_request(checkpoint: Path, tmp_
             CheckpointError, match=r"for labels \['mixed', 'neg', 'pos'\].*new_head"
         ):
             finetune(saved, records, max_steps=1, progress=False)
+    # the same labels asked as sets: the message names the problem type that differs
+    with pytest.raises(
+        CheckpointError,
+        match=r"\(single_label_classification\); the data has .* \(multi_label_classification\)",
+    ):
+        finetune(saved, train, problem_type="multi_label_classification", max_steps=1,
+                 progress=False)  # fmt: skip
     with pytest.warns(UserWarning, match="freshly initialised head"):
         fresh = task_model(BertForSequenceClassification, saved, ("other", "pos"), new_head=True)
     assert fresh.config.labels == ("other", "pos") and fresh.classifier.weight.shape[0] == 2

@@ -139,7 +139,7 @@ def task_model(
                 return cls.from_pretrained(model, **overrides)
         if _fits(cls, labels, problem_type, *saved):
             return cls.from_pretrained(model)
-        _other_head(model, cls, labels, *saved, new_head=new_head)
+        _other_head(model, cls, labels, *saved, new_head=new_head, problem_type=problem_type)
         from ..model import BertModel
 
         with warnings.catch_warnings():
@@ -151,7 +151,7 @@ def task_model(
                  config.problem_type):  # fmt: skip
             return model
         _other_head(type(model).__name__, cls, labels, type(model).__name__, config.labels,
-                    config.problem_type, new_head=new_head)  # fmt: skip
+                    config.problem_type, new_head=new_head, problem_type=problem_type)  # fmt: skip
     encoder = model if hasattr(model, "embeddings") else getattr(model, "bert", None)
     if encoder is None:
         raise ConfigError(f"{type(model).__name__} has no BERT encoder to fine-tune")
@@ -191,6 +191,7 @@ def _other_head(
     saved_problem: str | None,
     *,
     new_head: bool,
+    problem_type: str | None = None,
 ) -> None:
     """``CheckpointError`` for a head that does not fit (a warning with ``new_head``)."""
     import warnings
@@ -203,6 +204,9 @@ def _other_head(
         if saved_problem:
             what += f" ({saved_problem})"
         what += f"; the data has {list(labels or ())}"
+        asked = _problem(problem_type, labels or ())
+        if labels and _problem(saved_problem, labels) != asked:
+            what += f" ({asked})"
     else:
         what += f"; its head does not fit a {cls.__name__}"
     if not new_head:
