@@ -84,15 +84,18 @@ impl SpecialTokens {
     }
 
     /// Prepares the matchers for one call: specials in `allowed` become their ids, finding one
-    /// in `disallowed` (minus `allowed`) is an error, the rest are ordinary text.
+    /// in `disallowed` is an error, the rest are ordinary text. As in tiktoken, `All` for
+    /// `disallowed` means every special not allowed, while a set named explicitly is checked
+    /// as given, even where it overlaps `allowed`.
     pub fn policy(&self, allowed: &Selection, disallowed: &Selection) -> Result<Policy<'_>> {
         let allowed_idx = self.indices(allowed)?;
         let mut is_allowed = vec![false; self.tokens.len()];
         for &i in &allowed_idx {
             is_allowed[i] = true;
         }
+        let every = matches!(disallowed, Selection::All);
         let disallowed_idx: Vec<usize> =
-            self.indices(disallowed)?.into_iter().filter(|&i| !is_allowed[i]).collect();
+            self.indices(disallowed)?.into_iter().filter(|&i| !(every && is_allowed[i])).collect();
         let split = if allowed_idx.len() == self.tokens.len() {
             self.all.as_ref().map(|ac| Matcher::Borrowed(ac, None))
         } else {
@@ -258,6 +261,12 @@ mod tests {
         assert!(p.check("<s> plain", 0).is_ok());
         let p = s.policy(&Selection::Some(vec![]), &Selection::Some(vec![])).unwrap();
         assert_eq!(segs(&p, "<s>"), [Segment::Text(0, 3)]);
+        // tiktoken's precedence: a disallowed set named explicitly is checked even where it
+        // overlaps the allowed one; "all" disallowed means all but the allowed
+        let p = s.policy(&Selection::Some(vec![2]), &Selection::Some(vec![2])).unwrap();
+        assert!(matches!(p.check("<s>", 0), Err(Error::DisallowedSpecial { .. })));
+        let p = s.policy(&Selection::Some(vec![2]), &Selection::All).unwrap();
+        assert!(p.check("<s>", 0).is_ok());
     }
 
     #[test]

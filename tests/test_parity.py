@@ -5,6 +5,7 @@ cl100k and o200k rank files, and tokenizers we train and save, against tiktoken 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 import lexforge as lf
 from lexforge import datasets
+from lexforge.errors import SpecialTokenError
 
 tiktoken = pytest.importorskip("tiktoken")
 hf = pytest.importorskip("tokenizers")
@@ -89,6 +91,31 @@ def test_rank_files_match_tiktoken(
     assert ours.encode_batch(corpus, disallowed_special=()) == theirs.encode_ordinary_batch(corpus)  # type: ignore[attr-defined]
     text = "a <|endoftext|> b <|endofprompt|>"
     assert ours.encode(text, allowed_special="all") == theirs.encode(text, allowed_special="all")  # type: ignore[attr-defined]
+
+
+def test_special_token_policy_matches_tiktoken(rank_files: dict[str, Path]) -> None:
+    """Every combination of allowed/disallowed sets, tiktoken's precedence included: "all"
+    disallowed means all but the allowed; a set named explicitly is checked as given."""
+    ours = lf.Tokenizer.from_file(rank_files["cl100k_base"])
+    theirs: Any = tiktoken_encoding("cl100k_base", {"ranks": rank_files["cl100k_base"]})
+    eot, fim = "<|endoftext|>", "<|fim_prefix|>"
+    sets: list[Any] = ["all", set(), {eot}, {fim}, {eot, fim}]
+    for text in (f"a {eot} b", f"{fim}x", "plain", f"{eot}{fim}"):
+        for allowed in sets:
+            for disallowed in sets:
+                try:
+                    want: Any = theirs.encode(
+                        text, allowed_special=allowed, disallowed_special=disallowed
+                    )
+                except ValueError:
+                    want = ValueError
+                try:
+                    got: Any = ours.encode(
+                        text, allowed_special=allowed, disallowed_special=disallowed
+                    )
+                except SpecialTokenError:
+                    got = ValueError
+                assert got == want, (text, allowed, disallowed)
 
 
 @pytest.mark.parametrize("name", ["cl100k_base", "o200k_base"])

@@ -360,3 +360,19 @@ def test_a_bom_in_vocab_txt_is_dropped(tmp_path: Path) -> None:
     path.write_bytes(b"\xef\xbb\xbf" + "\n".join(tokens).encode() + b"\n")
     tok = lf.Tokenizer.from_file(path)
     assert tok.token_to_id("[PAD]") == 0 and tok.vocab_size == len(tokens)
+
+
+def test_a_normalized_special_token_is_warned_about(tmp_path: Path) -> None:
+    """HF matches an added token marked ``"normalized": true`` in the lowercased text too
+    ("[mask]"); lexforge matches it as written, and says so when the file asks otherwise."""
+    doc = json.loads(_bert_json().read_text(encoding="utf-8"))
+    mask = next(t for t in doc["added_tokens"] if t["content"] == "[MASK]")
+    mask["normalized"] = True
+    path = tmp_path / "tokenizer.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.warns(UserWarning, match=r"'\[MASK\]'\) has \"normalized\": true.*'\[mask\]'"):
+        tok = lf.Tokenizer.from_file(path)
+    assert tok.encode("a [MASK] b") == lf.Tokenizer.from_file(_bert_json()).encode("a [MASK] b")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the stock file (normalized: false) loads silently
+        lf.Tokenizer.from_file(_bert_json())

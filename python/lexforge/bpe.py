@@ -152,8 +152,9 @@ class BpeTokenizer(Tokenizer):
         Args:
             allowed_special: special tokens to encode as such (``"all"`` for every one).
             disallowed_special: special tokens whose text raises :class:`SpecialTokenError`
-                if found (default ``"all"``: every special not allowed). Special tokens in
-                neither set are encoded as ordinary text.
+                if found (default ``"all"``: every special not allowed; a set named
+                explicitly is checked as given, even where it overlaps ``allowed_special``,
+                as in tiktoken). Special tokens in neither set are encoded as ordinary text.
 
         Raises:
             SpecialTokenError: a disallowed special token's text is in ``text``.

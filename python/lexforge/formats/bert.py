@@ -7,6 +7,7 @@ Read and write; errors name the file, the key or line, and the fix.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -207,7 +208,16 @@ def load_json(path: Path, doc: Any = None) -> BertTokenizer:
         for flag in ("lstrip", "rstrip", "single_word"):
             if added.get(flag):
                 raise _fail(path, f"added_tokens[{i}].{flag}", "true is not supported")
-        specials.append((added["content"], int(added["id"])))
+        content = str(added["content"])
+        lowercased = normalizer is not None and normalizer[3]
+        if added.get("normalized") and lowercased and content != content.lower():
+            warnings.warn(
+                f'{path}: added_tokens[{i}] ({content!r}) has "normalized": true: '
+                f"lexforge matches it only as written, HF tokenizers also in other cases "
+                f"({content.lower()!r}); set it to false to make both agree",
+                stacklevel=4,
+            )
+        specials.append((content, int(added["id"])))
     try:
         return BertTokenizer(
             tokens,
