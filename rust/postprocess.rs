@@ -290,6 +290,13 @@ fn truncate(
     };
     let total = a.len() + b.map_or(0, Seq::len);
     let cut = |s: &Seq, n: usize| -> Result<Vec<Seq>> {
+        if n < s.len() && n == 0 && t.stride > 0 {
+            // windows of no token cannot overlap: HF refuses this too
+            return Err(Error::Config(format!(
+                "stride={} needs room for text, but max_length={} leaves none after the {added} special tokens; raise max_length or use stride=0",
+                t.stride, t.max_length
+            )));
+        }
         if n < s.len() && n > 0 && t.stride >= n {
             return Err(Error::Config(format!(
                 "stride={} must be smaller than the {n} tokens a truncated sequence keeps; lower stride or raise max_length",

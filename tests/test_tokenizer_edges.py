@@ -376,3 +376,14 @@ def test_a_normalized_special_token_is_warned_about(tmp_path: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the stock file (normalized: false) loads silently
         lf.Tokenizer.from_file(_bert_json())
+
+
+def test_stride_with_no_room_for_text_is_refused_as_in_hf() -> None:
+    hf = pytest.importorskip("tokenizers")
+    ours = lf.Tokenizer.from_file(_bert_json())
+    theirs = hf.Tokenizer.from_file(str(_bert_json()))
+    with pytest.raises(ValueError, match="stride set to 1"):
+        theirs.enable_truncation(max_length=2, stride=1)
+    with pytest.raises(ConfigError, match="stride=1 needs room for text"):
+        ours.encode_batch(["a b c d e f"], max_length=2, truncation=True, stride=1,
+                          return_overflowing_tokens=True)  # fmt: skip
