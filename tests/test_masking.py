@@ -243,6 +243,12 @@ def test_bad_input() -> None:
         lf.mask_tokens(ids, mode="bogus", **ok)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="special_tokens_mask has shape"):
         lf.mask_tokens(ids, special_tokens_mask=np.zeros((1, 3)), vocab_size=200, mask_token_id=103)
+    # uint16 ids cannot hold a [MASK] id past 65,535: refused, not wrapped into another id
+    big = {"vocab_size": 70_000, "mask_token_id": 69_999, "special_ids": [101, 102]}
+    with pytest.raises(ConfigError, match="uint16, which cannot hold ids up to 69999"):
+        lf.mask_tokens(ids.astype(np.uint16), **big)
+    out, _ = lf.mask_tokens(ids.astype(np.uint32), mlm_probability=1.0, **big)
+    assert out.dtype == np.uint32 and set(out[0, 1:3]) <= {69_999, 5, 6} | set(range(103, 70_000))
 
 
 def test_masker_from_tokenizer_and_mask_only(bert: lf.WordPieceTokenizer, batch: Any) -> None:

@@ -100,7 +100,12 @@ def test_resume_rebuilds_only_missing_shards(
         lf.ShardSet(tmp_path)
     calls.clear()
     monkeypatch.setattr(_core, "tokenize_piece", lambda *a: (calls.append(a[2]), real(*a))[1])
+    # a temporary file left by the interrupted build goes; a user's own file stays
+    (tmp_path / ".shard-00002.tokens.npy.x1y2.tmp").write_bytes(b"partial")
+    (tmp_path / ".notes.tmp").write_text("mine")
     resumed = lf.build_shards(text_file, tmp_path, bert, piece_mb=0.25)
+    assert [p.name for p in tmp_path.glob(".*.tmp")] == [".notes.tmp"]
+    (tmp_path / ".notes.tmp").unlink()
     assert len(calls) == len(shards) - 2  # the two finished shards were kept
     for name in (s.name for s in shards.shards):
         for part in ("tokens", "sentences", "documents"):
@@ -358,3 +363,15 @@ def test_whole_word_masking_of_shard_batches(shards: lf.ShardSet, bert: Any) -> 
     inner = continues[:, 1:] & ~np.isin(original[:, :-1], specials)
     assert (picked[:, 1:][inner] == picked[:, :-1][inner]).all()
     assert picked.any()
+
+
+def test_a_stream_with_nothing_to_give_fails_instead_of_spinning(bert: Any, tmp_path: Path) -> None:
+    shards = lf.build_shards(lf.write_corpus(["Hi", "Yes", "No"], tmp_path / "c.txt"),
+                             tmp_path / "s", bert)  # fmt: skip
+    for epochs in (None, 1):  # endless: it used to loop for ever; one pass: zero batches
+        with pytest.raises(lf.CorpusError, match="no 'sop' instances"):
+            next(iter(lf.PretrainingBatches(shards, batch_size=2, max_seq_len=16,
+                                            objective="sop", epochs=epochs)))  # fmt: skip
+    batch = next(iter(lf.PretrainingBatches(shards, batch_size=2, max_seq_len=16,
+                                            objective="none")))  # fmt: skip
+    assert batch["input_ids"].shape[0] == 2

@@ -201,6 +201,12 @@ class Masker:
             raise ConfigError(f"input_ids must be integers, got dtype {ids.dtype}")
         if ids.dtype.type not in _ID_DTYPES:
             ids = ids.astype(np.int64)
+        if np.iinfo(ids.dtype).max < self.vocab_size - 1:  # [MASK] and random ids would wrap
+            raise ConfigError(
+                f"input_ids are {ids.dtype}, which cannot hold ids up to {self.vocab_size - 1} "
+                f"(vocab_size {self.vocab_size}); the masked ids come back in the input's "
+                "dtype: pass int32 or int64 ids"
+            )
         special = None
         if special_tokens_mask is not None:
             special = _array(special_tokens_mask, "special_tokens_mask")

@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from lexforge import _core
 from lexforge.batch import MAX_THREADS, check_int
-from lexforge.errors import ConfigError
+from lexforge.errors import ConfigError, CorpusError
 from lexforge.masking import Masker
 from lexforge.shards import ShardSet
 
@@ -138,8 +138,17 @@ class PretrainingBatches:
     def _blocks(self) -> Iterator[Any]:
         epochs = itertools.count() if self.epochs is None else range(self.epochs)
         for epoch in epochs:
+            instances = 0
             for shard in _core.shard_order(self._corpus.n_shards, self.seed, epoch):
-                yield self._block(shard, epoch)
+                block = self._block(shard, epoch)
+                instances += len(block)
+                yield block
+            if instances == 0:  # every pass would be as empty: an endless stream never yields
+                raise CorpusError(
+                    f"a whole pass over the shards gives no {self.objective!r} instances: "
+                    "the documents are too short for it (sop swaps two segments of one "
+                    "document); use objective='none' or a corpus of longer documents"
+                )
 
     def iterate(
         self, start: int = 0, stride: int = 1, group: int = 1

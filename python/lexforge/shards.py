@@ -271,8 +271,11 @@ def build_shards(
     tokenizer_path = out / "tokenizer.json"
     if not tokenizer_path.exists() or _sha256(tokenizer_path) != fingerprint:
         _write_atomic(tokenizer_path, lambda f: f.write(tokenizer_bytes))
-    for stale in out.glob(".*.tmp"):  # left by an interrupted run
-        stale.unlink(missing_ok=True)
+    # the temporary files of an interrupted run: only names this function writes, never a
+    # user's own ".notes.tmp" in the same folder
+    for pattern in (".shard-*.npy.*.tmp", ".manifest.json.*.tmp", ".tokenizer.json.*.tmp"):
+        for stale in out.glob(pattern):
+            stale.unlink(missing_ok=True)
 
     dtype = np.dtype(manifest["dtype"])
     total = sum(end - start for _, start, end in manifest["plan"])
