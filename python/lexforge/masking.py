@@ -98,7 +98,9 @@ class Masker:
         mode: ``"bernoulli"`` (each token, or word, independently: HF's collator),
             ``"exact"`` (exactly ``round(p × eligible tokens)`` per row, half to even) or
             ``"span"`` (SpanBERT: spans of geometric length, parameter
-            ``span_probability``, at most ``max_span``, until that many tokens are picked).
+            ``span_probability``, clipped at ``max_span``, until that many tokens are
+            picked; spans that fall next to each other, or over picked tokens, make longer
+            runs, so a run of masked tokens may exceed ``max_span``).
         whole_word: pick whole words (all pieces of a word or none): words come from
             ``word_ids`` per call or, without them, from ``continuation_ids`` (the tokens
             that continue a word; :meth:`from_tokenizer` fills them in, see
