@@ -243,6 +243,16 @@ def test_bad_input() -> None:
         lf.mask_tokens(ids, mode="bogus", **ok)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="special_tokens_mask has shape"):
         lf.mask_tokens(ids, special_tokens_mask=np.zeros((1, 3)), vocab_size=200, mask_token_id=103)
+    # numbers past what the core holds: errors naming the option, not OverflowError
+    for bad, name in [({"vocab_size": 2**32}, "vocab_size"), ({"seed": 2**64}, "seed"),
+                      ({"num_threads": -1}, "num_threads"), ({"max_span": 0}, "max_span"),
+                      ({"mask_token_id": True}, "mask_token_id")]:  # fmt: skip
+        with pytest.raises(ConfigError, match=name):
+            lf.mask_tokens(ids, **{**ok, **bad})
+    with pytest.raises(ConfigError, match="step must be at most"):
+        lf.Masker(**ok)(ids, step=2**64)
+    with pytest.raises(ConfigError, match="continuation_ids must be at least 0"):
+        lf.Masker(**ok, whole_word=True, continuation_ids=[-1])
     # uint16 ids cannot hold a [MASK] id past 65,535: refused, not wrapped into another id
     big = {"vocab_size": 70_000, "mask_token_id": 69_999, "special_ids": [101, 102]}
     with pytest.raises(ConfigError, match="uint16, which cannot hold ids up to 69999"):

@@ -375,3 +375,13 @@ def test_a_stream_with_nothing_to_give_fails_instead_of_spinning(bert: Any, tmp_
     batch = next(iter(lf.PretrainingBatches(shards, batch_size=2, max_seq_len=16,
                                             objective="none")))  # fmt: skip
     assert batch["input_ids"].shape[0] == 2
+
+
+def test_build_shards_checks_its_numbers(bert: Any, tmp_path: Path) -> None:
+    corpus = lf.write_corpus(["Hi there. Bye now."], tmp_path / "c.txt")
+    for bad, match in [({"num_threads": -1}, "num_threads must be at least 0"),
+                       ({"num_threads": 10**20}, "num_threads must be at most"),
+                       ({"piece_mb": "1"}, "piece_mb must be a number")]:  # fmt: skip
+        with pytest.raises(ConfigError, match=match):
+            lf.build_shards(corpus, tmp_path / "s", bert, **bad)
+    assert not (tmp_path / "s").exists()

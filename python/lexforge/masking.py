@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lexforge import _core
+from lexforge.batch import MAX_THREADS, check_int
 from lexforge.errors import ConfigError
 
 __all__ = [
@@ -131,15 +132,21 @@ class Masker:
         num_threads: int | None = None,
         continuation_ids: Iterable[int] | None = None,
     ) -> None:
-        if vocab_size <= 0 or not 0 <= mask_token_id < vocab_size:
+        # ids are 32-bit in the core, seeds 64-bit: out of range is an error, not an overflow
+        check_int("vocab_size", vocab_size, least=1, most=2**32 - 1)
+        check_int("mask_token_id", mask_token_id)
+        if not mask_token_id < vocab_size:
             raise ConfigError(
                 f"mask_token_id={mask_token_id} is outside the vocabulary [0, {vocab_size}); "
                 "pass the tokenizer's [MASK] id"
             )
-        if max_span < 1:
-            raise ConfigError(f"max_span must be at least 1, got {max_span}")
-        if seed < 0:
-            raise ConfigError(f"seed must be a non-negative integer, got {seed}")
+        check_int("max_span", max_span, least=1, most=2**32)
+        check_int("seed", seed, most=2**64 - 1)
+        if num_threads is not None:
+            check_int("num_threads", num_threads, most=MAX_THREADS)
+        if continuation_ids is not None:
+            continuation_ids = [check_int("continuation_ids", i, most=2**32 - 1)
+                                for i in continuation_ids]  # fmt: skip
         self.vocab_size, self.mask_token_id = vocab_size, mask_token_id
         self.special_ids = frozenset(int(i) for i in special_ids if 0 <= int(i) < vocab_size)
         self.mlm_probability = mlm_probability
@@ -226,8 +233,7 @@ class Masker:
             words = np.ascontiguousarray(_array(word_ids, "word_ids"), dtype=np.int64)
             if words.shape != ids.shape:
                 raise ConfigError(f"word_ids has shape {words.shape}, input_ids {ids.shape}")
-        if step < 0:
-            raise ConfigError(f"step must be a non-negative integer, got {step}")
+        check_int("step", step, most=2**64 - 1)
         at = step if schedule_step is None else schedule_step
         rate = self.rate(at) if callable(self.mlm_probability) else None
         out, labels = self._core.mask(

@@ -30,6 +30,7 @@ import numpy.typing as npt
 
 from lexforge import _core
 from lexforge._progress import Progress
+from lexforge.batch import MAX_THREADS, check_int
 from lexforge.errors import ConfigError, CorpusError, ShardError
 from lexforge.formats import public_mode
 
@@ -218,8 +219,12 @@ def build_shards(
     """
     if sentences not in ("split", "lines"):
         raise ConfigError(f"sentences must be 'split' or 'lines', got {sentences!r}")
+    if isinstance(piece_mb, bool) or not isinstance(piece_mb, (int, float)):
+        raise ConfigError(f"piece_mb must be a number of megabytes, got {piece_mb!r}")
     if not 0 < piece_mb < 1e9:
         raise ConfigError(f"piece_mb must be a positive number of megabytes, got {piece_mb}")
+    if num_threads is not None:
+        check_int("num_threads", num_threads, most=MAX_THREADS)
     core = getattr(tokenizer, "_core", None)
     if not isinstance(core, _core.Bpe | _core.BertTokenizer):
         raise ConfigError(f"tokenizer must be a lexforge tokenizer, got {type(tokenizer).__name__}")
