@@ -385,3 +385,15 @@ def test_build_shards_checks_its_numbers(bert: Any, tmp_path: Path) -> None:
         with pytest.raises(ConfigError, match=match):
             lf.build_shards(corpus, tmp_path / "s", bert, **bad)
     assert not (tmp_path / "s").exists()
+
+
+def test_a_replaced_tokenizer_is_caught(bert: Any, tmp_path: Path) -> None:
+    shards = lf.build_shards(lf.write_corpus(["Hi there. Bye now."], tmp_path / "c.txt"),
+                             tmp_path / "s", bert)  # fmt: skip
+    assert shards.tokenizer().vocab_size == bert.vocab_size
+    other = lf.Tokenizer.train_wordpiece(texts=["hi there bye now"] * 3, vocab_size=96)
+    other.save(tmp_path / "s" / "tokenizer.json")
+    with pytest.raises(ShardError, match="not the tokenizer these shards were built with"):
+        lf.ShardSet(tmp_path / "s").tokenizer()
+    with pytest.raises(ShardError, match="not the tokenizer"):
+        lf.PretrainingBatches(tmp_path / "s", batch_size=2, max_seq_len=16, objective="none")

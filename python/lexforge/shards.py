@@ -461,10 +461,19 @@ class ShardSet:
         return digest.hexdigest()
 
     def tokenizer(self) -> Any:
-        """The tokenizer the shards were built with."""
+        """The tokenizer the shards were built with (its ``tokenizer.json``, checked against
+        the fingerprint the manifest recorded: another tokenizer's ids would train wrong)."""
         from lexforge.tokenizer import Tokenizer
 
-        return Tokenizer.from_file(self.directory / "tokenizer.json")
+        path = self.directory / "tokenizer.json"
+        recorded = self.manifest.get("tokenizer_sha256")
+        if recorded is not None and path.is_file() and _sha256(path) != recorded:
+            raise ShardError(
+                f"{path} is not the tokenizer these shards were built with (its sha256 differs "
+                "from the manifest's); put the original back, or build the shards again with "
+                "this tokenizer"
+            )
+        return Tokenizer.from_file(path)
 
     def arrays(self, k: int) -> _Arrays:
         """Shard ``k``'s (tokens, sentence offsets, document offsets), memory-mapped."""
