@@ -52,6 +52,17 @@ def test_datasets_subcommand() -> None:
     assert out.returncode == 0 and "wiki-leads" in out.stdout
 
 
+def test_bench_compares_before_it_times() -> None:
+    pytest.importorskip("tokenizers")
+    out = run("bench", "wordpiece", "bpe", "--texts", "40", "--repeat", "1")
+    assert out.returncode == 0, out.stderr
+    lines = [line for line in out.stdout.splitlines() if "tokens/s" in line]
+    assert [line.split()[0] for line in lines] == ["wordpiece", "bpe"]
+    assert all("ratio" in line or "not installed" in line for line in lines)
+    bad = run("bench", "nonsense")
+    assert bad.returncode == 1 and "unknown benchmark 'nonsense'" in bad.stderr
+
+
 def test_import_is_lazy() -> None:
     code = "import sys, lexforge; print('lexforge._core' in sys.modules, 'torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

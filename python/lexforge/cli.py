@@ -280,6 +280,15 @@ def _atomic(path: Path, write: Any) -> None:
         raise
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from lexforge import _bench
+
+    return _bench.run(
+        args.kinds, corpus=args.corpus, texts=args.texts, threads=args.threads,
+        repeat=args.repeat,
+    )  # fmt: skip
+
+
 def _fill_mask(args: argparse.Namespace) -> int:
     model = _load_model(args.model, "mlm")
     for position, candidates in enumerate(model.fill_mask(args.text, top_k=args.top_k)):  # type: ignore[attr-defined]
@@ -515,6 +524,18 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--max-words", type=int, default=3000)
     w.add_argument("-k", type=int, default=8)
     w.set_defaults(func=_similar)
+
+    b = sub.add_parser(
+        "bench",
+        help="a quick throughput check against the anchors (HF tokenizers, tiktoken, HF's "
+        "MLM collator), same process, same texts, outputs compared first",
+    )  # fmt: skip
+    b.add_argument("kinds", nargs="*", help="wordpiece, bpe, mask (default: all)")
+    b.add_argument("--corpus", default="wiki-leads", help="a dataset name (default wiki-leads)")
+    b.add_argument("--texts", type=int, default=2000, help="how many texts (default 2000)")
+    b.add_argument("--threads", type=int, default=1, help="threads for both sides (default 1)")
+    b.add_argument("--repeat", type=int, default=3, help="timed calls, best kept (default 3)")
+    b.set_defaults(func=_bench)
 
     from lexforge.datasets._cli import add_parser
 
