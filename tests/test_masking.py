@@ -249,6 +249,16 @@ def test_bad_input() -> None:
                       ({"mask_token_id": True}, "mask_token_id")]:  # fmt: skip
         with pytest.raises(ConfigError, match=name):
             lf.mask_tokens(ids, **{**ok, **bad})
+    not_numbers: list[tuple[dict[str, Any], str]] = [
+        ({"mlm_probability": "0.2"}, "mlm_probability must be a number"),
+        ({"mlm_probability": lambda step: "0.2"}, "schedule's rate must be a number"),
+        ({"mask_probability": None}, "mask_probability must be a number"),
+    ]
+    for bad, name in not_numbers:
+        with pytest.raises(ConfigError, match=name):
+            lf.mask_tokens(ids, **{**ok, **bad})
+    with pytest.raises(ConfigError, match="word_ids must be integers"):  # not cut to words
+        lf.mask_tokens(ids, whole_word=True, word_ids=np.array([[0.5, 0.7, 1.0, 2.0]]), **ok)
     with pytest.raises(ConfigError, match="step must be at most"):
         lf.Masker(**ok)(ids, step=2**64)
     with pytest.raises(ConfigError, match="continuation_ids must be at least 0"):

@@ -66,6 +66,13 @@ def _array(value: Any, name: str) -> npt.NDArray[Any]:
 _MASK_TOKENS = ("[MASK]", "<mask>", "<MASK>")
 
 
+def _check_number(name: str, value: Any) -> None:
+    """A probability is a real number (not a str, a bool or None); its range is checked
+    where it is used."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ConfigError(f"{name} must be a number, got {value!r}")
+
+
 def continuation_ids(tokenizer: Any) -> list[int]:
     """Ids of the tokens that continue the word before them, for whole-word masking
     without word ids: WordPiece pieces carrying the continuing prefix (``##``); byte-level
@@ -141,6 +148,12 @@ class Masker:
                 "pass the tokenizer's [MASK] id"
             )
         check_int("max_span", max_span, least=1, most=2**32)
+        for name, value in (("mlm_probability", mlm_probability),
+                            ("mask_probability", mask_probability),
+                            ("random_probability", random_probability),
+                            ("span_probability", span_probability)):  # fmt: skip
+            if not (name == "mlm_probability" and callable(value)):
+                _check_number(name, value)
         check_int("seed", seed, most=2**64 - 1)
         if num_threads is not None:
             check_int("num_threads", num_threads, most=MAX_THREADS)
@@ -168,7 +181,8 @@ class Masker:
         if mask is None and "mask_token_id" not in kwargs:
             raise ConfigError(
                 f"the tokenizer has no mask token (special tokens: {sorted(specials)}); train it "
-                "with special_tokens=[..., '[MASK]'] or pass mask_token_id="
+                "with special_tokens=[..., '[MASK]'], or pass mask_token_id= here (for "
+                "PretrainingBatches: masker=Masker.from_tokenizer(tok, mask_token_id=...))"
             )
         kwargs.setdefault("mask_token_id", mask)
         kwargs.setdefault("special_ids", specials.values())
@@ -179,7 +193,9 @@ class Masker:
     def rate(self, step: int) -> float:
         """The masking rate at ``step``."""
         p = self.mlm_probability
-        return float(p(step) if callable(p) else p)
+        value = p(step) if callable(p) else p
+        _check_number("the mlm_probability schedule's rate" if callable(p) else "rate", value)
+        return float(value)
 
     def __call__(
         self,
@@ -230,7 +246,12 @@ class Masker:
             special = np.ascontiguousarray(special)
         words = None
         if word_ids is not None:
-            words = np.ascontiguousarray(_array(word_ids, "word_ids"), dtype=np.int64)
+            words = _array(word_ids, "word_ids")
+            if words.dtype.kind not in "iu":  # floats would be cut to whole words silently
+                raise ConfigError(
+                    f"word_ids must be integers (-1 for none), got dtype {words.dtype}"
+                )
+            words = np.ascontiguousarray(words, dtype=np.int64)
             if words.shape != ids.shape:
                 raise ConfigError(f"word_ids has shape {words.shape}, input_ids {ids.shape}")
         check_int("step", step, most=2**64 - 1)

@@ -409,7 +409,8 @@ def pretrain(
         _check_resumed_options(found, opts, data)
     elif not resume and checkpoint.latest(ckpt_root) is not None:
         raise ConfigError(
-            f"{out} already holds checkpoints; pass resume=True to continue, or another out_dir"
+            f"{out} already holds checkpoints; pass resume=True (lexforge pretrain --resume) "
+            "to continue, or another out_dir"
         )
     # the rate of step `start` (a resumed optimizer carries its groups' initial_lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
