@@ -134,6 +134,7 @@ class _World:
     rank: int
     size: int
     device: torch.device
+    owns_group: bool = False  # this run started the process group, so it ends it
 
     @classmethod
     def start(cls, device: str | None) -> _World:
@@ -149,9 +150,10 @@ class _World:
             if dev.index is None:  # "cuda": this process's GPU (torchrun's LOCAL_RANK)
                 dev = torch.device("cuda", local if size > 1 else torch.cuda.current_device())
             torch.cuda.set_device(dev)
-        if size > 1 and not torch.distributed.is_initialized():
+        owns = size > 1 and not torch.distributed.is_initialized()
+        if owns:
             torch.distributed.init_process_group("nccl" if dev.type == "cuda" else "gloo")
-        return cls(rank, size, dev)
+        return cls(rank, size, dev, owns)
 
     def sum(self, *values: float) -> list[float]:
         """Sums numbers over the ranks (float64, so token counts stay exact); one process
@@ -518,6 +520,10 @@ def pretrain(
                 stacklevel=2,
             )
         log.plot()
+    if world.owns_group:  # every rank at once, after rank 0's export: a process that exits
+        # with its group alive can abort in the group's teardown (seen with gloo)
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
     return PretrainResult(net, out, log.history)
 
 
