@@ -113,6 +113,21 @@ def test_directory_corpus_reads_each_file_once_and_not_its_shards(
         lf.build_shards([corpus / "a.txt", corpus / "sub"], tmp_path / "s", bert)
     with pytest.raises(CorpusError, match="both the corpus and the shard directory"):
         lf.build_shards(corpus, corpus, bert)
+    # another build's shards in the corpus are not text either, nor is a shard folder a corpus
+    other = lf.build_shards(corpus, tmp_path / "elsewhere", bert)
+    assert other.manifest["sources"] == built.manifest["sources"]
+    with pytest.raises(CorpusError, match="holds shards written by build_shards"):
+        lf.build_shards(corpus / "shards", tmp_path / "s5", bert)
+    # a manifest.json of the user's own is text like any other file
+    (corpus / "sub" / "manifest.json").write_text('{"format": "mine"}\n', encoding="utf-8")
+    mine = lf.build_shards(corpus, tmp_path / "mine", bert)
+    assert [Path(s["path"]).name for s in mine.manifest["sources"]][-1] == "manifest.json"
+    # a list naming one file twice (here once through a link) would read it twice
+    with pytest.raises(CorpusError, match=r"lists .*latest\.txt twice \(entries 0 and 2\)"):
+        lf.build_shards([corpus / "a.txt", corpus / "sub" / "c.txt", corpus / "latest.txt"],
+                        tmp_path / "s6", bert)  # fmt: skip
+    with pytest.raises(CorpusError, match="twice"):
+        lf.Tokenizer.train_wordpiece([corpus / "a.txt", corpus / "a.txt"], vocab_size=100)
 
 
 def test_a_corpus_edited_in_place_is_not_taken_for_its_shards(bert: Any, tmp_path: Path) -> None:

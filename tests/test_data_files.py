@@ -83,6 +83,16 @@ def test_labels_are_normalised_and_ordered() -> None:
         "7",
         "0",
     ]
+    # one number, one class, however it was written: 1e20 as a float and 10**20 as an int
+    assert [r[1] for r in read_records([("a", 1e20), ("b", 10**20), ("c", "2.5"), ("d", 2.5)])] == [
+        "100000000000000000000",
+        "100000000000000000000",
+        "2.5",
+        "2.5",
+    ]
+    for missing in ("NaN", " nan", float("nan")):  # a missing number, not a class "NaN"
+        with pytest.raises(ConfigError, match=r"(missing number|is no class)"):
+            read_records([("a", "pos"), ("b", missing)])
     assert sorted_labels({"10", "2", "-1"}) == ("-1", "2", "10")
     assert sorted_labels({"b", "a", "10"}) == ("10", "a", "b")
 

@@ -202,7 +202,7 @@ def test_schedule_and_torch_in_out(bert: lf.WordPieceTokenizer, batch: Any) -> N
     assert isinstance(out, torch.Tensor) and labels.dtype == torch.int64
 
 
-@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint32, np.uint16])
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint32, np.uint16, np.int16, np.uint64])
 def test_dtypes_are_kept(dtype: Any, bert: lf.WordPieceTokenizer, batch: Any) -> None:
     ids = batch["input_ids"][:100].astype(dtype)
     out, labels = lf.mask_tokens(
@@ -269,6 +269,18 @@ def test_bad_input() -> None:
         lf.mask_tokens(ids.astype(np.uint16), **big)
     out, _ = lf.mask_tokens(ids.astype(np.uint32), mlm_probability=1.0, **big)
     assert out.dtype == np.uint32 and set(out[0, 1:3]) <= {69_999, 5, 6} | set(range(103, 70_000))
+    # dtypes the core does not take natively go through int64 and come back as they were
+    with pytest.raises(ConfigError, match="int8, which cannot hold ids up to 199"):
+        lf.mask_tokens(ids.astype(np.int8), **ok)
+    tiny = {"vocab_size": 120, "mask_token_id": 103, "special_ids": [101, 102]}
+    for dtype in (np.int8, np.uint8):
+        out, labels = lf.mask_tokens(ids.astype(dtype), mlm_probability=1.0, seed=3, **tiny)
+        ref, ref_labels = lf.mask_tokens(ids, mlm_probability=1.0, seed=3, **tiny)
+        assert out.dtype == dtype and (out == ref).all() and (labels == ref_labels).all()
+    # a uint64 id past int64's range is named as it is, not wrapped to a negative number
+    huge = np.array([[101, 5, 2**63 + 7, 102]], dtype=np.uint64)
+    with pytest.raises(ConfigError, match=r"input_ids\[0, 2\] = 9223372036854775815 is outside"):
+        lf.mask_tokens(huge, **ok)
 
 
 def test_masker_from_tokenizer_and_mask_only(bert: lf.WordPieceTokenizer, batch: Any) -> None:

@@ -206,8 +206,10 @@ class Masker:
         word_ids: Any = None,
         schedule_step: int | None = None,
     ) -> tuple[Any, Any]:
-        """Masks a (batch, length) array of ids (int64, int32, uint32 or uint16; NumPy or a
-        CPU torch tensor; not modified) for training step ``step``.
+        """Masks a (batch, length) array of ids (any integer dtype wide enough for
+        ``vocab_size``; int64, int32, uint32 and uint16 are used as they are, others are
+        copied through int64; NumPy or a CPU torch tensor; not modified) for training step
+        ``step``.
 
         ``special_tokens_mask`` ((batch, length), nonzero at special and padding positions)
         adds to ``special_ids``; ``word_ids`` ((batch, length), -1 for none, as
@@ -224,14 +226,21 @@ class Masker:
         ids = _array(input_ids, "input_ids")
         if ids.dtype.kind not in "iu":
             raise ConfigError(f"input_ids must be integers, got dtype {ids.dtype}")
-        if ids.dtype.type not in _ID_DTYPES:
-            ids = ids.astype(np.int64)
-        if np.iinfo(ids.dtype).max < self.vocab_size - 1:  # [MASK] and random ids would wrap
+        given = ids.dtype
+        if np.iinfo(given).max < self.vocab_size - 1:  # [MASK] and random ids would wrap
             raise ConfigError(
-                f"input_ids are {ids.dtype}, which cannot hold ids up to {self.vocab_size - 1} "
+                f"input_ids are {given}, which cannot hold ids up to {self.vocab_size - 1} "
                 f"(vocab_size {self.vocab_size}); the masked ids come back in the input's "
                 "dtype: pass int32 or int64 ids"
             )
+        if given.type not in _ID_DTYPES:  # the core takes four dtypes; others go through int64
+            if given == np.uint64 and ids.size and ids.max() > np.iinfo(np.int64).max:
+                row, col = np.unravel_index(int(ids.argmax()), ids.shape)
+                raise ConfigError(
+                    f"input_ids[{row}, {col}] = {ids[row, col]} is outside the vocabulary "
+                    f"[0, {self.vocab_size}); check vocab_size and the ids' dtype"
+                )
+            ids = ids.astype(np.int64)
         special = None
         if special_tokens_mask is not None:
             special = _array(special_tokens_mask, "special_tokens_mask")
@@ -260,6 +269,8 @@ class Masker:
         out, labels = self._core.mask(
             np.ascontiguousarray(ids), step, special, words, rate, self.num_threads
         )
+        if out.dtype != given:  # every id in out is below vocab_size, which fits `given`
+            out = out.astype(given)
         if was_torch:
             assert torch is not None
             return torch.from_numpy(out), torch.from_numpy(labels)

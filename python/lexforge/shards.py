@@ -33,6 +33,7 @@ from lexforge._progress import Progress
 from lexforge.batch import MAX_THREADS, check_int
 from lexforge.errors import ConfigError, CorpusError, ShardError
 from lexforge.formats import public_mode
+from lexforge.training import refuse_repeats
 
 __all__ = ["ShardSet", "build_shards", "split_sentences", "write_corpus"]
 
@@ -104,14 +105,25 @@ def _sources(corpus: PathLike | Sequence[PathLike], out_dir: Path | None = None)
                     f"{path} is both the corpus and the shard directory; write the shards "
                     "to another directory (a subdirectory of the corpus is fine)"
                 )
+            if _is_shard_dir(path):
+                raise CorpusError(
+                    f"{path} holds shards written by build_shards, not a corpus; read them "
+                    "with ShardSet, or pass the directory of the original text files"
+                )
+            walk = [p for p in sorted(path.rglob("*")) if p.is_file()]
+            # shard folders, this build's and any other (they hold binary token files)
+            shard_dirs = {p.parent.resolve() for p in walk if p.name == "manifest.json"}
+            shard_dirs = {d for d in shard_dirs if _is_shard_dir(d)}
+            if skip is not None:
+                shard_dirs.add(skip)
             files: list[Path] = []
             seen: set[Path] = set()
-            for p in sorted(path.rglob("*")):
-                if not p.is_file() or any(x.startswith(".") for x in p.relative_to(path).parts):
+            for p in walk:
+                if any(x.startswith(".") for x in p.relative_to(path).parts):
                     continue
                 real = p.resolve()
-                if real in seen or (skip is not None and skip in real.parents):
-                    continue  # a second link to a file, or a shard file of ours
+                if real in seen or any(d in real.parents for d in shard_dirs):
+                    continue  # a second link to a file, or a file of a shard folder
                 seen.add(real)
                 files.append(p)
             if not files:
@@ -128,7 +140,20 @@ def _sources(corpus: PathLike | Sequence[PathLike], out_dir: Path | None = None)
             )
         if not f.is_file():
             raise FileNotFoundError(f"no such file: {f}")
+    refuse_repeats(files)
     return files
+
+
+def _is_shard_dir(folder: Path) -> bool:
+    """Whether ``folder`` holds a manifest written by :func:`build_shards`."""
+    manifest = folder / "manifest.json"
+    if not manifest.is_file():
+        return False
+    try:
+        data = json.loads(manifest.read_bytes())
+    except (OSError, ValueError):
+        return False  # a user's own manifest.json, not JSON: text like any other file
+    return isinstance(data, dict) and data.get("format") == FORMAT
 
 
 def _dtype(vocab_size: int) -> np.dtype[Any]:

@@ -59,7 +59,21 @@ def resolve_files(files: PathLike | Sequence[PathLike]) -> list[Path]:
             f"no such file: {path}; pass a text file, a list of files, or a dataset name "
             f"({', '.join(datasets.names())})"
         )
+    refuse_repeats(out)
     return out
+
+
+def refuse_repeats(paths: Sequence[Path]) -> None:
+    """Raises :class:`CorpusError` when a list of files names one file twice (by another
+    path or link too): its text would be read, and weigh, twice."""
+    first: dict[Path, int] = {}
+    for i, path in enumerate(paths):
+        at = first.setdefault(path.resolve(), i)
+        if at != i:
+            raise CorpusError(
+                f"the corpus lists {path} twice (entries {at} and {i}), so its text would be "
+                "read twice; list each file once"
+            )
 
 
 def check_counts(**options: int | None) -> None:

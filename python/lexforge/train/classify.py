@@ -204,7 +204,14 @@ def _class(value: Any, column: str, where: str, at: str) -> str:
         )
     if isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(f"{where}: {at}: the label {value!r} in column {column!r} is no class")
+    if isinstance(value, float) and value.is_integer():  # 1e20 and 10**20 are one class
+        return str(int(value))
     name = str(value).strip()
+    if name.lower() == "nan":  # how a missing number is written out (str(float("nan")))
+        raise ConfigError(
+            f"{where}: {at}: the label {name!r} in column {column!r} reads as a missing "
+            "number (NaN); fill it in or drop the row"
+        )
     if _INTEGRAL.fullmatch(name):  # exact: through a float, long ids would collide
         return str(int(name.split(".")[0]))
     return name
