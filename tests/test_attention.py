@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ torch = pytest.importorskip("torch")
 CUDA = torch.cuda.is_available()
 if not CUDA:  # before triton is imported: it reads the switch once
     os.environ["TRITON_INTERPRET"] = "1"
-pytest.importorskip("triton")
+triton = pytest.importorskip("triton")
 
 from lexforge.errors import AttentionInputError  # noqa: E402
 from lexforge.ops import attention, attention_varlen, pad, unpad  # noqa: E402
@@ -175,6 +176,49 @@ def test_both_backward_paths_cross_attention(dtype: Any, backward_path: str) -> 
     exact = reference(q64, k64, v64, valid)
     exact_grads = torch.autograd.grad(exact, (q64, k64, v64), g.double())
     errors(out, grads, ref, ref_grads, exact, exact_grads)
+
+
+class _Fails:
+    """Stands in for a kernel that cannot be built or launched on this GPU."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+        self.launches = 0
+
+    def __getitem__(self, grid: Any) -> Any:
+        def launch(*args: Any, **kwargs: Any) -> None:
+            self.launches += 1
+            raise self.error
+
+        return launch
+
+
+@pytest.mark.parametrize("kind", ["resources", "compile"])
+def test_fused_backward_falls_back_to_split(kind: str, monkeypatch: Any) -> None:
+    from lexforge.kernels import attention as kernels
+
+    q, k, v = inputs(2, 21, 2, 32, torch.float32)
+    g = torch.randn(q.shape, generator=torch.Generator().manual_seed(1)).to(q)
+    monkeypatch.setattr(kernels, "fused_backward_max_keys", 0)
+    want = torch.autograd.grad(attention(q, k, v, backend="triton"), (q, k, v), g)
+    error = (
+        triton.runtime.errors.OutOfResources(300_000, 232_448, "shared memory")
+        if kind == "resources"
+        else triton.CompilationError(None, None, "unsupported layout")  # type: ignore[arg-type]
+    )
+    fused = _Fails(error)
+    monkeypatch.setattr(kernels, "fused_backward_max_keys", 64)
+    monkeypatch.setattr(kernels, "_bwd_fused_kernel", fused)
+    monkeypatch.setattr(kernels, "_fused_unfit", set())
+    said = []
+    for _ in range(2):  # the second backward goes straight to the split kernels
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            got = torch.autograd.grad(attention(q, k, v, backend="triton"), (q, k, v), g)
+        assert all(torch.equal(a, b) for a, b in zip(got, want, strict=True))
+        said.append([str(w.message) for w in caught if "does not compile" in str(w.message)])
+    assert fused.launches == 1 and kernels._fused_unfit == {(32, 32)}
+    assert [len(s) for s in said] == ([1, 0] if kind == "compile" else [0, 0])
 
 
 def test_lengths_equal_the_mask() -> None:

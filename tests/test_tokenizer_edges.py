@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -242,6 +243,9 @@ def _pad_id_disagrees(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+_BERT_PROCESSING_SEP_AS_STR = {"type": "BertProcessing", "sep": "[SEP]", "cls": ["[CLS]", 101]}
+
+
 @pytest.mark.parametrize(
     ("change", "key"),
     [
@@ -254,6 +258,10 @@ def _pad_id_disagrees(doc: dict[str, Any]) -> dict[str, Any]:
         (_set("padding", {"pad_id": 1_000_000}), "padding.pad_id"),
         (_set_model("max_input_chars_per_word", "abc"), "max_input_chars_per_word"),
         (_set_model("max_input_chars_per_word", -1), "max_input_chars_per_word"),
+        (_set_model("unk_token", None), "model.unk_token"),
+        (_set_model("continuing_subword_prefix", -1), "model.continuing_subword_prefix"),
+        (_set("post_processor", _BERT_PROCESSING_SEP_AS_STR), "post_processor.sep"),
+        (_set("added_tokens", 5), "added_tokens"),
         (_pad_id_disagrees, "added_tokens[0]"),
         (_set("model", "WordPiece"), '"model"'),
         (lambda doc: [1, 2, 3], "not a tokenizer"),
@@ -373,6 +381,14 @@ def test_a_normalized_special_token_is_warned_about(tmp_path: Path) -> None:
     with pytest.warns(UserWarning, match=r"'\[MASK\]'\) has \"normalized\": true.*'\[mask\]'"):
         tok = lf.Tokenizer.from_file(path)
     assert tok.encode("a [MASK] b") == lf.Tokenizer.from_file(_bert_json()).encode("a [MASK] b")
+    # a lowercase token too: HF matches "<ENT>" and "<ent>" alike
+    doc["added_tokens"].append({**mask, "content": "<ent>", "id": 7})
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        lf.Tokenizer.from_file(path)
+    assert any(re.search(r"'<ent>'\) has \"normalized\": true.*'<ENT>'", str(w.message))
+               for w in caught)  # fmt: skip
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the stock file (normalized: false) loads silently
         lf.Tokenizer.from_file(_bert_json())
@@ -387,3 +403,85 @@ def test_stride_with_no_room_for_text_is_refused_as_in_hf() -> None:
     with pytest.raises(ConfigError, match="stride=1 needs room for text"):
         ours.encode_batch(["a b c d e f"], max_length=2, truncation=True, stride=1,
                           return_overflowing_tokens=True)  # fmt: skip
+
+
+def test_special_tokens_added_after_training_load_as_in_hf(tmp_path: Path) -> None:
+    """HF's ``add_special_tokens`` gives new tokens ids past ``model.vocab`` and lists them
+    only in ``added_tokens``: they load, match in text, and are never word pieces."""
+    hf = pytest.importorskip("tokenizers")
+    trained = hf.BertWordPieceTokenizer(lowercase=True)
+    trained.train_from_iterator(
+        ["a b c hello entity ent"] * 10, vocab_size=100, show_progress=False
+    )
+    trained.add_special_tokens(["<ent>", "hello2", "[E2]"])
+    trained.save(str(tmp_path / "added.json"))
+    ours = lf.Tokenizer.from_file(tmp_path / "added.json")
+    assert ours.vocab_size == trained.get_vocab_size() and ours.token_to_id("[E2]") is not None
+    texts = ["a <ent> b", "hello2 hellohello2 [E2]x", "<ENT> entity ent", "", "[E2][E2]", "HELLO2"]
+    for text in texts:
+        want = trained.encode(text)
+        got = ours.encode_batch([text], return_tensors="np", return_offsets=True)
+        assert got["input_ids"][0].tolist() == want.ids, text
+        assert [tuple(o) for o in got["offsets"][0].tolist()] == want.offsets, text
+        assert ours.decode(want.ids) == trained.decode(want.ids)
+    # saved by us, read by HF (and by us) the same way
+    ours.save(tmp_path / "again.json")
+    again = hf.Tokenizer.from_file(str(tmp_path / "again.json"))
+    assert [again.encode(t).ids for t in texts] == [trained.encode(t).ids for t in texts]
+    assert lf.Tokenizer.from_file(tmp_path / "again.json").encode("x hello2 y") == ours.encode(
+        "x hello2 y"
+    )
+    # ids that leave a gap after the vocabulary are refused, naming the next free id
+    doc = json.loads((tmp_path / "added.json").read_text(encoding="utf-8"))
+    doc["added_tokens"][-1]["id"] += 1
+    (tmp_path / "gap.json").write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(TokenizerFormatError, match="without gaps"):
+        lf.Tokenizer.from_file(tmp_path / "gap.json")
+
+
+def test_the_files_decoder_decides_the_cleanup(tmp_path: Path) -> None:
+    hf = pytest.importorskip("tokenizers")
+    doc = json.loads(_bert_json().read_text(encoding="utf-8"))
+    doc["decoder"]["cleanup"] = False
+    (tmp_path / "raw.json").write_text(json.dumps(doc), encoding="utf-8")
+    theirs = hf.Tokenizer.from_file(str(tmp_path / "raw.json"))
+    ours = lf.Tokenizer.from_file(tmp_path / "raw.json")
+    text = "it's here , isn't it ? yes ."
+    ids = theirs.encode(text).ids
+    assert ours.decode(ids) == theirs.decode(ids) == "it ' s here , isn ' t it ? yes ."
+    assert ours.decode(ids, cleanup=True) == lf.Tokenizer.from_file(_bert_json()).decode(ids)
+    ours.save(tmp_path / "again.json")  # kept on save
+    assert lf.Tokenizer.from_file(tmp_path / "again.json").decode(ids) == theirs.decode(ids)
+
+
+def test_an_unsupported_model_kind_is_named(tmp_path: Path) -> None:
+    hf = pytest.importorskip("tokenizers")
+    unigram = hf.Tokenizer(hf.models.Unigram([("<unk>", 0.0), ("a", -1.0), ("b", -2.0)], 0))
+    unigram.save(str(tmp_path / "unigram.json"))
+    with pytest.raises(TokenizerFormatError, match="'Unigram' is not supported"):
+        lf.Tokenizer.from_file(tmp_path / "unigram.json")
+
+
+def test_vocab_txt_lines_and_casing_as_hf_reads_them(tmp_path: Path) -> None:
+    hf = pytest.importorskip("tokenizers")
+    lines = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nthe \nt\t\n##h\r\n##e\nhe\nllo\n##llo\nhello\n"
+    (tmp_path / "vocab.txt").write_text(lines, encoding="utf-8", newline="")
+    theirs = hf.BertWordPieceTokenizer(str(tmp_path / "vocab.txt"))
+    ours = lf.Tokenizer.from_file(tmp_path / "vocab.txt")
+    for text in ("the", "The hello", "t h"):
+        assert ours.encode(text) == theirs.encode(text).ids, text
+    # casing: the folder's tokenizer_config.json, else the vocabulary's own letters
+    mixed = lines + "Hello\n"
+    for folder, config, lower in [
+        ("cased-by-content", None, False),  # "Hello" could never come out of lowercasing
+        ("said-uncased", {"do_lower_case": True}, True),
+    ]:
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "vocab.txt").write_text(mixed, encoding="utf-8")
+        if config is not None:
+            (tmp_path / folder / "tokenizer_config.json").write_text(json.dumps(config))
+        tok = lf.Tokenizer.from_file(tmp_path / folder / "vocab.txt")
+        assert tok.encode("HELLO", add_special_tokens=False) == (
+            [tok.token_to_id("hello")] if lower else [tok.token_to_id("[UNK]")]
+        ), folder
+    assert ours.encode("HELLO") == ours.encode("hello")  # no uppercase token: uncased

@@ -114,6 +114,7 @@ class BertTokenizer:
         specials: Sequence[tuple[str, int]],
         single: Sequence[tuple[str, int, int]],
         pair: Sequence[tuple[str, int, int]],
+        added: int = 0,
     ) -> BertTokenizer: ...
     def encode(
         self, text: str, pair: str | None = None, add_special_tokens: bool = True
@@ -149,6 +150,8 @@ class BertTokenizer:
     def wordpiece(self) -> tuple[str, str, int]: ...
     @property
     def vocab_size(self) -> int: ...
+    @property
+    def model_size(self) -> int: ...
 
 @final
 class WordCounter:

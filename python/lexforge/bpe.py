@@ -13,12 +13,12 @@ from __future__ import annotations
 import warnings
 from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from lexforge._core import Bpe
 from lexforge.batch import MAX_THREADS, check_int
 from lexforge.errors import ConfigError
-from lexforge.formats import gpt2, hf_json, tiktoken
+from lexforge.formats import WHITE_SPACE, gpt2, hf_json, tiktoken
 from lexforge.tokenizer import Tokenizer, as_ids, bad_ids, bad_text
 from lexforge.training import PathLike
 
@@ -43,10 +43,13 @@ class BpeTokenizer(Tokenizer):
 
     _core: Bpe
 
-    def __init__(self, core: Bpe) -> None:
+    def __init__(self, core: Bpe, *, offsets: hf_json.OffsetTrim | None = None) -> None:
         self._core = core
         self._specials: dict[str, int] = dict(core.specials())
         self._special_index = {text: i for i, (text, _) in enumerate(core.specials())}
+        # HF's ByteLevel post-processor with trim_offsets: spans without their spaces
+        self._offsets = offsets
+        self._spaces: tuple[Any, Any] | None = None
 
     def save(self, path: PathLike, *, format: Literal["hf", "gpt2", "tiktoken"] = "hf") -> None:
         """Saves the tokenizer: ``"hf"`` writes ``tokenizer.json`` (loads in HF
@@ -59,15 +62,28 @@ class BpeTokenizer(Tokenizer):
         tokens (a warning names what a plain load would not restore). Writes are atomic."""
         path = Path(path)
         if format == "hf":
-            hf_json.save(self._core, path / "tokenizer.json" if path.is_dir() else path)
+            target = path / "tokenizer.json" if path.is_dir() else path
+            hf_json.save(self._core, target, offsets=self._offsets)
         elif format == "gpt2":
             self._check_gpt2_format()
+            self._warn_offsets_lost("gpt2")
             gpt2.save(self._core, path)
         elif format == "tiktoken":
             self._check_tiktoken_format(path)
+            self._warn_offsets_lost("tiktoken")
             tiktoken.save(self._core, path)
         else:
             raise ValueError(f"unknown format {format!r}; use 'hf', 'gpt2' or 'tiktoken'")
+
+    def _warn_offsets_lost(self, format: str) -> None:
+        if self._offsets is not None and self._offsets.trim:
+            warnings.warn(
+                f"format={format!r} cannot record that offsets leave out a token's spaces "
+                "(trim_offsets in the tokenizer.json this was loaded from); a load of it "
+                "gives spans with the spaces; save with format='hf' to keep it",
+                UserWarning,
+                stacklevel=3,
+            )
 
     def _check_gpt2_format(self) -> None:
         """GPT-2's file pair records neither a pattern nor special tokens: every reader
@@ -200,9 +216,37 @@ class BpeTokenizer(Tokenizer):
         part of a multi-byte character spans that whole character."""
         policy = self._policy(allowed_special, disallowed_special)
         try:
-            return self._core.encode_with_offsets(text, *policy)
+            ids, offsets = self._core.encode_with_offsets(text, *policy)
         except UnicodeEncodeError as e:
             raise bad_text(e) from None
+        if self._offsets is not None and self._offsets.trim and len(ids):
+            offsets = self._trimmed(ids, offsets)
+        return ids, offsets
+
+    def _trimmed(self, ids: Any, offsets: Any) -> Any:
+        """HF's ByteLevel ``trim_offsets``: a span starts after its token's leading spaces
+        and ends before its trailing ones (never crossing), except the one space a
+        prefix-adding post-processor put before the first token."""
+        import numpy as np
+
+        if self._spaces is None:  # leading and trailing spaces of every id, once
+            size = self.vocab_size
+            lead, trail = np.zeros(size, np.int64), np.zeros(size, np.int64)
+            for token, i in self._core.vocab():  # in the byte-level alphabet only Ġ is one
+                lead[i] = len(token) - len(token.lstrip(b" "))
+                trail[i] = len(token) - len(token.rstrip(b" "))
+            for text, i in self._specials.items():  # a special token is plain text
+                lead[i] = len(text) - len(text.lstrip(WHITE_SPACE))
+                trail[i] = len(text) - len(text.rstrip(WHITE_SPACE))
+            self._spaces = (lead, trail)
+        lead, trail = (a[ids.astype(np.int64)] for a in self._spaces)
+        start, end = offsets[:, 0].copy(), offsets[:, 1].copy()
+        first = (np.arange(len(ids)) == 0) | (start == 0)
+        if self._offsets is not None and self._offsets.add_prefix_space:
+            lead = np.where(first & (lead == 1), 0, lead)
+        start = np.where(lead > 0, np.minimum(start + lead, end), start)
+        end = np.where((trail > 0) & (end >= trail), np.maximum(end - trail, start), end)
+        return np.stack([start, end], axis=1)
 
     def encode_bytes(
         self,

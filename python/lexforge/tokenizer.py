@@ -174,7 +174,8 @@ class Tokenizer:
     ) -> Tokenizer:
         """Loads a tokenizer, picking the kind and format from the file: HF
         ``tokenizer.json`` (byte-level BPE or WordPiece), BERT ``vocab.txt`` (``lowercase``
-        chooses uncased or cased; default: uncased unless the name says "cased"), GPT-2
+        chooses uncased or cased; default: ``do_lower_case`` from a ``tokenizer_config.json``
+        beside it, else cased when a token holds an uppercase letter), GPT-2
         ``vocab.json``/``encoder.json`` (with ``merges.txt``/``vocab.bpe`` beside it, or a
         directory holding both), or a tiktoken rank file (see :meth:`from_tiktoken`)."""
         from lexforge.bpe import BpeTokenizer
@@ -203,8 +204,9 @@ class Tokenizer:
                     core,
                     truncation=None if trunc is None else Truncation.from_hf(trunc, str(target)),
                     padding=padding,
+                    cleanup=bert.decoder_cleanup(target, doc),
                 )
-            return BpeTokenizer(hf_json.load(target, doc))
+            return BpeTokenizer(hf_json.load(target, doc), offsets=hf_json.offset_trim(target, doc))
         if kind == "bert-vocab":
             target = path / "vocab.txt" if path.is_dir() else path
             return WordPieceTokenizer(bert.load_vocab(target, lowercase=lowercase))
@@ -231,9 +233,11 @@ class Tokenizer:
         sep_token: str | None = "[SEP]",
         max_input_chars_per_word: int = 100,
     ) -> WordPieceTokenizer:
-        """Loads a BERT ``vocab.txt`` with explicit options. ``lowercase`` defaults to False
-        when the path mentions "cased" but not "uncased", else True; ``strip_accents``
-        follows it (as in BERT). ``cls_token=None, sep_token=None``: no template."""
+        """Loads a BERT ``vocab.txt`` with explicit options. ``lowercase`` defaults to
+        ``do_lower_case`` from a ``tokenizer_config.json`` beside it, else to False when a
+        token (other than bracketed special ones) holds an uppercase letter, else True;
+        ``strip_accents`` follows it (as in BERT). ``cls_token=None, sep_token=None``: no
+        template."""
         from lexforge.formats import bert
         from lexforge.wordpiece import WordPieceTokenizer
 

@@ -62,8 +62,10 @@ class WordPieceTokenizer(Tokenizer):
         *,
         truncation: Truncation | None = None,
         padding: Padding | None = None,
+        cleanup: bool = True,
     ) -> None:
         self._core = core
+        self._cleanup = cleanup  # the file's decoder: spaces before punctuation removed
         # defaults from a tokenizer.json, used when encode_batch is not told otherwise
         self._truncation = truncation
         self._padding = padding
@@ -288,10 +290,15 @@ class WordPieceTokenizer(Tokenizer):
         return self._ids.get("[PAD]")
 
     # ----------------------------------------------------------------- decoding
-    def decode(self, ids: Ids, *, skip_special_tokens: bool = True, cleanup: bool = True) -> str:
+    def decode(
+        self, ids: Ids, *, skip_special_tokens: bool = True, cleanup: bool | None = None
+    ) -> str:
         """Text from ids, as HF's WordPiece decoder writes it: continuation pieces glued
         to the previous token, other tokens separated by spaces, and (``cleanup``) the spaces
-        before punctuation and contractions removed."""
+        before punctuation and contractions removed (None: as the ``tokenizer.json``'s
+        decoder says; True without one)."""
+        if cleanup is None:
+            cleanup = self._cleanup
         prefix = self._core.wordpiece[1]
         special = set(self._specials.values())
         out: list[str] = []
@@ -308,9 +315,14 @@ class WordPieceTokenizer(Tokenizer):
             out.append(token)
         return "".join(out)
 
-    def decode_batch(self, batch: Iterable[Ids], *, skip_special_tokens: bool = True) -> list[str]:
+    def decode_batch(
+        self, batch: Iterable[Ids], *, skip_special_tokens: bool = True, cleanup: bool | None = None
+    ) -> list[str]:
         """Decodes each sequence of ``batch``."""
-        return [self.decode(ids, skip_special_tokens=skip_special_tokens) for ids in batch]
+        return [
+            self.decode(ids, skip_special_tokens=skip_special_tokens, cleanup=cleanup)
+            for ids in batch
+        ]
 
     # ----------------------------------------------------------------- vocabulary and files
     @property
@@ -361,6 +373,7 @@ class WordPieceTokenizer(Tokenizer):
                 path / "tokenizer.json" if path.is_dir() else path,
                 truncation=None if self._truncation is None else self._truncation.to_hf(),
                 padding=None if self._padding is None else self._padding.to_hf(pad_token),
+                cleanup=self._cleanup,
             )
         elif format == "vocab":
             bert.save_vocab(self._core, path / "vocab.txt" if path.is_dir() else path)

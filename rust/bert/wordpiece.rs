@@ -20,6 +20,9 @@ pub struct WordPiece {
     prefix: String,
     unk: u32,
     max_chars: usize,
+    /// Tokens `[0, model_len)` are the model's; the rest are added tokens (HF's
+    /// `added_tokens` past `model.vocab`), which words are never split into.
+    model_len: usize,
     pub(crate) uid: u64,
 }
 
@@ -35,6 +38,24 @@ impl WordPiece {
         prefix: &str,
         max_input_chars_per_word: usize,
     ) -> Result<Self> {
+        Self::with_added(tokens, 0, unk_token, prefix, max_input_chars_per_word)
+    }
+
+    /// As [`WordPiece::new`], the last `added` tokens being added tokens: they have ids
+    /// (and decode), but words are never split into them.
+    pub fn with_added(
+        tokens: Vec<String>,
+        added: usize,
+        unk_token: &str,
+        prefix: &str,
+        max_input_chars_per_word: usize,
+    ) -> Result<Self> {
+        let Some(model_len) = tokens.len().checked_sub(added) else {
+            return Err(Error::Format(format!(
+                "{added} added tokens but only {} tokens in all",
+                tokens.len()
+            )));
+        };
         let mut ids = FxHashMap::default();
         for (id, token) in tokens.iter().enumerate() {
             if token.is_empty() {
@@ -53,8 +74,9 @@ impl WordPiece {
                 "the unknown token {unk_token:?} is not in the vocabulary; add it (BERT uses [UNK]) or pass unk_token="
             )));
         };
-        let first = Trie::new(tokens.iter().enumerate().map(|(i, t)| (t.as_bytes(), i as u32)));
-        let rest = Trie::new(tokens.iter().enumerate().filter_map(|(i, t)| {
+        let model = &tokens[..model_len];
+        let first = Trie::new(model.iter().enumerate().map(|(i, t)| (t.as_bytes(), i as u32)));
+        let rest = Trie::new(model.iter().enumerate().filter_map(|(i, t)| {
             t.strip_prefix(prefix)
                 .filter(|r| !prefix.is_empty() && !r.is_empty())
                 .map(|r| (r.as_bytes(), i as u32))
@@ -67,8 +89,14 @@ impl WordPiece {
             prefix: prefix.to_string(),
             unk,
             max_chars: max_input_chars_per_word,
+            model_len,
             uid: crate::cache::new_model_id(),
         })
+    }
+
+    /// Number of the model's own tokens (the added ones follow them).
+    pub fn model_len(&self) -> usize {
+        self.model_len
     }
 
     /// The token with this id.

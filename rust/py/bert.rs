@@ -109,7 +109,8 @@ impl PyBert {
     /// lowercase)` or `None`; `specials`: tokens matched in raw text, `(text, id)`;
     /// templates: lists of `("special", id, type_id)`, `("A", 0, type_id)`, `("B", 0, type_id)`.
     #[new]
-    #[pyo3(signature = (vocab, unk_token, prefix, max_input_chars_per_word, normalizer, specials, single, pair))]
+    /// `added`: how many of the last tokens of `vocab` are added tokens outside the model.
+    #[pyo3(signature = (vocab, unk_token, prefix, max_input_chars_per_word, normalizer, specials, single, pair, added=0))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         vocab: Vec<String>,
@@ -120,9 +121,11 @@ impl PyBert {
         specials: Vec<(String, u32)>,
         single: Vec<(String, u32, u32)>,
         pair: Vec<(String, u32, u32)>,
+        added: usize,
     ) -> PyResult<Self> {
         let model =
-            WordPiece::new(vocab, unk_token, prefix, max_input_chars_per_word).map_err(to_py)?;
+            WordPiece::with_added(vocab, added, unk_token, prefix, max_input_chars_per_word)
+                .map_err(to_py)?;
         let n = model.tokens().len() as u32;
         for (text, id) in &specials {
             if *id >= n {
@@ -301,5 +304,11 @@ impl PyBert {
     #[getter]
     fn vocab_size(&self) -> usize {
         self.inner.model.tokens().len()
+    }
+
+    /// Number of the WordPiece model's tokens; added tokens follow them.
+    #[getter]
+    fn model_size(&self) -> usize {
+        self.inner.model.model_len()
     }
 }

@@ -22,6 +22,14 @@ from lexforge.errors import TokenizerFormatError
 __all__ = ["atomic_write", "detect", "read_json", "read_text"]
 
 
+# Unicode's White_Space property (Rust's char::is_whitespace, which HF tokenizers uses)
+WHITE_SPACE = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680"
+    + "".join(map(chr, range(0x2000, 0x200B)))
+    + "\u2028\u2029\u202f\u205f\u3000"
+)
+
+
 def read_text(path: Path) -> str:
     """Reads a UTF-8 text file with typed errors."""
     if not path.exists():

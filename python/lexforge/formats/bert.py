@@ -7,6 +7,7 @@ Read and write; errors name the file, the key or line, and the fix.
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -21,11 +22,13 @@ TemplateSpec = list[tuple[str, int, int]]
 
 def read_vocab(path: Path) -> list[str]:
     """The tokens of a ``vocab.txt`` by id. Lines are split on "\\n" only: vocabularies hold
-    characters such as U+2028 that ``str.splitlines`` would treat as line breaks."""
+    characters such as U+2028 that ``str.splitlines`` would treat as line breaks. As in HF
+    ``tokenizers``, spaces, tabs and ``\\r`` ending a token's line are not part of it; a
+    line of whitespace alone is a token (bert-base-chinese lists U+3000)."""
     lines = read_text(path).removeprefix("\ufeff").split("\n")  # an editor's BOM
     if lines and lines[-1] == "":
         lines.pop()
-    tokens = [line[:-1] if line.endswith("\r") else line for line in lines]
+    tokens = [line.rstrip(" \t\r") or line.removesuffix("\r") for line in lines]
     if not tokens:
         raise TokenizerFormatError(f"{path}: the vocabulary is empty")
     for i, token in enumerate(tokens):
@@ -65,12 +68,17 @@ def load_vocab(
     sep_token: str | None = "[SEP]",
     max_input_chars_per_word: int = 100,
 ) -> BertTokenizer:
-    """A BERT tokenizer from ``vocab.txt``. ``lowercase`` defaults to False when the file's
-    path mentions "cased" but not "uncased", else True; ``strip_accents`` follows it."""
+    """A BERT tokenizer from ``vocab.txt``. ``lowercase`` defaults to what the folder's
+    ``tokenizer_config.json`` says (``do_lower_case``), else to whether the vocabulary is
+    uncased (no token but the bracketed special ones changes when lowercased: a lowercasing
+    tokenizer could never produce one); ``strip_accents`` follows it."""
     tokens = read_vocab(path)
     if lowercase is None:
-        name = str(path).lower()
-        lowercase = not ("cased" in name and "uncased" not in name)
+        lowercase = _config_lowercase(path)
+    if lowercase is None:
+        lowercase = all(  # ℝ is uppercase but has no lowercase form: it stays
+            token == token.lower() for token in tokens if not _SPECIAL_FORM.fullmatch(token)
+        )
     if strip_accents is None:
         strip_accents = lowercase
     single, pair = bert_template(tokens, cls_token, sep_token)
@@ -89,6 +97,22 @@ def load_vocab(
         )
     except TokenizerFormatError as e:
         raise TokenizerFormatError(f"{path}: {e}") from None
+
+
+_SPECIAL_FORM = re.compile(r"\[[^\[\]]*\]|<[^<>]*>")  # [CLS], [unused0], <s>
+
+
+def _config_lowercase(vocab: Path) -> bool | None:
+    """``do_lower_case`` from the ``tokenizer_config.json`` beside a ``vocab.txt`` (HF's
+    layout), or None without one."""
+    config = Path(vocab).parent / "tokenizer_config.json"
+    if not config.is_file():
+        return None
+    doc = read_json(config)
+    value = doc.get("do_lower_case") if isinstance(doc, dict) else None
+    if value is not None and not isinstance(value, bool):
+        raise TokenizerFormatError(f"{config}: do_lower_case must be true or false, got {value!r}")
+    return value
 
 
 def save_vocab(core: BertTokenizer, path: Path) -> None:
@@ -115,6 +139,16 @@ def _template(
     if post is None:
         return [("A", 0, 0)], [("A", 0, 0), ("B", 0, 1)]
     if kind == "BertProcessing":
+        for key in ("cls", "sep"):
+            pair = post.get(key)
+            if not (
+                isinstance(pair, list)
+                and len(pair) == 2
+                and isinstance(pair[0], str)
+                and isinstance(pair[1], int)
+                and not isinstance(pair[1], bool)
+            ):
+                raise _fail(path, f"{where}.{key}", f"must be [token, id], got {pair!r}")
         (_, cls_id), (_, sep_id) = post["cls"], post["sep"]
         single = [("special", cls_id, 0), ("A", 0, 0), ("special", sep_id, 0)]
         return single, [*single, ("B", 0, 1), ("special", sep_id, 1)]
@@ -196,9 +230,18 @@ def load_json(path: Path, doc: Any = None) -> BertTokenizer:
             "pre_tokenizer",
             f"{kind!r} is not supported with WordPiece (expected BertPreTokenizer)",
         )
-    single, pair = _template(path, doc.get("post_processor"), vocab, "post_processor")
     specials: list[tuple[str, int]] = []
-    for i, added in enumerate(doc.get("added_tokens") or []):
+    added_tokens = doc.get("added_tokens") or []
+    if not isinstance(added_tokens, list):
+        raise _fail(path, "added_tokens", f"must be a list, got {added_tokens!r}")
+    for i, added in enumerate(added_tokens):
+        if not isinstance(added, dict):
+            raise _fail(path, f"added_tokens[{i}]", f"must be an object, got {added!r}")
+        content, tid = added.get("content"), added.get("id")
+        if not isinstance(content, str) or not content:
+            raise _fail(path, f"added_tokens[{i}].content", f"must be a token, got {content!r}")
+        if isinstance(tid, bool) or not isinstance(tid, int) or tid < 0:
+            raise _fail(path, f"added_tokens[{i}].id", f"must be an int >= 0, got {tid!r}")
         if not added.get("special", False):
             raise _fail(
                 path,
@@ -208,26 +251,51 @@ def load_json(path: Path, doc: Any = None) -> BertTokenizer:
         for flag in ("lstrip", "rstrip", "single_word"):
             if added.get(flag):
                 raise _fail(path, f"added_tokens[{i}].{flag}", "true is not supported")
-        content = str(added["content"])
-        lowercased = normalizer is not None and normalizer[3]
-        if added.get("normalized") and lowercased and content != content.lower():
+        folds = normalizer is not None and (normalizer[2] or normalizer[3])
+        if added.get("normalized") and folds:
+            other = content.lower() if content != content.lower() else content.upper()
             warnings.warn(
                 f'{path}: added_tokens[{i}] ({content!r}) has "normalized": true: '
-                f"lexforge matches it only as written, HF tokenizers also in other cases "
-                f"({content.lower()!r}); set it to false to make both agree",
+                f"lexforge matches it only as written, HF tokenizers also in text that "
+                f"normalizes to it (other cases, such as {other!r}, or accents); set it to "
+                "false to make both agree",
                 stacklevel=4,
             )
-        specials.append((content, int(added["id"])))
+        specials.append((content, tid))
+    # tokens added after training (HF's add_special_tokens) have ids past model.vocab
+    beyond = sorted((tid, content) for content, tid in specials if tid >= len(tokens))
+    for k, (tid, content) in enumerate(beyond):
+        if tid != len(tokens) + k:
+            raise _fail(
+                path,
+                "added_tokens",
+                f"{content!r} has id {tid}, but ids past the vocabulary ({len(tokens)} tokens) "
+                f"must follow it without gaps (the next is {len(tokens) + k})",
+            )
+    every = tokens + [content for _, content in beyond]
+    ids = {**vocab, **{content: tid for tid, content in beyond}}
+    single, pair = _template(path, doc.get("post_processor"), ids, "post_processor")
+    unk, prefix = model["unk_token"], model.get("continuing_subword_prefix", "##")
+    if not isinstance(unk, str):
+        raise _fail(path, "model.unk_token", f"must be a token, got {unk!r}")
+    if prefix is not None and not isinstance(prefix, str):
+        raise _fail(path, "model.continuing_subword_prefix", f"must be a str, got {prefix!r}")
+    max_chars = model.get("max_input_chars_per_word", 100)
+    if isinstance(max_chars, bool) or not isinstance(max_chars, int) or max_chars < 0:
+        raise _fail(
+            path, "model.max_input_chars_per_word", f"must be an int >= 0, got {max_chars!r}"
+        )
     try:
         return BertTokenizer(
-            tokens,
-            model["unk_token"],
-            model.get("continuing_subword_prefix") or "##",
-            int(model.get("max_input_chars_per_word", 100)),
+            every,
+            unk,
+            prefix or "##",
+            max_chars,
             normalizer,
             specials,
             single,
             pair,
+            added=len(beyond),
         )
     except TokenizerFormatError as e:
         raise TokenizerFormatError(f"{path}: {e}") from None
@@ -238,10 +306,23 @@ def file_defaults(doc: Any) -> tuple[Any, Any]:
     return doc.get("truncation"), doc.get("padding")
 
 
+def decoder_cleanup(path: Path, doc: Any) -> bool:
+    """Whether the file's WordPiece decoder removes spaces before punctuation (HF's
+    ``cleanup``; true when the file has no WordPiece decoder)."""
+    decoder = doc.get("decoder") if isinstance(doc, dict) else None
+    if not isinstance(decoder, dict) or decoder.get("type") != "WordPiece":
+        return True
+    cleanup = decoder.get("cleanup", True)
+    if not isinstance(cleanup, bool):
+        raise _fail(path, "decoder.cleanup", f"must be true or false, got {cleanup!r}")
+    return cleanup
+
+
 def dump_json(
     core: BertTokenizer,
     truncation: dict[str, Any] | None = None,
     padding: dict[str, Any] | None = None,
+    cleanup: bool = True,
 ) -> dict[str, Any]:
     """The ``tokenizer.json`` document of a BERT tokenizer."""
     tokens = core.vocab()
@@ -293,13 +374,13 @@ def dump_json(
                 for t in sorted(used)
             },
         },
-        "decoder": {"type": "WordPiece", "prefix": prefix, "cleanup": True},
+        "decoder": {"type": "WordPiece", "prefix": prefix, "cleanup": cleanup},
         "model": {
             "type": "WordPiece",
             "unk_token": unk,
             "continuing_subword_prefix": prefix,
             "max_input_chars_per_word": max_chars,
-            "vocab": {t: i for i, t in enumerate(tokens)},
+            "vocab": {t: i for i, t in enumerate(tokens[: core.model_size])},
         },
     }
 
@@ -310,8 +391,9 @@ def save_json(
     *,
     truncation: dict[str, Any] | None = None,
     padding: dict[str, Any] | None = None,
+    cleanup: bool = True,
 ) -> None:
     """Writes ``tokenizer.json`` atomically (with HF default truncation and padding, if
     given)."""
-    doc = dump_json(core, truncation, padding)
+    doc = dump_json(core, truncation, padding, cleanup)
     atomic_write(path, json.dumps(doc, ensure_ascii=False, indent=1))

@@ -12,6 +12,7 @@ Write: the same shape, which HF ``tokenizers`` loads and encodes identically.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +92,10 @@ def _check_model(path: Path, model: Any) -> dict[str, Any]:
     if not isinstance(model, dict) or model.get("type", "BPE") != "BPE":
         kind = model.get("type") if isinstance(model, dict) else model
         raise _fail(
-            path, "model.type", f"{kind!r} is not BPE; WordPiece and Unigram load elsewhere"
+            path,
+            "model.type",
+            f"{kind!r} is not supported: lexforge reads WordPiece and byte-level BPE "
+            "tokenizer.json files (not Unigram, WordLevel or SentencePiece models)",
         )
     neutral: dict[str, tuple[object, ...]] = {
         "dropout": (None, 0, 0.0),
@@ -129,12 +133,36 @@ def _merges(path: Path, raw: Any) -> list[tuple[str, str]]:
     return out
 
 
+@dataclass(frozen=True)
+class OffsetTrim:
+    """The offset options of a ByteLevel post-processor: ``trim`` drops a token's spaces
+    from its span, except (``add_prefix_space``) one space before the first token."""
+
+    trim: bool = False
+    add_prefix_space: bool = False
+
+
+def offset_trim(path: Path, doc: Any) -> OffsetTrim | None:
+    """The ByteLevel post-processor's offset options, None without one."""
+    post = doc.get("post_processor") if isinstance(doc, dict) else None
+    if not isinstance(post, dict):
+        return None
+    flags = {}
+    for key in ("trim_offsets", "add_prefix_space"):
+        value = post.get(key, False)
+        if not isinstance(value, bool):
+            raise _fail(path, f"post_processor.{key}", f"must be true or false, got {value!r}")
+        flags[key] = value
+    return OffsetTrim(flags["trim_offsets"], flags["add_prefix_space"])
+
+
 def load(path: Path, doc: Any = None) -> Bpe:
     """Reads a byte-level BPE ``tokenizer.json`` (``doc``: its parsed JSON, if at hand)."""
     if doc is None:
         doc = read_json(path)
     if not isinstance(doc, dict) or not isinstance(doc.get("model"), dict):
         raise _fail(path, "top level", "no 'model' key; this is not a tokenizer.json")
+    _check_model(path, doc["model"])  # the model's kind first: it names what the file is
     if doc.get("normalizer") is not None:
         kind = (
             doc["normalizer"].get("type")
@@ -155,14 +183,19 @@ def load(path: Path, doc: Any = None) -> Bpe:
     model = _check_model(path, doc["model"])
 
     specials: list[tuple[str, int]] = []
-    for i, added in enumerate(doc.get("added_tokens") or []):
+    added_tokens = doc.get("added_tokens") or []
+    if not isinstance(added_tokens, list):
+        raise _fail(path, "added_tokens", f"must be a list, got {added_tokens!r}")
+    for i, added in enumerate(added_tokens):
         where = f"added_tokens[{i}]"
         if (
             not isinstance(added, dict)
             or not isinstance(added.get("content"), str)
             or not isinstance(added.get("id"), int)
+            or isinstance(added["id"], bool)
+            or added["id"] < 0
         ):
-            raise _fail(path, where, "needs 'content' (str) and 'id' (int)")
+            raise _fail(path, where, "needs 'content' (str) and 'id' (an int >= 0)")
         if not added.get("special", False):
             raise _fail(
                 path, where, f"{added['content']!r} is a non-special added token; not supported yet"
@@ -217,7 +250,7 @@ def load(path: Path, doc: Any = None) -> Bpe:
         raise TokenizerFormatError(f"{path}: {e}") from None
 
 
-def dump(bpe: Bpe) -> dict[str, Any]:
+def dump(bpe: Bpe, offsets: OffsetTrim | None = None) -> dict[str, Any]:
     """The ``tokenizer.json`` document for a model."""
     if bpe.preset == GPT2_PRESET:
         pre: dict[str, Any] = {
@@ -270,8 +303,8 @@ def dump(bpe: Bpe) -> dict[str, Any]:
         "pre_tokenizer": pre,
         "post_processor": {
             "type": "ByteLevel",
-            "add_prefix_space": False,
-            "trim_offsets": False,
+            "add_prefix_space": offsets is not None and offsets.add_prefix_space,
+            "trim_offsets": offsets is not None and offsets.trim,
             "use_regex": False,
         },
         "decoder": {
@@ -295,6 +328,6 @@ def dump(bpe: Bpe) -> dict[str, Any]:
     }
 
 
-def save(bpe: Bpe, path: Path) -> None:
+def save(bpe: Bpe, path: Path, offsets: OffsetTrim | None = None) -> None:
     """Writes ``tokenizer.json`` atomically."""
-    atomic_write(path, json.dumps(dump(bpe), ensure_ascii=False, indent=1))
+    atomic_write(path, json.dumps(dump(bpe, offsets), ensure_ascii=False, indent=1))

@@ -35,6 +35,7 @@ and under ``TRITON_INTERPRET=1`` there is a single config.
 from __future__ import annotations
 
 import os
+import warnings
 
 import torch
 import triton
@@ -795,6 +796,15 @@ def backward(
             return dq, dk, dv
         except _RESOURCE_ERRORS:  # no config fits this GPU: the split kernels, from now on
             _fused_unfit.add((head_dim, keys))
+        except triton.CompilationError as e:  # a Triton that cannot build it
+            _fused_unfit.add((head_dim, keys))
+            warnings.warn(
+                f"the fused attention backward does not compile with Triton "
+                f"{triton.__version__} (head dim {head_dim}, {keys} keys): {e}; using the "
+                "split backward (set LEXFORGE_ATTENTION_FUSED_KEYS=0 to skip this attempt)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
 
     def grid_k(meta: dict[str, int]) -> tuple[int, int]:
         return triton.cdiv(n_k, meta["BLOCK_N"]), batch * heads
