@@ -99,3 +99,26 @@ def test_pretrain_refuses_an_output_inside_the_corpus(tmp_path: Path) -> None:
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert "is inside the corpus directory" in out.stderr
     assert not (corpus / "run").exists()
+
+
+def test_pretrain_checks_its_options_before_tokenizing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lexforge import datasets
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("One doc here.\n\nAnother doc there.\n", encoding="utf-8")
+    bert = str(datasets.files("bert-base-uncased")["tokenizer.json"])
+    bpe = tmp_path / "bpe.json"
+    lexforge.Tokenizer.train_bpe(texts=["a b c"] * 5, vocab_size=260).save(bpe)
+    (tmp_path / "eval.txt").write_text("text, not shards\n", encoding="utf-8")
+    for extra, message in [
+        (["--mlm-probability", "1.5"], "mlm_probability must be in"),
+        (["--max-seq-len", "4"], "max_seq_len=4 is too short"),
+        (["--eval", str(tmp_path / "eval.txt")], "manifest"),
+        (["--tokenizer", str(bpe)], "MASK"),
+    ]:
+        argv = ["pretrain", str(corpus), str(tmp_path / "run"), "--tokenizer", bert, *extra]
+        assert main(argv) == 1, extra
+        assert message in capsys.readouterr().err, extra
+        assert not (tmp_path / "run").exists(), extra  # nothing built, nothing left

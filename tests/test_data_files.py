@@ -51,6 +51,19 @@ def test_csv_round_trips_what_the_csv_module_writes(tmp_path: Path, ending: str)
     assert read_records(tmp_path / "z.csv.gz") == got
 
 
+def test_unnamed_columns_are_not_data(tmp_path: Path) -> None:
+    """A spreadsheet's export ends rows in empty, unnamed columns: read as csv.DictReader
+    reads the named ones; two columns of one name stay an error."""
+    path = tmp_path / "excel.csv"
+    path.write_text("text,label,,\ngood film,pos,,\ndull,neg,,\n", encoding="utf-8")
+    with path.open(newline="", encoding="utf-8") as f:
+        want = [(r["text"], r["label"]) for r in csv.DictReader(f)]
+    assert read_records(path) == want == [("good film", "pos"), ("dull", "neg")]
+    (tmp_path / "twice.csv").write_text("text,label,label\na,x,y\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="names 'label' twice; rename one"):
+        read_records(tmp_path / "twice.csv")
+
+
 def test_tsv_has_no_quoting(tmp_path: Path) -> None:
     lines = ['"the rock" is great\t1', 'dull and "clever"\t0', '"boring\t0', "a 'must' see\t1"]
     path = tmp_path / "sst.tsv"

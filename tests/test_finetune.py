@@ -110,7 +110,7 @@ def test_bad_data(checkpoint: Path, tmp_path: Path) -> None:
                  label_column="sentiment", epochs=1, progress=False)  # fmt: skip
     empty = tmp_path / "empty.csv"
     empty.write_text("review,sentiment\n")
-    with pytest.raises(ConfigError, match="validation split is empty"):
+    with pytest.raises(ConfigError, match=r"validation split is empty \(.*empty\.csv has no rows"):
         finetune(checkpoint, train, validation=empty, text_column="review",
                  label_column="sentiment", epochs=1, progress=False)  # fmt: skip
     broken = tmp_path / "broken.jsonl"
@@ -138,6 +138,7 @@ def test_bad_options_fail_before_anything_runs(checkpoint: Path, tmp_path: Path)
         ({"max_steps": -3}, "max_steps must be at least 1"),
         ({"max_length": 2}, "max_length must be a whole number of at least 3"),
         ({"max_length": "64"}, "max_length must be a whole number"),
+        ({"max_length": 4, "pair_column": "text"}, "no room for a text pair"),
         ({"device": "nonsense"}, "not a device name"),
         ({"tokenizer": _bpe()}, "needs the model's BERT WordPiece tokenizer"),
     ]:
@@ -245,7 +246,9 @@ def test_cli_finetune_embed_fill_mask(checkpoint: Path, tmp_path: Path) -> None:
     assert len(lines) == 3 and all(line.startswith("[MASK]0\t") for line in lines)
 
 
-def test_cli_refusals_leave_nothing_behind(checkpoint: Path, tmp_path: Path) -> None:
+def test_cli_refusals_leave_nothing_behind(
+    checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import subprocess
     import sys
 
@@ -260,6 +263,15 @@ def test_cli_refusals_leave_nothing_behind(checkpoint: Path, tmp_path: Path) -> 
     )  # fmt: skip
     assert done.returncode == 1 and "is a directory; name a file" in done.stderr
     assert "Traceback" not in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "texts.txt"]
+    from lexforge.cli import main
+
+    for argv, message in [  # refused before the model loads
+        ([str(texts), "-o", str(tmp_path / "missing" / "v.npy")], "does not exist; create it"),
+        ([str(folder), "-o", str(tmp_path / "v.npy")], "is a directory; pass text files"),
+    ]:
+        assert main(["embed", str(checkpoint), *argv]) == 1
+        assert message in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "texts.txt"]
     # --files with no file is a usage error, not a quiet switch to the default corpus
     done = subprocess.run(
@@ -459,11 +471,16 @@ def test_a_fine_tuned_head_is_kept_or_replaced_on_request(checkpoint: Path, tmp_
 def test_truncation_is_counted_and_reported(checkpoint: Path, tmp_path: Path) -> None:
     long = " ".join(["wonderful"] * 40)
     records = [(long, "pos"), ("awful", "neg"), (long, "neg"), ("superb", "pos")]
-    with pytest.warns(UserWarning, match="cut to its 16 tokens: 2 of train, 1 of validation"):
+    with pytest.warns(UserWarning, match="max_length are cut to 16 tokens: 2 of train, 1 of val"):
         finetune(checkpoint, records, validation=records[:2], out_dir=tmp_path, max_length=16,
                  max_steps=1, progress=False)  # fmt: skip
     report = json.loads((tmp_path / "metrics.json").read_text())
     assert report["truncated"] == {"train": 2, "validation": 1} and report["max_length"] == 16
+    # a max_length past the model's positions: the warning says which limit cut
+    huge = [(" ".join(["wonderful"] * 600), "pos"), ("awful", "neg")]
+    with pytest.warns(UserWarning, match=r"model's \d+ positions \(max_length=100000 asks"):
+        finetune(checkpoint, huge, out_dir=tmp_path / "huge", max_length=100_000, max_steps=1,
+                 progress=False)  # fmt: skip
     # a tokenizer.json that pads every row to 128 (all-MiniLM-L6-v2's) cuts nothing here
     import lexforge as lf
     from lexforge import datasets

@@ -112,6 +112,12 @@ def test_export_loads_in_transformers_with_the_same_logits(
         fill = transformers.pipeline("fill-mask", model=str(tmp_path))
         top = fill("The capital of France is [MASK].", top_k=3)
         assert len(top) == 3 and all(tok.token_to_id(t["token_str"]) is not None for t in top)
+        # HF's classic folder: vocab.txt (and tokenizer_config.json) without tokenizer.json
+        (tmp_path / "tokenizer.json").unlink()
+        classic = ours_cls.from_pretrained(tmp_path)
+        text = "The Capital of FRANCE, naïvely."
+        plain = {"padding": False, "truncation": False}  # the fixture's file pads to 128
+        assert classic.tokenizer.encode_batch([text], **plain) == tok.encode_batch([text], **plain)
 
 
 def test_mlm_loss_gathers_labelled_positions(tok: Any, batch: dict[str, Any]) -> None:

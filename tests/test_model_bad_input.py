@@ -202,3 +202,11 @@ def test_checks_leave_compile_one_graph(model: Any) -> None:
     loose = torch.compile(model, backend="eager")
     with pytest.raises(ConfigError, match="must be an integer tensor"):
         loose(ids.float())
+
+
+def test_a_checkpoint_path_that_is_no_directory_is_named(tok: Any, tmp_path: Path) -> None:
+    saved = _save(BertModel, tok, tmp_path / "m")
+    with pytest.raises(CheckpointError, match="does not exist"):
+        BertModel.from_pretrained(tmp_path / "nope")
+    with pytest.raises(CheckpointError, match=r"config\.json is a file: pass the checkpoint dir"):
+        BertModel.from_pretrained(saved / "config.json")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import itertools
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -198,6 +199,25 @@ def test_nsp_instances(shards: lf.ShardSet) -> None:
     assert (again.spans() == blocks[1].spans()).all()
     other = corpus.build_block(1, 1, 128, 0.1, "nsp", 3)
     assert len(other) != len(blocks[1]) or (other.spans() != blocks[1].spans()).any()
+
+
+def test_pairs_that_cut_most_of_the_text_are_warned_about(
+    shards: lf.ShardSet, bert: Any, tmp_path: Path
+) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # ordinary text: no warning
+        for objective in ("nsp", "sop"):
+            lf.PretrainingBatches(shards, batch_size=8, objective=objective)  # type: ignore[arg-type]
+    # one 6,000-word line with no sentence end: a pair keeps 125 of its tokens
+    text = " ".join(f"word{i % 50}" for i in range(6000)) + "\n\nA short doc.\n"
+    path = tmp_path / "long.txt"
+    path.write_text(text, encoding="utf-8")
+    built = lf.build_shards(path, tmp_path / "s", bert)
+    with pytest.warns(UserWarning, match=r"nsp pairs use [\d,]+ of the first shard's [\d,]+ tok"):
+        lf.PretrainingBatches(built, batch_size=8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # packing keeps every token
+        lf.PretrainingBatches(built, batch_size=8, objective="none")
 
 
 def test_rows_are_framed_correctly(shards: lf.ShardSet, bert: Any) -> None:

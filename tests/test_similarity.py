@@ -65,6 +65,13 @@ def test_cooccurrence_recovers_planted_groups() -> None:
     scores = [s for _, s in space.neighbours("cat", k=10)]
     assert scores == sorted(scores, reverse=True)
     assert "cat" not in [w for w, _ in space.neighbours("cat", k=20)]
+    every = space.neighbours("cat", k=len(space.words) + 5)  # k past the vocabulary
+    assert len(every) == len(space.words) - 1 and "cat" not in [w for w, _ in every]
+    for bad in (0, -1, 2.5):
+        with pytest.raises(ConfigError, match="k must be"):
+            space.neighbours("cat", k=bad)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="min_count must be at least 0"):
+        cooccurrence_space(["one two"], min_count=-3)
     with pytest.raises(ConfigError, match="not among"):
         space.neighbours("giraffe")
     with pytest.raises(ConfigError, match="min_count"):
@@ -130,3 +137,6 @@ def test_cli_similar(model: Any, tmp_path: Any, capsys: pytest.CaptureFixture[st
     out = capsys.readouterr().out
     assert out.startswith("cat\n") and "contextual:" in out and "co-occurrence:" in out
     assert "not frequent enough in these 60 texts: giraffe" in out
+    capsys.readouterr()
+    assert main([*argv[:-1], "0"]) == 1  # refused before the model loads
+    assert "k must be at least 1" in capsys.readouterr().err

@@ -113,10 +113,18 @@ def _quickstart(args: argparse.Namespace) -> int:
 
 
 def _pretrain(args: argparse.Namespace) -> int:
+    from lexforge.masking import Masker
     from lexforge.shards import ShardSet, build_shards
     from lexforge.tokenizer import Tokenizer
     from lexforge.train import pretrain
+    from lexforge.train.loop import PretrainOptions
 
+    names = ("steps", "batch_size", "grad_accum", "max_seq_len", "objective", "lr", "warmup",
+             "schedule", "seed", "save_every", "eval_every", "compile", "fsdp", "device",
+             "embedding_init", "mlm_probability", "masking", "whole_word")  # fmt: skip
+    options = {name: getattr(args, name) for name in names}
+    PretrainOptions(**options)  # option errors before the corpus is tokenized
+    eval_data = ShardSet(args.eval) if args.eval else None
     data = Path(args.data)
     if (data / "manifest.json").is_file():
         shards = ShardSet(data)
@@ -130,17 +138,12 @@ def _pretrain(args: argparse.Namespace) -> int:
                 "files would become part of the corpus; put it elsewhere"
             )
         tokenizer = Tokenizer.from_file(args.tokenizer)
+        Masker.from_tokenizer(tokenizer)  # one without [MASK] cannot pretrain: say so now
         shards = build_shards(args.data, Path(args.out) / "shards", tokenizer,
                               progress=not args.quiet)  # fmt: skip
-    eval_data = ShardSet(args.eval) if args.eval else None
     result = pretrain(
         shards, args.out, model=args.preset, eval_data=eval_data, resume=args.resume,
-        progress=not args.quiet, steps=args.steps, batch_size=args.batch_size,
-        grad_accum=args.grad_accum, max_seq_len=args.max_seq_len, objective=args.objective,
-        lr=args.lr, warmup=args.warmup, schedule=args.schedule, seed=args.seed,
-        save_every=args.save_every, eval_every=args.eval_every, compile=args.compile,
-        fsdp=args.fsdp, device=args.device, embedding_init=args.embedding_init,
-        mlm_probability=args.mlm_probability, masking=args.masking, whole_word=args.whole_word,
+        progress=not args.quiet, **options,
     )  # fmt: skip
     last = [r for r in result.history if r["split"] == "train"]
     if last:
@@ -209,6 +212,8 @@ def _embed(args: argparse.Namespace) -> int:
     output = Path(args.output)
     if output.is_dir():
         raise ConfigError(f"-o {output} is a directory; name a file (.npy, .npz or .parquet)")
+    if not output.parent.is_dir():  # before the model runs, not at the write
+        raise ConfigError(f"-o {output}: the folder {output.parent} does not exist; create it")
     parquet = output.suffix == ".parquet"
     pa: Any = None
     pq: Any = None
@@ -299,8 +304,11 @@ def _fill_mask(args: argparse.Namespace) -> int:
 
 def _similar(args: argparse.Namespace) -> int:
     from lexforge import datasets
+    from lexforge.batch import check_int
     from lexforge.model.similarity import compare, contextual_space, cooccurrence_space
 
+    for name in ("k", "min_count", "max_words", "max_texts"):  # before the model loads
+        check_int(name, getattr(args, name), least=0 if name == "min_count" else 1)
     if args.files is not None:
         texts = [line for line in _lines(args.files) if line.strip()]  # a corpus
     else:
@@ -334,6 +342,9 @@ def _lines(files: list[str]) -> list[str]:
     if not files:
         text = sys.stdin.read().replace("\r\n", "\n").replace("\r", "\n")
         return [line for _, line in lines(text)]
+    for f in files:
+        if Path(f).is_dir():
+            raise ConfigError(f"{f} is a directory; pass text files (one text a line)")
     return [line for f in files for _, line in lines(read_text(Path(f)))]
 
 

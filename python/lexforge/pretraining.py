@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import warnings
 from collections import deque
 from collections.abc import Iterator
 from typing import Any, Literal
@@ -127,13 +128,38 @@ class PretrainingBatches:
         # batches per training step (data-parallel ranks): a rate schedule follows the step
         self.ranks = 1
         # fail now, not in a worker: the options are checked by building a first block
-        self._block(0, 0)
+        first = self._block(0, 0)
+        if objective != "none":
+            self._warn_if_cut(first)
 
     def _block(self, shard: int, epoch: int) -> Any:
         return self._corpus.build_block(
             shard, epoch, self.max_seq_len, self.short_seq_prob, self.objective, self.seed,
             self.num_threads,
         )  # fmt: skip
+
+    def _warn_if_cut(self, block: Any) -> None:
+        """NSP/SOP pairs keep at most ``max_seq_len - 3`` tokens, as in BERT's recipe: a
+        corpus whose sentences (or lines) are much longer loses most of its text. Warns
+        when the first block's pairs cover under half of its shard's tokens."""
+        total = self.shards.shards[0].tokens
+        spans = block.spans().reshape(-1, 3)  # (shard, start, end) of every A and B
+        spans = spans[(spans[:, 0] == 0) & (spans[:, 2] > spans[:, 1])]
+        if total == 0 or len(spans) == 0:
+            return
+        spans = spans[np.argsort(spans[:, 1], kind="stable")]
+        starts, ends = spans[:, 1], spans[:, 2]
+        before = np.concatenate([[0], np.maximum.accumulate(ends)[:-1]])
+        covered = int(np.maximum(0, ends - np.maximum(starts, before)).sum())
+        if covered < total / 2:
+            warnings.warn(
+                f"{self.objective} pairs use {covered:,} of the first shard's {total:,} tokens: "
+                f"a pair keeps at most max_seq_len - 3 = {self.max_seq_len - 3} tokens and cuts "
+                "longer sentences (BERT's recipe); split long lines into sentences, raise "
+                "max_seq_len, or use objective='none', which packs every token",
+                UserWarning,
+                stacklevel=3,
+            )
 
     def _blocks(self) -> Iterator[Any]:
         epochs = itertools.count() if self.epochs is None else range(self.epochs)

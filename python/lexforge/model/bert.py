@@ -212,11 +212,13 @@ class Pretrained(nn.Module):
             config = config.replace(**overrides)
         model = cls(config)
         missing = load_hf_state(model, state, str(source))
-        tokenizer_file = Path(directory) / "tokenizer.json"
-        if tokenizer_file.is_file():  # for embed_words, embed and fill_mask
-            from ..tokenizer import Tokenizer
+        for name in ("tokenizer.json", "vocab.txt"):  # for embed_words, embed and fill_mask
+            tokenizer_file = Path(directory) / name
+            if tokenizer_file.is_file():  # vocab.txt alone: HF's classic BERT folder
+                from ..tokenizer import Tokenizer
 
-            model.tokenizer = Tokenizer.from_file(tokenizer_file)
+                model.tokenizer = Tokenizer.from_file(tokenizer_file)
+                break
         fresh = tuple(sorted({m.split(".")[0] for m in missing}))
         model.loaded_from = LoadedFrom(str(directory), checkpoint_kind(state, saved), fresh)
         if missing:

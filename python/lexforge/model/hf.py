@@ -255,6 +255,13 @@ def read_checkpoint(directory: PathLike) -> tuple[BertConfig, dict[str, torch.Te
     folder = Path(directory)
     config_path, weights = folder / "config.json", folder / "model.safetensors"
     index = folder / "model.safetensors.index.json"
+    if not folder.exists():
+        raise CheckpointError(f"{folder} does not exist: pass an HF-format checkpoint directory")
+    if folder.is_file():
+        raise CheckpointError(
+            f"{folder} is a file: pass the checkpoint directory that holds config.json and "
+            f"model.safetensors (here, perhaps {folder.parent})"
+        )
     if not config_path.is_file():
         raise CheckpointError(f"{folder} has no config.json: not an HF-format checkpoint")
     if not weights.is_file() and not index.is_file():

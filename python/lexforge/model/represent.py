@@ -44,7 +44,7 @@ def _tokenizer(model: nn.Module, tokenizer: Any) -> Any:
     if tok is None:
         raise ConfigError(
             "no tokenizer: pass tokenizer=..., or load the model with from_pretrained from a "
-            "directory that has tokenizer.json"
+            "directory that has tokenizer.json or vocab.txt"
         )
     if tok.vocab_size != _config(model).vocab_size:
         raise ConfigError(

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ..batch import check_int
 from ..errors import ConfigError
 
 _WORD = re.compile(
@@ -60,13 +61,16 @@ class WordSpace:
                 f"{word!r} is not among the {len(self.words)} words of this {self.kind} space "
                 "(too rare in the corpus, or lower min_count/raise max_words)"
             )
+        check_int("k", k, least=1)
         scores = self.vectors @ self.vectors[i]
         scores[i] = -np.inf
-        best = np.argsort(-scores, kind="stable")[:k]
-        return [(self.words[j], float(scores[j])) for j in best]
+        best = np.argsort(-scores, kind="stable")[: min(k, len(self.words) - 1)]
+        return [(self.words[j], float(scores[j])) for j in best]  # never the word itself
 
 
 def _vocabulary(sentences: Sequence[list[str]], min_count: int, max_words: int) -> list[str]:
+    check_int("min_count", min_count)
+    check_int("max_words", max_words, least=1)
     counts = Counter(w for s in sentences for w in s)
     kept = sorted((c, w) for w, c in counts.items() if c >= min_count)
     kept.sort(key=lambda cw: (-cw[0], cw[1]))

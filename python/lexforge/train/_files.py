@@ -148,9 +148,11 @@ def _delimited(path: Path, text: str, kind: str) -> list[Row]:
                 continue  # a blank line
             if header is None:
                 header = [f.strip() for f in fields]
-                twice = sorted({h for h in header if header.count(h) > 1})
+                twice = sorted({h for h in header if h and header.count(h) > 1})
                 if twice:
-                    raise ConfigError(f"{path}: the header names {twice[0]!r} twice")
+                    raise ConfigError(
+                        f"{path}: the header names {twice[0]!r} twice; rename one of them"
+                    )
                 continue
             if len(fields) != len(header):
                 quote = "" if kind == "tsv" else "; quote a field that holds a comma"
@@ -158,7 +160,8 @@ def _delimited(path: Path, text: str, kind: str) -> list[Row]:
                     f"{path}: {where} has {len(fields)} fields, the header {len(header)} "
                     f"({', '.join(header)}){quote}"
                 )
-            rows.append((where, dict(zip(header, fields, strict=True))))
+            # columns without a name (the empty ones a spreadsheet leaves) are not data
+            rows.append((where, {h: f for h, f in zip(header, fields, strict=True) if h}))
     except csv.Error as e:
         raise ConfigError(f"{path}: line {reader.line_num}: malformed {kind} ({e})") from None
     return rows

@@ -239,7 +239,10 @@ def prepare(
     head = task_model(cls, model, labels, problem_type, new_head)
     tok = tokenizer if tokenizer is not None else getattr(head, "tokenizer", None)
     if tok is None:
-        raise ConfigError("no tokenizer: pass tokenizer=, or a checkpoint directory with one")
+        raise ConfigError(
+            "no tokenizer: pass tokenizer=, or a checkpoint directory with tokenizer.json or "
+            "vocab.txt"
+        )
     if tok.vocab_size != head.config.vocab_size:
         raise ConfigError(
             f"the tokenizer has {tok.vocab_size} tokens, the model {head.config.vocab_size}"

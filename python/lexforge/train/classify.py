@@ -429,6 +429,11 @@ def finetune(
             patience=patience, max_steps=max_steps, time_limit=time_limit, seed=seed,
             device=device, progress=progress, runs=runs, new_head=new_head, **columns,
         )  # fmt: skip
+    if pair_column is not None and max_length < 5:
+        raise ConfigError(
+            f"max_length={max_length} leaves no room for a text pair: it needs at least 5 "
+            "([CLS], a token, [SEP], a token, [SEP])"
+        )
     options = FitOptions(
         epochs=epochs, lr=lr, warmup=warmup, weight_decay=weight_decay, layer_decay=layer_decay,
         patience=patience, max_steps=max_steps, time_limit=time_limit, batch_size=batch_size,
@@ -455,6 +460,7 @@ def finetune(
         )  # fmt: skip
 
     splits = {"train": read(train, "train", problem_type)}
+    sources = {"train": train}
     if problem_type is None:  # as the training labels say; the other splits follow
         first = splits["train"][0][-1] if splits["train"] else ""
         problem_type = PROBLEMS[1] if isinstance(first, tuple) else PROBLEMS[0]
@@ -463,9 +469,12 @@ def finetune(
             given = train
         if given is not None:
             splits[name] = read(given, name, problem_type)
+            sources[name] = given
     for name, records in splits.items():
         if not records:
-            raise ConfigError(f"the {name} split is empty")
+            source = sources[name]
+            where = f" ({source} has no rows)" if isinstance(source, str | os.PathLike) else ""
+            raise ConfigError(f"the {name} split is empty{where}")
     problem = problem_type
     labels = _label_set(splits, problem, label_column)
     torch.manual_seed(seed)
@@ -473,14 +482,24 @@ def finetune(
 
     clf, tok, dev = prepare(BertForSequenceClassification, model, labels, tokenizer, device,
                             problem_type=problem, new_head=new_head)  # fmt: skip
+    if pair_column is not None and clf.config.type_vocab_size < 2:
+        raise ConfigError(
+            f"text pairs need two segment types, but the model has type_vocab_size "
+            f"{clf.config.type_vocab_size}; fine-tune on single texts (no pair column), or "
+            "start from a model pretrained with two segments"
+        )
     length = min(max_length, clf.config.max_position_embeddings)
     truncated = {name: _count_truncated(tok, records, pair_column is not None, length)
                  for name, records in splits.items()}  # fmt: skip
     if any(truncated.values()):
+        limit = (
+            "max_length"
+            if length == max_length
+            else f"the model's {length} positions (max_length={max_length} asks for more)"
+        )
+        counts = ", ".join(f"{n} of {name}" for name, n in truncated.items() if n)
         warnings.warn(
-            "texts longer than max_length are cut to its "
-            f"{length} tokens: {', '.join(f'{n} of {name}' for name, n in truncated.items() if n)}",
-            stacklevel=2,
+            f"texts longer than {limit} are cut to {length} tokens: {counts}", stacklevel=2
         )
     index = {label: i for i, label in enumerate(labels)}
 

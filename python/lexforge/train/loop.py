@@ -84,6 +84,12 @@ class PretrainOptions:
                 raise ConfigError(f"{name} must be 0 or more, got {getattr(self, name)}")
         if self.objective not in ("nsp", "sop", "none"):
             raise ConfigError(f"objective must be nsp, sop or none, got {self.objective!r}")
+        least = 3 if self.objective == "none" else 5  # [CLS] A [SEP] (B [SEP])
+        if self.max_seq_len < least:
+            raise ConfigError(
+                f"max_seq_len={self.max_seq_len} is too short: an instance needs at least "
+                f"{least} positions with objective {self.objective!r}"
+            )
         rate = self.mlm_probability
         if not callable(rate) and not (isinstance(rate, (int, float)) and 0 < rate <= 1):
             raise ConfigError(f"mlm_probability must be in (0, 1] (or a schedule), got {rate!r}")
