@@ -3,6 +3,7 @@ imports, shipped type information."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from importlib import resources
@@ -122,3 +123,20 @@ def test_pretrain_checks_its_options_before_tokenizing(
         assert main(argv) == 1, extra
         assert message in capsys.readouterr().err, extra
         assert not (tmp_path / "run").exists(), extra  # nothing built, nothing left
+
+
+def test_warnings_are_one_line(tmp_path: Path) -> None:
+    from lexforge import datasets
+
+    doc = json.loads(datasets.files("bert-base-uncased")["tokenizer.json"].read_text("utf-8"))
+    for token in doc["added_tokens"]:
+        token["normalized"] = token["content"] == "[MASK]"  # loading it warns
+    path = tmp_path / "tokenizer.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "lexforge.cli", "tokenize", "--tokenizer", str(path)],
+        input="hello world\n", capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0 and done.stdout.strip()
+    assert done.stderr.startswith("lexforge: warning: ") and '"normalized": true' in done.stderr
+    assert done.stderr.count("\n") == 1  # not followed by a line of lexforge's source

@@ -154,6 +154,8 @@ def test_multi_label_and_regression_records() -> None:
         ("latin1.csv", "text,label\ncaf\xe9,pos\n".encode("latin-1"), "not UTF-8.*line 2, col"),
         ("bad.csv.gz", b"not gzip at all", "not a readable gzip file"),
         ("data.xlsx", b"PK\x03\x04", "unknown or unsupported format"),
+        ("packed.csv", gzip.compress(b"text,label\na,b\n"), "gzip-compressed; name it packed"),
+        ("sheet.csv", b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00\xff", "zip"),
         ("tags.conll", "a B-X\n", "need task='tag'"),
     ],
 )

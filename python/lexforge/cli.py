@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -560,6 +561,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    shown = warnings.formatwarning
+    warnings.formatwarning = _one_line  # a warning is a line, not a line of our source
     try:
         code: int = args.func(args)
     except (LexforgeError, OSError) as e:
@@ -568,7 +571,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("lexforge: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.formatwarning = shown
     return code
+
+
+def _one_line(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, line: Any = None
+) -> str:
+    return f"lexforge: warning: {message}\n"
 
 
 if __name__ == "__main__":

@@ -81,7 +81,13 @@ def load_vocab(
         )
     if strip_accents is None:
         strip_accents = lowercase
-    single, pair = bert_template(tokens, cls_token, sep_token)
+    try:
+        single, pair = bert_template(tokens, cls_token, sep_token)
+    except TokenizerFormatError as e:  # often not a vocabulary at all
+        raise TokenizerFormatError(
+            f"{path} (read as a BERT vocab.txt, one token a line): {e}; if it is no "
+            "vocabulary, pass a tokenizer.json, vocab.json or tiktoken file instead"
+        ) from None
     present = set(tokens)
     specials = [(t, tokens.index(t)) for t in SPECIALS if t in present]
     try:

@@ -41,6 +41,13 @@ def data_format(path: Path) -> str | None:
     return _SUFFIXES.get(Path(name).suffix)
 
 
+# magic bytes of the packed files a data file is most often mistaken for
+_PACKED = (
+    (b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"),
+    (b"\x28\xb5\x2f\xfd", "zstd"), (b"PK\x03\x04", "zip (or xlsx)"),
+)  # fmt: skip
+
+
 def read_text(path: Path) -> str:
     """The file's text: gunzipped when its name ends in ``.gz``, UTF-8 (BOM dropped), line
     ends made ``\\n``. ``ConfigError`` for a directory, a corrupt gzip file or bytes that
@@ -56,6 +63,13 @@ def read_text(path: Path) -> str:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
+        packed = next((name for magic, name in _PACKED if data.startswith(magic)), None)
+        if packed == "gzip":
+            raise ConfigError(
+                f"{path} is gzip-compressed; name it {path.name}.gz (read as it is) or gunzip it"
+            ) from None
+        if packed is not None:
+            raise ConfigError(f"{path} is a {packed} file, not text; unpack it first") from None
         line = data.count(b"\n", 0, e.start) + 1
         column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
         raise ConfigError(
