@@ -151,6 +151,8 @@ def test_bad_options_fail_before_anything_runs(checkpoint: Path, tmp_path: Path)
     with pytest.raises(ConfigError, match="label_separator must be a non-empty str"):
         finetune(checkpoint, train, label_separator="", out_dir=out, progress=False)
     assert not out.exists()
+    with pytest.warns(UserWarning, match="warmup=1e\\+09 steps is longer than the run's 1"):
+        finetune(checkpoint, train, warmup=1e9, max_steps=1, progress=False)
     # a separator alone means sets of labels
     piped = tmp_path / "piped.csv"
     piped.write_text("text,label\n" + "the film,a|b\n" * 3 + "a play,a\n")

@@ -260,7 +260,7 @@ def test_bad_setups(corpus: dict[str, Any], tmp_path: Path) -> None:
                 {"model": _config(tok, type_vocab_size=1)}, {"learning_rate": 1e-3},
                 {"lr": float("inf")}, {"lr": float("nan")}, {"weight_decay": float("nan")},
                 {"warmup": float("inf")}, {"eps": 0.0}, {"clip": float("nan")},
-                {"betas": (0.9, 1.5)}, {"lr": "1e-3"}):  # fmt: skip
+                {"betas": (0.9, 1.5)}, {"lr": "1e-3"}, {"warmup": 5}):  # fmt: skip
         with pytest.raises(ConfigError):
             pretrain(corpus["train"], tmp_path / "e", **{**small, **bad})
     # a run whose loss stops being a number stops there, with nothing saved

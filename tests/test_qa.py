@@ -26,7 +26,9 @@ from lexforge.train import QAExample, finetune, read_qa, squad_metrics  # noqa: 
 from lexforge.train.qa import (  # noqa: E402
     best_answers,
     best_threshold,
+    cut_questions,
     null_scores,
+    query_limit,
     window_targets,
     windows,
 )
@@ -198,6 +200,8 @@ def test_qa_learns_across_windows(checkpoint: Path, tmp_path: Path) -> None:
     assert result.test["exact_match"] >= 90, result.history
     report = json.loads((out / "metrics.json").read_text())
     assert report["task"] == "qa" and report["test"]["f1"] == result.test["f1"]
+    assert (report["max_length"], report["stride"]) == (40, 20)  # half the window, as ever
+    assert report["questions_cut"] == {"train": 0, "validation": 0, "test": 0}
     predictions = json.loads((out / "predictions.json").read_text())
     assert len(predictions) == 64 and set(predictions.values()) <= set(NAMES) | {""}
     assert (out / "best" / "config.json").is_file()
@@ -290,7 +294,7 @@ def test_bad_qa_data(checkpoint: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no column 'context'"):
         read_qa([{"question": "q", "passage": "p"}])
     with pytest.raises(ConfigError, match="no training example has an answer"):
-        finetune(checkpoint, [{"question": "q", "context": "c"}], task="qa")
+        finetune(checkpoint, [{"question": "q", "context": "c", "answers": []}], task="qa")
     with pytest.raises(ConfigError, match=r"has no answer.*unanswerable=True"):
         lf.train.finetune_qa(checkpoint, _squad2(4, 1), unanswerable=False)
     with pytest.raises(ConfigError, match="null_threshold"):
@@ -311,3 +315,119 @@ def test_bad_qa_data(checkpoint: Path, tmp_path: Path) -> None:
     BertForTokenClassification(config).save_pretrained(tmp_path / "tagger", tokenizer=tok)
     with pytest.raises(CheckpointError, match="BertForTokenClassification"):
         finetune(tmp_path / "tagger", good, task="qa")
+
+
+def _jsonl(path: Path, rows: list[dict[str, object]]) -> Path:
+    path.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    return path
+
+
+def test_answers_column_must_be_there(checkpoint: Path, tmp_path: Path) -> None:
+    """A row without the answers column is an error naming the file, the row and the
+    column (and a similar one it has); only an empty list or null means "no answer"."""
+    rows = _synthetic(4, 6)
+    del rows[2]["answers"]
+    with pytest.raises(ConfigError, match=r"train\.jsonl: line 3 has no column 'answers'"):
+        read_qa(_jsonl(tmp_path / "train.jsonl", rows))  # not a switch to SQuAD 2.0
+    renamed = [{("answer" if k == "answers" else k): v for k, v in r.items()}
+               for r in _synthetic(3, 7)]  # fmt: skip
+    validation = _jsonl(tmp_path / "dev.jsonl", renamed)
+    named = r"dev\.jsonl: line 1 has no column 'answers'.*if 'answer' is it, pass "
+    with pytest.raises(ConfigError, match=named + r"answers_column='answer' \(--label-column"):
+        finetune(checkpoint, _synthetic(4, 6), validation=validation, task="qa", max_steps=1)
+    with pytest.raises(ConfigError, match=r"row 0 has no column 'answers'.*answers_column="):
+        read_qa([{"question": "q", "context": "c", "gold": []}])
+    with pytest.raises(ConfigError, match="answers must be"):  # a dict without its lists
+        read_qa([{"question": "q", "context": "c", "answers": {"texts": ["c"]}}])
+    # the column named by the option, for files and through finetune's label_column
+    assert read_qa(validation, answers_column="answer")[0].answers
+    done = finetune(checkpoint, renamed, validation=renamed, task="qa", label_column="answer",
+                    max_length=40, max_steps=1, progress=False)  # fmt: skip
+    assert done.validation["n"] == 3 and done.validation["unanswerable"] == 0
+    # no answer: an empty list, null, or SQuAD's is_impossible without answers
+    empty = [{"question": "q", "context": "c", "answers": a}
+             for a in ([], None, {"text": [], "answer_start": []})]  # fmt: skip
+    assert [e.answers for e in read_qa(empty)] == [(), (), ()]
+    qas = [
+        {"question": "q0", "id": "a", "answers": [{"text": "Rome", "answer_start": 0}]},
+        {"question": "q1", "id": "b", "is_impossible": True},
+        {"question": "q2", "id": "c", "is_impossible": False},
+    ]
+    squad = tmp_path / "squad.json"
+    squad.write_text(json.dumps({"data": [{"paragraphs": [{"context": "Rome is old",
+                                                           "qas": qas}]}]}))  # fmt: skip
+    with pytest.raises(ConfigError, match=r"paragraph 0, question 2 \(id 'c'\) has no column "):
+        read_qa(squad)
+    qas[2]["answers"] = []
+    squad.write_text(json.dumps({"data": [{"paragraphs": [{"context": "Rome is old",
+                                                           "qas": qas}]}]}))  # fmt: skip
+    assert [e.answers for e in read_qa(squad)] == [(("Rome", 0),), (), ()]
+
+
+def _long_question_rows() -> list[dict[str, object]]:
+    context = "Paris is nice. " * 40
+    rows: list[dict[str, object]] = [
+        {"question": "what is nice", "context": context,
+         "answers": {"text": ["Paris"], "answer_start": [15 * k]}}
+        for k in range(4)
+    ]  # fmt: skip
+    rows.append({"question": "why " * 70, "context": context,
+                 "answers": {"text": ["Paris"], "answer_start": [0]}})  # fmt: skip
+    return rows
+
+
+def test_long_questions_are_cut(checkpoint: Path, tmp_path: Path) -> None:
+    """A question past the query limit is cut (one warning counts them) instead of failing
+    the run; the stride comes from the window the model takes; an explicit stride that
+    an example cannot keep is an error naming that example."""
+    assert [query_limit(n) for n in (384, 128, 64, 40, 5)] == [64, 32, 16, 10, 1]
+    tok = lf.Tokenizer.from_file(datasets.files("bert-base-uncased")["tokenizer.json"])
+    long = QAExample("what did the unaffable metropolitans say " * 8, "c")
+    (cut,), (n,) = cut_questions(tok, [long], 16)
+    whole = tok.encode(long.question, add_special_tokens=False)
+    assert n == 16 and tok.encode(cut.question, add_special_tokens=False) == whole[:16]
+    rows = _long_question_rows()
+    # the default max_length (128) on a model of 64 positions: windows of 64, stride 32
+    with pytest.warns(UserWarning, match=r"longer than 16 tokens .* 1 of train, 1 of test"):
+        result = finetune(checkpoint, rows, test=rows, task="qa", max_steps=1, progress=False,
+                          out_dir=tmp_path / "run")  # fmt: skip
+    report = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert (report["max_length"], report["stride"]) == (64, 32)
+    assert report["questions_cut"] == {"train": 1, "test": 1}
+    assert result.test is not None and set(result.test["predictions"]) == {"0", "1", "2", "3", "4"}
+    with pytest.raises(ConfigError, match=r"the train split's example 4 \(id '4'\) does not fit.*"
+                       r"lower stride"):  # fmt: skip
+        lf.train.finetune_qa(checkpoint, rows, max_length=40, stride=30, progress=False)
+    with pytest.raises(ConfigError, match="no room for a context"):
+        lf.train.finetune_qa(checkpoint, rows, max_length=4, progress=False)
+
+
+def test_squad_json_ids(checkpoint: Path, tmp_path: Path) -> None:
+    """Questions without ids are known by their index (one prediction each); an id given
+    twice is an error naming it and both places."""
+    qas = [{"question": q, "answers": [{"text": "Rome is old", "answer_start": 0}]}
+           for q in ("what is old", "what is rome", "how old")]  # fmt: skip
+    squad = tmp_path / "squad.json"
+    squad.write_text(json.dumps({"data": [{"paragraphs": [{"context": "Rome is old",
+                                                           "qas": qas}]}]}))  # fmt: skip
+    assert [e.id for e in read_qa(squad)] == ["0", "1", "2"]
+    out = tmp_path / "run"
+    finetune(checkpoint, squad, test=squad, task="qa", max_length=40, max_steps=1,
+             progress=False, out_dir=out)  # fmt: skip
+    predictions = json.loads((out / "predictions.json").read_text())
+    assert sorted(predictions) == ["0", "1", "2"]
+    qas[2]["id"] = "0"  # the first question's index
+    squad.write_text(json.dumps({"data": [{"paragraphs": [{"context": "Rome is old",
+                                                           "qas": qas}]}]}))  # fmt: skip
+    with pytest.raises(ConfigError, match=r"question 2 \(id '0'\) has the id '0', as does "
+                       r"article 0, paragraph 0, question 0"):  # fmt: skip
+        read_qa(squad)
+    rows = _synthetic(3, 8)
+    rows[2]["id"] = rows[0]["id"]
+    with pytest.raises(ConfigError, match=r"line 3 has the id 's0', as does line 1"):
+        read_qa(_jsonl(tmp_path / "twice.jsonl", rows))
+    # rows and QAExamples without ids (or with null ones) fall back to their index too
+    del rows[0]["id"]
+    rows[1]["id"] = None
+    assert [e.id for e in read_qa(rows)] == ["0", "1", "s0"]
+    assert [e.id for e in read_qa([QAExample("q", "c"), QAExample("q", "c")])] == ["0", "1"]

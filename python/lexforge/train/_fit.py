@@ -10,6 +10,7 @@ import json
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -416,6 +417,12 @@ def fit(
         if options.max_steps is not None:
             total = min(options.max_steps, total)
         warm = int(options.warmup * total) if options.warmup < 1 else int(options.warmup)
+        if warm > total and run == 0:
+            warnings.warn(
+                f"warmup={options.warmup:g} steps is longer than the run's {total} steps: the "
+                "rate never reaches lr; give a fraction of the run (< 1) or fewer steps",
+                stacklevel=4,
+            )
         groups = param_groups(model, options.lr, options.layer_decay, options.weight_decay)
         optimizer = torch.optim.AdamW(groups, lr=options.lr)
 

@@ -410,7 +410,7 @@ def finetune(
             model, train, validation=validation, test=test, tokenizer=tokenizer,
             out_dir=out_dir, epochs=epochs, batch_size=batch_size, lr=lr, warmup=warmup,
             weight_decay=weight_decay, layer_decay=layer_decay, max_length=max_length,
-            stride=min(128, max_length // 2), patience=patience, max_steps=max_steps,
+            stride=None, patience=patience, max_steps=max_steps,
             time_limit=time_limit, seed=seed, device=device, progress=progress, runs=runs,
             new_head=new_head,
             question_column="question" if text_column == "text" else text_column,

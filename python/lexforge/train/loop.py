@@ -111,6 +111,11 @@ class PretrainOptions:
                 raise ConfigError(f"{name} must be a finite number, got {value}")
         if not (self.lr > 0 and self.warmup >= 0 and self.clip >= 0):
             raise ConfigError("lr must be positive, warmup and clip non-negative")
+        if self.warmup >= 1 and self.warmup > self.steps:
+            raise ConfigError(
+                f"warmup={self.warmup:g} steps is longer than the run's {self.steps} steps: the "
+                "rate would never reach lr; give fewer steps, or a fraction of the run (< 1)"
+            )
         if self.weight_decay < 0 or not self.eps > 0:
             raise ConfigError(
                 f"weight_decay must be at least 0 and eps positive, got {self.weight_decay} "

@@ -7,7 +7,8 @@ jsonl file (one example per line, ``answers`` as ``{"text": [...], "answer_start
 
 Contexts longer than a window are cut into overlapping windows (``max_length`` tokens,
 ``stride`` tokens shared between neighbours, the question repeated in each): the
-tokenizer's ``only_second`` truncation with overflowing rows, as in BERT's SQuAD recipe.
+tokenizer's ``only_second`` truncation with overflowing rows, as in BERT's SQuAD recipe,
+which also cuts a question to its first 64 tokens (here: at most a quarter of a window).
 A training window whose context holds the whole answer is labelled with the answer's
 first and last pieces; one that does not is labelled with [CLS] (position 0). At
 prediction time every window of an example proposes its best spans (start and end pieces
@@ -16,20 +17,23 @@ start + end logits; the best span over all windows is mapped back through the pi
 character offsets to a substring of the context. Metrics are SQuAD's exact match and
 token F1 (lower-cased, punctuation and articles removed), best over the gold answers.
 
-SQuAD 2.0 (questions whose context holds no answer; on by default when a training
-example has none): such examples train every window towards [CLS], and an example gets
-no answer when its [CLS] score beats its best span's by more than a threshold tuned on
-the validation split.
+SQuAD 2.0 (questions whose context holds no answer, given as an empty list of answers;
+on by default when a training example has none): such examples train every window
+towards [CLS], and an example gets no answer when its [CLS] score beats its best span's
+by more than a threshold tuned on the validation split.
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
+import difflib
 import math
 import os
 import random
 import re
 import string
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,9 +67,15 @@ def read_qa(
     context_column: str = "context",
     answers_column: str = "answers",
 ) -> list[QAExample]:
-    """Examples from a jsonl or SQuAD json file, or a list of dicts. Raises ``ConfigError``
-    for a missing column or an answer whose start does not point at its text."""
+    """Examples from a jsonl or SQuAD json file, or a list of dicts. Every example needs
+    its answers column: an empty list (or null, or SQuAD's ``is_impossible: true`` without
+    answers) says its context holds no answer, so a missing or misnamed column is an
+    error, not a split of unanswerable questions. An example without an ``id`` is known
+    by its index in the file (SQuAD's layout: its question's, over the whole file).
+    Raises ``ConfigError`` for a missing column, an answer whose start does not point at
+    its text, or an id given twice."""
     rows: list[tuple[str, Any]]
+    columns = (question_column, context_column, answers_column)
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if not path.is_file():
@@ -74,14 +84,16 @@ def read_qa(
             )
         kind, rows = read_rows(path, ("jsonl", "json"))
         if kind == "json" and rows and rows[0][0] == "the file":
-            rows = _squad_rows(rows[0][1], path)
+            rows = _squad_rows(rows[0][1], path, columns)
         where = str(source)
     else:
         rows, where = given_rows(source, "examples", "row"), "the examples"
     examples: list[QAExample] = []
+    seen: dict[str, str] = {}  # id -> where it first came
     for i, (at, row) in enumerate(rows):
         if isinstance(row, QAExample):
-            examples.append(row)
+            example = row if row.id else dataclasses.replace(row, id=str(i))
+            examples.append(_unique(example, at, seen, where))
             continue
         if not isinstance(row, dict):
             raise ConfigError(
@@ -89,17 +101,14 @@ def read_qa(
                 f"{context_column!r} and {answers_column!r}; a .json file may also hold "
                 f"SQuAD's layout): {str(row)[:40]!r}"
             )
-        missing = [c for c in (question_column, context_column) if c not in row]
+        missing = [c for c in columns if c not in row]
         if missing:
-            raise ConfigError(
-                f"{where}: {at} has no column {missing[0]!r} (columns: {', '.join(row)}); "
-                "pass question_column=/context_column=/answers_column="
-            )
+            raise ConfigError(_no_column(where, at, row, missing[0], columns))
         question, context = row[question_column], row[context_column]
         for name, value in (("question", question), ("context", context)):
             if not isinstance(value, str) or not value.strip():
                 raise ConfigError(f"{where}: {at}: the {name} must be a non-empty string")
-        answers = _answers(row.get(answers_column), where, at)
+        answers = _answers(row[answers_column], where, at)
         for text, start in answers:
             if not text.strip():
                 raise ConfigError(f"{where}: {at}: an answer text is empty")
@@ -110,22 +119,66 @@ def read_qa(
                     f"{where}: {at}: answer_start {start} does not point at the answer "
                     f"{text!r} in the context; answer_start counts characters"
                 )
-        examples.append(QAExample(question, context, answers, str(row.get("id", i))))
+        given = row.get("id")
+        ident = str(i) if given is None or given == "" else str(given)
+        examples.append(_unique(QAExample(question, context, answers, ident), at, seen, where))
     return examples
 
 
-def _squad_rows(data: Any, path: Path) -> list[tuple[str, dict[str, Any]]]:
+def _no_column(
+    where: str, at: str, row: dict[str, Any], column: str, columns: tuple[str, str, str]
+) -> str:
+    """The message for a row without ``column``: its columns, the option (and command-line
+    flag) that names the column, a similarly named column of the row if it has one."""
+    option, flag = dict(
+        zip(columns, [("question_column", "--text-column"), ("context_column", "--pair-column"),
+                      ("answers_column", "--label-column")], strict=True)
+    )[column]  # fmt: skip
+    others = [str(k) for k in row if k not in columns]
+    close = difflib.get_close_matches(column, others, n=1, cutoff=0.6)
+    fix = (
+        f"; if {close[0]!r} is it, pass {option}={close[0]!r} ({flag} {close[0]})"
+        if close
+        else f"; name yours with {option}= ({flag})"
+    )
+    if column == columns[2]:
+        fix += "; a question its context does not answer has an empty list ([])"
+    return f"{where}: {at} has no column {column!r} (columns: {', '.join(map(str, row))}){fix}"
+
+
+def _unique(example: QAExample, at: str, seen: dict[str, str], where: str) -> QAExample:
+    """``example``, after checking that no earlier example has its id (predictions are
+    written by id, so a second one would overwrite the first)."""
+    if example.id in seen:
+        raise ConfigError(
+            f"{where}: {at} has the id {example.id!r}, as does {seen[example.id]}; ids must be "
+            "unique (predictions.json is keyed by them)"
+        )
+    seen[example.id] = at
+    return example
+
+
+def _squad_rows(
+    data: Any, path: Path, columns: tuple[str, str, str]
+) -> list[tuple[str, dict[str, Any]]]:
+    """SQuAD's layout as rows: each question's entry with its paragraph's context.
+    ``is_impossible: true`` without an answers entry is an empty list of answers."""
     layout = "SQuAD's layout: {'data': [{'paragraphs': [{'context': ..., 'qas': [...]}]}]}"
     if not isinstance(data, dict) or not isinstance(data.get("data"), list):
         raise ConfigError(f"{path}: a .json file must be a list of examples or hold {layout}")
+    _, context_column, answers_column = columns
     rows = []
     try:
         for a, article in enumerate(data["data"]):
             for p, paragraph in enumerate(article["paragraphs"]):
-                for qa in paragraph["qas"]:
-                    row = {"question": qa["question"], "context": paragraph["context"],
-                           "answers": qa.get("answers", []), "id": qa.get("id", "")}  # fmt: skip
-                    rows.append((f"article {a}, paragraph {p}, question {qa.get('id', '')}", row))
+                context = paragraph[context_column]
+                for q, qa in enumerate(paragraph["qas"]):
+                    row = {**qa, context_column: context}
+                    if answers_column not in qa and qa.get("is_impossible") is True:
+                        row[answers_column] = []
+                    given = qa.get("id")
+                    named = "" if given is None or given == "" else f" (id {given!r})"
+                    rows.append((f"article {a}, paragraph {p}, question {q}{named}", row))
     except (KeyError, TypeError) as e:
         raise ConfigError(f"{path}: not {layout} (missing or wrong {e})") from None
     return rows
@@ -136,10 +189,12 @@ def _answers(value: Any, where: str, at: str) -> tuple[tuple[str, int], ...]:
         "answers must be {'text': [...], 'answer_start': [...]} or a list of "
         "{'text', 'answer_start'}"
     )
-    if value is None:
+    if value is None:  # null: no answer, as an empty list
         return ()
     if isinstance(value, dict):  # HF datasets' squad: {"text": [...], "answer_start": [...]}
-        texts, starts = value.get("text", []), value.get("answer_start", [])
+        if "text" not in value or "answer_start" not in value:
+            raise ConfigError(f"{where}: {at}: {form} (keys: {', '.join(map(str, value))})")
+        texts, starts = value["text"], value["answer_start"]
         if not isinstance(texts, list) or not isinstance(starts, list):
             raise ConfigError(f"{where}: {at}: {form} (lists, even for one answer)")
         if len(texts) != len(starts):
@@ -194,6 +249,63 @@ def windows(
     for row, e in enumerate(example.tolist()):
         rows_of[e].append(row)
     return Windows(arrays, np.asarray(enc["offsets"]), in_context, example, dict(rows_of))
+
+
+def query_limit(length: int) -> int:
+    """The most tokens a question keeps in a window of ``length``: BERT's SQuAD recipe's
+    64 (its max_query_length), and at most a quarter of the window, so that the context
+    keeps most of it and neighbouring windows move on by a quarter at least."""
+    return max(1, min(64, length // 4))
+
+
+def cut_questions(
+    tok: Any, examples: Sequence[QAExample], limit: int
+) -> tuple[list[QAExample], list[int]]:
+    """``examples`` with each question longer than ``limit`` tokens cut to its first
+    ``limit`` (at a piece's last character), and each question's tokens after the cut."""
+    plain = {"add_special_tokens": False, "truncation": False, "padding": False}
+    counts = [len(ids) for ids in tok.encode_batch([e.question for e in examples], **plain)]
+    long = [i for i, n in enumerate(counts) if n > limit]
+    out = list(examples)
+    if not long:
+        return out, counts
+    enc = tok.encode_batch(
+        [examples[i].question for i in long], add_special_tokens=False, truncation=False,
+        padding=True, return_tensors="np", return_offsets=True,
+    )  # fmt: skip
+    offsets = np.asarray(enc["offsets"])
+    for row, i in enumerate(long):
+        question = examples[i].question
+        for keep in range(limit, 0, -1):  # a word cut inside may become more pieces
+            cut = question[: int(offsets[row, keep - 1, 1])].rstrip()
+            counts[i] = len(tok.encode(cut, **plain))
+            if counts[i] <= limit:
+                break
+        out[i] = dataclasses.replace(examples[i], question=cut)
+    return out, counts
+
+
+def _check_fit(
+    tok: Any, examples: Sequence[QAExample], counts: Sequence[int], split: str, *,
+    length: int, stride: int, added: int,
+) -> None:  # fmt: skip
+    """``ConfigError`` naming the first example whose windows cannot share ``stride``
+    tokens: its context is cut, and its question leaves no more than that."""
+    tight = [i for i, n in enumerate(counts) if stride >= length - added - n]
+    if not tight:
+        return
+    plain = {"add_special_tokens": False, "truncation": False, "padding": False}
+    contexts = tok.encode_batch([examples[i].context for i in tight], **plain)
+    for i, context in zip(tight, contexts, strict=True):
+        if counts[i] + len(context) + added > length:
+            room = length - added - counts[i]
+            raise ConfigError(
+                f"the {split} split's example {i} (id {examples[i].id!r}) does not fit: its "
+                f"question keeps {counts[i]} tokens, which leaves {room} of the {length}-token "
+                f"window for its context, and windows that share stride={stride} tokens need "
+                "more; lower stride (the default fits every question) or raise max_length "
+                "(--max-length)"
+            )
 
 
 def window_targets(w: Windows, examples: Sequence[QAExample]) -> tuple[Any, Any]:
@@ -394,8 +506,12 @@ def finetune_qa(
     questions by extracting spans; see the module docstring. ``result.validation`` and
     ``result.test`` hold ``exact_match`` and ``f1`` (percent) and the predictions. Writes
     into ``out_dir`` ``best/`` (HF format), ``metrics.json``, ``log.jsonl`` and
-    ``predictions.json``. ``stride`` (default: half of ``max_length``, at most 128) is
-    the number of tokens neighbouring windows share.
+    ``predictions.json`` (keyed by the examples' ids). Windows are ``max_length`` tokens,
+    fewer when the model has fewer positions. A question keeps at most 64 tokens (BERT's
+    SQuAD recipe), and at most a quarter of the window: longer ones are cut, with one
+    warning that counts them. ``stride`` is the number of tokens neighbouring windows
+    share; by default half of the window, at most 128, and less than the room a window
+    keeps for its context.
 
     ``unanswerable=True`` is SQuAD 2.0: questions may have no answer in their context.
     Training examples without answers teach [CLS]; an example is predicted to have no
@@ -406,18 +522,17 @@ def finetune_qa(
     ``null_threshold``. The default (``None``) turns it on when a training example has no
     answer.
 
-    Raises ``ConfigError`` for an empty split, a missing column, a training example
-    without an answer (with ``unanswerable=False``), or an answer that is not where its
-    start says."""
+    Raises ``ConfigError`` for an empty split, a missing column (answers included: an
+    unanswerable question has an empty list), an id given twice, a training example
+    without an answer (with ``unanswerable=False``), an answer that is not where its
+    start says, or an example whose windows cannot share ``stride`` tokens."""
     options = FitOptions(
         epochs=epochs, lr=lr, warmup=warmup, weight_decay=weight_decay, layer_decay=layer_decay,
         patience=patience, max_steps=max_steps, time_limit=time_limit, batch_size=batch_size,
         runs=runs, seed=seed,
     )  # fmt: skip
     check_max_length(max_length)
-    if stride is None:
-        stride = min(128, max_length // 2)
-    if not 0 <= stride < max_length:
+    if stride is not None and not 0 <= stride < max_length:
         raise ConfigError(f"stride must be in [0, max_length), got {stride}")
 
     def read(source: Any) -> list[QAExample]:
@@ -451,6 +566,32 @@ def finetune_qa(
         BertForQuestionAnswering, model, None, tokenizer, device, new_head=new_head
     )
     length = min(max_length, qa.config.max_position_embeddings)
+    plain = {"truncation": False, "padding": False}
+    added = len(tok.encode("a", "a", **plain)) - 2 * len(
+        tok.encode("a", add_special_tokens=False, **plain)
+    )  # [CLS] and two [SEP]
+    limit = query_limit(length)
+    room = length - added - limit  # the fewest context tokens a window keeps
+    if room < 1:
+        raise ConfigError(
+            f"a window of {length} tokens leaves no room for a context after {added} special "
+            f"tokens and a question of {limit}; raise max_length (--max-length)"
+        )
+    default = max(0, min(128, length // 2, room - 1))
+    if stride is None:
+        stride = default
+    cut: dict[str, int] = {}
+    for name, given in list(splits.items()):
+        splits[name], counts = cut_questions(tok, given, limit)
+        cut[name] = sum(a is not b for a, b in zip(given, splits[name], strict=True))
+        _check_fit(tok, splits[name], counts, name, length=length, stride=stride, added=added)
+    if any(cut.values()):
+        counted = ", ".join(f"{n} of {name}" for name, n in cut.items() if n)
+        warnings.warn(
+            f"questions longer than {limit} tokens are cut to their first {limit}, so that "
+            f"a {length}-token window keeps room for the context: {counted}",
+            stacklevel=2,
+        )
 
     def rows(arrays: dict[str, Any], index: Any) -> dict[str, torch.Tensor]:
         return {k: torch.as_tensor(v[index]).to(dev) for k, v in arrays.items()}
@@ -527,6 +668,7 @@ def finetune_qa(
         predictions = shown.pop("predictions", {}) if shown else {}
         report = {"task": "qa", "validation": _scores(result.validation),
                   "test": _scores(result.test), "history": result.history,
+                  "max_length": length, "stride": stride, "questions_cut": cut,
                   **fitted.report(_scores)}  # fmt: skip
         write_json(out / "metrics.json", report)
         if shown:  # no evaluated split (no validation, no test): no predictions to write
