@@ -21,7 +21,7 @@ tokenizers = pytest.importorskip("tokenizers")
 import lexforge as lf  # noqa: E402
 from lexforge import datasets  # noqa: E402
 from lexforge.errors import CheckpointError, ConfigError  # noqa: E402
-from lexforge.model import BertConfig, BertForTokenClassification  # noqa: E402
+from lexforge.model import BertConfig, BertForTokenClassification, BertModel  # noqa: E402
 from lexforge.train import QAExample, finetune, read_qa, squad_metrics  # noqa: E402
 from lexforge.train.qa import (  # noqa: E402
     best_answers,
@@ -315,6 +315,14 @@ def test_bad_qa_data(checkpoint: Path, tmp_path: Path) -> None:
     BertForTokenClassification(config).save_pretrained(tmp_path / "tagger", tokenizer=tok)
     with pytest.raises(CheckpointError, match="BertForTokenClassification"):
         finetune(tmp_path / "tagger", good, task="qa")
+    one = config.replace(type_vocab_size=1)
+    BertModel(one).save_pretrained(tmp_path / "one-segment", tokenizer=tok)
+    with pytest.raises(ConfigError, match="two segment types; the model has type_vocab_size 1"):
+        finetune(tmp_path / "one-segment", good, task="qa", max_steps=1, progress=False)
+    pairs = [{"a": "the cat", "b": "a cat", "label": "same"}, {"a": "x", "b": "y", "label": "no"}]
+    with pytest.raises(ConfigError, match="text pairs need two segment types"):
+        finetune(tmp_path / "one-segment", pairs, text_column="a", pair_column="b", max_steps=1,
+                 progress=False)  # fmt: skip
 
 
 def _jsonl(path: Path, rows: list[dict[str, object]]) -> Path:

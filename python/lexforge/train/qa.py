@@ -565,6 +565,12 @@ def finetune_qa(
     qa, tok, dev = prepare(
         BertForQuestionAnswering, model, None, tokenizer, device, new_head=new_head
     )
+    if qa.config.type_vocab_size < 2:
+        raise ConfigError(
+            f"question answering reads (question, context) pairs, which need two segment "
+            f"types; the model has type_vocab_size {qa.config.type_vocab_size}: start from a "
+            "model pretrained with two segments"
+        )
     length = min(max_length, qa.config.max_position_embeddings)
     plain = {"truncation": False, "padding": False}
     added = len(tok.encode("a", "a", **plain)) - 2 * len(
