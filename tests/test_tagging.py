@@ -324,6 +324,9 @@ def test_conllu_reads_form_and_upos(tmp_path: Path) -> None:
     assert read_tagged(path) == want
     (tmp_path / "ud.conllu.gz").write_bytes(gzip.compress(CONLLU.encode()))
     assert read_tagged(tmp_path / "ud.conllu.gz") == want
+    # the same lines under another name: their layout says CoNLL-U
+    (tmp_path / "ud.txt").write_text(CONLLU, encoding="utf-8")
+    assert read_tagged(tmp_path / "ud.txt") == want
     # a 'token tag' file named .conllu, a bad ID, a word without UPOS
     for text, error in [
         ("The\tDET\n", r"ud\.conllu: line 1 has 2 tab-separated column.*name it \.conll"),

@@ -82,7 +82,8 @@ def read_tagged(
     if isinstance(source, (str, os.PathLike)):
         kind, rows = read_rows(Path(source), ("conll", "jsonl", "json"), default="conll")
         if kind == "conll":
-            rows = _conllu(source, rows) if _is_conllu(Path(source)) else _conll(source, rows)
+            conllu = _is_conllu(Path(source)) or _conllu_layout(rows)
+            rows = _conllu(source, rows) if conllu else _conll(source, rows)
         elif kind == "json" and rows and rows[0][0] == "the file":
             raise ConfigError(
                 f"{source}: holds one JSON object; tagging reads a JSON list or JSONL"
@@ -194,6 +195,17 @@ def _conll(path: Any, lines: list[tuple[str, str]]) -> list[tuple[str, Sentence]
     if tokens:
         sentences.append((start, (tokens, tags)))
     return sentences
+
+
+def _conllu_layout(lines: list[tuple[str, str]]) -> bool:
+    """True when every word line has CoNLL-U's (or CoNLL-X's) ten tab-separated columns
+    with a word number first: such a file read as 'token tag' would give numbers for words
+    and the last column (``_``) for tags, whatever its name."""
+    words = [line for _, line in lines if line.strip() and not line.startswith("#")]
+    return bool(words) and all(
+        len(fields := line.split("\t")) == 10 and re.fullmatch(r"\d+(?:[-.]\d+)?", fields[0])
+        for line in words
+    )
 
 
 def _is_conllu(path: Path) -> bool:
