@@ -74,7 +74,7 @@ def corrupt(tok: lf.Tokenizer, tmp_path: Path, edit: object) -> Path:
         ),
         (lambda d: d["model"]["merges"].append("a"), r"model\.merges\[\d+\].*not a pair"),
         (lambda d: d["model"].pop("vocab"), r"model\.vocab.*missing"),
-        (lambda d: d["model"].update(type="Unigram"), "not BPE"),
+        (lambda d: d["model"].update(type="Unigram"), "'Unigram' is not supported"),
         (lambda d: d.update(normalizer={"type": "NFC"}), "normalizer"),
         (lambda d: d["pre_tokenizer"].update(add_prefix_space=True), "add_prefix_space"),
         (lambda d: d["model"].update(dropout=0.1), "dropout"),

@@ -348,8 +348,11 @@ def test_bad_checkpoints(tmp_path: Path, tok: Any) -> None:
     (pickled / "pytorch_model.bin").write_bytes(b"not loaded")
     with pytest.raises(CheckpointError, match="never loads"):
         BertForMaskedLM.from_pretrained(pickled)
-    with pytest.raises(CheckpointError, match=r"no config\.json"):
+    with pytest.raises(CheckpointError, match=r"nowhere does not exist"):
         BertForMaskedLM.from_pretrained(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match=r"no config\.json"):
+        BertForMaskedLM.from_pretrained(tmp_path / "empty")
 
 
 def test_pre_layernorm_round_trips_and_transformers_refuses_it(tmp_path: Path) -> None:
