@@ -400,3 +400,23 @@ def test_cli_pretrain_help() -> None:
     assert "--preset" in out.stdout and "--resume" in out.stdout
     assert "--whole-word" in out.stdout and "--masking" in out.stdout
     assert textwrap.dedent(out.stdout)
+
+
+def test_pretrain_cuts_text_into_shards_first(corpus: dict[str, Any], tmp_path: Path) -> None:
+    """Text and a tokenizer go in; the shards are built in out_dir/shards, the same shards
+    build_shards makes, and the run is the run on them."""
+    tok, text = corpus["tok"], corpus["root"] / "eval.txt"
+    run = {"model": _config(tok), "steps": 2, "batch_size": 4, "max_seq_len": 64,
+           "objective": "none", "log_every": 1, "progress": False}  # fmt: skip
+    with pytest.raises(ConfigError, match="is text, not shards: pass tokenizer="):
+        pretrain(text, tmp_path / "a", **run)
+    tok.save(tmp_path / "tok.json")
+    from_text = pretrain(text, tmp_path / "a", tokenizer=tmp_path / "tok.json", **run)
+    built = lf.ShardSet(tmp_path / "a" / "shards")
+    assert built.fingerprint() == corpus["eval"].fingerprint()
+    from_shards = pretrain(corpus["eval"], tmp_path / "b", **run)
+
+    def losses(result: Any) -> list[Any]:  # not tokens/s: timing differs
+        return [(r["step"], r["mlm_loss"], r["mlm_accuracy"]) for r in result.history]
+
+    assert losses(from_text) == losses(from_shards) and len(losses(from_text)) == 2

@@ -114,37 +114,18 @@ def _quickstart(args: argparse.Namespace) -> int:
 
 
 def _pretrain(args: argparse.Namespace) -> int:
-    from lexforge.masking import Masker
-    from lexforge.shards import ShardSet, build_shards
-    from lexforge.tokenizer import Tokenizer
     from lexforge.train import pretrain
-    from lexforge.train.loop import PretrainOptions
 
     names = ("steps", "batch_size", "grad_accum", "max_seq_len", "objective", "lr", "warmup",
              "schedule", "seed", "save_every", "eval_every", "compile", "fsdp", "device",
              "embedding_init", "mlm_probability", "masking", "whole_word")  # fmt: skip
-    options = {name: getattr(args, name) for name in names}
-    PretrainOptions(**options)  # option errors before the corpus is tokenized
-    eval_data = ShardSet(args.eval) if args.eval else None
     data = Path(args.data)
-    if (data / "manifest.json").is_file():
-        shards = ShardSet(data)
-    else:  # text: tokenize it into shards first (resumable, like the run)
-        if args.tokenizer is None:
-            raise ConfigError(f"{data} is text, not shards: pass --tokenizer to build shards")
-        out = Path(args.out).resolve()
-        if data.is_dir() and (out == data.resolve() or data.resolve() in out.parents):
-            raise ConfigError(
-                f"the output directory {args.out} is inside the corpus directory {data}: its "
-                "files would become part of the corpus; put it elsewhere"
-            )
-        tokenizer = Tokenizer.from_file(args.tokenizer)
-        Masker.from_tokenizer(tokenizer)  # one without [MASK] cannot pretrain: say so now
-        shards = build_shards(args.data, Path(args.out) / "shards", tokenizer,
-                              progress=not args.quiet)  # fmt: skip
+    if not (data / "manifest.json").is_file() and args.tokenizer is None:
+        raise ConfigError(f"{data} is text, not shards: pass --tokenizer to build shards")
     result = pretrain(
-        shards, args.out, model=args.preset, eval_data=eval_data, resume=args.resume,
-        progress=not args.quiet, **options,
+        args.data, args.out, model=args.preset, eval_data=args.eval, tokenizer=args.tokenizer,
+        resume=args.resume, progress=not args.quiet,
+        **{name: getattr(args, name) for name in names},
     )  # fmt: skip
     last = [r for r in result.history if r["split"] == "train"]
     if last:

@@ -340,15 +340,19 @@ def pretrain(
     *,
     model: BertConfig | str = "mini",
     eval_data: Any = None,
+    tokenizer: Any = None,
     resume: bool = False,
     progress: bool | None = None,
     **options: Any,
 ) -> PretrainResult:
-    """Pretrains a BERT on ``data`` (a :class:`~lexforge.ShardSet` or its directory; its
-    tokenizer defines the vocabulary) and writes into ``out_dir``: ``checkpoints/``,
+    """Pretrains a BERT on ``data`` and writes into ``out_dir``: ``checkpoints/``,
     ``log.jsonl`` (one JSON line per logged step and evaluation), ``curves.png`` and, at
     the end, ``model/`` in the HF format (loads in ``transformers``).
 
+    ``data``: a :class:`~lexforge.ShardSet` or its directory (its tokenizer defines the
+    vocabulary), or text — a file, a directory of files, a list of files or a dataset
+    name — with ``tokenizer`` (a tokenizer or its file), which is then cut into shards in
+    ``out_dir/shards`` first (resumable; with ``torchrun``, build the shards beforehand).
     ``model``: a :class:`BertConfig` or a preset name; ``options``: the fields of
     :class:`PretrainOptions`. ``resume=True`` continues from the latest checkpoint in
     ``out_dir``. Under ``torchrun`` every rank runs this same call.
@@ -360,7 +364,10 @@ def pretrain(
     except TypeError as e:  # an unknown option
         fields = ", ".join(PretrainOptions.__dataclass_fields__)
         raise ConfigError(f"{e}; the options are {fields}") from None
-    shards = data if isinstance(data, ShardSet) else ShardSet(data)
+    eval_shards = None  # checked before any corpus is tokenized
+    if eval_data is not None:
+        eval_shards = eval_data if isinstance(eval_data, ShardSet) else ShardSet(eval_data)
+    shards = _shards(data, Path(out_dir), tokenizer, progress)
     tokenizer = shards.tokenizer()
     pad = _pad_id(tokenizer)
     config = model if isinstance(model, BertConfig) else BertConfig.preset(
@@ -377,9 +384,7 @@ def pretrain(
             f"objective {opts.objective!r} needs two segments: type_vocab_size >= 2 (the "
             f"config has {config.type_vocab_size}); or pass objective='none'"
         )
-    eval_shards = None
-    if eval_data is not None:
-        eval_shards = eval_data if isinstance(eval_data, ShardSet) else ShardSet(eval_data)
+    if eval_shards is not None:
         ours, theirs = (x.manifest.get("tokenizer_sha256") for x in (shards, eval_shards))
         if ours != theirs:
             raise ConfigError(
@@ -550,6 +555,41 @@ def _options(opts: PretrainOptions) -> dict[str, Any]:
 # options a resumed run may change: they do not change what is trained
 _RESUMABLE = ("steps", "log_every", "eval_every", "eval_batches", "save_every", "keep",
               "compile", "device", "fsdp")  # fmt: skip
+
+
+def _shards(data: Any, out: Path, tokenizer: Any, progress: bool | None) -> Any:
+    """``data`` as shards: a ShardSet, a shard directory, or text cut into ``out/shards``
+    with ``tokenizer`` (a tokenizer or its file)."""
+    from ..masking import Masker
+    from ..shards import ShardSet, build_shards
+    from ..tokenizer import Tokenizer
+
+    if isinstance(data, ShardSet):
+        return data
+    if isinstance(data, str | os.PathLike) and (Path(data) / "manifest.json").is_file():
+        return ShardSet(data)
+    if tokenizer is None:
+        raise ConfigError(
+            f"{data!r} is text, not shards: pass tokenizer= (a tokenizer or its file) to cut "
+            "it into shards first, or shards from lexforge.build_shards"
+        )
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ConfigError(
+            "under torchrun every rank would tokenize the corpus into the same folder: build "
+            "the shards first (lexforge.build_shards, or `lexforge pretrain` in one process) "
+            "and pass their directory"
+        )
+    if isinstance(data, str | os.PathLike) and Path(data).is_dir():
+        corpus, target = Path(data).resolve(), out.resolve()
+        if target == corpus or corpus in target.parents:
+            raise ConfigError(
+                f"the output directory {out} is inside the corpus directory {data}: its files "
+                "would become part of the corpus; put it elsewhere"
+            )
+    if not isinstance(tokenizer, Tokenizer):
+        tokenizer = Tokenizer.from_file(tokenizer)
+    Masker.from_tokenizer(tokenizer)  # one without [MASK] cannot pretrain: say so now
+    return build_shards(data, out / "shards", tokenizer, progress=progress)
 
 
 def _check_resumed_options(found: Path, opts: PretrainOptions, data: dict[str, Any]) -> None:
