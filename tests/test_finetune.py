@@ -271,10 +271,20 @@ def test_cli_refusals_leave_nothing_behind(
     for argv, message in [  # refused before the model loads
         ([str(texts), "-o", str(tmp_path / "missing" / "v.npy")], "does not exist; create it"),
         ([str(folder), "-o", str(tmp_path / "v.npy")], "is a directory; pass text files"),
+        ([str(texts), "-o", str(tmp_path / "v.txt")], "write .npy, .npz or .parquet"),
     ]:
         assert main(["embed", str(checkpoint), *argv]) == 1
         assert message in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "texts.txt"]
+    # .npz holds the same vectors as .npy, under "embeddings"; loading warns of nothing
+    # (the MLM head and the pooler an encoder checkpoint lacks are not used for vectors)
+    import numpy as np
+
+    capsys.readouterr()
+    for name in ("v.npy", "v.npz"):
+        assert main(["embed", str(checkpoint), str(texts), "-o", str(folder / name)]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert np.array_equal(np.load(folder / "v.npz")["embeddings"], np.load(folder / "v.npy"))
     # --files with no file is a usage error, not a quiet switch to the default corpus
     done = subprocess.run(
         [sys.executable, "-m", "lexforge.cli", "similar", str(checkpoint), "film", "--files"],

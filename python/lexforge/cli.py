@@ -184,8 +184,12 @@ def _scores(metrics: dict[str, Any]) -> str:
 def _load_model(path: str, kind: str) -> object:
     from lexforge import model as models
 
-    cls = models.BertForMaskedLM if kind == "mlm" else models.BertModel
-    return cls.from_pretrained(path)
+    if kind == "mlm":
+        return models.BertForMaskedLM.from_pretrained(path)
+    with warnings.catch_warnings():  # vectors are hidden states: no head, no pooler needed
+        warnings.filterwarnings("ignore", message=".*ignored .* weights the model has no place")
+        warnings.filterwarnings("ignore", message=".*no weights for pooler.*")
+        return models.BertModel.from_pretrained(path)
 
 
 def _embed(args: argparse.Namespace) -> int:
@@ -196,7 +200,11 @@ def _embed(args: argparse.Namespace) -> int:
         raise ConfigError(f"-o {output} is a directory; name a file (.npy, .npz or .parquet)")
     if not output.parent.is_dir():  # before the model runs, not at the write
         raise ConfigError(f"-o {output}: the folder {output.parent} does not exist; create it")
-    parquet = output.suffix == ".parquet"
+    if output.suffix.lower() not in (".npy", ".npz", ".parquet"):
+        raise ConfigError(
+            f"-o {output}: write .npy, .npz or .parquet (the suffix picks the format)"
+        )
+    parquet = output.suffix.lower() == ".parquet"
     pa: Any = None
     pq: Any = None
     if parquet:
@@ -228,6 +236,8 @@ def _embed(args: argparse.Namespace) -> int:
             table = pa.table({"text": pa.array(texts, pa.string()),
                               "embedding": _fixed_lists(pa, vectors)})  # fmt: skip
             _atomic(output, lambda f: pq.write_table(table, f))
+        elif output.suffix.lower() == ".npz":
+            _atomic(output, lambda f: np.savez(f, embeddings=vectors))
         else:
             _atomic(output, lambda f: np.save(f, vectors))
     print(f"{len(texts)} texts -> {output}")
