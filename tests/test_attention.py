@@ -453,6 +453,15 @@ def test_bad_input() -> None:
         attention(q, k, v, dropout_p=1.0)
     with pytest.raises(AttentionInputError, match="backend"):
         attention(q, k, v, backend="flash")
+    with pytest.raises(AttentionInputError, match=r"scale must be a Python number.*float\(t\)"):
+        attention(q, k, v, scale=torch.tensor(0.5), backend="triton")  # type: ignore[arg-type]
+    with pytest.raises(AttentionInputError, match="causal must be True or False"):
+        attention(q, k, v, causal="yes")  # type: ignore[arg-type]
+    if not CUDA:  # the interpreter's bf16 dot products are wrong: refused, not computed
+        with pytest.raises(AttentionInputError, match="bfloat16 under TRITON_INTERPRET"):
+            attention(q.bfloat16(), k.bfloat16(), v.bfloat16(), backend="triton")
+    with pytest.raises(AttentionInputError, match=r"pad: index 16 is outside the 2 x 8"):
+        pad(q.reshape(16, 2, 32)[:3], torch.tensor([0, 5, 16], device=DEVICE), 2, 8)
     if not CUDA:
         with pytest.raises(AttentionInputError, match="one device"):
             attention(q, k.to("meta"), v)

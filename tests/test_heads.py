@@ -242,6 +242,19 @@ def test_question_answering(tok: Any, tmp_path: Path) -> None:
     real = enc["attention_mask"].bool()
     assert (ours.start_logits[real] - theirs.start_logits[real]).abs().max() <= 1e-5
     assert (ours.end_logits[real] - theirs.end_logits[real]).abs().max() <= 1e-5
+    # a label at a padding position (inside the row) is refused, not an infinite loss
+    mask = enc["attention_mask"].clone()
+    last = mask.shape[1] - 1
+    mask[3, last] = 0  # row 3 ends in padding
+    at = s.clone()
+    at[3] = last
+    with pytest.raises(ConfigError, match=r"start_positions\[3\] is \d+, a padding position"):
+        model(**{**enc, "attention_mask": mask}, start_positions=at, end_positions=e)
+    # a config with other labels (from a classifier) still exports a 2-output head
+    three = BertForQuestionAnswering(_config(tok, labels=("a", "b", "c")))
+    three.save_pretrained(tmp_path / "three", tokenizer=tok)
+    loaded = transformers.AutoModelForQuestionAnswering.from_pretrained(str(tmp_path / "three"))
+    assert loaded.qa_outputs.out_features == 2
 
 
 def test_embed_words_one_vector_per_word(tok: Any) -> None:

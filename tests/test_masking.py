@@ -263,6 +263,10 @@ def test_bad_input() -> None:
         lf.Masker(**ok)(ids, step=2**64)
     with pytest.raises(ConfigError, match="continuation_ids must be at least 0"):
         lf.Masker(**ok, whole_word=True, continuation_ids=[-1])
+    with pytest.raises(ConfigError, match="rectangular"):  # ragged rows need padding
+        lf.mask_tokens([[101, 5, 102], [101, 102]], **ok)
+    with pytest.raises(ConfigError, match="special_ids holds 205, outside the vocabulary"):
+        lf.mask_tokens(ids, **{**ok, "special_ids": [101, 205]})
     # uint16 ids cannot hold a [MASK] id past 65,535: refused, not wrapped into another id
     big = {"vocab_size": 70_000, "mask_token_id": 69_999, "special_ids": [101, 102]}
     with pytest.raises(ConfigError, match="uint16, which cannot hold ids up to 69999"):

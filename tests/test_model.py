@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -378,6 +379,9 @@ def test_untied_decoder_loads_from_transformers(tmp_path: Path) -> None:
     hf = transformers.BertForMaskedLM(cfg).eval()
     with torch.no_grad():
         hf.cls.predictions.decoder.weight.normal_()
+        # the forward adds the decoder's bias, which untied is a parameter of its own
+        hf.cls.predictions.decoder.bias.normal_()
+        hf.cls.predictions.bias.normal_()
     hf.save_pretrained(tmp_path / "untied")
     ours = BertForMaskedLM.from_pretrained(tmp_path / "untied").eval()
     assert not ours.config.tie_word_embeddings
@@ -389,6 +393,38 @@ def test_untied_decoder_loads_from_transformers(tmp_path: Path) -> None:
     back = transformers.AutoModelForMaskedLM.from_pretrained(str(tmp_path / "again")).eval()
     with torch.no_grad():
         assert (back(input_ids=ids).logits - hf(input_ids=ids).logits).abs().max() <= 1e-5
+
+
+def test_old_checkpoint_spellings_and_decoder_configs(tmp_path: Path) -> None:
+    """LayerNorm gamma/beta (older checkpoints, bert-base-uncased's) load as transformers
+    loads them; a config that makes BERT a decoder (causal attention) is refused."""
+    from safetensors.torch import load_file, save_file
+
+    cfg = transformers.BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=1,
+                                  num_attention_heads=2, intermediate_size=37)  # fmt: skip
+    torch.manual_seed(0)
+    hf = transformers.BertForMaskedLM(cfg).eval()
+    with torch.no_grad():
+        for p in hf.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    hf.save_pretrained(tmp_path / "old")
+    weights = tmp_path / "old" / "model.safetensors"
+    state = load_file(weights)
+    renamed = {re.sub(r"LayerNorm\.weight$", "LayerNorm.gamma", re.sub(r"LayerNorm\.bias$",
+               "LayerNorm.beta", k)): v for k, v in state.items()}  # fmt: skip
+    assert any(k.endswith(".gamma") for k in renamed)
+    save_file(renamed, weights, metadata={"format": "pt"})
+    ours = BertForMaskedLM.from_pretrained(tmp_path / "old").eval()
+    ids = torch.randint(5, 100, (2, 8))
+    with torch.no_grad():
+        assert (ours(ids).logits - hf(input_ids=ids).logits).abs().max() <= 1e-5
+    config = json.loads((tmp_path / "old" / "config.json").read_text())
+    (tmp_path / "old" / "config.json").write_text(json.dumps({**config, "is_decoder": True}))
+    with pytest.raises(CheckpointError, match="is_decoder: true"):
+        BertForMaskedLM.from_pretrained(tmp_path / "old")
+    (tmp_path / "old" / "config.json").write_text(json.dumps({**config, "layer_norm_eps": "1e-5"}))
+    with pytest.raises(CheckpointError, match="layer_norm_eps must be a positive number"):
+        BertForMaskedLM.from_pretrained(tmp_path / "old")
 
 
 def test_sharded_checkpoints_load(tmp_path: Path) -> None:

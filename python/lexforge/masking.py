@@ -55,7 +55,13 @@ def _array(value: Any, name: str) -> npt.NDArray[Any]:
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(value, torch.Tensor):
         value = value.detach().cpu().numpy()
-    array = np.asarray(value)
+    try:
+        array = np.asarray(value)
+    except ValueError:  # rows of different lengths
+        raise ConfigError(
+            f"{name} must be a rectangular (batch, length) array; rows of different lengths "
+            "need padding first (encode_batch(..., padding=True))"
+        ) from None
     if array.ndim == 1:
         array = array[None, :]
     if array.ndim != 2:
@@ -161,7 +167,14 @@ class Masker:
             continuation_ids = [check_int("continuation_ids", i, most=2**32 - 1)
                                 for i in continuation_ids]  # fmt: skip
         self.vocab_size, self.mask_token_id = vocab_size, mask_token_id
-        self.special_ids = frozenset(int(i) for i in special_ids if 0 <= int(i) < vocab_size)
+        specials = [check_int("special_ids", i, most=2**32 - 1) for i in special_ids]
+        outside = [i for i in specials if i >= vocab_size]
+        if outside:
+            raise ConfigError(
+                f"special_ids holds {outside[0]}, outside the vocabulary [0, {vocab_size}): "
+                "the special ids come from another tokenizer than vocab_size's"
+            )
+        self.special_ids = frozenset(specials)
         self.mlm_probability = mlm_probability
         self.whole_word, self.num_threads = whole_word, num_threads
         rate = mlm_probability(0) if callable(mlm_probability) else mlm_probability

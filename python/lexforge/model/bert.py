@@ -219,7 +219,7 @@ class Pretrained(nn.Module):
 
                 model.tokenizer = Tokenizer.from_file(tokenizer_file)
                 break
-        fresh = tuple(sorted({m.split(".")[0] for m in missing}))
+        fresh = tuple(sorted({m.removeprefix("bert.").split(".")[0] for m in missing}))
         model.loaded_from = LoadedFrom(str(directory), checkpoint_kind(state, saved), fresh)
         if missing:
             warnings.warn(

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,6 +78,15 @@ class BertConfig:
             if not 0.0 <= getattr(self, name) < 1.0:
                 value = getattr(self, name)
                 raise ConfigError(f"BertConfig.{name} must be in [0, 1), got {value}")
+        for name in ("layer_norm_eps", "initializer_range"):
+            value = getattr(self, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+                or value <= 0
+            ):
+                raise ConfigError(f"BertConfig.{name} must be a positive number, got {value!r}")
         if self.position_embedding not in POSITIONS:
             raise ConfigError(
                 f"position_embedding must be one of {POSITIONS}, got {self.position_embedding!r}"
@@ -174,6 +184,12 @@ class BertConfig:
             )
         if data.get("hidden_act", "gelu") != "gelu":
             raise ConfigError(f"hidden_act {data['hidden_act']!r} is not supported (only gelu)")
+        for flag in ("is_decoder", "add_cross_attention"):  # causal or cross attention
+            if data.get(flag):
+                raise ConfigError(
+                    f"config.json sets {flag}: true (a BERT used as a decoder); lexforge's "
+                    "BERT is an encoder only"
+                )
         if data.get("position_embedding_type", "absolute") != "absolute":
             raise ConfigError(
                 f"position_embedding_type {data['position_embedding_type']!r} is not supported"

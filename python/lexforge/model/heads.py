@@ -15,6 +15,7 @@ from torch.nn import functional as F  # noqa: N812 (torch's own spelling)
 from ..errors import ConfigError
 from .bert import BertModel, Pretrained, init_weights
 from .config import BertConfig
+from .inputs import check_span_labels
 
 __all__ = [
     "TASK_HEADS",
@@ -146,10 +147,15 @@ class BertForTokenClassification(Pretrained):
 
 class BertForQuestionAnswering(Pretrained):
     """Start and end logits per token; the loss is the mean of the two cross-entropies
-    (positions outside the row are clamped and ignored, as HF does)."""
+    (positions outside the row are clamped and ignored, as HF does). Unlike HF's, the
+    logits at padding are -inf, so padding is never an answer and the cross-entropies run
+    over the real tokens only: on padded rows the loss is lower than HF's (equal without
+    padding); a label at padding is refused (a ``ConfigError``, checked on the CPU)."""
 
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
+        if len(config.labels) != 2:  # HF sizes qa_outputs by num_labels: start and end
+            config = config.replace(labels=("LABEL_0", "LABEL_1"), problem_type=None)
         self.config = config
         self.bert = BertModel(config, add_pooler=False)
         self.qa_outputs = nn.Linear(config.hidden_size, 2)
@@ -170,6 +176,7 @@ class BertForQuestionAnswering(Pretrained):
             end = end.masked_fill(~attention_mask.bool(), float("-inf"))
         loss = None
         if start_positions is not None and end_positions is not None:
+            check_span_labels(attention_mask, start_positions, end_positions)
             n = start.shape[1]
             s, e = start_positions.clamp(0, n), end_positions.clamp(0, n)
             loss = (

@@ -81,13 +81,17 @@ def hf_names(name: str) -> list[str]:
 
 
 def to_hf_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    """The model's weights under HF names, contiguous CPU copies (safetensors needs them)."""
+    """The model's weights under HF names, contiguous CPU copies (safetensors needs them).
+    The MLM bias goes under both of HF's names: its forward adds the decoder's, which is
+    a parameter of its own when the decoder is untied."""
     state = {}
     for name, tensor in model.state_dict().items():
         names = hf_names(name)
         parts = tensor.chunk(len(names), dim=0)
         for hf_name, part in zip(names, parts, strict=True):
             state[hf_name] = part.detach().to("cpu", copy=True).contiguous()
+    if "cls.predictions.bias" in state:
+        state["cls.predictions.decoder.bias"] = state["cls.predictions.bias"].clone()
     return state
 
 
@@ -100,10 +104,29 @@ def _prefixed(name: str, prefix: bool) -> str:
     return "bert." + bare if prefix else bare
 
 
+def _hf_spellings(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The state under today's HF names: LayerNorm ``gamma``/``beta`` (older checkpoints,
+    bert-base-uncased's among them) are ``weight``/``bias``, as transformers renames them;
+    and the MLM bias is the decoder's when the file has one: HF's forward adds
+    ``cls.predictions.decoder.bias`` (the same tensor as ``cls.predictions.bias`` unless
+    the decoder is untied)."""
+    out = {
+        _OLD_NORM.sub(lambda m: m.group(1) + _NEW_NORM[m.group(2)], k): v for k, v in state.items()
+    }
+    if "cls.predictions.decoder.bias" in out:
+        out["cls.predictions.bias"] = out["cls.predictions.decoder.bias"]
+    return out
+
+
+_OLD_NORM = re.compile(r"(LayerNorm\.)(gamma|beta)$")
+_NEW_NORM = {"gamma": "weight", "beta": "bias"}
+
+
 def load_hf_state(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> list[str]:
     """Copies an HF state dict into ``model``; returns our names that the checkpoint lacks
     (left as initialised). Raises ``CheckpointError`` on shape mismatches or when the
     encoder itself is incomplete."""
+    state = _hf_spellings(state)
     has_prefix = any(k.startswith("bert.") for k in state)
     missing, used = [], set()
     ours = model.state_dict()

@@ -84,3 +84,24 @@ def _check_range(
     bad = low if low < 0 else high
     row, column = (int(i) for i in (ids == bad).nonzero()[0])
     raise error(f"{name}[{row}, {column}] is {bad}, outside [0, {size}): {hint.format(size)}")
+
+
+def check_span_labels(attention_mask: Tensor | None, *positions: Tensor) -> None:
+    """On the CPU, ``ConfigError`` for an answer start or end that points at padding inside
+    the row: a span's logits there are -inf, so its loss would be infinite. Positions past
+    the row are clamped and ignored, as HF does."""
+    if attention_mask is None or attention_mask.device.type != "cpu":
+        return
+    if torch.compiler.is_compiling():
+        return
+    n = attention_mask.shape[1]
+    for name, at in zip(("start_positions", "end_positions"), positions, strict=True):
+        inside = (at >= 0) & (at < n)
+        where = at.clamp(0, n - 1).long()
+        padded = inside & ~attention_mask.bool().gather(1, where[:, None]).squeeze(1)
+        if bool(padded.any()):
+            row = int(padded.nonzero()[0])
+            raise ConfigError(
+                f"{name}[{row}] is {int(at[row])}, a padding position of that row: an answer "
+                "lies on real tokens (point at 0, [CLS], for none)"
+            )

@@ -52,6 +52,21 @@ class AttentionOptions:
     dropout_p: float = 0.0
 
     def __post_init__(self) -> None:
+        if not isinstance(self.causal, bool):
+            raise AttentionInputError(f"causal must be True or False, got {self.causal!r}")
+        for name in ("dropout_p", "scale"):  # Python numbers: they are kernel arguments
+            value = getattr(self, name)
+            if value is None and name == "scale":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise AttentionInputError(
+                    f"{name} must be a Python number, got {type(value).__name__} {value!r}"
+                    + (
+                        " (float(t) converts a one-element tensor)"
+                        if hasattr(value, "item")
+                        else ""
+                    )
+                )
         if not 0.0 <= self.dropout_p < 1.0:
             raise AttentionInputError(f"dropout_p must be in [0, 1), got {self.dropout_p}")
         if self.scale is not None and not (math.isfinite(self.scale) and self.scale > 0):
@@ -202,6 +217,13 @@ def pad(values: torch.Tensor, indices: torch.Tensor, batch: int, seqlen: int) ->
     padding."""
     if values.shape[0] != indices.shape[0]:
         raise AttentionInputError(f"pad: {values.shape[0]} values for {indices.shape[0]} indices")
+    if indices.device.type == "cpu" and indices.numel():  # on a GPU: no sync to check
+        low, high = (int(x) for x in torch.aminmax(indices))
+        if low < 0 or high >= batch * seqlen:
+            raise AttentionInputError(
+                f"pad: index {low if low < 0 else high} is outside the {batch} x {seqlen} "
+                "positions; pass the batch and length unpad was given"
+            )
     out = values.new_zeros((batch * seqlen, *values.shape[1:]))
     out = out.index_put((indices,), values)
     return out.view(batch, seqlen, *values.shape[1:])
@@ -370,6 +392,11 @@ def _use_triton(q: torch.Tensor, head_dim: int, backend: Optional[str]) -> bool:
             )
         if not _triton_available():
             raise AttentionInputError("backend='triton' but triton is not installed")
+        if q.dtype == torch.bfloat16 and not q.is_cuda:
+            raise AttentionInputError(
+                "bfloat16 under TRITON_INTERPRET gives wrong numbers (the interpreter's own "
+                "bf16 dot products are off); use float16 or float32 on the CPU, bf16 on a GPU"
+            )
     return True
 
 
