@@ -235,6 +235,8 @@ class BertModel(Pretrained):
     hidden states (B, N, hidden) and the pooled [CLS] vector (B, hidden) (None without a
     pooler). ``input_ids`` and ``token_type_ids`` (B, N) are int64 or int32;
     ``attention_mask`` (B, N) is 1/True at real tokens; hidden states at padding are 0.
+    The pooler reads position 0, so rows start with [CLS] (pad on the right: with left
+    padding it pools a zero state, where HF pools whatever it computed there).
     Bad inputs raise ``ConfigError`` (``TokenIdError`` for an id outside the vocabulary);
     id ranges are checked only on the CPU and outside ``torch.compile``
     (``lexforge.model.inputs`` says why)."""
