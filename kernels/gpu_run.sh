@@ -6,7 +6,7 @@
 #     kernels/gpu_run.sh --quick     # extra arguments go to bench_attention.py
 #
 # Writes to $OUT (default ./gpu-run-out): env.txt, pytest.txt, sweep.txt, bench.txt,
-# attention.md, attention.json, pretrain.txt and status.txt, with one "step exit-code" line
+# attention.md, attention.json, pretrain.txt, profile*.txt and status.txt, with one "step exit-code" line
 # per step. A failing step does not stop the next one. Python runs with PYTHONSAFEPATH=1 from the repository root,
 # which has no lexforge/ folder, so the installed wheel is what gets imported (checked
 # below), never the source tree in python/. dist/ is git-ignored: a copy of the working
@@ -105,6 +105,14 @@ for i in 1 2 3 4; do
 done
 tail -n 3 "$OUT/sweep.txt"
 echo "config-sweep $sweep_rc" >>"$STATUS"
+
+# Where a BERT-base pretraining step's time goes, ours and HF's (issue 6): PRETRAIN_PROFILE=1
+if [ -n "${PRETRAIN_PROFILE:-}" ] && [ -d "$REPO/gpu-cache/datasets" ]; then
+    HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 LEXFORGE_CACHE="$REPO/gpu-cache" \
+        step profile "$OUT/profile.txt" timeout "${PROFILE_TIMEOUT:-180}" \
+        python benches/profile_pretrain.py --device cuda --preset base --seq 128 \
+        --batch "${PRETRAIN_BATCH:-128}" --out "$OUT"
+fi
 
 step bench "$OUT/bench.txt" timeout "${BENCH_TIMEOUT:-600}" \
     python benches/bench_attention.py --out "$OUT" "$@"
