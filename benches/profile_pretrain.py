@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import importlib
+import itertools
 import shutil
 import statistics
 import sys
@@ -61,7 +62,7 @@ def report(name: str, prof: Any, stamps: list[float], skip: int, active: int) ->
     """Per-step wall and kernel times, then the top kernels and host operators."""
     events = prof.key_averages()
     device_total = sum(getattr(e, "self_device_time_total", 0.0) for e in events) / 1e3
-    intervals = [b - a for a, b in zip(stamps, stamps[1:], strict=False)][skip + 1 :]
+    intervals = [b - a for a, b in itertools.pairwise(stamps)][skip + 1 :]
     intervals = intervals[:active] or [float("nan")]
     wall = statistics.median(intervals) * 1e3
     per_step = device_total / active
