@@ -61,7 +61,10 @@ def profiled(skip: int, active: int, device: str) -> Iterator[tuple[Any, list[fl
 def report(name: str, prof: Any, stamps: list[float], skip: int, active: int) -> str:
     """Per-step wall and kernel times, then the top kernels and host operators."""
     events = prof.key_averages()
-    device_total = sum(getattr(e, "self_device_time_total", 0.0) for e in events) / 1e3
+    import torch
+
+    kernels = [e for e in events if e.device_type == torch.autograd.DeviceType.CUDA]
+    device_total = sum(e.self_device_time_total for e in kernels) / 1e3
     intervals = [b - a for a, b in itertools.pairwise(stamps)][skip + 1 :]
     intervals = intervals[:active] or [float("nan")]
     wall = statistics.median(intervals) * 1e3

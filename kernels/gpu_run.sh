@@ -10,7 +10,8 @@
 # per step. A failing step does not stop the next one. Python runs with PYTHONSAFEPATH=1 from the repository root,
 # which has no lexforge/ folder, so the installed wheel is what gets imported (checked
 # below), never the source tree in python/. dist/ is git-ignored: a copy of the working
-# tree must carry it. BENCH_TIMEOUT (seconds, default 600) bounds the benchmark.
+# tree must carry it. BENCH_TIMEOUT (seconds, default 600) bounds the benchmark;
+# RUN_SWEEP=0 and RUN_BENCH=0 skip the config sweep and the attention benchmark.
 set -u
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -86,7 +87,9 @@ fi
 xdist=()
 python -c "import xdist" 2>/dev/null && xdist=(-n "${PYTEST_WORKERS:-8}")
 SWEEP=$(mktemp -d)
-for i in 1 2 3 4; do
+configs=(1 2 3 4)
+[ "${RUN_SWEEP:-1}" = 0 ] && configs=()  # RUN_SWEEP=0: no sweep (a rerun, say)
+for i in "${configs[@]}"; do
     LEXFORGE_ATTENTION_CONFIG=$i timeout "${TEST_TIMEOUT:-240}" python -m pytest -q -rfEs \
         -p no:cacheprovider --rootdir "$REPO" -k "gpu_bf16 and dtype0" \
         tests/test_attention.py >"$SWEEP/config-$i.txt" 2>&1 &
@@ -96,15 +99,17 @@ LEXFORGE_ATTENTION_CONFIG=0 step pytest "$OUT/pytest.txt" timeout "${TEST_TIMEOU
     -m "gpu or not slow" tests/test_attention.py \
     tests/test_model.py::test_gpu_unpadded_kernel_path_matches_sdpa_in_bf16
 sweep_rc=0
-for i in 1 2 3 4; do
+for i in "${configs[@]}"; do
     wait -n || sweep_rc=1
 done
-for i in 1 2 3 4; do
+for i in "${configs[@]}"; do
     echo "== config $i" >>"$OUT/sweep.txt"
     cat "$SWEEP/config-$i.txt" >>"$OUT/sweep.txt"
 done
-tail -n 3 "$OUT/sweep.txt"
-echo "config-sweep $sweep_rc" >>"$STATUS"
+if [ ${#configs[@]} -gt 0 ]; then
+    tail -n 3 "$OUT/sweep.txt"
+    echo "config-sweep $sweep_rc" >>"$STATUS"
+fi
 
 # Where a BERT-base pretraining step's time goes, ours and HF's (issue 6): PRETRAIN_PROFILE=1
 if [ -n "${PRETRAIN_PROFILE:-}" ] && [ -d "$REPO/gpu-cache/datasets" ]; then
@@ -114,8 +119,10 @@ if [ -n "${PRETRAIN_PROFILE:-}" ] && [ -d "$REPO/gpu-cache/datasets" ]; then
         --batch "${PRETRAIN_BATCH:-128}" --out "$OUT"
 fi
 
-step bench "$OUT/bench.txt" timeout "${BENCH_TIMEOUT:-600}" \
-    python benches/bench_attention.py --out "$OUT" "$@"
+if [ "${RUN_BENCH:-1}" != 0 ]; then  # RUN_BENCH=0: no attention benchmark
+    step bench "$OUT/bench.txt" timeout "${BENCH_TIMEOUT:-600}" \
+        python benches/bench_attention.py --out "$OUT" "$@"
+fi
 
 # BERT-base pretraining throughput against HF (issue 6): needs the corpus and the
 # bert-base-uncased tokenizer offline, in gpu-cache/ (see kernels/README.md)

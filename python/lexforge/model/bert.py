@@ -293,7 +293,7 @@ class BertModel(Pretrained):
         if self.final_norm is not None:
             x = self.final_norm(x)
         if unpadded:
-            x = pad(x, packed.indices, batch, n)
+            x = pad(x, packed.indices, batch, n, check=False)
         elif mask is not None:
             x = x.masked_fill(~mask[:, :, None], 0.0)
         pooled = torch.tanh(self.pooler(x[:, 0])) if self.pooler is not None else None

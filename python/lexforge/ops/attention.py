@@ -212,12 +212,15 @@ def unpad(
     return Unpadded(values, indices, cu_seqlens, max_seqlen)
 
 
-def pad(values: torch.Tensor, indices: torch.Tensor, batch: int, seqlen: int) -> torch.Tensor:
+def pad(
+    values: torch.Tensor, indices: torch.Tensor, batch: int, seqlen: int, *, check: bool = True
+) -> torch.Tensor:
     """The inverse of ``unpad``: (B, N, ...) with ``values`` at ``indices`` and zeros at the
-    padding."""
+    padding. ``check`` validates ``indices`` (on a GPU one device synchronisation; pass
+    False for indices that ``unpad`` made)."""
     if values.shape[0] != indices.shape[0]:
         raise AttentionInputError(f"pad: {values.shape[0]} values for {indices.shape[0]} indices")
-    if indices.device.type == "cpu" and indices.numel():  # on a GPU: no sync to check
+    if check and indices.numel():
         low, high = (int(x) for x in torch.aminmax(indices))
         if low < 0 or high >= batch * seqlen:
             raise AttentionInputError(

@@ -440,7 +440,9 @@ def pretrain(
             net, device_ids=[world.device.index] if world.device.type == "cuda" else None
         )
     if opts.compile:
-        trained = torch.compile(trained)  # type: ignore[assignment]
+        # dynamic: the batch's token counts (the layout's ints) stay symbolic, so one graph
+        # serves every batch instead of a recompilation per count
+        trained = torch.compile(trained, dynamic=True)  # type: ignore[assignment]
 
     log = _Log(out, enabled=world.rank == 0, progress=progress, total=opts.steps, start=start)
     stream = _stream(shards, opts, world, start)
@@ -470,8 +472,7 @@ def pretrain(
             elif not last and world.size > 1:
                 sync = trained.no_sync()  # type: ignore[operator]
             with sync, autocast:
-                # a compiled model gets no layout: its ints would be baked into the graph
-                o = _forward(trained, b, opts.objective, None if opts.compile else m.layout)
+                o = _forward(trained, b, opts.objective, m.layout)
                 mlm_sum = o.loss * o.count if opts.objective == "none" else o.mlm_loss * o.count
                 loss = mlm_sum / max(masked, 1.0)
                 if opts.objective != "none":
