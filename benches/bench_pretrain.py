@@ -47,6 +47,10 @@ def main() -> None:
         "--compile", action="store_true",
         help="torch.compile ours, and time HF both eager and compiled",
     )  # fmt: skip
+    ap.add_argument(
+        "--cuda-graphs", action="store_true",
+        help="ours with cuda_graphs=True (static shapes, CUDA-graph replay) as well",
+    )  # fmt: skip
     args = ap.parse_args()
 
     import torch
@@ -76,16 +80,21 @@ def main() -> None:
             total = args.warmup + args.steps
             options = {"batch_size": args.batch, "max_seq_len": seq, "objective": "none",
                        "lr": 1e-4, "warmup": 0.0, "seed": 0}  # fmt: skip
-            run = Path(scratch) / f"ours-{seq}"
-            result = pretrain(
-                shards, run, model=config, steps=total, log_every=args.warmup,
-                device=args.device, progress=False, compile=args.compile, **options,
-            )  # fmt: skip
-            timed = [r for r in result.history if r["split"] == "train"][1:]
-            ours = sum(r["tokens_per_s"] for r in timed) / len(timed)
+            modes = {f"lexforge{compiled}": {"compile": args.compile}}
+            if args.cuda_graphs:
+                modes["lexforge, CUDA graphs"] = {"cuda_graphs": True}
+            rates = {}
+            for name, mode in modes.items():
+                result = pretrain(
+                    shards, Path(scratch) / f"ours-{seq}-{len(rates)}", model=config,
+                    steps=total, log_every=args.warmup, device=args.device, progress=False,
+                    **mode, **options,
+                )  # fmt: skip
+                timed = [r for r in result.history if r["split"] == "train"][1:]
+                rates[name] = sum(r["tokens_per_s"] for r in timed) / len(timed)
             rows = _rows(shards, args.batch, seq, total)
             hf = "HF BertForMaskedLM + collator"
-            rates = {f"lexforge{compiled}": ours, hf: _hf(rows, hf_tok, config, args, total)}
+            rates[hf] = _hf(rows, hf_tok, config, args, total)
             if args.compile:  # HF as users run it (eager) and compiled
                 rates[hf + ", compiled"] = _hf(rows, hf_tok, config, args, total, compile=True)
             theirs = rates[hf]

@@ -8,8 +8,8 @@ hooks, so nothing is synchronised that the loop does not synchronise itself), th
 kernel time per step, and the kernels and host operators that take the most time, over
 ``--active`` steps after ``--skip`` steps (autotuning, allocator warm-up). The ratio of
 kernel time to wall time says whether a side is bound by the GPU (near 1) or by the host
-(well under 1). With ``--out`` the tables go to ``DIR/profile-<side>-<seq>.txt`` and our
-trace to ``DIR/trace-ours-<seq>.json.gz`` (chrome://tracing, Perfetto).
+(well under 1). With ``--out`` the tables go to ``DIR/profile-<side>-<mode>-<seq>.txt`` and our
+trace to ``DIR/trace-ours-<mode>-<seq>.json.gz`` (chrome://tracing, Perfetto).
 """
 
 from __future__ import annotations
@@ -96,6 +96,10 @@ def main() -> None:
     ap.add_argument("--corpus", default="wiki-leads")
     ap.add_argument("--sides", nargs="+", choices=("ours", "hf"), default=["ours", "hf"])
     ap.add_argument("--out", type=Path)
+    ap.add_argument(
+        "--mode", choices=("eager", "compile", "cuda_graphs"), default="eager",
+        help="how ours runs (HF: compiled unless eager)",
+    )  # fmt: skip
     args = ap.parse_args()
 
     import lexforge as lf
@@ -122,6 +126,7 @@ def main() -> None:
                     shards, run, model=config, steps=total, log_every=total,
                     device=args.device, progress=False, batch_size=args.batch,
                     max_seq_len=seq, objective="none", lr=1e-4, warmup=0.0, seed=0,
+                    **({} if args.mode == "eager" else {args.mode: True}),
                 )  # fmt: skip
 
             def hf(seq: int = seq, config: Any = config) -> None:
@@ -132,21 +137,21 @@ def main() -> None:
                 )
                 rows = _rows(shards, args.batch, seq, total)
                 opts = SimpleNamespace(device=args.device, compile=False, warmup=args.skip)
-                _hf(rows, hf_tok, config, opts, total)
+                _hf(rows, hf_tok, config, opts, total, compile=args.mode != "eager")
 
             sides = {"ours": ours, "hf": hf}
             for side in args.sides:
                 with profiled(args.skip, args.active, args.device) as (prof, stamps):
                     sides[side]()
-                text = report(f"{side}, seq {seq}, batch {args.batch}", prof, stamps,
+                text = report(f"{side}, {args.mode}, seq {seq}, batch {args.batch}", prof, stamps,
                               args.skip, args.active)  # fmt: skip
                 print(text, flush=True)
                 if args.out is not None:
-                    (args.out / f"profile-{side}-{seq}.txt").write_text(text + "\n")
+                    (args.out / f"profile-{side}-{args.mode}-{seq}.txt").write_text(text + "\n")
                     if side == "ours":
                         trace = Path(scratch) / "trace.json"
                         prof.export_chrome_trace(str(trace))
-                        target = args.out / f"trace-ours-{seq}.json.gz"
+                        target = args.out / f"trace-ours-{args.mode}-{seq}.json.gz"
                         with trace.open("rb") as src, gzip.open(target, "wb") as dst:
                             shutil.copyfileobj(src, dst)
 

@@ -116,7 +116,7 @@ if [ -n "${PRETRAIN_PROFILE:-}" ] && [ -d "$REPO/gpu-cache/datasets" ]; then
     HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 LEXFORGE_CACHE="$REPO/gpu-cache" \
         step profile "$OUT/profile.txt" timeout "${PROFILE_TIMEOUT:-180}" \
         python benches/profile_pretrain.py --device cuda --preset base --seq 128 \
-        --batch "${PRETRAIN_BATCH:-128}" --out "$OUT"
+        --batch "${PRETRAIN_BATCH:-128}" --out "$OUT" ${PROFILE_ARGS:-}  # e.g. --mode cuda_graphs
 fi
 
 if [ "${RUN_BENCH:-1}" != 0 ]; then  # RUN_BENCH=0: no attention benchmark

@@ -487,3 +487,46 @@ def test_gpu_bf16_and_larger_shapes(dtype: Any, dim: int) -> None:
         for kind in ("none", "right", "holes"):
             for causal in (False, True):
                 run_case(4, n, 4, dim, dtype, kind, causal)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not CUDA, reason="needs a CUDA device")
+def test_gpu_cuda_graph_replays_draw_fresh_dropout() -> None:
+    """The dropout seed lives on the device: a captured forward and backward with dropout
+    draws a new mask at each replay (a host seed would be frozen into the graph), and each
+    replay's gradients are those of an eager call that draws the same seed."""
+    q, k, v = inputs(2, 100, 4, 64, torch.bfloat16)
+    mask = torch.ones(2, 100, dtype=torch.bool, device="cuda")
+    mask[1, 60:] = False
+    grad = torch.randn_like(q)
+
+    def step() -> torch.Tensor:
+        for t in (q, k, v):
+            t.grad = None
+        out = attention(q, k, v, key_padding_mask=mask, dropout_p=0.3)
+        out.backward(grad)
+        return out
+
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        for _ in range(2):  # warm-up (autotuning) outside the capture
+            step()
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        static = step()
+    outputs, grads = [], []
+    for _ in range(2):
+        torch.manual_seed(7)  # reseeds the CUDA generator the capture draws from
+        graph.replay()
+        torch.cuda.synchronize()
+        outputs.append(static.clone())
+        grads.append(q.grad.clone())
+    torch.manual_seed(7)
+    eager = step()
+    # the same generator state, the same draw: replay and eager agree
+    assert torch.equal(outputs[0], eager) and torch.equal(grads[0], q.grad)
+    graph.replay()  # no reseed: a fresh draw, a different mask
+    torch.cuda.synchronize()
+    assert not torch.equal(static, outputs[0])

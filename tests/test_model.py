@@ -228,6 +228,39 @@ def test_batch_layout_gives_the_same_results() -> None:
         assert torch.equal(a, b)
 
 
+def test_padded_label_positions_score_nothing() -> None:
+    """Label positions padded to a fixed count with B·N (static shapes, for CUDA graphs)
+    give the loss, accuracy and gradients of the exact positions; the last position of
+    the batch is labelled, so a padding entry that scored it would show."""
+    import numpy as np
+
+    from lexforge.model import BatchLayout
+
+    torch.manual_seed(0)
+    model = BertForMaskedLM(_tiny())
+    ids = torch.randint(5, 120, (3, 17))
+    mask = torch.ones(3, 17, dtype=torch.long)
+    mask[1, 9:] = 0
+    labels = torch.where((torch.rand(3, 17) < 0.3) & mask.bool(), ids, -100)
+    labels[2, 16] = ids[2, 16]
+    found = np.flatnonzero(labels.reshape(-1).numpy() != -100)
+    padded = np.full(len(found) + 7, labels.numel(), dtype=np.int64)
+    padded[: len(found)] = found
+    model.eval()  # no dropout: both passes see the same network
+    results = []
+    for hint in (None, BatchLayout(0, 0, torch.from_numpy(padded), padded_labels=True)):
+        model.zero_grad()
+        out = model(ids, mask, labels=labels, layout=hint)
+        out.loss.backward()
+        grads = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+        results.append((out.loss, out.correct, out.count, grads))
+    (loss_a, ok_a, n_a, g_a), (loss_b, ok_b, n_b, g_b) = results
+    assert int(n_a) == int(n_b) == len(found) and int(ok_a) == int(ok_b)
+    torch.testing.assert_close(loss_a, loss_b, rtol=1e-6, atol=1e-6)
+    for a, b in zip(g_a, g_b, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_gpu_unpadded_kernel_path_matches_sdpa_in_bf16() -> None:

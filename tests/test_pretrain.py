@@ -207,17 +207,26 @@ def test_fsdp_matches_one_process_and_resumes(corpus: dict[str, Any], tmp_path: 
     assert (tmp_path / "two" / "checkpoints" / "step-0000008" / "state.json").is_file()
 
 
-def test_compiled_training_follows_the_eager_one(corpus: dict[str, Any], tmp_path: Path) -> None:
-    """``compile=True`` (torch.compile of the model, inductor on the CPU) trains the same
-    function: its loss trajectory stays within rounding of the eager run's."""
+@pytest.mark.parametrize("mode", ["compile", "cuda_graphs"])
+def test_compiled_training_follows_the_eager_one(
+    corpus: dict[str, Any], tmp_path: Path, mode: str
+) -> None:
+    """``compile=True`` (torch.compile of the model, inductor on the CPU) and
+    ``cuda_graphs=True`` (static shapes: rows padded to max_seq_len, MLM positions padded
+    to a fixed count) train the same function: their loss trajectories stay within
+    rounding of the eager run's. Static shapes compile once: no recompilation."""
     config = _config(corpus["tok"], hidden_dropout=0.0, attention_dropout=0.0)
     runs = []
     for compiled in (False, True):
-        result = pretrain(
-            corpus["train"], tmp_path / str(compiled), model=config, steps=4, batch_size=8,
-            max_seq_len=64, log_every=1, compile=compiled, progress=False,
-        )  # fmt: skip
+        torch._dynamo.reset()
+        static = compiled and mode == "cuda_graphs"
+        with torch._dynamo.config.patch(error_on_recompile=static):
+            result = pretrain(
+                corpus["train"], tmp_path / str(compiled), model=config, steps=4,
+                batch_size=8, max_seq_len=64, log_every=1, progress=False, **{mode: compiled},
+            )  # fmt: skip
         runs.append([r["mlm_loss"] for r in result.history if r["split"] == "train"])
+        assert result.model.bert.unpad is None  # the default path again, for what follows
     eager, compiled = runs
     assert len(eager) == len(compiled) == 4
     for a, b in zip(eager, compiled, strict=True):

@@ -117,7 +117,8 @@ def _pretrain(args: argparse.Namespace) -> int:
     from lexforge.train import pretrain
 
     names = ("steps", "batch_size", "grad_accum", "max_seq_len", "objective", "lr", "warmup",
-             "schedule", "seed", "save_every", "eval_every", "compile", "fsdp", "device",
+             "schedule", "seed", "save_every", "eval_every", "compile", "cuda_graphs", "fsdp",
+             "device",
              "embedding_init", "mlm_probability", "masking", "whole_word")  # fmt: skip
     data = Path(args.data)
     if not (data / "manifest.json").is_file() and args.tokenizer is None:
@@ -429,6 +430,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-every", type=int, default=500)
     p.add_argument("--eval-every", type=int, default=0)
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    p.add_argument(
+        "--cuda-graphs", action="store_true",
+        help="compile the step for CUDA-graph replay (static shapes: rows padded to "
+        "--max-seq-len); for GPUs whose step is bound by the host",
+    )  # fmt: skip
     p.add_argument(
         "--fsdp", action="store_true",
         help="under torchrun: shard parameters, gradients and optimizer state (FSDP) "

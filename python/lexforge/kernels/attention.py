@@ -221,12 +221,13 @@ def _fwd_kernel(
     Q, K, V, O, LSE, INFO, MASK,
     s_qb, s_qn, s_qh, s_kb, s_kn, s_kh, s_vb, s_vn, s_vh, s_ob, s_on, s_oh,
     s_lb, s_lh, s_ln, s_mb,
-    H, qk_scale, dropout_p, seed, rand_stride,
+    H, qk_scale, dropout_p, SEED, rand_stride,
     N_Q_BUCKET,
     HEAD_DIM: tl.constexpr, CAUSAL: tl.constexpr, HAS_MASK: tl.constexpr,
     DROPOUT: tl.constexpr, IEEE: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
 ):  # fmt: skip
+    seed = tl.load(SEED)  # a device scalar: a CUDA graph replays a fresh draw
     pid_m, bh = tl.program_id(0), tl.program_id(1)
     b, h = bh // H, bh % H
     q_tok0, q_lo, q_hi, q_ext, k_tok0, k_lo, k_hi, k_ext, holes = _seq(INFO, b)
@@ -420,7 +421,7 @@ def _bwd_dkdv(
     Q, K, V, DO, LSE, DELTA, DK, DV, DQ, INFO, MASK,
     s_qb, s_qn, s_qh, s_kb, s_kn, s_kh, s_vb, s_vn, s_vh, s_db, s_dn, s_dh,
     s_dkb, s_dkn, s_dkh, s_dvb, s_dvn, s_dvh, s_dqb, s_dqn, s_dqh, s_lb, s_lh, s_ln, s_mb,
-    H, qk_scale, sm_scale, dropout_p, seed, rand_stride,
+    H, qk_scale, sm_scale, dropout_p, SEED, rand_stride,
     N_K_BUCKET,
     HEAD_DIM: tl.constexpr, CAUSAL: tl.constexpr, HAS_MASK: tl.constexpr,
     DROPOUT: tl.constexpr, IEEE: tl.constexpr, FUSED_DQ: tl.constexpr,
@@ -430,6 +431,7 @@ def _bwd_dkdv(
     ``FUSED_DQ`` the tile holds every key of the sequence (one program per sequence and
     head), so each query tile's dQ is complete after its step and is written there too:
     5 matrix products instead of 7, one kernel instead of two."""
+    seed = tl.load(SEED)  # a device scalar: a CUDA graph replays a fresh draw
     pid_n, bh = tl.program_id(0), tl.program_id(1)
     b, h = bh // H, bh % H
     q_tok0, q_lo, q_hi, q_ext, k_tok0, k_lo, k_hi, k_ext, holes = _seq(INFO, b)
@@ -582,13 +584,14 @@ def _bwd_dq_kernel(
     Q, K, V, DO, LSE, DELTA, DQ, INFO, MASK,
     s_qb, s_qn, s_qh, s_kb, s_kn, s_kh, s_vb, s_vn, s_vh, s_db, s_dn, s_dh,
     s_dqb, s_dqn, s_dqh, s_lb, s_lh, s_ln, s_mb,
-    H, qk_scale, sm_scale, dropout_p, seed, rand_stride,
+    H, qk_scale, sm_scale, dropout_p, SEED, rand_stride,
     N_Q_BUCKET,
     HEAD_DIM: tl.constexpr, CAUSAL: tl.constexpr, HAS_MASK: tl.constexpr,
     DROPOUT: tl.constexpr, IEEE: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
 ):  # fmt: skip
     """dQ of one query tile, looping over the key tiles it sees."""
+    seed = tl.load(SEED)  # a device scalar: a CUDA graph replays a fresh draw
     pid_m, bh = tl.program_id(0), tl.program_id(1)
     b, h = bh // H, bh % H
     q_tok0, q_lo, q_hi, q_ext, k_tok0, k_lo, k_hi, k_ext, holes = _seq(INFO, b)
@@ -644,10 +647,11 @@ def _bwd_dq_kernel(
 
 @triton.jit
 def _dropout_mask_kernel(
-    KEEP, INFO, s_b, s_h, s_m, H, dropout_p, seed, rand_stride,
+    KEEP, INFO, s_b, s_h, s_m, H, dropout_p, SEED, rand_stride,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
 ):  # fmt: skip
     """The keep-mask the kernels use, written out (B, H, N, N) for tests."""
+    seed = tl.load(SEED)  # a device scalar: a CUDA graph replays a fresh draw
     pid_m, pid_n, bh = tl.program_id(0), tl.program_id(1), tl.program_id(2)
     b, h = bh // H, bh % H
     q_ext = tl.load(INFO + b * 9 + 3)
@@ -734,7 +738,7 @@ def _lse_layout(lse: torch.Tensor, varlen: bool) -> tuple[int, int, int]:
 def forward(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, info: torch.Tensor,
     mask: torch.Tensor | None, *, varlen: bool, n_q: int, n_k: int, causal: bool,
-    scale: float, dropout_p: float, seed: int,
+    scale: float, dropout_p: float, seed: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
     """Runs the forward kernel; returns the output (q's shape and dtype) and the base-2
     log-sum-exp (fp32; (B, H, N) padded, (H, total) packed)."""
@@ -764,7 +768,7 @@ def forward(
 def backward(
     do: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, o: torch.Tensor,
     lse: torch.Tensor, info: torch.Tensor, mask: torch.Tensor | None, *, varlen: bool,
-    n_q: int, n_k: int, causal: bool, scale: float, dropout_p: float, seed: int,
+    n_q: int, n_k: int, causal: bool, scale: float, dropout_p: float, seed: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
     """dQ, dK, dV (the inputs' shapes and dtypes) from the saved log-sum-exp."""
     batch, heads, head_dim = info.shape[0], q.shape[-2], q.shape[-1]
@@ -823,11 +827,12 @@ def backward(
 
 
 def dropout_keep(
-    info: torch.Tensor, heads: int, n_q: int, n_k: int, dropout_p: float, seed: int,
-    device: torch.device,
+    info: torch.Tensor, heads: int, n_q: int, n_k: int, dropout_p: float,
+    seed: int | torch.Tensor, device: torch.device,
 ) -> torch.Tensor:  # fmt: skip
     """The (B, H, n_q, n_k) keep-mask (int8) the kernels apply, for tests and references."""
     batch = info.shape[0]
+    seed = torch.as_tensor(seed, dtype=torch.int64, device=device).reshape(1)
     keep = torch.zeros((batch, heads, n_q, n_k), dtype=torch.int8, device=device)
     block = 16
     grid = (triton.cdiv(n_q, block), triton.cdiv(n_k, block), batch * heads)

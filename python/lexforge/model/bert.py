@@ -48,11 +48,14 @@ class BatchLayout:
     ``longest`` (the most in one row) and, optionally, ``label_positions``, the flat
     indices (into the B·N positions, on the model's device) of the tokens with an MLM
     label, in order. All three must be exact; the training loop computes them from the
-    batch before copying it to the device."""
+    batch before copying it to the device. ``padded_labels``: ``label_positions`` may end
+    in entries equal to B·N (no position), which keep its length fixed from batch to
+    batch (static shapes, for CUDA graphs); they score nothing."""
 
     real_tokens: int
     longest: int
     label_positions: Tensor | None = None
+    padded_labels: bool = False
 
 
 def sinusoidal_positions(n: int, dim: int) -> Tensor:
@@ -352,10 +355,16 @@ def _mlm(
     if labels is None:
         return None, head(hidden), None, None
     if layout is not None and layout.label_positions is not None:
-        at = layout.label_positions
-        targets = labels.reshape(-1).index_select(0, at)
-        logits = head(hidden.reshape(-1, hidden.shape[-1]).index_select(0, at))
-        count = torch.full((), at.numel(), dtype=torch.long, device=hidden.device)
+        at, flat = layout.label_positions, labels.reshape(-1)
+        if layout.padded_labels:  # entries past the last position score nothing
+            inside = at.clamp(max=flat.numel() - 1)
+            targets = flat.index_select(0, inside).masked_fill(at >= flat.numel(), -100)
+            count = (targets != -100).sum()
+        else:
+            inside = at
+            targets = flat.index_select(0, at)
+            count = torch.full((), at.numel(), dtype=torch.long, device=hidden.device)
+        logits = head(hidden.reshape(-1, hidden.shape[-1]).index_select(0, inside))
     else:
         picked = labels != -100
         targets = labels[picked]

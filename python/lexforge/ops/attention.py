@@ -134,7 +134,7 @@ def attention(
     mask = None if key_padding_mask is None else key_padding_mask.contiguous()
     info = _padded_info(mask, lengths, valid, batch, n_q, n_k, q.device)
     return _run(
-        q, k, v, info, mask, _seed(opts), n_q, n_k, False,
+        q, k, v, info, mask, _seed(opts, q.device), n_q, n_k, False,
         opts.causal, opts.resolved_scale(head_dim), opts.dropout_p,
     )  # fmt: skip
 
@@ -181,7 +181,7 @@ def attention_varlen(
     else:
         info = _kernels().sequence_info(cu_seqlens.contiguous(), "cu_seqlens")
     return _run(
-        q, k, v, info, None, _seed(opts), max_seqlen, max_seqlen,
+        q, k, v, info, None, _seed(opts, q.device), max_seqlen, max_seqlen,
         True, opts.causal, opts.resolved_scale(head_dim), opts.dropout_p,
     )  # fmt: skip
 
@@ -512,11 +512,19 @@ def _kernels() -> Any:
     return kernels
 
 
-def _seed(opts: AttentionOptions) -> torch.Tensor:
-    """A dropout seed drawn from torch's (CPU) generator; a CPU tensor, so no device sync."""
+def _seed(opts: AttentionOptions, device: torch.device) -> torch.Tensor:
+    """The dropout seed, a (1,) int64 tensor on ``device`` that the kernels read: drawn
+    from torch's generator of that device (no host synchronisation; inside a CUDA graph
+    each replay draws afresh). Without dropout, a cached zero."""
     if opts.dropout_p == 0.0:
-        return torch.zeros((), dtype=torch.int64)
-    return torch.randint(0, 2**31 - 1, (), dtype=torch.int64)
+        zero = _ZERO_SEEDS.get(device)
+        if zero is None:
+            zero = _ZERO_SEEDS[device] = torch.zeros(1, dtype=torch.int64, device=device)
+        return zero
+    return torch.randint(0, 2**31 - 1, (1,), dtype=torch.int64, device=device)
+
+
+_ZERO_SEEDS: dict[torch.device, torch.Tensor] = {}
 
 
 # ---------------------------------------------------------------------------------------
@@ -541,7 +549,7 @@ def _forward_impl(
     q, k, v = (t if t.stride(-1) == 1 else t.contiguous() for t in (q, k, v))
     return _kernels().forward(  # type: ignore[no-any-return]
         q, k, v, info, _bytes(mask), varlen=varlen, n_q=n_q, n_k=n_k, causal=causal,
-        scale=scale, dropout_p=dropout_p, seed=int(seed),
+        scale=scale, dropout_p=dropout_p, seed=seed,
     )  # fmt: skip
 
 
@@ -565,7 +573,7 @@ def _backward_impl(
     do, q, k, v = (t if t.stride(-1) == 1 else t.contiguous() for t in (do, q, k, v))
     return _kernels().backward(  # type: ignore[no-any-return]
         do, q, k, v, o, lse, info, _bytes(mask), varlen=varlen, n_q=n_q, n_k=n_k,
-        causal=causal, scale=scale, dropout_p=dropout_p, seed=int(seed),
+        causal=causal, scale=scale, dropout_p=dropout_p, seed=seed,
     )  # fmt: skip
 
 

@@ -46,7 +46,13 @@ class PretrainOptions:
     (:class:`~lexforge.masking.Masker`): tokens picked independently (``"bernoulli"``,
     BERT's), exactly ``mlm_probability`` of each row (``"exact"``) or in spans
     (``"span"``, SpanBERT's); ``whole_word=True`` picks all pieces of a word or none
-    (BERT's whole-word masking)."""
+    (BERT's whole-word masking). ``compile`` runs the model through ``torch.compile``
+    (dynamic shapes: one graph for every batch); ``cuda_graphs`` compiles it for CUDA-graph
+    replay instead (``mode="reduce-overhead"``), which takes the host out of the step: the
+    shapes are made static (rows padded to ``max_seq_len``, the padded attention path
+    rather than the unpadded one, the MLM positions padded to a fixed count). Worth it where
+    launching kernels costs more host time than they take on the GPU (small batches, short
+    rows, a slow host); on a CPU it only makes the shapes static."""
 
     steps: int = 1000
     batch_size: int = 32
@@ -71,6 +77,7 @@ class PretrainOptions:
     save_every: int = 0
     keep: int = 3
     compile: bool = False
+    cuda_graphs: bool = False
     fsdp: bool = False
     device: str | None = None
 
@@ -95,8 +102,11 @@ class PretrainOptions:
             raise ConfigError(f"mlm_probability must be in (0, 1] (or a schedule), got {rate!r}")
         if self.masking not in ("bernoulli", "exact", "span"):
             raise ConfigError(f"masking must be bernoulli, exact or span, got {self.masking!r}")
-        if not isinstance(self.whole_word, bool):
-            raise ConfigError(f"whole_word must be True or False, got {self.whole_word!r}")
+        for name in ("whole_word", "compile", "cuda_graphs", "fsdp"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if self.cuda_graphs and self.fsdp:
+            raise ConfigError("cuda_graphs and fsdp do not go together: pick one")
         if self.embedding_init not in ("random", "spectral"):
             raise ConfigError(
                 f"embedding_init must be random or spectral, got {self.embedding_init!r}"
@@ -284,6 +294,7 @@ def _stream(data: Any, opts: PretrainOptions, world: _World, start: int) -> Iter
     batches = PretrainingBatches(
         data, batch_size=opts.batch_size, max_seq_len=opts.max_seq_len,
         objective=opts.objective, masker=masker, seed=opts.seed,
+        pad_to="max_length" if opts.cuda_graphs else "longest",
     )  # fmt: skip
     per_step = opts.grad_accum * world.size
     batches.ranks = per_step  # a masking-rate schedule follows the optimizer step
@@ -315,13 +326,33 @@ class _Micro:
     real: int  # non-padding tokens
 
     @classmethod
-    def of(cls, batch: dict[str, Any], device: torch.device) -> _Micro:
+    def of(cls, batch: dict[str, Any], device: torch.device, slots: _Slots | None) -> _Micro:
         labels = np.asarray(batch["labels"])
         lengths = np.asarray(batch["attention_mask"]).sum(axis=1)
-        positions = torch.from_numpy(np.flatnonzero(labels.reshape(-1) != -100))
+        found = np.flatnonzero(labels.reshape(-1) != -100)
         real = int(lengths.sum())
-        layout = BatchLayout(real, int(lengths.max(initial=0)), _copy(positions, device))
-        return cls(_to(batch, device), layout, len(positions), labels.shape[0], real)
+        if slots is None:
+            layout = BatchLayout(
+                real, int(lengths.max(initial=0)), _copy(torch.from_numpy(found), device)
+            )
+        else:  # static shapes: positions padded with B·N to a fixed count; no token counts
+            padded = np.full(slots.fit(len(found)), labels.size, dtype=np.int64)
+            padded[: len(found)] = found
+            layout = BatchLayout(0, 0, _copy(torch.from_numpy(padded), device), padded_labels=True)
+        return cls(_to(batch, device), layout, len(found), labels.shape[0], real)
+
+
+class _Slots:
+    """The MLM positions' fixed count under CUDA graphs: a tenth above the first batch's,
+    rounded up to 256; it grows (one recompilation) only for a batch with more."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def fit(self, needed: int) -> int:
+        if needed > self.count:
+            self.count = -(-max(needed * 11 // 10, 1) // 256) * 256
+        return self.count
 
 
 def _forward(
@@ -439,7 +470,11 @@ def pretrain(
         trained = nn.parallel.DistributedDataParallel(
             net, device_ids=[world.device.index] if world.device.type == "cuda" else None
         )
-    if opts.compile:
+    slots = _Slots() if opts.cuda_graphs else None
+    if opts.cuda_graphs:  # static shapes: the padded path, MLM positions to a fixed count
+        net.bert.unpad = False  # type: ignore[union-attr]
+        trained = torch.compile(trained, mode="reduce-overhead", dynamic=False)  # type: ignore[assignment]
+    elif opts.compile:
         # dynamic: the batch's token counts (the layout's ints) stay symbolic, so one graph
         # serves every batch instead of a recompilation per count
         trained = torch.compile(trained, dynamic=True)  # type: ignore[assignment]
@@ -457,7 +492,7 @@ def pretrain(
     for step in range(start, opts.steps):
         # counted on the host, from the batches as they come: nothing in a step waits for
         # the device (until a log line reads the totals)
-        micro = [_Micro.of(next(stream), world.device) for _ in range(opts.grad_accum)]
+        micro = [_Micro.of(next(stream), world.device, slots) for _ in range(opts.grad_accum)]
         masked, rows, real = world.sum(
             sum(m.masked for m in micro), sum(m.rows for m in micro), sum(m.real for m in micro)
         )
@@ -471,6 +506,8 @@ def pretrain(
                 net.set_requires_gradient_sync(last)  # type: ignore[operator]
             elif not last and world.size > 1:
                 sync = trained.no_sync()  # type: ignore[operator]
+            if opts.cuda_graphs:  # a new step: the last replay's outputs are spent
+                torch.compiler.cudagraph_mark_step_begin()  # type: ignore[no-untyped-call]
             with sync, autocast:
                 o = _forward(trained, b, opts.objective, m.layout)
                 mlm_sum = o.loss * o.count if opts.objective == "none" else o.mlm_loss * o.count
@@ -518,6 +555,8 @@ def pretrain(
             if world.size > 1:
                 torch.distributed.barrier()
     log.close()
+    if opts.cuda_graphs:
+        net.bert.unpad = None  # type: ignore[union-attr]  # back to the default path
     if sharded is not None:  # rank 0 exports (and returns) an unsharded copy
         net = sharded.full_model()
     if world.rank == 0:
