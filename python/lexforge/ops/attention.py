@@ -517,6 +517,9 @@ def _seed(opts: AttentionOptions, device: torch.device) -> torch.Tensor:
     from torch's generator of that device (no host synchronisation; inside a CUDA graph
     each replay draws afresh). Without dropout, a cached zero."""
     if opts.dropout_p == 0.0:
+        if torch.compiler.is_compiling():  # not cached: a graph's output (under CUDA
+            # graphs, memory that the next replay overwrites) must not outlive its call
+            return torch.zeros(1, dtype=torch.int64, device=device)
         zero = _ZERO_SEEDS.get(device)
         if zero is None:
             zero = _ZERO_SEEDS[device] = torch.zeros(1, dtype=torch.int64, device=device)
