@@ -233,8 +233,16 @@ def test_compiled_training_follows_the_eager_one(
         assert abs(a - b) <= 1e-3 * abs(a), (eager, compiled)
 
 
-def test_bad_setups(corpus: dict[str, Any], tmp_path: Path) -> None:
+def test_bad_setups(
+    corpus: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     tok = corpus["tok"]
+    with monkeypatch.context() as env:
+        env.setenv("WORLD_SIZE", "2")
+        with pytest.raises(ConfigError, match="cuda_graphs is for one process"):
+            pretrain(corpus["train"], tmp_path / "g", model=_config(tok), cuda_graphs=True)
+    with pytest.raises(ConfigError, match="cuda_graphs must be True or False"):
+        pretrain(corpus["train"], tmp_path / "g", model=_config(tok), cuda_graphs="yes")
     with pytest.raises(ConfigError, match="vocab_size"):
         pretrain(corpus["train"], tmp_path / "a", model=BertConfig(vocab_size=50, **SMALL), steps=1)
     with pytest.raises(ConfigError, match="max_position_embeddings"):

@@ -395,6 +395,11 @@ def pretrain(
     except TypeError as e:  # an unknown option
         fields = ", ".join(PretrainOptions.__dataclass_fields__)
         raise ConfigError(f"{e}; the options are {fields}") from None
+    if opts.cuda_graphs and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ConfigError(
+            "cuda_graphs is for one process: DDP's gradient hooks run outside the graphs; "
+            "under torchrun use compile=True instead"
+        )
     eval_shards = None  # checked before any corpus is tokenized
     if eval_data is not None:
         eval_shards = eval_data if isinstance(eval_data, ShardSet) else ShardSet(eval_data)
@@ -506,7 +511,8 @@ def pretrain(
                 net.set_requires_gradient_sync(last)  # type: ignore[operator]
             elif not last and world.size > 1:
                 sync = trained.no_sync()  # type: ignore[operator]
-            if opts.cuda_graphs:  # a new step: the last replay's outputs are spent
+            if opts.cuda_graphs and i == 0:  # a new step: the last step's outputs are spent
+                # (not between micro-batches: the gradients still accumulate)
                 torch.compiler.cudagraph_mark_step_begin()  # type: ignore[no-untyped-call]
             with sync, autocast:
                 o = _forward(trained, b, opts.objective, m.layout)
