@@ -32,17 +32,23 @@ from _common import machine
 PEAK_BF16 = 790e12
 
 
-def main() -> None:
+def workload(doc: str | None) -> argparse.ArgumentParser:
+    """The arguments that say what is trained: device, preset, lengths, batch, corpus."""
     ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--preset", default="mini")
     ap.add_argument("--seq", type=int, nargs="+", default=[128])
     ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--corpus", default="wiki-leads")
+    return ap
+
+
+def main() -> None:
+    ap = workload(__doc__)
     ap.add_argument("--steps", type=int, default=30, help="timed steps per side")
     ap.add_argument("--warmup", type=int, default=5)
-    ap.add_argument("--corpus", default="wiki-leads")
     ap.add_argument(
         "--compile", action="store_true",
         help="torch.compile ours, and time HF both eager and compiled",

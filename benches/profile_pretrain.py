@@ -14,7 +14,6 @@ trace to ``DIR/trace-ours-<mode>-<seq>.json.gz`` (chrome://tracing, Perfetto).
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import importlib
 import itertools
@@ -30,7 +29,7 @@ from types import SimpleNamespace
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_pretrain import _hf, _rows
+from bench_pretrain import _hf, _rows, workload
 
 
 @contextmanager
@@ -84,16 +83,9 @@ def report(name: str, prof: Any, stamps: list[float], skip: int, active: int) ->
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--preset", default="mini")
-    ap.add_argument("--seq", type=int, nargs="+", default=[128])
-    ap.add_argument("--batch", type=int, default=32)
+    ap = workload(__doc__)
     ap.add_argument("--skip", type=int, default=4, help="steps before profiling")
     ap.add_argument("--active", type=int, default=3, help="profiled steps")
-    ap.add_argument("--corpus", default="wiki-leads")
     ap.add_argument("--sides", nargs="+", choices=("ours", "hf"), default=["ours", "hf"])
     ap.add_argument("--out", type=Path)
     ap.add_argument(
