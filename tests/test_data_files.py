@@ -42,13 +42,29 @@ def test_csv_round_trips_what_the_csv_module_writes(tmp_path: Path, ending: str)
     path = tmp_path / "train.csv"
     path.write_text(_csv(ROWS, lineterminator=ending), encoding="utf-8", newline="")
     got = read_records(path)
-    assert got == [(t.replace("\r\n", "\n"), label) for t, label in ROWS]
+    assert got == ROWS
     # the same with a BOM, gzip-compressed, and an upper-case suffix
     data = b"\xef\xbb\xbf" + path.read_bytes()
     (tmp_path / "bom.CSV").write_bytes(data)
     (tmp_path / "z.csv.gz").write_bytes(gzip.compress(data))
     assert read_records(tmp_path / "bom.CSV") == got
     assert read_records(tmp_path / "z.csv.gz") == got
+
+
+@pytest.mark.parametrize("ending", ["\r\n", "\n", "\r"])
+def test_csv_keeps_line_breaks_inside_quotes(tmp_path: Path, ending: str) -> None:
+    """A quoted field keeps its \\r\\n and \\r as Python's csv module reads them, whatever
+    ends the rows."""
+    rows = [("windows\r\nbreak", "pos"), ("old mac\rbreak", "neg"), ("unix\nbreak", "pos")]
+    path = tmp_path / "train.csv"
+    buffer = io.StringIO()  # every field quoted: csv.writer leaves a lone \r unquoted
+    csv.writer(buffer, lineterminator=ending, quoting=csv.QUOTE_ALL).writerows(
+        [("text", "label"), *rows]
+    )
+    path.write_text(buffer.getvalue(), encoding="utf-8", newline="")
+    with path.open(newline="", encoding="utf-8") as f:
+        want = [(r["text"], r["label"]) for r in csv.DictReader(f)]
+    assert read_records(path) == want == rows
 
 
 def test_unnamed_columns_are_not_data(tmp_path: Path) -> None:

@@ -3,7 +3,8 @@ gzip-compressed (``train.csv.gz``).
 
 Text is UTF-8 (a byte-order mark is dropped); lines end at ``\\n``, ``\\r\\n`` or ``\\r``
 and nowhere else, so U+2028, U+0085 or a form feed inside a text stay in it. csv fields
-follow RFC 4180 quoting (a quoted field may hold the delimiter, quotes and newlines); tsv
+follow RFC 4180 quoting (a quoted field may hold the delimiter, quotes and line breaks,
+kept as they are); tsv
 has no quoting at all, as SST-2, IMDB and most NLP tsv files assume. A ``.json`` file is
 one JSON value (a list of records, or SQuAD's layout), else JSON Lines as written by
 ``datasets.Dataset.to_json``. Every row comes with where it is (``line 7``, ``record 3``)
@@ -48,10 +49,12 @@ _PACKED = (
 )  # fmt: skip
 
 
-def read_text(path: Path) -> str:
+def read_text(path: Path, *, newlines: bool = True) -> str:
     """The file's text: gunzipped when its name ends in ``.gz``, UTF-8 (BOM dropped), line
-    ends made ``\\n``. ``ConfigError`` for a directory, a corrupt gzip file or bytes that
-    are not UTF-8 (with the line and column of the first bad byte)."""
+    ends made ``\\n`` (unless ``newlines=False``: the csv reader finds row ends itself and
+    keeps a quoted field's ``\\r`` as it is). ``ConfigError`` for a directory, a corrupt
+    gzip file or bytes that are not UTF-8 (with the line and column of the first bad
+    byte)."""
     if path.is_dir():
         raise ConfigError(f"{path} is a directory; pass a data file (csv, tsv, jsonl, json)")
     data = path.read_bytes()
@@ -76,7 +79,7 @@ def read_text(path: Path) -> str:
             f"{path}: not UTF-8 text (byte 0x{data[e.start]:02x} at line {line}, column "
             f"{column}); re-save the file as UTF-8"
         ) from None
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    return text.replace("\r\n", "\n").replace("\r", "\n") if newlines else text
 
 
 def lines(text: str) -> Iterator[tuple[int, str]]:
@@ -112,9 +115,9 @@ def read_rows(
         raise ConfigError(f"{path}: unknown or unsupported format; use {shown}{hint}")
     if not path.exists():
         raise ConfigError(f"{path}: no such file")
-    text = read_text(path)
     if kind in ("csv", "tsv"):
-        return kind, _delimited(path, text, kind)
+        return kind, _delimited(path, read_text(path, newlines=False), kind)
+    text = read_text(path)
     if kind == "jsonl":
         return kind, _json_lines(path, text)
     if kind == "json":
