@@ -89,15 +89,14 @@ def main() -> None:
     ap.add_argument("--sides", nargs="+", choices=("ours", "hf"), default=["ours", "hf"])
     ap.add_argument("--out", type=Path)
     ap.add_argument(
-        "--mode", choices=("eager", "compile", "cuda_graphs"), default="eager",
-        help="how ours runs (HF: compiled unless eager)",
+        "--mode", nargs="+", choices=("eager", "compile", "cuda_graphs"), default=["eager"],
+        help="how ours runs, one profile per mode (HF: compiled unless eager)",
     )  # fmt: skip
     args = ap.parse_args()
 
     import lexforge as lf
     from lexforge import datasets
     from lexforge.model import BertConfig
-    from lexforge.train import pretrain
 
     tok = lf.Tokenizer.from_file(datasets.files("bert-base-uncased")["tokenizer.json"])
     if args.out is not None:
@@ -109,43 +108,57 @@ def main() -> None:
             config = BertConfig.preset(
                 args.preset, vocab_size=tok.vocab_size, max_position_embeddings=max(512, seq)
             )
-            sides: dict[str, Callable[[], None]] = {}
+            for mode in args.mode:
+                sides = _sides(shards, scratch, seq, config, total, mode, args)
+                for side in args.sides:
+                    with profiled(args.skip, args.active, args.device) as (prof, stamps):
+                        sides[side]()
+                    text = report(f"{side}, {mode}, seq {seq}, batch {args.batch}", prof, stamps,
+                                  args.skip, args.active)  # fmt: skip
+                    print(text, flush=True)
+                    if args.out is not None:
+                        _save(args.out, side, mode, seq, text, prof, Path(scratch))
 
-            def ours(seq: int = seq, config: Any = config) -> None:
-                run = Path(scratch) / f"ours-{seq}"
-                shutil.rmtree(run, ignore_errors=True)
-                pretrain(
-                    shards, run, model=config, steps=total, log_every=total,
-                    device=args.device, progress=False, batch_size=args.batch,
-                    max_seq_len=seq, objective="none", lr=1e-4, warmup=0.0, seed=0,
-                    **({} if args.mode == "eager" else {args.mode: True}),
-                )  # fmt: skip
 
-            def hf(seq: int = seq, config: Any = config) -> None:
-                import transformers
+def _sides(
+    shards: Any, scratch: str, seq: int, config: Any, total: int, mode: str, args: Any
+) -> dict[str, Callable[[], None]]:
+    """The two sides' runs, ours in ``mode``, HF compiled unless ``mode`` is eager."""
+    from lexforge import datasets
+    from lexforge.train import pretrain
 
-                hf_tok = transformers.BertTokenizerFast(
-                    tokenizer_file=str(datasets.files("bert-base-uncased")["tokenizer.json"])
-                )
-                rows = _rows(shards, args.batch, seq, total)
-                opts = SimpleNamespace(device=args.device, compile=False, warmup=args.skip)
-                _hf(rows, hf_tok, config, opts, total, compile=args.mode != "eager")
+    def ours() -> None:
+        run = Path(scratch) / f"ours-{seq}-{mode}"
+        shutil.rmtree(run, ignore_errors=True)
+        pretrain(
+            shards, run, model=config, steps=total, log_every=total,
+            device=args.device, progress=False, batch_size=args.batch,
+            max_seq_len=seq, objective="none", lr=1e-4, warmup=0.0, seed=0,
+            **({} if mode == "eager" else {mode: True}),
+        )  # fmt: skip
 
-            sides = {"ours": ours, "hf": hf}
-            for side in args.sides:
-                with profiled(args.skip, args.active, args.device) as (prof, stamps):
-                    sides[side]()
-                text = report(f"{side}, {args.mode}, seq {seq}, batch {args.batch}", prof, stamps,
-                              args.skip, args.active)  # fmt: skip
-                print(text, flush=True)
-                if args.out is not None:
-                    (args.out / f"profile-{side}-{args.mode}-{seq}.txt").write_text(text + "\n")
-                    if side == "ours":
-                        trace = Path(scratch) / "trace.json"
-                        prof.export_chrome_trace(str(trace))
-                        target = args.out / f"trace-ours-{args.mode}-{seq}.json.gz"
-                        with trace.open("rb") as src, gzip.open(target, "wb") as dst:
-                            shutil.copyfileobj(src, dst)
+    def hf() -> None:
+        import transformers
+
+        hf_tok = transformers.BertTokenizerFast(
+            tokenizer_file=str(datasets.files("bert-base-uncased")["tokenizer.json"])
+        )
+        rows = _rows(shards, args.batch, seq, total)
+        opts = SimpleNamespace(device=args.device, compile=False, warmup=args.skip)
+        _hf(rows, hf_tok, config, opts, total, compile=mode != "eager")
+
+    return {"ours": ours, "hf": hf}
+
+
+def _save(out: Path, side: str, mode: str, seq: int, text: str, prof: Any, scratch: Path) -> None:
+    """The tables, and for ours the trace (gzipped chrome://tracing JSON)."""
+    (out / f"profile-{side}-{mode}-{seq}.txt").write_text(text + "\n")
+    if side == "ours":
+        trace = scratch / "trace.json"
+        prof.export_chrome_trace(str(trace))
+        target = out / f"trace-ours-{mode}-{seq}.json.gz"
+        with trace.open("rb") as src, gzip.open(target, "wb") as dst:
+            shutil.copyfileobj(src, dst)
 
 
 if __name__ == "__main__":

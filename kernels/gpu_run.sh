@@ -6,12 +6,13 @@
 #     kernels/gpu_run.sh --quick     # extra arguments go to bench_attention.py
 #
 # Writes to $OUT (default ./gpu-run-out): env.txt, pytest.txt, sweep.txt, bench.txt,
-# attention.md, attention.json, pretrain.txt, profile*.txt and status.txt, with one "step exit-code" line
+# attention.md, attention.json, pretrain.txt, profile*.txt, configs.* and status.txt, with one "step exit-code" line
 # per step. A failing step does not stop the next one. Python runs with PYTHONSAFEPATH=1 from the repository root,
 # which has no lexforge/ folder, so the installed wheel is what gets imported (checked
 # below), never the source tree in python/. dist/ is git-ignored: a copy of the working
 # tree must carry it. BENCH_TIMEOUT (seconds, default 600) bounds the benchmark;
-# RUN_SWEEP=0 and RUN_BENCH=0 skip the config sweep and the attention benchmark.
+# RUN_TESTS=0, RUN_SWEEP=0 and RUN_BENCH=0 skip the tests, the tests' config sweep and the
+# attention benchmark.
 set -u
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -94,10 +95,12 @@ for i in "${configs[@]}"; do
         -p no:cacheprovider --rootdir "$REPO" -k "gpu_bf16 and dtype0" \
         tests/test_attention.py >"$SWEEP/config-$i.txt" 2>&1 &
 done
-LEXFORGE_ATTENTION_CONFIG=0 step pytest "$OUT/pytest.txt" timeout "${TEST_TIMEOUT:-240}" \
-    python -m pytest -q -rfEs -p no:cacheprovider --rootdir "$REPO" "${xdist[@]}" \
-    -m "gpu or not slow" tests/test_attention.py \
-    tests/test_model.py::test_gpu_unpadded_kernel_path_matches_sdpa_in_bf16
+if [ "${RUN_TESTS:-1}" != 0 ]; then  # RUN_TESTS=0: no tests (a benchmark-only call)
+    LEXFORGE_ATTENTION_CONFIG=0 step pytest "$OUT/pytest.txt" timeout "${TEST_TIMEOUT:-240}" \
+        python -m pytest -q -rfEs -p no:cacheprovider --rootdir "$REPO" "${xdist[@]}" \
+        -m "gpu or not slow" tests/test_attention.py \
+        tests/test_model.py::test_gpu_unpadded_kernel_path_matches_sdpa_in_bf16
+fi
 sweep_rc=0
 for i in "${configs[@]}"; do
     wait -n || sweep_rc=1
@@ -132,6 +135,15 @@ if [ -n "${PRETRAIN_BENCH:-}" ] && [ -d "$REPO/gpu-cache/datasets" ]; then
         timeout "${PRETRAIN_TIMEOUT:-300}" python benches/bench_pretrain.py --device cuda \
         --preset base --seq 128 512 --batch "${PRETRAIN_BATCH:-128}" --steps 20 \
         ${PRETRAIN_ARGS:-}  # e.g. PRETRAIN_ARGS=--compile
+fi
+
+# Every candidate config of the attention kernels timed alone (CONFIG_SWEEP=1): evidence
+# for the autotuner's list in lexforge/kernels/attention.py; SWEEP_LIMIT bounds the
+# candidates (seconds), SWEEP_TIMEOUT the step
+if [ -n "${CONFIG_SWEEP:-}" ]; then
+    step configs "$OUT/configs.txt" timeout "${SWEEP_TIMEOUT:-300}" \
+        python benches/sweep_attention_configs.py --out "$OUT" \
+        --time-limit "${SWEEP_LIMIT:-240}" ${SWEEP_ARGS:-}  # e.g. SWEEP_ARGS="--kernels fwd fused"
 fi
 
 echo "== status"
