@@ -121,7 +121,12 @@ def test_classifier_dropout_as_in_transformers(tok: Any, tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize(
-    "labels,problem", [(("score",), "regression"), (("a", "b", "c"), "multi_label_classification")]
+    "labels,problem",
+    [
+        (("score",), "regression"),
+        (("x", "y", "z"), "regression"),
+        (("a", "b", "c"), "multi_label_classification"),
+    ],
 )
 def test_regression_and_multi_label_losses(
     tok: Any, labels: Any, problem: str, tmp_path: Path
@@ -131,7 +136,10 @@ def test_regression_and_multi_label_losses(
     enc = dict(
         tok.encode_batch(["a fine film", "a dull plot here"], padding=True, return_tensors="pt")
     )
-    target = torch.rand(2, len(labels)).round() if len(labels) > 1 else torch.tensor([0.3, -1.0])
+    if problem == "multi_label_classification":
+        target = torch.rand(2, len(labels)).round()
+    else:  # one target per output: (B,) for one, (B, outputs) for several
+        target = torch.randn(2, len(labels)) if len(labels) > 1 else torch.tensor([0.3, -1.0])
     out = model(**enc, labels=target)
     hf = transformers.AutoModelForSequenceClassification
     model.save_pretrained(tmp_path)
@@ -316,3 +324,30 @@ def test_head_mismatch_and_bad_labels(tok: Any, tmp_path: Path) -> None:
         BertForSequenceClassification(
             _config(tok, labels=("a", "b"), problem_type="single_label_classification")
         )(torch.tensor([[101, 102]]), labels=torch.tensor([0.5]))
+
+
+ACTIVATIONS = ["gelu_new", "gelu_pytorch_tanh", "gelu_fast", "gelu_python", "quick_gelu", "relu"]
+
+
+@pytest.mark.parametrize("act", [*ACTIVATIONS, "silu"])
+def test_transformers_activations_load_with_the_same_logits(act: str, tmp_path: Path) -> None:
+    """A transformers BERT with another hidden_act (the feed-forward's and the MLM head
+    transform's) loads with the same logits, and exports it again."""
+    config = transformers.BertConfig(
+        vocab_size=120, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=48, hidden_act=act,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    theirs = transformers.BertForMaskedLM(config).eval()
+    theirs.save_pretrained(tmp_path / "hf")
+    ours = BertForMaskedLM.from_pretrained(tmp_path / "hf")
+    assert ours.config.hidden_act == act
+    ids = torch.randint(1, 120, (2, 9))
+    with torch.no_grad():
+        want = theirs(input_ids=ids).logits
+        assert (ours(ids).logits - want).abs().max() <= 1e-5
+        ours.save_pretrained(tmp_path / "ours")
+        again = transformers.BertForMaskedLM.from_pretrained(str(tmp_path / "ours")).eval()
+        assert (again(input_ids=ids).logits - want).abs().max() <= 1e-5
+    with pytest.raises(ConfigError, match="hidden_act 'tanh' is not supported; use one of"):
+        BertConfig(vocab_size=10, hidden_size=8, num_heads=2, hidden_act="tanh")

@@ -132,6 +132,75 @@ def test_another_tasks_head_is_still_only_ignored(tok: Any, tmp_path: Path) -> N
         BertModel.from_pretrained(copy)
 
 
+def test_a_query_key_or_value_of_the_wrong_shape_is_named(tok: Any, tmp_path: Path) -> None:
+    """Q, K and V are joined into one projection: a part of the wrong shape is named
+    before they are (a bare torch.cat error otherwise)."""
+    from safetensors.torch import load_file, save_file
+
+    path = _save(BertModel, tok, tmp_path / "m")
+    weights = path / "model.safetensors"
+    state = load_file(weights)
+    key = "encoder.layer.0.attention.self.key.weight"
+    state[key] = state[key][:, :16].contiguous()
+    save_file(state, weights, {"format": "pt"})
+    with pytest.raises(CheckpointError, match=rf"{key} has shape \(32, 16\), the model expects"):
+        BertModel.from_pretrained(path)
+
+
+def test_a_tied_decoder_that_differs_from_the_embeddings_is_said(tok: Any, tmp_path: Path) -> None:
+    """config.json ties the MLM decoder to the word embeddings (the default), yet the file
+    holds another matrix: the tie wins (transformers 4), with a warning saying how to use
+    the stored one; an equal copy (what transformers writes) says nothing."""
+    from safetensors.torch import load_file, save_file
+
+    path = _save(BertForMaskedLM, tok, tmp_path / "m")
+    weights = path / "model.safetensors"
+    state = load_file(weights)
+    words = state["bert.embeddings.word_embeddings.weight"]
+    state["cls.predictions.decoder.weight"] = words.clone()
+    save_file(state, weights, {"format": "pt"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        BertForMaskedLM.from_pretrained(path)
+    state["cls.predictions.decoder.weight"] = words + 0.5
+    save_file(state, weights, {"format": "pt"})
+    with pytest.warns(
+        UserWarning, match='differs from the word embeddings.*"tie_word_embeddings": false'
+    ):
+        BertForMaskedLM.from_pretrained(path)
+    _edit_config(path, tie_word_embeddings=False)
+    untied = BertForMaskedLM.from_pretrained(path)
+    assert torch.equal(untied.mlm.decoder, words + 0.5)
+
+
+def test_an_unreadable_tokenizer_does_not_stop_the_weights(tok: Any, tmp_path: Path) -> None:
+    """A tokenizer.json lexforge cannot read (a Unigram one) is skipped with a warning, as
+    transformers' model classes never read it; vocab.txt beside it is used instead."""
+    tokenizers = pytest.importorskip("tokenizers")
+    path = _save(BertModel, tok, tmp_path / "m")
+    vocab = [("<unk>", 0.0), *((c, -1.0) for c in "abcdefgh")]
+    tokenizers.Tokenizer(tokenizers.models.Unigram(vocab, unk_id=0)).save(
+        str(path / "tokenizer.json")
+    )
+    with pytest.warns(UserWarning, match=r"tokenizer\.json was not loaded .*Unigram"):
+        model = BertModel.from_pretrained(path)
+    assert model.tokenizer is not None  # from vocab.txt
+    assert model.tokenizer.encode("hello world") == tok.encode("hello world")
+    (path / "vocab.txt").unlink()
+    with pytest.warns(UserWarning, match="was not loaded"):
+        assert BertModel.from_pretrained(path).tokenizer is None
+
+
+def test_from_pretrained_returns_an_evaluation_mode_model(tok: Any, tmp_path: Path) -> None:
+    """As transformers does: dropout is off until .train(), so two calls agree."""
+    path = _save(BertForSequenceClassification, tok, tmp_path / "m")
+    model = BertForSequenceClassification.from_pretrained(path)
+    assert not model.training
+    ids = torch.tensor([tok.encode("a fine film")])
+    with torch.no_grad():
+        assert torch.equal(model(ids).logits, model(ids).logits)
+
+
 # forward's inputs ------------------------------------------------------------------------
 
 

@@ -274,10 +274,11 @@ def _seconds_per_step(shards: Any, config: Any, options: dict[str, Any], device:
 
     from lexforge.model import BertForMaskedLM, BertForPreTraining
     from lexforge.pretraining import PretrainingBatches
+    from lexforge.train._fit import adamw
 
     nsp = options["objective"] != "none"
     model = (BertForPreTraining if nsp else BertForMaskedLM)(config).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    opt = adamw(model.parameters(), lr=1e-4)  # the optimizer the run will use
     batches = iter(PretrainingBatches(shards, batch_size=options["batch_size"],
                                       max_seq_len=options["max_seq_len"], seed=1))  # fmt: skip
     times = []

@@ -10,6 +10,7 @@ them to and from the names of HF transformers' BERT.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import warnings
@@ -120,14 +121,27 @@ class SelfAttention(nn.Module):
         return self.out(out.flatten(-2))  # type: ignore[no-any-return]
 
 
+def activation(name: str) -> Callable[[Tensor], Tensor]:
+    """The function transformers computes for ``hidden_act`` ``name`` (see
+    ``config.ACTIVATIONS``)."""
+    if name in ("gelu", "gelu_python"):
+        return F.gelu
+    if name in ("gelu_new", "gelu_pytorch_tanh", "gelu_fast"):  # one formula, three names
+        return functools.partial(F.gelu, approximate="tanh")
+    if name == "quick_gelu":
+        return lambda x: x * torch.sigmoid(1.702 * x)
+    return {"relu": F.relu, "silu": F.silu, "swish": F.silu}[name]
+
+
 class FeedForward(nn.Module):
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
         self.up = nn.Linear(config.hidden_size, config.intermediate_size)
         self.down = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.act = activation(config.hidden_act)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.down(F.gelu(self.up(x)))  # type: ignore[no-any-return]
+        return self.down(self.act(self.up(x)))  # type: ignore[no-any-return]
 
 
 class Layer(nn.Module):
@@ -200,7 +214,9 @@ class Pretrained(nn.Module):
         checkpoint such as all-MiniLM-L6-v2) stay freshly initialised, with a warning;
         another task's head is ignored, with a warning; encoder weights that the config
         has no place for (more layers than ``num_hidden_layers``) raise ``CheckpointError``.
-        ``overrides`` replace config fields (e.g. ``hidden_dropout=0.0``)."""
+        ``overrides`` replace config fields (e.g. ``hidden_dropout=0.0``). The model comes
+        in evaluation mode (dropout off), as transformers returns it; ``.train()`` to train
+        it (``finetune`` does)."""
         from .heads import TASK_HEADS
         from .hf import LoadedFrom, architecture, checkpoint_kind, load_hf_state, read_checkpoint
 
@@ -215,13 +231,7 @@ class Pretrained(nn.Module):
             config = config.replace(**overrides)
         model = cls(config)
         missing = load_hf_state(model, state, str(source))
-        for name in ("tokenizer.json", "vocab.txt"):  # for embed_words, embed and fill_mask
-            tokenizer_file = Path(directory) / name
-            if tokenizer_file.is_file():  # vocab.txt alone: HF's classic BERT folder
-                from ..tokenizer import Tokenizer
-
-                model.tokenizer = Tokenizer.from_file(tokenizer_file)
-                break
+        model.tokenizer = _tokenizer(Path(directory))
         fresh = tuple(sorted({m.removeprefix("bert.").split(".")[0] for m in missing}))
         model.loaded_from = LoadedFrom(str(directory), checkpoint_kind(state, saved), fresh)
         if missing:
@@ -230,7 +240,30 @@ class Pretrained(nn.Module):
                 "they are freshly initialised and need training",
                 stacklevel=2,
             )
-        return model
+        return model.eval()  # as transformers returns it: call .train() to train it
+
+
+def _tokenizer(directory: Path) -> Any:
+    """The tokenizer of a checkpoint directory, for embed_words, embed and fill_mask:
+    ``tokenizer.json``, else ``vocab.txt`` (HF's classic BERT folder), else None. One that
+    lexforge cannot read (a SentencePiece/Unigram tokenizer.json, say) is skipped with a
+    warning: the weights load without it."""
+    from ..errors import LexforgeError
+    from ..tokenizer import Tokenizer
+
+    for name in ("tokenizer.json", "vocab.txt"):
+        path = directory / name
+        if not path.is_file():
+            continue
+        try:
+            return Tokenizer.from_file(path)
+        except LexforgeError as e:
+            warnings.warn(
+                f"{path} was not loaded ({e}); the model loads without it. Pass a tokenizer "
+                "to embed, embed_words and fill_mask, or set model.tokenizer",
+                stacklevel=3,
+            )
+    return None
 
 
 class BertModel(Pretrained):
@@ -318,9 +351,10 @@ class LMHead(nn.Module):
             weight = torch.empty(config.vocab_size, config.hidden_size)
             self.decoder = nn.Parameter(nn.init.normal_(weight, std=config.initializer_range))
         self.bias = nn.Parameter(torch.zeros(config.vocab_size))
+        self.act = activation(config.hidden_act)
 
     def forward(self, h: Tensor) -> Tensor:
-        h = self.norm(F.gelu(self.dense(h)))
+        h = self.norm(self.act(self.dense(h)))
         weight = self.embeddings[0].weight if self.decoder is None else self.decoder
         return F.linear(h, weight, self.bias)
 

@@ -24,6 +24,13 @@ PRESETS: dict[str, tuple[int, int]] = {
 
 POSITIONS = ("learned", "sinusoidal")
 PRE_LN_TYPE = "lexforge_bert"  # config.json's model_type for a pre-LayerNorm encoder
+# the feed-forward's (and the MLM head transform's) activation, by transformers' names: the
+# exact GELU, its tanh approximation (three names in transformers, one function),
+# QuickGELU, ReLU and SiLU
+ACTIVATIONS = (
+    "gelu", "gelu_python", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "quick_gelu",
+    "relu", "silu", "swish",
+)  # fmt: skip
 PROBLEMS = (
     None,
     "single_label_classification",
@@ -51,6 +58,7 @@ class BertConfig:
     classifier_dropout: float | None = None
     layer_norm_eps: float = 1e-12
     initializer_range: float = 0.02
+    hidden_act: str = "gelu"  # one of ACTIVATIONS
     position_embedding: str = "learned"
     pre_layernorm: bool = False
     pad_token_id: int = 0
@@ -87,6 +95,11 @@ class BertConfig:
                 or value <= 0
             ):
                 raise ConfigError(f"BertConfig.{name} must be a positive number, got {value!r}")
+        if self.hidden_act not in ACTIVATIONS:
+            raise ConfigError(
+                f"hidden_act {self.hidden_act!r} is not supported; use one of "
+                f"{', '.join(ACTIVATIONS)} (transformers' names)"
+            )
         if self.position_embedding not in POSITIONS:
             raise ConfigError(
                 f"position_embedding must be one of {POSITIONS}, got {self.position_embedding!r}"
@@ -152,7 +165,7 @@ class BertConfig:
             "num_hidden_layers": self.num_layers,
             "num_attention_heads": self.num_heads,
             "intermediate_size": self.intermediate_size,
-            "hidden_act": "gelu",
+            "hidden_act": self.hidden_act,
             "hidden_dropout_prob": self.hidden_dropout,
             "attention_probs_dropout_prob": self.attention_dropout,
             "classifier_dropout": self.classifier_dropout,
@@ -182,8 +195,11 @@ class BertConfig:
                 f"not a BERT checkpoint: config.json has model_type {data.get('model_type')!r}"
                 " (lexforge loads model_type 'bert')"
             )
-        if data.get("hidden_act", "gelu") != "gelu":
-            raise ConfigError(f"hidden_act {data['hidden_act']!r} is not supported (only gelu)")
+        if data.get("hidden_act", "gelu") not in ACTIVATIONS:
+            raise ConfigError(
+                f"config.json: hidden_act {data['hidden_act']!r} is not supported; lexforge's "
+                f"BERT computes {', '.join(ACTIVATIONS)}"
+            )
         for flag in ("is_decoder", "add_cross_attention"):  # causal or cross attention
             if data.get(flag):
                 raise ConfigError(
@@ -216,6 +232,7 @@ class BertConfig:
                 classifier_dropout=data.get("classifier_dropout"),
                 layer_norm_eps=data.get("layer_norm_eps", 1e-12),
                 initializer_range=data.get("initializer_range", 0.02),
+                hidden_act=data.get("hidden_act", "gelu"),
                 pad_token_id=data.get("pad_token_id") or 0,
                 position_embedding=ours.get("position_embedding", "learned"),
                 pre_layernorm=ours.get("pre_layernorm", False),

@@ -106,7 +106,7 @@ class BertForSequenceClassification(Pretrained):
         if labels is not None:
             kind = self.problem(labels)
             if kind == "regression":
-                loss = F.mse_loss(logits.squeeze(-1).float(), labels.float().view(-1))
+                loss = _regression_loss(logits, labels)
             elif kind == "multi_label_classification":
                 loss = F.binary_cross_entropy_with_logits(logits.float(), labels.float())
             else:
@@ -183,3 +183,22 @@ class BertForQuestionAnswering(Pretrained):
                 F.cross_entropy(start, s, ignore_index=n) + F.cross_entropy(end, e, ignore_index=n)
             ) / 2
         return QuestionAnsweringOutput(loss, start, end, hidden)
+
+
+def _regression_loss(logits: Tensor, labels: Tensor) -> Tensor:
+    """Mean squared error, as transformers computes it: one target per row ((B,) or (B, 1))
+    for one output, (B, num_labels) for several."""
+    outputs = logits.shape[-1]
+    if outputs == 1:
+        if labels.numel() != logits.shape[0]:
+            raise ConfigError(
+                f"regression with one output takes one target per row, shape (batch,), got "
+                f"labels of shape {tuple(labels.shape)}"
+            )
+        return F.mse_loss(logits.squeeze(-1).float(), labels.float().reshape(-1))
+    if tuple(labels.shape) != tuple(logits.shape):
+        raise ConfigError(
+            f"regression with {outputs} outputs takes labels of shape (batch, {outputs}), "
+            f"got {tuple(labels.shape)}"
+        )
+    return F.mse_loss(logits.float(), labels.float())

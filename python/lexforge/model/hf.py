@@ -136,9 +136,17 @@ def load_hf_state(model: nn.Module, state: dict[str, torch.Tensor], source: str)
             if not all(n in state for n in names):
                 missing.append(name)
                 continue
-            value = (
-                torch.cat([state[n] for n in names], dim=0) if len(names) > 1 else state[names[0]]
-            )
+            if len(names) > 1:  # query, key and value, each a third of our fused projection
+                part = (target.shape[0] // len(names), *target.shape[1:])
+                for n in names:
+                    if tuple(state[n].shape) != part:
+                        raise CheckpointError(
+                            f"{source}: {n} has shape {tuple(state[n].shape)}, the model "
+                            f"expects {part}: config.json does not match the weights"
+                        )
+                value = torch.cat([state[n] for n in names], dim=0)
+            else:
+                value = state[names[0]]
             if value.shape != target.shape:
                 raise CheckpointError(
                     f"{source}: {names[0]} has shape {tuple(value.shape)}, the model expects "
@@ -154,6 +162,7 @@ def load_hf_state(model: nn.Module, state: dict[str, torch.Tensor], source: str)
             f"{source} lacks encoder weights {encoder_missing[:4]}"
             f"{' ...' if len(encoder_missing) > 4 else ''}: truncated, or not a BERT checkpoint"
         )
+    _warn_if_untied(model, state, source)
     unused = [k for k in state if k not in used and not _IGNORED.fullmatch(k)]
     stray = [k for k in unused if k.removeprefix("bert.").startswith(_ENCODER_PARTS)]
     if stray:
@@ -165,6 +174,24 @@ def load_hf_state(model: nn.Module, state: dict[str, torch.Tensor], source: str)
             stacklevel=3,
         )
     return missing
+
+
+def _warn_if_untied(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """A model whose MLM decoder is tied to the word embeddings ignores the checkpoint's
+    decoder matrix: say so when that matrix is not the word embeddings."""
+    ours = model.state_dict()
+    decoder = state.get("cls.predictions.decoder.weight")
+    if decoder is None or "mlm.bias" not in ours or "mlm.decoder" in ours:
+        return
+    words = next((v for k, v in ours.items() if k.endswith("embeddings.word.weight")), None)
+    if words is not None and (decoder.shape != words.shape or not torch.equal(decoder, words)):
+        warnings.warn(
+            f"{source}: cls.predictions.decoder.weight differs from the word embeddings, "
+            "but config.json ties them (tie_word_embeddings, default true), so the decoder "
+            "used is the word embeddings, as transformers 4 loads it (transformers 5 keeps "
+            'the stored matrix); set "tie_word_embeddings": false in config.json to use it',
+            stacklevel=4,
+        )
 
 
 _ENCODER_PARTS = ("embeddings.", "encoder.")  # HF names of the encoder (bar the pooler)

@@ -253,6 +253,21 @@ def prepare(
     return head, tok, dev
 
 
+def adamw(groups: Any, *, fused: bool = True, **options: Any) -> torch.optim.AdamW:
+    """``torch.optim.AdamW`` over ``groups`` with torch's fused kernel where it has one for
+    the parameters' device (CUDA; the CPU from torch 2.4 on, where it is about 10x faster
+    than the default per-tensor loop: a step over a 30k-token embedding table costs ms),
+    else the default implementation. The fused update is elementwise: it does not depend
+    on the thread count."""
+    groups = list(groups)
+    if fused:
+        try:
+            return torch.optim.AdamW(groups, fused=True, **options)
+        except (RuntimeError, TypeError, ValueError):  # no fused kernel here (older torch)
+            pass
+    return torch.optim.AdamW(groups, **options)
+
+
 def resolve_device(device: Any) -> torch.device:
     """``device`` (a name or a ``torch.device``; default: CUDA when there is one) as a
     device lexforge can train on, or a ``ConfigError`` naming the choices."""
@@ -424,7 +439,7 @@ def fit(
                 stacklevel=4,
             )
         groups = param_groups(model, options.lr, options.layer_decay, options.weight_decay)
-        optimizer = torch.optim.AdamW(groups, lr=options.lr)
+        optimizer = adamw(groups, lr=options.lr)
 
         def factor(s: int) -> float:
             if s < warm:

@@ -30,7 +30,7 @@ from torch import nn
 from ..errors import ConfigError, TrainingDivergedError
 from ..model import BatchLayout, BertConfig, BertForMaskedLM, BertForPreTraining
 from . import checkpoint
-from ._fit import resolve_device
+from ._fit import adamw, resolve_device
 
 Schedule = Literal["linear", "cosine"]
 
@@ -448,9 +448,9 @@ def pretrain(
         initialise_embeddings(net, shards, seed=opts.seed)  # the same on every rank
     net.to(world.device)
     sharded = _Sharded(net) if opts.fsdp and world.size > 1 else None
-    optimizer = torch.optim.AdamW(
+    optimizer = adamw(
         _param_groups(net, opts.weight_decay), lr=opts.lr, betas=opts.betas, eps=opts.eps,
-        **({"fused": True} if world.device.type == "cuda" and sharded is None else {}),
+        fused=sharded is None,
     )  # fmt: skip
     start = 0
     ckpt_root = out / "checkpoints"
