@@ -9,7 +9,8 @@ Both sides train MLM only (15%, 80/10/10) with AdamW on the same packed rows of 
 (instance building and masking in Rust, in the loop's process); HF's collator pads and
 masks the same rows, given as lists of ids, as a ``DataLoader`` hands them. Throughput
 counts non-padding tokens per second over the timed steps (after warm-up), data loading
-included. ``--compile`` compiles ours (``compile=True``) and times HF twice, eager (as its
+included; both use torch's fused AdamW (transformers' ``Trainer`` default with torch >= 2.8).
+``--compile`` compiles ours (``compile=True``) and times HF twice, eager (as its
 ``Trainer`` runs by default) and compiled; ratios are against HF eager. On CUDA both run
 under bf16 autocast, HF with SDPA attention, ours with the
 fused kernels on unpadded tokens; MFU uses 6 x parameters FLOPs per token against the
@@ -141,6 +142,8 @@ def _hf(
     import torch
     import transformers
 
+    from lexforge.train._fit import adamw
+
     hf_config = transformers.BertConfig(
         vocab_size=config.vocab_size, hidden_size=config.hidden_size,
         num_hidden_layers=config.num_layers, num_attention_heads=config.num_heads,
@@ -151,7 +154,9 @@ def _hf(
     model = transformers.BertForMaskedLM(hf_config).to(args.device)
     model.train()
     step_model = torch.compile(model) if compile else model
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, eps=1e-6, weight_decay=0.01)
+    # fused, as transformers' Trainer defaults to with torch >= 2.8 ("adamw_torch_fused"),
+    # and as lf.pretrain does
+    opt = adamw(model.parameters(), lr=1e-4, eps=1e-6, weight_decay=0.01)
     collator = transformers.DataCollatorForLanguageModeling(hf_tok, mlm_probability=0.15)
     autocast = (
         torch.autocast("cuda", dtype=torch.bfloat16)

@@ -119,6 +119,9 @@ def test_labels_are_normalised_and_ordered() -> None:
         "2.5",
         "2.5",
     ]
+    # codes with leading zeros and other digits are names as written; JSON's true is "true"
+    codes = [("a", "01"), ("b", "1"), ("c", "007"), ("d", "\u0661"), ("e", True), ("f", "true")]
+    assert [r[1] for r in read_records(codes)] == ["01", "1", "007", "\u0661", "true", "true"]
     for missing in ("NaN", " nan", float("nan")):  # a missing number, not a class "NaN"
         with pytest.raises(ConfigError, match=r"(missing number|is no class)"):
             read_records([("a", "pos"), ("b", missing)])
@@ -173,6 +176,18 @@ def test_multi_label_and_regression_records() -> None:
         ("packed.csv", gzip.compress(b"text,label\na,b\n"), "gzip-compressed; name it packed"),
         ("sheet.csv", b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00\xff", "zip"),
         ("tags.conll", "a B-X\n", "need task='tag'"),
+        (
+            "unclosed.csv",
+            'text,label\n"open,pos\nb,neg\nc,neg\n',
+            "the record that starts at line 2: malformed csv .*never closed",
+        ),
+        ("pretty.json", '{\n  "data": [\n    1,\n  ]\n}\n', r"not JSON \(line 4, column 3"),
+        (
+            "surrogate.jsonl",
+            '{"text": "ok", "label": "x"}\n{"text": "bad \\ud800", "label": "x"}\n',
+            r"line 2: the text 'bad '\.\.\. holds a lone surrogate '\\ud800'",
+        ),
+        ("semicolon.csv", "text;label\na;b\n", "the header is cut at ';', not ','"),
     ],
 )
 def test_bad_files_name_the_file_and_line(
@@ -202,6 +217,9 @@ def test_conll_columns_and_separators(tmp_path: Path) -> None:
     ]
     with pytest.raises(ConfigError, match="tokens must be a list of strings"):
         read_tagged([{"tokens": "ab", "tags": ["X", "Y"]}])
+    path.write_text("EU\tNNP B-ORG\nrejects O\n", encoding="utf-8")  # tab, then a space
+    with pytest.raises(ConfigError, match=r"line 1: the tag 'NNP B-ORG' holds a space"):
+        read_tagged(path)
 
 
 def test_qa_answers_are_checked(tmp_path: Path) -> None:

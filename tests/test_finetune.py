@@ -113,6 +113,9 @@ def test_bad_data(checkpoint: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"validation split is empty \(.*empty\.csv has no rows"):
         finetune(checkpoint, train, validation=empty, text_column="review",
                  label_column="sentiment", epochs=1, progress=False)  # fmt: skip
+    with pytest.raises(ConfigError, match="the text, pair and label columns must differ"):
+        finetune(checkpoint, train, text_column="review", label_column="review", epochs=1,
+                 progress=False)  # fmt: skip
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"text": "fine", "label": "pos"}\n{not json\n')
     with pytest.raises(ConfigError, match="line 2 is not JSON"):
@@ -138,7 +141,7 @@ def test_bad_options_fail_before_anything_runs(checkpoint: Path, tmp_path: Path)
         ({"max_steps": -3}, "max_steps must be at least 1"),
         ({"max_length": 2}, "max_length must be a whole number of at least 3"),
         ({"max_length": "64"}, "max_length must be a whole number"),
-        ({"max_length": 4, "pair_column": "text"}, "no room for a text pair"),
+        ({"max_length": 4, "pair_column": "context"}, "no room for a text pair"),
         ({"device": "nonsense"}, "not a device name"),
         ({"tokenizer": _bpe()}, "needs the model's BERT WordPiece tokenizer"),
     ]:

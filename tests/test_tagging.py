@@ -204,6 +204,21 @@ def test_bad_tagging_data(checkpoint: Path, tmp_path: Path) -> None:
         finetune(checkpoint, good, validation=[(["x"], ["B-org"])], task="tag")
     with pytest.raises(ConfigError, match="validation split is empty"):
         finetune(checkpoint, good, validation=[], task="tag")
+    empty = tmp_path / "empty.conll"
+    empty.write_text("\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"validation split is empty \(.*empty\.conll has no"):
+        finetune(checkpoint, good, validation=empty, task="tag")
+    # columns named like the classification defaults are the user's, not the defaults
+    named = tmp_path / "named.jsonl"
+    named.write_text(
+        "".join(json.dumps({"text": t, "label": g}) + "\n" for t, g in good), encoding="utf-8"
+    )
+    with pytest.warns(UserWarning, match="patience=1 stops early .* no validation data"):
+        result = finetune(checkpoint, named, task="tag", text_column="text", label_column="label",
+                          max_steps=1, patience=1, progress=False)  # fmt: skip
+    assert set(result.labels) == {t for _, tags in good for t in tags}
+    with pytest.raises(ConfigError, match="reads one column of words"):
+        finetune(checkpoint, good, task="tag", pair_column="other")
     bad = tmp_path / "bad.conll"
     bad.write_text("alice B-per\nlonely\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="line 2 has one field"):

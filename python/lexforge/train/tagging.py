@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
-from ._files import given_rows, read_rows
+from ._files import empty_split, given_rows, read_rows
 from ._fit import FitOptions, autocast, check_max_length, fit, prepare, write_json
 from .classify import (
     FinetuneResult,
@@ -188,6 +188,11 @@ def _conll(path: Any, lines: list[tuple[str, str]]) -> list[tuple[str, Sentence]
             raise ConfigError(
                 f"{path}: {at} has one field; CoNLL lines are 'token tag' (the tag last), with "
                 "a blank line between sentences"
+            )
+        if any(c.isspace() for c in fields[-1]):  # a tab-separated line with a space between
+            raise ConfigError(  # its last columns: the tag would be "NNP B-ORG"
+                f"{path}: {at}: the tag {fields[-1]!r} holds a space; separate the columns "
+                "with tabs throughout, or with spaces throughout"
             )
         if not tokens:
             start = at
@@ -422,14 +427,15 @@ def finetune_tagger(
                            tags_column=tags_column, seed=seed)  # fmt: skip
 
     splits = {"train": read(train, "train")}
+    sources = {"train": train}
     for name, given in (("validation", validation), ("test", test)):
         if given is None and named:
             given = train
         if given is not None:
-            splits[name] = read(given, name)
+            splits[name], sources[name] = read(given, name), given
     for name, sentences in splits.items():
         if not sentences:
-            raise ConfigError(f"the {name} split is empty")
+            raise empty_split(name, sources[name])
     labels = sorted_labels({t for _, tags in splits["train"] for t in tags})  # "2" before "10"
     if len(labels) < 2:
         raise ConfigError(f"training data has {len(labels)} tag(s); tagging needs 2+")
