@@ -191,6 +191,31 @@ def test_an_unreadable_tokenizer_does_not_stop_the_weights(tok: Any, tmp_path: P
         assert BertModel.from_pretrained(path).tokenizer is None
 
 
+def test_config_json_edge_cases_read_as_transformers_reads_them(tok: Any, tmp_path: Path) -> None:
+    """No model_type reads as a BERT (transformers' BertModel.from_pretrained does); a
+    QA head with other than 2 outputs and a mismatch made by overrides say so."""
+    transformers = pytest.importorskip("transformers")
+    path = _save(BertForMaskedLM, tok, tmp_path / "m")
+    data = json.loads((path / "config.json").read_text())
+    del data["model_type"]
+    (path / "config.json").write_text(json.dumps(data))
+    assert BertModel.from_pretrained(path).config.num_layers == 2
+    with pytest.raises(CheckpointError, match=r"changed by the overrides num_layers=1"):
+        BertModel.from_pretrained(path, num_layers=1)
+    qa = transformers.BertConfig(
+        vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=64, num_labels=3,
+    )  # fmt: skip
+    transformers.BertForQuestionAnswering(qa).save_pretrained(tmp_path / "qa")
+    with pytest.raises(
+        CheckpointError, match=r"a question-answering head has 2 outputs .* this one 3"
+    ):
+        BertForQuestionAnswering.from_pretrained(tmp_path / "qa")
+    _edit_config(path, model_type="bert", position_embedding_type="relative_key")
+    with pytest.raises(CheckpointError, match=r"relative_key' is not supported: .*absolute"):
+        BertModel.from_pretrained(path)
+
+
 def test_from_pretrained_returns_an_evaluation_mode_model(tok: Any, tmp_path: Path) -> None:
     """As transformers does: dropout is off until .train(), so two calls agree."""
     path = _save(BertForSequenceClassification, tok, tmp_path / "m")

@@ -230,7 +230,13 @@ class Pretrained(nn.Module):
         if overrides:
             config = config.replace(**overrides)
         model = cls(config)
-        missing = load_hf_state(model, state, str(source))
+        try:
+            missing = load_hf_state(model, state, str(source))
+        except CheckpointError as e:
+            if not overrides:
+                raise
+            given = ", ".join(f"{k}={v!r}" for k, v in overrides.items())
+            raise CheckpointError(f"{e} (the config as changed by the overrides {given})") from None
         model.tokenizer = _tokenizer(Path(directory))
         fresh = tuple(sorted({m.removeprefix("bert.").split(".")[0] for m in missing}))
         model.loaded_from = LoadedFrom(str(directory), checkpoint_kind(state, saved), fresh)

@@ -190,7 +190,9 @@ class BertConfig:
         """Reads a BERT ``config.json`` (ours or any HF BERT)."""
         if not isinstance(data, dict):
             raise ConfigError("config.json does not hold a JSON object")
-        if data.get("model_type") not in ("bert", PRE_LN_TYPE):
+        # no model_type: read as a BERT, as transformers' BertModel.from_pretrained does
+        data = {**data, "model_type": data.get("model_type") or "bert"}
+        if data["model_type"] not in ("bert", PRE_LN_TYPE):
             raise ConfigError(
                 f"not a BERT checkpoint: config.json has model_type {data.get('model_type')!r}"
                 " (lexforge loads model_type 'bert')"
@@ -208,7 +210,9 @@ class BertConfig:
                 )
         if data.get("position_embedding_type", "absolute") != "absolute":
             raise ConfigError(
-                f"position_embedding_type {data['position_embedding_type']!r} is not supported"
+                f"position_embedding_type {data['position_embedding_type']!r} is not supported: "
+                "lexforge's BERT has absolute positions (learned or sinusoidal); a checkpoint "
+                "trained with relative positions cannot run without them"
             )
         ours = data.get("lexforge") or {}
         if not isinstance(ours, dict):

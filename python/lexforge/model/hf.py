@@ -148,6 +148,13 @@ def load_hf_state(model: nn.Module, state: dict[str, torch.Tensor], source: str)
             else:
                 value = state[names[0]]
             if value.shape != target.shape:
+                if names[0].startswith("qa_outputs."):
+                    raise CheckpointError(
+                        f"{source}: {names[0]} has shape {tuple(value.shape)}: a question-"
+                        f"answering head has 2 outputs (start, end), this one {value.shape[0]}; "
+                        "transformers cannot run it either. Load the encoder with BertModel, "
+                        "or pass new_head=True to finetune"
+                    )
                 raise CheckpointError(
                     f"{source}: {names[0]} has shape {tuple(value.shape)}, the model expects "
                     f"{tuple(target.shape)}: config.json does not match the weights"

@@ -226,7 +226,7 @@ def _delimited(path: Path, text: str, kind: str) -> list[Row]:
             raise ConfigError(
                 f"{path}: the record that starts at line {start}: malformed {kind} ({e} at "
                 f"line {reader.line_num}); a quote opened there is never closed, or a quote "
-                "inside a quoted field is not doubled (\"\")"
+                'inside a quoted field is not doubled ("")'
             ) from None
         raise ConfigError(f"{path}: line {reader.line_num}: malformed {kind} ({e})") from None
     return rows
