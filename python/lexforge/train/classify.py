@@ -450,10 +450,10 @@ def finetune(
             device=device, progress=progress, runs=runs, new_head=new_head, **columns,
         )  # fmt: skip
     text_column, label_column = text_column or "text", label_column or "label"
-    named = [text_column, *([pair_column] if pair_column else []), label_column]
-    if len(set(named)) < len(named):
+    chosen = [text_column, *([pair_column] if pair_column else []), label_column]
+    if len(set(chosen)) < len(chosen):
         raise ConfigError(
-            f"the text, pair and label columns must differ, got {', '.join(map(repr, named))}"
+            f"the text, pair and label columns must differ, got {', '.join(map(repr, chosen))}"
         )
     if pair_column is not None and max_length < 5:
         raise ConfigError(
