@@ -427,8 +427,11 @@ def test_squad_json_ids(checkpoint: Path, tmp_path: Path) -> None:
     qas[2]["id"] = "0"  # the first question's index
     squad.write_text(json.dumps({"data": [{"paragraphs": [{"context": "Rome is old",
                                                            "qas": qas}]}]}))  # fmt: skip
-    with pytest.raises(ConfigError, match=r"question 2 \(id '0'\) has the id '0', as does "
-                       r"article 0, paragraph 0, question 0"):  # fmt: skip
+    clash = (
+        r"question 2 \(id '0'\) has the id '0', as does article 0, paragraph 0, question 0 "
+        r"\(no id: its index 0 stands in\)"
+    )
+    with pytest.raises(ConfigError, match=clash):
         read_qa(squad)
     rows = _synthetic(3, 8)
     rows[2]["id"] = rows[0]["id"]

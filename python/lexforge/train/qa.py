@@ -120,8 +120,11 @@ def read_qa(
                     f"{text!r} in the context; answer_start counts characters"
                 )
         given = row.get("id")
-        ident = str(i) if given is None or given == "" else str(given)
-        examples.append(_unique(QAExample(question, context, answers, ident), at, seen, where))
+        implicit = given is None or given == ""
+        ident = str(i) if implicit else str(given)
+        # a row without an id is named by its index: say so where that id clashes
+        label = f"{at} (no id: its index {i} stands in)" if implicit else at
+        examples.append(_unique(QAExample(question, context, answers, ident), label, seen, where))
     return examples
 
 
