@@ -216,6 +216,36 @@ def test_config_json_edge_cases_read_as_transformers_reads_them(tok: Any, tmp_pa
         BertModel.from_pretrained(path)
 
 
+def test_a_negative_pad_token_id_reads_as_transformers_reads_it(tok: Any, tmp_path: Path) -> None:
+    """transformers builds a BERT with ``pad_token_id: -1`` (warning) and torch takes the
+    last row; ours warns, reads the same row and gives the same hidden states. A pad id
+    that is no integer is refused with its name."""
+    transformers = pytest.importorskip("transformers")
+    hf_config = transformers.BertConfig(
+        vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=64, pad_token_id=-1,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        hf = transformers.BertModel(hf_config).eval()
+    hf.save_pretrained(tmp_path / "hf")
+    with pytest.warns(
+        UserWarning, match=rf"pad_token_id -1 is negative; read as {tok.vocab_size - 1}"
+    ):
+        ours = BertModel.from_pretrained(tmp_path / "hf")
+    assert ours.config.pad_token_id == tok.vocab_size - 1
+    ids = torch.tensor([tok.encode("a fine film"), tok.encode("a dull one")])
+    with torch.no_grad():
+        expected = hf(input_ids=ids).last_hidden_state
+        assert torch.allclose(ours(ids)[0], expected, atol=1e-5)
+    _edit_config(tmp_path / "hf", pad_token_id="0")
+    with pytest.raises(
+        CheckpointError, match=r"pad_token_id must be an integer id or null, got '0'"
+    ):
+        BertModel.from_pretrained(tmp_path / "hf")
+
+
 def test_from_pretrained_returns_an_evaluation_mode_model(tok: Any, tmp_path: Path) -> None:
     """As transformers does: dropout is off until .train(), so two calls agree."""
     path = _save(BertForSequenceClassification, tok, tmp_path / "m")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -222,6 +223,7 @@ class BertConfig:
                 f"config.json: model_type {PRE_LN_TYPE!r} goes with lexforge.pre_layernorm "
                 "true, and 'bert' with false"
             )
+        pad_token_id = _pad_token_id(data)
         try:
             return cls(
                 vocab_size=data["vocab_size"],
@@ -237,7 +239,7 @@ class BertConfig:
                 layer_norm_eps=data.get("layer_norm_eps", 1e-12),
                 initializer_range=data.get("initializer_range", 0.02),
                 hidden_act=data.get("hidden_act", "gelu"),
-                pad_token_id=data.get("pad_token_id") or 0,
+                pad_token_id=pad_token_id,
                 position_embedding=ours.get("position_embedding", "learned"),
                 pre_layernorm=ours.get("pre_layernorm", False),
                 tie_word_embeddings=bool(data.get("tie_word_embeddings", True)),
@@ -248,6 +250,29 @@ class BertConfig:
             raise ConfigError(f"config.json lacks {missing}, which a BERT config needs") from None
         except (TypeError, ValueError) as e:
             raise ConfigError(f"config.json holds a value of the wrong kind ({e})") from None
+
+
+def _pad_token_id(data: dict[str, Any]) -> int:
+    """``pad_token_id`` as torch's embedding reads it: none is 0, a negative id counts back.
+
+    transformers builds a BERT whose ``pad_token_id`` is -1 (with a warning) and torch's
+    ``nn.Embedding`` takes it as the last row; an id at or past the vocabulary is refused
+    there too (by ``BertConfig`` below).
+    """
+    pad = data.get("pad_token_id")
+    if pad is None:
+        return 0
+    vocab = data.get("vocab_size")
+    if isinstance(pad, int) and isinstance(vocab, int) and -vocab <= pad < 0:
+        warnings.warn(
+            f"config.json: pad_token_id {pad} is negative; read as {vocab + pad}, the row "
+            "torch's embedding takes for it (transformers does the same, with a warning)",
+            stacklevel=3,
+        )
+        return vocab + pad
+    if not isinstance(pad, int) or isinstance(pad, bool):
+        raise ConfigError(f"config.json: pad_token_id must be an integer id or null, got {pad!r}")
+    return pad
 
 
 def _labels(data: dict[str, Any]) -> tuple[str, ...]:
