@@ -41,6 +41,47 @@ def test_train_and_tokenize(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert "bytes/token" in capsys.readouterr().out
 
 
+def test_train_a_wordpiece_tokenizer(tmp_path: Path) -> None:
+    """``--model wordpiece`` trains what the Python API trains (its own tests hold it to the
+    reference trainer), in either file format; the file loads in HF tokenizers with the
+    same ids; ``--cased`` keeps case; options of the other model are refused by name."""
+    corpus = tmp_path / "c.txt"
+    corpus.write_text(
+        "Héllo World, hello there!\n北京欢迎你 unbelievable things\nThe WORLD turns.\n" * 30,
+        encoding="utf-8",
+    )
+    out = tmp_path / "tok.json"
+    argv = ["train-tokenizer", str(corpus), "--model", "wordpiece", "--vocab-size", "120"]
+    assert main([*argv, "-o", str(out), "--quiet"]) == 0
+    expected = lexforge.Tokenizer.train_wordpiece(corpus, vocab_size=120, show_progress=False)
+    ours = lexforge.Tokenizer.from_file(out)
+    assert ours.vocab() == expected.vocab()
+    assert list(ours.vocab())[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    assert main([*argv, "--format", "vocab", "-o", str(tmp_path / "vocab.txt"), "--quiet"]) == 0
+    lines = (tmp_path / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    assert lines == sorted(expected.vocab(), key=expected.vocab().__getitem__)
+    text = "Hello, unbelievable WORLD 北京!"
+    tokenizers = pytest.importorskip("tokenizers")
+    assert tokenizers.Tokenizer.from_file(str(out)).encode(text).ids == ours.encode(text)
+    assert main([*argv, "--cased", "-o", str(tmp_path / "cased.json"), "--quiet"]) == 0
+    cased = lexforge.Tokenizer.from_file(tmp_path / "cased.json")
+    assert "W" in cased.vocab() and "W" not in ours.vocab()
+    for extra, message in (
+        (["--pattern", "cl100k"], "--pattern is a BPE option"),
+        (["--format", "gpt2"], "--format gpt2 is not a WordPiece format"),
+    ):
+        failed = run(*argv, *extra, "-o", str(tmp_path / "x.json"))
+        assert failed.returncode == 1 and message in failed.stderr, failed.stderr
+    bpe = ["train-tokenizer", str(corpus), "--vocab-size", "300"]
+    for extra, message in (
+        (["--format", "vocab"], "--format vocab is not a BPE format"),
+        (["--cased"], "--cased is a WordPiece option; add --model wordpiece"),
+    ):
+        failed = run(*bpe, *extra, "-o", str(tmp_path / "x.json"))
+        assert failed.returncode == 1 and message in failed.stderr, failed.stderr
+    assert not (tmp_path / "x.json").exists()
+
+
 def test_errors_are_one_line(tmp_path: Path) -> None:
     out = run("train-tokenizer", str(tmp_path / "missing.txt"), "--vocab-size", "300")
     assert out.returncode == 1

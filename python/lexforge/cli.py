@@ -20,27 +20,76 @@ from typing import Any
 import lexforge
 from lexforge.errors import ConfigError, LexforgeError
 
+_DEFAULT_OUTPUT = {
+    "hf": "tokenizer.json", "gpt2": ".", "tiktoken": "tokenizer.tiktoken", "vocab": "vocab.txt"
+}  # fmt: skip
+
 
 def _train_tokenizer(args: argparse.Namespace) -> int:
+    """Byte-level BPE (``--model bpe``, the default) or WordPiece (``--model wordpiece``,
+    BERT's normalizer and pre-tokenizer; the tokenizer ``lexforge pretrain`` expects)."""
+    if args.model == "wordpiece":
+        return _train_wordpiece(args)
+    for flag, value in (("--cased", args.cased), ("--limit-alphabet", args.limit_alphabet)):
+        if value:
+            raise ConfigError(f"{flag} is a WordPiece option; add --model wordpiece")
+    fmt: Any = args.format or "hf"  # a Literal of the save below once checked
+    if fmt not in ("hf", "gpt2", "tiktoken"):
+        raise ConfigError(f"--format {fmt} is not a BPE format; use hf, gpt2 or tiktoken")
+    pattern = args.pattern or "gpt2"
     gpt2 = lexforge.WordCounts(pattern="gpt2").pattern
-    if args.format == "gpt2" and lexforge.WordCounts(pattern=args.pattern).pattern != gpt2:
+    if fmt == "gpt2" and lexforge.WordCounts(pattern=pattern).pattern != gpt2:
         # checked before training: GPT-2's file pair cannot record it (BpeTokenizer.save)
         raise ConfigError(
-            f"--format gpt2 cannot record --pattern {args.pattern!r} (the files always load "
+            f"--format gpt2 cannot record --pattern {pattern!r} (the files always load "
             "with GPT-2's pattern); use --format hf or --format tiktoken"
         )
     tok = lexforge.Tokenizer.train_bpe(
         args.files,
         vocab_size=args.vocab_size,
-        special_tokens=args.special,
-        pattern=args.pattern,
+        special_tokens=args.special or (),
+        pattern=pattern,
         min_frequency=args.min_frequency,
         max_token_length=args.max_token_length,
         num_threads=args.threads,
         show_progress=not args.quiet,
     )
-    tok.save(args.output, format=args.format)
-    print(f"saved {tok} to {args.output}")
+    output = args.output or _DEFAULT_OUTPUT[fmt]
+    if fmt == "gpt2":  # a folder for vocab.json + merges.txt
+        Path(output).mkdir(parents=True, exist_ok=True)
+    tok.save(output, format=fmt)
+    print(f"saved {tok} to {output}")
+    return 0
+
+
+def _train_wordpiece(args: argparse.Namespace) -> int:
+    from lexforge.formats.bert import SPECIALS
+
+    if args.pattern is not None:
+        raise ConfigError(
+            "--pattern is a BPE option: WordPiece splits words as BERT does (whitespace, "
+            "punctuation, CJK characters)"
+        )
+    fmt: Any = args.format or "hf"  # a Literal of the save below once checked
+    if fmt not in ("hf", "vocab"):
+        raise ConfigError(
+            f"--format {fmt} is not a WordPiece format; use hf (tokenizer.json) or vocab "
+            "(vocab.txt)"
+        )
+    tok = lexforge.Tokenizer.train_wordpiece(
+        args.files,
+        vocab_size=args.vocab_size,
+        special_tokens=args.special or SPECIALS,
+        lowercase=not args.cased,
+        min_frequency=args.min_frequency,
+        limit_alphabet=args.limit_alphabet,
+        max_token_length=args.max_token_length,
+        num_threads=args.threads,
+        show_progress=not args.quiet,
+    )
+    output = args.output or _DEFAULT_OUTPUT[fmt]
+    tok.save(output, format=fmt)
+    print(f"saved {tok} to {output}")
     return 0
 
 
@@ -122,7 +171,10 @@ def _pretrain(args: argparse.Namespace) -> int:
              "embedding_init", "mlm_probability", "masking", "whole_word")  # fmt: skip
     data = Path(args.data)
     if not (data / "manifest.json").is_file() and args.tokenizer is None:
-        raise ConfigError(f"{data} is text, not shards: pass --tokenizer to build shards")
+        raise ConfigError(
+            f"{data} is text, not shards: pass --tokenizer to build shards (train one with "
+            "lexforge train-tokenizer --model wordpiece)"
+        )
     result = pretrain(
         args.data, args.out, model=args.preset, eval_data=args.eval, tokenizer=args.tokenizer,
         resume=args.resume, progress=not args.quiet,
@@ -363,16 +415,42 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--quiet", action="store_true", help="no progress bars")
     q.set_defaults(func=_quickstart)
 
-    t = sub.add_parser("train-tokenizer", help="train a byte-level BPE tokenizer on text files")
+    t = sub.add_parser(
+        "train-tokenizer",
+        help="train a byte-level BPE or a WordPiece (BERT) tokenizer on text files",
+    )
     t.add_argument("files", nargs="+", help="UTF-8 text files or dataset names")
     t.add_argument("--vocab-size", type=int, required=True)
-    t.add_argument("--special", action="append", default=[], help="a special token (repeatable)")
-    t.add_argument("--pattern", default="gpt2", help="gpt2, cl100k, o200k or a regex")
+    t.add_argument(
+        "--model", choices=["bpe", "wordpiece"], default="bpe",
+        help="byte-level BPE (GPT-2 style, the default) or WordPiece (BERT's normalizer and "
+        "pre-tokenizer: what lexforge pretrain wants)",
+    )  # fmt: skip
+    t.add_argument(
+        "--special", action="append", default=None,
+        help="a special token (repeatable; WordPiece default: [PAD] [UNK] [CLS] [SEP] [MASK])",
+    )  # fmt: skip
+    t.add_argument("--pattern", default=None, help="BPE: gpt2 (default), cl100k, o200k or a regex")
+    t.add_argument(
+        "--cased", action="store_true", help="WordPiece: keep case and accents (default: lower)"
+    )
+    t.add_argument(
+        "--limit-alphabet", type=int, default=None,
+        help="WordPiece: keep the N most frequent characters; others become [UNK]",
+    )  # fmt: skip
     t.add_argument("--min-frequency", type=int, default=0)
     t.add_argument("--max-token-length", type=int, default=None)
     t.add_argument("--threads", type=int, default=None)
-    t.add_argument("-o", "--output", default="tokenizer.json")
-    t.add_argument("--format", choices=["hf", "gpt2", "tiktoken"], default="hf")
+    t.add_argument(
+        "-o", "--output", default=None,
+        help="where to write (default by format: tokenizer.json, the current folder for "
+        "gpt2's two files, tokenizer.tiktoken, vocab.txt)",
+    )  # fmt: skip
+    t.add_argument(
+        "--format", choices=["hf", "gpt2", "tiktoken", "vocab"], default=None,
+        help="hf (tokenizer.json, the default); BPE: gpt2 (vocab.json + merges.txt) or "
+        "tiktoken; WordPiece: vocab (vocab.txt)",
+    )  # fmt: skip
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(func=_train_tokenizer)
 
