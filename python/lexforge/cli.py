@@ -1,7 +1,7 @@
 """The ``lexforge`` command line: ``lexforge --help``.
 
-Subcommands: ``quickstart`` (the main job), ``train-tokenizer``, ``tokenize``, ``datasets``.
-Each parses its arguments, calls the public Python API, and returns an exit code;
+Subcommands: ``quickstart`` (the main job), ``train-tokenizer``, ``tokenize``, ``pretrain``,
+``finetune``, ``embed``, ``fill-mask``, ``similar``, ``bench``, ``datasets``. Each parses its arguments, calls the public Python API, and returns an exit code;
 errors raised on purpose (``LexforgeError``, ``OSError``) print one line, not a traceback.
 """
 
