@@ -118,10 +118,11 @@ def test_directory_corpus_reads_each_file_once_and_not_its_shards(
     assert other.manifest["sources"] == built.manifest["sources"]
     with pytest.raises(CorpusError, match="holds shards written by build_shards"):
         lf.build_shards(corpus / "shards", tmp_path / "s5", bert)
-    # a manifest.json of the user's own is text like any other file
-    (corpus / "sub" / "manifest.json").write_text('{"format": "mine"}\n', encoding="utf-8")
+    # a manifest.json of the user's own is records like any other .json file
+    (corpus / "sub" / "manifest.json").write_text('[{"text": "Delta doc."}]', encoding="utf-8")
     mine = lf.build_shards(corpus, tmp_path / "mine", bert)
-    assert [Path(s["path"]).name for s in mine.manifest["sources"]][-1] == "manifest.json"
+    assert Path(mine.manifest["sources"][-1]["path"]).name.startswith("manifest.json.")
+    assert mine.n_documents == 4
     # a list naming one file twice (here once through a link) would read it twice
     with pytest.raises(CorpusError, match=r"lists .*latest\.txt twice \(entries 0 and 2\)"):
         lf.build_shards([corpus / "a.txt", corpus / "sub" / "c.txt", corpus / "latest.txt"],

@@ -1,8 +1,9 @@
 """The ``lexforge`` command line: ``lexforge --help``.
 
 Subcommands: ``quickstart`` (the main job), ``train-tokenizer``, ``tokenize``, ``pretrain``,
-``finetune``, ``embed``, ``fill-mask``, ``similar``, ``bench``, ``datasets``. Each parses its arguments, calls the public Python API, and returns an exit code;
-errors raised on purpose (``LexforgeError``, ``OSError``) print one line, not a traceback.
+``finetune``, ``embed``, ``fill-mask``, ``similar``, ``bench``, ``datasets``. Each parses
+its arguments, calls the public Python API, and returns an exit code; errors raised on
+purpose (``LexforgeError``, ``OSError``) print one line, not a traceback.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ def _train_tokenizer(args: argparse.Namespace) -> int:
         )
     tok = lexforge.Tokenizer.train_bpe(
         args.files,
+        text_column=args.text_column,
         vocab_size=args.vocab_size,
         special_tokens=args.special or (),
         pattern=pattern,
@@ -78,6 +80,7 @@ def _train_wordpiece(args: argparse.Namespace) -> int:
         )
     tok = lexforge.Tokenizer.train_wordpiece(
         args.files,
+        text_column=args.text_column,
         vocab_size=args.vocab_size,
         special_tokens=args.special or SPECIALS,
         lowercase=not args.cased,
@@ -177,7 +180,7 @@ def _pretrain(args: argparse.Namespace) -> int:
         )
     result = pretrain(
         args.data, args.out, model=args.preset, eval_data=args.eval, tokenizer=args.tokenizer,
-        resume=args.resume, progress=not args.quiet,
+        text_column=args.text_column, resume=args.resume, progress=not args.quiet,
         **{name: getattr(args, name) for name in names},
     )  # fmt: skip
     last = [r for r in result.history if r["split"] == "train"]
@@ -262,7 +265,7 @@ def _embed(args: argparse.Namespace) -> int:
     pq: Any = None
     if parquet:
         pa, pq = _pyarrow()  # before the model runs: fail fast
-    texts = _lines(args.files)  # one row per line, blank lines too: rows match lines
+    texts = _lines(args.files, args.text_column)  # a row per line (or record), blank ones too
     model = _load_model(args.model, "encoder")
     if args.words:
         result = model.embed_words(texts, pooling=args.pooling_words)  # type: ignore[attr-defined]
@@ -355,7 +358,7 @@ def _similar(args: argparse.Namespace) -> int:
     for name in ("k", "min_count", "max_words", "max_texts"):  # before the model loads
         check_int(name, getattr(args, name), least=0 if name == "min_count" else 1)
     if args.files is not None:
-        texts = [line for line in _lines(args.files) if line.strip()]  # a corpus
+        texts = [t for t in _lines(args.files, args.text_column) if t.strip()]  # a corpus
     else:
         texts = [d for d in datasets.load_corpus(args.corpus) if d.strip()]
     texts = texts[: args.max_texts]
@@ -380,17 +383,25 @@ def _similar(args: argparse.Namespace) -> int:
     return 0
 
 
-def _lines(files: list[str]) -> list[str]:
-    """The lines of ``files`` (or stdin), cut at line ends only (not at U+2028 and kin)."""
+def _lines(files: list[str], text_column: str | None = None) -> list[str]:
+    """The lines of ``files`` (or stdin), cut at line ends only (not at U+2028 and kin);
+    of a records file (JSON Lines, JSON, csv, tsv, Parquet) one text per record."""
+    from lexforge._corpus_files import corpus_format, record_texts
     from lexforge.train._files import lines, read_text
 
     if not files:
         text = sys.stdin.read().replace("\r\n", "\n").replace("\r", "\n")
         return [line for _, line in lines(text)]
+    texts: list[str] = []
     for f in files:
-        if Path(f).is_dir():
+        path = Path(f)
+        if path.is_dir():
             raise ConfigError(f"{f} is a directory; pass text files (one text a line)")
-    return [line for f in files for _, line in lines(read_text(Path(f)))]
+        if corpus_format(path) is None:
+            texts += [line for _, line in lines(read_text(path))]
+        else:
+            texts += record_texts(path, text_column)
+    return texts
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -419,7 +430,14 @@ def build_parser() -> argparse.ArgumentParser:
         "train-tokenizer",
         help="train a byte-level BPE or a WordPiece (BERT) tokenizer on text files",
     )
-    t.add_argument("files", nargs="+", help="UTF-8 text files or dataset names")
+    t.add_argument(
+        "files", nargs="+",
+        help="UTF-8 text files, dataset names, or JSON Lines/JSON/csv/tsv/Parquet files",
+    )  # fmt: skip
+    t.add_argument(
+        "--text-column", default=None,
+        help="the text column of records files (default: text, else their only text column)",
+    )  # fmt: skip
     t.add_argument("--vocab-size", type=int, required=True)
     t.add_argument(
         "--model", choices=["bpe", "wordpiece"], default="bpe",
@@ -477,9 +495,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "pretrain", help="pretrain a BERT (MLM + NSP/SOP) on shards or text; torchrun works"
     )
-    p.add_argument("data", help="a shard directory (lexforge.build_shards), or text to shard")
+    p.add_argument(
+        "data",
+        help="a shard directory (lexforge.build_shards), or text to shard (a file, a folder, "
+        "a dataset name, or JSON Lines/JSON/csv/tsv/Parquet records)",
+    )
     p.add_argument("out", help="output directory: checkpoints, log.jsonl, curves.png, model/")
     p.add_argument("--tokenizer", help="tokenizer file, when DATA is text")
+    p.add_argument(
+        "--text-column", default=None,
+        help="when DATA holds JSON Lines/JSON/csv/tsv/Parquet records: their text column "
+        "(default: text, else their only text column)",
+    )  # fmt: skip
     p.add_argument("--eval", help="a held-out shard directory")
     p.add_argument("--preset", default="mini", help="tiny, mini, small, medium, base or large")
     p.add_argument("--steps", type=int, default=1000)
@@ -526,7 +553,8 @@ def build_parser() -> argparse.ArgumentParser:
     f = sub.add_parser("finetune", help="fine-tune an encoder to classify texts or tag words")
     f.add_argument("model", help="an HF-format checkpoint directory (lexforge or transformers)")
     f.add_argument(
-        "data", help="a dataset name (rt-polarity, twitter-ner) or a csv/tsv/jsonl/CoNLL file"
+        "data",
+        help="a dataset name (rt-polarity, twitter-ner) or a csv/tsv/jsonl/json/Parquet/CoNLL file",
     )
     f.add_argument(
         "--task", choices=["classify", "tag", "qa"], default=None,
@@ -587,7 +615,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("embed", help="sentence or word vectors of texts (one per line)")
     e.add_argument("model", help="an HF-format checkpoint directory with its tokenizer")
-    e.add_argument("files", nargs="*", help="text files, one text per line (default: stdin)")
+    e.add_argument(
+        "files", nargs="*",
+        help="text files, one text per line (default: stdin), or JSON Lines/JSON/csv/tsv/"
+        "Parquet files, one text per record",
+    )  # fmt: skip
+    e.add_argument(
+        "--text-column", default=None,
+        help="the text column of records files (default: text, else their only text column)",
+    )  # fmt: skip
     e.add_argument(
         "-o", "--output", default="embeddings.npy",
         help="a .npy (an .npz with --words), or a .parquet table (needs pyarrow): columns "
@@ -614,7 +650,11 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("model", help="an HF-format checkpoint directory with its tokenizer")
     w.add_argument("words", nargs="+")
     w.add_argument("--corpus", default="wiki-leads", help="a dataset name (default wiki-leads)")
-    w.add_argument("--files", nargs="+", help="text files instead (one text a line)")
+    w.add_argument(
+        "--files", nargs="+",
+        help="text files instead (one text a line), or records files (one text a record)",
+    )  # fmt: skip
+    w.add_argument("--text-column", default=None, help="the text column of records files")
     w.add_argument("--max-texts", type=int, default=3000)
     w.add_argument("--min-count", type=int, default=5)
     w.add_argument("--max-words", type=int, default=3000)

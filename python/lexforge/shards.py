@@ -82,11 +82,22 @@ def write_corpus(documents: Iterable[str | Sequence[str]], path: PathLike) -> Pa
     return out
 
 
-def _sources(corpus: PathLike | Sequence[PathLike], out_dir: Path | None = None) -> list[Path]:
+def _sources(
+    corpus: PathLike | Sequence[PathLike],
+    out_dir: Path | None = None,
+    text_column: str | None = None,
+) -> list[Path]:
     """The text files of a corpus: a file, a directory (every file under it that is not
     hidden, in sorted order, each once however many links lead to it, and none under
     ``out_dir``, where the shards go), a list of files, or a dataset name from
-    :mod:`lexforge.datasets`."""
+    :mod:`lexforge.datasets`. Records files (JSON Lines, JSON, csv, tsv, Parquet, or
+    gzip-compressed) stand for the text of their ``text_column``, as cached text files."""
+    from lexforge._corpus_files import as_text
+
+    return [as_text(f, text_column) for f in _corpus_files(corpus, out_dir)]
+
+
+def _corpus_files(corpus: PathLike | Sequence[PathLike], out_dir: Path | None) -> list[Path]:
     if isinstance(corpus, str | os.PathLike):
         path = Path(corpus)
         if not path.exists():
@@ -220,13 +231,15 @@ def build_shards(
     piece_mb: float = 32.0,
     num_threads: int | None = None,
     progress: bool | None = None,
+    text_column: str | None = None,
 ) -> ShardSet:
     """Tokenizes ``corpus`` into shards under ``out_dir`` and returns them opened.
 
     Args:
         corpus: a text file, a directory of text files, a list of files, or a dataset name
             (e.g. ``"wiki-leads"``). Documents are separated by blank lines; lines end at
-            ``\n``, ``\r\n`` or ``\r``.
+            ``\n``, ``\r\n`` or ``\r``. In a JSON Lines, JSON, csv, tsv or Parquet file
+            (or a gzip-compressed one) each record's ``text_column`` is a document.
         out_dir: the shard directory (created). If it holds shards of this same corpus,
             tokenizer and options, finished shards are kept and the rest are built.
         tokenizer: a lexforge tokenizer (WordPiece or BPE); saved into ``out_dir`` as
@@ -237,6 +250,8 @@ def build_shards(
         num_threads: threads for tokenizing (default: all cores); results do not depend
             on it.
         progress: show a progress bar (default: when stderr is a terminal).
+        text_column: the text column of records files (default: ``text``, else the
+            records' only text column).
 
     Raises:
         CorpusError: invalid UTF-8 (naming the file and byte), a corpus with no text.
@@ -254,7 +269,7 @@ def build_shards(
     if not isinstance(core, _core.Bpe | _core.BertTokenizer):
         raise ConfigError(f"tokenizer must be a lexforge tokenizer, got {type(tokenizer).__name__}")
     out = Path(out_dir)
-    files = _sources(corpus, out)
+    files = _sources(corpus, out, text_column)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
         saved = Path(scratch) / "tokenizer.json"

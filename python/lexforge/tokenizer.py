@@ -87,12 +87,14 @@ class Tokenizer:
         max_token_length: int | None = None,
         num_threads: int | None = None,
         show_progress: bool | None = None,
+        text_column: str | None = None,
     ) -> BpeTokenizer:
         """Trains a byte-level BPE tokenizer.
 
         Args:
             files: UTF-8 text file(s), streamed line by line, or a dataset name such as
-                ``"wiki-leads"``. Give ``files``, ``texts`` or both.
+                ``"wiki-leads"``; JSON Lines, JSON, csv, tsv and Parquet files give the text
+                of their ``text_column``. Give ``files``, ``texts`` or both.
             texts: any iterable of strings (consumed in buffers, trained without the GIL).
             vocab_size: total ids: special tokens + 256 bytes + merges.
             special_tokens: strings that get the first ids and are never split or merged;
@@ -103,6 +105,8 @@ class Tokenizer:
             num_threads: threads for counting (default: ``LEXFORGE_NUM_THREADS`` or all
                 cores). The result does not depend on it.
             show_progress: progress bars on stderr (default: when stderr is a terminal).
+            text_column: the column of records files that holds the text (default:
+                ``text``, else the records' only text column).
         """
         if files is None and texts is None:
             raise TypeError("train_bpe needs files=... or texts=...")
@@ -115,7 +119,10 @@ class Tokenizer:
         )
         counts = WordCounts(pattern=pattern, special_tokens=special_tokens)
         if files is not None:
-            counts.add_files(files, num_threads=num_threads, show_progress=show_progress)
+            counts.add_files(
+                files, text_column=text_column, num_threads=num_threads,
+                show_progress=show_progress,
+            )  # fmt: skip
         if texts is not None:
             counts.add_texts(texts, num_threads=num_threads)
         # the counts are ours alone: let training consume them and free them early

@@ -32,9 +32,15 @@ _BATCH_ITEMS = 8192
 _MAX_SIZE = sys.maxsize * 2 + 1
 
 
-def resolve_files(files: PathLike | Sequence[PathLike]) -> list[Path]:
+def resolve_files(
+    files: PathLike | Sequence[PathLike], text_column: str | None = None
+) -> list[Path]:
     """Normalizes one path, several paths, or a dataset name (see ``lexforge datasets``) to
-    a list of existing files."""
+    a list of existing text files: a JSON Lines, JSON, csv, tsv or Parquet file (or a
+    gzip-compressed one) becomes the text of its ``text_column`` (default: ``text``, else
+    its only text column) as a cached text file, one record per document."""
+    from lexforge._corpus_files import as_text
+
     items = [files] if isinstance(files, str | bytes | os.PathLike) else list(files)
     if not items:
         raise CorpusError("no input files were given; pass at least one text file")
@@ -48,7 +54,7 @@ def resolve_files(files: PathLike | Sequence[PathLike]) -> list[Path]:
             )
         path = Path(item)
         if path.exists():
-            out.append(path)
+            out.append(as_text(path, text_column))
             continue
         from lexforge import datasets
 
@@ -142,10 +148,14 @@ class WordCounts:
         special_tokens: Sequence[str] = (),
         num_threads: int | None = None,
         show_progress: bool | None = None,
+        text_column: str | None = None,
     ) -> WordCounts:
-        """Counts UTF-8 text files (streamed; each line is pre-tokenized on its own)."""
+        """Counts UTF-8 text files (streamed; each line is pre-tokenized on its own), or the
+        ``text_column`` of records files (JSON Lines, JSON, csv, tsv, Parquet)."""
         counts = cls(pattern=pattern, special_tokens=special_tokens)
-        counts.add_files(files, num_threads=num_threads, show_progress=show_progress)
+        counts.add_files(
+            files, text_column=text_column, num_threads=num_threads, show_progress=show_progress
+        )
         return counts
 
     @classmethod
@@ -180,11 +190,14 @@ class WordCounts:
         self,
         files: PathLike | Sequence[PathLike],
         *,
+        text_column: str | None = None,
         num_threads: int | None = None,
         show_progress: bool | None = None,
     ) -> None:
-        """Counts more files (or a dataset name's corpus)."""
-        paths = resolve_files(files)
+        """Counts more files (or a dataset name's corpus); of a JSON Lines, JSON, csv, tsv
+        or Parquet file, the ``text_column`` (default: ``text``, else its only text
+        column)."""
+        paths = resolve_files(files, text_column)
         with Progress("counting words", unit="B", enabled=show_progress) as bar:
             self._core.add_files([str(p) for p in paths], num_threads, bar)
 

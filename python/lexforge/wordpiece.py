@@ -403,6 +403,7 @@ def train_wordpiece(
     unk_token: str = "[UNK]",
     num_threads: int | None = None,
     show_progress: bool | None = None,
+    text_column: str | None = None,
 ) -> WordPieceTokenizer:
     """Trains a WordPiece tokenizer with BERT's normalizer and pre-tokenizer.
 
@@ -417,6 +418,8 @@ def train_wordpiece(
         limit_alphabet: keep only this many characters (the most frequent); others
             become ``unk_token`` when encoding.
         max_token_length: longest piece, in characters (the ``##`` prefix not counted).
+        text_column: the column of JSON Lines, JSON, csv, tsv and Parquet files that holds
+            the text (default: ``text``, else the records' only text column).
     """
     from lexforge._progress import Progress
     from lexforge.errors import TrainerConfigError
@@ -449,7 +452,9 @@ def train_wordpiece(
         special_tokens=special_tokens,
     )
     if files is not None:
-        counts.add_files(files, num_threads=num_threads, show_progress=show_progress)
+        counts.add_files(
+            files, text_column=text_column, num_threads=num_threads, show_progress=show_progress
+        )
     if texts is not None:
         counts.add_texts(texts, num_threads=num_threads)
     with Progress("learning pieces", enabled=show_progress) as bar:

@@ -1,5 +1,5 @@
 """The user's data files for fine-tuning: csv, tsv, jsonl, json and CoNLL, each optionally
-gzip-compressed (``train.csv.gz``).
+gzip-compressed (``train.csv.gz``), and Parquet (with pyarrow).
 
 Text is UTF-8 (a byte-order mark is dropped); lines end at ``\\n``, ``\\r\\n`` or ``\\r``
 and nowhere else, so U+2028, U+0085 or a form feed inside a text stay in it. csv fields
@@ -25,11 +25,11 @@ from typing import Any
 
 from ..errors import ConfigError
 
-FORMATS = ("csv", "tsv", "jsonl", "json", "conll")
+FORMATS = ("csv", "tsv", "jsonl", "json", "conll", "parquet")
 _SUFFIXES = {
     ".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
     ".json": "json", ".conll": "conll", ".conllu": "conll", ".bio": "conll", ".iob": "conll",
-    ".iob2": "conll", ".txt": "conll",
+    ".iob2": "conll", ".txt": "conll", ".parquet": "parquet",
 }  # fmt: skip
 
 Row = tuple[str, Any]  # (where in the file, the row)
@@ -122,6 +122,8 @@ def read_rows(
         raise ConfigError(f"{path}: unknown or unsupported format; use {shown}{hint}")
     if not path.exists():
         raise ConfigError(f"{path}: no such file")
+    if kind == "parquet":
+        return kind, _parquet(path)
     if kind in ("csv", "tsv"):
         return kind, _delimited(path, read_text(path, newlines=False), kind)
     text = read_text(path)
@@ -143,6 +145,25 @@ def read_rows(
             return kind, _no_surrogates(path, rows)
         return kind, _no_surrogates(path, [("the file", value)])
     return kind, [(f"line {n}", line) for n, line in lines(text)]
+
+
+def _parquet(path: Path) -> list[Row]:
+    """A Parquet table's rows as dicts (lists and structs as Python lists and dicts)."""
+    if path.is_dir():
+        raise ConfigError(f"{path} is a directory; pass one Parquet file")
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ConfigError(
+            f"{path}: reading Parquet needs pyarrow: pip install 'lexforge[parquet]' (or "
+            "pyarrow), or save the data as csv or JSON Lines"
+        ) from None
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as e:
+        raise ConfigError(f"{path}: not a readable Parquet file ({e})") from None
+    return [(f"row {i}", row) for i, row in enumerate(table.to_pylist(), start=1)]
 
 
 def _json(line: str) -> bool:

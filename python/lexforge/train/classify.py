@@ -60,8 +60,8 @@ def read_records(
     label_separator: str | None = None,
 ) -> list[Record]:
     """Records ``(text, label)`` or ``(text, pair, label)`` from a dataset name (``split``
-    of its seeded split), a csv/tsv/jsonl/json file (``lexforge.train._files``), or a list
-    of tuples/dicts.
+    of its seeded split), a csv/tsv/jsonl/json/Parquet file (``lexforge.train._files``), or a
+    list of tuples/dicts.
 
     Labels by ``problem_type``: single-label (the default) a class name (surrounding spaces
     dropped; numbers written as ``1``, ``1.0`` or ``"1"`` name the same class); multi-label
@@ -87,7 +87,7 @@ def read_records(
                                  label_separator)) for i, r in enumerate(named)]  # fmt: skip
     rows: list[tuple[str, Any]]
     if isinstance(source, (str, os.PathLike)):
-        kind, rows = read_rows(Path(source), ("csv", "tsv", "jsonl", "json"))
+        kind, rows = read_rows(Path(source), ("csv", "tsv", "jsonl", "json", "parquet"))
         if kind == "json" and rows and rows[0][0] == "the file":
             raise ConfigError(
                 f"{source}: holds one JSON object; classification reads a JSON list of records "

@@ -372,6 +372,7 @@ def pretrain(
     model: BertConfig | str = "mini",
     eval_data: Any = None,
     tokenizer: Any = None,
+    text_column: str | None = None,
     resume: bool = False,
     progress: bool | None = None,
     **options: Any,
@@ -384,6 +385,8 @@ def pretrain(
     vocabulary), or text — a file, a directory of files, a list of files or a dataset
     name — with ``tokenizer`` (a tokenizer or its file), which is then cut into shards in
     ``out_dir/shards`` first (resumable; with ``torchrun``, build the shards beforehand).
+    Of JSON Lines, JSON, csv, tsv and Parquet files the ``text_column`` is read (default:
+    ``text``, else the records' only text column), one record per document.
     ``model``: a :class:`BertConfig` or a preset name; ``options``: the fields of
     :class:`PretrainOptions`. ``resume=True`` continues from the latest checkpoint in
     ``out_dir``. Under ``torchrun`` every rank runs this same call.
@@ -403,7 +406,7 @@ def pretrain(
     eval_shards = None  # checked before any corpus is tokenized
     if eval_data is not None:
         eval_shards = eval_data if isinstance(eval_data, ShardSet) else ShardSet(eval_data)
-    shards = _shards(data, Path(out_dir), tokenizer, progress)
+    shards = _shards(data, Path(out_dir), tokenizer, progress, text_column)
     tokenizer = shards.tokenizer()
     pad = _pad_id(tokenizer)
     config = model if isinstance(model, BertConfig) else BertConfig.preset(
@@ -603,7 +606,9 @@ _RESUMABLE = ("steps", "log_every", "eval_every", "eval_batches", "save_every", 
               "compile", "device", "fsdp")  # fmt: skip
 
 
-def _shards(data: Any, out: Path, tokenizer: Any, progress: bool | None) -> Any:
+def _shards(
+    data: Any, out: Path, tokenizer: Any, progress: bool | None, text_column: str | None = None
+) -> Any:
     """``data`` as shards: a ShardSet, a shard directory, or text cut into ``out/shards``
     with ``tokenizer`` (a tokenizer or its file)."""
     from ..masking import Masker
@@ -635,7 +640,7 @@ def _shards(data: Any, out: Path, tokenizer: Any, progress: bool | None) -> Any:
     if not isinstance(tokenizer, Tokenizer):
         tokenizer = Tokenizer.from_file(tokenizer)
     Masker.from_tokenizer(tokenizer)  # one without [MASK] cannot pretrain: say so now
-    return build_shards(data, out / "shards", tokenizer, progress=progress)
+    return build_shards(data, out / "shards", tokenizer, progress=progress, text_column=text_column)
 
 
 def _check_resumed_options(found: Path, opts: PretrainOptions, data: dict[str, Any]) -> None:

@@ -82,7 +82,7 @@ def read_qa(
             raise ConfigError(
                 f"{source}: no such file (question answering reads jsonl or SQuAD json)"
             )
-        kind, rows = read_rows(path, ("jsonl", "json"))
+        kind, rows = read_rows(path, ("jsonl", "json", "parquet"))
         if kind == "json" and rows and rows[0][0] == "the file":
             rows = _squad_rows(rows[0][1], path, columns)
         where = str(source)

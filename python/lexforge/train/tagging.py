@@ -80,7 +80,7 @@ def read_tagged(
         ]
     rows: list[tuple[str, Any]]
     if isinstance(source, (str, os.PathLike)):
-        kind, rows = read_rows(Path(source), ("conll", "jsonl", "json"), default="conll")
+        kind, rows = read_rows(Path(source), ("conll", "jsonl", "json", "parquet"), default="conll")
         if kind == "conll":
             conllu = _is_conllu(Path(source)) or _conllu_layout(rows)
             rows = _conllu(source, rows) if conllu else _conll(source, rows)

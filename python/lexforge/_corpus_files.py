@@ -1,0 +1,350 @@
+"""Corpora in the user's data formats: JSON Lines, JSON, csv, tsv and Parquet files (and
+gzip-compressed ones, ``corpus.jsonl.gz``, ``corpus.txt.gz``) are read record by record
+into a plain-text corpus file, which the Rust readers then stream like any other.
+
+The text file has the layout of :func:`lexforge.datasets.corpus_text`: each record is one
+document (its lines kept, empty ones dropped), documents separated by one blank line. It
+is written atomically into ``<cache>/corpora/`` under a name that depends on the source
+file's path and the column read, and is reused while the source is unchanged (a file only
+touched is compared by its sha256); a changed source is read afresh into the same name,
+so shard builds resume against an unchanged one and refuse a changed one.
+
+The text column: ``text_column`` when given; else a column named ``text``; else the only
+column whose first value is a string. A JSON Lines record may also be a bare string.
+Empty and null texts are skipped (they hold no text); any other value that is not a
+string is a :class:`~lexforge.errors.CorpusError` naming the file and the record.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import json
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from .errors import ConfigError, CorpusError
+
+_VERSION = 1  # of the text layout: bump to rebuild every cached corpus file
+_STRUCTURED = {
+    ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "tsv",
+    ".tab": "tsv", ".parquet": "parquet",
+}  # fmt: skip
+
+
+def corpus_format(path: Path) -> str | None:
+    """``"jsonl"``, ``"json"``, ``"csv"``, ``"tsv"``, ``"parquet"``, ``"gzip"`` (plain text,
+    compressed) or None (plain text: read as it is), from the file's name."""
+    name = path.name.lower()
+    packed = name.endswith(".gz")
+    kind = _STRUCTURED.get(Path(name[:-3] if packed else name).suffix)
+    if kind == "parquet" and packed:
+        return None  # Parquet compresses inside; a .parquet.gz is not something to guess at
+    return kind or ("gzip" if packed else None)
+
+
+def as_text(path: Path, text_column: str | None = None) -> Path:
+    """``path`` itself when it is plain text, else its text as a cached corpus file."""
+    kind = corpus_format(path)
+    if kind is None or path.is_dir():
+        return path
+    if text_column is not None and (not isinstance(text_column, str) or not text_column):
+        raise ConfigError(f"text_column must be a column name, got {text_column!r}")
+    from .datasets._fetch import cache_root
+    from .datasets._loaders import write_corpus
+    from .formats import atomic_write
+
+    key = json.dumps([_VERSION, str(path.resolve()), kind, text_column])
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+    target = cache_root() / "corpora" / f"{path.name}.{digest}.txt"
+    record = target.with_suffix(".source.json")
+    stat = path.stat()
+    seen = _read_record(record) if target.is_file() else None
+    if seen is not None and seen.get("size") == stat.st_size:
+        if seen.get("mtime_ns") == stat.st_mtime_ns:
+            return target
+        if seen.get("sha256") == _sha256(path):  # touched, not changed
+            atomic_write(record, json.dumps({**seen, "mtime_ns": stat.st_mtime_ns}))
+            return target
+    building = target.with_name(f".{target.name}.building")
+    building.unlink(missing_ok=True)
+    found = [0]
+
+    def counted() -> Iterator[str]:
+        for text in _texts(path, kind, text_column):
+            found[0] += bool(text.strip())
+            yield text
+
+    write_corpus(counted(), building)
+    if not found[0]:
+        building.unlink(missing_ok=True)
+        what = "line" if kind == "gzip" else "record"
+        raise CorpusError(f"{path}: no {what} holds any text; the corpus would be empty")
+    building.replace(target)
+    source = {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    atomic_write(record, json.dumps({**source, "sha256": _sha256(path)}))
+    return target
+
+
+def record_texts(path: Path, text_column: str | None = None) -> Iterator[str]:
+    """One text per record of a records file, in order, "" for an empty or null text (rows
+    stay aligned with the records); for plain or gzip-compressed text, one per line."""
+    kind = corpus_format(path)
+    if kind in (None, "gzip"):
+        yield from (line for _, line in _lines(path))
+    elif kind == "parquet":
+        yield from _parquet(path, text_column, keep_empty=True)
+    else:
+        picker = _Picker(path, text_column)
+        for where, record in _records(path, kind):
+            yield picker(where, record) or ""
+
+
+def _read_record(path: Path) -> dict[str, Any] | None:
+    try:
+        value = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _texts(path: Path, kind: str, column: str | None) -> Iterator[str]:
+    if kind == "gzip":
+        yield from _gunzipped_lines(path)
+    elif kind == "parquet":
+        yield from _parquet(path, column)
+    else:
+        picker = _Picker(path, column)
+        for where, record in _records(path, kind):
+            text = picker(where, record)
+            if text:
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError as e:
+                    raise CorpusError(
+                        f"{path}: {where}: the text holds a lone surrogate {text[e.start]!r} "
+                        "(an escape that is half of a UTF-16 pair); fix or drop that escape"
+                    ) from None
+                yield text
+
+
+class _Picker:
+    """The text of a record: its text column, chosen at the first record."""
+
+    def __init__(self, path: Path, column: str | None) -> None:
+        self.path, self.column = path, column
+
+    def __call__(self, where: str, record: Any) -> str | None:
+        if (record is None or isinstance(record, str)) and self.column is None:
+            return record  # JSON Lines of bare strings (null: no text)
+        if not isinstance(record, dict):
+            raise CorpusError(
+                f"{self.path}: {where} is a JSON {type(record).__name__}, not a record "
+                "(an object with a text field) or a string"
+            )
+        if self.column is None:
+            self.column = _choose(self.path, record, where)
+        if self.column not in record:
+            raise CorpusError(
+                f"{self.path}: {where} has no column {self.column!r} (it has "
+                f"{_names(record)}); name the text column with text_column= (--text-column)"
+            )
+        value = record[self.column]
+        if value is None or isinstance(value, str):
+            return value
+        raise CorpusError(
+            f"{self.path}: {where}: column {self.column!r} holds a {type(value).__name__} "
+            f"({str(value)[:40]!r}), not text; name the text column with text_column= "
+            "(--text-column)"
+        )
+
+
+def _choose(path: Path, record: dict[str, Any], where: str) -> str:
+    if "text" in record:
+        return "text"
+    strings = [k for k, v in record.items() if isinstance(v, str)]
+    if len(strings) == 1:
+        return strings[0]
+    raise CorpusError(
+        f"{path}: which column is the text? {where} has {_names(record)}, none named "
+        "'text'; name it with text_column= (--text-column)"
+    )
+
+
+def _names(record: dict[str, Any]) -> str:
+    return ", ".join(repr(k) for k in list(record)[:12]) or "no columns"
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, line) with line ends (``\n``, ``\r\n``, ``\r``) dropped; a file's
+    byte-order mark is dropped; errors name the line."""
+    number = 0
+    with _open_binary(path) as f:
+        try:
+            for number, raw in enumerate(f, start=1):
+                text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+                parts = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+                if parts[-1] == "":
+                    parts.pop()
+                for part in parts:  # a lone \r ends a line too
+                    yield number, part
+        except UnicodeDecodeError as e:
+            raise CorpusError(
+                f"{path}: line {number} is not UTF-8 text "
+                f"(byte 0x{e.object[e.start]:02x}); re-save the file as UTF-8"
+            ) from None
+        except (OSError, EOFError, zlib.error) as e:
+            raise CorpusError(f"{path}: cannot be read ({e})") from None
+
+
+def _open_binary(path: Path) -> IO[bytes]:
+    if path.name.lower().endswith(".gz"):
+        return gzip.open(path)  # type: ignore[return-value]
+    return path.open("rb")
+
+
+def _gunzipped_lines(path: Path) -> Iterator[str]:
+    """A compressed plain-text corpus: blank lines still separate documents."""
+    document: list[str] = []
+    for _, line in _lines(path):
+        if line.strip():
+            document.append(line)
+        elif document:
+            yield "\n".join(document)
+            document = []
+    if document:
+        yield "\n".join(document)
+
+
+def _records(path: Path, kind: str) -> Iterator[tuple[str, Any]]:
+    if kind == "jsonl":
+        for number, line in _lines(path):
+            if line.strip():
+                yield f"line {number}", _json(path, line, f"line {number}")
+        return
+    if kind == "json":
+        text = "\n".join(line for _, line in _lines(path))
+        stripped = text.lstrip()
+        if stripped.startswith("{") and "\n" in stripped.strip():
+            first = stripped.split("\n", 1)[0]
+            try:
+                json.loads(first)
+            except json.JSONDecodeError:
+                pass
+            else:  # JSON Lines under a .json name (datasets.Dataset.to_json writes these)
+                yield from _records_of_lines(path, text)
+                return
+        value = _json(path, text, "the file")
+        if not isinstance(value, list):
+            raise CorpusError(
+                f"{path}: a JSON corpus is a list of records (or JSON Lines); this file "
+                f"holds one {type(value).__name__}"
+            )
+        yield from ((f"record {i}", r) for i, r in enumerate(value, start=1))
+        return
+    yield from _delimited(path, kind)
+
+
+def _records_of_lines(path: Path, text: str) -> Iterator[tuple[str, Any]]:
+    for number, line in enumerate(text.split("\n"), start=1):
+        if line.strip():
+            yield f"line {number}", _json(path, line, f"line {number}")
+
+
+def _json(path: Path, text: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        at = f"line {e.lineno}, column {e.colno}" if where == "the file" else f"column {e.colno}"
+        raise CorpusError(f"{path}: {where} is not JSON ({at}: {e.msg})") from None
+
+
+def _delimited(path: Path, kind: str) -> Iterator[tuple[str, Any]]:
+    csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))  # texts may be long
+    with io.TextIOWrapper(_open_binary(path), encoding="utf-8-sig", newline="") as f:
+        reader = (
+            csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+            if kind == "tsv"
+            else csv.reader(f, strict=True)
+        )
+        try:
+            header = next(reader, None)
+            if header is None:
+                return
+            start = reader.line_num + 1  # where the next row starts (a row may span lines)
+            for row in reader:
+                where, start = f"line {start}", reader.line_num + 1
+                if not row:
+                    continue
+                if len(row) != len(header):
+                    raise CorpusError(
+                        f"{path}: {where} has {len(row)} fields, the header {len(header)}; "
+                        "quote fields that hold the delimiter"
+                    )
+                yield where, dict(zip(header, row, strict=True))
+        except csv.Error as e:
+            raise CorpusError(f"{path}: line {reader.line_num} is not valid {kind} ({e})") from None
+        except UnicodeDecodeError:
+            raise CorpusError(
+                f"{path}: not UTF-8 text (after line {reader.line_num}); re-save the file as UTF-8"
+            ) from None
+        except (OSError, EOFError, zlib.error) as e:
+            raise CorpusError(f"{path}: not a readable gzip file ({e})") from None
+
+
+def _parquet(path: Path, column: str | None, keep_empty: bool = False) -> Iterator[str]:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ConfigError(
+            f"{path}: reading Parquet needs pyarrow: pip install 'lexforge[parquet]' (or "
+            "pyarrow), or give the corpus as text or JSON Lines"
+        ) from None
+    try:
+        table = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as e:
+        raise CorpusError(f"{path}: not a readable Parquet file ({e})") from None
+    schema = table.schema_arrow
+    names = list(schema.names)
+    if column is None:
+        strings = [f.name for f in schema if _is_text(pa, f.type)]
+        column = "text" if "text" in names else (strings[0] if len(strings) == 1 else None)
+        if column is None:
+            raise CorpusError(
+                f"{path}: which column is the text? The file has {', '.join(map(repr, names))}, "
+                "none named 'text'; name it with text_column= (--text-column)"
+            )
+    if column not in names:
+        raise CorpusError(
+            f"{path} has no column {column!r} (it has {', '.join(map(repr, names))}); name "
+            "the text column with text_column= (--text-column)"
+        )
+    kind = schema.field(column).type
+    if not _is_text(pa, kind):
+        raise CorpusError(
+            f"{path}: column {column!r} holds {kind}, not text; name the text column with "
+            "text_column= (--text-column)"
+        )
+    try:
+        for batch in table.iter_batches(batch_size=4096, columns=[column]):
+            texts = batch.column(0).to_pylist()
+            yield from ((t or "" for t in texts) if keep_empty else (t for t in texts if t))
+    except (pa.ArrowException, OSError) as e:
+        raise CorpusError(f"{path}: not a readable Parquet file ({e})") from None
+
+
+def _is_text(pa: Any, kind: Any) -> bool:
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))

@@ -1,0 +1,242 @@
+"""Corpora in the user's data formats (JSON Lines, JSON, csv, tsv, Parquet, gzip): each
+record's text is a document. The oracle is the same documents written as a plain text
+file (blank lines between documents), which the tokenizer and shard tests hold to HF and
+to the reference implementations: the records file must train the same tokenizer and cut
+the same shards."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import lexforge as lf
+from lexforge.cli import main
+from lexforge.errors import ConfigError, CorpusError
+
+DOCS: list[Any] = [
+    "Hello world. The first document has two lines,\nand this is its second.",
+    "",
+    None,
+    'A "quoted" document, with a comma; café, naïve and 北京欢迎你.',
+    "Windows line ends\r\nend here.  \r\nThree lines.",
+    "Short one.",
+]
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEXFORGE_CACHE", str(tmp_path / "cache"))
+
+
+def _plain(folder: Path, docs: list[Any] = DOCS) -> Path:
+    """The documents as a plain corpus: lines kept (spaces at their ends dropped), empty
+    ones dropped, one blank line between documents."""
+    kept = []
+    for d in docs:
+        lines = [x.rstrip() for x in (d or "").replace("\r\n", "\n").split("\n") if x.strip()]
+        if lines:
+            kept.append("\n".join(lines))
+    path = folder / "plain.txt"
+    path.write_text("\n\n".join(kept) + "\n", encoding="utf-8")
+    return path
+
+
+def _write(folder: Path, kind: str, column: str = "text", docs: list[Any] = DOCS) -> Path:
+    rows = [{"id": i, column: d} for i, d in enumerate(docs)]
+    if kind in ("jsonl", "jsonl.gz"):
+        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        path = folder / f"c.{kind}"
+        path.write_bytes(gzip.compress(text.encode()) if kind.endswith("gz") else text.encode())
+    elif kind == "json":
+        path = folder / "c.json"
+        path.write_text(json.dumps(rows, ensure_ascii=False, indent=2), encoding="utf-8")
+    elif kind == "json-lines":  # JSON Lines under a .json name, as datasets' to_json writes
+        path = folder / "lines.json"
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    elif kind in ("csv", "tsv"):
+        path = folder / f"c.{kind}"
+        with path.open("w", encoding="utf-8-sig", newline="") as f:  # with a byte-order mark
+            if kind == "csv":
+                writer = csv.writer(f)
+                writer.writerow(["id", column])
+                writer.writerows([i, d or ""] for i, d in enumerate(docs))
+            else:  # tsv has no quoting: one line per record
+                f.write(f"id\t{column}\n")
+                f.writelines(
+                    f"{i}\t{(d or '').replace(chr(13) + chr(10), ' ').replace(chr(10), ' ')}\n"
+                    for i, d in enumerate(docs)
+                )
+    elif kind == "parquet":
+        pa = pytest.importorskip("pyarrow")
+        pq = pytest.importorskip("pyarrow.parquet")
+        path = folder / "c.parquet"
+        pq.write_table(pa.table({"id": list(range(len(docs))), column: docs}), path)
+    else:
+        raise AssertionError(kind)
+    return path
+
+
+KINDS = ["jsonl", "jsonl.gz", "json", "json-lines", "csv", "parquet"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_records_train_the_tokenizers_their_text_trains(kind: str, tmp_path: Path) -> None:
+    source = _write(tmp_path, kind)
+    plain = _plain(tmp_path)
+    wp = lf.Tokenizer.train_wordpiece(source, vocab_size=90, show_progress=False)
+    assert wp.vocab() == lf.Tokenizer.train_wordpiece(plain, vocab_size=90).vocab()
+    bpe = lf.Tokenizer.train_bpe(source, vocab_size=300, show_progress=False)
+    expected = lf.Tokenizer.train_bpe(plain, vocab_size=300)
+    text = "Hello café 北京, a quoted document."
+    assert bpe.vocab_size == expected.vocab_size and bpe.encode(text) == expected.encode(text)
+
+
+def test_tsv_and_compressed_text(tmp_path: Path) -> None:
+    """tsv has no quoting (one record per line); a .txt.gz is plain text, decompressed."""
+    flat = [None if d is None else d.replace("\r\n", " ").replace("\n", " ") for d in DOCS]
+    tsv = _write(tmp_path, "tsv", docs=flat)
+    expected = lf.Tokenizer.train_wordpiece(_plain(tmp_path, flat), vocab_size=90).vocab()
+    assert lf.Tokenizer.train_wordpiece(tsv, vocab_size=90).vocab() == expected
+    packed = tmp_path / "corpus.txt.gz"
+    packed.write_bytes(gzip.compress(_plain(tmp_path).read_bytes()))
+    expected = lf.Tokenizer.train_wordpiece(_plain(tmp_path), vocab_size=90).vocab()
+    assert lf.Tokenizer.train_wordpiece(packed, vocab_size=90).vocab() == expected
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "parquet"])
+def test_records_cut_the_shards_their_text_cuts(kind: str, tmp_path: Path) -> None:
+    """One record, one document: the same token, sentence and document arrays."""
+    tok = lf.Tokenizer.train_wordpiece(_plain(tmp_path), vocab_size=90)
+    ours = lf.build_shards(_write(tmp_path, kind, "body"), tmp_path / "a", tok,
+                           text_column="body")  # fmt: skip
+    theirs = lf.build_shards(_plain(tmp_path), tmp_path / "b", tok)
+    names = sorted(p.name for p in (tmp_path / "b").glob("shard-*.npy"))
+    assert names and names == sorted(p.name for p in (tmp_path / "a").glob("shard-*.npy"))
+    for name in names:
+        assert np.array_equal(np.load(tmp_path / "a" / name), np.load(tmp_path / "b" / name))
+    assert ours.manifest["complete"] and theirs.manifest["complete"]
+    # a second build of the same records resumes (the same cached text), a changed one is
+    # a different corpus
+    lf.build_shards(_write(tmp_path, kind, "body"), tmp_path / "a", tok, text_column="body")
+
+
+def test_the_text_column(tmp_path: Path) -> None:
+    """``text`` by default, else the only text column; bare strings in JSON Lines; another
+    column by name; a corpus whose records changed is read afresh."""
+    plain = _plain(tmp_path)
+    expected = lf.Tokenizer.train_wordpiece(plain, vocab_size=90).vocab()
+    body = _write(tmp_path, "jsonl", "body")  # ids are numbers: body is the only text column
+    assert lf.Tokenizer.train_wordpiece(body, vocab_size=90).vocab() == expected
+    bare = tmp_path / "bare.jsonl"
+    bare.write_text("".join(json.dumps(d) + "\n" for d in DOCS), encoding="utf-8")
+    assert lf.Tokenizer.train_wordpiece(bare, vocab_size=90).vocab() == expected
+    two = tmp_path / "two.jsonl"
+    two.write_text(
+        "".join(json.dumps({"title": "x", "body": d}) + "\n" for d in DOCS), encoding="utf-8"
+    )
+    with pytest.raises(CorpusError, match=r"which column is the text\? line 1 has 'title', "
+                       r"'body', none named 'text'; name it with text_column="):  # fmt: skip
+        lf.Tokenizer.train_wordpiece(two, vocab_size=90)
+    assert lf.Tokenizer.train_wordpiece(two, vocab_size=90, text_column="body").vocab() == expected
+    with pytest.raises(CorpusError, match=r"line 1 has no column 'txt' \(it has 'title', 'body'\)"):
+        lf.Tokenizer.train_wordpiece(two, vocab_size=90, text_column="txt")
+    two.write_text(json.dumps({"title": "x", "body": "something else entirely"}) + "\n")
+    assert lf.Tokenizer.train_wordpiece(two, vocab_size=90, text_column="body").vocab() != expected
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("a.jsonl", b'{"text": "fine"}\n{"text": oops}\n', r"a\.jsonl: line 2 is not JSON"),
+        ("b.jsonl", b'{"text": "fine"}\n{"text": "caf\xe9"}\n',
+         r"b\.jsonl: line 2 is not UTF-8 text \(byte 0xe9\); re-save the file as UTF-8"),
+        ("c.jsonl", b'{"text": "ok"}\n{"text": "half \\ud800 a pair"}\n',
+         r"c\.jsonl: line 2: the text holds a lone surrogate"),
+        ("d.jsonl", b'{"text": "ok"}\n{"text": 42}\n',
+         r"d\.jsonl: line 2: column 'text' holds a int \('42'\), not text"),
+        ("e.jsonl", b'{"text": "ok"}\n[1, 2]\n', r"e\.jsonl: line 2 is a JSON list, not a record"),
+        ("f.json", b'{"text": "one object",\n "n": 1}', r"f\.json: a JSON corpus is a list"),
+        ("g.csv", b'id,text\n1,"fine"\n2,"unclosed\n', r"g\.csv: line \d is not valid csv"),
+        ("h.csv", b"id,text\n1,fine\n2,too,many\n", r"h\.csv: line 3 has 3 fields, the header 2"),
+        ("i.parquet", b"PAR1 not really", r"i\.parquet: not a readable Parquet file"),
+        ("j.jsonl.gz", b"not gzip at all", r"j\.jsonl\.gz: cannot be read"),
+    ],
+)  # fmt: skip
+def test_bad_records_files_are_named(
+    name: str, content: bytes, message: str, tmp_path: Path
+) -> None:
+    if name.endswith(".parquet"):
+        pytest.importorskip("pyarrow")
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(CorpusError, match=message):
+        lf.Tokenizer.train_bpe(path, vocab_size=300)
+    assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]  # none half-written
+
+
+def test_a_parquet_column_that_is_not_text(tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    path = tmp_path / "n.parquet"
+    pq.write_table(pa.table({"n": [1, 2], "m": [3, 4]}), path)
+    with pytest.raises(CorpusError, match=r"which column is the text\? The file has 'n', 'm'"):
+        lf.Tokenizer.train_bpe(path, vocab_size=300)
+    with pytest.raises(CorpusError, match=r"column 'n' holds int64, not text"):
+        lf.Tokenizer.train_bpe(path, vocab_size=300, text_column="n")
+    with pytest.raises(ConfigError, match="text_column must be a column name"):
+        lf.Tokenizer.train_bpe(path, vocab_size=300, text_column="")
+
+
+def test_records_with_no_text_are_an_empty_corpus(tmp_path: Path) -> None:
+    path = _write(tmp_path, "jsonl", docs=["", None, "   "])
+    with pytest.raises(CorpusError, match=r"c\.jsonl: no record holds any text"):
+        lf.Tokenizer.train_bpe(path, vocab_size=300)
+
+
+def test_the_command_line_takes_a_text_column(tmp_path: Path) -> None:
+    source = _write(tmp_path, "csv", "review")
+    out = tmp_path / "tok.json"
+    argv = ["train-tokenizer", str(source), "--model", "wordpiece", "--vocab-size", "90"]
+    assert main([*argv, "--text-column", "review", "-o", str(out), "--quiet"]) == 0
+    expected = lf.Tokenizer.train_wordpiece(_plain(tmp_path), vocab_size=90).vocab()
+    assert lf.Tokenizer.from_file(out).vocab() == expected
+
+
+def test_finetuning_reads_parquet(tmp_path: Path) -> None:
+    """A Parquet table gives the records its JSON Lines twin gives."""
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    from lexforge.train.classify import read_records
+    from lexforge.train.tagging import read_tagged
+
+    rows = [{"text": "a fine film", "label": "pos"}, {"text": "dull", "label": "neg"}]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "c.parquet")
+    (tmp_path / "c.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert read_records(tmp_path / "c.parquet") == read_records(tmp_path / "c.jsonl")
+    tagged = [{"tokens": ["Paris", "is", "big"], "tags": ["B-LOC", "O", "O"]}]
+    pq.write_table(pa.Table.from_pylist(tagged), tmp_path / "t.parquet")
+    (tmp_path / "t.jsonl").write_text(json.dumps(tagged[0]) + "\n")
+    assert read_tagged(tmp_path / "t.parquet") == read_tagged(tmp_path / "t.jsonl")
+
+
+def test_embed_gives_one_vector_per_record(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    """Rows stay aligned with the records (an empty or null text is a row too); a text
+    with line breaks is one text, not one per line."""
+    texts: list[Any] = ["a fine film", None, "dull,\nand long", ""]
+    records = tmp_path / "r.jsonl"
+    records.write_text(
+        "".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in enumerate(texts))
+    )
+    plain = tmp_path / "p.txt"
+    plain.write_text("a fine film\n\ndull, and long\n\n", encoding="utf-8")
+    for source, out in ((records, "a.npy"), (plain, "b.npy")):
+        assert main(["embed", str(tiny_checkpoint), str(source), "-o", str(tmp_path / out)]) == 0
+    ours, lines = np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy")
+    assert ours.shape[0] == len(texts) == lines.shape[0]
+    assert np.allclose(ours, lines, atol=1e-6)  # "dull,\nand long" embeds as "dull, and long"
