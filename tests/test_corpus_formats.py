@@ -240,3 +240,24 @@ def test_embed_gives_one_vector_per_record(tiny_checkpoint: Path, tmp_path: Path
     ours, lines = np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy")
     assert ours.shape[0] == len(texts) == lines.shape[0]
     assert np.allclose(ours, lines, atol=1e-6)  # "dull,\nand long" embeds as "dull, and long"
+
+
+def test_tokenize_gives_one_line_of_ids_per_record(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Records give a line each, in file order among plain and compressed text files,
+    whose lines keep their line ends as before."""
+    tok = lf.Tokenizer.train_bpe(_plain(tmp_path), vocab_size=300)
+    tok.save(tmp_path / "tok.json")
+    texts = ["one record,\nwith a line break", "", "café 北京"]
+    records = tmp_path / "r.jsonl"
+    records.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    plain = tmp_path / "p.txt"
+    plain.write_text("first line\nsecond line\n", encoding="utf-8")
+    packed = tmp_path / "p.txt.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    argv = ["tokenize", "--tokenizer", str(tmp_path / "tok.json")]
+    assert main([*argv, str(plain), str(records), str(packed)]) == 0
+    got = [[int(x) for x in line.split()] for line in capsys.readouterr().out.splitlines()]
+    lines = [tok.encode("first line\n"), tok.encode("second line\n")]
+    assert got == [*lines, *(tok.encode(t) for t in texts), *lines]

@@ -97,22 +97,29 @@ def _train_wordpiece(args: argparse.Namespace) -> int:
 
 
 def _tokenize(args: argparse.Namespace) -> int:
-    """One line of ids per input line (lines end at "\n" only, kept as part of the line).
-    BPE: special tokens' text is encoded as plain text. WordPiece: each line gets the
-    [CLS]/[SEP] template (``--no-special-tokens`` drops it) and is never truncated or padded.
-    ``--count`` counts exactly the tokens the default mode prints."""
+    """One line of ids per input line (lines end at "\n" only, kept as part of the line), or
+    per record of a records file (JSON Lines, JSON, csv, tsv, Parquet; a .gz text file is
+    decompressed). BPE: special tokens' text is encoded as plain text. WordPiece: each line
+    gets the [CLS]/[SEP] template (``--no-special-tokens`` drops it) and is never truncated
+    or padded. ``--count`` counts exactly the tokens the default mode prints."""
+    from lexforge._corpus_files import corpus_format, record_texts
     from lexforge.bpe import BpeTokenizer
     from lexforge.errors import CorpusError
 
     tok = lexforge.Tokenizer.from_file(args.tokenizer, pattern=args.pattern)
-    sources: list[tuple[str, bytes]] = (
-        [(f, Path(f).read_bytes()) for f in args.files]
-        if args.files
-        else [("<stdin>", sys.stdin.buffer.read())]
-    )
     lines: list[str] = []
     size = 0
-    for name, data in sources:
+    for f in args.files or [None]:
+        kind = None if f is None else corpus_format(Path(f))
+        if f is not None and kind not in (None, "gzip"):  # records: one text each
+            texts = list(record_texts(Path(f), args.text_column))
+            size += sum(len(t.encode("utf-8")) for t in texts)
+            lines += texts
+            continue
+        if f is None:
+            name, data = "<stdin>", sys.stdin.buffer.read()
+        else:
+            name, data = f, _gunzip(Path(f)) if kind == "gzip" else Path(f).read_bytes()
         size += len(data)
         try:
             text = data.decode("utf-8")
@@ -151,6 +158,18 @@ def _tokenize(args: argparse.Namespace) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     return 0
+
+
+def _gunzip(path: Path) -> bytes:
+    import gzip
+    import zlib
+
+    from lexforge.errors import CorpusError
+
+    try:
+        return gzip.decompress(path.read_bytes())
+    except (OSError, EOFError, zlib.error) as e:
+        raise CorpusError(f"{path}: not a readable gzip file ({e})") from None
 
 
 def _quickstart(args: argparse.Namespace) -> int:
@@ -473,6 +492,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=_train_tokenizer)
 
     k = sub.add_parser("tokenize", help="encode text files (or stdin) with a tokenizer")
+    k.add_argument(
+        "--text-column", default=None,
+        help="the text column of records files (JSON Lines/JSON/csv/tsv/Parquet: one line of "
+        "ids per record; default: text, else their only text column)",
+    )  # fmt: skip
     k.add_argument(
         "--tokenizer", required=True, help="tokenizer.json, vocab.json or a tiktoken file"
     )
