@@ -191,6 +191,14 @@ def test_a_parquet_column_that_is_not_text(tmp_path: Path) -> None:
         lf.Tokenizer.train_bpe(path, vocab_size=300, text_column="n")
     with pytest.raises(ConfigError, match="text_column must be a column name"):
         lf.Tokenizer.train_bpe(path, vocab_size=300, text_column="")
+    # dictionary-encoded (categorical) and large strings are text
+    texts = ["a fine film", "a dull film", "a fine film"]
+    for column in (pa.array(texts).dictionary_encode(), pa.array(texts, pa.large_string())):
+        pq.write_table(pa.table({"n": [1, 2, 3], "review": column}), path)
+        plain = tmp_path / "p.txt"
+        plain.write_text("\n\n".join(texts) + "\n", encoding="utf-8")
+        expected = lf.Tokenizer.train_wordpiece(plain, vocab_size=60).vocab()
+        assert lf.Tokenizer.train_wordpiece(path, vocab_size=60).vocab() == expected
 
 
 def test_records_with_no_text_are_an_empty_corpus(tmp_path: Path) -> None:

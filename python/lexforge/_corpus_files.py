@@ -347,4 +347,8 @@ def _parquet(path: Path, column: str | None, keep_empty: bool = False) -> Iterat
 
 
 def _is_text(pa: Any, kind: Any) -> bool:
-    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
+    """A string column: plain, large, a view (Arrow >= 16) or dictionary-encoded strings."""
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    view = getattr(pa.types, "is_string_view", None)
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind) or (view and view(kind)))
