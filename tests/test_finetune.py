@@ -529,12 +529,24 @@ def test_embed_names_the_text_that_is_too_long(checkpoint: Path) -> None:
     assert model.embed(t for t in ["a", "b"]).shape == (2, 64)  # any iterable
 
 
-def test_parquet_without_pyarrow_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_parquet_without_pyarrow_says_how_to_install(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Writing vectors, reading fine-tuning data and reading a corpus from Parquet."""
     import sys
 
-    from lexforge.cli import _pyarrow
+    import lexforge as lf
+    from lexforge._corpus_files import pyarrow
 
     monkeypatch.setitem(sys.modules, "pyarrow", None)  # as if not installed
     monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
-    with pytest.raises(ConfigError, match=r"pip install 'lexforge\[parquet\]'"):
-        _pyarrow()
+    with pytest.raises(
+        ConfigError, match=r"writing \.parquet needs pyarrow: pip install 'lexforge\[parquet\]'"
+    ):
+        pyarrow("writing .parquet")
+    path = tmp_path / "d.parquet"
+    path.write_bytes(b"PAR1")
+    with pytest.raises(ConfigError, match=r"reading .*d\.parquet needs pyarrow: pip install"):
+        read_records(path)
+    with pytest.raises(ConfigError, match=r"reading .*d\.parquet needs pyarrow: pip install"):
+        lf.Tokenizer.train_bpe(path, vocab_size=300)

@@ -56,7 +56,7 @@ def as_text(path: Path, text_column: str | None = None) -> Path:
         raise ConfigError(f"text_column must be a column name, got {text_column!r}")
     from .datasets._fetch import cache_root
     from .datasets._loaders import write_corpus
-    from .formats import atomic_write
+    from .formats import atomic_write, sha256_file
 
     key = json.dumps([_VERSION, str(path.resolve()), kind, text_column])
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
@@ -67,7 +67,7 @@ def as_text(path: Path, text_column: str | None = None) -> Path:
     if seen is not None and seen.get("size") == stat.st_size:
         if seen.get("mtime_ns") == stat.st_mtime_ns:
             return target
-        if seen.get("sha256") == _sha256(path):  # touched, not changed
+        if seen.get("sha256") == sha256_file(path):  # touched, not changed
             atomic_write(record, json.dumps({**seen, "mtime_ns": stat.st_mtime_ns}))
             return target
     building = target.with_name(f".{target.name}.building")
@@ -86,7 +86,7 @@ def as_text(path: Path, text_column: str | None = None) -> Path:
         raise CorpusError(f"{path}: no {what} holds any text; the corpus would be empty")
     building.replace(target)
     source = {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-    atomic_write(record, json.dumps({**source, "sha256": _sha256(path)}))
+    atomic_write(record, json.dumps({**source, "sha256": sha256_file(path)}))
     return target
 
 
@@ -110,14 +110,6 @@ def _read_record(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return value if isinstance(value, dict) else None
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _texts(path: Path, kind: str, column: str | None) -> Iterator[str]:
@@ -304,15 +296,22 @@ def _delimited(path: Path, kind: str) -> Iterator[tuple[str, Any]]:
             raise CorpusError(f"{path}: not a readable gzip file ({e})") from None
 
 
-def _parquet(path: Path, column: str | None, keep_empty: bool = False) -> Iterator[str]:
+def pyarrow(what: str) -> tuple[Any, Any]:
+    """``pyarrow`` and ``pyarrow.parquet``, or a ConfigError: ``what`` (e.g. "reading
+    data.parquet") needs it, and how to install it."""
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
         raise ConfigError(
-            f"{path}: reading Parquet needs pyarrow: pip install 'lexforge[parquet]' (or "
-            "pyarrow), or give the corpus as text or JSON Lines"
+            f"{what} needs pyarrow: pip install 'lexforge[parquet]' (or pyarrow), or use "
+            "another format (text, JSON Lines, csv; .npy for vectors)"
         ) from None
+    return pa, pq
+
+
+def _parquet(path: Path, column: str | None, keep_empty: bool = False) -> Iterator[str]:
+    pa, pq = pyarrow(f"reading {path}")
     try:
         table = pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as e:

@@ -28,69 +28,53 @@ _DEFAULT_OUTPUT = {
 
 def _train_tokenizer(args: argparse.Namespace) -> int:
     """Byte-level BPE (``--model bpe``, the default) or WordPiece (``--model wordpiece``,
-    BERT's normalizer and pre-tokenizer; the tokenizer ``lexforge pretrain`` expects)."""
-    if args.model == "wordpiece":
-        return _train_wordpiece(args)
-    for flag, value in (("--cased", args.cased), ("--limit-alphabet", args.limit_alphabet)):
-        if value:
-            raise ConfigError(f"{flag} is a WordPiece option; add --model wordpiece")
+    BERT's normalizer and pre-tokenizer; the tokenizer ``lexforge pretrain`` expects).
+    Options of the other model and formats it cannot be saved in are refused before
+    training."""
+    from lexforge.formats.bert import SPECIALS
+
+    wordpiece = args.model == "wordpiece"
     fmt: Any = args.format or "hf"  # a Literal of the save below once checked
-    if fmt not in ("hf", "gpt2", "tiktoken"):
-        raise ConfigError(f"--format {fmt} is not a BPE format; use hf, gpt2 or tiktoken")
-    pattern = args.pattern or "gpt2"
-    gpt2 = lexforge.WordCounts(pattern="gpt2").pattern
-    if fmt == "gpt2" and lexforge.WordCounts(pattern=pattern).pattern != gpt2:
-        # checked before training: GPT-2's file pair cannot record it (BpeTokenizer.save)
-        raise ConfigError(
-            f"--format gpt2 cannot record --pattern {pattern!r} (the files always load "
-            "with GPT-2's pattern); use --format hf or --format tiktoken"
+    options: dict[str, Any] = {
+        "text_column": args.text_column, "vocab_size": args.vocab_size,
+        "min_frequency": args.min_frequency, "max_token_length": args.max_token_length,
+        "num_threads": args.threads, "show_progress": not args.quiet,
+    }  # fmt: skip
+    if wordpiece:
+        if args.pattern is not None:
+            raise ConfigError(
+                "--pattern is a BPE option: WordPiece splits words as BERT does (whitespace, "
+                "punctuation, CJK characters)"
+            )
+        if fmt not in ("hf", "vocab"):
+            raise ConfigError(
+                f"--format {fmt} is not a WordPiece format; use hf (tokenizer.json) or vocab "
+                "(vocab.txt)"
+            )
+        tok: Any = lexforge.Tokenizer.train_wordpiece(
+            args.files, special_tokens=args.special or SPECIALS, lowercase=not args.cased,
+            limit_alphabet=args.limit_alphabet, **options,
+        )  # fmt: skip
+    else:
+        for flag, value in (("--cased", args.cased), ("--limit-alphabet", args.limit_alphabet)):
+            if value:
+                raise ConfigError(f"{flag} is a WordPiece option; add --model wordpiece")
+        if fmt not in ("hf", "gpt2", "tiktoken"):
+            raise ConfigError(f"--format {fmt} is not a BPE format; use hf, gpt2 or tiktoken")
+        pattern = args.pattern or "gpt2"
+        gpt2 = lexforge.WordCounts(pattern="gpt2").pattern
+        if fmt == "gpt2" and lexforge.WordCounts(pattern=pattern).pattern != gpt2:
+            # checked before training: GPT-2's file pair cannot record it (BpeTokenizer.save)
+            raise ConfigError(
+                f"--format gpt2 cannot record --pattern {pattern!r} (the files always load "
+                "with GPT-2's pattern); use --format hf or --format tiktoken"
+            )
+        tok = lexforge.Tokenizer.train_bpe(
+            args.files, special_tokens=args.special or (), pattern=pattern, **options
         )
-    tok = lexforge.Tokenizer.train_bpe(
-        args.files,
-        text_column=args.text_column,
-        vocab_size=args.vocab_size,
-        special_tokens=args.special or (),
-        pattern=pattern,
-        min_frequency=args.min_frequency,
-        max_token_length=args.max_token_length,
-        num_threads=args.threads,
-        show_progress=not args.quiet,
-    )
     output = args.output or _DEFAULT_OUTPUT[fmt]
     if fmt == "gpt2":  # a folder for vocab.json + merges.txt
         Path(output).mkdir(parents=True, exist_ok=True)
-    tok.save(output, format=fmt)
-    print(f"saved {tok} to {output}")
-    return 0
-
-
-def _train_wordpiece(args: argparse.Namespace) -> int:
-    from lexforge.formats.bert import SPECIALS
-
-    if args.pattern is not None:
-        raise ConfigError(
-            "--pattern is a BPE option: WordPiece splits words as BERT does (whitespace, "
-            "punctuation, CJK characters)"
-        )
-    fmt: Any = args.format or "hf"  # a Literal of the save below once checked
-    if fmt not in ("hf", "vocab"):
-        raise ConfigError(
-            f"--format {fmt} is not a WordPiece format; use hf (tokenizer.json) or vocab "
-            "(vocab.txt)"
-        )
-    tok = lexforge.Tokenizer.train_wordpiece(
-        args.files,
-        text_column=args.text_column,
-        vocab_size=args.vocab_size,
-        special_tokens=args.special or SPECIALS,
-        lowercase=not args.cased,
-        min_frequency=args.min_frequency,
-        limit_alphabet=args.limit_alphabet,
-        max_token_length=args.max_token_length,
-        num_threads=args.threads,
-        show_progress=not args.quiet,
-    )
-    output = args.output or _DEFAULT_OUTPUT[fmt]
     tok.save(output, format=fmt)
     print(f"saved {tok} to {output}")
     return 0
@@ -283,7 +267,9 @@ def _embed(args: argparse.Namespace) -> int:
     pa: Any = None
     pq: Any = None
     if parquet:
-        pa, pq = _pyarrow()  # before the model runs: fail fast
+        from lexforge._corpus_files import pyarrow
+
+        pa, pq = pyarrow("writing .parquet")  # before the model runs: fail fast
     texts = _lines(args.files, args.text_column)  # a row per line (or record), blank ones too
     model = _load_model(args.model, "encoder")
     if args.words:
@@ -317,19 +303,6 @@ def _embed(args: argparse.Namespace) -> int:
             _atomic(output, lambda f: np.save(f, vectors))
     print(f"{len(texts)} texts -> {output}")
     return 0
-
-
-def _pyarrow() -> tuple[Any, Any]:
-    """``pyarrow`` and ``pyarrow.parquet``, or a ConfigError saying how to install them."""
-    try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise ConfigError(
-            "writing .parquet needs pyarrow: pip install 'lexforge[parquet]' (or pyarrow), "
-            "or write .npy / .npz"
-        ) from None
-    return pa, pq
 
 
 def _fixed_lists(pa: Any, vectors: Any) -> Any:

@@ -32,7 +32,7 @@ from lexforge import _core
 from lexforge._progress import Progress
 from lexforge.batch import MAX_THREADS, check_int
 from lexforge.errors import ConfigError, CorpusError, ShardError
-from lexforge.formats import public_mode
+from lexforge.formats import public_mode, sha256_file
 from lexforge.training import refuse_repeats
 
 __all__ = ["ShardSet", "build_shards", "split_sentences", "write_corpus"]
@@ -186,14 +186,6 @@ def _write_atomic(path: Path, write: Any) -> None:
         raise
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _source(f: Path) -> dict[str, Any]:
     stat = f.stat()
     return {"path": str(f.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
@@ -212,7 +204,7 @@ def _same_sources(before: Any, now: list[dict[str, Any]]) -> bool:
         ):
             return False
         if "mtime_ns" in old and old["mtime_ns"] != new["mtime_ns"]:
-            if _sha256(Path(new["path"])) != old.get("sha256"):
+            if sha256_file(Path(new["path"])) != old.get("sha256"):
                 return False
             old["mtime_ns"] = new["mtime_ns"]  # touched, not changed: saved with the manifest
     return True
@@ -274,7 +266,7 @@ def build_shards(
     with tempfile.TemporaryDirectory() as scratch:
         saved = Path(scratch) / "tokenizer.json"
         tokenizer.save(saved)
-        fingerprint = _sha256(saved)
+        fingerprint = sha256_file(saved)
         tokenizer_bytes = saved.read_bytes()
     piece_bytes = max(1, int(piece_mb * 1e6))
     sources = [_source(f) for f in files]
@@ -300,7 +292,7 @@ def build_shards(
             for start, end in _core.plan_file(f, piece_bytes)
         ]
         for source, f in zip(sources, files, strict=True):
-            source["sha256"] = _sha256(f)  # a later run compares contents if mtimes differ
+            source["sha256"] = sha256_file(f)  # a later run compares contents if mtimes differ
         manifest = {
             "format": FORMAT,
             "version": VERSION,
@@ -314,7 +306,7 @@ def build_shards(
             "complete": False,
         }
     tokenizer_path = out / "tokenizer.json"
-    if not tokenizer_path.exists() or _sha256(tokenizer_path) != fingerprint:
+    if not tokenizer_path.exists() or sha256_file(tokenizer_path) != fingerprint:
         _write_atomic(tokenizer_path, lambda f: f.write(tokenizer_bytes))
     # the temporary files of an interrupted run: only names this function writes, never a
     # user's own ".notes.tmp" in the same folder
@@ -507,7 +499,7 @@ class ShardSet:
 
         path = self.directory / "tokenizer.json"
         recorded = self.manifest.get("tokenizer_sha256")
-        if recorded is not None and path.is_file() and _sha256(path) != recorded:
+        if recorded is not None and path.is_file() and sha256_file(path) != recorded:
             raise ShardError(
                 f"{path} is not the tokenizer these shards were built with (its sha256 differs "
                 "from the manifest's); put the original back, or build the shards again with "

@@ -11,6 +11,7 @@ and the fix; a missing file raises ``FileNotFoundError``. Writers replace files 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -19,7 +20,7 @@ from typing import Any
 
 from lexforge.errors import TokenizerFormatError
 
-__all__ = ["atomic_write", "detect", "read_json", "read_text"]
+__all__ = ["atomic_write", "detect", "read_json", "read_text", "sha256_file"]
 
 
 # Unicode's White_Space property (Rust's char::is_whitespace, which HF tokenizers uses)
@@ -78,6 +79,15 @@ def _umask() -> int:
     umask = os.umask(0)
     os.umask(umask)
     return umask
+
+
+def sha256_file(path: Path) -> str:
+    """The hex sha256 of a file's bytes, read in blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def atomic_write(path: Path, data: str | bytes) -> None:

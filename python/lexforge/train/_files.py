@@ -151,14 +151,9 @@ def _parquet(path: Path) -> list[Row]:
     """A Parquet table's rows as dicts (lists and structs as Python lists and dicts)."""
     if path.is_dir():
         raise ConfigError(f"{path} is a directory; pass one Parquet file")
-    try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise ConfigError(
-            f"{path}: reading Parquet needs pyarrow: pip install 'lexforge[parquet]' (or "
-            "pyarrow), or save the data as csv or JSON Lines"
-        ) from None
+    from .._corpus_files import pyarrow
+
+    pa, pq = pyarrow(f"reading {path}")
     try:
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as e:
