@@ -148,6 +148,11 @@ def test_the_text_column(tmp_path: Path) -> None:
         lf.Tokenizer.train_wordpiece(two, vocab_size=90, text_column="txt")
     two.write_text(json.dumps({"title": "x", "body": "something else entirely"}) + "\n")
     assert lf.Tokenizer.train_wordpiece(two, vocab_size=90, text_column="body").vocab() != expected
+    one = tmp_path / "one.json"  # JSON Lines of one record, under a .json name
+    one.write_text(json.dumps({"body": "something else entirely"}) + "\n")
+    assert lf.Tokenizer.train_wordpiece(one, vocab_size=90).vocab() == (
+        lf.Tokenizer.train_wordpiece(two, vocab_size=90, text_column="body").vocab()
+    )
 
 
 @pytest.mark.parametrize(

@@ -239,6 +239,9 @@ def _records(path: Path, kind: str) -> Iterator[tuple[str, Any]]:
                 yield from _records_of_lines(path, text)
                 return
         value = _json(path, text, "the file")
+        if isinstance(value, dict) and "\n" not in text.strip():
+            yield "line 1", value  # JSON Lines of one record
+            return
         if not isinstance(value, list):
             raise CorpusError(
                 f"{path}: a JSON corpus is a list of records (or JSON Lines); this file "
