@@ -153,11 +153,10 @@ def test_pretrain_checks_its_options_before_tokenizing(
     bert = str(datasets.files("bert-base-uncased")["tokenizer.json"])
     bpe = tmp_path / "bpe.json"
     lexforge.Tokenizer.train_bpe(texts=["a b c"] * 5, vocab_size=260).save(bpe)
-    (tmp_path / "eval.txt").write_text("text, not shards\n", encoding="utf-8")
     for extra, message in [
         (["--mlm-probability", "1.5"], "mlm_probability must be in"),
         (["--max-seq-len", "4"], "max_seq_len=4 is too short"),
-        (["--eval", str(tmp_path / "eval.txt")], "manifest"),
+        (["--eval", str(tmp_path / "held-out.txt")], "eval_data: no such shard directory"),
         (["--tokenizer", str(bpe)], "MASK"),
     ]:
         argv = ["pretrain", str(corpus), str(tmp_path / "run"), "--tokenizer", bert, *extra]

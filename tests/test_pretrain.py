@@ -437,3 +437,31 @@ def test_pretrain_cuts_text_into_shards_first(corpus: dict[str, Any], tmp_path: 
         return [(r["step"], r["mlm_loss"], r["mlm_accuracy"]) for r in result.history]
 
     assert losses(from_text) == losses(from_shards) and len(losses(from_text)) == 2
+
+
+def test_held_out_text_is_cut_with_the_training_tokenizer(
+    corpus: dict[str, Any], tmp_path: Path
+) -> None:
+    """eval_data as text (a records file here) gives the evaluations that its shards give;
+    a held-out path that does not exist fails before anything is tokenized."""
+    tok, root = corpus["tok"], corpus["root"]
+    docs = (root / "eval.txt").read_text(encoding="utf-8").split("\n\n")
+    records = tmp_path / "held-out.jsonl"
+    records.write_text("".join(json.dumps({"text": d}) + "\n" for d in docs), encoding="utf-8")
+    run = {"model": _config(tok), "steps": 2, "batch_size": 4, "max_seq_len": 64,
+           "objective": "none", "log_every": 1, "eval_every": 2, "eval_batches": 2,
+           "progress": False}  # fmt: skip
+    from_text = pretrain(corpus["train"], tmp_path / "a", eval_data=records, **run)
+    assert lf.ShardSet(tmp_path / "a" / "eval-shards").fingerprint() == (
+        corpus["eval"].fingerprint()
+    )
+    from_shards = pretrain(corpus["train"], tmp_path / "b", eval_data=corpus["eval"], **run)
+
+    def evals(result: Any) -> list[Any]:
+        return [(r["step"], r["mlm_loss"]) for r in result.history if r["split"] == "eval"]
+
+    assert evals(from_text) == evals(from_shards) and len(evals(from_text)) == 1
+    with pytest.raises(FileNotFoundError, match="eval_data: no such shard directory, text"):
+        pretrain(root / "train.txt", tmp_path / "c", tokenizer=tok,
+                 eval_data=tmp_path / "nope.txt", **run)  # fmt: skip
+    assert not (tmp_path / "c" / "shards").exists()

@@ -504,7 +504,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="when DATA holds JSON Lines/JSON/csv/tsv/Parquet records: their text column "
         "(default: text, else their only text column)",
     )  # fmt: skip
-    p.add_argument("--eval", help="a held-out shard directory")
+    p.add_argument(
+        "--eval", help="held-out shards, or held-out text (cut with the training tokenizer)"
+    )
     p.add_argument("--preset", default="mini", help="tiny, mini, small, medium, base or large")
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--batch-size", type=int, default=32, help="rows per micro-batch per process")

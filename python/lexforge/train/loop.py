@@ -387,11 +387,12 @@ def pretrain(
     ``out_dir/shards`` first (resumable; with ``torchrun``, build the shards beforehand).
     Of JSON Lines, JSON, csv, tsv and Parquet files the ``text_column`` is read (default:
     ``text``, else the records' only text column), one record per document.
-    ``model``: a :class:`BertConfig` or a preset name; ``options``: the fields of
+    ``eval_data``: held-out shards (a ShardSet or its directory), or held-out text in any
+    form ``data`` takes, cut into ``out_dir/eval-shards`` with the training shards'
+    tokenizer. ``model``: a :class:`BertConfig` or a preset name; ``options``: the fields of
     :class:`PretrainOptions`. ``resume=True`` continues from the latest checkpoint in
     ``out_dir``. Under ``torchrun`` every rank runs this same call.
     """
-    from ..shards import ShardSet
 
     try:
         opts = PretrainOptions(**options)
@@ -403,11 +404,13 @@ def pretrain(
             "cuda_graphs is for one process: DDP's gradient hooks run outside the graphs; "
             "under torchrun use compile=True instead"
         )
-    eval_shards = None  # checked before any corpus is tokenized
-    if eval_data is not None:
-        eval_shards = eval_data if isinstance(eval_data, ShardSet) else ShardSet(eval_data)
+    eval_shards = _held_out(eval_data)  # checked before any corpus is tokenized
     shards = _shards(data, Path(out_dir), tokenizer, progress, text_column)
     tokenizer = shards.tokenizer()
+    if eval_data is not None and eval_shards is None:  # held-out text: cut it the same way
+        eval_shards = _shards(
+            eval_data, Path(out_dir), tokenizer, progress, text_column, "eval-shards"
+        )
     pad = _pad_id(tokenizer)
     config = model if isinstance(model, BertConfig) else BertConfig.preset(
         model, vocab_size=tokenizer.vocab_size, pad_token_id=pad,
@@ -606,10 +609,35 @@ _RESUMABLE = ("steps", "log_every", "eval_every", "eval_batches", "save_every", 
               "compile", "device", "fsdp")  # fmt: skip
 
 
+def _held_out(eval_data: Any) -> Any:
+    """``eval_data`` as shards when it is shards (None when it is text, to be cut once the
+    tokenizer is known), after checking that held-out text exists: a typo fails before
+    the training corpus is tokenized."""
+    from .. import datasets
+    from ..shards import ShardSet
+
+    if eval_data is None or isinstance(eval_data, ShardSet):
+        return eval_data
+    paths = [eval_data] if isinstance(eval_data, str | os.PathLike) else list(eval_data)
+    if len(paths) == 1 and (Path(paths[0]) / "manifest.json").is_file():
+        return ShardSet(paths[0])
+    for path in paths:
+        if not Path(path).exists() and str(path) not in datasets.names():
+            raise FileNotFoundError(
+                f"eval_data: no such shard directory, text file or dataset: {path}"
+            )
+    return None
+
+
 def _shards(
-    data: Any, out: Path, tokenizer: Any, progress: bool | None, text_column: str | None = None
+    data: Any,
+    out: Path,
+    tokenizer: Any,
+    progress: bool | None,
+    text_column: str | None = None,
+    folder: str = "shards",
 ) -> Any:
-    """``data`` as shards: a ShardSet, a shard directory, or text cut into ``out/shards``
+    """``data`` as shards: a ShardSet, a shard directory, or text cut into ``out/folder``
     with ``tokenizer`` (a tokenizer or its file)."""
     from ..masking import Masker
     from ..shards import ShardSet, build_shards
@@ -640,7 +668,7 @@ def _shards(
     if not isinstance(tokenizer, Tokenizer):
         tokenizer = Tokenizer.from_file(tokenizer)
     Masker.from_tokenizer(tokenizer)  # one without [MASK] cannot pretrain: say so now
-    return build_shards(data, out / "shards", tokenizer, progress=progress, text_column=text_column)
+    return build_shards(data, out / folder, tokenizer, progress=progress, text_column=text_column)
 
 
 def _check_resumed_options(found: Path, opts: PretrainOptions, data: dict[str, Any]) -> None:
