@@ -210,6 +210,10 @@ def test_records_with_no_text_are_an_empty_corpus(tmp_path: Path) -> None:
     path = _write(tmp_path, "jsonl", docs=["", None, "   "])
     with pytest.raises(CorpusError, match=r"c\.jsonl: no record holds any text"):
         lf.Tokenizer.train_bpe(path, vocab_size=300)
+    for name, content in (("e.json", " \n"), ("e.csv", "text\r\n"), ("e.jsonl", "")):
+        (tmp_path / name).write_text(content, encoding="utf-8")
+        with pytest.raises(CorpusError, match=rf"{name}: no record holds any text"):
+            lf.Tokenizer.train_bpe(tmp_path / name, vocab_size=300)
 
 
 def test_the_command_line_takes_a_text_column(tmp_path: Path) -> None:

@@ -229,6 +229,8 @@ def _records(path: Path, kind: str) -> Iterator[tuple[str, Any]]:
     if kind == "json":
         text = "\n".join(line for _, line in _lines(path))
         stripped = text.lstrip()
+        if not stripped:
+            return  # an empty file: no records (as_text says the corpus is empty)
         if stripped.startswith("{") and "\n" in stripped.strip():
             first = stripped.split("\n", 1)[0]
             try:
