@@ -278,3 +278,22 @@ def test_tokenize_gives_one_line_of_ids_per_record(
     got = [[int(x) for x in line.split()] for line in capsys.readouterr().out.splitlines()]
     lines = [tok.encode("first line\n"), tok.encode("second line\n")]
     assert got == [*lines, *(tok.encode(t) for t in texts), *lines]
+
+
+def test_long_json_lines_files_keep_every_record_and_name_bad_lines(tmp_path: Path) -> None:
+    """Past the parser's batches of lines: every record in order, and a bad line named by
+    its own number (a line holding two values, too)."""
+    from lexforge._corpus_files import as_text
+
+    docs = [f"document number {i}, with words {i % 7} and {i % 11}." for i in range(2500)]
+    path = _write(tmp_path, "jsonl", docs=docs)
+    assert as_text(path).read_text(encoding="utf-8") == _plain(tmp_path, docs).read_text()
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for bad, message in (
+        ('{"text": "a"}, {"text": "b"}', "is not JSON"),
+        ('{"text": ', "is not JSON"),
+    ):
+        broken = tmp_path / "broken.jsonl"
+        broken.write_text("\n".join([*lines[:1499], bad, *lines[1500:]]) + "\n", encoding="utf-8")
+        with pytest.raises(CorpusError, match=rf"broken\.jsonl: line 1500 {message}"):
+            as_text(broken)

@@ -23,7 +23,7 @@ import hashlib
 import io
 import json
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -187,6 +187,9 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
         try:
             for number, raw in enumerate(f, start=1):
                 text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+                if "\r" not in text:  # the common case, fast
+                    yield number, text[:-1] if text.endswith("\n") else text
+                    continue
                 parts = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
                 if parts[-1] == "":
                     parts.pop()
@@ -222,9 +225,7 @@ def _gunzipped_lines(path: Path) -> Iterator[str]:
 
 def _records(path: Path, kind: str) -> Iterator[tuple[str, Any]]:
     if kind == "jsonl":
-        for number, line in _lines(path):
-            if line.strip():
-                yield f"line {number}", _json(path, line, f"line {number}")
+        yield from _json_lines(path, _lines(path))
         return
     if kind == "json":
         text = "\n".join(line for _, line in _lines(path))
@@ -255,9 +256,32 @@ def _records(path: Path, kind: str) -> Iterator[tuple[str, Any]]:
 
 
 def _records_of_lines(path: Path, text: str) -> Iterator[tuple[str, Any]]:
-    for number, line in enumerate(text.split("\n"), start=1):
+    yield from _json_lines(path, enumerate(text.split("\n"), start=1))
+
+
+def _json_lines(path: Path, lines: Iterable[tuple[int, str]]) -> Iterator[tuple[str, Any]]:
+    """Records of JSON Lines, parsed a thousand lines at a time as one JSON array (one
+    parser call, not a thousand); a batch that does not give one value per line is parsed
+    line by line, so that an error names its line."""
+    batch: list[tuple[int, str]] = []
+    for number, line in lines:
         if line.strip():
-            yield f"line {number}", _json(path, line, f"line {number}")
+            batch.append((number, line))
+            if len(batch) == 1000:
+                yield from _json_batch(path, batch)
+                batch = []
+    yield from _json_batch(path, batch)
+
+
+def _json_batch(path: Path, batch: list[tuple[int, str]]) -> Iterator[tuple[str, Any]]:
+    try:
+        values = json.loads("[" + ",".join(line for _, line in batch) + "]")
+    except json.JSONDecodeError:
+        values = None
+    if values is None or len(values) != len(batch):  # a line with no value or with several
+        values = [_json(path, line, f"line {number}") for number, line in batch]
+    for (number, _), value in zip(batch, values, strict=True):
+        yield f"line {number}", value
 
 
 def _json(path: Path, text: str, where: str) -> Any:

@@ -59,6 +59,8 @@ CORPUS_FORMAT = 1  # bump when the corpus text layout changes, so stale files ar
 
 def as_paragraph(document: str) -> str:
     """One document as non-empty lines without trailing spaces ("" if nothing is left)."""
+    if "\n" not in document and "\r" not in document:  # one line: the common case, fast
+        return document.rstrip() if document.strip() else ""
     lines = (
         line.rstrip() for line in document.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     )
