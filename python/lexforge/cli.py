@@ -396,6 +396,12 @@ def _lines(files: list[str], text_column: str | None = None) -> list[str]:
     return texts
 
 
+_TEXT_COLUMN = (
+    "the text column of records files (JSON Lines, JSON, csv, tsv, Parquet; default: text, "
+    "else their only text column)"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lexforge", description="Build BERT-style language models from scratch."
@@ -426,10 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
         "files", nargs="+",
         help="UTF-8 text files, dataset names, or JSON Lines/JSON/csv/tsv/Parquet files",
     )  # fmt: skip
-    t.add_argument(
-        "--text-column", default=None,
-        help="the text column of records files (default: text, else their only text column)",
-    )  # fmt: skip
+    t.add_argument("--text-column", default=None, help=_TEXT_COLUMN)
     t.add_argument("--vocab-size", type=int, required=True)
     t.add_argument(
         "--model", choices=["bpe", "wordpiece"], default="bpe",
@@ -465,11 +468,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=_train_tokenizer)
 
     k = sub.add_parser("tokenize", help="encode text files (or stdin) with a tokenizer")
-    k.add_argument(
-        "--text-column", default=None,
-        help="the text column of records files (JSON Lines/JSON/csv/tsv/Parquet: one line of "
-        "ids per record; default: text, else their only text column)",
-    )  # fmt: skip
+    k.add_argument("--text-column", default=None, help=_TEXT_COLUMN + " (a line of ids each)")
     k.add_argument(
         "--tokenizer", required=True, help="tokenizer.json, vocab.json or a tiktoken file"
     )
@@ -499,11 +498,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("out", help="output directory: checkpoints, log.jsonl, curves.png, model/")
     p.add_argument("--tokenizer", help="tokenizer file, when DATA is text")
-    p.add_argument(
-        "--text-column", default=None,
-        help="when DATA holds JSON Lines/JSON/csv/tsv/Parquet records: their text column "
-        "(default: text, else their only text column)",
-    )  # fmt: skip
+    p.add_argument("--text-column", default=None, help=_TEXT_COLUMN)
     p.add_argument(
         "--eval", help="held-out shards, or held-out text (cut with the training tokenizer)"
     )
@@ -619,10 +614,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="text files, one text per line (default: stdin), or JSON Lines/JSON/csv/tsv/"
         "Parquet files, one text per record",
     )  # fmt: skip
-    e.add_argument(
-        "--text-column", default=None,
-        help="the text column of records files (default: text, else their only text column)",
-    )  # fmt: skip
+    e.add_argument("--text-column", default=None, help=_TEXT_COLUMN)
     e.add_argument(
         "-o", "--output", default="embeddings.npy",
         help="a .npy (an .npz with --words), or a .parquet table (needs pyarrow): columns "
@@ -653,7 +645,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--files", nargs="+",
         help="text files instead (one text a line), or records files (one text a record)",
     )  # fmt: skip
-    w.add_argument("--text-column", default=None, help="the text column of records files")
+    w.add_argument("--text-column", default=None, help=_TEXT_COLUMN)
     w.add_argument("--max-texts", type=int, default=3000)
     w.add_argument("--min-count", type=int, default=5)
     w.add_argument("--max-words", type=int, default=3000)
