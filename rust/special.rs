@@ -14,6 +14,8 @@ use crate::error::{Error, Result};
 pub struct SpecialTokens {
     tokens: Vec<(String, u32)>,
     by_id: std::collections::HashMap<u32, usize>,
+    /// Per token: whether it takes the whitespace on its left (HF's `lstrip`).
+    lstrip: Vec<bool>,
     /// Leftmost-longest matcher over every token (pattern index = position in `tokens`).
     all: Option<AhoCorasick>,
 }
@@ -60,7 +62,40 @@ impl SpecialTokens {
         }
         let all = build(tokens.iter().map(|(t, _)| t.as_str()), MatchKind::LeftmostLongest)?;
         let by_id = tokens.iter().enumerate().map(|(i, (_, id))| (*id, i)).collect();
-        Ok(SpecialTokens { tokens, by_id, all })
+        let lstrip = vec![false; tokens.len()];
+        Ok(SpecialTokens { tokens, by_id, lstrip, all })
+    }
+
+    /// Marks the tokens with these ids as taking the whitespace before them (HF's `lstrip`,
+    /// as RoBERTa's `<mask>`): in `"is <mask>"` the match is `" <mask>"`. Every id must
+    /// be a special token's.
+    pub fn set_lstrip(&mut self, ids: &[u32]) -> Result<()> {
+        self.lstrip.iter_mut().for_each(|f| *f = false);
+        for id in ids {
+            let Some(&i) = self.by_id.get(id) else {
+                return Err(Error::Config(format!(
+                    "id {id} is not a special token's; lstrip applies to special tokens only"
+                )));
+            };
+            self.lstrip[i] = true;
+        }
+        Ok(())
+    }
+
+    /// Whether any token takes the whitespace before it.
+    pub fn any_lstrip(&self) -> bool {
+        self.lstrip.iter().any(|&f| f)
+    }
+
+    /// The text of the token with this id when it takes the whitespace before it.
+    pub fn lstrip_text(&self, id: u32) -> Option<&str> {
+        let &i = self.by_id.get(&id)?;
+        self.lstrip[i].then(|| self.tokens[i].0.as_str())
+    }
+
+    /// The ids of the tokens that take the whitespace before them.
+    pub fn lstrip_ids(&self) -> Vec<u32> {
+        self.tokens.iter().zip(&self.lstrip).filter(|(_, &f)| f).map(|((_, id), _)| *id).collect()
     }
 
     /// The tokens and their ids, in the order given.
@@ -201,11 +236,16 @@ impl Policy<'_> {
         let (ac, map) = matcher.parts();
         let mut last = 0;
         for m in ac.find_iter(text) {
-            if m.start() > last {
-                f(Segment::Text(last, m.start()))?;
-            }
             let idx = map.map_or(m.pattern().as_usize(), |map| map[m.pattern().as_usize()]);
-            f(Segment::Special(self.specials.tokens[idx].1, m.start(), m.end()))?;
+            let start = if self.specials.lstrip[idx] {
+                last + text[last..m.start()].trim_end().len()
+            } else {
+                m.start()
+            };
+            if start > last {
+                f(Segment::Text(last, start))?;
+            }
+            f(Segment::Special(self.specials.tokens[idx].1, start, m.end()))?;
             last = m.end();
         }
         if last < text.len() {
@@ -275,5 +315,22 @@ mod tests {
         assert!(SpecialTokens::new(vec![("a".into(), 1), ("a".into(), 2)]).is_err());
         assert!(SpecialTokens::new(vec![("a".into(), 1), ("b".into(), 1)]).is_err());
         assert!(specials().policy(&Selection::Some(vec![9]), &Selection::All).is_err());
+    }
+
+    #[test]
+    fn lstrip_takes_the_whitespace_before() {
+        let mut s = specials();
+        s.set_lstrip(&[12]).unwrap();
+        assert_eq!(s.lstrip_ids(), [12]);
+        let p = s.policy(&Selection::All, &Selection::Some(vec![])).unwrap();
+        assert_eq!(
+            segs(&p, "a \n <s> b"),
+            [Segment::Text(0, 1), Segment::Special(12, 1, 7), Segment::Text(7, 9)]
+        );
+        assert_eq!(segs(&p, "  <s>"), [Segment::Special(12, 0, 5)]);
+        assert_eq!(segs(&p, "<s><s>"), [Segment::Special(12, 0, 3), Segment::Special(12, 3, 6)]);
+        // only the gap since the previous special: a token never reaches back into one
+        assert_eq!(segs(&p, "<|a|> <s>"), [Segment::Special(10, 0, 5), Segment::Special(12, 5, 9)]);
+        assert!(s.set_lstrip(&[3]).is_err());
     }
 }

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import lexforge as lf
-from lexforge.errors import TokenizerFormatError
+from lexforge.errors import ConfigError, TokenizerFormatError
 
 TEXTS = ["the cat sat on the mat", "théâtre 中文 emoji 😀", "  spaces\n\nand lines  "]
 
@@ -78,7 +78,7 @@ def corrupt(tok: lf.Tokenizer, tmp_path: Path, edit: object) -> Path:
         (lambda d: d.update(normalizer={"type": "NFC"}), "normalizer"),
         (lambda d: d["pre_tokenizer"].update(add_prefix_space=True), "add_prefix_space"),
         (lambda d: d["model"].update(dropout=0.1), "dropout"),
-        (lambda d: d["added_tokens"][0].update(lstrip=True), "lstrip"),
+        (lambda d: d["added_tokens"][0].update(rstrip=True), "rstrip"),
         (lambda d: d["model"]["vocab"].update({"Ġthe": 5}), "unique|twice|both"),
     ],
 )
@@ -90,6 +90,79 @@ def test_inconsistent_tokenizer_json(
         lf.Tokenizer.from_file(path)
     assert "bad.json" in str(info.value)
     assert isinstance(info.value, ValueError)
+
+
+_TEMPLATE = {
+    "type": "TemplateProcessing",
+    "single": [
+        {"SpecialToken": {"id": "<|endoftext|>", "type_id": 0}},
+        {"Sequence": {"id": "A", "type_id": 0}},
+    ],
+    "pair": [{"Sequence": {"id": "A", "type_id": 0}}, {"Sequence": {"id": "B", "type_id": 1}}],
+    "special_tokens": {
+        "<|endoftext|>": {"id": "<|endoftext|>", "ids": [0], "tokens": ["<|endoftext|>"]}
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda d: d.update(post_processor={**_TEMPLATE, "single": _TEMPLATE["pair"]}),
+            r"single.*\$A once",
+        ),
+        (
+            lambda d: d.update(
+                post_processor={**_TEMPLATE, "special_tokens": {"<|endoftext|>": {"ids": [7]}}}
+            ),
+            "id 7 is not one of added_tokens",
+        ),
+        (
+            lambda d: d.update(
+                post_processor={"type": "Sequence", "processors": [_TEMPLATE, _TEMPLATE]}
+            ),
+            "second template",
+        ),
+        (
+            lambda d: d.update(post_processor={"type": "Sequence", "processors": 3}),
+            "processors.*list",
+        ),
+        (lambda d: d.update(post_processor={"type": "Fancy"}), "'Fancy' is not supported"),
+        (
+            lambda d: d.update(
+                post_processor={
+                    "type": "RobertaProcessing",
+                    "cls": ["<s>", 0],
+                    "sep": ["<|endoftext|>", 0],
+                }
+            ),
+            r"cls.*not one of added_tokens",
+        ),
+        (lambda d: d["added_tokens"][0].update(lstrip="yes"), "lstrip.*true or false"),
+    ],
+)
+def test_bad_templates(tok: lf.Tokenizer, tmp_path: Path, edit: object, message: str) -> None:
+    """A post-processor lexforge cannot follow is named, never ignored (HF would put
+    other tokens around each text)."""
+    path = corrupt(tok, tmp_path, edit)
+    with pytest.raises(TokenizerFormatError, match=message):
+        lf.Tokenizer.from_file(path)
+
+
+def test_with_template_checks(tok: lf.Tokenizer) -> None:
+    assert isinstance(tok, lf.BpeTokenizer)
+    with pytest.raises(ConfigError, match="'<cls>' is not one of the special tokens"):
+        tok.with_template("<cls>", None)
+    with pytest.raises(ConfigError, match="lstrip names '<mask>'"):
+        tok.with_template(None, "<|endoftext|>", lstrip=["<mask>"])
+    with pytest.raises(TypeError, match="collection"):
+        tok.with_template(None, "<|endoftext|>", lstrip="<|endoftext|>")
+    framed = tok.with_template(None, "<|endoftext|>")
+    eot = tok.token_to_id("<|endoftext|>")
+    assert framed.encode("ab c") == [*tok.encode("ab c"), eot]
+    assert framed.encode("ab c", add_special_tokens=False) == tok.encode("ab c")
+    assert framed.with_template(None, None).encode("ab c") == tok.encode("ab c")
 
 
 def test_truncated_and_non_utf8_json(tok: lf.Tokenizer, tmp_path: Path) -> None:

@@ -230,3 +230,101 @@ def test_byte_level_offsets_match_hf(
     if trim:  # a rank file has no place for it: said, not lost silently
         with pytest.warns(UserWarning, match="trim_offsets"):
             ours.save(tmp_path / "ranks.tiktoken", format="tiktoken")
+
+
+# ---------------------------------------------------------------- templates and lstrip
+BERT_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+MASKED = [
+    "The capital of France is [MASK].",
+    "is   [MASK] x",
+    "[MASK]",
+    " \n[MASK]",
+    "a[MASK]b",
+    "é\u3000[MASK][MASK] [MASK] 東京 [SEP]x",
+    "[CLS] already [SEP] framed [PAD]",
+]
+
+
+@pytest.fixture(scope="module")
+def framed(corpus: list[str]) -> lf.BpeTokenizer:
+    """A BPE trained here, framed as BERT frames text, its [MASK] taking the space before."""
+    tok = lf.Tokenizer.train_bpe(texts=corpus[:4000], vocab_size=2000, special_tokens=BERT_SPECIALS)
+    return tok.with_template("[CLS]", "[SEP]", lstrip=["[MASK]"])
+
+
+def test_template_and_lstrip_match_hf(
+    framed: lf.BpeTokenizer, corpus: list[str], tmp_path: Path
+) -> None:
+    """The file HF reads frames each text as ours does ([CLS] text [SEP], offsets (0, 0)),
+    and [MASK] takes the whitespace before it in both, spans trimmed alike."""
+    framed.save(tmp_path / "tokenizer.json")
+    theirs = hf.Tokenizer.from_file(str(tmp_path / "tokenizer.json"))
+    texts = [*TRICKY, *MASKED, *corpus[4000:4300]]
+    for text in texts:
+        want = theirs.encode(text)
+        ids, offsets = framed.encode_with_offsets(text, allowed_special="all")
+        assert ids.tolist() == want.ids, text
+        assert [tuple(o) for o in offsets.tolist()] == want.offsets, text
+        bare = theirs.encode(text, add_special_tokens=False).ids
+        assert framed.encode(text, allowed_special="all", add_special_tokens=False) == bare
+    # every encode method frames alike; a pair is framed as BERT's (type ids 0 then 1)
+    plain = [t for t in texts if "[" not in t and "<|" not in t]
+    want_ids = [e.ids for e in theirs.encode_batch(plain)]
+    assert framed.encode_batch(plain) == want_ids
+    assert [a.tolist() for a in framed.encode_batch(plain, return_tensors="np")] == want_ids
+    flat, cu = framed.encode_batch_flat(plain)
+    assert [flat[cu[i] : cu[i + 1]].tolist() for i in range(len(plain))] == want_ids
+    assert [framed.encode_to_numpy(t).tolist() for t in plain[:20]] == want_ids[:20]
+    assert [framed.encode_bytes(t.encode()) for t in plain[:20]] == want_ids[:20]
+    pair = theirs.encode("first part", "second")
+    cls_id, sep_id = framed.token_to_id("[CLS]"), framed.token_to_id("[SEP]")
+    first, second = (framed.encode(t, add_special_tokens=False) for t in ("first part", "second"))
+    assert pair.ids == [cls_id, *first, sep_id, *second, sep_id]
+    assert pair.type_ids == [0] * (len(first) + 2) + [1] * (len(second) + 1)
+    # read back: the same template, lstrip and file
+    again = lf.Tokenizer.from_file(tmp_path / "tokenizer.json")
+    assert isinstance(again, lf.BpeTokenizer)
+    assert again.template == (["[CLS]"], ["[SEP]"]) and again.lstrip == ["[MASK]"]
+    again.save(tmp_path / "again.json")
+    assert (tmp_path / "again.json").read_text() == (tmp_path / "tokenizer.json").read_text()
+    # a format with no place for them says so
+    with pytest.warns(UserWarning, match="template.*lstrip"):
+        again.save(tmp_path / "ranks.tiktoken", format="tiktoken")
+
+
+@pytest.mark.parametrize("kind", ["roberta", "sequence"])
+def test_hf_framed_files_load(kind: str, corpus: list[str], tmp_path: Path) -> None:
+    """Files HF builds: RoBERTa's processor (<s> A </s>, pairs <s> A </s></s> B </s>) and
+    a Sequence of ByteLevel and TemplateProcessing; <mask> with lstrip in both."""
+    trainer = hf.trainers.BpeTrainer(
+        vocab_size=1500,
+        special_tokens=["<s>", "<pad>", "</s>", "<unk>"],
+        initial_alphabet=hf.pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    trained = hf.Tokenizer(hf.models.BPE())
+    trained.pre_tokenizer = hf.pre_tokenizers.ByteLevel(add_prefix_space=False)
+    trained.decoder = hf.decoders.ByteLevel()
+    trained.train_from_iterator(corpus[:3000], trainer=trainer)
+    trained.add_special_tokens([hf.AddedToken("<mask>", lstrip=True, normalized=False)])
+    if kind == "roberta":
+        trained.post_processor = hf.processors.RobertaProcessing(
+            ("</s>", 2), ("<s>", 0), trim_offsets=True, add_prefix_space=False
+        )
+    else:
+        trained.post_processor = hf.processors.Sequence([
+            hf.processors.ByteLevel(trim_offsets=True),
+            hf.processors.TemplateProcessing(
+                single="<s> $A </s>", pair="<s> $A </s> $B:1 </s>:1",
+                special_tokens=[("<s>", 0), ("</s>", 2)],
+            ),
+        ])  # fmt: skip
+    trained.save(str(tmp_path / "tokenizer.json"))
+    ours = lf.Tokenizer.from_file(tmp_path / "tokenizer.json")
+    assert isinstance(ours, lf.BpeTokenizer)
+    assert ours.template == (["<s>"], ["</s>"]) and ours.lstrip == ["<mask>"]
+    for text in [*TRICKY, *(t.replace("[MASK]", "<mask>") for t in MASKED), *corpus[3000:3200]]:
+        want = trained.encode(text)
+        ids, offsets = ours.encode_with_offsets(text, allowed_special="all")
+        assert ids.tolist() == want.ids, text
+        assert [tuple(o) for o in offsets.tolist()] == want.offsets, text

@@ -43,13 +43,22 @@ class BpeTokenizer(Tokenizer):
 
     _core: Bpe
 
-    def __init__(self, core: Bpe, *, offsets: hf_json.OffsetTrim | None = None) -> None:
+    def __init__(
+        self,
+        core: Bpe,
+        *,
+        offsets: hf_json.OffsetTrim | None = None,
+        template: hf_json.Template | None = None,
+    ) -> None:
         self._core = core
+        # special tokens put around every text by the encode methods (BERT's [CLS] A [SEP])
+        self._template = template
+        self._lstrip = frozenset(core.lstrip())
         self._specials: dict[str, int] = dict(core.specials())
         self._special_index = {text: i for i, (text, _) in enumerate(core.specials())}
         # HF's ByteLevel post-processor with trim_offsets: spans without their spaces
         self._offsets = offsets
-        self._spaces: tuple[Any, Any] | None = None
+        self._spaces: tuple[Any, Any, Any] | None = None
 
     def save(self, path: PathLike, *, format: Literal["hf", "gpt2", "tiktoken"] = "hf") -> None:
         """Saves the tokenizer: ``"hf"`` writes ``tokenizer.json`` (loads in HF
@@ -63,19 +72,33 @@ class BpeTokenizer(Tokenizer):
         path = Path(path)
         if format == "hf":
             target = path / "tokenizer.json" if path.is_dir() else path
-            hf_json.save(self._core, target, offsets=self._offsets)
+            hf_json.save(self._core, target, offsets=self._offsets, template=self._template)
         elif format == "gpt2":
             self._check_gpt2_format()
-            self._warn_offsets_lost("gpt2")
+            self._warn_lost("gpt2")
             gpt2.save(self._core, path)
         elif format == "tiktoken":
             self._check_tiktoken_format(path)
-            self._warn_offsets_lost("tiktoken")
+            self._warn_lost("tiktoken")
             tiktoken.save(self._core, path)
         else:
             raise ValueError(f"unknown format {format!r}; use 'hf', 'gpt2' or 'tiktoken'")
 
-    def _warn_offsets_lost(self, format: str) -> None:
+    def _warn_lost(self, format: str) -> None:
+        """Warns about what only tokenizer.json records: the template, lstrip, trimming."""
+        lost = []
+        if self._template is not None:
+            lost.append("the special tokens put around each text (the template)")
+        if self._lstrip:
+            names = sorted(t for t, i in self._specials.items() if i in self._lstrip)
+            lost.append(f"that {names} take the whitespace before them (lstrip)")
+        if lost:
+            warnings.warn(
+                f"format={format!r} cannot record {' or '.join(lost)}; save with format='hf' "
+                "to keep it",
+                UserWarning,
+                stacklevel=3,
+            )
         if self._offsets is not None and self._offsets.trim:
             warnings.warn(
                 f"format={format!r} cannot record that offsets leave out a token's spaces "
@@ -156,12 +179,27 @@ class BpeTokenizer(Tokenizer):
             out.append(i)
         return out
 
+    def _framed(self, ids: list[int], add: bool) -> list[int]:
+        """``ids`` inside the template's special tokens (when there is one and ``add``)."""
+        if self._template is None or not add:
+            return ids
+        return [*self._template.prefix, *ids, *self._template.suffix]
+
+    def _framed_array(self, ids: Any, add: bool) -> Any:
+        if self._template is None or not add:
+            return ids
+        import numpy as np
+
+        t = self._template
+        return np.concatenate([np.array(t.prefix, np.uint32), ids, np.array(t.suffix, np.uint32)])
+
     def encode(
         self,
         text: str,
         *,
         allowed_special: SpecialSet = frozenset(),
         disallowed_special: SpecialSet = "all",
+        add_special_tokens: bool = True,
     ) -> list[int]:
         """Encodes one text to a list of ids.
 
@@ -171,6 +209,9 @@ class BpeTokenizer(Tokenizer):
                 if found (default ``"all"``: every special not allowed; a set named
                 explicitly is checked as given, even where it overlaps ``allowed_special``,
                 as in tiktoken). Special tokens in neither set are encoded as ordinary text.
+            add_special_tokens: put the template's tokens around the text (a tokenizer with
+                a template, see :meth:`with_template`, as HF does; the others have none).
+                So do every encode method and batch here but :meth:`encode_ordinary`.
 
         Raises:
             SpecialTokenError: a disallowed special token's text is in ``text``.
@@ -179,12 +220,13 @@ class BpeTokenizer(Tokenizer):
         """
         policy = self._policy(allowed_special, disallowed_special)
         try:
-            return self._core.encode(text, *policy)
+            return self._framed(self._core.encode(text, *policy), add_special_tokens)
         except UnicodeEncodeError as e:
             raise bad_text(e) from None
 
     def encode_ordinary(self, text: str) -> list[int]:
-        """Encodes ``text`` treating special tokens' text as ordinary text."""
+        """Encodes ``text`` treating special tokens' text as ordinary text, with no
+        template."""
         try:
             return self._core.encode(text, [], [])
         except UnicodeEncodeError as e:
@@ -196,13 +238,16 @@ class BpeTokenizer(Tokenizer):
         *,
         allowed_special: SpecialSet = frozenset(),
         disallowed_special: SpecialSet = "all",
+        add_special_tokens: bool = True,
     ) -> npt.NDArray[np.uint32]:
-        """Like :meth:`encode`, returning a uint32 array of shape (n,) without copying."""
+        """Like :meth:`encode`, returning a uint32 array of shape (n,) (without copying
+        when there is no template)."""
         policy = self._policy(allowed_special, disallowed_special)
         try:
-            return self._core.encode_array(text, *policy)
+            ids = self._core.encode_array(text, *policy)
         except UnicodeEncodeError as e:
             raise bad_text(e) from None
+        return self._framed_array(ids, add_special_tokens)  # type: ignore[no-any-return]
 
     def encode_with_offsets(
         self,
@@ -210,10 +255,12 @@ class BpeTokenizer(Tokenizer):
         *,
         allowed_special: SpecialSet = frozenset(),
         disallowed_special: SpecialSet = "all",
+        add_special_tokens: bool = True,
     ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]]:
         """Encodes and returns ``(ids, offsets)``: uint32 (n,) and int64 (n, 2), where
         ``text[start:end]`` is the span of each token (character indices). A token holding
-        part of a multi-byte character spans that whole character."""
+        part of a multi-byte character spans that whole character; the template's tokens
+        span (0, 0), as in HF."""
         policy = self._policy(allowed_special, disallowed_special)
         try:
             ids, offsets = self._core.encode_with_offsets(text, *policy)
@@ -221,26 +268,40 @@ class BpeTokenizer(Tokenizer):
             raise bad_text(e) from None
         if self._offsets is not None and self._offsets.trim and len(ids):
             offsets = self._trimmed(ids, offsets)
+        if self._template is not None and add_special_tokens:
+            import numpy as np
+
+            t = self._template
+            ids = self._framed_array(ids, True)
+            offsets = np.concatenate(
+                [np.zeros((len(t.prefix), 2), np.int64), offsets,
+                 np.zeros((len(t.suffix), 2), np.int64)]
+            )  # fmt: skip
         return ids, offsets
 
     def _trimmed(self, ids: Any, offsets: Any) -> Any:
         """HF's ByteLevel ``trim_offsets``: a span starts after its token's leading spaces
         and ends before its trailing ones (never crossing), except the one space a
-        prefix-adding post-processor put before the first token."""
+        prefix-adding post-processor put before the first token. A special token that
+        takes the whitespace before it (lstrip) starts after that whitespace."""
         import numpy as np
 
         if self._spaces is None:  # leading and trailing spaces of every id, once
             size = self.vocab_size
             lead, trail = np.zeros(size, np.int64), np.zeros(size, np.int64)
+            length = np.full(size, -1, np.int64)  # the text's length, for lstrip specials
             for token, i in self._core.vocab():  # in the byte-level alphabet only Ġ is one
                 lead[i] = len(token) - len(token.lstrip(b" "))
                 trail[i] = len(token) - len(token.rstrip(b" "))
             for text, i in self._specials.items():  # a special token is plain text
                 lead[i] = len(text) - len(text.lstrip(WHITE_SPACE))
                 trail[i] = len(text) - len(text.rstrip(WHITE_SPACE))
-            self._spaces = (lead, trail)
-        lead, trail = (a[ids.astype(np.int64)] for a in self._spaces)
+                if i in self._lstrip:
+                    length[i] = len(text)
+            self._spaces = (lead, trail, length)
+        lead, trail, length = (a[ids.astype(np.int64)] for a in self._spaces)
         start, end = offsets[:, 0].copy(), offsets[:, 1].copy()
+        lead = np.where(length >= 0, lead + (end - start) - length, lead)
         first = (np.arange(len(ids)) == 0) | (start == 0)
         if self._offsets is not None and self._offsets.add_prefix_space:
             lead = np.where(first & (lead == 1), 0, lead)
@@ -254,12 +315,15 @@ class BpeTokenizer(Tokenizer):
         *,
         allowed_special: SpecialSet = frozenset(),
         disallowed_special: SpecialSet = "all",
+        add_special_tokens: bool = True,
     ) -> list[int]:
         """Encodes raw bytes, invalid UTF-8 included: valid stretches are encoded as text,
-        each invalid sequence as bytes of its own. ``decode_bytes`` inverts it exactly."""
-        return self._core.encode_bytes(
+        each invalid sequence as bytes of its own. ``decode_bytes`` inverts it exactly
+        (with ``add_special_tokens=False`` when there is a template)."""
+        ids = self._core.encode_bytes(
             bytes(data), *self._policy(allowed_special, disallowed_special)
         )
+        return self._framed(ids, add_special_tokens)
 
     @overload
     def encode_batch(
@@ -270,6 +334,7 @@ class BpeTokenizer(Tokenizer):
         disallowed_special: SpecialSet = ...,
         num_threads: int | None = ...,
         return_tensors: None = ...,
+        add_special_tokens: bool = ...,
     ) -> list[list[int]]: ...
     @overload
     def encode_batch(
@@ -280,6 +345,7 @@ class BpeTokenizer(Tokenizer):
         disallowed_special: SpecialSet = ...,
         num_threads: int | None = ...,
         return_tensors: Literal["np"],
+        add_special_tokens: bool = ...,
     ) -> list[npt.NDArray[np.uint32]]: ...
     def encode_batch(
         self,
@@ -289,6 +355,7 @@ class BpeTokenizer(Tokenizer):
         disallowed_special: SpecialSet = "all",
         num_threads: int | None = None,
         return_tensors: Literal["np"] | None = None,
+        add_special_tokens: bool = True,
     ) -> list[list[int]] | list[npt.NDArray[np.uint32]]:
         """Encodes many texts in parallel with the GIL released.
 
@@ -305,11 +372,16 @@ class BpeTokenizer(Tokenizer):
         allowed, disallowed = self._policy(allowed_special, disallowed_special)
         batch = list(texts)
         try:
-            return self._core.encode_batch(
+            rows = self._core.encode_batch(
                 batch, allowed, disallowed, num_threads, return_tensors == "np"
             )
         except UnicodeEncodeError as e:
             raise bad_text(e, texts=batch) from None
+        if self._template is None or not add_special_tokens:
+            return rows
+        if return_tensors == "np":
+            return [self._framed_array(r, True) for r in rows]
+        return [self._framed(r, True) for r in rows]  # type: ignore[arg-type]
 
     def encode_batch_flat(
         self,
@@ -318,6 +390,7 @@ class BpeTokenizer(Tokenizer):
         allowed_special: SpecialSet = frozenset(),
         disallowed_special: SpecialSet = "all",
         num_threads: int | None = None,
+        add_special_tokens: bool = True,
     ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]]:
         """Encodes many texts into one flat uint32 array ``ids`` plus int64 boundaries
         ``cu`` of shape (len(texts) + 1,): text ``i`` is ``ids[cu[i]:cu[i + 1]]``."""
@@ -328,9 +401,96 @@ class BpeTokenizer(Tokenizer):
         allowed, disallowed = self._policy(allowed_special, disallowed_special)
         batch = list(texts)
         try:
-            return self._core.encode_batch_flat(batch, allowed, disallowed, num_threads)
+            ids, cu = self._core.encode_batch_flat(batch, allowed, disallowed, num_threads)
         except UnicodeEncodeError as e:
             raise bad_text(e, texts=batch) from None
+        if self._template is None or not add_special_tokens:
+            return ids, cu
+        import numpy as np
+
+        prefix = np.array(self._template.prefix, np.uint32)
+        suffix = np.array(self._template.suffix, np.uint32)
+        p, q = len(prefix), len(suffix)
+        n = len(cu) - 1
+        new_cu = cu + np.arange(n + 1, dtype=np.int64) * (p + q)
+        out = np.empty(len(ids) + n * (p + q), np.uint32)
+        lengths = np.diff(cu)
+        # the text's ids land after each row's prefix: position = own index + shift of row
+        row = np.repeat(np.arange(n), lengths)
+        out[np.arange(len(ids)) + row * (p + q) + p] = ids
+        for k in range(p):
+            out[new_cu[:-1] + k] = prefix[k]
+        for k in range(q):
+            out[new_cu[1:] - q + k] = suffix[k]
+        return out, new_cu
+
+    def with_template(
+        self,
+        cls_token: str | None = "[CLS]",
+        sep_token: str | None = "[SEP]",
+        *,
+        lstrip: Collection[str] = (),
+    ) -> BpeTokenizer:
+        """A copy that puts BERT's special tokens around every text: ``cls_token text
+        sep_token`` (pairs in a saved file: ``cls A sep B sep``, B with type id 1), in the
+        encode methods and in the ``tokenizer.json`` it saves, which HF loads the same
+        (RoBERTa's framing is ``with_template("<s>", "</s>")``). The special tokens named
+        in ``lstrip`` take the whitespace before them, as RoBERTa's ``<mask>`` does, so
+        that ``"is [MASK]."`` masks the word ``" Paris"`` and not ``"Paris"`` after a lone
+        space. ``with_template(None, None)``: no template. Offsets leave out a token's
+        spaces (HF's ``trim_offsets``) in the copy."""
+        for role, token in (("cls_token", cls_token), ("sep_token", sep_token)):
+            if token is not None and token not in self._specials:
+                raise ConfigError(
+                    f"{role} {token!r} is not one of the special tokens "
+                    f"{sorted(self._specials)}; train the tokenizer with it"
+                )
+        if isinstance(lstrip, str):
+            raise TypeError(f"lstrip must be a collection of special tokens, not {lstrip!r}")
+        strip = []
+        for token in lstrip:
+            if token not in self._specials:
+                raise ConfigError(
+                    f"lstrip names {token!r}, which is not a special token "
+                    f"({sorted(self._specials)})"
+                )
+            strip.append(self._specials[token])
+        core = self._core
+        if sorted(strip) != sorted(self._lstrip):
+            vocab, text = self._core.vocab(), {i: t for t, i in self._core.vocab()}
+            core = Bpe.from_merges(
+                vocab, [(text[a], text[b]) for a, b in self._core.merges()],
+                self._core.specials(), self._core.pattern, self._core.ignore_merges, strip,
+            )  # fmt: skip
+        pieces: list[hf_json.Piece] = []
+        if cls_token is not None:
+            pieces.append(("special", self._specials[cls_token], 0))
+        pieces.append(("A", 0, 0))
+        single = [*pieces]
+        if sep_token is not None:
+            single.append(("special", self._specials[sep_token], 0))
+        pair = [*single, ("B", 0, 1)]
+        if sep_token is not None:
+            pair.append(("special", self._specials[sep_token], 1))
+        template = None
+        if cls_token is not None or sep_token is not None:
+            template = hf_json.Template(tuple(single), tuple(pair))
+        offsets = hf_json.OffsetTrim(trim=True, add_prefix_space=False)
+        return BpeTokenizer(core, offsets=offsets, template=template)
+
+    @property
+    def template(self) -> tuple[list[str], list[str]] | None:
+        """The special tokens put before and after each text, None without a template."""
+        if self._template is None:
+            return None
+        names = {i: t for t, i in self._specials.items()}
+        t = self._template
+        return [names[i] for i in t.prefix], [names[i] for i in t.suffix]
+
+    @property
+    def lstrip(self) -> list[str]:
+        """The special tokens that take the whitespace before them."""
+        return sorted(t for t, i in self._specials.items() if i in self._lstrip)
 
     # ----------------------------------------------------------------- decoding
     def decode_bytes(self, ids: Ids) -> bytes:
@@ -398,5 +558,7 @@ class BpeTokenizer(Tokenizer):
     def __repr__(self) -> str:
         return (
             f"BpeTokenizer(vocab_size={self.vocab_size}, pattern={self.preset or self.pattern!r}, "
-            f"special_tokens={len(self._specials)})"
+            f"special_tokens={len(self._specials)}"
+            + (f", template={self.template}" if self._template is not None else "")
+            + ")"
         )

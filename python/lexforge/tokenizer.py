@@ -213,7 +213,8 @@ class Tokenizer:
                     padding=padding,
                     cleanup=bert.decoder_cleanup(target, doc),
                 )
-            return BpeTokenizer(hf_json.load(target, doc), offsets=hf_json.offset_trim(target, doc))
+            bpe, offsets, template = hf_json.load(target, doc)
+            return BpeTokenizer(bpe, offsets=offsets, template=template)
         if kind == "bert-vocab":
             target = path / "vocab.txt" if path.is_dir() else path
             return WordPieceTokenizer(bert.load_vocab(target, lowercase=lowercase))

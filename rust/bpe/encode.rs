@@ -103,13 +103,24 @@ impl BpeModel {
         })
     }
 
-    /// Byte offsets `(start, end)` of each id of an encoding, starting at `base`.
-    pub fn byte_offsets(&self, ids: &[u32], base: usize) -> Vec<(usize, usize)> {
+    /// Byte offsets `(start, end)` of each id of `text`'s encoding, starting at `base`. A
+    /// special token that took the whitespace before it (lstrip) spans that whitespace.
+    pub fn byte_offsets(&self, text: &[u8], ids: &[u32], base: usize) -> Vec<(usize, usize)> {
         let mut at = base;
+        let lstrip = self.specials.any_lstrip();
         ids.iter()
             .map(|&id| {
                 let start = at;
-                at += self.id_len(id);
+                match if lstrip { self.specials.lstrip_text(id) } else { None } {
+                    // the token took the whitespace before it: it ends after its own text
+                    Some(own) => {
+                        let rest = text.get(at..).unwrap_or_default();
+                        let own = own.as_bytes();
+                        let found = rest.windows(own.len()).position(|w| w == own).unwrap_or(0);
+                        at += found + own.len();
+                    }
+                    None => at += self.id_len(id),
+                }
                 (start, at)
             })
             .collect()
@@ -131,7 +142,7 @@ impl BpeModel {
             }
             c
         };
-        self.byte_offsets(ids, 0)
+        self.byte_offsets(bytes, ids, 0)
             .into_iter()
             .map(|(start, end)| {
                 let s = char_of(start);

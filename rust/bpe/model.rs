@@ -276,6 +276,11 @@ impl BpeModel {
         &self.specials
     }
 
+    /// Marks special tokens as taking the whitespace before them: [`SpecialTokens::set_lstrip`].
+    pub fn set_lstrip(&mut self, ids: &[u32]) -> Result<()> {
+        self.specials.set_lstrip(ids)
+    }
+
     /// The bytes of a mergeable token.
     pub fn token_bytes(&self, id: u32) -> Option<&[u8]> {
         self.tokens.get(id as usize).and_then(|t| t.as_deref())

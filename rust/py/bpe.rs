@@ -100,9 +100,10 @@ impl Bpe {
 #[pymethods]
 impl Bpe {
     /// Builds a model from a vocabulary `[(token_bytes, id)]`, ordered merges
-    /// `[(left_bytes, right_bytes)]`, special tokens `[(text, id)]` and a pattern.
+    /// `[(left_bytes, right_bytes)]`, special tokens `[(text, id)]` and a pattern; the
+    /// specials whose ids are in `lstrip` take the whitespace before them (HF's flag).
     #[staticmethod]
-    #[pyo3(signature = (vocab, merges, specials, pattern, ignore_merges=false))]
+    #[pyo3(signature = (vocab, merges, specials, pattern, ignore_merges=false, lstrip=Vec::new()))]
     fn from_merges(
         py: Python<'_>,
         vocab: Vec<(Bound<'_, PyBytes>, u32)>,
@@ -110,6 +111,7 @@ impl Bpe {
         specials: Vec<(String, u32)>,
         pattern: &str,
         ignore_merges: bool,
+        lstrip: Vec<u32>,
     ) -> PyResult<Self> {
         let vocab = token_list(vocab);
         let merges: Vec<(Vec<u8>, Vec<u8>)> = merges
@@ -117,9 +119,10 @@ impl Bpe {
             .map(|(a, b)| (a.as_bytes().to_vec(), b.as_bytes().to_vec()))
             .collect();
         let pretok = Pretokenizer::new(pattern).map_err(to_py)?;
-        let model = py
+        let mut model = py
             .detach(|| BpeModel::from_merges(vocab, &merges, specials, pretok, ignore_merges))
             .map_err(to_py)?;
+        model.set_lstrip(&lstrip).map_err(to_py)?;
         Ok(Bpe::new(model))
     }
 
@@ -332,6 +335,11 @@ impl Bpe {
     /// The special tokens as `(text, id)`.
     fn specials(&self) -> Vec<(String, u32)> {
         self.inner.specials().tokens().to_vec()
+    }
+
+    /// The ids of the special tokens that take the whitespace before them.
+    fn lstrip(&self) -> Vec<u32> {
+        self.inner.specials().lstrip_ids()
     }
 
     /// The pre-tokenization regex.

@@ -138,7 +138,7 @@ def _fail(path: Path, where: str, problem: str) -> TokenizerFormatError:
     return TokenizerFormatError(f"{path}: {where}: {problem}")
 
 
-def _template(
+def parse_template(
     path: Path, post: Any, ids: dict[str, int], where: str
 ) -> tuple[TemplateSpec, TemplateSpec]:
     kind = post.get("type") if isinstance(post, dict) else None
@@ -280,7 +280,7 @@ def load_json(path: Path, doc: Any = None) -> BertTokenizer:
             )
     every = tokens + [content for _, content in beyond]
     ids = {**vocab, **{content: tid for tid, content in beyond}}
-    single, pair = _template(path, doc.get("post_processor"), ids, "post_processor")
+    single, pair = parse_template(path, doc.get("post_processor"), ids, "post_processor")
     unk, prefix = model["unk_token"], model.get("continuing_subword_prefix", "##")
     if not isinstance(unk, str):
         raise _fail(path, "model.unk_token", f"must be a token, got {unk!r}")

@@ -2,9 +2,11 @@
 
 Read: a ``BPE`` model with a ``ByteLevel`` pre-tokenizer (GPT-2's regex) or a ``Sequence``
 of ``Split`` (any regex, ``Isolated``) and ``ByteLevel(use_regex=false)``; merges spelled as
-``"a b"`` strings or ``["a", "b"]`` pairs; ``added_tokens`` marked special. Components that
-would change the ids (a normalizer, ``add_prefix_space``, dropout, an unknown token, stripping
-added tokens) are refused with a message naming them rather than silently ignored.
+``"a b"`` strings or ``["a", "b"]`` pairs; ``added_tokens`` marked special (``lstrip`` allowed,
+as RoBERTa's ``<mask>``); a ``ByteLevel`` post-processor and/or a template (``TemplateProcessing``,
+``BertProcessing``, ``RobertaProcessing``). Components that would change the ids (a
+normalizer, ``add_prefix_space``, dropout, an unknown token, ``rstrip``) are refused with a
+message naming them rather than silently ignored.
 
 Write: the same shape, which HF ``tokenizers`` loads and encodes identically.
 """
@@ -142,22 +144,124 @@ class OffsetTrim:
     add_prefix_space: bool = False
 
 
-def offset_trim(path: Path, doc: Any) -> OffsetTrim | None:
-    """The ByteLevel post-processor's offset options, None without one."""
+Piece = tuple[str, int, int]  # ("A" | "B" | "special", special id, type id)
+
+
+@dataclass(frozen=True)
+class Template:
+    """Special tokens put around each text (``single``) and pair (``pair``), as HF's
+    ``TemplateProcessing``: BERT's ``[CLS] A [SEP]`` / ``[CLS] A [SEP] B [SEP]``."""
+
+    single: tuple[Piece, ...]
+    pair: tuple[Piece, ...]
+
+    @classmethod
+    def bert(cls, cls_id: int, sep_id: int) -> Template:
+        single = (("special", cls_id, 0), ("A", 0, 0), ("special", sep_id, 0))
+        return cls(single, (*single, ("B", 0, 1), ("special", sep_id, 1)))
+
+    @property
+    def prefix(self) -> list[int]:
+        """The ids before a single text."""
+        at = [kind for kind, _, _ in self.single].index("A")
+        return [tid for _, tid, _ in self.single[:at]]
+
+    @property
+    def suffix(self) -> list[int]:
+        """The ids after a single text."""
+        at = [kind for kind, _, _ in self.single].index("A")
+        return [tid for _, tid, _ in self.single[at + 1 :]]
+
+
+def _flag(path: Path, where: str, post: dict[str, Any], key: str) -> bool:
+    value = post.get(key, False)
+    if not isinstance(value, bool):
+        raise _fail(path, f"{where}.{key}", f"must be true or false, got {value!r}")
+    return value
+
+
+def _special_pair(path: Path, where: str, value: Any, specials: dict[str, int]) -> int:
+    """The id of RobertaProcessing's ``cls``/``sep`` (``[token, id]``), checked."""
+    if not (
+        isinstance(value, list)
+        and len(value) == 2
+        and isinstance(value[0], str)
+        and isinstance(value[1], int)
+        and not isinstance(value[1], bool)
+    ):
+        raise _fail(path, where, f"must be [token, id], got {value!r}")
+    if specials.get(value[0]) != value[1]:
+        raise _fail(path, where, f"{value!r} is not one of added_tokens (special tokens)")
+    return value[1]
+
+
+def _template(path: Path, where: str, post: dict[str, Any], specials: dict[str, int]) -> Template:
+    from lexforge.formats import bert
+
+    single, pair = bert.parse_template(path, post, specials, where)
+    ids = set(specials.values())
+    for name, spec, texts in (("single", single, ["A"]), ("pair", pair, ["A", "B"])):
+        if [kind for kind, _, _ in spec if kind != "special"] != texts:
+            raise _fail(
+                path,
+                f"{where}.{name}",
+                f"must hold {' then '.join('$' + t for t in texts)} once each "
+                f"(got {[kind for kind, _, _ in spec]})",
+            )
+        for kind, tid, _ in spec:
+            if kind == "special" and tid not in ids:
+                raise _fail(
+                    path, f"{where}.{name}", f"id {tid} is not one of added_tokens (special tokens)"
+                )
+    return Template(tuple(single), tuple(pair))
+
+
+def post_processing(
+    path: Path, doc: Any, specials: dict[str, int]
+) -> tuple[OffsetTrim | None, Template | None]:
+    """The post-processor's offset options (ByteLevel) and template (TemplateProcessing,
+    BertProcessing or RobertaProcessing, alone or in a Sequence with ByteLevel)."""
     post = doc.get("post_processor") if isinstance(doc, dict) else None
-    if not isinstance(post, dict):
-        return None
-    flags = {}
-    for key in ("trim_offsets", "add_prefix_space"):
-        value = post.get(key, False)
-        if not isinstance(value, bool):
-            raise _fail(path, f"post_processor.{key}", f"must be true or false, got {value!r}")
-        flags[key] = value
-    return OffsetTrim(flags["trim_offsets"], flags["add_prefix_space"])
+    if post is None:
+        return None, None
+    steps: Any = [post]
+    where = ["post_processor"]
+    if isinstance(post, dict) and post.get("type") == "Sequence":
+        steps = post.get("processors")
+        if not isinstance(steps, list):
+            raise _fail(path, "post_processor.processors", f"must be a list, got {steps!r}")
+        where = [f"post_processor.processors[{i}]" for i in range(len(steps))]
+    offsets: OffsetTrim | None = None
+    template: Template | None = None
+    for step, at in zip(steps, where, strict=True):
+        kind = step.get("type") if isinstance(step, dict) else step
+        if kind == "ByteLevel":
+            trim = _flag(path, at, step, "trim_offsets")
+            offsets = OffsetTrim(trim, _flag(path, at, step, "add_prefix_space"))
+        elif kind in ("TemplateProcessing", "BertProcessing") and template is None:
+            template = _template(path, at, step, specials)
+        elif kind == "RobertaProcessing" and template is None:
+            cls_id = _special_pair(path, f"{at}.cls", step.get("cls"), specials)
+            sep_id = _special_pair(path, f"{at}.sep", step.get("sep"), specials)
+            single = (("special", cls_id, 0), ("A", 0, 0), ("special", sep_id, 0))
+            pair = (*single, ("special", sep_id, 0), ("B", 0, 0), ("special", sep_id, 0))
+            template = Template(single, pair)
+            trim = _flag(path, at, step, "trim_offsets")
+            offsets = OffsetTrim(trim, _flag(path, at, step, "add_prefix_space"))
+        else:
+            problem = "a second template" if template is not None else f"{kind!r}"
+            raise _fail(
+                path,
+                at,
+                f"{problem} is not supported (byte-level BPE takes ByteLevel and one of "
+                "TemplateProcessing, BertProcessing, RobertaProcessing)",
+            )
+    return offsets, template
 
 
-def load(path: Path, doc: Any = None) -> Bpe:
-    """Reads a byte-level BPE ``tokenizer.json`` (``doc``: its parsed JSON, if at hand)."""
+def load(path: Path, doc: Any = None) -> tuple[Bpe, OffsetTrim | None, Template | None]:
+    """Reads a byte-level BPE ``tokenizer.json`` (``doc``: its parsed JSON, if at hand):
+    the model, and its post-processor's offset options and template."""
     if doc is None:
         doc = read_json(path)
     if not isinstance(doc, dict) or not isinstance(doc.get("model"), dict):
@@ -172,17 +276,11 @@ def load(path: Path, doc: Any = None) -> Bpe:
         raise _fail(
             path, "normalizer", f"{kind!r} is not supported for byte-level BPE (expected null)"
         )
-    post = doc.get("post_processor")
-    if post is not None and not (isinstance(post, dict) and post.get("type") == "ByteLevel"):
-        raise _fail(
-            path,
-            "post_processor",
-            f"{post.get('type') if isinstance(post, dict) else post!r} is not supported yet",
-        )
     pattern = _pattern_of(path, doc.get("pre_tokenizer"))
     model = _check_model(path, doc["model"])
 
     specials: list[tuple[str, int]] = []
+    lstrip: list[int] = []  # the specials that take the whitespace before them
     added_tokens = doc.get("added_tokens") or []
     if not isinstance(added_tokens, list):
         raise _fail(path, "added_tokens", f"must be a list, got {added_tokens!r}")
@@ -200,11 +298,14 @@ def load(path: Path, doc: Any = None) -> Bpe:
             raise _fail(
                 path, where, f"{added['content']!r} is a non-special added token; not supported yet"
             )
-        for flag in ("lstrip", "rstrip", "single_word"):
+        for flag in ("rstrip", "single_word"):
             if added.get(flag):
                 raise _fail(path, f"{where}.{flag}", "true is not supported")
+        if _flag(path, where, added, "lstrip"):
+            lstrip.append(added["id"])
         specials.append((added["content"], added["id"]))
     special_ids = {i for _, i in specials}
+    offsets, template = post_processing(path, doc, dict(specials))
 
     vocab_raw = model["vocab"]
     if not isinstance(vocab_raw, dict):
@@ -243,14 +344,55 @@ def load(path: Path, doc: Any = None) -> Bpe:
             )
         merges.append((by_text[a], by_text[b]))
     try:
-        return Bpe.from_merges(
-            vocab, merges, specials, pattern, bool(model.get("ignore_merges", False))
+        bpe = Bpe.from_merges(
+            vocab, merges, specials, pattern, bool(model.get("ignore_merges", False)), lstrip
         )
+        return bpe, offsets, template
     except TokenizerFormatError as e:
         raise TokenizerFormatError(f"{path}: {e}") from None
 
 
-def dump(bpe: Bpe, offsets: OffsetTrim | None = None) -> dict[str, Any]:
+def _post_processor(
+    bpe: Bpe, offsets: OffsetTrim | None, template: Template | None
+) -> dict[str, Any]:
+    level = {
+        "type": "ByteLevel",
+        "add_prefix_space": offsets is not None and offsets.add_prefix_space,
+        "trim_offsets": offsets is not None and offsets.trim,
+        "use_regex": False,
+    }
+    if template is None:
+        return level
+    names = {tid: text for text, tid in bpe.specials()}
+
+    def pieces(spec: tuple[Piece, ...]) -> list[dict[str, Any]]:
+        return [
+            {"SpecialToken": {"id": names[tid], "type_id": ty}}
+            if kind == "special"
+            else {"Sequence": {"id": kind, "type_id": ty}}
+            for kind, tid, ty in spec
+        ]
+
+    used = sorted({tid for kind, tid, _ in template.single + template.pair if kind == "special"})
+    return {
+        "type": "Sequence",
+        "processors": [
+            level,
+            {
+                "type": "TemplateProcessing",
+                "single": pieces(template.single),
+                "pair": pieces(template.pair),
+                "special_tokens": {
+                    names[t]: {"id": names[t], "ids": [t], "tokens": [names[t]]} for t in used
+                },
+            },
+        ],
+    }
+
+
+def dump(
+    bpe: Bpe, offsets: OffsetTrim | None = None, template: Template | None = None
+) -> dict[str, Any]:
     """The ``tokenizer.json`` document for a model."""
     if bpe.preset == GPT2_PRESET:
         pre: dict[str, Any] = {
@@ -282,12 +424,13 @@ def dump(bpe: Bpe, offsets: OffsetTrim | None = None) -> dict[str, Any]:
     vocab.update(bpe.specials())
     text = {tid: _bytelevel.encode(token) for token, tid in bpe.vocab()}
     merges = [f"{text[a]} {text[b]}" for a, b in bpe.merges()]
+    lstrip = set(bpe.lstrip())
     added = [
         {
             "id": tid,
             "content": content,
             "single_word": False,
-            "lstrip": False,
+            "lstrip": tid in lstrip,
             "rstrip": False,
             "normalized": False,
             "special": True,
@@ -301,12 +444,7 @@ def dump(bpe: Bpe, offsets: OffsetTrim | None = None) -> dict[str, Any]:
         "added_tokens": added,
         "normalizer": None,
         "pre_tokenizer": pre,
-        "post_processor": {
-            "type": "ByteLevel",
-            "add_prefix_space": offsets is not None and offsets.add_prefix_space,
-            "trim_offsets": offsets is not None and offsets.trim,
-            "use_regex": False,
-        },
+        "post_processor": _post_processor(bpe, offsets, template),
         "decoder": {
             "type": "ByteLevel",
             "add_prefix_space": False,
@@ -328,6 +466,8 @@ def dump(bpe: Bpe, offsets: OffsetTrim | None = None) -> dict[str, Any]:
     }
 
 
-def save(bpe: Bpe, path: Path, offsets: OffsetTrim | None = None) -> None:
+def save(
+    bpe: Bpe, path: Path, offsets: OffsetTrim | None = None, template: Template | None = None
+) -> None:
     """Writes ``tokenizer.json`` atomically."""
-    atomic_write(path, json.dumps(dump(bpe, offsets), ensure_ascii=False, indent=1))
+    atomic_write(path, json.dumps(dump(bpe, offsets, template), ensure_ascii=False, indent=1))
