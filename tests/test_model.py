@@ -121,6 +121,65 @@ def test_export_loads_in_transformers_with_the_same_logits(
         assert classic.tokenizer.encode_batch([text], **plain) == tok.encode_batch([text], **plain)
 
 
+@pytest.fixture(scope="module")
+def bpe(wiki_text: str) -> Any:
+    leads = wiki_text.split("\n")[:2000]
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    return lf.Tokenizer.train_bpe(texts=leads, vocab_size=1200, special_tokens=specials)
+
+
+def test_bpe_export_loads_in_transformers_with_the_same_logits(tmp_path: Path, bpe: Any) -> None:
+    """A BERT whose tokenizer is a byte-level BPE (a RoBERTa-style vocabulary) exports a
+    tokenizer.json that frames texts with [CLS]/[SEP] and whose [MASK] takes the space
+    before it: transformers' AutoTokenizer gives our ids and words, its model our logits,
+    and pipeline("fill-mask") our predictions."""
+    torch.manual_seed(0)
+    model = BertForMaskedLM(BertConfig.preset("tiny", vocab_size=bpe.vocab_size)).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.02)
+    model.save_pretrained(tmp_path, tokenizer=bpe)
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == [
+        "config.json", "model.safetensors", "special_tokens_map.json",
+        "tokenizer.json", "tokenizer_config.json",
+    ]  # fmt: skip
+    ours = BertForMaskedLM.from_pretrained(tmp_path)
+    assert ours.tokenizer.template == (["[CLS]"], ["[SEP]"])
+    texts = [*TEXTS, "The capital of France is [MASK].", "  spaced   out  [MASK]  "]
+    theirs_tok = transformers.AutoTokenizer.from_pretrained(str(tmp_path))
+    want = theirs_tok(texts, return_offsets_mapping=True)
+    for i, text in enumerate(texts):
+        assert ours.tokenizer.encode(text, allowed_special="all") == want["input_ids"][i]
+        words = ours.embed_words([text])[0].words
+        spans: dict[int, list[int]] = {}
+        for w, (a, b) in zip(want.word_ids(i), want["offset_mapping"][i], strict=True):
+            if w is not None:
+                span = spans.setdefault(w, [a, b])
+                span[0], span[1] = min(span[0], a), max(span[1], b)
+        assert words == [text[a:b] for a, b in spans.values()], text
+    theirs = transformers.AutoModelForMaskedLM.from_pretrained(str(tmp_path)).eval()
+    batch = theirs_tok(texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        got = ours(batch["input_ids"], batch["attention_mask"]).logits
+        expected = theirs(**batch).logits
+    real = batch["attention_mask"].bool()
+    assert (got[real] - expected[real]).abs().max() <= 1e-5
+    fill = transformers.pipeline("fill-mask", model=str(tmp_path))
+    top = fill("The capital of France is [MASK].", top_k=5)
+    mine = ours.fill_mask("The capital of France is [MASK].", top_k=5)[0]
+    assert [t["token_str"] for t in top] == [s for s, _ in mine]  # " Paris": with its space
+    assert max(abs(t["score"] - p) for t, (_, p) in zip(top, mine, strict=True)) <= 1e-5
+    assert all(t["sequence"].startswith("The capital of France is") for t in top)
+
+
+def test_bpe_export_needs_a_frame(tmp_path: Path, wiki_text: str) -> None:
+    tok = lf.Tokenizer.train_bpe(texts=wiki_text.split("\n")[:200], vocab_size=400)
+    model = BertForMaskedLM(BertConfig.preset("tiny", vocab_size=tok.vocab_size))
+    with pytest.raises(ConfigError, match=r"no \[CLS\] or \[SEP\] token.*with_template"):
+        model.save_pretrained(tmp_path / "out", tokenizer=tok)
+    assert not (tmp_path / "out").exists()  # checked before anything is written
+
+
 def test_mlm_loss_gathers_labelled_positions(tok: Any, batch: dict[str, Any]) -> None:
     torch.manual_seed(0)
     model = BertForMaskedLM(BertConfig.preset("tiny", vocab_size=tok.vocab_size)).eval()

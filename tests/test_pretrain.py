@@ -27,7 +27,7 @@ pytest.importorskip("safetensors")
 
 import lexforge as lf  # noqa: E402
 from lexforge.errors import CheckpointError, ConfigError  # noqa: E402
-from lexforge.model import BertConfig  # noqa: E402
+from lexforge.model import BertConfig, BertForMaskedLM  # noqa: E402
 from lexforge.train import pretrain  # noqa: E402
 
 SMALL = {"hidden_size": 64, "num_layers": 2, "num_heads": 2, "intermediate_size": 256,
@@ -465,3 +465,38 @@ def test_held_out_text_is_cut_with_the_training_tokenizer(
         pretrain(root / "train.txt", tmp_path / "c", tokenizer=tok,
                  eval_data=tmp_path / "nope.txt", **run)  # fmt: skip
     assert not (tmp_path / "c" / "shards").exists()
+
+
+def test_bpe_pretraining_exports_a_model_transformers_reads(
+    corpus: dict[str, Any], tmp_path: Path
+) -> None:
+    """A byte-level BPE (RoBERTa-style) pretraining run: out/model holds a tokenizer that
+    frames texts as the training rows were ([CLS] ... [SEP]) and that transformers reads,
+    so its fill-mask pipeline and ours give the same predictions."""
+    import transformers
+
+    text = corpus["root"] / "eval.txt"
+    tok = lf.Tokenizer.train_bpe(
+        text, vocab_size=400, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    )
+    result = pretrain(text, tmp_path / "run", tokenizer=tok, model=_config(tok), steps=2,
+                      batch_size=4, max_seq_len=64, objective="none", progress=False)  # fmt: skip
+    model_dir = tmp_path / "run" / "model"
+    assert (model_dir / "tokenizer.json").is_file()
+    assert not (model_dir / "vocab.txt").exists()  # a BPE vocabulary is not BERT's
+    rows = next(iter(lf.PretrainingBatches(tmp_path / "run" / "shards", batch_size=1,
+                                           max_seq_len=64, objective="none")))  # fmt: skip
+    first = rows["input_ids"][0]
+    assert int(first[0]) == tok.token_to_id("[CLS]")  # the rows it learned from ...
+    theirs = transformers.AutoTokenizer.from_pretrained(str(model_dir))
+    assert theirs("a b")["input_ids"][0] == tok.token_to_id("[CLS]")  # ... and the export
+    assert theirs("a b")["input_ids"][-1] == tok.token_to_id("[SEP]")
+    fill = transformers.pipeline("fill-mask", model=str(model_dir))
+    mine = result.model.fill_mask("The river [MASK] into the sea.", tokenizer=tok, top_k=3)
+    top = fill("The river [MASK] into the sea.", top_k=3)
+    assert [t["token_str"] for t in top] == [s for s, _ in mine[0]]
+    assert max(abs(t["score"] - p) for t, (_, p) in zip(top, mine[0], strict=True)) <= 1e-5
+    again = BertForMaskedLM.from_pretrained(model_dir)  # its own tokenizer: the same
+    same = again.fill_mask("The river [MASK] into the sea.", top_k=3)[0]
+    assert [s for s, _ in same] == [s for s, _ in mine[0]]
+    assert [p for _, p in same] == pytest.approx([p for _, p in mine[0]], abs=1e-6)

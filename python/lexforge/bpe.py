@@ -279,6 +279,56 @@ class BpeTokenizer(Tokenizer):
             )  # fmt: skip
         return ids, offsets
 
+    def word_ids(
+        self,
+        text: str,
+        *,
+        allowed_special: SpecialSet = frozenset(),
+        disallowed_special: SpecialSet = "all",
+        add_special_tokens: bool = True,
+    ) -> npt.NDArray[np.int64]:
+        """The word of each token of :meth:`encode`'s ids, as HF's ``Encoding.word_ids``:
+        int64 (n,), words numbered from 0 in the order of the text, a word being a piece the
+        pattern cuts (``" world"``, ``","``) or a special token found in the text; -1 for
+        the template's tokens."""
+        import numpy as np
+
+        from lexforge._core import pretokenize
+
+        policy = self._policy(allowed_special, disallowed_special)
+        try:
+            ids, offsets = self._core.encode_with_offsets(text, *policy)
+        except UnicodeEncodeError as e:
+            raise bad_text(e) from None
+        special = set(self._specials.values())
+        words = np.empty(len(ids), np.int64)
+        word, start, previous = -1, 0, -1  # start: where the current stretch of text began
+        piece_starts: set[int] = set()
+        for k, (tid, (a, b)) in enumerate(zip(ids.tolist(), offsets.tolist(), strict=True)):
+            if tid in special:
+                word += 1
+                words[k], start, previous = word, b, -1
+                piece_starts = set()
+                continue
+            if not piece_starts:  # the pieces of the text up to the next special token
+                end = next(
+                    (offsets[j][0] for j in range(k, len(ids)) if int(ids[j]) in special),
+                    len(text),
+                )
+                at = start
+                for piece in pretokenize(self._core.pattern, text[start:end]):
+                    piece_starts.add(at)
+                    at += len(piece)
+            if a in piece_starts and a != previous:
+                word += 1
+            words[k], previous = word, a
+        if self._template is not None and add_special_tokens:
+            t = self._template
+            words = np.concatenate(
+                [np.full(len(t.prefix), -1, np.int64), words, np.full(len(t.suffix), -1, np.int64)]
+            )
+        return words
+
     def _trimmed(self, ids: Any, offsets: Any) -> Any:
         """HF's ByteLevel ``trim_offsets``: a span starts after its token's leading spaces
         and ends before its trailing ones (never crossing), except the one space a

@@ -249,8 +249,11 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 def save_pretrained(
     model: nn.Module, directory: PathLike, architecture: str, tokenizer: Any = None
 ) -> Path:
-    """Writes ``config.json``, ``model.safetensors`` and (given a WordPiece tokenizer) the
-    tokenizer files; each file atomically."""
+    """Writes ``config.json``, ``model.safetensors`` and (given a tokenizer) the tokenizer
+    files; each file atomically. A WordPiece tokenizer gives BERT's files (``vocab.txt``
+    too); a byte-level BPE one a ``tokenizer.json`` that frames each text with its [CLS]
+    and [SEP] tokens (``<s>``/``</s>`` also serve) and whose mask token takes the space
+    before it, read by transformers' ``PreTrainedTokenizerFast``."""
     from safetensors.torch import save_file
 
     config: BertConfig = model.config  # type: ignore[assignment]
@@ -267,35 +270,82 @@ def save_pretrained(
     return out
 
 
+# a BPE tokenizer's special tokens by role: the names pretraining and masking look for
+ROLES = {
+    "cls": ("[CLS]", "<s>", "<cls>"),
+    "sep": ("[SEP]", "</s>", "<sep>"),
+    "pad": ("[PAD]", "<pad>"),
+    "mask": ("[MASK]", "<mask>", "<MASK>"),
+    "unk": ("[UNK]", "<unk>"),
+}
+
+
+def _roles(tokenizer: Any) -> dict[str, str]:
+    """The tokenizer's special token for each role it has."""
+    specials = tokenizer.special_tokens
+    found = {role: next((n for n in names if n in specials), None) for role, names in ROLES.items()}
+    return {role: name for role, name in found.items() if name is not None}
+
+
+def bert_framed(tokenizer: Any) -> Any:
+    """A byte-level BPE tokenizer framed as pretraining framed its rows: ``[CLS] text
+    [SEP]`` (``<s>``/``</s>`` also serve), the mask token taking the space before it (so
+    ``"is [MASK]."`` asks for ``" Paris"``, as RoBERTa's ``<mask>``). Any other tokenizer,
+    one with a template already, or one without those tokens: unchanged."""
+    from ..bpe import BpeTokenizer
+
+    if not isinstance(tokenizer, BpeTokenizer) or tokenizer.template is not None:
+        return tokenizer
+    roles = _roles(tokenizer)
+    if "cls" not in roles or "sep" not in roles:
+        return tokenizer
+    lstrip = [roles["mask"]] if "mask" in roles else []
+    return tokenizer.with_template(roles["cls"], roles["sep"], lstrip=lstrip)
+
+
 def _check_tokenizer(tokenizer: Any, config: BertConfig) -> None:
+    from ..bpe import BpeTokenizer
     from ..wordpiece import WordPieceTokenizer
 
-    if not isinstance(tokenizer, WordPieceTokenizer):
+    if not isinstance(tokenizer, WordPieceTokenizer | BpeTokenizer):
         raise ConfigError(
-            "save_pretrained writes BERT tokenizer files: pass a WordPiece tokenizer "
-            f"(got {type(tokenizer).__name__})"
+            "save_pretrained writes the files of a WordPiece or byte-level BPE tokenizer, "
+            f"got a {type(tokenizer).__name__}"
         )
     if tokenizer.vocab_size != config.vocab_size:
         raise ConfigError(
             f"the tokenizer has {tokenizer.vocab_size} tokens, the model {config.vocab_size}"
         )
+    if isinstance(tokenizer, BpeTokenizer):
+        roles = _roles(tokenizer)
+        missing = [ROLES[r][0] for r in ("cls", "sep") if r not in roles]
+        if missing and tokenizer.template is None:
+            raise ConfigError(
+                f"the BPE tokenizer has no {' or '.join(missing)} token to frame texts as BERT "
+                f"does (special tokens: {sorted(tokenizer.special_tokens)}); train it with "
+                "special_tokens including [CLS] and [SEP], or give it a template: "
+                "tok.with_template(cls_token, sep_token)"
+            )
 
 
 def _save_tokenizer(tokenizer: Any, out: Path, config: BertConfig) -> None:
+    from ..bpe import BpeTokenizer
+
     _check_tokenizer(tokenizer, config)
-    tokenizer.save(out / "tokenizer.json")
-    tokenizer.save(out / "vocab.txt", format="vocab")
-    normalizer = tokenizer._core.normalizer
-    lower = bool(normalizer[3]) if normalizer is not None else False
-    roles = {"unk": "[UNK]", "sep": "[SEP]", "pad": "[PAD]", "cls": "[CLS]", "mask": "[MASK]"}
-    specials = {
-        f"{role}_token": token
-        for role, token in roles.items()
-        if tokenizer.token_to_id(token) is not None
-    }
+    if isinstance(tokenizer, BpeTokenizer):
+        roles = _roles(tokenizer)
+        config_json: dict[str, Any] = {"tokenizer_class": "PreTrainedTokenizerFast"}
+        bert_framed(tokenizer).save(out / "tokenizer.json")
+    else:
+        roles = {r: t for r, t in _BERT_ROLES.items() if tokenizer.token_to_id(t) is not None}
+        tokenizer.save(out / "tokenizer.json")
+        tokenizer.save(out / "vocab.txt", format="vocab")
+        normalizer = tokenizer._core.normalizer
+        lower = bool(normalizer[3]) if normalizer is not None else False
+        config_json = {"tokenizer_class": "BertTokenizer", "do_lower_case": lower}
+    specials = {f"{role}_token": token for role, token in roles.items()}
     tokenizer_config = {
-        "tokenizer_class": "BertTokenizer",
-        "do_lower_case": lower,
+        **config_json,
         "model_max_length": config.max_position_embeddings,
         **specials,
     }
@@ -304,6 +354,9 @@ def _save_tokenizer(tokenizer: Any, out: Path, config: BertConfig) -> None:
         ("special_tokens_map.json", specials),
     ):
         _write_atomic(out / name, lambda p, data=data: p.write_text(json.dumps(data, indent=2)))  # type: ignore[misc]
+
+
+_BERT_ROLES = {"unk": "[UNK]", "sep": "[SEP]", "pad": "[PAD]", "cls": "[CLS]", "mask": "[MASK]"}
 
 
 def read_checkpoint(directory: PathLike) -> tuple[BertConfig, dict[str, torch.Tensor], Path]:

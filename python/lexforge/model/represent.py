@@ -40,7 +40,10 @@ def _encoder(model: nn.Module) -> Any:
 
 
 def _tokenizer(model: nn.Module, tokenizer: Any) -> Any:
+    from .hf import bert_framed
+
     tok = tokenizer if tokenizer is not None else getattr(model, "tokenizer", None)
+    tok = bert_framed(tok)  # a BPE tokenizer frames texts as the pretraining rows were
     if tok is None:
         raise ConfigError(
             "no tokenizer: pass tokenizer=..., or load the model with from_pretrained from a "
@@ -69,11 +72,16 @@ def _texts(texts: Any, batch_size: int) -> list[str]:
 def _encode(model: nn.Module, tok: Any, texts: Sequence[str], first: int = 0) -> Any:
     """The batch's encoding; ``ConfigError`` naming the longest text (counting from
     ``first``, the batch's place in the caller's list) when it exceeds the positions."""
+    from ..bpe import BpeTokenizer
+
     limit = _config(model).max_position_embeddings
-    enc = tok.encode_batch(
-        list(texts), padding=True, truncation=False, return_tensors="pt",
-        return_word_ids=True, return_offsets=True,
-    )  # fmt: skip
+    if isinstance(tok, BpeTokenizer):
+        enc = _encode_bpe(tok, texts)
+    else:
+        enc = tok.encode_batch(
+            list(texts), padding=True, truncation=False, return_tensors="pt",
+            return_word_ids=True, return_offsets=True,
+        )  # fmt: skip
     if enc["input_ids"].shape[1] > limit:
         longest = int(enc["attention_mask"].sum(1).argmax())
         n = int(enc["attention_mask"][longest].sum())
@@ -81,6 +89,32 @@ def _encode(model: nn.Module, tok: Any, texts: Sequence[str], first: int = 0) ->
             f"text {first + longest} has {n} tokens, more than "
             f"the model's {limit} positions; split it (nothing is truncated silently)"
         )
+    return enc
+
+
+def _encode_bpe(tok: Any, texts: Sequence[str]) -> dict[str, torch.Tensor]:
+    """The padded batch of a byte-level BPE tokenizer (framed by its template; special
+    tokens in the text, such as [MASK], are special): what ``encode_batch`` gives for
+    WordPiece, with word ids of the pieces its pattern cuts (-1 for none)."""
+    rows = [tok.encode_with_offsets(t, allowed_special="all") for t in texts]
+    words = [tok.word_ids(t, allowed_special="all") for t in texts]
+    width = max((len(ids) for ids, _ in rows), default=0)
+    specials = tok.special_tokens
+    pad = next((specials[n] for n in ("[PAD]", "<pad>") if n in specials), 0)
+    n = len(rows)
+    enc = {
+        "input_ids": torch.full((n, width), pad, dtype=torch.long),
+        "attention_mask": torch.zeros(n, width, dtype=torch.long),
+        "token_type_ids": torch.zeros(n, width, dtype=torch.long),
+        "word_ids": torch.full((n, width), -1, dtype=torch.long),
+        "offsets": torch.zeros(n, width, 2, dtype=torch.long),
+    }
+    for i, ((ids, offsets), word) in enumerate(zip(rows, words, strict=True)):
+        k = len(ids)
+        enc["input_ids"][i, :k] = torch.from_numpy(ids.astype("int64"))
+        enc["attention_mask"][i, :k] = 1
+        enc["word_ids"][i, :k] = torch.from_numpy(word)
+        enc["offsets"][i, :k] = torch.from_numpy(offsets)
     return enc
 
 
@@ -211,14 +245,15 @@ def fill_mask(
     if mlm is None:
         raise ConfigError(f"{type(model).__name__} has no MLM head; use BertForMaskedLM")
     tok = _tokenizer(model, tokenizer)
-    mask_id = tok.token_to_id("[MASK]")
-    if mask_id is None:
-        raise ConfigError("the tokenizer has no [MASK] token")
+    mask = next((m for m in ("[MASK]", "<mask>", "<MASK>") if tok.token_to_id(m) is not None), None)
+    if mask is None:
+        raise ConfigError("the tokenizer has no [MASK] (or <mask>) token")
+    mask_id = tok.token_to_id(mask)
     enc = _encode(model, tok, [text])
     ids = enc["input_ids"][0]
     where = (ids == mask_id).nonzero().flatten()
     if where.numel() == 0:
-        raise ConfigError(f"no [MASK] in {text!r}")
+        raise ConfigError(f"no {mask} in {text!r}")
     _check_trained_mlm(model)  # after the text's checks: warns only when it predicts
     device = next(model.parameters()).device
     was_training = model.training
@@ -229,7 +264,10 @@ def fill_mask(
     finally:
         model.train(was_training)
     top = probs.topk(min(top_k, probs.shape[-1]), dim=-1)
+    from ..bpe import BpeTokenizer
+
+    name = (lambda i: tok.decode([i])) if isinstance(tok, BpeTokenizer) else tok.id_to_token
     return [
-        [(tok.id_to_token(int(i)), float(p)) for p, i in zip(ps, ids_, strict=True)]
+        [(name(int(i)), float(p)) for p, i in zip(ps, ids_, strict=True)]
         for ps, ids_ in zip(top.values, top.indices, strict=True)
     ]

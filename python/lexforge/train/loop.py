@@ -573,20 +573,7 @@ def pretrain(
         net = sharded.full_model()
     if world.rank == 0:
         net.eval()
-        from ..wordpiece import WordPieceTokenizer
-
-        if isinstance(tokenizer, WordPieceTokenizer):
-            net.save_pretrained(out / "model", tokenizer=tokenizer)  # type: ignore[operator]
-        else:
-            import warnings
-
-            net.save_pretrained(out / "model")  # type: ignore[operator]
-            warnings.warn(
-                f"{out / 'model'} holds the model without tokenizer files: they are BERT's "
-                f"(WordPiece), and the shards' tokenizer is a {type(tokenizer).__name__}; "
-                "its tokenizer.json is in the shard directory",
-                stacklevel=2,
-            )
+        net.save_pretrained(out / "model", tokenizer=tokenizer)  # type: ignore[operator]
         log.plot()
     if world.owns_group:  # every rank at once, after rank 0's export: a process that exits
         # with its group alive can abort in the group's teardown (seen with gloo)
