@@ -41,6 +41,27 @@ def test_train_and_tokenize(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert "bytes/token" in capsys.readouterr().out
 
 
+def test_tokenize_frames_with_a_bpe_template(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A BPE model directory's tokenizer.json frames each line as the model saw its rows;
+    --no-special-tokens gives the bare ids."""
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("hello world\nhello there\n" * 50, encoding="utf-8")
+    tok = lexforge.Tokenizer.train_bpe(corpus, vocab_size=270, special_tokens=["[CLS]", "[SEP]"])
+    framed = tok.with_template("[CLS]", "[SEP]")
+    framed.save(tmp_path / "framed.json")
+    capsys.readouterr()
+    assert main(["tokenize", "--tokenizer", str(tmp_path / "framed.json"), str(corpus)]) == 0
+    rows = [[int(x) for x in line.split()] for line in capsys.readouterr().out.splitlines()]
+    assert rows[:2] == [framed.encode("hello world\n"), framed.encode("hello there\n")]
+    assert rows[0][0] == 0 and rows[0][-1] == 1
+    argv = ["tokenize", "--tokenizer", str(tmp_path / "framed.json"), "--no-special-tokens"]
+    assert main([*argv, str(corpus)]) == 0
+    bare = [[int(x) for x in line.split()] for line in capsys.readouterr().out.splitlines()]
+    assert bare[0] == tok.encode("hello world\n") == rows[0][1:-1]
+
+
 def test_train_a_wordpiece_tokenizer(tmp_path: Path) -> None:
     """``--model wordpiece`` trains what the Python API trains (its own tests hold it to the
     reference trainer), in either file format; the file loads in HF tokenizers with the

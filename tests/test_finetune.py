@@ -175,6 +175,25 @@ def _bpe() -> Any:
     return lf.Tokenizer.train_bpe(texts=["the film was superb"] * 4, vocab_size=260)
 
 
+def test_a_bpe_checkpoint_is_refused_with_the_way_out(tmp_path: Path) -> None:
+    """A BERT pretrained with a byte-level BPE exports a tokenizer transformers reads, but
+    lexforge's fine-tuning takes WordPiece only: said before anything runs."""
+    import lexforge as lf
+    from lexforge.model import BertConfig, BertForMaskedLM
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok = lf.Tokenizer.train_bpe(texts=["the film was superb"] * 4, vocab_size=270,
+                                 special_tokens=specials)  # fmt: skip
+    BertForMaskedLM(BertConfig.preset("tiny", vocab_size=tok.vocab_size)).save_pretrained(
+        tmp_path / "bpe-model", tokenizer=tok
+    )
+    train = _write_csv(tmp_path / "train.csv", 16, seed=1)
+    with pytest.raises(ConfigError, match=r"WordPiece tokenizers only.*AutoModelFor"):
+        finetune(tmp_path / "bpe-model", train, text_column="review", label_column="sentiment",
+                 out_dir=tmp_path / "out", progress=False)  # fmt: skip
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_rerun_into_the_same_folder_starts_its_own_log(checkpoint: Path, tmp_path: Path) -> None:
     train = _write_csv(tmp_path / "train.csv", 40, seed=1, columns=("text", "label"))
     out = tmp_path / "run"

@@ -83,8 +83,9 @@ def _train_tokenizer(args: argparse.Namespace) -> int:
 def _tokenize(args: argparse.Namespace) -> int:
     """One line of ids per input line (lines end at "\n" only, kept as part of the line), or
     per record of a records file (JSON Lines, JSON, csv, tsv, Parquet; a .gz text file is
-    decompressed). BPE: special tokens' text is encoded as plain text. WordPiece: each line
-    gets the [CLS]/[SEP] template (``--no-special-tokens`` drops it) and is never truncated
+    decompressed). BPE: special tokens' text is encoded as plain text. Each line gets the
+    tokenizer's template, if it has one ([CLS]/[SEP] for WordPiece and for a BPE model
+    directory's tokenizer.json; ``--no-special-tokens`` drops it), and is never truncated
     or padded. ``--count`` counts exactly the tokens the default mode prints."""
     from lexforge._corpus_files import corpus_format, record_texts
     from lexforge.bpe import BpeTokenizer
@@ -117,7 +118,10 @@ def _tokenize(args: argparse.Namespace) -> int:
         lines += [part + "\n" for part in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
     start = time.perf_counter()
     if isinstance(tok, BpeTokenizer):
-        rows = tok.encode_batch(lines, disallowed_special=(), num_threads=args.threads)
+        rows = tok.encode_batch(
+            lines, disallowed_special=(), num_threads=args.threads,
+            add_special_tokens=not args.no_special_tokens,
+        )  # fmt: skip
     else:
         rows = tok.encode_batch(
             lines,
@@ -483,7 +487,7 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument(
         "--no-special-tokens",
         action="store_true",
-        help="WordPiece: leave out the [CLS]/[SEP] each line gets by default",
+        help="leave out the [CLS]/[SEP] each line gets by default (WordPiece, framed BPE)",
     )
     k.add_argument("--threads", type=int, default=None)
     k.set_defaults(func=_tokenize)

@@ -244,6 +244,12 @@ def prepare(
             "no tokenizer: pass tokenizer=, or a checkpoint directory with tokenizer.json or "
             "vocab.txt"
         )
+    if not isinstance(tok, WordPieceTokenizer):
+        raise ConfigError(
+            f"fine-tuning takes WordPiece tokenizers only, and this checkpoint's is a "
+            f"{type(tok).__name__}; its model loads in transformers "
+            "(AutoModelForSequenceClassification.from_pretrained(dir)), which fine-tunes it"
+        )
     if tok.vocab_size != head.config.vocab_size:
         raise ConfigError(
             f"the tokenizer has {tok.vocab_size} tokens, the model {head.config.vocab_size}"
