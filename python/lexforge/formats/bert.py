@@ -138,6 +138,19 @@ def _fail(path: Path, where: str, problem: str) -> TokenizerFormatError:
     return TokenizerFormatError(f"{path}: {where}: {problem}")
 
 
+def token_and_id(path: Path, where: str, value: Any) -> tuple[str, int]:
+    """A post-processor's ``[token, id]`` (BertProcessing's, RobertaProcessing's), checked."""
+    if not (
+        isinstance(value, list)
+        and len(value) == 2
+        and isinstance(value[0], str)
+        and isinstance(value[1], int)
+        and not isinstance(value[1], bool)
+    ):
+        raise _fail(path, where, f"must be [token, id], got {value!r}")
+    return value[0], value[1]
+
+
 def parse_template(
     path: Path, post: Any, ids: dict[str, int], where: str
 ) -> tuple[TemplateSpec, TemplateSpec]:
@@ -146,15 +159,7 @@ def parse_template(
         return [("A", 0, 0)], [("A", 0, 0), ("B", 0, 1)]
     if kind == "BertProcessing":
         for key in ("cls", "sep"):
-            pair = post.get(key)
-            if not (
-                isinstance(pair, list)
-                and len(pair) == 2
-                and isinstance(pair[0], str)
-                and isinstance(pair[1], int)
-                and not isinstance(pair[1], bool)
-            ):
-                raise _fail(path, f"{where}.{key}", f"must be [token, id], got {pair!r}")
+            token_and_id(path, f"{where}.{key}", post.get(key))
         (_, cls_id), (_, sep_id) = post["cls"], post["sep"]
         single = [("special", cls_id, 0), ("A", 0, 0), ("special", sep_id, 0)]
         return single, [*single, ("B", 0, 1), ("special", sep_id, 1)]

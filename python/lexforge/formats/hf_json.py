@@ -182,17 +182,12 @@ def _flag(path: Path, where: str, post: dict[str, Any], key: str) -> bool:
 
 def _special_pair(path: Path, where: str, value: Any, specials: dict[str, int]) -> int:
     """The id of RobertaProcessing's ``cls``/``sep`` (``[token, id]``), checked."""
-    if not (
-        isinstance(value, list)
-        and len(value) == 2
-        and isinstance(value[0], str)
-        and isinstance(value[1], int)
-        and not isinstance(value[1], bool)
-    ):
-        raise _fail(path, where, f"must be [token, id], got {value!r}")
-    if specials.get(value[0]) != value[1]:
+    from lexforge.formats import bert
+
+    token, tid = bert.token_and_id(path, where, value)
+    if specials.get(token) != tid:
         raise _fail(path, where, f"{value!r} is not one of added_tokens (special tokens)")
-    return value[1]
+    return tid
 
 
 def _template(path: Path, where: str, post: dict[str, Any], specials: dict[str, int]) -> Template:
