@@ -234,7 +234,9 @@ def _check_trained_mlm(model: nn.Module) -> None:
 def fill_mask(
     model: nn.Module, text: str, *, tokenizer: Any = None, top_k: int = 5
 ) -> list[list[tuple[str, float]]]:
-    """The ``top_k`` tokens (and probabilities) for each ``[MASK]`` in ``text``. Raises
+    """The ``top_k`` tokens (and probabilities) for each ``[MASK]`` (or ``<mask>``) in
+    ``text``: WordPiece tokens as in the vocabulary (``"##s"``), byte-level BPE ones as the
+    text they decode to (``" Paris"``, with its space; U+FFFD for part of a character). Raises
     ``CheckpointError`` for a model whose MLM head ``from_pretrained`` left freshly
     initialised because the checkpoint is another task's; warns for an encoder-only one."""
     if not isinstance(text, str):
