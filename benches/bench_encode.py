@@ -105,13 +105,6 @@ def main() -> None:
         )
         rows.append(("lexforge", f"encode_batch(num_threads={args.threads})", nbytes / t))
         t, _ = best_of(
-            lambda: ours.encode_batch(
-                docs, disallowed_special=(), num_threads=args.threads, return_tensors="np"
-            ),
-            args.repeat,
-        )
-        rows.append(("lexforge", f"encode_batch(num_threads={args.threads}, np)", nbytes / t))
-        t, _ = best_of(
             lambda: ours.encode_batch_flat(docs, disallowed_special=(), num_threads=args.threads),
             args.repeat,
         )

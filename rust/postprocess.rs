@@ -25,6 +25,13 @@ impl Seq {
         self.ids.is_empty()
     }
 
+    /// Empties it, keeping its memory.
+    pub fn clear(&mut self) {
+        self.ids.clear();
+        self.offsets.clear();
+        self.words.clear();
+    }
+
     fn slice(&self, start: usize, end: usize) -> Seq {
         Seq {
             ids: self.ids[start..end].to_vec(),

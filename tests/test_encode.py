@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lexforge as lf
-from lexforge.errors import EncodingError, SpecialTokenError, TokenIdError
+from lexforge.errors import ConfigError, EncodingError, SpecialTokenError, TokenIdError
 from lexforge.reference import ReferenceBPE
 
 SPECIALS = ["<|endoftext|>", "<|pad|>"]
@@ -104,10 +104,15 @@ def test_batches_match_single_calls_for_any_thread_count(tok: lf.Tokenizer, wiki
     single = [tok.encode(t) for t in texts]
     for threads in (1, 2, 4):
         assert tok.encode_batch(texts, num_threads=threads) == single
-    arrays = tok.encode_batch(texts, return_tensors="np")
-    assert all(
-        a.dtype == np.uint32 and a.tolist() == s for a, s in zip(arrays, single, strict=True)
-    )
+    # as model inputs: padded int64 arrays whose real tokens are the same ids
+    with pytest.raises(ConfigError, match="padding=True"):
+        tok.encode_batch(texts, return_tensors="np")
+    batch = tok.encode_batch(texts[:200], return_tensors="np", padding=True, pad_token_id=0)
+    assert batch["input_ids"].dtype == np.int64
+    mask = batch["attention_mask"].astype(bool)
+    assert [row[m].tolist() for row, m in zip(batch["input_ids"], mask, strict=True)] == single[
+        :200
+    ]
     flat, cu = tok.encode_batch_flat(texts)
     assert flat.dtype == np.uint32 and cu.dtype == np.int64 and len(cu) == len(texts) + 1
     assert [flat[cu[i] : cu[i + 1]].tolist() for i in range(len(texts))] == single

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 import lexforge as lf
 from lexforge import datasets
 from lexforge.errors import SpecialTokenError
+from test_wordpiece import assert_same, hf_rows
 
 tiktoken = pytest.importorskip("tiktoken")
 hf = pytest.importorskip("tokenizers")
@@ -246,10 +247,17 @@ MASKED = [
 
 
 @pytest.fixture(scope="module")
-def framed(corpus: list[str]) -> lf.BpeTokenizer:
-    """A BPE trained here, framed as BERT frames text, its [MASK] taking the space before."""
-    tok = lf.Tokenizer.train_bpe(texts=corpus[:4000], vocab_size=2000, special_tokens=BERT_SPECIALS)
-    return tok.with_template("[CLS]", "[SEP]", lstrip=["[MASK]"])
+def unframed(corpus: list[str]) -> lf.BpeTokenizer:
+    """A BPE trained here with BERT's special tokens, no template."""
+    return lf.Tokenizer.train_bpe(  # type: ignore[return-value]
+        texts=corpus[:4000], vocab_size=2000, special_tokens=BERT_SPECIALS
+    )
+
+
+@pytest.fixture(scope="module")
+def framed(unframed: lf.BpeTokenizer) -> lf.BpeTokenizer:
+    """``unframed`` framed as BERT frames text, its [MASK] taking the space before."""
+    return unframed.with_template("[CLS]", "[SEP]", lstrip=["[MASK]"])
 
 
 def test_template_and_lstrip_match_hf(
@@ -271,7 +279,6 @@ def test_template_and_lstrip_match_hf(
     plain = [t for t in texts if "[" not in t and "<|" not in t]
     want_ids = [e.ids for e in theirs.encode_batch(plain)]
     assert framed.encode_batch(plain) == want_ids
-    assert [a.tolist() for a in framed.encode_batch(plain, return_tensors="np")] == want_ids
     flat, cu = framed.encode_batch_flat(plain)
     assert [flat[cu[i] : cu[i + 1]].tolist() for i in range(len(plain))] == want_ids
     assert [framed.encode_to_numpy(t).tolist() for t in plain[:20]] == want_ids[:20]
@@ -290,6 +297,48 @@ def test_template_and_lstrip_match_hf(
     # a format with no place for them says so
     with pytest.warns(UserWarning, match="template.*lstrip"):
         again.save(tmp_path / "ranks.tiktoken", format="tiktoken")
+
+
+@pytest.mark.parametrize("framing", ["template", "none"])
+def test_model_input_batches_match_hf(
+    framing: str, framed: lf.BpeTokenizer, unframed: lf.BpeTokenizer, corpus: list[str],
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """BPE batches as model inputs, every field as HF's: pairs (framed [CLS] A [SEP] B
+    [SEP], or back to back without a template), each truncation strategy on both sides,
+    stride windows, padding; offsets trimmed with a template, whole spans without."""
+    tok = framed if framing == "template" else unframed
+    tok.save(tmp_path / "tokenizer.json")
+    theirs = hf.Tokenizer.from_file(str(tmp_path / "tokenizer.json"))
+    texts = [*TRICKY, *MASKED, *corpus[4300:4500]]
+    questions = [t[:40] for t in texts]
+    contexts = texts[::-1]
+    kw: dict[str, Any] = {"allowed_special": "all"}
+    assert_same(tok, theirs, texts, None, padding=True, **kw)
+    assert_same(tok, theirs, questions, contexts, padding=True, **kw)
+    for strategy in ("longest_first", "only_first", "only_second"):
+        # the sequence that is not cut leaves room for the other: at most 15 tokens
+        short = [i for i, q in enumerate(questions) if len(tok.encode(q, **kw)) <= 15]
+        q, c = [questions[i] for i in short], [contexts[i] for i in short]
+        a, b = (q, c) if strategy != "only_first" else (c, q)
+        for side in ("right", "left"):
+            assert_same(
+                tok, theirs, a, b, max_length=40, truncation=strategy, padding="max_length",
+                truncation_side=side, padding_side=side, **kw,
+            )  # fmt: skip
+    docs = [" ".join(corpus[i : i + 6]) for i in range(4500, 4800, 6)]
+    for stride in (0, 7):
+        windows = {"max_length": 48, "stride": stride, "return_overflowing_tokens": True}
+        assert_same(tok, theirs, docs, None, truncation=True, padding=True, **windows, **kw)
+        assert_same(tok, theirs, q[: len(docs)], docs[: len(q)], truncation="only_second",
+                    padding=True, **windows, **kw)  # fmt: skip
+    # id lists, one text with a pair, and padding on the lists: the same rows
+    rows = tok.encode_batch(questions, contexts, max_length=40, truncation=True, **kw)
+    assert rows == [e.ids for e in hf_rows(theirs, questions, contexts, max_length=40,
+                                           truncation=True)]  # fmt: skip
+    assert tok.encode(questions[-1], contexts[-1], allowed_special="all") == (
+        theirs.encode(questions[-1], contexts[-1]).ids
+    )
 
 
 @pytest.mark.parametrize("kind", ["roberta", "sequence"])

@@ -90,7 +90,7 @@ def hf_rows(theirs: Any, texts: list[str], pairs: list[str] | None, **kw: Any) -
 
 
 def assert_same(
-    ours: lf.WordPieceTokenizer, theirs: Any, texts: list[str], pairs: list[str] | None, **kw: Any
+    ours: lf.Tokenizer, theirs: Any, texts: list[str], pairs: list[str] | None, **kw: Any
 ) -> None:
     got = ours.encode_batch(
         texts,

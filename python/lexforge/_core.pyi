@@ -64,7 +64,38 @@ class Bpe:
         text: str,
         allowed: Sequence[int] | None = None,
         disallowed: Sequence[int] | None = None,
+        trim: bool | None = None,
     ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]]: ...
+    def encode_batch_lists(
+        self,
+        texts: Sequence[str],
+        pairs: Sequence[str] | None = None,
+        allowed: Sequence[int] | None = None,
+        disallowed: Sequence[int] | None = None,
+        template: tuple[Sequence[tuple[str, int, int]], Sequence[tuple[str, int, int]]]
+        | None = None,
+        add_special_tokens: bool = True,
+        truncation: tuple[int, str, int, str] | None = None,
+        padding: tuple[int | None, int | None, int, int, str] | None = None,
+        overflow: bool = False,
+        num_threads: int | None = None,
+    ) -> tuple[list[list[int]], list[int]]: ...
+    def encode_batch_arrays(
+        self,
+        texts: Sequence[str],
+        fields: Sequence[str],
+        pairs: Sequence[str] | None = None,
+        allowed: Sequence[int] | None = None,
+        disallowed: Sequence[int] | None = None,
+        template: tuple[Sequence[tuple[str, int, int]], Sequence[tuple[str, int, int]]]
+        | None = None,
+        add_special_tokens: bool = True,
+        truncation: tuple[int, str, int, str] | None = None,
+        padding: tuple[int | None, int | None, int, int, str] | None = None,
+        overflow: bool = False,
+        trim: bool | None = None,
+        num_threads: int | None = None,
+    ) -> dict[str, npt.NDArray[np.int64]]: ...
     def encode_bytes(
         self,
         data: bytes,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import operator
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -16,6 +16,7 @@ __all__ = [
     "Padding",
     "Truncation",
     "check_int",
+    "model_inputs",
     "padding_option",
     "truncation_option",
 ]
@@ -255,3 +256,61 @@ def check_int(name: str, value: Any, least: int = 0, most: int | None = None) ->
     if most is not None and number > most:
         raise ConfigError(f"{name} must be at most {most:,}, got {number:,}")
     return number
+
+
+def model_inputs(
+    lists: Callable[..., tuple[list[list[int]], list[int]]],
+    arrays: Callable[..., dict[str, Any]],
+    texts: Sequence[str],
+    pairs: Sequence[str] | None,
+    *,
+    truncation: Truncation | None,
+    padding: Padding | None,
+    overflow: bool,
+    return_tensors: str | None,
+    special_tokens_mask: bool,
+    word_ids: bool,
+    offsets: bool,
+) -> list[list[int]] | BatchEncoding:
+    """A batch through a tokenizer core: ``lists(texts, pairs, truncation, padding,
+    overflow)`` gives the id lists, ``arrays(texts, fields, pairs, truncation, padding,
+    overflow)`` the arrays of the named fields (the two ``encode_batch_*`` methods of the
+    cores, options already bound). Checks the texts, names a text the core cannot take."""
+    from lexforge.tokenizer import bad_text
+
+    if isinstance(texts, str):
+        raise TypeError("encode_batch takes a sequence of texts; for one text use encode()")
+    if isinstance(pairs, str):
+        raise TypeError(
+            "pairs must be a sequence of second texts (one per text), not one str; "
+            "wrap it in a list"
+        )
+    if pairs is not None and len(pairs) != len(texts):
+        raise ConfigError(
+            f"got {len(texts)} texts but {len(pairs)} pairs; pass one second text per text"
+        )
+    if return_tensors not in (None, "np", "pt"):
+        raise ConfigError(f"return_tensors must be None, 'np' or 'pt', got {return_tensors!r}")
+    texts_list, pairs_list = list(texts), None if pairs is None else list(pairs)
+    core_trunc = None if truncation is None else truncation.as_core()
+    core_pad = None if padding is None else padding.as_core()
+    try:
+        if return_tensors is None:
+            ids, _ = lists(texts_list, pairs_list, core_trunc, core_pad, overflow)
+            return ids
+        fields = ["input_ids", "token_type_ids", "attention_mask"]
+        fields += [
+            name
+            for name, wanted in [
+                ("special_tokens_mask", special_tokens_mask),
+                ("word_ids", word_ids),
+                ("offsets", offsets),
+            ]
+            if wanted
+        ]
+        out = arrays(texts_list, fields, pairs_list, core_trunc, core_pad, overflow)
+    except UnicodeEncodeError as e:
+        raise bad_text(e, texts=texts_list, pairs=pairs_list) from None
+    if not overflow:
+        del out["overflow_to_sample_mapping"]
+    return as_tensors(out, return_tensors)

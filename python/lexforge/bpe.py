@@ -13,12 +13,19 @@ from __future__ import annotations
 import warnings
 from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 from lexforge._core import Bpe
-from lexforge.batch import MAX_THREADS, check_int
+from lexforge.batch import (
+    MAX_THREADS,
+    BatchEncoding,
+    check_int,
+    model_inputs,
+    padding_option,
+    truncation_option,
+)
 from lexforge.errors import ConfigError
-from lexforge.formats import WHITE_SPACE, gpt2, hf_json, tiktoken
+from lexforge.formats import gpt2, hf_json, tiktoken
 from lexforge.tokenizer import Tokenizer, as_ids, bad_ids, bad_text
 from lexforge.training import PathLike
 
@@ -58,7 +65,6 @@ class BpeTokenizer(Tokenizer):
         self._special_index = {text: i for i, (text, _) in enumerate(core.specials())}
         # HF's ByteLevel post-processor with trim_offsets: spans without their spaces
         self._offsets = offsets
-        self._spaces: tuple[Any, Any, Any] | None = None
 
     def save(self, path: PathLike, *, format: Literal["hf", "gpt2", "tiktoken"] = "hf") -> None:
         """Saves the tokenizer: ``"hf"`` writes ``tokenizer.json`` (loads in HF
@@ -196,14 +202,17 @@ class BpeTokenizer(Tokenizer):
     def encode(
         self,
         text: str,
+        pair: str | None = None,
         *,
         allowed_special: SpecialSet = frozenset(),
         disallowed_special: SpecialSet = "all",
         add_special_tokens: bool = True,
     ) -> list[int]:
-        """Encodes one text to a list of ids.
+        """Encodes one text (or a pair) to a list of ids.
 
         Args:
+            pair: a second text; the pair is framed by the template as HF frames it
+                (``[CLS] A [SEP] B [SEP]``), or without a template put back to back.
             allowed_special: special tokens to encode as such (``"all"`` for every one).
             disallowed_special: special tokens whose text raises :class:`SpecialTokenError`
                 if found (default ``"all"``: every special not allowed; a set named
@@ -219,6 +228,19 @@ class BpeTokenizer(Tokenizer):
                 encode method and batch here; the message names where.
         """
         policy = self._policy(allowed_special, disallowed_special)
+        if pair is not None:
+            if not isinstance(text, str) or not isinstance(pair, str):
+                raise TypeError(
+                    "encode takes a str and an optional str pair; for many, encode_batch"
+                )
+            try:
+                rows, _ = self._core.encode_batch_lists(
+                    [text], [pair], *policy, self._template_arg(), add_special_tokens,
+                    num_threads=1,
+                )  # fmt: skip
+                return rows[0]
+            except UnicodeEncodeError as e:
+                raise bad_text(e, text=text, pair=pair) from None
         try:
             return self._framed(self._core.encode(text, *policy), add_special_tokens)
         except UnicodeEncodeError as e:
@@ -263,11 +285,9 @@ class BpeTokenizer(Tokenizer):
         span (0, 0), as in HF."""
         policy = self._policy(allowed_special, disallowed_special)
         try:
-            ids, offsets = self._core.encode_with_offsets(text, *policy)
+            ids, offsets = self._core.encode_with_offsets(text, *policy, self._trim())
         except UnicodeEncodeError as e:
             raise bad_text(e) from None
-        if self._offsets is not None and self._offsets.trim and len(ids):
-            offsets = self._trimmed(ids, offsets)
         if self._template is not None and add_special_tokens:
             import numpy as np
 
@@ -291,73 +311,34 @@ class BpeTokenizer(Tokenizer):
         int64 (n,), words numbered from 0 in the order of the text, a word being a piece the
         pattern cuts (``" world"``, ``","``) or a special token found in the text; -1 for
         the template's tokens."""
-        import numpy as np
-
-        from lexforge._core import pretokenize
-
         policy = self._policy(allowed_special, disallowed_special)
         try:
-            ids, offsets = self._core.encode_with_offsets(text, *policy)
+            words = self._core.encode_batch_arrays(
+                [text], ["word_ids"], None, *policy, self._template_arg(), add_special_tokens,
+                num_threads=1,
+            )["word_ids"][0]  # fmt: skip
         except UnicodeEncodeError as e:
             raise bad_text(e) from None
-        special = set(self._specials.values())
-        words = np.empty(len(ids), np.int64)
-        word, start, previous = -1, 0, -1  # start: where the current stretch of text began
-        piece_starts: set[int] = set()
-        for k, (tid, (a, b)) in enumerate(zip(ids.tolist(), offsets.tolist(), strict=True)):
-            if tid in special:
-                word += 1
-                words[k], start, previous = word, b, -1
-                piece_starts = set()
-                continue
-            if not piece_starts:  # the pieces of the text up to the next special token
-                end = next(
-                    (offsets[j][0] for j in range(k, len(ids)) if int(ids[j]) in special),
-                    len(text),
-                )
-                at = start
-                for piece in pretokenize(self._core.pattern, text[start:end]):
-                    piece_starts.add(at)
-                    at += len(piece)
-            if a in piece_starts and a != previous:
-                word += 1
-            words[k], previous = word, a
-        if self._template is not None and add_special_tokens:
-            t = self._template
-            words = np.concatenate(
-                [np.full(len(t.prefix), -1, np.int64), words, np.full(len(t.suffix), -1, np.int64)]
-            )
-        return words
+        return words  # type: ignore[no-any-return]
 
-    def _trimmed(self, ids: Any, offsets: Any) -> Any:
-        """HF's ByteLevel ``trim_offsets``: a span starts after its token's leading spaces
-        and ends before its trailing ones (never crossing), except the one space a
-        prefix-adding post-processor put before the first token. A special token that
-        takes the whitespace before it (lstrip) starts after that whitespace."""
-        import numpy as np
+    def _trim(self) -> bool | None:
+        """The core's offset trimming: None (spans as encoded), else HF's ByteLevel
+        ``trim_offsets`` with this ``add_prefix_space``."""
+        if self._offsets is None or not self._offsets.trim:
+            return None
+        return self._offsets.add_prefix_space
 
-        if self._spaces is None:  # leading and trailing spaces of every id, once
-            size = self.vocab_size
-            lead, trail = np.zeros(size, np.int64), np.zeros(size, np.int64)
-            length = np.full(size, -1, np.int64)  # the text's length, for lstrip specials
-            for token, i in self._core.vocab():  # in the byte-level alphabet only Ġ is one
-                lead[i] = len(token) - len(token.lstrip(b" "))
-                trail[i] = len(token) - len(token.rstrip(b" "))
-            for text, i in self._specials.items():  # a special token is plain text
-                lead[i] = len(text) - len(text.lstrip(WHITE_SPACE))
-                trail[i] = len(text) - len(text.rstrip(WHITE_SPACE))
-                if i in self._lstrip:
-                    length[i] = len(text)
-            self._spaces = (lead, trail, length)
-        lead, trail, length = (a[ids.astype(np.int64)] for a in self._spaces)
-        start, end = offsets[:, 0].copy(), offsets[:, 1].copy()
-        lead = np.where(length >= 0, lead + (end - start) - length, lead)
-        first = (np.arange(len(ids)) == 0) | (start == 0)
-        if self._offsets is not None and self._offsets.add_prefix_space:
-            lead = np.where(first & (lead == 1), 0, lead)
-        start = np.where(lead > 0, np.minimum(start + lead, end), start)
-        end = np.where((trail > 0) & (end >= trail), np.maximum(end - trail, start), end)
-        return np.stack([start, end], axis=1)
+    def _template_arg(self) -> tuple[list[hf_json.Piece], list[hf_json.Piece]] | None:
+        if self._template is None:
+            return None
+        return list(self._template.single), list(self._template.pair)
+
+    def _pad_id(self) -> int | None:
+        """The id of the padding token (``[PAD]``, ``<pad>`` or ``<|pad|>``), if any."""
+        return next(
+            (self._specials[t] for t in ("[PAD]", "<pad>", "<|pad|>") if t in self._specials),
+            None,
+        )
 
     def encode_bytes(
         self,
@@ -379,59 +360,136 @@ class BpeTokenizer(Tokenizer):
     def encode_batch(
         self,
         texts: Sequence[str],
+        pairs: Sequence[str] | None = ...,
         *,
         allowed_special: SpecialSet = ...,
         disallowed_special: SpecialSet = ...,
-        num_threads: int | None = ...,
-        return_tensors: None = ...,
         add_special_tokens: bool = ...,
+        max_length: int | None = ...,
+        truncation: bool | str = ...,
+        padding: bool | str = ...,
+        stride: int = ...,
+        truncation_side: str = ...,
+        padding_side: str = ...,
+        pad_to_multiple_of: int | None = ...,
+        pad_token_id: int | None = ...,
+        return_tensors: None = ...,
+        return_special_tokens_mask: bool = ...,
+        return_word_ids: bool = ...,
+        return_offsets: bool = ...,
+        return_overflowing_tokens: bool = ...,
+        num_threads: int | None = ...,
     ) -> list[list[int]]: ...
     @overload
     def encode_batch(
         self,
         texts: Sequence[str],
+        pairs: Sequence[str] | None = ...,
         *,
         allowed_special: SpecialSet = ...,
         disallowed_special: SpecialSet = ...,
-        num_threads: int | None = ...,
-        return_tensors: Literal["np"],
         add_special_tokens: bool = ...,
-    ) -> list[npt.NDArray[np.uint32]]: ...
+        max_length: int | None = ...,
+        truncation: bool | str = ...,
+        padding: bool | str = ...,
+        stride: int = ...,
+        truncation_side: str = ...,
+        padding_side: str = ...,
+        pad_to_multiple_of: int | None = ...,
+        pad_token_id: int | None = ...,
+        return_tensors: Literal["np", "pt"],
+        return_special_tokens_mask: bool = ...,
+        return_word_ids: bool = ...,
+        return_offsets: bool = ...,
+        return_overflowing_tokens: bool = ...,
+        num_threads: int | None = ...,
+    ) -> BatchEncoding: ...
     def encode_batch(
         self,
         texts: Sequence[str],
+        pairs: Sequence[str] | None = None,
         *,
         allowed_special: SpecialSet = frozenset(),
         disallowed_special: SpecialSet = "all",
-        num_threads: int | None = None,
-        return_tensors: Literal["np"] | None = None,
         add_special_tokens: bool = True,
-    ) -> list[list[int]] | list[npt.NDArray[np.uint32]]:
-        """Encodes many texts in parallel with the GIL released.
+        max_length: int | None = None,
+        truncation: bool | str = False,
+        padding: bool | str = False,
+        stride: int = 0,
+        truncation_side: str = "right",
+        padding_side: str = "right",
+        pad_to_multiple_of: int | None = None,
+        pad_token_id: int | None = None,
+        return_tensors: Literal["np", "pt"] | None = None,
+        return_special_tokens_mask: bool = False,
+        return_word_ids: bool = False,
+        return_offsets: bool = False,
+        return_overflowing_tokens: bool = False,
+        num_threads: int | None = None,
+    ) -> list[list[int]] | BatchEncoding:
+        """Encodes many texts (or pairs ``texts[i], pairs[i]``) in parallel with the GIL
+        released; results do not depend on ``num_threads`` (default
+        ``LEXFORGE_NUM_THREADS`` or all cores).
 
-        Returns a list of id lists, or with ``return_tensors="np"`` a list of uint32 arrays.
-        ``num_threads`` defaults to ``LEXFORGE_NUM_THREADS`` or all cores; results do not
-        depend on it.
+        With ``return_tensors=None``: a list of id lists, one per row, each framed by the
+        template (see :meth:`with_template`) unless ``add_special_tokens=False``. With
+        ``"np"`` or ``"pt"``: a :class:`~lexforge.batch.BatchEncoding` of int64 arrays of
+        shape (rows, length), ``input_ids``, ``token_type_ids`` (0 for the first text, 1
+        for the pair), ``attention_mask`` and the fields the ``return_*`` flags ask for;
+        offsets are character spans trimmed of their spaces as HF's ``trim_offsets`` does
+        when the tokenizer has a template. For ragged NumPy ids without padding, use
+        :meth:`encode_batch_flat`.
+
+        The truncation and padding options are HF's, as for
+        :meth:`lexforge.wordpiece.WordPieceTokenizer.encode_batch`:
+        ``truncation`` True (``"longest_first"``), ``"only_first"`` or ``"only_second"``
+        cuts rows to ``max_length`` (with ``return_overflowing_tokens``, the rest becomes
+        windows sharing ``stride`` tokens); ``padding`` True/``"longest"`` or
+        ``"max_length"`` pads with ``pad_token_id`` (default: the id of ``[PAD]``,
+        ``<pad>`` or ``<|pad|>``).
+
+        Raises:
+            ConfigError: impossible truncation, bad option values, rows of different
+                lengths for arrays without padding, no padding token.
+            SpecialTokenError, EncodingError: as :meth:`encode`; the message names the text.
         """
-        if isinstance(texts, str):
-            raise TypeError("encode_batch takes a sequence of texts; for one text use encode()")
-        if return_tensors not in (None, "np"):
-            raise ValueError(f"return_tensors must be None or 'np', got {return_tensors!r}")
         if num_threads is not None:
             check_int("num_threads", num_threads, most=MAX_THREADS)
         allowed, disallowed = self._policy(allowed_special, disallowed_special)
-        batch = list(texts)
-        try:
-            rows = self._core.encode_batch(
-                batch, allowed, disallowed, num_threads, return_tensors == "np"
-            )
-        except UnicodeEncodeError as e:
-            raise bad_text(e, texts=batch) from None
-        if self._template is None or not add_special_tokens:
-            return rows
-        if return_tensors == "np":
-            return [self._framed_array(r, True) for r in rows]
-        return [self._framed(r, True) for r in rows]  # type: ignore[arg-type]
+        trunc = truncation_option(truncation, max_length, stride, truncation_side)
+        pad = None
+        if padding is not False:
+            pad_id = self._pad_id() if pad_token_id is None else pad_token_id
+            pad = padding_option(padding, max_length, pad_to_multiple_of, padding_side, pad_id)
+            if pad is not None and pad.pad_id >= self.vocab_size:
+                raise ConfigError(
+                    f"pad_token_id={pad.pad_id} is not in the vocabulary (0..{self.vocab_size - 1})"
+                )
+        plain = pairs is None and trunc is None and pad is None and not return_overflowing_tokens
+        if plain and return_tensors is None and not isinstance(texts, str):
+            batch = list(texts)  # the fast path: no rows to build
+            try:
+                rows = self._core.encode_batch(batch, allowed, disallowed, num_threads, False)
+            except UnicodeEncodeError as e:
+                raise bad_text(e, texts=batch) from None
+            lists = cast("list[list[int]]", rows)
+            if self._template is None or not add_special_tokens:
+                return lists
+            return [self._framed(r, True) for r in lists]
+        core, template, trim = self._core, self._template_arg(), self._trim()
+        return model_inputs(
+            lambda t, p, trunc, pad, overflow: core.encode_batch_lists(
+                t, p, allowed, disallowed, template, add_special_tokens, trunc, pad, overflow,
+                num_threads,
+            ),
+            lambda t, f, p, trunc, pad, overflow: core.encode_batch_arrays(
+                t, f, p, allowed, disallowed, template, add_special_tokens, trunc, pad,
+                overflow, trim, num_threads,
+            ),
+            texts, pairs, truncation=trunc, padding=pad, overflow=return_overflowing_tokens,
+            return_tensors=return_tensors, special_tokens_mask=return_special_tokens_mask,
+            word_ids=return_word_ids, offsets=return_offsets,
+        )  # fmt: skip
 
     def encode_batch_flat(
         self,

@@ -20,8 +20,8 @@ from lexforge.batch import (
     BatchEncoding,
     Padding,
     Truncation,
-    as_tensors,
     check_int,
+    model_inputs,
     padding_option,
     truncation_option,
 )
@@ -206,19 +206,8 @@ class WordPieceTokenizer(Tokenizer):
                 different lengths for arrays without padding, bad option values.
             EncodingError: a text holds a lone surrogate (no UTF-8 form); names which.
         """
-        if isinstance(texts, str):
-            raise TypeError("encode_batch takes a sequence of texts; for one text use encode()")
         if num_threads is not None:
             check_int("num_threads", num_threads, most=MAX_THREADS)
-        if isinstance(pairs, str):
-            raise TypeError(
-                "pairs must be a sequence of second texts (one per text), not one str; "
-                "wrap it in a list"
-            )
-        if pairs is not None and len(pairs) != len(texts):
-            raise ConfigError(
-                f"got {len(texts)} texts but {len(pairs)} pairs; pass one second text per text"
-            )
         if truncation is None:
             trunc = self._truncation
         else:
@@ -232,38 +221,18 @@ class WordPieceTokenizer(Tokenizer):
                 raise ConfigError(
                     f"pad_token_id={pad.pad_id} is not in the vocabulary (0..{self.vocab_size - 1})"
                 )
-        texts_list, pairs_list = list(texts), None if pairs is None else list(pairs)
-        core_trunc = None if trunc is None else trunc.as_core()
-        core_pad = None if pad is None else pad.as_core()
-        if return_tensors is None:
-            try:
-                ids, _ = self._core.encode_batch_lists(
-                    texts_list, pairs_list, add_special_tokens, core_trunc, core_pad,
-                    return_overflowing_tokens, num_threads,
-                )  # fmt: skip
-            except UnicodeEncodeError as e:
-                raise bad_text(e, texts=texts_list, pairs=pairs_list) from None
-            return ids
-        fields = ["input_ids", "token_type_ids", "attention_mask"]
-        fields += [
-            name
-            for name, wanted in [
-                ("special_tokens_mask", return_special_tokens_mask),
-                ("word_ids", return_word_ids),
-                ("offsets", return_offsets),
-            ]
-            if wanted
-        ]
-        try:
-            arrays = self._core.encode_batch_arrays(
-                texts_list, fields, pairs_list, add_special_tokens, core_trunc, core_pad,
-                return_overflowing_tokens, num_threads,
-            )  # fmt: skip
-        except UnicodeEncodeError as e:
-            raise bad_text(e, texts=texts_list, pairs=pairs_list) from None
-        if not return_overflowing_tokens:
-            del arrays["overflow_to_sample_mapping"]
-        return as_tensors(arrays, return_tensors)
+        core = self._core
+        return model_inputs(
+            lambda t, p, trunc, pad, overflow: core.encode_batch_lists(
+                t, p, add_special_tokens, trunc, pad, overflow, num_threads
+            ),
+            lambda t, f, p, trunc, pad, overflow: core.encode_batch_arrays(
+                t, f, p, add_special_tokens, trunc, pad, overflow, num_threads
+            ),
+            texts, pairs, truncation=trunc, padding=pad, overflow=return_overflowing_tokens,
+            return_tensors=return_tensors, special_tokens_mask=return_special_tokens_mask,
+            word_ids=return_word_ids, offsets=return_offsets,
+        )  # fmt: skip
 
     def encode_with_offsets(
         self, text: str, pair: str | None = None, *, add_special_tokens: bool = True

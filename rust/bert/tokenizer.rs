@@ -156,11 +156,11 @@ impl BertTokenizer {
                         let mut out = Rows::default();
                         let (mut a, mut b) = (Seq::default(), Seq::default());
                         for &i in idx {
-                            a = reset(a);
+                            a.clear();
                             self.encode_into(texts[i], &policy, cache, &mut scratch, &mut a)?;
                             let second = match pairs {
                                 Some(p) => {
-                                    b = reset(b);
+                                    b.clear();
                                     self.encode_into(p[i], &policy, cache, &mut scratch, &mut b)?;
                                     Some(&b)
                                 }
@@ -175,11 +175,4 @@ impl BertTokenizer {
         })?;
         Ok(Batch { chunks })
     }
-}
-
-fn reset(mut s: Seq) -> Seq {
-    s.ids.clear();
-    s.offsets.clear();
-    s.words.clear();
-    s
 }

@@ -5,9 +5,17 @@ use rayon::prelude::*;
 
 use super::model::BpeModel;
 use crate::cache::{PieceCache, MAX_IDS, MAX_PIECE};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::parallel;
+use crate::postprocess::{rows, Batch, Options, Rows, Seq, Template};
 use crate::special::{Policy, Segment};
+
+/// HF's ByteLevel post-processor with `trim_offsets`: a token's span leaves out its leading
+/// and trailing spaces, except the one space `add_prefix_space` put before a text.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Trim {
+    pub add_prefix_space: bool,
+}
 
 impl BpeModel {
     /// Encodes `text` under `policy`, appending ids to `out`. `text_index` only labels errors.
@@ -30,35 +38,185 @@ impl BpeModel {
 
     /// Encodes `text` with no special-token handling at all.
     pub fn encode_ordinary(&self, text: &str, out: &mut Vec<u32>) -> Result<()> {
+        self.encode_pieces(text, out, |_, _| {})
+    }
+
+    /// [`encode_ordinary`](Self::encode_ordinary), calling `piece(start, ids)` after each
+    /// pre-token with its byte offset in `text` and the ids it became.
+    #[inline]
+    fn encode_pieces(
+        &self,
+        text: &str,
+        out: &mut Vec<u32>,
+        mut piece_done: impl FnMut(usize, &[u32]),
+    ) -> Result<()> {
         let bytes = text.as_bytes();
         let mut failed = None;
         PieceCache::with(self.uid, |cache| {
             self.pretok.split(text, |start, end| {
                 let piece = &bytes[start..end];
+                let at = out.len();
                 if piece.len() > MAX_PIECE || piece.len() == 1 {
                     if let Err(e) = self.encode_piece(piece, out) {
                         failed.get_or_insert(e);
                     }
-                    return;
-                }
-                let key = PieceCache::key(piece);
-                if let Some((ids, _)) = cache.get(key) {
-                    out.reserve(MAX_IDS);
-                    for &id in ids {
-                        out.push(id); // a few pushes beat a call to memcpy
+                } else {
+                    let key = PieceCache::key(piece);
+                    if let Some((ids, _)) = cache.get(key) {
+                        out.reserve(MAX_IDS);
+                        for &id in ids {
+                            out.push(id); // a few pushes beat a call to memcpy
+                        }
+                    } else {
+                        match self.encode_piece(piece, out) {
+                            Ok(()) => cache.put(key, &out[at..], &[]),
+                            Err(e) => {
+                                failed.get_or_insert(e);
+                            }
+                        }
                     }
-                    return;
                 }
-                let at = out.len();
-                match self.encode_piece(piece, out) {
-                    Ok(()) => cache.put(key, &out[at..], &[]),
-                    Err(e) => {
-                        failed.get_or_insert(e);
-                    }
-                }
+                piece_done(start, &out[at..]);
             })
         })?;
         failed.map_or(Ok(()), Err)
+    }
+
+    /// Encodes `text` into `seq` as a model input: ids, character offsets (trimmed as
+    /// `trim` says) and word indices (a word is a pre-token, or a special token found in
+    /// the text; HF's `Encoding::word_ids`). `text_index` only labels errors.
+    pub fn encode_seq(
+        &self,
+        text: &str,
+        policy: &Policy<'_>,
+        text_index: usize,
+        trim: Option<Trim>,
+        seq: &mut Seq,
+    ) -> Result<()> {
+        policy.check(text, text_index)?;
+        let mut spans: Vec<(usize, usize)> = Vec::with_capacity(text.len() / 3 + 1);
+        let mut word = -1i32;
+        let (ids, words) = (&mut seq.ids, &mut seq.words);
+        policy.segments(text, |segment| match segment {
+            Segment::Special(id, start, end) => {
+                ids.push(id);
+                spans.push((start, end));
+                word += 1;
+                words.push(word);
+                Ok(())
+            }
+            Segment::Text(start, end) => {
+                self.encode_pieces(&text[start..end], ids, |piece_start, new| {
+                    word += 1;
+                    let mut at = start + piece_start;
+                    for &id in new {
+                        let next = at + self.id_len(id);
+                        spans.push((at, next));
+                        words.push(word);
+                        at = next;
+                    }
+                })
+            }
+        })?;
+        let to_u32 = |x: usize| {
+            u32::try_from(x).map_err(|_| {
+                Error::Config(format!(
+                    "text {text_index} is too long for offsets ({x} characters; at most 4 GiB)"
+                ))
+            })
+        };
+        let first = seq.offsets.len();
+        for (s, e) in char_spans(text.as_bytes(), spans) {
+            seq.offsets.push((to_u32(s)?, to_u32(e)?));
+        }
+        if let Some(t) = trim {
+            self.trim_offsets(&seq.ids[first..], &mut seq.offsets[first..], t);
+        }
+        Ok(())
+    }
+
+    /// HF's ByteLevel `trim_offsets` on the character `offsets` of `ids` (one text's).
+    fn trim_offsets(&self, ids: &[u32], offsets: &mut [(u32, u32)], trim: Trim) {
+        for (k, (&id, span)) in ids.iter().zip(offsets.iter_mut()).enumerate() {
+            let (start, end) = *span;
+            let (mut lead, trail) = match self.specials.text_of(id) {
+                Some(text) => {
+                    let lead = text.chars().take_while(|c| c.is_whitespace()).count() as u32;
+                    let trail = text.chars().rev().take_while(|c| c.is_whitespace()).count();
+                    match self.specials.lstrip_text(id) {
+                        // the whitespace it took comes before its own text
+                        Some(own) => {
+                            let own = own.chars().count() as u32;
+                            (lead + (end - start).saturating_sub(own), trail)
+                        }
+                        None => (lead, trail),
+                    }
+                }
+                None => {
+                    let bytes = self.token_bytes(id).unwrap_or_default();
+                    let lead = bytes.iter().take_while(|&&b| b == b' ').count() as u32;
+                    (lead, bytes.iter().rev().take_while(|&&b| b == b' ').count())
+                }
+            };
+            let trail = trail as u32;
+            if trim.add_prefix_space && (k == 0 || start == 0) && lead == 1 {
+                lead = 0;
+            }
+            let start = if lead > 0 { (start + lead).min(end) } else { start };
+            let end = if trail > 0 && end >= trail { (end - trail).max(start) } else { end };
+            *span = (start, end);
+        }
+    }
+
+    /// Model inputs for a batch: each text (or pair) encoded as [`encode_seq`]
+    /// (Self::encode_seq) does, then truncated, framed by `template` and cut into rows as
+    /// `opts` says, in parallel.
+    #[allow(clippy::too_many_arguments)]
+    pub fn encode_rows(
+        &self,
+        texts: &[&str],
+        pairs: Option<&[&str]>,
+        policy: &Policy<'_>,
+        template: &Template,
+        opts: &Options,
+        trim: Option<Trim>,
+        num_threads: Option<usize>,
+    ) -> Result<Batch> {
+        if let Some(p) = pairs {
+            if p.len() != texts.len() {
+                return Err(Error::Config(format!(
+                    "got {} texts but {} pairs; pass one second sequence per text",
+                    texts.len(),
+                    p.len()
+                )));
+            }
+        }
+        let chunks: Vec<Rows> = parallel::install(num_threads, || {
+            let chunk = parallel::chunk_len(texts.len(), 64);
+            (0..texts.len())
+                .collect::<Vec<_>>()
+                .par_chunks(chunk)
+                .map(|idx| {
+                    let mut out = Rows::default();
+                    let (mut a, mut b) = (Seq::default(), Seq::default());
+                    for &i in idx {
+                        a.clear();
+                        self.encode_seq(texts[i], policy, i, trim, &mut a)?;
+                        let second = match pairs {
+                            Some(p) => {
+                                b.clear();
+                                self.encode_seq(p[i], policy, i, trim, &mut b)?;
+                                Some(&b)
+                            }
+                            None => None,
+                        };
+                        rows(&a, second, template, opts, i as u32, &mut out)?;
+                    }
+                    Ok(out)
+                })
+                .collect::<Result<Vec<_>>>()
+        })?;
+        Ok(Batch { chunks })
     }
 
     /// Encodes arbitrary bytes. Runs of valid UTF-8 are encoded as text; each invalid
@@ -129,28 +287,33 @@ impl BpeModel {
     /// Character offsets (Python `str` indices) of each id of `text`'s encoding. A token
     /// that covers part of a multi-byte character covers that whole character.
     pub fn char_offsets(&self, text: &str, ids: &[u32]) -> Vec<(usize, usize)> {
-        let bytes = text.as_bytes();
-        let (mut p, mut c) = (0usize, 0usize); // byte p starts character number c
-        let mut char_of = |x: usize| {
-            while p < bytes.len() {
-                let len = utf8_len(bytes[p]);
-                if p + len > x {
-                    break;
-                }
-                p += len;
-                c += 1;
-            }
-            c
-        };
-        self.byte_offsets(bytes, ids, 0)
-            .into_iter()
-            .map(|(start, end)| {
-                let s = char_of(start);
-                let e = if end > start { char_of(end - 1) + 1 } else { s };
-                (s, e)
-            })
-            .collect()
+        char_spans(text.as_bytes(), self.byte_offsets(text.as_bytes(), ids, 0))
     }
+}
+
+/// Byte spans of `bytes` (in order, each starting where the one before ended or later) as
+/// character spans; a span covering part of a multi-byte character covers all of it.
+fn char_spans(bytes: &[u8], spans: Vec<(usize, usize)>) -> Vec<(usize, usize)> {
+    let (mut p, mut c) = (0usize, 0usize); // byte p starts character number c
+    let mut char_of = |x: usize| {
+        while p < bytes.len() {
+            let len = utf8_len(bytes[p]);
+            if p + len > x {
+                break;
+            }
+            p += len;
+            c += 1;
+        }
+        c
+    };
+    spans
+        .into_iter()
+        .map(|(start, end)| {
+            let s = char_of(start);
+            let e = if end > start { char_of(end - 1) + 1 } else { s };
+            (s, e)
+        })
+        .collect()
 }
 
 #[inline]
@@ -160,5 +323,82 @@ fn utf8_len(first: u8) -> usize {
         0xC0..=0xDF => 2,
         0xE0..=0xEF => 3,
         _ => 4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::postprocess::Seq;
+    use crate::pretokenize::Pretokenizer;
+    use crate::special::Selection;
+
+    /// Bytes, the merges " w" + "o", and `<m>` (id 300) that takes the space before it.
+    fn model() -> BpeModel {
+        let mut vocab: Vec<(Vec<u8>, u32)> = (0..=255u8).map(|b| (vec![b], u32::from(b))).collect();
+        let merges = vec![(b" ".to_vec(), b"w".to_vec()), (b" w".to_vec(), b"o".to_vec())];
+        vocab.push((b" w".to_vec(), 256));
+        vocab.push((b" wo".to_vec(), 257));
+        let specials = vec![("<m>".to_string(), 300)];
+        let mut m = BpeModel::from_merges(
+            vocab,
+            &merges,
+            specials,
+            Pretokenizer::new("gpt2").unwrap(),
+            false,
+        )
+        .unwrap();
+        m.set_lstrip(&[300]).unwrap();
+        m
+    }
+
+    fn seq(m: &BpeModel, text: &str, trim: Option<Trim>) -> Seq {
+        let policy = m.specials().policy(&Selection::All, &Selection::Some(vec![])).unwrap();
+        let mut s = Seq::default();
+        m.encode_seq(text, &policy, 0, trim, &mut s).unwrap();
+        s
+    }
+
+    #[test]
+    fn sequences_agree_with_ids_and_offsets() {
+        let m = model();
+        let policy = m.specials().policy(&Selection::All, &Selection::Some(vec![])).unwrap();
+        for text in ["hé wo  wo!", "x <m> wo", "<m>", "  é", ""] {
+            let s = seq(&m, text, None);
+            let mut ids = Vec::new();
+            m.encode_text(text, &policy, 0, &mut ids).unwrap();
+            assert_eq!(s.ids, ids, "{text:?}");
+            let want: Vec<(u32, u32)> =
+                m.char_offsets(text, &ids).into_iter().map(|(a, b)| (a as u32, b as u32)).collect();
+            assert_eq!(s.offsets, want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn words_are_pretokens_and_specials() {
+        let m = model();
+        // pieces: "hé" " wo" " " " wo" "!": é is two byte tokens of one word
+        let s = seq(&m, "hé wo  wo!", None);
+        assert_eq!(s.words, [0, 0, 0, 1, 2, 3, 4]);
+        // "<m>" takes " " before it: "x", " <m>", " wo"
+        let s = seq(&m, "x <m> wo", None);
+        assert_eq!(s.ids, [u32::from(b'x'), 300, 257]);
+        assert_eq!(s.words, [0, 1, 2]);
+        assert_eq!(s.offsets, [(0, 1), (1, 5), (5, 8)]);
+    }
+
+    #[test]
+    fn trimmed_offsets_leave_out_spaces() {
+        let m = model();
+        let s = seq(&m, "x <m> wo", Some(Trim::default()));
+        assert_eq!(s.offsets, [(0, 1), (2, 5), (6, 8)]);
+        // a token of spaces only keeps an empty span at its end ("a", " ", " ", "b")
+        let s = seq(&m, "a  b", Some(Trim::default()));
+        assert_eq!(s.offsets, [(0, 1), (2, 2), (3, 3), (3, 4)]);
+        // add_prefix_space: the first token's one space is the text's own
+        let s = seq(&m, " wo", Some(Trim { add_prefix_space: true }));
+        assert_eq!(s.offsets, [(0, 3)]);
+        let s = seq(&m, " wo", Some(Trim::default()));
+        assert_eq!(s.offsets, [(1, 3)]);
     }
 }

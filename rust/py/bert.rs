@@ -1,19 +1,16 @@
 //! `lexforge._core.BertTokenizer`: the BERT text pipeline as seen from Python.
 
-use numpy::ndarray::{Array2, Array3};
-use numpy::{IntoPyArray, PyArray1};
-use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyDict, PyList};
 
+use super::batch::{
+    arrays, id_lists, options, padding, parts, unparts, PaddingArg, PartsArg, TruncationArg,
+};
 use super::errors::to_py;
 use crate::bert::{BertNormalizer, BertTokenizer, WordPiece};
 use crate::error::Error;
-use crate::postprocess::{
-    padded_length, Batch, Field, Options, PadTo, Padding, Part, Side, Strategy, Template,
-    Truncation,
-};
+use crate::postprocess::{Batch, Options, Part, Template};
 use crate::special::SpecialTokens;
 
 /// A BERT-style WordPiece tokenizer with its normalizer, special tokens and templates.
@@ -26,66 +23,6 @@ impl PyBert {
     pub(crate) fn tokenizer(&self) -> &BertTokenizer {
         &self.inner
     }
-}
-
-fn side(name: &str) -> PyResult<Side> {
-    match name {
-        "left" => Ok(Side::Left),
-        "right" => Ok(Side::Right),
-        other => {
-            Err(to_py(Error::Config(format!("side must be 'left' or 'right', got {other:?}"))))
-        }
-    }
-}
-
-fn parts(spec: Vec<(String, u32, u32)>) -> PyResult<Vec<Part>> {
-    spec.into_iter()
-        .map(|(kind, id, ty)| match kind.as_str() {
-            "special" => Ok(Part::Special(id, ty)),
-            "A" => Ok(Part::A(ty)),
-            "B" => Ok(Part::B(ty)),
-            other => Err(to_py(Error::Format(format!(
-                "unknown template piece {other:?}; use 'special', 'A' or 'B'"
-            )))),
-        })
-        .collect()
-}
-
-fn unparts(parts: &[Part]) -> Vec<(&'static str, u32, u32)> {
-    parts
-        .iter()
-        .map(|p| match *p {
-            Part::Special(id, ty) => ("special", id, ty),
-            Part::A(ty) => ("A", 0, ty),
-            Part::B(ty) => ("B", 0, ty),
-        })
-        .collect()
-}
-
-/// `(max_length, strategy, stride, side)` from Python.
-type TruncationArg = (usize, String, usize, String);
-/// `(length or None for longest, multiple_of, pad_id, pad_type_id, side)` from Python.
-type PaddingArg = (Option<usize>, Option<usize>, u32, u32, String);
-
-fn truncation(arg: Option<TruncationArg>) -> PyResult<Option<Truncation>> {
-    let Some((max_length, strategy, stride, side_name)) = arg else { return Ok(None) };
-    let strategy = match strategy.as_str() {
-        "longest_first" => Strategy::LongestFirst,
-        "only_first" => Strategy::OnlyFirst,
-        "only_second" => Strategy::OnlySecond,
-        other => {
-            return Err(to_py(Error::Config(format!(
-                "unknown truncation strategy {other:?}; use 'longest_first', 'only_first' or 'only_second'"
-            ))))
-        }
-    };
-    Ok(Some(Truncation { max_length, strategy, stride, side: side(&side_name)? }))
-}
-
-fn padding(arg: Option<PaddingArg>) -> PyResult<Option<Padding>> {
-    let Some((length, multiple_of, pad_id, pad_type_id, side_name)) = arg else { return Ok(None) };
-    let to = length.map_or(PadTo::Longest, PadTo::Fixed);
-    Ok(Some(Padding { to, multiple_of, pad_id, pad_type_id, side: side(&side_name)? }))
 }
 
 impl PyBert {
@@ -119,8 +56,8 @@ impl PyBert {
         max_input_chars_per_word: usize,
         normalizer: Option<(bool, bool, bool, bool)>,
         specials: Vec<(String, u32)>,
-        single: Vec<(String, u32, u32)>,
-        pair: Vec<(String, u32, u32)>,
+        single: PartsArg,
+        pair: PartsArg,
         added: usize,
     ) -> PyResult<Self> {
         let model =
@@ -183,23 +120,10 @@ impl PyBert {
         overflow: bool,
         num_threads: Option<usize>,
     ) -> PyResult<(Vec<Vec<u32>>, Vec<u32>)> {
-        let opts =
-            Options { add_special_tokens, truncation: self::truncation(truncation)?, overflow };
+        let opts = options(add_special_tokens, truncation, overflow)?;
         let pad = self::padding(padding)?;
         let rows = self.rows(py, &texts, pairs.as_deref(), &opts, num_threads)?;
-        let ids: Vec<Vec<u32>> = match pad {
-            Some(p) => {
-                let target = match p.to {
-                    PadTo::Longest => rows.longest(),
-                    PadTo::Fixed(n) => n,
-                };
-                let target =
-                    p.multiple_of.filter(|&m| m > 1).map_or(target, |m| target.div_ceil(m) * m);
-                rows.rows().map(|(c, i)| c.padded_ids(i, target, &p)).collect()
-            }
-            None => rows.rows().map(|(c, i)| c.ids_of(i).to_vec()).collect(),
-        };
-        Ok((ids, rows.samples()))
+        Ok(id_lists(&rows, pad))
     }
 
     /// A batch as a dict of int64 NumPy arrays of shape (rows, length) (`offsets`: (rows,
@@ -220,48 +144,10 @@ impl PyBert {
         overflow: bool,
         num_threads: Option<usize>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let opts =
-            Options { add_special_tokens, truncation: self::truncation(truncation)?, overflow };
+        let opts = options(add_special_tokens, truncation, overflow)?;
         let pad = self::padding(padding)?;
         let rows = self.rows(py, &texts, pairs.as_deref(), &opts, num_threads)?;
-        let width = match &pad {
-            Some(p) => padded_length(&rows, p),
-            None => {
-                let width = rows.longest();
-                if rows.rows().any(|(c, i)| c.range(i).len() != width) {
-                    return Err(to_py(Error::Config(
-                        "the rows have different lengths, so they cannot form arrays; pass padding=True (or 'max_length'), or return_tensors=None for lists".into(),
-                    )));
-                }
-                width
-            }
-        };
-        let out = PyDict::new(py);
-        let n = rows.len();
-        for name in &fields {
-            let field = match name.as_str() {
-                "input_ids" => Field::Ids,
-                "token_type_ids" => Field::TypeIds,
-                "attention_mask" => Field::Attention,
-                "special_tokens_mask" => Field::Special,
-                "word_ids" => Field::Words,
-                "offsets" => Field::Offsets,
-                other => return Err(to_py(Error::Config(format!("unknown field {other:?}")))),
-            };
-            let flat = py.detach(|| rows.grid(width, pad.as_ref(), field, num_threads));
-            let shape_error =
-                |e: numpy::ndarray::ShapeError| PyRuntimeError::new_err(e.to_string());
-            if field == Field::Offsets {
-                let arr = Array3::from_shape_vec((n, width, 2), flat).map_err(shape_error)?;
-                out.set_item(name, arr.into_pyarray(py))?;
-            } else {
-                let arr = Array2::from_shape_vec((n, width), flat).map_err(shape_error)?;
-                out.set_item(name, arr.into_pyarray(py))?;
-            }
-        }
-        let samples: Vec<i64> = rows.samples().into_iter().map(i64::from).collect();
-        out.set_item("overflow_to_sample_mapping", PyArray1::from_vec(py, samples))?;
-        Ok(out)
+        arrays(py, &rows, &fields, pad, num_threads)
     }
 
     /// Every token by id.

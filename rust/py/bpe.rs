@@ -8,10 +8,15 @@ use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyList};
+use pyo3::types::{PyBytes, PyDict, PyList};
 
+use super::batch::{
+    arrays, id_lists, options, padding, parts, PaddingArg, PartsArg, TruncationArg,
+};
 use super::errors::to_py;
+use crate::bpe::encode::Trim;
 use crate::bpe::{BpeModel, MergeRule};
+use crate::postprocess::{Batch, Options, Seq, Template};
 use crate::pretokenize::Pretokenizer;
 use crate::special::{Policy, Selection};
 
@@ -97,6 +102,38 @@ impl Bpe {
     }
 }
 
+/// A template `(single, pair)` as Python passes it.
+type TemplateArg = (PartsArg, PartsArg);
+
+impl Bpe {
+    #[allow(clippy::too_many_arguments)]
+    fn rows(
+        &self,
+        py: Python<'_>,
+        texts: &[PyBackedStr],
+        pairs: Option<&[PyBackedStr]>,
+        allowed: Option<Vec<usize>>,
+        disallowed: Option<Vec<usize>>,
+        template: Option<TemplateArg>,
+        opts: &Options,
+        trim: Option<bool>,
+        num_threads: Option<usize>,
+    ) -> PyResult<Batch> {
+        let policy = self.policy(allowed, disallowed)?;
+        let template = match template {
+            Some((single, pair)) => Template { single: parts(single)?, pair: parts(pair)? },
+            None => Template::none(),
+        };
+        let trim = trim.map(|add_prefix_space| Trim { add_prefix_space });
+        let a: Vec<&str> = texts.iter().map(|t| &**t).collect();
+        let b: Option<Vec<&str>> = pairs.map(|p| p.iter().map(|t| &**t).collect());
+        py.detach(|| {
+            self.inner.encode_rows(&a, b.as_deref(), &policy, &template, opts, trim, num_threads)
+        })
+        .map_err(to_py)
+    }
+}
+
 #[pymethods]
 impl Bpe {
     /// Builds a model from a vocabulary `[(token_bytes, id)]`, ordered merges
@@ -166,26 +203,98 @@ impl Bpe {
     }
 
     /// Encodes one text and returns `(ids, offsets)`: uint32 `(n,)` and int64 `(n, 2)`
-    /// character offsets `[start, end)` into `text`.
-    #[pyo3(signature = (text, allowed=None, disallowed=None))]
+    /// character offsets `[start, end)` into `text`; `trim` (`add_prefix_space`) trims
+    /// them as HF's ByteLevel post-processor with `trim_offsets` does.
+    #[pyo3(signature = (text, allowed=None, disallowed=None, trim=None))]
     fn encode_with_offsets<'py>(
         &self,
         py: Python<'py>,
         text: &str,
         allowed: Option<Vec<usize>>,
         disallowed: Option<Vec<usize>>,
+        trim: Option<bool>,
     ) -> PyResult<IdsAndOffsets<'py>> {
-        let ids = self.encode_vec(py, text, allowed, disallowed)?;
-        let flat: Vec<i64> = py.detach(|| {
-            self.inner
-                .char_offsets(text, &ids)
-                .into_iter()
-                .flat_map(|(s, e)| [s as i64, e as i64])
-                .collect()
-        });
-        let offsets = Array2::from_shape_vec((ids.len(), 2), flat)
+        let policy = self.policy(allowed, disallowed)?;
+        let trim = trim.map(|add_prefix_space| Trim { add_prefix_space });
+        let mut seq = Seq::default();
+        py.detach(|| self.inner.encode_seq(text, &policy, 0, trim, &mut seq)).map_err(to_py)?;
+        let flat: Vec<i64> = seq.offsets.iter().flat_map(|&(s, e)| [s as i64, e as i64]).collect();
+        let offsets = Array2::from_shape_vec((seq.ids.len(), 2), flat)
             .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
-        Ok((ids.into_pyarray(py), offsets.into_pyarray(py)))
+        Ok((seq.ids.into_pyarray(py), offsets.into_pyarray(py)))
+    }
+
+    /// Id lists of a batch of texts (or pairs) as model inputs: framed by `template`
+    /// (`(single, pair)` pieces; `None`: none, a pair back to back), truncated (overflow
+    /// windows as extra rows) and padded as asked; and each row's input.
+    #[pyo3(signature = (texts, pairs=None, allowed=None, disallowed=None, template=None, add_special_tokens=true, truncation=None, padding=None, overflow=false, num_threads=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn encode_batch_lists(
+        &self,
+        py: Python<'_>,
+        texts: Vec<PyBackedStr>,
+        pairs: Option<Vec<PyBackedStr>>,
+        allowed: Option<Vec<usize>>,
+        disallowed: Option<Vec<usize>>,
+        template: Option<TemplateArg>,
+        add_special_tokens: bool,
+        truncation: Option<TruncationArg>,
+        padding: Option<PaddingArg>,
+        overflow: bool,
+        num_threads: Option<usize>,
+    ) -> PyResult<(Vec<Vec<u32>>, Vec<u32>)> {
+        let opts = options(add_special_tokens, truncation, overflow)?;
+        let pad = self::padding(padding)?;
+        let rows = self.rows(
+            py,
+            &texts,
+            pairs.as_deref(),
+            allowed,
+            disallowed,
+            template,
+            &opts,
+            None,
+            num_threads,
+        )?;
+        Ok(id_lists(&rows, pad))
+    }
+
+    /// A batch as model inputs (see `encode_batch_lists`) in int64 NumPy arrays: the
+    /// requested `fields` (BertTokenizer.encode_batch_arrays' names) and
+    /// overflow_to_sample_mapping; offsets trimmed as `trim` says (see
+    /// `encode_with_offsets`).
+    #[pyo3(signature = (texts, fields, pairs=None, allowed=None, disallowed=None, template=None, add_special_tokens=true, truncation=None, padding=None, overflow=false, trim=None, num_threads=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn encode_batch_arrays<'py>(
+        &self,
+        py: Python<'py>,
+        texts: Vec<PyBackedStr>,
+        fields: Vec<String>,
+        pairs: Option<Vec<PyBackedStr>>,
+        allowed: Option<Vec<usize>>,
+        disallowed: Option<Vec<usize>>,
+        template: Option<TemplateArg>,
+        add_special_tokens: bool,
+        truncation: Option<TruncationArg>,
+        padding: Option<PaddingArg>,
+        overflow: bool,
+        trim: Option<bool>,
+        num_threads: Option<usize>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let opts = options(add_special_tokens, truncation, overflow)?;
+        let pad = self::padding(padding)?;
+        let rows = self.rows(
+            py,
+            &texts,
+            pairs.as_deref(),
+            allowed,
+            disallowed,
+            template,
+            &opts,
+            trim,
+            num_threads,
+        )?;
+        arrays(py, &rows, &fields, pad, num_threads)
     }
 
     /// Encodes arbitrary bytes (invalid UTF-8 included); returns a list of ids.

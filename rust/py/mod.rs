@@ -4,6 +4,7 @@
 //! mapping [`crate::Error`] onto Python exceptions ([`errors`], the one place that does).
 //! Defaults, file formats and user-facing policy live in the Python package.
 
+mod batch;
 mod bert;
 mod bpe;
 mod data;

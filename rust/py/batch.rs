@@ -1,0 +1,157 @@
+//! Batch options and results shared by the tokenizers' bindings: truncation, padding and
+//! template arguments as Python passes them, and rows as id lists or NumPy arrays.
+
+use numpy::ndarray::{Array2, Array3};
+use numpy::{IntoPyArray, PyArray1};
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use super::errors::to_py;
+use crate::error::Error;
+use crate::postprocess::{
+    padded_length, Batch, Field, Options, PadTo, Padding, Part, Side, Strategy, Truncation,
+};
+
+/// `(max_length, strategy, stride, side)` from Python.
+pub(crate) type TruncationArg = (usize, String, usize, String);
+/// `(length or None for longest, multiple_of, pad_id, pad_type_id, side)` from Python.
+pub(crate) type PaddingArg = (Option<usize>, Option<usize>, u32, u32, String);
+/// A template as Python passes it: `("special", id, type_id)`, `("A", 0, type_id)`,
+/// `("B", 0, type_id)`.
+pub(crate) type PartsArg = Vec<(String, u32, u32)>;
+
+fn side(name: &str) -> PyResult<Side> {
+    match name {
+        "left" => Ok(Side::Left),
+        "right" => Ok(Side::Right),
+        other => {
+            Err(to_py(Error::Config(format!("side must be 'left' or 'right', got {other:?}"))))
+        }
+    }
+}
+
+/// A template's pieces from Python's form.
+pub(crate) fn parts(spec: PartsArg) -> PyResult<Vec<Part>> {
+    spec.into_iter()
+        .map(|(kind, id, ty)| match kind.as_str() {
+            "special" => Ok(Part::Special(id, ty)),
+            "A" => Ok(Part::A(ty)),
+            "B" => Ok(Part::B(ty)),
+            other => Err(to_py(Error::Format(format!(
+                "unknown template piece {other:?}; use 'special', 'A' or 'B'"
+            )))),
+        })
+        .collect()
+}
+
+/// A template's pieces in Python's form.
+pub(crate) fn unparts(parts: &[Part]) -> Vec<(&'static str, u32, u32)> {
+    parts
+        .iter()
+        .map(|p| match *p {
+            Part::Special(id, ty) => ("special", id, ty),
+            Part::A(ty) => ("A", 0, ty),
+            Part::B(ty) => ("B", 0, ty),
+        })
+        .collect()
+}
+
+fn truncation(arg: Option<TruncationArg>) -> PyResult<Option<Truncation>> {
+    let Some((max_length, strategy, stride, side_name)) = arg else { return Ok(None) };
+    let strategy = match strategy.as_str() {
+        "longest_first" => Strategy::LongestFirst,
+        "only_first" => Strategy::OnlyFirst,
+        "only_second" => Strategy::OnlySecond,
+        other => {
+            return Err(to_py(Error::Config(format!(
+                "unknown truncation strategy {other:?}; use 'longest_first', 'only_first' or 'only_second'"
+            ))))
+        }
+    };
+    Ok(Some(Truncation { max_length, strategy, stride, side: side(&side_name)? }))
+}
+
+/// What to do with each input besides encoding it.
+pub(crate) fn options(
+    add_special_tokens: bool,
+    truncation: Option<TruncationArg>,
+    overflow: bool,
+) -> PyResult<Options> {
+    Ok(Options { add_special_tokens, truncation: self::truncation(truncation)?, overflow })
+}
+
+/// Padding options from Python's form.
+pub(crate) fn padding(arg: Option<PaddingArg>) -> PyResult<Option<Padding>> {
+    let Some((length, multiple_of, pad_id, pad_type_id, side_name)) = arg else { return Ok(None) };
+    let to = length.map_or(PadTo::Longest, PadTo::Fixed);
+    Ok(Some(Padding { to, multiple_of, pad_id, pad_type_id, side: side(&side_name)? }))
+}
+
+/// Each row's ids, padded as `pad` says (a fixed length leaves longer rows as they are),
+/// and the input each row comes from.
+pub(crate) fn id_lists(rows: &Batch, pad: Option<Padding>) -> (Vec<Vec<u32>>, Vec<u32>) {
+    let ids = match pad {
+        Some(p) => {
+            let target = match p.to {
+                PadTo::Longest => rows.longest(),
+                PadTo::Fixed(n) => n,
+            };
+            let target =
+                p.multiple_of.filter(|&m| m > 1).map_or(target, |m| target.div_ceil(m) * m);
+            rows.rows().map(|(c, i)| c.padded_ids(i, target, &p)).collect()
+        }
+        None => rows.rows().map(|(c, i)| c.ids_of(i).to_vec()).collect(),
+    };
+    (ids, rows.samples())
+}
+
+/// The rows as a dict of int64 NumPy arrays of shape (rows, length) (`offsets`: (rows,
+/// length, 2)) for the requested `fields` among input_ids, token_type_ids, attention_mask,
+/// special_tokens_mask, word_ids, offsets; plus overflow_to_sample_mapping (rows,). Rows of
+/// different lengths need padding.
+pub(crate) fn arrays<'py>(
+    py: Python<'py>,
+    rows: &Batch,
+    fields: &[String],
+    pad: Option<Padding>,
+    num_threads: Option<usize>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let width = match &pad {
+        Some(p) => padded_length(rows, p),
+        None => {
+            let width = rows.longest();
+            if rows.rows().any(|(c, i)| c.range(i).len() != width) {
+                return Err(to_py(Error::Config(
+                    "the rows have different lengths, so they cannot form arrays; pass padding=True (or 'max_length'), or return_tensors=None for lists".into(),
+                )));
+            }
+            width
+        }
+    };
+    let out = PyDict::new(py);
+    let n = rows.len();
+    for name in fields {
+        let field = match name.as_str() {
+            "input_ids" => Field::Ids,
+            "token_type_ids" => Field::TypeIds,
+            "attention_mask" => Field::Attention,
+            "special_tokens_mask" => Field::Special,
+            "word_ids" => Field::Words,
+            "offsets" => Field::Offsets,
+            other => return Err(to_py(Error::Config(format!("unknown field {other:?}")))),
+        };
+        let flat = py.detach(|| rows.grid(width, pad.as_ref(), field, num_threads));
+        let shape_error = |e: numpy::ndarray::ShapeError| PyRuntimeError::new_err(e.to_string());
+        if field == Field::Offsets {
+            let arr = Array3::from_shape_vec((n, width, 2), flat).map_err(shape_error)?;
+            out.set_item(name, arr.into_pyarray(py))?;
+        } else {
+            let arr = Array2::from_shape_vec((n, width), flat).map_err(shape_error)?;
+            out.set_item(name, arr.into_pyarray(py))?;
+        }
+    }
+    let samples: Vec<i64> = rows.samples().into_iter().map(i64::from).collect();
+    out.set_item("overflow_to_sample_mapping", PyArray1::from_vec(py, samples))?;
+    Ok(out)
+}
