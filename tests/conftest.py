@@ -68,3 +68,27 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("pretrained")
     model.save_pretrained(path, tokenizer=tok)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_bpe_checkpoint(tmp_path_factory: pytest.TempPathFactory, wiki_text: str) -> Path:
+    """``tiny_checkpoint``'s model with a byte-level BPE trained on lowercased wiki-leads
+    (BERT's special tokens; the export frames texts with [CLS] and [SEP]): a RoBERTa-style
+    vocabulary under a BERT."""
+    import torch
+
+    import lexforge as lf
+    from lexforge.model import BertConfig, BertForMaskedLM
+
+    tok = lf.Tokenizer.train_bpe(
+        texts=wiki_text.lower().split("\n")[:3000], vocab_size=2000,
+        special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = BertForMaskedLM(BertConfig(
+        vocab_size=tok.vocab_size, hidden_size=64, num_layers=2, num_heads=2,
+        intermediate_size=128, max_position_embeddings=64,
+    ))  # fmt: skip
+    path = tmp_path_factory.mktemp("pretrained-bpe")
+    model.save_pretrained(path, tokenizer=tok)
+    return path

@@ -143,7 +143,7 @@ def test_bad_options_fail_before_anything_runs(checkpoint: Path, tmp_path: Path)
         ({"max_length": "64"}, "max_length must be a whole number"),
         ({"max_length": 4, "pair_column": "context"}, "no room for a text pair"),
         ({"device": "nonsense"}, "not a device name"),
-        ({"tokenizer": _bpe()}, "needs the model's BERT WordPiece tokenizer"),
+        ({"tokenizer": _bpe()}, r"reads the token before each text \(\[CLS\]\)"),
     ]:
         with pytest.raises(ConfigError, match=match):
             finetune(checkpoint, train, out_dir=out, progress=False, **bad)
@@ -175,23 +175,40 @@ def _bpe() -> Any:
     return lf.Tokenizer.train_bpe(texts=["the film was superb"] * 4, vocab_size=260)
 
 
-def test_a_bpe_checkpoint_is_refused_with_the_way_out(tmp_path: Path) -> None:
-    """A BERT pretrained with a byte-level BPE exports a tokenizer transformers reads, but
-    lexforge's fine-tuning takes WordPiece only: said before anything runs."""
-    import lexforge as lf
-    from lexforge.model import BertConfig, BertForMaskedLM
-
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok = lf.Tokenizer.train_bpe(texts=["the film was superb"] * 4, vocab_size=270,
-                                 special_tokens=specials)  # fmt: skip
-    BertForMaskedLM(BertConfig.preset("tiny", vocab_size=tok.vocab_size)).save_pretrained(
-        tmp_path / "bpe-model", tokenizer=tok
+def test_a_bpe_checkpoint_fine_tunes_and_exports(tiny_bpe_checkpoint: Path, tmp_path: Path) -> None:
+    """A BERT with a byte-level BPE vocabulary (RoBERTa-style) fine-tunes as a WordPiece
+    one does, on text pairs too, and its export gives transformers' AutoTokenizer our ids
+    and AutoModelForSequenceClassification our logits."""
+    train = _write_csv(tmp_path / "train.csv", 384, seed=1)
+    valid = _write_csv(tmp_path / "valid.csv", 96, seed=2)
+    test = _write_csv(tmp_path / "test.csv", 96, seed=3)
+    out = tmp_path / "run"
+    result = finetune(
+        tiny_bpe_checkpoint, train, validation=valid, test=test, out_dir=out,
+        text_column="review", label_column="sentiment", epochs=4, batch_size=32, lr=3e-3,
+        progress=False,
+    )  # fmt: skip
+    assert result.test is not None and result.test["accuracy"] >= 0.95, result.history
+    hf_tok = transformers.AutoTokenizer.from_pretrained(str(out / "best"))
+    hf = transformers.AutoModelForSequenceClassification.from_pretrained(str(out / "best"))
+    texts = ["the film was superb", "a clumsy story with [MASK] music", "  boring actors"]
+    theirs_enc = hf_tok(texts, padding=True, return_tensors="pt")
+    ours_enc = result.model.tokenizer.encode_batch(
+        texts, padding=True, return_tensors="pt", allowed_special="all"
     )
-    train = _write_csv(tmp_path / "train.csv", 16, seed=1)
-    with pytest.raises(ConfigError, match=r"WordPiece tokenizers only.*AutoModelFor"):
-        finetune(tmp_path / "bpe-model", train, text_column="review", label_column="sentiment",
-                 out_dir=tmp_path / "out", progress=False)  # fmt: skip
-    assert not (tmp_path / "out").exists()
+    assert ours_enc["input_ids"].tolist() == theirs_enc["input_ids"].tolist()
+    with torch.no_grad():
+        ours = result.model(ours_enc["input_ids"], ours_enc["attention_mask"]).logits
+        theirs = hf.eval()(**theirs_enc).logits
+    assert (ours - theirs).abs().max() <= 1e-5
+    # pairs: [CLS] A [SEP] B [SEP], the second text with type id 1
+    pairs = tmp_path / "pairs.csv"
+    rows = [("the film", "was superb", "pos"), ("the film", "was awful", "neg")] * 16
+    pairs.write_text("a,b,label\n" + "".join(f"{a},{b},{y}\n" for a, b, y in rows))
+    paired = finetune(tiny_bpe_checkpoint, pairs, text_column="a", pair_column="b",
+                      max_steps=2, progress=False)  # fmt: skip
+    enc = paired.model.tokenizer.encode_batch(["the film"], ["was superb"], return_tensors="np")
+    assert enc["token_type_ids"][0].tolist() == hf_tok("the film", "was superb")["token_type_ids"]
 
 
 def test_a_rerun_into_the_same_folder_starts_its_own_log(checkpoint: Path, tmp_path: Path) -> None:

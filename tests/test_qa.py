@@ -59,9 +59,20 @@ def _examples(text: str, n: int, seed: int) -> list[QAExample]:
     return out
 
 
-def test_windows_match_hf_and_answers_round_trip(tok_path: Path, wiki_text: str) -> None:
+@pytest.mark.parametrize("kind", ["wordpiece", "bpe"])
+def test_windows_match_hf_and_answers_round_trip(
+    kind: str, tok_path: Path, tiny_bpe_checkpoint: Path, wiki_text: str
+) -> None:
+    """Both kinds of tokenizer: a byte-level BPE's pieces carry the space before a word,
+    and its trimmed offsets still put each answer on exactly its characters."""
+    if kind == "bpe":
+        tok_path = tiny_bpe_checkpoint / "tokenizer.json"
     tok = lf.Tokenizer.from_file(tok_path)
-    examples = _examples(wiki_text[:400_000], 200, seed=1)
+    examples = _examples(wiki_text[:400_000], 250, seed=1)
+    # answers that fit in the windows' overlap of 12 tokens (so one window holds each whole)
+    sizes = tok.encode_batch([e.answers[0][0] for e in examples], add_special_tokens=False)
+    examples = [e for e, ids in zip(examples, sizes, strict=True) if len(ids) <= 12][:200]
+    assert len(examples) == 200
     w = windows(tok, examples, max_length=48, stride=12)
     # the same rows as HF tokenizers' only_second truncation with a stride
     hf = tokenizers.Tokenizer.from_file(str(tok_path))
@@ -233,6 +244,28 @@ def test_qa_learns_across_windows(checkpoint: Path, tmp_path: Path) -> None:
     assert [r["run"] for r in report["runs"]] == [1, 2] and report["soup"] == list(soup.soup)
     assert all("predictions" not in r["validation"] for r in report["runs"])
     assert soup.validation["f1"] >= max(r["validation"]["f1"] for r in report["runs"])
+
+
+def test_qa_learns_with_a_bpe_tokenizer(tiny_bpe_checkpoint: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = finetune(
+        tiny_bpe_checkpoint, _synthetic(384, 1), validation=_synthetic(64, 2),
+        test=_synthetic(64, 3), out_dir=out, task="qa", epochs=8, batch_size=32, lr=3e-3,
+        max_length=40, progress=False,
+    )  # fmt: skip
+    assert result.test is not None and result.test["exact_match"] >= 90, result.history
+    assert (out / "best" / "tokenizer.json").is_file()
+    # a tokenizer that gives a pair's second text type id 0 (RoBERTa's) cannot tell the
+    # context: refused
+    doc = json.loads((tiny_bpe_checkpoint / "tokenizer.json").read_text())
+    for piece in doc["post_processor"]["processors"][-1]["pair"]:
+        next(iter(piece.values()))["type_id"] = 0
+    flat = tmp_path / "flat.json"
+    flat.write_text(json.dumps(doc))
+    roberta = lf.Tokenizer.from_file(flat)
+    with pytest.raises(ConfigError, match="type id 1"):
+        finetune(tiny_bpe_checkpoint, _synthetic(8, 1), task="qa", tokenizer=roberta,
+                 max_length=40, progress=False)  # fmt: skip
 
 
 def _squad2(n: int, seed: int) -> list[dict[str, object]]:

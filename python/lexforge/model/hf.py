@@ -334,7 +334,11 @@ def _save_tokenizer(tokenizer: Any, out: Path, config: BertConfig) -> None:
     _check_tokenizer(tokenizer, config)
     if isinstance(tokenizer, BpeTokenizer):
         roles = _roles(tokenizer)
-        config_json: dict[str, Any] = {"tokenizer_class": "PreTrainedTokenizerFast"}
+        config_json: dict[str, Any] = {
+            "tokenizer_class": "PreTrainedTokenizerFast",
+            # BERT reads segment ids; the generic class leaves them out unless told
+            "model_input_names": ["input_ids", "token_type_ids", "attention_mask"],
+        }
         bert_framed(tokenizer).save(out / "tokenizer.json")
     else:
         roles = {r: t for r, t in _BERT_ROLES.items() if tokenizer.token_to_id(t) is not None}

@@ -75,13 +75,13 @@ def _encode(model: nn.Module, tok: Any, texts: Sequence[str], first: int = 0) ->
     from ..bpe import BpeTokenizer
 
     limit = _config(model).max_position_embeddings
-    if isinstance(tok, BpeTokenizer):
-        enc = _encode_bpe(tok, texts)
-    else:
-        enc = tok.encode_batch(
-            list(texts), padding=True, truncation=False, return_tensors="pt",
-            return_word_ids=True, return_offsets=True,
-        )  # fmt: skip
+    options: dict[str, Any] = {}
+    if isinstance(tok, BpeTokenizer):  # its special tokens' text (a [MASK]) is special
+        options = {"allowed_special": "all", "pad_token_id": tok._pad_id() or 0}
+    enc = tok.encode_batch(
+        list(texts), padding=True, truncation=False, return_tensors="pt",
+        return_word_ids=True, return_offsets=True, **options,
+    )  # fmt: skip
     if enc["input_ids"].shape[1] > limit:
         longest = int(enc["attention_mask"].sum(1).argmax())
         n = int(enc["attention_mask"][longest].sum())
@@ -89,32 +89,6 @@ def _encode(model: nn.Module, tok: Any, texts: Sequence[str], first: int = 0) ->
             f"text {first + longest} has {n} tokens, more than "
             f"the model's {limit} positions; split it (nothing is truncated silently)"
         )
-    return enc
-
-
-def _encode_bpe(tok: Any, texts: Sequence[str]) -> dict[str, torch.Tensor]:
-    """The padded batch of a byte-level BPE tokenizer (framed by its template; special
-    tokens in the text, such as [MASK], are special): what ``encode_batch`` gives for
-    WordPiece, with word ids of the pieces its pattern cuts (-1 for none)."""
-    rows = [tok.encode_with_offsets(t, allowed_special="all") for t in texts]
-    words = [tok.word_ids(t, allowed_special="all") for t in texts]
-    width = max((len(ids) for ids, _ in rows), default=0)
-    specials = tok.special_tokens
-    pad = next((specials[n] for n in ("[PAD]", "<pad>") if n in specials), 0)
-    n = len(rows)
-    enc = {
-        "input_ids": torch.full((n, width), pad, dtype=torch.long),
-        "attention_mask": torch.zeros(n, width, dtype=torch.long),
-        "token_type_ids": torch.zeros(n, width, dtype=torch.long),
-        "word_ids": torch.full((n, width), -1, dtype=torch.long),
-        "offsets": torch.zeros(n, width, 2, dtype=torch.long),
-    }
-    for i, ((ids, offsets), word) in enumerate(zip(rows, words, strict=True)):
-        k = len(ids)
-        enc["input_ids"][i, :k] = torch.from_numpy(ids.astype("int64"))
-        enc["attention_mask"][i, :k] = 1
-        enc["word_ids"][i, :k] = torch.from_numpy(word)
-        enc["offsets"][i, :k] = torch.from_numpy(offsets)
     return enc
 
 

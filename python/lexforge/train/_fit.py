@@ -228,13 +228,16 @@ def prepare(
     new_head: bool = False,
 ) -> tuple[Any, Any, torch.device]:
     """``task_model``, with its tokenizer (``tokenizer``, else the checkpoint's; it must
-    fit the model's vocabulary), on ``device`` (default: CUDA when there is one)."""
+    fit the model's vocabulary; a byte-level BPE one is framed as pretraining framed its
+    rows), on ``device`` (default: CUDA when there is one)."""
+    from ..bpe import BpeTokenizer
+    from ..model.hf import bert_framed
     from ..wordpiece import WordPieceTokenizer
 
-    if tokenizer is not None and not isinstance(tokenizer, WordPieceTokenizer):
+    if tokenizer is not None and not isinstance(tokenizer, WordPieceTokenizer | BpeTokenizer):
         raise ConfigError(
-            "fine-tuning needs the model's BERT WordPiece tokenizer (e.g. "
-            f"Tokenizer.from_file('vocab.txt')), got a {type(tokenizer).__name__}"
+            "fine-tuning needs the model's tokenizer (WordPiece or byte-level BPE, e.g. "
+            f"Tokenizer.from_file('tokenizer.json')), got a {type(tokenizer).__name__}"
         )
     dev = resolve_device(device)  # before the model loads: fail fast
     head = task_model(cls, model, labels, problem_type, new_head)
@@ -244,12 +247,9 @@ def prepare(
             "no tokenizer: pass tokenizer=, or a checkpoint directory with tokenizer.json or "
             "vocab.txt"
         )
-    if not isinstance(tok, WordPieceTokenizer):
-        raise ConfigError(
-            f"fine-tuning takes WordPiece tokenizers only, and this checkpoint's is a "
-            f"{type(tok).__name__}; its model loads in transformers "
-            "(AutoModelForSequenceClassification.from_pretrained(dir)), which fine-tunes it"
-        )
+    tok = bert_framed(tok)
+    if isinstance(tok, BpeTokenizer):
+        _check_bpe(tok)
     if tok.vocab_size != head.config.vocab_size:
         raise ConfigError(
             f"the tokenizer has {tok.vocab_size} tokens, the model {head.config.vocab_size}"
@@ -257,6 +257,34 @@ def prepare(
     head.tokenizer = tok
     head.to(dev)
     return head, tok, dev
+
+
+def _check_bpe(tok: Any) -> None:
+    """A BPE tokenizer fine-tuning can use: a template that opens each text with a
+    [CLS]-like token (the classifier reads it) and a padding token."""
+    template = tok.template
+    if template is None or not template[0]:
+        raise ConfigError(
+            "fine-tuning reads the token before each text ([CLS]), and this BPE tokenizer "
+            f"puts none there (special tokens: {sorted(tok.special_tokens)}); use the "
+            "tokenizer the model was pretrained with, or give it a template: "
+            "tok.with_template(cls_token, sep_token)"
+        )
+    if tok._pad_id() is None:
+        raise ConfigError(
+            "fine-tuning pads batches, and this BPE tokenizer has no padding token ([PAD] "
+            "or <pad>); use the tokenizer the model was pretrained with"
+        )
+
+
+def encode_batch(tok: Any, *args: Any, **kwargs: Any) -> Any:
+    """``tok.encode_batch``, where a BPE tokenizer, as WordPiece and HF do, reads special
+    tokens' text in the input as those tokens (``allowed_special="all"``)."""
+    from ..bpe import BpeTokenizer
+
+    if isinstance(tok, BpeTokenizer):
+        kwargs.setdefault("allowed_special", "all")
+    return tok.encode_batch(*args, **kwargs)
 
 
 def adamw(groups: Any, *, fused: bool = True, **options: Any) -> torch.optim.AdamW:

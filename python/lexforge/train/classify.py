@@ -25,7 +25,15 @@ from torch import nn
 
 from ..errors import ConfigError
 from ._files import empty_split, given_rows, read_rows
-from ._fit import FitOptions, autocast, check_max_length, fit, prepare, write_json
+from ._fit import (
+    FitOptions,
+    autocast,
+    check_max_length,
+    encode_batch,
+    fit,
+    prepare,
+    write_json,
+)
 
 Record = tuple[str, Any] | tuple[str, str, Any]  # (text, label) or (text, pair, label)
 
@@ -543,8 +551,8 @@ def finetune(
             random.Random(order_seed * 1000 + epoch).shuffle(order)
         for start in range(0, len(order), batch_size):
             chunk = [records[i] for i in order[start : start + batch_size]]
-            enc = tok.encode_batch(
-                [r[0] for r in chunk], [r[1] for r in chunk] if pair_column else None,
+            enc = encode_batch(
+                tok, [r[0] for r in chunk], [r[1] for r in chunk] if pair_column else None,
                 max_length=length, truncation=True, padding=True, return_tensors="pt",
             )  # fmt: skip
             yield {k: v.to(dev) for k, v in enc.items()}, target(chunk).to(dev)
@@ -599,7 +607,7 @@ def finetune(
     if "test" in splits:
         result.test = evaluate(splits["test"])
     if out is not None:
-        clf.save_pretrained(out / "best", tokenizer=tok if _is_wordpiece(tok) else None)
+        clf.save_pretrained(out / "best", tokenizer=tok)
         report = {"problem_type": problem, "labels": list(labels),
                   "validation": result.validation, "test": result.test,
                   "truncated": truncated, "max_length": length,
@@ -641,10 +649,8 @@ def _label_set(splits: dict[str, list[Record]], problem: str, column: str) -> tu
 
 def _count_truncated(tok: Any, records: list[Record], pairs: bool, length: int) -> int:
     """How many records are longer than ``length`` tokens (with the special tokens)."""
-    if not _is_wordpiece(tok):
-        return 0
-    ids = tok.encode_batch(
-        [r[0] for r in records], [r[1] for r in records] if pairs else None,
+    ids = encode_batch(
+        tok, [r[0] for r in records], [r[1] for r in records] if pairs else None,
         truncation=False, padding=False,
     )  # fmt: skip
     return sum(len(row) > length for row in ids)
@@ -660,9 +666,3 @@ def _tagged_dataset(source: Any) -> bool:
         return False
     tasks = datasets.info(source).tasks
     return "tagged" in tasks and "labelled" not in tasks
-
-
-def _is_wordpiece(tok: Any) -> bool:
-    from ..wordpiece import WordPieceTokenizer
-
-    return isinstance(tok, WordPieceTokenizer)

@@ -44,8 +44,16 @@ import torch
 
 from ..errors import ConfigError
 from ._files import empty_split, given_rows, read_rows
-from ._fit import FitOptions, autocast, check_max_length, fit, prepare, write_json
-from .classify import FinetuneResult, _is_wordpiece
+from ._fit import (
+    FitOptions,
+    autocast,
+    check_max_length,
+    encode_batch,
+    fit,
+    prepare,
+    write_json,
+)
+from .classify import FinetuneResult
 
 
 @dataclass(frozen=True)
@@ -236,8 +244,8 @@ def windows(
     tok: Any, examples: Sequence[QAExample], max_length: int = 384, stride: int = 128
 ) -> Windows:
     """Question + context windows (see the module docstring)."""
-    enc = tok.encode_batch(
-        [e.question for e in examples], [e.context for e in examples], max_length=max_length,
+    enc = encode_batch(
+        tok, [e.question for e in examples], [e.context for e in examples], max_length=max_length,
         truncation="only_second", stride=stride, return_overflowing_tokens=True,
         padding=True, return_tensors="np", return_offsets=True, return_special_tokens_mask=True,
     )  # fmt: skip
@@ -267,13 +275,13 @@ def cut_questions(
     """``examples`` with each question longer than ``limit`` tokens cut to its first
     ``limit`` (at a piece's last character), and each question's tokens after the cut."""
     plain = {"add_special_tokens": False, "truncation": False, "padding": False}
-    counts = [len(ids) for ids in tok.encode_batch([e.question for e in examples], **plain)]
+    counts = [len(ids) for ids in encode_batch(tok, [e.question for e in examples], **plain)]
     long = [i for i, n in enumerate(counts) if n > limit]
     out = list(examples)
     if not long:
         return out, counts
-    enc = tok.encode_batch(
-        [examples[i].question for i in long], add_special_tokens=False, truncation=False,
+    enc = encode_batch(
+        tok, [examples[i].question for i in long], add_special_tokens=False, truncation=False,
         padding=True, return_tensors="np", return_offsets=True,
     )  # fmt: skip
     offsets = np.asarray(enc["offsets"])
@@ -281,7 +289,7 @@ def cut_questions(
         question = examples[i].question
         for keep in range(limit, 0, -1):  # a word cut inside may become more pieces
             cut = question[: int(offsets[row, keep - 1, 1])].rstrip()
-            counts[i] = len(tok.encode(cut, **plain))
+            counts[i] = len(encode_batch(tok, [cut], **plain)[0])
             if counts[i] <= limit:
                 break
         out[i] = dataclasses.replace(examples[i], question=cut)
@@ -298,7 +306,7 @@ def _check_fit(
     if not tight:
         return
     plain = {"add_special_tokens": False, "truncation": False, "padding": False}
-    contexts = tok.encode_batch([examples[i].context for i in tight], **plain)
+    contexts = encode_batch(tok, [examples[i].context for i in tight], **plain)
     for i, context in zip(tight, contexts, strict=True):
         if counts[i] + len(context) + added > length:
             room = length - added - counts[i]
@@ -577,9 +585,15 @@ def finetune_qa(
         )
     length = min(max_length, qa.config.max_position_embeddings)
     plain = {"truncation": False, "padding": False}
-    added = len(tok.encode("a", "a", **plain)) - 2 * len(
-        tok.encode("a", add_special_tokens=False, **plain)
-    )  # [CLS] and two [SEP]
+    pair = encode_batch(tok, ["a"], ["a"], return_tensors="np", **plain)
+    single = encode_batch(tok, ["a"], add_special_tokens=False, **plain)[0]
+    added = pair["input_ids"].shape[1] - 2 * len(single)  # [CLS] and two [SEP]
+    if not pair["token_type_ids"].any():
+        raise ConfigError(
+            "question answering tells the context by its type id 1, and this tokenizer gives "
+            "the second text of a pair type id 0 (RoBERTa's framing); use a BERT-style "
+            "template (tok.with_template(cls_token, sep_token))"
+        )
     limit = query_limit(length)
     room = length - added - limit  # the fewest context tokens a window keeps
     if room < 1:
@@ -673,7 +687,7 @@ def finetune_qa(
     if "test" in splits:
         result.test = evaluate(splits["test"], tune=False)
     if out is not None:
-        qa.save_pretrained(out / "best", tokenizer=tok if _is_wordpiece(tok) else None)
+        qa.save_pretrained(out / "best", tokenizer=tok)
         shown = result.test or result.validation  # the split whose predictions are kept
         predictions = shown.pop("predictions", {}) if shown else {}
         report = {"task": "qa", "validation": _scores(result.validation),

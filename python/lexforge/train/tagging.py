@@ -35,10 +35,17 @@ import torch
 
 from ..errors import ConfigError
 from ._files import empty_split, given_rows, read_rows
-from ._fit import FitOptions, autocast, check_max_length, fit, prepare, write_json
+from ._fit import (
+    FitOptions,
+    autocast,
+    check_max_length,
+    encode_batch,
+    fit,
+    prepare,
+    write_json,
+)
 from .classify import (
     FinetuneResult,
-    _is_wordpiece,
     classification_metrics,
     plot_confusion,
     sorted_labels,
@@ -316,6 +323,8 @@ def _first_pieces(
         if sp or e <= s:
             continue
         word = bisect.bisect_right(starts, s) - 1
+        if s >= ends[word] and word + 1 < len(starts) and e > starts[word + 1]:
+            word, s = word + 1, starts[word + 1]  # a piece holding the space before a word
         if opening and continued and word >= 0 and s > starts[word]:
             seen.add(word)  # its first piece is in the window before
         opening = False
@@ -461,8 +470,8 @@ def finetune_tagger(
     def encode(chunk: list[Sentence]) -> tuple[dict[str, torch.Tensor], Any]:
         """The chunk's windows: a sentence longer than ``length`` pieces becomes several
         rows sharing ``stride`` pieces, so no word goes unseen."""
-        enc = tok.encode_batch(
-            [" ".join(tokens) for tokens, _ in chunk], max_length=length, truncation=True,
+        enc = encode_batch(
+            tok, [" ".join(tokens) for tokens, _ in chunk], max_length=length, truncation=True,
             stride=stride, return_overflowing_tokens=True, padding=True, return_tensors="np",
             return_offsets=True, return_special_tokens_mask=True,
         )  # fmt: skip
@@ -552,7 +561,7 @@ def finetune_tagger(
     if "test" in splits:
         result.test = evaluate(splits["test"])
     if out is not None:
-        tagger.save_pretrained(out / "best", tokenizer=tok if _is_wordpiece(tok) else None)
+        tagger.save_pretrained(out / "best", tokenizer=tok)
         report = {"task": "tag", "labels": list(labels), "validation": result.validation,
                   "test": result.test, "history": result.history, **fitted.report()}  # fmt: skip
         write_json(out / "metrics.json", report)
