@@ -1,6 +1,8 @@
 """The full BERT pipeline (normalize, pre-tokenize, WordPiece, [CLS]/[SEP], truncate and pad
 to 128, NumPy out) against HF ``tokenizers`` ``encode_batch`` on the same lines, same
-process, with bert-base-uncased's ``tokenizer.json``; Chinese with bert-base-chinese.
+process, with bert-base-uncased's ``tokenizer.json``; Chinese with bert-base-chinese; and a
+byte-level BPE (GPT-2's vocabulary) as model inputs the same way (truncated, padded with
+``<|endoftext|>``), HF reading the ``tokenizer.json`` lexforge saves.
 
 HF reads ``RAYON_NUM_THREADS`` at import, so run once per thread count. HF is timed on
 ``encode_batch`` alone (its Encoding objects, no NumPy conversion), which favours HF.
@@ -66,14 +68,24 @@ def main() -> None:
     )
     print("| text | tokenizer | library | MB/s | lines/s | ratio |")
     print("|---|---|---|---|---|---|")
+    gpt2 = lf.Tokenizer.from_file(datasets.files("gpt2")["encoder.json"])
+    gpt2_json = Path(os.environ.get("TMPDIR", "/tmp")) / "lexforge-bench-gpt2.json"
+    gpt2.save(gpt2_json)
     cases = [
         ("English", english, datasets.files("bert-base-uncased")["tokenizer.json"], None),
         ("Chinese", chinese, datasets.files("bert-base-chinese")["vocab.txt"], False),
+        ("English", english, gpt2_json, None),
     ]
     for name, lines, path, lowercase in cases:
         nbytes = sum(len(s.encode("utf-8")) for s in lines)
         batches = [lines[i : i + args.batch] for i in range(0, len(lines), args.batch)]
-        if path.suffix == ".json":
+        kw = {"max_length": args.max_length, "truncation": True, "padding": "max_length"}
+        pad_id = 0
+        if path == gpt2_json:  # byte-level BPE: no [PAD]; special tokens' text is text
+            ours, pad_id = gpt2, 50256
+            kw |= {"pad_token_id": pad_id, "disallowed_special": ()}
+            theirs = tokenizers.Tokenizer.from_file(str(path))
+        elif path.suffix == ".json":
             ours = lf.Tokenizer.from_file(path)
             theirs = tokenizers.Tokenizer.from_file(str(path))
         else:
@@ -82,8 +94,7 @@ def main() -> None:
                 str(path), lowercase=bool(lowercase)
             )._tokenizer
         theirs.enable_truncation(args.max_length)
-        theirs.enable_padding(length=args.max_length)
-        kw = {"max_length": args.max_length, "truncation": True, "padding": "max_length"}
+        theirs.enable_padding(length=args.max_length, pad_id=pad_id)
 
         def run_ours() -> object:
             return [

@@ -24,8 +24,9 @@ pub enum Error {
     #[error("{0}")]
     TrainerConfig(String),
     /// Text contains a special token the caller did not allow.
-    #[error("text {text_index} contains the special token {token:?} at byte {byte_offset}, which this call does not allow; pass allowed_special={{{token:?}}} (or \"all\") to encode it as a special token, or disallowed_special=() to encode it as ordinary text")]
-    DisallowedSpecial { token: String, text_index: usize, byte_offset: usize },
+    /// `input`: "text", or "pair" for the second text of a pair.
+    #[error("{input} {text_index} contains the special token {token:?} at byte {byte_offset}, which this call does not allow; pass allowed_special={{{token:?}}} (or \"all\") to encode it as a special token, or disallowed_special=() to encode it as ordinary text")]
+    DisallowedSpecial { token: String, input: &'static str, text_index: usize, byte_offset: usize },
     /// A token id outside the vocabulary.
     #[error("token id {id} is not in the vocabulary (valid ids are 0..{vocab_size}, with gaps listed by the tokenizer)")]
     TokenId { id: i64, vocab_size: u32 },
@@ -48,8 +49,23 @@ impl Error {
     /// batch was encoded in rounds).
     pub fn offset_text_index(self, offset: usize) -> Self {
         match self {
-            Error::DisallowedSpecial { token, text_index, byte_offset } => {
-                Error::DisallowedSpecial { token, text_index: text_index + offset, byte_offset }
+            Error::DisallowedSpecial { token, input, text_index, byte_offset } => {
+                Error::DisallowedSpecial {
+                    token,
+                    input,
+                    text_index: text_index + offset,
+                    byte_offset,
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// The same error, about the second text of a pair.
+    pub fn in_pair(self) -> Self {
+        match self {
+            Error::DisallowedSpecial { token, text_index, byte_offset, .. } => {
+                Error::DisallowedSpecial { token, input: "pair", text_index, byte_offset }
             }
             other => other,
         }

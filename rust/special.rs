@@ -220,6 +220,7 @@ impl Policy<'_> {
             let idx = map.map_or(m.pattern().as_usize(), |map| map[m.pattern().as_usize()]);
             return Err(Error::DisallowedSpecial {
                 token: self.specials.tokens[idx].0.clone(),
+                input: "text",
                 text_index,
                 byte_offset: m.start(),
             });

@@ -97,6 +97,11 @@ def test_special_token_safety(tok: lf.Tokenizer) -> None:
         tok.encode("x", allowed_special="<|pad|>")
     with pytest.raises(SpecialTokenError, match="text 1"):
         tok.encode_batch(["fine", "not <|pad|> fine"])
+    # as model inputs, the second text of a pair is named as such
+    with pytest.raises(SpecialTokenError, match="pair 1"):
+        tok.encode_batch(["a", "b"], ["fine", "not <|pad|> fine"], return_tensors="np")
+    with pytest.raises(SpecialTokenError, match="text 0"):
+        tok.encode_batch(["<|pad|>"], ["fine"])
 
 
 def test_batches_match_single_calls_for_any_thread_count(tok: lf.Tokenizer, wiki_text: str) -> None:

@@ -205,7 +205,8 @@ impl BpeModel {
                         let second = match pairs {
                             Some(p) => {
                                 b.clear();
-                                self.encode_seq(p[i], policy, i, trim, &mut b)?;
+                                self.encode_seq(p[i], policy, i, trim, &mut b)
+                                    .map_err(Error::in_pair)?;
                                 Some(&b)
                             }
                             None => None,
