@@ -109,6 +109,15 @@ def test_batches_match_single_calls_for_any_thread_count(tok: lf.Tokenizer, wiki
     single = [tok.encode(t) for t in texts]
     for threads in (1, 2, 4):
         assert tok.encode_batch(texts, num_threads=threads) == single
+    # as model inputs (pairs, windows, padding): the same rows for any thread count
+    kw = {"max_length": 24, "truncation": True, "stride": 4, "padding": True,
+          "return_overflowing_tokens": True, "return_tensors": "np", "return_offsets": True,
+          "return_word_ids": True, "pad_token_id": 0}  # fmt: skip
+    runs = [tok.encode_batch(texts, texts[::-1], num_threads=t, **kw) for t in (1, 2, 4)]
+    assert all(
+        all((r[k] == runs[0][k]).all() for k in runs[0]) and r.keys() == runs[0].keys()
+        for r in runs[1:]
+    )
     # as model inputs: padded int64 arrays whose real tokens are the same ids
     with pytest.raises(ConfigError, match="padding=True"):
         tok.encode_batch(texts, return_tensors="np")
