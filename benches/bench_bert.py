@@ -81,9 +81,9 @@ def main() -> None:
         batches = [lines[i : i + args.batch] for i in range(0, len(lines), args.batch)]
         kw = {"max_length": args.max_length, "truncation": True, "padding": "max_length"}
         pad_id = 0
-        if path == gpt2_json:  # byte-level BPE: no [PAD]; special tokens' text is text
+        if path == gpt2_json:  # byte-level BPE: no [PAD]; "<|endoftext|>" is special, as in HF
             ours, pad_id = gpt2, 50256
-            kw |= {"pad_token_id": pad_id, "disallowed_special": ()}
+            kw |= {"pad_token_id": pad_id, "allowed_special": "all"}
             theirs = tokenizers.Tokenizer.from_file(str(path))
         elif path.suffix == ".json":
             ours = lf.Tokenizer.from_file(path)
