@@ -4,6 +4,7 @@ cl100k and o200k rank files, and tokenizers we train and save, against tiktoken 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -339,6 +340,42 @@ def test_model_input_batches_match_hf(
     assert tok.encode(questions[-1], contexts[-1], allowed_special="all") == (
         theirs.encode(questions[-1], contexts[-1]).ids
     )
+
+
+def test_file_truncation_and_padding_apply_as_in_hf(
+    framed: lf.BpeTokenizer, corpus: list[str], tmp_path: Path
+) -> None:
+    """A tokenizer.json that sets truncation and padding: encode and encode_batch apply
+    them as HF does, False turns them off, and a save keeps them."""
+    framed.save(tmp_path / "tokenizer.json")
+    theirs = hf.Tokenizer.from_file(str(tmp_path / "tokenizer.json"))
+    theirs.enable_truncation(32, stride=4)
+    theirs.enable_padding(pad_id=0, pad_token="[PAD]", length=40)
+    theirs.save(str(tmp_path / "defaults.json"))
+    ours = lf.Tokenizer.from_file(tmp_path / "defaults.json")
+    texts = [*TRICKY, *MASKED, *corpus[4800:5000]]
+    want = [e.ids for e in theirs.encode_batch(texts)]
+    assert all(len(ids) == 40 for ids in want)
+    assert ours.encode_batch(texts, allowed_special="all") == want
+    assert [ours.encode(t, allowed_special="all") for t in texts] == want
+    batch = ours.encode_batch(texts, allowed_special="all", return_tensors="np")
+    assert batch["input_ids"].tolist() == want
+    assert batch["attention_mask"].tolist() == [
+        e.attention_mask for e in theirs.encode_batch(texts)
+    ]
+    # turned off: the plain framed ids
+    plain = ours.encode_batch(texts, allowed_special="all", truncation=False, padding=False)
+    assert plain == framed.encode_batch(texts, allowed_special="all")
+    assert ours.encode(texts[-1], truncation=False, padding=False) == framed.encode(texts[-1])
+    # kept by a save, and by with_template
+    ours.save(tmp_path / "again.json")
+    again = json.loads((tmp_path / "again.json").read_text())
+    saved = json.loads((tmp_path / "defaults.json").read_text())
+    assert again["truncation"] == saved["truncation"] and again["padding"] == saved["padding"]
+    copy = ours.with_template("[CLS]", "[SEP]", lstrip=["[MASK]"])
+    assert copy.encode_batch(texts, allowed_special="all") == want
+    with pytest.warns(UserWarning, match="truncation and padding"):
+        ours.save(tmp_path / "ranks.tiktoken", format="tiktoken")
 
 
 @pytest.mark.parametrize("kind", ["roberta", "sequence"])

@@ -19,14 +19,16 @@ from lexforge._core import Bpe
 from lexforge.batch import (
     MAX_THREADS,
     BatchEncoding,
+    Padding,
+    Truncation,
     check_int,
     model_inputs,
     padding_option,
     truncation_option,
 )
-from lexforge.errors import ConfigError
+from lexforge.errors import ConfigError, EncodingError
 from lexforge.formats import gpt2, hf_json, tiktoken
-from lexforge.tokenizer import Tokenizer, as_ids, bad_ids, bad_text
+from lexforge.tokenizer import Tokenizer, as_ids, bad_ids, bad_text, check_text
 from lexforge.training import PathLike
 
 if TYPE_CHECKING:  # numpy loads only when arrays are used, so training stays lean
@@ -56,8 +58,13 @@ class BpeTokenizer(Tokenizer):
         *,
         offsets: hf_json.OffsetTrim | None = None,
         template: hf_json.Template | None = None,
+        truncation: Truncation | None = None,
+        padding: Padding | None = None,
     ) -> None:
         self._core = core
+        # defaults from a tokenizer.json for encode and encode_batch (HF applies them there)
+        self._truncation = truncation
+        self._padding = padding
         # special tokens put around every text by the encode methods (BERT's [CLS] A [SEP])
         self._template = template
         self._lstrip = frozenset(core.lstrip())
@@ -78,7 +85,12 @@ class BpeTokenizer(Tokenizer):
         path = Path(path)
         if format == "hf":
             target = path / "tokenizer.json" if path.is_dir() else path
-            hf_json.save(self._core, target, offsets=self._offsets, template=self._template)
+            pad = self._padding
+            hf_json.save(
+                self._core, target, offsets=self._offsets, template=self._template,
+                truncation=None if self._truncation is None else self._truncation.to_hf(),
+                padding=None if pad is None else pad.to_hf(self._token_text(pad.pad_id)),
+            )  # fmt: skip
         elif format == "gpt2":
             self._check_gpt2_format()
             self._warn_lost("gpt2")
@@ -95,6 +107,8 @@ class BpeTokenizer(Tokenizer):
         lost = []
         if self._template is not None:
             lost.append("the special tokens put around each text (the template)")
+        if self._truncation is not None or self._padding is not None:
+            lost.append("the file's truncation and padding")
         if self._lstrip:
             names = sorted(t for t, i in self._specials.items() if i in self._lstrip)
             lost.append(f"that {names} take the whitespace before them (lstrip)")
@@ -207,8 +221,16 @@ class BpeTokenizer(Tokenizer):
         allowed_special: SpecialSet = frozenset(),
         disallowed_special: SpecialSet = "all",
         add_special_tokens: bool = True,
+        max_length: int | None = None,
+        truncation: bool | str | None = None,
+        padding: bool | str | None = None,
     ) -> list[int]:
         """Encodes one text (or a pair) to a list of ids.
+
+        Like HF's ``Tokenizer.encode``, the truncation and padding of the ``tokenizer.json``
+        the tokenizer came from apply (the first window when truncation cuts);
+        ``truncation=False`` or ``padding=False`` turn them off, or options as for
+        :meth:`encode_batch` choose others. The other encode methods here leave them out.
 
         Args:
             pair: a second text; the pair is framed by the template as HF frames it
@@ -228,19 +250,21 @@ class BpeTokenizer(Tokenizer):
                 encode method and batch here; the message names where.
         """
         policy = self._policy(allowed_special, disallowed_special)
-        if pair is not None:
-            if not isinstance(text, str) or not isinstance(pair, str):
+        plain = (max_length, truncation, padding) == (None, None, None)
+        if pair is not None or not plain or self._truncation or self._padding:
+            if not isinstance(text, str) or not (pair is None or isinstance(pair, str)):
                 raise TypeError(
                     "encode takes a str and an optional str pair; for many, encode_batch"
                 )
             try:
-                rows, _ = self._core.encode_batch_lists(
-                    [text], [pair], *policy, self._template_arg(), add_special_tokens,
-                    num_threads=1,
-                )  # fmt: skip
-                return rows[0]
-            except UnicodeEncodeError as e:
-                raise bad_text(e, text=text, pair=pair) from None
+                return self.encode_batch(
+                    [text], None if pair is None else [pair], allowed_special=allowed_special,
+                    disallowed_special=disallowed_special, add_special_tokens=add_special_tokens,
+                    max_length=max_length, truncation=truncation, padding=padding, num_threads=1,
+                )[0]  # fmt: skip
+            except EncodingError:
+                check_text(text=text, pair=pair)  # name the argument, not texts[0]
+                raise
         try:
             return self._framed(self._core.encode(text, *policy), add_special_tokens)
         except UnicodeEncodeError as e:
@@ -366,8 +390,8 @@ class BpeTokenizer(Tokenizer):
         disallowed_special: SpecialSet = ...,
         add_special_tokens: bool = ...,
         max_length: int | None = ...,
-        truncation: bool | str = ...,
-        padding: bool | str = ...,
+        truncation: bool | str | None = ...,
+        padding: bool | str | None = ...,
         stride: int = ...,
         truncation_side: str = ...,
         padding_side: str = ...,
@@ -390,8 +414,8 @@ class BpeTokenizer(Tokenizer):
         disallowed_special: SpecialSet = ...,
         add_special_tokens: bool = ...,
         max_length: int | None = ...,
-        truncation: bool | str = ...,
-        padding: bool | str = ...,
+        truncation: bool | str | None = ...,
+        padding: bool | str | None = ...,
         stride: int = ...,
         truncation_side: str = ...,
         padding_side: str = ...,
@@ -413,8 +437,8 @@ class BpeTokenizer(Tokenizer):
         disallowed_special: SpecialSet = "all",
         add_special_tokens: bool = True,
         max_length: int | None = None,
-        truncation: bool | str = False,
-        padding: bool | str = False,
+        truncation: bool | str | None = None,
+        padding: bool | str | None = None,
         stride: int = 0,
         truncation_side: str = "right",
         padding_side: str = "right",
@@ -446,7 +470,8 @@ class BpeTokenizer(Tokenizer):
         cuts rows to ``max_length`` (with ``return_overflowing_tokens``, the rest becomes
         windows sharing ``stride`` tokens); ``padding`` True/``"longest"`` or
         ``"max_length"`` pads with ``pad_token_id`` (default: the id of ``[PAD]``,
-        ``<pad>`` or ``<|pad|>``).
+        ``<pad>`` or ``<|pad|>``). ``None`` for either: the ``tokenizer.json``'s own
+        truncation or padding, if the file sets one (as HF applies it), else none.
 
         Raises:
             ConfigError: impossible truncation, bad option values, rows of different
@@ -456,9 +481,13 @@ class BpeTokenizer(Tokenizer):
         if num_threads is not None:
             check_int("num_threads", num_threads, most=MAX_THREADS)
         allowed, disallowed = self._policy(allowed_special, disallowed_special)
-        trunc = truncation_option(truncation, max_length, stride, truncation_side)
-        pad = None
-        if padding is not False:
+        if truncation is None:
+            trunc = self._truncation
+        else:
+            trunc = truncation_option(truncation, max_length, stride, truncation_side)
+        if padding is None:
+            pad = self._padding
+        else:
             pad_id = self._pad_id() if pad_token_id is None else pad_token_id
             pad = padding_option(padding, max_length, pad_to_multiple_of, padding_side, pad_id)
             if pad is not None and pad.pad_id >= self.vocab_size:
@@ -584,7 +613,10 @@ class BpeTokenizer(Tokenizer):
         if cls_token is not None or sep_token is not None:
             template = hf_json.Template(tuple(single), tuple(pair))
         offsets = hf_json.OffsetTrim(trim=True, add_prefix_space=False)
-        return BpeTokenizer(core, offsets=offsets, template=template)
+        return BpeTokenizer(
+            core, offsets=offsets, template=template, truncation=self._truncation,
+            padding=self._padding,
+        )  # fmt: skip
 
     @property
     def template(self) -> tuple[list[str], list[str]] | None:
@@ -649,6 +681,14 @@ class BpeTokenizer(Tokenizer):
             except UnicodeEncodeError as e:
                 raise bad_text(e) from None
         return self._core.token_id(token)
+
+    def _token_text(self, tid: int) -> str:
+        """A token as a ``tokenizer.json`` spells it: a special token's text, else its
+        bytes in the byte-level alphabet."""
+        from lexforge import _bytelevel
+
+        names = {i: t for t, i in self._specials.items()}
+        return names[tid] if tid in names else _bytelevel.encode(self.id_to_token(tid))
 
     def id_to_token(self, id: int) -> bytes:
         """The bytes of a token; raises :class:`TokenIdError` for an unknown id."""

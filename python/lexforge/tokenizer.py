@@ -193,28 +193,24 @@ class Tokenizer:
         kind, doc = detect(path)
         if kind == "hf":
             target = path / "tokenizer.json" if path.is_dir() else path
-            if bert.is_wordpiece_json(target, doc):
-                from lexforge.batch import Padding, Truncation
-                from lexforge.formats import read_json
+            from lexforge.formats import read_json
 
-                doc = read_json(target) if doc is None else doc
+            doc = read_json(target) if doc is None else doc
+            if bert.is_wordpiece_json(target, doc):
                 _check_wordpiece_json(target, doc)
-                trunc, pad = bert.file_defaults(doc)
-                padding = None if pad is None else Padding.from_hf(pad, str(target))
                 core = bert.load_json(target, doc)
-                if padding is not None and padding.pad_id >= len(core.vocab()):
-                    raise TokenizerFormatError(
-                        f"{target}: padding.pad_id {padding.pad_id} is not in the vocabulary "
-                        f"(0..{len(core.vocab()) - 1}); set it to the id of the padding token"
-                    )
+                truncation, padding = _file_defaults(target, doc, len(core.vocab()))
                 return WordPieceTokenizer(
                     core,
-                    truncation=None if trunc is None else Truncation.from_hf(trunc, str(target)),
+                    truncation=truncation,
                     padding=padding,
                     cleanup=bert.decoder_cleanup(target, doc),
                 )
             bpe, offsets, template = hf_json.load(target, doc)
-            return BpeTokenizer(bpe, offsets=offsets, template=template)
+            truncation, padding = _file_defaults(target, doc, bpe.vocab_size)
+            return BpeTokenizer(
+                bpe, offsets=offsets, template=template, truncation=truncation, padding=padding
+            )
         if kind == "bert-vocab":
             target = path / "vocab.txt" if path.is_dir() else path
             return WordPieceTokenizer(bert.load_vocab(target, lowercase=lowercase))
@@ -421,6 +417,21 @@ def as_ids(ids: Ids) -> npt.NDArray[Any] | list[int]:
         contiguous: npt.NDArray[Any] = np.ascontiguousarray(ids, dtype=np.int64)
         return contiguous
     return list(ids)
+
+
+def _file_defaults(path: Path, doc: Any, vocab_size: int) -> tuple[Any, Any]:
+    """The ``truncation`` and ``padding`` a ``tokenizer.json`` sets (HF applies them in
+    ``encode`` and ``encode_batch``), checked: (Truncation | None, Padding | None)."""
+    from lexforge.batch import Padding, Truncation
+
+    trunc, pad = doc.get("truncation"), doc.get("padding")
+    padding = None if pad is None else Padding.from_hf(pad, str(path))
+    if padding is not None and padding.pad_id >= vocab_size:
+        raise TokenizerFormatError(
+            f"{path}: padding.pad_id {padding.pad_id} is not in the vocabulary "
+            f"(0..{vocab_size - 1}); set it to the id of the padding token"
+        )
+    return None if trunc is None else Truncation.from_hf(trunc, str(path)), padding
 
 
 def bad_text(

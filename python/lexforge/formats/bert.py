@@ -312,11 +312,6 @@ def load_json(path: Path, doc: Any = None) -> BertTokenizer:
         raise TokenizerFormatError(f"{path}: {e}") from None
 
 
-def file_defaults(doc: Any) -> tuple[Any, Any]:
-    """The ``truncation`` and ``padding`` entries of a ``tokenizer.json`` (None when unset)."""
-    return doc.get("truncation"), doc.get("padding")
-
-
 def decoder_cleanup(path: Path, doc: Any) -> bool:
     """Whether the file's WordPiece decoder removes spaces before punctuation (HF's
     ``cleanup``; true when the file has no WordPiece decoder)."""

@@ -386,9 +386,14 @@ def _post_processor(
 
 
 def dump(
-    bpe: Bpe, offsets: OffsetTrim | None = None, template: Template | None = None
+    bpe: Bpe,
+    offsets: OffsetTrim | None = None,
+    template: Template | None = None,
+    truncation: dict[str, Any] | None = None,
+    padding: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The ``tokenizer.json`` document for a model."""
+    """The ``tokenizer.json`` document for a model (``truncation`` and ``padding``: the
+    entries as HF writes them)."""
     if bpe.preset == GPT2_PRESET:
         pre: dict[str, Any] = {
             "type": "ByteLevel",
@@ -434,8 +439,8 @@ def dump(
     ]
     return {
         "version": "1.0",
-        "truncation": None,
-        "padding": None,
+        "truncation": truncation,
+        "padding": padding,
         "added_tokens": added,
         "normalizer": None,
         "pre_tokenizer": pre,
@@ -462,7 +467,13 @@ def dump(
 
 
 def save(
-    bpe: Bpe, path: Path, offsets: OffsetTrim | None = None, template: Template | None = None
+    bpe: Bpe,
+    path: Path,
+    offsets: OffsetTrim | None = None,
+    template: Template | None = None,
+    truncation: dict[str, Any] | None = None,
+    padding: dict[str, Any] | None = None,
 ) -> None:
     """Writes ``tokenizer.json`` atomically."""
-    atomic_write(path, json.dumps(dump(bpe, offsets, template), ensure_ascii=False, indent=1))
+    doc = dump(bpe, offsets, template, truncation, padding)
+    atomic_write(path, json.dumps(doc, ensure_ascii=False, indent=1))
