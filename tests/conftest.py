@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -53,19 +54,25 @@ def rank_files() -> dict[str, Path]:
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small randomly initialised BERT (MLM head) with the bert-base-uncased tokenizer,
     saved in the HF format: the starting point of the fine-tuning tests."""
-    import torch
-
     import lexforge as lf
     from lexforge import datasets
-    from lexforge.model import BertConfig, BertForMaskedLM
 
     tok = lf.Tokenizer.from_file(datasets.files("bert-base-uncased")["tokenizer.json"])
+    return _saved_tiny_model(tok, tmp_path_factory.mktemp("pretrained"))
+
+
+def _saved_tiny_model(tok: Any, path: Path) -> Path:
+    """A randomly initialised 2-layer BERT (hidden 64, MLM head) for ``tok``, saved with it
+    in the HF format at ``path``."""
+    import torch
+
+    from lexforge.model import BertConfig, BertForMaskedLM
+
     torch.manual_seed(0)
     model = BertForMaskedLM(BertConfig(
         vocab_size=tok.vocab_size, hidden_size=64, num_layers=2, num_heads=2,
         intermediate_size=128, max_position_embeddings=64,
     ))  # fmt: skip
-    path = tmp_path_factory.mktemp("pretrained")
     model.save_pretrained(path, tokenizer=tok)
     return path
 
@@ -75,20 +82,10 @@ def tiny_bpe_checkpoint(tmp_path_factory: pytest.TempPathFactory, wiki_text: str
     """``tiny_checkpoint``'s model with a byte-level BPE trained on lowercased wiki-leads
     (BERT's special tokens; the export frames texts with [CLS] and [SEP]): a RoBERTa-style
     vocabulary under a BERT."""
-    import torch
-
     import lexforge as lf
-    from lexforge.model import BertConfig, BertForMaskedLM
 
     tok = lf.Tokenizer.train_bpe(
         texts=wiki_text.lower().split("\n")[:3000], vocab_size=2000,
         special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],
     )  # fmt: skip
-    torch.manual_seed(0)
-    model = BertForMaskedLM(BertConfig(
-        vocab_size=tok.vocab_size, hidden_size=64, num_layers=2, num_heads=2,
-        intermediate_size=128, max_position_embeddings=64,
-    ))  # fmt: skip
-    path = tmp_path_factory.mktemp("pretrained-bpe")
-    model.save_pretrained(path, tokenizer=tok)
-    return path
+    return _saved_tiny_model(tok, tmp_path_factory.mktemp("pretrained-bpe"))
