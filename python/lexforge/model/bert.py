@@ -201,8 +201,9 @@ class Pretrained(nn.Module):
 
     def save_pretrained(self, directory: str | os.PathLike[str], tokenizer: Any = None) -> Path:
         """Writes an HF-format directory (``config.json``, ``model.safetensors``, and the
-        tokenizer files when a WordPiece ``tokenizer`` is given) that ``transformers``
-        loads offline; each file is written atomically."""
+        tokenizer files when a ``tokenizer`` is given: WordPiece or byte-level BPE, see
+        :func:`lexforge.model.hf.save_pretrained`) that ``transformers`` loads offline;
+        each file is written atomically."""
         from .hf import save_pretrained
 
         return save_pretrained(self, directory, type(self).__name__, tokenizer)
