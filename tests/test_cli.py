@@ -60,6 +60,16 @@ def test_tokenize_frames_with_a_bpe_template(
     assert main([*argv, str(corpus)]) == 0
     bare = [[int(x) for x in line.split()] for line in capsys.readouterr().out.splitlines()]
     assert bare[0] == tok.encode("hello world\n") == rows[0][1:-1]
+    # a file that pads (and truncates) encode_batch's rows: lines are still whole
+    doc = json.loads((tmp_path / "framed.json").read_text())
+    doc["truncation"] = {"max_length": 3, "strategy": "LongestFirst", "stride": 0,
+                         "direction": "Right"}  # fmt: skip
+    doc["padding"] = {"strategy": {"Fixed": 40}, "direction": "Right", "pad_id": 0,
+                      "pad_type_id": 0, "pad_token": "[CLS]"}  # fmt: skip
+    (tmp_path / "padded.json").write_text(json.dumps(doc))
+    assert main(["tokenize", "--tokenizer", str(tmp_path / "padded.json"), str(corpus)]) == 0
+    again = [[int(x) for x in line.split()] for line in capsys.readouterr().out.splitlines()]
+    assert again == rows
 
 
 def test_train_a_wordpiece_tokenizer(tmp_path: Path) -> None:

@@ -117,19 +117,11 @@ def _tokenize(args: argparse.Namespace) -> int:
         parts = text.split("\n")  # a last part after the final "\n" is a line only if not empty
         lines += [part + "\n" for part in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
     start = time.perf_counter()
-    if isinstance(tok, BpeTokenizer):
-        rows = tok.encode_batch(
-            lines, disallowed_special=(), num_threads=args.threads,
-            add_special_tokens=not args.no_special_tokens,
-        )  # fmt: skip
-    else:
-        rows = tok.encode_batch(
-            lines,
-            add_special_tokens=not args.no_special_tokens,
-            truncation=False,
-            padding=False,
-            num_threads=args.threads,
-        )
+    special: dict[str, Any] = {"disallowed_special": ()} if isinstance(tok, BpeTokenizer) else {}
+    rows = tok.encode_batch(
+        lines, add_special_tokens=not args.no_special_tokens, truncation=False, padding=False,
+        num_threads=args.threads, **special,
+    )  # fmt: skip
     seconds = time.perf_counter() - start
     if args.count:
         n = sum(len(ids) for ids in rows)
