@@ -134,7 +134,7 @@ def _tokenizer_words(tok: Any, texts: list[str], batch: int = 1024) -> list[list
     for at in range(0, len(texts), batch):
         chunk = texts[at : at + batch]
         enc = tok.encode_batch(
-            chunk, add_special_tokens=False, padding=True, return_tensors="np",
+            chunk, add_special_tokens=False, padding=True, truncation=False, return_tensors="np",
             return_word_ids=True, return_offsets=True,
         )  # fmt: skip
         for row, text in enumerate(chunk):
