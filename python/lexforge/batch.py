@@ -18,6 +18,7 @@ __all__ = [
     "check_int",
     "model_inputs",
     "padding_option",
+    "resolve_options",
     "truncation_option",
 ]
 
@@ -235,6 +236,38 @@ def padding_option(
     if multiple_of is not None:
         check_int("pad_to_multiple_of", multiple_of, least=1)
     return Padding(length, multiple_of, pad_id, 0, _side(side, "padding_side"))
+
+
+def resolve_options(
+    truncation: bool | str | None,
+    padding: bool | str | None,
+    *,
+    max_length: int | None,
+    stride: int,
+    truncation_side: str,
+    pad_to_multiple_of: int | None,
+    padding_side: str,
+    pad_token_id: int | None,
+    defaults: tuple[Truncation | None, Padding | None],
+    default_pad_id: int | None,
+    vocab_size: int,
+) -> tuple[Truncation | None, Padding | None]:
+    """A batch's truncation and padding from ``encode_batch``'s arguments: None for either
+    means the tokenizer file's (``defaults``); ``pad_token_id`` defaults to
+    ``default_pad_id`` and must be in the vocabulary."""
+    if truncation is None:
+        trunc = defaults[0]
+    else:
+        trunc = truncation_option(truncation, max_length, stride, truncation_side)
+    if padding is None:
+        return trunc, defaults[1]
+    pad_id = default_pad_id if pad_token_id is None else pad_token_id
+    pad = padding_option(padding, max_length, pad_to_multiple_of, padding_side, pad_id)
+    if pad is not None and pad.pad_id >= vocab_size:
+        raise ConfigError(
+            f"pad_token_id={pad.pad_id} is not in the vocabulary (0..{vocab_size - 1})"
+        )
+    return trunc, pad
 
 
 # the most threads a call may ask for (the pools are capped at 4 x cores anyway); above it

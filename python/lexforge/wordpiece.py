@@ -22,10 +22,9 @@ from lexforge.batch import (
     Truncation,
     check_int,
     model_inputs,
-    padding_option,
-    truncation_option,
+    resolve_options,
 )
-from lexforge.errors import ConfigError, EncodingError, TokenIdError
+from lexforge.errors import EncodingError, TokenIdError
 from lexforge.formats import bert
 from lexforge.tokenizer import Tokenizer, as_ids, bad_text, check_text
 from lexforge.training import PathLike
@@ -208,19 +207,13 @@ class WordPieceTokenizer(Tokenizer):
         """
         if num_threads is not None:
             check_int("num_threads", num_threads, most=MAX_THREADS)
-        if truncation is None:
-            trunc = self._truncation
-        else:
-            trunc = truncation_option(truncation, max_length, stride, truncation_side)
-        if padding is None:
-            pad = self._padding
-        else:
-            pad_id = self._pad_id() if pad_token_id is None else pad_token_id
-            pad = padding_option(padding, max_length, pad_to_multiple_of, padding_side, pad_id)
-            if pad is not None and pad.pad_id >= self.vocab_size:
-                raise ConfigError(
-                    f"pad_token_id={pad.pad_id} is not in the vocabulary (0..{self.vocab_size - 1})"
-                )
+        trunc, pad = resolve_options(
+            truncation, padding, max_length=max_length, stride=stride,
+            truncation_side=truncation_side, pad_to_multiple_of=pad_to_multiple_of,
+            padding_side=padding_side, pad_token_id=pad_token_id,
+            defaults=(self._truncation, self._padding), default_pad_id=self._pad_id(),
+            vocab_size=self.vocab_size,
+        )  # fmt: skip
         core = self._core
         return model_inputs(
             lambda t, p, trunc, pad, overflow: core.encode_batch_lists(
