@@ -178,6 +178,35 @@ def test_both_backward_paths_cross_attention(dtype: Any, backward_path: str) -> 
     errors(out, grads, ref, ref_grads, exact, exact_grads)
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=["fp32", "fp16"])
+@pytest.mark.parametrize("kind", ["none", "right"])
+def test_rows_of_very_negative_scores_keep_finite_gradients(
+    kind: str, dtype: Any, backward_path: str
+) -> None:
+    # a query whose scores are all far below 0 has a very negative log-sum-exp; the key
+    # tile's columns past the real keys (21 keys in a tile of 32 or 64) must not turn that
+    # into 2^-lse = inf, and inf x 0 = NaN in dQ
+    batch, n, dim = 2, 21, 32
+    g = torch.Generator().manual_seed(7)
+    q, k, v = (torch.randn(batch, n, 2, dim, generator=g) * 0.1 for _ in range(3))
+    k[..., 0] = 1.0
+    low = -100.0 if dtype == torch.float32 else -20.0  # 2^-lse overflows either dtype
+    q[:, 1, :, 0] = low * math.sqrt(dim)  # every score of query 1 is about `low`
+    q, k, v = (t.to(DEVICE, dtype).requires_grad_() for t in (q, k, v))
+    valid = padding(batch, n, kind)
+    if valid is not None:
+        valid[:, :2] = True  # query 1 stays real
+    out = attention(q, k, v, key_padding_mask=valid, backend="triton")
+    grad = torch.randn(out.shape, generator=torch.Generator().manual_seed(3)).to(out)
+    grads = torch.autograd.grad(out, (q, k, v), grad)
+    ref = reference(q, k, v, valid)
+    ref_grads = torch.autograd.grad(ref, (q, k, v), grad)
+    q64, k64, v64 = (t.detach().double().requires_grad_() for t in (q, k, v))
+    exact = reference(q64, k64, v64, valid)
+    exact_grads = torch.autograd.grad(exact, (q64, k64, v64), grad.double())
+    errors(out, grads, ref, ref_grads, exact, exact_grads)
+
+
 class _Fails:
     """Stands in for a kernel that cannot be built or launched on this GPU."""
 

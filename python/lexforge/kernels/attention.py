@@ -399,12 +399,15 @@ def _dkdv_step(
 
 @triton.jit
 def _dq_tile(
-    ds_t, k, DQ, dq_base, offs_m, offs_d, rows_ok, store_ok, s_dqn, sm_scale,
+    ds_t, k, DQ, dq_base, offs_m, offs_d, rows_ok, store_ok, cols_ok, s_dqn, sm_scale,
     IEEE: tl.constexpr,
 ):  # fmt: skip
     """The fused backward's dQ of one query tile, when a single key tile holds every key:
-    dQ = dS·K, complete in one product, stored once (no atomics, no second kernel)."""
-    ds = tl.trans(ds_t.to(k.dtype))
+    dQ = dS·K, complete in one product, stored once (no atomics, no second kernel). The
+    key tile's columns past the real keys hold junk (score 0, so P = 2^-lse, which
+    overflows for a row whose scores are all very negative); unlike dK and dV, dQ sums
+    over the columns, so they are zeroed first."""
+    ds = tl.trans(tl.where(cols_ok[:, None], ds_t, 0.0).to(k.dtype))
     if IEEE:
         dq = tl.dot(ds, k, input_precision="ieee")
     else:
@@ -496,8 +499,8 @@ def _bwd_dkdv(
         )  # fmt: skip
         if FUSED_DQ:
             _dq_tile(
-                ds_t, k, DQ, dq_base, offs_m, offs_d, rows_ok, offs_m < m_stop, s_dqn,
-                sm_scale, IEEE,
+                ds_t, k, DQ, dq_base, offs_m, offs_d, rows_ok, offs_m < m_stop, cols_ok,
+                s_dqn, sm_scale, IEEE,
             )  # fmt: skip
     for start_m in range(diag_stop, inner_stop, BLOCK_M):
         offs_m = start_m + offs_m0
@@ -508,8 +511,8 @@ def _bwd_dkdv(
         )  # fmt: skip
         if FUSED_DQ:
             _dq_tile(
-                ds_t, k, DQ, dq_base, offs_m, offs_d, offs_m < m_stop, offs_m < m_stop, s_dqn,
-                sm_scale, IEEE,
+                ds_t, k, DQ, dq_base, offs_m, offs_d, offs_m < m_stop, offs_m < m_stop,
+                cols_ok, s_dqn, sm_scale, IEEE,
             )  # fmt: skip
     for start_m in range(inner_stop, m_stop, BLOCK_M):
         offs_m = start_m + offs_m0
@@ -520,8 +523,8 @@ def _bwd_dkdv(
         )  # fmt: skip
         if FUSED_DQ:
             _dq_tile(
-                ds_t, k, DQ, dq_base, offs_m, offs_d, offs_m < m_stop, offs_m < m_stop, s_dqn,
-                sm_scale, IEEE,
+                ds_t, k, DQ, dq_base, offs_m, offs_d, offs_m < m_stop, offs_m < m_stop,
+                cols_ok, s_dqn, sm_scale, IEEE,
             )  # fmt: skip
 
     dk = tl.where(kv_rows, dk, 0.0)
