@@ -428,23 +428,42 @@ class _Block(torch.nn.Module):
         super().__init__()
         self.heads, self.qkv = heads, torch.nn.Linear(heads * dim, 3 * heads * dim)
 
-    def forward(self, x: Any, mask: Any) -> Any:
+    def forward(self, x: Any, mask: Any, lengths: Any = None, backend: str = "triton") -> Any:
         b, n, _ = x.shape
         q, k, v = self.qkv(x).view(b, n, 3, self.heads, -1).unbind(2)
-        return attention(q, k, v, key_padding_mask=mask, backend="triton").reshape(b, n, -1)
+        out = attention(q, k, v, key_padding_mask=mask, lengths=lengths, backend=backend)
+        return out.reshape(b, n, -1)
 
 
-def test_torch_compile_runs_the_op() -> None:
+@pytest.mark.parametrize("backend", ["triton", "sdpa"])
+@pytest.mark.parametrize("given", ["mask", "lengths"])
+def test_torch_compile_runs_the_op(given: str, backend: str) -> None:
+    # fullgraph: nothing in the op reads a tensor's values on the host while traced
     torch.manual_seed(0)
     block = _Block(2, 32).to(DEVICE)
     x = torch.randn(2, 20, 64, device=DEVICE)
-    mask = padding(2, 20, "right")
+    lengths = torch.tensor([13, 20], device=DEVICE)
+    mask = torch.arange(20, device=DEVICE)[None, :] < lengths[:, None]
+    args = (mask, None) if given == "mask" else (None, lengths)
     compiled = torch.compile(block, backend="aot_eager", fullgraph=True)
-    want = block(x, mask)
-    got = compiled(x, mask)
+    want = block(x, *args, backend=backend)
+    got = compiled(x, *args, backend=backend)
     assert torch.equal(got, want)
     got.sum().backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in block.parameters())
+
+
+@pytest.mark.parametrize("backend", ["triton", "sdpa"])
+def test_torch_compile_traces_varlen_whole(backend: str) -> None:
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(19, 2, 32, generator=g).to(DEVICE) for _ in range(3))
+    cu = torch.tensor([0, 7, 19], dtype=torch.int32, device=DEVICE)
+
+    def run(q: Any, k: Any, v: Any, cu: Any) -> Any:
+        return attention_varlen(q, k, v, cu, 12, backend=backend, check=False)
+
+    got = torch.compile(run, backend="aot_eager", fullgraph=True)(q, k, v, cu)
+    assert torch.equal(got, run(q, k, v, cu))
 
 
 def test_torch_compile_inductor() -> None:
@@ -491,6 +510,15 @@ def test_bad_input() -> None:
             attention(q.bfloat16(), k.bfloat16(), v.bfloat16(), backend="triton")
     with pytest.raises(AttentionInputError, match=r"pad: index 16 is outside the 2 x 8"):
         pad(q.reshape(16, 2, 32)[:3], torch.tensor([0, 5, 16], device=DEVICE), 2, 8)
+    with pytest.raises(AttentionInputError, match="pad: indices must be a 1-D int64"):
+        pad(q.reshape(16, 2, 32)[:3], torch.tensor([0.0, 5.0, 6.0], device=DEVICE), 2, 8)
+    full = torch.ones(2, 8, dtype=torch.bool, device=DEVICE)
+    with pytest.raises(AttentionInputError, match=r"unpad: x must be a torch.Tensor.*ndarray"):
+        unpad(q.cpu().numpy(), full)  # type: ignore[arg-type]
+    with pytest.raises(AttentionInputError, match=r"unpad: x must be .*got shape \(8,\)"):
+        unpad(q[0, :, 0, 0], full)
+    with pytest.raises(AttentionInputError, match="unpad: total must be a non-negative int"):
+        unpad(q, full, total=-1)
     if not CUDA:
         with pytest.raises(AttentionInputError, match="one device"):
             attention(q, k.to("meta"), v)

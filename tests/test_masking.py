@@ -218,6 +218,22 @@ def test_dtypes_are_kept(dtype: Any, bert: lf.WordPieceTokenizer, batch: Any) ->
     assert (out.astype(np.int64) == ref).all()
 
 
+def test_byte_order_and_one_row(bert: lf.WordPieceTokenizer, batch: Any) -> None:
+    ids = batch["input_ids"][:50]
+    options = {"vocab_size": bert.vocab_size, "mask_token_id": 103, "special_ids": [0, 101, 102]}
+    want, want_labels = lf.mask_tokens(ids, **options)
+    for dtype in (">i8", ">i4", ">u2"):
+        swapped = ids.astype(dtype)
+        special = (ids == 0).astype(">i8")
+        out, labels = lf.mask_tokens(swapped, special_tokens_mask=special, **options)
+        assert out.dtype == np.dtype(dtype).newbyteorder("=") and (out == want).all()
+        assert (labels == want_labels).all()
+    out, labels = lf.mask_tokens(ids[3], **options)  # a row comes back as a row
+    assert out.shape == labels.shape == ids[3].shape
+    first, first_labels = lf.mask_tokens(ids[3:4], **options)
+    assert (out == first[0]).all() and (labels == first_labels[0]).all()
+
+
 def test_bad_input() -> None:
     ids = np.array([[101, 5, 6, 102]], dtype=np.int64)
     ok = {"vocab_size": 200, "mask_token_id": 103, "special_ids": [101, 102]}

@@ -327,8 +327,15 @@ def test_bad_options(shards: lf.ShardSet) -> None:
         lf.PretrainingBatches(shards, batch_size=4, objective="mlm")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="max_seq_len=4 is too short"):
         lf.PretrainingBatches(shards, batch_size=4, max_seq_len=4)
-    with pytest.raises(ConfigError, match="short_seq_prob"):
-        lf.PretrainingBatches(shards, batch_size=4, short_seq_prob=1.5)
+    for bad in (1.5, -0.1, "0.1", None, True):
+        with pytest.raises(ConfigError, match="short_seq_prob must be a number in"):
+            lf.PretrainingBatches(shards, batch_size=4, short_seq_prob=bad)  # type: ignore[arg-type]
+    tok = shards.tokenizer()
+    unguarded = lf.Masker(
+        vocab_size=tok.vocab_size, mask_token_id=tok.token_to_id("[MASK]"), special_ids=[0]
+    )
+    with pytest.raises(ConfigError, match=r"special_ids leave out \[CLS\], \[SEP\]"):
+        lf.PretrainingBatches(shards, batch_size=4, masker=unguarded)
     with pytest.raises(ConfigError, match="batch_size"):
         lf.PretrainingBatches(shards, batch_size=0)
 

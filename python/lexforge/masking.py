@@ -62,6 +62,8 @@ def _array(value: Any, name: str) -> npt.NDArray[Any]:
             f"{name} must be a rectangular (batch, length) array; rows of different lengths "
             "need padding first (encode_batch(..., padding=True))"
         ) from None
+    if not array.dtype.isnative:  # big-endian data: the core reads native integers
+        array = array.astype(array.dtype.newbyteorder("="))
     if array.ndim == 1:
         array = array[None, :]
     if array.ndim != 2:
@@ -219,10 +221,10 @@ class Masker:
         word_ids: Any = None,
         schedule_step: int | None = None,
     ) -> tuple[Any, Any]:
-        """Masks a (batch, length) array of ids (any integer dtype wide enough for
-        ``vocab_size``; int64, int32, uint32 and uint16 are used as they are, others are
-        copied through int64; NumPy or a CPU torch tensor; not modified) for training step
-        ``step``.
+        """Masks a (batch, length) array of ids, or one (length,) row, for training step
+        ``step``: any integer dtype wide enough for ``vocab_size`` (int64, int32, uint32 and
+        uint16 are used as they are, others are copied through int64; big-endian data comes
+        back in native order), NumPy or a CPU torch tensor, not modified.
 
         ``special_tokens_mask`` ((batch, length), nonzero at special and padding positions)
         adds to ``special_ids``; ``word_ids`` ((batch, length), -1 for none, as
@@ -230,13 +232,14 @@ class Masker:
         ``schedule_step`` is the step a rate schedule is evaluated at (default ``step``;
         with several data-parallel ranks, the training step rather than the batch index).
 
-        Returns ``(input_ids, labels)``: the corrupted ids, same dtype and kind (NumPy or
-        torch) as the input, and int64 labels holding the original id at picked positions
+        Returns ``(input_ids, labels)``: the corrupted ids, same shape, dtype and kind (NumPy
+        or torch) as the input, and int64 labels holding the original id at picked positions
         and -100 elsewhere.
         """
         torch = sys.modules.get("torch")
         was_torch = torch is not None and isinstance(input_ids, torch.Tensor)
         ids = _array(input_ids, "input_ids")
+        one_row = np.ndim(input_ids) == 1  # rectangular: _array has checked
         if ids.dtype.kind not in "iu":
             raise ConfigError(f"input_ids must be integers, got dtype {ids.dtype}")
         given = ids.dtype
@@ -284,6 +287,8 @@ class Masker:
         )
         if out.dtype != given:  # every id in out is below vocab_size, which fits `given`
             out = out.astype(given)
+        if one_row:  # a (length,) row comes back with its own shape
+            out, labels = out[0], labels[0]
         if was_torch:
             assert torch is not None
             return torch.from_numpy(out), torch.from_numpy(labels)

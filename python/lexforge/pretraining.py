@@ -105,6 +105,12 @@ class PretrainingBatches:
             raise ConfigError(f"objective must be 'nsp', 'sop' or 'none', got {objective!r}")
         if pad_to not in ("longest", "max_length"):
             raise ConfigError(f"pad_to must be 'longest' or 'max_length', got {pad_to!r}")
+        if (
+            isinstance(short_seq_prob, bool)
+            or not isinstance(short_seq_prob, (int, float, np.integer, np.floating))
+            or not 0.0 <= short_seq_prob <= 1.0
+        ):
+            raise ConfigError(f"short_seq_prob must be a number in [0, 1], got {short_seq_prob!r}")
         if epochs is not None and check_int("epochs", epochs) < 1:
             raise ConfigError(f"epochs must be at least 1 (or None for endless), got {epochs}")
         if check_int("seed", seed) >= 1 << 64:
@@ -116,6 +122,15 @@ class PretrainingBatches:
         self.masker = masker or Masker.from_tokenizer(
             tokenizer, mlm_probability=mlm_probability, seed=seed, num_threads=num_threads
         )
+        framing = {"[CLS]": self.cls, "[SEP]": self.sep, "[PAD]": self.pad}
+        unguarded = [name for name, i in framing.items() if i not in self.masker.special_ids]
+        if unguarded:  # the batches' framing and padding would be picked as MLM targets
+            raise ConfigError(
+                f"the masker's special_ids leave out {', '.join(unguarded)} (ids "
+                f"{', '.join(str(framing[n]) for n in unguarded)}), which these batches use "
+                "for framing and padding: build it with Masker.from_tokenizer(tokenizer, ...) "
+                "or add them to special_ids"
+            )
         self.batch_size, self.max_seq_len = batch_size, max_seq_len
         self.objective: Objective = objective
         self.short_seq_prob, self.seed, self.epochs = short_seq_prob, seed, epochs

@@ -107,9 +107,11 @@ def attention(
     one device. D is 32, 64 or 128 for the Triton kernels (SDPA takes any).
 
     Padding: ``key_padding_mask`` (B, N) bool, True at real tokens, or ``lengths`` (B,)
-    integers (the first ``lengths[b]`` positions are real); either needs Nq == Nk (self-
-    attention). Padding positions are never attended to, and their own output rows are
-    0 (as are rows of a sequence with no real token) — never NaN.
+    integers (the first ``lengths[b]`` positions are real; a value outside [0, N] raises,
+    except under ``torch.compile``, where checking would synchronise and it is clamped);
+    either needs Nq == Nk (self-attention). Padding positions are never attended to, and
+    their own output rows are 0 (as are rows of a sequence with no real token) — never
+    NaN.
 
     ``dropout_p`` drops attention probabilities (pass 0 at evaluation); the Triton path
     draws Philox numbers seeded from torch's generator, so ``torch.manual_seed`` fixes
@@ -199,6 +201,20 @@ def unpad(
     unless the caller knows: ``total`` (the number of True in the mask) and ``max_seqlen``
     (the most in one row), both exact, as a data loader that built the mask on the host
     does."""
+    if not isinstance(x, torch.Tensor) or x.dim() < 2:
+        raise AttentionInputError(
+            "unpad: x must be a torch.Tensor of shape (B, N, ...), got "
+            + (f"shape {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__)
+        )
+    for name, value in (("total", total), ("max_seqlen", max_seqlen)):
+        if isinstance(value, torch.SymInt):  # traced: a symbolic size, as the model passes
+            continue
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 0
+        ):
+            raise AttentionInputError(
+                f"unpad: {name} must be a non-negative int (or None to count), got {value!r}"
+            )
     mask = _check_mask(key_padding_mask, x.shape[0], x.shape[1], x.device)
     lens = mask.sum(dim=1, dtype=torch.int32)
     cu_seqlens = F.pad(torch.cumsum(lens, dim=0, dtype=torch.int32), (1, 0))
@@ -218,6 +234,25 @@ def pad(
     """The inverse of ``unpad``: (B, N, ...) with ``values`` at ``indices`` and zeros at the
     padding. ``check`` validates ``indices`` (on a GPU one device synchronisation; pass
     False for indices that ``unpad`` made)."""
+    if not isinstance(values, torch.Tensor) or values.dim() < 1:
+        raise AttentionInputError("pad: values must be a torch.Tensor of shape (total, ...)")
+    if (
+        not isinstance(indices, torch.Tensor)
+        or indices.dim() != 1
+        or indices.dtype not in (torch.int32, torch.int64)
+    ):
+        raise AttentionInputError(
+            "pad: indices must be a 1-D int64 (or int32) tensor, as unpad returns; got "
+            + (
+                f"{indices.dtype} of shape {tuple(indices.shape)}"
+                if isinstance(indices, torch.Tensor)
+                else type(indices).__name__
+            )
+        )
+    if indices.device != values.device:
+        raise AttentionInputError(
+            f"pad: indices are on {indices.device}, values on {values.device}"
+        )
     if values.shape[0] != indices.shape[0]:
         raise AttentionInputError(f"pad: {values.shape[0]} values for {indices.shape[0]} indices")
     if check and indices.numel():
@@ -318,7 +353,13 @@ def _real_tokens(
         raise AttentionInputError(f"lengths must have shape ({batch},), got {tuple(lengths.shape)}")
     if lengths.device != device:
         raise AttentionInputError(f"lengths is on {lengths.device}, q on {device}")
-    if lengths.numel() and bool((lengths < 0).any() | (lengths > n_k).any()):
+    # the range check reads the values (a host synchronisation): eager only; a traced
+    # graph clamps them to [0, N] instead
+    if (
+        not torch.compiler.is_compiling()
+        and lengths.numel()
+        and bool((lengths < 0).any() | (lengths > n_k).any())
+    ):
         raise AttentionInputError(f"lengths must lie in [0, {n_k}]")
     return torch.arange(n_k, device=device)[None, :] < lengths[:, None]
 
@@ -443,8 +484,10 @@ def _sdpa_varlen(
     batch = cu.numel() - 1
     lens = (cu[1:] - cu[:-1]).long()
     valid = torch.arange(max_seqlen, device=q.device)[None, :] < lens[:, None]
-    indices = torch.nonzero(valid.flatten(), as_tuple=False).flatten()
-    dq, dk, dv = (pad(t, indices, batch, max_seqlen) for t in (q, k, v))
+    # the real tokens number q.shape[0]: a static size, so no synchronisation (and a
+    # graph torch.compile can trace whole); the indices are in range by construction
+    indices = torch.nonzero_static(valid.flatten(), size=q.shape[0]).flatten()
+    dq, dk, dv = (pad(t, indices, batch, max_seqlen, check=False) for t in (q, k, v))
     out = _sdpa(dq, dk, dv, valid, opts)
     return out.reshape(batch * max_seqlen, *out.shape[2:])[indices]
 
@@ -492,7 +535,7 @@ def _padded_info_traced(
     positions = torch.arange(n, device=device, dtype=torch.int32)
     if lengths is not None:
         lo = torch.zeros(batch, dtype=torch.int32, device=device)
-        hi = lengths.to(torch.int32)
+        hi = lengths.clamp(0, n).to(torch.int32)
         holes = torch.zeros_like(lo)
     else:
         real = valid.any(dim=1)
