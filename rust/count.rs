@@ -357,6 +357,8 @@ struct LineBlocks<'p, R> {
     lines_before: u64,
     bytes_before: u64,
     eof: bool,
+    /// Whether the file's start has been looked at (for a byte-order mark).
+    started: bool,
 }
 
 impl<'p, R: Read> LineBlocks<'p, R> {
@@ -369,6 +371,7 @@ impl<'p, R: Read> LineBlocks<'p, R> {
             lines_before: 0,
             bytes_before: 0,
             eof: false,
+            started: false,
         }
     }
 
@@ -400,6 +403,14 @@ impl<'p, R: Read> LineBlocks<'p, R> {
                 }
             }
             self.buf.truncate(filled);
+            if !self.started {
+                // a UTF-8 byte-order mark is not text (shard building drops it too)
+                self.started = true;
+                if self.buf.starts_with(b"\xEF\xBB\xBF") {
+                    self.buf.drain(..3);
+                    self.bytes_before = 3;
+                }
+            }
         }
     }
 
@@ -500,5 +511,17 @@ mod tests {
         let block = r.block().to_vec();
         let err = r.check_utf8(&block).unwrap_err().to_string();
         assert!(err.starts_with("corpus.txt:3: invalid UTF-8 at byte 12"), "{err}");
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_text() {
+        let data = b"\xEF\xBB\xBFfirst\nbad \xff\n";
+        let mut r = LineBlocks::new(&data[..], Path::new("corpus.txt"));
+        assert!(r.fill().unwrap());
+        let block = r.block().to_vec();
+        assert!(block.starts_with(b"first\n"));
+        let err = r.check_utf8(&block).unwrap_err().to_string();
+        // positions still count the mark's 3 bytes: they name the file's own bytes
+        assert!(err.starts_with("corpus.txt:2: invalid UTF-8 at byte 13"), "{err}");
     }
 }

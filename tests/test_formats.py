@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import lexforge as lf
-from lexforge.errors import ConfigError, TokenizerFormatError
+from lexforge.errors import ConfigError, TokenIdError, TokenizerFormatError
 
 TEXTS = ["the cat sat on the mat", "théâtre 中文 emoji 😀", "  spaces\n\nand lines  "]
 
@@ -80,8 +80,17 @@ def corrupt(tok: lf.Tokenizer, tmp_path: Path, edit: object) -> Path:
         (lambda d: d["model"].update(dropout=0.1), "dropout"),
         (lambda d: d["added_tokens"][0].update(rstrip=True), "rstrip"),
         (lambda d: d["model"]["vocab"].update({"Ġthe": 5}), "unique|twice|both"),
+        # one stray id must not size a table of gigabytes (it aborted the process)
+        (lambda d: d["model"]["vocab"].update({"Ġthe": 2**31 - 1}), "far past the 3.. tokens"),
+        (lambda d: d["model"]["vocab"].update({"Ġthe": 10**30}), r"not an integer in \[0, "),
+        (lambda d: d["added_tokens"][0].update(id=2**40), r"an int in \[0, "),
+        # a special token's id and text must agree between added_tokens and model.vocab
+        (lambda d: d["model"]["vocab"].update({"<|endoftext|>": 5000}),
+         "has id 0 in added_tokens but 5000 here"),
+        (lambda d: d["added_tokens"][0].update(content="<|other|>"),
+         r"vocab\['<\|endoftext\|>'\]: id 0 belongs to the special token '<\|other\|>'"),
     ],
-)
+)  # fmt: skip
 def test_inconsistent_tokenizer_json(
     tok: lf.Tokenizer, tmp_path: Path, edit: object, message: str
 ) -> None:
@@ -140,8 +149,19 @@ _TEMPLATE = {
             r"cls.*not one of added_tokens",
         ),
         (lambda d: d["added_tokens"][0].update(lstrip="yes"), "lstrip.*true or false"),
+        (lambda d: d.update(post_processor={**_TEMPLATE, "single": True}),
+         "single: must be a list of pieces"),
+        (lambda d: d.update(post_processor={**_TEMPLATE, "single": [None]}),
+         r"single\[0\]: None is not"),
+        (lambda d: d.update(post_processor={**_TEMPLATE, "single": [{"SpecialToken": {}}]}),
+         r"special token None needs one id"),
+        (lambda d: d.update(post_processor={**_TEMPLATE, "pair": [
+            {"Sequence": {"id": "A", "type_id": -1}}, {"Sequence": {"id": "B"}}]}),
+         r"pair\[0\]\.Sequence\.type_id: -1 is not an integer"),
+        (lambda d: d.update(post_processor={**_TEMPLATE, "special_tokens": [1, 2]}),
+         "special_tokens: must be an object"),
     ],
-)
+)  # fmt: skip
 def test_bad_templates(tok: lf.Tokenizer, tmp_path: Path, edit: object, message: str) -> None:
     """A post-processor lexforge cannot follow is named, never ignored (HF would put
     other tokens around each text)."""
@@ -223,6 +243,30 @@ def test_tiktoken_file_errors(tmp_path: Path) -> None:
     path.write_text("\n".join([*good[:10], "YQ== ²", *good[11:]]), encoding="utf-8")
     with pytest.raises(TokenizerFormatError, match=r"r\.tiktoken:11: rank '²'"):
         lf.Tokenizer.from_tiktoken(path, pattern="gpt2")
+    path.write_text("\n".join([*good, "YWJj 2147483647"]), encoding="utf-8")
+    with pytest.raises(TokenizerFormatError, match="token id 2147483647 is far past the 257"):
+        lf.Tokenizer.from_tiktoken(path, pattern="gpt2")
+    path.write_text("\n".join(good), encoding="utf-8")
+    with pytest.raises(TokenizerFormatError, match="far past"):
+        lf.Tokenizer.from_tiktoken(path, pattern="gpt2", special_tokens={"<|x|>": 2**31 - 1})
+
+
+def test_ids_past_int64_are_named_not_wrapped(tok: lf.Tokenizer) -> None:
+    import numpy as np
+
+    with pytest.raises(TokenIdError, match=f"token id {2**63 + 5} is not in the vocabulary"):
+        tok.decode(np.array([1, 2**63 + 5], dtype=np.uint64))
+    with pytest.raises(TokenIdError, match=rf"valid ids are in \[0, {tok.vocab_size}\)"):
+        tok.decode([tok.vocab_size])
+
+
+def test_a_vocab_txt_with_trailing_spaces_is_a_vocabulary(tmp_path: Path) -> None:
+    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello", "world", "##s"]
+    path = tmp_path / "vocab.txt"
+    path.write_text("".join(t + " \n" for t in tokens), encoding="utf-8")  # not merges
+    tok = lf.Tokenizer.from_file(path)
+    assert isinstance(tok, lf.WordPieceTokenizer)
+    assert tok.encode("hello worlds") == [2, 5, 6, 7, 3]
 
 
 def test_missing_files(tmp_path: Path) -> None:

@@ -40,6 +40,24 @@ def wordpiece() -> Any:
 
 
 # ----------------------------------------------------------------- tiktoken rank files
+def test_from_file_refuses_options_the_file_does_not_take(
+    bpe: Any, wordpiece: Any, tmp_path: Path
+) -> None:
+    bpe.save(tmp_path / "bpe.json")
+    wordpiece.save(tmp_path / "wp.json")
+    wordpiece.save(tmp_path / "vocab.txt", format="vocab")
+    for path, option, value, takers in [
+        ("bpe.json", "pattern", "(", "a tiktoken rank file only"),
+        ("wp.json", "lowercase", True, "a BERT vocab.txt only"),
+        ("bpe.json", "special_tokens", ["<x>"], "GPT-2 vocab and merges files and a tiktoken"),
+        ("vocab.txt", "pattern", "gpt2", "a tiktoken rank file only"),
+    ]:
+        with pytest.raises(ConfigError, match=f"{option}= does not apply .*{takers}"):
+            lf.Tokenizer.from_file(tmp_path / path, **{option: value})
+    assert main(["tokenize", "--tokenizer", str(tmp_path / "bpe.json"), "--pattern", "(",
+                 str(tmp_path / "vocab.txt")]) == 1  # fmt: skip
+
+
 def test_tiktoken_save_warns_what_it_loses_and_load_restores_it(bpe: Any, tmp_path: Path) -> None:
     path = tmp_path / "tt.tiktoken"
     with pytest.warns(UserWarning, match=r"cannot record .*'gpt2'.*'<\|e\|>': 0.*format='hf'"):

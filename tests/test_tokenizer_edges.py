@@ -382,7 +382,7 @@ def test_a_normalized_special_token_is_warned_about(tmp_path: Path) -> None:
         tok = lf.Tokenizer.from_file(path)
     assert tok.encode("a [MASK] b") == lf.Tokenizer.from_file(_bert_json()).encode("a [MASK] b")
     # a lowercase token too: HF matches "<ENT>" and "<ent>" alike
-    doc["added_tokens"].append({**mask, "content": "<ent>", "id": 7})
+    doc["added_tokens"].append({**mask, "content": "<ent>", "id": len(doc["model"]["vocab"])})
     path.write_text(json.dumps(doc), encoding="utf-8")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

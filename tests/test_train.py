@@ -107,6 +107,22 @@ def test_files_are_lines_and_iterators_are_items(tmp_path: Path) -> None:
     assert from_file.total == sum(len(pretokenize("gpt2", line + "\n")) for line in lines)
 
 
+def test_a_byte_order_mark_is_not_counted(tmp_path: Path) -> None:
+    lines = corpus(5, 300)
+    text = "".join(line + "\n" for line in lines)
+    plain, marked = tmp_path / "plain.txt", tmp_path / "marked.txt"
+    plain.write_text(text, encoding="utf-8")
+    marked.write_text(text, encoding="utf-8-sig")  # what Windows editors save
+    counts = [lf.WordCounts.from_files(p, show_progress=False) for p in (plain, marked)]
+    assert counts[0].items() == counts[1].items()
+    for trainer in (lf.Tokenizer.train_bpe, lf.Tokenizer.train_wordpiece):
+        a, b = (trainer(p, vocab_size=400, show_progress=False) for p in (plain, marked))
+        a.save(tmp_path / "a.json")
+        b.save(tmp_path / "b.json")
+        same = (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
+        assert same, trainer.__name__
+
+
 def test_counts_merge_like_one_pass(tmp_path: Path) -> None:
     texts = corpus(11, 1000)
     whole = lf.WordCounts.from_texts(texts)

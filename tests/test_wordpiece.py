@@ -214,6 +214,53 @@ def test_bad_vocabularies(tmp_path: Path) -> None:
         lf.Tokenizer.from_file(path)
 
 
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d["added_tokens"][0].update(content="é"),
+         r"'é' has id 0, which model.vocab gives to '\[PAD\]'"),
+        (lambda d: d["model"].update(vocab={}), r"unknown token '\[UNK\]'.*is not in it"),
+        (lambda d: d["model"].update(max_input_chars_per_word=10**30), "max_input_chars"),
+        (lambda d: d["post_processor"].update(single=True), "must be a list of pieces"),
+        (lambda d: d["post_processor"]["single"][0]["SpecialToken"].update(type_id="x"),
+         r"type_id: 'x' is not an integer"),
+        (lambda d: d["post_processor"]["special_tokens"]["[CLS]"].update(ids=0),
+         r"special token '\[CLS\]' needs one id"),
+        (lambda d: d["added_tokens"][1].update(id=2**40), r"is not an integer in \[0, "),
+    ],
+)  # fmt: skip
+def test_inconsistent_wordpiece_json(uncased: Any, tmp_path: Path, edit: Any, message: str) -> None:
+    import json
+
+    ours, _ = uncased
+    ours.save(tmp_path / "tokenizer.json")
+    doc = json.loads((tmp_path / "tokenizer.json").read_text(encoding="utf-8"))
+    assert doc["post_processor"]["type"] == "TemplateProcessing"
+    edit(doc)
+    (tmp_path / "bad.json").write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(TokenizerFormatError, match=message):
+        lf.Tokenizer.from_file(tmp_path / "bad.json")
+
+
+def test_an_empty_continuation_prefix_matches_hf(english: list[str], tmp_path: Path) -> None:
+    # HF looks a continuation up as prefix + rest: with "" every token may continue a word
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+
+    theirs = Tokenizer(models.WordPiece(unk_token="[UNK]", continuing_subword_prefix=""))
+    theirs.normalizer = normalizers.BertNormalizer()
+    theirs.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=800, continuing_subword_prefix="", special_tokens=["[UNK]"]
+    )
+    theirs.train_from_iterator(english[:1000], trainer)
+    theirs.save(str(tmp_path / "tokenizer.json"))
+    ours = lf.Tokenizer.from_file(tmp_path / "tokenizer.json")
+    texts = english[1000:]
+    pieces = sum(len(e.ids) for e in theirs.encode_batch(texts))
+    assert pieces > 1.2 * sum(len(t.split()) for t in texts)  # words split into pieces here
+    assert [ours.encode(t) for t in texts] == [e.ids for e in theirs.encode_batch(texts)]
+
+
 def test_impossible_options(uncased: Any) -> None:
     ours, _ = uncased
     long_a, short_b = "many words here " * 20, "two words"

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from lexforge import _core
 from lexforge._progress import Progress
-from lexforge.errors import TokenizerFormatError
+from lexforge.errors import ConfigError, TokenIdError, TokenizerFormatError
 from lexforge.formats import detect, tiktoken
 from lexforge.training import PathLike, WordCounts, check_counts
 
@@ -33,6 +33,25 @@ if TYPE_CHECKING:
     Ids: TypeAlias = Sequence[int] | npt.NDArray[np.integer]
 
 __all__ = ["Tokenizer", "as_ids", "bad_ids", "bad_text", "check_text"]
+
+
+# which of from_file's options each kind of file takes (the others it carries itself)
+_FILE_OPTIONS: dict[str, frozenset[str]] = {
+    "hf": frozenset(),
+    "bert-vocab": frozenset({"lowercase"}),
+    "gpt2": frozenset({"special_tokens"}),
+    "tiktoken": frozenset({"pattern", "special_tokens"}),
+}
+_KIND_NAMES = {
+    "hf": "an HF tokenizer.json",
+    "bert-vocab": "a BERT vocab.txt",
+    "gpt2": "GPT-2 vocab and merges files",
+    "tiktoken": "a tiktoken rank file",
+}
+
+
+def _takers(option: str) -> str:
+    return " and ".join(_KIND_NAMES[k] for k, names in _FILE_OPTIONS.items() if option in names)
 
 
 class Tokenizer:
@@ -191,6 +210,15 @@ class Tokenizer:
 
         path = Path(path)
         kind, doc = detect(path)
+        given = {"pattern": pattern, "special_tokens": special_tokens, "lowercase": lowercase}
+        takes = _FILE_OPTIONS[kind]
+        for name, value in given.items():
+            if value is not None and name not in takes:
+                raise ConfigError(
+                    f"{name}= does not apply to {path}, read as {_KIND_NAMES[kind]}"
+                    + (" (the file defines its own)" if kind == "hf" else "")
+                    + f"; it applies to {_takers(name)} only: drop it"
+                )
         if kind == "hf":
             target = path / "tokenizer.json" if path.is_dir() else path
             from lexforge.formats import read_json
@@ -356,9 +384,17 @@ def _check_wordpiece_json(path: Path, doc: dict[str, Any]) -> None:
         raise fail("normalizer", f"{doc['normalizer']!r} is not an object or null")
     model = doc["model"]
     limit = model.get("max_input_chars_per_word", 100)
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-        raise fail("model.max_input_chars_per_word", f"{limit!r} is not an integer >= 0")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit < 2**32 - 1:
+        raise fail("model.max_input_chars_per_word", f"{limit!r} is not an integer in [0, 2^32)")
     vocab = model.get("vocab")
+    if isinstance(vocab, dict) and model.get("unk_token", "[UNK]") not in vocab:
+        # (HF loads such a file, then fails on the first word it cannot cover)
+        raise fail(
+            "model.vocab",
+            f"the unknown token {model.get('unk_token', '[UNK]')!r} (model.unk_token) is not "
+            f"in it ({len(vocab)} tokens)",
+        )
+    by_id = {v: k for k, v in vocab.items()} if isinstance(vocab, dict) else {}
     added = doc.get("added_tokens") or []
     if not isinstance(added, list):
         raise fail("added_tokens", "must be a list of objects")
@@ -366,8 +402,8 @@ def _check_wordpiece_json(path: Path, doc: dict[str, Any]) -> None:
         if not isinstance(token, dict):
             raise fail(f"added_tokens[{i}]", f'{token!r} is not an object {{"id", "content"}}')
         tid, content = token.get("id"), token.get("content")
-        if isinstance(tid, bool) or not isinstance(tid, int) or tid < 0:
-            raise fail(f"added_tokens[{i}].id", f"{tid!r} is not a non-negative integer")
+        if isinstance(tid, bool) or not isinstance(tid, int) or not 0 <= tid < 2**32 - 1:
+            raise fail(f"added_tokens[{i}].id", f"{tid!r} is not an integer in [0, 2^32 - 1)")
         if not isinstance(content, str) or not content:
             raise fail(f"added_tokens[{i}].content", f"{content!r} is not a non-empty string")
         if isinstance(vocab, dict) and vocab.get(content, tid) != tid:
@@ -375,6 +411,12 @@ def _check_wordpiece_json(path: Path, doc: dict[str, Any]) -> None:
                 f"added_tokens[{i}]",
                 f"{content!r} has id {tid} but model.vocab gives it {vocab[content]}; "
                 "make the two ids agree",
+            )
+        if by_id.get(tid, content) != content:
+            raise fail(
+                f"added_tokens[{i}]",
+                f"{content!r} has id {tid}, which model.vocab gives to {by_id[tid]!r}; give "
+                "one of the two another id",
             )
 
 
@@ -414,6 +456,11 @@ def as_ids(ids: Ids) -> npt.NDArray[Any] | list[int]:
             )
         if not np.issubdtype(ids.dtype, np.integer):
             raise TypeError(f"ids must be integers, got dtype {ids.dtype}")
+        if ids.dtype == np.uint64 and ids.size and ids.max() > np.iinfo(np.int64).max:
+            raise TokenIdError(  # the int64 copy below would wrap it to a negative id
+                f"token id {int(ids.max())} is not in the vocabulary (it does not even fit "
+                "in int64); check where the ids came from"
+            )
         contiguous: npt.NDArray[Any] = np.ascontiguousarray(ids, dtype=np.int64)
         return contiguous
     return list(ids)

@@ -76,10 +76,9 @@ impl WordPiece {
         };
         let model = &tokens[..model_len];
         let first = Trie::new(model.iter().enumerate().map(|(i, t)| (t.as_bytes(), i as u32)));
+        // with an empty prefix every token may continue a word (HF looks up prefix + rest)
         let rest = Trie::new(model.iter().enumerate().filter_map(|(i, t)| {
-            t.strip_prefix(prefix)
-                .filter(|r| !prefix.is_empty() && !r.is_empty())
-                .map(|r| (r.as_bytes(), i as u32))
+            t.strip_prefix(prefix).filter(|r| !r.is_empty()).map(|r| (r.as_bytes(), i as u32))
         }));
         Ok(WordPiece {
             tokens,

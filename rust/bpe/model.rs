@@ -32,6 +32,9 @@ pub enum MergeRule {
     Ranks,
 }
 
+/// The most ids below the largest that no token may hold (a vocabulary's gaps).
+const MAX_ID_GAPS: usize = 1 << 20;
+
 /// A byte-level BPE tokenizer model.
 #[derive(Debug)]
 pub struct BpeModel {
@@ -148,6 +151,17 @@ impl BpeModel {
         let size = max_id.map_or(0, |m| m as usize + 1);
         if size > (u32::MAX - 1) as usize {
             return Err(Error::Format("token ids must be below 2^32 - 1".into()));
+        }
+        // the id table is dense: gaps are allowed (tiktoken's special ids leave some), but
+        // not so many that one stray id allocates gigabytes
+        let count = vocab.len() + specials.len();
+        if size > count + MAX_ID_GAPS {
+            return Err(Error::Format(format!(
+                "token id {} is far past the {count} tokens: the ids leave {} unused, and at \
+                 most {MAX_ID_GAPS} may be; number the tokens from 0 (is that id a typo?)",
+                size - 1,
+                size - count
+            )));
         }
         let mut tokens: Vec<Option<Box<[u8]>>> = vec![None; size];
         let mut ids = TokenIndex::with_capacity(vocab.len());

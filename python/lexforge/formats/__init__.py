@@ -137,6 +137,7 @@ def detect(path: Path) -> tuple[str, Any]:
         # merges files hold "left right" pairs; WordPiece vocabularies one token a line
         with path.open("rb") as f:
             lines = f.read(1 << 16).split(b"\n")[:200]
-        pairs = sum(1 for line in lines if line.count(b" ") == 1)
+        pairs = sum(1 for line in lines if all(line.rstrip(b"\r").split(b" ", 2)[:2]) and
+                    line.rstrip(b"\r").count(b" ") == 1)  # fmt: skip
         return ("gpt2" if pairs > len(lines) // 2 else "bert-vocab"), None
     return "tiktoken", None

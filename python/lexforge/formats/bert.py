@@ -168,25 +168,41 @@ def parse_template(
             path, where, f"{kind!r} is not supported (use TemplateProcessing or BertProcessing)"
         )
     specials = post.get("special_tokens") or {}
+    if not isinstance(specials, dict):
+        raise _fail(path, f"{where}.special_tokens", f"must be an object, got {specials!r}")
+
+    def number(value: Any, at: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**32 - 1:
+            raise _fail(path, at, f"{value!r} is not an integer in [0, {2**32 - 1})")
+        return value
 
     def parts(pieces: Any, name: str) -> TemplateSpec:
+        if not isinstance(pieces, list | None):
+            raise _fail(path, f"{where}.{name}", f"must be a list of pieces, got {pieces!r}")
         out: TemplateSpec = []
         for k, piece in enumerate(pieces or []):
-            if "Sequence" in piece:
-                seq = piece["Sequence"]
-                out.append((seq["id"], 0, int(seq.get("type_id", 0))))
-            elif "SpecialToken" in piece:
-                tok = piece["SpecialToken"]
-                spec = specials.get(tok["id"])
-                if spec is None or len(spec.get("ids", [])) != 1:
-                    raise _fail(
-                        path,
-                        f"{where}.{name}[{k}]",
-                        f"special token {tok['id']!r} needs one id in special_tokens",
-                    )
-                out.append(("special", int(spec["ids"][0]), int(tok.get("type_id", 0))))
-            else:
-                raise _fail(path, f"{where}.{name}[{k}]", f"unknown template piece {piece!r}")
+            at = f"{where}.{name}[{k}]"
+            kind = next(iter(piece), None) if isinstance(piece, dict) and len(piece) == 1 else None
+            body = piece[kind] if kind is not None else None
+            if kind not in ("Sequence", "SpecialToken") or not isinstance(body, dict):
+                raise _fail(
+                    path, at, f'{piece!r} is not {{"Sequence": {{...}}}} or {{"SpecialToken": '
+                    "{...}}",
+                )  # fmt: skip
+            type_id = number(body.get("type_id", 0), f"{at}.{kind}.type_id")
+            if kind == "Sequence":
+                if body.get("id") not in ("A", "B"):
+                    raise _fail(path, f"{at}.Sequence.id", f"{body.get('id')!r} is not 'A' or 'B'")
+                out.append((body["id"], 0, type_id))
+                continue
+            spec = specials.get(body.get("id")) if isinstance(body.get("id"), str) else None
+            ids = spec.get("ids") if isinstance(spec, dict) else None
+            if not isinstance(ids, list) or len(ids) != 1:
+                raise _fail(
+                    path, at, f"special token {body.get('id')!r} needs one id in "
+                    f"{where}.special_tokens",
+                )  # fmt: skip
+            out.append(("special", number(ids[0], f"{where}.special_tokens"), type_id))
         return out
 
     return parts(post.get("single"), "single"), parts(post.get("pair"), "pair")
@@ -205,9 +221,9 @@ def load_json(path: Path, doc: Any = None) -> BertTokenizer:
         raise _fail(path, "model.vocab", "must be an object {token: id}")
     by_id: dict[int, str] = {}
     for token, tid in vocab.items():
-        if not isinstance(tid, int) or tid < 0:
+        if not isinstance(tid, int) or isinstance(tid, bool) or not 0 <= tid < 2**32 - 1:
             raise _fail(
-                path, f"model.vocab[{token!r}]", f"id {tid!r} is not a non-negative integer"
+                path, f"model.vocab[{token!r}]", f"id {tid!r} is not an integer in [0, 2^32 - 1)"
             )
         if tid in by_id:
             raise _fail(
@@ -292,7 +308,11 @@ def load_json(path: Path, doc: Any = None) -> BertTokenizer:
     if prefix is not None and not isinstance(prefix, str):
         raise _fail(path, "model.continuing_subword_prefix", f"must be a str, got {prefix!r}")
     max_chars = model.get("max_input_chars_per_word", 100)
-    if isinstance(max_chars, bool) or not isinstance(max_chars, int) or max_chars < 0:
+    if (
+        isinstance(max_chars, bool)
+        or not isinstance(max_chars, int)
+        or not 0 <= max_chars < 2**32 - 1
+    ):
         raise _fail(
             path, "model.max_input_chars_per_word", f"must be an int >= 0, got {max_chars!r}"
         )
@@ -300,7 +320,7 @@ def load_json(path: Path, doc: Any = None) -> BertTokenizer:
         return BertTokenizer(
             every,
             unk,
-            prefix or "##",
+            "##" if prefix is None else prefix,
             max_chars,
             normalizer,
             specials,

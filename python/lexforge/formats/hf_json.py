@@ -32,6 +32,10 @@ ONIG_SPELLING = {
 }
 
 
+# ids the core can hold: below 2^32 - 1 (u32::MAX marks 'no id')
+_ID_LIMIT = 2**32 - 1
+
+
 def _fail(path: Path, where: str, problem: str) -> TokenizerFormatError:
     return TokenizerFormatError(f"{path}: {where}: {problem}")
 
@@ -286,9 +290,9 @@ def load(path: Path, doc: Any = None) -> tuple[Bpe, OffsetTrim | None, Template 
             or not isinstance(added.get("content"), str)
             or not isinstance(added.get("id"), int)
             or isinstance(added["id"], bool)
-            or added["id"] < 0
+            or not 0 <= added["id"] < _ID_LIMIT
         ):
-            raise _fail(path, where, "needs 'content' (str) and 'id' (an int >= 0)")
+            raise _fail(path, where, f"needs 'content' (str) and 'id' (an int in [0, {_ID_LIMIT}))")
         if not added.get("special", False):
             raise _fail(
                 path, where, f"{added['content']!r} is a non-special added token; not supported yet"
@@ -299,7 +303,7 @@ def load(path: Path, doc: Any = None) -> tuple[Bpe, OffsetTrim | None, Template 
         if _flag(path, where, added, "lstrip"):
             lstrip.append(added["id"])
         specials.append((added["content"], added["id"]))
-    special_ids = {i for _, i in specials}
+    special_ids = {i: text for text, i in specials}
     offsets, template = post_processing(path, doc, dict(specials))
 
     vocab_raw = model["vocab"]
@@ -307,13 +311,23 @@ def load(path: Path, doc: Any = None) -> tuple[Bpe, OffsetTrim | None, Template 
         raise _fail(path, "model.vocab", "must be an object {token: id}")
     vocab: list[tuple[bytes, int]] = []
     by_text: dict[str, bytes] = {}
+    by_special = dict(specials)
     for token, tid in vocab_raw.items():
-        if not isinstance(tid, int) or tid < 0:
-            raise _fail(
-                path, f"model.vocab[{token!r}]", f"id {tid!r} is not a non-negative integer"
-            )
+        where = f"model.vocab[{token!r}]"
+        if not isinstance(tid, int) or isinstance(tid, bool) or not 0 <= tid < _ID_LIMIT:
+            raise _fail(path, where, f"id {tid!r} is not an integer in [0, {_ID_LIMIT})")
+        if token in by_special:  # special tokens are listed in the vocabulary too
+            if by_special[token] != tid:
+                raise _fail(
+                    path, where, f"the special token has id {by_special[token]} in "
+                    f"added_tokens but {tid} here; make the two ids agree",
+                )  # fmt: skip
+            continue  # they never merge
         if tid in special_ids:
-            continue  # special tokens are listed in the vocabulary too; they never merge
+            raise _fail(
+                path, where, f"id {tid} belongs to the special token {special_ids[tid]!r} "
+                "(added_tokens); give one of the two another id",
+            )  # fmt: skip
         raw = _bytelevel.decode(token)
         if raw is None:
             raise _fail(
