@@ -167,8 +167,11 @@ def test_the_text_column(tmp_path: Path) -> None:
          r"d\.jsonl: line 2: column 'text' holds a int \('42'\), not text"),
         ("e.jsonl", b'{"text": "ok"}\n[1, 2]\n', r"e\.jsonl: line 2 is a JSON list, not a record"),
         ("f.json", b'{"text": "one object",\n "n": 1}', r"f\.json: a JSON corpus is a list"),
-        ("g.csv", b'id,text\n1,"fine"\n2,"unclosed\n', r"g\.csv: line \d is not valid csv"),
+        ("g.csv", b'id,text\n1,"fine"\n2,"unclosed\n', r"g\.csv: line 3: malformed csv"),
         ("h.csv", b"id,text\n1,fine\n2,too,many\n", r"h\.csv: line 3 has 3 fields, the header 2"),
+        ("k.csv", b"text,text\nfirst,second\n", r"k\.csv: the header names 'text' twice"),
+        ("l.csv", b"text,id\n" + b"row,1\n" * 5000 + b"caf\xe9,2\n",
+         r"l\.csv: not UTF-8 text \(byte 0xe9 at line 5002, column 4\)"),
         ("i.parquet", b"PAR1 not really", r"i\.parquet: not a readable Parquet file"),
         ("j.jsonl.gz", b"not gzip at all", r"j\.jsonl\.gz: cannot be read"),
     ],
@@ -183,6 +186,21 @@ def test_bad_records_files_are_named(
     with pytest.raises(CorpusError, match=message):
         lf.Tokenizer.train_bpe(path, vocab_size=300)
     assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]  # none half-written
+
+
+def test_delimited_corpora_read_as_fine_tuning_files(tmp_path: Path) -> None:
+    # one csv reader for both: blank lines before the header, a BOM, unnamed columns
+    from lexforge._corpus_files import record_texts
+    from lexforge.train._files import read_rows
+
+    path = tmp_path / "a.csv"
+    path.write_bytes(b'\xef\xbb\xbf\n\ntext,,label\r\nhello,,x\r\n\r\n"two\nlines",,y\r\n')
+    assert list(record_texts(path)) == ["hello", "two\nlines"]
+    _, rows = read_rows(path, ("csv",))
+    assert [r for _, r in rows] == [
+        {"text": "hello", "label": "x"},
+        {"text": "two\nlines", "label": "y"},
+    ]
 
 
 def test_a_parquet_column_that_is_not_text(tmp_path: Path) -> None:

@@ -334,3 +334,18 @@ def test_a_checkpoint_path_that_is_no_directory_is_named(tok: Any, tmp_path: Pat
         BertModel.from_pretrained(tmp_path / "nope")
     with pytest.raises(CheckpointError, match=r"config\.json is a file: pass the checkpoint dir"):
         BertModel.from_pretrained(saved / "config.json")
+
+
+def test_embeddings_padded_past_the_tokenizer(tok: Any, tmp_path: Path) -> None:
+    # vocabularies padded to a multiple of 64 are common: every id still has a row
+    torch.manual_seed(0)
+    padded = BertForMaskedLM(_config(tok.vocab_size + 38))
+    padded.save_pretrained(tmp_path / "padded", tokenizer=tok)
+    back = BertForMaskedLM.from_pretrained(tmp_path / "padded")
+    with torch.no_grad():  # the padding rows (tied to the MLM decoder) would win
+        back.bert.embeddings.word.weight[tok.vocab_size :] *= 100.0
+    best = back.fill_mask("the capital of france is [MASK].", top_k=5)[0]
+    assert len(best) == 5 and all(tok.token_to_id(t) is not None for t, _ in best)
+    assert back.embed(["a short text"]).shape[0] == 1
+    with pytest.raises(ConfigError, match=r"more than the model's 100 embeddings.*vocab_size >="):
+        BertForMaskedLM(_config(100)).save_pretrained(tmp_path / "small", tokenizer=tok)

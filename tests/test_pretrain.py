@@ -439,6 +439,61 @@ def test_pretrain_cuts_text_into_shards_first(corpus: dict[str, Any], tmp_path: 
     assert losses(from_text) == losses(from_shards) and len(losses(from_text)) == 2
 
 
+def test_setup_errors_come_before_the_corpus_is_read(
+    corpus: dict[str, Any], tmp_path: Path
+) -> None:
+    """What cannot pretrain is refused before hours of tokenizing, and options that have
+    nothing to apply to are refused rather than ignored."""
+    import gc
+    import warnings
+
+    tok, text = corpus["tok"], corpus["root"] / "eval.txt"
+    tok.save(tmp_path / "tok.json")
+    run = {"steps": 2, "batch_size": 4, "max_seq_len": 64, "progress": False}
+    bad = [({"model": "huge"}, "unknown preset 'huge'")]
+    if not torch.cuda.is_available():
+        bad.append(({"model": _config(tok), "device": "cuda"}, "no CUDA GPU"))
+    no_cls = lf.Tokenizer.train_wordpiece(
+        files=[text], vocab_size=200, show_progress=False,
+        special_tokens=["[PAD]", "[UNK]", "[SEP]", "[MASK]"],
+    )  # fmt: skip
+    no_mask = lf.Tokenizer.train_wordpiece(
+        files=[text], vocab_size=200, show_progress=False,
+        special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]"],
+    )  # fmt: skip
+    bad += [({"tokenizer": no_cls}, r"needs a \[CLS\] token, and the tokenizer has none"),
+            ({"tokenizer": no_mask}, "needs a mask token, and the tokenizer has none")]  # fmt: skip
+    for i, (options, message) in enumerate(bad):
+        options = {"tokenizer": tmp_path / "tok.json", **options}
+        with pytest.raises(ConfigError, match=message):
+            pretrain(text, tmp_path / f"bad{i}", **{**run, **options})
+        assert not (tmp_path / f"bad{i}" / "shards").exists()
+    # shards carry their tokenizer: another one, or a text column, has nothing to apply to
+    with pytest.raises(ConfigError, match="shards cut with another tokenizer"):
+        pretrain(corpus["eval"], tmp_path / "c", model=_config(tok), tokenizer=no_cls, **run)
+    with pytest.raises(ConfigError, match="text_column='body' applies to text files"):
+        pretrain(corpus["eval"], tmp_path / "c", model=_config(tok), text_column="body", **run)
+    same = pretrain(corpus["eval"], tmp_path / "c", model=_config(tok), save_every=2,
+                    tokenizer=tmp_path / "tok.json", **run)  # fmt: skip
+    assert same.model.config.vocab_size == tok.vocab_size
+    # resuming past the requested steps would hand back more training than asked for
+    with pytest.raises(ConfigError, match="at step 2, past steps=1: pass steps > 2"):
+        pretrain(corpus["eval"], tmp_path / "c", model=_config(tok), resume=True,
+                 save_every=2, **{**run, "steps": 1})  # fmt: skip
+    again = pretrain(corpus["eval"], tmp_path / "c", model=_config(tok), resume=True,
+                     save_every=2, **run)  # fmt: skip
+    assert again.history == []  # complete: it exports again, training nothing
+    # a run that fails after its log is opened closes it
+    one = tmp_path / "one.txt"
+    one.write_text("Just one document here. With two sentences.\n", encoding="utf-8")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with pytest.raises(lf.CorpusError, match="at least 2 documents"):
+            pretrain(one, tmp_path / "d", model=_config(tok), tokenizer=tok, **run)
+        gc.collect()
+    assert not [w for w in seen if "unclosed file" in str(w.message)]
+
+
 def test_held_out_text_is_cut_with_the_training_tokenizer(
     corpus: dict[str, Any], tmp_path: Path
 ) -> None:

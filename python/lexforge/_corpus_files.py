@@ -293,36 +293,72 @@ def _json(path: Path, text: str, where: str) -> Any:
 
 
 def _delimited(path: Path, kind: str) -> Iterator[tuple[str, Any]]:
-    csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))  # texts may be long
     with io.TextIOWrapper(_open_binary(path), encoding="utf-8-sig", newline="") as f:
-        reader = (
-            csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
-            if kind == "tsv"
-            else csv.reader(f, strict=True)
-        )
         try:
-            header = next(reader, None)
-            if header is None:
-                return
-            start = reader.line_num + 1  # where the next row starts (a row may span lines)
-            for row in reader:
-                where, start = f"line {start}", reader.line_num + 1
-                if not row:
-                    continue
-                if len(row) != len(header):
-                    raise CorpusError(
-                        f"{path}: {where} has {len(row)} fields, the header {len(header)}; "
-                        "quote fields that hold the delimiter"
-                    )
-                yield where, dict(zip(header, row, strict=True))
-        except csv.Error as e:
-            raise CorpusError(f"{path}: line {reader.line_num} is not valid {kind} ({e})") from None
-        except UnicodeDecodeError:
+            yield from delimited_rows(f, path, kind, CorpusError)
+        except UnicodeDecodeError:  # the wrapper decodes ahead: find the byte itself
             raise CorpusError(
-                f"{path}: not UTF-8 text (after line {reader.line_num}); re-save the file as UTF-8"
+                f"{path}: not UTF-8 text ({_first_bad_byte(path)}); re-save the file as UTF-8"
             ) from None
         except (OSError, EOFError, zlib.error) as e:
             raise CorpusError(f"{path}: not a readable gzip file ({e})") from None
+
+
+def delimited_rows(
+    source: Iterable[str], path: Path, kind: str, error: type[Exception]
+) -> Iterator[tuple[str, dict[str, str]]]:
+    """The rows of a csv or tsv text (``source`` read with ``newline=""``) as ``(where,
+    {column: field})``, ``where`` naming the line a row starts on. The header is the first
+    line that is not blank; its names are stripped, a name given twice is refused, and
+    columns without a name (the empty ones a spreadsheet leaves) are not data. Blank lines
+    are skipped; a row with another number of fields than the header, or malformed
+    quoting, raises ``error`` naming the line and the fix."""
+    csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))  # texts may be long
+    reader = (
+        csv.reader(source, delimiter="\t", quoting=csv.QUOTE_NONE)
+        if kind == "tsv"
+        else csv.reader(source, strict=True)
+    )
+    header: list[str] | None = None
+    start = 1
+    try:
+        for fields in reader:
+            where, start = f"line {start}", reader.line_num + 1
+            if not fields or (len(fields) == 1 and not fields[0].strip()):
+                continue  # a blank line
+            if header is None:
+                header = [f.strip() for f in fields]
+                twice = sorted({h for h in header if h and header.count(h) > 1})
+                if twice:
+                    raise error(f"{path}: the header names {twice[0]!r} twice; rename one of them")
+                continue
+            if len(fields) != len(header):
+                quote = "" if kind == "tsv" else "; quote a field that holds a comma"
+                raise error(
+                    f"{path}: {where} has {len(fields)} fields, the header {len(header)} "
+                    f"({', '.join(header)}){quote}"
+                )
+            yield where, {h: f for h, f in zip(header, fields, strict=True) if h}
+    except csv.Error as e:
+        if reader.line_num > start:  # the record began lines before: its quote is open
+            raise error(
+                f"{path}: the record that starts at line {start}: malformed {kind} ({e} at "
+                f"line {reader.line_num}); a quote opened there is never closed, or a quote "
+                'inside a quoted field is not doubled ("")'
+            ) from None
+        raise error(f"{path}: line {reader.line_num}: malformed {kind} ({e})") from None
+
+
+def _first_bad_byte(path: Path) -> str:
+    """Where the first byte that is not UTF-8 sits: "byte 0x.. at line L, column C"."""
+    with _open_binary(path) as f:
+        for number, raw in enumerate(f, start=1):
+            try:
+                raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as e:
+                column = e.start + 1 - (3 if number == 1 and raw.startswith(b"\xef\xbb\xbf") else 0)
+                return f"byte 0x{raw[e.start]:02x} at line {number}, column {column}"
+    return "a byte split across the end of the file"
 
 
 def pyarrow(what: str) -> tuple[Any, Any]:

@@ -71,7 +71,7 @@ def _array(value: Any, name: str) -> npt.NDArray[Any]:
     return array
 
 
-_MASK_TOKENS = ("[MASK]", "<mask>", "<MASK>")
+MASK_TOKENS = ("[MASK]", "<mask>", "<MASK>")
 
 
 def _check_number(name: str, value: Any) -> None:
@@ -192,7 +192,7 @@ class Masker:
         """A masker for ``tokenizer``'s vocabulary: its mask token (``[MASK]`` or ``<mask>``),
         its special tokens and (for ``whole_word``) its word-continuation tokens."""
         specials: dict[str, int] = dict(tokenizer.special_tokens)
-        mask = next((specials[t] for t in _MASK_TOKENS if t in specials), None)
+        mask = next((specials[t] for t in MASK_TOKENS if t in specials), None)
         if mask is None and "mask_token_id" not in kwargs:
             raise ConfigError(
                 f"the tokenizer has no mask token (special tokens: {sorted(specials)}); train it "

@@ -35,14 +35,25 @@ Batch = dict[str, npt.NDArray[np.int64]]
 _LABEL_KEY = {"nsp": "next_sentence_label", "sop": "sentence_order_label"}
 
 
+def framing_ids(tokenizer: Any) -> tuple[int, int, int]:
+    """The ids pretraining rows are framed and padded with: ([CLS], [SEP], [PAD]), or
+    RoBERTa's names for them; a ``ConfigError`` naming the one the tokenizer lacks."""
+    return (
+        _special_id(tokenizer, ("[CLS]", "<s>", "<cls>"), "[CLS]"),
+        _special_id(tokenizer, ("[SEP]", "</s>", "<sep>"), "[SEP]"),
+        _special_id(tokenizer, ("[PAD]", "<pad>"), "[PAD]"),
+    )
+
+
 def _special_id(tokenizer: Any, names: tuple[str, ...], role: str) -> int:
     specials: dict[str, int] = dict(tokenizer.special_tokens)
     for name in names:
         if name in specials:
             return specials[name]
     raise ConfigError(
-        f"the shards' tokenizer has no {role} token (looked for {', '.join(names)}; it has "
-        f"{sorted(specials)}); train it with special_tokens including one of them"
+        f"pretraining needs a {role} token, and the tokenizer has none (looked for "
+        f"{', '.join(names)}; it has {sorted(specials)}); train it with special_tokens "
+        "including one of them"
     )
 
 
@@ -116,9 +127,7 @@ class PretrainingBatches:
         if check_int("seed", seed) >= 1 << 64:
             raise ConfigError(f"seed must be a non-negative integer below 2**64, got {seed}")
         tokenizer = self.shards.tokenizer()
-        self.cls = _special_id(tokenizer, ("[CLS]", "<s>", "<cls>"), "[CLS]")
-        self.sep = _special_id(tokenizer, ("[SEP]", "</s>", "<sep>"), "[SEP]")
-        self.pad = _special_id(tokenizer, ("[PAD]", "<pad>"), "[PAD]")
+        self.cls, self.sep, self.pad = framing_ids(tokenizer)
         self.masker = masker or Masker.from_tokenizer(
             tokenizer, mlm_probability=mlm_probability, seed=seed, num_threads=num_threads
         )

@@ -286,3 +286,16 @@ def _labels(data: dict[str, Any]) -> tuple[str, ...]:
         except ValueError:
             raise ConfigError("config.json's id2label has keys that are not integers") from None
     return tuple(f"LABEL_{i}" for i in range(int(data.get("num_labels", 2))))
+
+
+def check_vocab_fits(tokenizer: Any, vocab_size: int) -> None:
+    """A ``ConfigError`` unless every id of ``tokenizer`` has a row in a model's embeddings
+    of ``vocab_size`` rows. A larger model is fine: embeddings padded past the tokenizer
+    (to a multiple of 64, say) only hold rows that no text gives an id."""
+    if tokenizer.vocab_size > vocab_size:
+        raise ConfigError(
+            f"the tokenizer has {tokenizer.vocab_size} tokens, more than the model's "
+            f"{vocab_size} embeddings (ids {vocab_size} and up would have none); use the "
+            "tokenizer the model was trained with, or a config with vocab_size >= "
+            f"{tokenizer.vocab_size}"
+        )

@@ -23,7 +23,7 @@ from torch import nn
 
 from ..errors import CheckpointError, ConfigError
 from ..formats import public_file, public_mode
-from .config import BertConfig
+from .config import BertConfig, check_vocab_fits
 
 PathLike = str | os.PathLike[str]
 M = TypeVar("M", bound=nn.Module)
@@ -312,10 +312,7 @@ def _check_tokenizer(tokenizer: Any, config: BertConfig) -> None:
             "save_pretrained writes the files of a WordPiece or byte-level BPE tokenizer, "
             f"got a {type(tokenizer).__name__}"
         )
-    if tokenizer.vocab_size != config.vocab_size:
-        raise ConfigError(
-            f"the tokenizer has {tokenizer.vocab_size} tokens, the model {config.vocab_size}"
-        )
+    check_vocab_fits(tokenizer, config.vocab_size)
     if isinstance(tokenizer, BpeTokenizer):
         roles = _roles(tokenizer)
         missing = [ROLES[r][0] for r in ("cls", "sep") if r not in roles]

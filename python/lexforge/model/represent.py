@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError, ConfigError
-from .config import BertConfig
+from .config import BertConfig, check_vocab_fits
 
 
 @dataclass
@@ -49,10 +49,7 @@ def _tokenizer(model: nn.Module, tokenizer: Any) -> Any:
             "no tokenizer: pass tokenizer=..., or load the model with from_pretrained from a "
             "directory that has tokenizer.json or vocab.txt"
         )
-    if tok.vocab_size != _config(model).vocab_size:
-        raise ConfigError(
-            f"the tokenizer has {tok.vocab_size} tokens, the model {_config(model).vocab_size}"
-        )
+    check_vocab_fits(tok, _config(model).vocab_size)
     return tok
 
 
@@ -236,7 +233,9 @@ def fill_mask(
     model.eval()
     try:
         hidden, _ = _encoder(model)(enc["input_ids"].to(device), None, None)
-        probs = torch.softmax(mlm(hidden[0, where]).float(), dim=-1).cpu()
+        # over the tokenizer's tokens: an embedding padded past them has no text to show
+        logits = mlm(hidden[0, where])[:, : tok.vocab_size]
+        probs = torch.softmax(logits.float(), dim=-1).cpu()
     finally:
         model.train(was_training)
     top = probs.topk(min(top_k, probs.shape[-1]), dim=-1)

@@ -13,7 +13,6 @@ for error messages, which name the file.
 
 from __future__ import annotations
 
-import csv
 import gzip
 import io
 import json
@@ -23,6 +22,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from .._corpus_files import delimited_rows
 from ..errors import ConfigError
 
 FORMATS = ("csv", "tsv", "jsonl", "json", "conll", "parquet")
@@ -206,43 +206,4 @@ def _no_surrogates(path: Path, rows: list[Row]) -> list[Row]:
 
 
 def _delimited(path: Path, text: str, kind: str) -> list[Row]:
-    csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))  # texts may be long
-    source = io.StringIO(text, newline="")
-    reader = (
-        csv.reader(source, delimiter="\t", quoting=csv.QUOTE_NONE)
-        if kind == "tsv"
-        else csv.reader(source, strict=True)
-    )
-    rows: list[Row] = []
-    header: list[str] | None = None
-    start = 1
-    try:
-        for fields in reader:
-            where, start = f"line {start}", reader.line_num + 1
-            if not fields or (len(fields) == 1 and not fields[0].strip()):
-                continue  # a blank line
-            if header is None:
-                header = [f.strip() for f in fields]
-                twice = sorted({h for h in header if h and header.count(h) > 1})
-                if twice:
-                    raise ConfigError(
-                        f"{path}: the header names {twice[0]!r} twice; rename one of them"
-                    )
-                continue
-            if len(fields) != len(header):
-                quote = "" if kind == "tsv" else "; quote a field that holds a comma"
-                raise ConfigError(
-                    f"{path}: {where} has {len(fields)} fields, the header {len(header)} "
-                    f"({', '.join(header)}){quote}"
-                )
-            # columns without a name (the empty ones a spreadsheet leaves) are not data
-            rows.append((where, {h: f for h, f in zip(header, fields, strict=True) if h}))
-    except csv.Error as e:
-        if reader.line_num > start:  # the record began lines before: its quote is open
-            raise ConfigError(
-                f"{path}: the record that starts at line {start}: malformed {kind} ({e} at "
-                f"line {reader.line_num}); a quote opened there is never closed, or a quote "
-                'inside a quoted field is not doubled ("")'
-            ) from None
-        raise ConfigError(f"{path}: line {reader.line_num}: malformed {kind} ({e})") from None
-    return rows
+    return list(delimited_rows(io.StringIO(text, newline=""), path, kind, ConfigError))

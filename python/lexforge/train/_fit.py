@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, TrainingDivergedError
+from ..model.config import check_vocab_fits
 
 
 @dataclass(frozen=True)
@@ -250,10 +251,7 @@ def prepare(
     tok = bert_framed(tok)
     if isinstance(tok, BpeTokenizer):
         _check_bpe(tok)
-    if tok.vocab_size != head.config.vocab_size:
-        raise ConfigError(
-            f"the tokenizer has {tok.vocab_size} tokens, the model {head.config.vocab_size}"
-        )
+    check_vocab_fits(tok, head.config.vocab_size)
     head.tokenizer = tok
     head.to(dev)
     return head, tok, dev

@@ -29,6 +29,7 @@ from torch import nn
 
 from ..errors import ConfigError, TrainingDivergedError
 from ..model import BatchLayout, BertConfig, BertForMaskedLM, BertForPreTraining
+from ..model.config import check_vocab_fits
 from . import checkpoint
 from ._fit import adamw, resolve_device
 
@@ -404,7 +405,15 @@ def pretrain(
             "cuda_graphs is for one process: DDP's gradient hooks run outside the graphs; "
             "under torchrun use compile=True instead"
         )
-    eval_shards = _held_out(eval_data)  # checked before any corpus is tokenized
+    # checked before any corpus is tokenized (which can take hours)
+    if not isinstance(model, BertConfig):
+        from ..model.config import PRESETS
+
+        if model not in PRESETS:
+            raise ConfigError(f"unknown preset {model!r}; choose one of {', '.join(PRESETS)}")
+    if opts.device is not None:
+        resolve_device(opts.device)
+    eval_shards = _held_out(eval_data)
     shards = _shards(data, Path(out_dir), tokenizer, progress, text_column)
     tokenizer = shards.tokenizer()
     if eval_data is not None and eval_shards is None:  # held-out text: cut it the same way
@@ -433,11 +442,7 @@ def pretrain(
                 "eval_data was tokenized with another tokenizer than the training shards; "
                 "build both with the same tokenizer"
             )
-    if config.vocab_size != tokenizer.vocab_size:
-        raise ConfigError(
-            f"the model's vocab_size is {config.vocab_size}, the shards' tokenizer has "
-            f"{tokenizer.vocab_size} tokens; build the config with that vocab_size"
-        )
+    check_vocab_fits(tokenizer, config.vocab_size)
     if opts.max_seq_len > config.max_position_embeddings:
         raise ConfigError(
             f"max_seq_len {opts.max_seq_len} exceeds the model's max_position_embeddings "
@@ -467,6 +472,12 @@ def pretrain(
         else:
             start = sharded.load(found, optimizer)
         _check_resumed_options(found, opts, data)
+        if start > opts.steps:  # (== steps: the run is complete; it exports again)
+            raise ConfigError(
+                f"the latest checkpoint in {out / 'checkpoints'} is at step {start}, past "
+                f"steps={opts.steps}: pass steps > {start} to train on, or take the model "
+                "of an earlier checkpoint (they are kept there)"
+            )
     elif not resume and checkpoint.latest(ckpt_root) is not None:
         raise ConfigError(
             f"{out} already holds checkpoints; pass resume=True (lexforge pretrain --resume) "
@@ -498,75 +509,79 @@ def pretrain(
         if world.device.type == "cuda"
         else contextlib.nullcontext()
     )
-    net.train()
-    window_tokens = 0.0  # real (non-padding) tokens since the last log line, all ranks
-    for step in range(start, opts.steps):
-        # counted on the host, from the batches as they come: nothing in a step waits for
-        # the device (until a log line reads the totals)
-        micro = [_Micro.of(next(stream), world.device, slots) for _ in range(opts.grad_accum)]
-        masked, rows, real = world.sum(
-            sum(m.masked for m in micro), sum(m.rows for m in micro), sum(m.real for m in micro)
-        )
-        window_tokens += real
-        totals = torch.zeros(4, dtype=torch.float64, device=world.device)
-        for i, m in enumerate(micro):
-            b = m.batch
-            last = i == len(micro) - 1
-            sync: Any = contextlib.nullcontext()
-            if sharded is not None:
-                net.set_requires_gradient_sync(last)  # type: ignore[operator]
-            elif not last and world.size > 1:
-                sync = trained.no_sync()  # type: ignore[operator]
-            if opts.cuda_graphs and i == 0:  # a new step: the last step's outputs are spent
-                # (not between micro-batches: the gradients still accumulate)
-                torch.compiler.cudagraph_mark_step_begin()  # type: ignore[no-untyped-call]
-            with sync, autocast:
-                o = _forward(trained, b, opts.objective, m.layout)
-                mlm_sum = o.loss * o.count if opts.objective == "none" else o.mlm_loss * o.count
-                loss = mlm_sum / max(masked, 1.0)
+    try:
+        net.train()
+        window_tokens = 0.0  # real (non-padding) tokens since the last log line, all ranks
+        for step in range(start, opts.steps):
+            # counted on the host, from the batches as they come: nothing in a step waits for
+            # the device (until a log line reads the totals)
+            micro = [_Micro.of(next(stream), world.device, slots) for _ in range(opts.grad_accum)]
+            masked, rows, real = world.sum(
+                sum(m.masked for m in micro), sum(m.rows for m in micro), sum(m.real for m in micro)
+            )
+            window_tokens += real
+            totals = torch.zeros(4, dtype=torch.float64, device=world.device)
+            for i, m in enumerate(micro):
+                b = m.batch
+                last = i == len(micro) - 1
+                sync: Any = contextlib.nullcontext()
+                if sharded is not None:
+                    net.set_requires_gradient_sync(last)  # type: ignore[operator]
+                elif not last and world.size > 1:
+                    sync = trained.no_sync()  # type: ignore[operator]
+                if opts.cuda_graphs and i == 0:  # a new step: the last step's outputs are spent
+                    # (not between micro-batches: the gradients still accumulate)
+                    torch.compiler.cudagraph_mark_step_begin()  # type: ignore[no-untyped-call]
+                with sync, autocast:
+                    o = _forward(trained, b, opts.objective, m.layout)
+                    mlm_sum = o.loss * o.count if opts.objective == "none" else o.mlm_loss * o.count
+                    loss = mlm_sum / max(masked, 1.0)
+                    if opts.objective != "none":
+                        n = b["input_ids"].shape[0]
+                        loss = loss + o.nsp_loss * n / rows
+                    # DDP averages gradients over ranks; the loss is already a global mean
+                    (loss * world.size).backward()
+                totals += _step_totals(o, b, opts.objective)
+            if opts.clip > 0:
+                torch.nn.utils.clip_grad_norm_(net.parameters(), opts.clip)
+            lr = optimizer.param_groups[0]["lr"]
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            done = step + 1
+            saving = bool(opts.save_every) and (done % opts.save_every == 0 or done == opts.steps)
+            if done % opts.log_every == 0 or done == opts.steps or saving:
+                # summed over ranks, so every rank stops at the same step
+                mlm_loss, mlm_ok, nsp_loss, nsp_ok = world.sum(*totals.tolist())
+                if not math.isfinite(mlm_loss + nsp_loss):
+                    raise TrainingDivergedError(
+                        f"the pretraining loss is {mlm_loss + nsp_loss} at step {done}; nothing "
+                        f"was saved from this step on. Lower lr (now {opts.lr:g}) and start "
+                        "the run again"
+                    )
+            if done % opts.log_every == 0 or done == opts.steps:
+                record = {
+                    "step": done, "lr": lr, "mlm_loss": mlm_loss / max(masked, 1),
+                    "mlm_accuracy": mlm_ok / max(masked, 1), "tokens": window_tokens,
+                }  # fmt: skip
+                window_tokens = 0.0
                 if opts.objective != "none":
-                    n = b["input_ids"].shape[0]
-                    loss = loss + o.nsp_loss * n / rows
-                # DDP averages gradients over ranks; the loss is already a global mean
-                (loss * world.size).backward()
-            totals += _step_totals(o, b, opts.objective)
-        if opts.clip > 0:
-            torch.nn.utils.clip_grad_norm_(net.parameters(), opts.clip)
-        lr = optimizer.param_groups[0]["lr"]
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        done = step + 1
-        saving = bool(opts.save_every) and (done % opts.save_every == 0 or done == opts.steps)
-        if done % opts.log_every == 0 or done == opts.steps or saving:
-            # summed over ranks, so every rank stops at the same step
-            mlm_loss, mlm_ok, nsp_loss, nsp_ok = world.sum(*totals.tolist())
-            if not math.isfinite(mlm_loss + nsp_loss):
-                raise TrainingDivergedError(
-                    f"the pretraining loss is {mlm_loss + nsp_loss} at step {done}; nothing "
-                    f"was saved from this step on. Lower lr (now {opts.lr:g}) and start "
-                    "the run again"
-                )
-        if done % opts.log_every == 0 or done == opts.steps:
-            record = {"step": done, "lr": lr, "mlm_loss": mlm_loss / max(masked, 1),
-                      "mlm_accuracy": mlm_ok / max(masked, 1), "tokens": window_tokens}  # fmt: skip
-            window_tokens = 0.0
-            if opts.objective != "none":
-                record.update(nsp_loss=nsp_loss / rows, nsp_accuracy=nsp_ok / rows)
-            log.step(record)
-        if evaluator is not None and opts.eval_every and done % opts.eval_every == 0:
-            log.eval(done, evaluator.run(net, autocast))
-            net.train()
-        if saving:
-            full = sharded.gather(optimizer) if sharded is not None else (None, None)
-            if world.rank == 0:
-                checkpoint.save(
-                    ckpt_root, done, net, optimizer, _options(opts), opts.keep,
-                    weights=full[0], optimizer_state=full[1], data=data,
-                )  # fmt: skip
-            if world.size > 1:
-                torch.distributed.barrier()
-    log.close()
+                    record.update(nsp_loss=nsp_loss / rows, nsp_accuracy=nsp_ok / rows)
+                log.step(record)
+            if evaluator is not None and opts.eval_every and done % opts.eval_every == 0:
+                log.eval(done, evaluator.run(net, autocast))
+                net.train()
+            if saving:
+                full = sharded.gather(optimizer) if sharded is not None else (None, None)
+                if world.rank == 0:
+                    checkpoint.save(
+                        ckpt_root, done, net, optimizer, _options(opts), opts.keep,
+                        weights=full[0], optimizer_state=full[1], data=data,
+                    )  # fmt: skip
+                if world.size > 1:
+                    torch.distributed.barrier()
+    finally:
+        log.close()
     if opts.cuda_graphs:
         net.bert.unpad = None  # type: ignore[union-attr]  # back to the default path
     if sharded is not None:  # rank 0 exports (and returns) an unsharded copy
@@ -594,6 +609,22 @@ def _options(opts: PretrainOptions) -> dict[str, Any]:
 # options a resumed run may change: they do not change what is trained
 _RESUMABLE = ("steps", "log_every", "eval_every", "eval_batches", "save_every", "keep",
               "compile", "device", "fsdp")  # fmt: skip
+
+
+def _same_tokenizer(shards: Any, tokenizer: Any) -> bool:
+    """Whether ``tokenizer`` (a tokenizer or its file) is the one the shards were cut with,
+    by the digest of its saved file, as ``build_shards`` records it."""
+    import tempfile
+
+    from ..formats import sha256_file
+    from ..tokenizer import Tokenizer
+
+    if not isinstance(tokenizer, Tokenizer):
+        tokenizer = Tokenizer.from_file(tokenizer)
+    with tempfile.TemporaryDirectory() as scratch:
+        saved = Path(scratch) / "tokenizer.json"
+        tokenizer.save(saved)
+        return bool(sha256_file(saved) == shards.manifest.get("tokenizer_sha256"))
 
 
 def _held_out(eval_data: Any) -> Any:
@@ -626,14 +657,29 @@ def _shards(
 ) -> Any:
     """``data`` as shards: a ShardSet, a shard directory, or text cut into ``out/folder``
     with ``tokenizer`` (a tokenizer or its file)."""
-    from ..masking import Masker
+    from ..masking import MASK_TOKENS
+    from ..pretraining import framing_ids
     from ..shards import ShardSet, build_shards
     from ..tokenizer import Tokenizer
 
+    shards = None
     if isinstance(data, ShardSet):
-        return data
-    if isinstance(data, str | os.PathLike) and (Path(data) / "manifest.json").is_file():
-        return ShardSet(data)
+        shards = data
+    elif isinstance(data, str | os.PathLike) and (Path(data) / "manifest.json").is_file():
+        shards = ShardSet(data)
+    if shards is not None:  # already tokenized: the text options have nothing to apply to
+        if text_column is not None:
+            raise ConfigError(
+                f"text_column={text_column!r} applies to text files, but {data} holds shards "
+                "(already tokenized); drop it, or pass the text"
+            )
+        if tokenizer is not None and not _same_tokenizer(shards, tokenizer):
+            raise ConfigError(
+                f"{data} holds shards cut with another tokenizer than the one given; drop "
+                "tokenizer= (--tokenizer): shards train with their own, or pass the text to "
+                "cut it with this one"
+            )
+        return shards
     if tokenizer is None:
         raise ConfigError(
             f"{data!r} is text, not shards: pass tokenizer= (a tokenizer or its file) to cut "
@@ -654,7 +700,15 @@ def _shards(
             )
     if not isinstance(tokenizer, Tokenizer):
         tokenizer = Tokenizer.from_file(tokenizer)
-    Masker.from_tokenizer(tokenizer)  # one without [MASK] cannot pretrain: say so now
+    # a tokenizer these shards could not pretrain with: say so before cutting them
+    specials = dict(tokenizer.special_tokens)
+    if not any(t in specials for t in MASK_TOKENS):
+        raise ConfigError(
+            f"pretraining needs a mask token, and the tokenizer has none (looked for "
+            f"{', '.join(MASK_TOKENS)}; it has {sorted(specials)}); train it with "
+            "special_tokens=[..., '[MASK]']"
+        )
+    framing_ids(tokenizer)
     return build_shards(data, out / folder, tokenizer, progress=progress, text_column=text_column)
 
 
