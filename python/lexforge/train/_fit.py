@@ -91,6 +91,13 @@ def check_max_length(max_length: Any) -> None:
         )
 
 
+def check_out_dir(out_dir: Any) -> None:
+    """``out_dir`` (None, or a directory to write into) is not an existing file: said
+    before any data or model is read, not when the first file is written."""
+    if out_dir is not None and Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise ConfigError(f"out_dir {out_dir} is a file; pass a directory to write into")
+
+
 def autocast(device: torch.device) -> Any:
     """bf16 autocast on CUDA, nothing elsewhere."""
     if device.type == "cuda":

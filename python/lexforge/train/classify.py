@@ -29,6 +29,7 @@ from ._fit import (
     FitOptions,
     autocast,
     check_max_length,
+    check_out_dir,
     encode_batch,
     fit,
     prepare,
@@ -430,6 +431,7 @@ def finetune(
     if runs < 1:
         raise ConfigError(f"runs must be >= 1, got {runs}")
     check_max_length(max_length)
+    check_out_dir(out_dir)
     if task == "qa":
         from .qa import finetune_qa
 

@@ -31,7 +31,7 @@ from ..errors import ConfigError, TrainingDivergedError
 from ..model import BatchLayout, BertConfig, BertForMaskedLM, BertForPreTraining
 from ..model.config import check_vocab_fits
 from . import checkpoint
-from ._fit import adamw, resolve_device
+from ._fit import adamw, check_out_dir, resolve_device
 
 Schedule = Literal["linear", "cosine"]
 
@@ -406,6 +406,7 @@ def pretrain(
             "under torchrun use compile=True instead"
         )
     # checked before any corpus is tokenized (which can take hours)
+    check_out_dir(out_dir)
     if not isinstance(model, BertConfig):
         from ..model.config import PRESETS
 

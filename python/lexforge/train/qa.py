@@ -48,6 +48,7 @@ from ._fit import (
     FitOptions,
     autocast,
     check_max_length,
+    check_out_dir,
     encode_batch,
     fit,
     prepare,
@@ -543,6 +544,7 @@ def finetune_qa(
         runs=runs, seed=seed,
     )  # fmt: skip
     check_max_length(max_length)
+    check_out_dir(out_dir)
     if stride is not None and not 0 <= stride < max_length:
         raise ConfigError(f"stride must be in [0, max_length), got {stride}")
 

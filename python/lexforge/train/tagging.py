@@ -39,6 +39,7 @@ from ._fit import (
     FitOptions,
     autocast,
     check_max_length,
+    check_out_dir,
     encode_batch,
     fit,
     prepare,
@@ -429,6 +430,7 @@ def finetune_tagger(
         runs=runs, seed=seed,
     )  # fmt: skip
     check_max_length(max_length)
+    check_out_dir(out_dir)
     named = isinstance(train, str) and not Path(train).exists()
 
     def read(source: Any, split: str) -> list[Sentence]:
