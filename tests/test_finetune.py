@@ -151,7 +151,7 @@ def test_bad_options_fail_before_anything_runs(checkpoint: Path, tmp_path: Path)
     a_file = tmp_path / "a-file"
     a_file.write_text("not a directory")
     for task in ("classify", "tag", "qa"):
-        with pytest.raises(ConfigError, match="out_dir .*a-file is a file; pass a directory"):
+        with pytest.raises(ConfigError, match=r"out_dir .*a-file is a file; pass a directory"):
             finetune(checkpoint, train, task=task, out_dir=a_file, progress=False)
     with pytest.raises(ConfigError, match="cuts labels into sets"):
         finetune(checkpoint, train, label_separator="|", out_dir=out, progress=False,

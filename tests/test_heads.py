@@ -4,6 +4,7 @@ CJK); ``embed_words`` gives one vector per pre-tokenizer word; ``fill_mask`` on 
 
 from __future__ import annotations
 
+import json
 import os
 import random
 from pathlib import Path
@@ -318,6 +319,12 @@ def test_head_mismatch_and_bad_labels(tok: Any, tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="does not match"):
         BertForTokenClassification.from_pretrained(tmp_path, labels=("O", "B"))
     assert BertModel.from_pretrained(tmp_path).config.labels == ("O", "B", "I")
+    # without "architectures" in config.json, the head weights tell the task
+    config = json.loads((tmp_path / "config.json").read_text())
+    del config["architectures"]
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="holds a BertForTokenClassification"):
+        BertForSequenceClassification.from_pretrained(tmp_path)
     with pytest.raises(ConfigError, match="at least one label"):
         _config(tok, labels=())
     with pytest.raises(ConfigError, match="integer labels"):

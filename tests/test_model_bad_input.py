@@ -349,3 +349,20 @@ def test_embeddings_padded_past_the_tokenizer(tok: Any, tmp_path: Path) -> None:
     assert back.embed(["a short text"]).shape[0] == 1
     with pytest.raises(ConfigError, match=r"more than the model's 100 embeddings.*vocab_size >="):
         BertForMaskedLM(_config(100)).save_pretrained(tmp_path / "small", tokenizer=tok)
+
+
+def test_config_numbers_are_python_floats(tok: Any, tmp_path: Path) -> None:
+    # NumPy floats and ints are read as floats: config.json must hold floats (transformers
+    # 5 refuses an int layer_norm_eps) and be writable at all (json refuses np.float32)
+    config = _config(
+        tok.vocab_size, hidden_dropout=np.float32(0.1), layer_norm_eps=1,
+        initializer_range=np.float64(0.02), classifier_dropout=np.float16(0.2),
+    )  # fmt: skip
+    for name in ("hidden_dropout", "layer_norm_eps", "initializer_range", "classifier_dropout"):
+        assert type(getattr(config, name)) is float, name
+    BertModel(config).save_pretrained(tmp_path / "m", tokenizer=tok)
+    written = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert written["layer_norm_eps"] == 1.0 and isinstance(written["layer_norm_eps"], float)
+    for bad in ({"hidden_dropout": "0.1"}, {"attention_dropout": None}, {"layer_norm_eps": True}):
+        with pytest.raises(ConfigError, match="must be a number"):
+            _config(tok.vocab_size, **bad)

@@ -222,7 +222,8 @@ class Pretrained(nn.Module):
         from .hf import LoadedFrom, architecture, checkpoint_kind, load_hf_state, read_checkpoint
 
         config, state, source = read_checkpoint(directory)
-        saved = architecture(directory)
+        # config.json's architectures, else what the head weights show
+        saved = checkpoint_kind(state, architecture(directory))
         if saved in TASK_HEADS and cls.__name__ in TASK_HEADS and saved != cls.__name__:
             raise CheckpointError(
                 f"{directory} holds a {saved}; its head does not fit a {cls.__name__} "
@@ -240,7 +241,7 @@ class Pretrained(nn.Module):
             raise CheckpointError(f"{e} (the config as changed by the overrides {given})") from None
         model.tokenizer = _tokenizer(Path(directory))
         fresh = tuple(sorted({m.removeprefix("bert.").split(".")[0] for m in missing}))
-        model.loaded_from = LoadedFrom(str(directory), checkpoint_kind(state, saved), fresh)
+        model.loaded_from = LoadedFrom(str(directory), saved, fresh)
         if missing:
             warnings.warn(
                 f"{source} has no weights for {', '.join(fresh)} ({len(missing)} tensors): "

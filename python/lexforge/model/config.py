@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -81,20 +82,20 @@ class BertConfig:
                 f"hidden_size {self.hidden_size} is not divisible by num_heads "
                 f"{self.num_heads}; pick heads that divide it (e.g. hidden_size // 64)"
             )
-        for name in ("hidden_dropout", "attention_dropout", "classifier_dropout"):
-            if name == "classifier_dropout" and self.classifier_dropout is None:
-                continue
-            if not 0.0 <= getattr(self, name) < 1.0:
-                value = getattr(self, name)
-                raise ConfigError(f"BertConfig.{name} must be in [0, 1), got {value}")
-        for name in ("layer_norm_eps", "initializer_range"):
+        # real numbers, kept as Python floats (a NumPy float would not go into config.json,
+        # and transformers reads an int there as a type error)
+        rates = ("hidden_dropout", "attention_dropout", "classifier_dropout")
+        for name in (*rates, "layer_norm_eps", "initializer_range"):
             value = getattr(self, name)
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int | float)
-                or not math.isfinite(value)
-                or value <= 0
-            ):
+            if name == "classifier_dropout" and value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise ConfigError(f"BertConfig.{name} must be a number, got {value!r}")
+            value = float(value)
+            object.__setattr__(self, name, value)
+            if name in rates and not 0.0 <= value < 1.0:
+                raise ConfigError(f"BertConfig.{name} must be in [0, 1), got {value}")
+            if name not in rates and not (math.isfinite(value) and value > 0):
                 raise ConfigError(f"BertConfig.{name} must be a positive number, got {value!r}")
         if self.hidden_act not in ACTIVATIONS:
             raise ConfigError(
@@ -156,8 +157,9 @@ class BertConfig:
         """The ``config.json`` that stock ``transformers`` reads as a BERT; lexforge's own
         options ride along under ``"lexforge"`` (transformers keeps unknown keys). A
         pre-LayerNorm encoder has no transformers equivalent (BERT is post-LN): its
-        ``model_type`` is ``"lexforge_bert"``, which lexforge loads and transformers
-        refuses (rather than computing a post-LN model from its weights)."""
+        ``model_type`` is ``"lexforge_bert"``, which lexforge loads and transformers'
+        ``AutoModel*`` classes refuse; its explicit ``Bert*`` classes load it with a warning
+        about the model type and then compute a post-LN model (other outputs)."""
         return {
             "architectures": [architecture],
             "model_type": PRE_LN_TYPE if self.pre_layernorm else "bert",
