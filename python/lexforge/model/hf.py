@@ -175,9 +175,13 @@ def load_hf_state(model: nn.Module, state: dict[str, torch.Tensor], source: str)
     if stray:
         raise CheckpointError(_stray_encoder(source, stray, model.config))  # type: ignore[arg-type]
     if unused:  # another task's head (or a pooler the model does not have): not ours to use
+        pooler = all(k.removeprefix("bert.").startswith("pooler.") for k in unused)
         warnings.warn(
             f"{source}: ignored {len(unused)} weights the model has no place for "
-            f"(e.g. {unused[0]}): a head for another task",
+            f"(e.g. {unused[0]}): "
+            + (
+                "the pooler, which this model does not use" if pooler else "a head for another task"
+            ),
             stacklevel=3,
         )
     return missing

@@ -116,7 +116,9 @@ def embed_words(
     pooling: Literal["first", "mean"] = "mean",
     batch_size: int = 32,
 ) -> list[WordVectors]:
-    """One contextual vector per word of each text: its pieces' first vector or their mean."""
+    """One contextual vector per word of each text: its pieces' first vector or their mean.
+    Words are the pre-tokenizer's (BERT's: whitespace and punctuation, each CJK character;
+    a byte-level BPE's: its pattern's pieces, whitespace-only ones left out)."""
     if pooling not in ("first", "mean"):
         raise ConfigError(f"pooling must be 'first' or 'mean', got {pooling!r}")
     texts = _texts(texts, batch_size)
@@ -145,7 +147,13 @@ def embed_words(
                 span = spans[w]
                 span[0] = a if span[0] < 0 else min(span[0], a)
                 span[1] = max(span[1], b)
-            out.append(WordVectors([text[a:b] for a, b in spans], vectors.numpy()))
+            # a byte-level BPE's whitespace pieces (the second of two spaces, a line end)
+            # are pre-tokens but not words
+            found = [text[a:b] for a, b in spans]
+            keep = [i for i, word in enumerate(found) if word.strip()]
+            if len(keep) < n:
+                found, vectors = [found[i] for i in keep], vectors[keep]
+            out.append(WordVectors(found, vectors.numpy()))
     return out
 
 
