@@ -137,6 +137,9 @@ def test_wrong_task_language_or_split_is_refused_before_fetching(tmp_path: Path)
         ds.load_labelled("rt-polarity", split="dev", cache_dir=tmp_path)
     with pytest.raises(ValueError, match="sum to 1"):
         ds.load_labelled("rt-polarity", fractions=(0.8, 0.1, 0.2), cache_dir=tmp_path)
+    for bad in ("abc", (0.8, 0.1, "x"), 5, (True, False, False)):
+        with pytest.raises(ValueError, match="three non-negative numbers"):
+            ds.load_labelled("rt-polarity", fractions=bad, cache_dir=tmp_path)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="wiki-leads"):
         ds.load_labelled("bbc-news", include_uncategorized=True, cache_dir=tmp_path)
     assert not any(tmp_path.iterdir())

@@ -12,6 +12,7 @@ string hashes it with SHA-512).
 from __future__ import annotations
 
 import math
+import numbers
 import random
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import TypeVar
@@ -30,10 +31,16 @@ def check_options(split: str, fractions: Sequence[float]) -> None:
         raise ConfigError(
             f"split must be one of 'train', 'validation', 'test', 'all'; got {split!r}"
         )
-    if len(fractions) != 3 or any(not (f >= 0 and math.isfinite(f)) for f in fractions):
+    if (
+        isinstance(fractions, str)
+        or not isinstance(fractions, Sequence)
+        or len(fractions) != 3
+        or any(isinstance(f, bool) or not isinstance(f, numbers.Real) for f in fractions)
+        or any(not (f >= 0 and math.isfinite(f)) for f in fractions)
+    ):
         raise ConfigError(
             "fractions must be three non-negative numbers (train, validation, test); "
-            f"got {tuple(fractions)!r}"
+            f"got {fractions!r}"
         )
     if not math.isclose(sum(fractions), 1.0, abs_tol=1e-9):
         raise ConfigError(
