@@ -502,6 +502,8 @@ def test_multi_label_and_regression_metrics_by_hand() -> None:
     ranks_y, ranks_p = np.array([0, 1, 2, 3.5, 3.5]), np.array([1, 0, 2, 4, 3])
     assert r["spearman"] == pytest.approx(np.corrcoef(ranks_y, ranks_p)[0, 1])
     assert regression_metrics(y, np.ones(5))["pearson"] == 0.0  # constant predictions
+    for value in (0.1, 0.3):  # both constant: centring leaves rounding dust, not a ratio
+        assert regression_metrics([value] * 20, [0.2] * 20)["pearson"] == 0.0
 
 
 def test_a_fine_tuned_head_is_kept_or_replaced_on_request(checkpoint: Path, tmp_path: Path) -> None:

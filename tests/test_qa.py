@@ -24,6 +24,7 @@ from lexforge.errors import CheckpointError, ConfigError  # noqa: E402
 from lexforge.model import BertConfig, BertForTokenClassification, BertModel  # noqa: E402
 from lexforge.train import QAExample, finetune, read_qa, squad_metrics  # noqa: E402
 from lexforge.train.qa import (  # noqa: E402
+    _normalize,
     best_answers,
     best_threshold,
     cut_questions,
@@ -105,7 +106,11 @@ def test_windows_match_hf_and_answers_round_trip(
     found = best_answers(start_logits, end_logits, w, examples)
     assert found == [e.answers[0] for e in examples]
     scores = squad_metrics([t for t, _ in found], examples)
-    assert scores == {"exact_match": 100.0, "f1": 100.0, "n": len(examples), "unanswerable": 0}
+    # SQuAD 1.1's F1 is 0 for an answer with no token left after normalising ("the", ",")
+    # even when it matches exactly
+    scored = [bool(_normalize(e.answers[0][0])) for e in examples]
+    assert scores == {"exact_match": 100.0, "f1": pytest.approx(100 * np.mean(scored)),
+                      "n": len(examples), "unanswerable": 0}  # fmt: skip
 
 
 def test_squad_metrics_by_hand() -> None:
@@ -134,13 +139,33 @@ def test_squad2_metrics_by_hand() -> None:
     assert squad_metrics([""], ex[:1], unanswerable=True)["f1"] == 0
 
 
+def test_golds_that_normalize_to_nothing_score_as_the_official_scripts() -> None:
+    # SQuAD 2.0's script drops gold answers that normalize to "" (here "the"), and an
+    # example left without one is unanswerable; 1.1's F1 is 0 without a shared token
+    ex = [QAExample("q", "c", (("the", 0), ("Paris", 0)))]
+    v2 = squad_metrics([""], ex, unanswerable=True)
+    assert (v2["exact_match"], v2["f1"]) == (0.0, 0.0)
+    assert squad_metrics(["Paris"], ex, unanswerable=True)["f1"] == 100.0
+    only = [QAExample("q", "c", (("The.", 0),))]
+    assert squad_metrics([""], only, unanswerable=True)["f1"] == 100.0
+    v1 = squad_metrics(["a"], only)
+    assert (v1["exact_match"], v1["f1"]) == (100.0, 0.0)
+
+
 def test_null_threshold_is_the_best_by_brute_force() -> None:
+    # an example with no valid span (+inf) ties "nobody abstains" with "it abstains":
+    # the threshold must still answer every example with a span
+    t = best_threshold([np.inf, 1.4, -2.0], [0.0, 0.7, 1.0], [0.0, 0.0, 0.0])
+    assert 1.4 <= t < np.inf
     rng = np.random.default_rng(0)
-    for n in (1, 2, 7, 40):
+    for n in (1, 2, 7, 40, 3, 5, 9):
         diffs = np.round(rng.normal(size=n), 1)  # rounded: ties
+        if n in (3, 5, 9):  # examples with no valid span: +inf, and nothing to give
+            diffs[rng.choice(n, size=n // 3 + 1, replace=False)] = np.inf
         span_f1 = rng.choice([0.0, 0.5, 1.0], size=n)
         null_f1 = rng.choice([0.0, 1.0], size=n)
 
+        span_f1 = np.where(np.isinf(diffs), 0.0, span_f1)
         totals = {t: float(np.where(diffs > t, null_f1, span_f1).sum())
                   for t in [-np.inf, np.inf, *diffs, *(diffs - 1e-3), *(diffs + 1e-3)]}  # fmt: skip
         t = best_threshold(diffs, span_f1, null_f1)

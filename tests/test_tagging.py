@@ -308,35 +308,52 @@ def test_twitter_ner_by_name_selects_tagging(checkpoint: Path, tmp_path: Path) -
     assert result.validation["entity"]["f1"] >= best_run
 
 
-def test_windows_label_every_word_once_per_window() -> None:
-    tok = lf.Tokenizer.from_file(datasets.files("bert-base-uncased")["tokenizer.json"])
-    words = [
-        "unbelievably",
-        "the",
-        "tokenization",
-        "of",
-        "extraordinarily",
-        "long",
-        "words",
-        "continues",
-        "here",
-    ]
-    enc = tok.encode_batch([" ".join(words)], max_length=8, truncation=True, stride=2,
-                           return_overflowing_tokens=True, return_tensors="np", padding=True,
-                           return_offsets=True, return_special_tokens_mask=True)  # fmt: skip
-    sample = enc["overflow_to_sample_mapping"]
-    assert len(sample) > 3
-    continued = np.r_[False, sample[1:] == sample[:-1]]
-    ids = list(range(len(words)))
-    got = first_piece_labels(enc["offsets"], enc["special_tokens_mask"], [words] * len(sample),
-                             [ids] * len(sample), continued)  # fmt: skip
+@pytest.mark.parametrize("stride", [0, 2])
+@pytest.mark.parametrize("kind", ["wordpiece", "gpt2"])
+def test_windows_label_only_first_pieces(kind: str, stride: int) -> None:
+    """Across stride windows, a label lands only on a word's first piece in the whole
+    sentence (the oracle: one unwindowed encoding), every word gets one, and a window that
+    opens inside a word (or inside a character whose bytes are several pieces) labels
+    nothing of that word."""
+    if kind == "wordpiece":
+        tok = lf.Tokenizer.from_file(datasets.files("bert-base-uncased")["tokenizer.json"])
+        framed = {}
+    else:  # GPT-2's BPE: "Ⅻ" and "中" are each several byte pieces with one span
+        gpt2 = lf.Tokenizer.from_file(datasets.files("gpt2")["encoder.json"])
+        tok = gpt2.with_template("<|endoftext|>", "<|endoftext|>")
+        framed = {"pad_token_id": 0}
+    words = ["unbelievably", "the", "tokenization", "Ⅻ", "of", "extraordinarily", "中文",
+             "long", "words", "continues", "Ⅻ", "here"]  # fmt: skip
+    text = " ".join(words)
+    options = {"return_offsets": True, "return_special_tokens_mask": True, **framed}
+    whole = tok.encode_batch([text], return_tensors="np", **options)
+    content = np.flatnonzero(~whole["special_tokens_mask"][0].astype(bool))
     starts = np.cumsum([0] + [len(w) + 1 for w in words[:-1]])
-    labelled = set()
+    first = {}  # word -> index among the sentence's pieces of its first piece
+    for k, j in enumerate(content):
+        s, e = whole["offsets"][0, j]
+        word = int(np.searchsorted(starts, s, side="right") - 1)
+        if e > s and s < starts[word] + len(words[word]):
+            first.setdefault(word, k)
+    assert set(first) == set(range(len(words)))
+    enc = tok.encode_batch([text], max_length=6, truncation=True, stride=stride,
+                           return_overflowing_tokens=True, padding=True, return_tensors="np",
+                           **options)  # fmt: skip
+    sample = enc["overflow_to_sample_mapping"]
+    assert len(sample) > 5
+    continued = np.r_[False, sample[1:] == sample[:-1]]
+    special = enc["special_tokens_mask"].astype(bool) | (enc["attention_mask"] == 0)
+    ids = list(range(len(words)))
+    got = first_piece_labels(enc["offsets"], special, [words] * len(sample),
+                             [ids] * len(sample), continued, stride)  # fmt: skip
+    labelled, at = set(), 0  # at: the sentence index of the row's first piece
     for row in range(len(sample)):
-        for j in np.flatnonzero(got[row] >= 0):
-            word = got[row, j]
-            assert enc["offsets"][row, j, 0] == starts[word]  # a word's first piece only
-            labelled.add(int(word))
+        row_content = np.flatnonzero(~special[row])
+        for k, j in enumerate(row_content):
+            if got[row, j] >= 0:
+                assert first[int(got[row, j])] == at + k, (row, k)
+                labelled.add(int(got[row, j]))
+        at += len(row_content) - stride
     assert labelled == set(ids)
 
 

@@ -301,6 +301,8 @@ def regression_metrics(gold: Any, predicted: Any) -> dict[str, Any]:
     g, p = np.asarray(gold, dtype=np.float64), np.asarray(predicted, dtype=np.float64)
 
     def pearson(a: Any, b: Any) -> float:
+        if not a.size or np.ptp(a) == 0 or np.ptp(b) == 0:  # (centring leaves rounding dust)
+            return 0.0
         a, b = a - a.mean(), b - b.mean()
         scale = math.sqrt(float((a * a).sum() * (b * b).sum()))
         return float((a * b).sum() / scale) if scale > 0 else 0.0

@@ -406,8 +406,9 @@ def best_threshold(diffs: Any, span_f1: Any, null_f1: Any) -> float:
     gains = np.concatenate([[0.0], np.cumsum((np.asarray(null_f1) - np.asarray(span_f1))[order])])
     cuts = [0] + [k for k in range(1, d.size) if d[k - 1] > d[k]] + [d.size]
     k = max(cuts, key=lambda c: (round(float(gains[c]), 9), -c))
-    if k == 0:
-        return float(d[0]) if np.isfinite(d[0]) else 0.0
+    if k == 0:  # nobody abstains: above every finite diff (+inf: no span to give anyway)
+        finite = d[np.isfinite(d)]
+        return float(finite.max()) if finite.size else 0.0
     if k == d.size:
         return float(d[-1]) - 1.0 if np.isfinite(d[-1]) else -1e9
     return float((d[k - 1] + d[k]) / 2) if np.isfinite(d[k - 1]) else float(d[k]) + 1.0
@@ -419,10 +420,11 @@ def _normalize(text: str) -> str:
     return " ".join(text.split())
 
 
-def _f1(predicted: str, gold: str) -> float:
+def _f1(predicted: str, gold: str, v2: bool) -> float:
+    """SQuAD's token F1; 2.0's scores an empty prediction of an empty gold 1 (1.1's, 0)."""
     p, g = _normalize(predicted).split(), _normalize(gold).split()
     common = sum((collections.Counter(p) & collections.Counter(g)).values())
-    if not p or not g:
+    if v2 and (not p or not g):
         return float(p == g)
     if common == 0:
         return 0.0
@@ -431,16 +433,20 @@ def _f1(predicted: str, gold: str) -> float:
 
 
 def _golds(example: QAExample, unanswerable: bool) -> list[str]:
+    """The gold texts an answer is scored against: SQuAD 2.0's drop those that normalize
+    to nothing, and an example left with none is answered by abstaining ("")."""
     golds = [t for t, _ in example.answers]
-    return golds or ([""] if unanswerable else [])
+    if unanswerable:
+        return [t for t in golds if _normalize(t)] or [""]
+    return golds
 
 
 def _exact(text: str, golds: Sequence[str]) -> float:
     return max(float(_normalize(text) == _normalize(g)) for g in golds)
 
 
-def _best_f1(text: str, golds: Sequence[str]) -> float:
-    return max(_f1(text, g) for g in golds)
+def _best_f1(text: str, golds: Sequence[str], v2: bool) -> float:
+    return max(_f1(text, g, v2) for g in golds)
 
 
 def squad_metrics(
@@ -462,7 +468,7 @@ def squad_metrics(
         if not golds:
             continue
         scored += 1
-        exact, best = _exact(text, golds), _best_f1(text, golds)
+        exact, best = _exact(text, golds), _best_f1(text, golds, unanswerable)
         em, f1 = em + exact, f1 + best
         if example.answers:
             has = [has[0] + exact, has[1] + best, has[2] + 1]
@@ -650,10 +656,9 @@ def finetune_qa(
                 [score for _, _, score in found]
             )
             if tune and null_threshold is None:
-                span_f1 = [
-                    _best_f1(t, _golds(e, True)) for t, e in zip(texts, examples, strict=True)
-                ]
-                null_f1 = [float(not e.answers) for e in examples]
+                golds = [_golds(e, True) for e in examples]
+                span_f1 = [_best_f1(t, g, True) for t, g in zip(texts, golds, strict=True)]
+                null_f1 = [_best_f1("", g, True) for g in golds]
                 threshold["tuned"] = best_threshold(diffs, span_f1, null_f1)
             texts = ["" if d > threshold["tuned"] else t for t, d in zip(texts, diffs, strict=True)]
             metrics = squad_metrics(texts, examples, unanswerable=True)

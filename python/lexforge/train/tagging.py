@@ -291,44 +291,68 @@ def first_piece_labels(
     words: Sequence[Sequence[str]],
     labels: Sequence[Sequence[int]],
     continued: Any = None,
+    stride: int = 0,
 ) -> Any:
     """Token labels for sentences given as words joined by single spaces: each word's label
     on the first piece that starts inside it, -100 on its other pieces, on special tokens
     and on padding. ``offsets`` (rows, length, 2) are the pieces' character spans in the
     joined text; ``special`` (rows, length) marks special tokens and padding;
-    ``continued`` (rows,) marks windows after a sentence's first, whose opening piece may
-    continue a word of the window before (then that word gets no label here). Words left
-    without a piece (cut by truncation) get no label."""
+    ``continued`` (rows,) marks windows after a sentence's first (sharing ``stride``
+    pieces with the row before), whose opening piece may continue a word of the window
+    before (then that word gets no label here). Words left without a piece (cut by
+    truncation) get no label."""
     offsets, special = np.asarray(offsets), np.asarray(special)
     out = np.full(special.shape, -100, dtype=np.int64)
     flags = np.zeros(len(words), dtype=bool) if continued is None else np.asarray(continued)
+    before = preceding_pieces(offsets, special, flags, stride)
     for row, (tokens, tags) in enumerate(zip(words, labels, strict=True)):
-        for j, word in _first_pieces(offsets[row], special[row], tokens, bool(flags[row])):
+        for j, word in _first_pieces(offsets[row], special[row], tokens, before[row]):
             out[row, j] = tags[word]
     return out
 
 
+def preceding_pieces(
+    offsets: Any, special: Any, continued: Any, stride: int
+) -> list[tuple[int, int] | None]:
+    """For each row, the span of the piece just before its opening piece in the whole
+    sentence: in a continued window (which repeats the last ``stride`` pieces of the row
+    before), the row before's piece ahead of those; None for a sentence's first row."""
+    out: list[tuple[int, int] | None] = [None] * len(continued)
+    for row in np.flatnonzero(np.asarray(continued, dtype=bool)):
+        content = np.flatnonzero(~np.asarray(special[row - 1], dtype=bool))
+        at = len(content) - stride - 1
+        if at >= 0:
+            s, e = (int(x) for x in offsets[row - 1][content[at]])
+            out[row] = (s, e)
+    return out
+
+
 def _first_pieces(
-    offsets: Any, special: Any, tokens: Sequence[str], continued: bool = False
+    offsets: Any, special: Any, tokens: Sequence[str], before: tuple[int, int] | None = None
 ) -> Iterator[tuple[int, int]]:
-    """(piece index, word index) of each word's first piece (in a ``continued`` window, not
-    of a word whose start is in the window before)."""
+    """(piece index, word index) of each word's first piece; in a continued window (the
+    span of the piece ahead of it given as ``before``), not of the word that piece belongs
+    to: its first piece is in the window before."""
     starts, ends, at = [], [], 0
     for t in tokens:
         starts.append(at)
         ends.append(at + len(t))
         at += len(t) + 1
-    seen: set[int] = set()
-    opening = True
-    for j, ((s, e), sp) in enumerate(zip(offsets.tolist(), special.tolist(), strict=True)):
-        if sp or e <= s:
-            continue
+
+    def word_of(s: int, e: int) -> tuple[int, int]:
+        """The word a piece belongs to, and where the piece starts within it."""
         word = bisect.bisect_right(starts, s) - 1
         if s >= ends[word] and word + 1 < len(starts) and e > starts[word + 1]:
             word, s = word + 1, starts[word + 1]  # a piece holding the space before a word
-        if opening and continued and word >= 0 and s > starts[word]:
-            seen.add(word)  # its first piece is in the window before
-        opening = False
+        return word, s
+
+    seen: set[int] = set()
+    if before is not None and before[1] > before[0]:
+        seen.add(word_of(*before)[0])  # a word the piece ahead belongs to began before
+    for j, ((s, e), sp) in enumerate(zip(offsets.tolist(), special.tolist(), strict=True)):
+        if sp or e <= s:
+            continue
+        word, s = word_of(s, e)
         if word >= 0 and s < ends[word] and word not in seen:
             seen.add(word)
             yield j, word
@@ -504,6 +528,7 @@ def finetune_tagger(
         out: list[list[str]] = []
         for chunk in batches(sentences, False, 0):
             pieces, (offsets, special, sample, continued) = encode(chunk)
+            before = preceding_pieces(offsets, special, continued, stride)
             with mixed:
                 best = tagger(**pieces).logits.argmax(-1).cpu().numpy()
             tags = [[fallback] * len(tokens) for tokens, _ in chunk]
@@ -514,7 +539,7 @@ def finetune_tagger(
                     continue
                 first, last = int(content[0]), int(content[-1])
                 for j, word in _first_pieces(offsets[row], special[row], chunk[e][0],
-                                             bool(continued[row])):  # fmt: skip
+                                             before[row]):  # fmt: skip
                     m = min(j - first, last - j)
                     if m > margin[e][word]:
                         margin[e][word], tags[e][word] = m, int(best[row, j])
@@ -541,7 +566,7 @@ def finetune_tagger(
                 pieces, (offsets, special, sample, continued) = encode(chunk)
                 words = [chunk[e][0] for e in sample.tolist()]
                 ids = [[index[g] for g in chunk[e][1]] for e in sample.tolist()]
-                target = first_piece_labels(offsets, special, words, ids, continued)
+                target = first_piece_labels(offsets, special, words, ids, continued, stride)
                 yield {**pieces, "labels": torch.as_tensor(target).to(dev)}, len(chunk)
 
         return epochs
