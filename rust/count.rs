@@ -503,24 +503,25 @@ mod tests {
         assert_eq!(seen, data);
     }
 
-    #[test]
-    fn bad_utf8_names_the_line() {
-        let data = b"ok\nfine\nbad \xff here\n";
-        let mut r = LineBlocks::new(&data[..], Path::new("corpus.txt"));
+    /// The first block of `data` read as corpus.txt, and the error of checking it.
+    fn first_block(data: &[u8]) -> (Vec<u8>, String) {
+        let mut r = LineBlocks::new(data, Path::new("corpus.txt"));
         assert!(r.fill().unwrap());
         let block = r.block().to_vec();
         let err = r.check_utf8(&block).unwrap_err().to_string();
+        (block, err)
+    }
+
+    #[test]
+    fn bad_utf8_names_the_line() {
+        let (_, err) = first_block(b"ok\nfine\nbad \xff here\n");
         assert!(err.starts_with("corpus.txt:3: invalid UTF-8 at byte 12"), "{err}");
     }
 
     #[test]
     fn a_byte_order_mark_is_not_text() {
-        let data = b"\xEF\xBB\xBFfirst\nbad \xff\n";
-        let mut r = LineBlocks::new(&data[..], Path::new("corpus.txt"));
-        assert!(r.fill().unwrap());
-        let block = r.block().to_vec();
+        let (block, err) = first_block(b"\xEF\xBB\xBFfirst\nbad \xff\n");
         assert!(block.starts_with(b"first\n"));
-        let err = r.check_utf8(&block).unwrap_err().to_string();
         // positions still count the mark's 3 bytes: they name the file's own bytes
         assert!(err.starts_with("corpus.txt:2: invalid UTF-8 at byte 13"), "{err}");
     }

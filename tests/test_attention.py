@@ -93,11 +93,10 @@ def errors(
         assert ours_err <= 2 * torch_err + floor, (name, ours_err, torch_err)
 
 
-def run_case(batch: int, n: int, heads: int, dim: int, dtype: Any, kind: str, causal: bool) -> None:
-    q, k, v = inputs(batch, n, heads, dim, dtype)
-    valid = padding(batch, n, kind)
+def check(q: Any, k: Any, v: Any, valid: Any = None, causal: bool = False, seed: int = 0) -> Any:
+    """The Triton path's output and gradients against the references (``errors``)."""
     out = attention(q, k, v, key_padding_mask=valid, causal=causal, backend="triton")
-    g = torch.randn(out.shape, generator=torch.Generator().manual_seed(n)).to(out)
+    g = torch.randn(out.shape, generator=torch.Generator().manual_seed(seed)).to(out)
     grads = torch.autograd.grad(out, (q, k, v), g)
     ref = reference(q, k, v, valid, causal)
     ref_grads = torch.autograd.grad(ref, (q, k, v), g)
@@ -105,6 +104,13 @@ def run_case(batch: int, n: int, heads: int, dim: int, dtype: Any, kind: str, ca
     exact = reference(q64, k64, v64, valid, causal)
     exact_grads = torch.autograd.grad(exact, (q64, k64, v64), g.double())
     errors(out, grads, ref, ref_grads, exact, exact_grads)
+    return out
+
+
+def run_case(batch: int, n: int, heads: int, dim: int, dtype: Any, kind: str, causal: bool) -> None:
+    q, k, v = inputs(batch, n, heads, dim, dtype)
+    valid = padding(batch, n, kind)
+    out = check(q, k, v, valid, causal, seed=n)
     if valid is not None:  # padded query rows are exactly zero
         assert (out[~valid] == 0).all()
 
@@ -166,16 +172,7 @@ def test_both_backward_paths(kind: str, causal: bool, backward_path: str) -> Non
 @pytest.mark.parametrize("dtype", DTYPES, ids=["fp32", "fp16"])
 def test_both_backward_paths_cross_attention(dtype: Any, backward_path: str) -> None:
     q, k, v = inputs(2, 37, 2, 64, dtype, n_k=21)  # a padding mask needs Nq == Nk
-    valid = None
-    out = attention(q, k, v, backend="triton")
-    g = torch.randn(out.shape, generator=torch.Generator().manual_seed(5)).to(out)
-    grads = torch.autograd.grad(out, (q, k, v), g)
-    ref = reference(q, k, v, valid)
-    ref_grads = torch.autograd.grad(ref, (q, k, v), g)
-    q64, k64, v64 = (t.detach().double().requires_grad_() for t in (q, k, v))
-    exact = reference(q64, k64, v64, valid)
-    exact_grads = torch.autograd.grad(exact, (q64, k64, v64), g.double())
-    errors(out, grads, ref, ref_grads, exact, exact_grads)
+    check(q, k, v, seed=5)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["fp32", "fp16"])
@@ -196,15 +193,7 @@ def test_rows_of_very_negative_scores_keep_finite_gradients(
     valid = padding(batch, n, kind)
     if valid is not None:
         valid[:, :2] = True  # query 1 stays real
-    out = attention(q, k, v, key_padding_mask=valid, backend="triton")
-    grad = torch.randn(out.shape, generator=torch.Generator().manual_seed(3)).to(out)
-    grads = torch.autograd.grad(out, (q, k, v), grad)
-    ref = reference(q, k, v, valid)
-    ref_grads = torch.autograd.grad(ref, (q, k, v), grad)
-    q64, k64, v64 = (t.detach().double().requires_grad_() for t in (q, k, v))
-    exact = reference(q64, k64, v64, valid)
-    exact_grads = torch.autograd.grad(exact, (q64, k64, v64), grad.double())
-    errors(out, grads, ref, ref_grads, exact, exact_grads)
+    check(q, k, v, valid, seed=3)
 
 
 class _Fails:
