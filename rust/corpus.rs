@@ -44,7 +44,8 @@ impl TextEncoder for BpeModel {
 
 impl TextEncoder for BertTokenizer {
     fn encode_plain(&self, text: &str, out: &mut Vec<u32>) -> Result<()> {
-        out.extend(self.encode_seq(text)?.ids);
+        // corpus text is text, as for BPE: "[SEP]" in a document is not a separator
+        out.extend(self.encode_plain_seq(text)?.ids);
         Ok(())
     }
 }

@@ -218,6 +218,20 @@ def test_dtypes_are_kept(dtype: Any, bert: lf.WordPieceTokenizer, batch: Any) ->
     assert (out.astype(np.int64) == ref).all()
 
 
+def test_maskers_and_schedules_pickle(bert: lf.WordPieceTokenizer, batch: Any) -> None:
+    import pickle
+
+    schedule = linear_schedule(0.3, 0.15, 10)
+    assert pickle.loads(pickle.dumps(schedule))(4) == schedule(4) == pytest.approx(0.24)
+    masker = lf.Masker.from_tokenizer(bert, mlm_probability=schedule, seed=3, whole_word=True)
+    copy = pickle.loads(pickle.dumps(masker))
+    word_ids = np.where(batch["input_ids"] > 0, np.arange(batch["input_ids"].shape[1]), -1)
+    for step in (0, 7):
+        a = masker(batch["input_ids"], step=step, word_ids=word_ids)
+        b = copy(batch["input_ids"], step=step, word_ids=word_ids)
+        assert all((x == y).all() for x, y in zip(a, b, strict=True))
+
+
 def test_byte_order_and_one_row(bert: lf.WordPieceTokenizer, batch: Any) -> None:
     ids = batch["input_ids"][:50]
     options = {"vocab_size": bert.vocab_size, "mask_token_id": 103, "special_ids": [0, 101, 102]}

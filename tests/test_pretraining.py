@@ -174,6 +174,28 @@ def test_documents_as_sentence_lists(bert: Any, tmp_path: Path) -> None:
     assert [[s.tolist() for s in d] for d in built.documents()] == want
 
 
+@pytest.mark.parametrize("kind", ["wordpiece", "bpe"])
+def test_special_token_strings_in_a_corpus_are_text(kind: str, bert: Any, tmp_path: Path) -> None:
+    # "[SEP]" written in a document is not a separator: no special id comes from the text
+    # (the oracle: the same text with each special's string broken, so nothing matches it)
+    tok = bert if kind == "wordpiece" else lf.Tokenizer.train_bpe(
+        texts=["plain words here"] * 5, vocab_size=300,
+        special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],
+    )  # fmt: skip
+    docs = [["Hello [SEP] world [MASK] and [CLS] and [PAD] here."], ["Second doc [UNK] text."]]
+    built = lf.build_shards(lf.write_corpus(docs, tmp_path / "c.txt"), tmp_path / "s", tok,
+                            sentences="lines")  # fmt: skip
+    specials = set(tok.special_tokens.values())
+    for d, doc in zip(built.documents(), docs, strict=True):
+        ids = [int(i) for sentence in d for i in sentence]
+        assert not specials & set(ids)
+        if kind == "wordpiece":  # BERT splits at punctuation: "[ SEP]" is "[SEP]" as text
+            broken = doc[0].replace("[", "[ ")
+            assert ids == tok.encode(broken, add_special_tokens=False)
+        else:  # byte-level: the text comes back whole
+            assert tok.decode(ids) == doc[0]
+
+
 def doc_of(shards: lf.ShardSet, shard: int, position: int) -> int:
     """The document (index within its shard) holding token ``position``."""
     _, sentences, documents = shards.arrays(shard)
@@ -378,6 +400,31 @@ def test_torch_dataset_workers_ranks_and_resume(shards: lf.ShardSet) -> None:
         lf.PretrainingDataset(shards, rank=2, world_size=2, **options)
 
 
+def test_spawned_workers_get_schedules_and_maskers(shards: lf.ShardSet) -> None:
+    """A rate schedule and a masker pickle (macOS and Windows start workers by spawning),
+    and mask in a spawned worker as they do here."""
+    pytest.importorskip("torch")
+    from torch.utils.data import DataLoader
+
+    from lexforge.masking import cosine_schedule, linear_schedule
+
+    tok = shards.tokenizer()
+    for extra in (
+        {"mlm_probability": linear_schedule(0.3, 0.15, 100)},
+        {"masker": lf.Masker.from_tokenizer(tok, seed=9, mlm_probability=cosine_schedule(
+            0.4, 0.1, 50), whole_word=True)},
+    ):  # fmt: skip
+        options = {"batch_size": 8, "max_seq_len": 64, "seed": 9, **extra}
+        here = lf.PretrainingBatches(shards, **options)
+        want = [b for _, b in itertools.islice(here.iterate(), 4)]
+        spawned = DataLoader(lf.PretrainingDataset(shards, **options), batch_size=None,
+                             num_workers=1, multiprocessing_context="spawn")  # fmt: skip
+        got = list(itertools.islice(iter(spawned), 4))
+        for g, batch in enumerate(got):
+            for name, tensor in batch.items():
+                assert (tensor.numpy() == want[g][name]).all(), (extra, g, name)
+
+
 def test_whole_word_masking_of_shard_batches(shards: lf.ShardSet, bert: Any) -> None:
     masker = lf.Masker.from_tokenizer(bert, whole_word=True, seed=1)
     batch = lf.PretrainingBatches(shards, batch_size=64, masker=masker, seed=1).batch(3)
@@ -414,6 +461,9 @@ def test_build_shards_checks_its_numbers(bert: Any, tmp_path: Path) -> None:
         with pytest.raises(ConfigError, match=match):
             lf.build_shards(corpus, tmp_path / "s", bert, **bad)
     assert not (tmp_path / "s").exists()
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(ConfigError, match="a-file is a file; pass a directory"):
+        lf.build_shards(corpus, tmp_path / "a-file", bert)
 
 
 def test_a_replaced_tokenizer_is_caught(bert: Any, tmp_path: Path) -> None:

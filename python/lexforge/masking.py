@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -34,21 +35,36 @@ Mode = Literal["bernoulli", "exact", "span"]
 _ID_DTYPES = (np.int64, np.int32, np.uint32, np.uint16)
 
 
+@dataclass(frozen=True)
+class _Ramp:
+    """A rate going from ``start`` to ``end`` over ``steps``, then staying at ``end``: a
+    plain object (not a closure), so that it pickles into ``spawn``-started workers."""
+
+    start: float
+    end: float
+    steps: int
+    cosine: bool
+
+    def __call__(self, step: int) -> float:
+        done = min(max(step, 0), self.steps) / self.steps
+        if self.cosine:
+            return self.end + (self.start - self.end) * 0.5 * (1 + math.cos(math.pi * done))
+        return self.start + (self.end - self.start) * done
+
+
 def linear_schedule(start: float, end: float, steps: int) -> Schedule:
     """A masking rate going linearly from ``start`` to ``end`` over ``steps``, then staying
     at ``end`` (e.g. 0.30 decaying to 0.15)."""
     if steps <= 0:
         raise ConfigError(f"steps must be positive, got {steps}")
-    return lambda step: start + (end - start) * min(max(step, 0), steps) / steps
+    return _Ramp(start, end, steps, cosine=False)
 
 
 def cosine_schedule(start: float, end: float, steps: int) -> Schedule:
     """A masking rate going from ``start`` to ``end`` along half a cosine over ``steps``."""
     if steps <= 0:
         raise ConfigError(f"steps must be positive, got {steps}")
-    return lambda step: (
-        end + (start - end) * 0.5 * (1 + math.cos(math.pi * min(max(step, 0), steps) / steps))
-    )
+    return _Ramp(start, end, steps, cosine=True)
 
 
 def _array(value: Any, name: str) -> npt.NDArray[Any]:
@@ -186,6 +202,18 @@ class Masker:
             float(span_probability), max_span,
             None if continuation_ids is None else sorted({int(i) for i in continuation_ids}),
         )  # fmt: skip
+        # what rebuilds it in another process (the core holds Rust tables, not picklable)
+        self._options = {
+            "vocab_size": vocab_size, "mask_token_id": mask_token_id,
+            "special_ids": sorted(self.special_ids), "mlm_probability": mlm_probability,
+            "mask_probability": mask_probability, "random_probability": random_probability,
+            "mode": mode, "whole_word": whole_word, "span_probability": span_probability,
+            "max_span": max_span, "seed": seed, "num_threads": num_threads,
+            "continuation_ids": continuation_ids,
+        }  # fmt: skip
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_masker, (self._options,))
 
     @classmethod
     def from_tokenizer(cls, tokenizer: Any, **kwargs: Any) -> Masker:
@@ -293,6 +321,10 @@ class Masker:
             assert torch is not None
             return torch.from_numpy(out), torch.from_numpy(labels)
         return out, labels
+
+
+def _rebuild_masker(options: dict[str, Any]) -> Masker:
+    return Masker(**options)
 
 
 def mask_tokens(

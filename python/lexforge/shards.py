@@ -261,6 +261,8 @@ def build_shards(
     if not isinstance(core, _core.Bpe | _core.BertTokenizer):
         raise ConfigError(f"tokenizer must be a lexforge tokenizer, got {type(tokenizer).__name__}")
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():  # said before the corpus is read
+        raise ConfigError(f"out_dir {out} is a file; pass a directory for the shards")
     files = _sources(corpus, out, text_column)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:

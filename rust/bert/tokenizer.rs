@@ -38,10 +38,19 @@ impl BertTokenizer {
 
     /// Encodes one text into a sequence (no template).
     pub fn encode_seq(&self, text: &str) -> Result<Seq> {
-        let policy = self.policy()?;
+        self.encode_seq_with(text, &self.policy()?)
+    }
+
+    /// As [`encode_seq`](Self::encode_seq), a special token's string in the text encoded
+    /// as the text it is (corpus text: "[SEP]" in a document is not a separator).
+    pub fn encode_plain_seq(&self, text: &str) -> Result<Seq> {
+        self.encode_seq_with(text, &Policy::none())
+    }
+
+    fn encode_seq_with(&self, text: &str, policy: &Policy<'_>) -> Result<Seq> {
         let mut seq = Seq::default();
         PieceCache::with(self.model.uid, |cache| {
-            self.encode_into(text, &policy, cache, &mut Scratch::default(), &mut seq)
+            self.encode_into(text, policy, cache, &mut Scratch::default(), &mut seq)
         })?;
         Ok(seq)
     }
