@@ -90,7 +90,8 @@ class BertConfig:
             if name == "classifier_dropout" and value is None:
                 continue
             if isinstance(value, bool) or not isinstance(value, numbers.Real):
-                raise ConfigError(f"BertConfig.{name} must be a number, got {value!r}")
+                kind = "a number in [0, 1)" if name in rates else "a positive number"
+                raise ConfigError(f"BertConfig.{name} must be {kind}, got {value!r}")
             value = float(value)
             object.__setattr__(self, name, value)
             if name in rates and not 0.0 <= value < 1.0:
