@@ -4,20 +4,31 @@ when set (CI keeps it between runs), else a temporary folder created here."""
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+_made_cache: str | None = None  # the temporary cache this process created, if any
+
 
 def pytest_configure(config: pytest.Config) -> None:
+    global _made_cache
     if not os.environ.get("LEXFORGE_CACHE"):
-        os.environ["LEXFORGE_CACHE"] = tempfile.mkdtemp(prefix="lexforge-test-cache-")
+        # xdist's workers start after this and inherit the variable: one cache per run
+        _made_cache = tempfile.mkdtemp(prefix="lexforge-test-cache-")
+        os.environ["LEXFORGE_CACHE"] = _made_cache
     # Without a GPU the Triton kernels run in the interpreter. Triton reads the switch when
     # it is first imported, so set it before any test module can import it.
     if "TRITON_INTERPRET" not in os.environ and not _cuda():
         os.environ["TRITON_INTERPRET"] = "1"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _made_cache is not None:  # hundreds of MB of extracted datasets: not left in /tmp
+        shutil.rmtree(_made_cache, ignore_errors=True)
 
 
 def _cuda() -> bool:
