@@ -261,7 +261,7 @@ pub fn tokenize_text<E: TextEncoder + ?Sized>(
     num_threads: Option<usize>,
 ) -> Result<Tokenized> {
     let (sentences, doc_ends) = layout(text, mode);
-    let encoded: Vec<Vec<u32>> = parallel::install(num_threads, || {
+    let encoded: Vec<Vec<u32>> = parallel::in_order(parallel::install(num_threads, || {
         sentences
             .par_iter()
             .with_min_len(64)
@@ -270,8 +270,8 @@ pub fn tokenize_text<E: TextEncoder + ?Sized>(
                 encoder.encode_plain(&text[r.clone()], &mut ids)?;
                 Ok(ids)
             })
-            .collect::<Result<_>>()
-    })?;
+            .collect::<Vec<Result<_>>>()
+    }))?;
     let mut out = Tokenized {
         tokens: Vec::with_capacity(encoded.iter().map(Vec::len).sum()),
         sentence_offsets: vec![0],

@@ -250,7 +250,7 @@ impl Counter<'_> {
         policy: &Policy<'_>,
         units: impl Fn(&P) -> I + Sync,
     ) -> Result<Vec<WordCounts>> {
-        parts
+        let counted = parts
             .par_iter()
             .map(|part| {
                 let mut local = WordCounts::new();
@@ -260,7 +260,8 @@ impl Counter<'_> {
                 }
                 Ok(local)
             })
-            .collect()
+            .collect::<Vec<Result<_>>>();
+        parallel::in_order(counted)
     }
 
     /// Streams files line by line into `into`. `progress(done_bytes, total_bytes)` is called

@@ -45,6 +45,13 @@ pub fn resolve_threads(requested: Option<usize>) -> usize {
     cores()
 }
 
+/// The results of parallel work, in input order, or its lowest-index error. Rayon's own
+/// `collect::<Result<_>>()` keeps whichever error a thread met first in time, so which of
+/// several bad inputs an error named would depend on the thread count and the timing.
+pub fn in_order<T, E>(results: Vec<Result<T, E>>) -> Result<Vec<T>, E> {
+    results.into_iter().collect()
+}
+
 /// Runs `f` inside a pool of `resolve_threads(requested)` threads.
 pub fn install<R: Send>(requested: Option<usize>, f: impl FnOnce() -> R + Send) -> R {
     let n = resolve_threads(requested);

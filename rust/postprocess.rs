@@ -384,7 +384,14 @@ pub fn rows(
     let add_special_tokens = opts.add_special_tokens;
     let added = if add_special_tokens { template.added(b.is_some()) } else { 0 };
     let (wa, wb) = match &opts.truncation {
-        Some(t) => truncate(a, b, t, added)?,
+        Some(t) => truncate(a, b, t, added).map_err(|e| match e {
+            // which input of the batch: the error of a big batch must lead to it
+            Error::Config(m) => Error::Config(format!(
+                "{} {sample}: {m}",
+                if b.is_some() { "pair" } else { "text" }
+            )),
+            other => other,
+        })?,
         None => (vec![a.clone()], b.map(|b| vec![b.clone()])),
     };
     let parts = if b.is_some() { &template.pair } else { &template.single };

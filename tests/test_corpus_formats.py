@@ -148,6 +148,18 @@ def test_the_text_column(tmp_path: Path) -> None:
         lf.Tokenizer.train_wordpiece(two, vocab_size=90, text_column="txt")
     two.write_text(json.dumps({"title": "x", "body": "something else entirely"}) + "\n")
     assert lf.Tokenizer.train_wordpiece(two, vocab_size=90, text_column="body").vocab() != expected
+    # the only text column of the first record, when another of its columns is null or
+    # another record has text elsewhere, is a guess: refused, never the ids
+    for records, where in (
+        ([{"id": "doc-1", "body": None}, {"id": "doc-2", "body": "The first document."}],
+         r"line 1 has 'id', 'body', none named 'text'"),
+        ([{"id": 1, "body": "A document."}, {"id": "doc-2", "body": "Another."}],
+         r"text only in 'body', but line 2 has text in 'id' too"),
+    ):  # fmt: skip
+        guessed = tmp_path / "guessed.jsonl"
+        guessed.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+        with pytest.raises(CorpusError, match=where):
+            lf.Tokenizer.train_wordpiece(guessed, vocab_size=90)
     one = tmp_path / "one.json"  # JSON Lines of one record, under a .json name
     one.write_text(json.dumps({"body": "something else entirely"}) + "\n")
     assert lf.Tokenizer.train_wordpiece(one, vocab_size=90).vocab() == (
@@ -174,6 +186,9 @@ def test_the_text_column(tmp_path: Path) -> None:
          r"l\.csv: not UTF-8 text \(byte 0xe9 at line 5002, column 4\)"),
         ("i.parquet", b"PAR1 not really", r"i\.parquet: not a readable Parquet file"),
         ("j.jsonl.gz", b"not gzip at all", r"j\.jsonl\.gz: cannot be read"),
+        ("m.jsonl", b'{"text": "ok"}\n{"text": ' + b"[" * 100_000 + b"]" * 100_000 + b"}\n",
+         r"m\.jsonl: line 2 nests JSON arrays or objects too deeply"),
+        ("n.json", b"[" * 100_000 + b"]" * 100_000, r"n\.json: the file nests JSON"),
     ],
 )  # fmt: skip
 def test_bad_records_files_are_named(
@@ -214,6 +229,10 @@ def test_a_parquet_column_that_is_not_text(tmp_path: Path) -> None:
         lf.Tokenizer.train_bpe(path, vocab_size=300, text_column="n")
     with pytest.raises(ConfigError, match="text_column must be a column name"):
         lf.Tokenizer.train_bpe(path, vocab_size=300, text_column="")
+    twice = pa.Table.from_arrays([pa.array(["a", "b"]), pa.array(["c", "d"])], ["text", "text"])
+    pq.write_table(twice, path)
+    with pytest.raises(CorpusError, match=r"has 2 columns named 'text'"):
+        lf.Tokenizer.train_bpe(path, vocab_size=300)
     # dictionary-encoded (categorical) and large strings are text
     texts = ["a fine film", "a dull film", "a fine film"]
     for column in (pa.array(texts).dictionary_encode(), pa.array(texts, pa.large_string())):

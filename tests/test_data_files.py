@@ -188,6 +188,12 @@ def test_multi_label_and_regression_records() -> None:
             r"line 2: the text 'bad '\.\.\. holds a lone surrogate '\\ud800'",
         ),
         ("semicolon.csv", "text;label\na;b\n", "the header is cut at ';', not ','"),
+        (
+            "deep.jsonl",
+            '{"text": "a", "label": "x"}\n' + "[" * 100_000 + "]" * 100_000,
+            "line 2 nests JSON arrays or objects too deeply",
+        ),
+        ("deep.json", "[" * 100_000 + "]" * 100_000, "the file nests JSON arrays"),
     ],
 )
 def test_bad_files_name_the_file_and_line(

@@ -153,6 +153,13 @@ def test_bad_options_fail_before_anything_runs(checkpoint: Path, tmp_path: Path)
     for task in ("classify", "tag", "qa"):
         with pytest.raises(ConfigError, match=r"out_dir .*a-file is a file; pass a directory"):
             finetune(checkpoint, train, task=task, out_dir=a_file, progress=False)
+        with pytest.raises(ConfigError, match=r"is inside .*a-file, which is a file"):
+            finetune(checkpoint, train, task=task, out_dir=a_file / "run", progress=False)
+    for task in ("tag", "qa"):  # options of text classification: refused, not ignored
+        for option in ({"problem_type": "regression"}, {"label_separator": "|"}):
+            refused = f"only text classification takes it; task='{task}'"
+            with pytest.raises(ConfigError, match=refused):
+                finetune(checkpoint, train, task=task, out_dir=out, progress=False, **option)
     with pytest.raises(ConfigError, match="cuts labels into sets"):
         finetune(checkpoint, train, label_separator="|", out_dir=out, progress=False,
                  problem_type="single_label_classification")  # fmt: skip
@@ -223,6 +230,35 @@ def test_a_rerun_into_the_same_folder_starts_its_own_log(checkpoint: Path, tmp_p
         finetune(checkpoint, train, out_dir=out, epochs=1, max_steps=2, progress=False)
     records = (out / "log.jsonl").read_text().splitlines()
     assert [json.loads(r)["step"] for r in records] == [2]
+
+
+def test_a_rerun_of_another_task_leaves_no_file_of_the_earlier_one(
+    checkpoint: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    for name in ("confusion.png", "predictions.json", "metrics.json"):
+        (out / name).write_text("an earlier run's")
+    rows = [{"text": f"text {i}", "label": float(i % 3)} for i in range(12)]
+    finetune(checkpoint, rows, out_dir=out, problem_type="regression", epochs=1, max_steps=1,
+             progress=False)  # fmt: skip
+    assert not (out / "confusion.png").exists() and not (out / "predictions.json").exists()
+    assert json.loads((out / "metrics.json").read_text())["problem_type"] == "regression"
+
+
+def test_a_confusion_matrix_of_many_labels_stays_cheap(tmp_path: Path) -> None:
+    from lexforge.train.classify import plot_confusion
+
+    pytest.importorskip("matplotlib")
+    n = 200
+    matrix = np.random.default_rng(0).integers(0, 50, size=(n, n))
+    png = plot_confusion(matrix.tolist(), [f"intent_{i}" for i in range(n)],
+                         tmp_path / "c.png", "test")  # fmt: skip
+    assert png is not None and png.stat().st_size > 0
+    from PIL import Image  # matplotlib's own dependency
+
+    with Image.open(png) as image:
+        assert max(image.size) <= 4000
 
 
 def test_in_memory_data_of_the_wrong_kind(checkpoint: Path) -> None:
@@ -493,6 +529,11 @@ def test_multi_label_and_regression_metrics_by_hand() -> None:
     assert m["macro_f1"] == pytest.approx(5 / 9)
     assert m["micro_f1"] == pytest.approx(2 * 3 / (4 + 5))  # tp 3, predicted 4, gold 5
     assert m["accuracy"] == pytest.approx(2 / 4)
+    # a label neither gold nor predicted scores 0 and still counts, as in scikit-learn's
+    # f1_score(average="macro") on the indicator matrix
+    wider = multi_label_metrics(np.c_[gold, np.zeros(4, bool)], np.c_[pred, np.zeros(4, bool)])
+    assert wider["f1"] == pytest.approx([1.0, 2 / 3, 0.0, 0.0])
+    assert wider["macro_f1"] == pytest.approx(5 / 12)
     y = np.array([1.0, 2.0, 3.0, 4.0, 4.0])
     p = np.array([1.5, 1.0, 3.5, 5.0, 4.5])
     r = regression_metrics(y, p)

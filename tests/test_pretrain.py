@@ -127,7 +127,8 @@ from lexforge.model import BertConfig
 from lexforge.train import pretrain
 config = BertConfig(vocab_size={vocab}, hidden_dropout=0.0, attention_dropout=0.0, **{small})
 result = pretrain({shards!r}, sys.argv[1], model=config, steps=6, batch_size=8,
-                  grad_accum=int(sys.argv[2]), max_seq_len=64, log_every=1, progress=False)
+                  grad_accum=int(sys.argv[2]), max_seq_len=64, log_every=1, progress=False,
+                  eval_data={held_out!r}, eval_every=3, eval_batches=3)
 """
 
 
@@ -136,7 +137,8 @@ def test_ddp_matches_one_process_with_the_same_global_batch(
 ) -> None:
     script = tmp_path / "ddp.py"
     script.write_text(_DDP.format(
-        vocab=corpus["tok"].vocab_size, small=SMALL, shards=str(corpus["train"].directory)
+        vocab=corpus["tok"].vocab_size, small=SMALL, shards=str(corpus["train"].directory),
+        held_out=str(corpus["eval"].directory),
     ))  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     subprocess.run([sys.executable, script, tmp_path / "one", "2"], check=True, env=env)
@@ -146,14 +148,19 @@ def test_ddp_matches_one_process_with_the_same_global_batch(
         check=True, env=env,
     )  # fmt: skip
 
-    def losses(run: str) -> list[float]:
-        lines = (tmp_path / run / "log.jsonl").read_text().splitlines()
-        return [json.loads(x)["mlm_loss"] + json.loads(x)["nsp_loss"] for x in lines]
+    def losses(run: str, split: str = "train") -> list[float]:
+        lines = map(json.loads, (tmp_path / run / "log.jsonl").read_text().splitlines())
+        return [x["mlm_loss"] + x["nsp_loss"] + x["nsp_accuracy"] for x in lines
+                if x["split"] == split]  # fmt: skip
 
     one, two = losses("one"), losses("two")
     assert len(one) == len(two) == 6
     assert max(abs(a - b) for a, b in zip(one, two, strict=True)) < 1e-4, (one, two)
     assert one[-1] < one[0]
+    # the held-out set is the same for any number of processes (3 batches over 2 ranks)
+    one, two = losses("one", "eval"), losses("two", "eval")
+    assert len(one) == len(two) == 2
+    assert max(abs(a - b) for a, b in zip(one, two, strict=True)) < 1e-4, (one, two)
 
 
 _FSDP = """
@@ -330,6 +337,80 @@ def test_resume_refuses_other_options_and_cuts_the_log(
         pretrain(corpus["train"], fresh, steps=2, **{**common, "save_every": 0})
     steps = [json.loads(line)["step"] for line in (fresh / "log.jsonl").read_text().splitlines()]
     assert steps == [1, 2]
+
+
+def test_resume_follows_the_global_batch_and_the_checkpoint_files_stay_sound(
+    corpus: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A resumed run keeps grad_accum x processes (the data position counts in it);
+    leftovers of killed writes go; step numbers past seven digits sort as numbers; an
+    optimizer state that lacks moments is refused; a sharded run's class name (FSDP's
+    subclass) resumes unsharded; the log is replaced, never truncated in place."""
+    from safetensors.torch import load_file, save_file
+
+    from lexforge.model import BertForPreTraining
+    from lexforge.train import checkpoint
+    from lexforge.train.loop import _Log, _param_groups
+
+    tok = corpus["tok"]
+    run = tmp_path / "run"
+    common = {"model": _config(tok), "batch_size": 4, "max_seq_len": 64, "save_every": 2,
+              "log_every": 1, "progress": False}  # fmt: skip
+    pretrain(corpus["train"], run, steps=2, grad_accum=2, **common)
+    last = run / "checkpoints" / "step-0000002"
+    state = json.loads((last / "state.json").read_text())
+    assert state["data"]["world_size"] == 1
+    with pytest.raises(CheckpointError, match=r"grad_accum 2 x 1 processes.*grad_accum 1 x 1"):
+        pretrain(corpus["train"], run, steps=4, grad_accum=1, resume=True, **common)
+    # as if the run had been two processes with grad_accum 1: one process with 2 resumes it
+    state["data"]["world_size"], state["options"]["grad_accum"] = 2, 1
+    (last / "state.json").write_text(json.dumps(state))
+    pretrain(corpus["train"], run, steps=3, grad_accum=2, resume=True, **common)
+    assert json.loads((run / "checkpoints" / "step-0000003" / "state.json").read_text())[
+        "options"]["grad_accum"] == 2  # fmt: skip
+
+    # the class a sharded run records (FSDP's subclass, before the fix) loads unsharded
+    state["model_class"] = "FSDPBertForPreTraining"
+    (last / "state.json").write_text(json.dumps(state))
+    net = BertForPreTraining(_config(tok))
+    optimizer = torch.optim.AdamW(_param_groups(net, 0.01))
+    assert checkpoint.load(last, net, optimizer)["step"] == 2
+    fsdp_module = type("FSDPModule", (), {"__module__": "torch.distributed.fsdp"})
+    sharded = type("FSDPBertForPreTraining", (fsdp_module, BertForPreTraining), {})
+    sharded.__module__ = "torch.distributed.fsdp._fully_shard._fully_shard"
+    assert checkpoint._class_name(sharded(_config(tok))) == "BertForPreTraining"
+
+    # an optimizer state without one parameter's second moment, or without any state
+    tensors = load_file(str(last / "optimizer.safetensors"))
+    for drop in ("state.3.exp_avg_sq", "state."):
+        kept = {k: v for k, v in tensors.items() if not k.startswith(drop)}
+        save_file(kept, str(last / "optimizer.safetensors"))
+        with pytest.raises(CheckpointError, match="optimizer state is incomplete"):
+            checkpoint.load(last, BertForPreTraining(_config(tok)), optimizer)
+    save_file(tensors, str(last / "optimizer.safetensors"))
+
+    # a killed write's temporary directory goes with the next save; 10,000,000 > 9,999,999
+    root = tmp_path / "ckpt"
+    (root / ".step-0000001.tmp-99999").mkdir(parents=True)
+    for step in (9_999_999, 10_000_000):
+        checkpoint.save(root, step, net, optimizer, {}, keep=1)
+    assert sorted(p.name for p in root.iterdir()) == ["latest", "step-10000000"]
+    (root / "latest").unlink()
+    found = checkpoint.latest(root)
+    assert found is not None and found.name == "step-10000000"
+
+    # a kill while the log is cut back to the checkpoint's step loses nothing
+    before = (run / "log.jsonl").read_text()
+
+    def killed(self: Path, *args: Any, **kwargs: Any) -> None:
+        self.open("w").close()  # write_text truncates first; then the process dies
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Path, "write_text", killed)
+    with pytest.raises(KeyboardInterrupt):
+        _Log(run, enabled=True, progress=False, total=4, start=2)
+    monkeypatch.undo()
+    assert (run / "log.jsonl").read_text() == before
 
 
 def test_pretrain_checks_its_inputs_against_the_shards(

@@ -113,6 +113,32 @@ def test_windows_match_hf_and_answers_round_trip(
                       "n": len(examples), "unanswerable": 0}  # fmt: skip
 
 
+def test_answers_ending_in_characters_no_piece_holds(tok_path: Path) -> None:
+    """An uncased BERT strips the accent of a decomposed "José" (e + U+0301): no piece
+    holds the mark, nor a trailing space. Such an answer at the end of the context is
+    still a target (not [CLS]), and the answer given back keeps its accent."""
+    tok = lf.Tokenizer.from_file(tok_path)
+    jose = "Jose\u0301"
+    examples = [
+        QAExample("who scored ?", f"The winning goal was scored by {jose}", ((jose, 31),), "0"),
+        QAExample("who scored ?", f"{jose} scored the winning goal", ((jose, 0),), "1"),
+        QAExample("where ?", "The match was played in Paris ", (("Paris ", 24),), "2"),
+    ]
+    for e in examples:
+        text, first = e.answers[0]
+        assert e.context[first : first + len(text)] == text
+    w = windows(tok, examples, max_length=48, stride=12)
+    starts, ends = window_targets(w, examples)
+    assert (starts > 0).all() and (ends >= starts).all()
+    n, length = w.arrays["input_ids"].shape
+    start_logits, end_logits = np.zeros((n, length)), np.zeros((n, length))
+    start_logits[np.arange(n), starts] = 10.0
+    end_logits[np.arange(n), ends] = 10.0
+    found = best_answers(start_logits, end_logits, w, examples)
+    assert found == [(jose, 31), (jose, 0), ("Paris", 24)]
+    assert squad_metrics([t for t, _ in found], examples)["exact_match"] == 100.0
+
+
 def test_squad_metrics_by_hand() -> None:
     ex = [
         QAExample("q", "c", (("the Eiffel Tower", 0), ("Eiffel tower", 0))),

@@ -201,3 +201,36 @@ def test_cli_train_tokenizer_with_a_huge_vocab_size(
     assert main([*argv, "--quiet"]) == 1
     err = capsys.readouterr().err
     assert f"vocab_size must be in the range 0..{2**64 - 1}" in err and "Traceback" not in err
+
+
+def test_a_batch_with_several_bad_inputs_names_the_first_at_any_thread_count(
+    bpe: Any, wordpiece: Any
+) -> None:
+    """Rayon keeps whichever error a thread meets first in time; the batch calls report
+    the lowest-index bad input instead, as one thread does, whatever the thread count."""
+    from lexforge.errors import SpecialTokenError
+
+    texts = ["hello world"] * 20_000
+    texts[5_000], texts[10_000] = "x <|e|>", "y <|e|>"
+    firsts, seconds = ["hello"] * 20_000, ["world"] * 20_000
+    firsts[5_000], firsts[10_000] = "hello " * 30, "hello " * 50  # neither fits 16 tokens
+    for threads in (1, 2, 8):
+        for _ in range(3):
+            for tensors in (None, "np"):
+                with pytest.raises(SpecialTokenError, match=r"^text 5000 "):
+                    bpe.encode_batch(texts, num_threads=threads, return_tensors=tensors,
+                                     disallowed_special="all")  # fmt: skip
+            with pytest.raises(ConfigError, match=r"^pair 5000: truncation='only_second'"):
+                wordpiece.encode_batch(firsts, seconds, truncation="only_second",
+                                       max_length=16, num_threads=threads)  # fmt: skip
+
+
+def test_counts_too_large_for_exact_pair_counts_are_refused() -> None:
+    from lexforge.training import WordCounts
+
+    # as integers, "cd" is the more frequent pair; saturated at 2^63 - 1 both would tie
+    counts = WordCounts.from_items([(b"ab", 2**63), (b"cd", 2**63 + 1000)])
+    with pytest.raises(CorpusError, match=r"past the trainer's limit of 2\^63 - 1; scale the"):
+        lf.Tokenizer.from_counts(counts, vocab_size=257)
+    fine = WordCounts.from_items([(b"ab", 2**61), (b"cd", 2**61 + 1000)])
+    assert lf.Tokenizer.from_counts(fine, vocab_size=257).id_to_token(256) == b"cd"

@@ -133,10 +133,13 @@ def _texts(path: Path, kind: str, column: str | None) -> Iterator[str]:
 
 
 class _Picker:
-    """The text of a record: its text column, chosen at the first record."""
+    """The text of a record: its text column, chosen at the first record. A column chosen
+    as the only one holding text is checked in every record: a record where another
+    column holds text makes the choice ambiguous."""
 
     def __init__(self, path: Path, column: str | None) -> None:
         self.path, self.column = path, column
+        self.guessed = False
 
     def __call__(self, where: str, record: Any) -> str | None:
         if (record is None or isinstance(record, str)) and self.column is None:
@@ -148,6 +151,17 @@ class _Picker:
             )
         if self.column is None:
             self.column = _choose(self.path, record, where)
+            self.guessed = self.column != "text"
+        if self.guessed:
+            other = next(
+                (k for k, v in record.items() if k != self.column and isinstance(v, str)), None
+            )
+            if other is not None:
+                raise CorpusError(
+                    f"{self.path}: which column is the text? The first record has text only "
+                    f"in {self.column!r}, but {where} has text in {other!r} too; name the "
+                    "text column with text_column= (--text-column)"
+                )
         if self.column not in record:
             raise CorpusError(
                 f"{self.path}: {where} has no column {self.column!r} (it has "
@@ -167,7 +181,8 @@ def _choose(path: Path, record: dict[str, Any], where: str) -> str:
     if "text" in record:
         return "text"
     strings = [k for k, v in record.items() if isinstance(v, str)]
-    if len(strings) == 1:
+    empty = [k for k, v in record.items() if v is None]  # text columns, for all we know
+    if len(strings) == 1 and not empty:
         return strings[0]
     raise CorpusError(
         f"{path}: which column is the text? {where} has {_names(record)}, none named "
@@ -236,7 +251,7 @@ def _records(path: Path, kind: str) -> Iterator[tuple[str, Any]]:
             first = stripped.split("\n", 1)[0]
             try:
                 json.loads(first)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):
                 pass
             else:  # JSON Lines under a .json name (datasets.Dataset.to_json writes these)
                 yield from _records_of_lines(path, text)
@@ -276,7 +291,7 @@ def _json_lines(path: Path, lines: Iterable[tuple[int, str]]) -> Iterator[tuple[
 def _json_batch(path: Path, batch: list[tuple[int, str]]) -> Iterator[tuple[str, Any]]:
     try:
         values = json.loads("[" + ",".join(line for _, line in batch) + "]")
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         values = None
     if values is None or len(values) != len(batch):  # a line with no value or with several
         values = [_json(path, line, f"line {number}") for number, line in batch]
@@ -290,6 +305,11 @@ def _json(path: Path, text: str, where: str) -> Any:
     except json.JSONDecodeError as e:
         at = f"line {e.lineno}, column {e.colno}" if where == "the file" else f"column {e.colno}"
         raise CorpusError(f"{path}: {where} is not JSON ({at}: {e.msg})") from None
+    except RecursionError:
+        raise CorpusError(
+            f"{path}: {where} nests JSON arrays or objects too deeply to read (thousands of "
+            "levels); flatten the records"
+        ) from None
 
 
 def _delimited(path: Path, kind: str) -> Iterator[tuple[str, Any]]:
@@ -395,6 +415,11 @@ def _parquet(path: Path, column: str | None, keep_empty: bool = False) -> Iterat
         raise CorpusError(
             f"{path} has no column {column!r} (it has {', '.join(map(repr, names))}); name "
             "the text column with text_column= (--text-column)"
+        )
+    if names.count(column) > 1:
+        raise CorpusError(
+            f"{path} has {names.count(column)} columns named {column!r}: which one is the "
+            "text is unclear; rename them when writing the file"
         )
     kind = schema.field(column).type
     if not _is_text(pa, kind):

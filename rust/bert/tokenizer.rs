@@ -154,7 +154,7 @@ impl BertTokenizer {
             }
         }
         let policy = self.policy()?;
-        let chunks: Vec<Rows> = parallel::install(num_threads, || {
+        let chunks = parallel::install(num_threads, || {
             let chunk = parallel::chunk_len(texts.len(), 64);
             (0..texts.len())
                 .collect::<Vec<_>>()
@@ -180,8 +180,9 @@ impl BertTokenizer {
                         Ok(out)
                     })
                 })
-                .collect::<Result<Vec<_>>>()
-        })?;
+                .collect::<Vec<Result<_>>>()
+        });
+        let chunks = parallel::in_order(chunks)?;
         Ok(Batch { chunks })
     }
 }

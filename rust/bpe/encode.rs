@@ -191,7 +191,7 @@ impl BpeModel {
                 )));
             }
         }
-        let chunks: Vec<Rows> = parallel::install(num_threads, || {
+        let chunks = parallel::install(num_threads, || {
             let chunk = parallel::chunk_len(texts.len(), 64);
             (0..texts.len())
                 .collect::<Vec<_>>()
@@ -215,8 +215,9 @@ impl BpeModel {
                     }
                     Ok(out)
                 })
-                .collect::<Result<Vec<_>>>()
-        })?;
+                .collect::<Vec<Result<_>>>()
+        });
+        let chunks = parallel::in_order(chunks)?;
         Ok(Batch { chunks })
     }
 
@@ -248,7 +249,7 @@ impl BpeModel {
         policy: &Policy<'_>,
         num_threads: Option<usize>,
     ) -> Result<Vec<Vec<u32>>> {
-        parallel::install(num_threads, || {
+        let encoded = parallel::install(num_threads, || {
             texts
                 .par_iter()
                 .enumerate()
@@ -258,8 +259,9 @@ impl BpeModel {
                     self.encode_text(text, policy, i, &mut ids)?;
                     Ok(ids)
                 })
-                .collect()
-        })
+                .collect::<Vec<Result<_>>>()
+        });
+        parallel::in_order(encoded)
     }
 
     /// Byte offsets `(start, end)` of each id of `text`'s encoding, starting at `base`. A

@@ -86,13 +86,24 @@ impl State {
         // Word order does not matter: counts and the tie-break do not depend on slots.
         let mut slots = 0usize;
         let mut per_symbol = vec![0usize; n_symbols];
-        for (word, _) in words() {
+        // every pair count is at most the sum of count × (length - 1) over the words: while
+        // that fits in an i64, the counts stay exact (they would saturate past it, and the
+        // more frequent of two huge pairs could lose)
+        let mut occurrences = 0u128;
+        for (word, count) in words() {
             if word.len() > 1 {
+                occurrences += u128::from(count) * (word.len() as u128 - 1);
                 slots += word.len() + 1;
                 for s in word {
                     per_symbol[s as usize] += 1;
                 }
             }
+        }
+        if occurrences > i64::MAX as u128 {
+            return Err(Error::Corpus(format!(
+                "the word counts add up to {occurrences} pairs of symbols, past the trainer's \
+                 limit of 2^63 - 1; scale the counts down (divide them by a common factor)"
+            )));
         }
         if slots >= (INNER - 1) as usize {
             return Err(Error::Corpus(format!(
@@ -115,7 +126,7 @@ impl State {
             }
             let start = st.sym.len() as u32;
             st.word_start.push(start);
-            st.word_count.push(i64::try_from(count).unwrap_or(i64::MAX));
+            st.word_count.push(i64::try_from(count).unwrap_or(i64::MAX)); // fits: checked above
             for (i, s) in word.enumerate() {
                 st.sym.push(s);
                 st.occ[s as usize].push(start + i as u32);

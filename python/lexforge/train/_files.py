@@ -132,6 +132,8 @@ def read_rows(
     if kind == "json":
         try:
             value = json.loads(text)
+        except RecursionError:
+            raise ConfigError(_DEEP.format(path=path, where="the file")) from None
         except json.JSONDecodeError as e:
             first = text.strip().split("\n", 1)[0]
             if text.lstrip().startswith("[") or "\n" not in text.strip() or not _json(first):
@@ -164,7 +166,7 @@ def _parquet(path: Path) -> list[Row]:
 def _json(line: str) -> bool:
     try:
         json.loads(line)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         return False
     return True
 
@@ -178,7 +180,15 @@ def _json_lines(path: Path, text: str) -> list[Row]:
             rows.append((f"line {number}", json.loads(line)))
         except json.JSONDecodeError as e:
             raise ConfigError(f"{path}: line {number} is not JSON ({e.msg})") from None
+        except RecursionError:
+            raise ConfigError(_DEEP.format(path=path, where=f"line {number}")) from None
     return _no_surrogates(path, rows)
+
+
+_DEEP = (
+    "{path}: {where} nests JSON arrays or objects too deeply to read (thousands of levels); "
+    "flatten the records"
+)
 
 
 def _no_surrogates(path: Path, rows: list[Row]) -> list[Row]:

@@ -94,8 +94,15 @@ def check_max_length(max_length: Any) -> None:
 def check_out_dir(out_dir: Any) -> None:
     """``out_dir`` (None, or a directory to write into) is not an existing file: said
     before any data or model is read, not when the first file is written."""
-    if out_dir is not None and Path(out_dir).exists() and not Path(out_dir).is_dir():
-        raise ConfigError(f"out_dir {out_dir} is a file; pass a directory to write into")
+    if out_dir is None:
+        return
+    path = Path(out_dir)
+    for at in (path, *path.parents):  # the nearest one that exists must be a directory
+        if at.exists():
+            if not at.is_dir():
+                where = "is a file" if at == path else f"is inside {at}, which is a file"
+                raise ConfigError(f"out_dir {out_dir} {where}; pass a directory to write into")
+            return
 
 
 def autocast(device: torch.device) -> Any:
@@ -554,8 +561,9 @@ def fit(
         model.eval()
         return history, best
 
-    if out is not None:  # this run's log, not appended to an earlier run's in the folder
-        (out / "log.jsonl").unlink(missing_ok=True)
+    if out is not None:  # this run's files only, not beside an earlier run's in the folder
+        for name in ("log.jsonl", "metrics.json", "confusion.png", "predictions.json"):
+            (out / name).unlink(missing_ok=True)
     clock = time.perf_counter()
     history: list[dict[str, Any]] = []
     finished: list[tuple[dict[str, torch.Tensor], dict[str, Any] | None]] = []

@@ -35,6 +35,26 @@ def _name(step: int) -> str:
     return f"step-{step:07d}"
 
 
+def _steps(root: Path) -> list[Path]:
+    """The checkpoint directories under ``root``, oldest first (by step number: names
+    past step 9,999,999 have more digits and would sort first as text)."""
+
+    def number(p: Path) -> int:
+        tail = p.name.removeprefix("step-")
+        return int(tail) if tail.isdigit() else -1
+
+    return sorted((p for p in root.glob("step-*") if p.is_dir()), key=number)
+
+
+def _class_name(model: torch.nn.Module) -> str:
+    """The model's own class: FSDP's ``fully_shard`` swaps in a subclass named
+    ``FSDP<class>``, whose checkpoints an unsharded run resumes, and the other way round."""
+    for cls in type(model).__mro__:
+        if cls.__module__.startswith("lexforge."):
+            return cls.__name__
+    return type(model).__name__
+
+
 def save(
     root: Path,
     step: int,
@@ -55,8 +75,11 @@ def save(
 
     root.mkdir(parents=True, exist_ok=True)
     final = root / _name(step)
+    # one process writes checkpoints: a temporary directory here is the leftover of a
+    # killed write (a whole checkpoint's size), never another writer's
+    for stale in root.glob(".step-*.tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = root / f".{_name(step)}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     if weights is None:
         weights = model.state_dict()
@@ -70,7 +93,7 @@ def save(
     config: BertConfig = model.config  # type: ignore[assignment]
     state = {
         "step": step,
-        "model_class": type(model).__name__,
+        "model_class": _class_name(model),
         "model_config": asdict(config),
         "options": options,
         "data": data or {},
@@ -83,7 +106,7 @@ def save(
         shutil.rmtree(final)
     tmp.rename(final)
     _write_latest(root, final.name)
-    for old in sorted(p for p in root.glob("step-*") if p.is_dir())[:-keep]:
+    for old in _steps(root)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return final
 
@@ -101,7 +124,7 @@ def latest(root: Path) -> Path | None:
         candidate = root / pointer.read_text().strip()
         if (candidate / "state.json").is_file():
             return candidate
-    done = sorted(p for p in root.glob("step-*") if (p / "state.json").is_file())
+    done = [p for p in _steps(root) if (p / "state.json").is_file()]
     return done[-1] if done else None
 
 
@@ -126,14 +149,18 @@ def load(
         tensors = load_file(str(path / "optimizer.safetensors"))
     except (OSError, json.JSONDecodeError, SafetensorError) as e:
         raise CheckpointError(
-            f"checkpoint {path} cannot be read ({e}): corrupt or truncated"
+            f"checkpoint {path} cannot be read ({e}): corrupt or truncated; resume from an "
+            "earlier one (delete this directory) or start a new run"
         ) from None
     if not isinstance(state, dict):
         raise CheckpointError(f"checkpoint {path}: state.json does not hold an object")
-    if state.get("model_class") != type(model).__name__:
+    saved_class = state.get("model_class")
+    if isinstance(saved_class, str):  # written by a sharded run before the name was fixed
+        saved_class = saved_class.removeprefix("FSDP")
+    if saved_class != _class_name(model):
         raise CheckpointError(
-            f"checkpoint {path} holds a {state.get('model_class')}, the run builds a "
-            f"{type(model).__name__} (a different objective?)"
+            f"checkpoint {path} holds a {saved_class}, the run builds a "
+            f"{_class_name(model)} (a different objective?)"
         )
     config: BertConfig = model.config  # type: ignore[assignment]
     if state.get("model_config") != json.loads(json.dumps(asdict(config))):  # as saved
@@ -159,7 +186,7 @@ def load(
                 f"model's is {tuple(ours[wrong[0]].shape)}"
             )
         full = _optimizer_state(current, tensors, state["param_groups"])
-        _check_optimizer_shapes(full, optimizer, path)
+        _check_optimizer_state(full, optimizer, path, int(state["step"]))
         if apply is not None:
             apply(weights, full)
         else:
@@ -179,11 +206,33 @@ def load(
     return state
 
 
-def _check_optimizer_shapes(
-    full: dict[str, Any], optimizer: torch.optim.Optimizer, path: Path
+# what AdamW keeps per parameter once it has stepped
+_ADAM_STATE = frozenset({"step", "exp_avg", "exp_avg_sq"})
+
+
+def _check_optimizer_state(
+    full: dict[str, Any], optimizer: torch.optim.Optimizer, path: Path, step: int
 ) -> None:
-    """Each saved moment has its parameter's shape (else Adam fails at its first step);
-    keys are positions in the optimizer's parameters (a sharded run's names are skipped)."""
+    """After a step every parameter has its moments (Adam would otherwise restart them
+    silently, or fail with a KeyError), and each has its parameter's shape (else Adam fails
+    at its first step); keys are positions in the optimizer's parameters (a sharded run's
+    are names, whose shapes are skipped)."""
+    if step > 0:
+        wanted = len(_group_params(full))
+        amsgrad = any(g.get("amsgrad") for g in full["param_groups"])
+        needed = _ADAM_STATE | ({"max_exp_avg_sq"} if amsgrad else set())
+        have = {k: v for k, v in full["state"].items() if needed <= set(v)}
+        if len(have) != wanted:
+            short = next(
+                (f"parameter {k} lacks {sorted(needed - set(v))}" for k, v in
+                 full["state"].items() if not needed <= set(v)),
+                f"{wanted - len(have)} of {wanted} parameters have no state",
+            )  # fmt: skip
+            raise CheckpointError(
+                f"checkpoint {path} is at step {step} but its optimizer state is incomplete "
+                f"({short}); resume from an earlier one (delete this directory) or start a "
+                "new run"
+            )
     params = [p for g in optimizer.param_groups for p in g["params"]]
     for key, per_param in full["state"].items():
         if not isinstance(key, int) or key >= len(params):

@@ -277,19 +277,18 @@ def classification_metrics(gold: Sequence[int], predicted: Sequence[int], n: int
 
 def multi_label_metrics(gold: Any, predicted: Any) -> dict[str, Any]:
     """Multi-label scores from (texts, labels) boolean arrays: ``accuracy`` (the whole set
-    right), micro-F1 (over all decisions), macro-F1 (the mean over labels present in gold
-    or predictions), per-label F1."""
+    right), micro-F1 (over all decisions), macro-F1 (the mean over every label; one
+    neither gold nor predicted scores 0, as in scikit-learn), per-label F1."""
     gold, predicted = np.asarray(gold, dtype=bool), np.asarray(predicted, dtype=bool)
     tp = (gold & predicted).sum(0).astype(np.float64)
     n_pred, n_gold = predicted.sum(0), gold.sum(0)
     both = n_pred + n_gold
     f1 = np.divide(2 * tp, both, out=np.zeros(len(tp)), where=both > 0)
-    present = both > 0
     micro = 2 * tp.sum() / max(1, both.sum())
     return {
         "accuracy": float((gold == predicted).all(1).mean()) if len(gold) else 0.0,
         "micro_f1": float(micro),
-        "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
+        "macro_f1": float(f1.mean()) if len(f1) else 0.0,
         "f1": f1.tolist(),
         "n": len(gold),
     }
@@ -327,7 +326,9 @@ def regression_metrics(gold: Any, predicted: Any) -> dict[str, Any]:
 def plot_confusion(
     matrix: Sequence[Sequence[int]], labels: Sequence[str], png: Path, title: str
 ) -> Path | None:
-    """The confusion matrix as a PNG (None without matplotlib)."""
+    """The confusion matrix as a PNG (None without matplotlib). Past 30 labels the cells
+    carry no numbers, and past 60 the axes no names (the figure stays under 40 inches: a
+    drawing per cell, or one inch per two labels, grows with the square of the labels)."""
     try:
         import matplotlib
 
@@ -338,18 +339,21 @@ def plot_confusion(
     from .plots import save_png
 
     m = np.asarray(matrix)
-    size = max(4.0, 0.5 * len(labels) + 2)
+    n = len(labels)
+    size = min(40.0, max(4.0, 0.5 * n + 2))
     fig, ax = plt.subplots(figsize=(size, size))
     ax.imshow(m, cmap="Blues")
-    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
-    ax.set_yticks(range(len(labels)), labels)
+    if n <= 60:
+        ax.set_xticks(range(n), labels, rotation=45, ha="right")
+        ax.set_yticks(range(n), labels)
     ax.set_xlabel("predicted")
     ax.set_ylabel("gold")
-    ax.set_title(title)
-    for i in range(m.shape[0]):
-        for j in range(m.shape[1]):
-            ax.text(j, i, str(m[i, j]), ha="center", va="center",
-                    color="white" if m[i, j] > m.max() / 2 else "black")  # fmt: skip
+    ax.set_title(title if n <= 60 else f"{title} ({n} labels)")
+    if n <= 30:
+        for i in range(m.shape[0]):
+            for j in range(m.shape[1]):
+                ax.text(j, i, str(m[i, j]), ha="center", va="center",
+                        color="white" if m[i, j] > m.max() / 2 else "black")  # fmt: skip
     return save_png(fig, png)
 
 
@@ -434,6 +438,15 @@ def finetune(
         raise ConfigError(f"runs must be >= 1, got {runs}")
     check_max_length(max_length)
     check_out_dir(out_dir)
+    if task != "classify":  # options only text classification reads: refused, not ignored
+        given = [f"{k}={v!r}" for k, v in
+                 (("problem_type", problem_type), ("label_separator", label_separator))
+                 if v is not None]  # fmt: skip
+        if given:
+            raise ConfigError(
+                f"{', '.join(given)}: only text classification takes "
+                f"{'it' if len(given) == 1 else 'them'}; task={task!r} does not"
+            )
     if task == "qa":
         from .qa import finetune_qa
 

@@ -466,7 +466,11 @@ def pretrain(
     )  # fmt: skip
     start = 0
     ckpt_root = out / "checkpoints"
-    data = {"shards": str(shards.directory), "shards_fingerprint": shards.fingerprint()}
+    data = {
+        "shards": str(shards.directory),
+        "shards_fingerprint": shards.fingerprint(),
+        "world_size": world.size,
+    }
     if resume and (found := checkpoint.latest(ckpt_root)) is not None:
         if sharded is None:
             start = checkpoint.load(found, net, optimizer)["step"]
@@ -728,6 +732,21 @@ def _check_resumed_options(found: Path, opts: PretrainOptions, data: dict[str, A
     if not isinstance(saved, dict):
         return
     now = _options(opts)
+    before = state.get("data")
+    world = before.get("world_size") if isinstance(before, dict) else None
+    # the data position is counted in batches of grad_accum × processes per step: that
+    # product must stay (grad_accum alone, for checkpoints that did not record it)
+    if isinstance(world, int) and isinstance(saved.get("grad_accum"), int):
+        was, is_ = saved["grad_accum"] * world, now["grad_accum"] * data["world_size"]
+        if was != is_:
+            raise CheckpointError(
+                f"{found}: the run trained {was} batches a step (grad_accum "
+                f"{saved['grad_accum']} x {world} processes), this one would train {is_} "
+                f"(grad_accum {now['grad_accum']} x {data['world_size']} processes): the data "
+                "position and the global batch would change under the run. Resume with "
+                f"grad_accum x processes = {was}, or start a new out_dir"
+            )
+        saved = {**saved, "grad_accum": now["grad_accum"]}  # the product holds: it may move
     changed = [k for k in now if k not in _RESUMABLE and k in saved and saved[k] != now[k]]
     if changed:
         shown = ", ".join(f"{k} {saved[k]!r} -> {now[k]!r}" for k in changed)
@@ -735,7 +754,6 @@ def _check_resumed_options(found: Path, opts: PretrainOptions, data: dict[str, A
             f"{found}: resuming with other options than the run's ({shown}); resume with the "
             f"same ones (only {', '.join(_RESUMABLE)} may change), or start a new out_dir"
         )
-    before = state.get("data")
     if isinstance(before, dict) and before.get("shards_fingerprint") not in (
         None,
         data["shards_fingerprint"],
@@ -771,14 +789,19 @@ def _step_totals(o: Any, b: dict[str, torch.Tensor], objective: str) -> torch.Te
 
 
 class _Evaluator:
-    """Held-out batches: a fixed set, the same at every evaluation."""
+    """Held-out batches: a fixed set, the same at every evaluation and for any number of
+    processes (the first ``eval_batches`` of the held-out stream, dealt out over the
+    ranks). Every rank runs as many forward passes (a sharded model gathers its weights in
+    each); those past the set count nothing."""
 
     def __init__(self, data: Any, opts: PretrainOptions, world: _World) -> None:
         from ..shards import ShardSet
 
         shards = data if isinstance(data, ShardSet) else ShardSet(data)
-        stream = _stream(shards, opts, world, 0)
-        self.batches = [_to(next(stream), world.device) for _ in range(opts.eval_batches)]
+        stream = _stream(shards, opts, world, 0)  # batches rank, rank + size, ...
+        each = -(-opts.eval_batches // world.size)
+        self.batches = [_to(next(stream), world.device) for _ in range(each)]
+        self.counted = len(range(world.rank, opts.eval_batches, world.size))
         self.opts, self.world = opts, world
 
     @torch.no_grad()
@@ -786,9 +809,11 @@ class _Evaluator:
         net.eval()
         totals = torch.zeros(4, dtype=torch.float64, device=self.world.device)
         masked = rows = 0.0
-        for b in self.batches:
+        for i, b in enumerate(self.batches):
             with autocast:
                 o = _forward(net, b, self.opts.objective, None)
+            if i >= self.counted:
+                continue
             totals += _step_totals(o, b, self.opts.objective)
             masked += float((b["labels"] != -100).sum())
             rows += b["input_ids"].shape[0]
@@ -823,7 +848,10 @@ class _Log:
                     with contextlib.suppress(ValueError, TypeError, KeyError):
                         if json.loads(line)["step"] <= start:
                             kept.append(line + "\n")
-            path.write_text("".join(kept), encoding="utf-8")
+            # replaced, not rewritten in place: a kill meanwhile keeps the whole history
+            tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+            tmp.write_text("".join(kept), encoding="utf-8")
+            tmp.replace(path)
             self.file = path.open("a", encoding="utf-8")
 
     def step(self, record: dict[str, Any]) -> None:

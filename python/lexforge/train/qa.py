@@ -33,6 +33,7 @@ import os
 import random
 import re
 import string
+import unicodedata
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -320,9 +321,21 @@ def _check_fit(
             )
 
 
+def _unpieced(ch: str) -> bool:
+    """Characters a tokenizer may leave out of every piece: whitespace, combining marks
+    (accents an uncased BERT strips from decomposed text), format and control characters,
+    and U+FFFD (BERT's normalizer drops the last three)."""
+    return ch.isspace() or ch == "\ufffd" or unicodedata.category(ch) in _UNPIECED
+
+
+_UNPIECED = frozenset({"Mn", "Mc", "Me", "Cf", "Cc"})
+
+
 def window_targets(w: Windows, examples: Sequence[QAExample]) -> tuple[Any, Any]:
     """(start, end) piece positions of each row's first answer: its first and last pieces
-    when the row's context holds all of it, else 0 and 0 ([CLS])."""
+    when the row's context holds all of it, else 0 and 0 ([CLS]). Characters no piece
+    holds (``_unpieced``) at either end of the answer need not be in the window: an
+    answer ending in a combining accent, at the end of the context, is still answered."""
     starts = np.zeros(len(w.example), dtype=np.int64)
     ends = np.zeros(len(w.example), dtype=np.int64)
     for row, e in enumerate(w.example.tolist()):
@@ -332,11 +345,17 @@ def window_targets(w: Windows, examples: Sequence[QAExample]) -> tuple[Any, Any]
         last = first + len(text)  # one past the answer's last character
         pieces = np.flatnonzero(w.in_context[row])
         spans = w.offsets[row, pieces]
-        if not len(pieces) or spans[0, 0] > first or spans[-1, 1] < last:
+        if not len(pieces):
+            continue
+        inside = np.flatnonzero((spans[:, 1] > first) & (spans[:, 0] < last))
+        context = examples[e].context
+        outside = (
+            context[first : max(first, int(spans[0, 0]))]
+            + context[min(last, int(spans[-1, 1])) : last]
+        )
+        if not len(inside) or not all(map(_unpieced, outside)):
             continue  # not all of the answer is in this window
-        s = pieces[np.flatnonzero(spans[:, 1] > first)[0]]
-        t = pieces[np.flatnonzero(spans[:, 0] < last)[-1]]
-        starts[row], ends[row] = s, t
+        starts[row], ends[row] = pieces[inside[0]], pieces[inside[-1]]
     return starts, ends
 
 
@@ -376,9 +395,19 @@ def best_spans(
                     score = s_scores[s] + e_scores[t]
                     if score > best:
                         a, b = int(w.offsets[row, s, 0]), int(w.offsets[row, t, 1])
+                        b = _marks_after(example.context, b)
                         best, answer = score, (example.context[a:b], a)
         found.append((*answer, float(best)))
     return found
+
+
+def _marks_after(text: str, end: int) -> int:
+    """``end`` moved past the combining marks that follow it: they belong to the character
+    before them, and a tokenizer that strips accents gives them to no piece (decomposed
+    "José" would be answered "Jose")."""
+    while end < len(text) and unicodedata.category(text[end]) in ("Mn", "Mc", "Me"):
+        end += 1
+    return end
 
 
 def null_scores(start_logits: Any, end_logits: Any, w: Windows, n: int) -> Any:
