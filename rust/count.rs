@@ -354,6 +354,9 @@ struct LineBlocks<'p, R> {
     buf: Vec<u8>,
     /// Bytes of `buf` that belong to the block handed out (the rest is a partial line).
     block_len: usize,
+    /// How many bytes at the start of `buf` are known to hold no line end (a line longer
+    /// than a block is searched once, not again after every read: linear, not quadratic).
+    scanned: usize,
     /// Lines and bytes before the current block (for error positions).
     lines_before: u64,
     bytes_before: u64,
@@ -369,6 +372,7 @@ impl<'p, R: Read> LineBlocks<'p, R> {
             path,
             buf: Vec::new(),
             block_len: 0,
+            scanned: 0,
             lines_before: 0,
             bytes_before: 0,
             eof: false,
@@ -384,10 +388,11 @@ impl<'p, R: Read> LineBlocks<'p, R> {
                 return Ok(!self.buf.is_empty());
             }
             if self.buf.len() >= BLOCK {
-                if let Some(p) = self.buf.iter().rposition(|&b| b == b'\n') {
-                    self.block_len = p + 1;
+                if let Some(p) = self.buf[self.scanned..].iter().rposition(|&b| b == b'\n') {
+                    self.block_len = self.scanned + p + 1;
                     return Ok(true);
                 }
+                self.scanned = self.buf.len();
             }
             let start = self.buf.len();
             self.buf.resize(start + BLOCK, 0);
@@ -444,6 +449,7 @@ impl<'p, R: Read> LineBlocks<'p, R> {
         self.bytes_before += self.block_len as u64;
         self.buf.drain(..self.block_len);
         self.block_len = 0;
+        self.scanned = 0;
     }
 }
 

@@ -182,3 +182,104 @@ def test_dataset_steps_must_be_integers(bert: Any, tmp_path: Path) -> None:
     for bad in ({"start_step": 1.5}, {"rank": 0.5, "world_size": 2}, {"world_size": 0}):
         with pytest.raises(ConfigError):
             lf.PretrainingDataset(shards, batch_size=2, **bad)  # type: ignore[arg-type]
+
+
+def test_small_files_share_shards_and_big_ones_are_cut(bert: Any, tmp_path: Path) -> None:
+    """A directory of many short files makes shards of about piece_mb, not a shard per
+    file; each file's documents stay its own, in order (the oracle: each file alone)."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    rng = __import__("random").Random(0)
+    words = ["the", "film", "was", "a", "fine", "dull", "play", "of", "light", "at", "night"]
+    for i in range(300):
+        docs = [" ".join(rng.choices(words, k=rng.randrange(3, 20))) + "." for _ in range(2)]
+        (corpus / f"doc-{i:04d}.txt").write_text("\n\n".join(docs) + "\n", encoding="utf-8")
+    (corpus / "zz-big.txt").write_text("A long one. " * 4000 + "\n", encoding="utf-8")
+    built = lf.build_shards(corpus, tmp_path / "shards", bert, piece_mb=0.02)
+    expected = [
+        doc
+        for f in sorted(corpus.iterdir())
+        for doc in universal_documents(bert, f.read_bytes(), "split")
+    ]
+    assert [[s.tolist() for s in doc] for doc in built.documents()] == expected
+    sizes = [sum(e - s for _, s, e in r.get("ranges", [[r["source"], r["start"], r["end"]]]))
+             for r in built.manifest["shards"].values()]  # fmt: skip
+    assert len(sizes) < 300 // 10 and all(size <= 20_000 for size in sizes[:-3])
+    assert lf.build_shards(corpus, tmp_path / "shards", bert, piece_mb=0.02).n_tokens == (
+        built.n_tokens
+    )  # finished: nothing to rebuild
+
+
+def test_links_to_folders_are_followed_and_links_to_nothing_refused(
+    bert: Any, tmp_path: Path
+) -> None:
+    corpus, elsewhere = tmp_path / "corpus", tmp_path / "elsewhere"
+    corpus.mkdir()
+    elsewhere.mkdir()
+    (corpus / "a.txt").write_text("Alpha doc.\n\nBeta doc.\n", encoding="utf-8")
+    (elsewhere / "b.txt").write_text("Gamma doc.\n\nDelta doc.\n", encoding="utf-8")
+    (corpus / "more").symlink_to(elsewhere)
+    (elsewhere / "loop").symlink_to(corpus)  # a cycle: each folder is read once
+    assert lf.build_shards(corpus, tmp_path / "s1", bert).n_documents == 4
+    (corpus / "gone.txt").symlink_to(tmp_path / "deleted.txt")
+    with pytest.raises(CorpusError, match=r"gone\.txt is a link to .*deleted\.txt, which does"):
+        lf.build_shards(corpus, tmp_path / "s2", bert)
+
+
+_FEW_FILES = """
+import resource, sys
+import lexforge as lf
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+limit = int(sys.argv[2])
+resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit if sys.argv[3] == "hard" else hard))
+print(len(lf.ShardSet(sys.argv[1])))
+"""
+
+
+def test_many_shards_open_past_a_low_soft_limit_on_open_files(bert: Any, tmp_path: Path) -> None:
+    """Each shard holds three memory-mapped files open: a soft limit too low for them is
+    raised towards the hard limit; a hard limit too low is a ShardError saying so."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("resource")
+    text = "".join(f"Document number {i} is here.\n\n" for i in range(6000))
+    (tmp_path / "c.txt").write_text(text, encoding="utf-8")
+    built = lf.build_shards(tmp_path / "c.txt", tmp_path / "s", bert, piece_mb=0.002)
+    assert len(built) > 60
+    script = [sys.executable, "-c", _FEW_FILES, str(tmp_path / "s"), "120"]
+    done = subprocess.run([*script, "soft"], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == str(len(built)), done.stderr
+    done = subprocess.run([*script, "hard"], capture_output=True, text=True)
+    assert done.returncode != 0
+    assert "needs about" in done.stderr and "ulimit -n is 120" in done.stderr, done.stderr
+
+
+_SMALL_DISK = """
+import resource, signal, sys
+import lexforge as lf
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails, not kills
+tok = lf.Tokenizer.from_file(sys.argv[1])
+resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, resource.RLIM_INFINITY))
+try:
+    lf.build_shards(sys.argv[2], sys.argv[3], tok)
+except OSError as e:
+    print(e)
+"""
+
+
+def test_a_failed_write_names_the_file(bert: Any, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    pytest.importorskip("resource")
+    (tmp_path / "c.txt").write_text("Some words here. " * 20_000, encoding="utf-8")
+    tok = datasets.files("bert-base-uncased")["tokenizer.json"]
+    done = subprocess.run(
+        [sys.executable, "-c", _SMALL_DISK, str(tok), str(tmp_path / "c.txt"), str(tmp_path / "s")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert "could not write" in done.stdout and "free space there" in done.stdout, (
+        done.stdout + done.stderr
+    )
+    assert not list((tmp_path / "s").glob("shard-*"))  # nothing half-written under its name

@@ -334,3 +334,27 @@ def test_long_json_lines_files_keep_every_record_and_name_bad_lines(tmp_path: Pa
         broken.write_text("\n".join([*lines[:1499], bad, *lines[1500:]]) + "\n", encoding="utf-8")
         with pytest.raises(CorpusError, match=rf"broken\.jsonl: line 1500 {message}"):
             as_text(broken)
+
+
+def test_a_killed_conversion_leaves_nothing_in_the_cache(tmp_path: Path) -> None:
+    """A records file converted into the cache through a temporary file: what killed
+    conversions left (untouched for ten minutes) goes with the next one; a running one's
+    stays."""
+    import os
+    import time
+
+    from lexforge._corpus_files import as_text
+
+    path = tmp_path / "c.jsonl"
+    path.write_text(json.dumps({"text": "A document."}) + "\n", encoding="utf-8")
+    target = as_text(path)
+    stale = target.with_name(f"..{target.name}.building-x1y2")
+    running = target.with_name(f"..{target.name}.building-z3w4")
+    for left in (stale, running):
+        left.write_text("half a corpus")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    target.unlink()  # so that the next call converts again
+    assert as_text(path) == target and target.is_file()
+    assert not stale.exists() and running.exists()
+    running.unlink()

@@ -54,6 +54,12 @@ def test_quickstart_short_run(tmp_path: Path) -> None:
     assert not any(t in documents for t, _ in datasets.load_labelled("wiki-leads", split="test"))
     again = subprocess.run(command, capture_output=True, text=True, check=True)
     assert again.stdout.count("done before; kept") == 9  # tokenizer, pretrain, words, 6 results
+    # killed after pretraining's last checkpoint, before its stage was marked done: the
+    # rerun trains nothing, and the held-out scores still come from the run's log
+    (out / "pretrain" / "done.json").unlink()
+    subprocess.run(command, capture_output=True, text=True, check=True)
+    held_out = json.loads((out / "report.json").read_text())["pretrain"]["eval"]
+    assert held_out is not None and held_out["mlm_loss"] > 0
     # the pretraining plan a resumed run keeps (a new step count would change its schedule)
     plan = json.loads((out / "pretrain" / "plan.json").read_text())
     assert plan["steps"] == json.loads((out / "pretrain" / "done.json").read_text())["steps"]
@@ -72,6 +78,7 @@ def test_bad_options_are_refused_before_anything_is_written(tmp_path: Path) -> N
         ({"minutes": float("nan")}, "--minutes must be a positive number"),
         ({"minutes": float("inf")}, "--minutes must be a positive number"),
         ({"minutes": 0}, "--minutes must be a positive number"),
+        ({"minutes": 1e307}, "--minutes must be at most"),
         ({"preset": "bogus"}, "unknown --preset 'bogus'"),
         ({"device": "nonsense"}, "not a device name"),
     ]:
@@ -86,3 +93,30 @@ def test_bad_options_are_refused_before_anything_is_written(tmp_path: Path) -> N
     )  # fmt: skip
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert "unknown --preset 'bogus'" in done.stderr and not out.exists()
+
+
+def test_the_recipe_follows_the_system_not_the_folder_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An --out named after MiniLM still fine-tunes our model with our recipe."""
+    import lexforge.train
+    from lexforge import quickstart
+
+    seen: list[dict[str, object]] = []
+
+    from types import SimpleNamespace
+
+    scores = {"accuracy": 1.0, "macro_f1": 1.0}
+
+    def finetune(checkpoint: Path, task: str, **options: object) -> SimpleNamespace:
+        seen.append(options)
+        return SimpleNamespace(test=scores, validation=scores, history=[], soup=(1,))
+
+    monkeypatch.setattr(lexforge.train, "finetune", finetune)
+    ours = tmp_path / "MiniLM-vs-ours" / "pretrain" / "model"
+    ours.mkdir(parents=True)
+    (ours / "config.json").write_text(json.dumps({"hidden_size": 128}))
+    for minilm in (False, True):
+        quickstart._finetune(ours, "rt-polarity", tmp_path / "f", 10.0, "cpu", False,
+                             minilm=minilm)  # fmt: skip
+    assert [(o["lr"], o["runs"]) for o in seen] == [(1e-3, quickstart.OUR_RUNS), (2e-4, 1)]

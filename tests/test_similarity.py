@@ -126,6 +126,28 @@ def test_contextual_space_averages_occurrences(model: Any) -> None:
     assert set(rows[0]["neighbours"]) == {"contextual", "co-occurrence"}
 
 
+def test_words_of_splits_as_bert_does() -> None:
+    """Against HF's BERT normalizer and pre-tokenizer: letters keep their combining marks
+    (Devanagari), symbols and emoji stay in runs, a CJK character after digits is apart."""
+    tokenizers = pytest.importorskip("tokenizers")
+    normalizer = tokenizers.normalizers.BertNormalizer(lowercase=True, strip_accents=False)
+    split = tokenizers.pre_tokenizers.BertPreTokenizer()
+    for text in ("हिंदी भाषा", "5€ and 🙂🙂", "2017年的北京", "Don't pay $5, 北京!",
+                 "a_b ___ «x» 3.14", "naïve café — “quoted”"):  # fmt: skip
+        expected = [w for w, _ in split.pre_tokenize_str(normalizer.normalize_str(text))]
+        assert words_of(text) == expected, text
+
+
+def test_contextual_space_cuts_texts_to_fit_the_model(model: Any) -> None:
+    """Texts with no spaces (Chinese) or very long words (URLs) are cut at word starts
+    to fit the model's 128 positions, not refused; every word is still counted."""
+    chinese = "北京欢迎你今天天气很好我们去公园散步吧" * 20  # 400 characters, one "word"
+    url = "see https://example.com/" + "/".join(f"segment{i}" for i in range(60)) + " now"
+    space = contextual_space(model, [chinese, url], min_count=1, max_words=5000)
+    counts = Counter(w for line in (chinese, url) for w in words_of(line))
+    assert dict(zip(space.words, space.counts.tolist(), strict=True)) == dict(counts)
+
+
 def test_cli_similar(model: Any, tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
     from lexforge.cli import main
 
@@ -140,3 +162,10 @@ def test_cli_similar(model: Any, tmp_path: Any, capsys: pytest.CaptureFixture[st
     capsys.readouterr()
     assert main([*argv[:-1], "0"]) == 1  # refused before the model loads
     assert "k must be at least 1" in capsys.readouterr().err
+
+
+def test_embedding_batch_sizes_must_be_whole_numbers(model: Any) -> None:
+    for bad in (2.5, "4", True, 0):
+        for call in (model.embed, model.embed_words):
+            with pytest.raises(ConfigError, match="batch_size must be"):
+                call(["a text"], batch_size=bad)

@@ -17,11 +17,14 @@ string is a :class:`~lexforge.errors.CorpusError` naming the file and the record
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import glob
 import gzip
 import hashlib
 import io
 import json
+import time
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -72,6 +75,7 @@ def as_text(path: Path, text_column: str | None = None) -> Path:
             return target
     building = target.with_name(f".{target.name}.building")
     building.unlink(missing_ok=True)
+    _sweep_building(building)
     found = [0]
 
     def counted() -> Iterator[str]:
@@ -88,6 +92,17 @@ def as_text(path: Path, text_column: str | None = None) -> Path:
     source = {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
     atomic_write(record, json.dumps({**source, "sha256": sha256_file(path)}))
     return target
+
+
+def _sweep_building(building: Path) -> None:
+    """Removes what conversions of this file that were killed left (``write_corpus``'s
+    temporary files, as big as the corpus): those untouched for ten minutes, since a
+    running conversion (another process's, say) writes to its file all the time."""
+    cutoff = time.time() - 600
+    for stale in building.parent.glob(f".{glob.escape(building.name)}-*"):
+        with contextlib.suppress(OSError):
+            if stale.stat().st_mtime < cutoff:
+                stale.unlink()
 
 
 def record_texts(path: Path, text_column: str | None = None) -> Iterator[str]:

@@ -309,11 +309,16 @@ def _fixed_lists(pa: Any, vectors: Any) -> Any:
 
 def _atomic(path: Path, write: Any) -> None:
     """Writes ``path`` through ``write(file)`` into a temporary file, then renames it."""
+    from .formats import write_failed
+
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         with tmp.open("wb") as f:
             write(f)
         tmp.replace(path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise write_failed(path, e) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import time
 import warnings
@@ -33,6 +32,7 @@ from typing import Any
 
 from lexforge import datasets
 from lexforge.errors import ConfigError
+from lexforge.formats import atomic_write
 
 TASKS = ("rt-polarity", "wiki-leads")
 # words whose neighbours the report shows, in both word spaces (those frequent enough)
@@ -91,9 +91,7 @@ class _Stages:
 def _write_json(path: Path, value: Any) -> None:
     """Writes ``path`` atomically (a temporary file, then a rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    atomic_write(path, json.dumps(value, indent=2, ensure_ascii=False) + "\n")
 
 
 def _check_same_run(out: Path, options: dict[str, Any]) -> None:
@@ -134,6 +132,8 @@ def run(
     # every option is checked before anything is written: a bad one is never recorded
     if not (isinstance(minutes, (int, float)) and math.isfinite(minutes) and minutes > 0):
         raise ConfigError(f"--minutes must be a positive number, got {minutes}")
+    if minutes > 1e6:  # (past it, seconds overflow into inf on the way)
+        raise ConfigError(f"--minutes must be at most 1,000,000 (about two years), got {minutes}")
     budget = minutes * 60
     # tiny at every budget: the one measured end to end on two cores (15 and 30 minutes);
     # --preset picks another, its rate scaled to its width
@@ -201,7 +201,7 @@ def run(
             print(f"[pretrain] {seconds:.2f} s per step: {steps} steps of "
                   f"{RECIPE['batch_size']} x {RECIPE['max_seq_len']}")  # fmt: skip
             _write_json(plan_file, {"steps": steps, "seconds_per_step": seconds})
-        result = pretrain(
+        pretrain(
             shards, folder, model=config, eval_data=eval_shards, steps=steps,
             save_every=max(10, steps // 4), eval_every=steps, eval_batches=8,
             log_every=max(1, steps // 20), resume=(folder / "checkpoints").is_dir(),
@@ -210,7 +210,11 @@ def run(
         kind = BertForMaskedLM if RECIPE["objective"] == "none" else BertForPreTraining
         exported = kind.from_pretrained(folder / "model", hidden_dropout=0.1, attention_dropout=0.1)
         exported.save_pretrained(folder / "model", tokenizer=tok)
-        final = [r for r in result.history if r["split"] == "eval"]
+        # the log's, not this process's history: a run killed after its last step
+        # resumes with nothing left to train, and evaluates nothing
+        records = [json.loads(line) for line in
+                   (folder / "log.jsonl").read_text(encoding="utf-8").splitlines()]  # fmt: skip
+        final = [r for r in records if r.get("split") == "eval"]
         return {"steps": steps, "tokens": shards.n_tokens, "eval": final[-1] if final else None}
 
     pretrained = stages.run("pretrain", pretraining)
@@ -242,7 +246,13 @@ def run(
             results[task][system] = stages.run(
                 f"{system}-{task}",
                 lambda folder, c=checkpoint, t=task, s=system: _finetune(
-                    c, t, folder, budget * SHARE[s] / len(TASKS), dev, show_progress
+                    c,
+                    t,
+                    folder,
+                    budget * SHARE[s] / len(TASKS),
+                    dev,
+                    show_progress,
+                    minilm=s == "minilm",
                 ),
             )
     for task in TASKS:
@@ -298,8 +308,9 @@ def _seconds_per_step(shards: Any, config: Any, options: dict[str, Any], device:
 
 
 def _finetune(
-    checkpoint: Path, task: str, folder: Path, seconds: float, device: str, progress: bool | None
-) -> dict[str, Any]:
+    checkpoint: Path, task: str, folder: Path, seconds: float, device: str,
+    progress: bool | None, *, minilm: bool,
+) -> dict[str, Any]:  # fmt: skip
     from lexforge.train import finetune
 
     # short budgets want high rates: MiniLM at 2e-4 with layer decay 0.9 (its lower layers
@@ -307,7 +318,6 @@ def _finetune(
     # on rt-polarity), twice, the two runs averaged (a greedy model soup: +1.4 points on
     # rt-polarity over a single run); inputs cut to 64 tokens (twice the steps of 128;
     # rt-polarity sentences fit, wiki-leads topics show in the first sentences)
-    minilm = "MiniLM" in str(checkpoint)
     # ours: 1e-3 for the tiny model, scaled to a wider one's width as in pretraining
     hidden = json.loads((checkpoint / "config.json").read_text(encoding="utf-8"))["hidden_size"]
     ours_lr = 1e-3 * min(1.0, RECIPE_WIDTH / hidden)
@@ -374,12 +384,9 @@ def _report(
                      for kind in ("contextual", "co-occurrence")]  # fmt: skip
             lines.append(f"| {row['word']} | {shown[0]} | {shown[1]} |")
     text = "\n".join(lines) + "\n"
-    (out / "report.md").write_text(text, encoding="utf-8")
-    (out / "report.json").write_text(
-        json.dumps({"pretrain": pretrained, "results": results, "words": neighbours}, indent=2)
-        + "\n",
-        encoding="utf-8",
-    )
+    atomic_write(out / "report.md", text)
+    _write_json(out / "report.json", {"pretrain": pretrained, "results": results,
+                                       "words": neighbours})  # fmt: skip
     return text
 
 

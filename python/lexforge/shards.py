@@ -1,14 +1,15 @@
 """Pretraining corpora on disk: text files tokenized once into memory-mapped shards.
 
 ``build_shards(corpus, out_dir, tokenizer)`` cuts the corpus into pieces of about
-``piece_mb`` of text at document boundaries (blank lines), tokenizes each piece in
-parallel (Rust, GIL released) and writes it as one shard: three ``.npy`` files holding the
-token ids (uint16 when the vocabulary fits, else uint32), where each sentence starts, and
-where each document starts (in sentences). Memory is bounded by the piece size, whatever
-the corpus size. Each shard is written to temporary files and renamed into place, and the
-manifest (``manifest.json``, rewritten atomically after every shard) records it only
-then, so an interrupted run leaves only whole shards behind; running the same command
-again continues where it stopped without redoing finished shards.
+``piece_mb`` of text at document boundaries (blank lines; files smaller than that share a
+piece), tokenizes each piece in parallel (Rust, GIL released) and writes it as one shard:
+three ``.npy`` files holding the token ids (uint16 when the vocabulary fits, else uint32),
+where each sentence starts, and where each document starts (in sentences). Memory is
+bounded by the piece size, whatever the corpus size. Each shard is written to temporary
+files and renamed into place, and the manifest (``manifest.json``, rewritten atomically
+at most once a second, and at the end) records it only then, so an interrupted run leaves
+only whole shards behind; running the same command again continues where it stopped,
+redoing at most the shards of its last second.
 
 ``ShardSet(out_dir)`` opens the shards memory-mapped, after checking every file against
 the manifest (a truncated or missing file is a :class:`ShardError` naming it).
@@ -16,10 +17,13 @@ the manifest (a truncated or missing file is a :class:`ShardError` naming it).
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import os
 import tempfile
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +36,7 @@ from lexforge import _core
 from lexforge._progress import Progress
 from lexforge.batch import MAX_THREADS, check_int
 from lexforge.errors import ConfigError, CorpusError, ShardError
-from lexforge.formats import public_mode, sha256_file
+from lexforge.formats import public_mode, sha256_file, write_failed
 from lexforge.training import refuse_repeats
 
 __all__ = ["ShardSet", "build_shards", "split_sentences", "write_corpus"]
@@ -121,7 +125,7 @@ def _corpus_files(corpus: PathLike | Sequence[PathLike], out_dir: Path | None) -
                     f"{path} holds shards written by build_shards, not a corpus; read them "
                     "with ShardSet, or pass the directory of the original text files"
                 )
-            walk = [p for p in sorted(path.rglob("*")) if p.is_file()]
+            walk = _walk(path)
             # shard folders, this build's and any other (they hold binary token files)
             shard_dirs = {p.parent.resolve() for p in walk if p.name == "manifest.json"}
             shard_dirs = {d for d in shard_dirs if _is_shard_dir(d)}
@@ -155,6 +159,32 @@ def _corpus_files(corpus: PathLike | Sequence[PathLike], out_dir: Path | None) -
     return files
 
 
+def _walk(root: Path) -> list[Path]:
+    """The files under ``root``, sorted, following links to folders (each folder once,
+    so a link loop ends). A link to nothing, outside hidden folders, is a CorpusError:
+    part of the corpus is missing."""
+    found: list[Path] = []
+    visited: set[Path] = set()
+    for folder, subfolders, names in os.walk(root, followlinks=True):
+        here = Path(folder)
+        if here.resolve() in visited:
+            subfolders.clear()
+            continue
+        visited.add(here.resolve())
+        for name in names:
+            p = here / name
+            if p.is_file():
+                found.append(p)
+            elif p.is_symlink() and not p.exists():
+                if any(x.startswith(".") for x in p.relative_to(root).parts):
+                    continue
+                raise CorpusError(
+                    f"{p} is a link to {p.readlink()}, which does not exist: part of the "
+                    "corpus is missing; restore it, or remove the link"
+                )
+    return sorted(found)
+
+
 def _is_shard_dir(folder: Path) -> bool:
     """Whether ``folder`` holds a manifest written by :func:`build_shards`."""
     manifest = folder / "manifest.json"
@@ -181,6 +211,9 @@ def _write_atomic(path: Path, write: Any) -> None:
             f.flush()
             os.fsync(f.fileno())
         Path(tmp).replace(path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise write_failed(path, e) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -288,11 +321,7 @@ def build_shards(
                 "use another directory, or delete this one to rebuild"
             )
     if manifest is None:
-        plan = [
-            [i, start, end]
-            for i, f in enumerate(files)
-            for start, end in _core.plan_file(f, piece_bytes)
-        ]
+        plan = _plan(files, piece_bytes)
         for source, f in zip(sources, files, strict=True):
             source["sha256"] = sha256_file(f)  # a later run compares contents if mtimes differ
         manifest = {
@@ -317,23 +346,32 @@ def build_shards(
             stale.unlink(missing_ok=True)
 
     dtype = np.dtype(manifest["dtype"])
-    total = sum(end - start for _, start, end in manifest["plan"])
+    plan = [_ranges(entry) for entry in manifest["plan"]]
+    total = sum(end - start for group in plan for _, start, end in group)
     done = sum(
         end - start
-        for k, (_, start, end) in enumerate(manifest["plan"])
+        for k, group in enumerate(plan)
         if _shard_name(k) in manifest["shards"]
+        for _, start, end in group
     )
-    with Progress("building shards", unit="B", enabled=progress) as bar:
+    written = time.monotonic()
+    with (
+        contextlib.ExitStack() as stack,
+        Progress("building shards", unit="B", enabled=progress) as bar,
+    ):
+        # an interrupted build records the shards it finished (a killed one, up to a second)
+        stack.callback(_save_progress, manifest_path, manifest)
         bar(done, total)
-        for k, (source, start, end) in enumerate(manifest["plan"]):
+        for k, group in enumerate(plan):
             name = _shard_name(k)
             if name in manifest["shards"] and _shard_intact(out, name, manifest["shards"][name]):
                 continue
-            tokens, sentence_offsets, document_offsets = _core.tokenize_piece(
-                core, files[source], start, end, sentences, num_threads
+            tokens, sentence_offsets, document_offsets = _tokenize_group(
+                core, files, group, sentences, num_threads
             )
+            (first, start, end), *_ = group
             record: dict[str, Any] = {
-                "source": source,
+                "source": first,
                 "start": start,
                 "end": end,
                 "tokens": int(tokens.size),
@@ -341,6 +379,8 @@ def build_shards(
                 "documents": int(document_offsets.size - 1),
                 "bytes": {},
             }
+            if len(group) > 1:
+                record["ranges"] = group
             arrays = {
                 "tokens": tokens.astype(dtype, copy=False),
                 "sentences": sentence_offsets,
@@ -351,8 +391,10 @@ def build_shards(
                 _write_atomic(path, lambda f, a=array: np.save(f, a, allow_pickle=False))
                 record["bytes"][part] = path.stat().st_size
             manifest["shards"][name] = record
-            _write_manifest(manifest_path, manifest)
-            done += end - start
+            if time.monotonic() - written >= 1.0:  # (every shard: quadratic in their count)
+                _write_manifest(manifest_path, manifest)
+                written = time.monotonic()
+            done += sum(e - s for _, s, e in group)
             bar(done, total)
     if not any(r["documents"] for r in manifest["shards"].values()):
         raise CorpusError(
@@ -378,9 +420,59 @@ def _read_manifest(path: Path) -> dict[str, Any]:
     return manifest
 
 
+def _save_progress(path: Path, manifest: dict[str, Any]) -> None:
+    if not manifest["complete"]:
+        with contextlib.suppress(OSError):  # (a full disk: the shards are rebuilt next time)
+            _write_manifest(path, manifest)
+
+
 def _write_manifest(path: Path, manifest: dict[str, Any]) -> None:
-    data = json.dumps(manifest, indent=1).encode("utf-8")
+    data = json.dumps(manifest, separators=(",", ":")).encode("utf-8")  # json's C encoder
     _write_atomic(path, lambda f: f.write(data))
+
+
+def _plan(files: Sequence[Path], piece_bytes: int) -> list[list[list[int]]]:
+    """The shards to build, each a list of ``[file, start, end]`` byte ranges cut at
+    document boundaries: a big file's pieces one to a shard, consecutive small files
+    together up to ``piece_bytes`` (a directory of a million short files makes shards of
+    ``piece_bytes``, not a million shards)."""
+    groups: list[list[list[int]]] = []
+    group: list[list[int]] = []
+    size = 0
+    for i, f in enumerate(files):
+        for start, end in _core.plan_file(f, piece_bytes):
+            if group and size + (end - start) > piece_bytes:
+                groups.append(group)
+                group, size = [], 0
+            group.append([i, start, end])
+            size += end - start
+    if group:
+        groups.append(group)
+    return groups
+
+
+def _ranges(entry: list[Any]) -> list[list[int]]:
+    """A plan entry's ranges (manifests before grouping hold one ``[file, start, end]``)."""
+    return [entry] if entry and isinstance(entry[0], int) else entry
+
+
+def _tokenize_group(
+    core: Any, files: Sequence[Path], group: list[list[int]], sentences: str, threads: Any
+) -> tuple[npt.NDArray[Any], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """The token ids, sentence offsets and document offsets of a shard's ranges, one
+    after the other (each file's documents stay its own)."""
+    parts = [_core.tokenize_piece(core, files[i], s, e, sentences, threads) for i, s, e in group]
+    if len(parts) == 1:
+        return parts[0]
+    tokens = np.concatenate([t for t, _, _ in parts])
+    sentence_offsets, document_offsets = [np.zeros(1, np.int64)], [np.zeros(1, np.int64)]
+    n_tokens = n_sentences = 0
+    for t, so, do in parts:
+        sentence_offsets.append(so[1:] + n_tokens)
+        document_offsets.append(do[1:] + n_sentences)
+        n_tokens += t.size
+        n_sentences += so.size - 1
+    return tokens, np.concatenate(sentence_offsets), np.concatenate(document_offsets)
 
 
 def _shard_intact(out: Path, name: str, record: dict[str, Any]) -> bool:
@@ -394,9 +486,36 @@ def _shard_intact(out: Path, name: str, record: dict[str, Any]) -> bool:
 _Arrays = tuple[npt.NDArray[Any], npt.NDArray[np.int64], npt.NDArray[np.int64]]
 
 
+def _allow_open_files(needed: int) -> None:
+    """Raises this process's soft limit on open files towards its hard limit when
+    ``needed`` more would not fit in it (1,024 is common, and a memory map holds its
+    file open): what the shell's ``ulimit -n`` would do, within what the system allows."""
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit to raise
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = needed + 1024  # and room for everything else the process opens
+    if soft == resource.RLIM_INFINITY or soft >= want:
+        return
+    new = want if hard == resource.RLIM_INFINITY else min(hard, want)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+
+
+def _open_file_limit() -> str:
+    try:
+        import resource
+    except ImportError:
+        return "the system's limit"
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return f"ulimit -n is {soft}"
+
+
 @dataclass(frozen=True)
 class ShardInfo:
-    """One shard: its name, its counts and its source range."""
+    """One shard: its name, its counts and its (first) source range: consecutive small
+    files share a shard, whose manifest record lists all of their ranges."""
 
     name: str
     tokens: int
@@ -434,6 +553,9 @@ class ShardSet:
         self.shards: list[ShardInfo] = []
         self._arrays: list[_Arrays] = []
         sources = self.manifest["sources"]
+        # each shard holds three memory-mapped files open
+        self._open_files = 3 * len(self.manifest["shards"])
+        _allow_open_files(self._open_files)
         for name in sorted(self.manifest["shards"]):
             record = self.manifest["shards"][name]
             if not record["documents"]:
@@ -458,7 +580,16 @@ class ShardSet:
             )
         try:
             array: npt.NDArray[Any] = np.load(path, mmap_mode="r", allow_pickle=False)
-        except (OSError, ValueError) as e:
+        except OSError as e:
+            if e.errno in (errno.EMFILE, errno.ENFILE):
+                raise ShardError(
+                    f"opening the shards of {self.directory} needs about {self._open_files} "
+                    f"open files, more than this process may have ({_open_file_limit()}); "
+                    "raise the limit (`ulimit -n`), or build fewer, bigger shards "
+                    "(build_shards(..., piece_mb=...))"
+                ) from None
+            raise ShardError(f"shard file {path} is unreadable ({e}); rebuild it") from e
+        except ValueError as e:
             raise ShardError(f"shard file {path} is unreadable ({e}); rebuild it") from e
         want = {"tokens": record["tokens"], "sentences": record["sentences"] + 1}
         want["documents"] = record["documents"] + 1

@@ -40,6 +40,9 @@ fn resolve_threads(num_threads: Option<usize>) -> usize {
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // NumPy's C API is looked up lazily, by running Python code, at the first array made:
+    // a Ctrl-C pending then would turn into a panic. Made here, at import, it is done.
+    let _ = numpy::PyArray1::<u8>::zeros(m.py(), 0, false);
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<bpe::Bpe>()?;
     m.add_class::<bert::PyBert>()?;

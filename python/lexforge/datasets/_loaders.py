@@ -87,6 +87,10 @@ def write_corpus(documents: Iterable[str], path: Path) -> Path:
             out.write("\n")
         temporary.chmod(0o644)
         temporary.replace(path)
+    except OSError as e:  # the cache's disk, most likely: say which one (LEXFORGE_CACHE)
+        from ..formats import write_failed
+
+        raise write_failed(path, e, " (LEXFORGE_CACHE sets the cache)") from None
     finally:
         temporary.unlink(missing_ok=True)
     return path

@@ -11,6 +11,7 @@ and the fix; a missing file raises ``FileNotFoundError``. Writers replace files 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -90,6 +91,15 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def write_failed(path: Path, e: OSError, hint: str = "") -> OSError:
+    """The error of a write to ``path`` that failed, naming the file and the fix: a full
+    disk says so (NumPy's short write names neither: "4000 requested and 499 written")."""
+    full = e.errno in (errno.ENOSPC, errno.EDQUOT) or "requested and" in str(e)
+    reason = "the disk is full" if full else (e.strerror or str(e))
+    message = f"could not write {path}: {reason}; free space there, or write elsewhere{hint}"
+    return OSError(e.errno, message) if e.errno is not None else OSError(message)
+
+
 def atomic_write(path: Path, data: str | bytes) -> None:
     """Writes ``data`` to ``path`` via a temporary file in the same directory and a rename,
     so readers never see a partial file (with the mode ``open()`` would give it)."""
@@ -103,6 +113,9 @@ def atomic_write(path: Path, data: str | bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         Path(tmp).replace(path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise write_failed(path, e) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -17,6 +17,7 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
+from ..batch import check_int
 from ..errors import CheckpointError, ConfigError
 from .config import BertConfig, check_vocab_fits
 
@@ -57,8 +58,7 @@ def _texts(texts: Any, batch_size: int) -> list[str]:
     """``texts`` as a list (any iterable of strings), after checking ``batch_size``."""
     if isinstance(texts, str):
         raise TypeError("pass a list of texts")
-    if batch_size < 1:
-        raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+    check_int("batch_size", batch_size, least=1)
     out = list(texts)
     for i, t in enumerate(out):
         if not isinstance(t, str):

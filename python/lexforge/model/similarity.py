@@ -26,15 +26,32 @@ import numpy.typing as npt
 from ..batch import check_int
 from ..errors import ConfigError
 
-_WORD = re.compile(
-    r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f]"  # one CJK character
-    r"|[^\W_]+"  # letters and digits
-    r"|[^\w\s]|_"  # one punctuation mark
-)
+_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f"
+
+
+def _bert_punctuation() -> str:
+    """A character class of what BERT's basic tokenizer cuts out as one-character words:
+    ASCII symbols, and every Unicode punctuation mark (categories P*)."""
+    import sys
+    import unicodedata
+
+    marks = [chr(c) for c in range(33, 127) if not chr(c).isalnum()]
+    marks += [chr(c) for c in range(128, sys.maxunicode + 1)
+              if unicodedata.category(chr(c)).startswith("P")]  # fmt: skip
+    return "".join(re.escape(m) for m in marks)
+
+
+_WORD: re.Pattern[str] | None = None
 
 
 def words_of(text: str) -> list[str]:
-    """The lower-cased words of ``text`` (BERT's basic split, CJK characters apart)."""
+    """The lower-cased words of ``text`` as BERT's basic tokenizer splits them: at
+    whitespace, each punctuation mark and each CJK character a word of its own, anything
+    else (letters with their combining marks, symbols such as € or emoji) in runs."""
+    global _WORD
+    if _WORD is None:  # built once: the punctuation class spans all of Unicode
+        marks = _bert_punctuation()
+        _WORD = re.compile(f"[{_CJK}]|[{marks}]|[^\\s{_CJK}{marks}]+")
     return _WORD.findall(text.lower())
 
 
@@ -175,14 +192,17 @@ def contextual_space(
     max_words_per_text: int = 64,
 ) -> WordSpace:
     """Contextual word vectors averaged over every occurrence in ``texts`` (each text cut
-    into runs of at most ``max_words_per_text`` words so it fits the model)."""
-    from .represent import embed_words
+    into runs of at most ``max_words_per_text`` words, and further at word starts where
+    those would not fit the model's positions: Chinese has no spaces, and a URL is dozens
+    of tokens)."""
+    from .represent import _tokenizer, embed_words
 
     pieces: list[str] = []
     for text in texts:
         words = text.split()
         for at in range(0, len(words), max_words_per_text):
             pieces.append(" ".join(words[at : at + max_words_per_text]))
+    pieces = _fitting(_tokenizer(model, tokenizer), pieces, model.config.max_position_embeddings)
     found = embed_words(model, pieces, tokenizer=tokenizer, pooling=pooling,  # type: ignore[arg-type]
                         batch_size=batch_size)  # fmt: skip
     sentences = [[w.lower() for w in f.words] for f in found]
@@ -198,6 +218,39 @@ def contextual_space(
                 sums[i] += vector
                 counts[i] += 1
     return WordSpace(vocab, _unit(sums / counts[:, None]), counts, "contextual")
+
+
+def _fitting(tok: Any, pieces: list[str], positions: int) -> list[str]:
+    """``pieces`` with those of more tokens than fit ``positions`` (less the template's
+    [CLS] and [SEP], and one a cut piece may gain when encoded again) cut at word starts
+    (inside a word only when it alone is too long)."""
+    from ..bpe import BpeTokenizer
+
+    limit = max(1, positions - 3)
+    options: dict[str, Any] = {"allowed_special": "all"} if isinstance(tok, BpeTokenizer) else {}
+    out: list[str] = []
+    for first in range(0, len(pieces), 256):
+        batch = pieces[first : first + 256]
+        enc = tok.encode_batch(
+            batch, add_special_tokens=False, truncation=False, padding=True,
+            return_tensors="np", return_word_ids=True, return_offsets=True, **options,
+        )  # fmt: skip
+        for row, piece in enumerate(batch):
+            n = int(enc["attention_mask"][row].sum())
+            if n <= limit:
+                out.append(piece)
+                continue
+            words, offsets = enc["word_ids"][row], enc["offsets"][row]
+            start = 0
+            while start < n:
+                end = min(n, start + limit)
+                cut = end
+                while end < n and cut > start + 1 and words[cut] == words[cut - 1]:
+                    cut -= 1  # back to the start of the word the limit falls in
+                end = cut if end == n or words[cut] != words[cut - 1] else end
+                out.append(piece[int(offsets[start][0]) : int(offsets[end - 1][1])])
+                start = end
+    return out
 
 
 def compare(spaces: Sequence[WordSpace], probes: Sequence[str], k: int = 8) -> list[dict[str, Any]]:
