@@ -217,3 +217,29 @@ def test_warnings_are_one_line(tmp_path: Path) -> None:
     assert done.returncode == 0 and done.stdout.strip()
     assert done.stderr.startswith("lexforge: warning: ") and '"normalized": true' in done.stderr
     assert done.stderr.count("\n") == 1  # not followed by a line of lexforge's source
+
+
+def test_tokenize_streams_in_blocks_and_names_the_line_of_a_bad_byte(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Blocks of a few bytes (the default is 8 MB) give the same lines as one block: none
+    lost or split at a block's edge; a bad byte's line is counted over the whole input."""
+    import lexforge.cli
+
+    corpus = tmp_path / "c.txt"
+    lines = [f"line {i} has some words, ünïcode and 北京.\n" for i in range(200)]
+    corpus.write_bytes(b"\xef\xbb\xbf" + "".join(lines).encode() + b"no newline at the end")
+    tok = tmp_path / "tok.json"
+    assert main(["train-tokenizer", str(corpus), "--vocab-size", "300", "-o", str(tok)]) == 0
+    capsys.readouterr()
+    argv = ["tokenize", "--tokenizer", str(tok), str(corpus)]
+    assert main(argv) == 0
+    whole = capsys.readouterr().out
+    monkeypatch.setattr(lexforge.cli, "_BLOCK_BYTES", 100)
+    assert main(argv) == 0
+    assert capsys.readouterr().out == whole
+    assert whole.count("\n") == 201
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes("".join(lines).encode() + b"caf\xe9\n")
+    assert main(["tokenize", "--tokenizer", str(tok), str(bad)]) == 1
+    assert "bad.txt:201: not UTF-8 text (byte 0xe9)" in capsys.readouterr().err

@@ -9,12 +9,13 @@ purpose (``LexforgeError``, ``OSError``) print one line, not a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -87,61 +88,113 @@ def _tokenize(args: argparse.Namespace) -> int:
     tokenizer's template, if it has one ([CLS]/[SEP] for WordPiece and for a BPE model
     directory's tokenizer.json; ``--no-special-tokens`` drops it), and is never truncated
     or padded. ``--count`` counts exactly the tokens the default mode prints."""
-    from lexforge._corpus_files import corpus_format, record_texts
     from lexforge.bpe import BpeTokenizer
 
     tok = lexforge.Tokenizer.from_file(args.tokenizer, pattern=args.pattern)
-    lines: list[str] = []
-    size = 0
-    for f in args.files or [None]:
-        kind = None if f is None else corpus_format(Path(f))
-        if f is not None and kind not in (None, "gzip"):  # records: one text each
-            texts = list(record_texts(Path(f), args.text_column))
-            size += sum(len(t.encode("utf-8")) for t in texts)
-            lines += texts
-            continue
-        if f is None:
-            name, data = "<stdin>", sys.stdin.buffer.read()
-        else:
-            name, data = f, _gunzip(Path(f)) if kind == "gzip" else Path(f).read_bytes()
-        size += len(data)
-        text = _decode(name, data)
-        parts = text.split("\n")  # a last part after the final "\n" is a line only if not empty
-        lines += [part + "\n" for part in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
-    start = time.perf_counter()
     special: dict[str, Any] = {"disallowed_special": ()} if isinstance(tok, BpeTokenizer) else {}
-    rows = tok.encode_batch(
-        lines, add_special_tokens=not args.no_special_tokens, truncation=False, padding=False,
-        num_threads=args.threads, **special,
-    )  # fmt: skip
-    seconds = time.perf_counter() - start
-    if args.count:
-        n = sum(len(ids) for ids in rows)
-        print(
-            f"{n} tokens, {size} bytes, {size / max(n, 1):.3f} bytes/token, "
-            f"{size / max(seconds, 1e-9) / 1e6:.1f} MB/s"
-        )
-        return 0
+    tokens = size = 0
+    seconds = 0.0
     try:
-        for ids in rows:
-            print(" ".join(map(str, ids)))
+        # a block at a time: memory stays bounded by the block, whatever the input's size
+        for lines, nbytes in _tokenize_blocks(args.files, args.text_column):
+            start = time.perf_counter()
+            rows = tok.encode_batch(
+                lines, add_special_tokens=not args.no_special_tokens, truncation=False,
+                padding=False, num_threads=args.threads, **special,
+            )  # fmt: skip
+            seconds += time.perf_counter() - start
+            size += nbytes
+            if args.count:
+                tokens += sum(len(ids) for ids in rows)
+                continue
+            for at in range(0, len(rows), 1024):  # (one huge write can miss a closed pipe)
+                sys.stdout.write(
+                    "".join(" ".join(map(str, ids)) + "\n" for ids in rows[at : at + 1024])
+                )
         sys.stdout.flush()
     except BrokenPipeError:  # the reader stopped (`| head`): stop quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    if args.count:
+        print(
+            f"{tokens} tokens, {size} bytes, {size / max(tokens, 1):.3f} bytes/token, "
+            f"{size / max(seconds, 1e-9) / 1e6:.1f} MB/s"
+        )
     return 0
 
 
-def _gunzip(path: Path) -> bytes:
+_BLOCK_BYTES = 8 << 20  # text per encode_batch call of `lexforge tokenize`
+
+
+def _tokenize_blocks(
+    files: list[str] | None, text_column: str | None
+) -> Iterator[tuple[list[str], int]]:
+    """(lines, their size in bytes) of ``files`` (or stdin), about 8 MB at a time: lines
+    end at "\n" only, kept as part of the line; a file's byte-order mark is dropped;
+    records files give one text per record."""
     import gzip
     import zlib
 
+    from lexforge._corpus_files import corpus_format, record_texts
     from lexforge.errors import CorpusError
 
+    for f in files or [None]:  # type: ignore[list-item]  # (None: stdin)
+        kind = None if f is None else corpus_format(Path(f))
+        if f is not None and kind not in (None, "gzip"):  # records: one text each
+            block: list[str] = []
+            size = 0
+            for text in record_texts(Path(f), text_column):
+                block.append(text)
+                size += len(text.encode("utf-8"))
+                if size >= _BLOCK_BYTES:
+                    yield block, size
+                    block, size = [], 0
+            if block:
+                yield block, size
+            continue
+        name = "<stdin>" if f is None else f
+        with contextlib.ExitStack() as stack:
+            if f is None:
+                stream: Any = sys.stdin.buffer
+            elif kind == "gzip":
+                stream = stack.enter_context(gzip.open(f, "rb"))
+            else:
+                stream = stack.enter_context(Path(f).open("rb"))
+            raws: list[bytes] = []
+            pending = lines_before = 0
+            try:
+                for raw in stream:
+                    if not lines_before and not raws:
+                        raw = raw.removeprefix(b"\xef\xbb\xbf")
+                    raws.append(raw)
+                    pending += len(raw)
+                    if pending >= _BLOCK_BYTES:
+                        yield _block_lines(name, raws, lines_before), pending
+                        lines_before += len(raws)
+                        raws, pending = [], 0
+            except (OSError, EOFError, zlib.error) as e:
+                if kind != "gzip":
+                    raise
+                raise CorpusError(f"{name}: not a readable gzip file ({e})") from None
+            if raws:
+                yield _block_lines(name, raws, lines_before), pending
+
+
+def _block_lines(name: str, raws: list[bytes], lines_before: int) -> list[str]:
+    """Lines read as bytes (each ending in "\n" but perhaps the last), as text; a bad
+    byte is a ``CorpusError`` naming its line in the whole input."""
+    data = b"".join(raws)
     try:
-        return gzip.decompress(path.read_bytes())
-    except (OSError, EOFError, zlib.error) as e:
-        raise CorpusError(f"{path}: not a readable gzip file ({e})") from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        from lexforge.errors import CorpusError
+
+        line = lines_before + data.count(b"\n", 0, e.start) + 1
+        raise CorpusError(
+            f"{name}:{line}: not UTF-8 text (byte 0x{data[e.start]:02x}); re-save the file as UTF-8"
+        ) from None
+    parts = text.split("\n")  # a last part after the final "\n" is a line only if not empty
+    return [part + "\n" for part in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
 
 
 def _quickstart(args: argparse.Namespace) -> int:
