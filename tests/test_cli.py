@@ -243,3 +243,28 @@ def test_tokenize_streams_in_blocks_and_names_the_line_of_a_bad_byte(
     bad.write_bytes("".join(lines).encode() + b"caf\xe9\n")
     assert main(["tokenize", "--tokenizer", str(tok), str(bad)]) == 1
     assert "bad.txt:201: not UTF-8 text (byte 0xe9)" in capsys.readouterr().err
+
+
+def test_train_tokenizer_checks_where_it_saves_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lexforge
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("hello world\n" * 10, encoding="utf-8")
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("trained before the output was checked")
+
+    monkeypatch.setattr(lexforge.Tokenizer, "train_bpe", never)
+    bad = [(tmp_path, "is a directory; name the file"),
+           (a_file / "tok.json", "a-file is a file, not a directory")]  # fmt: skip
+    for output, message in bad:
+        argv = ["train-tokenizer", str(corpus), "--vocab-size", "270", "-o", str(output)]
+        assert main(argv) == 1
+        assert message in capsys.readouterr().err
+    argv = ["train-tokenizer", str(corpus), "--vocab-size", "270", "--format", "gpt2"]
+    assert main([*argv, "-o", str(a_file)]) == 1
+    assert "--format gpt2 writes a folder" in capsys.readouterr().err

@@ -36,6 +36,7 @@ def _train_tokenizer(args: argparse.Namespace) -> int:
 
     wordpiece = args.model == "wordpiece"
     fmt: Any = args.format or "hf"  # a Literal of the save below once checked
+    _check_output(Path(args.output or _DEFAULT_OUTPUT[fmt]), folder=fmt == "gpt2")
     options: dict[str, Any] = {
         "text_column": args.text_column, "vocab_size": args.vocab_size,
         "min_frequency": args.min_frequency, "max_token_length": args.max_token_length,
@@ -79,6 +80,24 @@ def _train_tokenizer(args: argparse.Namespace) -> int:
     tok.save(output, format=fmt)
     print(f"saved {tok} to {output}")
     return 0
+
+
+def _check_output(path: Path, *, folder: bool) -> None:
+    """Where the tokenizer will be saved can take it: said before training, not after."""
+    if path.is_dir() and not folder:
+        raise ConfigError(
+            f"-o {path} is a directory; name the file to write (e.g. {path}/tok.json)"
+        )
+    if path.is_file() and folder:
+        raise ConfigError(f"-o {path} is a file; --format gpt2 writes a folder")
+    at = path if folder else path.parent
+    for above in (at, *at.parents):  # the nearest that exists must be a writable directory
+        if above.exists():
+            if not above.is_dir():
+                raise ConfigError(f"-o {path}: {above} is a file, not a directory")
+            if not os.access(above, os.W_OK | os.X_OK):
+                raise ConfigError(f"-o {path}: {above} is not writable; pick another place")
+            return
 
 
 def _tokenize(args: argparse.Namespace) -> int:
