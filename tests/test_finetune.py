@@ -624,7 +624,7 @@ def test_embed_names_the_text_that_is_too_long(checkpoint: Path) -> None:
     texts = ["short"] * 3 + [" ".join(["word"] * 100), "short"]
     with pytest.raises(ConfigError, match="text 3 has 102 tokens"):
         model.embed(texts, batch_size=2)
-    with pytest.raises(ConfigError, match="batch_size must be >= 1"):
+    with pytest.raises(ConfigError, match="batch_size must be at least 1, got 0"):
         model.embed(texts[:1], batch_size=0)
     assert model.embed(t for t in ["a", "b"]).shape == (2, 64)  # any iterable
 
