@@ -213,7 +213,10 @@ fn lines(bytes: &[u8]) -> impl Iterator<Item = Range<usize>> + '_ {
 
 /// The sentences of `text` as byte ranges, and the end of each document (an index into
 /// the sentences, exclusive). Lines end at `\n`, `\r\n` or `\r`; blank lines separate
-/// documents; documents without sentences do not appear.
+/// documents; documents without sentences do not appear. A line's first sentence starts
+/// at its first non-space; the next ones start where the one before ended, with the
+/// whitespace between them, so that the sentences of a line, encoded one by one, give
+/// the ids of the (trimmed) line.
 pub fn layout(text: &str, mode: Sentences) -> (Vec<Range<usize>>, Vec<usize>) {
     let mut sentences = Vec::new();
     let mut doc_ends = Vec::new();
@@ -230,8 +233,15 @@ pub fn layout(text: &str, mode: Sentences) -> (Vec<Range<usize>>, Vec<usize>) {
             Sentences::Split => {
                 let mut local = Vec::new();
                 split_sentences(&text[range.clone()], &mut local);
-                sentences
-                    .extend(local.into_iter().map(|r| r.start + range.start..r.end + range.start));
+                // a sentence after the first keeps the whitespace before it (only whitespace
+                // lies between two sentences): byte-level BPE then encodes "mat. The" as
+                // the line does (" The", not "The"); WordPiece drops the whitespace anyway
+                let mut previous_end = None;
+                for r in local {
+                    let start = previous_end.unwrap_or(r.start);
+                    previous_end = Some(r.end);
+                    sentences.push(start + range.start..r.end + range.start);
+                }
             }
         }
     }
@@ -471,10 +481,11 @@ mod tests {
 
     #[test]
     fn documents_and_lines() {
-        let text = "A b. C d.\nE f.\n\n\n  \nG h.\n";
+        let text = "A b.  C d.\n  E f.\n\n\n  \nG h.\n";
         let (s, d) = layout(text, Sentences::Split);
         let got: Vec<&str> = s.iter().map(|r| &text[r.clone()]).collect();
-        assert_eq!(got, ["A b.", "C d.", "E f.", "G h."]);
+        // a sentence after the first of its line keeps the whitespace before it
+        assert_eq!(got, ["A b.", "  C d.", "E f.", "G h."]);
         assert_eq!(d, [3, 4]);
         let (s, d) = layout(text, Sentences::Lines);
         assert_eq!(s.len(), 3);

@@ -66,6 +66,35 @@ def test_line_ends_match_universal_newlines(bert: Any, tmp_path: Path, sentences
         assert shard_documents(built) == want, (piece_mb, threads)
 
 
+
+def test_byte_level_bpe_sentences_keep_the_space_before_them(tmp_path: Path) -> None:
+    """Cut into sentences, a line still gives the ids the tokenizer gives the whole line:
+    byte-level BPE marks a word after a space (" The"), so a sentence after the first of
+    its line starts with the whitespace before it (it once lost it: "mat.The")."""
+    files = datasets.files("gpt2")
+    gpt2 = lf.Tokenizer.from_gpt2(files["encoder.json"], files["vocab.bpe"])
+    lines = [
+        "The cat sat on the mat. The dog ran away.",
+        "Two  spaces. Then\ta tab! And\u3000an ideographic space? Yes.",
+        "  Indented first. Second one.  ",
+        "你好。我很好！“真的。”他说",
+    ]
+    path = tmp_path / "bpe.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    built = lf.build_shards(path, tmp_path / "shards", gpt2, sentences="split")
+    (doc,) = shard_documents(built)
+    k = 0
+    for line in lines:
+        n = len(lf.split_sentences(line))
+        got = doc[k : k + n]
+        k += n
+        assert [i for s in got for i in s] == gpt2.encode(line.strip(), add_special_tokens=False)
+        # each sentence is the splitter's, with the whitespace before it
+        texts = [gpt2.decode(s) for s in got]
+        assert [t.strip() for t in texts] == lf.split_sentences(line)
+        assert "".join(texts) == line.strip()
+    assert k == len(doc)
+
 def test_plan_never_cuts_inside_a_crlf_or_a_character(tmp_path: Path) -> None:
     data = ("dóc\r\n\r\n日本\r\r✓\r\n" * 200).encode("utf-8")
     path = tmp_path / "c.txt"
