@@ -515,16 +515,11 @@ fn counted_units<T: Id>(
         Select::Span { p, max } => {
             let mut taken = vec![false; units.len()];
             let (mut covered, mut tries) = (0, 0);
-            let log_q = (1.0 - p).ln();
             while covered < budget && !units.is_empty() && tries < 64 * budget.max(1) {
                 tries += 1;
-                let len = if p >= 1.0 {
-                    1
-                } else {
-                    1 + (rng.uniform().max(f64::MIN_POSITIVE).ln() / log_q) as usize
-                };
+                let len = span_length(rng.uniform(), p, max);
                 let start = rng.below(units.len() as u64) as usize;
-                for u in start..(start + len.min(max)).min(units.len()) {
+                for u in start..(start + len).min(units.len()) {
                     let n = units[u].1 as usize;
                     if taken[u] {
                         continue;
@@ -585,6 +580,25 @@ impl Error {
             )),
             other => other,
         }
+    }
+}
+
+/// A span length drawn from SpanBERT's distribution: geometric with parameter `p`,
+/// truncated to `[1, max]` and renormalised (P(k) ∝ p(1-p)^(k-1); mean 3.8 at p = 0.2,
+/// max = 10), by inverting its distribution function at `u` in [0, 1). (Cutting an
+/// unbounded draw at `max` instead would pile the tail onto `max`: 13% of spans, not 3%.)
+fn span_length(u: f64, p: f64, max: usize) -> usize {
+    if p >= 1.0 || max <= 1 {
+        return 1;
+    }
+    // ln and exp near 1 through ln_1p/exp_m1: a tiny p stays a near-uniform length
+    let log_q = (-p).ln_1p();
+    let mass = -(max as f64 * log_q).exp_m1(); // 1 - (1-p)^max
+    let k = ((-u * mass).ln_1p() / log_q).floor();
+    if k.is_finite() {
+        (1 + k.max(0.0) as usize).min(max)
+    } else {
+        1
     }
 }
 
@@ -701,5 +715,33 @@ mod tests {
         let bad = MaskOptions { mask_token_id: 1000, ..opts(Select::Bernoulli, false) };
         assert!(mask(&batch, &specials(), &bad, None).is_err());
         assert!(mask(&batch, &specials(), &opts(Select::Bernoulli, true), None).is_err());
+    }
+
+    #[test]
+    fn span_lengths_follow_the_truncated_geometric() {
+        // the exact distribution function inverted on a fine grid of u gives each length
+        // its probability p(1-p)^(k-1) / (1 - (1-p)^max)
+        let (p, max, n) = (0.2, 10, 1_000_000);
+        let mut counts = vec![0usize; max + 1];
+        for i in 0..n {
+            counts[span_length((i as f64 + 0.5) / n as f64, p, max)] += 1;
+        }
+        let q: f64 = 1.0 - p;
+        let norm = 1.0 - q.powi(max as i32);
+        let mut mean = 0.0;
+        for (k, &c) in counts.iter().enumerate().skip(1) {
+            let want = p * q.powi(k as i32 - 1) / norm;
+            assert!((c as f64 / n as f64 - want).abs() < 1e-5, "length {k}");
+            mean += k as f64 * c as f64 / n as f64;
+        }
+        assert_eq!(counts[0], 0);
+        assert!((mean - 3.8).abs() < 0.05, "SpanBERT's mean span length is 3.8, got {mean}");
+        // edges: p = 1 always 1; a tiny p is near uniform over [1, max], never 0 or NaN
+        assert_eq!(span_length(0.99, 1.0, 10), 1);
+        let tiny: Vec<usize> =
+            (0..10).map(|i| span_length((i as f64 + 0.5) / 10.0, 1e-300, 10)).collect();
+        assert_eq!(tiny, (1..=10).collect::<Vec<_>>());
+        assert_eq!(span_length(0.0, 0.2, 10), 1);
+        assert!(span_length(1.0 - f64::EPSILON, 0.2, 10) == 10);
     }
 }

@@ -66,7 +66,6 @@ def test_line_ends_match_universal_newlines(bert: Any, tmp_path: Path, sentences
         assert shard_documents(built) == want, (piece_mb, threads)
 
 
-
 def test_byte_level_bpe_sentences_keep_the_space_before_them(tmp_path: Path) -> None:
     """Cut into sentences, a line still gives the ids the tokenizer gives the whole line:
     byte-level BPE marks a word after a space (" The"), so a sentence after the first of
@@ -94,6 +93,7 @@ def test_byte_level_bpe_sentences_keep_the_space_before_them(tmp_path: Path) -> 
         assert [t.strip() for t in texts] == lf.split_sentences(line)
         assert "".join(texts) == line.strip()
     assert k == len(doc)
+
 
 def test_plan_never_cuts_inside_a_crlf_or_a_character(tmp_path: Path) -> None:
     data = ("dóc\r\n\r\n日本\r\r✓\r\n" * 200).encode("utf-8")

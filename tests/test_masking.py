@@ -13,6 +13,7 @@ import lexforge as lf
 from lexforge import datasets
 from lexforge.errors import ConfigError
 from lexforge.masking import continuation_ids, linear_schedule
+from lexforge.model.similarity import words_of
 from lexforge.reference.masking import mask_row
 
 
@@ -276,7 +277,10 @@ def test_bad_input() -> None:
     # numbers past what the core holds: errors naming the option, not OverflowError
     for bad, name in [({"vocab_size": 2**32}, "vocab_size"), ({"seed": 2**64}, "seed"),
                       ({"num_threads": -1}, "num_threads"), ({"max_span": 0}, "max_span"),
-                      ({"mask_token_id": True}, "mask_token_id")]:  # fmt: skip
+                      ({"mask_token_id": True}, "mask_token_id"),
+                      ({"whole_word": 1}, "whole_word must be True or False"),
+                      ({"whole_word": None}, "whole_word must be True or False"),
+                      ({"mode": None}, "mode must be"), ({"mode": 1}, "mode must be")]:  # fmt: skip
         with pytest.raises(ConfigError, match=name):
             lf.mask_tokens(ids, **{**ok, **bad})
     not_numbers: list[tuple[dict[str, Any], str]] = [
@@ -361,3 +365,15 @@ def test_whole_words_from_the_vocabulary(bert: lf.WordPieceTokenizer, batch: Any
     flags = [i in cont for i in pieces]
     # " ant" starts a word, its other pieces continue it, "," and " wonderful" do not
     assert flags == [False] + [True] * (len(pieces) - 3) + [False, False]
+    # text without spaces: each CJK ideograph and punctuation mark is a word, as for BERT's
+    # pre-tokenizer (the oracle); letters of other scripts continue their words, whether
+    # GPT-2 has them as whole characters or as single bytes (Hangul, some Cyrillic)
+    names = {i: t for t, i in gpt2.vocab().items()}
+    for text in ["今天天气很好，我们去公园吧！", "Привет, мир! Ωμέγα 한국어 텍스트 café naïve"]:
+        words: list[bytes] = []
+        for i in gpt2.encode(text, add_special_tokens=False):
+            if i in cont and words:
+                words[-1] += names[i]
+            else:
+                words.append(names[i])
+        assert [w.decode().strip().lower() for w in words] == words_of(text)

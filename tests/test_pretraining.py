@@ -358,6 +358,21 @@ def test_bad_options(shards: lf.ShardSet) -> None:
     )
     with pytest.raises(ConfigError, match=r"special_ids leave out \[CLS\], \[SEP\]"):
         lf.PretrainingBatches(shards, batch_size=4, masker=unguarded)
+    # a masker for another vocabulary would draw replacements past the model's embedding
+    mask = tok.token_to_id("[MASK]")
+    specials = list(tok.special_tokens.values())
+    wrong: list[tuple[Any, str]] = [
+        ("bert", "masker must be a lexforge Masker, got str"),
+        (lf.Masker(vocab_size=60000, mask_token_id=mask, special_ids=specials),
+         "vocab_size is 60000 but the shards' tokenizer has 30522"),
+        (lf.Masker(vocab_size=tok.vocab_size, mask_token_id=mask + 1, special_ids=specials),
+         f"masks with id {mask + 1} but the shards' tokenizer's mask token is id {mask}"),
+        (lf.Masker(vocab_size=tok.vocab_size, mask_token_id=mask, special_ids=specials,
+                   whole_word=True), "no continuation_ids"),
+    ]  # fmt: skip
+    for masker, message in wrong:
+        with pytest.raises(ConfigError, match=message):
+            lf.PretrainingBatches(shards, batch_size=4, masker=masker)
     with pytest.raises(ConfigError, match="batch_size"):
         lf.PretrainingBatches(shards, batch_size=0)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import sys
+import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -100,19 +101,47 @@ def _check_number(name: str, value: Any) -> None:
 def continuation_ids(tokenizer: Any) -> list[int]:
     """Ids of the tokens that continue the word before them, for whole-word masking
     without word ids: WordPiece pieces carrying the continuing prefix (``##``); byte-level
-    BPE tokens that start with a letter, digit or non-ASCII byte rather than a space or
-    punctuation (a GPT-2-style word starts with its space)."""
+    BPE tokens that start inside a character, or with a letter, digit or combining mark
+    that is not a CJK ideograph (see :func:`_continues_word`). A GPT-2-style word starts
+    with its space; punctuation, symbols and each CJK ideograph start words of their own,
+    as BERT's pre-tokenizer has them."""
     specials = set(tokenizer.special_tokens.values())
     vocab: dict[Any, int] = tokenizer.vocab()
     core = getattr(tokenizer, "_core", None)
     if isinstance(core, _core.BertTokenizer):
         prefix = core.wordpiece[1]
         return sorted(i for t, i in vocab.items() if t.startswith(prefix) and i not in specials)
-    return sorted(
-        i
-        for t, i in vocab.items()
-        if t and (t[0] >= 0x80 or chr(t[0]).isalnum()) and i not in specials
-    )
+    return sorted(i for t, i in vocab.items() if _continues_word(t) and i not in specials)
+
+
+# BERT's "Chinese characters": CJK ideographs, each a word of its own
+_CJK_IDEOGRAPHS = (
+    (0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F),
+    (0x2B740, 0x2B81F), (0x2B920, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F),
+)  # fmt: skip
+
+
+def _continues_word(token: bytes) -> bool:
+    """Whether a byte-level BPE token continues the word before it. It does when it starts
+    inside a UTF-8 character (a continuation byte), or with a letter, digit or combining
+    mark that is not a CJK ideograph. A token holding only the first bytes of a character
+    is judged by the lead byte: U+0100-U+07FF (two-byte leads past 0xC3, from U+00C0 on),
+    U+0800-U+1FFF and U+A000-U+D7FF are almost all letters of scripts written with
+    spaces (or Hangul); the rest (symbols, CJK, emoji, private use) start words."""
+    if not token:
+        return False
+    lead = token[0]
+    if 0x80 <= lead < 0xC0:
+        return True
+    width = 1 if lead < 0x80 else 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4
+    try:
+        char = token[:width].decode("utf-8")
+    except UnicodeDecodeError:  # only the start of a character
+        return 0xC3 <= lead <= 0xDF or lead in (0xE0, 0xE1) or 0xEA <= lead <= 0xED
+    point = ord(char)
+    if any(lo <= point <= hi for lo, hi in _CJK_IDEOGRAPHS):
+        return False
+    return char.isalnum() or unicodedata.category(char).startswith("M")
 
 
 class Masker:
@@ -130,9 +159,10 @@ class Masker:
         mode: ``"bernoulli"`` (each token, or word, independently: HF's collator),
             ``"exact"`` (exactly ``round(p × eligible tokens)`` per row, half to even) or
             ``"span"`` (SpanBERT: spans of geometric length, parameter
-            ``span_probability``, clipped at ``max_span``, until that many tokens are
-            picked; spans that fall next to each other, or over picked tokens, make longer
-            runs, so a run of masked tokens may exceed ``max_span``).
+            ``span_probability``, truncated to ``[1, max_span]`` and renormalised, mean 3.8
+            at the defaults, until that many tokens are picked; spans that fall next to
+            each other, or over picked tokens, make longer runs, so a run of masked tokens
+            may exceed ``max_span``).
         whole_word: pick whole words (all pieces of a word or none): words come from
             ``word_ids`` per call or, without them, from ``continuation_ids`` (the tokens
             that continue a word; :meth:`from_tokenizer` fills them in, see
@@ -172,6 +202,10 @@ class Masker:
                 "pass the tokenizer's [MASK] id"
             )
         check_int("max_span", max_span, least=1, most=2**32)
+        if not isinstance(whole_word, (bool, np.bool_)):
+            raise ConfigError(f"whole_word must be True or False, got {whole_word!r}")
+        if mode not in ("bernoulli", "exact", "span"):
+            raise ConfigError(f"mode must be 'bernoulli', 'exact' or 'span', got {mode!r}")
         for name, value in (("mlm_probability", mlm_probability),
                             ("mask_probability", mask_probability),
                             ("random_probability", random_probability),
@@ -194,11 +228,11 @@ class Masker:
             )
         self.special_ids = frozenset(specials)
         self.mlm_probability = mlm_probability
-        self.whole_word, self.num_threads = whole_word, num_threads
+        self.whole_word, self.num_threads = bool(whole_word), num_threads
         rate = mlm_probability(0) if callable(mlm_probability) else mlm_probability
         self._core = _core.Masker(
             sorted(self.special_ids), vocab_size, mask_token_id, float(rate),
-            float(mask_probability), float(random_probability), mode, whole_word, seed,
+            float(mask_probability), float(random_probability), mode, bool(whole_word), seed,
             float(span_probability), max_span,
             None if continuation_ids is None else sorted({int(i) for i in continuation_ids}),
         )  # fmt: skip
@@ -214,6 +248,12 @@ class Masker:
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild_masker, (self._options,))
+
+    @property
+    def knows_words(self) -> bool:
+        """Whether whole words can be picked without ``word_ids``: the masker was given the
+        tokens that continue a word (``continuation_ids``)."""
+        return self._options["continuation_ids"] is not None
 
     @classmethod
     def from_tokenizer(cls, tokenizer: Any, **kwargs: Any) -> Masker:

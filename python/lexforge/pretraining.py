@@ -25,7 +25,7 @@ import numpy.typing as npt
 from lexforge import _core
 from lexforge.batch import MAX_THREADS, check_int
 from lexforge.errors import ConfigError, CorpusError
-from lexforge.masking import Masker
+from lexforge.masking import MASK_TOKENS, Masker
 from lexforge.shards import ShardSet
 
 __all__ = ["PretrainingBatches"]
@@ -128,9 +128,14 @@ class PretrainingBatches:
             raise ConfigError(f"seed must be a non-negative integer below 2**64, got {seed}")
         tokenizer = self.shards.tokenizer()
         self.cls, self.sep, self.pad = framing_ids(tokenizer)
-        self.masker = masker or Masker.from_tokenizer(
-            tokenizer, mlm_probability=mlm_probability, seed=seed, num_threads=num_threads
+        self.masker = (
+            masker
+            if masker is not None
+            else Masker.from_tokenizer(
+                tokenizer, mlm_probability=mlm_probability, seed=seed, num_threads=num_threads
+            )
         )
+        _check_masker(self.masker, tokenizer)
         framing = {"[CLS]": self.cls, "[SEP]": self.sep, "[PAD]": self.pad}
         unguarded = [name for name, i in framing.items() if i not in self.masker.special_ids]
         if unguarded:  # the batches' framing and padding would be picked as MLM targets
@@ -266,3 +271,33 @@ class PretrainingBatches:
         if self.objective in _LABEL_KEY:
             batch[_LABEL_KEY[self.objective]] = pair_labels
         return batch
+
+
+def _check_masker(masker: Any, tokenizer: Any) -> None:
+    """A masker given to the batches fits the shards' tokenizer: its random replacements
+    stay inside the vocabulary (another vocabulary's ids would index past the model's
+    embedding), it masks with the tokenizer's own mask token, and for whole words it knows
+    which tokens continue a word (the shards keep no word ids)."""
+    if not isinstance(masker, Masker):
+        raise ConfigError(
+            f"masker must be a lexforge Masker, got {type(masker).__name__}: build one with "
+            "Masker.from_tokenizer(tokenizer, ...)"
+        )
+    if masker.vocab_size != tokenizer.vocab_size:
+        raise ConfigError(
+            f"the masker's vocab_size is {masker.vocab_size} but the shards' tokenizer has "
+            f"{tokenizer.vocab_size} ids: build it with "
+            "Masker.from_tokenizer(shards.tokenizer(), ...)"
+        )
+    specials = dict(tokenizer.special_tokens)
+    own = next((specials[t] for t in MASK_TOKENS if t in specials), None)
+    if own is not None and masker.mask_token_id != own:
+        raise ConfigError(
+            f"the masker masks with id {masker.mask_token_id} but the shards' tokenizer's mask "
+            f"token is id {own}: build it with Masker.from_tokenizer(shards.tokenizer(), ...)"
+        )
+    if masker.whole_word and not masker.knows_words:
+        raise ConfigError(
+            "the masker picks whole words but has no continuation_ids, and the shards keep no "
+            "word ids: build it with Masker.from_tokenizer(shards.tokenizer(), whole_word=True)"
+        )
