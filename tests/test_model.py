@@ -121,6 +121,31 @@ def test_export_loads_in_transformers_with_the_same_logits(
         assert classic.tokenizer.encode_batch([text], **plain) == tok.encode_batch([text], **plain)
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"lowercase": True, "strip_accents": False},
+        {"lowercase": False, "strip_accents": True},
+        {"handle_chinese_chars": False},
+        {"clean_text": False},
+    ],
+)
+def test_exported_wordpiece_options_reach_transformers(tmp_path: Path, options: Any) -> None:
+    """transformers' BertTokenizer rebuilds its normalizer from tokenizer_config.json: the
+    export says every option (or names the generic fast class when BertTokenizer cannot
+    express one), so AutoTokenizer and the slow tokenizer give our ids."""
+    texts = ["Café résumé naïve élan", "中文字 mixed text", "plain words a\x07b"] * 50
+    tok = lf.Tokenizer.train_wordpiece(texts=texts, vocab_size=200, **options)
+    model = BertForMaskedLM(BertConfig.preset("tiny", vocab_size=tok.vocab_size))
+    model.save_pretrained(tmp_path, tokenizer=tok)
+    probes = ["Café résumé", "café RÉSUMÉ", "中文字", "a\x07b naïve"]
+    auto = transformers.AutoTokenizer.from_pretrained(str(tmp_path))
+    assert [auto(t)["input_ids"] for t in probes] == [tok.encode(t) for t in probes]
+    if "clean_text" not in options:  # the slow class always cleans: it is not named then
+        slow = transformers.BertTokenizer.from_pretrained(str(tmp_path))
+        assert [slow(t)["input_ids"] for t in probes] == [tok.encode(t) for t in probes]
+
+
 @pytest.fixture(scope="module")
 def bpe(wiki_text: str) -> Any:
     leads = wiki_text.split("\n")[:2000]

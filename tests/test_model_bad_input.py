@@ -216,6 +216,57 @@ def test_config_json_edge_cases_read_as_transformers_reads_them(tok: Any, tmp_pa
         BertModel.from_pretrained(path)
 
 
+def test_no_model_type_but_another_architecture_is_refused(tok: Any, tmp_path: Path) -> None:
+    """Without model_type a config.json reads as a BERT, but not when its architectures
+    name another model: a RoBERTa (positions from pad + 1) loaded that way gave hidden
+    states off by up to 3 with no word. A BERT's own architectures still load."""
+    transformers = pytest.importorskip("transformers")
+    small = {"vocab_size": 100, "hidden_size": 32, "num_hidden_layers": 1,
+             "num_attention_heads": 2, "intermediate_size": 64}  # fmt: skip
+    transformers.RobertaModel(transformers.RobertaConfig(**small)).save_pretrained(tmp_path / "r")
+    data = json.loads((tmp_path / "r" / "config.json").read_text())
+    del data["model_type"]
+    (tmp_path / "r" / "config.json").write_text(json.dumps(data))
+    with pytest.raises(CheckpointError, match=r"architectures name 'RobertaModel' \(a 'roberta'"):
+        BertModel.from_pretrained(tmp_path / "r")
+    bert = transformers.BertForMaskedLM(transformers.BertConfig(**small)).eval()
+    bert.save_pretrained(tmp_path / "b")
+    _edit_config(tmp_path / "b", model_type=None)
+    ids = torch.tensor([[2, 5, 7, 3]])
+    with torch.no_grad():
+        ours = BertForMaskedLM.from_pretrained(tmp_path / "b")(ids).logits
+        assert (ours - bert(ids).logits).abs().max() < 1e-5
+
+
+def test_a_saved_token_type_ids_buffer_is_ignored(tok: Any, tmp_path: Path) -> None:
+    """transformers' non-persistent token_type_ids buffer, which some tools save, loads
+    as transformers loads it: ignored, with the same outputs."""
+    from safetensors.torch import load_file, save_file
+
+    path = _save(BertForMaskedLM, tok, tmp_path / "m")
+    ids = torch.tensor([[2, 5, 7, 3]])
+    with torch.no_grad():
+        want = BertForMaskedLM.from_pretrained(path)(ids).logits
+        weights = load_file(path / "model.safetensors")
+        weights["bert.embeddings.token_type_ids"] = torch.zeros(1, 32, dtype=torch.int64)
+        save_file(weights, path / "model.safetensors", metadata={"format": "pt"})
+        assert torch.equal(BertForMaskedLM.from_pretrained(path)(ids).logits, want)
+
+
+def test_a_foreign_tokenizer_is_named(tok: Any, tmp_path: Path) -> None:
+    """embed, embed_words and fill_mask take lexforge tokenizers: a path or another
+    library's tokenizer gets a ConfigError naming the fix, not an AttributeError."""
+    model = BertForMaskedLM.from_pretrained(_save(BertForMaskedLM, tok, tmp_path / "m"))
+    for foreign in ("tokenizer.json", object()):
+        for call in (
+            lambda t: model.embed(["a b"], tokenizer=t),
+            lambda t: model.embed_words(["a b"], tokenizer=t),
+            lambda t: model.fill_mask("a [MASK]", tokenizer=t),
+        ):
+            with pytest.raises(ConfigError, match=r"must be a lexforge tokenizer.*from_file"):
+                call(foreign)
+
+
 def test_a_negative_pad_token_id_reads_as_transformers_reads_it(tok: Any, tmp_path: Path) -> None:
     """transformers builds a BERT with ``pad_token_id: -1`` (warning) and torch takes the
     last row; ours warns, reads the same row and gives the same hidden states. A pad id

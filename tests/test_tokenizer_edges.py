@@ -27,6 +27,10 @@ from lexforge.errors import (
 )
 
 
+def bert_specials() -> list[str]:
+    return ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
 def _minilm() -> Path:
     from lexforge import datasets
 
@@ -485,3 +489,47 @@ def test_vocab_txt_lines_and_casing_as_hf_reads_them(tmp_path: Path) -> None:
             [tok.token_to_id("hello")] if lower else [tok.token_to_id("[UNK]")]
         ), folder
     assert ours.encode("HELLO") == ours.encode("hello")  # no uppercase token: uncased
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"do_lower_case": True, "strip_accents": False},
+        {"do_lower_case": False, "strip_accents": True},
+        {"do_lower_case": True, "tokenize_chinese_chars": False},
+        {"do_lower_case": True, "strip_accents": None},  # null: accents follow lowercasing
+    ],
+)
+def test_vocab_txt_takes_the_configs_normalizer_options(tmp_path: Path, config: Any) -> None:
+    """A vocab.txt folder's tokenizer_config.json says more than do_lower_case: transformers'
+    BertTokenizer (the oracle) reads strip_accents and tokenize_chinese_chars too."""
+    transformers = pytest.importorskip("transformers")
+    tokens = "[PAD] [UNK] [CLS] [SEP] [MASK] café cafe caf ##é ##e Café 中 文 中文 ##文 a"
+    (tmp_path / "vocab.txt").write_text(tokens.replace(" ", "\n") + "\n", encoding="utf-8")
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps(config))
+    ours = lf.Tokenizer.from_file(tmp_path / "vocab.txt")
+    theirs = transformers.BertTokenizer.from_pretrained(str(tmp_path))
+    for text in ("café", "Café a", "CAFÉ", "中文", "a中文a"):
+        assert ours.encode(text) == theirs(text)["input_ids"], (config, text)
+
+
+def test_vocab_format_warns_about_what_it_cannot_record(tmp_path: Path) -> None:
+    """vocab.txt alone records tokens: a save whose load gives another tokenizer (the
+    oracle: loading it back) warns and names what is lost; a plain BERT one does not."""
+    texts = ["Café résumé naïve élan", "中文字 mixed text <ent> here", "plain words"] * 30
+    plain = lf.Tokenizer.train_wordpiece(texts=texts, vocab_size=150)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plain.save(tmp_path / "plain.txt", format="vocab")
+    back = lf.Tokenizer.from_file(tmp_path / "plain.txt")
+    assert back.encode("Café 中文字") == plain.encode("Café 中文字")
+    for options, lost in [
+        ({"strip_accents": False}, r"strip_accents=False \(it loads as True\)"),
+        ({"handle_chinese_chars": False}, r"handle_chinese_chars=False"),
+        ({"lowercase": False}, r"lowercase=False \(it loads as True\)"),
+        ({"special_tokens": [*bert_specials(), "<ent>"]}, r"the special tokens \['<ent>'\]"),
+    ]:
+        tok = lf.Tokenizer.train_wordpiece(texts=[t.lower() for t in texts], vocab_size=150,
+                                           **options)  # fmt: skip
+        with pytest.warns(UserWarning, match=lost):
+            tok.save(tmp_path / "lossy.txt", format="vocab")

@@ -201,7 +201,8 @@ class Tokenizer:
         """Loads a tokenizer, picking the kind and format from the file: HF
         ``tokenizer.json`` (byte-level BPE or WordPiece), BERT ``vocab.txt`` (``lowercase``
         chooses uncased or cased; default: ``do_lower_case`` from a ``tokenizer_config.json``
-        beside it, else cased when a token holds an uppercase letter), GPT-2
+        beside it, which also gives ``strip_accents`` and ``tokenize_chinese_chars``, else
+        cased when a token holds an uppercase letter), GPT-2
         ``vocab.json``/``encoder.json`` (with ``merges.txt``/``vocab.bpe`` beside it, or a
         directory holding both), or a tiktoken rank file (see :meth:`from_tiktoken`)."""
         from lexforge.bpe import BpeTokenizer
@@ -259,17 +260,18 @@ class Tokenizer:
         *,
         lowercase: bool | None = None,
         strip_accents: bool | None = None,
-        handle_chinese_chars: bool = True,
+        handle_chinese_chars: bool | None = None,
         unk_token: str = "[UNK]",
         cls_token: str | None = "[CLS]",
         sep_token: str | None = "[SEP]",
         max_input_chars_per_word: int = 100,
     ) -> WordPieceTokenizer:
-        """Loads a BERT ``vocab.txt`` with explicit options. ``lowercase`` defaults to
-        ``do_lower_case`` from a ``tokenizer_config.json`` beside it, else to False when a
-        token (other than bracketed special ones) holds an uppercase letter, else True;
-        ``strip_accents`` follows it (as in BERT). ``cls_token=None, sep_token=None``: no
-        template."""
+        """Loads a BERT ``vocab.txt`` with explicit options. Those left at None come from a
+        ``tokenizer_config.json`` beside it, as transformers reads it (``do_lower_case``,
+        ``strip_accents``, ``tokenize_chinese_chars``); without one, ``lowercase`` is False
+        when a token (other than bracketed special ones) holds an uppercase letter, else
+        True, ``strip_accents`` follows it (as in BERT) and Chinese characters are split.
+        ``cls_token=None, sep_token=None``: no template."""
         from lexforge.formats import bert
         from lexforge.wordpiece import WordPieceTokenizer
 

@@ -9,6 +9,7 @@ in the raw text, as HF does for BERT.
 from __future__ import annotations
 
 import operator
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
@@ -24,7 +25,7 @@ from lexforge.batch import (
     model_inputs,
     resolve_options,
 )
-from lexforge.errors import EncodingError, TokenIdError
+from lexforge.errors import EncodingError, LexforgeError, TokenIdError
 from lexforge.formats import bert
 from lexforge.tokenizer import Tokenizer, as_ids, bad_text, check_text
 from lexforge.training import PathLike
@@ -338,14 +339,65 @@ class WordPieceTokenizer(Tokenizer):
                 cleanup=self._cleanup,
             )
         elif format == "vocab":
-            bert.save_vocab(self._core, path / "vocab.txt" if path.is_dir() else path)
+            target = path / "vocab.txt" if path.is_dir() else path
+            bert.save_vocab(self._core, target)
+            self._warn_lost(target)
         else:
             raise ValueError(f"unknown format {format!r}; use 'hf' or 'vocab'")
+
+    def _warn_lost(self, target: Path) -> None:
+        """Warns about what a ``vocab.txt`` (with the ``tokenizer_config.json`` beside it,
+        if any) does not give back: loaded the way ``from_file`` loads it, is it this
+        tokenizer?"""
+        lost = []
+        try:
+            back: BertTokenizer | None = bert.load_vocab(target)
+        except LexforgeError as e:  # a vocabulary without [CLS], say
+            back, reason = None, str(e)
+        if back is None:
+            lost.append(f"enough to load it back ({reason})")
+        else:
+            ours, theirs = self._core.normalizer, back.normalizer
+            if ours is None:
+                lost.append("that it has no normalizer")
+            elif ours != theirs:
+                assert theirs is not None
+                lost += [
+                    f"{name}={mine} (it loads as {theirs[k]})"
+                    for k, (name, mine) in enumerate(zip(_NORMALIZER, ours, strict=True))
+                    if mine != theirs[k]
+                ]
+            unk, prefix, longest = self._core.wordpiece
+            if unk != back.wordpiece[0]:
+                lost.append(f"the unknown token {unk!r}")
+            if prefix != back.wordpiece[1]:
+                lost.append(f"the continuing prefix {prefix!r}")
+            if longest != back.wordpiece[2]:
+                lost.append(f"max_input_chars_per_word={longest}")
+            extra = sorted(set(self._specials) - set(dict(back.specials())))
+            if extra:
+                lost.append(f"the special tokens {extra}")
+            if self._core.templates() != back.templates():
+                lost.append("the special tokens put around each text (the template)")
+        if self._truncation is not None or self._padding is not None:
+            lost.append("the truncation and padding")
+        if lost:
+            warnings.warn(
+                f"format='vocab' cannot record {'; '.join(lost)}: {target} loads as another "
+                "tokenizer; save with format='hf' (tokenizer.json) to keep everything, or "
+                "load it with Tokenizer.from_vocab(...) and the options",
+                UserWarning,
+                stacklevel=3,
+            )
 
     def __repr__(self) -> str:
         lower = self._core.normalizer
         case = "no normalizer" if lower is None else ("uncased" if lower[3] else "cased")
         return f"WordPieceTokenizer(vocab_size={self.vocab_size}, {case})"
+
+
+# the normalizer's options, in the order the core gives them
+_NORMALIZER = ("clean_text", "handle_chinese_chars", "strip_accents", "lowercase")
 
 
 def train_wordpiece(

@@ -62,25 +62,32 @@ def load_vocab(
     *,
     lowercase: bool | None = None,
     strip_accents: bool | None = None,
-    handle_chinese_chars: bool = True,
+    handle_chinese_chars: bool | None = None,
     unk_token: str = "[UNK]",
     cls_token: str | None = "[CLS]",
     sep_token: str | None = "[SEP]",
     max_input_chars_per_word: int = 100,
 ) -> BertTokenizer:
-    """A BERT tokenizer from ``vocab.txt``. ``lowercase`` defaults to what the folder's
-    ``tokenizer_config.json`` says (``do_lower_case``), else to whether the vocabulary is
-    uncased (no token but the bracketed special ones changes when lowercased: a lowercasing
-    tokenizer could never produce one); ``strip_accents`` follows it."""
+    """A BERT tokenizer from ``vocab.txt``. Options left at None come from the folder's
+    ``tokenizer_config.json`` as transformers reads it (``do_lower_case``,
+    ``strip_accents``, ``tokenize_chinese_chars``); without it, ``lowercase`` is whether
+    the vocabulary is uncased (no token but the bracketed special ones changes when
+    lowercased: a lowercasing tokenizer could never produce one), ``strip_accents``
+    follows ``lowercase`` and Chinese characters are split."""
     tokens = read_vocab(path)
+    config = _config_options(path)
     if lowercase is None:
-        lowercase = _config_lowercase(path)
+        lowercase = config.get("do_lower_case")
     if lowercase is None:
         lowercase = all(  # ℝ is uppercase but has no lowercase form: it stays
             token == token.lower() for token in tokens if not _SPECIAL_FORM.fullmatch(token)
         )
     if strip_accents is None:
+        strip_accents = config.get("strip_accents")
+    if strip_accents is None:  # HF: accents go with lowercasing unless told otherwise
         strip_accents = lowercase
+    if handle_chinese_chars is None:
+        handle_chinese_chars = config.get("tokenize_chinese_chars", True)
     try:
         single, pair = bert_template(tokens, cls_token, sep_token)
     except TokenizerFormatError as e:  # often not a vocabulary at all
@@ -108,17 +115,27 @@ def load_vocab(
 _SPECIAL_FORM = re.compile(r"\[[^\[\]]*\]|<[^<>]*>")  # [CLS], [unused0], <s>
 
 
-def _config_lowercase(vocab: Path) -> bool | None:
-    """``do_lower_case`` from the ``tokenizer_config.json`` beside a ``vocab.txt`` (HF's
-    layout), or None without one."""
+_CONFIG_OPTIONS = ("do_lower_case", "strip_accents", "tokenize_chinese_chars")
+
+
+def _config_options(vocab: Path) -> dict[str, bool]:
+    """The normalizer options set in the ``tokenizer_config.json`` beside a ``vocab.txt``
+    (HF's layout): those of ``do_lower_case``, ``strip_accents`` and
+    ``tokenize_chinese_chars`` that it sets (null is unset, as in transformers)."""
     config = Path(vocab).parent / "tokenizer_config.json"
     if not config.is_file():
-        return None
+        return {}
     doc = read_json(config)
-    value = doc.get("do_lower_case") if isinstance(doc, dict) else None
-    if value is not None and not isinstance(value, bool):
-        raise TokenizerFormatError(f"{config}: do_lower_case must be true or false, got {value!r}")
-    return value
+    if not isinstance(doc, dict):
+        return {}
+    options = {}
+    for name in _CONFIG_OPTIONS:
+        value = doc.get(name)
+        if value is not None and not isinstance(value, bool):
+            raise TokenizerFormatError(f"{config}: {name} must be true or false, got {value!r}")
+        if value is not None:
+            options[name] = value
+    return options
 
 
 def save_vocab(core: BertTokenizer, path: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import re
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -194,7 +195,10 @@ class BertConfig:
         """Reads a BERT ``config.json`` (ours or any HF BERT)."""
         if not isinstance(data, dict):
             raise ConfigError("config.json does not hold a JSON object")
-        # no model_type: read as a BERT, as transformers' BertModel.from_pretrained does
+        # no model_type: read as a BERT, as transformers' BertModel.from_pretrained does,
+        # unless the architectures say otherwise (a RoBERTa's positions start past padding)
+        if not data.get("model_type"):
+            _check_architectures(data.get("architectures"))
         data = {**data, "model_type": data.get("model_type") or "bert"}
         if data["model_type"] not in ("bert", PRE_LN_TYPE):
             raise ConfigError(
@@ -302,3 +306,22 @@ def check_vocab_fits(tokenizer: Any, vocab_size: int) -> None:
             "tokenizer the model was trained with, or a config with vocab_size >= "
             f"{tokenizer.vocab_size}"
         )
+
+
+# classes that are BERTs in all but name: their weights and computation are BERT's
+_BERT_LIKE = ("Bert", "Electra", "Ernie")
+
+
+def _check_architectures(architectures: Any) -> None:
+    """A config.json without ``model_type`` whose ``architectures`` name another model
+    (``RobertaModel``, ``DistilBertForMaskedLM``...) is refused, not read as a BERT."""
+    if not isinstance(architectures, list):
+        return
+    for name in architectures:
+        if isinstance(name, str) and not name.startswith(_BERT_LIKE):
+            guess = re.sub(r"(Model|For\w+|LMHead\w*)$", "", name).lower() or name
+            raise ConfigError(
+                f"not a BERT checkpoint: config.json has no model_type and its architectures "
+                f"name {name!r} (a {guess!r} model, whose layout or positions differ from "
+                "BERT's); lexforge loads BERT checkpoints (model_type 'bert')"
+            )

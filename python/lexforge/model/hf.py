@@ -56,7 +56,11 @@ _HEADS = [
 HEADS = ("mlm.", "nsp.", "classifier.", "qa_outputs.")  # our task heads' prefixes
 # HF keys that carry nothing we keep (buffers; the decoder, when tied to the word
 # embeddings, and its bias, which is cls.predictions.bias)
-_IGNORED = re.compile(r"(bert\.)?embeddings\.position_ids|cls\.predictions\.decoder\.(weight|bias)")
+# buffers transformers makes itself (other tools save them: position_ids, token_type_ids)
+# and the decoder, which is the tied word embeddings
+_IGNORED = re.compile(
+    r"(bert\.)?embeddings\.(position_ids|token_type_ids)|cls\.predictions\.decoder\.(weight|bias)"
+)
 
 
 def hf_names(name: str) -> list[str]:
@@ -344,10 +348,10 @@ def _save_tokenizer(tokenizer: Any, out: Path, config: BertConfig) -> None:
     else:
         roles = {r: t for r, t in _BERT_ROLES.items() if tokenizer.token_to_id(t) is not None}
         tokenizer.save(out / "tokenizer.json")
-        tokenizer.save(out / "vocab.txt", format="vocab")
-        normalizer = tokenizer._core.normalizer
-        lower = bool(normalizer[3]) if normalizer is not None else False
-        config_json = {"tokenizer_class": "BertTokenizer", "do_lower_case": lower}
+        config_json = _wordpiece_config(tokenizer)
+        with warnings.catch_warnings():  # what vocab.txt alone cannot say is in the config
+            warnings.simplefilter("ignore")
+            tokenizer.save(out / "vocab.txt", format="vocab")
     specials = {f"{role}_token": token for role, token in roles.items()}
     tokenizer_config = {
         **config_json,
@@ -359,6 +363,29 @@ def _save_tokenizer(tokenizer: Any, out: Path, config: BertConfig) -> None:
         ("special_tokens_map.json", specials),
     ):
         _write_atomic(out / name, lambda p, data=data: p.write_text(json.dumps(data, indent=2)))  # type: ignore[misc]
+
+
+def _wordpiece_config(tokenizer: Any) -> dict[str, Any]:
+    """The ``tokenizer_config.json`` fields of a WordPiece tokenizer. transformers'
+    ``BertTokenizer`` rebuilds its normalizer from ``do_lower_case``, ``strip_accents`` and
+    ``tokenize_chinese_chars`` (and always cleans text, with ``##`` pieces, ``[UNK]`` and
+    words up to 100 characters), so all three
+    are written; a tokenizer that class cannot express is named as the generic fast class,
+    which runs ``tokenizer.json`` as it is."""
+    normalizer = tokenizer._core.normalizer
+    unk, prefix, longest = tokenizer._core.wordpiece
+    if normalizer is None or not normalizer[0] or (unk, prefix, longest) != ("[UNK]", "##", 100):
+        return {
+            "tokenizer_class": "PreTrainedTokenizerFast",
+            "model_input_names": ["input_ids", "token_type_ids", "attention_mask"],
+        }
+    _, chinese, strip_accents, lower = (bool(x) for x in normalizer)
+    return {
+        "tokenizer_class": "BertTokenizer",
+        "do_lower_case": lower,
+        "strip_accents": strip_accents,
+        "tokenize_chinese_chars": chinese,
+    }
 
 
 _BERT_ROLES = {"unk": "[UNK]", "sep": "[SEP]", "pad": "[PAD]", "cls": "[CLS]", "mask": "[MASK]"}

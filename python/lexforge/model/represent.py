@@ -41,9 +41,16 @@ def _encoder(model: nn.Module) -> Any:
 
 
 def _tokenizer(model: nn.Module, tokenizer: Any) -> Any:
+    from ..tokenizer import Tokenizer
     from .hf import bert_framed
 
     tok = tokenizer if tokenizer is not None else getattr(model, "tokenizer", None)
+    if tok is not None and not isinstance(tok, Tokenizer):
+        raise ConfigError(
+            f"tokenizer must be a lexforge tokenizer, got {type(tok).__module__}."
+            f"{type(tok).__name__}: load its files with lexforge.Tokenizer.from_file(path) "
+            "(tokenizer.json or vocab.txt)"
+        )
     tok = bert_framed(tok)  # a BPE tokenizer frames texts as the pretraining rows were
     if tok is None:
         raise ConfigError(
