@@ -522,6 +522,106 @@ def test_bad_input() -> None:
     with pytest.raises(AttentionInputError, match="max_seqlen"):
         ok = torch.tensor([0, 10, 16], dtype=torch.int32, device=DEVICE)
         attention_varlen(packed, packed, packed, ok, 4)
+    with pytest.raises(AttentionInputError, match=r"at least \[0\]"):
+        attention_varlen(packed, packed, packed, cu[:0], 4)
+    for bad, name in [(2.0, "batch"), (-1, "batch"), (True, "batch")]:
+        with pytest.raises(AttentionInputError, match=f"pad: {name} must be a non-negative int"):
+            pad(q.reshape(16, 2, 32)[:0], torch.zeros(0, dtype=torch.int64, device=DEVICE), bad, 8)
+    with pytest.raises(AttentionInputError, match="pad: seqlen must be a non-negative int"):
+        pad(q.reshape(16, 2, 32)[:0], torch.zeros(0, dtype=torch.int64, device=DEVICE), 2, -8)
+
+
+@pytest.mark.skipif(CUDA, reason="the hints are checked on the CPU only (free there)")
+def test_wrong_unpad_hints_are_refused() -> None:
+    """A wrong ``total`` repeated or dropped tokens, a short ``max_seqlen`` had the kernels
+    read memory no sequence owns: the oracle is the mask itself."""
+    x = torch.randn(2, 4, 3)
+    mask = torch.tensor([[True, True, False, False], [True, True, True, False]])
+    want = unpad(x, mask)
+    got = unpad(x, mask, total=5, max_seqlen=3)  # exact hints: the same result
+    assert torch.equal(got.values, want.values) and torch.equal(got.indices, want.indices)
+    assert unpad(x, mask, max_seqlen=4).max_seqlen == 4  # longer only costs time
+    for total in (7, 3):
+        with pytest.raises(AttentionInputError, match=f"total={total} but the mask has 5"):
+            unpad(x, mask, total=total)
+    with pytest.raises(AttentionInputError, match="max_seqlen=2 but the longest row has 3"):
+        unpad(x, mask, max_seqlen=2)
+
+
+@pytest.mark.parametrize("backend", ["triton", "sdpa"])
+def test_empty_batches_pack_and_attend(backend: str) -> None:
+    """A batch of no sequences: unpad gives cu_seqlens [0], which attention_varlen takes
+    (as attention takes B = 0), so the unpadded model path handles it as the padded one."""
+    x = torch.randn(0, 5, 2, 32, device=DEVICE)
+    packed = unpad(x, torch.zeros(0, 5, dtype=torch.bool, device=DEVICE))
+    assert packed.cu_seqlens.tolist() == [0] and packed.values.shape == (0, 2, 32)
+    out = attention_varlen(packed.values, packed.values, packed.values, packed.cu_seqlens,
+                           packed.max_seqlen, backend=backend)  # fmt: skip
+    assert out.shape == (0, 2, 32)
+    assert pad(out, packed.indices, 0, 5).shape == (0, 5, 2, 32)
+    assert attention(x, x, x, backend=backend).shape == x.shape
+
+
+def test_inference_mode_call_leaves_training_working() -> None:
+    """Tensors the op caches (a dense batch's rows, the zero dropout seed) were made in
+    inference mode when its first call was: a later training step then failed to save
+    them for backward."""
+    from lexforge.ops.attention import _ZERO_SEEDS, _dense_info
+
+    _dense_info.cache_clear()
+    _ZERO_SEEDS.clear()
+    q, k, v = inputs(2, 9, 2, 32, torch.float32)
+    mask = padding(2, 9, "right")
+    with torch.inference_mode():
+        attention(q, k, v, backend="triton")
+        attention(q, k, v, key_padding_mask=mask, backend="triton")
+    for m in (None, mask):
+        out = attention(q, k, v, key_padding_mask=m, backend="triton")
+        grads = torch.autograd.grad(out.sum(), (q, k, v))
+        ref = torch.autograd.grad(reference(q, k, v, m).sum(), (q, k, v))
+        for a, b in zip(grads, ref, strict=True):
+            assert (a - b).abs().max() < 1e-5
+
+
+def test_double_backward_is_refused_not_wrong() -> None:
+    """The kernels' gradients have no gradient of their own: a second derivative (a
+    gradient penalty) raises instead of silently dropping the second-order term."""
+    q, k, v = inputs(1, 8, 1, 32, torch.float32)
+    out = attention(q, k, v, backend="triton")
+    (dq,) = torch.autograd.grad((out**2).sum(), (q,), create_graph=True)
+    penalised = (out**2).sum() + (dq**2).sum()  # once ran, without the penalty's gradient
+    with pytest.raises(RuntimeError, match=r"once_differentiable|twice"):
+        penalised.backward()
+
+
+def test_more_sequences_than_a_grid_axis_holds(backward_path: str, monkeypatch: Any) -> None:
+    """CUDA takes at most 65,535 blocks on grid axes 1 and 2, which batch x heads once
+    filled alone (12 heads x 5,462 sequences failed to launch). The (sequence, head)
+    programs now spread over both axes; with the limit lowered to 5 here, 3 x 4 = 12
+    programs take a 5 x 3 grid, and output, gradients and dropout are bitwise the same."""
+    from lexforge.kernels import attention as kernels
+    from lexforge.ops.attention import _padded_info
+
+    q, k, v = inputs(3, 21, 4, 32, torch.float32)
+    mask = padding(3, 21, "holes")
+    g = torch.randn(q.shape, generator=torch.Generator().manual_seed(1)).to(DEVICE)
+
+    def run() -> list[Any]:
+        torch.manual_seed(5)
+        out = attention(q, k, v, key_padding_mask=mask, dropout_p=0.2, backend="triton")
+        packed = [unpad(t, mask) for t in (q, k, v)]
+        cu, longest = packed[0].cu_seqlens, packed[0].max_seqlen
+        varlen = attention_varlen(*(p.values for p in packed), cu, longest, backend="triton")
+        info = _padded_info(mask, None, mask, 3, 21, 21, q.device)
+        keep = kernels.dropout_keep(info, 4, 21, 21, 0.2, 11, q.device)
+        return [out, *torch.autograd.grad(out, (q, k, v), g), varlen, keep]
+
+    plain = run()
+    monkeypatch.setattr(kernels, "_GRID_YZ", 5)
+    assert kernels._bh_grid(12) == (5, 3)
+    split = run()
+    for a, b in zip(plain, split, strict=True):
+        assert torch.equal(a, b)
 
 
 @pytest.mark.gpu

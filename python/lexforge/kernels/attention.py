@@ -121,6 +121,14 @@ def _prune(
 
 
 @triton.jit
+def _program_bh():
+    """The program's (sequence, head) index, ``b * H + h``, over grid axes 1 and 2: CUDA
+    allows 65,535 blocks on each, so a launch of more (12 heads × 5,462 sequences) splits
+    them over both (see ``_bh_grid``)."""
+    return tl.program_id(1) + tl.program_id(2) * tl.num_programs(1)
+
+
+@triton.jit
 def _seq(info, b):
     row = info + b * 9
     return (
@@ -221,14 +229,16 @@ def _fwd_kernel(
     Q, K, V, O, LSE, INFO, MASK,
     s_qb, s_qn, s_qh, s_kb, s_kn, s_kh, s_vb, s_vn, s_vh, s_ob, s_on, s_oh,
     s_lb, s_lh, s_ln, s_mb,
-    H, qk_scale, dropout_p, SEED, rand_stride,
+    H, N_BH, qk_scale, dropout_p, SEED, rand_stride,
     N_Q_BUCKET,
     HEAD_DIM: tl.constexpr, CAUSAL: tl.constexpr, HAS_MASK: tl.constexpr,
     DROPOUT: tl.constexpr, IEEE: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
 ):  # fmt: skip
     seed = tl.load(SEED)  # a device scalar: a CUDA graph replays a fresh draw
-    pid_m, bh = tl.program_id(0), tl.program_id(1)
+    pid_m, bh = tl.program_id(0), _program_bh()
+    if bh >= N_BH:
+        return
     b, h = bh // H, bh % H
     q_tok0, q_lo, q_hi, q_ext, k_tok0, k_lo, k_hi, k_ext, holes = _seq(INFO, b)
     start_m = pid_m * BLOCK_M
@@ -299,10 +309,12 @@ def _fwd_kernel(
 def _bwd_delta_kernel(
     O, DO, DELTA, INFO,
     s_ob, s_on, s_oh, s_db, s_dn, s_dh, s_lb, s_lh, s_ln,
-    H, HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr,
+    H, N_BH, HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr,
 ):  # fmt: skip
     """delta = rowsum(O ∘ dO), per query row, fp32."""
-    pid_m, bh = tl.program_id(0), tl.program_id(1)
+    pid_m, bh = tl.program_id(0), _program_bh()
+    if bh >= N_BH:
+        return
     b, h = bh // H, bh % H
     q_tok0 = tl.load(INFO + b * 9 + 0)
     q_ext = tl.load(INFO + b * 9 + 3)
@@ -424,7 +436,7 @@ def _bwd_dkdv(
     Q, K, V, DO, LSE, DELTA, DK, DV, DQ, INFO, MASK,
     s_qb, s_qn, s_qh, s_kb, s_kn, s_kh, s_vb, s_vn, s_vh, s_db, s_dn, s_dh,
     s_dkb, s_dkn, s_dkh, s_dvb, s_dvn, s_dvh, s_dqb, s_dqn, s_dqh, s_lb, s_lh, s_ln, s_mb,
-    H, qk_scale, sm_scale, dropout_p, SEED, rand_stride,
+    H, N_BH, qk_scale, sm_scale, dropout_p, SEED, rand_stride,
     N_K_BUCKET,
     HEAD_DIM: tl.constexpr, CAUSAL: tl.constexpr, HAS_MASK: tl.constexpr,
     DROPOUT: tl.constexpr, IEEE: tl.constexpr, FUSED_DQ: tl.constexpr,
@@ -435,7 +447,9 @@ def _bwd_dkdv(
     head), so each query tile's dQ is complete after its step and is written there too:
     5 matrix products instead of 7, one kernel instead of two."""
     seed = tl.load(SEED)  # a device scalar: a CUDA graph replays a fresh draw
-    pid_n, bh = tl.program_id(0), tl.program_id(1)
+    pid_n, bh = tl.program_id(0), _program_bh()
+    if bh >= N_BH:
+        return
     b, h = bh // H, bh % H
     q_tok0, q_lo, q_hi, q_ext, k_tok0, k_lo, k_hi, k_ext, holes = _seq(INFO, b)
     start_n = pid_n * BLOCK_N
@@ -587,7 +601,7 @@ def _bwd_dq_kernel(
     Q, K, V, DO, LSE, DELTA, DQ, INFO, MASK,
     s_qb, s_qn, s_qh, s_kb, s_kn, s_kh, s_vb, s_vn, s_vh, s_db, s_dn, s_dh,
     s_dqb, s_dqn, s_dqh, s_lb, s_lh, s_ln, s_mb,
-    H, qk_scale, sm_scale, dropout_p, SEED, rand_stride,
+    H, N_BH, qk_scale, sm_scale, dropout_p, SEED, rand_stride,
     N_Q_BUCKET,
     HEAD_DIM: tl.constexpr, CAUSAL: tl.constexpr, HAS_MASK: tl.constexpr,
     DROPOUT: tl.constexpr, IEEE: tl.constexpr,
@@ -595,7 +609,9 @@ def _bwd_dq_kernel(
 ):  # fmt: skip
     """dQ of one query tile, looping over the key tiles it sees."""
     seed = tl.load(SEED)  # a device scalar: a CUDA graph replays a fresh draw
-    pid_m, bh = tl.program_id(0), tl.program_id(1)
+    pid_m, bh = tl.program_id(0), _program_bh()
+    if bh >= N_BH:
+        return
     b, h = bh // H, bh % H
     q_tok0, q_lo, q_hi, q_ext, k_tok0, k_lo, k_hi, k_ext, holes = _seq(INFO, b)
     start_m = pid_m * BLOCK_M
@@ -650,12 +666,16 @@ def _bwd_dq_kernel(
 
 @triton.jit
 def _dropout_mask_kernel(
-    KEEP, INFO, s_b, s_h, s_m, H, dropout_p, SEED, rand_stride,
+    KEEP, INFO, s_b, s_h, s_m, H, N_BH, dropout_p, SEED, rand_stride,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
 ):  # fmt: skip
     """The keep-mask the kernels use, written out (B, H, N, N) for tests."""
     seed = tl.load(SEED)  # a device scalar: a CUDA graph replays a fresh draw
-    pid_m, pid_n, bh = tl.program_id(0), tl.program_id(1), tl.program_id(2)
+    tiles_n = tl.cdiv(rand_stride, BLOCK_N)
+    pid_m, pid_n = tl.program_id(0) // tiles_n, tl.program_id(0) % tiles_n
+    bh = _program_bh()
+    if bh >= N_BH:
+        return
     b, h = bh // H, bh % H
     q_ext = tl.load(INFO + b * 9 + 3)
     k_ext = tl.load(INFO + b * 9 + 7)
@@ -738,6 +758,18 @@ def _lse_layout(lse: torch.Tensor, varlen: bool) -> tuple[int, int, int]:
     return lse.stride(0), lse.stride(1), lse.stride(2)  # (B, H, N)
 
 
+# CUDA's limit on grid axes 1 and 2 (axis 0 takes 2**31 - 1)
+_GRID_YZ = 65_535
+
+
+def _bh_grid(n: int) -> tuple[int, int]:
+    """Grid axes 1 and 2 for ``n`` (sequence, head) programs, at most 65,535 on each; the
+    kernels skip the indices past ``n`` (``N_BH``) that the rounding adds. Up to 65,535
+    programs, axis 2 is 1 and the launch order is the plain one's."""
+    y = min(n, _GRID_YZ)
+    return y, triton.cdiv(n, y) if y else 1
+
+
 def forward(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, info: torch.Tensor,
     mask: torch.Tensor | None, *, varlen: bool, n_q: int, n_k: int, causal: bool,
@@ -753,14 +785,14 @@ def forward(
         lse = torch.empty((batch, heads, n_q), dtype=torch.float32, device=q.device)
     m = mask if mask is not None else info
 
-    def grid(meta: dict[str, int]) -> tuple[int, int]:
-        return triton.cdiv(n_q, meta["BLOCK_M"]), batch * heads
+    def grid(meta: dict[str, int]) -> tuple[int, int, int]:
+        return triton.cdiv(n_q, meta["BLOCK_M"]), *_bh_grid(batch * heads)
 
     _fwd_kernel[grid](
         q, k, v, o, lse, info, m,
         *_layout(q, varlen), *_layout(k, varlen), *_layout(v, varlen), *_layout(o, varlen),
         *_lse_layout(lse, varlen), m.stride(0),
-        heads, scale * LOG2E, dropout_p, seed, n_k,
+        heads, batch * heads, scale * LOG2E, dropout_p, seed, n_k,
         triton.next_power_of_2(n_q),
         HEAD_DIM=head_dim, CAUSAL=causal, HAS_MASK=mask is not None,
         DROPOUT=dropout_p > 0, IEEE=q.dtype == torch.float32,
@@ -778,9 +810,10 @@ def backward(
     m = mask if mask is not None else info
     delta = torch.empty_like(lse)
     block = 16 if _interpreted() else 64
-    _bwd_delta_kernel[(triton.cdiv(n_q, block), batch * heads)](
+    rows = _bh_grid(batch * heads)
+    _bwd_delta_kernel[triton.cdiv(n_q, block), rows[0], rows[1]](
         o, do, delta, info, *_layout(o, varlen), *_layout(do, varlen),
-        *_lse_layout(lse, varlen), heads, HEAD_DIM=head_dim, BLOCK_M=block,
+        *_lse_layout(lse, varlen), heads, batch * heads, HEAD_DIM=head_dim, BLOCK_M=block,
     )  # fmt: skip
     dq = torch.empty(q.shape, dtype=q.dtype, device=q.device)
     dk = torch.empty(k.shape, dtype=k.dtype, device=k.device)
@@ -794,12 +827,13 @@ def backward(
         q, k, v, do, lse, delta, dk, dv, dq, info, m, *strides,
         *_layout(dk, varlen), *_layout(dv, varlen), *_layout(dq, varlen),
         *_lse_layout(lse, varlen), m.stride(0),
-        heads, scale * LOG2E, scale, dropout_p, seed, n_k, triton.next_power_of_2(n_k),
+        heads, batch * heads, scale * LOG2E, scale, dropout_p, seed, n_k,
+        triton.next_power_of_2(n_k),
     )  # fmt: skip
     keys = max(16, triton.next_power_of_2(max(n_k, 1)))
     if keys <= fused_backward_max_keys and (head_dim, keys) not in _fused_unfit:
         try:  # one key tile per sequence: dQ on the way
-            _bwd_fused_kernel[(1, batch * heads)](*args, FUSED_DQ=True, BLOCK_N=keys, **common)
+            _bwd_fused_kernel[1, rows[0], rows[1]](*args, FUSED_DQ=True, BLOCK_N=keys, **common)
             return dq, dk, dv
         except _RESOURCE_ERRORS:  # no config fits this GPU: the split kernels, from now on
             _fused_unfit.add((head_dim, keys))
@@ -813,18 +847,19 @@ def backward(
                 stacklevel=2,
             )
 
-    def grid_k(meta: dict[str, int]) -> tuple[int, int]:
-        return triton.cdiv(n_k, meta["BLOCK_N"]), batch * heads
+    def grid_k(meta: dict[str, int]) -> tuple[int, int, int]:
+        return triton.cdiv(n_k, meta["BLOCK_N"]), *_bh_grid(batch * heads)
 
     _bwd_dkdv_kernel[grid_k](*args, FUSED_DQ=False, **common)
 
-    def grid_q(meta: dict[str, int]) -> tuple[int, int]:
-        return triton.cdiv(n_q, meta["BLOCK_M"]), batch * heads
+    def grid_q(meta: dict[str, int]) -> tuple[int, int, int]:
+        return triton.cdiv(n_q, meta["BLOCK_M"]), *_bh_grid(batch * heads)
 
     _bwd_dq_kernel[grid_q](
         q, k, v, do, lse, delta, dq, info, m, *strides,
         *_layout(dq, varlen), *_lse_layout(lse, varlen), m.stride(0),
-        heads, scale * LOG2E, scale, dropout_p, seed, n_k, triton.next_power_of_2(n_q), **common,
+        heads, batch * heads, scale * LOG2E, scale, dropout_p, seed, n_k,
+        triton.next_power_of_2(n_q), **common,
     )  # fmt: skip
     return dq, dk, dv
 
@@ -838,9 +873,10 @@ def dropout_keep(
     seed = torch.as_tensor(seed, dtype=torch.int64, device=device).reshape(1)
     keep = torch.zeros((batch, heads, n_q, n_k), dtype=torch.int8, device=device)
     block = 16
-    grid = (triton.cdiv(n_q, block), triton.cdiv(n_k, block), batch * heads)
+    grid = (triton.cdiv(n_q, block) * triton.cdiv(n_k, block), *_bh_grid(batch * heads))
     _dropout_mask_kernel[grid](
-        keep, info, keep.stride(0), keep.stride(1), keep.stride(2), heads, dropout_p, seed, n_k,
+        keep, info, keep.stride(0), keep.stride(1), keep.stride(2), heads, batch * heads,
+        dropout_p, seed, n_k,
         BLOCK_M=block, BLOCK_N=block,
     )  # fmt: skip
     return keep

@@ -200,21 +200,16 @@ def unpad(
     longest length. Finding how many tokens are real takes one device synchronisation,
     unless the caller knows: ``total`` (the number of True in the mask) and ``max_seqlen``
     (the most in one row), both exact, as a data loader that built the mask on the host
-    does."""
+    does. On the CPU the hints are checked (AttentionInputError); on a GPU that would
+    cost the synchronisation they save, so there they are trusted."""
     if not isinstance(x, torch.Tensor) or x.dim() < 2:
         raise AttentionInputError(
             "unpad: x must be a torch.Tensor of shape (B, N, ...), got "
             + (f"shape {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__)
         )
     for name, value in (("total", total), ("max_seqlen", max_seqlen)):
-        if isinstance(value, torch.SymInt):  # traced: a symbolic size, as the model passes
-            continue
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, int) or value < 0
-        ):
-            raise AttentionInputError(
-                f"unpad: {name} must be a non-negative int (or None to count), got {value!r}"
-            )
+        if value is not None:
+            _check_size("unpad", name, value, " (or None to count)")
     mask = _check_mask(key_padding_mask, x.shape[0], x.shape[1], x.device)
     lens = mask.sum(dim=1, dtype=torch.int32)
     cu_seqlens = F.pad(torch.cumsum(lens, dim=0, dtype=torch.int32), (1, 0))
@@ -222,10 +217,40 @@ def unpad(
         indices = torch.nonzero(mask.flatten(), as_tuple=False).flatten()
     else:
         indices = torch.nonzero_static(mask.flatten(), size=total).flatten()
+    if (total is not None or max_seqlen is not None) and (
+        x.device.type == "cpu" and not torch.compiler.is_compiling()
+    ):
+        _check_hints(lens, total, max_seqlen)  # free here; on a GPU, a synchronisation
     if max_seqlen is None:
         max_seqlen = int(lens.max()) if lens.numel() else 0
     values = x.reshape(x.shape[0] * x.shape[1], *x.shape[2:])[indices]
     return Unpadded(values, indices, cu_seqlens, max_seqlen)
+
+
+def _check_size(function: str, name: str, value: object, alternative: str = "") -> None:
+    if isinstance(value, torch.SymInt):  # traced: a symbolic size, as the model passes
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise AttentionInputError(
+            f"{function}: {name} must be a non-negative int{alternative}, got {value!r}"
+        )
+
+
+def _check_hints(lens: torch.Tensor, total: Optional[int], max_seqlen: Optional[int]) -> None:
+    """``unpad``'s hints against the mask: a wrong ``total`` repeats or drops tokens, a
+    short ``max_seqlen`` has the kernels miss a sequence's last tiles (a longer one only
+    costs time)."""
+    real, longest = int(lens.sum()), int(lens.max()) if lens.numel() else 0
+    if total is not None and total != real:
+        raise AttentionInputError(
+            f"unpad: total={total} but the mask has {real} real tokens; pass the exact count "
+            "(or None to count)"
+        )
+    if max_seqlen is not None and max_seqlen < longest:
+        raise AttentionInputError(
+            f"unpad: max_seqlen={max_seqlen} but the longest row has {longest} real tokens; "
+            "pass the exact length (or None to count)"
+        )
 
 
 def pad(
@@ -255,6 +280,8 @@ def pad(
         )
     if values.shape[0] != indices.shape[0]:
         raise AttentionInputError(f"pad: {values.shape[0]} values for {indices.shape[0]} indices")
+    _check_size("pad", "batch", batch)
+    _check_size("pad", "seqlen", seqlen)
     if check and indices.numel():
         low, high = (int(x) for x in torch.aminmax(indices))
         if low < 0 or high >= batch * seqlen:
@@ -369,8 +396,10 @@ def _check_cu_seqlens(
 ) -> None:
     if not isinstance(cu, torch.Tensor) or cu.dtype != torch.int32 or cu.dim() != 1:
         raise AttentionInputError("cu_seqlens must be a 1-D int32 tensor of B+1 offsets")
-    if cu.numel() < 2:
-        raise AttentionInputError("cu_seqlens must hold at least two offsets (one sequence)")
+    if cu.numel() < 1:
+        raise AttentionInputError(
+            "cu_seqlens must hold B+1 offsets, at least [0] (an empty batch, as unpad gives)"
+        )
     if cu.device != device:
         raise AttentionInputError(f"cu_seqlens is on {cu.device}, q on {device}")
     if not isinstance(max_seqlen, int) or max_seqlen < 0:
@@ -384,7 +413,7 @@ def _check_cu_seqlens(
             f"cu_seqlens must start at 0, never decrease and end at the token count {total}; "
             f"got {cu.tolist() if cu.numel() <= 16 else 'a tensor that does not'}"
         )
-    if int(lens.max()) > max_seqlen:
+    if lens.numel() and int(lens.max()) > max_seqlen:
         raise AttentionInputError(
             f"max_seqlen={max_seqlen} but a sequence has {int(lens.max())} tokens"
         )
@@ -514,9 +543,12 @@ def _padded_info(
 
 @functools.lru_cache(maxsize=64)
 def _dense_info(batch: int, n_q: int, n_k: int, device: torch.device) -> torch.Tensor:
-    """Rows for a batch with no padding (read-only: the kernels never write them)."""
-    row = torch.tensor([0, 0, n_q, n_q, 0, 0, n_k, n_k, 0], dtype=torch.int32)
-    return row.expand(batch, 9).contiguous().to(device)
+    """Rows for a batch with no padding (read-only: the kernels never write them). Made
+    outside inference mode even when called in it: an inference tensor, cached, could
+    never be saved for a later training step's backward."""
+    with torch.inference_mode(False):
+        row = torch.tensor([0, 0, n_q, n_q, 0, 0, n_k, n_k, 0], dtype=torch.int32)
+        return row.expand(batch, 9).contiguous().to(device)
 
 
 def _padded_info_traced(
@@ -565,7 +597,8 @@ def _seed(opts: AttentionOptions, device: torch.device) -> torch.Tensor:
             return torch.zeros(1, dtype=torch.int64, device=device)
         zero = _ZERO_SEEDS.get(device)
         if zero is None:
-            zero = _ZERO_SEEDS[device] = torch.zeros(1, dtype=torch.int64, device=device)
+            with torch.inference_mode(False):  # cached: see _dense_info
+                zero = _ZERO_SEEDS[device] = torch.zeros(1, dtype=torch.int64, device=device)
         return zero
     return torch.randint(0, 2**31 - 1, (1,), dtype=torch.int64, device=device)
 
@@ -647,6 +680,7 @@ class _Attention(torch.autograd.Function):
         return out
 
     @staticmethod
+    @torch.autograd.function.once_differentiable  # the kernels' gradients have no gradient
     def backward(ctx: Any, d_out: torch.Tensor) -> tuple[Optional[torch.Tensor], ...]:
         q, k, v, out, lse, info, mask, seed = ctx.saved_tensors
         dq, dk, dv = _backward_impl(d_out, q, k, v, out, lse, info, mask, seed, *ctx.options)
