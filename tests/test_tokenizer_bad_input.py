@@ -192,6 +192,55 @@ def test_training_sizes_too_large_for_the_core(kind: str, option: str) -> None:
         train(texts=["hello world"], vocab_size=2**64)
 
 
+@pytest.mark.parametrize("kind", ["bpe", "wordpiece"])
+def test_special_tokens_in_any_order_kept_and_checked(kind: str) -> None:
+    """special_tokens given as a generator keep every token (the counter once consumed
+    it: none were left for the vocabulary); a set, whose order and so ids change with the
+    hash seed, non-strings and lone surrogates are named."""
+    train = lf.Tokenizer.train_bpe if kind == "bpe" else lf.Tokenizer.train_wordpiece
+    specials = ["[PAD]", "[UNK]", "<ent>"]
+    listed = train(texts=TEXTS * 5, vocab_size=300, special_tokens=specials)
+    generated = train(texts=TEXTS * 5, vocab_size=300, special_tokens=(t for t in specials))
+    assert generated.special_tokens == listed.special_tokens
+    assert generated.vocab() == listed.vocab()
+    for bad, message in [
+        (set(specials), "must be ordered"),
+        (["[UNK]", 5], "special_tokens must be strings, got 5"),
+        (["[UNK]", "<\udc80>"], "lone surrogate"),
+        (7, "must be a list of strings, got int"),
+    ]:
+        with pytest.raises(TrainerConfigError, match=message):
+            train(texts=TEXTS, vocab_size=300, special_tokens=bad)
+
+
+def test_wordpiece_options_checked_before_the_core_sees_them(tmp_path: Path) -> None:
+    """NumPy integers are integers; flags must be booleans; a word limit past what a
+    tokenizer.json loads with, or negative, is refused (it once saved a file lexforge then
+    refused to load, or raised OverflowError); cls and sep come together."""
+    import numpy as np
+
+    tok = lf.Tokenizer.train_wordpiece(texts=["hello world"] * 3, vocab_size=np.int64(60))
+    assert tok.vocab_size == lf.Tokenizer.train_wordpiece(texts=["hello world"] * 3,
+                                                          vocab_size=60).vocab_size  # fmt: skip
+    with pytest.raises(TrainerConfigError, match="lowercase must be True or False, got 'no'"):
+        lf.Tokenizer.train_wordpiece(texts=["hello"], vocab_size=60, lowercase="no")  # type: ignore[arg-type]
+    with pytest.raises(TrainerConfigError, match="max_input_chars_per_word must be at most"):
+        lf.Tokenizer.train_wordpiece(texts=["hello"], vocab_size=60,
+                                     max_input_chars_per_word=2**40)  # fmt: skip
+    tok.save(tmp_path / "vocab.txt", format="vocab")
+    for options, error, message in [
+        ({"max_input_chars_per_word": -1}, TrainerConfigError, "max_input_chars_per_word"),
+        ({"max_input_chars_per_word": 2**32 - 1}, TrainerConfigError, "at most 4294967294"),
+        ({"strip_accents": "yes"}, TrainerConfigError, "strip_accents must be True or False"),
+        ({"sep_token": None}, ConfigError, "pass both .* or neither"),
+    ]:
+        with pytest.raises(error, match=message):
+            lf.Tokenizer.from_vocab(tmp_path / "vocab.txt", **options)
+    limit = lf.Tokenizer.from_vocab(tmp_path / "vocab.txt", max_input_chars_per_word=2**32 - 2)
+    limit.save(tmp_path / "limit.json")
+    assert lf.Tokenizer.from_file(tmp_path / "limit.json").encode("hello") == limit.encode("hello")
+
+
 def test_cli_train_tokenizer_with_a_huge_vocab_size(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -533,3 +533,25 @@ def test_vocab_format_warns_about_what_it_cannot_record(tmp_path: Path) -> None:
                                            **options)  # fmt: skip
         with pytest.warns(UserWarning, match=lost):
             tok.save(tmp_path / "lossy.txt", format="vocab")
+
+
+def test_bpe_pads_with_the_files_pad_id(tmp_path: Path) -> None:
+    """A tokenizer.json whose padding names its id (GPT-2-style files pad with
+    <|endoftext|>) pads with it when asked, as transformers does (the oracle), even when a
+    <pad> token exists or none does."""
+    hf = pytest.importorskip("tokenizers")
+    transformers = pytest.importorskip("transformers")
+    texts = ["hello", "hello world there"]
+    for specials in (["<|endoftext|>", "<pad>"], ["<|endoftext|>"]):
+        tok = lf.Tokenizer.train_bpe(texts=["hello world, hello there"] * 20, vocab_size=280,
+                                     special_tokens=specials, show_progress=False)  # fmt: skip
+        path = tmp_path / f"{len(specials)}.json"
+        tok.save(path)
+        theirs = hf.Tokenizer.from_file(str(path))
+        theirs.enable_padding(pad_id=0, pad_token="<|endoftext|>")
+        theirs.save(str(path))
+        fast = transformers.PreTrainedTokenizerFast(tokenizer_file=str(path))
+        ours = lf.Tokenizer.from_file(path)
+        want = fast(texts, padding=True)["input_ids"]
+        assert ours.encode_batch(texts, padding=True) == want, specials
+        assert ours.encode_batch(texts) == [e.ids for e in theirs.encode_batch(texts)]

@@ -229,7 +229,8 @@ def padding_option(
         )
     if pad_id is None:
         raise ConfigError(
-            "this tokenizer has no [PAD] token and its file sets no padding id; "
+            "this tokenizer has no padding token ([PAD], <pad> or <|pad|>) and its file sets "
+            "no padding id; "
             "pass pad_token_id=... (the id of its padding token) to pad"
         )
     check_int("pad_token_id", pad_id)

@@ -357,7 +357,10 @@ class BpeTokenizer(Tokenizer):
         return list(self._template.single), list(self._template.pair)
 
     def _pad_id(self) -> int | None:
-        """The id of the padding token (``[PAD]``, ``<pad>`` or ``<|pad|>``), if any."""
+        """The padding id: the tokenizer.json's ``padding.pad_id``, else the id of the
+        padding token (``[PAD]``, ``<pad>`` or ``<|pad|>``), if any."""
+        if self._padding is not None:
+            return self._padding.pad_id
         return next(
             (self._specials[t] for t in ("[PAD]", "<pad>", "<|pad|>") if t in self._specials),
             None,

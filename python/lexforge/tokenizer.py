@@ -19,7 +19,7 @@ from lexforge import _core
 from lexforge._progress import Progress
 from lexforge.errors import ConfigError, TokenIdError, TokenizerFormatError
 from lexforge.formats import detect, tiktoken
-from lexforge.training import PathLike, WordCounts, check_counts
+from lexforge.training import PathLike, WordCounts, check_counts, check_flags, special_list
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -129,7 +129,7 @@ class Tokenizer:
         """
         if files is None and texts is None:
             raise TypeError("train_bpe needs files=... or texts=...")
-        _check_specials(special_tokens)
+        special_tokens = special_list(special_tokens)
         check_counts(
             vocab_size=vocab_size,
             min_frequency=min_frequency,
@@ -172,7 +172,8 @@ class Tokenizer:
         training ids (bytes by value, then merges in creation order), so the result is a
         pure function of the counts. ``special_tokens`` defaults to the counts' own.
         """
-        _check_specials(special_tokens)
+        if special_tokens is not None:
+            special_tokens = special_list(special_tokens)
         check_counts(
             vocab_size=vocab_size, min_frequency=min_frequency, max_token_length=max_token_length
         )
@@ -275,6 +276,16 @@ class Tokenizer:
         from lexforge.formats import bert
         from lexforge.wordpiece import WordPieceTokenizer
 
+        check_flags(
+            lowercase=lowercase, strip_accents=strip_accents,
+            handle_chinese_chars=handle_chinese_chars,
+        )  # fmt: skip
+        check_counts(max_input_chars_per_word=max_input_chars_per_word)
+        if (cls_token is None) != (sep_token is None):
+            raise ConfigError(
+                f"cls_token={cls_token!r} and sep_token={sep_token!r}: pass both (BERT's "
+                "template) or neither (no template)"
+            )
         return WordPieceTokenizer(
             bert.load_vocab(
                 Path(path),
@@ -387,7 +398,7 @@ def _check_wordpiece_json(path: Path, doc: dict[str, Any]) -> None:
     model = doc["model"]
     limit = model.get("max_input_chars_per_word", 100)
     if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit < 2**32 - 1:
-        raise fail("model.max_input_chars_per_word", f"{limit!r} is not an integer in [0, 2^32)")
+        raise fail("model.max_input_chars_per_word", f"{limit!r} is not an integer in [0, 2^32 - 2]")
     vocab = model.get("vocab")
     if isinstance(vocab, dict) and model.get("unk_token", "[UNK]") not in vocab:
         # (HF loads such a file, then fails on the first word it cannot cover)
@@ -420,14 +431,6 @@ def _check_wordpiece_json(path: Path, doc: dict[str, Any]) -> None:
                 f"{content!r} has id {tid}, which model.vocab gives to {by_id[tid]!r}; give "
                 "one of the two another id",
             )
-
-
-def _check_specials(special_tokens: object) -> None:
-    if isinstance(special_tokens, str):
-        raise TypeError(
-            f"special_tokens must be a list of tokens, not the string {special_tokens!r}; "
-            "wrap it in a list"
-        )
 
 
 def _train_bpe(

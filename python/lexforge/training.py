@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import numbers
 import os
 import sys
 from collections.abc import Iterable, Sequence
@@ -82,6 +83,53 @@ def refuse_repeats(paths: Sequence[Path]) -> None:
             )
 
 
+# the largest max_input_chars_per_word a tokenizer.json loads with (a 32-bit count)
+_MAX_WORD = 2**32 - 2
+
+
+def special_list(special_tokens: object) -> list[str]:
+    """``special_tokens`` as a list of strings, in the order given (their ids follow it):
+    a single string, an unordered set or something not a string are refused (a set's
+    order, so the ids, would change between runs); an iterator is read once."""
+    if isinstance(special_tokens, str):
+        raise TypeError(
+            f"special_tokens must be a list of tokens, not the string {special_tokens!r}; "
+            "wrap it in a list"
+        )
+    if isinstance(special_tokens, (set, frozenset)):
+        raise TrainerConfigError(
+            "special_tokens must be ordered (a list or tuple): the order of a set changes "
+            "between runs, and the tokens' ids follow it"
+        )
+    try:
+        tokens: list[object] = list(special_tokens)  # type: ignore[call-overload]
+    except TypeError:
+        raise TrainerConfigError(
+            f"special_tokens must be a list of strings, got {type(special_tokens).__name__}"
+        ) from None
+    checked: list[str] = []
+    for token in tokens:
+        if not isinstance(token, str):
+            raise TrainerConfigError(f"special_tokens must be strings, got {token!r}")
+        try:
+            token.encode("utf-8")
+        except UnicodeEncodeError:
+            raise TrainerConfigError(
+                f"special token {token!r} holds a lone surrogate, which is no text (and no "
+                "UTF-8); pass real characters"
+            ) from None
+        checked.append(token)
+    return checked
+
+
+def check_flags(**flags: object) -> None:
+    """Raises :class:`TrainerConfigError` naming the first flag that is not True, False or
+    (for the flags whose default it is) None."""
+    for name, value in flags.items():
+        if value is not None and not isinstance(value, bool):
+            raise TrainerConfigError(f"{name} must be True or False, got {value!r}")
+
+
 def check_counts(**options: int | None) -> None:
     """Raises :class:`TrainerConfigError` naming the first option that is not a
     non-negative integer the core can take (None passes: the option's default).
@@ -92,11 +140,16 @@ def check_counts(**options: int | None) -> None:
         if value is None and name != "vocab_size":
             continue
         least = 1 if name in at_least_one else 0
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
             raise TrainerConfigError(
                 f"{name} must be an integer >= {least}"
                 + (" (or None)" if name != "vocab_size" else "")
                 + f", got {value!r}"
+            )
+        if name == "max_input_chars_per_word" and value > _MAX_WORD:  # what a file may hold
+            raise TrainerConfigError(
+                f"max_input_chars_per_word must be at most {_MAX_WORD} (the most a "
+                f"tokenizer.json loads with), got {value}"
             )
         if value > _MAX_SIZE:
             hint = (

@@ -437,15 +437,15 @@ def train_wordpiece(
     """
     from lexforge._progress import Progress
     from lexforge.errors import TrainerConfigError
-    from lexforge.training import WordCounts, check_counts
+    from lexforge.training import WordCounts, check_counts, check_flags, special_list
 
     if files is None and texts is None:
         raise TypeError("train_wordpiece needs files=... or texts=...")
-    if isinstance(special_tokens, str):
-        raise TypeError(
-            f"special_tokens must be a list of tokens, not the string {special_tokens!r}; "
-            "wrap it in a list"
-        )
+    special_tokens = special_list(special_tokens)
+    check_flags(
+        lowercase=lowercase, strip_accents=strip_accents,
+        handle_chinese_chars=handle_chinese_chars, clean_text=clean_text,
+    )  # fmt: skip
     check_counts(
         vocab_size=vocab_size,
         min_frequency=min_frequency,
