@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 import lexforge as lf
+from lexforge import _core
 from lexforge.cli import main
 from lexforge.errors import (
     ConfigError,
@@ -350,6 +351,32 @@ def test_custom_word_patterns_split_like_hf(tmp_path: Path) -> None:
     hf = HfTokenizer.from_file(str(tmp_path / "fa.json"))
     for text in [*texts, " ".join(texts)]:
         assert tok.encode(text) == hf.encode(text).ids, text
+
+
+POSIX = "alnum alpha ascii blank cntrl digit graph lower print punct space upper xdigit word"
+
+
+def test_posix_classes_and_line_anchors_split_like_hf() -> None:
+    """Oniguruma (HF's engine) reads POSIX brackets over Unicode and ^/$ as line anchors;
+    the regex crate read ASCII classes and text anchors, so a tokenizer.json with them
+    split other pieces. The oracle is HF's Split run on the same pattern: every class
+    (and its negation) over the first 0x3400 code points and a sample of the rest, and
+    anchor patterns on text with every kind of line end."""
+    from tokenizers import Regex, pre_tokenizers
+
+    def hf(pattern: str, text: str) -> list[str]:
+        split = pre_tokenizers.Split(Regex(pattern), behavior="isolated")
+        return [piece for piece, _ in split.pre_tokenize_str(text)]
+
+    points = [*range(0x3400), *range(0x3400, 0x110000, 97)]
+    text = "".join(chr(c) for c in points if not 0xD800 <= c <= 0xDFFF)
+    for name in POSIX.split():
+        for pattern in (f"[[:{name}:]]", f"[[:^{name}:]x]+"):
+            assert _core.pretokenize(pattern, text) == hf(pattern, text), pattern
+    lines = ["ab  \ncd", "ab\r\ncd \n", "\n\nab", "x ab$", "^ab \n ab\n"]
+    for pattern in (r"^ab|\s+$|\w+|.", r"^|$|a", r"\w+$|\s+|.", r"[$^]|\^\w|."):
+        for line in lines:
+            assert _core.pretokenize(pattern, line) == hf(pattern, line), (pattern, line)
 
 
 def test_saved_files_get_the_usual_mode(tmp_path: Path) -> None:

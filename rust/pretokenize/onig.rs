@@ -1,17 +1,46 @@
-//! `\w` as Oniguruma (HF `tokenizers`' regex engine) means it, for custom patterns.
+//! Custom patterns as Oniguruma (HF `tokenizers`' regex engine) means them.
 //!
-//! A pattern saved in a `tokenizer.json` runs on Oniguruma in HF, where Unicode `\w` is
-//! Alphabetic | Mark | Decimal_Number | Connector_Punctuation. `fancy-regex` (the `regex`
-//! crate's classes) adds Join_Control (U+200C ZWNJ, U+200D ZWJ), so Persian, Indic and emoji
-//! ZWJ text split differently. [`onig_word_classes`] spells `\w` and `\W` out as Oniguruma's
-//! set before compiling; the pattern the user gave is what gets saved. Not covered: `\b` and
-//! `\B` (word boundaries keep the `regex` crate's `\w`).
+//! A pattern saved in a `tokenizer.json` runs on Oniguruma in HF, whose syntax differs
+//! from `fancy-regex` (the `regex` crate's) in three ways [`onig_word_classes`] rewrites
+//! before compiling (the pattern the user gave is what gets saved):
+//! - Unicode `\w` is Alphabetic | Mark | Decimal_Number | Connector_Punctuation; the `regex`
+//!   crate adds Join_Control (U+200C ZWNJ, U+200D ZWJ), so Persian, Indic and emoji ZWJ
+//!   text split differently. `\w` and `\W` are spelled out as Oniguruma's set.
+//! - POSIX brackets (`[[:alpha:]]`, `[[:^punct:]]`) cover Unicode in Oniguruma, ASCII in
+//!   the `regex` crate: each is spelled out as the Unicode set Oniguruma matches.
+//! - `^` and `$` are line anchors in Oniguruma (Ruby syntax), text anchors in the `regex`
+//!   crate: outside classes they become `(?m:^)` and `(?m:$)`.
+//!
+//! Not covered: `\b` and `\B` (word boundaries keep the `regex` crate's `\w`).
 
 /// Oniguruma's `\w`, written as class items.
 const WORD: &str = r"\p{Alphabetic}\p{M}\p{Nd}\p{Pc}";
 
+/// Oniguruma's POSIX brackets for Unicode text (checked against HF `tokenizers` over every
+/// code point), as `regex` class items.
+fn posix_class(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "alnum" => r"\p{Alphabetic}\p{Nd}",
+        "alpha" => r"\p{Alphabetic}",
+        "ascii" => r"\x00-\x7F",
+        "blank" => r"\p{Zs}\t",
+        "cntrl" => r"\p{Cc}",
+        "digit" => r"\p{Nd}",
+        "graph" => r"[^\p{White_Space}\p{Cc}\p{Cn}\p{Cs}]",
+        "lower" => r"\p{Lowercase}",
+        "print" => r"[^\p{White_Space}\p{Cc}\p{Cn}\p{Cs}]\p{Zs}",
+        "punct" => r"\p{P}\p{S}",
+        "space" => r"\p{White_Space}",
+        "upper" => r"\p{Uppercase}",
+        "xdigit" => r"0-9A-Fa-f",
+        "word" => WORD,
+        _ => return None,
+    })
+}
+
 /// `pattern` with every `\w` and `\W` (outside and inside brackets) replaced by Oniguruma's
-/// word set. Other escapes, POSIX classes (`[:alpha:]`) and literal `]` are left as written.
+/// word set, POSIX brackets by their Unicode sets, and `^`/`$` outside brackets by line
+/// anchors. Other escapes and literal `]` are left as written.
 pub(crate) fn onig_word_classes(pattern: &str) -> String {
     let mut out = String::with_capacity(pattern.len());
     let mut depth = 0usize; // nesting of [...] classes
@@ -32,17 +61,30 @@ pub(crate) fn onig_word_classes(pattern: &str) -> String {
                 None => out.push('\\'),
             },
             '[' if depth > 0 && chars.peek() == Some(&':') => {
-                // a POSIX class `[:name:]`: copy it through its closing `:]`
-                out.push('[');
+                // a POSIX class `[:name:]` or `[:^name:]`, through its closing `:]`
+                let mut raw = String::from("[");
                 let mut prev = '[';
                 for d in chars.by_ref() {
-                    out.push(d);
+                    raw.push(d);
                     if prev == ':' && d == ']' {
                         break;
                     }
                     prev = d;
                 }
+                let inner = raw.strip_prefix("[:").and_then(|r| r.strip_suffix(":]"));
+                let (negated, name) = match inner {
+                    Some(n) => n.strip_prefix('^').map_or((false, n), |n| (true, n)),
+                    None => (false, ""),
+                };
+                match posix_class(name) {
+                    Some(set) => {
+                        out.push_str(&format!("[{}{set}]", if negated { "^" } else { "" }))
+                    }
+                    None => out.push_str(&raw), // not one of Oniguruma's: the regex says so
+                }
             }
+            '^' if depth == 0 => out.push_str("(?m:^)"),
+            '$' if depth == 0 => out.push_str("(?m:$)"),
             '[' => {
                 depth += 1;
                 out.push('[');
@@ -73,9 +115,15 @@ mod tests {
         assert_eq!(onig_word_classes(r"[^\w\s]+"), format!(r"[^{WORD}\s]+"));
         assert_eq!(onig_word_classes(r"\W"), format!("[^{WORD}]"));
         assert_eq!(onig_word_classes(r"[\W\d]"), format!(r"[[^{WORD}]\d]"));
-        // escaped backslashes, literal brackets and POSIX classes are left alone
+        // escaped backslashes and literal brackets are left alone
         assert_eq!(onig_word_classes(r"\\w\[\w"), format!(r"\\w\[{w}"));
-        assert_eq!(onig_word_classes(r"[]\w][[:alpha:]]\w"), format!(r"[]{WORD}][[:alpha:]]{w}"));
+        // POSIX brackets become Unicode sets; unknown ones are left for the regex to refuse
+        assert_eq!(
+            onig_word_classes(r"[]\w][[:alpha:]]\w[[:^digit:]x][[:nope:]]"),
+            format!(r"[]{WORD}][[\p{{Alphabetic}}]]{w}[[^\p{{Nd}}]x][[:nope:]]")
+        );
+        // line anchors outside brackets; escaped and bracketed ones are literal
+        assert_eq!(onig_word_classes(r"^a|b$|\^|\$|[$^]"), r"(?m:^)a|b(?m:$)|\^|\$|[$^]");
         assert_eq!(onig_word_classes(r"'s|\p{L}+"), r"'s|\p{L}+");
     }
 
