@@ -367,6 +367,30 @@ def test_trained_vocabulary_loads_in_hf_identically(
     assert_same(trained, from_vocab, texts, None, padding=True)
 
 
+def test_trained_alphabet_is_hfs(english: list[str], chinese: list[str]) -> None:
+    """Every character is a token whole, as HF's WordPieceTrainer (the oracle) keeps it,
+    besides the ## form of those seen inside words: a character met only inside words
+    ("ß" of "straße") once had no whole token, so alone it became [UNK]."""
+    from tokenizers import models, normalizers, pre_tokenizers, trainers
+
+    texts = [*english[:1500], *chinese[:300], "straße groß maß"]
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    ours = lf.Tokenizer.train_wordpiece(texts=texts, vocab_size=3000, show_progress=False)
+    theirs = hf.Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    theirs.normalizer = normalizers.BertNormalizer()
+    theirs.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=3000, special_tokens=specials, show_progress=False
+    )
+    theirs.train_from_iterator(texts, trainer)
+
+    def alphabet(vocab: dict[str, int]) -> set[str]:
+        return {t for t in vocab if t not in specials and len(t.removeprefix("##")) == 1}
+
+    assert alphabet(ours.vocab()) == alphabet(theirs.get_vocab())
+    assert ours.encode("ß", add_special_tokens=False) == [ours.token_to_id("ß")]
+
+
 def test_training_is_deterministic(english: list[str], tmp_path: Path) -> None:
     path = tmp_path / "corpus.txt"
     path.write_text("\n".join(english), encoding="utf-8")

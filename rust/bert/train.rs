@@ -1,9 +1,9 @@
 //! WordPiece training, on the byte-level trainer's machinery ([`crate::bpe::learn`]) over
 //! characters: each word is split into characters, the first as itself and the rest with the
 //! continuation prefix (`##`); merges join a piece with the following continuation piece.
-//! The vocabulary is the special tokens, then the initial pieces (word-initial characters
-//! sorted by code point, then continuation characters sorted likewise), then the merged
-//! pieces in the order learned (a piece already present is not added twice). Ties between
+//! The vocabulary is the special tokens, then the initial pieces (every character of the
+//! alphabet sorted by code point, then the continuation characters sorted likewise), then
+//! the merged pieces in the order learned (a piece already present is not added twice). Ties between
 //! equally frequent pairs go to the smallest pair of training ids, so the result is a pure
 //! function of the word counts, whatever the thread count (HF's WordPiece training is not
 //! deterministic).
@@ -55,16 +55,14 @@ pub fn train_wordpiece(
         chars.truncate(limit);
     }
     let alphabet: std::collections::HashSet<char> = chars.iter().map(|c| c.0).collect();
-    // initial pieces that occur, in a canonical order
-    let mut first_chars = BTreeMap::new();
+    // initial pieces, in a canonical order: each character as itself, as HF keeps it (a
+    // character seen only inside words, "ß" of "straße", still encodes alone, not as
+    // [UNK]), and the characters seen inside words as continuations
+    let mut first_chars: BTreeMap<char, u32> = alphabet.iter().map(|&c| (c, 0)).collect();
     let mut rest_chars = BTreeMap::new();
     for (word, _) in &words {
-        for (i, c) in word.chars().filter(|c| alphabet.contains(c)).enumerate() {
-            if i == 0 {
-                first_chars.insert(c, 0u32);
-            } else {
-                rest_chars.insert(c, 0u32);
-            }
+        for c in word.chars().filter(|c| alphabet.contains(c)).skip(1) {
+            rest_chars.insert(c, 0u32);
         }
     }
     let mut pieces: Vec<String> = Vec::new();
@@ -149,10 +147,13 @@ mod tests {
     #[test]
     fn learns_pieces() {
         let wc = counts(&[("hug", 10), ("pug", 5), ("pun", 12), ("bun", 4), ("hugs", 5)]);
-        let vocab = train_wordpiece(&wc, &opts(14), &mut |_, _| true).unwrap();
-        assert_eq!(&vocab[..4], ["[UNK]", "b", "h", "p"]);
-        assert!(vocab.contains(&"##u".to_string()) && vocab.contains(&"##ug".to_string()));
-        assert_eq!(vocab.len(), 14);
+        let vocab = train_wordpiece(&wc, &opts(18), &mut |_, _| true).unwrap();
+        // every character whole (as HF keeps them: "g" occurs only inside words), then the
+        // continuations
+        assert_eq!(&vocab[..8], ["[UNK]", "b", "g", "h", "n", "p", "s", "u"]);
+        assert_eq!(&vocab[8..12], ["##g", "##n", "##s", "##u"]);
+        assert!(vocab.contains(&"##ug".to_string()));
+        assert_eq!(vocab.len(), 18);
     }
 
     #[test]
