@@ -4,6 +4,7 @@ imports, shipped type information."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from importlib import resources
@@ -268,3 +269,79 @@ def test_train_tokenizer_checks_where_it_saves_before_training(
     argv = ["train-tokenizer", str(corpus), "--vocab-size", "270", "--format", "gpt2"]
     assert main([*argv, "-o", str(a_file)]) == 1
     assert "--format gpt2 writes a folder" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def bpe_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny MLM BERT whose tokenizer is a byte-level BPE: its vocabulary has the byte
+    tokens "\\t" and "\\n"."""
+    from lexforge.model import BertConfig, BertForMaskedLM
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok = lexforge.Tokenizer.train_bpe(
+        texts=["the cat sat\ton the mat, naïve café\n"] * 20, vocab_size=280,
+        special_tokens=specials,
+    )  # fmt: skip
+    out = tmp_path_factory.mktemp("bpe-model")
+    BertForMaskedLM(BertConfig.preset("tiny", vocab_size=tok.vocab_size)).save_pretrained(
+        out, tokenizer=tok
+    )
+    return out
+
+
+def test_fill_mask_lines_keep_three_columns(bpe_model: Path) -> None:
+    """Byte-level BPE has tokens holding a tab or a line end; printed raw they broke the
+    tab-separated lines. Escaped, every line has three columns and reads back (as JSON)
+    to the Python API's tokens, in its order; a console that cannot show a character gets
+    it escaped, not a traceback."""
+    from lexforge.model import BertForMaskedLM
+
+    model = BertForMaskedLM.from_pretrained(bpe_model)
+    want = model.fill_mask("the [MASK] sat", top_k=model.config.vocab_size)[0]
+    out = run("fill-mask", str(bpe_model), "the [MASK] sat", "--top-k", str(len(want)))
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.split("\n")[:-1]
+    assert len(lines) == len(want) and all(line.count("\t") == 2 for line in lines)
+    shown = [line.split("\t")[1] for line in lines]  # escaped when it holds a backslash
+    tokens = [json.loads(f'"{s}"') if "\\" in s else s for s in shown]
+    assert tokens == [t for t, _ in want] and "\t" in tokens and "\n" in tokens
+    ascii_out = subprocess.run(
+        [sys.executable, "-m", "lexforge.cli", "fill-mask", str(bpe_model), "the [MASK] sat",
+         "--top-k", str(len(want))],
+        capture_output=True, check=False, env={**os.environ, "PYTHONIOENCODING": "ascii"},
+    )  # fmt: skip
+    assert ascii_out.returncode == 0 and b"Traceback" not in ascii_out.stderr
+    assert b"\\xe9" in ascii_out.stdout or b"\\u" in ascii_out.stdout  # é, or a CJK byte
+
+
+def test_every_command_stops_quietly_at_a_closed_pipe(bpe_model: Path) -> None:
+    command = [sys.executable, "-m", "lexforge.cli", "fill-mask", str(bpe_model),
+               "[MASK] " * 60, "--top-k", "280"]  # fmt: skip
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.readline()
+        proc.stdout.close()  # as `| head -1` does
+        stderr = proc.stderr.read().decode()
+    assert proc.returncode == 141 and stderr == ""  # was: "lexforge: error: [Errno 32] ..."
+
+
+def test_pretrain_and_train_tokenizer_name_their_real_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["pretrain", str(tmp_path / "no-such"), str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err
+    assert "no such shard directory, text file or dataset" in err, err  # not "is text"
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("hello world\n", encoding="utf-8")
+    argv = [
+        "train-tokenizer",
+        str(corpus),
+        "--vocab-size",
+        "300",
+        "--limit-alphabet",
+        "0",
+        "-o",
+        str(tmp_path / "t"),
+    ]
+    assert main(argv) == 1
+    assert "--limit-alphabet is a WordPiece option" in capsys.readouterr().err

@@ -312,3 +312,29 @@ def test_a_failed_write_names_the_file(bert: Any, tmp_path: Path) -> None:
         done.stdout + done.stderr
     )
     assert not list((tmp_path / "s").glob("shard-*"))  # nothing half-written under its name
+
+
+def test_a_build_that_fails_before_any_text_leaves_nothing(bert: Any, tmp_path: Path) -> None:
+    """A corpus with a bad byte (or no text) once left a manifest of no shards behind, and
+    the rerun its own error message asked for was refused as "a different corpus"."""
+    corpus = tmp_path / "c.txt"
+    corpus.write_bytes(b"Good doc one.\n\nBad caf\xe9 doc.\n")
+    with pytest.raises(CorpusError, match="UTF-8"):
+        lf.build_shards(corpus, tmp_path / "new", bert)
+    assert not (tmp_path / "new").exists()  # made by the call: removed
+    (tmp_path / "mine").mkdir()  # the user's folder stays; what the build wrote does not block
+    with pytest.raises(CorpusError, match="UTF-8"):
+        lf.build_shards(corpus, tmp_path / "mine", bert)
+    (tmp_path / "empty.txt").write_text("\n\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match="no text"):
+        lf.build_shards(tmp_path / "empty.txt", tmp_path / "mine", bert)
+    corpus.write_text("Good doc one.\n\nBad cafe doc.\n", encoding="utf-8")  # fixed as told
+    for out in ("new", "mine"):
+        built = lf.build_shards(corpus, tmp_path / out, bert)
+        assert shard_documents(built) == universal_documents(bert, corpus.read_bytes(), "split")
+    # a foreign manifest.json is never taken for a stale one of ours
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "manifest.json").write_text('{"name": "my app"}', encoding="utf-8")
+    with pytest.raises(ShardError, match="not a lexforge shard manifest"):
+        lf.build_shards(corpus, tmp_path / "other", bert)
+    assert (tmp_path / "other" / "manifest.json").exists()

@@ -436,6 +436,13 @@ def test_pretrain_checks_its_inputs_against_the_shards(
     with pytest.raises(ConfigError, match="another tokenizer"):
         pretrain(corpus["train"], tmp_path / "r", model=_config(tok), steps=1, max_seq_len=64,
                  eval_data=shards, eval_every=1)  # fmt: skip
+    # held-out data is evaluated at the last step even with no eval_every (the README's
+    # --eval example once tokenized it and never evaluated it)
+    run = pretrain(
+        corpus["train"], tmp_path / "e", model=_config(tok), steps=3, batch_size=4,
+        max_seq_len=64, eval_data=corpus["eval"], eval_batches=2, progress=False,
+    )  # fmt: skip
+    assert [r["step"] for r in run.history if r["split"] == "eval"] == [3]
     # a width that is not a multiple of 8 never pads past it; a rate schedule checkpoints
     pretrain(corpus["train"], tmp_path / "s", model=_config(tok, max_position_embeddings=36),
              steps=2, batch_size=4, max_seq_len=36, save_every=1, progress=False,

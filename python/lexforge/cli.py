@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import os
 import sys
@@ -59,7 +60,7 @@ def _train_tokenizer(args: argparse.Namespace) -> int:
         )  # fmt: skip
     else:
         for flag, value in (("--cased", args.cased), ("--limit-alphabet", args.limit_alphabet)):
-            if value:
+            if value is not None and value is not False:  # (0 == False: a count, not a flag)
                 raise ConfigError(f"{flag} is a WordPiece option; add --model wordpiece")
         if fmt not in ("hf", "gpt2", "tiktoken"):
             raise ConfigError(f"--format {fmt} is not a BPE format; use hf, gpt2 or tiktoken")
@@ -235,7 +236,14 @@ def _pretrain(args: argparse.Namespace) -> int:
              "schedule", "seed", "save_every", "eval_every", "compile", "cuda_graphs", "fsdp",
              "device",
              "embedding_init", "mlm_probability", "masking", "whole_word")  # fmt: skip
+    from lexforge import datasets
+
     data = Path(args.data)
+    if not data.exists() and args.data not in datasets.names():
+        raise ConfigError(
+            f"no such shard directory, text file or dataset: {data} (datasets: "
+            f"{', '.join(datasets.names())})"
+        )
     if not (data / "manifest.json").is_file() and args.tokenizer is None:
         raise ConfigError(
             f"{data} is text, not shards: pass --tokenizer to build shards (train one with "
@@ -246,6 +254,8 @@ def _pretrain(args: argparse.Namespace) -> int:
         text_column=args.text_column, resume=args.resume, progress=not args.quiet,
         **{name: getattr(args, name) for name in names},
     )  # fmt: skip
+    if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 reports (and saves)
+        return 0
     last = [r for r in result.history if r["split"] == "train"]
     if last:
         print(json.dumps(last[-1]))
@@ -405,11 +415,19 @@ def _bench(args: argparse.Namespace) -> int:
     )  # fmt: skip
 
 
+def _needs_escape(token: str) -> bool:
+    """Whether a token holds a control character (a tab, a line end) or a backslash: then
+    it is printed escaped as in JSON, so a line keeps its three columns."""
+    return any(c < " " or c == "\\" for c in token)
+
+
 def _fill_mask(args: argparse.Namespace) -> int:
     model = _load_model(args.model, "mlm")
     for position, candidates in enumerate(model.fill_mask(args.text, top_k=args.top_k)):  # type: ignore[attr-defined]
         for token, p in candidates:
-            print(f"[MASK]{position}\t{token}\t{p:.4f}")
+            # a token that holds a tab or line end (BPE has them) would break the columns
+            shown = json.dumps(token, ensure_ascii=False)[1:-1] if _needs_escape(token) else token
+            print(f"[MASK]{position}\t{shown}\t{p:.4f}")
     return 0
 
 
@@ -613,7 +631,10 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save-every", type=int, default=500)
-    p.add_argument("--eval-every", type=int, default=0)
+    p.add_argument(
+        "--eval-every", type=int, default=0,
+        help="evaluate --eval every N steps too (it is always evaluated at the last step)",
+    )  # fmt: skip
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument(
         "--cuda-graphs", action="store_true",
@@ -719,7 +740,13 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     e.set_defaults(func=_embed)
 
-    m = sub.add_parser("fill-mask", help="the likeliest tokens for each [MASK] in a text")
+    m = sub.add_parser(
+        "fill-mask",
+        help="the likeliest tokens for each [MASK] in a text",
+        description="Prints one line per candidate: [MASK]<i>, the token, its probability, "
+        "tab-separated; a token holding a tab, line end or backslash is written escaped "
+        "as in JSON (byte-level BPE vocabularies have such tokens).",
+    )  # fmt: skip
     m.add_argument("model", help="an HF-format checkpoint directory with its tokenizer")
     m.add_argument("text")
     m.add_argument("--top-k", type=int, default=5)
@@ -770,8 +797,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     shown = warnings.formatwarning
     warnings.formatwarning = _one_line  # a warning is a line, not a line of our source
+    for stream in (sys.stdout, sys.stderr):  # a token a console cannot show: escaped
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     try:
         code: int = args.func(args)
+    except BrokenPipeError:  # the reader stopped (`| head`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except (LexforgeError, OSError) as e:
         print(f"lexforge: error: {e}", file=sys.stderr)
         return 1

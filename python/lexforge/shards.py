@@ -22,6 +22,7 @@ import errno
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -297,7 +298,48 @@ def build_shards(
     if out.exists() and not out.is_dir():  # said before the corpus is read
         raise ConfigError(f"out_dir {out} is a file; pass a directory for the shards")
     files = _sources(corpus, out, text_column)
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        return _build(out, files, tokenizer, core, sentences, piece_mb, num_threads, progress)
+    except BaseException:
+        # a build that failed before any text was shard (invalid UTF-8, no text, Ctrl-C at
+        # once) leaves nothing behind, so the corrected rerun starts clean
+        if created and _no_text_yet(out / "manifest.json", missing=True):
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _no_text_yet(manifest_path: Path, *, missing: bool = False) -> bool:
+    """Whether ``manifest_path`` is one of our manifests, of a build that stopped before
+    any shard with text was finished (``missing``: what a manifest never written says)."""
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return missing
+    except (OSError, ValueError):
+        return False
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        return False
+    shards = manifest.get("shards")
+    return (
+        not manifest.get("complete")
+        and isinstance(shards, dict)
+        and not any(isinstance(r, dict) and r.get("documents") for r in shards.values())
+    )
+
+
+def _build(
+    out: Path,
+    files: list[Path],
+    tokenizer: Any,
+    core: Any,
+    sentences: str,
+    piece_mb: float,
+    num_threads: int | None,
+    progress: bool | None,
+) -> ShardSet:
+    """``build_shards`` once its options are checked and ``out`` exists."""
     with tempfile.TemporaryDirectory() as scratch:
         saved = Path(scratch) / "tokenizer.json"
         tokenizer.save(saved)
@@ -308,6 +350,8 @@ def build_shards(
     options = {"sentences": sentences, "piece_bytes": piece_bytes}
     manifest_path = out / "manifest.json"
     manifest: dict[str, Any] | None = None
+    if _no_text_yet(manifest_path):
+        manifest_path.unlink()  # a build that failed before any text: nothing to resume
     if manifest_path.exists():
         manifest = _read_manifest(manifest_path)
         same = (

@@ -398,7 +398,9 @@ def _check_wordpiece_json(path: Path, doc: dict[str, Any]) -> None:
     model = doc["model"]
     limit = model.get("max_input_chars_per_word", 100)
     if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit < 2**32 - 1:
-        raise fail("model.max_input_chars_per_word", f"{limit!r} is not an integer in [0, 2^32 - 2]")
+        raise fail(
+            "model.max_input_chars_per_word", f"{limit!r} is not an integer in [0, 2^32 - 2]"
+        )
     vocab = model.get("vocab")
     if isinstance(vocab, dict) and model.get("unk_token", "[UNK]") not in vocab:
         # (HF loads such a file, then fails on the first word it cannot cover)

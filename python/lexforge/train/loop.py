@@ -390,9 +390,10 @@ def pretrain(
     ``text``, else the records' only text column), one record per document.
     ``eval_data``: held-out shards (a ShardSet or its directory), or held-out text in any
     form ``data`` takes, cut into ``out_dir/eval-shards`` with the training shards'
-    tokenizer. ``model``: a :class:`BertConfig` or a preset name; ``options``: the fields of
-    :class:`PretrainOptions`. ``resume=True`` continues from the latest checkpoint in
-    ``out_dir``. Under ``torchrun`` every rank runs this same call.
+    tokenizer, and evaluated (``log.jsonl``, ``"split": "eval"``) at the last step and
+    every ``eval_every`` steps. ``model``: a :class:`BertConfig` or a preset name;
+    ``options``: the fields of :class:`PretrainOptions`. ``resume=True`` continues from
+    the latest checkpoint in ``out_dir``. Under ``torchrun`` every rank runs this same call.
     """
 
     try:
@@ -573,7 +574,9 @@ def pretrain(
                 if opts.objective != "none":
                     record.update(nsp_loss=nsp_loss / rows, nsp_accuracy=nsp_ok / rows)
                 log.step(record)
-            if evaluator is not None and opts.eval_every and done % opts.eval_every == 0:
+            # held-out data is always evaluated at the end; eval_every adds evaluations
+            evaluating = done == opts.steps or (opts.eval_every and done % opts.eval_every == 0)
+            if evaluator is not None and evaluating:
                 log.eval(done, evaluator.run(net, autocast))
                 net.train()
             if saving:
