@@ -676,3 +676,23 @@ def test_gpu_cuda_graph_replays_draw_fresh_dropout() -> None:
     graph.replay()  # no reseed: a fresh draw, a different mask
     torch.cuda.synchronize()
     assert not torch.equal(static, outputs[0])
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not CUDA, reason="needs a CUDA device")
+def test_gpu_more_than_65535_sequence_heads_launch() -> None:
+    """12 heads x 5,462 sequences: past CUDA's 65,535 blocks on a grid's second axis (the
+    launch failed with 'invalid argument' when batch x heads filled it alone)."""
+    q, k, v = inputs(5462, 16, 12, 32, torch.float16)
+    mask = torch.rand(5462, 16, device="cuda") < 0.8
+    out = attention(q, k, v, key_padding_mask=mask, backend="triton")
+    want = attention(q, k, v, key_padding_mask=mask, backend="sdpa")
+    assert (out - want).abs().max() < 2e-3
+    grads = torch.autograd.grad(out.float().sum(), (q, k, v))
+    ref = torch.autograd.grad(want.float().sum(), (q, k, v))
+    for a, b in zip(grads, ref, strict=True):
+        assert (a - b).abs().max() < 5e-3
+    packed = [unpad(t, mask) for t in (q, k, v)]
+    varlen = attention_varlen(*(p.values for p in packed), packed[0].cu_seqlens,
+                              packed[0].max_seqlen, backend="triton")  # fmt: skip
+    assert (varlen - want[mask]).abs().max() < 2e-3
