@@ -84,6 +84,9 @@ def _exact(shards: Any, dim: int, window: int = 4, smoothing: float = 0.75) -> n
     ppmi = np.where(np.isfinite(pmi) & (pmi > 0), pmi, 0.0)
     u, s, _ = np.linalg.svd(ppmi)
     vectors = u[:, :dim] * np.sqrt(s[:dim])
+    # a token that never occurs has a zero PPMI row, so a zero row of U·S (LAPACK leaves
+    # rounding noise there, which normalizing would blow up to a unit vector)
+    vectors[~ppmi.any(axis=1)] = 0.0
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
 
