@@ -231,11 +231,13 @@ def test_no_model_type_but_another_architecture_is_refused(tok: Any, tmp_path: P
         BertModel.from_pretrained(tmp_path / "r")
     bert = transformers.BertForMaskedLM(transformers.BertConfig(**small)).eval()
     bert.save_pretrained(tmp_path / "b")
-    _edit_config(tmp_path / "b", model_type=None)
     ids = torch.tensor([[2, 5, 7, 3]])
-    with torch.no_grad():
-        ours = BertForMaskedLM.from_pretrained(tmp_path / "b")(ids).logits
-        assert (ours - bert(ids).logits).abs().max() < 1e-5
+    # a BERT's own class, or a custom name that is no transformers model class, loads
+    for names in (["BertForMaskedLM"], ["BERTClassifier"], ["SentenceTransformer"]):
+        _edit_config(tmp_path / "b", model_type=None, architectures=names)
+        with torch.no_grad():
+            ours = BertForMaskedLM.from_pretrained(tmp_path / "b")(ids).logits
+            assert (ours - bert(ids).logits).abs().max() < 1e-5, names
 
 
 def test_a_saved_token_type_ids_buffer_is_ignored(tok: Any, tmp_path: Path) -> None:

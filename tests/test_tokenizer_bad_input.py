@@ -222,6 +222,8 @@ def test_wordpiece_options_checked_before_the_core_sees_them(tmp_path: Path) -> 
     tok = lf.Tokenizer.train_wordpiece(texts=["hello world"] * 3, vocab_size=np.int64(60))
     assert tok.vocab_size == lf.Tokenizer.train_wordpiece(texts=["hello world"] * 3,
                                                           vocab_size=60).vocab_size  # fmt: skip
+    numpy_flag = lf.Tokenizer.train_wordpiece(texts=["Hello"], vocab_size=60, lowercase=np.False_)
+    assert numpy_flag.encode("Hello") != tok.encode("Hello")  # NumPy's booleans are booleans
     with pytest.raises(TrainerConfigError, match="lowercase must be True or False, got 'no'"):
         lf.Tokenizer.train_wordpiece(texts=["hello"], vocab_size=60, lowercase="no")  # type: ignore[arg-type]
     with pytest.raises(TrainerConfigError, match="max_input_chars_per_word must be at most"):

@@ -17,6 +17,8 @@ import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+import numpy as np
+
 from lexforge import _core
 from lexforge._progress import Progress
 from lexforge.errors import CorpusError, TrainerConfigError
@@ -125,8 +127,8 @@ def special_list(special_tokens: object) -> list[str]:
 def check_flags(**flags: object) -> None:
     """Raises :class:`TrainerConfigError` naming the first flag that is not True, False or
     (for the flags whose default it is) None."""
-    for name, value in flags.items():
-        if value is not None and not isinstance(value, bool):
+    for name, value in flags.items():  # NumPy's booleans are booleans
+        if value is not None and not isinstance(value, (bool, np.bool_)):
             raise TrainerConfigError(f"{name} must be True or False, got {value!r}")
 
 

@@ -309,7 +309,9 @@ def check_vocab_fits(tokenizer: Any, vocab_size: int) -> None:
 
 
 # classes that are BERTs in all but name: their weights and computation are BERT's
-_BERT_LIKE = ("Bert", "Electra", "Ernie")
+_BERT_LIKE = ("bert", "electra", "ernie")
+# a transformers model class: a model name, then Model or For<Task>
+_MODEL_CLASS = re.compile(r"([A-Za-z0-9]+?)(Model|LMHeadModel|For[A-Z]\w*)")
 
 
 def _check_architectures(architectures: Any) -> None:
@@ -318,8 +320,9 @@ def _check_architectures(architectures: Any) -> None:
     if not isinstance(architectures, list):
         return
     for name in architectures:
-        if isinstance(name, str) and not name.startswith(_BERT_LIKE):
-            guess = re.sub(r"(Model|For\w+|LMHead\w*)$", "", name).lower() or name
+        match = _MODEL_CLASS.fullmatch(name) if isinstance(name, str) else None
+        if match and not name.lower().startswith(_BERT_LIKE):  # (a custom name is let be)
+            guess = match.group(1).lower()
             raise ConfigError(
                 f"not a BERT checkpoint: config.json has no model_type and its architectures "
                 f"name {name!r} (a {guess!r} model, whose layout or positions differ from "
