@@ -95,7 +95,12 @@ def test_fill_mask_on_an_encoder_alone_warns_and_on_mlm_weights_says_nothing(
     mlm = _save(BertForMaskedLM, tok, tmp_path / "mlm")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert len(BertForMaskedLM.from_pretrained(mlm).fill_mask("a [MASK] b")[0]) == 5
+        loaded = BertForMaskedLM.from_pretrained(mlm)
+        assert len(loaded.fill_mask("a [MASK] b")[0]) == 5
+        assert len(loaded.fill_mask("a [MASK] b", top_k=np.int64(3))[0]) == 3  # as sizes
+    for bad in (0, 2.5, True):
+        with pytest.raises(ConfigError, match="top_k must be"):
+            loaded.fill_mask("a [MASK] b", top_k=bad)
 
 
 # a config.json that does not describe the weights -------------------------------------

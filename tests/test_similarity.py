@@ -169,3 +169,99 @@ def test_embedding_batch_sizes_must_be_whole_numbers(model: Any) -> None:
         for call in (model.embed, model.embed_words):
             with pytest.raises(ConfigError, match="batch_size must be"):
                 call(["a text"], batch_size=bad)
+
+
+SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+BPE_TEXT = ["the cat sat on the mat, naïve café 北京 unbelievable", "dogs and cats! 🤗 émoji"]
+
+
+@pytest.fixture(scope="module")
+def bpe() -> Any:
+    return lf.Tokenizer.train_bpe(texts=BPE_TEXT * 30, vocab_size=300, special_tokens=SPECIALS)
+
+
+def _small_model(tok: Any, positions: int) -> Any:
+    torch.manual_seed(0)
+    model = BertModel(BertConfig(
+        vocab_size=tok.vocab_size, hidden_size=16, num_layers=1, num_heads=1,
+        intermediate_size=16, max_position_embeddings=positions,
+    )).eval()  # fmt: skip
+    model.tokenizer = tok
+    return model
+
+
+def test_texts_are_cut_between_characters_and_every_piece_fits(bpe: Any) -> None:
+    """Unspaced Chinese with a byte-level BPE that spells its characters in several byte
+    tokens: cuts fall between characters (none is lost or repeated: the pieces put
+    together are the text without its spaces), and every piece, framed, fits the model."""
+    from lexforge.model.represent import _tokenizer
+    from lexforge.model.similarity import _fitting
+
+    rng = random.Random(0)
+    alphabet = [*"abcdefghijklmnopqrstuvwxyzéï北京東拍照传网站🤗,.! ", "the", "cat", "synthesis"]
+    wordpiece = lf.Tokenizer.train_wordpiece(texts=BPE_TEXT * 30, vocab_size=200,
+                                             special_tokens=SPECIALS)  # fmt: skip
+    for tok in (bpe, wordpiece):
+        for positions in (8, 16):
+            framed = _tokenizer(_small_model(tok, positions), None)
+            for _ in range(60):
+                text = "".join(rng.choice(alphabet) for _ in range(rng.randint(5, 60)))
+                pieces = _fitting(framed, [text], positions)
+                assert "".join(pieces).replace(" ", "") == text.replace(" ", ""), text
+                options = {"allowed_special": "all"} if tok is bpe else {}
+                lengths = [len(framed.encode(p, **options)) for p in pieces]
+                assert max(lengths) <= positions, (text, pieces, lengths)
+    space = contextual_space(_small_model(bpe, 16), ["我用iPhone拍照然后上传到网站"], min_count=1)
+    assert sorted("".join(space.words)) == sorted("我用iphone拍照然后上传到网站")  # each once
+
+
+def test_cooccurrence_words_of_a_bpe_tokenizer_are_its_pre_tokens(bpe: Any) -> None:
+    """Against HF's byte-level pre-tokenizer (GPT-2's pattern): a word is a pre-token
+    without its leading space, whitespace-only pre-tokens are no words, for the tokenizer
+    as trained and as a saved model loads it (framed with [CLS]/[SEP]); a special token's
+    text in the corpus is read, not refused."""
+    tokenizers = pytest.importorskip("tokenizers")
+    from lexforge.model.hf import bert_framed
+    from lexforge.model.similarity import _tokenizer_words
+
+    split = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    texts = ["the cat  sat on the Mat", "the dog\tsat on the log", "the cat and\n\nthe dog ran",
+             "naïve café 北京 🤗🤗 x"]  # fmt: skip
+    expected = [[text[a:b].strip().lower() for _, (a, b) in split.pre_tokenize_str(text)
+                 if text[a:b].strip()] for text in texts]  # fmt: skip
+    for tok in (bpe, bert_framed(bpe)):
+        assert _tokenizer_words(tok, texts) == expected
+    space = cooccurrence_space(["the [MASK] sat on the mat", *texts] * 3, tokenizer=bpe,
+                               min_count=1, dim=4)  # fmt: skip
+    assert "cat" in space and not [w for w in space.words if not w.strip()]
+
+
+def test_compare_keeps_spaces_of_one_kind_apart() -> None:
+    lines = _corpus(200, 4)
+    wide = cooccurrence_space(lines, window=4, dim=8, min_count=3)
+    narrow = cooccurrence_space(lines, window=1, dim=8, min_count=3)
+    (row,) = compare([wide, narrow], ["cat"], k=3)
+    assert row["neighbours"] == {"co-occurrence 1": wide.neighbours("cat", 3),
+                                 "co-occurrence 2": narrow.neighbours("cat", 3)}  # fmt: skip
+    with pytest.raises(ConfigError, match="at least one word space"):
+        compare([], ["cat"])
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [("dim", 0, "dim must be at least 1"), ("dim", -3, "dim must be at least 1"),
+     ("dim", 2.5, "dim must be an integer"), ("window", 0, "window must be at least 1"),
+     ("window", 2.5, "window must be an integer")],
+)  # fmt: skip
+def test_cooccurrence_options_are_checked(option: str, value: Any, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        cooccurrence_space(_corpus(20, 5), min_count=1, **{option: value})
+
+
+def test_a_string_is_not_a_list_of_texts(model: Any) -> None:
+    for call in (cooccurrence_space, lambda t, **kw: contextual_space(model, t, **kw)):
+        with pytest.raises(TypeError, match="pass a list of texts"):
+            call("the cat sat on the mat", min_count=1)
+    for bad in (0, -1, 2.0):
+        with pytest.raises(ConfigError, match="max_words_per_text must be"):
+            contextual_space(model, ["the cat sat"], min_count=1, max_words_per_text=bad)

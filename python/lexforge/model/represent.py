@@ -227,8 +227,7 @@ def fill_mask(
     initialised because the checkpoint is another task's; warns for an encoder-only one."""
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}")
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-        raise ConfigError(f"top_k must be an int >= 1, got {top_k!r}")
+    top_k = check_int("top_k", top_k, least=1)
     mlm = getattr(model, "mlm", None)
     if mlm is None:
         raise ConfigError(f"{type(model).__name__} has no MLM head; use BertForMaskedLM")

@@ -96,6 +96,14 @@ def _vocabulary(sentences: Sequence[list[str]], min_count: int, max_words: int) 
     return [w for _, w in kept[:max_words]]
 
 
+def _corpus(texts: Iterable[str]) -> list[str]:
+    """``texts`` as a list of strings; a string alone is refused (its characters would be
+    the texts)."""
+    from .represent import _texts
+
+    return _texts(texts, 1)
+
+
 def _unit(x: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     unit: npt.NDArray[np.float32] = (x / np.maximum(norms, 1e-12)).astype(np.float32)
@@ -115,7 +123,9 @@ def cooccurrence_space(
     """Static word vectors: PPMI of co-occurrences within ``window`` words, truncated to
     ``dim`` dimensions by a (randomized) SVD; a word's vector is ``U·sqrt(S)``. Words are
     the ``tokenizer``'s (its ``word_ids``) when one is given, else ``words_of``'s."""
-    texts = list(texts)
+    texts = _corpus(texts)
+    check_int("window", window, least=1)
+    check_int("dim", dim, least=1)
     sentences = (
         _tokenizer_words(tokenizer, texts)
         if tokenizer is not None
@@ -146,14 +156,17 @@ def cooccurrence_space(
 
 
 def _tokenizer_words(tok: Any, texts: list[str], batch: int = 1024) -> list[list[str]]:
-    """Each text's words as the tokenizer's pre-tokenizer splits them, lower-cased."""
+    """Each text's words as the tokenizer's pre-tokenizer splits them, lower-cased: the
+    words ``embed_words`` gives (a byte-level BPE framed the same way, its whitespace-only
+    pieces left out)."""
+    from .hf import bert_framed
+
+    tok = bert_framed(tok)
     out: list[list[str]] = []
     for at in range(0, len(texts), batch):
         chunk = texts[at : at + batch]
-        enc = tok.encode_batch(
-            chunk, add_special_tokens=False, padding=True, truncation=False, return_tensors="np",
-            return_word_ids=True, return_offsets=True,
-        )  # fmt: skip
+        enc = _tokens(tok, chunk, add_special_tokens=False, padding=True, truncation=False,
+                      return_tensors="np", return_word_ids=True, return_offsets=True)  # fmt: skip
         for row, text in enumerate(chunk):
             spans: dict[int, list[int]] = {}
             for w, (a, b) in zip(enc["word_ids"][row].tolist(), enc["offsets"][row].tolist(),
@@ -161,7 +174,8 @@ def _tokenizer_words(tok: Any, texts: list[str], batch: int = 1024) -> list[list
                 if w >= 0:
                     span = spans.setdefault(w, [a, b])
                     span[0], span[1] = min(span[0], a), max(span[1], b)
-            out.append([text[a:b].lower() for _, (a, b) in sorted(spans.items())])
+            words = (text[a:b] for _, (a, b) in sorted(spans.items()))
+            out.append([w.lower() for w in words if w.strip()])
     return out
 
 
@@ -197,6 +211,8 @@ def contextual_space(
     of tokens)."""
     from .represent import _tokenizer, embed_words
 
+    texts = _corpus(texts)
+    check_int("max_words_per_text", max_words_per_text, least=1)
     pieces: list[str] = []
     for text in texts:
         words = text.split()
@@ -222,45 +238,81 @@ def contextual_space(
 
 def _fitting(tok: Any, pieces: list[str], positions: int) -> list[str]:
     """``pieces`` with those of more tokens than fit ``positions`` (less the template's
-    [CLS] and [SEP], and one a cut piece may gain when encoded again) cut at word starts
-    (inside a word only when it alone is too long)."""
-    from ..bpe import BpeTokenizer
-
-    limit = max(1, positions - 3)
-    options: dict[str, Any] = {"allowed_special": "all"} if isinstance(tok, BpeTokenizer) else {}
+    [CLS] and [SEP]) cut at word starts (inside a word only when it alone is too long;
+    never inside a character: a byte-level BPE spells a rare one in several tokens). A cut
+    piece is encoded again, and cut again if it still does not fit (its tokens at the cut
+    may merge differently)."""
+    limit = max(1, positions - 2)
     out: list[str] = []
     for first in range(0, len(pieces), 256):
         batch = pieces[first : first + 256]
-        enc = tok.encode_batch(
-            batch, add_special_tokens=False, truncation=False, padding=True,
-            return_tensors="np", return_word_ids=True, return_offsets=True, **options,
-        )  # fmt: skip
+        enc = _tokens(tok, batch, add_special_tokens=False, truncation=False, padding=True,
+                      return_tensors="np", return_word_ids=True, return_offsets=True)  # fmt: skip
         for row, piece in enumerate(batch):
             n = int(enc["attention_mask"][row].sum())
             if n <= limit:
                 out.append(piece)
                 continue
-            words, offsets = enc["word_ids"][row], enc["offsets"][row]
-            start = 0
-            while start < n:
-                end = min(n, start + limit)
-                cut = end
-                while end < n and cut > start + 1 and words[cut] == words[cut - 1]:
-                    cut -= 1  # back to the start of the word the limit falls in
-                end = cut if end == n or words[cut] != words[cut - 1] else end
-                out.append(piece[int(offsets[start][0]) : int(offsets[end - 1][1])])
-                start = end
+            cuts = _cuts(enc["word_ids"][row][:n], enc["offsets"][row][:n], limit)
+            parts = [piece[int(a) : int(b)] for a, b in cuts]
+            if len(parts) == 1:  # one character alone is more tokens than fit
+                raise ConfigError(
+                    f"{piece!r} is {n} tokens that cannot be cut between characters, more "
+                    f"than the model's {positions} positions allow"
+                )
+            out += _fitting(tok, parts, positions)
     return out
 
 
+def _cuts(words: Any, offsets: Any, limit: int) -> list[tuple[int, int]]:
+    """Character spans of runs of at most ``limit`` tokens, each ending at a word start
+    where one falls in the run (else inside the word), never between the tokens of one
+    character (which share its offsets)."""
+    n = len(words)
+    spans: list[tuple[int, int]] = []
+    start = 0
+    while start < n:
+        end = min(n, start + limit)
+        if end < n:
+            cut = end
+            while cut > start + 1 and words[cut] == words[cut - 1]:
+                cut -= 1  # back to the start of the word the limit falls in
+            if words[cut] != words[cut - 1]:
+                end = cut
+            while end > start + 1 and offsets[end][0] < offsets[end - 1][1]:
+                end -= 1  # not inside a character
+            if offsets[end][0] < offsets[end - 1][1]:  # one character spans the run
+                return [(int(offsets[0][0]), int(offsets[n - 1][1]))]
+        spans.append((int(offsets[start][0]), int(offsets[end - 1][1])))
+        start = end
+    return spans
+
+
+def _tokens(tok: Any, texts: list[str], **options: Any) -> Any:
+    """``tok.encode_batch(texts, **options)``, a byte-level BPE's special-token texts (a
+    ``[MASK]`` in the corpus) read as its special tokens, as ``embed_words`` reads them."""
+    from ..bpe import BpeTokenizer
+
+    if isinstance(tok, BpeTokenizer):
+        options["allowed_special"] = "all"
+    return tok.encode_batch(texts, **options)
+
+
 def compare(spaces: Sequence[WordSpace], probes: Sequence[str], k: int = 8) -> list[dict[str, Any]]:
-    """For each probe word found in every space, its neighbours in each, and how many of
-    them the spaces share."""
+    """For each probe word found in every space, its neighbours in each (keyed by the
+    space's ``kind``, numbered when two spaces share one), and how many of them the
+    spaces share."""
+    spaces = list(spaces)
+    if not spaces:
+        raise ConfigError("compare needs at least one word space")
+    kinds = [s.kind for s in spaces]
+    names = [kind if kinds.count(kind) == 1 else f"{kind} {kinds[:i + 1].count(kind)}"
+             for i, kind in enumerate(kinds)]  # fmt: skip
     rows = []
     for word in probes:
         if not all(word in s for s in spaces):
             continue
-        found = {s.kind: s.neighbours(word, k) for s in spaces}
+        found = {name: s.neighbours(word, k) for name, s in zip(names, spaces, strict=True)}
         shared = set.intersection(*({w for w, _ in n} for n in found.values()))
         rows.append({"word": word, "neighbours": found, "shared": sorted(shared)})
     return rows
