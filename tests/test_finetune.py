@@ -144,6 +144,12 @@ def test_bad_options_fail_before_anything_runs(checkpoint: Path, tmp_path: Path)
         ({"max_length": 4, "pair_column": "context"}, "no room for a text pair"),
         ({"device": "nonsense"}, "not a device name"),
         ({"tokenizer": _bpe()}, r"reads the token before each text \(\[CLS\]\)"),
+        ({"runs": "2"}, "runs must be an integer"),
+        ({"runs": None}, "runs must be an integer"),
+        ({"seed": 2**64}, r"seed must be in \[-2\*\*63, 2\*\*64 - runs\]"),
+        ({"seed": 2**64 - 1, "runs": 2}, "seed must be in"),  # run 2 would seed with 2**64
+        ({"label_column": ["label"]}, "label_column must be a column name"),
+        ({"text_column": ""}, "text_column must be a column name"),
     ]:
         with pytest.raises(ConfigError, match=match):
             finetune(checkpoint, train, out_dir=out, progress=False, **bad)
@@ -410,6 +416,56 @@ def test_time_limit_budget_plans_from_measured_speed() -> None:
     assert short.fit(3, 3, now=0.3) == 3
 
 
+def test_a_time_limit_cuts_the_warm_up_with_the_run(
+    checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run cut to fit its time limit warms up over its share of the steps it will
+    run, not of the steps planned: it reaches lr (nearly: the cut comes after 5 steps,
+    when its own warm-up is over), then decays to 0 at its last step. A
+    fake clock (10 ms per reading) makes the cut the same on any machine."""
+    import itertools
+    import types
+
+    from lexforge.train import _fit
+
+    ticks = itertools.count(1)
+    monkeypatch.setattr(_fit, "time", types.SimpleNamespace(perf_counter=lambda: next(ticks) / 100))
+    rates: list[float] = []
+
+    class Recorded(torch.optim.lr_scheduler.LambdaLR):
+        def step(self, *args: Any, **kwargs: Any) -> None:
+            super().step(*args, **kwargs)
+            rates.append(self.get_last_lr()[0])
+
+    monkeypatch.setattr(torch.optim.lr_scheduler, "LambdaLR", Recorded)
+    rng = random.Random(0)
+    train = [(" ".join(rng.choice(["good", "bad", "fine"]) for _ in range(4)), rng.choice("ab"))
+             for _ in range(200)]  # fmt: skip
+    # planned: 10 epochs of 100 steps, 100 of them warm-up; 0.6 s cuts it to ~60
+    finetune(checkpoint, train, epochs=10, batch_size=2, lr=1e-3, warmup=0.1, time_limit=0.6,
+             progress=False)  # fmt: skip
+    assert 25 < len(rates) < 100
+    assert max(rates) > 0.95e-3 and rates[-1] == 0.0
+
+
+def test_label_order_does_not_depend_on_string_hashing() -> None:
+    """Classes that read as one number ("007" and "7" are two classes) are ordered by
+    their text, so the label ids are the same in every process (a set's order is not:
+    it follows PYTHONHASHSEED)."""
+    import subprocess
+    import sys
+
+    code = ("from lexforge.train.classify import sorted_labels; "
+            "print(sorted_labels(['7', '007', '10', '+1', '01', '1', '2']))")  # fmt: skip
+    seen = set()
+    for seed in range(4):
+        env = {**os.environ, "PYTHONHASHSEED": str(seed)}
+        run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True, env=env)  # fmt: skip
+        seen.add(run.stdout)
+    assert seen == {"('+1', '01', '1', '2', '007', '7', '10')\n"}
+
+
 def test_greedy_soup_keeps_the_runs_that_help() -> None:
     from lexforge.train._fit import average_states, greedy_soup
 
@@ -460,7 +516,7 @@ def test_runs_make_a_greedy_soup(checkpoint: Path, tmp_path: Path) -> None:
     for (name, a), b in zip(result.model.state_dict().items(), again.model.state_dict().values(),
                             strict=True):  # fmt: skip
         assert torch.equal(a, b), name
-    with pytest.raises(ConfigError, match="runs must be >= 1"):
+    with pytest.raises(ConfigError, match="runs must be at least 1"):
         finetune(checkpoint, train, runs=0, progress=False)
 
 

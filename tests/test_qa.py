@@ -440,6 +440,10 @@ def test_answers_column_must_be_there(checkpoint: Path, tmp_path: Path) -> None:
     empty = [{"question": "q", "context": "c", "answers": a}
              for a in ([], None, {"text": [], "answer_start": []})]  # fmt: skip
     assert [e.answers for e in read_qa(empty)] == [(), (), ()]
+    framed = [{"question": "q", "context": "alpha beta",  # records made with pandas
+               "answers": {"text": ["beta"], "answer_start": [np.int64(6)]}}]  # fmt: skip
+    (example,) = read_qa(framed)
+    assert example.answers == (("beta", 6),) and type(example.answers[0][1]) is int
     qas = [
         {"question": "q0", "id": "a", "answers": [{"text": "Rome", "answer_start": 0}]},
         {"question": "q1", "id": "b", "is_impossible": True},

@@ -48,6 +48,11 @@ class FitOptions:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"{name} must be at least 1, got {value}")
+        if not -(2**63) <= self.seed <= 2**64 - self.runs:  # what torch.manual_seed takes
+            raise ConfigError(
+                f"seed must be in [-2**63, 2**64 - runs] (run r seeds with seed + r), got "
+                f"{self.seed}"
+            )
         if self.patience is not None and self.patience < 0:
             raise ConfigError(f"patience must be at least 0, got {self.patience}")
         for name in ("lr", "warmup", "weight_decay", "layer_decay", "time_limit"):
@@ -483,17 +488,29 @@ def fit(
         total = steps_per_epoch * options.epochs
         if options.max_steps is not None:
             total = min(options.max_steps, total)
-        warm = int(options.warmup * total) if options.warmup < 1 else int(options.warmup)
-        if warm > total and run == 0:
-            warnings.warn(
-                f"warmup={options.warmup:g} steps is longer than the run's {total} steps: the "
-                "rate never reaches lr; give a fraction of the run (< 1) or fewer steps",
-                stacklevel=4,
-            )
+        warned = False
+
+        def warm_up(steps: int) -> int:
+            """The warm-up steps of a run of ``steps``: a fraction of the run as it is
+            now (a time limit cuts it after its first steps), or a count."""
+            return int(options.warmup * steps) if options.warmup < 1 else int(options.warmup)
+
+        def check_warm_up() -> None:
+            nonlocal warned
+            if warm_up(total) > total and run == 0 and not warned:
+                warned = True
+                warnings.warn(
+                    f"warmup={options.warmup:g} steps is longer than the run's {total} steps"
+                    f"{' (cut to fit time_limit)' if budget is not None else ''}: the rate "
+                    "never reaches lr; give a fraction of the run (< 1) or fewer steps",
+                    stacklevel=5,
+                )
+
         groups = param_groups(model, options.lr, options.layer_decay, options.weight_decay)
         optimizer = adamw(groups, lr=options.lr)
 
         def factor(s: int) -> float:
+            warm = warm_up(total)
             if s < warm:
                 return (s + 1) / max(1, warm)
             return max(0.0, (total - s) / max(1, total - warm))
@@ -507,6 +524,7 @@ def fit(
         model.train()
         started = time.perf_counter()
         budget = None if limit is None else Budget(limit, total, started)
+        check_warm_up()
         name = label if options.runs == 1 else f"{label} (run {run + 1}/{options.runs})"
         with Progress(name, unit="steps", enabled=progress) as bar:
             for epoch in range(options.epochs):
@@ -533,6 +551,7 @@ def fit(
                     step += 1
                     if budget is not None:
                         total = budget.fit(step, total, time.perf_counter())
+                        check_warm_up()
                     bar(step, total)
                 if not all(bool(torch.isfinite(w).all()) for w in model.parameters()):
                     raise TrainingDivergedError(

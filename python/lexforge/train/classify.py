@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..batch import check_int
 from ..errors import ConfigError
 from ._files import empty_split, given_rows, read_rows
 from ._fit import (
@@ -243,10 +244,11 @@ def _class(value: Any, column: str, where: str, at: str) -> str:
 
 
 def sorted_labels(names: Any) -> tuple[str, ...]:
-    """Class names in order: numerically when all are integers (2 before 10), else as text."""
+    """Class names in order: numerically when all are integers (2 before 10; names of
+    one number, such as "007" and "7", by their text), else as text."""
     names = set(names)
-    if names and all(re.fullmatch(r"[+-]?\d+", n) for n in names):
-        return tuple(sorted(names, key=int))
+    if names and all(re.fullmatch(r"[+-]?[0-9]+", n) for n in names):
+        return tuple(sorted(names, key=lambda n: (int(n), n)))
     return tuple(sorted(names))
 
 
@@ -434,8 +436,11 @@ def finetune(
         task = "tag" if _tagged_dataset(train) else "classify"
     if task not in ("classify", "tag", "qa"):
         raise ConfigError(f"task must be 'classify', 'tag' or 'qa', got {task!r}")
-    if runs < 1:
-        raise ConfigError(f"runs must be >= 1, got {runs}")
+    check_int("runs", runs, least=1)
+    for name, column in (("text_column", text_column), ("pair_column", pair_column),
+                         ("label_column", label_column)):  # fmt: skip
+        if column is not None and (not isinstance(column, str) or not column):
+            raise ConfigError(f"{name} must be a column name (a non-empty str), got {column!r}")
     check_max_length(max_length)
     check_out_dir(out_dir)
     if task != "classify":  # options only text classification reads: refused, not ignored

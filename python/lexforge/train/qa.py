@@ -37,6 +37,7 @@ import unicodedata
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from numbers import Integral
 from pathlib import Path
 from typing import Any
 
@@ -221,9 +222,9 @@ def _answers(value: Any, where: str, at: str) -> tuple[tuple[str, int], ...]:
     else:
         raise ConfigError(f"{where}: {at}: {form}")
     for text, start in pairs:
-        if not isinstance(text, str) or isinstance(start, bool) or not isinstance(start, int):
+        if not isinstance(text, str) or isinstance(start, bool) or not isinstance(start, Integral):
             raise ConfigError(f"{where}: {at}: an answer's text must be a string, its start an int")
-    return tuple(pairs)
+    return tuple((text, int(start)) for text, start in pairs)  # NumPy's integers too (pandas)
 
 
 # ---------------------------------------------------------------------------------------
