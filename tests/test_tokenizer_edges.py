@@ -373,6 +373,10 @@ def test_posix_classes_and_line_anchors_split_like_hf() -> None:
     for name in POSIX.split():
         for pattern in (f"[[:{name}:]]", f"[[:^{name}:]x]+"):
             assert _core.pretokenize(pattern, text) == hf(pattern, text), pattern
+    # \w outside brackets also holds ² ³ ¹ ¼ ½ ¾ (not inside them); \p{Word} is \w
+    for pattern in (r"\w+", r"\W+", r"[\w]+", r"[\W]+", r"\p{Word}+", r"\P{word}+",
+                    r"[\p{Word}x]+", r"[\P{Word}]+", r"a\wb|."):  # fmt: skip
+        assert _core.pretokenize(pattern, text) == hf(pattern, text), pattern
     lines = ["ab  \ncd", "ab\r\ncd \n", "\n\nab", "x ab$", "^ab \n ab\n"]
     for pattern in (r"^ab|\s+$|\w+|.", r"^|$|a", r"\w+$|\s+|.", r"[$^]|\^\w|."):
         for line in lines:

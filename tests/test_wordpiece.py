@@ -389,6 +389,19 @@ def test_trained_alphabet_is_hfs(english: list[str], chinese: list[str]) -> None
 
     assert alphabet(ours.vocab()) == alphabet(theirs.get_vocab())
     assert ours.encode("ß", add_special_tokens=False) == [ours.token_to_id("ß")]
+    # limit_alphabet drops the rarest "c": in "cde" the "d" is still a continuation, as the
+    # character's place in its word, not among the kept ones, decides
+    texts = ["cde", "cde", "ab ab ab", "de", "de", "de", "de"]
+    ours = lf.Tokenizer.train_wordpiece(texts=texts, vocab_size=14, special_tokens=["[UNK]"],
+                                        limit_alphabet=4, show_progress=False)  # fmt: skip
+    theirs = hf.Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    theirs.normalizer = normalizers.BertNormalizer()
+    theirs.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    trainer = trainers.WordPieceTrainer(vocab_size=14, special_tokens=["[UNK]"], limit_alphabet=4,
+                                        show_progress=False)  # fmt: skip
+    theirs.train_from_iterator(texts, trainer)
+    assert "##d" in alphabet(ours.vocab())
+    assert alphabet(ours.vocab()) == alphabet(theirs.get_vocab())
 
 
 def test_training_is_deterministic(english: list[str], tmp_path: Path) -> None:

@@ -60,8 +60,10 @@ pub fn train_wordpiece(
     // [UNK]), and the characters seen inside words as continuations
     let mut first_chars: BTreeMap<char, u32> = alphabet.iter().map(|&c| (c, 0)).collect();
     let mut rest_chars = BTreeMap::new();
+    // a character's place in its word decides whether it continues one, as in HF: a kept
+    // character after a dropped first one is a continuation
     for (word, _) in &words {
-        for c in word.chars().filter(|c| alphabet.contains(c)).skip(1) {
+        for c in word.chars().skip(1).filter(|c| alphabet.contains(c)) {
             rest_chars.insert(c, 0u32);
         }
     }
@@ -85,8 +87,8 @@ pub fn train_wordpiece(
     }
     let symbols = |word: &'_ str| -> Vec<u32> {
         word.chars()
-            .filter(|c| alphabet.contains(c))
             .enumerate()
+            .filter(|(_, c)| alphabet.contains(c))
             .map(|(i, c)| if i == 0 { first_chars[&c] } else { rest_chars[&c] })
             .collect()
     };

@@ -13,8 +13,13 @@
 //!
 //! Not covered: `\b` and `\B` (word boundaries keep the `regex` crate's `\w`).
 
-/// Oniguruma's `\w`, written as class items.
+/// Oniguruma's `\w` inside brackets, written as class items.
 const WORD: &str = r"\p{Alphabetic}\p{M}\p{Nd}\p{Pc}";
+
+/// What Oniguruma's `\w` (and `\p{Word}`) outside brackets matches besides [`WORD`]: the
+/// Latin-1 superscript digits and vulgar fractions (² ³ ¹ ¼ ½ ¾; its Latin-1 word table
+/// has them, its Unicode class does not). Checked against HF `tokenizers`.
+const LATIN1_NUMBERS: &str = r"\x{B2}\x{B3}\x{B9}\x{BC}-\x{BE}";
 
 /// Oniguruma's POSIX brackets for Unicode text (checked against HF `tokenizers` over every
 /// code point), as `regex` class items.
@@ -38,7 +43,25 @@ fn posix_class(name: &str) -> Option<&'static str> {
     })
 }
 
-/// `pattern` with every `\w` and `\W` (outside and inside brackets) replaced by Oniguruma's
+/// Whether `rest` (what follows a `\p` or `\P`) names the property Word (`{Word}`, in any
+/// case, as Oniguruma reads it).
+fn word_property(rest: &std::iter::Peekable<std::str::Chars<'_>>) -> bool {
+    let name: String = rest.clone().take("{word}".len()).collect();
+    name.eq_ignore_ascii_case("{word}")
+}
+
+/// Oniguruma's word set (`negated`: its complement) as Oniguruma reads `\w` (`\W`) at
+/// bracket `depth`: outside brackets it also holds [`LATIN1_NUMBERS`].
+fn word_class(negated: bool, depth: usize) -> String {
+    let not = if negated { "^" } else { "" };
+    match depth {
+        0 => format!("[{not}{WORD}{LATIN1_NUMBERS}]"),
+        _ if negated => format!("[^{WORD}]"),
+        _ => WORD.to_string(),
+    }
+}
+
+/// `pattern` with every `\w` and `\W` (and `\p{Word}`, `\P{Word}`) (outside and inside brackets) replaced by Oniguruma's
 /// word set, POSIX brackets by their Unicode sets, and `^`/`$` outside brackets by line
 /// anchors. Other escapes and literal `]` are left as written.
 pub(crate) fn onig_word_classes(pattern: &str) -> String {
@@ -50,10 +73,11 @@ pub(crate) fn onig_word_classes(pattern: &str) -> String {
         let at_start = std::mem::take(&mut class_start);
         match c {
             '\\' => match chars.next() {
-                Some('w') if depth == 0 => out.push_str(&format!("[{WORD}]")),
-                Some('W') if depth == 0 => out.push_str(&format!("[^{WORD}]")),
-                Some('w') => out.push_str(WORD),
-                Some('W') => out.push_str(&format!("[^{WORD}]")),
+                Some(e @ ('p' | 'P')) if word_property(&chars) => {
+                    chars.nth("{word}".len() - 1); // the property's name, read
+                    out.push_str(&word_class(e == 'P', depth));
+                }
+                Some(e @ ('w' | 'W')) => out.push_str(&word_class(e == 'W', depth)),
                 Some(other) => {
                     out.push('\\');
                     out.push(other);
@@ -110,10 +134,14 @@ mod tests {
 
     #[test]
     fn rewrites_word_classes_only() {
-        let w = format!("[{WORD}]");
+        let w = format!("[{WORD}{LATIN1_NUMBERS}]");
         assert_eq!(onig_word_classes(r"\w+|\s+"), format!(r"{w}+|\s+"));
         assert_eq!(onig_word_classes(r"[^\w\s]+"), format!(r"[^{WORD}\s]+"));
-        assert_eq!(onig_word_classes(r"\W"), format!("[^{WORD}]"));
+        assert_eq!(onig_word_classes(r"\W"), format!("[^{WORD}{LATIN1_NUMBERS}]"));
+        assert_eq!(
+            onig_word_classes(r"\p{Word}[\P{word}]\p{L}"),
+            format!(r"{w}[[^{WORD}]]\p{{L}}")
+        );
         assert_eq!(onig_word_classes(r"[\W\d]"), format!(r"[[^{WORD}]\d]"));
         // escaped backslashes and literal brackets are left alone
         assert_eq!(onig_word_classes(r"\\w\[\w"), format!(r"\\w\[{w}"));
