@@ -209,6 +209,20 @@ def test_padding_uses_the_files_pad_id_or_pad_token_id(tmp_path: Path) -> None:
     hf.enable_padding(pad_id=0, pad_token="<pad>", length=8)
     got = ours.encode_batch(["hello", "hello world"], padding="max_length", max_length=8)
     assert got == [e.ids for e in hf.encode_batch(["hello", "hello world"])]
+    # a row longer than the fixed length: lists stay ragged, as HF's; arrays of one width
+    # cannot hold it (transformers refuses such tensors too), so it is named
+    texts = ["hello", "hello world " * 6]
+    hf.no_truncation()
+    got = ours.encode_batch(texts, padding="max_length", max_length=8)
+    assert got == [e.ids for e in hf.encode_batch(texts)] and len(got[1]) > 8
+    for tensors in ("np", "pt"):
+        with pytest.raises(
+            ConfigError, match=r"text 1 is \d+ tokens, longer than the fixed length 8"
+        ):
+            ours.encode_batch(texts, padding="max_length", max_length=8, return_tensors=tensors)
+    wide = ours.encode_batch(texts, padding="max_length", max_length=8, truncation=True,
+                             return_tensors="np")  # fmt: skip
+    assert wide["input_ids"].shape == (2, 8)
 
 
 # ----------------------------------------------------------------- 9: malformed tokenizer.json
