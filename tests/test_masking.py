@@ -295,6 +295,12 @@ def test_bad_input() -> None:
         lf.mask_tokens(ids, whole_word=True, word_ids=np.array([[0.5, 0.7, 1.0, 2.0]]), **ok)
     with pytest.raises(ConfigError, match="step must be at most"):
         lf.Masker(**ok)(ids, step=2**64)
+    torch = pytest.importorskip("torch")
+    bf16 = torch.tensor(ids, dtype=torch.bfloat16)  # NumPy has none: it was a raw TypeError
+    meta = torch.empty(ids.shape, dtype=torch.int64, device="meta")
+    for tensor, message in ((bf16, "dtype torch.bfloat16"), (meta, "meta tensor")):
+        with pytest.raises(ConfigError, match=message):
+            lf.Masker(**ok)(tensor)
     with pytest.raises(ConfigError, match="continuation_ids must be at least 0"):
         lf.Masker(**ok, whole_word=True, continuation_ids=[-1])
     with pytest.raises(ConfigError, match="rectangular"):  # ragged rows need padding

@@ -327,7 +327,8 @@ def test_resume_refuses_other_options_and_cuts_the_log(
     state_file = run / "checkpoints" / "step-0000006" / "state.json"
     state = json.loads(state_file.read_text())
     for damaged in ([1, 2], {**state, "param_groups": "x"}, {k: v for k, v in state.items()
-                                                            if k != "step"}):  # fmt: skip
+                                                            if k != "step"},
+                    {**state, "step": -1}, {**state, "step": 2.5}):  # fmt: skip
         state_file.write_text(json.dumps(damaged))
         with pytest.raises(CheckpointError):
             pretrain(corpus["train"], run, steps=8, resume=True, **common)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import gzip
 import itertools
+import json
+import shutil
 import warnings
 from pathlib import Path
 from typing import Any
@@ -140,6 +142,38 @@ def test_corrupt_and_mismatched_shards(
         lf.ShardSet(tmp_path)
     with pytest.raises(ShardError, match="different corpus, tokenizer or options"):
         lf.build_shards(text_file, copy, bert, piece_mb=0.5)
+
+
+def _edit(manifest: dict[str, Any], path: list[Any], value: Any) -> None:
+    for key in path[:-1]:
+        manifest = manifest[key]
+    manifest[path[-1]] = value
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [(["vocab_size"], "400", "vocab_size is '400', not a count"),
+     (["vocab_size"], 2**32, "vocab_size is 4294967296"),
+     (["dtype"], "garbage", "dtype is 'garbage'"),
+     (["shards"], None, "shards is not an object"),
+     (["sources", 0], {"size": 1}, "sources is not a list"),
+     (["shards", "shard-00001", "source"], 7, "names source 7 of 1"),
+     (["shards", "shard-00001", "bytes"], None, "lacks the byte sizes"),
+     (["shards", "shard-00001", "documents"], None, "lacks whole-number"),
+     (["shards", "shard-00001", "documents"], 0, "tokens in no document")],
+)  # fmt: skip
+def test_a_damaged_manifest_is_named(
+    shards: lf.ShardSet, tmp_path: Path, path: list[Any], value: Any, message: str
+) -> None:
+    """Fields of the wrong type were raw KeyErrors and TypeErrors; a shard recorded with
+    no documents was skipped, its tokens silently left out of training."""
+    copy = tmp_path / "copy"
+    shutil.copytree(shards.directory, copy)
+    manifest = json.loads((copy / "manifest.json").read_text(encoding="utf-8"))
+    _edit(manifest, path, value)
+    (copy / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(ShardError, match=f"manifest.json is damaged: .*{message}"):
+        lf.ShardSet(copy)
 
 
 def test_bad_corpora(bert: Any, tmp_path: Path) -> None:
@@ -344,7 +378,7 @@ def test_finite_stream_ends_with_a_step_every_rank_has(shards: lf.ShardSet) -> N
             assert [b.tolist() for b in two_workers] == [b.tolist() for b in want]
 
 
-def test_bad_options(shards: lf.ShardSet) -> None:
+def test_bad_options(shards: lf.ShardSet, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigError, match="objective"):
         lf.PretrainingBatches(shards, batch_size=4, objective="mlm")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="max_seq_len=4 is too short"):
@@ -375,6 +409,13 @@ def test_bad_options(shards: lf.ShardSet) -> None:
             lf.PretrainingBatches(shards, batch_size=4, masker=masker)
     with pytest.raises(ConfigError, match="batch_size"):
         lf.PretrainingBatches(shards, batch_size=0)
+    # padding that needs more memory than the machine has (4 MiB here) is refused first
+    from lexforge import batch
+
+    monkeypatch.setattr(batch.os, "sysconf", lambda name: 1024 if name == "SC_PHYS_PAGES" else 4096)
+    with pytest.raises(ConfigError, match=r"padding 4 rows to 2,147,483,648 tokens needs"):
+        lf.PretrainingBatches(shards, batch_size=4, max_seq_len=2**31, pad_to="max_length")
+    lf.PretrainingBatches(shards, batch_size=4, max_seq_len=128, pad_to="max_length")
 
 
 def test_nsp_needs_two_documents(bert: Any, tmp_path: Path) -> None:

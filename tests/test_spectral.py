@@ -164,6 +164,11 @@ def test_pretrain_with_spectral_init(shards: Any, tmp_path: Path) -> None:
     ]  # fmt: skip
     losses = [[(r["step"], r["mlm_loss"]) for r in run] for run in runs]
     assert losses[0] == losses[1] and len(losses[0]) == 1
+    # embeddings padded past the vocabulary (to a multiple of 8, say): the extra rows stay
+    wider = BertConfig(vocab_size=shards.vocab_size + 8, hidden_size=32, num_layers=1,
+                       num_heads=2, intermediate_size=64, max_position_embeddings=64)  # fmt: skip
+    pretrain(shards, tmp_path / "wide", model=wider, steps=1, batch_size=4, max_seq_len=32,
+             objective="none", embedding_init="spectral", progress=False)  # fmt: skip
     with pytest.raises(ConfigError, match="embedding_init"):
         pretrain(shards, tmp_path / "c", model=config, steps=3, embedding_init="glove")
 

@@ -285,3 +285,93 @@ def test_counts_too_large_for_exact_pair_counts_are_refused() -> None:
         lf.Tokenizer.from_counts(counts, vocab_size=257)
     fine = WordCounts.from_items([(b"ab", 2**61), (b"cd", 2**61 + 1000)])
     assert lf.Tokenizer.from_counts(fine, vocab_size=257).id_to_token(256) == b"cd"
+
+
+# ----------------------------------------------------------------- sizes and damaged files
+def test_padding_sizes_that_would_exhaust_memory_are_refused(
+    wordpiece: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A padded length or multiple past 2**31 - 1 is refused as an option and in a file; a
+    batch whose padding needs more than the machine's memory is refused before the core
+    allocates it (the allocation aborted the process, or its size overflowed)."""
+    for options in ({"max_length": 2**40, "padding": "max_length"},
+                    {"max_length": 2**64, "padding": "max_length", "truncation": True},
+                    {"padding": True, "pad_to_multiple_of": 2**63}):  # fmt: skip
+        for tensors in (None, "np"):
+            with pytest.raises(ConfigError, match="must be at most 2,147,483,647"):
+                wordpiece.encode_batch(["hello"], return_tensors=tensors, **options)
+    from lexforge import batch
+
+    monkeypatch.setattr(batch.os, "sysconf", lambda name: 1024 if name == "SC_PHYS_PAGES" else 4096)
+    big = {"max_length": 2**20, "padding": "max_length", "truncation": True}
+    with pytest.raises(
+        ConfigError, match=r"padding 10 rows to 1,048,576 tokens needs .* GiB, more"
+    ):
+        wordpiece.encode_batch(["hello"] * 10, return_tensors="np", **big)
+    assert len(wordpiece.encode_batch(["hello"], max_length=8, padding="max_length")[0]) == 8
+
+
+def _damaged(tmp_path: Path, change: Any) -> Path:
+    import json
+
+    from lexforge import datasets
+
+    doc = json.loads(datasets.files("bert-base-uncased")["tokenizer.json"].read_text("utf-8"))
+    change(doc)
+    path = tmp_path / "tokenizer.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d["normalizer"].update(lowercase="false"), "normalizer.lowercase: must be true"),
+        (lambda d: d["normalizer"].update(strip_accents=0), "normalizer.strip_accents: must be"),
+        (lambda d: d["normalizer"].update(handle_chinese_chars=None), "handle_chinese_chars"),
+        (lambda d: d["added_tokens"][0].update(special="false"), r"added_tokens\[0\].special"),
+        (lambda d: d.update(truncation={"strategy": {}, "max_length": 8}), "truncation.strategy"),
+        (lambda d: d.update(padding={"strategy": {"Fixed": 2**40}}), r"Fixed is 1099511627776"),
+        (lambda d: d.update(padding={"pad_to_multiple_of": 2**40}), "pad_to_multiple_of is"),
+        (lambda d: d["model"]["vocab"].update(the=[1, 2]), "token 'the' has id \\[1, 2\\]"),
+    ],
+)  # fmt: skip
+def test_damaged_tokenizer_files_are_named(tmp_path: Path, change: Any, message: str) -> None:
+    """Values HF refuses are refused, never read backwards (bool("false") is True) or let
+    through to a raw error."""
+    with pytest.raises(TokenizerFormatError, match=message):
+        lf.Tokenizer.from_file(_damaged(tmp_path, change))
+
+
+def test_damaged_bpe_files_are_named(bpe: Any, tmp_path: Path) -> None:
+    import json
+
+    bpe.save(tmp_path / "bpe.json")
+    doc = json.loads((tmp_path / "bpe.json").read_text(encoding="utf-8"))
+    doc["model"]["ignore_merges"] = "false"
+    (tmp_path / "a.json").write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(TokenizerFormatError, match=r"model\.ignore_merges: must be true or false"):
+        lf.Tokenizer.from_file(tmp_path / "a.json")
+    doc["model"]["ignore_merges"] = False
+    doc["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": 5}
+    (tmp_path / "b.json").write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(TokenizerFormatError, match="pretokenizers: must be a list"):
+        lf.Tokenizer.from_file(tmp_path / "b.json")
+    gpt2 = tmp_path / "gpt2"
+    gpt2.mkdir()
+    (gpt2 / "vocab.json").write_text(json.dumps({"a": 0, "b": 1, "ab": 2**40}), encoding="utf-8")
+    (gpt2 / "merges.txt").write_text("#version: 0.2\na b\n", encoding="utf-8")
+    with pytest.raises(TokenizerFormatError, match=r"'ab' has id 1099511627776, not an integer"):
+        lf.Tokenizer.from_file(gpt2)
+
+
+def test_a_word_count_past_64_bits_is_named(tmp_path: Path) -> None:
+    from lexforge.training import WordCounts
+
+    counts = WordCounts.from_items([(b"ab", 3)])
+    counts.save(tmp_path / "counts.txt")
+    header, line = (tmp_path / "counts.txt").read_text(encoding="utf-8").splitlines()[:2]
+    word = line.split("\t")[1]
+    (tmp_path / "counts.txt").write_text(f"{header}\n{2**64}\t{word}\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match=r"counts.txt:2: the count 18446744073709551616 is not"):
+        WordCounts.load(tmp_path / "counts.txt")

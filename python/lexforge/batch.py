@@ -4,6 +4,7 @@ padding options (policy: names, defaults and errors; the work happens in the Rus
 from __future__ import annotations
 
 import operator
+import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -85,7 +86,7 @@ class Truncation:
         if not isinstance(doc, Mapping):
             raise _bad(where, "truncation", "must be an object or null")
         name = doc.get("strategy", "LongestFirst")
-        if name not in strategy:
+        if not isinstance(name, str) or name not in strategy:
             known = ", ".join(strategy)
             raise _bad(where, "truncation.strategy", f"{name!r} is not one of {known}")
         return cls(
@@ -122,6 +123,11 @@ class Padding:
 
     def as_core(self) -> tuple[int | None, int | None, int, int, str]:
         return (self.length, self.multiple_of, self.pad_id, self.pad_type_id, self.side)
+
+    def least_width(self) -> int:
+        """The fewest tokens a padded row has (the rows may be longer)."""
+        m = self.multiple_of or 1
+        return -(-max(self.length or 1, 1) // m) * m
 
     @classmethod
     def from_hf(cls, doc: Any, where: str = "tokenizer.json") -> Padding:
@@ -161,6 +167,10 @@ class Padding:
         }
 
 
+# the largest length, stride or padding multiple (a row of ids past it is gigabytes)
+MAX_COUNT = 2**31 - 1
+
+
 def _bad(where: str, key: str, problem: str) -> TokenizerFormatError:
     return TokenizerFormatError(f"{where}: {key} {problem}; fix the file or remove the entry")
 
@@ -170,8 +180,10 @@ def _count(
 ) -> int:
     """``doc[key]`` as an integer >= ``least`` (``default`` when absent, if allowed)."""
     value = doc.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise _bad(where, f"{entry}.{key}", f"is {value!r}, not an integer >= {least}")
+    if isinstance(value, bool) or not isinstance(value, int) or not least <= value <= MAX_COUNT:
+        raise _bad(
+            where, f"{entry}.{key}", f"is {value!r}, not an integer in [{least}, {MAX_COUNT:,}]"
+        )
     return value
 
 
@@ -202,8 +214,8 @@ def truncation_option(
         )
     if max_length is None:
         raise ConfigError("truncation needs max_length=...; pass the length to cut rows to")
-    check_int("max_length", max_length)
-    check_int("stride", stride)
+    check_int("max_length", max_length, most=MAX_COUNT)
+    check_int("stride", stride, most=MAX_COUNT)
     return Truncation(max_length, strategy, stride, _side(side, "truncation_side"))  # type: ignore[arg-type]
 
 
@@ -222,7 +234,7 @@ def padding_option(
     elif padding == "max_length":
         if max_length is None:
             raise ConfigError("padding='max_length' needs max_length=...")
-        length = check_int("max_length", max_length)
+        length = check_int("max_length", max_length, most=MAX_COUNT)
     else:
         raise ConfigError(
             f"padding must be True, False, 'longest' or 'max_length'; got {padding!r}"
@@ -235,7 +247,7 @@ def padding_option(
         )
     check_int("pad_token_id", pad_id)
     if multiple_of is not None:
-        check_int("pad_to_multiple_of", multiple_of, least=1)
+        check_int("pad_to_multiple_of", multiple_of, least=1, most=MAX_COUNT)
     return Padding(length, multiple_of, pad_id, 0, _side(side, "padding_side"))
 
 
@@ -326,6 +338,9 @@ def model_inputs(
     if return_tensors not in (None, "np", "pt"):
         raise ConfigError(f"return_tensors must be None, 'np' or 'pt', got {return_tensors!r}")
     texts_list, pairs_list = list(texts), None if pairs is None else list(pairs)
+    if padding is not None:
+        per_token = 3 + special_tokens_mask + word_ids + 2 * offsets if return_tensors else 1
+        check_fits_memory(len(texts_list), padding.least_width(), per_token)
     core_trunc = None if truncation is None else truncation.as_core()
     core_pad = None if padding is None else padding.as_core()
     try:
@@ -350,6 +365,23 @@ def model_inputs(
     if not overflow:
         del out["overflow_to_sample_mapping"]
     return as_tensors(out, return_tensors)
+
+
+def check_fits_memory(rows: int, width: int, fields: int, what: str = "max_length") -> None:
+    """A ``ConfigError`` when ``rows`` rows padded to ``width`` tokens, ``fields`` int64
+    values a token, need more than this machine's memory (the allocation would abort the
+    process, or the system would kill it), naming ``what`` to lower."""
+    need = rows * width * fields * 8
+    try:
+        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # not a POSIX system: the 64-bit limit
+        memory = 2**63
+    if need > memory:
+        raise ConfigError(
+            f"padding {rows:,} rows to {width:,} tokens needs {need / 2**30:,.1f} GiB, more "
+            f"than this machine's {memory / 2**30:,.1f} GiB of memory; lower {what} (or "
+            "pad_to_multiple_of), or encode fewer texts at a time"
+        )
 
 
 def _check_fixed_width(out: dict[str, Any], padding: Padding) -> None:

@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lexforge import _core
-from lexforge.batch import MAX_THREADS, check_int
+from lexforge.batch import MAX_THREADS, check_fits_memory, check_int
 from lexforge.errors import ConfigError, CorpusError
 from lexforge.masking import MASK_TOKENS, Masker
 from lexforge.shards import ShardSet
@@ -116,6 +116,9 @@ class PretrainingBatches:
             raise ConfigError(f"objective must be 'nsp', 'sop' or 'none', got {objective!r}")
         if pad_to not in ("longest", "max_length"):
             raise ConfigError(f"pad_to must be 'longest' or 'max_length', got {pad_to!r}")
+        m = max(1, pad_to_multiple_of)
+        least = -(-(max_seq_len if pad_to == "max_length" else 1) // m) * m
+        check_fits_memory(batch_size, least, 3, "batch_size or max_seq_len")
         if (
             isinstance(short_seq_prob, bool)
             or not isinstance(short_seq_prob, (int, float, np.integer, np.floating))

@@ -461,7 +461,43 @@ def _read_manifest(path: Path) -> dict[str, Any]:
             f"{path} has shard format version {manifest.get('version')}, this lexforge reads "
             f"version {VERSION}; rebuild the shards"
         )
+    problem = _manifest_problem(manifest)
+    if problem:
+        raise ShardError(f"{path} is damaged: {problem}; delete the folder and rebuild the shards")
     return manifest
+
+
+def _whole(value: Any, most: int = 2**63) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= most
+
+
+def _manifest_problem(manifest: dict[str, Any]) -> str | None:
+    """What is wrong with the fields of a manifest of this format, or None."""
+    if not _whole(manifest.get("vocab_size"), 2**32 - 1) or not manifest["vocab_size"]:
+        return f"vocab_size is {manifest.get('vocab_size')!r}, not a count in [1, 2**32)"
+    if manifest.get("dtype") not in ("uint16", "uint32"):
+        return f"dtype is {manifest.get('dtype')!r}, not 'uint16' or 'uint32'"
+    sources, shards = manifest.get("sources"), manifest.get("shards")
+    if not isinstance(sources, list) or not all(
+        isinstance(x, dict) and isinstance(x.get("path"), str) for x in sources
+    ):
+        return "sources is not a list of {path: ...} records"
+    if not isinstance(manifest.get("plan"), list):
+        return "plan is not a list"
+    if not isinstance(shards, dict):
+        return "shards is not an object"
+    for name, record in shards.items():
+        counts = ("source", "start", "end", *_PARTS)
+        if not isinstance(record, dict) or not all(_whole(record.get(k)) for k in counts):
+            return f"shard {name!r} lacks whole-number {', '.join(counts)}"
+        if record["source"] >= len(sources):
+            return f"shard {name!r} names source {record['source']} of {len(sources)}"
+        sizes = record.get("bytes")
+        if not isinstance(sizes, dict) or not all(_whole(sizes.get(k)) for k in _PARTS):
+            return f"shard {name!r} lacks the byte sizes of its {', '.join(_PARTS)} files"
+        if not record["documents"] and record["tokens"]:
+            return f"shard {name!r} records {record['tokens']} tokens in no document"
+    return None
 
 
 def _save_progress(path: Path, manifest: dict[str, Any]) -> None:

@@ -409,6 +409,11 @@ def _check_wordpiece_json(path: Path, doc: dict[str, Any]) -> None:
             f"the unknown token {model.get('unk_token', '[UNK]')!r} (model.unk_token) is not "
             f"in it ({len(vocab)} tokens)",
         )
+    if isinstance(vocab, dict):
+        bad = next(((k, v) for k, v in vocab.items()
+                    if isinstance(v, bool) or not isinstance(v, int)), None)  # fmt: skip
+        if bad is not None:
+            raise fail("model.vocab", f"token {bad[0]!r} has id {bad[1]!r}, not an integer")
     by_id = {v: k for k, v in vocab.items()} if isinstance(vocab, dict) else {}
     added = doc.get("added_tokens") or []
     if not isinstance(added, list):

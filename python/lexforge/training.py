@@ -365,9 +365,12 @@ class WordCounts:
                 continue
             count, _, word = line.partition("\t")
             try:
-                counts.add(base64.b64decode(word, validate=True), int(count))
+                n, text = int(count), base64.b64decode(word, validate=True)
             except ValueError:
                 raise CorpusError(f"{path}:{lineno}: expected '<count>\\t<base64 word>'") from None
+            if not 0 <= n < 2**64:  # counts are 64-bit
+                raise CorpusError(f"{path}:{lineno}: the count {n} is not in [0, 2**64)")
+            counts.add(text, n)
         return counts
 
     def __repr__(self) -> str:

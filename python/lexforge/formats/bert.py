@@ -15,6 +15,7 @@ from typing import Any
 from lexforge._core import BertTokenizer
 from lexforge.errors import TokenizerFormatError
 from lexforge.formats import atomic_write, read_json, read_text
+from lexforge.formats.hf_json import _flag
 
 SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 TemplateSpec = list[tuple[str, int, int]]
@@ -258,12 +259,14 @@ def load_json(path: Path, doc: Any = None) -> BertTokenizer:
     if norm is not None:
         if norm.get("type") != "BertNormalizer":
             raise _fail(path, "normalizer", f"{norm.get('type')!r} is not supported with WordPiece")
-        lowercase = bool(norm.get("lowercase", True))
-        strip = norm.get("strip_accents")
+        lowercase = _flag(path, "normalizer", norm, "lowercase", True)
+        strip = norm.get("strip_accents")  # null: as lowercase
+        if strip is not None:
+            strip = _flag(path, "normalizer", norm, "strip_accents")
         normalizer = (
-            bool(norm.get("clean_text", True)),
-            bool(norm.get("handle_chinese_chars", True)),
-            lowercase if strip is None else bool(strip),
+            _flag(path, "normalizer", norm, "clean_text", True),
+            _flag(path, "normalizer", norm, "handle_chinese_chars", True),
+            lowercase if strip is None else strip,
             lowercase,
         )
     pre = doc.get("pre_tokenizer")
@@ -286,7 +289,7 @@ def load_json(path: Path, doc: Any = None) -> BertTokenizer:
             raise _fail(path, f"added_tokens[{i}].content", f"must be a token, got {content!r}")
         if isinstance(tid, bool) or not isinstance(tid, int) or tid < 0:
             raise _fail(path, f"added_tokens[{i}].id", f"must be an int >= 0, got {tid!r}")
-        if not added.get("special", False):
+        if not _flag(path, f"added_tokens[{i}]", added, "special"):
             raise _fail(
                 path,
                 f"added_tokens[{i}]",

@@ -55,9 +55,9 @@ def load(
     specials: list[tuple[str, int]] = []
     by_text: dict[str, bytes] = {}
     for token, tid in raw_vocab.items():
-        if not isinstance(tid, int) or tid < 0:
+        if isinstance(tid, bool) or not isinstance(tid, int) or not 0 <= tid < 2**32:
             raise TokenizerFormatError(
-                f"{vocab_path}: token {token!r} has id {tid!r}, not a non-negative integer"
+                f"{vocab_path}: token {token!r} has id {tid!r}, not an integer in [0, 2**32)"
             )
         if token in wanted:
             specials.append((token, tid))

@@ -62,6 +62,8 @@ def _pattern_of(path: Path, pre: Any) -> str:
         return GPT2_PRESET
     if kind == "Sequence":
         steps = pre.get("pretokenizers") or []
+        if not isinstance(steps, list):
+            raise _fail(path, "pre_tokenizer.pretokenizers", "must be a list of pre-tokenizers")
         splits = [s for s in steps if isinstance(s, dict) and s.get("type") == "Split"]
         levels = [s for s in steps if isinstance(s, dict) and s.get("type") == "ByteLevel"]
         if len(steps) == 1 and len(levels) == 1:
@@ -177,8 +179,10 @@ class Template:
         return [tid for _, tid, _ in self.single[at + 1 :]]
 
 
-def _flag(path: Path, where: str, post: dict[str, Any], key: str) -> bool:
-    value = post.get(key, False)
+def _flag(path: Path, where: str, post: dict[str, Any], key: str, default: bool = False) -> bool:
+    """``post[key]`` (``default`` when absent), which must be true or false: HF refuses
+    anything else, and ``bool("false")`` would read it backwards."""
+    value = post.get(key, default)
     if not isinstance(value, bool):
         raise _fail(path, f"{where}.{key}", f"must be true or false, got {value!r}")
     return value
@@ -293,7 +297,7 @@ def load(path: Path, doc: Any = None) -> tuple[Bpe, OffsetTrim | None, Template 
             or not 0 <= added["id"] < _ID_LIMIT
         ):
             raise _fail(path, where, f"needs 'content' (str) and 'id' (an int in [0, {_ID_LIMIT}))")
-        if not added.get("special", False):
+        if not _flag(path, f"added_tokens[{i}]", added, "special"):
             raise _fail(
                 path, where, f"{added['content']!r} is a non-special added token; not supported yet"
             )
@@ -354,7 +358,7 @@ def load(path: Path, doc: Any = None) -> tuple[Bpe, OffsetTrim | None, Template 
         merges.append((by_text[a], by_text[b]))
     try:
         bpe = Bpe.from_merges(
-            vocab, merges, specials, pattern, bool(model.get("ignore_merges", False)), lstrip
+            vocab, merges, specials, pattern, _flag(path, "model", model, "ignore_merges"), lstrip
         )
         return bpe, offsets, template
     except TokenizerFormatError as e:

@@ -502,5 +502,5 @@ def architecture(directory: PathLike) -> str | None:
         data = json.loads((Path(directory) / "config.json").read_text(encoding="utf-8"))
         names = data.get("architectures") or [None]
         return str(names[0]) if names[0] else None
-    except (OSError, ValueError, AttributeError):
-        return None
+    except (OSError, ValueError, AttributeError, TypeError, KeyError, IndexError):
+        return None  # no readable name: the checks of the config itself say what is wrong

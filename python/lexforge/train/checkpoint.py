@@ -154,6 +154,12 @@ def load(
         ) from None
     if not isinstance(state, dict):
         raise CheckpointError(f"checkpoint {path}: state.json does not hold an object")
+    step = state.get("step")
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise CheckpointError(
+            f"checkpoint {path} is damaged: its step is {step!r}, not a whole number >= 0; "
+            "resume from an earlier one (delete this directory) or start a new run"
+        )
     saved_class = state.get("model_class")
     if isinstance(saved_class, str):  # written by a sharded run before the name was fixed
         saved_class = saved_class.removeprefix("FSDP")

@@ -164,13 +164,13 @@ def initialise_embeddings(model: Any, shards: Any, *, seed: int = 0) -> int:
     weight: torch.Tensor = model.bert.embeddings.word.weight
     dim = int(weight.shape[1])
     vectors, real = spectral_embeddings(shards, dim, seed=seed)
-    if vectors.shape[0] != weight.shape[0]:
+    if vectors.shape[0] > weight.shape[0]:
         raise ConfigError(
-            f"the shards' vocabulary has {vectors.shape[0]} tokens, the model's embeddings "
-            f"{weight.shape[0]}"
+            f"the shards' vocabulary has {vectors.shape[0]} tokens, more than the model's "
+            f"{weight.shape[0]} embeddings"
         )
     scale = float(model.config.initializer_range) * dim**0.5
-    with torch.no_grad():
+    with torch.no_grad():  # rows past the vocabulary (embeddings padded to a multiple) stay
         rows = torch.from_numpy(np.flatnonzero(real))
         weight[rows] = torch.from_numpy(vectors[real] * scale).to(weight.dtype).to(weight.device)
     return int(real.sum())
