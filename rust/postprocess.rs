@@ -12,6 +12,11 @@ pub struct Seq {
     pub offsets: Vec<(u32, u32)>,
     /// Word index within the sequence (-1: none).
     pub words: Vec<i32>,
+    /// Each token's offsets as the first of a row, where they differ from `offsets`
+    /// (HF's ByteLevel `trim_offsets` with `add_prefix_space` keeps the one leading space
+    /// of a row's first token, the first of every truncation window too); empty when no
+    /// token's do.
+    pub first_offsets: Vec<(u32, u32)>,
 }
 
 impl Seq {
@@ -30,13 +35,22 @@ impl Seq {
         self.ids.clear();
         self.offsets.clear();
         self.words.clear();
+        self.first_offsets.clear();
     }
 
     fn slice(&self, start: usize, end: usize) -> Seq {
+        let mut offsets = self.offsets[start..end].to_vec();
+        if let (Some(first), Some(&span)) = (offsets.first_mut(), self.first_offsets.get(start)) {
+            *first = span; // the window's first token, as a row's first
+        }
         Seq {
             ids: self.ids[start..end].to_vec(),
-            offsets: self.offsets[start..end].to_vec(),
+            offsets,
             words: self.words[start..end].to_vec(),
+            first_offsets: self
+                .first_offsets
+                .get(start..end)
+                .map_or_else(Vec::new, <[(u32, u32)]>::to_vec),
         }
     }
 

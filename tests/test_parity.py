@@ -414,3 +414,39 @@ def test_hf_framed_files_load(kind: str, corpus: list[str], tmp_path: Path) -> N
         ids, offsets = ours.encode_with_offsets(text, allowed_special="all")
         assert ids.tolist() == want.ids, text
         assert [tuple(o) for o in offsets.tolist()] == want.offsets, text
+
+
+def test_trimmed_offsets_of_truncation_windows(corpus: list[str], tmp_path: Path) -> None:
+    """HF trims offsets per row: under RoBERTa's trim_offsets and add_prefix_space, the
+    first token of every truncation window (left or right, overflow windows, the second
+    text of a pair) keeps its one leading space, as a text's first token does. The oracle
+    is HF's encode with the same truncation."""
+    trainer = hf.trainers.BpeTrainer(
+        vocab_size=800, special_tokens=["<s>", "<pad>", "</s>"],
+        initial_alphabet=hf.pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
+    )  # fmt: skip
+    trained = hf.Tokenizer(hf.models.BPE())
+    trained.pre_tokenizer = hf.pre_tokenizers.ByteLevel(add_prefix_space=False)
+    trained.train_from_iterator(corpus[:1000], trainer=trainer)
+    trained.post_processor = hf.processors.RobertaProcessing(
+        ("</s>", 2), ("<s>", 0), trim_offsets=True, add_prefix_space=True
+    )
+    trained.save(str(tmp_path / "tokenizer.json"))
+    ours = lf.Tokenizer.from_file(tmp_path / "tokenizer.json")
+    texts = [*TRICKY, "a b c d e f g h", *corpus[1000:1040]]
+    cases = [("right", 0, False), ("left", 0, False), ("right", 2, False), ("left", 3, False),
+             ("right", 0, True), ("right", 2, True)]  # fmt: skip
+    for side, stride, pairs in cases:
+        trained.enable_truncation(14, stride=stride, direction=side)
+        for i, text in enumerate(texts):
+            pair = texts[-1 - i] if pairs else None
+            want = trained.encode(text, pair)
+            rows = [want.offsets] + [o.offsets for o in want.overflowing]
+            got = ours.encode_batch(
+                [text], None if pair is None else [pair], max_length=14, truncation=True,
+                stride=stride, truncation_side=side, return_overflowing_tokens=True,
+                return_offsets=True, return_tensors="np", padding=True,
+            )  # fmt: skip
+            offsets = [[tuple(o) for o in row] for row in got["offsets"].tolist()]
+            real = got["attention_mask"].sum(1).tolist()
+            assert [row[:n] for row, n in zip(offsets, real, strict=True)] == rows, (text, side)

@@ -130,16 +130,31 @@ impl BpeModel {
             seq.offsets.push((to_u32(s)?, to_u32(e)?));
         }
         if let Some(t) = trim {
-            self.trim_offsets(&seq.ids[first..], &mut seq.offsets[first..], t);
+            let firsts = t.add_prefix_space.then(|| {
+                // the tokens before this text's: as they are
+                let kept = seq.first_offsets.len();
+                seq.first_offsets.extend_from_slice(&seq.offsets[kept..first]);
+                &mut seq.first_offsets
+            });
+            self.trim_offsets(&seq.ids[first..], &mut seq.offsets[first..], firsts, t);
         }
         Ok(())
     }
 
-    /// HF's ByteLevel `trim_offsets` on the character `offsets` of `ids` (one text's).
-    fn trim_offsets(&self, ids: &[u32], offsets: &mut [(u32, u32)], trim: Trim) {
+    /// HF's ByteLevel `trim_offsets` on the character `offsets` of `ids` (one text's);
+    /// with `firsts`, also each token's span as the first of a row (HF trims offsets per
+    /// row, so the first token of every truncation window keeps its one leading space
+    /// under `add_prefix_space`), pushed there.
+    fn trim_offsets(
+        &self,
+        ids: &[u32],
+        offsets: &mut [(u32, u32)],
+        mut firsts: Option<&mut Vec<(u32, u32)>>,
+        trim: Trim,
+    ) {
         for (k, (&id, span)) in ids.iter().zip(offsets.iter_mut()).enumerate() {
             let (start, end) = *span;
-            let (mut lead, trail) = match self.specials.text_of(id) {
+            let (lead, trail) = match self.specials.text_of(id) {
                 Some(text) => {
                     let lead = text.chars().take_while(|c| c.is_whitespace()).count() as u32;
                     let trail = text.chars().rev().take_while(|c| c.is_whitespace()).count();
@@ -159,12 +174,17 @@ impl BpeModel {
                 }
             };
             let trail = trail as u32;
-            if trim.add_prefix_space && (k == 0 || start == 0) && lead == 1 {
-                lead = 0;
+            let trimmed = |first: bool| {
+                // a row's first token keeps the one space add_prefix_space put there
+                let lead = if trim.add_prefix_space && first && lead == 1 { 0 } else { lead };
+                let start = if lead > 0 { (start + lead).min(end) } else { start };
+                let end = if trail > 0 && end >= trail { (end - trail).max(start) } else { end };
+                (start, end)
+            };
+            *span = trimmed(k == 0 || start == 0);
+            if let Some(firsts) = firsts.as_deref_mut() {
+                firsts.push(trimmed(true));
             }
-            let start = if lead > 0 { (start + lead).min(end) } else { start };
-            let end = if trail > 0 && end >= trail { (end - trail).max(start) } else { end };
-            *span = (start, end);
         }
     }
 
