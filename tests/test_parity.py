@@ -450,3 +450,26 @@ def test_trimmed_offsets_of_truncation_windows(corpus: list[str], tmp_path: Path
             offsets = [[tuple(o) for o in row] for row in got["offsets"].tolist()]
             real = got["attention_mask"].sum(1).tolist()
             assert [row[:n] for row, n in zip(offsets, real, strict=True)] == rows, (text, side)
+
+
+@pytest.mark.parametrize("which", ["tiny", "wiki"])
+def test_bpe_training_equals_hfs_trainer(which: str, corpus: list[str]) -> None:
+    """The merges HF's BpeTrainer learns (with GPT-2's byte alphabet), count ties included:
+    HF numbers its alphabet by the byte-level characters' code points ("Ġ", the space, is
+    U+0120, after every printable byte), and breaks ties by the smallest pair of those ids.
+    In the first 3,000 wiki-leads lines two pairs tie at merge 44."""
+    from lexforge import _bytelevel
+
+    texts, vocab_size = (["ab", " cd"], 258) if which == "tiny" else (corpus[:3000], 2000)
+    trainer = hf.trainers.BpeTrainer(
+        vocab_size=vocab_size, initial_alphabet=hf.pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )  # fmt: skip
+    theirs = hf.Tokenizer(hf.models.BPE())
+    theirs.pre_tokenizer = hf.pre_tokenizers.ByteLevel(add_prefix_space=False)
+    theirs.train_from_iterator(texts, trainer=trainer)
+    want = [tuple(m.split(" ") if isinstance(m, str) else m)
+            for m in json.loads(theirs.to_str())["model"]["merges"]]  # fmt: skip
+    ours = lf.Tokenizer.train_bpe(texts=texts, vocab_size=vocab_size, show_progress=False)
+    got = [(_bytelevel.encode(a), _bytelevel.encode(b)) for a, b in ours.merges()]
+    assert got == want

@@ -169,7 +169,8 @@ class Tokenizer:
         """Runs the BPE merge phase on word counts (possibly merged from many shards).
 
         Merges are chosen by highest count; ties go to the smallest (left, right) pair in
-        training ids (bytes by value, then merges in creation order), so the result is a
+        training ids (bytes by the code points of their byte-level characters, as HF's
+        trainer numbers its alphabet, then merges in creation order), so the result is a
         pure function of the counts. ``special_tokens`` defaults to the counts' own.
         """
         if special_tokens is not None:

@@ -1,13 +1,15 @@
 //! The merge phase of byte-level BPE training.
 //!
 //! Input: word counts ([`crate::count::WordCounts`]). Output: an ordered list of merges over
-//! training ids (bytes are ids 0..=255 by value; the k-th merge creates id 256 + k).
+//! ids (bytes are ids 0..=255 by value; the k-th merge creates id 256 + k).
 //!
 //! Rule: repeatedly merge the adjacent pair with the highest total count, where a pair's
 //! count is the sum, over every word, of the word's count times the number of adjacent
 //! positions holding the pair (overlaps included, as in HF `tokenizers`); a merge then
 //! rewrites each word left to right. **Ties go to the smallest `(left id, right id)`** in
-//! training ids, which makes the result a pure function of the counts. Pairs whose merged
+//! training ids, which makes the result a pure function of the counts. Bytes take the
+//! training ids HF's `BpeTrainer` gives its alphabet (the code points of their byte-level
+//! characters, [`hf_byte_order`]), so ties break as there; merges are returned over bytes. Pairs whose merged
 //! token would exceed `max_token_length` bytes are never merged; training stops at
 //! `vocab_size`, when the best count falls below `min_frequency`, or when nothing is left.
 //!
@@ -298,15 +300,48 @@ fn train_from(
     if counts.is_empty() {
         return Err(empty_corpus());
     }
-    let st = State::new(|| counts.iter().map(|(w, n)| (w.iter().map(|&b| u32::from(b)), n)), 256)?;
+    let rank = hf_byte_order();
+    let st =
+        State::new(|| counts.iter().map(|(w, n)| (w.iter().map(|&b| rank[b as usize]), n)), 256)?;
     drop(counts);
     crate::memory::release_free_memory();
-    let merges = learn_merges(st, opts, progress)?;
+    let mut byte_of = [0u32; 256];
+    for (b, &r) in rank.iter().enumerate() {
+        byte_of[r as usize] = b as u32;
+    }
+    let to_byte = |id: u32| if id < 256 { byte_of[id as usize] } else { id };
+    let merges: Vec<(u32, u32)> = learn_merges(st, opts, progress)?
+        .into_iter()
+        .map(|(a, b)| (to_byte(a), to_byte(b)))
+        .collect();
     let mut tokens: Vec<Vec<u8>> = (0..=255u8).map(|b| vec![b]).collect();
     for &(a, b) in &merges {
         tokens.push([tokens[a as usize].as_slice(), tokens[b as usize].as_slice()].concat());
     }
     Ok(Trained { merges, tokens })
+}
+
+/// Each byte's training id: its rank by the code point of its byte-level character (GPT-2's
+/// `bytes_to_unicode`: printable bytes stand for themselves, the others for 256 + n in byte
+/// order), the order HF's `BpeTrainer` numbers its alphabet in, so count ties break the same.
+fn hf_byte_order() -> [u32; 256] {
+    let printable = |b: u8| matches!(b, b'!'..=b'~' | 0xA1..=0xAC | 0xAE..=0xFF);
+    let mut chars: Vec<(u32, u8)> = Vec::with_capacity(256);
+    let mut n = 0;
+    for b in 0..=255u8 {
+        if printable(b) {
+            chars.push((u32::from(b), b));
+        } else {
+            chars.push((256 + n, b));
+            n += 1;
+        }
+    }
+    chars.sort_unstable();
+    let mut rank = [0u32; 256];
+    for (r, &(_, b)) in chars.iter().enumerate() {
+        rank[b as usize] = r as u32;
+    }
+    rank
 }
 
 fn empty_corpus() -> Error {
@@ -375,11 +410,12 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// The definition, recounting everything at every step.
+    /// The definition, recounting everything at every step (ties by HF's alphabet order).
     fn naive(words: &[(Vec<u8>, u64)], opts: &TrainOptions) -> Vec<(u32, u32)> {
+        let rank = hf_byte_order();
         let mut ws: Vec<(Vec<u32>, i64)> = words
             .iter()
-            .map(|(w, c)| (w.iter().map(|&b| u32::from(b)).collect(), *c as i64))
+            .map(|(w, c)| (w.iter().map(|&b| rank[b as usize]).collect(), *c as i64))
             .collect();
         let mut lens: Vec<usize> = vec![1; 256];
         let mut merges = Vec::new();
@@ -420,7 +456,24 @@ mod tests {
                 *w = out;
             }
         }
-        merges
+        let byte = |id: u32| match rank.iter().position(|&r| r == id) {
+            Some(b) if id < 256 => b as u32,
+            _ => id,
+        };
+        merges.into_iter().map(|(a, b)| (byte(a), byte(b))).collect()
+    }
+
+    #[test]
+    fn ties_break_in_hfs_alphabet_order() {
+        // GPT-2's byte-level characters: printable bytes by value, then the others ("Ġ",
+        // the space, is U+0120), so of pairs counted alike ('a','b') goes before (' ','c')
+        let words = [(b"ab".to_vec(), 1), (b" cd".to_vec(), 1)];
+        let opts = TrainOptions { merges: 3, min_frequency: 1, max_token_length: None };
+        let a = u32::from(b'a');
+        assert_eq!(fast(&words, &opts)[0], (a, a + 1));
+        let rank = hf_byte_order();
+        assert!(rank[usize::from(b'~')] < rank[0xA1] && rank[0xFF] < rank[0]);
+        assert!(rank[usize::from(b' ')] < rank[0x7F] && rank[0x7F] < rank[0xAD]);
     }
 
     fn fast(words: &[(Vec<u8>, u64)], opts: &TrainOptions) -> Vec<(u32, u32)> {

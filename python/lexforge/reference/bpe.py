@@ -6,7 +6,9 @@ This is the definition the Rust core must match, written to be read top to botto
   Rust scanners); text a pattern does not match is kept as pieces of its own.
 - **Training** works in training ids (bytes are 0..255 by value, the k-th merge creates
   256 + k). Each step recounts every adjacent pair of every word, weighted by the word's
-  count, and merges the most frequent pair; ties go to the smallest (left, right) pair.
+  count, and merges the most frequent pair; ties go to the smallest (left, right) pair,
+  bytes ordered as HF's trainer numbers its alphabet (by the code point of each byte's
+  byte-level character: printable bytes by value, then the rest) and before every merge.
   Pairs whose merged token would exceed ``max_token_length`` bytes are skipped. Training
   stops after ``num_merges`` merges, when the best count is below ``min_frequency``, or when
   no pair is left.
@@ -63,6 +65,14 @@ def train(
     max_token_length: int | None = None,
 ) -> list[tuple[int, int]]:
     """Learns merges (pairs of training ids) from ``{word_bytes: count}``."""
+    from lexforge._bytelevel import byte_to_char
+
+    chars = byte_to_char()
+
+    def order(symbol: int) -> int:
+        """Where a training id sorts: a byte by its byte-level character, a merge after."""
+        return ord(chars[symbol]) if symbol < 256 else 0x110000 + symbol
+
     words: Counter[tuple[int, ...]] = Counter()
     for word, count in word_counts.items():
         words[tuple(word)] += count
@@ -80,8 +90,8 @@ def train(
         ]
         if not allowed:
             break
-        # highest count first; among equal counts the smallest pair
-        best_count, best = min(allowed, key=lambda cp: (-cp[0], cp[1]))
+        # highest count first; among equal counts the smallest pair in HF's order
+        best_count, best = min(allowed, key=lambda cp: (-cp[0], order(cp[1][0]), order(cp[1][1])))
         if best_count < max(min_frequency, 1):
             break
         new_id = 256 + len(merges)
