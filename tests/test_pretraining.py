@@ -144,6 +144,23 @@ def test_corrupt_and_mismatched_shards(
         lf.build_shards(text_file, copy, bert, piece_mb=0.5)
 
 
+def test_a_second_build_into_the_same_folder_is_refused(
+    bert: Any, text_file: Path, tmp_path: Path
+) -> None:
+    """While one build holds a folder (its lock, as a running build holds it), another
+    build there is refused rather than deleting the first one's files in progress; the
+    lock goes with the process that held it, so the next build runs."""
+    fcntl = pytest.importorskip("fcntl")
+    out = tmp_path / "shards"
+    out.mkdir()
+    with (out / ".build.lock").open("a+b") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(ShardError, match="another build_shards is writing into"):
+            lf.build_shards(text_file, out, bert, piece_mb=0.25)
+        fcntl.flock(held, fcntl.LOCK_UN)
+    assert lf.build_shards(text_file, out, bert, piece_mb=0.25).n_tokens > 0
+
+
 def _edit(manifest: dict[str, Any], path: list[Any], value: Any) -> None:
     for key in path[:-1]:
         manifest = manifest[key]

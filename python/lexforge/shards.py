@@ -301,13 +301,41 @@ def build_shards(
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     try:
-        return _build(out, files, tokenizer, core, sentences, piece_mb, num_threads, progress)
+        with _only_builder(out):
+            return _build(out, files, tokenizer, core, sentences, piece_mb, num_threads, progress)
     except BaseException:
         # a build that failed before any text was shard (invalid UTF-8, no text, Ctrl-C at
         # once) leaves nothing behind, so the corrected rerun starts clean
         if created and _no_text_yet(out / "manifest.json", missing=True):
             shutil.rmtree(out, ignore_errors=True)
         raise
+
+
+LOCK = ".build.lock"
+
+
+@contextlib.contextmanager
+def _only_builder(out: Path) -> Iterator[None]:
+    """Holds ``out``'s build lock (an advisory lock on ``out/.build.lock``, released by
+    the system if the process dies): a second build into the same folder would delete
+    the first one's files in progress and mix the two runs' shards."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    with (out / LOCK).open("a+b") as held:
+        try:
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ShardError(
+                f"another build_shards is writing into {out}; wait for it to finish, or "
+                "build into another directory"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(held, fcntl.LOCK_UN)
 
 
 def _no_text_yet(manifest_path: Path, *, missing: bool = False) -> bool:
