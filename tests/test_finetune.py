@@ -416,20 +416,29 @@ def test_time_limit_budget_plans_from_measured_speed() -> None:
     assert short.fit(3, 3, now=0.3) == 3
 
 
+@pytest.mark.parametrize("slow_start", [False, True], ids=["even", "slow-first-steps"])
 def test_a_time_limit_cuts_the_warm_up_with_the_run(
-    checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+    checkpoint: Path, monkeypatch: pytest.MonkeyPatch, slow_start: bool
 ) -> None:
     """A run cut to fit its time limit warms up over its share of the steps it will
     run, not of the steps planned: it reaches lr (nearly: the cut comes after 5 steps,
-    when its own warm-up is over), then decays to 0 at its last step. A
-    fake clock (10 ms per reading) makes the cut the same on any machine."""
+    when its own warm-up is over), then decays to 0 at its last step, never rising again,
+    also when slow first steps make the first cut deep and steps are given back at step
+    25. A fake clock (10 ms a reading; 100 ms for the first five) makes the cuts the same
+    on any machine."""
     import itertools
     import types
 
     from lexforge.train import _fit
 
     ticks = itertools.count(1)
-    monkeypatch.setattr(_fit, "time", types.SimpleNamespace(perf_counter=lambda: next(ticks) / 100))
+    clock = [0.0]
+
+    def perf_counter() -> float:
+        clock[0] += 0.1 if slow_start and next(ticks) <= 6 else 0.01
+        return clock[0]
+
+    monkeypatch.setattr(_fit, "time", types.SimpleNamespace(perf_counter=perf_counter))
     rates: list[float] = []
 
     class Recorded(torch.optim.lr_scheduler.LambdaLR):
@@ -441,11 +450,13 @@ def test_a_time_limit_cuts_the_warm_up_with_the_run(
     rng = random.Random(0)
     train = [(" ".join(rng.choice(["good", "bad", "fine"]) for _ in range(4)), rng.choice("ab"))
              for _ in range(200)]  # fmt: skip
-    # planned: 10 epochs of 100 steps, 100 of them warm-up; 0.6 s cuts it to ~60
-    finetune(checkpoint, train, epochs=10, batch_size=2, lr=1e-3, warmup=0.1, time_limit=0.6,
-             progress=False)  # fmt: skip
-    assert 25 < len(rates) < 100
-    assert max(rates) > 0.95e-3 and rates[-1] == 0.0
+    # planned: 10 epochs of 100 steps, 100 of them warm-up; the limit cuts it to ~60 / ~260
+    finetune(checkpoint, train, epochs=10, batch_size=2, lr=1e-3, warmup=0.1,
+             time_limit=3.0 if slow_start else 0.6, progress=False)  # fmt: skip
+    assert 25 < len(rates) < 300
+    peak = rates.index(max(rates))
+    assert rates[peak] > 0.95e-3 and rates[-1] == 0.0
+    assert all(b <= a for a, b in itertools.pairwise(rates[peak:]))  # no saw tooth
 
 
 def test_label_order_does_not_depend_on_string_hashing() -> None:

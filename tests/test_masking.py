@@ -298,9 +298,17 @@ def test_bad_input() -> None:
     torch = pytest.importorskip("torch")
     bf16 = torch.tensor(ids, dtype=torch.bfloat16)  # NumPy has none: it was a raw TypeError
     meta = torch.empty(ids.shape, dtype=torch.int64, device="meta")
-    for tensor, message in ((bf16, "dtype torch.bfloat16"), (meta, "meta tensor")):
+    for tensor, message in ((bf16, "input_ids must be integers, got dtype float32"),
+                            (meta, "meta tensor")):  # fmt: skip
         with pytest.raises(ConfigError, match=message):
             lf.Masker(**ok)(tensor)
+    # a float mask reads as nonzero = special, as a tensor too (bf16 included)
+    special = np.zeros(ids.shape, dtype=np.float32)
+    special[:, 0] = 1.0
+    want = lf.Masker(**ok)(ids, special_tokens_mask=special)
+    for dtype in (torch.float32, torch.bfloat16):
+        got = lf.Masker(**ok)(ids, special_tokens_mask=torch.tensor(special, dtype=dtype))
+        assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
     with pytest.raises(ConfigError, match="continuation_ids must be at least 0"):
         lf.Masker(**ok, whole_word=True, continuation_ids=[-1])
     with pytest.raises(ConfigError, match="rectangular"):  # ragged rows need padding

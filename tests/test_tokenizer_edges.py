@@ -223,6 +223,21 @@ def test_padding_uses_the_files_pad_id_or_pad_token_id(tmp_path: Path) -> None:
     wide = ours.encode_batch(texts, padding="max_length", max_length=8, truncation=True,
                              return_tensors="np")  # fmt: skip
     assert wide["input_ids"].shape == (2, 8)
+    # MiniLM's file pads to 128 and cuts at 128: cut at 256 instead, a row of 202 tokens
+    # does not fit the file's width, and the fix named is about the padding
+    from lexforge import datasets
+
+    minilm = lf.Tokenizer.from_file(
+        datasets.files("all-MiniLM-L6-v2")["model_dir"] / "tokenizer.json"
+    )
+    long = ["short", "word " * 200]
+    fix = (
+        r"pass padding=True to pad to the longest row, or padding='max_length' with max_length=256"
+    )
+    with pytest.raises(ConfigError, match=rf"text 1 is 202 tokens, .* fixed length 128 .*; {fix}"):
+        minilm.encode_batch(long, truncation=True, max_length=256, return_tensors="np")
+    assert minilm.encode_batch(long, truncation=True, max_length=256, padding=True,
+                               return_tensors="np")["input_ids"].shape == (2, 202)  # fmt: skip
 
 
 # ----------------------------------------------------------------- 9: malformed tokenizer.json

@@ -361,7 +361,7 @@ def model_inputs(
     except UnicodeEncodeError as e:
         raise bad_text(e, texts=texts_list, pairs=pairs_list) from None
     if padding is not None and padding.length is not None:
-        _check_fixed_width(out, padding)
+        _check_fixed_width(out, padding, truncation)
     if not overflow:
         del out["overflow_to_sample_mapping"]
     return as_tensors(out, return_tensors)
@@ -384,20 +384,24 @@ def check_fits_memory(rows: int, width: int, fields: int, what: str = "max_lengt
         )
 
 
-def _check_fixed_width(out: dict[str, Any], padding: Padding) -> None:
-    """Arrays padded to a fixed length are that wide: a longer row (no truncation) is a
-    ``ConfigError`` naming its text, as transformers refuses to make such tensors."""
+def _check_fixed_width(out: dict[str, Any], padding: Padding, cut: Truncation | None) -> None:
+    """Arrays padded to a fixed length are that wide: a longer row is a ``ConfigError``
+    naming its text, as transformers refuses to make such tensors."""
     assert padding.length is not None
-    m = padding.multiple_of or 1
-    width = -(-padding.length // m) * m
+    width = padding.least_width()
     if out["input_ids"].shape[1] <= width:
         return
     real = out["attention_mask"].sum(1)
     row = int(real.argmax())
     text = int(out["overflow_to_sample_mapping"][row])
+    fix = (
+        f"pass padding=True to pad to the longest row, or padding='max_length' with "
+        f"max_length={cut.max_length}"
+        if cut is not None  # cut at a longer length than the padding's (a file's padding)
+        else "pass truncation=True to cut it, or padding=True to pad to the longest row"
+    )
     raise ConfigError(
         f"text {text} is {int(real[row])} tokens, longer than the fixed length {padding.length} "
-        "the rows are padded to (padding='max_length', or the file's padding): arrays of one "
-        "width cannot hold it; pass truncation=True to cut it, or padding=True to pad to "
-        "the longest row"
+        f"the rows are padded to (padding='max_length', or the file's padding): arrays of one "
+        f"width cannot hold it; {fix}"
     )

@@ -71,10 +71,10 @@ def cosine_schedule(start: float, end: float, steps: int) -> Schedule:
 def _array(value: Any, name: str) -> npt.NDArray[Any]:
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(value, torch.Tensor):
-        if value.is_floating_point() or value.is_complex():  # bf16 has no NumPy twin
-            raise ConfigError(f"{name} must be integers, got dtype {value.dtype}")
         if value.device.type == "meta":
-            raise ConfigError(f"{name} is a meta tensor (no data); pass a tensor with ids")
+            raise ConfigError(f"{name} is a meta tensor (no data); pass one that holds values")
+        if value.dtype == torch.bfloat16:  # NumPy has no bfloat16: as float32, checked after
+            value = value.float()
         value = value.detach().cpu().numpy()
     try:
         array = np.asarray(value)

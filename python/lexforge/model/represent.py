@@ -155,9 +155,10 @@ def embed_words(
                 span[0] = a if span[0] < 0 else min(span[0], a)
                 span[1] = max(span[1], b)
             # a byte-level BPE's whitespace pieces (the second of two spaces, a line end)
-            # are pre-tokens but not words
-            found = [text[a:b] for a, b in spans]
-            keep = [i for i, word in enumerate(found) if word.strip()]
+            # are pre-tokens but not words; a word's span may hold the space before it
+            # (a file without trim_offsets, as GPT-2's): the word is its text
+            found = [text[a:b].strip() for a, b in spans]
+            keep = [i for i, word in enumerate(found) if word]
             if len(keep) < n:
                 found, vectors = [found[i] for i in keep], vectors[keep]
             out.append(WordVectors(found, vectors.numpy()))

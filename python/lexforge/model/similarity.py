@@ -174,8 +174,8 @@ def _tokenizer_words(tok: Any, texts: list[str], batch: int = 1024) -> list[list
                 if w >= 0:
                     span = spans.setdefault(w, [a, b])
                     span[0], span[1] = min(span[0], a), max(span[1], b)
-            words = (text[a:b] for _, (a, b) in sorted(spans.items()))
-            out.append([w.lower() for w in words if w.strip()])
+            words = (text[a:b].strip() for _, (a, b) in sorted(spans.items()))
+            out.append([w.lower() for w in words if w])  # as embed_words gives them
     return out
 
 
@@ -290,11 +290,14 @@ def _cuts(words: Any, offsets: Any, limit: int) -> list[tuple[int, int]]:
 
 def _tokens(tok: Any, texts: list[str], **options: Any) -> Any:
     """``tok.encode_batch(texts, **options)``, a byte-level BPE's special-token texts (a
-    ``[MASK]`` in the corpus) read as its special tokens, as ``embed_words`` reads them."""
+    ``[MASK]`` in the corpus) read as its special tokens, as ``embed_words`` reads them;
+    padded with id 0 by a tokenizer without a padding token."""
     from ..bpe import BpeTokenizer
 
     if isinstance(tok, BpeTokenizer):
         options["allowed_special"] = "all"
+    if options.get("padding") and tok._pad_id() is None:  # rows are read by their masks
+        options["pad_token_id"] = 0
     return tok.encode_batch(texts, **options)
 
 

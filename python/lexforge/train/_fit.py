@@ -372,6 +372,40 @@ def write_json(path: Path, payload: Any) -> None:
     tmp.replace(path)
 
 
+class Schedule:
+    """The learning-rate factor of step ``s``: a linear warm-up over ``warmup`` (a share of
+    the run, or a step count), then a linear decay to 0 at the run's last step. A time
+    limit may change the run's length as it goes (``replan``, see :class:`Budget`): a
+    warm-up still under way is fitted to the new length (it ends at once when the new one
+    is already past), and a decay under way goes on from the present rate to 0 at the new
+    last step, so the rate never jumps back up."""
+
+    def __init__(self, warmup: float, total: int) -> None:
+        self.warmup, self.total = warmup, total
+        self.warm = self._warm(total)
+        self.decay_from = (self.warm, 1.0)  # (step, factor) the decay starts from
+
+    def _warm(self, total: int) -> int:
+        return int(self.warmup * total) if self.warmup < 1 else int(self.warmup)
+
+    def __call__(self, s: int) -> float:
+        if s < self.warm:
+            return (s + 1) / max(1, self.warm)
+        start, rate = self.decay_from
+        return max(0.0, rate * (self.total - s) / max(1, self.total - start))
+
+    def replan(self, step: int, total: int) -> None:
+        """The run now ends after ``total`` steps; ``step`` steps are done."""
+        if total == self.total:
+            return
+        if step < self.warm:  # warming up: to the new share, or done now
+            self.warm = max(self._warm(total), step) if self.warmup < 1 else self.warm
+            self.decay_from = (self.warm, 1.0)
+        else:
+            self.decay_from = (step, self(step))
+        self.total = total
+
+
 class Budget:
     """Cuts a run of ``planned`` steps to fit ``seconds`` of training: a first estimate
     after 5 steps (they include warm-up costs, so it is cautious), a second from the
@@ -488,16 +522,12 @@ def fit(
         total = steps_per_epoch * options.epochs
         if options.max_steps is not None:
             total = min(options.max_steps, total)
+        schedule = Schedule(options.warmup, total)
         warned = False
-
-        def warm_up(steps: int) -> int:
-            """The warm-up steps of a run of ``steps``: a fraction of the run as it is
-            now (a time limit cuts it after its first steps), or a count."""
-            return int(options.warmup * steps) if options.warmup < 1 else int(options.warmup)
 
         def check_warm_up() -> None:
             nonlocal warned
-            if warm_up(total) > total and run == 0 and not warned:
+            if schedule.warm > total and run == 0 and not warned:
                 warned = True
                 warnings.warn(
                     f"warmup={options.warmup:g} steps is longer than the run's {total} steps"
@@ -508,14 +538,7 @@ def fit(
 
         groups = param_groups(model, options.lr, options.layer_decay, options.weight_decay)
         optimizer = adamw(groups, lr=options.lr)
-
-        def factor(s: int) -> float:
-            warm = warm_up(total)
-            if s < warm:
-                return (s + 1) / max(1, warm)
-            return max(0.0, (total - s) / max(1, total - warm))
-
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
         mixed = autocast(device)
         history: list[dict[str, Any]] = []
         best: dict[str, Any] | None = None
@@ -551,6 +574,7 @@ def fit(
                     step += 1
                     if budget is not None:
                         total = budget.fit(step, total, time.perf_counter())
+                        schedule.replan(step, total)
                         check_warm_up()
                     bar(step, total)
                 if not all(bool(torch.isfinite(w).all()) for w in model.parameters()):

@@ -247,7 +247,7 @@ def sorted_labels(names: Any) -> tuple[str, ...]:
     """Class names in order: numerically when all are integers (2 before 10; names of
     one number, such as "007" and "7", by their text), else as text."""
     names = set(names)
-    if names and all(re.fullmatch(r"[+-]?[0-9]+", n) for n in names):
+    if names and all(re.fullmatch(r"[+-]?\d+", n) for n in names):  # "٣" is 3 to int()
         return tuple(sorted(names, key=lambda n: (int(n), n)))
     return tuple(sorted(names))
 
