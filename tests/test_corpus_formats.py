@@ -358,3 +358,81 @@ def test_a_killed_conversion_leaves_nothing_in_the_cache(tmp_path: Path) -> None
     assert as_text(path) == target and target.is_file()
     assert not stale.exists() and running.exists()
     running.unlink()
+
+
+def test_a_text_column_needs_a_records_file(tmp_path: Path) -> None:
+    """JSON Lines saved under a .txt name is plain text by its name: a text column named
+    for it is refused, never ignored (the JSON syntax would be learned as words)."""
+    records = tmp_path / "records.txt"
+    records.write_text("".join(json.dumps({"body": d}) + "\n" for d in ("a cat", "a dog")))
+    tok = lf.Tokenizer.train_wordpiece(_plain(tmp_path), vocab_size=90)
+    calls = [
+        lambda: lf.Tokenizer.train_wordpiece(records, vocab_size=60, text_column="body"),
+        lambda: lf.build_shards(records, tmp_path / "s", tok, text_column="body"),
+        lambda: lf.Tokenizer.train_bpe("rt-polarity", vocab_size=300, text_column="body"),
+    ]
+    for call in calls:
+        with pytest.raises(ConfigError, match=r"text_column='body' applies to records files"):
+            call()
+    tok.save(tmp_path / "tok.json")
+    trained = tmp_path / "t.json"
+    for argv in (
+        ["tokenize", "--tokenizer", str(tmp_path / "tok.json")],
+        ["train-tokenizer", "--vocab-size", "60", "-o", str(trained)],
+    ):
+        assert main([*argv, str(records), "--text-column", "body"]) == 1
+    # among records files a plain one is read as text, and the column applies to the others
+    both = [records, _write(tmp_path, "jsonl", "body")]
+    assert lf.Tokenizer.train_wordpiece(both, vocab_size=60, text_column="body").vocab_size
+
+
+def test_an_empty_records_file_in_a_larger_corpus(tmp_path: Path) -> None:
+    """Like an empty text file, a records file with no text adds nothing to a corpus of
+    several files; alone, it is an empty corpus (above)."""
+    plain = _plain(tmp_path)
+    empty = tmp_path / "part-1.jsonl"
+    empty.write_text(json.dumps({"text": ""}) + "\n")
+    expected = lf.Tokenizer.train_wordpiece(plain, vocab_size=90).vocab()
+    assert lf.Tokenizer.train_wordpiece([plain, empty], vocab_size=90).vocab() == expected
+    tok = lf.Tokenizer.train_wordpiece(plain, vocab_size=90)
+    ours = lf.build_shards([plain, empty], tmp_path / "a", tok)
+    assert ours.n_tokens == lf.build_shards(plain, tmp_path / "b", tok).n_tokens
+
+
+def test_a_lone_surrogate_in_a_record_is_named(
+    tiny_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A JSON escape of half a UTF-16 pair cannot be UTF-8: every reader names the file
+    and the line (before, `lexforge tokenize` raised UnicodeEncodeError)."""
+    source = tmp_path / "s.jsonl"
+    source.write_text('{"text": "fine"}\n{"text": "the cat \\ud800 sat"}\n')
+    tok = lf.Tokenizer.train_bpe(_plain(tmp_path), vocab_size=300)
+    tok.save(tmp_path / "tok.json")
+    capsys.readouterr()
+    assert main(["tokenize", "--tokenizer", str(tmp_path / "tok.json"), str(source)]) == 1
+    assert main(["embed", str(tiny_checkpoint), str(source), "-o", str(tmp_path / "e.npy")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("s.jsonl: line 2: the text holds a lone surrogate") == 2
+    assert "Traceback" not in err
+
+
+def test_a_records_file_with_a_long_name(tmp_path: Path) -> None:
+    """A legal name of 221 bytes: its cached text file takes the name's start only."""
+    source = _write(tmp_path, "jsonl")
+    long = source.rename(tmp_path / ("x" * 215 + ".jsonl"))
+    expected = lf.Tokenizer.train_wordpiece(_plain(tmp_path), vocab_size=90).vocab()
+    assert lf.Tokenizer.train_wordpiece(long, vocab_size=90).vocab() == expected
+
+
+def test_finetuning_parquet_with_a_repeated_column_name(tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    from lexforge.train.classify import read_records
+
+    table = pa.Table.from_arrays(
+        [pa.array([1, 2]), pa.array(["a", "b"]), pa.array([3, 4]), pa.array(["x", "y"])],
+        names=["id", "text", "id", "label"],
+    )
+    pq.write_table(table, tmp_path / "d.parquet")
+    with pytest.raises(ConfigError, match=r"d\.parquet has 2 columns named 'id'; rename"):
+        read_records(tmp_path / "d.parquet")

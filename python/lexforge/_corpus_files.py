@@ -50,8 +50,40 @@ def corpus_format(path: Path) -> str | None:
     return kind or ("gzip" if packed else None)
 
 
-def as_text(path: Path, text_column: str | None = None) -> Path:
-    """``path`` itself when it is plain text, else its text as a cached corpus file."""
+def is_records(path: Path) -> bool:
+    """Whether ``path`` is read record by record (JSON Lines, JSON, csv, tsv, Parquet, or
+    one of those gzip-compressed), so that a text column applies to it."""
+    return corpus_format(path) not in (None, "gzip") and not path.is_dir()
+
+
+def check_text_column(text_column: Any, paths: Iterable[Path]) -> None:
+    """Refuses a ``text_column`` that is not a name, or that no file of ``paths`` has
+    (none is a records file: plain text is read by its name, whatever it holds)."""
+    if text_column is None:
+        return
+    if not isinstance(text_column, str) or not text_column:
+        raise ConfigError(f"text_column must be a column name, got {text_column!r}")
+    paths = list(paths)
+    if not any(is_records(p) for p in paths):
+        shown = ", ".join(str(p) for p in paths[:3]) + (", ..." if len(paths) > 3 else "")
+        raise ConfigError(
+            f"text_column={text_column!r} applies to records files (.jsonl, .json, .csv, "
+            f".tsv, .parquet, or those .gz), but {shown} is read as plain text by its name; "
+            "rename a records file to its format's suffix, or leave text_column out"
+        )
+
+
+def as_texts(paths: list[Path], text_column: str | None = None) -> list[Path]:
+    """:func:`as_text` of each file of a corpus, ``text_column`` checked once for them all;
+    a records file with no text is refused only when it is the whole corpus (in a larger
+    one it is as welcome as an empty text file)."""
+    check_text_column(text_column, paths)
+    return [as_text(p, text_column, alone=len(paths) == 1) for p in paths]
+
+
+def as_text(path: Path, text_column: str | None = None, *, alone: bool = True) -> Path:
+    """``path`` itself when it is plain text, else its text as a cached corpus file (a
+    records file with no text is a ``CorpusError`` when ``alone``: it is the corpus)."""
     kind = corpus_format(path)
     if kind is None or path.is_dir():
         return path
@@ -63,7 +95,10 @@ def as_text(path: Path, text_column: str | None = None) -> Path:
 
     key = json.dumps([_VERSION, str(path.resolve()), kind, text_column])
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
-    target = cache_root() / "corpora" / f"{path.name}.{digest}.txt"
+    # the name's start only: with the digest and the temporary names' decorations a
+    # legal name near 255 bytes would pass the file system's limit
+    short = path.name.encode("utf-8", "surrogateescape")[:96].decode("utf-8", "ignore")
+    target = cache_root() / "corpora" / f"{short}.{digest}.txt"
     record = target.with_suffix(".source.json")
     stat = path.stat()
     seen = _read_record(record) if target.is_file() else None
@@ -84,7 +119,7 @@ def as_text(path: Path, text_column: str | None = None) -> Path:
             yield text
 
     write_corpus(counted(), building)
-    if not found[0]:
+    if not found[0] and alone:
         building.unlink(missing_ok=True)
         what = "line" if kind == "gzip" else "record"
         raise CorpusError(f"{path}: no {what} holds any text; the corpus would be empty")
@@ -116,7 +151,7 @@ def record_texts(path: Path, text_column: str | None = None) -> Iterator[str]:
     else:
         picker = _Picker(path, text_column)
         for where, record in _records(path, kind):
-            yield picker(where, record) or ""
+            yield _encodable(path, where, picker(where, record) or "")
 
 
 def _read_record(path: Path) -> dict[str, Any] | None:
@@ -137,14 +172,20 @@ def _texts(path: Path, kind: str, column: str | None) -> Iterator[str]:
         for where, record in _records(path, kind):
             text = picker(where, record)
             if text:
-                try:
-                    text.encode("utf-8")
-                except UnicodeEncodeError as e:
-                    raise CorpusError(
-                        f"{path}: {where}: the text holds a lone surrogate {text[e.start]!r} "
-                        "(an escape that is half of a UTF-16 pair); fix or drop that escape"
-                    ) from None
-                yield text
+                yield _encodable(path, where, text)
+
+
+def _encodable(path: Path, where: str, text: str) -> str:
+    """``text``, refused when it cannot be written as UTF-8 (a JSON escape of a lone
+    surrogate)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise CorpusError(
+            f"{path}: {where}: the text holds a lone surrogate {text[e.start]!r} "
+            "(an escape that is half of a UTF-16 pair); fix or drop that escape"
+        ) from None
+    return text
 
 
 class _Picker:

@@ -155,9 +155,10 @@ def _tokenize_blocks(
     import gzip
     import zlib
 
-    from lexforge._corpus_files import corpus_format, record_texts
+    from lexforge._corpus_files import check_text_column, corpus_format, record_texts
     from lexforge.errors import CorpusError
 
+    check_text_column(text_column, [Path(f) for f in files or ["<stdin>"]])
     for f in files or [None]:  # type: ignore[list-item]  # (None: stdin)
         kind = None if f is None else corpus_format(Path(f))
         if f is not None and kind not in (None, "gzip"):  # records: one text each
@@ -482,9 +483,10 @@ def _decode(name: str, data: bytes) -> str:
 def _lines(files: list[str], text_column: str | None = None) -> list[str]:
     """The lines of ``files`` (or stdin), cut at line ends only (not at U+2028 and kin);
     of a records file (JSON Lines, JSON, csv, tsv, Parquet) one text per record."""
-    from lexforge._corpus_files import corpus_format, record_texts
+    from lexforge._corpus_files import check_text_column, corpus_format, record_texts
     from lexforge.train._files import lines, read_text
 
+    check_text_column(text_column, [Path(f) for f in files or ["<stdin>"]])
     if not files:
         text = _decode("<stdin>", sys.stdin.buffer.read())
         return [line for _, line in lines(text.replace("\r\n", "\n").replace("\r", "\n"))]

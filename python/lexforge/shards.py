@@ -97,9 +97,9 @@ def _sources(
     ``out_dir``, where the shards go), a list of files, or a dataset name from
     :mod:`lexforge.datasets`. Records files (JSON Lines, JSON, csv, tsv, Parquet, or
     gzip-compressed) stand for the text of their ``text_column``, as cached text files."""
-    from lexforge._corpus_files import as_text
+    from lexforge._corpus_files import as_texts
 
-    return [as_text(f, text_column) for f in _corpus_files(corpus, out_dir)]
+    return as_texts(_corpus_files(corpus, out_dir), text_column)
 
 
 def _corpus_files(corpus: PathLike | Sequence[PathLike], out_dir: Path | None) -> list[Path]:

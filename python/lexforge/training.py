@@ -42,12 +42,12 @@ def resolve_files(
     a list of existing text files: a JSON Lines, JSON, csv, tsv or Parquet file (or a
     gzip-compressed one) becomes the text of its ``text_column`` (default: ``text``, else
     its only text column) as a cached text file, one record per document."""
-    from lexforge._corpus_files import as_text
+    from lexforge._corpus_files import as_texts
 
     items = [files] if isinstance(files, str | bytes | os.PathLike) else list(files)
     if not items:
         raise CorpusError("no input files were given; pass at least one text file")
-    out: list[Path] = []
+    found: list[Path] = []
     for item in items:
         if isinstance(item, bytes):
             item = os.fsdecode(item)
@@ -57,17 +57,18 @@ def resolve_files(
             )
         path = Path(item)
         if path.exists():
-            out.append(as_text(path, text_column))
+            found.append(path)
             continue
         from lexforge import datasets
 
         if isinstance(item, str) and item in datasets.names():
-            out.append(datasets.corpus_text(item))
+            found.append(datasets.corpus_text(item))
             continue
         raise FileNotFoundError(
             f"no such file: {path}; pass a text file, a list of files, or a dataset name "
             f"({', '.join(datasets.names())})"
         )
+    out = as_texts(found, text_column)
     refuse_repeats(out)
     return out
 

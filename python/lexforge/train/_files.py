@@ -157,6 +157,13 @@ def _parquet(path: Path) -> list[Row]:
 
     pa, pq = pyarrow(f"reading {path}")
     try:
+        names = list(pq.read_schema(path).names)
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:  # (rows are dicts: one of the two would be lost)
+            raise ConfigError(
+                f"{path} has {names.count(twice[0])} columns named {twice[0]!r}; rename "
+                "all but one of them"
+            )
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as e:
         raise ConfigError(f"{path}: not a readable Parquet file ({e})") from None
