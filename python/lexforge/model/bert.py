@@ -219,7 +219,14 @@ class Pretrained(nn.Module):
         in evaluation mode (dropout off), as transformers returns it; ``.train()`` to train
         it (``finetune`` does)."""
         from .heads import TASK_HEADS
-        from .hf import LoadedFrom, architecture, checkpoint_kind, load_hf_state, read_checkpoint
+        from .hf import (
+            LoadedFrom,
+            architecture,
+            check_sizes,
+            checkpoint_kind,
+            load_hf_state,
+            read_checkpoint,
+        )
 
         config, state, source = read_checkpoint(directory)
         # config.json's architectures, else what the head weights show
@@ -231,8 +238,9 @@ class Pretrained(nn.Module):
             )
         if overrides:
             config = config.replace(**overrides)
-        model = cls(config)
         try:
+            check_sizes(config, state, str(source))  # before the model is built at its sizes
+            model = cls(config)
             missing = load_hf_state(model, state, str(source))
         except CheckpointError as e:
             if not overrides:

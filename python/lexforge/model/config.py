@@ -8,8 +8,11 @@ import math
 import numbers
 import re
 import warnings
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from ..errors import ConfigError
 
@@ -73,11 +76,22 @@ class BertConfig:
     problem_type: str | None = None
 
     def __post_init__(self) -> None:
+        # sizes and flags kept as Python ints and bools (NumPy's are taken: config.json
+        # holds only Python's); a bool is no size, and a flag is True or False, never a
+        # truthy value ("false" would read as True)
         positive = ("vocab_size", "hidden_size", "num_layers", "num_heads", "intermediate_size")
         for name in (*positive, "max_position_embeddings", "type_vocab_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"BertConfig.{name} must be a positive integer, got {value!r}")
+            size = _integer(getattr(self, name))
+            if size is None or size < 1:
+                raise ConfigError(
+                    f"BertConfig.{name} must be a positive integer, got {getattr(self, name)!r}"
+                )
+            object.__setattr__(self, name, size)
+        for name in ("pre_layernorm", "tie_word_embeddings"):
+            flag = getattr(self, name)
+            if not isinstance(flag, bool | np.bool_):
+                raise ConfigError(f"BertConfig.{name} must be True or False, got {flag!r}")
+            object.__setattr__(self, name, bool(flag))
         if self.hidden_size % self.num_heads:
             raise ConfigError(
                 f"hidden_size {self.hidden_size} is not divisible by num_heads "
@@ -108,16 +122,19 @@ class BertConfig:
             raise ConfigError(
                 f"position_embedding must be one of {POSITIONS}, got {self.position_embedding!r}"
             )
-        if not self.labels:
-            raise ConfigError("labels must name at least one label (one: regression)")
+        object.__setattr__(self, "labels", _label_names(self.labels))
         if self.problem_type not in PROBLEMS:
             raise ConfigError(f"problem_type must be one of {PROBLEMS}, got {self.problem_type!r}")
-        object.__setattr__(self, "labels", tuple(str(x) for x in self.labels))
-        if not 0 <= self.pad_token_id < self.vocab_size:
+        pad = _integer(self.pad_token_id)
+        if pad is None:
             raise ConfigError(
-                f"pad_token_id {self.pad_token_id} is outside the vocabulary "
-                f"(size {self.vocab_size})"
+                f"BertConfig.pad_token_id must be an integer id, got {self.pad_token_id!r}"
             )
+        if not 0 <= pad < self.vocab_size:
+            raise ConfigError(
+                f"pad_token_id {pad} is outside the vocabulary (size {self.vocab_size})"
+            )
+        object.__setattr__(self, "pad_token_id", pad)
 
     @property
     def head_dim(self) -> int:
@@ -211,7 +228,7 @@ class BertConfig:
                 f"BERT computes {', '.join(ACTIVATIONS)}"
             )
         for flag in ("is_decoder", "add_cross_attention"):  # causal or cross attention
-            if data.get(flag):
+            if _flag(data, flag, False):
                 raise ConfigError(
                     f"config.json sets {flag}: true (a BERT used as a decoder); lexforge's "
                     "BERT is an encoder only"
@@ -225,12 +242,14 @@ class BertConfig:
         ours = data.get("lexforge") or {}
         if not isinstance(ours, dict):
             raise ConfigError("config.json's 'lexforge' entry is not an object")
-        if (data["model_type"] == PRE_LN_TYPE) != bool(ours.get("pre_layernorm", False)):
+        pre_layernorm = _flag(ours, "pre_layernorm", False, "lexforge.pre_layernorm")
+        if (data["model_type"] == PRE_LN_TYPE) != pre_layernorm:
             raise ConfigError(
                 f"config.json: model_type {PRE_LN_TYPE!r} goes with lexforge.pre_layernorm "
                 "true, and 'bert' with false"
             )
-        pad_token_id = _pad_token_id(data)
+        pad_token_id, labels = _pad_token_id(data), _labels(data)
+        tie_word_embeddings = _flag(data, "tie_word_embeddings", True)
         try:
             return cls(
                 vocab_size=data["vocab_size"],
@@ -248,15 +267,57 @@ class BertConfig:
                 hidden_act=data.get("hidden_act", "gelu"),
                 pad_token_id=pad_token_id,
                 position_embedding=ours.get("position_embedding", "learned"),
-                pre_layernorm=ours.get("pre_layernorm", False),
-                tie_word_embeddings=bool(data.get("tie_word_embeddings", True)),
-                labels=_labels(data),
+                pre_layernorm=pre_layernorm,
+                tie_word_embeddings=tie_word_embeddings,
+                labels=labels,
                 problem_type=data.get("problem_type"),
             )
         except KeyError as missing:
             raise ConfigError(f"config.json lacks {missing}, which a BERT config needs") from None
         except (TypeError, ValueError) as e:
             raise ConfigError(f"config.json holds a value of the wrong kind ({e})") from None
+
+
+def _integer(value: Any) -> int | None:
+    """``value`` as a Python int (a NumPy integer too); None for anything else, a bool
+    included."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    return None
+
+
+def _label_names(labels: Any) -> tuple[str, ...]:
+    """The label names, in output order, as strings: a list or tuple (or another ordered
+    iterable) of names; numbers are taken as names ("0", "1"). A lone string is refused,
+    not split into its characters, and so is anything without an order (a set, a dict)."""
+    if isinstance(labels, str | bytes):
+        raise ConfigError(
+            f"BertConfig.labels must be a list of label names, got the string {labels!r}; "
+            f"pass a list, e.g. [{labels!r}]"
+        )
+    if isinstance(labels, Mapping | Set) or not isinstance(labels, Iterable):
+        hint = (
+            "; of an id2label dict, its values in id order" if isinstance(labels, Mapping) else ""
+        )
+        raise ConfigError(
+            f"BertConfig.labels must be a list of label names in output order, got {labels!r}{hint}"
+        )
+    names = tuple(labels)
+    for name in names:
+        if not isinstance(name, str) and _integer(name) is None:
+            raise ConfigError(f"BertConfig.labels holds {name!r}, which is not a label name")
+    if not names:
+        raise ConfigError("labels must name at least one label (one: regression)")
+    return tuple(str(name) for name in names)
+
+
+def _flag(data: dict[str, Any], key: str, default: bool, name: str | None = None) -> bool:
+    """``data[key]`` (``default`` when absent), which must be true or false: transformers
+    refuses anything else, and ``bool("false")`` would read it backwards."""
+    value = data.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"config.json: {name or key} must be true or false, got {value!r}")
+    return value
 
 
 def _pad_token_id(data: dict[str, Any]) -> int:
@@ -288,11 +349,22 @@ def _labels(data: dict[str, Any]) -> tuple[str, ...]:
     if id2label:
         if not isinstance(id2label, dict):
             raise ConfigError("config.json's id2label is not an object")
+        # the keys number the outputs 0..n-1, as transformers reads them (by int(key))
         try:
-            return tuple(str(id2label[k]) for k in sorted(id2label, key=int))
+            ids = {int(k): v for k, v in id2label.items()}
         except ValueError:
-            raise ConfigError("config.json's id2label has keys that are not integers") from None
-    return tuple(f"LABEL_{i}" for i in range(int(data.get("num_labels", 2))))
+            ids = {}
+        if sorted(ids) != list(range(len(id2label))):
+            raise ConfigError(
+                f"config.json's id2label has the keys {sorted(id2label)}; they must number the "
+                f'outputs 0 to {len(id2label) - 1} ("0", "1", ...), one name each'
+            )
+        return tuple(str(ids[i]) for i in range(len(ids)))
+    given = data.get("num_labels", 2)
+    count = _integer(given)
+    if count is None or count < 1:
+        raise ConfigError(f"config.json: num_labels must be a positive integer, got {given!r}")
+    return tuple(f"LABEL_{i}" for i in range(count))
 
 
 def check_vocab_fits(tokenizer: Any, vocab_size: int) -> None:
@@ -317,6 +389,8 @@ _MODEL_CLASS = re.compile(r"([A-Za-z0-9]+?)(Model|LMHeadModel|For[A-Z]\w*)")
 def _check_architectures(architectures: Any) -> None:
     """A config.json without ``model_type`` whose ``architectures`` name another model
     (``RobertaModel``, ``DistilBertForMaskedLM``...) is refused, not read as a BERT."""
+    if isinstance(architectures, str):  # one name, not in a list: transformers takes it
+        architectures = [architectures]
     if not isinstance(architectures, list):
         return
     for name in architectures:

@@ -4,11 +4,13 @@ and extractive question answering (start and end logits)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 from torch import Tensor, nn
 from torch.nn import functional as F  # noqa: N812 (torch's own spelling)
 
@@ -104,15 +106,16 @@ class BertForSequenceClassification(Pretrained):
         logits = self.classifier(self.dropout(pooled))
         loss = None
         if labels is not None:
+            _check_tensor("labels", labels)
             kind = self.problem(labels)
             if kind == "regression":
                 loss = _regression_loss(logits, labels)
             elif kind == "multi_label_classification":
-                loss = F.binary_cross_entropy_with_logits(logits.float(), labels.float())
+                loss = F.binary_cross_entropy_with_logits(
+                    logits.float(), _multi_hot(labels, logits)
+                )
             else:
-                if labels.is_floating_point():
-                    raise ConfigError("single-label classification takes integer labels")
-                loss = F.cross_entropy(logits.float(), labels.view(-1))
+                loss = F.cross_entropy(logits.float(), _single_labels(labels, logits))
         return TaskOutput(loss, logits, hidden)
 
 
@@ -139,8 +142,9 @@ class BertForTokenClassification(Pretrained):
         logits = self.classifier(self.dropout(hidden))
         loss = None
         if labels is not None:
+            labels = _class_ids("labels", labels, input_ids.shape, self.config.num_labels)
             loss = F.cross_entropy(
-                logits.float().flatten(0, 1), labels.flatten(), ignore_index=-100
+                logits.float().flatten(0, 1), labels.flatten(), ignore_index=IGNORED
             )
         return TaskOutput(loss, logits, hidden)
 
@@ -176,6 +180,9 @@ class BertForQuestionAnswering(Pretrained):
             end = end.masked_fill(~attention_mask.bool(), float("-inf"))
         loss = None
         if start_positions is not None and end_positions is not None:
+            rows = (input_ids.shape[0],)  # no range: positions past the row are ignored
+            start_positions = _class_ids("start_positions", start_positions, rows, None)
+            end_positions = _class_ids("end_positions", end_positions, rows, None)
             check_span_labels(attention_mask, start_positions, end_positions)
             n = start.shape[1]
             s, e = start_positions.clamp(0, n), end_positions.clamp(0, n)
@@ -183,6 +190,71 @@ class BertForQuestionAnswering(Pretrained):
                 F.cross_entropy(start, s, ignore_index=n) + F.cross_entropy(end, e, ignore_index=n)
             ) / 2
         return QuestionAnsweringOutput(loss, start, end, hidden)
+
+
+IGNORED = -100  # a label the loss skips (transformers' and torch's ignore_index)
+
+
+def _class_ids(name: str, labels: Any, shape: Sequence[int], classes: int | None) -> Tensor:
+    """``labels`` as int64 of ``shape`` (any shape with as many values, as transformers
+    flattens them; int32 taken, as for input ids), each a class in ``[0, classes)`` or
+    -100 (ignored). Ranges are checked on the CPU only, as ``check_inputs`` checks ids;
+    ``classes`` None: no range (answer positions, which are clamped)."""
+    _check_tensor(name, labels)
+    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        raise ConfigError(f"{name} must be integer class ids (int64 or int32), got {labels.dtype}")
+    if labels.numel() != math.prod(shape):
+        raise ConfigError(
+            f"{name} has shape {tuple(labels.shape)}; the batch takes {tuple(shape)}: "
+            + ("one per row" if len(shape) == 1 else "one per token (-100: ignored)")
+        )
+    ids: Tensor = labels.reshape(tuple(shape)).long()
+    if classes is None or ids.device.type != "cpu" or torch.compiler.is_compiling():
+        return ids
+    bad = (ids != IGNORED) & ((ids < 0) | (ids >= classes))
+    if bool(bad.any()):
+        at = ", ".join(str(int(i)) for i in bad.nonzero()[0])
+        raise ConfigError(
+            f"{name}[{at}] is {int(ids[bad][0])}, outside [0, {classes}) (the model has "
+            f"{classes} labels); -100 marks a label the loss ignores"
+        )
+    return ids
+
+
+def _check_tensor(name: str, labels: Any) -> None:
+    if not isinstance(labels, Tensor):
+        raise ConfigError(
+            f"{name} must be a torch.Tensor, got {type(labels).__name__} "
+            f"(torch.as_tensor({name}) converts a list or a NumPy array)"
+        )
+
+
+def _single_labels(labels: Tensor, logits: Tensor) -> Tensor:
+    """Single-label classes, one per row; 0/1 columns of integers (multi-hot) are refused
+    with the fix, as transformers reads them as classes and fails on the batch size."""
+    batch, classes = logits.shape
+    if labels.is_floating_point():
+        raise ConfigError(
+            "single-label classification takes integer labels (class ids, shape (batch,)); "
+            "float labels of shape (batch, num_labels) are multi-label"
+        )
+    if labels.dim() == 2 and classes > 1 and tuple(labels.shape) == (batch, classes):
+        raise ConfigError(
+            f"labels of shape {tuple(labels.shape)} and dtype {labels.dtype} look multi-hot "
+            f"(a 0/1 column per label): multi-label labels are float, (batch, num_labels); "
+            "pass labels.float(), or class ids of shape (batch,) for single-label"
+        )
+    return _class_ids("labels", labels, (batch,), classes)
+
+
+def _multi_hot(labels: Tensor, logits: Tensor) -> Tensor:
+    """Multi-label targets: one 0/1 (or soft) value per label, (batch, num_labels)."""
+    if tuple(labels.shape) != tuple(logits.shape):
+        raise ConfigError(
+            f"multi-label classification takes labels of shape (batch, num_labels) = "
+            f"{tuple(logits.shape)}, got {tuple(labels.shape)}"
+        )
+    return labels.float()
 
 
 def _regression_loss(logits: Tensor, labels: Tensor) -> Tensor:

@@ -191,6 +191,55 @@ def load_hf_state(model: nn.Module, state: dict[str, torch.Tensor], source: str)
     return missing
 
 
+def check_sizes(config: BertConfig, state: dict[str, torch.Tensor], source: str) -> None:
+    """``CheckpointError`` unless the weights' embedding tables, first feed-forward and
+    layer count fit ``config``: checked before a model is built at the config's sizes,
+    which a config.json saying 10**12 tokens or layers would otherwise try to allocate.
+    (Fewer layers in the config than in the weights, and every other shape, are checked
+    as the weights are copied: see ``load_hf_state``.)"""
+    state = {k.removeprefix("bert."): v for k, v in state.items()}
+    hidden = ("hidden_size", config.hidden_size)
+    tables = {
+        "embeddings.word_embeddings.weight": (("vocab_size", config.vocab_size), hidden),
+        "embeddings.position_embeddings.weight": (
+            ("max_position_embeddings", config.max_position_embeddings),
+            hidden,
+        ),
+        "embeddings.token_type_embeddings.weight": (
+            ("type_vocab_size", config.type_vocab_size),
+            hidden,
+        ),
+        "encoder.layer.0.intermediate.dense.weight": (
+            ("intermediate_size", config.intermediate_size),
+            hidden,
+        ),
+    }
+    for name, fields in tables.items():
+        if name not in state:
+            raise CheckpointError(
+                f"{source} lacks encoder weights ['{name}']: truncated, or not a BERT checkpoint"
+            )
+        shape = tuple(state[name].shape)
+        if len(shape) != 2:
+            raise CheckpointError(
+                f"{source}: {name} has shape {shape}, not a matrix: not a BERT checkpoint"
+            )
+        for (field, value), size in zip(fields, shape, strict=True):
+            if size != value:
+                raise CheckpointError(
+                    f"{source}: {name} has shape {shape}, but config.json's {field} is "
+                    f"{value}, the weights' {size}: config.json does not match the weights"
+                )
+    layers = 1 + max((int(m.group(1)) for k in state if (m := _LAYER.match(k))), default=-1)
+    if layers < config.num_layers:
+        raise CheckpointError(
+            f"{source} lacks encoder weights for layers {layers} to {config.num_layers - 1}: "
+            f"the weights have {layers} layers, config.json's num_hidden_layers (num_layers) "
+            f"says {config.num_layers}"
+            + (f"; set num_hidden_layers to {layers}" if layers else ": not a BERT checkpoint")
+        )
+
+
 def _warn_if_untied(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
     """A model whose MLM decoder is tied to the word embeddings ignores the checkpoint's
     decoder matrix: say so when that matrix is not the word embeddings."""
@@ -247,9 +296,9 @@ def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
         raise
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
+def _write_text(path: Path, text: str) -> None:
     def write(tmp: Path) -> None:
-        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8")
 
     _write_atomic(path, write)
 
@@ -265,24 +314,42 @@ def save_pretrained(
     from safetensors.torch import save_file
 
     config: BertConfig = model.config  # type: ignore[assignment]
-    if tokenizer is not None:  # before anything is written: no half-written directory
+    # everything that can fail is done before the first file is written: a failure never
+    # leaves new weights beside an old config.json (a different model, loaded silently)
+    if tokenizer is not None:
         _check_tokenizer(tokenizer, config)
     out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
-    hf_config = config.to_hf(architecture)
+    _check_out_dir(out)
+    try:
+        config_json = json.dumps(config.to_hf(architecture), indent=2, ensure_ascii=False)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"the model's config cannot be written as config.json ({e})") from None
     state = to_hf_state(model)
+    out.mkdir(parents=True, exist_ok=True)
     _write_atomic(out / "model.safetensors", lambda p: save_file(state, str(p), {"format": "pt"}))
-    _write_json(out / "config.json", hf_config)
+    _write_text(out / "config.json", config_json + "\n")
     if tokenizer is not None:
         _save_tokenizer(tokenizer, out, config)
     return out
 
 
-# a BPE tokenizer's special tokens by role: the names pretraining and masking look for
+def _check_out_dir(out: Path) -> None:
+    """The nearest part of ``out`` that exists is a directory (not a file)."""
+    for at in (out, *out.parents):
+        if at.exists():
+            if not at.is_dir():
+                where = "is a file" if at == out else f"is inside {at}, which is a file"
+                raise ConfigError(
+                    f"save_pretrained: {out} {where}; pass a directory to write the checkpoint into"
+                )
+            return
+
+
+# a tokenizer's special tokens by role: the names pretraining and masking look for
 ROLES = {
     "cls": ("[CLS]", "<s>", "<cls>"),
     "sep": ("[SEP]", "</s>", "<sep>"),
-    "pad": ("[PAD]", "<pad>"),
+    "pad": ("[PAD]", "<pad>", "<|pad|>"),
     "mask": ("[MASK]", "<mask>", "<MASK>"),
     "unk": ("[UNK]", "<unk>"),
 }
@@ -346,7 +413,7 @@ def _save_tokenizer(tokenizer: Any, out: Path, config: BertConfig) -> None:
         }
         bert_framed(tokenizer).save(out / "tokenizer.json")
     else:
-        roles = {r: t for r, t in _BERT_ROLES.items() if tokenizer.token_to_id(t) is not None}
+        roles = _roles(tokenizer)
         tokenizer.save(out / "tokenizer.json")
         config_json = _wordpiece_config(tokenizer)
         with warnings.catch_warnings():  # what vocab.txt alone cannot say is in the config
@@ -386,9 +453,6 @@ def _wordpiece_config(tokenizer: Any) -> dict[str, Any]:
         "strip_accents": strip_accents,
         "tokenize_chinese_chars": chinese,
     }
-
-
-_BERT_ROLES = {"unk": "[UNK]", "sep": "[SEP]", "pad": "[PAD]", "cls": "[CLS]", "mask": "[MASK]"}
 
 
 def read_checkpoint(directory: PathLike) -> tuple[BertConfig, dict[str, torch.Tensor], Path]:
@@ -501,6 +565,7 @@ def architecture(directory: PathLike) -> str | None:
     try:
         data = json.loads((Path(directory) / "config.json").read_text(encoding="utf-8"))
         names = data.get("architectures") or [None]
+        names = [names] if isinstance(names, str) else names  # one name, not in a list
         return str(names[0]) if names[0] else None
     except (OSError, ValueError, AttributeError, TypeError, KeyError, IndexError):
         return None  # no readable name: the checks of the config itself say what is wrong
