@@ -192,8 +192,11 @@ def test_padding_uses_the_files_pad_id_or_pad_token_id(tmp_path: Path) -> None:
     from tokenizers import Tokenizer as HfTokenizer
 
     w = _wordpiece(["<pad>", "[UNK]", "[CLS]", "[SEP]"])
+    # "<pad>" is a padding token's name, as for byte-level BPE; without one, padding needs
+    # the id
+    assert w.encode_batch(["a", "a b"], padding=True)[0][-1] == 0
     with pytest.raises(ConfigError, match="pad_token_id="):
-        w.encode_batch(["a", "a b"], padding=True)
+        _wordpiece(["<s>", "[UNK]", "[CLS]", "[SEP]"]).encode_batch(["a", "a b"], padding=True)
     rows = w.encode_batch(["a", "a b"], padding=True, pad_token_id=0)
     assert rows[0][-1] == 0 and len(rows[0]) == len(rows[1])
     with pytest.raises(ConfigError, match="not in the vocabulary"):

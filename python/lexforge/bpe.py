@@ -59,8 +59,11 @@ class BpeTokenizer(Tokenizer):
         template: hf_json.Template | None = None,
         truncation: Truncation | None = None,
         padding: Padding | None = None,
+        join_tokens: bool = False,
     ) -> None:
         self._core = core
+        # a tokenizer.json without a decoder: decode joins the tokens' spellings, as HF does
+        self._join_tokens = join_tokens
         # defaults from a tokenizer.json for encode and encode_batch (HF applies them there)
         self._truncation = truncation
         self._padding = padding
@@ -89,6 +92,7 @@ class BpeTokenizer(Tokenizer):
                 self._core, target, offsets=self._offsets, template=self._template,
                 truncation=None if self._truncation is None else self._truncation.to_hf(),
                 padding=None if pad is None else pad.to_hf(self._token_text(pad.pad_id)),
+                decoder=not self._join_tokens,
             )  # fmt: skip
         elif format == "gpt2":
             self._check_gpt2_format()
@@ -611,7 +615,7 @@ class BpeTokenizer(Tokenizer):
         offsets = hf_json.OffsetTrim(trim=True, add_prefix_space=False)
         return BpeTokenizer(
             core, offsets=offsets, template=template, truncation=self._truncation,
-            padding=self._padding,
+            padding=self._padding, join_tokens=self._join_tokens,
         )  # fmt: skip
 
     @property
@@ -639,8 +643,13 @@ class BpeTokenizer(Tokenizer):
 
     def decode(self, ids: Ids, *, errors: str = "replace") -> str:
         """The text of ``ids``. Bytes that are not valid UTF-8 (a sequence cut mid-character)
-        are handled by ``errors`` as in ``bytes.decode`` (default: U+FFFD)."""
-        return self.decode_bytes(ids).decode("utf-8", errors=errors)
+        are handled by ``errors`` as in ``bytes.decode`` (default: U+FFFD). Loaded from a
+        ``tokenizer.json`` without a decoder, as HF decodes then: the tokens as the file
+        spells them (``"Ġworld"``), joined by spaces."""
+        data = self.decode_bytes(ids)  # checks the ids
+        if self._join_tokens:
+            return " ".join(self._token_text(int(tid)) for tid in as_ids(ids))
+        return data.decode("utf-8", errors=errors)
 
     def decode_batch(self, batch: Iterable[Ids], *, errors: str = "replace") -> list[str]:
         """Decodes each sequence of ``batch``."""

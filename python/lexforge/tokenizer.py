@@ -235,13 +235,14 @@ class Tokenizer:
                     core,
                     truncation=truncation,
                     padding=padding,
-                    cleanup=bert.decoder_cleanup(target, doc),
+                    cleanup=bert.decoder_cleanup(target, doc, core.wordpiece[1]),
                 )
             bpe, offsets, template = hf_json.load(target, doc)
             truncation, padding = _file_defaults(target, doc, bpe.vocab_size)
             return BpeTokenizer(
-                bpe, offsets=offsets, template=template, truncation=truncation, padding=padding
-            )
+                bpe, offsets=offsets, template=template, truncation=truncation, padding=padding,
+                join_tokens=not hf_json.has_decoder(target, doc),
+            )  # fmt: skip
         if kind == "bert-vocab":
             target = path / "vocab.txt" if path.is_dir() else path
             return WordPieceTokenizer(bert.load_vocab(target, lowercase=lowercase))
@@ -402,13 +403,14 @@ def _check_wordpiece_json(path: Path, doc: dict[str, Any]) -> None:
         raise fail(
             "model.max_input_chars_per_word", f"{limit!r} is not an integer in [0, 2^32 - 2]"
         )
-    vocab = model.get("vocab")
-    if isinstance(vocab, dict) and model.get("unk_token", "[UNK]") not in vocab:
+    vocab, unk = model.get("vocab"), model.get("unk_token", "[UNK]")
+    if not isinstance(unk, str):
+        raise fail("model.unk_token", f"{unk!r} is not a token (a string such as '[UNK]')")
+    if isinstance(vocab, dict) and unk not in vocab:
         # (HF loads such a file, then fails on the first word it cannot cover)
         raise fail(
             "model.vocab",
-            f"the unknown token {model.get('unk_token', '[UNK]')!r} (model.unk_token) is not "
-            f"in it ({len(vocab)} tokens)",
+            f"the unknown token {unk!r} (model.unk_token) is not in it ({len(vocab)} tokens)",
         )
     if isinstance(vocab, dict):
         bad = next(((k, v) for k, v in vocab.items()

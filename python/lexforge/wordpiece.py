@@ -62,10 +62,11 @@ class WordPieceTokenizer(Tokenizer):
         *,
         truncation: Truncation | None = None,
         padding: Padding | None = None,
-        cleanup: bool = True,
+        cleanup: bool | None = True,
     ) -> None:
         self._core = core
-        self._cleanup = cleanup  # the file's decoder: spaces before punctuation removed
+        # the file's decoder: spaces before punctuation removed; None: no decoder
+        self._cleanup = cleanup
         # defaults from a tokenizer.json, used when encode_batch is not told otherwise
         self._truncation = truncation
         self._padding = padding
@@ -247,10 +248,13 @@ class WordPieceTokenizer(Tokenizer):
             raise
 
     def _pad_id(self) -> int | None:
-        """The padding id: the tokenizer.json's ``padding.pad_id``, else ``[PAD]``'s id."""
+        """The padding id: the tokenizer.json's ``padding.pad_id``, else the id of the
+        padding token (``[PAD]``, ``<pad>`` or ``<|pad|>``), if any."""
         if self._padding is not None:
             return self._padding.pad_id
-        return self._ids.get("[PAD]")
+        names = ("[PAD]", "<pad>", "<|pad|>")
+        special = (self._specials[t] for t in names if t in self._specials)
+        return next(special, self._ids.get("[PAD]"))  # [PAD] in the vocabulary also serves
 
     # ----------------------------------------------------------------- decoding
     def decode(
@@ -259,7 +263,9 @@ class WordPieceTokenizer(Tokenizer):
         """Text from ids, as HF's WordPiece decoder writes it: continuation pieces glued
         to the previous token, other tokens separated by spaces, and (``cleanup``) the spaces
         before punctuation and contractions removed (None: as the ``tokenizer.json``'s
-        decoder says; True without one)."""
+        decoder says). A ``tokenizer.json`` without a decoder decodes as HF does then: the
+        tokens joined by spaces, unless ``cleanup`` is given."""
+        plain = cleanup is None and self._cleanup is None
         if cleanup is None:
             cleanup = self._cleanup
         prefix = self._core.wordpiece[1]
@@ -270,7 +276,9 @@ class WordPieceTokenizer(Tokenizer):
             if skip_special_tokens and tid in special:
                 continue
             token = self._vocab[tid]
-            if out:
+            if out and plain:
+                token = " " + token
+            elif out:
                 token = token[len(prefix) :] if token.startswith(prefix) else " " + token
             if cleanup:
                 for dirty, clean in _CLEANUP:

@@ -141,9 +141,11 @@ def detect(path: Path) -> tuple[str, Any]:
         head = f.read(64).lstrip()
     if head.startswith(b"{"):
         doc = read_json(path)
-        return (
-            "hf" if isinstance(doc, dict) and isinstance(doc.get("model"), dict) else "gpt2"
-        ), doc
+        # a "model" that is no object marks a damaged tokenizer.json, unless it is an id: a
+        # GPT-2 vocab.json may hold the token "model"
+        model = doc.get("model") if isinstance(doc, dict) else None
+        hf = isinstance(doc, dict) and "model" in doc and not _is_id(model)
+        return ("hf" if hf else "gpt2"), doc
     if head.startswith(b"#version") or path.suffix == ".bpe":
         return "gpt2", None
     if path.suffix == ".txt":
@@ -154,3 +156,7 @@ def detect(path: Path) -> tuple[str, Any]:
                     line.rstrip(b"\r").count(b" ") == 1)  # fmt: skip
         return ("gpt2" if pairs > len(lines) // 2 else "bert-vocab"), None
     return "tiktoken", None
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

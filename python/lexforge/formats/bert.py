@@ -1,6 +1,7 @@
 """BERT's WordPiece files: ``vocab.txt`` (one token per line, the line number is the id)
 and HF ``tokenizer.json`` with a ``WordPiece`` model, ``BertNormalizer``,
-``BertPreTokenizer`` and a ``TemplateProcessing`` (or ``BertProcessing``) post-processor.
+``BertPreTokenizer``, a ``TemplateProcessing`` (or ``BertProcessing``) post-processor and a
+``WordPiece`` decoder (or none: HF then joins the tokens with spaces, and so does lexforge).
 Read and write; errors name the file, the key or line, and the fix.
 """
 
@@ -15,7 +16,8 @@ from typing import Any
 from lexforge._core import BertTokenizer
 from lexforge.errors import TokenizerFormatError
 from lexforge.formats import atomic_write, read_json, read_text
-from lexforge.formats.hf_json import _flag
+from lexforge.formats.hf_json import _flag, check_added_ids, decoder_step
+from lexforge.reference.wordpiece import bert_normalize
 
 SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 TemplateSpec = list[tuple[str, int, int]]
@@ -164,8 +166,9 @@ def token_and_id(path: Path, where: str, value: Any) -> tuple[str, int]:
         and isinstance(value[0], str)
         and isinstance(value[1], int)
         and not isinstance(value[1], bool)
+        and 0 <= value[1] < 2**32 - 1
     ):
-        raise _fail(path, where, f"must be [token, id], got {value!r}")
+        raise _fail(path, where, f"must be [token, id] with an id in [0, 2^32 - 1), got {value!r}")
     return value[0], value[1]
 
 
@@ -298,27 +301,12 @@ def load_json(path: Path, doc: Any = None) -> BertTokenizer:
         for flag in ("lstrip", "rstrip", "single_word"):
             if added.get(flag):
                 raise _fail(path, f"added_tokens[{i}].{flag}", "true is not supported")
-        folds = normalizer is not None and (normalizer[2] or normalizer[3])
-        if added.get("normalized") and folds:
-            other = content.lower() if content != content.lower() else content.upper()
-            warnings.warn(
-                f'{path}: added_tokens[{i}] ({content!r}) has "normalized": true: '
-                f"lexforge matches it only as written, HF tokenizers also in text that "
-                f"normalizes to it (other cases, such as {other!r}, or accents); set it to "
-                "false to make both agree",
-                stacklevel=4,
-            )
+        if added.get("normalized") and normalizer is not None:
+            _warn_normalized(path, f"added_tokens[{i}]", content, normalizer)
         specials.append((content, tid))
     # tokens added after training (HF's add_special_tokens) have ids past model.vocab
-    beyond = sorted((tid, content) for content, tid in specials if tid >= len(tokens))
-    for k, (tid, content) in enumerate(beyond):
-        if tid != len(tokens) + k:
-            raise _fail(
-                path,
-                "added_tokens",
-                f"{content!r} has id {tid}, but ids past the vocabulary ({len(tokens)} tokens) "
-                f"must follow it without gaps (the next is {len(tokens) + k})",
-            )
+    check_added_ids(path, added_tokens, vocab)
+    beyond = sorted({tid: content for content, tid in specials if tid >= len(tokens)}.items())
     every = tokens + [content for _, content in beyond]
     ids = {**vocab, **{content: tid for tid, content in beyond}}
     single, pair = parse_template(path, doc.get("post_processor"), ids, "post_processor")
@@ -352,25 +340,62 @@ def load_json(path: Path, doc: Any = None) -> BertTokenizer:
         raise TokenizerFormatError(f"{path}: {e}") from None
 
 
-def decoder_cleanup(path: Path, doc: Any) -> bool:
-    """Whether the file's WordPiece decoder removes spaces before punctuation (HF's
-    ``cleanup``; true when the file has no WordPiece decoder)."""
-    decoder = doc.get("decoder") if isinstance(doc, dict) else None
-    if not isinstance(decoder, dict) or decoder.get("type") != "WordPiece":
-        return True
-    cleanup = decoder.get("cleanup", True)
-    if not isinstance(cleanup, bool):
-        raise _fail(path, "decoder.cleanup", f"must be true or false, got {cleanup!r}")
-    return cleanup
+def _warn_normalized(
+    path: Path, where: str, content: str, normalizer: tuple[bool, bool, bool, bool]
+) -> None:
+    """Warns about a special token marked ``"normalized": true`` that HF tokenizers would
+    match in other text than lexforge does: HF looks for its normalized form in the
+    normalized text, lexforge for the token as written in the raw text."""
+    clean_text, chinese, strip_accents, lowercase = normalizer
+    normalized, _ = bert_normalize(
+        content, clean_text=clean_text, handle_chinese_chars=chinese,
+        strip_accents=strip_accents, lowercase=lowercase,
+    )  # fmt: skip
+    if strip_accents or lowercase:
+        other = content.lower() if content != content.lower() else content.upper()
+        also = f"also in text that normalizes to it (other cases, such as {other!r}, or accents)"
+    elif normalized != content or clean_text:
+        also = f"in the normalized text, where it reads {normalized!r}" + (
+            ", also with other whitespace or control characters in it" if clean_text else ""
+        )
+    else:
+        return
+    warnings.warn(
+        f'{path}: {where} ({content!r}) has "normalized": true: lexforge matches it only as '
+        f"written, HF tokenizers {also}; set it to false to make both agree",
+        stacklevel=5,
+    )
+
+
+def decoder_cleanup(path: Path, doc: Any, prefix: str) -> bool | None:
+    """How the file's decoder joins tokens: the ``cleanup`` flag of its WordPiece decoder
+    (HF's: remove the spaces before punctuation), or None without a decoder (HF joins the
+    tokens with spaces). ``prefix``: the model's continuing-subword prefix, which the
+    decoder must strip. Other decoders are refused."""
+    decoder, where, kind = decoder_step(doc)
+    if kind is None:
+        return None
+    if kind != "WordPiece":
+        raise _fail(
+            path, where, f"{kind!r} is not supported with WordPiece: lexforge decodes as HF's "
+            "WordPiece decoder does (alone or the only one in a Sequence), or joins the tokens "
+            "with spaces when the decoder is null",
+        )  # fmt: skip
+    if decoder.get("prefix", "##") != prefix:
+        raise _fail(
+            path, f"{where}.prefix", f"{decoder.get('prefix', '##')!r} differs from the model's "
+            f"continuing_subword_prefix {prefix!r}; make the two agree",
+        )  # fmt: skip
+    return _flag(path, where, decoder, "cleanup", True)
 
 
 def dump_json(
     core: BertTokenizer,
     truncation: dict[str, Any] | None = None,
     padding: dict[str, Any] | None = None,
-    cleanup: bool = True,
+    cleanup: bool | None = True,
 ) -> dict[str, Any]:
-    """The ``tokenizer.json`` document of a BERT tokenizer."""
+    """The ``tokenizer.json`` document of a BERT tokenizer (``cleanup`` None: no decoder)."""
     tokens = core.vocab()
     unk, prefix, max_chars = core.wordpiece
     single, pair = core.templates()
@@ -420,7 +445,9 @@ def dump_json(
                 for t in sorted(used)
             },
         },
-        "decoder": {"type": "WordPiece", "prefix": prefix, "cleanup": cleanup},
+        "decoder": None
+        if cleanup is None
+        else {"type": "WordPiece", "prefix": prefix, "cleanup": cleanup},
         "model": {
             "type": "WordPiece",
             "unk_token": unk,
@@ -437,7 +464,7 @@ def save_json(
     *,
     truncation: dict[str, Any] | None = None,
     padding: dict[str, Any] | None = None,
-    cleanup: bool = True,
+    cleanup: bool | None = True,
 ) -> None:
     """Writes ``tokenizer.json`` atomically (with HF default truncation and padding, if
     given)."""

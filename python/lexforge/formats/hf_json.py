@@ -4,9 +4,11 @@ Read: a ``BPE`` model with a ``ByteLevel`` pre-tokenizer (GPT-2's regex) or a ``
 of ``Split`` (any regex, ``Isolated``) and ``ByteLevel(use_regex=false)``; merges spelled as
 ``"a b"`` strings or ``["a", "b"]`` pairs; ``added_tokens`` marked special (``lstrip`` allowed,
 as RoBERTa's ``<mask>``); a ``ByteLevel`` post-processor and/or a template (``TemplateProcessing``,
-``BertProcessing``, ``RobertaProcessing``). Components that would change the ids (a
-normalizer, ``add_prefix_space``, dropout, an unknown token, ``rstrip``) are refused with a
-message naming them rather than silently ignored.
+``BertProcessing``, ``RobertaProcessing``); a ``ByteLevel`` decoder, or none (HF then joins
+the tokens' byte-level spellings with spaces, and so does lexforge). Components that would
+change the ids or the decoded text (a normalizer, ``add_prefix_space``, dropout, an unknown
+token, ``rstrip``, other decoders) are refused with a message naming them rather than
+silently ignored.
 
 Write: the same shape, which HF ``tokenizers`` loads and encodes identically.
 """
@@ -188,6 +190,54 @@ def _flag(path: Path, where: str, post: dict[str, Any], key: str, default: bool 
     return value
 
 
+def check_added_ids(path: Path, added_tokens: list[Any], vocab: dict[str, Any]) -> None:
+    """Refuses added tokens (checked entries) whose ids HF ``tokenizers`` would not give
+    them. HF takes the id of a token in ``model.vocab`` from there, and numbers the others
+    itself whatever the file says: in file order, from the vocabulary's size up (a token
+    listed twice keeps its first id)."""
+    new: dict[str, int] = {}
+    for i, added in enumerate(added_tokens):
+        content, tid = added["content"], added["id"]
+        if content in vocab:
+            continue  # its id is checked against model.vocab's
+        want = new.setdefault(content, len(vocab) + len(new))
+        if tid != want:
+            raise _fail(
+                path, f"added_tokens[{i}]", f"{content!r} has id {tid}, but HF tokenizers "
+                "numbers the added tokens that are not in model.vocab itself, in file order "
+                f"from the vocabulary's size ({len(vocab)} tokens) up without gaps, and gives it "
+                f"{want}; give it id {want}, or list the added tokens in the order of their ids",
+            )  # fmt: skip
+
+
+def decoder_step(doc: dict[str, Any]) -> tuple[Any, str, Any]:
+    """The file's decoder (the only decoder of a ``Sequence`` holding one), its key, and
+    its kind: the type's name, or None for no decoder."""
+    decoder, where = doc.get("decoder"), "decoder"
+    steps = decoder.get("decoders") if isinstance(decoder, dict) else None
+    if isinstance(decoder, dict) and decoder.get("type") == "Sequence":
+        if not isinstance(steps, list) or len(steps) != 1:
+            count = len(steps) if isinstance(steps, list) else steps
+            return decoder, where, f"a Sequence of {count!r} decoders"
+        decoder, where = steps[0], "decoder.decoders[0]"
+    if not isinstance(decoder, dict):
+        return decoder, where, None if decoder is None else f"{json.dumps(decoder)} (no object)"
+    return decoder, where, decoder.get("type", decoder)
+
+
+def has_decoder(path: Path, doc: dict[str, Any]) -> bool:
+    """Whether the file has a (ByteLevel) decoder; without one, HF joins the tokens'
+    byte-level spellings with spaces. Other decoders are refused."""
+    _, where, kind = decoder_step(doc)
+    if kind not in ("ByteLevel", None):
+        raise _fail(
+            path, where, f"{kind!r} is not supported for byte-level BPE: lexforge decodes as "
+            "HF's ByteLevel decoder does (alone or the only one in a Sequence), or as HF "
+            "without a decoder (null); set the decoder to ByteLevel",
+        )  # fmt: skip
+    return kind is not None
+
+
 def _special_pair(path: Path, where: str, value: Any, specials: dict[str, int]) -> int:
     """The id of RobertaProcessing's ``cls``/``sep`` (``[token, id]``), checked."""
     from lexforge.formats import bert
@@ -264,11 +314,17 @@ def post_processing(
 
 def load(path: Path, doc: Any = None) -> tuple[Bpe, OffsetTrim | None, Template | None]:
     """Reads a byte-level BPE ``tokenizer.json`` (``doc``: its parsed JSON, if at hand):
-    the model, and its post-processor's offset options and template."""
+    the model, and its post-processor's offset options and template (the decoder:
+    :func:`has_decoder`)."""
     if doc is None:
         doc = read_json(path)
-    if not isinstance(doc, dict) or not isinstance(doc.get("model"), dict):
+    if not isinstance(doc, dict) or "model" not in doc:
         raise _fail(path, "top level", "no 'model' key; this is not a tokenizer.json")
+    if not isinstance(doc["model"], dict):
+        raise TokenizerFormatError(
+            f'{path}: "model" is {json.dumps(doc["model"])[:60]}, not an object: the '
+            "tokenizer.json is damaged (truncated or edited?); fetch or save it again"
+        )
     _check_model(path, doc["model"])  # the model's kind first: it names what the file is
     if doc.get("normalizer") is not None:
         kind = (
@@ -297,6 +353,11 @@ def load(path: Path, doc: Any = None) -> tuple[Bpe, OffsetTrim | None, Template 
             or not 0 <= added["id"] < _ID_LIMIT
         ):
             raise _fail(path, where, f"needs 'content' (str) and 'id' (an int in [0, {_ID_LIMIT}))")
+        if not added["content"]:
+            raise _fail(
+                path, f"{where}.content", "is empty: a special token needs text; remove the "
+                "entry or give it its text",
+            )  # fmt: skip
         if not _flag(path, f"added_tokens[{i}]", added, "special"):
             raise _fail(
                 path, where, f"{added['content']!r} is a non-special added token; not supported yet"
@@ -326,7 +387,7 @@ def load(path: Path, doc: Any = None) -> tuple[Bpe, OffsetTrim | None, Template 
                     path, where, f"the special token has id {by_special[token]} in "
                     f"added_tokens but {tid} here; make the two ids agree",
                 )  # fmt: skip
-            continue  # they never merge
+            continue  # matched in the text first; a merge may make one (below)
         if tid in special_ids:
             raise _fail(
                 path, where, f"id {tid} belongs to the special token {special_ids[tid]!r} "
@@ -342,8 +403,13 @@ def load(path: Path, doc: Any = None) -> tuple[Bpe, OffsetTrim | None, Template 
         vocab.append((raw, tid))
         by_text[token] = raw
 
+    check_added_ids(path, added_tokens, vocab_raw)
     merges: list[tuple[bytes, bytes]] = []
     for i, (a, b) in enumerate(_merges(path, model["merges"])):
+        for token in (a, b, a + b):  # special tokens a merge takes or makes merge too
+            if token not in by_text and token in by_special and token in vocab_raw:
+                by_text[token] = _mergeable_special(path, f"model.merges[{i}]", token)
+                vocab.append((by_text[token], by_special[token]))
         for part in (a, b):
             if part not in by_text:
                 raise _fail(
@@ -363,6 +429,18 @@ def load(path: Path, doc: Any = None) -> tuple[Bpe, OffsetTrim | None, Template 
         return bpe, offsets, template
     except TokenizerFormatError as e:
         raise TokenizerFormatError(f"{path}: {e}") from None
+
+
+def _mergeable_special(path: Path, where: str, token: str) -> bytes:
+    """The bytes of a special token that a merge takes or makes, which must be those its
+    byte-level spelling stands for: lexforge keeps one text per id."""
+    if _bytelevel.decode(token) != token.encode():
+        raise _fail(
+            path, where, f"merges the special token {token!r} (added_tokens), whose text is "
+            "not the bytes its byte-level spelling stands for; lexforge cannot hold both: "
+            "remove the merge or the special token",
+        )  # fmt: skip
+    return token.encode()
 
 
 def _post_processor(
@@ -409,9 +487,10 @@ def dump(
     template: Template | None = None,
     truncation: dict[str, Any] | None = None,
     padding: dict[str, Any] | None = None,
+    decoder: bool = True,
 ) -> dict[str, Any]:
     """The ``tokenizer.json`` document for a model (``truncation`` and ``padding``: the
-    entries as HF writes them)."""
+    entries as HF writes them; ``decoder`` False: none)."""
     if bpe.preset == GPT2_PRESET:
         pre: dict[str, Any] = {
             "type": "ByteLevel",
@@ -468,7 +547,9 @@ def dump(
             "add_prefix_space": False,
             "trim_offsets": True,
             "use_regex": True,
-        },
+        }
+        if decoder
+        else None,
         "model": {
             "type": "BPE",
             "dropout": None,
@@ -491,7 +572,8 @@ def save(
     template: Template | None = None,
     truncation: dict[str, Any] | None = None,
     padding: dict[str, Any] | None = None,
+    decoder: bool = True,
 ) -> None:
-    """Writes ``tokenizer.json`` atomically."""
-    doc = dump(bpe, offsets, template, truncation, padding)
+    """Writes ``tokenizer.json`` atomically (``decoder`` False: without a decoder)."""
+    doc = dump(bpe, offsets, template, truncation, padding, decoder)
     atomic_write(path, json.dumps(doc, ensure_ascii=False, indent=1))
