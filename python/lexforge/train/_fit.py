@@ -350,17 +350,17 @@ def _problem(problem_type: str | None, labels: tuple[str, ...]) -> str:
 def _saved_head(path: Path) -> tuple[str, tuple[str, ...], str | None] | None:
     """(architecture, labels, problem_type) of a saved task model: one whose architecture
     has a task head (not BertModel, BertForMaskedLM or BertForPreTraining); else None."""
-    try:
-        data = json.loads((path / "config.json").read_text(encoding="utf-8"))
-        architecture = str((data.get("architectures") or [""])[0])
-    except (OSError, ValueError, TypeError, AttributeError):
-        return None
+    from ..model.config import _labels
+    from ..model.hf import architecture as first_architecture
+
+    architecture = first_architecture(path) or ""  # (a lone string is one name, not a list)
     if not architecture.endswith(_HEADS):
         return None
-    id2label = data.get("id2label") or {}
-    try:
-        labels = tuple(str(id2label[k]) for k in sorted(id2label, key=int))
-    except (TypeError, ValueError):
+    data = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    try:  # as the model reads them (keys that do not number the outputs are refused when
+        # it loads)
+        labels = _labels(data) if data.get("id2label") else ()
+    except ConfigError:
         labels = ()
     return architecture, labels, data.get("problem_type")
 
