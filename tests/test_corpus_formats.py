@@ -436,3 +436,28 @@ def test_finetuning_parquet_with_a_repeated_column_name(tmp_path: Path) -> None:
     pq.write_table(table, tmp_path / "d.parquet")
     with pytest.raises(ConfigError, match=r"d\.parquet has 2 columns named 'id'; rename"):
         read_records(tmp_path / "d.parquet")
+
+
+def test_processes_converting_one_file_at_once(tmp_path: Path) -> None:
+    """Three processes read the same records into the cache at once: each writes its own
+    temporary file, so none deletes another's or finds it half-made (a raw
+    FileNotFoundError, or a false "no record holds any text", before)."""
+    import subprocess
+    import sys
+
+    from lexforge._corpus_files import as_text
+
+    path = tmp_path / "race.jsonl"
+    path.write_text("".join(json.dumps({"text": f"document {i}."}) + "\n" for i in range(3000)))
+    script = (
+        "import sys; from pathlib import Path; from lexforge._corpus_files import as_text\n"
+        "for i in range(int(sys.argv[2])):\n"
+        "    target = as_text(Path(sys.argv[1]))\n"
+        "    target.unlink(missing_ok=True)  # so that the next call converts again\n"
+    )
+    runs = [subprocess.Popen([sys.executable, "-c", script, str(path), "15"],
+                             stderr=subprocess.PIPE, text=True) for _ in range(3)]  # fmt: skip
+    errors = [run.communicate()[1] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0, 0], errors
+    expected = "\n\n".join(f"document {i}." for i in range(3000)) + "\n"
+    assert as_text(path).read_text(encoding="utf-8") == expected

@@ -284,7 +284,9 @@ def test_bad_setups(
                 {"model": _config(tok, type_vocab_size=1)}, {"learning_rate": 1e-3},
                 {"lr": float("inf")}, {"lr": float("nan")}, {"weight_decay": float("nan")},
                 {"warmup": float("inf")}, {"eps": 0.0}, {"clip": float("nan")},
-                {"betas": (0.9, 1.5)}, {"lr": "1e-3"}, {"warmup": 5}):  # fmt: skip
+                {"betas": (0.9, 1.5)}, {"lr": "1e-3"}, {"warmup": 5}, {"betas": 0.9},
+                {"seed": 2**64}, {"seed": "1"}, {"seed": 1.0}, {"steps": 4.0},
+                {"grad_accum": 1.0}, {"keep": 1.5}, {"save_every": 1.5}):  # fmt: skip
         with pytest.raises(ConfigError):
             pretrain(corpus["train"], tmp_path / "e", **{**small, **bad})
     # a run whose loss stops being a number stops there, with nothing saved
@@ -315,6 +317,13 @@ def test_resume_refuses_other_options_and_cuts_the_log(
         pretrain(corpus["train"], run, steps=6, resume=True, lr=1e-2, **common)
     with pytest.raises(CheckpointError, match="objective 'nsp' -> 'sop'"):
         pretrain(corpus["train"], run, steps=6, resume=True, objective="sop", **common)
+    # options given as NumPy integers are recorded by value, so a change is still seen
+    numpy_run = tmp_path / "numpy"
+    pretrain(corpus["train"], numpy_run, steps=2, **{**common, "batch_size": np.int64(4)},
+             seed=np.int64(1))  # fmt: skip
+    with pytest.raises(CheckpointError, match="seed 1 -> 99"):
+        pretrain(corpus["train"], numpy_run, steps=4, resume=True, seed=99, **common)
+    pretrain(corpus["train"], numpy_run, steps=4, resume=True, seed=1, **common)
     with pytest.raises(CheckpointError, match="other shards"):
         pretrain(corpus["eval"], run, steps=6, resume=True, **common)  # same tokenizer
     moved = tmp_path / "moved"  # the same shards elsewhere resume
@@ -644,3 +653,23 @@ def test_bpe_pretraining_exports_a_model_transformers_reads(
     same = again.fill_mask("The river [MASK] into the sea.", top_k=3)[0]
     assert [s for s, _ in same] == [s for s, _ in mine[0]]
     assert [p for _, p in same] == pytest.approx([p for _, p in mine[0]], abs=1e-6)
+
+
+def test_two_runs_never_share_a_folder(corpus: dict[str, Any], tmp_path: Path) -> None:
+    """A second run into a folder a run is writing is refused: it would delete the first
+    one's checkpoints in progress, and both would log and export over each other."""
+    import fcntl
+
+    from lexforge.train.loop import RUN_LOCK
+
+    run = tmp_path / "run"
+    run.mkdir()
+    with (run / RUN_LOCK).open("a+b") as held:  # as the first run holds it
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(ConfigError, match="another pretraining run is writing into"):
+            pretrain(corpus["train"], run, model=_config(corpus["tok"]), steps=1,
+                     batch_size=4, max_seq_len=64, progress=False)  # fmt: skip
+    # released (also when the holder dies): the run goes ahead, and its own lock is freed
+    for resume in (False, True):
+        pretrain(corpus["train"], run, model=_config(corpus["tok"]), steps=2, batch_size=4,
+                 max_seq_len=64, save_every=2, progress=False, resume=resume)  # fmt: skip

@@ -24,6 +24,7 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import time
 import zlib
 from collections.abc import Iterable, Iterator
@@ -108,9 +109,11 @@ def as_text(path: Path, text_column: str | None = None, *, alone: bool = True) -
         if seen.get("sha256") == sha256_file(path):  # touched, not changed
             atomic_write(record, json.dumps({**seen, "mtime_ns": stat.st_mtime_ns}))
             return target
-    building = target.with_name(f".{target.name}.building")
+    # this process's own file: processes converting the same source at once each write
+    # theirs, and each rename leaves the same text in place
+    building = target.with_name(f".{target.name}.building.{os.getpid()}")
     building.unlink(missing_ok=True)
-    _sweep_building(building)
+    _sweep_building(target)
     found = [0]
 
     def counted() -> Iterator[str]:
@@ -129,12 +132,13 @@ def as_text(path: Path, text_column: str | None = None, *, alone: bool = True) -
     return target
 
 
-def _sweep_building(building: Path) -> None:
-    """Removes what conversions of this file that were killed left (``write_corpus``'s
-    temporary files, as big as the corpus): those untouched for ten minutes, since a
-    running conversion (another process's, say) writes to its file all the time."""
+def _sweep_building(target: Path) -> None:
+    """Removes what conversions into ``target`` that were killed left (their files, as big
+    as the corpus): those untouched for ten minutes, since a running conversion (another
+    process's, say) writes to its file all the time."""
     cutoff = time.time() - 600
-    for stale in building.parent.glob(f".{glob.escape(building.name)}-*"):
+    # (".NAME.building.PID", and write_corpus's "..NAME.building.PID-XXXXXXXX")
+    for stale in target.parent.glob(f".*{glob.escape(target.name)}.building*"):
         with contextlib.suppress(OSError):
             if stale.stat().st_mtime < cutoff:
                 stale.unlink()

@@ -83,13 +83,15 @@ class PretrainOptions:
     device: str | None = None
 
     def __post_init__(self) -> None:
+        from ..batch import MAX_COUNT, check_int
+
+        # whole numbers, kept as Python ints (a NumPy integer would be recorded in the
+        # checkpoint's state as a type name, and so compare equal to any other on resume)
         for name in ("steps", "batch_size", "grad_accum", "max_seq_len", "keep", "log_every",
-                     "eval_batches"):  # fmt: skip
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("save_every", "eval_every", "seed"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be 0 or more, got {getattr(self, name)}")
+                     "eval_batches", "save_every", "eval_every", "seed"):  # fmt: skip
+            least = 0 if name in ("save_every", "eval_every", "seed") else 1
+            most = 2**64 - 1 if name == "seed" else MAX_COUNT if name == "max_seq_len" else None
+            object.__setattr__(self, name, check_int(name, getattr(self, name), least, most))
         if self.objective not in ("nsp", "sop", "none"):
             raise ConfigError(f"objective must be nsp, sop or none, got {self.objective!r}")
         least = 3 if self.objective == "none" else 5  # [CLS] A [SEP] (B [SEP])
@@ -132,8 +134,10 @@ class PretrainOptions:
                 f"weight_decay must be at least 0 and eps positive, got {self.weight_decay} "
                 f"and {self.eps}"
             )
-        if len(self.betas) != 2 or not all(
-            isinstance(b, (int, float)) and 0 <= b < 1 for b in self.betas
+        if (
+            not isinstance(self.betas, tuple | list)
+            or len(self.betas) != 2
+            or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in self.betas)
         ):
             raise ConfigError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
 
@@ -396,11 +400,11 @@ def pretrain(
     the latest checkpoint in ``out_dir``. Under ``torchrun`` every rank runs this same call.
     """
 
-    try:
-        opts = PretrainOptions(**options)
-    except TypeError as e:  # an unknown option
+    unknown = set(options) - set(PretrainOptions.__dataclass_fields__)
+    if unknown:
         fields = ", ".join(PretrainOptions.__dataclass_fields__)
-        raise ConfigError(f"{e}; the options are {fields}") from None
+        raise ConfigError(f"unknown option {sorted(unknown)[0]!r}; the options are {fields}")
+    opts = PretrainOptions(**options)
     if opts.cuda_graphs and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise ConfigError(
             "cuda_graphs is for one process: DDP's gradient hooks run outside the graphs; "
@@ -408,6 +412,52 @@ def pretrain(
         )
     # checked before any corpus is tokenized (which can take hours)
     check_out_dir(out_dir)
+    # one run at a time in a folder (rank 0 holds it for the job: every rank shares it)
+    lock = _only_run(Path(out_dir)) if os.environ.get("RANK", "0") == "0" else None
+    with lock or contextlib.nullcontext():
+        return _pretrain(data, out_dir, opts, model, eval_data, tokenizer, text_column, resume,
+                         progress)  # fmt: skip
+
+
+RUN_LOCK = ".pretrain.lock"
+
+
+@contextlib.contextmanager
+def _only_run(out: Path) -> Iterator[None]:
+    """Holds ``out``'s run lock (an advisory lock on ``out/.pretrain.lock``, released by
+    the system if the process dies): a second run in the same folder would delete the
+    first one's checkpoints in progress, and the two would log and export over each other."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / RUN_LOCK).open("a+b") as held:
+        try:
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(
+                f"another pretraining run is writing into {out}; wait for it to finish (then "
+                "resume=True / --resume continues it), or pass another out_dir"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(held, fcntl.LOCK_UN)
+
+
+def _pretrain(
+    data: Any,
+    out_dir: str | os.PathLike[str],
+    opts: PretrainOptions,
+    model: BertConfig | str,
+    eval_data: Any,
+    tokenizer: Any,
+    text_column: str | None,
+    resume: bool,
+    progress: bool | None,
+) -> PretrainResult:
     if not isinstance(model, BertConfig):
         from ..model.config import PRESETS
 
@@ -608,7 +658,9 @@ def pretrain(
 def _options(opts: PretrainOptions) -> dict[str, Any]:
     """The options as JSON values; a callable (a masking-rate schedule) by its name."""
 
-    def describe(value: Any) -> str:
+    def describe(value: Any) -> Any:
+        if isinstance(value, np.generic):  # a NumPy number by its value
+            return value.item()
         return f"<{getattr(value, '__qualname__', type(value).__name__)}>"
 
     return json.loads(json.dumps(asdict(opts), default=describe))  # type: ignore[no-any-return]
