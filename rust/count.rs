@@ -4,7 +4,9 @@
 //! Memory grows with the number of distinct words, never with the corpus: words live once
 //! in an arena and a hash table holds (hash, offset, length, count). Files stream through
 //! in blocks of whole lines; each line (with its newline) is pre-tokenized on its own, as
-//! HF `tokenizers` does when training from files. Blocks and batches are counted in
+//! HF `tokenizers` does when training from files. BERT words never span white space, so
+//! for WordPiece blocks and normalized pieces are also cut after a space, tab or `\r`:
+//! memory stays bounded on files with `\r` line ends or enormous lines. Blocks and batches are counted in
 //! parallel into per-chunk tables that are then merged, so the counts are exact whatever
 //! the thread count. Counts are 64-bit and saturate instead of wrapping.
 //!
@@ -27,6 +29,14 @@ use crate::special::{Policy, Segment, Selection, SpecialTokens};
 
 /// Bytes read from a file per block (whole lines are added on top of this).
 const BLOCK: usize = 2 << 20;
+
+/// Bytes of text normalized at once for BERT words (more only where no white space comes).
+const BERT_PIECE: usize = 1 << 16;
+
+/// The bytes after which BERT words may be cut: white space to BERT with or without its
+/// normalizer (which maps these to spaces and changes each character on its own), and
+/// ASCII, so never inside a UTF-8 character.
+const BERT_CUTS: &[u8] = b"\n\r \t";
 
 /// A word in the arena and its count (16 bytes; hashes are recomputed when the table grows).
 #[derive(Clone, Copy)]
@@ -166,19 +176,21 @@ impl WordCounts {
                 })?,
                 Splitter::Bert(normalizer) => {
                     let Scratch { normalized, words } = scratch;
-                    match normalizer {
-                        Some(n) => n.normalize_into(part, 0, normalized),
-                        None => normalized.set_plain(part, 0),
-                    }
-                    words.clear();
-                    bert_words(normalized, words);
-                    for &(ws, we) in words.iter() {
-                        let b = &normalized.bytes;
-                        let word = &normalized.text.as_bytes()
-                            [b[ws as usize] as usize..b[we as usize] as usize];
-                        if failed.is_none() {
-                            if let Err(err) = self.add(word, 1) {
-                                failed = Some(err);
+                    for piece in cut_after(part, BERT_PIECE, BERT_CUTS) {
+                        match normalizer {
+                            Some(n) => n.normalize_into(piece, 0, normalized),
+                            None => normalized.set_plain(piece, 0),
+                        }
+                        words.clear();
+                        bert_words(normalized, words);
+                        for &(ws, we) in words.iter() {
+                            let b = &normalized.bytes;
+                            let word = &normalized.text.as_bytes()
+                                [b[ws as usize] as usize..b[we as usize] as usize];
+                            if failed.is_none() {
+                                if let Err(err) = self.add(word, 1) {
+                                    failed = Some(err);
+                                }
                             }
                         }
                     }
@@ -225,6 +237,21 @@ pub struct Counter<'a> {
 impl Counter<'_> {
     fn policy(&self) -> Result<Policy<'_>> {
         self.specials.policy(&Selection::All, &Selection::Some(vec![]))
+    }
+
+    /// The bytes a file's blocks may end after: line ends, and for BERT words the other
+    /// white space of [`BERT_CUTS`] that no special token holds (none is cut in two).
+    fn block_cuts(&self) -> Vec<u8> {
+        match self.splitter {
+            Splitter::Pattern(_) => vec![b'\n'],
+            Splitter::Bert(_) => BERT_CUTS
+                .iter()
+                .copied()
+                .filter(|&b| {
+                    b == b'\n' || self.specials.tokens().iter().all(|(t, _)| !t.contains(b as char))
+                })
+                .collect(),
+        }
     }
 
     /// Counts a batch of texts in parallel into `into`.
@@ -285,14 +312,15 @@ impl Counter<'_> {
             total += meta.len();
         }
         let policy = self.policy()?;
+        let cuts = self.block_cuts();
         let mut done = 0u64;
         for path in paths {
             let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-            let mut reader = LineBlocks::new(file, path);
+            let mut reader = LineBlocks::new(file, path, &cuts);
             while reader.fill()? {
                 done += reader.block().len() as u64;
                 let text = reader.check_utf8(reader.block())?;
-                self.count_block(text, into, &policy, num_threads)?;
+                self.count_block(text, into, &policy, &cuts, num_threads)?;
                 reader.finish_block();
                 if !progress(done, total) {
                     return Err(Error::Interrupted);
@@ -308,10 +336,12 @@ impl Counter<'_> {
         text: &str,
         into: &mut WordCounts,
         policy: &Policy<'_>,
+        cuts: &[u8],
         threads: Option<usize>,
     ) -> Result<()> {
         let partial = parallel::install(threads, || -> Result<Vec<WordCounts>> {
-            let parts = split_lines_evenly(text, rayon::current_num_threads() * 4);
+            let target = text.len() / (rayon::current_num_threads() * 4) + 1;
+            let parts: Vec<&str> = cut_after(text, target, cuts).collect();
             self.count_parts(&parts, policy, |part| part.split_inclusive('\n'))
         })?;
         merge_all(into, &partial)
@@ -326,31 +356,39 @@ fn merge_all(into: &mut WordCounts, partial: &[WordCounts]) -> Result<()> {
     Ok(())
 }
 
-/// Cuts `text` into about `parts` pieces, each ending at a newline (or the end).
-fn split_lines_evenly(text: &str, parts: usize) -> Vec<&str> {
-    let target = text.len() / parts.max(1) + 1;
-    let mut out = Vec::with_capacity(parts + 1);
+/// Cuts `text` into pieces of at least `target` bytes (the last may be shorter), each
+/// ending just after the first of the ASCII bytes `cuts` from there (or at the end).
+fn cut_after<'t>(
+    text: &'t str,
+    target: usize,
+    cuts: &'t [u8],
+) -> impl Iterator<Item = &'t str> + 't {
+    let target = target.max(1);
     let mut rest = text;
-    while !rest.is_empty() {
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
         let cut = if rest.len() <= target {
             rest.len()
         } else {
             rest.as_bytes()[target..]
                 .iter()
-                .position(|&b| b == b'\n')
+                .position(|b| cuts.contains(b))
                 .map_or(rest.len(), |p| target + p + 1)
         };
         let (head, tail) = rest.split_at(cut);
-        out.push(head);
         rest = tail;
-    }
-    out
+        Some(head)
+    })
 }
 
-/// Reads a file in blocks that end on line boundaries.
+/// Reads a file in blocks that end on line boundaries (or after another of the bytes
+/// `cuts`).
 struct LineBlocks<'p, R> {
     reader: R,
     path: &'p Path,
+    cuts: &'p [u8],
     buf: Vec<u8>,
     /// Bytes of `buf` that belong to the block handed out (the rest is a partial line).
     block_len: usize,
@@ -366,10 +404,11 @@ struct LineBlocks<'p, R> {
 }
 
 impl<'p, R: Read> LineBlocks<'p, R> {
-    fn new(reader: R, path: &'p Path) -> Self {
+    fn new(reader: R, path: &'p Path, cuts: &'p [u8]) -> Self {
         LineBlocks {
             reader,
             path,
+            cuts,
             buf: Vec::new(),
             block_len: 0,
             scanned: 0,
@@ -388,7 +427,9 @@ impl<'p, R: Read> LineBlocks<'p, R> {
                 return Ok(!self.buf.is_empty());
             }
             if self.buf.len() >= BLOCK {
-                if let Some(p) = self.buf[self.scanned..].iter().rposition(|&b| b == b'\n') {
+                if let Some(p) =
+                    self.buf[self.scanned..].iter().rposition(|b| self.cuts.contains(b))
+                {
                     self.block_len = self.scanned + p + 1;
                     return Ok(true);
                 }
@@ -425,8 +466,21 @@ impl<'p, R: Read> LineBlocks<'p, R> {
         &self.buf[..self.block_len]
     }
 
-    /// The block as text, or an error naming the file, line and byte of the first bad byte.
+    /// The block as text, or an error naming the file, line and byte of the first bad byte
+    /// (or saying the file is UTF-16).
     fn check_utf8<'b>(&self, block: &'b [u8]) -> Result<&'b str> {
+        if self.bytes_before == 0
+            && (block.starts_with(b"\xFF\xFE") || block.starts_with(b"\xFE\xFF"))
+        {
+            return Err(crate::error::not_utf8(
+                self.path,
+                format!(
+                    "{} is UTF-16 text (it starts with a UTF-16 byte-order mark), not UTF-8; convert it \
+                     (e.g. iconv -f utf-16 -t utf-8 FILE > FILE.txt)",
+                    self.path.display()
+                ),
+            ));
+        }
         std::str::from_utf8(block).map_err(|e| {
             let at = e.valid_up_to();
             let line = self.lines_before + block[..at].iter().filter(|&&b| b == b'\n').count() as u64 + 1;
@@ -499,7 +553,7 @@ mod tests {
     fn line_blocks_cover_the_input() {
         let data: Vec<u8> = (0..50_000).flat_map(|i| format!("line {i}\n").into_bytes()).collect();
         let path = Path::new("mem");
-        let mut r = LineBlocks::new(&data[..], path);
+        let mut r = LineBlocks::new(&data[..], path, b"\n");
         let mut seen = Vec::new();
         while r.fill().unwrap() {
             let b = r.block();
@@ -512,7 +566,7 @@ mod tests {
 
     /// The first block of `data` read as corpus.txt, and the error of checking it.
     fn first_block(data: &[u8]) -> (Vec<u8>, String) {
-        let mut r = LineBlocks::new(data, Path::new("corpus.txt"));
+        let mut r = LineBlocks::new(data, Path::new("corpus.txt"), b"\n");
         assert!(r.fill().unwrap());
         let block = r.block().to_vec();
         let err = r.check_utf8(&block).unwrap_err().to_string();
@@ -523,6 +577,67 @@ mod tests {
     fn bad_utf8_names_the_line() {
         let (_, err) = first_block(b"ok\nfine\nbad \xff here\n");
         assert!(err.starts_with("corpus.txt:3: invalid UTF-8 at byte 12"), "{err}");
+    }
+
+    #[test]
+    fn utf16_is_named() {
+        let text: Vec<u8> = "the cat\n".encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let (_, err) = first_block(&[b"\xFF\xFE".as_slice(), &text].concat());
+        assert!(
+            err.contains("corpus.txt is UTF-16 text") && err.contains("iconv -f utf-16"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bert_blocks_end_after_white_space() {
+        // `\r` line ends, then one line of 6 MB: blocks stay near BLOCK, and cover the input
+        let data = ["w \r".repeat(1_000_000), "x\ty ".repeat(1_200_000)].concat().into_bytes();
+        let cr_only = &data[..3_000_000];
+        for (data, cuts) in [(&data[..], BERT_CUTS), (cr_only, b"\n\r"), (cr_only, b"\n ")] {
+            let mut r = LineBlocks::new(data, Path::new("mem"), cuts);
+            let mut seen = Vec::new();
+            while r.fill().unwrap() {
+                assert!(r.block().len() <= BLOCK + 4, "{}", r.block().len());
+                seen.extend_from_slice(r.block());
+                r.finish_block();
+            }
+            assert_eq!(seen, data);
+        }
+        let pieces: Vec<&str> = cut_after("ab cd\tef\rgh", 1, BERT_CUTS).collect();
+        assert_eq!(pieces, ["ab ", "cd\t", "ef\r", "gh"]);
+    }
+
+    #[test]
+    fn bert_counts_do_not_depend_on_line_ends() {
+        // lines longer than BERT_PIECE, with LF, CR and CRLF ends, in one text and in many
+        let line: String = (0..30_000).map(|i| format!("W{} ", i % 11)).collect();
+        let mut expect: Vec<(Vec<u8>, u64)> =
+            (0..11).map(|i| (format!("w{i}").into_bytes(), 0)).collect();
+        for w in line.split_whitespace() {
+            expect[w[1..].parse::<usize>().unwrap()].1 += 4;
+        }
+        expect.sort();
+        let splitter = Splitter::Bert(Some(BertNormalizer::default()));
+        let specials = SpecialTokens::new(vec![]).unwrap();
+        let c = Counter { splitter: &splitter, specials: &specials };
+        for end in ["\n", "\r", "\r\n"] {
+            let text = [line.as_str(), end].concat().repeat(4);
+            let mut wc = WordCounts::new();
+            c.count_texts(&[&text], &mut wc, Some(2)).unwrap();
+            let got: Vec<(Vec<u8>, u64)> =
+                wc.sorted().into_iter().map(|(w, n)| (w.to_vec(), n)).collect();
+            assert_eq!(got, expect, "{end:?}");
+        }
+    }
+
+    #[test]
+    fn bert_blocks_keep_special_tokens_whole() {
+        let splitter = Splitter::Bert(None);
+        let specials = SpecialTokens::new(vec![("<end of text>".into(), 0)]).unwrap();
+        assert_eq!(Counter { splitter: &splitter, specials: &specials }.block_cuts(), b"\n\r\t");
+        let splitter = Splitter::Pattern(Pretokenizer::new("gpt2").unwrap());
+        assert_eq!(Counter { splitter: &splitter, specials: &specials }.block_cuts(), b"\n");
     }
 
     #[test]

@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -145,6 +146,7 @@ def _corpus_files(corpus: PathLike | Sequence[PathLike], out_dir: Path | None) -
             if not files:
                 raise CorpusError(f"{path} holds no files; put the corpus's text files in it")
             return files
+        _refuse_unseekable(path)
         return [path]
     files = [Path(p) for p in corpus]
     if not files:
@@ -154,10 +156,23 @@ def _corpus_files(corpus: PathLike | Sequence[PathLike], out_dir: Path | None) -
             raise CorpusError(
                 f"{f} is a directory; pass it on its own (not in a list), or list its files"
             )
+        _refuse_unseekable(f)
         if not f.is_file():
             raise FileNotFoundError(f"no such file: {f}")
     refuse_repeats(files)
     return files
+
+
+def _refuse_unseekable(f: Path) -> None:
+    """Shards are planned from each file's size and read piece by piece, seeking: a pipe
+    (``<(cat corpus.txt)``, /dev/stdin) or a device has neither, and is a CorpusError."""
+    if not f.exists() or f.is_file() or f.is_dir():
+        return
+    kind = "a pipe" if stat.S_ISFIFO(f.stat().st_mode) else "a device or socket"
+    raise CorpusError(
+        f"{f} is {kind}, not a regular file: shards need a file they can seek; save it to "
+        "a file first (e.g. cat ... > corpus.txt) and pass that"
+    )
 
 
 def _walk(root: Path) -> list[Path]:

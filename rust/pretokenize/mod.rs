@@ -24,7 +24,9 @@ pub const GPT2_PATTERN: &str =
 /// tiktoken's spelling of GPT-2's pattern (same pieces, faster in a backtracking engine).
 pub const GPT2_PATTERN_TIKTOKEN: &str =
     r"'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s";
-/// cl100k_base's pattern, as tiktoken spells it.
+/// cl100k_base's pattern, as tiktoken spells it. Given as a regex it is read as Oniguruma
+/// reads it (HF `tokenizers`, where `\p{N}{1,3}+` is whole runs of digits), as a
+/// `tokenizer.json` holding it is in HF; the preset is [`CL100K_PATTERN_ONIG`].
 pub const CL100K_PATTERN: &str = r"'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s";
 /// cl100k_base's pattern spelled for Oniguruma (HF `tokenizers`), where `{1,3}+` would mean
 /// "one or more groups of one to three": the same pieces as [`CL100K_PATTERN`].
@@ -51,8 +53,8 @@ pub const PRESETS: &[(&str, &str)] = &[
     ("gpt2", GPT2_PATTERN),
     ("r50k_base", GPT2_PATTERN),
     ("p50k_base", GPT2_PATTERN),
-    ("cl100k", CL100K_PATTERN),
-    ("cl100k_base", CL100K_PATTERN),
+    ("cl100k", CL100K_PATTERN_ONIG),
+    ("cl100k_base", CL100K_PATTERN_ONIG),
     ("o200k", O200K_PATTERN),
     ("o200k_base", O200K_PATTERN),
 ];
@@ -81,7 +83,7 @@ impl Pretokenizer {
             .map_or(pattern_or_preset, |(_, p)| p);
         Ok(match pattern {
             GPT2_PATTERN | GPT2_PATTERN_TIKTOKEN => Pretokenizer::Gpt2,
-            CL100K_PATTERN | CL100K_PATTERN_ONIG => Pretokenizer::Cl100k,
+            CL100K_PATTERN_ONIG => Pretokenizer::Cl100k,
             O200K_PATTERN => Pretokenizer::O200k,
             _ => {
                 if pattern.is_empty() {
@@ -89,8 +91,11 @@ impl Pretokenizer {
                         "the pre-tokenization pattern is empty; pass a preset name (gpt2, cl100k, o200k) or a regular expression".into(),
                     ));
                 }
-                // compiled with Oniguruma's `\w`, so the saved pattern splits alike in HF
-                let regex = fancy_regex::Regex::new(&onig::onig_word_classes(pattern)).map_err(|e| {
+                // compiled as Oniguruma reads it, so the saved pattern splits alike in HF
+                let rewritten = onig::onig_to_fancy(pattern).map_err(|why| {
+                    Error::Pattern(format!("the pre-tokenization pattern {pattern:?} {why}"))
+                })?;
+                let regex = fancy_regex::Regex::new(&rewritten).map_err(|e| {
                     Error::Pattern(format!(
                         "cannot compile the pre-tokenization pattern {pattern:?}: {e}; pass a preset name (gpt2, cl100k, o200k) or a valid regular expression"
                     ))
@@ -104,7 +109,7 @@ impl Pretokenizer {
     pub fn pattern(&self) -> &str {
         match self {
             Pretokenizer::Gpt2 => GPT2_PATTERN,
-            Pretokenizer::Cl100k => CL100K_PATTERN,
+            Pretokenizer::Cl100k => CL100K_PATTERN_ONIG,
             Pretokenizer::O200k => O200K_PATTERN,
             Pretokenizer::Regex { pattern, .. } => pattern,
         }

@@ -1,15 +1,29 @@
-//! Custom patterns as Oniguruma (HF `tokenizers`' regex engine) means them.
+//! Custom patterns as Oniguruma (HF `tokenizers`' regex engine, Ruby syntax) means them.
 //!
-//! A pattern saved in a `tokenizer.json` runs on Oniguruma in HF, whose syntax differs
-//! from `fancy-regex` (the `regex` crate's) in three ways [`onig_word_classes`] rewrites
-//! before compiling (the pattern the user gave is what gets saved):
+//! A pattern saved in a `tokenizer.json` runs on Oniguruma in HF. lexforge compiles it with
+//! `fancy-regex` after [`onig_to_fancy`] rewrites what the two engines read differently (the
+//! pattern the user gave is what gets saved):
 //! - Unicode `\w` is Alphabetic | Mark | Decimal_Number | Connector_Punctuation; the `regex`
 //!   crate adds Join_Control (U+200C ZWNJ, U+200D ZWJ), so Persian, Indic and emoji ZWJ
 //!   text split differently. `\w` and `\W` are spelled out as Oniguruma's set.
 //! - POSIX brackets (`[[:alpha:]]`, `[[:^punct:]]`) cover Unicode in Oniguruma, ASCII in
 //!   the `regex` crate: each is spelled out as the Unicode set Oniguruma matches.
-//! - `^` and `$` are line anchors in Oniguruma (Ruby syntax), text anchors in the `regex`
-//!   crate: outside classes they become `(?m:^)` and `(?m:$)`.
+//! - `^` and `$` are line anchors in Oniguruma, text anchors in the `regex` crate: outside
+//!   classes they become `(?m:^)(?!\z)` (no line starts after a final newline there) and
+//!   `(?m:$)`.
+//! - The flag `m` makes `.` match newlines (the `regex` crate's `s`), and a flag group in the
+//!   middle of a group covers the rest of it, alternatives included (`a(?i)b|c` is
+//!   `a(?i:b|c)`).
+//! - A quantifier after a quantifier repeats it: `X{n,m}+` is `(?:X{n,m})+` (not
+//!   possessive), `X{n}?` is `(?:X{n})?`, `a{2}{3}` is `(?:a{2}){3}`.
+//! - `(?i)` does not case-fold `\p{..}`, `\P{..}`, `\w`, `\W` outside brackets.
+//!
+//! Refused, with a message naming the construct, where no rewrite is exact: flags other
+//! than `i`, `m`, `x` (`(?s)`, `(?U)`, `(?P<name>`, `(?R)`: HF cannot load the file);
+//! `\u{..}` and `\U` (the letter U there); `\pL` without braces (the letters "pL" there);
+//! `\xHH` above 7F (one byte there); `--` and `~~` inside brackets (hyphens and tildes
+//! there, set operations here); and under `(?i)` a character whose case folding is several
+//! characters (`ß` also matches "ss" there).
 //!
 //! Not covered: `\b` and `\B` (word boundaries keep the `regex` crate's `\w`).
 
@@ -20,6 +34,9 @@ const WORD: &str = r"\p{Alphabetic}\p{M}\p{Nd}\p{Pc}";
 /// Latin-1 superscript digits and vulgar fractions (² ³ ¹ ¼ ½ ¾; its Latin-1 word table
 /// has them, its Unicode class does not). Checked against HF `tokenizers`.
 const LATIN1_NUMBERS: &str = r"\x{B2}\x{B3}\x{B9}\x{BC}-\x{BE}";
+
+/// The engine the messages name.
+const HF: &str = "HF tokenizers' regex engine (Oniguruma)";
 
 /// Oniguruma's POSIX brackets for Unicode text (checked against HF `tokenizers` over every
 /// code point), as `regex` class items.
@@ -43,13 +60,6 @@ fn posix_class(name: &str) -> Option<&'static str> {
     })
 }
 
-/// Whether `rest` (what follows a `\p` or `\P`) names the property Word (`{Word}`, in any
-/// case, as Oniguruma reads it).
-fn word_property(rest: &std::iter::Peekable<std::str::Chars<'_>>) -> bool {
-    let name: String = rest.clone().take("{word}".len()).collect();
-    name.eq_ignore_ascii_case("{word}")
-}
-
 /// Oniguruma's word set (`negated`: its complement) as Oniguruma reads `\w` (`\W`) at
 /// bracket `depth`: outside brackets it also holds [`LATIN1_NUMBERS`].
 fn word_class(negated: bool, depth: usize) -> String {
@@ -61,108 +71,585 @@ fn word_class(negated: bool, depth: usize) -> String {
     }
 }
 
-/// `pattern` with every `\w` and `\W` (and `\p{Word}`, `\P{Word}`) (outside and inside brackets) replaced by Oniguruma's
-/// word set, POSIX brackets by their Unicode sets, and `^`/`$` outside brackets by line
-/// anchors. Other escapes and literal `]` are left as written.
-pub(crate) fn onig_word_classes(pattern: &str) -> String {
-    let mut out = String::with_capacity(pattern.len());
-    let mut depth = 0usize; // nesting of [...] classes
-    let mut chars = pattern.chars().peekable();
-    let mut class_start = false; // just after `[` or `[^`: a `]` here is literal
-    while let Some(c) = chars.next() {
-        let at_start = std::mem::take(&mut class_start);
-        match c {
-            '\\' => match chars.next() {
-                Some(e @ ('p' | 'P')) if word_property(&chars) => {
-                    chars.nth("{word}".len() - 1); // the property's name, read
-                    out.push_str(&word_class(e == 'P', depth));
-                }
-                Some(e @ ('w' | 'W')) => out.push_str(&word_class(e == 'W', depth)),
-                Some(other) => {
-                    out.push('\\');
-                    out.push(other);
-                }
-                None => out.push('\\'),
-            },
-            '[' if depth > 0 && chars.peek() == Some(&':') => {
-                // a POSIX class `[:name:]` or `[:^name:]`, through its closing `:]`
-                let mut raw = String::from("[");
-                let mut prev = '[';
-                for d in chars.by_ref() {
-                    raw.push(d);
-                    if prev == ':' && d == ']' {
-                        break;
-                    }
-                    prev = d;
-                }
-                let inner = raw.strip_prefix("[:").and_then(|r| r.strip_suffix(":]"));
-                let (negated, name) = match inner {
-                    Some(n) => n.strip_prefix('^').map_or((false, n), |n| (true, n)),
-                    None => (false, ""),
-                };
-                match posix_class(name) {
-                    Some(set) => {
-                        out.push_str(&format!("[{}{set}]", if negated { "^" } else { "" }))
-                    }
-                    None => out.push_str(&raw), // not one of Oniguruma's: the regex says so
-                }
-            }
-            '^' if depth == 0 => out.push_str("(?m:^)"),
-            '$' if depth == 0 => out.push_str("(?m:$)"),
-            '[' => {
-                depth += 1;
-                out.push('[');
-                if chars.peek() == Some(&'^') {
-                    out.push('^');
-                    chars.next();
-                }
-                class_start = true;
-            }
-            ']' if depth > 0 && !at_start => {
-                depth -= 1;
-                out.push(']');
-            }
-            _ => out.push(c),
+/// Whether Unicode folds `c` to several characters (`ß` to "ss", `ﬁ` to "fi", `İ` to "i̇"):
+/// the characters whose upper or lower case is several, and capital sharp s.
+fn folds_to_several(c: char) -> bool {
+    c.to_uppercase().nth(1).is_some() || c.to_lowercase().nth(1).is_some() || c == '\u{1E9E}'
+}
+
+/// The character a literal escape (`\x{DF}`, `\xDF`, `\u00DF`, `\.`) stands for.
+fn escaped_char(text: &str) -> Option<char> {
+    let body = text.strip_prefix('\\')?;
+    let hex = body
+        .strip_prefix("x{")
+        .and_then(|h| h.strip_suffix('}'))
+        .or_else(|| body.strip_prefix('x'))
+        .or_else(|| body.strip_prefix('u'));
+    match hex {
+        Some(h) => u32::from_str_radix(h, 16).ok().and_then(char::from_u32),
+        None => body.chars().next().filter(|c| !c.is_ascii_alphanumeric()),
+    }
+}
+
+/// Flags in effect: case-insensitive (`i`) and extended (`x`).
+#[derive(Clone, Copy, Default)]
+struct Flags {
+    fold: bool,
+    extended: bool,
+}
+
+/// An open group: where it starts in the output, the flags outside it, and how many groups
+/// opened by flag groups in its middle (`a(?i)b` becomes `a(?i:b`) close with it.
+struct Group {
+    start: usize,
+    outer: Flags,
+    flag_groups: usize,
+}
+
+/// The rewrite, one pass over the pattern.
+struct Rewriter {
+    src: Vec<char>,
+    at: usize,
+    out: String,
+    flags: Flags,
+    /// Open groups; the first is the whole pattern.
+    groups: Vec<Group>,
+    /// Nesting of `[...]` classes.
+    depth: usize,
+    /// Just after `[` or `[^`: a `]` here is literal.
+    class_start: bool,
+    /// Inside brackets: the last literal character, and whether a `-` after it makes it
+    /// the start of a range.
+    range_from: Option<char>,
+    in_range: bool,
+    /// Where in `out` the last thing a quantifier would repeat starts.
+    atom: Option<usize>,
+    /// Whether that atom already carries a quantifier.
+    quantified: bool,
+}
+
+/// `pattern` (Oniguruma, Ruby syntax) rewritten for `fancy-regex` to match the same text, or
+/// why it cannot be (a message naming the construct and what to write instead).
+pub(crate) fn onig_to_fancy(pattern: &str) -> std::result::Result<String, String> {
+    let mut r = Rewriter {
+        src: pattern.chars().collect(),
+        at: 0,
+        out: String::with_capacity(pattern.len()),
+        flags: Flags::default(),
+        groups: vec![Group { start: 0, outer: Flags::default(), flag_groups: 0 }],
+        depth: 0,
+        class_start: false,
+        range_from: None,
+        in_range: false,
+        atom: None,
+        quantified: false,
+    };
+    while let Some(c) = r.next() {
+        if r.depth > 0 {
+            r.class_char(c)?;
+        } else {
+            r.top_char(c)?;
         }
     }
-    out
+    let flag_groups = r.groups.first().map_or(0, |g| g.flag_groups);
+    r.out.push_str(&")".repeat(flag_groups));
+    Ok(r.out)
+}
+
+impl Rewriter {
+    fn next(&mut self) -> Option<char> {
+        let c = self.src.get(self.at).copied();
+        self.at += usize::from(c.is_some());
+        c
+    }
+
+    fn peek(&self) -> Option<char> {
+        self.src.get(self.at).copied()
+    }
+
+    /// Moves characters to `text` through the first `end` (or the end of the pattern).
+    fn take_through(&mut self, end: char, text: &mut String) {
+        while let Some(c) = self.next() {
+            text.push(c);
+            if c == end {
+                break;
+            }
+        }
+    }
+
+    /// Appends `s` as a new atom (outside brackets) or a class item (inside).
+    fn push_atom(&mut self, s: &str) {
+        if self.depth == 0 {
+            self.atom = Some(self.out.len());
+            self.quantified = false;
+        }
+        self.out.push_str(s);
+    }
+
+    /// A literal character (`text` as written): refused under `(?i)` where Oniguruma would
+    /// also match the case folding of it (or of a character in the range it ends) into
+    /// several characters.
+    fn literal(&mut self, c: char, text: &str) -> std::result::Result<(), String> {
+        let from = if std::mem::take(&mut self.in_range) {
+            self.range_from.filter(|&f| f <= c).unwrap_or(c)
+        } else {
+            c
+        };
+        if self.flags.fold {
+            if let Some(f) = (from..=c).find(|&f| folds_to_several(f)) {
+                return Err(format!(
+                    "matches {f:?} case-insensitively: under (?i) {HF} lets it match its case folding into several characters too (ß matches \"ss\" there), which lexforge's engine cannot; take it out of the (?i) group and spell the alternatives out, e.g. (?:ß|ẞ|(?i:ss))"
+                ));
+            }
+        }
+        self.range_from = Some(c);
+        self.push_atom(text);
+        Ok(())
+    }
+
+    /// Inside brackets, after an item that cannot start or end a range.
+    fn not_a_range(&mut self) {
+        self.range_from = None;
+        self.in_range = false;
+    }
+
+    fn top_char(&mut self, c: char) -> std::result::Result<(), String> {
+        match c {
+            '\\' => self.escape()?,
+            '(' => self.open_group()?,
+            ')' => self.close_group(),
+            '[' => {
+                self.push_atom("");
+                self.open_class();
+            }
+            '|' => {
+                self.out.push('|');
+                self.atom = None;
+            }
+            '^' | '$' => {
+                // not after a final newline: Oniguruma sees no line there
+                self.out.push_str(if c == '^' { "(?m:^)(?!\\z)" } else { "(?m:$)" });
+                self.atom = None;
+            }
+            '*' | '+' | '?' => self.quantify(&c.to_string(), &['?', '+']),
+            '{' => match self.interval() {
+                // `{n}?` is `(?:X{n})?`: the `?` quantifies again
+                Some((q, exact)) => self.quantify(&q, if exact { &[] } else { &['?'] }),
+                None => self.literal(c, "{")?,
+            },
+            '#' if self.flags.extended => {
+                let mut comment = String::from('#');
+                self.take_through('\n', &mut comment);
+                if !comment.ends_with('\n') {
+                    comment.push('\n'); // so the groups closed after it are not comment
+                }
+                self.out.push_str(&comment);
+            }
+            _ if self.flags.extended && c.is_whitespace() => self.out.push(c),
+            _ => self.literal(c, &c.to_string())?,
+        }
+        Ok(())
+    }
+
+    /// After `{`: the interval `{n}`, `{n,}`, `{n,m}` or `{,m}` through its `}` and whether
+    /// it is exact (`{n}`), or `None` (the pattern is left where it was: a literal `{`).
+    fn interval(&mut self) -> Option<(String, bool)> {
+        let rest = self.src.get(self.at..)?;
+        let end = rest.iter().position(|&c| c == '}')?;
+        let body: String = rest[..end].iter().collect();
+        let (low, high) = body.split_once(',').map_or((body.as_str(), None), |(l, h)| (l, Some(h)));
+        let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
+        let valid = digits(low)
+            && high.is_none_or(digits)
+            && (!low.is_empty() || high.is_some_and(|h| !h.is_empty()));
+        if !valid {
+            return None;
+        }
+        self.at += end + 1;
+        Some((format!("{{{body}}}"), high.is_none()))
+    }
+
+    /// Appends the quantifier `q` to the last atom, with a lazy or possessive `modifier` that
+    /// follows it. Oniguruma repeats a quantified atom again where `fancy-regex` would not
+    /// (`X{n,m}+`, `X{n}?`, `a{2}{3}`): the atom is wrapped in a group first.
+    fn quantify(&mut self, q: &str, modifiers: &[char]) {
+        if let Some(start) = self.atom {
+            if self.quantified {
+                self.out.insert_str(start, "(?:");
+                self.out.push(')');
+            }
+            self.quantified = true;
+        }
+        self.out.push_str(q);
+        if let Some(m) = self.peek().filter(|m| modifiers.contains(m)) {
+            self.at += 1;
+            self.out.push(m);
+        }
+    }
+
+    /// After `\`: the escape, rewritten or refused.
+    fn escape(&mut self) -> std::result::Result<(), String> {
+        let Some(e) = self.next() else {
+            self.out.push('\\');
+            return Ok(());
+        };
+        let mut text = format!("\\{e}");
+        match e {
+            'p' | 'P' if self.peek() != Some('{') => {
+                let name: String = self.peek().into_iter().collect();
+                return Err(format!(
+                    "uses \\{e}{name} without braces, which {HF} reads as the letters \"{e}{name}\"; write \\{e}{{{name}}}"
+                ));
+            }
+            'p' | 'P' => {
+                self.take_through('}', &mut text);
+                if text[2..].eq_ignore_ascii_case("{word}") {
+                    text = word_class(e == 'P', self.depth);
+                }
+                self.class_escape(&text);
+                return Ok(());
+            }
+            'w' | 'W' => {
+                self.class_escape(&word_class(e == 'W', self.depth));
+                return Ok(());
+            }
+            'U' => {
+                return Err(format!(
+                    "uses \\U, which {HF} reads as the letter U; write a code point as \\x{{1F600}}"
+                ))
+            }
+            'u' => {
+                let hex: String = self.src[self.at..].iter().take(4).collect();
+                if hex.len() < 4 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+                    return Err(format!(
+                        "uses \\u{hex}..., which {HF} cannot load (it takes exactly four hex digits, \\u00DF); write \\x{{...}} for any code point"
+                    ));
+                }
+                self.at += 4;
+                text.push_str(&hex);
+            }
+            'x' if self.peek() == Some('{') => self.take_through('}', &mut text),
+            'x' => {
+                while text.len() < 4 && self.peek().is_some_and(|c| c.is_ascii_hexdigit()) {
+                    text.extend(self.next());
+                }
+                if escaped_char(&text).is_some_and(|c| !c.is_ascii()) {
+                    return Err(format!(
+                        "uses {text}, which {HF} reads as one byte of UTF-8, not a character; write \\x{{{}}}",
+                        &text[2..]
+                    ));
+                }
+            }
+            'k' | 'g' => match self.peek() {
+                Some('<') => self.take_through('>', &mut text),
+                Some('\'') => {
+                    text.extend(self.next());
+                    self.take_through('\'', &mut text);
+                }
+                Some('{') => self.take_through('}', &mut text),
+                _ => {}
+            },
+            'o' if self.peek() == Some('{') => self.take_through('}', &mut text),
+            'c' => text.extend(self.next()),
+            '0'..='9' => {
+                while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+                    text.extend(self.next());
+                }
+            }
+            _ => {}
+        }
+        match escaped_char(&text) {
+            Some(c) => self.literal(c, &text)?,
+            None => {
+                self.not_a_range();
+                self.push_atom(&text);
+            }
+        }
+        Ok(())
+    }
+
+    /// A class escape (`\p{..}`, `\w` spelled out): outside brackets under `(?i)` kept from
+    /// case folding, as Oniguruma does not fold them.
+    fn class_escape(&mut self, class: &str) {
+        self.not_a_range();
+        if self.depth == 0 && self.flags.fold {
+            self.push_atom(&format!("(?-i:{class})"));
+        } else {
+            self.push_atom(class);
+        }
+    }
+
+    /// After `(`: a group, a flag group or a comment.
+    fn open_group(&mut self) -> std::result::Result<(), String> {
+        let start = self.out.len();
+        let mut opener = String::from("(");
+        if self.peek() == Some('?') {
+            self.at += 1;
+            opener.push('?');
+            match self.peek() {
+                Some('#') => {
+                    self.take_through(')', &mut opener);
+                    self.out.push_str(&opener);
+                    return Ok(());
+                }
+                Some(':' | '=' | '!' | '>' | '~') => opener.extend(self.next()),
+                Some('<') if matches!(self.src.get(self.at + 1), Some('=' | '!')) => {
+                    opener.extend(self.next());
+                    opener.extend(self.next());
+                }
+                Some('<') => self.take_through('>', &mut opener),
+                Some('\'') => {
+                    opener.extend(self.next());
+                    self.take_through('\'', &mut opener);
+                }
+                Some('(') => self.take_through(')', &mut opener), // a condition: (?(1)a|b)
+                Some(c) if c == '-' || c.is_ascii_alphabetic() => return self.flag_group(start),
+                other => {
+                    let what: String = other.into_iter().collect();
+                    return Err(format!(
+                        "uses the group (?{what}, which lexforge cannot match the way {HF} does (or HF cannot load it); use (?:...), lookaround, (?<name>...) or the flags i, m, x"
+                    ));
+                }
+            }
+        }
+        self.out.push_str(&opener);
+        self.groups.push(Group { start, outer: self.flags, flag_groups: 0 });
+        self.atom = None;
+        Ok(())
+    }
+
+    /// After `(?`: flags `i`, `m`, `x` on (and after a `-` off), for the rest of the group
+    /// (`(?i)`) or a group of their own (`(?i:...)`). Ruby's `m` is the `regex` crate's `s`.
+    fn flag_group(&mut self, start: usize) -> std::result::Result<(), String> {
+        let mut flags = self.flags;
+        let mut on = true;
+        let mut spelled = String::new();
+        let own_group = loop {
+            let c = self.next();
+            match c {
+                Some('-') => on = false,
+                Some('i') => flags.fold = on,
+                Some('x') => flags.extended = on,
+                Some('m') => {}
+                Some(end @ (':' | ')')) => break end == ':',
+                _ => {
+                    let letter: String = c.into_iter().collect();
+                    let hint = match letter.as_str() {
+                        "s" => "; (?m) is what makes `.` match newlines there",
+                        "P" => "; write named groups as (?<name>...) and references as \\k<name>",
+                        _ => "",
+                    };
+                    return Err(format!(
+                        "uses the group option {letter:?} in (?{spelled}{letter}...), which {HF} does not have (HF cannot load the file); the options there are i, m (`.` matches newlines) and x{hint}"
+                    ));
+                }
+            }
+            spelled.extend(c);
+        };
+        if spelled.is_empty() || spelled.ends_with('-') {
+            return Err(format!(
+                "uses the group option (?{spelled}) with no flag after it, which {HF} does not load; write (?:...) for a group"
+            ));
+        }
+        self.out.push_str(&format!("(?{}:", spelled.replace('m', "s")));
+        if own_group {
+            self.groups.push(Group { start, outer: self.flags, flag_groups: 0 });
+        } else if let Some(g) = self.groups.last_mut() {
+            g.flag_groups += 1; // Oniguruma: the flags cover the rest of the group
+        }
+        self.flags = flags;
+        self.atom = None;
+        Ok(())
+    }
+
+    /// `)`: closes the group (and the flag groups opened in it).
+    fn close_group(&mut self) {
+        if self.groups.len() == 1 {
+            self.out.push(')'); // unbalanced: the regex says so
+            return;
+        }
+        if let Some(g) = self.groups.pop() {
+            self.out.push_str(&")".repeat(g.flag_groups + 1));
+            self.flags = g.outer;
+            self.atom = Some(g.start);
+            self.quantified = false;
+        }
+    }
+
+    /// After `[` (the caller set the atom at depth 0).
+    fn open_class(&mut self) {
+        self.not_a_range();
+        self.depth += 1;
+        self.out.push('[');
+        if self.peek() == Some('^') {
+            self.out.push('^');
+            self.at += 1;
+        }
+        self.class_start = true;
+    }
+
+    fn class_char(&mut self, c: char) -> std::result::Result<(), String> {
+        let at_start = std::mem::take(&mut self.class_start);
+        match c {
+            '\\' => self.escape()?,
+            '[' if self.peek() == Some(':') => self.posix_bracket(),
+            '[' => self.open_class(),
+            ']' if !at_start => {
+                self.not_a_range();
+                self.depth -= 1;
+                self.out.push(']');
+            }
+            '-' if self.range_from.is_some() && !matches!(self.peek(), Some(']' | '-')) => {
+                self.in_range = true;
+                self.out.push('-');
+            }
+            '-' | '~' if self.peek() == Some(c) => {
+                return Err(format!(
+                    "uses {c}{c} inside brackets, which {HF} reads as two characters but lexforge's engine as a set operation; escape them (\\{c}\\{c}), or write a difference as [a-z&&[^aeiou]]"
+                ));
+            }
+            _ => self.literal(c, &c.to_string())?,
+        }
+        Ok(())
+    }
+
+    /// After `[` and before `:`: a POSIX class `[:name:]` or `[:^name:]`, through its `:]`.
+    fn posix_bracket(&mut self) {
+        self.not_a_range();
+        let mut raw = String::from("[");
+        let mut prev = '[';
+        while let Some(d) = self.next() {
+            raw.push(d);
+            if prev == ':' && d == ']' {
+                break;
+            }
+            prev = d;
+        }
+        let inner = raw.strip_prefix("[:").and_then(|r| r.strip_suffix(":]"));
+        let (negated, name) = match inner {
+            Some(n) => n.strip_prefix('^').map_or((false, n), |n| (true, n)),
+            None => (false, ""),
+        };
+        match posix_class(name) {
+            Some(set) => self.out.push_str(&format!("[{}{set}]", if negated { "^" } else { "" })),
+            None => self.out.push_str(&raw), // not one of Oniguruma's: the regex says so
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn rewrite(pattern: &str) -> String {
+        onig_to_fancy(pattern).unwrap()
+    }
+
+    /// The pieces `pattern` cuts `text` into (HF `tokenizers`' "isolated" split).
+    fn pieces(pattern: &str, text: &str) -> Vec<String> {
+        let re = fancy_regex::Regex::new(&rewrite(pattern)).unwrap();
+        let (mut out, mut last) = (Vec::new(), 0);
+        for m in re.find_iter(text) {
+            let m = m.unwrap();
+            out.extend([&text[last..m.start()], m.as_str()].map(String::from));
+            last = m.end();
+        }
+        out.push(text[last..].to_string());
+        out.retain(|p| !p.is_empty());
+        out
+    }
+
     #[test]
-    fn rewrites_word_classes_only() {
+    fn rewrites_word_classes() {
         let w = format!("[{WORD}{LATIN1_NUMBERS}]");
-        assert_eq!(onig_word_classes(r"\w+|\s+"), format!(r"{w}+|\s+"));
-        assert_eq!(onig_word_classes(r"[^\w\s]+"), format!(r"[^{WORD}\s]+"));
-        assert_eq!(onig_word_classes(r"\W"), format!("[^{WORD}{LATIN1_NUMBERS}]"));
-        assert_eq!(
-            onig_word_classes(r"\p{Word}[\P{word}]\p{L}"),
-            format!(r"{w}[[^{WORD}]]\p{{L}}")
-        );
-        assert_eq!(onig_word_classes(r"[\W\d]"), format!(r"[[^{WORD}]\d]"));
+        assert_eq!(rewrite(r"\w+|\s+"), format!(r"{w}+|\s+"));
+        assert_eq!(rewrite(r"[^\w\s]+"), format!(r"[^{WORD}\s]+"));
+        assert_eq!(rewrite(r"\W"), format!("[^{WORD}{LATIN1_NUMBERS}]"));
+        assert_eq!(rewrite(r"\p{Word}[\P{word}]\p{L}"), format!(r"{w}[[^{WORD}]]\p{{L}}"));
+        assert_eq!(rewrite(r"[\W\d]"), format!(r"[[^{WORD}]\d]"));
         // escaped backslashes and literal brackets are left alone
-        assert_eq!(onig_word_classes(r"\\w\[\w"), format!(r"\\w\[{w}"));
+        assert_eq!(rewrite(r"\\w\[\w"), format!(r"\\w\[{w}"));
         // POSIX brackets become Unicode sets; unknown ones are left for the regex to refuse
         assert_eq!(
-            onig_word_classes(r"[]\w][[:alpha:]]\w[[:^digit:]x][[:nope:]]"),
+            rewrite(r"[]\w][[:alpha:]]\w[[:^digit:]x][[:nope:]]"),
             format!(r"[]{WORD}][[\p{{Alphabetic}}]]{w}[[^\p{{Nd}}]x][[:nope:]]")
         );
         // line anchors outside brackets; escaped and bracketed ones are literal
-        assert_eq!(onig_word_classes(r"^a|b$|\^|\$|[$^]"), r"(?m:^)a|b(?m:$)|\^|\$|[$^]");
-        assert_eq!(onig_word_classes(r"'s|\p{L}+"), r"'s|\p{L}+");
+        assert_eq!(rewrite(r"^a|b$|\^|\$|[$^]"), r"(?m:^)(?!\z)a|b(?m:$)|\^|\$|[$^]");
+        assert_eq!(pieces(r"a\n^|.", "a\na\n"), ["a\n", "a", "\n"]);
+        assert_eq!(rewrite(r"'s|\p{L}+"), r"'s|\p{L}+");
     }
 
     #[test]
     fn zero_width_joiners_are_not_word_characters() {
-        let re = fancy_regex::Regex::new(&onig_word_classes(r"\w+")).unwrap();
-        let text = "می\u{200c}خواهم";
-        let words: Vec<&str> = re.find_iter(text).map(|m| m.unwrap().as_str()).collect();
-        assert_eq!(words, ["می", "خواهم"]);
+        assert_eq!(pieces(r"\w+", "می\u{200c}خواهم"), ["می", "\u{200c}", "خواهم"]);
         // letters, marks, digits and connector punctuation still are
-        let m = re.find("é_9\u{301}Ⅻ").unwrap().unwrap();
-        assert_eq!(m.as_str(), "é_9\u{301}Ⅻ");
+        assert_eq!(pieces(r"\w+", "é_9\u{301}Ⅻ"), ["é_9\u{301}Ⅻ"]);
+    }
+
+    #[test]
+    fn a_quantifier_after_a_quantifier_repeats_it() {
+        assert_eq!(rewrite(r"\p{N}{1,3}+|\d{2}+"), r"(?:\p{N}{1,3})+|(?:\d{2})+");
+        assert_eq!(
+            rewrite(r"(ab){1}+[ab]{2,}+\x61{,2}+"),
+            r"(?:(ab){1})+(?:[ab]{2,})+(?:\x61{,2})+"
+        );
+        assert_eq!(rewrite(r"a{2}?b{2,3}?c{2}{3}"), r"(?:a{2})?b{2,3}?(?:c{2}){3}");
+        // lazy and possessive modifiers, and braces that are no interval, stay
+        assert_eq!(rewrite(r"a++b*?c?+d{x}e{"), r"a++b*?c?+d{x}e{");
+        // pieces as HF tokenizers cuts them
+        assert_eq!(pieces(r"\p{N}{1,3}+|\p{L}+|\s+|.", "call 12345678"), ["call", " ", "12345678"]);
+        assert_eq!(pieces(r"\d{2}+|.", "12345"), ["1234", "5"]);
+        assert_eq!(pieces(r"a{2}?", "aaa a"), ["aa", "a", " ", "a"]);
+        assert_eq!(pieces(r"a{2}{2}|.", "aaaaa"), ["aaaa", "a"]);
+    }
+
+    #[test]
+    fn flags_mean_what_they_mean_in_ruby() {
+        assert_eq!(rewrite(r"(?m).(?im:.)(?i-m).|x"), r"(?s:.(?is:.)(?i-s:.|x))");
+        assert_eq!(rewrite(r"a(?i)b|c"), r"a(?i:b|c)");
+        assert_eq!(rewrite(r"(x(?i)y|z)+"), r"(x(?i:y|z))+");
+        assert_eq!(pieces(r"(?m)\S.{0,3}|\s+", "ab\ncd"), ["ab\nc", "d"]);
+        assert_eq!(pieces(r"a(?i)b|c", "ac c aB"), ["ac", " c ", "aB"]);
+        // properties and \w are not case-folded outside brackets, are inside
+        assert_eq!(rewrite(r"(?i)\p{Lu}[\p{Lu}]"), r"(?i:(?-i:\p{Lu})[\p{Lu}])");
+        assert_eq!(pieces(r"(?i)\p{Lu}+|\p{Ll}+|.", "HEllo"), ["HE", "llo"]);
+        assert_eq!(pieces(r"(?i)[\p{Lu}]+|.", "HEllo"), ["HEllo"]);
+        // extended mode: spaces and comments are no atoms, comments no groups
+        assert_eq!(pieces("(?x) a {2}+ # (\n|.", "aaaaa"), ["aaaa", "a"]);
+        assert_eq!(pieces(r"(?#(a)a|.", "ab"), ["a", "b"]);
+        assert_eq!(rewrite("(?x)a # b"), "(?x:a # b\n)");
+    }
+
+    #[test]
+    fn refuses_what_hf_reads_otherwise() {
+        for (pattern, named) in [
+            (r"(?s).", "\"s\""),
+            (r"(?U)\w+", "\"U\""),
+            (r"(?P<w>\w+)", "\"P\""),
+            (r"(?R)", "\"R\""),
+            (r"(?)", "(?)"),
+            (r"(?|a)", "(?|"),
+            (r"\u{61}", r"\u{61"),
+            (r"\U0001F600", r"\U"),
+            (r"\pL+", r"\pL"),
+            (r"\PL", r"\PL"),
+            (r"\xE9", r"\xE9"),
+            (r"[\xdf]", r"\xdf"),
+            (r"[a-z--aeiou]", "--"),
+            (r"[a-z~~aeiou]", "~~"),
+            (r"(?i:ß)", "ß"),
+            (r"(?i)[\x{DF}]", "ß"),
+            (r"(?i)\u0130", "İ"),
+            (r"(?i)ﬁ", "ﬁ"),
+            (r"(?i)[\x{1E00}-\x{1EFF}]", "ẞ"),
+            (r"(?i:[a-zß-ÿ])", "ß"),
+        ] {
+            let e = onig_to_fancy(pattern).unwrap_err();
+            assert!(e.contains(named), "{pattern}: {e}");
+        }
+        // fine outside (?i), and where a range merely covers ß (Oniguruma does not fold it)
+        assert_eq!(rewrite(r"ß(?i:[à-ÿ\x00-\x7F])"), r"ß(?i:[à-ÿ\x00-\x7F])");
+        assert_eq!(rewrite(r"[a-z&&[^aeiou]]\x7F\u00DF"), r"[a-z&&[^aeiou]]\x7F\u00DF");
     }
 }

@@ -98,6 +98,16 @@ fn presets_by_name_and_by_pattern() {
         assert_eq!(a.pattern(), *pattern);
     }
     assert_eq!(Pretokenizer::new(GPT2_PATTERN_TIKTOKEN).unwrap().preset(), Some("gpt2"));
+    // tiktoken's cl100k spelling as a regex means what it means in HF: `{1,3}+` repeats
+    let spelled = Pretokenizer::new(CL100K_PATTERN).unwrap();
+    assert_eq!(spelled.preset(), None);
+    let pieces = |p: &Pretokenizer| {
+        let mut out = Vec::new();
+        p.split("12345678", |a, b| out.push((a, b))).unwrap();
+        out
+    };
+    assert_eq!(pieces(&spelled), [(0, 8)]);
+    assert_eq!(pieces(&Pretokenizer::new("cl100k").unwrap()), [(0, 3), (3, 6), (6, 8)]);
 }
 
 #[test]
