@@ -329,28 +329,18 @@ def build_shards(
 LOCK = ".build.lock"
 
 
-@contextlib.contextmanager
-def _only_builder(out: Path) -> Iterator[None]:
-    """Holds ``out``'s build lock (an advisory lock on ``out/.build.lock``, released by
-    the system if the process dies): a second build into the same folder would delete
-    the first one's files in progress and mix the two runs' shards."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no lock
-        yield
-        return
-    with (out / LOCK).open("a+b") as held:
-        try:
-            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ShardError(
-                f"another build_shards is writing into {out}; wait for it to finish, or "
-                "build into another directory"
-            ) from None
-        try:
-            yield
-        finally:
-            fcntl.flock(held, fcntl.LOCK_UN)
+def _only_builder(out: Path) -> contextlib.AbstractContextManager[None]:
+    """Holds ``out``'s build lock (``out/.build.lock``): a second build into the same
+    folder would delete the first one's files in progress and mix the two runs' shards."""
+    from ._locks import only_writer
+
+    return only_writer(
+        out / LOCK,
+        lambda: ShardError(
+            f"another build_shards is writing into {out}; wait for it to finish, or build "
+            "into another directory"
+        ),
+    )
 
 
 def _no_text_yet(manifest_path: Path, *, missing: bool = False) -> bool:

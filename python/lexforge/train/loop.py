@@ -422,29 +422,20 @@ def pretrain(
 RUN_LOCK = ".pretrain.lock"
 
 
-@contextlib.contextmanager
-def _only_run(out: Path) -> Iterator[None]:
-    """Holds ``out``'s run lock (an advisory lock on ``out/.pretrain.lock``, released by
-    the system if the process dies): a second run in the same folder would delete the
-    first one's checkpoints in progress, and the two would log and export over each other."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no lock
-        yield
-        return
+def _only_run(out: Path) -> contextlib.AbstractContextManager[None]:
+    """Holds ``out``'s run lock (``out/.pretrain.lock``): a second run in the same folder
+    would delete the first one's checkpoints in progress, and the two would log and
+    export over each other."""
+    from .._locks import only_writer
+
     out.mkdir(parents=True, exist_ok=True)
-    with (out / RUN_LOCK).open("a+b") as held:
-        try:
-            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ConfigError(
-                f"another pretraining run is writing into {out}; wait for it to finish (then "
-                "resume=True / --resume continues it), or pass another out_dir"
-            ) from None
-        try:
-            yield
-        finally:
-            fcntl.flock(held, fcntl.LOCK_UN)
+    return only_writer(
+        out / RUN_LOCK,
+        lambda: ConfigError(
+            f"another pretraining run is writing into {out}; wait for it to finish (then "
+            "resume=True / --resume continues it), or pass another out_dir"
+        ),
+    )
 
 
 def _pretrain(
