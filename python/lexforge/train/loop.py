@@ -412,11 +412,9 @@ def pretrain(
         )
     # checked before any corpus is tokenized (which can take hours)
     check_out_dir(out_dir)
-    # one run at a time in a folder (rank 0 holds it for the job: every rank shares it)
-    lock = _only_run(Path(out_dir)) if os.environ.get("RANK", "0") == "0" else None
-    with lock or contextlib.nullcontext():
+    with contextlib.ExitStack() as held:  # the run's folder lock, once taken
         return _pretrain(data, out_dir, opts, model, eval_data, tokenizer, text_column, resume,
-                         progress)  # fmt: skip
+                         progress, held)  # fmt: skip
 
 
 RUN_LOCK = ".pretrain.lock"
@@ -448,6 +446,7 @@ def _pretrain(
     text_column: str | None,
     resume: bool,
     progress: bool | None,
+    held: contextlib.ExitStack,
 ) -> PretrainResult:
     if not isinstance(model, BertConfig):
         from ..model.config import PRESETS
@@ -492,6 +491,10 @@ def _pretrain(
             f"{config.max_position_embeddings}"
         )
     out = Path(out_dir)
+    # one run at a time in a folder, from here on (every check above leaves nothing behind;
+    # rank 0 holds it for the job: every rank of a torchrun job shares the folder)
+    if os.environ.get("RANK", "0") == "0":
+        held.enter_context(_only_run(out))
     world = _World.start(opts.device)
     torch.manual_seed(opts.seed)
     net: nn.Module = (BertForMaskedLM if opts.objective == "none" else BertForPreTraining)(config)
