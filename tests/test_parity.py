@@ -473,3 +473,28 @@ def test_bpe_training_equals_hfs_trainer(which: str, corpus: list[str]) -> None:
     ours = lf.Tokenizer.train_bpe(texts=texts, vocab_size=vocab_size, show_progress=False)
     got = [(_bytelevel.encode(a), _bytelevel.encode(b)) for a, b in ours.merges()]
     assert got == want
+
+
+def test_max_token_length_allows_tokens_of_that_length_where_hf_stops_one_short() -> None:
+    """A documented difference: ``max_token_length=n`` makes tokens of up to n bytes (its
+    docstring); HF's BpeTrainer makes them shorter than n once a merge joins longer parts.
+    Without the option the merges are HF's (above)."""
+    from lexforge import _bytelevel
+
+    texts = ["abcde"] * 10
+    for n in (3, 4, 5):
+        trainer = hf.trainers.BpeTrainer(
+            vocab_size=262, initial_alphabet=hf.pre_tokenizers.ByteLevel.alphabet(),
+            show_progress=False, max_token_length=n,
+        )  # fmt: skip
+        theirs = hf.Tokenizer(hf.models.BPE())
+        theirs.pre_tokenizer = hf.pre_tokenizers.ByteLevel(add_prefix_space=False)
+        theirs.train_from_iterator(texts, trainer=trainer)
+        want = ["".join(m.split(" ") if isinstance(m, str) else m)
+                for m in json.loads(theirs.to_str())["model"]["merges"]]  # fmt: skip
+        ours = lf.Tokenizer.train_bpe(
+            texts=texts, vocab_size=262, max_token_length=n, show_progress=False
+        )
+        got = [_bytelevel.encode(a + b) for a, b in ours.merges()]
+        assert max(map(len, got)) == n and max(map(len, want)) == n - 1
+        assert got[:2] == want[:2] == ["ab", "cd"]  # pairs of single bytes: alike

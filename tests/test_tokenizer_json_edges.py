@@ -281,3 +281,38 @@ def test_a_special_token_without_text_is_named(bpe_doc: dict[str, Any], tmp_path
     doc["added_tokens"][0]["content"] = ""
     with pytest.raises(TokenizerFormatError, match=r"added_tokens\[0\]\.content: is empty"):
         lf.Tokenizer.from_file(_write(doc, tmp_path / "tokenizer.json"))
+
+
+# --- a template's type ids in overflow windows -----------------------------------------------
+
+
+def test_a_templates_type_ids_hold_in_every_overflow_window(
+    wp_doc: dict[str, Any], tmp_path: Path
+) -> None:
+    """A template may give a text another type id than its own ("$B:0", as transformers'
+    MarkupLM converter writes). The first window equals HF's; HF's later windows fall back
+    to the id each text was made with (1 for the second text: HF PRs #1965 and #2110),
+    where ours keep the template's in every window (a documented difference)."""
+    doc = copy.deepcopy(wp_doc)
+    processor = doc["post_processor"]
+    processor["pair"] = [
+        {"SpecialToken": {"id": "[CLS]", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
+        {"SpecialToken": {"id": "[SEP]", "type_id": 0}}, {"Sequence": {"id": "B", "type_id": 0}},
+        {"SpecialToken": {"id": "[SEP]", "type_id": 1}},
+    ]  # fmt: skip
+    path = _write(doc, tmp_path / "tokenizer.json")
+    theirs, ours = hf.Tokenizer.from_file(str(path)), lf.Tokenizer.from_file(path)
+    theirs.enable_truncation(8, stride=1, strategy="only_second")
+    want = theirs.encode("g h", "a b c d e f")
+    got = ours.encode_batch(
+        ["g h"], ["a b c d e f"], max_length=8, truncation="only_second", stride=1,
+        return_overflowing_tokens=True, return_tensors="np", padding=True,
+    )  # fmt: skip
+    real = got["attention_mask"].sum(1).tolist()
+    rows = [row[:n] for row, n in zip(got["token_type_ids"].tolist(), real, strict=True)]
+    assert len(rows) == 1 + len(want.overflowing) >= 3
+    assert got["input_ids"][0].tolist()[: real[0]] == want.ids
+    assert rows[0] == want.type_ids
+    # every window: [CLS] A [SEP] B as type 0, the last [SEP] as type 1, as the template says
+    assert all(row == [0] * (len(row) - 1) + [1] for row in rows)
+    assert [o.type_ids for o in want.overflowing][-1] != rows[-1]  # HF's fallback, pinned
