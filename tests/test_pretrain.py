@@ -285,7 +285,7 @@ def test_bad_setups(
                 {"lr": float("inf")}, {"lr": float("nan")}, {"weight_decay": float("nan")},
                 {"warmup": float("inf")}, {"eps": 0.0}, {"clip": float("nan")},
                 {"betas": (0.9, 1.5)}, {"lr": "1e-3"}, {"warmup": 5}, {"betas": 0.9},
-                {"seed": 2**64}, {"seed": "1"}, {"seed": 1.0}, {"steps": 4.0},
+                {"warmup": 1.5}, {"seed": 2**64}, {"seed": "1"}, {"seed": 1.0}, {"steps": 4.0},
                 {"grad_accum": 1.0}, {"keep": 1.5}, {"save_every": 1.5}):  # fmt: skip
         with pytest.raises(ConfigError):
             pretrain(corpus["train"], tmp_path / "e", **{**small, **bad})
@@ -341,10 +341,17 @@ def test_resume_refuses_other_options_and_cuts_the_log(
         state_file.write_text(json.dumps(damaged))
         with pytest.raises(CheckpointError):
             pretrain(corpus["train"], run, steps=8, resume=True, **common)
-    # a new run into a directory without checkpoints starts a new log
+    # save_every=0 still saves the last step: a finished run is never started over
     fresh = tmp_path / "fresh"
-    for _ in range(2):
+    pretrain(corpus["train"], fresh, steps=2, **{**common, "save_every": 0})
+    assert [p.name for p in (fresh / "checkpoints").glob("step-*")] == ["step-0000002"]
+    with pytest.raises(ConfigError, match="already holds checkpoints"):
         pretrain(corpus["train"], fresh, steps=2, **{**common, "save_every": 0})
+    # a run killed before its first checkpoint left a log: refused, or started over on resume
+    shutil.rmtree(fresh / "checkpoints")
+    with pytest.raises(ConfigError, match=r"earlier run .* no checkpoint"):
+        pretrain(corpus["train"], fresh, steps=2, **{**common, "save_every": 0})
+    pretrain(corpus["train"], fresh, steps=2, resume=True, **{**common, "save_every": 0})
     steps = [json.loads(line)["step"] for line in (fresh / "log.jsonl").read_text().splitlines()]
     assert steps == [1, 2]
 

@@ -618,3 +618,19 @@ def test_bpe_pads_with_the_files_pad_id(tmp_path: Path) -> None:
         want = fast(texts, padding=True)["input_ids"]
         assert ours.encode_batch(texts, padding=True) == want, specials
         assert ours.encode_batch(texts) == [e.ids for e in theirs.encode_batch(texts)]
+
+
+def test_a_path_written_as_a_folder_is_one(tmp_path: Path) -> None:
+    """``save("out/")``: the slash says folder (Path drops it), as ``open("out/", "w")``
+    would refuse to write a file there; the folder is made and gets the usual file."""
+    bpe = lf.Tokenizer.train_bpe(texts=["hello world"] * 10, vocab_size=270)
+    wp = lf.Tokenizer.train_wordpiece(texts=["hello world"] * 10, vocab_size=40)
+    for tok, format, name in ((bpe, "hf", "tokenizer.json"), (wp, "hf", "tokenizer.json"),
+                              (wp, "vocab", "vocab.txt")):  # fmt: skip
+        folder = tmp_path / f"{type(tok).__name__}-{format}"
+        tok.save(f"{folder}{os.sep}", format=format)
+        assert folder.is_dir() and (folder / name).is_file()
+        assert lf.Tokenizer.from_file(folder / name).vocab() == tok.vocab()
+    with pytest.raises(ConfigError, match="names a folder"):
+        bpe.save(f"{tmp_path / 'ranks'}/", format="tiktoken")
+    assert not (tmp_path / "ranks").exists()

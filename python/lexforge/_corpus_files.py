@@ -255,7 +255,7 @@ def _names(record: dict[str, Any]) -> str:
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    """(line number, line) with line ends (``\n``, ``\r\n``, ``\r``) dropped; a file's
+    r"""(line number, line) with line ends (``\n``, ``\r\n``, ``\r``) dropped; a file's
     byte-order mark is dropped; errors name the line."""
     number = 0
     with _open_binary(path) as f:

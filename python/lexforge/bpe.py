@@ -10,6 +10,7 @@ encode it as plain text.
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
@@ -26,7 +27,7 @@ from lexforge.batch import (
     resolve_options,
 )
 from lexforge.errors import ConfigError, EncodingError
-from lexforge.formats import gpt2, hf_json, tiktoken
+from lexforge.formats import gpt2, hf_json, names_folder, save_target, tiktoken
 from lexforge.tokenizer import Tokenizer, as_ids, bad_ids, bad_text, check_text
 from lexforge.training import PathLike
 
@@ -77,16 +78,16 @@ class BpeTokenizer(Tokenizer):
 
     def save(self, path: PathLike, *, format: Literal["hf", "gpt2", "tiktoken"] = "hf") -> None:
         """Saves the tokenizer: ``"hf"`` writes ``tokenizer.json`` (loads in HF
-        ``tokenizers`` with identical ids; a directory path gets ``tokenizer.json`` inside),
+        ``tokenizers`` with identical ids; a directory, or a path ending in a separator
+        (created), gets ``tokenizer.json`` inside),
         ``"gpt2"`` writes ``vocab.json`` + ``merges.txt`` into the directory ``path`` (only
         for the ``gpt2`` pattern, which the files cannot record: :class:`ConfigError`
         otherwise; special tokens other than ``<|endoftext|>`` lose their mark, with a
         warning),
         ``"tiktoken"`` writes a rank file, which records neither the pattern nor special
         tokens (a warning names what a plain load would not restore). Writes are atomic."""
-        path = Path(path)
         if format == "hf":
-            target = path / "tokenizer.json" if path.is_dir() else path
+            target = save_target(path, "tokenizer.json")
             pad = self._padding
             hf_json.save(
                 self._core, target, offsets=self._offsets, template=self._template,
@@ -97,11 +98,16 @@ class BpeTokenizer(Tokenizer):
         elif format == "gpt2":
             self._check_gpt2_format()
             self._warn_lost("gpt2")
-            gpt2.save(self._core, path)
+            gpt2.save(self._core, Path(path))
         elif format == "tiktoken":
-            self._check_tiktoken_format(path)
+            if names_folder(path):
+                raise ConfigError(
+                    f"{os.fsdecode(path)} names a folder; a tiktoken rank file is one file: "
+                    "name it (e.g. ranks.tiktoken)"
+                )
+            self._check_tiktoken_format(Path(path))
             self._warn_lost("tiktoken")
-            tiktoken.save(self._core, path)
+            tiktoken.save(self._core, Path(path))
         else:
             raise ValueError(f"unknown format {format!r}; use 'hf', 'gpt2' or 'tiktoken'")
 

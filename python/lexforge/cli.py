@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import lexforge
+from lexforge._extras import missing_module, require
 from lexforge.errors import ConfigError, LexforgeError
+from lexforge.formats import names_folder
 
 _DEFAULT_OUTPUT = {
     "hf": "tokenizer.json", "gpt2": ".", "tiktoken": "tokenizer.tiktoken", "vocab": "vocab.txt"
@@ -37,7 +39,7 @@ def _train_tokenizer(args: argparse.Namespace) -> int:
 
     wordpiece = args.model == "wordpiece"
     fmt: Any = args.format or "hf"  # a Literal of the save below once checked
-    _check_output(Path(args.output or _DEFAULT_OUTPUT[fmt]), folder=fmt == "gpt2")
+    _check_output(args.output or _DEFAULT_OUTPUT[fmt], folder=fmt == "gpt2")
     options: dict[str, Any] = {
         "text_column": args.text_column, "vocab_size": args.vocab_size,
         "min_frequency": args.min_frequency, "max_token_length": args.max_token_length,
@@ -83,11 +85,12 @@ def _train_tokenizer(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_output(path: Path, *, folder: bool) -> None:
+def _check_output(output: str, *, folder: bool) -> None:
     """Where the tokenizer will be saved can take it: said before training, not after."""
-    if path.is_dir() and not folder:
+    path = Path(output)
+    if (path.is_dir() or names_folder(output)) and not folder:
         raise ConfigError(
-            f"-o {path} is a directory; name the file to write (e.g. {path}/tok.json)"
+            f"-o {output} names a directory; name the file to write (e.g. {path}/tok.json)"
         )
     if path.is_file() and folder:
         raise ConfigError(f"-o {path} is a file; --format gpt2 writes a folder")
@@ -102,7 +105,7 @@ def _check_output(path: Path, *, folder: bool) -> None:
 
 
 def _tokenize(args: argparse.Namespace) -> int:
-    """One line of ids per input line (lines end at "\n" only, kept as part of the line), or
+    r"""One line of ids per input line (lines end at "\n" only, kept as part of the line), or
     per record of a records file (JSON Lines, JSON, csv, tsv, Parquet; a .gz text file is
     decompressed). BPE: special tokens' text is encoded as plain text. Each line gets the
     tokenizer's template, if it has one ([CLS]/[SEP] for WordPiece and for a BPE model
@@ -149,7 +152,7 @@ _BLOCK_BYTES = 8 << 20  # text per encode_batch call of `lexforge tokenize`
 def _tokenize_blocks(
     files: list[str] | None, text_column: str | None
 ) -> Iterator[tuple[list[str], int]]:
-    """(lines, their size in bytes) of ``files`` (or stdin), about 8 MB at a time: lines
+    r"""(lines, their size in bytes) of ``files`` (or stdin), about 8 MB at a time: lines
     end at "\n" only, kept as part of the line; a file's byte-order mark is dropped;
     records files give one text per record."""
     import gzip
@@ -202,7 +205,7 @@ def _tokenize_blocks(
 
 
 def _block_lines(name: str, raws: list[bytes], lines_before: int) -> list[str]:
-    """Lines read as bytes (each ending in "\n" but perhaps the last), as text; a bad
+    r"""Lines read as bytes (each ending in "\n" but perhaps the last), as text; a bad
     byte is a ``CorpusError`` naming its line in the whole input."""
     data = b"".join(raws)
     try:
@@ -574,7 +577,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=_train_tokenizer)
 
     k = sub.add_parser("tokenize", help="encode text files (or stdin) with a tokenizer")
-    k.add_argument("--text-column", default=None, help=_TEXT_COLUMN + " (a line of ids each)")
+    k.add_argument(
+        "--text-column", default=None, help=_TEXT_COLUMN + "; each record gives one line of ids"
+    )
     k.add_argument(
         "--tokenizer", required=True, help="tokenizer.json, vocab.json or a tiktoken file"
     )
@@ -632,7 +637,10 @@ def build_parser() -> argparse.ArgumentParser:
         "(seconds on a CPU; helps short runs)",
     )  # fmt: skip
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--save-every", type=int, default=500)
+    p.add_argument(
+        "--save-every", type=int, default=500,
+        help="steps between checkpoints (0: none but the last; the last step always saves one)",
+    )  # fmt: skip
     p.add_argument(
         "--eval-every", type=int, default=0,
         help="evaluate --eval every N steps too (it is always evaluated at the last step)",
@@ -698,8 +706,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="warm-up: a fraction of the steps (< 1) or a step count")  # fmt: skip
     f.add_argument("--weight-decay", type=float, default=0.01)
     f.add_argument("--layer-decay", type=float, default=1.0, help="layer-wise lr decay (<1)")
-    f.add_argument("--max-length", type=int, default=128)
-    f.add_argument("--patience", type=int, default=None, help="epochs without improvement")
+    f.add_argument(
+        "--max-length", type=int, default=None,
+        help="tokens per input (default 128; 384 with --task qa, its windows)",
+    )  # fmt: skip
+    f.add_argument(
+        "--patience", type=int, default=None,
+        help="stop after this many epochs in a row without a better validation score",
+    )  # fmt: skip
     f.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
     f.add_argument(
         "--time-limit", type=float, default=None,
@@ -803,6 +817,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(errors="backslashreplace")
     try:
+        if args.func in _TRAIN_COMMANDS:
+            name = args.func.__name__.strip("_").replace("_", "-")
+            require(f"lexforge {name}", "torch", "safetensors")
         code: int = args.func(args)
     except BrokenPipeError:  # the reader stopped (`| head`): stop quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -810,12 +827,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (LexforgeError, OSError) as e:
         print(f"lexforge: error: {e}", file=sys.stderr)
         return 1
+    except ImportError as e:  # an optional dependency a command reached for
+        if (missing := missing_module(e)) is None:
+            raise
+        print(f"lexforge: error: {missing}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("lexforge: interrupted", file=sys.stderr)
         return 130
     finally:
         warnings.formatwarning = shown
     return code
+
+
+# the commands that run a model (lexforge[train]); checked before any work starts
+_TRAIN_COMMANDS = (_quickstart, _pretrain, _finetune, _embed, _fill_mask, _similar)
 
 
 def _one_line(

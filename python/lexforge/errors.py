@@ -1,7 +1,8 @@
 """Exception classes raised by lexforge.
 
-Every class subclasses a built-in (``ValueError``, ``OSError``, or ``FloatingPointError``
-for a training run whose loss stopped being a number) so that callers can
+Every class subclasses a built-in (``ValueError``, ``OSError``, ``ImportError`` for a
+missing optional dependency, or ``FloatingPointError`` for a training run whose loss
+stopped being a number) so that callers can
 catch either the precise lexforge class or the built-in they already handle. The Rust
 core maps its error kinds onto these classes in exactly one place (``rust/py/errors.rs``).
 Messages name the offending file, line, token or id and say how to fix the problem.
@@ -19,6 +20,7 @@ __all__ = [
     "DatasetIntegrityError",
     "EncodingError",
     "LexforgeError",
+    "MissingDependencyError",
     "PatternError",
     "ShardError",
     "SpecialTokenError",
@@ -101,3 +103,9 @@ class TrainingDivergedError(LexforgeError, FloatingPointError):
     """A training run's loss became NaN or infinite (a learning rate too high, or
     non-finite inputs or labels). Raised at the step where it happened, before the
     diverged weights are saved anywhere."""
+
+
+class MissingDependencyError(LexforgeError, ImportError):
+    """An optional dependency a feature needs is not installed (the models and training
+    loops need ``torch`` and ``safetensors``: ``pip install 'lexforge[train]'``). Raised
+    before any work starts, so that no training is lost to a missing writer."""

@@ -204,7 +204,8 @@ def run(
         pretrain(
             shards, folder, model=config, eval_data=eval_shards, steps=steps,
             save_every=max(10, steps // 4), eval_every=steps, eval_batches=8,
-            log_every=max(1, steps // 20), resume=(folder / "checkpoints").is_dir(),
+            # (a stage killed before its first checkpoint starts again from step 0)
+            log_every=max(1, steps // 20), resume=True,
             device=dev, progress=show_progress, **recipe,
         )  # fmt: skip
         kind = BertForMaskedLM if RECIPE["objective"] == "none" else BertForPreTraining

@@ -274,7 +274,7 @@ def build_shards(
     progress: bool | None = None,
     text_column: str | None = None,
 ) -> ShardSet:
-    """Tokenizes ``corpus`` into shards under ``out_dir`` and returns them opened.
+    r"""Tokenizes ``corpus`` into shards under ``out_dir`` and returns them opened.
 
     Args:
         corpus: a text file, a directory of text files, a list of files, or a dataset name

@@ -26,7 +26,7 @@ from lexforge.batch import (
     resolve_options,
 )
 from lexforge.errors import EncodingError, LexforgeError, TokenIdError
-from lexforge.formats import bert
+from lexforge.formats import bert, save_target
 from lexforge.tokenizer import Tokenizer, as_ids, bad_text, check_text
 from lexforge.training import PathLike
 
@@ -334,20 +334,19 @@ class WordPieceTokenizer(Tokenizer):
 
     def save(self, path: PathLike, *, format: Literal["hf", "vocab"] = "hf") -> None:
         """Saves ``tokenizer.json`` (``"hf"``: loads in HF ``tokenizers`` with identical
-        outputs; a directory gets ``tokenizer.json`` inside) or ``vocab.txt``
-        (``"vocab"``). Writes are atomic."""
-        path = Path(path)
+        outputs) or ``vocab.txt`` (``"vocab"``); a directory, or a path ending in a
+        separator (created), gets the file inside. Writes are atomic."""
         if format == "hf":
             pad_token = self._vocab[self._padding.pad_id] if self._padding else "[PAD]"
             bert.save_json(
                 self._core,
-                path / "tokenizer.json" if path.is_dir() else path,
+                save_target(path, "tokenizer.json"),
                 truncation=None if self._truncation is None else self._truncation.to_hf(),
                 padding=None if self._padding is None else self._padding.to_hf(pad_token),
                 cleanup=self._cleanup,
             )
         elif format == "vocab":
-            target = path / "vocab.txt" if path.is_dir() else path
+            target = save_target(path, "vocab.txt")
             bert.save_vocab(self._core, target)
             self._warn_lost(target)
         else:

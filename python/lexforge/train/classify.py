@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._extras import require
 from ..batch import check_int
 from ..errors import ConfigError
 from ._files import empty_split, given_rows, read_rows
@@ -380,7 +381,7 @@ def finetune(
     warmup: float = 0.1,
     weight_decay: float = 0.01,
     layer_decay: float = 1.0,
-    max_length: int = 128,
+    max_length: int | None = None,
     patience: int | None = None,
     max_steps: int | None = None,
     time_limit: float | None = None,
@@ -402,7 +403,8 @@ def finetune(
     (``twitter-ner``). ``task="qa"`` extracts answers (``lexforge.train.qa``;
     ``text_column``, ``pair_column`` and ``label_column`` name the question, context and
     answers, default "question", "context" and "answers"; windows of ``max_length``
-    overlapping by half, at most 128 tokens).
+    overlapping by half, at most 128 tokens). ``max_length`` defaults to 128 tokens, and
+    to 384 for ``task="qa"`` (as ``finetune_qa``).
     With a dataset name, the validation and test splits default to the dataset's. Writes
     into ``out_dir`` (when given) ``best/`` (HF format), ``metrics.json``, ``log.jsonl``
     and ``confusion.png``.
@@ -432,6 +434,8 @@ def finetune(
 
     Raises ``ConfigError`` for an empty split, missing columns or values, labels of the
     wrong kind, or validation/test labels never seen in training."""
+    if out_dir is not None:  # best/ is written with safetensors: checked before training
+        require("fine-tuning into out_dir", "safetensors")
     if task is None:
         task = "tag" if _tagged_dataset(train) else "classify"
     if task not in ("classify", "tag", "qa"):
@@ -441,6 +445,8 @@ def finetune(
                          ("label_column", label_column)):  # fmt: skip
         if column is not None and (not isinstance(column, str) or not column):
             raise ConfigError(f"{name} must be a column name (a non-empty str), got {column!r}")
+    if max_length is None:  # the usual lengths: texts and sentences 128, QA windows 384
+        max_length = 384 if task == "qa" else 128
     check_max_length(max_length)
     check_out_dir(out_dir)
     if task != "classify":  # options only text classification reads: refused, not ignored

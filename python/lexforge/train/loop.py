@@ -27,11 +27,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._extras import require
 from ..errors import ConfigError, TrainingDivergedError
 from ..model import BatchLayout, BertConfig, BertForMaskedLM, BertForPreTraining
 from ..model.config import check_vocab_fits
 from . import checkpoint
-from ._fit import adamw, check_out_dir, resolve_device
+from ._fit import adamw, check_out_dir, resolve_device, warmup_steps
 
 Schedule = Literal["linear", "cosine"]
 
@@ -53,7 +54,9 @@ class PretrainOptions:
     shapes are made static (rows padded to ``max_seq_len``, the padded attention path
     rather than the unpadded one, the MLM positions padded to a fixed count). Worth it where
     launching kernels costs more host time than they take on the GPU (small batches, short
-    rows, a slow host); on a CPU it only makes the shapes static."""
+    rows, a slow host); on a CPU it only makes the shapes static. A checkpoint is saved
+    every ``save_every`` steps (0: none but the last) and at the last step, and the last
+    ``keep`` of them are kept."""
 
     steps: int = 1000
     batch_size: int = 32
@@ -75,7 +78,7 @@ class PretrainOptions:
     log_every: int = 10
     eval_every: int = 0
     eval_batches: int = 8
-    save_every: int = 0
+    save_every: int = 500
     keep: int = 3
     compile: bool = False
     cuda_graphs: bool = False
@@ -124,6 +127,11 @@ class PretrainOptions:
                 raise ConfigError(f"{name} must be a finite number, got {value}")
         if not (self.lr > 0 and self.warmup >= 0 and self.clip >= 0):
             raise ConfigError("lr must be positive, warmup and clip non-negative")
+        if self.warmup >= 1 and self.warmup != int(self.warmup):
+            raise ConfigError(
+                f"warmup={self.warmup:g}: give a fraction of the run below 1, or a whole number "
+                "of steps"
+            )
         if self.warmup >= 1 and self.warmup > self.steps:
             raise ConfigError(
                 f"warmup={self.warmup:g} steps is longer than the run's {self.steps} steps: the "
@@ -142,7 +150,7 @@ class PretrainOptions:
             raise ConfigError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
 
     def warmup_steps(self) -> int:
-        return int(self.warmup * self.steps) if self.warmup < 1 else int(self.warmup)
+        return warmup_steps(self.warmup, self.steps)
 
 
 @dataclass
@@ -400,6 +408,7 @@ def pretrain(
     the latest checkpoint in ``out_dir``. Under ``torchrun`` every rank runs this same call.
     """
 
+    require("pretraining", "safetensors")  # checkpoints are written with it: checked first
     unknown = set(options) - set(PretrainOptions.__dataclass_fields__)
     if unknown:
         fields = ", ".join(PretrainOptions.__dataclass_fields__)
@@ -533,6 +542,15 @@ def _pretrain(
             f"{out} already holds checkpoints; pass resume=True (lexforge pretrain --resume) "
             "to continue, or another out_dir"
         )
+    elif not resume and ((out / "log.jsonl").exists() or (out / "model").exists()):
+        # an earlier run's log or model, with no checkpoint: a new run would replace them
+        raise ConfigError(
+            f"{out} holds an earlier run (log.jsonl or model/) but no checkpoint to continue "
+            "from; pass another out_dir, or resume=True (lexforge pretrain --resume) to train "
+            "again from step 0 in its place"
+        )
+    if world.size > 1:  # every rank has checked the folder before rank 0 writes into it
+        torch.distributed.barrier()
     # the rate of step `start` (a resumed optimizer carries its groups' initial_lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: _lr_factor(s, opts), last_epoch=start - 1
@@ -599,7 +617,8 @@ def _pretrain(
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             done = step + 1
-            saving = bool(opts.save_every) and (done % opts.save_every == 0 or done == opts.steps)
+            # the last step always saves: a finished run can be resumed with more steps
+            saving = done == opts.steps or (bool(opts.save_every) and done % opts.save_every == 0)
             if done % opts.log_every == 0 or done == opts.steps or saving:
                 # summed over ranks, so every rank stops at the same step
                 mlm_loss, mlm_ok, nsp_loss, nsp_ok = world.sum(*totals.tolist())

@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._extras import require
 from ..errors import ConfigError
 from ._files import empty_split, given_rows, read_rows
 from ._fit import (
@@ -574,6 +575,8 @@ def finetune_qa(
     unanswerable question has an empty list), an id given twice, a training example
     without an answer (with ``unanswerable=False``), an answer that is not where its
     start says, or an example whose windows cannot share ``stride`` tokens."""
+    if out_dir is not None:  # best/ is written with safetensors: checked before training
+        require("fine-tuning into out_dir", "safetensors")
     options = FitOptions(
         epochs=epochs, lr=lr, warmup=warmup, weight_decay=weight_decay, layer_decay=layer_decay,
         patience=patience, max_steps=max_steps, time_limit=time_limit, batch_size=batch_size,

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._extras import require
 from ..errors import ConfigError
 from ._files import empty_split, given_rows, read_rows
 from ._fit import (
@@ -448,6 +449,8 @@ def finetune_tagger(
 
     Raises ``ConfigError`` for an empty split, malformed sentences, or validation/test
     tags never seen in training."""
+    if out_dir is not None:  # best/ is written with safetensors: checked before training
+        require("fine-tuning into out_dir", "safetensors")
     options = FitOptions(
         epochs=epochs, lr=lr, warmup=warmup, weight_decay=weight_decay, layer_decay=layer_decay,
         patience=patience, max_steps=max_steps, time_limit=time_limit, batch_size=batch_size,

@@ -1,0 +1,34 @@
+"""Optional dependencies: checked before work starts, named with the extra that installs
+them (the tokenizers need none; the models and loops need ``lexforge[train]``)."""
+
+from __future__ import annotations
+
+import importlib.util
+
+from .errors import MissingDependencyError
+
+# the modules each extra of pyproject.toml brings, by the name Python imports them by
+EXTRAS = {"torch": "train", "safetensors": "train", "pyarrow": "parquet"}
+
+
+def require(what: str, *modules: str) -> None:
+    """``MissingDependencyError`` naming the modules of ``modules`` that are not installed,
+    and the extra that installs them; ``what`` (e.g. "lexforge pretrain") needs them."""
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        extras = sorted({EXTRAS[m] for m in missing})
+        install = " ".join(f"'lexforge[{e}]'" for e in extras)
+        raise MissingDependencyError(
+            f"{what} needs {' and '.join(missing)}, which {'is' if len(missing) == 1 else 'are'}"
+            f" not installed: pip install {install}"
+        )
+
+
+def missing_module(error: ImportError) -> MissingDependencyError | None:
+    """The error to show for an ImportError of an optional dependency (None for others)."""
+    name = (getattr(error, "name", None) or "").partition(".")[0]
+    if name not in EXTRAS:
+        return None
+    return MissingDependencyError(
+        f"this needs {name}, which is not installed: pip install 'lexforge[{EXTRAS[name]}]'"
+    )
