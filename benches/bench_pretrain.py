@@ -94,7 +94,7 @@ def main() -> None:
             for name, mode in modes.items():
                 result = pretrain(
                     shards, Path(scratch) / f"ours-{seq}-{len(rates)}", model=config,
-                    steps=total, log_every=args.warmup, device=args.device, progress=False,
+                    steps=total, log_every=args.warmup, device=args.device, progress=False, keep=0,
                     **mode, **options,
                 )  # fmt: skip
                 timed = [r for r in result.history if r["split"] == "train"][1:]

@@ -131,7 +131,7 @@ def _sides(
         run = Path(scratch) / f"ours-{seq}-{mode}"
         shutil.rmtree(run, ignore_errors=True)
         pretrain(
-            shards, run, model=config, steps=total, log_every=total,
+            shards, run, model=config, steps=total, log_every=total, keep=0,
             device=args.device, progress=False, batch_size=args.batch,
             max_seq_len=seq, objective="none", lr=1e-4, warmup=0.0, seed=0,
             **({} if mode == "eager" else {mode: True}),

@@ -286,7 +286,7 @@ def test_bad_setups(
                 {"warmup": float("inf")}, {"eps": 0.0}, {"clip": float("nan")},
                 {"betas": (0.9, 1.5)}, {"lr": "1e-3"}, {"warmup": 5}, {"betas": 0.9},
                 {"warmup": 1.5}, {"seed": 2**64}, {"seed": "1"}, {"seed": 1.0}, {"steps": 4.0},
-                {"grad_accum": 1.0}, {"keep": 1.5}, {"save_every": 1.5}):  # fmt: skip
+                {"grad_accum": 1.0}, {"keep": 1.5}, {"keep": -1}, {"save_every": 1.5}):  # fmt: skip
         with pytest.raises(ConfigError):
             pretrain(corpus["train"], tmp_path / "e", **{**small, **bad})
     # a run whose loss stops being a number stops there, with nothing saved
@@ -354,6 +354,10 @@ def test_resume_refuses_other_options_and_cuts_the_log(
     pretrain(corpus["train"], fresh, steps=2, resume=True, **{**common, "save_every": 0})
     steps = [json.loads(line)["step"] for line in (fresh / "log.jsonl").read_text().splitlines()]
     assert steps == [1, 2]
+    # keep=0 writes none (benchmarks), and the model still comes out
+    bare = tmp_path / "bare"
+    pretrain(corpus["train"], bare, steps=2, keep=0, **common)
+    assert not list((bare / "checkpoints").glob("step-*")) and (bare / "model").is_dir()
 
 
 def test_resume_follows_the_global_batch_and_the_checkpoint_files_stay_sound(

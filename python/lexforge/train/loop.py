@@ -56,7 +56,8 @@ class PretrainOptions:
     launching kernels costs more host time than they take on the GPU (small batches, short
     rows, a slow host); on a CPU it only makes the shapes static. A checkpoint is saved
     every ``save_every`` steps (0: none but the last) and at the last step, and the last
-    ``keep`` of them are kept."""
+    ``keep`` of them are kept (``keep=0``: none is written, for benchmarks; such a run
+    cannot be resumed)."""
 
     steps: int = 1000
     batch_size: int = 32
@@ -92,7 +93,7 @@ class PretrainOptions:
         # checkpoint's state as a type name, and so compare equal to any other on resume)
         for name in ("steps", "batch_size", "grad_accum", "max_seq_len", "keep", "log_every",
                      "eval_batches", "save_every", "eval_every", "seed"):  # fmt: skip
-            least = 0 if name in ("save_every", "eval_every", "seed") else 1
+            least = 0 if name in ("save_every", "eval_every", "seed", "keep") else 1
             most = 2**64 - 1 if name == "seed" else MAX_COUNT if name == "max_seq_len" else None
             object.__setattr__(self, name, check_int(name, getattr(self, name), least, most))
         if self.objective not in ("nsp", "sop", "none"):
@@ -618,7 +619,9 @@ def _pretrain(
             optimizer.zero_grad(set_to_none=True)
             done = step + 1
             # the last step always saves: a finished run can be resumed with more steps
-            saving = done == opts.steps or (bool(opts.save_every) and done % opts.save_every == 0)
+            saving = opts.keep > 0 and (
+                done == opts.steps or (bool(opts.save_every) and done % opts.save_every == 0)
+            )
             if done % opts.log_every == 0 or done == opts.steps or saving:
                 # summed over ranks, so every rank stops at the same step
                 mlm_loss, mlm_ok, nsp_loss, nsp_ok = world.sum(*totals.tolist())
