@@ -388,11 +388,53 @@ def test_a_missing_training_dependency_is_named_before_any_work(
 def test_an_optional_module_missing_midway_is_one_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from lexforge import cli
+    import importlib.util
+
+    from lexforge import _extras, cli
 
     def needs_pyarrow(args: object) -> int:
         raise ModuleNotFoundError("No module named 'pyarrow'", name="pyarrow")
 
+    found = importlib.util.find_spec
+    monkeypatch.setattr(
+        _extras.importlib.util, "find_spec", lambda name: None if name == "pyarrow" else found(name)
+    )
     monkeypatch.setattr(cli, "_bench", needs_pyarrow)
     assert main(["bench"]) == 1
     assert "pip install 'lexforge[parquet]'" in capsys.readouterr().err
+
+
+def test_an_installed_but_older_dependency_is_not_called_missing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A name an installed torch lacks (an older version) is its own error, not "install
+    torch"; a missing torch met through ``lexforge.<name>`` is named with its extra."""
+    import importlib.util
+
+    from lexforge import _extras, cli
+    from lexforge.errors import MissingDependencyError
+
+    older_torch = [
+        ImportError("cannot import name 'fully_shard'", name="torch.distributed"),
+        ModuleNotFoundError("No module named 'torch.nope'", name="torch.nope"),
+    ]
+    for error in older_torch:
+
+        def older(args: object, error: ImportError = error) -> int:
+            raise error
+
+        monkeypatch.setattr(cli, "_bench", older)
+        with pytest.raises(ImportError) as caught:
+            main(["bench"])
+        assert caught.value is error
+    found = importlib.util.find_spec
+    monkeypatch.setattr(
+        _extras.importlib.util, "find_spec", lambda name: None if name == "torch" else found(name)
+    )
+    missing = ModuleNotFoundError("No module named 'torch'", name="torch")
+    monkeypatch.delitem(lexforge.__dict__, "finetune", raising=False)
+    monkeypatch.setattr(
+        lexforge.importlib, "import_module", lambda name: (_ for _ in ()).throw(missing)
+    )
+    with pytest.raises(MissingDependencyError, match=r"pip install 'lexforge\[train\]'"):
+        lexforge.finetune  # noqa: B018

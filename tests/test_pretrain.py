@@ -347,13 +347,21 @@ def test_resume_refuses_other_options_and_cuts_the_log(
     assert [p.name for p in (fresh / "checkpoints").glob("step-*")] == ["step-0000002"]
     with pytest.raises(ConfigError, match="already holds checkpoints"):
         pretrain(corpus["train"], fresh, steps=2, **{**common, "save_every": 0})
-    # a run killed before its first checkpoint left a log: refused, or started over on resume
+    # a run killed before its first checkpoint left a log: refused before the corpus is
+    # read, or started over, with a warning, on resume
     shutil.rmtree(fresh / "checkpoints")
+    shutil.rmtree(fresh / "model")
     with pytest.raises(ConfigError, match=r"earlier run .* no checkpoint"):
-        pretrain(corpus["train"], fresh, steps=2, **{**common, "save_every": 0})
-    pretrain(corpus["train"], fresh, steps=2, resume=True, **{**common, "save_every": 0})
+        pretrain(tmp_path / "no-such-corpus.txt", fresh, steps=2, **{**common, "save_every": 0})
+    with pytest.warns(UserWarning, match="no checkpoint to resume from: training starts at"):
+        pretrain(corpus["train"], fresh, steps=2, resume=True, **{**common, "save_every": 0})
     steps = [json.loads(line)["step"] for line in (fresh / "log.jsonl").read_text().splitlines()]
     assert steps == [1, 2]
+    # a run that failed before its first record (an empty log) is no earlier run
+    failed = tmp_path / "failed"
+    failed.mkdir()
+    (failed / "log.jsonl").touch()
+    pretrain(corpus["train"], failed, steps=2, **common)
     # keep=0 writes none (benchmarks), and the model still comes out
     bare = tmp_path / "bare"
     pretrain(corpus["train"], bare, steps=2, keep=0, **common)

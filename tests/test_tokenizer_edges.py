@@ -634,3 +634,7 @@ def test_a_path_written_as_a_folder_is_one(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="names a folder"):
         bpe.save(f"{tmp_path / 'ranks'}/", format="tiktoken")
     assert not (tmp_path / "ranks").exists()
+    (tmp_path / "tok.json").write_text("{}")
+    with pytest.raises(ConfigError, match=r"names a folder, but .*tok\.json is a file"):
+        bpe.save(f"{tmp_path / 'tok.json'}/")
+    assert (tmp_path / "tok.json").read_text() == "{}"

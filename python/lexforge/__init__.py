@@ -113,7 +113,12 @@ def __getattr__(name: str) -> Any:
     module_name = _LAZY.get(name)
     if module_name is None:
         raise AttributeError(f"module 'lexforge' has no attribute {name!r}")
-    module = importlib.import_module(module_name)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:  # torch for the models and loops: the extra named
+        from lexforge._extras import missing_module
+
+        raise (missing_module(e) or e) from None
     value = module if module_name == f"lexforge.{name}" else getattr(module, name)
     globals()[name] = value
     return value

@@ -25,9 +25,13 @@ def require(what: str, *modules: str) -> None:
 
 
 def missing_module(error: ImportError) -> MissingDependencyError | None:
-    """The error to show for an ImportError of an optional dependency (None for others)."""
-    name = (getattr(error, "name", None) or "").partition(".")[0]
-    if name not in EXTRAS:
+    """The error to show for an optional dependency that is not installed (None for any
+    other ImportError: a name an installed but older version lacks is not a missing
+    package)."""
+    if not isinstance(error, ModuleNotFoundError):
+        return None
+    name = (error.name or "").partition(".")[0]
+    if name not in EXTRAS or importlib.util.find_spec(name) is not None:
         return None
     return MissingDependencyError(
         f"this needs {name}, which is not installed: pip install 'lexforge[{EXTRAS[name]}]'"

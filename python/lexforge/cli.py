@@ -657,7 +657,10 @@ def build_parser() -> argparse.ArgumentParser:
         "instead of replicating the model (DDP)",
     )  # fmt: skip
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if any)")
-    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
+    p.add_argument(
+        "--resume", action="store_true",
+        help="continue from the latest checkpoint (with none: start at step 0 in its place)",
+    )  # fmt: skip
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_pretrain)
 

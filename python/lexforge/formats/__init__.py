@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from lexforge.errors import TokenizerFormatError
+from lexforge.errors import ConfigError, TokenizerFormatError
 
 __all__ = ["atomic_write", "detect", "read_json", "read_text", "sha256_file"]
 
@@ -111,6 +111,11 @@ def save_target(path: str | os.PathLike[str], name: str) -> Path:
     """Where a save goes: ``path/name`` when ``path`` is a directory, or is written as one
     ("out/", created), else ``path`` itself."""
     target = Path(path)
+    if names_folder(path) and target.exists() and not target.is_dir():
+        raise ConfigError(
+            f"{os.fsdecode(path)} names a folder, but {target} is a file: drop the trailing "
+            "slash to write that file, or name a folder"
+        )
     if names_folder(path) and not target.is_dir():
         try:
             target.mkdir(parents=True)

@@ -18,6 +18,7 @@ import json
 import math
 import os
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -406,7 +407,9 @@ def pretrain(
     tokenizer, and evaluated (``log.jsonl``, ``"split": "eval"``) at the last step and
     every ``eval_every`` steps. ``model``: a :class:`BertConfig` or a preset name;
     ``options``: the fields of :class:`PretrainOptions`. ``resume=True`` continues from
-    the latest checkpoint in ``out_dir``. Under ``torchrun`` every rank runs this same call.
+    the latest checkpoint in ``out_dir`` (with none, it starts at step 0, with a warning
+    when an earlier run's log or model is there); without it, a folder holding an earlier
+    run is refused. Under ``torchrun`` every rank runs this same call.
     """
 
     require("pretraining", "safetensors")  # checkpoints are written with it: checked first
@@ -422,9 +425,37 @@ def pretrain(
         )
     # checked before any corpus is tokenized (which can take hours)
     check_out_dir(out_dir)
+    _check_earlier_run(Path(out_dir), resume)
     with contextlib.ExitStack() as held:  # the run's folder lock, once taken
         return _pretrain(data, out_dir, opts, model, eval_data, tokenizer, text_column, resume,
                          progress, held)  # fmt: skip
+
+
+def _check_earlier_run(out: Path, resume: bool) -> None:
+    """A run into a folder holding an earlier one's checkpoints, log or model is refused
+    unless it resumes; resuming with no checkpoint starts at step 0, and says so when an
+    earlier run's log or model is there to be replaced."""
+    if checkpoint.latest(out / "checkpoints") is not None:
+        if not resume:
+            raise ConfigError(
+                f"{out} already holds checkpoints; pass resume=True (lexforge pretrain "
+                "--resume) to continue, or another out_dir"
+            )
+        return
+    log = out / "log.jsonl"
+    earlier = (log.is_file() and log.stat().st_size > 0) or (out / "model").exists()
+    if earlier and not resume:  # (an empty log: a run that failed before its first record)
+        raise ConfigError(
+            f"{out} holds an earlier run (log.jsonl or model/) but no checkpoint to continue "
+            "from; pass another out_dir, or resume=True (lexforge pretrain --resume) to train "
+            "again from step 0 in its place"
+        )
+    if earlier and os.environ.get("RANK", "0") == "0":
+        warnings.warn(
+            f"{out} holds no checkpoint to resume from: training starts at step 0, and its "
+            "log and model are replaced",
+            stacklevel=3,
+        )
 
 
 RUN_LOCK = ".pretrain.lock"
@@ -538,18 +569,6 @@ def _pretrain(
                 f"steps={opts.steps}: pass steps > {start} to train on, or take the model "
                 "of an earlier checkpoint (they are kept there)"
             )
-    elif not resume and checkpoint.latest(ckpt_root) is not None:
-        raise ConfigError(
-            f"{out} already holds checkpoints; pass resume=True (lexforge pretrain --resume) "
-            "to continue, or another out_dir"
-        )
-    elif not resume and ((out / "log.jsonl").exists() or (out / "model").exists()):
-        # an earlier run's log or model, with no checkpoint: a new run would replace them
-        raise ConfigError(
-            f"{out} holds an earlier run (log.jsonl or model/) but no checkpoint to continue "
-            "from; pass another out_dir, or resume=True (lexforge pretrain --resume) to train "
-            "again from step 0 in its place"
-        )
     if world.size > 1:  # every rank has checked the folder before rank 0 writes into it
         torch.distributed.barrier()
     # the rate of step `start` (a resumed optimizer carries its groups' initial_lr)
@@ -629,7 +648,7 @@ def _pretrain(
                     raise TrainingDivergedError(
                         f"the pretraining loss is {mlm_loss + nsp_loss} at step {done}; nothing "
                         f"was saved from this step on. Lower lr (now {opts.lr:g}) and start "
-                        "the run again"
+                        "the run again in a new out_dir"
                     )
             if done % opts.log_every == 0 or done == opts.steps:
                 record = {
