@@ -149,6 +149,21 @@ def test_import_is_lazy() -> None:
     assert out.stdout.split() == ["False", "False"]
 
 
+def test_training_a_tokenizer_from_text_loads_no_numpy(tmp_path: Path) -> None:
+    """NumPy is 13 MiB of resident memory, over a tenth of the peak of training on 100 MB
+    (benches/RESULTS.md): tokenizers train and save without it; the first array loads it."""
+    code = (
+        "import sys, lexforge as lf\n"
+        "bpe = lf.Tokenizer.train_bpe(texts=['ab cd'] * 5, vocab_size=260)\n"
+        "wp = lf.Tokenizer.train_wordpiece(texts=['ab cd'] * 5, vocab_size=40)\n"
+        f"bpe.save({str(tmp_path / 'a.json')!r}); wp.save({str(tmp_path / 'b.json')!r})\n"
+        "print('numpy' in sys.modules)\n"
+        "print(type(bpe.encode_batch(['ab cd'], return_tensors='np')['input_ids']).__name__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "ndarray"]
+
+
 def test_ships_type_information() -> None:
     files = resources.files("lexforge")
     assert files.joinpath("py.typed").is_file()
