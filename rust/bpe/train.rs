@@ -18,7 +18,9 @@
 //!   token's first slot holds its id and its last slot points back to its first, so both
 //!   neighbours of a token are found in O(1).
 //! - Each token keeps the ascending list of slots where it starts; a merge of `(a, b)` walks
-//!   `a`'s list, merges where `b` follows, and compacts the list.
+//!   the shorter of `a`'s and `b`'s lists (a leading space or a UTF-8 lead byte starts a
+//!   large share of all slots), merges where the other token is next to it, and compacts
+//!   the walked list. The slots each walk will read are prefetched: they are cache misses.
 //! - A pair's count only falls after the merge that creates it. So only pairs counted at
 //!   least `floor` times are tracked (exact counts in a map, candidates in a max-heap
 //!   updated lazily: a popped entry whose count went stale is pushed back with the current
@@ -52,6 +54,8 @@ pub struct Trained {
     pub tokens: Vec<Vec<u8>>,
 }
 
+/// How many list entries ahead a walk asks for the slot it will read (a cache miss each).
+const PREFETCH: usize = 16;
 const SEP: u32 = u32::MAX; // between words
 const INNER: u32 = 1 << 31; // flag of a slot inside a token; the low bits are its first slot
 const NONE: u32 = u32::MAX;
@@ -183,10 +187,24 @@ impl State {
         }
     }
 
+    /// The count of the word holding `slot`. `word` is where the previous lookup of this
+    /// walk landed (the walks go left to right): the search gallops on from there.
     #[inline]
-    fn weight(&self, slot: u32) -> i64 {
-        let word = self.word_start.partition_point(|&s| s <= slot) - 1;
-        self.word_count[word]
+    fn weight(&self, slot: u32, word: &mut usize) -> i64 {
+        let starts = &self.word_start;
+        let mut lo = *word; // starts[lo] <= slot, or lo == 0
+        if lo + 1 < starts.len() && starts[lo + 1] <= slot {
+            let mut step = 1;
+            lo += 1;
+            while lo + step < starts.len() && starts[lo + step] <= slot {
+                lo += step;
+                step *= 2;
+            }
+            let hi = (lo + step).min(starts.len());
+            lo += starts[lo..hi].partition_point(|&s| s <= slot) - 1;
+        }
+        *word = lo;
+        self.word_count[lo]
     }
 
     /// First slot of the token before the one starting at `pos`, or `NONE`.
@@ -217,14 +235,25 @@ impl State {
         }
     }
 
-    /// Merges every occurrence of `(a, b)` into the new token `c`.
+    /// Merges every occurrence of `(a, b)` into the new token `c`. The occurrences are found
+    /// from the shorter of the two tokens' lists (a frequent left token such as a leading
+    /// space or a lead byte would otherwise be walked for every merge it takes part in);
+    /// either way they are visited left to right, so the counts change in the same order.
     fn merge(&mut self, a: u32, b: u32, c: u32) {
+        if a != b && self.occ[b as usize].len() < self.occ[a as usize].len() {
+            self.merge_from_right(a, b, c);
+            return;
+        }
         let mut list = std::mem::take(&mut self.occ[a as usize]);
         let mut made = Vec::new();
         let mut fresh = FxHashMap::default();
-        let (len_a, len_b) = (self.tok_len[a as usize], self.tok_len[b as usize]);
+        let mut word = 0;
+        let len_a = self.tok_len[a as usize];
         let mut kept = 0;
         for r in 0..list.len() {
+            if let Some(&ahead) = list.get(r + PREFETCH) {
+                prefetch(&self.sym, ahead);
+            }
             let pos = list[r];
             if self.sym[pos as usize] != a {
                 continue; // stale: this slot became part of another token
@@ -235,30 +264,77 @@ impl State {
                 kept += 1;
                 continue;
             }
-            let w = self.weight(pos);
-            let left = self.prev(pos);
-            if left != NONE {
-                let la = self.sym[left as usize];
-                self.change(key(la, a), -w, &mut fresh);
-                self.change(key(la, c), w, &mut fresh);
-            }
-            let after = nx + len_b;
-            let rb = self.sym[after as usize];
-            if rb != SEP {
-                self.change(key(b, rb), -w, &mut fresh);
-                self.change(key(c, rb), w, &mut fresh);
-            }
-            self.change(key(a, b), -w, &mut fresh);
-            self.sym[pos as usize] = c;
-            self.sym[nx as usize] = INNER | pos;
-            self.sym[after as usize - 1] = INNER | pos;
+            self.merge_at(pos, (a, b, c), &mut fresh, &mut word);
             made.push(pos);
         }
         list.truncate(kept);
-        if list.capacity() > 4 * list.len() + 16 {
-            list.shrink_to_fit();
+        self.occ[a as usize] = shrunk(list);
+        self.finish(a, b, made, fresh);
+    }
+
+    /// [`State::merge`] walking `b`'s list (`a != b`, so occurrences never overlap): each
+    /// `b` whose token before is an `a`. `a`'s list keeps the merged slots as stale entries,
+    /// dropped when it is next walked.
+    fn merge_from_right(&mut self, a: u32, b: u32, c: u32) {
+        let mut list = std::mem::take(&mut self.occ[b as usize]);
+        let mut made = Vec::new();
+        let mut fresh = FxHashMap::default();
+        let mut word = 0;
+        let mut kept = 0;
+        for r in 0..list.len() {
+            if let Some(&ahead) = list.get(r + PREFETCH) {
+                prefetch(&self.sym, ahead.saturating_sub(1));
+            }
+            let nx = list[r];
+            if self.sym[nx as usize] != b {
+                continue; // stale
+            }
+            let pos = self.prev(nx);
+            if pos == NONE || self.sym[pos as usize] != a {
+                list[kept] = nx;
+                kept += 1;
+                continue;
+            }
+            self.merge_at(pos, (a, b, c), &mut fresh, &mut word);
+            made.push(pos);
         }
-        self.occ[a as usize] = list;
+        list.truncate(kept);
+        self.occ[b as usize] = shrunk(list);
+        self.finish(a, b, made, fresh);
+    }
+
+    /// Merges the `a` at slot `pos` with the `b` after it into `c`, recording the count
+    /// changes of the pairs around it.
+    #[inline]
+    fn merge_at(
+        &mut self,
+        pos: u32,
+        (a, b, c): (u32, u32, u32),
+        fresh: &mut FxHashMap<u64, i64>,
+        word: &mut usize,
+    ) {
+        let nx = pos + self.tok_len[a as usize];
+        let w = self.weight(pos, word);
+        let left = self.prev(pos);
+        if left != NONE {
+            let la = self.sym[left as usize];
+            self.change(key(la, a), -w, fresh);
+            self.change(key(la, c), w, fresh);
+        }
+        let after = nx + self.tok_len[b as usize];
+        let rb = self.sym[after as usize];
+        if rb != SEP {
+            self.change(key(b, rb), -w, fresh);
+            self.change(key(c, rb), w, fresh);
+        }
+        self.change(key(a, b), -w, fresh);
+        self.sym[pos as usize] = c;
+        self.sym[nx as usize] = INNER | pos;
+        self.sym[after as usize - 1] = INNER | pos;
+    }
+
+    /// After a merge: `c`'s list of slots (`made`, ascending), and the pairs it created.
+    fn finish(&mut self, a: u32, b: u32, mut made: Vec<u32>, fresh: FxHashMap<u64, i64>) {
         made.shrink_to_fit();
         self.occ.push(made);
         self.pairs.remove(&key(a, b));
@@ -271,6 +347,31 @@ impl State {
             self.heap.push((n, Reverse(k)));
         }
     }
+}
+
+/// Asks the cache for `sym[at]`, which a walk reads a few entries from now.
+#[inline(always)]
+fn prefetch(sym: &[u32], at: u32) {
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (sym, at);
+    #[cfg(target_arch = "x86_64")]
+    if let Some(p) = sym.get(at as usize) {
+        // SAFETY: a prefetch never faults and reads nothing
+        unsafe {
+            core::arch::x86_64::_mm_prefetch(
+                std::ptr::from_ref(p).cast::<i8>(),
+                core::arch::x86_64::_MM_HINT_T0,
+            );
+        }
+    }
+}
+
+/// A walked list, its spare capacity released once it is mostly empty.
+fn shrunk(mut list: Vec<u32>) -> Vec<u32> {
+    if list.capacity() > 4 * list.len() + 16 {
+        list.shrink_to_fit();
+    }
+    list
 }
 
 /// Learns up to `opts.merges` merges from `counts`. `progress(done, total)` is called about
