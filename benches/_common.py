@@ -3,6 +3,7 @@ table printing. Not a test module."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import platform
 import resource
@@ -18,6 +19,8 @@ def corpus(name: str, megabytes: float | None) -> Path:
     """A UTF-8 text file of the named dataset (or a path), cut to ``megabytes`` at a line
     boundary when given. Cached under benches/out/."""
     source = Path(name)
+    if name == "synthetic-cjk":
+        return synthetic_cjk(megabytes or 20.0)
     if not source.exists():
         from lexforge import datasets
 
@@ -35,6 +38,35 @@ def corpus(name: str, megabytes: float | None) -> Path:
         tmp = target.with_suffix(".tmp")
         tmp.write_bytes(data[:cut])
         tmp.replace(target)
+    return target
+
+
+def synthetic_cjk(megabytes: float) -> Path:
+    """Chinese-like text without repetition (``--corpus synthetic-cjk``): lines of one to
+    four clauses of 3-30 ideographs drawn from 3,000 with Zipf frequencies, joined by "，"
+    and ended by "。". Byte-level BPE's hard case: every clause is one pre-token (the
+    ideographs are letters), nearly all distinct, each character three bytes. Seeded, so
+    every run and machine gets the same file; cached under benches/out/."""
+    import random
+
+    target = OUT / f"synthetic-cjk-{megabytes:g}MB.txt"
+    if target.exists():
+        return target
+    OUT.mkdir(exist_ok=True)
+    rng = random.Random(1)
+    chars = [chr(c) for c in range(0x4E00, 0x4E00 + 3000)]
+    weights = list(itertools.accumulate(1 / (i + 1) for i in range(len(chars))))
+    tmp, size, limit = target.with_suffix(".tmp"), 0, int(megabytes * 1e6)
+    with tmp.open("w", encoding="utf-8") as f:
+        while size < limit:
+            clauses = (
+                "".join(rng.choices(chars, cum_weights=weights, k=rng.randint(3, 30)))
+                for _ in range(rng.randint(1, 4))
+            )
+            line = "，".join(clauses) + "。\n"
+            f.write(line)
+            size += len(line.encode())
+    tmp.replace(target)
     return target
 
 

@@ -95,7 +95,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--corpus", default="sharegpt", help="dataset name or text file")
+    ap.add_argument(
+        "--corpus",
+        default="sharegpt",
+        help="dataset name, text file, or synthetic-cjk (distinct Chinese-like clauses)",
+    )
     ap.add_argument(
         "--mb", type=float, default=100.0, help="cut (or repeat) the corpus to this many MB"
     )

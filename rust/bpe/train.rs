@@ -319,15 +319,15 @@ impl State {
         if left != NONE {
             let la = self.sym[left as usize];
             self.change(key(la, a), -w, fresh);
-            self.change(key(la, c), w, fresh);
+            *fresh.entry(key(la, c)).or_default() += w; // `c` is new: never tracked yet
         }
         let after = nx + self.tok_len[b as usize];
         let rb = self.sym[after as usize];
         if rb != SEP {
             self.change(key(b, rb), -w, fresh);
-            self.change(key(c, rb), w, fresh);
+            *fresh.entry(key(c, rb)).or_default() += w;
         }
-        self.change(key(a, b), -w, fresh);
+        // (a, b) itself is dropped once every occurrence is merged
         self.sym[pos as usize] = c;
         self.sym[nx as usize] = INNER | pos;
         self.sym[after as usize - 1] = INNER | pos;
