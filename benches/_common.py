@@ -3,6 +3,7 @@ table printing. Not a test module."""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import os
 import platform
@@ -28,7 +29,13 @@ def corpus(name: str, megabytes: float | None) -> Path:
     if megabytes is None:
         return source
     OUT.mkdir(exist_ok=True)
-    target = OUT / f"{name if not Path(name).exists() else source.stem}-{megabytes:g}MB.txt"
+    if Path(name).exists():  # a file of one's own: its cut is named by where it lives too
+        stat = source.resolve().stat()
+        tag = hashlib.sha1(f"{source.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+        stem = f"{source.stem}-{tag.hexdigest()[:8]}"
+    else:
+        stem = name
+    target = OUT / f"{stem}-{megabytes:g}MB.txt"
     if not target.exists():
         limit = int(megabytes * 1e6)
         data = source.read_bytes()

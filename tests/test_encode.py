@@ -4,6 +4,7 @@ pathological inputs."""
 
 from __future__ import annotations
 
+import gc
 import random
 
 import numpy as np
@@ -132,6 +133,24 @@ def test_batches_match_single_calls_for_any_thread_count(tok: lf.Tokenizer, wiki
     assert [flat[cu[i] : cu[i + 1]].tolist() for i in range(len(texts))] == single
     with pytest.raises(TypeError, match="sequence of texts"):
         tok.encode_batch("one text")  # type: ignore[call-overload]
+
+
+def test_batches_leave_the_garbage_collector_as_they_found_it(tok: lf.Tokenizer) -> None:
+    # the id lists are built with the collector paused (they hold no cycles); its state
+    # comes back afterwards, also when an error stops the batch
+    texts = ["some text to encode"] * 50
+    assert gc.isenabled()
+    assert tok.encode_batch(texts, num_threads=2) == [tok.encode(texts[0])] * 50
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        tok.encode_batch(texts)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    with pytest.raises(SpecialTokenError):
+        tok.encode_batch([*texts, "<|pad|>"])
+    assert gc.isenabled()
 
 
 def test_numpy_output_and_input(tok: lf.Tokenizer) -> None:

@@ -366,6 +366,7 @@ impl Bpe {
                     None => py.detach(|| work(rounds[k])),
                 }
                 .map_err(to_py)?;
+                let _gc = super::GcPause::new(py);
                 for ids in round {
                     if as_arrays {
                         out.append(ids.into_pyarray(py))?;
