@@ -92,7 +92,7 @@ configs=(1 2 3 4)
 [ "${RUN_SWEEP:-1}" = 0 ] && configs=()  # RUN_SWEEP=0: no sweep (a rerun, say)
 for i in "${configs[@]}"; do
     LEXFORGE_ATTENTION_CONFIG=$i timeout "${TEST_TIMEOUT:-240}" python -m pytest -q -rfEs \
-        -p no:cacheprovider --rootdir "$REPO" -k "gpu_bf16 and dtype0" \
+        -p no:cacheprovider --rootdir "$REPO" -k "(gpu_bf16 or gpu_short) and dtype0" \
         tests/test_attention.py >"$SWEEP/config-$i.txt" 2>&1 &
 done
 if [ "${RUN_TESTS:-1}" != 0 ]; then  # RUN_TESTS=0: no tests (a benchmark-only call)

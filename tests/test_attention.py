@@ -162,6 +162,38 @@ def backward_path(request: Any, monkeypatch: Any) -> str:
     return str(request.param)
 
 
+@pytest.fixture(params=["short", "tiled"])
+def forward_path(request: Any, monkeypatch: Any) -> str:
+    """The forward forced to one kernel: the short-sequence one (one tile holds every
+    query and key; a persistent loop over (sequence, head) pairs) or the tiled one (online
+    softmax over key tiles); the other refuses to run."""
+    from lexforge.kernels import attention as kernels
+
+    short = request.param == "short"
+    monkeypatch.setattr(kernels, "short_forward_max_len", 64 if short else 0)
+    monkeypatch.setattr(kernels, "_short_unfit", set())
+    if short:
+        monkeypatch.setattr(kernels, "_fwd_kernel", _Refuse("the tiled forward"))
+    else:
+        monkeypatch.setattr(kernels, "_fwd_short_kernel", _Refuse("the short forward"))
+    return str(request.param)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["fp32", "fp16"])
+@pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
+@pytest.mark.parametrize("kind", ["none", "right", "holes"])
+def test_both_forward_paths(kind: str, causal: bool, dtype: Any, forward_path: str) -> None:
+    # 45 positions: one 64-position tile for the short kernel (7 sequence-heads over its
+    # 3 programs), three 16-row query tiles for the tiled one
+    run_case(3, 45, 2, 32, dtype, kind, causal)
+
+
+@pytest.mark.parametrize("n_q,n_k", [(37, 21), (5, 60), (1, 1)])
+def test_both_forward_paths_cross_attention(n_q: int, n_k: int, forward_path: str) -> None:
+    q, k, v = inputs(2, n_q, 3, 64, torch.float32, n_k=n_k)
+    check(q, k, v, seed=n_q)
+
+
 @pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
 @pytest.mark.parametrize("kind", ["none", "right", "holes"])
 def test_both_backward_paths(kind: str, causal: bool, backward_path: str) -> None:
@@ -178,7 +210,7 @@ def test_both_backward_paths_cross_attention(dtype: Any, backward_path: str) -> 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["fp32", "fp16"])
 @pytest.mark.parametrize("kind", ["none", "right"])
 def test_rows_of_very_negative_scores_keep_finite_gradients(
-    kind: str, dtype: Any, backward_path: str
+    kind: str, dtype: Any, backward_path: str, forward_path: str
 ) -> None:
     # a query whose scores are all far below 0 has a very negative log-sum-exp; the key
     # tile's columns past the real keys (21 keys in a tile of 32 or 64) must not turn that
@@ -239,6 +271,34 @@ def test_fused_backward_falls_back_to_split(kind: str, monkeypatch: Any) -> None
     assert [len(s) for s in said] == ([1, 0] if kind == "compile" else [0, 0])
 
 
+@pytest.mark.parametrize("kind", ["resources", "compile"])
+def test_short_forward_falls_back_to_tiled(kind: str, monkeypatch: Any) -> None:
+    from lexforge.kernels import attention as kernels
+
+    q, k, v = inputs(2, 21, 2, 32, torch.float32)
+    mask = padding(2, 21, "right")
+    monkeypatch.setattr(kernels, "short_forward_max_len", 0)
+    want = attention(q, k, v, key_padding_mask=mask, backend="triton")
+    error = (
+        triton.runtime.errors.OutOfResources(300_000, 232_448, "shared memory")
+        if kind == "resources"
+        else triton.CompilationError(None, None, "unsupported layout")  # type: ignore[arg-type]
+    )
+    short = _Fails(error)
+    monkeypatch.setattr(kernels, "short_forward_max_len", 64)
+    monkeypatch.setattr(kernels, "_fwd_short_kernel", short)
+    monkeypatch.setattr(kernels, "_short_unfit", set())
+    said = []
+    for _ in range(2):  # the second call goes straight to the tiled kernel
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            got = attention(q, k, v, key_padding_mask=mask, backend="triton")
+        assert torch.equal(got, want)
+        said.append([str(w.message) for w in caught if "does not compile" in str(w.message)])
+    assert short.launches == 1 and kernels._short_unfit == {(32, 32)}
+    assert [len(s) for s in said] == ([1, 0] if kind == "compile" else [0, 0])
+
+
 def test_lengths_equal_the_mask() -> None:
     q, k, v = inputs(3, 21, 2, 32, torch.float32)
     lens = torch.tensor([21, 5, 0], device=DEVICE)
@@ -285,7 +345,9 @@ def test_left_padding_and_scale() -> None:
     assert (out.double() - exact).abs().max() < 1e-5
 
 
-def test_varlen_equals_padded_and_unpad_pad_round_trip(backward_path: str) -> None:
+def test_varlen_equals_padded_and_unpad_pad_round_trip(
+    backward_path: str, forward_path: str
+) -> None:
     batch, n, heads, dim = 4, 29, 2, 32
     q, k, v = inputs(batch, n, heads, dim, torch.float32)
     mask = padding(batch, n, "right")
@@ -327,7 +389,7 @@ def test_varlen_causal_matches_sdpa_fallback() -> None:
         assert (a - b).abs().max() < 1e-5
 
 
-def test_backward_is_deterministic(backward_path: str) -> None:
+def test_backward_is_deterministic(backward_path: str, forward_path: str) -> None:
     q, k, v = inputs(2, 45, 2, 64, torch.float16)
     mask = padding(2, 45, "holes")
     g = torch.randn(q.shape, dtype=q.dtype, device=DEVICE)
@@ -367,7 +429,32 @@ def test_sequence_info_kernel_matches_torch(n: int) -> None:
     assert torch.equal(got, want)
 
 
-def test_dropout_uses_the_mask_it_reports(backward_path: str) -> None:
+def test_dropout_draws_are_unbiased_and_uncorrelated() -> None:
+    """One Philox draw gives the keep-flags of 4 neighbouring keys: each of the 4 must keep
+    at rate 1 - p, neighbours must be independent, and heads and sequences differ."""
+    from lexforge.kernels import attention as kernels
+    from lexforge.ops.attention import _dense_info
+
+    batch, heads, n, p = 2, 2, 96, 0.3
+    info = _dense_info(batch, n, n, torch.device(DEVICE))
+    keep = kernels.dropout_keep(info, heads, n, n, p, 1234, torch.device(DEVICE)).double().cpu()
+    size = keep.numel() / 4  # flags per key residue mod 4
+    sd = math.sqrt(p * (1 - p) / size)
+    for r in range(4):
+        assert abs(keep[..., r::4].mean().item() - (1 - p)) < 5 * sd, r
+    x = keep - keep.mean()
+    for lag in (1, 2, 3, 4):  # same draw (1-3) and the next one (4)
+        corr = (x[..., lag:] * x[..., :-lag]).mean() / x.pow(2).mean()
+        assert abs(corr.item()) < 5 / math.sqrt(keep[..., lag:].numel()), lag
+    rows = (x[..., 1:, :] * x[..., :-1, :]).mean() / x.pow(2).mean()  # neighbouring queries
+    assert abs(rows.item()) < 5 / math.sqrt(keep[..., 1:, :].numel())
+    assert not torch.equal(keep[0, 0], keep[0, 1]) and not torch.equal(keep[0, 0], keep[1, 0])
+    again = kernels.dropout_keep(info, heads, n, n, p, 1234, torch.device(DEVICE)).double().cpu()
+    other = kernels.dropout_keep(info, heads, n, n, p, 1235, torch.device(DEVICE)).double().cpu()
+    assert torch.equal(keep, again) and not torch.equal(keep, other)
+
+
+def test_dropout_uses_the_mask_it_reports(backward_path: str, forward_path: str) -> None:
     from lexforge.kernels import attention as kernels
     from lexforge.ops.attention import _padded_info
 
@@ -630,6 +717,24 @@ def test_more_sequences_than_a_grid_axis_holds(backward_path: str, monkeypatch: 
 @pytest.mark.parametrize("dim", [32, 64, 128])
 def test_gpu_bf16_and_larger_shapes(dtype: Any, dim: int) -> None:
     for n in (333, 100):  # the split backward, then the fused one (one key tile)
+        for kind in ("none", "right", "holes"):
+            for causal in (False, True):
+                run_case(4, n, 4, dim, dtype, kind, causal)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not CUDA, reason="needs a CUDA device")
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("dim", [32, 64, 128])
+def test_gpu_short_forward(dtype: Any, dim: int, monkeypatch: Any) -> None:
+    """The short-sequence forward at BERT's lengths (tiles of 128 and 64 positions), the
+    tiled kernel refused: natively, every (sequence, head) pair walked by a persistent grid
+    of one program per multiprocessor or so."""
+    from lexforge.kernels import attention as kernels
+
+    monkeypatch.setattr(kernels, "short_forward_max_len", 128)
+    monkeypatch.setattr(kernels, "_fwd_kernel", _Refuse("the tiled forward"))
+    for n in (128, 100, 33):  # tiles of 128 (a whole one, a partial one) and of 64
         for kind in ("none", "right", "holes"):
             for causal in (False, True):
                 run_case(4, n, 4, dim, dtype, kind, causal)

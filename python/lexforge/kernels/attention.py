@@ -20,13 +20,17 @@ Only key tiles inside ``[k_lo, k_hi)`` are computed, and only query tiles inside
 (and rows with no real key) output 0 and get zero gradients; their log-sum-exp is stored
 as +inf, which makes every probability in their row exactly 0 in the backward.
 
+Sequences that fit one tile (up to ``short_forward_max_len`` positions) may take a
+forward of their own: one key tile, so a plain softmax, and a persistent grid whose loop
+over (sequence, head) pairs the pipeliner prefetches (off on a GPU until timed there).
+
 Softmax is online, in fp32, in base 2 (the scale is folded with log2(e)). The backward
 recomputes probabilities from the saved log-sum-exp, with no atomics, so gradients are
 bitwise reproducible: dK/dV are computed per key tile and dQ per query tile by separate
 kernels, or, when one key tile holds every key of a sequence (BERT's 128 tokens), by one
 kernel that writes each query tile's complete dQ as it goes. Dropout draws Philox numbers
-from (seed, batch·head, query position, key position) and redraws the same ones in the
-backward.
+keyed by (seed, batch·head), one draw for every 4 neighbouring keys of a query, and
+redraws the same ones in the backward.
 
 Nothing here touches the driver at import: configs are chosen when a kernel first runs,
 and under ``TRITON_INTERPRET=1`` there is a single config.
@@ -34,6 +38,7 @@ and under ``TRITON_INTERPRET=1`` there is a single config.
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 
@@ -60,6 +65,16 @@ fused_backward_max_keys = (
     int(_fused_keys) if _fused_keys.isdigit() else 32 if _interpreted() else 128
 )
 _fused_unfit: set[tuple[int, int]] = set()  # (head dim, keys) whose fused kernel did not fit
+
+# The forward takes the short-sequence kernel (one tile holds every query and every key of
+# a sequence; a persistent grid walks the (sequence, head) pairs, prefetching the next
+# pair's tiles while it computes one) for sequences of up to this many positions; longer
+# ones take the tiled kernel. ``LEXFORGE_ATTENTION_SHORT`` (read at import) sets it. Off
+# on a GPU until the H200 has timed it against the tiled kernel (``bench_attention.py``
+# runs both at N=128); under the interpreter the tests' short sequences take it.
+_short = os.environ.get("LEXFORGE_ATTENTION_SHORT", "")
+short_forward_max_len = int(_short) if _short.isdigit() else 32 if _interpreted() else 0
+_short_unfit: set[tuple[int, int]] = set()  # (head dim, block) whose short kernel did not fit
 _RESOURCE_ERRORS = tuple(
     getattr(triton.runtime.errors, name)
     for name in ("OutOfResources", "PTXASError")
@@ -73,6 +88,8 @@ def _configs(kind: str) -> list[triton.Config]:
     each config without tuning.
     On Hopper (sm90, 228 KB of shared memory per block) every config fits at head dim 128
     in 16-bit types: Q tile + ``num_stages`` × (K and V tiles) stays under 160 KB."""
+    if kind == "short":  # PER_SM: programs per multiprocessor (the tile is the launcher's)
+        return _short_configs()
     if _interpreted():
         blocks = {"BLOCK_M": 16} if kind == "fused" else {"BLOCK_M": 16, "BLOCK_N": 16}
         return [triton.Config(blocks, num_warps=4, num_stages=1)]
@@ -96,6 +113,22 @@ def _configs(kind: str) -> list[triton.Config]:
     ]
     pinned = os.environ.get("LEXFORGE_ATTENTION_CONFIG", "")
     if pinned.isdigit():  # tests on a GPU: one config (by index), no tuning
+        return [configs[int(pinned) % len(configs)]]
+    return configs
+
+
+def _short_configs() -> list[triton.Config]:
+    if _interpreted():
+        return [triton.Config({"PER_SM": 1}, num_warps=4, num_stages=1)]
+    # (programs per multiprocessor, warps, stages). Compiled for sm90 offline with Triton
+    # 3.6 (kernels/aot_check.py), at head dim 64: 128 positions fit one 8-warp block per
+    # multiprocessor (197-255 registers, 112 KB of shared memory, no spills without
+    # dropout; dropout's random numbers spill 272 bytes at 2 stages, and 4.5 KB with 4
+    # warps, which only the 64-position tile takes without spilling: 127 registers, 56 KB)
+    shapes = [(1, 8, 2), (1, 8, 3), (1, 8, 1), (2, 4, 2), (4, 4, 2)]
+    configs = [triton.Config({"PER_SM": c}, num_warps=w, num_stages=s) for c, w, s in shapes]
+    pinned = os.environ.get("LEXFORGE_ATTENTION_CONFIG", "")
+    if pinned.isdigit():
         return [configs[int(pinned) % len(configs)]]
     return configs
 
@@ -157,11 +190,32 @@ def _real(offs, lo, hi, ext, MASK, b, s_mb, holes, HAS_MASK: tl.constexpr):
 
 
 @triton.jit
-def _keep(seed, bh, rows, cols, stride, dropout_p):
-    """The dropout keep-mask of a (rows × cols) tile: Philox keyed by (seed, batch·head)."""
+def _philox_groups(seed, bh, rows, cols, stride, dropout_p):
+    """Keep-flags (int8) for the element (row, col) of every group of 4 columns, as four
+    (rows × cols/4) tiles: one Philox draw gives four numbers, and the one for column
+    ``col`` is number ``col % 4`` of the draw at counter ``row · ⌈stride/4⌉ + col // 4``,
+    keyed by (seed, batch·head). ``cols`` must be consecutive from a multiple of 4 (a tile's
+    positions), so every kernel and tile shape sees the same numbers."""
     key = seed + (bh.to(tl.int64) << 32)
-    offsets = rows[:, None] * stride + cols[None, :]
-    return tl.rand(key, offsets) >= dropout_p
+    groups = tl.min(cols, axis=0) // 4 + tl.arange(0, cols.shape[0] // 4)
+    counters = rows[:, None] * ((stride + 3) // 4) + groups[None, :]
+    r0, r1, r2, r3 = tl.rand4x(key, counters)
+    return (
+        (r0 >= dropout_p).to(tl.int8),
+        (r1 >= dropout_p).to(tl.int8),
+        (r2 >= dropout_p).to(tl.int8),
+        (r3 >= dropout_p).to(tl.int8),
+    )
+
+
+@triton.jit
+def _keep(seed, bh, rows, cols, stride, dropout_p):
+    """The dropout keep-mask of a (rows × cols) tile (see ``_philox_groups``): a quarter
+    of the Philox rounds that one draw per element would take, which dominated the
+    instructions of a dropout tile."""
+    k0, k1, k2, k3 = _philox_groups(seed, bh, rows, cols, stride, dropout_p)
+    flags = tl.join(tl.join(k0, k1), tl.join(k2, k3))  # [row, group, a, b]: number 2a + b
+    return tl.reshape(flags, (rows.shape[0], cols.shape[0])) != 0
 
 
 @triton.jit
@@ -301,6 +355,89 @@ def _fwd_kernel(
     tl.store(l_base + offs_m * s_ln, lse, mask=in_seq)
 
 
+def _prune_short(
+    configs: list[triton.Config], named_args: dict[str, object], **kwargs: object
+) -> list[triton.Config]:
+    """``_prune`` for the short kernel: ``num_stages`` copies of the Q, K and V tiles."""
+    head_dim = int(kwargs.get("HEAD_DIM", named_args.get("HEAD_DIM", 128)))  # type: ignore[call-overload]
+    block = int(kwargs.get("BLOCK", named_args.get("BLOCK", 128)))  # type: ignore[call-overload]
+    kept = [c for c in configs if 2 * head_dim * 3 * block * max(c.num_stages, 1) <= 160 * 1024]
+    return kept or configs[-1:]
+
+
+@triton.autotune(
+    configs=_configs("short"),
+    key=["BLOCK", "HEAD_DIM", "CAUSAL", "HAS_MASK", "DROPOUT", "IEEE"],
+    prune_configs_by={"early_config_prune": _prune_short},
+)
+@triton.jit
+def _fwd_short_kernel(
+    Q, K, V, O, LSE, INFO, MASK,
+    s_qb, s_qn, s_qh, s_kb, s_kn, s_kh, s_vb, s_vn, s_vh, s_ob, s_on, s_oh,
+    s_lb, s_lh, s_ln, s_mb,
+    H, N_BH, qk_scale, dropout_p, SEED, rand_stride,
+    HEAD_DIM: tl.constexpr, CAUSAL: tl.constexpr, HAS_MASK: tl.constexpr,
+    DROPOUT: tl.constexpr, IEEE: tl.constexpr, BLOCK: tl.constexpr, PER_SM: tl.constexpr,
+):  # fmt: skip
+    """The forward for sequences that fit one tile (``BLOCK`` queries and keys): a plain
+    softmax, no online rescaling, and a persistent loop over (sequence, head) pairs, so the
+    pipeliner loads pair i+1's tiles while pair i computes (at BERT's 128 tokens the
+    forward is bound by memory traffic, and a pair is one short matrix product). Only real
+    rows and keys are read; same outputs and log-sum-exp as ``_fwd_kernel``."""
+    seed = tl.load(SEED)
+    offs = tl.arange(0, BLOCK)
+    offs_d = tl.arange(0, HEAD_DIM)
+    pid, programs = tl.program_id(0), tl.num_programs(0)
+    for i in tl.range(0, tl.cdiv(N_BH - pid, programs)):
+        bh = pid + i * programs
+        b, h = bh // H, bh % H
+        q_tok0, q_lo, q_hi, q_ext, k_tok0, k_lo, k_hi, k_ext, holes = _seq(INFO, b)
+        row_in = (offs >= q_lo) & (offs < q_hi)
+        col_in = (offs >= k_lo) & (offs < k_hi)
+        q_base = Q + b.to(tl.int64) * s_qb + q_tok0.to(tl.int64) * s_qn + h * s_qh
+        k_base = K + b.to(tl.int64) * s_kb + k_tok0.to(tl.int64) * s_kn + h * s_kh
+        v_base = V + b.to(tl.int64) * s_vb + k_tok0.to(tl.int64) * s_vn + h * s_vh
+        rows, cols = row_in[:, None], col_in[:, None]
+        q = tl.load(q_base + offs[:, None] * s_qn + offs_d[None, :], mask=rows, other=0.0)
+        k = tl.load(k_base + offs[:, None] * s_kn + offs_d[None, :], mask=cols, other=0.0)
+        v = tl.load(v_base + offs[:, None] * s_vn + offs_d[None, :], mask=cols, other=0.0)
+        if HAS_MASK:  # a key-padding mask (Nq == Nk): its holes are padding on both sides
+            flag = tl.load(MASK + b * s_mb + offs, mask=offs < k_ext, other=0) != 0
+            row_in = row_in & flag
+            col_in = col_in & flag
+        if IEEE:
+            s = tl.dot(q, tl.trans(k), input_precision="ieee")
+        else:
+            s = tl.dot(q, tl.trans(k))
+        ok = col_in[None, :]
+        if CAUSAL:
+            ok = ok & (offs[None, :] <= offs[:, None])
+        s = tl.where(ok, s * qk_scale, float("-inf"))
+        m = tl.max(s, axis=1)
+        m_safe = tl.where(m == float("-inf"), 0.0, m)
+        p = tl.math.exp2(s - m_safe[:, None])
+        l_i = tl.sum(p, axis=1)
+        live = row_in & (l_i > 0)
+        if DROPOUT:
+            keep = _keep(seed, bh, offs, offs, rand_stride, dropout_p)
+            p = tl.where(keep, p / (1.0 - dropout_p), 0.0)
+        if IEEE:
+            acc = tl.dot(p.to(v.dtype), v, input_precision="ieee")
+        else:
+            acc = tl.dot(p.to(v.dtype), v)
+        out = tl.where(live[:, None], acc / tl.where(live, l_i, 1.0)[:, None], 0.0)
+        lse = tl.where(live, m_safe + tl.math.log2(tl.where(live, l_i, 1.0)), float("inf"))
+        o_base = O + b.to(tl.int64) * s_ob + q_tok0.to(tl.int64) * s_on + h * s_oh
+        in_seq = offs < q_ext
+        tl.store(
+            o_base + offs[:, None] * s_on + offs_d[None, :],
+            out.to(O.dtype.element_ty),
+            mask=in_seq[:, None],
+        )
+        l_base = LSE + b.to(tl.int64) * s_lb + h * s_lh + q_tok0.to(tl.int64) * s_ln
+        tl.store(l_base + offs * s_ln, lse, mask=in_seq)
+
+
 # ---------------------------------------------------------------------------------------
 # backward
 
@@ -354,9 +491,10 @@ def _probabilities(
 @triton.jit
 def _keep_t(seed, bh, cols, rows, stride, dropout_p):
     """``_keep`` of a (rows × cols) tile, laid out transposed: (cols × rows)."""
-    key = seed + (bh.to(tl.int64) << 32)
-    offsets = rows[None, :] * stride + cols[:, None]
-    return tl.rand(key, offsets) >= dropout_p
+    k0, k1, k2, k3 = _philox_groups(seed, bh, rows, cols, stride, dropout_p)
+    flags = tl.join(tl.join(k0, k1), tl.join(k2, k3))  # [row, group, a, b]
+    flags = tl.permute(flags, (1, 2, 3, 0))  # [group, a, b, row]
+    return tl.reshape(flags, (cols.shape[0], rows.shape[0])) != 0
 
 
 @triton.jit
@@ -785,6 +923,27 @@ def forward(
         lse = torch.empty((batch, heads, n_q), dtype=torch.float32, device=q.device)
     m = mask if mask is not None else info
 
+    block = max(16, triton.next_power_of_2(max(n_q, n_k, 1)))
+    if block <= short_forward_max_len and (head_dim, block) not in _short_unfit:
+        try:
+            _forward_short(
+                q, k, v, o, lse, info, m, varlen=varlen, heads=heads, block=block,
+                causal=causal, has_mask=mask is not None, scale=scale, dropout_p=dropout_p,
+                seed=seed, n_k=n_k,
+            )  # fmt: skip
+            return o, lse
+        except _RESOURCE_ERRORS:  # no config fits this GPU: the tiled kernel, from now on
+            _short_unfit.add((head_dim, block))
+        except triton.CompilationError as e:  # a Triton that cannot build it
+            _short_unfit.add((head_dim, block))
+            warnings.warn(
+                f"the short-sequence attention forward does not compile with Triton "
+                f"{triton.__version__} (head dim {head_dim}, {block} positions): {e}; using "
+                "the tiled forward (set LEXFORGE_ATTENTION_SHORT=0 to skip this attempt)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+
     def grid(meta: dict[str, int]) -> tuple[int, int, int]:
         return triton.cdiv(n_q, meta["BLOCK_M"]), *_bh_grid(batch * heads)
 
@@ -798,6 +957,39 @@ def forward(
         DROPOUT=dropout_p > 0, IEEE=q.dtype == torch.float32,
     )  # fmt: skip
     return o, lse
+
+
+@functools.cache
+def _programs(device: torch.device) -> int:
+    """Multiprocessors, for a persistent grid; a few under the interpreter, so that its
+    programs each take several (sequence, head) pairs."""
+    if device.type != "cuda":
+        return 3
+    return int(torch.cuda.get_device_properties(device).multi_processor_count)
+
+
+def _forward_short(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, o: torch.Tensor, lse: torch.Tensor,
+    info: torch.Tensor, m: torch.Tensor, *, varlen: bool, heads: int, block: int,
+    causal: bool, has_mask: bool, scale: float, dropout_p: float, seed: torch.Tensor,
+    n_k: int,
+) -> None:  # fmt: skip
+    n_bh = info.shape[0] * heads
+    if n_bh == 0:
+        return
+    processors = _programs(q.device)
+
+    def grid(meta: dict[str, int]) -> tuple[int]:
+        return (max(1, min(n_bh, processors * meta["PER_SM"])),)
+
+    _fwd_short_kernel[grid](
+        q, k, v, o, lse, info, m,
+        *_layout(q, varlen), *_layout(k, varlen), *_layout(v, varlen), *_layout(o, varlen),
+        *_lse_layout(lse, varlen), m.stride(0),
+        heads, n_bh, scale * LOG2E, dropout_p, seed, n_k,
+        HEAD_DIM=q.shape[-1], CAUSAL=causal, HAS_MASK=has_mask, DROPOUT=dropout_p > 0,
+        IEEE=q.dtype == torch.float32, BLOCK=block,
+    )  # fmt: skip
 
 
 def backward(
