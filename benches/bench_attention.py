@@ -13,7 +13,10 @@ Case groups (bf16 unless ``--dtype``; fp16 under ``--smoke``, see below):
 
 Where ours takes the fused backward (forward+backward, N up to
 ``lexforge.kernels.attention.fused_backward_max_keys``, 128 on a GPU), it also runs with
-the split backward ("lexforge split bwd": dQ by a kernel of its own), for comparison.
+the split backward ("lexforge split bwd": dQ by a kernel of its own), for comparison. For
+N up to 128 ours also runs with the other forward kernel: "lexforge short fwd" (one tile
+per sequence, a persistent grid; ``short_forward_max_len``, off by default until timed
+here) or, once that is the default, "lexforge tiled fwd".
 
 FLOPs count real tokens only: forward 4·H·D·Σ_b len_b² (4·B·H·N²·D dense), backward 2.5×
 that, forward+backward 3.5×. Times are medians of ``triton.testing.do_bench`` (L2 flushed
@@ -32,6 +35,10 @@ are divided by max(1, max |reference gradient|).
     python benches/bench_attention.py --out "$OUT"      # H200: every group
     python benches/bench_attention.py --quick           # BERT shapes + one padded case
     TRITON_INTERPRET=1 python benches/bench_attention.py --smoke --out /tmp/smoke   # CPU
+
+``--dropout P`` times every contender with attention dropout P (BERT trains with 0.1):
+the correctness guard still runs without it (no two libraries draw the same numbers);
+Flex, which has no dropout, is left out.
 
 ``--quick`` is meant to fit in about two minutes. In a full run Flex is compiled afresh
 for each case (and our kernels autotune once per shape), which dominates the wall time:
@@ -85,6 +92,10 @@ DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 TOLERANCE = {"bf16": 2e-2, "fp16": 1e-2, "fp32": 1e-3}
 CUDAGRAPH_MAX_N = 512
 OURS, VARLEN, SPLIT = "lexforge", "lexforge varlen", "lexforge split bwd"
+# the dropout every contender applies now: 0 while checked against the reference, the
+# settings' while timed (set by run_contender)
+DROPOUT = {"p": 0.0}
+SHORT_MAX = 128  # the longest sequence the short-sequence forward is timed at
 GROUPS = {
     "bert": "BERT shapes: H=12, D=64, B·N = 65,536 tokens",
     "long": "Long sequences: D=64 with H=16, D=128 with H=8, B·N = 32,768 tokens",
@@ -118,6 +129,7 @@ class Settings:
     cudagraphs: bool
     warmup_ms: int
     rep_ms: int
+    dropout: float = 0.0  # attention dropout while timing (the guard runs without)
 
 
 @dataclass
@@ -211,22 +223,31 @@ def contenders(case: Case, x: Inputs, s: Settings) -> list[Contender]:
     grad_bhnd = x.grad.transpose(1, 2).contiguous()
     out = [
         Contender(
-            OURS, lambda: attention(*bnhd, key_padding_mask=mask, backend="triton"),
-            bnhd, x.grad, "bnhd",
+            OURS, lambda: ours(bnhd, mask), bnhd, x.grad, "bnhd",
         )
     ]  # fmt: skip
     if case.backward and triton.next_power_of_2(case.seqlen) <= kernels.fused_backward_max_keys:
         # ours uses the fused backward here: the split one beside it, for the record
         out.append(
+            Contender(SPLIT, lambda: ours(bnhd, mask), bnhd, x.grad, "bnhd", split_backward)
+        )  # fmt: skip
+    if triton.next_power_of_2(case.seqlen) <= SHORT_MAX:
+        # the other forward kernel beside ours: short if ours is tiled here, else tiled
+        short_default = triton.next_power_of_2(case.seqlen) <= kernels.short_forward_max_len
+        out.append(
             Contender(
-                SPLIT, lambda: attention(*bnhd, key_padding_mask=mask, backend="triton"),
-                bnhd, x.grad, "bnhd", split_backward,
+                "lexforge tiled fwd" if short_default else "lexforge short fwd",
+                lambda: ours(bnhd, mask), bnhd, x.grad, "bnhd",
+                lambda: forward_kernel_limit(0 if short_default else SHORT_MAX),
             )
         )  # fmt: skip
     if case.padded:
         out += [
             Contender(
-                "lexforge lengths", lambda: attention(*bnhd, lengths=x.lengths, backend="triton"),
+                "lexforge lengths",
+                lambda: attention(
+                    *bnhd, lengths=x.lengths, dropout_p=DROPOUT["p"], backend="triton"
+                ),
                 bnhd, x.grad, "bnhd", graphable=False,  # it checks the lengths on the host
             ),
             varlen_contender(x),
@@ -234,7 +255,9 @@ def contenders(case: Case, x: Inputs, s: Settings) -> list[Contender]:
     sdpa_mask = x.mask[:, None, None, :] if case.padded else None
 
     def sdpa() -> torch.Tensor:
-        return F.scaled_dot_product_attention(*bhnd, attn_mask=sdpa_mask)
+        return F.scaled_dot_product_attention(
+            bhnd[0], bhnd[1], bhnd[2], attn_mask=sdpa_mask, dropout_p=DROPOUT["p"]
+        )
 
     for name in s.sdpa:
         pin = getattr(SDPBackend, name)
@@ -244,9 +267,13 @@ def contenders(case: Case, x: Inputs, s: Settings) -> list[Contender]:
         out.append(pinned)
     if case.padded and s.sdpa_default:
         out.append(Contender("SDPA unpinned", sdpa, bhnd, grad_bhnd, "bhnd"))
-    if s.flex:
+    if s.flex and not s.dropout:
         out.append(flex_contender(case, x, bhnd, grad_bhnd))
     return out
+
+
+def ours(qkv: tuple[torch.Tensor, ...], mask: torch.Tensor | None) -> torch.Tensor:
+    return attention(*qkv, key_padding_mask=mask, dropout_p=DROPOUT["p"], backend="triton")
 
 
 @contextlib.contextmanager
@@ -260,12 +287,28 @@ def split_backward() -> Any:
         kernels.fused_backward_max_keys = limit
 
 
+@contextlib.contextmanager
+def forward_kernel_limit(limit: int) -> Any:
+    """Our forward with ``short_forward_max_len`` set to ``limit`` (0: the tiled kernel
+    always; 128: the short-sequence kernel up to 128 positions)."""
+    before = kernels.short_forward_max_len
+    kernels.short_forward_max_len = limit
+    try:
+        yield
+    finally:
+        kernels.short_forward_max_len = before
+
+
 def varlen_contender(x: Inputs) -> Contender:
     packed = [unpad(t, x.mask) for t in (x.q, x.k, x.v, x.grad)]
     cu, max_seqlen = packed[0].cu_seqlens, packed[0].max_seqlen
     qkv = leaves(*(p.values for p in packed[:3]))
     return Contender(
-        VARLEN, lambda: attention_varlen(*qkv, cu, max_seqlen, check=False, backend="triton"),
+        VARLEN,
+        lambda: attention_varlen(
+            qkv[0], qkv[1], qkv[2], cu, max_seqlen, check=False, dropout_p=DROPOUT["p"],
+            backend="triton",
+        ),
         qkv, packed[3].values, "packed", starts=tuple(cu.tolist()),
     )  # fmt: skip
 
@@ -418,6 +461,7 @@ def run_contender(
             return {**row, "status": refused, "error": describe(e)}
         if max(row["err"], row["grad_err"]) >= TOLERANCE[s.dtype]:
             return {**row, "status": "WRONG"}
+        DROPOUT["p"] = s.dropout
         try:
             fn = timed(c, case.backward)
             fn()  # the backward's autotuning, outside the timed region
@@ -425,7 +469,10 @@ def run_contender(
             row.update(measure(fn, graph, s))
             row["tflops"] = flops(case, x.lens) / row["ms"] / 1e9
         except Exception as e:
-            return {**row, "status": "error", "error": describe(e)}
+            refused = "error" if c.name.startswith("lexforge") or not s.dropout else "n/a"
+            return {**row, "status": refused, "error": describe(e)}
+        finally:
+            DROPOUT["p"] = 0.0
     return row
 
 
@@ -528,7 +575,9 @@ def render(report: dict[str, Any]) -> str:
 def render_header(h: dict[str, Any]) -> str:
     return (
         f"# Fused attention: {h['gpu']}; torch {h['torch']}, triton {h['triton']}, "
-        f"lexforge {h['lexforge']}; {h['dtype']}; {h['date']}\n# {h['machine']}\n"
+        f"lexforge {h['lexforge']}; {h['dtype']}"
+        f"{'; attention dropout ' + str(h['settings']['dropout']) if h['settings'].get('dropout') else ''}"
+        f"; {h['date']}\n# {h['machine']}\n"
     )
 
 
@@ -590,12 +639,14 @@ def save(report: dict[str, Any], out: Path) -> None:
 
 def settings_from(args: argparse.Namespace) -> Settings:
     if args.smoke:  # the interpreter multiplies bf16 tiles wrongly in tl.dot (triton 3.9)
-        return Settings("cpu", args.dtype or "fp16", ("MATH",), False, False, False, 0, 0)
+        return Settings(
+            "cpu", args.dtype or "fp16", ("MATH",), False, False, False, 0, 0, args.dropout
+        )  # fmt: skip
     if not torch.cuda.is_available():
         sys.exit("no CUDA device: run with --smoke on the CPU")
     return Settings(
         "cuda", args.dtype or "bf16", ("FLASH_ATTENTION", "EFFICIENT_ATTENTION", "CUDNN_ATTENTION"),
-        True, not args.no_flex, True, args.warmup, args.rep,
+        True, not args.no_flex, True, args.warmup, args.rep, args.dropout,
     )  # fmt: skip
 
 
@@ -614,6 +665,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=25, help="do_bench warm-up, ms")
     ap.add_argument("--rep", type=int, default=100, help="do_bench repetitions, ms")
     ap.add_argument("--time-limit", type=float, help="start no case after this many seconds")
+    ap.add_argument("--dropout", type=float, default=0.0, help="attention dropout while timed")
     args = ap.parse_args()
 
     s = settings_from(args)

@@ -13,7 +13,9 @@ such.
 Kernels and cases (bf16, H=12, D=64, B·N = 65,536 positions; padded: lengths uniform in
 [N/4, N], the key-padding mask given):
 
-- ``fwd``: the forward, N=128 and N=512, dense and padded;
+- ``fwd``: the tiled forward, N=128 and N=512, dense and padded;
+- ``short``: the short-sequence forward (one tile per sequence, a persistent grid of
+  ``PER_SM`` programs per multiprocessor), N=128, dense and padded;
 - ``fused``: the backward that writes dQ in the dK/dV kernel (one key tile holds every
   key), N=128 dense and padded;
 - ``dkdv``, ``dq``: the split backward's two kernels, N=512 dense (the other kernel keeps
@@ -71,7 +73,17 @@ class Shape:
 
 
 def candidates(kernel: str, smoke: bool) -> list[triton.Config]:
-    """The grid for ``kernel``: (BLOCK_M, BLOCK_N or 0 for the launcher's, warps, stages)."""
+    """The grid for ``kernel``: (BLOCK_M, BLOCK_N or 0 for the launcher's, warps, stages);
+    for the short forward, (programs per multiprocessor, warps, stages)."""
+    if kernel == "short":
+        grid = [
+            triton.Config({"PER_SM": c}, num_warps=w, num_stages=s)
+            for c, w, s in (
+                [(1, 4, 1), (2, 4, 1)] if smoke else itertools.product((1, 2, 4), (4, 8), (1, 2, 3))
+            )
+        ]
+        listed_short = [key(c) for c in kernels._configs("short")]
+        return sorted(grid, key=lambda c: key(c) not in listed_short)
     if smoke:
         shapes = [(16, 0, 4, 1), (32, 0, 4, 1)] if kernel == "fused" else [
             (16, 16, 4, 1), (32, 16, 4, 1), (16, 32, 4, 1),
@@ -101,18 +113,24 @@ def candidates(kernel: str, smoke: bool) -> list[triton.Config]:
     return sorted(grid, key=lambda c: key(c) not in listed)
 
 
-def key(c: triton.Config) -> tuple[int, int, int, int]:
-    return (c.kwargs["BLOCK_M"], c.kwargs.get("BLOCK_N", 0), c.num_warps, c.num_stages)
+def key(c: triton.Config) -> tuple[int, int, int, int, int]:
+    return (
+        c.kwargs.get("BLOCK_M", 0), c.kwargs.get("BLOCK_N", 0), c.kwargs.get("PER_SM", 0),
+        c.num_warps, c.num_stages,
+    )  # fmt: skip
 
 
-def name(c: tuple[int, int, int, int]) -> str:
-    m, n, w, s = c
+def name(c: tuple[int, int, int, int, int]) -> str:
+    m, n, per_sm, w, s = c
+    if per_sm:
+        return f"{per_sm}/SM w{w} s{s}"
     return f"{m}x{n or 'all'} w{w} s{s}"
 
 
 def tuner(kernel: str) -> Any:
     return {
         "fwd": kernels._fwd_kernel,
+        "short": kernels._fwd_short_kernel,
         "fused": kernels._bwd_fused_kernel,
         "dkdv": kernels._bwd_dkdv_kernel,
         "dq": kernels._bwd_dq_kernel,
@@ -122,10 +140,13 @@ def tuner(kernel: str) -> Any:
 @contextlib.contextmanager
 def pinned(kernel: str, config: triton.Config | None) -> Iterator[None]:
     """The kernel's autotuner holding only ``config`` (None: its own list, tuned afresh).
-    The backward's kernel choice follows ``kernel``: the fused one, or the split pair."""
+    The backward's kernel choice follows ``kernel``: the fused one, or the split pair; the
+    forward's too: the short-sequence kernel for ``short``, else the tiled one."""
     t = tuner(kernel)
     configs, cache = t.configs, dict(t.cache)
     fused_keys = kernels.fused_backward_max_keys
+    short_len = kernels.short_forward_max_len
+    kernels.short_forward_max_len = 128 if kernel == "short" else 0
     if config is not None:
         t.configs = [config]
     t.cache.clear()
@@ -137,6 +158,7 @@ def pinned(kernel: str, config: triton.Config | None) -> Iterator[None]:
         t.cache.clear()
         t.cache.update(cache)
         kernels.fused_backward_max_keys = fused_keys
+        kernels.short_forward_max_len = short_len
 
 
 class Case:
@@ -183,7 +205,7 @@ class Case:
         )  # fmt: skip
 
     def call(self, kernel: str) -> Callable[[], tuple[torch.Tensor, ...]]:
-        return self.forward if kernel == "fwd" else self.backward
+        return self.forward if kernel in ("fwd", "short") else self.backward
 
 
 def error(got: tuple[torch.Tensor, ...], want: tuple[torch.Tensor, ...]) -> float:
@@ -213,6 +235,7 @@ def sweep(kernel: str, shape: Shape, args: argparse.Namespace, deadline: float) 
         tuned = tuner(kernel).best_config if hasattr(tuner(kernel), "best_config") else None
         baseline, _ = time_ms(run, args.device, args.rep_ms)
     listed = {key(c) for c in kernels._configs("bwd" if kernel in ("dkdv", "dq") else kernel)}
+    kernels._short_unfit.clear()
     rows = []
     for config in candidates(kernel, args.smoke):
         if time.monotonic() > deadline:
@@ -234,6 +257,10 @@ def sweep(kernel: str, shape: Shape, args: argparse.Namespace, deadline: float) 
             row.pop("ms", None)
             row["status"] = "does not fit (the backward fell back to the split kernels)"
             kernels._fused_unfit.clear()
+        if kernels._short_unfit:  # the short forward did not fit: the tiled one ran
+            row.pop("ms", None)
+            row["status"] = "does not fit (the forward fell back to the tiled kernel)"
+            kernels._short_unfit.clear()
         rows.append(row)
     timed = sorted((r for r in rows if "ms" in r), key=lambda r: r["ms"])
     rest = [r for r in rows if "ms" not in r]
@@ -275,7 +302,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    kinds = ("fwd", "fused", "dkdv", "dq")
+    kinds = ("fwd", "short", "fused", "dkdv", "dq")
     ap.add_argument("--kernels", nargs="+", choices=kinds, default=list(kinds))
     ap.add_argument("--out", type=Path)
     ap.add_argument("--time-limit", type=float, default=float("inf"), help="seconds")
@@ -289,11 +316,12 @@ def main() -> None:
     deadline = time.monotonic() + args.time_limit
     if args.smoke:
         plan = {"fwd": [Shape(2, 40, False), Shape(2, 40, True)], "fused": [Shape(2, 24, True)],
-                "dkdv": [Shape(2, 40, False)], "dq": [Shape(2, 40, False)]}  # fmt: skip
+                "short": [Shape(2, 24, True)], "dkdv": [Shape(2, 40, False)],
+                "dq": [Shape(2, 40, False)]}  # fmt: skip
     else:
         s128, p128, s512, p512 = (Shape(65_536 // n, n, p) for n in (128, 512) for p in (0, 1))
-        plan = {"fwd": [s128, s512, p128, p512], "fused": [s128, p128], "dkdv": [s512],
-                "dq": [s512]}  # fmt: skip
+        plan = {"fwd": [s128, s512, p128, p512], "short": [s128, p128], "fused": [s128, p128],
+                "dkdv": [s512], "dq": [s512]}  # fmt: skip
     header = (
         f"# attention kernel configs, {'smoke (CPU interpreter)' if args.smoke else 'bf16'}; "
         f"{machine()}; torch {torch.__version__}, triton {triton.__version__}"
