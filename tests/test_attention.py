@@ -243,60 +243,63 @@ class _Fails:
         return launch
 
 
-@pytest.mark.parametrize("kind", ["resources", "compile"])
-def test_fused_backward_falls_back_to_split(kind: str, monkeypatch: Any) -> None:
+def check_fallback(
+    monkeypatch: Any, kind: str, kernel: str, limit: str, unfit: str, run: Any, key: Any
+) -> None:
+    """With the kernel ``kernel`` failing to launch (out of resources) or to compile, the
+    call ``run`` still gives what it gives with that kernel switched off (``limit`` = 0):
+    the first call tries it once and records ``key`` in ``unfit``, warning only for a
+    compile error; the second goes straight to the other kernels."""
     from lexforge.kernels import attention as kernels
 
-    q, k, v = inputs(2, 21, 2, 32, torch.float32)
-    g = torch.randn(q.shape, generator=torch.Generator().manual_seed(1)).to(q)
-    monkeypatch.setattr(kernels, "fused_backward_max_keys", 0)
-    want = torch.autograd.grad(attention(q, k, v, backend="triton"), (q, k, v), g)
+    monkeypatch.setattr(kernels, limit, 0)
+    want = run()
     error = (
         triton.runtime.errors.OutOfResources(300_000, 232_448, "shared memory")
         if kind == "resources"
         else triton.CompilationError(None, None, "unsupported layout")  # type: ignore[arg-type]
     )
-    fused = _Fails(error)
-    monkeypatch.setattr(kernels, "fused_backward_max_keys", 64)
-    monkeypatch.setattr(kernels, "_bwd_fused_kernel", fused)
-    monkeypatch.setattr(kernels, "_fused_unfit", set())
+    failing = _Fails(error)
+    monkeypatch.setattr(kernels, limit, 64)
+    monkeypatch.setattr(kernels, kernel, failing)
+    monkeypatch.setattr(kernels, unfit, set())
     said = []
-    for _ in range(2):  # the second backward goes straight to the split kernels
+    for _ in range(2):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            got = torch.autograd.grad(attention(q, k, v, backend="triton"), (q, k, v), g)
+            got = run()
         assert all(torch.equal(a, b) for a, b in zip(got, want, strict=True))
         said.append([str(w.message) for w in caught if "does not compile" in str(w.message)])
-    assert fused.launches == 1 and kernels._fused_unfit == {(32, 32)}
+    assert failing.launches == 1 and getattr(kernels, unfit) == {key}
     assert [len(s) for s in said] == ([1, 0] if kind == "compile" else [0, 0])
+
+
+@pytest.mark.parametrize("kind", ["resources", "compile"])
+def test_fused_backward_falls_back_to_split(kind: str, monkeypatch: Any) -> None:
+    q, k, v = inputs(2, 21, 2, 32, torch.float32)
+    g = torch.randn(q.shape, generator=torch.Generator().manual_seed(1)).to(q)
+
+    def run() -> Any:
+        return torch.autograd.grad(attention(q, k, v, backend="triton"), (q, k, v), g)
+
+    check_fallback(
+        monkeypatch, kind, "_bwd_fused_kernel", "fused_backward_max_keys", "_fused_unfit",
+        run, (32, 32),
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize("kind", ["resources", "compile"])
 def test_short_forward_falls_back_to_tiled(kind: str, monkeypatch: Any) -> None:
-    from lexforge.kernels import attention as kernels
-
     q, k, v = inputs(2, 21, 2, 32, torch.float32)
     mask = padding(2, 21, "right")
-    monkeypatch.setattr(kernels, "short_forward_max_len", 0)
-    want = attention(q, k, v, key_padding_mask=mask, backend="triton")
-    error = (
-        triton.runtime.errors.OutOfResources(300_000, 232_448, "shared memory")
-        if kind == "resources"
-        else triton.CompilationError(None, None, "unsupported layout")  # type: ignore[arg-type]
-    )
-    short = _Fails(error)
-    monkeypatch.setattr(kernels, "short_forward_max_len", 64)
-    monkeypatch.setattr(kernels, "_fwd_short_kernel", short)
-    monkeypatch.setattr(kernels, "_short_unfit", set())
-    said = []
-    for _ in range(2):  # the second call goes straight to the tiled kernel
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            got = attention(q, k, v, key_padding_mask=mask, backend="triton")
-        assert torch.equal(got, want)
-        said.append([str(w.message) for w in caught if "does not compile" in str(w.message)])
-    assert short.launches == 1 and kernels._short_unfit == {(32, 32)}
-    assert [len(s) for s in said] == ([1, 0] if kind == "compile" else [0, 0])
+
+    def run() -> Any:
+        return [attention(q, k, v, key_padding_mask=mask, backend="triton")]
+
+    check_fallback(
+        monkeypatch, kind, "_fwd_short_kernel", "short_forward_max_len", "_short_unfit",
+        run, (32, 32),
+    )  # fmt: skip
 
 
 def test_lengths_equal_the_mask() -> None:
