@@ -178,6 +178,25 @@ def _seq(info, b):
 
 
 @triton.jit
+def _at(X, b, tok0, h, s_b, s_n, s_h):
+    """Where sequence ``b``'s head ``h`` starts in ``X``: its token ``tok0`` (int64 offsets:
+    a batch of 12 heads x 64k tokens x 128 dims passes 2**31 elements)."""
+    return X + b.to(tl.int64) * s_b + tok0.to(tl.int64) * s_n + h * s_h
+
+
+@triton.jit
+def _store_rows(
+    O, LSE, out, lse, b, h, tok0, ext, offs_m, offs_d, s_ob, s_on, s_oh, s_lb, s_lh, s_ln
+):  # fmt: skip
+    """A query tile's output rows and log-sum-exp, where the rows lie in the sequence."""
+    in_seq = offs_m < ext
+    o_at = _at(O, b, tok0, h, s_ob, s_on, s_oh) + offs_m[:, None] * s_on + offs_d[None, :]
+    tl.store(o_at, out.to(O.dtype.element_ty), mask=in_seq[:, None])
+    l_at = LSE + b.to(tl.int64) * s_lb + h * s_lh + tok0.to(tl.int64) * s_ln
+    tl.store(l_at + offs_m * s_ln, lse, mask=in_seq)
+
+
+@triton.jit
 def _real(offs, lo, hi, ext, MASK, b, s_mb, holes, HAS_MASK: tl.constexpr):
     """Which positions ``offs`` hold real tokens: inside ``[lo, hi)`` and, when the mask
     has holes, set in it."""
@@ -299,9 +318,9 @@ def _fwd_kernel(
     offs_m = start_m + tl.arange(0, BLOCK_M)
     offs_d = tl.arange(0, HEAD_DIM)
     offs_n0 = tl.arange(0, BLOCK_N)
-    q_base = Q + b.to(tl.int64) * s_qb + q_tok0.to(tl.int64) * s_qn + h * s_qh
-    k_base = K + b.to(tl.int64) * s_kb + k_tok0.to(tl.int64) * s_kn + h * s_kh
-    v_base = V + b.to(tl.int64) * s_vb + k_tok0.to(tl.int64) * s_vn + h * s_vh
+    q_base = _at(Q, b, q_tok0, h, s_qb, s_qn, s_qh)
+    k_base = _at(K, b, k_tok0, h, s_kb, s_kn, s_kh)
+    v_base = _at(V, b, k_tok0, h, s_vb, s_vn, s_vh)
 
     row_real = _real(offs_m, q_lo, q_hi, q_ext, MASK, b, s_mb, holes, HAS_MASK)
     # the key tiles this query tile needs: none when the tile holds no real query
@@ -344,15 +363,9 @@ def _fwd_kernel(
     out = tl.where(live[:, None], acc / tl.where(live, l_i, 1.0)[:, None], 0.0)
     m_safe = tl.where(m_i == float("-inf"), 0.0, m_i)
     lse = tl.where(live, m_safe + tl.math.log2(tl.where(live, l_i, 1.0)), float("inf"))
-    o_base = O + b.to(tl.int64) * s_ob + q_tok0.to(tl.int64) * s_on + h * s_oh
-    in_seq = offs_m < q_ext
-    tl.store(
-        o_base + offs_m[:, None] * s_on + offs_d[None, :],
-        out.to(O.dtype.element_ty),
-        mask=in_seq[:, None],
-    )
-    l_base = LSE + b.to(tl.int64) * s_lb + h * s_lh + q_tok0.to(tl.int64) * s_ln
-    tl.store(l_base + offs_m * s_ln, lse, mask=in_seq)
+    _store_rows(
+        O, LSE, out, lse, b, h, q_tok0, q_ext, offs_m, offs_d, s_ob, s_on, s_oh, s_lb, s_lh, s_ln
+    )  # fmt: skip
 
 
 def _prune_short(
@@ -394,9 +407,9 @@ def _fwd_short_kernel(
         q_tok0, q_lo, q_hi, q_ext, k_tok0, k_lo, k_hi, k_ext, holes = _seq(INFO, b)
         row_in = (offs >= q_lo) & (offs < q_hi)
         col_in = (offs >= k_lo) & (offs < k_hi)
-        q_base = Q + b.to(tl.int64) * s_qb + q_tok0.to(tl.int64) * s_qn + h * s_qh
-        k_base = K + b.to(tl.int64) * s_kb + k_tok0.to(tl.int64) * s_kn + h * s_kh
-        v_base = V + b.to(tl.int64) * s_vb + k_tok0.to(tl.int64) * s_vn + h * s_vh
+        q_base = _at(Q, b, q_tok0, h, s_qb, s_qn, s_qh)
+        k_base = _at(K, b, k_tok0, h, s_kb, s_kn, s_kh)
+        v_base = _at(V, b, k_tok0, h, s_vb, s_vn, s_vh)
         rows, cols = row_in[:, None], col_in[:, None]
         q = tl.load(q_base + offs[:, None] * s_qn + offs_d[None, :], mask=rows, other=0.0)
         k = tl.load(k_base + offs[:, None] * s_kn + offs_d[None, :], mask=cols, other=0.0)
@@ -427,15 +440,9 @@ def _fwd_short_kernel(
             acc = tl.dot(p.to(v.dtype), v)
         out = tl.where(live[:, None], acc / tl.where(live, l_i, 1.0)[:, None], 0.0)
         lse = tl.where(live, m_safe + tl.math.log2(tl.where(live, l_i, 1.0)), float("inf"))
-        o_base = O + b.to(tl.int64) * s_ob + q_tok0.to(tl.int64) * s_on + h * s_oh
-        in_seq = offs < q_ext
-        tl.store(
-            o_base + offs[:, None] * s_on + offs_d[None, :],
-            out.to(O.dtype.element_ty),
-            mask=in_seq[:, None],
-        )
-        l_base = LSE + b.to(tl.int64) * s_lb + h * s_lh + q_tok0.to(tl.int64) * s_ln
-        tl.store(l_base + offs * s_ln, lse, mask=in_seq)
+        _store_rows(
+            O, LSE, out, lse, b, h, q_tok0, q_ext, offs, offs_d, s_ob, s_on, s_oh, s_lb, s_lh, s_ln
+        )  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------
