@@ -410,14 +410,15 @@ def _fwd_short_kernel(
         q_base = _at(Q, b, q_tok0, h, s_qb, s_qn, s_qh)
         k_base = _at(K, b, k_tok0, h, s_kb, s_kn, s_kh)
         v_base = _at(V, b, k_tok0, h, s_vb, s_vn, s_vh)
-        rows, cols = row_in[:, None], col_in[:, None]
-        q = tl.load(q_base + offs[:, None] * s_qn + offs_d[None, :], mask=rows, other=0.0)
-        k = tl.load(k_base + offs[:, None] * s_kn + offs_d[None, :], mask=cols, other=0.0)
-        v = tl.load(v_base + offs[:, None] * s_vn + offs_d[None, :], mask=cols, other=0.0)
         if HAS_MASK:  # a key-padding mask (Nq == Nk): its holes are padding on both sides
             flag = tl.load(MASK + b * s_mb + offs, mask=offs < k_ext, other=0) != 0
             row_in = row_in & flag
             col_in = col_in & flag
+        # holes are never read: a NaN there would reach every row through P·V (0 · NaN)
+        rows, cols = row_in[:, None], col_in[:, None]
+        q = tl.load(q_base + offs[:, None] * s_qn + offs_d[None, :], mask=rows, other=0.0)
+        k = tl.load(k_base + offs[:, None] * s_kn + offs_d[None, :], mask=cols, other=0.0)
+        v = tl.load(v_base + offs[:, None] * s_vn + offs_d[None, :], mask=cols, other=0.0)
         if IEEE:
             s = tl.dot(q, tl.trans(k), input_precision="ieee")
         else:

@@ -8,6 +8,7 @@ device (no host synchronisation) as one int32 row per sequence (see
 """
 
 # no `from __future__ import annotations`: torch.library reads the op signatures' types
+import contextlib
 import functools
 import math
 import os
@@ -69,7 +70,7 @@ class AttentionOptions:
                 )
         if not 0.0 <= self.dropout_p < 1.0:
             raise AttentionInputError(f"dropout_p must be in [0, 1), got {self.dropout_p}")
-        if self.scale is not None and not (math.isfinite(self.scale) and self.scale > 0):
+        if self.scale is not None and not 0 < self.scale < math.inf:  # NaN fails too
             raise AttentionInputError(f"scale must be a positive finite number, got {self.scale}")
 
     def resolved_scale(self, head_dim: int) -> float:
@@ -133,7 +134,7 @@ def attention(
     if not _use_triton(q, head_dim, backend):
         return _sdpa(q, k, v, valid, opts)
     _check_dropout_len(opts, max(n_q, n_k))
-    mask = None if key_padding_mask is None else key_padding_mask.contiguous()
+    mask = None if key_padding_mask is None else _saveable(key_padding_mask.contiguous())
     info = _padded_info(mask, lengths, valid, batch, n_q, n_k, q.device)
     return _run(
         q, k, v, info, mask, _seed(opts, q.device), n_q, n_k, False,
@@ -160,7 +161,8 @@ def attention_varlen(
     ``unpad``); ``cu_seqlens``: (B+1,) int32, starting at 0, non-decreasing, ending at
     total_tokens; ``max_seqlen``: the longest sequence. Sequence b attends only to itself.
     ``check`` validates ``cu_seqlens`` (one device synchronisation; pass False for
-    ``cu_seqlens`` that ``unpad`` made). Other arguments as in ``attention``.
+    ``cu_seqlens`` that ``unpad`` made; under ``torch.compile`` the values are not read, so
+    wrong ones give wrong rows, not an error). Other arguments as in ``attention``.
 
     Returns (total_tokens, H, D) in q's dtype.
     """
@@ -258,7 +260,8 @@ def pad(
 ) -> torch.Tensor:
     """The inverse of ``unpad``: (B, N, ...) with ``values`` at ``indices`` and zeros at the
     padding. ``check`` validates ``indices`` (on a GPU one device synchronisation; pass
-    False for indices that ``unpad`` made)."""
+    False for indices that ``unpad`` made; not under ``torch.compile``, which does not
+    read values)."""
     if not isinstance(values, torch.Tensor) or values.dim() < 1:
         raise AttentionInputError("pad: values must be a torch.Tensor of shape (total, ...)")
     if (
@@ -282,7 +285,7 @@ def pad(
         raise AttentionInputError(f"pad: {values.shape[0]} values for {indices.shape[0]} indices")
     _check_size("pad", "batch", batch)
     _check_size("pad", "seqlen", seqlen)
-    if check and indices.numel():
+    if check and indices.numel() and not torch.compiler.is_compiling():
         low, high = (int(x) for x in torch.aminmax(indices))
         if low < 0 or high >= batch * seqlen:
             raise AttentionInputError(
@@ -332,6 +335,12 @@ def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, packed: boo
         raise AttentionInputError("head dim must be at least 1")
 
 
+def _describe(x: object) -> str:
+    if isinstance(x, torch.Tensor):
+        return f"{x.dtype} of shape {tuple(x.shape)}"
+    return type(x).__name__
+
+
 def _check_mask(mask: object, batch: int, n: int, device: torch.device) -> torch.Tensor:
     if not isinstance(mask, torch.Tensor):
         raise AttentionInputError(
@@ -375,7 +384,10 @@ def _real_tokens(
         torch.int32,
         torch.int64,
     ):
-        raise AttentionInputError("lengths must be an int32 or int64 tensor of shape (B,)")
+        raise AttentionInputError(
+            f"lengths must be an int32 or int64 tensor of shape (B,), got {_describe(lengths)}"
+            + (" (lengths.long() converts)" if isinstance(lengths, torch.Tensor) else "")
+        )
     if tuple(lengths.shape) != (batch,):
         raise AttentionInputError(f"lengths must have shape ({batch},), got {tuple(lengths.shape)}")
     if lengths.device != device:
@@ -395,7 +407,12 @@ def _check_cu_seqlens(
     cu: object, max_seqlen: int, total: int, device: torch.device, check: bool
 ) -> None:
     if not isinstance(cu, torch.Tensor) or cu.dtype != torch.int32 or cu.dim() != 1:
-        raise AttentionInputError("cu_seqlens must be a 1-D int32 tensor of B+1 offsets")
+        fix = (
+            " (cu_seqlens.int() converts)" if isinstance(cu, torch.Tensor) and cu.dim() == 1 else ""
+        )
+        raise AttentionInputError(
+            f"cu_seqlens must be a 1-D int32 tensor of B+1 offsets, got {_describe(cu)}{fix}"
+        )
     if cu.numel() < 1:
         raise AttentionInputError(
             "cu_seqlens must hold B+1 offsets, at least [0] (an empty batch, as unpad gives)"
@@ -404,7 +421,7 @@ def _check_cu_seqlens(
         raise AttentionInputError(f"cu_seqlens is on {cu.device}, q on {device}")
     if not isinstance(max_seqlen, int) or max_seqlen < 0:
         raise AttentionInputError(f"max_seqlen must be a non-negative int, got {max_seqlen!r}")
-    if not check:
+    if not check or torch.compiler.is_compiling():  # the check reads values: eager only
         return
     lens = cu[1:] - cu[:-1]
     first, last = int(cu[0]), int(cu[-1])
@@ -493,13 +510,22 @@ def _sdpa(
     if opts.causal:
         tri = torch.ones(n_q, n_k, dtype=torch.bool, device=q.device).tril()
         mask = tri if mask is None else mask & tri
-    out = F.scaled_dot_product_attention(
-        q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
-        attn_mask=mask, dropout_p=opts.dropout_p, scale=opts.resolved_scale(q.shape[-1]),
-    ).transpose(1, 2)  # fmt: skip
+    with _without_autocast(q.device):  # the kernels compute in q's dtype, autocast or not
+        out = F.scaled_dot_product_attention(
+            q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
+            attn_mask=mask, dropout_p=opts.dropout_p, scale=opts.resolved_scale(q.shape[-1]),
+        ).transpose(1, 2)  # fmt: skip
     if valid is not None:
         out = out.masked_fill(~valid[:, :, None, None], 0.0)
     return out
+
+
+def _without_autocast(device: torch.device) -> contextlib.AbstractContextManager[Any]:
+    """SDPA is on autocast's lower-precision list: under autocast it would return half
+    precision where the kernels return q's dtype, as the docstring promises."""
+    if device.type in ("cpu", "cuda") and torch.is_autocast_enabled(device.type):
+        return torch.autocast(device.type, enabled=False)
+    return contextlib.nullcontext()
 
 
 def _sdpa_varlen(
@@ -579,6 +605,17 @@ def _padded_info_traced(
     zero = torch.zeros_like(lo)
     ext = torch.full_like(lo, n)
     return torch.stack([zero, lo, hi, ext, zero, lo, hi, ext, holes], dim=1).contiguous()
+
+
+def _saveable(mask: torch.Tensor) -> torch.Tensor:
+    """The mask as the backward may keep it: one made in inference mode (by a data
+    pipeline, say) cannot be saved for a later backward, so it is copied (B·N bytes); the
+    SDPA path saves only tensors derived from it. Eager only: a traced graph cannot ask."""
+    if torch.compiler.is_compiling():
+        return mask
+    if mask.is_inference() and not torch.is_inference_mode_enabled():
+        return mask.clone()
+    return mask
 
 
 def _kernels() -> Any:
