@@ -40,7 +40,8 @@ def align_word_labels(word_ids: Any, word_labels: Sequence[Sequence[int]]) -> An
     """Token labels from word labels: each word's label on its first piece, -100 (ignored
     by the loss) on its other pieces, special tokens and padding. ``word_ids`` is the
     tokenizer's (rows, length) array (-1 for no word); returns int64 of the same shape.
-    Raises ``ConfigError`` when a row has fewer labels than words."""
+    Raises ``ConfigError`` when a row has fewer labels than words, or labels that are not
+    integers (a float would be cut to a class, a tag name is not one)."""
     ids = np.asarray(word_ids)
     out = np.full(ids.shape, -100, dtype=np.int64)
     if len(word_labels) != ids.shape[0]:
@@ -53,7 +54,13 @@ def align_word_labels(word_ids: Any, word_labels: Sequence[Sequence[int]]) -> An
             raise ConfigError(
                 f"row {row} has {needed} words but {len(labels)} labels; give one label per word"
             )
-        out[row, first] = np.asarray(labels, dtype=np.int64)[words[first]]
+        values = np.asarray(labels)
+        if values.size and values.dtype.kind not in "iu":  # not cut: 1.7 is no class 1
+            raise ConfigError(
+                f"row {row}: labels must be integer class ids, got {list(labels)[:5]!r}; map "
+                "tag names to their ids first"
+            )
+        out[row, first] = values.astype(np.int64)[words[first]]
     return out
 
 

@@ -7,6 +7,7 @@ character a word of its own, exactly the units the tokenizer's ``word_ids`` numb
 
 from __future__ import annotations
 
+import unicodedata
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -106,6 +107,10 @@ def hidden_states(model: nn.Module, tok: Any, texts: Sequence[str], batch_size: 
     try:
         for start in range(0, len(texts), batch_size):
             enc = _encode(model, tok, texts[start : start + batch_size], start)
+            rows, length = enc["input_ids"].shape
+            if length == 0:  # empty texts, and a tokenizer that adds no special tokens
+                yield enc, torch.zeros(rows, 0, _config(model).hidden_size)
+                continue
             hidden, _ = encoder(
                 enc["input_ids"].to(device), enc["attention_mask"].to(device),
                 enc["token_type_ids"].to(device),
@@ -154,6 +159,7 @@ def embed_words(
                 span = spans[w]
                 span[0] = a if span[0] < 0 else min(span[0], a)
                 span[1] = max(span[1], b)
+            _take_marks(text, spans)
             # a byte-level BPE's whitespace pieces (the second of two spaces, a line end)
             # are pre-tokens but not words; a word's span may hold the space before it
             # (a file without trim_offsets, as GPT-2's): the word is its text
@@ -163,6 +169,21 @@ def embed_words(
                 found, vectors = [found[i] for i in keep], vectors[keep]
             out.append(WordVectors(found, vectors.numpy()))
     return out
+
+
+def _take_marks(text: str, spans: list[list[int]]) -> None:
+    """Moves each word's end past the combining marks that follow it (an accent, an emoji's
+    variation selector) up to where another word starts: they belong to the character
+    before them, and a tokenizer that strips accents gives them to no piece (decomposed
+    "café" would be the word "cafe")."""
+    starts = {a for a, _ in spans}
+    for span in spans:
+        while 0 <= span[1] < len(text) and span[1] not in starts and _is_mark(text[span[1]]):
+            span[1] += 1
+
+
+def _is_mark(ch: str) -> bool:
+    return unicodedata.category(ch) in ("Mn", "Mc", "Me")
 
 
 def embed(
@@ -175,11 +196,16 @@ def embed(
     batch_size: int = 32,
 ) -> npt.NDArray[np.float32]:
     """One vector per text (n, hidden): the [CLS] vector or the mean over real tokens,
-    optionally scaled to unit length (cosine similarity is then a dot product)."""
+    optionally scaled to unit length (cosine similarity is then a dot product). An empty
+    text under a tokenizer that adds no special tokens has no token: its mean is zeros.
+    ``ConfigError`` for ``pooling="cls"`` with a tokenizer that puts no token before a
+    text."""
     if pooling not in ("cls", "mean"):
         raise ConfigError(f"pooling must be 'cls' or 'mean', got {pooling!r}")
     texts = _texts(texts, batch_size)
     tok = _tokenizer(model, tokenizer)
+    if pooling == "cls":
+        _check_cls(tok)
     rows = []
     for enc, hidden in hidden_states(model, tok, texts, batch_size):
         if pooling == "cls":
@@ -192,6 +218,22 @@ def embed(
         vectors = torch.nn.functional.normalize(vectors, dim=-1)
     result: npt.NDArray[np.float32] = vectors.numpy()
     return result
+
+
+def _check_cls(tok: Any) -> None:
+    """``pooling="cls"`` reads the special token before each text: ``ConfigError`` for a
+    tokenizer that puts none there (a byte-level BPE without [CLS] or <s>), whose first
+    vector would be the first word's, or padding's for an empty text."""
+    from ..bpe import BpeTokenizer
+
+    options = {"allowed_special": "all"} if isinstance(tok, BpeTokenizer) else {}
+    enc = tok.encode_batch(["a"], return_special_tokens_mask=True, return_tensors="np", **options)
+    special = enc["special_tokens_mask"][0]
+    if not len(special) or not special[0]:
+        raise ConfigError(
+            "pooling='cls' reads the token before each text ([CLS]), and this tokenizer puts "
+            "none there; use pooling='mean', or the tokenizer the model was pretrained with"
+        )
 
 
 def _check_trained_mlm(model: nn.Module) -> None:

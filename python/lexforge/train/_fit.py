@@ -155,7 +155,9 @@ def task_model(
     labels as it is; an encoder (alone or with its pretraining heads) under a freshly
     initialised head. A model with another task head, or with the same head for other
     labels, raises ``CheckpointError`` unless ``new_head`` (then its encoder goes under a
-    fresh head, with a warning)."""
+    fresh head, with a warning). A head for the same labels in another order (an HF NER
+    checkpoint's, "O" first) keeps its order, which the caller reads from
+    ``config.labels``; a regression head's output takes the name of the data's target."""
     import warnings
 
     overrides = {} if labels is None else {"labels": labels, "problem_type": problem_type}
@@ -167,6 +169,8 @@ def task_model(
                 warnings.filterwarnings("ignore", message=".*ignored .* weights.*")
                 return cls.from_pretrained(model, **overrides)
         if _fits(cls, labels, problem_type, *saved):
+            if labels is not None and _problem(problem_type, labels) == "regression":
+                return cls.from_pretrained(model, labels=labels)  # the target's name
             return cls.from_pretrained(model)
         _other_head(model, cls, labels, *saved, new_head=new_head, problem_type=problem_type)
         from ..model import BertModel
@@ -178,6 +182,8 @@ def task_model(
         config = model.config
         if _fits(cls, labels, problem_type, type(model).__name__, config.labels,
                  config.problem_type):  # fmt: skip
+            if labels is not None and _problem(problem_type, labels) == "regression":
+                model.config = config.replace(labels=labels)  # the target's name
             return model
         _other_head(type(model).__name__, cls, labels, type(model).__name__, config.labels,
                     config.problem_type, new_head=new_head, problem_type=problem_type)  # fmt: skip
@@ -203,12 +209,19 @@ def _fits(
     saved_labels: tuple[str, ...],
     saved_problem: str | None,
 ) -> bool:
-    """Whether a saved head is the one asked for (class, labels and problem type)."""
+    """Whether a saved head is the one asked for: its class, its problem type and its
+    labels, in any order (one name each); a regression head's outputs by their count (their
+    names are only the target columns')."""
     if architecture != cls.__name__:
         return False
-    return labels is None or (
-        saved_labels == labels and _problem(saved_problem, labels) == _problem(problem_type, labels)
-    )
+    if labels is None:
+        return True
+    problem = _problem(problem_type, labels)
+    if _problem(saved_problem, saved_labels) != problem:
+        return False
+    if problem == "regression":
+        return len(saved_labels) == len(labels)
+    return len(set(saved_labels)) == len(saved_labels) and set(saved_labels) == set(labels)
 
 
 def _other_head(
@@ -357,20 +370,47 @@ def _problem(problem_type: str | None, labels: tuple[str, ...]) -> str:
 
 def _saved_head(path: Path) -> tuple[str, tuple[str, ...], str | None] | None:
     """(architecture, labels, problem_type) of a saved task model: one whose architecture
+    (``config.json``'s, else what its head weights show, as ``from_pretrained`` reads it)
     has a task head (not BertModel, BertForMaskedLM or BertForPreTraining); else None."""
     from ..model.config import _labels
     from ..model.hf import architecture as first_architecture
+    from ..model.hf import checkpoint_kind
 
-    architecture = first_architecture(path) or ""  # (a lone string is one name, not a list)
+    # config.json's first name (a lone string is one), else what the head weights show
+    architecture = first_architecture(path) or checkpoint_kind(_weight_names(path), None)
     if not architecture.endswith(_HEADS):
         return None
-    data = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    try:
+        data = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # loading the checkpoint says what is wrong with it
+    if not isinstance(data, dict):
+        return None
     try:  # as the model reads them (keys that do not number the outputs are refused when
         # it loads)
         labels = _labels(data) if data.get("id2label") else ()
     except ConfigError:
         labels = ()
     return architecture, labels, data.get("problem_type")
+
+
+def _weight_names(path: Path) -> Any:
+    """The names of a checkpoint's tensors (as the keys of a dict), read from the
+    safetensors header or the shards' index without loading a weight; none when they
+    cannot be read (loading the checkpoint then says why)."""
+    try:
+        index = path / "model.safetensors.index.json"
+        if index.is_file():
+            return dict.fromkeys(json.loads(index.read_text(encoding="utf-8"))["weight_map"])
+        from safetensors import SafetensorError, safe_open
+
+        try:
+            with safe_open(str(path / "model.safetensors"), framework="pt") as f:
+                return dict.fromkeys(f.keys())
+        except SafetensorError:
+            return {}
+    except (ImportError, OSError, ValueError, KeyError, TypeError):
+        return {}
 
 
 def write_json(path: Path, payload: Any) -> None:

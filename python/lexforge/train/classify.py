@@ -542,6 +542,8 @@ def finetune(
 
     clf, tok, dev = prepare(BertForSequenceClassification, model, labels, tokenizer, device,
                             problem_type=problem, new_head=new_head)  # fmt: skip
+    if problem != "regression":  # a checkpoint's head may hold these labels in its own order
+        labels = clf.config.labels
     if pair_column is not None and clf.config.type_vocab_size < 2:
         raise ConfigError(
             f"text pairs need two segment types, but the model has type_vocab_size "

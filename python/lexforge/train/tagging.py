@@ -485,12 +485,13 @@ def finetune_tagger(
                 "fix the data or the split"
             )
     bio = is_bio(labels)
-    fallback = labels.index("O") if "O" in labels else 0  # for a word with no piece
     torch.manual_seed(seed)
     from ..model import BertForTokenClassification
 
     tagger, tok, dev = prepare(BertForTokenClassification, model, labels, tokenizer, device,
                             new_head=new_head)  # fmt: skip
+    labels = tagger.config.labels  # a checkpoint's head may hold the tags in its own order
+    fallback = labels.index("O") if "O" in labels else 0  # for a word with no piece
     index = {label: i for i, label in enumerate(labels)}
 
     length = min(max_length, tagger.config.max_position_embeddings)
@@ -570,6 +571,8 @@ def finetune_tagger(
                 words = [chunk[e][0] for e in sample.tolist()]
                 ids = [[index[g] for g in chunk[e][1]] for e in sample.tolist()]
                 target = first_piece_labels(offsets, special, words, ids, continued, stride)
+                if not (target != -100).any():  # no word has a piece (all dropped by the
+                    continue  # normalizer, as U+FFFD): a loss over nothing would be NaN
                 yield {**pieces, "labels": torch.as_tensor(target).to(dev)}, len(chunk)
 
         return epochs

@@ -1,0 +1,172 @@
+"""Inputs a demanding user gives the fine-tuning and representation API: checkpoints whose
+head holds the data's labels in its own order (an HF NER model's, "O" first), a regression
+head for another target column, a classifier whose config.json names no architecture;
+tagged sentences whose words have no subword piece; words ending in combining marks;
+empty texts under a tokenizer that adds no special tokens; word labels that are not ids."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("safetensors")
+
+import lexforge as lf  # noqa: E402
+from lexforge.errors import CheckpointError, ConfigError  # noqa: E402
+from lexforge.model import (  # noqa: E402
+    BertConfig,
+    BertForSequenceClassification,
+    BertForTokenClassification,
+    BertModel,
+    align_word_labels,
+)
+from lexforge.train import finetune  # noqa: E402
+
+QUIET = {"max_steps": 1, "lr": 1e-9, "progress": False}  # the saved head stays as it is
+
+
+def _head(cls: Any, checkpoint: Path, labels: tuple[str, ...], favoured: int, **config: Any) -> Any:
+    """``cls`` on ``checkpoint``'s encoder for ``labels``, predicting ``favoured`` always."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = cls.from_pretrained(checkpoint, labels=labels, **config)
+    with torch.no_grad():
+        model.classifier.weight.zero_()
+        model.classifier.bias.zero_()
+        model.classifier.bias[favoured] = 20.0
+    return model
+
+
+def test_a_head_with_the_data_labels_in_its_own_order_is_kept(
+    tiny_checkpoint: Path, tmp_path: Path
+) -> None:
+    tok = lf.Tokenizer.from_file(tiny_checkpoint / "tokenizer.json")
+    # a classifier whose outputs are ("pos", "neg"), not the sorted ("neg", "pos")
+    _head(BertForSequenceClassification, tiny_checkpoint, ("pos", "neg"), 0).save_pretrained(
+        tmp_path / "clf", tokenizer=tok
+    )
+    train = [("a fine film", "pos"), ("a dull film", "neg")]
+    result = finetune(tmp_path / "clf", train, validation=[("x", "pos"), ("y", "pos")], **QUIET)
+    assert result.labels == ("pos", "neg")
+    assert result.validation["accuracy"] == 1.0  # its "pos" output read as "pos"
+    # a tagger saved with "O" first, as HF NER checkpoints are
+    tags = ("O", "B-PER", "I-PER", "B-ORG")
+    _head(BertForTokenClassification, tiny_checkpoint, tags, 3).save_pretrained(
+        tmp_path / "ner", tokenizer=tok
+    )
+    sentences = [(["EU", "rejects"], ["B-ORG", "O"]), (["Peter", "Blackburn"], ["B-PER", "I-PER"])]
+    tagged = finetune(tmp_path / "ner", sentences, validation=[(["EU", "x"], ["B-ORG", "B-ORG"])],
+                      task="tag", **QUIET)  # fmt: skip
+    assert tagged.labels == tags and tagged.validation["accuracy"] == 1.0
+    # other labels still need new_head
+    with pytest.raises(CheckpointError, match="new_head"):
+        finetune(tmp_path / "clf", [("a", "pos"), ("b", "mid")], **QUIET)
+
+
+@pytest.mark.parametrize("saved_name", ["label", "LABEL_0"])
+def test_a_regression_head_fine_tunes_on_another_target_column(
+    tiny_checkpoint: Path, tmp_path: Path, saved_name: str
+) -> None:
+    tok = lf.Tokenizer.from_file(tiny_checkpoint / "tokenizer.json")
+    problem = "regression" if saved_name == "label" else None  # HF's: one output, no type
+    model = _head(BertForSequenceClassification, tiny_checkpoint, (saved_name,), 0,
+                  problem_type=problem)  # fmt: skip
+    model.save_pretrained(tmp_path / "reg", tokenizer=tok)
+    rows = [{"text": "a", "score": 1.0}, {"text": "b", "score": 3.0}]
+    result = finetune(tmp_path / "reg", rows, validation=rows, label_column="score",
+                      problem_type="regression", **QUIET)  # fmt: skip
+    assert result.labels == ("score",) and result.model.config.labels == ("score",)
+    # the saved head's output (20) is what the run starts from, not a fresh one's
+    assert result.validation["mse"] == pytest.approx(((20 - 1) ** 2 + (20 - 3) ** 2) / 2, rel=1e-3)
+
+
+def test_a_head_is_told_by_its_weights_when_config_json_names_none(
+    tiny_checkpoint: Path, tmp_path: Path
+) -> None:
+    tok = lf.Tokenizer.from_file(tiny_checkpoint / "tokenizer.json")
+    _head(BertForSequenceClassification, tiny_checkpoint, ("neg", "pos"), 0).save_pretrained(
+        tmp_path, tokenizer=tok
+    )
+    config = json.loads((tmp_path / "config.json").read_text())
+    del config["architectures"]
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    # as many labels, other names: refused, not the trained head silently renamed
+    with pytest.raises(CheckpointError, match=r"for labels \['neg', 'pos'\].*new_head=True"):
+        finetune(tmp_path, [("a", "bad"), ("b", "good")], **QUIET)
+    with pytest.raises(CheckpointError, match=r"for labels \['neg', 'pos'\].*new_head=True"):
+        finetune(tmp_path, [("a", "x"), ("b", "y"), ("c", "z")], **QUIET)
+    kept = finetune(tmp_path, [("a", "neg"), ("b", "pos")], validation=[("c", "neg")], **QUIET)
+    assert kept.validation["accuracy"] == 1.0
+
+
+def test_a_tagged_sentence_whose_words_have_no_piece_does_not_diverge(
+    tiny_checkpoint: Path,
+) -> None:
+    # BERT's normalizer drops U+FFFD: the sentence's one word has no piece, so its batch
+    # has no label (a loss over nothing is NaN, which read as a diverged run)
+    sentences = [(["EU", "rejects"], ["B-ORG", "O"]), (["\ufffd"], ["O"]),
+                 (["Peter", "Blackburn"], ["B-PER", "I-PER"])]  # fmt: skip
+    result = finetune(tiny_checkpoint, sentences, task="tag", batch_size=1, epochs=1,
+                      progress=False)  # fmt: skip
+    assert all(np.isfinite(r["train_loss"]) for r in result.history)
+
+
+def _model(vocab_size: int) -> Any:
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=vocab_size, hidden_size=32, num_layers=1, num_heads=2,
+                        intermediate_size=64, max_position_embeddings=64)  # fmt: skip
+    return BertModel(config).eval()
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("cafe\u0301 ok", ["cafe\u0301", "ok"]),  # decomposed: the accent is no piece's
+        ("ok \u2764\ufe0f", ["ok", "\u2764\ufe0f"]),  # an emoji's variation selector
+        ("e\u0301\u0301x y", ["e\u0301\u0301x", "y"]),
+        ("x \u0301 y", ["x", "y"]),  # a mark after a space belongs to no word
+    ],
+)
+def test_embed_words_keeps_the_combining_marks_of_a_word(
+    tiny_checkpoint: Path, text: str, words: list[str]
+) -> None:
+    tok = lf.Tokenizer.from_file(tiny_checkpoint / "tokenizer.json")
+    model = _model(tok.vocab_size)
+    for pooling in ("mean", "first"):
+        got = model.embed_words([text], tokenizer=tok, pooling=pooling)[0]
+        assert got.words == words
+        assert got.vectors.shape == (len(words), 32)
+
+
+@pytest.fixture(scope="module")
+def frameless() -> Any:
+    """A byte-level BPE with no special tokens: it frames no text with [CLS] and [SEP]."""
+    texts = ["the cat sat on the mat", "a dog ran in the park", "hello world"] * 20
+    return lf.Tokenizer.train_bpe(texts=texts, vocab_size=300)
+
+
+def test_empty_texts_under_a_tokenizer_without_special_tokens(frameless: Any) -> None:
+    model = _model(frameless.vocab_size)
+    # a batch of empty texts has no token at all: no words, a zero mean, as beside others
+    assert model.embed_words([""], tokenizer=frameless)[0].words == []
+    assert model.embed_words(["hello", ""], tokenizer=frameless, batch_size=1)[1].words == []
+    alone = model.embed([""], tokenizer=frameless)
+    beside = model.embed(["", "hello world"], tokenizer=frameless)
+    assert alone.shape == (1, 32) and np.array_equal(alone[0], beside[0])
+    # no [CLS] to read: said, not the first word's (or padding's) vector returned
+    with pytest.raises(ConfigError, match=r"pooling='cls'.*pooling='mean'"):
+        model.embed(["hello world"], tokenizer=frameless, pooling="cls")
+
+
+@pytest.mark.parametrize("labels", [[0.0, 1.7], ["B-PER", "O"], [True, False]])
+def test_align_word_labels_takes_class_ids_only(labels: list[Any]) -> None:
+    word_ids = np.array([[-1, 0, 0, 1, -1]])
+    with pytest.raises(ConfigError, match="integer class ids"):
+        align_word_labels(word_ids, [labels])
+    assert align_word_labels(word_ids, [[2, 1]]).tolist() == [[-100, 2, -100, 1, -100]]
