@@ -27,7 +27,7 @@ from typing_extensions import Self
 from ..errors import CheckpointError, ConfigError
 from ..ops import attention, attention_varlen, pad, unpad
 from .config import BertConfig
-from .inputs import check_inputs
+from .inputs import check_inputs, class_ids
 
 __all__ = [
     "BatchLayout",
@@ -95,7 +95,9 @@ class Embeddings(nn.Module):
         table = self.positions()
         if n > table.shape[0]:
             raise ConfigError(
-                f"sequence length {n} exceeds max_position_embeddings {table.shape[0]}"
+                f"sequence length {n} exceeds max_position_embeddings {table.shape[0]}: "
+                f"truncate the rows to {table.shape[0]} tokens (max_length={table.shape[0]} "
+                "when encoding)"
             )
         x = self.word(input_ids) + table[:n]
         if token_type_ids is None:
@@ -427,7 +429,9 @@ def _mlm(
 
 class BertForMaskedLM(Pretrained):
     """The encoder (no pooler) and the MLM head. ``forward(..., labels)`` with labels -100
-    at unpicked positions returns the mean cross-entropy over picked tokens."""
+    at unpicked positions returns the mean cross-entropy over picked tokens. ``labels``:
+    int64 or int32, (B, N) or any shape of B·N values (as transformers flattens them); a
+    label outside the vocabulary (and not -100) is a ``ConfigError``, checked on the CPU."""
 
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
@@ -445,13 +449,16 @@ class BertForMaskedLM(Pretrained):
         layout: BatchLayout | None = None,
     ) -> MaskedLMOutput:
         hidden, _ = self.bert(input_ids, attention_mask, token_type_ids, layout)
+        if labels is not None:
+            labels = class_ids("labels", labels, tuple(input_ids.shape), self.config.vocab_size)
         loss, logits, correct, count = _mlm(self.mlm, hidden, labels, layout)
         return MaskedLMOutput(loss, logits, hidden, correct, count)
 
 
 class BertForPreTraining(Pretrained):
     """The encoder with its pooler, the MLM head and the next-sentence (or sentence-order)
-    head. The loss is MLM + NSP when both labels are given."""
+    head. The loss is MLM + NSP when both labels are given; ``next_sentence_label`` is 0 or
+    1 (or -100) per row, (B,) or (B, 1)."""
 
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
@@ -473,11 +480,14 @@ class BertForPreTraining(Pretrained):
     ) -> PreTrainingOutput:
         hidden, pooled = self.bert(input_ids, attention_mask, token_type_ids, layout)
         assert pooled is not None
+        if labels is not None:
+            labels = class_ids("labels", labels, tuple(input_ids.shape), self.config.vocab_size)
         mlm_loss, logits, correct, count = _mlm(self.mlm, hidden, labels, layout)
         nsp_logits = self.nsp(pooled)
         nsp_loss = None
         if next_sentence_label is not None:
-            nsp_loss = F.cross_entropy(_upcast(nsp_logits), next_sentence_label)
+            label = class_ids("next_sentence_label", next_sentence_label, (len(input_ids),), 2)
+            nsp_loss = F.cross_entropy(_upcast(nsp_logits), label)
         losses = [x for x in (mlm_loss, nsp_loss) if x is not None]
         loss = sum(losses[1:], losses[0]) if losses else None
         return PreTrainingOutput(

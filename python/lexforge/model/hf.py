@@ -167,7 +167,13 @@ def load_hf_state(model: nn.Module, state: dict[str, torch.Tensor], source: str)
             used.update(names)
     # heads and the pooler may be absent (an encoder-only or a tagging checkpoint)
     optional = (*HEADS, "pooler.", "bert.pooler.")
-    encoder_missing = [n for n in missing if not n.startswith(optional)]
+    encoder_missing = [  # as the checkpoint names them (HF's names), not as we do
+        hf_name
+        for name in missing
+        if not name.startswith(optional)
+        for hf_name in (_prefixed(n, has_prefix) for n in hf_names(name))
+        if hf_name not in state
+    ]
     if encoder_missing:
         raise CheckpointError(
             f"{source} lacks encoder weights {encoder_missing[:4]}"

@@ -3,17 +3,18 @@ gets a typed error naming the tensor, the bad value and what is valid, not an
 ``IndexError`` from deep inside an embedding lookup.
 
 Types, dtypes and shapes are checked always: they cost nothing, as no tensor is read.
-Value ranges (token ids in ``[0, vocab_size)``, segment ids in ``[0, type_vocab_size)``)
-are checked only for tensors on the CPU, with one ``aminmax`` per tensor. On an
-accelerator a range check would copy the result back to the host, a device
-synchronisation on every step, which the pretraining loop is written to avoid; there an
-id out of range is reported by the device itself (a device-side assert). Under
-``torch.compile`` the range checks are skipped as well: a Python branch on a tensor's
-values would break the graph.
+Value ranges (token ids in ``[0, vocab_size)``, segment ids in ``[0, type_vocab_size)``,
+no negative attention mask values, labels in ``[0, classes)`` or -100) are checked only
+for tensors on the CPU, with one reduction per tensor. On an accelerator a range check
+would copy the result back to the host, a device synchronisation on every step, which the
+pretraining loop is written to avoid; there an id out of range is reported by the device
+itself (a device-side assert). Under ``torch.compile`` the range checks are skipped as
+well: a Python branch on a tensor's values would break the graph.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -23,6 +24,7 @@ from ..errors import ConfigError, TokenIdError
 from .config import BertConfig
 
 ID_DTYPES = (torch.int64, torch.int32)  # what nn.Embedding indexes with
+IGNORED = -100  # a label the loss skips (transformers' and torch's ignore_index)
 
 
 def check_inputs(
@@ -31,7 +33,8 @@ def check_inputs(
     """Raises ``ConfigError`` for an ``input_ids`` that is not an int64/int32 tensor of
     shape (batch, length) with length >= 1, or an ``attention_mask`` or ``token_type_ids``
     of another shape; on the CPU, ``TokenIdError`` for an id outside the vocabulary and
-    ``ConfigError`` for a segment id outside ``[0, type_vocab_size)``."""
+    ``ConfigError`` for a segment id outside ``[0, type_vocab_size)`` and for a negative
+    attention mask value (an additive mask, which would be read backwards)."""
     _check_ids("input_ids", input_ids)
     if input_ids.dim() != 2 or input_ids.shape[1] == 0:
         raise ConfigError(
@@ -57,6 +60,23 @@ def check_inputs(
     if token_type_ids is not None:
         hint = "segment ids number the texts of a row from 0 (the model's type_vocab_size is {})"
         _check_range("token_type_ids", token_type_ids, config.type_vocab_size, hint, ConfigError)
+    if attention_mask is not None:
+        _check_mask(attention_mask)
+
+
+def _check_mask(mask: Tensor) -> None:
+    """A mask is 1 (or True) at real tokens and 0 at padding; any other nonzero value reads
+    as 1, as transformers reads it. A negative value belongs to an additive mask (0 at
+    real tokens, -10000 or -inf at padding), which read as 0/1 would attend to the padding
+    alone: refused."""
+    if mask.dtype == torch.bool or mask.numel() == 0 or not float(mask.min()) < 0:
+        return  # (a NaN reads as 1, as any nonzero value)
+    row, column = (int(i) for i in (mask < 0).nonzero()[0])
+    raise ConfigError(
+        f"attention_mask[{row}, {column}] is {mask[row, column].item()}: the mask is 1 (True) "
+        "at real tokens and 0 at padding, not an additive mask (0 and a large negative "
+        "number); (mask == 0) converts an additive one"
+    )
 
 
 def _check_ids(name: str, ids: Any) -> None:
@@ -84,6 +104,37 @@ def _check_range(
     bad = low if low < 0 else high
     row, column = (int(i) for i in (ids == bad).nonzero()[0])
     raise error(f"{name}[{row}, {column}] is {bad}, outside [0, {size}): {hint.format(size)}")
+
+
+def class_ids(name: str, labels: Any, shape: tuple[int, ...], classes: int) -> Tensor:
+    """``labels`` as int64 of ``shape`` (any shape with as many values, as transformers
+    flattens them; int32 taken, as for ids), each a class in ``[0, classes)`` or -100
+    (ignored); ``ConfigError`` otherwise. The range is checked on the CPU only, as ids are."""
+    if not isinstance(labels, Tensor):
+        raise ConfigError(
+            f"{name} must be a torch.Tensor, got {type(labels).__name__} "
+            f"(torch.as_tensor({name}) converts a list or a NumPy array)"
+        )
+    if labels.dtype not in ID_DTYPES:
+        raise ConfigError(
+            f"{name} must be integer class ids (torch.int64 or torch.int32), got {labels.dtype}"
+        )
+    if labels.numel() != math.prod(shape):
+        raise ConfigError(
+            f"{name} has shape {tuple(labels.shape)}; the batch takes {shape}: "
+            + ("one per row" if len(shape) == 1 else "one per token (-100: ignored)")
+        )
+    ids = labels.reshape(shape).long()
+    if ids.device.type != "cpu" or torch.compiler.is_compiling():
+        return ids
+    bad = (ids != IGNORED) & ((ids < 0) | (ids >= classes))
+    if bool(bad.any()):
+        at = ", ".join(str(int(i)) for i in bad.nonzero()[0])
+        raise ConfigError(
+            f"{name}[{at}] is {int(ids[bad][0])}, outside [0, {classes}); -100 marks a label "
+            "the loss ignores"
+        )
+    return ids
 
 
 def check_span_labels(attention_mask: Tensor | None, *positions: Tensor) -> None:

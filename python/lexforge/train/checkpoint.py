@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable
 from dataclasses import asdict
@@ -37,13 +38,18 @@ def _name(step: int) -> str:
 
 def _steps(root: Path) -> list[Path]:
     """The checkpoint directories under ``root``, oldest first (by step number: names
-    past step 9,999,999 have more digits and would sort first as text)."""
+    past step 9,999,999 have more digits and would sort first as text). Only
+    ``step-<digits>`` count: pruning deletes the oldest, and a folder of the user's
+    beside them (``step-best``, ``step-0000100.bak``) is not ours to delete."""
 
     def number(p: Path) -> int:
-        tail = p.name.removeprefix("step-")
-        return int(tail) if tail.isdigit() else -1
+        return int(p.name.removeprefix("step-"))
 
-    return sorted((p for p in root.glob("step-*") if p.is_dir()), key=number)
+    found = (p for p in root.glob("step-*") if _STEP.fullmatch(p.name) and p.is_dir())
+    return sorted(found, key=number)
+
+
+_STEP = re.compile(r"step-[0-9]+")
 
 
 def _class_name(model: torch.nn.Module) -> str:

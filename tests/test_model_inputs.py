@@ -1,0 +1,243 @@
+"""Inputs a demanding user gives the BERT model and its HF interop: checkpoints that differ
+from ours in legal ways (segment vocabularies, activations, LayerNorm eps, padding id,
+positions, shards, half precision) load with transformers' outputs; MLM and next-sentence
+labels are read as transformers reads them or refused with the fix; an additive attention
+mask is refused, not read backwards; a missing weight is named as the checkpoint names it;
+pruning training checkpoints spares folders that are not checkpoints. transformers is the
+oracle, used offline (models built from configs, never downloaded)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+from lexforge.errors import CheckpointError, ConfigError  # noqa: E402
+from lexforge.model import BertConfig, BertForMaskedLM, BertForPreTraining, BertModel  # noqa: E402
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+VOCAB = 120
+SIZES = {"vocab_size": VOCAB, "hidden_size": 32, "num_hidden_layers": 2,
+         "num_attention_heads": 2, "intermediate_size": 37}  # fmt: skip
+
+
+def _hf(cls: Any, path: Path, **config: Any) -> Any:
+    """A transformers model of ``cls`` with weights off their initialisation (so that every
+    tensor matters), saved to ``path``."""
+    torch.manual_seed(0)
+    model = cls(transformers.BertConfig(**{**SIZES, **config})).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    model.save_pretrained(path)
+    return model
+
+
+def _batch(types: int = 2) -> dict[str, Any]:
+    torch.manual_seed(1)
+    ids = torch.randint(1, VOCAB, (2, 10))
+    mask = torch.ones_like(ids)
+    mask[1, 7:] = 0
+    segments = torch.randint(0, types, ids.shape)
+    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": segments}
+
+
+# checkpoints that differ from ours in legal ways ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"type_vocab_size": 1},
+        {"type_vocab_size": 3},
+        {"hidden_act": "gelu_new"},
+        {"hidden_act": "relu"},
+        {"hidden_act": "gelu_pytorch_tanh"},
+        {"layer_norm_eps": 1e-5},
+        {"pad_token_id": 7},
+        {"max_position_embeddings": 64},
+    ],
+)
+def test_legal_variants_give_transformers_hidden_states_and_logits(
+    tmp_path: Path, config: dict[str, Any]
+) -> None:
+    theirs = _hf(transformers.BertForMaskedLM, tmp_path, **config)
+    ours = BertForMaskedLM.from_pretrained(tmp_path)
+    batch = _batch(config.get("type_vocab_size", 2))
+    real = batch["attention_mask"].bool()
+    with torch.no_grad():
+        got = ours(**batch)
+        want = theirs(**batch, output_hidden_states=True)
+    assert (got.hidden_states - want.hidden_states[-1])[real].abs().max() <= 1e-5
+    assert (got.logits - want.logits)[real].abs().max() <= 1e-5
+
+
+def test_a_relative_position_checkpoint_is_refused(tmp_path: Path) -> None:
+    _hf(transformers.BertModel, tmp_path, position_embedding_type="relative_key")
+    with pytest.raises(CheckpointError, match="position_embedding_type 'relative_key'"):
+        BertModel.from_pretrained(tmp_path)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_precision_weights_load_as_transformers_reads_them(tmp_path: Path, dtype: str) -> None:
+    theirs = _hf(transformers.BertForMaskedLM, tmp_path / "full")
+    theirs.to(getattr(torch, dtype)).save_pretrained(tmp_path / "half")
+    ours = BertForMaskedLM.from_pretrained(tmp_path / "half")
+    oracle = transformers.BertForMaskedLM.from_pretrained(tmp_path / "half", dtype=torch.float32)
+    batch = _batch()
+    real = batch["attention_mask"].bool()
+    with torch.no_grad():
+        diff = (ours(**batch).logits - oracle.eval()(**batch).logits)[real].abs().max()
+    assert diff <= 1e-5
+
+
+# labels: as transformers reads them, or refused with the fix -----------------------------
+
+
+@pytest.fixture(scope="module")
+def pretraining(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    path = tmp_path_factory.mktemp("pretraining")
+    _hf(transformers.BertForPreTraining, path)
+    with warnings.catch_warnings():  # the MLM model ignores the next-sentence head
+        warnings.simplefilter("ignore")
+        return {
+            "mlm": BertForMaskedLM.from_pretrained(path),
+            "pre": BertForPreTraining.from_pretrained(path),
+            "hf_mlm": transformers.BertForMaskedLM.from_pretrained(path).eval(),
+            "hf_nsp": transformers.BertForNextSentencePrediction.from_pretrained(path).eval(),
+        }
+
+
+def _mlm_labels() -> Any:
+    labels = torch.full((2, 10), -100)
+    labels[0, 3], labels[1, 5] = 17, 4
+    return labels
+
+
+def test_mlm_and_next_sentence_labels_of_any_shape_transformers_takes(
+    pretraining: dict[str, Any],
+) -> None:
+    """transformers flattens MLM labels ((B·N,) is taken) and next-sentence labels ((B, 1)
+    too); int32 labels are taken as int32 ids are (torch's loss refused them)."""
+    ids, labels, nsp = _batch()["input_ids"], _mlm_labels(), torch.tensor([0, 1])
+    with torch.no_grad():
+        want = pretraining["hf_mlm"](input_ids=ids, labels=labels).loss
+        for given in (labels.reshape(-1), labels.int()):
+            assert pretraining["mlm"](ids, labels=given).loss.item() == pytest.approx(
+                want.item(), abs=1e-5
+            )
+        want = pretraining["hf_nsp"](input_ids=ids, labels=nsp).loss
+        for given in (nsp[:, None], nsp.int()):
+            got = pretraining["pre"](ids, next_sentence_label=given).nsp_loss
+            assert got.item() == pytest.approx(want.item(), abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    "kind,labels,message",
+    [
+        ("mlm", torch.full((2, 10), VOCAB), rf"labels\[0, 0\] is {VOCAB}, outside \[0, {VOCAB}\)"),
+        ("mlm", torch.full((2, 10), -5), r"labels\[0, 0\] is -5, outside .*-100 marks"),
+        ("mlm", torch.zeros(2, 10), r"integer class ids .*got torch.float32"),
+        ("mlm", torch.zeros(2, 9, dtype=torch.long), r"shape \(2, 9\); the batch takes \(2, 10\)"),
+        ("nsp", torch.tensor([0, 2]), r"next_sentence_label\[1\] is 2, outside \[0, 2\)"),
+        ("nsp", torch.tensor([0, 1, 1]), r"shape \(3,\); the batch takes \(2,\): one per row"),
+        ("nsp", torch.tensor([0.0, 1.0]), r"next_sentence_label must be integer class ids"),
+    ],
+)  # fmt: skip
+def test_labels_the_loss_cannot_read_are_refused(
+    pretraining: dict[str, Any], kind: str, labels: Any, message: str
+) -> None:
+    """Each of these was a raw IndexError or RuntimeError from the loss (on a GPU, a
+    device-side assert); transformers fails on each as well."""
+    ids = _batch()["input_ids"]
+    if kind == "mlm":
+        with pytest.raises(ConfigError, match=message):
+            pretraining["mlm"](ids, labels=labels)
+        with pytest.raises(ConfigError, match=message):
+            pretraining["pre"](ids, labels=labels)
+        oracle = pretraining["hf_mlm"]
+    else:
+        with pytest.raises(ConfigError, match=message):
+            pretraining["pre"](ids, next_sentence_label=labels)
+        oracle = pretraining["hf_nsp"]
+    with pytest.raises(Exception):  # noqa: B017 (the oracle: any failure)
+        oracle(input_ids=ids, labels=labels)
+
+
+# the attention mask and the sequence length ----------------------------------------------
+
+
+def test_an_additive_attention_mask_is_refused_not_read_backwards() -> None:
+    """0 at real tokens and -10000 at padding read as a 0/1 mask attends to the padding
+    alone (transformers reads it as attending everywhere): refused, with the conversion."""
+    torch.manual_seed(0)
+    model = BertModel(
+        BertConfig(vocab_size=VOCAB, hidden_size=32, num_layers=1, num_heads=2)
+    ).eval()
+    batch = _batch()
+    additive = (1.0 - batch["attention_mask"].float()) * -10000.0
+    with pytest.raises(ConfigError, match=r"attention_mask\[1, 7\] is -10000.0.*\(mask == 0\)"):
+        model(batch["input_ids"], additive)
+    with torch.no_grad():  # what it says converts it; bool, int and float 0/1 masks agree
+        want, _ = model(batch["input_ids"], additive == 0)
+        for mask in (batch["attention_mask"], batch["attention_mask"].float()):
+            assert torch.equal(model(batch["input_ids"], mask)[0], want)
+
+
+def test_a_sequence_past_the_positions_says_how_to_fit(tmp_path: Path) -> None:
+    _hf(transformers.BertModel, tmp_path, max_position_embeddings=64)
+    model = BertModel.from_pretrained(tmp_path)
+    with pytest.raises(ConfigError, match=r"length 65 exceeds .* 64: truncate .*max_length=64"):
+        model(torch.ones(1, 65, dtype=torch.long))
+    with pytest.raises((IndexError, RuntimeError)):  # the oracle fails as well
+        transformers.BertModel.from_pretrained(tmp_path)(torch.ones(1, 65, dtype=torch.long))
+
+
+# a checkpoint without a weight -----------------------------------------------------------
+
+
+def test_a_missing_weight_is_named_as_the_checkpoint_names_it(tmp_path: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    _hf(transformers.BertForMaskedLM, tmp_path)
+    weights = tmp_path / "model.safetensors"
+    state = load_file(weights)
+    gone = "bert.encoder.layer.1.output.LayerNorm.bias"
+    save_file({k: v for k, v in state.items() if k != gone}, weights, metadata={"format": "pt"})
+    with pytest.raises(CheckpointError, match=rf"lacks encoder weights \['{gone}'\]"):
+        BertForMaskedLM.from_pretrained(tmp_path)
+    query = "bert.encoder.layer.0.attention.self.query.weight"  # a third of our fused QKV
+    save_file({k: v for k, v in state.items() if k != query}, weights, metadata={"format": "pt"})
+    with pytest.raises(CheckpointError, match=rf"lacks encoder weights \['{query}'\]"):
+        BertForMaskedLM.from_pretrained(tmp_path)
+
+
+# training checkpoints ---------------------------------------------------------------------
+
+
+def test_pruning_spares_folders_that_are_not_checkpoints(tmp_path: Path) -> None:
+    """A copy the user keeps beside the checkpoints (step-best, step-0000001.bak) is not
+    one of them: pruning the oldest used to delete it (its name sorted before step 0)."""
+    from lexforge.train import checkpoint
+
+    config = BertConfig(vocab_size=VOCAB, hidden_size=32, num_layers=1, num_heads=2)
+    model = BertForMaskedLM(config)
+    optimizer = torch.optim.AdamW(model.parameters())
+    root = tmp_path / "checkpoints"
+    first = checkpoint.save(root, 1, model, optimizer, {}, keep=1)
+    for name in ("step-best", "step-0000001.bak"):
+        shutil.copytree(first, root / name)
+    for step in (2, 3):
+        checkpoint.save(root, step, model, optimizer, {}, keep=1)
+    names = sorted(p.name for p in root.iterdir())
+    assert names == ["latest", "step-0000001.bak", "step-0000003", "step-best"]
+    (root / "latest").unlink()  # the newest by number, the user's copies aside
+    assert checkpoint.latest(root) == root / "step-0000003"
