@@ -235,7 +235,7 @@ impl InstanceOptions {
         }
         if self.objective == Objective::Nsp && corpus.n_docs() < 2 {
             return Err(Error::Corpus(
-                "next sentence prediction needs at least 2 documents (B is drawn from another document); add documents or use objective='sop' or 'none'".into(),
+                "next sentence prediction needs at least 2 documents (B is drawn from another document) and the corpus has 1; in text files a blank line ends a document: separate the documents with blank lines (or give one record per document in JSON Lines or csv), or use objective='sop' or 'none'".into(),
             ));
         }
         Ok(())
