@@ -27,6 +27,9 @@ from lexforge.model import (  # noqa: E402
     align_word_labels,
 )
 from lexforge.train import finetune  # noqa: E402
+from lexforge.train.classify import read_records  # noqa: E402
+from lexforge.train.qa import read_qa  # noqa: E402
+from lexforge.train.tagging import read_tagged  # noqa: E402
 
 QUIET = {"max_steps": 1, "lr": 1e-9, "progress": False}  # the saved head stays as it is
 
@@ -170,3 +173,64 @@ def test_align_word_labels_takes_class_ids_only(labels: list[Any]) -> None:
     with pytest.raises(ConfigError, match="integer class ids"):
         align_word_labels(word_ids, [labels])
     assert align_word_labels(word_ids, [[2, 1]]).tolist() == [[-100, 2, -100, 1, -100]]
+
+
+def test_tagging_data_where_no_word_has_a_piece_is_refused(tiny_checkpoint: Path) -> None:
+    # BERT's normalizer drops U+FFFD and a lone combining mark: every batch would be
+    # skipped, and the run would end after 0 steps with nothing said
+    sentences = [(["\ufffd"], ["O"]), (["\u0301"], ["B-X"])]
+    with pytest.raises(ConfigError, match=r"no word of the 2 training sentences has a subword"):
+        finetune(tiny_checkpoint, sentences, task="tag", progress=False)
+
+
+def test_a_pandas_data_frame_is_read_as_its_records(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    pd = pytest.importorskip("pandas")
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    rows = [{"text": "a fine film", "label": "pos"}, {"text": "a dull film", "label": "neg"}]
+    frame = pd.DataFrame(rows)
+    assert read_records(frame) == [("a fine film", "pos"), ("a dull film", "neg")]
+    result = finetune(tiny_checkpoint, frame, validation=frame, **QUIET)
+    assert result.labels == ("neg", "pos") and result.history[0]["step"] == 1
+    # list columns read from Parquet are NumPy arrays in a frame, structs dicts of them
+    tagged = [{"tokens": ["EU", "rejects"], "tags": ["B-ORG", "O"]}]
+    pq.write_table(pa.Table.from_pylist(tagged), tmp_path / "tags.parquet")
+    assert read_tagged(pd.read_parquet(tmp_path / "tags.parquet")) == [
+        (["EU", "rejects"], ["B-ORG", "O"])
+    ]
+    qa = [{"question": "who?", "context": "so Bob ran",
+           "answers": {"text": ["Bob"], "answer_start": [3]}}]  # fmt: skip
+    pq.write_table(pa.Table.from_pylist(qa), tmp_path / "qa.parquet")
+    (example,) = read_qa(pd.read_parquet(tmp_path / "qa.parquet"))
+    assert example.answers == (("Bob", 3),)
+    twice = pd.DataFrame([["a", "pos", "b"]], columns=["text", "label", "text"])
+    with pytest.raises(ConfigError, match="2 columns named 'text'"):
+        read_records(twice)
+
+
+@pytest.mark.parametrize("start", [3, 3.0, np.float64(3.0), np.int32(3)])
+def test_an_integral_answer_start_is_taken_as_written_by_pandas(start: Any) -> None:
+    row = {"question": "who?", "context": "so Bob ran",
+           "answers": {"text": ["Bob"], "answer_start": [start]}}  # fmt: skip
+    (example,) = read_qa([row])
+    assert example.answers == (("Bob", 3),) and type(example.answers[0][1]) is int
+
+
+@pytest.mark.parametrize("start", [3.5, float("nan"), float("inf"), -3.0, True, "3"])
+def test_an_answer_start_that_is_no_character_count_is_refused(start: Any) -> None:
+    row = {"question": "who?", "context": "so Bob ran",
+           "answers": [{"text": "Bob", "answer_start": start}]}  # fmt: skip
+    with pytest.raises(ConfigError, match="answer"):
+        read_qa([row])
+
+
+def test_a_regression_target_with_digit_underscores_is_refused(tmp_path: Path) -> None:
+    # float() reads "1_000" as 1000.0 (Python's digit grouping); in a data file it is a typo
+    with pytest.raises(ConfigError, match=r"'1_000' is not a finite number"):
+        read_records([{"text": "a", "label": "1_000"}], problem_type="regression")
+    (tmp_path / "r.csv").write_text("text,label\na,2.5\nb,1_0.5\n")
+    with pytest.raises(ConfigError, match=r"r\.csv: line 3: the regression target '1_0\.5'"):
+        read_records(tmp_path / "r.csv", problem_type="regression")
+    kept = read_records([{"text": "a", "label": " 1000 "}, {"text": "b", "label": "1e3"},
+                 {"text": "c", "label": 2.5}], problem_type="regression")  # fmt: skip
+    assert [r[-1] for r in kept] == [1000.0, 1000.0, 2.5]

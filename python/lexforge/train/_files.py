@@ -17,10 +17,13 @@ import gzip
 import io
 import json
 import os
+import sys
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from .._corpus_files import delimited_rows
 from ..errors import ConfigError
@@ -93,13 +96,45 @@ def lines(text: str) -> Iterator[tuple[int, str]]:
 
 
 def given_rows(source: Any, what: str, name: str) -> list[tuple[str, Any]]:
-    """In-memory data (a list of records, sentences or examples) as ``(where, row)`` pairs,
-    each named ``"{name} {i}"``; anything else is a ``ConfigError`` naming what to pass."""
+    """In-memory data (a list of records, sentences or examples, or a pandas DataFrame of
+    them) as ``(where, row)`` pairs, each named ``"{name} {i}"``; anything else is a
+    ``ConfigError`` naming what to pass."""
+    frame = _frame_records(source)
+    if frame is not None:
+        source = frame
     if isinstance(source, (str, bytes, dict)) or not isinstance(source, Iterable):
         raise ConfigError(
             f"pass a file, a dataset name, or a list of {what}; got {type(source).__name__}"
         )
     return [(f"{name} {i}", row) for i, row in enumerate(source)]
+
+
+def _frame_records(source: Any) -> list[dict[str, Any]] | None:
+    """A pandas DataFrame's rows as dicts, as the Parquet reader gives them (the NumPy
+    arrays that hold a frame's list columns as lists), or None for anything else. pandas is
+    not imported: a program that made a DataFrame has imported it."""
+    frame = getattr(sys.modules.get("pandas"), "DataFrame", None)
+    if frame is None or not isinstance(source, frame):
+        return None
+    names = list(source.columns)
+    twice = next((n for n in names if names.count(n) > 1), None)
+    if twice is not None:  # (rows are dicts: one of the two would be lost)
+        raise ConfigError(
+            f"the DataFrame has {names.count(twice)} columns named {twice!r}; rename all but "
+            "one of them"
+        )
+    return [{k: _plain(v) for k, v in row.items()} for row in source.to_dict("records")]
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with NumPy arrays, at any depth in dicts and lists, as lists."""
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
 
 def empty_split(name: str, source: Any) -> ConfigError:

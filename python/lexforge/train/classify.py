@@ -1,10 +1,11 @@
 """``lf.finetune``: a pretrained encoder fine-tuned to classify texts (or pairs of texts).
 
 Data: a DESIGN.md dataset name (its seeded train/validation/test splits), a csv or jsonl
-file (column names configurable), or a list of ``(text, label)`` records. Training: AdamW
-with linear warmup and decay, optional layer-wise learning-rate decay, evaluation on the
-validation split after every epoch, the best epoch kept (``best/`` in the HF format) and
-early stopping. Metrics: accuracy and macro-F1, with a confusion matrix (JSON and PNG).
+file (column names configurable), a list of ``(text, label)`` records, or a pandas
+DataFrame of them. Training: AdamW with linear warmup and decay, optional layer-wise
+learning-rate decay, evaluation on the validation split after every epoch, the best epoch
+kept (``best/`` in the HF format) and early stopping. Metrics: accuracy and macro-F1, with
+a confusion matrix (JSON and PNG).
 """
 
 from __future__ import annotations
@@ -77,7 +78,8 @@ def read_records(
     Labels by ``problem_type``: single-label (the default) a class name (surrounding spaces
     dropped; numbers written as ``1``, ``1.0`` or ``"1"`` name the same class); multi-label
     a sorted tuple of class names (a list, or a string cut at ``label_separator``);
-    regression a float. ``None`` picks multi-label when a label is a list.
+    regression a float (not ``"1_000"``, which Python reads as 1000). ``None`` picks
+    multi-label when a label is a list.
 
     Raises ``ConfigError`` naming the file and line for a missing column, a missing or
     empty text or label, a text that is not a string, a label of the wrong kind (a list for
@@ -187,8 +189,8 @@ def _label(
             f"{where}: {at} has no label in column {column!r}; fill it in or drop the row"
         )
     if problem == "regression":
-        try:
-            number = float(value)
+        try:  # float() reads "1_000" as Python source would: in a data file, a typo
+            number = math.nan if isinstance(value, str) and "_" in value else float(value)
         except (TypeError, ValueError):
             number = math.nan
         if isinstance(value, bool) or not math.isfinite(number):

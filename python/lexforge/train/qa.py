@@ -37,7 +37,7 @@ import unicodedata
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from numbers import Integral
+from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
 
@@ -79,10 +79,11 @@ def read_qa(
     context_column: str = "context",
     answers_column: str = "answers",
 ) -> list[QAExample]:
-    """Examples from a jsonl or SQuAD json file, or a list of dicts. Every example needs
-    its answers column: an empty list (or null, or SQuAD's ``is_impossible: true`` without
-    answers) says its context holds no answer, so a missing or misnamed column is an
-    error, not a split of unanswerable questions. An example without an ``id`` is known
+    """Examples from a jsonl or SQuAD json file, or a list of dicts (or a pandas DataFrame;
+    an ``answer_start`` may be a float with no fraction, as pandas writes it). Every example
+    needs its answers column: an empty list (or null, or SQuAD's ``is_impossible: true``
+    without answers) says its context holds no answer, so a missing or misnamed column is
+    an error, not a split of unanswerable questions. An example without an ``id`` is known
     by its index in the file (SQuAD's layout: its question's, over the whole file).
     Raises ``ConfigError`` for a missing column, an answer whose start does not point at
     its text, or an id given twice."""
@@ -223,9 +224,24 @@ def _answers(value: Any, where: str, at: str) -> tuple[tuple[str, int], ...]:
     else:
         raise ConfigError(f"{where}: {at}: {form}")
     for text, start in pairs:
-        if not isinstance(text, str) or isinstance(start, bool) or not isinstance(start, Integral):
-            raise ConfigError(f"{where}: {at}: an answer's text must be a string, its start an int")
+        if not isinstance(text, str) or _start(start) is None:
+            raise ConfigError(
+                f"{where}: {at}: an answer's text must be a string, its start an int (got "
+                f"answer_start {start!r})"
+            )
     return tuple((text, int(start)) for text, start in pairs)  # NumPy's integers too (pandas)
+
+
+def _start(value: Any) -> int | None:
+    """An answer start as an int: an integer (NumPy's too), or a float with no fraction
+    (``2.0``, as pandas writes an integer column that has a missing value); None for
+    anything else (a bool, ``2.5``, NaN, a string)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, Integral):
+        return int(value)
+    number = float(value) if isinstance(value, Real) else math.nan
+    return int(number) if math.isfinite(number) and number.is_integer() else None
 
 
 # ---------------------------------------------------------------------------------------

@@ -68,7 +68,7 @@ def read_tagged(
     seed: int = 0,
 ) -> list[Sentence]:
     """Sentences ``(tokens, tags)`` from a dataset name (``split`` of its seeded split), a
-    CoNLL, CoNLL-U or jsonl file, or a list of pairs/dicts.
+    CoNLL, CoNLL-U or jsonl file, or a list of pairs/dicts (or a pandas DataFrame).
 
     CoNLL (``.conll``, ``.bio``, ``.iob``, ``.txt``, ...): see ``_conll``; a line
     ``# key = value`` before a sentence is a comment, any other line is a word (``# O`` is
@@ -359,6 +359,18 @@ def _first_pieces(
             yield j, word
 
 
+def _no_pieces(sentences: list[Sentence]) -> ConfigError:
+    """The error for training sentences none of whose words has a subword piece (an epoch
+    of them trains no step)."""
+    word = sentences[0][0][0]
+    return ConfigError(
+        f"no word of the {len(sentences)} training sentences has a subword piece: the "
+        "tokenizer's normalizer drops all of their characters (as BERT's drops U+FFFD and "
+        f"lone combining marks, such as the word {word[:20]!r}), so there is nothing to "
+        "train on; check the data's encoding, or use a tokenizer that keeps these characters"
+    )
+
+
 # ---------------------------------------------------------------------------------------
 # metrics
 
@@ -447,8 +459,8 @@ def finetune_tagger(
     for BIO tags, ``entity`` (precision, recall, f1, per type). Writes into ``out_dir``
     ``best/`` (HF format), ``metrics.json``, ``log.jsonl`` and ``confusion.png``.
 
-    Raises ``ConfigError`` for an empty split, malformed sentences, or validation/test
-    tags never seen in training."""
+    Raises ``ConfigError`` for an empty split, malformed sentences, validation/test tags
+    never seen in training, or training words none of which has a subword piece."""
     if out_dir is not None:  # best/ is written with safetensors: checked before training
         require("fine-tuning into out_dir", "safetensors")
     options = FitOptions(
@@ -566,6 +578,7 @@ def finetune_tagger(
 
     def training(run_seed: int) -> Any:
         def epochs(epoch: int) -> Iterator[tuple[dict[str, torch.Tensor], int]]:
+            trained = False
             for chunk in batches(splits["train"], True, epoch, run_seed):
                 pieces, (offsets, special, sample, continued) = encode(chunk)
                 words = [chunk[e][0] for e in sample.tolist()]
@@ -573,7 +586,10 @@ def finetune_tagger(
                 target = first_piece_labels(offsets, special, words, ids, continued, stride)
                 if not (target != -100).any():  # no word has a piece (all dropped by the
                     continue  # normalizer, as U+FFFD): a loss over nothing would be NaN
+                trained = True
                 yield {**pieces, "labels": torch.as_tensor(target).to(dev)}, len(chunk)
+            if not trained:  # every batch skipped: the run would end after 0 steps
+                raise _no_pieces(splits["train"])
 
         return epochs
 
