@@ -218,7 +218,8 @@ class PretrainingBatches:
         stream then ends with its last complete group, so that every rank gets the same
         number of batches (an incomplete last step would leave some ranks waiting for the
         others forever)."""
-        if start < 0 or stride < 1 or group < 1:
+        start = check_int("start", start)
+        if check_int("stride", stride) < 1 or check_int("group", group) < 1:
             raise ConfigError(
                 f"start must be >= 0, stride and group >= 1, got {start}, {stride} and {group}"
             )

@@ -148,7 +148,13 @@ def _corpus_files(corpus: PathLike | Sequence[PathLike], out_dir: Path | None) -
             return files
         _refuse_unseekable(path)
         return [path]
-    files = [Path(p) for p in corpus]
+    listed = None if isinstance(corpus, bytes) or not isinstance(corpus, Iterable) else list(corpus)
+    if listed is None or not all(isinstance(p, str | os.PathLike) for p in listed):
+        raise ConfigError(
+            f"the corpus must be a text file, a directory, a list of files or a dataset name, "
+            f"got {type(corpus).__name__} {corpus!r:.80}"
+        )
+    files = [Path(p) for p in listed]
     if not files:
         raise CorpusError("the corpus is an empty list of files")
     for f in files:

@@ -124,12 +124,16 @@ def _write_latest(root: Path, name: str) -> None:
 
 
 def latest(root: Path) -> Path | None:
-    """The newest complete checkpoint under ``root`` (None if there is none)."""
+    """The newest complete checkpoint under ``root`` (None if there is none): the one the
+    ``latest`` pointer names, else (no pointer, a damaged one, or one naming a checkpoint
+    that is gone) the complete one with the highest step."""
     pointer = root / LATEST
-    if pointer.is_file():
-        candidate = root / pointer.read_text().strip()
-        if (candidate / "state.json").is_file():
-            return candidate
+    try:
+        name = pointer.read_text(encoding="utf-8").strip() if pointer.is_file() else ""
+    except (OSError, UnicodeDecodeError):
+        name = ""
+    if _STEP.fullmatch(name) and (root / name / "state.json").is_file():
+        return root / name
     done = [p for p in _steps(root) if (p / "state.json").is_file()]
     return done[-1] if done else None
 

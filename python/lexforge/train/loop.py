@@ -19,7 +19,7 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -105,6 +105,14 @@ class PretrainOptions:
                 f"max_seq_len={self.max_seq_len} is too short: an instance needs at least "
                 f"{least} positions with objective {self.objective!r}"
             )
+        # NumPy numbers (a sweep's np.float32) as Python floats, as the checkpoint records them
+        for name in ("mlm_probability", "lr", "warmup", "weight_decay", "eps", "clip"):
+            if isinstance(getattr(self, name), (np.integer, np.floating)):
+                object.__setattr__(self, name, float(getattr(self, name)))
+        if isinstance(self.betas, tuple | list):
+            numpy = (np.integer, np.floating)
+            betas = tuple(float(b) if isinstance(b, numpy) else b for b in self.betas)
+            object.__setattr__(self, "betas", betas)
         rate = self.mlm_probability
         if not callable(rate) and not (isinstance(rate, (int, float)) and 0 < rate <= 1):
             raise ConfigError(f"mlm_probability must be in (0, 1] (or a schedule), got {rate!r}")
@@ -128,7 +136,10 @@ class PretrainOptions:
             if not math.isfinite(value):
                 raise ConfigError(f"{name} must be a finite number, got {value}")
         if not (self.lr > 0 and self.warmup >= 0 and self.clip >= 0):
-            raise ConfigError("lr must be positive, warmup and clip non-negative")
+            raise ConfigError(
+                f"lr must be positive, warmup and clip at least 0 (clip=0: no clipping); got "
+                f"lr={self.lr:g}, warmup={self.warmup:g}, clip={self.clip:g}"
+            )
         if self.warmup >= 1 and self.warmup != int(self.warmup):
             raise ConfigError(
                 f"warmup={self.warmup:g}: give a fraction of the run below 1, or a whole number "
@@ -418,6 +429,14 @@ def pretrain(
         fields = ", ".join(PretrainOptions.__dataclass_fields__)
         raise ConfigError(f"unknown option {sorted(unknown)[0]!r}; the options are {fields}")
     opts = PretrainOptions(**options)
+    if opts.eval_every and eval_data is None:  # else no evaluation would ever run
+        raise ConfigError(
+            f"eval_every={opts.eval_every} evaluates held-out data, and none was given: pass "
+            "eval_data= (lexforge pretrain --eval), or drop eval_every"
+        )
+    data = _corpus_arg("data", data)
+    eval_data = None if eval_data is None else _corpus_arg("eval_data", eval_data)
+    _check_tokenizer_arg(tokenizer)
     if opts.cuda_graphs and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise ConfigError(
             "cuda_graphs is for one process: DDP's gradient hooks run outside the graphs; "
@@ -425,10 +444,44 @@ def pretrain(
         )
     # checked before any corpus is tokenized (which can take hours)
     check_out_dir(out_dir)
+    ckpts = Path(out_dir) / "checkpoints"
+    if ckpts.exists() and not ckpts.is_dir():  # said now, not at the first save hours later
+        raise ConfigError(
+            f"{ckpts} is a file, where the run writes its checkpoints; move it away, or pass "
+            "another out_dir"
+        )
     _check_earlier_run(Path(out_dir), resume)
     with contextlib.ExitStack() as held:  # the run's folder lock, once taken
         return _pretrain(data, out_dir, opts, model, eval_data, tokenizer, text_column, resume,
                          progress, held)  # fmt: skip
+
+
+def _corpus_arg(name: str, value: Any) -> Any:
+    """``data`` or ``eval_data`` as given when it names a corpus (shards, a path, a dataset
+    name), else its paths as a list (a list, a tuple, a generator of paths); anything else
+    is a ``ConfigError`` here, not a ``TypeError`` from deep inside the shard builder."""
+    from ..shards import ShardSet
+
+    if isinstance(value, ShardSet | str | os.PathLike):
+        return value
+    if isinstance(value, Iterable) and not isinstance(value, bytes | dict):
+        paths = list(value)
+        if all(isinstance(p, str | os.PathLike) for p in paths):
+            return paths
+    raise ConfigError(
+        f"{name} must be shards (a ShardSet or its directory), a text file, a directory of "
+        f"them, a list of files or a dataset name; got {type(value).__name__} {value!r:.80}"
+    )
+
+
+def _check_tokenizer_arg(tokenizer: Any) -> None:
+    from ..tokenizer import Tokenizer
+
+    if tokenizer is not None and not isinstance(tokenizer, Tokenizer | str | os.PathLike):
+        raise ConfigError(
+            f"tokenizer must be a lexforge Tokenizer or the path of its file, got "
+            f"{type(tokenizer).__name__} {tokenizer!r:.80}"
+        )
 
 
 def _check_earlier_run(out: Path, resume: bool) -> None:
@@ -497,7 +550,9 @@ def _pretrain(
     if opts.device is not None:
         resolve_device(opts.device)
     eval_shards = _held_out(eval_data)
-    shards = _shards(data, Path(out_dir), tokenizer, progress, text_column)
+    # text_column may be for the held-out text alone, when the training data is shards
+    eval_text = eval_data is not None and eval_shards is None
+    shards = _shards(data, Path(out_dir), tokenizer, progress, text_column, for_eval=eval_text)
     tokenizer = shards.tokenizer()
     if eval_data is not None and eval_shards is None:  # held-out text: cut it the same way
         eval_shards = _shards(
@@ -749,9 +804,12 @@ def _shards(
     progress: bool | None,
     text_column: str | None = None,
     folder: str = "shards",
+    *,
+    for_eval: bool = False,
 ) -> Any:
     """``data`` as shards: a ShardSet, a shard directory, or text cut into ``out/folder``
-    with ``tokenizer`` (a tokenizer or its file)."""
+    with ``tokenizer`` (a tokenizer or its file). ``for_eval``: ``text_column`` is also
+    for held-out text, so shards given as ``data`` do not refuse it."""
     from ..masking import MASK_TOKENS
     from ..pretraining import framing_ids
     from ..shards import ShardSet, build_shards
@@ -763,7 +821,7 @@ def _shards(
     elif isinstance(data, str | os.PathLike) and (Path(data) / "manifest.json").is_file():
         shards = ShardSet(data)
     if shards is not None:  # already tokenized: the text options have nothing to apply to
-        if text_column is not None:
+        if text_column is not None and not for_eval:
             raise ConfigError(
                 f"text_column={text_column!r} applies to text files, but {data} holds shards "
                 "(already tokenized); drop it, or pass the text"
@@ -934,7 +992,9 @@ class _Log:
             path = out / "log.jsonl"
             kept = []  # a resumed run keeps the records up to its checkpoint's step
             if start > 0 and path.exists():
-                for line in path.read_text(encoding="utf-8").splitlines():
+                # (a damaged line, even one that is not UTF-8, is dropped, not fatal)
+                text = path.read_bytes().decode("utf-8", errors="replace")
+                for line in text.splitlines():
                     with contextlib.suppress(ValueError, TypeError, KeyError):
                         if json.loads(line)["step"] <= start:
                             kept.append(line + "\n")

@@ -1,0 +1,155 @@
+"""``lf.pretrain`` with inputs a demanding user gives it: options of the wrong kind or
+that would be silently ignored, held-out records that need a text column while training
+on shards, a damaged log on resume, an ``out_dir`` whose ``checkpoints`` is a file. Each
+either works or fails at once with a ``ConfigError`` that names the problem."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("safetensors")
+
+import lexforge as lf  # noqa: E402
+from lexforge.errors import ConfigError  # noqa: E402
+from lexforge.model import BertConfig  # noqa: E402
+from lexforge.pretraining import PretrainingBatches  # noqa: E402
+from lexforge.train import pretrain  # noqa: E402
+from lexforge.train.loop import PretrainOptions  # noqa: E402
+
+WORDS = ("the", "cat", "sat", "on", "a", "mat", "dog", "ran", "far", "away", "house", "tree",
+         "green", "blue", "red", "sky", "sun")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    root = tmp_path_factory.mktemp("pretrain-inputs")
+    rng = random.Random(0)
+    docs = [
+        "\n".join(" ".join(rng.choice(WORDS) for _ in range(6)) + "." for _ in range(3))
+        for _ in range(20)
+    ]
+    corpus = root / "train.txt"
+    corpus.write_text("\n\n".join(docs) + "\n", encoding="utf-8")
+    tok = lf.Tokenizer.train_wordpiece(files=[corpus], vocab_size=100, show_progress=False)
+    shards = lf.build_shards(corpus, root / "shards", tok, progress=False)
+    return {"root": root, "corpus": corpus, "tok": tok, "shards": shards}
+
+
+def _run(setup: dict[str, Any], out: Path, **kw: Any) -> Any:
+    tok = setup["tok"]
+    config = BertConfig(vocab_size=tok.vocab_size, hidden_size=16, num_layers=1, num_heads=2,
+                        intermediate_size=32, max_position_embeddings=32)  # fmt: skip
+    options = {"model": config, "steps": 2, "batch_size": 4, "max_seq_len": 24,
+               "objective": "none", "progress": False, **kw}  # fmt: skip
+    data = options.pop("data", setup["shards"])
+    return pretrain(data, out, **options)
+
+
+def test_text_column_names_the_held_out_records_when_training_on_shards(
+    setup: dict[str, Any], tmp_path: Path
+) -> None:
+    # two text columns: the held-out file needs text_column, and the shards have no text
+    held_out = tmp_path / "held_out.jsonl"
+    lines = [json.dumps({"title": f"t{i}", "body": "The cat sat. The dog ran far away."})
+             for i in range(6)]  # fmt: skip
+    held_out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = _run(setup, tmp_path / "run", eval_data=held_out, text_column="body")
+    evals = [r for r in result.history if r["split"] == "eval"]
+    assert [r["step"] for r in evals] == [2]
+    cut = lf.ShardSet(tmp_path / "run" / "eval-shards")
+    assert cut.n_documents == 6
+    assert cut.manifest["tokenizer_sha256"] == setup["shards"].manifest["tokenizer_sha256"]
+    # with nothing to apply to, text_column is still refused
+    with pytest.raises(ConfigError, match="text_column"):
+        _run(setup, tmp_path / "other", text_column="body")
+
+
+def test_eval_every_without_eval_data_is_refused(setup: dict[str, Any], tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"eval_every=1 .* eval_data="):
+        _run(setup, tmp_path, eval_every=1)
+    assert not (tmp_path / "log.jsonl").exists()  # refused before anything is written
+
+
+@pytest.mark.parametrize(
+    ("kw", "named"),
+    [({"data": None}, "data must be"), ({"data": 5}, "data must be"),
+     ({"data": [Path("a.txt"), 3]}, "data must be"), ({"eval_data": 3}, "eval_data must be"),
+     ({"tokenizer": 42}, "tokenizer must be")],
+)  # fmt: skip
+def test_inputs_of_the_wrong_kind_are_config_errors(
+    setup: dict[str, Any], tmp_path: Path, kw: dict[str, Any], named: str
+) -> None:
+    with pytest.raises(ConfigError, match=named):
+        _run(setup, tmp_path, **kw)
+
+
+def test_corpus_and_stream_arguments_of_the_wrong_kind(
+    setup: dict[str, Any], tmp_path: Path
+) -> None:
+    for corpus in (None, 5, str(setup["corpus"]).encode()):
+        with pytest.raises(ConfigError, match="corpus must be"):
+            lf.build_shards(corpus, tmp_path / "s", setup["tok"], progress=False)  # type: ignore[arg-type]
+    batches = PretrainingBatches(setup["shards"], batch_size=2, max_seq_len=16, objective="none")
+    with pytest.raises(ConfigError, match="start must be an integer"):
+        next(batches.iterate(1.5))  # type: ignore[arg-type]
+    # a generator of paths is a list of files
+    built = lf.build_shards((p for p in [setup["corpus"]]), tmp_path / "g", setup["tok"],
+                            progress=False)  # fmt: skip
+    assert built.n_tokens == setup["shards"].n_tokens
+
+
+def test_numpy_numbers_are_options_like_any_others(setup: dict[str, Any], tmp_path: Path) -> None:
+    given = {"lr": np.float32(1e-3), "warmup": np.int64(1), "mlm_probability": np.float32(0.2),
+             "clip": np.float64(0.5), "betas": (np.float32(0.9), np.float32(0.99))}  # fmt: skip
+    opts = PretrainOptions(**given)  # type: ignore[arg-type]
+    assert opts.lr == float(given["lr"]) and type(opts.lr) is float
+    assert all(type(b) is float for b in opts.betas)
+    assert type(opts.mlm_probability) is float and type(opts.warmup) is float
+    # a run with them checkpoints and resumes (the options compare equal after JSON)
+    _run(setup, tmp_path, **given)
+    _run(setup, tmp_path, resume=True, **{**given, "steps": 3})
+    # the refusal of a bad one names the value
+    with pytest.raises(ConfigError, match=r"warmup=-0\.1"):
+        PretrainOptions(warmup=-0.1)
+
+
+def test_resume_drops_a_log_line_that_is_not_utf8(setup: dict[str, Any], tmp_path: Path) -> None:
+    _run(setup, tmp_path, steps=2, log_every=1, save_every=1)
+    log = tmp_path / "log.jsonl"
+    first = log.read_text(encoding="utf-8").splitlines()[0]
+    log.write_bytes(first.encode() + b"\n\xff\xfe damaged\n")
+    _run(setup, tmp_path, steps=3, log_every=1, save_every=1, resume=True)
+    steps = [json.loads(line)["step"] for line in log.read_text(encoding="utf-8").splitlines()]
+    assert steps == [1, 3]  # step 2's line was the damaged one: only later ones are new
+
+
+def test_a_file_named_checkpoints_is_refused_before_training(
+    setup: dict[str, Any], tmp_path: Path
+) -> None:
+    (tmp_path / "checkpoints").write_text("notes\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="checkpoints"):
+        _run(setup, tmp_path, data=setup["corpus"], tokenizer=setup["tok"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoints"]  # nothing was cut
+
+
+@pytest.mark.parametrize("pointer", [b"\xff\xfe\n", b"../elsewhere\n", b"step-0000009\n"])
+def test_a_damaged_latest_pointer_resumes_from_the_newest_checkpoint(
+    setup: dict[str, Any], tmp_path: Path, pointer: bytes
+) -> None:
+    """``checkpoints/latest`` that is not UTF-8, points outside, or names a checkpoint that
+    is gone: the newest complete checkpoint on disk is the one to resume from."""
+    from lexforge.train import checkpoint
+
+    _run(setup, tmp_path, steps=2, save_every=1)
+    root = tmp_path / "checkpoints"
+    (root / checkpoint.LATEST).write_bytes(pointer)
+    assert checkpoint.latest(root) == root / "step-0000002"
+    result = _run(setup, tmp_path, steps=3, save_every=1, resume=True)
+    assert [r["step"] for r in result.history if r["split"] == "train"][-1] == 3
