@@ -3,8 +3,11 @@ from ours in legal ways (segment vocabularies, activations, LayerNorm eps, paddi
 positions, shards, half precision) load with transformers' outputs; MLM and next-sentence
 labels are read as transformers reads them or refused with the fix; an additive attention
 mask is refused, not read backwards; a missing weight is named as the checkpoint names it;
-pruning training checkpoints spares folders that are not checkpoints. transformers is the
-oracle, used offline (models built from configs, never downloaded)."""
+pruning training checkpoints spares folders that are not checkpoints; saving over a
+checkpoint never leaves new weights under the old config.json; a position-embedding
+override does not relabel learned positions as sinusoidal; integer or bool tensors where
+weights belong are refused. transformers is the oracle, used offline (models built from
+configs, never downloaded)."""
 
 from __future__ import annotations
 
@@ -241,3 +244,147 @@ def test_pruning_spares_folders_that_are_not_checkpoints(tmp_path: Path) -> None
     assert names == ["latest", "step-0000001.bak", "step-0000003", "step-best"]
     (root / "latest").unlink()  # the newest by number, the user's copies aside
     assert checkpoint.latest(root) == root / "step-0000003"
+
+
+# saving over a checkpoint -----------------------------------------------------------------
+
+
+def _states_equal(a: Any, b: Any) -> bool:
+    a, b = a.state_dict(), b.state_dict()
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_save_killed_between_its_files_leaves_the_old_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Same shapes, another activation and eps: the new weights under the old config.json
+    loaded without a word (each file was replaced on its own). Every file is staged first
+    and config.json goes in last: a failure while writing leaves the old checkpoint, and
+    the files the user put beside it, as they were; a save that completes leaves no
+    staging folder."""
+    from lexforge.model import hf
+
+    path = tmp_path / "m"
+    old = BertForMaskedLM(BertConfig(vocab_size=VOCAB, hidden_size=32, num_layers=1,
+                                     num_heads=2)).eval()  # fmt: skip
+    old.save_pretrained(path)
+    (path / "README.md").write_text("mine")
+    before = {p.name: p.read_bytes() for p in path.iterdir()}
+    torch.manual_seed(1)
+    new = BertForMaskedLM(old.config.replace(hidden_act="relu", layer_norm_eps=1e-5)).eval()
+
+    def killed(target: Path, text: str) -> None:
+        raise KeyboardInterrupt  # the process dies while writing config.json
+
+    with monkeypatch.context() as patch:
+        patch.setattr(hf, "_write_text", killed)
+        with pytest.raises(KeyboardInterrupt):
+            new.save_pretrained(path)
+    assert {p.name: p.read_bytes() for p in path.iterdir()} == before  # no staging left
+    loaded = BertForMaskedLM.from_pretrained(path)
+    assert loaded.config == old.config and _states_equal(loaded, old)
+    ids = _batch()["input_ids"]
+    with torch.no_grad():  # and transformers reads the old model too
+        want = old(ids).logits
+        assert torch.equal(loaded(ids).logits, want)
+        theirs = transformers.BertForMaskedLM.from_pretrained(path).eval()(ids).logits
+        assert (theirs - want).abs().max() <= 1e-5
+
+    new.save_pretrained(path)
+    assert sorted(p.name for p in path.iterdir()) == [
+        "README.md", "config.json", "model.safetensors"
+    ]  # fmt: skip
+    assert (path / "README.md").read_text() == "mine"
+    loaded = BertForMaskedLM.from_pretrained(path)
+    assert loaded.config == new.config and _states_equal(loaded, new)
+
+
+def test_a_save_killed_while_its_files_move_in_leaves_nothing_loadable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the staged files are renamed in (new weights, still no new config) config.json
+    holds a placeholder that neither lexforge nor transformers loads; without any
+    config.json, transformers' BertModel would load the weights under a default config.
+    lexforge says a save was interrupted."""
+    path = tmp_path / "m"
+    config = BertConfig(vocab_size=VOCAB, hidden_size=32, num_layers=1, num_heads=2)
+    BertModel(config).save_pretrained(path)
+    rename = Path.replace
+
+    def killed(self: Path, target: Any) -> Any:
+        if self.name == "config.json" and Path(target) == path / "config.json":
+            raise KeyboardInterrupt  # the last rename, which commits the save
+        return rename(self, target)
+
+    new = BertModel(config.replace(hidden_act="relu"))
+    with monkeypatch.context() as patch:
+        patch.setattr(Path, "replace", killed)
+        with pytest.raises(KeyboardInterrupt):
+            new.save_pretrained(path)
+    with pytest.raises(CheckpointError, match=r"m is being saved: .* killed before it finished"):
+        BertModel.from_pretrained(path)
+    with pytest.raises(OSError, match="not a valid JSON"):  # the oracle: no model either
+        transformers.BertModel.from_pretrained(path)
+    new.save_pretrained(path)  # saving again mends it
+    assert _states_equal(BertModel.from_pretrained(path), new)
+
+
+# position embeddings ----------------------------------------------------------------------
+
+
+def test_a_sinusoidal_override_does_not_relabel_learned_positions(tmp_path: Path) -> None:
+    """position_embedding="sinusoidal" put a checkpoint's learned table in the fixed one's
+    place and called the model sinusoidal: refused, naming the mismatch. A learned-labelled
+    checkpoint whose table is the sinusoidal one is taken; so is "learned" over a
+    sinusoidal checkpoint, which starts from its table and computes as transformers does."""
+    from lexforge.model import sinusoidal_positions
+
+    theirs = _hf(transformers.BertModel, tmp_path / "learned")
+    with pytest.raises(ConfigError, match=r"'sinusoidal' .* learned \(embeddings\.position_"):
+        BertModel.from_pretrained(tmp_path / "learned", position_embedding="sinusoidal")
+
+    with torch.no_grad():  # transformers' learned table, set to the sinusoidal one
+        theirs.embeddings.position_embeddings.weight.copy_(sinusoidal_positions(512, 32))
+    theirs.save_pretrained(tmp_path / "fixed")
+    fixed = BertModel.from_pretrained(tmp_path / "fixed", position_embedding="sinusoidal")
+    assert torch.equal(fixed.embeddings.positions(), sinusoidal_positions(512, 32))
+
+    fixed.save_pretrained(tmp_path / "ours")  # config.json says sinusoidal
+    learned = BertModel.from_pretrained(tmp_path / "ours", position_embedding="learned")
+    assert learned.embeddings.position.weight.requires_grad
+    batch = _batch()
+    real = batch["attention_mask"].bool()
+    with torch.no_grad():
+        diff = (learned(**batch)[0] - theirs(**batch).last_hidden_state)[real].abs().max()
+    assert diff <= 1e-5
+
+
+# weights of the wrong kind ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", ["int64", "bool", "int8"])
+def test_integer_or_bool_tensors_where_weights_belong_are_refused(
+    tmp_path: Path, dtype: str
+) -> None:
+    """They were cast to float and loaded without a word (a bool LayerNorm weight reads as
+    1.0 everywhere). The integer buffers other tools save (position_ids) are still taken."""
+    from safetensors.torch import load_file, save_file
+
+    _hf(transformers.BertModel, tmp_path)
+    weights = tmp_path / "model.safetensors"
+    state = load_file(weights)
+    state["embeddings.position_ids"] = torch.arange(512)[None]
+    save_file(state, weights, metadata={"format": "pt"})
+    BertModel.from_pretrained(tmp_path)
+    name = "encoder.layer.1.output.LayerNorm.weight"
+    state[name] = (state[name] * 3).to(getattr(torch, dtype))
+    save_file(state, weights, metadata={"format": "pt"})
+    with pytest.raises(CheckpointError, match=rf"{name} holds torch\.{dtype} values"):
+        BertModel.from_pretrained(tmp_path)
+    query = "encoder.layer.0.attention.self.query.weight"  # a third of our fused QKV
+    state = load_file(weights)
+    state[name] = state[name].float()
+    state[query] = state[query].long()
+    save_file(state, weights, metadata={"format": "pt"})
+    with pytest.raises(CheckpointError, match=rf"{query} holds torch\.int64 values"):
+        BertModel.from_pretrained(tmp_path)

@@ -204,8 +204,9 @@ class Pretrained(nn.Module):
     def save_pretrained(self, directory: str | os.PathLike[str], tokenizer: Any = None) -> Path:
         """Writes an HF-format directory (``config.json``, ``model.safetensors``, and the
         tokenizer files when a ``tokenizer`` is given: WordPiece or byte-level BPE, see
-        :func:`lexforge.model.hf.save_pretrained`) that ``transformers`` loads offline;
-        each file is written atomically."""
+        :func:`lexforge.model.hf.save_pretrained`) that ``transformers`` loads offline.
+        Saving over a checkpoint is atomic as a whole: a reader sees the old checkpoint or
+        the new one, never new weights beside the old ``config.json``."""
         from .hf import save_pretrained
 
         return save_pretrained(self, directory, type(self).__name__, tokenizer)
@@ -217,13 +218,16 @@ class Pretrained(nn.Module):
         checkpoint such as all-MiniLM-L6-v2) stay freshly initialised, with a warning;
         another task's head is ignored, with a warning; encoder weights that the config
         has no place for (more layers than ``num_hidden_layers``) raise ``CheckpointError``.
-        ``overrides`` replace config fields (e.g. ``hidden_dropout=0.0``). The model comes
+        ``overrides`` replace config fields (e.g. ``hidden_dropout=0.0``);
+        ``position_embedding="sinusoidal"`` on learned positions raises ``ConfigError``
+        (``"learned"`` on sinusoidal ones starts from their table). The model comes
         in evaluation mode (dropout off), as transformers returns it; ``.train()`` to train
         it (``finetune`` does)."""
         from .heads import TASK_HEADS
         from .hf import (
             LoadedFrom,
             architecture,
+            check_positions,
             check_sizes,
             checkpoint_kind,
             load_hf_state,
@@ -238,8 +242,10 @@ class Pretrained(nn.Module):
                 f"{directory} holds a {saved}; its head does not fit a {cls.__name__} "
                 f"(load it with {saved}, or BertModel for the encoder alone)"
             )
+        saved_config = config
         if overrides:
             config = config.replace(**overrides)
+        check_positions(saved_config, config, state, str(source))
         try:
             check_sizes(config, state, str(source))  # before the model is built at its sizes
             model = cls(config)

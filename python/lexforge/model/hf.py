@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -140,6 +141,13 @@ def load_hf_state(model: nn.Module, state: dict[str, torch.Tensor], source: str)
             if not all(n in state for n in names):
                 missing.append(name)
                 continue
+            for n in names:  # copy_ would cast ints and bools to floats, silently
+                if not state[n].is_floating_point():
+                    raise CheckpointError(
+                        f"{source}: {n} holds {state[n].dtype} values where weights belong "
+                        "(floating point): a corrupt checkpoint, or a quantized one, which "
+                        "lexforge does not read"
+                    )
             if len(names) > 1:  # query, key and value, each a third of our fused projection
                 part = (target.shape[0] // len(names), *target.shape[1:])
                 for n in names:
@@ -252,6 +260,33 @@ def check_sizes(config: BertConfig, state: dict[str, torch.Tensor], source: str)
         )
 
 
+def check_positions(
+    saved: BertConfig, config: BertConfig, state: dict[str, torch.Tensor], source: str
+) -> None:
+    """``ConfigError`` when ``config`` (the checkpoint's ``saved`` config, overridden) says
+    sinusoidal positions and the checkpoint's are learned: the model would hold the
+    learned table in the fixed one's place and say it is sinusoidal (and save it so).
+    A table that is the sinusoidal one passes; so does the other way round: learned
+    positions start from a sinusoidal checkpoint's table."""
+    if config.position_embedding != "sinusoidal" or saved.position_embedding == "sinusoidal":
+        return
+    from .bert import sinusoidal_positions
+
+    name = "embeddings.position_embeddings.weight"
+    table = {k.removeprefix("bert."): v for k, v in state.items()}.get(name)
+    if table is None or not table.is_floating_point() or table.dim() != 2:
+        return  # load_hf_state names what is wrong with it
+    # within 1e-2: the table rounded to bfloat16, or computed in float32; learned ones are not
+    if torch.allclose(table.float(), sinusoidal_positions(*table.shape), rtol=0.0, atol=1e-2):
+        return
+    raise ConfigError(
+        f"position_embedding='sinusoidal' asks for the fixed sin/cos table, but the positions "
+        f"of {source} are learned ({name} is not that table): its encoder was trained with "
+        "them. Drop the override to load them as they are (to keep them fixed while "
+        "training: model.embeddings.position.weight.requires_grad_(False))"
+    )
+
+
 def _warn_if_untied(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
     """A model whose MLM decoder is tied to the word embeddings ignores the checkpoint's
     decoder matrix: say so when that matrix is not the word embeddings."""
@@ -319,15 +354,28 @@ def save_pretrained(
     model: nn.Module, directory: PathLike, architecture: str, tokenizer: Any = None
 ) -> Path:
     """Writes ``config.json``, ``model.safetensors`` and (given a tokenizer) the tokenizer
-    files; each file atomically. A WordPiece tokenizer gives BERT's files (``vocab.txt``
-    too); a byte-level BPE one a ``tokenizer.json`` that frames each text with its [CLS]
-    and [SEP] tokens (``<s>``/``</s>`` also serve) and whose mask token takes the space
-    before it, read by transformers' ``PreTrainedTokenizerFast``."""
+    files. A WordPiece tokenizer gives BERT's files (``vocab.txt`` too); a byte-level BPE
+    one a ``tokenizer.json`` that frames each text with its [CLS] and [SEP] tokens
+    (``<s>``/``</s>`` also serve) and whose mask token takes the space before it, read by
+    transformers' ``PreTrainedTokenizerFast``.
+
+    Saving over a checkpoint is atomic as a whole, with ``config.json`` as the commit
+    marker: every file is first written into a hidden staging folder inside the directory
+    (``.save_pretrained-*.tmp``); a failure there removes it and leaves the old checkpoint
+    as it was. Then ``config.json`` is replaced by a placeholder that is not JSON (so
+    that no reader takes it for a config, nor, as transformers' ``Bert*`` classes do when
+    there is none, falls back to a default one), the other files are renamed into place,
+    and the new ``config.json`` is renamed in last. A reader (lexforge or transformers)
+    sees the old checkpoint, the new one, or, for those few renames, one that neither
+    loads: never new weights under an old config (same shapes, another ``hidden_act``,
+    loaded silently). A process killed during the renames leaves that state (lexforge
+    says a save was interrupted), with the files not yet moved in still in the staging
+    folder: save again. Files of the directory that this save does not write (a README,
+    tokenizer files when no tokenizer is given) are left as they are."""
     from safetensors.torch import save_file
 
     config: BertConfig = model.config  # type: ignore[assignment]
-    # everything that can fail is done before the first file is written: a failure never
-    # leaves new weights beside an old config.json (a different model, loaded silently)
+    # everything that can fail is done before the first file is written
     if tokenizer is not None:
         _check_tokenizer(tokenizer, config)
     out = Path(directory)
@@ -338,11 +386,50 @@ def save_pretrained(
         raise ConfigError(f"the model's config cannot be written as config.json ({e})") from None
     state = to_hf_state(model)
     out.mkdir(parents=True, exist_ok=True)
-    _write_atomic(out / "model.safetensors", lambda p: save_file(state, str(p), {"format": "pt"}))
-    _write_text(out / "config.json", config_json + "\n")
-    if tokenizer is not None:
-        _save_tokenizer(tokenizer, out, config)
+    stage = Path(tempfile.mkdtemp(dir=out, prefix=STAGE[0], suffix=STAGE[1]))
+    try:
+        _write_atomic(
+            stage / "model.safetensors", lambda p: save_file(state, str(p), {"format": "pt"})
+        )
+        _write_text(stage / "config.json", config_json + "\n")
+        if tokenizer is not None:
+            _save_tokenizer(tokenizer, stage, config)
+        names = _staged(stage, out)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    _commit(stage, out, names)
     return out
+
+
+STAGE = (".save_pretrained-", ".tmp")  # the staging folder's name: prefix, suffix
+# config.json while save_pretrained moves its files in: not JSON, so that nothing loads
+SAVING = "save_pretrained is replacing this checkpoint (if no save is running, one was killed)\n"
+
+
+def _staged(stage: Path, out: Path) -> list[str]:
+    """The names of the files staged by ``save_pretrained``, each on disk (so that a power
+    cut during the renames cannot leave a renamed file empty); ``ConfigError`` when one
+    of them names a folder in ``out``, which no rename can replace."""
+    names = sorted(p.name for p in stage.iterdir())
+    for name in names:
+        if (out / name).is_dir():
+            raise ConfigError(
+                f"save_pretrained: {out / name} is a folder; move it to write the checkpoint "
+                f"into {out}"
+            )
+        with (stage / name).open("rb") as f:
+            os.fsync(f.fileno())
+    return names
+
+
+def _commit(stage: Path, out: Path, names: list[str]) -> None:
+    """Moves the staged files into ``out``: the placeholder over the old ``config.json``
+    first and the new one in last, so that the checkpoint does not load in between."""
+    _write_text(out / "config.json", SAVING)
+    for name in sorted(names, key=lambda name: name == "config.json"):
+        (stage / name).replace(out / name)
+    stage.rmdir()
 
 
 def _check_out_dir(out: Path) -> None:
@@ -492,7 +579,13 @@ def read_checkpoint(directory: PathLike) -> tuple[BertConfig, dict[str, torch.Te
         )
         raise CheckpointError(f"{folder} has no model.safetensors{hint}")
     try:
-        data = json.loads(config_path.read_text(encoding="utf-8"))
+        text = config_path.read_text(encoding="utf-8")
+        if text == SAVING:  # see save_pretrained
+            raise CheckpointError(
+                f"{folder} is being saved: a save_pretrained into it is running or was "
+                "killed before it finished; wait for it, or save the model again"
+            )
+        data = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CheckpointError(f"{config_path} is not valid JSON: {e}") from None
     try:
