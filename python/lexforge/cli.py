@@ -331,12 +331,22 @@ def _embed(args: argparse.Namespace) -> int:
     output = Path(args.output)
     if output.is_dir():
         raise ConfigError(f"-o {output} is a directory; name a file (.npy, .npz or .parquet)")
-    if not output.parent.is_dir():  # before the model runs, not at the write
-        raise ConfigError(f"-o {output}: the folder {output.parent} does not exist; create it")
     if output.suffix.lower() not in (".npy", ".npz", ".parquet"):
         raise ConfigError(
             f"-o {output}: write .npy, .npz or .parquet (the suffix picks the format)"
         )
+    written = [output]
+    if args.words and output.suffix.lower() != ".parquet":  # vectors of many lengths: .npz
+        output = output.with_suffix(".npz")
+        written = [output, output.with_suffix(".words.json")]
+    for path in written:  # each file that will be replaced, checked before the model runs
+        if path.is_dir():
+            raise ConfigError(f"-o {args.output}: {path} is a directory; name another file")
+        for f in args.files:  # read whole before the write, but lost all the same
+            if f != "-" and path.exists() and Path(f).exists() and path.samefile(f):
+                raise ConfigError(f"-o {args.output} would replace the input {f}; write elsewhere")
+    if not output.parent.is_dir():  # before the model runs, not at the write
+        raise ConfigError(f"-o {output}: the folder {output.parent} does not exist; create it")
     if args.words and (args.pooling is not None or args.normalize):
         raise ConfigError(
             "--pooling and --normalize shape text vectors; with --words use --pooling-words"
@@ -366,7 +376,6 @@ def _embed(args: argparse.Namespace) -> int:
             })  # fmt: skip
             _atomic(output, lambda f: pq.write_table(table, f))
         else:
-            output = output.with_suffix(".npz")
             arrays = {f"text_{i}": r.vectors for i, r in enumerate(result)}
             _atomic(output, lambda f: np.savez(f, **arrays))
             words = json.dumps([r.words for r in result], ensure_ascii=False).encode("utf-8")
@@ -438,23 +447,41 @@ def _fill_mask(args: argparse.Namespace) -> int:
 def _similar(args: argparse.Namespace) -> int:
     from lexforge import datasets
     from lexforge.batch import check_int
-    from lexforge.model.similarity import compare, contextual_space, cooccurrence_space
+    from lexforge.model.represent import _tokenizer
+    from lexforge.model.similarity import (
+        _tokenizer_words,
+        compare,
+        contextual_space,
+        cooccurrence_space,
+    )
 
     for name in ("k", "min_count", "max_words", "max_texts"):  # before the model loads
         check_int(name, getattr(args, name), least=0 if name == "min_count" else 1)
     if args.files is not None:
+        if args.corpus is not None:
+            raise ConfigError("--corpus and --files both name the corpus; pass one of them")
         texts = [t for t in _lines(args.files, args.text_column) if t.strip()]  # a corpus
     else:
-        texts = [d for d in datasets.load_corpus(args.corpus) if d.strip()]
+        if args.text_column is not None:
+            raise ConfigError("--text-column names a column of --files; add --files")
+        corpus = args.corpus or "wiki-leads"
+        if corpus not in datasets.names() and Path(corpus).exists():
+            raise ConfigError(f"--corpus takes a dataset name; for a file pass --files {corpus}")
+        texts = [d for d in datasets.load_corpus(corpus) if d.strip()]
     texts = texts[: args.max_texts]
     model = _load_model(args.model, "encoder")
+    tok = _tokenizer(model, None)  # type: ignore[arg-type]  # (none saved: a ConfigError)
+    # a probe is one word as the spaces cut them, or it could never be found
+    for word, parts in zip(args.words, _tokenizer_words(tok, args.words), strict=True):
+        if len(parts) != 1:
+            shown = f"the words {', '.join(map(repr, parts))}" if parts else "no word"
+            raise ConfigError(
+                f"{word!r} is {shown} to this model's tokenizer; similar compares single words"
+            )
     spaces = [
         contextual_space(model, texts, min_count=args.min_count, max_words=args.max_words),
         cooccurrence_space(
-            texts,
-            tokenizer=model.tokenizer,  # type: ignore[attr-defined]
-            min_count=args.min_count,
-            max_words=args.max_words,
+            texts, tokenizer=tok, min_count=args.min_count, max_words=args.max_words
         ),
     ]
     rows = compare(spaces, args.words, k=args.k)
@@ -464,7 +491,8 @@ def _similar(args: argparse.Namespace) -> int:
         for kind, found in row["neighbours"].items():
             print(f"  {kind:>13}: " + ", ".join(f"{w} {score:.2f}" for w, score in found))
     if missing:
-        print(f"not frequent enough in these {len(texts)} texts: {', '.join(missing)}")
+        print(f"not frequent enough in these {len(texts)} texts: {', '.join(missing)} "
+              "(lower --min-count, or raise --max-texts or --max-words)")  # fmt: skip
     return 0
 
 
@@ -484,21 +512,24 @@ def _decode(name: str, data: bytes) -> str:
 
 
 def _lines(files: list[str], text_column: str | None = None) -> list[str]:
-    """The lines of ``files`` (or stdin), cut at line ends only (not at U+2028 and kin);
-    of a records file (JSON Lines, JSON, csv, tsv, Parquet) one text per record."""
+    """The lines of ``files`` (stdin when there are none, and for ``-``), cut at line ends
+    only (not at U+2028 and kin); of a records file (JSON Lines, JSON, csv, tsv, Parquet)
+    one text per record."""
     from lexforge._corpus_files import check_text_column, corpus_format, record_texts
     from lexforge.train._files import lines, read_text
 
     check_text_column(text_column, [Path(f) for f in files or ["<stdin>"]])
-    if not files:
-        text = _decode("<stdin>", sys.stdin.buffer.read())
-        return [line for _, line in lines(text.replace("\r\n", "\n").replace("\r", "\n"))]
     texts: list[str] = []
-    for f in files:
+    for f in files or ["-"]:
         path = Path(f)
-        if path.is_dir():
+        if f == "-":  # stdin, as Unix tools read it
+            text = _decode("<stdin>", sys.stdin.buffer.read())
+            texts += [line for _, line in lines(text.replace("\r\n", "\n").replace("\r", "\n"))]
+        elif path.is_dir():
             raise ConfigError(f"{f} is a directory; pass text files (one text a line)")
-        if corpus_format(path) is None:
+        elif not path.exists():
+            raise ConfigError(f"no such file: {f}; check the path")
+        elif corpus_format(path) is None:
             texts += [line for _, line in lines(read_text(path))]
         else:
             texts += record_texts(path, text_column)
@@ -737,7 +768,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("model", help="an HF-format checkpoint directory with its tokenizer")
     e.add_argument(
         "files", nargs="*",
-        help="text files, one text per line (default: stdin), or JSON Lines/JSON/csv/tsv/"
+        help="text files, one text per line (stdin: - or none), or JSON Lines/JSON/csv/tsv/"
         "Parquet files, one text per record",
     )  # fmt: skip
     e.add_argument("--text-column", default=None, help=_TEXT_COLUMN)
@@ -778,7 +809,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     w.add_argument("model", help="an HF-format checkpoint directory with its tokenizer")
     w.add_argument("words", nargs="+")
-    w.add_argument("--corpus", default="wiki-leads", help="a dataset name (default wiki-leads)")
+    w.add_argument("--corpus", default=None, help="a dataset name (default wiki-leads)")
     w.add_argument(
         "--files", nargs="+",
         help="text files instead (one text a line), or records files (one text a record)",

@@ -78,8 +78,14 @@ class _Stages:
     def run(self, name: str, fn: Any) -> Any:
         marker = self.out / name / "done.json"
         if marker.is_file():
-            print(f"[{name}] done before; kept ({marker})")
-            return json.loads(marker.read_text(encoding="utf-8"))
+            try:
+                done = json.loads(marker.read_text(encoding="utf-8"))
+            except ValueError:  # not JSON, or not UTF-8 (a copy cut short): run it again
+                done = None
+            if isinstance(done, dict):
+                print(f"[{name}] done before; kept ({marker})")
+                return done
+            print(f"[{name}] {marker} is unreadable; running the stage again")
         start = time.perf_counter()
         result = fn(self.out / name)
         result = {**result, "seconds": round(time.perf_counter() - start, 1)}
@@ -141,6 +147,15 @@ def run(
     if preset not in PRESETS:
         raise ConfigError(f"unknown --preset {preset!r}; choose one of {', '.join(PRESETS)}")
     resolve_device(device)
+    for at in (out, *out.parents):  # the nearest one that exists must be a directory
+        if at.exists():
+            if not at.is_dir():
+                where = "is a file" if at == out else f"is inside {at}, which is a file"
+                raise ConfigError(
+                    f"--out {out} {where}; pass a directory (a new one, or an earlier run's to "
+                    "resume it)"
+                )
+            break
     out.mkdir(parents=True, exist_ok=True)
     _check_same_run(out, {"minutes": minutes, "preset": preset, "vocab_size": vocab_size})
     stages = _Stages(out)

@@ -1,0 +1,191 @@
+"""The representation and quickstart commands on inputs a demanding user gives them:
+stdin as ``-``, outputs that would replace an input or land on a directory, probe words
+that are not words, corpus options that contradict each other, an ``--out`` that is a
+file, a stage record cut short. Each is refused in one line before any work, or handled."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+import numpy as np
+
+import lexforge
+from lexforge.cli import main
+
+TEXTS = ["the cat sat on the mat", "a dog ran in the park", "the bird sang a song"]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny MLM BERT (hidden 16, 1 layer) with a WordPiece tokenizer: seconds to load."""
+    import torch
+
+    from lexforge.model import BertConfig, BertForMaskedLM
+
+    tok = lexforge.Tokenizer.train_wordpiece(texts=TEXTS * 30, vocab_size=120,
+                                             show_progress=False)  # fmt: skip
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=tok.vocab_size, hidden_size=16, num_layers=1, num_heads=2,
+                        intermediate_size=32, max_position_embeddings=32)  # fmt: skip
+    out = tmp_path_factory.mktemp("model")
+    BertForMaskedLM(config).save_pretrained(out, tokenizer=tok)
+    return out
+
+
+def _never(*args: object, **kwargs: object) -> None:
+    raise AssertionError("reached: the input should have been refused before this")
+
+
+def test_embed_reads_stdin_for_a_dash(
+    model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``-`` reads stdin (it was opened as a file named "-"), beside files, in order; a
+    blank line is a row in .npy and .parquet alike, a CRLF line end is not text."""
+    pq = pytest.importorskip("pyarrow.parquet")
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("a dog ran\n", encoding="utf-8")
+    stdin = b"the cat\r\n\r\nthe bird sang"
+    rows = {}
+    for name in ("v.npy", "v.parquet"):
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
+        assert main(["embed", str(model_dir), "-", str(corpus), "-o", str(tmp_path / name)]) == 0
+        rows[name] = tmp_path / name
+    table = pq.read_table(rows["v.parquet"]).to_pydict()
+    want = ["the cat", "", "the bird sang", "a dog ran"]
+    assert table["text"] == want
+    from lexforge.model import BertModel
+
+    with warnings.catch_warnings():  # (the MLM head's weights: not an encoder's)
+        warnings.simplefilter("ignore")
+        encoder = BertModel.from_pretrained(model_dir)
+    expected = encoder.embed(want)
+    np.testing.assert_allclose(np.load(rows["v.npy"]), expected, atol=1e-5)
+    np.testing.assert_allclose(np.array(table["embedding"]), expected, atol=1e-5)
+
+
+def test_embed_refuses_to_replace_its_input(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A records file named as the output too was read, then replaced by the vectors:
+    its other columns were lost. Refused, the file left as it was."""
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    data = tmp_path / "data.parquet"
+    pq.write_table(pa.table({"text": TEXTS, "label": [0, 1, 0]}), data)
+    before = data.read_bytes()
+    same = str(tmp_path / "." / "data.parquet")
+    assert main(["embed", str(model_dir), str(data), "-o", same]) == 1
+    assert "would replace the input" in capsys.readouterr().err
+    assert data.read_bytes() == before
+
+
+def test_embed_words_checks_the_files_it_writes_before_the_model_runs(
+    model_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With --words a .npy output becomes .npz + .words.json: those were only checked at
+    the write, after the model ran ("could not write ...; free space there")."""
+    import lexforge.cli as cli
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(TEXTS) + "\n", encoding="utf-8")
+    monkeypatch.setattr(cli, "_load_model", _never)
+    (tmp_path / "w.npz").mkdir()
+    (tmp_path / "j.words.json").mkdir()
+    for output, folder in (("w.npy", "w.npz"), ("j.npz", "j.words.json")):
+        argv = ["embed", str(model_dir), str(corpus), "--words", "-o", str(tmp_path / output)]
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert f"{tmp_path / folder} is a directory" in err and err.count("\n") == 1
+
+
+def test_similar_refuses_a_probe_that_is_not_one_word(
+    model_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A probe of two words, a word with its punctuation or nothing at all can never be
+    among the spaces' words: it was reported "not frequent enough" after the whole corpus
+    was embedded. Refused before the spaces are built, naming the words it is."""
+    import lexforge.model.similarity as similarity
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(TEXTS * 10) + "\n", encoding="utf-8")
+    monkeypatch.setattr(similarity, "contextual_space", _never)
+    for probe, shown in (("new york", "'new', 'york'"), ("cat,", "'cat', ','"), ("", "no word")):
+        assert main(["similar", str(model_dir), "cat", probe, "--files", str(corpus)]) == 1
+        err = capsys.readouterr().err
+        assert shown in err and "single words" in err and err.count("\n") == 1, err
+    bare = tmp_path / "no-tokenizer"  # the probes are cut by the model's tokenizer: none
+    bare.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        (bare / name).write_bytes((model_dir / name).read_bytes())
+    assert main(["similar", str(bare), "cat", "--files", str(corpus)]) == 1
+    assert "no tokenizer" in capsys.readouterr().err
+
+
+def test_similar_refuses_contradicting_corpus_options(
+    model_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """--corpus beside --files was ignored without a word; --corpus naming a file said
+    only "unknown dataset"; --text-column without --files was ignored."""
+    import lexforge.cli as cli
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(TEXTS) + "\n", encoding="utf-8")
+    monkeypatch.setattr(cli, "_load_model", _never)
+    cases = [
+        (["--corpus", "wiki-leads", "--files", str(corpus)], "pass one of them"),
+        (["--corpus", str(corpus)], f"for a file pass --files {corpus}"),
+        (["--text-column", "body"], "add --files"),
+    ]
+    for extra, message in cases:
+        assert main(["similar", str(model_dir), "cat", *extra]) == 1
+        assert message in capsys.readouterr().err, extra
+
+
+def test_quickstart_out_that_is_a_file_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It was "[Errno 17] File exists: ...", naming neither --out nor the fix."""
+    a_file = tmp_path / "a-file"
+    a_file.write_text("keep me\n", encoding="utf-8")
+    for out, where in ((a_file, "is a file"), (a_file / "run", f"is inside {a_file}")):
+        assert main(["quickstart", "--out", str(out), "--quiet"]) == 1
+        err = capsys.readouterr().err
+        assert f"--out {out} {where}" in err and "pass a directory" in err
+    assert a_file.read_text(encoding="utf-8") == "keep me\n"
+
+
+def test_quickstart_reruns_a_stage_whose_record_is_unreadable(tmp_path: Path) -> None:
+    """A done.json cut short (a copy of the folder interrupted) was a JSON traceback on
+    every rerun; the stage now runs again and records its result."""
+    from lexforge.quickstart import _Stages
+
+    calls = []
+
+    def stage(folder: Path) -> dict[str, int]:
+        calls.append(folder)
+        return {"steps": 3}
+
+    marker = tmp_path / "pretrain" / "done.json"
+    marker.parent.mkdir()
+    for broken in (b'{"steps": 3, "tok', b"\xff\xfe", b"[]"):
+        marker.write_bytes(broken)
+        assert _Stages(tmp_path).run("pretrain", stage)["steps"] == 3
+        assert json.loads(marker.read_text(encoding="utf-8"))["steps"] == 3
+    assert len(calls) == 3
+    assert _Stages(tmp_path).run("pretrain", stage)["steps"] == 3 and len(calls) == 3
