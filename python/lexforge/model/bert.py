@@ -456,7 +456,9 @@ class BertForMaskedLM(Pretrained):
     ) -> MaskedLMOutput:
         hidden, _ = self.bert(input_ids, attention_mask, token_type_ids, layout)
         if labels is not None:
-            labels = class_ids("labels", labels, tuple(input_ids.shape), self.config.vocab_size)
+            labels = class_ids(
+                "labels", labels, tuple(input_ids.shape), self.config.vocab_size, "tokens"
+            )
         loss, logits, correct, count = _mlm(self.mlm, hidden, labels, layout)
         return MaskedLMOutput(loss, logits, hidden, correct, count)
 
@@ -487,12 +489,16 @@ class BertForPreTraining(Pretrained):
         hidden, pooled = self.bert(input_ids, attention_mask, token_type_ids, layout)
         assert pooled is not None
         if labels is not None:
-            labels = class_ids("labels", labels, tuple(input_ids.shape), self.config.vocab_size)
+            labels = class_ids(
+                "labels", labels, tuple(input_ids.shape), self.config.vocab_size, "tokens"
+            )
         mlm_loss, logits, correct, count = _mlm(self.mlm, hidden, labels, layout)
         nsp_logits = self.nsp(pooled)
         nsp_loss = None
         if next_sentence_label is not None:
-            label = class_ids("next_sentence_label", next_sentence_label, (len(input_ids),), 2)
+            label = class_ids(
+                "next_sentence_label", next_sentence_label, (len(input_ids),), 2, "outcomes"
+            )
             nsp_loss = F.cross_entropy(_upcast(nsp_logits), label)
         losses = [x for x in (mlm_loss, nsp_loss) if x is not None]
         loss = sum(losses[1:], losses[0]) if losses else None

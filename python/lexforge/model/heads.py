@@ -4,20 +4,18 @@ and extractive question answering (start and end logits)."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
 from torch import Tensor, nn
 from torch.nn import functional as F  # noqa: N812 (torch's own spelling)
 
 from ..errors import ConfigError
 from .bert import BertModel, Pretrained, init_weights
 from .config import BertConfig
-from .inputs import check_span_labels
+from .inputs import IGNORED, check_span_labels, class_ids
 
 __all__ = [
     "TASK_HEADS",
@@ -199,33 +197,8 @@ class BertForQuestionAnswering(Pretrained):
         return QuestionAnsweringOutput(loss, start, end, hidden)
 
 
-IGNORED = -100  # a label the loss skips (transformers' and torch's ignore_index)
-
-
 def _class_ids(name: str, labels: Any, shape: Sequence[int], classes: int | None) -> Tensor:
-    """``labels`` as int64 of ``shape`` (any shape with as many values, as transformers
-    flattens them; int32 taken, as for input ids), each a class in ``[0, classes)`` or
-    -100 (ignored). Ranges are checked on the CPU only, as ``check_inputs`` checks ids;
-    ``classes`` None: no range (answer positions, which are clamped)."""
-    _check_tensor(name, labels)
-    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
-        raise ConfigError(f"{name} must be integer class ids (int64 or int32), got {labels.dtype}")
-    if labels.numel() != math.prod(shape):
-        raise ConfigError(
-            f"{name} has shape {tuple(labels.shape)}; the batch takes {tuple(shape)}: "
-            + ("one per row" if len(shape) == 1 else "one per token (-100: ignored)")
-        )
-    ids: Tensor = labels.reshape(tuple(shape)).long()
-    if classes is None or ids.device.type != "cpu" or torch.compiler.is_compiling():
-        return ids
-    bad = (ids != IGNORED) & ((ids < 0) | (ids >= classes))
-    if bool(bad.any()):
-        at = ", ".join(str(int(i)) for i in bad.nonzero()[0])
-        raise ConfigError(
-            f"{name}[{at}] is {int(ids[bad][0])}, outside [0, {classes}) (the model has "
-            f"{classes} labels); -100 marks a label the loss ignores"
-        )
-    return ids
+    return class_ids(name, labels, tuple(shape), classes, "labels")
 
 
 def _check_tensor(name: str, labels: Any) -> None:

@@ -106,33 +106,35 @@ def _check_range(
     raise error(f"{name}[{row}, {column}] is {bad}, outside [0, {size}): {hint.format(size)}")
 
 
-def class_ids(name: str, labels: Any, shape: tuple[int, ...], classes: int) -> Tensor:
+def class_ids(
+    name: str, labels: Any, shape: tuple[int, ...], classes: int | None, what: str = "classes"
+) -> Tensor:
     """``labels`` as int64 of ``shape`` (any shape with as many values, as transformers
-    flattens them; int32 taken, as for ids), each a class in ``[0, classes)`` or -100
-    (ignored); ``ConfigError`` otherwise. The range is checked on the CPU only, as ids are."""
+    flattens them; any integer type), each a class in ``[0, classes)`` or -100
+    (ignored); ``ConfigError`` otherwise. The range is checked on the CPU only, as ids are;
+    ``classes`` None: no range (answer positions, which the loss clamps). ``what`` names
+    the classes in the message (the model's labels, its vocabulary)."""
     if not isinstance(labels, Tensor):
         raise ConfigError(
             f"{name} must be a torch.Tensor, got {type(labels).__name__} "
             f"(torch.as_tensor({name}) converts a list or a NumPy array)"
         )
-    if labels.dtype not in ID_DTYPES:
-        raise ConfigError(
-            f"{name} must be integer class ids (torch.int64 or torch.int32), got {labels.dtype}"
-        )
+    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        raise ConfigError(f"{name} must be integer class ids (int64 or int32), got {labels.dtype}")
     if labels.numel() != math.prod(shape):
         raise ConfigError(
-            f"{name} has shape {tuple(labels.shape)}; the batch takes {shape}: "
+            f"{name} has shape {tuple(labels.shape)}; the batch takes {tuple(shape)}: "
             + ("one per row" if len(shape) == 1 else "one per token (-100: ignored)")
         )
-    ids = labels.reshape(shape).long()
-    if ids.device.type != "cpu" or torch.compiler.is_compiling():
+    ids = labels.reshape(tuple(shape)).long()
+    if classes is None or ids.device.type != "cpu" or torch.compiler.is_compiling():
         return ids
     bad = (ids != IGNORED) & ((ids < 0) | (ids >= classes))
     if bool(bad.any()):
         at = ", ".join(str(int(i)) for i in bad.nonzero()[0])
         raise ConfigError(
-            f"{name}[{at}] is {int(ids[bad][0])}, outside [0, {classes}); -100 marks a label "
-            "the loss ignores"
+            f"{name}[{at}] is {int(ids[bad][0])}, outside [0, {classes}) (the model has "
+            f"{classes} {what}); -100 marks a label the loss ignores"
         )
     return ids
 
