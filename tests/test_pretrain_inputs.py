@@ -6,7 +6,10 @@ either works or fails at once with a ``ConfigError`` that names the problem."""
 from __future__ import annotations
 
 import json
+import os
 import random
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -153,3 +156,82 @@ def test_a_damaged_latest_pointer_resumes_from_the_newest_checkpoint(
     assert checkpoint.latest(root) == root / "step-0000002"
     result = _run(setup, tmp_path, steps=3, save_every=1, resume=True)
     assert [r["step"] for r in result.history if r["split"] == "train"][-1] == 3
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{"WORLD_SIZE": "2"}, {"WORLD_SIZE": "2", "RANK": "1", "MASTER_ADDR": "127.0.0.1"},
+     {"WORLD_SIZE": "two"}, {"WORLD_SIZE": "0"}],
+)  # fmt: skip
+def test_an_incomplete_launch_environment_is_refused_before_anything_is_written(
+    setup: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str]
+) -> None:
+    """``WORLD_SIZE=2`` left in the environment of a plain ``python`` run: a
+    ``ConfigError`` naming what is missing, not torch's error from inside
+    ``init_process_group`` after the output folder is taken."""
+    for name in ("RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=r"WORLD_SIZE.*torchrun"):
+        _run(setup, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+_SPAWNED = """
+import sys
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from lexforge.model import BertConfig
+from lexforge.train import pretrain
+
+def run(out, accum):
+    config = BertConfig(vocab_size={vocab}, hidden_size=16, num_layers=1, num_heads=2,
+                        intermediate_size=32, max_position_embeddings=32, hidden_dropout=0.0,
+                        attention_dropout=0.0)
+    pretrain({shards!r}, out, model=config, steps=3, batch_size=4, grad_accum=accum,
+             max_seq_len=24, objective="none", log_every=1, progress=False)
+
+def work(rank, out, store):
+    # the caller's own group, without torchrun's environment (RANK, WORLD_SIZE)
+    dist.init_process_group("gloo", init_method="file://" + store, rank=rank, world_size=2)
+    run(out, 1)
+    dist.destroy_process_group()
+
+if __name__ == "__main__":
+    if len(sys.argv) == 2:
+        run(sys.argv[1], 2)
+    else:
+        mp.spawn(work, args=(sys.argv[1], sys.argv[2]), nprocs=2)
+"""
+
+
+def test_a_process_group_the_caller_started_trains_data_parallel(
+    setup: dict[str, Any], tmp_path: Path
+) -> None:
+    """Processes from ``torch.multiprocessing`` in a group their caller initialised (no
+    ``RANK``/``WORLD_SIZE`` in the environment, as in PyTorch's DDP tutorial) are ranks
+    of one run, following one process's trajectory with the same global batch; not each
+    a run of its own, one of them refused for the other's folder lock."""
+    script = tmp_path / "spawned.py"
+    script.write_text(_SPAWNED.format(
+        vocab=setup["tok"].vocab_size, shards=str(setup["shards"].directory)
+    ))  # fmt: skip
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+    }
+    env["OMP_NUM_THREADS"] = "1"  # fmt: skip
+    one, two = tmp_path / "one", tmp_path / "two"
+    subprocess.run([sys.executable, script, one], check=True, env=env, timeout=120)
+    subprocess.run([sys.executable, script, two, str(tmp_path / "store")], check=True, env=env,
+                   timeout=120)  # fmt: skip
+
+    def losses(run: Path) -> list[float]:
+        return [json.loads(x)["mlm_loss"] for x in (run / "log.jsonl").read_text().splitlines()]
+
+    assert len(losses(one)) == len(losses(two)) == 3
+    assert max(abs(a - b) for a, b in zip(losses(one), losses(two), strict=True)) < 1e-5
+    state = json.loads((two / "checkpoints" / "step-0000003" / "state.json").read_text())
+    assert state["data"]["world_size"] == 2

@@ -185,11 +185,11 @@ class _World:
 
     @classmethod
     def start(cls, device: str | None) -> _World:
-        """From torchrun's environment (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``), else one
-        process; joins the process group (NCCL on CUDA, gloo on the CPU)."""
-        size = int(os.environ.get("WORLD_SIZE", "1"))
-        rank = int(os.environ.get("RANK", "0"))
-        local = int(os.environ.get("LOCAL_RANK", "0"))
+        """This process's place (:func:`_launch`); joins the process group (NCCL on CUDA,
+        gloo on the CPU) unless the caller has started one."""
+        rank, size = _launch()
+        gpus = max(1, torch.cuda.device_count()) if torch.cuda.is_available() else 1
+        local = int(os.environ.get("LOCAL_RANK", str(rank % gpus)))
         if device is None:
             device = f"cuda:{local}" if torch.cuda.is_available() else "cpu"
         dev = resolve_device(device)
@@ -212,6 +212,37 @@ class _World:
             torch.distributed.all_reduce(t)
         total: list[float] = t.tolist()
         return total
+
+
+def _launch() -> tuple[int, int]:
+    """This process's (rank, number of processes): the process group's when one is running
+    (torchrun's, or one the caller started, e.g. under ``torch.multiprocessing`` without
+    torchrun's environment), else torchrun's environment (``RANK``, ``WORLD_SIZE``), else
+    (0, 1). An environment asking for more than one process that cannot start a group (a
+    variable missing, or not a number) is a ``ConfigError`` naming it, said before anything
+    is read or written, not an error from inside torch on one rank."""
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    env = os.environ
+    try:
+        size, rank = int(env.get("WORLD_SIZE", "1")), int(env.get("RANK", "0"))
+    except ValueError:
+        raise ConfigError(
+            f"WORLD_SIZE and RANK must be whole numbers (torchrun sets them), got "
+            f"WORLD_SIZE={env.get('WORLD_SIZE')!r}, RANK={env.get('RANK')!r}"
+        ) from None
+    needed = ("RANK", "MASTER_ADDR", "MASTER_PORT") if size > 1 else ()
+    missing = [k for k in needed if not env.get(k)]
+    if missing or size < 1 or not 0 <= rank < size:
+        problem = f"{', '.join(missing)} not set" if missing else f"RANK={rank} not a rank of it"
+        raise ConfigError(
+            f"the environment has WORLD_SIZE={size}, but {problem}: no process group can "
+            f"start. Launch with torchrun (torchrun "
+            f"--nproc_per_node={max(size, 2)} ...), which sets them, or unset WORLD_SIZE to "
+            "train in one process"
+        )
+    return rank, size
 
 
 class _Sharded:
@@ -437,7 +468,8 @@ def pretrain(
     data = _corpus_arg("data", data)
     eval_data = None if eval_data is None else _corpus_arg("eval_data", eval_data)
     _check_tokenizer_arg(tokenizer)
-    if opts.cuda_graphs and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    rank, size = _launch()  # a broken launch environment is said before anything is written
+    if opts.cuda_graphs and size > 1:
         raise ConfigError(
             "cuda_graphs is for one process: DDP's gradient hooks run outside the graphs; "
             "under torchrun use compile=True instead"
@@ -450,7 +482,7 @@ def pretrain(
             f"{ckpts} is a file, where the run writes its checkpoints; move it away, or pass "
             "another out_dir"
         )
-    _check_earlier_run(Path(out_dir), resume)
+    _check_earlier_run(Path(out_dir), resume, rank)
     with contextlib.ExitStack() as held:  # the run's folder lock, once taken
         return _pretrain(data, out_dir, opts, model, eval_data, tokenizer, text_column, resume,
                          progress, held)  # fmt: skip
@@ -484,7 +516,7 @@ def _check_tokenizer_arg(tokenizer: Any) -> None:
         )
 
 
-def _check_earlier_run(out: Path, resume: bool) -> None:
+def _check_earlier_run(out: Path, resume: bool, rank: int) -> None:
     """A run into a folder holding an earlier one's checkpoints, log or model is refused
     unless it resumes; resuming with no checkpoint starts at step 0, and says so when an
     earlier run's log or model is there to be replaced."""
@@ -503,7 +535,7 @@ def _check_earlier_run(out: Path, resume: bool) -> None:
             "from; pass another out_dir, or resume=True (lexforge pretrain --resume) to train "
             "again from step 0 in its place"
         )
-    if earlier and os.environ.get("RANK", "0") == "0":
+    if earlier and rank == 0:
         warnings.warn(
             f"{out} holds no checkpoint to resume from: training starts at step 0, and its "
             "log and model are replaced",
@@ -589,7 +621,7 @@ def _pretrain(
     out = Path(out_dir)
     # one run at a time in a folder, from here on (every check above leaves nothing behind;
     # rank 0 holds it for the job: every rank of a torchrun job shares the folder)
-    if os.environ.get("RANK", "0") == "0":
+    if _launch()[0] == 0:
         held.enter_context(_only_run(out))
     world = _World.start(opts.device)
     torch.manual_seed(opts.seed)
@@ -838,7 +870,7 @@ def _shards(
             f"{data!r} is text, not shards: pass tokenizer= (a tokenizer or its file) to cut "
             "it into shards first, or shards from lexforge.build_shards"
         )
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if _launch()[1] > 1:
         raise ConfigError(
             "under torchrun every rank would tokenize the corpus into the same folder: build "
             "the shards first (lexforge.build_shards, or `lexforge pretrain` in one process) "
