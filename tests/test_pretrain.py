@@ -245,7 +245,10 @@ def test_bad_setups(
 ) -> None:
     tok = corpus["tok"]
     with monkeypatch.context() as env:
-        env.setenv("WORLD_SIZE", "2")
+        # torchrun's environment for rank 0 of 2 (refused before any group is joined)
+        for name, value in [("WORLD_SIZE", "2"), ("RANK", "0"), ("MASTER_ADDR", "127.0.0.1"),
+                            ("MASTER_PORT", "29500")]:  # fmt: skip
+            env.setenv(name, value)
         with pytest.raises(ConfigError, match="cuda_graphs is for one process"):
             pretrain(corpus["train"], tmp_path / "g", model=_config(tok), cuda_graphs=True)
     with pytest.raises(ConfigError, match="cuda_graphs must be True or False"):
