@@ -11,6 +11,7 @@ import importlib
 from importlib import metadata as _metadata
 from typing import TYPE_CHECKING, Any
 
+from lexforge import _mkl  # noqa: F401 (sets MKL_CBWR before torch's first matrix product)
 from lexforge.errors import (
     AttentionInputError,
     CheckpointError,

@@ -25,7 +25,7 @@ from torch.nn import functional as F  # noqa: N812 (torch's own spelling)
 from typing_extensions import Self
 
 from ..errors import CheckpointError, ConfigError
-from ..ops import attention, attention_varlen, pad, unpad
+from ..ops import attention, attention_varlen, layer_norm, linear, pad, unpad
 from .config import BertConfig
 from .inputs import check_inputs, class_ids
 
@@ -70,6 +70,24 @@ def sinusoidal_positions(n: int, dim: int) -> Tensor:
     return table.float()
 
 
+class LayerNorm(nn.LayerNorm):
+    """``nn.LayerNorm`` (same parameters, same state-dict keys) through
+    ``ops.layer_norm``: on the CPU its gradients are the same bits at any thread count, so
+    a training run is too."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+
+class Linear(nn.Linear):
+    """``nn.Linear`` (same parameters, same state-dict keys) through ``ops.linear``: on the
+    CPU a small product (a classifier's batch of pooled vectors) is the same bits at any
+    thread count."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return linear(x, self.weight, self.bias)
+
+
 class Embeddings(nn.Module):
     """Token + position + segment embeddings, then LayerNorm and dropout."""
 
@@ -82,7 +100,7 @@ class Embeddings(nn.Module):
             self.position = nn.Embedding(n, dim)
         else:  # fixed: a buffer, saved with the weights so HF can read it as learned ones
             self.register_buffer("position_table", sinusoidal_positions(n, dim))
-        self.norm = nn.LayerNorm(dim, eps=config.layer_norm_eps)
+        self.norm = LayerNorm(dim, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout)
 
     def positions(self) -> Tensor:
@@ -113,8 +131,8 @@ class SelfAttention(nn.Module):
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
         self.heads, self.dropout_p = config.num_heads, config.attention_dropout
-        self.qkv = nn.Linear(config.hidden_size, 3 * config.hidden_size)
-        self.out = nn.Linear(config.hidden_size, config.hidden_size)
+        self.qkv = Linear(config.hidden_size, 3 * config.hidden_size)
+        self.out = Linear(config.hidden_size, config.hidden_size)
 
     def forward(self, x: Tensor, attend: Attend) -> Tensor:
         # x: (B, N, hidden) padded or (tokens, hidden) packed; q, k, v: (..., heads, head_dim)
@@ -138,8 +156,8 @@ def activation(name: str) -> Callable[[Tensor], Tensor]:
 class FeedForward(nn.Module):
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
-        self.up = nn.Linear(config.hidden_size, config.intermediate_size)
-        self.down = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.up = Linear(config.hidden_size, config.intermediate_size)
+        self.down = Linear(config.intermediate_size, config.hidden_size)
         self.act = activation(config.hidden_act)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -153,9 +171,9 @@ class Layer(nn.Module):
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
         self.attention = SelfAttention(config)
-        self.attention_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.attention_norm = LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.ffn = FeedForward(config)
-        self.ffn_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.ffn_norm = LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout)
         self.pre_layernorm = config.pre_layernorm
 
@@ -307,11 +325,11 @@ class BertModel(Pretrained):
         self.embeddings = Embeddings(config)
         self.layers = nn.ModuleList(Layer(config) for _ in range(config.num_layers))
         self.final_norm = (
-            nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+            LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
             if config.pre_layernorm
             else None
         )
-        self.pooler = nn.Linear(config.hidden_size, config.hidden_size) if add_pooler else None
+        self.pooler = Linear(config.hidden_size, config.hidden_size) if add_pooler else None
         self.attention_backend: str | None = None  # None: kernels on CUDA, SDPA elsewhere
         self.unpad: bool | None = None  # None: on CUDA with a mask
         self.apply(lambda m: init_weights(m, config.initializer_range))
@@ -367,8 +385,8 @@ class LMHead(nn.Module):
 
     def __init__(self, config: BertConfig, embeddings: nn.Embedding) -> None:
         super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
-        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dense = Linear(config.hidden_size, config.hidden_size)
+        self.norm = LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.embeddings = [embeddings]  # a list: not registered twice as a submodule
         self.decoder = None
         if not config.tie_word_embeddings:
@@ -380,7 +398,7 @@ class LMHead(nn.Module):
     def forward(self, h: Tensor) -> Tensor:
         h = self.norm(self.act(self.dense(h)))
         weight = self.embeddings[0].weight if self.decoder is None else self.decoder
-        return F.linear(h, weight, self.bias)
+        return linear(h, weight, self.bias)
 
 
 @dataclass
@@ -473,7 +491,7 @@ class BertForPreTraining(Pretrained):
         self.config = config
         self.bert = BertModel(config)
         self.mlm = LMHead(config, self.bert.embeddings.word)
-        self.nsp = nn.Linear(config.hidden_size, 2)
+        self.nsp = Linear(config.hidden_size, 2)
         for module in (self.mlm, self.nsp):
             module.apply(lambda m: init_weights(m, config.initializer_range))
 

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F  # noqa: N812 (torch's own spelling)
 
 from ..errors import ConfigError
-from .bert import BertModel, Pretrained, init_weights
+from .bert import BertModel, Linear, Pretrained, init_weights
 from .config import BertConfig
 from .inputs import IGNORED, check_span_labels, class_ids
 
@@ -87,7 +87,7 @@ class BertForSequenceClassification(Pretrained):
         self.config = config
         self.bert = BertModel(config)
         self.dropout = nn.Dropout(config.head_dropout)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.classifier = Linear(config.hidden_size, config.num_labels)
         init_weights(self.classifier, config.initializer_range)
 
     def problem(self, labels: Tensor | None = None) -> str:
@@ -133,7 +133,7 @@ class BertForTokenClassification(Pretrained):
         self.config = config
         self.bert = BertModel(config, add_pooler=False)
         self.dropout = nn.Dropout(config.head_dropout)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.classifier = Linear(config.hidden_size, config.num_labels)
         init_weights(self.classifier, config.initializer_range)
 
     def forward(
@@ -167,7 +167,7 @@ class BertForQuestionAnswering(Pretrained):
             config = config.replace(labels=("LABEL_0", "LABEL_1"), problem_type=None)
         self.config = config
         self.bert = BertModel(config, add_pooler=False)
-        self.qa_outputs = nn.Linear(config.hidden_size, 2)
+        self.qa_outputs = Linear(config.hidden_size, 2)
         init_weights(self.qa_outputs, config.initializer_range)
 
     def forward(

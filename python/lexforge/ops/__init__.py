@@ -1,6 +1,8 @@
-"""Fused operations for the encoder: attention over padded and packed batches.
+"""Fused operations for the encoder: attention over padded and packed batches; and
+LayerNorm, softmax and linear layers whose training is the same bits at any CPU thread
+count (``lexforge.ops.reproducible``).
 
-    from lexforge.ops import attention, attention_varlen, pad, unpad
+    from lexforge.ops import attention, attention_varlen, layer_norm, linear, pad, unpad
 
 On CUDA the Triton kernels in ``lexforge.kernels`` run; on the CPU (or with an
 unsupported head dimension) the same semantics come from PyTorch's SDPA.
@@ -18,6 +20,7 @@ from .attention import (
     pad,
     unpad,
 )
+from .reproducible import layer_norm, linear, softmax
 
 __all__ = [
     "HEAD_DIMS",
@@ -25,6 +28,9 @@ __all__ = [
     "Unpadded",
     "attention",
     "attention_varlen",
+    "layer_norm",
+    "linear",
     "pad",
+    "softmax",
     "unpad",
 ]

@@ -19,6 +19,7 @@ import torch
 from torch.nn import functional as F  # noqa: N812 (torch's own spelling)
 
 from ..errors import AttentionInputError
+from .reproducible import linear, softmax
 
 __all__ = [
     "HEAD_DIMS",
@@ -511,13 +512,59 @@ def _sdpa(
         tri = torch.ones(n_q, n_k, dtype=torch.bool, device=q.device).tril()
         mask = tri if mask is None else mask & tri
     with _without_autocast(q.device):  # the kernels compute in q's dtype, autocast or not
-        out = F.scaled_dot_product_attention(
-            q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
-            attn_mask=mask, dropout_p=opts.dropout_p, scale=opts.resolved_scale(q.shape[-1]),
-        ).transpose(1, 2)  # fmt: skip
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+        scale = opts.resolved_scale(q.shape[-1])
+        if _thread_count_matters(q, k, v, opts):
+            out = _math(q, k, v, mask, opts.dropout_p, scale)
+        else:
+            out = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, dropout_p=opts.dropout_p, scale=scale
+            )
+        out = out.transpose(1, 2)
     if valid is not None:
         out = out.masked_fill(~valid[:, :, None, None], 0.0)
     return out
+
+
+def _thread_count_matters(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, opts: AttentionOptions
+) -> bool:
+    """Whether SDPA would train with other bits at another thread count on the CPU: with
+    dropout it takes its math path, whose softmax backward does (``ops.reproducible``);
+    and with one sequence of one head, MKL splits its products over the threads."""
+    if q.device.type != "cpu" or torch.compiler.is_compiling():
+        return False
+    if not torch.is_grad_enabled() or not (q.requires_grad or k.requires_grad or v.requires_grad):
+        return False
+    if opts.dropout_p == 0.0 and q.shape[0] * q.shape[1] != 1:
+        return False
+    return q.dtype in (torch.float32, torch.float64)
+
+
+def _math(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    mask: Optional[torch.Tensor],
+    dropout_p: float,
+    scale: float,
+) -> torch.Tensor:
+    """SDPA's math path, (B, H, N, D) in and out, with ``reproducible.softmax`` (and
+    ``reproducible.linear`` for the products of one sequence of one head); a row with no
+    key to attend to gives zeros, as SDPA's does."""
+    single = q.shape[0] * q.shape[1] == 1
+    if single:
+        scores = linear(q[0, 0], k[0, 0])[None, None] * scale
+    else:
+        scores = (q @ k.transpose(-2, -1)) * scale
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    probs = softmax(scores)
+    if mask is not None:
+        probs = probs.masked_fill(~mask.any(-1, keepdim=True), 0.0)
+    if dropout_p > 0.0:
+        probs = F.dropout(probs, dropout_p)
+    return linear(probs[0, 0], v[0, 0].t())[None, None] if single else probs @ v
 
 
 def _without_autocast(device: torch.device) -> contextlib.AbstractContextManager[Any]:

@@ -560,8 +560,11 @@ def fit(
     (run 0 keeps the RNG as it is), ``options.time_limit`` shared among the runs; then the
     greedy soup of the runs (``greedy_soup``, scored on ``evaluate()``) is left in
     ``model``."""
+    from .. import _mkl
     from .._progress import Progress
 
+    if device.type == "cpu":
+        _mkl.check()
     if options.patience is not None and evaluate is None:
         warnings.warn(
             f"patience={options.patience} stops early on the validation score, and there is "

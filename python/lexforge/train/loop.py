@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import _mkl
 from .._extras import require
 from ..errors import ConfigError, TrainingDivergedError
 from ..model import BatchLayout, BertConfig, BertForMaskedLM, BertForPreTraining
@@ -197,6 +198,8 @@ class _World:
             if dev.index is None:  # "cuda": this process's GPU (torchrun's LOCAL_RANK)
                 dev = torch.device("cuda", local if size > 1 else torch.cuda.current_device())
             torch.cuda.set_device(dev)
+        else:
+            _mkl.check()
         owns = size > 1 and not torch.distributed.is_initialized()
         if owns:
             torch.distributed.init_process_group("nccl" if dev.type == "cuda" else "gloo")

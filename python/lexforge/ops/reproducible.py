@@ -1,0 +1,133 @@
+"""LayerNorm, softmax and small linear layers whose results do not depend on torch's CPU thread
+count, so that a training run on the CPU gives the same bits at any
+``torch.set_num_threads``.
+
+With MKL in its strict reproducible mode (``lexforge._mkl``), three things still follow
+the thread count on the CPU:
+
+- torch's LayerNorm backward sums the weight and bias gradients in one partial sum per
+  thread, then adds the partial sums. ``layer_norm`` keeps torch's kernel for the input
+  gradient (each row on one thread) and takes the weight and bias gradients as column
+  sums, which torch splits over columns, never over rows: each is added in row order.
+- torch's softmax backward (which SDPA's math path, the CPU's path with dropout, runs)
+  gives rows other bits at another thread count unless their length is a multiple of 16.
+  ``softmax``'s backward is the formula y·(g − Σ g·y), one row sum per output.
+- MKL multiplies small matrices (a batch of 16 rows into 11 labels, or 3 rows into 100
+  outputs, say) with kernels that depend on the thread count, strict mode or not.
+  ``linear`` computes a product of at most ``BUDGET`` multiply-adds as a broadcast
+  multiply and a sum over the inputs: each output, and each weight gradient entry, is
+  summed on one thread, and the work is too little to matter (an encoder's layers are
+  far above it except on batches of a few tokens).
+
+Values equal torch's up to the order of those sums.
+Elsewhere (CUDA, CPU autocast, ``torch.compile``, mixed dtypes) all three are torch's own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+from torch.nn import functional as F  # noqa: N812 (torch's own spelling)
+
+__all__ = ["BUDGET", "layer_norm", "linear", "softmax"]
+
+# the most multiply-adds of a product that ``linear`` takes off MKL (16 MB of float32 for
+# the broadcast product)
+BUDGET = 2**22
+
+
+def layer_norm(
+    x: Tensor,
+    normalized_shape: tuple[int, ...] | list[int] | torch.Size,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+) -> Tensor:
+    """``F.layer_norm``, with gradients that are the same bits at any CPU thread count."""
+    if not _fixed_order(x, normalized_shape, weight, bias):
+        return F.layer_norm(x, normalized_shape, weight, bias, eps)
+    return _FixedOrderLayerNorm.apply(x, tuple(normalized_shape), weight, bias, eps)  # type: ignore[no-any-return]
+
+
+def _fixed_order(x: Tensor, shape: Any, weight: Tensor | None, bias: Tensor | None) -> bool:
+    if weight is None or bias is None or len(shape) != 1 or torch.compiler.is_compiling():
+        return False
+    if x.device.type != "cpu" or not torch.is_grad_enabled() or torch.is_autocast_enabled("cpu"):
+        return False
+    if not (x.dtype == weight.dtype == bias.dtype) or not x.dtype.is_floating_point:
+        return False
+    return x.requires_grad or weight.requires_grad or bias.requires_grad
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``F.linear``, the same bits at any CPU thread count."""
+    if not _small(x, weight, bias):
+        return F.linear(x, weight, bias)
+    y = (x.unsqueeze(-2) * weight).sum(-1)
+    return y if bias is None else y + bias
+
+
+def _small(x: Tensor, weight: Tensor, bias: Tensor | None) -> bool:
+    if x.device.type != "cpu" or torch.compiler.is_compiling() or torch.is_autocast_enabled("cpu"):
+        return False
+    if weight.dim() != 2 or x.dim() == 0 or x.shape[-1] != weight.shape[1]:
+        return False  # F.linear names the mismatch
+    if x.dtype != weight.dtype or (bias is not None and bias.dtype != x.dtype):
+        return False
+    if weight.device != x.device or (bias is not None and bias.device != x.device):
+        return False
+    return x.dtype.is_floating_point and x.numel() * weight.shape[0] <= BUDGET
+
+
+def softmax(x: Tensor) -> Tensor:
+    """``torch.softmax(x, -1)``, with a backward that is the same bits at any CPU thread
+    count (torch's own elsewhere, as for ``layer_norm``)."""
+    if x.device.type != "cpu" or torch.compiler.is_compiling() or not x.requires_grad:
+        return torch.softmax(x, -1)
+    return _RowSoftmax.apply(x)  # type: ignore[no-any-return]
+
+
+class _RowSoftmax(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, x: Tensor) -> Tensor:
+        y = torch.softmax(x, -1)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, g: Tensor) -> Tensor:
+        y: Tensor = ctx.saved_tensors[0]
+        return y * (g - (g * y).sum(-1, keepdim=True))
+
+
+class _FixedOrderLayerNorm(torch.autograd.Function):
+    @staticmethod
+    def forward(
+        ctx: Any, x: Tensor, shape: tuple[int, ...], weight: Tensor, bias: Tensor, eps: float
+    ) -> Tensor:
+        y, mean, rstd = torch.native_layer_norm(x, shape, weight, bias, eps)
+        ctx.save_for_backward(x, weight, bias, mean, rstd)
+        ctx.shape = shape
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, dy: Tensor) -> tuple[Tensor | None, ...]:
+        x, weight, bias, mean, rstd = ctx.saved_tensors
+        need_x, _, need_weight, need_bias, _ = ctx.needs_input_grad
+        dx = None
+        if need_x:
+            dx = torch.ops.aten.native_layer_norm_backward(
+                dy, x, ctx.shape, mean, rstd, weight, bias, [True, False, False]
+            )[0]
+        rows = dy.reshape(-1, x.shape[-1])
+        dweight = dbias = None
+        if need_weight:
+            dweight = (rows * ((x - mean) * rstd).reshape(rows.shape)).sum(0)
+        if need_bias:
+            dbias = rows.sum(0)
+        return dx, None, dweight, dbias, None

