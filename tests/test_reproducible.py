@@ -6,7 +6,7 @@ threads on shapes where torch's own kernels follow the thread count; so is atten
 dropout, and with one sequence of one head. End to end, in a fresh process (MKL's strict
 mode is set by ``import lexforge``, before torch's first matrix product): pretraining and
 fine-tuning (classification into 11 labels, tagging) at 1 and 3 threads end with the same
-weights."""
+weights; so does the TF-IDF baseline's L-BFGS."""
 
 from __future__ import annotations
 
@@ -233,3 +233,19 @@ def test_training_warns_when_mkl_strict_mode_came_too_late(tmp_path: Path) -> No
     out = subprocess.run([sys.executable, "-c", first], env=env, capture_output=True,
                          text=True, check=True).stdout  # fmt: skip
     assert out.strip() == "True"
+
+
+def test_the_tfidf_baseline_gives_the_same_weights_at_any_thread_count() -> None:
+    from lexforge import datasets
+    from lexforge.train.baseline import TfidfLogReg
+
+    records = datasets.load_labelled("wiki-leads")[:1500]
+
+    def fit() -> tuple[torch.Tensor, ...]:
+        model = TfidfLogReg(iterations=30).fit([t for t, _ in records], [y for _, y in records])
+        assert model.weight is not None
+        return (model.weight,)
+
+    results = _at_each_thread_count(fit)
+    assert results[0][0].shape[0] > 3000  # features x 11 labels: sums split over threads
+    assert _same_bits(results)

@@ -19,12 +19,16 @@ the thread count on the CPU:
   summed on one thread, and the work is too little to matter (an encoder's layers are
   far above it except on batches of a few tokens).
 
-Values equal torch's up to the order of those sums.
+Values equal torch's up to the order of those sums. ``one_thread`` is for the rest: small
+computations inside library code (the TF-IDF baseline's L-BFGS, the spectral
+embeddings' QR and SVD).
 Elsewhere (CUDA, CPU autocast, ``torch.compile``, mixed dtypes) all three are torch's own.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -32,11 +36,24 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 from torch.nn import functional as F  # noqa: N812 (torch's own spelling)
 
-__all__ = ["BUDGET", "layer_norm", "linear", "softmax"]
+__all__ = ["BUDGET", "layer_norm", "linear", "one_thread", "softmax"]
 
 # the most multiply-adds of a product that ``linear`` takes off MKL (16 MB of float32 for
 # the broadcast product)
 BUDGET = 2**22
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Runs the block with torch on one thread: for small computations whose library
+    kernels (L-BFGS's sums and dot products, QR, SVD) sum in an order that follows the
+    thread count, and that cost too little for the threads to matter."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def layer_norm(

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from ..ops.reproducible import one_thread
 from .classify import classification_metrics
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -73,7 +74,8 @@ class TfidfLogReg:
             loss.backward()  # type: ignore[no-untyped-call]
             return loss
 
-        opt.step(closure)  # type: ignore[no-untyped-call]
+        with one_thread():  # the L2 term's and L-BFGS's sums follow the thread count
+            opt.step(closure)  # type: ignore[no-untyped-call]
         self.weight = weight.detach()
         return self
 

@@ -24,6 +24,7 @@ import numpy.typing as npt
 import torch
 
 from ..errors import ConfigError
+from ..ops.reproducible import one_thread
 
 _CHUNK = 1 << 20  # tokens counted per pass (bounds the memory of the pair keys)
 
@@ -142,17 +143,13 @@ def _truncated_svd(
     q = torch.from_numpy(rng.standard_normal((m.shape[1], width)))
     # one thread: dense products and factorisations may block (and sum) by thread count;
     # these are small, and the vectors must not depend on the machine
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_thread():
         q = torch.linalg.qr(m @ q).Q
         for _ in range(iterations):
             q = torch.linalg.qr(mt @ q).Q
             q = torch.linalg.qr(m @ q).Q
         u_small, s, _ = torch.linalg.svd((mt @ q).t(), full_matrices=False)  # q^T m
         u = q @ u_small
-    finally:
-        torch.set_num_threads(threads)
     return u[:, :k].numpy(), s[:k].numpy()
 
 
