@@ -249,3 +249,15 @@ def test_the_tfidf_baseline_gives_the_same_weights_at_any_thread_count() -> None
     results = _at_each_thread_count(fit)
     assert results[0][0].shape[0] > 3000  # features x 11 labels: sums split over threads
     assert _same_bits(results)
+
+
+def test_half_precision_keeps_torchs_kernels() -> None:
+    """Half precision is computed in float32 inside torch's kernels; the fixed-order paths
+    would round every product: they stay out."""
+    x = torch.randn(4, 8, dtype=torch.bfloat16, requires_grad=True)
+    w = torch.randn(3, 8, dtype=torch.bfloat16, requires_grad=True)
+    assert torch.equal(linear(x, w), torch.nn.functional.linear(x, w))
+    assert torch.equal(softmax(x), torch.softmax(x, -1))
+    one, zero = torch.ones(8, dtype=torch.bfloat16), torch.zeros(8, dtype=torch.bfloat16)
+    out = layer_norm(x, (8,), one.requires_grad_(), zero)
+    assert type(out.grad_fn).__name__.startswith("NativeLayerNorm")

@@ -22,7 +22,8 @@ the thread count on the CPU:
 Values equal torch's up to the order of those sums. ``one_thread`` is for the rest: small
 computations inside library code (the TF-IDF baseline's L-BFGS, the spectral
 embeddings' QR and SVD).
-Elsewhere (CUDA, CPU autocast, ``torch.compile``, mixed dtypes) all three are torch's own.
+Elsewhere (CUDA, CPU autocast, ``torch.compile``, half precision, mixed dtypes) all three
+are torch's own.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ __all__ = ["BUDGET", "layer_norm", "linear", "one_thread", "softmax"]
 # the most multiply-adds of a product that ``linear`` takes off MKL (16 MB of float32 for
 # the broadcast product)
 BUDGET = 2**22
+# the dtypes taken (torch's kernels compute half precision in float32 inside; these would not)
+_FULL = (torch.float32, torch.float64)
 
 
 @contextmanager
@@ -74,7 +77,7 @@ def _fixed_order(x: Tensor, shape: Any, weight: Tensor | None, bias: Tensor | No
         return False
     if x.device.type != "cpu" or not torch.is_grad_enabled() or torch.is_autocast_enabled("cpu"):
         return False
-    if not (x.dtype == weight.dtype == bias.dtype) or not x.dtype.is_floating_point:
+    if not (x.dtype == weight.dtype == bias.dtype) or x.dtype not in _FULL:
         return False
     return x.requires_grad or weight.requires_grad or bias.requires_grad
 
@@ -96,13 +99,15 @@ def _small(x: Tensor, weight: Tensor, bias: Tensor | None) -> bool:
         return False
     if weight.device != x.device or (bias is not None and bias.device != x.device):
         return False
-    return x.dtype.is_floating_point and x.numel() * weight.shape[0] <= BUDGET
+    return x.dtype in _FULL and x.numel() * weight.shape[0] <= BUDGET
 
 
 def softmax(x: Tensor) -> Tensor:
     """``torch.softmax(x, -1)``, with a backward that is the same bits at any CPU thread
     count (torch's own elsewhere, as for ``layer_norm``)."""
-    if x.device.type != "cpu" or torch.compiler.is_compiling() or not x.requires_grad:
+    if x.device.type != "cpu" or x.dtype not in _FULL or not x.requires_grad:
+        return torch.softmax(x, -1)
+    if torch.compiler.is_compiling():
         return torch.softmax(x, -1)
     return _RowSoftmax.apply(x)  # type: ignore[no-any-return]
 
