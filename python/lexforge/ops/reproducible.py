@@ -73,9 +73,11 @@ def layer_norm(
 
 
 def _fixed_order(x: Tensor, shape: Any, weight: Tensor | None, bias: Tensor | None) -> bool:
-    if weight is None or bias is None or len(shape) != 1 or torch.compiler.is_compiling():
+    if x.device.type != "cpu" or weight is None or bias is None or len(shape) != 1:
+        return False  # the device first: the cheapest way out on a GPU
+    if not torch.is_grad_enabled() or torch.compiler.is_compiling():
         return False
-    if x.device.type != "cpu" or not torch.is_grad_enabled() or torch.is_autocast_enabled("cpu"):
+    if torch.is_autocast_enabled("cpu"):
         return False
     if not (x.dtype == weight.dtype == bias.dtype) or x.dtype not in _FULL:
         return False
