@@ -163,6 +163,41 @@ def test_ddp_matches_one_process_with_the_same_global_batch(
     assert max(abs(a - b) for a, b in zip(one, two, strict=True)) < 1e-4, (one, two)
 
 
+_DROPOUT = """
+import sys
+from lexforge.model import BertConfig
+from lexforge.train import pretrain
+config = BertConfig(vocab_size={vocab}, **{small})
+pretrain({shards!r}, sys.argv[1], model=config, steps=6, batch_size=8, max_seq_len=64,
+         save_every=3, keep=2, log_every=1, progress=False, resume=True, seed=5)
+"""
+
+
+def test_ddp_ranks_draw_their_own_dropout_and_resume_it(
+    corpus: dict[str, Any], tmp_path: Path
+) -> None:
+    """Under torchrun each rank has a dropout stream of its own, and a resumed run gives
+    every rank back its own: steps 4-6 trained again from the step-3 checkpoint end with
+    the weights of the run that never stopped (on the CPU, bit for bit)."""
+    from safetensors.torch import load_file
+
+    script = tmp_path / "dropout.py"
+    script.write_text(_DROPOUT.format(
+        vocab=corpus["tok"].vocab_size, small=SMALL, shards=str(corpus["train"].directory)
+    ))  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                str(script), str(tmp_path / "run")]  # fmt: skip
+    subprocess.run(torchrun, check=True, env=env)
+    checkpoints = tmp_path / "run" / "checkpoints"
+    rng = load_file(str(checkpoints / "step-0000003" / "optimizer.safetensors"))
+    assert not torch.equal(rng["rng.cpu"], rng["rng.cpu.rank1"])  # two streams
+    whole = (checkpoints / "step-0000006" / "model.safetensors").read_bytes()
+    shutil.rmtree(checkpoints / "step-0000006")
+    subprocess.run(torchrun, check=True, env=env)  # resumes at step 3
+    assert (checkpoints / "step-0000006" / "model.safetensors").read_bytes() == whole
+
+
 _FSDP = """
 import sys
 from lexforge.model import BertConfig

@@ -72,11 +72,13 @@ def save(
     weights: dict[str, torch.Tensor] | None = None,
     optimizer_state: dict[str, Any] | None = None,
     data: dict[str, Any] | None = None,
+    rng: list[dict[str, torch.Tensor]] | None = None,
 ) -> Path:
     """Writes the checkpoint of ``step`` under ``root`` and prunes old ones. ``weights``
     and ``optimizer_state`` replace ``model.state_dict()`` and ``optimizer.state_dict()``
     when given (the gathered, full ones of a sharded model); ``data`` (what the run
-    trains on) is recorded in ``state.json``."""
+    trains on) is recorded in ``state.json``; ``rng``: every rank's ``rng_state()``, in
+    rank order (default: this process's alone)."""
     from safetensors.torch import save_file
 
     root.mkdir(parents=True, exist_ok=True)
@@ -93,7 +95,10 @@ def save(
         optimizer_state = optimizer.state_dict()
     weights = {k: v.detach().cpu().contiguous() for k, v in weights.items()}
     save_file(weights, str(tmp / "model.safetensors"))
-    save_file(_optimizer_tensors(optimizer_state), str(tmp / "optimizer.safetensors"))
+    tensors = _optimizer_tensors(optimizer_state)
+    for rank, states in enumerate(rng or [rng_state()]):
+        tensors.update({_rng_key(device, rank): t for device, t in states.items()})
+    save_file(tensors, str(tmp / "optimizer.safetensors"))
     for written in ("model.safetensors", "optimizer.safetensors"):
         public_file(tmp / written)  # safetensors writes them owner-only
     config: BertConfig = model.config  # type: ignore[assignment]
@@ -145,8 +150,10 @@ def load(
     *,
     apply: Callable[[dict[str, torch.Tensor], dict[str, Any]], None] | None = None,
     template: dict[str, Any] | None = None,
+    rank: int = 0,
 ) -> dict[str, Any]:
-    """Restores model, optimizer and RNG states from ``path``; returns ``state.json``.
+    """Restores model, optimizer and RNG states (``rank``'s) from ``path``; returns
+    ``state.json``.
     ``apply(weights, optimizer_state)``, when given, loads the full states instead of
     ``load_state_dict`` (a sharded model scatters them); ``template``, the optimizer's
     full state dict, then names the parameters."""
@@ -208,9 +215,11 @@ def load(
         else:
             model.load_state_dict(weights)
             optimizer.load_state_dict(full)
-        torch.set_rng_state(tensors["rng.cpu"])
-        if torch.cuda.is_available() and "rng.cuda" in tensors:
-            torch.cuda.set_rng_state(tensors["rng.cuda"])
+        # this rank's generators (a checkpoint of fewer ranks: rank 0's)
+        mine = rank if _rng_key("cpu", rank) in tensors else 0
+        torch.set_rng_state(tensors[_rng_key("cpu", mine)])
+        if torch.cuda.is_available() and _rng_key("cuda", mine) in tensors:
+            torch.cuda.set_rng_state(tensors[_rng_key("cuda", mine)])
         int(state["step"])
     except CheckpointError:
         raise
@@ -271,10 +280,20 @@ def _optimizer_tensors(optimizer_state: dict[str, Any]) -> dict[str, torch.Tenso
         for key, value in per_param.items():
             tensor = value if isinstance(value, torch.Tensor) else torch.tensor(value)
             tensors[f"state.{index}.{key}"] = tensor.detach().cpu().contiguous()
-    tensors["rng.cpu"] = torch.get_rng_state()
-    if torch.cuda.is_available():
-        tensors["rng.cuda"] = torch.cuda.get_rng_state()
     return tensors
+
+
+def rng_state() -> dict[str, torch.Tensor]:
+    """This process's generators: the CPU's, and the current GPU's when there is one."""
+    states = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state()
+    return states
+
+
+def _rng_key(device: str, rank: int) -> str:
+    # rank 0's under the names of checkpoints from before ranks were told apart
+    return f"rng.{device}" if rank == 0 else f"rng.{device}.rank{rank}"
 
 
 def _group_params(optimizer_state: dict[str, Any]) -> list[Any]:

@@ -7,8 +7,9 @@ over every micro-batch and rank before the backward passes, so gradient accumula
 data parallelism give the same update as one big batch.
 
 Everything a step depends on — the batch (by index in the seeded stream), its masks, the
-dropout RNG — is a function of the seed and the step, so a run resumed from a checkpoint
-continues bit for bit (on the CPU) as if it had never stopped.
+dropout RNG (each rank its own stream, each saved in the checkpoints) — is a function of
+the seed, the step and the rank, so a run resumed from a checkpoint continues bit for bit
+(on the CPU) as if it had never stopped.
 """
 
 from __future__ import annotations
@@ -205,6 +206,14 @@ class _World:
             torch.distributed.init_process_group("nccl" if dev.type == "cuda" else "gloo")
         return cls(rank, size, dev, owns)
 
+    def gather(self, value: Any) -> list[Any]:
+        """``value`` from every rank, in rank order (every rank calls it)."""
+        if self.size == 1:
+            return [value]
+        found: list[Any] = [None] * self.size
+        torch.distributed.all_gather_object(found, value)
+        return found
+
     def sum(self, *values: float) -> list[float]:
         """Sums numbers over the ranks (float64, so token counts stay exact); one process
         keeps them on the host (no device round trip)."""
@@ -215,6 +224,12 @@ class _World:
             torch.distributed.all_reduce(t)
         total: list[float] = t.tolist()
         return total
+
+
+def _rank_seed(seed: int, rank: int) -> int:
+    """The dropout seed of ``rank`` > 0: spread from ``seed`` by the golden ratio (so seed
+    s's rank 1 is not seed s + 1's rank 0), within torch's 64-bit range."""
+    return (seed + rank * 0x9E3779B97F4A7C15) % 2**64
 
 
 def _launch() -> tuple[int, int]:
@@ -304,7 +319,10 @@ class _Sharded:
                 group.update({k: v for k, v in saved.items() if k != "params"})
 
         template = get_optimizer_state_dict(self.net, optimizer, options=self._options(False))
-        found = checkpoint.load(path, self.net, optimizer, apply=apply, template=template)
+        found = checkpoint.load(
+            path, self.net, optimizer, apply=apply, template=template,
+            rank=torch.distributed.get_rank(),
+        )  # fmt: skip
         return int(found["step"])
 
     def full_model(self) -> nn.Module:
@@ -634,6 +652,8 @@ def _pretrain(
         from .spectral import initialise_embeddings
 
         initialise_embeddings(net, shards, seed=opts.seed)  # the same on every rank
+    if world.rank > 0:  # a dropout stream of its own (rank 0 keeps a one-process run's)
+        torch.manual_seed(_rank_seed(opts.seed, world.rank))
     net.to(world.device)
     sharded = _Sharded(net) if opts.fsdp and world.size > 1 else None
     optimizer = adamw(
@@ -649,7 +669,7 @@ def _pretrain(
     }
     if resume and (found := checkpoint.latest(ckpt_root)) is not None:
         if sharded is None:
-            start = checkpoint.load(found, net, optimizer)["step"]
+            start = checkpoint.load(found, net, optimizer, rank=world.rank)["step"]
         else:
             start = sharded.load(found, optimizer)
         _check_resumed_options(found, opts, data)
@@ -756,10 +776,11 @@ def _pretrain(
                 net.train()
             if saving:
                 full = sharded.gather(optimizer) if sharded is not None else (None, None)
+                rng = world.gather(checkpoint.rng_state())
                 if world.rank == 0:
                     checkpoint.save(
                         ckpt_root, done, net, optimizer, _options(opts), opts.keep,
-                        weights=full[0], optimizer_state=full[1], data=data,
+                        weights=full[0], optimizer_state=full[1], data=data, rng=rng,
                     )  # fmt: skip
                 if world.size > 1:
                     torch.distributed.barrier()
