@@ -86,6 +86,25 @@ def _unigrams(shards: Any, tok: Any) -> Counter[int]:
     return Counter(t for t in tokens if t not in specials)
 
 
+# two processes of a torchrun job on this machine (gloo); append the script and its arguments
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+
+
+def _one_thread() -> dict[str, str]:
+    """The environment, each process on one thread (two processes share two cores)."""
+    return {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def _script(path: Path, template: str, corpus: dict[str, Any]) -> Path:
+    """``template`` filled with the corpus's vocabulary size, shards and held-out shards
+    (and the small config), written to ``path``."""
+    path.write_text(template.format(
+        vocab=corpus["tok"].vocab_size, small=SMALL, shards=str(corpus["train"].directory),
+        held_out=str(corpus["eval"].directory),
+    ))  # fmt: skip
+    return path
+
+
 _RUN = """
 import sys
 from lexforge.model import BertConfig
@@ -98,11 +117,8 @@ pretrain({shards!r}, sys.argv[1], model=config, steps=24, batch_size=8, max_seq_
 
 
 def test_kill_and_resume_gives_the_same_weights(corpus: dict[str, Any], tmp_path: Path) -> None:
-    script = tmp_path / "run.py"
-    script.write_text(_RUN.format(
-        vocab=corpus["tok"].vocab_size, small=SMALL, shards=str(corpus["train"].directory)
-    ))  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    script = _script(tmp_path / "run.py", _RUN, corpus)
+    env = _one_thread()
     whole, broken = tmp_path / "whole", tmp_path / "broken"
     subprocess.run([sys.executable, script, whole], check=True, env=env)
     proc = subprocess.Popen([sys.executable, script, broken], env=env)
@@ -135,18 +151,10 @@ result = pretrain({shards!r}, sys.argv[1], model=config, steps=6, batch_size=8,
 def test_ddp_matches_one_process_with_the_same_global_batch(
     corpus: dict[str, Any], tmp_path: Path
 ) -> None:
-    script = tmp_path / "ddp.py"
-    script.write_text(_DDP.format(
-        vocab=corpus["tok"].vocab_size, small=SMALL, shards=str(corpus["train"].directory),
-        held_out=str(corpus["eval"].directory),
-    ))  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run([sys.executable, script, tmp_path / "one", "2"], check=True, env=env)
-    subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-         str(script), str(tmp_path / "two"), "1"],
-        check=True, env=env,
-    )  # fmt: skip
+    script = _script(tmp_path / "ddp.py", _DDP, corpus)
+    subprocess.run([sys.executable, script, tmp_path / "one", "2"], check=True, env=_one_thread())
+    subprocess.run([*TORCHRUN, str(script), str(tmp_path / "two"), "1"], check=True,
+                   env=_one_thread())  # fmt: skip
 
     def losses(run: str, split: str = "train") -> list[float]:
         lines = map(json.loads, (tmp_path / run / "log.jsonl").read_text().splitlines())
@@ -181,20 +189,15 @@ def test_ddp_ranks_draw_their_own_dropout_and_resume_it(
     the weights of the run that never stopped (on the CPU, bit for bit)."""
     from safetensors.torch import load_file
 
-    script = tmp_path / "dropout.py"
-    script.write_text(_DROPOUT.format(
-        vocab=corpus["tok"].vocab_size, small=SMALL, shards=str(corpus["train"].directory)
-    ))  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                str(script), str(tmp_path / "run")]  # fmt: skip
-    subprocess.run(torchrun, check=True, env=env)
+    script = _script(tmp_path / "dropout.py", _DROPOUT, corpus)
+    torchrun = [*TORCHRUN, str(script), str(tmp_path / "run")]
+    subprocess.run(torchrun, check=True, env=_one_thread())
     checkpoints = tmp_path / "run" / "checkpoints"
     rng = load_file(str(checkpoints / "step-0000003" / "optimizer.safetensors"))
     assert not torch.equal(rng["rng.cpu"], rng["rng.cpu.rank1"])  # two streams
     whole = (checkpoints / "step-0000006" / "model.safetensors").read_bytes()
     shutil.rmtree(checkpoints / "step-0000006")
-    subprocess.run(torchrun, check=True, env=env)  # resumes at step 3
+    subprocess.run(torchrun, check=True, env=_one_thread())  # resumes at step 3
     assert (checkpoints / "step-0000006" / "model.safetensors").read_bytes() == whole
 
 
@@ -215,13 +218,9 @@ def test_fsdp_matches_one_process_and_resumes(corpus: dict[str, Any], tmp_path: 
     (full, unsharded) checkpoints and export, and resumes from its checkpoints."""
     from safetensors.torch import load_file
 
-    script = tmp_path / "fsdp.py"
-    script.write_text(_FSDP.format(
-        vocab=corpus["tok"].vocab_size, small=SMALL, shards=str(corpus["train"].directory)
-    ))  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                str(script)]  # fmt: skip
+    script = _script(tmp_path / "fsdp.py", _FSDP, corpus)
+    env = _one_thread()
+    torchrun = [*TORCHRUN, str(script)]
     subprocess.run([sys.executable, script, tmp_path / "one", "2", "6"], check=True, env=env)
     subprocess.run([*torchrun, str(tmp_path / "two"), "1", "6"], check=True, env=env)
 
