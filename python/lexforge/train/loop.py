@@ -214,6 +214,26 @@ class _World:
         torch.distributed.all_gather_object(found, value)
         return found
 
+    def close(self) -> None:
+        """Ends the process group this run started: every rank at once, after rank 0's
+        export. On gloo, a collective's worker thread lets go of its tensors a moment after
+        ``wait()`` returns; if the interpreter is already shutting down then, freeing them
+        aborts the process ("terminate called without an active exception": the group
+        outlives ``destroy_process_group`` while the sharded model refers to it). So the
+        last collective is an all-reduce (a barrier would also hold the collectives still
+        in flight), and this waits, up to ten seconds, until gloo has let go of its tensor."""
+        if not self.owns_group:
+            return
+        if self.device.type == "cuda":
+            torch.distributed.barrier()
+        else:
+            done = torch.zeros(1)
+            torch.distributed.all_reduce(done)
+            deadline = time.monotonic() + 10.0
+            while done._use_count() > 1 and time.monotonic() < deadline:
+                time.sleep(0.001)
+        torch.distributed.destroy_process_group()
+
     def sum(self, *values: float) -> list[float]:
         """Sums numbers over the ranks (float64, so token counts stay exact); one process
         keeps them on the host (no device round trip)."""
@@ -794,10 +814,7 @@ def _pretrain(
         net.eval()
         net.save_pretrained(out / "model", tokenizer=tokenizer)  # type: ignore[operator]
         log.plot()
-    if world.owns_group:  # every rank at once, after rank 0's export: a process that exits
-        # with its group alive can abort in the group's teardown (seen with gloo)
-        torch.distributed.barrier()
-        torch.distributed.destroy_process_group()
+    world.close()
     return PretrainResult(net, out, log.history)
 
 
