@@ -40,7 +40,16 @@ ONIG_MEANINGS = [
     (r"(?i)\p{Lu}+|\p{Ll}+|.", "HEllo"),  # (?i) leaves properties outside brackets alone
     (r"(?i)\P{Ll}+|.", "HEllo"),
     (r"(?i)\p{Upper}+|.", "HEllo"),
-    (r"(?i)[\p{Lu}]+|.", "HEllo"),  # ... and folds them inside
+    (r"(?i)[\p{Lu}&&\p{Cyrillic}]+|.", "ПРивет HEllo"),  # ... and folds them inside
+    (r"(?i)[^\p{L}]+|.", "straße ẞSS 1!"),  # a negated class folds nothing into several
+    (r"(?i)[^\s\p{L}\p{N}]+|.", "straße ẞ!?"),
+    (r"(?i)[^a[^\d]]+|.", "ab12 ß"),  # a nested negated class closed under case
+    (r"\p{Graph}+|\s+|.", "a\xadb x\ue000y"),  # properties named like POSIX brackets
+    (r"\P{Print}+|\p{^Graph}+|.", "a\u2028b\xad c"),
+    (r"\p{XDigit}+|\p{x_digit}|.", "fg0 BEEF"),
+    (r"\p{Punct}+|[[:punct:]]+|.", "a!?$+b"),  # ... but \p{Punct} is the category P
+    (r"\Z|\w+", " \n\n"),  # \Z: the end, or before one final newline
+    (r"\w+\Z\s*|\w+|\s+", "end\n\n end\n"),
     (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|\p{L}+|.", "I'VE it'S ok"),
     (r"a\n^|.", "a\na\n"),  # no line starts after a final newline
     ("(?x) a {2}+ # (comment\n|.", "aaaaa"),
@@ -59,6 +68,10 @@ def test_custom_patterns_split_like_hf(pattern: str, text: str) -> None:
 REFUSED = [
     (r"(?i:ß)|.", "ß"),  # Oniguruma: also matches "ss"
     (r"(?i)[\x{1E00}-\x{1EFF}]|.", "ẞ"),
+    (r"(?i)[[:alpha:]]a|.", "'ß'"),  # classes holding such characters, under (?i)
+    (r"(?i)[\w]+|.", "'ß'"),
+    (r"(?i)[\p{Lu}]+|.", "'İ'"),
+    (r"(?i)[a[^b-z]]+|.", r"\[\^b-z\] inside another class"),  # complemented, then folded
     (r"\pL+|.", r"\\pL without braces"),  # Oniguruma: the letters "pL"
     (r"[a-z--aeiou]+|.", "--"),  # Oniguruma: no class difference
     (r"[a-z~~aeiou]+|.", "~~"),
@@ -82,6 +95,9 @@ def test_refused_patterns_are_the_ones_hf_reads_otherwise() -> None:
     """What each refusal stands for is true of HF: it splits otherwise, or cannot load."""
     pytest.importorskip("tokenizers")
     assert hf_pieces(r"(?i:ß)|.", "strasse") == ["s", "t", "r", "a", "ss", "e"]
+    assert hf_pieces(r"(?i)[[:alpha:]]a|.", "ssa") == ["ssa"]  # [[:alpha:]] matched "ss"
+    assert hf_pieces(r"(?i)[\p{Lu}]x|.", "i\u0307x") == ["i\u0307x"]  # İ's folding
+    assert hf_pieces(r"(?i)[a[^b-z]]+|.", "xyz") == ["xyz"]  # B-Z, folded: b-z too
     assert hf_pieces(r"\pL+|.", "pLLL hello")[0] == "pLLL"
     assert hf_pieces(r"[a-z--aeiou]+|.", "strength-") == ["strength-"]
     for pattern in (r"(?s).", r"(?U)\w", r"(?P<w>\w)", r"(?R)", r"\u{61}", r"\xE9"):
@@ -91,7 +107,8 @@ def test_refused_patterns_are_the_ones_hf_reads_otherwise() -> None:
 
 def _fuzz_pattern(rng: random.Random) -> str:
     atoms = ["a", "s", "\\p{L}", "\\p{Lu}", "\\w", "\\W", "\\d", "\\s", "[a-z]", ".", "(ab)",
-             "[[:upper:]]", "\\x{41}", "é", "^", "$"]  # fmt: skip
+             "[[:upper:]]", "\\x{41}", "é", "[\\p{L}]", "[^\\p{L}]", "[a[^\\d]]", "[s[^b]]",
+             "\\p{Graph}", "\\P{Print}", "\\Z", "^", "$"]  # fmt: skip
     quantifiers = ["", "", "+", "*", "?", "{2}", "{1,3}", "{,2}", "{1,3}+", "{2}+", "{2}?",
                    "{1,2}?", "++", "*?"]  # fmt: skip
     parts = []
@@ -117,7 +134,7 @@ def test_random_patterns_split_like_hf() -> None:
     from tokenizers import Regex
 
     rng = random.Random(5)
-    alphabet = [*"aAsSbBé É12\n\r.", "ab", "ss", "\u212a"]
+    alphabet = [*"aAsSbBé É12\n\r.", "ab", "ss", "\u212a", "ß", "ẞ", "İ", "i\u0307", "\xad"]
     compared = 0
     for _ in range(400):
         pattern = _fuzz_pattern(rng)

@@ -17,13 +17,22 @@
 //! - A quantifier after a quantifier repeats it: `X{n,m}+` is `(?:X{n,m})+` (not
 //!   possessive), `X{n}?` is `(?:X{n})?`, `a{2}{3}` is `(?:a{2}){3}`.
 //! - `(?i)` does not case-fold `\p{..}`, `\P{..}`, `\w`, `\W` outside brackets.
+//! - The properties named like POSIX brackets (`\p{Graph}`, `\p{Print}`, `\p{XDigit}`...;
+//!   Oniguruma ignores case, spaces, `_` and `-` in the name, and `\p{^Name}` negates) are
+//!   its POSIX sets, spelled out as the brackets are; except `\p{Punct}`, the category P
+//!   (`[[:punct:]]` is P and S).
+//! - `\Z` is the end of the text or before a final newline (one, not several).
 //!
 //! Refused, with a message naming the construct, where no rewrite is exact: flags other
 //! than `i`, `m`, `x` (`(?s)`, `(?U)`, `(?P<name>`, `(?R)`: HF cannot load the file);
 //! `\u{..}` and `\U` (the letter U there); `\pL` without braces (the letters "pL" there);
 //! `\xHH` above 7F (one byte there); `--` and `~~` inside brackets (hyphens and tildes
 //! there, set operations here); and under `(?i)` a character whose case folding is several
-//! characters (`ß` also matches "ss" there).
+//! characters (`ß` also matches "ss" there), written as a literal, in a range, or in a class
+//! inside brackets that are not negated (`[[:alpha:]]`, `[\p{L}]`, `[\w]` all hold `ß`);
+//! and under `(?i)` a negated class nested in another whose items lack a case variant of
+//! something they hold (`[a[^b-z]]`: Oniguruma complements before folding, so `B`-`Z` and
+//! then `b`-`z` are in it).
 //!
 //! Not covered: `\b` and `\B` (word boundaries keep the `regex` crate's `\w`).
 
@@ -77,6 +86,64 @@ fn folds_to_several(c: char) -> bool {
     c.to_uppercase().nth(1).is_some() || c.to_lowercase().nth(1).is_some() || c == '\u{1E9E}'
 }
 
+/// Every character [`folds_to_several`] (a hundred or so), computed once.
+fn multi_folds() -> &'static [char] {
+    static FOLDS: std::sync::OnceLock<Vec<char>> = std::sync::OnceLock::new();
+    FOLDS.get_or_init(|| {
+        (0..=u32::from(char::MAX))
+            .filter_map(char::from_u32)
+            .filter(|&c| folds_to_several(c))
+            .collect()
+    })
+}
+
+/// The first character that folds to several (see [`folds_to_several`]) in the class whose
+/// items (as `fancy-regex` reads them, no flags) are `items`; `None` if there is none or the
+/// class does not compile (the whole pattern's compilation then says why).
+fn multi_fold_in(items: &str) -> Option<char> {
+    let class = fancy_regex::Regex::new(&format!("^[{items}]$")).ok()?;
+    multi_folds()
+        .iter()
+        .copied()
+        .find(|c| class.is_match(c.encode_utf8(&mut [0; 4])).unwrap_or(false))
+}
+
+/// Every character with another case (`a`, `A`, `ſ`, `K` the Kelvin sign), computed once.
+fn cased() -> &'static [char] {
+    static CASED: std::sync::OnceLock<Vec<char>> = std::sync::OnceLock::new();
+    CASED.get_or_init(|| {
+        let other = |c: char| c.to_lowercase().ne([c]) || c.to_uppercase().ne([c]);
+        (0..=u32::from(char::MAX)).filter_map(char::from_u32).filter(|&c| other(c)).collect()
+    })
+}
+
+/// A character the class `[{items}]` holds without holding all its case variants (`a-z`
+/// holds `a`, not `A`): the class is not the same set under `(?i)`. `None` if there is none
+/// or the class does not compile.
+fn case_open_in(items: &str) -> Option<char> {
+    let plain = fancy_regex::Regex::new(&format!("^[{items}]$")).ok()?;
+    let folded = fancy_regex::Regex::new(&format!("(?i)^[{items}]$")).ok()?;
+    cased().iter().copied().find(|c| {
+        let c = c.encode_utf8(&mut [0; 4]).to_string();
+        plain.is_match(&c).unwrap_or(false) != folded.is_match(&c).unwrap_or(false)
+    })
+}
+
+/// The POSIX set a property name stands for in Oniguruma (`Graph`, `x_digit`, `Print`):
+/// case, spaces, `_` and `-` ignored; and whether it is `Word`. Not `Punct`: the property
+/// is the category P there, the bracket P and S.
+fn posix_property(name: &str) -> Option<(&'static str, bool)> {
+    let key: String = name
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '_' | '-'))
+        .collect::<String>()
+        .to_ascii_lowercase();
+    if key == "punct" {
+        return None;
+    }
+    Some((posix_class(&key)?, key == "word"))
+}
+
 /// The character a literal escape (`\x{DF}`, `\xDF`, `\u00DF`, `\.`) stands for.
 fn escaped_char(text: &str) -> Option<char> {
     let body = text.strip_prefix('\\')?;
@@ -116,6 +183,9 @@ struct Rewriter {
     groups: Vec<Group>,
     /// Nesting of `[...]` classes.
     depth: usize,
+    /// The open classes, outermost first: where each starts in `out` and in the pattern,
+    /// and whether it is negated (`[^...]`).
+    brackets: Vec<(usize, usize, bool)>,
     /// Just after `[` or `[^`: a `]` here is literal.
     class_start: bool,
     /// Inside brackets: the last literal character, and whether a `-` after it makes it
@@ -138,6 +208,7 @@ pub(crate) fn onig_to_fancy(pattern: &str) -> std::result::Result<String, String
         flags: Flags::default(),
         groups: vec![Group { start: 0, outer: Flags::default(), flag_groups: 0 }],
         depth: 0,
+        brackets: Vec::new(),
         class_start: false,
         range_from: None,
         in_range: false,
@@ -303,14 +374,27 @@ impl Rewriter {
             }
             'p' | 'P' => {
                 self.take_through('}', &mut text);
-                if text[2..].eq_ignore_ascii_case("{word}") {
-                    text = word_class(e == 'P', self.depth);
+                let name = text[2..].strip_prefix('{').and_then(|n| n.strip_suffix('}'));
+                let (caret, name) = match name {
+                    Some(n) => n.strip_prefix('^').map_or((false, n), |n| (true, n)),
+                    None => (false, ""),
+                };
+                let negated = (e == 'P') != caret;
+                match posix_property(name) {
+                    Some((_, true)) => text = word_class(negated, self.depth),
+                    Some((set, false)) => {
+                        text = format!("[{}{set}]", if negated { "^" } else { "" });
+                    }
+                    None => {}
                 }
-                self.class_escape(&text);
-                return Ok(());
+                return self.class_escape(&text);
             }
-            'w' | 'W' => {
-                self.class_escape(&word_class(e == 'W', self.depth));
+            'w' | 'W' => return self.class_escape(&word_class(e == 'W', self.depth)),
+            'Z' if self.depth == 0 => {
+                // Oniguruma's \Z: the end, or before one final newline (fancy-regex's also
+                // before several)
+                self.not_a_range();
+                self.push_atom(r"(?=\n?\z)");
                 return Ok(());
             }
             'U' => {
@@ -370,13 +454,14 @@ impl Rewriter {
 
     /// A class escape (`\p{..}`, `\w` spelled out): outside brackets under `(?i)` kept from
     /// case folding, as Oniguruma does not fold them.
-    fn class_escape(&mut self, class: &str) {
+    fn class_escape(&mut self, class: &str) -> std::result::Result<(), String> {
         self.not_a_range();
         if self.depth == 0 && self.flags.fold {
             self.push_atom(&format!("(?-i:{class})"));
         } else {
             self.push_atom(class);
         }
+        Ok(())
     }
 
     /// After `(`: a group, a flag group or a comment.
@@ -480,12 +565,51 @@ impl Rewriter {
     fn open_class(&mut self) {
         self.not_a_range();
         self.depth += 1;
+        let (start, written) = (self.out.len(), self.at - 1);
         self.out.push('[');
-        if self.peek() == Some('^') {
+        let negated = self.peek() == Some('^');
+        if negated {
             self.out.push('^');
             self.at += 1;
         }
+        self.brackets.push((start, written, negated));
         self.class_start = true;
+    }
+
+    /// `]`: closes a class. Under `(?i)`, as Oniguruma reads it:
+    /// - a negated class nested in another is the complement of its items *before* case
+    ///   folding (the enclosing class folds it): refused unless its items hold every case
+    ///   variant of what they hold (then it is the same set either way);
+    /// - a class that is not negated also matches the case folding of its characters into
+    ///   several (the `ß` of `[[:alpha:]]`, `[\p{L}]` or `[\w]` matches "ss"), which
+    ///   `fancy-regex` cannot: refused if it holds such a character (a negated one does not
+    ///   match them: `[^\p{L}]` stays as it is).
+    fn close_class(&mut self) -> std::result::Result<(), String> {
+        self.not_a_range();
+        self.depth -= 1;
+        self.out.push(']');
+        let Some((start, written, negated)) = self.brackets.pop() else { return Ok(()) };
+        if !self.flags.fold {
+            return Ok(());
+        }
+        let class: String = self.src[written..self.at].iter().collect(); // as written
+        let rewritten = &self.out[start..];
+        let items = &rewritten[if negated { 2 } else { 1 }..rewritten.len() - 1];
+        if negated && !self.brackets.is_empty() {
+            if let Some(c) = case_open_in(items) {
+                return Err(format!(
+                    "has the negated class {class} inside another class under (?i), and it holds {c:?} but not all of its case variants: there {HF} takes its complement before case folding, lexforge's engine after, so they match different text; write it without nesting a negated class (e.g. [^...] at the top, or a difference [..&&[^..]])"
+                ));
+            }
+        }
+        if !negated && self.brackets.is_empty() {
+            if let Some(f) = multi_fold_in(items) {
+                return Err(format!(
+                    "has the class {class} under (?i), and it holds {f:?}: there {HF} lets it match its case folding into several characters too (the ß in [[:alpha:]] matches \"ss\" there), which lexforge's engine cannot; take the class out of the (?i) group, or out of the brackets (outside brackets Oniguruma does not fold \\p{{..}} and \\w)"
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn class_char(&mut self, c: char) -> std::result::Result<(), String> {
@@ -494,11 +618,7 @@ impl Rewriter {
             '\\' => self.escape()?,
             '[' if self.peek() == Some(':') => self.posix_bracket(),
             '[' => self.open_class(),
-            ']' if !at_start => {
-                self.not_a_range();
-                self.depth -= 1;
-                self.out.push(']');
-            }
+            ']' if !at_start => self.close_class()?,
             '-' if self.range_from.is_some() && !matches!(self.peek(), Some(']' | '-')) => {
                 self.in_range = true;
                 self.out.push('-');
@@ -581,6 +701,26 @@ mod tests {
     }
 
     #[test]
+    fn posix_named_properties_and_the_end_anchor() {
+        // \p{Graph} etc. are the POSIX sets (soft hyphen, private use: graph there)
+        assert_eq!(
+            pieces(r"\p{Graph}+|\s+|.", "a\u{ad}b x\u{e000}y"),
+            ["a\u{ad}b", " ", "x\u{e000}y"]
+        );
+        assert_eq!(
+            pieces(r"\P{Print}+|\p{^Graph}+|.", "a\u{2028}b c"),
+            ["a", "\u{2028}", "b", " ", "c"]
+        );
+        assert_eq!(pieces(r"\p{XDigit}+|\p{x_digit}|.", "fg0 BEEF"), ["f", "g", "0", " ", "BEEF"]);
+        assert_eq!(rewrite(r"[\p{Alpha}]\P{alpha}"), r"[[\p{Alphabetic}]][^\p{Alphabetic}]");
+        // ... but \p{Punct} is the category P (the bracket is P and S)
+        assert_eq!(rewrite(r"\p{Punct}"), r"\p{Punct}");
+        // \Z: the end, or before one final newline
+        assert_eq!(pieces(r"\Z", " \n\n"), [" \n", "\n"]);
+        assert_eq!(pieces(r"\w+\Z\s*|\w+|\s+", "end\n\n end\n"), ["end", "\n\n ", "end\n"]);
+    }
+
+    #[test]
     fn zero_width_joiners_are_not_word_characters() {
         assert_eq!(pieces(r"\w+", "می\u{200c}خواهم"), ["می", "\u{200c}", "خواهم"]);
         // letters, marks, digits and connector punctuation still are
@@ -612,9 +752,13 @@ mod tests {
         assert_eq!(pieces(r"(?m)\S.{0,3}|\s+", "ab\ncd"), ["ab\nc", "d"]);
         assert_eq!(pieces(r"a(?i)b|c", "ac c aB"), ["ac", " c ", "aB"]);
         // properties and \w are not case-folded outside brackets, are inside
-        assert_eq!(rewrite(r"(?i)\p{Lu}[\p{Lu}]"), r"(?i:(?-i:\p{Lu})[\p{Lu}])");
+        let cyrillic = r"[\p{Lu}&&\p{Cyrillic}]"; // no capital that folds to several
+        assert_eq!(
+            rewrite(&format!(r"(?i)\p{{Lu}}{cyrillic}")),
+            format!(r"(?i:(?-i:\p{{Lu}}){cyrillic})")
+        );
         assert_eq!(pieces(r"(?i)\p{Lu}+|\p{Ll}+|.", "HEllo"), ["HE", "llo"]);
-        assert_eq!(pieces(r"(?i)[\p{Lu}]+|.", "HEllo"), ["HEllo"]);
+        assert_eq!(pieces(&format!(r"(?i){cyrillic}+|."), "ПРивет"), ["ПРивет"]);
         // extended mode: spaces and comments are no atoms, comments no groups
         assert_eq!(pieces("(?x) a {2}+ # (\n|.", "aaaaa"), ["aaaa", "a"]);
         assert_eq!(pieces(r"(?#(a)a|.", "ab"), ["a", "b"]);
@@ -644,12 +788,28 @@ mod tests {
             (r"(?i)ﬁ", "ﬁ"),
             (r"(?i)[\x{1E00}-\x{1EFF}]", "ẞ"),
             (r"(?i:[a-zß-ÿ])", "ß"),
+            // classes that hold such a character, inside brackets that are not negated
+            (r"(?i)[[:alpha:]]", "'ß'"),
+            (r"(?i)[\w]", "'ß'"),
+            (r"(?i)[x\p{Ll}]", "'ß'"),
+            (r"(?i)[\p{Lu}]", "'İ'"),
+            (r"(?i)[a[^\d]]", "'ß'"),
+            // a negated class nested in another: complemented before folding there
+            (r"(?i)[a[^b-z]]", "[^b-z] inside another class"),
         ] {
             let e = onig_to_fancy(pattern).unwrap_err();
             assert!(e.contains(named), "{pattern}: {e}");
         }
         // fine outside (?i), and where a range merely covers ß (Oniguruma does not fold it)
         assert_eq!(rewrite(r"ß(?i:[à-ÿ\x00-\x7F])"), r"ß(?i:[à-ÿ\x00-\x7F])");
+        // negated classes do not match the foldings into several; nor do classes without
+        // such characters, nested negated classes whose items are closed under case
+        for fine in
+            [r"(?i)[^\p{L}]", r"(?i)[^\s\p{L}\p{N}]", r"(?i)[[:digit:]\p{Han}]", r"(?i)[^a[^\d]]"]
+        {
+            assert!(onig_to_fancy(fine).is_ok(), "{fine}");
+        }
+        assert!(onig_to_fancy(r"[\p{L}][a[^b-z]]").is_ok()); // without (?i)
         assert_eq!(rewrite(r"[a-z&&[^aeiou]]\x7F\u00DF"), r"[a-z&&[^aeiou]]\x7F\u00DF");
     }
 }
