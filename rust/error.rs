@@ -17,6 +17,10 @@ pub enum Error {
     /// A corpus is empty or not valid UTF-8.
     #[error("{0}")]
     Corpus(String),
+    /// A shard's contents are corrupt (offsets that do not describe its tokens, ids past
+    /// the vocabulary).
+    #[error("{0}")]
+    Shard(String),
     /// Options that cannot be satisfied (truncation, padding, templates, batches).
     #[error("{0}")]
     Config(String),

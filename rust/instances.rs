@@ -87,7 +87,7 @@ impl Shard<'_> {
     /// document), from 0 to the end; and that every id is below `vocab_size`.
     pub fn validate(&self, name: &str, vocab_size: u32) -> Result<()> {
         let bad = |what: &str| {
-            Err(Error::Corpus(format!(
+            Err(Error::Shard(format!(
                 "shard {name} is corrupt ({what}); delete it and build the shards again"
             )))
         };

@@ -234,3 +234,50 @@ def test_a_regression_target_with_digit_underscores_is_refused(tmp_path: Path) -
     kept = read_records([{"text": "a", "label": " 1000 "}, {"text": "b", "label": "1e3"},
                  {"text": "c", "label": 2.5}], problem_type="regression")  # fmt: skip
     assert [r[-1] for r in kept] == [1000.0, 1000.0, 2.5]
+
+
+def test_a_classifier_whose_config_names_no_classes_is_read_as_from_pretrained_reads_it(
+    tiny_checkpoint: Path, tmp_path: Path
+) -> None:
+    """transformers may save a classifier without ``id2label``: its classes are then
+    LABEL_0, LABEL_1 (as ``from_pretrained`` and transformers read them), not none."""
+    tok = lf.Tokenizer.from_file(tiny_checkpoint / "tokenizer.json")
+    _head(BertForSequenceClassification, tiny_checkpoint, ("neg", "pos"), 1).save_pretrained(
+        tmp_path, tokenizer=tok
+    )
+    config = json.loads((tmp_path / "config.json").read_text())
+    for key in ("id2label", "label2id", "num_labels"):
+        config.pop(key, None)
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    read = BertForSequenceClassification.from_pretrained(tmp_path).config.labels
+    assert read == ("LABEL_0", "LABEL_1")
+    with pytest.raises(CheckpointError, match=r"for labels \['LABEL_0', 'LABEL_1'\]"):
+        finetune(tmp_path, [("a", "neg"), ("b", "pos")], **QUIET)
+    kept = finetune(tmp_path, [("a", "LABEL_0"), ("b", "LABEL_1")],
+                    validation=[("c", "LABEL_1")], **QUIET)  # fmt: skip
+    assert kept.validation["accuracy"] == 1.0
+
+
+def test_a_transformers_model_object_is_refused_with_the_fix(tiny_checkpoint: Path) -> None:
+    transformers = pytest.importorskip("transformers")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = transformers.BertForMaskedLM.from_pretrained(tiny_checkpoint)
+    tok = lf.Tokenizer.from_file(tiny_checkpoint / "tokenizer.json")
+    with pytest.raises(ConfigError, match=r"transformers\..*BertForMaskedLM; save it"):
+        finetune(theirs, [("a", "neg"), ("b", "pos")], tokenizer=tok, **QUIET)
+
+
+def test_missing_cells_of_a_data_frame_are_named(tmp_path: Path) -> None:
+    """pandas reads a blank csv cell as NaN (pd.NA in its nullable dtypes): a missing text
+    or label, said as such, for classification and regression alike."""
+    pd = pytest.importorskip("pandas")
+    (tmp_path / "t.csv").write_text("text,label\na fine film,pos\n,neg\na dull film,\n")
+    frame = pd.read_csv(tmp_path / "t.csv")
+    with pytest.raises(ConfigError, match=r"record 1 has no value in column 'text'.*fill it in"):
+        read_records(frame)
+    with pytest.raises(ConfigError, match=r"record 2 has no label in column 'label'; fill it in"):
+        read_records(frame.assign(text="x"))
+    numbers = pd.DataFrame({"text": ["a", "b"], "label": pd.array([1.5, None], dtype="Float64")})
+    with pytest.raises(ConfigError, match=r"record 1 has no label in column 'label'"):
+        read_records(numbers, problem_type="regression")

@@ -391,3 +391,26 @@ def test_whole_words_from_the_vocabulary(bert: lf.WordPieceTokenizer, batch: Any
             else:
                 words.append(names[i])
         assert [w.decode().strip().lower() for w in words] == words_of(text)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [((0.3, 0.1, "10"), "steps must be an integer"), ((0.3, 0.1, 0), "steps must be at least 1"),
+     ((0.3, 0.1, 2.5), "steps must be an integer"),
+     (("0.3", 0.1, 10), "start rate must be a number"),
+     ((0.3, 1.5, 10), r"end rate must be in \[0, 1\]"), ((-0.1, 0.1, 10), "start rate must be in"),
+     ((True, 0.1, 10), "start rate must be a number")],
+)  # fmt: skip
+def test_schedule_arguments_are_checked(args: tuple[Any, ...], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        linear_schedule(*args)
+    with pytest.raises(ConfigError, match=message):
+        lf.masking.cosine_schedule(*args)
+
+
+def test_an_empty_list_of_rows_says_how_to_pass_an_empty_batch() -> None:
+    with pytest.raises(ConfigError, match=r"empty list reads as floats.*np\.empty"):
+        lf.mask_tokens([], vocab_size=100, mask_token_id=4, special_ids=[0])
+    out, labels = lf.mask_tokens(np.empty((0, 5), np.int64), vocab_size=100, mask_token_id=4,
+                                 special_ids=[0])  # fmt: skip
+    assert out.shape == labels.shape == (0, 5)

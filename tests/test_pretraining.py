@@ -144,6 +144,25 @@ def test_corrupt_and_mismatched_shards(
         lf.build_shards(text_file, copy, bert, piece_mb=0.5)
 
 
+def test_corrupt_shard_contents_are_a_shard_error(shards: lf.ShardSet, tmp_path: Path) -> None:
+    """A shard of the right size whose contents are wrong (an id past the vocabulary, or
+    offsets that do not describe its tokens) is refused as a ``ShardError`` naming it."""
+    for what, edit in (("tokens", "id"), ("sentences", "offsets")):
+        copy = tmp_path / what
+        copy.mkdir()
+        for f in shards.directory.iterdir():
+            (copy / f.name).write_bytes(f.read_bytes())
+        victim = copy / f"shard-00000.{what}.npy"
+        array = np.load(victim)
+        if edit == "id":
+            array[5] = shards.vocab_size  # one past the last id
+        else:
+            array[3] = array[4] + 1  # no longer increasing
+        np.save(victim, array)
+        with pytest.raises(ShardError, match=r"shard-00000 is corrupt .*build the shards again"):
+            lf.ShardSet(copy).core()
+
+
 def test_a_second_build_into_the_same_folder_is_refused(
     bert: Any, text_file: Path, tmp_path: Path
 ) -> None:

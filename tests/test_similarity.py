@@ -264,6 +264,9 @@ def test_a_string_is_not_a_list_of_texts(model: Any) -> None:
     for call in (cooccurrence_space, lambda t, **kw: contextual_space(model, t, **kw)):
         with pytest.raises(TypeError, match="pass a list of texts"):
             call("the cat sat on the mat", min_count=1)
+    for value in (None, 3):  # not iterable at all
+        with pytest.raises(TypeError, match=f"pass a list of texts, got a {type(value).__name__}"):
+            model.embed(value)
     for bad in (0, -1, 2.0):
         with pytest.raises(ConfigError, match="max_words_per_text must be"):
             contextual_space(model, ["the cat sat"], min_count=1, max_words_per_text=bad)

@@ -56,16 +56,29 @@ class _Ramp:
 def linear_schedule(start: float, end: float, steps: int) -> Schedule:
     """A masking rate going linearly from ``start`` to ``end`` over ``steps``, then staying
     at ``end`` (e.g. 0.30 decaying to 0.15)."""
-    if steps <= 0:
-        raise ConfigError(f"steps must be positive, got {steps}")
-    return _Ramp(start, end, steps, cosine=False)
+    return _ramp(start, end, steps, cosine=False)
 
 
 def cosine_schedule(start: float, end: float, steps: int) -> Schedule:
     """A masking rate going from ``start`` to ``end`` along half a cosine over ``steps``."""
-    if steps <= 0:
-        raise ConfigError(f"steps must be positive, got {steps}")
-    return _Ramp(start, end, steps, cosine=True)
+    return _ramp(start, end, steps, cosine=True)
+
+
+def _ramp(start: Any, end: Any, steps: Any, cosine: bool) -> _Ramp:
+    """The schedule, its rates numbers in [0, 1] and ``steps`` a positive integer."""
+    for name, rate in (("start", start), ("end", end)):
+        if isinstance(rate, bool) or not isinstance(rate, (int, float, np.integer, np.floating)):
+            raise ConfigError(f"the schedule's {name} rate must be a number, got {rate!r}")
+        if not 0.0 <= float(rate) <= 1.0:
+            raise ConfigError(
+                f"the schedule's {name} rate must be in [0, 1] (a share of the tokens), got "
+                f"{rate!r}"
+            )
+    try:
+        steps = check_int("steps", steps, least=1)
+    except ConfigError as e:
+        raise ConfigError(f"{e} (the schedule's length in steps)") from None
+    return _Ramp(float(start), float(end), steps, cosine=cosine)
 
 
 def _array(value: Any, name: str) -> npt.NDArray[Any]:
@@ -313,7 +326,10 @@ class Masker:
         ids = _array(input_ids, "input_ids")
         one_row = np.ndim(input_ids) == 1  # rectangular: _array has checked
         if ids.dtype.kind not in "iu":
-            raise ConfigError(f"input_ids must be integers, got dtype {ids.dtype}")
+            empty = " (an empty list reads as floats: pass np.empty((0, n), np.int64))"
+            raise ConfigError(
+                f"input_ids must be integers, got dtype {ids.dtype}{empty if ids.size == 0 else ''}"
+            )
         given = ids.dtype
         if np.iinfo(given).max < self.vocab_size - 1:  # [MASK] and random ids would wrap
             raise ConfigError(

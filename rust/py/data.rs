@@ -190,7 +190,7 @@ impl ShardCorpus {
             } else if let Ok(a) = tokens.cast::<PyArray1<u32>>() {
                 TokenArray::U32(a.clone().unbind())
             } else {
-                return Err(to_py(Error::Corpus(format!(
+                return Err(to_py(Error::Shard(format!(
                     "shard {name}: tokens must be a 1-D uint16 or uint32 array"
                 ))));
             };

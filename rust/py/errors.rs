@@ -13,6 +13,7 @@ pub(crate) fn to_py(err: Error) -> PyErr {
         Error::Pattern(_) => "PatternError",
         Error::Format(_) => "TokenizerFormatError",
         Error::Corpus(_) => "CorpusError",
+        Error::Shard(_) => "ShardError",
         Error::Config(_) => "ConfigError",
         Error::TrainerConfig(_) => "TrainerConfigError",
         Error::DisallowedSpecial { .. } => "SpecialTokenError",

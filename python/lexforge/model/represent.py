@@ -67,7 +67,10 @@ def _texts(texts: Any, batch_size: int) -> list[str]:
     if isinstance(texts, str):
         raise TypeError("pass a list of texts")
     check_int("batch_size", batch_size, least=1)
-    out = list(texts)
+    try:
+        out = list(texts)
+    except TypeError:
+        raise TypeError(f"pass a list of texts, got a {type(texts).__name__}") from None
     for i, t in enumerate(out):
         if not isinstance(t, str):
             raise TypeError(f"text {i} is a {type(t).__name__}, not a str")

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, TrainingDivergedError
-from ..model.config import check_vocab_fits
+from ..model.config import BertConfig, check_vocab_fits
 
 
 @dataclass(frozen=True)
@@ -178,6 +178,12 @@ def task_model(
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*ignored .* weights.*")
             model = BertModel.from_pretrained(model)
+    elif not isinstance(getattr(model, "config", None), BertConfig):
+        raise ConfigError(
+            f"the model to fine-tune must be a checkpoint directory or a lexforge model, got a "
+            f"{type(model).__module__}.{type(model).__name__}; save it (model.save_pretrained"
+            "(dir), transformers' too) and pass the directory"
+        )
     elif model.__class__.__name__.endswith(_HEADS):
         config = model.config
         if _fits(cls, labels, problem_type, type(model).__name__, config.labels,
@@ -386,9 +392,9 @@ def _saved_head(path: Path) -> tuple[str, tuple[str, ...], str | None] | None:
         return None  # loading the checkpoint says what is wrong with it
     if not isinstance(data, dict):
         return None
-    try:  # as the model reads them (keys that do not number the outputs are refused when
-        # it loads)
-        labels = _labels(data) if data.get("id2label") else ()
+    try:  # as the model reads them: LABEL_0... without id2label (keys that do not number
+        # the outputs are refused when it loads)
+        labels = _labels(data)
     except ConfigError:
         labels = ()
     return architecture, labels, data.get("problem_type")

@@ -162,10 +162,19 @@ def _field(row: Any, column: str) -> Any:
     return None
 
 
+def _missing(value: Any) -> bool:
+    """Whether ``value`` is a missing cell: ``None``, a float NaN (pandas reads a blank csv
+    cell as one), or pandas' ``NA``/``NaT``."""
+    if value is None or type(value).__name__ in ("NAType", "NaTType"):
+        return True
+    return isinstance(value, float) and math.isnan(value)
+
+
 def _text(value: Any, column: str, where: str, at: str) -> str:
-    if value is None:
+    if _missing(value):
         raise ConfigError(
-            f"{where}: {at} has no value in column {column!r}; fill it in or drop the row"
+            f"{where}: {at} has no value in column {column!r} (a missing cell: {value!r}); "
+            "fill it in or drop the row"
         )
     if not isinstance(value, str):
         raise ConfigError(
@@ -184,7 +193,7 @@ _INTEGRAL = re.compile(r"[+-]?(?:0|[1-9][0-9]*)(?:\.0*)?")
 def _label(
     value: Any, column: str, where: str, at: str, problem: str, separator: str | None
 ) -> Any:
-    if value is None or (isinstance(value, str) and not value.strip()):
+    if _missing(value) or (isinstance(value, str) and not value.strip()):
         raise ConfigError(
             f"{where}: {at} has no label in column {column!r}; fill it in or drop the row"
         )

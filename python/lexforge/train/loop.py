@@ -618,8 +618,12 @@ def _pretrain(
     if not isinstance(model, BertConfig):
         from ..model.config import PRESETS
 
-        if model not in PRESETS:
-            raise ConfigError(f"unknown preset {model!r}; choose one of {', '.join(PRESETS)}")
+        if not isinstance(model, str) or model not in PRESETS:
+            raise ConfigError(
+                f"unknown preset {model!r}: model= takes a BertConfig or one of "
+                f"{', '.join(PRESETS)}; pretraining starts from fresh weights (to go on with a "
+                "run, pass its out_dir again with resume=True)"
+            )
     if opts.device is not None:
         resolve_device(opts.device)
     eval_shards = _held_out(eval_data)
