@@ -429,3 +429,27 @@ def test_config_numbers_are_python_floats(tok: Any, tmp_path: Path) -> None:
     for bad in ({"hidden_dropout": "0.1"}, {"attention_dropout": None}, {"layer_norm_eps": True}):
         with pytest.raises(ConfigError, match=r"must be a (number in|positive number)"):
             _config(tok.vocab_size, **bad)
+
+
+def test_a_dataset_name_loads_its_model_and_one_without_a_model_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where a checkpoint folder is expected, a dataset that holds a model (all-MiniLM-L6-v2)
+    is read from its folder, tokenizer included; a folder of that name wins; a dataset of
+    tokenizer files is a CheckpointError naming the models there are."""
+    folder = Path(datasets.files("all-MiniLM-L6-v2")["model_dir"])
+    by_name = BertModel.from_pretrained("all-MiniLM-L6-v2")
+    by_folder = BertModel.from_pretrained(folder)
+    assert (
+        by_name.tokenizer is not None and by_name.tokenizer.vocab() == by_folder.tokenizer.vocab()
+    )
+    theirs = by_folder.state_dict()
+    assert by_name.state_dict().keys() == theirs.keys()
+    for k, a in by_name.state_dict().items():
+        assert torch.equal(a, theirs[k]), k
+    with pytest.raises(CheckpointError, match=r"holds no model .*\(all-MiniLM-L6-v2\)"):
+        BertModel.from_pretrained("bert-base-uncased")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "all-MiniLM-L6-v2").mkdir()  # a folder of that name here: it is what is read
+    with pytest.raises(CheckpointError, match=r"has no config\.json"):
+        BertModel.from_pretrained("all-MiniLM-L6-v2")

@@ -696,7 +696,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_pretrain)
 
     f = sub.add_parser("finetune", help="fine-tune an encoder to classify texts or tag words")
-    f.add_argument("model", help="an HF-format checkpoint directory (lexforge or transformers)")
+    f.add_argument(
+        "model",
+        help="an HF-format checkpoint directory (saved by lexforge or "
+        "transformers), or all-MiniLM-L6-v2",
+    )
     f.add_argument(
         "data",
         help="a dataset name (rt-polarity, twitter-ner) or a csv/tsv/jsonl/json/Parquet/CoNLL file",
@@ -765,7 +769,9 @@ def build_parser() -> argparse.ArgumentParser:
     f.set_defaults(func=_finetune)
 
     e = sub.add_parser("embed", help="sentence or word vectors of texts (one per line)")
-    e.add_argument("model", help="an HF-format checkpoint directory with its tokenizer")
+    e.add_argument(
+        "model", help="an HF-format checkpoint directory with its tokenizer, or all-MiniLM-L6-v2"
+    )
     e.add_argument(
         "files", nargs="*",
         help="text files, one text per line (stdin: - or none), or JSON Lines/JSON/csv/tsv/"
@@ -797,7 +803,9 @@ def build_parser() -> argparse.ArgumentParser:
         "tab-separated; a token holding a tab, line end or backslash is written escaped "
         "as in JSON (byte-level BPE vocabularies have such tokens).",
     )  # fmt: skip
-    m.add_argument("model", help="an HF-format checkpoint directory with its tokenizer")
+    m.add_argument(
+        "model", help="an HF-format checkpoint directory with its tokenizer, or all-MiniLM-L6-v2"
+    )
     m.add_argument("text")
     m.add_argument("--top-k", type=int, default=5)
     m.set_defaults(func=_fill_mask)
@@ -807,7 +815,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="nearest words by contextual vectors (averaged over a corpus) and by static "
         "co-occurrence vectors of the same corpus",
     )  # fmt: skip
-    w.add_argument("model", help="an HF-format checkpoint directory with its tokenizer")
+    w.add_argument(
+        "model", help="an HF-format checkpoint directory with its tokenizer, or all-MiniLM-L6-v2"
+    )
     w.add_argument("words", nargs="+")
     w.add_argument("--corpus", default=None, help="a dataset name (default wiki-leads)")
     w.add_argument(

@@ -253,8 +253,9 @@ class Pretrained(nn.Module):
         )
 
         config, state, source = read_checkpoint(directory)
+        folder = source.parent  # a dataset's name (all-MiniLM-L6-v2) is read from its folder
         # config.json's architectures, else what the head weights show
-        saved = checkpoint_kind(state, architecture(directory))
+        saved = checkpoint_kind(state, architecture(folder))
         if saved in TASK_HEADS and cls.__name__ in TASK_HEADS and saved != cls.__name__:
             raise CheckpointError(
                 f"{directory} holds a {saved}; its head does not fit a {cls.__name__} "
@@ -273,7 +274,7 @@ class Pretrained(nn.Module):
                 raise
             given = ", ".join(f"{k}={v!r}" for k, v in overrides.items())
             raise CheckpointError(f"{e} (the config as changed by the overrides {given})") from None
-        model.tokenizer = _tokenizer(Path(directory))
+        model.tokenizer = _tokenizer(folder)
         fresh = tuple(sorted({m.removeprefix("bert.").split(".")[0] for m in missing}))
         model.loaded_from = LoadedFrom(str(directory), saved, fresh)
         if missing:

