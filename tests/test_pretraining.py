@@ -140,7 +140,7 @@ def test_corrupt_and_mismatched_shards(
         lf.ShardSet(copy)
     with pytest.raises(ShardError, match="no manifest"):
         lf.ShardSet(tmp_path)
-    with pytest.raises(ShardError, match="different corpus, tokenizer or options"):
+    with pytest.raises(ShardError, match=r"different corpus.*piece_mb \(was 0\.25, now 0\.5\)"):
         lf.build_shards(text_file, copy, bert, piece_mb=0.5)
 
 
@@ -161,6 +161,9 @@ def test_corrupt_shard_contents_are_a_shard_error(shards: lf.ShardSet, tmp_path:
         np.save(victim, array)
         with pytest.raises(ShardError, match=r"shard-00000 is corrupt .*build the shards again"):
             lf.ShardSet(copy).core()
+    (copy / "tokenizer.json").unlink()  # the shards' own tokenizer, needed to mask them
+    with pytest.raises(ShardError, match=r"tokenizer\.json is missing: the tokenizer these"):
+        lf.ShardSet(copy).tokenizer()
 
 
 def test_a_second_build_into_the_same_folder_is_refused(

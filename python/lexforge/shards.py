@@ -393,15 +393,25 @@ def _build(
         manifest_path.unlink()  # a build that failed before any text: nothing to resume
     if manifest_path.exists():
         manifest = _read_manifest(manifest_path)
-        same = (
-            manifest.get("tokenizer_sha256") == fingerprint
-            and _same_sources(manifest.get("sources"), sources)
-            and manifest.get("options") == options
-        )
-        if not same:
+        differ = []
+        if manifest.get("tokenizer_sha256") != fingerprint:
+            differ.append("the tokenizer")
+        if not _same_sources(manifest.get("sources"), sources):
+            differ.append("the corpus files")
+        saved_options = manifest.get("options")
+        if saved_options != options:
+            were = saved_options if isinstance(saved_options, dict) else {}
+            for key, now in options.items():
+                if were.get(key) != now:
+                    name, was = key, were.get(key)
+                    if key == "piece_bytes":  # as the caller gave it
+                        name, now = "piece_mb", piece_bytes / 1e6
+                        was = was / 1e6 if isinstance(was, int | float) else was
+                    differ.append(f"{name} (was {was!r}, now {now!r})")
+        if differ:
             raise ShardError(
-                f"{out} holds shards of a different corpus, tokenizer or options; "
-                "use another directory, or delete this one to rebuild"
+                f"{out} holds shards of a different corpus, tokenizer or options (other: "
+                f"{', '.join(differ)}); use another directory, or delete this one to rebuild"
             )
     if manifest is None:
         plan = _plan(files, piece_bytes)
@@ -750,6 +760,12 @@ class ShardSet:
         from lexforge.tokenizer import Tokenizer
 
         path = self.directory / "tokenizer.json"
+        if not path.is_file():
+            raise ShardError(
+                f"{path} is missing: the tokenizer these shards were built with (build_shards "
+                "writes it next to them) is needed to mask them; put it back, or build the "
+                "shards again"
+            )
         recorded = self.manifest.get("tokenizer_sha256")
         if recorded is not None and path.is_file() and sha256_file(path) != recorded:
             raise ShardError(
