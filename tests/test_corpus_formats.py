@@ -181,6 +181,8 @@ def test_the_text_column(tmp_path: Path) -> None:
         ("f.json", b'{"text": "one object",\n "n": 1}', r"f\.json: a JSON corpus is a list"),
         ("g.csv", b'id,text\n1,"fine"\n2,"unclosed\n', r"g\.csv: line 3: malformed csv"),
         ("h.csv", b"id,text\n1,fine\n2,too,many\n", r"h\.csv: line 3 has 3 fields, the header 2"),
+        ("h.tsv", b'id\ttext\n1\t"a\tb"\n',
+         r"h\.tsv: line 2 has 3 fields, the header 2 \(id, text\); a tsv field cannot hold a tab"),
         ("k.csv", b"text,text\nfirst,second\n", r"k\.csv: the header names 'text' twice"),
         ("l.csv", b"text,id\n" + b"row,1\n" * 5000 + b"caf\xe9,2\n",
          r"l\.csv: not UTF-8 text \(byte 0xe9 at line 5002, column 4\)"),

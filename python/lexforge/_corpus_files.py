@@ -413,7 +413,12 @@ def delimited_rows(
                     raise error(f"{path}: the header names {twice[0]!r} twice; rename one of them")
                 continue
             if len(fields) != len(header):
-                quote = "" if kind == "tsv" else "; quote a field that holds a comma"
+                quote = (
+                    "; a tsv field cannot hold a tab (tsv has no quoting): replace the tab, or "
+                    "save the file as .csv with the field quoted"
+                    if kind == "tsv"
+                    else "; quote a field that holds a comma"
+                )
                 raise error(
                     f"{path}: {where} has {len(fields)} fields, the header {len(header)} "
                     f"({', '.join(header)}){quote}"
