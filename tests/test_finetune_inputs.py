@@ -281,3 +281,16 @@ def test_missing_cells_of_a_data_frame_are_named(tmp_path: Path) -> None:
     numbers = pd.DataFrame({"text": ["a", "b"], "label": pd.array([1.5, None], dtype="Float64")})
     with pytest.raises(ConfigError, match=r"record 1 has no label in column 'label'"):
         read_records(numbers, problem_type="regression")
+
+
+def test_classes_that_differ_only_in_case_are_flagged(tiny_checkpoint: Path) -> None:
+    """'pos' and 'Pos' stay two classes (a class name is kept as written), with a warning
+    naming them; a held-out label unseen in training but for its case is pointed at."""
+    rows = [("a", "pos"), ("b", "Pos"), ("c", "neg")]
+    with pytest.warns(UserWarning, match=r"differ only in case \('Pos' and 'pos'\)"):
+        result = finetune(tiny_checkpoint, rows, **QUIET)
+    assert result.labels == ("Pos", "neg", "pos")
+    with pytest.raises(
+        ConfigError, match=r"\['NEG'\]; in another case: 'NEG' \(training has 'neg'\)"
+    ):
+        finetune(tiny_checkpoint, [("a", "pos"), ("c", "neg")], validation=[("d", "NEG")], **QUIET)

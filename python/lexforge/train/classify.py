@@ -678,11 +678,25 @@ def _label_set(splits: dict[str, list[Record]], problem: str, column: str) -> tu
         raise ConfigError(
             f"training data has {len(labels)} label(s); classification needs {least}+"
         )
+    folded: dict[str, list[str]] = {}
+    for label in labels:
+        folded.setdefault(label.casefold(), []).append(label)
+    alike = [names for names in folded.values() if len(names) > 1]
+    if alike:
+        shown = "; ".join(" and ".join(repr(n) for n in names) for names in alike[:3])
+        warnings.warn(
+            f"the training data has classes whose names differ only in case ({shown}): they "
+            "are separate classes; if they are one, write its name one way",
+            stacklevel=3,
+        )
     for name, records in splits.items():
         unseen = sorted(classes(records) - set(labels))
         if unseen:
+            near = [f"{u!r} (training has {folded[u.casefold()][0]!r})" for u in unseen[:5]
+                    if u.casefold() in folded]  # fmt: skip
+            hint = f"; in another case: {', '.join(near)}" if near else ""
             raise ConfigError(
-                f"the {name} split has labels never seen in training: {unseen[:5]}; "
+                f"the {name} split has labels never seen in training: {unseen[:5]}{hint}; "
                 "fix the data or the split"
             )
     return labels
