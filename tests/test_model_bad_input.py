@@ -453,3 +453,22 @@ def test_a_dataset_name_loads_its_model_and_one_without_a_model_says_so(
     (tmp_path / "all-MiniLM-L6-v2").mkdir()  # a folder of that name here: it is what is read
     with pytest.raises(CheckpointError, match=r"has no config\.json"):
         BertModel.from_pretrained("all-MiniLM-L6-v2")
+
+
+def test_a_checkpoint_holding_nan_weights_is_flagged_when_it_loads(
+    tok: Any, tmp_path: Path
+) -> None:
+    from safetensors.torch import load_file, save_file
+
+    BertModel(_config(tok.vocab_size)).save_pretrained(tmp_path, tokenizer=tok)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a sound checkpoint loads without a word
+        BertModel.from_pretrained(tmp_path)
+    state = load_file(str(tmp_path / "model.safetensors"))
+    name = next(k for k in state if k.endswith("attention.output.dense.weight"))
+    state[name][0, 0] = float("nan")
+    save_file(state, str(tmp_path / "model.safetensors"), metadata={"format": "pt"})
+    with pytest.warns(
+        UserWarning, match=rf"NaN or infinite values in 1 tensor\(s\) \(first: {name}\)"
+    ):
+        BertModel.from_pretrained(tmp_path)

@@ -254,6 +254,14 @@ class Pretrained(nn.Module):
 
         config, state, source = read_checkpoint(directory)
         folder = source.parent  # a dataset's name (all-MiniLM-L6-v2) is read from its folder
+        broken = [k for k, t in state.items() if t.is_floating_point() and not t.isfinite().all()]
+        if broken:
+            warnings.warn(
+                f"{source} holds NaN or infinite values in {len(broken)} tensor(s) (first: "
+                f"{broken[0]}): the run that wrote it diverged, or the file is damaged; what "
+                "the model computes from them is NaN",
+                stacklevel=2,
+            )
         # config.json's architectures, else what the head weights show
         saved = checkpoint_kind(state, architecture(folder))
         if saved in TASK_HEADS and cls.__name__ in TASK_HEADS and saved != cls.__name__:
