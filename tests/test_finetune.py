@@ -615,6 +615,13 @@ def test_multi_label_and_regression_metrics_by_hand() -> None:
     assert regression_metrics(y, np.ones(5))["pearson"] == 0.0  # constant predictions
     for value in (0.1, 0.3):  # both constant: centring leaves rounding dust, not a ratio
         assert regression_metrics([value] * 20, [0.2] * 20)["pearson"] == 0.0
+    for scale in (1e160, 1e-170):  # products of the centred values would overflow/underflow
+        with np.errstate(over="ignore"):  # its mse is past float64 at 1e160: inf
+            big = regression_metrics(y * scale, p * scale)
+        assert big["pearson"] == pytest.approx(r["pearson"])
+        assert big["spearman"] == pytest.approx(r["spearman"])
+    diverged = regression_metrics(y, [1.0, np.nan, 3.0, 4.0, 5.0])  # a NaN prediction
+    assert np.isnan(diverged["pearson"]) and np.isnan(diverged["spearman"])
 
 
 def test_a_fine_tuned_head_is_kept_or_replaced_on_request(checkpoint: Path, tmp_path: Path) -> None:

@@ -310,13 +310,16 @@ def multi_label_metrics(gold: Any, predicted: Any) -> dict[str, Any]:
 
 def regression_metrics(gold: Any, predicted: Any) -> dict[str, Any]:
     """Mean squared and absolute errors, Pearson's and Spearman's correlations (0 when
-    either side is constant)."""
+    either side is constant; NaN when a value is NaN, as a diverged model predicts)."""
     g, p = np.asarray(gold, dtype=np.float64), np.asarray(predicted, dtype=np.float64)
 
     def pearson(a: Any, b: Any) -> float:
+        if np.isnan(a).any() or np.isnan(b).any():
+            return math.nan
         if not a.size or np.ptp(a) == 0 or np.ptp(b) == 0:  # (centring leaves rounding dust)
             return 0.0
         a, b = a - a.mean(), b - b.mean()
+        a, b = a / np.abs(a).max(), b / np.abs(b).max()  # no overflow or underflow below
         scale = math.sqrt(float((a * a).sum() * (b * b).sum()))
         return float((a * b).sum() / scale) if scale > 0 else 0.0
 
@@ -328,11 +331,13 @@ def regression_metrics(gold: Any, predicted: Any) -> dict[str, Any]:
         sums = np.bincount(inverse, weights=r)
         return sums[inverse] / counts[inverse]
 
+    nan = np.isnan(g).any() or np.isnan(p).any()  # ranks would take NaN for the largest
+    spearman = math.nan if nan else pearson(ranks(g), ranks(p))
     return {
         "mse": float(((g - p) ** 2).mean()),
         "mae": float(np.abs(g - p).mean()),
         "pearson": pearson(g, p),
-        "spearman": pearson(ranks(g), ranks(p)),
+        "spearman": spearman,
         "n": len(g),
     }
 
