@@ -78,6 +78,10 @@ def test_entity_metrics_by_hand() -> None:
     assert m["precision"] == pytest.approx(2 / 3) and m["recall"] == pytest.approx(2 / 3)
     assert m["per_type"]["loc"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
     assert m["per_type"]["per"]["precision"] == 0.5 and m["per_type"]["per"]["recall"] == 1.0
+    with pytest.raises(ConfigError, match="sentence 1 has 2 gold tags but 1 predicted"):
+        entity_metrics(gold, [predicted[0], ["O"]])
+    with pytest.raises(ConfigError, match="2 gold sentences but 1 predicted"):
+        entity_metrics(gold, predicted[:1])
 
 
 # ---------------------------------------------------------------------------------------

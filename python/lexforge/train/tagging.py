@@ -400,9 +400,17 @@ def bio_entities(tags: Sequence[str]) -> set[tuple[str, int, int]]:
 def entity_metrics(
     gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]
 ) -> dict[str, Any]:
-    """Micro precision/recall/F1 over exact entity matches, and the same per type."""
+    """Micro precision/recall/F1 over exact entity matches, and the same per type. Each
+    predicted sentence must have its gold sentence's length (``ConfigError`` otherwise)."""
+    if len(gold) != len(predicted):
+        raise ConfigError(f"{len(gold)} gold sentences but {len(predicted)} predicted")
     counts: dict[str, list[int]] = {}  # type -> [true positives, predicted, gold]
-    for g_tags, p_tags in zip(gold, predicted, strict=True):
+    for i, (g_tags, p_tags) in enumerate(zip(gold, predicted, strict=True)):
+        if len(g_tags) != len(p_tags):
+            raise ConfigError(
+                f"sentence {i} has {len(g_tags)} gold tags but {len(p_tags)} predicted: "
+                "entities would be scored at positions the other side does not have"
+            )
         g, p = bio_entities(g_tags), bio_entities(p_tags)
         for kind, *_ in g | p:
             counts.setdefault(kind, [0, 0, 0])
