@@ -294,3 +294,15 @@ def test_classes_that_differ_only_in_case_are_flagged(tiny_checkpoint: Path) -> 
         ConfigError, match=r"\['NEG'\]; in another case: 'NEG' \(training has 'neg'\)"
     ):
         finetune(tiny_checkpoint, [("a", "pos"), ("c", "neg")], validation=[("d", "NEG")], **QUIET)
+
+
+def test_fine_tuning_into_an_earlier_runs_folder_says_its_model_is_replaced(
+    tiny_checkpoint: Path, tmp_path: Path
+) -> None:
+    rows = [("a", "pos"), ("b", "neg")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a fresh folder: no word
+        finetune(tiny_checkpoint, rows, out_dir=tmp_path / "run", **QUIET)
+    assert (tmp_path / "run" / "best" / "config.json").is_file()
+    with pytest.warns(UserWarning, match=r"holds an earlier run's model \(best/\); this run"):
+        finetune(tiny_checkpoint, rows, out_dir=tmp_path / "run", **QUIET)

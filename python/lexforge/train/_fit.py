@@ -670,6 +670,12 @@ def fit(
         return history, best
 
     if out is not None:  # this run's files only, not beside an earlier run's in the folder
+        if (out / "best").exists():  # said, not replaced silently
+            warnings.warn(
+                f"{out} holds an earlier run's model (best/); this run replaces it when it "
+                "finishes: pass another out_dir to keep it",
+                stacklevel=3,
+            )
         for name in ("log.jsonl", "metrics.json", "confusion.png", "predictions.json"):
             (out / name).unlink(missing_ok=True)
     clock = time.perf_counter()
