@@ -325,6 +325,13 @@ def test_head_mismatch_and_bad_labels(tok: Any, tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text(json.dumps(config))
     with pytest.raises(CheckpointError, match="holds a BertForTokenClassification"):
         BertForSequenceClassification.from_pretrained(tmp_path)
+    # nor does a custom name there (it skipped the check: a tagger's head read as a
+    # sequence classifier's)
+    (tmp_path / "config.json").write_text(json.dumps({**config, "architectures": ["MyNer"]}))
+    with pytest.raises(CheckpointError, match="holds a BertForTokenClassification"):
+        BertForSequenceClassification.from_pretrained(tmp_path)
+    kind = BertForTokenClassification.from_pretrained(tmp_path).loaded_from.kind
+    assert kind == "BertForTokenClassification"
     with pytest.raises(ConfigError, match="at least one label"):
         _config(tok, labels=())
     with pytest.raises(ConfigError, match="integer labels"):

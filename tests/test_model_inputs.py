@@ -11,6 +11,7 @@ configs, never downloaded)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import warnings
@@ -357,6 +358,40 @@ def test_a_sinusoidal_override_does_not_relabel_learned_positions(tmp_path: Path
     with torch.no_grad():
         diff = (learned(**batch)[0] - theirs(**batch).last_hidden_state)[real].abs().max()
     assert diff <= 1e-5
+
+
+def test_a_sinusoidal_checkpoint_trained_since_loads_as_learned(tmp_path: Path) -> None:
+    """A lexforge sinusoidal model, trained in transformers (which moves the table and
+    keeps lexforge's entry in config.json), loaded as sinusoidal with the moved table in
+    the fixed buffer: frozen for further training and saved as sinusoidal. It loads as
+    learned positions (trainable), with a warning, and computes as transformers does; the
+    override asking for the fixed table is refused."""
+    config = BertConfig(vocab_size=VOCAB, hidden_size=32, num_layers=2, num_heads=2,
+                        intermediate_size=37, position_embedding="sinusoidal")  # fmt: skip
+    ours = BertModel(config)
+    ours.save_pretrained(tmp_path / "ours")
+    theirs = transformers.BertModel.from_pretrained(tmp_path / "ours")
+    with torch.no_grad():  # what fine-tuning in transformers does to the table
+        theirs.embeddings.position_embeddings.weight.add_(0.1)
+    theirs.save_pretrained(tmp_path / "theirs")
+    assert json.loads((tmp_path / "theirs" / "config.json").read_text())["lexforge"]
+
+    with pytest.warns(UserWarning, match=r"says sinusoidal .* not the sin/cos table"):
+        loaded = BertModel.from_pretrained(tmp_path / "theirs")
+    assert loaded.config.position_embedding == "learned"
+    assert loaded.embeddings.position.weight.requires_grad
+    batch = _batch()
+    real = batch["attention_mask"].bool()
+    with torch.no_grad():
+        diff = (loaded(**batch)[0] - theirs(**batch).last_hidden_state)[real].abs().max()
+    assert diff <= 1e-5
+    with pytest.raises(ConfigError, match=r"'sinusoidal' .* learned \(embeddings\.position_"):
+        BertModel.from_pretrained(tmp_path / "theirs", position_embedding="sinusoidal")
+    with warnings.catch_warnings():  # the table that is still the sin/cos one: no warning
+        warnings.simplefilter("error")
+        assert BertModel.from_pretrained(tmp_path / "ours").config.position_embedding == (
+            "sinusoidal"
+        )
 
 
 # weights of the wrong kind ----------------------------------------------------------------

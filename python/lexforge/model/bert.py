@@ -272,7 +272,8 @@ class Pretrained(nn.Module):
         saved_config = config
         if overrides:
             config = config.replace(**overrides)
-        check_positions(saved_config, config, state, str(source))
+        asked = "position_embedding" in overrides
+        config = check_positions(saved_config, config, state, str(source), asked)
         try:
             check_sizes(config, state, str(source))  # before the model is built at its sizes
             model = cls(config)

@@ -261,24 +261,41 @@ def check_sizes(config: BertConfig, state: dict[str, torch.Tensor], source: str)
 
 
 def check_positions(
-    saved: BertConfig, config: BertConfig, state: dict[str, torch.Tensor], source: str
-) -> None:
-    """``ConfigError`` when ``config`` (the checkpoint's ``saved`` config, overridden) says
-    sinusoidal positions and the checkpoint's are learned: the model would hold the
-    learned table in the fixed one's place and say it is sinusoidal (and save it so).
+    saved: BertConfig,
+    config: BertConfig,
+    state: dict[str, torch.Tensor],
+    source: str,
+    asked: bool = False,
+) -> BertConfig:
+    """The config to build from a checkpoint (``saved`` is its own config, ``config`` that
+    config overridden; ``asked``: the overrides name ``position_embedding``), settled
+    against its position table. ``ConfigError`` when the config says sinusoidal positions
+    by override and the table is learned: the model
+    would hold the learned table in the fixed one's place and say it is sinusoidal (and
+    save it so). A checkpoint that says sinusoidal itself but holds another table (it was
+    trained since, in transformers, which keeps lexforge's entry in config.json) loads as
+    learned positions, with a warning: that is the table its encoder was trained with.
     A table that is the sinusoidal one passes; so does the other way round: learned
     positions start from a sinusoidal checkpoint's table."""
-    if config.position_embedding != "sinusoidal" or saved.position_embedding == "sinusoidal":
-        return
+    if config.position_embedding != "sinusoidal":
+        return config
     from .bert import sinusoidal_positions
 
     name = "embeddings.position_embeddings.weight"
     table = {k.removeprefix("bert."): v for k, v in state.items()}.get(name)
     if table is None or not table.is_floating_point() or table.dim() != 2:
-        return  # load_hf_state names what is wrong with it
+        return config  # load_hf_state names what is wrong with it
     # within 1e-2: the table rounded to bfloat16, or computed in float32; learned ones are not
     if torch.allclose(table.float(), sinusoidal_positions(*table.shape), rtol=0.0, atol=1e-2):
-        return
+        return config
+    if saved.position_embedding == "sinusoidal" and not asked:
+        warnings.warn(
+            f"{source}: config.json says sinusoidal positions, but {name} is not the "
+            "sin/cos table (it was trained since it was written, e.g. by transformers): "
+            "loaded as learned positions, the table as it is",
+            stacklevel=3,
+        )
+        return config.replace(position_embedding="learned")
     raise ConfigError(
         f"position_embedding='sinusoidal' asks for the fixed sin/cos table, but the positions "
         f"of {source} are learned ({name} is not that table): its encoder was trained with "
@@ -666,11 +683,26 @@ class LoadedFrom:
     fresh: tuple[str, ...] = ()
 
 
+# the BERT classes whose name in config.json says what a checkpoint's head is
+_BERT_CLASSES = frozenset(
+    {
+        "BertModel",
+        "BertForMaskedLM",
+        "BertForPreTraining",
+        "BertForNextSentencePrediction",
+        "BertForSequenceClassification",
+        "BertForTokenClassification",
+        "BertForQuestionAnswering",
+    }
+)
+
+
 def checkpoint_kind(state: dict[str, torch.Tensor], saved: str | None) -> str:
     """What a checkpoint is, as the name of its model class: ``config.json``'s
-    ``architectures`` entry (``saved``), else what its head weights show (``BertModel``
-    for an encoder alone)."""
-    if saved:
+    ``architectures`` entry (``saved``) when it names a BERT class, else what its head
+    weights show (``BertModel`` for an encoder alone). A custom name (``MyCrossEncoder``)
+    says nothing of the head, so its weights do."""
+    if saved in _BERT_CLASSES:
         return saved
     names = {k.removeprefix("bert.") for k in state}
     parts = ("qa_outputs.", "classifier.", "cls.predictions.", "cls.seq_relationship.", "pooler.")

@@ -382,8 +382,9 @@ def _saved_head(path: Path) -> tuple[str, tuple[str, ...], str | None] | None:
     from ..model.hf import architecture as first_architecture
     from ..model.hf import checkpoint_kind
 
-    # config.json's first name (a lone string is one), else what the head weights show
-    architecture = first_architecture(path) or checkpoint_kind(_weight_names(path), None)
+    # config.json's first name (a lone string is one) when it is a BERT class, else what
+    # the head weights show
+    architecture = checkpoint_kind(_weight_names(path), first_architecture(path))
     if not architecture.endswith(_HEADS):
         return None
     try:
