@@ -699,7 +699,7 @@ def test_embed_names_the_text_that_is_too_long(checkpoint: Path) -> None:
 
     model = BertModel.from_pretrained(checkpoint)
     texts = ["short"] * 3 + [" ".join(["word"] * 100), "short"]
-    with pytest.raises(ConfigError, match="text 3 has 102 tokens"):
+    with pytest.raises(ConfigError, match=r"texts\[3\] \(text number 4\) has 102 tokens"):
         model.embed(texts, batch_size=2)
     with pytest.raises(ConfigError, match="batch_size must be at least 1, got 0"):
         model.embed(texts[:1], batch_size=0)

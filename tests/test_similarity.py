@@ -6,6 +6,7 @@ neighbours and bad requests behave."""
 from __future__ import annotations
 
 import random
+import unicodedata
 from collections import Counter
 from typing import Any
 
@@ -143,9 +144,26 @@ def test_contextual_space_cuts_texts_to_fit_the_model(model: Any) -> None:
     to fit the model's 128 positions, not refused; every word is still counted."""
     chinese = "北京欢迎你今天天气很好我们去公园散步吧" * 20  # 400 characters, one "word"
     url = "see https://example.com/" + "/".join(f"segment{i}" for i in range(60)) + " now"
-    space = contextual_space(model, [chinese, url], min_count=1, max_words=5000)
-    counts = Counter(w for line in (chinese, url) for w in words_of(line))
+    # Hindi through an accent-stripping tokenizer: a cut kept the vowel sign ending the
+    # word before it (है was counted as ह)
+    hindi = " ".join(["पानी है"] * 40)
+    texts = [chinese, url, hindi]
+    space = contextual_space(model, texts, min_count=1, max_words=5000)
+    counts = Counter(w for line in texts for w in words_of(line))
     assert dict(zip(space.words, space.counts.tolist(), strict=True)) == dict(counts)
+
+
+def test_words_ending_in_combining_marks_are_the_same_in_both_spaces(model: Any) -> None:
+    """An uncased BERT tokenizer strips accents: the co-occurrence space spelled है as ह
+    and decomposed café as cafe, where embed_words keeps the marks, so a frequent word
+    was "not frequent enough" for the comparison. Both give BERT's words (words_of,
+    checked against HF's normalizer and pre-tokenizer above)."""
+    from lexforge.model.similarity import _tokenizer_words
+
+    texts = ["घर में पानी है", "cafe\u0301 au lait, cafe\u0301 noir", "كَتَبَ الوَلَدُ"]
+    expected = [words_of(t) for t in texts]
+    assert _tokenizer_words(model.tokenizer, texts) == expected
+    assert [[w.lower() for w in f.words] for f in model.embed_words(texts)] == expected
 
 
 def test_cli_similar(model: Any, tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
@@ -226,16 +244,26 @@ def test_cooccurrence_words_of_a_bpe_tokenizer_are_its_pre_tokens(bpe: Any) -> N
 
     split = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     texts = ["the cat  sat on the Mat", "the dog\tsat on the log", "the cat and\n\nthe dog ran",
-             "naïve café 北京 🤗🤗 x"]  # fmt: skip
-    expected = [[text[a:b].strip().lower() for _, (a, b) in split.pre_tokenize_str(text)
-                 if text[a:b].strip()] for text in texts]  # fmt: skip
+             "naïve café 北京 🤗🤗 x", "a \x1c b x\x1fy ok\x1e",
+             "a \x85 b\u2028c \u3000 d"]  # fmt: skip
+    # Unicode's White_Space (the pattern's \s); str.strip() also takes U+001C..U+001F, which
+    # the pattern reads as words
+    white = "".join(
+        c for c in map(chr, range(0x3001)) if unicodedata.category(c) in ("Zs", "Zl", "Zp")
+    )
+    white += "\t\n\v\f\r\x85"
+    expected = [[text[a:b].strip(white).lower() for _, (a, b) in split.pre_tokenize_str(text)
+                 if text[a:b].strip(white)] for text in texts]  # fmt: skip
+    assert [w for w in expected[4] if len(w) == 1 and w < " "] == ["\x1c", "\x1f", "\x1e"]
     # one without [CLS]/[SEP] is not framed: its spans keep the space before a word
     plain = lf.Tokenizer.train_bpe(texts=BPE_TEXT * 30, vocab_size=300)
     for tok in (bpe, bert_framed(bpe), plain):
         assert _tokenizer_words(tok, texts) == expected
+    found = _small_model(bpe, 64).embed_words(texts)
+    assert [[w.lower() for w in f.words] for f in found] == expected
     space = cooccurrence_space(["the [MASK] sat on the mat", *texts] * 3, tokenizer=bpe,
                                min_count=1, dim=4)  # fmt: skip
-    assert "cat" in space and not [w for w in space.words if not w.strip()]
+    assert "cat" in space and not [w for w in space.words if not w.strip(white)]
 
 
 def test_compare_keeps_spaces_of_one_kind_apart() -> None:

@@ -93,8 +93,9 @@ def _encode(model: nn.Module, tok: Any, texts: Sequence[str], first: int = 0) ->
     if enc["input_ids"].shape[1] > limit:
         longest = int(enc["attention_mask"].sum(1).argmax())
         n = int(enc["attention_mask"][longest].sum())
+        at = first + longest
         raise ConfigError(
-            f"text {first + longest} has {n} tokens, more than "
+            f"texts[{at}] (text number {at + 1}) has {n} tokens, more than "
             f"the model's {limit} positions; split it (nothing is truncated silently)"
         )
     return enc
@@ -162,16 +163,30 @@ def embed_words(
                 span = spans[w]
                 span[0] = a if span[0] < 0 else min(span[0], a)
                 span[1] = max(span[1], b)
-            _take_marks(text, spans)
-            # a byte-level BPE's whitespace pieces (the second of two spaces, a line end)
-            # are pre-tokens but not words; a word's span may hold the space before it
-            # (a file without trim_offsets, as GPT-2's): the word is its text
-            found = [text[a:b].strip() for a, b in spans]
+            found = word_texts(text, spans)
             keep = [i for i, word in enumerate(found) if word]
             if len(keep) < n:
                 found, vectors = [found[i] for i in keep], vectors[keep]
             out.append(WordVectors(found, vectors.numpy()))
     return out
+
+
+# Unicode's White_Space (what a pattern's \s matches); str.strip() also takes U+001C..U+001F,
+# which a byte-level BPE's pattern reads as a word
+_WHITE_SPACE = (
+    "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
+    "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+
+
+def word_texts(text: str, spans: list[list[int]]) -> list[str]:
+    """The words of ``text`` at the character ``spans`` of their pieces (``[start, end]``,
+    in word order): each span extended over the combining marks that follow it, its text
+    stripped of white space. A byte-level BPE's whitespace pieces (the second of two
+    spaces, a line end) are pre-tokens but not words: they come out empty. A word's span
+    may hold the space before it (a file without trim_offsets, as GPT-2's)."""
+    _take_marks(text, spans)
+    return [text[a:b].strip(_WHITE_SPACE) for a, b in spans]
 
 
 def _take_marks(text: str, spans: list[list[int]]) -> None:

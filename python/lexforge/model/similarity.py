@@ -160,6 +160,7 @@ def _tokenizer_words(tok: Any, texts: list[str], batch: int = 1024) -> list[list
     words ``embed_words`` gives (a byte-level BPE framed the same way, its whitespace-only
     pieces left out)."""
     from .hf import bert_framed
+    from .represent import word_texts
 
     tok = bert_framed(tok)
     out: list[list[str]] = []
@@ -174,7 +175,7 @@ def _tokenizer_words(tok: Any, texts: list[str], batch: int = 1024) -> list[list
                 if w >= 0:
                     span = spans.setdefault(w, [a, b])
                     span[0], span[1] = min(span[0], a), max(span[1], b)
-            words = (text[a:b].strip() for _, (a, b) in sorted(spans.items()))
+            words = word_texts(text, [span for _, span in sorted(spans.items())])
             out.append([w.lower() for w in words if w])  # as embed_words gives them
     return out
 
@@ -242,6 +243,8 @@ def _fitting(tok: Any, pieces: list[str], positions: int) -> list[str]:
     never inside a character: a byte-level BPE spells a rare one in several tokens). A cut
     piece is encoded again, and cut again if it still does not fit (its tokens at the cut
     may merge differently)."""
+    from .represent import _take_marks
+
     limit = max(1, positions - 2)
     out: list[str] = []
     for first in range(0, len(pieces), 256):
@@ -253,8 +256,11 @@ def _fitting(tok: Any, pieces: list[str], positions: int) -> list[str]:
             if n <= limit:
                 out.append(piece)
                 continue
-            cuts = _cuts(enc["word_ids"][row][:n], enc["offsets"][row][:n], limit)
-            parts = [piece[int(a) : int(b)] for a, b in cuts]
+            cuts = [
+                list(c) for c in _cuts(enc["word_ids"][row][:n], enc["offsets"][row][:n], limit)
+            ]
+            _take_marks(piece, cuts)  # that a tokenizer strips: Hindi's vowel signs end words
+            parts = [piece[a:b] for a, b in cuts]
             if len(parts) == 1:  # one character alone is more tokens than fit
                 raise ConfigError(
                     f"{piece!r} is {n} tokens that cannot be cut between characters, more "
