@@ -5,12 +5,16 @@ several windows per context; bad data fails clearly."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
+import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -30,6 +34,7 @@ from lexforge.train.qa import (  # noqa: E402
     cut_questions,
     null_scores,
     query_limit,
+    unheld_answers,
     window_targets,
     windows,
 )
@@ -264,6 +269,7 @@ def test_qa_learns_across_windows(checkpoint: Path, tmp_path: Path) -> None:
     assert report["task"] == "qa" and report["test"]["f1"] == result.test["f1"]
     assert (report["max_length"], report["stride"]) == (40, 20)  # half the window, as ever
     assert report["questions_cut"] == {"train": 0, "validation": 0, "test": 0}
+    assert report["answers_cut"] == {"train": 0, "validation": 0, "test": 0}
     predictions = json.loads((out / "predictions.json").read_text())
     assert len(predictions) == 64 and set(predictions.values()) <= set(NAMES) | {""}
     assert (out / "best" / "config.json").is_file()
@@ -530,3 +536,236 @@ def test_squad_json_ids(checkpoint: Path, tmp_path: Path) -> None:
     rows[1]["id"] = None
     assert [e.id for e in read_qa(rows)] == ["0", "1", "s0"]
     assert [e.id for e in read_qa([QAExample("q", "c"), QAExample("q", "c")])] == ["0", "1"]
+
+
+@pytest.mark.parametrize(
+    "option,value",
+    [
+        ("max_answer_length", 0), ("max_answer_length", -5), ("max_answer_length", None),
+        ("max_answer_length", True), ("max_answer_length", 2.0), ("max_answer_length", "30"),
+        ("unanswerable", "false"), ("unanswerable", "no"), ("unanswerable", 1),
+        ("unanswerable", 0.0), ("null_threshold", "0.5"), ("null_threshold", True),
+        ("null_threshold", float("inf")), ("null_threshold", float("nan")),
+        ("null_threshold", [0.5]), ("stride", "8"), ("stride", True), ("stride", 2.0),
+    ],
+)  # fmt: skip
+def test_qa_options_are_refused_before_anything_is_read(
+    option: str, value: object, tmp_path: Path
+) -> None:
+    """A bad option is a ConfigError naming it, its value and the fix, raised before the
+    data or the model is read (here there is neither: no training run is wasted)."""
+    with pytest.raises(
+        ConfigError, match=rf"^{option} must be .*got {re.escape(repr(value))}; pass"
+    ):
+        lf.train.finetune_qa(tmp_path / "no-model", [], **{option: value})  # type: ignore[arg-type]
+
+
+def test_qa_options_take_numpy_scalars(checkpoint: Path) -> None:
+    """NumPy's booleans, integers and floats are taken as Python's (as elsewhere)."""
+    rows = _synthetic(8, 4)
+    off = lf.train.finetune_qa(
+        checkpoint, rows, test=rows, max_length=40, max_steps=1, progress=False,
+        unanswerable=np.bool_(False), max_answer_length=np.int64(3),
+    )  # fmt: skip
+    assert off.test is not None and "no_answer_accuracy" not in off.test  # SQuAD 1.1's
+    on = lf.train.finetune_qa(
+        checkpoint, rows, test=rows, max_length=40, max_steps=1, progress=False,
+        unanswerable=np.bool_(True), null_threshold=np.float64(1e6),
+    )  # fmt: skip
+    assert on.test is not None and on.test["null_threshold"] == 1e6
+    assert type(on.test["null_threshold"]) is float and on.test["no_answer_accuracy"] == 0
+
+
+def _brute_force_spans(
+    start: np.ndarray, end: np.ndarray, w: Any, examples: list[QAExample], longest: int
+) -> list[tuple[str, int]]:
+    """The oracle: every (start, end) pair of context pieces in every window of an example,
+    end not before start, at most ``longest`` pieces, text not blank; the best by score,
+    its text without surrounding whitespace."""
+    out = []
+    for e, example in enumerate(examples):
+        best, answer = -np.inf, ("", -1)
+        for row in w.rows_of[e]:
+            context = np.flatnonzero(w.in_context[row])
+            for s in context:
+                for t in context[(context >= s) & (context < s + longest)]:
+                    a, b = int(w.offsets[row, s, 0]), int(w.offsets[row, t, 1])
+                    text = example.context[a:b]
+                    if text.strip() and start[row, s] + end[row, t] > best:
+                        lead = len(text) - len(text.lstrip())
+                        best, answer = start[row, s] + end[row, t], (text.strip(), a + lead)
+        out.append(answer)
+    return out
+
+
+def test_spans_of_whitespace_pieces_are_no_answer(tiny_bpe_checkpoint: Path) -> None:
+    """A byte-level BPE gives a run of spaces pieces with empty (trimmed) offsets: a span
+    of them alone maps to "" or to spaces, which is no answer; the next best span is
+    taken, and an answer's surrounding whitespace is trimmed. Checked against a brute
+    force over every span, on logits that favour those pieces."""
+    tok = lf.Tokenizer.from_file(tiny_bpe_checkpoint / "tokenizer.json")
+    examples = [
+        QAExample("what?", "alpha   beta gamma", (), "0"),
+        QAExample("which one?", "one  two   three    four\n\n five", (), "1"),
+        QAExample("where?", "in   the    north  of     the  city", (), "2"),
+    ]
+    w = windows(tok, examples, max_length=32, stride=8)
+    blank = w.in_context & (w.offsets[..., 0] == w.offsets[..., 1])
+    assert blank.sum() >= 6  # the tokenizer does make such pieces here
+    # the audit's case: the best span is one empty piece, then it and the next one
+    start = np.where(w.arrays["attention_mask"] == 1, 0.0, -np.inf)
+    end = start.copy()
+    row, piece = np.argwhere(blank)[0]
+    start[row, piece] = end[row, piece] = 5.0
+    (text, at), *_ = best_answers(start, end, w, examples[:1])
+    assert text.strip() and text == text.strip() and examples[0].context[at:].startswith(text)
+    rng = np.random.default_rng(0)
+    for longest in (1, 2, 3, 30):
+        for _ in range(20):
+            start = rng.normal(size=blank.shape) + 3.0 * blank
+            end = rng.normal(size=blank.shape) + 3.0 * blank
+            got = best_answers(start, end, w, examples, max_answer_length=longest, n_best=64)
+            assert got == _brute_force_spans(start, end, w, examples, longest)
+            assert all(t.strip() == t != "" for t, _ in got)
+
+
+@pytest.mark.parametrize("bad", [0, -5, None, True, 2.0])
+def test_best_answers_refuses_a_bad_max_answer_length(bad: Any, tok_path: Path) -> None:
+    tok = lf.Tokenizer.from_file(tok_path)
+    examples = [QAExample("q?", "a b c")]
+    w = windows(tok, examples, max_length=16, stride=4)
+    logits = np.zeros(w.arrays["input_ids"].shape)
+    with pytest.raises(ConfigError, match="max_answer_length must be a whole number of at least"):
+        best_answers(logits, logits, w, examples, max_answer_length=bad)
+    with pytest.raises(ConfigError, match="n_best must be a whole number of at least"):
+        best_answers(logits, logits, w, examples, n_best=bad)
+
+
+def _held_by_characters(w: Any, examples: list[QAExample]) -> list[int]:
+    """The oracle for answers no window holds: a window covers the characters from its
+    first context piece's start to its last one's end, and holds an answer it covers."""
+    unheld = []
+    for e, example in enumerate(examples):
+        (text, first), *_ = example.answers
+        covered = []
+        for row in w.rows_of[e]:
+            pieces = np.flatnonzero(w.in_context[row])
+            covered.append((w.offsets[row, pieces[0], 0], w.offsets[row, pieces[-1], 1]))
+        if not any(a <= first and first + len(text) <= b for a, b in covered):
+            unheld.append(e)
+    return unheld
+
+
+def test_answers_no_window_holds_are_counted(tok_path: Path, wiki_text: str) -> None:
+    """Answers longer than the windows' overlap may be whole in no window; they are
+    found as a character-level check finds them, from the targets and from the offsets."""
+    tok = lf.Tokenizer.from_file(tok_path)
+    rng = random.Random(5)
+    words = wiki_text[:200_000].split()
+    examples = []
+    for i in range(150):
+        at = rng.randrange(0, len(words) - 80)
+        context_words = words[at : at + rng.randrange(30, 70)]
+        first = rng.randrange(0, len(context_words) - 1)
+        answer = " ".join(context_words[first : first + rng.randrange(1, 14)])
+        context = " ".join(context_words)
+        start = len(" ".join(context_words[:first])) + (1 if first else 0)
+        examples.append(QAExample("what is the answer ?", context, ((answer, start),), str(i)))
+    w = windows(tok, examples, max_length=32, stride=6)
+    starts, _ = window_targets(w, examples)
+    expected = _held_by_characters(w, examples)
+    assert 10 < len(expected) < 140
+    assert unheld_answers(w, examples, starts) == expected
+    assert unheld_answers(w, examples) == expected
+    # another gold answer that a window holds is enough for scoring, not for training
+    # (which reads the first answer)
+    e = expected[0]
+    word = examples[e].context.split()[0]
+    both = dataclasses.replace(examples[e], answers=(*examples[e].answers, (word, 0)))
+    w = windows(tok, [both], max_length=32, stride=6)
+    assert unheld_answers(w, [both]) == []
+    assert unheld_answers(w, [both], window_targets(w, [both])[0]) == [0]
+
+
+def test_answers_no_window_holds_are_warned_about(checkpoint: Path, tmp_path: Path) -> None:
+    """The audit's case: a 14-word answer in 32-token windows that share 16 is trained as
+    "no answer"; one warning counts such examples per split and says the fix, and
+    metrics.json keeps the counts. With 64-token windows every answer fits."""
+    context = " ".join(f"w{i}" for i in range(60))
+    long = " ".join(f"w{i}" for i in range(20, 34))
+    rows = [
+        {"id": "long", "question": "which words?", "context": context,
+         "answers": {"text": [long], "answer_start": [context.index(long)]}},
+        {"id": "short", "question": "which word?", "context": context,
+         "answers": {"text": ["w41"], "answer_start": [context.index("w41")]}},
+    ]  # fmt: skip
+    out = tmp_path / "run"
+    with pytest.warns(
+        UserWarning,
+        match=r"answers that no 32-token window holds whole: 1 of train, 1 of test\. Training "
+        r"teaches such an example no answer \(\[CLS\]\).*stride=16 .*raise max_length",
+    ):
+        finetune(checkpoint, rows, test=rows, task="qa", max_length=32, max_steps=1,
+                 progress=False, out_dir=out)  # fmt: skip
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["answers_cut"] == {"train": 1, "test": 1} and report["stride"] == 16
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="answers that no")
+        finetune(checkpoint, rows, task="qa", max_length=64, max_steps=1, progress=False,
+                 out_dir=tmp_path / "wide")  # fmt: skip
+    report = json.loads((tmp_path / "wide" / "metrics.json").read_text())
+    assert report["answers_cut"] == {"train": 0}
+
+
+def test_dataframe_ids_read_as_the_records_ids() -> None:
+    """A DataFrame's id column with a missing cell holds floats and NaN (or pandas' NA in
+    a nullable column, None in an object one): the ids are those of the same records as
+    a list, 101 for 101.0 and the row's index for a missing one."""
+    pd = pytest.importorskip("pandas")
+    context = "The quick brown fox jumps over the lazy dog."
+    records = [{"id": i, "question": "what jumps?", "context": context,
+                "answers": {"text": ["fox"], "answer_start": [16]}}
+               for i in (101, 102, None, None)]  # fmt: skip
+    expected = [e.id for e in read_qa(records)]
+    assert expected == ["101", "102", "2", "3"]
+    frame = pd.DataFrame(records)
+    assert frame["id"].dtype == np.float64  # NaN for None: the case at hand
+    assert [e.id for e in read_qa(frame)] == expected
+    nullable = frame.assign(id=frame["id"].astype("Int64"))  # pd.NA for the missing
+    assert [e.id for e in read_qa(nullable)] == expected
+    names = frame.assign(id=["a", "b", None, np.nan])  # an object column
+    assert [e.id for e in read_qa(names)] == ["a", "b", "2", "3"]
+    # only floats with no fraction are integers; a float id of 101.0 and one of 101 clash
+    fractions = [{**records[0], "id": i} for i in (1.5, np.float32(7.0), np.int64(8))]
+    assert [e.id for e in read_qa(fractions)] == ["1.5", "7", "8"]
+    with pytest.raises(ConfigError, match=r"row 1 has the id '101', as does row 0"):
+        read_qa([records[0], {**records[0], "id": 101.0}])
+
+
+def test_qa_from_a_two_label_classifier_exports_a_qa_config(
+    checkpoint: Path, tmp_path: Path
+) -> None:
+    """A sentiment classifier (two labels) fine-tuned into QA under a new head: the saved
+    config holds what transformers' own QA configs hold (its defaults: LABEL_0/LABEL_1,
+    no problem type), not the classifier's labels."""
+    transformers = pytest.importorskip("transformers")
+    from lexforge.model import BertForQuestionAnswering, BertForSequenceClassification
+
+    tok = lf.Tokenizer.from_file(datasets.files("bert-base-uncased")["tokenizer.json"])
+    config = BertConfig(
+        vocab_size=tok.vocab_size, hidden_size=32, num_layers=1, num_heads=2,
+        intermediate_size=64, max_position_embeddings=64, labels=("neg", "pos"),
+        problem_type="single_label_classification",
+    )  # fmt: skip
+    assert BertForQuestionAnswering(config).config.labels == ("LABEL_0", "LABEL_1")
+    BertForSequenceClassification(config).save_pretrained(tmp_path / "cls", tokenizer=tok)
+    with pytest.warns(UserWarning, match="fresh"):
+        finetune(tmp_path / "cls", _synthetic(8, 4), task="qa", new_head=True, max_length=40,
+                 max_steps=1, progress=False, out_dir=tmp_path / "qa")  # fmt: skip
+    saved = json.loads((tmp_path / "qa" / "best" / "config.json").read_text())
+    assert saved["architectures"] == ["BertForQuestionAnswering"]
+    assert "problem_type" not in saved
+    theirs = transformers.BertConfig()  # what transformers' QA model is built with
+    loaded = transformers.AutoConfig.from_pretrained(str(tmp_path / "qa" / "best"))
+    assert loaded.id2label == theirs.id2label and loaded.label2id == theirs.label2id
+    assert loaded.problem_type is None and loaded.num_labels == 2

@@ -163,7 +163,10 @@ class BertForQuestionAnswering(Pretrained):
 
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
-        if len(config.labels) != 2:  # HF sizes qa_outputs by num_labels: start and end
+        # HF sizes qa_outputs by num_labels (start and end), and its QA configs hold the
+        # default names and no problem type: a classifier's labels (even two of them) and
+        # problem type, from the checkpoint fine-tuned here with new_head, are not carried
+        if config.labels != ("LABEL_0", "LABEL_1") or config.problem_type is not None:
             config = config.replace(labels=("LABEL_0", "LABEL_1"), problem_type=None)
         self.config = config
         self.bert = BertModel(config, add_pooler=False)

@@ -10,7 +10,9 @@ Contexts longer than a window are cut into overlapping windows (``max_length`` t
 tokenizer's ``only_second`` truncation with overflowing rows, as in BERT's SQuAD recipe,
 which also cuts a question to its first 64 tokens (here: at most a quarter of a window).
 A training window whose context holds the whole answer is labelled with the answer's
-first and last pieces; one that does not is labelled with [CLS] (position 0). At
+first and last pieces; one that does not is labelled with [CLS] (position 0). An answer
+that no window holds whole (longer than neighbouring windows share) is counted per split,
+with a warning: its training example teaches [CLS] alone. At
 prediction time every window of an example proposes its best spans (start and end pieces
 in its context, end not before start, at most ``max_answer_length`` pieces), scored by
 start + end logits; the best span over all windows is mapped back through the pieces'
@@ -57,7 +59,7 @@ from ._fit import (
     prepare,
     write_json,
 )
-from .classify import FinetuneResult
+from .classify import FinetuneResult, _missing
 
 
 @dataclass(frozen=True)
@@ -83,8 +85,11 @@ def read_qa(
     an ``answer_start`` may be a float with no fraction, as pandas writes it). Every example
     needs its answers column: an empty list (or null, or SQuAD's ``is_impossible: true``
     without answers) says its context holds no answer, so a missing or misnamed column is
-    an error, not a split of unanswerable questions. An example without an ``id`` is known
-    by its index in the file (SQuAD's layout: its question's, over the whole file).
+    an error, not a split of unanswerable questions. An example without an ``id`` (or with
+    a missing one: None, NaN or pandas' NA, as a DataFrame holds it) is known by its index
+    in the file (SQuAD's layout: its question's, over the whole file); an id that is a
+    float with no fraction (pandas' for an integer column with a missing cell) is read as
+    its integer, ``101.0`` as ``"101"``.
     Raises ``ConfigError`` for a missing column, an answer whose start does not point at
     its text, or an id given twice."""
     rows: list[tuple[str, Any]]
@@ -133,12 +138,22 @@ def read_qa(
                     f"{text!r} in the context; answer_start counts characters"
                 )
         given = row.get("id")
-        implicit = given is None or given == ""
-        ident = str(i) if implicit else str(given)
+        implicit = _missing(given) or given == ""
+        ident = str(i) if implicit else _ident(given)
         # a row without an id is named by its index: say so where that id clashes
         label = f"{at} (no id: its index {i} stands in)" if implicit else at
         examples.append(_unique(QAExample(question, context, answers, ident), label, seen, where))
     return examples
+
+
+def _ident(value: Any) -> str:
+    """An example's id as text; a float with no fraction as its integer (a DataFrame's
+    integer ids become floats when a cell is missing: 101 would read "101.0")."""
+    if isinstance(value, Real) and not isinstance(value, (bool, Integral)):
+        number = float(value)
+        if math.isfinite(number) and number.is_integer():
+            return str(int(number))
+    return str(value)
 
 
 def _no_column(
@@ -359,22 +374,51 @@ def window_targets(w: Windows, examples: Sequence[QAExample]) -> tuple[Any, Any]
     for row, e in enumerate(w.example.tolist()):
         if not examples[e].answers:
             continue
-        text, first = examples[e].answers[0]
-        last = first + len(text)  # one past the answer's last character
-        pieces = np.flatnonzero(w.in_context[row])
-        spans = w.offsets[row, pieces]
-        if not len(pieces):
-            continue
-        inside = np.flatnonzero((spans[:, 1] > first) & (spans[:, 0] < last))
-        context = examples[e].context
-        outside = (
-            context[first : max(first, int(spans[0, 0]))]
-            + context[min(last, int(spans[-1, 1])) : last]
-        )
-        if not len(inside) or not all(map(_unpieced, outside)):
-            continue  # not all of the answer is in this window
-        starts[row], ends[row] = pieces[inside[0]], pieces[inside[-1]]
+        span = _answer_pieces(w, row, examples[e].context, *examples[e].answers[0])
+        if span is not None:
+            starts[row], ends[row] = span
     return starts, ends
+
+
+def _answer_pieces(
+    w: Windows, row: int, context: str, text: str, first: int
+) -> tuple[int, int] | None:
+    """The first and last pieces of the answer ``text`` at character ``first`` in window
+    ``row``, or None when the window's context does not hold all of it."""
+    last = first + len(text)  # one past the answer's last character
+    pieces = np.flatnonzero(w.in_context[row])
+    if not len(pieces):
+        return None
+    spans = w.offsets[row, pieces]
+    inside = np.flatnonzero((spans[:, 1] > first) & (spans[:, 0] < last))
+    outside = (
+        context[first : max(first, int(spans[0, 0]))] + context[min(last, int(spans[-1, 1])) : last]
+    )
+    if not len(inside) or not all(map(_unpieced, outside)):
+        return None  # not all of the answer is in this window
+    return int(pieces[inside[0]]), int(pieces[inside[-1]])
+
+
+def unheld_answers(w: Windows, examples: Sequence[QAExample], starts: Any = None) -> list[int]:
+    """The examples with answers of which no window holds one whole: cut by the edge of
+    every window that holds part of it. Given the training targets ``starts`` (from
+    :func:`window_targets`), only an example's first answer counts, the one it trains on
+    (a target at 0, [CLS], is no answer): such an example is taught that its context
+    holds none."""
+    targets = None if starts is None else np.asarray(starts)
+    cut = []
+    for e, example in enumerate(examples):
+        if not example.answers:
+            continue
+        rows = w.rows_of.get(e, [])
+        if targets is not None:
+            held = bool(targets[rows].any())
+        else:
+            held = any(_answer_pieces(w, row, example.context, text, first) is not None
+                       for row in rows for text, first in example.answers)  # fmt: skip
+        if not held:
+            cut.append(e)
+    return cut
 
 
 def best_answers(
@@ -393,7 +437,14 @@ def best_spans(
     *, max_answer_length: int = 30, n_best: int = 20,
 ) -> list[tuple[str, int, float]]:  # fmt: skip
     """Each example's best span over its windows, as (text, character start, score: start
-    + end logit); ("", -1, -inf) when no window proposes a valid span."""
+    + end logit); ("", -1, -inf) when no window proposes a valid span. A span is valid
+    when its end is not before its start, it takes at most ``max_answer_length`` pieces,
+    and its text is not blank: a byte-level BPE's pieces for a run of spaces have empty
+    (trimmed) offsets, and a span of them alone is no answer. A span's text is given
+    without the whitespace at either end. Raises ``ConfigError`` when ``max_answer_length``
+    or ``n_best`` is not a positive whole number."""
+    _check_count("max_answer_length", max_answer_length, "the most pieces an answer takes", 30)
+    _check_count("n_best", n_best, "the starts and ends tried per window", 20)
     start_logits, end_logits = np.asarray(start_logits), np.asarray(end_logits)
     found: list[tuple[str, int, float]] = []
     for e, example in enumerate(examples):
@@ -414,9 +465,28 @@ def best_spans(
                     if score > best:
                         a, b = int(w.offsets[row, s, 0]), int(w.offsets[row, t, 1])
                         b = _marks_after(example.context, b)
-                        best, answer = score, (example.context[a:b], a)
+                        text = example.context[a:b] if a < b else ""
+                        if not text.strip():  # whitespace pieces alone: the next best span
+                            continue
+                        lead = len(text) - len(text.lstrip())
+                        best, answer = score, (text.strip(), a + lead)
         found.append((*answer, float(best)))
     return found
+
+
+def _whole(value: Any) -> bool:
+    """An integer (NumPy's too), and not a bool."""
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+def _check_count(name: str, value: Any, meaning: str, default: int) -> None:
+    """``ConfigError`` unless ``value`` is a positive integer: 0 or less would leave no
+    span to answer with, and None would fail only after training."""
+    if not _whole(value) or value < 1:
+        raise ConfigError(
+            f"{name} must be a whole number of at least 1 ({meaning}), got {value!r}; pass "
+            f"one such as {default} (the default)"
+        )
 
 
 def _marks_after(text: str, end: int) -> int:
@@ -576,7 +646,11 @@ def finetune_qa(
     SQuAD recipe), and at most a quarter of the window: longer ones are cut, with one
     warning that counts them. ``stride`` is the number of tokens neighbouring windows
     share; by default half of the window, at most 128, and less than the room a window
-    keeps for its context.
+    keeps for its context. Answers that no window holds whole (an answer of more than
+    ``stride + 1`` tokens may fall across every window's edge) are counted per split, with
+    a warning, and in ``metrics.json`` (``answers_cut``): their training examples teach
+    "no answer" ([CLS]). ``max_answer_length`` is the most pieces a predicted answer
+    takes.
 
     ``unanswerable=True`` is SQuAD 2.0: questions may have no answer in their context.
     Training examples without answers teach [CLS]; an example is predicted to have no
@@ -587,7 +661,9 @@ def finetune_qa(
     ``null_threshold``. The default (``None``) turns it on when a training example has no
     answer.
 
-    Raises ``ConfigError`` for an empty split, a missing column (answers included: an
+    Raises ``ConfigError`` for an option of the wrong type or range (``unanswerable`` must
+    be a bool or None, ``null_threshold`` a finite number or None, ``max_answer_length`` a
+    positive int), an empty split, a missing column (answers included: an
     unanswerable question has an empty list), an id given twice, a training example
     without an answer (with ``unanswerable=False``), an answer that is not where its
     start says, or an example whose windows cannot share ``stride`` tokens."""
@@ -600,8 +676,28 @@ def finetune_qa(
     )  # fmt: skip
     check_max_length(max_length)
     check_out_dir(out_dir)
-    if stride is not None and not 0 <= stride < max_length:
-        raise ConfigError(f"stride must be in [0, max_length), got {stride}")
+    if stride is not None and (not _whole(stride) or not 0 <= stride < max_length):
+        raise ConfigError(
+            f"stride must be a whole number in [0, max_length), got {stride!r}; pass fewer "
+            "tokens than max_length, or None (half of the window, at most 128)"
+        )
+    _check_count("max_answer_length", max_answer_length, "the most pieces an answer takes", 30)
+    # flags are True or False (NumPy's too), never a truthy value: "false" would read True
+    if unanswerable is not None and not isinstance(unanswerable, bool | np.bool_):
+        raise ConfigError(
+            f"unanswerable must be True, False or None (on when a training example has no "
+            f"answer), got {unanswerable!r}; pass a bool, not a {type(unanswerable).__name__}"
+        )
+    if null_threshold is not None and (
+        isinstance(null_threshold, bool | np.bool_)
+        or not isinstance(null_threshold, Real)
+        or not math.isfinite(null_threshold)
+    ):
+        raise ConfigError(
+            f"null_threshold must be a finite number (how far the no-answer score must beat "
+            f"the best span's), got {null_threshold!r}; pass a float such as 0.0, or None to "
+            "tune it on the validation split"
+        )
 
     def read(source: Any) -> list[QAExample]:
         return read_qa(source, question_column=question_column, context_column=context_column,
@@ -616,8 +712,7 @@ def finetune_qa(
         if not examples:
             raise empty_split(name, sources[name])
     unanswered = [i for i, e in enumerate(splits["train"]) if not e.answers]
-    if unanswerable is None:
-        unanswerable = bool(unanswered)
+    unanswerable = bool(unanswered) if unanswerable is None else bool(unanswerable)
     if unanswered and not unanswerable:
         raise ConfigError(
             f"training example {unanswered[0]} has no answer; every one needs one, or pass "
@@ -625,8 +720,6 @@ def finetune_qa(
         )
     if len(unanswered) == len(splits["train"]):
         raise ConfigError("no training example has an answer; the model would learn none")
-    if null_threshold is not None and not math.isfinite(null_threshold):
-        raise ConfigError(f"null_threshold must be a finite number, got {null_threshold}")
     threshold = {"tuned": 0.0 if null_threshold is None else float(null_threshold)}
     torch.manual_seed(seed)
     from ..model import BertForQuestionAnswering
@@ -677,16 +770,29 @@ def finetune_qa(
     def rows(arrays: dict[str, Any], index: Any) -> dict[str, torch.Tensor]:
         return {k: torch.as_tensor(v[index]).to(dev) for k, v in arrays.items()}
 
-    train_w = windows(tok, splits["train"], length, stride)
+    framed = {name: windows(tok, examples, length, stride) for name, examples in splits.items()}
+    train_w = framed["train"]
     starts, ends = window_targets(train_w, splits["train"])
+    cut_answers = {name: len(unheld_answers(w, splits[name], starts if name == "train" else None))
+                   for name, w in framed.items()}  # fmt: skip
+    if any(cut_answers.values()):
+        counted = ", ".join(f"{n} of {name}" for name, n in cut_answers.items() if n)
+        warnings.warn(
+            f"answers that no {length}-token window holds whole: {counted}. Training teaches "
+            "such an example no answer ([CLS]), and no prediction can give one whole; "
+            f"windows that share stride={stride} tokens hold every answer of up to "
+            f"{stride + 1} tokens: raise max_length (--max-length; the default stride grows "
+            "with it) or stride",
+            stacklevel=2,
+        )
     n_rows = len(train_w.example)
     mixed = autocast(dev)
 
     @torch.no_grad()
-    def evaluate(examples: list[QAExample], tune: bool = True) -> dict[str, Any]:
+    def evaluate(name: str, tune: bool = True) -> dict[str, Any]:
         was_training = qa.training
         qa.eval()
-        w = windows(tok, examples, length, stride)
+        examples, w = splits[name], framed[name]
         start_logits, end_logits = [], []
         for at in range(0, len(w.example), batch_size):
             index = slice(at, at + batch_size)
@@ -732,16 +838,16 @@ def finetune_qa(
         out.mkdir(parents=True, exist_ok=True)
     fitted = fit(
         qa, training, math.ceil(n_rows / batch_size), options,
-        evaluate=(lambda: evaluate(splits["validation"])) if "validation" in splits else None,
+        evaluate=(lambda: evaluate("validation")) if "validation" in splits else None,
         score=lambda m: float(m["f1"]),
         summary=lambda m: {"exact_match": m["exact_match"], "f1": m["f1"]},
         device=dev, out=out, progress=progress, label="fine-tuning (QA)",
     )  # fmt: skip
     result = FinetuneResult(qa, (), fitted.history, fitted.best or {}, soup=fitted.soup)
     if unanswerable and "validation" in splits:  # the kept model's threshold
-        result.validation = evaluate(splits["validation"])
+        result.validation = evaluate("validation")
     if "test" in splits:
-        result.test = evaluate(splits["test"], tune=False)
+        result.test = evaluate("test", tune=False)
     if out is not None:
         qa.save_pretrained(out / "best", tokenizer=tok)
         shown = result.test or result.validation  # the split whose predictions are kept
@@ -749,6 +855,7 @@ def finetune_qa(
         report = {"task": "qa", "validation": _scores(result.validation),
                   "test": _scores(result.test), "history": result.history,
                   "max_length": length, "stride": stride, "questions_cut": cut,
+                  "answers_cut": cut_answers,
                   **fitted.report(_scores)}  # fmt: skip
         write_json(out / "metrics.json", report)
         if shown:  # no evaluated split (no validation, no test): no predictions to write
