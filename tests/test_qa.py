@@ -391,6 +391,9 @@ def test_bad_qa_data(checkpoint: Path, tmp_path: Path) -> None:
         lf.train.finetune_qa(checkpoint, good, null_threshold=float("nan"))
     with pytest.raises(ConfigError, match="stride"):
         lf.train.finetune_qa(checkpoint, good, max_length=32, stride=32)
+    # a threshold for SQuAD 1.1 data (every example answered) has nothing to decide
+    with pytest.warns(UserWarning, match=r"null_threshold=0\.5 is not used: every training"):
+        lf.train.finetune_qa(checkpoint, good, null_threshold=0.5, max_steps=1, progress=False)
     with pytest.raises(ConfigError, match="validation split is empty"):
         finetune(checkpoint, good, validation=[], task="qa")
     bad = tmp_path / "bad.json"

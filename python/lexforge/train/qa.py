@@ -720,6 +720,13 @@ def finetune_qa(
         )
     if len(unanswered) == len(splits["train"]):
         raise ConfigError("no training example has an answer; the model would learn none")
+    if null_threshold is not None and not unanswerable:
+        warnings.warn(
+            f"null_threshold={null_threshold!r} is not used: every training example has an "
+            "answer, so no question is predicted to have none (pass unanswerable=True for "
+            "SQuAD 2.0)",
+            stacklevel=2,
+        )
     threshold = {"tuned": 0.0 if null_threshold is None else float(null_threshold)}
     torch.manual_seed(seed)
     from ..model import BertForQuestionAnswering
