@@ -372,6 +372,16 @@ def test_qa_learns_unanswerable_questions(checkpoint: Path, tmp_path: Path) -> N
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "validation: exact match" in done.stdout and "no-answer accuracy" in done.stdout
+    # --stride reaches the windows: one of max_length is refused by them
+    done = subprocess.run(
+        [sys.executable, "-m", "lexforge.cli", "finetune", str(checkpoint), str(data),
+         "--task", "qa", "--max-length", "40", "--stride", "40", "--max-steps", "1",
+         "--quiet", "--out", str(tmp_path / "cli-stride")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode != 0 and "stride must be a whole number in [0, max_length)" in (
+        done.stderr
+    )
 
 
 def test_bad_qa_data(checkpoint: Path, tmp_path: Path) -> None:
@@ -391,6 +401,8 @@ def test_bad_qa_data(checkpoint: Path, tmp_path: Path) -> None:
         lf.train.finetune_qa(checkpoint, good, null_threshold=float("nan"))
     with pytest.raises(ConfigError, match="stride"):
         lf.train.finetune_qa(checkpoint, good, max_length=32, stride=32)
+    with pytest.raises(ConfigError, match=r"stride=8: only task='qa' takes it"):
+        finetune(checkpoint, [{"text": "a", "label": "x"}], stride=8)
     # a threshold for SQuAD 1.1 data (every example answered) has nothing to decide
     with pytest.warns(UserWarning, match=r"null_threshold=0\.5 is not used: every training"):
         lf.train.finetune_qa(checkpoint, good, null_threshold=0.5, max_steps=1, progress=False)

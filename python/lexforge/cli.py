@@ -279,7 +279,7 @@ def _finetune(args: argparse.Namespace) -> int:
         max_steps=args.max_steps, time_limit=args.time_limit, seed=args.seed,
         device=args.device, progress=not args.quiet, task=args.task, runs=args.runs,
         problem_type=args.problem_type, label_separator=args.label_separator,
-        new_head=args.new_head,
+        new_head=args.new_head, stride=args.stride,
     )  # fmt: skip
     if len(result.soup) > 1:
         print(f"model soup: the weights of runs {list(result.soup)} averaged")
@@ -747,6 +747,11 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument(
         "--max-length", type=int, default=None,
         help="tokens per input (default 128; 384 with --task qa, its windows)",
+    )  # fmt: skip
+    f.add_argument(
+        "--stride", type=int, default=None,
+        help="--task qa: tokens that neighbouring windows share (default half a window, at "
+        "most 128); an answer longer than it may fall across every window's edge",
     )  # fmt: skip
     f.add_argument(
         "--patience", type=int, default=None,

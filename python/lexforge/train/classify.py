@@ -409,6 +409,7 @@ def finetune(
     problem_type: str | None = None,
     label_separator: str | None = None,
     new_head: bool = False,
+    stride: int | None = None,
 ) -> FinetuneResult:
     """Fine-tunes ``model`` (a checkpoint directory or a lexforge model) to classify
     ``train``; see the module docstring for the data forms; ``text_column`` (default
@@ -419,8 +420,9 @@ def finetune(
     (``twitter-ner``). ``task="qa"`` extracts answers (``lexforge.train.qa``;
     ``text_column``, ``pair_column`` and ``label_column`` name the question, context and
     answers, default "question", "context" and "answers"; windows of ``max_length``
-    overlapping by half, at most 128 tokens). ``max_length`` defaults to 128 tokens, and
-    to 384 for ``task="qa"`` (as ``finetune_qa``).
+    overlapping by ``stride`` tokens, by default half of the window, at most 128).
+    ``max_length`` defaults to 128 tokens, and to 384 for ``task="qa"`` (as
+    ``finetune_qa``).
     With a dataset name, the validation and test splits default to the dataset's. Writes
     into ``out_dir`` (when given) ``best/`` (HF format), ``metrics.json``, ``log.jsonl``
     and ``confusion.png``.
@@ -465,6 +467,8 @@ def finetune(
         max_length = 384 if task == "qa" else 128
     check_max_length(max_length)
     check_out_dir(out_dir)
+    if task != "qa" and stride is not None:  # refused, not ignored
+        raise ConfigError(f"stride={stride!r}: only task='qa' takes it (its windows' overlap)")
     if task != "classify":  # options only text classification reads: refused, not ignored
         given = [f"{k}={v!r}" for k, v in
                  (("problem_type", problem_type), ("label_separator", label_separator))
@@ -481,7 +485,7 @@ def finetune(
             model, train, validation=validation, test=test, tokenizer=tokenizer,
             out_dir=out_dir, epochs=epochs, batch_size=batch_size, lr=lr, warmup=warmup,
             weight_decay=weight_decay, layer_decay=layer_decay, max_length=max_length,
-            stride=None, patience=patience, max_steps=max_steps,
+            stride=stride, patience=patience, max_steps=max_steps,
             time_limit=time_limit, seed=seed, device=device, progress=progress, runs=runs,
             new_head=new_head,
             question_column=text_column or "question",

@@ -789,7 +789,7 @@ def finetune_qa(
             "such an example no answer ([CLS]), and no prediction can give one whole; "
             f"windows that share stride={stride} tokens hold every answer of up to "
             f"{stride + 1} tokens: raise max_length (--max-length; the default stride grows "
-            "with it) or stride",
+            "with it) or stride (--stride)",
             stacklevel=2,
         )
     n_rows = len(train_w.example)
