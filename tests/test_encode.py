@@ -192,7 +192,9 @@ def test_unknown_ids(tok: lf.Tokenizer) -> None:
     for bad in ([tok.vocab_size], [-1], [2**40]):
         with pytest.raises(TokenIdError, match="not in the vocabulary"):
             tok.decode(bad)
-    assert tok.decode([tok.special_tokens["<|pad|>"]]) == "<|pad|>"
+    pad = tok.special_tokens["<|pad|>"]
+    assert tok.decode([pad], skip_special_tokens=False) == "<|pad|>"
+    assert tok.decode([pad]) == ""  # left out by default, as in HF and WordPiece
 
 
 def test_missing_byte_tokens_raise(tmp_path: object) -> None:

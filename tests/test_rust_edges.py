@@ -82,6 +82,8 @@ REFUSED = [
     (r"(?R)|.", '"R"'),
     (r"\u{61}+|.", r"\\u\{61"),
     (r"\U0001F600|.", r"\\U"),
+    (r"\w\b+|.", r"word boundary \\b"),
+    (r"\B{2}|.", r"word boundary \\B"),
 ]
 
 
@@ -100,7 +102,7 @@ def test_refused_patterns_are_the_ones_hf_reads_otherwise() -> None:
     assert hf_pieces(r"(?i)[a[^b-z]]+|.", "xyz") == ["xyz"]  # B-Z, folded: b-z too
     assert hf_pieces(r"\pL+|.", "pLLL hello")[0] == "pLLL"
     assert hf_pieces(r"[a-z--aeiou]+|.", "strength-") == ["strength-"]
-    for pattern in (r"(?s).", r"(?U)\w", r"(?P<w>\w)", r"(?R)", r"\u{61}", r"\xE9"):
+    for pattern in (r"(?s).", r"(?U)\w", r"(?P<w>\w)", r"(?R)", r"\u{61}", r"\xE9", r"\b+"):
         with pytest.raises(Exception, match="Oniguruma"):
             hf_pieces(pattern, "a")
 
@@ -151,6 +153,20 @@ def test_random_patterns_split_like_hf() -> None:
             assert _core.pretokenize(pattern, text) == hf_pieces(pattern, text), (pattern, text)
         compared += 1
     assert compared > 200
+
+
+def test_word_boundaries_split_like_hf() -> None:
+    """\\b and \\B use Oniguruma's word characters, as \\w does: ² ³ ¹ ¼ ½ ¾ are word
+    characters there (not in the regex crate), ZWJ and ZWNJ are not (they are there)."""
+    pytest.importorskip("tokenizers")
+    rng = random.Random(3)
+    alphabet = [*"xm10 .\n", "²", "³", "¹", "¼", "½", "¾", "\u200d", "\u200c", "é", "_", "Ⅻ"]
+    texts = ["x² m² 10½ ¾a", "a\u200db\u200c c", "¹x ¼ ½½ ab³"]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 10))) for _ in range(300)]
+    for pattern in (r"\b\w+\b|\W+", r"\B.|\b.", r"\b|x", r"\B", r"(?i)\bX\w*|\B.",
+                    r"\b\p{N}+\b|\S|\s+"):  # fmt: skip
+        for text in texts:
+            assert _core.pretokenize(pattern, text) == hf_pieces(pattern, text), (pattern, text)
 
 
 def test_a_saved_custom_pattern_gives_hf_the_same_ids(tmp_path: Path) -> None:

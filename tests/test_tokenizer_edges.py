@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -437,25 +436,32 @@ def test_a_bom_in_vocab_txt_is_dropped(tmp_path: Path) -> None:
     assert tok.token_to_id("[PAD]") == 0 and tok.vocab_size == len(tokens)
 
 
-def test_a_normalized_special_token_is_warned_about(tmp_path: Path) -> None:
+def test_a_normalized_special_token_is_refused(tmp_path: Path) -> None:
     """HF matches an added token marked ``"normalized": true`` in the lowercased text too
-    ("[mask]"); lexforge matches it as written, and says so when the file asks otherwise."""
+    ("[mask]"); lexforge would match it as written, so the file is refused, naming the token
+    and the fix (``save`` would write it back ``"normalized": false``, changing HF's ids)."""
+    hf = pytest.importorskip("tokenizers")
     doc = json.loads(_bert_json().read_text(encoding="utf-8"))
     mask = next(t for t in doc["added_tokens"] if t["content"] == "[MASK]")
     mask["normalized"] = True
     path = tmp_path / "tokenizer.json"
     path.write_text(json.dumps(doc), encoding="utf-8")
-    with pytest.warns(UserWarning, match=r"'\[MASK\]'\) has \"normalized\": true.*'\[mask\]'"):
-        tok = lf.Tokenizer.from_file(path)
-    assert tok.encode("a [MASK] b") == lf.Tokenizer.from_file(_bert_json()).encode("a [MASK] b")
-    # a lowercase token too: HF matches "<ENT>" and "<ent>" alike
-    doc["added_tokens"].append({**mask, "content": "<ent>", "id": len(doc["model"]["vocab"])})
-    path.write_text(json.dumps(doc), encoding="utf-8")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    theirs = hf.Tokenizer.from_file(str(path))
+    assert theirs.encode("a [mask] b").ids[2] == mask["id"]  # the difference
+    fix = 'set "normalized": false for it in the file'
+    with pytest.raises(
+        TokenizerFormatError, match=rf"'\[MASK\]' has \"normalized\": true.*'\[mask\]'.*{fix}"
+    ):
         lf.Tokenizer.from_file(path)
-    assert any(re.search(r"'<ent>'\) has \"normalized\": true.*'<ENT>'", str(w.message))
-               for w in caught)  # fmt: skip
+    # a lowercase token too: HF matches "<ENT>" and "<ent>" alike
+    mask["normalized"] = False
+    doc["added_tokens"].append({**mask, "content": "<ent>", "id": len(doc["model"]["vocab"]),
+                                "normalized": True})  # fmt: skip
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(
+        TokenizerFormatError, match=rf"'<ent>' has \"normalized\": true.*'<ENT>'.*{fix}"
+    ):
+        lf.Tokenizer.from_file(path)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the stock file (normalized: false) loads silently
         lf.Tokenizer.from_file(_bert_json())

@@ -1,6 +1,7 @@
 """``tokenizer.json`` files that HF ``tokenizers`` reads in ways lexforge once did not follow:
 added-token ids HF renumbers, decoders, ``"normalized": true`` special tokens, damaged
-fields, and special tokens that merges make. HF ``tokenizers`` is the oracle: each file
+fields, special tokens that merges make, template shapes, non-byte-level BPE and byte-level
+decoding of special tokens. HF ``tokenizers`` is the oracle: each file
 either loads and encodes and decodes as in HF, or is refused with a typed error naming the
 difference."""
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import random
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -142,8 +144,10 @@ def test_the_files_decoder_decodes_as_in_hf(
     again = lf.Tokenizer.from_file(tmp_path / "again.json")
     for text in TEXTS:
         ids = theirs.encode(text).ids
-        want = theirs.decode(ids, skip_special_tokens=kind == "wp")
-        assert ours.decode(ids) == again.decode(ids) == want, text
+        assert ours.decode(ids) == again.decode(ids) == theirs.decode(ids), text
+        for skip in (True, False):
+            want = theirs.decode(ids, skip_special_tokens=skip)
+            assert ours.decode(ids, skip_special_tokens=skip) == want, (text, skip)
     if kind == "wp" and decoder == "Sequence of one":
         assert "don ' t" in ours.decode(theirs.encode(TEXTS[0]).ids)  # no cleanup
 
@@ -185,12 +189,12 @@ def test_other_decoders_are_refused(
 # --- "normalized": true special tokens ----------------------------------------------------
 
 
-def test_a_normalized_special_token_under_a_cleaning_normalizer_is_warned_about(
+def test_a_normalized_special_token_under_a_cleaning_normalizer_is_refused(
     wp_doc: dict[str, Any], tmp_path: Path
 ) -> None:
     """Under BertNormalizer(clean_text, no lowercasing or accent stripping), HF matches
     "<a\\tb>" marked normalized in "x <a b> y" (a tab normalizes to a space); lexforge
-    matches it as written, and says so."""
+    would match it as written, so the file is refused, naming the token and the fix."""
     doc = copy.deepcopy(wp_doc)
     doc["normalizer"] = {"type": "BertNormalizer", "clean_text": True,
                          "handle_chinese_chars": True, "strip_accents": False,
@@ -200,19 +204,40 @@ def test_a_normalized_special_token_under_a_cleaning_normalizer_is_warned_about(
     path = _write(doc, tmp_path / "tokenizer.json")
     theirs = hf.Tokenizer.from_file(str(path))
     assert n in theirs.encode("x <a b> y").ids  # HF matches the normalized form
-    with pytest.warns(UserWarning, match=r"'<a\\tb>'\) has \"normalized\": true.*'<a b>'"):
-        ours = lf.Tokenizer.from_file(path)
-    assert n not in ours.encode("x <a b> y")  # the difference warned about
-    # CJK spacing changes "<中>" too
+    fix = r'set "normalized": false'
+    with pytest.raises(
+        TokenizerFormatError, match=rf"'<a\\tb>' has \"normalized\": true.*'<a b>'.*{fix}"
+    ):
+        lf.Tokenizer.from_file(path)
+    # CJK spacing changes "<中>" too: HF looks for "< 中 >"
     doc["added_tokens"][-1] = _special(n, "<中>", normalized=True)
     doc["normalizer"]["clean_text"] = False
-    with pytest.warns(UserWarning, match=r"'<中>'\) has \"normalized\": true.*'< 中 >'"):
+    with pytest.raises(
+        TokenizerFormatError, match=rf"'<中>' has \"normalized\": true.*'< 中 >'.*{fix}"
+    ):
         lf.Tokenizer.from_file(_write(doc, path))
-    # a token the normalizer leaves alone, nothing else can normalize to: silent
+    # a token the normalizer leaves alone, nothing else can normalize to: it loads, silently,
+    # and encodes as in HF (also once saved, where it is written "normalized": false) ...
     doc["added_tokens"][-1] = _special(n, "<ab>", normalized=True)
+    theirs = hf.Tokenizer.from_file(str(_write(doc, path)))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        lf.Tokenizer.from_file(_write(doc, path))
+        ours = lf.Tokenizer.from_file(path)
+    ours.save(tmp_path / "again.json")
+    again = hf.Tokenizer.from_file(str(tmp_path / "again.json"))
+    rng = random.Random(0)
+    parts = ["<ab>", "<a", "b>", "[SEP]", "[MASK", "]", "中", " ", "x", "<", "ab"]
+    texts = [*TEXTS, *("".join(rng.choices(parts, k=rng.randint(1, 8))) for _ in range(300))]
+    for text in texts:
+        assert ours.encode(text) == theirs.encode(text).ids == again.encode(text).ids, text
+    # ... unless it can overlap a special token that is not normalized: HF matches that one
+    # first, lexforge both at once (here "<ab>" first in "<ab>c", HF "b>c")
+    doc["added_tokens"].append(_special(n + 1, "b>c"))
+    theirs = hf.Tokenizer.from_file(str(_write(doc, path)))
+    assert theirs.encode("<ab>c").ids[1:-1] != [n, theirs.token_to_id("c")]
+    assert theirs.encode("<ab>c").ids[-2] == n + 1
+    with pytest.raises(TokenizerFormatError, match=rf"'<ab>' .* overlap .* 'b>c'.*'<ab>c'.*{fix}"):
+        lf.Tokenizer.from_file(path)
 
 
 # --- damaged fields -----------------------------------------------------------------------
@@ -270,7 +295,9 @@ def test_a_special_token_merges_make_or_take_encodes_as_in_hf(
     for text in texts:
         want = theirs.encode(text).ids
         assert ours.encode(text, allowed_special="all") == want, text
-        assert ours.decode(want) == theirs.decode(want, skip_special_tokens=False)
+        for skip in (True, False):
+            got = ours.decode(want, skip_special_tokens=skip)
+            assert got == theirs.decode(want, skip_special_tokens=skip)
     ours.save(tmp_path / "again.json")  # saved and read back (by HF too) the same
     again = hf.Tokenizer.from_file(str(tmp_path / "again.json"))
     assert [again.encode(t).ids for t in texts] == [theirs.encode(t).ids for t in texts]
@@ -316,3 +343,111 @@ def test_a_templates_type_ids_hold_in_every_overflow_window(
     # every window: [CLS] A [SEP] B as type 0, the last [SEP] as type 1, as the template says
     assert all(row == [0] * (len(row) - 1) + [1] for row in rows)
     assert [o.type_ids for o in want.overflowing][-1] != rows[-1]  # HF's fallback, pinned
+
+
+# --- template shapes ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["wp", "bpe"])
+@pytest.mark.parametrize(
+    ("single", "pair", "named"),
+    [
+        ("{c} $A {s}", "{c} $B:1 {s}:1 $A {s}", "pair: '{c} $B:1 {s}:1 $A {s}' must hold $A then"),
+        ("{c} $A {s} $A {s}", "{c} $A {s} $B:1 {s}:1", "single: '{c} $A {s} $A {s}' must hold"),
+        ("{c} {s}", "{c} $A {s} $B:1 {s}:1", "single: '{c} {s}' must hold $A once"),
+        ("{c} $A {s} $B {s}", "{c} $A {s} $B:1 {s}:1", "single: '{c} $A {s} $B {s}' must hold"),
+    ],
+)  # fmt: skip
+def test_templates_placing_their_texts_otherwise_are_refused(
+    kind: str, single: str, pair: str, named: str,
+    wp_doc: dict[str, Any], bpe_doc: dict[str, Any], tmp_path: Path,
+) -> None:  # fmt: skip
+    """HF loads templates whose texts are not $A (then $B) once each, and truncates them
+    into other overflow windows than lexforge would ($B first: the pair's windows come in
+    another order; $A twice: each window holds it twice): both readers refuse them alike."""
+    doc = _docs(kind, wp_doc, bpe_doc)
+    cls, sep = ("[CLS]", "[SEP]") if kind == "wp" else ("<s>", "</s>")
+    ids = {t["content"]: t["id"] for t in doc["added_tokens"]}
+    tok = hf.Tokenizer.from_str(json.dumps(doc))
+    tok.post_processor = hf.processors.TemplateProcessing(
+        single=single.format(c=cls, s=sep), pair=pair.format(c=cls, s=sep),
+        special_tokens=[(cls, ids[cls]), (sep, ids[sep])],
+    )  # fmt: skip
+    path = tmp_path / "tokenizer.json"
+    tok.save(str(path))
+    hf.Tokenizer.from_file(str(path))  # HF loads it
+    message = re.escape(f"post_processor.{named.format(c=cls, s=sep)}")
+    with pytest.raises(TokenizerFormatError, match=f"{message}.*write the template that way"):
+        lf.Tokenizer.from_file(path)
+
+
+# --- BPE files that are not byte-level ------------------------------------------------------
+
+
+@pytest.mark.parametrize("flavour", ["end_of_word_suffix", "byte_fallback"])
+def test_a_bpe_that_is_not_byte_level_is_named_as_such(
+    flavour: str, lines: list[str], tmp_path: Path
+) -> None:
+    """Word-level BPE (Whitespace, "</w>") and SentencePiece-style BPE (Metaspace,
+    byte_fallback) are not byte-level: the error says so first, not "remove unk_token"."""
+    if flavour == "end_of_word_suffix":
+        tok = hf.Tokenizer(hf.models.BPE(unk_token="<unk>", end_of_word_suffix="</w>"))
+        tok.pre_tokenizer = hf.pre_tokenizers.Whitespace()
+        trainer = hf.trainers.BpeTrainer(
+            vocab_size=400, special_tokens=["<unk>"], end_of_word_suffix="</w>",
+            show_progress=False,
+        )  # fmt: skip
+    else:
+        tok = hf.Tokenizer(hf.models.BPE(unk_token="<unk>", byte_fallback=True))
+        tok.pre_tokenizer = hf.pre_tokenizers.Metaspace()
+        trainer = hf.trainers.BpeTrainer(
+            vocab_size=400, special_tokens=["<unk>"], show_progress=False
+        )
+    tok.train_from_iterator(lines[:500], trainer)
+    path = tmp_path / "tokenizer.json"
+    tok.save(str(path))
+    pre = "Whitespace" if flavour == "end_of_word_suffix" else "Metaspace"
+    with pytest.raises(
+        TokenizerFormatError,
+        match=rf"pre_tokenizer: {pre} holds no ByteLevel pre-tokenizer, so this BPE "
+        rf"tokenizer\.json is not byte-level BPE \(its model also has {flavour}.*use HF",
+    ):
+        lf.Tokenizer.from_file(path)
+
+
+# --- byte-level BPE: decoding special tokens --------------------------------------------------
+
+
+def test_bpe_decode_skips_special_tokens_and_reads_kept_ones_as_hf(
+    bpe_doc: dict[str, Any], tmp_path: Path
+) -> None:
+    """HF's decode leaves special tokens out by default (as lexforge's WordPiece does); kept,
+    its ByteLevel decoder reads a special token made of byte-level characters as the bytes
+    they stand for ("<Ġx>" is "< x>", the "é" of "<café>" a lone byte, so U+FFFD), others
+    as their UTF-8 text. Lists and arrays alike; also without a decoder."""
+    np = pytest.importorskip("numpy")
+    tok = hf.Tokenizer.from_str(json.dumps(bpe_doc))
+    tok.add_special_tokens(["<café>", "<Ġx>", "日本", "<|im_start|>", "é"])
+    path = tmp_path / "tokenizer.json"
+    tok.save(str(path))
+    plain = json.loads(path.read_text(encoding="utf-8"))
+    plain["decoder"] = None
+    for file in (path, _write(plain, tmp_path / "plain.json")):
+        theirs, ours = hf.Tokenizer.from_file(str(file)), lf.Tokenizer.from_file(file)
+        specials = list(ours.special_tokens.values())
+        texts = [*TEXTS, "a <café> b", "<Ġx>y", "日本語", "<|im_start|>user", "é<café>é"]
+        rng = random.Random(0)
+        runs = [theirs.encode(t).ids for t in texts] + [
+            [rng.choice(specials) if rng.random() < 0.4 else rng.randrange(ours.vocab_size)
+             for _ in range(rng.randint(0, 12))] for _ in range(300)
+        ]  # fmt: skip
+        for ids in runs:
+            want = theirs.decode(ids)
+            assert ours.decode(ids) == ours.decode(np.array(ids, np.int64)) == want, ids
+            kept = theirs.decode(ids, skip_special_tokens=False)
+            assert ours.decode(ids, skip_special_tokens=False) == kept, ids
+            assert ours.decode(np.array(ids, np.int64), skip_special_tokens=False) == kept, ids
+        assert ours.decode_batch(runs[:5], skip_special_tokens=False) == theirs.decode_batch(
+            runs[:5], skip_special_tokens=False
+        )
+    assert ours.decode(theirs.encode("<Ġx>").ids, skip_special_tokens=False) == "<Ġx>"  # joined

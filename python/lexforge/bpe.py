@@ -73,6 +73,7 @@ class BpeTokenizer(Tokenizer):
         self._lstrip = frozenset(core.lstrip())
         self._specials: dict[str, int] = dict(core.specials())
         self._special_index = {text: i for i, (text, _) in enumerate(core.specials())}
+        self._decoded_specials: dict[int, bytes] | None = None  # see _special_bytes
         # HF's ByteLevel post-processor with trim_offsets: spans without their spaces
         self._offsets = offsets
 
@@ -647,19 +648,67 @@ class BpeTokenizer(Tokenizer):
         except TypeError:
             raise bad_ids(core_ids, self.vocab_size) from None
 
-    def decode(self, ids: Ids, *, errors: str = "replace") -> str:
-        """The text of ``ids``. Bytes that are not valid UTF-8 (a sequence cut mid-character)
-        are handled by ``errors`` as in ``bytes.decode`` (default: U+FFFD). Loaded from a
+    def decode(self, ids: Ids, *, skip_special_tokens: bool = True, errors: str = "replace") -> str:
+        """The text of ``ids``, as HF tokenizers decodes them from the ``tokenizer.json``
+        this tokenizer saves. Special tokens are left out unless ``skip_special_tokens`` is
+        False (True by default, as in HF tokenizers and lexforge's WordPiece). A special
+        token kept is read as HF's ByteLevel decoder reads it: when each of its characters
+        is one of the byte-level alphabet's, as the bytes they stand for (``"<Ġx>"`` is
+        ``"< x>"``, ``"<café>"`` holds the lone byte of ``é``), else as its UTF-8 text.
+        Bytes that are not valid UTF-8 (a sequence cut mid-character) are handled by
+        ``errors`` as in ``bytes.decode`` (default: U+FFFD). Loaded from a
         ``tokenizer.json`` without a decoder, as HF decodes then: the tokens as the file
         spells them (``"Ġworld"``), joined by spaces."""
-        data = self.decode_bytes(ids)  # checks the ids
+        core_ids = as_ids(ids)
+        data = self.decode_bytes(core_ids)  # checks the ids
+        specials = self._special_bytes()
         if self._join_tokens:
-            return " ".join(self._token_text(int(tid)) for tid in as_ids(ids))
+            keep = [int(t) for t in core_ids if not (skip_special_tokens and int(t) in specials)]
+            return " ".join(self._token_text(tid) for tid in keep)
+        if specials and self._holds_special(core_ids):
+            # the runs between special tokens as the core decodes them, each special's bytes
+            # (or nothing) between them
+            parts: list[bytes] = []
+            listed, start = [int(t) for t in core_ids], 0
+            for at, tid in enumerate(listed):
+                if tid in specials:
+                    parts.append(self._core.decode_bytes(listed[start:at]))
+                    parts.append(b"" if skip_special_tokens else specials[tid])
+                    start = at + 1
+            parts.append(self._core.decode_bytes(listed[start:]))
+            data = b"".join(parts)
         return data.decode("utf-8", errors=errors)
 
-    def decode_batch(self, batch: Iterable[Ids], *, errors: str = "replace") -> list[str]:
-        """Decodes each sequence of ``batch``."""
-        return [self.decode(ids, errors=errors) for ids in batch]
+    def decode_batch(
+        self, batch: Iterable[Ids], *, skip_special_tokens: bool = True, errors: str = "replace"
+    ) -> list[str]:
+        """Decodes each sequence of ``batch`` (options as in :meth:`decode`)."""
+        return [
+            self.decode(ids, skip_special_tokens=skip_special_tokens, errors=errors)
+            for ids in batch
+        ]
+
+    def _special_bytes(self) -> dict[int, bytes]:
+        """Each special token's id and the bytes HF's ByteLevel decoder reads its text as:
+        those its characters stand for in the byte-level alphabet when all are in it, else
+        its UTF-8 encoding."""
+        if self._decoded_specials is None:
+            from lexforge import _bytelevel
+
+            self._decoded_specials = {
+                tid: _bytelevel.decode(text) or text.encode()
+                for text, tid in self._specials.items()
+            }
+        return self._decoded_specials
+
+    def _holds_special(self, ids: npt.NDArray[Any] | list[int]) -> bool:
+        """Whether ``ids`` (checked) holds a special token's id."""
+        specials = self._special_bytes()
+        if isinstance(ids, list):
+            return not specials.keys().isdisjoint(ids)
+        import numpy as np
+
+        return bool(np.isin(ids, list(specials)).any())
 
     # ----------------------------------------------------------------- vocabulary
     @property

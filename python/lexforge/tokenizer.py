@@ -80,7 +80,8 @@ class Tokenizer:
         raise NotImplementedError
 
     def decode(self, ids: Ids, *args: Any, **kwargs: Any) -> str:
-        """The text of ``ids``."""
+        """The text of ``ids`` (special tokens left out unless ``skip_special_tokens=False``,
+        as in HF tokenizers)."""
         raise NotImplementedError
 
     def save(self, path: PathLike, *args: Any, **kwargs: Any) -> None:

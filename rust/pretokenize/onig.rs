@@ -22,6 +22,8 @@
 //!   its POSIX sets, spelled out as the brackets are; except `\p{Punct}`, the category P
 //!   (`[[:punct:]]` is P and S).
 //! - `\Z` is the end of the text or before a final newline (one, not several).
+//! - `\b` and `\B` outside brackets are word boundaries (and their absence) over the same
+//!   word characters as `\w`, spelled as lookarounds.
 //!
 //! Refused, with a message naming the construct, where no rewrite is exact: flags other
 //! than `i`, `m`, `x` (`(?s)`, `(?U)`, `(?P<name>`, `(?R)`: HF cannot load the file);
@@ -33,8 +35,6 @@
 //! and under `(?i)` a negated class nested in another whose items lack a case variant of
 //! something they hold (`[a[^b-z]]`: Oniguruma complements before folding, so `B`-`Z` and
 //! then `b`-`z` are in it).
-//!
-//! Not covered: `\b` and `\B` (word boundaries keep the `regex` crate's `\w`).
 
 /// Oniguruma's `\w` inside brackets, written as class items.
 const WORD: &str = r"\p{Alphabetic}\p{M}\p{Nd}\p{Pc}";
@@ -77,6 +77,19 @@ fn word_class(negated: bool, depth: usize) -> String {
         0 => format!("[{not}{WORD}{LATIN1_NUMBERS}]"),
         _ if negated => format!("[^{WORD}]"),
         _ => WORD.to_string(),
+    }
+}
+
+/// Oniguruma's `\b` (`\B` when `negated`) outside brackets: a place with a word character
+/// on one side only (on both sides or neither), words being what its `\w` matches there.
+/// Spelled as lookarounds over [`word_class`], since the `regex` crate's boundaries use its
+/// own `\w` (with ZWJ and ZWNJ, without ² ³ ¹ ¼ ½ ¾). Patterns without `\b` are untouched.
+fn word_boundary(negated: bool) -> String {
+    let w = word_class(false, 0);
+    if negated {
+        format!("(?:(?<={w})(?={w})|(?<!{w})(?!{w}))")
+    } else {
+        format!("(?:(?<={w})(?!{w})|(?<!{w})(?={w}))")
     }
 }
 
@@ -390,6 +403,21 @@ impl Rewriter {
                 return self.class_escape(&text);
             }
             'w' | 'W' => return self.class_escape(&word_class(e == 'W', self.depth)),
+            'b' | 'B' if self.depth == 0 => {
+                let at = self.at;
+                let quantified = matches!(self.peek(), Some('*' | '+' | '?'))
+                    || (self.peek() == Some('{') && {
+                        self.at += 1;
+                        self.interval().is_some()
+                    });
+                self.at = at;
+                if quantified {
+                    return Err(format!(
+                        "repeats the word boundary \\{e} with a quantifier, which {HF} cannot load (HF refuses the file); remove the quantifier"
+                    ));
+                }
+                return self.class_escape(&word_boundary(e == 'B'));
+            }
             'Z' if self.depth == 0 => {
                 // Oniguruma's \Z: the end, or before one final newline (fancy-regex's also
                 // before several)
@@ -728,6 +756,28 @@ mod tests {
     }
 
     #[test]
+    fn word_boundaries_use_the_same_word_characters_as_w() {
+        // as HF tokenizers cuts them: ² ³ ¹ ¼ ½ ¾ are word characters, ZWJ and ZWNJ are not
+        assert_eq!(
+            pieces(r"\b\w+\b|\W+", "x² m² 10½ ¾a"),
+            ["x²", " ", "m²", " ", "10½", " ", "¾a"]
+        );
+        assert_eq!(
+            pieces(r"\b\w+\b|\W+", "a\u{200d}b\u{200c} c"),
+            ["a", "\u{200d}", "b", "\u{200c} ", "c"]
+        );
+        assert_eq!(pieces(r"\B.|\b.", "ab ²x ½"), ["a", "b", " ", "²", "x", " ", "½"]);
+        assert_eq!(pieces(r"\b", "a²b c"), ["a²b", " ", "c"]);
+        assert_eq!(pieces(r"\B", "a²b c "), ["a", "²", "b c "]);
+        // under (?i) too; inside brackets \b is left as written
+        assert_eq!(pieces(r"(?i)\bK\w*", "k² ke"), ["k²", " ", "ke"]);
+        assert!(rewrite(r"(?i)\b").starts_with("(?i:(?-i:(?:(?<="));
+        assert_eq!(rewrite(r"\\b[\b]\b{x}"), format!(r"\\b[\b]{}{{x}}", word_boundary(false)));
+        // patterns without them are as they were
+        assert_eq!(rewrite(r"\s+(?!\S)|\s+"), r"\s+(?!\S)|\s+");
+    }
+
+    #[test]
     fn a_quantifier_after_a_quantifier_repeats_it() {
         assert_eq!(rewrite(r"\p{N}{1,3}+|\d{2}+"), r"(?:\p{N}{1,3})+|(?:\d{2})+");
         assert_eq!(
@@ -796,6 +846,9 @@ mod tests {
             (r"(?i)[a[^\d]]", "'ß'"),
             // a negated class nested in another: complemented before folding there
             (r"(?i)[a[^b-z]]", "[^b-z] inside another class"),
+            // a repeated word boundary: HF cannot load it
+            (r"\b+", r"\b"),
+            (r"x\B{1,2}", r"\B"),
         ] {
             let e = onig_to_fancy(pattern).unwrap_err();
             assert!(e.contains(named), "{pattern}: {e}");

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -175,6 +174,8 @@ def token_and_id(path: Path, where: str, value: Any) -> tuple[str, int]:
 def parse_template(
     path: Path, post: Any, ids: dict[str, int], where: str
 ) -> tuple[TemplateSpec, TemplateSpec]:
+    """The single and pair templates of a post-processor (TemplateProcessing,
+    BertProcessing or none), checked; both readers, WordPiece and byte-level BPE, use it."""
     kind = post.get("type") if isinstance(post, dict) else None
     if post is None:
         return [("A", 0, 0)], [("A", 0, 0), ("B", 0, 1)]
@@ -226,7 +227,35 @@ def parse_template(
             out.append(("special", number(ids[0], f"{where}.special_tokens"), type_id))
         return out
 
-    return parts(post.get("single"), "single"), parts(post.get("pair"), "pair")
+    single, pair = parts(post.get("single"), "single"), parts(post.get("pair"), "pair")
+    for name, spec in (("single", single), ("pair", pair)):
+        check_template_shape(path, f"{where}.{name}", spec, post.get(name), pair=name == "pair")
+    return single, pair
+
+
+def check_template_shape(
+    path: Path, where: str, spec: TemplateSpec, pieces: Any, *, pair: bool
+) -> None:
+    """Refuses a template (``pieces``: as the file spells it, read into ``spec``) that does
+    not hold its texts once each, in order: ``$A`` in a single template, ``$A`` then
+    ``$B`` in a pair template. HF frames the overflow windows of a text placed otherwise
+    (``$B`` first, ``$A`` twice or missing) in ways lexforge does not reproduce."""
+    texts = ["A", "B"] if pair else ["A"]
+    if [kind for kind, _, _ in spec if kind != "special"] == texts:
+        return
+    spelled = " ".join(
+        ("$" + body["id"] if kind == "Sequence" else str(body["id"]))
+        + (f":{body['type_id']}" if body.get("type_id", 0) else "")
+        for piece in pieces or []
+        for kind, body in piece.items()
+    )
+    want = "[CLS] $A [SEP] $B:1 [SEP]:1" if pair else "[CLS] $A [SEP]"
+    raise _fail(
+        path, where, f"{repr(spelled) if spelled else 'an empty template'} must hold "
+        f"{'$A then $B, once each' if pair else '$A once'}: "
+        "lexforge reproduces HF's truncation and overflow windows only for templates of "
+        f"that shape; write the template that way (BERT's is {want!r})",
+    )  # fmt: skip
 
 
 def load_json(path: Path, doc: Any = None) -> BertTokenizer:
@@ -281,6 +310,7 @@ def load_json(path: Path, doc: Any = None) -> BertTokenizer:
             f"{kind!r} is not supported with WordPiece (expected BertPreTokenizer)",
         )
     specials: list[tuple[str, int]] = []
+    normalized: list[tuple[int, str]] = []  # marked "normalized": true, and loadable
     added_tokens = doc.get("added_tokens") or []
     if not isinstance(added_tokens, list):
         raise _fail(path, "added_tokens", f"must be a list, got {added_tokens!r}")
@@ -302,8 +332,12 @@ def load_json(path: Path, doc: Any = None) -> BertTokenizer:
             if added.get(flag):
                 raise _fail(path, f"added_tokens[{i}].{flag}", "true is not supported")
         if added.get("normalized") and normalizer is not None:
-            _warn_normalized(path, f"added_tokens[{i}]", content, normalizer)
+            _refuse_normalized(path, f"added_tokens[{i}]", content, normalizer)
+            normalized.append((i, content))
         specials.append((content, tid))
+    plain = [t["content"] for t in added_tokens if not (t.get("normalized") and normalizer)]
+    for i, content in normalized:
+        _refuse_overlap(path, f"added_tokens[{i}]", content, plain)
     # tokens added after training (HF's add_special_tokens) have ids past model.vocab
     check_added_ids(path, added_tokens, vocab)
     beyond = sorted({tid: content for content, tid in specials if tid >= len(tokens)}.items())
@@ -340,12 +374,14 @@ def load_json(path: Path, doc: Any = None) -> BertTokenizer:
         raise TokenizerFormatError(f"{path}: {e}") from None
 
 
-def _warn_normalized(
+def _refuse_normalized(
     path: Path, where: str, content: str, normalizer: tuple[bool, bool, bool, bool]
 ) -> None:
-    """Warns about a special token marked ``"normalized": true`` that HF tokenizers would
-    match in other text than lexforge does: HF looks for its normalized form in the
-    normalized text, lexforge for the token as written in the raw text."""
+    """Refuses a special token marked ``"normalized": true`` that HF tokenizers would match
+    in other text than lexforge does: HF looks for its normalized form in the normalized
+    text, lexforge for the token as written in the raw text (and saves it as
+    ``"normalized": false``). A token the normalizer leaves alone and nothing else
+    normalizes to is matched alike, and loads."""
     clean_text, chinese, strip_accents, lowercase = normalizer
     normalized, _ = bert_normalize(
         content, clean_text=clean_text, handle_chinese_chars=chinese,
@@ -360,11 +396,34 @@ def _warn_normalized(
         )
     else:
         return
-    warnings.warn(
-        f'{path}: {where} ({content!r}) has "normalized": true: lexforge matches it only as '
-        f"written, HF tokenizers {also}; set it to false to make both agree",
-        stacklevel=5,
-    )
+    raise _fail(
+        path, where, f'{content!r} has "normalized": true, which lexforge does not support: '
+        f"HF tokenizers matches it {also}, lexforge only as written; set \"normalized\": false "
+        "for it in the file (HF then matches it as written too)",
+    )  # fmt: skip
+
+
+def _refuse_overlap(path: Path, where: str, content: str, plain: list[str]) -> None:
+    """Refuses a special token marked ``"normalized": true`` (one the normalizer leaves
+    alone) that can overlap one of the ``plain`` special tokens in a text: HF matches the
+    plain ones first and the normalized ones in the text between, lexforge all at once,
+    leftmost first, so the two cut such a text differently."""
+    for other in plain:
+        if content in other or other in content:
+            example: str | None = max(content, other, key=len)
+        else:  # an end of one is a start of the other
+            example = next(
+                (a + b[k:] for a, b in ((content, other), (other, content))
+                 for k in range(1, min(len(a), len(b))) if a.endswith(b[:k])),
+                None,
+            )  # fmt: skip
+        if example is not None:
+            raise _fail(
+                path, where, f'{content!r} has "normalized": true and can overlap the special '
+                f"token {other!r}, which has not (in {example!r}): HF tokenizers matches the "
+                "tokens that are not normalized first, lexforge all at once, so the two cut "
+                f'such text differently; set "normalized": false for {content!r} in the file',
+            )  # fmt: skip
 
 
 def decoder_cleanup(path: Path, doc: Any, prefix: str) -> bool | None:

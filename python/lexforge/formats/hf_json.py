@@ -8,7 +8,7 @@ as RoBERTa's ``<mask>``); a ``ByteLevel`` post-processor and/or a template (``Te
 the tokens' byte-level spellings with spaces, and so does lexforge). Components that would
 change the ids or the decoded text (a normalizer, ``add_prefix_space``, dropout, an unknown
 token, ``rstrip``, other decoders) are refused with a message naming them rather than
-silently ignored.
+silently ignored; so is a BPE file that is not byte-level (no ByteLevel pre-tokenizer).
 
 Write: the same shape, which HF ``tokenizers`` loads and encodes identically.
 """
@@ -98,7 +98,8 @@ def _pattern_of(path: Path, pre: Any) -> str:
     raise _fail(path, "pre_tokenizer", f"type {kind!r} is not supported for byte-level BPE")
 
 
-def _check_model(path: Path, model: Any) -> dict[str, Any]:
+def _check_model_kind(path: Path, model: Any) -> dict[str, Any]:
+    """The model, if it is a BPE model (its type given or not)."""
     if not isinstance(model, dict) or model.get("type", "BPE") != "BPE":
         kind = model.get("type") if isinstance(model, dict) else model
         raise _fail(
@@ -107,6 +108,40 @@ def _check_model(path: Path, model: Any) -> dict[str, Any]:
             f"{kind!r} is not supported: lexforge reads WordPiece and byte-level BPE "
             "tokenizer.json files (not Unigram, WordLevel or SentencePiece models)",
         )
+    return model
+
+
+def _check_byte_level(path: Path, pre: Any, model: dict[str, Any]) -> None:
+    """Refuses a BPE file that is not byte-level: its pre-tokenizer has no ByteLevel step
+    (SentencePiece-style BPE with Metaspace and byte_fallback, or word-level BPE with an
+    end_of_word_suffix), so its tokens are not bytes in the byte-level alphabet."""
+    steps = pre.get("pretokenizers") if isinstance(pre, dict) else None
+    if isinstance(pre, dict) and pre.get("type") == "Sequence":
+        if not isinstance(steps, list):
+            return  # damaged: the pre-tokenizer's reading names it
+        kinds = [s.get("type") if isinstance(s, dict) else s for s in steps]
+        spelled = f"Sequence[{', '.join(map(str, kinds))}]"
+    elif isinstance(pre, dict) or pre is None:
+        kinds = [None if pre is None else pre.get("type")]
+        spelled = "null" if pre is None else str(kinds[0])
+    else:
+        return  # damaged: as above
+    if "ByteLevel" in kinds:
+        return
+    traits = [f"{key} {model[key]!r}" for key in ("end_of_word_suffix", "byte_fallback",
+              "continuing_subword_prefix", "unk_token") if model.get(key)]  # fmt: skip
+    raise _fail(
+        path, "pre_tokenizer", f"{spelled} holds no ByteLevel pre-tokenizer, so this BPE "
+        "tokenizer.json is not byte-level BPE"
+        + (f" (its model also has {', '.join(traits)})" if traits else "")
+        + ", which lexforge does not read; lexforge reads byte-level BPE (GPT-2's, "
+        "RoBERTa's, Llama 3's kind) and WordPiece files: use HF tokenizers for this one, "
+        "or train a byte-level BPE with lf.Tokenizer.train_bpe",
+    )  # fmt: skip
+
+
+def _check_model(path: Path, raw: Any) -> dict[str, Any]:
+    model = _check_model_kind(path, raw)
     neutral: dict[str, tuple[object, ...]] = {
         "dropout": (None, 0, 0.0),
         "unk_token": (None,),
@@ -251,16 +286,9 @@ def _special_pair(path: Path, where: str, value: Any, specials: dict[str, int]) 
 def _template(path: Path, where: str, post: dict[str, Any], specials: dict[str, int]) -> Template:
     from lexforge.formats import bert
 
-    single, pair = bert.parse_template(path, post, specials, where)
+    single, pair = bert.parse_template(path, post, specials, where)  # its shape checked
     ids = set(specials.values())
-    for name, spec, texts in (("single", single, ["A"]), ("pair", pair, ["A", "B"])):
-        if [kind for kind, _, _ in spec if kind != "special"] != texts:
-            raise _fail(
-                path,
-                f"{where}.{name}",
-                f"must hold {' then '.join('$' + t for t in texts)} once each "
-                f"(got {[kind for kind, _, _ in spec]})",
-            )
+    for name, spec in (("single", single), ("pair", pair)):
         for kind, tid, _ in spec:
             if kind == "special" and tid not in ids:
                 raise _fail(
@@ -325,7 +353,9 @@ def load(path: Path, doc: Any = None) -> tuple[Bpe, OffsetTrim | None, Template 
             f'{path}: "model" is {json.dumps(doc["model"])[:60]}, not an object: the '
             "tokenizer.json is damaged (truncated or edited?); fetch or save it again"
         )
-    _check_model(path, doc["model"])  # the model's kind first: it names what the file is
+    # the model's kind first, then whether it is byte-level: they name what the file is
+    _check_model_kind(path, doc["model"])
+    _check_byte_level(path, doc.get("pre_tokenizer"), doc["model"])
     if doc.get("normalizer") is not None:
         kind = (
             doc["normalizer"].get("type")

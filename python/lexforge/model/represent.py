@@ -316,7 +316,8 @@ def fill_mask(
     top = probs.topk(min(top_k, probs.shape[-1]), dim=-1)
     from ..bpe import BpeTokenizer
 
-    name = (lambda i: tok.decode([i])) if isinstance(tok, BpeTokenizer) else tok.id_to_token
+    bpe = isinstance(tok, BpeTokenizer)  # a special token is named, as transformers does
+    name = (lambda i: tok.decode([i], skip_special_tokens=False)) if bpe else tok.id_to_token
     return [
         [(name(int(i)), float(p)) for p, i in zip(ps, ids_, strict=True)]
         for ps, ids_ in zip(top.values, top.indices, strict=True)
