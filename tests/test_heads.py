@@ -208,6 +208,29 @@ def test_word_label_alignment(tok: Any) -> None:
         align_word_labels(enc["word_ids"], [[1], [4, 5, 6, 7]])
 
 
+def test_word_labels_are_per_tokenizer_word(tok: Any) -> None:
+    """word_ids number the tokenizer's words that have a piece: a zero-width space takes no
+    number and "don't" takes three. More labels than words stay accepted (a truncated
+    row); ``strict=True`` asks for exactly one per word and names the offset-based
+    aligner."""
+    texts = ["john \u200b smith said", "don't go"]
+    enc = tok.encode_batch(texts, padding=True, return_tensors="np", return_word_ids=True)
+    assert sorted(set(enc["word_ids"][0]) - {-1}) == [0, 1, 2]  # the space has no piece
+    assert sorted(set(enc["word_ids"][1]) - {-1}) == [0, 1, 2, 3]  # don ' t go
+    per_word = [[1, 2, 0], [0, 0, 0, 3]]
+    exact = align_word_labels(enc["word_ids"], per_word, strict=True)
+    assert (exact == align_word_labels(enc["word_ids"], per_word)).all()
+    assert [x for x in exact[0] if x >= 0] == [1, 2, 0]
+    own = [[1, 0, 2, 0], [0, 3]]  # per word as written: too many, then too few
+    assert align_word_labels(enc["word_ids"], [own[0], per_word[1]]).shape == exact.shape
+    for labels, error in [
+        ([own[0], per_word[1]], r"row 0 has 3 words but 4 labels; .*first_piece_labels"),
+        ([per_word[0], own[1]], r"row 1 has 4 words but 2 labels"),
+    ]:
+        with pytest.raises(ConfigError, match=error):
+            align_word_labels(enc["word_ids"], labels, strict=True)
+
+
 def test_question_answering(tok: Any, tmp_path: Path) -> None:
     """The answer is the word after 'is': its pieces' start and end."""
     torch.manual_seed(0)

@@ -21,9 +21,18 @@ tokenizers = pytest.importorskip("tokenizers")
 import lexforge as lf  # noqa: E402
 from lexforge import datasets  # noqa: E402
 from lexforge.errors import CheckpointError, ConfigError  # noqa: E402
-from lexforge.model import BertConfig, BertForSequenceClassification  # noqa: E402
-from lexforge.train import entity_metrics, finetune, read_tagged  # noqa: E402
-from lexforge.train.tagging import bio_entities, first_piece_labels  # noqa: E402
+from lexforge.model import (  # noqa: E402
+    BertConfig,
+    BertForSequenceClassification,
+    align_word_labels,
+)
+from lexforge.train import (  # noqa: E402
+    entity_metrics,
+    finetune,
+    first_piece_labels,
+    read_tagged,
+)
+from lexforge.train.tagging import _other_scheme, bio_entities  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -128,6 +137,38 @@ def test_truncated_words_get_no_label() -> None:
                            return_special_tokens_mask=True)  # fmt: skip
     got = first_piece_labels(enc["offsets"], enc["special_tokens_mask"], words, [[0, 1, 2, 3, 4]])
     assert got.tolist() == [[-100, 0, 1, -100]]
+
+
+def test_first_piece_labels_for_words_of_ones_own(checkpoint: Path) -> None:
+    """The audit's sentence: a zero-width space is a word with no piece, and "don't" three
+    tokenizer words. ``first_piece_labels`` (exported from lexforge.train, the path the
+    docs give for words of one's own) labels each first piece as the exported tokenizer
+    in transformers numbers the given words (``is_split_into_words``);
+    ``align_word_labels``, whose labels are per tokenizer word, would shift them, and
+    says so with ``strict=True``."""
+    names = ["O", "B-PER", "I-PER"]
+    words = [["John", "\u200b", "Smith", "said"], ["Mary", "don't", "smile"]]
+    tags = [[1, 0, 2, 0], [1, 0, 0]]
+    tok = lf.Tokenizer.from_file(checkpoint / "tokenizer.json")
+    enc = tok.encode_batch([" ".join(w) for w in words], padding=True, return_tensors="np",
+                           return_offsets=True, return_special_tokens_mask=True,
+                           return_word_ids=True)  # fmt: skip
+    got = first_piece_labels(enc["offsets"], enc["special_tokens_mask"], words, tags)
+    hf = transformers.AutoTokenizer.from_pretrained(checkpoint)
+    assert hf.is_fast
+    for row, tokens in enumerate(words):
+        theirs = hf(tokens, is_split_into_words=True)
+        n = len(theirs["input_ids"])
+        assert enc["input_ids"][row, :n].tolist() == theirs["input_ids"]
+        ids = theirs.word_ids()
+        want = [tags[row][w] if w is not None and (j == 0 or ids[j - 1] != w) else -100
+                for j, w in enumerate(ids)]  # fmt: skip
+        assert got[row, :n].tolist() == want
+        assert (got[row, n:] == -100).all()
+    first = [names[t] for t in got[0] if t >= 0]
+    assert first == ["B-PER", "I-PER", "O"]  # John, Smith, said (the space has no piece)
+    with pytest.raises(ConfigError, match=r"use lexforge\.train\.first_piece_labels"):
+        align_word_labels(enc["word_ids"], tags, strict=True)
 
 
 # ---------------------------------------------------------------------------------------
@@ -480,4 +521,76 @@ def test_integer_tags(checkpoint: Path, tmp_path: Path) -> None:
     result = finetune(checkpoint, path, validation=path, task="tag", label_column="ner_tags",
                       max_steps=2, batch_size=8, progress=False)  # fmt: skip
     assert result.labels == tuple(str(i) for i in range(11))
+    assert "entity" not in result.validation and 0 <= result.validation["accuracy"] <= 1
+
+
+def test_conll_columns_agree_within_a_file(tmp_path: Path) -> None:
+    """Every token line has the first one's column count: a CoNLL-2003 line missing its
+    NER column would be tagged with its chunk, a space-separated multi-word token would
+    lose words. A score column last is no tags; integer tags are. -DOCSTART-, comments and
+    blank lines are not token lines."""
+    path = tmp_path / "eng.conll"
+    path.write_text(
+        "-DOCSTART- -X- -X- O\n\n# sent_id = 1\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\n\n"
+        "-DOCSTART- O\n\nPeter NNP B-NP B-PER\nBlackburn NNP I-NP I-PER\n",
+        encoding="utf-8",
+    )
+    assert read_tagged(path) == [
+        (["EU", "rejects"], ["B-ORG", "O"]),
+        (["Peter", "Blackburn"], ["B-PER", "I-PER"]),
+    ]
+    tabs = tmp_path / "tabs.conll"  # a token holding a space, in a tab-separated file
+    tabs.write_text("He\tO\nvisited\tO\nNew York\tB-LOC\n\nParis\tB-LOC\n", encoding="utf-8")
+    assert read_tagged(tabs) == [
+        (["He", "visited", "New York"], ["O", "O", "B-LOC"]),
+        (["Paris"], ["B-LOC"]),
+    ]
+    for text, error in [
+        (
+            "EU NNP B-NP B-ORG\nrejects VBZ B-VP O\nGerman JJ B-NP\ncall NN I-NP O\n",
+            r"bad\.conll: line 3 has 3 columns but line 1 \(the first token line\) has 4; "
+            r".*fill in a missing column",
+        ),
+        (
+            "He O\nvisited O\nNew York B-LOC\n.\tO\n",
+            r"bad\.conll: line 3 has 3 columns but line 1 .* has 2; .*tabs throughout",
+        ),
+        ("\n\nJohn\t0.93\n", r"bad\.conll: line 3: the tag '0\.93' is a number with a fraction"),
+        ("John O\n\nruns 1e-3\n", r"line 3: the tag '1e-3' .*the last column must be the tags"),
+    ]:
+        bad = tmp_path / "bad.conll"
+        bad.write_text(text, encoding="utf-8")
+        with pytest.raises(ConfigError, match=error):
+            read_tagged(bad)
+    ids = tmp_path / "ids.conll"
+    ids.write_text("Paris 3\nis 0\n", encoding="utf-8")
+    assert read_tagged(ids) == [(["Paris", "is"], ["3", "0"])]
+
+
+def test_tsv_tagging_file_is_told_to_be_renamed(checkpoint: Path, tmp_path: Path) -> None:
+    path = tmp_path / "train.tsv"
+    path.write_text("EU\tB-ORG\nrejects\tO\n", encoding="utf-8")
+    error = (
+        r"train\.tsv: tagging does not read \.tsv tables; CoNLL column files .* are read "
+        r"from \.conll, .*\.txt .*rename it to train\.conll"
+    )
+    with pytest.raises(ConfigError, match=error):
+        read_tagged(path)
+    with pytest.raises(ConfigError, match=error):
+        finetune(checkpoint, path, task="tag")
+    path.rename(tmp_path / "train.conll")
+    assert read_tagged(tmp_path / "train.conll") == [(["EU", "rejects"], ["B-ORG", "O"])]
+
+
+def test_bioes_tags_warn_that_entity_scores_need_bio(checkpoint: Path) -> None:
+    assert _other_scheme(["O", "B-per", "I-per", "E-per", "S-loc"]) == "BIOES"
+    assert _other_scheme(["O", "U-per", "L-per", "B-per"]) == "BILOU"
+    for tags in (["O", "B-per", "I-per"], ["3", "0"], ["NOUN", "VERB"], ["S-x", "L-x"]):
+        assert _other_scheme(tags) is None
+    sentences = [(["alice", "smith", "met", "bob"], ["B-per", "E-per", "O", "S-per"])] * 8
+    with pytest.warns(UserWarning) as caught:
+        result = finetune(checkpoint, sentences, validation=sentences, task="tag", epochs=2,
+                          batch_size=4, max_steps=2, progress=False)  # fmt: skip
+    said = [str(w.message) for w in caught if "BIOES" in str(w.message)]
+    assert len(said) == 1 and "BIO (IOB2)" in said[0] and "S-X to B-X, E-X to I-X" in said[0]
     assert "entity" not in result.validation and 0 <= result.validation["accuracy"] <= 1

@@ -34,12 +34,28 @@ TASK_HEADS = (
 )
 
 
-def align_word_labels(word_ids: Any, word_labels: Sequence[Sequence[int]]) -> Any:
+def align_word_labels(
+    word_ids: Any, word_labels: Sequence[Sequence[int]], *, strict: bool = False
+) -> Any:
     """Token labels from word labels: each word's label on its first piece, -100 (ignored
     by the loss) on its other pieces, special tokens and padding. ``word_ids`` is the
     tokenizer's (rows, length) array (-1 for no word); returns int64 of the same shape.
-    Raises ``ConfigError`` when a row has fewer labels than words, or labels that are not
-    integers (a float would be cut to a class, a tag name is not one)."""
+
+    The words are the ones ``word_ids`` numbers: the tokenizer's pre-tokenizer words of
+    the text (BERT's split at spaces and punctuation, so "don't" is three), counting only
+    words that have a piece (a zero-width space or a control character has none, and takes
+    no number). ``word_labels[row][k]`` must be the label of word ``k`` in that sense;
+    labels for words of your own (a CoNLL file's tokens, joined by spaces) shift onto the
+    wrong words wherever the two differ. For those, use
+    ``lexforge.train.first_piece_labels``, which finds each given word's first piece
+    through the character offsets, as ``finetune(task="tag")`` does.
+
+    A row may have more labels than words (the words past a truncated row's end have
+    none); ``strict=True``, for rows encoded without truncation, requires exactly one
+    label per word, which catches most labels given per word of one's own. Raises
+    ``ConfigError`` when a row has fewer labels than words (or, with ``strict``, another
+    number), or labels that are not integers (a float would be cut to a class, a tag name
+    is not one)."""
     ids = np.asarray(word_ids)
     out = np.full(ids.shape, -100, dtype=np.int64)
     if len(word_labels) != ids.shape[0]:
@@ -48,9 +64,11 @@ def align_word_labels(word_ids: Any, word_labels: Sequence[Sequence[int]]) -> An
         words = ids[row]
         first = (words >= 0) & np.r_[True, words[1:] != words[:-1]]
         needed = int(words.max()) + 1 if first.any() else 0
-        if len(labels) < needed:
+        if len(labels) < needed or (strict and len(labels) != needed):
             raise ConfigError(
-                f"row {row} has {needed} words but {len(labels)} labels; give one label per word"
+                f"row {row} has {needed} words but {len(labels)} labels; give one label per "
+                "word as word_ids number them (the tokenizer's words that have a piece), or, "
+                "for labels per word of your own, use lexforge.train.first_piece_labels"
             )
         values = np.asarray(labels)
         if values.size and values.dtype.kind not in "iu":  # not cut: 1.7 is no class 1

@@ -5,7 +5,7 @@ early stopping and metrics; ``task="qa"`` for extractive question answering)."""
 from .classify import FinetuneResult, classification_metrics, finetune
 from .loop import PretrainOptions, PretrainResult, pretrain
 from .qa import QAExample, finetune_qa, read_qa, squad_metrics
-from .tagging import entity_metrics, finetune_tagger, read_tagged
+from .tagging import entity_metrics, finetune_tagger, first_piece_labels, read_tagged
 
 __all__ = [
     "FinetuneResult",
@@ -17,6 +17,7 @@ __all__ = [
     "finetune",
     "finetune_qa",
     "finetune_tagger",
+    "first_piece_labels",
     "pretrain",
     "read_qa",
     "read_tagged",

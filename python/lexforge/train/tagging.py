@@ -15,7 +15,9 @@ Metrics, per word: tag accuracy and macro-F1 (with a confusion matrix), and, whe
 tags are BIO, entity-level precision, recall and F1 as CoNLL's ``conlleval`` counts them
 (an entity is a maximal B-X I-X ... run; a stray I-X starts one), overall and per type.
 The best epoch is chosen by entity F1 (BIO) or tag accuracy. Integer tags (``"3"``) are
-not BIO, so they get word metrics only: map them to their names for entity scores.
+not BIO, so they get word metrics only: map them to their names for entity scores. Nor
+are BIOES/BILOU tags (``S-``, ``E-``, ``L-``, ``U-`` prefixes): a warning says to convert
+them to BIO (IOB2) for entity scores.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import numbers
 import os
 import random
 import re
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -35,7 +38,7 @@ import torch
 
 from .._extras import require
 from ..errors import ConfigError
-from ._files import empty_split, given_rows, read_rows
+from ._files import _SUFFIXES, data_format, empty_split, given_rows, read_rows
 from ._fit import (
     FitOptions,
     autocast,
@@ -89,6 +92,8 @@ def read_tagged(
         ]
     rows: list[tuple[str, Any]]
     if isinstance(source, (str, os.PathLike)):
+        if data_format(Path(source)) == "tsv":
+            raise _tsv_refused(Path(source))
         kind, rows = read_rows(Path(source), ("conll", "jsonl", "json", "parquet"), default="conll")
         if kind == "conll":
             conllu = _is_conllu(Path(source)) or _conllu_layout(rows)
@@ -124,6 +129,23 @@ def read_tagged(
         if tokens:
             sentences.append((tokens, tags))
     return sentences
+
+
+def _tsv_refused(path: Path) -> ConfigError:
+    """The error for a ``.tsv`` (or ``.tab``) file given as tagged data: the name promises a
+    table with a header row, which tagging does not read; CoNLL columns are tab-separated
+    too, so the file is most likely CoNLL under the wrong name."""
+    gz = path.name.lower().endswith(".gz")
+    name = Path(path.name[:-3] if gz else path.name)  # train.tsv.gz -> train.tsv
+    renamed = name.stem + ".conll" + (".gz" if gz else "")
+    suffix = name.suffix
+    conll = ", ".join(s for s, kind in _SUFFIXES.items() if kind == "conll" and s != ".conllu")
+    return ConfigError(
+        f"{path}: tagging does not read {suffix} tables; CoNLL column files (a 'token tag' "
+        f"line per word, tab- or space-separated) are read from {conll} (CoNLL-U from "
+        f".conllu), token and tag lists from .jsonl, .json or .parquet: if the file holds "
+        f"CoNLL columns, rename it to {renamed}"
+    )
 
 
 def _tag_names(tags: Any, where: str, at: str) -> list[str]:
@@ -168,6 +190,13 @@ def _conll(path: Any, lines: list[tuple[str, str]]) -> list[tuple[str, Sentence]
     at tabs when the line has one, else at spaces), a blank line between sentences,
     ``-DOCSTART-`` lines skipped.
 
+    Every token line has as many columns as the file's first one: the columns between
+    token and tag (CoNLL-2003's part of speech and chunk) are not read, so a line missing
+    its tag column would be tagged with its chunk, and a space-separated line with a space
+    inside its token (``New York B-LOC`` among ``He O`` lines) would lose a word. Either is
+    a ``ConfigError`` naming both lines. So is a tag that is a number with a fraction
+    (``0.93``, ``1e-3``): a score column last, not tags (integer tags are class ids).
+
     CoNLL-2003 has no comments, but files converted from CoNLL-U carry ``# key = value``
     lines (and ``# newdoc``, ``# newpar``): such a line before a sentence's first token is
     skipped, and inside a sentence (a blank line missing before it) is a ``ConfigError``.
@@ -177,6 +206,7 @@ def _conll(path: Any, lines: list[tuple[str, str]]) -> list[tuple[str, Sentence]
     tokens: list[str] = []
     tags: list[str] = []
     start = ""
+    columns, first = 0, ""  # the first token line's column count, and where it is
     for at, line in lines:
         if line.startswith("# ") and _COMMENT.fullmatch(line.rstrip()):
             if tokens:
@@ -203,6 +233,21 @@ def _conll(path: Any, lines: list[tuple[str, str]]) -> list[tuple[str, Sentence]
                 f"{path}: {at}: the tag {fields[-1]!r} holds a space; separate the columns "
                 "with tabs throughout, or with spaces throughout"
             )
+        if not columns:
+            columns, first = len(fields), at
+        elif len(fields) != columns:
+            raise ConfigError(
+                f"{path}: {at} has {len(fields)} columns but {first} (the first token line) "
+                f"has {columns}; every line needs the same columns, the token first and the "
+                "tag last: fill in a missing column, and separate the columns with tabs "
+                "throughout (a token holding a space needs tabs) or with spaces throughout"
+            )
+        if _FRACTION.fullmatch(fields[-1]):
+            raise ConfigError(
+                f"{path}: {at}: the tag {fields[-1]!r} is a number with a fraction; the last "
+                "column must be the tags (names such as B-PER, or integer class ids): put "
+                "them last, or drop the columns after them (scores, probabilities)"
+            )
         if not tokens:
             start = at
         tokens.append(fields[0])
@@ -210,6 +255,11 @@ def _conll(path: Any, lines: list[tuple[str, str]]) -> list[tuple[str, Sentence]
     if tokens:
         sentences.append((start, (tokens, tags)))
     return sentences
+
+
+# A number with a fraction or an exponent (0.93, .5, 1., 1e-3): no tag, though an integer
+# (3) is one, a class id as HF datasets writes ner_tags.
+_FRACTION = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+(?=[eE]))(?:[eE][-+]?\d+)?")
 
 
 def _conllu_layout(lines: list[tuple[str, str]]) -> bool:
@@ -295,13 +345,25 @@ def first_piece_labels(
     stride: int = 0,
 ) -> Any:
     """Token labels for sentences given as words joined by single spaces: each word's label
-    on the first piece that starts inside it, -100 on its other pieces, on special tokens
-    and on padding. ``offsets`` (rows, length, 2) are the pieces' character spans in the
-    joined text; ``special`` (rows, length) marks special tokens and padding;
-    ``continued`` (rows,) marks windows after a sentence's first (sharing ``stride``
-    pieces with the row before), whose opening piece may continue a word of the window
-    before (then that word gets no label here). Words left without a piece (cut by
-    truncation) get no label."""
+    on the first piece that starts inside it, -100 (ignored by the loss) on its other
+    pieces, on special tokens and on padding; int64 (rows, length).
+
+    The words are yours (a CoNLL file's tokens), whatever the tokenizer's pre-tokenizer
+    makes of them: "don't" stays one word, and a word with no piece (a zero-width space, a
+    control character) gets no label without shifting the others', unlike
+    ``lexforge.model.align_word_labels``, whose labels are per tokenizer word::
+
+        enc = tok.encode_batch([" ".join(w) for w in words], padding=True,
+                               return_tensors="np", return_offsets=True,
+                               return_special_tokens_mask=True)
+        target = first_piece_labels(enc["offsets"], enc["special_tokens_mask"], words, labels)
+
+    ``offsets`` (rows, length, 2) are the pieces' character spans in the joined text;
+    ``special`` (rows, length) marks special tokens and padding; ``labels[row][k]`` is the
+    integer class id of ``words[row][k]``. ``continued`` (rows,) marks windows after a
+    sentence's first (sharing ``stride`` pieces with the row before), whose opening piece
+    may continue a word of the window before (then that word gets no label here). Words
+    left without a piece (cut by truncation) get no label."""
     offsets, special = np.asarray(offsets), np.asarray(special)
     out = np.full(special.shape, -100, dtype=np.int64)
     flags = np.zeros(len(words), dtype=bool) if continued is None else np.asarray(continued)
@@ -378,6 +440,20 @@ def _no_pieces(sentences: list[Sentence]) -> ConfigError:
 def is_bio(tags: Sequence[str]) -> bool:
     """True when every tag is ``O`` or ``B-``/``I-`` followed by a type."""
     return all(t == "O" or (t[:2] in ("B-", "I-") and len(t) > 2) for t in tags)
+
+
+def _other_scheme(tags: Sequence[str]) -> str | None:
+    """``"BIOES"`` or ``"BILOU"`` when the tags look like that scheme (every tag ``O`` or a
+    one-letter prefix, a hyphen and a type, with some ``S-``/``E-`` or ``L-``/``U-``),
+    else None."""
+    prefixes = {t[:2] for t in tags if t != "O"}
+    if not prefixes or any(len(t) < 3 for t in tags if t != "O"):
+        return None
+    if prefixes <= {"B-", "I-", "E-", "S-"} and prefixes & {"E-", "S-"}:
+        return "BIOES"
+    if prefixes <= {"B-", "I-", "L-", "U-"} and prefixes & {"L-", "U-"}:
+        return "BILOU"
+    return None
 
 
 def bio_entities(tags: Sequence[str]) -> set[tuple[str, int, int]]:
@@ -505,6 +581,16 @@ def finetune_tagger(
                 "fix the data or the split"
             )
     bio = is_bio(labels)
+    scheme = _other_scheme(labels)
+    if scheme is not None:
+        single, last = ("S", "E") if scheme == "BIOES" else ("U", "L")
+        warnings.warn(
+            f"the tags look like {scheme} ({single}-/{last}- prefixes): entity precision, "
+            "recall and F1 are scored for BIO (IOB2) tags only, so this run reports word "
+            "metrics and keeps the epoch with the best tag accuracy; for entity scores, "
+            f"convert the tags to BIO ({single}-X to B-X, {last}-X to I-X)",
+            stacklevel=3,
+        )
     torch.manual_seed(seed)
     from ..model import BertForTokenClassification
 
