@@ -10,7 +10,9 @@ import gzip
 import io
 import json
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
 pytest.importorskip("torch")
@@ -113,7 +115,9 @@ def test_labels_are_normalised_and_ordered() -> None:
         "0",
     ]
     # one number, one class, however it was written: 1e20 as a float and 10**20 as an int
-    assert [r[1] for r in read_records([("a", 1e20), ("b", 10**20), ("c", "2.5"), ("d", 2.5)])] == [
+    # (fractions are classes only when said so: with no problem_type they read as scores)
+    numbers = [("a", 1e20), ("b", 10**20), ("c", "2.5"), ("d", 2.5)]
+    assert [r[1] for r in read_records(numbers, problem_type="single_label_classification")] == [
         "100000000000000000000",
         "100000000000000000000",
         "2.5",
@@ -131,7 +135,7 @@ def test_labels_are_normalised_and_ordered() -> None:
 
 
 def test_multi_label_and_regression_records() -> None:
-    rows = [{"text": "a", "label": ["y", "x", "y"]}, {"text": "b", "label": "z"}]
+    rows = [{"text": "a", "label": ["y", "x"]}, {"text": "b", "label": "z"}]
     assert read_records(rows) == [("a", ("x", "y")), ("b", ("z",))]  # lists pick multi-label
     piped = [("a", "x|y"), ("b", "y")]
     got = read_records(piped, problem_type="multi_label_classification", label_separator="|")
@@ -153,6 +157,81 @@ def test_multi_label_and_regression_records() -> None:
     # a named dataset's labels are checked the same way
     with pytest.raises(ConfigError, match="rt-polarity: record 0: the regression target"):
         read_records("rt-polarity", problem_type="regression")
+
+
+def test_numpy_labels_read_as_python_values() -> None:
+    """A 1-D NumPy array of names is a list of them (``df.to_dict("records")`` of a frame
+    read from Parquet, or arrays made by hand); a NumPy bool is the class a bool is."""
+    names = [np.array(["y", "x"]), np.array(["x"])]
+    rows = [{"text": "a", "label": names[0]}, {"text": "b", "label": names[1]}]
+    assert read_records(rows) == [("a", ("x", "y")), ("b", ("x",))]  # not "['y' 'x']"
+    with pytest.raises(ConfigError, match="the label is a list; for several labels"):
+        read_records(rows, problem_type="single_label_classification")
+    flags = list(zip("ab", np.array([True, False]), strict=True))
+    assert read_records(flags) == read_records([("a", True), ("b", False)])
+    assert [r[1] for r in read_records(flags)] == ["true", "false"]
+    assert read_records([("a", [np.True_, "x"])])[0][1] == ("true", "x")
+    with pytest.raises(ConfigError, match="regression target True is not a finite number"):
+        read_records([("a", np.True_)], problem_type="regression")
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        np.array([[1, 0, 1], [0, 1, 0]]),  # MultiLabelBinarizer's matrix, a row per text
+        [[1, 0, 1], [0, 1, 0]],  # the same as lists (Y.tolist())
+        [[0, 1], [1, 0]],  # no row names a class twice, and still 0/1 per class
+        [[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]],
+        np.array([[True, False, True], [False, True, False]]),
+        [[True], [False]],
+    ],
+)
+@pytest.mark.parametrize("problem", [None, "multi_label_classification"])
+def test_multi_hot_labels_are_refused_with_the_fix(labels: Any, problem: str | None) -> None:
+    """0/1 per class says which classes, not their names: read as names it would make the
+    classes "0" and "1" (and, before, merge a row's repeated 1s into one)."""
+    rows = list(zip(["a", "b"], labels, strict=True))
+    with pytest.raises(
+        ConfigError, match=r"record 0: \[.*\], a 0 or 1 per class.*names of its classes"
+    ) as info:
+        read_records(rows, problem_type=problem)
+    assert "inverse_transform" in str(info.value)
+
+
+def test_label_lists_that_are_no_vectors_and_repeated_classes() -> None:
+    # one id per row in a list, or lists of other lengths: names, as before
+    assert read_records([("a", [0]), ("b", [1])]) == [("a", ("0",)), ("b", ("1",))]
+    assert read_records([("a", [0, 1]), ("b", [1])]) == [("a", ("0", "1")), ("b", ("1",))]
+    assert read_records([("a", [0, 2]), ("b", [1, 3])]) == [("a", ("0", "2")), ("b", ("1", "3"))]
+    # a class named twice in one row: refused, not merged
+    for label, twice in ((["y", "x", "y"], "'y'"), ([1, "1"], "'1'"), ([1, 1.0], "'1'")):
+        with pytest.raises(ConfigError, match=f"record 0: the labels .* name the class {twice} "):
+            read_records([("a", label), ("b", ["z"])])
+    with pytest.raises(ConfigError, match=r"the labels 'x\|y\|x' .* more than once; drop"):
+        read_records([("a", "x|y|x")], label_separator="|",
+                     problem_type="multi_label_classification")  # fmt: skip
+
+
+def test_fractional_number_labels_need_a_problem_type(tmp_path: Path) -> None:
+    """Scores (0.37, "3.80") with no problem_type were one class per distinct value."""
+    path = tmp_path / "scores.csv"
+    path.write_text("text,label\na,1\nb,3.80\nc,0.37\n", encoding="utf-8")
+    scores = (
+        r"scores\.csv: the labels in column 'label' are numbers with fractions \(line 3: "
+        r"'3\.80'\), which look like scores.*problem_type='regression' \(--problem-type "
+        r"regression\).*or problem_type='single_label_classification'"
+    )
+    with pytest.raises(ConfigError, match=scores):
+        read_records(path)
+    assert [r[1] for r in read_records(path, problem_type="regression")] == [1.0, 3.8, 0.37]
+    named = read_records(path, problem_type="single_label_classification")
+    assert [r[1] for r in named] == ["1", "3.80", "0.37"]
+    with pytest.raises(ConfigError, match=r"record 1: 2\.5\), which look like scores"):
+        read_records([("a", 1), ("b", 2.5), ("c", np.float64(0.5))])
+    # integral numbers are classes as before, however written; names among numbers too
+    whole = [("a", 1.0), ("b", "5.00"), ("c", 2), ("d", np.float32(3)), ("e", "1")]
+    assert [r[1] for r in read_records(whole)] == ["1", "5", "2", "3", "1"]
+    assert [r[1] for r in read_records([("a", "2.5"), ("b", "pos")])] == ["2.5", "pos"]
 
 
 @pytest.mark.parametrize(
@@ -189,6 +268,12 @@ def test_multi_label_and_regression_records() -> None:
             r"line 2: the text 'bad '\.\.\. holds a lone surrogate '\\ud800'",
         ),
         ("semicolon.csv", "text;label\na;b\n", "the header is cut at ';', not ','"),
+        (  # a comma in a text: a field count off, with the same hint, not "quote a field"
+            "semicolon_comma.csv",
+            "text;label\nhello, world;pos\nbye;neg\n",
+            r"line 2 has 2 fields, the header 1 \(text;label\): the header is cut at ';', "
+            r"not ','; save the file comma-separated",
+        ),
         (
             "deep.jsonl",
             '{"text": "a", "label": "x"}\n' + "[" * 100_000 + "]" * 100_000,
@@ -213,7 +298,7 @@ def test_bad_files_name_the_file_and_line(
 def test_conll_columns_and_separators(tmp_path: Path) -> None:
     text = (
         "\ufeff-DOCSTART- O\n\nNew York\tB-LOC\nis\tO\n\n"  # tab columns: a token with a space
-        "EU NNP B-NP B-ORG\na\u00a0b  O\n"  # space columns, the tag last; NBSP is no separator
+        "EU B-ORG\na\u00a0b  O\n"  # space columns; NBSP is no separator
         "x\u2028y O\r\n"
     )
     path = tmp_path / "train.conll"

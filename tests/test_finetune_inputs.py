@@ -306,3 +306,74 @@ def test_fine_tuning_into_an_earlier_runs_folder_says_its_model_is_replaced(
     assert (tmp_path / "run" / "best" / "config.json").is_file()
     with pytest.warns(UserWarning, match=r"holds an earlier run's model \(best/\); this run"):
         finetune(tiny_checkpoint, rows, out_dir=tmp_path / "run", **QUIET)
+
+
+def test_numpy_array_labels_fine_tune_as_their_names(tiny_checkpoint: Path) -> None:
+    """``list(zip(texts, Y))`` with NumPy rows: names are multi-label classes (not the
+    classes "['x' 'y']"), a multi-hot matrix is refused (not the classes "[0 1 0]"), NumPy
+    bools are the classes Python's are, in every split."""
+    texts = ["cats", "dogs", "cars", "cats and dogs"]
+    names = [np.array(["x"]), np.array(["y"]), np.array(["x", "y"]), np.array(["y", "x"])]
+    rows = [{"text": t, "label": n} for t, n in zip(texts, names, strict=True)]
+    result = finetune(tiny_checkpoint, rows, **QUIET)
+    assert result.problem_type == "multi_label_classification" and result.labels == ("x", "y")
+    hot = np.array([[1, 0, 1], [0, 1, 0], [1, 1, 0], [0, 0, 1]])
+    with pytest.raises(ConfigError, match=r"multi-hot vectors \(record 0: \[1, 0, 1\]"):
+        finetune(tiny_checkpoint, list(zip(texts, hot, strict=True)), **QUIET)
+    flags = np.array([True, False, True, False])
+    bools = finetune(tiny_checkpoint, list(zip(texts, flags, strict=True)),
+                     validation=list(zip(texts, flags.tolist(), strict=True)), **QUIET)  # fmt: skip
+    assert bools.labels == ("false", "true") and bools.validation["n"] == 4
+
+
+def test_score_labels_need_a_problem_type_in_the_api_and_the_cli(
+    tiny_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lexforge.cli import main
+
+    path = tmp_path / "scores.csv"
+    path.write_text("text,label\n" + "".join(f"text {i},{i * 0.37:.2f}\n" for i in range(6)))
+    with pytest.raises(ConfigError, match=r"numbers with fractions \(line 3: '0\.37'\)"):
+        finetune(tiny_checkpoint, path, **QUIET)
+    result = finetune(tiny_checkpoint, path, problem_type="regression", **QUIET)
+    assert result.problem_type == "regression" and result.labels == ("label",)
+    args = ["finetune", str(tiny_checkpoint), str(path), "--max-steps", "1", "--quiet",
+            "--out", str(tmp_path / "run")]  # fmt: skip
+    assert main(args) == 1
+    assert "--problem-type regression" in capsys.readouterr().err
+    assert main([*args, "--problem-type", "regression"]) == 0
+    report = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert report["problem_type"] == "regression"
+    # integral numbers, however written, stay classes
+    whole = finetune(tiny_checkpoint, [("a", 1.0), ("b", "5.00"), ("c", 5)], **QUIET)
+    assert whole.problem_type == "single_label_classification" and whole.labels == ("1", "5")
+
+
+def test_numbered_columns_of_a_data_frame(tiny_checkpoint: Path) -> None:
+    """``pd.read_csv(header=None)`` numbers the columns 0, 1, ...: they are named by number
+    (``text_column=0``, or ``"0"`` as a csv header names them) in every task."""
+    pd = pytest.importorskip("pandas")
+    import io
+
+    frame = pd.read_csv(io.StringIO("good movie,pos\nbad movie,neg\n"), header=None)
+    with pytest.raises(
+        ConfigError, match=r"the columns are numbered .* such as text_column=0, label_column=1$"
+    ):
+        finetune(tiny_checkpoint, frame, **QUIET)
+    for columns in ({"text_column": 0, "label_column": 1},
+                    {"text_column": "0", "label_column": "1"},
+                    {"text_column": np.int64(0), "label_column": 1}):  # fmt: skip
+        result = finetune(tiny_checkpoint, frame, validation=frame, **columns, **QUIET)
+        assert result.labels == ("neg", "pos") and result.validation["n"] == 2
+    assert read_records(frame, text_column="0", label_column="1")[0] == ("good movie", "pos")
+    with pytest.raises(ConfigError, match=r"text_column must be a column name .* got True"):
+        finetune(tiny_checkpoint, frame, text_column=True, **QUIET)
+    tagged = pd.DataFrame([[["EU", "rejects"], ["B-ORG", "O"]]])
+    tags = finetune(tiny_checkpoint, tagged, task="tag", text_column=0, label_column=1, **QUIET)
+    assert tags.labels == ("B-ORG", "O")
+    qa = pd.DataFrame([["who?", "so Bob ran", {"text": ["Bob"], "answer_start": [3]}]])
+    (example,) = read_qa(qa, question_column="0", context_column="1", answers_column="2")
+    assert example.answers == (("Bob", 3),)
+    twice = pd.DataFrame([["a", "b", "pos"]], columns=[0, "0", "label"])
+    with pytest.raises(ConfigError, match="2 columns named '0'; rename all but one"):
+        read_records(twice)

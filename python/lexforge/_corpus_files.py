@@ -413,12 +413,18 @@ def delimited_rows(
                     raise error(f"{path}: the header names {twice[0]!r} twice; rename one of them")
                 continue
             if len(fields) != len(header):
-                quote = (
-                    "; a tsv field cannot hold a tab (tsv has no quoting): replace the tab, or "
-                    "save the file as .csv with the field quoted"
-                    if kind == "tsv"
-                    else "; quote a field that holds a comma"
-                )
+                if kind == "tsv":
+                    quote = (
+                        "; a tsv field cannot hold a tab (tsv has no quoting): replace the tab, "
+                        "or save the file as .csv with the field quoted"
+                    )
+                elif len(header) == 1 and ";" in header[0]:  # "text;label": not a comma
+                    quote = (
+                        ": the header is cut at ';', not ','; save the file comma-separated "
+                        "(or tab-separated, as .tsv)"
+                    )
+                else:
+                    quote = "; quote a field that holds a comma"
                 raise error(
                     f"{path}: {where} has {len(fields)} fields, the header {len(header)} "
                     f"({', '.join(header)}){quote}"

@@ -729,7 +729,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--problem-type", default=None,
         choices=["single_label_classification", "multi_label_classification", "regression"],
         help="for texts: one class (default), several classes per text (labels given as "
-        "lists, or strings cut at --label-separator), or a number",
+        "lists, or strings cut at --label-separator), or a number (labels that are numbers "
+        "with fractions, scores, need this option)",
     )  # fmt: skip
     f.add_argument("--label-separator", default=None, help="e.g. '|' for labels 'a|b'")
     f.add_argument(

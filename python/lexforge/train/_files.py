@@ -111,19 +111,21 @@ def given_rows(source: Any, what: str, name: str) -> list[tuple[str, Any]]:
 
 def _frame_records(source: Any) -> list[dict[str, Any]] | None:
     """A pandas DataFrame's rows as dicts, as the Parquet reader gives them (the NumPy
-    arrays that hold a frame's list columns as lists), or None for anything else. pandas is
-    not imported: a program that made a DataFrame has imported it."""
+    arrays that hold a frame's list columns as lists), or None for anything else. Columns
+    are named as text, as a file's header names them: the numbered columns of
+    ``pd.read_csv(header=None)`` are "0", "1", ... pandas is not imported: a program that
+    made a DataFrame has imported it."""
     frame = getattr(sys.modules.get("pandas"), "DataFrame", None)
     if frame is None or not isinstance(source, frame):
         return None
-    names = list(source.columns)
+    names = [str(n) for n in source.columns]
     twice = next((n for n in names if names.count(n) > 1), None)
     if twice is not None:  # (rows are dicts: one of the two would be lost)
         raise ConfigError(
             f"the DataFrame has {names.count(twice)} columns named {twice!r}; rename all but "
             "one of them"
         )
-    return [{k: _plain(v) for k, v in row.items()} for row in source.to_dict("records")]
+    return [{str(k): _plain(v) for k, v in row.items()} for row in source.to_dict("records")]
 
 
 def _plain(value: Any) -> Any:

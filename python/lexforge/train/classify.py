@@ -15,6 +15,7 @@ import os
 import random
 import re
 import warnings
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,14 +77,18 @@ def read_records(
     list of tuples/dicts.
 
     Labels by ``problem_type``: single-label (the default) a class name (surrounding spaces
-    dropped; numbers written as ``1``, ``1.0`` or ``"1"`` name the same class); multi-label
-    a sorted tuple of class names (a list, or a string cut at ``label_separator``);
+    dropped; numbers written as ``1``, ``1.0`` or ``"1"`` name the same class; NumPy's
+    bools are ``"true"``/``"false"`` as Python's are); multi-label a sorted tuple of class
+    names (a list or 1-D NumPy array of them, or a string cut at ``label_separator``);
     regression a float (not ``"1_000"``, which Python reads as 1000). ``None`` picks
-    multi-label when a label is a list.
+    multi-label when a label is a list (or array).
 
     Raises ``ConfigError`` naming the file and line for a missing column, a missing or
     empty text or label, a text that is not a string, a label of the wrong kind (a list for
-    single-label, a NaN or non-number for regression)."""
+    single-label, a NaN or non-number for regression), a class named twice in one row's
+    labels, multi-hot vectors (0/1 per class, not names; see ``finetune``), and, with
+    ``problem_type=None``, labels that are all numbers and some fractional (scores: say
+    ``"regression"``, or ``"single_label_classification"`` for class names)."""
     if problem_type is not None and problem_type not in PROBLEMS:
         raise ConfigError(f"problem_type must be one of {PROBLEMS}, got {problem_type!r}")
     if isinstance(source, (str, os.PathLike)) and not Path(source).exists():
@@ -110,32 +115,109 @@ def read_records(
     else:
         rows, where = given_rows(source, "records", "record"), "the records"
     columns = [text_column, *([pair_column] if pair_column else []), label_column]
+    table = [(at, _values(row, columns, where, at, pair_column)) for at, row in rows]
+    given = [_plain_label(values[-1]) for _, values in table]
+    if problem_type != "regression":
+        _no_multi_hot(given, [at for at, _ in table], label_column, where)
+    inferred = problem_type is None
     if problem_type is None:
-        lists = any(isinstance(_field(r, label_column), (list, tuple)) for _, r in rows)
+        lists = any(isinstance(value, (list, tuple)) for value in given)
         problem_type = PROBLEMS[1] if lists else PROBLEMS[0]
     records: list[Record] = []
-    for at, row in rows:
-        if isinstance(row, dict):
-            missing = [c for c in columns if c not in row]
-            if missing:
-                raise ConfigError(_no_column(where, at, row, missing[0], pair_column))
-            values = [row[c] for c in columns]
-        elif isinstance(row, (list, tuple)):
-            values = list(row)
-            if len(values) != len(columns):
-                raise ConfigError(
-                    f"{where}: {at} has {len(values)} fields, expected {len(columns)} "
-                    f"({', '.join(columns)})"
-                )
-        else:
-            raise ConfigError(
-                f"{where}: {at} is not a record (a dict, or a tuple of {', '.join(columns)}): "
-                f"{str(row)[:40]!r}"
-            )
+    for (at, values), value in zip(table, given, strict=True):
         texts = [_text(v, c, where, at) for v, c in zip(values[:-1], columns, strict=False)]
-        label = _label(values[-1], label_column, where, at, problem_type, label_separator)
+        label = _label(value, label_column, where, at, problem_type, label_separator)
         records.append((*texts, label))
+    if inferred and problem_type == PROBLEMS[0]:
+        _no_scores(given, [at for at, _ in table], label_column, where)
     return records
+
+
+def _values(
+    row: Any, columns: list[str], where: str, at: str, pair_column: str | None
+) -> list[Any]:
+    """The row's texts and label, in the order of ``columns``."""
+    if isinstance(row, dict):
+        missing = [c for c in columns if c not in row]
+        if missing:
+            raise ConfigError(_no_column(where, at, row, missing[0], pair_column))
+        return [row[c] for c in columns]
+    if isinstance(row, (list, tuple)):
+        if len(row) != len(columns):
+            raise ConfigError(
+                f"{where}: {at} has {len(row)} fields, expected {len(columns)} "
+                f"({', '.join(columns)})"
+            )
+        return list(row)
+    raise ConfigError(
+        f"{where}: {at} is not a record (a dict, or a tuple of {', '.join(columns)}): "
+        f"{str(row)[:40]!r}"
+    )
+
+
+def _plain_label(value: Any) -> Any:
+    """A label with NumPy's containers as Python's: an array (a row of a label matrix, or
+    a list column of a DataFrame made by hand) as a list, a NumPy bool as a bool."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+def _no_multi_hot(labels: list[Any], ats: list[str], column: str, where: str) -> None:
+    """Refuses multi-hot vectors (a 0 or 1 per class, as scikit-learn's MultiLabelBinarizer
+    gives): every label a list of 0s and 1s (or bools) of one length, at least 2 (a list
+    of bools of any length), which read as class names would make the classes "0" and
+    "1". Their classes' names are not in the data, so they are not guessed."""
+    lengths, bools = set(), False
+    for value in labels:
+        if not isinstance(value, (list, tuple)) or not value:
+            return
+        for x in value:
+            if isinstance(x, (bool, np.bool_)):
+                bools = True
+            elif not isinstance(x, (int, float, np.integer, np.floating)) or x not in (0, 1):
+                return
+        lengths.add(len(value))
+    if not labels or len(lengths) > 1 or not (bools or lengths.pop() >= 2):
+        return
+    shown = repr(labels[0]) if len(repr(labels[0])) <= 40 else f"{repr(labels[0])[:36]}...]"
+    raise ConfigError(
+        f"{where}: the labels in column {column!r} are multi-hot vectors ({ats[0]}: "
+        f"{shown}, a 0 or 1 per class, as MultiLabelBinarizer gives), not class "
+        "names; give each text the names of its classes instead: a list of names per row, "
+        "such as MultiLabelBinarizer's inverse_transform(Y) gives"
+    )
+
+
+# a number as a data file writes one (ASCII digits; "1_000" and "inf" are names)
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def _no_scores(labels: list[Any], ats: list[str], column: str, where: str) -> None:
+    """Refuses labels that look like scores (all numbers, some with a fraction: ``0.37``,
+    ``"3.80"``) when no ``problem_type`` says what they are: one class per distinct value
+    would be a classifier nobody meant. Integral numbers (``1``, ``5.0``) stay classes."""
+    first = None
+    for at, value in zip(ats, labels, strict=True):
+        if isinstance(value, (bool, np.bool_)):
+            return
+        if isinstance(value, (int, np.integer)):
+            continue  # (no float: 10**400 has none)
+        written = isinstance(value, str) and _NUMBER.fullmatch(value.strip())
+        if not written and not isinstance(value, (float, np.floating)):
+            return  # a name among the labels: they are classes
+        number = float(value)
+        if first is None and math.isfinite(number) and not number.is_integer():
+            first = (at, value)
+    if first is not None:
+        raise ConfigError(
+            f"{where}: the labels in column {column!r} are numbers with fractions ({first[0]}: "
+            f"{first[1]!r}), which look like scores, not classes; pass "
+            "problem_type='regression' (--problem-type regression) to predict the number, or "
+            "problem_type='single_label_classification' to keep each value as a class name"
+        )
 
 
 def _no_column(where: str, at: str, row: dict[str, Any], column: str, pair: str | None) -> str:
@@ -146,20 +228,18 @@ def _no_column(where: str, at: str, row: dict[str, Any], column: str, pair: str 
             f"{found}: the header is cut at ';', not ','; save the file comma-separated "
             "(or tab-separated, as .tsv)"
         )
+    options = ("text_column", *(("pair_column",) if pair else ()), "label_column")
+    if all(re.fullmatch(r"[0-9]+", str(k)) for k in row) and len(row) >= len(options):
+        shown = ", ".join(f"{o}={k}" for o, k in zip(options, row, strict=False))
+        return (  # pd.read_csv(header=None) numbers the columns
+            f"{found}: the columns are numbered (a file read without its header, as "
+            f"pd.read_csv(header=None) does); name yours by number, such as {shown}"
+        )
     flags = "text_column=/pair_column=/label_column=" if pair else "text_column=/label_column="
     return (
         f"{found}; pass {flags} to name yours (--text-column, --label-column in the CLI; "
         "task='tag' or 'qa' for tagged words or questions)"
     )
-
-
-def _field(row: Any, column: str) -> Any:
-    """The label of a row in either form (a dict, or a tuple with the label last)."""
-    if isinstance(row, dict):
-        return row.get(column)
-    if isinstance(row, (list, tuple)) and row:
-        return row[-1]
-    return None
 
 
 def _missing(value: Any) -> bool:
@@ -202,7 +282,7 @@ def _label(
             number = math.nan if isinstance(value, str) and "_" in value else float(value)
         except (TypeError, ValueError):
             number = math.nan
-        if isinstance(value, bool) or not math.isfinite(number):
+        if isinstance(value, (bool, np.bool_)) or not math.isfinite(number):
             raise ConfigError(
                 f"{where}: {at}: the regression target {value!r} is not a finite number"
             )
@@ -219,7 +299,13 @@ def _label(
                 f"{where}: {at}: the labels {value!r} in column {column!r} hold a null; "
                 "drop it or name the class"
             )
-        names = {_class(p, column, where, at) for p in parts if str(p).strip()}
+        names = [_class(p, column, where, at) for p in parts if str(p).strip()]
+        twice = next((n for n, k in Counter(names).items() if k > 1), None)
+        if twice is not None:  # a typo, or ids and names mixed up: not merged unsaid
+            raise ConfigError(
+                f"{where}: {at}: the labels {value!r} in column {column!r} name the class "
+                f"{twice!r} more than once; drop the repeat"
+            )
         return tuple(sorted_labels(names))
     if isinstance(value, (list, tuple, dict, set, frozenset)):
         raise ConfigError(
@@ -232,11 +318,11 @@ def _label(
 def _class(value: Any, column: str, where: str, at: str) -> str:
     """A class name: integral numbers written one way (``1``, ``1.0`` and ``"1"`` are
     ``"1"``; a code with leading zeros such as ``"01"`` is a name as written), JSON's
-    booleans as JSON spells them (``"true"``, ``"false"``: a csv says the same), spaces
-    around a name dropped."""
-    if isinstance(value, bool):
+    booleans (Python's and NumPy's too) as JSON spells them (``"true"``, ``"false"``: a csv
+    says the same), spaces around a name dropped."""
+    if isinstance(value, (bool, np.bool_)):
         return "true" if value else "false"
-    if isinstance(value, (dict, list, tuple, set, frozenset)):
+    if isinstance(value, (dict, list, tuple, set, frozenset, np.ndarray)):
         raise ConfigError(
             f"{where}: {at}: a label in column {column!r} is a {type(value).__name__}"
         )
@@ -388,9 +474,9 @@ def finetune(
     test: Any = None,
     tokenizer: Any = None,
     out_dir: str | os.PathLike[str] | None = None,
-    text_column: str | None = None,
-    pair_column: str | None = None,
-    label_column: str | None = None,
+    text_column: str | int | None = None,
+    pair_column: str | int | None = None,
+    label_column: str | int | None = None,
     epochs: int = 3,
     batch_size: int = 32,
     lr: float = 5e-5,
@@ -437,12 +523,22 @@ def finetune(
     result is one model of the same architecture, exported like any other; ``time_limit``
     covers all the runs.
 
+    A column name is a str, or an int for a DataFrame's numbered columns
+    (``pd.read_csv(header=None)``: ``text_column=0, label_column=1``).
+
     ``problem_type`` (texts only): ``"single_label_classification"`` (one class per text;
-    the default), ``"multi_label_classification"`` (labels given as lists, or strings cut
-    at ``label_separator``; picked by itself for lists and with a separator; sigmoid
-    outputs above 0.5; scores are whole-set accuracy, micro- and macro-F1) or
-    ``"regression"`` (one number per text; MSE loss; scores MSE, MAE, Pearson and
-    Spearman; the best epoch has the lowest MSE).
+    the default), ``"multi_label_classification"`` (labels given as lists or 1-D NumPy
+    arrays of class names, or strings cut at ``label_separator``; picked by itself for
+    lists and with a separator; sigmoid outputs above 0.5; scores are whole-set accuracy,
+    micro- and macro-F1) or ``"regression"`` (one number per text; MSE loss; scores MSE,
+    MAE, Pearson and Spearman; the best epoch has the lowest MSE). Multi-hot vectors (a
+    0/1 or bool per class, as ``MultiLabelBinarizer`` gives, e.g. ``list(zip(texts, Y))``)
+    are refused rather than read as classes "0" and "1": give the names
+    (``MultiLabelBinarizer.inverse_transform(Y)``). A class named twice in one text's
+    labels is refused too. With no ``problem_type``, labels that are all numbers with
+    some fractional (``0.37``, ``"3.80"``: scores) are refused: pass ``"regression"``, or
+    ``"single_label_classification"`` to keep each value a class (integral numbers,
+    ``1`` or ``5.0``, are classes as they are).
     Texts longer than ``max_length`` tokens are cut, with a warning and their count per
     split in ``metrics.json``.
 
@@ -451,7 +547,8 @@ def finetune(
     freshly initialised head.
 
     Raises ``ConfigError`` for an empty split, missing columns or values, labels of the
-    wrong kind, or validation/test labels never seen in training."""
+    wrong kind (multi-hot vectors, scores with no ``problem_type``), or validation/test
+    labels never seen in training."""
     if out_dir is not None:  # best/ is written with safetensors: checked before training
         require("fine-tuning into out_dir", "safetensors")
     if task is None:
@@ -459,10 +556,9 @@ def finetune(
     if task not in ("classify", "tag", "qa"):
         raise ConfigError(f"task must be 'classify', 'tag' or 'qa', got {task!r}")
     check_int("runs", runs, least=1)
-    for name, column in (("text_column", text_column), ("pair_column", pair_column),
-                         ("label_column", label_column)):  # fmt: skip
-        if column is not None and (not isinstance(column, str) or not column):
-            raise ConfigError(f"{name} must be a column name (a non-empty str), got {column!r}")
+    text_column = _column_name("text_column", text_column)
+    pair_column = _column_name("pair_column", pair_column)
+    label_column = _column_name("label_column", label_column)
     if max_length is None:  # the usual lengths: texts and sentences 128, QA windows 384
         max_length = 384 if task == "qa" else 128
     check_max_length(max_length)
@@ -668,6 +764,20 @@ def finetune(
             plot_confusion(shown["confusion"], labels, out / "confusion.png",
                            "test" if result.test else "validation")  # fmt: skip
     return result
+
+
+def _column_name(option: str, column: Any) -> str | None:
+    """A column option as the rows name their columns: a str, or an int for a DataFrame's
+    numbered columns (``pd.read_csv(header=None)`` numbers them 0, 1, ...; its rows name
+    them "0", "1", ..., as a csv header would)."""
+    if isinstance(column, (int, np.integer)) and not isinstance(column, (bool, np.bool_)):
+        return str(column)
+    if column is not None and (not isinstance(column, str) or not column):
+        raise ConfigError(
+            f"{option} must be a column name (a non-empty str, or an int for a DataFrame's "
+            f"numbered columns), got {column!r}"
+        )
+    return column
 
 
 def _label_set(splits: dict[str, list[Record]], problem: str, column: str) -> tuple[str, ...]:
