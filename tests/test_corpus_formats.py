@@ -268,7 +268,7 @@ def test_finetuning_reads_parquet(tmp_path: Path) -> None:
     """A Parquet table gives the records its JSON Lines twin gives."""
     pa = pytest.importorskip("pyarrow")
     pq = pytest.importorskip("pyarrow.parquet")
-    from lexforge.train.classify import read_records
+    from lexforge.train.records import read_records
     from lexforge.train.tagging import read_tagged
 
     rows = [{"text": "a fine film", "label": "pos"}, {"text": "dull", "label": "neg"}]
@@ -429,7 +429,7 @@ def test_a_records_file_with_a_long_name(tmp_path: Path) -> None:
 def test_finetuning_parquet_with_a_repeated_column_name(tmp_path: Path) -> None:
     pa = pytest.importorskip("pyarrow")
     pq = pytest.importorskip("pyarrow.parquet")
-    from lexforge.train.classify import read_records
+    from lexforge.train.records import read_records
 
     table = pa.Table.from_arrays(
         [pa.array([1, 2]), pa.array(["a", "b"]), pa.array([3, 4]), pa.array(["x", "y"])],

@@ -19,8 +19,8 @@ pytest.importorskip("torch")
 
 from lexforge.errors import ConfigError
 from lexforge.train._files import read_rows
-from lexforge.train.classify import read_records, sorted_labels
 from lexforge.train.qa import read_qa
+from lexforge.train.records import read_records, sorted_labels
 from lexforge.train.tagging import read_tagged
 
 ROWS = [

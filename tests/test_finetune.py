@@ -20,7 +20,7 @@ transformers = pytest.importorskip("transformers")
 
 from lexforge.errors import ConfigError  # noqa: E402
 from lexforge.train import classification_metrics, finetune  # noqa: E402
-from lexforge.train.classify import read_records  # noqa: E402
+from lexforge.train.records import read_records  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -255,7 +255,7 @@ def test_a_rerun_of_another_task_leaves_no_file_of_the_earlier_one(
 
 
 def test_a_confusion_matrix_of_many_labels_stays_cheap(tmp_path: Path) -> None:
-    from lexforge.train.classify import plot_confusion
+    from lexforge.train.plots import plot_confusion
 
     pytest.importorskip("matplotlib")
     n = 200
@@ -469,7 +469,7 @@ def test_label_order_does_not_depend_on_string_hashing() -> None:
     import subprocess
     import sys
 
-    code = ("from lexforge.train.classify import sorted_labels; "
+    code = ("from lexforge.train.records import sorted_labels; "
             "print(sorted_labels(['7', '007', '10', '+1', '01', '1', '2']))")  # fmt: skip
     seen = set()
     for seed in range(4):
@@ -589,7 +589,7 @@ def test_multi_label_learns_and_exports(checkpoint: Path, tmp_path: Path) -> Non
 
 
 def test_multi_label_and_regression_metrics_by_hand() -> None:
-    from lexforge.train.classify import multi_label_metrics, regression_metrics
+    from lexforge.train.metrics import multi_label_metrics, regression_metrics
 
     gold = np.array([[1, 0, 1], [0, 1, 0], [1, 1, 0], [0, 0, 0]], dtype=bool)
     pred = np.array([[1, 0, 0], [0, 1, 0], [1, 0, 1], [0, 0, 0]], dtype=bool)

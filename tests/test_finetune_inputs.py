@@ -27,8 +27,8 @@ from lexforge.model import (  # noqa: E402
     align_word_labels,
 )
 from lexforge.train import finetune  # noqa: E402
-from lexforge.train.classify import read_records  # noqa: E402
 from lexforge.train.qa import read_qa  # noqa: E402
+from lexforge.train.records import read_records  # noqa: E402
 from lexforge.train.tagging import read_tagged  # noqa: E402
 
 QUIET = {"max_steps": 1, "lr": 1e-9, "progress": False}  # the saved head stays as it is

@@ -2,8 +2,9 @@
 ``finetune`` (text classification, or word tagging with ``task="tag"``, with validation,
 early stopping and metrics; ``task="qa"`` for extractive question answering)."""
 
-from .classify import FinetuneResult, classification_metrics, finetune
+from .classify import FinetuneResult, finetune
 from .loop import PretrainOptions, PretrainResult, pretrain
+from .metrics import classification_metrics
 from .qa import QAExample, finetune_qa, read_qa, squad_metrics
 from .tagging import entity_metrics, finetune_tagger, first_piece_labels, read_tagged
 

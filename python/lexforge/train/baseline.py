@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from ..ops.reproducible import one_thread
-from .classify import classification_metrics
+from .metrics import classification_metrics
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 

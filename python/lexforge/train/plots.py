@@ -1,11 +1,15 @@
-"""Loss and accuracy curves from ``log.jsonl``, as a PNG (matplotlib, headless)."""
+"""Loss and accuracy curves from ``log.jsonl``, and confusion matrices, as PNGs
+(matplotlib, headless)."""
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 
 def plot_curves(log: Path, png: Path) -> Path | None:
@@ -49,3 +53,35 @@ def save_png(fig: Any, png: Path) -> Path:
     plt.close(fig)
     tmp.replace(png)
     return png
+
+
+def plot_confusion(
+    matrix: Sequence[Sequence[int]], labels: Sequence[str], png: Path, title: str
+) -> Path | None:
+    """The confusion matrix as a PNG (None without matplotlib). Past 30 labels the cells
+    carry no numbers, and past 60 the axes no names (the figure stays under 40 inches: a
+    drawing per cell, or one inch per two labels, grows with the square of the labels)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    m = np.asarray(matrix)
+    n = len(labels)
+    size = min(40.0, max(4.0, 0.5 * n + 2))
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(m, cmap="Blues")
+    if n <= 60:
+        ax.set_xticks(range(n), labels, rotation=45, ha="right")
+        ax.set_yticks(range(n), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("gold")
+    ax.set_title(title if n <= 60 else f"{title} ({n} labels)")
+    if n <= 30:
+        for i in range(m.shape[0]):
+            for j in range(m.shape[1]):
+                ax.text(j, i, str(m[i, j]), ha="center", va="center",
+                        color="white" if m[i, j] > m.max() / 2 else "black")  # fmt: skip
+    return save_png(fig, png)

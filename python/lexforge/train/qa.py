@@ -59,7 +59,8 @@ from ._fit import (
     prepare,
     write_json,
 )
-from .classify import FinetuneResult, _missing
+from .classify import FinetuneResult
+from .records import _missing
 
 
 @dataclass(frozen=True)

@@ -49,12 +49,10 @@ from ._fit import (
     prepare,
     write_json,
 )
-from .classify import (
-    FinetuneResult,
-    classification_metrics,
-    plot_confusion,
-    sorted_labels,
-)
+from .classify import FinetuneResult
+from .metrics import classification_metrics
+from .plots import plot_confusion
+from .records import sorted_labels
 
 Sentence = tuple[list[str], list[str]]
 

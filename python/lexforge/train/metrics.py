@@ -1,0 +1,84 @@
+"""Classification scores: accuracy and macro-F1 with the confusion matrix, multi-label
+scores, and regression errors and correlations, computed with NumPy alone."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+
+def classification_metrics(gold: Sequence[int], predicted: Sequence[int], n: int) -> dict[str, Any]:
+    """Accuracy, macro-F1 (the mean over labels of F1; a label never predicted nor present
+    counts 0 only when present), per-label F1 and the confusion matrix (rows: gold)."""
+    matrix = np.zeros((n, n), dtype=np.int64)
+    for g, p in zip(gold, predicted, strict=True):
+        matrix[g, p] += 1
+    tp = np.diag(matrix).astype(np.float64)
+    precision = np.divide(tp, matrix.sum(0), out=np.zeros(n), where=matrix.sum(0) > 0)
+    recall = np.divide(tp, matrix.sum(1), out=np.zeros(n), where=matrix.sum(1) > 0)
+    both = precision + recall
+    f1 = np.divide(2 * precision * recall, both, out=np.zeros(n), where=both > 0)
+    present = (matrix.sum(0) + matrix.sum(1)) > 0
+    return {
+        "accuracy": float(tp.sum() / max(1, matrix.sum())),
+        "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
+        "f1": f1.tolist(),
+        "confusion": matrix.tolist(),
+        "n": int(matrix.sum()),
+    }
+
+
+def multi_label_metrics(gold: Any, predicted: Any) -> dict[str, Any]:
+    """Multi-label scores from (texts, labels) boolean arrays: ``accuracy`` (the whole set
+    right), micro-F1 (over all decisions), macro-F1 (the mean over every label; one
+    neither gold nor predicted scores 0, as in scikit-learn), per-label F1."""
+    gold, predicted = np.asarray(gold, dtype=bool), np.asarray(predicted, dtype=bool)
+    tp = (gold & predicted).sum(0).astype(np.float64)
+    n_pred, n_gold = predicted.sum(0), gold.sum(0)
+    both = n_pred + n_gold
+    f1 = np.divide(2 * tp, both, out=np.zeros(len(tp)), where=both > 0)
+    micro = 2 * tp.sum() / max(1, both.sum())
+    return {
+        "accuracy": float((gold == predicted).all(1).mean()) if len(gold) else 0.0,
+        "micro_f1": float(micro),
+        "macro_f1": float(f1.mean()) if len(f1) else 0.0,
+        "f1": f1.tolist(),
+        "n": len(gold),
+    }
+
+
+def regression_metrics(gold: Any, predicted: Any) -> dict[str, Any]:
+    """Mean squared and absolute errors, Pearson's and Spearman's correlations (0 when
+    either side is constant; NaN when a value is NaN, as a diverged model predicts)."""
+    g, p = np.asarray(gold, dtype=np.float64), np.asarray(predicted, dtype=np.float64)
+
+    def pearson(a: Any, b: Any) -> float:
+        if np.isnan(a).any() or np.isnan(b).any():
+            return math.nan
+        if not a.size or np.ptp(a) == 0 or np.ptp(b) == 0:  # (centring leaves rounding dust)
+            return 0.0
+        a, b = a - a.mean(), b - b.mean()
+        a, b = a / np.abs(a).max(), b / np.abs(b).max()  # no overflow or underflow below
+        scale = math.sqrt(float((a * a).sum() * (b * b).sum()))
+        return float((a * b).sum() / scale) if scale > 0 else 0.0
+
+    def ranks(a: Any) -> Any:  # average ranks of ties
+        order = np.argsort(a, kind="stable")
+        r = np.empty(len(a))
+        r[order] = np.arange(len(a), dtype=np.float64)
+        _, inverse, counts = np.unique(a, return_inverse=True, return_counts=True)
+        sums = np.bincount(inverse, weights=r)
+        return sums[inverse] / counts[inverse]
+
+    nan = np.isnan(g).any() or np.isnan(p).any()  # ranks would take NaN for the largest
+    spearman = math.nan if nan else pearson(ranks(g), ranks(p))
+    return {
+        "mse": float(((g - p) ** 2).mean()),
+        "mae": float(np.abs(g - p).mean()),
+        "pearson": pearson(g, p),
+        "spearman": spearman,
+        "n": len(g),
+    }
