@@ -335,6 +335,13 @@ def test_bad_setups(
     assert not (tmp_path / "f" / "checkpoints").exists() or not any(
         (tmp_path / "f" / "checkpoints").glob("step-*")
     )
+    # one whose last update overflows the weights (its loss, taken before it, was finite)
+    # stops before they are saved or exported
+    with pytest.raises(lf.TrainingDivergedError, match="NaN or infinite values after step 1"):
+        pretrain(corpus["train"], tmp_path / "g", model=_config(tok), steps=1, lr=1e39,
+                 warmup=0, batch_size=4, max_seq_len=64, progress=False)  # fmt: skip
+    assert not (tmp_path / "g" / "model").exists()
+    assert not any((tmp_path / "g").glob("checkpoints/step-*"))
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="no CUDA GPU"):
             pretrain(corpus["train"], tmp_path / "e", **{**small, "device": "cuda"})

@@ -723,9 +723,10 @@ def _pretrain(
         # serves every batch instead of a recompilation per count
         trained = torch.compile(trained, dynamic=True)  # type: ignore[assignment]
 
-    log = _Log(out, enabled=world.rank == 0, progress=progress, total=opts.steps, start=start)
     stream = _stream(shards, opts, world, start)
     evaluator = _Evaluator(eval_shards, opts, world) if eval_shards is not None else None
+    # opened last, so that a refusal above leaves no file open
+    log = _Log(out, enabled=world.rank == 0, progress=progress, total=opts.steps, start=start)
     autocast = (
         torch.autocast("cuda", dtype=torch.bfloat16)
         if world.device.type == "cuda"
@@ -783,6 +784,16 @@ def _pretrain(
                         f"the pretraining loss is {mlm_loss + nsp_loss} at step {done}; nothing "
                         f"was saved from this step on. Lower lr (now {opts.lr:g}) and start "
                         "the run again in a new out_dir"
+                    )
+            if saving or done == opts.steps:  # the loss came before the step: the weights
+                # it made are checked before they are saved or exported
+                finite = torch.stack([p.isfinite().all() for p in net.parameters()]).all()
+                (broken,) = world.sum(float(not finite))
+                if broken:
+                    raise TrainingDivergedError(
+                        f"the weights hold NaN or infinite values after step {done} (its loss "
+                        f"was finite: the update overflowed); nothing was saved from this step "
+                        f"on. Lower lr (now {opts.lr:g}) and start the run again in a new out_dir"
                     )
             if done % opts.log_every == 0 or done == opts.steps:
                 record = {
