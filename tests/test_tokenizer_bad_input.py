@@ -158,6 +158,51 @@ def test_wordpiece_encode_names_a_lone_surrogate(wordpiece: Any) -> None:
     assert isinstance(EncodingError("x"), ValueError)  # `except ValueError` still works
 
 
+@pytest.mark.parametrize(
+    "call", ["encode", "encode_ordinary", "encode_to_numpy", "encode_with_offsets"]
+)
+def test_bpe_encode_names_a_text_that_is_no_str(bpe: Any, call: str) -> None:
+    """The core's own message ("'int' object is not an instance of 'str'") named no
+    argument and no item."""
+    with pytest.raises(TypeError, match=r"^text must be a str, got NoneType None$"):
+        getattr(bpe, call)(None)
+
+
+@pytest.mark.parametrize("kind", ["bpe", "wordpiece"])
+def test_batches_name_the_item_that_is_no_str(bpe: Any, wordpiece: Any, kind: str) -> None:
+    tok = bpe if kind == "bpe" else wordpiece
+    with pytest.raises(TypeError, match=r"^texts\[2\] must be a str, got int 7$"):
+        tok.encode_batch(["a", "b", 7])
+    with pytest.raises(TypeError, match=r"^texts\[1\] must be a str, got bytes b'x': decode"):
+        tok.encode_batch(["a", b"x"], return_tensors="np")
+    with pytest.raises(TypeError, match=r"^pairs\[0\] must be a str, got NoneType None$"):
+        tok.encode_batch(["a"], [None], max_length=8, truncation=True)
+    if kind == "bpe":
+        with pytest.raises(TypeError, match=r"^texts\[1\] must be a str, got float 1\.5$"):
+            bpe.encode_batch_flat(["x", 1.5])
+
+
+def test_ids_of_the_wrong_kind_are_named(bpe: Any, wordpiece: Any) -> None:
+    """bytes(5) is five NUL bytes: encode_bytes encoded an int as them; a str given as ids
+    was read character by character; a 2-D tensor and a bad row of a batch were named by
+    no place."""
+    torch = pytest.importorskip("torch")
+    for data in (5, True, [104, 105]):
+        with pytest.raises(TypeError, match="encode_bytes takes bytes"):
+            bpe.encode_bytes(data)
+    assert bpe.encode_bytes(bytearray(b"hello")) == bpe.encode("hello")
+    for tok in (bpe, wordpiece):
+        with pytest.raises(TypeError, match=r"^batch\[1\]: ids must be a sequence of token ids"):
+            tok.decode_batch([[1], None])
+        with pytest.raises(TypeError, match="got str; to encode text, use encode"):
+            tok.decode("123")
+        with pytest.raises(ValueError, match=r"one-dimensional, got shape \(1, 2\)"):
+            tok.decode(torch.tensor([[1, 2]]))
+        assert tok.decode(torch.tensor([1, 2])) == tok.decode([1, 2])
+        with pytest.raises(TokenIdError, match=r"^batch\[1\]: token id 100000"):
+            tok.decode_batch([[1], [100000]])
+
+
 def test_training_texts_name_a_lone_surrogate() -> None:
     with pytest.raises(CorpusError, match=r"^texts\[2\] " + WHERE):
         lf.Tokenizer.train_bpe(texts=["a", "b", BAD], vocab_size=300)
@@ -375,3 +420,20 @@ def test_a_word_count_past_64_bits_is_named(tmp_path: Path) -> None:
     (tmp_path / "counts.txt").write_text(f"{header}\n{2**64}\t{word}\n", encoding="utf-8")
     with pytest.raises(CorpusError, match=r"counts.txt:2: the count 18446744073709551616 is not"):
         WordCounts.load(tmp_path / "counts.txt")
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-1", "2.5"])
+def test_a_thread_count_the_core_cannot_read_is_named(value: str) -> None:
+    """The core ignored it without a word and used every core."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "LEXFORGE_NUM_THREADS": value}
+    done = subprocess.run([sys.executable, "-c", "import lexforge"], env=env,
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    assert f"LEXFORGE_NUM_THREADS={value!r} is not a whole number of at least 1" in done.stderr
+    env["LEXFORGE_NUM_THREADS"] = " 3"
+    done = subprocess.run([sys.executable, "-W", "error", "-c", "import lexforge"], env=env,
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0 and not done.stderr

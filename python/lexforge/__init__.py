@@ -127,3 +127,24 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(__all__)
+
+
+def _check_threads() -> None:
+    """Warns when ``LEXFORGE_NUM_THREADS`` is set to what the core cannot read as a count
+    (it ignores it then and uses every core, which the user did not ask for)."""
+    import os
+    import re
+    import warnings
+
+    value = os.environ.get("LEXFORGE_NUM_THREADS")
+    if value is not None and not (
+        re.fullmatch(r"\+?[0-9]+", value.strip()) and int(value.strip()) > 0
+    ):
+        warnings.warn(
+            f"LEXFORGE_NUM_THREADS={value!r} is not a whole number of at least 1, so it is "
+            "ignored and every core is used; set it to a count such as 2, or unset it",
+            stacklevel=3,
+        )
+
+
+_check_threads()

@@ -322,7 +322,7 @@ def model_inputs(
     overflow)`` gives the id lists, ``arrays(texts, fields, pairs, truncation, padding,
     overflow)`` the arrays of the named fields (the two ``encode_batch_*`` methods of the
     cores, options already bound). Checks the texts, names a text the core cannot take."""
-    from lexforge.tokenizer import bad_text
+    from lexforge.tokenizer import bad_text, not_texts
 
     if isinstance(texts, str):
         raise TypeError("encode_batch takes a sequence of texts; for one text use encode()")
@@ -360,6 +360,8 @@ def model_inputs(
         out = arrays(texts_list, fields, pairs_list, core_trunc, core_pad, overflow)
     except UnicodeEncodeError as e:
         raise bad_text(e, texts=texts_list, pairs=pairs_list) from None
+    except TypeError as e:
+        raise not_texts(e, texts=texts_list, pairs=pairs_list) from None
     if padding is not None and padding.length is not None:
         _check_fixed_width(out, padding, truncation)
     if not overflow:

@@ -28,7 +28,14 @@ from lexforge.batch import (
 )
 from lexforge.errors import ConfigError, EncodingError
 from lexforge.formats import gpt2, hf_json, names_folder, save_target, tiktoken
-from lexforge.tokenizer import Tokenizer, as_ids, bad_ids, bad_text, check_text
+from lexforge.tokenizer import (
+    Tokenizer,
+    as_ids,
+    bad_ids,
+    bad_text,
+    check_text,
+    not_texts,
+)
 from lexforge.training import PathLike
 
 if TYPE_CHECKING:  # numpy loads only when arrays are used, so training stays lean
@@ -279,6 +286,8 @@ class BpeTokenizer(Tokenizer):
             return self._framed(self._core.encode(text, *policy), add_special_tokens)
         except UnicodeEncodeError as e:
             raise bad_text(e) from None
+        except TypeError as e:
+            raise not_texts(e, text=text) from None
 
     def encode_ordinary(self, text: str) -> list[int]:
         """Encodes ``text`` treating special tokens' text as ordinary text, with no
@@ -287,6 +296,8 @@ class BpeTokenizer(Tokenizer):
             return self._core.encode(text, [], [])
         except UnicodeEncodeError as e:
             raise bad_text(e) from None
+        except TypeError as e:
+            raise not_texts(e, text=text) from None
 
     def encode_to_numpy(
         self,
@@ -303,6 +314,8 @@ class BpeTokenizer(Tokenizer):
             ids = self._core.encode_array(text, *policy)
         except UnicodeEncodeError as e:
             raise bad_text(e) from None
+        except TypeError as e:
+            raise not_texts(e, text=text) from None
         return self._framed_array(ids, add_special_tokens)  # type: ignore[no-any-return]
 
     def encode_with_offsets(
@@ -322,6 +335,8 @@ class BpeTokenizer(Tokenizer):
             ids, offsets = self._core.encode_with_offsets(text, *policy, self._trim())
         except UnicodeEncodeError as e:
             raise bad_text(e) from None
+        except TypeError as e:
+            raise not_texts(e, text=text) from None
         if self._template is not None and add_special_tokens:
             import numpy as np
 
@@ -388,6 +403,11 @@ class BpeTokenizer(Tokenizer):
         """Encodes raw bytes, invalid UTF-8 included: valid stretches are encoded as text,
         each invalid sequence as bytes of its own. ``decode_bytes`` inverts it exactly
         (with ``add_special_tokens=False`` when there is a template)."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):  # bytes(5) is five NULs
+            raise TypeError(
+                f"encode_bytes takes bytes (or a bytearray or memoryview), got "
+                f"{type(data).__name__}; for a str, use encode"
+            )
         ids = self._core.encode_bytes(
             bytes(data), *self._policy(allowed_special, disallowed_special)
         )
@@ -508,6 +528,8 @@ class BpeTokenizer(Tokenizer):
                 rows = self._core.encode_batch(batch, allowed, disallowed, num_threads, False)
             except UnicodeEncodeError as e:
                 raise bad_text(e, texts=batch) from None
+            except TypeError as e:
+                raise not_texts(e, texts=batch) from None
             lists = cast("list[list[int]]", rows)
             if self._template is None or not add_special_tokens:
                 return lists
@@ -548,6 +570,8 @@ class BpeTokenizer(Tokenizer):
             ids, cu = self._core.encode_batch_flat(batch, allowed, disallowed, num_threads)
         except UnicodeEncodeError as e:
             raise bad_text(e, texts=batch) from None
+        except TypeError as e:
+            raise not_texts(e, texts=batch) from None
         if self._template is None or not add_special_tokens:
             return ids, cu
         import numpy as np
@@ -683,10 +707,13 @@ class BpeTokenizer(Tokenizer):
         self, batch: Iterable[Ids], *, skip_special_tokens: bool = True, errors: str = "replace"
     ) -> list[str]:
         """Decodes each sequence of ``batch`` (options as in :meth:`decode`)."""
-        return [
-            self.decode(ids, skip_special_tokens=skip_special_tokens, errors=errors)
-            for ids in batch
-        ]
+        out = []
+        for row, ids in enumerate(batch):
+            try:
+                out.append(self.decode(ids, skip_special_tokens=skip_special_tokens, errors=errors))
+            except (TypeError, ValueError) as e:  # which row: the message names no place
+                raise type(e)(f"batch[{row}]: {e}") from None
+        return out
 
     def _special_bytes(self) -> dict[int, bytes]:
         """Each special token's id and the bytes HF's ByteLevel decoder reads its text as:

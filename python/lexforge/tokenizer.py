@@ -464,6 +464,15 @@ def _train_bpe(
 
 def as_ids(ids: Ids) -> npt.NDArray[Any] | list[int]:
     """Token ids as the core takes them: a contiguous int64 array or a list."""
+    if ids is None or isinstance(ids, (str, bytes)):  # a str's characters are no ids
+        raise TypeError(
+            f"ids must be a sequence of token ids, got {type(ids).__name__}"
+            + ("; to encode text, use encode" if isinstance(ids, str) else "")
+            + ("; if each byte is an id, pass list(data)" if isinstance(ids, bytes) else "")
+        )
+    torch = sys.modules.get("torch")  # likewise a tensor: read as the array it holds
+    if torch is not None and isinstance(ids, torch.Tensor):
+        ids = ids.detach().cpu().numpy()
     np = sys.modules.get("numpy")  # an array can only exist if numpy is loaded
     if np is not None and isinstance(ids, np.ndarray):
         if ids.ndim != 1:
@@ -531,6 +540,31 @@ def bad_text(
         f"not valid Unicode and has no UTF-8 form{origin}; decode the input as UTF-8, with "
         "errors='replace' to turn bad bytes into U+FFFD"
     )
+
+
+def not_texts(err: TypeError, **sources: Any) -> TypeError:
+    """The ``TypeError`` for input the core refused as no str (its own message names no
+    item), naming the first argument or item of ``sources`` that is not a str and the
+    fix; ``err`` itself when every one is. Like :func:`bad_text`, built only after the
+    core refused, so encoding never pre-scans its input."""
+    for name, source in sources.items():
+        if source is None and name != "text":
+            continue
+        items = (
+            [(name, source)]
+            if not isinstance(source, list)
+            else [(f"{name}[{i}]", item) for i, item in enumerate(source)]
+        )
+        for where, item in items:
+            if not isinstance(item, str):
+                hint = (
+                    ": decode it first (data.decode('utf-8'))"
+                    if isinstance(item, (bytes, bytearray))
+                    else ""
+                )
+                shown = repr(item) if len(repr(item)) <= 40 else repr(item)[:37] + "..."
+                return TypeError(f"{where} must be a str, got {type(item).__name__} {shown}{hint}")
+    return err
 
 
 def check_text(**texts: str | None) -> None:

@@ -290,10 +290,14 @@ class WordPieceTokenizer(Tokenizer):
         self, batch: Iterable[Ids], *, skip_special_tokens: bool = True, cleanup: bool | None = None
     ) -> list[str]:
         """Decodes each sequence of ``batch``."""
-        return [
-            self.decode(ids, skip_special_tokens=skip_special_tokens, cleanup=cleanup)
-            for ids in batch
-        ]
+        out = []
+        for row, ids in enumerate(batch):
+            try:
+                text = self.decode(ids, skip_special_tokens=skip_special_tokens, cleanup=cleanup)
+                out.append(text)
+            except (TypeError, ValueError) as e:  # which row: the message names no place
+                raise type(e)(f"batch[{row}]: {e}") from None
+        return out
 
     # ----------------------------------------------------------------- vocabulary and files
     @property
