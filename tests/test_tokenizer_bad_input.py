@@ -437,3 +437,15 @@ def test_a_thread_count_the_core_cannot_read_is_named(value: str) -> None:
     done = subprocess.run([sys.executable, "-W", "error", "-c", "import lexforge"], env=env,
                           capture_output=True, text=True)  # fmt: skip
     assert done.returncode == 0 and not done.stderr
+
+
+def test_a_corpus_of_white_space_trains_no_bpe(tmp_path: Path) -> None:
+    """A byte-level pattern keeps runs of white space as words, so the empty-corpus check
+    never fired: a tokenizer of spaces was saved. WordPiece and shards already refused."""
+    with pytest.raises(CorpusError, match="only white space"):
+        lf.Tokenizer.train_bpe(texts=["  ", "\n\t\n", "\u3000"], vocab_size=300)
+    path = tmp_path / "ws.txt"
+    path.write_text("  \n\t\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match="only white space"):
+        lf.Tokenizer.train_bpe(path, vocab_size=300)
+    assert lf.Tokenizer.train_bpe(texts=["  a "], vocab_size=260).vocab_size >= 256

@@ -401,6 +401,16 @@ fn train_from(
     if counts.is_empty() {
         return Err(empty_corpus());
     }
+    // a byte-level pattern keeps runs of white space as words: a corpus of nothing else
+    // would train a tokenizer of spaces and newlines
+    let blank = |w: &[u8]| std::str::from_utf8(w).is_ok_and(|s| s.chars().all(char::is_whitespace));
+    if counts.iter().all(|(w, _)| blank(w)) {
+        return Err(Error::Corpus(
+            "the corpus holds only white space: no words to learn; check the input files or \
+             iterator"
+                .into(),
+        ));
+    }
     let rank = hf_byte_order();
     let st =
         State::new(|| counts.iter().map(|(w, n)| (w.iter().map(|&b| rank[b as usize]), n)), 256)?;
@@ -659,6 +669,19 @@ mod tests {
             train(&WordCounts::new(), &opts, &mut |_, _| true),
             Err(Error::Corpus(_))
         ));
+    }
+
+    #[test]
+    fn a_corpus_of_white_space_is_an_error() {
+        let opts = TrainOptions { merges: 5, min_frequency: 0, max_token_length: None };
+        let mut counts = WordCounts::new();
+        for w in [&b"  "[..], b"\n\n", b"\t", "\u{3000}".as_bytes()] {
+            counts.add(w, 3).unwrap();
+        }
+        let got = train(&counts, &opts, &mut |_, _| true);
+        assert!(matches!(got, Err(Error::Corpus(m)) if m.contains("only white space")));
+        counts.add(b" a", 1).unwrap();
+        assert!(train(&counts, &opts, &mut |_, _| true).is_ok());
     }
 
     #[test]
