@@ -355,6 +355,14 @@ def test_masker_from_tokenizer_and_mask_only(bert: lf.WordPieceTokenizer, batch:
     picked = lab != -100
     assert not (picked & (flags != 0)).any()
     assert not np.isin(out[picked], np.unique(rows[flags != 0])).any()
+    # with special ids as well (here without the padding id): still never drawn
+    out, lab = lf.mask_tokens(
+        rows, special_tokens_mask=flags, special_ids=[101, 102], vocab_size=bert.vocab_size,
+        mask_token_id=103, mask_probability=0.0, random_probability=1.0,
+    )  # fmt: skip
+    picked = lab != -100
+    assert 0 in rows[flags != 0] and picked.any()
+    assert not np.isin(out[picked], np.unique(rows[flags != 0])).any()
     with pytest.raises(ConfigError, match="no mask token"):
         lf.Masker.from_tokenizer(lf.Tokenizer.from_gpt2(*_gpt2_files()))
 
@@ -414,3 +422,21 @@ def test_an_empty_list_of_rows_says_how_to_pass_an_empty_batch() -> None:
     out, labels = lf.mask_tokens(np.empty((0, 5), np.int64), vocab_size=100, mask_token_id=4,
                                  special_ids=[0])  # fmt: skip
     assert out.shape == labels.shape == (0, 5)
+
+
+def test_masks_word_ids_and_schedules_of_the_wrong_kind() -> None:
+    """A mask of text marked every position ("0" != 0: nothing masked); word ids past
+    int64 wrapped to "no word"; a schedule's first rate got a raw ValueError."""
+    ids = np.arange(8, dtype=np.int64)[None].repeat(2, 0) + 10
+    for mask in (np.full(ids.shape, "0"), [[None] * 8] * 2):
+        with pytest.raises(ConfigError, match="special_tokens_mask must be bool or 0/1"):
+            lf.mask_tokens(ids, vocab_size=100, mask_token_id=4, special_tokens_mask=mask)
+    words = np.zeros(ids.shape, np.uint64)
+    words[0, 3] = 2**63
+    with pytest.raises(ConfigError, match="word_ids holds 9223372036854775808, past int64"):
+        lf.mask_tokens(ids, vocab_size=100, mask_token_id=4, special_ids=[0], word_ids=words,
+                       whole_word=True)  # fmt: skip
+    for rate in ("0.15x", None, [0.15], "0.15"):
+        with pytest.raises(ConfigError, match="schedule's rate must be a number"):
+            lf.Masker(vocab_size=100, mask_token_id=4, special_ids=[0],
+                      mlm_probability=lambda step, r=rate: r)  # fmt: skip

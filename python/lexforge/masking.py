@@ -108,6 +108,20 @@ def _array(value: Any, name: str) -> npt.NDArray[Any]:
 MASK_TOKENS = ("[MASK]", "<mask>", "<MASK>")
 
 
+def _flags(mask: Any, shape: tuple[int, ...]) -> Any:
+    """``special_tokens_mask`` as an array of ``shape``: bool or numbers (nonzero marks a
+    position); text or objects are refused (``"0" != 0`` would mark every position)."""
+    flags = _array(mask, "special_tokens_mask")
+    if flags.shape != shape:
+        raise ConfigError(f"special_tokens_mask has shape {flags.shape}, input_ids {shape}")
+    if flags.dtype.kind not in "biuf":
+        raise ConfigError(
+            f"special_tokens_mask must be bool or 0/1 numbers, got dtype {flags.dtype}; "
+            "pass encode_batch(..., return_special_tokens_mask=True)'s mask"
+        )
+    return flags
+
+
 def _check_number(name: str, value: Any) -> None:
     """A probability is a real number (not a str, a bool or None); its range is checked
     where it is used."""
@@ -246,7 +260,7 @@ class Masker:
         self.special_ids = frozenset(specials)
         self.mlm_probability = mlm_probability
         self.whole_word, self.num_threads = bool(whole_word), num_threads
-        rate = mlm_probability(0) if callable(mlm_probability) else mlm_probability
+        rate = self.rate(0)  # a schedule's first rate is checked as every later one is
         self._core = _core.Masker(
             sorted(self.special_ids), vocab_size, mask_token_id, float(rate),
             float(mask_probability), float(random_probability), mode, bool(whole_word), seed,
@@ -311,8 +325,11 @@ class Masker:
         uint16 are used as they are, others are copied through int64; big-endian data comes
         back in native order), NumPy or a CPU torch tensor, not modified.
 
-        ``special_tokens_mask`` ((batch, length), nonzero at special and padding positions)
-        adds to ``special_ids``; ``word_ids`` ((batch, length), -1 for none, as
+        ``special_tokens_mask`` ((batch, length), bool or integers, nonzero at special and
+        padding positions) marks positions that are never picked, beside those holding
+        ``special_ids``; random replacements are drawn from the vocabulary less
+        ``special_ids`` alone, so list every special id there (the padding id too);
+        ``word_ids`` ((batch, length), -1 for none, as
         ``encode_batch(..., return_word_ids=True)`` gives) is needed with ``whole_word``.
         ``schedule_step`` is the step a rate schedule is evaluated at (default ``step``;
         with several data-parallel ranks, the training step rather than the batch index).
@@ -347,11 +364,7 @@ class Masker:
             ids = ids.astype(np.int64)
         special = None
         if special_tokens_mask is not None:
-            special = _array(special_tokens_mask, "special_tokens_mask")
-            if special.shape != ids.shape:
-                raise ConfigError(
-                    f"special_tokens_mask has shape {special.shape}, input_ids {ids.shape}"
-                )
+            special = _flags(special_tokens_mask, ids.shape)
             if special.dtype == np.bool_:
                 special = special.view(np.uint8)
             elif special.dtype.type not in (np.uint8, np.int64, np.int32):
@@ -363,6 +376,11 @@ class Masker:
             if words.dtype.kind not in "iu":  # floats would be cut to whole words silently
                 raise ConfigError(
                     f"word_ids must be integers (-1 for none), got dtype {words.dtype}"
+                )
+            if words.dtype == np.uint64 and words.size and words.max() > np.iinfo(np.int64).max:
+                raise ConfigError(  # the int64 copy would wrap it to a negative id: no word
+                    f"word_ids holds {int(words.max())}, past int64; number words from 0 in "
+                    "each row (-1 for none)"
                 )
             words = np.ascontiguousarray(words, dtype=np.int64)
             if words.shape != ids.shape:
@@ -404,8 +422,8 @@ def mask_tokens(
     ``span_probability``, ``max_span``, ``seed``, ``num_threads``). A training loop
     should build one :class:`Masker` and call it per batch.
 
-    At least one of ``special_tokens_mask`` and ``special_ids`` must be given. With only
-    the mask, the special ids are the ids found under it in this batch (so random
+    At least one of ``special_tokens_mask`` and ``special_ids`` must be given. The special
+    ids are ``special_ids`` and the ids found under the mask in this batch (so random
     replacements avoid them too).
 
     Returns ``(input_ids, labels)`` as :meth:`Masker.__call__`.
@@ -420,12 +438,15 @@ def mask_tokens(
             "pass special_tokens_mask= or special_ids= so that special and padding tokens "
             "are never masked (e.g. special_ids=tokenizer.special_tokens.values())"
         )
-    if special_ids is None:
-        ids, flags = _array(input_ids, "input_ids"), _array(special_tokens_mask, "mask")
-        if flags.shape != ids.shape:
-            raise ConfigError(f"special_tokens_mask has shape {flags.shape}, input_ids {ids.shape}")
-        special_ids = np.unique(ids[flags != 0]).tolist()
+    if special_tokens_mask is not None:  # the ids under the mask are special ids too
+        ids = _array(input_ids, "input_ids")
+        flags = _flags(special_tokens_mask, ids.shape)
+        found = np.unique(ids[flags != 0]).tolist() if ids.dtype.kind in "iu" else []
+        special_ids = sorted({*(special_ids or ()), *found})
     masker = Masker(
-        vocab_size=vocab_size, mask_token_id=mask_token_id, special_ids=special_ids, **options
+        vocab_size=vocab_size,
+        mask_token_id=mask_token_id,
+        special_ids=special_ids or (),
+        **options,
     )
     return masker(input_ids, step=step, special_tokens_mask=special_tokens_mask, word_ids=word_ids)
