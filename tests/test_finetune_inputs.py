@@ -302,7 +302,7 @@ def test_fine_tuning_into_an_earlier_runs_folder_says_its_model_is_replaced(
     rows = [("a", "pos"), ("b", "neg")]
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a fresh folder: no word
-        finetune(tiny_checkpoint, rows, out_dir=tmp_path / "run", **QUIET)
+        finetune(tiny_checkpoint, rows, validation=rows, out_dir=tmp_path / "run", **QUIET)
     assert (tmp_path / "run" / "best" / "config.json").is_file()
     with pytest.warns(UserWarning, match=r"holds an earlier run's model \(best/\); this run"):
         finetune(tiny_checkpoint, rows, out_dir=tmp_path / "run", **QUIET)
@@ -377,3 +377,19 @@ def test_numbered_columns_of_a_data_frame(tiny_checkpoint: Path) -> None:
     twice = pd.DataFrame([["a", "b", "pos"]], columns=[0, "0", "label"])
     with pytest.raises(ConfigError, match="2 columns named '0'; rename all but one"):
         read_records(twice)
+
+
+def test_a_run_with_nothing_held_out_says_it_is_not_scored(
+    tiny_checkpoint: Path, tmp_path: Path
+) -> None:
+    """A data file has no splits of its own: with no validation= or test= the run kept
+    its last epoch and returned no scores, without a word."""
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps({"text": f"t {i}", "label": i % 2}) + "\n"
+                            for i in range(8)), encoding="utf-8")  # fmt: skip
+    with pytest.warns(UserWarning, match="no validation or test data: the run is not scored"):
+        result = finetune(tiny_checkpoint, path, batch_size=4, **QUIET)
+    assert result.validation == {} and result.test is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        finetune(tiny_checkpoint, path, test=path, batch_size=4, **QUIET)

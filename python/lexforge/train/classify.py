@@ -1,11 +1,11 @@
 """``lf.finetune``: a pretrained encoder fine-tuned to classify texts (or pairs of texts).
 
-Data: a DESIGN.md dataset name (its seeded train/validation/test splits), a csv or jsonl
-file (column names configurable), a list of ``(text, label)`` records, or a pandas
-DataFrame of them. Training: AdamW with linear warmup and decay, optional layer-wise
-learning-rate decay, evaluation on the validation split after every epoch, the best epoch
-kept (``best/`` in the HF format) and early stopping. Metrics: accuracy and macro-F1, with
-a confusion matrix (JSON and PNG).
+Data: a dataset name (``lexforge datasets list``; its seeded train/validation/test
+splits), a csv or jsonl file (column names configurable), a list of ``(text, label)``
+records, or a pandas DataFrame of them. Training: AdamW with linear warmup and decay,
+optional layer-wise learning-rate decay, evaluation on the validation split after every
+epoch, the best epoch kept (``best/`` in the HF format) and early stopping. Metrics:
+accuracy and macro-F1, with a confusion matrix (JSON and PNG).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from torch import nn
 from .._extras import require
 from ..batch import check_int
 from ..errors import ConfigError
-from ._files import empty_split
+from ._files import check_splits
 from ._fit import (
     FitOptions,
     autocast,
@@ -239,9 +239,7 @@ def finetune(
         if given is not None:
             splits[name] = read(given, name, problem_type)
             sources[name] = given
-    for name, records in splits.items():
-        if not records:
-            raise empty_split(name, sources[name])
+    check_splits(splits, sources)
     problem = problem_type
     labels = _label_set(splits, problem, label_column)
     torch.manual_seed(seed)

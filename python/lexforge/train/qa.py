@@ -48,7 +48,7 @@ import torch
 
 from .._extras import require
 from ..errors import ConfigError
-from ._files import empty_split, given_rows, read_rows
+from ._files import check_splits, given_rows, read_rows
 from ._fit import (
     FitOptions,
     autocast,
@@ -709,9 +709,7 @@ def finetune_qa(
     for name, given in (("validation", validation), ("test", test)):
         if given is not None:
             splits[name], sources[name] = read(given), given
-    for name, examples in splits.items():
-        if not examples:
-            raise empty_split(name, sources[name])
+    check_splits(splits, sources)
     unanswered = [i for i, e in enumerate(splits["train"]) if not e.answers]
     unanswerable = bool(unanswered) if unanswerable is None else bool(unanswerable)
     if unanswered and not unanswerable:

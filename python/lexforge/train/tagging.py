@@ -1,7 +1,7 @@
 """Fine-tuning for word tagging (BIO named entities, part-of-speech tags):
 ``lf.finetune(..., task="tag")``.
 
-Data: sentences as ``(tokens, tags)`` — a DESIGN.md tagged dataset (``twitter-ner``,
+Data: sentences as ``(tokens, tags)`` — a tagged dataset (``twitter-ner``,
 ``peoples-daily``) by name, a CoNLL-style file (one ``token tag`` per line, whitespace
 separated, a blank line between sentences, ``-DOCSTART-`` lines skipped), a CoNLL-U file
 (``.conllu``: FORM and UPOS), a jsonl file with a list of tokens and a list of tags per
@@ -38,7 +38,7 @@ import torch
 
 from .._extras import require
 from ..errors import ConfigError
-from ._files import _SUFFIXES, data_format, empty_split, given_rows, read_rows
+from ._files import _SUFFIXES, check_splits, data_format, given_rows, read_rows
 from ._fit import (
     FitOptions,
     autocast,
@@ -565,9 +565,7 @@ def finetune_tagger(
             given = train
         if given is not None:
             splits[name], sources[name] = read(given, name), given
-    for name, sentences in splits.items():
-        if not sentences:
-            raise empty_split(name, sources[name])
+    check_splits(splits, sources)
     labels = sorted_labels({t for _, tags in splits["train"] for t in tags})  # "2" before "10"
     if len(labels) < 2:
         raise ConfigError(f"training data has {len(labels)} tag(s); tagging needs 2+")
