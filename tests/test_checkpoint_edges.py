@@ -336,3 +336,62 @@ def test_labels_the_loss_cannot_read_are_refused(
         ours(IDS, **kw)
     with pytest.raises(Exception):  # noqa: B017 (the oracle: any failure)
         theirs(input_ids=IDS, **kw)
+
+
+# a checkpoint folder's tokenizer files, as transformers reads them ------------------------
+
+
+def test_a_vocab_folder_frames_with_the_special_tokens_its_config_names(tmp_path: Path) -> None:
+    """vocab.txt with a tokenizer_config.json naming [unused1]/[unused2] as cls/sep was
+    framed with [CLS]/[SEP] (and "[CLS]" in a text read as special); the export then said
+    [CLS]/[SEP] again. Against AutoTokenizer, before and after lexforge's save."""
+    transformers = pytest.importorskip("transformers")
+    import shutil
+
+    from lexforge import datasets
+
+    folder = tmp_path / "m"
+    folder.mkdir()
+    shutil.copy(datasets.files("bert-base-uncased")["vocab.txt"], folder / "vocab.txt")
+    (folder / "tokenizer_config.json").write_text(json.dumps({
+        "tokenizer_class": "BertTokenizer", "do_lower_case": True,
+        "cls_token": "[unused1]", "sep_token": "[unused2]",
+    }))  # fmt: skip
+    transformers.BertModel(transformers.BertConfig(
+        vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=37,
+    )).save_pretrained(folder)  # fmt: skip
+    texts = [("Hello World", None), ("a [CLS] b", "the [SEP] [MASK] pair [PAD]")]
+    theirs = transformers.AutoTokenizer.from_pretrained(str(folder))
+    model = BertModel.from_pretrained(folder)
+    for text, pair in texts:
+        assert model.tokenizer.encode(text, pair) == theirs(text, pair)["input_ids"]
+    model.save_pretrained(tmp_path / "saved", tokenizer=model.tokenizer)
+    again = transformers.AutoTokenizer.from_pretrained(str(tmp_path / "saved"))
+    for text, pair in texts:
+        assert again(text, pair)["input_ids"] == theirs(text, pair)["input_ids"]
+    # a name the vocabulary lacks would be a new id in transformers: not read, said so
+    (folder / "tokenizer_config.json").write_text(json.dumps({"mask_token": "<mask>"}))
+    with pytest.warns(UserWarning, match=r"names the special token '<mask>', which vocab"):
+        assert BertModel.from_pretrained(folder).tokenizer is None
+
+
+def test_a_gpt2_folder_without_tokenizer_json_keeps_its_tokenizer(tmp_path: Path) -> None:
+    """vocab.json + merges.txt (GPT-2's files) loaded no tokenizer, without a word."""
+    import shutil
+
+    from lexforge import datasets
+
+    files = datasets.files("gpt2")
+    folder = tmp_path / "m"
+    folder.mkdir()
+    shutil.copy(files["encoder.json"], folder / "vocab.json")
+    shutil.copy(files["vocab.bpe"], folder / "merges.txt")
+    _config_model = BertModel(BertConfig(vocab_size=50257, hidden_size=16, num_layers=1,
+                                         num_heads=1, intermediate_size=16))  # fmt: skip
+    _config_model.save_pretrained(folder)
+    got = BertModel.from_pretrained(folder).tokenizer
+    assert got is not None
+    assert got.encode("hello world") == lf.Tokenizer.from_file(folder / "vocab.json").encode(
+        "hello world"
+    )

@@ -90,6 +90,14 @@ def load_vocab(
         strip_accents = lowercase
     if handle_chinese_chars is None:
         handle_chinese_chars = config.get("tokenize_chinese_chars", True)
+    named = _config_specials(path, tokens)
+    # the folder's own names for the roles, where the caller kept the defaults
+    if unk_token == "[UNK]":
+        unk_token = named.get("unk_token", unk_token)
+    if cls_token == "[CLS]":
+        cls_token = named.get("cls_token", cls_token)
+    if sep_token == "[SEP]":
+        sep_token = named.get("sep_token", sep_token)
     try:
         single, pair = bert_template(tokens, cls_token, sep_token)
     except TokenizerFormatError as e:  # often not a vocabulary at all
@@ -98,7 +106,11 @@ def load_vocab(
             "vocabulary, pass a tokenizer.json, vocab.json or tiktoken file instead"
         ) from None
     present = set(tokens)
-    specials = [(t, tokens.index(t)) for t in SPECIALS if t in present]
+    # the special tokens are BERT's five by role, each as the folder names it (a "[CLS]"
+    # beside a named "<cls>" is text, as in transformers), and the additional ones
+    roles = [named.get(k, default) for k, default in zip(_ROLE_KEYS, _DEFAULTS, strict=True)]
+    chosen = dict.fromkeys([unk_token, cls_token, sep_token, *roles, *named.get("additional", [])])
+    specials = [(t, tokens.index(t)) for t in chosen if t and t in present]
     try:
         return BertTokenizer(
             tokens,
@@ -138,6 +150,50 @@ def _config_options(vocab: Path) -> dict[str, bool]:
         if value is not None:
             options[name] = value
     return options
+
+
+_ROLE_KEYS = ("unk_token", "cls_token", "sep_token", "pad_token", "mask_token")
+_DEFAULTS = ("[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]")  # transformers' BertTokenizer's
+
+
+def _config_specials(vocab: Path, tokens: list[str]) -> dict[str, Any]:
+    """The special tokens that the ``tokenizer_config.json`` (else the
+    ``special_tokens_map.json``) beside a ``vocab.txt`` names, as transformers reads them:
+    ``{"unk_token": ..., "cls_token": ..., ..., "additional": [...]}`` (a value may be a
+    str or ``{"content": str}``); empty when neither file names one. Raises
+    ``TokenizerFormatError`` for what transformers would add as new ids (a named token the
+    vocabulary lacks, ``added_tokens.json``): lexforge does not read added tokens."""
+    folder = Path(vocab).parent
+    added = folder / "added_tokens.json"
+    if added.is_file() and read_json(added):
+        raise TokenizerFormatError(
+            f"{added} adds tokens past vocab.txt, which lexforge does not read; save the "
+            "tokenizer with its tokenizer.json (transformers' fast tokenizer) instead"
+        )
+    found: dict[str, Any] = {}
+    for name in ("special_tokens_map.json", "tokenizer_config.json"):  # the config wins
+        path = folder / name
+        doc = read_json(path) if path.is_file() else None
+        if not isinstance(doc, dict):
+            continue
+        for key in (*_ROLE_KEYS, "additional_special_tokens"):
+            value = doc.get(key)
+            if isinstance(value, dict):
+                value = value.get("content")
+            if key == "additional_special_tokens" and isinstance(value, list):
+                value = [v.get("content") if isinstance(v, dict) else v for v in value]
+                found["additional"] = [v for v in value if isinstance(v, str)]
+            elif isinstance(value, str):
+                found[key] = value
+    present = set(tokens)
+    for token in [*(found.get(k) for k in _ROLE_KEYS), *found.get("additional", [])]:
+        if token is not None and token not in present:
+            raise TokenizerFormatError(
+                f"{folder} names the special token {token!r}, which vocab.txt lacks "
+                "(transformers adds it as a new id, which lexforge does not read); add it to "
+                "vocab.txt or save the tokenizer with its tokenizer.json"
+            )
+    return found
 
 
 def save_vocab(core: BertTokenizer, path: Path) -> None:

@@ -297,13 +297,15 @@ class Pretrained(nn.Module):
 
 def _tokenizer(directory: Path) -> Any:
     """The tokenizer of a checkpoint directory, for embed_words, embed and fill_mask:
-    ``tokenizer.json``, else ``vocab.txt`` (HF's classic BERT folder), else None. One that
-    lexforge cannot read (a SentencePiece/Unigram tokenizer.json, say) is skipped with a
-    warning: the weights load without it."""
+    ``tokenizer.json``, else ``vocab.txt`` (HF's classic BERT folder), else ``vocab.json``
+    with ``merges.txt`` (GPT-2's), else None. One that lexforge cannot read (a
+    SentencePiece/Unigram tokenizer.json, say, or added tokens) is skipped with a warning,
+    and so are the others: a ``vocab.txt`` beside a refused ``tokenizer.json`` lacks what
+    made it refused. The weights load without it."""
     from ..errors import LexforgeError
     from ..tokenizer import Tokenizer
 
-    for name in ("tokenizer.json", "vocab.txt"):
+    for name in ("tokenizer.json", "vocab.txt", "vocab.json"):
         path = directory / name
         if not path.is_file():
             continue
@@ -311,10 +313,11 @@ def _tokenizer(directory: Path) -> Any:
             return Tokenizer.from_file(path)
         except LexforgeError as e:
             warnings.warn(
-                f"{path} was not loaded ({e}); the model loads without it. Pass a tokenizer "
-                "to embed, embed_words and fill_mask, or set model.tokenizer",
+                f"{path} was not loaded ({e}); the model loads without a tokenizer. Pass "
+                "one to embed, embed_words and fill_mask, or set model.tokenizer",
                 stacklevel=3,
             )
+            return None
     return None
 
 

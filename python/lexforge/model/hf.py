@@ -472,9 +472,18 @@ ROLES = {
 
 
 def _roles(tokenizer: Any) -> dict[str, str]:
-    """The tokenizer's special token for each role it has."""
+    """The tokenizer's special token for each role it has: by name, except [CLS] and [SEP]
+    of a WordPiece tokenizer, which are its template's first and last tokens (a folder's
+    own, such as ``<cls>``, which transformers frames texts with as the config names them)."""
+    from ..wordpiece import WordPieceTokenizer
+
     specials = tokenizer.special_tokens
     found = {role: next((n for n in names if n in specials), None) for role, names in ROLES.items()}
+    if isinstance(tokenizer, WordPieceTokenizer):
+        framed = tokenizer.encode("", truncation=False, padding=False)  # a file's own: off
+        if len(framed) >= 2:
+            found["cls"] = tokenizer.id_to_token(framed[0])
+            found["sep"] = tokenizer.id_to_token(framed[-1])
     return {role: name for role, name in found.items() if name is not None}
 
 
