@@ -600,6 +600,25 @@ def test_pretrain_cuts_text_into_shards_first(corpus: dict[str, Any], tmp_path: 
     assert losses(from_text) == losses(from_shards) and len(losses(from_text)) == 2
 
 
+def test_log_lines_give_the_mean_of_their_steps(corpus: dict[str, Any], tmp_path: Path) -> None:
+    """A line every log_every steps reports the window's mean, not its last step: the same
+    run logged every step has its per-step values around the windowed one."""
+    run = {"model": _config(corpus["tok"]), "steps": 6, "batch_size": 4, "max_seq_len": 64,
+           "objective": "nsp", "progress": False}  # fmt: skip
+    each = [r for r in pretrain(corpus["eval"], tmp_path / "a", log_every=1, **run).history
+            if r["split"] == "train"]  # fmt: skip
+    windows = [r for r in pretrain(corpus["eval"], tmp_path / "b", log_every=3, **run).history
+               if r["split"] == "train"]  # fmt: skip
+    assert [r["step"] for r in windows] == [3, 6]
+    for line, steps in zip(windows, (each[:3], each[3:]), strict=True):
+        for key in ("mlm_loss", "mlm_accuracy", "nsp_loss", "nsp_accuracy"):
+            values = [r[key] for r in steps]
+            assert min(values) - 1e-9 <= line[key] <= max(values) + 1e-9, (key, line, values)
+        # NSP has the same rows every step: its mean is the plain mean of the steps'
+        assert line["nsp_loss"] == pytest.approx(np.mean([r["nsp_loss"] for r in steps]))
+        assert line["mlm_loss"] != steps[-1]["mlm_loss"]
+
+
 def test_setup_errors_come_before_the_corpus_is_read(
     corpus: dict[str, Any], tmp_path: Path
 ) -> None:

@@ -476,7 +476,8 @@ def pretrain(
     **options: Any,
 ) -> PretrainResult:
     """Pretrains a BERT on ``data`` and writes into ``out_dir``: ``checkpoints/``,
-    ``log.jsonl`` (one JSON line per logged step and evaluation), ``curves.png`` and, at
+    ``log.jsonl`` (a JSON line every ``log_every`` steps, with the means of the steps
+    since the line before, and one per evaluation), ``curves.png`` and, at
     the end, ``model/`` in the HF format (loads in ``transformers``).
 
     ``data``: a :class:`~lexforge.ShardSet` or its directory (its tokenizer defines the
@@ -734,7 +735,12 @@ def _pretrain(
     )
     try:
         net.train()
-        window_tokens = 0.0  # real (non-padding) tokens since the last log line, all ranks
+        # since the last log line (or the start): real (non-padding) tokens, masked
+        # tokens and NSP rows of all ranks, on the host; the loss and accuracy sums of this
+        # rank, on the device (read only when a line is written). A line gives the mean over
+        # its window of steps, not the last step's value
+        window_tokens = window_masked = window_rows = 0.0
+        window = torch.zeros(4, dtype=torch.float64, device=world.device)
         for step in range(start, opts.steps):
             # counted on the host, from the batches as they come: nothing in a step waits for
             # the device (until a log line reads the totals)
@@ -743,7 +749,8 @@ def _pretrain(
                 sum(m.masked for m in micro), sum(m.rows for m in micro), sum(m.real for m in micro)
             )
             window_tokens += real
-            totals = torch.zeros(4, dtype=torch.float64, device=world.device)
+            window_masked += masked
+            window_rows += rows
             for i, m in enumerate(micro):
                 b = m.batch
                 last = i == len(micro) - 1
@@ -764,7 +771,7 @@ def _pretrain(
                         loss = loss + o.nsp_loss * n / rows
                     # DDP averages gradients over ranks; the loss is already a global mean
                     (loss * world.size).backward()
-                totals += _step_totals(o, b, opts.objective)
+                window += _step_totals(o, b, opts.objective)
             if opts.clip > 0:
                 torch.nn.utils.clip_grad_norm_(net.parameters(), opts.clip)
             lr = optimizer.param_groups[0]["lr"]
@@ -778,10 +785,10 @@ def _pretrain(
             )
             if done % opts.log_every == 0 or done == opts.steps or saving:
                 # summed over ranks, so every rank stops at the same step
-                mlm_loss, mlm_ok, nsp_loss, nsp_ok = world.sum(*totals.tolist())
+                mlm_loss, mlm_ok, nsp_loss, nsp_ok = world.sum(*window.tolist())
                 if not math.isfinite(mlm_loss + nsp_loss):
                     raise TrainingDivergedError(
-                        f"the pretraining loss is {mlm_loss + nsp_loss} at step {done}; nothing "
+                        f"the pretraining loss is {mlm_loss + nsp_loss} by step {done}; nothing "
                         f"was saved from this step on. Lower lr (now {opts.lr:g}) and start "
                         "the run again in a new out_dir"
                     )
@@ -797,13 +804,16 @@ def _pretrain(
                     )
             if done % opts.log_every == 0 or done == opts.steps:
                 record = {
-                    "step": done, "lr": lr, "mlm_loss": mlm_loss / max(masked, 1),
-                    "mlm_accuracy": mlm_ok / max(masked, 1), "tokens": window_tokens,
+                    "step": done, "lr": lr, "mlm_loss": mlm_loss / max(window_masked, 1),
+                    "mlm_accuracy": mlm_ok / max(window_masked, 1), "tokens": window_tokens,
                 }  # fmt: skip
-                window_tokens = 0.0
                 if opts.objective != "none":
-                    record.update(nsp_loss=nsp_loss / rows, nsp_accuracy=nsp_ok / rows)
+                    record.update(
+                        nsp_loss=nsp_loss / window_rows, nsp_accuracy=nsp_ok / window_rows
+                    )
                 log.step(record)
+                window_tokens = window_masked = window_rows = 0.0
+                window.zero_()
             # held-out data is always evaluated at the end; eval_every adds evaluations
             evaluating = done == opts.steps or (opts.eval_every and done % opts.eval_every == 0)
             if evaluator is not None and evaluating:
