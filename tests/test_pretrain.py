@@ -327,7 +327,7 @@ def test_bad_setups(
         with pytest.raises(ConfigError):
             pretrain(corpus["train"], tmp_path / "e", **{**small, **bad})
     # a run whose loss stops being a number stops there, with nothing saved
-    with pytest.raises(lf.TrainingDivergedError, match="at step 4; nothing was saved"):
+    with pytest.raises(lf.TrainingDivergedError, match="by step 4; nothing was saved"):
         pretrain(corpus["train"], tmp_path / "f", model=_config(tok), steps=8, lr=1e30,
                  warmup=0, batch_size=4, max_seq_len=64, log_every=100, save_every=4,
                  progress=False)  # fmt: skip
@@ -423,7 +423,8 @@ def test_resume_follows_the_global_batch_and_the_checkpoint_files_stay_sound(
 
     from lexforge.model import BertForPreTraining
     from lexforge.train import checkpoint
-    from lexforge.train.loop import _Log, _param_groups
+    from lexforge.train.loop import _param_groups
+    from lexforge.train.pretrain_log import _Log
 
     tok = corpus["tok"]
     run = tmp_path / "run"
@@ -526,7 +527,9 @@ def test_masking_options_reach_the_batches(corpus: dict[str, Any], tmp_path: Pat
     """``whole_word`` labels all pieces of a word or none; ``masking="span"`` labels runs
     of neighbours; both are options of a run (recorded, and a resume may not change them)."""
     from lexforge.masking import continuation_ids
-    from lexforge.train.loop import PretrainOptions, _stream, _World
+    from lexforge.train.distributed import _World
+    from lexforge.train.pretrain_options import PretrainOptions
+    from lexforge.train.pretrain_stream import _stream
 
     tok = corpus["tok"]
     continues = set(continuation_ids(tok))
@@ -742,7 +745,7 @@ def test_two_runs_never_share_a_folder(corpus: dict[str, Any], tmp_path: Path) -
     one's checkpoints in progress, and both would log and export over each other."""
     import fcntl
 
-    from lexforge.train.loop import RUN_LOCK
+    from lexforge.train.pretrain_folder import RUN_LOCK
 
     run = tmp_path / "run"
     run.mkdir()

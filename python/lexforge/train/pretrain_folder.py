@@ -1,0 +1,116 @@
+"""A pretraining run's folder: an earlier run's checkpoints, log or model refused unless
+the run resumes, one run at a time (the lock ``RUN_LOCK``), and a resumed run held to the
+options and the shards its checkpoint was trained with. It does not read or write
+checkpoints (:mod:`lexforge.train.checkpoint`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from . import checkpoint
+from .pretrain_options import PretrainOptions, _options
+
+
+def _check_earlier_run(out: Path, resume: bool, rank: int) -> None:
+    """A run into a folder holding an earlier one's checkpoints, log or model is refused
+    unless it resumes; resuming with no checkpoint starts at step 0, and says so when an
+    earlier run's log or model is there to be replaced."""
+    if checkpoint.latest(out / "checkpoints") is not None:
+        if not resume:
+            raise ConfigError(
+                f"{out} already holds checkpoints; pass resume=True (lexforge pretrain "
+                "--resume) to continue, or another out_dir"
+            )
+        return
+    log = out / "log.jsonl"
+    earlier = (log.is_file() and log.stat().st_size > 0) or (out / "model").exists()
+    if earlier and not resume:  # (an empty log: a run that failed before its first record)
+        raise ConfigError(
+            f"{out} holds an earlier run (log.jsonl or model/) but no checkpoint to continue "
+            "from; pass another out_dir, or resume=True (lexforge pretrain --resume) to train "
+            "again from step 0 in its place"
+        )
+    if earlier and rank == 0:
+        warnings.warn(
+            f"{out} holds no checkpoint to resume from: training starts at step 0, and its "
+            "log and model are replaced",
+            stacklevel=3,
+        )
+
+
+RUN_LOCK = ".pretrain.lock"
+
+
+def _only_run(out: Path) -> contextlib.AbstractContextManager[None]:
+    """Holds ``out``'s run lock (``out/.pretrain.lock``): a second run in the same folder
+    would delete the first one's checkpoints in progress, and the two would log and
+    export over each other."""
+    from .._locks import only_writer
+
+    out.mkdir(parents=True, exist_ok=True)
+    return only_writer(
+        out / RUN_LOCK,
+        lambda: ConfigError(
+            f"another pretraining run is writing into {out}; wait for it to finish (then "
+            "resume=True / --resume continues it), or pass another out_dir"
+        ),
+    )
+
+
+# options a resumed run may change: they do not change what is trained
+_RESUMABLE = ("steps", "log_every", "eval_every", "eval_batches", "save_every", "keep",
+              "compile", "device", "fsdp")  # fmt: skip
+
+
+def _check_resumed_options(found: Path, opts: PretrainOptions, data: dict[str, Any]) -> None:
+    """``CheckpointError`` when a resumed run asks for other training options, or trains
+    on other shards, than the checkpoint's run (the optimizer, the data stream or the
+    objective would silently stay the old ones, or the stream would change under the
+    run)."""
+    from ..errors import CheckpointError
+
+    try:
+        state = json.loads((found / "state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # checkpoint.load reports a damaged checkpoint
+    saved = state.get("options") if isinstance(state, dict) else None
+    if not isinstance(saved, dict):
+        return
+    now = _options(opts)
+    before = state.get("data")
+    world = before.get("world_size") if isinstance(before, dict) else None
+    # the data position is counted in batches of grad_accum × processes per step: that
+    # product must stay (grad_accum alone, for checkpoints that did not record it)
+    if isinstance(world, int) and isinstance(saved.get("grad_accum"), int):
+        was, is_ = saved["grad_accum"] * world, now["grad_accum"] * data["world_size"]
+        if was != is_:
+            raise CheckpointError(
+                f"{found}: the run trained {was} batches a step (grad_accum "
+                f"{saved['grad_accum']} x {world} processes), this one would train {is_} "
+                f"(grad_accum {now['grad_accum']} x {data['world_size']} processes): the data "
+                "position and the global batch would change under the run. Resume with "
+                f"grad_accum x processes = {was}, or start a new out_dir"
+            )
+        saved = {**saved, "grad_accum": now["grad_accum"]}  # the product holds: it may move
+    changed = [k for k in now if k not in _RESUMABLE and k in saved and saved[k] != now[k]]
+    if changed:
+        shown = ", ".join(f"{k} {saved[k]!r} -> {now[k]!r}" for k in changed)
+        raise CheckpointError(
+            f"{found}: resuming with other options than the run's ({shown}); resume with the "
+            f"same ones (only {', '.join(_RESUMABLE)} may change), or start a new out_dir"
+        )
+    if isinstance(before, dict) and before.get("shards_fingerprint") not in (
+        None,
+        data["shards_fingerprint"],
+    ):
+        raise CheckpointError(
+            f"{found}: the run trained on other shards ({before.get('shards')}) than these "
+            f"({data['shards']}): their tokens differ, and the data position would point "
+            "into another stream; resume with the run's shards, or start a new out_dir"
+        )

@@ -1,0 +1,159 @@
+"""The corpus arguments of ``lf.pretrain``, checked and made shards: ``data`` and
+``eval_data`` (shards, a path, a list of files, a dataset name), ``tokenizer``, held-out
+text that must exist before the training corpus is tokenized, text cut into shards with a
+tokenizer that can pretrain (a mask token, the framing tokens), and the pad id the
+batches use. It does not check the run's folder or its checkpoints
+(:mod:`lexforge.train.pretrain_folder`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from .distributed import _launch
+
+
+def _corpus_arg(name: str, value: Any) -> Any:
+    """``data`` or ``eval_data`` as given when it names a corpus (shards, a path, a dataset
+    name), else its paths as a list (a list, a tuple, a generator of paths); anything else
+    is a ``ConfigError`` here, not a ``TypeError`` from deep inside the shard builder."""
+    from ..shards import ShardSet
+
+    if isinstance(value, ShardSet | str | os.PathLike):
+        return value
+    if isinstance(value, Iterable) and not isinstance(value, bytes | dict):
+        paths = list(value)
+        if all(isinstance(p, str | os.PathLike) for p in paths):
+            return paths
+    raise ConfigError(
+        f"{name} must be shards (a ShardSet or its directory), a text file, a directory of "
+        f"them, a list of files or a dataset name; got {type(value).__name__} {value!r:.80}"
+    )
+
+
+def _check_tokenizer_arg(tokenizer: Any) -> None:
+    from ..tokenizer import Tokenizer
+
+    if tokenizer is not None and not isinstance(tokenizer, Tokenizer | str | os.PathLike):
+        raise ConfigError(
+            f"tokenizer must be a lexforge Tokenizer or the path of its file, got "
+            f"{type(tokenizer).__name__} {tokenizer!r:.80}"
+        )
+
+
+def _same_tokenizer(shards: Any, tokenizer: Any) -> bool:
+    """Whether ``tokenizer`` (a tokenizer or its file) is the one the shards were cut with,
+    by the digest of its saved file, as ``build_shards`` records it."""
+    import tempfile
+
+    from ..formats import sha256_file
+    from ..tokenizer import Tokenizer
+
+    if not isinstance(tokenizer, Tokenizer):
+        tokenizer = Tokenizer.from_file(tokenizer)
+    with tempfile.TemporaryDirectory() as scratch:
+        saved = Path(scratch) / "tokenizer.json"
+        tokenizer.save(saved)
+        return bool(sha256_file(saved) == shards.manifest.get("tokenizer_sha256"))
+
+
+def _held_out(eval_data: Any) -> Any:
+    """``eval_data`` as shards when it is shards (None when it is text, to be cut once the
+    tokenizer is known), after checking that held-out text exists: a typo fails before
+    the training corpus is tokenized."""
+    from .. import datasets
+    from ..shards import ShardSet
+
+    if eval_data is None or isinstance(eval_data, ShardSet):
+        return eval_data
+    paths = [eval_data] if isinstance(eval_data, str | os.PathLike) else list(eval_data)
+    if len(paths) == 1 and (Path(paths[0]) / "manifest.json").is_file():
+        return ShardSet(paths[0])
+    for path in paths:
+        if not Path(path).exists() and str(path) not in datasets.names():
+            raise FileNotFoundError(
+                f"eval_data: no such shard directory, text file or dataset: {path}"
+            )
+    return None
+
+
+def _shards(
+    data: Any,
+    out: Path,
+    tokenizer: Any,
+    progress: bool | None,
+    text_column: str | None = None,
+    folder: str = "shards",
+    *,
+    for_eval: bool = False,
+) -> Any:
+    """``data`` as shards: a ShardSet, a shard directory, or text cut into ``out/folder``
+    with ``tokenizer`` (a tokenizer or its file). ``for_eval``: ``text_column`` is also
+    for held-out text, so shards given as ``data`` do not refuse it."""
+    from ..masking import MASK_TOKENS
+    from ..pretraining import framing_ids
+    from ..shards import ShardSet, build_shards
+    from ..tokenizer import Tokenizer
+
+    shards = None
+    if isinstance(data, ShardSet):
+        shards = data
+    elif isinstance(data, str | os.PathLike) and (Path(data) / "manifest.json").is_file():
+        shards = ShardSet(data)
+    if shards is not None:  # already tokenized: the text options have nothing to apply to
+        if text_column is not None and not for_eval:
+            raise ConfigError(
+                f"text_column={text_column!r} applies to text files, but {data} holds shards "
+                "(already tokenized); drop it, or pass the text"
+            )
+        if tokenizer is not None and not _same_tokenizer(shards, tokenizer):
+            raise ConfigError(
+                f"{data} holds shards cut with another tokenizer than the one given; drop "
+                "tokenizer= (--tokenizer): shards train with their own, or pass the text to "
+                "cut it with this one"
+            )
+        return shards
+    if tokenizer is None:
+        raise ConfigError(
+            f"{data!r} is text, not shards: pass tokenizer= (a tokenizer or its file) to cut "
+            "it into shards first, or shards from lexforge.build_shards"
+        )
+    if _launch()[1] > 1:
+        raise ConfigError(
+            "under torchrun every rank would tokenize the corpus into the same folder: build "
+            "the shards first (lexforge.build_shards, or `lexforge pretrain` in one process) "
+            "and pass their directory"
+        )
+    if isinstance(data, str | os.PathLike) and Path(data).is_dir():
+        corpus, target = Path(data).resolve(), out.resolve()
+        if target == corpus or corpus in target.parents:
+            raise ConfigError(
+                f"the output directory {out} is inside the corpus directory {data}: its files "
+                "would become part of the corpus; put it elsewhere"
+            )
+    if not isinstance(tokenizer, Tokenizer):
+        tokenizer = Tokenizer.from_file(tokenizer)
+    # a tokenizer these shards could not pretrain with: say so before cutting them
+    specials = dict(tokenizer.special_tokens)
+    if not any(t in specials for t in MASK_TOKENS):
+        raise ConfigError(
+            f"pretraining needs a mask token, and the tokenizer has none (looked for "
+            f"{', '.join(MASK_TOKENS)}; it has {sorted(specials)}); train it with "
+            "special_tokens=[..., '[MASK]']"
+        )
+    framing_ids(tokenizer)
+    return build_shards(data, out / folder, tokenizer, progress=progress, text_column=text_column)
+
+
+def _pad_id(tokenizer: Any) -> int:
+    """The id the batches pad with (``[PAD]`` or ``<pad>``; 0 for a tokenizer with neither,
+    as the batches then refuse it)."""
+    for token in ("[PAD]", "<pad>"):
+        found = tokenizer.token_to_id(token)
+        if found is not None:
+            return int(found)
+    return 0

@@ -1,0 +1,115 @@
+"""What a pretraining run reports: held-out evaluations (:class:`_Evaluator`, a fixed set
+of batches dealt out over the ranks) and the log (:class:`_Log`: the progress bar,
+``log.jsonl`` and the curves, written by rank 0). It does not train.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .distributed import _World
+from .pretrain_options import PretrainOptions
+from .pretrain_stream import _forward, _step_totals, _stream, _to
+
+
+class _Evaluator:
+    """Held-out batches: a fixed set, the same at every evaluation and for any number of
+    processes (the first ``eval_batches`` of the held-out stream, dealt out over the
+    ranks). Every rank runs as many forward passes (a sharded model gathers its weights in
+    each); those past the set count nothing."""
+
+    def __init__(self, data: Any, opts: PretrainOptions, world: _World) -> None:
+        from ..shards import ShardSet
+
+        shards = data if isinstance(data, ShardSet) else ShardSet(data)
+        stream = _stream(shards, opts, world, 0)  # batches rank, rank + size, ...
+        each = -(-opts.eval_batches // world.size)
+        self.batches = [_to(next(stream), world.device) for _ in range(each)]
+        self.counted = len(range(world.rank, opts.eval_batches, world.size))
+        self.opts, self.world = opts, world
+
+    @torch.no_grad()
+    def run(self, net: nn.Module, autocast: Any) -> dict[str, float]:
+        net.eval()
+        totals = torch.zeros(4, dtype=torch.float64, device=self.world.device)
+        masked = rows = 0.0
+        for i, b in enumerate(self.batches):
+            with autocast:
+                o = _forward(net, b, self.opts.objective, None)
+            if i >= self.counted:
+                continue
+            totals += _step_totals(o, b, self.opts.objective)
+            masked += float((b["labels"] != -100).sum())
+            rows += b["input_ids"].shape[0]
+        mlm_loss, mlm_ok, nsp_loss, nsp_ok = self.world.sum(*totals.tolist())
+        masked, rows = self.world.sum(masked, rows)
+        result = {"mlm_loss": mlm_loss / max(masked, 1), "mlm_accuracy": mlm_ok / max(masked, 1)}
+        if self.opts.objective != "none":
+            result.update(nsp_loss=nsp_loss / rows, nsp_accuracy=nsp_ok / rows)
+        return result
+
+
+class _Log:
+    """The progress bar, ``log.jsonl`` (a resumed run continues it from its checkpoint's
+    step; a new run starts it afresh) and the curves; only rank 0 writes."""
+
+    def __init__(
+        self, out: Path, *, enabled: bool, progress: bool | None, total: int, start: int
+    ) -> None:
+        from .._progress import Progress
+
+        self.enabled, self.out, self.total, self.done = enabled, out, total, start
+        self.history: list[dict[str, Any]] = []
+        self.bar = Progress("pretraining", unit="steps", enabled=progress if enabled else False)
+        self.started = time.perf_counter()
+        self.file = None
+        if enabled:
+            out.mkdir(parents=True, exist_ok=True)
+            path = out / "log.jsonl"
+            kept = []  # a resumed run keeps the records up to its checkpoint's step
+            if start > 0 and path.exists():
+                # (a damaged line, even one that is not UTF-8, is dropped, not fatal)
+                text = path.read_bytes().decode("utf-8", errors="replace")
+                for line in text.splitlines():
+                    with contextlib.suppress(ValueError, TypeError, KeyError):
+                        if json.loads(line)["step"] <= start:
+                            kept.append(line + "\n")
+            # replaced, not rewritten in place: a kill meanwhile keeps the whole history
+            tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+            tmp.write_text("".join(kept), encoding="utf-8")
+            tmp.replace(path)
+            self.file = path.open("a", encoding="utf-8")
+
+    def step(self, record: dict[str, Any]) -> None:
+        elapsed = time.perf_counter() - self.started
+        record["tokens_per_s"] = record.pop("tokens") / elapsed if elapsed > 0 else 0.0
+        self.started = time.perf_counter()
+        self._write({"split": "train", **record})
+        self.bar(record["step"], self.total)
+
+    def eval(self, step: int, result: dict[str, float]) -> None:
+        self._write({"split": "eval", "step": step, **result})
+
+    def _write(self, record: dict[str, Any]) -> None:
+        self.history.append(record)
+        if self.file is not None:
+            self.file.write(json.dumps(record) + "\n")
+            self.file.flush()
+
+    def close(self) -> None:
+        self.bar.__exit__(None, None, None)
+        if self.file is not None:
+            self.file.close()
+
+    def plot(self) -> None:
+        from .plots import plot_curves
+
+        plot_curves(self.out / "log.jsonl", self.out / "curves.png")
