@@ -239,7 +239,7 @@ def test_tokenize_streams_in_blocks_and_names_the_line_of_a_bad_byte(
 ) -> None:
     """Blocks of a few bytes (the default is 8 MB) give the same lines as one block: none
     lost or split at a block's edge; a bad byte's line is counted over the whole input."""
-    import lexforge.cli
+    import lexforge.cli.inputs
 
     corpus = tmp_path / "c.txt"
     lines = [f"line {i} has some words, ünïcode and 北京.\n" for i in range(200)]
@@ -250,7 +250,7 @@ def test_tokenize_streams_in_blocks_and_names_the_line_of_a_bad_byte(
     argv = ["tokenize", "--tokenizer", str(tok), str(corpus)]
     assert main(argv) == 0
     whole = capsys.readouterr().out
-    monkeypatch.setattr(lexforge.cli, "_BLOCK_BYTES", 100)
+    monkeypatch.setattr(lexforge.cli.inputs, "_BLOCK_BYTES", 100)
     assert main(argv) == 0
     assert capsys.readouterr().out == whole
     assert whole.count("\n") == 201
@@ -404,7 +404,8 @@ def test_an_optional_module_missing_midway_is_one_line(
 ) -> None:
     import importlib.util
 
-    from lexforge import _extras, cli
+    from lexforge import _extras
+    from lexforge.cli import parser
 
     def needs_pyarrow(args: object) -> int:
         raise ModuleNotFoundError("No module named 'pyarrow'", name="pyarrow")
@@ -413,7 +414,7 @@ def test_an_optional_module_missing_midway_is_one_line(
     monkeypatch.setattr(
         _extras.importlib.util, "find_spec", lambda name: None if name == "pyarrow" else found(name)
     )
-    monkeypatch.setattr(cli, "_bench", needs_pyarrow)
+    monkeypatch.setattr(parser, "_bench", needs_pyarrow)
     assert main(["bench"]) == 1
     assert "pip install 'lexforge[parquet]'" in capsys.readouterr().err
 
@@ -425,7 +426,8 @@ def test_an_installed_but_older_dependency_is_not_called_missing(
     torch"; a missing torch met through ``lexforge.<name>`` is named with its extra."""
     import importlib.util
 
-    from lexforge import _extras, cli
+    from lexforge import _extras
+    from lexforge.cli import parser
     from lexforge.errors import MissingDependencyError
 
     older_torch = [
@@ -437,7 +439,7 @@ def test_an_installed_but_older_dependency_is_not_called_missing(
         def older(args: object, error: ImportError = error) -> int:
             raise error
 
-        monkeypatch.setattr(cli, "_bench", older)
+        monkeypatch.setattr(parser, "_bench", older)
         with pytest.raises(ImportError) as caught:
             main(["bench"])
         assert caught.value is error

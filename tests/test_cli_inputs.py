@@ -94,11 +94,11 @@ def test_embed_words_checks_the_files_it_writes_before_the_model_runs(
 ) -> None:
     """With --words a .npy output becomes .npz + .words.json: those were only checked at
     the write, after the model ran ("could not write ...; free space there")."""
-    import lexforge.cli as cli
+    import lexforge.cli.models as cli_models
 
     corpus = tmp_path / "c.txt"
     corpus.write_text("\n".join(TEXTS) + "\n", encoding="utf-8")
-    monkeypatch.setattr(cli, "_load_model", _never)
+    monkeypatch.setattr(cli_models, "_load_model", _never)
     (tmp_path / "w.npz").mkdir()
     (tmp_path / "j.words.json").mkdir()
     for output, folder in (("w.npy", "w.npz"), ("j.npz", "j.words.json")):
@@ -142,11 +142,11 @@ def test_similar_refuses_contradicting_corpus_options(
 ) -> None:
     """--corpus beside --files was ignored without a word; --corpus naming a file said
     only "unknown dataset"; --text-column without --files was ignored."""
-    import lexforge.cli as cli
+    import lexforge.cli.models as cli_models
 
     corpus = tmp_path / "c.txt"
     corpus.write_text("\n".join(TEXTS) + "\n", encoding="utf-8")
-    monkeypatch.setattr(cli, "_load_model", _never)
+    monkeypatch.setattr(cli_models, "_load_model", _never)
     cases = [
         (["--corpus", "wiki-leads", "--files", str(corpus)], "pass one of them"),
         (["--corpus", str(corpus)], f"for a file pass --files {corpus}"),

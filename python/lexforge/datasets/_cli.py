@@ -1,6 +1,6 @@
 """The ``lexforge datasets`` subcommand: ``list``, ``fetch NAME... | all``, ``path NAME``.
 
-``lexforge/cli.py`` calls ``add_parser(subparsers)`` and later ``args.func(args)``, which
+``lexforge/cli/parser.py`` calls ``add_parser(subparsers)`` and later ``args.func(args)``, which
 returns the exit code: 0 on success, 1 when a fetch failed (download or integrity error,
 message on stderr), 2 for an unknown dataset name.
 """

@@ -1,0 +1,131 @@
+r"""The texts a subcommand reads from files or stdin: lines cut at "\n" only, a byte-order
+mark dropped, one text per record of a records file (JSON Lines, JSON, csv, tsv, Parquet).
+
+``_tokenize_blocks`` streams them a block at a time (``lexforge tokenize``, whatever the
+input's size); ``_lines`` reads them whole (``embed``, ``similar``). What is done with the
+texts is the handlers'.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from lexforge.errors import ConfigError
+
+_BLOCK_BYTES = 8 << 20  # text per encode_batch call of `lexforge tokenize`
+
+
+def _tokenize_blocks(
+    files: list[str] | None, text_column: str | None
+) -> Iterator[tuple[list[str], int]]:
+    r"""(lines, their size in bytes) of ``files`` (or stdin), about 8 MB at a time: lines
+    end at "\n" only, kept as part of the line; a file's byte-order mark is dropped;
+    records files give one text per record."""
+    import gzip
+    import zlib
+
+    from lexforge._corpus_files import check_text_column, corpus_format, record_texts
+    from lexforge.errors import CorpusError
+
+    check_text_column(text_column, [Path(f) for f in files or ["<stdin>"]])
+    for f in files or [None]:  # type: ignore[list-item]  # (None: stdin)
+        kind = None if f is None else corpus_format(Path(f))
+        if f is not None and kind not in (None, "gzip"):  # records: one text each
+            block: list[str] = []
+            size = 0
+            for text in record_texts(Path(f), text_column):
+                block.append(text)
+                size += len(text.encode("utf-8"))
+                if size >= _BLOCK_BYTES:
+                    yield block, size
+                    block, size = [], 0
+            if block:
+                yield block, size
+            continue
+        name = "<stdin>" if f is None else f
+        with contextlib.ExitStack() as stack:
+            if f is None:
+                stream: Any = sys.stdin.buffer
+            elif kind == "gzip":
+                stream = stack.enter_context(gzip.open(f, "rb"))
+            else:
+                stream = stack.enter_context(Path(f).open("rb"))
+            raws: list[bytes] = []
+            pending = lines_before = 0
+            try:
+                for raw in stream:
+                    if not lines_before and not raws:
+                        raw = raw.removeprefix(b"\xef\xbb\xbf")
+                    raws.append(raw)
+                    pending += len(raw)
+                    if pending >= _BLOCK_BYTES:
+                        yield _block_lines(name, raws, lines_before), pending
+                        lines_before += len(raws)
+                        raws, pending = [], 0
+            except (OSError, EOFError, zlib.error) as e:
+                if kind != "gzip":
+                    raise
+                raise CorpusError(f"{name}: not a readable gzip file ({e})") from None
+            if raws:
+                yield _block_lines(name, raws, lines_before), pending
+
+
+def _block_lines(name: str, raws: list[bytes], lines_before: int) -> list[str]:
+    r"""Lines read as bytes (each ending in "\n" but perhaps the last), as text; a bad
+    byte is a ``CorpusError`` naming its line in the whole input."""
+    data = b"".join(raws)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        from lexforge.errors import CorpusError
+
+        line = lines_before + data.count(b"\n", 0, e.start) + 1
+        raise CorpusError(
+            f"{name}:{line}: not UTF-8 text (byte 0x{data[e.start]:02x}); re-save the file as UTF-8"
+        ) from None
+    parts = text.split("\n")  # a last part after the final "\n" is a line only if not empty
+    return [part + "\n" for part in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+
+
+def _decode(name: str, data: bytes) -> str:
+    """UTF-8 ``data`` as text, a byte-order mark dropped (it marks the encoding, it is not
+    text: the file readers drop it too); a ``CorpusError`` naming the line of a bad byte."""
+    from lexforge.errors import CorpusError
+
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise CorpusError(
+            f"{name}:{line}: not UTF-8 text (byte 0x{data[e.start]:02x}); re-save the file as UTF-8"
+        ) from None
+
+
+def _lines(files: list[str], text_column: str | None = None) -> list[str]:
+    """The lines of ``files`` (stdin when there are none, and for ``-``), cut at line ends
+    only (not at U+2028 and kin); of a records file (JSON Lines, JSON, csv, tsv, Parquet)
+    one text per record."""
+    from lexforge._corpus_files import check_text_column, corpus_format, record_texts
+    from lexforge.train._files import lines, read_text
+
+    check_text_column(text_column, [Path(f) for f in files or ["<stdin>"]])
+    texts: list[str] = []
+    for f in files or ["-"]:
+        path = Path(f)
+        if f == "-":  # stdin, as Unix tools read it
+            text = _decode("<stdin>", sys.stdin.buffer.read())
+            texts += [line for _, line in lines(text.replace("\r\n", "\n").replace("\r", "\n"))]
+        elif path.is_dir():
+            raise ConfigError(f"{f} is a directory; pass text files (one text a line)")
+        elif not path.exists():
+            raise ConfigError(f"no such file: {f}; check the path")
+        elif corpus_format(path) is None:
+            texts += [line for _, line in lines(read_text(path))]
+        else:
+            texts += record_texts(path, text_column)
+    return texts

@@ -1,0 +1,191 @@
+"""The subcommands that run a trained model: ``embed`` (text or word vectors, written as
+.npy, .npz or .parquet), ``fill-mask`` and ``similar`` (nearest words, contextual and
+static).
+
+Loading the texts is ``inputs``'s; the models are ``lexforge.model``'s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+from lexforge.errors import ConfigError
+
+from .inputs import _lines
+
+
+def _load_model(path: str, kind: str) -> object:
+    from lexforge import model as models
+
+    if kind == "mlm":
+        return models.BertForMaskedLM.from_pretrained(path)
+    with warnings.catch_warnings():  # vectors are hidden states: no head, no pooler needed
+        warnings.filterwarnings("ignore", message=".*ignored .* weights the model has no place")
+        warnings.filterwarnings("ignore", message=".*no weights for pooler.*")
+        return models.BertModel.from_pretrained(path)
+
+
+def _embed(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    output = Path(args.output)
+    if output.is_dir():
+        raise ConfigError(f"-o {output} is a directory; name a file (.npy, .npz or .parquet)")
+    if output.suffix.lower() not in (".npy", ".npz", ".parquet"):
+        raise ConfigError(
+            f"-o {output}: write .npy, .npz or .parquet (the suffix picks the format)"
+        )
+    written = [output]
+    if args.words and output.suffix.lower() != ".parquet":  # vectors of many lengths: .npz
+        output = output.with_suffix(".npz")
+        written = [output, output.with_suffix(".words.json")]
+    for path in written:  # each file that will be replaced, checked before the model runs
+        if path.is_dir():
+            raise ConfigError(f"-o {args.output}: {path} is a directory; name another file")
+        for f in args.files:  # read whole before the write, but lost all the same
+            if f != "-" and path.exists() and Path(f).exists() and path.samefile(f):
+                raise ConfigError(f"-o {args.output} would replace the input {f}; write elsewhere")
+    if not output.parent.is_dir():  # before the model runs, not at the write
+        raise ConfigError(f"-o {output}: the folder {output.parent} does not exist; create it")
+    if args.words and (args.pooling is not None or args.normalize):
+        raise ConfigError(
+            "--pooling and --normalize shape text vectors; with --words use --pooling-words"
+        )
+    if not args.words and args.pooling_words is not None:
+        raise ConfigError("--pooling-words is for --words (one vector per word); add --words")
+    parquet = output.suffix.lower() == ".parquet"
+    pa: Any = None
+    pq: Any = None
+    if parquet:
+        from lexforge._corpus_files import pyarrow
+
+        pa, pq = pyarrow("writing .parquet")  # before the model runs: fail fast
+    texts = _lines(args.files, args.text_column)  # a row per line (or record), blank ones too
+    model = _load_model(args.model, "encoder")
+    if args.words:
+        result = model.embed_words(texts, pooling=args.pooling_words or "mean")  # type: ignore[attr-defined]
+        if pq is not None:  # one row per word
+            rows = [(t, w, word) for t, r in enumerate(result) for w, word in enumerate(r.words)]
+            width = int(model.config.hidden_size)  # type: ignore[attr-defined]
+            stacked = np.concatenate([r.vectors for r in result]) if rows else np.zeros((0, width))
+            table = pa.table({
+                "text_index": pa.array([t for t, _, _ in rows], pa.int32()),
+                "word_index": pa.array([w for _, w, _ in rows], pa.int32()),
+                "word": pa.array([word for _, _, word in rows], pa.string()),
+                "embedding": _fixed_lists(pa, stacked),
+            })  # fmt: skip
+            _atomic(output, lambda f: pq.write_table(table, f))
+        else:
+            arrays = {f"text_{i}": r.vectors for i, r in enumerate(result)}
+            _atomic(output, lambda f: np.savez(f, **arrays))
+            words = json.dumps([r.words for r in result], ensure_ascii=False).encode("utf-8")
+            _atomic(output.with_suffix(".words.json"), lambda f: f.write(words))
+    else:
+        vectors = model.embed(texts, pooling=args.pooling or "mean", normalize=args.normalize)  # type: ignore[attr-defined]
+        if pq is not None:
+            table = pa.table({"text": pa.array(texts, pa.string()),
+                              "embedding": _fixed_lists(pa, vectors)})  # fmt: skip
+            _atomic(output, lambda f: pq.write_table(table, f))
+        elif output.suffix.lower() == ".npz":
+            _atomic(output, lambda f: np.savez(f, embeddings=vectors))
+        else:
+            _atomic(output, lambda f: np.save(f, vectors))
+    print(f"{len(texts)} texts -> {output}")
+    return 0
+
+
+def _fixed_lists(pa: Any, vectors: Any) -> Any:
+    """(rows, width) float32 as an Arrow fixed-size-list column (one vector per row)."""
+    import numpy as np
+
+    flat = np.ascontiguousarray(vectors, dtype=np.float32)
+    return pa.FixedSizeListArray.from_arrays(pa.array(flat.reshape(-1)), flat.shape[1])
+
+
+def _atomic(path: Path, write: Any) -> None:
+    """Writes ``path`` through ``write(file)`` into a temporary file, then renames it."""
+    from lexforge.formats import write_failed
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with tmp.open("wb") as f:
+            write(f)
+        tmp.replace(path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise write_failed(path, e) from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _needs_escape(token: str) -> bool:
+    """Whether a token holds a control character (a tab, a line end) or a backslash: then
+    it is printed escaped as in JSON, so a line keeps its three columns."""
+    return any(c < " " or c == "\\" for c in token)
+
+
+def _fill_mask(args: argparse.Namespace) -> int:
+    model = _load_model(args.model, "mlm")
+    for position, candidates in enumerate(model.fill_mask(args.text, top_k=args.top_k)):  # type: ignore[attr-defined]
+        for token, p in candidates:
+            # a token that holds a tab or line end (BPE has them) would break the columns
+            shown = json.dumps(token, ensure_ascii=False)[1:-1] if _needs_escape(token) else token
+            print(f"[MASK]{position}\t{shown}\t{p:.4f}")
+    return 0
+
+
+def _similar(args: argparse.Namespace) -> int:
+    from lexforge import datasets
+    from lexforge.batch import check_int
+    from lexforge.model.represent import _tokenizer
+    from lexforge.model.similarity import (
+        _tokenizer_words,
+        compare,
+        contextual_space,
+        cooccurrence_space,
+    )
+
+    for name in ("k", "min_count", "max_words", "max_texts"):  # before the model loads
+        check_int(name, getattr(args, name), least=0 if name == "min_count" else 1)
+    if args.files is not None:
+        if args.corpus is not None:
+            raise ConfigError("--corpus and --files both name the corpus; pass one of them")
+        texts = [t for t in _lines(args.files, args.text_column) if t.strip()]  # a corpus
+    else:
+        if args.text_column is not None:
+            raise ConfigError("--text-column names a column of --files; add --files")
+        corpus = args.corpus or "wiki-leads"
+        if corpus not in datasets.names() and Path(corpus).exists():
+            raise ConfigError(f"--corpus takes a dataset name; for a file pass --files {corpus}")
+        texts = [d for d in datasets.load_corpus(corpus) if d.strip()]
+    texts = texts[: args.max_texts]
+    model = _load_model(args.model, "encoder")
+    tok = _tokenizer(model, None)  # type: ignore[arg-type]  # (none saved: a ConfigError)
+    # a probe is one word as the spaces cut them, or it could never be found
+    for word, parts in zip(args.words, _tokenizer_words(tok, args.words), strict=True):
+        if len(parts) != 1:
+            shown = f"the words {', '.join(map(repr, parts))}" if parts else "no word"
+            raise ConfigError(
+                f"{word!r} is {shown} to this model's tokenizer; similar compares single words"
+            )
+    spaces = [
+        contextual_space(model, texts, min_count=args.min_count, max_words=args.max_words),
+        cooccurrence_space(
+            texts, tokenizer=tok, min_count=args.min_count, max_words=args.max_words
+        ),
+    ]
+    rows = compare(spaces, args.words, k=args.k)
+    missing = [w for w in args.words if w.lower() not in {r["word"].lower() for r in rows}]
+    for row in rows:
+        print(f"{row['word']}")
+        for kind, found in row["neighbours"].items():
+            print(f"  {kind:>13}: " + ", ".join(f"{w} {score:.2f}" for w, score in found))
+    if missing:
+        print(f"not frequent enough in these {len(texts)} texts: {', '.join(missing)} "
+              "(lower --min-count, or raise --max-texts or --max-words)")  # fmt: skip
+    return 0

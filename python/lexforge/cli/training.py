@@ -1,0 +1,109 @@
+"""The subcommands that train: ``quickstart`` (the main job), ``pretrain`` and
+``finetune``, each a thin call of the Python API and a report of its scores.
+
+The training itself is ``lexforge.train``'s and ``lexforge.quickstart``'s; the options
+are ``parser``'s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from lexforge.errors import ConfigError
+
+
+def _quickstart(args: argparse.Namespace) -> int:
+    from lexforge.quickstart import run
+
+    return run(
+        minutes=args.minutes,
+        preset=args.preset,
+        device=args.device,
+        out=Path(args.out),
+        show_progress=not args.quiet,
+    )
+
+
+def _pretrain(args: argparse.Namespace) -> int:
+    from lexforge.train import pretrain
+
+    names = ("steps", "batch_size", "grad_accum", "max_seq_len", "objective", "lr", "warmup",
+             "schedule", "seed", "save_every", "eval_every", "compile", "cuda_graphs", "fsdp",
+             "device",
+             "embedding_init", "mlm_probability", "masking", "whole_word")  # fmt: skip
+    from lexforge import datasets
+
+    data = Path(args.data)
+    if not data.exists() and args.data not in datasets.names():
+        raise ConfigError(
+            f"no such shard directory, text file or dataset: {data} (datasets: "
+            f"{', '.join(datasets.names())})"
+        )
+    if not (data / "manifest.json").is_file() and args.tokenizer is None:
+        raise ConfigError(
+            f"{data} is text, not shards: pass --tokenizer to build shards (train one with "
+            "lexforge train-tokenizer --model wordpiece)"
+        )
+    result = pretrain(
+        args.data, args.out, model=args.preset, eval_data=args.eval, tokenizer=args.tokenizer,
+        text_column=args.text_column, resume=args.resume, progress=not args.quiet,
+        **{name: getattr(args, name) for name in names},
+    )  # fmt: skip
+    if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 reports (and saves)
+        return 0
+    last = [r for r in result.history if r["split"] == "train"]
+    if last:
+        print(json.dumps(last[-1]))
+    print(f"model: {result.out_dir / 'model'}")
+    return 0
+
+
+def _finetune(args: argparse.Namespace) -> int:
+    from lexforge.train import finetune
+
+    result = finetune(
+        args.model, args.data, validation=args.validation, test=args.test, out_dir=args.out,
+        text_column=args.text_column, pair_column=args.pair_column,
+        label_column=args.label_column, epochs=args.epochs, batch_size=args.batch_size,
+        lr=args.lr, warmup=args.warmup, weight_decay=args.weight_decay,
+        layer_decay=args.layer_decay, max_length=args.max_length, patience=args.patience,
+        max_steps=args.max_steps, time_limit=args.time_limit, seed=args.seed,
+        device=args.device, progress=not args.quiet, task=args.task, runs=args.runs,
+        problem_type=args.problem_type, label_separator=args.label_separator,
+        new_head=args.new_head, stride=args.stride,
+    )  # fmt: skip
+    if len(result.soup) > 1:
+        print(f"model soup: the weights of runs {list(result.soup)} averaged")
+    elif result.soup:
+        print(f"model soup: run {result.soup[0]} alone (averaging scored lower on validation)")
+    shown = {"validation": result.validation, "test": result.test}
+    for split, metrics in shown.items():
+        if metrics:
+            print(f"{split}: {_scores(metrics)}")
+    print(f"best model: {Path(args.out) / 'best'}")
+    return 0
+
+
+def _scores(metrics: dict[str, Any]) -> str:
+    """One line of a split's scores, whatever the task."""
+    if "exact_match" in metrics:
+        line = f"exact match {metrics['exact_match']:.2f}, F1 {metrics['f1']:.2f}"
+        if "no_answer_accuracy" in metrics:
+            line += (f"; answerable F1 {metrics['has_answer_f1']:.2f}, no-answer accuracy "
+                     f"{metrics['no_answer_accuracy']:.2f} (threshold "
+                     f"{metrics['null_threshold']:.3f})")  # fmt: skip
+        return line
+    if "mse" in metrics:
+        return (f"MSE {metrics['mse']:.4f}, Pearson {metrics['pearson']:.4f}, "
+                f"Spearman {metrics['spearman']:.4f}")  # fmt: skip
+    line = f"accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}"
+    if "micro_f1" in metrics:
+        line += f", micro-F1 {metrics['micro_f1']:.4f}"
+    if "entity" in metrics:
+        e = metrics["entity"]
+        line += f"; entities P {e['precision']:.4f} R {e['recall']:.4f} F1 {e['f1']:.4f}"
+    return line
