@@ -260,6 +260,59 @@ def test_tokenize_streams_in_blocks_and_names_the_line_of_a_bad_byte(
     assert "bad.txt:201: not UTF-8 text (byte 0xe9)" in capsys.readouterr().err
 
 
+def test_tokenize_reads_stdin_for_a_dash_and_names_inputs_it_cannot_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``-`` was opened as a file named "-"; a missing file or a directory was a raw errno
+    (after the ids of the files before it), a UTF-16 file a "not UTF-8" error at byte 0xff.
+    Now ``-`` is stdin, beside files, in order; the others are one line naming the fix,
+    before anything is printed."""
+    import io
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("hello world\n", encoding="utf-8")
+    tok_path = tmp_path / "tok.json"
+    assert main(["train-tokenizer", str(corpus), "--vocab-size", "270", "-o", str(tok_path)]) == 0
+    tok = lexforge.Tokenizer.from_file(tok_path)
+    capsys.readouterr()
+
+    def stdin(data: bytes) -> None:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+
+    stdin(b"\xef\xbb\xbfhello there\n")  # (a UTF-8 byte-order mark: dropped, as from files)
+    assert main(["tokenize", "--tokenizer", str(tok_path), "-", str(corpus)]) == 0
+    rows = [[int(i) for i in line.split()] for line in capsys.readouterr().out.splitlines()]
+    assert rows == [tok.encode("hello there\n"), tok.encode("hello world\n")]
+
+    (tmp_path / "folder").mkdir()
+    wide = {}
+    for encoding, name in (("utf-16", "UTF-16"), ("utf-32", "UTF-32")):
+        wide[name] = tmp_path / f"{encoding}.txt"
+        wide[name].write_text("hello world\n", encoding=encoding)  # (with its byte-order mark)
+    refused = [
+        ("missing.txt", "no such file: missing.txt; check the path"),
+        (str(tmp_path / "folder"), "folder is a directory; pass text files"),
+    ]
+    for f, message in refused:
+        assert main(["tokenize", "--tokenizer", str(tok_path), str(corpus), f]) == 1
+        out, err = capsys.readouterr()
+        assert message in err and err.count("\n") == 1
+        assert out == ""  # checked before the first file is read
+    for name, path in wide.items():
+        assert main(["tokenize", "--tokenizer", str(tok_path), str(path)]) == 1
+        err = capsys.readouterr().err
+        fix = f"iconv -f {name} -t UTF-8 {path} > {tmp_path / path.stem}-utf8.txt"
+        assert f"{path}: this file is {name}; convert it to UTF-8 ({fix})" in err
+        assert err.count("\n") == 1
+    stdin("hello world\n".encode("utf-16"))
+    assert main(["tokenize", "--tokenizer", str(tok_path)]) == 1
+    assert (
+        "<stdin>: this input is UTF-16; convert it to UTF-8 (pipe it through iconv -f "
+        "UTF-16 -t UTF-8)" in capsys.readouterr().err
+    )
+    assert "stdin: - or none" in " ".join(run("tokenize", "--help").stdout.split())
+
+
 def test_train_tokenizer_checks_where_it_saves_before_training(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -108,6 +108,23 @@ def test_embed_words_checks_the_files_it_writes_before_the_model_runs(
         assert f"{tmp_path / folder} is a directory" in err and err.count("\n") == 1
 
 
+def test_embed_names_a_utf16_stdin_before_the_model_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Text piped from a UTF-16 file was "not UTF-8 text (byte 0xff)": the byte-order mark
+    says which conversion it needs."""
+    import lexforge.cli.models as cli_models
+
+    monkeypatch.setattr(cli_models, "_load_model", _never)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO("a cat\n".encode("utf-16"))))
+    assert main(["embed", "model", "-", "-o", str(tmp_path / "v.npy")]) == 1
+    assert (
+        "<stdin>: this input is UTF-16; convert it to UTF-8 (pipe it through iconv -f "
+        "UTF-16 -t UTF-8)" in capsys.readouterr().err
+    )
+    assert not (tmp_path / "v.npy").exists()
+
+
 def test_similar_refuses_a_probe_that_is_not_one_word(
     model_dir: Path,
     tmp_path: Path,

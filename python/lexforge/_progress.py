@@ -1,7 +1,9 @@
 """A dependency-free progress bar on stderr, driven by ``(done, total)`` callbacks.
 
 Shown when ``enabled`` is true, or, with ``enabled=None``, when stderr is a terminal.
-Redraws at most ten times a second; the last draw ends the line.
+Redraws at most ten times a second; the last draw ends the line, and shows where the work
+stopped: a run interrupted before its first callback shows its starting point (``done``,
+``total``), not a full bar, and a total of zero is never 100%.
 """
 
 from __future__ import annotations
@@ -23,13 +25,22 @@ def _human(n: float, unit: str) -> str:
 class Progress:
     """``with Progress("counting", unit="B") as bar: work(progress=bar)``."""
 
-    def __init__(self, desc: str, *, unit: str = "", enabled: bool | None = None) -> None:
+    def __init__(
+        self,
+        desc: str,
+        *,
+        unit: str = "",
+        enabled: bool | None = None,
+        done: int = 0,
+        total: int | None = None,
+    ) -> None:
         self.desc = desc
         self.unit = unit
         self.enabled = sys.stderr.isatty() if enabled is None else enabled
         self.start = time.perf_counter()
         self._last_draw = 0.0
-        self._last: tuple[int, int] = (0, 0)
+        # where the work stands before the first callback (None: not known, nothing to draw)
+        self._last: tuple[int, int] | None = None if total is None else (done, total)
         self._drawn: tuple[int, int] | None = None
 
     def __call__(self, done: int, total: int) -> None:
@@ -41,7 +52,7 @@ class Progress:
     def _draw(self, done: int, total: int, now: float) -> None:
         self._last_draw = now
         self._drawn = (done, total)
-        frac = min(done / total, 1.0) if total else 1.0
+        frac = min(done / total, 1.0) if total > 0 else 0.0  # (nothing to do is not 100%)
         width = 24
         filled = int(frac * width)
         bar = "#" * filled + "." * (width - filled)
@@ -63,7 +74,10 @@ class Progress:
         tb: TracebackType | None,
     ) -> None:
         if self.enabled:
-            if exc_type is None and self._drawn != self._last:
+            if self._last is not None and self._drawn != self._last:  # where it stopped
                 self._draw(*self._last, time.perf_counter())
-            sys.stderr.write("\n")
-            sys.stderr.flush()
+            if self._drawn is not None:
+                if exc_type is not None:
+                    sys.stderr.write("(stopped)")
+                sys.stderr.write("\n")
+                sys.stderr.flush()

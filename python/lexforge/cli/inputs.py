@@ -1,5 +1,6 @@
-r"""The texts a subcommand reads from files or stdin: lines cut at "\n" only, a byte-order
-mark dropped, one text per record of a records file (JSON Lines, JSON, csv, tsv, Parquet).
+r"""The texts a subcommand reads from files or stdin (``-``): lines cut at "\n" only, a
+UTF-8 byte-order mark dropped (a UTF-16 or UTF-32 one refused, naming the conversion), one
+text per record of a records file (JSON Lines, JSON, csv, tsv, Parquet).
 
 ``_tokenize_blocks`` streams them a block at a time (``lexforge tokenize``, whatever the
 input's size); ``_lines`` reads them whole (``embed``, ``similar``). What is done with the
@@ -22,9 +23,10 @@ _BLOCK_BYTES = 8 << 20  # text per encode_batch call of `lexforge tokenize`
 def _tokenize_blocks(
     files: list[str] | None, text_column: str | None
 ) -> Iterator[tuple[list[str], int]]:
-    r"""(lines, their size in bytes) of ``files`` (or stdin), about 8 MB at a time: lines
-    end at "\n" only, kept as part of the line; a file's byte-order mark is dropped;
-    records files give one text per record."""
+    r"""(lines, their size in bytes) of ``files`` (stdin when there are none, and for
+    ``-``), about 8 MB at a time: lines end at "\n" only, kept as part of the line; a file's
+    byte-order mark is dropped; records files give one text per record. Every file is
+    checked before the first is read."""
     import gzip
     import zlib
 
@@ -32,7 +34,10 @@ def _tokenize_blocks(
     from lexforge.errors import CorpusError
 
     check_text_column(text_column, [Path(f) for f in files or ["<stdin>"]])
-    for f in files or [None]:  # type: ignore[list-item]  # (None: stdin)
+    for name in files or []:
+        _check_input(name)
+    for given in files or ["-"]:
+        f = None if given == "-" else given  # (None: stdin)
         kind = None if f is None else corpus_format(Path(f))
         if f is not None and kind not in (None, "gzip"):  # records: one text each
             block: list[str] = []
@@ -59,6 +64,7 @@ def _tokenize_blocks(
             try:
                 for raw in stream:
                     if not lines_before and not raws:
+                        _refuse_wide(name, raw)
                         raw = raw.removeprefix(b"\xef\xbb\xbf")
                     raws.append(raw)
                     pending += len(raw)
@@ -91,11 +97,49 @@ def _block_lines(name: str, raws: list[bytes], lines_before: int) -> list[str]:
     return [part + "\n" for part in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
 
 
+# byte-order marks of the encodings a text editor may save in (UTF-32's before UTF-16's:
+# UTF-32LE's starts with UTF-16LE's)
+_WIDE_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16"),
+)  # fmt: skip
+
+
+def _refuse_wide(name: str, head: bytes) -> None:
+    """A ``CorpusError`` naming the conversion when ``head`` (a file's first bytes) opens
+    with a UTF-16 or UTF-32 byte-order mark: the text is not UTF-8, whatever it holds."""
+    from lexforge.errors import CorpusError
+
+    for bom, encoding in _WIDE_BOMS:
+        if head.startswith(bom):
+            convert = f"iconv -f {encoding} -t UTF-8"
+            if name == "<stdin>":
+                fix = f"pipe it through {convert}"
+            else:
+                path = Path(name)
+                fix = f"{convert} {name} > {path.with_name(f'{path.stem}-utf8{path.suffix}')}"
+            what = "input" if name == "<stdin>" else "file"
+            raise CorpusError(f"{name}: this {what} is {encoding}; convert it to UTF-8 ({fix})")
+
+
+def _check_input(f: str) -> None:
+    """A ``ConfigError`` for an input file that is a directory or is not there (``-`` is
+    stdin)."""
+    if f == "-":
+        return
+    path = Path(f)
+    if path.is_dir():
+        raise ConfigError(f"{f} is a directory; pass text files (one text a line)")
+    if not path.exists():
+        raise ConfigError(f"no such file: {f}; check the path")
+
+
 def _decode(name: str, data: bytes) -> str:
     """UTF-8 ``data`` as text, a byte-order mark dropped (it marks the encoding, it is not
     text: the file readers drop it too); a ``CorpusError`` naming the line of a bad byte."""
     from lexforge.errors import CorpusError
 
+    _refuse_wide(name, data)
     data = data.removeprefix(b"\xef\xbb\xbf")
     try:
         return data.decode("utf-8")
@@ -114,16 +158,14 @@ def _lines(files: list[str], text_column: str | None = None) -> list[str]:
     from lexforge.train._files import lines, read_text
 
     check_text_column(text_column, [Path(f) for f in files or ["<stdin>"]])
+    for f in files or []:
+        _check_input(f)
     texts: list[str] = []
     for f in files or ["-"]:
         path = Path(f)
         if f == "-":  # stdin, as Unix tools read it
             text = _decode("<stdin>", sys.stdin.buffer.read())
             texts += [line for _, line in lines(text.replace("\r\n", "\n").replace("\r", "\n"))]
-        elif path.is_dir():
-            raise ConfigError(f"{f} is a directory; pass text files (one text a line)")
-        elif not path.exists():
-            raise ConfigError(f"no such file: {f}; check the path")
         elif corpus_format(path) is None:
             texts += [line for _, line in lines(read_text(path))]
         else:

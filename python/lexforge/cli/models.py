@@ -8,7 +8,10 @@ Loading the texts is ``inputs``'s; the models are ``lexforge.model``'s.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,7 @@ from typing import Any
 from lexforge.errors import ConfigError
 
 from .inputs import _lines
+from .tokenizers import _check_output
 
 
 def _load_model(path: str, kind: str) -> object:
@@ -46,6 +50,7 @@ def _embed(args: argparse.Namespace) -> int:
     for path in written:  # each file that will be replaced, checked before the model runs
         if path.is_dir():
             raise ConfigError(f"-o {args.output}: {path} is a directory; name another file")
+        _check_output(str(path), folder=False)  # a folder that is a file, or read-only
         for f in args.files:  # read whole before the write, but lost all the same
             if f != "-" and path.exists() and Path(f).exists() and path.samefile(f):
                 raise ConfigError(f"-o {args.output} would replace the input {f}; write elsewhere")
@@ -107,19 +112,25 @@ def _fixed_lists(pa: Any, vectors: Any) -> Any:
 
 
 def _atomic(path: Path, write: Any) -> None:
-    """Writes ``path`` through ``write(file)`` into a temporary file, then renames it."""
-    from lexforge.formats import write_failed
+    """Writes ``path`` through ``write(file)`` into a temporary file of its own in the same
+    folder (two runs at once never share one), then renames it."""
+    from lexforge.formats import public_mode, write_failed
 
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
-        with tmp.open("wb") as f:
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise write_failed(path, e) from None
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            public_mode(fd)
             write(f)
         tmp.replace(path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise write_failed(path, e) from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+    except BaseException as e:
+        with contextlib.suppress(OSError):  # (a failing clean-up must not hide the error)
+            tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise write_failed(path, e) from None
         raise
 
 

@@ -93,7 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument(
         "--tokenizer", required=True, help="tokenizer.json, vocab.json or a tiktoken file"
     )
-    k.add_argument("files", nargs="*")
+    k.add_argument(
+        "files", nargs="*",
+        help="UTF-8 text files, one text per line (stdin: - or none; a .gz is decompressed), "
+        "or JSON Lines/JSON/csv/tsv/Parquet files, one text per record",
+    )  # fmt: skip
     k.add_argument(
         "--pattern",
         default=None,

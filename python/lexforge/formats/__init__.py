@@ -11,6 +11,7 @@ and the fix; a missing file raises ``FileNotFoundError``. Writers replace files 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -129,19 +130,22 @@ def atomic_write(path: Path, data: str | bytes) -> None:
     so readers never see a partial file (with the mode ``open()`` would give it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     raw = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    public_mode(fd)
+    try:  # (a folder that cannot be written: named as the file's, not the temporary's)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise write_failed(path, e) from None
     try:
         with os.fdopen(fd, "wb") as f:
+            public_mode(fd)
             f.write(raw)
             f.flush()
             os.fsync(f.fileno())
         Path(tmp).replace(path)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise write_failed(path, e) from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as e:
+        with contextlib.suppress(OSError):  # (a failing clean-up must not hide the error)
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise write_failed(path, e) from None
         raise
 
 

@@ -4,7 +4,12 @@ classification, question answering); ``save_pretrained`` / ``from_pretrained`` r
 write HF transformers' BERT format; ``embed_words``, ``embed`` and ``fill_mask`` give
 contextual representations. Importing this module imports torch."""
 
-from .bert import (
+from lexforge._extras import require
+
+# without torch: one error naming the extra that installs it, not a bare ModuleNotFoundError
+require("lexforge.model", "torch")
+
+from .bert import (  # noqa: E402
     BatchLayout,
     BertForMaskedLM,
     BertForPreTraining,
@@ -13,8 +18,8 @@ from .bert import (
     PreTrainingOutput,
     sinusoidal_positions,
 )
-from .config import PRESETS, BertConfig
-from .heads import (
+from .config import PRESETS, BertConfig  # noqa: E402
+from .heads import (  # noqa: E402
     BertForQuestionAnswering,
     BertForSequenceClassification,
     BertForTokenClassification,
@@ -22,7 +27,7 @@ from .heads import (
     TaskOutput,
     align_word_labels,
 )
-from .represent import WordVectors
+from .represent import WordVectors  # noqa: E402
 
 __all__ = [
     "PRESETS",

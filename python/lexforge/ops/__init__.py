@@ -11,7 +11,12 @@ unsupported head dimension) the same semantics come from PyTorch's SDPA.
 imports torch (not triton).
 """
 
-from .attention import (
+from lexforge._extras import require
+
+# without torch: one error naming the extra that installs it, not a bare ModuleNotFoundError
+require("lexforge.ops", "torch")
+
+from .attention import (  # noqa: E402
     HEAD_DIMS,
     AttentionOptions,
     Unpadded,
@@ -20,7 +25,7 @@ from .attention import (
     pad,
     unpad,
 )
-from .reproducible import layer_norm, linear, softmax
+from .reproducible import layer_norm, linear, softmax  # noqa: E402
 
 __all__ = [
     "HEAD_DIMS",

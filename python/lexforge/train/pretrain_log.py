@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,10 @@ class _Log:
 
         self.enabled, self.out, self.total, self.done = enabled, out, total, start
         self.history: list[dict[str, Any]] = []
-        self.bar = Progress("pretraining", unit="steps", enabled=progress if enabled else False)
+        self.bar = Progress(
+            "pretraining", unit="steps", enabled=progress if enabled else False, done=start,
+            total=total,
+        )  # fmt: skip
         self.started = time.perf_counter()
         self.file = None
         if enabled:
@@ -105,7 +109,9 @@ class _Log:
             self.file.flush()
 
     def close(self) -> None:
-        self.bar.__exit__(None, None, None)
+        """Ends the bar (where it stopped, when an error or Ctrl-C is on its way out: this
+        runs in the loop's ``finally``) and the log file."""
+        self.bar.__exit__(*sys.exc_info())
         if self.file is not None:
             self.file.close()
 
