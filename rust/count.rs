@@ -59,6 +59,9 @@ pub struct WordCounts {
     arena: Vec<u8>,
     table: HashTable<Slot>,
     total: u64,
+    /// How many special tokens were cut out of the text (saturating): a corpus that had
+    /// nothing else is told apart from an empty one.
+    specials_cut: u64,
 }
 
 #[inline]
@@ -87,6 +90,11 @@ impl WordCounts {
     /// Sum of all counts (saturating).
     pub fn total(&self) -> u64 {
         self.total
+    }
+
+    /// How many special tokens were cut out of the counted text (saturating at 2^64 - 1).
+    pub fn specials_cut(&self) -> u64 {
+        self.specials_cut
     }
 
     /// Adds `count` occurrences of `word`.
@@ -130,6 +138,7 @@ impl WordCounts {
             let word = s.word(&other.arena);
             self.add_hashed(hash_bytes(word), word, s.count)?;
         }
+        self.specials_cut = self.specials_cut.saturating_add(other.specials_cut);
         Ok(())
     }
 
@@ -163,8 +172,12 @@ impl WordCounts {
     ) -> Result<()> {
         let bytes = text.as_bytes();
         let mut failed = None;
+        let mut specials = 0u64;
         policy.segments(text, |segment| {
-            let Segment::Text(start, end) = segment else { return Ok(()) };
+            let Segment::Text(start, end) = segment else {
+                specials += 1;
+                return Ok(());
+            };
             let part = &text[start..end];
             match splitter {
                 Splitter::Pattern(pretok) => pretok.split(part, |s, e| {
@@ -198,6 +211,7 @@ impl WordCounts {
             }
             Ok(())
         })?;
+        self.specials_cut = self.specials_cut.saturating_add(specials);
         failed.map_or(Ok(()), Err)
     }
 }
@@ -526,6 +540,20 @@ mod tests {
         let expect: Vec<(Vec<u8>, u64)> =
             vec![(b" a".to_vec(), 1), (b" b".to_vec(), 1), (b"a".to_vec(), 1), (b"b".to_vec(), 2)];
         assert_eq!(counts, expect);
+    }
+
+    #[test]
+    fn special_tokens_cut_out_are_counted_and_merged() {
+        let splitter = Splitter::Pattern(Pretokenizer::new("gpt2").unwrap());
+        let specials = SpecialTokens::new(vec![("<|x|>".into(), 0)]).unwrap();
+        let c = Counter { splitter: &splitter, specials: &specials };
+        let mut wc = WordCounts::new();
+        c.count_texts(&["<|x|><|x|>", "a<|x|>"], &mut wc, Some(2)).unwrap();
+        assert_eq!((wc.specials_cut(), wc.len()), (3, 1));
+        let mut all = WordCounts::new();
+        all.merge(&wc).unwrap();
+        all.merge(&wc).unwrap();
+        assert_eq!(all.specials_cut(), 6);
     }
 
     #[test]

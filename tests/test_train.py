@@ -68,7 +68,7 @@ def test_merges_equal_the_reference(seed: int) -> None:
 def test_merges_equal_the_reference_on_random_corpora(
     texts: list[str], extra: int, min_frequency: int, max_token_length: int | None
 ) -> None:
-    if not "".join(texts):
+    if not "".join(texts).strip():  # white space only: refused (test_tokenizer_bad_input)
         return
     tok = lf.Tokenizer.train_bpe(
         texts=texts,
@@ -244,7 +244,8 @@ def test_non_utf8_file_names_file_and_line(tmp_path: Path) -> None:
     with pytest.raises(CorpusError, match=r"c\.txt\.bz2\b.* is a bzip2-compressed file"):
         lf.Tokenizer.train_bpe(tmp_path / "c.txt.bz2", vocab_size=300, show_progress=False)
     (tmp_path / "c.txt.gz").write_bytes(gzip.compress("second caf\xe9\n".encode("latin-1")))
-    with pytest.raises(CorpusError, match=r"c\.txt\.gz: line 1 is not UTF-8 text \(byte 0xe9\)"):
+    # (read like the .txt it holds, and named as the .gz, not its decompressed copy)
+    with pytest.raises(CorpusError, match=r"/c\.txt\.gz:1: invalid UTF-8 at byte 10.*iconv"):
         lf.Tokenizer.train_bpe(tmp_path / "c.txt.gz", vocab_size=300, show_progress=False)
 
 

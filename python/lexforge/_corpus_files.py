@@ -9,6 +9,11 @@ file's path and the column read, and is reused while the source is unchanged (a 
 touched is compared by its sha256); a changed source is read afresh into the same name,
 so shard builds resume against an unchanged one and refuse a changed one.
 
+Tokenizer training reads the text as it is instead (:func:`as_raw_text`,
+:func:`document_texts`): a ``.txt.gz`` decompressed byte for byte (cached under another
+name), a record's text counted whole with its line ends and spaces, so that training on a
+compressed file gives the tokenizer its uncompressed file gives.
+
 The text column: ``text_column`` when given; else a column named ``text``; else the only
 column whose first value is a string. A JSON Lines record may also be a bare string.
 Empty and null texts are skipped (they hold no text); any other value that is not a
@@ -27,7 +32,7 @@ import json
 import os
 import time
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -90,17 +95,88 @@ def as_text(path: Path, text_column: str | None = None, *, alone: bool = True) -
         return path
     if text_column is not None and (not isinstance(text_column, str) or not text_column):
         raise ConfigError(f"text_column must be a column name, got {text_column!r}")
-    from .datasets._fetch import cache_root
     from .datasets._loaders import write_corpus
+
+    def write(building: Path) -> None:
+        found = 0
+
+        def counted() -> Iterator[str]:
+            nonlocal found
+            for text in _texts(path, kind, text_column):
+                found += bool(text.strip())
+                yield text
+
+        write_corpus(counted(), building)
+        if not found and alone:
+            building.unlink(missing_ok=True)
+            what = "line" if kind == "gzip" else "record"
+            raise CorpusError(f"{path}: no {what} holds any text; the corpus would be empty")
+
+    key = [_VERSION, str(path.resolve()), kind, text_column]
+    return _cached(path, key, ".txt", write)
+
+
+def as_raw_text(path: Path) -> Path:
+    """For tokenizer training: ``path`` itself when it is plain text, and a gzip-compressed
+    text (``corpus.txt.gz``) as its bytes decompressed unchanged (line ends, blank lines,
+    spaces at line ends all kept) into a cached file, so it trains exactly like the
+    uncompressed file. Records files are not text: read them with :func:`document_texts`."""
+    kind = corpus_format(path)
+    if kind is None or path.is_dir():
+        return path
+    if kind != "gzip":
+        raise ValueError(f"{path} is a records file; read its texts with document_texts")
+
+    def write(building: Path) -> None:
+        try:
+            out = building.open("wb")
+        except OSError as e:
+            raise _cache_write_failed(building, e) from None
+        with out, gzip.open(path) as source:
+            while True:
+                try:
+                    chunk = source.read(1 << 20)
+                except (OSError, EOFError, zlib.error) as e:
+                    raise CorpusError(f"{path}: cannot be read ({e})") from None
+                if not chunk:
+                    break
+                try:
+                    out.write(chunk)
+                except OSError as e:
+                    raise _cache_write_failed(building, e) from None
+
+    # its own name: the paragraph layout of the same file (as_text) is another text
+    return _cached(path, ["raw", _VERSION, str(path.resolve()), kind], ".raw.txt", write)
+
+
+def document_texts(path: Path, text_column: str | None = None) -> Iterator[str]:
+    """The texts of a records file's records exactly as they are (line ends and spaces
+    kept), one per record; empty and null texts are skipped."""
+    kind = corpus_format(path)
+    if kind in (None, "gzip"):
+        raise ValueError(f"{path} is not a records file")
+    yield from _texts(path, kind, text_column)
+
+
+def _cache_write_failed(path: Path, e: OSError) -> OSError:
+    from .formats import write_failed
+
+    return write_failed(path, e, " (LEXFORGE_CACHE sets the cache)")
+
+
+def _cached(path: Path, key: list[Any], suffix: str, write: Callable[[Path], None]) -> Path:
+    """The cached file for the text of ``path`` under ``key`` (the layout, the source's
+    path and what is read of it), (re)written by ``write(building)`` unless it holds the
+    text of the source as it is now."""
+    from .datasets._fetch import cache_root
     from .formats import atomic_write, sha256_file
 
-    key = json.dumps([_VERSION, str(path.resolve()), kind, text_column])
-    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+    digest = hashlib.sha256(json.dumps(key).encode("utf-8")).hexdigest()[:16]
     # the name's start only: with the digest and the temporary names' decorations a
     # legal name near 255 bytes would pass the file system's limit
     short = path.name.encode("utf-8", "surrogateescape")[:96].decode("utf-8", "ignore")
-    target = cache_root() / "corpora" / f"{short}.{digest}.txt"
-    record = target.with_suffix(".source.json")
+    target = cache_root() / "corpora" / f"{short}.{digest}{suffix}"
+    record = target.with_name(f"{short}.{digest}.source.json")
     stat = path.stat()
     seen = _read_record(record) if target.is_file() else None
     if seen is not None and seen.get("size") == stat.st_size:
@@ -112,21 +188,17 @@ def as_text(path: Path, text_column: str | None = None, *, alone: bool = True) -
     # this process's own file: processes converting the same source at once each write
     # theirs, and each rename leaves the same text in place
     building = target.with_name(f".{target.name}.building.{os.getpid()}")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise _cache_write_failed(target, e) from None
     building.unlink(missing_ok=True)
     _sweep_building(target)
-    found = [0]
-
-    def counted() -> Iterator[str]:
-        for text in _texts(path, kind, text_column):
-            found[0] += bool(text.strip())
-            yield text
-
-    write_corpus(counted(), building)
-    if not found[0] and alone:
+    try:
+        write(building)
+        building.replace(target)
+    finally:
         building.unlink(missing_ok=True)
-        what = "line" if kind == "gzip" else "record"
-        raise CorpusError(f"{path}: no {what} holds any text; the corpus would be empty")
-    building.replace(target)
     source = {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
     atomic_write(record, json.dumps({**source, "sha256": sha256_file(path)}))
     return target

@@ -112,13 +112,17 @@ class Tokenizer:
         """Trains a byte-level BPE tokenizer.
 
         Args:
-            files: UTF-8 text file(s), streamed line by line, or a dataset name such as
-                ``"wiki-leads"``; JSON Lines, JSON, csv, tsv and Parquet files give the text
-                of their ``text_column``. Give ``files``, ``texts`` or both.
+            files: UTF-8 text file(s), streamed line by line as they are (a ``.gz`` one
+                decompressed), or a dataset name such as ``"wiki-leads"``; JSON Lines, JSON,
+                csv, tsv and Parquet files give the text of their ``text_column``, each
+                record's text counted whole, as it is. Give ``files``, ``texts`` or both.
             texts: any iterable of strings (consumed in buffers, trained without the GIL).
-            vocab_size: total ids: special tokens + 256 bytes + merges.
+            vocab_size: total ids: special tokens + 256 bytes + merges. The ids are those
+                HF's ``BpeTrainer`` gives on the same corpus: the special tokens, the bytes
+                by the code points of their byte-level characters, then the merges.
             special_tokens: strings that get the first ids and are never split or merged;
-                they are cut out of the training text.
+                they are cut out of the training text (one holding a line break is refused
+                with files: they are counted line by line).
             pattern: pre-tokenization preset (``"gpt2"``, ``"cl100k"``, ``"o200k"``) or regex.
             min_frequency: stop when the best pair occurs fewer times than this.
             max_token_length: never create tokens longer than this many bytes.

@@ -14,7 +14,7 @@ import json
 import numbers
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from lexforge import _core
@@ -37,10 +37,11 @@ def resolve_files(
     files: PathLike | Sequence[PathLike], text_column: str | None = None
 ) -> list[Path]:
     """Normalizes one path, several paths, or a dataset name (see ``lexforge datasets``) to
-    a list of existing text files: a JSON Lines, JSON, csv, tsv or Parquet file (or a
-    gzip-compressed one) becomes the text of its ``text_column`` (default: ``text``, else
-    its only text column) as a cached text file, one record per document."""
-    from lexforge._corpus_files import as_texts
+    a list of existing files, each as given: plain text, gzip-compressed text, or records
+    files (JSON Lines, JSON, csv, tsv, Parquet, or those gzip-compressed), whose
+    ``text_column`` (default: ``text``, else their only text column) holds the text. A
+    ``text_column`` no file has, or a file listed twice, is refused."""
+    from lexforge._corpus_files import check_text_column
 
     items = [files] if isinstance(files, str | bytes | os.PathLike) else list(files)
     if not items:
@@ -66,9 +67,24 @@ def resolve_files(
             f"no such file: {path}; pass a text file, a list of files, or a dataset name "
             f"({', '.join(datasets.names())})"
         )
-    out = as_texts(found, text_column)
-    refuse_repeats(out)
-    return out
+    check_text_column(text_column, found)
+    refuse_repeats(found)
+    return found
+
+
+def refuse_line_breaks(special_tokens: Sequence[str]) -> None:
+    """Raises :class:`TrainerConfigError` for a special token holding a line break when text
+    files are counted: they are counted line by line, so such a token is never found."""
+    for token in special_tokens:
+        if "\n" in token:
+            raise TrainerConfigError(
+                f"the special token {token!r} holds a line break, but text files are counted "
+                "line by line (each line on its own, as HF tokenizers trains), so it would "
+                "never be cut out of them; drop the line break from the token "
+                "(special_tokens / --special), or pass the documents through texts= (an "
+                "iterable of strings) or as a records file (.jsonl, .csv, ...), whose texts "
+                "are counted whole"
+            )
 
 
 def refuse_repeats(paths: Sequence[Path]) -> None:
@@ -167,6 +183,23 @@ def check_counts(**options: int | None) -> None:
             )
 
 
+def _batches(texts: Iterable[str]) -> Iterator[list[str]]:
+    """``texts`` in buffers of about ``_BATCH_CHARS`` characters or ``_BATCH_ITEMS`` texts;
+    an item that is not a ``str`` is refused."""
+    batch: list[str] = []
+    size = 0
+    for text in texts:
+        if not isinstance(text, str):
+            raise TypeError(f"texts must be str, got {type(text).__name__}; decode bytes first")
+        batch.append(text)
+        size += len(text)
+        if size >= _BATCH_CHARS or len(batch) >= _BATCH_ITEMS:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
 class WordCounts:
     """Counts of pre-tokenized words under one pattern.
 
@@ -207,8 +240,10 @@ class WordCounts:
         show_progress: bool | None = None,
         text_column: str | None = None,
     ) -> WordCounts:
-        """Counts UTF-8 text files (streamed; each line is pre-tokenized on its own), or the
-        ``text_column`` of records files (JSON Lines, JSON, csv, tsv, Parquet)."""
+        """Counts UTF-8 text files as they are (streamed; each line, with its line end, is
+        pre-tokenized on its own; a ``.gz`` file is read decompressed), or the
+        ``text_column`` of records files (JSON Lines, JSON, csv, tsv, Parquet; each
+        record's text pre-tokenized whole, as it is)."""
         counts = cls(pattern=pattern, special_tokens=special_tokens)
         counts.add_files(
             files, text_column=text_column, num_threads=num_threads, show_progress=show_progress
@@ -251,30 +286,43 @@ class WordCounts:
         num_threads: int | None = None,
         show_progress: bool | None = None,
     ) -> None:
-        """Counts more files (or a dataset name's corpus); of a JSON Lines, JSON, csv, tsv
-        or Parquet file, the ``text_column`` (default: ``text``, else its only text
-        column)."""
+        """Counts more files (or a dataset name's corpus), as they are: text files line by
+        line (a ``.gz`` one decompressed, byte for byte); of a JSON Lines, JSON, csv, tsv or
+        Parquet file, the text of each record whole, from its ``text_column`` (default:
+        ``text``, else its only text column)."""
+        from lexforge._corpus_files import as_raw_text, document_texts, is_records
+
         paths = resolve_files(files, text_column)
-        with Progress("counting words", unit="B", enabled=show_progress) as bar:
-            self._core.add_files([str(p) for p in paths], num_threads, bar)
+        plain = [p for p in paths if not is_records(p)]
+        if plain:
+            refuse_line_breaks(self.special_tokens)
+            texts = {as_raw_text(p): p for p in plain}
+            with Progress("counting words", unit="B", enabled=show_progress) as bar:
+                try:
+                    self._core.add_files([str(p) for p in texts], num_threads, bar)
+                except CorpusError as e:  # name the user's file, not its decompressed copy
+                    message = str(e)
+                    for text, source in texts.items():
+                        if text != source:
+                            message = message.replace(str(text), str(source))
+                    raise CorpusError(message) from None
+        for path in (p for p in paths if is_records(p)):
+            found = 0
+            for batch in _batches(document_texts(path, text_column)):
+                found += sum(bool(text.strip()) for text in batch)
+                self._core.add_texts(batch, num_threads)
+            if not found and len(paths) == 1:  # the whole corpus (in a larger one, welcome)
+                raise CorpusError(f"{path}: no record holds any text; the corpus would be empty")
 
     def add_texts(self, texts: Iterable[str], *, num_threads: int | None = None) -> None:
         """Counts more texts; the iterable is consumed in buffers, each counted in parallel
         with the GIL released."""
         if isinstance(texts, str):
             raise TypeError("add_texts takes an iterable of texts, not one str; wrap it in a list")
-        batch: list[str] = []
-        size = done = 0  # done: texts counted before this batch
-        for text in texts:
-            if not isinstance(text, str):
-                raise TypeError(f"texts must be str, got {type(text).__name__}; decode bytes first")
-            batch.append(text)
-            size += len(text)
-            if size >= _BATCH_CHARS or len(batch) >= _BATCH_ITEMS:
-                self._add_batch(batch, done, num_threads)
-                batch, size, done = [], 0, done + len(batch)
-        if batch:
+        done = 0  # texts counted before this batch
+        for batch in _batches(texts):
             self._add_batch(batch, done, num_threads)
+            done += len(batch)
 
     def _add_batch(self, batch: list[str], done: int, num_threads: int | None) -> None:
         try:
@@ -295,7 +343,9 @@ class WordCounts:
         self._core.add_word(bytes(word), count)
 
     def merge(self, other: WordCounts) -> None:
-        """Adds every count of ``other`` (which must use the same pattern) to this one."""
+        """Adds every count of ``other`` to this one. Both must be made alike: the same
+        pattern (or BERT normalizer) and the same ``special_tokens`` in the same order, else
+        :class:`~lexforge.errors.TrainerConfigError` names both."""
         self._core.merge(other._core)
 
     def __getitem__(self, word: bytes) -> int:

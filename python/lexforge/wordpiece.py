@@ -442,7 +442,11 @@ def train_wordpiece(
     Args:
         limit_alphabet: keep only this many characters (the most frequent); others
             become ``unk_token`` when encoding.
-        max_token_length: longest piece, in characters (the ``##`` prefix not counted).
+        max_token_length: longest piece, in characters (the ``##`` prefix not counted);
+            default: ``max_input_chars_per_word``, since a longer piece could never be used.
+        max_input_chars_per_word: the tokenizer encodes a longer word as ``unk_token``;
+            such words give the alphabet their characters but are not learned from (a
+            corpus of one huge word stays cheap to train on).
         text_column: the column of JSON Lines, JSON, csv, tsv and Parquet files that holds
             the text (default: ``text``, else the records' only text column).
     """
@@ -490,8 +494,9 @@ def train_wordpiece(
             min_frequency,
             limit_alphabet,
             "##",
-            max_token_length,
+            max_input_chars_per_word if max_token_length is None else max_token_length,
             bar,
+            max_input_chars_per_word,
         )
     has_template = "[CLS]" in special_tokens and "[SEP]" in special_tokens
     single, pair = bert.bert_template(

@@ -6,10 +6,12 @@
 //! the merged pieces in the order learned (a piece already present is not added twice). Ties between
 //! equally frequent pairs go to the smallest pair of training ids, so the result is a pure
 //! function of the word counts, whatever the thread count (HF's WordPiece training is not
-//! deterministic).
+//! deterministic). Words longer than the tokenizer reads (`max_word_chars`, its
+//! `max_input_chars_per_word`) give the alphabet their characters but no pieces.
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::bpe::train::empty_corpus;
 use crate::bpe::{learn, TrainOptions};
 use crate::count::WordCounts;
 use crate::error::{Error, Result};
@@ -25,6 +27,9 @@ pub struct WordPieceOptions {
     pub prefix: String,
     /// Longest piece, in characters.
     pub max_token_length: Option<usize>,
+    /// Words of more characters are left out (the tokenizer's `max_input_chars_per_word`:
+    /// it encodes them as the unknown token whatever the vocabulary holds).
+    pub max_word_chars: Option<usize>,
 }
 
 /// Learns a WordPiece vocabulary (tokens by id) from word counts.
@@ -35,18 +40,29 @@ pub fn train_wordpiece(
 ) -> Result<Vec<String>> {
     let mut freq: HashMap<char, u64> = HashMap::new();
     let mut words: Vec<(String, u64)> = Vec::with_capacity(counts.len());
+    // continuation characters: a character's place in its word decides whether it continues
+    // one, as in HF (a kept character after a dropped first one is a continuation)
+    let mut inner = std::collections::HashSet::new();
     for (bytes, n) in counts.iter() {
         let Ok(word) = std::str::from_utf8(bytes) else { continue };
-        for c in word.chars() {
+        for (i, c) in word.chars().enumerate() {
             let f = freq.entry(c).or_default();
             *f = f.saturating_add(n);
+            if i > 0 {
+                inner.insert(c);
+            }
+        }
+        // a word longer than the tokenizer reads (it encodes as the unknown token) gives
+        // the alphabet its characters, as in HF, but no pieces: a 4 MB word would otherwise
+        // hold a gigabyte of training state for pieces no text could use
+        // (no more characters than bytes: most words are kept without counting them)
+        if opts.max_word_chars.is_some_and(|max| bytes.len() > max && word.chars().count() > max) {
+            continue;
         }
         words.push((word.to_string(), n));
     }
-    if words.is_empty() {
-        return Err(Error::Corpus(
-            "the corpus is empty: no words were counted; check the input files or iterator".into(),
-        ));
+    if freq.is_empty() {
+        return Err(empty_corpus(counts.specials_cut(), ""));
     }
     // the alphabet: the most frequent characters (ties by code point)
     let mut chars: Vec<(char, u64)> = freq.into_iter().collect();
@@ -59,14 +75,8 @@ pub fn train_wordpiece(
     // character seen only inside words, "ß" of "straße", still encodes alone, not as
     // [UNK]), and the characters seen inside words as continuations
     let mut first_chars: BTreeMap<char, u32> = alphabet.iter().map(|&c| (c, 0)).collect();
-    let mut rest_chars = BTreeMap::new();
-    // a character's place in its word decides whether it continues one, as in HF: a kept
-    // character after a dropped first one is a continuation
-    for (word, _) in &words {
-        for c in word.chars().skip(1).filter(|c| alphabet.contains(c)) {
-            rest_chars.insert(c, 0u32);
-        }
-    }
+    let mut rest_chars: BTreeMap<char, u32> =
+        inner.into_iter().filter(|c| alphabet.contains(c)).map(|c| (c, 0)).collect();
     let mut pieces: Vec<String> = Vec::new();
     for (c, id) in first_chars.iter_mut() {
         *id = pieces.len() as u32;
@@ -143,6 +153,7 @@ mod tests {
             special_tokens: vec!["[UNK]".into()],
             prefix: "##".into(),
             max_token_length: None,
+            max_word_chars: None,
         }
     }
 
@@ -164,6 +175,23 @@ mod tests {
         let vocab = train_wordpiece(&wc, &opts(usize::MAX), &mut |_, _| true).unwrap();
         assert!(vocab.contains(&"hug".to_string()) && vocab.contains(&"pug".to_string()));
         assert!(vocab.len() < 20);
+    }
+
+    #[test]
+    fn words_longer_than_the_tokenizer_reads_are_left_out() {
+        // "ß" is 2 bytes: the limit counts characters
+        let wc = counts(&[("ab", 3), ("ßßß", 1), (&"x".repeat(4_000_000), 1)]);
+        let mut o = opts(100);
+        o.max_word_chars = Some(3);
+        let vocab = train_wordpiece(&wc, &o, &mut |_, _| true).unwrap();
+        assert!(vocab.contains(&"ßßß".to_string()));
+        // its characters stay in the alphabet (as in HF's), its pieces are never learned
+        assert!(vocab.contains(&"x".to_string()) && vocab.contains(&"##x".to_string()));
+        assert!(!vocab.iter().any(|t| t.contains("xx")), "{vocab:?}");
+        // a corpus of long words only: the alphabet
+        o.max_word_chars = Some(2);
+        let vocab = train_wordpiece(&counts(&[("xyz", 5)]), &o, &mut |_, _| true).unwrap();
+        assert_eq!(vocab, ["[UNK]", "x", "y", "z", "##y", "##z"]);
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! The merge phase of byte-level BPE training.
 //!
 //! Input: word counts ([`crate::count::WordCounts`]). Output: an ordered list of merges over
-//! ids (bytes are ids 0..=255 by value; the k-th merge creates id 256 + k).
+//! training ids (the 256 bytes are ids 0..=255 in HF's alphabet order, [`hf_byte_order`];
+//! the k-th merge creates id 256 + k) and the bytes of every id. A model laid out by these
+//! ids (special tokens first) numbers its tokens as HF's `BpeTrainer` does, so the same
+//! corpus gives the same ids.
 //!
 //! Rule: repeatedly merge the adjacent pair with the highest total count, where a pair's
 //! count is the sum, over every word, of the word's count times the number of adjacent
@@ -9,8 +12,8 @@
 //! rewrites each word left to right. **Ties go to the smallest `(left id, right id)`** in
 //! training ids, which makes the result a pure function of the counts. Bytes take the
 //! training ids HF's `BpeTrainer` gives its alphabet (the code points of their byte-level
-//! characters, [`hf_byte_order`]), so ties break as there; merges are returned over bytes. Pairs whose merged
-//! token would exceed `max_token_length` bytes are never merged; training stops at
+//! characters, [`hf_byte_order`]), so ties break as there. Pairs whose merged token would
+//! exceed `max_token_length` bytes are never merged; training stops at
 //! `vocab_size`, when the best count falls below `min_frequency`, or when nothing is left.
 //!
 //! Algorithm (no recount per merge; memory a few bytes per byte of distinct words):
@@ -399,12 +402,15 @@ fn train_from(
     progress: &mut dyn FnMut(u64, u64) -> bool,
 ) -> Result<Trained> {
     if counts.is_empty() {
-        return Err(empty_corpus());
+        return Err(empty_corpus(counts.specials_cut(), ""));
     }
     // a byte-level pattern keeps runs of white space as words: a corpus of nothing else
     // would train a tokenizer of spaces and newlines
     let blank = |w: &[u8]| std::str::from_utf8(w).is_ok_and(|s| s.chars().all(char::is_whitespace));
     if counts.iter().all(|(w, _)| blank(w)) {
+        if counts.specials_cut() > 0 {
+            return Err(empty_corpus(counts.specials_cut(), " and white space"));
+        }
         return Err(Error::Corpus(
             "the corpus holds only white space: no words to learn; check the input files or \
              iterator"
@@ -416,16 +422,11 @@ fn train_from(
         State::new(|| counts.iter().map(|(w, n)| (w.iter().map(|&b| rank[b as usize]), n)), 256)?;
     drop(counts);
     crate::memory::release_free_memory();
-    let mut byte_of = [0u32; 256];
+    let merges = learn_merges(st, opts, progress)?;
+    let mut tokens: Vec<Vec<u8>> = vec![Vec::new(); 256];
     for (b, &r) in rank.iter().enumerate() {
-        byte_of[r as usize] = b as u32;
+        tokens[r as usize] = vec![b as u8];
     }
-    let to_byte = |id: u32| if id < 256 { byte_of[id as usize] } else { id };
-    let merges: Vec<(u32, u32)> = learn_merges(st, opts, progress)?
-        .into_iter()
-        .map(|(a, b)| (to_byte(a), to_byte(b)))
-        .collect();
-    let mut tokens: Vec<Vec<u8>> = (0..=255u8).map(|b| vec![b]).collect();
     for &(a, b) in &merges {
         tokens.push([tokens[a as usize].as_slice(), tokens[b as usize].as_slice()].concat());
     }
@@ -455,10 +456,19 @@ fn hf_byte_order() -> [u32; 256] {
     rank
 }
 
-fn empty_corpus() -> Error {
-    Error::Corpus(
-        "the corpus is empty: no words were counted; check the input files or iterator".into(),
-    )
+/// The error of a corpus with no words: empty, or (`specials_cut > 0`) nothing but special
+/// tokens (and `rest`, e.g. " and white space").
+pub(crate) fn empty_corpus(specials_cut: u64, rest: &str) -> Error {
+    if specials_cut == 0 {
+        return Error::Corpus(
+            "the corpus is empty: no words were counted; check the input files or iterator".into(),
+        );
+    }
+    Error::Corpus(format!(
+        "the corpus holds only special tokens{rest} ({specials_cut} of them cut out): nothing is \
+         left to learn from once they are cut out; check the input, and that the special tokens \
+         given (special_tokens / --special) are not the text itself"
+    ))
 }
 
 /// The merge phase over any alphabet: `words()` yields each word as symbols below
@@ -567,11 +577,7 @@ mod tests {
                 *w = out;
             }
         }
-        let byte = |id: u32| match rank.iter().position(|&r| r == id) {
-            Some(b) if id < 256 => b as u32,
-            _ => id,
-        };
-        merges.into_iter().map(|(a, b)| (byte(a), byte(b))).collect()
+        merges
     }
 
     #[test]
@@ -580,11 +586,31 @@ mod tests {
         // the space, is U+0120), so of pairs counted alike ('a','b') goes before (' ','c')
         let words = [(b"ab".to_vec(), 1), (b" cd".to_vec(), 1)];
         let opts = TrainOptions { merges: 3, min_frequency: 1, max_token_length: None };
-        let a = u32::from(b'a');
-        assert_eq!(fast(&words, &opts)[0], (a, a + 1));
         let rank = hf_byte_order();
+        let a = rank[usize::from(b'a')];
+        assert_eq!(fast(&words, &opts)[0], (a, a + 1));
         assert!(rank[usize::from(b'~')] < rank[0xA1] && rank[0xFF] < rank[0]);
         assert!(rank[usize::from(b' ')] < rank[0x7F] && rank[0x7F] < rank[0xAD]);
+    }
+
+    #[test]
+    fn bytes_take_hfs_alphabet_ids() {
+        // HF's BpeTrainer numbers the byte-level alphabet by code point: "!" (U+0021) first,
+        // then the other printable bytes, then the rest ("Ā" = byte 0 is U+0100)
+        let mut wc = WordCounts::new();
+        wc.add(b"ab ab", 2).unwrap();
+        let opts = TrainOptions { merges: 2, min_frequency: 1, max_token_length: None };
+        let got = train(&wc, &opts, &mut |_, _| true).unwrap();
+        assert_eq!(
+            (&got.tokens[0], &got.tokens[93], &got.tokens[94]),
+            (&b"!".to_vec(), &b"~".to_vec(), &vec![0xA1])
+        );
+        assert_eq!(got.tokens[188], [0u8]);
+        let rank = hf_byte_order();
+        for b in 0..=255u8 {
+            assert_eq!(got.tokens[rank[usize::from(b)] as usize], [b]);
+        }
+        assert_eq!(got.tokens[256..], [b"ab".to_vec(), b" ab".to_vec()]);
     }
 
     fn fast(words: &[(Vec<u8>, u64)], opts: &TrainOptions) -> Vec<(u32, u32)> {
@@ -609,6 +635,8 @@ mod tests {
                 *merged.entry(w.clone()).or_default() += c;
             }
             let words: Vec<(Vec<u8>, u64)> = merged.into_iter().collect();
+            // (a corpus of nothing but spaces is refused, not trained)
+            prop_assume!(words.iter().any(|(w, _)| w.iter().any(|&b| b != b' ')));
             let opts = TrainOptions { merges, min_frequency, max_token_length: max_len };
             prop_assert_eq!(fast(&words, &opts), naive(&words, &opts));
         }
@@ -627,6 +655,7 @@ mod tests {
                 *merged.entry(w.clone()).or_default() += c;
             }
             let words: Vec<(Vec<u8>, u64)> = merged.into_iter().collect();
+            prop_assume!(words.iter().any(|(w, _)| w.iter().any(|&b| b != b' ')));
             let opts = TrainOptions { merges, min_frequency: 1, max_token_length: None };
             prop_assert_eq!(fast(&words, &opts), naive(&words, &opts));
         }
@@ -636,7 +665,8 @@ mod tests {
     fn huge_counts_do_not_overflow() {
         let words = vec![(b"abab".to_vec(), 3_000_000_000u64), (b"ab".to_vec(), 2_000_000_000)];
         let opts = TrainOptions { merges: 5, min_frequency: 0, max_token_length: None };
-        assert_eq!(fast(&words, &opts), [(97, 98), (256, 256)]);
+        let rank = hf_byte_order();
+        assert_eq!(fast(&words, &opts), [(rank[97], rank[98]), (256, 256)]);
     }
 
     #[test]
@@ -687,11 +717,12 @@ mod tests {
     #[test]
     fn a_long_repeated_word_trains_quickly() {
         // 10 MB in one word: each merge only touches its own occurrences
+        let a = hf_byte_order()[usize::from(b'a')];
         let words = vec![(b"a".repeat(10_000_000), 1u64)];
         let opts = TrainOptions { merges: 40, min_frequency: 0, max_token_length: None };
         let m = fast(&words, &opts);
         let doubling: Vec<(u32, u32)> =
-            (0..22).map(|k| if k == 0 { (97, 97) } else { (255 + k, 255 + k) }).collect();
+            (0..22).map(|k| if k == 0 { (a, a) } else { (255 + k, 255 + k) }).collect();
         assert_eq!(m[..22], doubling[..]);
         let words = vec![(b"a".repeat(100_003), 1u64)];
         assert_eq!(fast(&words, &opts), naive(&words, &opts));

@@ -127,13 +127,22 @@ impl WordCounter {
         self.counts.add(word, count).map_err(to_py)
     }
 
-    /// Adds every count of `other`, which must use the same pattern.
+    /// Adds every count of `other`, which must be made alike: the same pattern (or BERT
+    /// normalizer) and the same special tokens, in the same order.
     fn merge(&mut self, py: Python<'_>, other: PyRef<'_, WordCounter>) -> PyResult<()> {
         if other.splitter.describe() != self.splitter.describe() {
             return Err(to_py(Error::TrainerConfig(format!(
                 "cannot merge counts made with {} into counts made with {}; count every shard with the same pattern",
                 other.splitter.describe(),
                 self.splitter.describe()
+            ))));
+        }
+        let (theirs, ours) = (other.special_tokens(), self.special_tokens());
+        if theirs != ours {
+            return Err(to_py(Error::TrainerConfig(format!(
+                "cannot merge counts made with special tokens {theirs:?} into counts made with \
+                 {ours:?}: each cut other text out of the corpus (and the tokens' order gives \
+                 their ids); count every shard with the same special_tokens, in the same order"
             ))));
         }
         let theirs = other.counts.clone();
@@ -190,7 +199,8 @@ impl WordCounter {
 }
 
 /// Trains a byte-level BPE model from word counts. Ids: `special_tokens` first, then the
-/// 256 bytes, then merges, for `vocab_size` ids in all (fewer if the corpus runs out).
+/// 256 bytes (in HF's order: by the code points of their byte-level characters), then
+/// merges, for `vocab_size` ids in all (fewer if the corpus runs out).
 /// With `consume`, the counts are moved into training (freeing them early) and the counter
 /// is left empty.
 #[pyfunction]
@@ -239,9 +249,10 @@ pub(crate) fn train_bpe(
 }
 
 /// Learns a WordPiece vocabulary (tokens by id) from BERT word counts; see
-/// `rust/bert/train.rs` for the rule and the order of the vocabulary.
+/// `rust/bert/train.rs` for the rule and the order of the vocabulary. Words of more than
+/// `max_word_chars` characters give the alphabet their characters but no pieces.
 #[pyfunction]
-#[pyo3(signature = (counter, vocab_size, special_tokens, min_frequency=0, limit_alphabet=None, prefix="##".to_string(), max_token_length=None, progress=None))]
+#[pyo3(signature = (counter, vocab_size, special_tokens, min_frequency=0, limit_alphabet=None, prefix="##".to_string(), max_token_length=None, progress=None, max_word_chars=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn train_wordpiece(
     py: Python<'_>,
@@ -253,6 +264,7 @@ pub(crate) fn train_wordpiece(
     prefix: String,
     max_token_length: Option<usize>,
     progress: Option<Py<PyAny>>,
+    max_word_chars: Option<usize>,
 ) -> PyResult<Vec<String>> {
     if !matches!(counter.splitter, Splitter::Bert(_)) {
         return Err(to_py(Error::TrainerConfig(
@@ -266,6 +278,7 @@ pub(crate) fn train_wordpiece(
         special_tokens,
         prefix,
         max_token_length,
+        max_word_chars,
     };
     let counts = &counter.counts;
     with_progress(py, progress, |report| learn_wordpiece(counts, &opts, report))
