@@ -230,7 +230,7 @@ def test_gradients_match_finite_differences() -> None:
     ids = torch.randint(1, 50, (2, 7))
     mask = torch.ones(2, 7, dtype=torch.bool)
     mask[1, 5:] = False
-    labels = torch.where(torch.rand(2, 7) < 0.5, ids, -100)
+    labels = torch.where((torch.rand(2, 7) < 0.5) & mask, ids, -100)  # -100 at padding
     names = ["bert.layers.0.attention.qkv.weight", "bert.layers.1.ffn.up.bias", "mlm.dense.weight"]
     params = dict(model.named_parameters())
 
@@ -262,7 +262,7 @@ def test_fused_and_unpadded_paths_equal_sdpa() -> None:
     mask = torch.ones(3, 21, dtype=torch.bool)
     mask[0, 13:] = False
     mask[2, 4:] = False
-    labels = torch.where(torch.rand(3, 21) < 0.3, ids, -100)
+    labels = torch.where((torch.rand(3, 21) < 0.3) & mask, ids, -100)  # -100 at padding
     results = []
     for backend, unpad in (("sdpa", False), ("triton", False), ("triton", True), ("sdpa", True)):
         model.bert.attention_backend, model.bert.unpad = backend, unpad
@@ -361,7 +361,7 @@ def test_gpu_unpadded_kernel_path_matches_sdpa_in_bf16() -> None:
     lengths[0] = 300
     ids = torch.randint(5, 1000, (8, 300), device="cuda")
     mask = (torch.arange(300)[None, :] < lengths[:, None]).cuda()
-    labels = torch.where(torch.rand(8, 300, device="cuda") < 0.15, ids, -100)
+    labels = torch.where((torch.rand(8, 300, device="cuda") < 0.15) & mask, ids, -100)
     runs = {}
     for name, backend, unpad, bf16 in (
         ("reference", "sdpa", False, False), ("sdpa", "sdpa", False, True),

@@ -435,6 +435,27 @@ def _upcast(x: Tensor) -> Tensor:
     return x.float() if x.element_size() < 4 else x
 
 
+def check_padding_labels(attention_mask: Tensor | None, labels: Tensor) -> None:
+    """On the CPU, ``ConfigError`` for a label (not -100) at a padding position
+    (``attention_mask`` 0), as the QA head refuses an answer there: the hidden state at
+    padding is 0, so the loss would score the head's bias (transformers scores whatever
+    its encoder computed at padding, which means nothing either). ``labels`` is (B, N),
+    as ``attention_mask``. Not checked on an accelerator or under ``torch.compile``, as
+    the id ranges are not (``lexforge.model.inputs`` says why)."""
+    if attention_mask is None or labels.device.type != "cpu":
+        return
+    if attention_mask.device.type != "cpu" or torch.compiler.is_compiling():
+        return
+    scored = (labels != -100) & ~attention_mask.bool()
+    if bool(scored.any()):
+        row, column = (int(i) for i in scored.nonzero()[0])
+        raise ConfigError(
+            f"labels[{row}, {column}] is {int(labels[row, column])} at a padding position "
+            "(attention_mask 0): padding has no hidden state to score; set the labels there "
+            "to -100, which the loss ignores (labels.masked_fill(attention_mask == 0, -100))"
+        )
+
+
 def _mlm(
     head: LMHead, hidden: Tensor, labels: Tensor | None, layout: BatchLayout | None = None
 ) -> tuple[Any, ...]:
@@ -468,7 +489,8 @@ class BertForMaskedLM(Pretrained):
     """The encoder (no pooler) and the MLM head. ``forward(..., labels)`` with labels -100
     at unpicked positions returns the mean cross-entropy over picked tokens. ``labels``:
     int64 or int32, (B, N) or any shape of B·N values (as transformers flattens them); a
-    label outside the vocabulary (and not -100) is a ``ConfigError``, checked on the CPU."""
+    label outside the vocabulary (and not -100), or one at padding (``attention_mask``
+    0: -100 there), is a ``ConfigError``, checked on the CPU."""
 
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
@@ -490,14 +512,16 @@ class BertForMaskedLM(Pretrained):
             labels = class_ids(
                 "labels", labels, tuple(input_ids.shape), self.config.vocab_size, "tokens"
             )
+            check_padding_labels(attention_mask, labels)
         loss, logits, correct, count = _mlm(self.mlm, hidden, labels, layout)
         return MaskedLMOutput(loss, logits, hidden, correct, count)
 
 
 class BertForPreTraining(Pretrained):
     """The encoder with its pooler, the MLM head and the next-sentence (or sentence-order)
-    head. The loss is MLM + NSP when both labels are given; ``next_sentence_label`` is 0 or
-    1 (or -100) per row, (B,) or (B, 1)."""
+    head. The loss is MLM + NSP when both labels are given; ``labels`` as
+    ``BertForMaskedLM`` takes them (-100 at padding); ``next_sentence_label`` is 0 or 1
+    (or -100) per row, (B,) or (B, 1)."""
 
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
@@ -523,6 +547,7 @@ class BertForPreTraining(Pretrained):
             labels = class_ids(
                 "labels", labels, tuple(input_ids.shape), self.config.vocab_size, "tokens"
             )
+            check_padding_labels(attention_mask, labels)
         mlm_loss, logits, correct, count = _mlm(self.mlm, hidden, labels, layout)
         nsp_logits = self.nsp(pooled)
         nsp_loss = None

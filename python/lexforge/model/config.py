@@ -125,6 +125,13 @@ class BertConfig:
         object.__setattr__(self, "labels", _label_names(self.labels))
         if self.problem_type not in PROBLEMS:
             raise ConfigError(f"problem_type must be one of {PROBLEMS}, got {self.problem_type!r}")
+        if self.problem_type == "single_label_classification" and len(self.labels) < 2:
+            raise ConfigError(
+                f"problem_type 'single_label_classification' needs at least 2 labels, got 1 "
+                f"({self.labels[0]!r}): a softmax over one class is always 1, so nothing "
+                "would train; for one output use problem_type 'regression' (or None), or "
+                "name two labels or more"
+            )
         pad = _integer(self.pad_token_id)
         if pad is None:
             raise ConfigError(
@@ -166,8 +173,11 @@ class BertConfig:
     def replace(self, **changes: Any) -> BertConfig:
         unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
         if unknown:
+            name = unknown[0]
+            if name in HF_NAMES:
+                raise ConfigError(_hf_name_hint(name, changes[name]))
             fields = ", ".join(f.name for f in dataclasses.fields(self))
-            raise ConfigError(f"BertConfig has no field {unknown[0]!r}; its fields: {fields}")
+            raise ConfigError(f"BertConfig has no field {name!r}; its fields: {fields}")
         return dataclasses.replace(self, **changes)
 
     # HF transformers' config.json ----------------------------------------------------
@@ -233,7 +243,8 @@ class BertConfig:
                     f"config.json sets {flag}: true (a BERT used as a decoder); lexforge's "
                     "BERT is an encoder only"
                 )
-        if data.get("position_embedding_type", "absolute") != "absolute":
+        # null reads as absolute, as transformers reads it (BertEmbeddings' default)
+        if data.get("position_embedding_type") not in (None, "absolute"):
             raise ConfigError(
                 f"position_embedding_type {data['position_embedding_type']!r} is not supported: "
                 "lexforge's BERT has absolute positions (learned or sinusoidal); a checkpoint "
@@ -276,6 +287,38 @@ class BertConfig:
             raise ConfigError(f"config.json lacks {missing}, which a BERT config needs") from None
         except (TypeError, ValueError) as e:
             raise ConfigError(f"config.json holds a value of the wrong kind ({e})") from None
+
+
+# transformers' names for BertConfig's fields (as passed to its from_pretrained)
+HF_NAMES = {
+    "num_labels": "labels", "id2label": "labels", "label2id": "labels",
+    "num_hidden_layers": "num_layers", "num_attention_heads": "num_heads",
+    "hidden_dropout_prob": "hidden_dropout", "attention_probs_dropout_prob": "attention_dropout",
+}  # fmt: skip
+
+
+def _hf_name_hint(name: str, value: Any) -> str:
+    """The message for a transformers field name passed to ``BertConfig.replace`` (and so
+    to ``from_pretrained``): which of our fields it is, with the value to pass."""
+    ours = HF_NAMES[name]
+    if ours != "labels":
+        return (
+            f"BertConfig has no field {name!r} (transformers' name); lexforge calls it "
+            f"{ours}: pass {ours}={value!r}"
+        )
+    count = _integer(value)
+    if name == "num_labels" and count is not None and count >= 1:
+        names = [f"LABEL_{i}" for i in range(count)]
+        example = repr(names) if count <= 5 else f'[f"LABEL_{{i}}" for i in range({count})]'
+        return (
+            f"BertConfig has no field 'num_labels' (transformers' name): pass labels=, the "
+            f"label names in output order, whose count is the number of labels: "
+            f"labels={example} for num_labels={count} (one label: regression)"
+        )
+    return (
+        f"BertConfig has no field {name!r} (transformers' name): pass labels=, the label "
+        "names in output order (of an id2label dict, its values in id order)"
+    )
 
 
 def _integer(value: Any) -> int | None:

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F  # noqa: N812 (torch's own spelling)
 
 from ..errors import ConfigError
-from .bert import BertModel, Linear, Pretrained, init_weights
+from .bert import BertModel, Linear, Pretrained, check_padding_labels, init_weights
 from .config import BertConfig
 from .inputs import IGNORED, check_span_labels, class_ids
 
@@ -144,7 +144,10 @@ class BertForSequenceClassification(Pretrained):
 
 class BertForTokenClassification(Pretrained):
     """A label per token (tagging); labels -100 are ignored (the pieces after a word's
-    first, special and padding tokens: see ``align_word_labels``)."""
+    first, special and padding tokens: see ``align_word_labels``). A label other than
+    -100 at padding (``attention_mask`` 0) is refused, a ``ConfigError`` checked on the
+    CPU, as the QA head refuses an answer there: the hidden state at padding is 0, so it
+    would score the classifier's bias (transformers scores its own padding states)."""
 
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
@@ -166,6 +169,7 @@ class BertForTokenClassification(Pretrained):
         loss = None
         if labels is not None:
             labels = _class_ids("labels", labels, input_ids.shape, self.config.num_labels)
+            check_padding_labels(attention_mask, labels)
             loss = F.cross_entropy(
                 logits.float().flatten(0, 1), labels.flatten(), ignore_index=IGNORED
             )

@@ -8,6 +8,7 @@ stores as separate query, key and value weights (split on save, concatenated on 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -356,7 +357,9 @@ def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
         public_file(tmp)  # the writer may have made it anew, owner-only
         Path(tmp).replace(path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        # the cleanup can fail too (EROFS, EACCES): the error to report is the write's
+        with contextlib.suppress(OSError):
+            Path(tmp).unlink(missing_ok=True)
         raise
 
 
@@ -617,10 +620,10 @@ def read_checkpoint(directory: PathLike) -> tuple[BertConfig, dict[str, torch.Te
     if not config_path.is_file():
         raise CheckpointError(f"{folder} has no config.json: not an HF-format checkpoint")
     if not weights.is_file() and not index.is_file():
-        pickled = [p.name for p in folder.glob("*.bin")]
+        pickled = sorted(p.name for p in folder.glob("*.bin"))
         hint = (
             f" ({', '.join(pickled)}: pickles, which lexforge never loads; transformers "
-            "converts them: AutoModel.from_pretrained(dir).save_pretrained(dir))"
+            f"converts them: {_conversion(folder)})"
             if pickled
             else ""
         )
@@ -642,6 +645,27 @@ def read_checkpoint(directory: PathLike) -> tuple[BertConfig, dict[str, torch.Te
     if weights.is_file():
         return config, _load_safetensors(weights), weights
     return config, _load_shards(index), index
+
+
+def _conversion(folder: Path) -> str:
+    """The transformers call that rewrites a pickled checkpoint as safetensors, through
+    the class its ``config.json`` names (``architectures``), so that its task head is
+    kept: ``AutoModel`` would load the encoder alone and save it without the head.
+    ``AutoModel`` only when no class is named."""
+    name = architecture(folder)
+    if name is None or not name.isidentifier():
+        model = "transformers.AutoModel"
+        note = (
+            " (config.json names no architectures, and AutoModel keeps the encoder alone: "
+            "for a task head, its class, e.g. transformers.BertForSequenceClassification)"
+        )
+    elif name in _BERT_CLASSES or name.startswith("Bert"):
+        model, note = f"transformers.{name}", ""
+    else:  # a class of one's own: the one that wrote the checkpoint
+        model, note = name, " (the class config.json's architectures names)"
+    where = repr(str(folder))
+    save = f"save_pretrained({where}, safe_serialization=True)"
+    return f"{model}.from_pretrained({where}).{save}{note}"
 
 
 def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:

@@ -1,0 +1,224 @@
+"""Loading and labelling edges met on the way in from transformers: a pickled checkpoint's
+conversion keeps its task head; a single-label classifier with one label is refused; a
+label at padding is refused by the token-classification and MLM heads, as by the QA head;
+transformers' ``num_labels=`` (and other HF field names) point to our field; a null
+``position_embedding_type`` reads as absolute; a failed write is reported as itself, not
+as the failure to clean up after it. transformers is the oracle, used offline (models
+built from configs, never downloaded)."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+from lexforge.errors import CheckpointError, ConfigError  # noqa: E402
+from lexforge.model import (  # noqa: E402
+    BertConfig,
+    BertForMaskedLM,
+    BertForPreTraining,
+    BertForSequenceClassification,
+    BertForTokenClassification,
+    BertModel,
+    hf,
+)
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+VOCAB = 120
+SIZES = {"vocab_size": VOCAB, "hidden_size": 32, "num_hidden_layers": 2,
+         "num_attention_heads": 2, "intermediate_size": 37}  # fmt: skip
+
+
+def _hf(cls: Any, path: Path, **config: Any) -> Any:
+    """A transformers model of ``cls`` with weights off their initialisation (so that every
+    tensor matters), saved to ``path``."""
+    torch.manual_seed(0)
+    model = cls(transformers.BertConfig(**{**SIZES, **config})).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    model.save_pretrained(path)
+    return model
+
+
+def _batch() -> dict[str, Any]:
+    torch.manual_seed(1)
+    ids = torch.randint(1, VOCAB, (2, 10))
+    mask = torch.ones_like(ids)
+    mask[1, 7:] = 0
+    return {"input_ids": ids, "attention_mask": mask}
+
+
+def _pickled(path: Path) -> None:
+    """``path``'s weights as transformers wrote them before safetensors: a pickle."""
+    from safetensors.torch import load_file
+
+    torch.save(load_file(path / "model.safetensors"), path / "pytorch_model.bin")
+    (path / "model.safetensors").unlink()
+
+
+# 1. a pickled checkpoint: the conversion keeps its head ----------------------------------
+
+
+def test_a_pickled_classifier_converts_with_its_own_class_and_keeps_its_head(
+    tmp_path: Path,
+) -> None:
+    theirs = _hf(transformers.BertForSequenceClassification, tmp_path, num_labels=3)
+    _pickled(tmp_path)
+    with pytest.raises(CheckpointError, match=r"pytorch_model\.bin") as raised:
+        BertForSequenceClassification.from_pretrained(tmp_path)
+    message = str(raised.value)
+    assert "transformers.BertForSequenceClassification.from_pretrained(" in message
+    assert "AutoModel" not in message
+    # the call the message gives, run as given, converts the checkpoint with its head
+    call = message.split("converts them: ", 1)[1].removesuffix(")")
+    eval(call, {"transformers": transformers})  # our own message, run as a user would
+    ours = BertForSequenceClassification.from_pretrained(tmp_path)
+    assert ours.loaded_from.fresh == ()
+    batch = _batch()
+    with torch.no_grad():
+        diff = (ours(**batch).logits - theirs(**batch).logits).abs().max()
+    assert diff <= 1e-5
+
+
+def test_a_pickled_checkpoint_without_architectures_falls_back_to_automodel(
+    tmp_path: Path,
+) -> None:
+    _hf(transformers.BertModel, tmp_path)
+    _pickled(tmp_path)
+    data = json.loads((tmp_path / "config.json").read_text())
+    del data["architectures"]
+    (tmp_path / "config.json").write_text(json.dumps(data))
+    with pytest.raises(
+        CheckpointError, match=r"transformers\.AutoModel\.from_pretrained\(.*names no archit"
+    ):
+        BertModel.from_pretrained(tmp_path)
+
+
+# 2. single-label classification needs two labels ----------------------------------------
+
+
+def test_single_label_classification_with_one_label_is_refused(tmp_path: Path) -> None:
+    # transformers refuses it too: a softmax over one class is always 1
+    with pytest.raises(ValueError, match="requires `num_labels > 1`"):
+        transformers.BertConfig(**SIZES, num_labels=1, problem_type="single_label_classification")
+    with pytest.raises(ConfigError, match=r"at least 2 labels, got 1 .*'regression'"):
+        BertConfig(VOCAB, labels=("score",), problem_type="single_label_classification")
+    with pytest.raises(ConfigError, match="at least 2 labels"):
+        BertConfig(VOCAB).replace(labels=("score",), problem_type="single_label_classification")
+    # a config.json that says so (written by hand, or by an older transformers)
+    _hf(transformers.BertForSequenceClassification, tmp_path, num_labels=1)
+    data = json.loads((tmp_path / "config.json").read_text())
+    data["problem_type"] = "single_label_classification"
+    (tmp_path / "config.json").write_text(json.dumps(data))
+    with pytest.raises(CheckpointError, match=r"config\.json: .*at least 2 labels"):
+        BertForSequenceClassification.from_pretrained(tmp_path)
+    # what stays legal: one label for regression, two for single-label
+    BertConfig(VOCAB, labels=("score",), problem_type="regression")
+    BertConfig(VOCAB, labels=("score",))
+    BertConfig(VOCAB, labels=("a", "b"), problem_type="single_label_classification")
+
+
+# 3. a label at padding is refused, as the QA head refuses an answer there ----------------
+
+
+def test_a_tag_at_padding_is_refused_and_minus_100_there_gives_transformers_loss(
+    tmp_path: Path,
+) -> None:
+    theirs = _hf(transformers.BertForTokenClassification, tmp_path, num_labels=4)
+    ours = BertForTokenClassification.from_pretrained(tmp_path)
+    batch = _batch()
+    labels = torch.randint(0, 4, (2, 10))
+    with pytest.raises(ConfigError, match=r"labels\[1, 7\] is \d+ at a padding position.*-100"):
+        ours(**batch, labels=labels)
+    labels = labels.masked_fill(batch["attention_mask"] == 0, -100)
+    with torch.no_grad():
+        got, want = ours(**batch, labels=labels).loss, theirs(**batch, labels=labels).loss
+    assert abs(float(got) - float(want)) <= 1e-5
+    ours(batch["input_ids"], labels=torch.randint(0, 4, (2, 10)))  # no mask: no padding
+
+
+@pytest.mark.parametrize("cls", [BertForMaskedLM, BertForPreTraining])
+def test_an_mlm_label_at_padding_is_refused(tmp_path: Path, cls: Any) -> None:
+    theirs = _hf(getattr(transformers, cls.__name__), tmp_path)
+    ours = cls.from_pretrained(tmp_path)
+    batch = _batch()
+    labels = torch.full((2, 10), -100)
+    labels[0, 2], labels[1, 8] = 5, 6
+    with pytest.raises(ConfigError, match=r"labels\[1, 8\] is 6 at a padding position"):
+        ours(**batch, labels=labels)
+    labels[1, 8], labels[1, 3] = -100, 6  # on a real token instead: transformers' loss
+    with torch.no_grad():
+        got = ours(**batch, labels=labels)
+        want = theirs(**batch, labels=labels)
+    got_mlm = got.loss if cls is BertForMaskedLM else got.mlm_loss
+    want_logits = want.logits if cls is BertForMaskedLM else want.prediction_logits
+    want_mlm = torch.nn.functional.cross_entropy(want_logits.flatten(0, 1), labels.flatten())
+    assert abs(float(got_mlm) - float(want_mlm)) <= 1e-5
+
+
+# 4. transformers' field names point to ours ---------------------------------------------
+
+
+def test_num_labels_points_to_labels_and_the_fix_gives_transformers_head(tmp_path: Path) -> None:
+    _hf(transformers.BertModel, tmp_path)
+    with pytest.raises(
+        ConfigError, match=r"no field 'num_labels'.*labels=\['LABEL_0', 'LABEL_1', 'LABEL_2'\]"
+    ):
+        BertForSequenceClassification.from_pretrained(tmp_path, num_labels=3)
+    with pytest.raises(ConfigError, match=r"no field 'num_hidden_layers'.*pass num_layers=1"):
+        BertModel.from_pretrained(tmp_path, num_hidden_layers=1)
+    with pytest.raises(ConfigError, match=r"no field 'id2label'.*pass labels="):
+        BertConfig(VOCAB).replace(id2label={0: "a"})
+    with pytest.raises(ConfigError, match=r"no field 'colour'; its fields"):
+        BertConfig(VOCAB).replace(colour=1)
+    with pytest.warns(UserWarning, match="no weights for classifier"):  # a new head
+        ours = BertForSequenceClassification.from_pretrained(
+            tmp_path, labels=["LABEL_0", "LABEL_1", "LABEL_2"]
+        )
+    theirs = transformers.BertForSequenceClassification.from_pretrained(tmp_path, num_labels=3)
+    assert ours.classifier.weight.shape == theirs.classifier.weight.shape
+    assert ours.config.labels == tuple(theirs.config.id2label[i] for i in range(3))
+
+
+# 5. a null position_embedding_type is absolute ------------------------------------------
+
+
+def test_a_null_position_embedding_type_loads_as_absolute(tmp_path: Path) -> None:
+    _hf(transformers.BertModel, tmp_path)
+    data = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**data, "position_embedding_type": None}))
+    ours = BertModel.from_pretrained(tmp_path)
+    theirs = transformers.BertModel.from_pretrained(tmp_path).eval()
+    batch = _batch()
+    real = batch["attention_mask"].bool()
+    with torch.no_grad():
+        diff = (ours(**batch)[0] - theirs(**batch).last_hidden_state)[real].abs().max()
+    assert diff <= 1e-5
+
+
+# 6. a failed write is reported as itself ------------------------------------------------
+
+
+def test_a_failed_write_is_reported_not_the_failed_cleanup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def write(tmp: Path) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp))
+
+    def unlink(self: Path, missing_ok: bool = False) -> None:
+        raise OSError(errno.EROFS, "Read-only file system", str(self))
+
+    monkeypatch.setattr(Path, "unlink", unlink)
+    with pytest.raises(OSError) as raised:
+        hf._write_atomic(tmp_path / "config.json", write)
+    assert raised.value.errno == errno.ENOSPC
+    assert not (tmp_path / "config.json").exists()
