@@ -356,7 +356,7 @@ fn next_cut(file: &mut File, from: u64, size: u64, search: u64) -> std::io::Resu
             first_line_end = Some(k + 1);
         }
         if let Some(ls) = line_start {
-            if window[ls..k].iter().all(|c| c.is_ascii_whitespace()) {
+            if is_blank(&window[ls..k]) {
                 return Ok(Some(start + k as u64 + 1)); // just after a blank line
             }
         }
@@ -370,6 +370,56 @@ fn next_cut(file: &mut File, from: u64, size: u64, search: u64) -> std::io::Resu
         // a line longer than the window: cut after its end, wherever that is, so that one
         // long line does not make the rest of the file a single piece
         None => next_line_end(file, start + window.len() as u64 - 1, size),
+    }
+}
+
+/// Whether a line's bytes (without its end) are blank as [`layout`] sees them: nothing
+/// but white space, Unicode's included (a line of no-break spaces ends a document there
+/// too, so it must be a cut point here).
+fn is_blank(line: &[u8]) -> bool {
+    std::str::from_utf8(line).is_ok_and(|s| s.trim().is_empty())
+}
+
+/// Whether a piece of `path` from byte `start` (a line start, as every cut is) starts with
+/// a new document: at the file's start, or where a blank line lies just before or at
+/// `start`. Else its first document continues the last one of the piece before it (a
+/// document longer than a piece is cut at a line end).
+pub fn starts_document(path: &Path, start: u64) -> Result<bool> {
+    // a blank line longer than this (64 KiB of spaces) is taken for text
+    const LOOK: u64 = 1 << 16;
+    if start == 0 {
+        return Ok(true);
+    }
+    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let from = start.saturating_sub(LOOK);
+    file.seek(SeekFrom::Start(from)).map_err(|e| Error::io(path, e))?;
+    let mut before = Vec::new();
+    file.by_ref()
+        .take(start - from + LOOK)
+        .read_to_end(&mut before)
+        .map_err(|e| Error::io(path, e))?;
+    let after = before.split_off(((start - from) as usize).min(before.len()));
+    // the line at `start`: a blank one separates what comes before from what follows
+    if let Some(k) = after.iter().position(|&b| b == b'\n' || b == b'\r') {
+        if is_blank(&after[..k]) {
+            return Ok(true);
+        }
+    }
+    // the line end just before `start`, then the line it ends
+    let mut end = before.len();
+    if before.get(end.wrapping_sub(1)) == Some(&b'\n') {
+        end -= 1;
+    }
+    if end > 0 && before[end - 1] == b'\r' {
+        end -= 1;
+    }
+    if end == before.len() {
+        return Ok(false); // not a line start: inside a line, so inside a document
+    }
+    match before[..end].iter().rposition(|&b| b == b'\n' || b == b'\r') {
+        Some(k) => Ok(is_blank(&before[k + 1..end])),
+        None if from == 0 => Ok(is_blank(&before[..end])),
+        None => Ok(false),
     }
 }
 
@@ -523,6 +573,43 @@ mod tests {
             assert!(before.ends_with('\n') || before.ends_with('\r'), "cut at {}", r.end);
             assert!(!text[r.end as usize..].starts_with('\n'), "cut inside \\r\\n at {}", r.end);
         }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_piece_starts_a_document_where_layout_ends_one() {
+        let dir = std::env::temp_dir().join(format!("lexforge-starts-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("corpus.txt");
+        // blank lines of ASCII and Unicode white space, three kinds of line end
+        let parts = ["A b.", "  C d. E", "\u{a0}", "", "\u{3000} ", "f g", " ", "\t", "h"];
+        let ends = ["\n", "\r\n", "\r"];
+        let mut text = String::new();
+        for i in 0..120 {
+            text.push_str(parts[(i * 7 + i / 5) % parts.len()]);
+            text.push_str(ends[(i * 5 + i / 3) % ends.len()]);
+        }
+        std::fs::write(&path, &text).unwrap();
+        let docs = |t: &str| layout(t, Sentences::Lines).1.len();
+        let total = docs(&text);
+        let mut checked = 0;
+        for start in lines(text.as_bytes()).map(|r| r.start).filter(|&s| s > 0) {
+            let (head, tail) = text.split_at(start);
+            if docs(head) == 0 || docs(tail) == 0 {
+                continue;
+            }
+            // a new document: the two halves hold as many as the whole, else one more
+            let new = starts_document(&path, start as u64).unwrap();
+            assert_eq!(docs(head) + docs(tail) - usize::from(!new), total, "at {start}");
+            checked += 1;
+        }
+        assert!(checked > 50);
+        assert!(starts_document(&path, 0).unwrap());
+        // a line of no-break spaces ends a document, so a plan cuts there
+        let text = "one\ntwo\n\u{a0}\u{3000}\nthree\nfour\n";
+        std::fs::write(&path, text).unwrap();
+        let pieces = plan(&path, 2, 100).unwrap();
+        assert_eq!(pieces[0].end as usize, text.find("three").unwrap());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -127,20 +127,56 @@ pub struct Corpus<'a> {
     shards: Vec<Shard<'a>>,
     /// The global index of each shard's first document, and the total at the end.
     doc_start: Vec<u64>,
+    /// Whether each shard's first document continues the last one of the shard before: a
+    /// document of the source longer than a piece, cut at a line end.
+    continues: Vec<bool>,
 }
 
 impl<'a> Corpus<'a> {
-    /// A corpus of already validated shards.
+    /// A corpus of already validated shards, each starting with a document of its own.
     pub fn new(shards: Vec<Shard<'a>>) -> Corpus<'a> {
         let mut doc_start = vec![0u64];
         for s in &shards {
             doc_start.push(doc_start.last().copied().unwrap_or(0) + s.n_docs() as u64);
         }
-        Corpus { shards, doc_start }
+        let continues = vec![false; shards.len()];
+        Corpus { shards, doc_start, continues }
     }
 
+    /// The corpus where shard `k`'s first document continues the one before it when
+    /// `continues[k]` (the first shard's, and a shard's after one with no documents, never).
+    pub fn continuing(mut self, continues: &[bool]) -> Corpus<'a> {
+        for k in 1..self.shards.len() {
+            let before = self.shards[k - 1].n_docs() > 0 && self.shards[k].n_docs() > 0;
+            self.continues[k] = before && continues.get(k).copied().unwrap_or(false);
+        }
+        self
+    }
+
+    /// The number of documents: pieces of one document of the source count once each.
     pub fn n_docs(&self) -> u64 {
         self.doc_start.last().copied().unwrap_or(0)
+    }
+
+    /// The number of documents of the source, a document cut across shards counted once.
+    pub fn n_source_docs(&self) -> u64 {
+        self.n_docs() - self.continues.iter().filter(|&&c| c).count() as u64
+    }
+
+    /// The global documents that are pieces of the same document of the source as `g`.
+    fn source_doc(&self, g: u64) -> Range<u64> {
+        let joined = |g: u64| {
+            let (shard, d) = self.locate(g);
+            d == 0 && self.continues[shard]
+        };
+        let (mut lo, mut hi) = (g, g + 1);
+        while lo > 0 && joined(lo) {
+            lo -= 1;
+        }
+        while hi < self.n_docs() && joined(hi) {
+            hi += 1;
+        }
+        lo..hi
     }
 
     pub fn n_shards(&self) -> usize {
@@ -233,9 +269,9 @@ impl InstanceOptions {
         if corpus.n_docs() == 0 {
             return Err(Error::Corpus("the corpus has no documents".into()));
         }
-        if self.objective == Objective::Nsp && corpus.n_docs() < 2 {
+        if self.objective == Objective::Nsp && corpus.n_source_docs() < 2 {
             return Err(Error::Corpus(
-                "next sentence prediction needs at least 2 documents (B is drawn from another document) and the corpus has 1; in text files a blank line ends a document: separate the documents with blank lines (or give one record per document in JSON Lines or csv), or use objective='sop' or 'none'".into(),
+                "next sentence prediction needs at least 2 documents (B is drawn from another document) and the corpus has 1 (a document longer than a shard is still one); in text files a blank line ends a document: separate the documents with blank lines (or give one record per document in JSON Lines or csv), or use objective='sop' or 'none'".into(),
             ));
         }
         Ok(())
@@ -399,13 +435,15 @@ fn finish(
     Instance { a, b, label }
 }
 
-/// A run of sentences of a random document other than `d`, from a random sentence on,
-/// until `target` tokens (or the document's end).
+/// A run of sentences of a random document other than `d` (and other than the rest of its
+/// document of the source), from a random sentence on, until `target` tokens (or the
+/// document's end).
 fn random_b(corpus: &Corpus<'_>, shard: usize, d: usize, target: usize, rng: &mut Rng) -> Span {
-    let own = corpus.doc_start[shard] + d as u64;
-    let mut g = rng.below(corpus.n_docs() - 1);
-    if g >= own {
-        g += 1;
+    let own = corpus.source_doc(corpus.doc_start[shard] + d as u64);
+    let width = own.end - own.start;
+    let mut g = rng.below(corpus.n_docs() - width);
+    if g >= own.start {
+        g += width;
     }
     let (rs, rd) = corpus.locate(g);
     let sentences: Vec<Range<u64>> = corpus.shards[rs].doc_sentences(rd).collect();
@@ -692,6 +730,81 @@ mod tests {
             let mask = &m.attention_mask[r * 64..(r + 1) * 64];
             assert_eq!(mask.iter().sum::<i64>() as usize, 3 + la + lb);
         }
+    }
+
+    /// Tokens, sentence offsets, document offsets.
+    type Data = (Vec<u32>, Vec<i64>, Vec<i64>);
+
+    /// The shards of `(t, s, d)` cut before the sentences `cuts`, each with whether its
+    /// first document continues the one before (the cut fell inside a document).
+    fn cut_shards((t, s, d): &Data, cuts: &[usize]) -> Vec<(Data, bool)> {
+        let mut bounds = vec![0];
+        bounds.extend_from_slice(cuts);
+        bounds.push(s.len() - 1);
+        let doc_ends: Vec<usize> = d.iter().map(|&x| x as usize).collect();
+        bounds
+            .windows(2)
+            .map(|w| {
+                let (a, b) = (w[0], w[1]);
+                let tokens = t[s[a] as usize..s[b] as usize].to_vec();
+                let sentences = s[a..=b].iter().map(|&x| x - s[a]).collect();
+                let mut documents = vec![0i64];
+                documents
+                    .extend(doc_ends.iter().filter(|&&x| a < x && x < b).map(|&x| (x - a) as i64));
+                documents.push((b - a) as i64);
+                ((tokens, sentences, documents), a > 0 && !doc_ends.contains(&a))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_document_cut_across_shards_is_one_document() {
+        let data = corpus_data(30, 9);
+        let d = &data.2;
+        // cut inside the documents that have at least two sentences, three of them
+        let cuts: Vec<usize> = (0..d.len() - 1)
+            .filter(|&k| d[k + 1] - d[k] >= 2)
+            .map(|k| d[k] as usize + 1)
+            .step_by(4)
+            .take(3)
+            .collect();
+        assert_eq!(cuts.len(), 3);
+        let pieces = cut_shards(&data, &cuts);
+        let shards: Vec<Shard<'_>> = pieces
+            .iter()
+            .map(|((t, s, d), _)| Shard { tokens: Tokens::U32(t), sentences: s, documents: d })
+            .collect();
+        let continues: Vec<bool> = pieces.iter().map(|p| p.1).collect();
+        assert_eq!(continues, [false, true, true, true]);
+        let corpus = Corpus::new(shards).continuing(&continues);
+        assert_eq!((corpus.n_docs(), corpus.n_source_docs()), (33, 30));
+        let o = opts(Objective::Nsp);
+        let mut not_next = 0;
+        for k in 0..corpus.n_shards() {
+            for epoch in 0..20 {
+                for i in build_block(&corpus, k, epoch, &o, Some(1)).unwrap() {
+                    let shard_of = |span: &Span| &pieces[span.shard as usize].0 .0;
+                    let a = doc_of(shard_of(&i.a)[i.a.start as usize]);
+                    let b = doc_of(shard_of(&i.b)[i.b.start as usize]);
+                    if i.label == 1 {
+                        assert_ne!(a, b, "NotNext B from another piece of A's document");
+                        not_next += 1;
+                    }
+                }
+            }
+        }
+        assert!(not_next > 500, "{not_next} NotNext pairs");
+        // one document cut in two is still one: no pair can be drawn
+        let one = corpus_data(1, 4);
+        assert!(one.1.len() >= 3, "a document of one sentence cannot be cut");
+        let pieces = cut_shards(&one, &[1]);
+        let shards = pieces
+            .iter()
+            .map(|((t, s, d), _)| Shard { tokens: Tokens::U32(t), sentences: s, documents: d })
+            .collect();
+        let corpus = Corpus::new(shards).continuing(&[false, true]);
+        let err = build_block(&corpus, 0, 0, &o, None).unwrap_err();
+        assert!(err.to_string().contains("at least 2 documents"), "{err}");
     }
 
     #[test]

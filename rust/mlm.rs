@@ -157,13 +157,16 @@ impl<'a> Flags<'a> {
 /// A batch to mask: `ids` holds rows of `width` tokens; `special` (same shape, set =
 /// special or padding) is optional. Words, for whole-word masking, come from `words` (same
 /// shape, -1 = none) or, without it, from `continuation` (one flag per vocabulary id: the
-/// token continues the word before it, like WordPiece's `##` pieces).
+/// token continues the word before it, like WordPiece's `##` pieces) unless the token
+/// before it is in `word_ends` (one flag per id: nothing continues it, as a byte-level
+/// token ending in punctuation: "." then "The" at a line's start are two words).
 pub struct Batch<'a, T> {
     pub ids: &'a [T],
     pub width: usize,
     pub special: Option<Flags<'a>>,
     pub words: Option<&'a [i64]>,
     pub continuation: Option<&'a [bool]>,
+    pub word_ends: Option<&'a [bool]>,
 }
 
 /// Masks a batch: returns the new ids and the labels (-100 where nothing is predicted).
@@ -200,7 +203,10 @@ pub fn mask_into<T: Id>(
             "special_tokens_mask and word_ids must have the shape of input_ids".into(),
         ));
     }
-    if batch.continuation.is_some_and(|c| c.len() != opts.vocab_size as usize) {
+    let vocab = opts.vocab_size as usize;
+    if batch.continuation.is_some_and(|c| c.len() != vocab)
+        || batch.word_ends.is_some_and(|c| c.len() != vocab)
+    {
         return Err(Error::Config("word continuation flags must cover the vocabulary".into()));
     }
     if opts.whole_word && batch.words.is_none() && batch.continuation.is_none() {
@@ -215,6 +221,7 @@ pub fn mask_into<T: Id>(
             special: batch.special.map(|s| s.slice(span.clone())),
             words: batch.words.map(|w| &w[span]),
             continuation: batch.continuation,
+            word_ends: batch.word_ends,
         };
         let mut rng = Rng::new(&[opts.seed, opts.step, row as u64]);
         mask_row(&input, special_ids, opts, &mut rng, out, labels).map_err(|col| (row, col))
@@ -249,6 +256,7 @@ struct Row<'a, T> {
     special: Option<Flags<'a>>,
     words: Option<&'a [i64]>,
     continuation: Option<&'a [bool]>,
+    word_ends: Option<&'a [bool]>,
 }
 
 impl<T: Id> Row<'_, T> {
@@ -259,12 +267,17 @@ impl<T: Id> Row<'_, T> {
     }
 
     /// Whether eligible token `i` continues the word of token `i - 1` (also eligible):
-    /// the same word id, or without word ids a continuation piece.
+    /// the same word id, or without word ids a continuation piece after a token that does
+    /// not end a word.
     #[inline(always)]
     fn continues_word(&self, i: usize) -> bool {
         match (self.words, self.continuation) {
             (Some(w), _) => i > 0 && w[i] >= 0 && w[i] == w[i - 1],
-            (None, Some(c)) => c[self.ids[i].value() as usize],
+            (None, Some(c)) => {
+                c[self.ids[i].value() as usize]
+                    && !(i > 0
+                        && self.word_ends.is_some_and(|e| e[self.ids[i - 1].value() as usize]))
+            }
             (None, None) => false,
         }
     }
@@ -641,7 +654,14 @@ mod tests {
     #[test]
     fn bernoulli_statistics_and_specials() {
         let ids = rows(2000, 128);
-        let batch = Batch { ids: &ids, width: 128, special: None, words: None, continuation: None };
+        let batch = Batch {
+            ids: &ids,
+            width: 128,
+            special: None,
+            words: None,
+            continuation: None,
+            word_ends: None,
+        };
         let (out, labels) =
             mask(&batch, &specials(), &opts(Select::Bernoulli, false), Some(2)).unwrap();
         let eligible = ids.iter().filter(|&&i| i >= 5).count();
@@ -665,7 +685,14 @@ mod tests {
     #[test]
     fn exact_counts_and_thread_independence() {
         let ids = rows(300, 64);
-        let batch = Batch { ids: &ids, width: 64, special: None, words: None, continuation: None };
+        let batch = Batch {
+            ids: &ids,
+            width: 64,
+            special: None,
+            words: None,
+            continuation: None,
+            word_ends: None,
+        };
         let o = opts(Select::Exact, false);
         let one = mask(&batch, &specials(), &o, Some(1)).unwrap();
         for t in [2, 4] {
@@ -684,8 +711,14 @@ mod tests {
         let words: Vec<i64> = (0..ids.len())
             .map(|i| if i % 64 == 0 || i % 64 == 63 { -1 } else { (i % 64 / 3) as i64 })
             .collect();
-        let batch =
-            Batch { ids: &ids, width: 64, special: None, words: Some(&words), continuation: None };
+        let batch = Batch {
+            ids: &ids,
+            width: 64,
+            special: None,
+            words: Some(&words),
+            continuation: None,
+            word_ends: None,
+        };
         for select in [Select::Bernoulli, Select::Exact, Select::Span { p: 0.2, max: 10 }] {
             let (_, labels) = mask(&batch, &specials(), &opts(select, true), Some(2)).unwrap();
             for row in 0..200 {
@@ -704,11 +737,25 @@ mod tests {
     fn bad_input() {
         let mut ids = rows(2, 8);
         ids[11] = 5000;
-        let batch = Batch { ids: &ids, width: 8, special: None, words: None, continuation: None };
+        let batch = Batch {
+            ids: &ids,
+            width: 8,
+            special: None,
+            words: None,
+            continuation: None,
+            word_ends: None,
+        };
         let err = mask(&batch, &specials(), &opts(Select::Bernoulli, false), None).unwrap_err();
         assert!(err.to_string().contains("input_ids[1, 3] = 5000"), "{err}");
         let ok = rows(2, 8);
-        let batch = Batch { ids: &ok, width: 8, special: None, words: None, continuation: None };
+        let batch = Batch {
+            ids: &ok,
+            width: 8,
+            special: None,
+            words: None,
+            continuation: None,
+            word_ends: None,
+        };
         let bad =
             MaskOptions { mask_prob: 0.9, random_prob: 0.2, ..opts(Select::Bernoulli, false) };
         assert!(mask(&batch, &specials(), &bad, None).is_err());

@@ -129,10 +129,12 @@ def test_directory_corpus_reads_each_file_once_and_not_its_shards(
     (corpus / "sub" / "c.txt").write_text("Gamma doc.\n", encoding="utf-8")
     (corpus / ".hidden.txt").write_text("Hidden doc.\n", encoding="utf-8")
     (corpus / "latest.txt").symlink_to(corpus / "a.txt")  # a second name for a.txt
+    os.link(corpus / "sub" / "c.txt", corpus / "c-again.txt")  # a hard link: a third
     built = lf.build_shards(corpus, corpus / "shards", bert)
     assert built.n_documents == 3
+    # (not c.txt: the same file as c-again.txt, met first)
     assert [Path(s["path"]).name for s in built.manifest["sources"]] == [
-        "a.txt", "empty.txt", "c.txt"
+        "a.txt", "c-again.txt", "empty.txt"
     ]  # fmt: skip
     # the shards now inside the corpus directory are not part of the corpus: a rerun
     # finds the same corpus and keeps them
@@ -153,11 +155,16 @@ def test_directory_corpus_reads_each_file_once_and_not_its_shards(
     assert Path(mine.manifest["sources"][-1]["path"]).name.startswith("manifest.json.")
     assert mine.n_documents == 4
     # a list naming one file twice (here once through a link) would read it twice
-    with pytest.raises(CorpusError, match=r"lists .*latest\.txt twice \(entries 0 and 2\)"):
+    with pytest.raises(CorpusError, match=r"lists .*latest\.txt twice \(as .*a\.txt and"):
         lf.build_shards([corpus / "a.txt", corpus / "sub" / "c.txt", corpus / "latest.txt"],
                         tmp_path / "s6", bert)  # fmt: skip
     with pytest.raises(CorpusError, match="twice"):
         lf.Tokenizer.train_wordpiece([corpus / "a.txt", corpus / "a.txt"], vocab_size=100)
+    # a hard link too (it was read twice)
+    for train in (lambda f: lf.build_shards(f, tmp_path / "s7", bert),
+                  lambda f: lf.Tokenizer.train_bpe(f, vocab_size=300)):  # fmt: skip
+        with pytest.raises(CorpusError, match=r"c-again\.txt twice .*entries 0 and 1"):
+            train([corpus / "sub" / "c.txt", corpus / "c-again.txt"])
 
 
 def test_a_corpus_edited_in_place_is_not_taken_for_its_shards(bert: Any, tmp_path: Path) -> None:
@@ -338,3 +345,41 @@ def test_a_build_that_fails_before_any_text_leaves_nothing(bert: Any, tmp_path: 
     with pytest.raises(ShardError, match="not a lexforge shard manifest"):
         lf.build_shards(corpus, tmp_path / "other", bert)
     assert (tmp_path / "other" / "manifest.json").exists()
+
+
+def test_a_document_longer_than_a_piece_stays_one_document(bert: Any, tmp_path: Path) -> None:
+    """A document with no blank line within the 1 MiB search is cut at a line end: its
+    pieces were documents of their own (a next-sentence "other document" could be its own
+    rest, and one long document passed the two-document check); a line of no-break spaces
+    ends a document for the layout but was no cut point."""
+    words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota"]
+
+    def document(n_lines: int, seed: int) -> str:
+        lines = (
+            " ".join(words[(seed + i * 7 + k * k) % len(words)] for k in range(80))
+            for i in range(n_lines)
+        )
+        return "\r\n".join(lines) + "\r\n"
+
+    long = document(5_000, 1)  # about 2.3 MB: cut inside
+    short = [document(3, s) for s in range(40)]
+    data = (
+        "\n".join(short[:20]) + "\n" + long + "\u00a0\u3000\n" + document(4_800, 2) + "\n"
+        + "\n".join(short[20:])
+    ).encode("utf-8")  # fmt: skip
+    path = tmp_path / "c.txt"
+    path.write_bytes(data)
+    expected = universal_documents(bert, data, "lines")
+    assert len(expected) == 42
+    cut = lf.build_shards(path, tmp_path / "cut", bert, sentences="lines", piece_mb=0.3)
+    assert sum(s.continues for s in cut.shards) >= 4  # the long ones were cut inside
+    assert shard_documents(cut) == expected
+    assert cut.n_documents == len(expected)
+    whole = lf.build_shards(path, tmp_path / "whole", bert, sentences="lines")
+    assert len(whole) == 1 and shard_documents(whole) == expected
+    # a long document cut in pieces is still one: no pair of documents to draw from
+    path.write_text(long, encoding="utf-8")
+    one = lf.build_shards(path, tmp_path / "one", bert, sentences="lines", piece_mb=0.3)
+    assert len(one) >= 3 and one.n_documents == 1
+    with pytest.raises(CorpusError, match="at least 2 documents"):
+        lf.PretrainingBatches(one, batch_size=2)

@@ -401,6 +401,36 @@ def test_whole_words_from_the_vocabulary(bert: lf.WordPieceTokenizer, batch: Any
         assert [w.decode().strip().lower() for w in words] == words_of(text)
 
 
+def test_byte_level_words_end_at_punctuation_and_line_starts() -> None:
+    """Rows of lines encoded one by one and put end to end (as pretraining packs them): a
+    line's first word has no space before it, and was joined to the token before ("." +
+    "The"), as was a word after an opening bracket. The words from the vocabulary are the
+    pre-tokenizer's (its word ids, the oracle): the same masks either way. (Not checked:
+    CJK, where each ideograph is a word, as for BERT, and characters GPT-2 splits across
+    tokens, such as curly quotes, after which a word still joins the quote.)"""
+    gpt2 = lf.Tokenizer.from_gpt2(*_gpt2_files())
+    lines = [
+        "The cat sat on the mat.", "Then it ran (quickly) home, again!", "Prices rose 3.5%",
+        '"Quoted" words [in brackets] and {braces}.', "Ωμέγα ends here; да.",
+        "Wonderful antidisestablishmentarianism...", "#hashtags & @names?",
+    ] * 3  # fmt: skip
+    ids: list[int] = []
+    words: list[int] = []
+    for line in lines:
+        found = gpt2.word_ids(line, add_special_tokens=False)
+        words += [w + (words[-1] + 1 if words else 0) for w in found]
+        ids += gpt2.encode(line, add_special_tokens=False)
+    assert len(ids) == len(words)
+    rows, row_words = np.array([ids] * 64), np.array([words] * 64)
+    kwargs = {"whole_word": True, "mode": "exact", "mask_token_id": 0}
+    by_vocab = lf.Masker.from_tokenizer(gpt2, seed=5, **kwargs)
+    by_words = lf.Masker.from_tokenizer(gpt2, seed=5, **kwargs)
+    for step in range(3):
+        a = by_words(rows, word_ids=row_words, step=step)
+        b = by_vocab(rows, step=step)
+        assert (a[0] == b[0]).all() and (a[1] == b[1]).all()
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [((0.3, 0.1, "10"), "steps must be an integer"), ((0.3, 0.1, 0), "steps must be at least 1"),

@@ -495,6 +495,43 @@ def test_torch_dataset_workers_ranks_and_resume(shards: lf.ShardSet) -> None:
         lf.PretrainingDataset(shards, rank=2, world_size=2, **options)
 
 
+def test_a_rate_schedule_follows_the_optimizer_step(shards: lf.ShardSet) -> None:
+    """With ``grad_accum`` micro-batches per rank and step, batch ``i`` of the stream is
+    masked at the rate of step ``i // (world_size * grad_accum)`` (the option was missing:
+    a TypeError, and a schedule ran ahead of the steps); a finite stream ends with a whole
+    step on every rank."""
+    pytest.importorskip("torch")
+    from lexforge.masking import linear_schedule
+
+    schedule = linear_schedule(0.6, 0.05, 6)
+    tok = shards.tokenizer()
+    plain = lf.Masker.from_tokenizer(tok, mlm_probability=0.0, seed=3)
+    masker = lf.Masker.from_tokenizer(tok, mlm_probability=schedule, seed=3)
+    options = {"batch_size": 8, "max_seq_len": 64, "seed": 9}
+    unmasked = lf.PretrainingBatches(shards, masker=plain, **options)
+    world, accum = 2, 3
+    for rank in range(world):
+        data = lf.PretrainingDataset(shards, rank=rank, world_size=world, grad_accum=accum,
+                                     masker=masker, **options)  # fmt: skip
+        for k, batch in enumerate(itertools.islice(iter(data), 10)):
+            index = k * world + rank
+            ids = unmasked.batch(index)["input_ids"]
+            want, labels = masker(ids, step=index, schedule_step=index // (world * accum))
+            assert (batch["input_ids"].numpy() == want).all(), (rank, k)
+            assert (batch["labels"].numpy() == labels).all(), (rank, k)
+    finite = {**options, "epochs": 1, "drop_last": True}
+    total = sum(1 for _ in lf.PretrainingBatches(shards, **finite).iterate())
+    for rank in range(world):
+        data = lf.PretrainingDataset(shards, rank=rank, world_size=world, grad_accum=accum,
+                                     **finite)  # fmt: skip
+        n = sum(1 for _ in data)
+        assert n % accum == 0 and total - world * accum < world * n <= total
+    with pytest.raises(ConfigError, match="pass grad_accum"):
+        lf.PretrainingDataset(shards, batches_per_step=4, **options)
+    with pytest.raises(ConfigError, match="grad_accum"):
+        lf.PretrainingDataset(shards, grad_accum=0, **options)
+
+
 def test_spawned_workers_get_schedules_and_maskers(shards: lf.ShardSet) -> None:
     """A rate schedule and a masker pickle (macOS and Windows start workers by spawning),
     and mask in a spawned worker as they do here."""

@@ -21,6 +21,7 @@ __all__ = [
     "resolve_threads",
     "shard_order",
     "split_sentences",
+    "starts_document",
     "tokenize_piece",
     "tokenize_text",
     "train_bpe",
@@ -232,6 +233,7 @@ def train_wordpiece(
     prefix: str = ...,
     max_token_length: int | None = None,
     progress: _Progress | None = None,
+    max_word_chars: int | None = None,
 ) -> list[str]: ...
 def pretokenize(pattern: str, text: str) -> list[str]: ...
 def resolve_pattern(pattern: str) -> tuple[str, str | None]: ...
@@ -255,6 +257,7 @@ class Masker:
         span_p: float = 0.2,
         max_span: int = 10,
         continuation_ids: Sequence[int] | None = None,
+        word_end_ids: Sequence[int] | None = None,
     ) -> Masker: ...
     def mask(
         self,
@@ -271,6 +274,7 @@ _Tokenized = tuple[npt.NDArray[np.uint32], _Offsets, _Offsets]
 
 def split_sentences(text: str) -> list[str]: ...
 def plan_file(path: str | os.PathLike[str], piece_bytes: int) -> list[tuple[int, int]]: ...
+def starts_document(path: str | os.PathLike[str], start: int) -> bool: ...
 def tokenize_piece(
     tokenizer: Bpe | BertTokenizer,
     path: str | os.PathLike[str],
@@ -293,6 +297,7 @@ class ShardCorpus:
         cls,
         shards: Sequence[tuple[str, npt.NDArray[Any], _Offsets, _Offsets]],
         vocab_size: int,
+        continues: Sequence[bool] | None = None,
     ) -> ShardCorpus: ...
     @property
     def n_docs(self) -> int: ...

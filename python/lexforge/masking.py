@@ -29,6 +29,7 @@ __all__ = [
     "cosine_schedule",
     "linear_schedule",
     "mask_tokens",
+    "word_end_ids",
 ]
 
 Schedule = Callable[[int], float]
@@ -145,6 +146,21 @@ def continuation_ids(tokenizer: Any) -> list[int]:
     return sorted(i for t, i in vocab.items() if _continues_word(t) and i not in specials)
 
 
+def word_end_ids(tokenizer: Any) -> list[int]:
+    """Ids of the tokens that no token continues, for whole-word masking without word ids:
+    byte-level BPE tokens that end with anything but a letter, digit or combining mark (or
+    end with a CJK ideograph), as a pre-tokenizer cuts there. So where a line's first word
+    follows the line before in a row ("." then "The", with no space between), it is a word
+    of its own. Special tokens end words too. WordPiece has none: its ``##`` pieces say it
+    all."""
+    core = getattr(tokenizer, "_core", None)
+    if isinstance(core, _core.BertTokenizer):
+        return []
+    specials = set(tokenizer.special_tokens.values())
+    vocab: dict[Any, int] = tokenizer.vocab()
+    return sorted(i for t, i in vocab.items() if i in specials or _ends_word(t))
+
+
 # BERT's "Chinese characters": CJK ideographs, each a word of its own
 _CJK_IDEOGRAPHS = (
     (0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F),
@@ -175,6 +191,22 @@ def _continues_word(token: bytes) -> bool:
     return char.isalnum() or unicodedata.category(char).startswith("M")
 
 
+def _ends_word(token: bytes) -> bool:
+    """Whether a byte-level BPE token ends a word: its last character is not a letter,
+    digit or combining mark, or is a CJK ideograph (a token ending inside a character, in
+    its middle bytes, ends no word)."""
+    for width in range(1, min(4, len(token)) + 1):
+        try:
+            char = token[-width:].decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        point = ord(char)
+        if any(lo <= point <= hi for lo, hi in _CJK_IDEOGRAPHS):
+            return True
+        return not (char.isalnum() or unicodedata.category(char).startswith("M"))
+    return not token  # the first bytes of a character: its word goes on
+
+
 class Masker:
     """BERT's masked-language-model corruption, configured once and applied per batch.
 
@@ -196,8 +228,9 @@ class Masker:
             may exceed ``max_span``).
         whole_word: pick whole words (all pieces of a word or none): words come from
             ``word_ids`` per call or, without them, from ``continuation_ids`` (the tokens
-            that continue a word; :meth:`from_tokenizer` fills them in, see
-            :func:`continuation_ids`).
+            that continue a word) and ``word_end_ids`` (the tokens after which none does);
+            :meth:`from_tokenizer` fills them in, see :func:`continuation_ids` and
+            :func:`word_end_ids`.
         seed: with the step, seeds row ``r``'s random stream by ``(seed, step, r)``; the
             output depends on nothing else (not on the thread count).
         num_threads: threads (default ``LEXFORGE_NUM_THREADS`` or all cores).
@@ -223,6 +256,7 @@ class Masker:
         seed: int = 0,
         num_threads: int | None = None,
         continuation_ids: Iterable[int] | None = None,
+        word_end_ids: Iterable[int] | None = None,
     ) -> None:
         # ids are 32-bit in the core, seeds 64-bit: out of range is an error, not an overflow
         check_int("vocab_size", vocab_size, least=1, most=2**32 - 1)
@@ -249,6 +283,8 @@ class Masker:
         if continuation_ids is not None:
             continuation_ids = [check_int("continuation_ids", i, most=2**32 - 1)
                                 for i in continuation_ids]  # fmt: skip
+        if word_end_ids is not None:
+            word_end_ids = [check_int("word_end_ids", i, most=2**32 - 1) for i in word_end_ids]
         self.vocab_size, self.mask_token_id = vocab_size, mask_token_id
         specials = [check_int("special_ids", i, most=2**32 - 1) for i in special_ids]
         outside = [i for i in specials if i >= vocab_size]
@@ -266,6 +302,7 @@ class Masker:
             float(mask_probability), float(random_probability), mode, bool(whole_word), seed,
             float(span_probability), max_span,
             None if continuation_ids is None else sorted({int(i) for i in continuation_ids}),
+            None if word_end_ids is None else sorted({int(i) for i in word_end_ids}),
         )  # fmt: skip
         # what rebuilds it in another process (the core holds Rust tables, not picklable)
         self._options = {
@@ -274,7 +311,7 @@ class Masker:
             "mask_probability": mask_probability, "random_probability": random_probability,
             "mode": mode, "whole_word": whole_word, "span_probability": span_probability,
             "max_span": max_span, "seed": seed, "num_threads": num_threads,
-            "continuation_ids": continuation_ids,
+            "continuation_ids": continuation_ids, "word_end_ids": word_end_ids,
         }  # fmt: skip
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -302,6 +339,7 @@ class Masker:
         kwargs.setdefault("special_ids", specials.values())
         if kwargs.get("whole_word"):
             kwargs.setdefault("continuation_ids", continuation_ids(tokenizer))
+            kwargs.setdefault("word_end_ids", word_end_ids(tokenizer))
         return cls(vocab_size=tokenizer.vocab_size, **kwargs)
 
     def rate(self, step: int) -> float:

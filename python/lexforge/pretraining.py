@@ -82,6 +82,9 @@ class PretrainingBatches:
         drop_last: drop the last, short batch of a finite stream.
         num_threads: threads for building instances and masking (default: all cores);
             results do not depend on it.
+        batches_per_step: the batches of one training step (data-parallel ranks ×
+            gradient-accumulation micro-batches): a masking-rate schedule gives batch
+            ``i`` the rate of step ``i // batches_per_step``.
 
     Each batch is a dict of int64 arrays: ``input_ids`` (masked), ``token_type_ids``,
     ``attention_mask``, ``labels`` (the original ids at masked positions, -100 elsewhere),
@@ -105,8 +108,10 @@ class PretrainingBatches:
         pad_to_multiple_of: int = 8,
         drop_last: bool = False,
         num_threads: int | None = None,
+        batches_per_step: int = 1,
     ) -> None:
         self.shards = shards if isinstance(shards, ShardSet) else ShardSet(shards)
+        check_int("batches_per_step", batches_per_step, least=1, most=1 << 31)
         check_int("batch_size", batch_size, least=1, most=1 << 31)
         check_int("max_seq_len", max_seq_len, most=1 << 31)
         check_int("pad_to_multiple_of", pad_to_multiple_of, most=1 << 31)
@@ -157,8 +162,8 @@ class PretrainingBatches:
         self.multiple_of = multiple if max_seq_len % multiple == 0 else 1
         self.drop_last, self.num_threads = drop_last, num_threads
         self._corpus = self.shards.core()
-        # batches per training step (data-parallel ranks): a rate schedule follows the step
-        self.ranks = 1
+        # a rate schedule follows the training step
+        self.batches_per_step = batches_per_step
         # fail now, not in a worker: the options are checked by building a first block
         first = self._block(0, 0)
         if objective != "none":
@@ -270,7 +275,7 @@ class PretrainingBatches:
         )
         pair_labels = batch.pop("labels")
         batch["input_ids"], batch["labels"] = self.masker(
-            batch["input_ids"], step=index, schedule_step=index // self.ranks
+            batch["input_ids"], step=index, schedule_step=index // self.batches_per_step
         )
         if self.objective in _LABEL_KEY:
             batch[_LABEL_KEY[self.objective]] = pair_labels

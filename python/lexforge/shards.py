@@ -134,14 +134,17 @@ def _corpus_files(corpus: PathLike | Sequence[PathLike], out_dir: Path | None) -
             if skip is not None:
                 shard_dirs.add(skip)
             files: list[Path] = []
-            seen: set[Path] = set()
+            seen: set[tuple[int, int]] = set()  # (device, inode): one file by any link
             for p in walk:
                 if any(x.startswith(".") for x in p.relative_to(path).parts):
                     continue
                 real = p.resolve()
-                if real in seen or any(d in real.parents for d in shard_dirs):
-                    continue  # a second link to a file, or a file of a shard folder
-                seen.add(real)
+                if any(d in real.parents for d in shard_dirs):
+                    continue  # a file of a shard folder
+                found = p.stat()
+                if (found.st_dev, found.st_ino) in seen:
+                    continue  # a second link to a file, symbolic or hard
+                seen.add((found.st_dev, found.st_ino))
                 files.append(p)
             if not files:
                 raise CorpusError(f"{path} holds no files; put the corpus's text files in it")
@@ -225,19 +228,22 @@ def _dtype(vocab_size: int) -> np.dtype[Any]:
 
 def _write_atomic(path: Path, write: Any) -> None:
     """Writes ``path`` through a temporary file in the same folder, synced and renamed."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    public_mode(fd)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise write_failed(path, e) from None
     try:
         with os.fdopen(fd, "wb") as f:
+            public_mode(fd)
             write(f)
             f.flush()
             os.fsync(f.fileno())
         Path(tmp).replace(path)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise write_failed(path, e) from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as e:
+        with contextlib.suppress(OSError):  # (a failing clean-up must not hide the error)
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise write_failed(path, e) from None
         raise
 
 
@@ -459,7 +465,7 @@ def _build(
             name = _shard_name(k)
             if name in manifest["shards"] and _shard_intact(out, name, manifest["shards"][name]):
                 continue
-            tokens, sentence_offsets, document_offsets = _tokenize_group(
+            tokens, sentence_offsets, document_offsets, continues = _tokenize_group(
                 core, files, group, sentences, num_threads
             )
             (first, start, end), *_ = group
@@ -472,6 +478,8 @@ def _build(
                 "documents": int(document_offsets.size - 1),
                 "bytes": {},
             }
+            if continues:  # a document longer than a piece: its rest starts this shard
+                record["continues"] = True
             if len(group) > 1:
                 record["ranges"] = group
             arrays = {
@@ -587,21 +595,30 @@ def _ranges(entry: list[Any]) -> list[list[int]]:
 
 def _tokenize_group(
     core: Any, files: Sequence[Path], group: list[list[int]], sentences: str, threads: Any
-) -> tuple[npt.NDArray[Any], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+) -> tuple[npt.NDArray[Any], npt.NDArray[np.int64], npt.NDArray[np.int64], bool]:
     """The token ids, sentence offsets and document offsets of a shard's ranges, one
-    after the other (each file's documents stay its own)."""
+    after the other (each file's documents stay its own), and whether its first document
+    continues the one before it: a document longer than a piece is cut at a line end, and
+    its pieces stay one document (:func:`_core.starts_document`)."""
     parts = [_core.tokenize_piece(core, files[i], s, e, sentences, threads) for i, s, e in group]
-    if len(parts) == 1:
-        return parts[0]
-    tokens = np.concatenate([t for t, _, _ in parts])
+    joins = [not _core.starts_document(files[i], s) for i, s, _ in group]
+    tokens = np.concatenate([t for t, _, _ in parts]) if len(parts) > 1 else parts[0][0]
     sentence_offsets, document_offsets = [np.zeros(1, np.int64)], [np.zeros(1, np.int64)]
-    n_tokens = n_sentences = 0
-    for t, so, do in parts:
+    n_tokens = n_sentences = n_documents = 0
+    continues = False
+    for (t, so, do), join in zip(parts, joins, strict=True):
+        if do.size == 1:
+            continue  # no text: what comes next starts after a blank line
+        if join and n_documents:  # the last document goes on in this part
+            document_offsets[-1] = document_offsets[-1][:-1]
+            n_documents -= 1
+        continues = continues or (join and not n_tokens)
         sentence_offsets.append(so[1:] + n_tokens)
         document_offsets.append(do[1:] + n_sentences)
         n_tokens += t.size
         n_sentences += so.size - 1
-    return tokens, np.concatenate(sentence_offsets), np.concatenate(document_offsets)
+        n_documents += do.size - 1
+    return tokens, np.concatenate(sentence_offsets), np.concatenate(document_offsets), continues
 
 
 def _shard_intact(out: Path, name: str, record: dict[str, Any]) -> bool:
@@ -653,6 +670,9 @@ class ShardInfo:
     source: str
     start: int
     end: int
+    #: its first document continues the last of the shard before (one document of the
+    #: source, longer than a piece, cut at a line end)
+    continues: bool = False
 
 
 class ShardSet:
@@ -693,7 +713,11 @@ class ShardSet:
             self._arrays.append(arrays)  # type: ignore[arg-type]
             source = sources[record["source"]]["path"]
             counts = (record["tokens"], record["sentences"], record["documents"])
-            self.shards.append(ShardInfo(name, *counts, source, record["start"], record["end"]))
+            where = (source, record["start"], record["end"])
+            # (the shard before it holds the start of its document: none is skipped, as a
+            # piece with no text holds a blank line, which ends a document)
+            continues = bool(self.shards) and record.get("continues") is True
+            self.shards.append(ShardInfo(name, *counts, *where, continues))
         self._corpus: Any = None
 
     def _load(self, name: str, part: str, record: dict[str, Any]) -> npt.NDArray[Any]:
@@ -736,7 +760,8 @@ class ShardSet:
 
     @property
     def n_documents(self) -> int:
-        return sum(s.documents for s in self.shards)
+        """Documents of the source: one cut across shards counts once."""
+        return sum(s.documents - s.continues for s in self.shards)
 
     @property
     def n_sentences(self) -> int:
@@ -748,7 +773,8 @@ class ShardSet:
         4,096 tokens. A resumed pretraining run checks it."""
         digest = hashlib.sha256(str(self.manifest.get("tokenizer_sha256")).encode())
         for info, (tokens, _, _) in zip(self.shards, self._arrays, strict=True):
-            counts = (info.name, info.tokens, info.sentences, info.documents)
+            counts: tuple[Any, ...] = (info.name, info.tokens, info.sentences, info.documents)
+            counts += ("continues",) if info.continues else ()
             digest.update(json.dumps(counts).encode())
             digest.update(np.ascontiguousarray(tokens[:4096]).tobytes())
             digest.update(np.ascontiguousarray(tokens[-4096:]).tobytes())
@@ -780,13 +806,20 @@ class ShardSet:
         return self._arrays[k]
 
     def documents(self) -> Iterator[list[npt.NDArray[Any]]]:
-        """Every document as a list of sentences (arrays of ids), in corpus order."""
-        for tokens, sentences, documents in self._arrays:
+        """Every document as a list of sentences (arrays of ids), in corpus order; one cut
+        across shards comes whole."""
+        held: list[npt.NDArray[Any]] = []
+        for info, (tokens, sentences, documents) in zip(self.shards, self._arrays, strict=True):
             for d in range(documents.size - 1):
-                yield [
+                if held and not (d == 0 and info.continues):
+                    yield held
+                    held = []
+                held += [
                     tokens[sentences[s] : sentences[s + 1]]
                     for s in range(documents[d], documents[d + 1])
                 ]
+        if held:
+            yield held
 
     def core(self) -> Any:
         """The shards as a ``_core.ShardCorpus`` (validated once, then cached)."""
@@ -794,6 +827,7 @@ class ShardSet:
             self._corpus = _core.ShardCorpus(
                 [(s.name, *a) for s, a in zip(self.shards, self._arrays, strict=True)],
                 self.vocab_size,
+                [s.continues for s in self.shards],
             )
         return self._corpus
 

@@ -11,13 +11,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import torch
-from torch.utils.data import IterableDataset, get_worker_info
+from lexforge._extras import require
 
-from lexforge.batch import check_int
-from lexforge.errors import ConfigError
-from lexforge.pretraining import PretrainingBatches
-from lexforge.shards import ShardSet
+# without torch: one error naming the extra that installs it, not a bare ModuleNotFoundError
+require("lexforge.torch_data", "torch")
+
+import torch  # noqa: E402
+from torch.utils.data import IterableDataset, get_worker_info  # noqa: E402
+
+from lexforge.batch import check_int  # noqa: E402
+from lexforge.errors import ConfigError  # noqa: E402
+from lexforge.pretraining import PretrainingBatches  # noqa: E402
+from lexforge.shards import ShardSet  # noqa: E402
 
 __all__ = ["PretrainingDataset"]
 
@@ -35,8 +40,11 @@ class PretrainingDataset(IterableDataset[dict[str, torch.Tensor]]):
     overlap: rank ``r`` of ``W`` trains on batches ``r, W + r, 2W + r, ...`` of the stream,
     and a loader with any number of workers yields them in that order. ``start_step``
     resumes: the rank's first batch is then its ``start_step``-th, exactly the one it would
-    have seen without the interruption. See :class:`~lexforge.pretraining.PretrainingBatches`
-    for the other options (objective, lengths, masking, seed, epochs).
+    have seen without the interruption. ``grad_accum``: the micro-batches each rank adds up
+    per optimizer step, so that a masking-rate schedule follows the optimizer step, and a
+    finite stream ends with a whole step (``start_step`` still counts batches). See
+    :class:`~lexforge.pretraining.PretrainingBatches` for the other options (objective,
+    lengths, masking, seed, epochs).
 
     Workers use one thread each unless ``num_threads`` says otherwise; the batches do not
     depend on it. The dataset pickles as its directory and options, so it works with any
@@ -51,9 +59,16 @@ class PretrainingDataset(IterableDataset[dict[str, torch.Tensor]]):
         start_step: int = 0,
         rank: int | None = None,
         world_size: int | None = None,
+        grad_accum: int = 1,
         **options: Any,
     ) -> None:
         super().__init__()
+        check_int("grad_accum", grad_accum, least=1, most=1 << 31)
+        if "batches_per_step" in options:
+            raise ConfigError(
+                "batches_per_step is set from world_size and grad_accum here; pass "
+                "grad_accum= (the micro-batches per optimizer step) instead"
+            )
         if rank is None or world_size is None:
             distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
             if world_size is None:
@@ -67,13 +82,15 @@ class PretrainingDataset(IterableDataset[dict[str, torch.Tensor]]):
         self.directory = Path(shards.directory if isinstance(shards, ShardSet) else shards)
         self.batch_size, self.options = batch_size, options
         self.start_step, self.rank, self.world_size = start_step, rank, world_size
+        self.grad_accum = grad_accum
         self._batches: PretrainingBatches | None = self._open(options.get("num_threads"))
 
     def _open(self, num_threads: int | None) -> PretrainingBatches:
         options = dict(self.options, num_threads=num_threads)
-        batches = PretrainingBatches(self.directory, batch_size=self.batch_size, **options)
-        batches.ranks = self.world_size
-        return batches
+        per_step = self.world_size * self.grad_accum
+        return PretrainingBatches(
+            self.directory, batch_size=self.batch_size, batches_per_step=per_step, **options
+        )
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -98,6 +115,7 @@ class PretrainingDataset(IterableDataset[dict[str, torch.Tensor]]):
         first = self.start_step + worker
         start = first * self.world_size + self.rank
         # a finite stream ends with a step that every rank has a batch for
-        steps = batches.iterate(start, stride=workers * self.world_size, group=self.world_size)
+        per_step = self.world_size * self.grad_accum
+        steps = batches.iterate(start, stride=workers * self.world_size, group=per_step)
         for _, batch in steps:
             yield {name: torch.from_numpy(array) for name, array in batch.items()}

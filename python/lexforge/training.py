@@ -89,14 +89,20 @@ def refuse_line_breaks(special_tokens: Sequence[str]) -> None:
 
 def refuse_repeats(paths: Sequence[Path]) -> None:
     """Raises :class:`CorpusError` when a list of files names one file twice (by another
-    path or link too): its text would be read, and weigh, twice."""
-    first: dict[Path, int] = {}
+    path or link too, symbolic or hard): its text would be read, and weigh, twice."""
+    first: dict[object, int] = {}
     for i, path in enumerate(paths):
-        at = first.setdefault(path.resolve(), i)
+        try:
+            found = path.stat()
+            key: object = (found.st_dev, found.st_ino)
+        except OSError:  # (reading it will say what is wrong)
+            key = path.resolve()
+        at = first.setdefault(key, i)
         if at != i:
+            same = "" if paths[at] == path else f" (as {paths[at]} and {path}: one file)"
             raise CorpusError(
-                f"the corpus lists {path} twice (entries {at} and {i}), so its text would be "
-                "read twice; list each file once"
+                f"the corpus lists {path} twice{same} (entries {at} and {i}), so its text "
+                "would be read twice; list each file once"
             )
 
 

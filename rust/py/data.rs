@@ -74,6 +74,13 @@ pub(crate) fn plan_file(
     Ok(plan.into_iter().map(|r| (r.start, r.end)).collect())
 }
 
+/// Whether the piece of `path` from byte `start` (a cut of `plan_file`) starts with a new
+/// document, or continues the last one of the piece before it.
+#[pyfunction]
+pub(crate) fn starts_document(py: Python<'_>, path: PathBuf, start: u64) -> PyResult<bool> {
+    py.detach(|| corpus::starts_document(&path, start)).map_err(to_py)
+}
+
 /// Tokenizes bytes `start..end` of `path`: `(tokens uint32, sentence_offsets int64,
 /// document_offsets int64)`.
 #[pyfunction]
@@ -140,6 +147,8 @@ enum TokenGuard<'py> {
 #[pyclass(module = "lexforge._core", frozen)]
 pub(crate) struct ShardCorpus {
     shards: Vec<ShardArrays>,
+    /// Whether each shard's first document continues the shard before's last.
+    continues: Vec<bool>,
     n_docs: u64,
 }
 
@@ -171,7 +180,7 @@ impl ShardCorpus {
                 documents: d.as_slice().map_err(contiguous)?,
             });
         }
-        let corpus = Corpus::new(shards);
+        let corpus = Corpus::new(shards).continuing(&self.continues);
         Ok(py.detach(|| f(&corpus)))
     }
 }
@@ -180,8 +189,24 @@ impl ShardCorpus {
 impl ShardCorpus {
     /// `shards`: `(name, tokens (uint16 or uint32), sentence_offsets (int64),
     /// document_offsets (int64))` per shard; each is validated against `vocab_size`.
+    /// `continues[k]`: shard `k`'s first document continues shard `k - 1`'s last (one
+    /// document of the source; never a pair of "other" documents for NSP).
     #[new]
-    fn new(py: Python<'_>, shards: Vec<ShardArgs<'_>>, vocab_size: u32) -> PyResult<Self> {
+    #[pyo3(signature = (shards, vocab_size, continues=None))]
+    fn new(
+        py: Python<'_>,
+        shards: Vec<ShardArgs<'_>>,
+        vocab_size: u32,
+        continues: Option<Vec<bool>>,
+    ) -> PyResult<Self> {
+        let continues = continues.unwrap_or_else(|| vec![false; shards.len()]);
+        if continues.len() != shards.len() {
+            return Err(to_py(Error::Config(format!(
+                "continues has {} entries for {} shards; give one per shard",
+                continues.len(),
+                shards.len()
+            ))));
+        }
         let mut kept = Vec::with_capacity(shards.len());
         let mut names = Vec::with_capacity(shards.len());
         for (name, tokens, sentences, documents) in shards {
@@ -197,15 +222,16 @@ impl ShardCorpus {
             kept.push((tokens, sentences.unbind(), documents.unbind()));
             names.push(name);
         }
-        let mut corpus = ShardCorpus { shards: kept, n_docs: 0 };
+        let mut corpus = ShardCorpus { shards: kept, continues, n_docs: 0 };
         let checked = corpus.with_view(py, |c| {
             (0..c.n_shards()).try_for_each(|k| c.shard(k).validate(&names[k], vocab_size))?;
-            Ok::<u64, Error>(c.n_docs())
+            Ok::<u64, Error>(c.n_source_docs())
         })?;
         corpus.n_docs = checked.map_err(to_py)?;
         Ok(corpus)
     }
 
+    /// The number of documents (one cut across shards counted once).
     #[getter]
     fn n_docs(&self) -> u64 {
         self.n_docs

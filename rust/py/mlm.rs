@@ -107,6 +107,7 @@ fn run<'py, T: Id + Plain>(
         special: call.special,
         words: call.words,
         continuation: call.masker.continuation.as_deref(),
+        word_ends: call.masker.word_ends.as_deref(),
     };
     let (mut out, mut labels) = (Buffer::<T>::take(flat.len()), Buffer::<i64>::take(flat.len()));
     let (o, l) = (out.as_mut_slice(), labels.as_mut_slice());
@@ -123,13 +124,15 @@ pub(crate) struct Masker {
     flags: Vec<bool>,
     /// Per id: the token continues the word before it (whole words without word ids).
     continuation: Option<Vec<bool>>,
+    /// Per id: nothing continues the token (a word ends with it).
+    word_ends: Option<Vec<bool>>,
     opts: MaskOptions,
 }
 
 #[pymethods]
 impl Masker {
     #[new]
-    #[pyo3(signature = (special_ids, vocab_size, mask_token_id, probability, mask_prob, random_prob, select, whole_word, seed, span_p=0.2, max_span=10, continuation_ids=None))]
+    #[pyo3(signature = (special_ids, vocab_size, mask_token_id, probability, mask_prob, random_prob, select, whole_word, seed, span_p=0.2, max_span=10, continuation_ids=None, word_end_ids=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         special_ids: Vec<u32>,
@@ -144,6 +147,7 @@ impl Masker {
         span_p: f64,
         max_span: usize,
         continuation_ids: Option<Vec<u32>>,
+        word_end_ids: Option<Vec<u32>>,
     ) -> PyResult<Self> {
         let select = match select {
             "bernoulli" => Select::Bernoulli,
@@ -173,7 +177,7 @@ impl Masker {
             step: 0,
         };
         opts.validate(&flags).map_err(to_py)?;
-        let continuation = continuation_ids.map(|ids| {
+        let table = |ids: Vec<u32>| {
             let mut table = vec![false; vocab_size as usize];
             for id in ids {
                 if let Some(c) = table.get_mut(id as usize) {
@@ -181,8 +185,10 @@ impl Masker {
                 }
             }
             table
-        });
-        Ok(Masker { flags, continuation, opts })
+        };
+        let continuation = continuation_ids.map(table);
+        let word_ends = word_end_ids.map(table);
+        Ok(Masker { flags, continuation, word_ends, opts })
     }
 
     /// Masks `input_ids` for training step `step`; `probability` overrides the masking

@@ -86,6 +86,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<data::InstanceBlock>()?;
     m.add_function(wrap_pyfunction!(data::split_sentences, m)?)?;
     m.add_function(wrap_pyfunction!(data::plan_file, m)?)?;
+    m.add_function(wrap_pyfunction!(data::starts_document, m)?)?;
     m.add_function(wrap_pyfunction!(data::tokenize_piece, m)?)?;
     m.add_function(wrap_pyfunction!(data::tokenize_text, m)?)?;
     m.add_function(wrap_pyfunction!(data::shard_order, m)?)?;

@@ -28,13 +28,12 @@ def _stream(data: Any, opts: PretrainOptions, world: _World, start: int) -> Iter
         data.tokenizer(), mlm_probability=opts.mlm_probability, seed=opts.seed,
         mode=opts.masking, whole_word=opts.whole_word,
     )  # fmt: skip
+    per_step = opts.grad_accum * world.size  # a masking-rate schedule follows the step
     batches = PretrainingBatches(
         data, batch_size=opts.batch_size, max_seq_len=opts.max_seq_len,
         objective=opts.objective, masker=masker, seed=opts.seed,
-        pad_to="max_length" if opts.cuda_graphs else "longest",
+        pad_to="max_length" if opts.cuda_graphs else "longest", batches_per_step=per_step,
     )  # fmt: skip
-    per_step = opts.grad_accum * world.size
-    batches.ranks = per_step  # a masking-rate schedule follows the optimizer step
     # step s, micro-batch m, rank r trains batch (s * accum + m) * world + r
     for _, batch in batches.iterate(start=start * per_step + world.rank, stride=world.size):
         yield batch
