@@ -32,21 +32,8 @@ from lexforge.model import (  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-VOCAB = 120
-SIZES = {"vocab_size": VOCAB, "hidden_size": 32, "num_hidden_layers": 2,
-         "num_attention_heads": 2, "intermediate_size": 37}  # fmt: skip
-
-
-def _hf(cls: Any, path: Path, **config: Any) -> Any:
-    """A transformers model of ``cls`` with weights off their initialisation (so that every
-    tensor matters), saved to ``path``."""
-    torch.manual_seed(0)
-    model = cls(transformers.BertConfig(**{**SIZES, **config})).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * 0.1)
-    model.save_pretrained(path)
-    return model
+from hf_oracle import SIZES, VOCAB  # noqa: E402
+from hf_oracle import hf_model as _hf  # noqa: E402
 
 
 def _batch() -> dict[str, Any]:
