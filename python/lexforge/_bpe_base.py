@@ -1,0 +1,245 @@
+"""The state of a :class:`~lexforge.bpe.BpeTokenizer` and what reads it without encoding.
+
+:class:`BpeBase` holds the compiled core (``lexforge._core.Bpe``) and the options a
+``tokenizer.json`` gave (template, truncation, padding, offset trimming); the
+special-token policy and template framing that every encode method applies; decoding
+(ids to bytes and text, special tokens read as HF's ByteLevel decoder reads them); and the
+vocabulary. The encode methods are :mod:`lexforge._bpe_encode`'s, saving
+:mod:`lexforge._bpe_save`'s, templates :mod:`lexforge.bpe`'s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from typing import TYPE_CHECKING, Any, Literal
+
+from lexforge._core import Bpe
+from lexforge.batch import Padding, Truncation
+from lexforge.formats import hf_json
+from lexforge.tokenizer import Tokenizer, as_ids, bad_ids, bad_text
+
+if TYPE_CHECKING:  # numpy loads only when arrays are used, so training stays lean
+    import numpy.typing as npt
+
+    from lexforge.tokenizer import Ids
+
+SpecialSet = Literal["all"] | Collection[str]
+
+
+class BpeBase(Tokenizer):
+    """A byte-level BPE tokenizer's state, special-token policy, decoding and vocabulary:
+    the part of :class:`~lexforge.bpe.BpeTokenizer` its other parts build on."""
+
+    _core: Bpe
+
+    def __init__(
+        self,
+        core: Bpe,
+        *,
+        offsets: hf_json.OffsetTrim | None = None,
+        template: hf_json.Template | None = None,
+        truncation: Truncation | None = None,
+        padding: Padding | None = None,
+        join_tokens: bool = False,
+    ) -> None:
+        self._core = core
+        # a tokenizer.json without a decoder: decode joins the tokens' spellings, as HF does
+        self._join_tokens = join_tokens
+        # defaults from a tokenizer.json for encode and encode_batch (HF applies them there)
+        self._truncation = truncation
+        self._padding = padding
+        # special tokens put around every text by the encode methods (BERT's [CLS] A [SEP])
+        self._template = template
+        self._lstrip = frozenset(core.lstrip())
+        self._specials: dict[str, int] = dict(core.specials())
+        self._special_index = {text: i for i, (text, _) in enumerate(core.specials())}
+        self._decoded_specials: dict[int, bytes] | None = None  # see _special_bytes
+        # HF's ByteLevel post-processor with trim_offsets: spans without their spaces
+        self._offsets = offsets
+
+    # ----------------------------------------------------------------- special tokens and framing
+    def _policy(
+        self, allowed: SpecialSet, disallowed: SpecialSet
+    ) -> tuple[list[int] | None, list[int] | None]:
+        return self._indices(allowed, "allowed_special"), self._indices(
+            disallowed, "disallowed_special"
+        )
+
+    def _indices(self, names: SpecialSet, arg: str) -> list[int] | None:
+        if names == "all":
+            return None
+        if isinstance(names, str) or not isinstance(names, Iterable):
+            raise TypeError(f'{arg} must be "all" or a collection of special tokens, not {names!r}')
+        out = []
+        for name in names:
+            i = self._special_index.get(name)
+            if i is None:
+                known = ", ".join(repr(s) for s in self._specials) or "none"
+                raise ValueError(
+                    f"{arg} names {name!r}, which is not a special token (special tokens: {known})"
+                )
+            out.append(i)
+        return out
+
+    def _framed(self, ids: list[int], add: bool) -> list[int]:
+        """``ids`` inside the template's special tokens (when there is one and ``add``)."""
+        if self._template is None or not add:
+            return ids
+        return [*self._template.prefix, *ids, *self._template.suffix]
+
+    def _framed_array(self, ids: Any, add: bool) -> Any:
+        if self._template is None or not add:
+            return ids
+        import numpy as np
+
+        t = self._template
+        return np.concatenate([np.array(t.prefix, np.uint32), ids, np.array(t.suffix, np.uint32)])
+
+    def _trim(self) -> bool | None:
+        """The core's offset trimming: None (spans as encoded), else HF's ByteLevel
+        ``trim_offsets`` with this ``add_prefix_space``."""
+        if self._offsets is None or not self._offsets.trim:
+            return None
+        return self._offsets.add_prefix_space
+
+    def _template_arg(self) -> tuple[list[hf_json.Piece], list[hf_json.Piece]] | None:
+        if self._template is None:
+            return None
+        return list(self._template.single), list(self._template.pair)
+
+    def _pad_id(self) -> int | None:
+        """The padding id: the tokenizer.json's ``padding.pad_id``, else the id of the
+        padding token (``[PAD]``, ``<pad>`` or ``<|pad|>``), if any."""
+        if self._padding is not None:
+            return self._padding.pad_id
+        return next(
+            (self._specials[t] for t in ("[PAD]", "<pad>", "<|pad|>") if t in self._specials),
+            None,
+        )
+
+    # ----------------------------------------------------------------- decoding
+    def decode_bytes(self, ids: Ids) -> bytes:
+        """The bytes of ``ids``; raises :class:`TokenIdError` for an id not in the vocabulary."""
+        core_ids = as_ids(ids)
+        try:
+            return self._core.decode_bytes(core_ids)
+        except TypeError:
+            raise bad_ids(core_ids, self.vocab_size) from None
+
+    def decode(self, ids: Ids, *, skip_special_tokens: bool = True, errors: str = "replace") -> str:
+        """The text of ``ids``, as HF tokenizers decodes them from the ``tokenizer.json``
+        this tokenizer saves. Special tokens are left out unless ``skip_special_tokens`` is
+        False (True by default, as in HF tokenizers and lexforge's WordPiece). A special
+        token kept is read as HF's ByteLevel decoder reads it: when each of its characters
+        is one of the byte-level alphabet's, as the bytes they stand for (``"<Ġx>"`` is
+        ``"< x>"``, ``"<café>"`` holds the lone byte of ``é``), else as its UTF-8 text.
+        Bytes that are not valid UTF-8 (a sequence cut mid-character) are handled by
+        ``errors`` as in ``bytes.decode`` (default: U+FFFD). Loaded from a
+        ``tokenizer.json`` without a decoder, as HF decodes then: the tokens as the file
+        spells them (``"Ġworld"``), joined by spaces."""
+        core_ids = as_ids(ids)
+        data = self.decode_bytes(core_ids)  # checks the ids
+        specials = self._special_bytes()
+        if self._join_tokens:
+            keep = [int(t) for t in core_ids if not (skip_special_tokens and int(t) in specials)]
+            return " ".join(self._token_text(tid) for tid in keep)
+        if specials and self._holds_special(core_ids):
+            # the runs between special tokens as the core decodes them, each special's bytes
+            # (or nothing) between them
+            parts: list[bytes] = []
+            listed, start = [int(t) for t in core_ids], 0
+            for at, tid in enumerate(listed):
+                if tid in specials:
+                    parts.append(self._core.decode_bytes(listed[start:at]))
+                    parts.append(b"" if skip_special_tokens else specials[tid])
+                    start = at + 1
+            parts.append(self._core.decode_bytes(listed[start:]))
+            data = b"".join(parts)
+        return data.decode("utf-8", errors=errors)
+
+    def decode_batch(
+        self, batch: Iterable[Ids], *, skip_special_tokens: bool = True, errors: str = "replace"
+    ) -> list[str]:
+        """Decodes each sequence of ``batch`` (options as in :meth:`decode`)."""
+        out = []
+        for row, ids in enumerate(batch):
+            try:
+                out.append(self.decode(ids, skip_special_tokens=skip_special_tokens, errors=errors))
+            except (TypeError, ValueError) as e:  # which row: the message names no place
+                raise type(e)(f"batch[{row}]: {e}") from None
+        return out
+
+    def _special_bytes(self) -> dict[int, bytes]:
+        """Each special token's id and the bytes HF's ByteLevel decoder reads its text as:
+        those its characters stand for in the byte-level alphabet when all are in it, else
+        its UTF-8 encoding."""
+        if self._decoded_specials is None:
+            from lexforge import _bytelevel
+
+            self._decoded_specials = {
+                tid: _bytelevel.decode(text) or text.encode()
+                for text, tid in self._specials.items()
+            }
+        return self._decoded_specials
+
+    def _holds_special(self, ids: npt.NDArray[Any] | list[int]) -> bool:
+        """Whether ``ids`` (checked) holds a special token's id."""
+        specials = self._special_bytes()
+        if isinstance(ids, list):
+            return not specials.keys().isdisjoint(ids)
+        import numpy as np
+
+        return bool(np.isin(ids, list(specials)).any())
+
+    # ----------------------------------------------------------------- vocabulary
+    @property
+    def vocab_size(self) -> int:
+        """One more than the largest id (special tokens included)."""
+        return self._core.vocab_size
+
+    @property
+    def special_tokens(self) -> dict[str, int]:
+        """Special tokens and their ids."""
+        return dict(self._specials)
+
+    @property
+    def pattern(self) -> str:
+        """The pre-tokenization regex."""
+        return self._core.pattern
+
+    @property
+    def preset(self) -> str | None:
+        """``"gpt2"``, ``"cl100k"`` or ``"o200k"`` when the pattern is a preset."""
+        return self._core.preset
+
+    def token_to_id(self, token: bytes | str) -> int | None:
+        """The id of a token given as bytes, or as a special token's text."""
+        if isinstance(token, str):
+            if token in self._specials:
+                return self._specials[token]
+            try:
+                token = token.encode("utf-8")
+            except UnicodeEncodeError as e:
+                raise bad_text(e) from None
+        return self._core.token_id(token)
+
+    def _token_text(self, tid: int) -> str:
+        """A token as a ``tokenizer.json`` spells it: a special token's text, else its
+        bytes in the byte-level alphabet."""
+        from lexforge import _bytelevel
+
+        names = {i: t for t, i in self._specials.items()}
+        return names[tid] if tid in names else _bytelevel.encode(self.id_to_token(tid))
+
+    def id_to_token(self, id: int) -> bytes:
+        """The bytes of a token; raises :class:`TokenIdError` for an unknown id."""
+        return self.decode_bytes([id])
+
+    def vocab(self) -> dict[bytes, int]:
+        """Every mergeable token (bytes) and its id."""
+        return dict(self._core.vocab())
+
+    def merges(self) -> list[tuple[bytes, bytes]]:
+        """The merges in priority order, as pairs of token bytes."""
+        text = {tid: tok for tok, tid in self._core.vocab()}
+        return [(text[a], text[b]) for a, b in self._core.merges()]

@@ -1,0 +1,130 @@
+"""Saving a :class:`~lexforge.bpe.BpeTokenizer`: ``tokenizer.json`` (HF's format, which
+keeps everything), GPT-2's ``vocab.json`` + ``merges.txt``, or a tiktoken rank file, with
+the checks of what the last two cannot record (a refusal where a reader would get other
+ids, a warning naming what a plain load would not restore). Reading the files is
+:mod:`lexforge.formats`'s and :class:`lexforge.Tokenizer`'s.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Literal
+
+from lexforge._bpe_base import BpeBase
+from lexforge.errors import ConfigError
+from lexforge.formats import gpt2, hf_json, names_folder, save_target, tiktoken
+from lexforge.training import PathLike
+
+
+class BpeSaving(BpeBase):
+    """:class:`~lexforge.bpe.BpeTokenizer`'s ``save``."""
+
+    def save(self, path: PathLike, *, format: Literal["hf", "gpt2", "tiktoken"] = "hf") -> None:
+        """Saves the tokenizer: ``"hf"`` writes ``tokenizer.json`` (loads in HF
+        ``tokenizers`` with identical ids; a directory, or a path ending in a separator
+        (created), gets ``tokenizer.json`` inside),
+        ``"gpt2"`` writes ``vocab.json`` + ``merges.txt`` into the directory ``path`` (only
+        for the ``gpt2`` pattern, which the files cannot record: :class:`ConfigError`
+        otherwise; special tokens other than ``<|endoftext|>`` lose their mark, with a
+        warning),
+        ``"tiktoken"`` writes a rank file, which records neither the pattern nor special
+        tokens (a warning names what a plain load would not restore). Writes are atomic."""
+        if format == "hf":
+            target = save_target(path, "tokenizer.json")
+            pad = self._padding
+            hf_json.save(
+                self._core, target, offsets=self._offsets, template=self._template,
+                truncation=None if self._truncation is None else self._truncation.to_hf(),
+                padding=None if pad is None else pad.to_hf(self._token_text(pad.pad_id)),
+                decoder=not self._join_tokens,
+            )  # fmt: skip
+        elif format == "gpt2":
+            self._check_gpt2_format()
+            self._warn_lost("gpt2")
+            gpt2.save(self._core, Path(path))
+        elif format == "tiktoken":
+            if names_folder(path):
+                raise ConfigError(
+                    f"{os.fsdecode(path)} names a folder; a tiktoken rank file is one file: "
+                    "name it (e.g. ranks.tiktoken)"
+                )
+            self._check_tiktoken_format(Path(path))
+            self._warn_lost("tiktoken")
+            tiktoken.save(self._core, Path(path))
+        else:
+            raise ValueError(f"unknown format {format!r}; use 'hf', 'gpt2' or 'tiktoken'")
+
+    def _warn_lost(self, format: str) -> None:
+        """Warns about what only tokenizer.json records: the template, lstrip, trimming."""
+        lost = []
+        if self._template is not None:
+            lost.append("the special tokens put around each text (the template)")
+        if self._truncation is not None or self._padding is not None:
+            lost.append("the file's truncation and padding")
+        if self._lstrip:
+            names = sorted(t for t, i in self._specials.items() if i in self._lstrip)
+            lost.append(f"that {names} take the whitespace before them (lstrip)")
+        if lost:
+            warnings.warn(
+                f"format={format!r} cannot record {' or '.join(lost)}; save with format='hf' "
+                "to keep it",
+                UserWarning,
+                stacklevel=3,
+            )
+        if self._offsets is not None and self._offsets.trim:
+            warnings.warn(
+                f"format={format!r} cannot record that offsets leave out a token's spaces "
+                "(trim_offsets in the tokenizer.json this was loaded from); a load of it "
+                "gives spans with the spaces; save with format='hf' to keep it",
+                UserWarning,
+                stacklevel=3,
+            )
+
+    def _check_gpt2_format(self) -> None:
+        """GPT-2's file pair records neither a pattern nor special tokens: every reader
+        (lexforge, HF, GPT-2's own code) loads it with GPT-2's regex and ``<|endoftext|>``
+        as the only special token. Another pattern would silently give other ids: refused.
+        Other special tokens stay in ``vocab.json`` and only lose their mark (a reader can
+        name them again): a warning."""
+        if self.preset != "gpt2":
+            raise ConfigError(
+                f"format='gpt2' cannot record the pre-tokenization pattern "
+                f"{self.preset or self.pattern!r}: vocab.json + merges.txt always load with "
+                "GPT-2's pattern, which would give different ids; save with format='hf' "
+                "(tokenizer.json) or format='tiktoken' (load with pattern=...)"
+            )
+        extra = sorted(set(self._specials) - set(gpt2.GPT2_SPECIALS))
+        if extra:
+            warnings.warn(
+                f"format='gpt2' cannot mark {extra} as special tokens: vocab.json + merges.txt "
+                "load them as ordinary tokens (encoded piece by piece in text); reload with "
+                f"Tokenizer.from_gpt2(path, special_tokens={sorted(self._specials)!r}), or "
+                "save with format='hf' (tokenizer.json), which keeps them",
+                UserWarning,
+                stacklevel=3,
+            )
+
+    def _check_tiktoken_format(self, path: Path) -> None:
+        """A rank file holds only the mergeable tokens: loading takes the pattern and
+        special tokens from the caller, or from the preset when the file is a shipped
+        encoding's (``cl100k_base.tiktoken`` with cl100k's ranks). Whatever a plain load of
+        ``path`` would not give back: a warning naming it and how to get it back."""
+        preset = tiktoken.preset_for(path, len(self._core.vocab()))
+        restored = tiktoken.PRESET_SPECIALS[preset] if preset else {}
+        lost = []
+        if self.preset is None or self.preset != preset:
+            lost.append(f"the pre-tokenization pattern {self.preset or self.pattern!r}")
+        if self._specials and self._specials != restored:
+            lost.append(f"the special tokens {self._specials}")
+        if lost:
+            pattern = self.preset or self.pattern
+            warnings.warn(
+                f"format='tiktoken' cannot record {' or '.join(lost)}: a rank file holds only "
+                f"the mergeable tokens; reload with Tokenizer.from_tiktoken(path, "
+                f"pattern={pattern!r}, special_tokens={self._specials!r}), or save with "
+                "format='hf' (tokenizer.json), which keeps them",
+                UserWarning,
+                stacklevel=3,
+            )
