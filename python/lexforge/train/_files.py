@@ -185,9 +185,11 @@ def read_rows(
         return kind, _json_lines(path, text)
     if kind == "json":
         try:
-            value = json.loads(text)
+            value = json.loads(text, object_pairs_hook=_object)
         except RecursionError:
             raise ConfigError(_DEEP.format(path=path, where="the file")) from None
+        except _KeyTwiceError as e:
+            raise ConfigError(_TWICE.format(path=path, where="an object", key=e.key)) from None
         except json.JSONDecodeError as e:
             first = text.strip().split("\n", 1)[0]
             if text.lstrip().startswith("[") or "\n" not in text.strip() or not _json(first):
@@ -238,13 +240,39 @@ def _json_lines(path: Path, text: str) -> list[Row]:
         if not line.strip():
             continue
         try:
-            rows.append((f"line {number}", json.loads(line)))
+            rows.append((f"line {number}", json.loads(line, object_pairs_hook=_object)))
+        except _KeyTwiceError as e:
+            where = f"line {number}"
+            raise ConfigError(_TWICE.format(path=path, where=where, key=e.key)) from None
         except json.JSONDecodeError as e:
             raise ConfigError(f"{path}: line {number} is not JSON ({e.msg})") from None
         except RecursionError:
             raise ConfigError(_DEEP.format(path=path, where=f"line {number}")) from None
     return _no_surrogates(path, rows)
 
+
+class _KeyTwiceError(Exception):
+    """A JSON object that names a key twice (``json.loads`` would keep the last value)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object as a dict, or ``_KeyTwiceError`` for a key given twice: a record's second
+    "label" would silently replace its first, as a csv header's would (refused too)."""
+    value = dict(pairs)
+    if len(value) < len(pairs):
+        keys = [k for k, _ in pairs]
+        raise _KeyTwiceError(next(k for i, k in enumerate(keys) if k in keys[:i]))
+    return value
+
+
+_TWICE = (
+    "{path}: {where} names the key {key!r} twice, and only one of its values could be "
+    "read; rename or drop the other"
+)
 
 _DEEP = (
     "{path}: {where} nests JSON arrays or objects too deeply to read (thousands of levels); "

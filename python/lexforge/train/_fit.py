@@ -687,7 +687,14 @@ def fit(
         limit = options.time_limit
         if limit is not None:  # what is left, shared among the runs still to come
             limit = (limit - (time.perf_counter() - clock)) / (options.runs - run)
-            if run and limit <= 0:
+            if run and limit <= 0:  # said, not left to an empty soup in the report
+                done = "run 1 alone" if run == 1 else f"the soup of runs 1-{run} only"
+                warnings.warn(
+                    f"time_limit={options.time_limit:g}s ran out after {run} of the "
+                    f"{options.runs} runs: the model is {done}; raise time_limit "
+                    "(--time-limit) or ask for fewer runs (--runs)",
+                    stacklevel=3,
+                )
                 break
         if run:
             model.load_state_dict(initial)

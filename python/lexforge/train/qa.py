@@ -136,7 +136,7 @@ def read_qa(
             ):
                 raise ConfigError(
                     f"{where}: {at}: answer_start {start} does not point at the answer "
-                    f"{text!r} in the context; answer_start counts characters"
+                    f"{text!r} in the context; {_misplaced(context, text, start)}"
                 )
         given = row.get("id")
         implicit = _missing(given) or given == ""
@@ -145,6 +145,27 @@ def read_qa(
         label = f"{at} (no id: its index {i} stands in)" if implicit else at
         examples.append(_unique(QAExample(question, context, answers, ident), label, seen, where))
     return examples
+
+
+def _misplaced(context: str, text: str, start: int) -> str:
+    """What to say of an answer whose start does not point at its text: where the text is
+    (the nearest place, and whether ``start`` counts UTF-8 bytes or UTF-16 code units
+    there, as other tools' offsets do), or that the context does not hold it."""
+    found = [m.start() for m in re.finditer(re.escape(text), context)]
+    if not found:
+        return (
+            "the context does not hold that text (as written, case and spaces included); "
+            "fix the answer or the context, or drop the example"
+        )
+    at = min(found, key=lambda i: (abs(i - start), i))
+    units = {"UTF-8 bytes": len(context[:at].encode("utf-8")),
+             "UTF-16 code units": len(context[:at].encode("utf-16-le")) // 2}  # fmt: skip
+    counted = next((f" ({start} counts {u} up to it)" for u, n in units.items() if n == start), "")
+    more = f", and {len(found) - 1} more place(s)" if len(found) > 1 else ""
+    return (
+        f"the text is at character {at}{counted}{more}: answer_start counts characters (Python "
+        "str indices) from the start of the context"
+    )
 
 
 def _ident(value: Any) -> str:
@@ -683,6 +704,13 @@ def finetune_qa(
             "tokens than max_length, or None (half of the window, at most 128)"
         )
     _check_count("max_answer_length", max_answer_length, "the most pieces an answer takes", 30)
+    chosen = (question_column, context_column, answers_column)
+    if len(set(chosen)) < len(chosen):  # a question read as its own context, say
+        raise ConfigError(
+            f"the question, context and answers columns must differ, got "
+            f"{', '.join(map(repr, chosen))} (question_column=, context_column=, "
+            "answers_column=; text_column=, pair_column=, label_column= in finetune)"
+        )
     # flags are True or False (NumPy's too), never a truthy value: "false" would read True
     if unanswerable is not None and not isinstance(unanswerable, bool | np.bool_):
         raise ConfigError(

@@ -42,7 +42,8 @@ def read_records(
     Labels by ``problem_type``: single-label (the default) a class name (surrounding spaces
     dropped; numbers written as ``1``, ``1.0`` or ``"1"`` name the same class; NumPy's
     bools are ``"true"``/``"false"`` as Python's are); multi-label a sorted tuple of class
-    names (a list or 1-D NumPy array of them, or a string cut at ``label_separator``);
+    names (a list or 1-D NumPy array of them, or a string cut at ``label_separator``; an
+    empty list or a blank string, a csv's empty cell, is a text of none of the classes);
     regression a float (not ``"1_000"``, which Python reads as 1000). ``None`` picks
     multi-label when a label is a list (or array).
 
@@ -236,9 +237,12 @@ _INTEGRAL = re.compile(r"[+-]?(?:0|[1-9][0-9]*)(?:\.0*)?")
 def _label(
     value: Any, column: str, where: str, at: str, problem: str, separator: str | None
 ) -> Any:
-    if _missing(value) or (isinstance(value, str) and not value.strip()):
+    several = problem == "multi_label_classification"
+    if _missing(value) or (isinstance(value, str) and not value.strip() and not several):
+        none = " (a text with none of the classes: an empty list, or an empty csv cell)"
         raise ConfigError(
             f"{where}: {at} has no label in column {column!r}; fill it in or drop the row"
+            f"{none if several else ''}"
         )
     if problem == "regression":
         try:  # float() reads "1_000" as Python source would: in a data file, a typo

@@ -552,6 +552,11 @@ def finetune_tagger(
     )  # fmt: skip
     check_max_length(max_length)
     check_out_dir(out_dir)
+    if tokens_column == tags_column:  # the words would be read as their own tags
+        raise ConfigError(
+            f"the tokens and tags columns must differ, got {tokens_column!r} for both; name "
+            "the tags column with tags_column= (label_column= in finetune, --label-column)"
+        )
     named = isinstance(train, str) and not Path(train).exists()
 
     def read(source: Any, split: str) -> list[Sentence]:

@@ -1,0 +1,125 @@
+"""Fine-tuning inputs and runs that were once read wrongly or cut silently: JSON records
+naming a key twice, one column named for two roles, a multi-label csv's empty cell, runs
+cut by the time limit."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import warnings
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+
+from lexforge.errors import ConfigError
+from lexforge.train import finetune, read_qa, read_tagged
+from lexforge.train.records import read_records
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+TEXTS = [("a good film", "pos"), ("a bad film", "neg")] * 4
+SENTENCES = [(["John", "lives", "in", "Paris"], ["B-PER", "O", "O", "B-LOC"])] * 4
+
+
+@pytest.mark.parametrize("layout", ["jsonl", "json"])
+def test_a_json_record_naming_a_key_twice_is_refused(tmp_path: Path, layout: str) -> None:
+    # json.loads keeps the last of the two values: the label "pos" was lost unsaid
+    record = '{"text": "good", "label": "pos", "label": "neg"}'
+    other = '{"text": "bad", "label": "neg"}'
+    path = tmp_path / f"train.{layout}"
+    path.write_text(f"{record}\n{other}\n" if layout == "jsonl" else f"[{record}, {other}]")
+    with pytest.raises(ConfigError, match="names the key 'label' twice") as e:
+        read_records(path)
+    assert str(path) in str(e.value) and ("line 1" in str(e.value)) == (layout == "jsonl")
+
+
+def test_json_keys_named_twice_are_refused_at_any_depth(tmp_path: Path) -> None:
+    qa = tmp_path / "qa.jsonl"  # inside the answers: the first answer's text was lost
+    answers = '{"text": ["John"], "text": ["Paris"], "answer_start": [0]}'
+    qa.write_text(f'{{"question": "who?", "context": "John lives", "answers": {answers}}}\n')
+    with pytest.raises(ConfigError, match="line 1 names the key 'text' twice"):
+        read_qa(qa)
+    tagged = tmp_path / "tags.jsonl"
+    tagged.write_text('{"tokens": ["a"], "tags": ["O"], "tags": ["B-X"]}\n')
+    with pytest.raises(ConfigError, match="'tags' twice"):
+        read_tagged(tagged)
+    fine = tmp_path / "fine.jsonl"  # one key in each of two objects is no repeat
+    fine.write_text(json.dumps({"tokens": ["a"], "tags": ["O"], "x": {"tags": 1}}) + "\n")
+    assert read_tagged(fine) == [(["a"], ["O"])]
+
+
+def test_one_column_for_words_and_tags_is_refused(tiny_checkpoint: Path) -> None:
+    # the words were read as their own tags: a tagger trained to copy its input
+    rows = [{"tokens": t, "tags": g} for t, g in SENTENCES]
+    with pytest.raises(ConfigError, match="tokens and tags columns must differ"):
+        finetune(tiny_checkpoint, rows, task="tag", text_column="tokens",
+                 label_column="tokens", epochs=1, progress=False)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "columns",
+    [{"text_column": "context"}, {"pair_column": "question"}, {"label_column": "context"}],
+)
+def test_one_column_for_two_roles_of_a_question_is_refused(
+    tiny_checkpoint: Path, columns: dict[str, str]
+) -> None:
+    # text_column="context" read each context as its own question, and trained on it
+    rows = [{"question": "who?", "context": "John lives in Paris.",
+             "answers": {"text": ["John"], "answer_start": [0]}}] * 3  # fmt: skip
+    with pytest.raises(ConfigError, match="columns must differ"):
+        finetune(tiny_checkpoint, rows, task="qa", max_length=32, epochs=1, progress=False,
+                 **columns)  # fmt: skip
+
+
+def test_an_empty_multi_label_cell_is_a_text_of_no_class(tmp_path: Path) -> None:
+    # a csv cannot write an empty list: its empty cell is the text with none of the classes
+    path = tmp_path / "train.csv"
+    path.write_text("text,labels\ngood film,a|b\nbad,b\nplain, \n", encoding="utf-8")
+    records = read_records(path, label_column="labels", label_separator="|",
+                           problem_type="multi_label_classification")  # fmt: skip
+    assert records == [("good film", ("a", "b")), ("bad", ("b",)), ("plain", ())]
+    # a missing value (None, NaN) is still no answer, and the message says how to write one
+    rows = [("good", ["a"]), ("bad", None)]
+    with pytest.raises(ConfigError, match="empty list, or an empty csv cell"):
+        read_records(rows, problem_type="multi_label_classification")
+    with pytest.raises(ConfigError, match="has no label"):  # single-label: still refused
+        read_records(path, label_column="labels", problem_type="single_label_classification")
+
+
+def test_runs_the_time_limit_leaves_no_time_for_are_said(tiny_checkpoint: Path) -> None:
+    # runs=3 gave run 1 alone, with no word of the two runs dropped
+    with pytest.warns(UserWarning, match="ran out after 1 of the 3 runs: the model is run 1"):
+        result = finetune(tiny_checkpoint, TEXTS, validation=TEXTS, runs=3, time_limit=1e-6,
+                          epochs=1, progress=False)  # fmt: skip
+    assert result.soup == () and {r["run"] for r in result.history} == {1}
+    with warnings.catch_warnings():  # runs that all fit: nothing said
+        warnings.filterwarnings("error", message=".*ran out after.*")
+        result = finetune(tiny_checkpoint, TEXTS, validation=TEXTS, runs=2, epochs=1,
+                          progress=False)  # fmt: skip
+    assert {r["run"] for r in result.history} == {1, 2}
+
+
+@pytest.mark.parametrize(
+    ("context", "text", "start", "said"),
+    [
+        ("John lives in Paris.", "Paris", 13, "the text is at character 14: answer_start counts"),
+        ("😀 John lives", "John", 3, "at character 2 (3 counts UTF-16 code units up to it)"),
+        ("é John", "John", 3, "at character 2 (3 counts UTF-8 bytes up to it)"),
+        ("Paris, Paris, Paris", "Paris", 2, "at character 0, and 2 more place"),
+        ("John lives", "Mary", 0, "the context does not hold that text"),
+    ],
+)
+def test_a_misplaced_answer_start_says_where_its_text_is(
+    context: str, text: str, start: int, said: str
+) -> None:
+    # the message said only "answer_start counts characters", whatever the cause
+    answers = {"text": [text], "answer_start": [start]}
+    with pytest.raises(ConfigError, match="does not point at the answer") as e:
+        read_qa([{"question": "q", "context": context, "answers": answers}])
+    assert said in str(e.value)
+    if "character" in said:  # the place named holds the text, in Python's count
+        at = int(re.search(r"character (\d+)", said).group(1))  # type: ignore[union-attr]
+        assert context[at : at + len(text)] == text
