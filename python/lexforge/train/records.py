@@ -59,9 +59,7 @@ def read_records(
         from .. import datasets
 
         if str(source) not in datasets.names():
-            raise ConfigError(
-                f"{source} is neither a file nor a dataset ({', '.join(datasets.names())})"
-            )
+            raise no_such_source(source, "labelled")
         named: list[Record] = list(datasets.load_labelled(str(source), split=split, seed=seed))
         if problem_type in (None, PROBLEMS[0]):
             return named
@@ -232,6 +230,18 @@ def _text(value: Any, column: str, where: str, at: str) -> str:
 # an integer written as a number: no leading zeros (the codes "01" and "007" stay names),
 # ASCII digits only
 _INTEGRAL = re.compile(r"[+-]?(?:0|[1-9][0-9]*)(?:\.0*)?")
+
+
+def no_such_source(source: object, task: str) -> ConfigError:
+    """The error of a data argument that is neither a file nor a dataset name: the file
+    named as missing, and only the datasets that hold ``task`` data offered instead."""
+    from .. import datasets
+
+    fitting = [n for n in datasets.names() if task in datasets.info(n).tasks]
+    return ConfigError(
+        f"no such file: {source} (nor is it a dataset name; those with {task} data: "
+        f"{', '.join(fitting)})"
+    )
 
 
 def _label(

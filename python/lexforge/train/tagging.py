@@ -52,7 +52,7 @@ from ._fit import (
 from .classify import FinetuneResult
 from .metrics import classification_metrics
 from .plots import plot_confusion
-from .records import sorted_labels
+from .records import no_such_source, sorted_labels
 
 Sentence = tuple[list[str], list[str]]
 
@@ -82,9 +82,7 @@ def read_tagged(
         from .. import datasets
 
         if str(source) not in datasets.names():
-            raise ConfigError(
-                f"{source} is neither a file nor a dataset ({', '.join(datasets.names())})"
-            )
+            raise no_such_source(source, "tagged")
         return [
             (list(t), list(g)) for t, g in datasets.load_tagged(str(source), split=split, seed=seed)
         ]
