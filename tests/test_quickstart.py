@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -74,14 +75,15 @@ def test_bad_options_are_refused_before_anything_is_written(tmp_path: Path) -> N
     from lexforge.errors import ConfigError
 
     out = tmp_path / "qs"
-    for bad, match in [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"minutes": float("nan")}, "--minutes must be a positive number"),
         ({"minutes": float("inf")}, "--minutes must be a positive number"),
         ({"minutes": 0}, "--minutes must be a positive number"),
         ({"minutes": 1e307}, "--minutes must be at most"),
         ({"preset": "bogus"}, "unknown --preset 'bogus'"),
         ({"device": "nonsense"}, "not a device name"),
-    ]:
+    ]
+    for bad, match in cases:
         with pytest.raises(ConfigError, match=match):
             quickstart.run(out=out, **bad)
         assert not out.exists(), bad
@@ -120,3 +122,29 @@ def test_the_recipe_follows_the_system_not_the_folder_name(
         quickstart._finetune(ours, "rt-polarity", tmp_path / "f", 10.0, "cpu", False,
                              minilm=minilm)  # fmt: skip
     assert [(o["lr"], o["runs"]) for o in seen] == [(1e-3, quickstart.OUR_RUNS), (2e-4, 1)]
+
+
+def test_a_run_that_never_finished_a_stage_does_not_hold_the_folder(tmp_path: Path) -> None:
+    """Options are recorded to keep a resumed run's stages consistent; where no stage has
+    finished there is nothing to keep, and other options replace the record."""
+    from lexforge import quickstart
+    from lexforge.errors import ConfigError
+
+    out = tmp_path / "qs"
+    with pytest.raises(ConfigError, match="vocab_size must be an integer, got 'x'"):
+        quickstart.run(out=out, vocab_size="x")  # type: ignore[arg-type]
+    assert not out.exists()
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ConfigError, match="is a file; pass a directory"):
+        quickstart.run(out=str(tmp_path / "file"))  # type: ignore[arg-type]
+    out.mkdir()
+    first = {"minutes": 2.0, "preset": "tiny", "vocab_size": 50}
+    quickstart._check_same_run(out, first)
+    other = {**first, "vocab_size": 8192}  # the first failed before a stage finished
+    quickstart._check_same_run(out, other)
+    assert json.loads((out / "quickstart.json").read_text()) == other
+    (out / "tokenizer").mkdir()
+    (out / "tokenizer" / "done.json").write_text("{}")
+    with pytest.raises(ConfigError, match=r"vocab_size 8192 \(now 50\)"):
+        quickstart._check_same_run(out, first)
+    assert json.loads((out / "quickstart.json").read_text()) == other

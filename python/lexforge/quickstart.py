@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import time
 import warnings
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from lexforge import datasets
+from lexforge.batch import check_int
 from lexforge.errors import ConfigError
 from lexforge.formats import atomic_write
 
@@ -103,9 +105,12 @@ def _write_json(path: Path, value: Any) -> None:
 def _check_same_run(out: Path, options: dict[str, Any]) -> None:
     """Records the run's options in ``<out>/quickstart.json``; a rerun into the same
     folder with other options would keep stages made with the old ones, so it is refused
-    (``--device`` may change)."""
+    (``--device`` may change). Where no stage finished (nor planned its pretraining) there
+    is nothing to keep: the new options replace the old (a run that failed at once, as one
+    whose options the tokenizer refused, is no trap)."""
     recorded = out / "quickstart.json"
-    if recorded.is_file():
+    kept = any(out.glob("*/done.json")) or (out / "pretrain" / "plan.json").is_file()
+    if recorded.is_file() and kept:
         try:
             before = json.loads(recorded.read_text(encoding="utf-8"))
         except ValueError:
@@ -141,6 +146,11 @@ def run(
     if minutes > 1e6:  # (past it, seconds overflow into inf on the way)
         raise ConfigError(f"--minutes must be at most 1,000,000 (about two years), got {minutes}")
     budget = minutes * 60
+    check_int("vocab_size", vocab_size, least=1)
+    if not isinstance(out, Path):
+        if not isinstance(out, (str, os.PathLike)):
+            raise ConfigError(f"out must be a path, got {type(out).__name__}")
+        out = Path(out)
     # tiny at every budget: the one measured end to end on two cores (15 and 30 minutes);
     # --preset picks another, its rate scaled to its width
     preset = preset or "tiny"

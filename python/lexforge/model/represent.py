@@ -77,9 +77,12 @@ def _texts(texts: Any, batch_size: int) -> list[str]:
     return out
 
 
-def _encode(model: nn.Module, tok: Any, texts: Sequence[str], first: int = 0) -> Any:
+def _encode(
+    model: nn.Module, tok: Any, texts: Sequence[str], first: int = 0, *, one: bool = False
+) -> Any:
     """The batch's encoding; ``ConfigError`` naming the longest text (counting from
-    ``first``, the batch's place in the caller's list) when it exceeds the positions."""
+    ``first``, the batch's place in the caller's list; "the text" when the caller took
+    ``one``) when it exceeds the positions."""
     from ..bpe import BpeTokenizer
 
     limit = _config(model).max_position_embeddings
@@ -94,8 +97,9 @@ def _encode(model: nn.Module, tok: Any, texts: Sequence[str], first: int = 0) ->
         longest = int(enc["attention_mask"].sum(1).argmax())
         n = int(enc["attention_mask"][longest].sum())
         at = first + longest
+        which = "the text" if one else f"texts[{at}] (text number {at + 1})"
         raise ConfigError(
-            f"texts[{at}] (text number {at + 1}) has {n} tokens, more than "
+            f"{which} has {n} tokens, more than "
             f"the model's {limit} positions; split it (nothing is truncated silently)"
         )
     return enc
@@ -220,6 +224,8 @@ def embed(
     text."""
     if pooling not in ("cls", "mean"):
         raise ConfigError(f"pooling must be 'cls' or 'mean', got {pooling!r}")
+    if not isinstance(normalize, (bool, np.bool_)):  # "no" would be true
+        raise ConfigError(f"normalize must be True or False, got {normalize!r}")
     texts = _texts(texts, batch_size)
     tok = _tokenizer(model, tokenizer)
     if pooling == "cls":
@@ -282,10 +288,12 @@ def fill_mask(
     model: nn.Module, text: str, *, tokenizer: Any = None, top_k: int = 5
 ) -> list[list[tuple[str, float]]]:
     """The ``top_k`` tokens (and probabilities) for each ``[MASK]`` (or ``<mask>``) in
-    ``text``: WordPiece tokens as in the vocabulary (``"##s"``), byte-level BPE ones as the
-    text they decode to (``" Paris"``, with its space; U+FFFD for part of a character). Raises
-    ``CheckpointError`` for a model whose MLM head ``from_pretrained`` left freshly
-    initialised because the checkpoint is another task's; warns for an encoder-only one."""
+    ``text``, each mask predicted on its own (the others stay masks; ``top_k`` past the
+    vocabulary gives all of it): WordPiece tokens as in the vocabulary (``"##s"``),
+    byte-level BPE ones as the text they decode to (``" Paris"``, with its space; U+FFFD
+    for part of a character). Raises ``CheckpointError`` for a model whose MLM head
+    ``from_pretrained`` left freshly initialised because the checkpoint is another task's;
+    warns for an encoder-only one."""
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}")
     top_k = check_int("top_k", top_k, least=1)
@@ -297,11 +305,14 @@ def fill_mask(
     if mask is None:
         raise ConfigError("the tokenizer has no [MASK] (or <mask>) token")
     mask_id = tok.token_to_id(mask)
-    enc = _encode(model, tok, [text])
+    enc = _encode(model, tok, [text], one=True)
     ids = enc["input_ids"][0]
     where = (ids == mask_id).nonzero().flatten()
     if where.numel() == 0:
-        raise ConfigError(f"no {mask} in {text!r}")
+        # (a special token is matched as written: an uncased model's "[mask]" is text)
+        hint = f"; write it as {mask}" if mask.lower() in text.lower() else ""
+        raise ConfigError(f"no {mask} in {text!r}: put {mask} where a token is to be predicted"
+                          f"{hint}")  # fmt: skip
     _check_trained_mlm(model)  # after the text's checks: warns only when it predicts
     device = next(model.parameters()).device
     was_training = model.training

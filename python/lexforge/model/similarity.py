@@ -26,7 +26,14 @@ import numpy.typing as npt
 from ..batch import check_int
 from ..errors import ConfigError
 
-_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f"
+# the CJK blocks BERT's pre-tokenizer cuts into characters, as our tokenizer (and HF's
+# `tokenizers`, whose ranges it shares) has them: not U+2B820..U+2B91F (transformers'
+# Python tokenizer has them), nor the later extensions (U+2CEB0.., U+30000..), which stay
+# in runs as letters do
+_CJK = (
+    "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002a6df\U0002a700-\U0002b81f"
+    "\U0002b920-\U0002ceaf\U0002f800-\U0002fa1f"
+)
 
 
 def _bert_punctuation() -> str:
@@ -67,11 +74,13 @@ class WordSpace:
     def __post_init__(self) -> None:
         self._index = {w: i for i, w in enumerate(self.words)}
 
-    def __contains__(self, word: str) -> bool:
-        return word.lower() in self._index
+    def __contains__(self, word: object) -> bool:
+        return isinstance(word, str) and word.lower() in self._index
 
     def neighbours(self, word: str, k: int = 10) -> list[tuple[str, float]]:
         """The ``k`` words most similar to ``word`` (cosine), the word itself left out."""
+        if not isinstance(word, str):
+            raise TypeError(f"word must be a str, got {type(word).__name__}")
         i = self._index.get(word.lower())
         if i is None:
             raise ConfigError(
@@ -311,6 +320,8 @@ def compare(spaces: Sequence[WordSpace], probes: Sequence[str], k: int = 8) -> l
     """For each probe word found in every space, its neighbours in each (keyed by the
     space's ``kind``, numbered when two spaces share one), and how many of them the
     spaces share."""
+    if isinstance(probes, str):  # its characters would be the probes
+        raise TypeError(f"probes is a list of words; pass [{probes!r}]")
     spaces = list(spaces)
     if not spaces:
         raise ConfigError("compare needs at least one word space")

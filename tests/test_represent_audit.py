@@ -1,0 +1,237 @@
+"""Word and text vectors, and fill-mask, against transformers computing the same thing:
+its hidden states pooled here (the mean over the attention mask, [CLS], each word's first
+or mean piece by the HF tokenizer's ``word_ids``), sentence-transformers' mean pooling for
+all-MiniLM-L6-v2, and ``pipeline("fill-mask")``; batching never changes a vector; bad
+input is refused with a typed error that names the fix."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+import lexforge as lf  # noqa: E402
+from lexforge import datasets  # noqa: E402
+from lexforge.errors import ConfigError  # noqa: E402
+from lexforge.model import BertForMaskedLM, BertModel  # noqa: E402
+from lexforge.model.similarity import WordSpace, compare, words_of  # noqa: E402
+
+TEXTS = [
+    "The quick brown fox jumps over the lazy dog.",
+    "un" + "believ" * 12 + "able words, split in many pieces!",  # one word, dozens of pieces
+    "我爱北京天安门。",
+    "a",
+    "Hello, world... naïve café ﬁne",
+    "",
+    "?!",
+    "x " * 40,
+]
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random transformers BertForMaskedLM with bert-base-uncased's vocabulary."""
+    files = datasets.files("bert-base-uncased")
+    folder = tmp_path_factory.mktemp("tiny-mlm")
+    for name in ("vocab.txt", "tokenizer.json"):
+        shutil.copy(files[name], folder / name)
+    torch.manual_seed(0)
+    config = transformers.BertConfig(
+        vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=96,
+    )  # fmt: skip
+    model = transformers.BertForMaskedLM(config).eval()
+    with torch.no_grad():  # peaked predictions: an order that means something
+        model.cls.predictions.bias.normal_(0, 3)
+    model.save_pretrained(folder)
+    transformers.BertTokenizerFast(tokenizer_file=str(folder / "tokenizer.json")).save_pretrained(
+        folder
+    )
+    return folder
+
+
+def _hf(folder: Path) -> tuple[Any, Any]:
+    tok = transformers.AutoTokenizer.from_pretrained(folder)
+    return tok, transformers.AutoModel.from_pretrained(folder).eval()
+
+
+def _ours(folder: Path) -> Any:
+    with warnings.catch_warnings():  # the MLM head ignored, the pooler fresh: not used here
+        warnings.simplefilter("ignore")
+        return BertModel.from_pretrained(folder)
+
+
+def _reference(folder: Path, texts: list[str]) -> tuple[Any, Any]:
+    tok, model = _hf(folder)
+    enc = tok(texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        hidden = model(**enc).last_hidden_state
+    return enc, hidden
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 32])
+def test_text_vectors_are_transformers_hidden_states_pooled(
+    checkpoint: Path, batch_size: int
+) -> None:
+    enc, hidden = _reference(checkpoint, TEXTS)
+    mask = enc["attention_mask"][..., None].float()
+    mean = ((hidden * mask).sum(1) / mask.sum(1)).numpy()  # padding left out
+    model = _ours(checkpoint)
+    got = model.embed(TEXTS, pooling="mean", batch_size=batch_size)
+    np.testing.assert_allclose(got, mean, atol=1e-5)
+    np.testing.assert_allclose(model.embed(TEXTS, pooling="cls", batch_size=batch_size),
+                               hidden[:, 0].numpy(), atol=1e-5)  # fmt: skip
+    unit = mean / np.linalg.norm(mean, axis=1, keepdims=True)
+    np.testing.assert_allclose(model.embed(TEXTS, normalize=True, batch_size=batch_size), unit,
+                               atol=1e-5)  # fmt: skip
+
+
+@pytest.mark.parametrize("pooling", ["first", "mean"])
+def test_word_vectors_follow_the_hf_word_ids(checkpoint: Path, pooling: str) -> None:
+    enc, hidden = _reference(checkpoint, TEXTS)
+    model = _ours(checkpoint)
+    by_batch = [model.embed_words(TEXTS, pooling=pooling, batch_size=b) for b in (1, 4, 32)]
+    for row, text in enumerate(TEXTS):
+        ids = enc.word_ids(row)
+        n = 1 + max((w for w in ids if w is not None), default=-1)
+        pieces = [[j for j, w in enumerate(ids) if w == word] for word in range(n)]
+        words = [text[slice(*enc.word_to_chars(row, word))] for word in range(n)]
+        pooled = [hidden[row, p[0]] if pooling == "first" else hidden[row, p].mean(0)
+                  for p in pieces]  # fmt: skip
+        want = torch.stack(pooled).numpy() if pooled else np.zeros((0, 32), np.float32)
+        for found in by_batch:
+            assert found[row].words == words, text
+            np.testing.assert_allclose(found[row].vectors, want, atol=1e-5)
+    long_word = by_batch[0][1]
+    assert long_word.words[0].startswith("unbeliev") and len(pieces) > 0
+
+
+def test_minilm_mean_pooling_is_sentence_transformers(recwarn: Any) -> None:
+    """all-MiniLM-L6-v2 as sentence-transformers computes it: token embeddings averaged
+    over the attention mask, then made unit length."""
+    folder = Path(datasets.files("all-MiniLM-L6-v2")["model_dir"])
+    tok, hf = _hf(folder)
+    texts = ["A man is eating food.", "短い", "", "A much longer sentence " * 10]
+    enc = tok(texts, padding=True, truncation=False, return_tensors="pt")
+    with torch.no_grad():
+        tokens = hf(**enc).last_hidden_state
+    mask = enc["attention_mask"].unsqueeze(-1).expand(tokens.size()).float()
+    pooled = torch.sum(tokens * mask, 1) / torch.clamp(mask.sum(1), min=1e-9)
+    want = torch.nn.functional.normalize(pooled, p=2, dim=1).numpy()
+    ours = _ours(folder)
+    for batch_size in (1, 2, 8):
+        got = ours.embed(texts, normalize=True, batch_size=batch_size)
+        np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_fill_mask_is_the_transformers_pipeline(checkpoint: Path) -> None:
+    tok, _ = _hf(checkpoint)
+    hf = transformers.BertForMaskedLM.from_pretrained(checkpoint).eval()
+    pipe = transformers.pipeline("fill-mask", model=hf, tokenizer=tok, device=-1)
+    ours = BertForMaskedLM.from_pretrained(checkpoint)
+    for text in ["paris is the [MASK] of france.", "the [MASK] sat on the [MASK].", "[MASK]"]:
+        want = pipe(text, top_k=5)
+        want = [want] if isinstance(want[0], dict) else want
+        got = ours.fill_mask(text, top_k=5)
+        assert len(got) == len(want) == text.count("[MASK]")
+        for g, w in zip(got, want, strict=True):
+            assert [t for t, _ in g] == [x["token_str"] for x in w]
+            np.testing.assert_allclose([p for _, p in g], [x["score"] for x in w], atol=1e-5)
+    everything = ours.fill_mask("a [MASK]", top_k=10**6)[0]  # past the vocabulary: all of it
+    assert len(everything) == 30522 and abs(sum(p for _, p in everything) - 1) < 1e-3
+
+
+def test_fill_mask_bad_text_names_the_fix(checkpoint: Path) -> None:
+    model = BertForMaskedLM.from_pretrained(checkpoint)
+    with pytest.raises(ConfigError, match=r"no \[MASK\] in 'a b': put \[MASK\] where"):
+        model.fill_mask("a b")
+    with pytest.raises(ConfigError, match=r"write it as \[MASK\]"):  # case matters
+        model.fill_mask("paris is the [mask] of france")
+    with pytest.raises(ConfigError, match=r"^the text has 1\d\d tokens, more than the model's 96"):
+        model.fill_mask("[MASK] " + "word " * 100)
+    for bad in (None, ["a [MASK]"], b"a [MASK]"):
+        with pytest.raises(TypeError, match="text must be a str"):
+            model.fill_mask(bad)  # type: ignore[arg-type]
+    for top_k in (0, 2.0, True, "3"):
+        with pytest.raises(ConfigError, match="top_k must be"):
+            model.fill_mask("a [MASK]", top_k=top_k)
+
+
+def test_bad_texts_are_typed_errors(checkpoint: Path) -> None:
+    model = _ours(checkpoint)
+    for f in (model.embed, model.embed_words):
+        for bad, error, match in [
+            (None, TypeError, "pass a list of texts"),
+            ("one text", TypeError, "pass a list of texts"),
+            ([None], TypeError, "text 0 is a NoneType"),
+            (["a", 3], TypeError, "text 1 is a int"),
+            (["a", "word " * 200], ConfigError, r"texts\[1\] \(text number 2\) has 202 tokens"),
+        ]:
+            with pytest.raises(error, match=match):
+                f(bad)
+    assert model.embed([]).shape == (0, 32) and model.embed_words([]) == []
+    empty, punctuation = model.embed_words(["", " .,!? "])
+    assert empty.words == [] and empty.vectors.shape == (0, 32)
+    assert punctuation.words == [".", ",", "!", "?"]
+    with pytest.raises(ConfigError, match="normalize must be True or False, got 'no'"):
+        model.embed(["a"], normalize="no")
+    with pytest.raises(ConfigError, match="pooling must be 'first' or 'mean'"):
+        model.embed_words(["a"], pooling="cls")
+
+
+def test_words_of_cuts_cjk_as_the_tokenizer_does() -> None:
+    """The static space's words are the contextual space's: the CJK blocks cut into
+    characters are the tokenizer's (not U+2B820..U+2B91F, nor extension F and later)."""
+    from lexforge.model.similarity import _tokenizer_words
+
+    tok = lf.Tokenizer.from_file(datasets.files("bert-base-uncased")["tokenizer.json"])
+    points = [0x3400, 0x4DBF, 0x4E00, 0x9FFF, 0xF900, 0x20000, 0x2A6DF, 0x2A6E0, 0x2A700,
+              0x2B81F, 0x2B820, 0x2B91F, 0x2B920, 0x2CEAF, 0x2CEB0, 0x2EBE0, 0x2F800,
+              0x2FA1F, 0x2FA20, 0x30000]  # fmt: skip
+    texts = [f"a{chr(c) * 2}b c" for c in points]
+    for c, text, words in zip(points, texts, _tokenizer_words(tok, texts), strict=True):
+        assert words_of(text) == words, hex(c)
+
+
+def test_word_space_lookups_refuse_what_is_not_a_word() -> None:
+    space = WordSpace(["cat", "dog"], np.eye(2, dtype=np.float32), np.array([3, 2]), "static")
+    assert None not in space and "Cat" in space
+    with pytest.raises(TypeError, match="word must be a str, got NoneType"):
+        space.neighbours(None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"probes is a list of words; pass \['cat'\]"):
+        compare([space], "cat")
+    assert compare([space], ["cat"], k=1)[0]["neighbours"]["static"] == [("dog", 0.0)]
+
+
+def test_cli_embed_and_fill_mask_match_the_api(
+    checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lexforge.cli import main
+
+    lines = ["the cat sat.", "", "我爱北京"]
+    (tmp_path / "in.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    model = _ours(checkpoint)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(["embed", str(checkpoint), str(tmp_path / "in.txt"), "-o",
+                     str(tmp_path / "e.npy")]) == 0  # fmt: skip
+        assert main(["embed", str(checkpoint), str(tmp_path / "in.txt"), "--words", "-o",
+                     str(tmp_path / "w.npy")]) == 0  # fmt: skip
+        assert main(["fill-mask", str(checkpoint), "the [MASK] sat.", "--top-k", "2"]) == 0
+    np.testing.assert_allclose(np.load(tmp_path / "e.npy"), model.embed(lines), atol=1e-6)
+    words = json.loads((tmp_path / "w.words.json").read_text(encoding="utf-8"))
+    assert words == [["the", "cat", "sat", "."], [], ["我", "爱", "北", "京"]]
+    stored = np.load(tmp_path / "w.npz")
+    for i, found in enumerate(model.embed_words(lines)):
+        np.testing.assert_allclose(stored[f"text_{i}"], found.vectors, atol=1e-6)
+    shown = capsys.readouterr().out.splitlines()[-2:]
+    want = BertForMaskedLM.from_pretrained(checkpoint).fill_mask("the [MASK] sat.", top_k=2)[0]
+    assert shown == [f"[MASK]0\t{t}\t{p:.4f}" for t, p in want]
