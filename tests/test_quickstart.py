@@ -79,6 +79,7 @@ def test_bad_options_are_refused_before_anything_is_written(tmp_path: Path) -> N
         ({"minutes": float("nan")}, "--minutes must be a positive number"),
         ({"minutes": float("inf")}, "--minutes must be a positive number"),
         ({"minutes": 0}, "--minutes must be a positive number"),
+        ({"minutes": True}, "--minutes must be a positive number"),  # (was one minute)
         ({"minutes": 1e307}, "--minutes must be at most"),
         ({"preset": "bogus"}, "unknown --preset 'bogus'"),
         ({"device": "nonsense"}, "not a device name"),

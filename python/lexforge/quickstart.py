@@ -141,7 +141,8 @@ def run(
     from .train._fit import resolve_device
 
     # every option is checked before anything is written: a bad one is never recorded
-    if not (isinstance(minutes, (int, float)) and math.isfinite(minutes) and minutes > 0):
+    number = isinstance(minutes, (int, float)) and not isinstance(minutes, bool)
+    if not (number and math.isfinite(minutes) and minutes > 0):
         raise ConfigError(f"--minutes must be a positive number, got {minutes}")
     if minutes > 1e6:  # (past it, seconds overflow into inf on the way)
         raise ConfigError(f"--minutes must be at most 1,000,000 (about two years), got {minutes}")
