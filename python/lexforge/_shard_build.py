@@ -13,12 +13,13 @@ Finding the corpus's files is :mod:`lexforge._shard_sources`'s, the manifest's f
 from __future__ import annotations
 
 import contextlib
+import functools
 import shutil
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -254,7 +255,7 @@ def _build(
             }
             for part, array in arrays.items():
                 path = out / f"{name}.{part}.npy"
-                _write_atomic(path, lambda f, a=array: np.save(f, a, allow_pickle=False))
+                _write_atomic(path, functools.partial(_save_array, array))
                 record["bytes"][part] = path.stat().st_size
             manifest["shards"][name] = record
             if time.monotonic() - written >= 1.0:  # (every shard: quadratic in their count)
@@ -332,3 +333,7 @@ def _shard_intact(out: Path, name: str, record: dict[str, Any]) -> bool:
         if not path.exists() or path.stat().st_size != record["bytes"][part]:
             return False
     return True
+
+
+def _save_array(array: npt.NDArray[Any], f: IO[bytes]) -> None:
+    np.save(f, array, allow_pickle=False)

@@ -12,38 +12,19 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from lexforge.errors import ShardError
-from lexforge.formats import public_mode, sha256_file, write_failed
+from lexforge.formats import atomic_write_with, sha256_file
 
 FORMAT = "lexforge-shards"
 VERSION = 1
 _PARTS = ("tokens", "sentences", "documents")
 
 
-def _write_atomic(path: Path, write: Any) -> None:
-    """Writes ``path`` through a temporary file in the same folder, synced and renamed."""
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as e:
-        raise write_failed(path, e) from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            public_mode(fd)
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        Path(tmp).replace(path)
-    except BaseException as e:
-        with contextlib.suppress(OSError):  # (a failing clean-up must not hide the error)
-            Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            raise write_failed(path, e) from None
-        raise
+# every shard file and the manifest: a temporary file in the same folder, synced, renamed
+_write_atomic = atomic_write_with
 
 
 def _source(f: Path) -> dict[str, Any]:

@@ -17,8 +17,9 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from lexforge.errors import ConfigError, TokenizerFormatError
 
@@ -130,6 +131,12 @@ def atomic_write(path: Path, data: str | bytes) -> None:
     so readers never see a partial file (with the mode ``open()`` would give it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     raw = data.encode("utf-8") if isinstance(data, str) else data
+    atomic_write_with(path, lambda f: f.write(raw))
+
+
+def atomic_write_with(path: Path, write: Callable[[IO[bytes]], object]) -> None:
+    """Writes ``path`` as :func:`atomic_write` does (in an existing folder), ``write``
+    filling the open temporary file (``np.save``, say)."""
     try:  # (a folder that cannot be written: named as the file's, not the temporary's)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as e:
@@ -137,7 +144,7 @@ def atomic_write(path: Path, data: str | bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             public_mode(fd)
-            f.write(raw)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         Path(tmp).replace(path)
