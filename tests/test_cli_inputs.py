@@ -174,6 +174,25 @@ def test_similar_refuses_contradicting_corpus_options(
         assert message in capsys.readouterr().err, extra
 
 
+def test_numbers_are_refused_by_their_flags_before_the_model_loads(
+    model_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """They were named as the Python arguments (``top_k``, ``min_count``), and fill-mask's
+    was checked only after the model had loaded."""
+    import lexforge.cli.models as cli_models
+
+    monkeypatch.setattr(cli_models, "_load_model", _never)
+    cases = [
+        (["fill-mask", str(model_dir), "a [MASK]", "--top-k", "0"], "--top-k must be at least 1"),
+        (["similar", str(model_dir), "cat", "--min-count", "-1"], "--min-count must be at"),
+        (["similar", str(model_dir), "cat", "-k", "0"], "-k must be at least 1"),
+        (["similar", str(model_dir), "cat", "--max-words", "0"], "--max-words must be at"),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 1
+        assert message in capsys.readouterr().err, argv
+
+
 def test_quickstart_out_that_is_a_file_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -141,6 +141,9 @@ def _needs_escape(token: str) -> bool:
 
 
 def _fill_mask(args: argparse.Namespace) -> int:
+    from lexforge.batch import check_int
+
+    check_int("--top-k", args.top_k, least=1)  # named as the flag, before the model loads
     model = _load_model(args.model, "mlm")
     for position, candidates in enumerate(model.fill_mask(args.text, top_k=args.top_k)):  # type: ignore[attr-defined]
         for token, p in candidates:
@@ -162,7 +165,8 @@ def _similar(args: argparse.Namespace) -> int:
     )
 
     for name in ("k", "min_count", "max_words", "max_texts"):  # before the model loads
-        check_int(name, getattr(args, name), least=0 if name == "min_count" else 1)
+        flag = "-k" if name == "k" else "--" + name.replace("_", "-")
+        check_int(flag, getattr(args, name), least=0 if name == "min_count" else 1)
     if args.files is not None:
         if args.corpus is not None:
             raise ConfigError("--corpus and --files both name the corpus; pass one of them")
