@@ -486,6 +486,41 @@ def test_dropout_uses_the_mask_it_reports(backward_path: str, forward_path: str)
     assert not torch.equal(out, other)
 
 
+@pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
+def test_dropout_with_padding_before_the_first_real_key(
+    causal: bool, backward_path: str, forward_path: str
+) -> None:
+    """Philox draws cover 4 keys from a multiple of 4; the tiled forward and the dQ kernel
+    started their key tiles at the first real key (5 with left padding, 2 after a hole),
+    so they dropped other probabilities than the dK/dV kernels and ``dropout_keep``:
+    outputs and gradients off by O(1)."""
+    from lexforge.kernels import attention as kernels
+    from lexforge.ops.attention import _padded_info
+
+    batch, n, heads, dim, p = 3, 21, 1, 32, 0.3
+    q, k, v = inputs(batch, n, heads, dim, torch.float32)
+    mask = torch.ones(batch, n, dtype=torch.bool, device=DEVICE)
+    mask[0, :5] = False  # left padding
+    mask[1, :2] = False  # a hole, then right padding
+    mask[1, 9:12] = False
+    mask[1, 18:] = False
+    mask[2, :3] = False  # left padding, then every later key real
+    torch.manual_seed(11)
+    out = attention(q, k, v, key_padding_mask=mask, dropout_p=p, causal=causal, backend="triton")
+    torch.manual_seed(11)
+    seed = int(torch.randint(0, 2**31 - 1, (), dtype=torch.int64))
+    info = _padded_info(mask, None, mask, batch, n, n, q.device)
+    keep = kernels.dropout_keep(info, heads, n, n, p, seed, q.device)
+    q64, k64, v64 = (t.detach().double().requires_grad_() for t in (q, k, v))
+    exact = reference(q64, k64, v64, mask, causal=causal, keep=keep.double(), p=p)
+    assert (out.double() - exact).abs().max() < 1e-5
+    g = torch.randn(out.shape, generator=torch.Generator().manual_seed(2)).to(out)
+    got = torch.autograd.grad(out, (q, k, v), g)
+    want = torch.autograd.grad(exact, (q64, k64, v64), g.double())
+    for name, a, b in zip("qkv", got, want, strict=True):
+        assert (a.double() - b).abs().max() < 1e-5, name
+
+
 @pytest.mark.parametrize("kind", ["none", "right", "holes"])
 def test_fallback_and_triton_agree(kind: str) -> None:
     q, k, v = inputs(3, 30, 2, 32, torch.float32)

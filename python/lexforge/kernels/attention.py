@@ -282,6 +282,19 @@ def _fwd_step(
 
 
 @triton.jit
+def _key_start(k_lo, DROPOUT: tl.constexpr):
+    """Where a loop over key tiles starts: at the first real key, or with dropout at the
+    multiple of 4 below it, since a tile's keep-flags come from Philox draws of 4 keys
+    each from a multiple of 4 (``_philox_groups``). A tile starting at a key left-padding
+    puts elsewhere (5, say) took the numbers of its neighbours: the tiled forward and
+    the dQ kernel dropped other probabilities than the dK/dV kernels (and the short
+    forward, and ``dropout_keep``) did, and the gradients were not the forward's."""
+    if DROPOUT:
+        return k_lo // 4 * 4
+    return k_lo
+
+
+@triton.jit
 def _interior_stop(start, stop, diagonal, BLOCK: tl.constexpr, CAUSAL: tl.constexpr):
     """Where the run of whole tiles from ``start`` ends: tiles before it lie inside
     ``[start, stop)`` and, with ``CAUSAL``, wholly at or below ``diagonal`` (the first
@@ -323,8 +336,9 @@ def _fwd_kernel(
     v_base = _at(V, b, k_tok0, h, s_vb, s_vn, s_vh)
 
     row_real = _real(offs_m, q_lo, q_hi, q_ext, MASK, b, s_mb, holes, HAS_MASK)
-    # the key tiles this query tile needs: none when the tile holds no real query
-    k_start = k_lo
+    # the key tiles this query tile needs: none when the tile holds no real query. With
+    # dropout they start at a multiple of 4, as the Philox draws do (``_philox_groups``)
+    k_start = _key_start(k_lo, DROPOUT)
     k_stop = k_hi
     if CAUSAL:
         k_stop = tl.minimum(k_stop, start_m + BLOCK_M)
@@ -341,6 +355,8 @@ def _fwd_kernel(
     # tile, the causal diagonal, or everything when the mask has holes), masked, with
     # tiles that hold no real key skipped
     inner_stop = _interior_stop(k_start, k_stop, start_m, BLOCK_N, CAUSAL)
+    if k_start != k_lo:  # the first tile holds padding: every tile masked
+        inner_stop = k_start
     if HAS_MASK:
         if holes != 0:
             inner_stop = k_start
@@ -352,7 +368,7 @@ def _fwd_kernel(
         )  # fmt: skip
     for start_n in range(inner_stop, k_stop, BLOCK_N):
         offs_n = start_n + offs_n0
-        col_ok = _real(offs_n, k_start, k_stop, k_ext, MASK, b, s_mb, holes, HAS_MASK)
+        col_ok = _real(offs_n, k_lo, k_stop, k_ext, MASK, b, s_mb, holes, HAS_MASK)
         if tl.max(col_ok.to(tl.int32), axis=0) > 0:  # skip tiles of padding only
             acc, m_i, l_i = _fwd_step(
                 acc, m_i, l_i, q, k_base, v_base, offs_m, offs_n, offs_d, col_ok,
@@ -779,16 +795,19 @@ def _bwd_dq_kernel(
     n_stop = k_hi
     if CAUSAL:
         n_stop = tl.minimum(n_stop, start_m + BLOCK_M)
+    n_start = _key_start(k_lo, DROPOUT)
     if tl.max(rows_ok.to(tl.int32), axis=0) == 0:
-        n_stop = k_lo
+        n_stop = n_start
     k_base = K + b64 * s_kb + k_tok0.to(tl.int64) * s_kn + h * s_kh
     v_base = V + b64 * s_vb + k_tok0.to(tl.int64) * s_vn + h * s_vh
     # as in the forward: whole tiles of real keys unmasked, then the rest masked
-    inner_stop = _interior_stop(k_lo, n_stop, start_m, BLOCK_N, CAUSAL)
+    inner_stop = _interior_stop(n_start, n_stop, start_m, BLOCK_N, CAUSAL)
+    if n_start != k_lo:
+        inner_stop = n_start
     if HAS_MASK:
         if holes != 0:
-            inner_stop = k_lo
-    for start_n in range(k_lo, inner_stop, BLOCK_N):
+            inner_stop = n_start
+    for start_n in range(n_start, inner_stop, BLOCK_N):
         offs_n = start_n + offs_n0
         dq = _dq_step(
             dq, q, do, lse, delta, k_base, v_base, offs_m, offs_n, offs_d, offs_n < n_stop,

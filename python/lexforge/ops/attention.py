@@ -307,6 +307,11 @@ def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, packed: boo
     for name, t in (("q", q), ("k", k), ("v", v)):
         if not isinstance(t, torch.Tensor):
             raise AttentionInputError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+        if t.layout != torch.strided or t.is_nested:
+            raise AttentionInputError(
+                f"{name} must be a dense (strided) tensor, got layout {t.layout}"
+                + (" (.to_dense() converts)" if t.is_sparse else "")
+            )
         if t.dim() != rank:
             raise AttentionInputError(f"{name} must have shape {layout}, got {tuple(t.shape)}")
         if t.dtype not in _SDPA_DTYPES:
@@ -348,13 +353,26 @@ def _check_mask(mask: object, batch: int, n: int, device: torch.device) -> torch
             f"key_padding_mask must be a torch.Tensor, got {type(mask).__name__}"
         )
     if mask.dtype != torch.bool:
+        # an additive float mask (0 at real tokens, -inf or -10000 at padding) turned
+        # into bool by .bool() would be inverted: its fix is named apart
         raise AttentionInputError(
             f"key_padding_mask must be bool (True at real tokens), got {mask.dtype}; "
             "pass attention_mask.bool() for a 0/1 mask"
+            + (
+                ", or additive_mask == 0 for an additive one (0 at real tokens, a large "
+                "negative number at padding)"
+                if mask.is_floating_point()
+                else ""
+            )
         )
     if tuple(mask.shape) != (batch, n):
         raise AttentionInputError(
             f"key_padding_mask must have shape (B, N) = ({batch}, {n}), got {tuple(mask.shape)}"
+        )
+    if mask.layout != torch.strided:
+        raise AttentionInputError(
+            f"key_padding_mask must be a dense tensor, got layout {mask.layout}"
+            " (.to_dense() converts)"
         )
     if mask.device != device:
         raise AttentionInputError(f"key_padding_mask is on {mask.device}, q on {device}")
@@ -420,8 +438,7 @@ def _check_cu_seqlens(
         )
     if cu.device != device:
         raise AttentionInputError(f"cu_seqlens is on {cu.device}, q on {device}")
-    if not isinstance(max_seqlen, int) or max_seqlen < 0:
-        raise AttentionInputError(f"max_seqlen must be a non-negative int, got {max_seqlen!r}")
+    _check_size("attention_varlen", "max_seqlen", max_seqlen, " (the longest sequence)")
     if not check or torch.compiler.is_compiling():  # the check reads values: eager only
         return
     lens = cu[1:] - cu[:-1]
