@@ -216,6 +216,14 @@ def test_a_normalized_special_token_under_a_cleaning_normalizer_is_refused(
         TokenizerFormatError, match=rf"'<中>' has \"normalized\": true.*'< 中 >'.*{fix}"
     ):
         lf.Tokenizer.from_file(_write(doc, path))
+    # ... also when lowercasing: a token with no other case is named by its spacing, not
+    # by "other cases, such as '中'" (itself)
+    doc["added_tokens"][-1] = _special(n, "中", normalized=True)
+    doc["normalizer"].update(lowercase=True, strip_accents=None)
+    with pytest.raises(TokenizerFormatError, match=r"'中' has .*where it reads ' 中 '") as err:
+        lf.Tokenizer.from_file(_write(doc, path))
+    assert "such as '中'" not in str(err.value)
+    doc["normalizer"].update(lowercase=False, strip_accents=False)
     # a token the normalizer leaves alone, nothing else can normalize to: it loads, silently,
     # and encodes as in HF (also once saved, where it is written "normalized": false) ...
     doc["added_tokens"][-1] = _special(n, "<ab>", normalized=True)

@@ -443,9 +443,11 @@ def _refuse_normalized(
         content, clean_text=clean_text, handle_chinese_chars=chinese,
         strip_accents=strip_accents, lowercase=lowercase,
     )  # fmt: skip
-    if strip_accents or lowercase:
-        other = content.lower() if content != content.lower() else content.upper()
-        also = f"also in text that normalizes to it (other cases, such as {other!r}, or accents)"
+    other = content.lower() if content != content.lower() else content.upper()
+    if (strip_accents or lowercase) and (other != content or normalized == content):
+        # a token without case (CJK, digits) has no other case to show: only the accents
+        cases = f"other cases, such as {other!r}, or accents" if other != content else "accents"
+        also = f"also in text that normalizes to it ({cases})"
     elif normalized != content or clean_text:
         also = f"in the normalized text, where it reads {normalized!r}" + (
             ", also with other whitespace or control characters in it" if clean_text else ""
