@@ -7,9 +7,11 @@ A checkpoint is a directory ``checkpoints/step-0000100/`` holding
 - ``state.json``: the step, the model config and the training options.
 
 No pickles anywhere. A checkpoint is written into a temporary directory that is renamed
-into place when complete, and ``checkpoints/latest`` (a one-line file, itself replaced
-atomically) names the newest; a crash at any moment leaves the previous checkpoint as the
-latest. The last ``keep`` checkpoints are kept.
+into place when complete (its files synced to disk first, the folder after), and
+``checkpoints/latest`` (a one-line file, itself replaced atomically) names the newest; a
+crash at any moment, a power cut included, leaves the previous checkpoint as the latest. A
+write that fails (a full disk) removes what it wrote and says so with a
+:class:`~lexforge.errors.CheckpointError`. The last ``keep`` checkpoints are kept.
 """
 
 from __future__ import annotations
@@ -73,14 +75,16 @@ def save(
     optimizer_state: dict[str, Any] | None = None,
     data: dict[str, Any] | None = None,
     rng: list[dict[str, torch.Tensor]] | None = None,
+    log_window: list[float] | None = None,
 ) -> Path:
     """Writes the checkpoint of ``step`` under ``root`` and prunes old ones. ``weights``
     and ``optimizer_state`` replace ``model.state_dict()`` and ``optimizer.state_dict()``
     when given (the gathered, full ones of a sharded model); ``data`` (what the run
-    trains on) is recorded in ``state.json``; ``rng``: every rank's ``rng_state()``, in
-    rank order (default: this process's alone)."""
-    from safetensors.torch import save_file
-
+    trains on) is recorded in ``state.json``, and so is ``log_window`` (the sums of the
+    steps since the last log line, so that a resumed run's next line is the same);
+    ``rng``: every rank's ``rng_state()``, in rank order (default: this process's alone).
+    A write that fails (``OSError``: a full disk) leaves nothing of this checkpoint and is
+    a ``CheckpointError``; the latest checkpoint stays the one before."""
     root.mkdir(parents=True, exist_ok=True)
     final = root / _name(step)
     # one process writes checkpoints: a temporary directory here is the leftover of a
@@ -88,7 +92,47 @@ def save(
     for stale in root.glob(".step-*.tmp-*"):
         shutil.rmtree(stale, ignore_errors=True)
     tmp = root / f".{_name(step)}.tmp-{os.getpid()}"
-    tmp.mkdir()
+    try:
+        tmp.mkdir()
+        _write(tmp, step, model, optimizer, options, weights, optimizer_state, data, rng,
+               log_window)  # fmt: skip
+    except BaseException as e:  # (a Ctrl-C too: a whole checkpoint's size is not left)
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not isinstance(e, OSError):
+            raise
+        before = latest(root)
+        raise CheckpointError(
+            f"the checkpoint of step {step} could not be written into {root} ({e}); nothing "
+            f"of it was kept, and the latest checkpoint is still "
+            f"{before.name if before else 'none'}. Free space there (or fix what the error "
+            "names), then resume=True (lexforge pretrain --resume) continues from it"
+        ) from e
+    if final.exists():
+        shutil.rmtree(final)
+    tmp.rename(final)
+    _sync_dir(root)
+    _write_latest(root, final.name)
+    for old in _steps(root)[:-keep]:
+        if old != final:  # (a later step's folder, left by hand, is older than this one)
+            shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def _write(
+    tmp: Path,
+    step: int,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    options: dict[str, Any],
+    weights: dict[str, torch.Tensor] | None,
+    optimizer_state: dict[str, Any] | None,
+    data: dict[str, Any] | None,
+    rng: list[dict[str, torch.Tensor]] | None,
+    log_window: list[float] | None,
+) -> None:
+    """The checkpoint's three files in ``tmp``, each synced to disk, and ``tmp`` itself."""
+    from safetensors.torch import save_file
+
     if weights is None:
         weights = model.state_dict()
     if optimizer_state is None:
@@ -112,20 +156,41 @@ def save(
             {k: v for k, v in g.items() if k != "params"} for g in optimizer_state["param_groups"]
         ],
     }
+    if log_window is not None:
+        state["log_window"] = log_window
     (tmp / "state.json").write_text(json.dumps(state, indent=2, default=str) + "\n")
-    if final.exists():
-        shutil.rmtree(final)
-    tmp.rename(final)
-    _write_latest(root, final.name)
-    for old in _steps(root)[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
-    return final
+    for written in ("model.safetensors", "optimizer.safetensors", "state.json"):
+        _sync(tmp / written)
+    _sync_dir(tmp)
+
+
+def _sync(path: Path) -> None:
+    """``path``'s contents on disk (before a rename makes them the checkpoint)."""
+    with path.open("rb") as f:
+        os.fsync(f.fileno())
+
+
+def _sync_dir(path: Path) -> None:
+    """``path``'s entries on disk (a rename into it); a no-op where folders cannot be
+    opened (Windows)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _write_latest(root: Path, name: str) -> None:
     tmp = root / f".{LATEST}.tmp-{os.getpid()}"
     tmp.write_text(name + "\n")
+    _sync(tmp)
     tmp.replace(root / LATEST)
+    _sync_dir(root)
 
 
 def latest(root: Path) -> Path | None:
@@ -181,15 +246,18 @@ def load(
     if isinstance(saved_class, str):  # written by a sharded run before the name was fixed
         saved_class = saved_class.removeprefix("FSDP")
     if saved_class != _class_name(model):
+        objectives = {"BertForMaskedLM": "'none'", "BertForPreTraining": "'nsp' or 'sop'"}
         raise CheckpointError(
-            f"checkpoint {path} holds a {saved_class}, the run builds a "
-            f"{_class_name(model)} (a different objective?)"
+            f"checkpoint {path} holds a {saved_class}, the run builds a {_class_name(model)}: "
+            f"another objective (the checkpoint's is {objectives.get(str(saved_class), '?')}, "
+            f"this run's {objectives.get(_class_name(model), '?')}); resume with the "
+            "checkpoint's objective, or start a new out_dir"
         )
     config: BertConfig = model.config  # type: ignore[assignment]
-    if state.get("model_config") != json.loads(json.dumps(asdict(config))):  # as saved
+    ours_config = json.loads(json.dumps(asdict(config)))  # as saved
+    if state.get("model_config") != ours_config:
         raise CheckpointError(
-            f"checkpoint {path} was trained with another model config: "
-            f"{state.get('model_config')}; start a new output directory or match the config"
+            f"checkpoint {path} {_config_change(state.get('model_config'), ours_config)}"
         )
     expected = set(model.state_dict())
     missing = sorted(expected - set(weights))
@@ -220,6 +288,9 @@ def load(
         torch.set_rng_state(tensors[_rng_key("cpu", mine)])
         if torch.cuda.is_available() and _rng_key("cuda", mine) in tensors:
             torch.cuda.set_rng_state(tensors[_rng_key("cuda", mine)])
+        if mine != rank:  # a rank the run did not have: rank 0's stream would repeat its
+            # dropout masks on this rank; one of its own, from rank 0's state and the rank
+            torch.manual_seed(_new_rank_seed(tensors[_rng_key("cpu", 0)], rank))
         int(state["step"])
     except CheckpointError:
         raise
@@ -229,6 +300,25 @@ def load(
             "one (delete this directory) or start a new run"
         ) from None
     return state
+
+
+def _config_change(saved: Any, ours: dict[str, Any]) -> str:
+    """What differs between the checkpoint's model config and the run's, field by field,
+    and the fix."""
+    if not isinstance(saved, dict):
+        return f"is damaged: its model_config is {saved!r:.80}; resume from an earlier one"
+    changed = [k for k in {**saved, **ours} if saved.get(k) != ours.get(k)]
+    shown = ", ".join(f"{k} {saved.get(k)!r} -> {ours.get(k)!r}" for k in changed)
+    hint = ""
+    if "vocab_size" in changed:
+        hint = (
+            " (the vocabulary's size differs: the run's tokenizer, or its config's vocab_size, "
+            "is not the checkpoint's)"
+        )
+    return (
+        f"was trained with another model config ({shown}){hint}; resume with the "
+        "checkpoint's config and shards, or start a new out_dir"
+    )
 
 
 # what AdamW keeps per parameter once it has stepped
@@ -289,6 +379,15 @@ def rng_state() -> dict[str, torch.Tensor]:
     if torch.cuda.is_available():
         states["cuda"] = torch.cuda.get_rng_state()
     return states
+
+
+def _new_rank_seed(rank0: torch.Tensor, rank: int) -> int:
+    """The seed of a rank that a resumed run adds: a digest of rank 0's saved generator
+    and the rank (the same on every resume, another for every rank)."""
+    import hashlib
+
+    digest = hashlib.sha256(rank0.numpy().tobytes() + rank.to_bytes(8, "little")).digest()
+    return int.from_bytes(digest[:8], "little")
 
 
 def _rng_key(device: str, rank: int) -> str:

@@ -160,8 +160,9 @@ class _Sharded:
             get_optimizer_state_dict(self.net, optimizer, options=options),
         )
 
-    def load(self, path: Path, optimizer: torch.optim.Optimizer) -> int:
-        """Every rank reads the checkpoint and keeps its shards; returns its step."""
+    def load(self, path: Path, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+        """Every rank reads the checkpoint and keeps its shards; returns its
+        ``state.json``."""
         from torch.distributed.checkpoint.state_dict import (
             get_optimizer_state_dict,
             set_model_state_dict,
@@ -184,11 +185,10 @@ class _Sharded:
                 group.update({k: v for k, v in saved.items() if k != "params"})
 
         template = get_optimizer_state_dict(self.net, optimizer, options=self._options(False))
-        found = checkpoint.load(
+        return checkpoint.load(
             path, self.net, optimizer, apply=apply, template=template,
             rank=torch.distributed.get_rank(),
         )  # fmt: skip
-        return int(found["step"])
 
     def full_model(self) -> nn.Module:
         """An unsharded copy of the model on rank 0 (the sharded one elsewhere)."""

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from .._extras import require
-from ..errors import ConfigError, TrainingDivergedError
+from ..errors import CheckpointError, ConfigError, TrainingDivergedError
 from ..model import BertConfig, BertForMaskedLM, BertForPreTraining
 from ..model.config import check_vocab_fits
 from . import checkpoint
@@ -201,12 +201,15 @@ def _pretrain(
         "shards_fingerprint": shards.fingerprint(),
         "world_size": world.size,
     }
+    restored: list[float] | None = None  # the log's sums since its last line, as saved
     if resume and (found := checkpoint.latest(ckpt_root)) is not None:
         if sharded is None:
-            start = checkpoint.load(found, net, optimizer, rank=world.rank)["step"]
+            state = checkpoint.load(found, net, optimizer, rank=world.rank)
         else:
-            start = sharded.load(found, optimizer)
+            state = sharded.load(found, optimizer)
         _check_resumed_options(found, opts, data)
+        start = state["step"]
+        restored = _log_window(state)
         if start > opts.steps:  # (== steps: the run is complete; it exports again)
             raise ConfigError(
                 f"the latest checkpoint in {out / 'checkpoints'} is at step {start}, past "
@@ -250,6 +253,10 @@ def _pretrain(
         # its window of steps, not the last step's value
         window_tokens = window_masked = window_rows = 0.0
         window = torch.zeros(4, dtype=torch.float64, device=world.device)
+        if restored is not None:  # the global sums, saved by rank 0: it holds them again
+            window_tokens, window_masked, window_rows = restored[4:]
+            if world.rank == 0:
+                window += torch.tensor(restored[:4], dtype=torch.float64, device=world.device)
         for step in range(start, opts.steps):
             # counted on the host, from the batches as they come: nothing in a step waits for
             # the device (until a log line reads the totals)
@@ -331,13 +338,27 @@ def _pretrain(
             if saving:
                 full = sharded.gather(optimizer) if sharded is not None else (None, None)
                 rng = world.gather(checkpoint.rng_state())
+                # the log's sums since its last line (zero when one was just written)
+                sums = [*world.sum(*window.tolist()), window_tokens, window_masked, window_rows]
+                failed: CheckpointError | None = None
                 if world.rank == 0:
-                    checkpoint.save(
-                        ckpt_root, done, net, optimizer, _options(opts), opts.keep,
-                        weights=full[0], optimizer_state=full[1], data=data, rng=rng,
-                    )  # fmt: skip
-                if world.size > 1:
-                    torch.distributed.barrier()
+                    try:
+                        checkpoint.save(
+                            ckpt_root, done, net, optimizer, _options(opts), opts.keep,
+                            weights=full[0], optimizer_state=full[1], data=data, rng=rng,
+                            log_window=sums,
+                        )  # fmt: skip
+                    except CheckpointError as e:  # (a full disk): every rank stops with it
+                        failed = e
+                # every rank learns whether rank 0 saved (a barrier alone would leave the
+                # others waiting on a rank that has failed)
+                if world.sum(float(failed is not None))[0]:
+                    if failed is not None:
+                        raise failed
+                    raise CheckpointError(
+                        f"rank 0 could not write the checkpoint of step {done} into "
+                        f"{ckpt_root} (its error says why); free space there, then resume"
+                    )
     finally:
         log.close()
     if opts.cuda_graphs:
@@ -346,10 +367,35 @@ def _pretrain(
         net = sharded.full_model()
     if world.rank == 0:
         net.eval()
+        _drop_stale_export(out / "model")
         net.save_pretrained(out / "model", tokenizer=tokenizer)  # type: ignore[operator]
         log.plot()
     world.close()
     return PretrainResult(net, out, log.history)
+
+
+def _log_window(state: dict[str, Any]) -> list[float] | None:
+    """The log's sums since its last line at the checkpoint's step (loss, correct, NSP
+    loss, NSP correct, tokens, masked tokens, rows), or None (a checkpoint from before they
+    were saved, or a damaged entry: the next line then averages the resumed steps only)."""
+    found = state.get("log_window")
+    if not isinstance(found, list) or len(found) != 7:
+        return None
+    if not all(isinstance(x, int | float) and not isinstance(x, bool) for x in found):
+        return None
+    return [float(x) for x in found]
+
+
+def _drop_stale_export(model_dir: Path) -> None:
+    """The staging folders of an export that was killed (each a copy of the weights):
+    this run holds the folder's lock, so none is another writer's."""
+    import shutil
+
+    from ..model.hf import STAGE
+
+    for stale in model_dir.glob(f"{STAGE[0]}*{STAGE[1]}"):
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
