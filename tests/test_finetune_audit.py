@@ -9,6 +9,7 @@ import os
 import re
 import warnings
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -134,3 +135,34 @@ def test_a_missing_data_file_is_named_as_one(tmp_path: Path) -> None:
         with pytest.raises(ConfigError, match=r"no such file: .*nonexist\.csv") as caught:
             read(missing)
         assert offered in str(caught.value) and "gpt2" not in str(caught.value)
+
+
+@pytest.mark.parametrize("name", ["rt-polarity", "twitter-ner"])
+def test_a_dataset_name_as_a_path_reads_as_the_name(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``Path("rt-polarity")`` was read with the training split alone (no validation or
+    test: an unscored run), and ``Path("twitter-ner")`` as text classification (refused);
+    a path that is no file and whose text is a dataset name reads as the name does, in
+    every task. QA reads no dataset: the name is refused, either way, saying so."""
+    from lexforge.train import classify, tagging
+
+    class ReadError(Exception):
+        pass
+
+    def caught(splits: dict[str, list[Any]], sources: dict[str, Any]) -> None:
+        raise ReadError(sorted(splits), type(splits["train"][0][-1]).__name__)
+
+    for module in (classify, tagging):
+        monkeypatch.setattr(module, "check_splits", caught)
+    seen = []
+    for given in (name, Path(name)):
+        with pytest.raises(ReadError) as read:
+            finetune("no-model", given, progress=False)
+        seen.append(read.value.args)
+    assert seen[0] == seen[1]
+    assert seen[0][0] == ["test", "train", "validation"]
+    assert seen[0][1] == ("list" if name == "twitter-ner" else "str")  # tags, or a label
+    for given in (name, Path(name)):
+        with pytest.raises(ConfigError, match=f"{name} is a dataset name, and no dataset"):
+            read_qa(given)

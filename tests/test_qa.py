@@ -430,6 +430,25 @@ def test_bad_qa_data(checkpoint: Path, tmp_path: Path) -> None:
                  progress=False)  # fmt: skip
 
 
+def test_a_split_of_unanswerable_questions_alone_is_refused_under_squad_1_1(
+    checkpoint: Path,
+) -> None:
+    """SQuAD 1.1 scoring (every training example answered) leaves unanswerable questions
+    out: a validation split of nothing else scored n=0 every epoch, and the first epoch
+    was kept in silence. It is refused, as an empty split is, with the fix; SQuAD 2.0
+    scores it."""
+    good = _synthetic(8, 4)
+    none = [{**r, "answers": {"text": [], "answer_start": []}} for r in _synthetic(4, 5)]
+    for split in ("validation", "test"):
+        held_out: dict[str, Any] = {split: none}
+        with pytest.raises(ConfigError, match=rf"the {split} split holds only questions "
+                           r"without an answer \(4\).*unanswerable=True"):  # fmt: skip
+            finetune(checkpoint, good, task="qa", max_steps=1, progress=False, **held_out)
+    scored = lf.train.finetune_qa(checkpoint, good, validation=none, unanswerable=True,
+                                  max_steps=1, progress=False)  # fmt: skip
+    assert scored.validation["n"] == 4 == scored.validation["unanswerable"]
+
+
 def _jsonl(path: Path, rows: list[dict[str, object]]) -> Path:
     path.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
     return path

@@ -149,3 +149,35 @@ def test_a_run_that_never_finished_a_stage_does_not_hold_the_folder(tmp_path: Pa
     with pytest.raises(ConfigError, match=r"vocab_size 8192 \(now 50\)"):
         quickstart._check_same_run(out, first)
     assert json.loads((out / "quickstart.json").read_text()) == other
+
+
+def test_a_fine_tuning_stage_killed_before_done_json_is_rerun_in_place(
+    tiny_checkpoint: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A stage killed after its best/ was written, before its done.json: the rerun warned
+    "pass another out_dir to keep it", which a quickstart user cannot do. The quickstart
+    replaces its own stage's partial output, saying so in its own words."""
+    import warnings
+
+    import lexforge.train
+    from lexforge import quickstart
+
+    real = lexforge.train.finetune
+    texts = [("a good film", "pos"), ("a bad film", "neg")] * 4
+
+    def finetune(checkpoint: Path, task: str, **options: Any) -> Any:  # tiny data
+        return real(checkpoint, texts, validation=texts, test=texts, **options)
+
+    monkeypatch.setattr(lexforge.train, "finetune", finetune)
+    folder = tmp_path / "ours-rt-polarity"
+    (folder / "best").mkdir(parents=True)
+    (folder / "best" / "model.safetensors").write_bytes(b"cut short")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*earlier run's model.*")
+        quickstart._finetune(tiny_checkpoint, "rt-polarity", folder, 60.0, "cpu", False,
+                             minilm=True)  # fmt: skip
+    assert "[ours-rt-polarity] replacing the model of an interrupted run" in capsys.readouterr().out
+    assert (folder / "best" / "config.json").is_file()

@@ -278,6 +278,34 @@ def test_checkpoint_folders_edited_by_hand(setup: dict[str, Any], tmp_path: Path
         _resume_all(setup, tmp_path / "again", steps=4, **base)
 
 
+def test_resuming_where_no_checkpoint_can_be_used_names_them(
+    setup: dict[str, Any], tmp_path: Path
+) -> None:
+    """resume=True where every checkpoint folder is unusable (no state.json, its weights
+    cut short) started again at step 0, saying nothing when no log or model was there; it
+    is a CheckpointError naming each folder, what is wrong with it, and the fix. A folder
+    with no checkpoint at all still starts at step 0."""
+    out = tmp_path / "run"
+    base = {"eval_data": None, "eval_every": 0, "steps": 2}
+    _run(setup, out, **base)
+    ckpts = out / "checkpoints"
+    (ckpts / "step-0000002" / "state.json").unlink()
+    weights = ckpts / "step-0000002" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-50])
+    (ckpts / "step-0000001").mkdir()  # a bare folder left by hand
+    shutil.rmtree(out / "model")
+    (out / "log.jsonl").unlink()
+    with pytest.raises(CheckpointError) as e:
+        _resume_all(setup, out, **base)
+    said = str(e.value)
+    assert "step-0000001: no state.json; no model.safetensors; no optimizer" in said
+    assert "step-0000002: no state.json; model.safetensors is truncated or corrupt" in said
+    assert "Restore their files" in said and "delete these folders" in said
+    assert (ckpts / "step-0000002" / "optimizer.safetensors").is_file()  # nothing touched
+    shutil.rmtree(ckpts)  # none at all: from step 0, as before
+    assert _resume_all(setup, out, **base).history[-1]["step"] == 2
+
+
 def test_a_rank_the_checkpoint_did_not_have_gets_a_dropout_stream_of_its_own(
     setup: dict[str, Any], tmp_path: Path
 ) -> None:

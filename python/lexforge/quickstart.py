@@ -17,7 +17,8 @@ models, in a time budget (``--minutes``, 15 by default on a 2-core CPU).
    curves and confusion matrices.
 
 Each stage records its result in ``<stage>/done.json``; a rerun skips finished stages
-(an interrupted pretraining resumes from its last checkpoint).
+(an interrupted pretraining resumes from its last checkpoint; an interrupted fine-tuning
+starts again, replacing what it had written).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import json
 import math
 import os
 import random
+import shutil
 import time
 import warnings
 from pathlib import Path
@@ -348,6 +350,9 @@ def _finetune(
     # ours: 1e-3 for the tiny model, scaled to a wider one's width as in pretraining
     hidden = json.loads((checkpoint / "config.json").read_text(encoding="utf-8"))["hidden_size"]
     ours_lr = 1e-3 * min(1.0, RECIPE_WIDTH / hidden)
+    if (folder / "best").exists():  # this stage's own, from a run killed before done.json
+        print(f"[{folder.name}] replacing the model of an interrupted run ({folder / 'best'})")
+        shutil.rmtree(folder / "best")
     result = finetune(
         checkpoint, task, out_dir=folder, epochs=3 if minilm else 4, batch_size=32,
         lr=2e-4 if minilm else ours_lr, layer_decay=0.9 if minilm else 1.0, max_length=64,

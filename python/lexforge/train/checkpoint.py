@@ -208,6 +208,38 @@ def latest(root: Path) -> Path | None:
     return done[-1] if done else None
 
 
+def damaged(root: Path) -> list[tuple[Path, str]]:
+    """The checkpoint folders under ``root`` (oldest first) that cannot be resumed, each
+    with what is wrong: a missing or unreadable ``state.json``, a weight or optimizer file
+    that is missing, empty or cut short. Only the files' headers are read; :func:`load`
+    checks the rest of a checkpoint it is given."""
+    from safetensors import SafetensorError, safe_open
+
+    found = []
+    for folder in _steps(root):
+        wrong = []
+        try:
+            state = json.loads((folder / "state.json").read_text(encoding="utf-8"))
+            if not isinstance(state, dict):
+                wrong.append("state.json does not hold an object")
+        except FileNotFoundError:
+            wrong.append("no state.json")
+        except (OSError, ValueError) as e:
+            wrong.append(f"state.json is unreadable ({e})")
+        for name in ("model.safetensors", "optimizer.safetensors"):
+            if not (folder / name).is_file():
+                wrong.append(f"no {name}")
+                continue
+            try:
+                with safe_open(str(folder / name), "pt"):
+                    pass
+            except (OSError, SafetensorError) as e:
+                wrong.append(f"{name} is truncated or corrupt ({e})")
+        if wrong:
+            found.append((folder, "; ".join(wrong)))
+    return found
+
+
 def load(
     path: Path,
     model: torch.nn.Module,

@@ -39,7 +39,7 @@ from ._fit import (
 )
 from .metrics import classification_metrics, multi_label_metrics, regression_metrics
 from .plots import plot_confusion
-from .records import PROBLEMS, Record, read_records, sorted_labels
+from .records import PROBLEMS, Record, dataset_name, read_records, sorted_labels
 
 
 @dataclass
@@ -219,7 +219,7 @@ def finetune(
                 f"multi_label_classification has; problem_type is {problem_type!r}: drop "
                 "one of the two"
             )
-    named = isinstance(train, str) and not Path(train).exists()
+    named = dataset_name(train) is not None  # (a str or a Path): its own splits follow
 
     def read(source: Any, split: str, problem: str | None) -> list[Record]:
         return read_records(
@@ -421,11 +421,12 @@ def _count_truncated(tok: Any, records: list[Record], pairs: bool, length: int) 
 
 def _tagged_dataset(source: Any) -> bool:
     """Whether ``source`` names a dataset whose only labelled form is tags."""
-    if not isinstance(source, str) or Path(source).exists():
+    name = dataset_name(source)
+    if name is None:
         return False
     from .. import datasets
 
-    if source not in datasets.names():
+    if name not in datasets.names():
         return False
-    tasks = datasets.info(source).tasks
+    tasks = datasets.info(name).tasks
     return "tagged" in tasks and "labelled" not in tasks

@@ -75,8 +75,9 @@ def pretrain(
     every ``eval_every`` steps. ``model``: a :class:`BertConfig` or a preset name;
     ``options``: the fields of :class:`PretrainOptions`. ``resume=True`` continues from
     the latest checkpoint in ``out_dir`` (with none, it starts at step 0, with a warning
-    when an earlier run's log or model is there); without it, a folder holding an earlier
-    run is refused. Under ``torchrun`` every rank runs this same call.
+    when an earlier run's log or model is there; with only unusable checkpoint folders, a
+    ``CheckpointError`` names them); without it, a folder holding an earlier run is
+    refused. Under ``torchrun`` every rank runs this same call.
     """
 
     require("pretraining", "safetensors")  # checkpoints are written with it: checked first

@@ -12,7 +12,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import CheckpointError, ConfigError
 from . import checkpoint
 from .pretrain_options import PretrainOptions, _options
 
@@ -20,7 +20,9 @@ from .pretrain_options import PretrainOptions, _options
 def _check_earlier_run(out: Path, resume: bool, rank: int) -> None:
     """A run into a folder holding an earlier one's checkpoints, log or model is refused
     unless it resumes; resuming with no checkpoint starts at step 0, and says so when an
-    earlier run's log or model is there to be replaced."""
+    earlier run's log or model is there to be replaced. Resuming where every checkpoint
+    folder is unusable (no ``state.json``, truncated weights) is a ``CheckpointError``
+    naming each folder and what it lacks, not a silent start over."""
     if checkpoint.latest(out / "checkpoints") is not None:
         if not resume:
             raise ConfigError(
@@ -28,6 +30,16 @@ def _check_earlier_run(out: Path, resume: bool, rank: int) -> None:
                 "--resume) to continue, or another out_dir"
             )
         return
+    if resume and (damaged := checkpoint.damaged(out / "checkpoints")):
+        # asked to resume, and there are checkpoints: starting over at step 0 would
+        # silently throw away the run they hold
+        shown = "; ".join(f"{p.name}: {what}" for p, what in damaged[-5:])
+        more = f" (and {len(damaged) - 5} older)" if len(damaged) > 5 else ""
+        raise CheckpointError(
+            f"{out / 'checkpoints'} holds no checkpoint that can be resumed: {shown}{more}. "
+            "Restore their files (from a complete copy), or delete these folders to train "
+            "again from step 0 in their place"
+        )
     log = out / "log.jsonl"
     earlier = (log.is_file() and log.stat().st_size > 0) or (out / "model").exists()
     if earlier and not resume:  # (an empty log: a run that failed before its first record)
@@ -73,8 +85,6 @@ def _check_resumed_options(found: Path, opts: PretrainOptions, data: dict[str, A
     on other shards, than the checkpoint's run (the optimizer, the data stream or the
     objective would silently stay the old ones, or the stream would change under the
     run)."""
-    from ..errors import CheckpointError
-
     try:
         state = json.loads((found / "state.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -60,7 +60,7 @@ from ._fit import (
     write_json,
 )
 from .classify import FinetuneResult
-from .records import _missing
+from .records import _missing, dataset_name
 
 
 @dataclass(frozen=True)
@@ -91,10 +91,18 @@ def read_qa(
     in the file (SQuAD's layout: its question's, over the whole file); an id that is a
     float with no fraction (pandas' for an integer column with a missing cell) is read as
     its integer, ``101.0`` as ``"101"``.
-    Raises ``ConfigError`` for a missing column, an answer whose start does not point at
-    its text, or an id given twice."""
+    Raises ``ConfigError`` for a dataset name (none holds QA data), a missing column, an
+    answer whose start does not point at its text, or an id given twice."""
     rows: list[tuple[str, Any]]
     columns = (question_column, context_column, answers_column)
+    if (name := dataset_name(source)) is not None:
+        from .. import datasets
+
+        if name in datasets.names():  # (a str or a Path alike)
+            raise ConfigError(
+                f"{name} is a dataset name, and no dataset holds question answering data; "
+                "pass a jsonl or SQuAD json file, or a list of examples"
+            )
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if not path.is_file():
@@ -685,7 +693,8 @@ def finetune_qa(
 
     Raises ``ConfigError`` for an option of the wrong type or range (``unanswerable`` must
     be a bool or None, ``null_threshold`` a finite number or None, ``max_answer_length`` a
-    positive int), an empty split, a missing column (answers included: an
+    positive int), an empty split, a validation or test split of unanswerable questions
+    alone under SQuAD 1.1 scoring (nothing to score), a missing column (answers included: an
     unanswerable question has an empty list), an id given twice, a training example
     without an answer (with ``unanswerable=False``), an answer that is not where its
     start says, or an example whose windows cannot share ``stride`` tokens."""
@@ -754,6 +763,16 @@ def finetune_qa(
             "SQuAD 2.0)",
             stacklevel=2,
         )
+    for name in ("validation", "test"):  # nothing SQuAD 1.1 scores: as an empty split
+        if name in splits and not unanswerable and not any(e.answers for e in splits[name]):
+            raise ConfigError(
+                f"the {name} split holds only questions without an answer "
+                f"({len(splits[name])}), and SQuAD 1.1 scoring (every training example has "
+                "an answer) leaves those out: it would score nothing (n=0, every epoch alike). "
+                f"Give the {name} split answered questions, or score it as SQuAD 2.0: "
+                "unanswerable=True (lf.train.finetune_qa), or training data that has "
+                "unanswerable questions too"
+            )
     threshold = {"tuned": 0.0 if null_threshold is None else float(null_threshold)}
     torch.manual_seed(seed)
     from ..model import BertForQuestionAnswering

@@ -24,6 +24,16 @@ Record = tuple[str, Any] | tuple[str, str, Any]  # (text, label) or (text, pair,
 PROBLEMS = ("single_label_classification", "multi_label_classification", "regression")
 
 
+def dataset_name(source: Any) -> str | None:
+    """The dataset name ``source`` may be: a str or a path that is no file or folder on
+    disk (``Path("rt-polarity")`` names the dataset as ``"rt-polarity"`` does); None for
+    rows, or a path that exists. Whether such a dataset exists is the caller's to check."""
+    if not isinstance(source, (str, os.PathLike)) or Path(source).exists():
+        return None
+    name = os.fspath(source)
+    return name if isinstance(name, str) else None
+
+
 def read_records(
     source: Any,
     *,
@@ -55,15 +65,15 @@ def read_records(
     ``"regression"``, or ``"single_label_classification"`` for class names)."""
     if problem_type is not None and problem_type not in PROBLEMS:
         raise ConfigError(f"problem_type must be one of {PROBLEMS}, got {problem_type!r}")
-    if isinstance(source, (str, os.PathLike)) and not Path(source).exists():
+    if (name := dataset_name(source)) is not None:
         from .. import datasets
 
-        if str(source) not in datasets.names():
+        if name not in datasets.names():
             raise no_such_source(source, "labelled")
-        named: list[Record] = list(datasets.load_labelled(str(source), split=split, seed=seed))
+        named: list[Record] = list(datasets.load_labelled(name, split=split, seed=seed))
         if problem_type in (None, PROBLEMS[0]):
             return named
-        return [(*r[:-1], _label(r[-1], "label", str(source), f"record {i}", problem_type,
+        return [(*r[:-1], _label(r[-1], "label", name, f"record {i}", problem_type,
                                  label_separator)) for i, r in enumerate(named)]  # fmt: skip
     rows: list[tuple[str, Any]]
     if isinstance(source, (str, os.PathLike)):

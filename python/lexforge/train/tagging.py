@@ -52,7 +52,7 @@ from ._fit import (
 from .classify import FinetuneResult
 from .metrics import classification_metrics
 from .plots import plot_confusion
-from .records import no_such_source, sorted_labels
+from .records import dataset_name, no_such_source, sorted_labels
 
 Sentence = tuple[list[str], list[str]]
 
@@ -78,14 +78,12 @@ def read_tagged(
     writes ``ner_tags``), which become their decimal names (``3`` is ``"3"``). Raises
     ``ConfigError`` for a sentence whose token and tag counts differ, an empty token, a
     tag of another type (bool, float, ...), a missing column, or a malformed line."""
-    if isinstance(source, (str, os.PathLike)) and not Path(source).exists():
+    if (name := dataset_name(source)) is not None:
         from .. import datasets
 
-        if str(source) not in datasets.names():
+        if name not in datasets.names():
             raise no_such_source(source, "tagged")
-        return [
-            (list(t), list(g)) for t, g in datasets.load_tagged(str(source), split=split, seed=seed)
-        ]
+        return [(list(t), list(g)) for t, g in datasets.load_tagged(name, split=split, seed=seed)]
     rows: list[tuple[str, Any]]
     if isinstance(source, (str, os.PathLike)):
         if data_format(Path(source)) == "tsv":
@@ -555,7 +553,7 @@ def finetune_tagger(
             f"the tokens and tags columns must differ, got {tokens_column!r} for both; name "
             "the tags column with tags_column= (label_column= in finetune, --label-column)"
         )
-    named = isinstance(train, str) and not Path(train).exists()
+    named = dataset_name(train) is not None  # (a str or a Path): its own splits follow
 
     def read(source: Any, split: str) -> list[Sentence]:
         return read_tagged(source, split=split, tokens_column=tokens_column,
