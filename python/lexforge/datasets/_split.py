@@ -24,9 +24,12 @@ T = TypeVar("T")
 SPLITS = ("train", "validation", "test")
 
 
-def check_options(split: str, fractions: Sequence[float]) -> None:
-    """``ValueError`` unless ``split`` is a split name and ``fractions`` are three
-    non-negative numbers summing to 1."""
+def check_options(split: str, fractions: Sequence[float], seed: int = 0) -> None:
+    """``ValueError`` unless ``split`` is a split name, ``fractions`` are three
+    non-negative numbers summing to 1, and ``seed`` is an integer (a float or None would
+    seed a different split than the integer it looks like, silently)."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise ConfigError(f"seed must be an integer; got {seed!r}")
     if split not in (*SPLITS, "all"):
         raise ConfigError(
             f"split must be one of 'train', 'validation', 'test', 'all'; got {split!r}"
@@ -64,7 +67,8 @@ def split_records(
     evaluated on it (a tagged sentence's tags). A validation or test group holding a unit
     that no training group holds moves to train, in a fixed order, so a tag that occurs
     once in the data is trained on instead of being unseen at evaluation."""
-    check_options(split, fractions)
+    check_options(split, fractions, seed)
+    seed = int(seed)  # a NumPy integer seeds as the int it equals
     if split == "all":
         return list(records)
     groups: dict[Hashable, list[int]] = {}
