@@ -24,6 +24,14 @@ from ..errors import ConfigError, TrainingDivergedError
 from ..model.config import BertConfig, check_vocab_fits
 
 
+def check_warmup(warmup: float) -> None:
+    """A warmup is a fraction of the run (below 1) or a whole number of steps."""
+    if warmup >= 1 and warmup != int(warmup):
+        raise ConfigError(
+            f"warmup={warmup:g}: give a fraction of the run below 1, or a whole number of steps"
+        )
+
+
 @dataclass(frozen=True)
 class FitOptions:
     epochs: int = 3
@@ -71,11 +79,7 @@ class FitOptions:
                 f"warmup and weight_decay must be at least 0, got {self.warmup} and "
                 f"{self.weight_decay}"
             )
-        if self.warmup >= 1 and self.warmup != int(self.warmup):
-            raise ConfigError(
-                f"warmup={self.warmup:g}: give a fraction of the run below 1, or a whole number "
-                "of steps"
-            )
+        check_warmup(self.warmup)
         if not 0 < self.layer_decay <= 1:
             raise ConfigError(f"layer_decay must be in (0, 1], got {self.layer_decay}")
         if self.time_limit is not None and not self.time_limit > 0:

@@ -16,7 +16,7 @@ import numpy as np
 from torch import nn
 
 from ..errors import ConfigError
-from ._fit import warmup_steps
+from ._fit import check_warmup, warmup_steps
 
 Schedule = Literal["linear", "cosine"]
 
@@ -123,11 +123,7 @@ class PretrainOptions:
                 f"lr must be positive, warmup and clip at least 0 (clip=0: no clipping); got "
                 f"lr={self.lr:g}, warmup={self.warmup:g}, clip={self.clip:g}"
             )
-        if self.warmup >= 1 and self.warmup != int(self.warmup):
-            raise ConfigError(
-                f"warmup={self.warmup:g}: give a fraction of the run below 1, or a whole number "
-                "of steps"
-            )
+        check_warmup(self.warmup)
         if self.warmup >= 1 and self.warmup > self.steps:
             raise ConfigError(
                 f"warmup={self.warmup:g} steps is longer than the run's {self.steps} steps: the "
