@@ -1,0 +1,175 @@
+//! Unit tests of `mlm`.
+
+use super::*;
+
+fn opts(select: Select, whole_word: bool) -> MaskOptions {
+    MaskOptions {
+        probability: 0.15,
+        mask_prob: 0.8,
+        random_prob: 0.1,
+        mask_token_id: 4,
+        vocab_size: 1000,
+        select,
+        whole_word,
+        seed: 1,
+        step: 0,
+    }
+}
+
+fn specials() -> Vec<bool> {
+    (0..1000).map(|i| i < 5).collect()
+}
+
+fn rows(n: usize, width: usize) -> Vec<u32> {
+    (0..n * width)
+        .map(|i| {
+            if i % width == 0 {
+                2
+            } else if i % width == width - 1 {
+                3
+            } else {
+                5 + (i * 7919 % 995) as u32
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn bernoulli_statistics_and_specials() {
+    let ids = rows(2000, 128);
+    let batch = Batch {
+        ids: &ids,
+        width: 128,
+        special: None,
+        words: None,
+        continuation: None,
+        word_ends: None,
+    };
+    let (out, labels) =
+        mask(&batch, &specials(), &opts(Select::Bernoulli, false), Some(2)).unwrap();
+    let eligible = ids.iter().filter(|&&i| i >= 5).count();
+    let picked = labels.iter().filter(|&&l| l >= 0).count();
+    assert!((picked as f64 / eligible as f64 - 0.15).abs() < 0.003);
+    let masked = out.iter().zip(&labels).filter(|(&o, &l)| l >= 0 && o == 4).count();
+    assert!((masked as f64 / picked as f64 - 0.8).abs() < 0.01);
+    for ((&o, &l), &i) in out.iter().zip(&labels).zip(&ids) {
+        if i < 5 {
+            assert_eq!((o, l), (i, -100)); // specials untouched
+        }
+        if l >= 0 {
+            assert_eq!(l, i64::from(i));
+            assert!(o >= 4); // never a special other than the mask
+        } else {
+            assert_eq!(o, i);
+        }
+    }
+}
+
+#[test]
+fn exact_counts_and_thread_independence() {
+    let ids = rows(300, 64);
+    let batch = Batch {
+        ids: &ids,
+        width: 64,
+        special: None,
+        words: None,
+        continuation: None,
+        word_ends: None,
+    };
+    let o = opts(Select::Exact, false);
+    let one = mask(&batch, &specials(), &o, Some(1)).unwrap();
+    for t in [2, 4] {
+        assert_eq!(mask(&batch, &specials(), &o, Some(t)).unwrap(), one);
+    }
+    for row in one.1.chunks(64) {
+        assert_eq!(row.iter().filter(|&&l| l >= 0).count(), (0.15f64 * 62.0).round() as usize);
+    }
+    let other = mask(&batch, &specials(), &MaskOptions { step: 1, ..o }, Some(1)).unwrap();
+    assert_ne!(other.1, one.1);
+}
+
+#[test]
+fn whole_words_all_or_nothing() {
+    let ids = rows(200, 64);
+    let words: Vec<i64> = (0..ids.len())
+        .map(|i| if i % 64 == 0 || i % 64 == 63 { -1 } else { (i % 64 / 3) as i64 })
+        .collect();
+    let batch = Batch {
+        ids: &ids,
+        width: 64,
+        special: None,
+        words: Some(&words),
+        continuation: None,
+        word_ends: None,
+    };
+    for select in [Select::Bernoulli, Select::Exact, Select::Span { p: 0.2, max: 10 }] {
+        let (_, labels) = mask(&batch, &specials(), &opts(select, true), Some(2)).unwrap();
+        for row in 0..200 {
+            for w in 0..22 {
+                let picks: Vec<bool> = (0..64)
+                    .filter(|&c| words[row * 64 + c] == w)
+                    .map(|c| labels[row * 64 + c] >= 0)
+                    .collect();
+                assert!(picks.iter().all(|&p| p) || picks.iter().all(|&p| !p), "{select:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn bad_input() {
+    let mut ids = rows(2, 8);
+    ids[11] = 5000;
+    let batch = Batch {
+        ids: &ids,
+        width: 8,
+        special: None,
+        words: None,
+        continuation: None,
+        word_ends: None,
+    };
+    let err = mask(&batch, &specials(), &opts(Select::Bernoulli, false), None).unwrap_err();
+    assert!(err.to_string().contains("input_ids[1, 3] = 5000"), "{err}");
+    let ok = rows(2, 8);
+    let batch = Batch {
+        ids: &ok,
+        width: 8,
+        special: None,
+        words: None,
+        continuation: None,
+        word_ends: None,
+    };
+    let bad = MaskOptions { mask_prob: 0.9, random_prob: 0.2, ..opts(Select::Bernoulli, false) };
+    assert!(mask(&batch, &specials(), &bad, None).is_err());
+    let bad = MaskOptions { mask_token_id: 1000, ..opts(Select::Bernoulli, false) };
+    assert!(mask(&batch, &specials(), &bad, None).is_err());
+    assert!(mask(&batch, &specials(), &opts(Select::Bernoulli, true), None).is_err());
+}
+
+#[test]
+fn span_lengths_follow_the_truncated_geometric() {
+    // the exact distribution function inverted on a fine grid of u gives each length
+    // its probability p(1-p)^(k-1) / (1 - (1-p)^max)
+    let (p, max, n) = (0.2, 10, 1_000_000);
+    let mut counts = vec![0usize; max + 1];
+    for i in 0..n {
+        counts[span_length((i as f64 + 0.5) / n as f64, p, max)] += 1;
+    }
+    let q: f64 = 1.0 - p;
+    let norm = 1.0 - q.powi(max as i32);
+    let mut mean = 0.0;
+    for (k, &c) in counts.iter().enumerate().skip(1) {
+        let want = p * q.powi(k as i32 - 1) / norm;
+        assert!((c as f64 / n as f64 - want).abs() < 1e-5, "length {k}");
+        mean += k as f64 * c as f64 / n as f64;
+    }
+    assert_eq!(counts[0], 0);
+    assert!((mean - 3.8).abs() < 0.05, "SpanBERT's mean span length is 3.8, got {mean}");
+    // edges: p = 1 always 1; a tiny p is near uniform over [1, max], never 0 or NaN
+    assert_eq!(span_length(0.99, 1.0, 10), 1);
+    let tiny: Vec<usize> =
+        (0..10).map(|i| span_length((i as f64 + 0.5) / 10.0, 1e-300, 10)).collect();
+    assert_eq!(tiny, (1..=10).collect::<Vec<_>>());
+    assert_eq!(span_length(0.0, 0.2, 10), 1);
+    assert!(span_length(1.0 - f64::EPSILON, 0.2, 10) == 10);
+}
