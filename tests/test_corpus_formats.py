@@ -209,7 +209,7 @@ def test_bad_records_files_are_named(
 
 def test_delimited_corpora_read_as_fine_tuning_files(tmp_path: Path) -> None:
     # one csv reader for both: blank lines before the header, a BOM, unnamed columns
-    from lexforge._corpus_files import record_texts
+    from lexforge._corpus_records import record_texts
     from lexforge.train._files import read_rows
 
     path = tmp_path / "a.csv"

@@ -713,7 +713,7 @@ def test_parquet_without_pyarrow_says_how_to_install(
     import sys
 
     import lexforge as lf
-    from lexforge._corpus_files import pyarrow
+    from lexforge._corpus_records import pyarrow
 
     monkeypatch.setitem(sys.modules, "pyarrow", None)  # as if not installed
     monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)

@@ -30,7 +30,8 @@ def _tokenize_blocks(
     import gzip
     import zlib
 
-    from lexforge._corpus_files import check_text_column, corpus_format, record_texts
+    from lexforge._corpus_files import check_text_column
+    from lexforge._corpus_records import corpus_format, record_texts
     from lexforge.errors import CorpusError
 
     check_text_column(text_column, [Path(f) for f in files or ["<stdin>"]])
@@ -154,7 +155,8 @@ def _lines(files: list[str], text_column: str | None = None) -> list[str]:
     """The lines of ``files`` (stdin when there are none, and for ``-``), cut at line ends
     only (not at U+2028 and kin); of a records file (JSON Lines, JSON, csv, tsv, Parquet)
     one text per record."""
-    from lexforge._corpus_files import check_text_column, corpus_format, record_texts
+    from lexforge._corpus_files import check_text_column
+    from lexforge._corpus_records import corpus_format, record_texts
     from lexforge.train._files import lines, read_text
 
     check_text_column(text_column, [Path(f) for f in files or ["<stdin>"]])

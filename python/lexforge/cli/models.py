@@ -66,7 +66,7 @@ def _embed(args: argparse.Namespace) -> int:
     pa: Any = None
     pq: Any = None
     if parquet:
-        from lexforge._corpus_files import pyarrow
+        from lexforge._corpus_records import pyarrow
 
         pa, pq = pyarrow("writing .parquet")  # before the model runs: fail fast
     texts = _lines(args.files, args.text_column)  # a row per line (or record), blank ones too

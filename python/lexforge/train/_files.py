@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .._corpus_files import delimited_rows
+from .._corpus_records import delimited_rows
 from ..errors import ConfigError
 
 FORMATS = ("csv", "tsv", "jsonl", "json", "conll", "parquet")
@@ -209,7 +209,7 @@ def _parquet(path: Path) -> list[Row]:
     """A Parquet table's rows as dicts (lists and structs as Python lists and dicts)."""
     if path.is_dir():
         raise ConfigError(f"{path} is a directory; pass one Parquet file")
-    from .._corpus_files import pyarrow
+    from .._corpus_records import pyarrow
 
     pa, pq = pyarrow(f"reading {path}")
     try:
