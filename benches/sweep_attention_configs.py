@@ -1,7 +1,7 @@
 """Which block shapes, warps and pipeline stages the attention kernels should offer: every
 candidate timed on its own, at BERT's shapes, on this GPU.
 
-The autotuner only ever chooses among the configs in ``lexforge.kernels.attention``
+The autotuner only ever chooses among the configs in ``lexforge.kernels.attention_configs``
 (``_configs``); this script measures a wider grid, so that the list can be changed on
 evidence. For each kernel and case it pins one candidate at a time (the autotuner is
 given that single config, so nothing else is tried), checks the result against the

@@ -53,7 +53,7 @@ FLOATS = {"qk_scale", "sm_scale", "dropout_p"}
 
 @dataclass(frozen=True)
 class Kernel:
-    name: str  # attribute of lexforge.kernels.attention
+    name: str  # attribute of lexforge.kernels.attention (which re-exports the kernels)
     kind: str  # for _configs
     launcher: dict[str, Any]  # constexprs the launcher sets (besides the flags)
     block_arg: str | None = None  # the launcher's tile size, if any ("BLOCK", "BLOCK_N")

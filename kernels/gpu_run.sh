@@ -139,7 +139,7 @@ if [ -n "${PRETRAIN_BENCH:-}" ] && [ -d "$REPO/gpu-cache/datasets" ]; then
 fi
 
 # Every candidate config of the attention kernels timed alone (CONFIG_SWEEP=1): evidence
-# for the autotuner's list in lexforge/kernels/attention.py; SWEEP_LIMIT bounds the
+# for the autotuner's list in lexforge/kernels/attention_configs.py; SWEEP_LIMIT bounds the
 # candidates (seconds), SWEEP_TIMEOUT the step
 if [ -n "${CONFIG_SWEEP:-}" ]; then
     step configs "$OUT/configs.txt" timeout "${SWEEP_TIMEOUT:-300}" \

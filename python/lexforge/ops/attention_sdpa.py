@@ -1,0 +1,147 @@
+"""Which backend an attention call takes (the Triton kernels, or SDPA), and the SDPA path:
+the same semantics as the kernels (zeros at padding rows, never NaN; q's dtype under
+autocast) through ``F.scaled_dot_product_attention``, or through its math path with
+``ops.reproducible``'s softmax where SDPA's bits would depend on the CPU thread count.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch.nn import functional as F  # noqa: N812 (torch's own spelling)
+
+from ..errors import AttentionInputError
+from .attention_checks import _BACKENDS, _DTYPES, HEAD_DIMS
+from .reproducible import linear, softmax
+
+if TYPE_CHECKING:
+    from .attention import AttentionOptions
+
+
+def _triton_available() -> bool:
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _use_triton(q: torch.Tensor, head_dim: int, backend: str | None) -> bool:
+    if backend not in _BACKENDS:
+        raise AttentionInputError(f"backend must be None, 'triton' or 'sdpa', got {backend!r}")
+    if backend == "sdpa":
+        return False
+    if backend is None:  # automatic: the kernels on CUDA, SDPA elsewhere
+        return q.is_cuda and head_dim in HEAD_DIMS and q.dtype in _DTYPES and _triton_available()
+    interpreted = os.environ.get("TRITON_INTERPRET") == "1"
+    device_ok = q.is_cuda or (interpreted and q.device.type == "cpu")
+    if q.dtype not in _DTYPES:
+        raise AttentionInputError(
+            f"the Triton kernels take float16, bfloat16 or float32, got {q.dtype}"
+        )
+    if backend == "triton":
+        if head_dim not in HEAD_DIMS:
+            raise AttentionInputError(
+                f"the Triton kernels take head dim {', '.join(map(str, HEAD_DIMS))}, "
+                f"got {head_dim}; use backend='sdpa' for other sizes"
+            )
+        if not device_ok:
+            raise AttentionInputError(
+                f"the Triton kernels need CUDA tensors (or TRITON_INTERPRET=1 on the CPU); "
+                f"q is on {q.device}"
+            )
+        if not _triton_available():
+            raise AttentionInputError("backend='triton' but triton is not installed")
+        if q.dtype == torch.bfloat16 and not q.is_cuda:
+            raise AttentionInputError(
+                "bfloat16 under TRITON_INTERPRET gives wrong numbers (the interpreter's own "
+                "bf16 dot products are off); use float16 or float32 on the CPU, bf16 on a GPU"
+            )
+    return True
+
+
+def _sdpa(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    valid: torch.Tensor | None,
+    opts: AttentionOptions,
+) -> torch.Tensor:
+    """The same semantics through ``F.scaled_dot_product_attention``."""
+    n_q, n_k = q.shape[1], k.shape[1]
+    mask = None
+    if valid is not None:
+        # padding may hold anything (NaN included): it must not reach real rows' gradients
+        pad_rows = ~valid[:, :, None, None]
+        q, k, v = (t.masked_fill(pad_rows, 0.0) for t in (q, k, v))
+        # a sequence with no real token attends to everything (finite, then zeroed)
+        keys = valid | ~valid.any(dim=1, keepdim=True)
+        mask = keys[:, None, None, :]
+    if opts.causal:
+        tri = torch.ones(n_q, n_k, dtype=torch.bool, device=q.device).tril()
+        mask = tri if mask is None else mask & tri
+    with _without_autocast(q.device):  # the kernels compute in q's dtype, autocast or not
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+        scale = opts.resolved_scale(q.shape[-1])
+        if _thread_count_matters(q, k, v, opts):
+            out = _math(q, k, v, mask, opts.dropout_p, scale)
+        else:
+            out = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, dropout_p=opts.dropout_p, scale=scale
+            )
+        out = out.transpose(1, 2)
+    if valid is not None:
+        out = out.masked_fill(~valid[:, :, None, None], 0.0)
+    return out
+
+
+def _thread_count_matters(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, opts: AttentionOptions
+) -> bool:
+    """Whether SDPA would train with other bits at another thread count on the CPU: with
+    dropout it takes its math path, whose softmax backward does (``ops.reproducible``);
+    and with one sequence of one head, MKL splits its products over the threads."""
+    if q.device.type != "cpu" or torch.compiler.is_compiling():
+        return False
+    if not torch.is_grad_enabled() or not (q.requires_grad or k.requires_grad or v.requires_grad):
+        return False
+    if opts.dropout_p == 0.0 and q.shape[0] * q.shape[1] != 1:
+        return False
+    return q.dtype in (torch.float32, torch.float64)
+
+
+def _math(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    mask: torch.Tensor | None,
+    dropout_p: float,
+    scale: float,
+) -> torch.Tensor:
+    """SDPA's math path, (B, H, N, D) in and out, with ``reproducible.softmax`` (and
+    ``reproducible.linear`` for the products of one sequence of one head); a row with no
+    key to attend to gives zeros, as SDPA's does."""
+    single = q.shape[0] * q.shape[1] == 1
+    if single:
+        scores = linear(q[0, 0], k[0, 0])[None, None] * scale
+    else:
+        scores = (q @ k.transpose(-2, -1)) * scale
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    probs = softmax(scores)
+    if mask is not None:
+        probs = probs.masked_fill(~mask.any(-1, keepdim=True), 0.0)
+    if dropout_p > 0.0:
+        probs = F.dropout(probs, dropout_p)
+    return linear(probs[0, 0], v[0, 0].t())[None, None] if single else probs @ v
+
+
+def _without_autocast(device: torch.device) -> contextlib.AbstractContextManager[Any]:
+    """SDPA is on autocast's lower-precision list: under autocast it would return half
+    precision where the kernels return q's dtype, as the docstring promises."""
+    if device.type in ("cpu", "cuda") and torch.is_autocast_enabled(device.type):
+        return torch.autocast(device.type, enabled=False)
+    return contextlib.nullcontext()
