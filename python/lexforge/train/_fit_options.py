@@ -1,0 +1,112 @@
+"""What a fine-tuning run is asked for, checked before any data or model is read:
+``FitOptions`` (epochs, learning rate, warm-up, decay, patience, budgets, runs, seed),
+``check_warmup`` (shared with pretraining), ``check_max_length`` and ``check_out_dir``."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+
+
+def check_warmup(warmup: float) -> None:
+    """A warmup is a fraction of the run (below 1) or a whole number of steps."""
+    if warmup >= 1 and warmup != int(warmup):
+        raise ConfigError(
+            f"warmup={warmup:g}: give a fraction of the run below 1, or a whole number of steps"
+        )
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    epochs: int = 3
+    lr: float = 5e-5
+    warmup: float = 0.1
+    weight_decay: float = 0.01
+    layer_decay: float = 1.0
+    patience: int | None = None
+    max_steps: int | None = None
+    time_limit: float | None = None
+    batch_size: int = 32
+    runs: int = 1  # fine-tuning runs averaged into a greedy model soup (``fit``)
+    seed: int = 0  # run r orders its data and seeds its dropout with seed + r
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "runs", "seed", "patience", "max_steps"):
+            value = getattr(self, name)
+            optional = name in ("patience", "max_steps")
+            if not (optional and value is None) and not _integer(value):
+                raise ConfigError(f"{name} must be a whole number, got {value!r}")
+        for name in ("epochs", "batch_size", "runs", "max_steps"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"{name} must be at least 1, got {value}")
+        if not -(2**63) <= self.seed <= 2**64 - self.runs:  # what torch.manual_seed takes
+            raise ConfigError(
+                f"seed must be in [-2**63, 2**64 - runs] (run r seeds with seed + r), got "
+                f"{self.seed}"
+            )
+        if self.patience is not None and self.patience < 1:
+            raise ConfigError(
+                f"patience must be at least 1 (epochs in a row without a better validation "
+                f"score before stopping), got {self.patience}"
+            )
+        for name in ("lr", "warmup", "weight_decay", "layer_decay", "time_limit"):
+            value = getattr(self, name)
+            if name == "time_limit" and value is None:
+                continue
+            if not _real(value):
+                raise ConfigError(f"{name} must be a finite number, got {value!r}")
+        if not self.lr > 0:
+            raise ConfigError(f"lr must be positive, got {self.lr}")
+        if self.warmup < 0 or self.weight_decay < 0:
+            raise ConfigError(
+                f"warmup and weight_decay must be at least 0, got {self.warmup} and "
+                f"{self.weight_decay}"
+            )
+        check_warmup(self.warmup)
+        if not 0 < self.layer_decay <= 1:
+            raise ConfigError(f"layer_decay must be in (0, 1], got {self.layer_decay}")
+        if self.time_limit is not None and not self.time_limit > 0:
+            raise ConfigError(f"time_limit must be positive (seconds), got {self.time_limit}")
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _real(value: Any) -> bool:
+    """A finite int or float (not a bool, a string or a tensor)."""
+    return (
+        isinstance(value, (int, float, np.integer, np.floating))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    )
+
+
+def check_max_length(max_length: Any) -> None:
+    """``max_length`` leaves room for [CLS], one token and [SEP]."""
+    if not _integer(max_length) or max_length < 3:
+        raise ConfigError(
+            f"max_length must be a whole number of at least 3 ([CLS], a token, [SEP]), got "
+            f"{max_length!r}"
+        )
+
+
+def check_out_dir(out_dir: Any) -> None:
+    """``out_dir`` (None, or a directory to write into) is not an existing file: said
+    before any data or model is read, not when the first file is written."""
+    if out_dir is None:
+        return
+    path = Path(out_dir)
+    for at in (path, *path.parents):  # the nearest one that exists must be a directory
+        if at.exists():
+            if not at.is_dir():
+                where = "is a file" if at == path else f"is inside {at}, which is a file"
+                raise ConfigError(f"out_dir {out_dir} {where}; pass a directory to write into")
+            return
