@@ -13,9 +13,10 @@ from torch import Tensor, nn
 from torch.nn import functional as F  # noqa: N812 (torch's own spelling)
 
 from ..errors import ConfigError
-from .bert import BertModel, Linear, Pretrained, check_padding_labels, init_weights
+from .bert import BertModel, Linear, check_padding_labels, init_weights
 from .config import BertConfig
 from .inputs import IGNORED, check_span_labels, class_ids
+from .pretrained import Pretrained
 
 __all__ = [
     "TASK_HEADS",

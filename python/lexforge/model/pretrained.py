@@ -1,0 +1,154 @@
+"""What every model class shares (``Pretrained``): HF-format checkpoints, saved with
+:func:`lexforge.model.hf.save_pretrained` and loaded here (weights, config overrides, the
+checks that a checkpoint fits the class, and the tokenizer beside it), and the contextual
+representations of :mod:`lexforge.model.represent` as methods.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+from typing_extensions import Self
+
+from ..errors import CheckpointError
+from .config import BertConfig
+
+
+class Pretrained(nn.Module):
+    """What every model class shares: HF-format checkpoints (``lexforge.model.hf``) and
+    contextual representations (``lexforge.model.represent``). ``tokenizer`` is set by
+    ``from_pretrained`` when the directory has one, ``loaded_from`` (which checkpoint, and
+    which parts it lacked) always."""
+
+    config: BertConfig
+    tokenizer: Any = None
+    loaded_from: Any = None  # a hf.LoadedFrom, set by from_pretrained
+
+    def embed_words(self, texts: Any, **options: Any) -> Any:
+        """One contextual vector per word of each text (a list of ``WordVectors``): the
+        pieces of a word pooled (``pooling="mean"`` or ``"first"``). Words are split at
+        whitespace and punctuation, each CJK character a word."""
+        from .represent import embed_words
+
+        return embed_words(self, texts, **options)
+
+    def embed(self, texts: Any, **options: Any) -> Any:
+        """One vector per text, (n, hidden): ``pooling="mean"`` or ``"cls"``; ``normalize``."""
+        from .represent import embed
+
+        return embed(self, texts, **options)
+
+    def fill_mask(self, text: str, **options: Any) -> Any:
+        """The ``top_k`` tokens and probabilities for each ``[MASK]`` in ``text``. A model
+        loaded from a task-head checkpoint (a classifier, tagger or QA model: no MLM head
+        weights) raises ``CheckpointError``; one loaded from an encoder-only checkpoint
+        (``BertModel``, e.g. all-MiniLM-L6-v2) predicts with its freshly initialised head,
+        with a warning."""
+        from .represent import fill_mask
+
+        return fill_mask(self, text, **options)
+
+    def save_pretrained(self, directory: str | os.PathLike[str], tokenizer: Any = None) -> Path:
+        """Writes an HF-format directory (``config.json``, ``model.safetensors``, and the
+        tokenizer files when a ``tokenizer`` is given: WordPiece or byte-level BPE, see
+        :func:`lexforge.model.hf.save_pretrained`) that ``transformers`` loads offline.
+        Saving over a checkpoint is atomic as a whole: a reader sees the old checkpoint or
+        the new one, never new weights beside the old ``config.json``."""
+        from .hf import save_pretrained
+
+        return save_pretrained(self, directory, type(self).__name__, tokenizer)
+
+    @classmethod
+    def from_pretrained(cls, directory: str | os.PathLike[str], **overrides: Any) -> Self:
+        """Loads an HF-format BERT directory (ours, or any transformers BERT checkpoint in
+        safetensors). Weights the checkpoint lacks (the MLM head of an encoder-only
+        checkpoint such as all-MiniLM-L6-v2) stay freshly initialised, with a warning;
+        another task's head is ignored, with a warning; encoder weights that the config
+        has no place for (more layers than ``num_hidden_layers``) raise ``CheckpointError``.
+        ``overrides`` replace config fields (e.g. ``hidden_dropout=0.0``);
+        ``position_embedding="sinusoidal"`` on learned positions raises ``ConfigError``
+        (``"learned"`` on sinusoidal ones starts from their table). The model comes
+        in evaluation mode (dropout off), as transformers returns it; ``.train()`` to train
+        it (``finetune`` does)."""
+        from .heads import TASK_HEADS
+        from .hf import (
+            LoadedFrom,
+            architecture,
+            check_positions,
+            check_sizes,
+            checkpoint_kind,
+            load_hf_state,
+            read_checkpoint,
+        )
+
+        config, state, source = read_checkpoint(directory)
+        folder = source.parent  # a dataset's name (all-MiniLM-L6-v2) is read from its folder
+        broken = [k for k, t in state.items() if t.is_floating_point() and not t.isfinite().all()]
+        if broken:
+            warnings.warn(
+                f"{source} holds NaN or infinite values in {len(broken)} tensor(s) (first: "
+                f"{broken[0]}): the run that wrote it diverged, or the file is damaged; what "
+                "the model computes from them is NaN",
+                stacklevel=2,
+            )
+        # config.json's architectures, else what the head weights show
+        saved = checkpoint_kind(state, architecture(folder))
+        if saved in TASK_HEADS and cls.__name__ in TASK_HEADS and saved != cls.__name__:
+            raise CheckpointError(
+                f"{directory} holds a {saved}; its head does not fit a {cls.__name__} "
+                f"(load it with {saved}, or BertModel for the encoder alone)"
+            )
+        saved_config = config
+        if overrides:
+            config = config.replace(**overrides)
+        asked = "position_embedding" in overrides
+        config = check_positions(saved_config, config, state, str(source), asked)
+        try:
+            check_sizes(config, state, str(source))  # before the model is built at its sizes
+            model = cls(config)
+            missing = load_hf_state(model, state, str(source))
+        except CheckpointError as e:
+            if not overrides:
+                raise
+            given = ", ".join(f"{k}={v!r}" for k, v in overrides.items())
+            raise CheckpointError(f"{e} (the config as changed by the overrides {given})") from None
+        model.tokenizer = _tokenizer(folder)
+        fresh = tuple(sorted({m.removeprefix("bert.").split(".")[0] for m in missing}))
+        model.loaded_from = LoadedFrom(str(directory), saved, fresh)
+        if missing:
+            warnings.warn(
+                f"{source} has no weights for {', '.join(fresh)} ({len(missing)} tensors): "
+                "they are freshly initialised and need training",
+                stacklevel=2,
+            )
+        return model.eval()  # as transformers returns it: call .train() to train it
+
+
+def _tokenizer(directory: Path) -> Any:
+    """The tokenizer of a checkpoint directory, for embed_words, embed and fill_mask:
+    ``tokenizer.json``, else ``vocab.txt`` (HF's classic BERT folder), else ``vocab.json``
+    with ``merges.txt`` (GPT-2's), else None. One that lexforge cannot read (a
+    SentencePiece/Unigram tokenizer.json, say, or added tokens) is skipped with a warning,
+    and so are the others: a ``vocab.txt`` beside a refused ``tokenizer.json`` lacks what
+    made it refused. The weights load without it."""
+    from ..errors import LexforgeError
+    from ..tokenizer import Tokenizer
+
+    for name in ("tokenizer.json", "vocab.txt", "vocab.json"):
+        path = directory / name
+        if not path.is_file():
+            continue
+        try:
+            return Tokenizer.from_file(path)
+        except LexforgeError as e:
+            warnings.warn(
+                f"{path} was not loaded ({e}); the model loads without a tokenizer. Pass "
+                "one to embed, embed_words and fill_mask, or set model.tokenizer",
+                stacklevel=3,
+            )
+            return None
+    return None
