@@ -52,6 +52,8 @@ class BpeBase(Tokenizer):
         self._template = template
         self._lstrip = frozenset(core.lstrip())
         self._specials: dict[str, int] = dict(core.specials())
+        # added tokens that are not special: always found in text, kept by decode
+        self._added: dict[str, int] = dict(core.added_tokens())
         self._special_index = {text: i for i, (text, _) in enumerate(core.specials())}
         self._decoded_specials: dict[int, bytes] | None = None  # see _special_bytes
         # HF's ByteLevel post-processor with trim_offsets: spans without their spaces
@@ -140,18 +142,19 @@ class BpeBase(Tokenizer):
         core_ids = as_ids(ids)
         data = self.decode_bytes(core_ids)  # checks the ids
         specials = self._special_bytes()
+        skipped = set(self._specials.values()) if skip_special_tokens else set()
         if self._join_tokens:
-            keep = [int(t) for t in core_ids if not (skip_special_tokens and int(t) in specials)]
+            keep = [int(t) for t in core_ids if int(t) not in skipped]
             return " ".join(self._token_text(tid) for tid in keep)
         if specials and self._holds_special(core_ids):
-            # the runs between special tokens as the core decodes them, each special's bytes
-            # (or nothing) between them
+            # the runs between added tokens as the core decodes them, each added token's
+            # bytes (or nothing, for a special one skipped) between them
             parts: list[bytes] = []
             listed, start = [int(t) for t in core_ids], 0
             for at, tid in enumerate(listed):
                 if tid in specials:
                     parts.append(self._core.decode_bytes(listed[start:at]))
-                    parts.append(b"" if skip_special_tokens else specials[tid])
+                    parts.append(b"" if tid in skipped else specials[tid])
                     start = at + 1
             parts.append(self._core.decode_bytes(listed[start:]))
             data = b"".join(parts)
@@ -170,15 +173,17 @@ class BpeBase(Tokenizer):
         return out
 
     def _special_bytes(self) -> dict[int, bytes]:
-        """Each special token's id and the bytes HF's ByteLevel decoder reads its text as:
-        those its characters stand for in the byte-level alphabet when all are in it, else
-        its UTF-8 encoding."""
+        """Each added token's id (special ones, and the others that are no vocabulary
+        token, which the core decodes as such) and the bytes HF's ByteLevel decoder reads
+        its text as: those its characters stand for in the byte-level alphabet when all are
+        in it, else its UTF-8 encoding."""
         if self._decoded_specials is None:
             from lexforge import _bytelevel
 
+            added = [(t, i) for t, i in self._added.items() if self._core.token_bytes(i) is None]
             self._decoded_specials = {
                 tid: _bytelevel.decode(text) or text.encode()
-                for text, tid in self._specials.items()
+                for text, tid in [*self._specials.items(), *added]
             }
         return self._decoded_specials
 
@@ -203,6 +208,13 @@ class BpeBase(Tokenizer):
         return dict(self._specials)
 
     @property
+    def added_tokens(self) -> dict[str, int]:
+        """The added tokens that are not special (HF's ``add_tokens``: found in text before
+        pre-tokenization whatever ``allowed_special`` says, kept by ``decode``) and their
+        ids."""
+        return dict(self._added)
+
+    @property
     def pattern(self) -> str:
         """The pre-tokenization regex."""
         return self._core.pattern
@@ -215,8 +227,8 @@ class BpeBase(Tokenizer):
     def token_to_id(self, token: bytes | str) -> int | None:
         """The id of a token given as bytes, or as a special token's text."""
         if isinstance(token, str):
-            if token in self._specials:
-                return self._specials[token]
+            if token in self._specials or token in self._added:
+                return self._specials.get(token, self._added.get(token))
             try:
                 token = token.encode("utf-8")
             except UnicodeEncodeError as e:
@@ -228,7 +240,7 @@ class BpeBase(Tokenizer):
         bytes in the byte-level alphabet."""
         from lexforge import _bytelevel
 
-        names = {i: t for t, i in self._specials.items()}
+        names = {i: t for t, i in [*self._added.items(), *self._specials.items()]}
         return names[tid] if tid in names else _bytelevel.encode(self.id_to_token(tid))
 
     def id_to_token(self, id: int) -> bytes:

@@ -65,7 +65,16 @@ class BpeSaving(BpeBase):
             lost.append("the file's truncation and padding")
         if self._lstrip:
             names = sorted(t for t, i in self._specials.items() if i in self._lstrip)
-            lost.append(f"that {names} take the whitespace before them (lstrip)")
+            if names:
+                lost.append(f"that {names} take the whitespace before them (lstrip)")
+        if self._added:
+            lost.append(f"the added tokens {sorted(self._added)} (HF's add_tokens)")
+        options = {f: self._core.flagged(f) for f in ("rstrip", "single_word", "normalized")}
+        flagged = sorted(
+            t for t, i in self._specials.items() if any(i in v for v in options.values())
+        )
+        if flagged:
+            lost.append(f"the rstrip, single_word and normalized options of {flagged}")
         if lost:
             warnings.warn(
                 f"format={format!r} cannot record {' or '.join(lost)}; save with format='hf' "

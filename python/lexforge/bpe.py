@@ -20,7 +20,7 @@ from lexforge._bpe_encode import BpeEncoding
 from lexforge._bpe_save import BpeSaving
 from lexforge._core import Bpe
 from lexforge.errors import ConfigError
-from lexforge.formats import hf_json
+from lexforge.formats import added, hf_json
 
 __all__ = ["BpeTokenizer"]
 
@@ -65,11 +65,14 @@ class BpeTokenizer(BpeEncoding, BpeSaving):
                 )
             strip.append(self._specials[token])
         core = self._core
-        if sorted(strip) != sorted(self._lstrip):
+        special_ids = set(self._specials.values())
+        if sorted(strip) != sorted(self._lstrip & special_ids):
             vocab, text = self._core.vocab(), {i: t for t, i in self._core.vocab()}
+            args = added.core_args(added.from_core(self._core))
+            args["lstrip"] = strip + [i for i in args["lstrip"] if i not in special_ids]
             core = Bpe.from_merges(
                 vocab, [(text[a], text[b]) for a, b in self._core.merges()],
-                self._core.specials(), self._core.pattern, self._core.ignore_merges, strip,
+                self._core.specials(), self._core.pattern, self._core.ignore_merges, **args,
             )  # fmt: skip
         pieces: list[hf_json.Piece] = []
         if cls_token is not None:

@@ -73,6 +73,16 @@ class WordPieceTokenizer(Tokenizer):
         self._vocab: list[str] = core.vocab()
         self._ids = {t: i for i, t in enumerate(self._vocab)}
         self._specials = dict(core.specials())
+        # added tokens that are not special (HF's add_tokens): found in text, kept by decode
+        self._added = dict(core.added_tokens())
+        # what decode and id_to_token read a normalized added token as: its normalized form
+        # (HF's, which decodes what the normalizer made of it)
+        normalized = set(core.flagged("normalized"))
+        self._forms = {
+            tid: core.normalize(text)
+            for text, tid in [*self._specials.items(), *self._added.items()]
+            if tid in normalized and core.normalize(text) != text
+        }
 
     # ----------------------------------------------------------------- encoding
     def encode(
@@ -269,13 +279,12 @@ class WordPieceTokenizer(Tokenizer):
         if cleanup is None:
             cleanup = self._cleanup
         prefix = self._core.wordpiece[1]
-        special = set(self._specials.values())
         out: list[str] = []
         for tid in as_ids(ids):
             tid = self._check_id(tid)
-            if skip_special_tokens and tid in special:
+            token = self._forms.get(tid) or self._vocab[tid]
+            if skip_special_tokens and token in self._specials:  # HF skips by the text
                 continue
-            token = self._vocab[tid]
             if out and plain:
                 token = " " + token
             elif out:
@@ -310,14 +319,22 @@ class WordPieceTokenizer(Tokenizer):
         """Special tokens (recognised in raw text) and their ids."""
         return dict(self._specials)
 
+    @property
+    def added_tokens(self) -> dict[str, int]:
+        """The added tokens that are not special (HF's ``add_tokens``: found in text before
+        the normalizer and pre-tokenizer, kept by ``decode``) and their ids."""
+        return dict(self._added)
+
     def token_to_id(self, token: str) -> int | None:
         """The id of a token."""
         return self._ids.get(token)
 
     def id_to_token(self, id: int) -> str:
-        """The token with this id; raises :class:`TokenIdError` for an id outside the
-        vocabulary (negative ids included: -1 is not the last token)."""
-        return self._vocab[self._check_id(id)]
+        """The token with this id (a ``normalized`` added token: its normalized form, as
+        HF gives it); raises :class:`TokenIdError` for an id outside the vocabulary
+        (negative ids included: -1 is not the last token)."""
+        tid = self._check_id(id)
+        return self._forms.get(tid) or self._vocab[tid]
 
     def _check_id(self, tid: Any) -> int:
         """``tid`` as an int, or :class:`TokenIdError` / ``TypeError`` naming it."""
@@ -388,6 +405,8 @@ class WordPieceTokenizer(Tokenizer):
             extra = sorted(set(self._specials) - set(dict(back.specials())))
             if extra:
                 lost.append(f"the special tokens {extra}")
+            if self._added:
+                lost.append(f"the added tokens {sorted(self._added)}")
             if self._core.templates() != back.templates():
                 lost.append("the special tokens put around each text (the template)")
         if self._truncation is not None or self._padding is not None:

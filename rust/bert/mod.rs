@@ -10,7 +10,7 @@ pub mod train;
 pub mod trie;
 pub mod wordpiece;
 
-pub use normalize::{bert_words, BertNormalizer, Normalized};
+pub use normalize::{bert_words, bert_words_in, BertNormalizer, Normalized};
 pub use tokenizer::BertTokenizer;
 pub use train::{train_wordpiece, WordPieceOptions};
 pub use wordpiece::WordPiece;

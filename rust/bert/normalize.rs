@@ -233,10 +233,16 @@ impl Writer<'_> {
 /// of characters that are neither white space nor punctuation; each punctuation character
 /// is a word of its own. Pushes `(first, end)` character ranges into `words`.
 pub fn bert_words(text: &Normalized, words: &mut Vec<(u32, u32)>) {
+    bert_words_in(text, 0, text.len() as u32, words);
+}
+
+/// [`bert_words`] on the characters `[from, to)` of `text` alone, as if they were all of it.
+pub fn bert_words_in(text: &Normalized, from: u32, to: u32, words: &mut Vec<(u32, u32)>) {
     let table = chars::table();
     let mut start: Option<u32> = None;
-    for (i, c) in text.text.chars().enumerate() {
-        let i = i as u32;
+    let piece = &text.text[text.bytes[from as usize] as usize..text.bytes[to as usize] as usize];
+    for (i, c) in piece.chars().enumerate() {
+        let i = from + i as u32;
         let flags = table.of(c as u32);
         if flags & (SPACE | chars::PUNCT) != 0 {
             if let Some(s) = start.take() {
@@ -250,7 +256,7 @@ pub fn bert_words(text: &Normalized, words: &mut Vec<(u32, u32)>) {
         }
     }
     if let Some(s) = start {
-        words.push((s, text.len() as u32));
+        words.push((s, to));
     }
 }
 

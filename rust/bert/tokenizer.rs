@@ -4,7 +4,7 @@
 
 use rayon::prelude::*;
 
-use super::normalize::{bert_words, BertNormalizer, Normalized};
+use super::normalize::{bert_words, bert_words_in, BertNormalizer, Normalized};
 use super::wordpiece::{Piece, WordPiece};
 use crate::cache::PieceCache;
 use crate::error::Result;
@@ -42,9 +42,11 @@ impl BertTokenizer {
     }
 
     /// As [`encode_seq`](Self::encode_seq), a special token's string in the text encoded
-    /// as the text it is (corpus text: "[SEP]" in a document is not a separator).
+    /// as the text it is (corpus text: "[SEP]" in a document is not a separator); added
+    /// tokens that are not special are still found.
     pub fn encode_plain_seq(&self, text: &str) -> Result<Seq> {
-        self.encode_seq_with(text, &Policy::none())
+        let policy = self.specials.policy(&Selection::Some(vec![]), &Selection::Some(vec![]))?;
+        self.encode_seq_with(text, &policy)
     }
 
     fn encode_seq_with(&self, text: &str, policy: &Policy<'_>) -> Result<Seq> {
@@ -55,6 +57,9 @@ impl BertTokenizer {
         Ok(seq)
     }
 
+    /// HF's order: the added tokens that are not normalized found in the raw text; each
+    /// piece between them normalized, the normalized added tokens found in it, and the
+    /// rest pre-tokenized into words for WordPiece.
     fn encode_into(
         &self,
         text: &str,
@@ -65,11 +70,16 @@ impl BertTokenizer {
     ) -> Result<()> {
         let mut word = 0i32;
         let (mut byte_at, mut char_at) = (0usize, 0u32);
-        policy.segments(text, |segment| {
+        policy.raw_segments(text, |segment| {
             let (start, end) = match segment {
                 Segment::Text(s, e) | Segment::Special(_, s, e) => (s, e),
             };
-            char_at += text[byte_at..start].chars().count() as u32;
+            if start >= byte_at {
+                char_at += text[byte_at..start].chars().count() as u32;
+            } else {
+                // a token inside the span of an rstrip token before it (as HF finds it)
+                char_at -= text[start..byte_at].chars().count() as u32;
+            }
             let chars = text[start..end].chars().count() as u32;
             match segment {
                 Segment::Special(id, ..) => {
@@ -79,7 +89,8 @@ impl BertTokenizer {
                     word += 1;
                 }
                 Segment::Text(..) => {
-                    self.encode_text(&text[start..end], char_at, cache, scratch, seq, &mut word);
+                    let piece = &text[start..end];
+                    self.encode_text(piece, char_at, policy, cache, scratch, seq, &mut word)?;
                 }
             }
             byte_at = end;
@@ -88,35 +99,93 @@ impl BertTokenizer {
         })
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn encode_text(
         &self,
         text: &str,
         first_char: u32,
+        policy: &Policy<'_>,
         cache: &mut PieceCache,
         scratch: &mut Scratch,
         seq: &mut Seq,
         word: &mut i32,
-    ) {
+    ) -> Result<()> {
         let norm = &mut scratch.normalized;
         match &self.normalizer {
             Some(n) => n.normalize_into(text, first_char, norm),
             None => norm.set_plain(text, first_char),
         }
         scratch.words.clear();
-        bert_words(norm, &mut scratch.words);
-        for &(ws, we) in &scratch.words {
-            let bytes =
-                &norm.text[norm.bytes[ws as usize] as usize..norm.bytes[we as usize] as usize];
-            scratch.pieces.clear();
-            self.model.encode_word_cached(bytes, cache, &mut scratch.pieces);
-            for &(id, cs, ce) in &scratch.pieces {
-                let (a, b) = (ws + cs, ws + ce);
-                seq.ids.push(id);
-                seq.offsets.push((norm.origin[a as usize], norm.origin[b as usize - 1] + 1));
-                seq.words.push(*word);
-            }
-            *word += 1;
+        if !policy.has_normalized() {
+            bert_words(norm, &mut scratch.words);
+            self.encode_words(scratch, cache, seq, word);
+            return Ok(());
         }
+        let norm = &scratch.normalized;
+        let char_of = |byte: usize| norm.bytes.partition_point(|&b| (b as usize) < byte) as u32;
+        policy.normalized_segments(&norm.text, |segment| {
+            match segment {
+                Segment::Text(start, end) => {
+                    let (from, to) = (char_of(start), char_of(end));
+                    bert_words_in(norm, from, to, &mut scratch.words);
+                    // words are numbered as they come: encode the ones found so far
+                    for &(ws, we) in &scratch.words {
+                        self.encode_word(norm, ws, we, cache, &mut scratch.pieces, seq, word);
+                    }
+                    scratch.words.clear();
+                }
+                Segment::Special(id, start, end) => {
+                    let (from, to) = (char_of(start), char_of(end));
+                    let last = (to as usize).saturating_sub(1).max(from as usize);
+                    let (a, b) = (norm.origin[from as usize], norm.origin[last] + 1);
+                    seq.ids.push(id);
+                    seq.offsets.push((a, b.max(a)));
+                    seq.words.push(*word);
+                    *word += 1;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// WordPiece on each of `scratch.words`.
+    fn encode_words(
+        &self,
+        scratch: &mut Scratch,
+        cache: &mut PieceCache,
+        seq: &mut Seq,
+        word: &mut i32,
+    ) {
+        let norm = &scratch.normalized;
+        for &(ws, we) in &scratch.words {
+            self.encode_word(norm, ws, we, cache, &mut scratch.pieces, seq, word);
+        }
+    }
+
+    /// WordPiece on the word `[ws, we)` (characters of `norm`), its ids, offsets in the
+    /// original text and word index pushed into `seq`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn encode_word(
+        &self,
+        norm: &Normalized,
+        ws: u32,
+        we: u32,
+        cache: &mut PieceCache,
+        pieces: &mut Vec<Piece>,
+        seq: &mut Seq,
+        word: &mut i32,
+    ) {
+        let bytes = &norm.text[norm.bytes[ws as usize] as usize..norm.bytes[we as usize] as usize];
+        pieces.clear();
+        self.model.encode_word_cached(bytes, cache, pieces);
+        for &(id, cs, ce) in pieces.iter() {
+            let (a, b) = (ws + cs, ws + ce);
+            seq.ids.push(id);
+            seq.offsets.push((norm.origin[a as usize], norm.origin[b as usize - 1] + 1));
+            seq.words.push(*word);
+        }
+        *word += 1;
     }
 
     /// Encodes one input (a text or a pair) into rows (several with stride windows).
@@ -184,5 +253,47 @@ impl BertTokenizer {
         });
         let chunks = parallel::in_order(chunks)?;
         Ok(Batch { chunks })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::postprocess::Template;
+    use crate::special::Flags;
+
+    /// Uncased BERT over a few letters; "covid" added (normalized), "<L>" special (lstrip).
+    fn tokenizer() -> BertTokenizer {
+        let mut vocab: Vec<String> = ["[UNK]", "a", "b", "x", "##x"].map(String::from).to_vec();
+        vocab.extend(["covid", "<L>"].map(String::from));
+        let model = WordPiece::with_added(vocab, 2, "[UNK]", "##", 100).unwrap();
+        let mut specials =
+            SpecialTokens::with_added(vec![("<L>".into(), 6)], vec![("COVID".into(), 5)]).unwrap();
+        let normalized = Flags { normalized: true, ..Flags::default() };
+        let lstrip = Flags { lstrip: true, ..Flags::default() };
+        specials.set_flags(&[(5, normalized), (6, lstrip)]).unwrap();
+        let normalizer = BertNormalizer::default();
+        specials
+            .set_forms(|t| {
+                let mut out = Normalized::default();
+                normalizer.normalize_into(t, 0, &mut out);
+                out.text
+            })
+            .unwrap();
+        BertTokenizer { normalizer: Some(normalizer), model, specials, template: Template::none() }
+    }
+
+    #[test]
+    fn added_tokens_are_found_before_words() {
+        let t = tokenizer();
+        // "Covid" normalizes to the token's form; inside a word it still cuts the word
+        let s = t.encode_seq("a Covid xcovidx  <L>").unwrap();
+        assert_eq!(s.ids, [1, 5, 3, 5, 3, 6]);
+        assert_eq!(s.offsets, [(0, 1), (2, 7), (8, 9), (9, 14), (14, 15), (15, 20)]);
+        assert_eq!(s.words, [0, 1, 2, 3, 4, 5]);
+        // corpus text: the special is text, the added token is still found
+        let s = t.encode_plain_seq("<L>covid").unwrap();
+        assert_eq!(s.ids.last(), Some(&5));
+        assert!(!s.ids.contains(&6));
     }
 }

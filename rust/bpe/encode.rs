@@ -95,10 +95,18 @@ impl BpeModel {
     ) -> Result<()> {
         policy.check(text, text_index)?;
         let mut spans: Vec<(usize, usize)> = Vec::with_capacity(text.len() / 3 + 1);
+        // the added tokens found in the text: (position, leading and trailing spaces of the
+        // text they matched), for trim_offsets
+        let mut found: Vec<(usize, u32, u32)> = Vec::new();
         let mut word = -1i32;
         let (ids, words) = (&mut seq.ids, &mut seq.words);
+        let first = ids.len();
         policy.segments(text, |segment| match segment {
             Segment::Special(id, start, end) => {
+                if trim.is_some() {
+                    let (lead, trail) = spaces(&text[start..end]);
+                    found.push((ids.len() - first, lead, trail));
+                }
                 ids.push(id);
                 spans.push((start, end));
                 word += 1;
@@ -136,44 +144,36 @@ impl BpeModel {
                 seq.first_offsets.extend_from_slice(&seq.offsets[kept..first]);
                 &mut seq.first_offsets
             });
-            self.trim_offsets(&seq.ids[first..], &mut seq.offsets[first..], firsts, t);
+            self.trim_offsets(&seq.ids[first..], &mut seq.offsets[first..], &found, firsts, t);
         }
         Ok(())
     }
 
-    /// HF's ByteLevel `trim_offsets` on the character `offsets` of `ids` (one text's);
-    /// with `firsts`, also each token's span as the first of a row (HF trims offsets per
-    /// row, so the first token of every truncation window keeps its one leading space
-    /// under `add_prefix_space`), pushed there.
+    /// HF's ByteLevel `trim_offsets` on the character `offsets` of `ids` (one text's):
+    /// a token's span leaves out the spaces of its byte-level spelling, an added token's
+    /// those (white space or `Ġ`) of the text it matched (`found`: its position, leading and
+    /// trailing count); with `firsts`, also each token's span as the first of a row (HF
+    /// trims offsets per row, so the first token of every truncation window keeps its one
+    /// leading space under `add_prefix_space`), pushed there.
     fn trim_offsets(
         &self,
         ids: &[u32],
         offsets: &mut [(u32, u32)],
+        found: &[(usize, u32, u32)],
         mut firsts: Option<&mut Vec<(u32, u32)>>,
         trim: Trim,
     ) {
+        let mut found = found.iter().peekable();
         for (k, (&id, span)) in ids.iter().zip(offsets.iter_mut()).enumerate() {
             let (start, end) = *span;
-            let (lead, trail) = match self.specials.text_of(id) {
-                Some(text) => {
-                    let lead = text.chars().take_while(|c| c.is_whitespace()).count() as u32;
-                    let trail = text.chars().rev().take_while(|c| c.is_whitespace()).count();
-                    match self.specials.lstrip_text(id) {
-                        // the whitespace it took comes before its own text
-                        Some(own) => {
-                            let own = own.chars().count() as u32;
-                            (lead + (end - start).saturating_sub(own), trail)
-                        }
-                        None => (lead, trail),
-                    }
-                }
+            let (lead, trail) = match found.next_if(|(at, _, _)| *at == k) {
+                Some(&(_, lead, trail)) => (lead, trail),
                 None => {
                     let bytes = self.token_bytes(id).unwrap_or_default();
                     let lead = bytes.iter().take_while(|&&b| b == b' ').count() as u32;
-                    (lead, bytes.iter().rev().take_while(|&&b| b == b' ').count())
+                    (lead, bytes.iter().rev().take_while(|&&b| b == b' ').count() as u32)
                 }
             };
-            let trail = trail as u32;
             let trimmed = |first: bool| {
                 // a row's first token keeps the one space add_prefix_space put there
                 let lead = if trim.add_prefix_space && first && lead == 1 { 0 } else { lead };
@@ -314,11 +314,15 @@ impl BpeModel {
     }
 }
 
-/// Byte spans of `bytes` (in order, each starting where the one before ended or later) as
-/// character spans; a span covering part of a multi-byte character covers all of it.
+/// Byte spans of `bytes` (in order, each starting where the one before ended or later, but
+/// for the rare token that starts inside an `rstrip` token's span) as character spans; a
+/// span covering part of a multi-byte character covers all of it.
 fn char_spans(bytes: &[u8], spans: Vec<(usize, usize)>) -> Vec<(usize, usize)> {
     let (mut p, mut c) = (0usize, 0usize); // byte p starts character number c
     let mut char_of = |x: usize| {
+        if x < p {
+            (p, c) = (0, 0); // a token inside the span of an rstrip token before it: rare
+        }
         while p < bytes.len() {
             let len = utf8_len(bytes[p]);
             if p + len > x {
@@ -339,6 +343,14 @@ fn char_spans(bytes: &[u8], spans: Vec<(usize, usize)>) -> Vec<(usize, usize)> {
         .collect()
 }
 
+/// The leading and trailing characters of `text` that HF's ByteLevel `trim_offsets` leaves
+/// out of an added token's span: white space, and `Ġ` (a space's byte-level spelling).
+fn spaces(text: &str) -> (u32, u32) {
+    let space = |c: &char| c.is_whitespace() || *c == '\u{120}';
+    let lead = text.chars().take_while(space).count() as u32;
+    (lead, text.chars().rev().take_while(space).count() as u32)
+}
+
 #[inline]
 fn utf8_len(first: u8) -> usize {
     match first {
@@ -354,7 +366,7 @@ mod tests {
     use super::*;
     use crate::postprocess::Seq;
     use crate::pretokenize::Pretokenizer;
-    use crate::special::Selection;
+    use crate::special::{Flags, Selection};
 
     /// Bytes, the merges " w" + "o", and `<m>` (id 300) that takes the space before it.
     fn model() -> BpeModel {
@@ -408,6 +420,33 @@ mod tests {
         assert_eq!(s.ids, [u32::from(b'x'), 300, 257]);
         assert_eq!(s.words, [0, 1, 2]);
         assert_eq!(s.offsets, [(0, 1), (1, 5), (5, 8)]);
+    }
+
+    #[test]
+    fn added_tokens_that_are_not_special() {
+        let mut m = model();
+        // "  " (a whitespace run, found in the second pass) and " wo" (a vocabulary token
+        // too, taking the whitespace after it)
+        let normalized = Flags { normalized: true, ..Flags::default() };
+        let rstrip = Flags { rstrip: true, ..Flags::default() };
+        let added = vec![("  ".to_string(), 301), (" wo".to_string(), 257)];
+        m.set_added_tokens(added, &[(301, normalized), (257, rstrip)]).unwrap();
+        assert_eq!(m.vocab_size(), 302);
+        let s = seq(&m, "a  b", Some(Trim::default()));
+        assert_eq!(s.ids, [u32::from(b'a'), 301, u32::from(b'b')]);
+        assert_eq!(s.offsets, [(0, 1), (3, 3), (3, 4)]);
+        let s = seq(&m, " wo  x", Some(Trim::default()));
+        assert_eq!((s.ids, s.offsets), (vec![257, u32::from(b'x')], vec![(1, 3), (5, 6)]));
+        // no special allowed: the added tokens are still found
+        let policy = m.specials().policy(&Selection::Some(vec![]), &Selection::All).unwrap();
+        let mut ids = Vec::new();
+        m.encode_text("a  b", &policy, 0, &mut ids).unwrap();
+        assert_eq!(ids, [u32::from(b'a'), 301, u32::from(b'b')]);
+        let mut out = Vec::new();
+        m.decode_into([301, 257].map(i64::from), &mut out).unwrap();
+        assert_eq!(out, b"   wo");
+        // an id clash with a special token is refused
+        assert!(m.set_added_tokens(vec![("x".into(), 300)], &[]).is_err());
     }
 
     #[test]

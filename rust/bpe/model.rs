@@ -18,7 +18,7 @@ use super::merge::NO_PAIR;
 use super::train::Trained;
 use crate::error::{Error, Result};
 use crate::pretokenize::Pretokenizer;
-use crate::special::SpecialTokens;
+use crate::special::{Flags, SpecialTokens};
 
 /// Sentinel for "no id".
 pub const NO_ID: u32 = u32::MAX;
@@ -293,6 +293,44 @@ impl BpeModel {
     /// Marks special tokens as taking the whitespace before them: [`SpecialTokens::set_lstrip`].
     pub fn set_lstrip(&mut self, ids: &[u32]) -> Result<()> {
         self.specials.set_lstrip(ids)
+    }
+
+    /// Adds tokens that are not special (HF's `add_tokens`), found in text before
+    /// pre-tokenization like the specials, and sets the flags of added tokens of both kinds
+    /// ([`SpecialTokens::set_flags`]; without a normalizer, a `normalized` token is found by
+    /// its own text, in the second pass). An added token may take the id of a vocabulary
+    /// token (HF: the model has it already): it decodes as that token's bytes, which the
+    /// caller keeps consistent with its text.
+    pub fn set_added_tokens(
+        &mut self,
+        added: Vec<(String, u32)>,
+        flags: &[(u32, Flags)],
+    ) -> Result<()> {
+        let top = added.iter().map(|(_, id)| *id as usize + 1).max().unwrap_or(0);
+        if top > (u32::MAX - 1) as usize {
+            return Err(Error::Format("token ids must be below 2^32 - 1".into()));
+        }
+        let size = top.max(self.vocab_size as usize);
+        let count = self.ids.len() + self.specials.len() + added.len();
+        if size > count + MAX_ID_GAPS {
+            return Err(Error::Format(format!(
+                "added token id {} is far past the {count} tokens; number the added tokens \
+                 from the vocabulary's size up (is that id a typo?)",
+                size - 1
+            )));
+        }
+        let mut specials = SpecialTokens::with_added(self.specials.tokens().to_vec(), added)?;
+        let kept: Vec<(u32, Flags)> = self
+            .specials
+            .tokens()
+            .iter()
+            .filter_map(|(_, id)| self.specials.flags_of(*id).map(|f| (*id, f)))
+            .collect();
+        specials.set_flags(&kept)?;
+        specials.set_flags(flags)?;
+        self.specials = specials;
+        self.vocab_size = size as u32;
+        Ok(())
     }
 
     /// The bytes of a mergeable token.

@@ -8,10 +8,11 @@ use super::batch::{
     arrays, id_lists, options, padding, parts, unparts, PaddingArg, PartsArg, TruncationArg,
 };
 use super::errors::to_py;
+use crate::bert::Normalized;
 use crate::bert::{BertNormalizer, BertTokenizer, WordPiece};
 use crate::error::Error;
 use crate::postprocess::{Batch, Options, Part, Template};
-use crate::special::SpecialTokens;
+use crate::special::{Flags, SpecialTokens};
 
 /// A BERT-style WordPiece tokenizer with its normalizer, special tokens and templates.
 #[pyclass(module = "lexforge._core", name = "BertTokenizer", frozen)]
@@ -43,11 +44,14 @@ impl PyBert {
 #[pymethods]
 impl PyBert {
     /// Builds a tokenizer. `normalizer`: `(clean_text, handle_chinese_chars, strip_accents,
-    /// lowercase)` or `None`; `specials`: tokens matched in raw text, `(text, id)`;
+    /// lowercase)` or `None`; `specials`: special tokens found in text, `(text, id)`;
     /// templates: lists of `("special", id, type_id)`, `("A", 0, type_id)`, `("B", 0, type_id)`.
+    /// `added`: how many of the last tokens of `vocab` are added tokens outside the model;
+    /// `added_tokens`: the added tokens that are not special, `(text, id)`; `lstrip`,
+    /// `rstrip`, `single_word`, `normalized`: the ids of the added tokens (special or not)
+    /// with that flag (HF's `AddedToken` options).
     #[new]
-    /// `added`: how many of the last tokens of `vocab` are added tokens outside the model.
-    #[pyo3(signature = (vocab, unk_token, prefix, max_input_chars_per_word, normalizer, specials, single, pair, added=0))]
+    #[pyo3(signature = (vocab, unk_token, prefix, max_input_chars_per_word, normalizer, specials, single, pair, added=0, added_tokens=Vec::new(), lstrip=Vec::new(), rstrip=Vec::new(), single_word=Vec::new(), normalized=Vec::new()))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         vocab: Vec<String>,
@@ -59,15 +63,22 @@ impl PyBert {
         single: PartsArg,
         pair: PartsArg,
         added: usize,
+        added_tokens: Vec<(String, u32)>,
+        lstrip: Vec<u32>,
+        rstrip: Vec<u32>,
+        single_word: Vec<u32>,
+        normalized: Vec<u32>,
     ) -> PyResult<Self> {
         let model =
             WordPiece::with_added(vocab, added, unk_token, prefix, max_input_chars_per_word)
                 .map_err(to_py)?;
         let n = model.tokens().len() as u32;
-        for (text, id) in &specials {
+        for (kind, (text, id)) in
+            specials.iter().map(|t| ("special", t)).chain(added_tokens.iter().map(|t| ("added", t)))
+        {
             if *id >= n {
                 return Err(to_py(Error::Format(format!(
-                    "special token {text:?} has id {id}, outside the vocabulary of {n} tokens"
+                    "{kind} token {text:?} has id {id}, outside the vocabulary of {n} tokens"
                 ))));
             }
         }
@@ -85,7 +96,10 @@ impl PyBert {
             normalizer.map(|(clean_text, handle_chinese_chars, strip_accents, lowercase)| {
                 BertNormalizer { clean_text, handle_chinese_chars, strip_accents, lowercase }
             });
-        let specials = SpecialTokens::new(specials).map_err(to_py)?;
+        let mut specials = SpecialTokens::with_added(specials, added_tokens).map_err(to_py)?;
+        let flags = flag_list(&lstrip, &rstrip, &single_word, &normalized);
+        specials.set_flags(&flags).map_err(to_py)?;
+        specials.set_forms(|text| normalize(normalizer.as_ref(), text)).map_err(to_py)?;
         Ok(PyBert { inner: BertTokenizer { normalizer, model, specials, template } })
     }
 
@@ -160,9 +174,25 @@ impl PyBert {
         self.inner.model.id(token)
     }
 
-    /// The special tokens matched in raw text, `(text, id)`.
+    /// The special tokens found in text, `(text, id)`.
     fn specials(&self) -> Vec<(String, u32)> {
         self.inner.specials.tokens().to_vec()
+    }
+
+    /// The added tokens that are not special, `(text, id)`.
+    fn added_tokens(&self) -> Vec<(String, u32)> {
+        self.inner.specials.added().to_vec()
+    }
+
+    /// The ids of the added tokens (special or not) with the flag `name`: "lstrip",
+    /// "rstrip", "single_word" or "normalized".
+    fn flagged(&self, name: &str) -> PyResult<Vec<u32>> {
+        flagged(&self.inner.specials, name)
+    }
+
+    /// `text` as the normalizer leaves it (itself without a normalizer).
+    fn normalize(&self, text: &str) -> String {
+        normalize(self.inner.normalizer.as_ref(), text)
     }
 
     /// The templates: `(single, pair)`.
@@ -197,4 +227,53 @@ impl PyBert {
     fn model_size(&self) -> usize {
         self.inner.model.model_len()
     }
+}
+
+/// `text` normalized by `normalizer`, if any.
+fn normalize(normalizer: Option<&BertNormalizer>, text: &str) -> String {
+    let Some(n) = normalizer else {
+        return text.to_string();
+    };
+    let mut out = Normalized::default();
+    n.normalize_into(text, 0, &mut out);
+    out.text
+}
+
+/// The flags of each id named in any of the four lists.
+pub(crate) fn flag_list(
+    lstrip: &[u32],
+    rstrip: &[u32],
+    single_word: &[u32],
+    normalized: &[u32],
+) -> Vec<(u32, Flags)> {
+    let mut by_id: std::collections::BTreeMap<u32, Flags> = std::collections::BTreeMap::new();
+    for &id in lstrip {
+        by_id.entry(id).or_default().lstrip = true;
+    }
+    for &id in rstrip {
+        by_id.entry(id).or_default().rstrip = true;
+    }
+    for &id in single_word {
+        by_id.entry(id).or_default().single_word = true;
+    }
+    for &id in normalized {
+        by_id.entry(id).or_default().normalized = true;
+    }
+    by_id.into_iter().collect()
+}
+
+/// The ids of the added tokens with the flag `name`.
+pub(crate) fn flagged(specials: &SpecialTokens, name: &str) -> PyResult<Vec<u32>> {
+    let test: fn(&Flags) -> bool = match name {
+        "lstrip" => |f| f.lstrip,
+        "rstrip" => |f| f.rstrip,
+        "single_word" => |f| f.single_word,
+        "normalized" => |f| f.normalized,
+        other => {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "unknown flag {other:?}; use 'lstrip', 'rstrip', 'single_word' or 'normalized'"
+            )))
+        }
+    };
+    Ok(specials.ids_where(test))
 }

@@ -137,10 +137,14 @@ impl Bpe {
 #[pymethods]
 impl Bpe {
     /// Builds a model from a vocabulary `[(token_bytes, id)]`, ordered merges
-    /// `[(left_bytes, right_bytes)]`, special tokens `[(text, id)]` and a pattern; the
-    /// specials whose ids are in `lstrip` take the whitespace before them (HF's flag).
+    /// `[(left_bytes, right_bytes)]`, special tokens `[(text, id)]` and a pattern;
+    /// `added_tokens`: added tokens that are not special, `[(text, id)]` (an id may be a
+    /// vocabulary token's: it decodes as that token); `lstrip`, `rstrip`, `single_word`,
+    /// `normalized`: the ids of the added tokens (special or not) with that flag (HF's
+    /// `AddedToken` options; `lstrip`: the token takes the whitespace before it).
     #[staticmethod]
-    #[pyo3(signature = (vocab, merges, specials, pattern, ignore_merges=false, lstrip=Vec::new()))]
+    #[pyo3(signature = (vocab, merges, specials, pattern, ignore_merges=false, lstrip=Vec::new(), added_tokens=Vec::new(), rstrip=Vec::new(), single_word=Vec::new(), normalized=Vec::new()))]
+    #[allow(clippy::too_many_arguments)]
     fn from_merges(
         py: Python<'_>,
         vocab: Vec<(Bound<'_, PyBytes>, u32)>,
@@ -149,6 +153,10 @@ impl Bpe {
         pattern: &str,
         ignore_merges: bool,
         lstrip: Vec<u32>,
+        added_tokens: Vec<(String, u32)>,
+        rstrip: Vec<u32>,
+        single_word: Vec<u32>,
+        normalized: Vec<u32>,
     ) -> PyResult<Self> {
         let vocab = token_list(vocab);
         let merges: Vec<(Vec<u8>, Vec<u8>)> = merges
@@ -159,7 +167,10 @@ impl Bpe {
         let mut model = py
             .detach(|| BpeModel::from_merges(vocab, &merges, specials, pretok, ignore_merges))
             .map_err(to_py)?;
-        model.set_lstrip(&lstrip).map_err(to_py)?;
+        let flags = super::bert::flag_list(&lstrip, &rstrip, &single_word, &normalized);
+        if !added_tokens.is_empty() || !flags.is_empty() {
+            model.set_added_tokens(added_tokens, &flags).map_err(to_py)?;
+        }
         Ok(Bpe::new(model))
     }
 
@@ -447,9 +458,20 @@ impl Bpe {
         self.inner.specials().tokens().to_vec()
     }
 
-    /// The ids of the special tokens that take the whitespace before them.
+    /// The ids of the added tokens that take the whitespace before them.
     fn lstrip(&self) -> Vec<u32> {
         self.inner.specials().lstrip_ids()
+    }
+
+    /// The added tokens that are not special, `(text, id)`.
+    fn added_tokens(&self) -> Vec<(String, u32)> {
+        self.inner.specials().added().to_vec()
+    }
+
+    /// The ids of the added tokens (special or not) with the flag `name`: "lstrip",
+    /// "rstrip", "single_word" or "normalized".
+    fn flagged(&self, name: &str) -> PyResult<Vec<u32>> {
+        super::bert::flagged(self.inner.specials(), name)
     }
 
     /// The pre-tokenization regex.

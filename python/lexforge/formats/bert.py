@@ -1,8 +1,13 @@
 """BERT's WordPiece files: ``vocab.txt`` (one token per line, the line number is the id)
 and HF ``tokenizer.json`` with a ``WordPiece`` model, ``BertNormalizer``,
 ``BertPreTokenizer``, a ``TemplateProcessing`` (or ``BertProcessing``) post-processor and a
-``WordPiece`` decoder (or none: HF then joins the tokens with spaces, and so does lexforge).
-Read and write; errors name the file, the key or line, and the fix.
+``WordPiece`` decoder (or none: HF then joins the tokens with spaces, and so does lexforge),
+and ``added_tokens``, special or not (HF's ``add_tokens``, ids past the vocabulary), with
+``lstrip``, ``rstrip``, ``single_word`` and ``normalized`` as HF applies them (a normalized
+token is found by its normalized form in the normalized text: ``"COVID"`` added to an
+uncased BERT is found in ``"Covid"``, and decodes as ``"covid"``; see
+:mod:`lexforge.formats.added`). Read and write; errors name the file, the key or line, and
+the fix.
 """
 
 from __future__ import annotations
@@ -15,8 +20,9 @@ from typing import Any
 from lexforge._core import BertTokenizer
 from lexforge.errors import TokenizerFormatError
 from lexforge.formats import atomic_write, read_json, read_text
-from lexforge.formats.hf_json import _flag, check_added_ids, decoder_step
-from lexforge.reference.wordpiece import bert_normalize
+from lexforge.formats.added import core_args, from_core
+from lexforge.formats.added import read as read_added
+from lexforge.formats.hf_json import _flag, decoder_step
 
 SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 TemplateSpec = list[tuple[str, int, int]]
@@ -162,7 +168,8 @@ def _config_specials(vocab: Path, tokens: list[str]) -> dict[str, Any]:
     ``{"unk_token": ..., "cls_token": ..., ..., "additional": [...]}`` (a value may be a
     str or ``{"content": str}``); empty when neither file names one. Raises
     ``TokenizerFormatError`` for what transformers would add as new ids (a named token the
-    vocabulary lacks, ``added_tokens.json``): lexforge does not read added tokens."""
+    vocabulary lacks, ``added_tokens.json``): lexforge reads added tokens from a
+    ``tokenizer.json`` only."""
     folder = Path(vocab).parent
     added = folder / "added_tokens.json"
     if added.is_file() and read_json(added):
@@ -365,38 +372,9 @@ def load_json(path: Path, doc: Any = None) -> BertTokenizer:
             "pre_tokenizer",
             f"{kind!r} is not supported with WordPiece (expected BertPreTokenizer)",
         )
-    specials: list[tuple[str, int]] = []
-    normalized: list[tuple[int, str]] = []  # marked "normalized": true, and loadable
-    added_tokens = doc.get("added_tokens") or []
-    if not isinstance(added_tokens, list):
-        raise _fail(path, "added_tokens", f"must be a list, got {added_tokens!r}")
-    for i, added in enumerate(added_tokens):
-        if not isinstance(added, dict):
-            raise _fail(path, f"added_tokens[{i}]", f"must be an object, got {added!r}")
-        content, tid = added.get("content"), added.get("id")
-        if not isinstance(content, str) or not content:
-            raise _fail(path, f"added_tokens[{i}].content", f"must be a token, got {content!r}")
-        if isinstance(tid, bool) or not isinstance(tid, int) or tid < 0:
-            raise _fail(path, f"added_tokens[{i}].id", f"must be an int >= 0, got {tid!r}")
-        if not _flag(path, f"added_tokens[{i}]", added, "special"):
-            raise _fail(
-                path,
-                f"added_tokens[{i}]",
-                f"{added.get('content')!r} is a non-special added token; not supported yet",
-            )
-        for flag in ("lstrip", "rstrip", "single_word"):
-            if added.get(flag):
-                raise _fail(path, f"added_tokens[{i}].{flag}", "true is not supported")
-        if added.get("normalized") and normalizer is not None:
-            _refuse_normalized(path, f"added_tokens[{i}]", content, normalizer)
-            normalized.append((i, content))
-        specials.append((content, tid))
-    plain = [t["content"] for t in added_tokens if not (t.get("normalized") and normalizer)]
-    for i, content in normalized:
-        _refuse_overlap(path, f"added_tokens[{i}]", content, plain)
-    # tokens added after training (HF's add_special_tokens) have ids past model.vocab
-    check_added_ids(path, added_tokens, vocab)
-    beyond = sorted({tid: content for content, tid in specials if tid >= len(tokens)}.items())
+    # tokens added after training (HF's add_tokens) have ids past model.vocab
+    added = read_added(path, doc, vocab)
+    beyond = sorted({t.id: t.content for t in added if t.id >= len(tokens)}.items())
     every = tokens + [content for _, content in beyond]
     ids = {**vocab, **{content: tid for tid, content in beyond}}
     single, pair = parse_template(path, doc.get("post_processor"), ids, "post_processor")
@@ -421,67 +399,14 @@ def load_json(path: Path, doc: Any = None) -> BertTokenizer:
             "##" if prefix is None else prefix,
             max_chars,
             normalizer,
-            specials,
+            [(t.content, t.id) for t in added if t.special],
             single,
             pair,
             added=len(beyond),
+            **core_args(added),
         )
     except TokenizerFormatError as e:
         raise TokenizerFormatError(f"{path}: {e}") from None
-
-
-def _refuse_normalized(
-    path: Path, where: str, content: str, normalizer: tuple[bool, bool, bool, bool]
-) -> None:
-    """Refuses a special token marked ``"normalized": true`` that HF tokenizers would match
-    in other text than lexforge does: HF looks for its normalized form in the normalized
-    text, lexforge for the token as written in the raw text (and saves it as
-    ``"normalized": false``). A token the normalizer leaves alone and nothing else
-    normalizes to is matched alike, and loads."""
-    clean_text, chinese, strip_accents, lowercase = normalizer
-    normalized, _ = bert_normalize(
-        content, clean_text=clean_text, handle_chinese_chars=chinese,
-        strip_accents=strip_accents, lowercase=lowercase,
-    )  # fmt: skip
-    other = content.lower() if content != content.lower() else content.upper()
-    if (strip_accents or lowercase) and (other != content or normalized == content):
-        # a token without case (CJK, digits) has no other case to show: only the accents
-        cases = f"other cases, such as {other!r}, or accents" if other != content else "accents"
-        also = f"also in text that normalizes to it ({cases})"
-    elif normalized != content or clean_text:
-        also = f"in the normalized text, where it reads {normalized!r}" + (
-            ", also with other whitespace or control characters in it" if clean_text else ""
-        )
-    else:
-        return
-    raise _fail(
-        path, where, f'{content!r} has "normalized": true, which lexforge does not support: '
-        f"HF tokenizers matches it {also}, lexforge only as written; set \"normalized\": false "
-        "for it in the file (HF then matches it as written too)",
-    )  # fmt: skip
-
-
-def _refuse_overlap(path: Path, where: str, content: str, plain: list[str]) -> None:
-    """Refuses a special token marked ``"normalized": true`` (one the normalizer leaves
-    alone) that can overlap one of the ``plain`` special tokens in a text: HF matches the
-    plain ones first and the normalized ones in the text between, lexforge all at once,
-    leftmost first, so the two cut such a text differently."""
-    for other in plain:
-        if content in other or other in content:
-            example: str | None = max(content, other, key=len)
-        else:  # an end of one is a start of the other
-            example = next(
-                (a + b[k:] for a, b in ((content, other), (other, content))
-                 for k in range(1, min(len(a), len(b))) if a.endswith(b[:k])),
-                None,
-            )  # fmt: skip
-        if example is not None:
-            raise _fail(
-                path, where, f'{content!r} has "normalized": true and can overlap the special '
-                f"token {other!r}, which has not (in {example!r}): HF tokenizers matches the "
-                "tokens that are not normalized first, lexforge all at once, so the two cut "
-                f'such text differently; set "normalized": false for {content!r} in the file',
-            )  # fmt: skip
 
 
 def decoder_cleanup(path: Path, doc: Any, prefix: str) -> bool | None:
@@ -531,18 +456,7 @@ def dump_json(
         "version": "1.0",
         "truncation": truncation,
         "padding": padding,
-        "added_tokens": [
-            {
-                "id": tid,
-                "content": text,
-                "single_word": False,
-                "lstrip": False,
-                "rstrip": False,
-                "normalized": False,
-                "special": True,
-            }
-            for text, tid in sorted(core.specials(), key=lambda s: s[1])
-        ],
+        "added_tokens": [t.entry() for t in from_core(core)],
         "normalizer": None
         if norm is None
         else {

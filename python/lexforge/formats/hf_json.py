@@ -2,15 +2,19 @@
 
 Read: a ``BPE`` model with a ``ByteLevel`` pre-tokenizer (GPT-2's regex) or a ``Sequence``
 of ``Split`` (any regex, ``Isolated``) and ``ByteLevel(use_regex=false)``; merges spelled as
-``"a b"`` strings or ``["a", "b"]`` pairs; ``added_tokens`` marked special (``lstrip`` allowed,
-as RoBERTa's ``<mask>``); a ``ByteLevel`` post-processor and/or a template (``TemplateProcessing``,
-``BertProcessing``, ``RobertaProcessing``); a ``ByteLevel`` decoder, or none (HF then joins
-the tokens' byte-level spellings with spaces, and so does lexforge). Components that would
-change the ids or the decoded text (a normalizer, ``add_prefix_space``, dropout, an unknown
-token, ``rstrip``, other decoders) are refused with a message naming them rather than
-silently ignored; so is a BPE file that is not byte-level (no ByteLevel pre-tokenizer).
+``"a b"`` strings or ``["a", "b"]`` pairs; ``added_tokens``, special or not (HF's
+``add_tokens``: GPT-NeoX's and Phi-2's whitespace runs), with ``lstrip``, ``rstrip``,
+``single_word`` and ``normalized`` as HF applies them (:mod:`lexforge.formats.added`; an
+added token the vocabulary holds too keeps its vocabulary entry, as in HF); a ``ByteLevel``
+post-processor and/or a template (``TemplateProcessing``, ``BertProcessing``,
+``RobertaProcessing``); a ``ByteLevel`` decoder, or none (HF then joins the tokens'
+byte-level spellings with spaces, and so does lexforge). Components that would change the
+ids or the decoded text (a normalizer, ``add_prefix_space``, dropout, an unknown token,
+other decoders) are refused with a message naming them rather than silently ignored; so is
+a BPE file that is not byte-level (no ByteLevel pre-tokenizer).
 
-Write: the same shape, which HF ``tokenizers`` loads and encodes identically.
+Write: the same shape, added tokens and their options included, which HF ``tokenizers``
+loads and encodes identically.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from lexforge import _bytelevel
 from lexforge._core import Bpe
 from lexforge.errors import TokenizerFormatError
 from lexforge.formats import atomic_write, read_json
+from lexforge.formats.added import core_args, from_core
+from lexforge.formats.added import read as read_added
 
 GPT2_PRESET = "gpt2"
 # Oniguruma (HF's regex engine) reads `{1,3}+` as "repeat the group", not as possessive, so
@@ -225,26 +231,6 @@ def _flag(path: Path, where: str, post: dict[str, Any], key: str, default: bool 
     return value
 
 
-def check_added_ids(path: Path, added_tokens: list[Any], vocab: dict[str, Any]) -> None:
-    """Refuses added tokens (checked entries) whose ids HF ``tokenizers`` would not give
-    them. HF takes the id of a token in ``model.vocab`` from there, and numbers the others
-    itself whatever the file says: in file order, from the vocabulary's size up (a token
-    listed twice keeps its first id)."""
-    new: dict[str, int] = {}
-    for i, added in enumerate(added_tokens):
-        content, tid = added["content"], added["id"]
-        if content in vocab:
-            continue  # its id is checked against model.vocab's
-        want = new.setdefault(content, len(vocab) + len(new))
-        if tid != want:
-            raise _fail(
-                path, f"added_tokens[{i}]", f"{content!r} has id {tid}, but HF tokenizers "
-                "numbers the added tokens that are not in model.vocab itself, in file order "
-                f"from the vocabulary's size ({len(vocab)} tokens) up without gaps, and gives it "
-                f"{want}; give it id {want}, or list the added tokens in the order of their ids",
-            )  # fmt: skip
-
-
 def decoder_step(doc: dict[str, Any]) -> tuple[Any, str, Any]:
     """The file's decoder (the only decoder of a ``Sequence`` holding one), its key, and
     its kind: the type's name, or None for no decoder."""
@@ -368,78 +354,52 @@ def load(path: Path, doc: Any = None) -> tuple[Bpe, OffsetTrim | None, Template 
     pattern = _pattern_of(path, doc.get("pre_tokenizer"))
     model = _check_model(path, doc["model"])
 
-    specials: list[tuple[str, int]] = []
-    lstrip: list[int] = []  # the specials that take the whitespace before them
-    added_tokens = doc.get("added_tokens") or []
-    if not isinstance(added_tokens, list):
-        raise _fail(path, "added_tokens", f"must be a list, got {added_tokens!r}")
-    for i, added in enumerate(added_tokens):
-        where = f"added_tokens[{i}]"
-        if (
-            not isinstance(added, dict)
-            or not isinstance(added.get("content"), str)
-            or not isinstance(added.get("id"), int)
-            or isinstance(added["id"], bool)
-            or not 0 <= added["id"] < _ID_LIMIT
-        ):
-            raise _fail(path, where, f"needs 'content' (str) and 'id' (an int in [0, {_ID_LIMIT}))")
-        if not added["content"]:
-            raise _fail(
-                path, f"{where}.content", "is empty: a special token needs text; remove the "
-                "entry or give it its text",
-            )  # fmt: skip
-        if not _flag(path, f"added_tokens[{i}]", added, "special"):
-            raise _fail(
-                path, where, f"{added['content']!r} is a non-special added token; not supported yet"
-            )
-        for flag in ("rstrip", "single_word"):
-            if added.get(flag):
-                raise _fail(path, f"{where}.{flag}", "true is not supported")
-        if _flag(path, where, added, "lstrip"):
-            lstrip.append(added["id"])
-        specials.append((added["content"], added["id"]))
-    special_ids = {i: text for text, i in specials}
-    offsets, template = post_processing(path, doc, dict(specials))
-
     vocab_raw = model["vocab"]
     if not isinstance(vocab_raw, dict):
         raise _fail(path, "model.vocab", "must be an object {token: id}")
+    added = read_added(path, doc, vocab_raw)
+    specials = [(t.content, t.id) for t in added if t.special]
+    offsets, template = post_processing(path, doc, dict(specials))
+
     vocab: list[tuple[bytes, int]] = []
     by_text: dict[str, bytes] = {}
-    by_special = dict(specials)
+    by_added = {t.content: t for t in added}
+    added_ids = {t.id: t.content for t in added}
     for token, tid in vocab_raw.items():
         where = f"model.vocab[{token!r}]"
         if not isinstance(tid, int) or isinstance(tid, bool) or not 0 <= tid < _ID_LIMIT:
             raise _fail(path, where, f"id {tid!r} is not an integer in [0, {_ID_LIMIT})")
-        if token in by_special:  # special tokens are listed in the vocabulary too
-            if by_special[token] != tid:
+        raw = _bytelevel.decode(token)
+        if token in by_added:  # added tokens are listed in the vocabulary too
+            if by_added[token].id != tid:
                 raise _fail(
-                    path, where, f"the special token has id {by_special[token]} in "
+                    path, where, f"the added token has id {by_added[token].id} in "
                     f"added_tokens but {tid} here; make the two ids agree",
                 )  # fmt: skip
-            continue  # matched in the text first; a merge may make one (below)
-        if tid in special_ids:
+            if by_added[token].special or raw is None:
+                continue  # matched in the text first; a merge may make one (below)
+        elif tid in added_ids:
             raise _fail(
-                path, where, f"id {tid} belongs to the special token {special_ids[tid]!r} "
+                path, where, f"id {tid} belongs to the added token {added_ids[tid]!r} "
                 "(added_tokens); give one of the two another id",
             )  # fmt: skip
-        raw = _bytelevel.decode(token)
         if raw is None:
             raise _fail(
                 path,
                 f"model.vocab[{token!r}]",
                 "contains characters outside the byte-level alphabet; is this a byte-level BPE?",
             )
+        # an added token that is not special keeps its vocabulary entry, which the model
+        # can make too (as in HF) and which it decodes as
         vocab.append((raw, tid))
         by_text[token] = raw
 
-    check_added_ids(path, added_tokens, vocab_raw)
     merges: list[tuple[bytes, bytes]] = []
     for i, (a, b) in enumerate(_merges(path, model["merges"])):
         for token in (a, b, a + b):  # special tokens a merge takes or makes merge too
-            if token not in by_text and token in by_special and token in vocab_raw:
+            if token not in by_text and token in by_added and token in vocab_raw:
                 by_text[token] = _mergeable_special(path, f"model.merges[{i}]", token)
-                vocab.append((by_text[token], by_special[token]))
+                vocab.append((by_text[token], by_added[token].id))
         for part in (a, b):
             if part not in by_text:
                 raise _fail(
@@ -452,9 +412,10 @@ def load(path: Path, doc: Any = None) -> tuple[Bpe, OffsetTrim | None, Template 
                 path, f"model.merges[{i}]", f"the merged token {a + b!r} is not in model.vocab"
             )
         merges.append((by_text[a], by_text[b]))
+    args = core_args(added)
     try:
         bpe = Bpe.from_merges(
-            vocab, merges, specials, pattern, _flag(path, "model", model, "ignore_merges"), lstrip
+            vocab, merges, specials, pattern, _flag(path, "model", model, "ignore_merges"), **args
         )
         return bpe, offsets, template
     except TokenizerFormatError as e:
@@ -466,9 +427,9 @@ def _mergeable_special(path: Path, where: str, token: str) -> bytes:
     byte-level spelling stands for: lexforge keeps one text per id."""
     if _bytelevel.decode(token) != token.encode():
         raise _fail(
-            path, where, f"merges the special token {token!r} (added_tokens), whose text is "
+            path, where, f"merges the added token {token!r} (added_tokens), whose text is "
             "not the bytes its byte-level spelling stands for; lexforge cannot hold both: "
-            "remove the merge or the special token",
+            "remove the merge or the added token",
         )  # fmt: skip
     return token.encode()
 
@@ -546,29 +507,22 @@ def dump(
                 },
             ],
         }
-    vocab = {_bytelevel.encode(token): tid for token, tid in bpe.vocab()}
-    # HF finds an added token's id by looking its text up in the model's vocabulary
+    added = from_core(bpe)
+    # HF finds an added token's id by looking its text up in the model's vocabulary: the
+    # special tokens, then the others (each after the model's tokens, where it is one too,
+    # so that a file read back is written back the same)
+    plain = [t for t in added if not t.special]
+    plain_ids = {t.id for t in plain}
+    vocab = {_bytelevel.encode(token): tid for token, tid in bpe.vocab() if tid not in plain_ids}
     vocab.update(bpe.specials())
+    vocab.update((t.content, t.id) for t in plain)
     text = {tid: _bytelevel.encode(token) for token, tid in bpe.vocab()}
     merges = [f"{text[a]} {text[b]}" for a, b in bpe.merges()]
-    lstrip = set(bpe.lstrip())
-    added = [
-        {
-            "id": tid,
-            "content": content,
-            "single_word": False,
-            "lstrip": tid in lstrip,
-            "rstrip": False,
-            "normalized": False,
-            "special": True,
-        }
-        for content, tid in sorted(bpe.specials(), key=lambda s: s[1])
-    ]
     return {
         "version": "1.0",
         "truncation": truncation,
         "padding": padding,
-        "added_tokens": added,
+        "added_tokens": [t.entry() for t in added],
         "normalizer": None,
         "pre_tokenizer": pre,
         "post_processor": _post_processor(bpe, offsets, template),
