@@ -517,6 +517,8 @@ pub struct Materialized {
     pub input_ids: Vec<i64>,
     pub token_type_ids: Vec<i64>,
     pub attention_mask: Vec<i64>,
+    /// 1 where a sentence of the shards starts (its first token), else 0.
+    pub sentence_starts: Vec<u8>,
     pub labels: Vec<i64>,
 }
 
@@ -525,6 +527,7 @@ pub struct Columns<'m> {
     pub input_ids: &'m mut [i64],
     pub token_type_ids: &'m mut [i64],
     pub attention_mask: &'m mut [i64],
+    pub sentence_starts: &'m mut [u8],
     pub labels: &'m mut [i64],
 }
 
@@ -540,12 +543,14 @@ pub fn materialize(
         input_ids: vec![0; n * width],
         token_type_ids: vec![0; n * width],
         attention_mask: vec![0; n * width],
+        sentence_starts: vec![0; n * width],
         labels: vec![0; n],
     };
     let columns = Columns {
         input_ids: &mut m.input_ids,
         token_type_ids: &mut m.token_type_ids,
         attention_mask: &mut m.attention_mask,
+        sentence_starts: &mut m.sentence_starts,
         labels: &mut m.labels,
     };
     materialize_into(corpus, instances, framing, width, columns)?;
@@ -553,8 +558,9 @@ pub fn materialize(
 }
 
 /// Writes instances as `[CLS] A [SEP] B [SEP]` rows (`[CLS] tokens [SEP]` with a `[SEP]`
-/// between documents when there is no pair), padded to `width`; every element of `out` is
-/// overwritten.
+/// between documents when there is no pair), padded to `width`, and flags the first token
+/// of every sentence in them (a segment cut by truncation starts with none); every element
+/// of `out` is overwritten.
 pub fn materialize_into(
     corpus: &Corpus<'_>,
     instances: &[Instance],
@@ -566,6 +572,7 @@ pub fn materialize_into(
     if out.input_ids.len() != n * width
         || out.token_type_ids.len() != n * width
         || out.attention_mask.len() != n * width
+        || out.sentence_starts.len() != n * width
         || out.labels.len() != n
     {
         return Err(Error::Config("output columns do not match the batch shape".into()));
@@ -587,6 +594,7 @@ pub fn materialize_into(
             corpus,
             ids: &mut out.input_ids[span.clone()],
             types: &mut out.token_type_ids[span.clone()],
+            starts: &mut out.sentence_starts[span.clone()],
             at: 0,
         };
         w.put(framing.cls, 0);
@@ -610,6 +618,7 @@ pub fn materialize_into(
         let used = w.at;
         out.input_ids[span.start + used..span.end].fill(i64::from(framing.pad));
         out.token_type_ids[span.start + used..span.end].fill(0);
+        out.sentence_starts[span.start + used..span.end].fill(0);
         out.attention_mask[span.start..span.start + used].fill(1);
         out.attention_mask[span.start + used..span.end].fill(0);
     }
@@ -625,6 +634,7 @@ struct Row<'r, 'a> {
     corpus: &'r Corpus<'a>,
     ids: &'r mut [i64],
     types: &'r mut [i64],
+    starts: &'r mut [u8],
     at: usize,
 }
 
@@ -632,17 +642,21 @@ impl Row<'_, '_> {
     fn put(&mut self, id: u32, type_id: i64) {
         self.ids[self.at] = i64::from(id);
         self.types[self.at] = type_id;
+        self.starts[self.at] = 0;
         self.at += 1;
     }
 
     fn copy(&mut self, span: Span, type_id: i64) {
-        let len = span.len();
-        let tokens = &self.corpus.shards[span.shard as usize].tokens;
-        tokens.copy_into(
-            span.start as usize..span.end as usize,
-            &mut self.ids[self.at..self.at + len],
-        );
-        self.types[self.at..self.at + len].fill(type_id);
+        let (len, at) = (span.len(), self.at);
+        let shard = &self.corpus.shards[span.shard as usize];
+        shard.tokens.copy_into(span.start as usize..span.end as usize, &mut self.ids[at..at + len]);
+        self.types[at..at + len].fill(type_id);
+        let starts = &mut self.starts[at..at + len];
+        starts.fill(0);
+        let first = shard.sentences.partition_point(|&t| (t as u64) < span.start);
+        for &t in shard.sentences[first..].iter().take_while(|&&t| (t as u64) < span.end) {
+            starts[(t as u64 - span.start) as usize] = 1;
+        }
         self.at += len;
     }
 }

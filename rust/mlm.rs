@@ -159,7 +159,10 @@ impl<'a> Flags<'a> {
 /// shape, -1 = none) or, without it, from `continuation` (one flag per vocabulary id: the
 /// token continues the word before it, like WordPiece's `##` pieces) unless the token
 /// before it is in `word_ends` (one flag per id: nothing continues it, as a byte-level
-/// token ending in punctuation: "." then "The" at a line's start are two words).
+/// token ending in punctuation: "." then "The" at a line's start are two words) or the
+/// token is flagged in `starts` (same shape: a word starts there whatever its id, as at a
+/// sentence start: "world" then "Next" at a line's start are two words). `starts` only
+/// serves the words from the vocabulary: with `words`, they alone say where words are.
 pub struct Batch<'a, T> {
     pub ids: &'a [T],
     pub width: usize,
@@ -167,6 +170,7 @@ pub struct Batch<'a, T> {
     pub words: Option<&'a [i64]>,
     pub continuation: Option<&'a [bool]>,
     pub word_ends: Option<&'a [bool]>,
+    pub starts: Option<Flags<'a>>,
 }
 
 /// Masks a batch: returns the new ids and the labels (-100 where nothing is predicted).
@@ -198,9 +202,12 @@ pub fn mask_into<T: Id>(
     if n % width != 0 || out.len() != n || labels.len() != n {
         return Err(Error::Config("the batch is not a whole number of rows".into()));
     }
-    if batch.special.is_some_and(|f| f.len() != n) || batch.words.is_some_and(|w| w.len() != n) {
+    if batch.special.is_some_and(|f| f.len() != n)
+        || batch.words.is_some_and(|w| w.len() != n)
+        || batch.starts.is_some_and(|f| f.len() != n)
+    {
         return Err(Error::Config(
-            "special_tokens_mask and word_ids must have the shape of input_ids".into(),
+            "special_tokens_mask, word_ids and word_starts must have the shape of input_ids".into(),
         ));
     }
     let vocab = opts.vocab_size as usize;
@@ -219,9 +226,10 @@ pub fn mask_into<T: Id>(
         let input = Row {
             ids: &batch.ids[span.clone()],
             special: batch.special.map(|s| s.slice(span.clone())),
-            words: batch.words.map(|w| &w[span]),
+            words: batch.words.map(|w| &w[span.clone()]),
             continuation: batch.continuation,
             word_ends: batch.word_ends,
+            starts: batch.starts.map(|f| f.slice(span)),
         };
         let mut rng = Rng::new(&[opts.seed, opts.step, row as u64]);
         mask_row(&input, special_ids, opts, &mut rng, out, labels).map_err(|col| (row, col))
@@ -257,6 +265,7 @@ struct Row<'a, T> {
     words: Option<&'a [i64]>,
     continuation: Option<&'a [bool]>,
     word_ends: Option<&'a [bool]>,
+    starts: Option<Flags<'a>>,
 }
 
 impl<T: Id> Row<'_, T> {
@@ -267,14 +276,15 @@ impl<T: Id> Row<'_, T> {
     }
 
     /// Whether eligible token `i` continues the word of token `i - 1` (also eligible):
-    /// the same word id, or without word ids a continuation piece after a token that does
-    /// not end a word.
+    /// the same word id, or without word ids a continuation piece, not flagged as a word
+    /// start, after a token that does not end a word.
     #[inline(always)]
     fn continues_word(&self, i: usize) -> bool {
         match (self.words, self.continuation) {
             (Some(w), _) => i > 0 && w[i] >= 0 && w[i] == w[i - 1],
             (None, Some(c)) => {
                 c[self.ids[i].value() as usize]
+                    && !self.starts.is_some_and(|f| f.get(i))
                     && !(i > 0
                         && self.word_ends.is_some_and(|e| e[self.ids[i - 1].value() as usize]))
             }

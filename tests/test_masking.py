@@ -431,6 +431,51 @@ def test_byte_level_words_end_at_punctuation_and_line_starts() -> None:
         assert (a[0] == b[0]).all() and (a[1] == b[1]).all()
 
 
+def test_word_starts_split_lines_that_end_in_letters() -> None:
+    """Lines encoded one by one and put end to end: after a line ending in a letter, the next
+    line's first word (no space before it) continues the word before by its ids alone.
+    ``word_starts`` at each line's first token makes the words the pre-tokenizer's (its
+    word ids, the oracle), for every mode; it changes nothing for single tokens."""
+    gpt2 = lf.Tokenizer.from_gpt2(*_gpt2_files())
+    lines = ["The cat sat on the mat", "Then it ran home", "Wonderful antidisestablishment",
+             "Quietly, it slept", "Ωμέγα ends here"] * 4  # fmt: skip
+    ids: list[int] = []
+    words: list[int] = []
+    starts: list[bool] = []
+    for line in lines:
+        found = gpt2.word_ids(line, add_special_tokens=False)
+        words += [w + (words[-1] + 1 if words else 0) for w in found]
+        encoded = gpt2.encode(line, add_special_tokens=False)
+        starts += [True] + [False] * (len(encoded) - 1)
+        ids += encoded
+    rows, row_words = np.array([ids] * 64), np.array([words] * 64)
+    row_starts = np.array([starts] * 64)
+    for mode in ("bernoulli", "exact", "span"):
+        kwargs = {"whole_word": True, "mode": mode, "mask_token_id": 0, "seed": 5}
+        masker = lf.Masker.from_tokenizer(gpt2, **kwargs)
+        for step in range(2):
+            want = masker(rows, word_ids=row_words, step=step)
+            for flags in (row_starts, row_starts.astype(np.int32), row_starts.astype(np.float32)):
+                got = masker(rows, word_starts=flags, step=step)
+                assert (got[0] == want[0]).all() and (got[1] == want[1]).all(), mode
+            joined = masker(rows, step=step)  # "mat" + "Then": one word
+            assert not (joined[1] == want[1]).all(), mode
+            # word ids alone say where words are
+            both = masker(rows, word_ids=row_words, word_starts=~row_starts, step=step)
+            assert (both[1] == want[1]).all()
+        single = lf.Masker.from_tokenizer(gpt2, **{**kwargs, "whole_word": False})
+        a, b = single(rows, step=1), single(rows, word_starts=row_starts, step=1)
+        assert (a[0] == b[0]).all() and (a[1] == b[1]).all()
+    with pytest.raises(ConfigError, match=r"word_starts has shape \(64, 3\)"):
+        masker(rows, word_starts=row_starts[:, :3])
+    with pytest.raises(ConfigError, match="word_starts must be bool or 0/1 numbers"):
+        masker(rows, word_starts=np.full(rows.shape, "1"))
+    one = lf.mask_tokens(rows[0], vocab_size=gpt2.vocab_size, mask_token_id=0, special_ids=[0],
+                         whole_word=True, mode="exact", word_starts=row_starts[0],
+                         continuation_ids=continuation_ids(gpt2))  # fmt: skip
+    assert one[1].shape == (len(ids),)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [((0.3, 0.1, "10"), "steps must be an integer"), ((0.3, 0.1, 0), "steps must be at least 1"),

@@ -17,6 +17,7 @@ import pytest
 import lexforge as lf
 from lexforge import _core, datasets
 from lexforge.errors import ConfigError, CorpusError, ShardError
+from lexforge.masking import continuation_ids
 
 
 @pytest.fixture(scope="module")
@@ -608,3 +609,118 @@ def test_a_replaced_tokenizer_is_caught(bert: Any, tmp_path: Path) -> None:
         lf.ShardSet(tmp_path / "s").tokenizer()
     with pytest.raises(ShardError, match="not the tokenizer"):
         lf.PretrainingBatches(tmp_path / "s", batch_size=2, max_seq_len=16, objective="none")
+
+
+@pytest.fixture(scope="module")
+def bpe_shards(tmp_path_factory: pytest.TempPathFactory) -> lf.ShardSet:
+    """Byte-level BPE shards of documents whose lines end in letters and hold one to three
+    sentences: each line's ids are its own, so a line's first word ("Next", no space before
+    it) starts with a token that would continue the line before's last word ("world")."""
+    rng = np.random.default_rng(7)
+    nouns = ["river", "mountain", "castle", "garden", "library", "engine", "painter", "harbor"]
+    words = ["the", "old", "quiet", "stands", "near", "under", "bright", "walks", "over", "a"]
+
+    def sentence() -> str:
+        n = int(rng.integers(3, 9))
+        text = " ".join(str(rng.choice(nouns + words)) for _ in range(n))
+        return text[0].upper() + text[1:]
+
+    docs = [
+        [". ".join(sentence() for _ in range(int(rng.integers(1, 4))))
+         for _ in range(int(rng.integers(2, 7)))]
+        for _ in range(300)
+    ]  # fmt: skip
+    tmp = tmp_path_factory.mktemp("bpe")
+    corpus = lf.write_corpus(docs, tmp / "c.txt")
+    tok = lf.Tokenizer.train_bpe(
+        corpus, vocab_size=400, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    )
+    return lf.build_shards(corpus, tmp / "shards", tok, piece_mb=0.01)
+
+
+def shard_word_ids(shards: lf.ShardSet, tok: Any) -> list[np.ndarray]:
+    """The oracle: the word of every shard token, from re-encoding each sentence on its own
+    with the tokenizer's word ids (numbered across the shard, so sentences never share one)."""
+    out = []
+    for k in range(len(shards)):
+        tokens, sentences, _ = shards.arrays(k)
+        pieces = [tokens[a:b].tolist() for a, b in itertools.pairwise(sentences.tolist())]
+        texts = [tok.decode(p) for p in pieces]
+        enc = tok.encode_batch(texts, add_special_tokens=False, return_word_ids=True,
+                               padding=True, return_tensors="np")  # fmt: skip
+        words, first = [], 0
+        for p, ids, w in zip(pieces, enc["input_ids"], enc["word_ids"], strict=True):
+            assert ids[: len(p)].tolist() == p  # the sentence re-encodes to its own ids
+            words.append(w[: len(p)] + first)
+            first += int(w[: len(p)].max()) + 1
+        out.append(np.concatenate(words))
+    return out
+
+
+@pytest.mark.parametrize(("objective", "mode"), [("nsp", "exact"), ("none", "bernoulli"),
+                                                 ("sop", "span")])  # fmt: skip
+def test_whole_words_of_byte_level_shards_start_at_every_sentence(
+    bpe_shards: lf.ShardSet, objective: str, mode: str
+) -> None:
+    """Byte-level BPE shard batches masked by whole words from the vocabulary: the words
+    are exactly the tokenizer's own (the oracle's word ids give the same masks, draw for
+    draw). A line's first word used to be joined to the last word of the line before."""
+    tok = bpe_shards.tokenizer()
+    masker = lf.Masker.from_tokenizer(tok, whole_word=True, mode=mode, mlm_probability=0.3,
+                                      seed=3)  # fmt: skip
+    options = {"batch_size": 16, "max_seq_len": 48, "objective": objective, "seed": 2}
+    stream = lf.PretrainingBatches(bpe_shards, masker=masker, **options)
+    core = bpe_shards.core()
+    order = _core.shard_order(core.n_shards, 2, 0)
+    spans = np.concatenate([core.build_block(k, 0, 48, 0.1, objective, 2).spans() for k in order])
+    word_of = shard_word_ids(bpe_shards, tok)
+    specials = np.array(sorted(tok.special_tokens.values()))
+    continues = np.zeros(tok.vocab_size, bool)
+    continues[continuation_ids(tok)] = True
+    joins = 0  # sentence starts the vocabulary alone would join to the word before
+    for g in range(4):
+        batch = stream.batch(g)
+        ids, labels = batch["input_ids"], batch["labels"]
+        original = np.where(labels != -100, labels, ids)
+        words = np.full(original.shape, -1)
+        for r, (sa, a0, a1, sb, b0, b1) in enumerate(spans[g * 16 : (g + 1) * 16]):
+            at = np.flatnonzero(~np.isin(original[r], specials))
+            where = [(sa, t) for t in range(a0, a1)] + [(sb, t) for t in range(b0, b1)]
+            assert len(at) == len(where)
+            for col, (s, t) in zip(at, where, strict=True):
+                assert original[r, col] == bpe_shards.arrays(s)[0][t]
+                words[r, col] = word_of[s][t] + s * 10**9
+        starts = np.zeros(words.shape, bool)
+        starts[:, 1:] = (words[:, 1:] != words[:, :-1]) & (words[:, :-1] >= 0)
+        joins += int((starts & continues[original]).sum())
+        want = masker(original, word_ids=words, step=g)
+        assert (want[0] == ids).all() and (want[1] == labels).all(), g
+    assert joins > 0  # the corpus has the case the test is about
+    big = {**options, "batch_size": 512}  # rows enough for the masker's threads
+    by_threads = [
+        lf.PretrainingBatches(bpe_shards, masker=lf.Masker.from_tokenizer(
+            tok, whole_word=True, mode=mode, seed=3, num_threads=n), **big).batch(1)
+        for n in (1, 2)
+    ]  # fmt: skip
+    assert all((by_threads[0][k] == by_threads[1][k]).all() for k in by_threads[0])
+
+
+def test_sentence_starts_change_nothing_for_wordpiece_or_single_tokens(
+    shards: lf.ShardSet, bpe_shards: lf.ShardSet
+) -> None:
+    """Where sentence starts add nothing, batches are bit for bit what masking their rows
+    alone gives: WordPiece's whole words (a sentence never starts with a ## piece) and
+    masking by single tokens; and a batch's keys stay the same."""
+    keys = {"input_ids", "token_type_ids", "attention_mask", "labels", "next_sentence_label"}
+    for data, whole_word in ((shards, True), (shards, False), (bpe_shards, False)):
+        for mode in ("bernoulli", "exact"):
+            masker = lf.Masker.from_tokenizer(data.tokenizer(), whole_word=whole_word,
+                                              mode=mode, seed=4)  # fmt: skip
+            stream = lf.PretrainingBatches(data, batch_size=32, max_seq_len=64, masker=masker,
+                                           seed=4)  # fmt: skip
+            for g in range(2):
+                batch = stream.batch(g)
+                assert set(batch) == keys
+                original = np.where(batch["labels"] != -100, batch["labels"], batch["input_ids"])
+                ids, labels = masker(original, step=g)
+                assert (ids == batch["input_ids"]).all() and (labels == batch["labels"]).all()

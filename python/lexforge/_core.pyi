@@ -281,6 +281,7 @@ class Masker:
         word_ids: npt.NDArray[np.int64] | None = None,
         probability: float | None = None,
         num_threads: int | None = None,
+        word_starts: _Flags | None = None,
     ) -> tuple[npt.NDArray[Any], npt.NDArray[np.int64]]: ...
 
 _Offsets = npt.NDArray[np.int64]
@@ -335,7 +336,7 @@ class ShardCorpus:
         pad: int,
         width: int | None = None,
         multiple_of: int = 1,
-    ) -> dict[str, npt.NDArray[np.int64]]: ...
+    ) -> dict[str, npt.NDArray[np.int64] | npt.NDArray[np.uint8]]: ...
 
 @final
 class InstanceBlock:

@@ -109,18 +109,32 @@ def _array(value: Any, name: str) -> npt.NDArray[Any]:
 MASK_TOKENS = ("[MASK]", "<mask>", "<MASK>")
 
 
-def _flags(mask: Any, shape: tuple[int, ...]) -> Any:
-    """``special_tokens_mask`` as an array of ``shape``: bool or numbers (nonzero marks a
-    position); text or objects are refused (``"0" != 0`` would mark every position)."""
-    flags = _array(mask, "special_tokens_mask")
+def _flags(mask: Any, shape: tuple[int, ...], name: str = "special_tokens_mask") -> Any:
+    """Per-position flags (``special_tokens_mask``, ``word_starts``) as an array of
+    ``shape``: bool or numbers (nonzero marks a position); text or objects are refused
+    (``"0" != 0`` would mark every position)."""
+    flags = _array(mask, name)
     if flags.shape != shape:
-        raise ConfigError(f"special_tokens_mask has shape {flags.shape}, input_ids {shape}")
+        raise ConfigError(f"{name} has shape {flags.shape}, input_ids {shape}")
     if flags.dtype.kind not in "biuf":
-        raise ConfigError(
-            f"special_tokens_mask must be bool or 0/1 numbers, got dtype {flags.dtype}; "
+        hint = (
             "pass encode_batch(..., return_special_tokens_mask=True)'s mask"
+            if name == "special_tokens_mask"
+            else "pass a bool array, True where a word starts"
         )
+        raise ConfigError(f"{name} must be bool or 0/1 numbers, got dtype {flags.dtype}; {hint}")
     return flags
+
+
+def _core_flags(mask: Any, shape: tuple[int, ...], name: str) -> Any:
+    """Flags checked by :func:`_flags` in a dtype the core reads as it is (bool as uint8,
+    other dtypes as nonzero), C-contiguous."""
+    flags = _flags(mask, shape, name)
+    if flags.dtype == np.bool_:
+        flags = flags.view(np.uint8)
+    elif flags.dtype.type not in (np.uint8, np.int64, np.int32):
+        flags = (flags != 0).view(np.uint8)
+    return np.ascontiguousarray(flags)
 
 
 def _check_number(name: str, value: Any) -> None:
@@ -152,7 +166,8 @@ def word_end_ids(tokenizer: Any) -> list[int]:
     end with a CJK ideograph), as a pre-tokenizer cuts there. So where a line's first word
     follows the line before in a row ("." then "The", with no space between), it is a word
     of its own. Special tokens end words too. WordPiece has none: its ``##`` pieces say it
-    all."""
+    all. After a letter ("world" then "Next") the ids cannot tell: the masker's
+    ``word_starts`` can (pretraining batches pass their sentence starts)."""
     core = getattr(tokenizer, "_core", None)
     if isinstance(core, _core.BertTokenizer):
         return []
@@ -228,8 +243,9 @@ class Masker:
             may exceed ``max_span``).
         whole_word: pick whole words (all pieces of a word or none): words come from
             ``word_ids`` per call or, without them, from ``continuation_ids`` (the tokens
-            that continue a word) and ``word_end_ids`` (the tokens after which none does);
-            :meth:`from_tokenizer` fills them in, see :func:`continuation_ids` and
+            that continue a word), ``word_end_ids`` (the tokens after which none does) and
+            the call's ``word_starts`` (positions where a word starts whatever the token);
+            :meth:`from_tokenizer` fills the ids in, see :func:`continuation_ids` and
             :func:`word_end_ids`.
         seed: with the step, seeds row ``r``'s random stream by ``(seed, step, r)``; the
             output depends on nothing else (not on the thread count).
@@ -357,6 +373,7 @@ class Masker:
         special_tokens_mask: Any = None,
         word_ids: Any = None,
         schedule_step: int | None = None,
+        word_starts: Any = None,
     ) -> tuple[Any, Any]:
         """Masks a (batch, length) array of ids, or one (length,) row, for training step
         ``step``: any integer dtype wide enough for ``vocab_size`` (int64, int32, uint32 and
@@ -368,9 +385,17 @@ class Masker:
         ``special_ids``; random replacements are drawn from the vocabulary less
         ``special_ids`` alone, so list every special id there (the padding id too);
         ``word_ids`` ((batch, length), -1 for none, as
-        ``encode_batch(..., return_word_ids=True)`` gives) is needed with ``whole_word``.
-        ``schedule_step`` is the step a rate schedule is evaluated at (default ``step``;
-        with several data-parallel ranks, the training step rather than the batch index).
+        ``encode_batch(..., return_word_ids=True)`` gives) is needed with ``whole_word``
+        unless the masker knows the words from the vocabulary (:meth:`from_tokenizer`).
+        ``word_starts`` ((batch, length), bool or integers like ``special_tokens_mask``)
+        marks positions where a word starts whatever the token there, for whole words from
+        the vocabulary: rows of texts encoded one by one and put end to end (as pretraining
+        shards are: a line's first word has no space before it, so a byte-level BPE
+        ``"Next"`` would continue the ``"world"`` ending the line before) mark each text's
+        first token; it changes nothing without ``whole_word`` or with ``word_ids``, which
+        alone say where words are. ``schedule_step`` is the step a rate schedule is
+        evaluated at (default ``step``; with several data-parallel ranks, the training step
+        rather than the batch index).
 
         Returns ``(input_ids, labels)``: the corrupted ids, same shape, dtype and kind (NumPy
         or torch) as the input, and int64 labels holding the original id at picked positions
@@ -402,12 +427,10 @@ class Masker:
             ids = ids.astype(np.int64)
         special = None
         if special_tokens_mask is not None:
-            special = _flags(special_tokens_mask, ids.shape)
-            if special.dtype == np.bool_:
-                special = special.view(np.uint8)
-            elif special.dtype.type not in (np.uint8, np.int64, np.int32):
-                special = (special != 0).view(np.uint8)
-            special = np.ascontiguousarray(special)
+            special = _core_flags(special_tokens_mask, ids.shape, "special_tokens_mask")
+        starts = None
+        if word_starts is not None:
+            starts = _core_flags(word_starts, ids.shape, "word_starts")
         words = None
         if word_ids is not None:
             words = _array(word_ids, "word_ids")
@@ -427,7 +450,7 @@ class Masker:
         at = step if schedule_step is None else schedule_step
         rate = self.rate(at) if callable(self.mlm_probability) else None
         out, labels = self._core.mask(
-            np.ascontiguousarray(ids), step, special, words, rate, self.num_threads
+            np.ascontiguousarray(ids), step, special, words, rate, self.num_threads, starts
         )
         if out.dtype != given:  # every id in out is below vocab_size, which fits `given`
             out = out.astype(given)
@@ -451,6 +474,7 @@ def mask_tokens(
     special_tokens_mask: Any = None,
     special_ids: Iterable[int] | None = None,
     word_ids: Any = None,
+    word_starts: Any = None,
     step: int = 0,
     **options: Any,
 ) -> tuple[Any, Any]:
@@ -460,9 +484,10 @@ def mask_tokens(
     ``span_probability``, ``max_span``, ``seed``, ``num_threads``). A training loop
     should build one :class:`Masker` and call it per batch.
 
-    At least one of ``special_tokens_mask`` and ``special_ids`` must be given. The special
-    ids are ``special_ids`` and the ids found under the mask in this batch (so random
-    replacements avoid them too).
+    ``word_ids`` and ``word_starts`` are as for :meth:`Masker.__call__`. At least one of
+    ``special_tokens_mask`` and ``special_ids`` must be given. The special ids are
+    ``special_ids`` and the ids found under the mask in this batch (so random replacements
+    avoid them too).
 
     Returns ``(input_ids, labels)`` as :meth:`Masker.__call__`.
 
@@ -487,4 +512,5 @@ def mask_tokens(
         special_ids=special_ids or (),
         **options,
     )
-    return masker(input_ids, step=step, special_tokens_mask=special_tokens_mask, word_ids=word_ids)
+    return masker(input_ids, step=step, special_tokens_mask=special_tokens_mask,
+                  word_ids=word_ids, word_starts=word_starts)  # fmt: skip

@@ -71,7 +71,9 @@ class PretrainingBatches:
             length (BERT: 0.1); pairs only.
         masker: the :class:`~lexforge.masking.Masker` (default: the shards' tokenizer's,
             with ``mlm_probability`` and ``seed``); e.g.
-            ``Masker.from_tokenizer(tok, whole_word=True)`` for whole-word masking.
+            ``Masker.from_tokenizer(tok, whole_word=True)`` for whole-word masking (words
+            from the vocabulary, and one starts at every sentence's first token: a line's
+            first word is never joined to the line before's last).
         mlm_probability: the masking rate, or a schedule ``step -> rate``, for the default
             masker.
         seed: seeds everything: shard order, instances, masks.
@@ -270,13 +272,16 @@ class PretrainingBatches:
 
     def _make(self, index: int, parts: list[tuple[Any, int, int]]) -> Batch:
         width = self.max_seq_len if self.pad_to == "max_length" else None
-        batch: Batch = self._corpus.materialize(
+        batch: dict[str, Any] = self._corpus.materialize(
             parts, self.cls, self.sep, self.pad, width, self.multiple_of
         )
         pair_labels = batch.pop("labels")
+        # whole words from the vocabulary start at every sentence: a line's ids are its own,
+        # so its first word (no space before it) would continue the line before's last
         batch["input_ids"], batch["labels"] = self.masker(
-            batch["input_ids"], step=index, schedule_step=index // self.batches_per_step
-        )
+            batch["input_ids"], step=index, schedule_step=index // self.batches_per_step,
+            word_starts=batch.pop("sentence_starts"),
+        )  # fmt: skip
         if self.objective in _LABEL_KEY:
             batch[_LABEL_KEY[self.objective]] = pair_labels
         return batch

@@ -64,6 +64,12 @@ fn nsp_pairs() {
         assert!(types[2 + la..3 + la + lb].iter().all(|&x| x == 1));
         let mask = &m.attention_mask[r * 64..(r + 1) * 64];
         assert_eq!(mask.iter().sum::<i64>() as usize, 3 + la + lb);
+        // a sentence's first token is k = 0; framing and padding start none
+        let starts = &m.sentence_starts[r * 64..(r + 1) * 64];
+        for (c, (&id, &flag)) in row.iter().zip(starts).enumerate() {
+            let copied = (1..1 + la).contains(&c) || (2 + la..2 + la + lb).contains(&c);
+            assert_eq!(flag == 1, copied && id % 100 == 0, "row {r} column {c}");
+        }
     }
 }
 
@@ -170,6 +176,10 @@ fn sop_orders_and_packing_covers_everything() {
         let want: Vec<i64> =
             t[inst.a.start as usize..inst.a.end as usize].iter().map(|&x| i64::from(x)).collect();
         assert_eq!(body, want);
+        let starts = &m.sentence_starts[r * 64..(r + 1) * 64];
+        for (&id, &flag) in row.iter().zip(starts) {
+            assert_eq!(flag == 1, id < 1 << 30 && id % 100 == 0);
+        }
     }
 }
 

@@ -44,6 +44,7 @@ fn bernoulli_statistics_and_specials() {
         words: None,
         continuation: None,
         word_ends: None,
+        starts: None,
     };
     let (out, labels) =
         mask(&batch, &specials(), &opts(Select::Bernoulli, false), Some(2)).unwrap();
@@ -75,6 +76,7 @@ fn exact_counts_and_thread_independence() {
         words: None,
         continuation: None,
         word_ends: None,
+        starts: None,
     };
     let o = opts(Select::Exact, false);
     let one = mask(&batch, &specials(), &o, Some(1)).unwrap();
@@ -101,6 +103,7 @@ fn whole_words_all_or_nothing() {
         words: Some(&words),
         continuation: None,
         word_ends: None,
+        starts: None,
     };
     for select in [Select::Bernoulli, Select::Exact, Select::Span { p: 0.2, max: 10 }] {
         let (_, labels) = mask(&batch, &specials(), &opts(select, true), Some(2)).unwrap();
@@ -117,6 +120,64 @@ fn whole_words_all_or_nothing() {
 }
 
 #[test]
+fn forced_word_starts_split_words_from_the_vocabulary() {
+    // ids from 500 on continue a word; `starts` forces a word to start at some of them (a
+    // sentence start): the same masks as word ids that start a word there
+    let (n, width) = (300, 64);
+    let ids: Vec<u32> = rows(n, width)
+        .into_iter()
+        .enumerate()
+        .map(|(i, id)| if id >= 5 && i % 3 != 1 { 500 + id % 500 } else { id })
+        .collect();
+    let continuation: Vec<bool> = (0..1000).map(|i| i >= 500).collect();
+    let starts: Vec<u8> = (0..ids.len()).map(|i| u8::from(i % 11 == 4)).collect();
+    let mut words = vec![-1i64; ids.len()];
+    let mut word = -1;
+    for i in 0..ids.len() {
+        if ids[i] < 5 {
+            continue;
+        }
+        if !continuation[ids[i] as usize] || starts[i] == 1 || words[i - 1] < 0 {
+            word += 1;
+        }
+        words[i] = word;
+    }
+    let by_vocab = Batch {
+        ids: &ids,
+        width,
+        special: None,
+        words: None,
+        continuation: Some(&continuation),
+        word_ends: None,
+        starts: None,
+    };
+    let forced = Batch { starts: Some(Flags::U8(&starts)), ..by_vocab };
+    let by_words = Batch { words: Some(&words), continuation: None, ..by_vocab };
+    let wide: Vec<i64> = starts.iter().map(|&s| i64::from(s)).collect();
+    let as_i64 = Batch { starts: Some(Flags::I64(&wide)), ..by_vocab };
+    let all = vec![1u8; ids.len()];
+    // word ids alone say where words are: the flags change nothing with them
+    let both = Batch { starts: Some(Flags::U8(&all)), ..by_words };
+    for select in [Select::Bernoulli, Select::Exact, Select::Span { p: 0.2, max: 10 }] {
+        let o = opts(select, true);
+        let want = mask(&by_words, &specials(), &o, Some(1)).unwrap();
+        for threads in [1, 2] {
+            assert_eq!(mask(&forced, &specials(), &o, Some(threads)).unwrap(), want, "{select:?}");
+        }
+        assert_eq!(mask(&as_i64, &specials(), &o, Some(2)).unwrap(), want, "{select:?}");
+        assert_eq!(mask(&both, &specials(), &o, Some(1)).unwrap(), want, "{select:?}");
+        assert_ne!(mask(&by_vocab, &specials(), &o, Some(1)).unwrap(), want, "{select:?}");
+        // the flags do nothing for single tokens
+        let single = opts(select, false);
+        let plain = mask(&by_vocab, &specials(), &single, Some(1)).unwrap();
+        assert_eq!(mask(&forced, &specials(), &single, Some(1)).unwrap(), plain);
+    }
+    let short = Batch { starts: Some(Flags::U8(&starts[1..])), ..by_vocab };
+    let err = mask(&short, &specials(), &opts(Select::Exact, true), None).unwrap_err();
+    assert!(err.to_string().contains("and word_starts must have the shape"), "{err}");
+}
+
+#[test]
 fn bad_input() {
     let mut ids = rows(2, 8);
     ids[11] = 5000;
@@ -127,6 +188,7 @@ fn bad_input() {
         words: None,
         continuation: None,
         word_ends: None,
+        starts: None,
     };
     let err = mask(&batch, &specials(), &opts(Select::Bernoulli, false), None).unwrap_err();
     assert!(err.to_string().contains("input_ids[1, 3] = 5000"), "{err}");
@@ -138,6 +200,7 @@ fn bad_input() {
         words: None,
         continuation: None,
         word_ends: None,
+        starts: None,
     };
     let bad = MaskOptions { mask_prob: 0.9, random_prob: 0.2, ..opts(Select::Bernoulli, false) };
     assert!(mask(&batch, &specials(), &bad, None).is_err());

@@ -279,7 +279,8 @@ impl ShardCorpus {
     /// Rows for `parts` (`(block, start, end)`: instances `start..end` of each block, in
     /// order), padded to `width` (None: the longest row, rounded up to `multiple_of`):
     /// a dict of int64 arrays input_ids, token_type_ids, attention_mask (rows, width) and
-    /// labels (rows,).
+    /// labels (rows,), and of uint8 sentence_starts (rows, width: 1 at the first token of
+    /// every sentence of the shards).
     #[pyo3(signature = (parts, cls, sep, pad, width=None, multiple_of=1))]
     #[allow(clippy::too_many_arguments)]
     fn materialize<'py>(
@@ -314,6 +315,7 @@ impl ShardCorpus {
         let mut ids = Buffer::<i64>::take(n * width);
         let mut types = Buffer::<i64>::take(n * width);
         let mut attention = Buffer::<i64>::take(n * width);
+        let mut starts = Buffer::<u8>::take(n * width);
         let mut labels = vec![0i64; n];
         let framing = Framing { cls, sep, pad };
         let done = {
@@ -321,6 +323,7 @@ impl ShardCorpus {
                 input_ids: ids.as_mut_slice(),
                 token_type_ids: types.as_mut_slice(),
                 attention_mask: attention.as_mut_slice(),
+                sentence_starts: starts.as_mut_slice(),
                 labels: &mut labels,
             };
             self.with_view(py, |c| materialize_into(c, &chosen, framing, width, columns))?
@@ -330,6 +333,7 @@ impl ShardCorpus {
         out.set_item("input_ids", ids.into_array(py, n, width)?)?;
         out.set_item("token_type_ids", types.into_array(py, n, width)?)?;
         out.set_item("attention_mask", attention.into_array(py, n, width)?)?;
+        out.set_item("sentence_starts", starts.into_array(py, n, width)?)?;
         out.set_item("labels", labels.into_pyarray(py))?;
         Ok(out)
     }

@@ -17,7 +17,8 @@ pub(crate) enum IdArray<'py> {
     U16(PyReadonlyArray2<'py, u16>),
 }
 
-/// A special-tokens mask of the dtypes we accept as they are (bool arrives as uint8).
+/// Per-position flags (a special-tokens mask, word starts) of the dtypes we accept as they
+/// are (bool arrives as uint8).
 pub(crate) enum FlagArray<'py> {
     U8(PyReadonlyArray2<'py, u8>),
     I64(PyReadonlyArray2<'py, i64>),
@@ -28,7 +29,7 @@ pub(crate) enum FlagArray<'py> {
 /// `FromPyObject` builds a formatted error per variant, which costs more than masking a
 /// small batch), else a `TypeError` naming the accepted dtypes.
 macro_rules! pick_array {
-    ($value:expr, $what:literal, $($variant:path => $t:ty),+) => {{
+    ($value:expr, $what:expr, $($variant:path => $t:ty),+) => {{
         let value = $value;
         $(if let Ok(a) = value.cast::<PyArray2<$t>>() {
             return Ok($variant(a.try_readonly().map_err(|e| {
@@ -60,17 +61,17 @@ impl<'py> IdArray<'py> {
 }
 
 impl<'py> FlagArray<'py> {
-    fn extract(value: &Bound<'py, PyAny>) -> PyResult<Self> {
-        pick_array!(value, "special_tokens_mask", FlagArray::U8 => u8,
-            FlagArray::I64 => i64, FlagArray::I32 => i32)
+    /// The array passed as argument `what`.
+    fn extract(value: &Bound<'py, PyAny>, what: &str) -> PyResult<Self> {
+        pick_array!(value, what, FlagArray::U8 => u8, FlagArray::I64 => i64,
+            FlagArray::I32 => i32)
     }
 
-    fn flags(&self) -> PyResult<Flags<'_>> {
+    fn flags(&self, what: &str) -> PyResult<Flags<'_>> {
         let contiguous = |_| {
-            to_py(Error::Config(
-                "special_tokens_mask must be C-contiguous; pass numpy.ascontiguousarray(mask)"
-                    .into(),
-            ))
+            to_py(Error::Config(format!(
+                "{what} must be C-contiguous; pass numpy.ascontiguousarray({what})"
+            )))
         };
         Ok(match self {
             FlagArray::U8(a) => Flags::U8(a.as_slice().map_err(contiguous)?),
@@ -84,6 +85,7 @@ impl<'py> FlagArray<'py> {
 struct Call<'a> {
     special: Option<Flags<'a>>,
     words: Option<&'a [i64]>,
+    starts: Option<Flags<'a>>,
     masker: &'a Masker,
     opts: MaskOptions,
     num_threads: Option<usize>,
@@ -108,6 +110,7 @@ fn run<'py, T: Id + Plain>(
         words: call.words,
         continuation: call.masker.continuation.as_deref(),
         word_ends: call.masker.word_ends.as_deref(),
+        starts: call.starts,
     };
     let (mut out, mut labels) = (Buffer::<T>::take(flat.len()), Buffer::<i64>::take(flat.len()));
     let (o, l) = (out.as_mut_slice(), labels.as_mut_slice());
@@ -192,9 +195,10 @@ impl Masker {
     }
 
     /// Masks `input_ids` for training step `step`; `probability` overrides the masking
-    /// rate for this call (a schedule).
+    /// rate for this call (a schedule); `word_starts` flags positions where a word starts
+    /// whatever the token (whole words from the vocabulary only).
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (input_ids, step, special_mask=None, word_ids=None, probability=None, num_threads=None))]
+    #[pyo3(signature = (input_ids, step, special_mask=None, word_ids=None, probability=None, num_threads=None, word_starts=None))]
     fn mask<'py>(
         &self,
         py: Python<'py>,
@@ -204,6 +208,7 @@ impl Masker {
         word_ids: Option<PyReadonlyArray2<'py, i64>>,
         probability: Option<f64>,
         num_threads: Option<usize>,
+        word_starts: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyArray2<i64>>)> {
         let opts = MaskOptions {
             step,
@@ -211,14 +216,17 @@ impl Masker {
             ..self.opts
         };
         let input_ids = IdArray::extract(input_ids)?;
-        let special_mask = special_mask.map(FlagArray::extract).transpose()?;
-        let special = special_mask.as_ref().map(FlagArray::flags).transpose()?;
+        let special_mask =
+            special_mask.map(|m| FlagArray::extract(m, "special_tokens_mask")).transpose()?;
+        let special = special_mask.as_ref().map(|m| m.flags("special_tokens_mask")).transpose()?;
+        let word_starts = word_starts.map(|m| FlagArray::extract(m, "word_starts")).transpose()?;
+        let starts = word_starts.as_ref().map(|m| m.flags("word_starts")).transpose()?;
         let words = word_ids
             .as_ref()
             .map(|w| w.as_slice())
             .transpose()
             .map_err(|_| to_py(Error::Config("word_ids must be C-contiguous".into())))?;
-        let call = Call { special, words, masker: self, opts, num_threads };
+        let call = Call { special, words, starts, masker: self, opts, num_threads };
         match &input_ids {
             IdArray::I64(a) => run(py, a, &call),
             IdArray::I32(a) => run(py, a, &call),

@@ -24,6 +24,7 @@ impl Plain for i64 {}
 impl Plain for i32 {}
 impl Plain for u32 {}
 impl Plain for u16 {}
+impl Plain for u8 {}
 
 /// A buffer of `len` elements of `T`, reused from the pool when one of that size is there
 /// (its contents are then stale: the caller overwrites every element).
