@@ -14,9 +14,10 @@ from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING, Any, Literal
 
 from lexforge._core import Bpe
+from lexforge._text_checks import as_ids, bad_ids, bad_text
 from lexforge.batch import Padding, Truncation
 from lexforge.formats import hf_json
-from lexforge.tokenizer import Tokenizer, as_ids, bad_ids, bad_text
+from lexforge.tokenizer import Tokenizer
 
 if TYPE_CHECKING:  # numpy loads only when arrays are used, so training stays lean
     import numpy.typing as npt

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal, cast, overload
 
 from lexforge._bpe_base import BpeBase, SpecialSet
+from lexforge._text_checks import bad_text, check_text, not_texts
 from lexforge.batch import (
     MAX_THREADS,
     BatchEncoding,
@@ -22,7 +23,6 @@ from lexforge.batch import (
     resolve_options,
 )
 from lexforge.errors import EncodingError
-from lexforge.tokenizer import bad_text, check_text, not_texts
 
 if TYPE_CHECKING:  # numpy loads only when arrays are used, so training stays lean
     import numpy as np

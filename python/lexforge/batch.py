@@ -322,7 +322,7 @@ def model_inputs(
     overflow)`` gives the id lists, ``arrays(texts, fields, pairs, truncation, padding,
     overflow)`` the arrays of the named fields (the two ``encode_batch_*`` methods of the
     cores, options already bound). Checks the texts, names a text the core cannot take."""
-    from lexforge.tokenizer import bad_text, not_texts
+    from lexforge._text_checks import bad_text, not_texts
 
     if isinstance(texts, str):
         raise TypeError("encode_batch takes a sequence of texts; for one text use encode()")

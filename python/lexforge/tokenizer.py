@@ -9,15 +9,13 @@ the kind from the file.
 
 from __future__ import annotations
 
-import operator
-import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lexforge import _core
 from lexforge._progress import Progress
-from lexforge.errors import ConfigError, TokenIdError, TokenizerFormatError
+from lexforge.errors import ConfigError, TokenizerFormatError
 from lexforge.formats import detect, tiktoken
 from lexforge.training import PathLike, WordCounts, check_counts, check_flags, special_list
 
@@ -32,7 +30,7 @@ if TYPE_CHECKING:
 
     Ids: TypeAlias = Sequence[int] | npt.NDArray[np.integer]
 
-__all__ = ["Tokenizer", "as_ids", "bad_ids", "bad_text", "check_text"]
+__all__ = ["Tokenizer"]
 
 
 # which of from_file's options each kind of file takes (the others it carries itself)
@@ -466,35 +464,6 @@ def _train_bpe(
     return BpeTokenizer(core)
 
 
-def as_ids(ids: Ids) -> npt.NDArray[Any] | list[int]:
-    """Token ids as the core takes them: a contiguous int64 array or a list."""
-    if ids is None or isinstance(ids, (str, bytes)):  # a str's characters are no ids
-        raise TypeError(
-            f"ids must be a sequence of token ids, got {type(ids).__name__}"
-            + ("; to encode text, use encode" if isinstance(ids, str) else "")
-            + ("; if each byte is an id, pass list(data)" if isinstance(ids, bytes) else "")
-        )
-    torch = sys.modules.get("torch")  # likewise a tensor: read as the array it holds
-    if torch is not None and isinstance(ids, torch.Tensor):
-        ids = ids.detach().cpu().numpy()
-    np = sys.modules.get("numpy")  # an array can only exist if numpy is loaded
-    if np is not None and isinstance(ids, np.ndarray):
-        if ids.ndim != 1:
-            raise ValueError(
-                f"ids must be one-dimensional, got shape {ids.shape}; decode rows with decode_batch"
-            )
-        if not np.issubdtype(ids.dtype, np.integer):
-            raise TypeError(f"ids must be integers, got dtype {ids.dtype}")
-        if ids.dtype == np.uint64 and ids.size and ids.max() > np.iinfo(np.int64).max:
-            raise TokenIdError(  # the int64 copy below would wrap it to a negative id
-                f"token id {int(ids.max())} is not in the vocabulary (it does not even fit "
-                "in int64); check where the ids came from"
-            )
-        contiguous: npt.NDArray[Any] = np.ascontiguousarray(ids, dtype=np.int64)
-        return contiguous
-    return list(ids)
-
-
 def _file_defaults(path: Path, doc: Any, vocab_size: int) -> tuple[Any, Any]:
     """The ``truncation`` and ``padding`` a ``tokenizer.json`` sets (HF applies them in
     ``encode`` and ``encode_batch``), checked: (Truncation | None, Padding | None)."""
@@ -508,91 +477,3 @@ def _file_defaults(path: Path, doc: Any, vocab_size: int) -> tuple[Any, Any]:
             f"(0..{vocab_size - 1}); set it to the id of the padding token"
         )
     return None if trunc is None else Truncation.from_hf(trunc, str(path)), padding
-
-
-def bad_text(
-    err: UnicodeEncodeError, where: str = "text", **sources: str | Sequence[str] | None
-) -> Exception:
-    """The :class:`EncodingError` for a str the core cannot take (it holds a lone
-    surrogate, which has no UTF-8 form), naming the character, where it is and the fix.
-    ``sources`` names the arguments the str may have come from (a str or a batch of
-    them: ``texts=batch`` gives ``texts[3]``); ``where`` names it otherwise. Built only
-    after the core refused the text, so encoding never pre-scans its input."""
-    from lexforge.errors import EncodingError
-
-    text = err.object
-    if not isinstance(text, str):  # pragma: no cover - the core only refuses str
-        return err
-    for name, source in sources.items():
-        if source is text:
-            where = name
-            break
-        if source is not None and not isinstance(source, str):
-            index = next((i for i, item in enumerate(source) if item is text), None)
-            if index is not None:
-                where = f"{name}[{index}]"
-                break
-    char = text[err.start]
-    origin = (
-        f" (the byte 0x{ord(char) - 0xDC00:02x} of undecodable input, kept by "
-        "errors='surrogateescape' as in sys.argv and os.environ)"
-        if 0xDC80 <= ord(char) <= 0xDCFF
-        else ""
-    )
-    return EncodingError(
-        f"{where} holds a lone surrogate {char!r} at character {err.start}, which is "
-        f"not valid Unicode and has no UTF-8 form{origin}; decode the input as UTF-8, with "
-        "errors='replace' to turn bad bytes into U+FFFD"
-    )
-
-
-def not_texts(err: TypeError, **sources: Any) -> TypeError:
-    """The ``TypeError`` for input the core refused as no str (its own message names no
-    item), naming the first argument or item of ``sources`` that is not a str and the
-    fix; ``err`` itself when every one is. Like :func:`bad_text`, built only after the
-    core refused, so encoding never pre-scans its input."""
-    for name, source in sources.items():
-        if source is None and name != "text":
-            continue
-        items = (
-            [(name, source)]
-            if not isinstance(source, list)
-            else [(f"{name}[{i}]", item) for i, item in enumerate(source)]
-        )
-        for where, item in items:
-            if not isinstance(item, str):
-                hint = (
-                    ": decode it first (data.decode('utf-8'))"
-                    if isinstance(item, (bytes, bytearray))
-                    else ""
-                )
-                shown = repr(item) if len(repr(item)) <= 40 else repr(item)[:37] + "..."
-                return TypeError(f"{where} must be a str, got {type(item).__name__} {shown}{hint}")
-    return err
-
-
-def check_text(**texts: str | None) -> None:
-    """Raises :func:`bad_text`'s error, named after its argument, for the first of
-    ``texts`` with no UTF-8 form. It scans the texts: call it only once the core has
-    refused one, to name which."""
-    for name, text in texts.items():
-        try:
-            if text is not None:
-                text.encode("utf-8")
-        except UnicodeEncodeError as e:
-            raise bad_text(e, where=name) from None
-
-
-def bad_ids(ids: npt.NDArray[Any] | list[int], vocab_size: int) -> Exception:
-    """The error for ids the core would not take: :class:`TokenIdError` naming the first
-    integer outside the vocabulary, or ``TypeError`` naming the first non-integer."""
-    from lexforge.errors import TokenIdError
-
-    for tid in ids:
-        try:
-            value = operator.index(tid)
-        except TypeError:
-            return TypeError(f"token ids must be integers, got {tid!r}")
-        if not 0 <= value < vocab_size:
-            return TokenIdError(f"token id {value} is not in the vocabulary (0..{vocab_size - 1})")
-    return TypeError("token ids must be a sequence of integers or a 1-D integer array")

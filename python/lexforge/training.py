@@ -334,7 +334,7 @@ class WordCounts:
         try:
             self._core.add_texts(batch, num_threads)
         except UnicodeEncodeError as e:
-            from lexforge.tokenizer import bad_text
+            from lexforge._text_checks import bad_text
 
             # encoding's message, as a corpus error; the index counts from the iterable's start
             index = next((i for i, text in enumerate(batch) if text is e.object), 0)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 from lexforge import _core
 from lexforge._core import BertTokenizer
+from lexforge._text_checks import as_ids, bad_text, check_text
 from lexforge.batch import (
     MAX_THREADS,
     BatchEncoding,
@@ -27,7 +28,7 @@ from lexforge.batch import (
 )
 from lexforge.errors import EncodingError, LexforgeError, TokenIdError
 from lexforge.formats import bert, save_target
-from lexforge.tokenizer import Tokenizer, as_ids, bad_text, check_text
+from lexforge.tokenizer import Tokenizer
 from lexforge.training import PathLike
 
 if TYPE_CHECKING:
