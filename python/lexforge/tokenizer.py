@@ -188,8 +188,8 @@ class Tokenizer:
 
     @classmethod
     def train_wordpiece(cls, *args: Any, **kwargs: Any) -> WordPieceTokenizer:
-        """Trains a WordPiece tokenizer; see :func:`lexforge.wordpiece.train_wordpiece`."""
-        from lexforge.wordpiece import train_wordpiece
+        """Trains a WordPiece tokenizer; see :func:`lexforge._wordpiece_train.train_wordpiece`."""
+        from lexforge._wordpiece_train import train_wordpiece
 
         return train_wordpiece(*args, **kwargs)
 
