@@ -211,7 +211,7 @@ class Tokenizer:
         ``vocab.json``/``encoder.json`` (with ``merges.txt``/``vocab.bpe`` beside it, or a
         directory holding both), or a tiktoken rank file (see :meth:`from_tiktoken`)."""
         from lexforge.bpe import BpeTokenizer
-        from lexforge.formats import bert, gpt2, hf_json
+        from lexforge.formats import bert, bert_vocab, gpt2, hf_json
         from lexforge.wordpiece import WordPieceTokenizer
 
         path = Path(path)
@@ -248,7 +248,7 @@ class Tokenizer:
             )  # fmt: skip
         if kind == "bert-vocab":
             target = path / "vocab.txt" if path.is_dir() else path
-            return WordPieceTokenizer(bert.load_vocab(target, lowercase=lowercase))
+            return WordPieceTokenizer(bert_vocab.load_vocab(target, lowercase=lowercase))
         _check_json_kind(path, kind, doc)
         if kind == "gpt2":
             vocab_path, merges_path = gpt2.find_pair(path)
@@ -278,7 +278,7 @@ class Tokenizer:
         when a token (other than bracketed special ones) holds an uppercase letter, else
         True, ``strip_accents`` follows it (as in BERT) and Chinese characters are split.
         ``cls_token=None, sep_token=None``: no template."""
-        from lexforge.formats import bert
+        from lexforge.formats import bert_vocab
         from lexforge.wordpiece import WordPieceTokenizer
 
         check_flags(
@@ -292,7 +292,7 @@ class Tokenizer:
                 "template) or neither (no template)"
             )
         return WordPieceTokenizer(
-            bert.load_vocab(
+            bert_vocab.load_vocab(
                 Path(path),
                 lowercase=lowercase,
                 strip_accents=strip_accents,

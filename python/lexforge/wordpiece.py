@@ -26,7 +26,7 @@ from lexforge.batch import (
     resolve_options,
 )
 from lexforge.errors import EncodingError, LexforgeError, TokenIdError
-from lexforge.formats import bert, save_target
+from lexforge.formats import bert, bert_vocab, save_target
 from lexforge.tokenizer import Tokenizer
 from lexforge.training import PathLike
 
@@ -368,7 +368,7 @@ class WordPieceTokenizer(Tokenizer):
             )
         elif format == "vocab":
             target = save_target(path, "vocab.txt")
-            bert.save_vocab(self._core, target)
+            bert_vocab.save_vocab(self._core, target)
             self._warn_lost(target)
         else:
             raise ValueError(f"unknown format {format!r}; use 'hf' or 'vocab'")
@@ -379,7 +379,7 @@ class WordPieceTokenizer(Tokenizer):
         tokenizer?"""
         lost = []
         try:
-            back: BertTokenizer | None = bert.load_vocab(target)
+            back: BertTokenizer | None = bert_vocab.load_vocab(target)
         except LexforgeError as e:  # a vocabulary without [CLS], say
             back, reason = None, str(e)
         if back is None:

@@ -1,0 +1,177 @@
+"""BERT's ``vocab.txt``: one token per line, the line number is the id. Read with the
+options transformers' ``BertTokenizer`` would take from the ``tokenizer_config.json`` (or
+``special_tokens_map.json``) beside it (``do_lower_case``, ``strip_accents``, the special
+tokens' names), else from the tokens themselves; and written. Errors name the file, the
+line or key, and the fix. The ``tokenizer.json`` form is :mod:`lexforge.formats.bert`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from lexforge._core import BertTokenizer
+from lexforge.errors import TokenizerFormatError
+from lexforge.formats import atomic_write, read_json, read_text
+from lexforge.formats.bert import bert_template
+
+
+def read_vocab(path: Path) -> list[str]:
+    """The tokens of a ``vocab.txt`` by id. Lines are split on "\\n" only: vocabularies hold
+    characters such as U+2028 that ``str.splitlines`` would treat as line breaks. As in HF
+    ``tokenizers``, spaces, tabs and ``\\r`` ending a token's line are not part of it; a
+    line of whitespace alone is a token (bert-base-chinese lists U+3000)."""
+    lines = read_text(path).removeprefix("\ufeff").split("\n")  # an editor's BOM
+    if lines and lines[-1] == "":
+        lines.pop()
+    tokens = [line.rstrip(" \t\r") or line.removesuffix("\r") for line in lines]
+    if not tokens:
+        raise TokenizerFormatError(f"{path}: the vocabulary is empty")
+    for i, token in enumerate(tokens):
+        if not token:
+            raise TokenizerFormatError(f"{path}:{i + 1}: empty line; every line must hold a token")
+    return tokens
+
+
+def load_vocab(
+    path: Path,
+    *,
+    lowercase: bool | None = None,
+    strip_accents: bool | None = None,
+    handle_chinese_chars: bool | None = None,
+    unk_token: str = "[UNK]",
+    cls_token: str | None = "[CLS]",
+    sep_token: str | None = "[SEP]",
+    max_input_chars_per_word: int = 100,
+) -> BertTokenizer:
+    """A BERT tokenizer from ``vocab.txt``. Options left at None come from the folder's
+    ``tokenizer_config.json`` as transformers reads it (``do_lower_case``,
+    ``strip_accents``, ``tokenize_chinese_chars``); without it, ``lowercase`` is whether
+    the vocabulary is uncased (no token but the bracketed special ones changes when
+    lowercased: a lowercasing tokenizer could never produce one), ``strip_accents``
+    follows ``lowercase`` and Chinese characters are split."""
+    tokens = read_vocab(path)
+    config = _config_options(path)
+    if lowercase is None:
+        lowercase = config.get("do_lower_case")
+    if lowercase is None:
+        lowercase = all(  # ℝ is uppercase but has no lowercase form: it stays
+            token == token.lower() for token in tokens if not _SPECIAL_FORM.fullmatch(token)
+        )
+    if strip_accents is None:
+        strip_accents = config.get("strip_accents")
+    if strip_accents is None:  # HF: accents go with lowercasing unless told otherwise
+        strip_accents = lowercase
+    if handle_chinese_chars is None:
+        handle_chinese_chars = config.get("tokenize_chinese_chars", True)
+    named = _config_specials(path, tokens)
+    # the folder's own names for the roles, where the caller kept the defaults
+    if unk_token == "[UNK]":
+        unk_token = named.get("unk_token", unk_token)
+    if cls_token == "[CLS]":
+        cls_token = named.get("cls_token", cls_token)
+    if sep_token == "[SEP]":
+        sep_token = named.get("sep_token", sep_token)
+    try:
+        single, pair = bert_template(tokens, cls_token, sep_token)
+    except TokenizerFormatError as e:  # often not a vocabulary at all
+        raise TokenizerFormatError(
+            f"{path} (read as a BERT vocab.txt, one token a line): {e}; if it is no "
+            "vocabulary, pass a tokenizer.json, vocab.json or tiktoken file instead"
+        ) from None
+    present = set(tokens)
+    # the special tokens are BERT's five by role, each as the folder names it (a "[CLS]"
+    # beside a named "<cls>" is text, as in transformers), and the additional ones
+    roles = [named.get(k, default) for k, default in zip(_ROLE_KEYS, _DEFAULTS, strict=True)]
+    chosen = dict.fromkeys([unk_token, cls_token, sep_token, *roles, *named.get("additional", [])])
+    specials = [(t, tokens.index(t)) for t in chosen if t and t in present]
+    try:
+        return BertTokenizer(
+            tokens,
+            unk_token,
+            "##",
+            max_input_chars_per_word,
+            (True, handle_chinese_chars, strip_accents, lowercase),
+            specials,
+            single,
+            pair,
+        )
+    except TokenizerFormatError as e:
+        raise TokenizerFormatError(f"{path}: {e}") from None
+
+
+_SPECIAL_FORM = re.compile(r"\[[^\[\]]*\]|<[^<>]*>")  # [CLS], [unused0], <s>
+
+
+_CONFIG_OPTIONS = ("do_lower_case", "strip_accents", "tokenize_chinese_chars")
+
+
+def _config_options(vocab: Path) -> dict[str, bool]:
+    """The normalizer options set in the ``tokenizer_config.json`` beside a ``vocab.txt``
+    (HF's layout): those of ``do_lower_case``, ``strip_accents`` and
+    ``tokenize_chinese_chars`` that it sets (null is unset, as in transformers)."""
+    config = Path(vocab).parent / "tokenizer_config.json"
+    if not config.is_file():
+        return {}
+    doc = read_json(config)
+    if not isinstance(doc, dict):
+        return {}
+    options = {}
+    for name in _CONFIG_OPTIONS:
+        value = doc.get(name)
+        if value is not None and not isinstance(value, bool):
+            raise TokenizerFormatError(f"{config}: {name} must be true or false, got {value!r}")
+        if value is not None:
+            options[name] = value
+    return options
+
+
+_ROLE_KEYS = ("unk_token", "cls_token", "sep_token", "pad_token", "mask_token")
+_DEFAULTS = ("[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]")  # transformers' BertTokenizer's
+
+
+def _config_specials(vocab: Path, tokens: list[str]) -> dict[str, Any]:
+    """The special tokens that the ``tokenizer_config.json`` (else the
+    ``special_tokens_map.json``) beside a ``vocab.txt`` names, as transformers reads them:
+    ``{"unk_token": ..., "cls_token": ..., ..., "additional": [...]}`` (a value may be a
+    str or ``{"content": str}``); empty when neither file names one. Raises
+    ``TokenizerFormatError`` for what transformers would add as new ids (a named token the
+    vocabulary lacks, ``added_tokens.json``): lexforge reads added tokens from a
+    ``tokenizer.json`` only."""
+    folder = Path(vocab).parent
+    added = folder / "added_tokens.json"
+    if added.is_file() and read_json(added):
+        raise TokenizerFormatError(
+            f"{added} adds tokens past vocab.txt, which lexforge does not read; save the "
+            "tokenizer with its tokenizer.json (transformers' fast tokenizer) instead"
+        )
+    found: dict[str, Any] = {}
+    for name in ("special_tokens_map.json", "tokenizer_config.json"):  # the config wins
+        path = folder / name
+        doc = read_json(path) if path.is_file() else None
+        if not isinstance(doc, dict):
+            continue
+        for key in (*_ROLE_KEYS, "additional_special_tokens"):
+            value = doc.get(key)
+            if isinstance(value, dict):
+                value = value.get("content")
+            if key == "additional_special_tokens" and isinstance(value, list):
+                value = [v.get("content") if isinstance(v, dict) else v for v in value]
+                found["additional"] = [v for v in value if isinstance(v, str)]
+            elif isinstance(value, str):
+                found[key] = value
+    present = set(tokens)
+    for token in [*(found.get(k) for k in _ROLE_KEYS), *found.get("additional", [])]:
+        if token is not None and token not in present:
+            raise TokenizerFormatError(
+                f"{folder} names the special token {token!r}, which vocab.txt lacks "
+                "(transformers adds it as a new id, which lexforge does not read); add it to "
+                "vocab.txt or save the tokenizer with its tokenizer.json"
+            )
+    return found
+
+
+def save_vocab(core: BertTokenizer, path: Path) -> None:
+    """Writes ``vocab.txt`` atomically."""
+    atomic_write(path, "".join(t + "\n" for t in core.vocab()))
