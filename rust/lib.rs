@@ -7,6 +7,7 @@
 //! - [`unicode`]: character-class tables shared by the pre-tokenizers.
 //! - [`pretokenize`]: GPT-2 / cl100k / o200k splitters compiled by hand, plus user regexes.
 //! - [`postprocess`]: truncation windows, special-token templates, padding, batch rows.
+//! - [`normalize`]: HF's NFC/NFKC/Lowercase/Strip normalizers, aligned to the original text.
 //! - [`special`]: special tokens, found in text and never split or merged.
 //! - [`count`]: parallel, streaming, mergeable word counting (the first half of training).
 //! - [`bpe`]: the byte-level BPE model (encoding, decoding) and its trainer.
@@ -31,6 +32,7 @@ pub mod error;
 pub mod instances;
 pub mod memory;
 pub mod mlm;
+pub mod normalize;
 pub mod parallel;
 pub mod postprocess;
 pub mod pretokenize;

@@ -138,6 +138,17 @@ pub fn decode_at(b: &[u8], i: usize) -> (u32, usize) {
     }
 }
 
+/// The length in bytes of the UTF-8 character whose first byte is `first`.
+#[inline(always)]
+pub fn utf8_len(first: u8) -> usize {
+    match first {
+        0x00..=0x7F => 1,
+        0xC0..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        _ => 4,
+    }
+}
+
 /// The byte index where the character that ends at byte `j` (exclusive) starts.
 #[inline(always)]
 pub fn prev_char_start(b: &[u8], j: usize) -> usize {

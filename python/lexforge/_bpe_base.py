@@ -57,6 +57,14 @@ class BpeBase(Tokenizer):
         self._added: dict[str, int] = dict(core.added_tokens())
         self._special_index = {text: i for i, (text, _) in enumerate(core.specials())}
         self._decoded_specials: dict[int, bytes] | None = None  # see _special_bytes
+        # what decode and id_to_token read a normalized added token as: its normalized form
+        # (HF's, which decodes what the normalizer made of it)
+        normalized = set(core.flagged("normalized")) if core.normalizer else set()
+        self._forms = {
+            tid: core.normalize(text)
+            for text, tid in [*core.specials(), *core.added_tokens()]
+            if tid in normalized and core.normalize(text) != text
+        }
         # HF's ByteLevel post-processor with trim_offsets: spans without their spaces
         self._offsets = offsets
 
@@ -177,14 +185,20 @@ class BpeBase(Tokenizer):
         """Each added token's id (special ones, and the others that are no vocabulary
         token, which the core decodes as such) and the bytes HF's ByteLevel decoder reads
         its text as: those its characters stand for in the byte-level alphabet when all are
-        in it, else its UTF-8 encoding."""
+        in it, else its UTF-8 encoding (a normalized added token's text: its normalized
+        form, vocabulary token or not)."""
         if self._decoded_specials is None:
             from lexforge import _bytelevel
 
-            added = [(t, i) for t, i in self._added.items() if self._core.token_bytes(i) is None]
+            added = [
+                (t, i)
+                for t, i in self._added.items()
+                if self._core.token_bytes(i) is None or i in self._forms
+            ]
             self._decoded_specials = {
                 tid: _bytelevel.decode(text) or text.encode()
                 for text, tid in [*self._specials.items(), *added]
+                for text in [self._forms.get(tid, text)]
             }
         return self._decoded_specials
 
@@ -242,10 +256,14 @@ class BpeBase(Tokenizer):
         from lexforge import _bytelevel
 
         names = {i: t for t, i in [*self._added.items(), *self._specials.items()]}
+        names.update(self._forms)
         return names[tid] if tid in names else _bytelevel.encode(self.id_to_token(tid))
 
     def id_to_token(self, id: int) -> bytes:
-        """The bytes of a token; raises :class:`TokenIdError` for an unknown id."""
+        """The bytes of a token (a normalized added token's: those of its normalized
+        form); raises :class:`TokenIdError` for an unknown id."""
+        if id in self._forms:
+            return self._forms[id].encode()
         return self.decode_bytes([id])
 
     def vocab(self) -> dict[bytes, int]:

@@ -73,6 +73,7 @@ class BpeTokenizer(BpeEncoding, BpeSaving):
             core = Bpe.from_merges(
                 vocab, [(text[a], text[b]) for a, b in self._core.merges()],
                 self._core.specials(), self._core.pattern, self._core.ignore_merges, **args,
+                normalizer=self._core.normalizer, add_prefix_space=self._core.add_prefix_space,
             )  # fmt: skip
         pieces: list[hf_json.Piece] = []
         if cls_token is not None:

@@ -4,11 +4,13 @@
 use rayon::prelude::*;
 
 use super::model::BpeModel;
+use super::prepared::Event;
 use crate::cache::{PieceCache, MAX_IDS, MAX_PIECE};
 use crate::error::{Error, Result};
 use crate::parallel;
 use crate::postprocess::{rows, Batch, Options, Rows, Seq, Template};
 use crate::special::{Policy, Segment};
+use crate::unicode::{prev_char_start, utf8_len};
 
 /// HF's ByteLevel post-processor with `trim_offsets`: a token's span leaves out its leading
 /// and trailing spaces, except the one space `add_prefix_space` put before a text.
@@ -27,6 +29,9 @@ impl BpeModel {
         out: &mut Vec<u32>,
     ) -> Result<()> {
         policy.check(text, text_index)?;
+        if self.prep.is_active() {
+            return self.walk_prepared(text, policy, out, |_| {});
+        }
         policy.segments(text, |segment| match segment {
             Segment::Special(id, _, _) => {
                 out.push(id);
@@ -36,7 +41,7 @@ impl BpeModel {
         })
     }
 
-    /// Encodes `text` with no special-token handling at all.
+    /// Encodes `text` with no special-token handling, normalizer or prefix space at all.
     pub fn encode_ordinary(&self, text: &str, out: &mut Vec<u32>) -> Result<()> {
         self.encode_pieces(text, out, |_, _| {})
     }
@@ -44,7 +49,7 @@ impl BpeModel {
     /// [`encode_ordinary`](Self::encode_ordinary), calling `piece(start, ids)` after each
     /// pre-token with its byte offset in `text` and the ids it became.
     #[inline]
-    fn encode_pieces(
+    pub(crate) fn encode_pieces(
         &self,
         text: &str,
         out: &mut Vec<u32>,
@@ -101,9 +106,53 @@ impl BpeModel {
         let mut word = -1i32;
         let (ids, words) = (&mut seq.ids, &mut seq.words);
         let first = ids.len();
+        if self.prep.is_active() {
+            self.walk_prepared(text, policy, ids, |event| match event {
+                Event::Added { at, span, matched } => {
+                    if trim.is_some() {
+                        let (lead, trail) = spaces(matched);
+                        found.push((at - first, lead, trail));
+                    }
+                    spans.push(span);
+                    word += 1;
+                    words.push(word);
+                }
+                Event::Piece { start, ids: new, origin } => {
+                    word += 1;
+                    let mut at = start;
+                    for &id in new {
+                        let next = at + self.id_len(id);
+                        spans.push(origin.span(at, next));
+                        words.push(word);
+                        at = next;
+                    }
+                }
+            })?;
+        } else {
+            self.segment_spans(text, policy, ids, words, &mut spans, &mut found, trim.is_some())?;
+        }
+        self.finish_seq(text, text_index, &spans, &found, trim, seq)
+    }
+
+    /// [`encode_seq`](Self::encode_seq)'s ids, byte spans, words and found added tokens
+    /// without a normalizer or prefix space.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn segment_spans(
+        &self,
+        text: &str,
+        policy: &Policy<'_>,
+        ids: &mut Vec<u32>,
+        words: &mut Vec<i32>,
+        spans: &mut Vec<(usize, usize)>,
+        found: &mut Vec<(usize, u32, u32)>,
+        trim: bool,
+    ) -> Result<()> {
+        let mut word = -1i32;
+        let first = ids.len();
         policy.segments(text, |segment| match segment {
             Segment::Special(id, start, end) => {
-                if trim.is_some() {
+                if trim {
                     let (lead, trail) = spaces(&text[start..end]);
                     found.push((ids.len() - first, lead, trail));
                 }
@@ -125,7 +174,20 @@ impl BpeModel {
                     }
                 })
             }
-        })?;
+        })
+    }
+
+    /// The rest of [`encode_seq`](Self::encode_seq): byte spans to character offsets,
+    /// trimmed as `trim` says.
+    fn finish_seq(
+        &self,
+        text: &str,
+        text_index: usize,
+        spans: &[(usize, usize)],
+        found: &[(usize, u32, u32)],
+        trim: Option<Trim>,
+        seq: &mut Seq,
+    ) -> Result<()> {
         let to_u32 = |x: usize| {
             u32::try_from(x).map_err(|_| {
                 Error::Config(format!(
@@ -134,7 +196,7 @@ impl BpeModel {
             })
         };
         let first = seq.offsets.len();
-        for (s, e) in char_spans(text.as_bytes(), spans) {
+        for (s, e) in char_spans(text.as_bytes(), spans.iter().copied()) {
             seq.offsets.push((to_u32(s)?, to_u32(e)?));
         }
         if let Some(t) = trim {
@@ -144,7 +206,7 @@ impl BpeModel {
                 seq.first_offsets.extend_from_slice(&seq.offsets[kept..first]);
                 &mut seq.first_offsets
             });
-            self.trim_offsets(&seq.ids[first..], &mut seq.offsets[first..], &found, firsts, t);
+            self.trim_offsets(&seq.ids[first..], &mut seq.offsets[first..], found, firsts, t);
         }
         Ok(())
     }
@@ -314,14 +376,18 @@ impl BpeModel {
     }
 }
 
-/// Byte spans of `bytes` (in order, each starting where the one before ended or later, but
-/// for the rare token that starts inside an `rstrip` token's span) as character spans; a
-/// span covering part of a multi-byte character covers all of it.
-fn char_spans(bytes: &[u8], spans: Vec<(usize, usize)>) -> Vec<(usize, usize)> {
+/// Byte spans of `bytes` (mostly in order: a token may start inside an `rstrip` token's
+/// span, or, through a normalizer, before the one before it) as character spans; a span
+/// covering part of a multi-byte character covers all of it.
+fn char_spans(
+    bytes: &[u8],
+    spans: impl IntoIterator<Item = (usize, usize)>,
+) -> Vec<(usize, usize)> {
     let (mut p, mut c) = (0usize, 0usize); // byte p starts character number c
     let mut char_of = |x: usize| {
-        if x < p {
-            (p, c) = (0, 0); // a token inside the span of an rstrip token before it: rare
+        while x < p {
+            p = prev_char_start(bytes, p); // back, character by character: rare and short
+            c -= 1;
         }
         while p < bytes.len() {
             let len = utf8_len(bytes[p]);
@@ -349,16 +415,6 @@ fn spaces(text: &str) -> (u32, u32) {
     let space = |c: &char| c.is_whitespace() || *c == '\u{120}';
     let lead = text.chars().take_while(space).count() as u32;
     (lead, text.chars().rev().take_while(space).count() as u32)
-}
-
-#[inline]
-fn utf8_len(first: u8) -> usize {
-    match first {
-        0x00..=0x7F => 1,
-        0xC0..=0xDF => 2,
-        0xE0..=0xEF => 3,
-        _ => 4,
-    }
 }
 
 #[cfg(test)]

@@ -6,12 +6,14 @@
 //!   scan and an O(n log n) heap for long pieces) and their shared rules.
 //! - [`index`]: the token bytes → id map, tuned for the one lookup per pre-token.
 //! - [`encode`]: whole texts and batches: special tokens, pre-tokenization, offsets, threads.
+//! - [`prepared`]: encoding through a normalizer and ByteLevel's `add_prefix_space`.
 //! - [`train`]: the merge phase of training, over word counts from [`crate::count`].
 
 pub mod encode;
 pub mod index;
 pub mod merge;
 pub mod model;
+pub mod prepared;
 pub mod train;
 
 pub use model::{BpeModel, MergeRule};

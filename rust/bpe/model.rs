@@ -57,6 +57,7 @@ pub struct BpeModel {
     pub(crate) rule: MergeRule,
     pub(crate) specials: SpecialTokens,
     pub(crate) pretok: Pretokenizer,
+    pub(crate) prep: super::prepared::Prep,
     pub(crate) vocab_size: u32,
     /// Identity for the per-thread piece caches.
     pub(crate) uid: u64,
@@ -213,6 +214,7 @@ impl BpeModel {
             rule,
             specials: SpecialTokens::new(specials)?,
             pretok,
+            prep: Default::default(),
             vocab_size: size as u32,
             uid: crate::cache::new_model_id(),
         })

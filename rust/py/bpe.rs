@@ -15,7 +15,9 @@ use super::batch::{
 };
 use super::errors::to_py;
 use crate::bpe::encode::Trim;
+use crate::bpe::prepared::{PrefixSpace, Prep};
 use crate::bpe::{BpeModel, MergeRule};
+use crate::normalize::Normalizer;
 use crate::postprocess::{Batch, Options, Seq, Template};
 use crate::pretokenize::Pretokenizer;
 use crate::special::{Policy, Selection};
@@ -141,9 +143,14 @@ impl Bpe {
     /// `added_tokens`: added tokens that are not special, `[(text, id)]` (an id may be a
     /// vocabulary token's: it decodes as that token); `lstrip`, `rstrip`, `single_word`,
     /// `normalized`: the ids of the added tokens (special or not) with that flag (HF's
-    /// `AddedToken` options; `lstrip`: the token takes the whitespace before it).
+    /// `AddedToken` options; `lstrip`: the token takes the whitespace before it);
+    /// `normalizer`: HF's normalizer as step names (`"NFC"`, `"NFD"`, `"NFKC"`, `"NFKD"`,
+    /// `"Lowercase"`, `"Strip"`, `"StripLeft"`, `"StripRight"`), applied in order;
+    /// `add_prefix_space`: HF's ByteLevel option, a space before text that does not start
+    /// with one: `"text"` (before each piece between added tokens: ByteLevel with its
+    /// regex), `"pretoken"` (before each pre-token: ByteLevel after a Split) or `""`.
     #[staticmethod]
-    #[pyo3(signature = (vocab, merges, specials, pattern, ignore_merges=false, lstrip=Vec::new(), added_tokens=Vec::new(), rstrip=Vec::new(), single_word=Vec::new(), normalized=Vec::new()))]
+    #[pyo3(signature = (vocab, merges, specials, pattern, ignore_merges=false, lstrip=Vec::new(), added_tokens=Vec::new(), rstrip=Vec::new(), single_word=Vec::new(), normalized=Vec::new(), normalizer=Vec::new(), add_prefix_space=""))]
     #[allow(clippy::too_many_arguments)]
     fn from_merges(
         py: Python<'_>,
@@ -157,7 +164,11 @@ impl Bpe {
         rstrip: Vec<u32>,
         single_word: Vec<u32>,
         normalized: Vec<u32>,
+        normalizer: Vec<String>,
+        add_prefix_space: &str,
     ) -> PyResult<Self> {
+        let normalizer = Normalizer::parse(&normalizer).map_err(to_py)?;
+        let prefix_space = PrefixSpace::parse(add_prefix_space).map_err(to_py)?;
         let vocab = token_list(vocab);
         let merges: Vec<(Vec<u8>, Vec<u8>)> = merges
             .into_iter()
@@ -170,6 +181,11 @@ impl Bpe {
         let flags = super::bert::flag_list(&lstrip, &rstrip, &single_word, &normalized);
         if !added_tokens.is_empty() || !flags.is_empty() {
             model.set_added_tokens(added_tokens, &flags).map_err(to_py)?;
+        }
+        let prep = Prep { normalizer, prefix_space };
+        if prep.is_active() {
+            // after the added tokens: their normalized forms come from the normalizer
+            model.set_prep(prep).map_err(to_py)?;
         }
         Ok(Bpe::new(model))
     }
@@ -472,6 +488,24 @@ impl Bpe {
     /// "rstrip", "single_word" or "normalized".
     fn flagged(&self, name: &str) -> PyResult<Vec<u32>> {
         super::bert::flagged(self.inner.specials(), name)
+    }
+
+    /// The normalizer's steps (see `from_merges`), empty without one.
+    #[getter]
+    fn normalizer(&self) -> Vec<&'static str> {
+        self.inner.prep().normalizer.steps().iter().map(|s| s.name()).collect()
+    }
+
+    /// `text` through the normalizer (an added token's form; no prefix space).
+    fn normalize(&self, text: &str) -> String {
+        self.inner.prep().normalizer.normalize(text)
+    }
+
+    /// HF's ByteLevel `add_prefix_space`: `"text"`, `"pretoken"` or `""` (see
+    /// `from_merges`).
+    #[getter]
+    fn add_prefix_space(&self) -> &'static str {
+        self.inner.prep().prefix_space.name()
     }
 
     /// The pre-tokenization regex.

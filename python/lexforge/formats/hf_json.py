@@ -8,10 +8,14 @@ of ``Split`` (any regex, ``Isolated``) and ``ByteLevel(use_regex=false)``; merge
 added token the vocabulary holds too keeps its vocabulary entry, as in HF); a ``ByteLevel``
 post-processor and/or a template (``TemplateProcessing``, ``BertProcessing``,
 ``RobertaProcessing``); a ``ByteLevel`` decoder, or none (HF then joins the tokens'
-byte-level spellings with spaces, and so does lexforge). Components that would change the
-ids or the decoded text (a normalizer, ``add_prefix_space``, dropout, an unknown token,
-other decoders) are refused with a message naming them rather than silently ignored; so is
-a BPE file that is not byte-level (no ByteLevel pre-tokenizer).
+byte-level spellings with spaces, and so does lexforge); a normalizer (``NFC``, ``NFD``,
+``NFKC``, ``NFKD``, ``Lowercase``, ``Strip`` or a ``Sequence`` of them: Qwen2's and
+GPT-NeoX's ``NFC``) and ByteLevel's ``add_prefix_space`` (alone, or after a Split, where
+HF puts the space before every pre-token), as HF applies them (the core's
+``normalize`` and ``bpe::prepared``). Components that would change the ids or the decoded
+text otherwise (other normalizers, dropout, an unknown token, other decoders) are refused
+with a message naming them rather than silently ignored; so is a BPE file that is not
+byte-level (no ByteLevel pre-tokenizer).
 
 Write: the same shape, added tokens and their options included, which HF ``tokenizers``
 loads and encodes identically.
@@ -26,7 +30,7 @@ from typing import Any
 
 from lexforge import _bytelevel
 from lexforge._core import Bpe
-from lexforge.errors import TokenizerFormatError
+from lexforge.errors import ConfigError, TokenizerFormatError
 from lexforge.formats import atomic_write, read_json
 from lexforge.formats.added import core_args, from_core
 from lexforge.formats.added import read as read_added
@@ -48,26 +52,68 @@ def _fail(path: Path, where: str, problem: str) -> TokenizerFormatError:
     return TokenizerFormatError(f"{path}: {where}: {problem}")
 
 
-def _pattern_of(path: Path, pre: Any) -> str:
-    """The split regex of a supported pre-tokenizer description."""
+# HF's normalizers lexforge applies (the core's step names), and their JSON types
+_NORMALIZERS = ("NFC", "NFD", "NFKC", "NFKD", "Lowercase")
+_STRIP = {(True, True): "Strip", (True, False): "StripLeft", (False, True): "StripRight"}
+
+
+def _normalizer_of(path: Path, raw: Any, where: str = "normalizer") -> list[str]:
+    """The core's normalizer steps for the file's ``normalizer`` (null: none): NFC, NFD,
+    NFKC, NFKD, Lowercase, Strip, or a Sequence of them; others are refused by name."""
+    if raw is None:
+        return []
+    kind = raw.get("type") if isinstance(raw, dict) else raw
+    if kind in _NORMALIZERS:
+        return [kind]
+    if kind == "Strip":
+        sides = (_flag(path, where, raw, "strip_left"), _flag(path, where, raw, "strip_right"))
+        return [_STRIP[sides]] if sides in _STRIP else []
+    if kind == "Sequence":
+        steps = raw.get("normalizers")
+        if not isinstance(steps, list):
+            raise _fail(path, f"{where}.normalizers", f"must be a list, got {steps!r}")
+        return [
+            name
+            for i, step in enumerate(steps)
+            for name in _normalizer_of(path, step, f"{where}.normalizers[{i}]")
+        ]
+    raise _fail(
+        path, where, f"{kind!r} is not supported for byte-level BPE: lexforge applies NFC, "
+        "NFD, NFKC, NFKD, Lowercase, Strip and a Sequence of them (or null: none)",
+    )  # fmt: skip
+
+
+def _normalizer_doc(steps: list[str]) -> dict[str, Any] | None:
+    """The ``normalizer`` entry HF reads as these core steps."""
+    sides = {name: sides for sides, name in _STRIP.items()}
+    docs: list[dict[str, Any]] = [
+        {"type": "Strip", "strip_left": sides[s][0], "strip_right": sides[s][1]}
+        if s in sides
+        else {"type": s}
+        for s in steps
+    ]
+    if not docs:
+        return None
+    return docs[0] if len(docs) == 1 else {"type": "Sequence", "normalizers": docs}
+
+
+def _pattern_of(path: Path, pre: Any) -> tuple[str, str]:
+    """The split regex of a supported pre-tokenizer description, and where its ByteLevel
+    puts a space in front of text (the core's ``add_prefix_space``: ``""``, none;
+    ``"text"``, before each piece between added tokens; ``"pretoken"``, before each
+    pre-token, which is what a ByteLevel after a Split does)."""
     if not isinstance(pre, dict):
         raise _fail(
             path, "pre_tokenizer", "missing; byte-level BPE needs a ByteLevel pre-tokenizer"
         )
     kind = pre.get("type")
     if kind == "ByteLevel":
-        if pre.get("add_prefix_space"):
-            raise _fail(
-                path,
-                "pre_tokenizer.add_prefix_space",
-                "true is not supported (it inserts a space before each text); "
-                "save the tokenizer with add_prefix_space=false",
-            )
+        prefix = _flag(path, "pre_tokenizer", pre, "add_prefix_space")
         if pre.get("use_regex", True) is False:
             raise _fail(
                 path, "pre_tokenizer", "ByteLevel without a regex splits nothing; unsupported"
             )
-        return GPT2_PRESET
+        return GPT2_PRESET, "text" if prefix else ""
     if kind == "Sequence":
         steps = pre.get("pretokenizers") or []
         if not isinstance(steps, list):
@@ -94,13 +140,12 @@ def _pattern_of(path: Path, pre: Any) -> str:
             raise _fail(
                 path, "pre_tokenizer.Split", "only behavior='Isolated', invert=false is supported"
             )
-        if level.get("add_prefix_space") or level.get("use_regex", True):
+        if level.get("use_regex", True):
             raise _fail(
-                path,
-                "pre_tokenizer.ByteLevel",
-                "after a Split it must have add_prefix_space=false and use_regex=false",
+                path, "pre_tokenizer.ByteLevel", "after a Split it must have use_regex=false"
             )
-        return regex
+        prefix = _flag(path, "pre_tokenizer.ByteLevel", level, "add_prefix_space")
+        return regex, "pretoken" if prefix else ""
     raise _fail(path, "pre_tokenizer", f"type {kind!r} is not supported for byte-level BPE")
 
 
@@ -342,16 +387,8 @@ def load(path: Path, doc: Any = None) -> tuple[Bpe, OffsetTrim | None, Template 
     # the model's kind first, then whether it is byte-level: they name what the file is
     _check_model_kind(path, doc["model"])
     _check_byte_level(path, doc.get("pre_tokenizer"), doc["model"])
-    if doc.get("normalizer") is not None:
-        kind = (
-            doc["normalizer"].get("type")
-            if isinstance(doc["normalizer"], dict)
-            else doc["normalizer"]
-        )
-        raise _fail(
-            path, "normalizer", f"{kind!r} is not supported for byte-level BPE (expected null)"
-        )
-    pattern = _pattern_of(path, doc.get("pre_tokenizer"))
+    normalizer = _normalizer_of(path, doc.get("normalizer"))
+    pattern, prefix = _pattern_of(path, doc.get("pre_tokenizer"))
     model = _check_model(path, doc["model"])
 
     vocab_raw = model["vocab"]
@@ -415,8 +452,9 @@ def load(path: Path, doc: Any = None) -> tuple[Bpe, OffsetTrim | None, Template 
     args = core_args(added)
     try:
         bpe = Bpe.from_merges(
-            vocab, merges, specials, pattern, _flag(path, "model", model, "ignore_merges"), **args
-        )
+            vocab, merges, specials, pattern, _flag(path, "model", model, "ignore_merges"),
+            **args, normalizer=normalizer, add_prefix_space=prefix,
+        )  # fmt: skip
         return bpe, offsets, template
     except TokenizerFormatError as e:
         raise TokenizerFormatError(f"{path}: {e}") from None
@@ -482,10 +520,10 @@ def dump(
 ) -> dict[str, Any]:
     """The ``tokenizer.json`` document for a model (``truncation`` and ``padding``: the
     entries as HF writes them; ``decoder`` False: none)."""
-    if bpe.preset == GPT2_PRESET:
+    if bpe.preset == GPT2_PRESET and bpe.add_prefix_space != "pretoken":
         pre: dict[str, Any] = {
             "type": "ByteLevel",
-            "add_prefix_space": False,
+            "add_prefix_space": bpe.add_prefix_space == "text",
             "trim_offsets": True,
             "use_regex": True,
         }
@@ -501,12 +539,18 @@ def dump(
                 },
                 {
                     "type": "ByteLevel",
-                    "add_prefix_space": False,
+                    "add_prefix_space": bpe.add_prefix_space == "pretoken",
                     "trim_offsets": True,
                     "use_regex": False,
                 },
             ],
         }
+        if bpe.add_prefix_space == "text":  # HF's ByteLevel splits with GPT-2's regex only
+            raise ConfigError(
+                f"a space before each text (add_prefix_space) with the pattern "
+                f"{bpe.preset or bpe.pattern!r} has no tokenizer.json form: HF's ByteLevel "
+                "puts it there only with GPT-2's regex"
+            )
     added = from_core(bpe)
     # HF finds an added token's id by looking its text up in the model's vocabulary: the
     # special tokens, then the others (each after the model's tokens, where it is one too,
@@ -523,7 +567,7 @@ def dump(
         "truncation": truncation,
         "padding": padding,
         "added_tokens": [t.entry() for t in added],
-        "normalizer": None,
+        "normalizer": _normalizer_doc(bpe.normalizer),
         "pre_tokenizer": pre,
         "post_processor": _post_processor(bpe, offsets, template),
         "decoder": {
