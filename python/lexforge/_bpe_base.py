@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from lexforge._core import Bpe
 from lexforge._text_checks import as_ids, bad_ids, bad_text
 from lexforge.batch import Padding, Truncation
-from lexforge.formats import hf_json
+from lexforge.formats import hf_post
 from lexforge.tokenizer import Tokenizer
 
 if TYPE_CHECKING:  # numpy loads only when arrays are used, so training stays lean
@@ -37,8 +37,8 @@ class BpeBase(Tokenizer):
         self,
         core: Bpe,
         *,
-        offsets: hf_json.OffsetTrim | None = None,
-        template: hf_json.Template | None = None,
+        offsets: hf_post.OffsetTrim | None = None,
+        template: hf_post.Template | None = None,
         truncation: Truncation | None = None,
         padding: Padding | None = None,
         join_tokens: bool = False,
@@ -113,7 +113,7 @@ class BpeBase(Tokenizer):
             return None
         return self._offsets.add_prefix_space
 
-    def _template_arg(self) -> tuple[list[hf_json.Piece], list[hf_json.Piece]] | None:
+    def _template_arg(self) -> tuple[list[hf_post.Piece], list[hf_post.Piece]] | None:
         if self._template is None:
             return None
         return list(self._template.single), list(self._template.pair)

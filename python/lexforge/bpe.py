@@ -20,7 +20,7 @@ from lexforge._bpe_encode import BpeEncoding
 from lexforge._bpe_save import BpeSaving
 from lexforge._core import Bpe
 from lexforge.errors import ConfigError
-from lexforge.formats import added, hf_json
+from lexforge.formats import added, hf_post
 
 __all__ = ["BpeTokenizer"]
 
@@ -75,7 +75,7 @@ class BpeTokenizer(BpeEncoding, BpeSaving):
                 self._core.specials(), self._core.pattern, self._core.ignore_merges, **args,
                 normalizer=self._core.normalizer, add_prefix_space=self._core.add_prefix_space,
             )  # fmt: skip
-        pieces: list[hf_json.Piece] = []
+        pieces: list[hf_post.Piece] = []
         if cls_token is not None:
             pieces.append(("special", self._specials[cls_token], 0))
         pieces.append(("A", 0, 0))
@@ -87,8 +87,8 @@ class BpeTokenizer(BpeEncoding, BpeSaving):
             pair.append(("special", self._specials[sep_token], 1))
         template = None
         if cls_token is not None or sep_token is not None:
-            template = hf_json.Template(tuple(single), tuple(pair))
-        offsets = hf_json.OffsetTrim(trim=True, add_prefix_space=False)
+            template = hf_post.Template(tuple(single), tuple(pair))
+        offsets = hf_post.OffsetTrim(trim=True, add_prefix_space=False)
         return BpeTokenizer(
             core, offsets=offsets, template=template, truncation=self._truncation,
             padding=self._padding, join_tokens=self._join_tokens,

@@ -211,7 +211,7 @@ class Tokenizer:
         ``vocab.json``/``encoder.json`` (with ``merges.txt``/``vocab.bpe`` beside it, or a
         directory holding both), or a tiktoken rank file (see :meth:`from_tiktoken`)."""
         from lexforge.bpe import BpeTokenizer
-        from lexforge.formats import bert, bert_vocab, gpt2, hf_json
+        from lexforge.formats import bert, bert_vocab, gpt2, hf_json, hf_post
         from lexforge.wordpiece import WordPieceTokenizer
 
         path = Path(path)
@@ -244,7 +244,7 @@ class Tokenizer:
             truncation, padding = _file_defaults(target, doc, bpe.vocab_size)
             return BpeTokenizer(
                 bpe, offsets=offsets, template=template, truncation=truncation, padding=padding,
-                join_tokens=not hf_json.has_decoder(target, doc),
+                join_tokens=not hf_post.has_decoder(target, doc),
             )  # fmt: skip
         if kind == "bert-vocab":
             target = path / "vocab.txt" if path.is_dir() else path

@@ -21,7 +21,7 @@ from lexforge.errors import TokenizerFormatError
 from lexforge.formats import atomic_write, read_json
 from lexforge.formats.added import core_args, from_core
 from lexforge.formats.added import read as read_added
-from lexforge.formats.hf_json import _flag, decoder_step
+from lexforge.formats.hf_post import decoder_step, flag
 
 SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 TemplateSpec = list[tuple[str, int, int]]
@@ -193,13 +193,13 @@ def load_json(path: Path, doc: Any = None) -> BertTokenizer:
     if norm is not None:
         if norm.get("type") != "BertNormalizer":
             raise _fail(path, "normalizer", f"{norm.get('type')!r} is not supported with WordPiece")
-        lowercase = _flag(path, "normalizer", norm, "lowercase", True)
+        lowercase = flag(path, "normalizer", norm, "lowercase", True)
         strip = norm.get("strip_accents")  # null: as lowercase
         if strip is not None:
-            strip = _flag(path, "normalizer", norm, "strip_accents")
+            strip = flag(path, "normalizer", norm, "strip_accents")
         normalizer = (
-            _flag(path, "normalizer", norm, "clean_text", True),
-            _flag(path, "normalizer", norm, "handle_chinese_chars", True),
+            flag(path, "normalizer", norm, "clean_text", True),
+            flag(path, "normalizer", norm, "handle_chinese_chars", True),
             lowercase if strip is None else strip,
             lowercase,
         )
@@ -267,7 +267,7 @@ def decoder_cleanup(path: Path, doc: Any, prefix: str) -> bool | None:
             path, f"{where}.prefix", f"{decoder.get('prefix', '##')!r} differs from the model's "
             f"continuing_subword_prefix {prefix!r}; make the two agree",
         )  # fmt: skip
-    return _flag(path, where, decoder, "cleanup", True)
+    return flag(path, where, decoder, "cleanup", True)
 
 
 def dump_json(

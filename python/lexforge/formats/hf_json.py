@@ -18,13 +18,13 @@ with a message naming them rather than silently ignored; so is a BPE file that i
 byte-level (no ByteLevel pre-tokenizer).
 
 Write: the same shape, added tokens and their options included, which HF ``tokenizers``
-loads and encodes identically.
+loads and encodes identically. The post-processor and the decoder are
+:mod:`lexforge.formats.hf_post`'s.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,13 @@ from lexforge.errors import ConfigError, TokenizerFormatError
 from lexforge.formats import atomic_write, read_json
 from lexforge.formats.added import core_args, from_core
 from lexforge.formats.added import read as read_added
+from lexforge.formats.hf_post import (
+    OffsetTrim,
+    Template,
+    flag,
+    post_processing,
+    post_processor,
+)
 
 GPT2_PRESET = "gpt2"
 # Oniguruma (HF's regex engine) reads `{1,3}+` as "repeat the group", not as possessive, so
@@ -66,7 +73,7 @@ def _normalizer_of(path: Path, raw: Any, where: str = "normalizer") -> list[str]
     if kind in _NORMALIZERS:
         return [kind]
     if kind == "Strip":
-        sides = (_flag(path, where, raw, "strip_left"), _flag(path, where, raw, "strip_right"))
+        sides = (flag(path, where, raw, "strip_left"), flag(path, where, raw, "strip_right"))
         return [_STRIP[sides]] if sides in _STRIP else []
     if kind == "Sequence":
         steps = raw.get("normalizers")
@@ -108,7 +115,7 @@ def _pattern_of(path: Path, pre: Any) -> tuple[str, str]:
         )
     kind = pre.get("type")
     if kind == "ByteLevel":
-        prefix = _flag(path, "pre_tokenizer", pre, "add_prefix_space")
+        prefix = flag(path, "pre_tokenizer", pre, "add_prefix_space")
         if pre.get("use_regex", True) is False:
             raise _fail(
                 path, "pre_tokenizer", "ByteLevel without a regex splits nothing; unsupported"
@@ -144,7 +151,7 @@ def _pattern_of(path: Path, pre: Any) -> tuple[str, str]:
             raise _fail(
                 path, "pre_tokenizer.ByteLevel", "after a Split it must have use_regex=false"
             )
-        prefix = _flag(path, "pre_tokenizer.ByteLevel", level, "add_prefix_space")
+        prefix = flag(path, "pre_tokenizer.ByteLevel", level, "add_prefix_space")
         return regex, "pretoken" if prefix else ""
     raise _fail(path, "pre_tokenizer", f"type {kind!r} is not supported for byte-level BPE")
 
@@ -229,148 +236,6 @@ def _merges(path: Path, raw: Any) -> list[tuple[str, str]]:
     return out
 
 
-@dataclass(frozen=True)
-class OffsetTrim:
-    """The offset options of a ByteLevel post-processor: ``trim`` drops a token's spaces
-    from its span, except (``add_prefix_space``) one space before the first token."""
-
-    trim: bool = False
-    add_prefix_space: bool = False
-
-
-Piece = tuple[str, int, int]  # ("A" | "B" | "special", special id, type id)
-
-
-@dataclass(frozen=True)
-class Template:
-    """Special tokens put around each text (``single``) and pair (``pair``), as HF's
-    ``TemplateProcessing``: BERT's ``[CLS] A [SEP]`` / ``[CLS] A [SEP] B [SEP]``."""
-
-    single: tuple[Piece, ...]
-    pair: tuple[Piece, ...]
-
-    @classmethod
-    def bert(cls, cls_id: int, sep_id: int) -> Template:
-        single = (("special", cls_id, 0), ("A", 0, 0), ("special", sep_id, 0))
-        return cls(single, (*single, ("B", 0, 1), ("special", sep_id, 1)))
-
-    @property
-    def prefix(self) -> list[int]:
-        """The ids before a single text."""
-        at = [kind for kind, _, _ in self.single].index("A")
-        return [tid for _, tid, _ in self.single[:at]]
-
-    @property
-    def suffix(self) -> list[int]:
-        """The ids after a single text."""
-        at = [kind for kind, _, _ in self.single].index("A")
-        return [tid for _, tid, _ in self.single[at + 1 :]]
-
-
-def _flag(path: Path, where: str, post: dict[str, Any], key: str, default: bool = False) -> bool:
-    """``post[key]`` (``default`` when absent), which must be true or false: HF refuses
-    anything else, and ``bool("false")`` would read it backwards."""
-    value = post.get(key, default)
-    if not isinstance(value, bool):
-        raise _fail(path, f"{where}.{key}", f"must be true or false, got {value!r}")
-    return value
-
-
-def decoder_step(doc: dict[str, Any]) -> tuple[Any, str, Any]:
-    """The file's decoder (the only decoder of a ``Sequence`` holding one), its key, and
-    its kind: the type's name, or None for no decoder."""
-    decoder, where = doc.get("decoder"), "decoder"
-    steps = decoder.get("decoders") if isinstance(decoder, dict) else None
-    if isinstance(decoder, dict) and decoder.get("type") == "Sequence":
-        if not isinstance(steps, list) or len(steps) != 1:
-            count = len(steps) if isinstance(steps, list) else steps
-            return decoder, where, f"a Sequence of {count!r} decoders"
-        decoder, where = steps[0], "decoder.decoders[0]"
-    if not isinstance(decoder, dict):
-        return decoder, where, None if decoder is None else f"{json.dumps(decoder)} (no object)"
-    return decoder, where, decoder.get("type", decoder)
-
-
-def has_decoder(path: Path, doc: dict[str, Any]) -> bool:
-    """Whether the file has a (ByteLevel) decoder; without one, HF joins the tokens'
-    byte-level spellings with spaces. Other decoders are refused."""
-    _, where, kind = decoder_step(doc)
-    if kind not in ("ByteLevel", None):
-        raise _fail(
-            path, where, f"{kind!r} is not supported for byte-level BPE: lexforge decodes as "
-            "HF's ByteLevel decoder does (alone or the only one in a Sequence), or as HF "
-            "without a decoder (null); set the decoder to ByteLevel",
-        )  # fmt: skip
-    return kind is not None
-
-
-def _special_pair(path: Path, where: str, value: Any, specials: dict[str, int]) -> int:
-    """The id of RobertaProcessing's ``cls``/``sep`` (``[token, id]``), checked."""
-    from lexforge.formats import bert
-
-    token, tid = bert.token_and_id(path, where, value)
-    if specials.get(token) != tid:
-        raise _fail(path, where, f"{value!r} is not one of added_tokens (special tokens)")
-    return tid
-
-
-def _template(path: Path, where: str, post: dict[str, Any], specials: dict[str, int]) -> Template:
-    from lexforge.formats import bert
-
-    single, pair = bert.parse_template(path, post, specials, where)  # its shape checked
-    ids = set(specials.values())
-    for name, spec in (("single", single), ("pair", pair)):
-        for kind, tid, _ in spec:
-            if kind == "special" and tid not in ids:
-                raise _fail(
-                    path, f"{where}.{name}", f"id {tid} is not one of added_tokens (special tokens)"
-                )
-    return Template(tuple(single), tuple(pair))
-
-
-def post_processing(
-    path: Path, doc: Any, specials: dict[str, int]
-) -> tuple[OffsetTrim | None, Template | None]:
-    """The post-processor's offset options (ByteLevel) and template (TemplateProcessing,
-    BertProcessing or RobertaProcessing, alone or in a Sequence with ByteLevel)."""
-    post = doc.get("post_processor") if isinstance(doc, dict) else None
-    if post is None:
-        return None, None
-    steps: Any = [post]
-    where = ["post_processor"]
-    if isinstance(post, dict) and post.get("type") == "Sequence":
-        steps = post.get("processors")
-        if not isinstance(steps, list):
-            raise _fail(path, "post_processor.processors", f"must be a list, got {steps!r}")
-        where = [f"post_processor.processors[{i}]" for i in range(len(steps))]
-    offsets: OffsetTrim | None = None
-    template: Template | None = None
-    for step, at in zip(steps, where, strict=True):
-        kind = step.get("type") if isinstance(step, dict) else step
-        if kind == "ByteLevel":
-            trim = _flag(path, at, step, "trim_offsets")
-            offsets = OffsetTrim(trim, _flag(path, at, step, "add_prefix_space"))
-        elif kind in ("TemplateProcessing", "BertProcessing") and template is None:
-            template = _template(path, at, step, specials)
-        elif kind == "RobertaProcessing" and template is None:
-            cls_id = _special_pair(path, f"{at}.cls", step.get("cls"), specials)
-            sep_id = _special_pair(path, f"{at}.sep", step.get("sep"), specials)
-            single = (("special", cls_id, 0), ("A", 0, 0), ("special", sep_id, 0))
-            pair = (*single, ("special", sep_id, 0), ("B", 0, 0), ("special", sep_id, 0))
-            template = Template(single, pair)
-            trim = _flag(path, at, step, "trim_offsets")
-            offsets = OffsetTrim(trim, _flag(path, at, step, "add_prefix_space"))
-        else:
-            problem = "a second template" if template is not None else f"{kind!r}"
-            raise _fail(
-                path,
-                at,
-                f"{problem} is not supported (byte-level BPE takes ByteLevel and one of "
-                "TemplateProcessing, BertProcessing, RobertaProcessing)",
-            )
-    return offsets, template
-
-
 def load(path: Path, doc: Any = None) -> tuple[Bpe, OffsetTrim | None, Template | None]:
     """Reads a byte-level BPE ``tokenizer.json`` (``doc``: its parsed JSON, if at hand):
     the model, and its post-processor's offset options and template (the decoder:
@@ -452,7 +317,7 @@ def load(path: Path, doc: Any = None) -> tuple[Bpe, OffsetTrim | None, Template 
     args = core_args(added)
     try:
         bpe = Bpe.from_merges(
-            vocab, merges, specials, pattern, _flag(path, "model", model, "ignore_merges"),
+            vocab, merges, specials, pattern, flag(path, "model", model, "ignore_merges"),
             **args, normalizer=normalizer, add_prefix_space=prefix,
         )  # fmt: skip
         return bpe, offsets, template
@@ -470,44 +335,6 @@ def _mergeable_special(path: Path, where: str, token: str) -> bytes:
             "remove the merge or the added token",
         )  # fmt: skip
     return token.encode()
-
-
-def _post_processor(
-    bpe: Bpe, offsets: OffsetTrim | None, template: Template | None
-) -> dict[str, Any]:
-    level = {
-        "type": "ByteLevel",
-        "add_prefix_space": offsets is not None and offsets.add_prefix_space,
-        "trim_offsets": offsets is not None and offsets.trim,
-        "use_regex": False,
-    }
-    if template is None:
-        return level
-    names = {tid: text for text, tid in bpe.specials()}
-
-    def pieces(spec: tuple[Piece, ...]) -> list[dict[str, Any]]:
-        return [
-            {"SpecialToken": {"id": names[tid], "type_id": ty}}
-            if kind == "special"
-            else {"Sequence": {"id": kind, "type_id": ty}}
-            for kind, tid, ty in spec
-        ]
-
-    used = sorted({tid for kind, tid, _ in template.single + template.pair if kind == "special"})
-    return {
-        "type": "Sequence",
-        "processors": [
-            level,
-            {
-                "type": "TemplateProcessing",
-                "single": pieces(template.single),
-                "pair": pieces(template.pair),
-                "special_tokens": {
-                    names[t]: {"id": names[t], "ids": [t], "tokens": [names[t]]} for t in used
-                },
-            },
-        ],
-    }
 
 
 def dump(
@@ -569,7 +396,7 @@ def dump(
         "added_tokens": [t.entry() for t in added],
         "normalizer": _normalizer_doc(bpe.normalizer),
         "pre_tokenizer": pre,
-        "post_processor": _post_processor(bpe, offsets, template),
+        "post_processor": post_processor(bpe, offsets, template),
         "decoder": {
             "type": "ByteLevel",
             "add_prefix_space": False,
