@@ -9,6 +9,16 @@
 //!   O(n log n), so a 10 MB piece with no spaces costs seconds, not days.
 //!
 //! Tests check that both agree with each other and with the Python reference.
+//!
+//! # Performance notes
+//! Short pieces are merged on the stack: ids and packed pairs `(priority << 32) | id` in
+//! two arrays, a linear scan for the smallest pair (one compare per pair, so ties go left),
+//! and `memmove`s to close the gap, cheap at these lengths (a tournament tree and split
+//! scans were both slower, see benches/RESULTS.md). Pieces of ASCII bytes start from the
+//! dense byte-pair table; pieces with multi-byte characters start from the characters'
+//! own tokens where [`CharTable`](super::chars::CharTable) proves that exact, which for
+//! Chinese removes two thirds of the units and most of the merges and pair-table probes
+//! before the scan begins (and lets clauses of up to 96 units, not bytes, use the scan).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -55,8 +65,25 @@ impl BpeModel {
         self.merge_bytes(piece, out)
     }
 
-    /// Applies the merges to `piece` from its single bytes (no whole-token shortcut).
+    /// Applies the merges to `piece` (no whole-token shortcut): from its characters where
+    /// the model has them pre-merged ([`CharTable`](super::chars::CharTable)), else from its single bytes.
     pub fn merge_bytes(&self, piece: &[u8], out: &mut Vec<u32>) -> Result<()> {
+        // a byte >= 0xC0 leads a multi-byte character
+        if !self.chars.is_empty() && piece.iter().any(|&b| b >= 0xC0) {
+            let mut ids = [0u32; SHORT_PIECE];
+            if let Some(len) = self.chars.units(self, piece, &mut ids) {
+                self.merge_units(&mut ids, len, out);
+                return Ok(());
+            }
+            if piece.len() > SHORT_PIECE {
+                let mut ids = vec![0u32; piece.len()];
+                if let Some(len) = self.chars.units(self, piece, &mut ids) {
+                    ids.truncate(len);
+                    self.merge_long_ids(ids, out);
+                    return Ok(());
+                }
+            }
+        }
         if piece.len() <= SHORT_PIECE {
             self.merge_short(piece, out)
         } else {
@@ -94,7 +121,30 @@ impl BpeModel {
         for i in 0..n.saturating_sub(1) {
             pairs[i] = self.byte_pairs[(piece[i] as usize) << 8 | piece[i + 1] as usize];
         }
-        let mut len = n;
+        let len = self.scan(&mut ids, &mut pairs, n);
+        out.extend_from_slice(&ids[..len]);
+        Ok(())
+    }
+
+    /// [`merge_short`](Self::merge_short) from `ids[..len]`, the units of a piece.
+    fn merge_units(&self, ids: &mut [u32; SHORT_PIECE], len: usize, out: &mut Vec<u32>) {
+        let mut pairs = [NO_PAIR; SHORT_PIECE];
+        for i in 0..len.saturating_sub(1) {
+            pairs[i] = self.pair_packed(ids[i], ids[i + 1]);
+        }
+        let len = self.scan(ids, &mut pairs, len);
+        out.extend_from_slice(&ids[..len]);
+    }
+
+    /// The scan of [`merge_short`](Self::merge_short) over `ids[..len]`, with `pairs[i]` the
+    /// packed pair `(ids[i], ids[i + 1])`; returns the number of ids left.
+    #[inline(always)]
+    fn scan(
+        &self,
+        ids: &mut [u32; SHORT_PIECE],
+        pairs: &mut [u64; SHORT_PIECE],
+        mut len: usize,
+    ) -> usize {
         while len > 1 {
             let mut best = NO_PAIR;
             let mut at = 0;
@@ -118,15 +168,23 @@ impl BpeModel {
                 pairs[at - 1] = self.pair_packed(ids[at - 1], ids[at]);
             }
         }
-        out.extend_from_slice(&ids[..len]);
-        Ok(())
+        len
     }
 
     /// The long-piece heap: entries `(priority, position)` are checked when popped, since a
     /// merge next to them may have made them stale.
     pub fn merge_long(&self, piece: &[u8], out: &mut Vec<u32>) -> Result<()> {
-        let mut ids = self.byte_tokens(piece)?;
+        let ids = self.byte_tokens(piece)?;
+        self.merge_long_ids(ids, out);
+        Ok(())
+    }
+
+    /// [`merge_long`](Self::merge_long) from units (at least one).
+    fn merge_long_ids(&self, mut ids: Vec<u32>, out: &mut Vec<u32>) {
         let n = ids.len();
+        if n == 0 {
+            return;
+        }
         let mut next: Vec<u32> = (1..=n as u32).collect();
         next[n - 1] = NONE;
         let mut prev: Vec<u32> = (0..n as u32).map(|i| i.wrapping_sub(1)).collect();
@@ -166,7 +224,6 @@ impl BpeModel {
             }
         }
         out.extend(ids.into_iter().filter(|&id| id != NO_ID));
-        Ok(())
     }
 }
 

@@ -4,11 +4,13 @@
 //!   tiktoken ranks, or from training; validation of all three.
 //! - [`merge`]: the two algorithms that turn one pre-token's bytes into ids (a short-piece
 //!   scan and an O(n log n) heap for long pieces) and their shared rules.
+//! - [`chars`]: the characters whose bytes may merge before the rest, proved per model.
 //! - [`index`]: the token bytes → id map, tuned for the one lookup per pre-token.
 //! - [`encode`]: whole texts and batches: special tokens, pre-tokenization, offsets, threads.
 //! - [`prepared`]: encoding through a normalizer and ByteLevel's `add_prefix_space`.
 //! - [`train`]: the merge phase of training, over word counts from [`crate::count`].
 
+pub(crate) mod chars;
 pub mod encode;
 pub mod index;
 pub mod merge;

@@ -13,6 +13,7 @@
 
 use rustc_hash::FxHashMap;
 
+use super::chars::CharTable;
 use super::index::TokenIndex;
 use super::merge::NO_PAIR;
 use super::train::Trained;
@@ -49,6 +50,8 @@ pub struct BpeModel {
     /// `(priority << 32) | merged id` of each pair of single bytes, indexed by
     /// `first_byte << 8 | second_byte` (`NO_PAIR` when they do not merge).
     pub(crate) byte_pairs: Vec<u64>,
+    /// The characters whose bytes encoding may merge ahead of the rest.
+    pub(crate) chars: CharTable,
     /// The merges in priority order (`MergeList` only; empty for `Ranks`).
     pub(crate) merge_list: Vec<(u32, u32)>,
     /// Per id: may a pre-token equal to this token skip merging?
@@ -105,6 +108,7 @@ impl BpeModel {
         }
         model.ignore_merges = ignore_merges;
         model.byte_pairs = model.dense_byte_pairs();
+        model.chars = CharTable::build(&model);
         model.whole = if ignore_merges {
             vec![true; model.tokens.len()]
         } else {
@@ -132,6 +136,7 @@ impl BpeModel {
         }
         model.pairs = pairs;
         model.byte_pairs = model.dense_byte_pairs();
+        model.chars = CharTable::build(&model);
         model.ignore_merges = true;
         model.whole = vec![true; model.tokens.len()];
         Ok(model)
@@ -208,6 +213,7 @@ impl BpeModel {
             byte_ids,
             pairs: FxHashMap::default(),
             byte_pairs: Vec::new(),
+            chars: CharTable::default(),
             merge_list: Vec::new(),
             whole: Vec::new(),
             ignore_merges: false,
