@@ -449,10 +449,15 @@ impl Policy<'_> {
             }
             if flags.lstrip {
                 // only the gap since the previous match: a token never reaches back into one
-                start = last.max(text[..start].trim_end().len()).min(end);
+                start = last.max(text[..start].trim_end().len());
             }
             if flags.rstrip {
                 end = text.len() - text[end..].trim_start().len();
+            }
+            if start >= end {
+                // an lstrip match inside the white space the previous match's rstrip took:
+                // HF's piece is empty and dropped (or, ending before that, a panic)
+                continue;
             }
             if start > last {
                 f(Segment::Text(base + last, base + start))?;
@@ -598,6 +603,19 @@ mod tests {
         assert_eq!(
             segs(&p, "<s>ab<s>"),
             [Segment::Special(1, 0, 3), Segment::Special(2, 3, 5), Segment::Special(1, 5, 8)]
+        );
+    }
+
+    #[test]
+    fn an_lstrip_match_in_the_space_an_rstrip_one_took_is_dropped() {
+        // HF: "\t" (lstrip, rstrip) takes "\t\t" whole; its second match is an empty piece
+        let mut s = SpecialTokens::with_added(vec![], vec![("\t".into(), 2)]).unwrap();
+        let both = Flags { lstrip: true, rstrip: true, ..Flags::default() };
+        s.set_flags(&[(2, both)]).unwrap();
+        let p = s.policy(&Selection::All, &Selection::All).unwrap();
+        assert_eq!(
+            segs(&p, "a\t\tb"),
+            [Segment::Text(0, 1), Segment::Special(2, 1, 3), Segment::Text(3, 4)]
         );
     }
 

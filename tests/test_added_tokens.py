@@ -89,32 +89,44 @@ def _their_token(ours: lf.Tokenizer, theirs: Any, tid: int) -> Any:
     if isinstance(ours, lf.WordPieceTokenizer):
         return token
     added = {**ours.special_tokens, **ours.added_tokens}
-    if token in added and ours.vocab().get(_bytelevel.decode(token) or b"") != tid:
-        return token.encode()
+    if tid in added.values() and ours.vocab().get(_bytelevel.decode(token) or b"") != tid:
+        return str(token).encode()
     return _bytelevel.decode(token)
+
+
+def hf_fields(ours: lf.Tokenizer, theirs: Any, text: str) -> dict[str, tuple[Any, Any]]:
+    """Every field of ``text``'s encoding, and its decoding both ways, as (lexforge, HF)."""
+    kw = _kw(ours)
+    want = theirs.encode(text)
+    got = ours.encode_batch(
+        [text], return_tensors="np", return_offsets=True, return_word_ids=True,
+        return_special_tokens_mask=True, **kw,
+    )  # fmt: skip
+    ids = got["input_ids"][0].tolist()
+    fields = {
+        "ids": (ids, want.ids),
+        "encode": (ours.encode(text, **kw), want.ids),
+        "offsets": ([tuple(o) for o in got["offsets"][0].tolist()], want.offsets),
+        "word_ids": (got["word_ids"][0].tolist(), [-1 if w is None else w for w in want.word_ids]),
+        "special_tokens_mask": (got["special_tokens_mask"][0].tolist(), want.special_tokens_mask),
+        "tokens": (
+            [_our_token(ours, i) for i in ids],
+            [_their_token(ours, theirs, i) for i in ids],
+        ),
+    }
+    for skip in (True, False):
+        fields[f"decode(skip={skip})"] = (
+            ours.decode(want.ids, skip_special_tokens=skip),
+            theirs.decode(want.ids, skip_special_tokens=skip),
+        )
+    return fields
 
 
 def assert_like_hf(ours: lf.Tokenizer, theirs: Any, texts: list[str]) -> None:
     """Every field of every text, one by one, and decode both ways."""
-    kw = _kw(ours)
     for text in texts:
-        want = theirs.encode(text)
-        got = ours.encode_batch(
-            [text], return_tensors="np", return_offsets=True, return_word_ids=True,
-            return_special_tokens_mask=True, **kw,
-        )  # fmt: skip
-        ids = got["input_ids"][0].tolist()
-        assert ids == want.ids, text
-        assert ours.encode(text, **kw) == want.ids, text
-        assert [tuple(o) for o in got["offsets"][0].tolist()] == want.offsets, text
-        assert got["word_ids"][0].tolist() == [-1 if w is None else w for w in want.word_ids], text
-        assert got["special_tokens_mask"][0].tolist() == want.special_tokens_mask, text
-        tokens = [_our_token(ours, i) for i in ids]
-        assert tokens == [_their_token(ours, theirs, i) for i in ids], text
-        for skip in (True, False):
-            assert ours.decode(ids, skip_special_tokens=skip) == theirs.decode(
-                want.ids, skip_special_tokens=skip
-            ), (text, skip)
+        for name, (got, want) in hf_fields(ours, theirs, text).items():
+            assert got == want, (name, text)
 
 
 def assert_saved_alike(ours: lf.Tokenizer, theirs: Any, texts: list[str], tmp_path: Path) -> None:

@@ -151,7 +151,7 @@ class BpeBase(Tokenizer):
         core_ids = as_ids(ids)
         data = self.decode_bytes(core_ids)  # checks the ids
         specials = self._special_bytes()
-        skipped = set(self._specials.values()) if skip_special_tokens else set()
+        skipped = self._skipped() if skip_special_tokens else set()
         if self._join_tokens:
             keep = [int(t) for t in core_ids if int(t) not in skipped]
             return " ".join(self._token_text(tid) for tid in keep)
@@ -180,6 +180,16 @@ class BpeBase(Tokenizer):
             except (TypeError, ValueError) as e:  # which row: the message names no place
                 raise type(e)(f"batch[{row}]: {e}") from None
         return out
+
+    def _skipped(self) -> set[int]:
+        """The ids ``decode(skip_special_tokens=True)`` leaves out: as HF, those whose text
+        (a normalized token's: its normalized form) is a special token's, so a special
+        token the normalizer changes ("[X]" under Lowercase) is kept, as in WordPiece."""
+        return {
+            tid
+            for text, tid in [*self._specials.items(), *self._added.items()]
+            if self._forms.get(tid, text) in self._specials
+        }
 
     def _special_bytes(self) -> dict[int, bytes]:
         """Each added token's id (special ones, and the others that are no vocabulary

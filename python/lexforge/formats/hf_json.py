@@ -278,8 +278,11 @@ def load(path: Path, doc: Any = None) -> tuple[Bpe, OffsetTrim | None, Template 
                     path, where, f"the added token has id {by_added[token].id} in "
                     f"added_tokens but {tid} here; make the two ids agree",
                 )  # fmt: skip
-            if by_added[token].special or raw is None:
+            if raw is None or (by_added[token].special and (raw != token.encode() or len(raw) > 1)):
                 continue  # matched in the text first; a merge may make one (below)
+            # a special token that is a byte's token spelled as that byte (")") keeps its
+            # vocabulary entry: the model still makes it where the token is not matched
+            # (single_word, or not allowed), as in HF
         elif tid in added_ids:
             raise _fail(
                 path, where, f"id {tid} belongs to the added token {added_ids[tid]!r} "
