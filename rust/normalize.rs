@@ -1,7 +1,7 @@
-//! HF `tokenizers`' simple normalizers (`NFC`, `NFD`, `NFKC`, `NFKD`, `Lowercase`, `Strip`
-//! and a `Sequence` of them) with HF's alignments: every byte of the normalized text knows
-//! the span of the original text it came from, so that token offsets point into the text
-//! the caller gave.
+//! HF `tokenizers`' simple normalizers (`NFC`, `NFD`, `NFKC`, `NFKD`, `Lowercase`, `Strip`,
+//! `StripAccents` and a `Sequence` of them) with HF's alignments: every byte of the
+//! normalized text knows the span of the original text it came from, so that token offsets
+//! point into the text the caller gave.
 //!
 //! Alignment is HF's `NormalizedString::transform`: a normalization yields each output
 //! character with a *change* (0: it replaces the next input character; > 0: it is
@@ -14,6 +14,7 @@
 //! Text a step would leave as it is (ASCII under NFC, no capital under Lowercase: a quick
 //! check) is not copied: [`Normalizer::normalize_into`] says whether anything changed.
 
+use unicode_normalization_alignments::char::is_combining_mark;
 use unicode_normalization_alignments::{
     is_nfc_quick, is_nfd_quick, is_nfkc_quick, is_nfkd_quick, IsNormalized, UnicodeNormalization,
 };
@@ -33,11 +34,15 @@ pub enum Step {
         left: bool,
         right: bool,
     },
+    /// Drops every combining mark (category M, HF's `StripAccents`; accents come apart from
+    /// their letters only after NFD or NFKD).
+    StripAccents,
 }
 
 impl Step {
     /// The step named `name`: `"NFC"`, `"NFD"`, `"NFKC"`, `"NFKD"`, `"Lowercase"`,
-    /// `"Strip"` (both sides), `"StripLeft"` or `"StripRight"` (HF's type names).
+    /// `"Strip"` (both sides), `"StripLeft"`, `"StripRight"` or `"StripAccents"` (HF's type
+    /// names).
     pub fn parse(name: &str) -> Result<Step> {
         Ok(match name {
             "NFC" => Step::Nfc,
@@ -48,10 +53,11 @@ impl Step {
             "Strip" => Step::Strip { left: true, right: true },
             "StripLeft" => Step::Strip { left: true, right: false },
             "StripRight" => Step::Strip { left: false, right: true },
+            "StripAccents" => Step::StripAccents,
             _ => {
                 return Err(Error::Config(format!(
                     "unknown normalizer step {name:?}; use NFC, NFD, NFKC, NFKD, Lowercase, \
-                     Strip, StripLeft or StripRight"
+                     Strip, StripLeft, StripRight or StripAccents"
                 )))
             }
         })
@@ -68,6 +74,7 @@ impl Step {
             Step::Strip { left: true, right: false } => "StripLeft",
             Step::Strip { left: false, right: true } => "StripRight",
             Step::Strip { .. } => "Strip",
+            Step::StripAccents => "StripAccents",
         }
     }
 
@@ -95,6 +102,7 @@ impl Step {
                 !(left && text.starts_with(char::is_whitespace)
                     || right && text.ends_with(char::is_whitespace))
             }
+            Step::StripAccents => text.is_ascii() || !text.chars().any(is_combining_mark),
         }
     }
 }
@@ -213,6 +221,18 @@ impl Normalized {
                 self.text.truncate(end);
                 self.text.drain(..start);
             }
+            Step::StripAccents => {
+                // HF's `filter`: a kept character keeps its span, the dropped ones go
+                self.materialize();
+                let old = std::mem::take(&mut self.text);
+                let old_align = std::mem::take(&mut self.align);
+                for (at, c) in old.char_indices() {
+                    if !is_combining_mark(c) {
+                        self.text.push(c);
+                        self.align.extend_from_slice(&old_align[at..at + c.len_utf8()]);
+                    }
+                }
+            }
         }
     }
 
@@ -318,7 +338,20 @@ mod tests {
         assert_eq!(norm(&["StripRight"], " a ").0, " a");
         assert_eq!(norm(&["Strip"], "   ").0, "");
         assert!(Step::parse("Replace").is_err());
-        for s in ["NFC", "NFD", "NFKC", "NFKD", "Lowercase", "Strip", "StripLeft", "StripRight"] {
+        assert_eq!(norm(&["NFD", "StripAccents"], "xé\u{903}y").0, "xey");
+        assert_eq!(norm(&["NFD", "StripAccents"], "xé\u{903}y").1, [(0, 1), (1, 3), (6, 7)]);
+        assert_eq!(norm(&["StripAccents"], "\u{301}a").1, [(2, 3)]);
+        for s in [
+            "NFC",
+            "NFD",
+            "NFKC",
+            "NFKD",
+            "Lowercase",
+            "Strip",
+            "StripLeft",
+            "StripRight",
+            "StripAccents",
+        ] {
             assert_eq!(Step::parse(s).unwrap().name(), s);
         }
     }

@@ -121,6 +121,7 @@ CASES = {
     "strip-left": (N.Strip(left=True, right=False), False, False, False),
     "nfkc-lowercase": (N.Sequence([N.NFKC(), N.Lowercase()]), False, False, True),
     "nfd-lowercase-nfc": (N.Sequence([N.NFD(), N.Lowercase(), N.NFC()]), False, False, False),
+    "nfd-stripaccents": (N.Sequence([N.NFD(), N.StripAccents()]), False, False, True),
     "prefix": (None, True, False, False),
     "prefix-trim": (None, True, False, True),
     "nfc-prefix-trim": (N.NFC(), True, False, True),
@@ -208,8 +209,8 @@ def _saved(theirs: Any, tmp_path: Path) -> Path:
         ({"type": "Prepend", "prepend": "▁"}, "'Prepend'"),
         ({"type": "Precompiled", "precompiled_charsmap": ""}, "'Precompiled'"),
         ({"type": "BertNormalizer", "clean_text": True}, "'BertNormalizer'"),
-        ({"type": "Sequence", "normalizers": [{"type": "NFC"}, {"type": "StripAccents"}]},
-         r"normalizer\.normalizers\[1\]: 'StripAccents'"),
+        ({"type": "Sequence", "normalizers": [{"type": "NFC"}, {"type": "Replace"}]},
+         r"normalizer\.normalizers\[1\]: 'Replace'"),
         ({"type": "Strip", "strip_left": "yes", "strip_right": True}, "strip_left"),
     ],
 )  # fmt: skip

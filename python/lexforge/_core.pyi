@@ -167,6 +167,8 @@ class BertTokenizer:
         rstrip: Sequence[int] = ...,
         single_word: Sequence[int] = ...,
         normalized: Sequence[int] = ...,
+        steps: Sequence[str] = ...,
+        splits: Sequence[str] = ...,
     ) -> BertTokenizer: ...
     def encode(
         self, text: str, pair: str | None = None, add_special_tokens: bool = True
@@ -201,6 +203,8 @@ class BertTokenizer:
     def templates(self) -> tuple[list[tuple[str, int, int]], list[tuple[str, int, int]]]: ...
     @property
     def normalizer(self) -> tuple[bool, bool, bool, bool] | None: ...
+    @property
+    def pipeline(self) -> tuple[list[str], list[str]]: ...
     @property
     def wordpiece(self) -> tuple[str, str, int]: ...
     @property

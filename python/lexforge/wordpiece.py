@@ -386,7 +386,10 @@ class WordPieceTokenizer(Tokenizer):
             lost.append(f"enough to load it back ({reason})")
         else:
             ours, theirs = self._core.normalizer, back.normalizer
-            if ours is None:
+            steps, splits = self._core.pipeline
+            if steps or splits != ["BertPreTokenizer"]:
+                lost.append(f"its normalizer {steps} and pre-tokenizer {splits}")
+            elif ours is None:
                 lost.append("that it has no normalizer")
             elif ours != theirs:
                 assert theirs is not None
@@ -421,8 +424,11 @@ class WordPieceTokenizer(Tokenizer):
             )
 
     def __repr__(self) -> str:
-        lower = self._core.normalizer
+        lower, (steps, splits) = self._core.normalizer, self._core.pipeline
         case = "no normalizer" if lower is None else ("uncased" if lower[3] else "cased")
+        if steps or splits != ["BertPreTokenizer"]:
+            case = f"{'normalizer ' + '+'.join(steps) if steps else case}, pre-tokenizer "
+            case += "+".join(splits) or "none"
         return f"WordPieceTokenizer(vocab_size={self.vocab_size}, {case})"
 
 

@@ -4,7 +4,8 @@
 
 use rayon::prelude::*;
 
-use super::normalize::{bert_words, bert_words_in, BertNormalizer, Normalized};
+use super::normalize::{bert_words, BertNormalizer, Normalized};
+use super::pipeline::{Buffers, Pipeline};
 use super::wordpiece::{Piece, WordPiece};
 use crate::cache::PieceCache;
 use crate::error::Result;
@@ -21,6 +22,9 @@ pub struct BertTokenizer {
     /// Tokens matched in the raw text before normalization (HF "added tokens"), always on.
     pub specials: SpecialTokens,
     pub template: Template,
+    /// HF's other normalizers (used without `normalizer`) and pre-tokenizers; the default
+    /// is BERT's pre-tokenizer.
+    pub pipeline: Pipeline,
 }
 
 /// Reusable buffers of one thread.
@@ -29,6 +33,7 @@ struct Scratch {
     normalized: Normalized,
     words: Vec<(u32, u32)>,
     pieces: Vec<Piece>,
+    pipeline: Buffers,
 }
 
 impl BertTokenizer {
@@ -111,13 +116,21 @@ impl BertTokenizer {
         word: &mut i32,
     ) -> Result<()> {
         let norm = &mut scratch.normalized;
+        let general = !self.pipeline.is_default();
         match &self.normalizer {
             Some(n) => n.normalize_into(text, first_char, norm),
+            None if general => {
+                self.pipeline.normalize_into(text, first_char, &mut scratch.pipeline, norm)
+            }
             None => norm.set_plain(text, first_char),
         }
         scratch.words.clear();
         if !policy.has_normalized() {
-            bert_words(norm, &mut scratch.words);
+            if general {
+                self.pipeline.words_in(norm, 0, norm.len() as u32, &mut scratch.words);
+            } else {
+                bert_words(norm, &mut scratch.words);
+            }
             self.encode_words(scratch, cache, seq, word);
             return Ok(());
         }
@@ -127,7 +140,7 @@ impl BertTokenizer {
             match segment {
                 Segment::Text(start, end) => {
                     let (from, to) = (char_of(start), char_of(end));
-                    bert_words_in(norm, from, to, &mut scratch.words);
+                    self.pipeline.words_in(norm, from, to, &mut scratch.words);
                     // words are numbered as they come: encode the ones found so far
                     for &(ws, we) in &scratch.words {
                         self.encode_word(norm, ws, we, cache, &mut scratch.pieces, seq, word);
@@ -280,7 +293,9 @@ mod tests {
                 out.text
             })
             .unwrap();
-        BertTokenizer { normalizer: Some(normalizer), model, specials, template: Template::none() }
+        let template = Template::none();
+        let pipeline = Pipeline::default();
+        BertTokenizer { normalizer: Some(normalizer), model, specials, template, pipeline }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use super::batch::{
 };
 use super::errors::to_py;
 use crate::bert::Normalized;
-use crate::bert::{BertNormalizer, BertTokenizer, WordPiece};
+use crate::bert::{BertNormalizer, BertTokenizer, Pipeline, WordPiece};
 use crate::error::Error;
 use crate::postprocess::{Batch, Options, Part, Template};
 use crate::special::{Flags, SpecialTokens};
@@ -49,9 +49,12 @@ impl PyBert {
     /// `added`: how many of the last tokens of `vocab` are added tokens outside the model;
     /// `added_tokens`: the added tokens that are not special, `(text, id)`; `lstrip`,
     /// `rstrip`, `single_word`, `normalized`: the ids of the added tokens (special or not)
-    /// with that flag (HF's `AddedToken` options).
+    /// with that flag (HF's `AddedToken` options). `steps`: HF's other normalizers
+    /// (`"NFD"`, `"StripAccents"`... in order), only without `normalizer`; `splits`: the
+    /// pre-tokenizers in order (`"BertPreTokenizer"`, `"Whitespace"`, `"WhitespaceSplit"`,
+    /// `"Punctuation:Isolated"`, `"Digits:individual"`...; empty: none).
     #[new]
-    #[pyo3(signature = (vocab, unk_token, prefix, max_input_chars_per_word, normalizer, specials, single, pair, added=0, added_tokens=Vec::new(), lstrip=Vec::new(), rstrip=Vec::new(), single_word=Vec::new(), normalized=Vec::new()))]
+    #[pyo3(signature = (vocab, unk_token, prefix, max_input_chars_per_word, normalizer, specials, single, pair, added=0, added_tokens=Vec::new(), lstrip=Vec::new(), rstrip=Vec::new(), single_word=Vec::new(), normalized=Vec::new(), steps=Vec::new(), splits=vec!["BertPreTokenizer".to_string()]))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         vocab: Vec<String>,
@@ -68,7 +71,15 @@ impl PyBert {
         rstrip: Vec<u32>,
         single_word: Vec<u32>,
         normalized: Vec<u32>,
+        steps: Vec<String>,
+        splits: Vec<String>,
     ) -> PyResult<Self> {
+        let pipeline = Pipeline::parse(&steps, &splits).map_err(to_py)?;
+        if normalizer.is_some() && !pipeline.normalizer.is_empty() {
+            return Err(to_py(Error::Config(
+                "pass either BERT's normalizer or normalizer steps, not both".into(),
+            )));
+        }
         let model =
             WordPiece::with_added(vocab, added, unk_token, prefix, max_input_chars_per_word)
                 .map_err(to_py)?;
@@ -99,8 +110,11 @@ impl PyBert {
         let mut specials = SpecialTokens::with_added(specials, added_tokens).map_err(to_py)?;
         let flags = flag_list(&lstrip, &rstrip, &single_word, &normalized);
         specials.set_flags(&flags).map_err(to_py)?;
-        specials.set_forms(|text| normalize(normalizer.as_ref(), text)).map_err(to_py)?;
-        Ok(PyBert { inner: BertTokenizer { normalizer, model, specials, template } })
+        specials
+            .set_forms(|text| normalize(normalizer.as_ref(), &pipeline, text))
+            .map_err(to_py)?;
+        let inner = BertTokenizer { normalizer, model, specials, template, pipeline };
+        Ok(PyBert { inner })
     }
 
     /// Ids of one text (or pair), with the template's special tokens unless told otherwise.
@@ -192,7 +206,7 @@ impl PyBert {
 
     /// `text` as the normalizer leaves it (itself without a normalizer).
     fn normalize(&self, text: &str) -> String {
-        normalize(self.inner.normalizer.as_ref(), text)
+        normalize(self.inner.normalizer.as_ref(), &self.inner.pipeline, text)
     }
 
     /// The templates: `(single, pair)`.
@@ -207,6 +221,17 @@ impl PyBert {
         self.inner
             .normalizer
             .map(|n| (n.clean_text, n.handle_chinese_chars, n.strip_accents, n.lowercase))
+    }
+
+    /// `(steps, splits)`: the normalizer steps and the pre-tokenizers, as the constructor
+    /// takes them.
+    #[getter]
+    fn pipeline(&self) -> (Vec<&'static str>, Vec<String>) {
+        let p = &self.inner.pipeline;
+        (
+            p.normalizer.steps().iter().map(|s| s.name()).collect(),
+            p.splits.iter().map(|s| s.name()).collect(),
+        )
     }
 
     /// `(unk_token, prefix, max_input_chars_per_word)`.
@@ -229,10 +254,10 @@ impl PyBert {
     }
 }
 
-/// `text` normalized by `normalizer`, if any.
-fn normalize(normalizer: Option<&BertNormalizer>, text: &str) -> String {
+/// `text` normalized by `normalizer`, if any, else by the pipeline's steps.
+fn normalize(normalizer: Option<&BertNormalizer>, pipeline: &Pipeline, text: &str) -> String {
     let Some(n) = normalizer else {
-        return text.to_string();
+        return pipeline.normalize(text);
     };
     let mut out = Normalized::default();
     n.normalize_into(text, 0, &mut out);

@@ -1,6 +1,7 @@
 """BERT's WordPiece in HF ``tokenizer.json`` (``vocab.txt`` is
-:mod:`lexforge.formats.bert_vocab`): a file with a ``WordPiece`` model, ``BertNormalizer``,
-``BertPreTokenizer``, a ``TemplateProcessing`` (or ``BertProcessing``) post-processor and a
+:mod:`lexforge.formats.bert_vocab`): a file with a ``WordPiece`` model, ``BertNormalizer``
+and ``BertPreTokenizer`` or HF's general ones (:mod:`lexforge.formats.wordpiece_pipeline`),
+a ``TemplateProcessing`` (or ``BertProcessing``) post-processor and a
 ``WordPiece`` decoder (or none: HF then joins the tokens with spaces, and so does lexforge),
 and ``added_tokens``, special or not (HF's ``add_tokens``, ids past the vocabulary), with
 ``lstrip``, ``rstrip``, ``single_word`` and ``normalized`` as HF applies them (a normalized
@@ -18,7 +19,7 @@ from typing import Any
 
 from lexforge._core import BertTokenizer
 from lexforge.errors import TokenizerFormatError
-from lexforge.formats import atomic_write, read_json
+from lexforge.formats import atomic_write, read_json, wordpiece_pipeline
 from lexforge.formats.added import core_args, from_core
 from lexforge.formats.added import read as read_added
 from lexforge.formats.hf_post import decoder_step, flag
@@ -188,29 +189,7 @@ def load_json(path: Path, doc: Any = None) -> BertTokenizer:
         raise _fail(path, "model.vocab", "ids must be 0..n-1 without gaps")
     tokens = [by_id[i] for i in range(len(by_id))]
 
-    norm = doc.get("normalizer")
-    normalizer: tuple[bool, bool, bool, bool] | None = None
-    if norm is not None:
-        if norm.get("type") != "BertNormalizer":
-            raise _fail(path, "normalizer", f"{norm.get('type')!r} is not supported with WordPiece")
-        lowercase = flag(path, "normalizer", norm, "lowercase", True)
-        strip = norm.get("strip_accents")  # null: as lowercase
-        if strip is not None:
-            strip = flag(path, "normalizer", norm, "strip_accents")
-        normalizer = (
-            flag(path, "normalizer", norm, "clean_text", True),
-            flag(path, "normalizer", norm, "handle_chinese_chars", True),
-            lowercase if strip is None else strip,
-            lowercase,
-        )
-    pre = doc.get("pre_tokenizer")
-    if not isinstance(pre, dict) or pre.get("type") != "BertPreTokenizer":
-        kind = pre.get("type") if isinstance(pre, dict) else pre
-        raise _fail(
-            path,
-            "pre_tokenizer",
-            f"{kind!r} is not supported with WordPiece (expected BertPreTokenizer)",
-        )
+    normalizer, steps, splits = wordpiece_pipeline.read(path, doc)
     # tokens added after training (HF's add_tokens) have ids past model.vocab
     added = read_added(path, doc, vocab)
     beyond = sorted({t.id: t.content for t in added if t.id >= len(tokens)}.items())
@@ -242,6 +221,8 @@ def load_json(path: Path, doc: Any = None) -> BertTokenizer:
             single,
             pair,
             added=len(beyond),
+            steps=steps,
+            splits=splits,
             **core_args(added),
         )
     except TokenizerFormatError as e:
@@ -290,22 +271,13 @@ def dump_json(
             for kind, tid, ty in spec
         ]
 
-    norm = core.normalizer
     return {
         "version": "1.0",
         "truncation": truncation,
         "padding": padding,
         "added_tokens": [t.entry() for t in from_core(core)],
-        "normalizer": None
-        if norm is None
-        else {
-            "type": "BertNormalizer",
-            "clean_text": norm[0],
-            "handle_chinese_chars": norm[1],
-            "strip_accents": norm[2],
-            "lowercase": norm[3],
-        },
-        "pre_tokenizer": {"type": "BertPreTokenizer"},
+        "normalizer": wordpiece_pipeline.normalizer_doc(core),
+        "pre_tokenizer": wordpiece_pipeline.pre_tokenizer_doc(core),
         "post_processor": {
             "type": "TemplateProcessing",
             "single": pieces(single),

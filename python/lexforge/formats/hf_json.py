@@ -9,8 +9,8 @@ added token the vocabulary holds too keeps its vocabulary entry, as in HF); a ``
 post-processor and/or a template (``TemplateProcessing``, ``BertProcessing``,
 ``RobertaProcessing``); a ``ByteLevel`` decoder, or none (HF then joins the tokens'
 byte-level spellings with spaces, and so does lexforge); a normalizer (``NFC``, ``NFD``,
-``NFKC``, ``NFKD``, ``Lowercase``, ``Strip`` or a ``Sequence`` of them: Qwen2's and
-GPT-NeoX's ``NFC``) and ByteLevel's ``add_prefix_space`` (alone, or after a Split, where
+``NFKC``, ``NFKD``, ``Lowercase``, ``StripAccents``, ``Strip`` or a ``Sequence`` of them:
+Qwen2's and GPT-NeoX's ``NFC``) and ByteLevel's ``add_prefix_space`` (alone, or after a Split, where
 HF puts the space before every pre-token), as HF applies them (the core's
 ``normalize`` and ``bpe::prepared``). Components that would change the ids or the decoded
 text otherwise (other normalizers, dropout, an unknown token, other decoders) are refused
@@ -60,13 +60,14 @@ def _fail(path: Path, where: str, problem: str) -> TokenizerFormatError:
 
 
 # HF's normalizers lexforge applies (the core's step names), and their JSON types
-_NORMALIZERS = ("NFC", "NFD", "NFKC", "NFKD", "Lowercase")
+_NORMALIZERS = ("NFC", "NFD", "NFKC", "NFKD", "Lowercase", "StripAccents")
 _STRIP = {(True, True): "Strip", (True, False): "StripLeft", (False, True): "StripRight"}
 
 
 def _normalizer_of(path: Path, raw: Any, where: str = "normalizer") -> list[str]:
     """The core's normalizer steps for the file's ``normalizer`` (null: none): NFC, NFD,
-    NFKC, NFKD, Lowercase, Strip, or a Sequence of them; others are refused by name."""
+    NFKC, NFKD, Lowercase, StripAccents, Strip, or a Sequence of them; others are refused
+    by name."""
     if raw is None:
         return []
     kind = raw.get("type") if isinstance(raw, dict) else raw
@@ -86,7 +87,8 @@ def _normalizer_of(path: Path, raw: Any, where: str = "normalizer") -> list[str]
         ]
     raise _fail(
         path, where, f"{kind!r} is not supported for byte-level BPE: lexforge applies NFC, "
-        "NFD, NFKC, NFKD, Lowercase, Strip and a Sequence of them (or null: none)",
+        "NFD, NFKC, NFKD, Lowercase, StripAccents, Strip and a Sequence of them (or null: "
+        "none)",
     )  # fmt: skip
 
 

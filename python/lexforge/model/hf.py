@@ -260,7 +260,13 @@ def _wordpiece_config(tokenizer: Any) -> dict[str, Any]:
     which runs ``tokenizer.json`` as it is."""
     normalizer = tokenizer._core.normalizer
     unk, prefix, longest = tokenizer._core.wordpiece
-    if normalizer is None or not normalizer[0] or (unk, prefix, longest) != ("[UNK]", "##", 100):
+    bert_words = tokenizer._core.pipeline[1] == ["BertPreTokenizer"]
+    if (
+        normalizer is None
+        or not normalizer[0]
+        or not bert_words
+        or (unk, prefix, longest) != ("[UNK]", "##", 100)
+    ):
         return {
             "tokenizer_class": "PreTrainedTokenizerFast",
             "model_input_names": ["input_ids", "token_type_ids", "attention_mask"],
