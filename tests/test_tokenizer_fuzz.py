@@ -2,7 +2,11 @@
 ``tokenizers``: each seed builds a configuration with HF itself (a tiny byte-level BPE or
 WordPiece trained on a random corpus, a random normalizer, ``add_prefix_space``, added
 tokens with random options that overlap, nest, hold spaces, capitals, combining marks, CJK
-and emoji), saves it, loads it in lexforge and compares ids, offsets, word ids,
+and emoji; a WordPiece draws ``BertNormalizer`` with random options, a Sequence of the
+general normalizers or none, and ``BertPreTokenizer``, a Sequence of Whitespace,
+WhitespaceSplit, Punctuation, Digits or none, and its texts add digit and punctuation runs,
+accents both ways, full-width forms, lone marks, ZWJ, fractions, white space of all kinds),
+saves it, loads it in lexforge and compares ids, offsets, word ids,
 special_tokens_mask, decode both ways, batches of pairs truncated, strided and padded, and
 the file lexforge saves as HF reads it. A failure names its seed, configuration and text:
 ``_check(seed)`` reproduces it. Configurations lexforge refuses must name what it does not
@@ -43,11 +47,30 @@ CONTENTS = ["covid", "cov", "vid", "COVID", "<ent>", "<e", "ent>", "[X]", "new w
 GLUE = [" ", "  ", "\t", "\n", "\u00a0", "\u3000", "x", "a", "the", "école", "e\u0301cole",
         "ÉCOLE", "İ", "ß", "ﬁ", "ＡＢ", "\u0301", "😀", "👨\u200d👩\u200d👧", "東", "中文", ".",
         "-", "Hello", "WORLD", "ab", "c", "[SEP]", "[CLS]"]  # fmt: skip
+# what stresses WordPiece's normalizers and pre-tokenizers: digit and punctuation runs,
+# accents both ways, full-width forms, marks alone, ZWJ, fractions, superscripts, white
+# space of several kinds, CJK
+STRESS = ["123", "4", "٣٤", "½", "²", "1,5", "!!", "?!.", "...", "-", "(", ")]", "«", "¿",
+          "é", "e\u0301", "É", "E\u0301", "\u0301", "\u0301\u0323", "ＡＢ１２", "！", "İ", "ß",
+          "ẞ", "ﬁ", "\u200d", "a\u200db", "\r\n", "\u2000", "\u3000", "\u00a0", "\u2028",
+          "\u0085", "\x0b", "東京", "ｶﾀ", "한국", "x9y", "ı", "ǅ", "Ω", "ΟΔΟΣ", "Σ", "_", "$", "^",
+          "`", "~", "\u00ad", "\ufeff", "\x00", "\ufffd", "\u2066", "𝟙", "Ⅻ", "①", "〇", "٫",
+          "\ufe0f", "\U000e0041", "㎏", "ﷺ", "\u0345", "ꭰ", "ǰ", "ŉ", "\u1e9e", "\U0001d400",
+          "\x1c", "\x1f", "\u200b", "\u180e", "\u2029", "\u205f", "\u3001", "・", "‿",
+          "﹏"]  # fmt: skip
 
+# (WordPiece draws its Sequences from these too)
 BPE_NORMS = [lambda: N.NFC(), lambda: N.NFD(), lambda: N.NFKC(), lambda: N.NFKD(),
              lambda: N.Lowercase(), lambda: N.Strip(left=True, right=True),
              lambda: N.Strip(left=True, right=False),
-             lambda: N.Strip(left=False, right=True)]  # fmt: skip
+             lambda: N.Strip(left=False, right=True), lambda: N.StripAccents()]  # fmt: skip
+P = hf.pre_tokenizers
+BEHAVIORS = ["removed", "isolated", "merged_with_previous", "merged_with_next", "contiguous"]
+PRE_TOKENIZERS = [lambda _: P.Whitespace(), lambda _: P.WhitespaceSplit(),
+                  lambda rng: P.Punctuation(rng.choice(BEHAVIORS)),
+                  lambda rng: P.Digits(individual_digits=rng.random() < 0.5),
+                  lambda _: P.Punctuation(), lambda _: P.Digits(),
+                  lambda _: P.BertPreTokenizer()]  # fmt: skip
 
 
 def _corpus(rng: random.Random) -> list[str]:
@@ -76,28 +99,54 @@ def _bpe(rng: random.Random) -> tuple[Any, dict[str, Any]]:
     return tok, {"kind": "bpe", "prefix": prefix, "norms": [repr(n) for n in norms], "trim": trim}
 
 
+def _wp_normalizer(rng: random.Random) -> tuple[Any, Any]:
+    """BertNormalizer with random options, a random Sequence of the general ones, or none;
+    and its description."""
+    draw = rng.random()
+    if draw < 0.4:
+        kw = {"clean_text": rng.random() < 0.8, "handle_chinese_chars": rng.random() < 0.8,
+              "strip_accents": rng.choice([None, True, False]),
+              "lowercase": rng.random() < 0.5}  # fmt: skip
+        return N.BertNormalizer(**kw), {"bert": kw}
+    if draw < 0.85:
+        norms = [rng.choice(BPE_NORMS)() for _ in range(rng.randint(1, 3))]
+        one = len(norms) == 1 and rng.random() < 0.5
+        return (norms[0] if one else N.Sequence(norms)), [repr(n) for n in norms]
+    return None, None
+
+
+def _wp_pre_tokenizer(rng: random.Random) -> tuple[Any, Any]:
+    """BertPreTokenizer, a random Sequence of the general ones, or none; its description."""
+    draw = rng.random()
+    if draw < 0.3:
+        return P.BertPreTokenizer(), "BertPreTokenizer"
+    if draw < 0.85:
+        pres = [rng.choice(PRE_TOKENIZERS)(rng) for _ in range(rng.randint(1, 3))]
+        one = len(pres) == 1 and rng.random() < 0.5
+        return (pres[0] if one else P.Sequence(pres)), [repr(p) for p in pres]
+    return None, None
+
+
 def _wordpiece(rng: random.Random) -> tuple[Any, dict[str, Any]]:
-    lower = rng.random() < 0.5
-    accents = rng.choice([None, True, False])
-    chinese = rng.random() < 0.8
+    normalizer, norm_config = _wp_normalizer(rng)
+    pre_tokenizer, pre_config = _wp_pre_tokenizer(rng)
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok = hf.Tokenizer(hf.models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = N.BertNormalizer(
-        clean_text=True, handle_chinese_chars=chinese, strip_accents=accents, lowercase=lower
-    )
-    tok.pre_tokenizer = hf.pre_tokenizers.BertPreTokenizer()
+    longest = rng.choice([12, 100])  # max_input_chars_per_word
+    tok = hf.Tokenizer(hf.models.WordPiece(unk_token="[UNK]", max_input_chars_per_word=longest))
+    tok.normalizer = normalizer
+    tok.pre_tokenizer = pre_tokenizer
     tok.decoder = hf.decoders.WordPiece()
     trainer = hf.trainers.WordPieceTrainer(
-        vocab_size=rng.randint(80, 200), special_tokens=specials, show_progress=False
+        vocab_size=rng.randint(80, 400), special_tokens=specials, show_progress=False
     )
-    tok.train_from_iterator(_corpus(rng), trainer=trainer)
+    corpus = _corpus(rng) + [" ".join(rng.choices(STRESS, k=6)) for _ in range(10)]
+    tok.train_from_iterator(corpus, trainer=trainer)
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = hf.processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
         special_tokens=[("[CLS]", cls), ("[SEP]", sep)],
     )  # fmt: skip
-    config = {"kind": "wordpiece", "lowercase": lower, "strip_accents": accents,
-              "chinese": chinese}  # fmt: skip
+    config = {"kind": "wordpiece", "normalizer": norm_config, "pre_tokenizer": pre_config}
     return tok, config
 
 
@@ -133,6 +182,8 @@ def build(seed: int) -> tuple[Any, dict[str, Any], list[str]]:
     tok, config = (_bpe if rng.random() < 0.6 else _wordpiece)(rng)
     contents = _added(rng, tok, config)
     parts = contents * 3 + GLUE + [c.upper() for c in contents] + [c.lower() for c in contents]
+    if config["kind"] == "wordpiece":
+        parts += rng.sample(STRESS, 20)
     texts = ["".join(rng.choices(parts, k=rng.randint(1, 10))) for _ in range(6)]
     return tok, config, texts
 

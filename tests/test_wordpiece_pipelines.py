@@ -177,3 +177,22 @@ def test_other_components_are_refused_by_name(
     (tmp_path / "tokenizer.json").write_text(json.dumps(doc), encoding="utf-8")
     with pytest.raises(TokenizerFormatError, match=f"{key}.*{named}"):
         lf.Tokenizer.from_file(tmp_path / "tokenizer.json")
+
+
+@pytest.mark.parametrize(
+    ("normalizer", "content"),
+    [(N.Strip(), "\n"), (N.StripAccents(), "\u0301"), (N.Sequence([N.NFKC(), N.Strip()]), " ")],
+)
+def test_an_added_token_the_normalizer_erases_is_refused(
+    normalizer: Any, content: str, tmp_path: Path
+) -> None:
+    """A normalized added token the normalizer makes empty: HF's empty pattern matches
+    between every two characters, so it splits every word into single characters ("abc"
+    gives a, b, c). A quirk lexforge does not copy: the file is refused by name (the fuzz
+    counts it as a refusal)."""
+    theirs = _build(normalizer, P.WhitespaceSplit())
+    theirs.add_tokens([hf.AddedToken(content, normalized=True)])
+    assert [len(t) for t in theirs.encode("abc").tokens] == [5, 1, 1, 1, 5]  # [CLS] a b c [SEP]
+    theirs.save(str(tmp_path / "tokenizer.json"))
+    with pytest.raises(TokenizerFormatError, match=r"normalizes to nothing.*\"normalized\": false"):
+        lf.Tokenizer.from_file(tmp_path / "tokenizer.json")
