@@ -79,6 +79,13 @@ class _World:
                 time.sleep(0.001)
         torch.distributed.destroy_process_group()
 
+    def stop_all(self, error: Exception) -> Exception:
+        """``error``, once the process group has ended as at a normal finish (:meth:`close`):
+        for an error every rank raises at once, because a sum over the ranks said to stop.
+        Leaving with the group still open lets gloo abort the process as it exits."""
+        self.close()
+        return error
+
     def sum(self, *values: float) -> list[float]:
         """Sums numbers over the ranks (float64, so token counts stay exact); one process
         keeps them on the host (no device round trip)."""

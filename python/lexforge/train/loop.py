@@ -304,21 +304,23 @@ def _pretrain(
                 # summed over ranks, so every rank stops at the same step
                 mlm_loss, mlm_ok, nsp_loss, nsp_ok = world.sum(*window.tolist())
                 if not math.isfinite(mlm_loss + nsp_loss):
-                    raise TrainingDivergedError(
+                    diverged = TrainingDivergedError(
                         f"the pretraining loss is {mlm_loss + nsp_loss} by step {done}; nothing "
                         f"was saved from this step on. Lower lr (now {opts.lr:g}) and start "
                         "the run again in a new out_dir"
                     )
+                    raise world.stop_all(diverged)
             if saving or done == opts.steps:  # the loss came before the step: the weights
                 # it made are checked before they are saved or exported
                 finite = torch.stack([p.isfinite().all() for p in net.parameters()]).all()
                 (broken,) = world.sum(float(not finite))
                 if broken:
-                    raise TrainingDivergedError(
+                    overflowed = TrainingDivergedError(
                         f"the weights hold NaN or infinite values after step {done} (its loss "
                         f"was finite: the update overflowed); nothing was saved from this step "
                         f"on. Lower lr (now {opts.lr:g}) and start the run again in a new out_dir"
                     )
+                    raise world.stop_all(overflowed)
             if done % opts.log_every == 0 or done == opts.steps:
                 record = {
                     "step": done, "lr": lr, "mlm_loss": mlm_loss / max(window_masked, 1),
@@ -354,12 +356,11 @@ def _pretrain(
                 # every rank learns whether rank 0 saved (a barrier alone would leave the
                 # others waiting on a rank that has failed)
                 if world.sum(float(failed is not None))[0]:
-                    if failed is not None:
-                        raise failed
-                    raise CheckpointError(
+                    failed = failed or CheckpointError(
                         f"rank 0 could not write the checkpoint of step {done} into "
                         f"{ckpt_root} (its error says why); free space there, then resume"
                     )
+                    raise world.stop_all(failed)
     finally:
         log.close()
     if opts.cuda_graphs:
