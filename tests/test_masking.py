@@ -3,6 +3,7 @@ runs, the readable reference, HF's collator (when installed), and bad input."""
 
 from __future__ import annotations
 
+import pickle
 import random
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 import lexforge as lf
 from lexforge import datasets
 from lexforge.errors import ConfigError
-from lexforge.masking import continuation_ids, linear_schedule
+from lexforge.masking import continuation_ids, linear_schedule, word_end_ids
 from lexforge.model.similarity import words_of
 from lexforge.reference.masking import mask_row
 
@@ -404,15 +405,19 @@ def test_whole_words_from_the_vocabulary(bert: lf.WordPieceTokenizer, batch: Any
 def test_byte_level_words_end_at_punctuation_and_line_starts() -> None:
     """Rows of lines encoded one by one and put end to end (as pretraining packs them): a
     line's first word has no space before it, and was joined to the token before ("." +
-    "The"), as was a word after an opening bracket. The words from the vocabulary are the
-    pre-tokenizer's (its word ids, the oracle): the same masks either way. (Not checked:
-    CJK, where each ideograph is a word, as for BERT, and characters GPT-2 splits across
-    tokens, such as curly quotes, after which a word still joins the quote.)"""
+    "The"), as was a word after an opening bracket, or after a curly quote, which GPT-2
+    spells in two tokens (the word used to join the quote: the per-id tables cannot see a
+    character split across tokens; the masker now reads the vocabulary's bytes). The
+    words from the vocabulary are the pre-tokenizer's (its word ids, the oracle): the
+    same masks either way. (Not checked: CJK, where each ideograph is a word, as for
+    BERT.)"""
     gpt2 = lf.Tokenizer.from_gpt2(*_gpt2_files())
     lines = [
         "The cat sat on the mat.", "Then it ran (quickly) home, again!", "Prices rose 3.5%",
         '"Quoted" words [in brackets] and {braces}.', "Ωμέγα ends here; да.",
         "Wonderful antidisestablishmentarianism...", "#hashtags & @names?",
+        "\u201cHello\u201d he said\u2014then don\u2019t\u2026",
+        "na\u00efve caf\u00e9 \u00abok\u00bb \u00bd \u20ac5!",
     ] * 3  # fmt: skip
     ids: list[int] = []
     words: list[int] = []
@@ -429,6 +434,17 @@ def test_byte_level_words_end_at_punctuation_and_line_starts() -> None:
         a = by_words(rows, word_ids=row_words, step=step)
         b = by_vocab(rows, step=step)
         assert (a[0] == b[0]).all() and (a[1] == b[1]).all()
+    # the per-id tables alone (as before the bytes): the word after a curly quote joins it
+    tables = lf.Masker(vocab_size=gpt2.vocab_size, special_ids=[], seed=5, **kwargs,
+                       continuation_ids=continuation_ids(gpt2),
+                       word_end_ids=word_end_ids(gpt2))  # fmt: skip
+    assert not (tables(rows, step=0)[1] == by_words(rows, word_ids=row_words, step=0)[1]).all()
+    again = pickle.loads(pickle.dumps(by_vocab))  # the bytes travel with it
+    assert (again(rows, step=1)[1] == by_vocab(rows, step=1)[1]).all()
+    with pytest.raises(ConfigError, match=r"token_bytes must hold one bytes object per id"):
+        lf.Masker(vocab_size=3, mask_token_id=0, special_ids=[], token_bytes=[b"a", "b", b"c"])
+    with pytest.raises(ConfigError, match=r"one bytes object per id \(3\), got 2"):
+        lf.Masker(vocab_size=3, mask_token_id=0, special_ids=[], token_bytes=[b"a", b"b"])
 
 
 def test_word_starts_split_lines_that_end_in_letters() -> None:

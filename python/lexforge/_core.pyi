@@ -283,6 +283,8 @@ class Masker:
         max_span: int = 10,
         continuation_ids: Sequence[int] | None = None,
         word_end_ids: Sequence[int] | None = None,
+        token_bytes: bytes | None = None,
+        token_ends: Sequence[int] | None = None,
     ) -> Masker: ...
     def mask(
         self,

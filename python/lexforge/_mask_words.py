@@ -11,6 +11,7 @@ import unicodedata
 from typing import Any
 
 from lexforge import _core
+from lexforge.errors import ConfigError
 
 
 def continuation_ids(tokenizer: Any) -> list[int]:
@@ -89,3 +90,38 @@ def _ends_word(token: bytes) -> bool:
             return True
         return not (char.isalnum() or unicodedata.category(char).startswith("M"))
     return not token  # the first bytes of a character: its word goes on
+
+
+def vocabulary_bytes(tokenizer: Any) -> list[bytes] | None:
+    """Each id's bytes, for a byte-level BPE vocabulary (the masker then reads words from
+    whole characters, see ``Masker``'s ``token_bytes``); None for WordPiece, whose ``##``
+    pieces say where words are. An id the vocabulary lacks gets no bytes."""
+    core = getattr(tokenizer, "_core", None)
+    if isinstance(core, _core.BertTokenizer):
+        return None
+    out = [b""] * tokenizer.vocab_size
+    for token, i in tokenizer.vocab().items():
+        if 0 <= i < len(out):
+            out[i] = token if isinstance(token, bytes) else str(token).encode("utf-8")
+    return out
+
+
+def packed_bytes(token_bytes: Any, vocab_size: int) -> tuple[bytes | None, list[int] | None]:
+    """``token_bytes`` (one ``bytes`` per id) as the core takes them: one buffer and each
+    id's end in it. ``ConfigError`` unless there is one ``bytes`` per id."""
+    if token_bytes is None:
+        return None, None
+    tokens = list(token_bytes)
+    if len(tokens) != vocab_size or not all(isinstance(t, bytes) for t in tokens):
+        kinds = sorted({type(t).__name__ for t in tokens})
+        raise ConfigError(
+            f"token_bytes must hold one bytes object per id ({vocab_size}), got "
+            f"{len(tokens)} of {', '.join(kinds) or 'nothing'}"
+        )
+    ends, total = [], 0
+    for token in tokens:
+        total += len(token)
+        ends.append(total)
+    if total >= 2**32:
+        raise ConfigError("token_bytes hold 4 GiB or more: no vocabulary is that large")
+    return b"".join(tokens), ends

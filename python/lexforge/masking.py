@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lexforge import _core
-from lexforge._mask_words import continuation_ids, word_end_ids
+from lexforge._mask_words import continuation_ids, packed_bytes, vocabulary_bytes, word_end_ids
 from lexforge.batch import MAX_THREADS, check_int
 from lexforge.errors import ConfigError
 
@@ -168,7 +168,15 @@ class Masker:
             that continue a word), ``word_end_ids`` (the tokens after which none does) and
             the call's ``word_starts`` (positions where a word starts whatever the token);
             :meth:`from_tokenizer` fills the ids in, see :func:`continuation_ids` and
-            :func:`word_end_ids`.
+            :func:`word_end_ids`; for a byte-level BPE vocabulary it also passes
+            ``token_bytes``.
+        token_bytes: each id's bytes (a byte-level BPE vocabulary, ``vocab_size`` of
+            them), with ``continuation_ids``: words then follow whole characters on both
+            sides of each token boundary (a token continues the word before it when it
+            starts inside a character, or when its first character and the one before
+            it are both letters, digits or marks, not CJK ideographs), so a character
+            whose bytes span two tokens (GPT-2's curly quotes) is read whole, which the
+            per-id tables cannot do. ``word_end_ids`` is then not consulted.
         seed: with the step, seeds row ``r``'s random stream by ``(seed, step, r)``; the
             output depends on nothing else (not on the thread count).
         num_threads: threads (default ``LEXFORGE_NUM_THREADS`` or all cores).
@@ -195,6 +203,7 @@ class Masker:
         num_threads: int | None = None,
         continuation_ids: Iterable[int] | None = None,
         word_end_ids: Iterable[int] | None = None,
+        token_bytes: Sequence[bytes] | None = None,
     ) -> None:
         # ids are 32-bit in the core, seeds 64-bit: out of range is an error, not an overflow
         check_int("vocab_size", vocab_size, least=1, most=2**32 - 1)
@@ -223,6 +232,7 @@ class Masker:
                                 for i in continuation_ids]  # fmt: skip
         if word_end_ids is not None:
             word_end_ids = [check_int("word_end_ids", i, most=2**32 - 1) for i in word_end_ids]
+        data, ends = packed_bytes(token_bytes, vocab_size)
         self.vocab_size, self.mask_token_id = vocab_size, mask_token_id
         specials = [check_int("special_ids", i, most=2**32 - 1) for i in special_ids]
         outside = [i for i in specials if i >= vocab_size]
@@ -241,6 +251,7 @@ class Masker:
             float(span_probability), max_span,
             None if continuation_ids is None else sorted({int(i) for i in continuation_ids}),
             None if word_end_ids is None else sorted({int(i) for i in word_end_ids}),
+            data, ends,
         )  # fmt: skip
         # what rebuilds it in another process (the core holds Rust tables, not picklable)
         self._options = {
@@ -250,6 +261,7 @@ class Masker:
             "mode": mode, "whole_word": whole_word, "span_probability": span_probability,
             "max_span": max_span, "seed": seed, "num_threads": num_threads,
             "continuation_ids": continuation_ids, "word_end_ids": word_end_ids,
+            "token_bytes": token_bytes,
         }  # fmt: skip
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -278,6 +290,7 @@ class Masker:
         if kwargs.get("whole_word"):
             kwargs.setdefault("continuation_ids", continuation_ids(tokenizer))
             kwargs.setdefault("word_end_ids", word_end_ids(tokenizer))
+            kwargs.setdefault("token_bytes", vocabulary_bytes(tokenizer))
         return cls(vocab_size=tokenizer.vocab_size, **kwargs)
 
     def rate(self, step: int) -> float:

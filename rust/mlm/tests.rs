@@ -45,6 +45,7 @@ fn bernoulli_statistics_and_specials() {
         continuation: None,
         word_ends: None,
         starts: None,
+        bytes: None,
     };
     let (out, labels) =
         mask(&batch, &specials(), &opts(Select::Bernoulli, false), Some(2)).unwrap();
@@ -77,6 +78,7 @@ fn exact_counts_and_thread_independence() {
         continuation: None,
         word_ends: None,
         starts: None,
+        bytes: None,
     };
     let o = opts(Select::Exact, false);
     let one = mask(&batch, &specials(), &o, Some(1)).unwrap();
@@ -104,6 +106,7 @@ fn whole_words_all_or_nothing() {
         continuation: None,
         word_ends: None,
         starts: None,
+        bytes: None,
     };
     for select in [Select::Bernoulli, Select::Exact, Select::Span { p: 0.2, max: 10 }] {
         let (_, labels) = mask(&batch, &specials(), &opts(select, true), Some(2)).unwrap();
@@ -150,6 +153,7 @@ fn forced_word_starts_split_words_from_the_vocabulary() {
         continuation: Some(&continuation),
         word_ends: None,
         starts: None,
+        bytes: None,
     };
     let forced = Batch { starts: Some(Flags::U8(&starts)), ..by_vocab };
     let by_words = Batch { words: Some(&words), continuation: None, ..by_vocab };
@@ -189,6 +193,7 @@ fn bad_input() {
         continuation: None,
         word_ends: None,
         starts: None,
+        bytes: None,
     };
     let err = mask(&batch, &specials(), &opts(Select::Bernoulli, false), None).unwrap_err();
     assert!(err.to_string().contains("input_ids[1, 3] = 5000"), "{err}");
@@ -201,6 +206,7 @@ fn bad_input() {
         continuation: None,
         word_ends: None,
         starts: None,
+        bytes: None,
     };
     let bad = MaskOptions { mask_prob: 0.9, random_prob: 0.2, ..opts(Select::Bernoulli, false) };
     assert!(mask(&batch, &specials(), &bad, None).is_err());
@@ -235,4 +241,42 @@ fn span_lengths_follow_the_truncated_geometric() {
     assert_eq!(tiny, (1..=10).collect::<Vec<_>>());
     assert_eq!(span_length(0.0, 0.2, 10), 1);
     assert!(span_length(1.0 - f64::EPSILON, 0.2, 10) == 10);
+}
+
+#[test]
+fn token_bytes_are_checked() {
+    assert!(TokenBytes::new(b"abc".to_vec(), vec![1, 3]).is_ok());
+    assert!(TokenBytes::new(b"abc".to_vec(), vec![2, 1]).is_err()); // falling
+    assert!(TokenBytes::new(b"abc".to_vec(), vec![1, 4]).is_err()); // past the data
+}
+
+#[test]
+fn words_follow_characters_split_across_tokens() {
+    // "“" is E2 80 9C, spelled here as two tokens (as GPT-2 does): 0 = E2 80, 1 = 9C;
+    // 2 = "Hi", 3 = " there", 4 = "é" as C3 then A9 (5, 6), 7 = "x"
+    let vocab: [&[u8]; 8] = [b"\xe2\x80", b"\x9c", b"Hi", b" there", b"-", b"\xc3", b"\xa9", b"x"];
+    let ends: Vec<u32> = vocab
+        .iter()
+        .scan(0u32, |end, t| {
+            *end += t.len() as u32;
+            Some(*end)
+        })
+        .collect();
+    let bytes = TokenBytes::new(vocab.concat(), ends).unwrap();
+    let every = vec![true; vocab.len()]; // the tables say nothing here: bytes decide
+    let row: Vec<u32> = vec![0, 1, 2, 3, 5, 6, 7, 4, 7];
+    let r = Row {
+        ids: &row,
+        special: None,
+        words: None,
+        continuation: Some(&every),
+        word_ends: None,
+        starts: None,
+        bytes: Some(&bytes),
+    };
+    let joined: Vec<bool> = (1..row.len()).map(|i| r.continues_word(i)).collect();
+    // 9C ends the quote it began; "Hi" starts after it; " there" starts; C3 starts "é"
+    // (a letter, but after a space-led word: " there" ends in a letter, so "é" joins it);
+    // A9 finishes "é"; "x" joins "é"; "-" starts; "x" after "-" starts
+    assert_eq!(joined, [true, false, false, true, true, true, false, false]);
 }

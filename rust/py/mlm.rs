@@ -7,7 +7,7 @@ use pyo3::prelude::*;
 use super::errors::to_py;
 use super::recycle::{Buffer, Plain};
 use crate::error::Error;
-use crate::mlm::{mask_into, Batch, Flags, Id, MaskOptions, Select};
+use crate::mlm::{mask_into, Batch, Flags, Id, MaskOptions, Select, TokenBytes};
 
 /// Token ids of the integer dtypes we accept.
 pub(crate) enum IdArray<'py> {
@@ -111,6 +111,7 @@ fn run<'py, T: Id + Plain>(
         continuation: call.masker.continuation.as_deref(),
         word_ends: call.masker.word_ends.as_deref(),
         starts: call.starts,
+        bytes: call.masker.bytes.as_ref(),
     };
     let (mut out, mut labels) = (Buffer::<T>::take(flat.len()), Buffer::<i64>::take(flat.len()));
     let (o, l) = (out.as_mut_slice(), labels.as_mut_slice());
@@ -129,13 +130,15 @@ pub(crate) struct Masker {
     continuation: Option<Vec<bool>>,
     /// Per id: nothing continues the token (a word ends with it).
     word_ends: Option<Vec<bool>>,
+    /// Per id: its bytes (byte-level BPE), so that words follow whole characters.
+    bytes: Option<TokenBytes>,
     opts: MaskOptions,
 }
 
 #[pymethods]
 impl Masker {
     #[new]
-    #[pyo3(signature = (special_ids, vocab_size, mask_token_id, probability, mask_prob, random_prob, select, whole_word, seed, span_p=0.2, max_span=10, continuation_ids=None, word_end_ids=None))]
+    #[pyo3(signature = (special_ids, vocab_size, mask_token_id, probability, mask_prob, random_prob, select, whole_word, seed, span_p=0.2, max_span=10, continuation_ids=None, word_end_ids=None, token_bytes=None, token_ends=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         special_ids: Vec<u32>,
@@ -151,6 +154,8 @@ impl Masker {
         max_span: usize,
         continuation_ids: Option<Vec<u32>>,
         word_end_ids: Option<Vec<u32>>,
+        token_bytes: Option<&[u8]>,
+        token_ends: Option<Vec<u32>>,
     ) -> PyResult<Self> {
         let select = match select {
             "bernoulli" => Select::Bernoulli,
@@ -191,7 +196,20 @@ impl Masker {
         };
         let continuation = continuation_ids.map(table);
         let word_ends = word_end_ids.map(table);
-        Ok(Masker { flags, continuation, word_ends, opts })
+        let bytes = match (token_bytes, token_ends) {
+            (Some(data), Some(ends)) => {
+                if ends.len() != vocab_size as usize {
+                    return Err(to_py(Error::Config(format!(
+                        "token bytes cover {} ids, the vocabulary {vocab_size}",
+                        ends.len()
+                    ))));
+                }
+                Some(TokenBytes::new(data.to_vec(), ends).map_err(to_py)?)
+            }
+            (None, None) => None,
+            _ => return Err(to_py(Error::Config("token_bytes and token_ends go together".into()))),
+        };
+        Ok(Masker { flags, continuation, word_ends, bytes, opts })
     }
 
     /// Masks `input_ids` for training step `step`; `probability` overrides the masking
