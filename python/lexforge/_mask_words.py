@@ -2,7 +2,10 @@
 continue the word before them (:func:`continuation_ids`: WordPiece's ``##`` pieces, and
 byte-level BPE tokens that start with a letter, digit or mark) and which end a word so that
 nothing continues it (:func:`word_end_ids`: byte-level BPE tokens ending in punctuation, a
-symbol or a CJK ideograph). The Rust masker reads both as one flag per id.
+symbol or a CJK ideograph). The Rust masker reads both as one flag per id. For a
+byte-level vocabulary it also takes each id's bytes (:func:`vocabulary_bytes`, packed by
+:func:`packed_bytes`), and then reads words from whole characters, even those split across
+tokens (``rust/mlm/words.rs``).
 """
 
 from __future__ import annotations
