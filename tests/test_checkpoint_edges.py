@@ -370,10 +370,15 @@ def test_a_vocab_folder_frames_with_the_special_tokens_its_config_names(tmp_path
     again = transformers.AutoTokenizer.from_pretrained(str(tmp_path / "saved"))
     for text, pair in texts:
         assert again(text, pair)["input_ids"] == theirs(text, pair)["input_ids"]
-    # a name the vocabulary lacks would be a new id in transformers: not read, said so
+    # a name the vocabulary lacks is a new id, as in transformers; the model has no
+    # embedding for it, which using the tokenizer with the model says
     (folder / "tokenizer_config.json").write_text(json.dumps({"mask_token": "<mask>"}))
-    with pytest.warns(UserWarning, match=r"names the special token '<mask>', which vocab"):
-        assert BertModel.from_pretrained(folder).tokenizer is None
+    theirs = transformers.AutoTokenizer.from_pretrained(str(folder))
+    model = BertModel.from_pretrained(folder)
+    assert model.tokenizer.vocab() == theirs.get_vocab()
+    assert model.tokenizer.encode("a <mask>") == theirs("a <mask>")["input_ids"]
+    with pytest.raises(ConfigError, match=r"30523 tokens, more than the model's 30522"):
+        model.embed_words(["a <mask>"])
 
 
 def test_a_gpt2_folder_without_tokenizer_json_keeps_its_tokenizer(tmp_path: Path) -> None:

@@ -13,11 +13,14 @@ options do is the core's (``lexforge._core``); the file's spelling and its error
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from lexforge.errors import TokenizerFormatError
+from lexforge.formats import read_json
 
 FLAGS = ("lstrip", "rstrip", "single_word", "normalized")
 _ID_LIMIT = 2**32 - 1  # ids the core can hold (u32::MAX marks 'no id')
@@ -84,11 +87,17 @@ def read(path: Path, doc: dict[str, Any], vocab: dict[str, Any]) -> list[AddedTo
     return out
 
 
-def check_ids(path: Path, tokens: list[AddedToken], vocab: dict[str, Any]) -> None:
+def check_ids(
+    path: Path,
+    tokens: list[AddedToken],
+    vocab: dict[str, Any],
+    where: Callable[[int], str] = "added_tokens[{}]".format,
+    order: str = "file order",
+) -> None:
     """Refuses added tokens whose ids HF ``tokenizers`` would not give them. HF takes the
     id of a token in ``model.vocab`` from there, and numbers the others itself whatever
-    the file says: in file order, from the vocabulary's size up (a token listed twice
-    keeps its first id)."""
+    the file says: in ``order`` (that of ``tokens``), from the vocabulary's size up (a
+    token listed twice keeps its first id). ``where(i)``: how an error names entry i."""
     new: dict[str, int] = {}
     for i, token in enumerate(tokens):
         if token.content in vocab:
@@ -96,11 +105,11 @@ def check_ids(path: Path, tokens: list[AddedToken], vocab: dict[str, Any]) -> No
         want = new.setdefault(token.content, len(vocab) + len(new))
         if token.id != want:
             raise _fail(
-                path, f"added_tokens[{i}]", f"{token.content!r} has id {token.id}, but HF "
-                "tokenizers numbers the added tokens that are not in model.vocab itself, in "
-                f"file order from the vocabulary's size ({len(vocab)} tokens) up without gaps, "
-                f"and gives it {want}; give it id {want}, or list the added tokens in the order "
-                "of their ids",
+                path, where(i), f"{token.content!r} has id {token.id}, but HF tokenizers "
+                "numbers the added tokens that are not in the vocabulary itself, in "
+                f"{order} from the vocabulary's size ({len(vocab)} tokens) up without gaps, "
+                f"and gives it {want}; give it id {want}, or list the added tokens in the "
+                "order of their ids",
             )  # fmt: skip
 
 
@@ -135,3 +144,119 @@ def from_core(core: Any) -> list[AddedToken]:
         AddedToken(text, tid, special, **{f: tid in flagged[f] for f in FLAGS})
         for text, tid, special in sorted(tokens, key=lambda t: t[1])
     ]
+
+
+def read_folder(
+    folder: Path, vocab: dict[str, int], roles: list[str], extras: list[str], named: list[str]
+) -> list[AddedToken]:
+    """The tokens that a ``vocab.txt`` folder adds (ids past the vocabulary) or marks, as
+    transformers reads them: the ``added_tokens_decoder`` of its ``tokenizer_config.json``
+    (``{id: {"content", "special", HF's options}}``), else its ``added_tokens.json``
+    (transformers' older ``{token: id}``: special when ``roles`` or ``extras`` holds it,
+    the others normalized). A token that ``roles`` (the tokenizer's unknown, padding...
+    tokens) holds is special whatever the files say. Then each token of ``named`` (those
+    the folder names, in transformers' order) and ``extras`` (its additional special
+    tokens) that the vocabulary and these lack gets the next id, special. In id order, ids
+    checked as HF gives them (:func:`check_ids`)."""
+    config, legacy = folder / "tokenizer_config.json", folder / "added_tokens.json"
+    doc = read_json(config) if config.is_file() else None
+    if isinstance(doc, dict) and "added_tokens_decoder" in doc:
+        path, tokens = config, _decoder_entries(config, doc["added_tokens_decoder"])
+
+        def where(i: int) -> str:
+            return f'added_tokens_decoder["{tokens[i].id}"]'
+    elif legacy.is_file():
+        path, tokens = legacy, _legacy_entries(legacy, read_json(legacy), {*roles, *extras})
+
+        def where(i: int) -> str:
+            return json.dumps({tokens[i].content: tokens[i].id}, ensure_ascii=False)
+    else:
+        return [
+            AddedToken(t, len(vocab) + i) for i, t in enumerate(_lacking(vocab, [], named, extras))
+        ]
+    by_id = {tid: text for text, tid in vocab.items()}
+    for i, token in enumerate(tokens):
+        if token.id in by_id and by_id[token.id] != token.content:
+            raise _fail(
+                path, where(i), f"{token.content!r} has id {token.id}, which vocab.txt gives "
+                f"to {by_id[token.id]!r} (line {token.id + 1}); make the two agree",
+            )  # fmt: skip
+        if token.content in vocab and vocab[token.content] != token.id:
+            raise _fail(
+                path, where(i), f"{token.content!r} has id {token.id}, but it is line "
+                f"{vocab[token.content] + 1} of vocab.txt (id {vocab[token.content]}); make "
+                "the two agree",
+            )  # fmt: skip
+    check_ids(path, tokens, vocab, where, order="the order of their ids")
+    # transformers makes the role tokens special, and adds the named ones it lacks
+    tokens = [replace(t, special=True) if t.content in roles else t for t in tokens]
+    beyond = sum(t.id >= len(vocab) for t in tokens)
+    lacking = _lacking(vocab, tokens, named, extras)
+    return tokens + [AddedToken(t, len(vocab) + beyond + i) for i, t in enumerate(lacking)]
+
+
+def _lacking(
+    vocab: dict[str, int], tokens: list[AddedToken], named: list[str], extras: list[str]
+) -> list[str]:
+    """The named special tokens that neither the vocabulary nor ``tokens`` holds."""
+    have = {t.content for t in tokens} | set(vocab)
+    return [text for text in dict.fromkeys([*named, *extras]) if text not in have]
+
+
+def _decoder_entries(path: Path, entries: Any) -> list[AddedToken]:
+    """``added_tokens_decoder``: ``{"id": {"content": ..., "special": ..., ...}}``, the
+    options as transformers' ``AddedToken`` defaults them (``normalized``: not special)."""
+    if not isinstance(entries, dict):
+        raise _fail(
+            path, "added_tokens_decoder",
+            f'must be an object {{"id": {{"content": ...}}}}, got {entries!r}',
+        )  # fmt: skip
+    out = []
+    for key, entry in entries.items():
+        where = f'added_tokens_decoder["{key}"]'
+        if not key.isascii() or not key.isdigit() or int(key) >= _ID_LIMIT:
+            raise _fail(
+                path, where, f"the key must be a token id (an integer as text), got {key!r}"
+            )
+        if isinstance(entry, str):  # an older transformers' bare token text
+            entry = {"content": entry}
+        if not isinstance(entry, dict):
+            raise _fail(path, where, f'{entry!r} is not an object {{"content", "special", ...}}')
+        content = entry.get("content")
+        if not isinstance(content, str) or not content:
+            raise _fail(path, f"{where}.content", f"must be the token's text, got {content!r}")
+        special = _flag(path, where, entry, "special")
+        flags = {key: _flag(path, where, entry, key) for key in FLAGS if key != "normalized"}
+        normalized = _flag(path, where, {"normalized": not special, **entry}, "normalized")
+        out.append(AddedToken(content, int(key), special, normalized=normalized, **flags))
+    return _unique(path, sorted(out, key=lambda t: t.id))
+
+
+def _legacy_entries(path: Path, doc: Any, specials: set[str]) -> list[AddedToken]:
+    """``added_tokens.json``: ``{token: id}``, as transformers takes it (special when named
+    so, else normalized; no other option)."""
+    if not isinstance(doc, dict):
+        raise _fail(path, "the file", f"must be an object {{token: id}}, got {doc!r}")
+    out = []
+    for content, tid in doc.items():
+        if not content:
+            raise _fail(path, json.dumps({content: tid}), "an added token needs text; remove it")
+        if isinstance(tid, bool) or not isinstance(tid, int) or not 0 <= tid < _ID_LIMIT:
+            raise _fail(
+                path, json.dumps({content: tid}, ensure_ascii=False),
+                f"the id of {content!r} is not an integer in [0, {_ID_LIMIT})",
+            )  # fmt: skip
+        special = content in specials
+        out.append(AddedToken(content, tid, special, normalized=not special))
+    return _unique(path, sorted(out, key=lambda t: t.id))
+
+
+def _unique(path: Path, tokens: list[AddedToken]) -> list[AddedToken]:
+    seen: dict[str, int] = {}
+    for token in tokens:
+        if seen.setdefault(token.content, token.id) != token.id:
+            raise _fail(
+                path, repr(token.content), f"listed twice, with ids {seen[token.content]} and "
+                f"{token.id}; keep one",
+            )  # fmt: skip
+    return tokens

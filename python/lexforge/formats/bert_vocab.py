@@ -14,6 +14,7 @@ from typing import Any
 from lexforge._core import BertTokenizer
 from lexforge.errors import TokenizerFormatError
 from lexforge.formats import atomic_write, read_json, read_text
+from lexforge.formats.added import core_args, read_folder
 from lexforge.formats.bert import bert_template
 
 
@@ -65,7 +66,7 @@ def load_vocab(
         strip_accents = lowercase
     if handle_chinese_chars is None:
         handle_chinese_chars = config.get("tokenize_chinese_chars", True)
-    named = _config_specials(path, tokens)
+    named = _config_specials(path)
     # the folder's own names for the roles, where the caller kept the defaults
     if unk_token == "[UNK]":
         unk_token = named.get("unk_token", unk_token)
@@ -73,29 +74,39 @@ def load_vocab(
         cls_token = named.get("cls_token", cls_token)
     if sep_token == "[SEP]":
         sep_token = named.get("sep_token", sep_token)
+    # the special tokens are BERT's five by role, each as the folder names it (a "[CLS]"
+    # beside a named "<cls>" is text, as in transformers), those it names besides, and
+    # the ones it adds; a named one that vocab.txt lacks gets a new id, as transformers
+    # gives it (BERT's defaults that vocab.txt lacks are left out: no model has them)
+    roles = [named.get(k, default) for k, default in zip(_ROLE_KEYS, _DEFAULTS, strict=True)]
+    roles += [named[k] for k in ("bos_token", "eos_token") if k in named]
+    order = [named[k] for k in _HF_ORDER if k in named]
+    ids = {t: i for i, t in enumerate(tokens)}
+    added = read_folder(path.parent, ids, roles, named.get("additional", []), order)
+    every = tokens + [t.content for t in added if t.id >= len(tokens)]
     try:
-        single, pair = bert_template(tokens, cls_token, sep_token)
+        single, pair = bert_template(every, cls_token, sep_token)
     except TokenizerFormatError as e:  # often not a vocabulary at all
         raise TokenizerFormatError(
             f"{path} (read as a BERT vocab.txt, one token a line): {e}; if it is no "
             "vocabulary, pass a tokenizer.json, vocab.json or tiktoken file instead"
         ) from None
-    present = set(tokens)
-    # the special tokens are BERT's five by role, each as the folder names it (a "[CLS]"
-    # beside a named "<cls>" is text, as in transformers), and the additional ones
-    roles = [named.get(k, default) for k, default in zip(_ROLE_KEYS, _DEFAULTS, strict=True)]
-    chosen = dict.fromkeys([unk_token, cls_token, sep_token, *roles, *named.get("additional", [])])
-    specials = [(t, tokens.index(t)) for t in chosen if t and t in present]
+    chosen = [unk_token, cls_token, sep_token, *roles, *named.get("additional", [])]
+    specials = dict.fromkeys(t for t in chosen if t in ids)
+    specials.update(dict.fromkeys(t.content for t in added if t.special))
+    position = {t: i for i, t in enumerate(every)}
     try:
         return BertTokenizer(
-            tokens,
+            every,
             unk_token,
             "##",
             max_input_chars_per_word,
             (True, handle_chinese_chars, strip_accents, lowercase),
-            specials,
+            [(t, position[t]) for t in specials],
             single,
             pair,
+            added=len(every) - len(tokens),
+            **core_args(added),
         )
     except TokenizerFormatError as e:
         raise TokenizerFormatError(f"{path}: {e}") from None
@@ -129,47 +140,47 @@ def _config_options(vocab: Path) -> dict[str, bool]:
 
 _ROLE_KEYS = ("unk_token", "cls_token", "sep_token", "pad_token", "mask_token")
 _DEFAULTS = ("[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]")  # transformers' BertTokenizer's
+# the roles in the order transformers adds the tokens it lacks
+_HF_ORDER = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token",
+             "mask_token")  # fmt: skip
 
 
-def _config_specials(vocab: Path, tokens: list[str]) -> dict[str, Any]:
+def _config_specials(vocab: Path) -> dict[str, Any]:
     """The special tokens that the ``tokenizer_config.json`` (else the
     ``special_tokens_map.json``) beside a ``vocab.txt`` names, as transformers reads them:
     ``{"unk_token": ..., "cls_token": ..., ..., "additional": [...]}`` (a value may be a
-    str or ``{"content": str}``); empty when neither file names one. Raises
-    ``TokenizerFormatError`` for what transformers would add as new ids (a named token the
-    vocabulary lacks, ``added_tokens.json``): lexforge reads added tokens from a
-    ``tokenizer.json`` only."""
+    str or ``{"content": str}``; the additional ones are ``additional_special_tokens``, or
+    ``extra_special_tokens`` as transformers 5 writes them, a list or ``{name: token}``);
+    empty when neither file names one. A config that holds an ``added_tokens_decoder``
+    (transformers 4.34 on) is read alone, as transformers reads it."""
     folder = Path(vocab).parent
-    added = folder / "added_tokens.json"
-    if added.is_file() and read_json(added):
-        raise TokenizerFormatError(
-            f"{added} adds tokens past vocab.txt, which lexforge does not read; save the "
-            "tokenizer with its tokenizer.json (transformers' fast tokenizer) instead"
-        )
+    config = folder / "tokenizer_config.json"
+    docs = [read_json(config) if config.is_file() else None]
+    if not (isinstance(docs[0], dict) and "added_tokens_decoder" in docs[0]):
+        mapping = folder / "special_tokens_map.json"
+        docs.insert(0, read_json(mapping) if mapping.is_file() else None)  # the config wins
     found: dict[str, Any] = {}
-    for name in ("special_tokens_map.json", "tokenizer_config.json"):  # the config wins
-        path = folder / name
-        doc = read_json(path) if path.is_file() else None
+    for doc in docs:
         if not isinstance(doc, dict):
             continue
-        for key in (*_ROLE_KEYS, "additional_special_tokens"):
-            value = doc.get(key)
-            if isinstance(value, dict):
-                value = value.get("content")
-            if key == "additional_special_tokens" and isinstance(value, list):
-                value = [v.get("content") if isinstance(v, dict) else v for v in value]
-                found["additional"] = [v for v in value if isinstance(v, str)]
-            elif isinstance(value, str):
+        for key in _HF_ORDER:
+            value = _text(doc.get(key))
+            if value is not None:
                 found[key] = value
-    present = set(tokens)
-    for token in [*(found.get(k) for k in _ROLE_KEYS), *found.get("additional", [])]:
-        if token is not None and token not in present:
-            raise TokenizerFormatError(
-                f"{folder} names the special token {token!r}, which vocab.txt lacks "
-                "(transformers adds it as a new id, which lexforge does not read); add it to "
-                "vocab.txt or save the tokenizer with its tokenizer.json"
-            )
+        for key in ("additional_special_tokens", "extra_special_tokens"):
+            listed = doc.get(key)
+            if isinstance(listed, dict):
+                listed = list(listed.values())
+            if isinstance(listed, list) and listed:
+                found["additional"] = [t for t in map(_text, listed) if t is not None]
     return found
+
+
+def _text(value: Any) -> str | None:
+    """A special token as the files write it: its text, or ``{"content": text, ...}``."""
+    if isinstance(value, dict):
+        value = value.get("content")
+    return value if isinstance(value, str) and value else None
 
 
 def save_vocab(core: BertTokenizer, path: Path) -> None:

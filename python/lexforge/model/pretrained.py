@@ -132,9 +132,9 @@ def _tokenizer(directory: Path) -> Any:
     """The tokenizer of a checkpoint directory, for embed_words, embed and fill_mask:
     ``tokenizer.json``, else ``vocab.txt`` (HF's classic BERT folder), else ``vocab.json``
     with ``merges.txt`` (GPT-2's), else None. One that lexforge cannot read (a
-    SentencePiece/Unigram tokenizer.json, say, or a vocab.txt with an added_tokens.json)
-    is skipped with a warning, and so are the others: a ``vocab.txt`` beside a refused
-    ``tokenizer.json`` lacks what made it refused. The weights load without it."""
+    SentencePiece/Unigram tokenizer.json, say) is skipped with a warning, and so are the
+    others: a ``vocab.txt`` beside a refused ``tokenizer.json`` lacks what made it
+    refused. The weights load without it."""
     from ..errors import LexforgeError
     from ..tokenizer import Tokenizer
 
