@@ -2,11 +2,14 @@
 //! characters: each word is split into characters, the first as itself and the rest with the
 //! continuation prefix (`##`); merges join a piece with the following continuation piece.
 //! The vocabulary is the special tokens, then the initial pieces (every character of the
-//! alphabet sorted by code point, then the continuation characters sorted likewise), then
-//! the merged pieces in the order learned (a piece already present is not added twice). Ties between
-//! equally frequent pairs go to the smallest pair of training ids, so the result is a pure
-//! function of the word counts, whatever the thread count (HF's WordPiece training is not
-//! deterministic). Words longer than the tokenizer reads (`max_word_chars`, its
+//! alphabet sorted by code point, then the continuation pieces in the order they first
+//! appear, the words taken in byte order), then the merged pieces in the order learned (a
+//! piece already present is not added twice). Ties between equally frequent pairs go to the
+//! smallest pair of those ids, as in HF, so the result is a pure function of the word
+//! counts, whatever the thread count. HF's WordPiece training numbers the continuation
+//! pieces as they first appear too, but takes the words in its hash map's order, which
+//! changes from run to run (so do its ties, and its vocabulary): ours is the one HF gives
+//! for one order of the words, and HF's own wherever the order cannot matter. Words longer than the tokenizer reads (`max_word_chars`, its
 //! `max_input_chars_per_word`) give the alphabet their characters but no pieces.
 
 use std::collections::{BTreeMap, HashMap};
@@ -40,17 +43,13 @@ pub fn train_wordpiece(
 ) -> Result<Vec<String>> {
     let mut freq: HashMap<char, u64> = HashMap::new();
     let mut words: Vec<(String, u64)> = Vec::with_capacity(counts.len());
-    // continuation characters: a character's place in its word decides whether it continues
-    // one, as in HF (a kept character after a dropped first one is a continuation)
-    let mut inner = std::collections::HashSet::new();
-    for (bytes, n) in counts.iter() {
+    // (the words in byte order: the continuation pieces are numbered as they first appear)
+    let sorted = counts.sorted();
+    for &(bytes, n) in &sorted {
         let Ok(word) = std::str::from_utf8(bytes) else { continue };
-        for (i, c) in word.chars().enumerate() {
+        for c in word.chars() {
             let f = freq.entry(c).or_default();
             *f = f.saturating_add(n);
-            if i > 0 {
-                inner.insert(c);
-            }
         }
         // a word longer than the tokenizer reads (it encodes as the unknown token) gives
         // the alphabet its characters, as in HF, but no pieces: a 4 MB word would otherwise
@@ -71,21 +70,28 @@ pub fn train_wordpiece(
         chars.truncate(limit);
     }
     let alphabet: std::collections::HashSet<char> = chars.iter().map(|c| c.0).collect();
-    // initial pieces, in a canonical order: each character as itself, as HF keeps it (a
-    // character seen only inside words, "ß" of "straße", still encodes alone, not as
-    // [UNK]), and the characters seen inside words as continuations
+    // initial pieces: each character as itself, by code point, as HF keeps it (a character
+    // seen only inside words, "ß" of "straße", still encodes alone, not as [UNK])
     let mut first_chars: BTreeMap<char, u32> = alphabet.iter().map(|&c| (c, 0)).collect();
-    let mut rest_chars: BTreeMap<char, u32> =
-        inner.into_iter().filter(|c| alphabet.contains(c)).map(|c| (c, 0)).collect();
     let mut pieces: Vec<String> = Vec::new();
     for (c, id) in first_chars.iter_mut() {
         *id = pieces.len() as u32;
         pieces.push(c.to_string());
     }
-    for (c, id) in rest_chars.iter_mut() {
-        *id = pieces.len() as u32;
-        pieces.push(format!("{}{c}", opts.prefix));
+    // continuations: a character's place in its word decides whether it continues one, as
+    // in HF (a kept character after a dropped first one is a continuation); every word
+    // counts, the long ones left out below too, as HF reads them all
+    let mut rest_chars: HashMap<char, u32> = HashMap::new();
+    for &(bytes, _) in &sorted {
+        let Ok(word) = std::str::from_utf8(bytes) else { continue };
+        for c in word.chars().skip(1).filter(|c| alphabet.contains(c)) {
+            rest_chars.entry(c).or_insert_with(|| {
+                pieces.push(format!("{}{c}", opts.prefix));
+                pieces.len() as u32 - 1
+            });
+        }
     }
+    drop(sorted);
     let floor = opts.special_tokens.len() + pieces.len();
     if opts.vocab_size < floor {
         return Err(Error::TrainerConfig(format!(
@@ -164,7 +170,8 @@ mod tests {
         // every character whole (as HF keeps them: "g" occurs only inside words), then the
         // continuations
         assert_eq!(&vocab[..8], ["[UNK]", "b", "g", "h", "n", "p", "s", "u"]);
-        assert_eq!(&vocab[8..12], ["##g", "##n", "##s", "##u"]);
+        // the continuations as they first appear, the words in byte order: bun, hug, hugs...
+        assert_eq!(&vocab[8..12], ["##u", "##n", "##g", "##s"]);
         assert!(vocab.contains(&"##ug".to_string()));
         assert_eq!(vocab.len(), 18);
     }
