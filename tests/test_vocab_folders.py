@@ -182,6 +182,27 @@ def test_the_files_transformers_writes_load_as_it_loads_them(tmp_path: Path) -> 
     assert ours.token_to_id("<sp1>") is not None and "<sp1>" in ours.special_tokens
 
 
+def test_an_unnamed_default_special_in_added_tokens_json_stays_normalized(
+    tmp_path: Path,
+) -> None:
+    """A vocab.txt without [MASK] whose added_tokens.json adds it, in a folder that names no
+    mask token: transformers makes it special (BERT's default) but keeps it normalized, as
+    added_tokens.json's unnamed tokens are, so an uncased text's "[mask]" is found too."""
+    (tmp_path / "vocab.txt").write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\nhello\nmask\n[\n]\n")
+    (tmp_path / "added_tokens.json").write_text(json.dumps({"[MASK]": 8, "Foo": 9}))
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": True}))
+    theirs = transformers.BertTokenizer.from_pretrained(str(tmp_path))
+    ours = lf.Tokenizer.from_file(tmp_path)
+    assert "[MASK]" in ours.special_tokens
+    for text in ("hello [MASK]", "hello [mask] [Mask]", "foo FOO hello"):
+        want = theirs(text)["input_ids"]
+        assert ours.encode(text) == want, text
+        assert ours.decode(want, skip_special_tokens=True) == theirs.decode(
+            want, skip_special_tokens=True
+        )
+    assert ours.encode("[mask]", add_special_tokens=False) == [8]
+
+
 def test_a_checkpoint_folder_with_added_tokens_keeps_its_tokenizer(tmp_path: Path) -> None:
     """A model folder saved with a vocab.txt and an added_tokens.json (older transformers):
     from_pretrained gives the model its tokenizer, whose ids cover the embeddings."""

@@ -152,12 +152,14 @@ def read_folder(
     """The tokens that a ``vocab.txt`` folder adds (ids past the vocabulary) or marks, as
     transformers reads them: the ``added_tokens_decoder`` of its ``tokenizer_config.json``
     (``{id: {"content", "special", HF's options}}``), else its ``added_tokens.json``
-    (transformers' older ``{token: id}``: special when ``roles`` or ``extras`` holds it,
-    the others normalized). A token that ``roles`` (the tokenizer's unknown, padding...
-    tokens) holds is special whatever the files say. Then each token of ``named`` (those
-    the folder names, in transformers' order) and ``extras`` (its additional special
-    tokens) that the vocabulary and these lack gets the next id, special. In id order, ids
-    checked as HF gives them (:func:`check_ids`)."""
+    (transformers' older ``{token: id}``: special, not normalized, when the files name it
+    (``named``, ``extras``), the others normalized). A token that ``roles`` (the
+    tokenizer's unknown, padding... tokens, BERT's defaults included) holds is special
+    whatever the files say, its ``normalized`` kept (an unnamed "[MASK]" from
+    added_tokens.json is special and normalized, as transformers makes it). Then each token
+    of ``named`` (those the folder names, in transformers' order) and ``extras`` (its
+    additional special tokens) that the vocabulary and these lack gets the next id,
+    special. In id order, ids checked as HF gives them (:func:`check_ids`)."""
     config, legacy = folder / "tokenizer_config.json", folder / "added_tokens.json"
     doc = read_json(config) if config.is_file() else None
     if isinstance(doc, dict) and "added_tokens_decoder" in doc:
@@ -166,7 +168,7 @@ def read_folder(
         def where(i: int) -> str:
             return f'added_tokens_decoder["{tokens[i].id}"]'
     elif legacy.is_file():
-        path, tokens = legacy, _legacy_entries(legacy, read_json(legacy), {*roles, *extras})
+        path, tokens = legacy, _legacy_entries(legacy, read_json(legacy), {*named, *extras})
 
         def where(i: int) -> str:
             return json.dumps({tokens[i].content: tokens[i].id}, ensure_ascii=False)
