@@ -449,3 +449,29 @@ def test_a_corpus_of_white_space_trains_no_bpe(tmp_path: Path) -> None:
     with pytest.raises(CorpusError, match="only white space"):
         lf.Tokenizer.train_bpe(path, vocab_size=300)
     assert lf.Tokenizer.train_bpe(texts=["  a "], vocab_size=260).vocab_size >= 256
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["hello world", "a" * 5000, "x\x00y", '{"model": {"type": "BPE"}}'],
+    ids=["text", "too-long-for-a-file-name", "nul", "json-text"],
+)
+def test_a_text_passed_as_a_file_is_a_missing_file(name: str) -> None:
+    """A text where a path goes (the name too long for the file system, or holding a NUL
+    byte, among them) is a FileNotFoundError that shows the name cut and quoted, not an
+    OSError; training says how to pass texts."""
+    for call in (
+        lambda: lf.Tokenizer.from_file(name),
+        lambda: lf.WordCounts.load(name),
+        lambda: lf.Tokenizer.train_bpe([name], vocab_size=300),
+        lambda: lf.Tokenizer.train_wordpiece(name, vocab_size=300),
+    ):
+        with pytest.raises(FileNotFoundError, match="no such file") as caught:
+            call()
+        message = str(caught.value)
+        assert len(message) < 600 and "\x00" not in message
+        if name == "a" * 5000:
+            assert "(5,000 characters)" in message
+    with pytest.raises(FileNotFoundError) as caught:
+        lf.Tokenizer.train_bpe([name], vocab_size=300)
+    assert str(caught.value).endswith("pass them as texts=...") == (name != "x\x00y")

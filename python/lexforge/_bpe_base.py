@@ -68,6 +68,13 @@ class BpeBase(Tokenizer):
         # HF's ByteLevel post-processor with trim_offsets: spans without their spaces
         self._offsets = offsets
 
+    def _options(self) -> dict[str, Any]:
+        return {
+            "offsets": self._offsets, "template": self._template,
+            "truncation": self._truncation, "padding": self._padding,
+            "join_tokens": self._join_tokens,
+        }  # fmt: skip
+
     # ----------------------------------------------------------------- special tokens and framing
     def _policy(
         self, allowed: SpecialSet, disallowed: SpecialSet

@@ -52,8 +52,18 @@ class Bpe:
     ) -> Bpe: ...
     @staticmethod
     def from_ranks(
-        ranks: Sequence[tuple[bytes, int]], specials: Sequence[tuple[str, int]], pattern: str
+        ranks: Sequence[tuple[bytes, int]],
+        specials: Sequence[tuple[str, int]],
+        pattern: str,
+        lstrip: Sequence[int] = ...,
+        added_tokens: Sequence[tuple[str, int]] = ...,
+        rstrip: Sequence[int] = ...,
+        single_word: Sequence[int] = ...,
+        normalized: Sequence[int] = ...,
+        normalizer: Sequence[str] = ...,
+        add_prefix_space: str = "",
     ) -> Bpe: ...
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]: ...
     def encode(
         self,
         text: str,
@@ -170,6 +180,7 @@ class BertTokenizer:
         steps: Sequence[str] = ...,
         splits: Sequence[str] = ...,
     ) -> BertTokenizer: ...
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]: ...
     def encode(
         self, text: str, pair: str | None = None, add_special_tokens: bool = True
     ) -> list[int]: ...

@@ -52,6 +52,12 @@ def _takers(option: str) -> str:
     return " and ".join(_KIND_NAMES[k] for k, names in _FILE_OPTIONS.items() if option in names)
 
 
+def _rebuild(cls: type[Tokenizer], core: Any, options: dict[str, Any]) -> Tokenizer:
+    """A pickled tokenizer, unpickled (see :meth:`Tokenizer.__reduce__`)."""
+    tok: Tokenizer = cls(core, **options)
+    return tok
+
+
 class Tokenizer:
     """A tokenizer: :class:`~lexforge.bpe.BpeTokenizer` or
     :class:`~lexforge.wordpiece.WordPieceTokenizer`. Build one with :meth:`train_bpe`,
@@ -67,6 +73,16 @@ class Tokenizer:
 
             cls = BpeTokenizer if isinstance(core, _core.Bpe) else WordPieceTokenizer
         return super().__new__(cls)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickling and ``copy`` (``DataLoader`` workers, ``multiprocessing``): the class, the
+        compiled core (which pickles as the arguments that rebuild it) and the options the
+        tokenizer was built with."""
+        return (_rebuild, (type(self), self._core, self._options()))
+
+    def _options(self) -> dict[str, Any]:
+        """The keyword arguments, besides the core, that rebuild this tokenizer."""
+        raise NotImplementedError
 
     # ----------------------------------------------------------------- the shared surface
     def encode(self, text: str, *args: Any, **kwargs: Any) -> list[int]:

@@ -16,6 +16,7 @@ import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from lexforge import _core
 from lexforge._progress import Progress
@@ -55,7 +56,9 @@ def resolve_files(
                 f"files must be paths (str or os.PathLike) or dataset names, got {item!r}"
             )
         path = Path(item)
-        if path.exists():
+        # (os.path.exists: False for a name too long for the file system, a text passed as a
+        # file, where Path.exists raises)
+        if os.path.exists(path):  # noqa: PTH110
             found.append(path)
             continue
         from lexforge import datasets
@@ -63,9 +66,17 @@ def resolve_files(
         if isinstance(item, str) and item in datasets.names():
             found.append(datasets.corpus_text(item))
             continue
+        # a string that is not a path but reads like text: strings meant as the corpus
+        text_hint = (
+            "; to train on strings in memory, pass them as texts=..."
+            if isinstance(item, str) and (any(c.isspace() for c in item) or len(item) > 255)
+            else ""
+        )
+        from lexforge.formats import shown_name
+
         raise FileNotFoundError(
-            f"no such file: {path}; pass a text file, a list of files, or a dataset name "
-            f"({', '.join(datasets.names())})"
+            f"no such file: {shown_name(path)}; pass a text file, a list of files, or a "
+            f"dataset name ({', '.join(datasets.names())}){text_hint}"
         )
     check_text_column(text_column, found)
     refuse_repeats(found)
@@ -408,14 +419,7 @@ class WordCounts:
             raise CorpusError(f"{path}:1: not a lexforge word-count file (expected '{_HEADER}')")
         try:
             meta = json.loads(first[1])
-            if meta["pattern"] is None:
-                counts = cls.__new__(cls)
-                norm = meta.get("normalizer")
-                counts._core = _core.WordCounter.bert(
-                    None if norm is None else tuple(norm), meta["special_tokens"]
-                )
-            else:
-                counts = cls(pattern=meta["pattern"], special_tokens=meta["special_tokens"])
+            counts = cls._empty(meta["pattern"], meta.get("normalizer"), meta["special_tokens"])
         except (ValueError, KeyError, TypeError):
             raise CorpusError(f"{path}:1: malformed header") from None
         for lineno, line in enumerate(lines[1:], start=2):
@@ -431,6 +435,38 @@ class WordCounts:
             counts.add(text, n)
         return counts
 
+    @classmethod
+    def _empty(
+        cls, pattern: str | None, normalizer: Sequence[bool] | None, special_tokens: list[str]
+    ) -> WordCounts:
+        """No counts yet, made as counts with these ``pattern``, ``normalizer`` (BERT words
+        when ``pattern`` is None) and ``special_tokens`` were."""
+        if pattern is not None:
+            return cls(pattern=pattern, special_tokens=special_tokens)
+        counts = cls.__new__(cls)
+        norm = None if normalizer is None else tuple(normalizer)
+        if norm is not None and len(norm) != 4:
+            raise ValueError(f"a BERT normalizer is 4 switches, got {normalizer!r}")
+        counts._core = _core.WordCounter.bert(norm, special_tokens)
+        return counts
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickling and ``copy`` (counts made in worker processes, then merged)."""
+        return (_restore_counts, (self.pattern, self.normalizer, self.special_tokens, self.items()))
+
     def __repr__(self) -> str:
         rule = f"pattern={self.pattern!r}" if self.pattern is not None else "bert"
         return f"WordCounts(words={len(self)}, total={self.total}, {rule})"
+
+
+def _restore_counts(
+    pattern: str | None,
+    normalizer: Sequence[bool] | None,
+    special_tokens: list[str],
+    items: list[tuple[bytes, int]],
+) -> WordCounts:
+    """Pickled counts, unpickled (see :meth:`WordCounts.__reduce__`)."""
+    counts = WordCounts._empty(pattern, normalizer, special_tokens)
+    for word, n in items:
+        counts._core.add_word(word, n)
+    return counts

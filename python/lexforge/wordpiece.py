@@ -84,6 +84,9 @@ class WordPieceTokenizer(Tokenizer):
             if tid in normalized and core.normalize(text) != text
         }
 
+    def _options(self) -> dict[str, Any]:
+        return {"truncation": self._truncation, "padding": self._padding, "cleanup": self._cleanup}
+
     # ----------------------------------------------------------------- encoding
     def encode(
         self,

@@ -2,7 +2,7 @@
 
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyDict, PyList, PyTuple};
 
 use super::batch::{
     arrays, id_lists, options, padding, parts, unparts, PaddingArg, PartsArg, TruncationArg,
@@ -251,6 +251,38 @@ impl PyBert {
     #[getter]
     fn model_size(&self) -> usize {
         self.inner.model.model_len()
+    }
+
+    /// Pickling and `copy`: this class and the constructor arguments that rebuild it.
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        let py = slf.py();
+        let me = slf.get();
+        let t = &me.inner;
+        let (unk, prefix, max_chars) = me.wordpiece();
+        let (single, pair) = me.templates();
+        let (steps, splits) = me.pipeline();
+        let flag = |name: &str| flagged(&t.specials, name);
+        let args: Vec<Bound<'py, PyAny>> = vec![
+            me.vocab(py)?.into_any(),
+            unk.into_pyobject(py)?.into_any(),
+            prefix.into_pyobject(py)?.into_any(),
+            max_chars.into_pyobject(py)?.into_any(),
+            me.normalizer().into_pyobject(py)?.into_any(),
+            me.specials().into_pyobject(py)?.into_any(),
+            single.into_pyobject(py)?.into_any(),
+            pair.into_pyobject(py)?.into_any(),
+            (me.vocab_size() - me.model_size()).into_pyobject(py)?.into_any(),
+            me.added_tokens().into_pyobject(py)?.into_any(),
+            flag("lstrip")?.into_pyobject(py)?.into_any(),
+            flag("rstrip")?.into_pyobject(py)?.into_any(),
+            flag("single_word")?.into_pyobject(py)?.into_any(),
+            flag("normalized")?.into_pyobject(py)?.into_any(),
+            steps.into_pyobject(py)?.into_any(),
+            splits.into_pyobject(py)?.into_any(),
+        ];
+        Ok((slf.get_type().into_any(), PyTuple::new(py, args)?))
     }
 }
 

@@ -8,7 +8,7 @@ use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyDict, PyList};
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
 use super::batch::{
     arrays, id_lists, options, padding, parts, PaddingArg, PartsArg, TruncationArg,
@@ -64,6 +64,24 @@ fn selection(indices: Option<Vec<usize>>) -> Selection {
 
 fn token_list(tokens: Vec<(Bound<'_, PyBytes>, u32)>) -> Vec<(Vec<u8>, u32)> {
     tokens.into_iter().map(|(b, id)| (b.as_bytes().to_vec(), id)).collect()
+}
+
+/// `model` with its added tokens (not special), the flags of its added tokens and its
+/// normalizer and prefix space: the steps `from_merges` and `from_ranks` share.
+fn finish(
+    mut model: BpeModel,
+    added_tokens: Vec<(String, u32)>,
+    flags: &[(u32, crate::special::Flags)],
+    prep: Prep,
+) -> PyResult<Bpe> {
+    if !added_tokens.is_empty() || !flags.is_empty() {
+        model.set_added_tokens(added_tokens, flags).map_err(to_py)?;
+    }
+    if prep.is_active() {
+        // after the added tokens: their normalized forms come from the normalizer
+        model.set_prep(prep).map_err(to_py)?;
+    }
+    Ok(Bpe::new(model))
 }
 
 impl Bpe {
@@ -175,33 +193,83 @@ impl Bpe {
             .map(|(a, b)| (a.as_bytes().to_vec(), b.as_bytes().to_vec()))
             .collect();
         let pretok = Pretokenizer::new(pattern).map_err(to_py)?;
-        let mut model = py
+        let model = py
             .detach(|| BpeModel::from_merges(vocab, &merges, specials, pretok, ignore_merges))
             .map_err(to_py)?;
         let flags = super::bert::flag_list(&lstrip, &rstrip, &single_word, &normalized);
-        if !added_tokens.is_empty() || !flags.is_empty() {
-            model.set_added_tokens(added_tokens, &flags).map_err(to_py)?;
-        }
-        let prep = Prep { normalizer, prefix_space };
-        if prep.is_active() {
-            // after the added tokens: their normalized forms come from the normalizer
-            model.set_prep(prep).map_err(to_py)?;
-        }
-        Ok(Bpe::new(model))
+        finish(model, added_tokens, &flags, Prep { normalizer, prefix_space })
     }
 
-    /// Builds a model from tiktoken ranks `[(token_bytes, rank)]` (rank = id = priority).
+    /// Builds a model from tiktoken ranks `[(token_bytes, rank)]` (rank = id = priority);
+    /// the other arguments as for `from_merges`.
     #[staticmethod]
+    #[pyo3(signature = (ranks, specials, pattern, lstrip=Vec::new(), added_tokens=Vec::new(), rstrip=Vec::new(), single_word=Vec::new(), normalized=Vec::new(), normalizer=Vec::new(), add_prefix_space=""))]
+    #[allow(clippy::too_many_arguments)]
     fn from_ranks(
         py: Python<'_>,
         ranks: Vec<(Bound<'_, PyBytes>, u32)>,
         specials: Vec<(String, u32)>,
         pattern: &str,
+        lstrip: Vec<u32>,
+        added_tokens: Vec<(String, u32)>,
+        rstrip: Vec<u32>,
+        single_word: Vec<u32>,
+        normalized: Vec<u32>,
+        normalizer: Vec<String>,
+        add_prefix_space: &str,
     ) -> PyResult<Self> {
+        let normalizer = Normalizer::parse(&normalizer).map_err(to_py)?;
+        let prefix_space = PrefixSpace::parse(add_prefix_space).map_err(to_py)?;
         let ranks = token_list(ranks);
         let pretok = Pretokenizer::new(pattern).map_err(to_py)?;
         let model = py.detach(|| BpeModel::from_ranks(ranks, specials, pretok)).map_err(to_py)?;
-        Ok(Bpe::new(model))
+        let flags = super::bert::flag_list(&lstrip, &rstrip, &single_word, &normalized);
+        finish(model, added_tokens, &flags, Prep { normalizer, prefix_space })
+    }
+
+    /// Pickling and `copy`: the constructor (`from_merges`, or `from_ranks` for a tiktoken
+    /// model) and the arguments that rebuild this model.
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        let py = slf.py();
+        let me = slf.get();
+        let m = &me.inner;
+        let bytes = |id: u32| -> PyResult<Bound<'py, PyBytes>> {
+            let b = m.token_bytes(id).ok_or_else(|| {
+                PyRuntimeError::new_err(format!("merge part {id} is not a token"))
+            })?;
+            Ok(PyBytes::new(py, b))
+        };
+        let pretok = m.pretokenizer();
+        let pattern = pretok.preset().unwrap_or_else(|| pretok.pattern());
+        let flag = |name: &str| super::bert::flagged(m.specials(), name);
+        let mut args: Vec<Bound<'py, PyAny>> = vec![me.vocab(py).into_pyobject(py)?.into_any()];
+        let ctor = match m.rule() {
+            MergeRule::MergeList => {
+                let merges = m
+                    .merges()
+                    .iter()
+                    .map(|&(a, b)| Ok((bytes(a)?, bytes(b)?)))
+                    .collect::<PyResult<Vec<_>>>()?;
+                args.push(merges.into_pyobject(py)?.into_any());
+                "from_merges"
+            }
+            MergeRule::Ranks => "from_ranks",
+        };
+        args.push(me.specials().into_pyobject(py)?.into_any());
+        args.push(pattern.into_pyobject(py)?.into_any());
+        if ctor == "from_merges" {
+            args.push(m.ignore_merges().into_pyobject(py)?.to_owned().into_any());
+        }
+        args.push(flag("lstrip")?.into_pyobject(py)?.into_any());
+        args.push(me.added_tokens().into_pyobject(py)?.into_any());
+        for name in ["rstrip", "single_word", "normalized"] {
+            args.push(flag(name)?.into_pyobject(py)?.into_any());
+        }
+        args.push(me.normalizer().into_pyobject(py)?.into_any());
+        args.push(me.add_prefix_space().into_pyobject(py)?.into_any());
+        Ok((slf.get_type().getattr(ctor)?, PyTuple::new(py, args)?))
     }
 
     /// Encodes one text. `allowed`/`disallowed`: indices into `specials()`, `None` = all.

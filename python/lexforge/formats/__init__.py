@@ -34,10 +34,27 @@ WHITE_SPACE = (
 )
 
 
+def no_such_file(path: Path) -> FileNotFoundError | None:
+    """The error for a ``path`` that names no file (a name too long for the file system or
+    holding a NUL byte among them: a text passed as a path), else None."""
+    # (os.path.exists: False for a name the file system refuses, where Path.exists raises)
+    if os.path.exists(path):  # noqa: PTH110
+        return None
+    return FileNotFoundError(f"no such file: {shown_name(path)}; check the path")
+
+
+def shown_name(path: Path | str) -> str:
+    """``path`` as an error message shows it: quoted when it holds characters that do not
+    print, cut when long (a text passed where a file name goes)."""
+    name = str(path)
+    shown = name if len(name) <= 200 and name.isprintable() else repr(name)
+    return shown if len(shown) <= 200 else shown[:160] + f"... ({len(name):,} characters)"
+
+
 def read_text(path: Path) -> str:
     """Reads a UTF-8 text file with typed errors."""
-    if not path.exists():
-        raise FileNotFoundError(f"no such file: {path}; check the path")
+    if missing := no_such_file(path):
+        raise missing
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a directory; pass the tokenizer file inside it")
     data = path.read_bytes()
@@ -160,6 +177,8 @@ def detect(path: Path) -> tuple[str, Any]:
     """Identifies a tokenizer file: returns ``(kind, parsed_json_or_None)`` with ``kind`` one
     of ``"hf"`` (tokenizer.json), ``"gpt2"`` (vocab.json, merges.txt or their folder),
     ``"bert-vocab"`` (a WordPiece vocab.txt) or ``"tiktoken"`` (anything else: a rank file)."""
+    if missing := no_such_file(path):
+        raise missing
     if path.is_dir():
         if (path / "tokenizer.json").exists():
             return "hf", None
@@ -170,8 +189,6 @@ def detect(path: Path) -> tuple[str, Any]:
         raise FileNotFoundError(
             f"{path} holds no tokenizer.json, vocab.json or encoder.json; pass a tokenizer file"
         )
-    if not path.exists():
-        raise FileNotFoundError(f"no such file: {path}; check the path")
     with path.open("rb") as f:
         head = f.read(64).lstrip()
     if head.startswith(b"{"):
