@@ -7,14 +7,15 @@ ids, a warning naming what a plain load would not restore). Reading the files is
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from lexforge._bpe_base import BpeBase
 from lexforge.errors import ConfigError
-from lexforge.formats import gpt2, hf_json, names_folder, save_target, tiktoken
+from lexforge.formats import atomic_write, gpt2, hf_json, names_folder, save_target, tiktoken
 from lexforge.training import PathLike
 
 
@@ -33,13 +34,7 @@ class BpeSaving(BpeBase):
         tokens (a warning names what a plain load would not restore). Writes are atomic."""
         if format == "hf":
             target = save_target(path, "tokenizer.json")
-            pad = self._padding
-            hf_json.save(
-                self._core, target, offsets=self._offsets, template=self._template,
-                truncation=None if self._truncation is None else self._truncation.to_hf(),
-                padding=None if pad is None else pad.to_hf(self._token_text(pad.pad_id)),
-                decoder=not self._join_tokens,
-            )  # fmt: skip
+            atomic_write(target, json.dumps(self._hf_doc(), ensure_ascii=False, indent=1))
         elif format == "gpt2":
             self._check_gpt2_format()
             self._warn_lost("gpt2")
@@ -55,6 +50,15 @@ class BpeSaving(BpeBase):
             tiktoken.save(self._core, Path(path))
         else:
             raise ValueError(f"unknown format {format!r}; use 'hf', 'gpt2' or 'tiktoken'")
+
+    def _hf_doc(self) -> dict[str, Any]:
+        pad = self._padding
+        return hf_json.dump(
+            self._core, self._offsets, self._template,
+            None if self._truncation is None else self._truncation.to_hf(),
+            None if pad is None else pad.to_hf(self._token_text(pad.pad_id)),
+            not self._join_tokens,
+        )  # fmt: skip
 
     def _warn_lost(self, format: str) -> None:
         """Warns about what only tokenizer.json records: the template, lstrip, trimming."""

@@ -10,7 +10,7 @@ the kind from the file.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
 from lexforge import _core
@@ -50,6 +50,31 @@ _KIND_NAMES = {
 
 def _takers(option: str) -> str:
     return " and ".join(_KIND_NAMES[k] for k, names in _FILE_OPTIONS.items() if option in names)
+
+
+def _from_hf_doc(target: Path, doc: Any) -> Tokenizer:
+    """The tokenizer of an HF ``tokenizer.json`` document (read from ``target``, the name
+    errors give)."""
+    from lexforge.bpe import BpeTokenizer
+    from lexforge.formats import bert, hf_json, hf_post
+    from lexforge.wordpiece import WordPieceTokenizer
+
+    if bert.is_wordpiece_json(target, doc):
+        _check_wordpiece_json(target, doc)
+        core = bert.load_json(target, doc)
+        truncation, padding = _file_defaults(target, doc, len(core.vocab()))
+        return WordPieceTokenizer(
+            core,
+            truncation=truncation,
+            padding=padding,
+            cleanup=bert.decoder_cleanup(target, doc, core.wordpiece[1]),
+        )
+    bpe, offsets, template = hf_json.load(target, doc)
+    truncation, padding = _file_defaults(target, doc, bpe.vocab_size)
+    return BpeTokenizer(
+        bpe, offsets=offsets, template=template, truncation=truncation, padding=padding,
+        join_tokens=not hf_post.has_decoder(target, doc),
+    )  # fmt: skip
 
 
 def _rebuild(cls: type[Tokenizer], core: Any, options: dict[str, Any]) -> Tokenizer:
@@ -227,7 +252,7 @@ class Tokenizer:
         ``vocab.json``/``encoder.json`` (with ``merges.txt``/``vocab.bpe`` beside it, or a
         directory holding both), or a tiktoken rank file (see :meth:`from_tiktoken`)."""
         from lexforge.bpe import BpeTokenizer
-        from lexforge.formats import bert, bert_vocab, gpt2, hf_json, hf_post
+        from lexforge.formats import bert_vocab, gpt2
         from lexforge.wordpiece import WordPieceTokenizer
 
         path = Path(path)
@@ -245,23 +270,7 @@ class Tokenizer:
             target = path / "tokenizer.json" if path.is_dir() else path
             from lexforge.formats import read_json
 
-            doc = read_json(target) if doc is None else doc
-            if bert.is_wordpiece_json(target, doc):
-                _check_wordpiece_json(target, doc)
-                core = bert.load_json(target, doc)
-                truncation, padding = _file_defaults(target, doc, len(core.vocab()))
-                return WordPieceTokenizer(
-                    core,
-                    truncation=truncation,
-                    padding=padding,
-                    cleanup=bert.decoder_cleanup(target, doc, core.wordpiece[1]),
-                )
-            bpe, offsets, template = hf_json.load(target, doc)
-            truncation, padding = _file_defaults(target, doc, bpe.vocab_size)
-            return BpeTokenizer(
-                bpe, offsets=offsets, template=template, truncation=truncation, padding=padding,
-                join_tokens=not hf_post.has_decoder(target, doc),
-            )  # fmt: skip
+            return _from_hf_doc(target, read_json(target) if doc is None else doc)
         if kind == "bert-vocab":
             target = path / "vocab.txt" if path.is_dir() else path
             return WordPieceTokenizer(bert_vocab.load_vocab(target, lowercase=lowercase))
@@ -274,6 +283,51 @@ class Tokenizer:
         if special_tokens is not None:
             special_tokens = tiktoken.check_specials(special_tokens)  # names alone: no ids
         return cls.from_tiktoken(path, pattern=pattern, special_tokens=special_tokens)
+
+    @classmethod
+    def from_str(cls, json_text: str) -> Tokenizer:
+        """Loads a tokenizer from the text of an HF ``tokenizer.json`` (what HF's
+        ``Tokenizer.to_str()`` and :meth:`to_str` give), as :meth:`from_file` loads the
+        file: byte-level BPE or WordPiece. Errors name the text ``<string>``."""
+        from lexforge.formats import parse_json
+
+        if not isinstance(json_text, str):
+            raise TypeError(
+                f"from_str takes the JSON text of a tokenizer.json as a str, not "
+                f"{type(json_text).__name__}"
+                + ("; decode it first (UTF-8)" if isinstance(json_text, bytes | bytearray) else "")
+                + (
+                    "; for a file, use Tokenizer.from_file"
+                    if isinstance(json_text, PurePath)
+                    else ""
+                )
+            )
+        name = "<string>"
+        doc = parse_json(json_text, name)
+        model = doc.get("model") if isinstance(doc, dict) else None
+        if not isinstance(model, dict):
+            found = (
+                f"its top level is {type(doc).__name__}, not an object"
+                if not isinstance(doc, dict)
+                else 'it has no "model" object'
+            )
+            raise TokenizerFormatError(
+                f"{name}: not the text of an HF tokenizer.json ({found}); for GPT-2, BERT "
+                "vocab.txt or tiktoken files, use Tokenizer.from_file"
+            )
+        return _from_hf_doc(Path(name), doc)
+
+    def to_str(self, pretty: bool = False) -> str:
+        """The tokenizer as the text of an HF ``tokenizer.json`` (what :meth:`save` writes,
+        on one line unless ``pretty``): HF's ``Tokenizer.from_str`` and :meth:`from_str`
+        load it with the same ids."""
+        import json
+
+        return json.dumps(self._hf_doc(), ensure_ascii=False, indent=2 if pretty else None)
+
+    def _hf_doc(self) -> dict[str, Any]:
+        """The ``tokenizer.json`` document of this tokenizer."""
+        raise NotImplementedError
 
     @classmethod
     def from_vocab(

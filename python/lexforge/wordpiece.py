@@ -8,6 +8,7 @@ in the raw text, as HF does for BERT.
 
 from __future__ import annotations
 
+import json
 import operator
 import warnings
 from collections.abc import Iterable, Sequence
@@ -26,7 +27,7 @@ from lexforge.batch import (
     resolve_options,
 )
 from lexforge.errors import EncodingError, LexforgeError, TokenIdError
-from lexforge.formats import bert, bert_vocab, save_target
+from lexforge.formats import atomic_write, bert, bert_vocab, save_target
 from lexforge.tokenizer import Tokenizer
 from lexforge.training import PathLike
 
@@ -361,20 +362,23 @@ class WordPieceTokenizer(Tokenizer):
         outputs) or ``vocab.txt`` (``"vocab"``); a directory, or a path ending in a
         separator (created), gets the file inside. Writes are atomic."""
         if format == "hf":
-            pad_token = self._vocab[self._padding.pad_id] if self._padding else "[PAD]"
-            bert.save_json(
-                self._core,
-                save_target(path, "tokenizer.json"),
-                truncation=None if self._truncation is None else self._truncation.to_hf(),
-                padding=None if self._padding is None else self._padding.to_hf(pad_token),
-                cleanup=self._cleanup,
-            )
+            target = save_target(path, "tokenizer.json")
+            atomic_write(target, json.dumps(self._hf_doc(), ensure_ascii=False, indent=1))
         elif format == "vocab":
             target = save_target(path, "vocab.txt")
             bert_vocab.save_vocab(self._core, target)
             self._warn_lost(target)
         else:
             raise ValueError(f"unknown format {format!r}; use 'hf' or 'vocab'")
+
+    def _hf_doc(self) -> dict[str, Any]:
+        pad_token = self._vocab[self._padding.pad_id] if self._padding else "[PAD]"
+        return bert.dump_json(
+            self._core,
+            None if self._truncation is None else self._truncation.to_hf(),
+            None if self._padding is None else self._padding.to_hf(pad_token),
+            self._cleanup,
+        )
 
     def _warn_lost(self, target: Path) -> None:
         """Warns about what a ``vocab.txt`` (with the ``tokenizer_config.json`` beside it,

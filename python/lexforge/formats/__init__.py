@@ -23,7 +23,7 @@ from typing import IO, Any
 
 from lexforge.errors import ConfigError, TokenizerFormatError
 
-__all__ = ["atomic_write", "detect", "read_json", "read_text", "sha256_file"]
+__all__ = ["atomic_write", "detect", "parse_json", "read_json", "read_text", "sha256_file"]
 
 
 # Unicode's White_Space property (Rust's char::is_whitespace, which HF tokenizers uses)
@@ -70,17 +70,20 @@ def read_text(path: Path) -> str:
 
 def read_json(path: Path) -> Any:
     """Parses a JSON file, reporting truncation and syntax errors with line and column."""
-    text = read_text(path)
+    return parse_json(read_text(path), str(path), "the file ends early (truncated download?)")
+
+
+def parse_json(text: str, name: str, early: str = "the text ends early") -> Any:
+    """Parses JSON ``text`` (called ``name`` in errors), reporting truncation (``early``
+    says what ending early means) and syntax errors with line and column."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
         hint = (
-            "the file ends early (truncated download?); fetch it again"
-            if e.pos >= len(text.rstrip()) - 1
-            else "fix the JSON syntax"
+            f"{early}; fetch it again" if e.pos >= len(text.rstrip()) - 1 else "fix the JSON syntax"
         )
         raise TokenizerFormatError(
-            f"{path}:{e.lineno}:{e.colno}: invalid JSON ({e.msg}); {hint}"
+            f"{name}:{e.lineno}:{e.colno}: invalid JSON ({e.msg}); {hint}"
         ) from None
 
 

@@ -13,13 +13,12 @@ the fix.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from lexforge._core import BertTokenizer
 from lexforge.errors import TokenizerFormatError
-from lexforge.formats import atomic_write, read_json, wordpiece_pipeline
+from lexforge.formats import read_json, wordpiece_pipeline
 from lexforge.formats.added import core_args, from_core
 from lexforge.formats.added import read as read_added
 from lexforge.formats.hf_post import decoder_step, flag
@@ -298,17 +297,3 @@ def dump_json(
             "vocab": {t: i for i, t in enumerate(tokens[: core.model_size])},
         },
     }
-
-
-def save_json(
-    core: BertTokenizer,
-    path: Path,
-    *,
-    truncation: dict[str, Any] | None = None,
-    padding: dict[str, Any] | None = None,
-    cleanup: bool | None = True,
-) -> None:
-    """Writes ``tokenizer.json`` atomically (with HF default truncation and padding, if
-    given)."""
-    doc = dump_json(core, truncation, padding, cleanup)
-    atomic_write(path, json.dumps(doc, ensure_ascii=False, indent=1))

@@ -31,8 +31,8 @@ from typing import Any
 from lexforge import _bytelevel
 from lexforge._core import Bpe
 from lexforge.errors import ConfigError, TokenizerFormatError
-from lexforge.formats import atomic_write, read_json
-from lexforge.formats.added import core_args, from_core
+from lexforge.formats import read_json
+from lexforge.formats.added import AddedToken, core_args, from_core
 from lexforge.formats.added import read as read_added
 from lexforge.formats.hf_post import (
     OffsetTrim,
@@ -342,6 +342,32 @@ def _mergeable_special(path: Path, where: str, token: str) -> bytes:
     return token.encode()
 
 
+def _model_vocab(text: dict[int, str], added: list[AddedToken]) -> dict[str, int]:
+    """``model.vocab``, by id: the model's tokens (``text``: their byte-level spellings by
+    id; an added token the model also makes among them, as its file listed it) and the
+    added tokens whose ids HF would not give them otherwise. HF looks an added token up in
+    ``model.vocab`` and numbers those it does not find itself, in file order from the
+    vocabulary's size up (:func:`lexforge.formats.added.check_ids`): a trained model's
+    special tokens (ids 0, 1...) must be listed, while tokens HF added after training (ids
+    past the model's) are left out, as HF writes them, so that a file HF wrote is written
+    back with HF's vocabulary."""
+    vocab = {token: tid for tid, token in text.items()}
+    while True:
+        new: dict[str, int] = {}
+        wrong = next(
+            (
+                t
+                for t in added
+                if t.content not in vocab
+                and new.setdefault(t.content, len(vocab) + len(new)) != t.id
+            ),
+            None,
+        )
+        if wrong is None:
+            return dict(sorted(vocab.items(), key=lambda item: item[1]))
+        vocab[wrong.content] = wrong.id  # HF finds it there; the numbers after it move
+
+
 def dump(
     bpe: Bpe,
     offsets: OffsetTrim | None = None,
@@ -384,15 +410,8 @@ def dump(
                 "puts it there only with GPT-2's regex"
             )
     added = from_core(bpe)
-    # HF finds an added token's id by looking its text up in the model's vocabulary: the
-    # special tokens, then the others (each after the model's tokens, where it is one too,
-    # so that a file read back is written back the same)
-    plain = [t for t in added if not t.special]
-    plain_ids = {t.id for t in plain}
-    vocab = {_bytelevel.encode(token): tid for token, tid in bpe.vocab() if tid not in plain_ids}
-    vocab.update(bpe.specials())
-    vocab.update((t.content, t.id) for t in plain)
     text = {tid: _bytelevel.encode(token) for token, tid in bpe.vocab()}
+    vocab = _model_vocab(text, added)
     merges = [f"{text[a]} {text[b]}" for a, b in bpe.merges()]
     return {
         "version": "1.0",
@@ -423,17 +442,3 @@ def dump(
             "merges": merges,
         },
     }
-
-
-def save(
-    bpe: Bpe,
-    path: Path,
-    offsets: OffsetTrim | None = None,
-    template: Template | None = None,
-    truncation: dict[str, Any] | None = None,
-    padding: dict[str, Any] | None = None,
-    decoder: bool = True,
-) -> None:
-    """Writes ``tokenizer.json`` atomically (``decoder`` False: without a decoder)."""
-    doc = dump(bpe, offsets, template, truncation, padding, decoder)
-    atomic_write(path, json.dumps(doc, ensure_ascii=False, indent=1))

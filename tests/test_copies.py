@@ -1,10 +1,12 @@
-"""Tokenizers pickle and copy (``DataLoader`` workers started with ``spawn``,
-``multiprocessing``, ``copy.deepcopy``): the copy is the same tokenizer. The oracle is the
+"""Copies of tokenizers: pickled and copied (``DataLoader`` workers started with
+``spawn``, ``multiprocessing``, ``copy.deepcopy``), and written to and read from the text
+of a ``tokenizer.json`` (``to_str``/``from_str``, as HF's ``Tokenizer``). The oracle is the
 original object: every kind lexforge builds or reads (trained, HF ``tokenizer.json`` with
 normalizers, pre-tokenizers, added-token flags, templates, truncation and padding; BERT
 ``vocab.txt`` folders; GPT-2 files; tiktoken rank files) must give, after a round trip, the
 same vocabulary, special and added tokens, ids, type ids, masks, offsets, word ids,
-overflow windows, decoded text and saved file as before."""
+overflow windows, decoded text and saved file as before; and HF ``tokenizers`` reads the
+text as lexforge does."""
 
 from __future__ import annotations
 
@@ -114,6 +116,7 @@ def tokenizers(
             datasets.files("bert-base-uncased")["tokenizer.json"]
         ),
         "hf-wordpiece-pipeline": lf.Tokenizer.from_file(_hf_wordpiece(corpus, tmp / "wp.json")),
+        "hf-wordpiece-pipeline source": (tmp / "wp.json").read_text(encoding="utf-8"),
         "vocab-folder": lf.Tokenizer.from_file(_vocab_folder(tmp / "folder")),
         "trained-wordpiece": lf.Tokenizer.train_wordpiece(
             texts=corpus, vocab_size=600, show_progress=False
@@ -127,6 +130,7 @@ def tokenizers(
             show_progress=False,
         ),
         "hf-bpe-prefix-space": lf.Tokenizer.from_file(_hf_bpe(corpus, tmp / "bpe.json")),
+        "hf-bpe-prefix-space source": (tmp / "bpe.json").read_text(encoding="utf-8"),
         "gpt2": lf.Tokenizer.from_gpt2(gpt2_files["encoder.json"], gpt2_files["vocab.bpe"]),
         "cl100k": lf.Tokenizer.from_tiktoken(rank_files["cl100k_base"], pattern="cl100k"),
     }
@@ -240,3 +244,58 @@ def test_word_counts_pickle_and_merge_across_processes(wiki_text: str, tmp_path:
         assert copied.pattern is None and copied.special_tokens == ["[MASK]"]
         copied.merge(bert)  # made alike: merging is allowed
         assert copied.total == 2 * bert.total
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_json_text_is_the_saved_file_and_loads_back(
+    kind: str, tokenizers: dict[str, Any], tmp_path: Path
+) -> None:
+    tok = tokenizers[kind]
+    text = tok.to_str()
+    assert "\n" not in text and json.loads(tok.to_str(pretty=True)) == json.loads(text)
+    tok.save(tmp_path / "tokenizer.json")
+    assert json.loads((tmp_path / "tokenizer.json").read_text(encoding="utf-8")) == json.loads(text)
+    assert_same(tok, lf.Tokenizer.from_str(text), tmp_path)
+
+
+@pytest.mark.parametrize("kind", ["hf-wordpiece-pipeline", "hf-bpe-prefix-space", "trained-bpe"])
+def test_hf_reads_the_json_text_and_its_own_loads_in_lexforge(
+    kind: str, tokenizers: dict[str, Any]
+) -> None:
+    tok = tokenizers[kind]
+    theirs = hf.Tokenizer.from_str(tok.to_str())
+    options = {"allowed_special": "all"} if hasattr(tok, "pattern") else {}
+    want = [e.ids for e in theirs.encode_batch(TEXTS)]
+    assert tok.encode_batch(TEXTS, **options) == want
+    back = lf.Tokenizer.from_str(theirs.to_str())
+    assert back.encode_batch(TEXTS, **options) == want
+    if f"{kind} source" in tokenizers:  # a file HF wrote comes back with HF's vocabularies
+        source = hf.Tokenizer.from_str(tokenizers[f"{kind} source"])
+        for added in (False, True):
+            assert theirs.get_vocab(with_added_tokens=added) == source.get_vocab(
+                with_added_tokens=added
+            )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"model": {"type": "BPE", "vocab": {}', r"<string>:1:\d+: invalid JSON .*ends early"),
+        ("{'model': 1}", r"<string>:1:2: invalid JSON .*fix the JSON syntax"),
+        ("[1, 2]", "its top level is list, not an object"),
+        ('{"hello": 0, "world": 1}', 'no "model" object.*use Tokenizer.from_file'),
+        ('{"model": {"type": "Unigram", "vocab": []}}', "<string>.*Unigram"),
+    ],
+)
+def test_bad_json_text_is_named(text: str, message: str) -> None:
+    from lexforge.errors import TokenizerFormatError
+
+    with pytest.raises(TokenizerFormatError, match=message):
+        lf.Tokenizer.from_str(text)
+
+
+def test_from_str_takes_text_only() -> None:
+    with pytest.raises(TypeError, match="decode it first"):
+        lf.Tokenizer.from_str(b"{}")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"for a file, use Tokenizer\.from_file"):
+        lf.Tokenizer.from_str(Path("tokenizer.json"))  # type: ignore[arg-type]
