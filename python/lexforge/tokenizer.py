@@ -329,6 +329,76 @@ class Tokenizer:
         """The ``tokenizer.json`` document of this tokenizer."""
         raise NotImplementedError
 
+    # ----------------------------------------------------------------- adding tokens
+    def add_tokens(
+        self,
+        tokens: Sequence[str],
+        *,
+        lstrip: bool = False,
+        rstrip: bool = False,
+        single_word: bool = False,
+        normalized: bool = True,
+    ) -> int:
+        """Adds words to the vocabulary, in place, as HF's ``Tokenizer.add_tokens``: each
+        is found in the text before the model splits it, and decoded as text. A token the
+        vocabulary holds keeps its id; the others get new ids from :attr:`vocab_size` up
+        (grow a model's embeddings to match: ``model.resize_token_embeddings(len(tok))``).
+        The options are HF's ``AddedToken``'s (``normalized``: found in the normalized text
+        by its normalized form). Returns how many were added (as HF counts: those not empty
+        and not added already alike). Not while other threads use the tokenizer."""
+        return self._add(tokens, False, lstrip, rstrip, single_word, normalized)
+
+    def add_special_tokens(
+        self,
+        tokens: Sequence[str],
+        *,
+        lstrip: bool = False,
+        rstrip: bool = False,
+        single_word: bool = False,
+        normalized: bool = False,
+    ) -> int:
+        """Adds special tokens (control tokens such as entity markers), in place, as HF's
+        ``Tokenizer.add_special_tokens``: as :meth:`add_tokens`, but skipped by
+        ``decode(skip_special_tokens=True)``, marked in ``special_tokens_mask`` and, for
+        byte-level BPE, under its ``allowed_special`` rule."""
+        return self._add(tokens, True, lstrip, rstrip, single_word, normalized)
+
+    def _add(self, tokens: Sequence[str], special: bool, *flags: bool) -> int:
+        from lexforge.formats.added import AddedToken, add_to_doc
+
+        if isinstance(tokens, str) or not isinstance(tokens, Iterable):
+            raise TypeError(f"tokens must be a list of strings, not {tokens!r}")
+        tokens = list(tokens)
+        for token in tokens:
+            if not isinstance(token, str):
+                raise TypeError(f"tokens must be strings, got {token!r}")
+        for name, value in zip(
+            ("lstrip", "rstrip", "single_word", "normalized"), flags, strict=True
+        ):
+            if not isinstance(value, bool):
+                raise TypeError(f"{name} must be True or False, not {value!r}")
+        doc = self._hf_doc()
+        lstrip, rstrip, single_word, normalized = flags
+        added = [
+            AddedToken(t, -1, special, lstrip, rstrip, single_word, normalized) for t in tokens
+        ]
+        count = add_to_doc(doc, added)
+        try:
+            rebuilt = _from_hf_doc(Path("<added tokens>"), doc)
+        except TokenizerFormatError as e:  # (one the core cannot hold, named by the reader)
+            framing = "not one of added_tokens (special tokens)" in str(e)
+            raise ConfigError(
+                f"cannot add {tokens!r}: "
+                + ("a token of the template, put around every text, must stay special; "
+                   "add it with add_special_tokens" if framing else str(e))
+            ) from None  # fmt: skip
+        self.__dict__.update(vars(rebuilt))
+        return count
+
+    def __len__(self) -> int:
+        """:attr:`vocab_size`: the number of ids (as ``len`` of a transformers tokenizer)."""
+        return self.vocab_size
+
     @classmethod
     def from_vocab(
         cls,

@@ -262,3 +262,34 @@ def _unique(path: Path, tokens: list[AddedToken]) -> list[AddedToken]:
                 f"{token.id}; keep one",
             )  # fmt: skip
     return tokens
+
+
+def add_to_doc(doc: dict[str, Any], tokens: list[AddedToken]) -> int:
+    """Adds ``tokens`` (their ``id`` ignored) to a ``tokenizer.json`` document as HF's
+    ``add_tokens``/``add_special_tokens`` do, and returns HF's count (the tokens not
+    ignored). An empty token, or one added already with the same options, is ignored. A
+    token added already, or in ``model.vocab``, keeps that id (an added one takes the new
+    options and kind, as HF saves it); the others get the next id: one past the largest
+    added id, or the vocabulary's size when that is larger."""
+    vocab: dict[str, int] = doc["model"]["vocab"]
+    entries: dict[int, AddedToken] = {}
+    for e in doc.get("added_tokens") or []:
+        options = {k: e.get(k, False) for k in ("special", *FLAGS)}
+        entries[e["id"]] = AddedToken(e["content"], e["id"], **options)
+    ids = {t.content: i for i, t in entries.items()}
+    count = 0
+    for token in tokens:
+        if not token.content or replace(token, id=ids.get(token.content, -1)) in entries.values():
+            continue
+        count += 1
+        if token.content in ids:
+            tid = ids[token.content]
+        elif token.content in vocab:
+            tid = vocab[token.content]
+        else:
+            top = max(entries, default=None)
+            tid = len(vocab) if top is None or (top < len(vocab) and vocab) else top + 1
+        entries[tid] = replace(token, id=tid)  # the last definition holds, as HF saves it
+        ids[token.content] = tid
+    doc["added_tokens"] = [entries[i].entry() for i in sorted(entries)]
+    return count

@@ -1,0 +1,162 @@
+"""``add_tokens`` and ``add_special_tokens``, in place, as HF's ``Tokenizer`` does them:
+random sequences of calls (new words, vocabulary tokens, tokens added before, special
+tokens added again as words, empty ones; random options) on WordPiece and byte-level BPE
+tokenizers, each applied to lexforge and to HF ``tokenizers``, must give the same counts,
+vocabulary size, ids, special-token masks and decoded text, and a saved file HF reads
+alike. HF's oracle is the tokenizer its own ``to_str`` gives back: when a call defines a
+token added before anew (another kind or options), HF's tokenizer in memory keeps part of
+the old definition (it may still skip a token no longer special, or match its old
+normalized form) while what it saves holds the new one, as lexforge's does. Where no token
+is defined anew, its tokenizer in memory must agree too."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import lexforge as lf
+from lexforge.errors import ConfigError
+
+hf = pytest.importorskip("tokenizers")
+
+from test_copies import _corpus, _hf_bpe, _hf_wordpiece  # noqa: E402
+
+POOL = [
+    "hello", "[E1]", "[/E1]", "<ent>", "naïve", "Straße", "the", " world", "é", "xyzzy", "",
+    "[MASK]", "[CLS]", "qu ux", "東京", "##ing", "a", "ĠThe", "<|x|>",
+]  # fmt: skip
+# (no two tokens that normalize alike, such as "hello" and "Hello": which one HF matches
+# depends on how its table was built; see test_vocab_folders)
+FILLER = ["the ", "word", " ", "x", "Hello", ",", "é", "ing", "  "]
+
+
+@pytest.fixture(scope="module")
+def bases(wiki_text: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Tokenizer files as JSON text: BERT's, a trained BPE framed as BERT, and HF-built
+    BPE and WordPiece files with normalizers, added tokens, truncation and padding."""
+    from lexforge import datasets
+
+    corpus = _corpus(wiki_text)
+    tmp = tmp_path_factory.mktemp("add")
+    trained = lf.Tokenizer.train_bpe(
+        texts=corpus, vocab_size=700, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    )
+    return {
+        "bert": datasets.files("bert-base-uncased")["tokenizer.json"].read_text(encoding="utf-8"),
+        "trained-bpe": trained.with_template("[CLS]", "[SEP]").to_str(),
+        "hf-bpe": _hf_bpe(corpus, tmp / "bpe.json").read_text(encoding="utf-8"),
+        "hf-wordpiece": _hf_wordpiece(corpus, tmp / "wp.json").read_text(encoding="utf-8"),
+    }
+
+
+def _check_seed(seed: int, bases: dict[str, str], tmp_path: Path) -> None:
+    rng = random.Random(seed)
+    name = rng.choice(sorted(bases))
+    ours, theirs = lf.Tokenizer.from_str(bases[name]), hf.Tokenizer.from_str(bases[name])
+    theirs.no_truncation()
+    theirs.no_padding()
+    defined = {t.content: t for t in theirs.get_added_tokens_decoder().values()}
+    anew = False  # a token added before defined again otherwise
+    used: list[str] = []
+    for _ in range(rng.randrange(1, 4)):
+        tokens = rng.sample(POOL, rng.randrange(1, 4))
+        special = rng.random() < 0.5
+        flags = {k: rng.random() < 0.3 for k in ("lstrip", "rstrip", "single_word")}
+        flags["normalized"] = rng.random() < 0.5 if rng.random() < 0.5 else not special
+        add = ours.add_special_tokens if special else ours.add_tokens
+        try:
+            count = add(tokens, **flags)
+        except ConfigError as e:
+            # a special token spelled as a vocabulary token that merges make, whose text is
+            # other bytes (a byte-level spelling such as "ĠThe"): one id, two texts; or a
+            # token of the template (BERT's [CLS]) made an ordinary word
+            assert ("cannot hold both" in str(e) and "ĠThe" in tokens) or (
+                "the template" in str(e) and not special
+            ), (seed, e)
+            return
+        entries = [hf.AddedToken(t, special=special, **flags) for t in tokens]
+        for entry in entries:
+            old = defined.get(entry.content)
+            anew |= old is not None and repr(old) != repr(entry)
+            defined[entry.content] = entry
+        want = (theirs.add_special_tokens if special else theirs.add_tokens)(entries)
+        assert count == want, (seed, name, tokens)
+        used += [t for t in tokens if t]
+    assert ours.vocab_size == len(ours) == theirs.get_vocab_size(), (seed, name)
+    reloaded = hf.Tokenizer.from_str(theirs.to_str())
+    reloaded.no_truncation()
+    reloaded.no_padding()
+    ours.save(tmp_path / "ours.json")
+    saved = hf.Tokenizer.from_file(str(tmp_path / "ours.json"))
+    saved.no_truncation()
+    saved.no_padding()
+    kw: dict[str, Any] = {"allowed_special": "all"} if isinstance(ours, lf.BpeTokenizer) else {}
+    parts = used + FILLER
+    texts = ["".join(rng.choice(parts) for _ in range(rng.randrange(1, 8))) for _ in range(20)]
+    oracles = [reloaded] if anew else [reloaded, theirs]
+    for text in texts:
+        batch = ours.encode_batch(
+            [text], truncation=False, padding=False, return_tensors="np",
+            return_special_tokens_mask=True, **kw,
+        )  # fmt: skip
+        ids = batch["input_ids"][0].tolist()
+        assert saved.encode(text).ids == ids, (seed, name, text)
+        for oracle in oracles:
+            want = oracle.encode(text)
+            assert ids == want.ids, (seed, name, text, anew)
+            assert batch["special_tokens_mask"][0].tolist() == want.special_tokens_mask
+            for skip in (True, False):
+                assert ours.decode(ids, skip_special_tokens=skip) == oracle.decode(
+                    ids, skip_special_tokens=skip
+                ), (seed, name, text, skip, anew)
+
+
+def test_random_additions_match_hf(bases: dict[str, str], tmp_path: Path) -> None:
+    for seed in range(100):
+        _check_seed(seed, bases, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("block", range(10))
+def test_random_additions_match_hf_long(block: int, bases: dict[str, str], tmp_path: Path) -> None:
+    for seed in range(1000 + 100 * block, 1100 + 100 * block):
+        _check_seed(seed, bases, tmp_path)
+
+
+def test_counts_ids_and_decoding_of_entity_markers(bases: dict[str, str]) -> None:
+    """The usual use: entity markers added as special tokens to BERT's vocabulary."""
+    tok, theirs = lf.Tokenizer.from_str(bases["bert"]), hf.Tokenizer.from_str(bases["bert"])
+    size = tok.vocab_size
+    for words, special in [(["hello", "", "hello"], False), (["[E1]", "[E2]", "[E1]"], True),
+                           (["[E2]"], True)]:  # fmt: skip
+        add = (tok.add_special_tokens, theirs.add_special_tokens) if special else (
+            tok.add_tokens, theirs.add_tokens)  # fmt: skip
+        assert add[0](words) == add[1](words), words
+    assert len(tok) == theirs.get_vocab_size() == size + 2
+    assert tok.token_to_id("hello") == theirs.token_to_id("hello") < size  # in the vocabulary
+    assert tok.special_tokens["[E1]"] == size and tok.special_tokens["[E2]"] == size + 1
+    ids = tok.encode("Marie [E1] Curie [E2]")
+    assert ids == theirs.encode("Marie [E1] Curie [E2]").ids
+    for skip in (True, False):
+        assert tok.decode(ids, skip_special_tokens=skip) == theirs.decode(
+            ids, skip_special_tokens=skip
+        )
+    bpe = lf.Tokenizer.from_str(bases["trained-bpe"])
+    bpe.add_special_tokens(["<e>"])
+    with pytest.raises(lf.SpecialTokenError):
+        bpe.encode("a <e> b")  # byte-level BPE's rule for special tokens in text holds
+    assert bpe.special_tokens["<e>"] in bpe.encode("a <e> b", allowed_special={"<e>"})
+
+
+def test_bad_additions_are_named(bases: dict[str, str]) -> None:
+    tok = lf.Tokenizer.from_str(bases["bert"])
+    with pytest.raises(TypeError, match="list of strings"):
+        tok.add_tokens("hello")
+    with pytest.raises(TypeError, match="must be strings, got 3"):
+        tok.add_tokens(["a", 3])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="lstrip must be True or False"):
+        tok.add_special_tokens(["[X]"], lstrip=1)  # type: ignore[arg-type]
+    assert tok.vocab_size == 30522  # nothing added by a refused call
