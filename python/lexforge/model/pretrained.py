@@ -52,6 +52,16 @@ class Pretrained(nn.Module):
 
         return fill_mask(self, text, **options)
 
+    def resize_token_embeddings(self, new_num_tokens: int, *, mean_resizing: bool = True) -> Any:
+        """Resizes the vocabulary to ``new_num_tokens`` ids after tokens were added to the
+        tokenizer (``model.resize_token_embeddings(len(tok))``), as transformers does: old
+        rows kept, new ones at the old rows' mean (``mean_resizing``) or drawn as at
+        initialisation; the MLM head follows. Returns the word embedding module. See
+        :mod:`lexforge.model.resize`."""
+        from .resize import resize_token_embeddings
+
+        return resize_token_embeddings(self, new_num_tokens, mean_resizing=mean_resizing)
+
     def save_pretrained(self, directory: str | os.PathLike[str], tokenizer: Any = None) -> Path:
         """Writes an HF-format directory (``config.json``, ``model.safetensors``, and the
         tokenizer files when a ``tokenizer`` is given: WordPiece or byte-level BPE, see
