@@ -81,6 +81,8 @@ def test_entity_markers_added_then_fine_tuned(tiny_checkpoint: Path, tmp_path: P
     tok = model.tokenizer
     size = len(tok)
     assert tok.add_special_tokens(["[E1]", "[/E1]"]) == 2
+    with pytest.raises(ConfigError, match=r"resize_token_embeddings\(len\(tokenizer\)\)"):
+        model.save_pretrained(tmp_path / "unfit", tokenizer=tok)  # the model lacks 2 rows
     model.resize_token_embeddings(len(tok))
     assert model.config.vocab_size == size + 2
     batch = tok.encode_batch(

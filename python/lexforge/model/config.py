@@ -417,9 +417,10 @@ def check_vocab_fits(tokenizer: Any, vocab_size: int) -> None:
     if tokenizer.vocab_size > vocab_size:
         raise ConfigError(
             f"the tokenizer has {tokenizer.vocab_size} tokens, more than the model's "
-            f"{vocab_size} embeddings (ids {vocab_size} and up would have none); use the "
-            "tokenizer the model was trained with, or a config with vocab_size >= "
-            f"{tokenizer.vocab_size}"
+            f"{vocab_size} embeddings (ids {vocab_size} and up would have none); after "
+            "adding tokens to it, grow the model to match "
+            "(model.resize_token_embeddings(len(tokenizer))); else use the tokenizer the "
+            f"model was trained with, or a config with vocab_size >= {tokenizer.vocab_size}"
         )
 
 
