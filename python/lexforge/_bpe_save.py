@@ -51,13 +51,13 @@ class BpeSaving(BpeBase):
         else:
             raise ValueError(f"unknown format {format!r}; use 'hf', 'gpt2' or 'tiktoken'")
 
-    def _hf_doc(self) -> dict[str, Any]:
+    def _hf_doc(self, file: bool = True) -> dict[str, Any]:
         pad = self._padding
         return hf_json.dump(
             self._core, self._offsets, self._template,
             None if self._truncation is None else self._truncation.to_hf(),
             None if pad is None else pad.to_hf(self._token_text(pad.pad_id)),
-            not self._join_tokens,
+            not self._join_tokens, file,
         )  # fmt: skip
 
     def _warn_lost(self, format: str) -> None:

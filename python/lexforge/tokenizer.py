@@ -325,8 +325,9 @@ class Tokenizer:
 
         return json.dumps(self._hf_doc(), ensure_ascii=False, indent=2 if pretty else None)
 
-    def _hf_doc(self) -> dict[str, Any]:
-        """The ``tokenizer.json`` document of this tokenizer."""
+    def _hf_doc(self, file: bool = True) -> dict[str, Any]:
+        """The ``tokenizer.json`` document of this tokenizer (``file`` False: for a rebuild
+        in memory; see :func:`lexforge.formats.hf_json.dump`)."""
         raise NotImplementedError
 
     # ----------------------------------------------------------------- adding tokens
@@ -364,7 +365,7 @@ class Tokenizer:
         return self._add(tokens, True, lstrip, rstrip, single_word, normalized)
 
     def _add(self, tokens: Sequence[str], special: bool, *flags: bool) -> int:
-        from lexforge.formats.added import AddedToken, add_to_doc
+        from lexforge.formats.added import AddedToken, add_to_doc, ids_as_given
 
         if isinstance(tokens, str) or not isinstance(tokens, Iterable):
             raise TypeError(f"tokens must be a list of strings, not {tokens!r}")
@@ -377,14 +378,15 @@ class Tokenizer:
         ):
             if not isinstance(value, bool):
                 raise TypeError(f"{name} must be True or False, not {value!r}")
-        doc = self._hf_doc()
+        doc = self._hf_doc(file=False)
         lstrip, rstrip, single_word, normalized = flags
         added = [
             AddedToken(t, -1, special, lstrip, rstrip, single_word, normalized) for t in tokens
         ]
         count = add_to_doc(doc, added)
         try:
-            rebuilt = _from_hf_doc(Path("<added tokens>"), doc)
+            with ids_as_given():
+                rebuilt = _from_hf_doc(Path("<added tokens>"), doc)
         except TokenizerFormatError as e:  # (one the core cannot hold, named by the reader)
             framing = "not one of added_tokens (special tokens)" in str(e)
             raise ConfigError(

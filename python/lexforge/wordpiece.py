@@ -371,7 +371,7 @@ class WordPieceTokenizer(Tokenizer):
         else:
             raise ValueError(f"unknown format {format!r}; use 'hf' or 'vocab'")
 
-    def _hf_doc(self) -> dict[str, Any]:
+    def _hf_doc(self, file: bool = True) -> dict[str, Any]:
         pad_token = self._vocab[self._padding.pad_id] if self._padding else "[PAD]"
         return bert.dump_json(
             self._core,

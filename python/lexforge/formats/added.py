@@ -14,7 +14,9 @@ options do is the core's (``lexforge._core``); the file's spelling and its error
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -75,7 +77,8 @@ def read(path: Path, doc: dict[str, Any], vocab: dict[str, Any]) -> list[AddedTo
             raise _fail(path, f"{where}.id", f"{tid!r} is not an integer in [0, {_ID_LIMIT})")
         flags = {key: _flag(path, where, added, key) for key in ("special", *FLAGS)}
         out.append(AddedToken(content, tid, **flags))
-    check_ids(path, out, vocab)
+    if not _AS_GIVEN.get():
+        check_ids(path, out, vocab)
     texts: dict[str, int] = {}
     for i, token in enumerate(out):
         if token.content in texts:
@@ -264,6 +267,32 @@ def _unique(path: Path, tokens: list[AddedToken]) -> list[AddedToken]:
     return tokens
 
 
+def model_vocab(vocab: dict[str, int], added: list[AddedToken]) -> dict[str, int]:
+    """``model.vocab`` for a file, by id: ``vocab`` (the model's tokens by spelling; an
+    added token the model also makes among them, as its file listed it) and the added
+    tokens whose ids HF would not give them otherwise. HF looks an added token up in
+    ``model.vocab`` and numbers those it does not find itself, in file order from the
+    vocabulary's size up (:func:`check_ids`): a trained model's special tokens (ids 0,
+    1...) must be listed, while tokens HF added after training (ids past the model's) are
+    left out, as HF writes them, so that a file HF wrote is written back with HF's
+    vocabulary."""
+    vocab = dict(vocab)
+    while True:
+        new: dict[str, int] = {}
+        wrong = next(
+            (
+                t
+                for t in added
+                if t.content not in vocab
+                and new.setdefault(t.content, len(vocab) + len(new)) != t.id
+            ),
+            None,
+        )
+        if wrong is None:
+            return dict(sorted(vocab.items(), key=lambda item: item[1]))
+        vocab[wrong.content] = wrong.id  # HF finds it there; the numbers after it move
+
+
 def add_to_doc(doc: dict[str, Any], tokens: list[AddedToken]) -> int:
     """Adds ``tokens`` (their ``id`` ignored) to a ``tokenizer.json`` document as HF's
     ``add_tokens``/``add_special_tokens`` do, and returns HF's count (the tokens not
@@ -277,6 +306,8 @@ def add_to_doc(doc: dict[str, Any], tokens: list[AddedToken]) -> int:
         options = {k: e.get(k, False) for k in ("special", *FLAGS)}
         entries[e["id"]] = AddedToken(e["content"], e["id"], **options)
     ids = {t.content: i for i, t in entries.items()}
+    # the model's vocabulary as HF holds it: as the file it read lists it
+    hf_vocab = model_vocab(vocab, [entries[i] for i in sorted(entries)])
     count = 0
     for token in tokens:
         if not token.content or replace(token, id=ids.get(token.content, -1)) in entries.values():
@@ -284,12 +315,29 @@ def add_to_doc(doc: dict[str, Any], tokens: list[AddedToken]) -> int:
         count += 1
         if token.content in ids:
             tid = ids[token.content]
-        elif token.content in vocab:
-            tid = vocab[token.content]
+        elif token.content in hf_vocab:
+            tid = hf_vocab[token.content]
         else:
-            top = max(entries, default=None)
-            tid = len(vocab) if top is None or (top < len(vocab) and vocab) else top + 1
+            top, size = max(entries, default=None), len(hf_vocab)
+            tid = size if top is None or (top < size and size) else top + 1
         entries[tid] = replace(token, id=tid)  # the last definition holds, as HF saves it
         ids[token.content] = tid
     doc["added_tokens"] = [entries[i].entry() for i in sorted(entries)]
     return count
+
+
+# Set while a tokenizer is rebuilt with tokens added in memory: their ids are HF's in
+# memory (one past the largest added id), which a file would need to list in model.vocab
+# for HF to read them back alike (a save lists them there); see ``ids_as_given``.
+_AS_GIVEN: ContextVar[bool] = ContextVar("lexforge_added_ids_as_given", default=False)
+
+
+@contextmanager
+def ids_as_given() -> Iterator[None]:
+    """Within it, :func:`read` takes the ids of the added tokens as the document gives them
+    (HF's in memory after ``add_tokens``), without :func:`check_ids`."""
+    token = _AS_GIVEN.set(True)
+    try:
+        yield
+    finally:
+        _AS_GIVEN.reset(token)

@@ -32,7 +32,7 @@ from lexforge import _bytelevel
 from lexforge._core import Bpe
 from lexforge.errors import ConfigError, TokenizerFormatError
 from lexforge.formats import read_json
-from lexforge.formats.added import AddedToken, core_args, from_core
+from lexforge.formats.added import core_args, from_core, model_vocab
 from lexforge.formats.added import read as read_added
 from lexforge.formats.hf_post import (
     OffsetTrim,
@@ -342,32 +342,6 @@ def _mergeable_special(path: Path, where: str, token: str) -> bytes:
     return token.encode()
 
 
-def _model_vocab(text: dict[int, str], added: list[AddedToken]) -> dict[str, int]:
-    """``model.vocab``, by id: the model's tokens (``text``: their byte-level spellings by
-    id; an added token the model also makes among them, as its file listed it) and the
-    added tokens whose ids HF would not give them otherwise. HF looks an added token up in
-    ``model.vocab`` and numbers those it does not find itself, in file order from the
-    vocabulary's size up (:func:`lexforge.formats.added.check_ids`): a trained model's
-    special tokens (ids 0, 1...) must be listed, while tokens HF added after training (ids
-    past the model's) are left out, as HF writes them, so that a file HF wrote is written
-    back with HF's vocabulary."""
-    vocab = {token: tid for tid, token in text.items()}
-    while True:
-        new: dict[str, int] = {}
-        wrong = next(
-            (
-                t
-                for t in added
-                if t.content not in vocab
-                and new.setdefault(t.content, len(vocab) + len(new)) != t.id
-            ),
-            None,
-        )
-        if wrong is None:
-            return dict(sorted(vocab.items(), key=lambda item: item[1]))
-        vocab[wrong.content] = wrong.id  # HF finds it there; the numbers after it move
-
-
 def dump(
     bpe: Bpe,
     offsets: OffsetTrim | None = None,
@@ -375,9 +349,12 @@ def dump(
     truncation: dict[str, Any] | None = None,
     padding: dict[str, Any] | None = None,
     decoder: bool = True,
+    file: bool = True,
 ) -> dict[str, Any]:
     """The ``tokenizer.json`` document for a model (``truncation`` and ``padding``: the
-    entries as HF writes them; ``decoder`` False: none)."""
+    entries as HF writes them; ``decoder`` False: none). ``file`` False: ``model.vocab``
+    holds the model's tokens alone, for a rebuild in memory (``added.ids_as_given``), not
+    the added tokens a file lists there for HF to read their ids back."""
     if bpe.preset == GPT2_PRESET and bpe.add_prefix_space != "pretoken":
         pre: dict[str, Any] = {
             "type": "ByteLevel",
@@ -411,7 +388,8 @@ def dump(
             )
     added = from_core(bpe)
     text = {tid: _bytelevel.encode(token) for token, tid in bpe.vocab()}
-    vocab = _model_vocab(text, added)
+    vocab = {token: tid for tid, token in text.items()}
+    vocab = model_vocab(vocab, added) if file else vocab
     merges = [f"{text[a]} {text[b]}" for a, b in bpe.merges()]
     return {
         "version": "1.0",
