@@ -642,3 +642,27 @@ def test_a_path_written_as_a_folder_is_one(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"names a folder, but .*tok\.json is a file"):
         bpe.save(f"{tmp_path / 'tok.json'}/")
     assert (tmp_path / "tok.json").read_text() == "{}"
+
+
+def test_batches_of_lists_leave_the_garbage_collector_as_they_found_it() -> None:
+    """encode_batch pauses Python's cyclic collector while the core builds its lists (one
+    container per row), and restores it: on, off, and after an error."""
+    import gc
+
+    from lexforge import datasets
+    from lexforge.errors import EncodingError
+
+    tok = lf.Tokenizer.from_file(datasets.files("bert-base-uncased")["tokenizer.json"])
+    bpe = lf.Tokenizer.train_bpe(texts=["hello world"] * 5, vocab_size=260)
+    was = gc.isenabled()
+    try:
+        for state in (True, False):
+            (gc.enable if state else gc.disable)()
+            for t in (tok, bpe):
+                assert t.encode_batch(["a b", "c"], truncation=True, max_length=8)
+                assert gc.isenabled() is state
+                with pytest.raises(EncodingError):
+                    t.encode_batch(["ok", "bad \ud800"], truncation=True, max_length=8)
+                assert gc.isenabled() is state
+    finally:
+        (gc.enable if was else gc.disable)()

@@ -5,7 +5,8 @@ use numpy::ndarray::{Array2, Array3};
 use numpy::{IntoPyArray, PyArray1};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyList};
 
 use super::errors::to_py;
 use crate::error::Error;
@@ -90,8 +91,15 @@ pub(crate) fn padding(arg: Option<PaddingArg>) -> PyResult<Option<Padding>> {
 
 /// Each row's ids, padded as `pad` says (a fixed length leaves longer rows as they are),
 /// and the input each row comes from.
-pub(crate) fn id_lists(rows: &Batch, pad: Option<Padding>) -> (Vec<Vec<u32>>, Vec<u32>) {
-    let ids = match pad {
+pub(crate) fn id_lists<'py>(
+    py: Python<'py>,
+    rows: &Batch,
+    pad: Option<Padding>,
+    ints: &IntTable,
+) -> PyResult<(Bound<'py, PyList>, Vec<u32>)> {
+    let ints = ints.get(py)?;
+    let list = |ids: &[u32]| ints.list(py, ids);
+    let lists = match pad {
         Some(p) => {
             let target = match p.to {
                 PadTo::Longest => rows.longest(),
@@ -99,11 +107,58 @@ pub(crate) fn id_lists(rows: &Batch, pad: Option<Padding>) -> (Vec<Vec<u32>>, Ve
             };
             let target =
                 p.multiple_of.filter(|&m| m > 1).map_or(target, |m| target.div_ceil(m) * m);
-            rows.rows().map(|(c, i)| c.padded_ids(i, target, &p)).collect()
+            let out = PyList::empty(py);
+            for (c, i) in rows.rows() {
+                out.append(list(&c.padded_ids(i, target, &p))?)?;
+            }
+            out
         }
-        None => rows.rows().map(|(c, i)| c.ids_of(i).to_vec()).collect(),
+        None => {
+            let out = PyList::empty(py);
+            for (c, i) in rows.rows() {
+                out.append(list(c.ids_of(i))?)?;
+            }
+            out
+        }
     };
-    (ids, rows.samples())
+    Ok((lists, rows.samples()))
+}
+
+/// One Python int per id of a vocabulary, made on first use and shared by every list a
+/// tokenizer returns: a list then costs a reference-count increment per id instead of an
+/// allocated int.
+pub(crate) struct IntTable {
+    size: usize,
+    ints: PyOnceLock<Ints>,
+}
+
+/// The ints of an [`IntTable`].
+pub(crate) struct Ints(Vec<Py<PyAny>>);
+
+impl IntTable {
+    pub(crate) fn new(size: usize) -> Self {
+        IntTable { size, ints: PyOnceLock::new() }
+    }
+
+    pub(crate) fn get(&self, py: Python<'_>) -> PyResult<&Ints> {
+        self.ints.get_or_try_init(py, || {
+            (0..self.size)
+                .map(|i| Ok(i.into_pyobject(py)?.into_any().unbind()))
+                .collect::<PyResult<Vec<_>>>()
+                .map(Ints)
+        })
+    }
+}
+
+impl Ints {
+    /// `ids` as a Python list (ints past the table, which no tokenizer gives, made anew).
+    pub(crate) fn list<'py>(&self, py: Python<'py>, ids: &[u32]) -> PyResult<Bound<'py, PyList>> {
+        if ids.iter().all(|&id| (id as usize) < self.0.len()) {
+            PyList::new(py, ids.iter().map(|&id| self.0[id as usize].bind(py)))
+        } else {
+            PyList::new(py, ids)
+        }
+    }
 }
 
 /// The rows as a dict of int64 NumPy arrays of shape (rows, length) (`offsets`: (rows,

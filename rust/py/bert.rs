@@ -5,7 +5,8 @@ use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
 use super::batch::{
-    arrays, id_lists, options, padding, parts, unparts, PaddingArg, PartsArg, TruncationArg,
+    arrays, id_lists, options, padding, parts, unparts, IntTable, PaddingArg, PartsArg,
+    TruncationArg,
 };
 use super::errors::to_py;
 use crate::bert::Normalized;
@@ -18,6 +19,8 @@ use crate::special::{Flags, SpecialTokens};
 #[pyclass(module = "lexforge._core", name = "BertTokenizer", frozen)]
 pub(crate) struct PyBert {
     inner: BertTokenizer,
+    /// One Python int per id, shared by every returned list.
+    ints: IntTable,
 }
 
 impl PyBert {
@@ -114,32 +117,33 @@ impl PyBert {
             .set_forms(|text| normalize(normalizer.as_ref(), &pipeline, text))
             .map_err(to_py)?;
         let inner = BertTokenizer { normalizer, model, specials, template, pipeline };
-        Ok(PyBert { inner })
+        let ints = IntTable::new(inner.model.tokens().len());
+        Ok(PyBert { inner, ints })
     }
 
     /// Ids of one text (or pair), with the template's special tokens unless told otherwise.
     #[pyo3(signature = (text, pair=None, add_special_tokens=true))]
-    fn encode(
+    fn encode<'py>(
         &self,
-        py: Python<'_>,
+        py: Python<'py>,
         text: PyBackedStr,
         pair: Option<PyBackedStr>,
         add_special_tokens: bool,
-    ) -> PyResult<Vec<u32>> {
+    ) -> PyResult<Bound<'py, PyList>> {
         let pairs = pair.map(|p| vec![p]);
         let opts = Options { add_special_tokens, ..Options::default() };
         let rows = self.rows(py, &[text], pairs.as_deref(), &opts, Some(1))?;
-        let first = rows.rows().next().map(|(c, i)| c.ids_of(i).to_vec());
-        Ok(first.unwrap_or_default())
+        let first = rows.rows().next().map(|(c, i)| c.ids_of(i)).unwrap_or_default();
+        self.ints.get(py)?.list(py, first)
     }
 
     /// Id lists of a batch: truncated (with overflow windows as extra rows) and padded as
     /// asked; padding to a fixed length leaves longer rows as they are.
     #[pyo3(signature = (texts, pairs=None, add_special_tokens=true, truncation=None, padding=None, overflow=false, num_threads=None))]
     #[allow(clippy::too_many_arguments)]
-    fn encode_batch_lists(
+    fn encode_batch_lists<'py>(
         &self,
-        py: Python<'_>,
+        py: Python<'py>,
         texts: Vec<PyBackedStr>,
         pairs: Option<Vec<PyBackedStr>>,
         add_special_tokens: bool,
@@ -147,11 +151,11 @@ impl PyBert {
         padding: Option<PaddingArg>,
         overflow: bool,
         num_threads: Option<usize>,
-    ) -> PyResult<(Vec<Vec<u32>>, Vec<u32>)> {
+    ) -> PyResult<(Bound<'py, PyList>, Vec<u32>)> {
         let opts = options(add_special_tokens, truncation, overflow)?;
         let pad = self::padding(padding)?;
         let rows = self.rows(py, &texts, pairs.as_deref(), &opts, num_threads)?;
-        Ok(id_lists(&rows, pad))
+        id_lists(py, &rows, pad, &self.ints)
     }
 
     /// A batch as a dict of int64 NumPy arrays of shape (rows, length) (`offsets`: (rows,

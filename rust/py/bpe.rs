@@ -7,11 +7,10 @@ use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
-use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
 use super::batch::{
-    arrays, id_lists, options, padding, parts, PaddingArg, PartsArg, TruncationArg,
+    arrays, id_lists, options, padding, parts, IntTable, PaddingArg, PartsArg, TruncationArg,
 };
 use super::errors::to_py;
 use crate::bpe::encode::Trim;
@@ -26,9 +25,8 @@ use crate::special::{Policy, Selection};
 #[pyclass(module = "lexforge._core", name = "Bpe", frozen)]
 pub(crate) struct Bpe {
     pub(crate) inner: Arc<BpeModel>,
-    /// One Python int per id, made once and shared by every returned list: building a list
-    /// then costs a reference-count increment per id instead of allocating an int.
-    ints: PyOnceLock<Vec<Py<PyAny>>>,
+    /// One Python int per id, shared by every returned list.
+    ints: IntTable,
 }
 
 /// Texts per parallel round of `encode_batch`: bounds the memory held by ids not yet
@@ -86,16 +84,12 @@ fn finish(
 
 impl Bpe {
     pub(crate) fn new(model: BpeModel) -> Self {
-        Bpe { inner: Arc::new(model), ints: PyOnceLock::new() }
+        let ints = IntTable::new(model.vocab_size() as usize);
+        Bpe { inner: Arc::new(model), ints }
     }
 
     fn list<'py>(&self, py: Python<'py>, ids: &[u32]) -> PyResult<Bound<'py, PyList>> {
-        let ints = self.ints.get_or_try_init(py, || -> PyResult<Vec<Py<PyAny>>> {
-            (0..self.inner.vocab_size())
-                .map(|i| Ok(i.into_pyobject(py)?.into_any().unbind()))
-                .collect()
-        })?;
-        PyList::new(py, ids.iter().map(|&id| ints[id as usize].bind(py)))
+        self.ints.get(py)?.list(py, ids)
     }
 
     fn policy(
@@ -324,9 +318,9 @@ impl Bpe {
     /// windows as extra rows) and padded as asked; and each row's input.
     #[pyo3(signature = (texts, pairs=None, allowed=None, disallowed=None, template=None, add_special_tokens=true, truncation=None, padding=None, overflow=false, num_threads=None))]
     #[allow(clippy::too_many_arguments)]
-    fn encode_batch_lists(
+    fn encode_batch_lists<'py>(
         &self,
-        py: Python<'_>,
+        py: Python<'py>,
         texts: Vec<PyBackedStr>,
         pairs: Option<Vec<PyBackedStr>>,
         allowed: Option<Vec<usize>>,
@@ -337,7 +331,7 @@ impl Bpe {
         padding: Option<PaddingArg>,
         overflow: bool,
         num_threads: Option<usize>,
-    ) -> PyResult<(Vec<Vec<u32>>, Vec<u32>)> {
+    ) -> PyResult<(Bound<'py, PyList>, Vec<u32>)> {
         let opts = options(add_special_tokens, truncation, overflow)?;
         let pad = self::padding(padding)?;
         let rows = self.rows(
@@ -351,7 +345,7 @@ impl Bpe {
             None,
             num_threads,
         )?;
-        Ok(id_lists(&rows, pad))
+        id_lists(py, &rows, pad, &self.ints)
     }
 
     /// A batch as model inputs (see `encode_batch_lists`) in int64 NumPy arrays: the
