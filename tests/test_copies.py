@@ -299,3 +299,26 @@ def test_from_str_takes_text_only() -> None:
         lf.Tokenizer.from_str(b"{}")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"for a file, use Tokenizer\.from_file"):
         lf.Tokenizer.from_str(Path("tokenizer.json"))  # type: ignore[arg-type]
+
+
+def test_a_model_with_its_tokenizer_copies(tiny_checkpoint: Path) -> None:
+    """A model from ``from_pretrained`` carries its tokenizer: ``copy.deepcopy`` (EMA
+    weights, ``torch.optim.swa_utils.AveragedModel``, model soups) and ``torch.save`` of
+    the whole model copy it too (both raised TypeError before tokenizers pickled)."""
+    import io
+
+    torch = pytest.importorskip("torch")
+    from lexforge.model import BertForMaskedLM
+
+    model = BertForMaskedLM.from_pretrained(tiny_checkpoint)
+    want = model.tokenizer.encode("Paris is the capital.")
+    ids = torch.tensor([want])
+    logits = model(ids).logits
+    averaged = torch.optim.swa_utils.AveragedModel(model)
+    buffer = io.BytesIO()
+    torch.save(model, buffer)
+    buffer.seek(0)
+    for copied in (copy.deepcopy(model), averaged.module, torch.load(buffer, weights_only=False)):
+        assert copied.tokenizer is not model.tokenizer
+        assert copied.tokenizer.encode("Paris is the capital.") == want
+        torch.testing.assert_close(copied.eval()(ids).logits, logits)
