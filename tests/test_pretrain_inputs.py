@@ -20,7 +20,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 
 import lexforge as lf  # noqa: E402
-from lexforge.errors import ConfigError  # noqa: E402
+from lexforge.errors import ConfigError, CorpusError  # noqa: E402
 from lexforge.model import BertConfig  # noqa: E402
 from lexforge.pretraining import PretrainingBatches  # noqa: E402
 from lexforge.train import pretrain  # noqa: E402
@@ -72,6 +72,21 @@ def test_text_column_names_the_held_out_records_when_training_on_shards(
     # with nothing to apply to, text_column is still refused
     with pytest.raises(ConfigError, match="text_column"):
         _run(setup, tmp_path / "other", text_column="body")
+
+
+@pytest.mark.parametrize("content", ["", "\n  \n\n"])
+def test_held_out_text_with_nothing_in_it_fails_before_the_corpus_is_cut(
+    setup: dict[str, Any], tmp_path: Path, content: str
+) -> None:
+    held_out = tmp_path / "held_out.txt"
+    held_out.write_text(content, encoding="utf-8")
+    out = tmp_path / "run"
+    with pytest.raises(CorpusError, match=r"eval_data \(--eval\): .*held_out\.txt"):
+        _run(setup, out, data=setup["corpus"], tokenizer=setup["tok"], eval_data=held_out)
+    assert not (out / "shards").exists()  # the training corpus was never tokenized
+    # training on shards: the same error
+    with pytest.raises(CorpusError, match=r"eval_data \(--eval\)"):
+        _run(setup, tmp_path / "run2", eval_data=held_out)
 
 
 def test_eval_every_without_eval_data_is_refused(setup: dict[str, Any], tmp_path: Path) -> None:

@@ -173,6 +173,8 @@ def test_bad_texts_are_typed_errors(checkpoint: Path) -> None:
             ("one text", TypeError, "pass a list of texts"),
             ([None], TypeError, "text 0 is a NoneType"),
             (["a", 3], TypeError, "text 1 is a int"),
+            ({"b", "a"}, TypeError, "texts is a set, whose order is arbitrary"),
+            ({"a": 1}, TypeError, "texts is a dict: pass a list"),
             (["a", "word " * 200], ConfigError, r"texts\[1\] \(text number 2\) has 202 tokens"),
         ]:
             with pytest.raises(error, match=match):

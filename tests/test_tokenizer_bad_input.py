@@ -182,6 +182,26 @@ def test_batches_name_the_item_that_is_no_str(bpe: Any, wordpiece: Any, kind: st
             bpe.encode_batch_flat(["x", 1.5])
 
 
+@pytest.mark.parametrize("kind", ["bpe", "wordpiece"])
+def test_batches_refuse_texts_in_no_order(bpe: Any, wordpiece: Any, kind: str) -> None:
+    """A set's rows could not be matched to its texts (HF tokenizers refuses one too); a
+    dict would have its keys encoded."""
+    tok = bpe if kind == "bpe" else wordpiece
+    calls = [lambda t: tok.encode_batch(t), lambda t: tok.encode_batch(t, return_tensors="np")]
+    if kind == "bpe":
+        calls.append(lambda t: tok.encode_batch_flat(t))
+    for call in calls:
+        with pytest.raises(TypeError, match=r"^texts is a set, whose order is arbitrary"):
+            call({"b", "a", "c"})
+        with pytest.raises(TypeError, match=r"^texts is a frozenset"):
+            call(frozenset({"b"}))
+        with pytest.raises(TypeError, match=r"^texts is a dict: pass a list of texts"):
+            call({"a": 1})
+        assert call(("b", "a")) is not None and call({"a": 1}.keys()) is not None  # ordered
+    with pytest.raises(TypeError, match=r"^pairs is a set"):
+        tok.encode_batch(["a", "b"], {"c", "d"}, max_length=8, truncation=True)
+
+
 def test_ids_of_the_wrong_kind_are_named(bpe: Any, wordpiece: Any) -> None:
     """bytes(5) is five NUL bytes: encode_bytes encoded an int as them; a str given as ids
     was read character by character; a 2-D tensor and a bad row of a batch were named by

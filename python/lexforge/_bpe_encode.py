@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal, cast, overload
 
 from lexforge._bpe_base import BpeBase, SpecialSet
-from lexforge._text_checks import bad_text, check_text, not_texts
+from lexforge._text_checks import bad_text, check_text, in_order, not_texts
 from lexforge.batch import (
     MAX_THREADS,
     BatchEncoding,
@@ -303,7 +303,7 @@ class BpeEncoding(BpeBase):
         )  # fmt: skip
         plain = pairs is None and trunc is None and pad is None and not return_overflowing_tokens
         if plain and return_tensors is None and not isinstance(texts, str):
-            batch = list(texts)  # the fast path: no rows to build
+            batch = in_order(texts)  # the fast path: no rows to build
             try:
                 rows = self._core.encode_batch(batch, allowed, disallowed, num_threads, False)
             except UnicodeEncodeError as e:
@@ -345,7 +345,7 @@ class BpeEncoding(BpeBase):
         if num_threads is not None:
             check_int("num_threads", num_threads, most=MAX_THREADS)
         allowed, disallowed = self._policy(allowed_special, disallowed_special)
-        batch = list(texts)
+        batch = in_order(texts)
         try:
             ids, cu = self._core.encode_batch_flat(batch, allowed, disallowed, num_threads)
         except UnicodeEncodeError as e:

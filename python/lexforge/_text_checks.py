@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import operator
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from lexforge.errors import TokenIdError
@@ -110,6 +110,23 @@ def not_texts(err: TypeError, **sources: Any) -> TypeError:
                 shown = repr(item) if len(repr(item)) <= 40 else repr(item)[:37] + "..."
                 return TypeError(f"{where} must be a str, got {type(item).__name__} {shown}{hint}")
     return err
+
+
+def in_order(texts: Any, name: str = "texts") -> list[Any]:
+    """``texts`` as a list, refusing a set or a dict: their order is no order the caller
+    chose, so rows of the result could not be matched to the texts."""
+    if isinstance(texts, (set, frozenset)):
+        raise TypeError(
+            f"{name} is a {type(texts).__name__}, whose order is arbitrary: results could not "
+            "be matched to the texts; pass a list (sorted(...), or list(...) of an ordered "
+            "source)"
+        )
+    if isinstance(texts, Mapping):
+        raise TypeError(
+            f"{name} is a {type(texts).__name__}: pass a list of texts (list(d.values()) for "
+            "a dict's values, list(d) for its keys)"
+        )
+    return list(texts)
 
 
 def check_text(**texts: str | None) -> None:

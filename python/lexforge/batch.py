@@ -339,7 +339,7 @@ def model_inputs(
     overflow)`` gives the id lists, ``arrays(texts, fields, pairs, truncation, padding,
     overflow)`` the arrays of the named fields (the two ``encode_batch_*`` methods of the
     cores, options already bound). Checks the texts, names a text the core cannot take."""
-    from lexforge._text_checks import bad_text, not_texts
+    from lexforge._text_checks import bad_text, in_order, not_texts
 
     if isinstance(texts, str):
         raise TypeError("encode_batch takes a sequence of texts; for one text use encode()")
@@ -348,6 +348,8 @@ def model_inputs(
             "pairs must be a sequence of second texts (one per text), not one str; "
             "wrap it in a list"
         )
+    texts = in_order(texts)
+    pairs = None if pairs is None else in_order(pairs, "pairs")
     if pairs is not None and len(pairs) != len(texts):
         raise ConfigError(
             f"got {len(texts)} texts but {len(pairs)} pairs; pass one second text per text"

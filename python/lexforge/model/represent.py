@@ -18,6 +18,7 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
+from .._text_checks import in_order
 from ..batch import check_int
 from ..errors import CheckpointError, ConfigError
 from .config import BertConfig, check_vocab_fits
@@ -68,9 +69,10 @@ def _texts(texts: Any, batch_size: int) -> list[str]:
         raise TypeError("pass a list of texts")
     check_int("batch_size", batch_size, least=1)
     try:
-        out = list(texts)
+        iter(texts)
     except TypeError:
         raise TypeError(f"pass a list of texts, got a {type(texts).__name__}") from None
+    out = in_order(texts)
     for i, t in enumerate(out):
         if not isinstance(t, str):
             raise TypeError(f"text {i} is a {type(t).__name__}, not a str")

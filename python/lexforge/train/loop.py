@@ -38,7 +38,15 @@ from . import checkpoint
 from ._fit import adamw, check_out_dir, resolve_device
 from .distributed import _launch, _rank_seed, _Sharded, _World
 from .pretrain_folder import _check_earlier_run, _check_resumed_options, _only_run
-from .pretrain_inputs import _check_tokenizer_arg, _corpus_arg, _held_out, _pad_id, _shards
+from .pretrain_inputs import (
+    _are_shards,
+    _check_tokenizer_arg,
+    _corpus_arg,
+    _eval_shards,
+    _held_out,
+    _pad_id,
+    _shards,
+)
 from .pretrain_log import _Evaluator, _Log
 from .pretrain_options import PretrainOptions, PretrainResult, _options
 from .pretrain_stream import _forward, _Micro, _Slots, _step_totals, _stream
@@ -140,12 +148,14 @@ def _pretrain(
     eval_shards = _held_out(eval_data)
     # text_column may be for the held-out text alone, when the training data is shards
     eval_text = eval_data is not None and eval_shards is None
+    if eval_text and tokenizer is not None and not _are_shards(data):
+        # held-out text, cut first: held-out text with nothing in it fails before the
+        # (larger) training corpus is tokenized
+        eval_shards = _eval_shards(eval_data, Path(out_dir), tokenizer, progress, text_column)
     shards = _shards(data, Path(out_dir), tokenizer, progress, text_column, for_eval=eval_text)
     tokenizer = shards.tokenizer()
-    if eval_data is not None and eval_shards is None:  # held-out text: cut it the same way
-        eval_shards = _shards(
-            eval_data, Path(out_dir), tokenizer, progress, text_column, "eval-shards"
-        )
+    if eval_text and eval_shards is None:  # held-out text: cut it the same way
+        eval_shards = _eval_shards(eval_data, Path(out_dir), tokenizer, progress, text_column)
     pad = _pad_id(tokenizer)
     config = model if isinstance(model, BertConfig) else BertConfig.preset(
         model, vocab_size=tokenizer.vocab_size, pad_token_id=pad,

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, CorpusError
 from .distributed import _launch
 
 
@@ -79,6 +79,25 @@ def _held_out(eval_data: Any) -> Any:
                 f"eval_data: no such shard directory, text file or dataset: {path}"
             )
     return None
+
+
+def _are_shards(data: Any) -> bool:
+    """Whether ``data`` is shards already (a ShardSet or a shard directory), not text."""
+    from ..shards import ShardSet
+
+    if isinstance(data, ShardSet):
+        return True
+    return isinstance(data, str | os.PathLike) and (Path(data) / "manifest.json").is_file()
+
+
+def _eval_shards(
+    eval_data: Any, out: Path, tokenizer: Any, progress: bool | None, text_column: str | None
+) -> Any:
+    """Held-out text cut into ``out/eval-shards``; its errors name ``eval_data``."""
+    try:
+        return _shards(eval_data, out, tokenizer, progress, text_column, "eval-shards")
+    except CorpusError as e:
+        raise CorpusError(f"eval_data (--eval): {e}") from None
 
 
 def _shards(
