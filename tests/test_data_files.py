@@ -17,6 +17,7 @@ import pytest
 
 pytest.importorskip("torch")
 
+from lexforge._corpus_records import record_texts
 from lexforge.errors import ConfigError
 from lexforge.train._files import read_rows
 from lexforge.train.qa import read_qa
@@ -88,6 +89,26 @@ def test_tsv_has_no_quoting(tmp_path: Path) -> None:
     path.write_text("sentence\tlabel\n" + "\n".join(lines) + "\n", encoding="utf-8")
     got = read_records(path, text_column="sentence")
     assert got == [tuple(line.split("\t")) for line in lines]
+
+
+def test_tsv_quoted_as_pandas_writes_it(tmp_path: Path) -> None:
+    """pandas quotes a tsv field that holds a quote, tab or line break; such a file is read
+    with csv's quoting, as pandas reads it back (the oracle); a plain tsv is not."""
+    pd = pytest.importorskip("pandas")
+    texts = ['The "best" film', "plain", "tab\there", "line\nbreak", '"Hello"', '5" screen']
+    frame = pd.DataFrame({"text": texts, "label": ["pos", "neg"] * 3})
+    path = tmp_path / "pandas.tsv"
+    frame.to_csv(path, sep="\t", index=False)
+    back = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    assert back["text"].tolist() == texts  # pandas' own round trip
+    assert read_records(path) == list(zip(texts, frame["label"], strict=True))
+    # the corpus reader (pretraining, tokenizer training) reads the same texts
+    assert list(record_texts(path)) == texts
+    # a quoted file with one field left unquoted is named, not half read
+    mixed = tmp_path / "mixed.tsv"
+    mixed.write_text('text\tlabel\n"The ""best"""\tpos\n"Hi" she said\tneg\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"line 3: malformed tsv .* quoted as csv quotes them"):
+        read_records(mixed)
 
 
 def test_json_lists_and_json_lines(tmp_path: Path) -> None:

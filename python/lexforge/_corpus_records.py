@@ -11,10 +11,12 @@ naming the file and the record. The cached corpus files built from these texts l
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import io
 import json
+import re
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -261,9 +263,17 @@ def _json(path: Path, text: str, where: str) -> Any:
 
 
 def _delimited(path: Path, kind: str) -> Iterator[tuple[str, Any]]:
+    quoted = False
+    if kind == "tsv":  # a first pass: does the file quote its fields as csv does?
+        # (a file this pass cannot read: the pass below names the problem)
+        with (
+            contextlib.suppress(UnicodeDecodeError, OSError, EOFError, zlib.error),
+            io.TextIOWrapper(_open_binary(path), encoding="utf-8-sig", newline="") as f,
+        ):
+            quoted = tsv_quoted(f)
     with io.TextIOWrapper(_open_binary(path), encoding="utf-8-sig", newline="") as f:
         try:
-            yield from delimited_rows(f, path, kind, CorpusError)
+            yield from delimited_rows(f, path, kind, CorpusError, quoted=quoted)
         except UnicodeDecodeError:  # the wrapper decodes ahead: find the byte itself
             raise CorpusError(
                 f"{path}: not UTF-8 text ({_first_bad_byte(path)}); re-save the file as UTF-8"
@@ -272,21 +282,41 @@ def _delimited(path: Path, kind: str) -> Iterator[tuple[str, Any]]:
             raise CorpusError(f"{path}: not a readable gzip file ({e})") from None
 
 
+# a tsv field quoted as csv quotes it: whole, with a quote inside doubled
+_QUOTED_FIELD = re.compile(r'"(?:[^"]|"")*""(?:[^"]|"")*"')
+
+
+def tsv_quoted(source: Iterable[str]) -> bool:
+    """Whether a tsv text (its lines, read with ``newline=""``) quotes fields as csv does:
+    a field that is wholly in quotes with a doubled quote inside (``"The ""best"" film"``),
+    as pandas' ``to_csv(sep="\\t")`` and spreadsheets write a text holding quotes. Such a
+    field is no plain text (one would not double its quotes), so the file is read with
+    csv's quoting; a plain tsv keeps every quote as it is."""
+    for line in source:
+        if '""' in line:
+            fields = line.rstrip("\r\n").split("\t")
+            if any(_QUOTED_FIELD.fullmatch(f) for f in fields):
+                return True
+    return False
+
+
 def delimited_rows(
-    source: Iterable[str], path: Path, kind: str, error: type[Exception]
+    source: Iterable[str], path: Path, kind: str, error: type[Exception], *, quoted: bool = False
 ) -> Iterator[tuple[str, dict[str, str]]]:
     """The rows of a csv or tsv text (``source`` read with ``newline=""``) as ``(where,
-    {column: field})``, ``where`` naming the line a row starts on. The header is the first
-    line that is not blank; its names are stripped, a name given twice is refused, and
-    columns without a name (the empty ones a spreadsheet leaves) are not data. Blank lines
-    are skipped; a row with another number of fields than the header, or malformed
-    quoting, raises ``error`` naming the line and the fix."""
+    {column: field})``, ``where`` naming the line a row starts on. A tsv has no quoting
+    unless ``quoted`` (:func:`tsv_quoted`): then it is read as csv with tabs. The header is
+    the first line that is not blank; its names are stripped, a name given twice is
+    refused, and columns without a name (the empty ones a spreadsheet leaves) are not
+    data. Blank lines are skipped; a row with another number of fields than the header, or
+    malformed quoting, raises ``error`` naming the line and the fix."""
     csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))  # texts may be long
-    reader = (
-        csv.reader(source, delimiter="\t", quoting=csv.QUOTE_NONE)
-        if kind == "tsv"
-        else csv.reader(source, strict=True)
-    )
+    if kind != "tsv":
+        reader = csv.reader(source, strict=True)
+    elif quoted:
+        reader = csv.reader(source, delimiter="\t", strict=True)
+    else:
+        reader = csv.reader(source, delimiter="\t", quoting=csv.QUOTE_NONE)
     header: list[str] | None = None
     start = 1
     try:
@@ -301,7 +331,9 @@ def delimited_rows(
                     raise error(f"{path}: the header names {twice[0]!r} twice; rename one of them")
                 continue
             if len(fields) != len(header):
-                if kind == "tsv":
+                if kind == "tsv" and quoted:
+                    quote = "; quote a field that holds a tab"
+                elif kind == "tsv":
                     quote = (
                         "; a tsv field cannot hold a tab (tsv has no quoting): replace the tab, "
                         "or save the file as .csv with the field quoted"
@@ -325,7 +357,13 @@ def delimited_rows(
                 f"line {reader.line_num}); a quote opened there is never closed, or a quote "
                 'inside a quoted field is not doubled ("")'
             ) from None
-        raise error(f"{path}: line {reader.line_num}: malformed {kind} ({e})") from None
+        mixed = (
+            " (its fields are quoted as csv quotes them, yet this one is not: quote it, or "
+            "unquote every field and double no quote)"
+            if quoted
+            else ""
+        )
+        raise error(f"{path}: line {reader.line_num}: malformed {kind} ({e}){mixed}") from None
 
 
 def _first_bad_byte(path: Path) -> str:

@@ -5,7 +5,9 @@ Text is UTF-8 (a byte-order mark is dropped); lines end at ``\\n``, ``\\r\\n`` o
 and nowhere else, so U+2028, U+0085 or a form feed inside a text stay in it. csv fields
 follow RFC 4180 quoting (a quoted field may hold the delimiter, quotes and line breaks,
 kept as they are); tsv
-has no quoting at all, as SST-2, IMDB and most NLP tsv files assume. A ``.json`` file is
+has no quoting, as SST-2, IMDB and most NLP tsv files assume, unless a field is quoted as
+csv quotes it (``"The ""best"" film"``, as pandas writes a tsv): then the file is read with
+csv's quoting and tabs. A ``.json`` file is
 one JSON value (a list of records, or SQuAD's layout), else JSON Lines as written by
 ``datasets.Dataset.to_json``. Every row comes with where it is (``line 7``, ``record 3``)
 for error messages, which name the file.
@@ -26,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from .._corpus_records import delimited_rows
+from .._corpus_records import delimited_rows, tsv_quoted
 from ..errors import ConfigError
 
 FORMATS = ("csv", "tsv", "jsonl", "json", "conll", "parquet")
@@ -305,4 +307,6 @@ def _no_surrogates(path: Path, rows: list[Row]) -> list[Row]:
 
 
 def _delimited(path: Path, text: str, kind: str) -> list[Row]:
-    return list(delimited_rows(io.StringIO(text, newline=""), path, kind, ConfigError))
+    quoted = kind == "tsv" and tsv_quoted(io.StringIO(text, newline=""))
+    source = io.StringIO(text, newline="")
+    return list(delimited_rows(source, path, kind, ConfigError, quoted=quoted))
