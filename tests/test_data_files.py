@@ -124,6 +124,32 @@ def test_json_lists_and_json_lines(tmp_path: Path) -> None:
     assert kind == "jsonl" and [at for at, _ in rows] == ["line 1", "line 3"]
 
 
+def test_one_record_json_lines_under_a_json_name(tmp_path: Path) -> None:
+    """``datasets.Dataset.to_json`` writes a split of one row as one line: one record, for
+    each task (an object on one line that holds SQuAD's "data" list stays SQuAD's)."""
+
+    def one(name: str, record: dict[str, Any]) -> Path:
+        path = tmp_path / name
+        path.write_text("\n" + json.dumps(record) + "\n", encoding="utf-8")
+        return path
+
+    assert read_records(one("c.json", {"text": "only one", "label": "pos"})) == [
+        ("only one", "pos")
+    ]
+    kind, rows = read_rows(tmp_path / "c.json", ("json",))
+    assert kind == "jsonl" and [at for at, _ in rows] == ["line 2"]
+    assert read_tagged(one("t.json", {"tokens": ["EU", "rejects"], "tags": ["B-ORG", "O"]})) == [
+        (["EU", "rejects"], ["B-ORG", "O"])
+    ]
+    answers = {"text": ["Paris"], "answer_start": [0]}
+    example = {"id": "1", "question": "q", "context": "Paris is big.", "answers": answers}
+    assert read_qa(one("q.json", example))[0].answers == (("Paris", 0),)
+    squad = {"data": [{"paragraphs": [{"context": "Paris is big.", "qas": [
+        {"id": "1", "question": "q", "answers": [{"text": "Paris", "answer_start": 0}]}
+    ]}]}]}  # fmt: skip
+    assert read_qa(one("s.json", squad))[0].answers == (("Paris", 0),)
+
+
 def test_labels_are_normalised_and_ordered() -> None:
     rows = [("a", " pos"), ("b", "pos "), ("c", 1), ("d", 1.0), ("e", "1"), ("f", "1.00")]
     assert [r[1] for r in read_records(rows)] == ["pos", "pos", "1", "1", "1", "1"]

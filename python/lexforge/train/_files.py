@@ -203,6 +203,11 @@ def read_rows(
         if isinstance(value, list):
             rows = [(f"record {i}", row) for i, row in enumerate(value, start=1)]
             return kind, _no_surrogates(path, rows)
+        if isinstance(value, dict) and "\n" not in text.strip() and "data" not in value:
+            # one record on one line: JSON Lines of one record, as datasets' to_json writes
+            # a split of one row (SQuAD's layout, a "data" list, may be one line too)
+            number = next(n for n, line in lines(text) if line.strip())
+            return "jsonl", _no_surrogates(path, [(f"line {number}", value)])
         return kind, _no_surrogates(path, [("the file", value)])
     return kind, [(f"line {n}", line) for n, line in lines(text)]
 
