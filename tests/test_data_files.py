@@ -315,6 +315,22 @@ def test_fractional_number_labels_need_a_problem_type(tmp_path: Path) -> None:
             r"line 2: the text 'bad '\.\.\. holds a lone surrogate '\\ud800'",
         ),
         ("semicolon.csv", "text;label\na;b\n", "the header is cut at ';', not ','"),
+        (
+            "tabs.csv",
+            "text\tlabel\nhello\tpos\n",
+            r"\(columns: text\\tlabel\): the file is tab-sep",
+        ),
+        (  # following "pass text_column=" would read the first row as names: lose it
+            "headerless.csv",
+            "hello world,pos\nbad film,neg\n",
+            r"line 2 has no column 'text' \(columns: hello world, pos\); the first line of a "
+            r"csv file is its header, .* \(e\.g\. text,label\)",
+        ),
+        (
+            "headerless.tsv",
+            "good\tpos\nbad\tneg\n",
+            r"a file without one .* \(e\.g\. text\\tlabel\)",
+        ),
         (  # a comma in a text: a field count off, with the same hint, not "quote a field"
             "semicolon_comma.csv",
             "text;label\nhello, world;pos\nbye;neg\n",

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from ._files import given_rows, read_rows
+from ._files import data_format, given_rows, read_rows
 
 Record = tuple[str, Any] | tuple[str, str, Any]  # (text, label) or (text, pair, label)
 
@@ -193,13 +193,16 @@ def _no_scores(labels: list[Any], ats: list[str], column: str, where: str) -> No
 
 
 def _no_column(where: str, at: str, row: dict[str, Any], column: str, pair: str | None) -> str:
-    have = ", ".join(map(str, row))
+    have = ", ".join(str(k).replace("\t", "\\t") for k in row)
     found = f"{where}: {at} has no column {column!r} (columns: {have})"
+    kind = data_format(Path(where))  # None for records given in memory
     if len(row) == 1 and ";" in next(iter(row)):  # one column named "text;label"
         return (
             f"{found}: the header is cut at ';', not ','; save the file comma-separated "
             "(or tab-separated, as .tsv)"
         )
+    if kind == "csv" and len(row) == 1 and "\t" in next(iter(row)):  # "text<TAB>label"
+        return f"{found}: the file is tab-separated; name it .tsv (or save it comma-separated)"
     options = ("text_column", *(("pair_column",) if pair else ()), "label_column")
     if all(re.fullmatch(r"[0-9]+", str(k)) for k in row) and len(row) >= len(options):
         shown = ", ".join(f"{o}={k}" for o, k in zip(options, row, strict=False))
@@ -208,9 +211,17 @@ def _no_column(where: str, at: str, row: dict[str, Any], column: str, pair: str 
             f"pd.read_csv(header=None) does); name yours by number, such as {shown}"
         )
     flags = "text_column=/pair_column=/label_column=" if pair else "text_column=/label_column="
+    header = ""
+    if kind in ("csv", "tsv"):  # naming a headerless file's first row would lose that row
+        sep = "," if kind == "csv" else "\\t"
+        names = sep.join(("text", *(("pair",) if pair else ()), "label"))
+        header = (
+            f"; the first line of a {kind} file is its header, naming the columns: a file "
+            f"without one needs such a line first (e.g. {names})"
+        )
     return (
-        f"{found}; pass {flags} to name yours (--text-column, --label-column in the CLI; "
-        "task='tag' or 'qa' for tagged words or questions)"
+        f"{found}{header}; pass {flags} to name yours (--text-column, --label-column in the "
+        "CLI; task='tag' or 'qa' for tagged words or questions)"
     )
 
 
