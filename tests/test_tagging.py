@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,7 @@ from lexforge.train import (  # noqa: E402
     first_piece_labels,
     read_tagged,
 )
-from lexforge.train.tagging import _other_scheme, bio_entities  # noqa: E402
+from lexforge.train.tagging import _not_quite_bio, _other_scheme, bio_entities  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -594,3 +595,27 @@ def test_bioes_tags_warn_that_entity_scores_need_bio(checkpoint: Path) -> None:
     said = [str(w.message) for w in caught if "BIOES" in str(w.message)]
     assert len(said) == 1 and "BIO (IOB2)" in said[0] and "S-X to B-X, E-X to I-X" in said[0]
     assert "entity" not in result.validation and 0 <= result.validation["accuracy"] <= 1
+
+
+def test_tags_meant_as_bio_that_are_not_warn(checkpoint: Path) -> None:
+    """Entity scoring needs BIO; a tag set that is nearly BIO (underscores, suffixes, one
+    stray tag) said so nowhere and reported word metrics only."""
+    assert _not_quite_bio(["O", "B_PER", "I_PER"]) == ["B_PER", "I_PER"]
+    assert _not_quite_bio(["PER-B", "PER-I", "LOC-B"]) == ["PER-B", "PER-I", "LOC-B"]
+    assert _not_quite_bio(["O", "B-PER", "I-PER", "X"]) == ["X"]
+    for tags in (["O", "B-per", "I-per"], ["NOUN", "VERB", "DET"], ["3", "0"],
+                 ["O", "B-per", "E-per", "S-per"]):  # fmt: skip
+        assert _not_quite_bio(tags) == []
+    sentences = [(["alice", "smith", "met", "bob"], ["B_per", "I_per", "O", "B_per"])] * 8
+    with pytest.warns(UserWarning) as caught:
+        result = finetune(checkpoint, sentences, validation=sentences, task="tag", epochs=1,
+                          batch_size=4, max_steps=2, progress=False)  # fmt: skip
+    said = [str(w.message) for w in caught if "not all BIO" in str(w.message)]
+    assert len(said) == 1 and "'B_per', 'I_per'" in said[0] and "B-TYPE and I-TYPE" in said[0]
+    assert "entity" not in result.validation
+    fixed = [(w, [t.replace("_", "-") for t in tags]) for w, tags in sentences]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = finetune(checkpoint, fixed, validation=fixed, task="tag", epochs=1,
+                          batch_size=4, max_steps=2, progress=False)  # fmt: skip
+    assert not [w for w in caught if "BIO" in str(w.message)] and "entity" in result.validation

@@ -17,7 +17,8 @@ tags are BIO, entity-level precision, recall and F1 as CoNLL's ``conlleval`` cou
 The best epoch is chosen by entity F1 (BIO) or tag accuracy. Integer tags (``"3"``) are
 not BIO, so they get word metrics only: map them to their names for entity scores. Nor
 are BIOES/BILOU tags (``S-``, ``E-``, ``L-``, ``U-`` prefixes): a warning says to convert
-them to BIO (IOB2) for entity scores.
+them to BIO (IOB2) for entity scores. Tags meant as BIO that are not (``B_PER``, ``PER-B``,
+a stray tag beside ``O``, ``B-`` and ``I-`` ones) get a warning naming them.
 
 This module aligns words with their first pieces and runs the loop; reading the data is
 ``tagging_data``'s, the entity scores ``tagging_score``'s (their names re-exported here).
@@ -56,6 +57,7 @@ from .plots import plot_confusion
 from .records import dataset_name, sorted_labels
 from .tagging_data import Sentence as Sentence
 from .tagging_data import read_tagged as read_tagged
+from .tagging_score import _not_quite_bio as _not_quite_bio
 from .tagging_score import _other_scheme as _other_scheme
 from .tagging_score import bio_entities as bio_entities
 from .tagging_score import entity_metrics as entity_metrics
@@ -247,6 +249,17 @@ def finetune_tagger(
             "recall and F1 are scored for BIO (IOB2) tags only, so this run reports word "
             "metrics and keeps the epoch with the best tag accuracy; for entity scores, "
             f"convert the tags to BIO ({single}-X to B-X, {last}-X to I-X)",
+            stacklevel=3,
+        )
+    off = _not_quite_bio(labels)
+    if off:
+        more = f" and {len(off) - 5} more" if len(off) > 5 else ""
+        shown = ", ".join(map(repr, off[:5])) + more
+        warnings.warn(
+            f"the tags look like entity tags but are not all BIO (IOB2): {shown}; entity "
+            "precision, recall and F1 are scored for BIO tags only (O, B-TYPE, I-TYPE), so "
+            "this run reports word metrics and keeps the epoch with the best tag accuracy; "
+            "for entity scores, write the tags as B-TYPE and I-TYPE",
             stacklevel=3,
         )
     torch.manual_seed(seed)

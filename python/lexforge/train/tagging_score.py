@@ -1,10 +1,12 @@
 """Scores of word tagging: ``is_bio`` (is a tag set BIO/IOB2), ``_other_scheme`` (BIOES or
-BILOU, which are not scored as entities), ``bio_entities`` (the entities of a BIO
+BILOU, which are not scored as entities), ``_not_quite_bio`` (tags meant as BIO that are
+not), ``bio_entities`` (the entities of a BIO
 sequence as ``conlleval`` finds them) and ``entity_metrics`` (micro precision, recall and
 F1 over exact entity matches, overall and per type)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,6 +30,19 @@ def _other_scheme(tags: Sequence[str]) -> str | None:
     if prefixes <= {"B-", "I-", "L-", "U-"} and prefixes & {"L-", "U-"}:
         return "BILOU"
     return None
+
+
+_BIO_LIKE = re.compile(r"[BI][-_.:].+|.+[-_.:][BI]")  # B-PER, B_PER, PER-B, PER_B
+
+
+def _not_quite_bio(tags: Sequence[str]) -> list[str]:
+    """For a tag set that looks meant as BIO (it has ``O``, or tags such as ``B_PER`` or
+    ``PER-B``) but is not BIO, BIOES or BILOU: the tags that are not BIO; else []."""
+    if is_bio(tags) or _other_scheme(tags) is not None:
+        return []
+    if "O" not in tags and not any(_BIO_LIKE.fullmatch(t) for t in tags):
+        return []  # another kind of tags (parts of speech, say)
+    return [t for t in tags if not is_bio([t])]
 
 
 def bio_entities(tags: Sequence[str]) -> set[tuple[str, int, int]]:
