@@ -72,6 +72,39 @@ def test_a_head_with_the_data_labels_in_its_own_order_is_kept(
         finetune(tmp_path / "clf", [("a", "pos"), ("b", "mid")], **QUIET)
 
 
+def test_a_transformers_head_with_numbered_labels_fine_tunes_on_those_numbers(
+    tiny_checkpoint: Path, tmp_path: Path
+) -> None:
+    """transformers names a head made with num_labels=n LABEL_0 .. LABEL_{n-1}: its classes
+    known by number, as the data's labels 0 .. n-1 are; the head is kept, class i as "i"."""
+    import shutil
+
+    transformers = pytest.importorskip("transformers")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        hf = transformers.BertForSequenceClassification.from_pretrained(
+            tiny_checkpoint, num_labels=3
+        )
+    assert hf.config.id2label == {0: "LABEL_0", 1: "LABEL_1", 2: "LABEL_2"}
+    with torch.no_grad():
+        hf.classifier.weight.zero_()
+        hf.classifier.bias.copy_(torch.tensor([0.0, 0.0, 20.0]))  # always class 2
+    hf.save_pretrained(tmp_path / "hf")
+    shutil.copy(tiny_checkpoint / "tokenizer.json", tmp_path / "hf")
+    train = [("a fine film", 0), ("a dull film", 1), ("a film", 2)]
+    result = finetune(tmp_path / "hf", train, validation=[("x", 2), ("y", "2")],
+                      out_dir=tmp_path / "out", **QUIET)  # fmt: skip
+    assert result.labels == ("0", "1", "2")
+    assert result.validation["accuracy"] == 1.0  # its class 2 read as label 2
+    back = transformers.AutoConfig.from_pretrained(tmp_path / "out" / "best")
+    assert back.id2label == {0: "0", 1: "1", 2: "2"}
+    # named labels are no numbers: still another head
+    with pytest.raises(CheckpointError, match=r"LABEL_0.*new_head"):
+        finetune(tmp_path / "hf", [("a", "neg"), ("b", "pos"), ("c", "mid")], **QUIET)
+    with pytest.raises(CheckpointError, match="new_head"):  # two of its three classes
+        finetune(tmp_path / "hf", [("a", 0), ("b", 1)], **QUIET)
+
+
 @pytest.mark.parametrize("saved_name", ["label", "LABEL_0"])
 def test_a_regression_head_fine_tunes_on_another_target_column(
     tiny_checkpoint: Path, tmp_path: Path, saved_name: str
@@ -294,6 +327,12 @@ def test_classes_that_differ_only_in_case_are_flagged(tiny_checkpoint: Path) -> 
         ConfigError, match=r"\['NEG'\]; in another case: 'NEG' \(training has 'neg'\)"
     ):
         finetune(tiny_checkpoint, [("a", "pos"), ("c", "neg")], validation=[("d", "NEG")], **QUIET)
+    # alike on screen, not in code points: NFC in training, NFD held out
+    with pytest.raises(
+        ConfigError, match=r"another Unicode form: 'cafe\u0301' \(training has 'caf\xe9'\)"
+    ):
+        finetune(tiny_checkpoint, [("a", "caf\u00e9"), ("c", "neg")],
+                 validation=[("d", "cafe\u0301")], **QUIET)  # fmt: skip
 
 
 def test_fine_tuning_into_an_earlier_runs_folder_says_its_model_is_replaced(

@@ -44,6 +44,9 @@ def task_model(
             if labels is not None and _problem(problem_type, labels) == "regression":
                 return cls.from_pretrained(model, labels=labels)  # the target's name
             return cls.from_pretrained(model)
+        numbered = _numbered(cls, labels, problem_type, *saved)
+        if numbered is not None:
+            return cls.from_pretrained(model, labels=numbered)
         _other_head(model, cls, labels, *saved, new_head=new_head, problem_type=problem_type)
         from ..model import BertModel
 
@@ -62,6 +65,11 @@ def task_model(
                  config.problem_type):  # fmt: skip
             if labels is not None and _problem(problem_type, labels) == "regression":
                 model.config = config.replace(labels=labels)  # the target's name
+            return model
+        numbered = _numbered(cls, labels, problem_type, type(model).__name__, config.labels,
+                             config.problem_type)  # fmt: skip
+        if numbered is not None:
+            model.config = config.replace(labels=numbered)
             return model
         _other_head(type(model).__name__, cls, labels, type(model).__name__, config.labels,
                     config.problem_type, new_head=new_head, problem_type=problem_type)  # fmt: skip
@@ -100,6 +108,29 @@ def _fits(
     if problem == "regression":
         return len(saved_labels) == len(labels)
     return len(set(saved_labels)) == len(saved_labels) and set(saved_labels) == set(labels)
+
+
+def _numbered(
+    cls: Any,
+    labels: tuple[str, ...] | None,
+    problem_type: str | None,
+    architecture: str,
+    saved_labels: tuple[str, ...],
+    saved_problem: str | None,
+) -> tuple[str, ...] | None:
+    """For a head whose labels have transformers' default names (``LABEL_0``, ``LABEL_1``,
+    ...: a model made with ``num_labels=n``, its classes known by number only) and data
+    whose labels are those numbers (0 .. n-1): the data's names in the head's order (class
+    i is ``"i"``), which the head is then read with; else None."""
+    if architecture != cls.__name__ or labels is None or not saved_labels:
+        return None
+    problem = _problem(problem_type, labels)
+    if problem == "regression" or _problem(saved_problem, saved_labels) != problem:
+        return None
+    if list(saved_labels) != [f"LABEL_{i}" for i in range(len(saved_labels))]:
+        return None
+    numbers = tuple(str(i) for i in range(len(saved_labels)))
+    return numbers if set(labels) == set(numbers) else None
 
 
 def _other_head(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 import random
+import unicodedata
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -403,6 +404,14 @@ def _label_set(splits: dict[str, list[Record]], problem: str, column: str) -> tu
             near = [f"{u!r} (training has {folded[u.casefold()][0]!r})" for u in unseen[:5]
                     if u.casefold() in folded]  # fmt: skip
             hint = f"; in another case: {', '.join(near)}" if near else ""
+            composed = {unicodedata.normalize("NFC", x): x for x in labels}
+            forms = [f"{u!r} (training has {composed[c]!r})" for u in unseen[:5]
+                     if (c := unicodedata.normalize("NFC", u)) in composed]  # fmt: skip
+            if forms:  # "café" as e + U+0301 and as U+00E9: alike on screen, not in bytes
+                hint += (
+                    f"; the same letters in another Unicode form: {', '.join(forms)}; "
+                    "normalize the labels (unicodedata.normalize('NFC', label))"
+                )
             raise ConfigError(
                 f"the {name} split has labels never seen in training: {unseen[:5]}{hint}; "
                 "fix the data or the split"
