@@ -18,7 +18,7 @@ import pytest
 pytest.importorskip("torch")
 
 from lexforge._corpus_records import record_texts
-from lexforge.errors import ConfigError
+from lexforge.errors import ConfigError, CorpusError
 from lexforge.train._files import read_rows
 from lexforge.train.qa import read_qa
 from lexforge.train.records import read_records, sorted_labels
@@ -122,6 +122,13 @@ def test_json_lists_and_json_lines(tmp_path: Path) -> None:
         assert read_records(tmp_path / name) == expected, name
     kind, rows = read_rows(tmp_path / "b.jsonl", ("jsonl",))
     assert kind == "jsonl" and [at for at, _ in rows] == ["line 1", "line 3"]
+
+
+def test_corpus_records_with_a_number_too_long_are_named(tmp_path: Path) -> None:
+    path = tmp_path / "corpus.jsonl"
+    path.write_text('{"text": "a"}\n{"text": "b", "n": ' + "9" * 5000 + "}\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match=r"corpus\.jsonl: line 2 holds a number too long"):
+        list(record_texts(path))
 
 
 def test_one_record_json_lines_under_a_json_name(tmp_path: Path) -> None:
@@ -343,6 +350,12 @@ def test_fractional_number_labels_need_a_problem_type(tmp_path: Path) -> None:
             "line 2 nests JSON arrays or objects too deeply",
         ),
         ("deep.json", "[" * 100_000 + "]" * 100_000, "the file nests JSON arrays"),
+        (  # past Python's 4,300 digits for an int: a ValueError of json's own
+            "long.jsonl",
+            '{"text": "a", "label": 1}\n{"text": "b", "label": ' + "9" * 5000 + "}\n",
+            r"line 2 holds a number too long to read .*write it as a string",
+        ),
+        ("long.json", '[{"text": "b", "label": ' + "9" * 5000 + "}]", "the file holds a number"),
     ],
 )
 def test_bad_files_name_the_file_and_line(

@@ -201,7 +201,7 @@ def _records(path: Path, kind: str) -> Iterator[tuple[str, Any]]:
             first = stripped.split("\n", 1)[0]
             try:
                 json.loads(first)
-            except (json.JSONDecodeError, RecursionError):
+            except (ValueError, RecursionError):
                 pass
             else:  # JSON Lines under a .json name (datasets.Dataset.to_json writes these)
                 yield from _records_of_lines(path, text)
@@ -241,7 +241,7 @@ def _json_lines(path: Path, lines: Iterable[tuple[int, str]]) -> Iterator[tuple[
 def _json_batch(path: Path, batch: list[tuple[int, str]]) -> Iterator[tuple[str, Any]]:
     try:
         values = json.loads("[" + ",".join(line for _, line in batch) + "]")
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # (a ValueError: an integer of thousands of digits)
         values = None
     if values is None or len(values) != len(batch):  # a line with no value or with several
         values = [_json(path, line, f"line {number}") for number, line in batch]
@@ -259,6 +259,10 @@ def _json(path: Path, text: str, where: str) -> Any:
         raise CorpusError(
             f"{path}: {where} nests JSON arrays or objects too deeply to read (thousands of "
             "levels); flatten the records"
+        ) from None
+    except ValueError as e:  # an integer of thousands of digits
+        raise CorpusError(
+            f"{path}: {where} holds a number too long to read ({e}); write it as a string"
         ) from None
 
 

@@ -200,6 +200,8 @@ def read_rows(
                     f"{path}: not JSON (line {e.lineno}, column {e.colno}: {e.msg})"
                 ) from None
             return "jsonl", _json_lines(path, text)  # JSON Lines under a .json name
+        except ValueError as e:  # an integer of thousands of digits
+            raise ConfigError(_LONG_NUMBER.format(path=path, where="the file", e=e)) from None
         if isinstance(value, list):
             rows = [(f"record {i}", row) for i, row in enumerate(value, start=1)]
             return kind, _no_surrogates(path, rows)
@@ -236,7 +238,7 @@ def _parquet(path: Path) -> list[Row]:
 def _json(line: str) -> bool:
     try:
         json.loads(line)
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):
         return False
     return True
 
@@ -255,6 +257,9 @@ def _json_lines(path: Path, text: str) -> list[Row]:
             raise ConfigError(f"{path}: line {number} is not JSON ({e.msg})") from None
         except RecursionError:
             raise ConfigError(_DEEP.format(path=path, where=f"line {number}")) from None
+        except ValueError as e:
+            where = f"line {number}"
+            raise ConfigError(_LONG_NUMBER.format(path=path, where=where, e=e)) from None
     return _no_surrogates(path, rows)
 
 
@@ -279,6 +284,10 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 _TWICE = (
     "{path}: {where} names the key {key!r} twice, and only one of its values could be "
     "read; rename or drop the other"
+)
+
+_LONG_NUMBER = (
+    "{path}: {where} holds a number too long to read ({e}); write it as a string (in quotes)"
 )
 
 _DEEP = (
