@@ -388,6 +388,9 @@ def test_conll_columns_and_separators(tmp_path: Path) -> None:
     path.write_text("EU\tNNP B-ORG\nrejects O\n", encoding="utf-8")  # tab, then a space
     with pytest.raises(ConfigError, match=r"line 1: the tag 'NNP B-ORG' holds a space"):
         read_tagged(path)
+    path.write_text("a O\n\u00a0 O\n", encoding="utf-8")  # the bad line named, not line 1
+    with pytest.raises(ConfigError, match=r"line 2: the token '\\xa0' is blank"):
+        read_tagged(path)
 
 
 def test_qa_answers_are_checked(tmp_path: Path) -> None:

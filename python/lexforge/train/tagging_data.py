@@ -200,6 +200,11 @@ def _conll(path: Any, lines: list[tuple[str, str]]) -> list[tuple[str, Sentence]
                 "column must be the tags (names such as B-PER, or integer class ids): put "
                 "them last, or drop the columns after them (scores, probabilities)"
             )
+        if not fields[0].strip():  # white space other than spaces: a no-break space, say
+            raise ConfigError(
+                f"{path}: {at}: the token {fields[0]!r} is blank (white space only); a word "
+                "needs a letter, digit or mark: drop the line or fix the token"
+            )
         if not tokens:
             start = at
         tokens.append(fields[0])
