@@ -186,6 +186,8 @@ def test_labels_are_normalised_and_ordered() -> None:
             read_records([("a", "pos"), ("b", missing)])
     assert sorted_labels({"10", "2", "-1"}) == ("-1", "2", "10")
     assert sorted_labels({"b", "a", "10"}) == ("10", "a", "b")
+    assert sorted_labels({"0.5", "2.5", "10.5", "10", "2"}) == ("0.5", "2", "2.5", "10", "10.5")
+    assert sorted_labels({"1e3", "5", "-.5"}) == ("-.5", "5", "1e3")
 
 
 def test_multi_label_and_regression_records() -> None:

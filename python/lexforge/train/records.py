@@ -10,6 +10,7 @@ import math
 import os
 import re
 from collections import Counter
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -340,9 +341,12 @@ def _class(value: Any, column: str, where: str, at: str) -> str:
 
 
 def sorted_labels(names: Any) -> tuple[str, ...]:
-    """Class names in order: numerically when all are integers (2 before 10; names of
-    one number, such as "007" and "7", by their text), else as text."""
+    """Class names in order: numerically when all are numbers (2 before 10, 2.5 before
+    10; names of one number, such as "007" and "7", by their text), else as text."""
     names = set(names)
-    if names and all(re.fullmatch(r"[+-]?\d+", n) for n in names):  # "٣" is 3 to int()
-        return tuple(sorted(names, key=lambda n: (int(n), n)))
+    if names and all(_DECIMAL.fullmatch(n) for n in names):  # ASCII: "٣" is 3 to int()
+        return tuple(sorted(names, key=lambda n: (Decimal(n), n)))
     return tuple(sorted(names))
+
+
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
