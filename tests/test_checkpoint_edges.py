@@ -95,6 +95,28 @@ def test_a_failed_save_leaves_the_old_checkpoint_whole(
     assert {p.name: p.read_bytes() for p in path.iterdir()} == before
 
 
+def test_a_tokenizer_saved_over_another_replaces_it_whole(tmp_path: Path) -> None:
+    """A BPE tokenizer saved where a WordPiece one was: the old vocab.txt went, not left
+    beside the new tokenizer.json for a slow tokenizer class to read; a README stays, and
+    a save without a tokenizer keeps the tokenizer there."""
+    texts = ["the cat sat on the mat", "a dog ran far away"] * 20
+    wordpiece = lf.Tokenizer.train_wordpiece(texts=texts, vocab_size=60)
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    bpe = lf.Tokenizer.train_bpe(texts=texts, vocab_size=300, special_tokens=specials)
+    model = BertForMaskedLM(_config(vocab_size=300))
+    model.save_pretrained(tmp_path, tokenizer=wordpiece)
+    (tmp_path / "README.md").write_text("notes")
+    assert (tmp_path / "vocab.txt").is_file()
+    model.save_pretrained(tmp_path, tokenizer=bpe)
+    assert not (tmp_path / "vocab.txt").exists() and (tmp_path / "README.md").is_file()
+    assert lf.Tokenizer.from_file(tmp_path / "tokenizer.json").vocab() == bpe.vocab()
+    model.save_pretrained(tmp_path)  # no tokenizer: the one there stays
+    assert (tmp_path / "tokenizer.json").is_file()
+    transformers = pytest.importorskip("transformers")
+    theirs = transformers.AutoTokenizer.from_pretrained(str(tmp_path))
+    assert theirs("the cat", add_special_tokens=False)["input_ids"] == bpe.encode("the cat")
+
+
 def test_saving_into_a_file_says_so(tmp_path: Path) -> None:
     model = BertModel(_config())
     afile = tmp_path / "afile"

@@ -84,7 +84,8 @@ def save_pretrained(
     loaded silently). A process killed during the renames leaves that state (lexforge
     says a save was interrupted), with the files not yet moved in still in the staging
     folder: save again. Files of the directory that this save does not write (a README,
-    tokenizer files when no tokenizer is given) are left as they are."""
+    tokenizer files when no tokenizer is given) are left as they are, but for an earlier
+    tokenizer's files when a tokenizer is given (it replaces that one whole)."""
     from safetensors.torch import save_file
 
     config: BertConfig = model.config  # type: ignore[assignment]
@@ -134,10 +135,23 @@ def _staged(stage: Path, out: Path) -> list[str]:
     return names
 
 
+# the files a tokenizer is saved as, by lexforge or transformers (any kind)
+TOKENIZER_FILES = (
+    "tokenizer.json", "vocab.txt", "vocab.json", "merges.txt", "tokenizer_config.json",
+    "special_tokens_map.json", "added_tokens.json", "spiece.model", "sentencepiece.bpe.model",
+)  # fmt: skip
+
+
 def _commit(stage: Path, out: Path, names: list[str]) -> None:
     """Moves the staged files into ``out``: the placeholder over the old ``config.json``
-    first and the new one in last, so that the checkpoint does not load in between."""
+    first and the new one in last, so that the checkpoint does not load in between. A
+    tokenizer saved replaces the old one whole: the old one's files this one has not (a
+    WordPiece ``vocab.txt`` beside a new BPE ``tokenizer.json``) are removed."""
     _write_text(out / "config.json", SAVING)
+    if "tokenizer.json" in names:
+        for name in TOKENIZER_FILES:
+            if name not in names and (out / name).is_file():
+                (out / name).unlink()
     for name in sorted(names, key=lambda name: name == "config.json"):
         (stage / name).replace(out / name)
     stage.rmdir()
