@@ -187,6 +187,18 @@ def test_bad_options_fail_before_anything_runs(checkpoint: Path, tmp_path: Path)
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="no CUDA GPU"):
             finetune(checkpoint, train, device="cuda", out_dir=out, progress=False)
+    # the device and the model's folder are checked before any data is read (a missing
+    # data file would be named otherwise), for every task
+    from lexforge.errors import CheckpointError
+
+    missing = tmp_path / "no-such-data.csv"
+    for task in ("classify", "tag", "qa"):
+        with pytest.raises(ConfigError, match="'tpu' is not a device name"):
+            finetune(checkpoint, missing, task=task, device="tpu", progress=False)
+        with pytest.raises(CheckpointError, match="no-model does not exist"):
+            finetune(tmp_path / "no-model", missing, task=task, progress=False)
+        with pytest.raises(CheckpointError, match=r"has no config\.json"):
+            finetune(tmp_path, missing, task=task, progress=False)
 
 
 def _bpe() -> Any:

@@ -145,6 +145,7 @@ def test_a_dataset_name_as_a_path_reads_as_the_name(
     test: an unscored run), and ``Path("twitter-ner")`` as text classification (refused);
     a path that is no file and whose text is a dataset name reads as the name does, in
     every task. QA reads no dataset: the name is refused, either way, saying so."""
+    from lexforge.model import hf_read
     from lexforge.train import classify, tagging
 
     class ReadError(Exception):
@@ -155,6 +156,7 @@ def test_a_dataset_name_as_a_path_reads_as_the_name(
 
     for module in (classify, tagging):
         monkeypatch.setattr(module, "check_splits", caught)
+    monkeypatch.setattr(hf_read, "checkpoint_folder", lambda model: model)  # no model here
     seen = []
     for given in (name, Path(name)):
         with pytest.raises(ReadError) as read:

@@ -42,12 +42,11 @@ def _named_model(folder: Path) -> Path:
     return datasets.files(str(folder))["model_dir"]
 
 
-def read_checkpoint(directory: PathLike) -> tuple[BertConfig, dict[str, torch.Tensor], Path]:
-    """The config and weights of an HF-format BERT directory, checked: one
-    ``model.safetensors``, or shards listed by ``model.safetensors.index.json``."""
+def checkpoint_folder(directory: PathLike) -> Path:
+    """The folder of a checkpoint (a dataset's name, such as all-MiniLM-L6-v2, is read
+    from its own), checked to be a folder with a ``config.json``: what can be said before
+    anything loads."""
     folder = _named_model(Path(directory))
-    config_path, weights = folder / "config.json", folder / "model.safetensors"
-    index = folder / "model.safetensors.index.json"
     if not folder.exists():
         raise CheckpointError(f"{folder} does not exist: pass an HF-format checkpoint directory")
     if folder.is_file():
@@ -55,8 +54,17 @@ def read_checkpoint(directory: PathLike) -> tuple[BertConfig, dict[str, torch.Te
             f"{folder} is a file: pass the checkpoint directory that holds config.json and "
             f"model.safetensors (here, perhaps {folder.parent})"
         )
-    if not config_path.is_file():
+    if not (folder / "config.json").is_file():
         raise CheckpointError(f"{folder} has no config.json: not an HF-format checkpoint")
+    return folder
+
+
+def read_checkpoint(directory: PathLike) -> tuple[BertConfig, dict[str, torch.Tensor], Path]:
+    """The config and weights of an HF-format BERT directory, checked: one
+    ``model.safetensors``, or shards listed by ``model.safetensors.index.json``."""
+    folder = checkpoint_folder(directory)
+    config_path, weights = folder / "config.json", folder / "model.safetensors"
+    index = folder / "model.safetensors.index.json"
     if not weights.is_file() and not index.is_file():
         pickled = sorted(p.name for p in folder.glob("*.bin"))
         hint = (

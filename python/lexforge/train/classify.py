@@ -36,6 +36,7 @@ from ._fit import (
     encode_batch,
     fit,
     prepare,
+    resolve_device,
     write_json,
 )
 from .metrics import classification_metrics, multi_label_metrics, regression_metrics
@@ -155,6 +156,12 @@ def finetune(
         max_length = 384 if task == "qa" else 128
     check_max_length(max_length)
     check_out_dir(out_dir)
+    # the device and the checkpoint's folder, before the data is read (a minute, for some)
+    resolve_device(device)
+    if isinstance(model, (str, os.PathLike)):
+        from ..model.hf_read import checkpoint_folder
+
+        checkpoint_folder(model)
     if task != "qa" and stride is not None:  # refused, not ignored
         raise ConfigError(f"stride={stride!r}: only task='qa' takes it (its windows' overlap)")
     if task != "classify":  # options only text classification reads: refused, not ignored
