@@ -254,9 +254,9 @@ def finetune_tagger(
     off = _not_quite_bio(labels)
     if off:
         more = f" and {len(off) - 5} more" if len(off) > 5 else ""
-        shown = ", ".join(map(repr, off[:5])) + more
         warnings.warn(
-            f"the tags look like entity tags but are not all BIO (IOB2): {shown}; entity "
+            "the tags look like entity tags but are not all BIO (IOB2): "
+            f"{', '.join(map(repr, off[:5]))}{more}; entity "
             "precision, recall and F1 are scored for BIO tags only (O, B-TYPE, I-TYPE), so "
             "this run reports word metrics and keeps the epoch with the best tag accuracy; "
             "for entity scores, write the tags as B-TYPE and I-TYPE",
