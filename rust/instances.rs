@@ -30,13 +30,17 @@ pub enum Objective {
 
 /// Instance-building options.
 #[derive(Clone, Copy, Debug)]
-pub struct InstanceOptions {
+pub struct InstanceOptions<'a> {
     /// Longest instance, special tokens included.
     pub max_seq_len: usize,
     /// The chance of aiming at a shorter random length instead (BERT: 0.1).
     pub short_seq_prob: f64,
     pub objective: Objective,
     pub seed: u64,
+    /// One flag per vocabulary id (ids past its end: false): the token continues the word
+    /// before it (WordPiece's `##` pieces). A sentence cut in two is cut before a token
+    /// that starts a word; None: before any token.
+    pub continuation: Option<&'a [bool]>,
 }
 
 /// The ids of one shard, in the width they are stored.
@@ -62,6 +66,14 @@ impl Tokens<'_> {
         match self {
             Tokens::U16(t) => out.iter_mut().zip(&t[range]).for_each(|(o, &v)| *o = i64::from(v)),
             Tokens::U32(t) => out.iter_mut().zip(&t[range]).for_each(|(o, &v)| *o = i64::from(v)),
+        }
+    }
+
+    /// The id at `at`.
+    fn get(&self, at: usize) -> u32 {
+        match self {
+            Tokens::U16(t) => u32::from(t[at]),
+            Tokens::U32(t) => t[at],
         }
     }
 
@@ -251,7 +263,7 @@ const TAG_DOCUMENT: u64 = 1;
 const TAG_SHUFFLE: u64 = 2;
 const TAG_ORDER: u64 = 3;
 
-impl InstanceOptions {
+impl InstanceOptions<'_> {
     pub fn validate(&self, corpus: &Corpus<'_>) -> Result<()> {
         let least = if self.objective == Objective::None { 3 } else { 5 };
         if self.max_seq_len < least {
@@ -297,7 +309,7 @@ pub fn build_block(
     corpus: &Corpus<'_>,
     shard: usize,
     epoch: u64,
-    opts: &InstanceOptions,
+    opts: &InstanceOptions<'_>,
     num_threads: Option<usize>,
 ) -> Result<Vec<Instance>> {
     opts.validate(corpus)?;
@@ -336,14 +348,14 @@ fn span(shard: usize, a: &Range<u64>, b: &Range<u64>) -> Span {
 /// rest of the chunk or, for half of the NSP instances, a run of sentences from a random
 /// other document (the chunk's unused sentences then start the next chunk). A chunk of
 /// one sentence borrows the next sentence of the document as B, or, being the document's
-/// last, is cut in two at a random token, so that every pair is IsNext (or in order) with
-/// probability exactly 1/2. Pairs too long lose tokens one at a time from the longer
+/// last, is cut in two before a random token that starts a word (`continuation`), so that
+/// every pair is IsNext (or in order) with probability exactly 1/2. Pairs too long lose tokens one at a time from the longer
 /// segment, at its front or back at random.
 fn pair_instances(
     corpus: &Corpus<'_>,
     shard: usize,
     d: usize,
-    opts: &InstanceOptions,
+    opts: &InstanceOptions<'_>,
     rng: &mut Rng,
 ) -> Vec<Instance> {
     let s = &corpus.shards[shard];
@@ -375,9 +387,11 @@ fn pair_instances(
         let a = span(shard, &sentences[chunk.start], &sentences[a_end - 1]);
         let nsp = opts.objective == Objective::Nsp;
         let mut random_next = nsp && rng.chance(half);
-        if !random_next && single && i + 1 >= sentences.len() && a.len() < 2 {
-            // a one-token last sentence cannot be cut in two: NSP takes a random B, SOP
-            // has no pair to make
+        let last = single && i + 1 >= sentences.len();
+        let cuts = if last { word_starts(s, &a, opts.continuation) } else { Vec::new() };
+        if !random_next && last && cuts.is_empty() {
+            // a last sentence of one token (or one word) cannot be cut in two: NSP takes a
+            // random B, SOP has no pair to make
             if !nsp {
                 i += 1;
                 chunk_start = i;
@@ -397,8 +411,10 @@ fn pair_instances(
             chunk.end = i + 1;
             (a, span(shard, &sentences[i], &sentences[i]), 0)
         } else if single {
-            // the document's last sentence alone: its two halves, cut at a random token
-            let cut = a.start + 1 + rng.below(a.len() as u64 - 1);
+            // the document's last sentence alone: its two halves, cut before a random
+            // token that starts a word (a half that began inside a word, with a ## piece,
+            // would tell the order)
+            let cut = cuts[rng.below(cuts.len() as u64) as usize];
             (Span { end: cut, ..a }, Span { start: cut, ..a }, 0)
         } else {
             (a, span(shard, &sentences[a_end], &sentences[chunk.end - 1]), 0)
@@ -411,12 +427,24 @@ fn pair_instances(
     out
 }
 
+/// The places `a` can be cut in two (after its first token): before each token that
+/// starts a word, as `continuation` says (every token without it).
+fn word_starts(s: &Shard<'_>, a: &Span, continuation: Option<&[bool]>) -> Vec<u64> {
+    (a.start + 1..a.end)
+        .filter(|&at| {
+            continuation.is_none_or(|c| {
+                !c.get(s.tokens.get(at as usize) as usize).copied().unwrap_or(false)
+            })
+        })
+        .collect()
+}
+
 /// Truncates the pair to `max_tokens` and, for SOP, swaps it with probability 1/2.
 fn finish(
     mut a: Span,
     mut b: Span,
     label: i8,
-    opts: &InstanceOptions,
+    opts: &InstanceOptions<'_>,
     max_tokens: usize,
     rng: &mut Rng,
 ) -> Instance {

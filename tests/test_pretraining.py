@@ -299,6 +299,37 @@ def test_nsp_instances(shards: lf.ShardSet) -> None:
     assert len(other) != len(blocks[1]) or (other.spans() != blocks[1].spans()).any()
 
 
+@pytest.mark.parametrize("objective", ["nsp", "sop"])
+def test_a_lone_last_sentence_is_cut_where_a_word_starts(
+    bert: Any, tmp_path: Path, objective: str
+) -> None:
+    """A document's last sentence alone makes a pair of its two halves; cut before a ##
+    piece, the second half would start inside a word, which tells the order (SOP) or the
+    pair (NSP) at a glance."""
+    rng = np.random.default_rng(0)
+    words = ["unbelievably", "tokenization", "photosynthesis", "the", "a", "cat",
+             "extraordinarily", "misunderstanding"]  # fmt: skip
+    docs = [" ".join(rng.choice(words, size=rng.integers(2, 7))) + "." for _ in range(300)]
+    path = tmp_path / "lone.txt"
+    path.write_text("\n\n".join(docs) + "\n", encoding="utf-8")  # one sentence each
+    data = lf.build_shards(path, tmp_path / "shards", bert, progress=False)
+    pieces = set(continuation_ids(bert))
+    stream = lf.PretrainingBatches(data, batch_size=64, max_seq_len=128, objective=objective,
+                                   mlm_probability=0.0, seed=1)  # fmt: skip
+    sep = bert.token_to_id("[SEP]")
+    halves = 0
+    for g in range(8):
+        for row in stream.batch(g)["input_ids"]:
+            second = int(np.flatnonzero(row == sep)[0]) + 1  # B's first token
+            assert int(row[1]) not in pieces and int(row[second]) not in pieces
+            halves += 1
+    # the vocabulary cuts these words into pieces: a cut at any token would meet them
+    assert (
+        halves == 512
+        and sum(bert.encode(w, add_special_tokens=False)[1:] != [] for w in words) >= 4
+    )
+
+
 def test_pairs_that_cut_most_of_the_text_are_warned_about(
     shards: lf.ShardSet, bert: Any, tmp_path: Path
 ) -> None:

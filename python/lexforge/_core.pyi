@@ -351,6 +351,7 @@ class ShardCorpus:
         objective: str,
         seed: int,
         num_threads: int | None = None,
+        continuation_ids: Sequence[int] | None = None,
     ) -> InstanceBlock: ...
     def materialize(
         self,

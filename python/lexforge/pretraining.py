@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lexforge import _core
+from lexforge._mask_words import continuation_ids
 from lexforge.batch import MAX_THREADS, check_fits_memory, check_int
 from lexforge.errors import ConfigError, CorpusError
 from lexforge.masking import MASK_TOKENS, Masker
@@ -164,6 +165,8 @@ class PretrainingBatches:
         self.multiple_of = multiple if max_seq_len % multiple == 0 else 1
         self.drop_last, self.num_threads = drop_last, num_threads
         self._corpus = self.shards.core()
+        # a sentence cut in two (a document's lone last one) is cut where a word starts
+        self._continuation = continuation_ids(tokenizer) if objective != "none" else None
         # a rate schedule follows the training step
         self.batches_per_step = batches_per_step
         # fail now, not in a worker: the options are checked by building a first block
@@ -174,7 +177,7 @@ class PretrainingBatches:
     def _block(self, shard: int, epoch: int) -> Any:
         return self._corpus.build_block(
             shard, epoch, self.max_seq_len, self.short_seq_prob, self.objective, self.seed,
-            self.num_threads,
+            self.num_threads, self._continuation,
         )  # fmt: skip
 
     def _warn_if_cut(self, block: Any) -> None:

@@ -22,8 +22,8 @@ fn doc_of(t: u32) -> u32 {
     t / 10_000
 }
 
-fn opts(objective: Objective) -> InstanceOptions {
-    InstanceOptions { max_seq_len: 64, short_seq_prob: 0.1, objective, seed: 7 }
+fn opts(objective: Objective) -> InstanceOptions<'static> {
+    InstanceOptions { max_seq_len: 64, short_seq_prob: 0.1, objective, seed: 7, continuation: None }
 }
 
 #[test]
@@ -196,4 +196,33 @@ fn bad_input() {
     assert!(err.to_string().contains("at least 2 documents"));
     let tiny = InstanceOptions { max_seq_len: 4, ..opts(Objective::Sop) };
     assert!(build_block(&corpus, 0, 0, &tiny, None).is_err());
+}
+
+#[test]
+fn a_lone_last_sentence_is_cut_where_a_word_starts() {
+    // short documents (no truncation), most of one sentence; tokens whose k is odd
+    // continue the word before them
+    let (t, s, d) = corpus_data(3000, 5);
+    let flags: Vec<bool> = (0..=*t.iter().max().unwrap()).map(|id| id % 2 == 1).collect();
+    let corpus = Corpus::new(vec![Shard { tokens: Tokens::U32(&t), sentences: &s, documents: &d }]);
+    let is_sentence_start = |at: u64| s.binary_search(&(at as i64)).is_ok();
+    for objective in [Objective::Nsp, Objective::Sop] {
+        let o = InstanceOptions { max_seq_len: 512, continuation: Some(&flags), ..opts(objective) };
+        let (mut cut, mut plain) = (0, 0);
+        for epoch in 0..4 {
+            let block = build_block(&corpus, 0, epoch, &o, Some(2)).unwrap();
+            // without flags the same draws, and cuts at any token
+            let free = InstanceOptions { continuation: None, ..o };
+            let any = build_block(&corpus, 0, epoch, &free, Some(2)).unwrap();
+            plain += any.iter().filter(|i| !is_sentence_start(i.a.start.max(i.b.start))).count();
+            for i in &block {
+                let second = i.a.start.max(i.b.start);
+                if i.a.shard == i.b.shard && !is_sentence_start(second) {
+                    cut += 1; // a sentence cut in two: the second half starts a word
+                    assert!(!flags[t[second as usize] as usize], "cut inside a word at {second}");
+                }
+            }
+        }
+        assert!(cut > 100 && plain > 100, "{objective:?}: {cut} cuts, {plain} without flags");
+    }
 }

@@ -243,7 +243,9 @@ impl ShardCorpus {
     }
 
     /// The instances of shard `shard` for epoch `epoch`, shuffled.
-    #[pyo3(signature = (shard, epoch, max_seq_len, short_seq_prob, objective, seed, num_threads=None))]
+    /// `continuation_ids`: the ids of tokens that continue the word before them, so that a
+    /// sentence cut in two is cut where a word starts.
+    #[pyo3(signature = (shard, epoch, max_seq_len, short_seq_prob, objective, seed, num_threads=None, continuation_ids=None))]
     #[allow(clippy::too_many_arguments)]
     fn build_block(
         &self,
@@ -255,6 +257,7 @@ impl ShardCorpus {
         objective: &str,
         seed: u64,
         num_threads: Option<usize>,
+        continuation_ids: Option<Vec<u32>>,
     ) -> PyResult<InstanceBlock> {
         let objective = match objective {
             "nsp" => Objective::Nsp,
@@ -266,7 +269,13 @@ impl ShardCorpus {
                 ))))
             }
         };
-        let opts = InstanceOptions { max_seq_len, short_seq_prob, objective, seed };
+        let table = continuation_ids.map(|ids| {
+            let mut table = vec![false; ids.iter().max().map_or(0, |&m| m as usize + 1)];
+            ids.iter().for_each(|&id| table[id as usize] = true);
+            table
+        });
+        let continuation = table.as_deref();
+        let opts = InstanceOptions { max_seq_len, short_seq_prob, objective, seed, continuation };
         let built = self.with_view(py, |c| {
             let instances = build_block(c, shard, epoch, &opts, num_threads)?;
             let lengths = instances.iter().map(|i| c.framed_len(i) as u32).collect();
