@@ -162,6 +162,53 @@ def test_config_json_flags_must_be_booleans(tmp_path: Path, value: Any) -> None:
         BertForMaskedLM.from_pretrained(path)
 
 
+def test_tying_by_override_is_named_as_the_override(tmp_path: Path) -> None:
+    """An untied checkpoint loaded with tie_word_embeddings=True: the warning said
+    config.json ties them and to set it false there, where it was false already."""
+    path = _save(BertForMaskedLM, tmp_path / "m", tie_word_embeddings=False)
+    with pytest.warns(UserWarning) as caught:
+        model = BertForMaskedLM.from_pretrained(path, tie_word_embeddings=True)
+    said = [str(w.message) for w in caught if "differs from the word embeddings" in str(w.message)]
+    assert len(said) == 1 and "config.json unties them" in said[0]
+    assert "tie_word_embeddings=True ties them" in said[0] and "drop the override" in said[0]
+    assert model.config.tie_word_embeddings is True
+
+
+def test_dtype_of_a_half_precision_checkpoint(tmp_path: Path) -> None:
+    """A float16 checkpoint loads as float32 by default (widened exactly), keeps float16
+    with dtype="auto" (transformers 5's default: the oracle), converts to a dtype given
+    (or named, or as torch_dtype), and saves back in its dtype."""
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    hf_config = transformers.BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=1,
+                                        num_attention_heads=4, intermediate_size=37)  # fmt: skip
+    transformers.BertForMaskedLM(hf_config).half().save_pretrained(tmp_path / "half")
+    theirs = transformers.BertForMaskedLM.from_pretrained(str(tmp_path / "half"), dtype="auto")
+    want = theirs.bert.embeddings.word_embeddings.weight
+    assert want.dtype == torch.float16
+
+    def words(model: Any) -> torch.Tensor:
+        return next(v for k, v in model.state_dict().items() if k.endswith("word.weight"))
+
+    ours = BertForMaskedLM.from_pretrained(tmp_path / "half")
+    assert {p.dtype for p in ours.parameters()} == {torch.float32}
+    assert torch.equal(words(ours), want.float())
+    for option in ({"dtype": "auto"}, {"dtype": torch.float16}, {"torch_dtype": "float16"}):
+        half = BertForMaskedLM.from_pretrained(tmp_path / "half", **option)
+        assert {p.dtype for p in half.parameters()} == {torch.float16}, option
+        assert torch.equal(words(half), want)
+    brain = BertForMaskedLM.from_pretrained(tmp_path / "half", dtype="bfloat16")
+    assert {p.dtype for p in brain.parameters()} == {torch.bfloat16}
+    for bad in ("int8", torch.int64, torch.float8_e4m3fn, 16):
+        with pytest.raises(ConfigError, match="dtype must be None"):
+            BertForMaskedLM.from_pretrained(tmp_path / "half", dtype=bad)
+    with pytest.raises(ConfigError, match="not both"):
+        BertForMaskedLM.from_pretrained(tmp_path / "half", dtype="auto", torch_dtype="auto")
+    half.save_pretrained(tmp_path / "again")
+    back = transformers.BertForMaskedLM.from_pretrained(str(tmp_path / "again"), dtype="auto")
+    assert torch.equal(back.bert.embeddings.word_embeddings.weight, want)
+
+
 def test_labels_are_a_list_of_names() -> None:
     """A lone string was split into its characters (labels="score": a 5-way classifier);
     a NumPy array of names and numbers serve; other things are refused by name."""

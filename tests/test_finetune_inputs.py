@@ -105,6 +105,41 @@ def test_a_transformers_head_with_numbered_labels_fine_tunes_on_those_numbers(
         finetune(tmp_path / "hf", [("a", 0), ("b", 1)], **QUIET)
 
 
+@pytest.mark.parametrize("num_labels", [1, 2])
+def test_a_multiple_choice_checkpoint_gives_its_encoder_only(
+    tiny_checkpoint: Path, tmp_path: Path, num_labels: int
+) -> None:
+    """transformers' BertForMultipleChoice scores each choice with a 1-output classifier
+    over the pooler, which looks like a sequence classifier's weights: it was read as one
+    (a regression head, or a size error), and fine-tuning with new_head=True failed."""
+    import shutil
+
+    transformers = pytest.importorskip("transformers")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        hf = transformers.BertForMultipleChoice.from_pretrained(
+            tiny_checkpoint, num_labels=num_labels
+        )
+    hf.save_pretrained(tmp_path / "mc")
+    shutil.copy(tiny_checkpoint / "tokenizer.json", tmp_path / "mc")
+    for cls in (BertForSequenceClassification, BertForTokenClassification):
+        with pytest.raises(CheckpointError, match="holds a BertForMultipleChoice, a head"):
+            cls.from_pretrained(tmp_path / "mc")
+    with pytest.warns(UserWarning, match="ignored"):
+        encoder = BertModel.from_pretrained(tmp_path / "mc")
+    ids = torch.tensor([[2, 7, 9, 11, 3]])
+    with torch.no_grad():
+        want = hf.bert(input_ids=ids).last_hidden_state
+        got = encoder.eval()(ids)[0]
+    assert torch.allclose(got, want, atol=1e-5)
+    train = [("a fine film", 1), ("a dull film", 0)]
+    with pytest.raises(CheckpointError, match=r"holds a BertForMultipleChoice.*new_head"):
+        finetune(tmp_path / "mc", train, **QUIET)
+    with pytest.warns(UserWarning, match="freshly initialised head"):
+        result = finetune(tmp_path / "mc", train, new_head=True, **QUIET)
+    assert result.labels == ("0", "1")
+
+
 @pytest.mark.parametrize("saved_name", ["label", "LABEL_0"])
 def test_a_regression_head_fine_tunes_on_another_target_column(
     tiny_checkpoint: Path, tmp_path: Path, saved_name: str

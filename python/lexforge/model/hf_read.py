@@ -172,6 +172,7 @@ _BERT_CLASSES = frozenset(
         "BertForSequenceClassification",
         "BertForTokenClassification",
         "BertForQuestionAnswering",
+        "BertForMultipleChoice",  # a head lexforge has not: its encoder loads alone
     }
 )
 

@@ -115,10 +115,13 @@ _OLD_NORM = re.compile(r"(LayerNorm\.)(gamma|beta)$")
 _NEW_NORM = {"gamma": "weight", "beta": "bias"}
 
 
-def load_hf_state(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> list[str]:
+def load_hf_state(
+    model: nn.Module, state: dict[str, torch.Tensor], source: str, *, tied_by_override: bool = False
+) -> list[str]:
     """Copies an HF state dict into ``model``; returns our names that the checkpoint lacks
     (left as initialised). Raises ``CheckpointError`` on shape mismatches or when the
-    encoder itself is incomplete."""
+    encoder itself is incomplete. ``tied_by_override``: the caller's
+    ``tie_word_embeddings=True`` ties the decoder, not config.json (for the warning)."""
     state = _hf_spellings(state)
     has_prefix = any(k.startswith("bert.") for k in state)
     missing, used = [], set()
@@ -175,7 +178,7 @@ def load_hf_state(model: nn.Module, state: dict[str, torch.Tensor], source: str)
             f"{source} lacks encoder weights {encoder_missing[:4]}"
             f"{' ...' if len(encoder_missing) > 4 else ''}: truncated, or not a BERT checkpoint"
         )
-    _warn_if_untied(model, state, source)
+    _warn_if_untied(model, state, source, tied_by_override)
     unused = [k for k in state if k not in used and not _IGNORED.fullmatch(k)]
     stray = [k for k in unused if k.removeprefix("bert.").startswith(_ENCODER_PARTS)]
     if stray:
@@ -292,7 +295,9 @@ def check_positions(
     )
 
 
-def _warn_if_untied(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+def _warn_if_untied(
+    model: nn.Module, state: dict[str, torch.Tensor], source: str, by_override: bool = False
+) -> None:
     """A model whose MLM decoder is tied to the word embeddings ignores the checkpoint's
     decoder matrix: say so when that matrix is not the word embeddings."""
     ours = model.state_dict()
@@ -301,6 +306,15 @@ def _warn_if_untied(model: nn.Module, state: dict[str, torch.Tensor], source: st
         return
     words = next((v for k, v in ours.items() if k.endswith("embeddings.word.weight")), None)
     if words is not None and (decoder.shape != words.shape or not torch.equal(decoder, words)):
+        if by_override:
+            warnings.warn(
+                f"{source}: cls.predictions.decoder.weight differs from the word embeddings "
+                "(config.json unties them), but tie_word_embeddings=True ties them, so the "
+                "decoder used is the word embeddings; drop the override to use the stored "
+                "matrix",
+                stacklevel=4,
+            )
+            return
         warnings.warn(
             f"{source}: cls.predictions.decoder.weight differs from the word embeddings, "
             "but config.json ties them (tie_word_embeddings, default true), so the decoder "

@@ -11,10 +11,11 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 from typing_extensions import Self
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ConfigError
 from .config import BertConfig
 
 
@@ -83,7 +84,13 @@ class Pretrained(nn.Module):
         ``position_embedding="sinusoidal"`` on learned positions raises ``ConfigError``
         (``"learned"`` on sinusoidal ones starts from their table). The model comes
         in evaluation mode (dropout off), as transformers returns it; ``.train()`` to train
-        it (``finetune`` does)."""
+        it (``finetune`` does).
+
+        ``dtype``: the parameters' dtype. None (the default) gives float32 whatever the
+        checkpoint stores (a float16 or bfloat16 file is widened exactly: the dtype to
+        train in); ``"auto"`` keeps the checkpoint's own (transformers 5's default), and a
+        floating ``torch.dtype`` (or its name, ``"bfloat16"``) converts to it.
+        ``torch_dtype`` is read as ``dtype``, as transformers 4 names it."""
         from .heads import TASK_HEADS
         from .hf import (
             LoadedFrom,
@@ -95,6 +102,7 @@ class Pretrained(nn.Module):
             read_checkpoint,
         )
 
+        dtype = _dtype_option(overrides)
         config, state, source = read_checkpoint(directory)
         folder = source.parent  # a dataset's name (all-MiniLM-L6-v2) is read from its folder
         broken = [k for k, t in state.items() if t.is_floating_point() and not t.isfinite().all()]
@@ -112,6 +120,13 @@ class Pretrained(nn.Module):
                 f"{directory} holds a {saved}; its head does not fit a {cls.__name__} "
                 f"(load it with {saved}, or BertModel for the encoder alone)"
             )
+        if saved == "BertForMultipleChoice" and cls.__name__ in TASK_HEADS:
+            # its classifier scores each choice (one output): no head of ours reads it
+            raise CheckpointError(
+                f"{directory} holds a BertForMultipleChoice, a head lexforge does not have; "
+                f"load its encoder with BertModel, or fine-tune a {cls.__name__} on it with "
+                "new_head=True (lexforge finetune --new-head)"
+            )
         saved_config = config
         if overrides:
             config = config.replace(**overrides)
@@ -120,7 +135,11 @@ class Pretrained(nn.Module):
         try:
             check_sizes(config, state, str(source))  # before the model is built at its sizes
             model = cls(config)
-            missing = load_hf_state(model, state, str(source))
+            tied_by_override = (
+                overrides.get("tie_word_embeddings") is True
+                and not saved_config.tie_word_embeddings
+            )
+            missing = load_hf_state(model, state, str(source), tied_by_override=tied_by_override)
         except CheckpointError as e:
             if not overrides:
                 raise
@@ -135,7 +154,34 @@ class Pretrained(nn.Module):
                 "they are freshly initialised and need training",
                 stacklevel=2,
             )
+        if dtype == "auto":  # the checkpoint's floating dtype, when it has one
+            stored = {t.dtype for t in state.values() if t.is_floating_point()}
+            dtype = stored.pop() if len(stored) == 1 else None
+        if dtype is not None and dtype != torch.float32:
+            model.to(dtype)
         return model.eval()  # as transformers returns it: call .train() to train it
+
+
+_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
+           "float64": torch.float64}  # fmt: skip
+
+
+def _dtype_option(overrides: dict[str, Any]) -> Any:
+    """``dtype=`` (or transformers 4's ``torch_dtype=``), taken out of ``overrides``:
+    None, ``"auto"`` or a floating ``torch.dtype``; ``ConfigError`` for anything else."""
+    if "dtype" in overrides and "torch_dtype" in overrides:
+        raise ConfigError("pass dtype= or torch_dtype= (its older name), not both")
+    value = overrides.pop("dtype", overrides.pop("torch_dtype", None))
+    if value is None or value == "auto":
+        return value
+    if isinstance(value, str):
+        value = _DTYPES.get(value.removeprefix("torch."), value)
+    if not isinstance(value, torch.dtype) or not value.is_floating_point or value.itemsize < 2:
+        raise ConfigError(
+            f"dtype must be None (float32), 'auto' (the checkpoint's own) or a floating dtype "
+            f"(torch.float32, torch.bfloat16, torch.float16, or their names), got {value!r}"
+        )
+    return value
 
 
 def _tokenizer(directory: Path) -> Any:

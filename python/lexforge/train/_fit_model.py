@@ -84,7 +84,8 @@ def task_model(
     return head
 
 
-_HEADS = ("ForSequenceClassification", "ForTokenClassification", "ForQuestionAnswering")
+_HEADS = ("ForSequenceClassification", "ForTokenClassification", "ForQuestionAnswering",
+          "ForMultipleChoice")  # fmt: skip
 
 
 def _fits(
