@@ -467,3 +467,50 @@ def test_a_run_with_nothing_held_out_says_it_is_not_scored(
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         finetune(tiny_checkpoint, path, test=path, batch_size=4, **QUIET)
+
+
+def test_hugging_face_datasets_train_with_their_splits_and_label_names(
+    tiny_checkpoint: Path,
+) -> None:
+    """A datasets.DatasetDict gives its train, validation and test splits; ClassLabel ids
+    read as their names (alone, or in lists as NER tags are); a split without labels (-1,
+    as GLUE's test splits) is left out, with a warning."""
+    hf = pytest.importorskip("datasets")
+    features = hf.Features({"sentence": hf.Value("string"),
+                            "label": hf.ClassLabel(names=["neg", "pos"])})  # fmt: skip
+    texts = ["a fine film", "a dull film", "superb", "awful"]
+
+    def split(labels: list[int]) -> Any:
+        return hf.Dataset.from_dict({"sentence": texts, "label": labels}, features=features)
+
+    glue = hf.DatasetDict({"train": split([1, 0, 1, 0]), "validation": split([1, 0, 0, 1]),
+                           "test": split([-1, -1, -1, -1])})  # fmt: skip
+    with pytest.warns(UserWarning, match="'test' split has no labels"):
+        result = finetune(tiny_checkpoint, glue, text_column="sentence", **QUIET)
+    assert result.labels == ("neg", "pos") and result.test is None
+    assert set(result.validation) >= {"accuracy", "macro_f1"}
+    with pytest.raises(ConfigError, match="pass one split of the DatasetDict"):
+        finetune(tiny_checkpoint, glue["train"], validation=glue, text_column="sentence", **QUIET)
+    with pytest.raises(ConfigError, match=r"no 'train' split \(it has 'dev'\)"):
+        finetune(tiny_checkpoint, hf.DatasetDict({"dev": glue["train"]}), **QUIET)
+    # NER tags as ClassLabel ids in lists, as conll2003 has them
+    tagged = hf.Dataset.from_dict(
+        {"tokens": [["EU", "rejects", "German"], ["Peter", "Blackburn"]],
+         "ner_tags": [[3, 0, 7], [1, 2]]},
+        features=hf.Features({"tokens": hf.Sequence(hf.Value("string")), "ner_tags": hf.Sequence(
+            hf.ClassLabel(names=["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC",
+                                 "B-MISC", "I-MISC"]))}),
+    )  # fmt: skip
+    ner = finetune(tiny_checkpoint, tagged, validation=tagged, task="tag",
+                   label_column="ner_tags", **QUIET)  # fmt: skip
+    assert set(ner.labels) == {"O", "B-PER", "I-PER", "B-ORG", "B-MISC"}
+    assert "entity" in ner.validation  # BIO names: entity scores
+    # SQuAD's columns, answers as a struct of lists
+    squad = hf.Dataset.from_list([
+        {"id": "1", "question": "Where?", "context": "Paris is big.",
+         "answers": {"text": ["Paris"], "answer_start": [0]}},
+        {"id": "2", "question": "What?", "context": "The cat sat.",
+         "answers": {"text": ["cat"], "answer_start": [4]}},
+    ])  # fmt: skip
+    qa = finetune(tiny_checkpoint, squad, validation=squad, task="qa", **QUIET)
+    assert set(qa.validation) >= {"exact_match", "f1"}

@@ -103,8 +103,15 @@ def given_rows(source: Any, what: str, name: str) -> list[tuple[str, Any]]:
     them) as ``(where, row)`` pairs, each named ``"{name} {i}"``; anything else is a
     ``ConfigError`` naming what to pass."""
     frame = _frame_records(source)
+    if frame is None:
+        frame = _hf_records(source)
     if frame is not None:
         source = frame
+    if type(source).__name__ == "DatasetDict":  # (given as validation= or test=)
+        raise ConfigError(
+            f"pass one split of the DatasetDict (e.g. dataset['validation']), not all of "
+            f"them ({', '.join(map(repr, source))}); as train=, its splits are read by name"
+        )
     if isinstance(source, (str, bytes, dict)) or not isinstance(source, Iterable):
         raise ConfigError(
             f"pass a file, a dataset name, or a list of {what}; got {type(source).__name__}"
@@ -129,6 +136,82 @@ def _frame_records(source: Any) -> list[dict[str, Any]] | None:
             "one of them"
         )
     return [{str(k): _plain(v) for k, v in row.items()} for row in source.to_dict("records")]
+
+
+def _hf_records(source: Any) -> list[dict[str, Any]] | None:
+    """A Hugging Face ``datasets.Dataset`` (or ``IterableDataset``) as its rows, with
+    ``ClassLabel`` ids, alone or in lists (``ner_tags``), as their names ("pos", "B-PER"),
+    as the dataset's features name them; -1 (no label) as None. None for anything else.
+    ``datasets`` is not imported: a program that made a Dataset has imported it."""
+    module = sys.modules.get("datasets")
+    kinds = tuple(getattr(module, n) for n in ("Dataset", "IterableDataset") if hasattr(module, n))
+    if not kinds or not isinstance(source, kinds):
+        return None
+    classes: dict[str, tuple[bool, list[str]]] = {}  # column -> (a list of ids?, names)
+    for column, feature in (getattr(source, "features", None) or {}).items():
+        inner = feature[0] if isinstance(feature, list) and len(feature) == 1 else None
+        inner = getattr(feature, "feature", inner)  # Sequence(ClassLabel), List(ClassLabel)
+        for nested, label in ((False, feature), (True, inner)):
+            names = getattr(label, "names", None)
+            if type(label).__name__ == "ClassLabel" and isinstance(names, list):
+                classes[str(column)] = (nested, [str(n) for n in names])
+    rows = source.to_list() if hasattr(source, "to_list") else [dict(r) for r in source]
+
+    def name(i: Any, names: list[str]) -> Any:
+        if isinstance(i, int) and 0 <= i < len(names):
+            return names[i]
+        return None if i == -1 or i is None else i  # an id out of range: the checks name it
+
+    for row in rows:
+        for column, (nested, names) in classes.items():
+            value = row.get(column)
+            if nested and isinstance(value, list):
+                row[column] = [name(i, names) for i in value]
+            elif not nested:
+                row[column] = name(value, names)
+    return [{str(k): v for k, v in row.items()} for row in rows]
+
+
+def dataset_dict_splits(
+    train: Any, validation: Any, test: Any, label_column: str
+) -> tuple[Any, Any, Any]:
+    """``train``, ``validation`` and ``test``, where ``train`` is a Hugging Face
+    ``DatasetDict``: its "train" split, its "validation" (or "valid", "dev", "val") split
+    and its "test" split, unless given. A split whose labels are all -1 (GLUE's test
+    splits: no labels) is left out, with a warning. Anything else passes as it is."""
+    module = sys.modules.get("datasets")
+    kind = getattr(module, "DatasetDict", None)
+    if kind is None or not isinstance(train, kind):
+        return train, validation, test
+    splits = dict(train)
+    if "train" not in splits:
+        raise ConfigError(
+            f"the DatasetDict has no 'train' split (it has {', '.join(map(repr, splits))}); "
+            "pass the one to train on, e.g. dataset['<name>'], and validation=/test="
+        )
+
+    def labelled(name: str) -> Any:
+        split = splits[name]
+        try:
+            feature = split.features[label_column]
+            values = split[label_column]
+        except (KeyError, TypeError, AttributeError):
+            return split  # the readers name a missing column
+        if type(feature).__name__ == "ClassLabel" and values and all(v == -1 for v in values):
+            warnings.warn(
+                f"the DatasetDict's {name!r} split has no labels (every {label_column!r} is "
+                "-1): it is left out; pass a labelled split as test=",
+                stacklevel=4,
+            )
+            return None
+        return split
+
+    if validation is None:
+        found = next((n for n in ("validation", "valid", "dev", "val") if n in splits), None)
+        validation = labelled(found) if found else None
+    if test is None and "test" in splits:
+        test = labelled("test")
+    return splits["train"], validation, test
 
 
 def _plain(value: Any) -> Any:

@@ -27,7 +27,7 @@ from torch import nn
 from .._extras import require
 from ..batch import check_int
 from ..errors import ConfigError
-from ._files import check_splits
+from ._files import check_splits, dataset_dict_splits
 from ._fit import (
     FitOptions,
     autocast,
@@ -162,6 +162,9 @@ def finetune(
         from ..model.hf_read import checkpoint_folder
 
         checkpoint_folder(model)
+    # a Hugging Face DatasetDict: its train, validation and test splits
+    labels_in = label_column or {"qa": "answers", "tag": "tags"}.get(task, "label")
+    train, validation, test = dataset_dict_splits(train, validation, test, labels_in)
     if task != "qa" and stride is not None:  # refused, not ignored
         raise ConfigError(f"stride={stride!r}: only task='qa' takes it (its windows' overlap)")
     if task != "classify":  # options only text classification reads: refused, not ignored
