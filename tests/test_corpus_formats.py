@@ -128,6 +128,57 @@ def test_records_cut_the_shards_their_text_cuts(kind: str, tmp_path: Path) -> No
     lf.build_shards(_write(tmp_path, kind, "body"), tmp_path / "a", tok, text_column="body")
 
 
+def test_a_hugging_face_dataset_cuts_the_shards_its_records_cut(tmp_path: Path) -> None:
+    """A datasets.Dataset (a DatasetDict's train split, the folder save_to_disk wrote)
+    is a corpus as a records file of the same texts is: the same arrays; pretraining
+    takes one, and its held-out text too."""
+    hf = pytest.importorskip("datasets")
+    tok = lf.Tokenizer.train_wordpiece(_plain(tmp_path), vocab_size=90)
+    records = lf.build_shards(_write(tmp_path, "jsonl", "body"), tmp_path / "a", tok,
+                              text_column="body")  # fmt: skip
+    data = hf.Dataset.from_dict({"id": list(range(len(DOCS))), "body": DOCS})
+    names = sorted(p.name for p in (tmp_path / "a").glob("shard-*.npy"))
+    hf.DatasetDict({"train": data}).save_to_disk(str(tmp_path / "saved"))
+    for i, given in enumerate([data, hf.DatasetDict({"train": data}), tmp_path / "saved"]):
+        ours = lf.build_shards(given, tmp_path / f"b{i}", tok, text_column="body")
+        assert ours.manifest["complete"] and records.manifest["complete"]
+        for name in names:
+            assert np.array_equal(np.load(tmp_path / "a" / name),
+                                  np.load(tmp_path / f"b{i}" / name)), (i, name)  # fmt: skip
+    lf.build_shards(data, tmp_path / "b0", tok, text_column="body")  # resumes: same text
+    # tokenizers train on it as on the records file (texts as they are), the CLI too
+    for trainer, size in ((lf.Tokenizer.train_wordpiece, 90), (lf.Tokenizer.train_bpe, 300)):
+        want = trainer(_write(tmp_path, "jsonl", "body"), vocab_size=size, text_column="body")
+        got = trainer(data, vocab_size=size, text_column="body")
+        assert got.vocab() == want.vocab(), trainer
+    argv = ["train-tokenizer", str(tmp_path / "saved"), "--text-column", "body", "--model",
+            "wordpiece", "--vocab-size", "90", "-o", str(tmp_path / "cli.json"),
+            "--quiet"]  # fmt: skip
+    assert main(argv) == 0
+    assert lf.Tokenizer.from_file(tmp_path / "cli.json").vocab() == records.tokenizer().vocab()
+    with pytest.raises(ConfigError, match=r"which column is the text\? .*'id', 'body', 'more'"):
+        lf.build_shards(data.add_column("more", ["x"] * len(DOCS)), tmp_path / "c", tok)
+    with pytest.raises(ConfigError, match="the dataset has no column 'txt'"):
+        lf.build_shards(data, tmp_path / "c", tok, text_column="txt")
+    with pytest.raises(CorpusError, match=r"record 1: its 'n' holds a int"):
+        lf.build_shards(hf.Dataset.from_dict({"n": [None, 3]}), tmp_path / "c", tok,
+                        text_column="n")  # fmt: skip
+    with pytest.raises(CorpusError, match="no record of the dataset holds any text"):
+        lf.build_shards(hf.Dataset.from_dict({"text": ["", " "]}), tmp_path / "c", tok)
+    with pytest.raises(ConfigError, match=r"no 'train' split \(it has 'dev'\)"):
+        lf.build_shards(hf.DatasetDict({"dev": data}), tmp_path / "c", tok)
+    from lexforge.model import BertConfig
+    from lexforge.train import pretrain
+
+    texts = hf.Dataset.from_dict({"text": [d for d in DOCS if d] * 4})
+    config = BertConfig(vocab_size=tok.vocab_size, hidden_size=16, num_layers=1, num_heads=2,
+                        intermediate_size=32, max_position_embeddings=64)  # fmt: skip
+    options = {"steps": 2, "batch_size": 2, "max_seq_len": 32, "objective": "none"}
+    result = pretrain(texts, tmp_path / "run", model=config, tokenizer=tok, eval_data=texts,
+                      progress=False, **options)  # fmt: skip
+    assert [r["step"] for r in result.history if r["split"] == "eval"] == [2]
+
+
 def test_the_text_column(tmp_path: Path) -> None:
     """``text`` by default, else the only text column; bare strings in JSON Lines; another
     column by name; a corpus whose records changed is read afresh."""

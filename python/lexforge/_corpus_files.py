@@ -46,13 +46,16 @@ def is_records(path: Path) -> bool:
 
 def check_text_column(text_column: Any, paths: Iterable[Path]) -> None:
     """Refuses a ``text_column`` that is not a name, or that no file of ``paths`` has
-    (none is a records file: plain text is read by its name, whatever it holds)."""
+    (none is a records file, or a Hugging Face dataset's folder: plain text is read by its
+    name, whatever it holds)."""
     if text_column is None:
         return
     if not isinstance(text_column, str) or not text_column:
         raise ConfigError(f"text_column must be a column name, got {text_column!r}")
+    from ._hf_datasets import is_disk_folder
+
     paths = list(paths)
-    if not any(is_records(p) for p in paths):
+    if not any(is_records(p) or is_disk_folder(p) for p in paths):
         shown = ", ".join(str(p) for p in paths[:3]) + (", ..." if len(paths) > 3 else "")
         raise ConfigError(
             f"text_column={text_column!r} applies to records files (.jsonl, .json, .csv, "

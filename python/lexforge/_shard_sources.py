@@ -29,9 +29,14 @@ def _sources(
     hidden, in sorted order, each once however many links lead to it, and none under
     ``out_dir``, where the shards go), a list of files, or a dataset name from
     :mod:`lexforge.datasets`. Records files (JSON Lines, JSON, csv, tsv, Parquet, or
-    gzip-compressed) stand for the text of their ``text_column``, as cached text files."""
+    gzip-compressed) stand for the text of their ``text_column``, as cached text files;
+    so does a Hugging Face Dataset (or the folder ``save_to_disk`` wrote)."""
     from lexforge._corpus_files import as_texts
+    from lexforge._hf_datasets import dataset_records
 
+    records = dataset_records(corpus, text_column)  # a Hugging Face Dataset's text column
+    if records is not None:
+        return as_texts([records], text_column)
     return as_texts(_corpus_files(corpus, out_dir), text_column)
 
 

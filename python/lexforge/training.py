@@ -16,7 +16,7 @@ import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from lexforge import _core
 from lexforge._progress import Progress
@@ -41,9 +41,14 @@ def resolve_files(
     a list of existing files, each as given: plain text, gzip-compressed text, or records
     files (JSON Lines, JSON, csv, tsv, Parquet, or those gzip-compressed), whose
     ``text_column`` (default: ``text``, else their only text column) holds the text. A
-    ``text_column`` no file has, or a file listed twice, is refused."""
+    Hugging Face Dataset (or its ``save_to_disk`` folder) is a records file of its text
+    column. A ``text_column`` no file has, or a file listed twice, is refused."""
     from lexforge._corpus_files import check_text_column
+    from lexforge._hf_datasets import dataset_records, is_disk_folder
 
+    records = dataset_records(files, text_column)  # a Hugging Face Dataset's text column
+    if records is not None:
+        return [records]
     items = [files] if isinstance(files, str | bytes | os.PathLike) else list(files)
     if not items:
         raise CorpusError("no input files were given; pass at least one text file")
@@ -56,6 +61,9 @@ def resolve_files(
                 f"files must be paths (str or os.PathLike) or dataset names, got {item!r}"
             )
         path = Path(item)
+        if is_disk_folder(path):  # a Hugging Face dataset's folder: its text column
+            found.append(cast(Path, dataset_records(path, text_column)))
+            continue
         # (os.path.exists: False for a name too long for the file system, a text passed as a
         # file, where Path.exists raises)
         if os.path.exists(path):  # noqa: PTH110

@@ -16,7 +16,6 @@ for error messages, which name the file.
 from __future__ import annotations
 
 import gzip
-import importlib
 import io
 import json
 import os
@@ -30,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from .._corpus_records import delimited_rows, tsv_quoted
+from .._hf_datasets import from_disk
 from ..errors import ConfigError
 
 FORMATS = ("csv", "tsv", "jsonl", "json", "conll", "parquet")
@@ -173,24 +173,6 @@ def _hf_records(source: Any) -> list[dict[str, Any]] | None:
     return [{str(k): v for k, v in row.items()} for row in rows]
 
 
-def _from_disk(source: Any) -> Any:
-    """A folder written by ``datasets``' ``save_to_disk`` (a ``dataset_dict.json`` or a
-    ``state.json`` in it) as the Dataset or DatasetDict it holds; anything else as it is."""
-    if not isinstance(source, (str, os.PathLike)) or not Path(source).is_dir():
-        return source
-    if not any((Path(source) / n).is_file() for n in ("dataset_dict.json", "state.json")):
-        return source
-    try:
-        datasets = importlib.import_module("datasets")  # (untyped: no stubs)
-    except ImportError:
-        raise ConfigError(
-            f"{source} is a Hugging Face dataset folder (save_to_disk's); reading it needs "
-            "the datasets package: pip install datasets (or save it as csv, JSON Lines or "
-            "Parquet)"
-        ) from None
-    return datasets.load_from_disk(str(source))
-
-
 def dataset_dict_splits(
     train: Any, validation: Any, test: Any, label_column: str
 ) -> tuple[Any, Any, Any]:
@@ -199,7 +181,7 @@ def dataset_dict_splits(
     and its "test" split, unless given. A split whose labels are all -1 (GLUE's test
     splits: no labels) is left out, with a warning. A folder that ``save_to_disk`` wrote
     (any of the three) is loaded first. Anything else passes as it is."""
-    train, validation, test = (_from_disk(x) for x in (train, validation, test))
+    train, validation, test = (from_disk(x) for x in (train, validation, test))
     module = sys.modules.get("datasets")
     kind = getattr(module, "DatasetDict", None)
     if kind is None or not isinstance(train, kind):

@@ -21,17 +21,19 @@ def _corpus_arg(name: str, value: Any) -> Any:
     """``data`` or ``eval_data`` as given when it names a corpus (shards, a path, a dataset
     name), else its paths as a list (a list, a tuple, a generator of paths); anything else
     is a ``ConfigError`` here, not a ``TypeError`` from deep inside the shard builder."""
+    from .._hf_datasets import kind
     from ..shards import ShardSet
 
-    if isinstance(value, ShardSet | str | os.PathLike):
-        return value
+    if isinstance(value, ShardSet | str | os.PathLike) or kind(value) is not None:
+        return value  # (a Hugging Face Dataset: its text column is the corpus)
     if isinstance(value, Iterable) and not isinstance(value, bytes | dict):
         paths = list(value)
         if all(isinstance(p, str | os.PathLike) for p in paths):
             return paths
     raise ConfigError(
         f"{name} must be shards (a ShardSet or its directory), a text file, a directory of "
-        f"them, a list of files or a dataset name; got {type(value).__name__} {value!r:.80}"
+        f"them, a list of files, a dataset name or a Hugging Face Dataset; got "
+        f"{type(value).__name__} {value!r:.80}"
     )
 
 
@@ -66,10 +68,13 @@ def _held_out(eval_data: Any) -> Any:
     tokenizer is known), after checking that held-out text exists: a typo fails before
     the training corpus is tokenized."""
     from .. import datasets
+    from .._hf_datasets import kind
     from ..shards import ShardSet
 
     if eval_data is None or isinstance(eval_data, ShardSet):
         return eval_data
+    if kind(eval_data) is not None:
+        return None  # a Hugging Face Dataset: text to cut
     paths = [eval_data] if isinstance(eval_data, str | os.PathLike) else list(eval_data)
     if len(paths) == 1 and (Path(paths[0]) / "manifest.json").is_file():
         return ShardSet(paths[0])
