@@ -237,3 +237,12 @@ def test_cli_embed_and_fill_mask_match_the_api(
     shown = capsys.readouterr().out.splitlines()[-2:]
     want = BertForMaskedLM.from_pretrained(checkpoint).fill_mask("the [MASK] sat.", top_k=2)[0]
     assert shown == [f"[MASK]0\t{t}\t{p:.4f}" for t, p in want]
+    # a Hugging Face dataset's folder: a vector per row, a null text as ""
+    hf = pytest.importorskip("datasets")
+    rows = {"sentence": ["the cat sat.", None, "我爱北京"], "n": [1, 2, 3]}
+    hf.Dataset.from_dict(rows).save_to_disk(str(tmp_path / "saved"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(["embed", str(checkpoint), str(tmp_path / "saved"), "-o",
+                     str(tmp_path / "d.npy")]) == 0  # fmt: skip
+    np.testing.assert_allclose(np.load(tmp_path / "d.npy"), model.embed(lines), atol=1e-6)

@@ -65,18 +65,9 @@ def dataset_records(source: Any, text_column: str | None) -> Path | None:
     under that column's name, one record a text (null ones left out): read as any records
     file is (a document each, texts as they are); None for anything else. ``CorpusError``
     when no record holds text, or one holds what is not text."""
-    data = from_disk(source)
-    found = kind(data)
-    if found is None:
+    data = _one_split(from_disk(source))
+    if data is None:
         return None
-    if found == "DatasetDict":
-        splits = list(data)
-        if "train" not in splits:
-            raise ConfigError(
-                f"the DatasetDict has no 'train' split (it has {', '.join(map(repr, splits))})"
-                "; pass the split to pretrain on, e.g. dataset['<name>']"
-            )
-        data = data["train"]
     column = _text_column(data, text_column)
     digest, count = hashlib.sha256(), 0
     for i, text in enumerate(_texts(data, column)):
@@ -164,3 +155,38 @@ def _column(data: Any, column: str) -> Iterator[Any]:
         data = data.select_columns([column])
     for batch in data.iter(batch_size=1000):
         yield from batch[column]
+
+
+def column_texts(source: Any, text_column: str | None) -> list[str] | None:
+    """A Dataset's (a DatasetDict's "train" split, a ``save_to_disk`` folder's) text column
+    as a list with one text per row, a null one as "" (rows stay aligned with the
+    records: ``lexforge embed`` writes a vector per row); None for anything else."""
+    data = _one_split(from_disk(source))
+    if data is None:
+        return None
+    column = _text_column(data, text_column)
+    out: list[str] = []
+    for i, text in enumerate(_column(data, column)):
+        if text is not None and not isinstance(text, str):
+            raise CorpusError(
+                f"the dataset's record {i}: its {column!r} holds a {type(text).__name__} "
+                f"({str(text)[:40]!r}), not text; name the text column with text_column="
+            )
+        out.append(text or "")
+    return out
+
+
+def _one_split(data: Any) -> Any:
+    """A Dataset as it is, a DatasetDict's "train" split, None for anything else."""
+    found = kind(data)
+    if found is None:
+        return None
+    if found == "DatasetDict":
+        splits = list(data)
+        if "train" not in splits:
+            raise ConfigError(
+                f"the DatasetDict has no 'train' split (it has {', '.join(map(repr, splits))})"
+                "; pass the split to read, e.g. dataset['<name>']"
+            )
+        return data["train"]
+    return data

@@ -126,7 +126,9 @@ def _refuse_wide(name: str, head: bytes) -> None:
 def _check_input(f: str) -> None:
     """A ``ConfigError`` for an input file that is a directory or is not there (``-`` is
     stdin)."""
-    if f == "-":
+    from lexforge._hf_datasets import is_disk_folder
+
+    if f == "-" or is_disk_folder(f):  # (a Hugging Face dataset's folder: its text column)
         return
     path = Path(f)
     if path.is_dir():
@@ -157,6 +159,7 @@ def _lines(files: list[str], text_column: str | None = None) -> list[str]:
     one text per record."""
     from lexforge._corpus_files import check_text_column
     from lexforge._corpus_records import corpus_format, record_texts
+    from lexforge._hf_datasets import column_texts
     from lexforge.train._files import lines, read_text
 
     check_text_column(text_column, [Path(f) for f in files or ["<stdin>"]])
@@ -168,6 +171,8 @@ def _lines(files: list[str], text_column: str | None = None) -> list[str]:
         if f == "-":  # stdin, as Unix tools read it
             text = _decode("<stdin>", sys.stdin.buffer.read())
             texts += [line for _, line in lines(text.replace("\r\n", "\n").replace("\r", "\n"))]
+        elif (rows := column_texts(f, text_column)) is not None:
+            texts += rows  # a Hugging Face dataset's folder: a text per row
         elif corpus_format(path) is None:
             texts += [line for _, line in lines(read_text(path))]
         else:
