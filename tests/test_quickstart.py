@@ -181,3 +181,32 @@ def test_a_fine_tuning_stage_killed_before_done_json_is_rerun_in_place(
                              minilm=True)  # fmt: skip
     assert "[ours-rt-polarity] replacing the model of an interrupted run" in capsys.readouterr().out
     assert (folder / "best" / "config.json").is_file()
+
+
+def test_a_second_quickstart_into_a_running_ones_folder_is_refused(tmp_path: Path) -> None:
+    """Two quickstarts into one --out: the second timed its pretraining against the first,
+    rewrote its plan (a resume then stopped at the second's step count) and trained into
+    its folders. It is refused before it writes anything; once the first is done, a
+    rerun goes ahead."""
+    from lexforge import quickstart
+    from lexforge._locks import only_writer
+    from lexforge.errors import ConfigError
+
+    out = tmp_path / "qs"
+    out.mkdir()
+    (out / "pretrain").mkdir()
+    (out / "pretrain" / "plan.json").write_text('{"steps": 532}')
+    (out / "quickstart.json").write_text('{"minutes": 2.0}')
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    with (
+        only_writer(out / ".quickstart.lock", lambda: AssertionError("not held")),
+        pytest.raises(ConfigError, match="another lexforge quickstart is running into"),
+    ):
+        quickstart.run(out=out, minutes=2)
+    after = {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and p.name[0] != "."}
+    assert after == before  # (the lock file aside)
+    # the lock is let go when a run ends, even in an error
+    with pytest.raises(ConfigError, match="holds a quickstart run made with other options"):
+        quickstart.run(out=out, minutes=3)
+    with only_writer(out / ".quickstart.lock", lambda: AssertionError("still held")):
+        pass
