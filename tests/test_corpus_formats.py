@@ -179,6 +179,84 @@ def test_a_hugging_face_dataset_cuts_the_shards_its_records_cut(tmp_path: Path) 
     assert [r["step"] for r in result.history if r["split"] == "eval"] == [2]
 
 
+def test_hugging_face_datasets_in_every_shape_are_the_same_corpus(tmp_path: Path) -> None:
+    """A streamed dataset (columns unknown until read), a streamed DatasetDict, a dataset
+    with a format set, a list of save_to_disk folders: each is the corpus its texts make
+    as JSON Lines. Two columns of the same texts are two cached files; a folder that only
+    holds a state.json is a folder of files; an unreadable dataset folder is a typed
+    error."""
+    hf = pytest.importorskip("datasets")
+    texts = [d for d in DOCS if d]
+    want = lf.Tokenizer.train_wordpiece(_write(tmp_path, "jsonl", "body"), vocab_size=90,
+                                        text_column="body").vocab()  # fmt: skip
+    data = hf.Dataset.from_dict({"body": texts, "n": list(range(len(texts)))})
+    streamed = hf.IterableDataset.from_generator(lambda: ({"body": t} for t in texts))
+    assert streamed.column_names is None  # (what this case is about)
+    with_texts = hf.Dataset.from_dict({"text": texts})
+    for i, given in enumerate([
+        streamed, hf.IterableDatasetDict({"train": data.to_iterable_dataset()}),
+        data.with_format("torch", columns=["n"]), data.with_format("arrow"),
+    ]):  # fmt: skip
+        got = lf.Tokenizer.train_wordpiece(given, vocab_size=90, text_column="body")
+        assert got.vocab() == want, i
+    got = lf.Tokenizer.train_wordpiece(
+        hf.IterableDataset.from_generator(lambda: ({"text": t} for t in texts)), vocab_size=90
+    )
+    assert got.vocab() == lf.Tokenizer.train_wordpiece(with_texts, vocab_size=90).vocab()
+    # a list of folders, two of one content among them: as a list of two copies of a file
+    hf.Dataset.from_dict({"body": texts[:3]}).save_to_disk(str(tmp_path / "d1"))
+    hf.Dataset.from_dict({"body": texts[3:]}).save_to_disk(str(tmp_path / "d2"))
+    hf.Dataset.from_dict({"body": texts[3:]}).save_to_disk(str(tmp_path / "d3"))
+    folders = [tmp_path / "d1", tmp_path / "d2"]
+    tok = lf.Tokenizer.train_wordpiece(folders, vocab_size=90, text_column="body")
+    assert tok.vocab() == want
+    both = lf.build_shards(folders, tmp_path / "s1", tok, text_column="body")
+    one = lf.build_shards(data, tmp_path / "s2", tok, text_column="body")
+    assert both.n_documents == one.n_documents == len(texts)
+    assert both.n_tokens == one.n_tokens
+    lf.Tokenizer.train_wordpiece([*folders, tmp_path / "d3"], vocab_size=90, text_column="body")
+    with pytest.raises(CorpusError, match=r"lists .*d1 twice"):
+        lf.Tokenizer.train_wordpiece([tmp_path / "d1"] * 2, vocab_size=90, text_column="body")
+    # the same texts under two column names: two records files, each of its own column
+    slash = hf.Dataset.from_dict({"a/b": texts})
+    assert lf.Tokenizer.train_wordpiece(slash, vocab_size=90, text_column="a/b").vocab() == want
+    under = hf.Dataset.from_dict({"a_b": texts})
+    assert lf.Tokenizer.train_wordpiece(under, vocab_size=90, text_column="a_b").vocab() == want
+    # a folder of text files that holds some program's state.json is not a dataset's
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "a.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
+    (plain / "state.json").write_text(json.dumps({"text": "a step"}), encoding="utf-8")
+    assert lf.build_shards(plain, tmp_path / "s3", tok).n_documents == 2  # (a file each)
+    hf.Dataset.from_dict({"text": []}, features=hf.Features({"text": hf.Value("string")})
+                         ).save_to_disk(str(tmp_path / "empty"))  # fmt: skip
+    from lexforge._hf_datasets import from_disk
+
+    try:  # (datasets fails to load its own empty folder in some versions)
+        loaded = from_disk(tmp_path / "empty")
+    except ConfigError as e:
+        assert "a Hugging Face dataset folder (save_to_disk's) that datasets could not" in str(e)
+    else:
+        assert len(loaded) == 0
+
+
+def test_lexforge_tokenize_reads_a_dataset_folder_a_row_a_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``lexforge tokenize`` on a save_to_disk folder writes a line of ids per row (a null
+    text: an empty one), as for the same texts in a JSON Lines file."""
+    hf = pytest.importorskip("datasets")
+    tok = lf.Tokenizer.train_wordpiece(_plain(tmp_path), vocab_size=90)
+    tok.save(tmp_path / "tok.json")
+    rows = ["Hello world.", None, "A café, naïve.\nTwo lines."]
+    hf.Dataset.from_dict({"body": rows}).save_to_disk(str(tmp_path / "saved"))
+    capsys.readouterr()
+    argv = ["tokenize", "--tokenizer", str(tmp_path / "tok.json"), "--text-column", "body"]
+    assert main([*argv, str(tmp_path / "saved")]) == 0
+    got = capsys.readouterr().out.splitlines()
+    assert got == [" ".join(map(str, tok.encode(r or ""))) for r in rows]
+
+
 def test_the_text_column(tmp_path: Path) -> None:
     """``text`` by default, else the only text column; bare strings in JSON Lines; another
     column by name; a corpus whose records changed is read afresh."""

@@ -178,7 +178,7 @@ def _cached(path: Path, key: list[Any], suffix: str, write: Callable[[Path], Non
     except OSError as e:
         raise _cache_write_failed(target, e) from None
     building.unlink(missing_ok=True)
-    _sweep_building(target)
+    sweep_building(target)
     try:
         write(building)
         building.replace(target)
@@ -189,7 +189,7 @@ def _cached(path: Path, key: list[Any], suffix: str, write: Callable[[Path], Non
     return target
 
 
-def _sweep_building(target: Path) -> None:
+def sweep_building(target: Path) -> None:
     """Removes what conversions into ``target`` that were killed left (their files, as big
     as the corpus): those untouched for ten minutes, since a running conversion (another
     process's, say) writes to its file all the time."""

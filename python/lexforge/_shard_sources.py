@@ -37,10 +37,15 @@ def _sources(
     records = dataset_records(corpus, text_column)  # a Hugging Face Dataset's text column
     if records is not None:
         return as_texts([records], text_column)
-    return as_texts(_corpus_files(corpus, out_dir), text_column)
+    files = _corpus_files(corpus, out_dir)
+    # a listed folder that save_to_disk wrote: its text column
+    files = [dataset_records(f, text_column) or f if f.is_dir() else f for f in files]
+    return as_texts(files, text_column)
 
 
 def _corpus_files(corpus: PathLike | Sequence[PathLike], out_dir: Path | None) -> list[Path]:
+    from lexforge._hf_datasets import is_disk_folder
+
     if isinstance(corpus, str | os.PathLike):
         path = Path(corpus)
         if not path.exists():
@@ -98,6 +103,8 @@ def _corpus_files(corpus: PathLike | Sequence[PathLike], out_dir: Path | None) -
     if not files:
         raise CorpusError("the corpus is an empty list of files")
     for f in files:
+        if is_disk_folder(f):  # (a Hugging Face dataset's folder: its text column)
+            continue
         if f.is_dir():
             raise CorpusError(
                 f"{f} is a directory; pass it on its own (not in a list), or list its files"

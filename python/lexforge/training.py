@@ -53,6 +53,7 @@ def resolve_files(
     if not items:
         raise CorpusError("no input files were given; pass at least one text file")
     found: list[Path] = []
+    given: list[Path] = []  # (as listed: a dataset folder, not its cached records file)
     for item in items:
         if isinstance(item, bytes):
             item = os.fsdecode(item)
@@ -61,6 +62,7 @@ def resolve_files(
                 f"files must be paths (str or os.PathLike) or dataset names, got {item!r}"
             )
         path = Path(item)
+        given.append(path)
         if is_disk_folder(path):  # a Hugging Face dataset's folder: its text column
             found.append(cast(Path, dataset_records(path, text_column)))
             continue
@@ -73,6 +75,7 @@ def resolve_files(
 
         if isinstance(item, str) and item in datasets.names():
             found.append(datasets.corpus_text(item))
+            given[-1] = found[-1]
             continue
         # a string that is not a path but reads like text: strings meant as the corpus
         text_hint = (
@@ -87,7 +90,7 @@ def resolve_files(
             f"dataset name ({', '.join(datasets.names())}){text_hint}"
         )
     check_text_column(text_column, found)
-    refuse_repeats(found)
+    refuse_repeats(given)
     return found
 
 

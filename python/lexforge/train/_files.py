@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from .._corpus_records import delimited_rows, tsv_quoted
-from .._hf_datasets import from_disk
+from .._hf_datasets import from_disk, kind, unformatted
 from ..errors import ConfigError
 
 FORMATS = ("csv", "tsv", "jsonl", "json", "conll", "parquet")
@@ -108,10 +108,11 @@ def given_rows(source: Any, what: str, name: str) -> list[tuple[str, Any]]:
         frame = _hf_records(source)
     if frame is not None:
         source = frame
-    if type(source).__name__ == "DatasetDict":  # (given as validation= or test=)
+    if kind(source) == "DatasetDict":  # (given as validation= or test=)
         raise ConfigError(
             f"pass one split of the DatasetDict (e.g. dataset['validation']), not all of "
-            f"them ({', '.join(map(repr, source))}); as train=, its splits are read by name"
+            f"them ({', '.join(map(repr, source))}); as train=, its splits are read by name "
+            "(from the shell: save the one split with save_to_disk and pass its folder)"
         )
     if isinstance(source, (str, bytes, dict)) or not isinstance(source, Iterable):
         raise ConfigError(
@@ -144,10 +145,9 @@ def _hf_records(source: Any) -> list[dict[str, Any]] | None:
     ``ClassLabel`` ids, alone or in lists (``ner_tags``), as their names ("pos", "B-PER"),
     as the dataset's features name them; -1 (no label) as None. None for anything else.
     ``datasets`` is not imported: a program that made a Dataset has imported it."""
-    module = sys.modules.get("datasets")
-    kinds = tuple(getattr(module, n) for n in ("Dataset", "IterableDataset") if hasattr(module, n))
-    if not kinds or not isinstance(source, kinds):
+    if kind(source) not in ("Dataset", "IterableDataset"):
         return None
+    source = unformatted(source)  # (rows of Python values, whatever format was set)
     classes: dict[str, tuple[bool, list[str]]] = {}  # column -> (a list of ids?, names)
     for column, feature in (getattr(source, "features", None) or {}).items():
         inner = feature[0] if isinstance(feature, list) and len(feature) == 1 else None
@@ -182,9 +182,7 @@ def dataset_dict_splits(
     splits: no labels) is left out, with a warning. A folder that ``save_to_disk`` wrote
     (any of the three) is loaded first. Anything else passes as it is."""
     train, validation, test = (from_disk(x) for x in (train, validation, test))
-    module = sys.modules.get("datasets")
-    kind = getattr(module, "DatasetDict", None)
-    if kind is None or not isinstance(train, kind):
+    if kind(train) != "DatasetDict":
         return train, validation, test
     splits = dict(train)
     if "train" not in splits:
@@ -195,11 +193,14 @@ def dataset_dict_splits(
 
     def labelled(name: str) -> Any:
         split = splits[name]
+        if kind(split) != "Dataset":  # (a streamed split is read once, by the readers)
+            return split
         try:
             feature = split.features[label_column]
-            values = split[label_column]
-        except (KeyError, TypeError, AttributeError):
+            values = unformatted(split).select_columns([label_column])[label_column]
+        except (KeyError, TypeError, AttributeError, ValueError):
             return split  # the readers name a missing column
+        values = list(values)
         if type(feature).__name__ == "ClassLabel" and values and all(v == -1 for v in values):
             warnings.warn(
                 f"the DatasetDict's {name!r} split has no labels (every {label_column!r} is "
