@@ -489,6 +489,17 @@ def test_hugging_face_datasets_train_with_their_splits_and_label_names(
         result = finetune(tiny_checkpoint, glue, text_column="sentence", **QUIET)
     assert result.labels == ("neg", "pos") and result.test is None
     assert set(result.validation) >= {"accuracy", "macro_f1"}
+    # the same with a format set (as a training script leaves it), or streamed
+    streamed = hf.IterableDatasetDict({k: v.to_iterable_dataset() for k, v in glue.items()
+                                       if k != "test"})  # fmt: skip
+    for given in (glue.with_format("pandas"), glue.with_format("arrow"), streamed):
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            again = finetune(tiny_checkpoint, given, text_column="sentence", **QUIET)
+        assert again.labels == result.labels and again.test is None, given
+        assert again.validation == result.validation, given
+        if given is not streamed:
+            assert any("'test' split has no labels" in str(w.message) for w in said), given
     with pytest.raises(ConfigError, match="pass one split of the DatasetDict"):
         finetune(tiny_checkpoint, glue["train"], validation=glue, text_column="sentence", **QUIET)
     with pytest.raises(ConfigError, match=r"no 'train' split \(it has 'dev'\)"):
@@ -514,6 +525,16 @@ def test_hugging_face_datasets_train_with_their_splits_and_label_names(
     ])  # fmt: skip
     qa = finetune(tiny_checkpoint, squad, validation=squad, task="qa", **QUIET)
     assert set(qa.validation) >= {"exact_match", "f1"}
+    # SQuAD 2.0's options pass through; a split without unanswerable questions gets no
+    # no-answer score (not a 0 for questions it does not hold)
+    qa = finetune(tiny_checkpoint, squad, validation=squad, task="qa", unanswerable=True,
+                  null_threshold=0.0, max_answer_length=5, **QUIET)  # fmt: skip
+    assert qa.validation["null_threshold"] == 0.0 and "has_answer_f1" in qa.validation
+    assert "no_answer_accuracy" not in qa.validation
+    with pytest.raises(ConfigError, match=r"max_answer_length=5: only task='qa' takes it"):
+        finetune(
+            tiny_checkpoint, glue["train"], text_column="sentence", max_answer_length=5, **QUIET
+        )
 
 
 def test_a_save_to_disk_folder_is_read_as_its_dataset(

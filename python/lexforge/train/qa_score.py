@@ -98,10 +98,11 @@ def squad_metrics(
             no = [no[0] + exact, no[1] + 1]
     metrics = {"exact_match": 100 * em / max(1, scored), "f1": 100 * f1 / max(1, scored),
                "n": scored, "unanswerable": sum(not e.answers for e in examples)}  # fmt: skip
-    if unanswerable:
+    # (as SQuAD 2.0's script: a kind of question the split lacks gets no score, not 0)
+    if unanswerable and has[2]:
         metrics.update(
-            has_answer_exact_match=100 * has[0] / max(1, has[2]),
-            has_answer_f1=100 * has[1] / max(1, has[2]),
-            no_answer_accuracy=100 * no[0] / max(1, no[1]),
+            has_answer_exact_match=100 * has[0] / has[2], has_answer_f1=100 * has[1] / has[2]
         )
+    if unanswerable and no[1]:
+        metrics["no_answer_accuracy"] = 100 * no[0] / no[1]
     return metrics
