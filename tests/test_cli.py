@@ -507,3 +507,27 @@ def test_an_installed_but_older_dependency_is_not_called_missing(
     )
     with pytest.raises(MissingDependencyError, match=r"pip install 'lexforge\[train\]'"):
         lexforge.finetune  # noqa: B018
+
+
+def test_every_option_says_what_it_is_and_its_default() -> None:
+    """Help for each option of each subcommand, with its default (stated in the text, or
+    added as "(default: ...)"), as the code has it: options with no help hid theirs."""
+    import argparse
+
+    from lexforge.cli.parser import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sub in commands.choices.items():
+        shown = sub.format_help()
+        for action in sub._actions:
+            if isinstance(action, argparse._HelpAction | argparse._SubParsersAction):
+                continue  # (-h; the datasets command's actions, each with its help)
+            assert action.help, (name, action.dest)  # every option and argument described
+            default = action.default
+            if action.option_strings and default not in (None, False):
+                assert "default" in sub._get_formatter()._get_help_string(action).lower(), (
+                    name, action.dest
+                )  # fmt: skip
+                if "%(default)" in sub._get_formatter()._get_help_string(action):
+                    assert f"(default: {default})" in " ".join(shown.split()), (name, default)

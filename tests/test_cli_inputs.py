@@ -225,3 +225,64 @@ def test_quickstart_reruns_a_stage_whose_record_is_unreadable(tmp_path: Path) ->
         assert json.loads(marker.read_text(encoding="utf-8"))["steps"] == 3
     assert len(calls) == 3
     assert _Stages(tmp_path).run("pretrain", stage)["steps"] == 3 and len(calls) == 3
+
+
+def test_a_failed_write_is_one_line_with_the_fix_for_its_cause(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write refused for want of permission said "[Errno 13] ... free space there"; the
+    CLI prints the message alone, and only a full disk is told to free space."""
+    import errno
+
+    import lexforge.cli.models as cli_models
+    from lexforge.formats import write_failed
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("a cat\n", encoding="utf-8")
+    for code, fix in ((errno.EACCES, "write where you may"), (errno.ENOSPC, "free space there"),
+                      (errno.EIO, "write elsewhere")):  # fmt: skip
+        failed = write_failed(tmp_path / "v.npy", OSError(code, "no"))
+        assert failed.errno == code and ("free space" in str(failed)) == (code == errno.ENOSPC)
+
+        def refuse(*args: object, failed: OSError = failed, **kwargs: object) -> None:
+            raise failed
+
+        monkeypatch.setattr(cli_models, "_load_model", refuse)
+        assert main(["embed", "model", str(corpus), "-o", str(tmp_path / "v.npy")]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"lexforge: error: could not write {tmp_path / 'v.npy'}: ")
+        assert fix in err and "[Errno" not in err and err.count("\n") == 1, err
+
+
+def test_embed_keeps_a_row_per_record_and_names_a_long_text_by_its_line(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A one-column csv's quoted empty record ("") was dropped as a blank line, so the
+    vectors no longer lined up with the records (pandas reads it as a row, and skips a
+    line of spaces as we do); a text too long for the model was "texts[5]", counted over
+    every input: it is named by its file and line."""
+    import pandas as pd
+
+    from lexforge.model import BertModel
+
+    for name, content in (("one.csv", 'text\na\n""\nb\n   \n\nc\n'),
+                          ("two.csv", 'text,id\na,1\n"",2\nb,3\n')):  # fmt: skip
+        (tmp_path / name).write_text(content, encoding="utf-8")
+        want = pd.read_csv(tmp_path / name)["text"].fillna("").tolist()
+        argv = ["embed", str(model_dir), str(tmp_path / name), "-o", str(tmp_path / "v.npy")]
+        assert main(argv) == 0
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = BertModel.from_pretrained(model_dir)
+        np.testing.assert_allclose(np.load(tmp_path / "v.npy"), model.embed(want), atol=1e-6)
+    (tmp_path / "a.txt").write_text("one\ntwo\n", encoding="utf-8")
+    (tmp_path / "b.txt").write_text("three\n" + "word " * 60 + "\n", encoding="utf-8")
+    (tmp_path / "c.jsonl").write_text('{"text": "x"}\n' + json.dumps({"text": "w " * 60}) + "\n")
+    capsys.readouterr()
+    for given, where in (("b.txt", "b.txt:2"), ("c.jsonl", "c.jsonl, record 2")):
+        argv = ["embed", str(model_dir), str(tmp_path / "a.txt"), str(tmp_path / given), "-o",
+                str(tmp_path / "w.npy")]  # fmt: skip
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert f"lexforge: error: {tmp_path / where}: the text has 6" in err, err
+        assert "more than the model's 32 positions" in err and not (tmp_path / "w.npy").exists()

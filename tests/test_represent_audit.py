@@ -20,7 +20,7 @@ transformers = pytest.importorskip("transformers")
 
 import lexforge as lf  # noqa: E402
 from lexforge import datasets  # noqa: E402
-from lexforge.errors import ConfigError  # noqa: E402
+from lexforge.errors import CheckpointError, ConfigError  # noqa: E402
 from lexforge.model import BertForMaskedLM, BertModel  # noqa: E402
 from lexforge.model.similarity import WordSpace, compare, words_of  # noqa: E402
 
@@ -163,6 +163,12 @@ def test_fill_mask_bad_text_names_the_fix(checkpoint: Path) -> None:
     for top_k in (0, 2.0, True, "3"):
         with pytest.raises(ConfigError, match="top_k must be"):
             model.fill_mask("a [MASK]", top_k=top_k)
+    # its tied decoder untied by an override: fresh, and said so (not "no MLM head weights"
+    # of a checkpoint that has them)
+    with pytest.warns(UserWarning, match="freshly initialised"):
+        untied = BertForMaskedLM.from_pretrained(checkpoint, tie_word_embeddings=False)
+    with pytest.raises(CheckpointError, match="tie_word_embeddings=False, say, unties"):
+        untied.fill_mask("a [MASK]")
 
 
 def test_bad_texts_are_typed_errors(checkpoint: Path) -> None:

@@ -326,8 +326,12 @@ def delimited_rows(
     try:
         for fields in reader:
             where, start = f"line {start}", reader.line_num + 1
-            if not fields or (len(fields) == 1 and not fields[0].strip()):
-                continue  # a blank line
+            # a blank line (whitespace only, as pandas skips it); but "" (csv gives [""]
+            # only for a quoted empty field) under a header of one column is a record
+            # whose text is empty, as in pandas: rows stay aligned with the records
+            blank = not fields or (len(fields) == 1 and not fields[0].strip())
+            if blank and (not fields or fields[0] or header is None or len(header) != 1):
+                continue
             if header is None:
                 header = [f.strip() for f in fields]
                 twice = sorted({h for h in header if h and header.count(h) > 1})

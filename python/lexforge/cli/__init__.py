@@ -50,7 +50,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     except (LexforgeError, OSError) as e:
-        print(f"lexforge: error: {e}", file=sys.stderr)
+        # (an OSError of lexforge's own message, errno kept: without its "[Errno N]")
+        message: object = e.strerror if isinstance(e, OSError) and e.errno and e.strerror and (
+            e.filename is None
+        ) else e  # fmt: skip
+        print(f"lexforge: error: {message}", file=sys.stderr)
         return 1
     except ImportError as e:  # an optional dependency a command reached for
         if (missing := missing_module(e)) is None:

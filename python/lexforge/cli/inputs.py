@@ -32,6 +32,7 @@ def _tokenize_blocks(
 
     from lexforge._corpus_files import check_text_column
     from lexforge._corpus_records import corpus_format, record_texts
+    from lexforge._hf_datasets import row_texts
     from lexforge.errors import CorpusError
 
     check_text_column(text_column, [Path(f) for f in files or ["<stdin>"]])
@@ -39,11 +40,14 @@ def _tokenize_blocks(
         _check_input(name)
     for given in files or ["-"]:
         f = None if given == "-" else given  # (None: stdin)
+        # a Hugging Face dataset's folder: a text per row, as lexforge embed reads it
+        rows = None if f is None else row_texts(f, text_column)
         kind = None if f is None else corpus_format(Path(f))
-        if f is not None and kind not in (None, "gzip"):  # records: one text each
+        if rows is not None or (f is not None and kind not in (None, "gzip")):
             block: list[str] = []
             size = 0
-            for text in record_texts(Path(f), text_column):
+            texts = record_texts(Path(f or "-"), text_column) if rows is None else rows
+            for text in texts:
                 block.append(text)
                 size += len(text.encode("utf-8"))
                 if size >= _BLOCK_BYTES:
@@ -153,10 +157,13 @@ def _decode(name: str, data: bytes) -> str:
         ) from None
 
 
-def _lines(files: list[str], text_column: str | None = None) -> list[str]:
+def _lines(
+    files: list[str], text_column: str | None = None, where: list[str] | None = None
+) -> list[str]:
     """The lines of ``files`` (stdin when there are none, and for ``-``), cut at line ends
     only (not at U+2028 and kin); of a records file (JSON Lines, JSON, csv, tsv, Parquet)
-    one text per record."""
+    one text per record. ``where``, when given, gets each text's place ("file:line",
+    "file, record n"), for messages about one of them."""
     from lexforge._corpus_files import check_text_column
     from lexforge._corpus_records import corpus_format, record_texts
     from lexforge._hf_datasets import column_texts
@@ -168,13 +175,21 @@ def _lines(files: list[str], text_column: str | None = None) -> list[str]:
     texts: list[str] = []
     for f in files or ["-"]:
         path = Path(f)
+        before = len(texts)
+        numbered = True  # (lines: "file:n"; records and rows: "file, record n")
         if f == "-":  # stdin, as Unix tools read it
             text = _decode("<stdin>", sys.stdin.buffer.read())
             texts += [line for _, line in lines(text.replace("\r\n", "\n").replace("\r", "\n"))]
         elif (rows := column_texts(f, text_column)) is not None:
             texts += rows  # a Hugging Face dataset's folder: a text per row
+            numbered = False
         elif corpus_format(path) is None:
             texts += [line for _, line in lines(read_text(path))]
         else:
             texts += record_texts(path, text_column)
+            numbered = corpus_format(path) == "gzip"  # (its lines)
+        if where is not None:
+            name = "<stdin>" if f == "-" else f
+            where += [f"{name}:{i}" if numbered else f"{name}, record {i}"
+                      for i in range(1, len(texts) - before + 1)]  # fmt: skip
     return texts

@@ -13,6 +13,7 @@ import json
 import os
 import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +35,6 @@ def _load_model(path: str, kind: str) -> object:
 
 
 def _embed(args: argparse.Namespace) -> int:
-    import numpy as np
-
     output = Path(args.output)
     if output.is_dir():
         raise ConfigError(f"-o {output} is a directory; name a file (.npy, .npz or .parquet)")
@@ -69,13 +68,37 @@ def _embed(args: argparse.Namespace) -> int:
         from lexforge._corpus_records import pyarrow
 
         pa, pq = pyarrow("writing .parquet")  # before the model runs: fail fast
-    texts = _lines(args.files, args.text_column)  # a row per line (or record), blank ones too
+    where: list[str] = []
+    # a row per line (or record), blank ones too
+    texts = _lines(args.files, args.text_column, where)
     model = _load_model(args.model, "encoder")
+    with _named_texts(where):
+        return _embed_texts(args, model, texts, output, pa, pq)
+
+
+@contextlib.contextmanager
+def _named_texts(where: list[str]) -> Iterator[None]:
+    """A text's error as the API words it ("texts[5] (text number 6) has ...") named by
+    its file and line instead."""
+    try:
+        yield
+    except ConfigError as e:
+        at = getattr(e, "text_index", None)
+        if at is None or not 0 <= at < len(where) or " has " not in str(e):
+            raise
+        raise ConfigError(f"{where[at]}: the text has {str(e).split(' has ', 1)[1]}") from None
+
+
+def _embed_texts(
+    args: argparse.Namespace, model: Any, texts: list[str], output: Path, pa: Any, pq: Any
+) -> int:
+    import numpy as np
+
     if args.words:
-        result = model.embed_words(texts, pooling=args.pooling_words or "mean")  # type: ignore[attr-defined]
+        result = model.embed_words(texts, pooling=args.pooling_words or "mean")
         if pq is not None:  # one row per word
             rows = [(t, w, word) for t, r in enumerate(result) for w, word in enumerate(r.words)]
-            width = int(model.config.hidden_size)  # type: ignore[attr-defined]
+            width = int(model.config.hidden_size)
             stacked = np.concatenate([r.vectors for r in result]) if rows else np.zeros((0, width))
             table = pa.table({
                 "text_index": pa.array([t for t, _, _ in rows], pa.int32()),
@@ -90,7 +113,7 @@ def _embed(args: argparse.Namespace) -> int:
             words = json.dumps([r.words for r in result], ensure_ascii=False).encode("utf-8")
             _atomic(output.with_suffix(".words.json"), lambda f: f.write(words))
     else:
-        vectors = model.embed(texts, pooling=args.pooling or "mean", normalize=args.normalize)  # type: ignore[attr-defined]
+        vectors = model.embed(texts, pooling=args.pooling or "mean", normalize=args.normalize)
         if pq is not None:
             table = pa.table({"text": pa.array(texts, pa.string()),
                               "embedding": _fixed_lists(pa, vectors)})  # fmt: skip

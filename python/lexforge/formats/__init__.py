@@ -118,7 +118,15 @@ def write_failed(path: Path, e: OSError, hint: str = "") -> OSError:
     disk says so (NumPy's short write names neither: "4000 requested and 499 written")."""
     full = e.errno in (errno.ENOSPC, errno.EDQUOT) or "requested and" in str(e)
     reason = "the disk is full" if full else (e.strerror or str(e))
-    message = f"could not write {path}: {reason}; free space there, or write elsewhere{hint}"
+    if full:
+        fix = "free space there, or write elsewhere"
+    elif e.errno == errno.EFBIG:  # (past the process's file size limit, or the system's)
+        fix = "raise the file size limit (ulimit -f), or write elsewhere"
+    elif e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        fix = "write where you may (or change its permissions)"
+    else:
+        fix = "write elsewhere"
+    message = f"could not write {path}: {reason}; {fix}{hint}"
     return OSError(e.errno, message) if e.errno is not None else OSError(message)
 
 

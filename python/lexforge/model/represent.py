@@ -100,10 +100,12 @@ def _encode(
         n = int(enc["attention_mask"][longest].sum())
         at = first + longest
         which = "the text" if one else f"texts[{at}] (text number {at + 1})"
-        raise ConfigError(
+        error = ConfigError(
             f"{which} has {n} tokens, more than "
             f"the model's {limit} positions; split it (nothing is truncated silently)"
         )
+        error.text_index = at  # type: ignore[attr-defined]  # (the CLI names its file and line)
+        raise error
     return enc
 
 
@@ -269,6 +271,13 @@ def _check_trained_mlm(model: nn.Module) -> None:
     origin = getattr(model, "loaded_from", None)
     if origin is None or "mlm" not in origin.fresh:
         return
+    if origin.kind in ("BertForMaskedLM", "BertForPreTraining"):  # (its head, partly fresh)
+        raise CheckpointError(
+            f"part of the MLM head of {origin.directory} (a {origin.kind} checkpoint) is "
+            "freshly initialised (tie_word_embeddings=False, say, unties a decoder the "
+            "checkpoint ties to the word embeddings, and leaves it untrained), so its "
+            "predictions would be noise; load it without such overrides to fill masks"
+        )
     lacking = (
         f"{origin.directory} has no MLM head weights (cls.predictions.*): it is a "
         f"{origin.kind} checkpoint"
