@@ -634,6 +634,12 @@ def test_multi_label_and_regression_metrics_by_hand() -> None:
         assert big["spearman"] == pytest.approx(r["spearman"])
     diverged = regression_metrics(y, [1.0, np.nan, 3.0, 4.0, 5.0])  # a NaN prediction
     assert np.isnan(diverged["pearson"]) and np.isnan(diverged["spearman"])
+    with np.errstate(over="ignore", invalid="ignore"):
+        # an infinite prediction: no correlation to give (scipy's pearsonr: NaN), not 0
+        assert np.isnan(regression_metrics(y, [1.0, 2.0, np.inf, 4.0, 5.0])["pearson"])
+        # values near the largest float: their mean overflows unless scaled first
+        huge = regression_metrics(y * 1e307 * np.array([1, 1, -1, 1, 1]), p)
+    assert huge["pearson"] == pytest.approx(np.corrcoef(y * [1, 1, -1, 1, 1], p)[0, 1])
 
 
 def test_a_fine_tuned_head_is_kept_or_replaced_on_request(checkpoint: Path, tmp_path: Path) -> None:

@@ -531,3 +531,17 @@ def test_masks_word_ids_and_schedules_of_the_wrong_kind() -> None:
         with pytest.raises(ConfigError, match="schedule's rate must be a number"):
             lf.Masker(vocab_size=100, mask_token_id=4, special_ids=[0],
                       mlm_probability=lambda step, r=rate: r)  # fmt: skip
+
+
+def test_a_schedule_step_of_the_wrong_kind_is_refused() -> None:
+    """``schedule_step`` is checked as ``step`` is: a str raised a raw TypeError, a
+    negative or fractional step was taken as a point of the schedule."""
+    masker = lf.Masker(vocab_size=100, mask_token_id=4, special_ids=[0],
+                       mlm_probability=linear_schedule(0.3, 0.1, 10))  # fmt: skip
+    ids = np.arange(8, dtype=np.int64)[None] + 10
+    for bad, message in (("x", "must be an integer"), (1.5, "must be an integer"),
+                         (-5, "must be at least 0"), (int, "must be an integer")):  # fmt: skip
+        with pytest.raises(ConfigError, match=f"schedule_step {message}"):
+            masker(ids, step=1, schedule_step=bad)
+    a, b = masker(ids, step=1, schedule_step=3), masker(ids, step=1, schedule_step=3)
+    assert (a[0] == b[0]).all() and (a[1] == b[1]).all()

@@ -382,6 +382,8 @@ class Masker:
             if words.shape != ids.shape:
                 raise ConfigError(f"word_ids has shape {words.shape}, input_ids {ids.shape}")
         check_int("step", step, most=2**64 - 1)
+        if schedule_step is not None:
+            check_int("schedule_step", schedule_step, most=2**64 - 1)
         at = step if schedule_step is None else schedule_step
         rate = self.rate(at) if callable(self.mlm_probability) else None
         out, labels = self._core.mask(

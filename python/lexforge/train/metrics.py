@@ -52,16 +52,20 @@ def multi_label_metrics(gold: Any, predicted: Any) -> dict[str, Any]:
 
 def regression_metrics(gold: Any, predicted: Any) -> dict[str, Any]:
     """Mean squared and absolute errors, Pearson's and Spearman's correlations (0 when
-    either side is constant; NaN when a value is NaN, as a diverged model predicts)."""
+    either side is constant; Pearson's is NaN when a value is NaN or infinite, as a
+    diverged model predicts, and Spearman's when one is NaN)."""
     g, p = np.asarray(gold, dtype=np.float64), np.asarray(predicted, dtype=np.float64)
 
     def pearson(a: Any, b: Any) -> float:
-        if np.isnan(a).any() or np.isnan(b).any():
+        if not (np.isfinite(a).all() and np.isfinite(b).all()):
             return math.nan
         if not a.size or np.ptp(a) == 0 or np.ptp(b) == 0:  # (centring leaves rounding dust)
             return 0.0
+        # scaled to at most 1 first: the mean and the centring of values near the largest
+        # float would overflow; scaled again after centring: no overflow or underflow below
+        a, b = a / np.abs(a).max(), b / np.abs(b).max()
         a, b = a - a.mean(), b - b.mean()
-        a, b = a / np.abs(a).max(), b / np.abs(b).max()  # no overflow or underflow below
+        a, b = a / np.abs(a).max(), b / np.abs(b).max()
         scale = math.sqrt(float((a * a).sum() * (b * b).sum()))
         return float((a * b).sum() / scale) if scale > 0 else 0.0
 
