@@ -546,6 +546,9 @@ def test_conll_columns_agree_within_a_file(tmp_path: Path) -> None:
         (["He", "visited", "New York"], ["O", "O", "B-LOC"]),
         (["Paris"], ["B-LOC"]),
     ]
+    trailing = tmp_path / "trailing.conll"  # a space-separated line an editor left a tab on
+    trailing.write_text("EU B-ORG\t\nrejects O \t\n\nParis\tB-LOC\t\n", encoding="utf-8")
+    assert read_tagged(trailing) == [(["EU", "rejects"], ["B-ORG", "O"]), (["Paris"], ["B-LOC"])]
     for text, error in [
         (
             "EU NNP B-NP B-ORG\nrejects VBZ B-VP O\nGerman JJ B-NP\ncall NN I-NP O\n",

@@ -168,7 +168,8 @@ def _conll(path: Any, lines: list[tuple[str, str]]) -> list[tuple[str, Sentence]
                     "token)"
                 )
             continue
-        cut = line.split("\t") if "\t" in line else line.split(" ")
+        body = line.rstrip(" \t")  # (a trailing tab on a space-separated line: not a column)
+        cut = body.split("\t") if "\t" in body else body.split(" ")
         fields = [f.strip(" ") for f in cut if f.strip(" ")]
         if not fields or fields[0] == "-DOCSTART-":
             if tokens:
