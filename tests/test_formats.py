@@ -285,3 +285,54 @@ def test_merges_referencing_unknown_ids_in_the_core() -> None:
         Bpe.from_merges(vocab, [(b"a", b"b")], [], "gpt2")
     with pytest.raises(TokenizerFormatError, match="already belongs"):
         Bpe.from_merges(vocab, [], [("<s>", 1)], "gpt2")
+
+
+def test_files_that_cannot_record_the_text_handling_are_refused(tmp_path: Path) -> None:
+    """GPT-2's pair and a rank file hold no normalizer and no prefix space: saved anyway,
+    they loaded into a tokenizer that gave other ids for most texts."""
+    tok = lf.Tokenizer.train_bpe(texts=["Hello world, the quick brown fox. " * 40], vocab_size=300)
+    doc = json.loads(tok.to_str())
+    for edit, named in (({"normalizer": {"type": "Lowercase"}}, r"the normalizer \(Lowercase\)"),
+                        ({"pre_tokenizer": {**doc["pre_tokenizer"], "add_prefix_space": True}},
+                         r"the space put before each text")):  # fmt: skip
+        changed = lf.Tokenizer.from_str(json.dumps({**doc, **edit}))
+        assert changed.encode("Hello world") != tok.encode("Hello world")  # (what is at stake)
+        for fmt, path in (("gpt2", tmp_path / "g"), ("tiktoken", tmp_path / "r.tiktoken")):
+            with pytest.raises(ConfigError, match=f"format='{fmt}' cannot record {named}"):
+                changed.save(path, format=fmt)  # type: ignore[arg-type]
+            assert not path.exists()
+
+
+def test_a_failed_gpt2_save_leaves_the_earlier_pair_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """vocab.json and merges.txt were replaced one by one: a failure at the second left a
+    new vocabulary beside the old merges, a pair no reader loads."""
+    import errno
+    import os
+
+    import lexforge.formats as formats
+
+    old = lf.Tokenizer.train_bpe(texts=["aaa bbb ccc " * 50], vocab_size=270)
+    new = lf.Tokenizer.train_bpe(texts=["the quick brown fox " * 50], vocab_size=280)
+    old.save(tmp_path, format="gpt2")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    calls = []
+    real_fsync = os.fsync
+
+    def full_at_the_second(fd: int) -> None:
+        calls.append(fd)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(formats.os, "fsync", full_at_the_second)
+    with pytest.raises(OSError, match=r"merges\.txt: the disk is full"):
+        new.save(tmp_path, format="gpt2")
+    monkeypatch.undo()
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # no temporaries
+    (tmp_path / "merges.txt").unlink()
+    (tmp_path / "merges.txt").mkdir()  # a folder in a file's place: refused before writing
+    with pytest.raises(OSError, match=r"merges\.txt: Is a directory"):
+        new.save(tmp_path, format="gpt2")
+    assert (tmp_path / "vocab.json").read_bytes() == before["vocab.json"]

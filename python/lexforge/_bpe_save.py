@@ -36,6 +36,7 @@ class BpeSaving(BpeBase):
             target = save_target(path, "tokenizer.json")
             atomic_write(target, json.dumps(self._hf_doc(), ensure_ascii=False, indent=1))
         elif format == "gpt2":
+            self._check_text_kept("gpt2")
             self._check_gpt2_format()
             self._warn_lost("gpt2")
             gpt2.save(self._core, Path(path))
@@ -45,6 +46,7 @@ class BpeSaving(BpeBase):
                     f"{os.fsdecode(path)} names a folder; a tiktoken rank file is one file: "
                     "name it (e.g. ranks.tiktoken)"
                 )
+            self._check_text_kept("tiktoken")
             self._check_tiktoken_format(Path(path))
             self._warn_lost("tiktoken")
             tiktoken.save(self._core, Path(path))
@@ -93,6 +95,22 @@ class BpeSaving(BpeBase):
                 "gives spans with the spaces; save with format='hf' to keep it",
                 UserWarning,
                 stacklevel=3,
+            )
+
+    def _check_text_kept(self, format: str) -> None:
+        """GPT-2's files and rank files record no normalizer and no space put before each
+        text (ByteLevel's ``add_prefix_space``): any reader would cut the raw text, so
+        every id could differ (``"Hello"`` lowercased before, not after). Refused."""
+        lost = []
+        if self._core.normalizer:
+            lost.append(f"the normalizer ({', '.join(self._core.normalizer)})")
+        if self._core.add_prefix_space:
+            lost.append("the space put before each text (add_prefix_space)")
+        if lost:
+            raise ConfigError(
+                f"format={format!r} cannot record {' or '.join(lost)}: a load of the file "
+                "would cut the text as it is and give other ids; save with format='hf' "
+                "(tokenizer.json)"
             )
 
     def _check_gpt2_format(self) -> None:

@@ -162,6 +162,41 @@ def atomic_write(path: Path, data: str | bytes) -> None:
     atomic_write_with(path, lambda f: f.write(raw))
 
 
+def atomic_write_all(files: list[tuple[Path, str]]) -> None:
+    """Writes several files that belong together (GPT-2's ``vocab.json`` + ``merges.txt``)
+    as :func:`atomic_write` writes one, and all or none: every temporary file is written
+    before the first rename, so a failed write (a full disk, a folder in a file's place)
+    leaves the earlier set whole, never a new file beside an old one."""
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for path, data in files:
+            if path.is_dir():  # (its rename would fail after the others' went through)
+                raise write_failed(path, IsADirectoryError(errno.EISDIR, "Is a directory"))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            except OSError as e:
+                raise write_failed(path, e) from None
+            staged.append((path, Path(name)))
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    public_mode(fd)
+                    f.write(data.encode("utf-8"))
+                    f.flush()
+                    os.fsync(f.fileno())
+            except OSError as e:
+                raise write_failed(path, e) from None
+        for path, temporary in staged:
+            try:
+                temporary.replace(path)
+            except OSError as e:
+                raise write_failed(path, e) from None
+    finally:
+        for _, temporary in staged:
+            with contextlib.suppress(OSError):  # (a failing clean-up must not hide the error)
+                temporary.unlink(missing_ok=True)
+
+
 def atomic_write_with(path: Path, write: Callable[[IO[bytes]], object]) -> None:
     """Writes ``path`` as :func:`atomic_write` does (in an existing folder), ``write``
     filling the open temporary file (``np.save``, say)."""

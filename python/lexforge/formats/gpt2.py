@@ -12,7 +12,7 @@ from typing import Any
 from lexforge import _bytelevel
 from lexforge._core import Bpe
 from lexforge.errors import TokenizerFormatError
-from lexforge.formats import atomic_write, read_json, read_text
+from lexforge.formats import atomic_write_all, read_json, read_text
 
 GPT2_SPECIALS = ("<|endoftext|>",)
 
@@ -105,13 +105,16 @@ def load(
 
 
 def save(bpe: Bpe, folder: Path) -> tuple[Path, Path]:
-    """Writes ``vocab.json`` and ``merges.txt`` into ``folder`` (atomically, each)."""
+    """Writes ``vocab.json`` and ``merges.txt`` into ``folder``, atomically as a pair (a
+    failed save leaves the folder's earlier pair as it was)."""
     text = {tid: _bytelevel.encode(token) for token, tid in bpe.vocab()}
     vocab = {t: tid for tid, t in sorted(text.items())}
     for content, tid in bpe.specials():
         vocab[content] = tid
     lines = ["#version: 0.2", *(f"{text[a]} {text[b]}" for a, b in bpe.merges())]
     vocab_path, merges_path = folder / "vocab.json", folder / "merges.txt"
-    atomic_write(vocab_path, json.dumps(vocab, ensure_ascii=False))
-    atomic_write(merges_path, "\n".join(lines) + "\n")
+    atomic_write_all([
+        (vocab_path, json.dumps(vocab, ensure_ascii=False)),
+        (merges_path, "\n".join(lines) + "\n"),
+    ])  # fmt: skip
     return vocab_path, merges_path
