@@ -109,6 +109,14 @@ class BertForSequenceClassification(Pretrained):
         self.classifier = Linear(config.hidden_size, config.num_labels)
         init_weights(self.classifier, config.initializer_range)
 
+    def classify(self, texts: Any, pairs: Any = None, **options: Any) -> list[Any]:
+        """Each text's prediction: ``(label, probability)``; for multi-label, the labels
+        above 0.5 with theirs; for regression, a float. See
+        :func:`lexforge.model.predict.classify` (``tokenizer``, ``batch_size``)."""
+        from .predict import classify
+
+        return classify(self, texts, pairs, **options)
+
     def problem(self, labels: Tensor | None = None) -> str:
         if self.config.problem_type is not None:
             return self.config.problem_type
@@ -157,6 +165,15 @@ class BertForTokenClassification(Pretrained):
         self.dropout = nn.Dropout(config.head_dropout)
         self.classifier = Linear(config.hidden_size, config.num_labels)
         init_weights(self.classifier, config.initializer_range)
+
+    def tag(self, sentences: Any, **options: Any) -> list[list[tuple[str, str]]]:
+        """Each word's tag, ``(word, tag)`` pairs per sentence (a list of words, or a text
+        cut at whitespace), as fine-tuning scores them. See
+        :func:`lexforge.model.predict.tag` (``tokenizer``, ``batch_size``,
+        ``max_length``)."""
+        from .predict import tag
+
+        return tag(self, sentences, **options)
 
     def forward(
         self,

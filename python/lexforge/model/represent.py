@@ -95,18 +95,26 @@ def _encode(
         list(texts), padding=True, truncation=False, return_tensors="pt",
         return_word_ids=True, return_offsets=True, **options,
     )  # fmt: skip
-    if enc["input_ids"].shape[1] > limit:
-        longest = int(enc["attention_mask"].sum(1).argmax())
-        n = int(enc["attention_mask"][longest].sum())
-        at = first + longest
-        which = "the text" if one else f"texts[{at}] (text number {at + 1})"
-        error = ConfigError(
-            f"{which} has {n} tokens, more than "
-            f"the model's {limit} positions; split it (nothing is truncated silently)"
-        )
-        error.text_index = at  # type: ignore[attr-defined]  # (the CLI names its file and line)
-        raise error
+    check_fits(enc, limit, first, one=one)
     return enc
+
+
+def check_fits(enc: Any, limit: int, first: int = 0, *, one: bool = False) -> None:
+    """A ``ConfigError`` naming the batch's longest text (counting from ``first``, the
+    batch's place in the caller's list; "the text" for ``one``) when it has more tokens
+    than the model's ``limit`` positions."""
+    if enc["input_ids"].shape[1] <= limit:
+        return
+    longest = int(enc["attention_mask"].sum(1).argmax())
+    n = int(enc["attention_mask"][longest].sum())
+    at = first + longest
+    which = "the text" if one else f"texts[{at}] (text number {at + 1})"
+    error = ConfigError(
+        f"{which} has {n} tokens, more than "
+        f"the model's {limit} positions; split it (nothing is truncated silently)"
+    )
+    error.text_index = at  # type: ignore[attr-defined]  # (the CLI names its file and line)
+    raise error
 
 
 @torch.no_grad()

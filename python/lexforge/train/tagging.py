@@ -168,6 +168,82 @@ def _no_pieces(sentences: list[Sentence]) -> ConfigError:
 # the loop
 
 
+def windows(
+    tok: Any, sentences: Sequence[Sequence[str]], length: int, stride: int, device: Any
+) -> tuple[dict[str, torch.Tensor], Any]:
+    """The sentences' windows (their words joined by single spaces): a sentence longer than
+    ``length`` pieces becomes several rows sharing ``stride`` pieces, so no word goes
+    unseen. The model's inputs on ``device``, and (offsets, special-or-padding flags, each
+    row's sentence, whether a row continues the one before)."""
+    enc = encode_batch(
+        tok, [" ".join(tokens) for tokens in sentences], max_length=length, truncation=True,
+        stride=stride, return_overflowing_tokens=True, padding=True, return_tensors="np",
+        return_offsets=True, return_special_tokens_mask=True,
+    )  # fmt: skip
+    special = np.asarray(enc["special_tokens_mask"]) | (np.asarray(enc["attention_mask"]) == 0)
+    sample = np.asarray(enc["overflow_to_sample_mapping"])
+    continued = np.r_[False, sample[1:] == sample[:-1]]
+    pieces = {k: torch.as_tensor(np.asarray(enc[k])).to(device)
+              for k in ("input_ids", "attention_mask", "token_type_ids")}  # fmt: skip
+    return pieces, (np.asarray(enc["offsets"]), special, sample, continued)
+
+
+def window_stride(length: int) -> int:
+    """The pieces neighbouring windows of ``length`` share: a quarter of the room for words,
+    at most 128."""
+    return max(0, min(128, (length - 2) // 4))
+
+
+@torch.no_grad()
+def tag_words(
+    tagger: Any,
+    tok: Any,
+    sentences: Sequence[Sequence[str]],
+    *,
+    length: int,
+    batch_size: int = 32,
+    mixed: Any = None,
+) -> list[list[str]]:
+    """Each word's tag (the name ``tagger.config.labels`` gives it), as fine-tuning scores
+    them: from the window where the word's first piece is furthest from the window's ends
+    (the most context on both sides); a word with no piece (a zero-width space) gets "O"
+    (else the first tag). Windows of ``length`` pieces; ``mixed`` is the autocast context
+    (none by default)."""
+    import contextlib
+
+    labels = tagger.config.labels
+    fallback = labels.index("O") if "O" in labels else 0  # for a word with no piece
+    device = next(tagger.parameters()).device
+    stride = window_stride(length)
+    was_training = tagger.training
+    tagger.eval()
+    out: list[list[str]] = []
+    try:
+        for start in range(0, len(sentences), batch_size):
+            chunk = sentences[start : start + batch_size]
+            pieces, (offsets, special, sample, continued) = windows(
+                tok, chunk, length, stride, device
+            )
+            before = preceding_pieces(offsets, special, continued, stride)
+            with mixed if mixed is not None else contextlib.nullcontext():
+                best = tagger(**pieces).logits.argmax(-1).cpu().numpy()
+            tags = [[fallback] * len(tokens) for tokens in chunk]
+            margin = [[-1] * len(tokens) for tokens in chunk]
+            for row, e in enumerate(sample.tolist()):
+                content = np.flatnonzero(~special[row])
+                if not len(content):
+                    continue
+                first, last = int(content[0]), int(content[-1])
+                for j, word in _first_pieces(offsets[row], special[row], chunk[e], before[row]):
+                    m = min(j - first, last - j)
+                    if m > margin[e][word]:
+                        margin[e][word], tags[e][word] = m, int(best[row, j])
+            out += [[labels[t] for t in row_tags] for row_tags in tags]
+    finally:
+        tagger.train(was_training)
+    return out
+
+
 def finetune_tagger(
     model: Any,
     train: Any,
@@ -268,26 +344,13 @@ def finetune_tagger(
     tagger, tok, dev = prepare(BertForTokenClassification, model, labels, tokenizer, device,
                             new_head=new_head)  # fmt: skip
     labels = tagger.config.labels  # a checkpoint's head may hold the tags in its own order
-    fallback = labels.index("O") if "O" in labels else 0  # for a word with no piece
     index = {label: i for i, label in enumerate(labels)}
 
     length = min(max_length, tagger.config.max_position_embeddings)
-    stride = max(0, min(128, (length - 2) // 4))
+    stride = window_stride(length)
 
     def encode(chunk: list[Sentence]) -> tuple[dict[str, torch.Tensor], Any]:
-        """The chunk's windows: a sentence longer than ``length`` pieces becomes several
-        rows sharing ``stride`` pieces, so no word goes unseen."""
-        enc = encode_batch(
-            tok, [" ".join(tokens) for tokens, _ in chunk], max_length=length, truncation=True,
-            stride=stride, return_overflowing_tokens=True, padding=True, return_tensors="np",
-            return_offsets=True, return_special_tokens_mask=True,
-        )  # fmt: skip
-        special = np.asarray(enc["special_tokens_mask"]) | (np.asarray(enc["attention_mask"]) == 0)
-        sample = np.asarray(enc["overflow_to_sample_mapping"])
-        continued = np.r_[False, sample[1:] == sample[:-1]]
-        pieces = {k: torch.as_tensor(np.asarray(enc[k])).to(dev)
-                  for k in ("input_ids", "attention_mask", "token_type_ids")}  # fmt: skip
-        return pieces, (np.asarray(enc["offsets"]), special, sample, continued)
+        return windows(tok, [tokens for tokens, _ in chunk], length, stride, dev)
 
     def batches(
         sentences: list[Sentence], shuffle: bool, epoch: int, order_seed: int = seed
@@ -300,33 +363,9 @@ def finetune_tagger(
 
     mixed = autocast(dev)
 
-    @torch.no_grad()
     def predict(sentences: list[Sentence]) -> list[list[str]]:
-        """Each word's tag from the window where its first piece is furthest from the
-        window's ends (the most context on both sides)."""
-        was_training = tagger.training
-        tagger.eval()
-        out: list[list[str]] = []
-        for chunk in batches(sentences, False, 0):
-            pieces, (offsets, special, sample, continued) = encode(chunk)
-            before = preceding_pieces(offsets, special, continued, stride)
-            with mixed:
-                best = tagger(**pieces).logits.argmax(-1).cpu().numpy()
-            tags = [[fallback] * len(tokens) for tokens, _ in chunk]
-            margin = [[-1] * len(tokens) for tokens, _ in chunk]
-            for row, e in enumerate(sample.tolist()):
-                content = np.flatnonzero(~special[row])
-                if not len(content):
-                    continue
-                first, last = int(content[0]), int(content[-1])
-                for j, word in _first_pieces(offsets[row], special[row], chunk[e][0],
-                                             before[row]):  # fmt: skip
-                    m = min(j - first, last - j)
-                    if m > margin[e][word]:
-                        margin[e][word], tags[e][word] = m, int(best[row, j])
-            out += [[labels[t] for t in row_tags] for row_tags in tags]
-        tagger.train(was_training)
-        return out
+        return tag_words(tagger, tok, [tokens for tokens, _ in sentences], length=length,
+                         batch_size=batch_size, mixed=mixed)  # fmt: skip
 
     def evaluate(sentences: list[Sentence]) -> dict[str, Any]:
         predicted = predict(sentences)

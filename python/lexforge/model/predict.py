@@ -1,0 +1,110 @@
+"""Predictions of fine-tuned heads on new inputs: :func:`classify` (a text classifier's
+classes, or scores) and :func:`tag` (a tagger's tag for each word), as the fine-tuning
+loops score them, batch by batch, on the model's device.
+
+A text longer than the model's positions is refused, naming it (nothing is truncated
+silently); a tagged sentence that long is read in overlapping windows, as in fine-tuning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from .represent import _config, _texts, _tokenizer, check_fits
+
+
+@torch.no_grad()
+def classify(
+    model: nn.Module,
+    texts: Sequence[str],
+    pairs: Sequence[str] | None = None,
+    *,
+    tokenizer: Any = None,
+    batch_size: int = 32,
+) -> list[Any]:
+    """Each text's prediction (with its ``pairs`` text, for a sentence-pair classifier):
+    ``(label, probability)`` for single-label classification (the softmax's most likely
+    class), the ``(label, probability)`` pairs above 0.5 (most likely first) for
+    multi-label, a float for regression."""
+    from ..train._fit_model import encode_batch
+
+    texts = _texts(texts, batch_size)
+    if pairs is not None:
+        pairs = _texts(pairs, batch_size)
+        if len(pairs) != len(texts):
+            raise ConfigError(f"{len(texts)} texts but {len(pairs)} pairs; give one pair a text")
+    tok = _tokenizer(model, tokenizer)
+    config = _config(model)
+    problem = model.problem()  # type: ignore[operator]
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    out: list[Any] = []
+    try:
+        for start in range(0, len(texts), batch_size):
+            chunk = texts[start : start + batch_size]
+            second = None if pairs is None else pairs[start : start + batch_size]
+            enc = encode_batch(tok, chunk, second, truncation=False, padding=True,
+                               return_tensors="pt")  # fmt: skip
+            check_fits(enc, config.max_position_embeddings, start)
+            inputs = {k: enc[k].to(device) for k in ("input_ids", "attention_mask",
+                                                     "token_type_ids")}  # fmt: skip
+            logits = model(**inputs).logits.float().cpu()
+            if problem == "regression":
+                out += [float(v) for v in logits[:, 0]]
+            elif problem == "multi_label_classification":
+                for row in torch.sigmoid(logits).tolist():
+                    kept = sorted(((p, i) for i, p in enumerate(row) if p > 0.5), reverse=True)
+                    out.append([(config.labels[i], p) for p, i in kept])
+            else:
+                probability, best = torch.softmax(logits, -1).max(-1)
+                out += [(config.labels[i], p) for i, p in zip(best.tolist(), probability.tolist(),
+                                                               strict=True)]  # fmt: skip
+    finally:
+        model.train(was_training)
+    return out
+
+
+def tag(
+    model: nn.Module,
+    sentences: Sequence[str | Sequence[str]],
+    *,
+    tokenizer: Any = None,
+    batch_size: int = 32,
+    max_length: int | None = None,
+) -> list[list[tuple[str, str]]]:
+    """Each word's tag, as ``(word, tag)`` pairs per sentence. A sentence is a list of
+    words (as the tagger was trained on: CoNLL tokens), or a text, cut into words at
+    whitespace. Windows of ``max_length`` pieces (default: the model's positions) overlap
+    as in fine-tuning, and a word takes its tag from the one where it has the most context
+    on both sides; a word with no piece (a zero-width space) is tagged "O" (else the first
+    tag)."""
+    from ..batch import check_int
+    from ..train.tagging import tag_words
+
+    if isinstance(sentences, str):
+        raise TypeError("pass a list of sentences (texts, or lists of words)")
+    check_int("batch_size", batch_size, least=1)
+    words: list[list[str]] = []
+    for i, sentence in enumerate(sentences):
+        if isinstance(sentence, str):
+            words.append(sentence.split())
+            continue
+        if not isinstance(sentence, Sequence) or not all(isinstance(w, str) for w in sentence):
+            raise TypeError(
+                f"sentence {i} is not a text or a list of words (str): {sentence!r:.60}"
+            )
+        blank = next((j for j, w in enumerate(sentence) if not w.strip()), None)
+        if blank is not None:
+            raise ConfigError(f"sentence {i}: word {blank} is blank; drop it or give its text")
+        words.append(list(sentence))
+    tok = _tokenizer(model, tokenizer)
+    limit = _config(model).max_position_embeddings
+    length = limit if max_length is None else check_int("max_length", max_length, least=3)
+    tags = tag_words(model, tok, words, length=min(length, limit), batch_size=batch_size)
+    return [list(zip(w, t, strict=True)) for w, t in zip(words, tags, strict=True)]

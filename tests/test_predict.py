@@ -1,0 +1,126 @@
+"""Predictions of fine-tuned heads on new inputs (``classify``, ``tag``) against
+transformers running the same exported checkpoint: its softmax (sigmoid, regression
+output) for texts and sentence pairs, and the argmax at each word's first piece for
+tagged words."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+import lexforge as lf  # noqa: E402
+from lexforge.errors import ConfigError  # noqa: E402
+from lexforge.model import (  # noqa: E402
+    BertConfig,
+    BertForSequenceClassification,
+    BertForTokenClassification,
+)
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+TEXTS = [
+    "The film was wonderful, a delight from start to end.",
+    "Dreadful acting and a boring plot.",
+    "Paris is the capital of France",
+    "",
+    "John Smith visited New York City in May",
+    "naïve café, 北京 and emoji 🙂 too",
+]
+
+
+@pytest.fixture(scope="module")
+def tok() -> Any:
+    return lf.Tokenizer.train_wordpiece(texts=TEXTS * 20, vocab_size=200, show_progress=False)
+
+
+def _saved(cls: Any, tok: Any, folder: Path, **config: Any) -> Any:
+    torch.manual_seed(0)
+    base = BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_layers=2, num_heads=2,
+                      intermediate_size=64, max_position_embeddings=24, **config)  # fmt: skip
+    model = cls(base)
+    with torch.no_grad():  # a head with something to say (random init is near uniform)
+        for p in model.parameters():
+            p.normal_(0, 0.5) if p.dim() > 1 else None
+    model.save_pretrained(folder, tokenizer=tok)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return cls.from_pretrained(folder)
+
+
+@pytest.mark.parametrize(
+    ("labels", "problem"),
+    [(("neg", "pos"), None), (("a", "b", "c"), "multi_label_classification"),
+     (("score",), "regression")],
+)  # fmt: skip
+def test_classify_is_transformers_on_the_export(
+    tok: Any, tmp_path: Path, labels: tuple[str, ...], problem: str | None
+) -> None:
+    ours = _saved(BertForSequenceClassification, tok, tmp_path, labels=labels,
+                  problem_type=problem)  # fmt: skip
+    hf_tok = transformers.AutoTokenizer.from_pretrained(tmp_path)
+    hf = transformers.AutoModelForSequenceClassification.from_pretrained(tmp_path).eval()
+    texts = [t for t in TEXTS if len(hf_tok(t)["input_ids"]) <= 12]
+    pairs = list(reversed(texts))
+    ours.train()  # (predictions are without dropout, and leave the mode as it was)
+    for second in (None, pairs):
+        got = ours.classify(texts, second, batch_size=2)
+        assert ours.training
+        enc = hf_tok(texts, second, padding=True, return_tensors="pt")
+        with torch.no_grad():
+            logits = hf(**enc).logits
+        assert len(got) == len(texts)
+        if problem == "regression":
+            np.testing.assert_allclose(got, logits[:, 0].numpy(), atol=1e-5)
+        elif problem is None:
+            probability = torch.softmax(logits, -1)
+            assert [label for label, _ in got] == [labels[i] for i in probability.argmax(-1)]
+            np.testing.assert_allclose([p for _, p in got], probability.max(-1).values, atol=1e-5)
+        else:
+            probability = torch.sigmoid(logits)
+            assert 0 < int((probability > 0.5).sum()) < probability.numel()  # (a real test)
+            for row, predicted in zip(probability, got, strict=True):
+                assert {label for label, _ in predicted} == {
+                    labels[i] for i in range(len(labels)) if row[i] > 0.5
+                }
+                assert [p for _, p in predicted] == sorted((p for _, p in predicted), reverse=True)
+    with pytest.raises(ConfigError, match=r"texts\[1\] \(text number 2\) has \d+ tokens, more"):
+        ours.classify(["short", "word " * 40])
+    with pytest.raises(ConfigError, match="2 texts but 1 pairs"):
+        ours.classify(["a", "b"], ["c"])
+    with pytest.raises(TypeError, match="pass a list of texts"):
+        ours.classify("one text")
+
+
+def test_tag_is_the_argmax_at_each_words_first_piece(tok: Any, tmp_path: Path) -> None:
+    labels = ("B-LOC", "B-PER", "I-LOC", "I-PER", "O")
+    ours = _saved(BertForTokenClassification, tok, tmp_path, labels=labels)
+    hf_tok = transformers.AutoTokenizer.from_pretrained(tmp_path)
+    hf = transformers.AutoModelForTokenClassification.from_pretrained(tmp_path).eval()
+    sentences = [["John", "Smith", "visited", "New", "York"], ["Paris", "is", "naïve", "🙂"],
+                 ["the", "capital", "of", "France", "in", "May"]]  # fmt: skip
+    got = ours.tag(sentences, batch_size=2)
+    for words, tagged in zip(sentences, got, strict=True):
+        enc = hf_tok(words, is_split_into_words=True, return_tensors="pt")
+        with torch.no_grad():
+            best = hf(**enc).logits[0].argmax(-1).tolist()
+        ids = enc.word_ids(0)
+        first = {w: j for j, w in reversed(list(enumerate(ids))) if w is not None}
+        assert [w for w, _ in tagged] == words
+        assert [t for _, t in tagged] == [labels[best[first[k]]] for k in range(len(words))]
+    # a text is cut at whitespace; a sentence longer than the model's positions is read in
+    # windows: a tag for every word, nothing dropped
+    assert ours.tag(["John Smith visited New York"]) == got[:1]
+    long = ["word"] * 60
+    assert [w for w, _ in ours.tag([long])[0]] == long
+    with pytest.raises(ConfigError, match="sentence 0: word 1 is blank"):
+        ours.tag([["a", " ", "b"]])
+    with pytest.raises(TypeError, match="sentence 0 is not a text or a list of words"):
+        ours.tag([[1, 2]])
