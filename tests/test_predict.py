@@ -43,8 +43,9 @@ def tok() -> Any:
 
 def _saved(cls: Any, tok: Any, folder: Path, **config: Any) -> Any:
     torch.manual_seed(0)
+    config = {"max_position_embeddings": 24, **config}
     base = BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_layers=2, num_heads=2,
-                      intermediate_size=64, max_position_embeddings=24, **config)  # fmt: skip
+                      intermediate_size=64, **config)  # fmt: skip
     model = cls(base)
     with torch.no_grad():  # a head with something to say (random init is near uniform)
         for p in model.parameters():
@@ -124,3 +125,42 @@ def test_tag_is_the_argmax_at_each_words_first_piece(tok: Any, tmp_path: Path) -
         ours.tag([["a", " ", "b"]])
     with pytest.raises(TypeError, match="sentence 0 is not a text or a list of words"):
         ours.tag([[1, 2]])
+
+
+def test_answer_is_the_best_span_of_the_exports_logits(tok: Any, tmp_path: Path) -> None:
+    """The best span of context pieces (start + end logit; end not before start, at most
+    max_answer_length pieces, not blank) from transformers' logits on the same folder."""
+    from lexforge.model import BertForQuestionAnswering
+
+    ours = _saved(BertForQuestionAnswering, tok, tmp_path, max_position_embeddings=64)
+    hf_tok = transformers.AutoTokenizer.from_pretrained(tmp_path)
+    hf = transformers.AutoModelForQuestionAnswering.from_pretrained(tmp_path).eval()
+    questions = ["Who visited?", "Where is Paris?", "What was the film?"]
+    contexts = [TEXTS[4], TEXTS[2] + ". " + TEXTS[5], TEXTS[0]]
+    got = ours.answer(questions, contexts, max_answer_length=4, batch_size=2)
+    for question, context, (text, start, score) in zip(questions, contexts, got, strict=True):
+        enc = hf_tok(question, context, return_offsets_mapping=True, return_tensors="pt")
+        offsets = enc.pop("offset_mapping")[0].tolist()
+        with torch.no_grad():
+            out = hf(**enc)
+        s_logits, e_logits = out.start_logits[0].tolist(), out.end_logits[0].tolist()
+        in_context = [i for i, kind in enumerate(enc.sequence_ids(0)) if kind == 1]
+        best = (-np.inf, "")
+        for s in in_context:
+            for t in in_context:
+                span = context[offsets[s][0] : offsets[t][1]]
+                if s <= t < s + 4 and span.strip() and s_logits[s] + e_logits[t] > best[0]:
+                    best = (s_logits[s] + e_logits[t], span.strip())
+        assert text == best[1] and score == pytest.approx(best[0], abs=1e-4), (text, best)
+        assert context[start : start + len(text)] == text
+    # no answer where [CLS] beats the best span by more than the threshold
+    assert all(a == ("", -1, a[2]) for a in ours.answer(questions, contexts, null_threshold=-1e9))
+    assert ours.answer(questions, contexts, null_threshold=1e9) == ours.answer(questions, contexts)
+    # a context longer than a window: read in windows, the span still the context's
+    long = " ".join([TEXTS[0]] * 12)
+    ((text, start, _),) = ours.answer(["What was the film?"], [long], max_length=32)
+    assert text and long[start : start + len(text)] == text
+    with pytest.raises(ConfigError, match="2 questions but 1 contexts"):
+        ours.answer(["a", "b"], ["c"])
+    with pytest.raises(ConfigError, match="context 0 is blank"):
+        ours.answer(["a"], [" "])

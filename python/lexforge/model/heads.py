@@ -213,6 +213,15 @@ class BertForQuestionAnswering(Pretrained):
         self.qa_outputs = Linear(config.hidden_size, 2)
         init_weights(self.qa_outputs, config.initializer_range)
 
+    def answer(self, questions: Any, contexts: Any, **options: Any) -> list[Any]:
+        """Each question's answer in its context: ``(text, character start, score)``, the
+        best span over the context's windows, as fine-tuning scores them. See
+        :func:`lexforge.model.predict.answer` (``max_length``, ``stride``,
+        ``max_answer_length``, ``null_threshold`` for questions without an answer)."""
+        from .predict import answer
+
+        return answer(self, questions, contexts, **options)
+
     def forward(
         self,
         input_ids: Tensor,

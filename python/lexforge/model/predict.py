@@ -108,3 +108,76 @@ def tag(
     length = limit if max_length is None else check_int("max_length", max_length, least=3)
     tags = tag_words(model, tok, words, length=min(length, limit), batch_size=batch_size)
     return [list(zip(w, t, strict=True)) for w, t in zip(words, tags, strict=True)]
+
+
+@torch.no_grad()
+def answer(
+    model: nn.Module,
+    questions: Sequence[str],
+    contexts: Sequence[str],
+    *,
+    tokenizer: Any = None,
+    batch_size: int = 32,
+    max_length: int = 384,
+    stride: int | None = None,
+    max_answer_length: int = 30,
+    null_threshold: float | None = None,
+) -> list[tuple[str, int, float]]:
+    """Each question's answer in its context, as fine-tuning scores them: ``(text,
+    character start in the context, score)``, the best span over the context's windows of
+    ``max_length`` tokens (sharing ``stride``; by default half a window, at most 128),
+    at most ``max_answer_length`` pieces; the score is its start + end logit. A question
+    past 64 tokens (or a quarter of the window) is cut to them. With ``null_threshold``
+    (SQuAD 2.0's, as ``finetune_qa`` reports it), a question whose no-answer score beats
+    its best span's by more gets ``("", -1, score)``: no answer; without, every question
+    gets its best span."""
+    import math
+
+    from ..batch import check_int
+    from ..train.qa_data import QAExample
+    from ..train.qa_windows import best_spans, cut_questions, null_scores, plan, windows
+
+    questions = _texts(questions, batch_size)
+    contexts = _texts(contexts, batch_size)
+    if len(questions) != len(contexts):
+        raise ConfigError(
+            f"{len(questions)} questions but {len(contexts)} contexts; give a context each"
+        )
+    blank = next((i for i, c in enumerate(contexts) if not c.strip()), None)
+    if blank is not None:
+        raise ConfigError(f"context {blank} is blank; an answer is a span of its context")
+    if null_threshold is not None and (
+        isinstance(null_threshold, bool) or not isinstance(null_threshold, int | float)
+        or not math.isfinite(null_threshold)
+    ):  # fmt: skip
+        raise ConfigError(f"null_threshold must be a finite number or None, got {null_threshold!r}")
+    tok = _tokenizer(model, tokenizer)
+    config = _config(model)
+    length = min(check_int("max_length", max_length, least=1), config.max_position_embeddings)
+    limit, _, stride = plan(tok, length, stride)
+    check_int("stride", stride, most=length - 1)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    out: list[tuple[str, int, float]] = []
+    try:
+        for at in range(0, len(questions), batch_size):
+            chunk = zip(questions[at : at + batch_size], contexts[at : at + batch_size],
+                        strict=True)  # fmt: skip
+            given = [QAExample(q, c) for q, c in chunk]
+            examples, _ = cut_questions(tok, given, limit)
+            w = windows(tok, examples, length, stride)
+            logits = model(**{k: torch.as_tensor(v).to(device) for k, v in w.arrays.items()})
+            start = logits.start_logits.float().cpu().numpy()
+            end = logits.end_logits.float().cpu().numpy()
+            found = best_spans(start, end, w, examples, max_answer_length=max_answer_length)
+            if null_threshold is not None:
+                nulls = null_scores(start, end, w, len(examples))
+                found = [
+                    ("", -1, float(null)) if null - span[2] > null_threshold else span
+                    for span, null in zip(found, nulls, strict=True)
+                ]
+            out += found
+    finally:
+        model.train(was_training)
+    return out

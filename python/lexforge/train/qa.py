@@ -47,7 +47,6 @@ from ._fit import (
     autocast,
     check_max_length,
     check_out_dir,
-    encode_batch,
     fit,
     prepare,
     write_json,
@@ -68,6 +67,7 @@ from .qa_windows import best_answers as best_answers
 from .qa_windows import best_spans as best_spans
 from .qa_windows import cut_questions as cut_questions
 from .qa_windows import null_scores as null_scores
+from .qa_windows import plan as plan
 from .qa_windows import query_limit as query_limit
 from .qa_windows import unheld_answers as unheld_answers
 from .qa_windows import window_targets as window_targets
@@ -225,26 +225,7 @@ def finetune_qa(
             "model pretrained with two segments"
         )
     length = min(max_length, qa.config.max_position_embeddings)
-    plain = {"truncation": False, "padding": False}
-    pair = encode_batch(tok, ["a"], ["a"], return_tensors="np", **plain)
-    single = encode_batch(tok, ["a"], add_special_tokens=False, **plain)[0]
-    added = pair["input_ids"].shape[1] - 2 * len(single)  # [CLS] and two [SEP]
-    if not pair["token_type_ids"].any():
-        raise ConfigError(
-            "question answering tells the context by its type id 1, and this tokenizer gives "
-            "the second text of a pair type id 0 (RoBERTa's framing); use a BERT-style "
-            "template (tok.with_template(cls_token, sep_token))"
-        )
-    limit = query_limit(length)
-    room = length - added - limit  # the fewest context tokens a window keeps
-    if room < 1:
-        raise ConfigError(
-            f"a window of {length} tokens leaves no room for a context after {added} special "
-            f"tokens and a question of {limit}; raise max_length (--max-length)"
-        )
-    default = max(0, min(128, length // 2, room - 1))
-    if stride is None:
-        stride = default
+    limit, added, stride = plan(tok, length, stride)
     cut: dict[str, int] = {}
     for name, given in list(splits.items()):
         splits[name], counts = cut_questions(tok, given, limit)

@@ -55,6 +55,32 @@ def windows(
     return Windows(arrays, np.asarray(enc["offsets"]), in_context, example, dict(rows_of))
 
 
+def plan(tok: Any, length: int, stride: int | None) -> tuple[int, int, int]:
+    """(the most tokens a question keeps, the special tokens a window adds, the tokens
+    neighbouring windows share) for windows of ``length`` tokens; ``stride`` None is the
+    default: half a window, at most 128, less than the room a window keeps for its context.
+    ``ConfigError`` for a tokenizer that does not tell the context by its type id, or a
+    window with no room for a context."""
+    plain = {"truncation": False, "padding": False}
+    pair = encode_batch(tok, ["a"], ["a"], return_tensors="np", **plain)
+    single = encode_batch(tok, ["a"], add_special_tokens=False, **plain)[0]
+    added = pair["input_ids"].shape[1] - 2 * len(single)  # [CLS] and two [SEP]
+    if not pair["token_type_ids"].any():
+        raise ConfigError(
+            "question answering tells the context by its type id 1, and this tokenizer gives "
+            "the second text of a pair type id 0 (RoBERTa's framing); use a BERT-style "
+            "template (tok.with_template(cls_token, sep_token))"
+        )
+    limit = query_limit(length)
+    room = length - added - limit  # the fewest context tokens a window keeps
+    if room < 1:
+        raise ConfigError(
+            f"a window of {length} tokens leaves no room for a context after {added} special "
+            f"tokens and a question of {limit}; raise max_length (--max-length)"
+        )
+    return limit, added, max(0, min(128, length // 2, room - 1)) if stride is None else stride
+
+
 def query_limit(length: int) -> int:
     """The most tokens a question keeps in a window of ``length``: BERT's SQuAD recipe's
     64 (its max_query_length), and at most a quarter of the window, so that the context
