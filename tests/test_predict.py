@@ -164,3 +164,48 @@ def test_answer_is_the_best_span_of_the_exports_logits(tok: Any, tmp_path: Path)
         ours.answer(["a", "b"], ["c"])
     with pytest.raises(ConfigError, match="context 0 is blank"):
         ours.answer(["a"], [" "])
+
+
+def test_lexforge_predict_writes_what_the_api_gives(
+    tok: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``lexforge predict`` picks the head from the checkpoint: a classifier's label and
+    probability per line, a tagger's tags per word, a QA model's answers per record; an
+    encoder is refused with the command to use."""
+    import json
+
+    from lexforge.cli import main
+    from lexforge.model import BertForQuestionAnswering, BertModel
+
+    lines = tmp_path / "in.txt"
+    lines.write_text("\n".join(t for t in TEXTS if t) + "\n", encoding="utf-8")
+    texts = lines.read_text(encoding="utf-8").splitlines()
+    clf = _saved(BertForSequenceClassification, tok, tmp_path / "clf", labels=("neg", "pos"))
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "clf"), str(lines)]) == 0
+    got = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    want = clf.classify(texts)
+    assert [r["text"] for r in got] == texts
+    assert [r["label"] for r in got] == [label for label, _ in want]
+    np.testing.assert_allclose([r["score"] for r in got], [w[1] for w in want], atol=1e-6)
+    tagger = _saved(BertForTokenClassification, tok, tmp_path / "tag", labels=("B-X", "O"))
+    out = tmp_path / "tags.jsonl"
+    assert main(["predict", str(tmp_path / "tag"), str(lines), "-o", str(out)]) == 0
+    tagged = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    assert [list(zip(r["words"], r["tags"], strict=True)) for r in tagged] == [
+        list(s) for s in tagger.tag(texts)
+    ]
+    qa = _saved(BertForQuestionAnswering, tok, tmp_path / "qa", max_position_embeddings=64)
+    records = tmp_path / "qa.jsonl"
+    pairs = [("Who visited?", TEXTS[4]), ("Where?", TEXTS[2])]
+    records.write_text("".join(json.dumps({"question": q, "context": c}) + "\n"
+                               for q, c in pairs))  # fmt: skip
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "qa"), str(records)]) == 0
+    answers = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    expected = qa.answer([q for q, _ in pairs], [c for _, c in pairs])
+    assert [(a["answer"], a["start"]) for a in answers] == [(t, s) for t, s, _ in expected]
+    BertModel(BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_layers=1, num_heads=2,
+                         intermediate_size=64)).save_pretrained(tmp_path / "enc")  # fmt: skip
+    assert main(["predict", str(tmp_path / "enc"), str(lines)]) == 1
+    assert "not a fine-tuned classifier, tagger or QA model" in capsys.readouterr().err

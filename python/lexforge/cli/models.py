@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import json
 import os
+import sys
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -226,4 +227,75 @@ def _similar(args: argparse.Namespace) -> int:
     if missing:
         print(f"not frequent enough in these {len(texts)} texts: {', '.join(missing)} "
               "(lower --min-count, or raise --max-texts or --max-words)")  # fmt: skip
+    return 0
+
+
+_HEADS = {
+    "BertForSequenceClassification": "classify",
+    "BertForTokenClassification": "tag",
+    "BertForQuestionAnswering": "answer",
+}
+
+
+def _predict(args: argparse.Namespace) -> int:
+    """A fine-tuned model's predictions as JSON Lines, one per input (a line, or a record
+    of a records file): a classifier's label and probability (labels for multi-label, a
+    score for regression), a tagger's tag per word (a line cut at whitespace), a QA
+    model's answer (records with question and context columns)."""
+    from lexforge import model as models
+    from lexforge.batch import check_int
+    from lexforge.model.hf_read import architecture, checkpoint_folder
+
+    check_int("--batch-size", args.batch_size, least=1)
+    folder = checkpoint_folder(args.model)
+    head = _HEADS.get(architecture(folder) or "")
+    if head is None:
+        raise ConfigError(
+            f"{args.model} is a {architecture(folder) or 'model of no named architecture'}, "
+            "not a fine-tuned classifier, tagger or QA model (lexforge finetune makes one); "
+            "for vectors use lexforge embed, for masked words lexforge fill-mask"
+        )
+    if head == "answer":
+        if not args.files:
+            raise ConfigError("a QA model reads records files with question and context columns")
+        first = _lines(args.files, args.text_column or "question")
+        second: list[str] | None = _lines(args.files, args.pair_column or "context")
+    else:
+        where: list[str] = []
+        first = _lines(args.files, args.text_column, where)
+        second = None
+        if args.pair_column is not None:
+            if head != "classify":
+                raise ConfigError("--pair-column is for sentence-pair classifiers")
+            second = _lines(args.files, args.pair_column)
+    cls = getattr(models, next(k for k, v in _HEADS.items() if v == head))
+    with warnings.catch_warnings():  # (a head's checkpoint: its pooler or MLM head unused)
+        warnings.simplefilter("ignore")
+        model = cls.from_pretrained(folder)
+    options = {"batch_size": args.batch_size}
+    rows: list[dict[str, Any]] = []
+    if head == "classify":
+        with _named_texts(where):
+            found = model.classify(first, second, **options)
+        for text, got in zip(first, found, strict=True):
+            if isinstance(got, float):
+                rows.append({"text": text, "score": got})
+            elif isinstance(got, tuple):
+                rows.append({"text": text, "label": got[0], "score": got[1]})
+            else:
+                rows.append({"text": text, "labels": [label for label, _ in got],
+                             "scores": [p for _, p in got]})  # fmt: skip
+    elif head == "tag":
+        for tagged in model.tag(first, **options):
+            rows.append({"words": [w for w, _ in tagged], "tags": [t for _, t in tagged]})
+    else:
+        assert second is not None
+        for answer, start, score in model.answer(first, second, **options):
+            rows.append({"answer": answer, "start": start, "score": score})
+    lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    if args.output is None:
+        sys.stdout.write(lines)
+    else:
+        _atomic(Path(args.output), lambda f: f.write(lines.encode("utf-8")))
+        print(f"{len(rows)} predictions -> {args.output}", file=sys.stderr)
     return 0

@@ -11,7 +11,7 @@ import argparse
 
 import lexforge
 
-from .models import _embed, _fill_mask, _similar
+from .models import _embed, _fill_mask, _predict, _similar
 from .tokenizers import _bench, _tokenize, _train_tokenizer
 from .training import _finetune, _pretrain, _quickstart
 
@@ -326,6 +326,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --words, a word's vector: the mean of its pieces' (default) or the first's",
     )  # fmt: skip
     e.set_defaults(func=_embed)
+
+    r = sub.add_parser(
+        "predict",
+        help="a fine-tuned model's predictions as JSON Lines: classes, tags or answers",
+        description="One JSON line per input: for a classifier {text, label, score} "
+        "({labels, scores} for multi-label, {score} for regression); for a tagger {words, "
+        "tags} (a line cut at whitespace); for a QA model {answer, start, score} (records "
+        "with question and context columns).",
+    )  # fmt: skip
+    r.add_argument("model", help="a fine-tuned checkpoint directory (lexforge finetune's best/)")
+    r.add_argument(
+        "files", nargs="*",
+        help="text files, one input per line (stdin: - or none), or JSON Lines/JSON/csv/tsv/"
+        "Parquet files, one input per record",
+    )  # fmt: skip
+    r.add_argument("--text-column", default=None,
+                   help="the text's column (default: text, else the only text column; "
+                   "question for a QA model)")  # fmt: skip
+    r.add_argument("--pair-column", default=None,
+                   help="a second text's column, for sentence pairs (default for a QA model: "
+                   "context)")  # fmt: skip
+    r.add_argument("-o", "--output", default=None, help="a .jsonl file (default: stdout)")
+    r.add_argument("--batch-size", type=int, default=32, help="inputs per forward pass")
+    r.set_defaults(func=_predict)
 
     m = sub.add_parser(
         "fill-mask",
