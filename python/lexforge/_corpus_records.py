@@ -11,6 +11,7 @@ naming the file and the record. The cached corpus files built from these texts l
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import gzip
@@ -291,17 +292,41 @@ _QUOTED_FIELD = re.compile(r'"(?:[^"]|"")*""(?:[^"]|"")*"')
 
 
 def tsv_quoted(source: Iterable[str]) -> bool:
-    """Whether a tsv text (its lines, read with ``newline=""``) quotes fields as csv does:
-    a field that is wholly in quotes with a doubled quote inside (``"The ""best"" film"``),
-    as pandas' ``to_csv(sep="\\t")`` and spreadsheets write a text holding quotes. Such a
-    field is no plain text (one would not double its quotes), so the file is read with
-    csv's quoting; a plain tsv keeps every quote as it is."""
-    for line in source:
-        if '""' in line:
-            fields = line.rstrip("\r\n").split("\t")
-            if any(_QUOTED_FIELD.fullmatch(f) for f in fields):
+    """Whether a tsv text (its lines, read with ``newline=""``) quotes fields as csv does,
+    as pandas' ``to_csv(sep="\\t")`` and spreadsheets write it: a field wholly in quotes
+    with a doubled quote inside (``"The ""best"" film"``), or a quoted field holding what
+    a plain tsv cannot (a tab, a line end), where csv's reading with tabs gives every row
+    as many fields as the header. Such fields are no plain text (one would not double its
+    quotes, nor could a plain field hold a tab), so the file is read with csv's quoting; a
+    plain tsv keeps every quote as it is."""
+    doubled = False
+
+    def watched() -> Iterator[str]:
+        nonlocal doubled
+        for line in source:
+            if not doubled and '""' in line:
+                fields = line.rstrip("\r\n").split("\t")
+                doubled = any(_QUOTED_FIELD.fullmatch(f) for f in fields)
+            yield line
+
+    lines = watched()
+    width, holds = None, False
+    with contextlib.suppress(csv.Error):
+        for fields in csv.reader(lines, delimiter="\t", strict=True):
+            if doubled:
                 return True
-    return False
+            if len(fields) <= 1 and not "".join(fields).strip():
+                continue  # a blank line (or a quoted empty field: no width to learn)
+            width = width or len(fields)
+            if len(fields) != width:
+                break
+            holds = holds or any("\t" in f or "\n" in f or "\r" in f for f in fields)
+        else:
+            return doubled or holds
+    for _ in lines:  # csv's reading failed: a doubled quote in the rest still decides
+        if doubled:
+            break
+    return doubled
 
 
 def delimited_rows(
@@ -378,11 +403,12 @@ def _first_bad_byte(path: Path) -> str:
     """Where the first byte that is not UTF-8 sits: "byte 0x.. at line L, column C"."""
     with _open_binary(path) as f:
         for number, raw in enumerate(f, start=1):
+            if number == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8) :]  # (column 1 is the text's first byte)
             try:
-                raw.decode("utf-8-sig" if number == 1 else "utf-8")
+                raw.decode("utf-8")
             except UnicodeDecodeError as e:
-                column = e.start + 1 - (3 if number == 1 and raw.startswith(b"\xef\xbb\xbf") else 0)
-                return f"byte 0x{raw[e.start]:02x} at line {number}, column {column}"
+                return f"byte 0x{raw[e.start]:02x} at line {number}, column {e.start + 1}"
     return "a byte split across the end of the file"
 
 

@@ -214,11 +214,11 @@ def corpus_text(name: str, *, lang: str | None = None, cache_dir: PathLike | Non
     folder = _fetch.fetch(name, cache_dir)
     file_name = f"corpus-v{_loaders.CORPUS_FORMAT}.{language}.txt"
     path = folder / file_name
-    if not path.is_file() and not os.access(folder, os.W_OK):
+    if _loaders.corpus_problem(path) is not None and not os.access(folder, os.W_OK):
         uid = os.getuid() if hasattr(os, "getuid") else "user"
         path = Path(tempfile.gettempdir()) / f"lexforge-{uid}" / "corpora" / folder.name / file_name
     with _damage_named(name, folder):
-        return _loaders.write_corpus(_loaders.CORPUS[name](folder, language), path)
+        return _loaders.write_corpus(_loaders.CORPUS[name](folder, language), path, keep_size=True)
 
 
 def _read(name: str, folder: Path, documents: Callable[[], Iterable[str]]) -> Iterator[str]:

@@ -6,8 +6,10 @@ match the ``tasks`` each registry entry declares (a test checks this).
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -69,9 +71,40 @@ def as_paragraph(document: str) -> str:
     return "\n".join(line for line in lines if line.strip())
 
 
-def write_corpus(documents: Iterable[str], path: Path) -> Path:
-    """Write ``documents`` to ``path`` once, atomically: blank-line separated paragraphs."""
-    if path.is_file():
+def _size_file(path: Path) -> Path:
+    return path.with_name(f".{path.name}.size")
+
+
+def corpus_problem(path: Path) -> str | None:
+    """None when ``path`` is the corpus file as :func:`write_corpus` wrote it (its size, kept
+    beside it, unchanged), else what is wrong: "absent", "unrecorded" (no size kept: a copy
+    that did not finish, a file of a lexforge before sizes were kept), or a size that
+    differs (a copy of the cache cut short, an edit)."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return "absent"
+    try:
+        recorded = json.loads(_size_file(path).read_text(encoding="utf-8")).get("bytes")
+    except (OSError, ValueError, AttributeError):
+        return "unrecorded"  # (a copy that did not finish, or an older lexforge's file)
+    if recorded != size:
+        return f"it has {size} bytes, not the {recorded} written (cut short or edited)"
+    return None
+
+
+def write_corpus(documents: Iterable[str], path: Path, *, keep_size: bool = False) -> Path:
+    """Write ``documents`` to ``path`` once, atomically: blank-line separated paragraphs.
+    With ``keep_size`` (a dataset's cached corpus) its size is kept beside it
+    (``.NAME.size``), and a later call finds a file cut short or edited since and writes
+    it again, with a warning; without it, an existing file is kept as it is."""
+    if keep_size:
+        problem = corpus_problem(path)
+        if problem is None:
+            return path
+        if problem not in ("absent", "unrecorded"):  # (those are written quietly)
+            warnings.warn(f"{path}: {problem}; writing it again", stacklevel=3)
+    elif path.is_file():
         return path
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -93,7 +126,12 @@ def write_corpus(documents: Iterable[str], path: Path) -> Path:
                 first = False
             out.write("\n")
         temporary.chmod(0o644)
+        size = temporary.stat().st_size
         temporary.replace(path)
+        if keep_size:
+            from ..formats import atomic_write
+
+            atomic_write(_size_file(path), json.dumps({"bytes": size}) + "\n")
     except OSError as e:  # the cache's disk, most likely: say which one (LEXFORGE_CACHE)
         from ..formats import write_failed
 

@@ -15,6 +15,7 @@ for error messages, which name the file.
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import io
 import json
@@ -71,8 +72,9 @@ def read_text(path: Path, *, newlines: bool = True) -> str:
             data = gzip.decompress(data)
         except (OSError, EOFError, zlib.error) as e:
             raise ConfigError(f"{path}: not a readable gzip file ({e})") from None
+    bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
     try:
-        text = data.decode("utf-8-sig")
+        text = data[bom:].decode("utf-8")
     except UnicodeDecodeError as e:
         packed = next((name for magic, name in _PACKED if data.startswith(magic)), None)
         if packed == "gzip":
@@ -81,10 +83,11 @@ def read_text(path: Path, *, newlines: bool = True) -> str:
             ) from None
         if packed is not None:
             raise ConfigError(f"{path} is a {packed} file, not text; unpack it first") from None
-        line = data.count(b"\n", 0, e.start) + 1
-        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        body = data[bom:]  # (positions count from after the BOM: column 1 is the text's)
+        line = body.count(b"\n", 0, e.start) + 1
+        column = e.start - (body.rfind(b"\n", 0, e.start) + 1) + 1
         raise ConfigError(
-            f"{path}: not UTF-8 text (byte 0x{data[e.start]:02x} at line {line}, column "
+            f"{path}: not UTF-8 text (byte 0x{body[e.start]:02x} at line {line}, column "
             f"{column}); re-save the file as UTF-8"
         ) from None
     return text.replace("\r\n", "\n").replace("\r", "\n") if newlines else text
