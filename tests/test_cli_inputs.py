@@ -148,7 +148,8 @@ def test_similar_refuses_a_probe_that_is_not_one_word(
     for name in ("config.json", "model.safetensors"):
         (bare / name).write_bytes((model_dir / name).read_bytes())
     assert main(["similar", str(bare), "cat", "--files", str(corpus)]) == 1
-    assert "no tokenizer" in capsys.readouterr().err
+    err = capsys.readouterr().err  # the fix a shell user can apply comes first
+    assert "no tokenizer: put its tokenizer.json or vocab.txt in the model's folder" in err
 
 
 def test_similar_refuses_contradicting_corpus_options(

@@ -149,6 +149,35 @@ def test_fill_mask_is_the_transformers_pipeline(checkpoint: Path) -> None:
     assert len(everything) == 30522 and abs(sum(p for _, p in everything) - 1) < 1e-3
 
 
+def test_fill_mask_scores_are_the_models_softmax_over_a_padded_vocabulary(
+    checkpoint: Path, tmp_path: Path
+) -> None:
+    """An embedding padded past the tokenizer's tokens (to a multiple of 8, say) keeps its
+    share of the softmax, as transformers computes it; only the tokenizer's are shown."""
+    padded = transformers.BertForMaskedLM.from_pretrained(checkpoint).eval()
+    padded.resize_token_embeddings(30528)
+    with torch.no_grad():
+        for bias in {id(b): b for b in (padded.cls.predictions.bias,
+                                        padded.cls.predictions.decoder.bias)}.values():  # fmt: skip
+            bias[30522:] = 12.0
+    padded.save_pretrained(tmp_path)
+    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json"):
+        if (checkpoint / name).is_file():
+            shutil.copy(checkpoint / name, tmp_path / name)
+    tok, _ = _hf(checkpoint)
+    text = "paris is the [MASK] of france."
+    enc = tok(text, return_tensors="pt")
+    with torch.no_grad():
+        logits = padded(**enc).logits[0]
+    where = int((enc["input_ids"][0] == tok.mask_token_id).nonzero())
+    want = logits[where].softmax(-1)
+    assert float(want[30522:].sum()) > 0.01  # the padded ids take a share worth seeing
+    got = BertForMaskedLM.from_pretrained(tmp_path).fill_mask(text, top_k=5)[0]
+    ids = tok.convert_tokens_to_ids([t for t, _ in got])
+    assert max(ids) < 30522
+    np.testing.assert_allclose([p for _, p in got], want[ids].numpy(), rtol=1e-5, atol=1e-7)
+
+
 def test_fill_mask_bad_text_names_the_fix(checkpoint: Path) -> None:
     model = BertForMaskedLM.from_pretrained(checkpoint)
     with pytest.raises(ConfigError, match=r"no \[MASK\] in 'a b': put \[MASK\] where"):

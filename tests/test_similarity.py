@@ -73,6 +73,9 @@ def test_cooccurrence_recovers_planted_groups() -> None:
             space.neighbours("cat", k=bad)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="min_count must be at least 0"):
         cooccurrence_space(["one two"], min_count=-3)
+    for bad in (1.5, -1, None):  # (None would be a space no one can make again)
+        with pytest.raises(ConfigError, match="seed must be"):
+            cooccurrence_space(["one two"], seed=bad)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="not among"):
         space.neighbours("giraffe")
     with pytest.raises(ConfigError, match="min_count"):
@@ -177,6 +180,9 @@ def test_cli_similar(model: Any, tmp_path: Any, capsys: pytest.CaptureFixture[st
     out = capsys.readouterr().out
     assert out.startswith("cat\n") and "contextual:" in out and "co-occurrence:" in out
     assert "not frequent enough in these 60 texts: giraffe" in out
+    # a probe is looked up as the tokenizer's word: " cat " is "cat"
+    assert main([*argv[:2], " cat ", *argv[4:]]) == 0
+    assert capsys.readouterr().out == out.split("not frequent")[0]
     capsys.readouterr()
     assert main([*argv[:-1], "0"]) == 1  # refused before the model loads
     assert "k must be at least 1" in capsys.readouterr().err

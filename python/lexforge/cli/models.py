@@ -205,21 +205,24 @@ def _similar(args: argparse.Namespace) -> int:
     texts = texts[: args.max_texts]
     model = _load_model(args.model, "encoder")
     tok = _tokenizer(model, None)  # type: ignore[arg-type]  # (none saved: a ConfigError)
-    # a probe is one word as the spaces cut them, or it could never be found
+    # a probe is one word as the spaces cut them, or it could never be found; it is looked
+    # up as that word (" cat" is "cat")
+    probes = []
     for word, parts in zip(args.words, _tokenizer_words(tok, args.words), strict=True):
         if len(parts) != 1:
             shown = f"the words {', '.join(map(repr, parts))}" if parts else "no word"
             raise ConfigError(
                 f"{word!r} is {shown} to this model's tokenizer; similar compares single words"
             )
+        probes.append(parts[0])
     spaces = [
         contextual_space(model, texts, min_count=args.min_count, max_words=args.max_words),
         cooccurrence_space(
             texts, tokenizer=tok, min_count=args.min_count, max_words=args.max_words
         ),
     ]
-    rows = compare(spaces, args.words, k=args.k)
-    missing = [w for w in args.words if w.lower() not in {r["word"].lower() for r in rows}]
+    rows = compare(spaces, probes, k=args.k)
+    missing = [w for w in probes if w.lower() not in {r["word"].lower() for r in rows}]
     for row in rows:
         print(f"{row['word']}")
         for kind, found in row["neighbours"].items():

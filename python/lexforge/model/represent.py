@@ -56,8 +56,8 @@ def _tokenizer(model: nn.Module, tokenizer: Any) -> Any:
     tok = bert_framed(tok)  # a BPE tokenizer frames texts as the pretraining rows were
     if tok is None:
         raise ConfigError(
-            "no tokenizer: pass tokenizer=..., or load the model with from_pretrained from a "
-            "directory that has tokenizer.json or vocab.txt"
+            "no tokenizer: put its tokenizer.json or vocab.txt in the model's folder (loaded "
+            "with from_pretrained, as the lexforge commands load it), or pass tokenizer=..."
         )
     check_vocab_fits(tok, _config(model).vocab_size)
     return tok
@@ -338,9 +338,10 @@ def fill_mask(
     model.eval()
     try:
         hidden, _ = _encoder(model)(enc["input_ids"].to(device), None, None)
-        # over the tokenizer's tokens: an embedding padded past them has no text to show
-        logits = mlm(hidden[0, where])[:, : tok.vocab_size]
-        probs = torch.softmax(logits.float(), dim=-1).cpu()
+        # a softmax over every logit, as transformers' fill-mask takes it; then the
+        # tokenizer's tokens: an embedding padded past them has no text to show
+        logits = mlm(hidden[0, where]).float()
+        probs = torch.softmax(logits, dim=-1)[:, : tok.vocab_size].cpu()
     finally:
         model.train(was_training)
     top = probs.topk(min(top_k, probs.shape[-1]), dim=-1)

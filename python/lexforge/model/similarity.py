@@ -138,6 +138,7 @@ def cooccurrence_space(
     texts = _corpus(texts)
     check_int("window", window, least=1)
     check_int("dim", dim, least=1)
+    check_int("seed", seed, least=0)
     sentences = (
         _tokenizer_words(tokenizer, texts)
         if tokenizer is not None
