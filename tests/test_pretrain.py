@@ -385,6 +385,17 @@ def test_resume_refuses_other_options_and_cuts_the_log(
         state_file.write_text(json.dumps(damaged))
         with pytest.raises(CheckpointError):
             pretrain(corpus["train"], run, steps=8, resume=True, **common)
+    # an optimizer setting of the wrong kind (the scheduler's initial_lr among them) is
+    # named, not left to fail inside torch
+    group = state["param_groups"][0]
+    for edit in ({"initial_lr": None}, {"lr": "0.1"}, {"betas": [0.9]}, {"eps": float("nan")},
+                 {k: v for k, v in group.items() if k != "initial_lr"}):  # fmt: skip
+        changed = {**group, **edit} if "weight_decay" not in edit else edit
+        damaged = {**state, "param_groups": [changed, *state["param_groups"][1:]]}
+        state_file.write_text(json.dumps(damaged))
+        with pytest.raises(CheckpointError, match="the optimizer's group 0 has"):
+            pretrain(corpus["train"], run, steps=8, resume=True, **common)
+    state_file.write_text(json.dumps(state))
     # save_every=0 still saves the last step: a finished run is never started over
     fresh = tmp_path / "fresh"
     pretrain(corpus["train"], fresh, steps=2, **{**common, "save_every": 0})

@@ -89,6 +89,59 @@ def test_held_out_text_with_nothing_in_it_fails_before_the_corpus_is_cut(
         _run(setup, tmp_path / "run2", eval_data=held_out)
 
 
+def test_held_out_text_that_gives_no_pairs_is_named_before_the_corpus_is_cut(
+    setup: dict[str, Any], tmp_path: Path
+) -> None:
+    """NSP needs two documents: one held-out document is eval_data's problem (the training
+    corpus has twenty), found before the corpus is tokenized."""
+    held_out = tmp_path / "held_out.txt"
+    held_out.write_text("The cat sat on the mat.\nThe dog ran far away.\n", encoding="utf-8")
+    out = tmp_path / "run"
+    nsp = {"eval_data": held_out, "objective": "nsp"}
+    with pytest.raises(CorpusError, match=r"eval_data \(--eval\): next sentence prediction needs"):
+        _run(setup, out, data=setup["corpus"], tokenizer=setup["tok"], **nsp)
+    assert not (out / "shards").exists()
+    held = lf.build_shards(held_out, tmp_path / "held-shards", setup["tok"], progress=False)
+    with pytest.raises(CorpusError, match=r"eval_data \(--eval\)"):  # given as shards
+        _run(setup, tmp_path / "run2", **{**nsp, "eval_data": held})
+    assert len(_run(setup, tmp_path / "run3", eval_data=held).history) > 0  # MLM alone: fine
+
+
+def test_a_list_of_shard_folders_is_named_as_such(setup: dict[str, Any], tmp_path: Path) -> None:
+    folder = setup["shards"].directory
+    for tok in (None, setup["tok"]):
+        with pytest.raises(ConfigError, match="the list holds shard folders"):
+            _run(setup, tmp_path, data=[folder, folder], tokenizer=tok)
+
+
+def test_tokens_per_second_leave_out_evaluations_and_checkpoints(
+    setup: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An evaluation or a checkpoint (here made to take 0.3 s) is not training time: the
+    rate of the step after it is of the order of the others' (steps of a millisecond or
+    two: noisy), not a hundred times lower."""
+    import time
+
+    from lexforge.train import checkpoint
+    from lexforge.train.pretrain_log import _Evaluator
+
+    def slow(f: Any) -> Any:
+        def call(*args: Any, **kw: Any) -> Any:
+            time.sleep(0.3)
+            return f(*args, **kw)
+
+        return call
+
+    monkeypatch.setattr(_Evaluator, "run", slow(_Evaluator.run))
+    monkeypatch.setattr(checkpoint, "save", slow(checkpoint.save))
+    result = _run(setup, tmp_path, steps=12, log_every=1, eval_every=3, save_every=3,
+                  eval_data=setup["shards"])  # fmt: skip
+    rates = [r["tokens_per_s"] for r in result.history if r["split"] == "train"]
+    after = [rates[i] for i in (3, 6, 9)]  # the steps after an evaluation and a checkpoint
+    others = sorted(r for i, r in enumerate(rates) if i not in (3, 6, 9))
+    assert min(after) > others[len(others) // 2] / 20, (after, others)
+
+
 def test_eval_every_without_eval_data_is_refused(setup: dict[str, Any], tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"eval_every=1 .* eval_data="):
         _run(setup, tmp_path, eval_every=1)

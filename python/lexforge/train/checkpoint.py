@@ -17,6 +17,7 @@ write that fails (a full disk) removes what it wrote and says so with a
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -385,11 +386,44 @@ def _check_optimizer_state(
         if not isinstance(key, int) or key >= len(params):
             continue
         for name, tensor in per_param.items():
-            if name != "step" and tensor.shape != params[key].shape:
+            shape = () if name == "step" else params[key].shape  # (the step: one number)
+            if tensor.shape != shape:
                 raise CheckpointError(
                     f"checkpoint {path}: the optimizer's {name} for parameter {key} has the "
                     f"wrong shape {tuple(tensor.shape)}"
                 )
+    pairs = zip(full["param_groups"], optimizer.param_groups, strict=False)  # (counts: checked)
+    for i, (group, now) in enumerate(pairs):
+        # the settings the run goes on with (the scheduler's initial_lr among them): each
+        # of the kind the optimizer keeps, or Adam and the scheduler fail later, untyped
+        # (a setting it lacks, as from an older torch, takes the optimizer's default)
+        for name in sorted({*group, "initial_lr"} & {*now, "initial_lr"} - {"params"}):
+            value, kind = group.get(name), now.get(name, 0.0)
+            if not _same_kind(value, kind):
+                raise CheckpointError(
+                    f"checkpoint {path}: the optimizer's group {i} has {name}={value!r}, not "
+                    f"{'a number' if isinstance(kind, float | int) else type(kind).__name__}"
+                    "; resume from an earlier one (delete this directory) or start a new run"
+                )
+
+
+def _same_kind(value: Any, kind: Any) -> bool:
+    """Whether a saved optimizer setting is of the kind of the optimizer's own: a finite
+    number for a number, a flag for a flag, numbers of the same count for a tuple (None
+    and others: anything)."""
+    if isinstance(kind, bool):
+        return isinstance(value, bool)
+    if isinstance(kind, float | int):
+        return (
+            isinstance(value, float | int) and not isinstance(value, bool) and math.isfinite(value)
+        )
+    if isinstance(kind, tuple | list):
+        return (
+            isinstance(value, tuple | list)
+            and len(value) == len(kind)
+            and all(_same_kind(v, k) for v, k in zip(value, kind, strict=True))
+        )
+    return True
 
 
 def _optimizer_tensors(optimizer_state: dict[str, Any]) -> dict[str, torch.Tensor]:

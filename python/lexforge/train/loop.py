@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ import torch
 from torch import nn
 
 from .._extras import require
-from ..errors import CheckpointError, ConfigError, TrainingDivergedError
+from ..errors import CheckpointError, ConfigError, CorpusError, TrainingDivergedError
 from ..model import BertConfig, BertForMaskedLM, BertForPreTraining
 from ..model.config import check_vocab_fits
 from . import checkpoint
@@ -122,6 +123,26 @@ def pretrain(
                          progress, held)  # fmt: skip
 
 
+def _check_held_out(eval_shards: Any, opts: PretrainOptions) -> None:
+    """The held-out data gives the objective's batches (NSP needs two documents, SOP
+    documents of two segments): a ``CorpusError`` naming ``eval_data``, raised before the
+    training corpus is cut where the held-out text is cut first."""
+    from ..pretraining import PretrainingBatches
+    from ..shards import ShardSet
+
+    shards = eval_shards if isinstance(eval_shards, ShardSet) else ShardSet(eval_shards)
+    try:
+        with warnings.catch_warnings():  # (the evaluation's own batches warn, once)
+            warnings.simplefilter("ignore")
+            batches = PretrainingBatches(
+                shards, batch_size=opts.batch_size, max_seq_len=opts.max_seq_len,
+                objective=opts.objective, seed=opts.seed,
+            )  # fmt: skip
+            next(iter(batches.iterate()))
+    except CorpusError as e:
+        raise CorpusError(f"eval_data (--eval): {e}") from None
+
+
 def _pretrain(
     data: Any,
     out_dir: str | os.PathLike[str],
@@ -152,10 +173,13 @@ def _pretrain(
         # held-out text, cut first: held-out text with nothing in it fails before the
         # (larger) training corpus is tokenized
         eval_shards = _eval_shards(eval_data, Path(out_dir), tokenizer, progress, text_column)
+    if eval_shards is not None:
+        _check_held_out(eval_shards, opts)
     shards = _shards(data, Path(out_dir), tokenizer, progress, text_column, for_eval=eval_text)
     tokenizer = shards.tokenizer()
     if eval_text and eval_shards is None:  # held-out text: cut it the same way
         eval_shards = _eval_shards(eval_data, Path(out_dir), tokenizer, progress, text_column)
+        _check_held_out(eval_shards, opts)
     pad = _pad_id(tokenizer)
     config = model if isinstance(model, BertConfig) else BertConfig.preset(
         model, vocab_size=tokenizer.vocab_size, pad_token_id=pad,
@@ -346,31 +370,33 @@ def _pretrain(
             # held-out data is always evaluated at the end; eval_every adds evaluations
             evaluating = done == opts.steps or (opts.eval_every and done % opts.eval_every == 0)
             if evaluator is not None and evaluating:
-                log.eval(done, evaluator.run(net, autocast))
+                with log.set_aside():  # (an evaluation is not training time)
+                    log.eval(done, evaluator.run(net, autocast))
                 net.train()
             if saving:
-                full = sharded.gather(optimizer) if sharded is not None else (None, None)
-                rng = world.gather(checkpoint.rng_state())
-                # the log's sums since its last line (zero when one was just written)
-                sums = [*world.sum(*window.tolist()), window_tokens, window_masked, window_rows]
-                failed: CheckpointError | None = None
-                if world.rank == 0:
-                    try:
-                        checkpoint.save(
-                            ckpt_root, done, net, optimizer, _options(opts), opts.keep,
-                            weights=full[0], optimizer_state=full[1], data=data, rng=rng,
-                            log_window=sums,
-                        )  # fmt: skip
-                    except CheckpointError as e:  # (a full disk): every rank stops with it
-                        failed = e
-                # every rank learns whether rank 0 saved (a barrier alone would leave the
-                # others waiting on a rank that has failed)
-                if world.sum(float(failed is not None))[0]:
-                    failed = failed or CheckpointError(
-                        f"rank 0 could not write the checkpoint of step {done} into "
-                        f"{ckpt_root} (its error says why); free space there, then resume"
-                    )
-                    raise world.stop_all(failed)
+                with log.set_aside():  # (a checkpoint is not training time)
+                    full = sharded.gather(optimizer) if sharded is not None else (None, None)
+                    rng = world.gather(checkpoint.rng_state())
+                    # the log's sums since its last line (zero when one was just written)
+                    sums = [*world.sum(*window.tolist()), window_tokens, window_masked, window_rows]
+                    failed: CheckpointError | None = None
+                    if world.rank == 0:
+                        try:
+                            checkpoint.save(
+                                ckpt_root, done, net, optimizer, _options(opts), opts.keep,
+                                weights=full[0], optimizer_state=full[1], data=data, rng=rng,
+                                log_window=sums,
+                            )  # fmt: skip
+                        except CheckpointError as e:  # (a full disk): every rank stops with it
+                            failed = e
+                    # every rank learns whether rank 0 saved (a barrier alone would leave the
+                    # others waiting on a rank that has failed)
+                    if world.sum(float(failed is not None))[0]:
+                        failed = failed or CheckpointError(
+                            f"rank 0 could not write the checkpoint of step {done} into "
+                            f"{ckpt_root} (its error says why); free space there, then resume"
+                        )
+                        raise world.stop_all(failed)
     finally:
         log.close()
     if opts.cuda_graphs:

@@ -141,6 +141,13 @@ def _shards(
                 "cut it with this one"
             )
         return shards
+    if isinstance(data, list | tuple) and any(
+        isinstance(d, str | os.PathLike) and (Path(d) / "manifest.json").is_file() for d in data
+    ):
+        raise ConfigError(
+            "the list holds shard folders: a run trains on one set of shards; pass one folder, "
+            "or cut one set from all the texts (lexforge.build_shards takes a list of files)"
+        )
     if tokenizer is None:
         raise ConfigError(
             f"{data!r} is text, not shards: pass tokenizer= (a tokenizer or its file) to cut "

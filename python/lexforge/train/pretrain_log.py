@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,7 @@ class _Log:
             total=total,
         )  # fmt: skip
         self.started = time.perf_counter()
+        self.aside = 0.0  # seconds of the window spent on evaluations and checkpoints
         self.file = None
         if enabled:
             out.mkdir(parents=True, exist_ok=True)
@@ -93,11 +95,21 @@ class _Log:
             self.file = path.open("a", encoding="utf-8")
 
     def step(self, record: dict[str, Any]) -> None:
-        elapsed = time.perf_counter() - self.started
+        elapsed = time.perf_counter() - self.started - self.aside
         record["tokens_per_s"] = record.pop("tokens") / elapsed if elapsed > 0 else 0.0
-        self.started = time.perf_counter()
+        self.started, self.aside = time.perf_counter(), 0.0
         self._write({"split": "train", **record})
         self.bar(record["step"], self.total)
+
+    @contextlib.contextmanager
+    def set_aside(self) -> Iterator[None]:
+        """Time that is not training (an evaluation, a checkpoint): left out of the
+        window's tokens per second."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.aside += time.perf_counter() - start
 
     def eval(self, step: int, result: dict[str, float]) -> None:
         self._write({"split": "eval", "step": step, **result})
