@@ -449,11 +449,22 @@ fn next_line_end(file: &mut File, mut from: u64, size: u64) -> std::io::Result<O
 /// Reads bytes `range` of `path` as UTF-8 (a byte-order mark at the file's start is
 /// dropped). Invalid UTF-8 is an error naming the file and the byte.
 pub fn read_piece(path: &Path, range: Range<u64>) -> Result<String> {
+    if range.end < range.start {
+        return Err(Error::Config(format!(
+            "bytes {}..{} of {} is no range: its end comes before its start",
+            range.start,
+            range.end,
+            path.display()
+        )));
+    }
     let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
     file.seek(SeekFrom::Start(range.start)).map_err(|e| Error::io(path, e))?;
-    let mut bytes = Vec::with_capacity((range.end - range.start) as usize);
-    file.take(range.end - range.start).read_to_end(&mut bytes).map_err(|e| Error::io(path, e))?;
-    if (bytes.len() as u64) < range.end - range.start {
+    // reserved up to what the file holds (a range past its end is refused below)
+    let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    let wanted = range.end - range.start;
+    let mut bytes = Vec::with_capacity(wanted.min(size.saturating_sub(range.start)) as usize);
+    file.take(wanted).read_to_end(&mut bytes).map_err(|e| Error::io(path, e))?;
+    if (bytes.len() as u64) < wanted {
         return Err(Error::Corpus(format!(
             "{} is shorter than planned ({} bytes from byte {}); did it change while being read?",
             path.display(),
@@ -519,6 +530,18 @@ mod tests {
         assert_eq!(sentences("Wait... What?! Yes."), ["Wait...", "What?!", "Yes."]);
         assert_eq!(sentences("   "), Vec::<&str>::new());
         assert_eq!(sentences("No ending"), ["No ending"]);
+    }
+
+    #[test]
+    fn pieces_outside_the_file_are_errors() {
+        let path = std::env::temp_dir().join(format!("lexforge-piece-{}.txt", std::process::id()));
+        std::fs::write(&path, "Hello world.\n").unwrap();
+        assert_eq!(read_piece(&path, 0..5).unwrap(), "Hello");
+        let inverted = Range { start: 5, end: 3 }; // (as a caller could pass it)
+        assert!(matches!(read_piece(&path, inverted), Err(Error::Config(_))));
+        // an end far past the file: refused, never reserved (a terabyte would abort)
+        assert!(matches!(read_piece(&path, 0..1 << 40), Err(Error::Corpus(_))));
+        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]

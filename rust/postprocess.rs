@@ -509,16 +509,17 @@ impl Batch {
     }
 }
 
-/// The length every row is padded to.
-pub fn padded_length(batch: &Batch, p: &Padding) -> usize {
+/// The length every row is padded to; None when rounding it up to the multiple
+/// overflows.
+pub fn padded_length(batch: &Batch, p: &Padding) -> Option<usize> {
     let longest = batch.longest();
     let len = match p.to {
         PadTo::Longest => longest,
         PadTo::Fixed(n) => n.max(longest),
     };
     match p.multiple_of {
-        Some(m) if m > 1 => len.div_ceil(m) * m,
-        _ => len,
+        Some(m) if m > 1 => len.div_ceil(m).checked_mul(m),
+        _ => Some(len),
     }
 }
 

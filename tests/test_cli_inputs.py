@@ -287,3 +287,28 @@ def test_embed_keeps_a_row_per_record_and_names_a_long_text_by_its_line(
         err = capsys.readouterr().err
         assert f"lexforge: error: {tmp_path / where}: the text has 6" in err, err
         assert "more than the model's 32 positions" in err and not (tmp_path / "w.npy").exists()
+
+
+def test_a_file_where_a_folder_would_be_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Saving under a path whose folder is a file gave a bare "[Errno 20] Not a directory"
+    from mkdir; the error names the file in the way, in the API and in the CLI."""
+    import errno
+
+    blocking = tmp_path / "notes"
+    blocking.write_text("mine\n", encoding="utf-8")
+    tok = lexforge.Tokenizer.train_wordpiece(texts=["a cat sat"] * 5, vocab_size=60)
+    for save in (lambda: tok.save(blocking / "sub" / "tok.json"),
+                 lambda: tok.save(blocking / "sub" / "", format="vocab"),
+                 lambda: lexforge.write_corpus(["a cat"], blocking / "c.txt")):  # fmt: skip
+        with pytest.raises(OSError, match=f"{blocking} is a file, where a folder would be") as e:
+            save()
+        assert e.value.errno in (errno.ENOTDIR, errno.EEXIST)  # (mkdir -p on a file: EEXIST)
+    assert blocking.read_text(encoding="utf-8") == "mine\n"
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("a cat sat\n" * 5, encoding="utf-8")
+    argv = ["train-tokenizer", str(corpus), "--vocab-size", "60", "-o", str(blocking / "t.json")]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert f"{blocking} is a file" in err and "[Errno" not in err, err  # (checked up front)

@@ -37,7 +37,7 @@ from lexforge import _core
 from lexforge._shard_build import build_shards
 from lexforge._shard_manifest import _PARTS, _read_manifest, _write_atomic
 from lexforge.errors import CorpusError, ShardError
-from lexforge.formats import sha256_file
+from lexforge.formats import make_parent, sha256_file
 from lexforge.training import PathLike
 
 __all__ = ["ShardSet", "build_shards", "split_sentences", "write_corpus"]
@@ -76,7 +76,7 @@ def write_corpus(documents: Iterable[str | Sequence[str]], path: PathLike) -> Pa
     if not parts:
         raise CorpusError("no documents to write")
     data = "\n".join(parts).encode("utf-8")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    make_parent(out)
     _write_atomic(out, lambda f: f.write(data))
     return out
 

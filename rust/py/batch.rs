@@ -10,6 +10,7 @@ use pyo3::types::{PyDict, PyList};
 
 use super::errors::to_py;
 use crate::error::Error;
+use crate::memory::check_room;
 use crate::postprocess::{
     padded_length, Batch, Field, Options, PadTo, Padding, Part, Side, Strategy, Truncation,
 };
@@ -89,6 +90,14 @@ pub(crate) fn padding(arg: Option<PaddingArg>) -> PyResult<Option<Padding>> {
     Ok(Some(Padding { to, multiple_of, pad_id, pad_type_id, side: side(&side_name)? }))
 }
 
+/// "padding N rows to length L", for an error that says what would not fit.
+fn padded_what(rows: usize, length: Option<usize>) -> String {
+    match length {
+        Some(l) => format!("padding {rows} rows to length {l}"),
+        None => format!("padding {rows} rows to a multiple past the largest length"),
+    }
+}
+
 /// Each row's ids, padded as `pad` says (a fixed length leaves longer rows as they are),
 /// and the input each row comes from.
 pub(crate) fn id_lists<'py>(
@@ -105,8 +114,13 @@ pub(crate) fn id_lists<'py>(
                 PadTo::Longest => rows.longest(),
                 PadTo::Fixed(n) => n,
             };
-            let target =
-                p.multiple_of.filter(|&m| m > 1).map_or(target, |m| target.div_ceil(m) * m);
+            let target = match p.multiple_of.filter(|&m| m > 1) {
+                Some(m) => target.div_ceil(m).checked_mul(m),
+                None => Some(target),
+            };
+            let cells = target.and_then(|t| t.checked_mul(rows.len()));
+            check_room(cells, 4, &padded_what(rows.len(), target)).map_err(to_py)?;
+            let target = target.unwrap_or(0); // (checked above)
             let out = PyList::empty(py);
             for (c, i) in rows.rows() {
                 out.append(list(&c.padded_ids(i, target, &p))?)?;
@@ -173,7 +187,13 @@ pub(crate) fn arrays<'py>(
     num_threads: Option<usize>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let width = match &pad {
-        Some(p) => padded_length(rows, p),
+        Some(p) => {
+            let width = padded_length(rows, p);
+            let k = if fields.iter().any(|f| f == "offsets") { 2 } else { 1 };
+            let cells = width.and_then(|w| w.checked_mul(rows.len() * k));
+            check_room(cells, 8, &padded_what(rows.len(), width)).map_err(to_py)?;
+            width.unwrap_or(0) // (checked above)
+        }
         None => {
             let width = rows.longest();
             if rows.rows().any(|(c, i)| c.range(i).len() != width) {

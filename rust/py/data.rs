@@ -17,6 +17,7 @@ use crate::instances::{
     block_order, build_block, materialize_into, Columns, Corpus, Framing, Instance,
     InstanceOptions, Objective, Shard, Tokens,
 };
+use crate::memory::check_room;
 
 fn sentences_mode(name: &str) -> PyResult<Sentences> {
     match name {
@@ -317,10 +318,15 @@ impl ShardCorpus {
                 longest.max(block.lengths[start..end].iter().copied().max().unwrap_or(0) as usize);
         }
         let width = match width {
-            Some(w) => w,
-            None => longest.div_ceil(multiple_of.max(1)) * multiple_of.max(1),
+            Some(w) => Some(w),
+            None => longest.div_ceil(multiple_of.max(1)).checked_mul(multiple_of.max(1)),
         };
         let n = chosen.len();
+        // three int64 arrays and one uint8 array of (rows, width)
+        let what =
+            format!("{n} rows of width {}", width.map_or("past usize".into(), |w| w.to_string()));
+        check_room(width.and_then(|w| w.checked_mul(n)), 25, &what).map_err(to_py)?;
+        let width = width.unwrap_or(0); // (checked above)
         let mut ids = Buffer::<i64>::take(n * width);
         let mut types = Buffer::<i64>::take(n * width);
         let mut attention = Buffer::<i64>::take(n * width);

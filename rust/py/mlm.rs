@@ -45,6 +45,16 @@ macro_rules! pick_array {
     }};
 }
 
+/// The array's values in row-major order, or None when they are not laid out so (a
+/// Fortran-ordered array is contiguous too, but its flat values are the columns').
+fn c_slice<'a, T: numpy::Element>(a: &'a PyReadonlyArray2<'_, T>) -> Option<&'a [T]> {
+    if a.is_c_contiguous() {
+        a.as_slice().ok()
+    } else {
+        None
+    }
+}
+
 /// What a rejected argument is: an array's dtype and rank, or another object's type.
 fn describe(value: &Bound<'_, PyAny>) -> String {
     match value.cast::<PyUntypedArray>() {
@@ -68,15 +78,15 @@ impl<'py> FlagArray<'py> {
     }
 
     fn flags(&self, what: &str) -> PyResult<Flags<'_>> {
-        let contiguous = |_| {
+        let contiguous = || {
             to_py(Error::Config(format!(
                 "{what} must be C-contiguous; pass numpy.ascontiguousarray({what})"
             )))
         };
         Ok(match self {
-            FlagArray::U8(a) => Flags::U8(a.as_slice().map_err(contiguous)?),
-            FlagArray::I64(a) => Flags::I64(a.as_slice().map_err(contiguous)?),
-            FlagArray::I32(a) => Flags::I32(a.as_slice().map_err(contiguous)?),
+            FlagArray::U8(a) => Flags::U8(c_slice(a).ok_or_else(contiguous)?),
+            FlagArray::I64(a) => Flags::I64(c_slice(a).ok_or_else(contiguous)?),
+            FlagArray::I32(a) => Flags::I32(c_slice(a).ok_or_else(contiguous)?),
         })
     }
 }
@@ -98,7 +108,7 @@ fn run<'py, T: Id + Plain>(
 ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyArray2<i64>>)> {
     let shape = ids.shape();
     let (rows, width) = (shape[0], shape[1]);
-    let flat = ids.as_slice().map_err(|_| {
+    let flat = c_slice(ids).ok_or_else(|| {
         to_py(Error::Config(
             "input_ids must be C-contiguous; pass numpy.ascontiguousarray(input_ids)".into(),
         ))
@@ -239,11 +249,11 @@ impl Masker {
         let special = special_mask.as_ref().map(|m| m.flags("special_tokens_mask")).transpose()?;
         let word_starts = word_starts.map(|m| FlagArray::extract(m, "word_starts")).transpose()?;
         let starts = word_starts.as_ref().map(|m| m.flags("word_starts")).transpose()?;
-        let words = word_ids
-            .as_ref()
-            .map(|w| w.as_slice())
-            .transpose()
-            .map_err(|_| to_py(Error::Config("word_ids must be C-contiguous".into())))?;
+        let words = word_ids.as_ref().map(|w| c_slice(w).ok_or(())).transpose().map_err(|()| {
+            to_py(Error::Config(
+                "word_ids must be C-contiguous; pass numpy.ascontiguousarray(word_ids)".into(),
+            ))
+        })?;
         let call = Call { special, words, starts, masker: self, opts, num_threads };
         match &input_ids {
             IdArray::I64(a) => run(py, a, &call),

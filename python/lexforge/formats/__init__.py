@@ -124,10 +124,27 @@ def write_failed(path: Path, e: OSError, hint: str = "") -> OSError:
         fix = "raise the file size limit (ulimit -f), or write elsewhere"
     elif e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         fix = "write where you may (or change its permissions)"
+    elif e.errno in (errno.ENOTDIR, errno.EEXIST) and (blocking := _file_in_the_way(path)):
+        reason = f"{blocking} is a file, where a folder would be"
+        fix = "move that file away, or write elsewhere"
     else:
         fix = "write elsewhere"
     message = f"could not write {path}: {reason}; {fix}{hint}"
     return OSError(e.errno, message) if e.errno is not None else OSError(message)
+
+
+def _file_in_the_way(path: Path) -> Path | None:
+    """The nearest folder above ``path`` that is a file instead (None if none is)."""
+    return next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+
+
+def make_parent(path: Path) -> None:
+    """Creates the folders above ``path``; a failure (a file where a folder would be, no
+    permission) is :func:`write_failed`'s error, naming ``path`` and the fix."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise write_failed(path, e) from None
 
 
 def names_folder(path: str | os.PathLike[str]) -> bool:
@@ -157,7 +174,7 @@ def save_target(path: str | os.PathLike[str], name: str) -> Path:
 def atomic_write(path: Path, data: str | bytes) -> None:
     """Writes ``data`` to ``path`` via a temporary file in the same directory and a rename,
     so readers never see a partial file (with the mode ``open()`` would give it)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_parent(path)
     raw = data.encode("utf-8") if isinstance(data, str) else data
     atomic_write_with(path, lambda f: f.write(raw))
 
@@ -172,7 +189,7 @@ def atomic_write_all(files: list[tuple[Path, str]]) -> None:
         for path, data in files:
             if path.is_dir():  # (its rename would fail after the others' went through)
                 raise write_failed(path, IsADirectoryError(errno.EISDIR, "Is a directory"))
-            path.parent.mkdir(parents=True, exist_ok=True)
+            make_parent(path)
             try:
                 fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
             except OSError as e:

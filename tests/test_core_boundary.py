@@ -1,0 +1,100 @@
+"""The compiled core called directly, past the checks of the public API: a value no
+wrapper would pass is still a typed ``lexforge.errors`` exception, never a Rust panic
+(``PanicException``), an abort of the process on an allocation, or a silently wrong
+result. Cases that would abort run in a child process, so a regression fails this test
+rather than ending the whole run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import lexforge as lf
+from lexforge import _core, datasets
+from lexforge.errors import ConfigError
+
+HUGE = 2**40  # a length no machine holds: a request this size used to abort the process
+
+
+@pytest.fixture(scope="module")
+def bert() -> lf.Tokenizer:
+    return lf.Tokenizer.from_file(datasets.files("bert-base-uncased")["tokenizer.json"])
+
+
+@pytest.fixture(scope="module")
+def bpe() -> lf.Tokenizer:
+    texts = ["hello world, the cat sat on the mat"] * 20
+    return lf.Tokenizer.train_bpe(texts=texts, vocab_size=300, special_tokens=["[PAD]"])
+
+
+def _in_a_child(code: str) -> str:
+    """Runs ``code`` in a fresh interpreter; what it prints (an abort has no output and a
+    negative return code, which fails the test)."""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    return done.stdout
+
+
+def test_a_piece_of_a_file_outside_it_is_refused(bert: lf.Tokenizer, tmp_path: Path) -> None:
+    path = tmp_path / "doc.txt"
+    path.write_text("Hello world. Bye now.\n\nNext doc.\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"bytes 5\.\.3 .* its end comes before its start"):
+        _core.tokenize_piece(bert._core, path, 5, 3)
+    # an end far past the file: the piece is refused, not reserved in memory first
+    out = _in_a_child(
+        "from lexforge import _core, datasets; import lexforge as lf\n"
+        "tok = lf.Tokenizer.from_file(datasets.files('bert-base-uncased')['tokenizer.json'])\n"
+        f"try: _core.tokenize_piece(tok._core, {str(path)!r}, 0, {HUGE})\n"
+        "except Exception as e: print(type(e).__name__, e)\n"
+    )
+    assert out.startswith("CorpusError") and "shorter than planned" in out
+    whole = _core.tokenize_piece(bert._core, path, 0, path.stat().st_size)
+    assert whole is not None  # (the same call within the file works)
+
+
+@pytest.mark.parametrize("which", ["bert", "bpe"])
+@pytest.mark.parametrize("padding", [(None, HUGE), (HUGE, None), (None, 2**63), (2**34, None)])
+def test_padding_past_memory_is_refused(
+    which: str, padding: tuple[int | None, int | None], bert: lf.Tokenizer, bpe: lf.Tokenizer
+) -> None:
+    tok = {"bert": bert, "bpe": bpe}[which]
+    spec = (*padding, 0, 0, "right")
+    for call in (
+        lambda: tok._core.encode_batch_lists(["hello world", "a"], padding=spec),
+        lambda: tok._core.encode_batch_arrays(["hello world", "a"], ["input_ids"], padding=spec),
+    ):
+        with pytest.raises(ConfigError, match=r"padding 2 rows to .* more memory than can be"):
+            call()
+    # a padding that fits still pads (the oracle: the public API's own padding)
+    got = tok._core.encode_batch_arrays(
+        ["hello world", "a"], ["input_ids"], padding=(9, None, 0, 0, "right")
+    )
+    want = tok.encode_batch(["hello world", "a"], padding="max_length", max_length=9)
+    assert got["input_ids"].tolist() == want
+
+
+def test_masking_reads_only_row_major_arrays() -> None:
+    """A Fortran-ordered array is contiguous too, but its flat values are its columns: it
+    is refused with the fix, never masked as if its columns were rows."""
+    masker = _core.Masker([0], 100, 3, 1.0, 0.0, 0.0, "bernoulli", False, 0)  # keep every id
+    ids = np.arange(4 * 30, dtype=np.int64).reshape(4, 30) % 90 + 5
+    ids[:, 0] = 0
+    _, labels = masker.mask(ids, 0)
+    assert (labels[:, 1:] == ids[:, 1:]).all() and (labels[:, 0] == -100).all()
+    with pytest.raises(ConfigError, match=r"input_ids must be C-contiguous"):
+        masker.mask(np.asfortranarray(ids), 0)
+    special = np.asfortranarray(ids == 0).astype(np.uint8)
+    with pytest.raises(ConfigError, match=r"special_tokens_mask must be C-contiguous"):
+        masker.mask(ids, 0, special_mask=special)
+    with pytest.raises(ConfigError, match=r"word_ids must be C-contiguous"):
+        masker.mask(ids, 0, word_ids=np.asfortranarray(np.zeros_like(ids)))
+    # the public Masker takes any layout: the same masks as the row-major array's
+    public = lf.Masker(special_ids=[0], vocab_size=100, mask_token_id=3, seed=1)
+    a, b = public(ids, step=0), public(np.asfortranarray(ids), step=0)
+    assert all((x == y).all() for x, y in zip(a, b, strict=True))
