@@ -382,6 +382,17 @@ def test_fine_tuning_into_an_earlier_runs_folder_says_its_model_is_replaced(
         finetune(tiny_checkpoint, rows, out_dir=tmp_path / "run", **QUIET)
 
 
+def test_numpy_numbers_are_options_like_any_others(tiny_checkpoint: Path) -> None:
+    """A seed sweep over ``np.arange`` (and NumPy runs, epochs, rates) trains as Python's
+    numbers do: the same run, not a raw TypeError from random.Random at the first batch."""
+    rows = [{"text": t, "label": t.split()[0]} for t in ["cats purr", "dogs bark"] * 4]
+    kw = {**QUIET, "epochs": 1, "batch_size": 4}
+    want = finetune(tiny_checkpoint, rows, seed=1, runs=2, **{**kw, "lr": 1e-3})
+    got = finetune(tiny_checkpoint, rows, seed=np.arange(3)[1], runs=np.int64(2),
+                   **{**kw, "lr": np.float64(1e-3)})  # fmt: skip
+    assert got.history == want.history and got.soup == want.soup
+
+
 def test_numpy_array_labels_fine_tune_as_their_names(tiny_checkpoint: Path) -> None:
     """``list(zip(texts, Y))`` with NumPy rows: names are multi-label classes (not the
     classes "['x' 'y']"), a multi-hot matrix is refused (not the classes "[0 1 0]"), NumPy

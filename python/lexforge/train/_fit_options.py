@@ -42,6 +42,9 @@ class FitOptions:
             optional = name in ("patience", "max_steps")
             if not (optional and value is None) and not _integer(value):
                 raise ConfigError(f"{name} must be a whole number, got {value!r}")
+            if value is not None:  # NumPy's integers as Python's: their arithmetic
+                # (2**64 - runs) overflows, and random.Random refuses them as seeds
+                object.__setattr__(self, name, int(value))
         for name in ("epochs", "batch_size", "runs", "max_steps"):
             value = getattr(self, name)
             if value is not None and value < 1:
@@ -62,6 +65,7 @@ class FitOptions:
                 continue
             if not _real(value):
                 raise ConfigError(f"{name} must be a finite number, got {value!r}")
+            object.__setattr__(self, name, float(value))
         if not self.lr > 0:
             raise ConfigError(f"lr must be positive, got {self.lr}")
         if self.warmup < 0 or self.weight_decay < 0:
