@@ -18,6 +18,7 @@ import numpy as np
 
 import lexforge
 from lexforge.cli import main
+from lexforge.errors import ConfigError
 
 TEXTS = ["the cat sat on the mat", "a dog ran in the park", "the bird sang a song"]
 
@@ -205,6 +206,26 @@ def test_quickstart_out_that_is_a_file_is_refused(
         err = capsys.readouterr().err
         assert f"--out {out} {where}" in err and "pass a directory" in err
     assert a_file.read_text(encoding="utf-8") == "keep me\n"
+
+
+def test_an_empty_output_path_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--out "$DIR"`` with DIR unset: the quickstart ran into the working directory."""
+    from lexforge.quickstart import run
+
+    monkeypatch.chdir(tmp_path)
+    for argv in (["quickstart", "--out", ""], ["pretrain", "corpus.txt", ""],
+                 ["finetune", "m", "rt-polarity", "--out", ""], ["embed", "m", "-o", ""],
+                 ["train-tokenizer", "c.txt", "--vocab-size", "9", "-o", ""],
+                 ["predict", "m", "a.txt", "-o", ""]):  # fmt: skip
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 2
+        assert "is empty (an unset shell variable?)" in capsys.readouterr().err, argv
+    with pytest.raises(ConfigError, match="--out is empty"):
+        run(out="")
+    assert list(tmp_path.iterdir()) == []  # nothing written here
 
 
 def test_quickstart_reruns_a_stage_whose_record_is_unreadable(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import itertools
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -177,6 +178,26 @@ def test_a_corpus_edited_in_place_is_not_taken_for_its_shards(bert: Any, tmp_pat
     path.write_text("Gamma doc here.\n\nDelta doc here.\n", encoding="utf-8")  # same size
     with pytest.raises(ShardError, match="different corpus"):
         lf.build_shards(path, tmp_path / "s", bert)
+
+
+def test_a_run_folder_moved_with_its_corpus_keeps_its_shards(bert: Any, tmp_path: Path) -> None:
+    """A folder holding the corpus and its shards (a quickstart run) copied or renamed:
+    the same text elsewhere is the same corpus; its shards are kept, and the manifest
+    records where the text is now. Another text of the same size is still refused."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "c.txt").write_text("Alpha doc here.\n\nBeta doc here.\n", encoding="utf-8")
+    built = lf.build_shards(run / "c.txt", run / "s", bert)
+    moved = tmp_path / "renamed"
+    shutil.copytree(run, moved)
+    shutil.rmtree(run)
+    stamp = (moved / "s" / "shard-00000.tokens.npy").stat().st_mtime_ns
+    again = lf.build_shards(moved / "c.txt", moved / "s", bert)
+    assert again.fingerprint() == built.fingerprint()
+    assert (moved / "s" / "shard-00000.tokens.npy").stat().st_mtime_ns == stamp  # not rebuilt
+    (moved / "c.txt").write_text("Gamma doc here.\n\nDelta doc here.\n", encoding="utf-8")
+    with pytest.raises(ShardError, match="different corpus"):
+        lf.build_shards(moved / "c.txt", moved / "s", bert)
 
 
 def test_utf16_corpus_is_named(bert: Any, tmp_path: Path) -> None:

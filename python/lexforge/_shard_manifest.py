@@ -33,21 +33,21 @@ def _source(f: Path) -> dict[str, Any]:
 
 
 def _same_sources(before: Any, now: list[dict[str, Any]]) -> bool:
-    """Whether the corpus files are the ones the shards were built from: the same paths
-    and sizes, and the same contents where a file was modified since (an edit that keeps
-    the size is caught by its sha256; a file only touched is still the same)."""
+    """Whether the corpus files are the ones the shards were built from: the same sizes,
+    and the same contents where a file was modified since or is elsewhere now (an edit
+    that keeps the size is caught by its sha256; a file only touched, or moved or copied
+    with its folder, as a run folder renamed, is still the same)."""
     if not isinstance(before, list) or len(before) != len(now):
         return False
     for old, new in zip(before, now, strict=True):
-        if not isinstance(old, dict) or (old.get("path"), old.get("size")) != (
-            new["path"],
-            new["size"],
-        ):
+        if not isinstance(old, dict) or old.get("size") != new["size"]:
             return False
-        if "mtime_ns" in old and old["mtime_ns"] != new["mtime_ns"]:
+        moved = old.get("path") != new["path"]
+        if moved or ("mtime_ns" in old and old["mtime_ns"] != new["mtime_ns"]):
             if sha256_file(Path(new["path"])) != old.get("sha256"):
                 return False
-            old["mtime_ns"] = new["mtime_ns"]  # touched, not changed: saved with the manifest
+            # the same text: recorded where and as it is now, saved with the manifest
+            old.update(path=new["path"], mtime_ns=new["mtime_ns"])
     return True
 
 

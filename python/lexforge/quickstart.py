@@ -170,6 +170,11 @@ def _run(
     if not isinstance(out, Path):
         if not isinstance(out, (str, os.PathLike)):
             raise ConfigError(f"out must be a path, got {type(out).__name__}")
+        if not os.fspath(out):  # (Path("") is the working directory)
+            raise ConfigError(
+                "--out is empty (an unset shell variable?); name the run's folder, or leave "
+                "--out out for ./lexforge-quickstart"
+            )
         out = Path(out)
     # tiny at every budget: the one measured end to end on two cores (15 and 30 minutes);
     # --preset picks another, its rate scaled to its width

@@ -35,6 +35,14 @@ class _Defaults(argparse.HelpFormatter):
         return text or None
 
 
+def _written(text: str) -> str:
+    """A path to write to: an empty one (an unset shell variable) would be the working
+    directory, or no file at all."""
+    if not text:
+        raise argparse.ArgumentTypeError("is empty (an unset shell variable?); name where to write")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lexforge", description="Build BERT-style language models from scratch."
@@ -53,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="model size (default tiny; a wider one pretrains at a rate scaled to its width)",
     )
     q.add_argument("--device", default=None, help="cpu or cuda (default: cuda if any)")
-    q.add_argument("--out", default="lexforge-quickstart", help="output directory")
+    q.add_argument("--out", default="lexforge-quickstart", type=_written, help="output directory")
     q.add_argument("--quiet", action="store_true", help="no progress bars")
     q.set_defaults(func=_quickstart)
 
@@ -92,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the longest token made (BPE: bytes; default: no limit)")  # fmt: skip
     t.add_argument("--threads", type=int, default=None, help="default: all cores")
     t.add_argument(
-        "-o", "--output", default=None,
+        "-o", "--output", default=None, type=_written,
         help="where to write (default by format: tokenizer.json, the current folder for "
         "gpt2's two files, tokenizer.tiktoken, vocab.txt)",
     )  # fmt: skip
@@ -139,7 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="a shard directory (lexforge.build_shards), or text to shard (a file, a folder, "
         "a dataset name, or JSON Lines/JSON/csv/tsv/Parquet records)",
     )
-    p.add_argument("out", help="output directory: checkpoints, log.jsonl, curves.png, model/")
+    p.add_argument(
+        "out", type=_written, help="output directory: checkpoints, log.jsonl, curves.png, model/"
+    )
     p.add_argument("--tokenizer", help="tokenizer file, when DATA is text")
     p.add_argument("--text-column", default=None, help=_TEXT_COLUMN)
     p.add_argument(
@@ -223,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     f.add_argument("--validation", help="validation file (a dataset's own split by default)")
     f.add_argument("--test", help="test file (a dataset's own split by default)")
-    f.add_argument("--out", default="lexforge-finetune", help="output directory")
+    f.add_argument("--out", default="lexforge-finetune", type=_written, help="output directory")
     f.add_argument(
         "--text-column", default=None,
         help="the text's column (default: text; tokens for --task tag, question for qa)",
@@ -310,7 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     e.add_argument("--text-column", default=None, help=_TEXT_COLUMN)
     e.add_argument(
-        "-o", "--output", default="embeddings.npy",
+        "-o", "--output", default="embeddings.npy", type=_written,
         help="a .npy (an .npz with --words), or a .parquet table (needs pyarrow): columns "
         "text and embedding, or with --words one row per word: text_index, word_index, "
         "word, embedding",
@@ -347,7 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--pair-column", default=None,
                    help="a second text's column, for sentence pairs (default for a QA model: "
                    "context)")  # fmt: skip
-    r.add_argument("-o", "--output", default=None, help="a .jsonl file (default: stdout)")
+    r.add_argument(
+        "-o", "--output", default=None, type=_written, help="a .jsonl file (default: stdout)"
+    )
     r.add_argument("--batch-size", type=int, default=32, help="inputs per forward pass")
     r.set_defaults(func=_predict)
 

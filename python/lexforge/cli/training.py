@@ -23,7 +23,7 @@ def _quickstart(args: argparse.Namespace) -> int:
         minutes=args.minutes,
         preset=args.preset,
         device=args.device,
-        out=Path(args.out),
+        out=args.out,
         show_progress=not args.quiet,
     )
 
