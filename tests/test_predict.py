@@ -162,7 +162,7 @@ def test_answer_is_the_best_span_of_the_exports_logits(tok: Any, tmp_path: Path)
     assert text and long[start : start + len(text)] == text
     with pytest.raises(ConfigError, match="2 questions but 1 contexts"):
         ours.answer(["a", "b"], ["c"])
-    with pytest.raises(ConfigError, match="context 0 is blank"):
+    with pytest.raises(ConfigError, match=r"contexts\[0\] is blank"):
         ours.answer(["a"], [" "])
 
 
@@ -209,3 +209,124 @@ def test_lexforge_predict_writes_what_the_api_gives(
                          intermediate_size=64)).save_pretrained(tmp_path / "enc")  # fmt: skip
     assert main(["predict", str(tmp_path / "enc"), str(lines)]) == 1
     assert "not a fine-tuned classifier, tagger or QA model" in capsys.readouterr().err
+
+
+def test_regression_of_several_outputs_gives_each_by_its_label(tok: Any, tmp_path: Path) -> None:
+    """A regression head with several outputs: every one, named by its label (not the
+    first alone), as transformers computes them; ``lexforge predict`` writes them all."""
+    import json
+
+    from lexforge.cli import main
+
+    ours = _saved(BertForSequenceClassification, tok, tmp_path, labels=("x", "y", "z"),
+                  problem_type="regression")  # fmt: skip
+    hf_tok = transformers.AutoTokenizer.from_pretrained(tmp_path)
+    hf = transformers.AutoModelForSequenceClassification.from_pretrained(tmp_path).eval()
+    texts = TEXTS[1:4]
+    got = ours.classify(texts, batch_size=2)
+    with torch.no_grad():
+        logits = hf(**hf_tok(texts, padding=True, return_tensors="pt")).logits
+    assert [list(row) for row in got] == [["x", "y", "z"]] * len(texts)
+    np.testing.assert_allclose([list(row.values()) for row in got], logits.numpy(), atol=1e-5)
+    lines = tmp_path / "in.txt"
+    lines.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    assert main(["predict", str(tmp_path), str(lines), "-o", str(out)]) == 0
+    written = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    assert [list(r["scores"]) for r in written] == [list(row) for row in got]
+    np.testing.assert_allclose([list(r["scores"].values()) for r in written],
+                               [list(row.values()) for row in got], atol=1e-5)  # fmt: skip
+
+
+def test_errors_name_the_input_by_its_place_in_the_whole_list(tok: Any, tmp_path: Path) -> None:
+    """Past the first batch, a bad input is named by its index in the caller's list (the
+    batch's encoder knows only its own), and as the argument it came from."""
+    from lexforge.errors import EncodingError
+    from lexforge.model import BertForQuestionAnswering
+
+    clf = _saved(BertForSequenceClassification, tok, tmp_path / "clf", labels=("a", "b"))
+    with pytest.raises(EncodingError, match=r"^texts\[5\] holds a lone surrogate"):
+        clf.classify(["a"] * 5 + ["a\ud800b"], batch_size=2)
+    with pytest.raises(EncodingError, match=r"^pairs\[3\] holds a lone surrogate"):
+        clf.classify(["a"] * 4, ["b", "b", "b", "\udcff"], batch_size=2)
+    qa = _saved(BertForQuestionAnswering, tok, tmp_path / "qa", max_position_embeddings=64)
+    questions = ["a"] * 5 + ["Who visited New York City in May"]
+    with pytest.raises(ConfigError, match=r"^questions\[5\] with contexts\[5\] does not fit"):
+        qa.answer(questions, [TEXTS[0] * 3] * 6, max_length=16, stride=9, batch_size=2)
+    with pytest.raises(EncodingError, match=r"^contexts\[2\] holds a lone surrogate"):
+        qa.answer(["a"] * 3, ["b", "b", "b\ud800"])
+    with pytest.raises(ConfigError, match=r"^questions\[1\] is blank"):
+        qa.answer(["a", " "], ["b", "c"])
+    # a context whose every character the tokenizer drops has no span to give
+    with pytest.raises(ConfigError, match=r"^contexts\[3\] has no token"):
+        qa.answer(["Who?"] * 4, [TEXTS[4]] * 3 + ["\u200b\u0301"], batch_size=2)
+    # a NumPy number is a number
+    assert qa.answer(["Who?"], [TEXTS[4]], null_threshold=np.float32(0.5)) == qa.answer(
+        ["Who?"], [TEXTS[4]], null_threshold=0.5
+    )
+
+
+def test_lexforge_predict_refuses_before_the_model_runs_and_writes_strict_json(
+    tok: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``-o`` naming the input, or a missing folder, is refused before the model runs; a
+    NaN score (a diverged checkpoint) is an error naming the line, never ``NaN`` in the
+    output; a checkpoint whose config.json names no architecture is told by its head;
+    QA's options reach the model; options of another kind of model are refused."""
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    from lexforge.cli import main
+    from lexforge.model import BertForQuestionAnswering
+
+    lines = tmp_path / "in.txt"
+    lines.write_text("hello\nworld\n", encoding="utf-8")
+    clf = _saved(BertForSequenceClassification, tok, tmp_path / "clf", labels=("a", "b"))
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "clf"), str(lines), "-o", str(lines)]) == 1
+    assert "would replace the input" in capsys.readouterr().err
+    assert lines.read_text(encoding="utf-8") == "hello\nworld\n"
+    assert main(["predict", str(tmp_path / "clf"), str(lines), "-o",
+                 str(tmp_path / "nowhere" / "out.jsonl")]) == 1  # fmt: skip
+    assert "does not exist; create it" in capsys.readouterr().err
+    assert main(["predict", str(tmp_path / "clf"), str(lines), "--stride", "4"]) == 1
+    assert "--stride is for QA models" in capsys.readouterr().err
+    # no architectures in config.json: the head's weights say it is a classifier
+    config = json.loads((tmp_path / "clf" / "config.json").read_text(encoding="utf-8"))
+    del config["architectures"]
+    (tmp_path / "clf" / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    assert main(["predict", str(tmp_path / "clf"), str(lines)]) == 0
+    got = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    want = clf.classify(["hello", "world"])
+    assert [r["label"] for r in got] == [label for label, _ in want]
+    np.testing.assert_allclose([r["score"] for r in got], [p for _, p in want], atol=1e-6)
+    # NaN weights: the warning shown, and an error instead of invalid JSON
+    weights = tmp_path / "clf" / "model.safetensors"
+    state = load_file(weights)
+    state["classifier.weight"][0, 0] = float("nan")
+    save_file(state, weights, metadata={"format": "pt"})
+    capsys.readouterr()
+    with pytest.warns(UserWarning, match="NaN or infinite values"):  # not filtered away
+        assert main(["predict", str(tmp_path / "clf"), str(lines)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert f"{lines}:1: the model's scores are not finite" in captured.err
+    # QA: --null-threshold, --max-length and --stride reach answer; stdin is no records file
+    qa = _saved(BertForQuestionAnswering, tok, tmp_path / "qa", max_position_embeddings=64)
+    records = tmp_path / "qa.jsonl"
+    pairs = [("Who visited?", " ".join([TEXTS[4]] * 4)), ("Where?", TEXTS[2])]
+    records.write_text("".join(json.dumps({"question": q, "context": c}) + "\n"
+                               for q, c in pairs))  # fmt: skip
+    for flags, options in (
+        (["--null-threshold=-1e9"], {"null_threshold": -1e9}),
+        (["--max-length", "16", "--stride", "3"], {"max_length": 16, "stride": 3}),
+    ):
+        capsys.readouterr()
+        assert main(["predict", str(tmp_path / "qa"), str(records), *flags]) == 0
+        answers = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+        want = qa.answer([q for q, _ in pairs], [c for _, c in pairs], **options)
+        assert [(a["answer"], a["start"]) for a in answers] == [(t, s) for t, s, _ in want]
+    assert answers[0]["answer"] and answers != [{"answer": "", "start": -1}] * 2
+    assert main(["predict", str(tmp_path / "qa"), "-"]) == 1
+    assert "not lines of stdin" in capsys.readouterr().err

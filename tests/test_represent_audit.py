@@ -20,7 +20,7 @@ transformers = pytest.importorskip("transformers")
 
 import lexforge as lf  # noqa: E402
 from lexforge import datasets  # noqa: E402
-from lexforge.errors import CheckpointError, ConfigError  # noqa: E402
+from lexforge.errors import CheckpointError, ConfigError, EncodingError  # noqa: E402
 from lexforge.model import BertForMaskedLM, BertModel  # noqa: E402
 from lexforge.model.similarity import WordSpace, compare, words_of  # noqa: E402
 
@@ -206,8 +206,9 @@ def test_bad_texts_are_typed_errors(checkpoint: Path) -> None:
         for bad, error, match in [
             (None, TypeError, "pass a list of texts"),
             ("one text", TypeError, "pass a list of texts"),
-            ([None], TypeError, "text 0 is a NoneType"),
-            (["a", 3], TypeError, "text 1 is a int"),
+            ([None], TypeError, r"texts\[0\] is a NoneType"),
+            (["a", 3], TypeError, r"texts\[1\] is a int"),
+            (["a", "b\ud800"], EncodingError, r"^texts\[1\] holds a lone surrogate"),
             ({"b", "a"}, TypeError, "texts is a set, whose order is arbitrary"),
             ({"a": 1}, TypeError, "texts is a dict: pass a list"),
             (["a", "word " * 200], ConfigError, r"texts\[1\] \(text number 2\) has 202 tokens"),

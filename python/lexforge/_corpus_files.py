@@ -44,23 +44,23 @@ def is_records(path: Path) -> bool:
     return corpus_format(path) not in (None, "gzip") and not path.is_dir()
 
 
-def check_text_column(text_column: Any, paths: Iterable[Path]) -> None:
+def check_text_column(text_column: Any, paths: Iterable[Path], name: str = "text_column") -> None:
     """Refuses a ``text_column`` that is not a name, or that no file of ``paths`` has
     (none is a records file, or a Hugging Face dataset's folder: plain text is read by its
-    name, whatever it holds)."""
+    name, whatever it holds). ``name`` is the option's, as the messages call it."""
     if text_column is None:
         return
     if not isinstance(text_column, str) or not text_column:
-        raise ConfigError(f"text_column must be a column name, got {text_column!r}")
+        raise ConfigError(f"{name} must be a column name, got {text_column!r}")
     from ._hf_datasets import is_disk_folder
 
     paths = list(paths)
     if not any(is_records(p) or is_disk_folder(p) for p in paths):
         shown = ", ".join(str(p) for p in paths[:3]) + (", ..." if len(paths) > 3 else "")
         raise ConfigError(
-            f"text_column={text_column!r} applies to records files (.jsonl, .json, .csv, "
+            f"{name}={text_column!r} applies to records files (.jsonl, .json, .csv, "
             f".tsv, .parquet, or those .gz), but {shown} is read as plain text by its name; "
-            "rename a records file to its format's suffix, or leave text_column out"
+            f"rename a records file to its format's suffix, or leave {name} out"
         )
 
 

@@ -35,7 +35,7 @@ def _tokenize_blocks(
     from lexforge._hf_datasets import row_texts
     from lexforge.errors import CorpusError
 
-    check_text_column(text_column, [Path(f) for f in files or ["<stdin>"]])
+    check_text_column(text_column, [Path(f) for f in files or ["<stdin>"]], "--text-column")
     for name in files or []:
         _check_input(name)
     for given in files or ["-"]:
@@ -158,18 +158,22 @@ def _decode(name: str, data: bytes) -> str:
 
 
 def _lines(
-    files: list[str], text_column: str | None = None, where: list[str] | None = None
+    files: list[str],
+    text_column: str | None = None,
+    where: list[str] | None = None,
+    flag: str = "--text-column",
 ) -> list[str]:
     """The lines of ``files`` (stdin when there are none, and for ``-``), cut at line ends
     only (not at U+2028 and kin); of a records file (JSON Lines, JSON, csv, tsv, Parquet)
     one text per record. ``where``, when given, gets each text's place ("file:line",
-    "file, record n"), for messages about one of them."""
+    "file, record n"), for messages about one of them; ``flag`` names ``text_column``'s
+    option in them."""
     from lexforge._corpus_files import check_text_column
     from lexforge._corpus_records import corpus_format, record_texts
     from lexforge._hf_datasets import column_texts
     from lexforge.train._files import lines, read_text
 
-    check_text_column(text_column, [Path(f) for f in files or ["<stdin>"]])
+    check_text_column(text_column, [Path(f) for f in files or ["<stdin>"]], flag)
     for f in files or []:
         _check_input(f)
     texts: list[str] = []

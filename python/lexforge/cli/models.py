@@ -48,14 +48,7 @@ def _embed(args: argparse.Namespace) -> int:
         output = output.with_suffix(".npz")
         written = [output, output.with_suffix(".words.json")]
     for path in written:  # each file that will be replaced, checked before the model runs
-        if path.is_dir():
-            raise ConfigError(f"-o {args.output}: {path} is a directory; name another file")
-        _check_output(str(path), folder=False)  # a folder that is a file, or read-only
-        for f in args.files:  # read whole before the write, but lost all the same
-            if f != "-" and path.exists() and Path(f).exists() and path.samefile(f):
-                raise ConfigError(f"-o {args.output} would replace the input {f}; write elsewhere")
-    if not output.parent.is_dir():  # before the model runs, not at the write
-        raise ConfigError(f"-o {output}: the folder {output.parent} does not exist; create it")
+        _check_written(path, args.output, args.files)
     if args.words and (args.pooling is not None or args.normalize):
         raise ConfigError(
             "--pooling and --normalize shape text vectors; with --words use --pooling-words"
@@ -238,6 +231,7 @@ _HEADS = {
     "BertForTokenClassification": "tag",
     "BertForQuestionAnswering": "answer",
 }
+_NAMES = {"classify": "classifiers", "tag": "taggers", "answer": "QA models"}
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -247,58 +241,102 @@ def _predict(args: argparse.Namespace) -> int:
     model's answer (records with question and context columns)."""
     from lexforge import model as models
     from lexforge.batch import check_int
-    from lexforge.model.hf_read import architecture, checkpoint_folder
+    from lexforge.model.hf_read import architecture, checkpoint_folder, checkpoint_kind
+    from lexforge.train._fit_model import _weight_names
 
     check_int("--batch-size", args.batch_size, least=1)
     folder = checkpoint_folder(args.model)
-    head = _HEADS.get(architecture(folder) or "")
+    # config.json's architecture, else what the head weights show (as from_pretrained)
+    kind = checkpoint_kind(_weight_names(folder), architecture(folder))
+    head = _HEADS.get(kind)
     if head is None:
         raise ConfigError(
-            f"{args.model} is a {architecture(folder) or 'model of no named architecture'}, "
-            "not a fine-tuned classifier, tagger or QA model (lexforge finetune makes one); "
-            "for vectors use lexforge embed, for masked words lexforge fill-mask"
+            f"{args.model} is a {kind}, not a fine-tuned classifier, tagger or QA model "
+            "(lexforge finetune makes one); for vectors use lexforge embed, for masked "
+            "words lexforge fill-mask"
         )
+    for flag, value, kinds in (("--max-length", args.max_length, ("tag", "answer")),
+                               ("--stride", args.stride, ("answer",)),
+                               ("--null-threshold", args.null_threshold, ("answer",))):  # fmt: skip
+        if value is not None and head not in kinds:
+            raise ConfigError(f"{flag} is for {' and '.join(_NAMES[k] for k in kinds)}")
+    if args.output is not None:
+        _check_written(Path(args.output), args.output, args.files)
+    where: list[str] = []
     if head == "answer":
-        if not args.files:
-            raise ConfigError("a QA model reads records files with question and context columns")
-        first = _lines(args.files, args.text_column or "question")
-        second: list[str] | None = _lines(args.files, args.pair_column or "context")
+        if not args.files or "-" in args.files:
+            raise ConfigError(
+                "a QA model reads records files (.jsonl, .json, .csv, .tsv, .parquet) with "
+                "question and context columns, not lines of stdin; name such a file"
+            )
+        first = _lines(args.files, args.text_column or "question", where, "--text-column")
+        second: list[str] | None = _lines(args.files, args.pair_column or "context",
+                                          flag="--pair-column")  # fmt: skip
     else:
-        where: list[str] = []
-        first = _lines(args.files, args.text_column, where)
+        first = _lines(args.files, args.text_column, where, "--text-column")
         second = None
         if args.pair_column is not None:
             if head != "classify":
                 raise ConfigError("--pair-column is for sentence-pair classifiers")
-            second = _lines(args.files, args.pair_column)
-    cls = getattr(models, next(k for k, v in _HEADS.items() if v == head))
-    with warnings.catch_warnings():  # (a head's checkpoint: its pooler or MLM head unused)
-        warnings.simplefilter("ignore")
+            second = _lines(args.files, args.pair_column, flag="--pair-column")
+    cls = getattr(models, kind)
+    with warnings.catch_warnings():  # a head's checkpoint may keep pretraining's parts
+        unused = ".*ignored .* weights the model has no place for .*(pooler|next-sentence)"
+        warnings.filterwarnings("ignore", message=unused)
+        if head != "classify":  # (a classifier reads its pooler: a fresh one is news)
+            warnings.filterwarnings("ignore", message=".*no weights for pooler.*")
         model = cls.from_pretrained(folder)
-    options = {"batch_size": args.batch_size}
+    options: dict[str, Any] = {"batch_size": args.batch_size}
+    if args.max_length is not None:
+        options["max_length"] = args.max_length
+    if head == "answer":
+        options.update(stride=args.stride, null_threshold=args.null_threshold)
     rows: list[dict[str, Any]] = []
-    if head == "classify":
-        with _named_texts(where):
-            found = model.classify(first, second, **options)
-        for text, got in zip(first, found, strict=True):
-            if isinstance(got, float):
-                rows.append({"text": text, "score": got})
-            elif isinstance(got, tuple):
-                rows.append({"text": text, "label": got[0], "score": got[1]})
-            else:
-                rows.append({"text": text, "labels": [label for label, _ in got],
-                             "scores": [p for _, p in got]})  # fmt: skip
-    elif head == "tag":
-        for tagged in model.tag(first, **options):
-            rows.append({"words": [w for w, _ in tagged], "tags": [t for _, t in tagged]})
-    else:
-        assert second is not None
-        for answer, start, score in model.answer(first, second, **options):
-            rows.append({"answer": answer, "start": start, "score": score})
-    lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    with _named_texts(where):
+        if head == "classify":
+            for text, got in zip(first, model.classify(first, second, **options), strict=True):
+                if isinstance(got, float):
+                    rows.append({"text": text, "score": got})
+                elif isinstance(got, dict):  # a regression of several outputs
+                    rows.append({"text": text, "scores": got})
+                elif isinstance(got, tuple):
+                    rows.append({"text": text, "label": got[0], "score": got[1]})
+                else:
+                    rows.append({"text": text, "labels": [label for label, _ in got],
+                                 "scores": [p for _, p in got]})  # fmt: skip
+        elif head == "tag":
+            for tagged in model.tag(first, **options):
+                rows.append({"words": [w for w, _ in tagged], "tags": [t for _, t in tagged]})
+        else:
+            assert second is not None
+            for answer, start, score in model.answer(first, second, **options):
+                rows.append({"answer": answer, "start": start, "score": score})
+    lines = []
+    for i, row in enumerate(rows):
+        try:  # strict JSON: a NaN score (a diverged checkpoint) has no spelling in it
+            lines.append(json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n")
+        except ValueError:
+            from lexforge.model.predict import not_finite
+
+            raise not_finite(where[i] if i < len(where) else f"input {i + 1}") from None
+    text = "".join(lines)
     if args.output is None:
-        sys.stdout.write(lines)
+        sys.stdout.write(text)
     else:
-        _atomic(Path(args.output), lambda f: f.write(lines.encode("utf-8")))
+        _atomic(Path(args.output), lambda f: f.write(text.encode("utf-8")))
         print(f"{len(rows)} predictions -> {args.output}", file=sys.stderr)
     return 0
+
+
+def _check_written(path: Path, given: str, files: list[str]) -> None:
+    """Refuses an output file before the model runs: a directory, a path through a file or
+    a read-only folder, a folder that does not exist, or one of the inputs (read whole
+    before the write, but lost all the same)."""
+    if path.is_dir():
+        raise ConfigError(f"-o {given}: {path} is a directory; name a file")
+    _check_output(str(path), folder=False)
+    for f in files:
+        if f != "-" and path.exists() and Path(f).exists() and path.samefile(f):
+            raise ConfigError(f"-o {given} would replace the input {f}; write elsewhere")
+    if not path.parent.is_dir():
+        raise ConfigError(f"-o {path}: the folder {path.parent} does not exist; create it")

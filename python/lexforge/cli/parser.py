@@ -361,6 +361,17 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", default=None, type=_written, help="a .jsonl file (default: stdout)"
     )
     r.add_argument("--batch-size", type=int, default=32, help="inputs per forward pass")
+    r.add_argument("--max-length", type=int, default=None,
+                   help="taggers and QA models: tokens per window (default: the model's "
+                   "positions for a tagger, 384 for QA)")  # fmt: skip
+    r.add_argument("--stride", type=int, default=None,
+                   help="QA models: tokens that neighbouring windows of a long context share "
+                   "(default: half a window, at most 128)")  # fmt: skip
+    r.add_argument("--null-threshold", type=float, default=None,
+                   help="QA models trained on SQuAD 2.0: answer nothing (an empty answer, start "
+                   "-1) where the no-answer score beats the best span's by more than this "
+                   "(metrics.json of lexforge finetune: validation, null_threshold); "
+                   "default: always a span")  # fmt: skip
     r.set_defaults(func=_predict)
 
     m = sub.add_parser(

@@ -8,6 +8,7 @@ silently); a tagged sentence that long is read in overlapping windows, as in fin
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,12 +31,13 @@ def classify(
     """Each text's prediction (with its ``pairs`` text, for a sentence-pair classifier):
     ``(label, probability)`` for single-label classification (the softmax's most likely
     class), the ``(label, probability)`` pairs above 0.5 (most likely first) for
-    multi-label, a float for regression."""
+    multi-label, a float for regression (a dict of each output's label and value when the
+    head has several)."""
     from ..train._fit_model import encode_batch
 
     texts = _texts(texts, batch_size)
     if pairs is not None:
-        pairs = _texts(pairs, batch_size)
+        pairs = _texts(pairs, batch_size, "pairs")
         if len(pairs) != len(texts):
             raise ConfigError(f"{len(texts)} texts but {len(pairs)} pairs; give one pair a text")
     tok = _tokenizer(model, tokenizer)
@@ -55,8 +57,10 @@ def classify(
             inputs = {k: enc[k].to(device) for k in ("input_ids", "attention_mask",
                                                      "token_type_ids")}  # fmt: skip
             logits = model(**inputs).logits.float().cpu()
-            if problem == "regression":
+            if problem == "regression" and logits.shape[1] == 1:
                 out += [float(v) for v in logits[:, 0]]
+            elif problem == "regression":  # every output, by its label
+                out += [dict(zip(config.labels, row, strict=True)) for row in logits.tolist()]
             elif problem == "multi_label_classification":
                 for row in torch.sigmoid(logits).tolist():
                     kept = sorted(((p, i) for i, p in enumerate(row) if p > 0.5), reverse=True)
@@ -130,49 +134,77 @@ def answer(
     past 64 tokens (or a quarter of the window) is cut to them. With ``null_threshold``
     (SQuAD 2.0's, as ``finetune_qa`` reports it), a question whose no-answer score beats
     its best span's by more gets ``("", -1, score)``: no answer; without, every question
-    gets its best span."""
-    import math
+    gets its best span. ``ConfigError`` for a blank question or context, a context with no
+    token (only characters the tokenizer drops), and a question that leaves its windows
+    too little room to share ``stride`` tokens, each named by its index."""
+    from numbers import Real
 
     from ..batch import check_int
     from ..train.qa_data import QAExample
-    from ..train.qa_windows import best_spans, cut_questions, null_scores, plan, windows
+    from ..train.qa_windows import (
+        _check_fit,
+        best_spans,
+        cut_questions,
+        null_scores,
+        plan,
+        windows,
+    )
 
-    questions = _texts(questions, batch_size)
-    contexts = _texts(contexts, batch_size)
+    questions = _texts(questions, batch_size, "questions")
+    contexts = _texts(contexts, batch_size, "contexts")
     if len(questions) != len(contexts):
         raise ConfigError(
             f"{len(questions)} questions but {len(contexts)} contexts; give a context each"
         )
-    blank = next((i for i, c in enumerate(contexts) if not c.strip()), None)
-    if blank is not None:
-        raise ConfigError(f"context {blank} is blank; an answer is a span of its context")
-    if null_threshold is not None and (
-        isinstance(null_threshold, bool) or not isinstance(null_threshold, int | float)
-        or not math.isfinite(null_threshold)
-    ):  # fmt: skip
-        raise ConfigError(f"null_threshold must be a finite number or None, got {null_threshold!r}")
+    for name, given in (("questions", questions), ("contexts", contexts)):
+        blank = next((i for i, c in enumerate(given) if not c.strip()), None)
+        if blank is not None:
+            raise ConfigError(
+                f"{name}[{blank}] is blank; "
+                + ("an answer is a span of its context" if name == "contexts" else "ask something")
+            )
+    if null_threshold is not None:
+        if isinstance(null_threshold, bool) or not isinstance(null_threshold, Real) or (
+            not math.isfinite(null_threshold)
+        ):  # fmt: skip
+            raise ConfigError(
+                f"null_threshold must be a finite number or None, got {null_threshold!r}"
+            )
+        null_threshold = float(null_threshold)
+    max_answer_length = check_int("max_answer_length", max_answer_length, least=1)
     tok = _tokenizer(model, tokenizer)
     config = _config(model)
     length = min(check_int("max_length", max_length, least=1), config.max_position_embeddings)
-    limit, _, stride = plan(tok, length, stride)
+    limit, added, stride = plan(tok, length, stride)
     check_int("stride", stride, most=length - 1)
+    # questions cut, and each pair's fit checked, over the whole list: errors name the pair
+    asked = [QAExample(q, c) for q, c in zip(questions, contexts, strict=True)]
+    examples, counts = cut_questions(tok, asked, limit)
+    _check_fit(tok, examples, counts, lambda i: f"questions[{i}] with contexts[{i}]",
+               length=length, stride=stride, added=added)  # fmt: skip
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     out: list[tuple[str, int, float]] = []
     try:
-        for at in range(0, len(questions), batch_size):
-            chunk = zip(questions[at : at + batch_size], contexts[at : at + batch_size],
-                        strict=True)  # fmt: skip
-            given = [QAExample(q, c) for q, c in chunk]
-            examples, _ = cut_questions(tok, given, limit)
-            w = windows(tok, examples, length, stride)
+        for at in range(0, len(examples), batch_size):
+            chunk = examples[at : at + batch_size]
+            w = windows(tok, chunk, length, stride)
             logits = model(**{k: torch.as_tensor(v).to(device) for k, v in w.arrays.items()})
             start = logits.start_logits.float().cpu().numpy()
             end = logits.end_logits.float().cpu().numpy()
-            found = best_spans(start, end, w, examples, max_answer_length=max_answer_length)
+            found = best_spans(start, end, w, chunk, max_answer_length=max_answer_length)
+            empty = next((i for i, s in enumerate(found) if s[1] < 0 and s[2] == -math.inf), None)
+            if empty is not None:
+                if w.in_context[w.rows_of.get(empty, [])].any():
+                    raise not_finite(f"questions[{at + empty}]")
+                raise ConfigError(
+                    f"contexts[{at + empty}] has no token: this tokenizer drops each of its "
+                    "characters (zero-width, control or lone accent characters); an answer "
+                    "is a span of its context, so give it text"
+                )
             if null_threshold is not None:
-                nulls = null_scores(start, end, w, len(examples))
+                nulls = null_scores(start, end, w, len(chunk))
                 found = [
                     ("", -1, float(null)) if null - span[2] > null_threshold else span
                     for span, null in zip(found, nulls, strict=True)
@@ -181,3 +213,13 @@ def answer(
     finally:
         model.train(was_training)
     return out
+
+
+def not_finite(where: str) -> ConfigError:
+    """The error for a prediction that is not a number (NaN, or infinite): the model's
+    weights are (``from_pretrained`` warns of such a checkpoint)."""
+    return ConfigError(
+        f"{where}: the model's scores are not finite (NaN or infinite): its weights hold "
+        "such values (from_pretrained warned of them) or overflowed in a low precision; "
+        "load another checkpoint, or the model in float32"
+    )

@@ -63,19 +63,29 @@ def _tokenizer(model: nn.Module, tokenizer: Any) -> Any:
     return tok
 
 
-def _texts(texts: Any, batch_size: int) -> list[str]:
-    """``texts`` as a list (any iterable of strings), after checking ``batch_size``."""
+def _texts(texts: Any, batch_size: int, name: str = "texts") -> list[str]:
+    """``texts`` as a list (any iterable of strings), after checking ``batch_size``. A
+    text with no UTF-8 form (a lone surrogate) is refused here, by its place in the whole
+    list (the batches' encoders know only their own)."""
+    from .._text_checks import bad_text
+
+    what = "texts" if name == "texts" else f"texts as {name}"
     if isinstance(texts, str):
-        raise TypeError("pass a list of texts")
+        raise TypeError(f"pass a list of {what}")
     check_int("batch_size", batch_size, least=1)
     try:
         iter(texts)
     except TypeError:
-        raise TypeError(f"pass a list of texts, got a {type(texts).__name__}") from None
+        raise TypeError(f"pass a list of {what}, got a {type(texts).__name__}") from None
     out = in_order(texts)
     for i, t in enumerate(out):
         if not isinstance(t, str):
-            raise TypeError(f"text {i} is a {type(t).__name__}, not a str")
+            raise TypeError(f"{name}[{i}] is a {type(t).__name__}, not a str")
+        if not t.isascii():
+            try:
+                t.encode("utf-8")
+            except UnicodeEncodeError as e:
+                raise bad_text(e, where=f"{name}[{i}]") from None
     return out
 
 

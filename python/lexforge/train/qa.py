@@ -27,11 +27,12 @@ by more than a threshold tuned on the validation split.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import random
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from numbers import Real
 from pathlib import Path
 from typing import Any
@@ -230,7 +231,8 @@ def finetune_qa(
     for name, given in list(splits.items()):
         splits[name], counts = cut_questions(tok, given, limit)
         cut[name] = sum(a is not b for a, b in zip(given, splits[name], strict=True))
-        _check_fit(tok, splits[name], counts, name, length=length, stride=stride, added=added)
+        _check_fit(tok, splits[name], counts, functools.partial(_example, name, splits[name]),
+                   length=length, stride=stride, added=added)  # fmt: skip
     if any(cut.values()):
         counted = ", ".join(f"{n} of {name}" for name, n in cut.items() if n)
         warnings.warn(
@@ -334,6 +336,10 @@ def finetune_qa(
             write_json(out / "predictions.json", predictions)
             shown["predictions"] = predictions
     return result
+
+
+def _example(split: str, examples: Sequence[QAExample], i: int) -> str:
+    return f"the {split} split's example {i} (id {examples[i].id!r})"
 
 
 def _scores(metrics: dict[str, Any] | None) -> dict[str, Any] | None:

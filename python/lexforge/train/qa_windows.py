@@ -9,7 +9,7 @@ import collections
 import dataclasses
 import math
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from numbers import Integral
 from typing import Any
@@ -116,11 +116,12 @@ def cut_questions(
 
 
 def _check_fit(
-    tok: Any, examples: Sequence[QAExample], counts: Sequence[int], split: str, *,
-    length: int, stride: int, added: int,
+    tok: Any, examples: Sequence[QAExample], counts: Sequence[int], name: Callable[[int], str],
+    *, length: int, stride: int, added: int,
 ) -> None:  # fmt: skip
     """``ConfigError`` naming the first example whose windows cannot share ``stride``
-    tokens: its context is cut, and its question leaves no more than that."""
+    tokens (by ``name(i)``): its context is cut, and its question leaves no more than
+    that."""
     tight = [i for i, n in enumerate(counts) if stride >= length - added - n]
     if not tight:
         return
@@ -130,7 +131,7 @@ def _check_fit(
         if counts[i] + len(context) + added > length:
             room = length - added - counts[i]
             raise ConfigError(
-                f"the {split} split's example {i} (id {examples[i].id!r}) does not fit: its "
+                f"{name(i)} does not fit: its "
                 f"question keeps {counts[i]} tokens, which leaves {room} of the {length}-token "
                 f"window for its context, and windows that share stride={stride} tokens need "
                 "more; lower stride (the default fits every question) or raise max_length "
