@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 import os
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -20,7 +22,7 @@ if not CUDA:  # before triton is imported: it reads the switch once
 pytest.importorskip("triton")
 
 from lexforge.errors import AttentionInputError  # noqa: E402
-from lexforge.ops import attention, attention_varlen  # noqa: E402
+from lexforge.ops import attention, attention_varlen, unpad  # noqa: E402
 
 DEVICE = "cuda" if CUDA else "cpu"
 BACKENDS = ["triton", "sdpa"]
@@ -96,3 +98,77 @@ def test_fullgraph_compile_with_dynamic_shapes(backend: str) -> None:
         wants = torch.autograd.grad(want.sum(), list(qkv.parameters()))
         for a, b in zip(grads, wants, strict=True):
             assert torch.isfinite(a).all() and (a - b).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("n", [5, 40])  # under the interpreter: the short kernel, the tiled
+def test_nan_in_real_tokens_reaches_the_output_as_sdpas_does(n: int) -> None:
+    """A NaN in a real query gives that row NaN, in a real key every row of its sequence
+    (head 0 only): as SDPA does, not the zero rows of a sequence with no key. Padding is
+    never read, so a NaN there changes nothing, and fully padded rows stay 0."""
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(3, n, 2, 32, device=DEVICE) for _ in range(3))
+    valid = torch.ones(3, n, dtype=torch.bool, device=DEVICE)
+    valid[1, n // 2 :] = False
+    valid[2] = False
+    q[0, 1, 0, 3] = float("nan")
+    k[1, 0, 0, 7] = float("nan")
+    q[1, -1, 1, 0] = k[1, -1, 1, 0] = v[1, -1, 1, 0] = float("nan")  # padding
+    got, want = (attention(q, k, v, key_padding_mask=valid, backend=b) for b in BACKENDS)
+    nan = torch.zeros_like(got, dtype=torch.bool)
+    nan[0, 1, 0] = True
+    nan[1, : n // 2, 0] = True
+    assert torch.equal(got.isnan(), nan) and torch.equal(want.isnan(), nan)
+    assert not got[2].any() and not got[1, n // 2 :].any()
+    fine = ~nan
+    assert (got[fine] - want[fine]).abs().max() < 2e-5
+
+
+def test_offsets_past_the_tokens_are_clamped_not_followed() -> None:
+    """``cu_seqlens`` that ``check=False`` (or ``torch.compile``) lets through unread are
+    clamped into [0, total_tokens]: an offset past the end, a negative one, or offsets
+    that decrease give the rows of the clamped offsets, forward and backward, and no
+    read or write outside q, k, v (which once corrupted the heap: run in a child)."""
+    code = f"""
+import os
+if {not CUDA}:
+    os.environ["TRITON_INTERPRET"] = "1"
+import torch
+from lexforge.ops import attention_varlen
+torch.manual_seed(0)
+q, k, v = (torch.randn(9, 2, 32, device={DEVICE!r}, requires_grad=True) for _ in range(3))
+def run(cu, fn=attention_varlen):
+    cu = torch.tensor(cu, dtype=torch.int32, device={DEVICE!r})
+    out = fn(q, k, v, cu, 9, backend="triton", check=False)
+    grads = torch.autograd.grad(out.square().sum(), (q, k, v))
+    return [out.detach(), *grads]
+def same(a, b):
+    return all(torch.allclose(x, y, atol=1e-5) for x, y in zip(a, b))
+good = run([0, 4, 9])
+print(same(run([0, 4, 10**6]), good), same(run([-50, 4, 9]), good))
+print(same(run([0, 9, 4]), run([0, 9, 9])), same(run([0, 2**31 - 1, 9]), run([0, 9, 9])))
+compiled = torch.compile(attention_varlen, fullgraph=True)
+print(same(run([0, 4, 10**6], compiled), good), same(run([0, 9, 4], compiled), run([0, 9, 9])))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=600, check=False
+    )
+    assert done.returncode == 0, (done.returncode, done.stderr[-3000:])
+    assert done.stdout.split() == ["True"] * 6, done.stdout + done.stderr[-3000:]
+
+
+def test_numbers_from_numpy_and_scale_bounds() -> None:
+    np = pytest.importorskip("numpy")
+    q, k, v = (torch.randn(1, 4, 1, 32, device=DEVICE) for _ in range(3))
+    for backend in BACKENDS:
+        got = attention(q, k, v, scale=np.float32(0.25), backend=backend)
+        assert torch.allclose(got, attention(q, k, v, scale=0.25, backend=backend))
+    with pytest.raises(AttentionInputError, match=r"scale must be a positive finite .*below"):
+        attention(q, k, v, scale=3e38)
+    with pytest.raises(AttentionInputError, match=r"check must be True or False"):
+        cu = torch.tensor([0, 4], dtype=torch.int32, device=DEVICE)
+        attention_varlen(q[0], k[0], v[0], cu, 4, check="no")  # type: ignore[arg-type]
+    with pytest.raises(AttentionInputError, match=r"float64.*backend='sdpa'"):
+        attention(q.double(), k.double(), v.double(), backend="triton")
+    mask = torch.ones(1, 4, dtype=torch.bool, device="meta")
+    with pytest.raises(AttentionInputError, match=r"on meta, x on .*key_padding_mask\.to"):
+        unpad(q, mask)

@@ -105,12 +105,13 @@ def _info_kernel(SRC, INFO, s_src, n, MODE: tl.constexpr, BLOCK: tl.constexpr):
         lo = tl.where(hi > 0, lo, 0)  # no real token: the empty range [0, 0)
         holes = (count != hi - lo).to(tl.int32)
         tok0, ext = zero, zero + n
-    elif MODE == 1:
+    elif MODE == 1:  # clamped to [0, n]: the rows are addresses, and wrong lengths that
+        # reach here unchecked (``torch.compile``) must not send a kernel outside the batch
         lo, holes, tok0, ext = zero, zero, zero, zero + n
-        hi = tl.load(SRC + b).to(tl.int32)
-    else:
-        tok0 = tl.load(SRC + b).to(tl.int32)
-        hi = tl.load(SRC + b + 1).to(tl.int32) - tok0
+        hi = tl.minimum(tl.maximum(tl.load(SRC + b), 0), n).to(tl.int32)
+    else:  # offsets clamped to [0, n], n the token count, each at or past the one before
+        tok0 = tl.minimum(tl.maximum(tl.load(SRC + b), 0), n).to(tl.int32)
+        hi = tl.minimum(tl.maximum(tl.load(SRC + b + 1), tok0), n).to(tl.int32) - tok0
         lo, holes, ext = zero, zero, hi
     tl.store(row + 0, tok0)
     tl.store(row + 1, lo)
@@ -126,7 +127,8 @@ def _info_kernel(SRC, INFO, s_src, n, MODE: tl.constexpr, BLOCK: tl.constexpr):
 def sequence_info(source: torch.Tensor, kind: str, n: int = 0) -> torch.Tensor:
     """The (B, 9) int32 ``info`` rows, in one launch: ``kind`` "mask" takes a (B, n) bool
     or uint8 key-padding mask, "lengths" (B,) integer lengths (positions ``[0, n)``),
-    "cu_seqlens" (B+1,) int32 offsets of packed sequences."""
+    "cu_seqlens" (B+1,) int32 offsets of packed sequences, n tokens in all. Lengths and
+    offsets outside ``[0, n]`` are clamped into it (so are offsets that decrease)."""
     mode = {"mask": 0, "lengths": 1, "cu_seqlens": 2}[kind]
     if kind == "mask" and source.dtype == torch.bool:
         source = source.view(torch.uint8)

@@ -141,7 +141,9 @@ def _fwd_kernel(
                 s_kn, s_vn, qk_scale, dropout_p, seed, bh, rand_stride, True, CAUSAL, DROPOUT, IEEE,
             )  # fmt: skip
 
-    live = row_real & (l_i > 0)
+    # a row with no key has l_i == 0 exactly: 0 out. NaN in q or k makes l_i NaN, which
+    # passes (NaN != 0) and reaches the output as SDPA's does, not hidden as a zero row
+    live = row_real & (l_i != 0)
     out = tl.where(live[:, None], acc / tl.where(live, l_i, 1.0)[:, None], 0.0)
     m_safe = tl.where(m_i == float("-inf"), 0.0, m_i)
     lse = tl.where(live, m_safe + tl.math.log2(tl.where(live, l_i, 1.0)), float("inf"))
@@ -203,7 +205,7 @@ def _fwd_short_kernel(
         m_safe = tl.where(m == float("-inf"), 0.0, m)
         p = tl.math.exp2(s - m_safe[:, None])
         l_i = tl.sum(p, axis=1)
-        live = row_in & (l_i > 0)
+        live = row_in & (l_i != 0)  # NaN passes, as in ``_fwd_kernel``
         if DROPOUT:
             keep = _keep(seed, bh, offs, offs, rand_stride, dropout_p)
             p = tl.where(keep, p / (1.0 - dropout_p), 0.0)

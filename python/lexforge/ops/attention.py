@@ -14,6 +14,7 @@ autograd).
 """
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import NamedTuple, Optional
 
@@ -39,6 +40,8 @@ from .attention_inputs import _kernels, _padded_info, _saveable, _seed
 from .attention_inputs import _padded_info_traced as _padded_info_traced
 from .attention_sdpa import _sdpa, _use_triton
 
+_MAX_SCALE = 3.4028234663852886e38 / 1.4426950408889634  # float32 max / log2(e)
+
 __all__ = [
     "HEAD_DIMS",
     "AttentionOptions",
@@ -63,13 +66,17 @@ class AttentionOptions:
     def __post_init__(self) -> None:
         if not isinstance(self.causal, bool):
             raise AttentionInputError(f"causal must be True or False, got {self.causal!r}")
-        for name in ("dropout_p", "scale"):  # Python numbers: they are kernel arguments
+        for name in ("dropout_p", "scale"):  # numbers: kernel arguments
             value = getattr(self, name)
             if value is None and name == "scale":
                 continue
-            if isinstance(value, bool) or not isinstance(value, int | float):
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                continue
+            if isinstance(value, numbers.Real) and not isinstance(value, bool):
+                object.__setattr__(self, name, float(value))  # np.float32(0.125), say
+            else:
                 raise AttentionInputError(
-                    f"{name} must be a Python number, got {type(value).__name__} {value!r}"
+                    f"{name} must be a number, got {type(value).__name__} {value!r}"
                     + (
                         " (float(t) converts a one-element tensor)"
                         if hasattr(value, "item")
@@ -78,8 +85,11 @@ class AttentionOptions:
                 )
         if not 0.0 <= self.dropout_p < 1.0:
             raise AttentionInputError(f"dropout_p must be in [0, 1), got {self.dropout_p}")
-        if self.scale is not None and not 0 < self.scale < math.inf:  # NaN fails too
-            raise AttentionInputError(f"scale must be a positive finite number, got {self.scale}")
+        if self.scale is not None and not 0 < self.scale < _MAX_SCALE:  # NaN fails too
+            raise AttentionInputError(
+                f"scale must be a positive finite number below {_MAX_SCALE:.3g} (the kernels "
+                f"multiply it by log2(e) in float32), got {self.scale}"
+            )
 
     def resolved_scale(self, head_dim: int) -> float:
         return self.scale if self.scale is not None else 1.0 / math.sqrt(head_dim)
@@ -170,7 +180,9 @@ def attention_varlen(
     total_tokens; ``max_seqlen``: the longest sequence. Sequence b attends only to itself.
     ``check`` validates ``cu_seqlens`` (one device synchronisation; pass False for
     ``cu_seqlens`` that ``unpad`` made; under ``torch.compile`` the values are not read, so
-    wrong ones give wrong rows, not an error). Other arguments as in ``attention``.
+    wrong ones give wrong rows, not an error: offsets are clamped into ``[0,
+    total_tokens]``, never read or written outside the tensors). Other arguments as in
+    ``attention``.
 
     Returns (total_tokens, H, D) in q's dtype.
     """
@@ -185,13 +197,16 @@ def attention_varlen(
     if not _use_triton(q, head_dim, backend):
         return _sdpa_varlen(q, k, v, cu_seqlens, max_seqlen, opts)
     _check_dropout_len(opts, max_seqlen)
-    if torch.compiler.is_compiling():
-        starts, lens = cu_seqlens[:-1], cu_seqlens[1:] - cu_seqlens[:-1]
+    if torch.compiler.is_compiling():  # clamped as ``sequence_info`` clamps: unchecked
+        # offsets past the tokens would send the kernels outside q, k and v
+        total = q.shape[0]
+        starts = cu_seqlens[:-1].clamp(0, total)
+        lens = torch.maximum(cu_seqlens[1:].clamp(0, total), starts) - starts
         zero = torch.zeros_like(lens)
         info = torch.stack([starts, zero, lens, lens, starts, zero, lens, lens, zero], dim=1)
         info = info.to(torch.int32).contiguous()
     else:
-        info = _kernels().sequence_info(cu_seqlens.contiguous(), "cu_seqlens")
+        info = _kernels().sequence_info(cu_seqlens.contiguous(), "cu_seqlens", q.shape[0])
     return _run(
         q, k, v, info, None, _seed(opts, q.device), max_seqlen, max_seqlen,
         True, opts.causal, opts.resolved_scale(head_dim), opts.dropout_p,
@@ -220,7 +235,7 @@ def unpad(
     for name, value in (("total", total), ("max_seqlen", max_seqlen)):
         if value is not None:
             _check_size("unpad", name, value, " (or None to count)")
-    mask = _check_mask(key_padding_mask, x.shape[0], x.shape[1], x.device)
+    mask = _check_mask(key_padding_mask, x.shape[0], x.shape[1], x.device, of="x")
     lens = mask.sum(dim=1, dtype=torch.int32)
     cu_seqlens = F.pad(torch.cumsum(lens, dim=0, dtype=torch.int32), (1, 0))
     if total is None:

@@ -70,6 +70,7 @@ def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, packed: boo
             raise AttentionInputError(
                 f"{name} has dtype {t.dtype}; attention takes float16, bfloat16 or float32 "
                 "(and float64 on the SDPA path)"
+                + ("; .float() converts" if t.is_floating_point() else "")
             )
     if not (q.dtype == k.dtype == v.dtype):
         raise AttentionInputError(
@@ -99,7 +100,9 @@ def _describe(x: object) -> str:
     return type(x).__name__
 
 
-def _check_mask(mask: object, batch: int, n: int, device: torch.device) -> torch.Tensor:
+def _check_mask(
+    mask: object, batch: int, n: int, device: torch.device, of: str = "q"
+) -> torch.Tensor:
     if not isinstance(mask, torch.Tensor):
         raise AttentionInputError(
             f"key_padding_mask must be a torch.Tensor, got {type(mask).__name__}"
@@ -127,7 +130,10 @@ def _check_mask(mask: object, batch: int, n: int, device: torch.device) -> torch
             " (.to_dense() converts)"
         )
     if mask.device != device:
-        raise AttentionInputError(f"key_padding_mask is on {mask.device}, q on {device}")
+        raise AttentionInputError(
+            f"key_padding_mask is on {mask.device}, {of} on {device}; "
+            f"key_padding_mask.to({of}.device) moves it"
+        )
     return mask
 
 
@@ -190,6 +196,8 @@ def _check_cu_seqlens(
         )
     if cu.device != device:
         raise AttentionInputError(f"cu_seqlens is on {cu.device}, q on {device}")
+    if not isinstance(check, bool):
+        raise AttentionInputError(f"check must be True or False, got {check!r}")
     _check_size("attention_varlen", "max_seqlen", max_seqlen, " (the longest sequence)")
     if not check or torch.compiler.is_compiling():  # the check reads values: eager only
         return

@@ -40,7 +40,8 @@ def _use_triton(q: torch.Tensor, head_dim: int, backend: str | None) -> bool:
     device_ok = q.is_cuda or (interpreted and q.device.type == "cpu")
     if q.dtype not in _DTYPES:
         raise AttentionInputError(
-            f"the Triton kernels take float16, bfloat16 or float32, got {q.dtype}"
+            f"the Triton kernels take float16, bfloat16 or float32, got {q.dtype}; "
+            "convert q, k and v (.float()), or pass backend='sdpa' to keep it"
         )
     if backend == "triton":
         if head_dim not in HEAD_DIMS:
