@@ -180,6 +180,36 @@ def test_counts_ids_and_decoding_of_entity_markers(bases: dict[str, str]) -> Non
     assert bpe.special_tokens["<e>"] in bpe.encode("a <e> b", allowed_special={"<e>"})
 
 
+def test_a_rank_file_with_a_hole_gives_added_tokens_a_free_id(
+    wiki_text: str, tmp_path: Path
+) -> None:
+    """A rank file missing a rank (ids 0..N with one gap) holds N tokens, so N, HF's next
+    id, is its last token's: the added token takes N + 1, and every token keeps its own id
+    in memory, in the saved file and in HF reading that file. (HF's own add_tokens gives
+    the new token id N too, so HF's tokenizer is no oracle here: the rank file is.)"""
+    plain = lf.Tokenizer.train_bpe(texts=_corpus(wiki_text)[:400], vocab_size=400)
+    with pytest.warns(UserWarning):  # (a rank file records no pattern)
+        plain.save(tmp_path / "full.tiktoken", format="tiktoken")
+    lines = (tmp_path / "full.tiktoken").read_text(encoding="ascii").splitlines()
+    del lines[300]  # rank 300 gone; ranks 301..399 keep theirs
+    (tmp_path / "holed.tiktoken").write_text("\n".join(lines) + "\n", encoding="ascii")
+    with pytest.warns(UserWarning, match="no rank holds the id"):
+        tok = lf.Tokenizer.from_tiktoken(tmp_path / "holed.tiktoken", pattern="gpt2")
+    before = tok.vocab()
+    assert tok.add_tokens(["<new>", "<newer>"]) == 2
+    new, newer = tok.token_to_id("<new>"), tok.token_to_id("<newer>")
+    assert {new, newer}.isdisjoint(before.values()) and new != newer
+    assert all(tok.token_to_id(t) == i for t, i in before.items())
+    last = max(before.values())
+    tok.save(tmp_path / "added.json")
+    theirs = hf.Tokenizer.from_file(str(tmp_path / "added.json"))
+    for reader in (tok, lf.Tokenizer.from_file(tmp_path / "added.json")):
+        assert reader.encode("<new> x <newer>")[0] == new
+        assert reader.decode([last]) == theirs.decode([last]) == plain.decode([last])
+        assert reader.decode([new, newer]) == theirs.decode([new, newer]) == "<new><newer>"
+    assert theirs.encode("<new> x <newer>").ids == tok.encode("<new> x <newer>")
+
+
 def test_bad_additions_are_named(bases: dict[str, str]) -> None:
     tok = lf.Tokenizer.from_str(bases["bert"])
     with pytest.raises(TypeError, match="list of strings"):

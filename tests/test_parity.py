@@ -416,6 +416,39 @@ def test_hf_framed_files_load(kind: str, corpus: list[str], tmp_path: Path) -> N
         assert [tuple(o) for o in offsets.tolist()] == want.offsets, text
 
 
+def test_robertas_processor_is_written_back_as_itself(corpus: list[str], tmp_path: Path) -> None:
+    """A file with RoBERTa's processor, read and saved again, keeps it: HF reading the
+    saved file encodes as HF reading the original does, type ids of a pair's overflow
+    windows included (a TemplateProcessing of the same pieces numbers those otherwise)."""
+    trainer = hf.trainers.BpeTrainer(
+        vocab_size=600, special_tokens=["<s>", "<pad>", "</s>"],
+        initial_alphabet=hf.pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
+    )  # fmt: skip
+    trained = hf.Tokenizer(hf.models.BPE())
+    trained.pre_tokenizer = hf.pre_tokenizers.ByteLevel(add_prefix_space=False)
+    trained.train_from_iterator(corpus[:1000], trainer=trainer)
+    trained.post_processor = hf.processors.RobertaProcessing(
+        ("</s>", 2), ("<s>", 0), trim_offsets=True, add_prefix_space=True
+    )
+    trained.save(str(tmp_path / "original.json"))
+    lf.Tokenizer.from_file(tmp_path / "original.json").save(tmp_path / "saved.json")
+    saved = json.loads((tmp_path / "saved.json").read_text(encoding="utf-8"))
+    assert saved["post_processor"] == json.loads(trained.to_str())["post_processor"]
+    original, again = (
+        hf.Tokenizer.from_file(str(tmp_path / f)) for f in ("original.json", "saved.json")
+    )
+    for tok in (original, again):
+        tok.enable_truncation(12, stride=2)
+    for i, text in enumerate(corpus[1000:1020]):
+        for special in (True, False):
+            want, got = (
+                t.encode(text, corpus[1100 + i], add_special_tokens=special)
+                for t in (original, again)
+            )
+            rows = [(e.ids, e.type_ids, e.offsets) for e in (want, *want.overflowing)]
+            assert [(e.ids, e.type_ids, e.offsets) for e in (got, *got.overflowing)] == rows
+
+
 def test_trimmed_offsets_of_truncation_windows(corpus: list[str], tmp_path: Path) -> None:
     """HF trims offsets per row: under RoBERTa's trim_offsets and add_prefix_space, the
     first token of every truncation window (left or right, overflow windows, the second

@@ -264,6 +264,19 @@ def test_errors_name_the_input_by_its_place_in_the_whole_list(tok: Any, tmp_path
     assert qa.answer(["Who?"], [TEXTS[4]], null_threshold=np.float32(0.5)) == qa.answer(
         ["Who?"], [TEXTS[4]], null_threshold=0.5
     )
+    one = _saved(BertForSequenceClassification, tok, tmp_path / "one", labels=("a", "b"),
+                 type_vocab_size=1)  # fmt: skip
+    with pytest.raises(ConfigError, match=r"type_vocab_size=1: one segment, so it reads no"):
+        one.classify(["a"], ["b"])
+    # the module's functions given another head: named, not an AttributeError from inside
+    from lexforge.model import predict
+
+    with pytest.raises(ConfigError, match=r"^classify\(\) needs a BertForSequence.*answer\(\)"):
+        predict.classify(qa, ["a"])
+    with pytest.raises(ConfigError, match=r"^answer\(\) needs a BertForQuestion.*classify\(\)"):
+        predict.answer(clf, ["a"], ["b"])
+    with pytest.raises(ConfigError, match=r"^tag\(\) needs a BertForToken.*got a BertModel"):
+        predict.tag(lf.model.BertModel(clf.config), ["a b"])
 
 
 def test_lexforge_predict_refuses_before_the_model_runs_and_writes_strict_json(

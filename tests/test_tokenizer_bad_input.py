@@ -9,6 +9,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 import lexforge as lf
@@ -221,6 +222,35 @@ def test_ids_of_the_wrong_kind_are_named(bpe: Any, wordpiece: Any) -> None:
         assert tok.decode(torch.tensor([1, 2])) == tok.decode([1, 2])
         with pytest.raises(TokenIdError, match=r"^batch\[1\]: token id 100000"):
             tok.decode_batch([[1], [100000]])
+        for one in (5, np.int64(5)):  # list(5) said only "'int' object is not iterable"
+            with pytest.raises(TypeError, match=r"got .*int.* 5; pass one id as \[5\]$"):
+                tok.decode(one)
+        with pytest.raises(TypeError, match=r"a list, array or tensor\), got object$"):
+            tok.decode(object())  # type: ignore[arg-type]
+
+
+def test_training_texts_name_an_item_that_is_no_str() -> None:
+    for train in (lf.Tokenizer.train_bpe, lf.Tokenizer.train_wordpiece):
+        with pytest.raises(TypeError, match=r"^texts\[2\] must be a str, got int$"):
+            train(texts=["a", "b", 5], vocab_size=300)
+        with pytest.raises(TypeError, match=r"^texts\[1\] .*bytes; decode bytes first$"):
+            train(texts=iter(["a", b"b"]), vocab_size=300)
+
+
+@pytest.mark.parametrize("fmt", ["hf", "tiktoken", "gpt2", "vocab"])
+def test_an_empty_save_path_is_refused_not_the_working_directory(
+    bpe: Any, wordpiece: Any, fmt: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``Path("")`` is ".": save("") wrote ./tokenizer.json (an unset shell variable's
+    path); a rank file named by an existing folder is refused as one ending in "/" is."""
+    monkeypatch.chdir(tmp_path)
+    tok = wordpiece if fmt == "vocab" else bpe
+    with pytest.raises(ConfigError, match="empty"):
+        tok.save("", format=fmt)
+    if fmt == "tiktoken":
+        with pytest.raises(ConfigError, match="names a folder; a tiktoken rank file"):
+            tok.save(tmp_path, format=fmt)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_training_texts_name_a_lone_surrogate() -> None:
@@ -317,6 +347,35 @@ def test_cli_train_tokenizer_with_a_huge_vocab_size(
     assert main([*argv, "--quiet"]) == 1
     err = capsys.readouterr().err
     assert f"vocab_size must be in the range 0..{2**64 - 1}" in err and "Traceback" not in err
+
+
+def test_cli_train_tokenizer_with_an_empty_pattern(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--pattern '' (an unset shell variable) is refused, not taken as GPT-2's pattern."""
+    src = tmp_path / "one.txt"
+    src.write_text("hello world\n", encoding="utf-8")
+    argv = ["train-tokenizer", str(src), "--vocab-size", "270", "--pattern", ""]
+    assert main([*argv, "-o", str(tmp_path / "t.json"), "--quiet"]) == 1
+    assert "pattern is empty" in capsys.readouterr().err
+    assert not (tmp_path / "t.json").exists()
+
+
+def test_a_vocab_txt_that_would_not_load_back_is_refused(wordpiece: Any, tmp_path: Path) -> None:
+    """vocab.txt holds one token per line, read without trailing spaces: a token with a
+    line break (or ending in a space) would shift or change every id after it."""
+    import json
+
+    for bad in ("a\nb", "ab "):
+        doc = json.loads(wordpiece.to_str())
+        vocab = doc["model"]["vocab"]
+        vocab[bad] = vocab.pop(next(t for t, i in vocab.items() if i == 10))
+        tok = lf.Tokenizer.from_str(json.dumps(doc))
+        with pytest.raises(ConfigError, match=r"id 10\) cannot be a line of vocab.txt"):
+            tok.save(tmp_path / "vocab.txt", format="vocab")
+        assert not (tmp_path / "vocab.txt").exists()
+        tok.save(tmp_path / "tokenizer.json")  # the fix the message names
+        assert lf.Tokenizer.from_file(tmp_path / "tokenizer.json").token_to_id(bad) == 10
 
 
 def test_a_batch_with_several_bad_inputs_names_the_first_at_any_thread_count(
@@ -440,6 +499,23 @@ def test_a_word_count_past_64_bits_is_named(tmp_path: Path) -> None:
     (tmp_path / "counts.txt").write_text(f"{header}\n{2**64}\t{word}\n", encoding="utf-8")
     with pytest.raises(CorpusError, match=r"counts.txt:2: the count 18446744073709551616 is not"):
         WordCounts.load(tmp_path / "counts.txt")
+
+
+def test_word_counts_cut_at_a_line_end_are_refused(tmp_path: Path) -> None:
+    """A count file cut short between lines parsed as fewer words; its header now lists
+    how many it holds (a file without that number, from before, still loads)."""
+    from lexforge.training import WordCounts
+
+    counts = WordCounts.from_texts([f"hello world the cat sat {i}" for i in range(50)])
+    counts.save(tmp_path / "counts.txt")
+    lines = (tmp_path / "counts.txt").read_text(encoding="utf-8").splitlines(keepends=True)
+    assert WordCounts.load(tmp_path / "counts.txt").items() == counts.items()
+    (tmp_path / "cut.txt").write_text("".join(lines[:-2]), encoding="utf-8")
+    with pytest.raises(CorpusError, match=r"cut.txt: holds 53 words of the 55 its header"):
+        WordCounts.load(tmp_path / "cut.txt")
+    header = lines[0].replace(', "words": 55', "")
+    (tmp_path / "old.txt").write_text("".join([header, *lines[1:]]), encoding="utf-8")
+    assert WordCounts.load(tmp_path / "old.txt").items() == counts.items()
 
 
 @pytest.mark.parametrize("value", ["abc", "0", "-1", "2.5"])

@@ -36,15 +36,17 @@ class BpeSaving(BpeBase):
             target = save_target(path, "tokenizer.json")
             atomic_write(target, json.dumps(self._hf_doc(), ensure_ascii=False, indent=1))
         elif format == "gpt2":
+            if not os.fspath(path):  # Path("") would be the working directory
+                raise ConfigError("the folder to save to is empty; name it")
             self._check_text_kept("gpt2")
             self._check_gpt2_format()
             self._warn_lost("gpt2")
             gpt2.save(self._core, Path(path))
         elif format == "tiktoken":
-            if names_folder(path):
+            if not os.fspath(path) or names_folder(path) or Path(path).is_dir():
                 raise ConfigError(
-                    f"{os.fsdecode(path)} names a folder; a tiktoken rank file is one file: "
-                    "name it (e.g. ranks.tiktoken)"
+                    f"{os.fsdecode(path) or 'the empty path'} names a folder; a tiktoken "
+                    "rank file is one file: name it (e.g. ranks.tiktoken)"
                 )
             self._check_text_kept("tiktoken")
             self._check_tiktoken_format(Path(path))

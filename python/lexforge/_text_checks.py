@@ -6,6 +6,7 @@ argument, the item and the fix, so encoding never pre-scans what it is given.
 
 from __future__ import annotations
 
+import numbers
 import operator
 import sys
 from collections.abc import Mapping, Sequence
@@ -48,7 +49,18 @@ def as_ids(ids: Ids) -> npt.NDArray[Any] | list[int]:
             )
         contiguous: npt.NDArray[Any] = np.ascontiguousarray(ids, dtype=np.int64)
         return contiguous
-    return list(ids)
+    if isinstance(ids, numbers.Integral):  # one id: ``list(5)`` would say "not iterable"
+        raise TypeError(
+            f"ids must be a sequence of token ids, got {type(ids).__name__} {int(ids)}; "
+            f"pass one id as [{int(ids)}]"
+        )
+    try:
+        return list(ids)
+    except TypeError:
+        raise TypeError(
+            f"ids must be a sequence of token ids (a list, array or tensor), got "
+            f"{type(ids).__name__}"
+        ) from None
 
 
 def bad_text(

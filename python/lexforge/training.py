@@ -216,9 +216,12 @@ def _batches(texts: Iterable[str]) -> Iterator[list[str]]:
     an item that is not a ``str`` is refused."""
     batch: list[str] = []
     size = 0
-    for text in texts:
+    for index, text in enumerate(texts):
         if not isinstance(text, str):
-            raise TypeError(f"texts must be str, got {type(text).__name__}; decode bytes first")
+            raise TypeError(
+                f"texts[{index}] must be a str, got {type(text).__name__}"
+                + ("; decode bytes first" if isinstance(text, bytes | bytearray) else "")
+            )
         batch.append(text)
         size += len(text)
         if size >= _BATCH_CHARS or len(batch) >= _BATCH_ITEMS:
@@ -409,15 +412,17 @@ class WordCounts:
     def save(self, path: PathLike) -> None:
         """Writes the counts as text (a header, then ``<count>\\t<base64 word>`` lines),
         atomically. Load with :meth:`load`."""
+        items = self.items()
         header = json.dumps(
             {
                 "pattern": self.pattern,
                 "normalizer": self.normalizer,
                 "special_tokens": self.special_tokens,
+                "words": len(items),  # so that a file cut at a line's end is found out
             }
         )
         lines = [f"{_HEADER}\t{header}"]
-        lines += [f"{n}\t{base64.b64encode(w).decode('ascii')}" for w, n in self.items()]
+        lines += [f"{n}\t{base64.b64encode(w).decode('ascii')}" for w, n in items]
         atomic_write(Path(path), "\n".join(lines) + "\n")
 
     @classmethod
@@ -433,6 +438,7 @@ class WordCounts:
             counts = cls._empty(meta["pattern"], meta.get("normalizer"), meta["special_tokens"])
         except (ValueError, KeyError, TypeError):
             raise CorpusError(f"{path}:1: malformed header") from None
+        words = 0
         for lineno, line in enumerate(lines[1:], start=2):
             if not line:
                 continue
@@ -444,6 +450,12 @@ class WordCounts:
             if not 0 <= n < 2**64:  # counts are 64-bit
                 raise CorpusError(f"{path}:{lineno}: the count {n} is not in [0, 2**64)")
             counts.add(text, n)
+            words += 1
+        if isinstance(meta.get("words"), int) and meta["words"] != words:  # (older files: none)
+            raise CorpusError(
+                f"{path}: holds {words} words of the {meta['words']} its header lists (the "
+                "file was cut short, or edited); save the counts again"
+            )
         return counts
 
     @classmethod

@@ -61,7 +61,7 @@ def _train_tokenizer(args: argparse.Namespace) -> int:
                 raise ConfigError(f"{flag} is a WordPiece option; add --model wordpiece")
         if fmt not in ("hf", "gpt2", "tiktoken"):
             raise ConfigError(f"--format {fmt} is not a BPE format; use hf, gpt2 or tiktoken")
-        pattern = args.pattern or "gpt2"
+        pattern = "gpt2" if args.pattern is None else args.pattern  # '' is refused, not gpt2
         gpt2 = lexforge.WordCounts(pattern="gpt2").pattern
         if fmt == "gpt2" and lexforge.WordCounts(pattern=pattern).pattern != gpt2:
             # checked before training: GPT-2's file pair cannot record it (BpeTokenizer.save)
@@ -74,7 +74,12 @@ def _train_tokenizer(args: argparse.Namespace) -> int:
         )
     output = args.output or _DEFAULT_OUTPUT[fmt]
     if fmt == "gpt2":  # a folder for vocab.json + merges.txt
-        Path(output).mkdir(parents=True, exist_ok=True)
+        from lexforge.formats import write_failed
+
+        try:
+            Path(output).mkdir(parents=True, exist_ok=True)
+        except OSError as e:  # (checked before training; the disk may have changed since)
+            raise write_failed(Path(output), e) from None
     tok.save(output, format=fmt)
     print(f"saved {tok} to {output}")
     return 0

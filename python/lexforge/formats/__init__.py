@@ -156,7 +156,10 @@ def names_folder(path: str | os.PathLike[str]) -> bool:
 
 def save_target(path: str | os.PathLike[str], name: str) -> Path:
     """Where a save goes: ``path/name`` when ``path`` is a directory, or is written as one
-    ("out/", created), else ``path`` itself."""
+    ("out/", created), else ``path`` itself. An empty path (an unset shell variable, most
+    likely) is refused: ``Path("")`` is the working directory."""
+    if not os.fspath(path):
+        raise ConfigError(f"the path to save to is empty; name a file or folder ({name})")
     target = Path(path)
     if names_folder(path) and target.exists() and not target.is_dir():
         raise ConfigError(

@@ -299,7 +299,8 @@ def add_to_doc(doc: dict[str, Any], tokens: list[AddedToken]) -> int:
     ignored). An empty token, or one added already with the same options, is ignored. A
     token added already, or in ``model.vocab``, keeps that id (an added one takes the new
     options and kind, as HF saves it); the others get the next id: one past the largest
-    added id, or the vocabulary's size when that is larger."""
+    added id, or the vocabulary's size when that is larger (HF's rule), or, where that id
+    is a token's already (a vocabulary whose ids have gaps), one past the largest id."""
     vocab: dict[str, int] = doc["model"]["vocab"]
     entries: dict[int, AddedToken] = {}
     for e in doc.get("added_tokens") or []:
@@ -308,6 +309,7 @@ def add_to_doc(doc: dict[str, Any], tokens: list[AddedToken]) -> int:
     ids = {t.content: i for i, t in entries.items()}
     # the model's vocabulary as HF holds it: as the file it read lists it
     hf_vocab = model_vocab(vocab, [entries[i] for i in sorted(entries)])
+    taken = {*hf_vocab.values(), *entries}
     count = 0
     for token in tokens:
         if not token.content or replace(token, id=ids.get(token.content, -1)) in entries.values():
@@ -320,6 +322,10 @@ def add_to_doc(doc: dict[str, Any], tokens: list[AddedToken]) -> int:
         else:
             top, size = max(entries, default=None), len(hf_vocab)
             tid = size if top is None or (top < size and size) else top + 1
+            if tid in taken:  # a vocabulary with gaps in its ids (a tiktoken file's):
+                # HF's next id would be a token's own, and decode would give the wrong one
+                tid = max(taken) + 1
+        taken.add(tid)
         entries[tid] = replace(token, id=tid)  # the last definition holds, as HF saves it
         ids[token.content] = tid
     doc["added_tokens"] = [entries[i].entry() for i in sorted(entries)]

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from lexforge._core import BertTokenizer
-from lexforge.errors import TokenizerFormatError
+from lexforge.errors import ConfigError, TokenizerFormatError
 from lexforge.formats import atomic_write, read_json, read_text
 from lexforge.formats.added import core_args, read_folder
 from lexforge.formats.bert import bert_template
@@ -184,5 +184,13 @@ def _text(value: Any) -> str | None:
 
 
 def save_vocab(core: BertTokenizer, path: Path) -> None:
-    """Writes ``vocab.txt`` atomically."""
-    atomic_write(path, "".join(t + "\n" for t in core.vocab()))
+    """Writes ``vocab.txt`` atomically. A token the file cannot give back as it is (one
+    with a line break, or ending in whitespace that ``read_vocab`` strips) is refused."""
+    tokens = core.vocab()
+    for tid, token in enumerate(tokens):
+        if "\n" in token or (token.rstrip(" \t\r") or token.removesuffix("\r")) != token:
+            raise ConfigError(
+                f"token {token!r} (id {tid}) cannot be a line of vocab.txt (a line break, or "
+                "whitespace ending it, would be lost): save with format='hf' (tokenizer.json)"
+            )
+    atomic_write(path, "".join(t + "\n" for t in tokens))

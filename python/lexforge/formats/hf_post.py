@@ -39,6 +39,9 @@ class Template:
 
     single: tuple[Piece, ...]
     pair: tuple[Piece, ...]
+    # read from a RobertaProcessing, and written back as one: HF's TemplateProcessing of
+    # the same pieces gives other type ids to a pair's overflowing windows
+    roberta: bool = False
 
     @classmethod
     def bert(cls, cls_id: int, sep_id: int) -> Template:
@@ -148,7 +151,7 @@ def post_processing(
             sep_id = _special_pair(path, f"{at}.sep", step.get("sep"), specials)
             single = (("special", cls_id, 0), ("A", 0, 0), ("special", sep_id, 0))
             pair = (*single, ("special", sep_id, 0), ("B", 0, 0), ("special", sep_id, 0))
-            template = Template(single, pair)
+            template = Template(single, pair, roberta=True)
             trim = flag(path, at, step, "trim_offsets")
             offsets = OffsetTrim(trim, flag(path, at, step, "add_prefix_space"))
         else:
@@ -174,6 +177,15 @@ def post_processor(
     if template is None:
         return level
     names = {tid: text for text, tid in bpe.specials()}
+    if template.roberta:  # it trims offsets itself, as the ByteLevel step would
+        (_, cls_id, _), *_, (_, sep_id, _) = template.single
+        return {
+            "type": "RobertaProcessing",
+            "sep": [names[sep_id], sep_id],
+            "cls": [names[cls_id], cls_id],
+            "trim_offsets": level["trim_offsets"],
+            "add_prefix_space": level["add_prefix_space"],
+        }
 
     def pieces(spec: tuple[Piece, ...]) -> list[dict[str, Any]]:
         return [

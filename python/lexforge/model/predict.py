@@ -35,6 +35,7 @@ def classify(
     head has several)."""
     from ..train._fit_model import encode_batch
 
+    _expect_head(model, "classify")
     texts = _texts(texts, batch_size)
     if pairs is not None:
         pairs = _texts(pairs, batch_size, "pairs")
@@ -42,6 +43,11 @@ def classify(
             raise ConfigError(f"{len(texts)} texts but {len(pairs)} pairs; give one pair a text")
     tok = _tokenizer(model, tokenizer)
     config = _config(model)
+    if pairs is not None and config.type_vocab_size < 2:
+        raise ConfigError(
+            f"the model has type_vocab_size={config.type_vocab_size}: one segment, so it "
+            "reads no sentence pairs; pass the texts alone (or each pair joined into one)"
+        )
     problem = model.problem()  # type: ignore[operator]
     device = next(model.parameters()).device
     was_training = model.training
@@ -91,6 +97,7 @@ def tag(
     from ..batch import check_int
     from ..train.tagging import tag_words
 
+    _expect_head(model, "tag")
     if isinstance(sentences, str):
         raise TypeError("pass a list of sentences (texts, or lists of words)")
     check_int("batch_size", batch_size, least=1)
@@ -150,6 +157,7 @@ def answer(
         windows,
     )
 
+    _expect_head(model, "answer")
     questions = _texts(questions, batch_size, "questions")
     contexts = _texts(contexts, batch_size, "contexts")
     if len(questions) != len(contexts):
@@ -213,6 +221,31 @@ def answer(
     finally:
         model.train(was_training)
     return out
+
+
+_HEADS = {
+    "classify": "BertForSequenceClassification",
+    "tag": "BertForTokenClassification",
+    "answer": "BertForQuestionAnswering",
+}
+
+
+def _expect_head(model: object, function: str) -> None:
+    """``model`` has the head ``function`` reads, else a ConfigError that names the head
+    it has and the function for it (its outputs have other fields: an AttributeError)."""
+    from . import heads
+
+    want = _HEADS[function]
+    if isinstance(model, getattr(heads, want)):
+        return
+    has = type(model).__name__
+    other = next((f for f, head in _HEADS.items() if head == has), None)
+    fix = (
+        f"use {other}() for it"
+        if other is not None
+        else "fine-tune one for the task (lexforge.finetune), or load a checkpoint that has it"
+    )
+    raise ConfigError(f"{function}() needs a {want}, got a {has}; {fix}")
 
 
 def not_finite(where: str) -> ConfigError:
