@@ -130,7 +130,8 @@ def attention(
     except under ``torch.compile``, where checking would synchronise and it is clamped);
     either needs Nq == Nk (self-attention). Padding positions are never attended to, and
     their own output rows are 0 (as are rows of a sequence with no real token) — never
-    NaN.
+    NaN, whatever padding holds; a NaN or inf in a real token's q, k or v reaches the
+    rows that read it, as in SDPA.
 
     ``dropout_p`` drops attention probabilities (pass 0 at evaluation); the Triton path
     draws Philox numbers seeded from torch's generator, so ``torch.manual_seed`` fixes
