@@ -205,6 +205,20 @@ def test_lexforge_predict_writes_what_the_api_gives(
     answers = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     expected = qa.answer([q for q, _ in pairs], [c for _, c in pairs])
     assert [(a["answer"], a["start"]) for a in answers] == [(t, s) for t, s, _ in expected]
+    # SQuAD's own .json layout, beside a jsonl file: each question with its id
+    squad = tmp_path / "dev.json"
+    squad.write_text(json.dumps({"version": "v2.0", "data": [{"title": "t", "paragraphs": [
+        {"context": c, "qas": [{"id": f"q{i}", "question": q, "answers": [],
+                                "is_impossible": True}]}
+        for i, (q, c) in enumerate(pairs)]}]}))  # fmt: skip
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "qa"), str(squad), str(records)]) == 0
+    answers = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [a.get("id") for a in answers] == ["q0", "q1", None, None]
+    assert [(a["answer"], a["start"]) for a in answers] == [(t, s) for t, s, _ in expected] * 2
+    squad.write_text(json.dumps({"data": [{"paragraphs": [{"qas": []}]}]}))
+    assert main(["predict", str(tmp_path / "qa"), str(squad)]) == 1
+    assert "missing or wrong 'context'" in capsys.readouterr().err
     BertModel(BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_layers=1, num_heads=2,
                          intermediate_size=64)).save_pretrained(tmp_path / "enc")  # fmt: skip
     assert main(["predict", str(tmp_path / "enc"), str(lines)]) == 1

@@ -269,12 +269,12 @@ def _predict(args: argparse.Namespace) -> int:
                 "a QA model reads records files (.jsonl, .json, .csv, .tsv, .parquet) with "
                 "question and context columns, not lines of stdin; name such a file"
             )
-        first = _lines(args.files, args.text_column or "question", where, "--text-column")
-        second: list[str] | None = _lines(args.files, args.pair_column or "context",
-                                          flag="--pair-column")  # fmt: skip
+        first, second, ids = _qa_inputs(
+            args.files, args.text_column or "question", args.pair_column or "context", where
+        )
     else:
         first = _lines(args.files, args.text_column, where, "--text-column")
-        second = None
+        second, ids = None, []
         if args.pair_column is not None:
             if head != "classify":
                 raise ConfigError("--pair-column is for sentence-pair classifiers")
@@ -309,8 +309,9 @@ def _predict(args: argparse.Namespace) -> int:
                 rows.append({"words": [w for w, _ in tagged], "tags": [t for _, t in tagged]})
         else:
             assert second is not None
-            for answer, start, score in model.answer(first, second, **options):
-                rows.append({"answer": answer, "start": start, "score": score})
+            for i, (answer, start, score) in enumerate(model.answer(first, second, **options)):
+                ident = {} if ids[i] is None else {"id": ids[i]}  # SQuAD's question ids
+                rows.append({**ident, "answer": answer, "start": start, "score": score})
     lines = []
     for i, row in enumerate(rows):
         try:  # strict JSON: a NaN score (a diverged checkpoint) has no spelling in it
@@ -326,6 +327,38 @@ def _predict(args: argparse.Namespace) -> int:
         _atomic(Path(args.output), lambda f: f.write(text.encode("utf-8")))
         print(f"{len(rows)} predictions -> {args.output}", file=sys.stderr)
     return 0
+
+
+def _qa_inputs(
+    files: list[str], question: str, context: str, where: list[str]
+) -> tuple[list[str], list[str], list[str | None]]:
+    """Questions, their contexts and ids from records files (a question and a context
+    column each; no ids) or SQuAD ``.json`` files (its layout: each question with its
+    paragraph's context, and its id); answers, if any, are not read."""
+    from lexforge.train._files import data_format, read_rows
+    from lexforge.train.qa_data import _squad_rows
+
+    questions: list[str] = []
+    contexts: list[str] = []
+    ids: list[str | None] = []
+    for f in files:
+        path = Path(f)
+        rows = read_rows(path, ("json",))[1] if data_format(path) == "json" else []
+        if not (rows and rows[0][0] == "the file"):  # one record per question
+            before = len(where)
+            questions += _lines([f], question, where, "--text-column")
+            contexts += _lines([f], context, flag="--pair-column")
+            ids += [None] * (len(where) - before)
+            continue
+        for at, row in _squad_rows(rows[0][1], path, (question, context, "answers")):
+            if not isinstance(row.get(question), str):
+                raise ConfigError(f"{f}: {at}: no {question!r} text (--text-column names it)")
+            questions.append(row[question])
+            contexts.append(row[context])
+            given = row.get("id")
+            ids.append(None if given is None else str(given))
+            where.append(f"{f}, {at}")
+    return questions, contexts, ids
 
 
 def _check_written(path: Path, given: str, files: list[str]) -> None:

@@ -343,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="One JSON line per input: for a classifier {text, label, score} "
         "({labels, scores} for multi-label, {score} for regression); for a tagger {words, "
         "tags} (a line cut at whitespace); for a QA model {answer, start, score} (records "
-        "with question and context columns).",
+        "with question and context columns, or SQuAD .json files: {id, answer, ...}).",
     )  # fmt: skip
     r.add_argument("model", help="a fine-tuned checkpoint directory (lexforge finetune's best/)")
     r.add_argument(
