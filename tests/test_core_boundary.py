@@ -98,3 +98,19 @@ def test_masking_reads_only_row_major_arrays() -> None:
     public = lf.Masker(special_ids=[0], vocab_size=100, mask_token_id=3, seed=1)
     a, b = public(ids, step=0), public(np.asfortranarray(ids), step=0)
     assert all((x == y).all() for x, y in zip(a, b, strict=True))
+
+
+def test_a_vocabulary_past_memory_is_refused_by_the_masker() -> None:
+    """The masker's per-id tables for vocab_size 2**32 - 1 (which the options accept): a
+    ConfigError where memory is limited, not an abort on the allocation (run in a child
+    whose address space is capped at 3 GiB)."""
+    out = _in_a_child(
+        "import resource; resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))\n"
+        "from lexforge.masking import Masker\n"
+        "try: Masker(vocab_size=2**32 - 1, mask_token_id=5, special_ids=[0])\n"
+        "except Exception as e: print(type(e).__name__, e)\n"
+    )
+    assert out.startswith("ConfigError vocab_size 4294967295 needs 1 table"), out
+    # a vocabulary that fits is taken as before
+    masker = lf.Masker(vocab_size=30_000, mask_token_id=5, special_ids=[0])
+    assert masker(np.array([[0, 7, 8]]), step=0)[0].shape == (1, 3)

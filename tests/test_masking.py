@@ -533,6 +533,15 @@ def test_masks_word_ids_and_schedules_of_the_wrong_kind() -> None:
                       mlm_probability=lambda step, r=rate: r)  # fmt: skip
 
 
+def test_ids_outside_the_vocabulary_under_the_special_mask_are_input_ids_fault() -> None:
+    """mask_tokens takes the ids under special_tokens_mask as special ids: -100 padding
+    there was blamed on special_ids, an argument the caller never passed."""
+    for bad in (-100, 10):
+        with pytest.raises(ConfigError, match=rf"^input_ids\[0, 2\] = {bad} is outside"):
+            lf.mask_tokens(np.array([[7, 8, bad]]), vocab_size=10, mask_token_id=1,
+                           special_tokens_mask=np.array([[0, 0, 1]]))  # fmt: skip
+
+
 def test_a_schedule_step_of_the_wrong_kind_is_refused() -> None:
     """``schedule_step`` is checked as ``step`` is: a str raised a raw TypeError, a
     negative or fractional step was taken as a point of the schedule."""

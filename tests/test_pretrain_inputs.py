@@ -142,6 +142,22 @@ def test_tokens_per_second_leave_out_evaluations_and_checkpoints(
     assert min(after) > others[len(others) // 2] / 20, (after, others)
 
 
+def test_a_window_with_no_masked_token_logs_null_not_a_perfect_loss(
+    setup: dict[str, Any], tmp_path: Path
+) -> None:
+    """``exact`` masking of 1% of rows of 24 tokens masks none: the log's MLM loss and
+    accuracy are null there (they were 0.0, a perfect score), and the curves still draw."""
+    result = _run(setup, tmp_path, steps=3, log_every=1, masking="exact",
+                  mlm_probability=0.01, eval_data=setup["shards"])  # fmt: skip
+    logged = [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [r["split"] for r in logged] == ["train"] * 3 + ["eval"]
+    for r in logged:
+        assert r["mlm_loss"] is None and r["mlm_accuracy"] is None, r
+    assert result.history == logged
+    pytest.importorskip("matplotlib")
+    assert (tmp_path / "curves.png").stat().st_size > 0
+
+
 def test_eval_every_without_eval_data_is_refused(setup: dict[str, Any], tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"eval_every=1 .* eval_data="):
         _run(setup, tmp_path, eval_every=1)

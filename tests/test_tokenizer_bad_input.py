@@ -229,6 +229,18 @@ def test_ids_of_the_wrong_kind_are_named(bpe: Any, wordpiece: Any) -> None:
             tok.decode(object())  # type: ignore[arg-type]
 
 
+def test_fields_asked_of_a_batch_of_lists_are_refused_not_dropped(bpe: Any, wordpiece: Any) -> None:
+    """return_tensors=None gives id lists: return_word_ids and kin were silently left out
+    of them. HF gives a BatchEncoding of lists there; lexforge names the option to use."""
+    for tok in (bpe, wordpiece):
+        with pytest.raises(ConfigError, match=r"^return_word_ids and return_offsets needs "):
+            tok.encode_batch(["hello world"], return_word_ids=True, return_offsets=True)
+        with pytest.raises(ConfigError, match=r"^return_special_tokens_mask needs return_t"):
+            tok.encode_batch(["hi"], return_special_tokens_mask=True, max_length=8, truncation=True)
+        got = tok.encode_batch(["hello world"], return_word_ids=True, return_tensors="np")
+        assert got["word_ids"].shape == got["input_ids"].shape
+
+
 def test_training_texts_name_an_item_that_is_no_str() -> None:
     for train in (lf.Tokenizer.train_bpe, lf.Tokenizer.train_wordpiece):
         with pytest.raises(TypeError, match=r"^texts\[2\] must be a str, got int$"):

@@ -302,6 +302,7 @@ class BpeEncoding(BpeBase):
             vocab_size=self.vocab_size,
         )  # fmt: skip
         plain = pairs is None and trunc is None and pad is None and not return_overflowing_tokens
+        plain &= not (return_special_tokens_mask or return_word_ids or return_offsets)  # (refused)
         if plain and return_tensors is None and not isinstance(texts, str):
             batch = in_order(texts)  # the fast path: no rows to build
             try:

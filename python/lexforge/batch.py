@@ -356,6 +356,14 @@ def model_inputs(
         )
     if return_tensors not in (None, "np", "pt"):
         raise ConfigError(f"return_tensors must be None, 'np' or 'pt', got {return_tensors!r}")
+    extras = {"special_tokens_mask": special_tokens_mask, "word_ids": word_ids, "offsets": offsets}
+    if return_tensors is None:  # a list of id lists has no place for them: not dropped
+        asked = [f"return_{name}" for name, wanted in extras.items() if wanted]
+        if asked:
+            raise ConfigError(
+                f"{' and '.join(asked)} needs return_tensors='np' or 'pt' (a BatchEncoding "
+                "of arrays); return_tensors=None gives the id lists alone"
+            )
     texts_list, pairs_list = list(texts), None if pairs is None else list(pairs)
     if padding is not None:
         per_token = 3 + special_tokens_mask + word_ids + 2 * offsets if return_tensors else 1
@@ -368,15 +376,7 @@ def model_inputs(
                 ids, _ = lists(texts_list, pairs_list, core_trunc, core_pad, overflow)
             return ids
         fields = ["input_ids", "token_type_ids", "attention_mask"]
-        fields += [
-            name
-            for name, wanted in [
-                ("special_tokens_mask", special_tokens_mask),
-                ("word_ids", word_ids),
-                ("offsets", offsets),
-            ]
-            if wanted
-        ]
+        fields += [name for name, wanted in extras.items() if wanted]
         out = arrays(texts_list, fields, pairs_list, core_trunc, core_pad, overflow)
     except UnicodeEncodeError as e:
         raise bad_text(e, texts=texts_list, pairs=pairs_list) from None

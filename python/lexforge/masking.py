@@ -442,6 +442,9 @@ def mask_tokens(
         ids = _array(input_ids, "input_ids")
         flags = _flags(special_tokens_mask, ids.shape)
         found = np.unique(ids[flags != 0]).tolist() if ids.dtype.kind in "iu" else []
+        if isinstance(vocab_size, int):  # an id outside the vocabulary (padding as -100)
+            # is input_ids' fault, which the masker names: not one of special_ids
+            found = [i for i in found if 0 <= i < vocab_size]
         special_ids = sorted({*(special_ids or ()), *found})
     masker = Masker(
         vocab_size=vocab_size,

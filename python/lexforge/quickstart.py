@@ -418,7 +418,7 @@ def _report(
         "tfidf": "TF-IDF + logistic regression",
     }
     lines = [f"# lexforge quickstart ({minutes:g} minutes)", ""]
-    ev = pretrained.get("eval") or {}
+    ev = {k: v for k, v in (pretrained.get("eval") or {}).items() if v is not None}
     lines.append(
         f"Pretraining: {pretrained['steps']} steps on {pretrained['tokens']:,} tokens; "
         f"held-out MLM loss {ev.get('mlm_loss', float('nan')):.3f}, "

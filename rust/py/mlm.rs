@@ -177,6 +177,18 @@ impl Masker {
                 ))))
             }
         };
+        // a flag per id in up to three tables: a vocabulary size past memory is an error,
+        // not an abort of the process on the allocation
+        let tables =
+            1 + usize::from(continuation_ids.is_some()) + usize::from(word_end_ids.is_some());
+        crate::memory::check_room((vocab_size as usize).checked_mul(tables), 1, "").map_err(
+            |_| {
+                to_py(Error::Config(format!(
+                "vocab_size {vocab_size} needs {tables} table(s) of a byte per id, more memory \
+                 than can be allocated; pass the tokenizer's vocabulary size"
+            )))
+            },
+        )?;
         let mut flags = vec![false; vocab_size as usize];
         for id in special_ids {
             if let Some(f) = flags.get_mut(id as usize) {

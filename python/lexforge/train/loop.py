@@ -48,7 +48,7 @@ from .pretrain_inputs import (
     _pad_id,
     _shards,
 )
-from .pretrain_log import _Evaluator, _Log
+from .pretrain_log import _Evaluator, _Log, _mlm_means
 from .pretrain_options import PretrainOptions, PretrainResult, _options
 from .pretrain_stream import _forward, _Micro, _Slots, _step_totals, _stream
 
@@ -356,10 +356,8 @@ def _pretrain(
                     )
                     raise world.stop_all(overflowed)
             if done % opts.log_every == 0 or done == opts.steps:
-                record = {
-                    "step": done, "lr": lr, "mlm_loss": mlm_loss / max(window_masked, 1),
-                    "mlm_accuracy": mlm_ok / max(window_masked, 1), "tokens": window_tokens,
-                }  # fmt: skip
+                record = {"step": done, "lr": lr, **_mlm_means(mlm_loss, mlm_ok, window_masked),
+                          "tokens": window_tokens}  # fmt: skip
                 if opts.objective != "none":
                     record.update(
                         nsp_loss=nsp_loss / window_rows, nsp_accuracy=nsp_ok / window_rows

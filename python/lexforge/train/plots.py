@@ -27,8 +27,11 @@ def plot_curves(log: Path, png: Path) -> Path | None:
     for split, style in (("train", "-"), ("eval", "o--")):
         rows = [r for r in records if r.get("split") == split]
         for task in ("mlm", "nsp"):
-            points = [(r["step"], r[f"{task}_loss"], r[f"{task}_accuracy"]) for r in rows
-                      if f"{task}_loss" in r]  # fmt: skip
+            points = [  # (a null loss: no token was masked in that window)
+                (r["step"], r[f"{task}_loss"], r[f"{task}_accuracy"])
+                for r in rows
+                if r.get(f"{task}_loss") is not None
+            ]
             if not points:
                 continue
             steps, losses, accs = zip(*points, strict=True)

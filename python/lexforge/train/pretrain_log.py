@@ -39,7 +39,7 @@ class _Evaluator:
         self.opts, self.world = opts, world
 
     @torch.no_grad()
-    def run(self, net: nn.Module, autocast: Any) -> dict[str, float]:
+    def run(self, net: nn.Module, autocast: Any) -> dict[str, float | None]:
         net.eval()
         totals = torch.zeros(4, dtype=torch.float64, device=self.world.device)
         masked = rows = 0.0
@@ -53,10 +53,18 @@ class _Evaluator:
             rows += b["input_ids"].shape[0]
         mlm_loss, mlm_ok, nsp_loss, nsp_ok = self.world.sum(*totals.tolist())
         masked, rows = self.world.sum(masked, rows)
-        result = {"mlm_loss": mlm_loss / max(masked, 1), "mlm_accuracy": mlm_ok / max(masked, 1)}
+        result: dict[str, float | None] = _mlm_means(mlm_loss, mlm_ok, masked)
         if self.opts.objective != "none":
             result.update(nsp_loss=nsp_loss / rows, nsp_accuracy=nsp_ok / rows)
         return result
+
+
+def _mlm_means(loss: float, correct: float, masked: float) -> dict[str, float | None]:
+    """The MLM loss and accuracy per masked token; None (null in ``log.jsonl``) when no
+    token was masked (a low or scheduled-to-zero rate): a 0 loss would read as perfect."""
+    if masked == 0:
+        return {"mlm_loss": None, "mlm_accuracy": None}
+    return {"mlm_loss": loss / masked, "mlm_accuracy": correct / masked}
 
 
 class _Log:
@@ -111,7 +119,7 @@ class _Log:
         finally:
             self.aside += time.perf_counter() - start
 
-    def eval(self, step: int, result: dict[str, float]) -> None:
+    def eval(self, step: int, result: dict[str, float | None]) -> None:
         self._write({"split": "eval", "step": step, **result})
 
     def _write(self, record: dict[str, Any]) -> None:
