@@ -382,6 +382,77 @@ def test_fine_tuning_into_an_earlier_runs_folder_says_its_model_is_replaced(
         finetune(tiny_checkpoint, rows, out_dir=tmp_path / "run", **QUIET)
 
 
+def test_fine_tuning_never_replaces_its_own_inputs(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    """A data file named as a file fine-tuning writes into out_dir (its log.jsonl), or the
+    model being fine-tuned in out_dir/best: refused before anything is read or deleted
+    (the data file was deleted, the model replaced with a generic warning)."""
+    rows = [("a", "pos"), ("b", "neg")]
+    run = tmp_path / "run"
+    finetune(tiny_checkpoint, rows, out_dir=run, **QUIET)
+    data = run / "log.jsonl"
+    data.write_text("".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in rows))
+    before = data.read_bytes()
+    with pytest.raises(ConfigError, match=r"would replace the data file .*log.jsonl"):
+        finetune(tiny_checkpoint, data, out_dir=run, **QUIET)
+    with pytest.raises(ConfigError, match=r"would replace the data file"):
+        finetune(tiny_checkpoint, rows, validation=data, out_dir=run, **QUIET)
+    assert data.read_bytes() == before
+    weights = (run / "best" / "model.safetensors").read_bytes()
+    with pytest.raises(ConfigError, match=r"would replace the model .*best"):
+        finetune(run / "best", rows, out_dir=run, **QUIET)
+    assert (run / "best" / "model.safetensors").read_bytes() == weights
+    finetune(run / "best", rows, out_dir=tmp_path / "next", **QUIET)  # elsewhere: fine
+
+
+def test_column_options_for_a_dataset_name_are_refused(tiny_checkpoint: Path) -> None:
+    """A dataset's columns are its own: a pair column given for rt-polarity was dropped
+    (the run trained on single texts), a text column ignored."""
+    for column in ("text_column", "pair_column", "label_column"):
+        with pytest.raises(ConfigError, match=rf"^{column}='x': rt-polarity is a dataset"):
+            finetune(tiny_checkpoint, "rt-polarity", **{column: "x"}, **QUIET)
+
+
+def test_multi_label_cells_that_join_or_list_their_labels_are_named(tmp_path: Path) -> None:
+    """Multi-label labels in one csv cell ("pos|film") without a separator, or a list
+    written as text as pandas' to_csv writes it ("['pos', 'film']"), were each one class
+    of that name."""
+    multi = "multi_label_classification"
+    for cell, fix in (("pos|film", "label_separator='|'"), ("pos;film", "label_separator=';'")):
+        path = tmp_path / "joined.csv"
+        path.write_text(f"text,label\nsuperb film,{cell}\nawful,neg\n", encoding="utf-8")
+        with pytest.raises(ConfigError, match=rf"such as '{cell}' .* pass {fix}"):
+            read_records(path, problem_type=multi)
+        sep = fix.split("'")[1]
+        assert read_records(path, problem_type=multi, label_separator=sep)[0][1] == ("film", "pos")
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"text": ["superb film", "awful"], "label": [["pos", "film"], ["neg"]]})
+    frame.to_csv(tmp_path / "lists.csv", index=False)
+    for problem in (None, multi):
+        with pytest.raises(ConfigError, match=r"is a list written as text .*JSON Lines"):
+            read_records(tmp_path / "lists.csv", problem_type=problem)
+    frame.to_json(tmp_path / "lists.jsonl", orient="records", lines=True)  # the fix it names
+    assert read_records(tmp_path / "lists.jsonl")[0][1] == ("film", "pos")
+    # names with brackets are still names, and one label per row of plain names is fine
+    path = tmp_path / "plain.csv"
+    path.write_text("text,label\na,[CLS]\nb,film\n", encoding="utf-8")
+    assert [r[1] for r in read_records(path, problem_type=multi)] == [("[CLS]",), ("film",)]
+
+
+def test_tagged_records_with_no_tokens_are_left_out_with_a_word() -> None:
+    rows = [(["EU", "rejects"], ["B-ORG", "O"]), ([], []), (["Peter"], ["B-PER"])]
+    with pytest.warns(UserWarning, match=r"1 record\(s\) with no tokens left out"):
+        assert len(read_tagged(rows)) == 2
+
+
+def test_a_header_spelled_in_another_case_is_named(tmp_path: Path) -> None:
+    """ "Text,Label": the file has a header, so the advice to add one was wrong."""
+    path = tmp_path / "cased.csv"
+    path.write_text("Text,Label\nsuperb,pos\nawful,neg\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"no column 'text' .*'Text' differs from it only in"):
+        read_records(path)
+    assert read_records(path, text_column="Text", label_column="Label")[0] == ("superb", "pos")
+
+
 def test_numpy_numbers_are_options_like_any_others(tiny_checkpoint: Path) -> None:
     """A seed sweep over ``np.arange`` (and NumPy runs, epochs, rates) trains as Python's
     numbers do: the same run, not a raw TypeError from random.Random at the first batch."""

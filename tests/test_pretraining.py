@@ -478,6 +478,11 @@ def test_bad_options(shards: lf.ShardSet, monkeypatch: pytest.MonkeyPatch) -> No
     for masker, message in wrong:
         with pytest.raises(ConfigError, match=message):
             lf.PretrainingBatches(shards, batch_size=4, masker=masker)
+    # a rate beside a masker of its own was ignored unsaid: the masker's rate held
+    own = lf.Masker.from_tokenizer(tok, mlm_probability=0.3)
+    for rate in (0.5, lambda step: 0.2):
+        with pytest.raises(ConfigError, match=r"mlm_probability is the default masker's rate"):
+            lf.PretrainingBatches(shards, batch_size=4, masker=own, mlm_probability=rate)
     with pytest.raises(ConfigError, match="batch_size"):
         lf.PretrainingBatches(shards, batch_size=0)
     # padding that needs more memory than the machine has (4 MiB here) is refused first

@@ -77,7 +77,8 @@ class PretrainingBatches:
             first word is never joined to the line before's last).
         mlm_probability: the masking rate, or a schedule ``step -> rate``, for the default
             masker.
-        seed: seeds everything: shard order, instances, masks.
+        seed: seeds shard order, instances and the default masker's masks (a ``masker``
+            given draws with its own seed).
         epochs: how many passes over the shards (default: endless).
         pad_to: ``"longest"`` (each batch to its longest row, rounded up to
             ``pad_to_multiple_of`` when ``max_seq_len`` is a multiple of it, so a batch is
@@ -137,6 +138,11 @@ class PretrainingBatches:
             raise ConfigError(f"epochs must be at least 1 (or None for endless), got {epochs}")
         if check_int("seed", seed) >= 1 << 64:
             raise ConfigError(f"seed must be a non-negative integer below 2**64, got {seed}")
+        if masker is not None and (callable(mlm_probability) or mlm_probability != 0.15):
+            raise ConfigError(  # the masker's own rate holds: not ignored unsaid
+                "mlm_probability is the default masker's rate; with masker= given, pass it to "
+                "the masker (Masker.from_tokenizer(tok, mlm_probability=...))"
+            )
         tokenizer = self.shards.tokenizer()
         self.cls, self.sep, self.pad = framing_ids(tokenizer)
         self.masker = (

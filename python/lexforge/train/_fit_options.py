@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,12 +103,34 @@ def check_max_length(max_length: Any) -> None:
         )
 
 
-def check_out_dir(out_dir: Any) -> None:
-    """``out_dir`` (None, or a directory to write into) is not an existing file: said
-    before any data or model is read, not when the first file is written."""
+# what fine-tuning writes into out_dir (best/ whole): an input there would be lost
+WRITTEN = ("log.jsonl", "metrics.json", "confusion.png", "predictions.json")
+
+
+def check_out_dir(out_dir: Any, *, model: Any = None, data: tuple[Any, ...] = ()) -> None:
+    """``out_dir`` (None, or a directory to write into) is not an existing file, and
+    fine-tuning there would replace none of its inputs: ``model`` (a checkpoint folder in
+    ``out_dir/best``) or a ``data`` file named as one of the files it writes. Said before
+    any data or model is read, not when the first file is written."""
     if out_dir is None:
         return
     path = Path(out_dir)
+    if path.is_dir():
+        best = (path / "best").resolve()
+        sources = [("model", model), *(("data file", d) for d in data)]
+        for kind, source in sources:
+            if not isinstance(source, (str, os.PathLike)) or not Path(source).exists():
+                continue
+            at = Path(source).resolve()
+            if (
+                at == best
+                or best in at.parents
+                or (at.parent == path.resolve() and at.name in WRITTEN)
+            ):
+                raise ConfigError(
+                    f"out_dir {out_dir} would replace the {kind} {os.fspath(source)} (fine-"
+                    f"tuning writes best/ and {', '.join(WRITTEN)} there); pass another out_dir"
+                )
     for at in (path, *path.parents):  # the nearest one that exists must be a directory
         if at.exists():
             if not at.is_dir():

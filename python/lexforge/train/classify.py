@@ -59,6 +59,23 @@ class FinetuneResult:
 # the loop
 
 
+def _no_columns_for_datasets(sources: tuple[Any, ...], **columns: Any) -> None:
+    """Column names given while every split is a dataset name, whose columns are its own:
+    refused, not ignored (a pair column dropped would train on single texts)."""
+    from .. import datasets
+
+    given = [f"{k}={v!r}" for k, v in columns.items() if v is not None]
+    present = [s for s in sources if s is not None]
+    names = [dataset_name(s) for s in present]
+    if not given or not all(n is not None and n in datasets.names() for n in names):
+        return
+    raise ConfigError(
+        f"{', '.join(given)}: {names[0]} is a dataset, whose columns are fixed (a text and "
+        "its label; tokens and tags for a tagged one), so no column option applies; drop "
+        f"{'it' if len(given) == 1 else 'them'}, or pass your own file"
+    )
+
+
 def finetune(
     model: Any,
     train: Any,
@@ -160,7 +177,7 @@ def finetune(
     if max_length is None:  # the usual lengths: texts and sentences 128, QA windows 384
         max_length = 384 if task == "qa" else 128
     check_max_length(max_length)
-    check_out_dir(out_dir)
+    check_out_dir(out_dir, model=model, data=(train, validation, test))
     # the device and the checkpoint's folder, before the data is read (a minute, for some)
     resolve_device(device)
     if isinstance(model, (str, os.PathLike)):
@@ -188,6 +205,10 @@ def finetune(
                 f"{', '.join(given)}: only text classification takes "
                 f"{'it' if len(given) == 1 else 'them'}; task={task!r} does not"
             )
+    _no_columns_for_datasets(
+        (train, validation, test), text_column=text_column, pair_column=pair_column,
+        label_column=label_column,
+    )  # fmt: skip
     if task == "qa":
         from .qa import finetune_qa
 

@@ -145,7 +145,7 @@ def finetune_qa(
         runs=runs, seed=seed,
     )  # fmt: skip
     check_max_length(max_length)
-    check_out_dir(out_dir)
+    check_out_dir(out_dir, model=model, data=(train, validation, test))
     if stride is not None and (not _whole(stride) or not 0 <= stride < max_length):
         raise ConfigError(
             f"stride must be a whole number in [0, max_length), got {stride!r}; pass fewer "

@@ -6,6 +6,7 @@ there."""
 
 from __future__ import annotations
 
+import ast
 import math
 import os
 import re
@@ -96,6 +97,8 @@ def read_records(
     if problem_type is None:
         lists = any(isinstance(value, (list, tuple)) for value in given)
         problem_type = PROBLEMS[1] if lists else PROBLEMS[0]
+    if problem_type != "regression":
+        _no_list_text(given, [at for at, _ in table], label_column, where)
     records: list[Record] = []
     for (at, values), value in zip(table, given, strict=True):
         texts = [_text(v, c, where, at) for v, c in zip(values[:-1], columns, strict=False)]
@@ -103,7 +106,43 @@ def read_records(
         records.append((*texts, label))
     if inferred and problem_type == PROBLEMS[0]:
         _no_scores(given, [at for at, _ in table], label_column, where)
+    if problem_type == PROBLEMS[1] and label_separator is None:
+        _no_joined_labels(given, label_column, where)
     return records
+
+
+def _no_list_text(labels: list[Any], ats: list[str], column: str, where: str) -> None:
+    """Refuses a label that is a list written as text (``"['pos', 'film']"``, as pandas'
+    ``to_csv`` writes a list column): read as it is, it would be one class of that name."""
+    for value, at in zip(labels, ats, strict=True):
+        if not (isinstance(value, str) and value.strip()[:1] == "[" and value.strip()[-1:] == "]"):
+            continue
+        try:
+            items = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            continue  # "[CLS]", "[x y]": names that happen to have brackets
+        if isinstance(items, list) and all(isinstance(i, str | int) for i in items):
+            raise ConfigError(
+                f"{where}: {at}: the label {value!r} in column {column!r} is a list written "
+                "as text (pandas' to_csv writes list columns so); write the labels as JSON "
+                "Lines lists (DataFrame.to_json(orient='records', lines=True)), or join them "
+                "with a separator such as '|' and pass label_separator='|' (--label-separator)"
+            )
+
+
+def _no_joined_labels(labels: list[Any], column: str, where: str) -> None:
+    """Refuses multi-label data without a separator whose every row has one label, some of
+    them joined with "|", ";" or "," ("pos|film"): each would be a class of its own."""
+    if any(not isinstance(value, str) for value in labels):
+        return  # lists: the labels are given apart
+    for mark in ("|", ";", ","):
+        joined = next((v for v in labels if mark in v.strip(mark + " ")), None)
+        if joined is not None:
+            raise ConfigError(
+                f"{where}: multi-label classification, but no label_separator and labels such "
+                f"as {joined!r} in column {column!r} hold {mark!r}: each would be one class of "
+                f"that name; pass label_separator={mark!r} (--label-separator '{mark}')"
+            )
 
 
 def _values(
@@ -212,6 +251,13 @@ def _no_column(where: str, at: str, row: dict[str, Any], column: str, pair: str 
             f"pd.read_csv(header=None) does); name yours by number, such as {shown}"
         )
     flags = "text_column=/pair_column=/label_column=" if pair else "text_column=/label_column="
+    alike = next((str(k) for k in row if str(k).strip().lower() == column.lower()), None)
+    if alike is not None:  # "Text" for "text": the header is there, spelled otherwise
+        return (
+            f"{found}: {alike!r} differs from it only in case or spaces; name the column as "
+            f"the file spells it ({flags}, --text-column, --label-column in the CLI), or "
+            "rename it in the file"
+        )
     header = ""
     if kind in ("csv", "tsv"):  # naming a headerless file's first row would lose that row
         sep = "," if kind == "csv" else "\\t"

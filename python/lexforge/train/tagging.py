@@ -286,7 +286,7 @@ def finetune_tagger(
         runs=runs, seed=seed,
     )  # fmt: skip
     check_max_length(max_length)
-    check_out_dir(out_dir)
+    check_out_dir(out_dir, model=model, data=(train, validation, test))
     if tokens_column == tags_column:  # the words would be read as their own tags
         raise ConfigError(
             f"the tokens and tags columns must differ, got {tokens_column!r} for both; name "

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numbers
 import os
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,7 @@ def read_tagged(
     else:
         rows, where = given_rows(source, "sentences", "sentence"), "the sentences"
     sentences: list[Sentence] = []
+    empty: list[str] = []
     for at, row in rows:
         if isinstance(row, dict):
             missing = [c for c in (tokens_column, tags_column) if c not in row]
@@ -80,6 +82,14 @@ def read_tagged(
             raise ConfigError(f"{where}: {at} has an empty or blank token or tag")
         if tokens:
             sentences.append((tokens, tags))
+        else:
+            empty.append(at)
+    if empty:  # nothing to tag: left out, and said (the split's counts shrink)
+        warnings.warn(
+            f"{where}: {len(empty)} record(s) with no tokens left out ({', '.join(empty[:3])}"
+            f"{', ...' if len(empty) > 3 else ''})",
+            stacklevel=3,
+        )
     return sentences
 
 
