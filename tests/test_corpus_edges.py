@@ -404,3 +404,44 @@ def test_a_document_longer_than_a_piece_stays_one_document(bert: Any, tmp_path: 
     assert len(one) >= 3 and one.n_documents == 1
     with pytest.raises(CorpusError, match="at least 2 documents"):
         lf.PretrainingBatches(one, batch_size=2)
+
+
+def test_shards_are_read_in_corpus_order_past_the_names_width(
+    bert: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Shard names have 5 digits, so from shard 100,000 on they no longer sort as text in
+    corpus order ("shard-100000" < "shard-99999"); the reader took that order, which put
+    documents out of order and glued a cut document onto the wrong shard. Scaled down:
+    names of 1 digit overflow at shard 10."""
+    import lexforge._shard_build as build
+    import lexforge.shards as shards
+
+    lines = [" ".join(f"word{(d * 31 + k) % 97}" for k in range(60)) for d in range(4_000)]
+    # a document past the 1 MiB search for a blank line: cut across shards at line ends
+    data = "\n\n".join(lines[:10]) + "\n\n" + "\n".join(lines[10:3_990]) + "\n\n"
+    data += "\n\n".join(lines[3_990:]) + "\n"
+    path = tmp_path / "c.txt"
+    path.write_text(data, encoding="utf-8")
+    expected = universal_documents(bert, data.encode(), "lines")
+    for module in (build, shards):
+        monkeypatch.setattr(module, "_shard_name", lambda k: f"shard-{k:01d}", raising=False)
+    built = lf.build_shards(path, tmp_path / "s", bert, sentences="lines", piece_mb=0.04)
+    assert len(built) > 12 and any(s.continues for s in built.shards[10:])
+    assert [s.name for s in built.shards][9:12] == ["shard-9", "shard-10", "shard-11"]
+    assert shard_documents(built) == expected
+    assert built.n_documents == len(expected)
+
+
+def test_a_manifest_that_lost_a_shards_record_is_refused(bert: Any, tmp_path: Path) -> None:
+    import json
+
+    path = tmp_path / "c.txt"
+    path.write_text("\n\n".join(f"Document {i} has words in it." for i in range(300)) + "\n")
+    built = lf.build_shards(path, tmp_path / "s", bert, piece_mb=0.002)
+    assert len(built) > 2
+    manifest_path = tmp_path / "s" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    del manifest["shards"]["shard-00001"]
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(ShardError, match="no record of shard shard-00001"):
+        lf.ShardSet(tmp_path / "s")

@@ -34,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lexforge import _core
-from lexforge._shard_build import build_shards
+from lexforge._shard_build import _shard_name, build_shards
 from lexforge._shard_manifest import _PARTS, _read_manifest, _write_atomic
 from lexforge.errors import CorpusError, ShardError
 from lexforge.formats import make_parent, sha256_file
@@ -157,7 +157,7 @@ class ShardSet:
         # each shard holds three memory-mapped files open
         self._open_files = 3 * len(self.manifest["shards"])
         _allow_open_files(self._open_files)
-        for name in sorted(self.manifest["shards"]):
+        for name in self._names_in_plan_order():
             record = self.manifest["shards"][name]
             if not record["documents"]:
                 continue  # a piece with no text (only blank lines)
@@ -171,6 +171,22 @@ class ShardSet:
             continues = bool(self.shards) and record.get("continues") is True
             self.shards.append(ShardInfo(name, *counts, *where, continues))
         self._corpus: Any = None
+
+    def _names_in_plan_order(self) -> list[str]:
+        """The shards' names in corpus order: one per piece of the plan (names sorted as
+        text would put shard-100000 before shard-99999), each recorded in the manifest."""
+        names = [_shard_name(k) for k in range(len(self.manifest["plan"]))]
+        recorded = self.manifest["shards"]
+        missing = [n for n in names if n not in recorded]
+        extra = sorted(set(recorded) - set(names))
+        if missing or extra:
+            what = f"no record of shard {missing[0]}" if missing else f"a record of {extra[0]}"
+            raise ShardError(
+                f"{self.directory / 'manifest.json'} has {what}, which its plan of "
+                f"{len(names)} shards does not match (edited or merged); delete the folder "
+                "and rebuild the shards"
+            )
+        return names
 
     def _load(self, name: str, part: str, record: dict[str, Any]) -> npt.NDArray[Any]:
         path = self.directory / f"{name}.{part}.npy"
