@@ -118,3 +118,25 @@ def test_bad_sizes_are_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="leaves out the padding token"):
         model.resize_token_embeddings(0)
     assert model.resize_token_embeddings(50) is model.bert.embeddings.word  # unchanged
+
+
+@pytest.mark.parametrize(("size", "multiple"), [(53, 8), (None, 64), (56, 8), (None, None)])
+def test_padding_to_a_multiple_matches_transformers(
+    size: int | None, multiple: int | None, tmp_path: Path
+) -> None:
+    ours = _model(False, tmp_path / "before")
+    theirs = _theirs(tmp_path / "before")
+    want = theirs.resize_token_embeddings(size, pad_to_multiple_of=multiple)
+    got = ours.resize_token_embeddings(size, pad_to_multiple_of=multiple)
+    assert got.num_embeddings == want.num_embeddings == ours.config.vocab_size
+    assert ours.mlm.decoder.shape == theirs.cls.predictions.decoder.weight.shape
+    assert torch.equal(got.weight[:50], want.weight[:50])
+
+
+def test_bad_multiples_are_named(tmp_path: Path) -> None:
+    model = _model(True, tmp_path / "m")
+    with pytest.raises(TypeError, match="pad_to_multiple_of must be an int"):
+        model.resize_token_embeddings(60, pad_to_multiple_of=8.0)
+    with pytest.raises(ConfigError, match="pad_to_multiple_of must be at least 1"):
+        model.resize_token_embeddings(60, pad_to_multiple_of=0)
+    assert model.config.vocab_size == 50

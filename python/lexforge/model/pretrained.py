@@ -53,15 +53,24 @@ class Pretrained(nn.Module):
 
         return fill_mask(self, text, **options)
 
-    def resize_token_embeddings(self, new_num_tokens: int, *, mean_resizing: bool = True) -> Any:
+    def resize_token_embeddings(
+        self,
+        new_num_tokens: int | None = None,
+        pad_to_multiple_of: int | None = None,
+        *,
+        mean_resizing: bool = True,
+    ) -> Any:
         """Resizes the vocabulary to ``new_num_tokens`` ids after tokens were added to the
         tokenizer (``model.resize_token_embeddings(len(tok))``), as transformers does: old
         rows kept, new ones at the old rows' mean (``mean_resizing``) or drawn as at
-        initialisation; the MLM head follows. Returns the word embedding module. See
-        :mod:`lexforge.model.resize`."""
+        initialisation; the MLM head follows; ``pad_to_multiple_of`` rounds the size up
+        (None for ``new_num_tokens``: the size now, rounded). Returns the word embedding
+        module. See :mod:`lexforge.model.resize`."""
         from .resize import resize_token_embeddings
 
-        return resize_token_embeddings(self, new_num_tokens, mean_resizing=mean_resizing)
+        return resize_token_embeddings(
+            self, new_num_tokens, pad_to_multiple_of, mean_resizing=mean_resizing
+        )
 
     def save_pretrained(self, directory: str | os.PathLike[str], tokenizer: Any = None) -> Path:
         """Writes an HF-format directory (``config.json``, ``model.safetensors``, and the

@@ -20,22 +20,37 @@ from .config import BertConfig
 
 
 def resize_token_embeddings(
-    model: nn.Module, new_num_tokens: int, *, mean_resizing: bool = True
+    model: nn.Module,
+    new_num_tokens: int | None = None,
+    pad_to_multiple_of: int | None = None,
+    *,
+    mean_resizing: bool = True,
 ) -> nn.Embedding:
-    """Resizes ``model``'s vocabulary to ``new_num_tokens`` ids in place; returns the word
-    embedding module (the same object, with a new weight). Optimizer state for the old
-    weights does not carry over: build the optimizer after resizing."""
+    """Resizes ``model``'s vocabulary to ``new_num_tokens`` ids in place (None: its size
+    now), rounded up to a multiple of ``pad_to_multiple_of`` when given (64 suits tensor
+    cores), as transformers does; returns the word embedding module (the same object,
+    with a new weight). Optimizer state for the old weights does not carry over: build the
+    optimizer after resizing."""
     config: BertConfig = model.config  # type: ignore[assignment]
+    embedding: nn.Embedding = _encoder(model).embeddings.word
+    old = embedding.weight
+    if new_num_tokens is None:
+        new_num_tokens = old.shape[0]
     if isinstance(new_num_tokens, bool) or not isinstance(new_num_tokens, numbers.Integral):
         raise TypeError(f"new_num_tokens must be an int, not {new_num_tokens!r}")
     n = int(new_num_tokens)
+    if pad_to_multiple_of is not None:
+        multiple = pad_to_multiple_of
+        if isinstance(multiple, bool) or not isinstance(multiple, numbers.Integral):
+            raise TypeError(f"pad_to_multiple_of must be an int or None, not {multiple!r}")
+        if multiple < 1:
+            raise ConfigError(f"pad_to_multiple_of must be at least 1, got {multiple}")
+        n = -(-n // int(multiple)) * int(multiple)
     if n <= config.pad_token_id:
         raise ConfigError(
             f"new_num_tokens={n} leaves out the padding token (id {config.pad_token_id}); "
             f"keep at least {config.pad_token_id + 1} ids"
         )
-    embedding: nn.Embedding = _encoder(model).embeddings.word
-    old = embedding.weight
     if n == old.shape[0]:
         return embedding
     with torch.no_grad():
