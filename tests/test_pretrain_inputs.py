@@ -142,6 +142,39 @@ def test_tokens_per_second_leave_out_evaluations_and_checkpoints(
     assert min(after) > others[len(others) // 2] / 20, (after, others)
 
 
+def test_a_resumed_window_divides_its_tokens_by_all_of_its_training_time(
+    setup: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkpoint inside a log window saves the window's tokens; resumed, the next line
+    divided them by this process's seconds alone (steps 3-4 of a 4-step window: twice the
+    rate of the same line unbroken). It now counts the window's earlier training seconds
+    too. The log reads a clock that only the batches move, a second each: exact rates."""
+    import shutil
+    import types
+
+    from lexforge.train import loop, pretrain_log
+
+    clock = [0.0]
+
+    def timed(*args: Any) -> Any:
+        for batch in stream(*args):
+            clock[0] += 1.0
+            yield batch
+
+    stream = loop._stream
+    monkeypatch.setattr(loop, "_stream", timed)
+    monkeypatch.setattr(pretrain_log, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+    options = {"steps": 4, "log_every": 4, "save_every": 2, "keep": 3, "batch_size": 2}
+    straight = _run(setup, tmp_path / "straight", **options)
+    (tmp_path / "resumed" / "checkpoints").mkdir(parents=True)
+    kept = tmp_path / "straight" / "checkpoints" / "step-0000002"
+    shutil.copytree(kept, tmp_path / "resumed" / "checkpoints" / kept.name)
+    resumed = _run(setup, tmp_path / "resumed", resume=True, **options)
+    (want,) = [r["tokens_per_s"] for r in straight.history if r["split"] == "train"]
+    (got,) = [r["tokens_per_s"] for r in resumed.history if r["split"] == "train"]
+    assert got == want > 0
+
+
 def test_a_window_with_no_masked_token_logs_null_not_a_perfect_loss(
     setup: dict[str, Any], tmp_path: Path
 ) -> None:

@@ -289,7 +289,11 @@ def _pretrain(
         window_tokens = window_masked = window_rows = 0.0
         window = torch.zeros(4, dtype=torch.float64, device=world.device)
         if restored is not None:  # the global sums, saved by rank 0: it holds them again
-            window_tokens, window_masked, window_rows = restored[4:]
+            window_tokens, window_masked, window_rows = restored[4:7]
+            if len(restored) == 8:  # the window's training seconds, beside its tokens
+                log.resume_window(restored[7])
+            else:  # (saved before they were: the line's rate counts this process's tokens)
+                window_tokens = 0.0
             if world.rank == 0:
                 window += torch.tensor(restored[:4], dtype=torch.float64, device=world.device)
         for step in range(start, opts.steps):
@@ -372,11 +376,14 @@ def _pretrain(
                     log.eval(done, evaluator.run(net, autocast))
                 net.train()
             if saving:
+                seconds = log.seconds()  # (rank 0's: its log's window)
                 with log.set_aside():  # (a checkpoint is not training time)
                     full = sharded.gather(optimizer) if sharded is not None else (None, None)
                     rng = world.gather(checkpoint.rng_state())
-                    # the log's sums since its last line (zero when one was just written)
-                    sums = [*world.sum(*window.tolist()), window_tokens, window_masked, window_rows]
+                    # the log's sums since its last line (zero when one was just written),
+                    # and the training seconds they took
+                    sums = [*world.sum(*window.tolist()), window_tokens, window_masked, window_rows,
+                            seconds]  # fmt: skip
                     failed: CheckpointError | None = None
                     if world.rank == 0:
                         try:
@@ -412,10 +419,11 @@ def _pretrain(
 
 def _log_window(state: dict[str, Any]) -> list[float] | None:
     """The log's sums since its last line at the checkpoint's step (loss, correct, NSP
-    loss, NSP correct, tokens, masked tokens, rows), or None (a checkpoint from before they
-    were saved, or a damaged entry: the next line then averages the resumed steps only)."""
+    loss, NSP correct, tokens, masked tokens, rows, and the training seconds, which older
+    checkpoints lack), or None (a checkpoint from before they were saved, or a damaged
+    entry: the next line then averages the resumed steps only)."""
     found = state.get("log_window")
-    if not isinstance(found, list) or len(found) != 7:
+    if not isinstance(found, list) or len(found) not in (7, 8):
         return None
     if not all(isinstance(x, int | float) and not isinstance(x, bool) for x in found):
         return None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import sys
 import time
@@ -102,8 +103,18 @@ class _Log:
             tmp.replace(path)
             self.file = path.open("a", encoding="utf-8")
 
+    def seconds(self) -> float:
+        """Training seconds since the last line (evaluations and checkpoints left out)."""
+        return time.perf_counter() - self.started - self.aside
+
+    def resume_window(self, seconds: float) -> None:
+        """Counts ``seconds`` of training before this process (the window a checkpoint
+        saved) into the next line's, beside the tokens they trained on."""
+        if math.isfinite(seconds) and seconds > 0:
+            self.started -= seconds
+
     def step(self, record: dict[str, Any]) -> None:
-        elapsed = time.perf_counter() - self.started - self.aside
+        elapsed = self.seconds()
         record["tokens_per_s"] = record.pop("tokens") / elapsed if elapsed > 0 else 0.0
         self.started, self.aside = time.perf_counter(), 0.0
         self._write({"split": "train", **record})
