@@ -126,6 +126,100 @@ def test_embed_names_a_utf16_stdin_before_the_model_runs(
     assert not (tmp_path / "v.npy").exists()
 
 
+@pytest.mark.parametrize("command", ["embed", "predict"])
+def test_a_utf16_file_is_named_as_such_before_the_model_runs(
+    command: str,
+    model_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A UTF-16 file given by name was only "not UTF-8 text (byte 0xff at line 1)", where
+    the same text on stdin named the conversion."""
+    import lexforge.cli.models as cli_models
+
+    monkeypatch.setattr(cli_models, "_load_model", _never)
+    model = "model"
+    if command == "predict":  # (its checkpoint is read for its head before the texts)
+        import warnings
+
+        from lexforge.model import BertForSequenceClassification
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            classifier = BertForSequenceClassification.from_pretrained(model_dir, labels=["a", "b"])
+        tok = lexforge.Tokenizer.from_file(model_dir / "tokenizer.json")
+        model = str(classifier.save_pretrained(tmp_path / "classifier", tokenizer=tok))
+        monkeypatch.setattr(BertForSequenceClassification, "from_pretrained", _never)
+    wide = tmp_path / "texts.txt"
+    wide.write_bytes("a cat\n".encode("utf-16"))
+    assert main([command, model, str(wide), "-o", str(tmp_path / "v.npy")]) == 1
+    err = capsys.readouterr().err
+    assert f"{wide}: this file is UTF-16; convert it to UTF-8 (iconv -f UTF-16" in err, err
+
+
+def test_train_tokenizer_refuses_to_replace_its_corpus(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``-o`` naming a corpus file replaced the corpus with the tokenizer it trained."""
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(TEXTS * 20) + "\n", encoding="utf-8")
+    before = corpus.read_bytes()
+    (tmp_path / "gpt2").mkdir()
+    merges = tmp_path / "gpt2" / "merges.txt"
+    merges.write_bytes(before)
+    for given, extra in (
+        (corpus, ["-o", str(corpus)]),
+        (corpus, ["-o", str(corpus), "--model", "wordpiece", "--format", "vocab"]),
+        (merges, ["-o", str(tmp_path / "gpt2"), "--format", "gpt2"]),
+    ):
+        argv = ["train-tokenizer", str(given), "--vocab-size", "300", "--quiet", *extra]
+        assert main(argv) == 1
+        assert f"would replace the corpus file {given}; write elsewhere" in capsys.readouterr().err
+    assert corpus.read_bytes() == before == merges.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("command", "flag"),
+    [("train-tokenizer", "--threads"), ("train-tokenizer", "--min-frequency"),
+     ("tokenize", "--threads")],
+)  # fmt: skip
+def test_tokenizer_counts_are_named_by_their_flags(
+    command: str, flag: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """They were named by the API's keywords (num_threads, min_frequency)."""
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(TEXTS) + "\n", encoding="utf-8")
+    if command == "tokenize":
+        tok = lexforge.Tokenizer.train_wordpiece(texts=TEXTS, vocab_size=80, show_progress=False)
+        tok.save(tmp_path / "tok.json")
+        argv = [command, "--tokenizer", str(tmp_path / "tok.json"), str(corpus), flag, "-1"]
+    else:
+        argv = [command, str(corpus), "--vocab-size", "300", "-o", str(tmp_path / "t.json"),
+                "--quiet", flag, "-1"]  # fmt: skip
+    assert main(argv) == 1
+    assert f"lexforge: error: {flag} must be at least 0, got -1" in capsys.readouterr().err
+
+
+def test_fill_mask_is_quiet_about_pretrainings_own_heads(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``lexforge pretrain`` exports its NSP head and pooler beside the MLM head; fill-mask
+    warned on each run that it ignored them (embed and predict already did not)."""
+    from lexforge.model import BertForPreTraining
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pretrained = BertForPreTraining.from_pretrained(model_dir)
+    tok = lexforge.Tokenizer.from_file(model_dir / "tokenizer.json")
+    folder = pretrained.save_pretrained(tmp_path / "pretrained", tokenizer=tok)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["fill-mask", str(folder), "the [MASK] sat"]) == 0
+    assert not [w for w in caught if "ignored" in str(w.message)], caught
+    assert capsys.readouterr().out.count("\n") == 5
+
+
 def test_similar_refuses_a_probe_that_is_not_one_word(
     model_dir: Path,
     tmp_path: Path,

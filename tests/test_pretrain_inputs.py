@@ -175,6 +175,13 @@ def test_a_resumed_window_divides_its_tokens_by_all_of_its_training_time(
     assert got == want > 0
 
 
+def test_fsdp_in_one_process_says_it_trains_unsharded(
+    setup: dict[str, Any], tmp_path: Path
+) -> None:
+    with pytest.warns(UserWarning, match="nothing to shard the model across"):
+        _run(setup, tmp_path, fsdp=True, steps=1)
+
+
 def test_a_window_with_no_masked_token_logs_null_not_a_perfect_loss(
     setup: dict[str, Any], tmp_path: Path
 ) -> None:

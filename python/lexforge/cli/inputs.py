@@ -1,10 +1,12 @@
-r"""The texts a subcommand reads from files or stdin (``-``): lines cut at "\n" only, a
-UTF-8 byte-order mark dropped (a UTF-16 or UTF-32 one refused, naming the conversion), one
-text per record of a records file (JSON Lines, JSON, csv, tsv, Parquet).
+r"""The texts a subcommand reads from files or stdin (``-``): a UTF-8 byte-order mark
+dropped (a UTF-16 or UTF-32 one refused, naming the conversion), one text per record of a
+records file (JSON Lines, JSON, csv, tsv, Parquet).
 
 ``_tokenize_blocks`` streams them a block at a time (``lexforge tokenize``, whatever the
-input's size); ``_lines`` reads them whole (``embed``, ``similar``). What is done with the
-texts is the handlers'.
+input's size), lines cut at "\n" only and kept whole, line end included (the rows' ids
+decode to the input's text); ``_lines`` reads them whole (``embed``, ``predict``,
+``similar``), lines cut as the corpus readers cut them ("\n", "\r\n" or a lone "\r").
+What is done with the texts is the handlers'.
 """
 
 from __future__ import annotations
@@ -164,10 +166,10 @@ def _lines(
     flag: str = "--text-column",
 ) -> list[str]:
     """The lines of ``files`` (stdin when there are none, and for ``-``), cut at line ends
-    only (not at U+2028 and kin); of a records file (JSON Lines, JSON, csv, tsv, Parquet)
-    one text per record. ``where``, when given, gets each text's place ("file:line",
-    "file, record n"), for messages about one of them; ``flag`` names ``text_column``'s
-    option in them."""
+    ("\n", "\r\n", a lone "\r"; not at U+2028 and kin); of a records file (JSON Lines,
+    JSON, csv, tsv, Parquet) one text per record. ``where``, when given, gets each text's
+    place ("file:line", "file, record n"), for messages about one of them; ``flag`` names
+    ``text_column``'s option in them."""
     from lexforge._corpus_files import check_text_column
     from lexforge._corpus_records import corpus_format, record_texts
     from lexforge._hf_datasets import column_texts
@@ -176,6 +178,9 @@ def _lines(
     check_text_column(text_column, [Path(f) for f in files or ["<stdin>"]], flag)
     for f in files or []:
         _check_input(f)
+        if f != "-" and Path(f).is_file():  # (a UTF-16 file is named as such, as on stdin)
+            with Path(f).open("rb") as head:
+                _refuse_wide(f, head.read(4))
     texts: list[str] = []
     for f in files or ["-"]:
         path = Path(f)

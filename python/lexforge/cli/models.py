@@ -28,7 +28,10 @@ def _load_model(path: str, kind: str) -> object:
     from lexforge import model as models
 
     if kind == "mlm":
-        return models.BertForMaskedLM.from_pretrained(path)
+        with warnings.catch_warnings():  # (lexforge pretrain's export keeps its NSP head)
+            unused = ".*ignored .* weights the model has no place for .*(pooler|next-sentence)"
+            warnings.filterwarnings("ignore", message=unused)
+            return models.BertForMaskedLM.from_pretrained(path)
     with warnings.catch_warnings():  # vectors are hidden states: no head, no pooler needed
         warnings.filterwarnings("ignore", message=".*ignored .* weights the model has no place")
         warnings.filterwarnings("ignore", message=".*no weights for pooler.*")

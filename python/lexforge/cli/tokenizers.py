@@ -34,7 +34,9 @@ def _train_tokenizer(args: argparse.Namespace) -> int:
 
     wordpiece = args.model == "wordpiece"
     fmt: Any = args.format or "hf"  # a Literal of the save below once checked
+    _check_counts(args)
     _check_output(args.output or _DEFAULT_OUTPUT[fmt], folder=fmt == "gpt2")
+    _check_not_an_input(args.output or _DEFAULT_OUTPUT[fmt], fmt, args.files)
     options: dict[str, Any] = {
         "text_column": args.text_column, "vocab_size": args.vocab_size,
         "min_frequency": args.min_frequency, "max_token_length": args.max_token_length,
@@ -85,6 +87,28 @@ def _train_tokenizer(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_counts(args: argparse.Namespace) -> None:
+    """The count flags, named as flags (the API's checks name its keywords)."""
+    from lexforge.batch import check_int
+
+    for flag, value in (("--threads", args.threads), ("--min-frequency", args.min_frequency)):
+        if value is not None:
+            check_int(flag, value, least=0)
+
+
+def _check_not_an_input(output: str, fmt: str, files: list[str]) -> None:
+    """Refuses, before training, an output that would replace one of the corpus files."""
+    written = (
+        [Path(output) / n for n in ("vocab.json", "merges.txt")]
+        if fmt == "gpt2"
+        else [Path(output)]
+    )
+    for path in written:
+        for f in files:
+            if f != "-" and path.exists() and Path(f).exists() and path.samefile(f):
+                raise ConfigError(f"-o {output} would replace the corpus file {f}; write elsewhere")
+
+
 def _check_output(output: str, *, folder: bool) -> None:
     """Where the tokenizer will be saved can take it: said before training, not after."""
     path = Path(output)
@@ -113,6 +137,10 @@ def _tokenize(args: argparse.Namespace) -> int:
     or padded. ``--count`` counts exactly the tokens the default mode prints."""
     from lexforge.bpe import BpeTokenizer
 
+    if args.threads is not None:
+        from lexforge.batch import check_int
+
+        check_int("--threads", args.threads, least=0)
     tok = lexforge.Tokenizer.from_file(args.tokenizer, pattern=args.pattern)
     special: dict[str, Any] = {"disallowed_special": ()} if isinstance(tok, BpeTokenizer) else {}
     tokens = size = 0

@@ -224,6 +224,12 @@ def _pretrain(
     if world.rank > 0:  # a dropout stream of its own (rank 0 keeps a one-process run's)
         torch.manual_seed(_rank_seed(opts.seed, world.rank))
     net.to(world.device)
+    if opts.fsdp and world.size == 1:
+        warnings.warn(
+            "fsdp=True in a single process: there is nothing to shard the model across, so "
+            "it trains unsharded; launch with torchrun --nproc_per_node=N to shard it",
+            stacklevel=3,
+        )
     sharded = _Sharded(net) if opts.fsdp and world.size > 1 else None
     optimizer = adamw(
         _param_groups(net, opts.weight_decay), lr=opts.lr, betas=opts.betas, eps=opts.eps,
