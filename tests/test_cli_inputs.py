@@ -201,6 +201,15 @@ def test_tokenizer_counts_are_named_by_their_flags(
     assert f"lexforge: error: {flag} must be at least 0, got -1" in capsys.readouterr().err
 
 
+def test_pretrain_names_an_unknown_preset_by_its_flag(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["pretrain", "wiki-leads", str(tmp_path / "run"), "--preset", "huge"]) == 1
+    err = capsys.readouterr().err
+    assert "--preset 'huge' is not one of tiny, mini, small, medium, base, large" in err, err
+    assert not (tmp_path / "run").exists()
+
+
 def test_fill_mask_is_quiet_about_pretrainings_own_heads(
     model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -36,7 +36,10 @@ def _pretrain(args: argparse.Namespace) -> int:
              "device",
              "embedding_init", "mlm_probability", "masking", "whole_word")  # fmt: skip
     from lexforge import datasets
+    from lexforge.model.config import PRESETS
 
+    if args.preset not in PRESETS:
+        raise ConfigError(f"--preset {args.preset!r} is not one of {', '.join(PRESETS)}")
     data = Path(args.data)
     if not data.exists() and args.data not in datasets.names():
         raise ConfigError(
