@@ -357,3 +357,6 @@ def test_lexforge_predict_refuses_before_the_model_runs_and_writes_strict_json(
     assert answers[0]["answer"] and answers != [{"answer": "", "start": -1}] * 2
     assert main(["predict", str(tmp_path / "qa"), "-"]) == 1
     assert "not lines of stdin" in capsys.readouterr().err
+    # a bad --max-length is named by its flag (it was the API's max_length)
+    assert main(["predict", str(tmp_path / "qa"), str(records), "--max-length", "0"]) == 1
+    assert "--max-length must be at least 1, got 0" in capsys.readouterr().err

@@ -263,6 +263,8 @@ def _predict(args: argparse.Namespace) -> int:
                                ("--null-threshold", args.null_threshold, ("answer",))):  # fmt: skip
         if value is not None and head not in kinds:
             raise ConfigError(f"{flag} is for {' and '.join(_NAMES[k] for k in kinds)}")
+    if args.max_length is not None:  # (named by its flag, before the model loads)
+        check_int("--max-length", args.max_length, least=3 if head == "tag" else 1)
     if args.output is not None:
         _check_written(Path(args.output), args.output, args.files)
     where: list[str] = []
