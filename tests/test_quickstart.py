@@ -68,6 +68,15 @@ def test_quickstart_short_run(tmp_path: Path) -> None:
     other = subprocess.run([*command[:5], "3", *command[6:]], capture_output=True, text=True)
     assert other.returncode != 0 and "minutes 2.0 (now 3.0)" in other.stderr, other.stderr
     assert "Traceback" not in other.stderr
+    # a stage's model cut short after it was done: the stage runs again (pretraining
+    # exports again from its last checkpoint); the stages after it keep their results
+    weights = out / "pretrain" / "model" / "model.safetensors"
+    whole = weights.read_bytes()
+    weights.write_bytes(whole[:1000])
+    redone = subprocess.run(command, capture_output=True, text=True, check=True)
+    assert f"[pretrain] {weights} changed since the stage was done" in redone.stdout
+    assert redone.stdout.count("done before; kept") == 8
+    assert weights.read_bytes() == whole
 
 
 def test_bad_options_are_refused_before_anything_is_written(tmp_path: Path) -> None:

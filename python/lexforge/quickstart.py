@@ -75,28 +75,72 @@ OUR_RUNS = 2
 
 
 class _Stages:
-    """Runs each stage once: its result is kept in ``<out>/<name>/done.json``."""
+    """Runs each stage once: its result is kept in ``<out>/<name>/done.json``, with the
+    size and SHA-256 of the files it made that later stages and the report use (see
+    :func:`_outputs`); a rerun finding one of them changed or gone runs the stage again."""
 
     def __init__(self, out: Path) -> None:
         self.out = out
 
     def run(self, name: str, fn: Any) -> Any:
-        marker = self.out / name / "done.json"
+        folder = self.out / name
+        marker = folder / "done.json"
         if marker.is_file():
             try:
                 done = json.loads(marker.read_text(encoding="utf-8"))
             except ValueError:  # not JSON, or not UTF-8 (a copy cut short): run it again
                 done = None
             if isinstance(done, dict):
-                print(f"[{name}] done before; kept ({marker})")
-                return done
-            print(f"[{name}] {marker} is unreadable; running the stage again")
+                recorded = done.pop("outputs", None)
+                changed = _changed(folder, recorded) if isinstance(recorded, dict) else None
+                if changed is None:
+                    print(f"[{name}] done before; kept ({marker})")
+                    return done
+                print(f"[{name}] {folder / changed} changed since the stage was done; running "
+                      "the stage again")  # fmt: skip
+            else:
+                print(f"[{name}] {marker} is unreadable; running the stage again")
         start = time.perf_counter()
-        result = fn(self.out / name)
+        result = fn(folder)
         result = {**result, "seconds": round(time.perf_counter() - start, 1)}
-        _write_json(marker, result)
+        _write_json(marker, {**result, "outputs": _outputs(folder)})
         print(f"[{name}] {result['seconds']:.0f} s")
         return result
+
+
+def _outputs(folder: Path) -> dict[str, list[Any]]:
+    """``{path in folder: [size, sha256]}`` of what a stage made for later stages and the
+    report: its model (``model/``, ``best/``) and its top-level .json and .txt files (the
+    tokenizer, its texts, the pretraining plan, metrics); not its checkpoints, shards or
+    logs, which resuming checks by itself, nor plots."""
+    from lexforge.formats import sha256_file
+
+    found: dict[str, list[Any]] = {}
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder)
+        if not path.is_file() or any(part.startswith(".") for part in rel.parts):
+            continue
+        kept = rel.parts[0] in ("model", "best") and len(rel.parts) == 2
+        kept |= len(rel.parts) == 1 and rel.suffix in (".json", ".txt") and rel.name != "done.json"
+        if kept:
+            found[rel.as_posix()] = [path.stat().st_size, sha256_file(path)]
+    return found
+
+
+def _changed(folder: Path, recorded: dict[str, Any]) -> str | None:
+    """The first recorded output of a stage that is gone or not as recorded, or None."""
+    for rel, value in recorded.items():
+        path = folder / rel
+        if not path.is_file() or not isinstance(value, list) or len(value) != 2:
+            return rel
+        if path.stat().st_size != value[0]:
+            return rel
+    from lexforge.formats import sha256_file
+
+    for rel, (_, digest) in recorded.items():  # (sizes first: a cut file is found at once)
+        if sha256_file(folder / rel) != digest:
+            return rel
+    return None
 
 
 def _write_json(path: Path, value: Any) -> None:
