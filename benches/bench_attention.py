@@ -15,8 +15,8 @@ Where ours takes the fused backward (forward+backward, N up to
 ``lexforge.kernels.attention.fused_backward_max_keys``, 128 on a GPU), it also runs with
 the split backward ("lexforge split bwd": dQ by a kernel of its own), for comparison. For
 N up to 128 ours also runs with the other forward kernel: "lexforge short fwd" (one tile
-per sequence, a persistent grid; ``short_forward_max_len``, off by default until timed
-here) or, once that is the default, "lexforge tiled fwd".
+per sequence, a persistent grid; ours without dropout since it was timed here on
+2026-12-04, see ``short_forward_max_len``) or "lexforge tiled fwd", whichever ours is not.
 
 FLOPs count real tokens only: forward 4·H·D·Σ_b len_b² (4·B·H·N²·D dense), backward 2.5×
 that, forward+backward 3.5×. Times are medians of ``triton.testing.do_bench`` (L2 flushed
@@ -233,7 +233,9 @@ def contenders(case: Case, x: Inputs, s: Settings) -> list[Contender]:
         )  # fmt: skip
     if triton.next_power_of_2(case.seqlen) <= SHORT_MAX:
         # the other forward kernel beside ours: short if ours is tiled here, else tiled
-        short_default = triton.next_power_of_2(case.seqlen) <= kernels.short_forward_max_len
+        short_default = triton.next_power_of_2(case.seqlen) <= kernels.short_forward_max_len and (
+            DROPOUT["p"] == 0 or kernels.short_forward_dropout
+        )
         out.append(
             Contender(
                 "lexforge tiled fwd" if short_default else "lexforge short fwd",
@@ -291,12 +293,12 @@ def split_backward() -> Any:
 def forward_kernel_limit(limit: int) -> Any:
     """Our forward with ``short_forward_max_len`` set to ``limit`` (0: the tiled kernel
     always; 128: the short-sequence kernel up to 128 positions)."""
-    before = kernels.short_forward_max_len
-    kernels.short_forward_max_len = limit
+    before = kernels.short_forward_max_len, kernels.short_forward_dropout
+    kernels.short_forward_max_len, kernels.short_forward_dropout = limit, limit > 0
     try:
         yield
     finally:
-        kernels.short_forward_max_len = before
+        kernels.short_forward_max_len, kernels.short_forward_dropout = before
 
 
 def varlen_contender(x: Inputs) -> Contender:

@@ -145,8 +145,9 @@ def pinned(kernel: str, config: triton.Config | None) -> Iterator[None]:
     t = tuner(kernel)
     configs, cache = t.configs, dict(t.cache)
     fused_keys = kernels.fused_backward_max_keys
-    short_len = kernels.short_forward_max_len
+    short_len, short_dropout = kernels.short_forward_max_len, kernels.short_forward_dropout
     kernels.short_forward_max_len = 128 if kernel == "short" else 0
+    kernels.short_forward_dropout = kernel == "short"
     if config is not None:
         t.configs = [config]
     t.cache.clear()
@@ -158,7 +159,7 @@ def pinned(kernel: str, config: triton.Config | None) -> Iterator[None]:
         t.cache.clear()
         t.cache.update(cache)
         kernels.fused_backward_max_keys = fused_keys
-        kernels.short_forward_max_len = short_len
+        kernels.short_forward_max_len, kernels.short_forward_dropout = short_len, short_dropout
 
 
 class Case:

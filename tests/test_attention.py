@@ -171,6 +171,7 @@ def forward_path(request: Any, monkeypatch: Any) -> str:
 
     short = request.param == "short"
     monkeypatch.setattr(kernels, "short_forward_max_len", 64 if short else 0)
+    monkeypatch.setattr(kernels, "short_forward_dropout", short)
     monkeypatch.setattr(kernels, "_short_unfit", set())
     if short:
         monkeypatch.setattr(kernels, "_fwd_kernel", _Refuse("the tiled forward"))
@@ -457,6 +458,35 @@ def test_dropout_draws_are_unbiased_and_uncorrelated() -> None:
     assert torch.equal(keep, again) and not torch.equal(keep, other)
 
 
+def test_short_forward_is_taken_with_dropout_only_when_allowed(monkeypatch: Any) -> None:
+    """The short-sequence forward is slower than the tiled one with dropout on the H200:
+    with ``short_forward_dropout`` off, dropout goes to the tiled kernel, and a call
+    without dropout still takes the short one."""
+    from lexforge.kernels import attention as kernels
+
+    monkeypatch.setattr(kernels, "short_forward_max_len", 64)
+    monkeypatch.setattr(kernels, "short_forward_dropout", False)
+    monkeypatch.setattr(kernels, "_short_unfit", set())
+    q, k, v = inputs(2, 20, 2, 32, torch.float32)
+    mask = padding(2, 20, "right")
+    short = kernels._fwd_short_kernel
+    monkeypatch.setattr(kernels, "_fwd_short_kernel", _Refuse("the short forward"))
+    dropped = attention(q, k, v, key_padding_mask=mask, dropout_p=0.2, backend="triton")
+    assert dropped.shape == q.shape
+    monkeypatch.setattr(kernels, "_fwd_short_kernel", short)
+    monkeypatch.setattr(kernels, "_fwd_kernel", _Refuse("the tiled forward"))
+    out = attention(q, k, v, key_padding_mask=mask, backend="triton")
+    assert (out.double() - reference(q, k, v, mask).double()).abs().max() < 1e-5
+    monkeypatch.setattr(kernels, "short_forward_dropout", True)  # the tiled one refused still
+    attention(q, k, v, key_padding_mask=mask, dropout_p=0.2, backend="triton")
+
+
+def _drawn_seed(device: torch.device) -> int:
+    """The dropout seed ``attention`` draws next: from the generator of the inputs' device
+    (on a GPU the CUDA generator, whose numbers differ from the CPU one's)."""
+    return int(torch.randint(0, 2**31 - 1, (1,), dtype=torch.int64, device=device))
+
+
 def test_dropout_uses_the_mask_it_reports(backward_path: str, forward_path: str) -> None:
     from lexforge.kernels import attention as kernels
     from lexforge.ops.attention import _padded_info
@@ -467,7 +497,7 @@ def test_dropout_uses_the_mask_it_reports(backward_path: str, forward_path: str)
     torch.manual_seed(7)
     out = attention(q, k, v, key_padding_mask=mask, dropout_p=p, backend="triton")
     torch.manual_seed(7)
-    seed = int(torch.randint(0, 2**31 - 1, (), dtype=torch.int64))
+    seed = _drawn_seed(q.device)
     info = _padded_info(mask, None, mask, batch, n, n, q.device)
     keep = kernels.dropout_keep(info, heads, n, n, p, seed, q.device)
     assert abs(keep.float().mean().item() - (1 - p)) < 0.03
@@ -508,7 +538,7 @@ def test_dropout_with_padding_before_the_first_real_key(
     torch.manual_seed(11)
     out = attention(q, k, v, key_padding_mask=mask, dropout_p=p, causal=causal, backend="triton")
     torch.manual_seed(11)
-    seed = int(torch.randint(0, 2**31 - 1, (), dtype=torch.int64))
+    seed = _drawn_seed(q.device)
     info = _padded_info(mask, None, mask, batch, n, n, q.device)
     keep = kernels.dropout_keep(info, heads, n, n, p, seed, q.device)
     q64, k64, v64 = (t.detach().double().requires_grad_() for t in (q, k, v))
