@@ -18,6 +18,7 @@ between versions.
     python kernels/aot_check.py --quick          # head dim 64, no mask or dropout
     python kernels/aot_check.py --kernels short --dims 64 --blocks 128
     python kernels/aot_check.py --flags dropout mask+dropout   # BERT training's cases
+    python kernels/aot_check.py --sass ...       # also SASS instructions and multiply-highs
 
 Prints a Markdown table; exits 1 if a config the pruning keeps needs more shared memory
 than the target's block limit.
@@ -115,6 +116,22 @@ def resources(compiled: Any) -> tuple[int, int]:
     return int(found.group(1)), int(found.group(2))
 
 
+def sass_counts(compiled: Any) -> tuple[int, int]:
+    """(SASS instructions, multiply-highs) of the cubin: static counts, whole kernel. The
+    multiply-highs (``IMAD.HI``, ``IMAD.WIDE.U32``) are mostly Philox rounds when dropout
+    is on, so they show what the dropout draws cost a tile."""
+    tool = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump"
+    with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
+        f.write(compiled.asm["cubin"])
+        f.flush()
+        out = subprocess.run(
+            [str(tool), "-sass", f.name], capture_output=True, text=True, check=True
+        ).stdout
+    lines = [line for line in out.splitlines() if re.search(r"/\*[0-9a-f]{4,}\*/", line)]
+    highs = sum(1 for line in lines if re.search(r"IMAD\.(HI|WIDE\.U32)", line))
+    return len(lines), highs
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--kernels", nargs="+", choices=sorted(KERNELS), default=list(KERNELS))
@@ -126,6 +143,8 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="head dim 64, the plain case only")
     ap.add_argument("--flags", nargs="+", default=["plain", "causal+mask+dropout"],
                     help="flag sets: plain, or '+'-joined of causal, mask, dropout")  # fmt: skip
+    ap.add_argument("--sass", action="store_true",
+                    help="also count SASS instructions and multiply-highs")  # fmt: skip
     args = ap.parse_args()
     if "TRITON_INTERPRET" in os.environ:
         del os.environ["TRITON_INTERPRET"]
@@ -141,9 +160,10 @@ def main() -> int:
     limit = SHARED_LIMIT.get(args.arch, 101_376)
     print(f"Triton {triton.__version__}, sm{args.arch}, {args.dtype}; shared limit {limit} B")
     print()
+    extra = " SASS | multiply-highs |" if args.sass else ""
     print("| kernel | head dim | tile | config | flags | registers | spill B | shared B | "
-          "async copies | status |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          f"async copies | status |{extra}")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|" + ("---|---|" if args.sass else ""))
     failures = 0
     for key in args.kernels:
         kernel = KERNELS[key]
@@ -185,10 +205,13 @@ def main() -> int:
                             failures += 1
                         elif spill:
                             status = "spills"
+                        counts = ""
+                        if args.sass:
+                            counts = " {:,} | {:,} |".format(*sass_counts(compiled))
                         print(
                             f"| {key} | {dim} | {block or ''} | {label} | {flag_text} | {regs} | "
                             f"{spill} | {shared} | {copies} | {status} "
-                            f"({time.perf_counter() - t:.1f} s) |",
+                            f"({time.perf_counter() - t:.1f} s) |{counts}",
                             flush=True,
                         )
     return 1 if failures else 0

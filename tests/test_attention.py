@@ -13,6 +13,7 @@ import os
 import warnings
 from typing import Any
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -433,21 +434,79 @@ def test_sequence_info_kernel_matches_torch(n: int) -> None:
     assert torch.equal(got, want)
 
 
-def test_dropout_draws_are_unbiased_and_uncorrelated() -> None:
-    """One Philox draw gives the keep-flags of 4 neighbouring keys: each of the 4 must keep
-    at rate 1 - p, neighbours must be independent, and heads and sequences differ."""
+def philox_reference(key: int, counters: np.ndarray) -> list[np.ndarray]:
+    """Philox-4x32-10 (Salmon et al., 2011), written out: the four 32-bit words of the draw
+    at counter (c, 0, 0, 0) under the 64-bit ``key`` (low word first), as ``tl.randint4x``
+    defines them."""
+    mask = np.uint64(0xFFFFFFFF)
+    round_a, round_b = np.uint64(0xD2511F53), np.uint64(0xCD9E8D57)
+    c0 = counters.astype(np.uint64)
+    c1, c2, c3 = (np.zeros_like(c0) for _ in range(3))
+    k0, k1 = np.uint64(key & 0xFFFFFFFF), np.uint64((key >> 32) & 0xFFFFFFFF)
+    for _ in range(10):
+        prod_b, prod_a = round_b * c2, round_a * c0  # < 2**64: exact
+        c0, c1, c2, c3 = (
+            (prod_b >> np.uint64(32)) ^ c1 ^ k0, prod_b & mask,
+            (prod_a >> np.uint64(32)) ^ c3 ^ k1, prod_a & mask,
+        )  # fmt: skip
+        k0 = (k0 + np.uint64(0x9E3779B9)) & mask
+        k1 = (k1 + np.uint64(0xBB67AE85)) & mask
+    return [c0, c1, c2, c3]
+
+
+@pytest.mark.parametrize("p", [0.1, 0.3, 0.001])
+def test_dropout_flags_follow_the_documented_draws(p: float) -> None:
+    """The keep-flag of (row, col) is byte (col % 16) // 4 of word col % 4 of the Philox
+    draw at counter row · ceil(n_k / 16) + col // 16, keyed by seed + (batch·head << 32),
+    compared with 256 × the rate: checked flag by flag against Philox written in numpy."""
     from lexforge.kernels import attention as kernels
     from lexforge.ops.attention import _dense_info
 
-    batch, heads, n, p = 2, 2, 96, 0.3
+    batch, heads, n_q, n_k, seed = 2, 3, 19, 45, 987_654_321
+    info = _dense_info(batch, n_q, n_k, torch.device(DEVICE))
+    got = kernels.dropout_keep(info, heads, n_q, n_k, p, seed, torch.device(DEVICE)).cpu().numpy()
+    rate = kernels.dropout_rate(p)
+    threshold = round(rate * 256)
+    rows, cols = np.meshgrid(np.arange(n_q), np.arange(n_k), indexing="ij")
+    counters = rows * -(-n_k // 16) + cols // 16
+    for bh in range(batch * heads):
+        words = philox_reference(seed + (bh << 32), counters)
+        word = np.choose(cols % 4, words)
+        byte = (word >> (8 * ((cols % 16) // 4)).astype(np.uint64)) & np.uint64(0xFF)
+        want = (byte >= threshold).astype(np.int8)
+        assert np.array_equal(got[bh // heads, bh % heads], want), bh
+
+
+def test_dropout_rate_is_a_multiple_of_1_256_never_rounded_away() -> None:
+    from lexforge.kernels.attention import dropout_rate
+
+    assert dropout_rate(0.0) == 0.0
+    assert dropout_rate(0.1) == 26 / 256
+    assert dropout_rate(0.25) == 0.25
+    assert dropout_rate(1e-6) == 1 / 256  # not 0: asked-for dropout is never switched off
+    assert dropout_rate(0.99999) == 255 / 256  # never 1: the scale 1 / (1 - rate) is finite
+    for p in (0.05, 0.1, 0.5, 0.9):
+        assert abs(dropout_rate(p) - p) <= 1 / 512
+        assert dropout_rate(dropout_rate(p)) == dropout_rate(p)
+
+
+def test_dropout_draws_are_unbiased_and_uncorrelated() -> None:
+    """One Philox draw gives the keep-flags of 16 neighbouring keys, a byte each: each of
+    the 16 must keep at rate 1 - p (p rounded to a multiple of 1/256), neighbours must be
+    independent, and heads and sequences differ."""
+    from lexforge.kernels import attention as kernels
+    from lexforge.ops.attention import _dense_info
+
+    batch, heads, n, p = 2, 2, 128, 0.3
+    rate = kernels.dropout_rate(p)
     info = _dense_info(batch, n, n, torch.device(DEVICE))
     keep = kernels.dropout_keep(info, heads, n, n, p, 1234, torch.device(DEVICE)).double().cpu()
-    size = keep.numel() / 4  # flags per key residue mod 4
-    sd = math.sqrt(p * (1 - p) / size)
-    for r in range(4):
-        assert abs(keep[..., r::4].mean().item() - (1 - p)) < 5 * sd, r
+    size = keep.numel() / 16  # flags per key residue mod 16
+    sd = math.sqrt(rate * (1 - rate) / size)
+    for r in range(16):
+        assert abs(keep[..., r::16].mean().item() - (1 - rate)) < 5 * sd, r
     x = keep - keep.mean()
-    for lag in (1, 2, 3, 4):  # same draw (1-3) and the next one (4)
+    for lag in range(1, 17):  # same draw (1-15) and the next one (16)
         corr = (x[..., lag:] * x[..., :-lag]).mean() / x.pow(2).mean()
         assert abs(corr.item()) < 5 / math.sqrt(keep[..., lag:].numel()), lag
     rows = (x[..., 1:, :] * x[..., :-1, :]).mean() / x.pow(2).mean()  # neighbouring queries
@@ -502,7 +561,7 @@ def test_dropout_uses_the_mask_it_reports(backward_path: str, forward_path: str)
     keep = kernels.dropout_keep(info, heads, n, n, p, seed, q.device)
     assert abs(keep.float().mean().item() - (1 - p)) < 0.03
     q64, k64, v64 = (t.detach().double().requires_grad_() for t in (q, k, v))
-    exact = reference(q64, k64, v64, mask, keep=keep.double(), p=p)
+    exact = reference(q64, k64, v64, mask, keep=keep.double(), p=kernels.dropout_rate(p))
     assert (out.double() - exact).abs().max() < 1e-5
     g = torch.randn_like(out)
     got = torch.autograd.grad(out, (q, k, v), g)
@@ -520,7 +579,7 @@ def test_dropout_uses_the_mask_it_reports(backward_path: str, forward_path: str)
 def test_dropout_with_padding_before_the_first_real_key(
     causal: bool, backward_path: str, forward_path: str
 ) -> None:
-    """Philox draws cover 4 keys from a multiple of 4; the tiled forward and the dQ kernel
+    """Philox draws cover 16 keys from a multiple of 16; the tiled forward and the dQ kernel
     started their key tiles at the first real key (5 with left padding, 2 after a hole),
     so they dropped other probabilities than the dK/dV kernels and ``dropout_keep``:
     outputs and gradients off by O(1)."""
@@ -542,7 +601,9 @@ def test_dropout_with_padding_before_the_first_real_key(
     info = _padded_info(mask, None, mask, batch, n, n, q.device)
     keep = kernels.dropout_keep(info, heads, n, n, p, seed, q.device)
     q64, k64, v64 = (t.detach().double().requires_grad_() for t in (q, k, v))
-    exact = reference(q64, k64, v64, mask, causal=causal, keep=keep.double(), p=p)
+    exact = reference(
+        q64, k64, v64, mask, causal=causal, keep=keep.double(), p=kernels.dropout_rate(p)
+    )
     assert (out.double() - exact).abs().max() < 1e-5
     g = torch.randn(out.shape, generator=torch.Generator().manual_seed(2)).to(out)
     got = torch.autograd.grad(out, (q, k, v), g)

@@ -30,8 +30,9 @@ recomputes probabilities from the saved log-sum-exp, with no atomics, so gradien
 bitwise reproducible: dK/dV are computed per key tile and dQ per query tile by separate
 kernels, or, when one key tile holds every key of a sequence (BERT's 128 tokens), by one
 kernel that writes each query tile's complete dQ as it goes. Dropout draws Philox numbers
-keyed by (seed, batch·head), one draw for every 4 neighbouring keys of a query, and
-redraws the same ones in the backward.
+keyed by (seed, batch·head), one draw for every 16 neighbouring keys of a query (a byte
+per key, so the rate is rounded to a multiple of 1/256: ``dropout_rate``), and redraws the
+same ones in the backward.
 
 Nothing here touches the driver at import: configs are chosen when a kernel first runs,
 and under ``TRITON_INTERPRET=1`` there is a single config.
@@ -62,6 +63,7 @@ from .attention_configs import _interpreted
 from .attention_configs import _prune as _prune
 from .attention_configs import _prune_short as _prune_short
 from .attention_dropout import _dropout_mask_kernel
+from .attention_dropout import dropout_rate as dropout_rate
 from .attention_fwd import _fwd_kernel, _fwd_short_kernel
 
 LOG2E = 1.4426950408889634
@@ -133,8 +135,10 @@ def forward(
     scale: float, dropout_p: float, seed: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
     """Runs the forward kernel; returns the output (q's shape and dtype) and the base-2
-    log-sum-exp (fp32; (B, H, N) padded, (H, total) packed)."""
+    log-sum-exp (fp32; (B, H, N) padded, (H, total) packed). ``dropout_p`` is applied as
+    ``dropout_rate(dropout_p)``."""
     batch, heads, head_dim = info.shape[0], q.shape[-2], q.shape[-1]
+    dropout_p = dropout_rate(dropout_p)
     o = torch.empty(q.shape, dtype=q.dtype, device=q.device)
     if varlen:
         lse = torch.empty((heads, q.shape[0]), dtype=torch.float32, device=q.device)
@@ -219,6 +223,7 @@ def backward(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
     """dQ, dK, dV (the inputs' shapes and dtypes) from the saved log-sum-exp."""
     batch, heads, head_dim = info.shape[0], q.shape[-2], q.shape[-1]
+    dropout_p = dropout_rate(dropout_p)
     m = mask if mask is not None else info
     delta = torch.empty_like(lse)
     block = 16 if _interpreted() else 64
@@ -280,8 +285,10 @@ def dropout_keep(
     info: torch.Tensor, heads: int, n_q: int, n_k: int, dropout_p: float,
     seed: int | torch.Tensor, device: torch.device,
 ) -> torch.Tensor:  # fmt: skip
-    """The (B, H, n_q, n_k) keep-mask (int8) the kernels apply, for tests and references."""
+    """The (B, H, n_q, n_k) keep-mask (int8) the kernels apply at ``dropout_p`` (as
+    ``dropout_rate(dropout_p)``), for tests and references."""
     batch = info.shape[0]
+    dropout_p = dropout_rate(dropout_p)
     seed = torch.as_tensor(seed, dtype=torch.int64, device=device).reshape(1)
     keep = torch.zeros((batch, heads, n_q, n_k), dtype=torch.int8, device=device)
     block = 16

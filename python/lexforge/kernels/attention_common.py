@@ -64,13 +64,13 @@ def _real(offs, lo, hi, ext, MASK, b, s_mb, holes, HAS_MASK: tl.constexpr):
 @triton.jit
 def _key_start(k_lo, DROPOUT: tl.constexpr):
     """Where a loop over key tiles starts: at the first real key, or with dropout at the
-    multiple of 4 below it, since a tile's keep-flags come from Philox draws of 4 keys
-    each from a multiple of 4 (``_philox_groups``). A tile starting at a key left-padding
+    multiple of 16 below it, since a tile's keep-flags come from Philox draws of 16 keys
+    each from a multiple of 16 (``_philox_flags``). A tile starting at a key left-padding
     puts elsewhere (5, say) took the numbers of its neighbours: the tiled forward and
     the dQ kernel dropped other probabilities than the dK/dV kernels (and the short
     forward, and ``dropout_keep``) did, and the gradients were not the forward's."""
     if DROPOUT:
-        return k_lo // 4 * 4
+        return k_lo // 16 * 16
     return k_lo
 
 

@@ -1,8 +1,12 @@
 """Attention dropout's random numbers: Philox draws keyed by (seed, batch·head), one draw
-for every 4 neighbouring keys of a query, from which the forward and both backward
-kernels take the same keep-flags (``_keep``, and ``_keep_t`` for the transposed tiles of
-the dK/dV kernel); and the kernel that writes the keep-mask out for tests
-(``dropout_keep`` in ``lexforge.kernels.attention`` launches it).
+for every 16 neighbouring keys of a query, one byte of it per key, from which the forward
+and both backward kernels take the same keep-flags (``_keep``, and ``_keep_t`` for the
+transposed tiles of the dK/dV kernel); and the kernel that writes the keep-mask out for
+tests (``dropout_keep`` in ``lexforge.kernels.attention`` launches it).
+
+A byte per key means the kernels drop at a rate that is a multiple of 1/256:
+``dropout_rate`` rounds the asked one (FlashAttention-2 compares bytes too), and the kept
+probabilities are scaled by 1/(1 - that rate), so the output's expectation is exact.
 """
 
 from __future__ import annotations
@@ -12,42 +16,66 @@ import triton.language as tl
 
 from .attention_common import _program_bh
 
+KEYS_PER_DRAW = 16
+"""Neighbouring keys whose keep-flags one Philox draw (four 32-bit words) gives."""
+
+
+def dropout_rate(p: float) -> float:
+    """The dropout rate the kernels apply for a requested ``p`` in [0, 1): ``p`` rounded to
+    the nearest multiple of 1/256, and at least 1/256 and at most 255/256 when ``p > 0``
+    (a requested rate is never rounded away). Idempotent."""
+    if p <= 0.0:
+        return 0.0
+    return min(max(round(p * 256), 1), 255) / 256
+
 
 @triton.jit
-def _philox_groups(seed, bh, rows, cols, stride, dropout_p):
-    """Keep-flags (int8) for the element (row, col) of every group of 4 columns, as four
-    (rows × cols/4) tiles: one Philox draw gives four numbers, and the one for column
-    ``col`` is number ``col % 4`` of the draw at counter ``row · ⌈stride/4⌉ + col // 4``,
-    keyed by (seed, batch·head). ``cols`` must be consecutive from a multiple of 4 (a tile's
-    positions), so every kernel and tile shape sees the same numbers."""
+def _byte_flags(word, threshold):
+    """The four keep-flags (int8) of one 32-bit word of a draw: byte b keeps its key when
+    it is at least ``threshold`` (256 × the rate), which happens with probability 1 - rate."""
+    b0 = ((word & 0xFF) >= threshold).to(tl.int8)
+    b1 = (((word >> 8) & 0xFF) >= threshold).to(tl.int8)
+    b2 = (((word >> 16) & 0xFF) >= threshold).to(tl.int8)
+    b3 = ((word >> 24) >= threshold).to(tl.int8)
+    # join(join(a, c), join(b, d)) flattens to a, b, c, d (the outer join is the minor axis)
+    return tl.join(tl.join(b0, b2), tl.join(b1, b3))
+
+
+@triton.jit
+def _philox_flags(seed, bh, rows, cols, stride, dropout_p):
+    """Keep-flags (int8) of a (rows × cols) tile, as a (rows, cols/16, 2, 2, 2, 2) tensor
+    that flattens to the tile: the flag of (row, col) is byte ``(col % 16) // 4`` of word
+    ``col % 4`` of the Philox draw at counter ``row · ⌈stride/16⌉ + col // 16``, keyed by
+    (seed, batch·head). ``cols`` must be consecutive from a multiple of 16 (a tile's
+    positions), so every kernel and tile shape sees the same numbers. ``dropout_p`` is a
+    multiple of 1/256 (``dropout_rate``)."""
     key = seed + (bh.to(tl.int64) << 32)
-    groups = tl.min(cols, axis=0) // 4 + tl.arange(0, cols.shape[0] // 4)
-    counters = rows[:, None] * ((stride + 3) // 4) + groups[None, :]
-    r0, r1, r2, r3 = tl.rand4x(key, counters)
-    return (
-        (r0 >= dropout_p).to(tl.int8),
-        (r1 >= dropout_p).to(tl.int8),
-        (r2 >= dropout_p).to(tl.int8),
-        (r3 >= dropout_p).to(tl.int8),
-    )
+    groups = tl.min(cols, axis=0) // 16 + tl.arange(0, cols.shape[0] // 16)
+    counters = rows[:, None] * ((stride + 15) // 16) + groups[None, :]
+    w0, w1, w2, w3 = tl.randint4x(key, counters)
+    threshold = tl.cast(dropout_p * 256.0 + 0.5, tl.uint32)  # a host float in the interpreter
+    f0 = _byte_flags(w0, threshold)
+    f1 = _byte_flags(w1, threshold)
+    f2 = _byte_flags(w2, threshold)
+    f3 = _byte_flags(w3, threshold)
+    # [row, group, byte (2 × 2), word (2 × 2)]: position 4·byte + word in the group
+    return tl.join(tl.join(f0, f2), tl.join(f1, f3))
 
 
 @triton.jit
 def _keep(seed, bh, rows, cols, stride, dropout_p):
-    """The dropout keep-mask of a (rows × cols) tile (see ``_philox_groups``): a quarter
-    of the Philox rounds that one draw per element would take, which dominated the
-    instructions of a dropout tile."""
-    k0, k1, k2, k3 = _philox_groups(seed, bh, rows, cols, stride, dropout_p)
-    flags = tl.join(tl.join(k0, k1), tl.join(k2, k3))  # [row, group, a, b]: number 2a + b
+    """The dropout keep-mask of a (rows × cols) tile (see ``_philox_flags``): a sixteenth
+    of the Philox rounds that one draw per key would take (they dominated a dropout
+    tile's instructions)."""
+    flags = _philox_flags(seed, bh, rows, cols, stride, dropout_p)
     return tl.reshape(flags, (rows.shape[0], cols.shape[0])) != 0
 
 
 @triton.jit
 def _keep_t(seed, bh, cols, rows, stride, dropout_p):
     """``_keep`` of a (rows × cols) tile, laid out transposed: (cols × rows)."""
-    k0, k1, k2, k3 = _philox_groups(seed, bh, rows, cols, stride, dropout_p)
-    flags = tl.join(tl.join(k0, k1), tl.join(k2, k3))  # [row, group, a, b]
-    flags = tl.permute(flags, (1, 2, 3, 0))  # [group, a, b, row]
+    flags = _philox_flags(seed, bh, rows, cols, stride, dropout_p)
+    flags = tl.permute(flags, (1, 2, 3, 4, 5, 0))  # [group, byte, word, row]
     return tl.reshape(flags, (cols.shape[0], rows.shape[0])) != 0
 
 

@@ -103,7 +103,7 @@ def _fwd_kernel(
 
     row_real = _real(offs_m, q_lo, q_hi, q_ext, MASK, b, s_mb, holes, HAS_MASK)
     # the key tiles this query tile needs: none when the tile holds no real query. With
-    # dropout they start at a multiple of 4, as the Philox draws do (``_philox_groups``)
+    # dropout they start at a multiple of 16, as the Philox draws do (``_philox_flags``)
     k_start = _key_start(k_lo, DROPOUT)
     k_stop = k_hi
     if CAUSAL:

@@ -135,8 +135,12 @@ def attention(
 
     ``dropout_p`` drops attention probabilities (pass 0 at evaluation); the Triton path
     draws Philox numbers seeded from torch's generator, so ``torch.manual_seed`` fixes
-    them. ``causal``: query position i sees key positions <= i. ``scale`` defaults to
-    1/sqrt(D).
+    them. It compares one byte of a draw per key (as FlashAttention-2 does), so it drops at
+    ``lexforge.kernels.attention.dropout_rate(dropout_p)``: ``dropout_p`` rounded to a
+    multiple of 1/256 (0.1 becomes 26/256 = 0.1016; never 0 or 1), and scales the kept
+    probabilities by 1/(1 - that rate), so the output's expectation is exact. SDPA uses
+    ``dropout_p`` as given. ``causal``: query position i sees key positions <= i.
+    ``scale`` defaults to 1/sqrt(D).
 
     ``backend``: None picks the Triton kernels for CUDA tensors when D and the dtype are
     supported, else SDPA; "triton" or "sdpa" force one ("triton" runs on the CPU under
