@@ -95,10 +95,10 @@ def _dkdv_step(
         if CAUSAL:
             ok = ok & (offs_n[:, None] <= offs_m[None, :])
         p_t = tl.where(ok, p_t, 0.0)
-    if DROPOUT:
+    if DROPOUT:  # dV's 1/(1 - p) is applied once, at its store
         keep = _keep_t(seed, bh, offs_n, offs_m, rand_stride, dropout_p)
-        p_drop = tl.where(keep, p_t / (1.0 - dropout_p), 0.0)
-        dp_t = tl.where(keep, dp_t / (1.0 - dropout_p), 0.0)
+        p_drop = tl.where(keep, p_t, 0.0)
+        dp_t = tl.where(keep, dp_t, 0.0) * (1.0 / (1.0 - dropout_p))
     else:
         p_drop = p_t
     ds_t = p_t * (dp_t - delta[None, :])
@@ -245,6 +245,8 @@ def _bwd_dkdv(
 
     dk = tl.where(kv_rows, dk, 0.0)
     dv = tl.where(kv_rows, dv, 0.0)
+    if DROPOUT:  # the kept probabilities' scale, left out of the tiles
+        dv = dv * (1.0 / (1.0 - dropout_p))
     dk = dk * sm_scale
     out_rows = (offs_n < k_ext)[:, None]
     tokens = (k_tok0 + offs_n).to(tl.int64)[:, None]
@@ -286,7 +288,7 @@ def _dq_step(
         dp = tl.dot(do, tl.trans(v))
     if DROPOUT:
         keep = _keep(seed, bh, offs_m, offs_n, rand_stride, dropout_p)
-        dp = tl.where(keep, dp / (1.0 - dropout_p), 0.0)
+        dp = tl.where(keep, dp, 0.0) * (1.0 / (1.0 - dropout_p))
     ds = p * (dp - delta[:, None])
     if IEEE:
         return tl.dot(ds.to(k.dtype), k, dq, input_precision="ieee")

@@ -56,9 +56,9 @@ def _fwd_step(
     p = tl.math.exp2(s - m_safe[:, None])
     alpha = tl.math.exp2(m_i - m_safe)
     l_i = l_i * alpha + tl.sum(p, axis=1)
-    if DROPOUT:
+    if DROPOUT:  # the kept ones' 1/(1 - p) is applied once, to the output row
         keep = _keep(seed, bh, offs_m, offs_n, rand_stride, dropout_p)
-        p = tl.where(keep, p / (1.0 - dropout_p), 0.0)
+        p = tl.where(keep, p, 0.0)
     if MASKED:
         v = tl.load(v_at, mask=col_ok[:, None], other=0.0)
     else:
@@ -144,7 +144,10 @@ def _fwd_kernel(
     # a row with no key has l_i == 0 exactly: 0 out. NaN in q or k makes l_i NaN, which
     # passes (NaN != 0) and reaches the output as SDPA's does, not hidden as a zero row
     live = row_real & (l_i != 0)
-    out = tl.where(live[:, None], acc / tl.where(live, l_i, 1.0)[:, None], 0.0)
+    norm = tl.where(live, l_i, 1.0)
+    if DROPOUT:  # the kept probabilities' scale, left out of the tiles
+        norm = norm * (1.0 - dropout_p)
+    out = tl.where(live[:, None], acc / norm[:, None], 0.0)
     m_safe = tl.where(m_i == float("-inf"), 0.0, m_i)
     lse = tl.where(live, m_safe + tl.math.log2(tl.where(live, l_i, 1.0)), float("inf"))
     _store_rows(
@@ -206,14 +209,16 @@ def _fwd_short_kernel(
         p = tl.math.exp2(s - m_safe[:, None])
         l_i = tl.sum(p, axis=1)
         live = row_in & (l_i != 0)  # NaN passes, as in ``_fwd_kernel``
-        if DROPOUT:
+        norm = tl.where(live, l_i, 1.0)
+        if DROPOUT:  # the kept ones' 1/(1 - p) is applied once, to the output row
             keep = _keep(seed, bh, offs, offs, rand_stride, dropout_p)
-            p = tl.where(keep, p / (1.0 - dropout_p), 0.0)
+            p = tl.where(keep, p, 0.0)
+            norm = norm * (1.0 - dropout_p)
         if IEEE:
             acc = tl.dot(p.to(v.dtype), v, input_precision="ieee")
         else:
             acc = tl.dot(p.to(v.dtype), v)
-        out = tl.where(live[:, None], acc / tl.where(live, l_i, 1.0)[:, None], 0.0)
+        out = tl.where(live[:, None], acc / norm[:, None], 0.0)
         lse = tl.where(live, m_safe + tl.math.log2(tl.where(live, l_i, 1.0)), float("inf"))
         _store_rows(
             O, LSE, out, lse, b, h, q_tok0, q_ext, offs, offs_d, s_ob, s_on, s_oh, s_lb, s_lh, s_ln
