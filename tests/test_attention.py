@@ -490,6 +490,16 @@ def test_dropout_rate_is_a_multiple_of_1_256_never_rounded_away() -> None:
         assert dropout_rate(dropout_rate(p)) == dropout_rate(p)
 
 
+def test_a_dropout_rate_far_from_a_multiple_of_1_256_is_named() -> None:
+    q, k, v = inputs(1, 8, 1, 32, torch.float32)
+    with pytest.warns(RuntimeWarning, match=r"dropout_p=0\.001: .*1/256.* 0\.003906"):
+        attention(q, k, v, dropout_p=0.001, backend="triton")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        attention(q, k, v, dropout_p=0.1, backend="triton")  # 0.1016: close enough
+        attention(q, k, v, dropout_p=0.001, backend="sdpa")  # SDPA drops at the rate given
+
+
 def test_dropout_draws_are_unbiased_and_uncorrelated() -> None:
     """One Philox draw gives the keep-flags of 16 neighbouring keys, a byte each: each of
     the 16 must keep at rate 1 - p (p rounded to a multiple of 1/256), neighbours must be

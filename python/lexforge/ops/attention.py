@@ -25,7 +25,7 @@ from ..errors import AttentionInputError
 from .attention_checks import (
     HEAD_DIMS,
     _check_cu_seqlens,
-    _check_dropout_len,
+    _check_dropout,
     _check_hints,
     _check_mask,
     _check_qkv,
@@ -156,7 +156,7 @@ def attention(
     valid = _real_tokens(key_padding_mask, lengths, batch, n_q, n_k, q.device)
     if not _use_triton(q, head_dim, backend):
         return _sdpa(q, k, v, valid, opts)
-    _check_dropout_len(opts, max(n_q, n_k))
+    _check_dropout(opts, max(n_q, n_k))
     mask = None if key_padding_mask is None else _saveable(key_padding_mask.contiguous())
     info = _padded_info(mask, lengths, valid, batch, n_q, n_k, q.device)
     return _run(
@@ -201,7 +201,7 @@ def attention_varlen(
     head_dim = q.shape[-1]
     if not _use_triton(q, head_dim, backend):
         return _sdpa_varlen(q, k, v, cu_seqlens, max_seqlen, opts)
-    _check_dropout_len(opts, max_seqlen)
+    _check_dropout(opts, max_seqlen)
     if torch.compiler.is_compiling():  # clamped as ``sequence_info`` clamps: unchecked
         # offsets past the tokens would send the kernels outside q, k and v
         total = q.shape[0]

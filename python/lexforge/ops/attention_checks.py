@@ -7,6 +7,7 @@ Also the dtypes and head dimensions the kernels are built for.
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING
 
 import torch
@@ -214,9 +215,24 @@ def _check_cu_seqlens(
         )
 
 
-def _check_dropout_len(opts: AttentionOptions, n: int) -> None:
-    if opts.dropout_p > 0 and n > MAX_DROPOUT_LEN:
+def _check_dropout(opts: AttentionOptions, n: int) -> None:
+    """The kernels' dropout: sequences it covers, and a warning where the rate it applies
+    (a multiple of 1/256) is far from the one asked for (below about 0.01)."""
+    if opts.dropout_p == 0:
+        return
+    if n > MAX_DROPOUT_LEN:
         raise AttentionInputError(
             f"attention dropout covers sequences up to {MAX_DROPOUT_LEN} tokens, got {n}; "
             "pass dropout_p=0 for longer ones"
+        )
+    from ..kernels.attention_dropout import dropout_rate
+
+    applied = dropout_rate(opts.dropout_p)
+    if abs(applied - opts.dropout_p) > 0.25 * opts.dropout_p:
+        warnings.warn(
+            f"dropout_p={opts.dropout_p:g}: the Triton kernels drop at multiples of 1/256, so "
+            f"at {applied:.6f} here; pass a rate of at least 0.01 (or backend='sdpa', which "
+            "drops at the rate given)",
+            RuntimeWarning,
+            stacklevel=3,
         )
