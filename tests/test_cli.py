@@ -10,12 +10,14 @@ import subprocess
 import sys
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import lexforge
 from lexforge import _core
 from lexforge.cli import main
+from lexforge.errors import ConfigError
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -142,6 +144,61 @@ def test_bench_compares_before_it_times() -> None:
     assert all("ratio" in line or "not installed" in line for line in lines)
     bad = run("bench", "nonsense")
     assert bad.returncode == 1 and "unknown benchmark 'nonsense'" in bad.stderr
+
+
+def test_bench_checks_bpe_against_tiktokens_own_cl100k(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The anchor is tiktoken's cl100k definition (its pattern), not one built from ours: a
+    lexforge tokenizer with GPT-2's pattern on cl100k's ranks is caught, not timed."""
+    pytest.importorskip("tiktoken")
+    public = pytest.importorskip("tiktoken_ext.openai_public")
+    from lexforge import _bench
+    from lexforge.tokenizer import Tokenizer
+
+    texts = ["I'm 12345 years OLD's!!\n\n  hello   world", "naïve 2024年 x"] * 5
+    assert "ratio" in _bench._bpe(texts, 1, 1)
+    right = Tokenizer.from_tiktoken.__func__  # type: ignore[attr-defined]
+
+    def wrong(cls: Any, path: Any, **kwargs: Any) -> Any:
+        return right(cls, path, pattern=public.r50k_pat_str)
+
+    monkeypatch.setattr(Tokenizer, "from_tiktoken", classmethod(wrong))
+    with pytest.raises(ConfigError, match="different ids: nothing timed"):
+        _bench._bpe(texts, 1, 1)
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [{"mlm_probability": 0.125}, {"mask_probability": 0.0, "random_probability": 0.0}],
+    ids=["picks-too-few", "changes-nothing"],
+)
+def test_bench_refuses_a_masker_off_berts_recipe(
+    broken: dict[str, float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("transformers")
+    from lexforge import _bench, datasets
+    from lexforge.masking import Masker
+
+    texts = [t for t in datasets.load_corpus("wiki-leads") if t.strip()][:300]
+    assert "ratio" in _bench._mask(texts, 1, 1)
+    right = Masker.from_tokenizer.__func__  # type: ignore[attr-defined]
+    monkeypatch.setattr(
+        Masker,
+        "from_tokenizer",
+        classmethod(lambda cls, tok, **kw: right(cls, tok, **kw, **broken)),
+    )
+    with pytest.raises(ConfigError, match="lexforge's masking is off"):
+        _bench._mask(texts, 1, 1)
+
+
+def test_bench_refuses_more_threads_than_lexforge_runs() -> None:
+    """Past lexforge's cap the anchors would get more threads than ours (and a huge count
+    spawned threads for minutes): refused, with the cap named."""
+    from lexforge._bench import run
+    from lexforge._core import resolve_threads
+
+    most = resolve_threads(10**6)
+    with pytest.raises(ConfigError, match=rf"at most {most} threads.*--threads {most} or fewer"):
+        run(["wordpiece"], threads=most + 1)
 
 
 def test_import_is_lazy() -> None:
