@@ -588,3 +588,26 @@ def test_every_option_says_what_it_is_and_its_default() -> None:
                 )  # fmt: skip
                 if "%(default)" in sub._get_formatter()._get_help_string(action):
                     assert f"(default: {default})" in " ".join(shown.split()), (name, default)
+
+
+def test_finetune_names_the_flags_another_task_takes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--stride and the other QA flags without --task qa (and the classification flags
+    with --task tag or qa) are refused by their flags, before anything is read: the API's
+    refusal named its keywords (stride=8: only task='qa' takes it)."""
+    out = tmp_path / "run"
+    command = ["finetune", "no-such-model", "no-such-data.csv", "--out", str(out)]
+    for flags, said in (
+        (["--stride", "8"], "--stride 8: only --task qa takes it (its windows and answers); "
+         "add --task qa to answer questions"),
+        (["--task", "classify", "--no-unanswerable", "--max-answer-length", "5"],
+         "--max-answer-length 5, --no-unanswerable: only --task qa takes them"),
+        (["--task", "tag", "--problem-type", "regression"],
+         "--problem-type regression: only text classification (--task classify) takes it; "
+         "this is --task tag"),
+    ):  # fmt: skip
+        assert main([*command, *flags]) == 1
+        err = capsys.readouterr().err
+        assert said in err and "Traceback" not in err, err
+    assert not out.exists()

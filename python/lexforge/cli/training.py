@@ -68,6 +68,7 @@ def _pretrain(args: argparse.Namespace) -> int:
 def _finetune(args: argparse.Namespace) -> int:
     from lexforge.train import finetune
 
+    _task_flags(args)
     result = finetune(
         args.model, args.data, validation=args.validation, test=args.test, out_dir=args.out,
         text_column=args.text_column, pair_column=args.pair_column,
@@ -90,6 +91,37 @@ def _finetune(args: argparse.Namespace) -> int:
             print(f"{split}: {_scores(metrics)}")
     print(f"best model: {Path(args.out) / 'best'}")
     return 0
+
+
+def _task_flags(args: argparse.Namespace) -> None:
+    """Flags for one task given with another are refused by their names (the API's
+    refusal names its keywords: stride=8, task='qa')."""
+
+    def flags(*names: str) -> list[str]:
+        given = []
+        for name in names:
+            value, flag = getattr(args, name), name.replace("_", "-")
+            if value is True or value is False:  # (--unanswerable / --no-unanswerable)
+                given.append(f"--{flag}" if value else f"--no-{flag}")
+            elif value is not None:
+                given.append(f"--{flag} {value}")
+        return given
+
+    def them(given: list[str]) -> str:
+        return "it" if len(given) == 1 else "them"
+
+    qa = flags("stride", "max_answer_length", "unanswerable", "null_threshold")
+    if qa and args.task != "qa":
+        fix = f"this is --task {args.task}" if args.task else "add --task qa to answer questions"
+        raise ConfigError(
+            f"{', '.join(qa)}: only --task qa takes {them(qa)} (its windows and answers); {fix}"
+        )
+    texts = flags("problem_type", "label_separator")
+    if texts and args.task in ("tag", "qa"):
+        raise ConfigError(
+            f"{', '.join(texts)}: only text classification (--task classify) takes "
+            f"{them(texts)}; this is --task {args.task}"
+        )
 
 
 def _scores(metrics: dict[str, Any]) -> str:
