@@ -219,3 +219,42 @@ def test_a_second_quickstart_into_a_running_ones_folder_is_refused(tmp_path: Pat
         quickstart.run(out=out, minutes=3)
     with only_writer(out / ".quickstart.lock", lambda: AssertionError("still held")):
         pass
+
+
+def test_the_clock_gives_each_stage_its_share_of_the_time_left() -> None:
+    """A stage's limit is its share of what is left: time another stage took past its
+    plan comes out of the stages after it, not on top of the budget."""
+    from lexforge.quickstart import _Clock
+
+    on_plan = _Clock(100.0, [("a", 0.5), ("b", 0.3), ("c", 0.2)])
+    limits = []
+    for stage in ("a", "b", "c"):
+        limits.append(on_plan.limit(stage))
+        on_plan.spend(limits[-1])
+    assert limits == pytest.approx([50.0, 30.0, 20.0])
+
+    late = _Clock(100.0, [("a", 0.5), ("b", 0.3), ("c", 0.2)])
+    assert late.limit("a") == pytest.approx(50.0)
+    late.spend(60.0)  # ten seconds past its limit
+    late.spend(4.0)  # a stage with no limit of its own (the baseline)
+    b = late.limit("b")
+    assert b == pytest.approx(36.0 * 0.3 / 0.5)
+    late.spend(b)
+    assert late.limit("c") == pytest.approx(100.0 - 64.0 - b)  # the run ends on time
+
+
+def test_the_clock_cuts_a_stage_by_what_its_systems_last_stage_ran_over() -> None:
+    """Fine-tuning's time_limit covers training only; its evaluations come on top. The
+    next stage of the same system is cut by that much, another system's is not, and no
+    limit falls below a quarter of the stage's share of the whole budget."""
+    from lexforge.quickstart import _Clock
+
+    clock = _Clock(100.0, [("m-1", 0.25), ("m-2", 0.25), ("n-1", 0.25), ("n-2", 0.25)])
+    first = clock.limit("m-1", "m")
+    assert first == pytest.approx(25.0)
+    clock.ran("m", 31.0, first)  # six seconds of evaluation past its limit
+    assert clock.limit("m-2", "m") == pytest.approx(69.0 / 3 - 6.0)
+    clock.ran("m", 23.0, 17.0)
+    assert clock.limit("n-1", "n") == pytest.approx(46.0 / 2)  # n has run nothing yet
+    clock.ran("n", 80.0, 23.0)  # far past: the budget is spent
+    assert clock.limit("n-2", "n") == pytest.approx(_Clock.FLOOR * 25.0)

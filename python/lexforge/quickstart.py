@@ -8,14 +8,18 @@ models, in a time budget (``--minutes``, 15 by default on a 2-core CPU).
 2. Tokenize the text into shards and pretrain a small BERT (MLM; NSP costs steps and
    scored worse downstream at this budget, see benches/RESULTS.md), its word embeddings
    started from PPMI + SVD vectors of the same text.
-3. Fine-tune it on ``rt-polarity`` (movie-review sentiment) and ``wiki-leads`` topics,
-   twice each, the runs' weights averaged (a model soup).
-4. Fine-tune the imported all-MiniLM-L6-v2 encoder on the same splits.
-5. Fit a TF-IDF + logistic-regression baseline on the same splits.
+3. Fit a TF-IDF + logistic-regression baseline on ``rt-polarity`` (movie-review
+   sentiment) and ``wiki-leads`` topics.
+4. Fine-tune our model on the same splits, twice each, the runs' weights averaged (a
+   model soup).
+5. Fine-tune the imported all-MiniLM-L6-v2 encoder on the same splits.
 6. Report accuracy and macro-F1 of the three side by side (``report.md``,
    ``report.json``), with the HF-format model (``pretrain/model``), the pretraining
    curves and confusion matrices.
 
+Pretraining and fine-tuning fit the budget: each gets its share of the time left when
+it starts (see ``_Clock``), so the whole run ends near ``--minutes`` (below about three
+minutes on two cores the fixed costs, evaluations above all, take more than the budget).
 Each stage records its result in ``<stage>/done.json``; a rerun skips finished stages
 (an interrupted pretraining resumes from its last checkpoint; an interrupted fine-tuning
 starts again, replacing what it had written).
@@ -65,13 +69,51 @@ def _recipe(hidden_size: int) -> dict[str, Any]:
 
 # passes over the tasks' unlabelled training text added to the pretraining corpus
 TASK_TEXT_REPEATS = 4
-# shares of the time budget (the word-similarity demo takes the rest: about 15 s over 1,500
-# documents on 2 cores; the tokenizer and the baseline take seconds); with the spectral
-# start, our fine-tuning gains more from two full runs averaged (a model soup) than from
-# more MLM steps (benches/RESULTS.md)
-SHARE = {"tokenizer": 0.01, "pretrain": 0.30, "ours": 0.36, "minilm": 0.30, "baseline": 0.01}
+# shares of the time budget among the stages that fit a time limit (see _Clock; the
+# tokenizer, the word-similarity demo and the baseline take seconds, out of the same
+# budget); with the spectral start, our fine-tuning gains more from two full runs averaged
+# (a model soup) than from more MLM steps (benches/RESULTS.md)
+SHARE = {"pretrain": 0.30, "ours": 0.36, "minilm": 0.30}
 # our fine-tuning runs per task, their weights averaged (``finetune(runs=...)``)
 OUR_RUNS = 2
+
+
+class _Clock:
+    """The run's time budget. A stage with a time limit gets its share of the time *left*
+    when it starts (the shares of the stages still to come summing to one), so the
+    seconds any stage took past its plan (the tokenizer, the word demo and the baseline,
+    which have no limit; pretraining's spectral start and export; stages kept from an
+    earlier run, at the seconds they took then) come out of the stages after it, not on
+    top of the budget. Fine-tuning's ``time_limit`` covers its training steps only: its
+    evaluations, loading and saving come on top, so a fine-tuning stage's limit is cut by
+    what the same system's last stage took past its own. A limit is never cut below a
+    quarter of the stage's share of the whole budget (a budget shorter than the fixed
+    costs is overrun rather than left with no training)."""
+
+    FLOOR = 0.25
+
+    def __init__(self, seconds: float, stages: list[tuple[str, float]]) -> None:
+        self.seconds = seconds
+        self.shares = dict(stages)  # stage -> share of the budget, in the order they run
+        total = sum(self.shares.values())
+        self.shares = {k: v / total for k, v in self.shares.items()}
+        self.spent = 0.0
+        self.past: dict[str, float] = {}  # system -> seconds its last stage ran past its limit
+
+    def spend(self, seconds: float) -> None:
+        self.spent += seconds
+
+    def limit(self, stage: str, system: str | None = None) -> float:
+        """Seconds for ``stage`` (whose share is then spent: later calls divide the rest)."""
+        share = self.shares.pop(stage)
+        left = (self.seconds - self.spent) * share / (share + sum(self.shares.values()))
+        left -= self.past.get(system, 0.0) if system else 0.0
+        return max(left, self.FLOOR * share * self.seconds)
+
+    def ran(self, system: str, seconds: float, limit: float) -> None:
+        """Records that a stage of ``system`` given ``limit`` seconds took ``seconds``."""
+        self.past[system] = max(0.0, seconds - limit)
+        self.spend(seconds)
 
 
 class _Stages:
@@ -242,6 +284,11 @@ def _run(
     )))  # fmt: skip
     _check_same_run(out, {"minutes": minutes, "preset": preset, "vocab_size": vocab_size})
     stages = _Stages(out)
+    timed = [("pretrain", SHARE["pretrain"])] + [
+        (f"{system}-{task}", SHARE[system] / len(TASKS)) for system in ("ours", "minilm")
+        for task in TASKS
+    ]  # fmt: skip
+    clock = _Clock(budget, timed)
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
     print(f"lexforge quickstart: {minutes:g} minutes, {preset} BERT, {dev}, into {out}/")
 
@@ -268,10 +315,11 @@ def _run(
         return {"documents": len(docs), "task_documents": len(extra),
                 "vocab_size": tok.vocab_size}  # fmt: skip
 
-    stages.run("tokenizer", tokenizer)
+    clock.spend(stages.run("tokenizer", tokenizer)["seconds"])
     tok_dir = out / "tokenizer"
 
     def pretraining(folder: Path) -> dict[str, Any]:
+        started = time.perf_counter()
         from lexforge.model import BertConfig, BertForMaskedLM, BertForPreTraining
         from lexforge.shards import build_shards
         from lexforge.tokenizer import Tokenizer
@@ -295,7 +343,9 @@ def _run(
             print(f"[pretrain] resuming: {steps} steps, as planned")
         else:
             seconds = _seconds_per_step(shards, config, recipe, dev)
-            steps = max(20, int(budget * SHARE["pretrain"] / seconds))
+            # the stage's limit, less what building the shards and timing took
+            left = pretrain_limit - (time.perf_counter() - started)
+            steps = max(20, int(left / seconds))
             print(f"[pretrain] {seconds:.2f} s per step: {steps} steps of "
                   f"{RECIPE['batch_size']} x {RECIPE['max_seq_len']}")  # fmt: skip
             _write_json(plan_file, {"steps": steps, "seconds_per_step": seconds})
@@ -316,7 +366,9 @@ def _run(
         final = [r for r in records if r.get("split") == "eval"]
         return {"steps": steps, "tokens": shards.n_tokens, "eval": final[-1] if final else None}
 
+    pretrain_limit = clock.limit("pretrain")
     pretrained = stages.run("pretrain", pretraining)
+    clock.spend(pretrained["seconds"])
 
     def words(folder: Path) -> dict[str, Any]:
         from lexforge.model import BertModel
@@ -337,25 +389,29 @@ def _run(
         return {"documents": len(docs), "words": len(spaces[0].words), "probes": rows}
 
     neighbours = stages.run("words", words)
+    clock.spend(neighbours["seconds"])
+    # the baseline first (seconds): the fine-tuning stages then share all that is left
+    baseline = {task: stages.run(f"tfidf-{task}", lambda folder, t=task: _baseline(t))
+                for task in TASKS}  # fmt: skip
+    for result in baseline.values():
+        clock.spend(result["seconds"])
     minilm = Path(datasets.files("all-MiniLM-L6-v2")["model_dir"])
     systems = {"ours": out / "pretrain" / "model", "minilm": minilm}
     results: dict[str, dict[str, Any]] = {task: {} for task in TASKS}
     for system, checkpoint in systems.items():
         for task in TASKS:
-            results[task][system] = stages.run(
-                f"{system}-{task}",
-                lambda folder, c=checkpoint, t=task, s=system: _finetune(
-                    c,
-                    t,
-                    folder,
-                    budget * SHARE[s] / len(TASKS),
-                    dev,
-                    show_progress,
-                    minilm=s == "minilm",
+            name = f"{system}-{task}"
+            limit = clock.limit(name, system)
+            results[task][system] = done = stages.run(
+                name,
+                lambda folder, c=checkpoint, t=task, s=system, limit=limit: _finetune(
+                    c, t, folder, limit, dev, show_progress, minilm=s == "minilm"
                 ),
             )
+            # (a stage kept from a run made before limits were recorded: this run's)
+            clock.ran(system, done["seconds"], done.get("time_limit", limit))
     for task in TASKS:
-        results[task]["tfidf"] = stages.run(f"tfidf-{task}", lambda folder, t=task: _baseline(t))
+        results[task]["tfidf"] = baseline[task]
     report = _report(out, minutes, preset, pretrained, results, neighbours)
     print(report)
     return 0
@@ -435,7 +491,8 @@ def _finetune(
     steps = {h.get("run", 1): h["step"] for h in result.history}  # each run's last record
     return {"accuracy": test.get("accuracy"), "macro_f1": test.get("macro_f1"),
             "validation_macro_f1": result.validation.get("macro_f1"),
-            "steps": sum(steps.values()), "soup": list(result.soup)}  # fmt: skip
+            "steps": sum(steps.values()), "soup": list(result.soup),
+            "time_limit": round(seconds, 1)}  # fmt: skip
 
 
 def _baseline(task: str) -> dict[str, Any]:
