@@ -128,6 +128,43 @@ def test_wordpiece_encode_applies_the_files_truncation_and_padding() -> None:
     assert ours.encode(long, truncation=False, padding=False) == hf.encode(long).ids
 
 
+def test_a_max_length_given_alone_cuts_rows_as_transformers_does(tmp_path: Path) -> None:
+    """``max_length`` with neither ``truncation`` nor ``padding``: transformers cuts the
+    rows to it (``longest_first``); it was ignored, rows coming out longer than asked. A
+    file's own truncation and fixed padding take the length given too."""
+    transformers = pytest.importorskip("transformers")
+
+    texts = ["hello world this is a long sentence", "hi", "a b c d e f g h i j"]
+    pairs = ["and its pair is longer than the first", "x", "y z"]
+    path = _bert_json()
+    ours = lf.Tokenizer.from_file(path)
+    theirs = transformers.PreTrainedTokenizerFast(tokenizer_file=str(path), pad_token="[PAD]")
+    for length in (4, 7, 64):
+        want = theirs(texts, max_length=length)["input_ids"]
+        assert ours.encode_batch(texts, max_length=length) == want
+        assert [ours.encode(t, max_length=length) for t in texts] == want
+        want = theirs(texts, pairs, max_length=length)["input_ids"]
+        assert ours.encode_batch(texts, pairs, max_length=length) == want
+    # padding asked for with no truncation: transformers keeps the rows whole, as before
+    long = ours.encode_batch(texts, max_length=4, padding="max_length")
+    assert long == theirs(texts, max_length=4, padding="max_length")["input_ids"]
+    # MiniLM's file truncates and pads to 128: a max_length given is the length of both
+    minilm = lf.Tokenizer.from_file(_minilm())
+    theirs = transformers.PreTrainedTokenizerFast(tokenizer_file=str(_minilm()), pad_token="[PAD]")
+    want = theirs(texts, max_length=8, truncation=True, padding="max_length")["input_ids"]
+    assert minilm.encode_batch(texts, max_length=8) == want
+    assert minilm.encode_batch(texts)[0] == theirs(texts[0], max_length=128, truncation=True,
+                                                   padding="max_length")["input_ids"]  # fmt: skip
+    # byte-level BPE (no special tokens): the same rule
+    from lexforge import datasets
+
+    gpt2 = lf.Tokenizer.from_file(datasets.files("gpt2")["encoder.json"])
+    gpt2.save(tmp_path / "gpt2.json")
+    theirs = transformers.PreTrainedTokenizerFast(tokenizer_file=str(tmp_path / "gpt2.json"))
+    want = theirs("hello world this", max_length=2)["input_ids"]
+    assert gpt2.encode("hello world this", max_length=2) == want
+
+
 # ----------------------------------------------------------------- 4: thread pools
 def _threads() -> int:
     return sum(1 for _ in Path("/proc/self/task").iterdir())
@@ -225,19 +262,21 @@ def test_padding_uses_the_files_pad_id_or_pad_token_id(tmp_path: Path) -> None:
     wide = ours.encode_batch(texts, padding="max_length", max_length=8, truncation=True,
                              return_tensors="np")  # fmt: skip
     assert wide["input_ids"].shape == (2, 8)
-    # MiniLM's file pads to 128 and cuts at 128: cut at 256 instead, a row of 202 tokens
-    # does not fit the file's width, and the fix named is about the padding
+    # MiniLM's file pads to 128 and cuts at 128: without its truncation, a row of 202
+    # tokens does not fit the file's width, and the fixes are named; a max_length given is
+    # the width of the file's padding too
     from lexforge import datasets
 
     minilm = lf.Tokenizer.from_file(
         datasets.files("all-MiniLM-L6-v2")["model_dir"] / "tokenizer.json"
     )
     long = ["short", "word " * 200]
-    fix = (
-        r"pass padding=True to pad to the longest row, or padding='max_length' with max_length=256"
-    )
+    fix = r"pass truncation=True to cut it, or padding=True to pad to the longest row"
     with pytest.raises(ConfigError, match=rf"text 1 is 202 tokens, .* fixed length 128 .*; {fix}"):
-        minilm.encode_batch(long, truncation=True, max_length=256, return_tensors="np")
+        minilm.encode_batch(long, truncation=False, return_tensors="np")
+    wide = minilm.encode_batch(long, truncation=True, max_length=256, return_tensors="np")
+    assert wide["input_ids"].shape == (2, 256)
+    assert wide["attention_mask"].sum(1).tolist() == [3, 202]
     assert minilm.encode_batch(long, truncation=True, max_length=256, padding=True,
                                return_tensors="np")["input_ids"].shape == (2, 202)  # fmt: skip
 

@@ -284,7 +284,10 @@ class BpeEncoding(BpeBase):
         windows sharing ``stride`` tokens); ``padding`` True/``"longest"`` or
         ``"max_length"`` pads with ``pad_token_id`` (default: the id of ``[PAD]``,
         ``<pad>`` or ``<|pad|>``). ``None`` for either: the ``tokenizer.json``'s own
-        truncation or padding, if the file sets one (as HF applies it), else none.
+        truncation or padding, if the file sets one (as HF applies it), else none. A
+        ``max_length`` given is the length of the file's truncation and fixed padding too,
+        and given with neither option it cuts rows to it (``"longest_first"``), as
+        transformers does.
 
         Raises:
             ConfigError: impossible truncation, bad option values, rows of different

@@ -9,7 +9,7 @@ import operator
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from lexforge.errors import ConfigError, TokenizerFormatError
@@ -269,13 +269,29 @@ def resolve_options(
 ) -> tuple[Truncation | None, Padding | None]:
     """A batch's truncation and padding from ``encode_batch``'s arguments: None for either
     means the tokenizer file's (``defaults``); ``pad_token_id`` defaults to
-    ``default_pad_id`` and must be in the vocabulary."""
+    ``default_pad_id`` and must be in the vocabulary.
+
+    A ``max_length`` given is the length, whatever the file says: it replaces the length
+    of the file's truncation and fixed padding, and given with neither ``truncation`` nor
+    ``padding`` it cuts rows to it (``"longest_first"``) where the file sets no
+    truncation, as transformers does (it was ignored: rows came out longer than asked)."""
+    file_trunc, file_pad = defaults
     if truncation is None:
-        trunc = defaults[0]
+        trunc = file_trunc
+        if max_length is not None and (file_trunc is not None or padding in (None, False)):
+            strategy = True if file_trunc is None else file_trunc.strategy
+            trunc = truncation_option(strategy, max_length, stride, truncation_side)
+            if trunc is not None and file_trunc is not None:  # the file's stride and side,
+                # unless the call gives its own
+                side = file_trunc.side if truncation_side == "right" else trunc.side
+                trunc = replace(trunc, stride=stride or file_trunc.stride, side=side)
     else:
         trunc = truncation_option(truncation, max_length, stride, truncation_side)
     if padding is None:
-        return trunc, defaults[1]
+        if file_pad is not None and file_pad.length is not None and max_length is not None:
+            length = check_int("max_length", max_length, most=MAX_COUNT)
+            return trunc, replace(file_pad, length=length)
+        return trunc, file_pad
     pad_id = default_pad_id if pad_token_id is None else pad_token_id
     pad = padding_option(padding, max_length, pad_to_multiple_of, padding_side, pad_id)
     if pad is not None and pad.pad_id >= vocab_size:

@@ -196,7 +196,10 @@ class WordPieceTokenizer(Tokenizer):
         """Encodes a batch of texts (or of pairs ``texts[i], pairs[i]``) in parallel.
 
         Args:
-            max_length: the length ``truncation`` cuts to and ``padding="max_length"`` pads to.
+            max_length: the length ``truncation`` cuts to and ``padding="max_length"`` pads to
+                (and the file's truncation and fixed padding, replacing its length); given
+                with neither option, rows are cut to it (``"longest_first"``), as
+                transformers does.
             truncation: False, True (``"longest_first"``: cut the longer sequence of a pair
                 first), ``"only_first"`` or ``"only_second"``; None: the default of the
                 ``tokenizer.json`` the tokenizer came from, if it sets one, else none.
