@@ -48,6 +48,29 @@ def test_round_trips(tok: lf.Tokenizer, tmp_path: Path) -> None:
     assert not list(tmp_path.glob("**/*.tmp"))  # atomic writes leave no temporaries
 
 
+def test_a_rank_file_named_txt_is_read_as_one(
+    rank_files: dict[str, Path], gpt2_files: dict[str, Path], tmp_path: Path
+) -> None:
+    """A tiktoken rank file saved as .txt was read as GPT-2 merges (its "base64 rank"
+    lines are pairs by their shape), and pattern= was then refused. merges.txt and
+    vocab.txt files are still told apart as before."""
+    import shutil
+
+    text = "Hello world, this is 2026!  Ünïcödé and 漢字 too."
+    original = lf.Tokenizer.from_file(rank_files["cl100k_base"], pattern="cl100k")
+    shutil.copy(rank_files["cl100k_base"], tmp_path / "cl100k_base.txt")
+    renamed = lf.Tokenizer.from_file(tmp_path / "cl100k_base.txt", pattern="cl100k")
+    assert renamed.encode(text) == original.encode(text)
+    shutil.copy(gpt2_files["vocab.bpe"], tmp_path / "merges.txt")  # (it begins #version)
+    lines = (tmp_path / "merges.txt").read_text(encoding="utf-8").split("\n")[1:]
+    (tmp_path / "merges.txt").write_text("\n".join(lines), encoding="utf-8")  # (now it does not)
+    shutil.copy(gpt2_files["encoder.json"], tmp_path / "vocab.json")
+    gpt2 = lf.Tokenizer.from_file(gpt2_files["encoder.json"])
+    assert lf.Tokenizer.from_file(tmp_path / "merges.txt").encode(text) == gpt2.encode(text)
+    (tmp_path / "vocab.txt").write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\nhello\n", encoding="utf-8")
+    assert lf.Tokenizer.from_file(tmp_path / "vocab.txt").encode("hello") == [2, 4, 3]
+
+
 def test_both_merges_spellings(tok: lf.Tokenizer, tmp_path: Path) -> None:
     tok.save(tmp_path / "tokenizer.json")
     doc = json.loads((tmp_path / "tokenizer.json").read_text(encoding="utf-8"))

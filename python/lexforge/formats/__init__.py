@@ -14,8 +14,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import itertools
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -267,13 +269,30 @@ def detect(path: Path) -> tuple[str, Any]:
     if head.startswith(b"#version") or path.suffix == ".bpe":
         return "gpt2", None
     if path.suffix == ".txt":
-        # merges files hold "left right" pairs; WordPiece vocabularies one token a line
+        # merges files hold "left right" pairs; WordPiece vocabularies one token a line; a
+        # tiktoken rank file renamed .txt, "base64 rank" lines (pairs too, by their shape)
         with path.open("rb") as f:
             lines = f.read(1 << 16).split(b"\n")[:200]
+        if _tiktoken_lines([line.rstrip(b"\r") for line in lines[:-1] if line.strip()]):
+            return "tiktoken", None
         pairs = sum(1 for line in lines if all(line.rstrip(b"\r").split(b" ", 2)[:2]) and
                     line.rstrip(b"\r").count(b" ") == 1)  # fmt: skip
         return ("gpt2" if pairs > len(lines) // 2 else "bert-vocab"), None
     return "tiktoken", None
+
+
+# a base64 token (whole groups of four, the last maybe padded) and a rank
+_RANK_LINE = re.compile(rb"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{4}|[A-Za-z0-9+/]{3}=|"
+                        rb"[A-Za-z0-9+/]{2}==) [0-9]+")  # fmt: skip
+
+
+def _tiktoken_lines(lines: list[bytes]) -> bool:
+    """Whether ``lines`` (whole, non-empty) are a tiktoken rank file's: every one a base64
+    token and a rank, the ranks increasing. A merges file's pairs never all are."""
+    if not lines or not all(_RANK_LINE.fullmatch(line) for line in lines):
+        return False
+    ranks = [int(line.rsplit(b" ", 1)[1]) for line in lines]
+    return all(a < b for a, b in itertools.pairwise(ranks))
 
 
 def _is_id(value: Any) -> bool:
