@@ -209,3 +209,108 @@ def test_a_failed_write_is_reported_not_the_failed_cleanup(
         hf._write_atomic(tmp_path / "config.json", write)
     assert raised.value.errno == errno.ENOSPC
     assert not (tmp_path / "config.json").exists()
+
+
+# 7. what transformers 5 loads: dtype="auto", float8, sharded indexes, nameless taggers ---
+
+
+def test_dtype_auto_follows_the_config_as_transformers_does(tmp_path: Path) -> None:
+    """``dtype="auto"`` read only the tensors (float32 where they mixed); transformers 5
+    reads config.json's dtype (or torch_dtype) first."""
+    from safetensors.torch import load_file, save_file
+
+    _hf(transformers.BertModel, tmp_path)
+    state = load_file(tmp_path / "model.safetensors")
+    mixed = {k: v if "LayerNorm" in k else v.to(torch.bfloat16) for k, v in state.items()}
+    config = json.loads((tmp_path / "config.json").read_text())
+    cases = [  # (weights, config's dtype entry)
+        (mixed, {"dtype": "bfloat16"}),
+        (state, {"dtype": "bfloat16"}),
+        ({k: v.to(torch.bfloat16) for k, v in state.items()}, {"torch_dtype": "float16"}),
+        (state, {}),
+        (mixed, {}),  # mixed, and the config names none: float32
+    ]
+    for weights, entry in cases:
+        save_file(weights, tmp_path / "model.safetensors", metadata={"format": "pt"})
+        plain = {k: v for k, v in config.items() if k not in ("dtype", "torch_dtype")}
+        (tmp_path / "config.json").write_text(json.dumps({**plain, **entry}))
+        theirs = transformers.BertModel.from_pretrained(tmp_path, dtype="auto")
+        ours = BertModel.from_pretrained(tmp_path, dtype="auto")
+        assert next(ours.parameters()).dtype == theirs.dtype, entry
+
+
+def test_float8_weights_are_widened_not_a_raw_torch_error(tmp_path: Path) -> None:
+    """A float8 query beside float32 key and value raised torch's "Promotion for Float8
+    Types is not supported" from the fused projection's concatenation; an all-float8
+    file under dtype="auto" built a model no operator runs. Both load in float32, as
+    transformers loads them."""
+    from safetensors.torch import load_file, save_file
+
+    _hf(transformers.BertModel, tmp_path)
+    state = load_file(tmp_path / "model.safetensors")
+    query = next(k for k in state if k.endswith("attention.self.query.weight"))
+    for weights in ({**state, query: state[query].to(torch.float8_e4m3fn)},
+                    {k: v.to(torch.float8_e4m3fn) for k, v in state.items()}):  # fmt: skip
+        save_file(weights, tmp_path / "model.safetensors", metadata={"format": "pt"})
+        theirs = transformers.BertModel.from_pretrained(tmp_path).eval()
+        for dtype in (None, "auto"):
+            ours = BertModel.from_pretrained(tmp_path, dtype=dtype)
+            assert next(ours.parameters()).dtype == torch.float32
+            batch = _batch()
+            real = batch["attention_mask"].bool()
+            with torch.no_grad():
+                diff = (ours(**batch)[0] - theirs(**batch).last_hidden_state)[real].abs().max()
+            assert diff <= 1e-5
+
+
+def test_a_shards_tensors_the_index_does_not_name_are_loaded(tmp_path: Path) -> None:
+    """Tensors in a shard that an (edited) index leaves out were dropped, the head then
+    initialised afresh with a warning that the checkpoint had none; transformers loads
+    them from the shard."""
+    torch.manual_seed(0)
+    config = transformers.BertConfig(**SIZES, num_labels=3)
+    model = transformers.BertForSequenceClassification(config).eval()
+    model.save_pretrained(tmp_path, max_shard_size="20KB")
+    index = tmp_path / "model.safetensors.index.json"
+    doc = json.loads(index.read_text())
+    for name in ("classifier.weight", "classifier.bias"):
+        doc["weight_map"].pop(name)
+    index.write_text(json.dumps(doc))
+    theirs = transformers.BertForSequenceClassification.from_pretrained(tmp_path).eval()
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (no "has no weights for classifier")
+        ours = BertForSequenceClassification.from_pretrained(tmp_path)
+    batch = _batch()
+    with torch.no_grad():
+        assert (ours(**batch).logits - theirs(**batch).logits).abs().max() <= 1e-5
+
+
+def test_a_tagger_saved_with_a_pooler_and_no_architectures_loads_as_one(tmp_path: Path) -> None:
+    """Older transformers saved token classifiers with a pooler, and older configs name
+    no architecture: the pooler made lexforge take the checkpoint for a sequence
+    classifier and refuse to load it as a tagger, which transformers does."""
+    from safetensors.torch import load_file, save_file
+
+    _hf(transformers.BertForTokenClassification, tmp_path, num_labels=5)
+    pooler = transformers.BertModel(transformers.BertConfig(**SIZES)).pooler.state_dict()
+    state = load_file(tmp_path / "model.safetensors")
+    state.update({f"bert.pooler.{k}": v for k, v in pooler.items()})
+    save_file(state, tmp_path / "model.safetensors", metadata={"format": "pt"})
+    config = json.loads((tmp_path / "config.json").read_text())
+    config.pop("architectures")
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    theirs = transformers.BertForTokenClassification.from_pretrained(tmp_path).eval()
+    with pytest.warns(UserWarning, match="ignored 2 weights .* the pooler"):
+        ours = BertForTokenClassification.from_pretrained(tmp_path)
+    batch = _batch()
+    real = batch["attention_mask"].bool()
+    with torch.no_grad():
+        assert (ours(**batch).logits - theirs(**batch).logits)[real].abs().max() <= 1e-5
+    # a config that names the class still decides
+    (tmp_path / "config.json").write_text(
+        json.dumps({**config, "architectures": ["BertForSequenceClassification"]})
+    )
+    with pytest.raises(CheckpointError, match="holds a BertForSequenceClassification"):
+        BertForTokenClassification.from_pretrained(tmp_path)

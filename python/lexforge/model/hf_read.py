@@ -126,7 +126,9 @@ def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
 
 def _load_shards(index: Path) -> dict[str, torch.Tensor]:
     """The weights of a sharded checkpoint: every shard its index names, each tensor from
-    the shard the index says holds it."""
+    the shard the index says holds it, and a tensor the index does not name from the
+    (first) shard holding it, as transformers takes it (it was dropped: a head left out
+    of an edited index was initialised afresh, with a warning that it was missing)."""
     try:
         weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
         if not isinstance(weight_map, dict) or not all(
@@ -141,7 +143,10 @@ def _load_shards(index: Path) -> dict[str, torch.Tensor]:
         if not path.is_file():
             raise CheckpointError(f"{index} lists {shard}, which is missing from {index.parent}")
         loaded = _load_safetensors(path)
-        state.update({k: v for k, v in loaded.items() if weight_map.get(k) == shard})
+        for k, v in loaded.items():
+            owner = weight_map.get(k)
+            if owner == shard or (owner is None and k not in state):
+                state[k] = v
     missing = sorted(set(weight_map) - set(state))
     if missing:
         raise CheckpointError(

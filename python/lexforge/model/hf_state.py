@@ -147,7 +147,9 @@ def load_hf_state(
                             f"{source}: {n} has shape {tuple(state[n].shape)}, the model "
                             f"expects {part}: config.json does not match the weights"
                         )
-                value = torch.cat([state[n] for n in names], dim=0)
+                # (each cast first: the three may be stored in different dtypes, and torch
+                # promotes no float8 one)
+                value = torch.cat([state[n].to(target.dtype) for n in names], dim=0)
             else:
                 value = state[names[0]]
             if value.shape != target.shape:

@@ -6,6 +6,7 @@ representations of :mod:`lexforge.model.represent` as methods.
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from pathlib import Path
@@ -97,8 +98,10 @@ class Pretrained(nn.Module):
 
         ``dtype``: the parameters' dtype. None (the default) gives float32 whatever the
         checkpoint stores (a float16 or bfloat16 file is widened exactly: the dtype to
-        train in); ``"auto"`` keeps the checkpoint's own (transformers 5's default), and a
-        floating ``torch.dtype`` (or its name, ``"bfloat16"``) converts to it.
+        train in); ``"auto"`` keeps the checkpoint's own as transformers 5 picks it (its
+        default: ``config.json``'s ``dtype``, else the weights' one dtype; float32 where they
+        mix or are float8), and a floating ``torch.dtype`` (or its name, ``"bfloat16"``)
+        converts to it.
         ``torch_dtype`` is read as ``dtype``, as transformers 4 names it."""
         from .heads import TASK_HEADS
         from .hf import (
@@ -123,7 +126,15 @@ class Pretrained(nn.Module):
                 stacklevel=2,
             )
         # config.json's architectures, else what the head weights show
-        saved = checkpoint_kind(state, architecture(folder))
+        named = architecture(folder)
+        saved = checkpoint_kind(state, named)
+        if (saved, cls.__name__) == ("BertForSequenceClassification",
+                                     "BertForTokenClassification") and saved != named:  # fmt: skip
+            # both heads are one classifier matrix; without a name, a pooler beside it was
+            # the sign of a sequence classifier, but older transformers saved one with
+            # taggers too: the tagger asked for loads, the pooler ignored (a classifier
+            # with no pooler is still a tagger, never a sequence classifier)
+            saved = cls.__name__
         if saved in TASK_HEADS and cls.__name__ in TASK_HEADS and saved != cls.__name__:
             raise CheckpointError(
                 f"{directory} holds a {saved}; its head does not fit a {cls.__name__} "
@@ -163,9 +174,8 @@ class Pretrained(nn.Module):
                 "they are freshly initialised and need training",
                 stacklevel=2,
             )
-        if dtype == "auto":  # the checkpoint's floating dtype, when it has one
-            stored = {t.dtype for t in state.values() if t.is_floating_point()}
-            dtype = stored.pop() if len(stored) == 1 else None
+        if dtype == "auto":
+            dtype = _auto_dtype(folder, state)
         if dtype is not None and dtype != torch.float32:
             model.to(dtype)
         return model.eval()  # as transformers returns it: call .train() to train it
@@ -173,6 +183,24 @@ class Pretrained(nn.Module):
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
            "float64": torch.float64}  # fmt: skip
+
+
+def _auto_dtype(folder: Path, state: dict[str, torch.Tensor]) -> torch.dtype | None:
+    """``dtype="auto"``'s dtype, as transformers 5 picks it: ``config.json``'s ``dtype``
+    (or ``torch_dtype``, its older name), else the one floating dtype the weights are
+    stored in; None (float32) where the weights mix dtypes and the config names none, and
+    for a dtype no model computes in (float8: the weights are widened, as transformers
+    does)."""
+    try:
+        doc = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        named = doc.get("dtype") or doc.get("torch_dtype")
+    except (OSError, ValueError, AttributeError):
+        named = None  # (read_checkpoint has read it: a name it holds is all this wants)
+    found: Any = _DTYPES.get(named.removeprefix("torch.")) if isinstance(named, str) else None
+    if found is None:
+        stored = {t.dtype for t in state.values() if t.is_floating_point()}
+        found = stored.pop() if len(stored) == 1 else None
+    return found if found is not None and found.itemsize >= 2 else None
 
 
 def _dtype_option(overrides: dict[str, Any]) -> Any:
