@@ -226,14 +226,15 @@ def test_the_clock_gives_each_stage_its_share_of_the_time_left() -> None:
     plan comes out of the stages after it, not on top of the budget."""
     from lexforge.quickstart import _Clock
 
-    on_plan = _Clock(100.0, [("a", 0.5), ("b", 0.3), ("c", 0.2)])
+    stages = [("a", "x", 0.5), ("b", "y", 0.3), ("c", "z", 0.2)]
+    on_plan = _Clock(100.0, stages)
     limits = []
     for stage in ("a", "b", "c"):
         limits.append(on_plan.limit(stage))
         on_plan.spend(limits[-1])
     assert limits == pytest.approx([50.0, 30.0, 20.0])
 
-    late = _Clock(100.0, [("a", 0.5), ("b", 0.3), ("c", 0.2)])
+    late = _Clock(100.0, stages)
     assert late.limit("a") == pytest.approx(50.0)
     late.spend(60.0)  # ten seconds past its limit
     late.spend(4.0)  # a stage with no limit of its own (the baseline)
@@ -243,18 +244,25 @@ def test_the_clock_gives_each_stage_its_share_of_the_time_left() -> None:
     assert late.limit("c") == pytest.approx(100.0 - 64.0 - b)  # the run ends on time
 
 
-def test_the_clock_cuts_a_stage_by_what_its_systems_last_stage_ran_over() -> None:
-    """Fine-tuning's time_limit covers training only; its evaluations come on top. The
-    next stage of the same system is cut by that much, another system's is not, and no
-    limit falls below a quarter of the stage's share of the whole budget."""
+def test_the_clock_sets_aside_what_a_systems_stages_take_past_their_limits() -> None:
+    """Fine-tuning's time_limit covers training only; its evaluations come on top. What
+    a system's last stage took past its limit is set aside for each of its stages still
+    to come before the rest is shared (not cut from the last stage alone), and no limit
+    falls below a quarter of the stage's share of the whole budget."""
     from lexforge.quickstart import _Clock
 
-    clock = _Clock(100.0, [("m-1", 0.25), ("m-2", 0.25), ("n-1", 0.25), ("n-2", 0.25)])
-    first = clock.limit("m-1", "m")
+    clock = _Clock(100.0, [("m-1", "m", 0.25), ("n-1", "n", 0.25), ("m-2", "m", 0.25),
+                           ("n-2", "n", 0.25)])  # fmt: skip
+    first = clock.limit("m-1")
     assert first == pytest.approx(25.0)
-    clock.ran("m", 31.0, first)  # six seconds of evaluation past its limit
-    assert clock.limit("m-2", "m") == pytest.approx(69.0 / 3 - 6.0)
-    clock.ran("m", 23.0, 17.0)
-    assert clock.limit("n-1", "n") == pytest.approx(46.0 / 2)  # n has run nothing yet
-    clock.ran("n", 80.0, 23.0)  # far past: the budget is spent
-    assert clock.limit("n-2", "n") == pytest.approx(_Clock.FLOOR * 25.0)
+    clock.ran("m-1", 31.0, first)  # six seconds of evaluation past its limit
+    # n has run nothing yet; m's six seconds are set aside for m-2
+    assert clock.limit("n-1") == pytest.approx((69.0 - 6.0) / 3)
+    clock.ran("n-1", 21.0, 21.0)  # on time
+    m2 = clock.limit("m-2")
+    assert m2 == pytest.approx((48.0 - 6.0) / 2)
+    clock.ran("m-2", m2 + 6.0, m2)
+    assert clock.limit("n-2") == pytest.approx(100.0 - 31.0 - 21.0 - m2 - 6.0)  # on time
+    late = _Clock(100.0, [("m-1", "m", 0.5), ("m-2", "m", 0.5)])
+    late.ran("m-1", 120.0, late.limit("m-1"))  # far past: the budget is spent
+    assert late.limit("m-2") == pytest.approx(_Clock.FLOOR * 50.0)

@@ -11,9 +11,8 @@ models, in a time budget (``--minutes``, 15 by default on a 2-core CPU).
 3. Fit a TF-IDF + logistic-regression baseline on ``rt-polarity`` (movie-review
    sentiment) and ``wiki-leads`` topics.
 4. Fine-tune our model on the same splits, twice each, the runs' weights averaged (a
-   model soup).
-5. Fine-tune the imported all-MiniLM-L6-v2 encoder on the same splits.
-6. Report accuracy and macro-F1 of the three side by side (``report.md``,
+   model soup), and the imported all-MiniLM-L6-v2 encoder beside it, task by task.
+5. Report accuracy and macro-F1 of the three side by side (``report.md``,
    ``report.json``), with the HF-format model (``pretrain/model``), the pretraining
    curves and confusion matrices.
 
@@ -85,34 +84,37 @@ class _Clock:
     which have no limit; pretraining's spectral start and export; stages kept from an
     earlier run, at the seconds they took then) come out of the stages after it, not on
     top of the budget. Fine-tuning's ``time_limit`` covers its training steps only: its
-    evaluations, loading and saving come on top, so a fine-tuning stage's limit is cut by
-    what the same system's last stage took past its own. A limit is never cut below a
-    quarter of the stage's share of the whole budget (a budget shorter than the fixed
-    costs is overrun rather than left with no training)."""
+    evaluations, loading and saving come on top, so what a system's last stage took past
+    its limit is set aside, before the time left is shared, for each stage of that
+    system still to come (MiniLM's evaluations are many times ours). A limit is never
+    cut below a quarter of the stage's share of the whole budget (a budget shorter than
+    the fixed costs is overrun rather than left with no training)."""
 
     FLOOR = 0.25
 
-    def __init__(self, seconds: float, stages: list[tuple[str, float]]) -> None:
+    def __init__(self, seconds: float, stages: list[tuple[str, str, float]]) -> None:
+        """``stages``: (name, system, share of the budget), in the order they run."""
         self.seconds = seconds
-        self.shares = dict(stages)  # stage -> share of the budget, in the order they run
-        total = sum(self.shares.values())
-        self.shares = {k: v / total for k, v in self.shares.items()}
+        total = sum(share for _, _, share in stages)
+        self.shares = {name: share / total for name, _, share in stages}
+        self.system = {name: system for name, system, _ in stages}
         self.spent = 0.0
         self.past: dict[str, float] = {}  # system -> seconds its last stage ran past its limit
 
     def spend(self, seconds: float) -> None:
         self.spent += seconds
 
-    def limit(self, stage: str, system: str | None = None) -> float:
+    def limit(self, stage: str) -> float:
         """Seconds for ``stage`` (whose share is then spent: later calls divide the rest)."""
         share = self.shares.pop(stage)
-        left = (self.seconds - self.spent) * share / (share + sum(self.shares.values()))
-        left -= self.past.get(system, 0.0) if system else 0.0
+        ahead = [self.system[stage], *(self.system[s] for s in self.shares)]
+        set_aside = sum(self.past.get(system, 0.0) for system in ahead)
+        left = (self.seconds - self.spent - set_aside) * share / (share + sum(self.shares.values()))
         return max(left, self.FLOOR * share * self.seconds)
 
-    def ran(self, system: str, seconds: float, limit: float) -> None:
-        """Records that a stage of ``system`` given ``limit`` seconds took ``seconds``."""
-        self.past[system] = max(0.0, seconds - limit)
+    def ran(self, stage: str, seconds: float, limit: float) -> None:
+        """Records that ``stage``, given ``limit`` seconds, took ``seconds``."""
+        self.past[self.system[stage]] = max(0.0, seconds - limit)
         self.spend(seconds)
 
 
@@ -284,11 +286,12 @@ def _run(
     )))  # fmt: skip
     _check_same_run(out, {"minutes": minutes, "preset": preset, "vocab_size": vocab_size})
     stages = _Stages(out)
-    timed = [("pretrain", SHARE["pretrain"])] + [
-        (f"{system}-{task}", SHARE[system] / len(TASKS)) for system in ("ours", "minilm")
-        for task in TASKS
-    ]  # fmt: skip
-    clock = _Clock(budget, timed)
+    # task by task, ours then MiniLM: what MiniLM's first stage takes past its limit (its
+    # evaluations) is then known while two stages are left to share it
+    finetuning = [(f"{system}-{task}", system) for task in TASKS for system in ("ours", "minilm")]
+    clock = _Clock(budget, [("pretrain", "pretrain", SHARE["pretrain"])] + [
+        (name, system, SHARE[system] / len(TASKS)) for name, system in finetuning
+    ])  # fmt: skip
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
     print(f"lexforge quickstart: {minutes:g} minutes, {preset} BERT, {dev}, into {out}/")
 
@@ -398,20 +401,19 @@ def _run(
     minilm = Path(datasets.files("all-MiniLM-L6-v2")["model_dir"])
     systems = {"ours": out / "pretrain" / "model", "minilm": minilm}
     results: dict[str, dict[str, Any]] = {task: {} for task in TASKS}
-    for system, checkpoint in systems.items():
-        for task in TASKS:
-            name = f"{system}-{task}"
-            limit = clock.limit(name, system)
-            results[task][system] = done = stages.run(
-                name,
-                lambda folder, c=checkpoint, t=task, s=system, limit=limit: _finetune(
-                    c, t, folder, limit, dev, show_progress, minilm=s == "minilm"
-                ),
-            )
-            # (a stage kept from a run made before limits were recorded: this run's)
-            clock.ran(system, done["seconds"], done.get("time_limit", limit))
-    for task in TASKS:
-        results[task]["tfidf"] = baseline[task]
+    for name, system in finetuning:
+        task = name.removeprefix(f"{system}-")
+        limit = clock.limit(name)
+        results[task][system] = done = stages.run(
+            name,
+            lambda folder, c=systems[system], t=task, s=system, limit=limit: _finetune(
+                c, t, folder, limit, dev, show_progress, minilm=s == "minilm"
+            ),
+        )
+        # (a stage kept from a run made before limits were recorded: this run's)
+        clock.ran(name, done["seconds"], done.get("time_limit", limit))
+    for task in TASKS:  # (the report's order: ours, MiniLM, the baseline)
+        results[task] = {s: results[task][s] for s in systems} | {"tfidf": baseline[task]}
     report = _report(out, minutes, preset, pretrained, results, neighbours)
     print(report)
     return 0
