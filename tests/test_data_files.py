@@ -120,6 +120,31 @@ def test_tsv_quoted_as_pandas_writes_it(tmp_path: Path) -> None:
         read_records(mixed)
 
 
+def test_tsv_quote_opened_and_closed_on_other_lines(tmp_path: Path) -> None:
+    """Plain texts that open a quote on one line and close it on a later one read with the
+    header's width both plainly and with csv's quoting; the quoted reading joined two rows
+    into one text (tab, label and line break inside) with no word. With two columns the
+    plain reading wins, as pandas' QUOTE_NONE reads it (the oracle); one column cannot
+    tell the readings apart, so it is read quoted, as pandas does by default, and warned."""
+    pd = pytest.importorskip("pandas")
+    path = tmp_path / "quotes.tsv"
+    path.write_text(
+        'sentence\tlabel\n"Titanic is great\tpos\nso said the critic"\tneg\nplain text\tpos\n',
+        encoding="utf-8",
+    )
+    plain = pd.read_csv(path, sep="\t", quoting=csv.QUOTE_NONE, dtype=str)
+    expected = list(plain.itertuples(index=False, name=None))
+    assert len(expected) == 3
+    assert read_records(path, text_column="sentence") == expected
+    assert list(record_texts(path, text_column="sentence")) == [t for t, _ in expected]
+
+    one = tmp_path / "one.tsv"
+    one.write_text('text\n"He said\nno more"\nplain\n', encoding="utf-8")
+    quoted = pd.read_csv(one, sep="\t", dtype=str)["text"].tolist()
+    with pytest.warns(UserWarning, match=r"one\.tsv: lines 2-3 are read as one text in quotes"):
+        assert list(record_texts(one)) == quoted == ["He said\nno more", "plain"]
+
+
 def test_json_lists_and_json_lines(tmp_path: Path) -> None:
     records = [{"text": "a\u2028b", "label": 1}, {"text": "c", "label": 0.0}]
     (tmp_path / "a.json").write_text(json.dumps(records, indent=2), encoding="utf-8")

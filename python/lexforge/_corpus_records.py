@@ -18,6 +18,7 @@ import gzip
 import io
 import json
 import re
+import warnings
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -275,7 +276,7 @@ def _delimited(path: Path, kind: str) -> Iterator[tuple[str, Any]]:
             contextlib.suppress(UnicodeDecodeError, OSError, EOFError, zlib.error),
             io.TextIOWrapper(_open_binary(path), encoding="utf-8-sig", newline="") as f,
         ):
-            quoted = tsv_quoted(f)
+            quoted = tsv_quoted(f, path)
     with io.TextIOWrapper(_open_binary(path), encoding="utf-8-sig", newline="") as f:
         try:
             yield from delimited_rows(f, path, kind, CorpusError, quoted=quoted)
@@ -291,42 +292,68 @@ def _delimited(path: Path, kind: str) -> Iterator[tuple[str, Any]]:
 _QUOTED_FIELD = re.compile(r'"(?:[^"]|"")*""(?:[^"]|"")*"')
 
 
-def tsv_quoted(source: Iterable[str]) -> bool:
+def tsv_quoted(source: Iterable[str], path: Path) -> bool:
     """Whether a tsv text (its lines, read with ``newline=""``) quotes fields as csv does,
     as pandas' ``to_csv(sep="\\t")`` and spreadsheets write it: a field wholly in quotes
     with a doubled quote inside (``"The ""best"" film"``), or a quoted field holding what
     a plain tsv cannot (a tab, a line end), where csv's reading with tabs gives every row
-    as many fields as the header. Such fields are no plain text (one would not double its
-    quotes, nor could a plain field hold a tab), so the file is read with csv's quoting; a
-    plain tsv keeps every quote as it is."""
-    doubled = False
+    as many fields as the header and the plain reading does not. Such fields are no plain
+    text (one would not double its quotes, nor could a plain field hold a tab), so the
+    file is read with csv's quoting; a plain tsv keeps every quote as it is.
+
+    A plain tsv whose texts open a quote on one line and close it on a later one reads
+    both ways with the header's width; with two columns or more it is read plainly (a
+    quoted field as pandas writes one would break the plain rows' widths). One column
+    cannot tell the two apart: it is read quoted, as pandas would, with a warning that
+    names the lines joined."""
+    doubled, plain_width, plain_ok = False, 0, True
 
     def watched() -> Iterator[str]:
-        nonlocal doubled
+        nonlocal doubled, plain_width, plain_ok
         for line in source:
-            if not doubled and '""' in line:
-                fields = line.rstrip("\r\n").split("\t")
-                doubled = any(_QUOTED_FIELD.fullmatch(f) for f in fields)
+            body = line.rstrip("\r\n")
+            if body.strip():  # blank lines are skipped by either reading
+                fields = body.split("\t")
+                plain_width = plain_width or len(fields)
+                plain_ok = plain_ok and len(fields) == plain_width
+                if not doubled and '""' in body:
+                    doubled = any(_QUOTED_FIELD.fullmatch(f) for f in fields)
             yield line
 
     lines = watched()
-    width, holds = None, False
+    width, joined, whole = None, None, False
     with contextlib.suppress(csv.Error):
-        for fields in csv.reader(lines, delimiter="\t", strict=True):
+        reader = csv.reader(lines, delimiter="\t", strict=True)
+        start = 1
+        for fields in reader:
             if doubled:
                 return True
+            begun, start = start, reader.line_num + 1
             if len(fields) <= 1 and not "".join(fields).strip():
                 continue  # a blank line (or a quoted empty field: no width to learn)
             width = width or len(fields)
             if len(fields) != width:
                 break
-            holds = holds or any("\t" in f or "\n" in f or "\r" in f for f in fields)
+            if joined is None and any("\t" in f or "\n" in f or "\r" in f for f in fields):
+                joined = (begun, reader.line_num)
         else:
-            return doubled or holds
-    for _ in lines:  # csv's reading failed: a doubled quote in the rest still decides
-        if doubled:
-            break
-    return doubled
+            whole = True
+    for _ in lines:  # the rest: a doubled quote there still decides, and the plain widths
+        pass
+    if doubled:
+        return True
+    if not whole or joined is None or (plain_ok and plain_width > 1):
+        return False
+    if plain_ok:
+        first, last = joined
+        warnings.warn(
+            f"{path}: lines {first}-{last} are read as one text in quotes, as pandas writes "
+            "a text that holds a line break (a one-column tsv cannot tell it from plain "
+            "lines that open and close a quote); if these are separate texts, write the "
+            "file as jsonl (one JSON record a line)",
+            stacklevel=2,
+        )
+    return True
 
 
 def delimited_rows(

@@ -411,6 +411,6 @@ def _no_surrogates(path: Path, rows: list[Row]) -> list[Row]:
 
 
 def _delimited(path: Path, text: str, kind: str) -> list[Row]:
-    quoted = kind == "tsv" and tsv_quoted(io.StringIO(text, newline=""))
+    quoted = kind == "tsv" and tsv_quoted(io.StringIO(text, newline=""), path)
     source = io.StringIO(text, newline="")
     return list(delimited_rows(source, path, kind, ConfigError, quoted=quoted))
