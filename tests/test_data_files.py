@@ -145,6 +145,27 @@ def test_tsv_quote_opened_and_closed_on_other_lines(tmp_path: Path) -> None:
         assert list(record_texts(one)) == quoted == ["He said\nno more", "plain"]
 
 
+def test_tsv_with_every_field_quoted(tmp_path: Path) -> None:
+    """A tsv whose fields are all in quotes (csv.writer's QUOTE_ALL; R's write.table, which
+    leaves numbers bare) was read plainly: the columns were named '"text"' and '"label"',
+    and the error's fix (text_column=) would have trained on texts in quotes. Its quoting is
+    read as pandas reads it (the oracle)."""
+    pd = pytest.importorskip("pandas")
+    rows = [("a fine film", "pos"), ("dull", "neg"), ('the "best" one', "pos")]
+    path = tmp_path / "all.tsv"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, delimiter="\t", quoting=csv.QUOTE_ALL)
+        writer.writerow(["text", "label"])
+        writer.writerows(rows)
+    back = pd.read_csv(path, sep="\t", dtype=str)
+    assert list(back.itertuples(index=False, name=None)) == rows
+    assert read_records(path) == rows
+    r_style = tmp_path / "r.tsv"  # write.table(..., sep="\t", row.names=FALSE)
+    r_style.write_text('"text"\t"label"\n"good"\t1\n"bad"\t0\n', encoding="utf-8")
+    assert read_records(r_style) == [("good", "1"), ("bad", "0")]
+    assert list(record_texts(r_style)) == ["good", "bad"]
+
+
 def test_json_lists_and_json_lines(tmp_path: Path) -> None:
     records = [{"text": "a\u2028b", "label": 1}, {"text": "c", "label": 0.0}]
     (tmp_path / "a.json").write_text(json.dumps(records, indent=2), encoding="utf-8")

@@ -290,34 +290,38 @@ def _delimited(path: Path, kind: str) -> Iterator[tuple[str, Any]]:
 
 # a tsv field quoted as csv quotes it: whole, with a quote inside doubled
 _QUOTED_FIELD = re.compile(r'"(?:[^"]|"")*""(?:[^"]|"")*"')
+_QUOTED_NAME = re.compile(r'"(?:[^"]|"")*"')
 
 
 def tsv_quoted(source: Iterable[str], path: Path) -> bool:
     """Whether a tsv text (its lines, read with ``newline=""``) quotes fields as csv does,
     as pandas' ``to_csv(sep="\\t")`` and spreadsheets write it: a field wholly in quotes
-    with a doubled quote inside (``"The ""best"" film"``), or a quoted field holding what
-    a plain tsv cannot (a tab, a line end), where csv's reading with tabs gives every row
-    as many fields as the header and the plain reading does not. Such fields are no plain
-    text (one would not double its quotes, nor could a plain field hold a tab), so the
-    file is read with csv's quoting; a plain tsv keeps every quote as it is.
+    with a doubled quote inside (``"The ""best"" film"``), a header with a name in quotes
+    (R's ``write.table``, ``csv.writer`` with ``QUOTE_ALL``), or a quoted field holding
+    what a plain tsv cannot (a tab, a line end), where csv's reading with tabs gives every
+    row as many fields as the header and the plain reading does not. Such fields are no
+    plain text (one would not double its quotes, nor could a plain field hold a tab), so
+    the file is read with csv's quoting; a plain tsv keeps every quote as it is.
 
     A plain tsv whose texts open a quote on one line and close it on a later one reads
     both ways with the header's width; with two columns or more it is read plainly (a
     quoted field as pandas writes one would break the plain rows' widths). One column
     cannot tell the two apart: it is read quoted, as pandas would, with a warning that
     names the lines joined."""
-    doubled, plain_width, plain_ok = False, 0, True
+    quoting, plain_width, plain_ok = False, 0, True
 
     def watched() -> Iterator[str]:
-        nonlocal doubled, plain_width, plain_ok
+        nonlocal quoting, plain_width, plain_ok
         for line in source:
             body = line.rstrip("\r\n")
             if body.strip():  # blank lines are skipped by either reading
                 fields = body.split("\t")
+                if not plain_width:  # the header: a column's name in quotes is quoting
+                    quoting = any(_QUOTED_NAME.fullmatch(f) for f in fields)
                 plain_width = plain_width or len(fields)
                 plain_ok = plain_ok and len(fields) == plain_width
-                if not doubled and '""' in body:
-                    doubled = any(_QUOTED_FIELD.fullmatch(f) for f in fields)
+                if not quoting and '""' in body:
+                    quoting = any(_QUOTED_FIELD.fullmatch(f) for f in fields)
             yield line
 
     lines = watched()
@@ -326,7 +330,7 @@ def tsv_quoted(source: Iterable[str], path: Path) -> bool:
         reader = csv.reader(lines, delimiter="\t", strict=True)
         start = 1
         for fields in reader:
-            if doubled:
+            if quoting:
                 return True
             begun, start = start, reader.line_num + 1
             if len(fields) <= 1 and not "".join(fields).strip():
@@ -340,7 +344,7 @@ def tsv_quoted(source: Iterable[str], path: Path) -> bool:
             whole = True
     for _ in lines:  # the rest: a doubled quote there still decides, and the plain widths
         pass
-    if doubled:
+    if quoting:
         return True
     if not whole or joined is None or (plain_ok and plain_width > 1):
         return False
