@@ -100,6 +100,62 @@ def test_classify_is_transformers_on_the_export(
         ours.classify("one text")
 
 
+def test_classify_cuts_to_max_length_as_fine_tuning_and_transformers_do(
+    tok: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Fine-tuning scores texts cut to its max_length; ``classify`` read them whole, so its
+    predictions were not the evaluated ones (and ``lexforge predict`` refused
+    --max-length for classifiers). With ``max_length`` it cuts as transformers does with
+    ``truncation=True`` (the longer of a pair first), warns how many, and the CLI flag
+    reaches it."""
+    import json
+
+    from lexforge.cli import main
+
+    ours = _saved(BertForSequenceClassification, tok, tmp_path, labels=("neg", "pos"),
+                  max_position_embeddings=64)  # fmt: skip
+    hf_tok = transformers.AutoTokenizer.from_pretrained(tmp_path)
+    hf = transformers.AutoModelForSequenceClassification.from_pretrained(tmp_path).eval()
+    texts = [TEXTS[0] * 2, TEXTS[1], TEXTS[4] + " " + TEXTS[0], "short"]
+    pairs = [TEXTS[2], TEXTS[0] * 2, TEXTS[5], TEXTS[1]]
+    for second, length in ((None, 9), (pairs, 12)):
+        enc = hf_tok(texts, second, truncation=True, max_length=length, padding=True,
+                     return_tensors="pt")  # fmt: skip
+        with torch.no_grad():
+            probability = torch.softmax(hf(**enc).logits, -1)
+        whole = [len(x) for x in hf_tok(texts, second)["input_ids"]]
+        with pytest.warns(UserWarning, match=rf"{sum(n > length for n in whole)} of 4 texts are"):
+            got = ours.classify(texts, second, max_length=length, batch_size=3)
+        assert [label for label, _ in got] == [("neg", "pos")[i] for i in probability.argmax(-1)]
+        np.testing.assert_allclose([p for _, p in got], probability.max(-1).values, atol=1e-5)
+    # what fine-tuning's evaluation scored (its confusion matrix) is what classify gives
+    data = tmp_path / "train.csv"
+    rows = [("good " * 3 + "bad " * 20, "pos"), ("bad", "neg")] * 4
+    data.write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in rows), encoding="utf-8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = lf.finetune(tmp_path, str(data), test=str(data), max_length=8, epochs=1,
+                             lr=1e-2, device="cpu", progress=False)  # fmt: skip
+        got = result.model.classify([t for t, _ in rows], max_length=8)
+    predicted = [result.labels.index(label) for label, _ in got]
+    gold = [result.labels.index(y) for _, y in rows]
+    confusion = [[0] * len(result.labels) for _ in result.labels]
+    for g, p in zip(gold, predicted, strict=True):
+        confusion[g][p] += 1
+    assert confusion == result.test["confusion"]
+    # the flag, from the shell
+    lines = tmp_path / "in.txt"
+    lines.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    with pytest.warns(UserWarning, match="texts are longer than max_length=9"):
+        assert main(["predict", str(tmp_path), str(lines), "--max-length", "9"]) == 0
+    lines_out = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    with pytest.warns(UserWarning):
+        want = ours.classify(texts, max_length=9)
+    assert [(r["label"], r["score"]) for r in lines_out] == [(y, pytest.approx(p)) for y, p in want]
+    assert main(["predict", str(tmp_path), str(lines), "--max-length", "2"]) == 1
+    assert "--max-length must be at least 3, got 2" in capsys.readouterr().err
+
+
 def test_tag_is_the_argmax_at_each_words_first_piece(tok: Any, tmp_path: Path) -> None:
     labels = ("B-LOC", "B-PER", "I-LOC", "I-PER", "O")
     ours = _saved(BertForTokenClassification, tok, tmp_path, labels=labels)

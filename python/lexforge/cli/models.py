@@ -258,13 +258,14 @@ def _predict(args: argparse.Namespace) -> int:
             "(lexforge finetune makes one); for vectors use lexforge embed, for masked "
             "words lexforge fill-mask"
         )
-    for flag, value, kinds in (("--max-length", args.max_length, ("tag", "answer")),
+    for flag, value, kinds in (("--max-length", args.max_length, ("classify", "tag", "answer")),
                                ("--stride", args.stride, ("answer",)),
                                ("--null-threshold", args.null_threshold, ("answer",))):  # fmt: skip
         if value is not None and head not in kinds:
             raise ConfigError(f"{flag} is for {' and '.join(_NAMES[k] for k in kinds)}")
     if args.max_length is not None:  # (named by its flag, before the model loads)
-        check_int("--max-length", args.max_length, least=3 if head == "tag" else 1)
+        least = {"tag": 3, "answer": 1}.get(head, 5 if args.pair_column else 3)
+        check_int("--max-length", args.max_length, least=least)
     if args.output is not None:
         _check_written(Path(args.output), args.output, args.files)
     where: list[str] = []

@@ -367,8 +367,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--batch-size", type=int, default=32, help="inputs per forward pass")
     r.add_argument("--max-length", type=int, default=None,
-                   help="taggers and QA models: tokens per window (default: the model's "
-                   "positions for a tagger, 384 for QA)")  # fmt: skip
+                   help="tokens per input: a classifier's texts are cut to it, as "
+                   "fine-tuning cut them (metrics.json: max_length; default: whole), a "
+                   "tagger's and a QA model's windows (default: the model's positions for a "
+                   "tagger, 384 for QA)")  # fmt: skip
     r.add_argument("--stride", type=int, default=None,
                    help="QA models: tokens that neighbouring windows of a long context share "
                    "(default: half a window, at most 128)")  # fmt: skip

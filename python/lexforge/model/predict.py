@@ -3,12 +3,15 @@ classes, or scores) and :func:`tag` (a tagger's tag for each word), as the fine-
 loops score them, batch by batch, on the model's device.
 
 A text longer than the model's positions is refused, naming it (nothing is truncated
-silently); a tagged sentence that long is read in overlapping windows, as in fine-tuning.
+silently), unless ``classify`` is given a ``max_length`` to cut texts to, as fine-tuning
+cut them (its ``metrics.json`` records the length); a tagged sentence that long is read in
+overlapping windows, as in fine-tuning.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,12 +30,19 @@ def classify(
     *,
     tokenizer: Any = None,
     batch_size: int = 32,
+    max_length: int | None = None,
 ) -> list[Any]:
     """Each text's prediction (with its ``pairs`` text, for a sentence-pair classifier):
     ``(label, probability)`` for single-label classification (the softmax's most likely
     class), the ``(label, probability)`` pairs above 0.5 (most likely first) for
     multi-label, a float for regression (a dict of each output's label and value when the
-    head has several)."""
+    head has several).
+
+    Texts are read whole by default. ``max_length`` cuts longer ones (the longer of a
+    pair first) to that many tokens, as fine-tuning cuts its texts (its ``max_length``,
+    128 by default, is in ``metrics.json``), so that predictions are the ones its
+    evaluation scored; how many were cut is warned."""
+    from ..batch import check_int
     from ..train._fit_model import encode_batch
 
     _expect_head(model, "classify")
@@ -41,6 +51,8 @@ def classify(
         pairs = _texts(pairs, batch_size, "pairs")
         if len(pairs) != len(texts):
             raise ConfigError(f"{len(texts)} texts but {len(pairs)} pairs; give one pair a text")
+    if max_length is not None:  # [CLS] a [SEP], and b [SEP] for a pair
+        check_int("max_length", max_length, least=3 if pairs is None else 5)
     tok = _tokenizer(model, tokenizer)
     config = _config(model)
     if pairs is not None and config.type_vocab_size < 2:
@@ -53,12 +65,19 @@ def classify(
     was_training = model.training
     model.eval()
     out: list[Any] = []
+    cut = 0
     try:
         for start in range(0, len(texts), batch_size):
             chunk = texts[start : start + batch_size]
             second = None if pairs is None else pairs[start : start + batch_size]
-            enc = encode_batch(tok, chunk, second, truncation=False, padding=True,
-                               return_tensors="pt")  # fmt: skip
+            if max_length is None:
+                enc = encode_batch(tok, chunk, second, truncation=False, padding=True,
+                                   return_tensors="pt")  # fmt: skip
+            else:  # the rows fine-tuning made (and the count it would warn of)
+                whole = encode_batch(tok, chunk, second, truncation=False, padding=False)
+                cut += sum(len(row) > max_length for row in whole)
+                enc = encode_batch(tok, chunk, second, truncation=True, max_length=max_length,
+                                   padding=True, return_tensors="pt")  # fmt: skip
             check_fits(enc, config.max_position_embeddings, start)
             inputs = {k: enc[k].to(device) for k in ("input_ids", "attention_mask",
                                                      "token_type_ids")}  # fmt: skip
@@ -77,6 +96,12 @@ def classify(
                                                                strict=True)]  # fmt: skip
     finally:
         model.train(was_training)
+    if cut:
+        warnings.warn(
+            f"{cut} of {len(texts)} texts are longer than max_length={max_length} tokens: "
+            "cut to it, as fine-tuning cut its texts",
+            stacklevel=2,
+        )
     return out
 
 
