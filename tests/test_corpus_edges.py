@@ -445,3 +445,32 @@ def test_a_manifest_that_lost_a_shards_record_is_refused(bert: Any, tmp_path: Pa
     manifest_path.write_text(json.dumps(manifest))
     with pytest.raises(ShardError, match="no record of shard shard-00001"):
         lf.ShardSet(tmp_path / "s")
+
+
+def test_a_compressed_corpus_gives_the_documents_of_its_plain_text(
+    bert: Any, tmp_path: Path
+) -> None:
+    """The ASCII separators \\x1c-\\x1f are white space to Python's str.strip but text to
+    the core (Unicode's White_Space): a line holding only \\x1e split a .txt.gz corpus into
+    one more document than the same .txt, and the line ends lost their separators (other
+    byte-level ids). Both now read as the plain file does."""
+    import gzip
+
+    gpt2 = lf.Tokenizer.from_file(datasets.files("gpt2")["encoder.json"])
+    text = (
+        "First document, line one.\nLine two.\n\x1e\nSecond part\x1f\n \u3000\n"
+        "Third document.\x1c  \n\n\x1d\n\nFourth.\n"
+    ).encode()
+    (tmp_path / "c.txt").write_bytes(text)
+    (tmp_path / "c.txt.gz").write_bytes(gzip.compress(text))
+    for tok in (bert, gpt2):
+        options = {"sentences": "lines", "progress": False}
+        built = [
+            lf.build_shards(tmp_path / name, tmp_path / f"{name}-{id(tok)}", tok, **options)
+            for name in ("c.txt", "c.txt.gz")
+        ]
+        plain, compressed = (list(s.documents()) for s in built)
+        # the separators are text (a document of \x1d alone for byte-level ids; WordPiece
+        # drops control characters), the U+3000 line is blank
+        assert len(plain) == (3 if tok is bert else 4)
+        assert [[list(x) for x in d] for d in compressed] == [[list(x) for x in d] for d in plain]

@@ -74,6 +74,59 @@ def test_text_column_names_the_held_out_records_when_training_on_shards(
         _run(setup, tmp_path / "other", text_column="body")
 
 
+def test_text_column_names_the_column_of_whichever_corpus_holds_records(
+    setup: dict[str, Any], tmp_path: Path
+) -> None:
+    """One text_column serves the training and the held-out text: records training data
+    with plain held-out text (and the other way round) were refused whichever way the
+    option was set, the held-out text refusing the column and the records needing it."""
+    records = tmp_path / "records.jsonl"
+    text = setup["corpus"].read_text(encoding="utf-8").split("\n\n")
+    records.write_text("".join(json.dumps({"title": "t", "body": d}) + "\n" for d in text),
+                       encoding="utf-8")  # fmt: skip
+    plain = tmp_path / "held.txt"
+    plain.write_text("The cat sat on the mat.\n\nThe dog ran far away.\n", encoding="utf-8")
+    tok = setup["tok"]
+    for data, held in ((records, plain), (setup["corpus"], records)):
+        out = tmp_path / f"run-{data.suffix}"
+        result = _run(setup, out, data=data, tokenizer=tok, eval_data=held, text_column="body")
+        assert [r["step"] for r in result.history if r["split"] == "eval"] == [2]
+        expected = {records: len(text), plain: 2}
+        assert lf.ShardSet(out / "shards").n_documents == expected.get(data, 20)
+        assert lf.ShardSet(out / "eval-shards").n_documents == expected[held]
+    # neither corpus holds records: refused, naming the option
+    with pytest.raises(ConfigError, match="text_column='body' applies to records files"):
+        _run(setup, tmp_path / "run3", data=setup["corpus"], tokenizer=tok, eval_data=plain,
+             text_column="body")  # fmt: skip
+
+
+def test_a_corpus_folder_with_a_manifest_json_of_its_own_is_text(
+    setup: dict[str, Any], tmp_path: Path
+) -> None:
+    """A corpus folder holding its own manifest.json (not build_shards') is text, as
+    build_shards reads it; pretrain and the CLI took it for shards and failed."""
+    from lexforge.cli import main
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text(setup["corpus"].read_text(encoding="utf-8"), encoding="utf-8")
+    (corpus / "manifest.json").write_text(json.dumps({"name": "mine", "files": ["a.txt"]}))
+    expected = lf.build_shards(corpus, tmp_path / "built", setup["tok"], progress=False)
+    result = _run(setup, tmp_path / "run", data=corpus, tokenizer=setup["tok"], eval_data=corpus)
+    assert [r["step"] for r in result.history if r["split"] == "eval"] == [2]
+    for folder in ("shards", "eval-shards"):
+        assert lf.ShardSet(tmp_path / "run" / folder).n_tokens == expected.n_tokens
+    tok_file = tmp_path / "tok.json"
+    setup["tok"].save(tok_file)
+    assert main(["pretrain", str(corpus), str(tmp_path / "cli"), "--tokenizer", str(tok_file),
+                 "--preset", "tiny", "--steps", "1", "--batch-size", "2", "--quiet",
+                 "--device", "cpu"]) == 0  # fmt: skip
+    # a shard folder whose manifest is damaged is still named as shards, not read as text
+    (expected.directory / "manifest.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(lf.errors.ShardError):
+        _run(setup, tmp_path / "run2", data=expected.directory)
+
+
 @pytest.mark.parametrize("content", ["", "\n  \n\n"])
 def test_held_out_text_with_nothing_in_it_fails_before_the_corpus_is_cut(
     setup: dict[str, Any], tmp_path: Path, content: str

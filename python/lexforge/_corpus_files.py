@@ -32,10 +32,10 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ._corpus_records import corpus_format, texts
+from ._corpus_records import WHITE_SPACE, corpus_format, texts
 from .errors import ConfigError, CorpusError
 
-_VERSION = 1  # of the text layout: bump to rebuild every cached corpus file
+_VERSION = 2  # of the text layout: bump to rebuild every cached corpus file
 
 
 def is_records(path: Path) -> bool:
@@ -88,7 +88,7 @@ def as_text(path: Path, text_column: str | None = None, *, alone: bool = True) -
         def counted() -> Iterator[str]:
             nonlocal found
             for text in texts(path, kind, text_column):
-                found += bool(text.strip())
+                found += bool(text.strip(WHITE_SPACE))
                 yield text
 
         write_corpus(counted(), building)

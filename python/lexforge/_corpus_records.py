@@ -26,6 +26,13 @@ from typing import IO, Any
 
 from .errors import ConfigError, CorpusError
 
+# white space as the Rust core trims it (Unicode's White_Space, Rust's char::is_whitespace):
+# Python's str.strip also takes the separators \x1c-\x1f, which the core reads as text
+WHITE_SPACE = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
+    "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+
 _STRUCTURED = {
     ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "tsv",
     ".tab": "tsv", ".parquet": "parquet",
@@ -181,7 +188,7 @@ def _gunzipped_lines(path: Path) -> Iterator[str]:
     """A compressed plain-text corpus: blank lines still separate documents."""
     document: list[str] = []
     for _, line in _lines(path):
-        if line.strip():
+        if line.strip(WHITE_SPACE):
             document.append(line)
         elif document:
             yield "\n".join(document)

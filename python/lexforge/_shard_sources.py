@@ -155,12 +155,16 @@ def _walk(root: Path) -> list[Path]:
 
 
 def _is_shard_dir(folder: Path) -> bool:
-    """Whether ``folder`` holds a manifest written by :func:`build_shards`."""
+    """Whether ``folder`` holds a manifest written by :func:`build_shards` (or one damaged
+    beside its token files, for :class:`ShardSet` to name); a corpus's own
+    ``manifest.json`` is text like any other file."""
     manifest = folder / "manifest.json"
     if not manifest.is_file():
         return False
     try:
         data = json.loads(manifest.read_bytes())
     except (OSError, ValueError):
-        return False  # a user's own manifest.json, not JSON: text like any other file
-    return isinstance(data, dict) and data.get("format") == FORMAT
+        data = None
+    if isinstance(data, dict) and data.get("format") == FORMAT:
+        return True
+    return next(folder.glob("shard-*.tokens.npy"), None) is not None

@@ -37,6 +37,7 @@ def _pretrain(args: argparse.Namespace) -> int:
              "embedding_init", "mlm_probability", "masking", "whole_word")  # fmt: skip
     from lexforge import datasets
     from lexforge.model.config import PRESETS
+    from lexforge.train.pretrain_inputs import _shard_folder
 
     if args.preset not in PRESETS:
         raise ConfigError(f"--preset {args.preset!r} is not one of {', '.join(PRESETS)}")
@@ -46,7 +47,7 @@ def _pretrain(args: argparse.Namespace) -> int:
             f"no such shard directory, text file or dataset: {data} (datasets: "
             f"{', '.join(datasets.names())})"
         )
-    if not (data / "manifest.json").is_file() and args.tokenizer is None:
+    if not _shard_folder(data) and args.tokenizer is None:
         raise ConfigError(
             f"{data} is text, not shards: pass --tokenizer to build shards (train one with "
             "lexforge train-tokenizer --model wordpiece)"

@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
+from lexforge._corpus_records import WHITE_SPACE
 from lexforge.datasets import _delimited, _json_readers, _plain, _tagged
 from lexforge.datasets._tagged import Tagged
 from lexforge.formats import public_mode
@@ -62,13 +63,17 @@ CORPUS_FORMAT = 1  # bump when the corpus text layout changes, so stale files ar
 
 
 def as_paragraph(document: str) -> str:
-    """One document as non-empty lines without trailing spaces ("" if nothing is left)."""
+    """One document as non-empty lines without trailing spaces ("" if nothing is left),
+    white space being what the Rust core trims (``WHITE_SPACE``: not the separators
+    \\x1c-\\x1f, which Python's ``str.strip`` also takes), so that a compressed file gives
+    the documents its plain text gives."""
+    ws = WHITE_SPACE
     if "\n" not in document and "\r" not in document:  # one line: the common case, fast
-        return document.rstrip() if document.strip() else ""
+        return document.rstrip(ws) if document.strip(ws) else ""
     lines = (
-        line.rstrip() for line in document.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        line.rstrip(ws) for line in document.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     )
-    return "\n".join(line for line in lines if line.strip())
+    return "\n".join(line for line in lines if line.strip(ws))
 
 
 def _size_file(path: Path) -> Path:

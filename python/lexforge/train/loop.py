@@ -42,6 +42,7 @@ from .pretrain_folder import _check_earlier_run, _check_resumed_options, _only_r
 from .pretrain_inputs import (
     _are_shards,
     _check_tokenizer_arg,
+    _columns,
     _corpus_arg,
     _eval_shards,
     _held_out,
@@ -169,16 +170,18 @@ def _pretrain(
     eval_shards = _held_out(eval_data)
     # text_column may be for the held-out text alone, when the training data is shards
     eval_text = eval_data is not None and eval_shards is None
+    # one option, the column of whichever corpus holds records files
+    column, eval_column = _columns(data, eval_data if eval_text else None, text_column)
     if eval_text and tokenizer is not None and not _are_shards(data):
         # held-out text, cut first: held-out text with nothing in it fails before the
         # (larger) training corpus is tokenized
-        eval_shards = _eval_shards(eval_data, Path(out_dir), tokenizer, progress, text_column)
+        eval_shards = _eval_shards(eval_data, Path(out_dir), tokenizer, progress, eval_column)
     if eval_shards is not None:
         _check_held_out(eval_shards, opts)
-    shards = _shards(data, Path(out_dir), tokenizer, progress, text_column, for_eval=eval_text)
+    shards = _shards(data, Path(out_dir), tokenizer, progress, column, for_eval=eval_text)
     tokenizer = shards.tokenizer()
     if eval_text and eval_shards is None:  # held-out text: cut it the same way
-        eval_shards = _eval_shards(eval_data, Path(out_dir), tokenizer, progress, text_column)
+        eval_shards = _eval_shards(eval_data, Path(out_dir), tokenizer, progress, eval_column)
         _check_held_out(eval_shards, opts)
     pad = _pad_id(tokenizer)
     config = model if isinstance(model, BertConfig) else BertConfig.preset(

@@ -76,7 +76,7 @@ def _held_out(eval_data: Any) -> Any:
     if kind(eval_data) is not None:
         return None  # a Hugging Face Dataset: text to cut
     paths = [eval_data] if isinstance(eval_data, str | os.PathLike) else list(eval_data)
-    if len(paths) == 1 and (Path(paths[0]) / "manifest.json").is_file():
+    if len(paths) == 1 and _shard_folder(paths[0]):
         return ShardSet(paths[0])
     for path in paths:
         if not Path(path).exists() and str(path) not in datasets.names():
@@ -86,13 +86,50 @@ def _held_out(eval_data: Any) -> Any:
     return None
 
 
+def _columns(data: Any, eval_data: Any, text_column: str | None) -> tuple[Any, Any]:
+    """``text_column`` for the training text and for the held-out text: one option for
+    both, it names the column of the records files among them, so a corpus of plain text
+    beside records takes none (``None``). When neither holds records it stays on both,
+    for the training corpus's check to refuse it by name."""
+    if text_column is None or eval_data is None or _are_shards(data):
+        return text_column, text_column
+    takes = [_takes_column(data), _takes_column(eval_data)]
+    if not any(takes):
+        return text_column, text_column
+    return tuple(text_column if t else None for t in takes)  # type: ignore[return-value]
+
+
+def _takes_column(data: Any) -> bool:
+    """Whether a corpus holds records files (or is a Hugging Face dataset), whose text is
+    a column; one that cannot be listed says yes, for the shard builder to name why."""
+    from .._corpus_files import is_records
+    from .._hf_datasets import is_disk_folder, kind
+    from .._shard_sources import _corpus_files
+
+    if kind(data) is not None:
+        return True
+    try:
+        files = _corpus_files(data, None)
+    except (OSError, ConfigError, CorpusError):
+        return True
+    return any(is_records(p) or is_disk_folder(p) for p in files)
+
+
 def _are_shards(data: Any) -> bool:
     """Whether ``data`` is shards already (a ShardSet or a shard directory), not text."""
     from ..shards import ShardSet
 
     if isinstance(data, ShardSet):
         return True
-    return isinstance(data, str | os.PathLike) and (Path(data) / "manifest.json").is_file()
+    return _shard_folder(data)
+
+
+def _shard_folder(data: Any) -> bool:
+    """Whether ``data`` names a folder of shards (not a corpus folder that happens to hold
+    a ``manifest.json`` of its own)."""
+    from .._shard_sources import _is_shard_dir
+
+    return isinstance(data, str | os.PathLike) and _is_shard_dir(Path(data))
 
 
 def _eval_shards(
@@ -126,7 +163,7 @@ def _shards(
     shards = None
     if isinstance(data, ShardSet):
         shards = data
-    elif isinstance(data, str | os.PathLike) and (Path(data) / "manifest.json").is_file():
+    elif _shard_folder(data):
         shards = ShardSet(data)
     if shards is not None:  # already tokenized: the text options have nothing to apply to
         if text_column is not None and not for_eval:
@@ -141,9 +178,7 @@ def _shards(
                 "cut it with this one"
             )
         return shards
-    if isinstance(data, list | tuple) and any(
-        isinstance(d, str | os.PathLike) and (Path(d) / "manifest.json").is_file() for d in data
-    ):
+    if isinstance(data, list | tuple) and any(_shard_folder(d) for d in data):
         raise ConfigError(
             "the list holds shard folders: a run trains on one set of shards; pass one folder, "
             "or cut one set from all the texts (lexforge.build_shards takes a list of files)"
