@@ -266,3 +266,100 @@ def test_the_clock_sets_aside_what_a_systems_stages_take_past_their_limits() -> 
     late = _Clock(100.0, [("m-1", "m", 0.5), ("m-2", "m", 0.5)])
     late.ran("m-1", 120.0, late.limit("m-1"))  # far past: the budget is spent
     assert late.limit("m-2") == pytest.approx(_Clock.FLOOR * 50.0)
+
+
+def test_out_inside_the_cache_or_unwritable_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--out inside the dataset cache was accepted, and a later fetch of that dataset
+    replaced its folder, the run with it; an --out that cannot be written gave the bare
+    OS error (or a misleading "No such file" for the lock) without naming --out."""
+    import errno
+
+    import lexforge._locks
+    from lexforge import quickstart
+    from lexforge.errors import ConfigError
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("LEXFORGE_CACHE", str(cache))
+    for inside in (cache / "datasets" / "rt-polarity-3.3.2" / "run", cache / "corpora"):
+        with pytest.raises(ConfigError, match=r"--out .* is inside lexforge's cache"):
+            quickstart.run(out=inside, minutes=2)
+        assert not inside.exists()
+    monkeypatch.delenv("LEXFORGE_CACHE")
+
+    def read_only(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(lexforge._locks, "only_writer", read_only)
+    with pytest.raises(ConfigError, match=r"--out .*: cannot write there \(Read-only file "):
+        quickstart.run(out=tmp_path / "ro", minutes=2)
+
+
+def test_a_resumed_pretraining_counts_the_time_its_interrupted_attempts_spent(
+    tmp_path: Path,
+) -> None:
+    """A pretraining stage killed after a checkpoint and resumed counted only the last
+    attempt's seconds, so the stages after it shared time an uninterrupted run never had
+    (at 15 minutes, 42-78% more per fine-tuning stage). The earlier attempts' time up to
+    their newest checkpoint now counts."""
+    import os
+    import time
+
+    from lexforge import quickstart
+
+    folder = tmp_path / "pretrain"
+    record = folder / ".attempt.json"
+
+    def began(seconds_ago: float) -> float:  # the attempt recorded last began then
+        attempt = json.loads(record.read_text())
+        attempt["started"] = time.time() - seconds_ago
+        record.write_text(json.dumps(attempt))
+        return float(attempt["started"])
+
+    def checkpoint(step: int, at: float) -> None:
+        saved = folder / "checkpoints" / f"step-{step}" / "model.safetensors"
+        saved.parent.mkdir(parents=True)
+        saved.write_bytes(b"")
+        os.utime(saved, (at, at))
+
+    assert quickstart._earlier_attempts(folder) == 0.0  # a first attempt
+    checkpoint(20, began(100) + 30)  # killed 30 s in, after a checkpoint
+    assert quickstart._earlier_attempts(folder) == pytest.approx(30.0)
+    checkpoint(40, began(50) + 12)  # and again, 12 s into the second
+    assert quickstart._earlier_attempts(folder) == pytest.approx(42.0)
+    # an attempt that saved nothing new adds nothing; with no checkpoint left, nothing counts
+    assert quickstart._earlier_attempts(folder) == pytest.approx(42.0)
+    for step in ("step-20", "step-40"):
+        for f in (folder / "checkpoints" / step).iterdir():
+            f.unlink()
+    assert quickstart._earlier_attempts(folder) == 0.0
+    # the stage's seconds carry them
+    stages = quickstart._Stages(tmp_path)
+    done = stages.run("stage", lambda f: {"value": 1, "earlier_seconds": 100.0})
+    assert done["value"] == 1 and "earlier_seconds" not in done
+    assert 100.0 <= done["seconds"] < 105.0
+
+
+def test_fine_tuning_advice_names_the_quickstarts_option(
+    tiny_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fine-tuning stage whose time ran out before its second run warned "raise
+    time_limit (--time-limit) or ask for fewer runs (--runs)": options the quickstart
+    does not have. It names --minutes."""
+    import lexforge.train
+    from lexforge import quickstart
+
+    real = lexforge.train.finetune
+    texts = [("a good film", "pos"), ("a bad film", "neg")] * 4
+
+    def finetune(checkpoint: Path, task: str, **options: Any) -> Any:  # tiny data
+        return real(checkpoint, texts, validation=texts, test=texts, **options)
+
+    monkeypatch.setattr(lexforge.train, "finetune", finetune)
+    with pytest.warns(UserWarning, match=r"ran out after 1 of the 2 runs") as caught:
+        quickstart._finetune(tiny_checkpoint, "rt-polarity", tmp_path / "ours-rt-polarity",
+                             1e-3, "cpu", False, minilm=False)  # fmt: skip
+    said = [str(w.message) for w in caught if "ran out" in str(w.message)]
+    assert said and all("give the quickstart more --minutes" in m for m in said)
+    assert not any("--time-limit" in str(w.message) for w in caught)

@@ -146,10 +146,34 @@ class _Stages:
                 print(f"[{name}] {marker} is unreadable; running the stage again")
         start = time.perf_counter()
         result = fn(folder)
-        result = {**result, "seconds": round(time.perf_counter() - start, 1)}
+        # a stage that resumed an interrupted attempt's work counts that attempt's time too
+        earlier = float(result.pop("earlier_seconds", 0.0))
+        result = {**result, "seconds": round(time.perf_counter() - start + earlier, 1)}
         _write_json(marker, {**result, "outputs": _outputs(folder)})
         print(f"[{name}] {result['seconds']:.0f} s")
         return result
+
+
+def _earlier_attempts(folder: Path) -> float:
+    """The seconds that interrupted attempts at a resumable stage spent on the work the
+    attempt now starting resumes: from each one's start to its newest checkpoint, summed
+    in ``.attempt.json`` (0 when no checkpoint is left). Without them a resumed stage
+    would count only its last stretch, and the stages after it would share time an
+    uninterrupted run never had. The attempt now starting is recorded there."""
+    record = folder / ".attempt.json"
+    checkpoints = folder / "checkpoints"
+    saved = [p.stat().st_mtime for p in checkpoints.rglob("*") if p.is_file()] if (
+        checkpoints.is_dir()) else []  # fmt: skip
+    kept = 0.0
+    if saved:
+        try:
+            last = json.loads(record.read_text(encoding="utf-8"))
+            kept = float(last["kept"]) + max(0.0, max(saved) - float(last["started"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            kept = 0.0  # no record (a run of an earlier lexforge): its time is unknown
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_json(record, {"started": time.time(), "kept": round(kept, 1)})
+    return kept
 
 
 def _outputs(folder: Path) -> dict[str, list[Any]]:
@@ -279,11 +303,24 @@ def _run(
                     "resume it)"
                 )
             break
-    out.mkdir(parents=True, exist_ok=True)
-    held.enter_context(only_writer(out / ".quickstart.lock", lambda: ConfigError(
-        f"another lexforge quickstart is running into {out}; wait for it to finish (a "
-        "rerun then resumes it), or pass another --out"
-    )))  # fmt: skip
+    for managed in ("datasets", "corpora"):  # the cache's folders, which lexforge replaces
+        cache = (datasets._fetch.cache_root() / managed).resolve()
+        if out.resolve() == cache or cache in out.resolve().parents:
+            raise ConfigError(
+                f"--out {out} is inside lexforge's cache ({cache}), whose folders are "
+                "replaced when a dataset is fetched again; pass a directory outside it"
+            )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        held.enter_context(only_writer(out / ".quickstart.lock", lambda: ConfigError(
+            f"another lexforge quickstart is running into {out}; wait for it to finish (a "
+            "rerun then resumes it), or pass another --out"
+        )))  # fmt: skip
+    except OSError as e:
+        raise ConfigError(
+            f"--out {out}: cannot write there ({e.strerror or e}); pass a directory you "
+            "may write to"
+        ) from None
     _check_same_run(out, {"minutes": minutes, "preset": preset, "vocab_size": vocab_size})
     stages = _Stages(out)
     # task by task, ours then MiniLM: what MiniLM's first stage takes past its limit (its
@@ -323,6 +360,7 @@ def _run(
 
     def pretraining(folder: Path) -> dict[str, Any]:
         started = time.perf_counter()
+        earlier = _earlier_attempts(folder)
         from lexforge.model import BertConfig, BertForMaskedLM, BertForPreTraining
         from lexforge.shards import build_shards
         from lexforge.tokenizer import Tokenizer
@@ -367,7 +405,8 @@ def _run(
         records = [json.loads(line) for line in
                    (folder / "log.jsonl").read_text(encoding="utf-8").splitlines()]  # fmt: skip
         final = [r for r in records if r.get("split") == "eval"]
-        return {"steps": steps, "tokens": shards.n_tokens, "eval": final[-1] if final else None}
+        return {"steps": steps, "tokens": shards.n_tokens, "eval": final[-1] if final else None,
+                "earlier_seconds": earlier}  # fmt: skip
 
     pretrain_limit = clock.limit("pretrain")
     pretrained = stages.run("pretrain", pretraining)
@@ -484,11 +523,20 @@ def _finetune(
     if (folder / "best").exists():  # this stage's own, from a run killed before done.json
         print(f"[{folder.name}] replacing the model of an interrupted run ({folder / 'best'})")
         shutil.rmtree(folder / "best")
-    result = finetune(
-        checkpoint, task, out_dir=folder, epochs=3 if minilm else 4, batch_size=32,
-        lr=2e-4 if minilm else ours_lr, layer_decay=0.9 if minilm else 1.0, max_length=64,
-        time_limit=seconds, device=device, progress=progress, runs=1 if minilm else OUR_RUNS,
-    )  # fmt: skip
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = finetune(
+            checkpoint, task, out_dir=folder, epochs=3 if minilm else 4, batch_size=32,
+            lr=2e-4 if minilm else ours_lr, layer_decay=0.9 if minilm else 1.0,
+            max_length=64, time_limit=seconds, device=device, progress=progress,
+            runs=1 if minilm else OUR_RUNS,
+        )  # fmt: skip
+    for w in caught:  # finetune's advice names its own options; the quickstart's is --minutes
+        text = str(w.message).replace(
+            "raise time_limit (--time-limit) or ask for fewer runs (--runs)",
+            "give the quickstart more --minutes",
+        )
+        warnings.warn_explicit(text, w.category, w.filename, w.lineno)
     test = result.test or {}
     steps = {h.get("run", 1): h["step"] for h in result.history}  # each run's last record
     return {"accuracy": test.get("accuracy"), "macro_f1": test.get("macro_f1"),
@@ -523,7 +571,8 @@ def _report(
     lines = [f"# lexforge quickstart ({minutes:g} minutes)", ""]
     ev = {k: v for k, v in (pretrained.get("eval") or {}).items() if v is not None}
     lines.append(
-        f"Pretraining: {pretrained['steps']} steps on {pretrained['tokens']:,} tokens; "
+        f"Pretraining: {pretrained['steps']} steps of {RECIPE['batch_size']} x "
+        f"{RECIPE['max_seq_len']} tokens, over a corpus of {pretrained['tokens']:,}; "
         f"held-out MLM loss {ev.get('mlm_loss', float('nan')):.3f}, "
         f"accuracy {ev.get('mlm_accuracy', float('nan')):.3f}. "
         f"Model: {out / 'pretrain' / 'model'}; curves: {out / 'pretrain' / 'curves.png'}."
