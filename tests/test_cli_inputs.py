@@ -436,3 +436,52 @@ def test_a_file_where_a_folder_would_be_is_named(
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert f"{blocking} is a file" in err and "[Errno" not in err, err  # (checked up front)
+
+
+def test_model_commands_name_the_real_problem(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by an audit of the CLI: a QA model given a text file was told about a
+    --text-column it was never given; a pretraining run's folder was "not an HF-format
+    checkpoint" without naming the model inside it; fill-mask on a task's checkpoint warned
+    of fresh MLM weights just before refusing it; an unreadable tokenizer.json in a model
+    folder gave "put its tokenizer.json or vocab.txt in the model's folder"; --runs too
+    large was blamed on --seed."""
+    import shutil
+
+    from lexforge.model import BertForQuestionAnswering, BertForSequenceClassification
+
+    tok = lexforge.Tokenizer.from_file(model_dir / "tokenizer.json")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        qa = BertForQuestionAnswering.from_pretrained(model_dir)
+        clf = BertForSequenceClassification.from_pretrained(model_dir, labels=["a", "b"])
+    qa.save_pretrained(tmp_path / "qa", tokenizer=tok)
+    clf.save_pretrained(tmp_path / "run" / "best", tokenizer=tok)
+    lines = tmp_path / "in.txt"
+    lines.write_text("the cat sat\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "qa"), str(lines)]) == 1
+    err = capsys.readouterr().err
+    assert "a QA model reads records files" in err and "in.txt is not one" in err, err
+    assert "--text-column" not in err
+    assert main(["embed", str(tmp_path / "run"), str(lines), "-o", str(tmp_path / "v.npy")]) == 1
+    assert f"the run's model is {tmp_path / 'run' / 'best'}" in capsys.readouterr().err
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["fill-mask", str(tmp_path / "run" / "best"), "the [MASK] sat"]) == 1
+    assert not [w for w in caught if "no weights for mlm" in str(w.message)], caught
+    assert "has no MLM head weights" in capsys.readouterr().err
+    broken = tmp_path / "broken"
+    shutil.copytree(model_dir, broken)
+    (broken / "tokenizer.json").write_text("{not json", encoding="utf-8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(["embed", str(broken), str(lines), "-o", str(tmp_path / "v.npy")]) == 1
+    err = capsys.readouterr().err
+    assert f"no tokenizer: {broken / 'tokenizer.json'} could not be read (" in err, err
+    data = tmp_path / "train.csv"
+    data.write_text("text,label\na,x\nb,y\n", encoding="utf-8")
+    assert main(["finetune", str(model_dir), str(data), "--out", str(tmp_path / "ft"),
+                 "--runs", str(10**30)]) == 1  # fmt: skip
+    assert "runs must be at most 1,000" in capsys.readouterr().err

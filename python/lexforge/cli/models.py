@@ -31,6 +31,9 @@ def _load_model(path: str, kind: str) -> object:
         with warnings.catch_warnings():  # (lexforge pretrain's export keeps its NSP head)
             unused = ".*ignored .* weights the model has no place for .*(pooler|next-sentence)"
             warnings.filterwarnings("ignore", message=unused)
+            # a checkpoint without an MLM head: fill-mask itself says so (an error for a
+            # task's head, a warning for an encoder alone), not this load's warning first
+            warnings.filterwarnings("ignore", message=".*has no weights for mlm .*")
             return models.BertForMaskedLM.from_pretrained(path)
     with warnings.catch_warnings():  # vectors are hidden states: no head, no pooler needed
         warnings.filterwarnings("ignore", message=".*ignored .* weights the model has no place")
@@ -274,6 +277,15 @@ def _predict(args: argparse.Namespace) -> int:
             raise ConfigError(
                 "a QA model reads records files (.jsonl, .json, .csv, .tsv, .parquet) with "
                 "question and context columns, not lines of stdin; name such a file"
+            )
+        from lexforge._corpus_files import is_records
+
+        plain = [f for f in args.files if Path(f).is_file() and not is_records(Path(f))]
+        if plain:
+            raise ConfigError(
+                f"a QA model reads records files (.jsonl, .json, .csv, .tsv, .parquet) with "
+                f"question and context columns; {plain[0]} is not one: write each question "
+                "with its context as a record"
             )
         first, second, ids = _qa_inputs(
             args.files, args.text_column or "question", args.pair_column or "context", where

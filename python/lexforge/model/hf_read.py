@@ -50,12 +50,16 @@ def checkpoint_folder(directory: PathLike) -> Path:
     if not folder.exists():
         raise CheckpointError(f"{folder} does not exist: pass an HF-format checkpoint directory")
     if folder.is_file():
+        near = folder.parent if (folder.parent / "config.json").is_file() else None
         raise CheckpointError(
             f"{folder} is a file: pass the checkpoint directory that holds config.json and "
-            f"model.safetensors (here, perhaps {folder.parent})"
+            "model.safetensors" + (f" (here, {near})" if near else "")
         )
     if not (folder / "config.json").is_file():
-        raise CheckpointError(f"{folder} has no config.json: not an HF-format checkpoint")
+        # a run's folder: lexforge pretrain exports into model/, finetune into best/
+        inner = [folder / n for n in ("model", "best") if (folder / n / "config.json").is_file()]
+        hint = f"; the run's model is {inner[0]}" if inner else ""
+        raise CheckpointError(f"{folder} has no config.json: not an HF-format checkpoint{hint}")
     return folder
 
 

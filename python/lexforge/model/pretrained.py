@@ -28,6 +28,7 @@ class Pretrained(nn.Module):
 
     config: BertConfig
     tokenizer: Any = None
+    tokenizer_unread: str | None = None  # why the folder's tokenizer file was not loaded
     loaded_from: Any = None  # a hf.LoadedFrom, set by from_pretrained
 
     def embed_words(self, texts: Any, **options: Any) -> Any:
@@ -165,7 +166,7 @@ class Pretrained(nn.Module):
                 raise
             given = ", ".join(f"{k}={v!r}" for k, v in overrides.items())
             raise CheckpointError(f"{e} (the config as changed by the overrides {given})") from None
-        model.tokenizer = _tokenizer(folder)
+        model.tokenizer, model.tokenizer_unread = _tokenizer(folder)
         fresh = tuple(sorted({m.removeprefix("bert.").split(".")[0] for m in missing}))
         model.loaded_from = LoadedFrom(str(directory), saved, fresh)
         if missing:
@@ -221,13 +222,14 @@ def _dtype_option(overrides: dict[str, Any]) -> Any:
     return value
 
 
-def _tokenizer(directory: Path) -> Any:
+def _tokenizer(directory: Path) -> tuple[Any, str | None]:
     """The tokenizer of a checkpoint directory, for embed_words, embed and fill_mask:
     ``tokenizer.json``, else ``vocab.txt`` (HF's classic BERT folder), else ``vocab.json``
     with ``merges.txt`` (GPT-2's), else None. One that lexforge cannot read (a
     SentencePiece/Unigram tokenizer.json, say) is skipped with a warning, and so are the
     others: a ``vocab.txt`` beside a refused ``tokenizer.json`` lacks what made it
-    refused. The weights load without it."""
+    refused. The weights load without it. With it, why a file was not loaded (for the
+    error that follows when the model is asked to read text)."""
     from ..errors import LexforgeError
     from ..tokenizer import Tokenizer
 
@@ -236,12 +238,12 @@ def _tokenizer(directory: Path) -> Any:
         if not path.is_file():
             continue
         try:
-            return Tokenizer.from_file(path)
+            return Tokenizer.from_file(path), None
         except LexforgeError as e:
             warnings.warn(
                 f"{path} was not loaded ({e}); the model loads without a tokenizer. Pass "
                 "one to embed, embed_words and fill_mask, or set model.tokenizer",
                 stacklevel=3,
             )
-            return None
-    return None
+            return None, f"{path} could not be read ({e})"
+    return None, None

@@ -55,6 +55,12 @@ def _tokenizer(model: nn.Module, tokenizer: Any) -> Any:
         )
     tok = bert_framed(tok)  # a BPE tokenizer frames texts as the pretraining rows were
     if tok is None:
+        unread = getattr(model, "tokenizer_unread", None)
+        if unread is not None:
+            raise ConfigError(
+                f"no tokenizer: {unread}; replace it with the model's tokenizer.json (or "
+                "BERT's vocab.txt), or pass tokenizer=..."
+            )
         raise ConfigError(
             "no tokenizer: put its tokenizer.json or vocab.txt in the model's folder (loaded "
             "with from_pretrained, as the lexforge commands load it), or pass tokenizer=..."

@@ -50,6 +50,11 @@ class FitOptions:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"{name} must be at least 1, got {value}")
+        if self.runs > 1000:  # (past it, the seeds' range below would be blamed on seed)
+            raise ConfigError(
+                f"runs must be at most 1,000 (fine-tuning runs of one model, their weights "
+                f"averaged), got {self.runs}"
+            )
         if not -(2**63) <= self.seed <= 2**64 - self.runs:  # what torch.manual_seed takes
             raise ConfigError(
                 f"seed must be in [-2**63, 2**64 - runs] (run r seeds with seed + r), got "
