@@ -412,3 +412,21 @@ def test_a_process_group_the_caller_started_trains_data_parallel(
     assert max(abs(a - b) for a, b in zip(losses(one), losses(two), strict=True)) < 1e-5
     state = json.loads((two / "checkpoints" / "step-0000003" / "state.json").read_text())
     assert state["data"]["world_size"] == 2
+
+
+def test_a_run_that_fails_before_writing_a_file_leaves_no_folder(
+    setup: dict[str, Any], tmp_path: Path
+) -> None:
+    """An empty corpus (or held-out text, or a bad option found while the inputs are cut)
+    failed with a typed error but left the run's folder behind, empty."""
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n", encoding="utf-8")
+    out = tmp_path / "new" / "run"
+    with pytest.raises(CorpusError):
+        _run(setup, out, data=empty, tokenizer=setup["tok"])
+    assert not out.exists()
+    # a folder that was there before stays, and so does one holding what the run wrote
+    out.mkdir(parents=True)
+    with pytest.raises(CorpusError):
+        _run(setup, out, data=empty, tokenizer=setup["tok"])
+    assert out.is_dir()

@@ -119,9 +119,23 @@ def pretrain(
             "another out_dir"
         )
     _check_earlier_run(Path(out_dir), resume, rank)
-    with contextlib.ExitStack() as held:  # the run's folder lock, once taken
-        return _pretrain(data, out_dir, opts, model, eval_data, tokenizer, text_column, resume,
-                         progress, held)  # fmt: skip
+    existed = Path(out_dir).exists()
+    try:
+        with contextlib.ExitStack() as held:  # the run's folder lock, once taken
+            return _pretrain(data, out_dir, opts, model, eval_data, tokenizer, text_column,
+                             resume, progress, held)  # fmt: skip
+    except BaseException:
+        if not existed:  # a run that failed before it wrote a file leaves no folder behind
+            _drop_empty_folders(Path(out_dir))
+        raise
+
+
+def _drop_empty_folders(root: Path) -> None:
+    """Removes ``root`` and the folders under it when none holds a file."""
+    # deepest first; a folder that holds a file stays, and so do those above it
+    for folder in [*sorted((p for p in root.rglob("*") if p.is_dir()), reverse=True), root]:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def _check_held_out(eval_shards: Any, opts: PretrainOptions) -> None:
