@@ -131,10 +131,13 @@ def pretrain(
 
 
 def _drop_empty_folders(root: Path) -> None:
-    """Removes ``root`` and the folders under it when none holds a file."""
-    # deepest first; a folder that holds a file stays, and so do those above it
-    for folder in [*sorted((p for p in root.rglob("*") if p.is_dir()), reverse=True), root]:
-        with contextlib.suppress(OSError):
+    """Removes ``root`` and the folders under it when none of them holds a file (a run
+    that wrote anything keeps its whole folder as it is)."""
+    with contextlib.suppress(OSError):
+        inside = list(root.rglob("*"))
+        if any(not p.is_dir() for p in inside):
+            return
+        for folder in [*sorted(inside, reverse=True), root]:  # deepest first
             folder.rmdir()
 
 
