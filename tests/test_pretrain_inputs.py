@@ -261,7 +261,10 @@ def test_eval_every_without_eval_data_is_refused(setup: dict[str, Any], tmp_path
     ("kw", "named"),
     [({"data": None}, "data must be"), ({"data": 5}, "data must be"),
      ({"data": [Path("a.txt"), 3]}, "data must be"), ({"eval_data": 3}, "eval_data must be"),
-     ({"tokenizer": 42}, "tokenizer must be")],
+     ({"tokenizer": 42}, "tokenizer must be"),
+     # a count of 10**30 (a typo) ran, with a warm-up of 6% of it: nothing was learned
+     ({"steps": 10**30}, "steps must be at most 2,147,483,647"),
+     ({"save_every": 2**31}, "save_every must be at most")],
 )  # fmt: skip
 def test_inputs_of_the_wrong_kind_are_config_errors(
     setup: dict[str, Any], tmp_path: Path, kw: dict[str, Any], named: str

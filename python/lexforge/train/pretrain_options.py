@@ -78,7 +78,8 @@ class PretrainOptions:
         for name in ("steps", "batch_size", "grad_accum", "max_seq_len", "keep", "log_every",
                      "eval_batches", "save_every", "eval_every", "seed"):  # fmt: skip
             least = 0 if name in ("save_every", "eval_every", "seed", "keep") else 1
-            most = 2**64 - 1 if name == "seed" else MAX_COUNT if name == "max_seq_len" else None
+            # (counts past 2**31 - 1 are typos: 10**30 steps ran with a warm-up of 6% of them)
+            most = 2**64 - 1 if name == "seed" else MAX_COUNT
             object.__setattr__(self, name, check_int(name, getattr(self, name), least, most))
         if self.objective not in ("nsp", "sop", "none"):
             raise ConfigError(f"objective must be nsp, sop or none, got {self.objective!r}")
