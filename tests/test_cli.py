@@ -265,9 +265,9 @@ def test_pretrain_checks_its_options_before_tokenizing(
     bpe = tmp_path / "bpe.json"
     lexforge.Tokenizer.train_bpe(texts=["a b c"] * 5, vocab_size=260).save(bpe)
     for extra, message in [
-        (["--mlm-probability", "1.5"], "mlm_probability must be in"),
-        (["--max-seq-len", "4"], "max_seq_len=4 is too short"),
-        (["--eval", str(tmp_path / "held-out.txt")], "eval_data: no such shard directory"),
+        (["--mlm-probability", "1.5"], "--mlm-probability must be in"),
+        (["--max-seq-len", "4"], "--max-seq-len 4 is too short"),
+        (["--eval", str(tmp_path / "held-out.txt")], "--eval: no such shard directory"),
         (["--tokenizer", str(bpe)], "MASK"),
     ]:
         argv = ["pretrain", str(corpus), str(tmp_path / "run"), "--tokenizer", bert, *extra]

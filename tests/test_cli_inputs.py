@@ -210,6 +210,49 @@ def test_pretrain_names_an_unknown_preset_by_its_flag(
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [(["--batch-size", "0"], "--batch-size must be at least 1, got 0"),
+     (["--max-seq-len", "4"], "--max-seq-len 4 is too short"),
+     (["--warmup", "9", "--steps", "5"], "--warmup 9 steps is longer than the run's 5 steps"),
+     (["--lr", "-1"], "--lr must be positive, got -1"),
+     (["--save-every", "-1"], "--save-every must be at least 0"),
+     (["--cuda-graphs", "--fsdp"], "--cuda-graphs and fsdp do not go together")],
+)  # fmt: skip
+def test_pretrain_options_are_refused_by_their_flags(
+    options: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The API checks them and names its keywords (batch_size, max_seq_len=4); the command
+    line says which of its flags to change. A folder named like a keyword stays as it is."""
+    folder = tmp_path / "max_seq_len"  # (a path, not a keyword)
+    folder.mkdir()
+    corpus = folder / "corpus.txt"
+    corpus.write_text("\n".join(TEXTS) + "\n", encoding="utf-8")
+    tok = lexforge.Tokenizer.train_wordpiece(texts=TEXTS, vocab_size=80, show_progress=False)
+    tok.save(tmp_path / "tok.json")
+    argv = ["pretrain", str(corpus), str(folder / "run"), "--tokenizer", str(tmp_path / "tok.json"),
+            "--quiet", *options]  # fmt: skip
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert f"lexforge: error: {message}" in err, err
+    assert "_" not in err.split(": error: ")[1].split(str(tmp_path))[0], err
+    assert not (folder / "run").exists()
+
+
+def test_keywords_become_flags_outside_paths_and_quotes() -> None:
+    from lexforge.cli.parser import build_parser, flag_names, in_flags
+
+    flags = flag_names(build_parser(), "finetune")
+    assert flags["max_length"] == "--max-length" and flags["out_dir"] == "--out"
+    said = in_flags(
+        "max_length=2 is too short; out_dir /a/max_length/b.max_length 'max_length' lr", flags
+    )
+    assert said == "--max-length 2 is too short; --out /a/max_length/b.max_length 'max_length' lr"
+    assert in_flags("lr must be positive", flags) == "--lr must be positive"
+    assert in_flags("unanswerable=True needs answers", flags) == "--unanswerable needs answers"
+    assert flag_names(build_parser(), None) == {}
+
+
 def test_fill_mask_is_quiet_about_pretrainings_own_heads(
     model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -299,7 +299,7 @@ def test_numpy_numbers_are_options_like_any_others(setup: dict[str, Any], tmp_pa
     _run(setup, tmp_path, **given)
     _run(setup, tmp_path, resume=True, **{**given, "steps": 3})
     # the refusal of a bad one names the value
-    with pytest.raises(ConfigError, match=r"warmup=-0\.1"):
+    with pytest.raises(ConfigError, match=r"warmup must be at least 0, got -0\.1"):
         PretrainOptions(warmup=-0.1)
 
 

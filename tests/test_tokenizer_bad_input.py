@@ -358,7 +358,7 @@ def test_cli_train_tokenizer_with_a_huge_vocab_size(
     argv = ["train-tokenizer", str(src), "--vocab-size", str(10**20), "-o", str(tmp_path / "t")]
     assert main([*argv, "--quiet"]) == 1
     err = capsys.readouterr().err
-    assert f"vocab_size must be in the range 0..{2**64 - 1}" in err and "Traceback" not in err
+    assert f"--vocab-size must be in the range 0..{2**64 - 1}" in err and "Traceback" not in err
 
 
 def test_cli_train_tokenizer_with_an_empty_pattern(

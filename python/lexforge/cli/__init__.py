@@ -24,7 +24,7 @@ from lexforge._extras import missing_module, require
 from lexforge.errors import LexforgeError
 
 from .models import _embed, _fill_mask, _similar
-from .parser import build_parser
+from .parser import build_parser, flag_names, in_flags
 from .training import _finetune, _pretrain, _quickstart
 
 __all__ = ["build_parser", "main"]
@@ -54,6 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         message: object = e.strerror if isinstance(e, OSError) and e.errno and e.strerror and (
             e.filename is None
         ) else e  # fmt: skip
+        # (the API's keywords as this command's flags: batch_size as --batch-size)
+        message = in_flags(str(message), flag_names(parser, args.command))
         print(f"lexforge: error: {message}", file=sys.stderr)
         return 1
     except ImportError as e:  # an optional dependency a command reached for

@@ -8,6 +8,7 @@ itself (``lexforge.datasets._cli``).
 from __future__ import annotations
 
 import argparse
+import re
 
 import lexforge
 
@@ -445,3 +446,39 @@ def _subparser_class() -> type[argparse.ArgumentParser]:
             super().__init__(*args, **kwargs)  # type: ignore[arg-type]
 
     return Parser
+
+
+# the Python API's keywords for options the command line names otherwise
+_API_NAMES = {"pretrain": {"eval_data": "eval"}, "finetune": {"out_dir": "out"}}
+
+
+def flag_names(parser: argparse.ArgumentParser, command: str | None) -> dict[str, str]:
+    """``command``'s options by the Python API keyword each one sets (``batch_size``:
+    ``--batch-size``), for errors the API raised in its own words."""
+    commands = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not commands or command not in commands[0].choices:
+        return {}
+    flags = {}
+    for action in commands[0].choices[command]._actions:
+        long = [s for s in action.option_strings if s.startswith("--") and s != "--help"]
+        if long:
+            flags[action.dest] = long[0]
+    for keyword, dest in _API_NAMES.get(command, {}).items():
+        if dest in flags:
+            flags[keyword] = flags[dest]
+    return flags
+
+
+def in_flags(message: str, flags: dict[str, str]) -> str:
+    """An API error in the command line's words: a keyword that opens the message, is
+    given a value (``max_seq_len=5``) or holds an underscore, as its flag (``--max-seq-len
+    5``). A keyword inside a path or a quoted name is left alone."""
+    for name, flag in flags.items():
+        alone = r"(?<![\w/\\.'\"-])" + re.escape(name)
+        message = re.sub(alone + r"=True\b", flag, message)
+        message = re.sub(alone + "=", flag + " ", message)
+        if "_" in name:
+            message = re.sub(alone + r"(?![\w/\\'\"-]|\.\w)", flag, message)
+        elif message.startswith(name + " "):
+            message = flag + message[len(name) :]
+    return message

@@ -119,11 +119,12 @@ class PretrainOptions:
                 raise ConfigError(f"{name} must be a number, got {value!r}")
             if not math.isfinite(value):
                 raise ConfigError(f"{name} must be a finite number, got {value}")
-        if not (self.lr > 0 and self.warmup >= 0 and self.clip >= 0):
-            raise ConfigError(
-                f"lr must be positive, warmup and clip at least 0 (clip=0: no clipping); got "
-                f"lr={self.lr:g}, warmup={self.warmup:g}, clip={self.clip:g}"
-            )
+        if not self.lr > 0:
+            raise ConfigError(f"lr must be positive, got {self.lr:g}")
+        for name in ("warmup", "clip"):
+            if getattr(self, name) < 0:
+                what = " (0: no clipping)" if name == "clip" else ""
+                raise ConfigError(f"{name} must be at least 0{what}, got {getattr(self, name):g}")
         check_warmup(self.warmup)
         if self.warmup >= 1 and self.warmup > self.steps:
             raise ConfigError(
