@@ -416,3 +416,44 @@ def test_lexforge_predict_refuses_before_the_model_runs_and_writes_strict_json(
     # a bad --max-length is named by its flag (it was the API's max_length)
     assert main(["predict", str(tmp_path / "qa"), str(records), "--max-length", "0"]) == 1
     assert "--max-length must be at least 1, got 0" in capsys.readouterr().err
+
+
+def test_a_nameless_tagger_with_a_pooler_is_a_tagger_by_its_tags(
+    tok: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Older transformers saved taggers with a pooler, and older configs name no
+    architecture: ``lexforge predict`` took such a tagger for a sentence classifier. Its
+    labels (``O``, ``B-X``) say what it is; names that are not tags leave it a classifier."""
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    from lexforge.cli import main
+
+    lines = tmp_path / "in.txt"
+    lines.write_text("John Smith visited New York\nParis is the capital\n", encoding="utf-8")
+    folder = tmp_path / "tag"
+    tagger = _saved(BertForTokenClassification, tok, folder, labels=("O", "B-X", "I-X"))
+    pooler = BertForSequenceClassification(tagger.config).bert.pooler.state_dict()
+    state = load_file(folder / "model.safetensors")
+    state.update({f"bert.pooler.{k}": v for k, v in pooler.items()})
+    save_file(state, folder / "model.safetensors", metadata={"format": "pt"})
+    config = json.loads((folder / "config.json").read_text())
+    config.pop("architectures")
+    (folder / "config.json").write_text(json.dumps(config))
+    capsys.readouterr()
+    assert main(["predict", str(folder), str(lines)]) == 0
+    got = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    want = tagger.tag(lines.read_text(encoding="utf-8").splitlines())
+    assert [list(zip(r["words"], r["tags"], strict=True)) for r in got] == [list(s) for s in want]
+    # the same weights with labels that are not tags: a sentence classifier, as before
+    config["id2label"] = {"0": "neg", "1": "neutral", "2": "pos"}
+    config["label2id"] = {v: int(k) for k, v in config["id2label"].items()}
+    (folder / "config.json").write_text(json.dumps(config))
+    assert main(["predict", str(folder), str(lines)]) == 0
+    assert all("label" in json.loads(x) for x in capsys.readouterr().out.splitlines())
+    from lexforge.model.hf_read import is_tagging
+
+    assert is_tagging(("O", "B-PER", "I-PER", "E-LOC", "S-LOC"))
+    assert not is_tagging(("O",)) and not is_tagging(("neg", "pos")) and not is_tagging(())
+    assert not is_tagging(("B-", "O"))

@@ -247,13 +247,18 @@ def _predict(args: argparse.Namespace) -> int:
     model's answer (records with question and context columns)."""
     from lexforge import model as models
     from lexforge.batch import check_int
-    from lexforge.model.hf_read import architecture, checkpoint_folder, checkpoint_kind
+    from lexforge.model.hf_read import (
+        architecture,
+        checkpoint_folder,
+        checkpoint_kind,
+        saved_labels,
+    )
     from lexforge.train._fit_model import _weight_names
 
     check_int("--batch-size", args.batch_size, least=1)
     folder = checkpoint_folder(args.model)
     # config.json's architecture, else what the head weights show (as from_pretrained)
-    kind = checkpoint_kind(_weight_names(folder), architecture(folder))
+    kind = checkpoint_kind(_weight_names(folder), architecture(folder), saved_labels(folder))
     head = _HEADS.get(kind)
     if head is None:
         raise ConfigError(

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from ..errors import CheckpointError, ConfigError
-from .config import BertConfig
+from .config import BertConfig, _labels
 
 PathLike = str | os.PathLike[str]
 # config.json while save_pretrained (hf.py) moves its files in: not JSON, so that nothing
@@ -186,11 +188,15 @@ _BERT_CLASSES = frozenset(
 )
 
 
-def checkpoint_kind(state: dict[str, torch.Tensor], saved: str | None) -> str:
+def checkpoint_kind(
+    state: dict[str, torch.Tensor], saved: str | None, labels: Sequence[str] = ()
+) -> str:
     """What a checkpoint is, as the name of its model class: ``config.json``'s
     ``architectures`` entry (``saved``) when it names a BERT class, else what its head
     weights show (``BertModel`` for an encoder alone). A custom name (``MyCrossEncoder``)
-    says nothing of the head, so its weights do."""
+    says nothing of the head, so its weights do. A classifier beside a pooler is a
+    sequence classifier unless its ``labels`` are tags (``O``, ``B-PER``, ...): older
+    transformers saved taggers with a pooler too."""
     if saved in _BERT_CLASSES:
         return saved
     names = {k.removeprefix("bert.") for k in state}
@@ -199,12 +205,31 @@ def checkpoint_kind(state: dict[str, torch.Tensor], saved: str | None) -> str:
     if "qa_outputs." in heads:
         return "BertForQuestionAnswering"
     if "classifier." in heads:  # a sequence classifier reads the pooler, a tagger does not
-        return (
-            "BertForSequenceClassification" if "pooler." in heads else "BertForTokenClassification"
-        )
+        if "pooler." in heads and not is_tagging(labels):
+            return "BertForSequenceClassification"
+        return "BertForTokenClassification"
     if "cls.predictions." in heads:
         return "BertForPreTraining" if "cls.seq_relationship." in heads else "BertForMaskedLM"
     return "BertForNextSentencePrediction" if "cls.seq_relationship." in heads else "BertModel"
+
+
+_TAG = re.compile(r"O|[BIESLU]-.+")
+
+
+def is_tagging(labels: Sequence[str]) -> bool:
+    """Labels that are entity tags in a BIO/BIOES scheme (``O``, ``B-PER``, ``I-PER``),
+    not all ``O``."""
+    return bool(labels) and all(_TAG.fullmatch(x) for x in labels) and set(labels) != {"O"}
+
+
+def saved_labels(directory: PathLike) -> tuple[str, ...]:
+    """A checkpoint's label names from its ``config.json`` (``id2label``); none when it
+    has none or cannot be read (loading it says what is wrong)."""
+    try:
+        data = json.loads((Path(directory) / "config.json").read_text(encoding="utf-8"))
+        return _labels(data) if isinstance(data, dict) and data.get("id2label") else ()
+    except (OSError, ValueError, ConfigError):
+        return ()
 
 
 def architecture(directory: PathLike) -> str | None:

@@ -269,11 +269,6 @@ def _saved_head(path: Path) -> tuple[str, tuple[str, ...], str | None] | None:
     from ..model.hf import architecture as first_architecture
     from ..model.hf import checkpoint_kind
 
-    # config.json's first name (a lone string is one) when it is a BERT class, else what
-    # the head weights show
-    architecture = checkpoint_kind(_weight_names(path), first_architecture(path))
-    if not architecture.endswith(_HEADS):
-        return None
     try:
         data = json.loads((path / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -285,6 +280,11 @@ def _saved_head(path: Path) -> tuple[str, tuple[str, ...], str | None] | None:
         labels = _labels(data)
     except ConfigError:
         labels = ()
+    # config.json's first name (a lone string is one) when it is a BERT class, else what
+    # the head weights show (and tags for labels: a tagger saved with a pooler)
+    architecture = checkpoint_kind(_weight_names(path), first_architecture(path), labels)
+    if not architecture.endswith(_HEADS):
+        return None
     return architecture, labels, data.get("problem_type")
 
 
