@@ -370,6 +370,45 @@ def test_tokenize_reads_stdin_for_a_dash_and_names_inputs_it_cannot_read(
     assert "stdin: - or none" in " ".join(run("tokenize", "--help").stdout.split())
 
 
+def test_train_tokenizer_reads_stdin_for_a_dash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``-`` among the corpus files is stdin, as for ``tokenize`` (it was "no such file:
+    -"): the tokenizer is the one trained on the same bytes in a file, for both models,
+    and stdin's problems are named as ``<stdin>``'s, not a temporary file's."""
+    import io
+
+    text = "Héllo World, hello there!\n\n北京欢迎你 unbelievable things\nThe WORLD turns.\n" * 20
+    corpus, more = tmp_path / "c.txt", tmp_path / "more.txt"
+    corpus.write_text(text, encoding="utf-8")
+    more.write_text("another file, other words\n" * 5, encoding="utf-8")
+
+    def stdin(data: bytes) -> None:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+
+    for model in ("bpe", "wordpiece"):
+        argv = ["train-tokenizer", "--model", model, "--vocab-size", "300", "--quiet"]
+        stdin(text.encode())
+        assert main([*argv, str(more), "-", "-o", str(tmp_path / f"{model}-in.json")]) == 0
+        assert main([*argv, str(more), str(corpus), "-o", str(tmp_path / f"{model}.json")]) == 0
+        piped = lexforge.Tokenizer.from_file(tmp_path / f"{model}-in.json")
+        assert piped.to_str() == lexforge.Tokenizer.from_file(tmp_path / f"{model}.json").to_str()
+    capsys.readouterr()
+    argv = ["train-tokenizer", "--vocab-size", "300", "-o", str(tmp_path / "t.json"), "-"]
+    for data, message in ((b"ok\nbad \xff byte\n", "<stdin>:2: invalid UTF-8"),
+                          (b"", "the corpus is empty")):  # fmt: skip
+        stdin(data)
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert message in err and "lexforge-stdin-" not in err, err
+    assert main([*argv, "-"]) == 1
+    assert "- (stdin) is named more than once" in capsys.readouterr().err
+    stdin(text.encode())
+    assert main([*argv[:-3], "-o", str(tmp_path), "-"]) == 1  # refused before stdin is read
+    assert "names a directory" in capsys.readouterr().err
+    assert sys.stdin.read() == text
+
+
 def test_train_tokenizer_checks_where_it_saves_before_training(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -77,8 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument(
         "files", nargs="+",
-        help="UTF-8 text files, dataset names, JSON Lines/JSON/csv/tsv/Parquet files, or "
-        "Hugging Face datasets folders (save_to_disk's)",
+        help="UTF-8 text files (stdin: -), dataset names, JSON Lines/JSON/csv/tsv/Parquet "
+        "files, or Hugging Face datasets folders (save_to_disk's)",
     )  # fmt: skip
     t.add_argument("--text-column", default=None, help=_TEXT_COLUMN)
     t.add_argument("--vocab-size", type=int, required=True,

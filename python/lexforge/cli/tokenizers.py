@@ -30,13 +30,20 @@ def _train_tokenizer(args: argparse.Namespace) -> int:
     BERT's normalizer and pre-tokenizer; the tokenizer ``lexforge pretrain`` expects).
     Options of the other model and formats it cannot be saved in are refused before
     training."""
+    fmt = args.format or "hf"
+    _check_counts(args)
+    _check_output(args.output or _DEFAULT_OUTPUT[fmt], folder=fmt == "gpt2")
+    _check_not_an_input(args.output or _DEFAULT_OUTPUT[fmt], fmt, args.files)
+    if "-" in args.files:
+        return _on_stdin(args)
+    return _train_on_files(args)
+
+
+def _train_on_files(args: argparse.Namespace) -> int:
     from lexforge.formats.bert import SPECIALS
 
     wordpiece = args.model == "wordpiece"
     fmt: Any = args.format or "hf"  # a Literal of the save below once checked
-    _check_counts(args)
-    _check_output(args.output or _DEFAULT_OUTPUT[fmt], folder=fmt == "gpt2")
-    _check_not_an_input(args.output or _DEFAULT_OUTPUT[fmt], fmt, args.files)
     options: dict[str, Any] = {
         "text_column": args.text_column, "vocab_size": args.vocab_size,
         "min_frequency": args.min_frequency, "max_token_length": args.max_token_length,
@@ -75,6 +82,34 @@ def _train_tokenizer(args: argparse.Namespace) -> int:
             args.files, special_tokens=args.special or (), pattern=pattern, **options
         )
     output = args.output or _DEFAULT_OUTPUT[fmt]
+    _save_tokenizer(tok, output, fmt)
+    return 0
+
+
+def _on_stdin(args: argparse.Namespace) -> int:
+    """``-`` among the files is stdin, as in ``tokenize``: spooled to a temporary file
+    (the trainers read files, twice for WordPiece), and named ``<stdin>`` in errors."""
+    import shutil
+    import tempfile
+
+    if args.files.count("-") > 1:
+        raise ConfigError("- (stdin) is named more than once; name it once")
+    with tempfile.TemporaryDirectory(prefix="lexforge-stdin-") as folder:
+        spool = Path(folder) / "stdin.txt"
+        with spool.open("wb") as out:
+            shutil.copyfileobj(sys.stdin.buffer, out, 1 << 20)
+        args.files = [str(spool) if f == "-" else f for f in args.files]
+        try:
+            return _train_on_files(args)
+        except (lexforge.LexforgeError, OSError) as e:
+            said = str(e.strerror if isinstance(e, OSError) and e.filename is None else e)
+            if str(spool) not in said:
+                raise
+            kind = OSError if isinstance(e, OSError) else lexforge.LexforgeError
+            raise kind(said.replace(str(spool), "<stdin>")) from None
+
+
+def _save_tokenizer(tok: Any, output: str, fmt: Any) -> None:
     if fmt == "gpt2":  # a folder for vocab.json + merges.txt
         from lexforge.formats import write_failed
 
@@ -84,7 +119,6 @@ def _train_tokenizer(args: argparse.Namespace) -> int:
             raise write_failed(Path(output), e) from None
     tok.save(output, format=fmt)
     print(f"saved {tok} to {output}")
-    return 0
 
 
 def _check_counts(args: argparse.Namespace) -> None:
