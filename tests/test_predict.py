@@ -457,3 +457,41 @@ def test_a_nameless_tagger_with_a_pooler_is_a_tagger_by_its_tags(
     assert is_tagging(("O", "B-PER", "I-PER", "E-LOC", "S-LOC"))
     assert not is_tagging(("O",)) and not is_tagging(("neg", "pos")) and not is_tagging(())
     assert not is_tagging(("B-", "O"))
+
+
+def test_lexforge_predict_reads_a_conll_file_as_its_sentences_words(
+    tok: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A tagger's test set in CoNLL was read a line at a time: each ``John B-PER`` a
+    sentence of two words (the gold tag tagged as a word), each blank line an empty one.
+    Its sentences are read as fine-tuning reads them, tags unread (and none needed); a
+    classifier refuses the file by name."""
+    import json
+
+    from lexforge.cli import main
+
+    tagger = _saved(BertForTokenClassification, tok, tmp_path / "tag", labels=("O", "B-X"))
+    sentences = [["John", "Smith", "visited", "New", "York"], ["Paris", "is", "nice"], ["x"]]
+    tagged = tmp_path / "test.conll"
+    tagged.write_text(
+        "-DOCSTART- O\n\n"
+        + "\n\n".join("\n".join(f"{w} NNP B-X" for w in s) for s in sentences)
+        + "\n",
+        encoding="utf-8",
+    )
+    words = tmp_path / "words.bio"  # a word per line, no tags
+    words.write_text("\n\n".join("\n".join(s) for s in sentences) + "\n\n\n", encoding="utf-8")
+    lines = tmp_path / "lines.txt"  # (.txt stays a text per line)
+    lines.write_text("Paris is nice\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    assert main(["predict", str(tmp_path / "tag"), str(tagged), str(words), str(lines),
+                 "-o", str(out)]) == 0  # fmt: skip
+    got = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    want = tagger.tag([*sentences, *sentences, "Paris is nice"])
+    assert [list(zip(r["words"], r["tags"], strict=True)) for r in got] == [list(s) for s in want]
+    assert [r["words"] for r in got[:3]] == sentences
+    clf = tmp_path / "clf"
+    _saved(BertForSequenceClassification, tok, clf, labels=("neg", "pos"))
+    capsys.readouterr()
+    assert main(["predict", str(clf), str(tagged)]) == 1
+    assert f"{tagged} is CoNLL (a word per line" in capsys.readouterr().err

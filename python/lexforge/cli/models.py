@@ -20,7 +20,7 @@ from typing import Any
 
 from lexforge.errors import ConfigError
 
-from .inputs import _lines
+from .inputs import _check_input, _lines
 from .tokenizers import _check_output
 
 
@@ -296,7 +296,17 @@ def _predict(args: argparse.Namespace) -> int:
             args.files, args.text_column or "question", args.pair_column or "context", where
         )
     else:
-        first = _lines(args.files, args.text_column, where, "--text-column")
+        conll = [f for f in args.files if _is_conll(f)]
+        if conll and head != "tag":
+            raise ConfigError(
+                f"{conll[0]} is CoNLL (a word per line, a blank line between sentences): a "
+                "tagger reads it; a classifier reads a text per line, or records files"
+            )
+        first = []
+        for f in args.files or ["-"]:  # (CoNLL files: their sentences' words, tags unread)
+            first += _conll_words(f, where) if _is_conll(f) else _lines(
+                [f], args.text_column, where, "--text-column"
+            )  # fmt: skip
         second, ids = None, []
         if args.pair_column is not None:
             if head != "classify":
@@ -350,6 +360,38 @@ def _predict(args: argparse.Namespace) -> int:
         _atomic(Path(args.output), lambda f: f.write(text.encode("utf-8")))
         print(f"{len(rows)} predictions -> {args.output}", file=sys.stderr)
     return 0
+
+
+def _is_conll(f: str) -> bool:
+    """A CoNLL file by its name (.conll, .conllu, .bio, .iob, .iob2; not .txt, which
+    ``predict`` reads as a text per line)."""
+    from lexforge.train._files import data_format
+
+    name = f.lower().removesuffix(".gz")
+    return f != "-" and data_format(Path(f)) == "conll" and not name.endswith(".txt")
+
+
+def _conll_words(f: str, where: list[str]) -> list[Any]:
+    """The sentences of a CoNLL (or CoNLL-U) file as lists of words, read as fine-tuning
+    reads them; its tags, if any, are not read (a word per line with no tag is a word).
+    ``where`` gets each sentence's first line."""
+    from lexforge.train._files import read_rows
+    from lexforge.train.tagging_data import _COMMENT, _conll, _conllu, _conllu_layout, _is_conllu
+
+    _check_input(f)
+    path = Path(f)
+    rows = read_rows(path, ("conll",))[1]
+    if _is_conllu(path) or _conllu_layout(rows):
+        sentences = _conllu(f, rows)
+    else:
+        words_only = all(len(line.split()) <= 1 or _COMMENT.fullmatch(line.rstrip())
+                         for _, line in rows)  # fmt: skip
+        if words_only:  # (no tag column: each word given the tag O, never read)
+            rows = [(at, f"{line.strip()}\tO" if line.strip() and not _COMMENT.fullmatch(
+                line.rstrip()) else line) for at, line in rows]  # fmt: skip
+        sentences = _conll(f, rows)
+    where += [f"{f}: {start}" for start, _ in sentences]
+    return [tokens for _, (tokens, _) in sentences]
 
 
 def _qa_inputs(

@@ -354,8 +354,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("model", help="a fine-tuned checkpoint directory (lexforge finetune's best/)")
     r.add_argument(
         "files", nargs="*",
-        help="text files, one input per line (stdin: - or none), or JSON Lines/JSON/csv/tsv/"
-        "Parquet files, one input per record",
+        help="text files, one input per line (stdin: - or none), JSON Lines/JSON/csv/tsv/"
+        "Parquet files, one input per record, or for a tagger CoNLL files (.conll, .conllu, "
+        ".bio, .iob: a sentence's words, their tags not read)",
     )  # fmt: skip
     r.add_argument("--text-column", default=None,
                    help="the text's column (default: text, else the only text column; "
