@@ -81,6 +81,15 @@ def test_unnamed_columns_are_not_data(tmp_path: Path) -> None:
     (tmp_path / "twice.csv").write_text("text,label,label\na,x,y\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="names 'label' twice; rename one"):
         read_records(tmp_path / "twice.csv")
+    # an unquoted comma in a text shifts its row right: the label 'pos' fell into an
+    # unnamed column and was dropped, 'world' taken for the label (pandas keeps all three)
+    path.write_text("text,label,,\ngood film,pos,,\nhello, world,pos,\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"line 3 has 'pos' in column 3, which the header"):
+        read_records(path)
+    # an unnamed first column is pandas' index (to_csv's default): not data, not refused
+    pd = pytest.importorskip("pandas")
+    pd.DataFrame({"text": ["good film", "dull"], "label": ["pos", "neg"]}).to_csv(path)
+    assert read_records(path) == [("good film", "pos"), ("dull", "neg")]
 
 
 def test_tsv_has_no_quoting(tmp_path: Path) -> None:

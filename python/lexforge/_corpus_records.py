@@ -374,9 +374,11 @@ def delimited_rows(
     {column: field})``, ``where`` naming the line a row starts on. A tsv has no quoting
     unless ``quoted`` (:func:`tsv_quoted`): then it is read as csv with tabs. The header is
     the first line that is not blank; its names are stripped, a name given twice is
-    refused, and columns without a name (the empty ones a spreadsheet leaves) are not
-    data. Blank lines are skipped; a row with another number of fields than the header, or
-    malformed quoting, raises ``error`` naming the line and the fix."""
+    refused, and columns without a name (the empty ones a spreadsheet leaves, pandas'
+    index) are not data, though a value in those after the last named column (a row
+    shifted by an unquoted comma) is refused. Blank lines are skipped; a row with another
+    number of fields than the header, or malformed quoting, raises ``error`` naming the
+    line and the fix."""
     csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))  # texts may be long
     if kind != "tsv":
         reader = csv.reader(source, strict=True)
@@ -419,6 +421,18 @@ def delimited_rows(
                 raise error(
                     f"{path}: {where} has {len(fields)} fields, the header {len(header)} "
                     f"({', '.join(header)}){quote}"
+                )
+            # a value in the unnamed columns after the last named one (the empty ones a
+            # spreadsheet leaves): a field shifted right by an unquoted comma in a text,
+            # its row's last values lost; (an unnamed column first is pandas' index)
+            last = max((i for i, h in enumerate(header) if h), default=-1)
+            stray = next((i for i in range(last + 1, len(header)) if fields[i].strip()), None)
+            if stray is not None:
+                cut = "tab" if kind == "tsv" else "comma"
+                raise error(
+                    f"{path}: {where} has {fields[stray].strip()!r:.40} in column {stray + 1}, "
+                    f"which the header leaves unnamed; quote a field that holds a {cut}, or "
+                    "name the column in the header"
                 )
             yield where, {h: f for h, f in zip(header, fields, strict=True) if h}
     except csv.Error as e:
