@@ -291,6 +291,25 @@ def test_numpy_labels_read_as_python_values() -> None:
     assert read_records(flags) == read_records([("a", True), ("b", False)])
     assert [r[1] for r in read_records(flags)] == ["true", "false"]
     assert read_records([("a", [np.True_, "x"])])[0][1] == ("true", "x")
+
+
+def test_boolean_labels_are_one_class_in_every_format(tmp_path: Path) -> None:
+    """One frame of bool labels gave the classes true/false from Parquet, JSON Lines or
+    the frame itself, and True/False from its csv (pandas' spelling), so a model trained on
+    one refused validation on the other; a spreadsheet writes TRUE/FALSE."""
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"text": ["good", "bad", "fine"], "label": [True, False, True]})
+    frame.to_csv(tmp_path / "b.csv", index=False)
+    frame.to_json(tmp_path / "b.jsonl", orient="records", lines=True)
+    (tmp_path / "excel.csv").write_text("text,label\ngood,TRUE\nbad,FALSE\nfine,TRUE\n")
+    want = [("good", "true"), ("bad", "false"), ("fine", "true")]
+    for source in (frame, tmp_path / "b.csv", tmp_path / "b.jsonl", tmp_path / "excel.csv"):
+        assert read_records(source) == want, source
+    assert [r[1] for r in read_records([("a", "true "), ("b", "tRue"), ("c", "yes")])] == [
+        "true",
+        "tRue",
+        "yes",
+    ]  # (another spelling is a name as written)
     with pytest.raises(ConfigError, match="regression target True is not a finite number"):
         read_records([("a", np.True_)], problem_type="regression")
 

@@ -363,8 +363,10 @@ def _label(
 def _class(value: Any, column: str, where: str, at: str) -> str:
     """A class name: integral numbers written one way (``1``, ``1.0`` and ``"1"`` are
     ``"1"``; a code with leading zeros such as ``"01"`` is a name as written), JSON's
-    booleans (Python's and NumPy's too) as JSON spells them (``"true"``, ``"false"``: a csv
-    says the same), spaces around a name dropped."""
+    booleans (Python's and NumPy's too) as JSON spells them (``"true"``, ``"false"``), and
+    so are the spellings csv writers give them (pandas' ``True``, a spreadsheet's ``TRUE``:
+    one frame saved as csv and as Parquet has one set of classes); spaces around a name
+    dropped."""
     if isinstance(value, (bool, np.bool_)):
         return "true" if value else "false"
     if isinstance(value, (dict, list, tuple, set, frozenset, np.ndarray)):
@@ -383,6 +385,8 @@ def _class(value: Any, column: str, where: str, at: str) -> str:
         )
     if _INTEGRAL.fullmatch(name):  # exact: through a float, long ids would collide
         return str(int(name.split(".")[0]))
+    if name in ("True", "False", "TRUE", "FALSE"):
+        return name.lower()
     return name
 
 
