@@ -384,7 +384,7 @@ def test_qa_learns_unanswerable_questions(checkpoint: Path, tmp_path: Path) -> N
          "--quiet", "--out", str(tmp_path / "cli-stride")],
         capture_output=True, text=True,
     )  # fmt: skip
-    assert done.returncode != 0 and "stride must be a whole number in [0, max_length)" in (
+    assert done.returncode != 0 and "--stride must be a whole number in [0, --max-length)" in (
         done.stderr
     )
 
@@ -537,8 +537,13 @@ def test_long_questions_are_cut(checkpoint: Path, tmp_path: Path) -> None:
     assert report["questions_cut"] == {"train": 1, "test": 1}
     assert result.test is not None and set(result.test["predictions"]) == {"0", "1", "2", "3", "4"}
     with pytest.raises(ConfigError, match=r"the train split's example 4 \(id '4'\) does not fit.*"
-                       r"lower stride"):  # fmt: skip
+                       r"lower stride \(the default fits every question\) or raise"):  # fmt: skip
         lf.train.finetune_qa(checkpoint, rows, max_length=40, stride=30, progress=False)
+    # the model's 64 positions cap a max_length of 128: raising it again would not help
+    with pytest.raises(ConfigError, match=r"lower stride \(the default fits every question\); "
+                       r"the model's 64 positions are the window, so a larger max_length "
+                       "cannot widen it$"):  # fmt: skip
+        lf.train.finetune_qa(checkpoint, rows, max_length=128, stride=60, progress=False)
     with pytest.raises(ConfigError, match="no room for a context"):
         lf.train.finetune_qa(checkpoint, rows, max_length=4, progress=False)
 

@@ -232,7 +232,8 @@ def finetune_qa(
         splits[name], counts = cut_questions(tok, given, limit)
         cut[name] = sum(a is not b for a, b in zip(given, splits[name], strict=True))
         _check_fit(tok, splits[name], counts, functools.partial(_example, name, splits[name]),
-                   length=length, stride=stride, added=added)  # fmt: skip
+                   length=length, stride=stride, added=added,
+                   capped=length < max_length)  # fmt: skip
     if any(cut.values()):
         counted = ", ".join(f"{n} of {name}" for name, n in cut.items() if n)
         warnings.warn(

@@ -117,11 +117,11 @@ def cut_questions(
 
 def _check_fit(
     tok: Any, examples: Sequence[QAExample], counts: Sequence[int], name: Callable[[int], str],
-    *, length: int, stride: int, added: int,
+    *, length: int, stride: int, added: int, capped: bool = False,
 ) -> None:  # fmt: skip
     """``ConfigError`` naming the first example whose windows cannot share ``stride``
     tokens (by ``name(i)``): its context is cut, and its question leaves no more than
-    that."""
+    that. ``capped``: ``length`` is the model's positions, which max_length cannot pass."""
     tight = [i for i, n in enumerate(counts) if stride >= length - added - n]
     if not tight:
         return
@@ -134,8 +134,13 @@ def _check_fit(
                 f"{name(i)} does not fit: its "
                 f"question keeps {counts[i]} tokens, which leaves {room} of the {length}-token "
                 f"window for its context, and windows that share stride={stride} tokens need "
-                "more; lower stride (the default fits every question) or raise max_length "
-                "(--max-length)"
+                "more; lower stride (the default fits every question)"
+                + (
+                    f"; the model's {length} positions are the window, so a larger max_length "
+                    "cannot widen it"
+                    if capped
+                    else " or raise max_length (--max-length)"
+                )
             )
 
 
