@@ -15,6 +15,7 @@ import random
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -241,10 +242,61 @@ def test_resume_refuses_what_changes_training_and_names_it(
     bigger = _config(setup, vocab_size=setup["tok"].vocab_size + 8)
     with pytest.raises(CheckpointError, match=r"vocab_size \d+ -> \d+\) \(the vocabulary"):
         _run(setup, out, **{**common, "model": bigger})
-    # what does not: more steps, another log_every, keep, save_every
-    _run(setup, out, **common, log_every=1, keep=1, save_every=1)
+    # a schedule of one's own (a lambda, by name "<lambda>" like any other): by its rates
+    with pytest.raises(
+        CheckpointError, match=r"mlm_probability 0.15 -> '<.*<lambda>> rates 0.3 0.3"
+    ):
+        _run(setup, out, **{**common, "mlm_probability": lambda step: 0.3})
+    # what does not: more steps (warned: the schedule is recomputed over them, so a
+    # finished run's rate, decayed to 0, goes back up), another log_every, keep, save_every
+    with pytest.warns(UserWarning, match=r"finished its 2 planned steps, where the rate had "
+                      r"decayed to 0; continuing to steps=4 .* goes back up to 0.00025 at step "
+                      "3"):  # fmt: skip
+        _run(setup, out, **common, log_every=1, keep=1, save_every=1)
     assert [p.name for p in (out / "checkpoints").glob("step-*")] == ["step-0000004"]
     assert [r["step"] for r in _log(out)] == [2, 3, 4]
+
+
+def test_a_schedule_of_ones_own_is_compared_by_its_rates(
+    setup: dict[str, Any], tmp_path: Path
+) -> None:
+    """Two lambdas were one option (both recorded as "<<lambda>>"), so a resumed run could
+    mask at another rate unnoticed; now their rates at sampled steps tell them apart, and
+    another lambda with the same rates resumes."""
+    out = tmp_path / "run"
+    base: dict[str, Any] = {"eval_data": None, "eval_every": 0, "steps": 4, "save_every": 2}
+    _run(setup, out, **base, mlm_probability=lambda step: 0.2 if step < 3 else 0.1,
+         log_every=1, keep=2)  # fmt: skip
+    shutil.rmtree(out / "checkpoints" / "step-0000004")  # as if stopped after step 2
+    with pytest.raises(CheckpointError, match=r"rates 0.2 0.2 0.2 0.1 .* -> '<.*<lambda>> "
+                       r"rates 0.2 0.2 0.2 0.2"):  # fmt: skip
+        _run(setup, out, **base, mlm_probability=lambda step: 0.2, resume=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (the same steps: no schedule warning)
+        _run(setup, out, **base, mlm_probability=lambda s: 0.2 if s < 3 else 0.1,
+             log_every=1, resume=True)  # fmt: skip
+    assert [r["step"] for r in _log(out)] == [1, 2, 3, 4]
+
+
+def test_a_resumed_run_removes_what_killed_writes_left(
+    setup: dict[str, Any], whole: Path, tmp_path: Path
+) -> None:
+    """A kill while the log was rewritten, the curves drawn or the ``latest`` pointer
+    moved left a temporary file that no later run removed; the resumed run does (and
+    keeps the files that are not its own)."""
+    out = tmp_path / "run"
+    _run(setup, out)
+    shutil.rmtree(out / "checkpoints" / "step-0000008")  # as if killed after step 6
+    left = [out / ".log.jsonl.tmp-99999", out / ".curves.png.tmp-99999.png",
+            out / "checkpoints" / ".latest.tmp-99999"]  # fmt: skip
+    for path in left:
+        path.write_text("half")
+    (out / "notes.tmp-1").write_text("mine")
+    _run(setup, out, resume=True)
+    assert not any(p.exists() for p in left)
+    assert (out / "notes.tmp-1").read_text() == "mine"
+    (out / "notes.tmp-1").unlink()
+    assert _files(out) == _files(whole)
 
 
 def _resume_all(setup: dict[str, Any], out: Path, **kw: Any) -> Any:
@@ -403,3 +455,32 @@ def test_a_failed_save_under_ddp_stops_every_rank(setup: dict[str, Any], tmp_pat
     assert "step 2 could not be written" in said[0] and "No space left" in said[0]
     assert "rank 0 could not write the checkpoint of step 2" in said[1]
     assert not list((tmp_path / "run" / "checkpoints").iterdir())
+
+
+def test_shards_rebuilt_from_an_edited_corpus_are_not_the_runs(
+    setup: dict[str, Any], tmp_path: Path
+) -> None:
+    """The shards' fingerprint samples their first and last 4,096 tokens: one word changed
+    in the middle of a longer corpus, the shards rebuilt in place, and the run resumed on
+    them as its own. The sha256 of the texts the manifest records tells them apart."""
+    rng = random.Random(1)
+    sentences = [" ".join(rng.choice(WORDS) for _ in range(8)) + "." for _ in range(1500)]
+    words = "\n\n".join("\n".join(sentences[i : i + 3]) for i in range(0, 1500, 3)).split(" ")
+    tok = setup["tok"]
+    assert len(tok.encode("cat")) == len(tok.encode("sat")) == 3  # ([CLS] piece [SEP])
+    middle = next(i for i in range(len(words) // 2, len(words)) if words[i] == "cat")
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(" ".join(words) + "\n", encoding="utf-8")
+    shards = lf.build_shards(corpus, tmp_path / "shards", tok, progress=False)
+    assert shards.n_tokens > 3 * 4096
+    base: dict[str, Any] = {"eval_data": None, "eval_every": 0, "steps": 4}
+    pretrain(shards.directory, tmp_path / "run", model=_config(setup), **{**RUN, **base})
+    shutil.rmtree(tmp_path / "run" / "checkpoints" / "step-0000004")
+    words[middle] = "sat"
+    corpus.write_text(" ".join(words) + "\n", encoding="utf-8")
+    shutil.rmtree(tmp_path / "shards")
+    rebuilt = lf.build_shards(corpus, tmp_path / "shards", tok, progress=False)
+    assert rebuilt.fingerprint() == shards.fingerprint()  # (what the run could check before)
+    with pytest.raises(CheckpointError, match="the texts they were cut from have changed"):
+        pretrain(rebuilt.directory, tmp_path / "run", model=_config(setup), resume=True,
+                 **{**RUN, **base})  # fmt: skip

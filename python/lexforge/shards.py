@@ -248,6 +248,16 @@ class ShardSet:
             digest.update(np.ascontiguousarray(tokens[-4096:]).tobytes())
         return digest.hexdigest()
 
+    def sources_digest(self) -> str | None:
+        """A digest of the texts the shards were cut from (the sha256 of each that the
+        manifest records), or None when it records none: shards rebuilt from an edited
+        corpus tell apart even where ``fingerprint``'s samples of the tokens match."""
+        sources = self.manifest.get("sources")
+        sums = [s.get("sha256") for s in sources] if isinstance(sources, list) else []
+        if not sums or not all(isinstance(x, str) for x in sums):
+            return None
+        return hashlib.sha256(json.dumps(sums).encode()).hexdigest()
+
     def tokenizer(self) -> Any:
         """The tokenizer the shards were built with (its ``tokenizer.json``, checked against
         the fingerprint the manifest recorded: another tokenizer's ids would train wrong)."""

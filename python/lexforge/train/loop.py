@@ -233,6 +233,7 @@ def _pretrain(
     # rank 0 holds it for the job: every rank of a torchrun job shares the folder)
     if _launch()[0] == 0:
         held.enter_context(_only_run(out))
+        _drop_leftovers(out)
     world = _World.start(opts.device)
     torch.manual_seed(opts.seed)
     net: nn.Module = (BertForMaskedLM if opts.objective == "none" else BertForPreTraining)(config)
@@ -260,6 +261,7 @@ def _pretrain(
     data = {
         "shards": str(shards.directory),
         "shards_fingerprint": shards.fingerprint(),
+        "shards_sources": shards.sources_digest(),
         "world_size": world.size,
     }
     restored: list[float] | None = None  # the log's sums since its last line, as saved
@@ -454,6 +456,20 @@ def _log_window(state: dict[str, Any]) -> list[float] | None:
     if not all(isinstance(x, int | float) and not isinstance(x, bool) for x in found):
         return None
     return [float(x) for x in found]
+
+
+def _drop_leftovers(out: Path) -> None:
+    """The temporary files of writes that a kill cut short (the log's rewrite, the
+    curves, the ``latest`` pointer): this run holds the folder's lock, so none is another
+    writer's. (A checkpoint's own temporary folder goes at the next save.)"""
+    for pattern in (
+        ".log.jsonl.tmp-*",
+        ".curves.png.tmp-*",
+        f"checkpoints/.{checkpoint.LATEST}.tmp-*",
+    ):
+        for stale in out.glob(pattern):
+            if stale.is_file():
+                stale.unlink(missing_ok=True)
 
 
 def _drop_stale_export(model_dir: Path) -> None:

@@ -108,19 +108,62 @@ def _check_resumed_options(found: Path, opts: PretrainOptions, data: dict[str, A
                 f"grad_accum x processes = {was}, or start a new out_dir"
             )
         saved = {**saved, "grad_accum": now["grad_accum"]}  # the product holds: it may move
-    changed = [k for k in now if k not in _RESUMABLE and k in saved and saved[k] != now[k]]
+    changed = [k for k in now if k not in _RESUMABLE and k in saved and not _same(saved[k], now[k])]
     if changed:
         shown = ", ".join(f"{k} {saved[k]!r} -> {now[k]!r}" for k in changed)
         raise CheckpointError(
             f"{found}: resuming with other options than the run's ({shown}); resume with the "
             f"same ones (only {', '.join(_RESUMABLE)} may change), or start a new out_dir"
         )
-    if isinstance(before, dict) and before.get("shards_fingerprint") not in (
-        None,
-        data["shards_fingerprint"],
-    ):
+    differ = [k for k in ("shards_fingerprint", "shards_sources") if isinstance(before, dict)
+              and before.get(k) is not None and data.get(k) is not None
+              and before[k] != data[k]]  # fmt: skip
+    if differ:
+        why = (
+            "their tokens differ" if "shards_fingerprint" in differ
+            else "the texts they were cut from have changed"
+        )  # fmt: skip
         raise CheckpointError(
             f"{found}: the run trained on other shards ({before.get('shards')}) than these "
-            f"({data['shards']}): their tokens differ, and the data position would point "
-            "into another stream; resume with the run's shards, or start a new out_dir"
+            f"({data['shards']}): {why}, and the data position would point into another "
+            "stream; resume with the run's shards, or start a new out_dir"
         )
+    _warn_new_schedule(found, opts, saved.get("steps"), state.get("step"))
+
+
+def _same(saved: Any, now: Any) -> bool:
+    """An option as the checkpoint recorded it and as given now; a schedule of one's own
+    recorded by its name alone (before its rates were recorded) cannot be told apart."""
+    if isinstance(saved, str) and isinstance(now, str) and now.startswith(saved + " rates "):
+        return True
+    return bool(saved == now)
+
+
+def _warn_new_schedule(found: Path, opts: PretrainOptions, planned: Any, step: Any) -> None:
+    """A resumed run with other ``steps`` than it planned stretches (or shrinks) its
+    learning-rate schedule, warm-up and decay: said with the rate it jumps to."""
+    import dataclasses
+
+    from .loop import _lr_factor
+
+    if not (isinstance(planned, int) and isinstance(step, int)) or planned == opts.steps:
+        return
+    if planned < 1 or step < 0:
+        return
+    was = opts.lr * _lr_factor(step, dataclasses.replace(opts, steps=max(planned, step)))
+    now = opts.lr * _lr_factor(step, opts)
+    if step >= planned:  # a finished run, continued
+        said = (
+            f"the run finished its {planned} planned steps, where the rate had decayed to "
+            f"{was:.3g}; continuing to steps={opts.steps} recomputes the learning-rate "
+            f"schedule over {opts.steps} steps, so the rate goes back up to {now:.3g} at step "
+            f"{step + 1}"
+        )
+    else:
+        said = (
+            f"resuming with steps={opts.steps} (the run planned {planned}): the learning-rate "
+            f"schedule is recomputed over {opts.steps} steps, so the rate at step {step + 1} "
+            f"is {now:.3g} where the run's schedule gives {was:.3g}; resume with "
+            f"steps={planned} to keep it"
+        )
+    warnings.warn(f"{found}: {said}", stacklevel=4)

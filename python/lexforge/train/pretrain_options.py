@@ -154,12 +154,22 @@ class PretrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
+# the steps where a masking-rate schedule of one's own is sampled, to tell it from another
+_PROBES = (0, 1, 2, 5, 10, 30, 100, 300, 1_000, 3_000, 10_000, 30_000, 100_000, 1_000_000)
+
+
 def _options(opts: PretrainOptions) -> dict[str, Any]:
-    """The options as JSON values; a callable (a masking-rate schedule) by its name."""
+    """The options as JSON values; a callable (a masking-rate schedule of one's own) by
+    its name and its rates at ``_PROBES`` (two lambdas share a name)."""
 
     def describe(value: Any) -> Any:
         if isinstance(value, np.generic):  # a NumPy number by its value
             return value.item()
-        return f"<{getattr(value, '__qualname__', type(value).__name__)}>"
+        name = f"<{getattr(value, '__qualname__', type(value).__name__)}>"
+        try:
+            rates = [float(value(step)) for step in _PROBES]
+        except Exception:  # (not callable at every probe: its name alone)
+            return name
+        return f"{name} rates {' '.join(f'{r:.6g}' for r in rates)}"
 
     return json.loads(json.dumps(asdict(opts), default=describe))  # type: ignore[no-any-return]
