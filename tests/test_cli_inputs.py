@@ -250,6 +250,8 @@ def test_keywords_become_flags_outside_paths_and_quotes() -> None:
     assert said == "--max-length 2 is too short; --out /a/max_length/b.max_length 'max_length' lr"
     assert in_flags("lr must be positive", flags) == "--lr must be positive"
     assert in_flags("unanswerable=True needs answers", flags) == "--unanswerable needs answers"
+    said = in_flags("row 2 has no column 'tokens'; pass tokens_column=/tags_column=", flags)
+    assert said == "row 2 has no column 'tokens'; pass --text-column/--label-column"
     assert flag_names(build_parser(), None) == {}
 
 

@@ -450,7 +450,10 @@ def _subparser_class() -> type[argparse.ArgumentParser]:
 
 
 # the Python API's keywords for options the command line names otherwise
-_API_NAMES = {"pretrain": {"eval_data": "eval"}, "finetune": {"out_dir": "out"}}
+_API_NAMES = {
+    "pretrain": {"eval_data": "eval"},
+    "finetune": {"out_dir": "out", "tokens_column": "text_column", "tags_column": "label_column"},
+}
 
 
 def flag_names(parser: argparse.ArgumentParser, command: str | None) -> dict[str, str]:
@@ -476,8 +479,10 @@ def in_flags(message: str, flags: dict[str, str]) -> str:
     5``). A keyword inside a path or a quoted name is left alone."""
     for name, flag in flags.items():
         alone = r"(?<![\w/\\.'\"-])" + re.escape(name)
-        message = re.sub(alone + r"=True\b", flag, message)
-        message = re.sub(alone + "=", flag + " ", message)
+        given = r"(?<![\w\\.'\"-])" + re.escape(name) + "="  # (after a "/" too: "x=/y=")
+        message = re.sub(given + r"True\b", flag, message)
+        message = re.sub(given + r"(?=[\s/,;:)]|$)", flag, message)
+        message = re.sub(given, flag + " ", message)
         if "_" in name:
             message = re.sub(alone + r"(?![\w/\\'\"-]|\.\w)", flag, message)
         elif message.startswith(name + " "):
