@@ -168,3 +168,50 @@ def test_a_dataset_name_as_a_path_reads_as_the_name(
     for given in (name, Path(name)):
         with pytest.raises(ConfigError, match=f"{name} is a dataset name, and no dataset"):
             read_qa(given)
+
+
+def test_a_failed_rerun_keeps_the_earlier_runs_scores_with_its_model(
+    tiny_checkpoint: Path, tmp_path: Path
+) -> None:
+    """A rerun into the same out_dir deleted the earlier run's metrics.json (its scores,
+    the length it cut at) when it started, but replaced best/ only when it finished: a
+    rerun that failed left the earlier model without them. Now both go together, when the
+    rerun saves its model; and what killed writes left (a staging folder inside best/, a
+    metrics.json temporary) goes then too."""
+    from lexforge.errors import CheckpointError
+    from lexforge.model import BertForSequenceClassification
+    from lexforge.model.hf import STAGE
+    from lexforge.model.hf_read import SAVING, read_checkpoint
+
+    out = tmp_path / "run"
+    rows = [{"text": t, "label": y} for t, y in TEXTS]
+    finetune(tiny_checkpoint, rows, validation=rows, epochs=1, out_dir=out, progress=False)
+    metrics = (out / "metrics.json").read_bytes()
+    weights = (out / "best" / "model.safetensors").read_bytes()
+
+    def interrupted(*args: Any, **kwargs: Any) -> None:  # a Ctrl-C in the first step
+        raise KeyboardInterrupt
+
+    replaces = pytest.warns(UserWarning, match="replaces it and its scores when it finishes")
+    with replaces, pytest.raises(KeyboardInterrupt), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(BertForSequenceClassification, "forward", interrupted)
+        finetune(tiny_checkpoint, rows, validation=rows, epochs=1, out_dir=out, progress=False)
+    assert (out / "metrics.json").read_bytes() == metrics
+    assert (out / "best" / "model.safetensors").read_bytes() == weights
+    # leftovers of killed writes, gone with the next model saved
+    stage = out / "best" / f"{STAGE[0]}killed{STAGE[1]}"
+    stage.mkdir()
+    (stage / "model.safetensors").write_bytes(weights[:100])
+    (out / ".metrics.json.tmp-99999").write_text("{")
+    (out / "notes.txt").write_text("mine")
+    with pytest.warns(UserWarning, match="earlier run's model"):
+        finetune(tiny_checkpoint, rows, validation=rows, epochs=1, out_dir=out, seed=1,
+                 progress=False)  # fmt: skip
+    assert sorted(p.name for p in out.iterdir()) == ["best", "confusion.png", "log.jsonl",
+                                                     "metrics.json", "notes.txt"]  # fmt: skip
+    assert not any(p.name.startswith(".") for p in (out / "best").iterdir())
+    # a save killed before its first weights were in place: said as such
+    (out / "best" / "config.json").write_text(SAVING)
+    (out / "best" / "model.safetensors").unlink()
+    with pytest.raises(CheckpointError, match="is being saved: a save_pretrained into it"):
+        read_checkpoint(out / "best")

@@ -71,6 +71,11 @@ def read_checkpoint(directory: PathLike) -> tuple[BertConfig, dict[str, torch.Te
     folder = checkpoint_folder(directory)
     config_path, weights = folder / "config.json", folder / "model.safetensors"
     index = folder / "model.safetensors.index.json"
+    if _being_saved(config_path):  # see save_pretrained (before its weights are in place too)
+        raise CheckpointError(
+            f"{folder} is being saved: a save_pretrained into it is running or was "
+            "killed before it finished; wait for it, or save the model again"
+        )
     if not weights.is_file() and not index.is_file():
         pickled = sorted(p.name for p in folder.glob("*.bin"))
         hint = (
@@ -81,13 +86,7 @@ def read_checkpoint(directory: PathLike) -> tuple[BertConfig, dict[str, torch.Te
         )
         raise CheckpointError(f"{folder} has no model.safetensors{hint}")
     try:
-        text = config_path.read_text(encoding="utf-8")
-        if text == SAVING:  # see save_pretrained
-            raise CheckpointError(
-                f"{folder} is being saved: a save_pretrained into it is running or was "
-                "killed before it finished; wait for it, or save the model again"
-            )
-        data = json.loads(text)
+        data = json.loads(config_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CheckpointError(f"{config_path} is not valid JSON: {e}") from None
     try:
@@ -97,6 +96,14 @@ def read_checkpoint(directory: PathLike) -> tuple[BertConfig, dict[str, torch.Te
     if weights.is_file():
         return config, _load_safetensors(weights), weights
     return config, _load_shards(index), index
+
+
+def _being_saved(config_path: Path) -> bool:
+    """``config.json`` is the placeholder a ``save_pretrained`` under way writes first."""
+    try:
+        return config_path.read_bytes() == SAVING.encode("utf-8")
+    except OSError:
+        return False
 
 
 def _conversion(folder: Path) -> str:

@@ -27,6 +27,7 @@ from ._fit_model import encode_batch as encode_batch
 from ._fit_model import prepare as prepare
 from ._fit_model import resolve_device as resolve_device
 from ._fit_model import task_model as task_model
+from ._fit_options import WRITTEN
 from ._fit_options import FitOptions as FitOptions
 from ._fit_options import check_max_length as check_max_length
 from ._fit_options import check_out_dir as check_out_dir
@@ -71,6 +72,22 @@ def adamw(groups: Any, *, fused: bool = True, **options: Any) -> torch.optim.Ada
         except (RuntimeError, TypeError, ValueError):  # no fused kernel here (older torch)
             pass
     return torch.optim.AdamW(groups, **options)
+
+
+def save_best(model: Any, out: Path, tokenizer: Any) -> None:
+    """Saves the fine-tuned ``model`` as ``out/best``, in place of an earlier run's: its
+    scores (metrics.json, confusion.png, predictions.json) go now, not when this run
+    started (a run that failed or was killed kept the earlier model without them), and so
+    do the temporary files of writes a kill cut short."""
+    from .loop import _drop_stale_export
+
+    for name in ("metrics.json", "confusion.png", "predictions.json"):
+        (out / name).unlink(missing_ok=True)
+    for stale in out.glob(".*.tmp-*"):
+        if stale.is_file() and stale.name.split(".tmp-")[0][1:] in WRITTEN:
+            stale.unlink(missing_ok=True)
+    _drop_stale_export(out / "best")
+    model.save_pretrained(out / "best", tokenizer=tokenizer)
 
 
 def write_json(path: Path, payload: Any) -> None:
@@ -323,15 +340,15 @@ def fit(
         model.eval()
         return history, best
 
-    if out is not None:  # this run's files only, not beside an earlier run's in the folder
+    if out is not None:  # this run's log only, not beside an earlier run's in the folder
         if (out / "best").exists():  # said, not replaced silently
             warnings.warn(
-                f"{out} holds an earlier run's model (best/); this run replaces it when it "
-                "finishes: pass another out_dir to keep it",
+                f"{out} holds an earlier run's model (best/); this run replaces it and its "
+                "scores when it finishes (its log.jsonl is this run's from now on): pass "
+                "another out_dir to keep it",
                 stacklevel=3,
             )
-        for name in ("log.jsonl", "metrics.json", "confusion.png", "predictions.json"):
-            (out / name).unlink(missing_ok=True)
+        (out / "log.jsonl").unlink(missing_ok=True)
     clock = time.perf_counter()
     history: list[dict[str, Any]] = []
     finished: list[tuple[dict[str, torch.Tensor], dict[str, Any] | None]] = []

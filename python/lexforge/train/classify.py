@@ -37,6 +37,7 @@ from ._fit import (
     fit,
     prepare,
     resolve_device,
+    save_best,
     write_json,
 )
 from .metrics import classification_metrics, multi_label_metrics, regression_metrics
@@ -387,7 +388,7 @@ def finetune(
     if "test" in splits:
         result.test = evaluate(splits["test"])
     if out is not None:
-        clf.save_pretrained(out / "best", tokenizer=tok)
+        save_best(clf, out, tok)
         report = {"problem_type": problem, "labels": list(labels),
                   "validation": result.validation, "test": result.test,
                   "truncated": truncated, "max_length": length,

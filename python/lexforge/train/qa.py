@@ -50,6 +50,7 @@ from ._fit import (
     check_out_dir,
     fit,
     prepare,
+    save_best,
     write_json,
 )
 from .classify import FinetuneResult
@@ -324,7 +325,7 @@ def finetune_qa(
     if "test" in splits:
         result.test = evaluate("test", tune=False)
     if out is not None:
-        qa.save_pretrained(out / "best", tokenizer=tok)
+        save_best(qa, out, tok)
         shown = result.test or result.validation  # the split whose predictions are kept
         predictions = shown.pop("predictions", {}) if shown else {}
         report = {"task": "qa", "validation": _scores(result.validation),

@@ -49,6 +49,7 @@ from ._fit import (
     encode_batch,
     fit,
     prepare,
+    save_best,
     write_json,
 )
 from .classify import FinetuneResult
@@ -414,7 +415,7 @@ def finetune_tagger(
     if "test" in splits:
         result.test = evaluate(splits["test"])
     if out is not None:
-        tagger.save_pretrained(out / "best", tokenizer=tok)
+        save_best(tagger, out, tok)
         report = {"task": "tag", "labels": list(labels), "validation": result.validation,
                   "test": result.test, "history": result.history, **fitted.report()}  # fmt: skip
         write_json(out / "metrics.json", report)
