@@ -341,6 +341,53 @@ def test_a_resumed_pretraining_counts_the_time_its_interrupted_attempts_spent(
     assert 100.0 <= done["seconds"] < 105.0
 
 
+def test_a_stage_runs_again_when_a_stage_it_reads_was_made_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Pretraining made again (its model deleted, say) left the fine-tuning and word
+    stages kept: the report showed their scores of the earlier model beside the new
+    pretraining. A stage now records what its inputs made, and runs again when it changed;
+    a stage that reads nothing else is kept."""
+    from lexforge import quickstart
+
+    calls = {"model": 0, "scores": 0, "other": 0}
+
+    def model(folder: Path) -> dict[str, Any]:
+        calls["model"] += 1
+        (folder / "model").mkdir(parents=True, exist_ok=True)
+        (folder / "model" / "w.bin").write_text(f"weights {calls['model']}")
+        return {}
+
+    def stage(name: str) -> Any:
+        def run(folder: Path) -> dict[str, Any]:
+            calls[name] += 1
+            return {}
+
+        return run
+
+    def everything() -> None:
+        stages = quickstart._Stages(tmp_path)
+        stages.run("pretrain", model)
+        stages.run("scores", stage("scores"), inputs=("pretrain",))
+        stages.run("other", stage("other"))
+
+    everything()
+    everything()  # all kept
+    assert calls == {"model": 1, "scores": 1, "other": 1}
+    (tmp_path / "pretrain" / "model" / "w.bin").unlink()  # made again: a new model
+    everything()
+    assert calls == {"model": 2, "scores": 2, "other": 1}
+    assert "[scores] pretrain was made again since the stage was done" in capsys.readouterr().out
+    everything()
+    assert calls == {"model": 2, "scores": 2, "other": 1}
+    # a stage recorded before inputs were (an earlier lexforge): kept
+    done = json.loads((tmp_path / "scores" / "done.json").read_text())
+    del done["inputs"]
+    (tmp_path / "scores" / "done.json").write_text(json.dumps(done))
+    everything()
+    assert calls == {"model": 2, "scores": 2, "other": 1}
+
+
 def test_fine_tuning_advice_names_the_quickstarts_option(
     tiny_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -27,6 +27,7 @@ starts again, replacing what it had written).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -126,9 +127,13 @@ class _Stages:
     def __init__(self, out: Path) -> None:
         self.out = out
 
-    def run(self, name: str, fn: Any) -> Any:
+    def run(self, name: str, fn: Any, inputs: tuple[str, ...] = ()) -> Any:
+        """Runs stage ``name`` (``fn(folder)``), or keeps its earlier result; ``inputs``
+        are the stages whose outputs it reads: one of them made again (a new model), it
+        runs again too, so that no result of an earlier model is reported beside it."""
         folder = self.out / name
         marker = folder / "done.json"
+        given = {stage: self._made(stage) for stage in inputs}
         if marker.is_file():
             try:
                 done = json.loads(marker.read_text(encoding="utf-8"))
@@ -137,11 +142,19 @@ class _Stages:
             if isinstance(done, dict):
                 recorded = done.pop("outputs", None)
                 changed = _changed(folder, recorded) if isinstance(recorded, dict) else None
-                if changed is None:
+                # (a stage done by an earlier lexforge recorded no inputs: kept)
+                was = done.pop("inputs", given)
+                new = [stage for stage in inputs if was.get(stage) != given[stage]] if (
+                    isinstance(was, dict)) else list(inputs)  # fmt: skip
+                if changed is None and not new:
                     print(f"[{name}] done before; kept ({marker})")
                     return done
-                print(f"[{name}] {folder / changed} changed since the stage was done; running "
-                      "the stage again")  # fmt: skip
+                if changed is not None:
+                    print(f"[{name}] {folder / changed} changed since the stage was done; "
+                          "running the stage again")  # fmt: skip
+                else:
+                    print(f"[{name}] {new[0]} was made again since the stage was done; "
+                          "running the stage again")  # fmt: skip
             else:
                 print(f"[{name}] {marker} is unreadable; running the stage again")
         start = time.perf_counter()
@@ -149,9 +162,18 @@ class _Stages:
         # a stage that resumed an interrupted attempt's work counts that attempt's time too
         earlier = float(result.pop("earlier_seconds", 0.0))
         result = {**result, "seconds": round(time.perf_counter() - start + earlier, 1)}
-        _write_json(marker, {**result, "outputs": _outputs(folder)})
+        _write_json(marker, {**result, "outputs": _outputs(folder), "inputs": given})
         print(f"[{name}] {result['seconds']:.0f} s")
         return result
+
+    def _made(self, stage: str) -> str | None:
+        """A digest of what stage ``stage`` made, as its ``done.json`` records it."""
+        try:
+            done = json.loads((self.out / stage / "done.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        made = json.dumps(done.get("outputs") if isinstance(done, dict) else None, sort_keys=True)
+        return hashlib.sha256(made.encode()).hexdigest()
 
 
 def _earlier_attempts(folder: Path) -> float:
@@ -409,7 +431,7 @@ def _run(
                 "earlier_seconds": earlier}  # fmt: skip
 
     pretrain_limit = clock.limit("pretrain")
-    pretrained = stages.run("pretrain", pretraining)
+    pretrained = stages.run("pretrain", pretraining, inputs=("tokenizer",))
     clock.spend(pretrained["seconds"])
 
     def words(folder: Path) -> dict[str, Any]:
@@ -430,7 +452,7 @@ def _run(
         rows = compare(spaces, PROBES, k=6)
         return {"documents": len(docs), "words": len(spaces[0].words), "probes": rows}
 
-    neighbours = stages.run("words", words)
+    neighbours = stages.run("words", words, inputs=("tokenizer", "pretrain"))
     clock.spend(neighbours["seconds"])
     # the baseline first (seconds): the fine-tuning stages then share all that is left
     baseline = {task: stages.run(f"tfidf-{task}", lambda folder, t=task: _baseline(t))
@@ -448,6 +470,7 @@ def _run(
             lambda folder, c=systems[system], t=task, s=system, limit=limit: _finetune(
                 c, t, folder, limit, dev, show_progress, minilm=s == "minilm"
             ),
+            inputs=("pretrain",) if system == "ours" else (),
         )
         # (a stage kept from a run made before limits were recorded: this run's)
         clock.ran(name, done["seconds"], done.get("time_limit", limit))
