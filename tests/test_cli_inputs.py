@@ -356,6 +356,23 @@ def test_quickstart_out_that_is_a_file_is_refused(
     assert a_file.read_text(encoding="utf-8") == "keep me\n"
 
 
+def test_a_file_where_a_quickstart_stage_goes_is_refused_before_any_stage(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file named as a stage's folder inside --out was "[Errno 17] File exists" after the
+    stages before it had run (the word stage: minutes)."""
+    from lexforge import quickstart
+
+    monkeypatch.setattr(quickstart._Stages, "run", _never)
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "words").write_text("notes\n", encoding="utf-8")
+    assert main(["quickstart", "--out", str(out), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert f"--out {out} holds a file words, where the quickstart writes its words" in err
+    assert (out / "words").read_text(encoding="utf-8") == "notes\n"
+
+
 def test_an_empty_output_path_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

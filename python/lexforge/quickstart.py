@@ -348,6 +348,13 @@ def _run(
     # task by task, ours then MiniLM: what MiniLM's first stage takes past its limit (its
     # evaluations) is then known while two stages are left to share it
     finetuning = [(f"{system}-{task}", system) for task in TASKS for system in ("ours", "minilm")]
+    names = ["tokenizer", "pretrain", "words", *(f"tfidf-{t}" for t in TASKS)]
+    for name in [*names, *(n for n, _ in finetuning)]:  # said now, not after stages ran
+        if (out / name).exists() and not (out / name).is_dir():
+            raise ConfigError(
+                f"--out {out} holds a file {name}, where the quickstart writes its {name} "
+                "stage; move it away, or pass another --out"
+            )
     clock = _Clock(budget, [("pretrain", "pretrain", SHARE["pretrain"])] + [
         (name, system, SHARE[system] / len(TASKS)) for name, system in finetuning
     ])  # fmt: skip
