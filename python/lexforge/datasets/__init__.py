@@ -217,8 +217,22 @@ def corpus_text(name: str, *, lang: str | None = None, cache_dir: PathLike | Non
     if _loaders.corpus_problem(path) is not None and not os.access(folder, os.W_OK):
         uid = os.getuid() if hasattr(os, "getuid") else "user"
         path = Path(tempfile.gettempdir()) / f"lexforge-{uid}" / "corpora" / folder.name / file_name
-    with _damage_named(name, folder):
-        return _loaders.write_corpus(_loaders.CORPUS[name](folder, language), path, keep_size=True)
+    try:
+        with _damage_named(name, folder):
+            documents = _loaders.CORPUS[name](folder, language)
+            return _loaders.write_corpus(documents, path, keep_size=True)
+    except OSError as e:  # a cache problem, typed as a fetch's are
+        from lexforge.errors import DatasetDownloadError
+
+        blocker = next((p for p in (path, _loaders._size_file(path)) if p.is_dir()), None)
+        said = (
+            f"{blocker} is a folder, where lexforge writes a file. Fix: remove it"
+            if blocker is not None
+            else (e.strerror if e.errno and e.strerror else str(e))
+        )
+        raise DatasetDownloadError(
+            f"dataset {name!r}: cannot write its text file: {said}"
+        ) from None
 
 
 def _read(name: str, folder: Path, documents: Callable[[], Iterable[str]]) -> Iterator[str]:

