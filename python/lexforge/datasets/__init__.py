@@ -215,8 +215,7 @@ def corpus_text(name: str, *, lang: str | None = None, cache_dir: PathLike | Non
     file_name = f"corpus-v{_loaders.CORPUS_FORMAT}.{language}.txt"
     path = folder / file_name
     if _loaders.corpus_problem(path) is not None and not os.access(folder, os.W_OK):
-        uid = os.getuid() if hasattr(os, "getuid") else "user"
-        path = Path(tempfile.gettempdir()) / f"lexforge-{uid}" / "corpora" / folder.name / file_name
+        path = _private_temp() / "corpora" / folder.name / file_name
     try:
         with _damage_named(name, folder):
             documents = _loaders.CORPUS[name](folder, language)
@@ -233,6 +232,33 @@ def corpus_text(name: str, *, lang: str | None = None, cache_dir: PathLike | Non
         raise DatasetDownloadError(
             f"dataset {name!r}: cannot write its text file: {said}"
         ) from None
+
+
+def _private_temp() -> Path:
+    """This user's folder under the system's temporary directory (``lexforge-<uid>``),
+    made private: one that another user made first, or that others may write into, could
+    hold a planted corpus, so it is refused."""
+    from lexforge.errors import DatasetDownloadError
+
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    folder = Path(tempfile.gettempdir()) / f"lexforge-{uid if uid is not None else 'user'}"
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        info = folder.lstat()
+    except OSError as e:
+        raise DatasetDownloadError(
+            f"the cache is read-only, and its corpus text cannot be written to {folder} "
+            f"either ({e.strerror or e}). Fix: set LEXFORGE_CACHE to a folder you may write"
+        ) from None
+    if uid is not None and (
+        not folder.is_dir() or folder.is_symlink() or info.st_uid != uid or info.st_mode & 0o022
+    ):
+        raise DatasetDownloadError(
+            f"the cache is read-only, and {folder}, where its corpus text would go, is not a "
+            "private folder of this user's (another user's, a link, or writable by others). "
+            "Fix: remove it, or set LEXFORGE_CACHE to a folder you may write"
+        )
+    return folder
 
 
 def _read(name: str, folder: Path, documents: Callable[[], Iterable[str]]) -> Iterator[str]:
