@@ -252,6 +252,9 @@ def test_keywords_become_flags_outside_paths_and_quotes() -> None:
     assert in_flags("unanswerable=True needs answers", flags) == "--unanswerable needs answers"
     said = in_flags("row 2 has no column 'tokens'; pass tokens_column=/tags_column=", flags)
     assert said == "row 2 has no column 'tokens'; pass --text-column/--label-column"
+    said = in_flags("stride must be in [0, max_length); pass 8, or None (half)", flags)
+    assert said == "--stride must be in [0, --max-length); pass 8, or leave --stride out (half)"
+    assert in_flags("rows must be a list or None", flags) == "rows must be a list or None"
     assert flag_names(build_parser(), None) == {}
 
 

@@ -476,7 +476,8 @@ def flag_names(parser: argparse.ArgumentParser, command: str | None) -> dict[str
 def in_flags(message: str, flags: dict[str, str]) -> str:
     """An API error in the command line's words: a keyword that opens the message, is
     given a value (``max_seq_len=5``) or holds an underscore, as its flag (``--max-seq-len
-    5``). A keyword inside a path or a quoted name is left alone."""
+    5``). A keyword inside a path or a quoted name is left alone, and the None the message
+    opens on a flag offers is said as leaving the flag out."""
     for name, flag in flags.items():
         alone = r"(?<![\w/\\.'\"-])" + re.escape(name)
         given = r"(?<![\w\\.'\"-])" + re.escape(name) + "="  # (after a "/" too: "x=/y=")
@@ -487,4 +488,6 @@ def in_flags(message: str, flags: dict[str, str]) -> str:
             message = re.sub(alone + r"(?![\w/\\'\"-]|\.\w)", flag, message)
         elif message.startswith(name + " "):
             message = flag + message[len(name) :]
+        if message.startswith(flag + " "):  # a flag is None by being left out
+            message = re.sub(r"\bor None\b", f"or leave {flag} out", message)
     return message
