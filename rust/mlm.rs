@@ -18,7 +18,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::parallel;
-use crate::rng::{probability_threshold, Binary, Rng};
+use crate::rng::{probability_threshold, tag, Binary, Rng};
 
 mod words;
 pub use words::TokenBytes;
@@ -245,7 +245,7 @@ pub fn mask_into<T: Id>(
             starts: batch.starts.map(|f| f.slice(span)),
             bytes: batch.bytes,
         };
-        let mut rng = Rng::new(&[opts.seed, opts.step, row as u64]);
+        let mut rng = Rng::new(&[opts.seed, opts.step, row as u64, tag::MASK]);
         mask_row(&input, special_ids, opts, &mut rng, out, labels).map_err(|col| (row, col))
     };
     let threads = parallel::resolve_threads(num_threads);

@@ -4,6 +4,15 @@
 //! hashed with SplitMix64; the stream is wyrand. Results therefore never depend on which
 //! thread handles which row, or in which order.
 
+/// The last key of each stream, by purpose, so that streams for different purposes never
+/// coincide (masking row 3 of a step once drew the stream that orders an epoch's shards).
+pub mod tag {
+    pub const DOCUMENT: u64 = 1;
+    pub const SHUFFLE: u64 = 2;
+    pub const ORDER: u64 = 3;
+    pub const MASK: u64 = 4;
+}
+
 /// A deterministic random stream.
 #[derive(Clone, Debug)]
 pub struct Rng {
