@@ -15,7 +15,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::parallel;
-use crate::rng::{probability_threshold, Rng};
+use crate::rng::{probability_threshold, tag, Rng};
 
 /// The pair objective.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,7 +128,7 @@ impl Shard<'_> {
     }
 
     /// The token ranges of the sentences of document `d`.
-    fn doc_sentences(&self, d: usize) -> impl Iterator<Item = Range<u64>> + '_ {
+    fn doc_sentences(&self, d: usize) -> impl ExactSizeIterator<Item = Range<u64>> + '_ {
         let (a, b) = (self.documents[d] as usize, self.documents[d + 1] as usize);
         (a..b).map(|s| self.sentences[s] as u64..self.sentences[s + 1] as u64)
     }
@@ -258,11 +258,6 @@ impl Instance {
     }
 }
 
-/// Random-stream tags, so that streams for different purposes never coincide.
-const TAG_DOCUMENT: u64 = 1;
-const TAG_SHUFFLE: u64 = 2;
-const TAG_ORDER: u64 = 3;
-
 impl InstanceOptions<'_> {
     pub fn validate(&self, corpus: &Corpus<'_>) -> Result<()> {
         let least = if self.objective == Objective::None { 3 } else { 5 };
@@ -293,7 +288,7 @@ impl InstanceOptions<'_> {
 /// The order in which epoch `epoch` visits the shards.
 pub fn block_order(n_shards: usize, seed: u64, epoch: u64) -> Vec<usize> {
     let mut order: Vec<usize> = (0..n_shards).collect();
-    shuffle(&mut order, &mut Rng::new(&[seed, epoch, TAG_ORDER]));
+    shuffle(&mut order, &mut Rng::new(&[seed, epoch, tag::ORDER]));
     order
 }
 
@@ -325,7 +320,8 @@ pub fn build_block(
                     .into_par_iter()
                     .with_min_len(64)
                     .map(|d| {
-                        let mut rng = Rng::new(&[opts.seed, epoch, first + d as u64, TAG_DOCUMENT]);
+                        let mut rng =
+                            Rng::new(&[opts.seed, epoch, first + d as u64, tag::DOCUMENT]);
                         pair_instances(corpus, shard, d, opts, &mut rng)
                     })
                     .collect()
@@ -333,7 +329,7 @@ pub fn build_block(
             per_doc.into_iter().flatten().collect()
         }
     };
-    shuffle(&mut instances, &mut Rng::new(&[opts.seed, epoch, shard as u64, TAG_SHUFFLE]));
+    shuffle(&mut instances, &mut Rng::new(&[opts.seed, epoch, shard as u64, tag::SHUFFLE]));
     Ok(instances)
 }
 
@@ -474,18 +470,24 @@ fn random_b(corpus: &Corpus<'_>, shard: usize, d: usize, target: usize, rng: &mu
         g += width;
     }
     let (rs, rd) = corpus.locate(g);
-    let sentences: Vec<Range<u64>> = corpus.shards[rs].doc_sentences(rd).collect();
-    let first = rng.below(sentences.len() as u64) as usize;
-    let mut last = first;
-    let mut length = 0;
-    for (j, r) in sentences.iter().enumerate().skip(first) {
-        length += (r.end - r.start) as usize;
-        last = j;
+    // walked from the random sentence on, not collected: a document of n sentences would
+    // cost n for each of its random Bs
+    let sentences = corpus.shards[rs].doc_sentences(rd);
+    let n = sentences.len() as u64;
+    let first = if n > 0 { rng.below(n) as usize } else { 0 };
+    let mut run = sentences.skip(first);
+    let Some(head) = run.next() else {
+        return Span { shard: rs as u32, start: 0, end: 0 }; // no sentence: never built
+    };
+    let (mut length, mut last) = ((head.end - head.start) as usize, head.clone());
+    for r in run {
         if length >= target {
             break;
         }
+        length += (r.end - r.start) as usize;
+        last = r;
     }
-    span(rs, &sentences[first], &sentences[last])
+    span(rs, &head, &last)
 }
 
 /// Full sentences packed in order into instances of at most `capacity` tokens plus the
