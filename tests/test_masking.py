@@ -554,3 +554,58 @@ def test_a_schedule_step_of_the_wrong_kind_is_refused() -> None:
             masker(ids, step=1, schedule_step=bad)
     a, b = masker(ids, step=1, schedule_step=3), masker(ids, step=1, schedule_step=3)
     assert (a[0] == b[0]).all() and (a[1] == b[1]).all()
+
+
+def test_special_ids_may_be_arrays_and_a_lone_id_is_named() -> None:
+    """``special_ids or ()`` took an array's truth value: one padding id 0 read as no
+    special ids (the padding was predicted), two ids raised NumPy's 'ambiguous'."""
+    torch = pytest.importorskip("torch")
+    ids = np.array([[7, 5, 6, 0, 0]])
+    opts: dict[str, Any] = {"vocab_size": 200, "mask_token_id": 103, "mlm_probability": 1.0}
+    for special in (np.array([0]), torch.tensor([0]), np.array([0, 101]), torch.tensor([0, 1])):
+        _, labels = lf.mask_tokens(ids, special_ids=special, step=0, **opts)
+        assert labels.tolist() == [[7, 5, 6, -100, -100]], special
+        _, labels = lf.Masker(special_ids=special, **opts)(ids, step=0)
+        assert labels.tolist() == [[7, 5, 6, -100, -100]], special
+    for lone in (0, np.int64(0), "0"):
+        with pytest.raises(ConfigError, match="special_ids must be a collection of ids"):
+            lf.mask_tokens(ids, special_ids=lone, step=0, **opts)
+    np_size = {**opts, "vocab_size": np.int64(200)}  # -100 under the mask is input_ids' fault
+    with pytest.raises(ConfigError, match=r"input_ids\[0, 4\] = -100 is outside the vocab"):
+        lf.mask_tokens(np.array([[7, 5, 6, 0, -100]]), special_tokens_mask=ids == 0, step=0,
+                       **np_size)  # fmt: skip
+    with pytest.raises(ConfigError, match=r"special_tokens_mask has shape \(5,\), input_ids"):
+        lf.mask_tokens(np.repeat(ids, 2, 0), special_tokens_mask=ids[0] == 0, step=0, **opts)
+
+
+def test_calls_without_a_step_draw_new_positions() -> None:
+    """Every call defaulted to step 0, so a loop calling ``masker(batch)`` masked the same
+    positions in each batch (HF's collator draws afresh). A Masker now counts its calls;
+    mask_tokens stays a function of its arguments and warns when a seed repeats."""
+    rng = np.random.default_rng(0)
+    batches = [rng.integers(5, 1000, size=(4, 64)) for _ in range(4)]
+    masker = lf.Masker(vocab_size=1000, mask_token_id=1, special_ids=[0, 1, 2, 3], seed=5)
+    picked = [masker(b)[1] != -100 for b in batches]
+    assert all((picked[0] != p).any() for p in picked[1:])
+    fresh = lf.Masker(vocab_size=1000, mask_token_id=1, special_ids=[0, 1, 2, 3], seed=5)
+    assert all(  # the count is the step: a run is reproducible
+        np.array_equal(fresh(b)[0], masker(b, step=step)[0]) for step, b in enumerate(batches)
+    )
+    opts: dict[str, Any] = {"vocab_size": 1000, "mask_token_id": 1, "special_ids": [0]}
+    lf.mask_tokens(batches[0], seed=987_654, **opts)
+    with pytest.warns(UserWarning, match="same positions on every call with seed=987654"):
+        lf.mask_tokens(batches[1], seed=987_654, **opts)
+
+
+def test_mask_streams_are_not_the_shard_order_streams() -> None:
+    """Row r of step s drew Rng(seed, s, r), and an epoch's shard order Rng(seed, e, 3):
+    row 3's single pick was always the last shard of that epoch's order."""
+    n, same = 50, 0
+    ids = np.full((4, n), 7, dtype=np.int64)
+    for seed in range(40):
+        masker = lf.Masker(vocab_size=100, mask_token_id=1, special_ids=[0, 1], mode="exact",
+                           mlm_probability=1 / n, seed=seed)  # fmt: skip
+        labels = masker(ids, step=seed % 5)[1]
+        order = lf._core.shard_order(n, seed, seed % 5)
+        same += int(np.flatnonzero(labels[3] != -100)[0]) == order[-1]
+    assert same < 10, same  # independent: about 40 / 50

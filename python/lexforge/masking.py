@@ -8,8 +8,11 @@ argument checking, defaults, dtypes, and NumPy/torch in and out.
 
 from __future__ import annotations
 
+import itertools
 import math
+import operator
 import sys
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -114,8 +117,9 @@ def _flags(mask: Any, shape: tuple[int, ...], name: str = "special_tokens_mask")
     ``shape``: bool or numbers (nonzero marks a position); text or objects are refused
     (``"0" != 0`` would mark every position)."""
     flags = _array(mask, name)
-    if flags.shape != shape:
-        raise ConfigError(f"{name} has shape {flags.shape}, input_ids {shape}")
+    if flags.shape != shape:  # said as given: a (length,) row is (1, length) here
+        given = tuple(mask.shape) if hasattr(mask, "shape") else np.shape(mask)
+        raise ConfigError(f"{name} has shape {given}, input_ids {shape}")
     if flags.dtype.kind not in "biuf":
         hint = (
             "pass encode_batch(..., return_special_tokens_mask=True)'s mask"
@@ -135,6 +139,17 @@ def _core_flags(mask: Any, shape: tuple[int, ...], name: str) -> Any:
     elif flags.dtype.type not in (np.uint8, np.int64, np.int32):
         flags = (flags != 0).view(np.uint8)
     return np.ascontiguousarray(flags)
+
+
+def _id_list(name: str, ids: Any) -> list[int]:
+    """Ids given as any collection of integers (a list, a set, a NumPy array, a tensor),
+    each checked; a lone id or a string is refused by name."""
+    values = ids.tolist() if hasattr(ids, "tolist") else ids  # a 0-d array gives one id
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise ConfigError(
+            f"{name} must be a collection of ids, got {ids!r}; pass a list such as [0, 101]"
+        )
+    return [check_int(name, i, most=2**32 - 1) for i in values]
 
 
 def _check_number(name: str, value: Any) -> None:
@@ -228,13 +243,12 @@ class Masker:
         if num_threads is not None:
             check_int("num_threads", num_threads, most=MAX_THREADS)
         if continuation_ids is not None:
-            continuation_ids = [check_int("continuation_ids", i, most=2**32 - 1)
-                                for i in continuation_ids]  # fmt: skip
+            continuation_ids = _id_list("continuation_ids", continuation_ids)
         if word_end_ids is not None:
-            word_end_ids = [check_int("word_end_ids", i, most=2**32 - 1) for i in word_end_ids]
+            word_end_ids = _id_list("word_end_ids", word_end_ids)
         data, ends = packed_bytes(token_bytes, vocab_size)
         self.vocab_size, self.mask_token_id = vocab_size, mask_token_id
-        specials = [check_int("special_ids", i, most=2**32 - 1) for i in special_ids]
+        specials = _id_list("special_ids", special_ids)
         outside = [i for i in specials if i >= vocab_size]
         if outside:
             raise ConfigError(
@@ -263,6 +277,7 @@ class Masker:
             "continuation_ids": continuation_ids, "word_end_ids": word_end_ids,
             "token_bytes": token_bytes,
         }  # fmt: skip
+        self._calls = itertools.count()  # the steps of calls that give none
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild_masker, (self._options,))
@@ -304,7 +319,7 @@ class Masker:
         self,
         input_ids: Any,
         *,
-        step: int = 0,
+        step: int | None = None,
         special_tokens_mask: Any = None,
         word_ids: Any = None,
         schedule_step: int | None = None,
@@ -314,6 +329,12 @@ class Masker:
         ``step``: any integer dtype wide enough for ``vocab_size`` (int64, int32, uint32 and
         uint16 are used as they are, others are copied through int64; big-endian data comes
         back in native order), NumPy or a CPU torch tensor, not modified.
+
+        ``step`` defaults to how many calls without a step this masker has had, so that
+        each call picks new positions, as HF's collator does (in a DataLoader worker, the
+        count interleaved with the other workers': the batch's index when the loader deals
+        batches round-robin; a copy pickled into a worker counts from 0 again). Pass it for
+        masks that depend on the step alone.
 
         ``special_tokens_mask`` ((batch, length), bool or integers, nonzero at special and
         padding positions) marks positions that are never picked, beside those holding
@@ -381,6 +402,8 @@ class Masker:
             words = np.ascontiguousarray(words, dtype=np.int64)
             if words.shape != ids.shape:
                 raise ConfigError(f"word_ids has shape {words.shape}, input_ids {ids.shape}")
+        if step is None:
+            step = self._next_step()
         check_int("step", step, most=2**64 - 1)
         if schedule_step is not None:
             check_int("schedule_step", schedule_step, most=2**64 - 1)
@@ -398,9 +421,20 @@ class Masker:
             return torch.from_numpy(out), torch.from_numpy(labels)
         return out, labels
 
+    def _next_step(self) -> int:
+        """The step of a call that gives none: the count of such calls, interleaved across
+        the workers of a DataLoader this masker runs in."""
+        calls = next(self._calls)
+        data = sys.modules.get("torch.utils.data")
+        worker = data.get_worker_info() if data is not None else None
+        return calls if worker is None else calls * worker.num_workers + worker.id
+
 
 def _rebuild_masker(options: dict[str, Any]) -> Masker:
     return Masker(**options)
+
+
+_UNSTEPPED: set[str] = set()  # the seeds mask_tokens has been called with and no step
 
 
 def mask_tokens(
@@ -412,7 +446,7 @@ def mask_tokens(
     special_ids: Iterable[int] | None = None,
     word_ids: Any = None,
     word_starts: Any = None,
-    step: int = 0,
+    step: int | None = None,
     **options: Any,
 ) -> tuple[Any, Any]:
     """Picks tokens to predict and corrupts them, BERT-style: ``Masker(...)(input_ids)`` in
@@ -424,7 +458,9 @@ def mask_tokens(
     ``word_ids`` and ``word_starts`` are as for :meth:`Masker.__call__`. At least one of
     ``special_tokens_mask`` and ``special_ids`` must be given. The special ids are
     ``special_ids`` and the ids found under the mask in this batch (so random replacements
-    avoid them too).
+    avoid them too). ``step`` defaults to 0: the same seed then picks the same positions
+    on every call (for rows of one length), which a second call without a step warns
+    about; a loop passes ``step=`` or uses one :class:`Masker`, which counts its calls.
 
     Returns ``(input_ids, labels)`` as :meth:`Masker.__call__`.
 
@@ -442,15 +478,30 @@ def mask_tokens(
         ids = _array(input_ids, "input_ids")
         flags = _flags(special_tokens_mask, ids.shape)
         found = np.unique(ids[flags != 0]).tolist() if ids.dtype.kind in "iu" else []
-        if isinstance(vocab_size, int):  # an id outside the vocabulary (padding as -100)
-            # is input_ids' fault, which the masker names: not one of special_ids
-            found = [i for i in found if 0 <= i < vocab_size]
-        special_ids = sorted({*(special_ids or ()), *found})
+        try:  # an id outside the vocabulary (padding as -100) is input_ids' fault, which
+            size = operator.index(vocab_size)  # the masker names: not one of special_ids
+            found = [i for i in found if 0 <= i < size]
+        except TypeError:  # not an integer: the masker names vocab_size
+            pass
+        given = [] if special_ids is None else _id_list("special_ids", special_ids)
+        special_ids = sorted({*given, *found})
     masker = Masker(
         vocab_size=vocab_size,
         mask_token_id=mask_token_id,
-        special_ids=special_ids or (),
+        special_ids=() if special_ids is None else special_ids,
         **options,
     )
-    return masker(input_ids, step=step, special_tokens_mask=special_tokens_mask,
-                  word_ids=word_ids, word_starts=word_starts)  # fmt: skip
+    masked = masker(input_ids, step=0 if step is None else step,
+                    special_tokens_mask=special_tokens_mask, word_ids=word_ids,
+                    word_starts=word_starts)  # fmt: skip
+    if step is None:
+        seed = repr(options.get("seed", 0))
+        if seed in _UNSTEPPED:
+            warnings.warn(
+                f"mask_tokens without step= picks the same positions on every call with "
+                f"seed={seed} (for rows of one length); pass step=<the batch's index>, or "
+                "build one Masker for the loop and call it per batch (it counts its calls)",
+                stacklevel=2,
+            )
+        _UNSTEPPED.add(seed)
+    return masked
