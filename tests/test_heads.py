@@ -388,3 +388,29 @@ def test_transformers_activations_load_with_the_same_logits(act: str, tmp_path: 
         assert (again(input_ids=ids).logits - want).abs().max() <= 1e-5
     with pytest.raises(ConfigError, match="hidden_act 'tanh' is not supported; use one of"):
         BertConfig(vocab_size=10, hidden_size=8, num_heads=2, hidden_act="tanh")
+
+
+def test_heads_score_in_fp32_under_bf16_autocast() -> None:
+    """Fine-tuning evaluates under bf16 autocast on CUDA: a head in bf16 rounded each
+    regression prediction to 8 significant bits (2000.3 to 2000) and tied near classes.
+    CPU autocast runs the same code."""
+    config = BertConfig(vocab_size=50, hidden_size=32, num_layers=1, num_heads=2,
+                        intermediate_size=64, max_position_embeddings=16)  # fmt: skip
+    ids = torch.tensor([[1, 5, 7, 2], [1, 9, 2, 0]])
+    heads = (
+        (BertForSequenceClassification(config.replace(labels=["score"])), "classifier"),
+        (BertForTokenClassification(config.replace(labels=["O", "B-X", "I-X"])), "classifier"),
+        (BertForQuestionAnswering(config), "qa_outputs"),
+    )
+    for model, name in heads:
+        head, seen = getattr(model, name), {}
+        head.register_forward_hook(lambda m, a, out, seen=seen: seen.update(x=a[0], out=out))
+        with torch.no_grad():
+            head.bias.fill_(2000.3)
+            head.weight.mul_(1e-3)
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                model.eval()(ids, (ids != 0).long())
+            expected = torch.nn.functional.linear(seen["x"].float(), head.weight, head.bias)
+        assert seen["out"].dtype == torch.float32, name
+        torch.testing.assert_close(seen["out"], expected)
+        assert (seen["out"] - 2000.3).abs().max() < 1.0, name  # bf16 holds 2000 or 2008

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 from torch import Tensor, nn
 from torch.nn import functional as F  # noqa: N812 (torch's own spelling)
 
@@ -135,7 +136,7 @@ class BertForSequenceClassification(Pretrained):
     ) -> TaskOutput:
         hidden, pooled = self.bert(input_ids, attention_mask, token_type_ids)
         assert pooled is not None
-        logits = self.classifier(self.dropout(pooled))
+        logits = in_fp32(self.classifier, self.dropout(pooled))
         loss = None
         if labels is not None:
             _check_tensor("labels", labels)
@@ -183,7 +184,7 @@ class BertForTokenClassification(Pretrained):
         labels: Tensor | None = None,
     ) -> TaskOutput:
         hidden, _ = self.bert(input_ids, attention_mask, token_type_ids)
-        logits = self.classifier(self.dropout(hidden))
+        logits = in_fp32(self.classifier, self.dropout(hidden))
         loss = None
         if labels is not None:
             labels = _class_ids("labels", labels, input_ids.shape, self.config.num_labels)
@@ -231,7 +232,7 @@ class BertForQuestionAnswering(Pretrained):
         end_positions: Tensor | None = None,
     ) -> QuestionAnsweringOutput:
         hidden, _ = self.bert(input_ids, attention_mask, token_type_ids)
-        start, end = self.qa_outputs(hidden).float().unbind(-1)
+        start, end = in_fp32(self.qa_outputs, hidden).float().unbind(-1)
         if attention_mask is not None:  # padding is never an answer
             start = start.masked_fill(~attention_mask.bool(), float("-inf"))
             end = end.masked_fill(~attention_mask.bool(), float("-inf"))
@@ -287,6 +288,19 @@ def _multi_hot(labels: Tensor, logits: Tensor) -> Tensor:
             f"{tuple(logits.shape)}, got {tuple(labels.shape)}"
         )
     return labels.float()
+
+
+def in_fp32(head: nn.Module, x: Tensor) -> Tensor:
+    """A task head's outputs at its weights' precision under autocast (bf16 on CUDA):
+    bf16 outputs hold 8 significant bits, which rounds a regression's predictions (a year
+    to a multiple of 8) and breaks near-ties between classes and spans."""
+    kind = x.device.type
+    if not torch.is_autocast_enabled(kind):
+        out: Tensor = head(x)
+        return out
+    with torch.autocast(kind, enabled=False):
+        out = head(x.to(next(head.parameters()).dtype))
+        return out
 
 
 def _regression_loss(logits: Tensor, labels: Tensor) -> Tensor:

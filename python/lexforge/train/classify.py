@@ -352,8 +352,9 @@ def finetune(
             outputs.append(logits.float().cpu())
         clf.train(was_training)
         g, out = torch.cat(gold), torch.cat(outputs)
-        if problem == "regression":
-            return regression_metrics(g.numpy(), out[:, 0].numpy())
+        if problem == "regression":  # gold as read (float32 holds 24 bits: 16777217 is not)
+            g64 = np.array([float(r[-1]) for r in records], dtype=np.float64)
+            return regression_metrics(g64, out[:, 0].numpy())
         if problem == "multi_label_classification":
             return multi_label_metrics(g.numpy() > 0.5, out.numpy() > 0)
         return classification_metrics(g.tolist(), out.argmax(-1).tolist(), len(labels))
