@@ -414,8 +414,11 @@ from lexforge.train import pretrain
 def full(tensors, path, *args, **kwargs):
     raise OSError(errno.ENOSPC, "No space left on device", path)
 
-if sys.argv[2] == "0":
+if sys.argv[2] == "0" and sys.argv[3] == "save":
     st.save_file = full
+if sys.argv[2] == "0" and sys.argv[3] == "export":
+    from lexforge.model.pretrained import Pretrained
+    Pretrained.save_pretrained = full
 config = BertConfig(vocab_size={vocab}, **{small})
 try:
     pretrain({shards!r}, sys.argv[1], model=config, steps=4, batch_size=4, max_seq_len=24,
@@ -426,10 +429,13 @@ except CheckpointError as e:
 """
 
 
-def test_a_failed_save_under_ddp_stops_every_rank(setup: dict[str, Any], tmp_path: Path) -> None:
-    """Rank 0 alone writes checkpoints: when it cannot, the other ranks are told and stop
-    with a CheckpointError too (they used to crash on gloo's lost connection, or wait at
-    the barrier, while rank 0 died of a bare OSError)."""
+@pytest.mark.parametrize("fails", ["save", "export"])
+def test_a_failed_save_under_ddp_stops_every_rank(
+    setup: dict[str, Any], tmp_path: Path, fails: str
+) -> None:
+    """Rank 0 alone writes checkpoints and the exported model: when it cannot, the other
+    ranks are told and stop with a CheckpointError too (they used to crash on gloo's lost
+    connection, or wait at the barrier, while rank 0 died of a bare OSError)."""
     import socket
 
     script = tmp_path / "rank.py"
@@ -444,17 +450,27 @@ def test_a_failed_save_under_ddp_stops_every_rank(setup: dict[str, Any], tmp_pat
         env = {**os.environ, "OMP_NUM_THREADS": "1", "RANK": str(rank), "WORLD_SIZE": "2",
                "LOCAL_RANK": str(rank), "MASTER_ADDR": "127.0.0.1",
                "MASTER_PORT": str(port)}  # fmt: skip
-        procs.append(subprocess.Popen([sys.executable, script, tmp_path / "run", str(rank)],
-                                      env=env, stdout=subprocess.PIPE, text=True))  # fmt: skip
+        argv = [sys.executable, script, tmp_path / "run", str(rank), fails]
+        procs.append(subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True))
     try:
         said = [p.communicate(timeout=90)[0] for p in procs]
     finally:
         for p in procs:
             p.kill()
     assert [p.returncode for p in procs] == [3, 3], said
-    assert "step 2 could not be written" in said[0] and "No space left" in said[0]
-    assert "rank 0 could not write the checkpoint of step 2" in said[1]
-    assert not list((tmp_path / "run" / "checkpoints").iterdir())
+    if fails == "save":
+        assert "step 2 could not be written" in said[0] and "No space left" in said[0]
+        assert "rank 0 could not write the checkpoint of step 2" in said[1]
+        assert not list((tmp_path / "run" / "checkpoints").iterdir())
+        return
+    assert "could not export the trained model" in said[0] and "No space left" in said[0]
+    assert "could not export the trained model" in said[1]
+    assert not (tmp_path / "run" / "model").exists()
+    # one process resumes the finished run from its last checkpoint, and exports it
+    config = BertConfig(vocab_size=setup["tok"].vocab_size, **SMALL)
+    pretrain(setup["shards"].directory, tmp_path / "run", model=config, steps=4, batch_size=4,
+             max_seq_len=24, save_every=2, grad_accum=2, progress=False, resume=True)  # fmt: skip
+    assert (tmp_path / "run" / "model" / "model.safetensors").is_file()
 
 
 def test_shards_rebuilt_from_an_edited_corpus_are_not_the_runs(

@@ -436,11 +436,22 @@ def _pretrain(
         net.bert.unpad = None  # type: ignore[union-attr]  # back to the default path
     if sharded is not None:  # rank 0 exports (and returns) an unsharded copy
         net = sharded.full_model()
+    failed_export: BaseException | None = None
     if world.rank == 0:
-        net.eval()
-        _drop_stale_export(out / "model")
-        net.save_pretrained(out / "model", tokenizer=tokenizer)  # type: ignore[operator]
-        log.plot()
+        try:
+            net.eval()
+            _drop_stale_export(out / "model")
+            net.save_pretrained(out / "model", tokenizer=tokenizer)  # type: ignore[operator]
+            log.plot()
+        except Exception as e:  # (a full disk): every rank stops with it, none waits
+            failed_export = e
+    if world.sum(float(failed_export is not None))[0]:
+        said = f"{failed_export}" if failed_export is not None else "its error says why"
+        raise world.stop_all(CheckpointError(
+            f"rank 0 could not export the trained model into {out / 'model'} ({said}); the "
+            "checkpoints are kept: free space there, then resume (resume=True, --resume) to "
+            "export it"
+        )) from failed_export  # fmt: skip
     world.close()
     return PretrainResult(net, out, log.history)
 
