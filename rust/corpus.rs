@@ -472,8 +472,10 @@ pub fn read_piece(path: &Path, range: Range<u64>) -> Result<String> {
             range.start
         )));
     }
+    let mut skipped = 0; // the bytes of a byte-order mark, which error offsets count
     if range.start == 0 && bytes.starts_with(b"\xEF\xBB\xBF") {
         bytes.drain(..3);
+        skipped = 3;
     }
     if range.start == 0 && (bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF")) {
         return Err(Error::Corpus(format!(
@@ -483,7 +485,7 @@ pub fn read_piece(path: &Path, range: Range<u64>) -> Result<String> {
         )));
     }
     String::from_utf8(bytes).map_err(|e| {
-        let at = range.start + e.utf8_error().valid_up_to() as u64;
+        let at = range.start + skipped + e.utf8_error().valid_up_to() as u64;
         crate::error::not_utf8(
             path,
             format!(
@@ -666,6 +668,10 @@ mod tests {
         std::fs::write(&path, b"ok\n\xff\xfe bad\n").unwrap();
         let err = read_piece(&path, 0..8).unwrap_err().to_string();
         assert!(err.contains("not valid UTF-8 at byte 3"), "{err}");
+        // a byte-order mark is read past, and counted in the offset
+        std::fs::write(&path, b"\xEF\xBB\xBFok\n\xff bad\n").unwrap();
+        let err = read_piece(&path, 0..11).unwrap_err().to_string();
+        assert!(err.contains("not valid UTF-8 at byte 6"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
