@@ -474,3 +474,22 @@ def test_a_compressed_corpus_gives_the_documents_of_its_plain_text(
         # drops control characters), the U+3000 line is blank
         assert len(plain) == (3 if tok is bert else 4)
         assert [[list(x) for x in d] for d in compressed] == [[list(x) for x in d] for d in plain]
+
+
+def test_write_corpus_reads_lines_as_the_core_does(bert: Any, tmp_path: Path) -> None:
+    """write_corpus cut a text at str.splitlines's line ends (U+2028, \\x1c, \\x85...) and
+    stripped \\x1c-\\x1f, so its file held other sentences than the same text in a plain
+    file or a JSON Lines record, where lines end at \\n, \\r\\n and \\r alone."""
+    docs = ["First part\u2028second\x85 part\x1cthird\r\nNext line\rlast \x1f", "Another one."]
+    plain = tmp_path / "plain.txt"
+    plain.write_text("\n\n".join(docs) + "\n", encoding="utf-8", newline="")
+    written = lf.write_corpus(docs, tmp_path / "written.txt")
+    listed = lf.write_corpus([[" a\u2028b ", "c\x1cd"]], tmp_path / "listed.txt")
+    assert listed.read_text(encoding="utf-8") == "a b\nc\x1cd\n"
+    read = [
+        [[s.tolist() for s in d] for d in
+         lf.build_shards(path, tmp_path / path.stem, bert, sentences="lines",
+                         progress=False).documents()]
+        for path in (plain, written)
+    ]  # fmt: skip
+    assert read[0] == read[1] and [len(d) for d in read[0]] == [3, 1]

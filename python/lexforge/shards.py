@@ -25,6 +25,7 @@ import contextlib
 import errno
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lexforge import _core
+from lexforge._corpus_records import WHITE_SPACE
 from lexforge._shard_build import _shard_name, build_shards
 from lexforge._shard_manifest import _PARTS, _read_manifest, _write_atomic
 from lexforge.errors import CorpusError, ShardError
@@ -51,6 +53,10 @@ def split_sentences(text: str) -> list[str]:
     return _core.split_sentences(text)
 
 
+_LINE_ENDS = re.compile(r"\r\n|\r|\n")
+_SPACES = re.compile(f"[{re.escape(WHITE_SPACE)}]+")
+
+
 def write_corpus(documents: Iterable[str | Sequence[str]], path: PathLike) -> Path:
     """Writes documents as a corpus file for :func:`build_shards` (atomically) and returns
     its path: documents separated by blank lines; a document given as a list of sentences
@@ -64,10 +70,10 @@ def write_corpus(documents: Iterable[str | Sequence[str]], path: PathLike) -> Pa
     out = Path(path)
     parts: list[str] = []
     for i, doc in enumerate(documents):
-        lines = (
-            [" ".join(s.split()) for s in doc]
+        lines = (  # lines and white space as the core reads them (not str.splitlines's)
+            [_SPACES.sub(" ", s).strip(" ") for s in doc]
             if not isinstance(doc, str)
-            else [line.strip() for line in doc.splitlines()]
+            else [line.strip(WHITE_SPACE) for line in _LINE_ENDS.split(doc)]
         )
         lines = [line for line in lines if line]
         if not lines:
