@@ -207,11 +207,43 @@ def test_a_failed_rerun_keeps_the_earlier_runs_scores_with_its_model(
     with pytest.warns(UserWarning, match="earlier run's model"):
         finetune(tiny_checkpoint, rows, validation=rows, epochs=1, out_dir=out, seed=1,
                  progress=False)  # fmt: skip
-    assert sorted(p.name for p in out.iterdir()) == ["best", "confusion.png", "log.jsonl",
-                                                     "metrics.json", "notes.txt"]  # fmt: skip
+    written = sorted(p.name for p in out.iterdir())
+    assert written == [".finetune.lock", "best", "confusion.png", "log.jsonl", "metrics.json",
+                       "notes.txt"]  # fmt: skip
     assert not any(p.name.startswith(".") for p in (out / "best").iterdir())
     # a save killed before its first weights were in place: said as such
     (out / "best" / "config.json").write_text(SAVING)
     (out / "best" / "model.safetensors").unlink()
     with pytest.raises(CheckpointError, match="is being saved: a save_pretrained into it"):
         read_checkpoint(out / "best")
+
+
+def test_a_run_is_alone_in_its_out_dir_and_its_process_group(
+    tiny_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under torchrun every rank fine-tuned the whole job into the same out_dir, and two
+    runs into one out_dir deleted each other's staging files ([Errno 2] in save_best)."""
+    from lexforge._locks import only_writer
+    from lexforge.train._fit_options import FIT_LOCK
+
+    rows = [{"text": t, "label": y} for t, y in TEXTS]
+    out = tmp_path / "a" / "run"
+    with monkeypatch.context() as env:
+        for name, value in (("WORLD_SIZE", "2"), ("RANK", "1"), ("MASTER_ADDR", "127.0.0.1"),
+                            ("MASTER_PORT", "29999")):  # fmt: skip
+            env.setenv(name, value)
+        for task, data in (("classify", rows), ("tag", SENTENCES)):
+            with pytest.raises(ConfigError, match=r"one process, and this is one of 2 \("):
+                finetune(tiny_checkpoint, data, task=task, out_dir=out, progress=False)
+    assert not (tmp_path / "a").exists()
+    out.mkdir(parents=True)
+    held = pytest.raises(ConfigError, match=f"another fine-tuning run is writing into {out}")
+    with only_writer(out / FIT_LOCK, RuntimeError), held:  # another run holds it
+        finetune(tiny_checkpoint, rows, epochs=1, out_dir=out, progress=False)
+    with pytest.raises(ConfigError, match="no column"):  # failed before writing: no folder
+        finetune(tiny_checkpoint, rows, text_column="words", out_dir=tmp_path / "b" / "c",
+                 progress=False)  # fmt: skip
+    assert not (tmp_path / "b").exists()
+    result = finetune(tiny_checkpoint, SENTENCES, task="tag", epochs=1, out_dir=out,
+                      progress=False)  # fmt: skip
+    assert (out / "best" / "model.safetensors").is_file() and result is not None

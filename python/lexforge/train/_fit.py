@@ -32,6 +32,7 @@ from ._fit_options import FitOptions as FitOptions
 from ._fit_options import check_max_length as check_max_length
 from ._fit_options import check_out_dir as check_out_dir
 from ._fit_options import check_warmup as check_warmup
+from ._fit_options import one_run as one_run
 
 
 def autocast(device: torch.device) -> Any:

@@ -1,14 +1,17 @@
 """What a fine-tuning run is asked for, checked before any data or model is read:
 ``FitOptions`` (epochs, learning rate, warm-up, decay, patience, budgets, runs, seed),
-``check_warmup`` (shared with pretraining), ``check_max_length`` and ``check_out_dir``."""
+``check_warmup`` (shared with pretraining), ``check_max_length`` and ``check_out_dir``;
+``one_run``, which keeps a run alone in its out_dir and its process group."""
 
 from __future__ import annotations
 
+import functools
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
@@ -142,3 +145,58 @@ def check_out_dir(out_dir: Any, *, model: Any = None, data: tuple[Any, ...] = ()
                 where = "is a file" if at == path else f"is inside {at}, which is a file"
                 raise ConfigError(f"out_dir {out_dir} {where}; pass a directory to write into")
             return
+
+
+FIT_LOCK = ".finetune.lock"
+_HELD: set[Path] = set()  # the out_dirs this process is fine-tuning into
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def one_run(fn: _F) -> _F:
+    """A fine-tuning entry point, run alone: in one process (under torchrun each rank would
+    train the whole job and write over the others' files) and as the only run writing into
+    its ``out_dir`` (the lock ``FIT_LOCK`` there: a second run's deletions of the first
+    one's files broke both). A run that fails before writing anything leaves no folder."""
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        from .._locks import only_writer
+        from .distributed import _launch
+
+        size = _launch()[1]
+        if size > 1:
+            raise ConfigError(
+                f"fine-tuning runs in one process, and this is one of {size} (torchrun): each "
+                "would train the whole job and write over the others' files; launch it "
+                "without torchrun (it is pretraining that torchrun spreads over processes)"
+            )
+        out_dir = kwargs.get("out_dir")
+        if out_dir is None:
+            return fn(*args, **kwargs)
+        check_out_dir(out_dir)  # a file in the way is named before a folder is made
+        path = Path(out_dir)
+        if path.resolve() in _HELD:  # finetune(task=...) handing the run on
+            return fn(*args, **kwargs)
+        made = [at for at in (path, *path.parents) if not at.exists()]
+        path.mkdir(parents=True, exist_ok=True)
+        refusal = lambda: ConfigError(  # noqa: E731
+            f"another fine-tuning run is writing into {out_dir}; wait for it to finish, or "
+            "pass another out_dir"
+        )
+        try:
+            with only_writer(path / FIT_LOCK, refusal):
+                _HELD.add(path.resolve())
+                try:
+                    return fn(*args, **kwargs)
+                finally:
+                    _HELD.discard(path.resolve())
+        finally:
+            if made and [at.name for at in path.iterdir()] == [FIT_LOCK]:
+                (path / FIT_LOCK).unlink(missing_ok=True)
+                for at in made:  # nothing was written: the folders made for it go
+                    try:
+                        at.rmdir()
+                    except OSError:
+                        break
+
+    return cast(_F, run)

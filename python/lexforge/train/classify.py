@@ -35,6 +35,7 @@ from ._fit import (
     check_out_dir,
     encode_batch,
     fit,
+    one_run,
     prepare,
     resolve_device,
     save_best,
@@ -77,6 +78,7 @@ def _no_columns_for_datasets(sources: tuple[Any, ...], **columns: Any) -> None:
     )
 
 
+@one_run
 def finetune(
     model: Any,
     train: Any,

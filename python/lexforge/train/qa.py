@@ -49,6 +49,7 @@ from ._fit import (
     check_max_length,
     check_out_dir,
     fit,
+    one_run,
     prepare,
     save_best,
     write_json,
@@ -76,6 +77,7 @@ from .qa_windows import window_targets as window_targets
 from .qa_windows import windows as windows
 
 
+@one_run
 def finetune_qa(
     model: Any,
     train: Any,

@@ -48,6 +48,7 @@ from ._fit import (
     check_out_dir,
     encode_batch,
     fit,
+    one_run,
     prepare,
     save_best,
     write_json,
@@ -245,6 +246,7 @@ def tag_words(
     return out
 
 
+@one_run
 def finetune_tagger(
     model: Any,
     train: Any,
