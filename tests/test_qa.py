@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import random
 import re
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -398,6 +400,10 @@ def test_bad_qa_data(checkpoint: Path, tmp_path: Path) -> None:
         finetune(checkpoint, wrong, task="qa")
     with pytest.raises(ConfigError, match="no column 'context'"):
         read_qa([{"question": "q", "passage": "p"}])
+    dropped = "a \ufffd b"  # an answer no piece can hold: never a target, said so
+    with pytest.raises(ConfigError, match="holds only characters a tokenizer drops"):
+        read_qa([{"question": "q", "context": dropped,
+                  "answers": {"text": ["\ufffd"], "answer_start": [2]}}])  # fmt: skip
     with pytest.raises(ConfigError, match="no training example has an answer"):
         finetune(checkpoint, [{"question": "q", "context": "c", "answers": []}], task="qa")
     with pytest.raises(ConfigError, match=r"has no answer.*unanswerable=True"):
@@ -814,3 +820,37 @@ def test_qa_from_a_two_label_classifier_exports_a_qa_config(
     loaded = transformers.AutoConfig.from_pretrained(str(tmp_path / "qa" / "best"))
     assert loaded.id2label == theirs.id2label and loaded.label2id == theirs.label2id
     assert loaded.problem_type is None and loaded.num_labels == 2
+
+
+def test_no_valid_span_among_the_n_best_falls_back_to_all_spans(tok_path: Path) -> None:
+    """Finite scores whose best starts all come after their best ends left no valid
+    span among the 20 x 20 tried: ``answer`` then blamed NaN weights, and evaluation
+    predicted "". Every span is now tried, as a brute force over them finds."""
+    tok = lf.Tokenizer.from_file(tok_path)
+    examples = [QAExample("which word?", " ".join(f"w{i}" for i in range(60)), (), "0")]
+    w = windows(tok, examples, max_length=128, stride=32)
+    ramp = np.arange(w.in_context.shape[1], dtype=np.float64)[None, :].repeat(len(w.in_context), 0)
+    for longest in (1, 3):  # (ends fall a little faster: no ties to break)
+        got = best_answers(ramp, -1.01 * ramp, w, examples, max_answer_length=longest)
+        assert got == _brute_force_spans(ramp, -1.01 * ramp, w, examples, longest)
+        assert got[0][1] >= 0
+    nan = ramp.copy()
+    nan[w.in_context] = np.nan  # scores that are not finite: no span, and said so below
+    assert best_answers(nan, nan, w, examples) == [("", -1)]
+
+    from lexforge.model import BertForQuestionAnswering
+
+    class Ramp(BertForQuestionAnswering):  # finite scores: starts rise, ends fall
+        def forward(self, input_ids: Any, *args: Any, **kwargs: Any) -> Any:
+            pos = torch.arange(input_ids.shape[1], dtype=torch.float32).expand(input_ids.shape)
+            return SimpleNamespace(start_logits=pos * self.slope, end_logits=-pos * self.slope)
+
+    config = BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_layers=1, num_heads=2,
+                        intermediate_size=64, max_position_embeddings=512)  # fmt: skip
+    model = Ramp(config)
+    model.slope = 1.0
+    ((text, at, score),) = model.answer(["which word?"], [examples[0].context], tokenizer=tok)
+    assert examples[0].context[at:].startswith(text) and text and math.isfinite(score)
+    model.slope = float("nan")
+    with pytest.raises(ConfigError, match="not finite"):
+        model.answer(["which word?"], [examples[0].context], tokenizer=tok)

@@ -15,6 +15,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -227,10 +228,15 @@ def answer(
             start = logits.start_logits.float().cpu().numpy()
             end = logits.end_logits.float().cpu().numpy()
             found = best_spans(start, end, w, chunk, max_answer_length=max_answer_length)
-            empty = next((i for i, s in enumerate(found) if s[1] < 0 and s[2] == -math.inf), None)
-            if empty is not None:
-                if w.in_context[w.rows_of.get(empty, [])].any():
-                    raise not_finite(f"questions[{at + empty}]")
+            for empty, span in enumerate(found):
+                if span[1] >= 0:
+                    continue
+                rows = w.rows_of.get(empty, [])
+                ctx = w.in_context[rows]
+                if ctx.any():  # only scores that are not finite leave no span to answer with
+                    if not np.isfinite(np.concatenate([start[rows][ctx], end[rows][ctx]])).all():
+                        raise not_finite(f"questions[{at + empty}]")
+                    continue  # (only blank spans: no answer)
                 raise ConfigError(
                     f"contexts[{at + empty}] has no token: this tokenizer drops each of its "
                     "characters (zero-width, control or lone accent characters); an answer "

@@ -9,6 +9,7 @@ import difflib
 import math
 import os
 import re
+import unicodedata
 from dataclasses import dataclass
 from numbers import Integral, Real
 from pathlib import Path
@@ -95,6 +96,12 @@ def read_qa(
         for text, start in answers:
             if not text.strip():
                 raise ConfigError(f"{where}: {at}: an answer text is empty")
+            if all(map(_unpieced, text)):  # no window could hold it: never a target
+                raise ConfigError(
+                    f"{where}: {at}: the answer {text!r} holds only characters a tokenizer "
+                    "drops (zero-width, control, lone accent marks, U+FFFD), so no span can "
+                    "be trained on it; correct it or drop the example"
+                )
             if not 0 <= start <= len(context) - len(text) or not (
                 context[start : start + len(text)] == text
             ):
@@ -243,3 +250,13 @@ def _start(value: Any) -> int | None:
         return int(value)
     number = float(value) if isinstance(value, Real) else math.nan
     return int(number) if math.isfinite(number) and number.is_integer() else None
+
+
+def _unpieced(ch: str) -> bool:
+    """Characters a tokenizer may leave out of every piece: whitespace, combining marks
+    (accents an uncased BERT strips from decomposed text), format and control characters,
+    and U+FFFD (BERT's normalizer drops the last three)."""
+    return ch.isspace() or ch == "\ufffd" or unicodedata.category(ch) in _UNPIECED
+
+
+_UNPIECED = frozenset({"Mn", "Mc", "Me", "Cf", "Cc"})

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ._fit import encode_batch
-from .qa_data import QAExample
+from .qa_data import QAExample, _unpieced
 
 
 @dataclass
@@ -144,16 +144,6 @@ def _check_fit(
             )
 
 
-def _unpieced(ch: str) -> bool:
-    """Characters a tokenizer may leave out of every piece: whitespace, combining marks
-    (accents an uncased BERT strips from decomposed text), format and control characters,
-    and U+FFFD (BERT's normalizer drops the last three)."""
-    return ch.isspace() or ch == "\ufffd" or unicodedata.category(ch) in _UNPIECED
-
-
-_UNPIECED = frozenset({"Mn", "Mc", "Me", "Cf", "Cc"})
-
-
 def window_targets(w: Windows, examples: Sequence[QAExample]) -> tuple[Any, Any]:
     """(start, end) piece positions of each row's first answer: its first and last pieces
     when the row's context holds all of it, else 0 and 0 ([CLS]). Characters no piece
@@ -227,26 +217,28 @@ def best_spans(
     *, max_answer_length: int = 30, n_best: int = 20,
 ) -> list[tuple[str, int, float]]:  # fmt: skip
     """Each example's best span over its windows, as (text, character start, score: start
-    + end logit); ("", -1, -inf) when no window proposes a valid span. A span is valid
-    when its end is not before its start, it takes at most ``max_answer_length`` pieces,
-    and its text is not blank: a byte-level BPE's pieces for a run of spaces have empty
-    (trimmed) offsets, and a span of them alone is no answer. A span's text is given
+    + end logit), from the ``n_best`` best starts and ends of each window or, when no pair
+    of them is a valid span (every end before every start, or too far after it) and the
+    scores are finite, from all of them; ("", -1, -inf) when no span is valid. A span is
+    valid when its end is not before its start, it takes at most ``max_answer_length``
+    pieces, and its text is not blank: a byte-level BPE's pieces for a run of spaces have
+    empty (trimmed) offsets, and a span of them alone is no answer. A span's text is given
     without the whitespace at either end. Raises ``ConfigError`` when ``max_answer_length``
     or ``n_best`` is not a positive whole number."""
     _check_count("max_answer_length", max_answer_length, "the most pieces an answer takes", 30)
     _check_count("n_best", n_best, "the starts and ends tried per window", 20)
     start_logits, end_logits = np.asarray(start_logits), np.asarray(end_logits)
-    found: list[tuple[str, int, float]] = []
-    for e, example in enumerate(examples):
+
+    def best_of(e: int, example: QAExample, n: int) -> tuple[str, int, float]:
         best, answer = -math.inf, ("", -1)
         for row in w.rows_of.get(e, []):
             ctx = w.in_context[row]
             s_scores = np.where(ctx, start_logits[row], -np.inf)
             e_scores = np.where(ctx, end_logits[row], -np.inf)
-            for s in np.argsort(-s_scores)[:n_best]:
+            for s in np.argsort(-s_scores)[:n]:
                 if not ctx[s]:
                     break
-                for t in np.argsort(-e_scores)[:n_best]:
+                for t in np.argsort(-e_scores)[:n]:
                     if not ctx[t]:
                         break
                     if t < s or t - s + 1 > max_answer_length:
@@ -260,7 +252,18 @@ def best_spans(
                             continue
                         lead = len(text) - len(text.lstrip())
                         best, answer = score, (text.strip(), a + lead)
-        found.append((*answer, float(best)))
+        return (*answer, float(best))
+
+    found: list[tuple[str, int, float]] = []
+    for e, example in enumerate(examples):
+        span = best_of(e, example, n_best)
+        rows = w.rows_of.get(e, [])
+        ctx = w.in_context[rows]
+        if span[1] < 0 and ctx.any():  # finite scores: a valid span among all of them
+            scores = np.concatenate([start_logits[rows][ctx], end_logits[rows][ctx]])
+            if np.isfinite(scores).all():
+                span = best_of(e, example, ctx.shape[-1])
+        found.append(span)
     return found
 
 
