@@ -125,13 +125,17 @@ def test_classifier_dropout_as_in_transformers(tok: Any, tmp_path: Path) -> None
     "labels,problem",
     [
         (("score",), "regression"),
+        (("score",), None),  # one output is a regression: said in config.json
         (("x", "y", "z"), "regression"),
         (("a", "b", "c"), "multi_label_classification"),
     ],
 )
 def test_regression_and_multi_label_losses(
-    tok: Any, labels: Any, problem: str, tmp_path: Path
+    tok: Any, labels: Any, problem: str | None, tmp_path: Path
 ) -> None:
+    """Losses as transformers computes them; a one-output head without a problem type is
+    exported as a regression (HF's text-classification pipeline put it through a
+    sigmoid), and the pipeline gives its raw score."""
     torch.manual_seed(0)
     model = BertForSequenceClassification(_config(tok, labels=labels, problem_type=problem))
     enc = dict(
@@ -143,14 +147,17 @@ def test_regression_and_multi_label_losses(
         target = torch.randn(2, len(labels)) if len(labels) > 1 else torch.tensor([0.3, -1.0])
     out = model(**enc, labels=target)
     hf = transformers.AutoModelForSequenceClassification
-    model.save_pretrained(tmp_path)
+    model.save_pretrained(tmp_path, tokenizer=tok)
     theirs = hf.from_pretrained(str(tmp_path)).eval()
     model.eval()
     with torch.no_grad():
         want = theirs(**enc, labels=target)
         assert torch.allclose(model(**enc, labels=target).loss, want.loss, atol=1e-6)
-    assert theirs.config.problem_type == problem
+    assert theirs.config.problem_type == (problem or "regression")
     assert out.logits.shape == (2, len(labels))
+    if len(labels) == 1:
+        said = transformers.pipeline("text-classification", model=str(tmp_path))("a fine film")
+        assert said[0]["score"] == pytest.approx(float(model(**enc).logits[0, 0]), abs=1e-5)
 
 
 def _tagged(n: int, seed: int) -> tuple[list[list[str]], list[list[int]]]:

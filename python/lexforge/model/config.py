@@ -210,7 +210,10 @@ class BertConfig:
             "tie_word_embeddings": self.tie_word_embeddings,
             "id2label": dict(enumerate(self.labels)),
             "label2id": {name: i for i, name in enumerate(self.labels)},
-            **({"problem_type": self.problem_type} if self.problem_type else {}),
+            # one output is a regression (as our head and transformers' forward take it);
+            # said outright, or HF's text-classification pipeline puts it through a sigmoid
+            **({"problem_type": self.problem_type or "regression"}
+               if self.problem_type or len(self.labels) == 1 else {}),  # fmt: skip
             "lexforge": {
                 "position_embedding": self.position_embedding,
                 "pre_layernorm": self.pre_layernorm,
