@@ -314,3 +314,29 @@ def test_a_tagger_saved_with_a_pooler_and_no_architectures_loads_as_one(tmp_path
     )
     with pytest.raises(CheckpointError, match="holds a BertForSequenceClassification"):
         BertForTokenClassification.from_pretrained(tmp_path)
+
+
+def test_a_tokenizer_config_that_says_another_case_is_warned_about(tmp_path: Path) -> None:
+    """transformers' AutoTokenizer rebuilds BertTokenizer's normalizer from
+    tokenizer_config.json's do_lower_case / strip_accents / tokenize_chinese_chars; lexforge
+    runs tokenizer.json as it is. When the two files disagree the ids differ: said."""
+    import warnings
+
+    import lexforge as lf
+    from lexforge import datasets
+
+    tok = lf.Tokenizer.from_file(datasets.files("bert-base-uncased")["tokenizer.json"])
+    model = BertModel(BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_layers=1,
+                                 num_heads=2, intermediate_size=37))  # fmt: skip
+    folder = model.save_pretrained(tmp_path / "m", tokenizer=tok)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # what lexforge writes agrees with itself
+        assert BertModel.from_pretrained(folder).tokenizer is not None
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    config.update(do_lower_case=False)
+    config.pop("strip_accents")  # None: follows do_lower_case, as in BertTokenizer
+    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    with pytest.warns(UserWarning, match="sets do_lower_case=False, strip_accents=False, but"):
+        ours = BertModel.from_pretrained(folder).tokenizer
+    theirs = transformers.AutoTokenizer.from_pretrained(str(folder))
+    assert ours.encode("Hello") != theirs("Hello")["input_ids"]  # why it is said

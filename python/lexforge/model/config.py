@@ -189,6 +189,9 @@ class BertConfig:
         ``model_type`` is ``"lexforge_bert"``, which lexforge loads and transformers'
         ``AutoModel*`` classes refuse; its explicit ``Bert*`` classes load it with a warning
         about the model type and then compute a post-LN model (other outputs)."""
+        # one output is a regression (as our head and transformers' forward take it), said
+        # outright: else HF's text-classification pipeline puts its score through a sigmoid
+        problem = self.problem_type or ("regression" if len(self.labels) == 1 else None)
         return {
             "architectures": [architecture],
             "model_type": PRE_LN_TYPE if self.pre_layernorm else "bert",
@@ -210,10 +213,7 @@ class BertConfig:
             "tie_word_embeddings": self.tie_word_embeddings,
             "id2label": dict(enumerate(self.labels)),
             "label2id": {name: i for i, name in enumerate(self.labels)},
-            # one output is a regression (as our head and transformers' forward take it);
-            # said outright, or HF's text-classification pipeline puts it through a sigmoid
-            **({"problem_type": self.problem_type or "regression"}
-               if self.problem_type or len(self.labels) == 1 else {}),  # fmt: skip
+            **({"problem_type": problem} if problem else {}),
             "lexforge": {
                 "position_embedding": self.position_embedding,
                 "pre_layernorm": self.pre_layernorm,

@@ -238,7 +238,10 @@ def _tokenizer(directory: Path) -> tuple[Any, str | None]:
         if not path.is_file():
             continue
         try:
-            return Tokenizer.from_file(path), None
+            tokenizer = Tokenizer.from_file(path)
+            if name == "tokenizer.json":
+                _check_tokenizer_config(directory, tokenizer)
+            return tokenizer, None
         except LexforgeError as e:
             warnings.warn(
                 f"{path} was not loaded ({e}); the model loads without a tokenizer. Pass "
@@ -247,3 +250,37 @@ def _tokenizer(directory: Path) -> tuple[Any, str | None]:
             )
             return None, f"{path} could not be read ({e})"
     return None, None
+
+
+def _check_tokenizer_config(directory: Path, tokenizer: Any) -> None:
+    """Warns when ``tokenizer_config.json`` sets ``BertTokenizer``'s options otherwise than
+    ``tokenizer.json``'s normalizer: transformers' ``AutoTokenizer`` rebuilds the
+    normalizer from those options, lexforge runs ``tokenizer.json`` as it is, so the two
+    would give other ids (a cased config beside an uncased ``tokenizer.json``, say)."""
+    normalizer = getattr(getattr(tokenizer, "_core", None), "normalizer", None)
+    path = directory / "tokenizer_config.json"
+    if not isinstance(normalizer, tuple) or not path.is_file():
+        return
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # (read for its special tokens elsewhere, which names a broken file)
+    if not isinstance(config, dict) or not str(config.get("tokenizer_class")).startswith(
+        "BertTokenizer"
+    ):
+        return
+    _, chinese, strip, lower = (bool(x) for x in normalizer)
+    said = {k: config[k] for k in ("do_lower_case", "strip_accents", "tokenize_chinese_chars")
+            if isinstance(config.get(k), bool)}  # fmt: skip
+    if "strip_accents" not in said and "do_lower_case" in said:  # (None follows lowercasing)
+        said["strip_accents"] = said["do_lower_case"]
+    has = {"do_lower_case": lower, "strip_accents": strip, "tokenize_chinese_chars": chinese}
+    differ = [f"{k}={said[k]}" for k in has if k in said and said[k] != has[k]]
+    if differ:
+        warnings.warn(
+            f"{path} sets {', '.join(differ)}, but {directory / 'tokenizer.json'}'s normalizer "
+            f"does otherwise ({', '.join(f'{k}={has[k]}' for k in has)}); lexforge runs "
+            "tokenizer.json as it is, transformers' AutoTokenizer follows the config, so "
+            "the two give other ids: make the files agree",
+            stacklevel=4,
+        )
