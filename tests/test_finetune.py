@@ -625,6 +625,9 @@ def test_multi_label_and_regression_metrics_by_hand() -> None:
     ranks_y, ranks_p = np.array([0, 1, 2, 3.5, 3.5]), np.array([1, 0, 2, 4, 3])
     assert r["spearman"] == pytest.approx(np.corrcoef(ranks_y, ranks_p)[0, 1])
     assert regression_metrics(y, np.ones(5))["pearson"] == 0.0  # constant predictions
+    assert regression_metrics(y, p[:, None]) == r  # a (n, 1) column is n predictions
+    with pytest.raises(ConfigError, match="5 gold values but 1 predictions"):
+        regression_metrics(y, p[:1])  # was broadcast: one prediction against every gold
     for value in (0.1, 0.3):  # both constant: centring leaves rounding dust, not a ratio
         assert regression_metrics([value] * 20, [0.2] * 20)["pearson"] == 0.0
     for scale in (1e160, 1e-170):  # products of the centred values would overflow/underflow

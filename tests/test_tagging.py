@@ -606,6 +606,7 @@ def test_tags_meant_as_bio_that_are_not_warn(checkpoint: Path) -> None:
     assert _not_quite_bio(["O", "B_PER", "I_PER"]) == ["B_PER", "I_PER"]
     assert _not_quite_bio(["PER-B", "PER-I", "LOC-B"]) == ["PER-B", "PER-I", "LOC-B"]
     assert _not_quite_bio(["O", "B-PER", "I-PER", "X"]) == ["X"]
+    assert _not_quite_bio(["o", "b-per", "i-per"]) == ["o", "b-per", "i-per"]  # (was silent)
     for tags in (["O", "B-per", "I-per"], ["NOUN", "VERB", "DET"], ["3", "0"],
                  ["O", "B-per", "E-per", "S-per"]):  # fmt: skip
         assert _not_quite_bio(tags) == []

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ConfigError
+
 
 def classification_metrics(gold: Sequence[int], predicted: Sequence[int], n: int) -> dict[str, Any]:
     """Accuracy, macro-F1 (the mean over labels of F1; a label never predicted nor present
@@ -54,7 +56,12 @@ def regression_metrics(gold: Any, predicted: Any) -> dict[str, Any]:
     """Mean squared and absolute errors, Pearson's and Spearman's correlations (0 when
     either side is constant; Pearson's is NaN when a value is NaN or infinite, as a
     diverged model predicts, and Spearman's when one is NaN)."""
-    g, p = np.asarray(gold, dtype=np.float64), np.asarray(predicted, dtype=np.float64)
+    g = np.asarray(gold, dtype=np.float64).reshape(-1)
+    p = np.asarray(predicted, dtype=np.float64).reshape(-1)
+    if g.shape != p.shape:  # broadcasting would score one prediction against every gold
+        raise ConfigError(
+            f"{g.size} gold values but {p.size} predictions; give one prediction per example"
+        )
 
     def pearson(a: Any, b: Any) -> float:
         if not (np.isfinite(a).all() and np.isfinite(b).all()):
