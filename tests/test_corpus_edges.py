@@ -493,3 +493,21 @@ def test_write_corpus_reads_lines_as_the_core_does(bert: Any, tmp_path: Path) ->
         for path in (plain, written)
     ]  # fmt: skip
     assert read[0] == read[1] and [len(d) for d in read[0]] == [3, 1]
+
+
+@pytest.mark.parametrize("junk_mb,piece_mb", [(3.0, 0.4), (1.5, 0.2)])
+def test_a_document_starting_with_dropped_lines_stays_its_own(
+    bert: Any, tmp_path: Path, junk_mb: float, piece_mb: float
+) -> None:
+    """A document whose first piece (it is longer than a piece, so cut at a line end) held
+    only lines the tokenizer drops was glued to the document before the blank line: the
+    next piece 'continued' the last document that had text. Cut or not, the same two."""
+    junk = "\x00\x01\n" * int(junk_mb * 1e6 / 3)
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("First document here.\n\n" + junk + "Second document text.\n\nThird.\n")
+    whole = lf.build_shards(corpus, tmp_path / "whole", bert, progress=False)
+    cut = lf.build_shards(corpus, tmp_path / "cut", bert, piece_mb=piece_mb, progress=False)
+    records = cut.manifest["shards"].values()  # (the document was cut at a line end)
+    assert any(r.get("continues") for r in records) and any(not r["tokens"] for r in records)
+    read = [[[s.tolist() for s in d] for d in shards.documents()] for shards in (whole, cut)]
+    assert read[0] == read[1] and len(read[0]) == 3

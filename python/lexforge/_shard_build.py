@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 import shutil
 import tempfile
 import time
@@ -25,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lexforge import _core
+from lexforge._corpus_records import WHITE_SPACE
 from lexforge._progress import Progress
 from lexforge._shard_manifest import (
     _PARTS,
@@ -231,7 +233,7 @@ def _build(
             name = _shard_name(k)
             if name in manifest["shards"] and _shard_intact(out, name, manifest["shards"][name]):
                 continue
-            tokens, sentence_offsets, document_offsets, continues = _tokenize_group(
+            tokens, sentence_offsets, document_offsets, continues, breaks = _tokenize_group(
                 core, files, group, sentences, num_threads
             )
             (first, start, end), *_ = group
@@ -246,6 +248,8 @@ def _build(
             }
             if continues:  # a document longer than a piece: its rest starts this shard
                 record["continues"] = True
+            if breaks:  # a document ended after its last text: the next shard's is new
+                record["breaks"] = True
             if len(group) > 1:
                 record["ranges"] = group
             arrays = {
@@ -301,20 +305,25 @@ def _ranges(entry: list[Any]) -> list[list[int]]:
 
 def _tokenize_group(
     core: Any, files: Sequence[Path], group: list[list[int]], sentences: str, threads: Any
-) -> tuple[npt.NDArray[Any], npt.NDArray[np.int64], npt.NDArray[np.int64], bool]:
+) -> tuple[npt.NDArray[Any], npt.NDArray[np.int64], npt.NDArray[np.int64], bool, bool]:
     """The token ids, sentence offsets and document offsets of a shard's ranges, one
-    after the other (each file's documents stay its own), and whether its first document
-    continues the one before it: a document longer than a piece is cut at a line end, and
-    its pieces stay one document (:func:`_core.starts_document`)."""
+    after the other (each file's documents stay its own); whether its first document
+    continues the one before it (a document longer than a piece is cut at a line end, and
+    its pieces stay one document: :func:`_core.starts_document`); and whether a document
+    ended after its last text (in a range with no text: lines the tokenizer drops, and a
+    blank line or a file's start), so that what follows starts a new one."""
     parts = [_core.tokenize_piece(core, files[i], s, e, sentences, threads) for i, s, e in group]
     joins = [not _core.starts_document(files[i], s) for i, s, _ in group]
     tokens = np.concatenate([t for t, _, _ in parts]) if len(parts) > 1 else parts[0][0]
     sentence_offsets, document_offsets = [np.zeros(1, np.int64)], [np.zeros(1, np.int64)]
     n_tokens = n_sentences = n_documents = 0
-    continues = False
-    for (t, so, do), join in zip(parts, joins, strict=True):
-        if do.size == 1:
-            continue  # no text: what comes next starts after a blank line
+    continues = broken = False
+    for (t, so, do), join, (i, s, e) in zip(parts, joins, group, strict=True):
+        if do.size == 1:  # no text: did a document end in it?
+            broken = broken or not join or _holds_blank_line(files[i], s, e)
+            continue
+        join = join and not broken
+        broken = _ends_in_no_text(core, files[i], s, e, sentences, threads)
         if join and n_documents:  # the last document goes on in this part
             document_offsets[-1] = document_offsets[-1][:-1]
             n_documents -= 1
@@ -324,7 +333,57 @@ def _tokenize_group(
         n_tokens += t.size
         n_sentences += so.size - 1
         n_documents += do.size - 1
-    return tokens, np.concatenate(sentence_offsets), np.concatenate(document_offsets), continues
+    offsets = np.concatenate(sentence_offsets), np.concatenate(document_offsets)
+    return tokens, *offsets, continues, broken
+
+
+_LINE_END = r"(?:\r\n|\r|\n)"
+_BLANK_LINE = re.compile(  # (a "\r" before "\n" is one line end, not an empty line)
+    r"(?:^|\r\n|\r(?!\n)|\n)["
+    + re.escape(WHITE_SPACE.translate({10: None, 13: None}))
+    + "]*"
+    + _LINE_END
+)
+
+
+def _holds_blank_line(path: Path, start: int, end: int) -> bool:
+    """Whether bytes ``start..end`` of ``path`` (whole lines) hold a blank line, which ends
+    a document."""
+    return _after_last_blank_line(path, start, end) is not None
+
+
+def _after_last_blank_line(path: Path, start: int, end: int) -> int | None:
+    """The offset just past the last blank line in bytes ``start..end`` of ``path`` (whole
+    lines of valid UTF-8), or None; read from the end, a megabyte at a time."""
+    with path.open("rb") as f:
+        high = end
+        while high > start:
+            low = max(start, high - (1 << 20))
+            f.seek(low)
+            data = f.read(high - low)
+            if low > start:  # from a line's start (a piece's start is one)
+                cut = data.find(b"\n")
+                if cut < 0:
+                    high = low
+                    continue
+                low, data = low + cut + 1, data[cut + 1 :]
+            text = data.decode("utf-8", errors="replace")
+            found = list(_BLANK_LINE.finditer(text))
+            if found:
+                return low + len(text[: found[-1].end()].encode("utf-8"))
+            high = low
+    return None
+
+
+def _ends_in_no_text(
+    core: Any, path: Path, start: int, end: int, sentences: str, threads: Any
+) -> bool:
+    """Whether a range with text ends in a document with none (lines the tokenizer drops
+    after a blank line): the document its last text is in has ended."""
+    after = _after_last_blank_line(path, start, end)
+    if after is None or after >= end:
+        return after is not None
+    return bool(_core.tokenize_piece(core, path, after, end, sentences, threads)[2].size == 1)
 
 
 def _shard_intact(out: Path, name: str, record: dict[str, Any]) -> bool:

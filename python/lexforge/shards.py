@@ -163,18 +163,21 @@ class ShardSet:
         # each shard holds three memory-mapped files open
         self._open_files = 3 * len(self.manifest["shards"])
         _allow_open_files(self._open_files)
+        broken = False  # a document ended in shards with no text since the last kept one
         for name in self._names_in_plan_order():
             record = self.manifest["shards"][name]
-            if not record["documents"]:
-                continue  # a piece with no text (only blank lines)
+            if not record["documents"]:  # a piece with no text (blank or dropped lines)
+                broken = broken or record.get("breaks") is True
+                continue
             arrays = tuple(self._load(name, part, record) for part in _PARTS)
             self._arrays.append(arrays)  # type: ignore[arg-type]
             source = sources[record["source"]]["path"]
             counts = (record["tokens"], record["sentences"], record["documents"])
             where = (source, record["start"], record["end"])
-            # (the shard before it holds the start of its document: none is skipped, as a
-            # piece with no text holds a blank line, which ends a document)
-            continues = bool(self.shards) and record.get("continues") is True
+            # (the shard before it holds the start of its document, unless one ended in
+            # a piece with no text between them)
+            continues = bool(self.shards) and record.get("continues") is True and not broken
+            broken = record.get("breaks") is True
             self.shards.append(ShardInfo(name, *counts, *where, continues))
         self._corpus: Any = None
 
