@@ -354,11 +354,13 @@ def _holds_blank_line(path: Path, start: int, end: int) -> bool:
 
 def _after_last_blank_line(path: Path, start: int, end: int) -> int | None:
     """The offset just past the last blank line in bytes ``start..end`` of ``path`` (whole
-    lines of valid UTF-8), or None; read from the end, a megabyte at a time."""
+    lines of valid UTF-8), or None; read from the end, 64 KiB first, then twice as much
+    each time (a document's end is usually near)."""
+    size = 1 << 16
     with path.open("rb") as f:
         high = end
         while high > start:
-            low = max(start, high - (1 << 20))
+            low, size = max(start, high - size), size * 2
             f.seek(low)
             data = f.read(high - low)
             if low > start:  # from a line's start (a piece's start is one)
