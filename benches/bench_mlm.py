@@ -8,9 +8,21 @@ Throughput counts every position of the batch (rows × length), for every conten
     python benches/bench_mlm.py              # 1 thread, then 2
     python benches/bench_mlm.py --threads 1
 
-HF's collators take a list of examples (lists of ids, as ``datasets`` yields them) and pad
-and convert them before masking; that is how they are used, so they are timed that way.
-``torch_mask_tokens`` and the NumPy masker take the ready (rows, length) array, as ours does.
+HF's collators take a list of examples (dicts of lists of ids, as ``datasets`` yields them)
+and pad and convert them before masking; that is how they are used, so they are timed that
+way, and each is compared with a lexforge row that starts from the same example dicts:
+``Masker from example lists`` stacks the lists into a (rows, length) int64 array (the rows
+already have equal length), with the special-tokens mask (and, for whole words, the word ids)
+from the same dicts, then masks. The ratios compare:
+
+- ``HF DataCollatorForLanguageModeling`` (with and without the special-tokens mask): the
+  collator against our masker from the same example lists (both convert the lists);
+- ``HF whole-word collator``: HF gets ``offset_mapping`` lists, ours the word ids as lists,
+  both with the special-tokens mask, both converting them in the timed call;
+- ``HF torch_mask_tokens`` and the NumPy masker: the bare maskers on the ready (rows, length)
+  array and special-tokens mask, against our masker on the same arrays (core against core).
+
+HF's collator also builds an all-ones attention mask while padding; ours does not.
 """
 
 from __future__ import annotations
@@ -44,6 +56,11 @@ def numpy_masker(
     rand = picked & (u >= 0.8) & (u < 0.9)
     out[rand] = rng.integers(0, vocab, int(rand.sum()))
     return out, labels
+
+
+def stacked(examples: list[dict[str, list[int]]], key: str) -> np.ndarray:
+    """The ``key`` lists of equal-length examples as one (rows, length) int64 array."""
+    return np.array([e[key] for e in examples], dtype=np.int64)
 
 
 def rate(fn: Callable[[Any], object], batches: list[Any], tokens: int, budget: float) -> float:
@@ -117,6 +134,10 @@ def main() -> None:
             [dict(e, offset_mapping=o.tolist()) for e, o in zip(b, a["offsets"], strict=True)]
             for b, a in zip(examples[:2], arrays, strict=False)
         ]
+        with_words = [  # ours: the word ids, as lists, where HF gets offset_mapping
+            [dict(e, word_ids=w.tolist()) for e, w in zip(b, a["word_ids"], strict=True)]
+            for b, a in zip(examples[:2], arrays, strict=False)
+        ]
         tokens = rows * length
         for threads in args.threads:
             torch.set_num_threads(threads)
@@ -168,6 +189,34 @@ def main() -> None:
                     args.budget,
                 ),
                 ("lexforge mask_tokens (one-off call)", one_off, arrays, args.budget),
+                # from the example dicts HF's collators get, on the same batches and budget
+                (
+                    "lexforge Masker from example lists",
+                    lambda b: masker(stacked(b, "input_ids"), step=next(step)),
+                    bare[:2],
+                    0,
+                ),
+                (
+                    "lexforge Masker from example lists, special_tokens_mask",
+                    lambda b: masker(
+                        stacked(b, "input_ids"),
+                        step=next(step),
+                        special_tokens_mask=stacked(b, "special_tokens_mask"),
+                    ),
+                    examples,
+                    args.budget,
+                ),
+                (
+                    "lexforge Masker from example lists, whole words",
+                    lambda b: ww_masker(
+                        stacked(b, "input_ids"),
+                        step=next(step),
+                        special_tokens_mask=stacked(b, "special_tokens_mask"),
+                        word_ids=stacked(b, "word_ids"),
+                    ),
+                    with_words,
+                    0,
+                ),
                 (
                     "numpy vectorized 80/10/10",
                     lambda a: numpy_masker(
@@ -200,13 +249,17 @@ def main() -> None:
 
 
 def like_for_like(name: str) -> str | None:
-    """The lexforge case doing the same job as a reference case (None for our own rows)."""
+    """The lexforge case doing the same job on the same input as a reference case (None for
+    our own rows): the collators against ours from the same example lists, the bare maskers
+    against ours on the same arrays."""
     if name.startswith("lexforge"):
         return None
     if "whole-word" in name:
-        return "lexforge Masker, whole words"
+        return "lexforge Masker from example lists, whole words"
     if "no special mask" in name:
-        return "lexforge Masker"
+        return "lexforge Masker from example lists"
+    if "Collator" in name:
+        return "lexforge Masker from example lists, special_tokens_mask"
     return "lexforge Masker, special_tokens_mask"
 
 
