@@ -814,10 +814,57 @@ def test_double_backward_is_refused_not_wrong() -> None:
     gradient penalty) raises instead of silently dropping the second-order term."""
     q, k, v = inputs(1, 8, 1, 32, torch.float32)
     out = attention(q, k, v, backend="triton")
-    (dq,) = torch.autograd.grad((out**2).sum(), (q,), create_graph=True)
-    penalised = (out**2).sum() + (dq**2).sum()  # once ran, without the penalty's gradient
-    with pytest.raises(RuntimeError, match=r"once_differentiable|twice"):
-        penalised.backward()
+    # (once_differentiable refused .backward() of the penalty, but torch.autograd.grad
+    # never reached its error node and dropped the second-order term unsaid)
+    with pytest.raises(RuntimeError, match="differentiable once: a second derivative"):
+        torch.autograd.grad((out**2).sum(), (q,), create_graph=True)
+
+
+def test_second_derivatives_of_the_reproducible_cpu_path() -> None:
+    """The SDPA fallback's fixed-order softmax and layer norm (CPU, fp32/fp64, recording
+    gradients) had once_differentiable backwards: a gradient penalty through
+    torch.autograd.grad lost its second-order term silently (off by 14 on attention).
+    They now give torch's own second derivatives."""
+    from lexforge.ops import reproducible
+
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(3, 7, dtype=torch.float64, generator=g, requires_grad=True)
+    weight = torch.randn(7, dtype=torch.float64, generator=g, requires_grad=True)
+    bias = torch.randn(7, dtype=torch.float64, generator=g, requires_grad=True)
+
+    def penalty(fn: Any) -> list[Any]:
+        out = fn()
+        grads = torch.autograd.grad((out**3).sum(), (x, weight, bias), create_graph=True,
+                                    allow_unused=True)  # fmt: skip
+        total = (out**2).sum() + sum((d**2).sum() for d in grads if d is not None)
+        return [t if t is not None else torch.zeros(()) for t in
+                torch.autograd.grad(total, (x, weight, bias), allow_unused=True)]  # fmt: skip
+
+    for ours, theirs in (
+        (lambda: reproducible.softmax(x), lambda: torch.softmax(x, -1)),
+        (lambda: reproducible.layer_norm(x, (7,), weight, bias, 1e-5),
+         lambda: torch.nn.functional.layer_norm(x, (7,), weight, bias, 1e-5)),
+    ):  # fmt: skip
+        for a, b in zip(penalty(ours), penalty(theirs), strict=True):
+            torch.testing.assert_close(a, b)
+    q, k, v = (t.detach().double().requires_grad_() for t in inputs(1, 6, 1, 32, torch.float32))
+    assert torch.autograd.gradgradcheck(lambda q, k, v: attention(q, k, v, backend="sdpa"),
+                                        (q, k, v))  # fmt: skip
+
+
+def test_dropout_draws_the_same_with_gradients_or_without() -> None:
+    """The CPU fallback took SDPA's own kernel without gradients and the math path with
+    them: one seed gave other bits (by 1e-6) depending on requires_grad. With dropout it
+    now takes the math path either way."""
+    q, k, v = inputs(2, 6, 2, 32, torch.float32)
+    torch.manual_seed(4)
+    with_grad = attention(q, k, v, dropout_p=0.5, backend="sdpa")
+    for fixed in (True, False):  # inputs that need no gradient; gradients off
+        torch.manual_seed(4)
+        with torch.set_grad_enabled(not fixed):
+            without = attention(q.detach(), k.detach(), v.detach(), dropout_p=0.5,
+                                backend="sdpa")  # fmt: skip
+        assert torch.equal(with_grad.detach(), without)
 
 
 def test_more_sequences_than_a_grid_axis_holds(backward_path: str, monkeypatch: Any) -> None:

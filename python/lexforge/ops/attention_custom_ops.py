@@ -83,8 +83,20 @@ class _Attention(torch.autograd.Function):
         return out
 
     @staticmethod
-    @torch.autograd.function.once_differentiable  # the kernels' gradients have no gradient
     def backward(ctx: Any, d_out: torch.Tensor) -> tuple[Optional[torch.Tensor], ...]:
+        if torch.is_grad_enabled():  # create_graph: the kernels' gradients have no gradient
+            # (once_differentiable alone lets torch.autograd.grad drop the second-order
+            # term without a word: its error node is never reached)
+            raise RuntimeError(
+                "lexforge.ops.attention's Triton kernels are differentiable once: a second "
+                "derivative (create_graph=True, a gradient penalty) is not available; use "
+                "backend='sdpa' for it"
+            )
+        with torch.no_grad():
+            return _Attention._first_order(ctx, d_out)
+
+    @staticmethod
+    def _first_order(ctx: Any, d_out: torch.Tensor) -> tuple[Optional[torch.Tensor], ...]:
         q, k, v, out, lse, info, mask, seed = ctx.saved_tensors
         dq, dk, dv = _backward_impl(d_out, q, k, v, out, lse, info, mask, seed, *ctx.options)
         return (dq, dk, dv, *([None] * (3 + len(ctx.options))))

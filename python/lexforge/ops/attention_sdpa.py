@@ -104,14 +104,18 @@ def _thread_count_matters(
 ) -> bool:
     """Whether SDPA would train with other bits at another thread count on the CPU: with
     dropout it takes its math path, whose softmax backward does (``ops.reproducible``);
-    and with one sequence of one head, MKL splits its products over the threads."""
+    and with one sequence of one head, MKL splits its products over the threads. With
+    dropout the math path is taken whether gradients are recorded or not, so that a seed
+    drops the same probabilities either way (SDPA draws its own otherwise)."""
     if q.device.type != "cpu" or torch.compiler.is_compiling():
         return False
+    if q.dtype not in (torch.float32, torch.float64):
+        return False
+    if opts.dropout_p > 0.0:
+        return True
     if not torch.is_grad_enabled() or not (q.requires_grad or k.requires_grad or v.requires_grad):
         return False
-    if opts.dropout_p == 0.0 and q.shape[0] * q.shape[1] != 1:
-        return False
-    return q.dtype in (torch.float32, torch.float64)
+    return q.shape[0] * q.shape[1] == 1
 
 
 def _math(

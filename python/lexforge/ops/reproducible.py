@@ -34,7 +34,6 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 from torch.nn import functional as F  # noqa: N812 (torch's own spelling)
 
 __all__ = ["BUDGET", "layer_norm", "linear", "one_thread", "softmax"]
@@ -122,8 +121,9 @@ class _RowSoftmax(torch.autograd.Function):
         return y
 
     @staticmethod
-    @once_differentiable
     def backward(ctx: Any, g: Tensor) -> Tensor:
+        # (under create_graph, recorded: y is a saved output, so a second derivative,
+        # a gradient penalty's, flows through it)
         y: Tensor = ctx.saved_tensors[0]
         return y * (g - (g * y).sum(-1, keepdim=True))
 
@@ -135,14 +135,22 @@ class _FixedOrderLayerNorm(torch.autograd.Function):
     ) -> Tensor:
         y, mean, rstd = torch.native_layer_norm(x, shape, weight, bias, eps)
         ctx.save_for_backward(x, weight, bias, mean, rstd)
-        ctx.shape = shape
+        ctx.shape, ctx.eps = shape, eps
         return y
 
     @staticmethod
-    @once_differentiable
     def backward(ctx: Any, dy: Tensor) -> tuple[Tensor | None, ...]:
         x, weight, bias, mean, rstd = ctx.saved_tensors
         need_x, _, need_weight, need_bias, _ = ctx.needs_input_grad
+        if torch.is_grad_enabled():  # create_graph: a second derivative will be asked for,
+            # and mean and rstd were computed outside the graph; torch's own, recorded
+            y = F.layer_norm(x, ctx.shape, weight, bias, ctx.eps)
+            wanted = [t for t, need in ((x, need_x), (weight, need_weight), (bias, need_bias))
+                      if need]  # fmt: skip
+            grads = iter(torch.autograd.grad(y, wanted, dy, create_graph=True))
+            return (next(grads) if need_x else None, None,
+                    next(grads) if need_weight else None,
+                    next(grads) if need_bias else None, None)  # fmt: skip
         dx = None
         if need_x:
             dx = torch.ops.aten.native_layer_norm_backward(
