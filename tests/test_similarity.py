@@ -304,3 +304,42 @@ def test_a_string_is_not_a_list_of_texts(model: Any) -> None:
     for bad in (0, -1, 2.0):
         with pytest.raises(ConfigError, match="max_words_per_text must be"):
             contextual_space(model, ["the cat sat"], min_count=1, max_words_per_text=bad)
+
+
+def test_cooccurrence_space_against_a_dense_reference() -> None:
+    """The counts are sparse now (a dense n x n matrix and its PPMI took ~3 copies of n^2
+    floats: 22 GB at 30,000 words); the space is the dense reference's. A kept word that
+    never co-occurs with another kept word has no vector: asking for its neighbours is
+    refused (it got SVD rounding noise, which ranked words at random), and it is no
+    one's neighbour."""
+    from lexforge.model.similarity import _vocabulary
+
+    texts = _corpus(300, 2) + ["hello"] * 5  # "hello" alone: in no window
+    window, dim = 3, 8
+    space = cooccurrence_space(texts, window=window, dim=dim, min_count=3)
+    sentences = [words_of(t) for t in texts]
+    vocab = _vocabulary(sentences, 3, 3000)
+    assert space.words == vocab
+    n, index = len(vocab), {w: i for i, w in enumerate(vocab)}
+    counts = np.zeros((n, n))
+    for s in sentences:
+        ids = [index.get(w, -1) for w in s]
+        for d in range(1, window + 1):
+            for a, b in zip(ids, ids[d:], strict=False):
+                if a >= 0 and b >= 0:
+                    counts[a, b] += 1 / d
+                    counts[b, a] += 1 / d
+    with np.errstate(divide="ignore", invalid="ignore"):  # (0/0 for the word alone)
+        pmi = np.log(counts * counts.sum() / np.outer(counts.sum(1), counts.sum(0)))
+    ppmi = np.where(pmi > 0, pmi, 0.0)
+    u, values = truncated_svd(ppmi, dim)
+    want = u * np.sqrt(values)
+    want /= np.maximum(np.linalg.norm(want, axis=1, keepdims=True), 1e-12)
+    real = ppmi.any(1)
+    assert not real[index["hello"]] and real.sum() == n - 1
+    gram = space.vectors[real] @ space.vectors[real].T
+    np.testing.assert_allclose(gram, (want[real] @ want[real].T), atol=1e-5)
+    assert not space.vectors[index["hello"]].any()
+    with pytest.raises(ConfigError, match="'hello' has no vector"):
+        space.neighbours("hello")
+    assert "hello" not in [w for w, _ in space.neighbours("cat", k=n)]

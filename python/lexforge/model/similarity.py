@@ -89,8 +89,14 @@ class WordSpace:
                 "--max-words)"
             )
         check_int("k", k, least=1)
+        if not self.vectors[i].any():
+            raise ConfigError(
+                f"{word!r} has no vector in this {self.kind} space: it never occurs within "
+                "the window of another of its words; give more text"
+            )
         scores = self.vectors @ self.vectors[i]
         scores[i] = -np.inf
+        scores[~self.vectors.any(axis=1)] = -np.inf  # words with no vector are no one's
         best = np.argsort(-scores, kind="stable")[: min(k, len(self.words) - 1)]
         return [(self.words[j], float(scores[j])) for j in best]  # never the word itself
 
@@ -147,25 +153,68 @@ def cooccurrence_space(
     vocab = _vocabulary(sentences, min_count, max_words)
     index = {w: i for i, w in enumerate(vocab)}
     n = len(vocab)
-    counts = np.zeros((n, n), dtype=np.float64)
-    for s in sentences:
-        ids = [index.get(w, -1) for w in s]
-        for d in range(1, window + 1):
-            for a, b in zip(ids, ids[d:], strict=False):
-                if a >= 0 and b >= 0:
-                    counts[a, b] += 1.0 / d
-                    counts[b, a] += 1.0 / d
-    total = counts.sum()
-    if total == 0:
+    # sparse, summed a chunk at a time: a dense n x n count (and its PPMI) took three
+    # copies of n^2 floats, and all pairs at once memory in proportion to the corpus
+    keys: Any = np.zeros(0, np.int64)
+    counts: Any = np.zeros(0)
+    pairs: list[npt.NDArray[np.int64]] = []
+    weights: list[npt.NDArray[np.float64]] = []
+    held = 0
+    for number, s in enumerate(sentences, 1):
+        ids = np.array([index.get(w, -1) for w in s], dtype=np.int64)
+        for d in range(1, min(window, len(ids) - 1) + 1):
+            a, b = ids[:-d], ids[d:]
+            both = (a >= 0) & (b >= 0)
+            pairs += [a[both] * n + b[both], b[both] * n + a[both]]
+            weights.append(np.full(2 * int(both.sum()), 1.0 / d))
+            held += 2 * int(both.sum())
+        if held > 1 << 21 or number == len(sentences):
+            keys, at = np.unique(np.concatenate([keys, *pairs]), return_inverse=True)
+            counts = np.bincount(at, weights=np.concatenate([counts, *weights]))
+            pairs, weights, held = [], [], 0
+    if not keys.size:
         raise ConfigError("no two kept words co-occur; give more text")
-    rows, cols = counts.sum(1, keepdims=True), counts.sum(0, keepdims=True)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        pmi = np.log(counts * total / (rows * cols))
-    ppmi = np.where(np.isfinite(pmi) & (pmi > 0), pmi, 0.0)
+    rows, cols = keys // n, keys % n
+    marginal = np.bincount(rows, weights=counts, minlength=n)  # (symmetric: rows = columns)
+    pmi = np.log(counts * counts.sum() / (marginal[rows] * marginal[cols]))
+    keep = pmi > 0
+    ppmi = _Symmetric(rows[keep], cols[keep], pmi[keep], n)
     u, values = truncated_svd(ppmi, min(dim, n - 1) if n > 1 else 1, seed=seed)
+    vectors = u * np.sqrt(values)
+    vectors[np.bincount(rows[keep], minlength=n) == 0] = 0.0  # no PPMI: SVD rounding noise
     seen = Counter(w for sent in sentences for w in sent)
     frequency = np.array([seen[w] for w in vocab], dtype=np.int64)
-    return WordSpace(vocab, _unit(u * np.sqrt(values)), frequency, "co-occurrence")
+    return WordSpace(vocab, _unit(vectors), frequency, "co-occurrence")
+
+
+class _Symmetric:
+    """A sparse symmetric matrix, as much of one as ``truncated_svd`` uses: ``m @ x``,
+    ``x @ m``, ``m.T`` and ``shape``."""
+
+    __array_ufunc__ = None  # (so that ndarray @ this comes to __rmatmul__)
+
+    def __init__(self, rows: Any, cols: Any, values: Any, n: int) -> None:
+        import torch
+
+        self.shape = (n, n)
+        self.T = self
+        index = torch.from_numpy(np.stack([rows, cols]))
+        self._m = torch.sparse_coo_tensor(index, torch.from_numpy(values), self.shape,
+                                          check_invariants=True)  # fmt: skip
+        self._m = self._m.coalesce()
+
+    def __matmul__(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        import torch
+
+        from ..ops.reproducible import one_thread
+
+        with one_thread():  # (the same sums whatever the thread count)
+            out: npt.NDArray[np.float64] = torch.sparse.mm(self._m, torch.from_numpy(x)).numpy()
+        return out
+
+    def __rmatmul__(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        out: npt.NDArray[np.float64] = (self @ np.ascontiguousarray(x.T)).T  # m symmetric
+        return out
 
 
 def _tokenizer_words(tok: Any, texts: list[str], batch: int = 1024) -> list[list[str]]:
@@ -194,10 +243,11 @@ def _tokenizer_words(tok: Any, texts: list[str], batch: int = 1024) -> list[list
 
 
 def truncated_svd(
-    m: npt.NDArray[np.float64], k: int, *, oversample: int = 10, iterations: int = 4, seed: int = 0
+    m: Any, k: int, *, oversample: int = 10, iterations: int = 4, seed: int = 0
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """The top ``k`` left singular vectors and values of ``m`` by randomized range finding
-    with power iterations (Halko, Martinsson and Tropp, 2011)."""
+    """The top ``k`` left singular vectors and values of ``m`` (an array, or anything with
+    ``@``, ``.T`` and ``shape``) by randomized range finding with power iterations (Halko,
+    Martinsson and Tropp, 2011)."""
     rng = np.random.default_rng(seed)
     probe = rng.standard_normal((m.shape[1], min(k + oversample, min(m.shape))))
     q, _ = np.linalg.qr(m @ probe)
