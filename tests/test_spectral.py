@@ -180,3 +180,22 @@ def test_text_without_neighbours_is_refused(tmp_path: Path, shards: Any) -> None
     assert lone.n_tokens == 3  # three documents of one token each
     with pytest.raises(ConfigError, match="co-occur"):
         spectral.spectral_embeddings(lone, 8)
+
+
+@pytest.mark.parametrize("max_tokens", [None, 70_000])
+def test_a_document_cut_across_shards_keeps_its_pairs(
+    tmp_path: Path, wiki_text: str, max_tokens: int | None
+) -> None:
+    """A document longer than a piece is cut at a line end into shards that continue it;
+    each shard was counted on its own, losing the pairs across every cut."""
+    lines = [x for x in wiki_text.splitlines() if x.strip()][:2500]
+    (tmp_path / "one.txt").write_text("\n".join(lines) + "\n\nA second one.\n", encoding="utf-8")
+    tok = lf.Tokenizer.train_wordpiece(files=[tmp_path / "one.txt"], vocab_size=400,
+                                       show_progress=False)  # fmt: skip
+    cut = lf.build_shards(tmp_path / "one.txt", tmp_path / "s", tok, piece_mb=0.05,
+                          progress=False)  # fmt: skip
+    assert sum(s.continues for s in cut.shards) >= 2
+    keys, weights = spectral.cooccurrence_counts(cut, window=4, max_tokens=max_tokens)
+    got, want = _as_dict(keys, weights, cut.vocab_size), _reference_counts(cut, 4, max_tokens)
+    assert got.keys() == want.keys()
+    assert all(math.isclose(got[k], want[k], rel_tol=1e-12) for k in want)

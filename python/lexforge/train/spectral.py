@@ -43,9 +43,14 @@ def cooccurrence_counts(
     # (sorting the running total once per chunk would cost quadratic time)
     parts: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]] = []
     budget = max_tokens if max_tokens is not None else sys.maxsize
+    tail = np.zeros(0, dtype=np.int64)  # the last tokens of the shard before, all counted
     for k in range(len(shards)):
         tokens, sentences, documents = shards.arrays(k)
         starts = np.asarray(sentences)[np.asarray(documents)]  # token offset of each document
+        if tail.size and shards.shards[k].continues:  # a document cut at a line end
+            head = np.asarray(tokens[: min(window, int(starts[1]))], dtype=np.int64)
+            parts.append(_across(tail, head, window, vocab))
+        whole = budget >= int(starts[-1])  # (else the budget ends in this shard)
         for at in range(0, int(starts[-1]), _CHUNK):
             if budget <= 0:
                 break
@@ -68,7 +73,26 @@ def cooccurrence_counts(
             if len(parts) >= 8:
                 parts = [_merge(parts)]
             budget -= min(_CHUNK, int(starts[-1]) - at)
+        last = int(starts[-2]) if len(starts) > 1 else int(starts[-1])  # its last document
+        tail = np.asarray(tokens[max(last, int(starts[-1]) - window) : int(starts[-1])],
+                          dtype=np.int64) if whole and budget > 0 else tail[:0]  # fmt: skip
     return _merge(parts)
+
+
+def _across(
+    tail: npt.NDArray[np.int64], head: npt.NDArray[np.int64], window: int, vocab: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """The pairs of one document across a shard's edge: a token of ``tail`` (the end of
+    one shard) and one of ``head`` (the start of the next) within ``window`` positions."""
+    joined = np.concatenate([tail, head])
+    keys, weights = [], []
+    for d in range(1, window + 1):
+        first = np.arange(max(0, tail.size - d), tail.size)
+        first = first[first + d < joined.size]
+        a, b = joined[first], joined[first + d]
+        keys.append(np.concatenate([a * vocab + b, b * vocab + a]))
+        weights.append(np.full(2 * a.size, 1.0 / d))
+    return _reduce(np.concatenate(keys), np.concatenate(weights))
 
 
 def _merge(
