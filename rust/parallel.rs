@@ -62,24 +62,34 @@ pub fn install<R: Send>(requested: Option<usize>, f: impl FnOnce() -> R + Send) 
 }
 
 type Pools = Vec<(u32, usize, Arc<ThreadPool>)>;
-/// The kept pools, least recently used first: (process id, size, pool).
+/// The kept pools, least recently used first: (process id, size, pool). Held only for a
+/// lookup or an insertion (pools are built and dropped outside it), and taken by `fork`
+/// itself ([`fork_safety`]), so that a child never inherits it locked.
 static POOLS: Mutex<Pools> = Mutex::new(Vec::new());
 
-fn pool(n: usize) -> Option<Arc<ThreadPool>> {
-    let pid = std::process::id();
+fn kept() -> std::sync::MutexGuard<'static, Pools> {
     let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
+    let pid = std::process::id();
     if pools.iter().any(|(p, _, _)| *p != pid) {
         // forked: the inherited pools have no threads; forget them without joining
         for (_, _, stale) in pools.drain(..) {
             std::mem::forget(stale);
         }
     }
-    // least recently used first: a hit moves to the back, a new pool evicts the front
-    if let Some(i) = pools.iter().position(|(_, size, _)| *size == n) {
-        let hit = pools.remove(i);
-        let p = hit.2.clone();
-        pools.push(hit);
-        return Some(p);
+    pools
+}
+
+fn pool(n: usize) -> Option<Arc<ThreadPool>> {
+    fork_safety::register();
+    {
+        let mut pools = kept();
+        // least recently used first: a hit moves to the back, a new pool evicts the front
+        if let Some(i) = pools.iter().position(|(_, size, _)| *size == n) {
+            let hit = pools.remove(i);
+            let p = hit.2.clone();
+            pools.push(hit);
+            return Some(p);
+        }
     }
     let built = ThreadPoolBuilder::new()
         .num_threads(n)
@@ -87,12 +97,53 @@ fn pool(n: usize) -> Option<Arc<ThreadPool>> {
         .build()
         .ok()?;
     let built = Arc::new(built);
-    pools.push((pid, n, built.clone()));
-    if pools.len() > POOLS_KEPT {
-        // a call still running on it holds its own `Arc`; the threads exit after it ends
-        pools.remove(0);
-    }
+    let evicted = {
+        let mut pools = kept();
+        if let Some((_, _, other)) = pools.iter().find(|(_, size, _)| *size == n) {
+            return Some(other.clone()); // another thread built one meanwhile (ours drops)
+        }
+        pools.push((std::process::id(), n, built.clone()));
+        (pools.len() > POOLS_KEPT).then(|| pools.remove(0))
+    };
+    // a call still running on it holds its own `Arc`; the threads exit after it ends
+    drop(evicted);
     Some(built)
+}
+
+/// `fork` takes the pools' lock first and lets go of it in the parent and the child (a
+/// child forked while another thread held it would wait on it for ever: the thread that
+/// would let go of it does not exist there).
+#[cfg(unix)]
+mod fork_safety {
+    use std::cell::RefCell;
+    use std::sync::{MutexGuard, Once};
+
+    thread_local! {
+        static HELD: RefCell<Option<MutexGuard<'static, super::Pools>>> = const { RefCell::new(None) };
+    }
+
+    extern "C" fn prepare() {
+        let guard = super::POOLS.lock().unwrap_or_else(|e| e.into_inner());
+        HELD.with(|held| *held.borrow_mut() = Some(guard));
+    }
+
+    extern "C" fn release() {
+        HELD.with(|held| drop(held.borrow_mut().take()));
+    }
+
+    pub(super) fn register() {
+        static ONCE: Once = Once::new();
+        // SAFETY: the handlers only take and release a lock that nothing holds across a
+        // fork or a blocking call, in the forking thread (the only one a child has)
+        ONCE.call_once(|| unsafe {
+            libc::pthread_atfork(Some(prepare), Some(release), Some(release));
+        });
+    }
+}
+
+#[cfg(not(unix))]
+mod fork_safety {
+    pub(super) fn register() {}
 }
 
 /// Splits `len` items into about `4 × threads` contiguous chunks (at least `min_chunk` each).

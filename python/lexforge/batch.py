@@ -3,12 +3,10 @@ padding options (policy: names, defaults and errors; the work happens in the Rus
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import operator
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -322,21 +320,6 @@ def check_int(name: str, value: Any, least: int = 0, most: int | None = None) ->
     return number
 
 
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector off (if it was on) while a core builds many lists:
-    each list is a container the collector tracks, and building a million of them ran a
-    collection every 700 (2.5x the time of the lists themselves); lists of ints hold no
-    cycles to collect."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
 def model_inputs(
     lists: Callable[..., tuple[list[list[int]], list[int]]],
     arrays: Callable[..., dict[str, Any]],
@@ -388,8 +371,8 @@ def model_inputs(
     core_pad = None if padding is None else padding.as_core()
     try:
         if return_tensors is None:
-            with gc_paused():  # a list per row: else the collector runs every 700 of them
-                ids, _ = lists(texts_list, pairs_list, core_trunc, core_pad, overflow)
+            # (the core pauses the collector while it builds the lists, GIL held)
+            ids, _ = lists(texts_list, pairs_list, core_trunc, core_pad, overflow)
             return ids
         fields = ["input_ids", "token_type_ids", "attention_mask"]
         fields += [name for name, wanted in extras.items() if wanted]

@@ -217,6 +217,7 @@ pub(crate) fn arrays<'py>(
             other => return Err(to_py(Error::Config(format!("unknown field {other:?}")))),
         };
         let flat = py.detach(|| rows.grid(width, pad.as_ref(), field, num_threads));
+        py.check_signals()?; // a Ctrl-C meanwhile: raised now, not inside the array's making
         let shape_error = |e: numpy::ndarray::ShapeError| PyRuntimeError::new_err(e.to_string());
         if field == Field::Offsets {
             let arr = Array3::from_shape_vec((n, width, 2), flat).map_err(shape_error)?;

@@ -40,7 +40,9 @@ impl PyBert {
     ) -> PyResult<Batch> {
         let a: Vec<&str> = texts.iter().map(|t| &**t).collect();
         let b: Option<Vec<&str>> = pairs.map(|p| p.iter().map(|t| &**t).collect());
-        py.detach(|| self.inner.encode_batch(&a, b.as_deref(), opts, num_threads)).map_err(to_py)
+        let rows = py.detach(|| self.inner.encode_batch(&a, b.as_deref(), opts, num_threads));
+        py.check_signals()?; // a Ctrl-C during the encoding: raised here, before any array
+        rows.map_err(to_py)
     }
 }
 
@@ -155,6 +157,9 @@ impl PyBert {
         let opts = options(add_special_tokens, truncation, overflow)?;
         let pad = self::padding(padding)?;
         let rows = self.rows(py, &texts, pairs.as_deref(), &opts, num_threads)?;
+        // the collector paused only while the lists are built, the GIL held throughout
+        // (paused across the encoding, other threads ran Python without it)
+        let _gc = super::GcPause::new(py);
         id_lists(py, &rows, pad, &self.ints)
     }
 

@@ -455,6 +455,7 @@ impl Bpe {
                     None => py.detach(|| work(rounds[k])),
                 }
                 .map_err(to_py)?;
+                py.check_signals()?; // a Ctrl-C meanwhile: raised before any array is made
                 let _gc = super::GcPause::new(py);
                 for ids in round {
                     if as_arrays {
@@ -496,6 +497,7 @@ impl Bpe {
                 Ok((flat, cu))
             })
             .map_err(to_py)?;
+        py.check_signals()?; // a Ctrl-C meanwhile: raised now, not inside the arrays' making
         Ok((flat.into_pyarray(py), cu.into_pyarray(py)))
     }
 

@@ -100,6 +100,7 @@ pub(crate) fn tokenize_piece<'py>(
         py.detach(|| corpus::tokenize_piece(enc, &path, start..end, mode, num_threads))
     })?
     .map_err(to_py)?;
+    py.check_signals()?; // a Ctrl-C meanwhile: raised now, not inside the arrays' making
     Ok(arrays(py, out))
 }
 
@@ -118,6 +119,7 @@ pub(crate) fn tokenize_text<'py>(
         py.detach(|| corpus::tokenize_text(enc, text, mode, num_threads))
     })?
     .map_err(to_py)?;
+    py.check_signals()?; // a Ctrl-C meanwhile: raised now, not inside the arrays' making
     Ok(arrays(py, out))
 }
 
