@@ -89,9 +89,9 @@ def train_wordpiece(
         )
     if texts is not None:
         counts.add_texts(texts, num_threads=num_threads)
-    with Progress("learning pieces", enabled=show_progress) as bar:
+    with Progress("learning pieces", enabled=show_progress) as bar, counts._core.lock:
         tokens = _core.train_wordpiece(
-            counts._core,
+            counts._core.core,
             vocab_size,
             list(special_tokens),
             min_frequency,

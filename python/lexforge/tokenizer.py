@@ -599,9 +599,10 @@ def _train_bpe(
 ) -> BpeTokenizer:
     from lexforge.bpe import BpeTokenizer
 
-    with Progress("learning merges", enabled=show_progress) as bar:
+    # (the counts' lock: no count into them meanwhile)
+    with Progress("learning merges", enabled=show_progress) as bar, counts._core.lock:
         core = _core.train_bpe(
-            counts._core, vocab_size, specials, min_frequency, max_token_length, bar, consume
+            counts._core.core, vocab_size, specials, min_frequency, max_token_length, bar, consume
         )
     return BpeTokenizer(core)
 

@@ -14,6 +14,7 @@ import json
 import numbers
 import os
 import sys
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -231,8 +232,34 @@ def _batches(texts: Iterable[str]) -> Iterator[list[str]]:
         yield batch
 
 
+class _Guarded:
+    """A core counter used by one call at a time: a count runs with the GIL released, and
+    another thread's call then met PyO3's borrow check ("Already borrowed", a raw
+    RuntimeError) and its batch was lost. A waiting call lets go of the GIL."""
+
+    def __init__(self, core: Any) -> None:
+        self.core, self.lock = core, threading.RLock()
+
+    def __getattr__(self, name: str) -> Any:
+        with self.lock:
+            value = getattr(self.core, name)
+        if not callable(value):
+            return value
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with self.lock:
+                return value(*args, **kwargs)
+
+        return call
+
+    def __len__(self) -> int:
+        with self.lock:
+            return len(self.core)
+
+
 class WordCounts:
-    """Counts of pre-tokenized words under one pattern.
+    """Counts of pre-tokenized words under one pattern. Threads may count into one
+    ``WordCounts`` together (their calls take turns).
 
     Args:
         pattern: pre-tokenization preset (``"gpt2"``, ``"cl100k"``, ``"o200k"``) or regex.
@@ -240,7 +267,7 @@ class WordCounts:
     """
 
     def __init__(self, *, pattern: str = "gpt2", special_tokens: Sequence[str] = ()) -> None:
-        self._core = _core.WordCounter(pattern, list(special_tokens))
+        self._core = _Guarded(_core.WordCounter(pattern, list(special_tokens)))
 
     @classmethod
     def bert(
@@ -257,7 +284,7 @@ class WordCounts:
         counts = cls.__new__(cls)
         strip = lowercase if strip_accents is None else strip_accents
         normalizer = (clean_text, handle_chinese_chars, strip, lowercase)
-        counts._core = _core.WordCounter.bert(normalizer, list(special_tokens))
+        counts._core = _Guarded(_core.WordCounter.bert(normalizer, list(special_tokens)))
         return counts
 
     @classmethod
@@ -376,11 +403,18 @@ class WordCounts:
     def merge(self, other: WordCounts) -> None:
         """Adds every count of ``other`` to this one. Both must be made alike: the same
         pattern (or BERT normalizer) and the same ``special_tokens`` in the same order, else
-        :class:`~lexforge.errors.TrainerConfigError` names both."""
-        self._core.merge(other._core)
+        :class:`~lexforge.errors.TrainerConfigError` names both. Merging counts into
+        themselves doubles them."""
+        if other is self or other._core.core is self._core.core:
+            for word, n in self.items():
+                self.add(word, n)
+            return
+        first, second = sorted((self._core, other._core), key=id)  # (one order: no deadlock)
+        with first.lock, second.lock:
+            self._core.merge(other._core.core)
 
     def __getitem__(self, word: bytes) -> int:
-        return self._core.get(word)
+        return int(self._core.get(word))
 
     def __len__(self) -> int:
         return len(self._core)
@@ -388,26 +422,26 @@ class WordCounts:
     @property
     def total(self) -> int:
         """Total number of words counted."""
-        return self._core.total
+        return int(self._core.total)
 
     @property
     def pattern(self) -> str | None:
         """The pre-tokenization regex (None for BERT words)."""
-        return self._core.pattern
+        return cast("str | None", self._core.pattern)
 
     @property
     def normalizer(self) -> tuple[bool, bool, bool, bool] | None:
         """For BERT words: ``(clean_text, handle_chinese_chars, strip_accents, lowercase)``."""
-        return self._core.normalizer
+        return cast("tuple[bool, bool, bool, bool] | None", self._core.normalizer)
 
     @property
     def special_tokens(self) -> list[str]:
         """The special tokens cut out of the text."""
-        return self._core.special_tokens
+        return cast("list[str]", self._core.special_tokens)
 
     def items(self) -> list[tuple[bytes, int]]:
         """All ``(word, count)`` pairs, sorted by word."""
-        return self._core.items()
+        return cast("list[tuple[bytes, int]]", self._core.items())
 
     def save(self, path: PathLike) -> None:
         """Writes the counts as text (a header, then ``<count>\\t<base64 word>`` lines),
@@ -470,7 +504,7 @@ class WordCounts:
         norm = None if normalizer is None else tuple(normalizer)
         if norm is not None and len(norm) != 4:
             raise ValueError(f"a BERT normalizer is 4 switches, got {normalizer!r}")
-        counts._core = _core.WordCounter.bert(norm, special_tokens)
+        counts._core = _Guarded(_core.WordCounter.bert(norm, special_tokens))
         return counts
 
     def __reduce__(self) -> tuple[Any, ...]:
