@@ -202,3 +202,38 @@ def test_pretraining_interrupted_before_its_first_step_is_not_done(
                 log.close()  # as the loop's `finally` does
         err = capsys.readouterr().err
         assert shown in err and "100.0%" not in err and err.endswith("(stopped)\n")
+
+
+def test_tokenize_on_a_full_disk_unbuffered_fails_instead_of_cutting_the_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Unbuffered (python -u, PYTHONUNBUFFERED), standard output is a raw file whose write
+    takes part of the bytes when the disk fills: the rest was dropped, and `lexforge
+    tokenize > file` ended with status 0 and a cut file."""
+    import io
+
+    import lexforge as lf
+
+    class FullDisk(io.RawIOBase):
+        def __init__(self) -> None:
+            self.kept = bytearray()
+
+        def writable(self) -> bool:
+            return True
+
+        def write(self, data: Any) -> int:
+            room = 300 - len(self.kept)
+            if room <= 0:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            self.kept += bytes(data)[:room]
+            return min(room, len(data))
+
+    disk = FullDisk()
+    monkeypatch.setattr("sys.stdout", io.TextIOWrapper(disk, write_through=True))  # type: ignore[arg-type]
+    tok = lf.Tokenizer.train_wordpiece(texts=["some words here and there"] * 50, vocab_size=120)
+    tok.save(tmp_path / "tok.json")
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("some words here and there\n" * 200, encoding="utf-8")
+    assert main(["tokenize", "--tokenizer", str(tmp_path / "tok.json"), str(corpus)]) == 1
+    assert "No space left on device" in capsys.readouterr().err
+    assert len(disk.kept) == 300

@@ -12,6 +12,7 @@ What is done with the texts is the handlers'.
 from __future__ import annotations
 
 import contextlib
+import errno
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -202,3 +203,20 @@ def _lines(
             where += [f"{name}:{i}" if numbered else f"{name}, record {i}"
                       for i in range(1, len(texts) - before + 1)]  # fmt: skip
     return texts
+
+
+def write_out(text: str) -> None:
+    """Writes all of ``text`` to standard output, or raises: unbuffered (``python -u``,
+    ``PYTHONUNBUFFERED``), a full disk took part of a write and dropped the rest without
+    a word, and the command ended as if it had written everything."""
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:  # (a stream of text alone: written through its own checks)
+        sys.stdout.write(text)
+        return
+    sys.stdout.flush()  # what went through the text layer first
+    view = memoryview(text.encode(sys.stdout.encoding or "utf-8", sys.stdout.errors or "strict"))
+    while view:
+        written = buffer.write(view)
+        if not written:
+            raise OSError(errno.EAGAIN, "standard output took none of the output")
+        view = view[written:]

@@ -20,7 +20,7 @@ from typing import Any
 
 from lexforge.errors import ConfigError
 
-from .inputs import _check_input, _lines
+from .inputs import _check_input, _lines, write_out
 from .tokenizers import _check_output
 
 
@@ -355,7 +355,7 @@ def _predict(args: argparse.Namespace) -> int:
             raise not_finite(where[i] if i < len(where) else f"input {i + 1}") from None
     text = "".join(lines)
     if args.output is None:
-        sys.stdout.write(text)
+        write_out(text)
     else:
         _atomic(Path(args.output), lambda f: f.write(text.encode("utf-8")))
         print(f"{len(rows)} predictions -> {args.output}", file=sys.stderr)

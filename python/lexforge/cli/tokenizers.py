@@ -18,7 +18,7 @@ import lexforge
 from lexforge.errors import ConfigError
 from lexforge.formats import names_folder
 
-from .inputs import _tokenize_blocks
+from .inputs import _tokenize_blocks, write_out
 
 _DEFAULT_OUTPUT = {
     "hf": "tokenizer.json", "gpt2": ".", "tiktoken": "tokenizer.tiktoken", "vocab": "vocab.txt"
@@ -193,9 +193,7 @@ def _tokenize(args: argparse.Namespace) -> int:
                 tokens += sum(len(ids) for ids in rows)
                 continue
             for at in range(0, len(rows), 1024):  # (one huge write can miss a closed pipe)
-                sys.stdout.write(
-                    "".join(" ".join(map(str, ids)) + "\n" for ids in rows[at : at + 1024])
-                )
+                write_out("".join(" ".join(map(str, ids)) + "\n" for ids in rows[at : at + 1024]))
         sys.stdout.flush()
     except BrokenPipeError:  # the reader stopped (`| head`): stop quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
