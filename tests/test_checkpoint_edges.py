@@ -95,6 +95,49 @@ def test_a_failed_save_leaves_the_old_checkpoint_whole(
     assert {p.name: p.read_bytes() for p in path.iterdir()} == before
 
 
+@pytest.mark.parametrize("fails", ["weights", "placeholder"])
+def test_a_save_on_a_full_disk_is_named_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fails: str
+) -> None:
+    """A full disk gave safetensors' own error (no path, no fix) or a bare [Errno 28]; and
+    when the placeholder config.json found no room, the staging folder, a whole copy of
+    the weights, was left behind. Now: an OSError naming the folder and the fix, the old
+    checkpoint as it was, no staging folder (a helper's audit, with real full disks)."""
+    import safetensors.torch
+    from safetensors import SafetensorError
+
+    from lexforge.model import hf
+    from lexforge.train import checkpoint
+
+    path = _save(BertForMaskedLM, tmp_path / "m")
+    before = {p.name: p.read_bytes() for p in path.iterdir()}
+
+    def no_room(*args: Any, **kwargs: Any) -> None:
+        raise SafetensorError("Error while serializing: I/O error: No space left on device "
+                              "(os error 28)")  # fmt: skip
+
+    write_text = hf._write_text
+
+    def placeholder_no_room(where: Path, text: str) -> None:
+        if where == path / "config.json":
+            raise OSError(28, "No space left on device")
+        write_text(where, text)
+
+    if fails == "weights":
+        monkeypatch.setattr(safetensors.torch, "save_file", no_room)
+    else:
+        monkeypatch.setattr(hf, "_write_text", placeholder_no_room)
+    with pytest.raises(OSError, match=f"could not write {path}: the disk is full; free space"):
+        BertForMaskedLM(_config()).save_pretrained(path)
+    assert {p.name: p.read_bytes() for p in path.iterdir()} == before
+    if fails == "weights":  # a pretraining checkpoint: a CheckpointError, nothing kept
+        model = BertForMaskedLM(_config())
+        optimizer = torch.optim.AdamW(model.parameters())
+        with pytest.raises(CheckpointError, match=r"could not be written.*Free space there"):
+            checkpoint.save(tmp_path / "ckpt", 1, model, optimizer, {}, 2)
+        assert not list((tmp_path / "ckpt").iterdir())
+
+
 def test_a_tokenizer_saved_over_another_replaces_it_whole(tmp_path: Path) -> None:
     """A BPE tokenizer saved where a WordPiece one was: the old vocab.txt went, not left
     beside the new tokenizer.json for a slow tokenizer class to read; a README stays, and

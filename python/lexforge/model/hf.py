@@ -13,8 +13,10 @@ checkpoint directory. Their names are re-exported here, where callers import the
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import re
 import shutil
 import tempfile
 import warnings
@@ -25,7 +27,7 @@ from typing import Any
 from torch import nn
 
 from ..errors import ConfigError
-from ..formats import public_file, public_mode
+from ..formats import public_file, public_mode, write_failed
 from .config import BertConfig, check_vocab_fits
 from .hf_read import SAVING as SAVING
 from .hf_read import LoadedFrom as LoadedFrom
@@ -85,7 +87,9 @@ def save_pretrained(
     says a save was interrupted), with the files not yet moved in still in the staging
     folder: save again. Files of the directory that this save does not write (a README,
     tokenizer files when no tokenizer is given) are left as they are, but for an earlier
-    tokenizer's files when a tokenizer is given (it replaces that one whole)."""
+    tokenizer's files when a tokenizer is given (it replaces that one whole). A write
+    that fails (a full disk) leaves the directory as it was and is an ``OSError`` naming
+    it and the fix."""
     from safetensors.torch import save_file
 
     config: BertConfig = model.config  # type: ignore[assignment]
@@ -99,8 +103,11 @@ def save_pretrained(
     except (TypeError, ValueError) as e:
         raise ConfigError(f"the model's config cannot be written as config.json ({e})") from None
     state = to_hf_state(model)
-    out.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(dir=out, prefix=STAGE[0], suffix=STAGE[1]))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(dir=out, prefix=STAGE[0], suffix=STAGE[1]))
+    except OSError as e:  # (a read-only folder: named, not the staging folder's name)
+        raise write_failed(out, e) from e
     try:
         _write_atomic(
             stage / "model.safetensors", lambda p: save_file(state, str(p), {"format": "pt"})
@@ -109,11 +116,33 @@ def save_pretrained(
         if tokenizer is not None:
             _save_tokenizer(tokenizer, stage, config)
         names = _staged(stage, out)
-    except BaseException:
+        # the placeholder first: its write needs room, the renames after it do not
+        _write_text(out / "config.json", SAVING)
+    except BaseException as e:  # nothing of the checkpoint was moved: the old one stands
         shutil.rmtree(stage, ignore_errors=True)
+        if isinstance(e, (OSError, *safetensors_errors())):
+            raise write_failed(out, as_os_error(e)) from e
         raise
     _commit(stage, out, names)
     return out
+
+
+def safetensors_errors() -> tuple[type[BaseException], ...]:
+    try:
+        from safetensors import SafetensorError
+    except ImportError:  # (older safetensors: its errors are others)
+        return ()
+    return (SafetensorError,)
+
+
+def as_os_error(e: BaseException) -> OSError:
+    """An ``OSError`` for a write's error: safetensors' own says "No space left on device
+    (os error 28)" in its text alone."""
+    if isinstance(e, OSError):
+        return e
+    found = re.search(r"os error (\d+)", str(e))
+    number = int(found.group(1)) if found else errno.EIO
+    return OSError(number, os.strerror(number) if found else str(e))
 
 
 STAGE = (".save_pretrained-", ".tmp")  # the staging folder's name: prefix, suffix
@@ -146,8 +175,8 @@ def _commit(stage: Path, out: Path, names: list[str]) -> None:
     """Moves the staged files into ``out``: the placeholder over the old ``config.json``
     first and the new one in last, so that the checkpoint does not load in between. A
     tokenizer saved replaces the old one whole: the old one's files this one has not (a
-    WordPiece ``vocab.txt`` beside a new BPE ``tokenizer.json``) are removed."""
-    _write_text(out / "config.json", SAVING)
+    WordPiece ``vocab.txt`` beside a new BPE ``tokenizer.json``) are removed. The
+    placeholder is in place already."""
     if "tokenizer.json" in names:
         for name in TOKENIZER_FILES:
             if name not in names and (out / name).is_file():

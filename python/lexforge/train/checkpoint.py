@@ -99,8 +99,10 @@ def save(
                log_window)  # fmt: skip
     except BaseException as e:  # (a Ctrl-C too: a whole checkpoint's size is not left)
         shutil.rmtree(tmp, ignore_errors=True)
-        if not isinstance(e, OSError):
-            raise
+        from ..model.hf import safetensors_errors
+
+        if not isinstance(e, (OSError, *safetensors_errors())):  # (safetensors' own: a
+            raise  # full disk said as "Error while serializing: ... (os error 28)")
         before = latest(root)
         raise CheckpointError(
             f"the checkpoint of step {step} could not be written into {root} ({e}); nothing "
