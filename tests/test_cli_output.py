@@ -237,3 +237,29 @@ def test_tokenize_on_a_full_disk_unbuffered_fails_instead_of_cutting_the_output(
     assert main(["tokenize", "--tokenizer", str(tmp_path / "tok.json"), str(corpus)]) == 1
     assert "No space left on device" in capsys.readouterr().err
     assert len(disk.kept) == 300
+
+
+def test_files_that_belong_together_are_written_all_or_none(tmp_path: Path) -> None:
+    """`lexforge embed --words` writes a .npz and its .words.json: the second failing (a
+    full disk) left the new .npz beside the old .words.json, misaligned."""
+    from lexforge.cli.models import _atomic
+
+    vectors, words = tmp_path / "e.npz", tmp_path / "e.words.json"
+    vectors.write_bytes(b"old vectors")
+    words.write_bytes(b"old words")
+
+    def full(f: Any) -> None:
+        f.write(b"new wo")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError, match=f"could not write {words}: the disk is full"):
+        _atomic(vectors, lambda f: f.write(b"new vectors"), (words, full))
+    assert vectors.read_bytes() == b"old vectors" and words.read_bytes() == b"old words"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e.npz", "e.words.json"]
+    words.unlink()
+    words.mkdir()  # a folder where a file goes: refused before any rename
+    with pytest.raises(OSError, match="Is a directory"):
+        _atomic(vectors, lambda f: f.write(b"new vectors"), (words, lambda f: f.write(b"x")))
+    assert vectors.read_bytes() == b"old vectors"
+    _atomic(vectors, lambda f: f.write(b"new vectors"), (tmp_path / "w", lambda f: f.write(b"w")))
+    assert vectors.read_bytes() == b"new vectors" and (tmp_path / "w").read_bytes() == b"w"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import os
 import sys
@@ -109,9 +110,9 @@ def _embed_texts(
             _atomic(output, lambda f: pq.write_table(table, f))
         else:
             arrays = {f"text_{i}": r.vectors for i, r in enumerate(result)}
-            _atomic(output, lambda f: np.savez(f, **arrays))
             words = json.dumps([r.words for r in result], ensure_ascii=False).encode("utf-8")
-            _atomic(output.with_suffix(".words.json"), lambda f: f.write(words))
+            _atomic(output, lambda f: np.savez(f, **arrays),
+                    (output.with_suffix(".words.json"), lambda f: f.write(words)))  # fmt: skip
     else:
         vectors = model.embed(texts, pooling=args.pooling or "mean", normalize=args.normalize)
         if pq is not None:
@@ -134,27 +135,40 @@ def _fixed_lists(pa: Any, vectors: Any) -> Any:
     return pa.FixedSizeListArray.from_arrays(pa.array(flat.reshape(-1)), flat.shape[1])
 
 
-def _atomic(path: Path, write: Any) -> None:
+def _atomic(path: Path, write: Any, *more: tuple[Path, Any]) -> None:
     """Writes ``path`` through ``write(file)`` into a temporary file of its own in the same
-    folder (two runs at once never share one), then renames it."""
+    folder (two runs at once never share one), then renames it; files that belong with it
+    (``more``: (path, write) pairs) all or none: every one is written before the first
+    rename (a failed second write left a new .npz beside the old .words.json)."""
     from lexforge.formats import public_mode, write_failed
 
+    staged: list[tuple[Path, Path]] = []
     try:
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as e:
-        raise write_failed(path, e) from None
-    tmp = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            public_mode(fd)
-            write(f)
-        tmp.replace(path)
-    except BaseException as e:
-        with contextlib.suppress(OSError):  # (a failing clean-up must not hide the error)
-            tmp.unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            raise write_failed(path, e) from None
-        raise
+        for target, writer in ((path, write), *more):
+            if target.is_dir():  # (its rename would fail after the others' went through)
+                raise write_failed(target, IsADirectoryError(errno.EISDIR, "Is a directory"))
+            try:
+                fd, name = tempfile.mkstemp(
+                    prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
+                )
+            except OSError as e:
+                raise write_failed(target, e) from None
+            staged.append((target, Path(name)))
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    public_mode(fd)
+                    writer(f)
+            except OSError as e:
+                raise write_failed(target, e) from None
+        for target, tmp in staged:
+            try:
+                tmp.replace(target)
+            except OSError as e:
+                raise write_failed(target, e) from None
+    finally:
+        for _, tmp in staged:
+            with contextlib.suppress(OSError):  # (a failing clean-up must not hide the error)
+                tmp.unlink(missing_ok=True)
 
 
 def _needs_escape(token: str) -> bool:
