@@ -247,3 +247,40 @@ def test_a_run_is_alone_in_its_out_dir_and_its_process_group(
     result = finetune(tiny_checkpoint, SENTENCES, task="tag", epochs=1, out_dir=out,
                       progress=False)  # fmt: skip
     assert (out / "best" / "model.safetensors").is_file() and result is not None
+
+
+def test_scores_and_plots_on_a_full_disk_name_the_file_and_leave_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """metrics.json and confusion.png on a full disk left their temporary files and said
+    a bare [Errno 28] (a helper's audit, with real full disks)."""
+    import errno
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lexforge.train._fit import write_json
+    from lexforge.train.plots import save_png
+
+    real_write_text = Path.write_text
+
+    def full(self: Path, data: str, *args: Any, **kwargs: Any) -> int:
+        real_write_text(self, data[:10], *args, **kwargs)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Path, "write_text", full)
+        with pytest.raises(OSError, match=r"could not write .*metrics\.json: the disk is full"):
+            write_json(tmp_path / "metrics.json", {"accuracy": 1.0})
+    fig = plt.figure()
+
+    def savefig(where: Any, **kwargs: Any) -> None:
+        Path(where).write_bytes(b"\x89PNG partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    fig.savefig = savefig  # type: ignore[method-assign]
+    with pytest.raises(OSError, match=r"could not write .*confusion\.png: the disk is full"):
+        save_png(fig, tmp_path / "confusion.png")
+    assert list(tmp_path.iterdir()) == []

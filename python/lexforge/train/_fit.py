@@ -92,10 +92,21 @@ def save_best(model: Any, out: Path, tokenizer: Any) -> None:
 
 
 def write_json(path: Path, payload: Any) -> None:
-    """Writes ``payload`` as JSON atomically (a temporary file, then a rename)."""
+    """Writes ``payload`` as JSON atomically (a temporary file, then a rename); a failed
+    write (a full disk) leaves no temporary file and names ``path`` and the fix."""
+    from ..formats import write_failed
+
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    text = json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except BaseException as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise write_failed(path, e) from None
+        raise
 
 
 def warmup_steps(warmup: float, steps: int) -> int:

@@ -442,9 +442,13 @@ def _pretrain(
             net.eval()
             _drop_stale_export(out / "model")
             net.save_pretrained(out / "model", tokenizer=tokenizer)  # type: ignore[operator]
-            log.plot()
         except Exception as e:  # (a full disk): every rank stops with it, none waits
             failed_export = e
+        else:
+            try:  # the curves are a view of log.jsonl: the run stands without them
+                log.plot()
+            except OSError as e:
+                warnings.warn(f"{e} (the model is exported; the curves are not)", stacklevel=2)
     if world.sum(float(failed_export is not None))[0]:
         said = f"{failed_export}" if failed_export is not None else "its error says why"
         raise world.stop_all(CheckpointError(

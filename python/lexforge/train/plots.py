@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Sequence
@@ -47,14 +48,25 @@ def plot_curves(log: Path, png: Path) -> Path | None:
 
 
 def save_png(fig: Any, png: Path) -> Path:
-    """Writes a matplotlib figure atomically (a temporary file renamed) and closes it."""
+    """Writes a matplotlib figure atomically (a temporary file renamed) and closes it; a
+    failed write (a full disk) leaves no temporary file and names ``png`` and the fix."""
     import matplotlib.pyplot as plt
+
+    from ..formats import write_failed
 
     fig.tight_layout()
     tmp = png.with_name(f".{png.name}.tmp-{os.getpid()}.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(png)
+    try:
+        fig.savefig(tmp, dpi=100)
+        tmp.replace(png)
+    except BaseException as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise write_failed(png, e) from None
+        raise
+    finally:
+        plt.close(fig)
     return png
 
 

@@ -136,15 +136,28 @@ class _Log:
     def _write(self, record: dict[str, Any]) -> None:
         self.history.append(record)
         if self.file is not None:
-            self.file.write(json.dumps(record) + "\n")
-            self.file.flush()
+            try:
+                self.file.write(json.dumps(record) + "\n")
+                self.file.flush()
+            except OSError as e:  # (a full disk): the file named, and how to go on
+                raise self._failed(e) from None
+
+    def _failed(self, e: OSError) -> OSError:
+        from ..formats import write_failed
+
+        hint = " (then resume=True, --resume, continues from the last checkpoint)"
+        return write_failed(self.out / "log.jsonl", e, hint)
 
     def close(self) -> None:
         """Ends the bar (where it stopped, when an error or Ctrl-C is on its way out: this
         runs in the loop's ``finally``) and the log file."""
         self.bar.__exit__(*sys.exc_info())
         if self.file is not None:
-            self.file.close()
+            try:
+                self.file.close()
+            except OSError as e:  # the rest of a write that failed: said once, by it
+                if sys.exc_info()[0] is None:
+                    raise self._failed(e) from None
 
     def plot(self) -> None:
         from .plots import plot_curves
