@@ -181,6 +181,7 @@ impl PyBert {
         overflow: bool,
         num_threads: Option<usize>,
     ) -> PyResult<Bound<'py, PyDict>> {
+        super::numpy_ready(py)?;
         let opts = options(add_special_tokens, truncation, overflow)?;
         let pad = self::padding(padding)?;
         let rows = self.rows(py, &texts, pairs.as_deref(), &opts, num_threads)?;

@@ -370,6 +370,7 @@ impl Bpe {
         trim: Option<bool>,
         num_threads: Option<usize>,
     ) -> PyResult<Bound<'py, PyDict>> {
+        super::numpy_ready(py)?;
         let opts = options(add_special_tokens, truncation, overflow)?;
         let pad = self::padding(padding)?;
         let rows = self.rows(
@@ -416,6 +417,9 @@ impl Bpe {
         num_threads: Option<usize>,
         as_arrays: bool,
     ) -> PyResult<Bound<'py, PyList>> {
+        if as_arrays {
+            super::numpy_ready(py)?;
+        }
         let policy = self.policy(allowed, disallowed)?;
         // Rounds of about BATCH_BYTES: while this thread turns round k into Python objects
         // (which needs the GIL), a helper thread encodes round k + 1 in parallel. With one
@@ -481,6 +485,7 @@ impl Bpe {
         disallowed: Option<Vec<usize>>,
         num_threads: Option<usize>,
     ) -> PyResult<FlatBatch<'py>> {
+        super::numpy_ready(py)?;
         let policy = self.policy(allowed, disallowed)?;
         let refs: Vec<&str> = texts.iter().map(|t| &**t).collect();
         let (flat, cu) = py

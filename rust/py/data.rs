@@ -95,6 +95,7 @@ pub(crate) fn tokenize_piece<'py>(
     sentences: &str,
     num_threads: Option<usize>,
 ) -> PyResult<TokenizedArrays<'py>> {
+    super::numpy_ready(py)?;
     let mode = sentences_mode(sentences)?;
     let out = with_encoder(tokenizer, |enc| {
         py.detach(|| corpus::tokenize_piece(enc, &path, start..end, mode, num_threads))
@@ -114,6 +115,7 @@ pub(crate) fn tokenize_text<'py>(
     sentences: &str,
     num_threads: Option<usize>,
 ) -> PyResult<TokenizedArrays<'py>> {
+    super::numpy_ready(py)?;
     let mode = sentences_mode(sentences)?;
     let out = with_encoder(tokenizer, |enc| {
         py.detach(|| corpus::tokenize_text(enc, text, mode, num_threads))

@@ -41,6 +41,23 @@ impl Drop for GcPause {
     }
 }
 
+/// Looks NumPy's C API up before a call that makes arrays, while no Ctrl-C is pending:
+/// rust-numpy does it at a process's first array by running Python code (importing NumPy
+/// when no one has), and a Ctrl-C raised in there became a panic. Imported here, an
+/// interrupted import is a plain KeyboardInterrupt.
+pub(crate) fn numpy_ready(py: Python<'_>) -> PyResult<()> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static READY: AtomicBool = AtomicBool::new(false);
+    if READY.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    py.import("numpy")?;
+    py.check_signals()?;
+    let _ = numpy::PyArray1::<u8>::zeros(py, 0, false);
+    READY.store(true, Ordering::Relaxed);
+    Ok(())
+}
+
 /// Splits `text` with a pre-tokenization preset or pattern (for tests and inspection).
 #[pyfunction]
 fn pretokenize(py: Python<'_>, pattern: &str, text: &str) -> PyResult<Vec<String>> {
