@@ -66,8 +66,10 @@ class _World:
         aborts the process ("terminate called without an active exception": the group
         outlives ``destroy_process_group`` while the sharded model refers to it). So the
         last collective is an all-reduce (a barrier would also hold the collectives still
-        in flight), and this waits, up to ten seconds, until gloo has let go of its tensor."""
-        if not self.owns_group:
+        in flight), and this waits, up to ten seconds, until gloo has let go of its tensor.
+        A group the caller started is left to the caller, settled the same way (the caller
+        ending it right after the run aborted a rank now and then)."""
+        if self.size == 1 and not self.owns_group:
             return
         if self.device.type == "cuda":
             torch.distributed.barrier()
@@ -77,7 +79,8 @@ class _World:
             deadline = time.monotonic() + 10.0
             while done._use_count() > 1 and time.monotonic() < deadline:
                 time.sleep(0.001)
-        torch.distributed.destroy_process_group()
+        if self.owns_group:
+            torch.distributed.destroy_process_group()
 
     def stop_all(self, error: Exception) -> Exception:
         """``error``, once the process group has ended as at a normal finish (:meth:`close`):
