@@ -125,18 +125,18 @@ def test_ctrl_c_at_a_processs_first_array_is_a_keyboard_interrupt(tmp_path: Path
         import numpy  # (as a program using arrays has: its import is not what is timed)
         tok = lf.Tokenizer.from_file({str(datasets.files("bert-base-uncased")["tokenizer.json"])!r})
         texts = ["a few words of text, and then some more of them"] * 400_000
-        threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
-        try:
+        timer = threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT))
+        timer.start()
+        try:  # (the signal lands in the encoding or, on a fast machine, in the join)
             tok.encode_batch(texts, max_length=32, truncation=True, padding="max_length",
                              return_tensors="np", num_threads=2)
-            print("finished")
+            timer.join()
         except KeyboardInterrupt:
-            print("interrupted")
+            pass
         print(tok.encode_batch(texts[:3], return_tensors="np", padding=True).input_ids.shape)
     """))  # fmt: skip
     env = {**os.environ, "RUST_BACKTRACE": "0"}
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                           timeout=120, env=env)  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
-    said = done.stdout.split()
-    assert said[0] in ("interrupted", "finished") and "(3," in done.stdout, done.stdout
+    assert "PanicException" not in done.stderr and "(3," in done.stdout, done.stdout
