@@ -137,6 +137,73 @@ def test_kill_and_resume_gives_the_same_weights(corpus: dict[str, Any], tmp_path
     assert kept == ["step-0000020", "step-0000024"]
 
 
+_LONG = """
+import sys
+from lexforge.model import BertConfig
+from lexforge.train import pretrain
+config = BertConfig(vocab_size={vocab}, **{small})
+pretrain({shards!r}, sys.argv[1], model=config, steps=int(sys.argv[2]), batch_size=8,
+         max_seq_len=64, save_every=0, keep=2, log_every=1, progress=False,
+         resume=len(sys.argv) > 3, seed=5)
+"""
+
+
+def test_ctrl_c_saves_the_step_it_stops_after_and_resumes_the_same(
+    corpus: dict[str, Any], tmp_path: Path
+) -> None:
+    # no periodic checkpoints: without the one Ctrl-C writes, the run would start over
+    script = _script(tmp_path / "run.py", _LONG, corpus)
+    env = _one_thread()
+    whole, broken = tmp_path / "whole", tmp_path / "broken"
+    proc = subprocess.Popen(
+        [sys.executable, script, broken, "400"], env=env, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 120
+    log = broken / "log.jsonl"
+    while not (log.is_file() and log.read_text().count("\n") >= 3):
+        assert proc.poll() is None and time.monotonic() < deadline, "the run did not start"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    saved = sorted((broken / "checkpoints").glob("step-*"))
+    assert len(saved) == 1, (saved, err)
+    stopped = int(saved[0].name.removeprefix("step-"))
+    assert 3 <= stopped < 400
+    assert f"Stopped: stopped after step {stopped}; its checkpoint is saved" in err
+    assert "Ctrl-C again stops at once" in err
+    subprocess.run([sys.executable, script, broken, "400", "--resume"], check=True, env=env)
+    subprocess.run([sys.executable, script, whole, "400"], check=True, env=env)
+    a = (whole / "checkpoints" / "step-0000400" / "model.safetensors").read_bytes()
+    b = (broken / "checkpoints" / "step-0000400" / "model.safetensors").read_bytes()
+    assert a == b
+
+
+def test_a_first_ctrl_c_is_recorded_a_second_one_raises() -> None:
+    from lexforge.train._interrupt import StopRequest
+
+    with StopRequest("finishing") as stop:
+        assert not stop.asked
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)  # (the handler runs between bytecodes)
+        assert stop.asked
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    # a handler of the caller's own is left in place
+    seen: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda n, f: seen.append(n))
+    try:
+        with StopRequest("finishing") as stop:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+        assert seen == [signal.SIGINT] and not stop.asked
+        assert signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 _DDP = """
 import json, sys
 from lexforge.model import BertConfig

@@ -55,6 +55,9 @@ ONIG_MEANINGS = [
     ("(?x) a {2}+ # (comment\n|.", "aaaaa"),
     (r"(?x) a {2}+ # (comment to the end|.", "aaaaa"),
     (r"[a-z&&[^aeiou]]+|.", "strength"),
+    # literal rows under (?i) that Oniguruma does not let match a multi-character folding
+    (r"(?i)ss+|(?i:s)(?i:s)|(?:s|x)s|\p{L}", "ß ss sss straße ẞ"),
+    (r"(?i)s{2}|[s]s|\p{L}", "ß ss ẞ"),
 ]
 
 
@@ -84,6 +87,9 @@ REFUSED = [
     (r"\U0001F600|.", r"\\U"),
     (r"\w\b+|.", r"word boundary \\b"),
     (r"\B{2}|.", r"word boundary \\B"),
+    (r"(?i)ss", '"ss" in a row'),  # Oniguruma: also matches ß (the row spells its folding)
+    (r"(?i)f(?:i)", '"fi" in a row'),
+    (r"(?i:st)x?", '"st" in a row'),
 ]
 
 
@@ -101,6 +107,9 @@ def test_refused_patterns_are_the_ones_hf_reads_otherwise() -> None:
     assert hf_pieces(r"(?i)[\p{Lu}]x|.", "i\u0307x") == ["i\u0307x"]  # İ's folding
     assert hf_pieces(r"(?i)[a[^b-z]]+|.", "xyz") == ["xyz"]  # B-Z, folded: b-z too
     assert hf_pieces(r"\pL+|.", "pLLL hello")[0] == "pLLL"
+    assert hf_pieces(r"(?i)ss", "aßb") == ["a", "ß", "b"]  # a row spelling ß's folding
+    assert hf_pieces(r"(?i)f(?:i)", "aﬁb") == ["a", "ﬁ", "b"]
+    assert hf_pieces(r"(?i:st)x?", "aﬆb") == ["a", "ﬆ", "b"]
     assert hf_pieces(r"[a-z--aeiou]+|.", "strength-") == ["strength-"]
     for pattern in (r"(?s).", r"(?U)\w", r"(?P<w>\w)", r"(?R)", r"\u{61}", r"\xE9", r"\b+"):
         with pytest.raises(Exception, match="Oniguruma"):

@@ -394,6 +394,7 @@ def _run(
         from lexforge.shards import build_shards
         from lexforge.tokenizer import Tokenizer
         from lexforge.train import pretrain
+        from lexforge.train._interrupt import Stopped
 
         tok = Tokenizer.from_file(tok_dir / "tokenizer.json")
         shards = build_shards(tok_dir / "train.txt", folder / "shards", tok, progress=show_progress)
@@ -419,13 +420,19 @@ def _run(
             print(f"[pretrain] {seconds:.2f} s per step: {steps} steps of "
                   f"{RECIPE['batch_size']} x {RECIPE['max_seq_len']}")  # fmt: skip
             _write_json(plan_file, {"steps": steps, "seconds_per_step": seconds})
-        pretrain(
-            shards, folder, model=config, eval_data=eval_shards, steps=steps,
-            save_every=max(10, steps // 4), eval_every=steps, eval_batches=8,
-            # (a stage killed before its first checkpoint starts again from step 0)
-            log_every=max(1, steps // 20), resume=True,
-            device=dev, progress=show_progress, **recipe,
-        )  # fmt: skip
+        try:
+            pretrain(
+                shards, folder, model=config, eval_data=eval_shards, steps=steps,
+                save_every=max(10, steps // 4), eval_every=steps, eval_batches=8,
+                # (a stage killed before its first checkpoint starts again from step 0)
+                log_every=max(1, steps // 20), resume=True,
+                device=dev, progress=show_progress, **recipe,
+            )  # fmt: skip
+        except Stopped as e:  # Ctrl-C: the step it stopped after is saved
+            raise KeyboardInterrupt(
+                f"pretraining stopped after step {e.step} of {steps}, saved: the same "
+                f"quickstart command (--out {out}) resumes from it"
+            ) from None
         kind = BertForMaskedLM if RECIPE["objective"] == "none" else BertForPreTraining
         exported = kind.from_pretrained(folder / "model", hidden_dropout=0.1, attention_dropout=0.1)
         exported.save_pretrained(folder / "model", tokenizer=tok)

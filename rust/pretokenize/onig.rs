@@ -32,6 +32,8 @@
 //! there, set operations here); and under `(?i)` a character whose case folding is several
 //! characters (`ß` also matches "ss" there), written as a literal, in a range, or in a class
 //! inside brackets that are not negated (`[[:alpha:]]`, `[\p{L}]`, `[\w]` all hold `ß`);
+//! under `(?i)` a row of literal letters that spells such a folding (`ss`, `fi`, `st`,
+//! also through a plain group: `s(?:s)`), which Oniguruma may let match `ß`, `ﬁ`, `ﬆ`;
 //! and under `(?i)` a negated class nested in another whose items lack a case variant of
 //! something they hold (`[a[^b-z]]`: Oniguruma complements before folding, so `B`-`Z` and
 //! then `b`-`z` are in it).
@@ -119,6 +121,32 @@ fn multi_fold_in(items: &str) -> Option<char> {
         .iter()
         .copied()
         .find(|c| class.is_match(c.encode_utf8(&mut [0; 4])).unwrap_or(false))
+}
+
+/// The full case folding of `c`, as Unicode's upper then lower case reach it (`ß` and `ẞ`
+/// give "ss", `ﬁ` "fi", `S` and `ſ` "s").
+fn full_fold(c: char) -> String {
+    let mut folded: String = c.to_uppercase().flat_map(char::to_lowercase).collect();
+    loop {
+        let again: String =
+            folded.chars().flat_map(char::to_uppercase).flat_map(char::to_lowercase).collect();
+        if again == folded {
+            return folded;
+        }
+        folded = again;
+    }
+}
+
+/// Each character that folds to several, with the characters it folds to.
+fn multi_fold_strings() -> &'static [(char, String)] {
+    static FOLDS: std::sync::OnceLock<Vec<(char, String)>> = std::sync::OnceLock::new();
+    FOLDS.get_or_init(|| {
+        multi_folds()
+            .iter()
+            .map(|&c| (c, full_fold(c)))
+            .filter(|(_, f)| f.chars().nth(1).is_some())
+            .collect()
+    })
 }
 
 /// Every character with another case (`a`, `A`, `ſ`, `K` the Kelvin sign), computed once.
@@ -209,6 +237,11 @@ struct Rewriter {
     atom: Option<usize>,
     /// Whether that atom already carries a quantifier.
     quantified: bool,
+    /// Under `(?i)`, outside brackets: the literal characters written in a row so far (one
+    /// string to Oniguruma, which lets it match a character whose case folding it spells:
+    /// "ss" matches `ß`), and how many literals were written in all.
+    run: Vec<char>,
+    literals: usize,
 }
 
 /// `pattern` (Oniguruma, Ruby syntax) rewritten for `fancy-regex` to match the same text, or
@@ -227,6 +260,8 @@ pub(crate) fn onig_to_fancy(pattern: &str) -> std::result::Result<String, String
         in_range: false,
         atom: None,
         quantified: false,
+        run: Vec::new(),
+        literals: 0,
     };
     while let Some(c) = r.next() {
         if r.depth > 0 {
@@ -235,6 +270,7 @@ pub(crate) fn onig_to_fancy(pattern: &str) -> std::result::Result<String, String
             r.top_char(c)?;
         }
     }
+    r.end_run()?;
     let flag_groups = r.groups.first().map_or(0, |g| g.flag_groups);
     r.out.push_str(&")".repeat(flag_groups));
     Ok(r.out)
@@ -287,8 +323,38 @@ impl Rewriter {
             }
         }
         self.range_from = Some(c);
+        if self.depth == 0 {
+            if self.flags.fold {
+                self.run.push(c);
+            } else {
+                self.end_run()?; // (a row ends where case folding does)
+            }
+        }
+        self.literals += 1;
         self.push_atom(text);
         Ok(())
+    }
+
+    /// The end of a row of literals under `(?i)`: refused where it spells the case folding
+    /// of a character that folds to several (`ss` of `ß`, `fi` of `ﬁ`, `st` of `ﬆ`), which
+    /// Oniguruma would match too and `fancy-regex` would not.
+    fn end_run(&mut self) -> std::result::Result<(), String> {
+        let run = std::mem::take(&mut self.run);
+        if run.len() < 2 {
+            return Ok(());
+        }
+        let folded: String = run.iter().map(|&c| full_fold(c)).collect();
+        let Some((c, spelled)) =
+            multi_fold_strings().iter().find(|(_, f)| folded.contains(f.as_str()))
+        else {
+            return Ok(());
+        };
+        let written: String = run.iter().collect();
+        Err(format!(
+            "has the letters {spelled:?} in a row under (?i) (in {written:?}): {HF} may let such a row match the character whose case folding they spell ({spelled:?} matches {c:?} there), which lexforge's engine cannot; write each letter in a group of its own, e.g. {}, and add the character as an alternative where it should match, e.g. (?:{}|{c})",
+            spelled.chars().map(|l| format!("(?i:{l})")).collect::<String>(),
+            spelled.chars().map(|l| format!("(?i:{l})")).collect::<String>(),
+        ))
     }
 
     /// Inside brackets, after an item that cannot start or end a range.
@@ -298,6 +364,26 @@ impl Rewriter {
     }
 
     fn top_char(&mut self, c: char) -> std::result::Result<(), String> {
+        let literals = self.literals;
+        // what Oniguruma reads through within one string: white space and comments under
+        // `x`, and the bounds of a plain group (`s(?:s)` matches `ß`; `(s)s` and
+        // `(?i:s)(?i:s)` do not, but a group's end is not told apart here: refused too)
+        let ignored = self.flags.extended && (c == '#' || c.is_whitespace());
+        let plain_group =
+            c == ')' || (c == '(' && self.src.get(self.at..self.at + 2) == Some(&['?', ':'][..]));
+        self.top_item(c)?;
+        if self.literals == literals && !ignored && !plain_group {
+            // not a literal: the row of literals ends (a quantifier takes the last one
+            // out of it first: `ss+` is "s" and then `s+` to Oniguruma)
+            if matches!(c, '*' | '+' | '?' | '{') {
+                self.run.pop();
+            }
+            self.end_run()?;
+        }
+        Ok(())
+    }
+
+    fn top_item(&mut self, c: char) -> std::result::Result<(), String> {
         match c {
             '\\' => self.escape()?,
             '(' => self.open_group()?,

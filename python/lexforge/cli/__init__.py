@@ -63,8 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"lexforge: error: {missing}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("lexforge: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as e:  # (a training loop says what it saved first)
+        print(f"lexforge: interrupted{f': {e}' if str(e) else ''}", file=sys.stderr)
         return 130
     finally:
         warnings.formatwarning = shown

@@ -12,7 +12,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -21,6 +21,8 @@ from .. import _mkl
 from ..errors import ConfigError
 from . import checkpoint
 from ._fit import resolve_device
+
+_Error = TypeVar("_Error", bound=BaseException)
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,7 @@ class _World:
         if self.owns_group:
             torch.distributed.destroy_process_group()
 
-    def stop_all(self, error: Exception) -> Exception:
+    def stop_all(self, error: _Error) -> _Error:
         """``error``, once the process group has ended as at a normal finish (:meth:`close`):
         for an error every rank raises at once, because a sum over the ranks said to stop.
         Leaving with the group still open lets gloo abort the process as it exits."""

@@ -37,6 +37,7 @@ from ..model import BertConfig, BertForMaskedLM, BertForPreTraining
 from ..model.config import check_vocab_fits
 from . import checkpoint
 from ._fit import adamw, check_out_dir, resolve_device
+from ._interrupt import Stopped, StopRequest
 from .distributed import _launch, _rank_seed, _Sharded, _World
 from .pretrain_folder import _check_earlier_run, _check_resumed_options, _only_run
 from .pretrain_inputs import (
@@ -308,6 +309,11 @@ def _pretrain(
         if world.device.type == "cuda"
         else contextlib.nullcontext()
     )
+    # a Ctrl-C in the loop ends the step under way, which saves a checkpoint, then stops
+    ctrl_c = StopRequest(
+        "finishing this step and saving a checkpoint to resume from" if opts.keep > 0
+        else "finishing this step"
+    ).__enter__()  # fmt: skip
     try:
         net.train()
         # since the last log line (or the start): real (non-padding) tokens, masked
@@ -328,9 +334,11 @@ def _pretrain(
             # counted on the host, from the batches as they come: nothing in a step waits for
             # the device (until a log line reads the totals)
             micro = [_Micro.of(next(stream), world.device, slots) for _ in range(opts.grad_accum)]
-            masked, rows, real = world.sum(
-                sum(m.masked for m in micro), sum(m.rows for m in micro), sum(m.real for m in micro)
-            )
+            # (with a Ctrl-C seen by any rank so far: every rank stops after the same step)
+            masked, rows, real, stopping = world.sum(
+                sum(m.masked for m in micro), sum(m.rows for m in micro),
+                sum(m.real for m in micro), float(ctrl_c.asked),
+            )  # fmt: skip
             window_tokens += real
             window_masked += masked
             window_rows += rows
@@ -362,9 +370,15 @@ def _pretrain(
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             done = step + 1
-            # the last step always saves: a finished run can be resumed with more steps
+            if world.size == 1:  # (one process need not wait for the next step's sum)
+                stopping = float(ctrl_c.asked)
+            stopping = stopping and done < opts.steps
+            # the last step always saves: a finished run can be resumed with more steps; so
+            # does a step that Ctrl-C stopped the run after
             saving = opts.keep > 0 and (
-                done == opts.steps or (bool(opts.save_every) and done % opts.save_every == 0)
+                done == opts.steps
+                or bool(stopping)
+                or (bool(opts.save_every) and done % opts.save_every == 0)
             )
             if done % opts.log_every == 0 or done == opts.steps or saving:
                 # summed over ranks, so every rank stops at the same step
@@ -430,7 +444,15 @@ def _pretrain(
                             f"{ckpt_root} (its error says why); free space there, then resume"
                         )
                         raise world.stop_all(failed)
+            if stopping:
+                kept = (
+                    f"its checkpoint is saved in {ckpt_root}: resume=True (--resume) goes on "
+                    "from it" if opts.keep > 0 else "keep=0: no checkpoint was saved"
+                )  # fmt: skip
+                stopped = Stopped(f"stopped after step {done}; {kept}", done, opts.keep > 0)
+                raise world.stop_all(stopped)
     finally:
+        ctrl_c.__exit__(None, None, None)
         log.close()
     if opts.cuda_graphs:
         net.bert.unpad = None  # type: ignore[union-attr]  # back to the default path
@@ -457,6 +479,10 @@ def _pretrain(
             "export it"
         )) from failed_export  # fmt: skip
     world.close()
+    if ctrl_c.asked:  # in the last step or its evaluation: the run is complete and exported
+        raise KeyboardInterrupt(
+            f"stopped once the run was complete: its model is in {out / 'model'}"
+        )
     return PretrainResult(net, out, log.history)
 
 

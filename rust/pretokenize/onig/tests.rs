@@ -169,3 +169,41 @@ fn refuses_what_hf_reads_otherwise() {
     assert!(onig_to_fancy(r"[\p{L}][a[^b-z]]").is_ok()); // without (?i)
     assert_eq!(rewrite(r"[a-z&&[^aeiou]]\x7F\u00DF"), r"[a-z&&[^aeiou]]\x7F\u00DF");
 }
+
+#[test]
+fn refuses_literal_rows_that_spell_a_multi_character_folding_under_ignore_case() {
+    // HF matches `ß` with (?i)ss, `ﬁ` with (?i)fi, `ﬆ` with (?i)st, `ᾳ` with (?i)αι, also
+    // through a plain group, escapes and x-mode spaces
+    for (pattern, spelled) in [
+        ("(?i)ss", "\"ss\""),
+        ("(?i)fi", "\"fi\""),
+        ("(?i:st)", "\"st\""),
+        ("(?i)αι", "\"αι\""),
+        ("(?i)s(?:s)", "\"ss\""),
+        ("(?i)f(?:i)", "\"fi\""),
+        (r"(?i)\x73s", "\"ss\""),
+        ("(?ix) s s ", "\"ss\""),
+        ("(?i)stx?", "\"st\""),
+        ("(?i)class", "\"ss\""), // (a longer row: Oniguruma's choice varies, refused)
+    ] {
+        let e = onig_to_fancy(pattern).unwrap_err();
+        assert!(e.contains(spelled) && e.contains("(?i:"), "{pattern}: {e}");
+    }
+    // rows broken where Oniguruma breaks them (a quantifier, a class, an alternative, a
+    // flag group), rows outside (?i), and Llama 3's contractions: the same as HF
+    for fine in [
+        "(?i)ss+",
+        "(?i)s+s",
+        "(?i)s{2}",
+        "(?i)[s]s",
+        "(?i)s|s",
+        "(?i)(?:s|x)s",
+        "(?i:s)(?i:s)",
+        "s(?i)s",
+        "ss",
+        r"(?i)s\s",
+        "(?i:'s|'t|'re|'ve|'m|'ll|'d)",
+    ] {
+        assert!(onig_to_fancy(fine).is_ok(), "{fine}");
+    }
+}
