@@ -430,3 +430,58 @@ def test_bpe_decode_skips_special_tokens_and_reads_kept_ones_as_hf(
             runs[:5], skip_special_tokens=False
         )
     assert ours.decode(theirs.encode("<Ġx>").ids, skip_special_tokens=False) == "<Ġx>"  # joined
+
+
+# --- post-processor sequences with several offset steps -----------------------------------
+
+
+def _level(trim: bool) -> dict[str, Any]:
+    return {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": trim,
+            "use_regex": False}  # fmt: skip
+
+
+def _roberta(doc: dict[str, Any], trim: bool) -> dict[str, Any]:
+    ids = {t["content"]: t["id"] for t in doc["added_tokens"]}
+    return {"type": "RobertaProcessing", "sep": ["</s>", ids["</s>"]],
+            "cls": ["<s>", ids["<s>"]], "trim_offsets": trim, "add_prefix_space": True}  # fmt: skip
+
+
+@pytest.mark.parametrize("first", ["level", "roberta"])
+@pytest.mark.parametrize(
+    ("trim_first", "trim_second"), [(True, False), (False, True), (False, False)]
+)
+def test_a_sequence_trimming_offsets_in_one_step_gives_hfs_offsets(
+    bpe_doc: dict[str, Any], tmp_path: Path, first: str, trim_first: bool, trim_second: bool
+) -> None:
+    """HF applies each step of a post-processor Sequence in turn: one that does not trim
+    leaves the offsets as the other made them (lexforge took the last step's settings)."""
+    doc = copy.deepcopy(bpe_doc)
+    steps = [_level(trim_first), _roberta(doc, trim_second)]
+    if first == "roberta":
+        steps = [_roberta(doc, trim_first), _level(trim_second)]
+    doc["post_processor"] = {"type": "Sequence", "processors": steps}
+    path = _write(doc, tmp_path / "tokenizer.json")
+    ours, theirs = lf.Tokenizer.from_file(path), hf.Tokenizer.from_file(str(path))
+    for text in TEXTS:
+        got = ours.encode_batch(
+            [text], return_offsets=True, return_tensors="np", allowed_special="all"
+        )
+        want = theirs.encode(text)
+        assert got["input_ids"][0].tolist() == want.ids, text
+        assert [tuple(o) for o in got["offsets"][0].tolist()] == want.offsets, text
+
+
+def test_a_sequence_trimming_offsets_twice_is_refused(
+    bpe_doc: dict[str, Any], tmp_path: Path
+) -> None:
+    doc = copy.deepcopy(bpe_doc)
+    doc["post_processor"] = {"type": "Sequence", "processors": [_level(True), _roberta(doc, True)]}
+    with pytest.raises(TokenizerFormatError, match=r"processors\[1\]: trims offsets again"):
+        lf.Tokenizer.from_file(_write(doc, tmp_path / "tokenizer.json"))
+    # (what it stands for: HF trims a second time)
+    path = _write(doc, tmp_path / "tokenizer.json")
+    once = copy.deepcopy(doc)
+    once["post_processor"]["processors"][1]["trim_offsets"] = False
+    twice_hf = hf.Tokenizer.from_file(str(path))
+    once_hf = hf.Tokenizer.from_file(str(_write(once, tmp_path / "once.json")))
+    assert any(twice_hf.encode(t).offsets != once_hf.encode(t).offsets for t in TEXTS)

@@ -139,11 +139,25 @@ def post_processing(
         where = [f"post_processor.processors[{i}]" for i in range(len(steps))]
     offsets: OffsetTrim | None = None
     template: Template | None = None
+    trims: list[str] = []  # the steps that trim offsets (HF applies each in turn)
+
+    def offset_step(at: str, step: Any) -> OffsetTrim:
+        trim = flag(path, at, step, "trim_offsets")
+        found = OffsetTrim(trim, flag(path, at, step, "add_prefix_space"))
+        if not trim:  # (a step that does not trim leaves the offsets as they are)
+            return offsets or found
+        if trims:
+            raise _fail(
+                path, at, f"trims offsets again after {trims[0]}: HF trims them once per "
+                "step, lexforge once; keep trim_offsets true on one step only",
+            )  # fmt: skip
+        trims.append(at)
+        return found
+
     for step, at in zip(steps, where, strict=True):
         kind = step.get("type") if isinstance(step, dict) else step
         if kind == "ByteLevel":
-            trim = flag(path, at, step, "trim_offsets")
-            offsets = OffsetTrim(trim, flag(path, at, step, "add_prefix_space"))
+            offsets = offset_step(at, step)
         elif kind in ("TemplateProcessing", "BertProcessing") and template is None:
             template = _template(path, at, step, specials)
         elif kind == "RobertaProcessing" and template is None:
@@ -152,8 +166,7 @@ def post_processing(
             single = (("special", cls_id, 0), ("A", 0, 0), ("special", sep_id, 0))
             pair = (*single, ("special", sep_id, 0), ("B", 0, 0), ("special", sep_id, 0))
             template = Template(single, pair, roberta=True)
-            trim = flag(path, at, step, "trim_offsets")
-            offsets = OffsetTrim(trim, flag(path, at, step, "add_prefix_space"))
+            offsets = offset_step(at, step)
         else:
             problem = "a second template" if template is not None else f"{kind!r}"
             raise _fail(
