@@ -310,22 +310,25 @@ def add_to_doc(doc: dict[str, Any], tokens: list[AddedToken]) -> int:
     # the model's vocabulary as HF holds it: as the file it read lists it
     hf_vocab = model_vocab(vocab, [entries[i] for i in sorted(entries)])
     taken = {*hf_vocab.values(), *entries}
+    # (the largest ids kept as they grow: one pass over many tokens stays linear)
+    top, most, size = max(entries, default=None), max(taken, default=-1), len(hf_vocab)
     count = 0
     for token in tokens:
-        if not token.content or replace(token, id=ids.get(token.content, -1)) in entries.values():
-            continue
+        had = ids.get(token.content)
+        if not token.content or (had is not None and entries[had] == replace(token, id=had)):
+            continue  # (added already, with the same options)
         count += 1
-        if token.content in ids:
-            tid = ids[token.content]
+        if had is not None:
+            tid = had
         elif token.content in hf_vocab:
             tid = hf_vocab[token.content]
         else:
-            top, size = max(entries, default=None), len(hf_vocab)
             tid = size if top is None or (top < size and size) else top + 1
             if tid in taken:  # a vocabulary with gaps in its ids (a tiktoken file's):
                 # HF's next id would be a token's own, and decode would give the wrong one
-                tid = max(taken) + 1
+                tid = most + 1
         taken.add(tid)
+        top, most = tid if top is None else max(top, tid), max(most, tid)
         entries[tid] = replace(token, id=tid)  # the last definition holds, as HF saves it
         ids[token.content] = tid
     doc["added_tokens"] = [entries[i].entry() for i in sorted(entries)]
