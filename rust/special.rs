@@ -45,6 +45,10 @@ pub struct SpecialTokens {
     /// The matchers over every token, and over the tokens that are not special.
     all: Passes,
     plain: Passes,
+    /// The check for every special token (the default call's: none allowed), built at its
+    /// first use and kept: a call's own would cost each `encode` time in the number of
+    /// special tokens.
+    check_all: std::sync::OnceLock<Option<AhoCorasick>>,
 }
 
 /// Leftmost-longest matchers for the two passes, each with the position in the token list
@@ -121,6 +125,7 @@ impl SpecialTokens {
             forms,
             all: Passes::default(),
             plain: Passes::default(),
+            check_all: std::sync::OnceLock::new(),
         };
         out.rebuild()?;
         Ok(out)
@@ -175,6 +180,7 @@ impl SpecialTokens {
     fn rebuild(&mut self) -> Result<()> {
         self.all = self.passes((0..self.tokens.len()).collect())?;
         self.plain = self.passes((self.n_special..self.tokens.len()).collect())?;
+        self.check_all = std::sync::OnceLock::new();
         Ok(())
     }
 
@@ -284,9 +290,22 @@ impl SpecialTokens {
             )?;
             (raw.map(Matcher::Owned), normalized.map(Matcher::Owned))
         };
-        let check =
+        let check = if disallowed_idx.len() == self.n_special
+            && disallowed_idx.iter().enumerate().all(|(k, &i)| k == i)
+        {
+            let all = (0..self.n_special).map(|i| self.tokens[i].0.as_str());
+            let built = match self.check_all.get() {
+                Some(built) => built,
+                None => {
+                    let made = build(all, MatchKind::Standard)?;
+                    self.check_all.get_or_init(|| made)
+                }
+            };
+            built.as_ref().map(|ac| Matcher::Owned((ac.clone(), disallowed_idx)))
+        } else {
             build(disallowed_idx.iter().map(|&i| self.tokens[i].0.as_str()), MatchKind::Standard)?
-                .map(|ac| Matcher::Owned((ac, disallowed_idx)));
+                .map(|ac| Matcher::Owned((ac, disallowed_idx)))
+        };
         Ok(Policy { specials: self, raw, normalized, check })
     }
 
@@ -314,8 +333,13 @@ fn build<'a>(
     if patterns.is_empty() {
         return Ok(None);
     }
+    // the crate's DFA (its choice for up to 100 patterns) takes time quadratic in a
+    // repetitive pattern's length to build (a token of 40,000 "x": 3.8 s); long tokens get
+    // its contiguous NFA, which builds in linear time
+    let long = patterns.iter().any(|p| p.len() > 256);
     AhoCorasick::builder()
         .match_kind(kind)
+        .kind(long.then_some(aho_corasick::AhoCorasickKind::ContiguousNFA))
         .build(&patterns)
         .map(Some)
         .map_err(|e| Error::Format(format!("cannot index the added tokens: {e}")))
