@@ -583,3 +583,35 @@ def test_a_text_passed_as_a_file_is_a_missing_file(name: str) -> None:
     with pytest.raises(FileNotFoundError) as caught:
         lf.Tokenizer.train_bpe([name], vocab_size=300)
     assert str(caught.value).endswith("pass them as texts=...") == (name != "x\x00y")
+
+
+_PADDED_PAST_A_LIMIT = r"""
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+import lexforge as lf
+from lexforge.errors import ConfigError
+tok = lf.Tokenizer.from_file(sys.argv[1])
+kw = {"return_tensors": "np"} if sys.argv[2] == "np" else {}
+try:
+    tok.encode_batch(["a b"], padding="max_length", max_length=300_000_000, **kw)
+except ConfigError as e:
+    print("ConfigError:", e)
+"""
+
+
+@pytest.mark.parametrize("kind", ["np", "lists"])
+def test_padding_past_an_address_space_limit_is_a_config_error(tmp_path: Path, kind: str) -> None:
+    """Under a memory limit (ulimit -v; also strict overcommit) padding that fits one array
+    but not all of a call's fields aborted the process (arrays), or raised PyO3's
+    PanicException (lists): the room is checked for everything the call holds."""
+    import subprocess
+    import sys
+
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\na\nb\n", encoding="utf-8")
+    run = subprocess.run(
+        [sys.executable, "-c", _PADDED_PAST_A_LIMIT, str(vocab), kind],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "ConfigError: padding 1 rows to length 300000000 would need" in run.stdout

@@ -119,7 +119,9 @@ pub(crate) fn id_lists<'py>(
                 None => Some(target),
             };
             let cells = target.and_then(|t| t.checked_mul(rows.len()));
-            check_room(cells, 4, &padded_what(rows.len(), target)).map_err(to_py)?;
+            // a row's ids (4 bytes each) and the list's pointer to each (8): a list that
+            // cannot be made would panic inside PyO3 (a PanicException, not a MemoryError)
+            check_room(cells, 12, &padded_what(rows.len(), target)).map_err(to_py)?;
             let target = target.unwrap_or(0); // (checked above)
             let out = PyList::empty(py);
             for (c, i) in rows.rows() {
@@ -189,8 +191,11 @@ pub(crate) fn arrays<'py>(
     let width = match &pad {
         Some(p) => {
             let width = padded_length(rows, p);
-            let k = if fields.iter().any(|f| f == "offsets") { 2 } else { 1 };
-            let cells = width.and_then(|w| w.checked_mul(rows.len() * k));
+            // every field's array at once (they are all held until returned), offsets two
+            // cells a token: an allocation past the room would abort the process
+            let k: usize = fields.iter().map(|f| if f == "offsets" { 2 } else { 1 }).sum();
+            let cells =
+                width.and_then(|w| w.checked_mul(rows.len())).and_then(|c| c.checked_mul(k));
             check_room(cells, 8, &padded_what(rows.len(), width)).map_err(to_py)?;
             width.unwrap_or(0) // (checked above)
         }
