@@ -192,6 +192,29 @@ def test_a_null_position_embedding_type_loads_as_absolute(tmp_path: Path) -> Non
     assert diff <= 1e-5
 
 
+def test_a_null_pad_token_id_is_no_padding_row_and_stays_null(tmp_path: Path) -> None:
+    """transformers builds the word embedding without a padding row for a null
+    pad_token_id, so id 0 trains as any token (lexforge read null as 0: row 0 froze)."""
+    _hf(transformers.BertModel, tmp_path, pad_token_id=None)
+    data = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**data, "pad_token_id": None}))
+    ours = BertModel.from_pretrained(tmp_path)
+    theirs = transformers.BertModel.from_pretrained(tmp_path).eval()
+    assert ours.config.pad_token_id is None
+    ids = torch.tensor([[0, 5, 6, 0]])  # id 0 as a real token
+    ours(ids)[0].sum().backward()
+    theirs(input_ids=ids).last_hidden_state.sum().backward()
+    want = theirs.embeddings.word_embeddings.weight.grad[0]
+    got = ours.embeddings.word.weight.grad[0]
+    assert want.abs().max() > 0 and (got - want).abs().max() <= 1e-5
+    ours.save_pretrained(tmp_path / "again")
+    assert json.loads((tmp_path / "again" / "config.json").read_text())["pad_token_id"] is None
+    # a config.json without the key has transformers' default, 0
+    del data["pad_token_id"]
+    (tmp_path / "config.json").write_text(json.dumps(data))
+    assert BertModel.from_pretrained(tmp_path).config.pad_token_id == 0
+
+
 # 6. a failed write is reported as itself ------------------------------------------------
 
 

@@ -67,7 +67,9 @@ class BertConfig:
     hidden_act: str = "gelu"  # one of ACTIVATIONS
     position_embedding: str = "learned"
     pre_layernorm: bool = False
-    pad_token_id: int = 0
+    # None: no padding row (a config.json's null, as transformers reads it: the embedding
+    # has no padding_idx, so every row trains)
+    pad_token_id: int | None = 0
     tie_word_embeddings: bool = True  # the MLM decoder is the word embeddings (BERT's)
     # task heads: the label names (their count sizes the classifier; 1 = regression) and,
     # for sequence classification, "single_label_classification",
@@ -132,10 +134,13 @@ class BertConfig:
                 "would train; for one output use problem_type 'regression' (or None), or "
                 "name two labels or more"
             )
+        if self.pad_token_id is None:
+            return
         pad = _integer(self.pad_token_id)
         if pad is None:
             raise ConfigError(
-                f"BertConfig.pad_token_id must be an integer id, got {self.pad_token_id!r}"
+                f"BertConfig.pad_token_id must be an integer id or None, got "
+                f"{self.pad_token_id!r}"
             )
         if not 0 <= pad < self.vocab_size:
             raise ConfigError(
@@ -366,16 +371,19 @@ def _flag(data: dict[str, Any], key: str, default: bool, name: str | None = None
     return value
 
 
-def _pad_token_id(data: dict[str, Any]) -> int:
-    """``pad_token_id`` as torch's embedding reads it: none is 0, a negative id counts back.
+def _pad_token_id(data: dict[str, Any]) -> int | None:
+    """``pad_token_id`` as transformers reads it: missing is 0 (its default), null is no
+    padding row, a negative id counts back.
 
     transformers builds a BERT whose ``pad_token_id`` is -1 (with a warning) and torch's
     ``nn.Embedding`` takes it as the last row; an id at or past the vocabulary is refused
     there too (by ``BertConfig`` below).
     """
-    pad = data.get("pad_token_id")
-    if pad is None:
+    if "pad_token_id" not in data:
         return 0
+    pad = data["pad_token_id"]
+    if pad is None:
+        return None
     vocab = data.get("vocab_size")
     if isinstance(pad, int) and isinstance(vocab, int) and -vocab <= pad < 0:
         warnings.warn(

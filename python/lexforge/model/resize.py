@@ -46,7 +46,7 @@ def resize_token_embeddings(
         if multiple < 1:
             raise ConfigError(f"pad_to_multiple_of must be at least 1, got {multiple}")
         n = -(-n // int(multiple)) * int(multiple)
-    if n <= config.pad_token_id:
+    if config.pad_token_id is not None and n <= config.pad_token_id:
         raise ConfigError(
             f"new_num_tokens={n} leaves out the padding token (id {config.pad_token_id}); "
             f"keep at least {config.pad_token_id + 1} ids"
