@@ -363,3 +363,52 @@ def test_a_tokenizer_config_that_says_another_case_is_warned_about(tmp_path: Pat
         ours = BertModel.from_pretrained(folder).tokenizer
     theirs = transformers.AutoTokenizer.from_pretrained(str(folder))
     assert ours.encode("Hello") != theirs("Hello")["input_ids"]  # why it is said
+
+
+_TEXTS = ["the quick fox [MASK] and [PAD] here", "jumps over [E1] the <ent> dog"]
+
+
+def _saved_with(tmp_path: Path, specials: list[str], added: list[str] = ()) -> tuple[Any, Any]:
+    """A WordPiece tokenizer trained with ``specials`` (and ``added`` special tokens), in a
+    model folder: (lexforge's tokenizer, transformers' AutoTokenizer of the folder)."""
+    import lexforge as lf
+
+    corpus = ["the quick brown fox jumps over the lazy dog and runs here"] * 50
+    tok = lf.Tokenizer.train_wordpiece(texts=corpus, vocab_size=90, special_tokens=specials,
+                                       show_progress=False)  # fmt: skip
+    if added:
+        tok.add_special_tokens(list(added))
+    model = BertModel(BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_layers=1,
+                                 num_heads=2, intermediate_size=37))  # fmt: skip
+    folder = model.save_pretrained(tmp_path / "m", tokenizer=tok)
+    return tok, transformers.AutoTokenizer.from_pretrained(str(folder))
+
+
+@pytest.mark.parametrize(
+    "specials",
+    [["[UNK]", "[CLS]", "[SEP]"], ["[PAD]", "[UNK]", "[MASK]"]],
+    ids=["no pad", "no cls"],
+)
+def test_a_wordpiece_tokenizer_without_some_roles_gets_no_tokens_from_transformers(
+    tmp_path: Path, specials: list[str]
+) -> None:
+    """transformers' BertTokenizer gives every role a token: named BertTokenizer, a folder
+    without [PAD] or [MASK] got them added past the vocabulary (and texts without a
+    template were framed in new [CLS]/[SEP] ids)."""
+    ours, theirs = _saved_with(tmp_path, specials)
+    assert len(theirs) == ours.vocab_size
+    for text in _TEXTS:
+        assert theirs(text)["input_ids"] == ours.encode(text), text
+
+
+def test_special_tokens_of_no_role_stay_special_in_transformers(tmp_path: Path) -> None:
+    ours, theirs = _saved_with(
+        tmp_path, ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[E1]"], added=["<ent>"]
+    )
+    assert {"[E1]", "<ent>"} <= set(theirs.all_special_tokens)
+    for text in _TEXTS:
+        ids = ours.encode(text)
+        assert theirs(text)["input_ids"] == ids
+        assert theirs.decode(ids, skip_special_tokens=True) == ours.decode(ids), text
+        flags = theirs.get_special_tokens_mask(ids, already_has_special_tokens=True)
+        assert flags == [int(i in ours.special_tokens.values()) for i in ids]

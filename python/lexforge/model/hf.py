@@ -277,35 +277,47 @@ def _save_tokenizer(tokenizer: Any, out: Path, config: BertConfig) -> None:
     else:
         roles = _roles(tokenizer)
         tokenizer.save(out / "tokenizer.json")
-        config_json = _wordpiece_config(tokenizer)
+        config_json = _wordpiece_config(tokenizer, roles)
         with warnings.catch_warnings():  # what vocab.txt alone cannot say is in the config
             warnings.simplefilter("ignore")
             tokenizer.save(out / "vocab.txt", format="vocab")
-    specials = {f"{role}_token": token for role, token in roles.items()}
+    specials: dict[str, Any] = {f"{role}_token": token for role, token in roles.items()}
+    # the special tokens of no role: transformers keeps them special (skipped in decode,
+    # never masked by its collator) only when listed, v5 in the config's
+    # extra_special_tokens, v4 in the map's additional_special_tokens
+    given = tokenizer.special_tokens
+    extra = sorted((t for t in given if t not in roles.values()), key=given.__getitem__)
     tokenizer_config = {
         **config_json,
         "model_max_length": config.max_position_embeddings,
         **specials,
+        **({"extra_special_tokens": extra} if extra else {}),
     }
+    special_map = {**specials, **({"additional_special_tokens": extra} if extra else {})}
     for name, data in (
         ("tokenizer_config.json", tokenizer_config),
-        ("special_tokens_map.json", specials),
+        ("special_tokens_map.json", special_map),
     ):
         _write_atomic(out / name, lambda p, data=data: p.write_text(json.dumps(data, indent=2)))  # type: ignore[misc]
 
 
-def _wordpiece_config(tokenizer: Any) -> dict[str, Any]:
+def _wordpiece_config(tokenizer: Any, roles: dict[str, str]) -> dict[str, Any]:
     """The ``tokenizer_config.json`` fields of a WordPiece tokenizer. transformers'
     ``BertTokenizer`` rebuilds its normalizer from ``do_lower_case``, ``strip_accents`` and
     ``tokenize_chinese_chars`` (and always cleans text, with ``##`` pieces, ``[UNK]`` and
-    words up to 100 characters), so all three
-    are written; a tokenizer that class cannot express is named as the generic fast class,
-    which runs ``tokenizer.json`` as it is."""
+    words up to 100 characters), so all three are written; and it frames texts with its
+    cls and sep tokens and gives every role a token, adding its own ([PAD], [MASK]...) as
+    new ids past the vocabulary where the config names none. A tokenizer that class cannot
+    express (another pipeline, a role missing, texts not framed by two tokens) is named as
+    the generic fast class, which runs ``tokenizer.json`` as it is."""
     normalizer = tokenizer._core.normalizer
     unk, prefix, longest = tokenizer._core.wordpiece
     bert_words = tokenizer._core.pipeline[1] == ["BertPreTokenizer"]
+    framed = tokenizer.encode("", truncation=False, padding=False)
     if (
-        normalizer is None
+        len(framed) != 2
+        or any(role not in roles for role in ("cls", "sep", "pad", "mask", "unk"))
+        or normalizer is None
         or not normalizer[0]
         or not bert_words
         or (unk, prefix, longest) != ("[UNK]", "##", 100)
