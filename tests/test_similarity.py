@@ -169,6 +169,27 @@ def test_words_ending_in_combining_marks_are_the_same_in_both_spaces(model: Any)
     assert [[w.lower() for w in f.words] for f in model.embed_words(texts)] == expected
 
 
+def test_control_characters_bert_deletes_join_words_in_every_space(model: Any) -> None:
+    """BERT deletes \\x0c, \\x0b, \\x1c-\\x1f, \\x85 where str.split cuts at them: one word
+    "page\\x0cbreak" to the tokenizer was two in the contextual space (its texts cut and
+    joined again with spaces) and in words_of."""
+    from lexforge.model.similarity import _tokenizer_words
+
+    texts = ["page\x0cbreak here a\x0bb", "x\x85y then \x1c alone\x1f", "so\u2028on"] * 2
+    expected = _tokenizer_words(model.tokenizer, texts)
+    assert expected[0] == ["page\x0cbreak", "here", "a\x0bb"]  # one word each, as in HF
+    assert [words_of(t) for t in texts] == expected
+    space = contextual_space(model, texts, min_count=1)
+    assert sorted(space.words) == sorted({w for ws in expected for w in ws})
+    tokenizers = pytest.importorskip("tokenizers")
+    normalizer = tokenizers.normalizers.BertNormalizer(lowercase=True, strip_accents=False)
+    split = tokenizers.pre_tokenizers.BertPreTokenizer()
+    for text in texts:  # the same words as HF's, with the deleted characters taken out
+        hf = [w for w, _ in split.pre_tokenize_str(normalizer.normalize_str(text))]
+        gone = str.maketrans("", "", "\x0b\x0c\x1c\x1f\x85")
+        assert [w.translate(gone) for w in words_of(text)] == hf, text
+
+
 def test_cli_similar(model: Any, tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
     from lexforge.cli import main
 

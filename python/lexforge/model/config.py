@@ -139,8 +139,7 @@ class BertConfig:
         pad = _integer(self.pad_token_id)
         if pad is None:
             raise ConfigError(
-                f"BertConfig.pad_token_id must be an integer id or None, got "
-                f"{self.pad_token_id!r}"
+                f"BertConfig.pad_token_id must be an integer id or None, got {self.pad_token_id!r}"
             )
         if not 0 <= pad < self.vocab_size:
             raise ConfigError(

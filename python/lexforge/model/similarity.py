@@ -50,15 +50,46 @@ def _bert_punctuation() -> str:
 
 _WORD: re.Pattern[str] | None = None
 
+# white space to BERT's pre-tokenizer (Unicode's White_Space, but for the controls its
+# normalizer deletes first) and to a byte-level BPE's pattern alike; text between them
+_SPACE = " \t\n\r\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_RUN = re.compile(f"[^{_SPACE}]+")
+
+
+def _bert_deleted() -> str:
+    """A character class of what BERT's normalizer deletes (``clean_text``): NUL, U+FFFD
+    and the control and format characters (categories C*) other than tab and the line
+    ends, as ranges."""
+    import sys
+    import unicodedata
+
+    def deleted(c: str) -> bool:
+        cat = unicodedata.category(c)
+        return c in "\x00\ufffd" or (cat.startswith("C") and c not in "\t\n\r")
+
+    ranges, start = [], None
+    for c in range(sys.maxunicode + 2):
+        inside = c <= sys.maxunicode and deleted(chr(c))
+        if inside and start is None:
+            start = c
+        elif not inside and start is not None:
+            ranges.append(f"\\U{start:08x}-\\U{c - 1:08x}")
+            start = None
+    return "".join(ranges)
+
 
 def words_of(text: str) -> list[str]:
     """The lower-cased words of ``text`` as BERT's basic tokenizer splits them: at
     whitespace, each punctuation mark and each CJK character a word of its own, anything
     else (letters with their combining marks, symbols such as € or emoji) in runs."""
     global _WORD
-    if _WORD is None:  # built once: the punctuation class spans all of Unicode
-        marks = _bert_punctuation()
-        _WORD = re.compile(f"[{_CJK}]|[{marks}]|[^\\s{_CJK}{marks}]+")
+    if _WORD is None:  # built once: the classes span all of Unicode
+        marks, deleted = _bert_punctuation(), _bert_deleted()
+        letter = f"[^{_SPACE}{_CJK}{marks}{deleted}]"
+        # the control characters BERT deletes are no spaces: inside a run they join what
+        # is around them ("page\x0cbreak" is one word, spelled as in the text, as the
+        # tokenizer's offsets give it); alone they are no word
+        _WORD = re.compile(f"[{_CJK}]|[{marks}]|{letter}(?:[{deleted}]*{letter})*")
     return _WORD.findall(text.lower())
 
 
@@ -279,9 +310,13 @@ def contextual_space(
     check_int("max_words_per_text", max_words_per_text, least=1)
     pieces: list[str] = []
     for text in texts:
-        words = text.split()
-        for at in range(0, len(words), max_words_per_text):
-            pieces.append(" ".join(words[at : at + max_words_per_text]))
+        # runs of words cut from the text as it is (only at white space to every
+        # tokenizer: str.split's also takes \x0c, \x85..., which BERT deletes, joining
+        # the letters around them into one word)
+        spans = [m.span() for m in _RUN.finditer(text)]
+        for at in range(0, len(spans), max_words_per_text):
+            last = spans[min(at + max_words_per_text, len(spans)) - 1]
+            pieces.append(text[spans[at][0] : last[1]])
     pieces = _fitting(_tokenizer(model, tokenizer), pieces, model.config.max_position_embeddings)
     found = embed_words(model, pieces, tokenizer=tokenizer, pooling=pooling,  # type: ignore[arg-type]
                         batch_size=batch_size)  # fmt: skip
