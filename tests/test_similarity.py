@@ -204,7 +204,9 @@ def test_cli_similar(model: Any, tmp_path: Any, capsys: pytest.CaptureFixture[st
     # a probe is looked up as the tokenizer's word: " cat " is "cat"
     assert main([*argv[:2], " cat ", *argv[4:]]) == 0
     assert capsys.readouterr().out == out.split("not frequent")[0]
-    capsys.readouterr()
+    # the same word twice, in two cases: one block
+    assert main([*argv[:2], "cat", "CAT", *argv[4:]]) == 0
+    assert capsys.readouterr().out == out.split("not frequent")[0]
     assert main([*argv[:-1], "0"]) == 1  # refused before the model loads
     assert "k must be at least 1" in capsys.readouterr().err
 

@@ -181,12 +181,16 @@ def _fill_mask(args: argparse.Namespace) -> int:
     from lexforge.batch import check_int
 
     check_int("--top-k", args.top_k, least=1)  # named as the flag, before the model loads
+    from lexforge.model.hf import _roles
+
     model = _load_model(args.model, "mlm")
+    tok = getattr(model, "tokenizer", None)
+    mask = _roles(tok).get("mask", "[MASK]") if tok is not None else "[MASK]"  # (<mask>...)
     for position, candidates in enumerate(model.fill_mask(args.text, top_k=args.top_k)):  # type: ignore[attr-defined]
         for token, p in candidates:
             # a token that holds a tab or line end (BPE has them) would break the columns
             shown = json.dumps(token, ensure_ascii=False)[1:-1] if _needs_escape(token) else token
-            print(f"[MASK]{position}\t{shown}\t{p:.4f}")
+            print(f"{mask}{position}\t{shown}\t{p:.4f}")
     return 0
 
 
@@ -220,14 +224,15 @@ def _similar(args: argparse.Namespace) -> int:
     tok = _tokenizer(model, None)  # type: ignore[arg-type]  # (none saved: a ConfigError)
     # a probe is one word as the spaces cut them, or it could never be found; it is looked
     # up as that word (" cat" is "cat")
-    probes = []
+    probes: list[str] = []
     for word, parts in zip(args.words, _tokenizer_words(tok, args.words), strict=True):
         if len(parts) != 1:
             shown = f"the words {', '.join(map(repr, parts))}" if parts else "no word"
             raise ConfigError(
                 f"{word!r} is {shown} to this model's tokenizer; similar compares single words"
             )
-        probes.append(parts[0])
+        if parts[0].lower() not in {p.lower() for p in probes}:  # (CAT and Cat: one word)
+            probes.append(parts[0])
     spaces = [
         contextual_space(model, texts, min_count=args.min_count, max_words=args.max_words),
         cooccurrence_space(

@@ -116,8 +116,7 @@ class WordSpace:
         if i is None:
             raise ConfigError(
                 f"{word!r} is not among the {len(self.words)} words of this {self.kind} space "
-                "(too rare in the corpus, or lower min_count/raise max_words: --min-count, "
-                "--max-words)"
+                "(too rare in the corpus: lower min_count or raise max_words)"
             )
         check_int("k", k, least=1)
         if not self.vectors[i].any():
@@ -139,9 +138,7 @@ def _vocabulary(sentences: Sequence[list[str]], min_count: int, max_words: int) 
     kept = sorted((c, w) for w, c in counts.items() if c >= min_count)
     kept.sort(key=lambda cw: (-cw[0], cw[1]))
     if not kept:
-        raise ConfigError(
-            f"no word occurs {min_count}+ times; give more text or lower min_count (--min-count)"
-        )
+        raise ConfigError(f"no word occurs {min_count}+ times; give more text or lower min_count")
     return [w for _, w in kept[:max_words]]
 
 
