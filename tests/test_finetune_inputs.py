@@ -641,3 +641,25 @@ def test_a_save_to_disk_folder_is_read_as_its_dataset(
     assert "validation: accuracy" in said and "test: accuracy" in said
     report = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert report["labels"] == ["neg", "pos"]
+
+
+@pytest.mark.parametrize("suffix", ["jsonl", "json"])
+def test_records_written_as_json_arrays_are_refused_not_read_by_position(
+    tmp_path: Path, suffix: str
+) -> None:
+    """An array row has no column names: ["pos", "a great film"] was read as (text,
+    label), whatever text_column and label_column said, so the labels became the texts."""
+    rows = [["pos", "a great film"], ["neg", "an awful film"]]
+    path = tmp_path / f"train.{suffix}"
+    text = "\n".join(json.dumps(r) for r in rows) if suffix == "jsonl" else json.dumps(rows)
+    path.write_text(text + "\n", encoding="utf-8")
+    where = "line 1" if suffix == "jsonl" else "record 1"
+    with pytest.raises(ConfigError, match=rf"{where} is a JSON array .* not an object"):
+        read_records(path, text_column="review", label_column="sentiment")
+    tagged = tmp_path / f"tags.{suffix}"
+    pairs = [[["B-PER", "O"], ["Bob", "ran"]]]
+    tagged.write_text(
+        json.dumps(pairs[0]) if suffix == "jsonl" else json.dumps(pairs), encoding="utf-8"
+    )
+    with pytest.raises(ConfigError, match="is a JSON array"):
+        read_tagged(tagged, tokens_column="words", tags_column="ner")

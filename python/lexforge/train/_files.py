@@ -294,7 +294,7 @@ def read_rows(
             raise ConfigError(_LONG_NUMBER.format(path=path, where="the file", e=e)) from None
         if isinstance(value, list):
             rows = [(f"record {i}", row) for i, row in enumerate(value, start=1)]
-            return kind, _no_surrogates(path, rows)
+            return kind, _no_surrogates(path, _objects(path, rows))
         if isinstance(value, dict) and "\n" not in text.strip() and "data" not in value:
             # one record on one line: JSON Lines of one record, as datasets' to_json writes
             # a split of one row (SQuAD's layout, a "data" list, may be one line too)
@@ -350,7 +350,23 @@ def _json_lines(path: Path, text: str) -> list[Row]:
         except ValueError as e:
             where = f"line {number}"
             raise ConfigError(_LONG_NUMBER.format(path=path, where=where, e=e)) from None
-    return _no_surrogates(path, rows)
+    return _no_surrogates(path, _objects(path, rows))
+
+
+def _objects(path: Path, rows: list[Row]) -> list[Row]:
+    """``rows``, each a JSON object: a record written as an array (``["pos", "a great
+    film"]``) would be read by position, whatever columns were named (a label first became
+    the text), so it is refused."""
+    for where, row in rows:
+        if isinstance(row, list):
+            shown = json.dumps(row, ensure_ascii=False)
+            shown = shown if len(shown) <= 60 else shown[:60] + "..."
+            raise ConfigError(
+                f"{path}: {where} is a JSON array ({shown}), "
+                "not an object: its fields have no names, so no column can be found in it; "
+                'write each record as an object, e.g. {"text": "...", "label": "..."}'
+            )
+    return rows
 
 
 class _KeyTwiceError(Exception):
