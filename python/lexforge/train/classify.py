@@ -129,7 +129,8 @@ def finetune(
     ``finetune_qa``).
     With a dataset name, the validation and test splits default to the dataset's. Writes
     into ``out_dir`` (when given) ``best/`` (HF format), ``metrics.json``, ``log.jsonl``
-    and ``confusion.png``.
+    and, for single-label classes, ``confusion.png`` (multi-label and regression scores
+    have no confusion matrix).
     ``time_limit`` (seconds of training) shortens the run to fit: the step count, and with
     it the learning-rate schedule, is cut from the speed of the first 5 steps, then of the
     next 20.
