@@ -491,6 +491,12 @@ def test_answers_column_must_be_there(checkpoint: Path, tmp_path: Path) -> None:
     empty = [{"question": "q", "context": "c", "answers": a}
              for a in ([], None, {"text": [], "answer_start": []})]  # fmt: skip
     assert [e.answers for e in read_qa(empty)] == [(), (), ()]
+    # SQuAD 2.0's flag in a flat record (jsonl) says so too; without it the column is due
+    lines = tmp_path / "flat.jsonl"
+    lines.write_text(json.dumps({"question": "q", "context": "c", "is_impossible": True}))
+    assert [e.answers for e in read_qa(lines)] == [()]
+    with pytest.raises(ConfigError, match="has no column 'answers'"):
+        read_qa([{"question": "q", "context": "c", "is_impossible": False}])
     framed = [{"question": "q", "context": "alpha beta",  # records made with pandas
                "answers": {"text": ["beta"], "answer_start": [np.int64(6)]}}]  # fmt: skip
     (example,) = read_qa(framed)

@@ -85,6 +85,8 @@ def read_qa(
                 f"{context_column!r} and {answers_column!r}; a .json file may also hold "
                 f"SQuAD's layout): {str(row)[:40]!r}"
             )
+        if answers_column not in row and row.get("is_impossible") is True:
+            row = {**row, answers_column: []}  # SQuAD 2.0's flag, in any layout
         missing = [c for c in columns if c not in row]
         if missing:
             raise ConfigError(_no_column(where, at, row, missing[0], columns))
