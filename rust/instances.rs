@@ -465,16 +465,52 @@ fn finish(
 fn random_b(corpus: &Corpus<'_>, shard: usize, d: usize, target: usize, rng: &mut Rng) -> Span {
     let own = corpus.source_doc(corpus.doc_start[shard] + d as u64);
     let width = own.end - own.start;
-    let mut g = rng.below(corpus.n_docs() - width);
-    if g >= own.start {
-        g += width;
-    }
-    let (rs, rd) = corpus.locate(g);
+    // a document of the source, each as likely as Google's draw makes it: a piece drawn
+    // at random, kept with a chance of one over its document's pieces (a document cut
+    // across k shards would otherwise be drawn k times as often); then a sentence of the
+    // whole document. A document in one piece, the usual case, draws nothing more.
+    let (rs, rd, first) = loop {
+        let mut g = rng.below(corpus.n_docs() - width);
+        if g >= own.start {
+            g += width;
+        }
+        let theirs = corpus.source_doc(g);
+        let pieces = theirs.end - theirs.start;
+        if pieces == 1 {
+            let (rs, rd) = corpus.locate(g);
+            let n = corpus.shards[rs].doc_sentences(rd).len() as u64;
+            break (rs, rd, if n > 0 { rng.below(n) as usize } else { 0 });
+        }
+        if rng.below(pieces) != 0 {
+            continue;
+        }
+        let counts: Vec<u64> = theirs
+            .clone()
+            .map(|p| {
+                let (ps, pd) = corpus.locate(p);
+                corpus.shards[ps].doc_sentences(pd).len() as u64
+            })
+            .collect();
+        let total: u64 = counts.iter().sum();
+        if total == 0 {
+            let (rs, rd) = corpus.locate(g);
+            break (rs, rd, 0);
+        }
+        let mut k = rng.below(total);
+        let mut p = theirs.start;
+        for &c in &counts {
+            if k < c {
+                break;
+            }
+            k -= c;
+            p += 1;
+        }
+        let (rs, rd) = corpus.locate(p);
+        break (rs, rd, k as usize);
+    };
     // walked from the random sentence on, not collected: a document of n sentences would
     // cost n for each of its random Bs
     let sentences = corpus.shards[rs].doc_sentences(rd);
-    let n = sentences.len() as u64;
-    let first = if n > 0 { rng.below(n) as usize } else { 0 };
     let mut run = sentences.skip(first);
     let Some(head) = run.next() else {
         return Span { shard: rs as u32, start: 0, end: 0 }; // no sentence: never built

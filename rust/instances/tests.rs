@@ -226,3 +226,48 @@ fn a_lone_last_sentence_is_cut_where_a_word_starts() {
         assert!(cut > 100 && plain > 100, "{objective:?}: {cut} cuts, {plain} without flags");
     }
 }
+
+#[test]
+fn a_random_b_draws_documents_alike_however_they_are_cut() {
+    // document 0 of 8 sentences cut into pieces of 1, 1 and 6 sentences across 3 shards,
+    // then documents 1-5 of 2 sentences; token = doc * 10_000 + sentence * 100 + k
+    let (mut tokens, mut sentences, mut documents) = (Vec::new(), vec![0i64], vec![0i64]);
+    for (doc, n) in [(0u32, 8u32), (1, 2), (2, 2), (3, 2), (4, 2), (5, 2)] {
+        for s in 0..n {
+            tokens.extend((0..5).map(|k| doc * 10_000 + s * 100 + k));
+            sentences.push(tokens.len() as i64);
+        }
+        documents.push(sentences.len() as i64 - 1);
+    }
+    let pieces = cut_shards(&(tokens, sentences, documents), &[1, 2]);
+    let shards: Vec<Shard<'_>> = pieces
+        .iter()
+        .map(|((t, s, d), _)| Shard { tokens: Tokens::U32(t), sentences: s, documents: d })
+        .collect();
+    let continues: Vec<bool> = pieces.iter().map(|p| p.1).collect();
+    assert_eq!(continues, [false, true, true]);
+    let corpus = Corpus::new(shards).continuing(&continues);
+    assert_eq!((corpus.n_docs(), corpus.n_source_docs()), (8, 6));
+    // random Bs for A = document 5 (the last shard's last)
+    let last = corpus.n_shards() - 1;
+    let a = corpus.shard(last).n_docs() - 1;
+    let mut rng = Rng::new(&[11]);
+    let (draws, mut docs, mut starts) = (30_000, [0u32; 6], [0u32; 8]);
+    for _ in 0..draws {
+        let b = random_b(&corpus, last, a, 1, &mut rng);
+        let first = pieces[b.shard as usize].0 .0[b.start as usize];
+        docs[doc_of(first) as usize] += 1;
+        if doc_of(first) == 0 {
+            starts[(first / 100 % 100) as usize] += 1;
+        }
+    }
+    assert_eq!(docs[5], 0, "a random B from A's own document");
+    for (d, &n) in docs[..5].iter().enumerate() {
+        let share = f64::from(n) / f64::from(draws);
+        assert!((share - 0.2).abs() < 0.015, "document {d}: {share} of the draws, not 1/5");
+    }
+    for (s, &n) in starts.iter().enumerate() {
+        let share = f64::from(n) / f64::from(docs[0]);
+        assert!((share - 0.125).abs() < 0.025, "sentence {s} of document 0: {share}, not 1/8");
+    }
+}
