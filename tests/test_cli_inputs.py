@@ -256,6 +256,11 @@ def test_keywords_become_flags_outside_paths_and_quotes() -> None:
     assert said == "--stride must be in [0, --max-length); pass 8, or leave --stride out (half)"
     assert in_flags("rows must be a list or None", flags) == "rows must be a list or None"
     assert flag_names(build_parser(), None) == {}
+    # a message that gave the flag beside the keyword names it once
+    said = in_flags("none named 'text'; name it with text_column= (--text-column)", flags)
+    assert said == "none named 'text'; name it with --text-column"
+    train = flag_names(build_parser(), "train-tokenizer")
+    assert in_flags("remove it from special_tokens", train) == "remove it from --special"
 
 
 def test_fill_mask_is_quiet_about_pretrainings_own_heads(

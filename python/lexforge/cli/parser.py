@@ -453,6 +453,7 @@ def _subparser_class() -> type[argparse.ArgumentParser]:
 _API_NAMES = {
     "pretrain": {"eval_data": "eval"},
     "finetune": {"out_dir": "out", "tokens_column": "text_column", "tags_column": "label_column"},
+    "train-tokenizer": {"special_tokens": "special"},
 }
 
 
@@ -490,4 +491,6 @@ def in_flags(message: str, flags: dict[str, str]) -> str:
             message = flag + message[len(name) :]
         if message.startswith(flag + " "):  # a flag is None by being left out
             message = re.sub(r"\bor None\b", f"or leave {flag} out", message)
-    return message
+    # a message that named the flag beside its keyword ("text_column= (--text-column)")
+    # names it once
+    return re.sub(r"(--[\w-]+) \(\1\)", r"\1", message)
