@@ -289,6 +289,12 @@ def test_question_answering(tok: Any, tmp_path: Path) -> None:
     at[3] = last
     with pytest.raises(ConfigError, match=r"start_positions\[3\] is \d+, a padding position"):
         model(**{**enc, "attention_mask": mask}, start_positions=at, end_positions=e)
+    # ... and so is a negative one, clamped to 0 as transformers does, where a row is
+    # left-padded (the loss was infinite)
+    mask[3, 0] = 0
+    at[3] = -1
+    with pytest.raises(ConfigError, match=r"start_positions\[3\] is -1 \(read as 0.*padding"):
+        model(**{**enc, "attention_mask": mask}, start_positions=at, end_positions=e)
     # a config with other labels (from a classifier) still exports a 2-output head
     three = BertForQuestionAnswering(_config(tok, labels=("a", "b", "c")))
     three.save_pretrained(tmp_path / "three", tokenizer=tok)

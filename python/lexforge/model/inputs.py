@@ -149,12 +149,16 @@ def check_span_labels(attention_mask: Tensor | None, *positions: Tensor) -> None
         return
     n = attention_mask.shape[1]
     for name, at in zip(("start_positions", "end_positions"), positions, strict=True):
-        inside = (at >= 0) & (at < n)
+        # (a negative position is clamped to 0, as HF does: padding under left padding)
+        inside = at < n
         where = at.clamp(0, n - 1).long()
         padded = inside & ~attention_mask.bool().gather(1, where[:, None]).squeeze(1)
         if bool(padded.any()):
             row = int(padded.nonzero()[0])
+            given = int(at[row])
+            read = " (read as 0: clamped, as transformers does)" if given < 0 else ""
             raise ConfigError(
-                f"{name}[{row}] is {int(at[row])}, a padding position of that row: an answer "
-                "lies on real tokens (point at 0, [CLS], for none)"
+                f"{name}[{row}] is {given}{read}, a padding position of that row: an answer "
+                "lies on real tokens (point at [CLS] for none; with left padding it is not "
+                "at 0)"
             )
