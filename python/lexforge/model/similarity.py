@@ -58,14 +58,15 @@ _RUN = re.compile(f"[^{_SPACE}]+")
 
 def _bert_deleted() -> str:
     """A character class of what BERT's normalizer deletes (``clean_text``): NUL, U+FFFD
-    and the control and format characters (categories C*) other than tab and the line
-    ends, as ranges."""
+    and the control, format, private-use and surrogate characters (Cc, Cf, Co, Cs) other
+    than tab and the line ends, as ranges; unassigned ones are kept, as the tokenizer's
+    tables keep them (a newer Unicode may have assigned them: U+2B81F is CJK there)."""
     import sys
     import unicodedata
 
     def deleted(c: str) -> bool:
         cat = unicodedata.category(c)
-        return c in "\x00\ufffd" or (cat.startswith("C") and c not in "\t\n\r")
+        return c in "\x00\ufffd" or (cat in ("Cc", "Cf", "Co", "Cs") and c not in "\t\n\r")
 
     ranges, start = [], None
     for c in range(sys.maxunicode + 2):
