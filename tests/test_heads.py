@@ -160,6 +160,36 @@ def test_regression_and_multi_label_losses(
         assert said[0]["score"] == pytest.approx(float(model(**enc).logits[0, 0]), abs=1e-5)
 
 
+@pytest.mark.parametrize("multi", [True, False])
+def test_first_labels_record_the_problem_type(tok: Any, multi: bool, tmp_path: Path) -> None:
+    """A head built without a problem type takes it from the first labels and keeps it,
+    as transformers does: a user's own loop with multi-hot float labels exports a config
+    that HF's pipeline scores with sigmoids, and ``classify`` answers in the multi-label
+    form."""
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(_config(tok, labels=("a", "b", "c")))
+    model.save_pretrained(tmp_path / "before", tokenizer=tok)
+    theirs = transformers.AutoModelForSequenceClassification.from_pretrained(
+        str(tmp_path / "before")
+    )
+    assert model.config.problem_type is None and theirs.config.problem_type is None
+    enc = dict(tok.encode_batch(["a fine film", "a dull plot"], padding=True, return_tensors="pt"))
+    target = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]]) if multi else torch.tensor([2, 0])
+    model(**enc, labels=target)
+    theirs(**enc, labels=target)
+    assert model.config.problem_type == theirs.config.problem_type
+    model.save_pretrained(tmp_path / "after", tokenizer=tok)
+    said = transformers.AutoConfig.from_pretrained(str(tmp_path / "after")).problem_type
+    assert said == theirs.config.problem_type
+    answer = model.classify(["a fine film"], tokenizer=tok)[0]
+    if multi:
+        assert said == "multi_label_classification" and isinstance(answer, list)
+        with pytest.raises(ConfigError):  # class ids no longer fit the recorded problem
+            model(**enc, labels=torch.tensor([2, 0]))
+    else:
+        assert said == "single_label_classification" and isinstance(answer, tuple)
+
+
 def _tagged(n: int, seed: int) -> tuple[list[list[str]], list[list[int]]]:
     """Words tagged 1 when they are a 'good' word, else 0 (several are split in pieces)."""
     rng = random.Random(seed)

@@ -100,7 +100,11 @@ class QuestionAnsweringOutput:
 class BertForSequenceClassification(Pretrained):
     """The pooled [CLS] vector, dropout, a linear layer. ``problem_type`` (as in HF): one
     label -> regression (MSE); integer labels -> single-label (cross-entropy); float
-    (B, num_labels) 0/1 labels -> multi-label (binary cross-entropy)."""
+    (B, num_labels) 0/1 labels -> multi-label (binary cross-entropy). Without a problem
+    type in the config, the first labels given decide it and it is recorded there, as
+    transformers does: later labels are taken the same way, and the exported
+    ``config.json``, ``classify`` and HF's pipeline score a multi-label head with
+    sigmoids."""
 
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
@@ -141,6 +145,8 @@ class BertForSequenceClassification(Pretrained):
         if labels is not None:
             _check_tensor("labels", labels)
             kind = self.problem(labels)
+            if self.config.problem_type is None:  # as transformers: the first labels decide
+                self.config = self.config.replace(problem_type=kind)
             if kind == "regression":
                 loss = _regression_loss(logits, labels)
             elif kind == "multi_label_classification":
