@@ -227,6 +227,23 @@ def test_ids_of_the_wrong_kind_are_named(bpe: Any, wordpiece: Any) -> None:
                 tok.decode(one)
         with pytest.raises(TypeError, match=r"a list, array or tensor\), got object$"):
             tok.decode(object())  # type: ignore[arg-type]
+        for data in (b"hi", bytearray(b"hi"), memoryview(b"hi")):  # bytearray: read as ids
+            with pytest.raises(TypeError, match=r"got [a-z]+; if each byte is an id, pass list"):
+                tok.decode(data)  # type: ignore[arg-type]
+
+
+def test_a_cut_character_in_a_batch_raises_the_unicode_error_naming_its_row() -> None:
+    """decode_batch named the row by building the error again from its message alone,
+    which UnicodeDecodeError does not take: a TypeError about its arguments came out."""
+    tok = lf.Tokenizer.train_bpe(texts=["😀 hi"] * 5, vocab_size=256)  # bytes alone
+    ids = tok.encode("😀")
+    assert len(ids) == 4
+    with pytest.raises(UnicodeDecodeError) as cut:
+        tok.decode(ids[:1], errors="strict")
+    with pytest.raises(UnicodeDecodeError, match=r"batch\[1\]: ") as named:
+        tok.decode_batch([ids, ids[:1]], errors="strict")
+    assert (named.value.object, named.value.start) == (cut.value.object, cut.value.start)
+    assert tok.decode_batch([ids, ids[:1]]) == ["😀", "\ufffd"]  # (errors="replace")
 
 
 def test_fields_asked_of_a_batch_of_lists_are_refused_not_dropped(bpe: Any, wordpiece: Any) -> None:
@@ -280,8 +297,10 @@ def test_wordpiece_id_to_token_refuses_ids_outside_the_vocabulary(wordpiece: Any
                 tok.id_to_token(tid)
             with pytest.raises(TokenIdError, match=f"token id {tid} is not in the vocabulary"):
                 tok.decode([tid])
-    with pytest.raises(TypeError, match="integers"):
-        wordpiece.id_to_token(1.5)
+    for tok in (wordpiece, bpe):  # bpe looked a float up among its added tokens first
+        for tid in (1.5, 1.0, [1], "1"):
+            with pytest.raises(TypeError, match="token ids must be integers"):
+                tok.id_to_token(tid)
 
 
 # ----------------------------------------------------------------- sizes too large

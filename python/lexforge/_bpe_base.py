@@ -10,11 +10,12 @@ vocabulary. The encode methods are :mod:`lexforge._bpe_encode`'s, saving
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING, Any, Literal
 
 from lexforge._core import Bpe
-from lexforge._text_checks import as_ids, bad_ids, bad_text
+from lexforge._text_checks import as_ids, at_row, bad_ids, bad_text
 from lexforge.batch import Padding, Truncation
 from lexforge.formats import hf_post
 from lexforge.tokenizer import Tokenizer
@@ -185,7 +186,7 @@ class BpeBase(Tokenizer):
             try:
                 out.append(self.decode(ids, skip_special_tokens=skip_special_tokens, errors=errors))
             except (TypeError, ValueError) as e:  # which row: the message names no place
-                raise type(e)(f"batch[{row}]: {e}") from None
+                raise at_row(e, row) from None
         return out
 
     def _skipped(self) -> set[int]:
@@ -279,9 +280,13 @@ class BpeBase(Tokenizer):
     def id_to_token(self, id: int) -> bytes:
         """The bytes of a token (a normalized added token's: those of its normalized
         form); raises :class:`TokenIdError` for an unknown id."""
-        if id in self._forms:
-            return self._forms[id].encode()
-        return self.decode_bytes([id])
+        try:
+            tid = operator.index(id)  # ints only: 800.0 is not an id, nor a list
+        except TypeError:
+            raise TypeError(f"token ids must be integers, got {id!r}") from None
+        if tid in self._forms:
+            return self._forms[tid].encode()
+        return self.decode_bytes([tid])
 
     def vocab(self) -> dict[bytes, int]:
         """Every mergeable token (bytes) and its id."""

@@ -25,11 +25,16 @@ if TYPE_CHECKING:
 
 def as_ids(ids: Ids) -> npt.NDArray[Any] | list[int]:
     """Token ids as the core takes them: a contiguous int64 array or a list."""
-    if ids is None or isinstance(ids, (str, bytes)):  # a str's characters are no ids
+    # a str's characters are no ids, nor are the bytes of binary data
+    if ids is None or isinstance(ids, (str, bytes, bytearray, memoryview)):
         raise TypeError(
             f"ids must be a sequence of token ids, got {type(ids).__name__}"
             + ("; to encode text, use encode" if isinstance(ids, str) else "")
-            + ("; if each byte is an id, pass list(data)" if isinstance(ids, bytes) else "")
+            + (
+                "; if each byte is an id, pass list(data)"
+                if ids is not None and not isinstance(ids, str)
+                else ""
+            )
         )
     torch = sys.modules.get("torch")  # likewise a tensor: read as the array it holds
     if torch is not None and isinstance(ids, torch.Tensor):
@@ -166,3 +171,13 @@ def bad_ids(ids: npt.NDArray[Any] | list[int], vocab_size: int) -> Exception:
         if not 0 <= value < vocab_size:
             return TokenIdError(f"token id {value} is not in the vocabulary (0..{vocab_size - 1})")
     return TypeError("token ids must be a sequence of integers or a 1-D integer array")
+
+
+def at_row(err: Exception, row: int) -> Exception:
+    """``err`` again, its message led by the row of a batch it came from (``batch[3]:``);
+    a ``UnicodeDecodeError`` keeps its bytes and position."""
+    if isinstance(err, UnicodeDecodeError):
+        return UnicodeDecodeError(
+            err.encoding, err.object, err.start, err.end, f"batch[{row}]: {err.reason}"
+        )
+    return type(err)(f"batch[{row}]: {err}")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from lexforge._core import BertTokenizer
-from lexforge._text_checks import as_ids, bad_text, check_text
+from lexforge._text_checks import as_ids, at_row, bad_text, check_text
 from lexforge.batch import (
     MAX_THREADS,
     BatchEncoding,
@@ -312,7 +312,7 @@ class WordPieceTokenizer(Tokenizer):
                 text = self.decode(ids, skip_special_tokens=skip_special_tokens, cleanup=cleanup)
                 out.append(text)
             except (TypeError, ValueError) as e:  # which row: the message names no place
-                raise type(e)(f"batch[{row}]: {e}") from None
+                raise at_row(e, row) from None
         return out
 
     # ----------------------------------------------------------------- vocabulary and files
