@@ -609,3 +609,53 @@ def test_mask_streams_are_not_the_shard_order_streams() -> None:
         order = lf._core.shard_order(n, seed, seed % 5)
         same += int(np.flatnonzero(labels[3] != -100)[0]) == order[-1]
     assert same < 10, same  # independent: about 40 / 50
+
+
+class _Labels:
+    """A collate_fn masking stacked rows with an unstepped masker: the labels."""
+
+    def __init__(self, masker: lf.Masker) -> None:
+        self.masker = masker
+
+    def __call__(self, rows: list[Any]) -> Any:
+        import torch
+
+        return self.masker(torch.stack(rows))[1]
+
+
+def test_an_unstepped_masker_in_loader_workers_masks_each_epoch_anew(
+    bert: lf.WordPieceTokenizer,
+) -> None:
+    """As a DataLoader's collate_fn without ``step``: a worker's copy counted from 0 again
+    each epoch, so every epoch repeated the first one's masks (HF's collator masks anew);
+    and a masker called once in the main process first masked differently under fork
+    (which inherits the count) than under spawn. Now the pass's seed, drawn by torch
+    from the loader's generator, goes into the step: new masks each epoch, the same for
+    any worker count and start method under the same generator seed."""
+    torch = pytest.importorskip("torch")
+    from torch.utils.data import DataLoader
+
+    gen = torch.Generator().manual_seed
+    rows = [torch.randint(1000, 30000, (48,), generator=gen(i)) for i in range(12)]
+
+    def epochs(workers: int, context: str | None = None, seed: int = 0) -> list[list[Any]]:
+        masker = lf.Masker.from_tokenizer(bert, seed=5)
+        masker(torch.stack(rows[:4]))  # a call in the main process first
+        loader = DataLoader(rows, batch_size=4, collate_fn=_Labels(masker), num_workers=workers,
+                            multiprocessing_context=context, generator=gen(seed))  # fmt: skip
+        return [list(loader), list(loader)]
+
+    def same(a: list[Any], b: list[Any]) -> bool:
+        return all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+
+    def joined(passes: list[list[Any]]) -> list[Any]:
+        return passes[0] + passes[1]
+
+    first, second = epochs(2, "fork")
+    assert not same(first, second)
+    for batch in first + second:  # still BERT's masking: about 15% of the tokens
+        assert 0 < int((batch != -100).sum()) < batch.numel() // 2
+    assert same(first + second, joined(epochs(2, "fork")))  # reproducible
+    assert same(first + second, joined(epochs(3, "fork")))  # any worker count
+    assert same(first + second, joined(epochs(1, "spawn")))  # any start method
+    assert not same(first, epochs(2, "fork", seed=1)[0])  # another seed, other masks

@@ -532,6 +532,50 @@ def test_torch_dataset_workers_ranks_and_resume(shards: lf.ShardSet) -> None:
         lf.PretrainingDataset(shards, rank=2, world_size=2, **options)
 
 
+def test_set_step_reaches_persistent_workers(shards: lf.ShardSet) -> None:
+    """A loader with ``persistent_workers=True`` keeps its workers' copies of the dataset
+    between passes: ``set_step`` on the main process's copy was silently ignored, and the
+    next pass started at the old step."""
+    torch = pytest.importorskip("torch")
+    from torch.utils.data import DataLoader
+
+    options = {"batch_size": 16, "max_seq_len": 64, "seed": 9}
+    want = lf.PretrainingBatches(shards, **options)
+    data = lf.PretrainingDataset(shards, **options)
+    loader = DataLoader(data, batch_size=None, num_workers=2, persistent_workers=True)
+    first = next(iter(loader))["input_ids"]
+    assert torch.equal(first, torch.from_numpy(want.batch(0)["input_ids"]))
+    for step in (5, 2):
+        data.set_step(step)
+        assert data.start_step == step
+        got = list(itertools.islice(iter(loader), 3))
+        for k, batch in enumerate(got):
+            assert torch.equal(
+                batch["input_ids"], torch.from_numpy(want.batch(step + k)["input_ids"])
+            )
+    data.start_step = 7  # the attribute says the same
+    assert torch.equal(
+        next(iter(loader))["input_ids"], torch.from_numpy(want.batch(7)["input_ids"])
+    )
+    with pytest.raises(ConfigError, match="step"):
+        data.set_step(-1)
+
+
+def test_a_masker_given_masks_on_the_threads_said(shards: lf.ShardSet) -> None:
+    """``num_threads`` (one in each DataLoader worker) governs a masker given without its
+    own; the masks do not change."""
+    tok = shards.tokenizer()
+    masker = lf.Masker.from_tokenizer(tok, seed=2)
+    one = lf.PretrainingBatches(shards, batch_size=8, max_seq_len=64, masker=masker, num_threads=1)
+    assert one.masker.num_threads == 1 and masker.num_threads is None
+    every = lf.PretrainingBatches(shards, batch_size=8, max_seq_len=64, masker=masker)
+    assert every.masker is masker
+    for name, array in one.batch(3).items():
+        assert (array == every.batch(3)[name]).all(), name
+    own = lf.Masker.from_tokenizer(tok, seed=2, num_threads=2)
+    assert lf.PretrainingBatches(shards, batch_size=8, masker=own, num_threads=1).masker is own
+
+
 def test_a_rate_schedule_follows_the_optimizer_step(shards: lf.ShardSet) -> None:
     """With ``grad_accum`` micro-batches per rank and step, batch ``i`` of the stream is
     masked at the rate of step ``i // (world_size * grad_accum)`` (the option was missing:

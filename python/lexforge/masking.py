@@ -13,7 +13,7 @@ import math
 import operator
 import sys
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -268,7 +268,7 @@ class Masker:
             data, ends,
         )  # fmt: skip
         # what rebuilds it in another process (the core holds Rust tables, not picklable)
-        self._options = {
+        self._options: dict[str, Any] = {
             "vocab_size": vocab_size, "mask_token_id": mask_token_id,
             "special_ids": sorted(self.special_ids), "mlm_probability": mlm_probability,
             "mask_probability": mask_probability, "random_probability": random_probability,
@@ -278,6 +278,8 @@ class Masker:
             "token_bytes": token_bytes,
         }  # fmt: skip
         self._calls = itertools.count()  # the steps of calls that give none
+        # in a DataLoader worker: the pass's seed and the count of its calls
+        self._worker_calls: tuple[int, Iterator[int]] | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild_masker, (self._options,))
@@ -331,10 +333,15 @@ class Masker:
         back in native order), NumPy or a CPU torch tensor, not modified.
 
         ``step`` defaults to how many calls without a step this masker has had, so that
-        each call picks new positions, as HF's collator does (in a DataLoader worker, the
-        count interleaved with the other workers': the batch's index when the loader deals
-        batches round-robin; a copy pickled into a worker counts from 0 again). Pass it for
-        masks that depend on the step alone.
+        each call picks new positions, as HF's collator does. In a DataLoader worker (a
+        ``collate_fn``) the count is the batch's index in the loader's pass (the workers'
+        counts interleaved, as the loader deals batches round-robin), and the masks also
+        follow the pass's seed, which torch draws anew for each pass from its generator:
+        every epoch masks anew, as HF's collator does there, reproducibly under
+        ``torch.manual_seed`` (or the loader's ``generator``), alike for any number of
+        workers and any start method (a worker copy counting from 0 gave each epoch the
+        first one's masks). A rate schedule is read at the batch's index. Pass ``step``
+        for masks that depend on the step alone.
 
         ``special_tokens_mask`` ((batch, length), bool or integers, nonzero at special and
         padding positions) marks positions that are never picked, beside those holding
@@ -403,7 +410,9 @@ class Masker:
             if words.shape != ids.shape:
                 raise ConfigError(f"word_ids has shape {words.shape}, input_ids {ids.shape}")
         if step is None:
-            step = self._next_step()
+            step, counted = self._next_step()
+            if schedule_step is None:
+                schedule_step = counted
         check_int("step", step, most=2**64 - 1)
         if schedule_step is not None:
             check_int("schedule_step", schedule_step, most=2**64 - 1)
@@ -421,13 +430,23 @@ class Masker:
             return torch.from_numpy(out), torch.from_numpy(labels)
         return out, labels
 
-    def _next_step(self) -> int:
-        """The step of a call that gives none: the count of such calls, interleaved across
-        the workers of a DataLoader this masker runs in."""
-        calls = next(self._calls)
+    def _next_step(self) -> tuple[int, int]:
+        """The step of a call that gives none, and the count it stands for: the count of
+        such calls; in a DataLoader worker, the batch's index in the loader's pass (the
+        workers' counts interleaved) with the pass's seed in the step's high bits."""
         data = sys.modules.get("torch.utils.data")
         worker = data.get_worker_info() if data is not None else None
-        return calls if worker is None else calls * worker.num_workers + worker.id
+        if worker is None:
+            calls = next(self._calls)
+            return calls, calls
+        # torch seeds worker w of a pass with base + w, base drawn anew for each pass (a
+        # persistent worker keeps its first): counted per base, so a forked copy of a
+        # masker called in the main process counts as a pickled one does
+        base = (worker.seed - worker.id) & 0xFFFF_FFFF
+        if self._worker_calls is None or self._worker_calls[0] != base:
+            self._worker_calls = (base, itertools.count())
+        index = next(self._worker_calls[1]) * worker.num_workers + worker.id
+        return (base << 32) | (index & 0xFFFF_FFFF), index
 
 
 def _rebuild_masker(options: dict[str, Any]) -> Masker:

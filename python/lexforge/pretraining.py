@@ -84,8 +84,9 @@ class PretrainingBatches:
             ``pad_to_multiple_of`` when ``max_seq_len`` is a multiple of it, so a batch is
             never wider than ``max_seq_len``) or ``"max_length"`` (always ``max_seq_len``).
         drop_last: drop the last, short batch of a finite stream.
-        num_threads: threads for building instances and masking (default: all cores);
-            results do not depend on it.
+        num_threads: threads for building instances and masking (default: all cores;
+            a ``masker`` given with its own ``num_threads`` masks on those); results do
+            not depend on it.
         batches_per_step: the batches of one training step (data-parallel ranks ×
             gradient-accumulation micro-batches): a masking-rate schedule gives batch
             ``i`` the rate of step ``i // batches_per_step``.
@@ -153,6 +154,9 @@ class PretrainingBatches:
             )
         )
         _check_masker(self.masker, tokenizer)
+        if self.masker.num_threads is None and num_threads is not None:
+            # masking too runs on the threads said here (one in each DataLoader worker)
+            self.masker = Masker(**dict(self.masker._options, num_threads=num_threads))
         framing = {"[CLS]": self.cls, "[SEP]": self.sep, "[PAD]": self.pad}
         unguarded = [name for name, i in framing.items() if i not in self.masker.special_ids]
         if unguarded:  # the batches' framing and padding would be picked as MLM targets

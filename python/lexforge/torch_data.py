@@ -78,10 +78,14 @@ class PretrainingDataset(IterableDataset[dict[str, torch.Tensor]]):
         check_int("rank", rank)
         if check_int("world_size", world_size, least=1) <= rank:
             raise ConfigError(f"need 0 <= rank < world_size, got {rank} and {world_size}")
-        check_int("start_step", start_step)
+        check_int("start_step", start_step, most=2**63 - 1)
         self.directory = Path(shards.directory if isinstance(shards, ShardSet) else shards)
         self.batch_size, self.options = batch_size, options
-        self.start_step, self.rank, self.world_size = start_step, rank, world_size
+        # in shared memory: a loader's persistent workers keep their copy of the dataset,
+        # and read set_step's step from it when the next pass starts
+        self._start = torch.tensor(start_step, dtype=torch.int64)
+        self._start.share_memory_()  # type: ignore[no-untyped-call]
+        self.rank, self.world_size = rank, world_size
         self.grad_accum = grad_accum
         self._batches: PretrainingBatches | None = self._open(options.get("num_threads"))
 
@@ -97,10 +101,20 @@ class PretrainingDataset(IterableDataset[dict[str, torch.Tensor]]):
         state["_batches"] = None  # Rust objects and memory maps are reopened per process
         return state
 
+    @property
+    def start_step(self) -> int:
+        """The rank's batch the next iteration starts at."""
+        return int(self._start)
+
+    @start_step.setter
+    def start_step(self, step: int) -> None:
+        self.set_step(step)
+
     def set_step(self, step: int) -> None:
-        """Makes the next iteration start at the rank's batch ``step`` (resume)."""
-        check_int("step", step)
-        self.start_step = step
+        """Makes the next iteration start at the rank's batch ``step`` (resume), in a
+        loader's workers too, persistent ones included (``persistent_workers=True``
+        keeps its workers' copies of the dataset between passes)."""
+        self._start.fill_(check_int("step", step, most=2**63 - 1))
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         info = get_worker_info()
