@@ -404,6 +404,31 @@ def test_trained_alphabet_is_hfs(english: list[str], chinese: list[str]) -> None
     assert alphabet(ours.vocab()) == alphabet(theirs.get_vocab())
 
 
+def test_a_special_token_spelled_like_a_piece_takes_one_place(tmp_path: Path) -> None:
+    """A special token spelled like a piece training makes ("##es") is that piece, one
+    spelling and one id, and the merges go on past it as in HF's trainer: the
+    vocabulary was one token short of ``vocab_size``. The files load back in both."""
+    from tokenizers import models, normalizers, pre_tokenizers, trainers
+
+    texts = ["les enfants jouent dans les rues des villes anciennes et les places des marchés "
+             "sont pleines de fleurs rouges"] * 50  # fmt: skip
+    specials = ["[UNK]", "##es"]
+    ours = lf.Tokenizer.train_wordpiece(texts=texts, vocab_size=80, special_tokens=specials,
+                                        show_progress=False)  # fmt: skip
+    theirs = hf.Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    theirs.normalizer = normalizers.BertNormalizer()
+    theirs.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    trainer = trainers.WordPieceTrainer(vocab_size=80, special_tokens=specials,
+                                        show_progress=False)  # fmt: skip
+    theirs.train_from_iterator(texts, trainer)
+    assert len(ours.vocab()) == theirs.get_vocab_size() == 80
+    assert ours.token_to_id("##es") == theirs.token_to_id("##es") == 1
+    assert ours.encode("tes") == [ours.token_to_id("t"), 1]  # the piece, by the special id
+    ours.save(tmp_path / "tokenizer.json")
+    again = hf.Tokenizer.from_file(str(tmp_path / "tokenizer.json"))
+    assert again.encode("les rues").ids == ours.encode("les rues")
+
+
 def test_training_is_deterministic(english: list[str], tmp_path: Path) -> None:
     path = tmp_path / "corpus.txt"
     path.write_text("\n".join(english), encoding="utf-8")

@@ -48,6 +48,9 @@ def _check_reference(seed: int) -> None:
         "limit_alphabet": rng.choice([None, None, 3, 10]),
     }
     lowercase = rng.random() < 0.5
+    if rng.random() < 0.3:  # special tokens spelled like pieces training makes
+        drawn = ["##" + "".join(rng.choices(pieces, k=rng.randint(1, 2))) for _ in range(3)]
+        kw["special_tokens"] = list(dict.fromkeys(SPECIALS + drawn))
     try:
         want = ref.train(ref.count_words(texts, lowercase=lowercase), **kw)
     except ValueError:

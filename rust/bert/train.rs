@@ -92,7 +92,11 @@ pub fn train_wordpiece(
         }
     }
     drop(sorted);
-    let floor = opts.special_tokens.len() + pieces.len();
+    // a special token spelled like a piece is that piece (one spelling, one id), as in HF
+    let specials: std::collections::HashSet<&str> =
+        opts.special_tokens.iter().map(String::as_str).collect();
+    let floor = opts.special_tokens.len()
+        + pieces.iter().filter(|p| !specials.contains(p.as_str())).count();
     if opts.vocab_size < floor {
         return Err(Error::TrainerConfig(format!(
             "vocab_size={} is smaller than the {} special tokens plus the {} initial pieces (characters, and ## continuations) = {floor}; raise vocab_size or pass limit_alphabet=",
@@ -115,20 +119,28 @@ pub fn train_wordpiece(
         min_frequency: opts.min_frequency,
         max_token_length: opts.max_token_length,
     };
-    let merges = learn(
+    let initial = pieces.len();
+    // the merged pieces, made as the merges are learned: one spelled like a special token
+    // (or a piece made before) adds nothing to the vocabulary, so the merges go on past
+    // it, as in HF's trainer
+    let mut spelled: std::collections::HashSet<String> =
+        opts.special_tokens.iter().chain(&pieces).cloned().collect();
+    let mut merged = pieces;
+    learn(
         || encoded.iter().map(|(s, n)| (s.iter().copied(), *n)),
-        pieces.len(),
+        initial,
         &train,
         progress,
+        &mut |a, b| {
+            let right =
+                merged[b as usize].strip_prefix(&opts.prefix).unwrap_or(&merged[b as usize]);
+            let joined = format!("{}{right}", merged[a as usize]);
+            let adds = spelled.insert(joined.clone());
+            merged.push(joined);
+            adds
+        },
     )?;
-    for (a, b) in merges {
-        let right = pieces[b as usize]
-            .strip_prefix(&opts.prefix)
-            .unwrap_or(&pieces[b as usize])
-            .to_string();
-        let joined = format!("{}{right}", pieces[a as usize]);
-        pieces.push(joined);
-    }
+    let pieces = merged;
     let mut seen = std::collections::HashSet::new();
     let mut vocab = Vec::with_capacity(opts.special_tokens.len() + pieces.len());
     for token in opts.special_tokens.iter().chain(&pieces) {

@@ -422,7 +422,7 @@ fn train_from(
         State::new(|| counts.iter().map(|(w, n)| (w.iter().map(|&b| rank[b as usize]), n)), 256)?;
     drop(counts);
     crate::memory::release_free_memory();
-    let merges = learn_merges(st, opts, progress)?;
+    let merges = learn_merges(st, opts, progress, &mut |_, _| true)?;
     let mut tokens: Vec<Vec<u8>> = vec![Vec::new(); 256];
     for (b, &r) in rank.iter().enumerate() {
         tokens[r as usize] = vec![b as u8];
@@ -475,24 +475,31 @@ pub(crate) fn empty_corpus(specials_cut: u64, rest: &str) -> Error {
 /// `n_symbols` with its count (it is called twice). Merge `k` creates symbol
 /// `n_symbols + k`; `max_token_length` counts initial symbols. Same rule and tie-break as
 /// the byte-level trainer (WordPiece training uses it on characters).
+///
+/// `adds(a, b)`, called once per merge in order, says whether the merge adds a token to
+/// the vocabulary (WordPiece: not when its piece is spelled like a special token, which
+/// already holds the spelling and its id, as in HF's trainer); `opts.merges` counts the
+/// merges that do.
 pub fn learn<I, S>(
     words: impl Fn() -> I,
     n_symbols: usize,
     opts: &TrainOptions,
     progress: &mut dyn FnMut(u64, u64) -> bool,
+    adds: &mut dyn FnMut(u32, u32) -> bool,
 ) -> Result<Vec<(u32, u32)>>
 where
     I: Iterator<Item = (S, u64)>,
     S: ExactSizeIterator<Item = u32>,
 {
     let st = State::new(words, n_symbols)?;
-    learn_merges(st, opts, progress)
+    learn_merges(st, opts, progress, adds)
 }
 
 fn learn_merges(
     mut st: State,
     opts: &TrainOptions,
     progress: &mut dyn FnMut(u64, u64) -> bool,
+    adds: &mut dyn FnMut(u32, u32) -> bool,
 ) -> Result<Vec<(u32, u32)>> {
     let lowest = i64::try_from(opts.min_frequency.max(1)).unwrap_or(i64::MAX);
     st.recount(lowest);
@@ -506,7 +513,8 @@ fn learn_merges(
     let total = opts.merges.min(possible);
     let mut merges = Vec::with_capacity(total);
     let every = (total / 100).max(1);
-    while merges.len() < total {
+    let mut added = 0usize;
+    while added < total && merges.len() < possible {
         let Some((_, k)) = st.best(lowest) else { break };
         let (a, b) = ((k >> 32) as u32, k as u32);
         let len = (st.tok_len[a as usize] + st.tok_len[b as usize]) as usize;
@@ -517,12 +525,13 @@ fn learn_merges(
         st.tok_len.push(len as u32);
         merges.push((a, b));
         st.merge(a, b, c);
-        if merges.len() % every == 0 && !progress(merges.len() as u64, total as u64) {
+        added += usize::from(adds(a, b));
+        if merges.len() % every == 0 && !progress(added as u64, total as u64) {
             return Err(Error::Interrupted);
         }
     }
     // finished (possibly early, when the corpus ran out of pairs)
-    progress(merges.len() as u64, merges.len() as u64);
+    progress(added as u64, added as u64);
     Ok(merges)
 }
 

@@ -18,7 +18,10 @@ continuation pieces carrying ``##``). Read top to bottom:
    vocabulary keeps its id, as in HF. Training stops after ``vocab_size`` tokens, when the
    best count is below ``min_frequency``, or when no pair is left.
 
-The vocabulary is the special tokens, the initial pieces, then the merged pieces.
+The vocabulary is the special tokens, the initial pieces, then the merged pieces; a piece
+spelled like a special token is that token (one spelling, one id) and the merges go on
+past it, as in HF's trainer (which then breaks ties by the special token's id; this
+trainer, as lexforge's, by the piece's place among the pieces).
 """
 
 from __future__ import annotations
@@ -76,7 +79,8 @@ def train(
         for c in word[1:]:
             if c in alphabet and prefix + c not in pieces:
                 pieces.append(prefix + c)
-    floor = len(special_tokens) + len(pieces)
+    # a special token spelled like a piece is that piece: one spelling, one id (HF)
+    floor = len(set(special_tokens) | set(pieces))
     if vocab_size < floor:
         raise ValueError(f"vocab_size {vocab_size} < {floor} special tokens and initial pieces")
     ids = {piece: i for i, piece in enumerate(pieces)}
@@ -86,7 +90,8 @@ def train(
         for word in words
         if len(word) <= max_input_chars_per_word
     }
-    while len(special_tokens) + len(pieces) < vocab_size:
+    size = floor  # the distinct spellings so far
+    while size < vocab_size:
         pairs: Counter[tuple[int, int]] = Counter()
         for word, symbols in split.items():
             for pair in pairwise(symbols):
@@ -101,6 +106,7 @@ def train(
         if merged not in ids:  # a piece made before by another pair keeps its id
             ids[merged] = len(pieces)
             pieces.append(merged)
+            size += merged not in special_tokens  # else a special token had the spelling
         new = ids[merged]
         for word, symbols in split.items():
             out: list[int] = []
