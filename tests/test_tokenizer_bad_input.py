@@ -5,6 +5,7 @@ for the core's integer types."""
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -280,6 +281,27 @@ def test_an_empty_save_path_is_refused_not_the_working_directory(
         with pytest.raises(ConfigError, match="names a folder; a tiktoken rank file"):
             tok.save(tmp_path, format=fmt)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_bpe_special_tokens_spelled_like_model_tokens_are_refused(tmp_path: Path) -> None:
+    """A special token spelled, in byte-level characters, like a token of the model (a
+    byte's own character: "a", "Ġ"; or a merge training makes: "Ġde" for " de") shares
+    that token's id in a tokenizer.json, which lexforge cannot hold: training wrote a
+    file that loaded nowhere. Refused by name; others train and load back."""
+    from lexforge.errors import TrainerConfigError
+
+    texts = ["x de de de la la lune"] * 50
+    for special, token in (("a", b"a"), ("Ġ", b" "), ("é", b"\xe9"), ("Ġde", b" de")):
+        message = f"'{special}' is how .* token {re.escape(repr(token))} "
+        with pytest.raises(TrainerConfigError, match=message):
+            lf.Tokenizer.train_bpe(texts=texts, vocab_size=263, special_tokens=[special])
+    for special in ("<|x|>", "dé", "Ġzzz", "de"):  # "de" is cut out of the text
+        tok = lf.Tokenizer.train_bpe(texts=texts, vocab_size=263, special_tokens=[special])
+        tok.save(tmp_path / "tokenizer.json")
+        again = lf.Tokenizer.from_file(tmp_path / "tokenizer.json")
+        assert again.encode("x de", disallowed_special=()) == tok.encode(
+            "x de", disallowed_special=()
+        )
 
 
 def test_training_texts_name_a_lone_surrogate() -> None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from lexforge import _core
 from lexforge._progress import Progress
-from lexforge.errors import ConfigError, TokenizerFormatError
+from lexforge.errors import ConfigError, TokenizerFormatError, TrainerConfigError
 from lexforge.formats import detect, tiktoken
 from lexforge.training import PathLike, WordCounts, check_counts, check_flags, special_list
 
@@ -161,7 +161,10 @@ class Tokenizer:
                 by the code points of their byte-level characters, then the merges.
             special_tokens: strings that get the first ids and are never split or merged;
                 they are cut out of the training text (one holding a line break is refused
-                with files: they are counted line by line).
+                with files: they are counted line by line). One spelled like a model
+                token in byte-level characters (a byte's own character, ``"Ġ"``, or a
+                token training makes, ``"Ġde"``) is refused: a ``tokenizer.json`` would
+                give both one id.
             pattern: pre-tokenization preset (``"gpt2"``, ``"cl100k"``, ``"o200k"``) or regex.
             min_frequency: stop when the best pair occurs fewer times than this.
             max_token_length: never create tokens longer than this many bytes.
@@ -597,14 +600,37 @@ def _train_bpe(
     show_progress: bool | None,
     consume: bool,
 ) -> BpeTokenizer:
+    from lexforge import _bytelevel
     from lexforge.bpe import BpeTokenizer
 
+    # A tokenizer.json gives a spelling one id: a special token spelled like a token of
+    # the model (in its byte-level characters) gets that token's id in HF's trainer, and
+    # a lexforge tokenizer, which keeps the two apart, would write a file that loads
+    # nowhere. A byte's character is a token of every vocabulary: refused before training.
+    for token in specials:
+        byte = _bytelevel.char_to_byte().get(token)
+        if byte is not None:
+            raise TrainerConfigError(_spelled_like(token, bytes([byte])))
     # (the counts' lock: no count into them meanwhile)
     with Progress("learning merges", enabled=show_progress) as bar, counts._core.lock:
         core = _core.train_bpe(
             counts._core.core, vocab_size, specials, min_frequency, max_token_length, bar, consume
         )
-    return BpeTokenizer(core)
+    trained = BpeTokenizer(core)
+    spelled = {_bytelevel.encode(token): token for token in trained.vocab()}
+    clash = next((t for t in specials if t in spelled), None)
+    if clash is not None:  # a merge made it: said now, before anything is saved
+        raise TrainerConfigError(_spelled_like(clash, spelled[clash]))
+    return trained
+
+
+def _spelled_like(special: str, token: bytes) -> str:
+    return (
+        f"the special token {special!r} is how a tokenizer.json spells the model's token "
+        f"{token!r} (in byte-level characters), so the two would share one id there, "
+        "which lexforge cannot hold (the saved file would not load back): pick another "
+        "special token, such as '<|x|>'"
+    )
 
 
 def _file_defaults(path: Path, doc: Any, vocab_size: int) -> tuple[Any, Any]:
