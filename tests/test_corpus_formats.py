@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +110,30 @@ def test_tsv_and_compressed_text(tmp_path: Path) -> None:
     packed.write_bytes(gzip.compress(_plain(tmp_path).read_bytes()))
     expected = lf.Tokenizer.train_wordpiece(_plain(tmp_path), vocab_size=90).vocab()
     assert lf.Tokenizer.train_wordpiece(packed, vocab_size=90).vocab() == expected
+
+
+def test_a_compressed_file_replaced_with_its_size_and_mtime_is_read_anew(tmp_path: Path) -> None:
+    """The decompressed text is cached while the source is unchanged: a file of other text
+    with the old one's compressed size and mtime (cp -p, rsync -t, tar) was taken for it,
+    and training read the old text. Its change time tells them apart."""
+    from lexforge._corpus_files import as_text
+
+    def packed(text: str) -> bytes:
+        return gzip.compress(text.encode(), mtime=0)
+
+    old, new = packed("apple apple apple\n" * 100), packed("zebra zebra zebra\n" * 100)
+    assert len(old) == len(new)
+    path = tmp_path / "corpus.txt.gz"
+    path.write_bytes(old)
+    os.utime(path, ns=(10**18, 10**18))
+    assert as_text(path).read_text(encoding="utf-8").startswith("apple")
+    path.write_bytes(new)
+    os.utime(path, ns=(10**18, 10**18))
+    assert as_text(path).read_text(encoding="utf-8").startswith("zebra")
+    cached = as_text(path)
+    stamp = cached.stat().st_mtime_ns
+    os.utime(path, ns=(5, 5))  # touched only: found the same by its hash, not rewritten
+    assert as_text(path) == cached and cached.stat().st_mtime_ns == stamp
 
 
 @pytest.mark.parametrize("kind", ["jsonl", "parquet"])

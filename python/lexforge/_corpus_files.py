@@ -163,12 +163,16 @@ def _cached(path: Path, key: list[Any], suffix: str, write: Callable[[Path], Non
     target = cache_root() / "corpora" / f"{short}.{digest}{suffix}"
     record = target.with_name(f"{short}.{digest}.source.json")
     stat = path.stat()
+    # the size and times say the source is unchanged: its change time too, which no copy
+    # sets (cp -p, rsync -t and tar give a new file the old file's size and mtime)
+    now = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "ctime_ns": stat.st_ctime_ns,
+           "inode": stat.st_ino}  # fmt: skip
     seen = _read_record(record) if target.is_file() else None
     if seen is not None and seen.get("size") == stat.st_size:
-        if seen.get("mtime_ns") == stat.st_mtime_ns:
+        if all(seen.get(name) == value for name, value in now.items()):
             return target
         if seen.get("sha256") == sha256_file(path):  # touched, not changed
-            atomic_write(record, json.dumps({**seen, "mtime_ns": stat.st_mtime_ns}))
+            atomic_write(record, json.dumps({**seen, **now}))
             return target
     # this process's own file: processes converting the same source at once each write
     # theirs, and each rename leaves the same text in place
@@ -184,8 +188,9 @@ def _cached(path: Path, key: list[Any], suffix: str, write: Callable[[Path], Non
         building.replace(target)
     finally:
         building.unlink(missing_ok=True)
-    source = {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-    atomic_write(record, json.dumps({**source, "sha256": sha256_file(path)}))
+    atomic_write(
+        record, json.dumps({"path": str(path.resolve()), **now, "sha256": sha256_file(path)})
+    )
     return target
 
 
