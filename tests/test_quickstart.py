@@ -29,6 +29,7 @@ def test_quickstart_short_run(tmp_path: Path) -> None:
     # the baseline is a real one: near the published NB-SVM figure on MR (79.4%)
     assert report["results"]["rt-polarity"]["tfidf"]["accuracy"] > 0.75
     assert "| rt-polarity | all-MiniLM-L6-v2, fine-tuned |" in done.stdout
+    assert "A budget of 2 minutes on cpu; the stages took " in done.stdout
     assert (out / "pretrain" / "model" / "model.safetensors").is_file()
     # pretrained without dropout (MLM only); exported with BERT's 0.1 for fine-tuning
     config = json.loads((out / "pretrain" / "model" / "config.json").read_text())
@@ -188,8 +189,34 @@ def test_a_fine_tuning_stage_killed_before_done_json_is_rerun_in_place(
         warnings.filterwarnings("error", message=".*earlier run's model.*")
         quickstart._finetune(tiny_checkpoint, "rt-polarity", folder, 60.0, "cpu", False,
                              minilm=True)  # fmt: skip
-    assert "[ours-rt-polarity] replacing the model of an interrupted run" in capsys.readouterr().out
+    assert "[ours-rt-polarity] replacing the model of an earlier attempt" in capsys.readouterr().out
     assert (folder / "best" / "config.json").is_file()
+
+
+def test_an_interrupt_in_any_stage_says_the_command_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C outside pretraining's loop (building shards, fine-tuning, MiniLM) ended with
+    a bare "lexforge: interrupted": nothing said that the same command resumes. What
+    pretraining says of its checkpoint is kept as it is."""
+    from lexforge import quickstart
+    from lexforge.cli import main
+
+    def stopped(*args: Any) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(quickstart, "_run", stopped)
+    out = tmp_path / "qs"
+    assert main(["quickstart", "--out", str(out), "--quiet"]) == 130
+    said = capsys.readouterr().err
+    assert f"interrupted: the same quickstart command (--out {out}) resumes" in said
+
+    def saved(*args: Any) -> int:
+        raise KeyboardInterrupt("pretraining stopped after step 3 of 9, saved")
+
+    monkeypatch.setattr(quickstart, "_run", saved)
+    with pytest.raises(KeyboardInterrupt, match=r"^pretraining stopped after step 3 of 9, saved$"):
+        quickstart.run(out=out)
 
 
 def test_a_second_quickstart_into_a_running_ones_folder_is_refused(tmp_path: Path) -> None:
@@ -219,6 +246,33 @@ def test_a_second_quickstart_into_a_running_ones_folder_is_refused(tmp_path: Pat
         quickstart.run(out=out, minutes=3)
     with only_writer(out / ".quickstart.lock", lambda: AssertionError("still held")):
         pass
+
+
+def test_a_folder_of_other_files_is_refused_as_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--out at a folder of the user's own files started a run there, whose report.md
+    would replace theirs. Refused before anything is written; an empty folder, or one a
+    run was killed in before it recorded its options (its lock alone), goes ahead."""
+    from lexforge import quickstart
+    from lexforge.errors import ConfigError
+
+    def recorded(out: Path, options: dict[str, Any]) -> None:  # where a run begins
+        raise AssertionError("went on")
+
+    monkeypatch.setattr(quickstart, "_check_same_run", recorded)
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "report.md").write_text("my notes")
+    (out / "data.csv").write_text("a,b")
+    with pytest.raises(ConfigError, match=r"holds files of its own \(data.csv, report.md\)"):
+        quickstart.run(out=out, minutes=0.5)
+    assert sorted(p.name for p in out.iterdir()) == ["data.csv", "report.md"]
+    for name in ("report.md", "data.csv"):
+        (out / name).unlink()
+    (out / ".quickstart.lock").touch()
+    with pytest.raises(AssertionError, match="went on"):
+        quickstart.run(out=out, minutes=0.5)
 
 
 def test_the_clock_gives_each_stage_its_share_of_the_time_left() -> None:
@@ -386,6 +440,20 @@ def test_a_stage_runs_again_when_a_stage_it_reads_was_made_again(
     (tmp_path / "scores" / "done.json").write_text(json.dumps(done))
     everything()
     assert calls == {"model": 2, "scores": 2, "other": 1}
+    # a stage run again and interrupted: its old done.json and the report of the old
+    # results were left, the report showing scores of a model no longer there
+    (tmp_path / "report.md").write_text("old scores")
+    (tmp_path / "pretrain" / "model" / "w.bin").unlink()
+
+    def interrupted(folder: Path) -> dict[str, Any]:
+        raise KeyboardInterrupt
+
+    stages = quickstart._Stages(tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        stages.run("pretrain", interrupted)
+    assert not (tmp_path / "pretrain" / "done.json").exists()
+    assert not (tmp_path / "report.md").exists()
+    assert (tmp_path / "scores" / "done.json").is_file()  # (found stale by its inputs)
 
 
 def test_fine_tuning_advice_names_the_quickstarts_option(

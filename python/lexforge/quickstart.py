@@ -157,6 +157,11 @@ class _Stages:
                           "running the stage again")  # fmt: skip
             else:
                 print(f"[{name}] {marker} is unreadable; running the stage again")
+        # what a run made is gone once its stage runs again: an interrupt meanwhile leaves
+        # neither the old done.json nor a report of the old results beside the new stage
+        marker.unlink(missing_ok=True)
+        for report in ("report.md", "report.json"):
+            (self.out / report).unlink(missing_ok=True)
         start = time.perf_counter()
         result = fn(folder)
         # a stage that resumed an interrupted attempt's work counts that attempt's time too
@@ -275,7 +280,14 @@ def run(
     quickstart into the same ``out`` while one runs is refused at once (it would time its
     pretraining against the first, rewrite its plan, and train into its folders)."""
     with contextlib.ExitStack() as held:
-        return _run(held, minutes, preset, device, out, vocab_size, show_progress)
+        try:
+            return _run(held, minutes, preset, device, out, vocab_size, show_progress)
+        except KeyboardInterrupt as e:
+            if str(e):  # (pretraining says what it saved)
+                raise
+            raise KeyboardInterrupt(  # the stage under way starts again, the others are kept
+                f"the same quickstart command (--out {out}) resumes: the stages done are kept"
+            ) from None
 
 
 def _run(
@@ -325,6 +337,15 @@ def _run(
                     "resume it)"
                 )
             break
+    if out.is_dir() and not (out / "quickstart.json").is_file():  # a run's is recorded first
+        others = sorted(p.name for p in out.iterdir() if p.name != ".quickstart.lock")
+        if others:  # (its report.md, say, would be replaced)
+            shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+            raise ConfigError(
+                f"--out {out} holds files of its own ({shown}) and no quickstart run; the "
+                "quickstart writes report.md, tokenizer/, pretrain/... there: pass a new or "
+                "empty directory (or an earlier run's, to resume it)"
+            )
     for managed in ("datasets", "corpora"):  # the cache's folders, which lexforge replaces
         cache = (datasets._fetch.cache_root() / managed).resolve()
         if out.resolve() == cache or cache in out.resolve().parents:
@@ -490,7 +511,7 @@ def _run(
         clock.ran(name, done["seconds"], done.get("time_limit", limit))
     for task in TASKS:  # (the report's order: ours, MiniLM, the baseline)
         results[task] = {s: results[task][s] for s in systems} | {"tfidf": baseline[task]}
-    report = _report(out, minutes, preset, pretrained, results, neighbours)
+    report = _report(out, minutes, preset, pretrained, results, neighbours, clock.spent, dev)
     print(report)
     return 0
 
@@ -558,7 +579,7 @@ def _finetune(
     hidden = json.loads((checkpoint / "config.json").read_text(encoding="utf-8"))["hidden_size"]
     ours_lr = 1e-3 * min(1.0, RECIPE_WIDTH / hidden)
     if (folder / "best").exists():  # this stage's own, from a run killed before done.json
-        print(f"[{folder.name}] replacing the model of an interrupted run ({folder / 'best'})")
+        print(f"[{folder.name}] replacing the model of an earlier attempt ({folder / 'best'})")
         shutil.rmtree(folder / "best")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -599,13 +620,22 @@ def _report(
     pretrained: dict[str, Any],
     results: dict[str, Any],
     neighbours: dict[str, Any],
+    spent: float,
+    device: str,
 ) -> str:
     names = {
         "ours": f"lexforge BERT ({preset}, pretrained here)",
         "minilm": "all-MiniLM-L6-v2, fine-tuned",
         "tfidf": "TF-IDF + logistic regression",
     }
-    lines = [f"# lexforge quickstart ({minutes:g} minutes)", ""]
+    took = f"{int(spent // 60)} min {spent % 60:.0f} s"
+    lines = [
+        "# lexforge quickstart",
+        "",
+        f"A budget of {minutes:g} minutes on {device}; the stages took {took} in all, "
+        "over every attempt.",
+        "",
+    ]
     ev = {k: v for k, v in (pretrained.get("eval") or {}).items() if v is not None}
     lines.append(
         f"Pretraining: {pretrained['steps']} steps of {RECIPE['batch_size']} x "
@@ -614,11 +644,20 @@ def _report(
         f"accuracy {ev.get('mlm_accuracy', float('nan')):.3f}. "
         f"Model: {out / 'pretrain' / 'model'}; curves: {out / 'pretrain' / 'curves.png'}."
     )
-    lines += ["", "| task | system | test accuracy | test macro-F1 |", "|---|---|---|---|"]
+    lines += [
+        "",
+        "| task | system | test accuracy | test macro-F1 | training steps | seconds |",
+        "|---|---|---|---|---|---|",
+    ]
     for task, systems in results.items():
         for system, r in systems.items():
             acc, f1 = r.get("accuracy"), r.get("macro_f1")
-            lines.append(f"| {task} | {names[system]} | {_pct(acc)} | {_pct(f1)} |")
+            steps = r.get("steps", "-")
+            if system == "ours" and len(r.get("soup") or ()) > 1:
+                steps = f"{steps} ({len(r['soup'])} runs averaged)"
+            lines.append(f"| {task} | {names[system]} | {_pct(acc)} | {_pct(f1)} | {steps} "
+                         f"| {r.get('seconds', float('nan')):.0f} |")  # fmt: skip
+    lines += ["", f"Confusion matrices: {out}/<system>-<task>/confusion.png."]
     if neighbours.get("probes"):
         lines += [
             "",

@@ -68,7 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     q.add_argument("--device", default=None, help="cpu or cuda (default: cuda if any)")
     q.add_argument("--out", default="lexforge-quickstart", type=_written, help="output directory")
-    q.add_argument("--quiet", action="store_true", help="no progress bars")
+    q.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bars (drawn only when stderr is a terminal)",
+    )
     q.set_defaults(func=_quickstart)
 
     t = sub.add_parser(
@@ -115,7 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="hf (tokenizer.json, the default); BPE: gpt2 (vocab.json + merges.txt) or "
         "tiktoken; WordPiece: vocab (vocab.txt)",
     )  # fmt: skip
-    t.add_argument("--quiet", action="store_true", help="no progress bars")
+    t.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bars (drawn only when stderr is a terminal)",
+    )
     t.set_defaults(func=_train_tokenizer)
 
     k = sub.add_parser("tokenize", help="encode text files (or stdin) with a tokenizer")
@@ -214,7 +222,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume", action="store_true",
         help="continue from the latest checkpoint (with none: start at step 0 in its place)",
     )  # fmt: skip
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bar (drawn only when stderr is a terminal)",
+    )
     p.set_defaults(func=_pretrain)
 
     f = sub.add_parser(
@@ -312,7 +324,11 @@ def build_parser() -> argparse.ArgumentParser:
         "the runs that help on validation (a greedy model soup)",
     )  # fmt: skip
     f.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if any)")
-    f.add_argument("--quiet", action="store_true", help="no progress bars")
+    f.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bars (drawn only when stderr is a terminal)",
+    )
     f.set_defaults(func=_finetune)
 
     e = sub.add_parser("embed", help="sentence or word vectors of texts (one per line)")

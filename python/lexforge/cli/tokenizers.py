@@ -47,7 +47,7 @@ def _train_on_files(args: argparse.Namespace) -> int:
     options: dict[str, Any] = {
         "text_column": args.text_column, "vocab_size": args.vocab_size,
         "min_frequency": args.min_frequency, "max_token_length": args.max_token_length,
-        "num_threads": args.threads, "show_progress": not args.quiet,
+        "num_threads": args.threads, "show_progress": False if args.quiet else None,
     }  # fmt: skip
     if wordpiece:
         if args.pattern is not None:

@@ -24,7 +24,7 @@ def _quickstart(args: argparse.Namespace) -> int:
         preset=args.preset,
         device=args.device,
         out=args.out,
-        show_progress=not args.quiet,
+        show_progress=False if args.quiet else None,
     )
 
 
@@ -54,7 +54,7 @@ def _pretrain(args: argparse.Namespace) -> int:
         )
     result = pretrain(
         args.data, args.out, model=args.preset, eval_data=args.eval, tokenizer=args.tokenizer,
-        text_column=args.text_column, resume=args.resume, progress=not args.quiet,
+        text_column=args.text_column, resume=args.resume, progress=False if args.quiet else None,
         **{name: getattr(args, name) for name in names},
     )  # fmt: skip
     if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 reports (and saves)
@@ -77,7 +77,7 @@ def _finetune(args: argparse.Namespace) -> int:
         lr=args.lr, warmup=args.warmup, weight_decay=args.weight_decay,
         layer_decay=args.layer_decay, max_length=args.max_length, patience=args.patience,
         max_steps=args.max_steps, time_limit=args.time_limit, seed=args.seed,
-        device=args.device, progress=not args.quiet, task=args.task, runs=args.runs,
+        device=args.device, progress=False if args.quiet else None, task=args.task, runs=args.runs,
         problem_type=args.problem_type, label_separator=args.label_separator,
         new_head=args.new_head, stride=args.stride, max_answer_length=args.max_answer_length,
         unanswerable=args.unanswerable, null_threshold=args.null_threshold,
