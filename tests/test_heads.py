@@ -188,6 +188,10 @@ def test_first_labels_record_the_problem_type(tok: Any, multi: bool, tmp_path: P
             model(**enc, labels=torch.tensor([2, 0]))
     else:
         assert said == "single_label_classification" and isinstance(answer, tuple)
+    fresh = BertForSequenceClassification(_config(tok, labels=("a", "b", "c")))
+    with pytest.raises(ConfigError):  # labels it cannot read record nothing
+        fresh(**enc, labels=torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+    assert fresh.config.problem_type is None
 
 
 def _tagged(n: int, seed: int) -> tuple[list[list[str]], list[list[int]]]:

@@ -145,8 +145,6 @@ class BertForSequenceClassification(Pretrained):
         if labels is not None:
             _check_tensor("labels", labels)
             kind = self.problem(labels)
-            if self.config.problem_type is None:  # as transformers: the first labels decide
-                self.config = self.config.replace(problem_type=kind)
             if kind == "regression":
                 loss = _regression_loss(logits, labels)
             elif kind == "multi_label_classification":
@@ -155,6 +153,8 @@ class BertForSequenceClassification(Pretrained):
                 )
             else:
                 loss = F.cross_entropy(logits.float(), _single_labels(labels, logits))
+            if self.config.problem_type is None:  # as transformers: the first labels decide
+                self.config = self.config.replace(problem_type=kind)  # (labels it could read)
         return TaskOutput(loss, logits, hidden)
 
 
