@@ -115,6 +115,29 @@ def test_each_embed_write_has_its_own_temporary_file(tmp_path: Path) -> None:
     assert out.read_bytes() == b"first, whole" and temporaries() == set()
 
 
+def test_outputs_are_written_through_links_and_into_pipes(tmp_path: Path) -> None:
+    """-o at a link was replaced by a file of its own (the link's file left as it was), and
+    a FIFO, or /dev/stdout, likewise: its reader got nothing."""
+    import os
+    import threading
+
+    real = tmp_path / "real.jsonl"
+    real.write_bytes(b"old")
+    link = tmp_path / "link.jsonl"
+    link.symlink_to("real.jsonl")
+    _cli_atomic(link, lambda f: f.write(b"new"))
+    assert link.is_symlink() and real.read_bytes() == b"new"
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    _cli_atomic(fifo, lambda f: f.write(b"piped"))
+    reader.join(timeout=30)
+    assert got == [b"piped"] and fifo.is_fifo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.jsonl", "out.fifo", "real.jsonl"]
+
+
 @pytest.mark.parametrize("writer", sorted(WRITERS))
 def test_a_failing_clean_up_does_not_hide_the_write_error(
     writer: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -12,6 +12,7 @@ import contextlib
 import errno
 import json
 import os
+import stat
 import sys
 import tempfile
 import warnings
@@ -143,8 +144,18 @@ def _atomic(path: Path, write: Any, *more: tuple[Path, Any]) -> None:
     from lexforge.formats import public_mode, write_failed
 
     staged: list[tuple[Path, Path]] = []
+    direct: list[tuple[Path, Any]] = []
     try:
         for target, writer in ((path, write), *more):
+            try:
+                mode = target.stat().st_mode  # (through a link)
+            except OSError:
+                mode = None
+            if mode is not None and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                direct.append((target, writer))  # a pipe, a device (/dev/stdout): written to
+                continue
+            # a link to a file is written through, the link kept (a rename replaced it)
+            target = Path(os.path.realpath(target))
             if target.is_dir():  # (its rename would fail after the others' went through)
                 raise write_failed(target, IsADirectoryError(errno.EISDIR, "Is a directory"))
             try:
@@ -163,6 +174,12 @@ def _atomic(path: Path, write: Any, *more: tuple[Path, Any]) -> None:
         for target, tmp in staged:
             try:
                 tmp.replace(target)
+            except OSError as e:
+                raise write_failed(target, e) from None
+        for target, writer in direct:
+            try:
+                with target.open("wb") as f:
+                    writer(f)
             except OSError as e:
                 raise write_failed(target, e) from None
     finally:
