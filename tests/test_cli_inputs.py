@@ -374,6 +374,7 @@ def test_a_file_where_a_quickstart_stage_goes_is_refused_before_any_stage(
     monkeypatch.setattr(quickstart._Stages, "run", _never)
     out = tmp_path / "run"
     out.mkdir()
+    (out / "quickstart.json").write_text("{}")  # an earlier run's folder
     (out / "words").write_text("notes\n", encoding="utf-8")
     assert main(["quickstart", "--out", str(out), "--quiet"]) == 1
     err = capsys.readouterr().err
@@ -555,3 +556,20 @@ def test_model_commands_name_the_real_problem(
     assert main(["finetune", str(model_dir), str(data), "--out", str(tmp_path / "ft"),
                  "--runs", str(10**30)]) == 1  # fmt: skip
     assert "runs must be at most 1,000" in capsys.readouterr().err
+
+
+def test_a_missing_pair_column_is_named_by_its_own_flag(tmp_path: Path) -> None:
+    """A --pair-column (or a QA file's context column) missing from a records file was
+    blamed on --text-column."""
+    from lexforge.cli.inputs import _lines
+    from lexforge.errors import CorpusError
+
+    path = tmp_path / "pairs.jsonl"
+    path.write_text('{"body": "a", "other": "b"}\n')
+    assert _lines([str(path)], "other", flag="--pair-column") == ["b"]
+    with pytest.raises(
+        CorpusError, match=r"no column 'nope' .*; name the column with --pair-column$"
+    ):
+        _lines([str(path)], "nope", flag="--pair-column")
+    with pytest.raises(CorpusError, match=r"no column 'nope' .*\(--text-column\)$"):
+        _lines([str(path)], "nope")

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from lexforge.errors import ConfigError
+from lexforge.errors import ConfigError, CorpusError
 
 _BLOCK_BYTES = 8 << 20  # text per encode_batch call of `lexforge tokenize`
 
@@ -160,6 +160,22 @@ def _decode(name: str, data: bytes) -> str:
         ) from None
 
 
+@contextlib.contextmanager
+def _column_named(flag: str) -> Iterator[None]:
+    """A column's error, its fix named by ``flag`` (``--pair-column``) where the column is
+    not the text's: the readers' messages name text_column (--text-column)."""
+    try:
+        yield
+    except (CorpusError, ConfigError) as e:
+        said = str(e)
+        if flag == "--text-column" or "text_column" not in said:
+            raise
+        fixed = said.replace("name the text column with text_column= (--text-column)",
+                             f"name the column with {flag}")  # fmt: skip
+        fixed = fixed.replace("text_column= (--text-column)", flag)
+        raise type(e)(fixed) from None
+
+
 def _lines(
     files: list[str],
     text_column: str | None = None,
@@ -190,14 +206,16 @@ def _lines(
         if f == "-":  # stdin, as Unix tools read it
             text = _decode("<stdin>", sys.stdin.buffer.read())
             texts += [line for _, line in lines(text.replace("\r\n", "\n").replace("\r", "\n"))]
-        elif (rows := column_texts(f, text_column)) is not None:
-            texts += rows  # a Hugging Face dataset's folder: a text per row
-            numbered = False
-        elif corpus_format(path) is None:
-            texts += [line for _, line in lines(read_text(path))]
         else:
-            texts += record_texts(path, text_column)
-            numbered = corpus_format(path) == "gzip"  # (its lines)
+            with _column_named(flag):
+                if (rows := column_texts(f, text_column)) is not None:
+                    texts += rows  # a Hugging Face dataset's folder: a text per row
+                    numbered = False
+                elif corpus_format(path) is None:
+                    texts += [line for _, line in lines(read_text(path))]
+                else:
+                    texts += record_texts(path, text_column)
+                    numbered = corpus_format(path) == "gzip"  # (its lines)
         if where is not None:
             name = "<stdin>" if f == "-" else f
             where += [f"{name}:{i}" if numbered else f"{name}, record {i}"
