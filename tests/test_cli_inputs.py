@@ -10,6 +10,7 @@ import json
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -573,3 +574,21 @@ def test_a_missing_pair_column_is_named_by_its_own_flag(tmp_path: Path) -> None:
         _lines([str(path)], "nope", flag="--pair-column")
     with pytest.raises(CorpusError, match=r"no column 'nope' .*\(--text-column\)$"):
         _lines([str(path)], "nope")
+
+
+def test_ctrl_c_in_finetune_says_what_was_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C in lexforge finetune printed a bare "interrupted": nothing said that no model
+    was written or what to do."""
+    pytest.importorskip("torch")
+    import lexforge.train
+
+    def stopped(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(lexforge.train, "finetune", stopped)
+    out = tmp_path / "ft"
+    assert main(["finetune", "model", "rt-polarity", "--out", str(out), "--quiet"]) == 130
+    err = capsys.readouterr().err
+    assert f"no model was written to {out / 'best'}" in err and "starts it over" in err

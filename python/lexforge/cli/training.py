@@ -70,18 +70,28 @@ def _finetune(args: argparse.Namespace) -> int:
     from lexforge.train import finetune
 
     _task_flags(args)
-    result = finetune(
-        args.model, args.data, validation=args.validation, test=args.test, out_dir=args.out,
-        text_column=args.text_column, pair_column=args.pair_column,
-        label_column=args.label_column, epochs=args.epochs, batch_size=args.batch_size,
-        lr=args.lr, warmup=args.warmup, weight_decay=args.weight_decay,
-        layer_decay=args.layer_decay, max_length=args.max_length, patience=args.patience,
-        max_steps=args.max_steps, time_limit=args.time_limit, seed=args.seed,
-        device=args.device, progress=False if args.quiet else None, task=args.task, runs=args.runs,
-        problem_type=args.problem_type, label_separator=args.label_separator,
-        new_head=args.new_head, stride=args.stride, max_answer_length=args.max_answer_length,
-        unanswerable=args.unanswerable, null_threshold=args.null_threshold,
-    )  # fmt: skip
+    try:
+        result = finetune(
+            args.model, args.data, validation=args.validation, test=args.test,
+            out_dir=args.out, text_column=args.text_column, pair_column=args.pair_column,
+            label_column=args.label_column, epochs=args.epochs, batch_size=args.batch_size,
+            lr=args.lr, warmup=args.warmup, weight_decay=args.weight_decay,
+            layer_decay=args.layer_decay, max_length=args.max_length, patience=args.patience,
+            max_steps=args.max_steps, time_limit=args.time_limit, seed=args.seed,
+            device=args.device, progress=False if args.quiet else None, task=args.task,
+            runs=args.runs, problem_type=args.problem_type,
+            label_separator=args.label_separator, new_head=args.new_head, stride=args.stride,
+            max_answer_length=args.max_answer_length, unanswerable=args.unanswerable,
+            null_threshold=args.null_threshold,
+        )  # fmt: skip
+    except KeyboardInterrupt as e:
+        if str(e):
+            raise
+        raise KeyboardInterrupt(  # (a run keeps its best model in memory until it ends)
+            f"fine-tuning stopped before its end, so no model was written to "
+            f"{Path(args.out) / 'best'} (log.jsonl there has the epochs so far); the same "
+            "command starts it over"
+        ) from None
     if len(result.soup) > 1:
         print(f"model soup: the weights of runs {list(result.soup)} averaged")
     elif result.soup:
