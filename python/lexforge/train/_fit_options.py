@@ -77,11 +77,9 @@ class FitOptions:
             object.__setattr__(self, name, float(value))
         if not self.lr > 0:
             raise ConfigError(f"lr must be positive, got {self.lr}")
-        if self.warmup < 0 or self.weight_decay < 0:
-            raise ConfigError(
-                f"warmup and weight_decay must be at least 0, got {self.warmup} and "
-                f"{self.weight_decay}"
-            )
+        for name in ("warmup", "weight_decay"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be at least 0, got {getattr(self, name)}")
         check_warmup(self.warmup)
         if not 0 < self.layer_decay <= 1:
             raise ConfigError(f"layer_decay must be in (0, 1], got {self.layer_decay}")

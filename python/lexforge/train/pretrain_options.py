@@ -109,7 +109,7 @@ class PretrainOptions:
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if self.cuda_graphs and self.fsdp:
-            raise ConfigError("cuda_graphs and fsdp do not go together: pick one")
+            raise ConfigError("cuda_graphs=True and fsdp=True do not go together: pick one")
         if self.embedding_init not in ("random", "spectral"):
             raise ConfigError(
                 f"embedding_init must be random or spectral, got {self.embedding_init!r}"
