@@ -218,7 +218,7 @@ def test_pretrain_names_an_unknown_preset_by_its_flag(
      (["--warmup", "9", "--steps", "5"], "--warmup 9 steps is longer than the run's 5 steps"),
      (["--lr", "-1"], "--lr must be positive, got -1"),
      (["--save-every", "-1"], "--save-every must be at least 0"),
-     (["--cuda-graphs", "--fsdp"], "--cuda-graphs and fsdp do not go together")],
+     (["--cuda-graphs", "--fsdp"], "--cuda-graphs and --fsdp do not go together")],
 )  # fmt: skip
 def test_pretrain_options_are_refused_by_their_flags(
     options: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -592,3 +592,27 @@ def test_ctrl_c_in_finetune_says_what_was_kept(
     assert main(["finetune", "model", "rt-polarity", "--out", str(out), "--quiet"]) == 130
     err = capsys.readouterr().err
     assert f"no model was written to {out / 'best'}" in err and "starts it over" in err
+
+
+def test_warnings_name_the_commands_flags(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Errors said the API's keywords as flags, warnings did not ("null_threshold=1.0 is
+    not used ... pass unanswerable=True")."""
+    pytest.importorskip("torch")
+    import lexforge.train
+
+    def warns(*args: Any, **kwargs: Any) -> Any:
+        warnings.warn("null_threshold=1.0 is not used (pass unanswerable=True)", stacklevel=1)
+        raise KeyboardInterrupt("stopped")
+
+    def shown(message: Any, category: Any, filename: str, lineno: int, *rest: Any) -> None:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno))
+
+    monkeypatch.setattr(lexforge.train, "finetune", warns)
+    monkeypatch.setattr(warnings, "showwarning", shown)  # (as outside pytest's recording)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        main(["finetune", "model", "rt-polarity", "--out", str(tmp_path / "ft"), "--quiet"])
+    err = capsys.readouterr().err
+    assert "warning: --null-threshold 1.0 is not used (pass --unanswerable)" in err

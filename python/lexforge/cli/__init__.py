@@ -37,7 +37,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     shown = warnings.formatwarning
-    warnings.formatwarning = _one_line  # a warning is a line, not a line of our source
+    flags = flag_names(parser, args.command)
+
+    def one_line(message: Warning | str, *where: Any, **line: Any) -> str:
+        # a warning is a line, not a line of our source, in the command's words
+        return _one_line(in_flags(str(message), flags), *where, **line)
+
+    warnings.formatwarning = one_line
     for stream in (sys.stdout, sys.stderr):  # a token a console cannot show: escaped
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(errors="backslashreplace")
@@ -55,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             e.filename is None
         ) else e  # fmt: skip
         # (the API's keywords as this command's flags: batch_size as --batch-size)
-        message = in_flags(str(message), flag_names(parser, args.command))
+        message = in_flags(str(message), flags)
         print(f"lexforge: error: {message}", file=sys.stderr)
         return 1
     except ImportError as e:  # an optional dependency a command reached for
