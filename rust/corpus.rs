@@ -486,14 +486,34 @@ pub fn read_piece(path: &Path, range: Range<u64>) -> Result<String> {
     }
     String::from_utf8(bytes).map_err(|e| {
         let at = range.start + skipped + e.utf8_error().valid_up_to() as u64;
+        let line = line_at(path, at).map(|n| format!(" (line {n})")).unwrap_or_default();
         crate::error::not_utf8(
             path,
             format!(
-                "{} is not valid UTF-8 at byte {at}; convert it (e.g. iconv -f latin1 -t utf-8) or remove the bad bytes",
+                "{} is not valid UTF-8 at byte {at}{line}; convert it (e.g. iconv -f latin1 -t utf-8) or remove the bad bytes",
                 path.display()
             ),
         )
     })
+}
+
+/// The line (from 1) that byte `at` of the file at `path` is on, for an error message:
+/// the line ends before it, counted in one read through the file up to it (None if the
+/// file cannot be read so far).
+fn line_at(path: &Path, at: u64) -> Option<u64> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).ok()?.take(at);
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut lines, mut read) = (1u64, 0u64);
+    loop {
+        let n = file.read(&mut buf).ok()?;
+        if n == 0 {
+            break;
+        }
+        lines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+        read += n as u64;
+    }
+    (read == at).then_some(lines)
 }
 
 /// Reads and tokenizes one planned piece of a file.
@@ -667,11 +687,15 @@ mod tests {
         }
         std::fs::write(&path, b"ok\n\xff\xfe bad\n").unwrap();
         let err = read_piece(&path, 0..8).unwrap_err().to_string();
-        assert!(err.contains("not valid UTF-8 at byte 3"), "{err}");
+        assert!(err.contains("not valid UTF-8 at byte 3 (line 2)"), "{err}");
+        // in a piece past the file's start, the line is the file's
+        std::fs::write(&path, b"one\ntwo\n\nthree\nf\xffour\n").unwrap();
+        let err = read_piece(&path, 9..20).unwrap_err().to_string();
+        assert!(err.contains("not valid UTF-8 at byte 16 (line 5)"), "{err}");
         // a byte-order mark is read past, and counted in the offset
         std::fs::write(&path, b"\xEF\xBB\xBFok\n\xff bad\n").unwrap();
         let err = read_piece(&path, 0..11).unwrap_err().to_string();
-        assert!(err.contains("not valid UTF-8 at byte 6"), "{err}");
+        assert!(err.contains("not valid UTF-8 at byte 6 (line 2)"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

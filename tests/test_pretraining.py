@@ -219,7 +219,7 @@ def test_a_damaged_manifest_is_named(
 def test_bad_corpora(bert: Any, tmp_path: Path) -> None:
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"A fine line.\n\nAnother \xff\xfe line.\n")
-    with pytest.raises(CorpusError, match=r"bad\.txt is not valid UTF-8 at byte 22"):
+    with pytest.raises(CorpusError, match=r"bad\.txt is not valid UTF-8 at byte 22 \(line 3\)"):
         lf.build_shards(bad, tmp_path / "s1", bert)
     packed = tmp_path / "corpus.txt.gz"  # decompressed (tests/test_corpus_formats.py)
     packed.write_bytes(gzip.compress(b"A fine line.\n\nAnother line.\n"))
