@@ -183,8 +183,15 @@ def _pretrain(
                 f"{', '.join(PRESETS)}; pretraining starts from fresh weights (to go on with a "
                 "run, pass its out_dir again with resume=True)"
             )
-    if opts.device is not None:
-        resolve_device(opts.device)
+    if opts.device is not None or opts.cuda_graphs:
+        device = resolve_device(opts.device)
+        if opts.cuda_graphs and device.type != "cuda":
+            warnings.warn(
+                f"cuda_graphs=True on {device.type}: no CUDA graphs there, only the static "
+                "shapes and a compile for them, slow there; it is for a CUDA device",
+                UserWarning,
+                stacklevel=3,
+            )
     eval_shards = _held_out(eval_data)
     # text_column may be for the held-out text alone, when the training data is shards
     eval_text = eval_data is not None and eval_shards is None
