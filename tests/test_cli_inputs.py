@@ -456,13 +456,14 @@ def test_embed_keeps_a_row_per_record_and_names_a_long_text_by_its_line(
 ) -> None:
     """A one-column csv's quoted empty record ("") was dropped as a blank line, so the
     vectors no longer lined up with the records (pandas reads it as a row, and skips a
-    line of spaces as we do); a text too long for the model was "texts[5]", counted over
-    every input: it is named by its file and line."""
+    line of spaces as we do), and so was a quoted blank one ("   "); a text too long for
+    the model was "texts[5]", counted over every input: it is named by its file and
+    line."""
     import pandas as pd
 
     from lexforge.model import BertModel
 
-    for name, content in (("one.csv", 'text\na\n""\nb\n   \n\nc\n'),
+    for name, content in (("one.csv", 'text\na\n""\nb\n   \n\nc\n"   "\n\t\n" \n "\nd\n'),
                           ("two.csv", 'text,id\na,1\n"",2\nb,3\n')):  # fmt: skip
         (tmp_path / name).write_text(content, encoding="utf-8")
         want = pd.read_csv(tmp_path / name)["text"].fillna("").tolist()
@@ -616,3 +617,35 @@ def test_warnings_name_the_commands_flags(
         main(["finetune", "model", "rt-polarity", "--out", str(tmp_path / "ft"), "--quiet"])
     err = capsys.readouterr().err
     assert "warning: --null-threshold 1.0 is not used (pass --unanswerable)" in err
+
+
+def test_files_after_an_option_are_read(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """argparse fills a list of files in one go, before the options: `lexforge embed MODEL
+    --pooling cls a.txt` failed with "unrecognized arguments: a.txt", blaming the file for
+    the order. Files before, between and after options are read, in their order; an
+    unknown option is named alone (with what follows it, which may be its value)."""
+    for name, text in (("a.txt", "one two\nthree\n"), ("b.txt", "four five six\n")):
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    a, b, out = str(tmp_path / "a.txt"), str(tmp_path / "b.txt"), tmp_path / "v.npy"
+    assert main(["embed", model_dir.as_posix(), a, b, "--pooling", "cls", "-o", str(out)]) == 0
+    want = np.load(out)
+    assert want.shape[0] == 3
+    for argv in (
+        ["embed", model_dir.as_posix(), "--pooling", "cls", a, b, "-o", str(out)],
+        ["embed", model_dir.as_posix(), a, "--pooling", "cls", b, "-o", str(out)],
+        ["embed", model_dir.as_posix(), "--pooling", "cls", "-o", str(out), a, b],
+    ):
+        out.unlink()
+        assert main(argv) == 0, argv
+        np.testing.assert_array_equal(np.load(out), want)
+    capsys.readouterr()
+    tokenizer = str(model_dir / "tokenizer.json")
+    assert main(["tokenize", a, "--tokenizer", tokenizer, b]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 3
+    for tail, named in ((["--bogus"], "--bogus"), (["--bogus", b], f"--bogus {b}")):
+        with pytest.raises(SystemExit) as exit_:
+            main(["embed", model_dir.as_posix(), "--pooling", "cls", a, *tail])
+        assert exit_.value.code == 2
+        assert capsys.readouterr().err.endswith(f"error: unrecognized arguments: {named}\n")

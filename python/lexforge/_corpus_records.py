@@ -376,26 +376,36 @@ def delimited_rows(
     the first line that is not blank; its names are stripped, a name given twice is
     refused, and columns without a name (the empty ones a spreadsheet leaves, pandas'
     index) are not data, though a value in those after the last named column (a row
-    shifted by an unquoted comma) is refused. Blank lines are skipped; a row with another
+    shifted by an unquoted comma) is refused. Blank lines are skipped (a quoted field,
+    ``""`` or ``"  "``, under a header of one column is a record); a row with another
     number of fields than the header, or malformed quoting, raises ``error`` naming the
     line and the fix."""
     csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))  # texts may be long
+    raw: list[str] = []  # the lines of the row being read (csv reads no further)
+
+    def lines() -> Iterator[str]:
+        for line in source:
+            raw.append(line)
+            yield line
+
     if kind != "tsv":
-        reader = csv.reader(source, strict=True)
+        reader = csv.reader(lines(), strict=True)
     elif quoted:
-        reader = csv.reader(source, delimiter="\t", strict=True)
+        reader = csv.reader(lines(), delimiter="\t", strict=True)
     else:
-        reader = csv.reader(source, delimiter="\t", quoting=csv.QUOTE_NONE)
+        reader = csv.reader(lines(), delimiter="\t", quoting=csv.QUOTE_NONE)
     header: list[str] | None = None
     start = 1
     try:
         for fields in reader:
             where, start = f"line {start}", reader.line_num + 1
-            # a blank line (whitespace only, as pandas skips it); but "" (csv gives [""]
-            # only for a quoted empty field) under a header of one column is a record
-            # whose text is empty, as in pandas: rows stay aligned with the records
+            written = "".join(raw)
+            raw.clear()
+            # a blank line (whitespace only, as pandas skips it); but a quoted field ("",
+            # "   ") under a header of one column is a record whose text is empty or
+            # blank, as in pandas: rows stay aligned with the records
             blank = not fields or (len(fields) == 1 and not fields[0].strip())
-            if blank and (not fields or fields[0] or header is None or len(header) != 1):
+            if blank and (header is None or len(header) != 1 or '"' not in written):
                 continue
             if header is None:
                 header = [f.strip() for f in fields]
