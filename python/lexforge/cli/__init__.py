@@ -24,7 +24,7 @@ from lexforge._extras import missing_module, require
 from lexforge.errors import LexforgeError
 
 from .models import _embed, _fill_mask, _similar
-from .parser import build_parser, flag_names, in_flags
+from .parser import build_parser, flag_names, in_flags, take_strays
 from .training import _finetune, _pretrain, _quickstart
 
 __all__ = ["build_parser", "main"]
@@ -32,7 +32,8 @@ __all__ = ["build_parser", "main"]
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, strays = parser.parse_known_args(argv)
+    take_strays(parser, args, strays)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -473,6 +473,26 @@ _API_NAMES = {
 }
 
 
+def take_strays(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, strays: list[str]
+) -> None:
+    """Texts given after an option (``embed MODEL --pooling cls a.txt``) into the command's
+    list of them, where argparse leaves them unrecognized (it fills a ``*`` or ``+``
+    positional in one go, before the options); an unknown option, and what follows it,
+    is an error."""
+    commands = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    command = commands[0].choices.get(args.command) if commands and args.command else None
+    lists = [a for a in (command._actions if command else []) if not a.option_strings and
+             a.nargs in ("*", "+")]  # fmt: skip
+    cut = next((i for i, s in enumerate(strays) if s.startswith("-") and s != "-"), len(strays))
+    if len(lists) != 1:
+        cut = 0
+    if cut:
+        setattr(args, lists[0].dest, [*(getattr(args, lists[0].dest) or []), *strays[:cut]])
+    if strays[cut:]:
+        parser.error(f"unrecognized arguments: {' '.join(strays[cut:])}")
+
+
 def flag_names(parser: argparse.ArgumentParser, command: str | None) -> dict[str, str]:
     """``command``'s options by the Python API keyword each one sets (``batch_size``:
     ``--batch-size``), for errors the API raised in its own words."""
