@@ -43,7 +43,8 @@ def resolve_files(
     files (JSON Lines, JSON, csv, tsv, Parquet, or those gzip-compressed), whose
     ``text_column`` (default: ``text``, else their only text column) holds the text. A
     Hugging Face Dataset (or its ``save_to_disk`` folder) is a records file of its text
-    column. A ``text_column`` no file has, or a file listed twice, is refused."""
+    column. A file listed twice, or a ``text_column`` given with no records file to have
+    it, is refused here; a records file without that column is refused when it is read."""
     from lexforge._corpus_files import check_text_column
     from lexforge._hf_datasets import dataset_records, is_disk_folder
 

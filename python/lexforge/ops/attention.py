@@ -122,8 +122,8 @@ def attention(
 
     Shapes: ``q`` (B, Nq, H, D); ``k``, ``v`` (B, Nk, H, D) — the layout a fused QKV
     projection gives after ``.view(B, N, 3, H, D).unbind(2)`` (any strides with a unit
-    last stride; no copies). Dtypes: float16, bfloat16 or float32, all three the same, on
-    one device. D is 32, 64 or 128 for the Triton kernels (SDPA takes any).
+    last stride; no copies). Dtypes: float16, bfloat16 or float32 (float64 too on the SDPA
+    path, for gradient checks), all three the same, on one device. D is 32, 64 or 128 for the Triton kernels (SDPA takes any).
 
     Padding: ``key_padding_mask`` (B, N) bool, True at real tokens, or ``lengths`` (B,)
     integers (the first ``lengths[b]`` positions are real; a value outside [0, N] raises,
