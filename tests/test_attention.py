@@ -852,6 +852,71 @@ def test_second_derivatives_of_the_reproducible_cpu_path() -> None:
                                         (q, k, v))  # fmt: skip
 
 
+def test_second_derivatives_through_sdpa_of_several_heads() -> None:
+    """SDPA's fused backwards have no derivative of their own: a gradient penalty through
+    backend='sdpa' (the one the Triton kernels' refusal names, and the CPU model's) failed
+    with torch's "derivative for aten::_scaled_dot_product_flash_attention_for_cpu_backward
+    is not implemented" whenever batch x heads > 1. It now goes through the math path."""
+    q, k, v = (t.detach().double().requires_grad_() for t in inputs(2, 6, 2, 16, torch.float32))
+    valid = torch.ones(2, 6, dtype=torch.bool, device=DEVICE)
+    valid[1, 4:] = False
+
+    def penalty(fn: Any) -> list[Any]:
+        out = fn(q, k, v)
+        grads = torch.autograd.grad((out**3).sum(), (q, k, v), create_graph=True)
+        total = (out**2).sum() + sum((d**2).sum() for d in grads)
+        return list(torch.autograd.grad(total, (q, k, v)))
+
+    ours = penalty(lambda a, b, c: attention(a, b, c, key_padding_mask=valid, backend="sdpa"))
+    theirs = penalty(lambda a, b, c: reference(a, b, c, valid))
+    for a, b in zip(ours, theirs, strict=True):
+        torch.testing.assert_close(a, b)
+    for mask in (valid, None):
+        assert torch.autograd.gradgradcheck(
+            lambda a, b, c, m=mask: attention(a, b, c, key_padding_mask=m, backend="sdpa"),
+            (q, k, v),
+        )
+
+
+def test_sdpa_first_derivatives_keep_their_graph_semantics() -> None:
+    """The SDPA path's first-order backward is SDPA's own graph kept inside the op: the
+    same gradients, a graph that two backwards may share under retain_graph=True, and
+    torch's own error for a second backward without it."""
+    from torch.nn import functional as F  # noqa: N812 (torch's own spelling)
+
+    q, k, v = inputs(2, 5, 3, 16, torch.float32)
+    out = attention(q, k, v, backend="sdpa")
+    plain = F.scaled_dot_product_attention(*(t.transpose(1, 2) for t in (q, k, v)))
+    torch.testing.assert_close(out, plain.transpose(1, 2), rtol=0, atol=0)
+    loss = (out**2).sum()
+    loss.backward(retain_graph=True)
+    first = q.grad.clone()
+    loss.backward()
+    torch.testing.assert_close(q.grad, 2 * first)
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        loss.backward()
+    qh, kh, vh = (t.detach().half().requires_grad_() for t in (q, k, v))
+    out = attention(qh, kh, vh, backend="sdpa", dropout_p=0.25)
+    with pytest.raises(RuntimeError, match="set the attention dropout to 0"):
+        torch.autograd.grad(out.float().sum(), (qh,), create_graph=True)
+
+
+def test_sdpa_path_under_torch_func_grad() -> None:
+    """``torch.func.grad`` through backend='sdpa' equals autograd's gradients (the SDPA
+    path's custom Function, for second derivatives, is left out under a transform)."""
+    q, k, v = inputs(2, 5, 2, 16, torch.float32)
+    valid = torch.ones(2, 5, dtype=torch.bool, device=DEVICE)
+    valid[0, 3:] = False
+
+    def loss(a: Any, b: Any, c: Any) -> Any:
+        return (attention(a, b, c, key_padding_mask=valid, backend="sdpa") ** 2).sum()
+
+    ours = torch.func.grad(loss, argnums=(0, 1, 2))(q.detach(), k.detach(), v.detach())
+    want = torch.autograd.grad(loss(q, k, v), (q, k, v))
+    for a, b in zip(ours, want, strict=True):
+        torch.testing.assert_close(a, b)
+
+
 def test_dropout_draws_the_same_with_gradients_or_without() -> None:
     """The CPU fallback took SDPA's own kernel without gradients and the math path with
     them: one seed gave other bits (by 1e-6) depending on requires_grad. With dropout it

@@ -245,6 +245,29 @@ def test_gradients_match_finite_differences() -> None:
     assert torch.autograd.gradcheck(loss, inputs, eps=1e-6, atol=1e-5)
 
 
+def test_torch_func_grad_equals_autograd() -> None:
+    """``torch.func.grad`` (functorch's transforms: the way to per-example gradients and
+    meta-learning) refused the CPU model: its fixed-order LayerNorm, softmax and
+    attention are custom autograd Functions, which functorch refuses without a
+    ``setup_context``. Under a transform they are torch's own ops."""
+    torch.manual_seed(0)
+    model = BertForPreTraining(_tiny(50))
+    ids = torch.randint(1, 50, (2, 7))
+    mask = torch.ones(2, 7, dtype=torch.bool)
+    mask[1, 5:] = False
+    labels = torch.where(mask, ids, -100)
+    params = {n: p.detach() for n, p in model.named_parameters()}
+
+    def loss(p: dict[str, Any]) -> Any:
+        return torch.func.functional_call(model, p, (ids, mask), {"labels": labels}).loss
+
+    grads = torch.func.grad(loss)(params)
+    model(ids, mask, labels=labels).loss.backward()
+    for name, p in model.named_parameters():  # (the pooler, unused by MLM alone: None)
+        want = torch.zeros_like(p) if p.grad is None else p.grad
+        torch.testing.assert_close(grads[name], want, msg=name)
+
+
 def _tiny(tok_size: int = 120, **kw: Any) -> BertConfig:
     return BertConfig(
         vocab_size=tok_size, hidden_size=64, num_layers=2, num_heads=2, intermediate_size=128,

@@ -15,7 +15,7 @@ from torch.nn import functional as F  # noqa: N812 (torch's own spelling)
 
 from ..errors import AttentionInputError
 from .attention_checks import _BACKENDS, _DTYPES, HEAD_DIMS
-from .reproducible import linear, softmax
+from .reproducible import linear, softmax, traced
 
 if TYPE_CHECKING:
     from .attention import AttentionOptions
@@ -89,6 +89,8 @@ def _sdpa(
         scale = opts.resolved_scale(q.shape[-1])
         if _thread_count_matters(q, k, v, opts):
             out = _math(q, k, v, mask, opts.dropout_p, scale)
+        elif _records_gradients(q, k, v):
+            out = _FusedOnceMathTwice.apply(q, k, v, mask, opts.dropout_p, scale)
         else:
             out = F.scaled_dot_product_attention(
                 q, k, v, attn_mask=mask, dropout_p=opts.dropout_p, scale=scale
@@ -107,7 +109,7 @@ def _thread_count_matters(
     and with one sequence of one head, MKL splits its products over the threads. With
     dropout the math path is taken whether gradients are recorded or not, so that a seed
     drops the same probabilities either way (SDPA draws its own otherwise)."""
-    if q.device.type != "cpu" or torch.compiler.is_compiling():
+    if q.device.type != "cpu" or traced():
         return False
     if q.dtype not in (torch.float32, torch.float64):
         return False
@@ -116,6 +118,66 @@ def _thread_count_matters(
     if not torch.is_grad_enabled() or not (q.requires_grad or k.requires_grad or v.requires_grad):
         return False
     return q.shape[0] * q.shape[1] == 1
+
+
+def _records_gradients(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> bool:
+    if not torch.is_grad_enabled() or traced():
+        return False
+    return q.requires_grad or k.requires_grad or v.requires_grad
+
+
+class _FusedOnceMathTwice(torch.autograd.Function):
+    """``F.scaled_dot_product_attention`` with its own fused backward, and a second
+    derivative (``create_graph=True``: a gradient penalty, MAML) through the math path,
+    recomputed: SDPA's fused backwards (CPU flash, CUDA flash, efficient, cuDNN) have no
+    derivative of their own, and torch failed with ``derivative for
+    aten::_scaled_dot_product_flash_attention_for_cpu_backward is not implemented``.
+
+    The first-order backward is SDPA's own graph, built in ``forward`` on detached views
+    of q, k and v and kept as a saved tensor, so that it lives exactly as long as a graph
+    of SDPA's would (freed by a backward without ``retain_graph``), with the same tensors
+    saved."""
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        mask: torch.Tensor | None,
+        dropout_p: float,
+        scale: float,
+    ) -> torch.Tensor:
+        with torch.enable_grad():
+            vq, vk, vv = (t.detach().requires_grad_(t.requires_grad) for t in (q, k, v))
+            out = F.scaled_dot_product_attention(
+                vq, vk, vv, attn_mask=mask, dropout_p=dropout_p, scale=scale
+            )
+        ctx.save_for_backward(q, k, v, mask, vq, vk, vv, out)
+        ctx.dropout_p, ctx.scale = dropout_p, scale
+        return out.detach()
+
+    @staticmethod
+    def backward(ctx: Any, d_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        q, k, v, mask, *views, out = ctx.saved_tensors
+        need = ctx.needs_input_grad[:3]
+        if torch.is_grad_enabled():  # create_graph: a second derivative will be asked for
+            if ctx.dropout_p > 0.0:
+                raise RuntimeError(
+                    "a second derivative (create_graph=True, a gradient penalty) through "
+                    "attention with dropout is not available here (SDPA's dropout mask "
+                    "cannot be drawn again); set the attention dropout to 0 for it"
+                )
+            with _without_autocast(q.device):
+                again = _math(q, k, v, mask, 0.0, ctx.scale)
+            wanted = [t for t, n in zip((q, k, v), need, strict=True) if n]
+            grads = iter(torch.autograd.grad(again, wanted, d_out, create_graph=True))
+        else:
+            # retained: the saved tensor holds the graph, and is freed with this node's
+            # buffers unless the caller's backward retains them (retain_graph=True)
+            wanted = [t for t, n in zip(views, need, strict=True) if n]
+            grads = iter(torch.autograd.grad(out, wanted, d_out, retain_graph=True))
+        return (*(next(grads) if n else None for n in need), None, None, None)
 
 
 def _math(

@@ -22,8 +22,8 @@ the thread count on the CPU:
 Values equal torch's up to the order of those sums. ``one_thread`` is for the rest: small
 computations inside library code (the TF-IDF baseline's L-BFGS, the spectral
 embeddings' QR and SVD).
-Elsewhere (CUDA, CPU autocast, ``torch.compile``, half precision, mixed dtypes) all three
-are torch's own.
+Elsewhere (CUDA, CPU autocast, ``torch.compile``, ``torch.func`` transforms, half
+precision, mixed dtypes) all three are torch's own.
 """
 
 from __future__ import annotations
@@ -43,6 +43,15 @@ __all__ = ["BUDGET", "layer_norm", "linear", "one_thread", "softmax"]
 BUDGET = 2**22
 # the dtypes taken (torch's kernels compute half precision in float32 inside; these would not)
 _FULL = (torch.float32, torch.float64)
+
+
+def traced() -> bool:
+    """Whether torch is tracing (``torch.compile``) or transforming (``torch.func``: grad,
+    vmap, jacrev) the code: custom autograd Functions are torch's own ops there."""
+    if torch.compiler.is_compiling():
+        return True
+    active = getattr(torch._C, "_are_functorch_transforms_active", None)
+    return bool(active and active())
 
 
 @contextmanager
@@ -74,7 +83,7 @@ def layer_norm(
 def _fixed_order(x: Tensor, shape: Any, weight: Tensor | None, bias: Tensor | None) -> bool:
     if x.device.type != "cpu" or weight is None or bias is None or len(shape) != 1:
         return False  # the device first: the cheapest way out on a GPU
-    if not torch.is_grad_enabled() or torch.compiler.is_compiling():
+    if not torch.is_grad_enabled() or traced():
         return False
     if torch.is_autocast_enabled("cpu"):
         return False
@@ -108,7 +117,7 @@ def softmax(x: Tensor) -> Tensor:
     count (torch's own elsewhere, as for ``layer_norm``)."""
     if x.device.type != "cpu" or x.dtype not in _FULL or not x.requires_grad:
         return torch.softmax(x, -1)
-    if torch.compiler.is_compiling():
+    if traced():
         return torch.softmax(x, -1)
     return _RowSoftmax.apply(x)  # type: ignore[no-any-return]
 
