@@ -123,7 +123,8 @@ def attention(
     Shapes: ``q`` (B, Nq, H, D); ``k``, ``v`` (B, Nk, H, D) — the layout a fused QKV
     projection gives after ``.view(B, N, 3, H, D).unbind(2)`` (any strides with a unit
     last stride; no copies). Dtypes: float16, bfloat16 or float32 (float64 too on the SDPA
-    path, for gradient checks), all three the same, on one device. D is 32, 64 or 128 for the Triton kernels (SDPA takes any).
+    path, for gradient checks), all three the same, on one device. D is 32, 64 or 128 for
+    the Triton kernels (SDPA takes any).
 
     Padding: ``key_padding_mask`` (B, N) bool, True at real tokens, or ``lengths`` (B,)
     integers (the first ``lengths[b]`` positions are real; a value outside [0, N] raises,
@@ -147,7 +148,9 @@ def attention(
     ``TRITON_INTERPRET=1``, Triton's interpreter, which is how the tests check it).
 
     Returns (B, Nq, H, D) in q's dtype. Differentiable in q, k and v; the Triton backward
-    is deterministic (bitwise-identical gradients across runs).
+    is deterministic (bitwise-identical gradients across runs) and has no derivative of
+    its own; the SDPA path's has (``create_graph=True``: a gradient penalty; recomputed
+    through SDPA's math path, without dropout).
     """
     opts = AttentionOptions(causal=causal, scale=scale, dropout_p=dropout_p)
     _check_qkv(q, k, v, packed=False)
