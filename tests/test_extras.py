@@ -52,3 +52,27 @@ def test_without_torch_each_torch_module_names_the_extra() -> None:
         assert message == (
             f"{module} needs torch, which is not installed: pip install 'lexforge[train]'"
         ), statement
+
+
+def test_without_torch_the_other_ways_in_name_the_extra() -> None:
+    """`from lexforge import *` failed (``__all__`` listed the torch names, which a star
+    import resolves); ``encode_batch(return_tensors="pt")`` and ``quickstart.run()`` said
+    a bare "No module named 'torch'"."""
+    statements = [
+        "from lexforge import *",
+        "tok.encode_batch(['hello'], return_tensors='pt')",
+        "import lexforge.quickstart as q; q.run()",
+    ]
+    out = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_TORCH, json.dumps(statements)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    results = json.loads(out.stdout)
+    assert results[statements[0]] == "imported"
+    for statement, what in zip(statements[1:], ("return_tensors='pt'", "the quickstart"),
+                               strict=True):  # fmt: skip
+        kind, is_import_error, message = results[statement]
+        assert (kind, is_import_error) == ("MissingDependencyError", True), statement
+        assert (
+            message == f"{what} needs torch, which is not installed: pip install 'lexforge[train]'"
+        )

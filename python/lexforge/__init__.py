@@ -8,6 +8,7 @@ Triton kernels; the model and its training loops are PyTorch. Heavy modules load
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from importlib import metadata as _metadata
 from typing import TYPE_CHECKING, Any
 
@@ -108,6 +109,11 @@ __all__ = [
     "split_sentences",
     "write_corpus",
 ]
+
+
+if importlib.util.find_spec("torch") is None:  # `from lexforge import *` imports them all
+    _TORCH = {"PretrainingDataset", "finetune", "model", "ops", "pretrain"}
+    __all__ = [name for name in __all__ if name not in _TORCH]
 
 
 def __getattr__(name: str) -> Any:

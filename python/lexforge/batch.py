@@ -57,6 +57,10 @@ def as_tensors(arrays: Mapping[str, Any], kind: str) -> BatchEncoding:
     if kind == "pt":
         import importlib
 
+        from lexforge._extras import require
+
+        if sys.modules.get("torch") is None:
+            require("return_tensors='pt'", "torch")
         torch: Any = sys.modules.get("torch") or importlib.import_module("torch")
         return BatchEncoding({k: torch.from_numpy(v) for k, v in arrays.items()})
     raise ConfigError(f"return_tensors must be None, 'np' or 'pt', got {kind!r}")

@@ -279,6 +279,9 @@ def run(
     """Runs the quickstart and prints its report; returns an exit code. A second
     quickstart into the same ``out`` while one runs is refused at once (it would time its
     pretraining against the first, rewrite its plan, and train into its folders)."""
+    from lexforge._extras import require
+
+    require("the quickstart", "torch", "safetensors")
     with contextlib.ExitStack() as held:
         try:
             return _run(held, minutes, preset, device, out, vocab_size, show_progress)
