@@ -607,8 +607,9 @@ def test_tags_meant_as_bio_that_are_not_warn(checkpoint: Path) -> None:
     assert _not_quite_bio(["PER-B", "PER-I", "LOC-B"]) == ["PER-B", "PER-I", "LOC-B"]
     assert _not_quite_bio(["O", "B-PER", "I-PER", "X"]) == ["X"]
     assert _not_quite_bio(["o", "b-per", "i-per"]) == ["o", "b-per", "i-per"]  # (was silent)
+    # (the last: PKU's parts of speech, whose o is onomatopoeia)
     for tags in (["O", "B-per", "I-per"], ["NOUN", "VERB", "DET"], ["3", "0"],
-                 ["O", "B-per", "E-per", "S-per"]):  # fmt: skip
+                 ["O", "B-per", "E-per", "S-per"], ["n", "v", "o", "Ng", "Ag", "w"]):  # fmt: skip
         assert _not_quite_bio(tags) == []
     sentences = [(["alice", "smith", "met", "bob"], ["B_per", "I_per", "O", "B_per"])] * 8
     with pytest.warns(UserWarning) as caught:

@@ -39,10 +39,11 @@ _BIO_LIKE = re.compile(r"[BI][-_.:].+|.+[-_.:][BI]", re.IGNORECASE)
 def _not_quite_bio(tags: Sequence[str]) -> list[str]:
     """For a tag set that looks meant as BIO (it has ``O``, or tags such as ``B_PER``,
     ``PER-B`` or ``b-per``, in either case) but is not BIO, BIOES or BILOU: the tags that
-    are not BIO; else []."""
+    are not BIO; else []. A lowercase ``o`` alone is not BIO's outside tag: the PKU
+    parts of speech (peoples-daily) have it, for onomatopoeia."""
     if is_bio(tags) or _other_scheme(tags) is not None:
         return []
-    if not {"O", "o"} & set(tags) and not any(_BIO_LIKE.fullmatch(t) for t in tags):
+    if "O" not in tags and not any(_BIO_LIKE.fullmatch(t) for t in tags):
         return []  # another kind of tags (parts of speech, say)
     return [t for t in tags if not is_bio([t])]
 
