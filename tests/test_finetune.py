@@ -296,6 +296,23 @@ def test_a_diverging_run_stops_before_saving(checkpoint: Path, tmp_path: Path) -
     with pytest.raises(TrainingDivergedError, match="lower lr \\(now 1e\\+30\\)"):
         finetune(checkpoint, train, out_dir=out, lr=1e30, warmup=0, max_steps=6, progress=False)
     assert not (out / "best").exists()
+    # a last update that leaves the weights finite but their outputs NaN: best/ held NaN
+    # logits, scored as "always the first class"
+    with pytest.raises(TrainingDivergedError, match="with the weights of step 1"):
+        finetune(checkpoint, train, validation=train, out_dir=out, lr=1e10, warmup=0,
+                 max_steps=1, progress=False)  # fmt: skip
+    assert not (out / "best").exists()
+
+
+def test_a_nan_validation_score_is_never_the_best() -> None:
+    """``x > nan`` is False: a NaN score kept first stayed best for the whole run (and its
+    weights were restored at the end)."""
+    from lexforge.train._fit import _better
+
+    nan = float("nan")
+    assert _better(0.5, nan) and _better(-10.0, nan)
+    assert not _better(nan, 0.5) and not _better(nan, nan)
+    assert _better(0.6, 0.5) and not _better(0.5, 0.5) and not _better(0.4, 0.5)
 
 
 def test_cli_finetune_embed_fill_mask(checkpoint: Path, tmp_path: Path) -> None:

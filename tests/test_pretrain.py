@@ -414,6 +414,18 @@ def test_bad_setups(
                  warmup=0, batch_size=4, max_seq_len=64, progress=False)  # fmt: skip
     assert not (tmp_path / "g" / "model").exists()
     assert not any((tmp_path / "g").glob("checkpoints/step-*"))
+    # one whose last update leaves the weights finite but their outputs not (the export's
+    # logits were NaN, though its own held-out loss was logged as NaN)
+    for name, extra, said in (("h", {}, "non-finite loss on its last batch"),
+                              ("i", {"steps": 3, "eval_every": 1, "save_every": 0},
+                               "held-out mlm_loss is nan after step 1")):  # fmt: skip
+        with pytest.raises(lf.TrainingDivergedError, match=said):
+            pretrain(corpus["train"], tmp_path / name, **{
+                "model": _config(tok), "steps": 1, "lr": 1e6, "warmup": 0, "batch_size": 4,
+                "max_seq_len": 64, "progress": False, "log_every": 100,
+                "eval_data": corpus["train"], "eval_batches": 1, **extra})  # fmt: skip
+        assert not (tmp_path / name / "model").exists()
+        assert not any((tmp_path / name).glob("checkpoints/step-*"))
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="no CUDA GPU"):
             pretrain(corpus["train"], tmp_path / "e", **{**small, "device": "cuda"})

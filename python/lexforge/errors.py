@@ -101,8 +101,11 @@ class CheckpointError(LexforgeError, ValueError):
 
 class TrainingDivergedError(LexforgeError, FloatingPointError):
     """A training run's loss became NaN or infinite (a learning rate too high, or
-    non-finite inputs or labels). Raised at the step where it happened, before the
-    diverged weights are saved anywhere."""
+    non-finite inputs or labels), or an update left the weights, or the outputs they
+    give, non-finite. Raised before the diverged weights are saved anywhere: by
+    fine-tuning at the step where it happened (an epoch's last update is checked on its
+    batch again); by pretraining at the first log, save or evaluation step after it
+    (checking the loss every step would wait on the device every step)."""
 
 
 class MissingDependencyError(LexforgeError, ImportError):

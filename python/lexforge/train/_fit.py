@@ -298,6 +298,7 @@ def fit(
         with Progress(name, unit="steps", enabled=progress) as bar:
             for epoch in range(options.epochs):
                 running, seen = 0.0, 0
+                last: dict[str, Any] | None = None  # the epoch's last batch trained on
                 for kwargs, rows in batches(options.seed + run)(epoch):
                     if step >= total:
                         break
@@ -317,6 +318,7 @@ def fit(
                     running += value * rows
                     seen += rows
                     step += 1
+                    last = kwargs
                     if budget is not None:
                         total = budget.fit(step, total, time.perf_counter())
                         schedule.replan(step, total)
@@ -328,12 +330,24 @@ def fit(
                         f"the weights hold NaN or infinite values after step {step} (epoch "
                         f"{epoch + 1}); lower lr (now {options.lr:g})"
                     )
+                if last is not None:  # finite weights may still overflow the outputs (a
+                    # last step's update): its batch again, before anything is scored or kept
+                    model.eval()  # (no dropout: nothing drawn from the generator)
+                    with torch.no_grad(), mixed:
+                        after = model(**last).loss.detach().item()
+                    model.train()
+                    if not math.isfinite(after):
+                        raise TrainingDivergedError(
+                            f"the training loss is {after} with the weights of step {step} "
+                            f"(epoch {epoch + 1}; its own loss was finite: the update "
+                            f"overflowed); lower lr (now {options.lr:g})"
+                        )
                 record: dict[str, Any] = {**tag, "epoch": epoch + 1, "step": step,
                                           "train_loss": running / max(1, seen)}  # fmt: skip
                 if evaluate is not None:
                     metrics = evaluate()
                     record.update(summary(metrics))
-                    if best is None or score(metrics) > score(best):
+                    if best is None or _better(score(metrics), score(best)):
                         best, stale = {**metrics, "epoch": epoch + 1}, 0
                         state = model.state_dict().items()
                         best_state = copy.deepcopy({k: v.detach().cpu() for k, v in state})
@@ -400,3 +414,9 @@ def fit(
     model.eval()
     return Fitted(history, evaluate() if evaluate is not None else None,
                   tuple(i + 1 for i in kept), [b for _, b in finished])  # fmt: skip
+
+
+def _better(new: float, old: float) -> bool:
+    """Whether a validation score beats the best so far: a NaN never does, and any number
+    beats a NaN (``x > nan`` is False: a NaN kept first would stay best)."""
+    return not math.isnan(new) and (math.isnan(old) or new > old)

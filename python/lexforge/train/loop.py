@@ -398,14 +398,27 @@ def _pretrain(
                     )
                     raise world.stop_all(diverged)
             if saving or done == opts.steps:  # the loss came before the step: the weights
-                # it made are checked before they are saved or exported
+                # it made, and their loss on the step's last batch, are checked before they
+                # are saved or exported (finite weights may still overflow the outputs)
                 finite = torch.stack([p.isfinite().all() for p in net.parameters()]).all()
                 (broken,) = world.sum(float(not finite))
+                what = f"the weights hold NaN or infinite values after step {done}"
+                if not broken:  # (the module itself, as evaluations run it: not a compiled
+                    # graph, for training steps alone; without dropout, which would draw
+                    # from the generator that a run saving here must share with one that
+                    # does not)
+                    net.eval()
+                    with torch.no_grad(), autocast:
+                        o = _forward(net, micro[-1].batch, opts.objective, None)
+                    net.train()
+                    losses = [o.loss] if opts.objective == "none" else [o.mlm_loss, o.nsp_loss]
+                    (broken,) = world.sum(float(not torch.stack(losses).isfinite().all()))
+                    what = f"the weights of step {done} give a non-finite loss on its last batch"
                 if broken:
                     overflowed = TrainingDivergedError(
-                        f"the weights hold NaN or infinite values after step {done} (its loss "
-                        f"was finite: the update overflowed); nothing was saved from this step "
-                        f"on. Lower lr (now {opts.lr:g}) and start the run again in a new out_dir"
+                        f"{what} (its loss was finite: the update overflowed); nothing was saved "
+                        f"from this step on. Lower lr (now {opts.lr:g}) and start the run again "
+                        "in a new out_dir"
                     )
                     raise world.stop_all(overflowed)
             if done % opts.log_every == 0 or done == opts.steps:
@@ -422,8 +435,20 @@ def _pretrain(
             evaluating = done == opts.steps or (opts.eval_every and done % opts.eval_every == 0)
             if evaluator is not None and evaluating:
                 with log.set_aside():  # (an evaluation is not training time)
-                    log.eval(done, evaluator.run(net, autocast))
+                    held_out = evaluator.run(net, autocast)
+                    log.eval(done, held_out)
                 net.train()
+                # (the same on every rank: summed over them)
+                lost = [f"{k} is {v}" for k, v in held_out.items() if v is not None and
+                        not math.isfinite(v)]  # fmt: skip
+                if lost:
+                    off = TrainingDivergedError(
+                        f"the held-out {lost[0]} after step {done} (the training loss was "
+                        f"finite: the update overflowed the model's outputs); nothing was saved "
+                        f"from this step on. Lower lr (now {opts.lr:g}) and start the run again "
+                        "in a new out_dir"
+                    )
+                    raise world.stop_all(off)
             if saving:
                 seconds = log.seconds()  # (rank 0's: its log's window)
                 with log.set_aside():  # (a checkpoint is not training time)
