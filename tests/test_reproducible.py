@@ -115,6 +115,17 @@ def test_ops_fall_back_to_torch_where_order_is_not_at_stake() -> None:
     ours = layer_norm(x, (8,), one, zero)
     assert torch.equal(ours, torch.nn.functional.layer_norm(x, (8,), one, zero))
     assert torch.equal(softmax(x), torch.softmax(x, -1))
+    # a small product without gradients (inference: a text or a few tokens) is MKL's,
+    # 3-4x faster; inside a training run (its evaluations) the fixed order again
+    from lexforge.ops.reproducible import thread_invariant
+
+    x, w, b = _leaves((3, 768), (100, 768), (100,))
+    with torch.no_grad():
+        assert torch.equal(linear(x, w, b), torch.nn.functional.linear(x, w, b))
+        with thread_invariant():
+            assert _same_bits(_at_each_thread_count(lambda: (linear(x, w, b),)))
+            assert torch.equal(linear(x, w, b), linear(x.requires_grad_(), w, b).detach())
+    x, w = torch.randn(4, 8), torch.randn(3, 8)
     # mismatched shapes and dtypes get torch's errors, not a broadcast
     with pytest.raises(RuntimeError):
         linear(x, torch.randn(3, 7))

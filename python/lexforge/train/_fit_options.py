@@ -158,6 +158,12 @@ def one_run(fn: _F) -> _F:
 
     @functools.wraps(fn)
     def run(*args: Any, **kwargs: Any) -> Any:
+        from ..ops.reproducible import thread_invariant
+
+        with thread_invariant():
+            return _run(*args, **kwargs)
+
+    def _run(*args: Any, **kwargs: Any) -> Any:
         from .._locks import only_writer
         from .distributed import _launch
 

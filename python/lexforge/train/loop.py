@@ -35,6 +35,7 @@ from .._extras import require
 from ..errors import CheckpointError, ConfigError, CorpusError, TrainingDivergedError
 from ..model import BertConfig, BertForMaskedLM, BertForPreTraining
 from ..model.config import check_vocab_fits
+from ..ops.reproducible import thread_invariant
 from . import checkpoint
 from ._fit import adamw, check_out_dir, resolve_device
 from ._interrupt import Stopped, StopRequest
@@ -57,6 +58,7 @@ from .pretrain_stream import _forward, _Micro, _Slots, _step_totals, _stream
 __all__ = ["PretrainOptions", "PretrainResult", "pretrain"]
 
 
+@thread_invariant()  # (its held-out evaluations: the same bits at any thread count)
 def pretrain(
     data: Any,
     out_dir: str | os.PathLike[str],
