@@ -156,6 +156,39 @@ def test_classify_cuts_to_max_length_as_fine_tuning_and_transformers_do(
     assert "--max-length must be at least 3, got 2" in capsys.readouterr().err
 
 
+def test_classify_reads_batches_of_like_length_in_the_given_order(tok: Any, tmp_path: Path) -> None:
+    """Texts (and pairs) are read longest first, in batches of like length, as cut by
+    ``max_length``: the encoder reads exactly the tokens of those batches (computed here
+    from transformers' tokenizer), the predictions come back in the given order, equal to
+    each text's alone, and a text past the positions is named before any batch is read."""
+    ours = _saved(BertForSequenceClassification, tok, tmp_path, labels=("neg", "pos"),
+                  max_position_embeddings=64)  # fmt: skip
+    hf_tok = transformers.AutoTokenizer.from_pretrained(tmp_path)
+    rng = np.random.default_rng(1)
+    texts = [" ".join(rng.choice(TEXTS[:3], size=k)) for k in rng.integers(0, 3, size=23)]
+    pairs = [TEXTS[4][: int(k)] for k in rng.integers(0, 40, size=23)]
+    shapes: list[tuple[int, int]] = []
+    ours.bert.embeddings.register_forward_hook(
+        lambda _module, args, _out: shapes.append(tuple(args[0].shape))
+    )
+    for second, length in ((None, None), (pairs, None), (None, 20), (pairs, 24)):
+        lengths = [len(x) for x in hf_tok(texts, second)["input_ids"]]
+        lengths = sorted((min(n, length or n) for n in lengths), reverse=True)
+        with warnings.catch_warnings():  # (texts cut to max_length, warned)
+            warnings.simplefilter("ignore")
+            alone = [ours.classify([t], None if second is None else [second[i]],
+                                   max_length=length)[0] for i, t in enumerate(texts)]  # fmt: skip
+            shapes.clear()
+            got = ours.classify(texts, second, max_length=length, batch_size=5)
+        assert shapes == [(len(lengths[i : i + 5]), lengths[i]) for i in range(0, 23, 5)]
+        assert [label for label, _ in got] == [label for label, _ in alone]
+        np.testing.assert_allclose([p for _, p in got], [p for _, p in alone], atol=1e-5)
+    shapes.clear()
+    with pytest.raises(ConfigError, match=r"^texts\[30\] \(text number 31\) has \d+ tokens"):
+        ours.classify(texts + texts[:7] + ["word " * 70], batch_size=5)
+    assert shapes == []
+
+
 def test_tag_is_the_argmax_at_each_words_first_piece(tok: Any, tmp_path: Path) -> None:
     labels = ("B-LOC", "B-PER", "I-LOC", "I-PER", "O")
     ours = _saved(BertForTokenClassification, tok, tmp_path, labels=labels)

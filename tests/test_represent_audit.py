@@ -282,3 +282,61 @@ def test_cli_embed_and_fill_mask_match_the_api(
         assert main(["embed", str(checkpoint), str(tmp_path / "saved"), "-o",
                      str(tmp_path / "d.npy")]) == 0  # fmt: skip
     np.testing.assert_allclose(np.load(tmp_path / "d.npy"), model.embed(lines), atol=1e-6)
+
+
+def _seen_shapes(model: Any) -> list[tuple[int, int]]:
+    """The (rows, length) of every batch the model's encoder reads, from now on."""
+    shapes: list[tuple[int, int]] = []
+    model.embeddings.register_forward_hook(
+        lambda _module, args, _out: shapes.append(tuple(args[0].shape))
+    )
+    return shapes
+
+
+def test_batches_hold_texts_of_like_length_and_results_keep_the_order(checkpoint: Path) -> None:
+    """Texts of mixed lengths are read longest first in batches of like length, not in the
+    given order (where each batch pads to its longest text and mostly computes padding):
+    the encoder reads exactly the tokens of the sorted batches, computed here from
+    transformers' tokenizer, and each text's vectors are the ones it gets alone."""
+    rng = np.random.default_rng(0)
+    words = ["the", "cat", "sat", "on", "a", "mat", "while", "dogs", "ran", "far", "away"]
+    texts = [" ".join(rng.choice(words, size=n)) for n in rng.integers(1, 80, size=37)]
+    hf_tok, _ = _hf(checkpoint)
+    lengths = sorted((len(hf_tok(t)["input_ids"]) for t in texts), reverse=True)
+    batch = 8
+    expected = [(len(lengths[i : i + batch]), lengths[i]) for i in range(0, len(texts), batch)]
+    given_order = sum(
+        len(texts[i : i + batch]) * max(len(hf_tok(t)["input_ids"]) for t in texts[i : i + batch])
+        for i in range(0, len(texts), batch)
+    )
+    assert sum(r * n for r, n in expected) < 0.75 * given_order  # (mixed enough to matter)
+    model = _ours(checkpoint)
+    alone = model.embed(texts, batch_size=1)
+    words_alone = model.embed_words(texts, batch_size=1)
+    shapes = _seen_shapes(model)
+    vectors = model.embed(texts, batch_size=batch)
+    assert shapes == expected
+    np.testing.assert_allclose(vectors, alone, atol=1e-5)
+    shapes.clear()
+    for got, one in zip(model.embed_words(texts, batch_size=batch), words_alone, strict=True):
+        assert got.words == one.words
+        np.testing.assert_allclose(got.vectors, one.vectors, atol=1e-5)
+    assert shapes == expected
+
+
+def test_a_text_too_long_is_named_before_any_batch_is_read(checkpoint: Path) -> None:
+    """The first text past the model's positions is named (with how many more are) before
+    the encoder reads anything, wherever it is in the list: not after the batches before
+    it were computed (minutes, on a large file) and thrown away."""
+    model = _ours(checkpoint)
+    shapes = _seen_shapes(model)
+    texts = ["short text"] * 50 + ["word " * 120, "a", "word " * 200]
+    for f in (model.embed, model.embed_words):
+        with pytest.raises(ConfigError) as raised:
+            f(texts, batch_size=4)
+        assert str(raised.value) == (
+            "texts[50] (text number 51) has 122 tokens, more than the model's 96 positions "
+            "(as does 1 more text); split it (nothing is truncated silently)"
+        )
+        assert raised.value.text_index == 50  # type: ignore[attr-defined]
+    assert shapes == []

@@ -2,10 +2,10 @@
 classes, or scores) and :func:`tag` (a tagger's tag for each word), as the fine-tuning
 loops score them, batch by batch, on the model's device.
 
-A text longer than the model's positions is refused, naming it (nothing is truncated
-silently), unless ``classify`` is given a ``max_length`` to cut texts to, as fine-tuning
-cut them (its ``metrics.json`` records the length); a tagged sentence that long is read in
-overlapping windows, as in fine-tuning.
+A text longer than the model's positions is refused, naming it, before any batch is read
+(nothing is truncated silently), unless ``classify`` is given a ``max_length`` to cut
+texts to, as fine-tuning cut them (its ``metrics.json`` records the length); a tagged
+sentence that long is read in overlapping windows, as in fine-tuning.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from .represent import _config, _texts, _tokenizer, check_fits
+from .represent import _config, _texts, _tokenizer, check_counts, longest_first, token_counts
 
 
 @torch.no_grad()
@@ -42,7 +42,8 @@ def classify(
     Texts are read whole by default. ``max_length`` cuts longer ones (the longer of a
     pair first) to that many tokens, as fine-tuning cuts its texts (its ``max_length``,
     128 by default, is in ``metrics.json``), so that predictions are the ones its
-    evaluation scored; how many were cut is warned."""
+    evaluation scored; how many were cut is warned. Texts are read in batches of like
+    length, longest first; the predictions keep the given order."""
     from ..batch import check_int
     from ..train._fit_model import encode_batch
 
@@ -63,38 +64,41 @@ def classify(
         )
     problem = model.problem()  # type: ignore[operator]
     device = next(model.parameters()).device
+    counts = token_counts(tok, texts, pairs)
+    cut = 0
+    if max_length is not None:  # the rows fine-tuning made (and the count it would warn of)
+        cut = int((counts > max_length).sum())
+        counts = counts.clip(max=max_length)
+    check_counts(counts, config.max_position_embeddings)
     was_training = model.training
     model.eval()
-    out: list[Any] = []
-    cut = 0
+    out: list[Any] = [None] * len(texts)
     try:
-        for start in range(0, len(texts), batch_size):
-            chunk = texts[start : start + batch_size]
-            second = None if pairs is None else pairs[start : start + batch_size]
-            if max_length is None:
-                enc = encode_batch(tok, chunk, second, truncation=False, padding=True,
-                                   return_tensors="pt")  # fmt: skip
-            else:  # the rows fine-tuning made (and the count it would warn of)
-                whole = encode_batch(tok, chunk, second, truncation=False, padding=False)
-                cut += sum(len(row) > max_length for row in whole)
-                enc = encode_batch(tok, chunk, second, truncation=True, max_length=max_length,
-                                   padding=True, return_tensors="pt")  # fmt: skip
-            check_fits(enc, config.max_position_embeddings, start)
+        for indices in longest_first(counts, batch_size):
+            chunk = [texts[i] for i in indices]
+            second = None if pairs is None else [pairs[i] for i in indices]
+            cutting = {} if max_length is None else {"max_length": max_length}
+            enc = encode_batch(tok, chunk, second, truncation=max_length is not None,
+                               padding=True, return_tensors="pt", **cutting)  # fmt: skip
+            got: list[Any]
             inputs = {k: enc[k].to(device) for k in ("input_ids", "attention_mask",
                                                      "token_type_ids")}  # fmt: skip
             logits = model(**inputs).logits.float().cpu()
             if problem == "regression" and logits.shape[1] == 1:
-                out += [float(v) for v in logits[:, 0]]
+                got = [float(v) for v in logits[:, 0]]
             elif problem == "regression":  # every output, by its label
-                out += [dict(zip(config.labels, row, strict=True)) for row in logits.tolist()]
+                got = [dict(zip(config.labels, row, strict=True)) for row in logits.tolist()]
             elif problem == "multi_label_classification":
+                got = []
                 for row in torch.sigmoid(logits).tolist():
                     kept = sorted(((p, i) for i, p in enumerate(row) if p > 0.5), reverse=True)
-                    out.append([(config.labels[i], p) for p, i in kept])
+                    got.append([(config.labels[i], p) for p, i in kept])
             else:
                 probability, best = torch.softmax(logits, -1).max(-1)
-                out += [(config.labels[i], p) for i, p in zip(best.tolist(), probability.tolist(),
-                                                               strict=True)]  # fmt: skip
+                got = [(config.labels[i], p) for i, p in zip(best.tolist(), probability.tolist(),
+                                                              strict=True)]  # fmt: skip
+            for i, value in zip(indices.tolist(), got, strict=True):
+                out[i] = value
     finally:
         model.train(was_training)
     if cut:

@@ -95,12 +95,9 @@ def _texts(texts: Any, batch_size: int, name: str = "texts") -> list[str]:
     return out
 
 
-def _encode(
-    model: nn.Module, tok: Any, texts: Sequence[str], first: int = 0, *, one: bool = False
-) -> Any:
-    """The batch's encoding; ``ConfigError`` naming the longest text (counting from
-    ``first``, the batch's place in the caller's list; "the text" when the caller took
-    ``one``) when it exceeds the positions."""
+def _encode(model: nn.Module, tok: Any, texts: Sequence[str], *, one: bool = False) -> Any:
+    """The batch's encoding; ``ConfigError`` naming the longest text ("the text" when the
+    caller took ``one``) when it exceeds the positions."""
     from ..bpe import BpeTokenizer
 
     limit = _config(model).max_position_embeddings
@@ -111,47 +108,81 @@ def _encode(
         list(texts), padding=True, truncation=False, return_tensors="pt",
         return_word_ids=True, return_offsets=True, **options,
     )  # fmt: skip
-    check_fits(enc, limit, first, one=one)
+    if enc["input_ids"].shape[1] > limit:
+        counts = enc["attention_mask"].sum(1).numpy()
+        check_counts(counts, limit, one=one)
     return enc
 
 
-def check_fits(enc: Any, limit: int, first: int = 0, *, one: bool = False) -> None:
-    """A ``ConfigError`` naming the batch's longest text (counting from ``first``, the
-    batch's place in the caller's list; "the text" for ``one``) when it has more tokens
-    than the model's ``limit`` positions."""
-    if enc["input_ids"].shape[1] <= limit:
+# texts tokenized at a time to count their tokens (the counts alone are kept)
+_COUNT_CHUNK = 4096
+
+
+def token_counts(
+    tok: Any, texts: Sequence[str], pairs: Sequence[str] | None = None
+) -> npt.NDArray[np.int64]:
+    """Each text's number of tokens (with its pair's, and the special tokens), uncut."""
+    from ..train._fit_model import encode_batch
+
+    counts = np.zeros(len(texts), dtype=np.int64)
+    for start in range(0, len(texts), _COUNT_CHUNK):
+        stop = start + _COUNT_CHUNK
+        second = None if pairs is None else pairs[start:stop]
+        rows = encode_batch(tok, texts[start:stop], second, truncation=False, padding=False)
+        counts[start:stop] = [len(row) for row in rows]
+    return counts
+
+
+def check_counts(counts: npt.NDArray[np.int64], limit: int, *, one: bool = False) -> None:
+    """A ``ConfigError`` naming the first text (in the caller's order; "the text" for
+    ``one``) with more tokens than the model's ``limit`` positions, before any is read."""
+    over = np.flatnonzero(counts > limit)
+    if not len(over):
         return
-    longest = int(enc["attention_mask"].sum(1).argmax())
-    n = int(enc["attention_mask"][longest].sum())
-    at = first + longest
+    at = int(over[0])
     which = "the text" if one else f"texts[{at}] (text number {at + 1})"
+    others = len(over) - 1
+    more = f" (as {'does 1 more text' if others == 1 else f'do {others} more texts'})"
+    more = more if others else ""
     error = ConfigError(
-        f"{which} has {n} tokens, more than "
-        f"the model's {limit} positions; split it (nothing is truncated silently)"
+        f"{which} has {int(counts[at])} tokens, more than the model's {limit} "
+        f"positions{more}; split it (nothing is truncated silently)"
     )
     error.text_index = at  # type: ignore[attr-defined]  # (the CLI names its file and line)
     raise error
 
 
+def longest_first(counts: npt.NDArray[np.int64], batch_size: int) -> list[npt.NDArray[np.int64]]:
+    """The texts' indices in batches of ``batch_size``, longest first (equal ones in their
+    order): each batch is padded to about its own texts' length, where batches in the
+    given order would mostly compute padding when lengths are mixed."""
+    order = np.argsort(-counts, kind="stable")
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
 @torch.no_grad()
 def hidden_states(model: nn.Module, tok: Any, texts: Sequence[str], batch_size: int) -> Any:
-    """(encoding, hidden states) of ``texts``, batch by batch, on the model's device."""
+    """(the texts' indices, their encoding, hidden states), batch by batch, longest texts
+    first, on the model's device; ``ConfigError`` naming the first text longer than the
+    model's positions before any batch is read."""
     device = next(model.parameters()).device
     encoder = _encoder(model)
+    counts = token_counts(tok, texts)
+    check_counts(counts, _config(model).max_position_embeddings)
     was_training = model.training
     model.eval()
     try:
-        for start in range(0, len(texts), batch_size):
-            enc = _encode(model, tok, texts[start : start + batch_size], start)
+        for indices in longest_first(counts, batch_size):
+            enc = _encode(model, tok, [texts[i] for i in indices])
             rows, length = enc["input_ids"].shape
             if length == 0:  # empty texts, and a tokenizer that adds no special tokens
-                yield enc, torch.zeros(rows, 0, _config(model).hidden_size)
+                yield indices, enc, torch.zeros(rows, 0, _config(model).hidden_size)
                 continue
             hidden, _ = encoder(
                 enc["input_ids"].to(device), enc["attention_mask"].to(device),
                 enc["token_type_ids"].to(device),
             )  # fmt: skip
-            yield enc, hidden.float().cpu()
+            yield indices, enc, hidden.float().cpu()
     finally:
         model.train(was_training)
 
@@ -166,17 +197,16 @@ def embed_words(
 ) -> list[WordVectors]:
     """One contextual vector per word of each text: its pieces' first vector or their mean.
     Words are the pre-tokenizer's (BERT's: whitespace and punctuation, each CJK character;
-    a byte-level BPE's: its pattern's pieces, whitespace-only ones left out)."""
+    a byte-level BPE's: its pattern's pieces, whitespace-only ones left out). Texts are
+    read in batches of like length, longest first; the results keep the given order."""
     if pooling not in ("first", "mean"):
         raise ConfigError(f"pooling must be 'first' or 'mean', got {pooling!r}")
     texts = _texts(texts, batch_size)
     tok = _tokenizer(model, tokenizer)
-    out: list[WordVectors] = []
-    at = 0
-    for enc, hidden in hidden_states(model, tok, texts, batch_size):
-        for row in range(hidden.shape[0]):
+    out: list[WordVectors | None] = [None] * len(texts)
+    for indices, enc, hidden in hidden_states(model, tok, texts, batch_size):
+        for row, at in enumerate(indices.tolist()):
             text = texts[at]
-            at += 1
             words = enc["word_ids"][row]
             n = int(words.max()) + 1 if bool((words >= 0).any()) else 0
             vectors = torch.zeros(n, hidden.shape[-1])
@@ -199,8 +229,8 @@ def embed_words(
             keep = [i for i, word in enumerate(found) if word]
             if len(keep) < n:
                 found, vectors = [found[i] for i in keep], vectors[keep]
-            out.append(WordVectors(found, vectors.numpy()))
-    return out
+            out[at] = WordVectors(found, vectors.numpy())
+    return out  # type: ignore[return-value]  # (every text's place is filled)
 
 
 # Unicode's White_Space (what a pattern's \s matches); str.strip() also takes U+001C..U+001F,
@@ -248,8 +278,10 @@ def embed(
     """One vector per text (n, hidden): the [CLS] vector or the mean over real tokens,
     optionally scaled to unit length (cosine similarity is then a dot product). An empty
     text under a tokenizer that adds no special tokens has no token: its mean is zeros.
+    Texts are read in batches of like length, longest first (rows in the given order).
     ``ConfigError`` for ``pooling="cls"`` with a tokenizer that puts no token before a
-    text."""
+    text, and for a text longer than the model's positions (the first, before any batch
+    is read)."""
     if pooling not in ("cls", "mean"):
         raise ConfigError(f"pooling must be 'cls' or 'mean', got {pooling!r}")
     if not isinstance(normalize, (bool, np.bool_)):  # "no" would be true
@@ -258,14 +290,14 @@ def embed(
     tok = _tokenizer(model, tokenizer)
     if pooling == "cls":
         _check_cls(tok)
-    rows = []
-    for enc, hidden in hidden_states(model, tok, texts, batch_size):
+    vectors = torch.zeros(len(texts), _config(model).hidden_size)
+    for indices, enc, hidden in hidden_states(model, tok, texts, batch_size):
         if pooling == "cls":
-            rows.append(hidden[:, 0])
+            rows = hidden[:, 0]
         else:
             mask = enc["attention_mask"][..., None].float()
-            rows.append((hidden * mask).sum(1) / mask.sum(1).clamp(min=1))
-    vectors = torch.cat(rows) if rows else torch.zeros(0, _config(model).hidden_size)
+            rows = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+        vectors[torch.from_numpy(indices)] = rows
     if normalize:
         vectors = torch.nn.functional.normalize(vectors, dim=-1)
     result: npt.NDArray[np.float32] = vectors.numpy()
