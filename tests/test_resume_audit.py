@@ -358,6 +358,60 @@ def test_resuming_where_no_checkpoint_can_be_used_names_them(
     assert _resume_all(setup, out, **base).history[-1]["step"] == 2
 
 
+def test_a_damaged_latest_checkpoint_is_named_not_stepped_past_or_misread(
+    setup: dict[str, Any], tmp_path: Path
+) -> None:
+    """The newest checkpoint damaged on disk: without its state.json the resume went back
+    to the one before, silently; a NaN weight (training never saves one) was blamed on the
+    learning rate at the next step; a truncated weight file was not named; an optimizer
+    file of another step was taken (Adam's bias correction then wrong). Each is now a
+    CheckpointError that names it and the fix, and the fix it names resumes to the weights
+    of the run that was never damaged."""
+    from safetensors.torch import load_file, save_file
+
+    made = tmp_path / "made"
+    base = {"eval_data": None, "eval_every": 0, "steps": 4}
+    _run(setup, made, **base)
+
+    def damaged(name: str, damage: Any) -> Path:
+        out = tmp_path / name
+        shutil.copytree(made, out)
+        shutil.rmtree(out / "model")
+        damage(out / "checkpoints" / "step-0000004")
+        return out
+
+    def nan(folder: Path) -> None:
+        weights = load_file(str(folder / "model.safetensors"))
+        first = sorted(weights)[0]
+        weights[first][(0,) * weights[first].dim()] = float("nan")
+        save_file(weights, str(folder / "model.safetensors"))
+
+    cases = [
+        ("state", lambda f: (f / "state.json").unlink(),
+         r"checkpoints newer than step-0000002 that cannot be resumed: step-0000004: no "
+         r"state\.json\. .*delete these folders to resume from step-0000002"),
+        ("nan", nan, r"step-0000004 is damaged: its model\.safetensors holds NaN or infinite "
+         r"values in \S+, which training never saves; resume from an earlier one"),
+        ("cut", lambda f: (f / "model.safetensors").write_bytes(
+            (f / "model.safetensors").read_bytes()[:4000]),
+         r"step-0000004 cannot be read: its model\.safetensors is corrupt or truncated"),
+        ("mixed", lambda f: shutil.copy(f.parent / "step-0000002" / "optimizer.safetensors",
+                                        f / "optimizer.safetensors"),
+         r"step-0000004 is at step 4 \(state\.json\) but its optimizer\.safetensors has "
+         r"taken 2 steps: the files come from different checkpoints"),
+    ]  # fmt: skip
+    for name, damage, said in cases:
+        out = damaged(name, damage)
+        with pytest.raises(CheckpointError, match=said):
+            _resume_all(setup, out, **base)
+        shutil.rmtree(out / "checkpoints" / "step-0000004")  # the fix: from step 2
+        _resume_all(setup, out, **base)
+        final = out / "checkpoints" / "step-0000004"
+        want = made / "checkpoints" / "step-0000004"
+        for file in ("model.safetensors", "optimizer.safetensors"):
+            assert (final / file).read_bytes() == (want / file).read_bytes(), (name, file)
+
+
 def test_a_rank_the_checkpoint_did_not_have_gets_a_dropout_stream_of_its_own(
     setup: dict[str, Any], tmp_path: Path
 ) -> None:

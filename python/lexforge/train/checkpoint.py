@@ -33,10 +33,16 @@ from ..formats import public_file
 from ..model.config import BertConfig
 
 LATEST = "latest"
+FILES = ("model.safetensors", "optimizer.safetensors", "state.json")
 
 
 def _name(step: int) -> str:
     return f"step-{step:07d}"
+
+
+def step_of(folder: Path) -> int:
+    """The step of a checkpoint folder (``step-0000100``: 100)."""
+    return int(folder.name.removeprefix("step-"))
 
 
 def _steps(root: Path) -> list[Path]:
@@ -44,12 +50,8 @@ def _steps(root: Path) -> list[Path]:
     past step 9,999,999 have more digits and would sort first as text). Only
     ``step-<digits>`` count: pruning deletes the oldest, and a folder of the user's
     beside them (``step-best``, ``step-0000100.bak``) is not ours to delete."""
-
-    def number(p: Path) -> int:
-        return int(p.name.removeprefix("step-"))
-
     found = (p for p in root.glob("step-*") if _STEP.fullmatch(p.name) and p.is_dir())
-    return sorted(found, key=number)
+    return sorted(found, key=step_of)
 
 
 _STEP = re.compile(r"step-[0-9]+")
@@ -260,15 +262,19 @@ def load(
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    reading = "state.json"
     try:
-        state: dict[str, Any] = json.loads((path / "state.json").read_text())
-        weights = load_file(str(path / "model.safetensors"))
-        tensors = load_file(str(path / "optimizer.safetensors"))
+        state: dict[str, Any] = json.loads((path / reading).read_text())
+        reading = "model.safetensors"
+        weights = load_file(str(path / reading))
+        reading = "optimizer.safetensors"
+        tensors = load_file(str(path / reading))
     except (OSError, json.JSONDecodeError, SafetensorError) as e:
         raise CheckpointError(
-            f"checkpoint {path} cannot be read ({e}): corrupt or truncated; resume from an "
-            "earlier one (delete this directory) or start a new run"
+            f"checkpoint {path} cannot be read: its {reading} is corrupt or truncated ({e}); "
+            "resume from an earlier one (delete this directory) or start a new run"
         ) from None
+    _check_finite(path, weights, tensors)
     if not isinstance(state, dict):
         raise CheckpointError(f"checkpoint {path}: state.json does not hold an object")
     step = state.get("step")
@@ -337,6 +343,26 @@ def load(
     return state
 
 
+def _check_finite(
+    path: Path, weights: dict[str, torch.Tensor], tensors: dict[str, torch.Tensor]
+) -> None:
+    """A ``CheckpointError`` for a NaN or infinite weight, or a NaN optimizer state: a run
+    checks its weights (and their loss) before it saves them, and a NaN moment makes NaN
+    weights at the next step, so such values were damaged on disk (a diverged run is not
+    saved, and its advice, a lower learning rate, would not help)."""
+    for file, found, bad in (
+        ("model.safetensors", weights, lambda t: ~t.isfinite()),
+        ("optimizer.safetensors", tensors, torch.isnan),
+    ):
+        for name, tensor in found.items():
+            if tensor.is_floating_point() and bool(bad(tensor).any()):
+                raise CheckpointError(
+                    f"checkpoint {path} is damaged: its {file} holds NaN or infinite values "
+                    f"in {name}, which training never saves; resume from an earlier one "
+                    "(delete this directory) or start a new run"
+                )
+
+
 def _config_change(saved: Any, ours: dict[str, Any]) -> str:
     """What differs between the checkpoint's model config and the run's, field by field,
     and the fix."""
@@ -394,6 +420,16 @@ def _check_optimizer_state(
                     f"checkpoint {path}: the optimizer's {name} for parameter {key} has the "
                     f"wrong shape {tuple(tensor.shape)}"
                 )
+    # Adam counts its updates per parameter (its bias correction reads the count): after
+    # `step` steps the most updated parameter has `step` (one without a gradient in some
+    # step may have fewer), and none more
+    counts = [float(v["step"]) for v in full["state"].values() if "step" in v]
+    if counts and max(counts) != step:
+        raise CheckpointError(
+            f"checkpoint {path} is at step {step} (state.json) but its optimizer.safetensors "
+            f"has taken {max(counts):g} steps: the files come from different checkpoints; "
+            "resume from an earlier one (delete this directory) or start a new run"
+        )
     pairs = zip(full["param_groups"], optimizer.param_groups, strict=False)  # (counts: checked)
     for i, (group, now) in enumerate(pairs):
         # the settings the run goes on with (the scheduler's initial_lr among them): each

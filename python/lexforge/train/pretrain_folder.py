@@ -22,12 +22,27 @@ def _check_earlier_run(out: Path, resume: bool, rank: int) -> None:
     unless it resumes; resuming with no checkpoint starts at step 0, and says so when an
     earlier run's log or model is there to be replaced. Resuming where every checkpoint
     folder is unusable (no ``state.json``, truncated weights) is a ``CheckpointError``
-    naming each folder and what it lacks, not a silent start over."""
-    if checkpoint.latest(out / "checkpoints") is not None:
+    naming each folder and what it lacks, not a silent start over; so is resuming where a
+    checkpoint newer than the latest usable one is unusable (a save never leaves one: it
+    was damaged since), not a silent step back."""
+    found = checkpoint.latest(out / "checkpoints")
+    if found is not None:
         if not resume:
             raise ConfigError(
                 f"{out} already holds checkpoints; pass resume=True (lexforge pretrain "
                 "--resume) to continue, or another out_dir"
+            )
+        # (a folder holding none of a checkpoint's files was made by hand: not one)
+        after = [(p, what) for p, what in checkpoint.damaged(out / "checkpoints")
+                 if checkpoint.step_of(p) > checkpoint.step_of(found)
+                 and any((p / f).exists() for f in checkpoint.FILES)]  # fmt: skip
+        if after:
+            shown = "; ".join(f"{p.name}: {what}" for p, what in after)
+            raise CheckpointError(
+                f"{out / 'checkpoints'} holds checkpoints newer than {found.name} that "
+                f"cannot be resumed: {shown}. Restore their files (from a complete copy), or "
+                f"delete these folders to resume from {found.name} (the steps after it are "
+                "trained again)"
             )
         return
     if resume and (damaged := checkpoint.damaged(out / "checkpoints")):
