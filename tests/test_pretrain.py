@@ -172,7 +172,7 @@ def test_ctrl_c_saves_the_step_it_stops_after_and_resumes_the_same(
     stopped = int(saved[0].name.removeprefix("step-"))
     assert 3 <= stopped < 400
     assert f"Stopped: stopped after step {stopped}; its checkpoint is saved" in err
-    assert "Ctrl-C again stops at once" in err
+    assert "(Ctrl-C again stops at once; resume=True (--resume) then continues from " in err
     subprocess.run([sys.executable, script, broken, "400", "--resume"], check=True, env=env)
     subprocess.run([sys.executable, script, whole, "400"], check=True, env=env)
     a = (whole / "checkpoints" / "step-0000400" / "model.safetensors").read_bytes()

@@ -28,9 +28,10 @@ class Stopped(KeyboardInterrupt):
 class StopRequest:
     """While entered, records a first Ctrl-C in :attr:`asked` instead of raising."""
 
-    def __init__(self, what: str) -> None:
+    def __init__(self, what: str, again: str = "stops at once") -> None:
         self.asked = False
         self._what = what  # what the loop does before it stops, for the message
+        self._again = again  # what a second Ctrl-C does (and leaves)
         self._installed = False
 
     def __enter__(self) -> StopRequest:
@@ -46,7 +47,7 @@ class StopRequest:
         self.asked = True
         signal.signal(signal.SIGINT, signal.default_int_handler)  # the next one stops at once
         sys.stderr.write(
-            f"\nlexforge: Ctrl-C: {self._what} before stopping (Ctrl-C again stops at once)\n"
+            f"\nlexforge: Ctrl-C: {self._what} before stopping (Ctrl-C again {self._again})\n"
         )
         sys.stderr.flush()
 

@@ -321,7 +321,9 @@ def _pretrain(
     # a Ctrl-C in the loop ends the step under way, which saves a checkpoint, then stops
     ctrl_c = StopRequest(
         "finishing this step and saving a checkpoint to resume from" if opts.keep > 0
-        else "finishing this step"
+        else "finishing this step",
+        "stops at once; resume=True (--resume) then continues from the last one saved"
+        if opts.keep > 0 else "stops at once",
     ).__enter__()  # fmt: skip
     try:
         net.train()
