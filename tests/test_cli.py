@@ -317,6 +317,25 @@ def test_tokenize_streams_in_blocks_and_names_the_line_of_a_bad_byte(
     assert "bad.txt:201: not UTF-8 text (byte 0xe9)" in capsys.readouterr().err
 
 
+def test_tokenize_blocks_hold_a_bounded_number_of_lines(tmp_path: Path) -> None:
+    """A block was cut at 8 MB alone, so a file of empty or one-character lines gave a
+    block of millions of lines (2.5 GB of strings and id lists for 40 MB of input); a
+    block now ends at 65,536 lines too, with every line read once, in order, for text
+    files and records files alike."""
+    from lexforge.cli.inputs import _BLOCK_LINES, _tokenize_blocks
+
+    n = 2 * _BLOCK_LINES + 5
+    plain = tmp_path / "tiny.txt"
+    plain.write_text("".join("x\n" if i % 3 else "\n" for i in range(n)), encoding="utf-8")
+    records = tmp_path / "tiny.jsonl"
+    records.write_text("".join(json.dumps({"text": str(i % 10)}) + "\n" for i in range(n)))
+    for path, want in ((plain, plain.read_text().splitlines(keepends=True)),
+                       (records, [str(i % 10) for i in range(n)])):  # fmt: skip
+        blocks = [lines for lines, _ in _tokenize_blocks([str(path)], None)]
+        assert [len(b) for b in blocks] == [_BLOCK_LINES, _BLOCK_LINES, 5]
+        assert [line for b in blocks for line in b] == want
+
+
 def test_tokenize_reads_stdin_for_a_dash_and_names_inputs_it_cannot_read(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -20,16 +20,17 @@ from typing import Any
 
 from lexforge.errors import ConfigError, CorpusError
 
-_BLOCK_BYTES = 8 << 20  # text per encode_batch call of `lexforge tokenize`
+_BLOCK_BYTES = 8 << 20  # text per encode_batch call of `lexforge tokenize`, at most,
+_BLOCK_LINES = 1 << 16  # and lines (a file of empty lines: millions of strings and rows)
 
 
 def _tokenize_blocks(
     files: list[str] | None, text_column: str | None
 ) -> Iterator[tuple[list[str], int]]:
     r"""(lines, their size in bytes) of ``files`` (stdin when there are none, and for
-    ``-``), about 8 MB at a time: lines end at "\n" only, kept as part of the line; a file's
-    byte-order mark is dropped; records files give one text per record. Every file is
-    checked before the first is read."""
+    ``-``), about 8 MB or 65,536 lines at a time: lines end at "\n" only, kept as part of
+    the line; a file's byte-order mark is dropped; records files give one text per record.
+    Every file is checked before the first is read."""
     import gzip
     import zlib
 
@@ -53,7 +54,7 @@ def _tokenize_blocks(
             for text in texts:
                 block.append(text)
                 size += len(text.encode("utf-8"))
-                if size >= _BLOCK_BYTES:
+                if size >= _BLOCK_BYTES or len(block) >= _BLOCK_LINES:
                     yield block, size
                     block, size = [], 0
             if block:
@@ -76,7 +77,7 @@ def _tokenize_blocks(
                         raw = raw.removeprefix(b"\xef\xbb\xbf")
                     raws.append(raw)
                     pending += len(raw)
-                    if pending >= _BLOCK_BYTES:
+                    if pending >= _BLOCK_BYTES or len(raws) >= _BLOCK_LINES:
                         yield _block_lines(name, raws, lines_before), pending
                         lines_before += len(raws)
                         raws, pending = [], 0
