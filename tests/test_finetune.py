@@ -821,3 +821,51 @@ def test_a_warm_up_share_counts_the_steps_it_is_written_as() -> None:
             exact = math.floor(Fraction(str(share)) * steps)
             assert Schedule(share, steps).warm == exact, (share, steps)
             assert PretrainOptions(steps=steps, warmup=share).warmup_steps() == exact
+
+
+def test_ctrl_c_keeps_the_best_epoch_so_far_and_says_so(checkpoint: Path, tmp_path: Path) -> None:
+    """Ctrl-C during fine-tuning lost every epoch ("no model was written"). Now it stops
+    as early stopping does: the step under way ends, the part of the epoch trained is
+    scored, and best/ and metrics.json are written before the command exits 130 naming
+    them. The oracle: best/ scores on the validation file what metrics.json says, and
+    its epoch is the history's best."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    train = _write_csv(tmp_path / "train.csv", 64, seed=1)
+    valid = _write_csv(tmp_path / "valid.csv", 48, seed=2)
+    out = tmp_path / "run"
+    env = {**os.environ, "LEXFORGE_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lexforge.cli", "finetune", str(checkpoint), str(train),
+         "--validation", str(valid), "--out", str(out), "--text-column", "review",
+         "--label-column", "sentiment", "--epochs", "1000", "--batch-size", "8",
+         "--lr", "3e-3", "--quiet"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    log = out / "log.jsonl"
+    deadline = time.monotonic() + 240
+    while not (log.is_file() and log.read_text().count("\n") >= 2):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=240)
+    assert proc.returncode == 130, err
+    report = json.loads((out / "metrics.json").read_text())
+    history = report["history"]
+    assert history[-1]["stopped"] == "Ctrl-C" and "stopped" not in history[0]
+    last = history[-1]
+    assert f"stopped by Ctrl-C after step {last['step']} (epoch {last['epoch']})" in err
+    scores = [h["macro_f1"] for h in history]  # (what picks the best epoch)
+    best = report["validation"]["epoch"]
+    assert best == 1 + scores.index(max(scores))
+    assert f"{out / 'best'} holds its best epoch so far (epoch {best})" in err
+    from lexforge.model import BertForSequenceClassification
+
+    model = BertForSequenceClassification.from_pretrained(out / "best")
+    rows = read_records(valid, text_column="review", label_column="sentiment")
+    got = model.classify([text for text, *_ in rows])
+    accuracy = sum(label == r[-1] for (label, _), r in zip(got, rows, strict=True)) / len(rows)
+    assert accuracy == pytest.approx(report["validation"]["accuracy"])

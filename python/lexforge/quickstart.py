@@ -586,12 +586,15 @@ def _finetune(
         shutil.rmtree(folder / "best")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = finetune(
-            checkpoint, task, out_dir=folder, epochs=3 if minilm else 4, batch_size=32,
-            lr=2e-4 if minilm else ours_lr, layer_decay=0.9 if minilm else 1.0,
-            max_length=64, time_limit=seconds, device=device, progress=progress,
-            runs=1 if minilm else OUR_RUNS,
-        )  # fmt: skip
+        try:
+            result = finetune(
+                checkpoint, task, out_dir=folder, epochs=3 if minilm else 4, batch_size=32,
+                lr=2e-4 if minilm else ours_lr, layer_decay=0.9 if minilm else 1.0,
+                max_length=64, time_limit=seconds, device=device, progress=progress,
+                runs=1 if minilm else OUR_RUNS,
+            )  # fmt: skip
+        except KeyboardInterrupt:  # (fine-tuning's Ctrl-C: its own advice is not ours)
+            raise KeyboardInterrupt() from None
     for w in caught:  # finetune's advice names its own options; the quickstart's is --minutes
         text = str(w.message).replace(
             "raise time_limit (--time-limit) or ask for fewer runs (--runs)",

@@ -7,6 +7,7 @@ from lexforge._extras import require
 # without torch: one error naming the extra that installs it, not a bare ModuleNotFoundError
 require("lexforge.train", "torch")
 
+from ._interrupt import Stopped  # noqa: E402
 from .classify import FinetuneResult, finetune  # noqa: E402
 from .loop import PretrainOptions, PretrainResult, pretrain  # noqa: E402
 from .metrics import classification_metrics  # noqa: E402
@@ -18,6 +19,7 @@ __all__ = [
     "PretrainOptions",
     "PretrainResult",
     "QAExample",
+    "Stopped",
     "classification_metrics",
     "entity_metrics",
     "finetune",

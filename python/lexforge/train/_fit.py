@@ -2,6 +2,11 @@
 linear warmup then decay, bf16 autocast on CUDA, clipping, a time budget, evaluation
 after each epoch with the best epoch kept, early stopping, and the run's files.
 
+Ctrl-C stops a run early, as early stopping does: the step under way finishes, the part
+of the epoch trained is scored like an epoch, and the best epoch so far is the model; the
+entry point (``one_run``) writes its files as usual, then raises ``Stopped``. A second
+Ctrl-C stops at once, writing nothing.
+
 Options and their checks are ``_fit_options``'s; the task model, its tokenizer and its
 device ``_fit_model``'s. Their names are re-exported here, where callers import them."""
 
@@ -27,12 +32,13 @@ from ._fit_model import encode_batch as encode_batch
 from ._fit_model import prepare as prepare
 from ._fit_model import resolve_device as resolve_device
 from ._fit_model import task_model as task_model
-from ._fit_options import WRITTEN
+from ._fit_options import STOPPED, WRITTEN
 from ._fit_options import FitOptions as FitOptions
 from ._fit_options import check_max_length as check_max_length
 from ._fit_options import check_out_dir as check_out_dir
 from ._fit_options import check_warmup as check_warmup
 from ._fit_options import one_run as one_run
+from ._interrupt import StopRequest
 
 
 def autocast(device: torch.device) -> Any:
@@ -262,6 +268,10 @@ def fit(
         )
     from_start = options.runs > 1
     initial = {k: v.detach().clone() for k, v in model.state_dict().items()} if from_start else {}
+    ctrl_c = StopRequest(
+        f"finishing this step, scoring it and keeping the best {'epoch' if evaluate else 'model'}"
+        " so far", "stops at once, writing nothing"
+    )  # fmt: skip
 
     def once(run: int, limit: float | None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
         tag = {"run": run + 1} if from_start else {}
@@ -279,7 +289,7 @@ def fit(
                     f"warmup={options.warmup:g} steps is longer than the run's {total} steps"
                     f"{' (cut to fit time_limit)' if budget is not None else ''}: the rate "
                     "never reaches lr; give a fraction of the run (< 1) or fewer steps",
-                    stacklevel=5,
+                    stacklevel=6,
                 )
 
         groups = param_groups(model, options.lr, options.layer_decay, options.weight_decay)
@@ -325,6 +335,8 @@ def fit(
                         check_warm_up()
                     scheduler.step()  # the next step's rate, from the plan as it now stands
                     bar(step, total)
+                    if ctrl_c.asked:  # the epoch ends here, scored as one
+                        break
                 if not all(bool(torch.isfinite(w).all()) for w in model.parameters()):
                     raise TrainingDivergedError(
                         f"the weights hold NaN or infinite values after step {step} (epoch "
@@ -344,6 +356,9 @@ def fit(
                         )
                 record: dict[str, Any] = {**tag, "epoch": epoch + 1, "step": step,
                                           "train_loss": running / max(1, seen)}  # fmt: skip
+                if ctrl_c.asked:
+                    record["stopped"] = "Ctrl-C"
+                    STOPPED.set({"step": step, "epoch": epoch + 1, "run": run + 1})
                 if evaluate is not None:
                     metrics = evaluate()
                     record.update(summary(metrics))
@@ -361,6 +376,8 @@ def fit(
                 # without a better validation score
                 if (options.patience is not None and stale >= options.patience) or step >= total:
                     break
+                if ctrl_c.asked:
+                    break
         if best_state is not None:
             model.load_state_dict(best_state)
         model.eval()
@@ -376,29 +393,39 @@ def fit(
             )
         (out / "log.jsonl").unlink(missing_ok=True)
     clock = time.perf_counter()
-    history: list[dict[str, Any]] = []
-    finished: list[tuple[dict[str, torch.Tensor], dict[str, Any] | None]] = []
-    best: dict[str, Any] | None = None
-    for run in range(options.runs):
-        limit = options.time_limit
-        if limit is not None:  # what is left, shared among the runs still to come
-            limit = (limit - (time.perf_counter() - clock)) / (options.runs - run)
-            if run and limit <= 0:  # said, not left to an empty soup in the report
-                done = "run 1 alone" if run == 1 else f"the soup of runs 1-{run} only"
-                warnings.warn(
-                    f"time_limit={options.time_limit:g}s ran out after {run} of the "
-                    f"{options.runs} runs: the model is {done}; raise time_limit "
-                    "(--time-limit) or ask for fewer runs (--runs)",
-                    stacklevel=3,
+
+    def runs() -> tuple[list[dict[str, Any]], dict[str, Any] | None, list[Any]]:
+        history: list[dict[str, Any]] = []
+        finished: list[tuple[dict[str, torch.Tensor], dict[str, Any] | None]] = []
+        best: dict[str, Any] | None = None
+        for run in range(options.runs):
+            limit = options.time_limit
+            if limit is not None:  # what is left, shared among the runs still to come
+                limit = (limit - (time.perf_counter() - clock)) / (options.runs - run)
+                if run and limit <= 0:  # said, not left to an empty soup in the report
+                    done = "run 1 alone" if run == 1 else f"the soup of runs 1-{run} only"
+                    warnings.warn(
+                        f"time_limit={options.time_limit:g}s ran out after {run} of the "
+                        f"{options.runs} runs: the model is {done}; raise time_limit "
+                        "(--time-limit) or ask for fewer runs (--runs)",
+                        stacklevel=4,
+                    )
+                    break
+            if run:
+                model.load_state_dict(initial)
+                torch.manual_seed(options.seed + run)
+            run_history, best = once(run, limit)
+            history += run_history
+            if from_start:
+                finished.append(
+                    ({k: v.detach().clone() for k, v in model.state_dict().items()}, best)
                 )
+            if ctrl_c.asked:  # (the runs after it are not started)
                 break
-        if run:
-            model.load_state_dict(initial)
-            torch.manual_seed(options.seed + run)
-        run_history, best = once(run, limit)
-        history += run_history
-        if from_start:
-            finished.append(({k: v.detach().clone() for k, v in model.state_dict().items()}, best))
+        return history, best, finished
+
+    with ctrl_c:
+        history, best, finished = runs()
     if len(finished) < 2:
         return Fitted(history, best, (), [b for _, b in finished])
 

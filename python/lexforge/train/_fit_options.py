@@ -9,6 +9,7 @@ import functools
 import math
 import os
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -146,6 +147,9 @@ def check_out_dir(out_dir: Any, *, model: Any = None, data: tuple[Any, ...] = ()
 
 
 FIT_LOCK = ".finetune.lock"
+# where a Ctrl-C stopped the fine-tuning loop ({"step", "epoch", "run"}), for the entry
+# point to raise ``Stopped`` once the run's files are written
+STOPPED: ContextVar[dict[str, int] | None] = ContextVar("lexforge_fit_stopped", default=None)
 _HELD: set[Path] = set()  # the out_dirs this process is fine-tuning into
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -160,8 +164,16 @@ def one_run(fn: _F) -> _F:
     def run(*args: Any, **kwargs: Any) -> Any:
         from ..ops.reproducible import thread_invariant
 
-        with thread_invariant():
-            return _run(*args, **kwargs)
+        token = STOPPED.set(None)
+        try:
+            with thread_invariant():
+                result = _run(*args, **kwargs)
+            stopped = STOPPED.get()
+        finally:
+            STOPPED.reset(token)
+        if stopped is not None:
+            raise _stopped(stopped, kwargs.get("out_dir"), result)
+        return result
 
     def _run(*args: Any, **kwargs: Any) -> Any:
         from .._locks import only_writer
@@ -204,3 +216,25 @@ def one_run(fn: _F) -> _F:
                         break
 
     return cast(_F, run)
+
+
+def _stopped(where: dict[str, int], out_dir: Any, result: Any) -> BaseException:
+    """The ``Stopped`` (a ``KeyboardInterrupt``) of a run that Ctrl-C stopped early, its
+    files written; the run's result (``FinetuneResult``) is its ``result``."""
+    from ._interrupt import Stopped
+
+    at = f"step {where['step']} (epoch {where['epoch']}"
+    at += f", run {where['run']})" if where["run"] > 1 else ")"
+    epoch = (getattr(result, "validation", None) or {}).get("epoch")
+    model = f"its best epoch so far (epoch {epoch})" if epoch else "the model at that step"
+    kept = (
+        f"{Path(out_dir) / 'best'} holds {model}, metrics.json its scores"
+        if out_dir is not None else f"the returned model is {model} (this exception's .result)"
+    )  # fmt: skip
+    stopped = Stopped(
+        f"fine-tuning stopped by Ctrl-C after {at}: {kept}; it does not resume (the same "
+        "command trains again from the start)",
+        where["step"], out_dir is not None,
+    )  # fmt: skip
+    stopped.result = result  # type: ignore[attr-defined]
+    return stopped

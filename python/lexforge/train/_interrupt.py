@@ -17,7 +17,9 @@ from typing import Any
 
 
 class Stopped(KeyboardInterrupt):
-    """A loop stopped by Ctrl-C after ``step``, its checkpoint saved (``saved``) or not."""
+    """A training loop stopped by Ctrl-C after ``step``: pretraining with its checkpoint
+    saved (``saved``) or not; fine-tuning with its files written (``saved``: it had an
+    out_dir) and the run's ``FinetuneResult`` as ``result``."""
 
     def __init__(self, message: str, step: int, saved: bool) -> None:
         super().__init__(message)
