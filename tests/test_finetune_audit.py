@@ -247,6 +247,26 @@ def test_a_run_is_alone_in_its_out_dir_and_its_process_group(
     result = finetune(tiny_checkpoint, SENTENCES, task="tag", epochs=1, out_dir=out,
                       progress=False)  # fmt: skip
     assert (out / "best" / "model.safetensors").is_file() and result is not None
+    # two runs started together into a new folder: the one refused had seen it missing and
+    # removed it (the other run's lock alone in it) as a folder it had made for nothing
+    import lexforge._locks
+
+    new = tmp_path / "d" / "run"
+    real = lexforge._locks.only_writer
+
+    def other_run_first(lock: Path, refusal: Any) -> Any:
+        held = lock.open("a+b")
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        holders.append(held)
+        return real(lock, refusal)
+
+    fcntl = pytest.importorskip("fcntl")
+    holders: list[Any] = []
+    monkeypatch.setattr(lexforge._locks, "only_writer", other_run_first)
+    with pytest.raises(ConfigError, match=f"another fine-tuning run is writing into {new}"):
+        finetune(tiny_checkpoint, rows, epochs=1, out_dir=new, progress=False)
+    assert (new / FIT_LOCK).is_file()
+    holders[0].close()
 
 
 def test_scores_and_plots_on_a_full_disk_name_the_file_and_leave_nothing(

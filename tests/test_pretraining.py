@@ -184,6 +184,34 @@ def test_a_second_build_into_the_same_folder_is_refused(
     assert lf.build_shards(text_file, out, bert, piece_mb=0.25).n_tokens > 0
 
 
+def test_a_build_refused_from_a_folder_it_saw_made_leaves_it_to_the_other(
+    bert: Any, text_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two builds started together into a new folder: the one refused had seen the folder
+    missing, took it for its own, and deleted it with the other build's files in
+    progress (a helper's audit: both failed in 6 of 15 races). The other build is played
+    here by a lock taken, and a file written, between the check and the lock."""
+    import lexforge._shard_build as shard_build
+
+    fcntl = pytest.importorskip("fcntl")
+    out = tmp_path / "new" / "shards"
+    real = shard_build._only_builder
+    holders = []
+
+    def other_build_first(folder: Path) -> Any:
+        held = (folder / shard_build.LOCK).open("a+b")
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        holders.append(held)
+        (folder / "other.txt").write_text("the other build's")
+        return real(folder)
+
+    monkeypatch.setattr(shard_build, "_only_builder", other_build_first)
+    with pytest.raises(ShardError, match="another build_shards is writing into"):
+        lf.build_shards(text_file, out, bert, piece_mb=0.25)
+    assert (out / "other.txt").read_text() == "the other build's"
+    holders[0].close()
+
+
 def _edit(manifest: dict[str, Any], path: list[Any], value: Any) -> None:
     for key in path[:-1]:
         manifest = manifest[key]

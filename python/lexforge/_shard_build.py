@@ -114,15 +114,15 @@ def build_shards(
     files = _sources(corpus, out, text_column)
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    try:
-        with _only_builder(out):
+    with _only_builder(out):  # (refused: the folder is another build's, left alone)
+        try:
             return _build(out, files, tokenizer, core, sentences, piece_mb, num_threads, progress)
-    except BaseException:
-        # a build that failed before any text was shard (invalid UTF-8, no text, Ctrl-C at
-        # once) leaves nothing behind, so the corrected rerun starts clean
-        if created and _no_text_yet(out / "manifest.json", missing=True):
-            shutil.rmtree(out, ignore_errors=True)
-        raise
+        except BaseException:
+            # a build that failed before any text was shard (invalid UTF-8, no text, Ctrl-C
+            # at once) leaves nothing behind, so the corrected rerun starts clean
+            if created and _no_text_yet(out / "manifest.json", missing=True):
+                shutil.rmtree(out, ignore_errors=True)
+            raise
 
 
 LOCK = ".build.lock"

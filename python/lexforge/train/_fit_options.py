@@ -199,21 +199,19 @@ def one_run(fn: _F) -> _F:
             f"another fine-tuning run is writing into {out_dir}; wait for it to finish, or "
             "pass another out_dir"
         )
-        try:
-            with only_writer(path / FIT_LOCK, refusal):
-                _HELD.add(path.resolve())
-                try:
-                    return fn(*args, **kwargs)
-                finally:
-                    _HELD.discard(path.resolve())
-        finally:
-            if made and [at.name for at in path.iterdir()] == [FIT_LOCK]:
-                (path / FIT_LOCK).unlink(missing_ok=True)
-                for at in made:  # nothing was written: the folders made for it go
-                    try:
-                        at.rmdir()
-                    except OSError:
-                        break
+        with only_writer(path / FIT_LOCK, refusal):  # (refused: another run's folder)
+            _HELD.add(path.resolve())
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                _HELD.discard(path.resolve())
+                if made and [at.name for at in path.iterdir()] == [FIT_LOCK]:
+                    (path / FIT_LOCK).unlink(missing_ok=True)
+                    for at in made:  # nothing was written: the folders made for it go
+                        try:
+                            at.rmdir()
+                        except OSError:
+                            break
 
     return cast(_F, run)
 

@@ -85,7 +85,7 @@ def _only_run(out: Path) -> contextlib.AbstractContextManager[None]:
         out / RUN_LOCK,
         lambda: ConfigError(
             f"another pretraining run is writing into {out}; wait for it to finish (then "
-            "resume=True / --resume continues it), or pass another out_dir"
+            "resume=True (--resume) continues it), or pass another out_dir"
         ),
     )
 
