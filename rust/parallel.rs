@@ -8,11 +8,14 @@
 //! The [`POOLS_KEPT`] most recently used pools are kept and reused; older ones are dropped
 //! (their threads exit once no call runs on them), so callers that vary `num_threads` from
 //! call to call do not pile up idle threads. A process id check forgets the pools after
-//! `fork`, whose children inherit the pool objects but not their threads. Results never
+//! `fork`, whose children inherit the pool objects but not their threads. A call asking for
+//! one thread gets a pool of its calling thread's own, so that threads each asking for one
+//! (a server's workers) run side by side instead of queueing on one shared worker. Results never
 //! depend on the thread count: work is split
 //! into chunks whose results are combined in a fixed order, and randomness (elsewhere) is
 //! seeded per item.
 
+use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
 
 use rayon::{ThreadPool, ThreadPoolBuilder};
@@ -55,10 +58,43 @@ pub fn in_order<T, E>(results: Vec<Result<T, E>>) -> Result<Vec<T>, E> {
 /// Runs `f` inside a pool of `resolve_threads(requested)` threads.
 pub fn install<R: Send>(requested: Option<usize>, f: impl FnOnce() -> R + Send) -> R {
     let n = resolve_threads(requested);
-    match pool(n) {
+    let found = if n == 1 && rayon::current_thread_index().is_none() { own_pool() } else { None };
+    match found.or_else(|| pool(n)) {
         Some(pool) => pool.install(f),
         None => f(), // no pool could be built: run on the calling thread
     }
+}
+
+thread_local! {
+    /// The calling thread's own one-thread pool (with the process id that built it).
+    static OWN: RefCell<Option<(u32, Arc<ThreadPool>)>> = const { RefCell::new(None) };
+}
+
+/// The calling thread's one-thread pool, built on its first call (its worker exits with
+/// the calling thread); after `fork`, a new one (the inherited one has no thread).
+fn own_pool() -> Option<Arc<ThreadPool>> {
+    let pid = std::process::id();
+    OWN.try_with(|own| {
+        let mut own = own.borrow_mut();
+        if let Some((built_in, pool)) = own.as_ref() {
+            if *built_in == pid {
+                return Some(pool.clone());
+            }
+        }
+        if let Some((_, stale)) = own.take() {
+            std::mem::forget(stale); // forked: its thread is not in this process
+        }
+        let built = ThreadPoolBuilder::new()
+            .num_threads(1)
+            .thread_name(|_| "lexforge-own".to_string())
+            .build()
+            .ok()?;
+        let built = Arc::new(built);
+        *own = Some((pid, built.clone()));
+        Some(built)
+    })
+    .ok()
+    .flatten()
 }
 
 type Pools = Vec<(u32, usize, Arc<ThreadPool>)>;
@@ -164,6 +200,24 @@ mod tests {
         }
         let sum: u64 = install(Some(2), || (0..1000u64).into_par_iter().sum());
         assert_eq!(sum, 499_500);
+    }
+
+    #[test]
+    fn one_thread_calls_from_several_threads_each_get_a_worker() {
+        // (the shared one-thread pool ran every such call on its one worker, in turn)
+        let workers: Vec<_> = (0..3)
+            .map(|_| std::thread::spawn(|| install(Some(1), || std::thread::current().id())))
+            .map(|h| h.join().unwrap())
+            .collect();
+        assert!(workers[0] != workers[1] && workers[1] != workers[2]);
+        // the same calling thread keeps its worker
+        let again = std::thread::spawn(|| {
+            let first = install(Some(1), || std::thread::current().id());
+            (first, install(Some(1), || std::thread::current().id()))
+        });
+        let (first, second) = again.join().unwrap();
+        assert_eq!(first, second);
+        assert_eq!(install(Some(1), rayon::current_num_threads), 1);
     }
 
     #[test]
