@@ -853,3 +853,31 @@ def test_two_runs_never_share_a_folder(corpus: dict[str, Any], tmp_path: Path) -
     for resume in (False, True):
         pretrain(corpus["train"], run, model=_config(corpus["tok"]), steps=2, batch_size=4,
                  max_seq_len=64, save_every=2, progress=False, resume=resume)  # fmt: skip
+
+
+def test_curves_name_the_pair_task_and_show_a_lone_point(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run no longer than its log interval has one training point, which a plain line
+    drew as nothing (its legend entry alone showed); an SOP run's pair task was labelled
+    NSP. The figure's own lines are read here."""
+    pytest.importorskip("matplotlib")
+    from lexforge.train import plots
+
+    log = tmp_path / "log.jsonl"
+    records = [
+        {"split": "train", "step": 8, "mlm_loss": 5.0, "mlm_accuracy": 0.1,
+         "nsp_loss": 0.7, "nsp_accuracy": 0.5},
+        *({"split": "eval", "step": s, "mlm_loss": 5.5, "mlm_accuracy": 0.1, "nsp_loss": 0.69,
+           "nsp_accuracy": 0.5} for s in (4, 8)),
+    ]  # fmt: skip
+    log.write_text("".join(json.dumps(r) + "\n" for r in records))
+    figures: list[Any] = []
+    monkeypatch.setattr(plots, "save_png", lambda fig, png: figures.append(fig) or png)
+    for objective, pair in (("sop", "SOP"), ("nsp", "NSP")):
+        plots.plot_curves(log, tmp_path / "curves.png", objective)
+        loss_ax = figures[-1].axes[0]
+        shown = {line.get_label(): line for line in loss_ax.lines}
+        assert sorted(shown) == sorted(f"{t} {s}" for t in ("MLM", pair) for s in ("train", "eval"))
+        for split in ("train", "eval"):  # one point or two: each drawn with its markers
+            assert shown[f"MLM {split}"].get_marker() == "o"

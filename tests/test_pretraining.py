@@ -375,6 +375,25 @@ def test_pairs_that_cut_most_of_the_text_are_warned_about(
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # packing keeps every token
         lf.PretrainingBatches(built, batch_size=8, objective="none")
+    # in a run: said once (by rank 0; every rank's data is alike), and the held-out
+    # data's own warning says that it is the held-out data's
+    import re
+
+    torch = pytest.importorskip("torch")
+    from lexforge.train.distributed import _World
+    from lexforge.train.pretrain_options import PretrainOptions
+    from lexforge.train.pretrain_stream import _stream
+
+    opts = PretrainOptions(batch_size=8, max_seq_len=128, objective="nsp")
+    for rank, what, said in ((0, None, r"^nsp pairs use"), (0, "eval_data", r"^eval_data: nsp"),
+                             (1, None, None)):  # fmt: skip
+        world = _World(rank=rank, size=2, device=torch.device("cpu"))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            next(_stream(built, opts, world, 0, what))
+        messages = [str(w.message) for w in caught]
+        assert len(messages) == (said is not None), messages
+        assert said is None or re.match(said, messages[0]), messages
 
 
 def test_rows_are_framed_correctly(shards: lf.ShardSet, bert: Any) -> None:

@@ -504,7 +504,7 @@ def _pretrain(
             failed_export = e
         else:
             try:  # the curves are a view of log.jsonl: the run stands without them
-                log.plot()
+                log.plot(opts.objective)
             except OSError as e:
                 warnings.warn(f"{e} (the model is exported; the curves are not)", stacklevel=2)
     if world.sum(float(failed_export is not None))[0]:

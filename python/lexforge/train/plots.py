@@ -13,9 +13,12 @@ from typing import Any
 import numpy as np
 
 
-def plot_curves(log: Path, png: Path) -> Path | None:
+def plot_curves(log: Path, png: Path, objective: str = "nsp") -> Path | None:
     """Draws MLM (and NSP) loss and accuracy, train and eval, against the step; returns the
-    PNG's path, or None when matplotlib is not installed (``pip install lexforge[train]``)."""
+    PNG's path, or None when matplotlib is not installed (``pip install lexforge[train]``).
+    The log's ``nsp_*`` values are the sentence-pair task's, named by ``objective`` (an
+    SOP run's are SOP's). A series of one point (a run no longer than its log interval)
+    is drawn as a marker."""
     try:
         import matplotlib
 
@@ -36,8 +39,10 @@ def plot_curves(log: Path, png: Path) -> Path | None:
             if not points:
                 continue
             steps, losses, accs = zip(*points, strict=True)
-            loss_ax.plot(steps, losses, style, label=f"{task.upper()} {split}", markersize=3)
-            acc_ax.plot(steps, accs, style, label=f"{task.upper()} {split}", markersize=3)
+            name = objective.upper() if task == "nsp" and objective != "none" else task.upper()
+            shown = style if len(points) > 1 or "o" in style else "o" + style
+            loss_ax.plot(steps, losses, shown, label=f"{name} {split}", markersize=3)
+            acc_ax.plot(steps, accs, shown, label=f"{name} {split}", markersize=3)
     for ax, title in ((loss_ax, "loss"), (acc_ax, "accuracy")):
         ax.set_xlabel("step")
         ax.set_title(title)

@@ -33,7 +33,7 @@ class _Evaluator:
         from ..shards import ShardSet
 
         shards = data if isinstance(data, ShardSet) else ShardSet(data)
-        stream = _stream(shards, opts, world, 0)  # batches rank, rank + size, ...
+        stream = _stream(shards, opts, world, 0, "eval_data")  # batches rank, rank + size, ...
         each = -(-opts.eval_batches // world.size)
         self.batches = [_to(next(stream), world.device) for _ in range(each)]
         self.counted = len(range(world.rank, opts.eval_batches, world.size))
@@ -159,7 +159,7 @@ class _Log:
                 if sys.exc_info()[0] is None:
                     raise self._failed(e) from None
 
-    def plot(self) -> None:
+    def plot(self, objective: str = "nsp") -> None:
         from .plots import plot_curves
 
-        plot_curves(self.out / "log.jsonl", self.out / "curves.png")
+        plot_curves(self.out / "log.jsonl", self.out / "curves.png", objective)

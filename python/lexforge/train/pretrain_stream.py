@@ -20,7 +20,14 @@ from .distributed import _World
 from .pretrain_options import PretrainOptions
 
 
-def _stream(data: Any, opts: PretrainOptions, world: _World, start: int) -> Iterator[Any]:
+def _stream(
+    data: Any, opts: PretrainOptions, world: _World, start: int, what: str | None = None
+) -> Iterator[Any]:
+    """This rank's batches from step ``start``. What the data warns of (pairs that cut most
+    of the text) is said by rank 0 alone, every rank's data being alike, and prefixed with
+    ``what`` (the held-out data's stream: ``"eval_data"``)."""
+    import warnings
+
     from ..masking import Masker
     from ..pretraining import PretrainingBatches
 
@@ -29,11 +36,16 @@ def _stream(data: Any, opts: PretrainOptions, world: _World, start: int) -> Iter
         mode=opts.masking, whole_word=opts.whole_word,
     )  # fmt: skip
     per_step = opts.grad_accum * world.size  # a masking-rate schedule follows the step
-    batches = PretrainingBatches(
-        data, batch_size=opts.batch_size, max_seq_len=opts.max_seq_len,
-        objective=opts.objective, masker=masker, seed=opts.seed,
-        pad_to="max_length" if opts.cuda_graphs else "longest", batches_per_step=per_step,
-    )  # fmt: skip
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        batches = PretrainingBatches(
+            data, batch_size=opts.batch_size, max_seq_len=opts.max_seq_len,
+            objective=opts.objective, masker=masker, seed=opts.seed,
+            pad_to="max_length" if opts.cuda_graphs else "longest", batches_per_step=per_step,
+        )  # fmt: skip
+    for w in said if world.rank == 0 else ():
+        message = f"{what}: {w.message}" if what else str(w.message)
+        warnings.warn_explicit(message, w.category, w.filename, w.lineno)
     # step s, micro-batch m, rank r trains batch (s * accum + m) * world + r
     for _, batch in batches.iterate(start=start * per_step + world.rank, stride=world.size):
         yield batch
