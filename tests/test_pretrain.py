@@ -149,9 +149,13 @@ pretrain({shards!r}, sys.argv[1], model=config, steps=int(sys.argv[2]), batch_si
 """
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_saves_the_step_it_stops_after_and_resumes_the_same(
-    corpus: dict[str, Any], tmp_path: Path
+    corpus: dict[str, Any], tmp_path: Path, sig: int
 ) -> None:
+    """Ctrl-C, or SIGTERM (how batch schedulers and torchrun stop a job; it killed the run
+    with nothing saved), ends the step under way and saves it; the resumed run ends with
+    the weights of the run that never stopped."""
     # no periodic checkpoints: without the one Ctrl-C writes, the run would start over
     script = _script(tmp_path / "run.py", _LONG, corpus)
     env = _one_thread()
@@ -164,7 +168,7 @@ def test_ctrl_c_saves_the_step_it_stops_after_and_resumes_the_same(
     while not (log.is_file() and log.read_text().count("\n") >= 3):
         assert proc.poll() is None and time.monotonic() < deadline, "the run did not start"
         time.sleep(0.01)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode != 0
     saved = sorted((broken / "checkpoints").glob("step-*"))
@@ -172,7 +176,8 @@ def test_ctrl_c_saves_the_step_it_stops_after_and_resumes_the_same(
     stopped = int(saved[0].name.removeprefix("step-"))
     assert 3 <= stopped < 400
     assert f"Stopped: stopped after step {stopped}; its checkpoint is saved" in err
-    assert "(Ctrl-C again stops at once; resume=True (--resume) then continues from " in err
+    again = "Ctrl-C again" if sig == signal.SIGINT else "another SIGTERM or Ctrl-C"
+    assert f"({again} stops at once; resume=True (--resume) then continues from " in err
     subprocess.run([sys.executable, script, broken, "400", "--resume"], check=True, env=env)
     subprocess.run([sys.executable, script, whole, "400"], check=True, env=env)
     a = (whole / "checkpoints" / "step-0000400" / "model.safetensors").read_bytes()

@@ -72,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt as e:  # (a training loop says what it saved first)
         print(f"lexforge: interrupted{f': {e}' if str(e) else ''}", file=sys.stderr)
-        return 130
+        return 128 + int(getattr(e, "signum", 2))  # (130 for Ctrl-C, 143 for SIGTERM)
     finally:
         warnings.formatwarning = shown
     return code

@@ -38,7 +38,7 @@ from ._fit_options import check_max_length as check_max_length
 from ._fit_options import check_out_dir as check_out_dir
 from ._fit_options import check_warmup as check_warmup
 from ._fit_options import one_run as one_run
-from ._interrupt import StopRequest
+from ._interrupt import StopRequest, signal_name
 
 
 def autocast(device: torch.device) -> Any:
@@ -357,8 +357,9 @@ def fit(
                 record: dict[str, Any] = {**tag, "epoch": epoch + 1, "step": step,
                                           "train_loss": running / max(1, seen)}  # fmt: skip
                 if ctrl_c.asked:
-                    record["stopped"] = "Ctrl-C"
-                    STOPPED.set({"step": step, "epoch": epoch + 1, "run": run + 1})
+                    record["stopped"] = signal_name(ctrl_c.signum)
+                    STOPPED.set({"step": step, "epoch": epoch + 1, "run": run + 1,
+                                 "signum": ctrl_c.signum})  # fmt: skip
                 if evaluate is not None:
                     metrics = evaluate()
                     record.update(summary(metrics))

@@ -147,8 +147,8 @@ def check_out_dir(out_dir: Any, *, model: Any = None, data: tuple[Any, ...] = ()
 
 
 FIT_LOCK = ".finetune.lock"
-# where a Ctrl-C stopped the fine-tuning loop ({"step", "epoch", "run"}), for the entry
-# point to raise ``Stopped`` once the run's files are written
+# where a Ctrl-C (or SIGTERM) stopped the fine-tuning loop ({"step", "epoch", "run",
+# "signum"}), for the entry point to raise ``Stopped`` once the run's files are written
 STOPPED: ContextVar[dict[str, int] | None] = ContextVar("lexforge_fit_stopped", default=None)
 _HELD: set[Path] = set()  # the out_dirs this process is fine-tuning into
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -219,7 +219,7 @@ def one_run(fn: _F) -> _F:
 def _stopped(where: dict[str, int], out_dir: Any, result: Any) -> BaseException:
     """The ``Stopped`` (a ``KeyboardInterrupt``) of a run that Ctrl-C stopped early, its
     files written; the run's result (``FinetuneResult``) is its ``result``."""
-    from ._interrupt import Stopped
+    from ._interrupt import Stopped, signal_name
 
     at = f"step {where['step']} (epoch {where['epoch']}"
     at += f", run {where['run']})" if where["run"] > 1 else ")"
@@ -230,9 +230,9 @@ def _stopped(where: dict[str, int], out_dir: Any, result: Any) -> BaseException:
         if out_dir is not None else f"the returned model is {model} (this exception's .result)"
     )  # fmt: skip
     stopped = Stopped(
-        f"fine-tuning stopped by Ctrl-C after {at}: {kept}; it does not resume (the same "
-        "command trains again from the start)",
-        where["step"], out_dir is not None,
+        f"fine-tuning stopped by {signal_name(where['signum'])} after {at}: {kept}; it does "
+        "not resume (the same command trains again from the start)",
+        where["step"], out_dir is not None, where["signum"],
     )  # fmt: skip
     stopped.result = result  # type: ignore[attr-defined]
     return stopped

@@ -141,11 +141,12 @@ def finetune(
     (macro-F1, entity F1 for BIO tags, F1 for QA; all runs without validation data). The
     result is one model of the same architecture, exported like any other; ``time_limit``
     covers all the runs.
-    Ctrl-C stops the run early, as early stopping does: the step under way finishes, the
-    part of the epoch trained is scored, the best epoch so far is the model, and the files
-    are written; then it raises ``KeyboardInterrupt`` (``lexforge.train.Stopped``, whose
-    ``result`` is the run's result) naming them. Ctrl-C again stops at once, writing
-    nothing. A stopped run does not resume: the same call trains again from the start.
+    Ctrl-C (or SIGTERM) stops the run early, as early stopping does: the step under way
+    finishes, the part of the epoch trained is scored, the best epoch so far is the model,
+    and the files are written; then it raises ``KeyboardInterrupt``
+    (``lexforge.train.Stopped``, whose ``result`` is the run's result) naming them. A
+    second signal stops at once, writing nothing. A stopped run does not resume: the same
+    call trains again from the start.
 
     A column name is a str, or an int for a DataFrame's numbered columns
     (``pd.read_csv(header=None)``: ``text_column=0, label_column=1``).

@@ -485,7 +485,8 @@ def _pretrain(
                     f"its checkpoint is saved in {ckpt_root}: resume=True (--resume) goes on "
                     "from it" if opts.keep > 0 else "keep=0: no checkpoint was saved"
                 )  # fmt: skip
-                stopped = Stopped(f"stopped after step {done}; {kept}", done, opts.keep > 0)
+                stopped = Stopped(f"stopped after step {done}; {kept}", done, opts.keep > 0,
+                                  ctrl_c.signum)  # fmt: skip
                 raise world.stop_all(stopped)
     finally:
         ctrl_c.__exit__(None, None, None)

@@ -41,9 +41,10 @@ class PretrainOptions:
     rows, a slow host); on a CPU it only makes the shapes static. A checkpoint is saved
     every ``save_every`` steps (0: none but the last) and at the last step, and the last
     ``keep`` of them are kept (``keep=0``: none is written, for benchmarks; such a run
-    cannot be resumed). A Ctrl-C (SIGINT) during the steps lets the step under way finish,
-    saves its checkpoint, then raises ``KeyboardInterrupt`` saying where it stopped (a
-    second Ctrl-C stops at once, losing the steps since the last checkpoint); a SIGKILL
+    cannot be resumed). A Ctrl-C (SIGINT), or a SIGTERM (a batch scheduler's or torchrun's
+    stop), during the steps lets the step under way finish, saves its checkpoint, then
+    raises ``KeyboardInterrupt`` (``lexforge.train.Stopped``) saying where it stopped (a
+    second signal stops at once, losing the steps since the last checkpoint); a SIGKILL
     loses them too."""
 
     steps: int = 1000
