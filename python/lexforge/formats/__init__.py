@@ -188,7 +188,8 @@ def atomic_write_all(files: list[tuple[Path, str]]) -> None:
     """Writes several files that belong together (GPT-2's ``vocab.json`` + ``merges.txt``)
     as :func:`atomic_write` writes one, and all or none: every temporary file is written
     before the first rename, so a failed write (a full disk, a folder in a file's place)
-    leaves the earlier set whole, never a new file beside an old one."""
+    leaves the earlier set whole, never a new file beside an old one. The renames are one
+    after the other: a reader between them sees one new file and one old."""
     staged: list[tuple[Path, Path]] = []
     try:
         for path, data in files:
