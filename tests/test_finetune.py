@@ -873,3 +873,43 @@ def test_ctrl_c_keeps_the_best_epoch_so_far_and_says_so(
     got = model.classify([text for text, *_ in rows])
     accuracy = sum(label == r[-1] for (label, _), r in zip(got, rows, strict=True)) / len(rows)
     assert accuracy == pytest.approx(report["validation"]["accuracy"])
+
+
+def test_a_signal_while_an_epoch_is_scored_stops_after_that_epoch_and_says_so(
+    checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A SIGTERM (or Ctrl-C) that came while an epoch was being scored ended the run after
+    it as if it had finished: exit 0, no "stopped" record, and with runs=2 the second run
+    was skipped in silence. It is now the stop it is: the epoch scored is the last one,
+    marked, and Stopped names where it stopped."""
+    import signal
+
+    import lexforge.train.classify as classify
+    from lexforge.train import Stopped
+
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        pytest.skip("SIGTERM is handled by the test runner here")
+    train = _write_csv(tmp_path / "train.csv", 64, seed=1)
+    valid = _write_csv(tmp_path / "valid.csv", 32, seed=2)
+    scored = 0
+    real = classify.classification_metrics
+
+    def scoring(*args: Any, **kwargs: Any) -> Any:
+        nonlocal scored
+        scored += 1
+        if scored == 2:  # epoch 2's evaluation, with the fine-tuning loop's handler on
+            assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(classify, "classification_metrics", scoring)
+    out = tmp_path / "run"
+    with pytest.raises(Stopped, match=r"stopped by SIGTERM after step 16 \(epoch 2\)") as e:
+        finetune(
+            checkpoint, train, validation=valid, out_dir=out, text_column="review",
+            label_column="sentiment", epochs=5, batch_size=8, lr=3e-3, progress=False,
+        )  # fmt: skip
+    history = json.loads((out / "metrics.json").read_text())["history"]
+    assert [h["epoch"] for h in history] == [1, 2] and history[-1]["stopped"] == "SIGTERM"
+    assert e.value.signum == signal.SIGTERM and e.value.result.history == history
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # (given back)

@@ -356,10 +356,6 @@ def fit(
                         )
                 record: dict[str, Any] = {**tag, "epoch": epoch + 1, "step": step,
                                           "train_loss": running / max(1, seen)}  # fmt: skip
-                if ctrl_c.asked:
-                    record["stopped"] = signal_name(ctrl_c.signum)
-                    STOPPED.set({"step": step, "epoch": epoch + 1, "run": run + 1,
-                                 "signum": ctrl_c.signum})  # fmt: skip
                 if evaluate is not None:
                     metrics = evaluate()
                     record.update(summary(metrics))
@@ -369,6 +365,11 @@ def fit(
                         best_state = copy.deepcopy({k: v.detach().cpu() for k, v in state})
                     else:
                         stale += 1
+                stopping = ctrl_c.asked  # (a signal during the evaluation too: it is done)
+                if stopping:
+                    record["stopped"] = signal_name(ctrl_c.signum)
+                    STOPPED.set({"step": step, "epoch": epoch + 1, "run": run + 1,
+                                 "signum": ctrl_c.signum})  # fmt: skip
                 history.append(record)
                 if out is not None:
                     with (out / "log.jsonl").open("a", encoding="utf-8") as f:
@@ -377,7 +378,7 @@ def fit(
                 # without a better validation score
                 if (options.patience is not None and stale >= options.patience) or step >= total:
                     break
-                if ctrl_c.asked:
+                if stopping:
                     break
         if best_state is not None:
             model.load_state_dict(best_state)
@@ -421,7 +422,7 @@ def fit(
                 finished.append(
                     ({k: v.detach().clone() for k, v in model.state_dict().items()}, best)
                 )
-            if ctrl_c.asked:  # (the runs after it are not started)
+            if STOPPED.get() is not None:  # (the runs after it are not started)
                 break
         return history, best, finished
 
