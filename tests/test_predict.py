@@ -189,6 +189,52 @@ def test_classify_reads_batches_of_like_length_in_the_given_order(tok: Any, tmp_
     assert shapes == []
 
 
+def _longest_first(sizes: list[int], batch_size: int) -> list[list[int]]:
+    """Indices in batches, longest first (ties in the given order)."""
+    order = sorted(range(len(sizes)), key=lambda i: -sizes[i])
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def test_tag_and_answer_read_batches_of_like_length_in_the_given_order(
+    tok: Any, tmp_path: Path
+) -> None:
+    """``tag`` and ``answer`` read their inputs longest first (by characters), so each
+    batch is padded to about its own length: the encoder reads exactly those batches'
+    tokens (counted by transformers' tokenizer), and the results come back in the given
+    order, equal to each input's alone."""
+    from lexforge.model import BertForQuestionAnswering
+
+    rng = np.random.default_rng(2)
+    words = " ".join(TEXTS).split()
+    sentences = [list(rng.choice(words, size=k)) for k in rng.integers(1, 9, size=17)]
+    tagger = _saved(BertForTokenClassification, tok, tmp_path / "tag",
+                    labels=("B-LOC", "I-LOC", "O"), max_position_embeddings=64)  # fmt: skip
+    hf_tok = transformers.AutoTokenizer.from_pretrained(tmp_path / "tag")
+    shapes: list[tuple[int, int]] = []
+    hook = lambda _module, args, _out: shapes.append(tuple(args[0].shape))  # noqa: E731
+    tagger.bert.embeddings.register_forward_hook(hook)
+    alone = [tagger.tag([s])[0] for s in sentences]
+    shapes.clear()
+    assert tagger.tag(sentences, batch_size=4) == alone
+    pieces = [len(hf_tok(s, is_split_into_words=True)["input_ids"]) for s in sentences]
+    chars = [sum(map(len, s)) + len(s) for s in sentences]
+    assert shapes == [(len(b), max(pieces[i] for i in b)) for b in _longest_first(chars, 4)]
+
+    reader = _saved(BertForQuestionAnswering, tok, tmp_path / "qa", max_position_embeddings=64)
+    reader.bert.embeddings.register_forward_hook(hook)
+    questions = [" ".join(rng.choice(words, size=k)) + "?" for k in rng.integers(1, 4, size=13)]
+    contexts = [" ".join(rng.choice(words, size=k)) for k in rng.integers(1, 30, size=13)]
+    alone_qa = [reader.answer([q], [c])[0] for q, c in zip(questions, contexts, strict=True)]
+    shapes.clear()
+    got = reader.answer(questions, contexts, batch_size=4)
+    assert [(text, start) for text, start, _ in got] == [(t, s) for t, s, _ in alone_qa]
+    np.testing.assert_allclose([x[2] for x in got], [x[2] for x in alone_qa], atol=1e-4)
+    tokens = [len(x) for x in hf_tok(questions, contexts)["input_ids"]]
+    chars = [len(q) + len(c) for q, c in zip(questions, contexts, strict=True)]
+    assert max(tokens) <= 64  # (one window each)
+    assert shapes == [(len(b), max(tokens[i] for i in b)) for b in _longest_first(chars, 4)]
+
+
 def test_tag_is_the_argmax_at_each_words_first_piece(tok: Any, tmp_path: Path) -> None:
     labels = ("B-LOC", "B-PER", "I-LOC", "I-PER", "O")
     ours = _saved(BertForTokenClassification, tok, tmp_path, labels=labels)

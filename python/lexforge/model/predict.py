@@ -123,7 +123,8 @@ def tag(
     whitespace. Windows of ``max_length`` pieces (default: the model's positions) overlap
     as in fine-tuning, and a word takes its tag from the one where it has the most context
     on both sides; a word with no piece (a zero-width space) is tagged "O" (else the first
-    tag)."""
+    tag). Sentences are read in batches of like length, longest first; the tags keep the
+    given order."""
     from ..batch import check_int
     from ..train.tagging import tag_words
 
@@ -173,7 +174,8 @@ def answer(
     its best span's by more gets ``("", -1, score)``: no answer; without, every question
     gets its best span. ``ConfigError`` for a blank question or context, a context with no
     token (only characters the tokenizer drops), and a question that leaves its windows
-    too little room to share ``stride`` tokens, each named by its index."""
+    too little room to share ``stride`` tokens, each named by its index. Pairs are read in
+    batches of like length, longest first; the answers keep the given order."""
     from numbers import Real
 
     from ..batch import check_int
@@ -223,10 +225,13 @@ def answer(
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    out: list[tuple[str, int, float]] = []
+    out: list[tuple[str, int, float]] = [("", -1, 0.0)] * len(examples)
+    # batches of like length, longest first (each is padded to its longest window);
+    # characters stand in for tokens
+    chars = np.array([len(e.question) + len(e.context) for e in examples], np.int64)
     try:
-        for at in range(0, len(examples), batch_size):
-            chunk = examples[at : at + batch_size]
+        for indices in longest_first(chars, batch_size):
+            chunk = [examples[i] for i in indices]
             w = windows(tok, chunk, length, stride)
             logits = model(**{k: torch.as_tensor(v).to(device) for k, v in w.arrays.items()})
             start = logits.start_logits.float().cpu().numpy()
@@ -239,10 +244,10 @@ def answer(
                 ctx = w.in_context[rows]
                 if ctx.any():  # only scores that are not finite leave no span to answer with
                     if not np.isfinite(np.concatenate([start[rows][ctx], end[rows][ctx]])).all():
-                        raise not_finite(f"questions[{at + empty}]")
+                        raise not_finite(f"questions[{indices[empty]}]")
                     continue  # (only blank spans: no answer)
                 raise ConfigError(
-                    f"contexts[{at + empty}] has no token: this tokenizer drops each of its "
+                    f"contexts[{indices[empty]}] has no token: this tokenizer drops each of its "
                     "characters (zero-width, control or lone accent characters); an answer "
                     "is a span of its context, so give it text"
                 )
@@ -252,7 +257,8 @@ def answer(
                     ("", -1, float(null)) if null - span[2] > null_threshold else span
                     for span, null in zip(found, nulls, strict=True)
                 ]
-            out += found
+            for i, span in zip(indices.tolist(), found, strict=True):
+                out[i] = span
     finally:
         model.train(was_training)
     return out

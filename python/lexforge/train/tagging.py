@@ -213,16 +213,21 @@ def tag_words(
     (none by default)."""
     import contextlib
 
+    from ..model.represent import longest_first
+
     labels = tagger.config.labels
     fallback = labels.index("O") if "O" in labels else 0  # for a word with no piece
     device = next(tagger.parameters()).device
     stride = window_stride(length)
     was_training = tagger.training
     tagger.eval()
-    out: list[list[str]] = []
+    out: list[list[str]] = [[] for _ in sentences]
+    # batches of like length, longest first (each batch is padded to its longest window):
+    # characters stand in for pieces, which the windows count
+    chars = np.array([sum(map(len, words)) + len(words) for words in sentences], np.int64)
     try:
-        for start in range(0, len(sentences), batch_size):
-            chunk = sentences[start : start + batch_size]
+        for indices in longest_first(chars, batch_size):
+            chunk = [sentences[i] for i in indices]
             pieces, (offsets, special, sample, continued) = windows(
                 tok, chunk, length, stride, device
             )
@@ -240,7 +245,8 @@ def tag_words(
                     m = min(j - first, last - j)
                     if m > margin[e][word]:
                         margin[e][word], tags[e][word] = m, int(best[row, j])
-            out += [[labels[t] for t in row_tags] for row_tags in tags]
+            for i, row_tags in zip(indices.tolist(), tags, strict=True):
+                out[i] = [labels[t] for t in row_tags]
     finally:
         tagger.train(was_training)
     return out
