@@ -913,3 +913,55 @@ def test_a_signal_while_an_epoch_is_scored_stops_after_that_epoch_and_says_so(
     assert [h["epoch"] for h in history] == [1, 2] and history[-1]["stopped"] == "SIGTERM"
     assert e.value.signum == signal.SIGTERM and e.value.result.history == history
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # (given back)
+
+
+@pytest.mark.parametrize("clip", [0.0, 1e-6])
+def test_clip_and_the_logged_gradient_norm_are_adamw_with_torchs_clipping(
+    checkpoint: Path, clip: float
+) -> None:
+    """One step over the whole training set (one batch, no dropout, no warm-up, no weight
+    decay): the weights are those of a plain ``torch.optim.AdamW`` step after
+    ``clip_grad_norm_(clip)`` (none for 0), and the log's ``grad_norm`` is the gradient's
+    norm before clipping. (Adam's step hardly depends on the gradient's scale, so the clip
+    is small enough for Adam's eps to tell a clipped step from one that is not.)"""
+    import copy
+
+    from lexforge.model import BertForSequenceClassification
+
+    with pytest.warns(UserWarning):  # (no MLM head wanted: a classifier's fresh head)
+        torch.manual_seed(0)
+        model = BertForSequenceClassification.from_pretrained(
+            checkpoint, labels=("neg", "pos"), hidden_dropout=0.0, attention_dropout=0.0
+        )
+    texts = ["the film was superb", "a boring story", "awful music", "charming actors"] * 3
+    labels = ["pos", "neg", "neg", "pos"] * 3
+    references = {c: copy.deepcopy(model).train() for c in (0.0, 1e-6)}
+    result = finetune(
+        model, list(zip(texts, labels, strict=True)), epochs=1, batch_size=len(texts), lr=1e-2,
+        warmup=0, weight_decay=0.0, clip=clip, progress=False,
+    )  # fmt: skip
+    enc = dict(result.model.tokenizer.encode_batch(texts, padding=True, return_tensors="pt"))
+    target = torch.tensor([("neg", "pos").index(x) for x in labels])
+    for c, reference in references.items():
+        reference(**enc, labels=target).loss.backward()
+        grads = [p.grad for p in reference.parameters() if p.grad is not None]
+        norm = float(torch.linalg.vector_norm(torch.cat([g.flatten() for g in grads])))
+        assert result.history[0]["grad_norm"] == pytest.approx(norm, rel=1e-5)
+        if c:
+            torch.nn.utils.clip_grad_norm_(reference.parameters(), c)
+        torch.optim.AdamW(reference.parameters(), lr=1e-2, weight_decay=0.0).step()
+    with torch.no_grad():
+        apart = max(float((a - b).abs().max()) for a, b in zip(
+            references[0.0].parameters(), references[1e-6].parameters(), strict=True))  # fmt: skip
+        assert apart > 1e-3  # (the two references differ: the test tells them apart)
+        for (name, ours), theirs in zip(result.model.named_parameters(),
+                                        references[clip].parameters(), strict=True):  # fmt: skip
+            # (Adam's first step is lr * g / (|g| + eps): for g near 0 a float's noise in g
+            # moves it by a share of lr)
+            torch.testing.assert_close(ours, theirs, atol=1e-4, rtol=0, msg=name)
+
+
+def test_clip_must_be_a_norm_or_zero(checkpoint: Path) -> None:
+    for bad in (-1.0, float("nan"), "1"):
+        with pytest.raises(ConfigError, match="clip must be"):
+            finetune(checkpoint, [("a", "x"), ("b", "y")], clip=bad, progress=False)

@@ -285,6 +285,10 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--weight-decay", type=float, default=0.01, help="AdamW's")
     f.add_argument("--layer-decay", type=float, default=1.0, help="layer-wise lr decay (<1)")
     f.add_argument(
+        "--clip", type=float, default=1.0,
+        help="the gradient's largest norm before each step (0: no clipping)",
+    )  # fmt: skip
+    f.add_argument(
         "--max-length", type=int, default=None,
         help="tokens per input (default 128; 384 with --task qa, its windows)",
     )  # fmt: skip

@@ -307,7 +307,7 @@ def fit(
         name = label if options.runs == 1 else f"{label} (run {run + 1}/{options.runs})"
         with Progress(name, unit="steps", enabled=progress) as bar:
             for epoch in range(options.epochs):
-                running, seen = 0.0, 0
+                running, seen, norms, taken = 0.0, 0, 0.0, 0
                 last: dict[str, Any] | None = None  # the epoch's last batch trained on
                 for kwargs, rows in batches(options.seed + run)(epoch):
                     if step >= total:
@@ -322,11 +322,21 @@ def fit(
                             "inputs and labels for non-finite values"
                         )
                     loss.backward()
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                    # the norm before clipping (logged; inf: no clipping, the norm alone)
+                    norm = torch.nn.utils.clip_grad_norm_(
+                        model.parameters(), options.clip or math.inf
+                    ).item()
+                    if not math.isfinite(norm):  # (the update would make the weights NaN)
+                        raise TrainingDivergedError(
+                            f"the gradient's norm is {norm} at step {step + 1} (epoch "
+                            f"{epoch + 1}; the loss was {value:.4g}); lower lr (now "
+                            f"{options.lr:g})"
+                        )
                     optimizer.step()
                     optimizer.zero_grad(set_to_none=True)
                     running += value * rows
                     seen += rows
+                    norms, taken = norms + norm, taken + 1
                     step += 1
                     last = kwargs
                     if budget is not None:
@@ -356,6 +366,8 @@ def fit(
                         )
                 record: dict[str, Any] = {**tag, "epoch": epoch + 1, "step": step,
                                           "train_loss": running / max(1, seen)}  # fmt: skip
+                if taken:  # the epoch's mean gradient norm, before clipping
+                    record["grad_norm"] = norms / taken
                 if evaluate is not None:
                     metrics = evaluate()
                     record.update(summary(metrics))

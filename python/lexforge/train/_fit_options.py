@@ -34,6 +34,7 @@ class FitOptions:
     warmup: float = 0.1
     weight_decay: float = 0.01
     layer_decay: float = 1.0
+    clip: float = 1.0  # the gradient's largest norm (0: no clipping)
     patience: int | None = None
     max_steps: int | None = None
     time_limit: float | None = None
@@ -69,7 +70,7 @@ class FitOptions:
                 f"patience must be at least 1 (epochs in a row without a better validation "
                 f"score before stopping), got {self.patience}"
             )
-        for name in ("lr", "warmup", "weight_decay", "layer_decay", "time_limit"):
+        for name in ("lr", "warmup", "weight_decay", "layer_decay", "clip", "time_limit"):
             value = getattr(self, name)
             if name == "time_limit" and value is None:
                 continue
@@ -78,9 +79,10 @@ class FitOptions:
             object.__setattr__(self, name, float(value))
         if not self.lr > 0:
             raise ConfigError(f"lr must be positive, got {self.lr}")
-        for name in ("warmup", "weight_decay"):
+        for name in ("warmup", "weight_decay", "clip"):
             if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be at least 0, got {getattr(self, name)}")
+                what = " (0: no clipping)" if name == "clip" else ""
+                raise ConfigError(f"{name} must be at least 0{what}, got {getattr(self, name)}")
         check_warmup(self.warmup)
         if not 0 < self.layer_decay <= 1:
             raise ConfigError(f"layer_decay must be in (0, 1], got {self.layer_decay}")

@@ -96,6 +96,7 @@ def finetune(
     warmup: float = 0.1,
     weight_decay: float = 0.01,
     layer_decay: float = 1.0,
+    clip: float = 1.0,
     max_length: int | None = None,
     patience: int | None = None,
     max_steps: int | None = None,
@@ -131,6 +132,12 @@ def finetune(
     into ``out_dir`` (when given) ``best/`` (HF format), ``metrics.json``, ``log.jsonl``
     and, for single-label classes, ``confusion.png`` (multi-label and regression scores
     have no confusion matrix).
+    The optimizer is AdamW (no weight decay on biases and LayerNorm weights; with
+    ``layer_decay`` < 1 each layer's rate is that much below the layer above it's), its
+    rate warmed up linearly over ``warmup`` (a fraction of the steps, or a step count),
+    then decayed linearly to 0; each step's gradient is clipped to a norm of ``clip``
+    (0: not clipped). ``log.jsonl`` has a line per epoch: its mean training loss and
+    gradient norm (before clipping), and the validation scores.
     ``time_limit`` (seconds of training) shortens the run to fit: the step count, and with
     it the learning-rate schedule, is cut from the speed of the first 5 steps, then of the
     next 20.
@@ -225,7 +232,7 @@ def finetune(
         return finetune_qa(
             model, train, validation=validation, test=test, tokenizer=tokenizer,
             out_dir=out_dir, epochs=epochs, batch_size=batch_size, lr=lr, warmup=warmup,
-            weight_decay=weight_decay, layer_decay=layer_decay, max_length=max_length,
+            weight_decay=weight_decay, layer_decay=layer_decay, clip=clip, max_length=max_length,
             stride=stride, patience=patience, max_steps=max_steps,
             time_limit=time_limit, seed=seed, device=device, progress=progress, runs=runs,
             new_head=new_head, unanswerable=unanswerable, null_threshold=null_threshold,
@@ -243,7 +250,7 @@ def finetune(
         return finetune_tagger(
             model, train, validation=validation, test=test, tokenizer=tokenizer,
             out_dir=out_dir, epochs=epochs, batch_size=batch_size, lr=lr, warmup=warmup,
-            weight_decay=weight_decay, layer_decay=layer_decay, max_length=max_length,
+            weight_decay=weight_decay, layer_decay=layer_decay, clip=clip, max_length=max_length,
             patience=patience, max_steps=max_steps, time_limit=time_limit, seed=seed,
             device=device, progress=progress, runs=runs, new_head=new_head, **columns,
         )  # fmt: skip
@@ -260,8 +267,8 @@ def finetune(
         )
     options = FitOptions(
         epochs=epochs, lr=lr, warmup=warmup, weight_decay=weight_decay, layer_decay=layer_decay,
-        patience=patience, max_steps=max_steps, time_limit=time_limit, batch_size=batch_size,
-        runs=runs, seed=seed,
+        clip=clip, patience=patience, max_steps=max_steps, time_limit=time_limit,
+        batch_size=batch_size, runs=runs, seed=seed,
     )  # fmt: skip
     if label_separator is not None:  # labels cut into sets: multi-label, or a mistake
         if not isinstance(label_separator, str) or not label_separator:

@@ -95,6 +95,7 @@ def finetune_qa(
     warmup: float = 0.1,
     weight_decay: float = 0.01,
     layer_decay: float = 1.0,
+    clip: float = 1.0,
     max_length: int = 384,
     stride: int | None = None,
     max_answer_length: int = 30,
@@ -144,8 +145,8 @@ def finetune_qa(
         require("fine-tuning into out_dir", "safetensors")
     options = FitOptions(
         epochs=epochs, lr=lr, warmup=warmup, weight_decay=weight_decay, layer_decay=layer_decay,
-        patience=patience, max_steps=max_steps, time_limit=time_limit, batch_size=batch_size,
-        runs=runs, seed=seed,
+        clip=clip, patience=patience, max_steps=max_steps, time_limit=time_limit,
+        batch_size=batch_size, runs=runs, seed=seed,
     )  # fmt: skip
     check_max_length(max_length)
     check_out_dir(out_dir, model=model, data=(train, validation, test))
