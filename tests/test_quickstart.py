@@ -219,6 +219,41 @@ def test_an_interrupt_in_any_stage_says_the_command_resumes(
         quickstart.run(out=out)
 
 
+def test_a_sigterm_in_any_stage_exits_143(
+    tiny_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """SIGTERM (how a batch scheduler stops a job) stops pretraining and fine-tuning as
+    Ctrl-C does; the quickstart turned their ``Stopped`` into a bare KeyboardInterrupt, so
+    the command exited 130 (Ctrl-C's) where ``lexforge pretrain`` and ``finetune`` exit
+    143. The signal is kept through each stage's message."""
+    import signal
+
+    import lexforge.train
+    from lexforge import quickstart
+    from lexforge.cli import main
+    from lexforge.train import Stopped
+
+    def stopped(*args: Any, **kwargs: Any) -> Any:
+        raise Stopped("fine-tuning stopped by SIGTERM after step 1", 1, True, signal.SIGTERM)
+
+    monkeypatch.setattr(lexforge.train, "finetune", stopped)
+    with pytest.raises(KeyboardInterrupt) as caught:
+        quickstart._finetune(tiny_checkpoint, "rt-polarity", tmp_path / "ft", 60.0, "cpu",
+                             False, minilm=True)  # fmt: skip
+    assert str(caught.value) == "" and caught.value.signum == signal.SIGTERM
+
+    def inner(*args: Any) -> int:
+        raise caught.value
+
+    monkeypatch.setattr(quickstart, "_run", inner)
+    out = tmp_path / "qs"
+    assert main(["quickstart", "--out", str(out), "--quiet"]) == 128 + signal.SIGTERM
+    assert f"interrupted: the same quickstart command (--out {out}) resumes" in (
+        capsys.readouterr().err
+    )
+
+
 def test_a_second_quickstart_into_a_running_ones_folder_is_refused(tmp_path: Path) -> None:
     """Two quickstarts into one --out: the second timed its pretraining against the first,
     rewrote its plan (a resume then stopped at the second's step count) and trained into

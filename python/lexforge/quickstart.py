@@ -33,6 +33,7 @@ import math
 import os
 import random
 import shutil
+import signal
 import time
 import warnings
 from pathlib import Path
@@ -288,9 +289,18 @@ def run(
         except KeyboardInterrupt as e:
             if str(e):  # (pretraining says what it saved)
                 raise
-            raise KeyboardInterrupt(  # the stage under way starts again, the others are kept
-                f"the same quickstart command (--out {out}) resumes: the stages done are kept"
+            raise _interrupted(  # the stage under way starts again, the others are kept
+                f"the same quickstart command (--out {out}) resumes: the stages done are kept",
+                e,
             ) from None
+
+
+def _interrupted(message: str, cause: KeyboardInterrupt) -> KeyboardInterrupt:
+    """A ``KeyboardInterrupt`` saying ``message`` that keeps the signal of ``cause`` (a
+    SIGTERM's: the command exits 143, as the loops' own ``Stopped`` makes it)."""
+    interrupted = KeyboardInterrupt(message) if message else KeyboardInterrupt()
+    interrupted.signum = getattr(cause, "signum", signal.SIGINT)  # type: ignore[attr-defined]
+    return interrupted
 
 
 def _run(
@@ -453,10 +463,10 @@ def _run(
                 device=dev, progress=show_progress, **recipe,
             )  # fmt: skip
         except Stopped as e:  # Ctrl-C: the step it stopped after is saved
-            raise KeyboardInterrupt(
+            raise _interrupted(
                 f"pretraining stopped after step {e.step} of {steps}, saved: the same "
-                f"quickstart command (--out {out}) resumes from it"
-            ) from None
+                f"quickstart command (--out {out}) resumes from it", e,
+            ) from None  # fmt: skip
         kind = BertForMaskedLM if RECIPE["objective"] == "none" else BertForPreTraining
         exported = kind.from_pretrained(folder / "model", hidden_dropout=0.1, attention_dropout=0.1)
         exported.save_pretrained(folder / "model", tokenizer=tok)
@@ -593,8 +603,8 @@ def _finetune(
                 max_length=64, time_limit=seconds, device=device, progress=progress,
                 runs=1 if minilm else OUR_RUNS,
             )  # fmt: skip
-        except KeyboardInterrupt:  # (fine-tuning's Ctrl-C: its own advice is not ours)
-            raise KeyboardInterrupt() from None
+        except KeyboardInterrupt as e:  # (fine-tuning's Ctrl-C: its own advice is not ours)
+            raise _interrupted("", e) from None
     for w in caught:  # finetune's advice names its own options; the quickstart's is --minutes
         text = str(w.message).replace(
             "raise time_limit (--time-limit) or ask for fewer runs (--runs)",
