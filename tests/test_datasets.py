@@ -703,6 +703,10 @@ def test_cli_list_and_unknown(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     # (prefixed as every other lexforge error, for scripts that grep stderr)
     err = capsys.readouterr().err
     assert err.startswith("lexforge: error: unknown dataset 'nope'; valid names"), err
+    # beside "all" too: a typo was dropped, and every dataset fetched (exit 0)
+    assert _run_cli(["datasets", "fetch", "all", "nope", "--cache-dir", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith("lexforge: error: unknown dataset 'nope'")
+    assert not (tmp_path / "datasets").exists() or not any((tmp_path / "datasets").iterdir())
     assert _run_cli(["datasets", "path", "nope", "--cache-dir", str(tmp_path)]) == 2
     assert capsys.readouterr().err.startswith("lexforge: error: unknown dataset 'nope'")
     assert _run_cli(["datasets"]) == 2
@@ -759,3 +763,34 @@ def test_asking_for_pip_leaves_setuptools_importable() -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     if sys.version_info < (3, 12):  # 3.12 has no distutils of its own: setuptools' always
         assert "_distutils" in done.stdout, done.stdout
+
+
+def test_a_path_spelled_as_a_dataset_name_says_it_hid_the_dataset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file or folder in the working directory named as a dataset (the user's own
+    ``imdb/`` folder) is read as that path, and where it cannot be, the error said only
+    "unknown or unsupported format" or "is a directory": nothing said that the dataset of
+    that name was not used, nor how to reach it."""
+    import lexforge as lf
+    from lexforge.errors import ConfigError, CorpusError
+    from lexforge.train.records import read_records
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "imdb").mkdir()
+    (tmp_path / "rt-polarity").write_text("a,b\n", encoding="utf-8")
+    (tmp_path / "wiki-leads").mkdir()
+    hidden = r"\('([a-z-]+)' is also a dataset's name: the (folder|file) \1 in the current"
+    for name, kind in (("imdb", "folder"), ("rt-polarity", "file")):  # (fine-tuning's reader)
+        with pytest.raises(ConfigError, match=f"'{name}' is .*: the {kind} {name} in the"):
+            read_records(name)
+    with pytest.raises(CorpusError, match=hidden):
+        lf.Tokenizer.train_wordpiece(["wiki-leads"], vocab_size=100, show_progress=False)
+    tok = lf.Tokenizer.train_wordpiece(texts=["a b c"] * 3, vocab_size=40, show_progress=False)
+    with pytest.raises(CorpusError, match=hidden):
+        lf.build_shards("wiki-leads", tmp_path / "shards", tokenizer=tok)
+    # a path that is no dataset's name says nothing of datasets
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(CorpusError) as caught:
+        lf.Tokenizer.train_wordpiece(["mine"], vocab_size=100, show_progress=False)
+    assert "dataset" not in str(caught.value)

@@ -89,7 +89,12 @@ def _corpus_files(corpus: PathLike | Sequence[PathLike], out_dir: Path | None) -
                 seen.add((found.st_dev, found.st_ino))
                 files.append(p)
             if not files:
-                raise CorpusError(f"{path} holds no files; put the corpus's text files in it")
+                from lexforge import datasets
+
+                raise CorpusError(
+                    f"{path} holds no files; put the corpus's text files in it"
+                    + datasets.shadowed(corpus)
+                )
             return files
         _refuse_unseekable(path)
         return [path]

@@ -68,13 +68,15 @@ def resolve_files(
         if is_disk_folder(path):  # a Hugging Face dataset's folder: its text column
             found.append(cast(Path, dataset_records(path, text_column)))
             continue
+        from lexforge import datasets
+
         # (os.path.exists: False for a name too long for the file system, a text passed as a
         # file, where Path.exists raises)
         if os.path.exists(path):  # noqa: PTH110
+            if path.is_dir() and (hint := datasets.shadowed(item)):  # (said where it is read)
+                raise CorpusError(f"{path} is a directory; pass the text files inside it{hint}")
             found.append(path)
             continue
-        from lexforge import datasets
-
         if isinstance(item, str) and item in datasets.names():
             found.append(datasets.corpus_text(item))
             given[-1] = found[-1]

@@ -64,6 +64,21 @@ def names() -> list[str]:
     return list(SPECS)
 
 
+def shadowed(path: PathLike) -> str:
+    """For an error about ``path``, a file or folder that exists: where it is spelled as a
+    dataset's name (``imdb``), a sentence saying that the path won over the dataset and how
+    to reach the dataset; else "" (a path that exists is always read as that path)."""
+    name = os.fspath(path)
+    if name not in SPECS:
+        return ""
+    kind = "folder" if Path(name).is_dir() else "file"
+    return (
+        f" ({name!r} is also a dataset's name: the {kind}"
+        f" {name} in the current directory is read instead; to use the dataset, run from "
+        "another directory or rename that one)"
+    )
+
+
 def info(name: str) -> DatasetInfo:
     """What ``name`` is: kind, tasks, languages, pinned package and version, license."""
     return spec(name).info

@@ -83,7 +83,8 @@ def _list(cache_dir: Path | None) -> int:
 
 def _fetch_many(requested: list[str], cache_dir: Path | None) -> int:
     wanted = names() if "all" in requested else list(dict.fromkeys(requested))
-    unknown = [name for name in wanted if name not in names()]
+    # (a name given beside "all" is checked too: a typo is said, not fetched over)
+    unknown = [name for name in dict.fromkeys(requested) if name != "all" and name not in names()]
     if unknown:
         print(f"lexforge: error: {unknown_message(unknown)}", file=sys.stderr)
         return 2

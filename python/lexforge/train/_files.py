@@ -65,7 +65,12 @@ def read_text(path: Path, *, newlines: bool = True) -> str:
     gzip file or bytes that are not UTF-8 (with the line and column of the first bad
     byte)."""
     if path.is_dir():
-        raise ConfigError(f"{path} is a directory; pass a data file (csv, tsv, jsonl, json)")
+        from .. import datasets
+
+        raise ConfigError(
+            f"{path} is a directory; pass a data file (csv, tsv, jsonl, json)"
+            + datasets.shadowed(path)
+        )
     data = path.read_bytes()
     if path.name.lower().endswith(".gz"):
         try:
@@ -264,7 +269,10 @@ def read_rows(
     kind = data_format(path) or default
     if kind not in formats:
         shown = ", ".join(f".{f}" for f in formats)
+        from .. import datasets
+
         hint = "; tagged words (CoNLL) need task='tag' (--task tag)" if kind == "conll" else ""
+        hint += datasets.shadowed(path) if path.exists() else ""
         raise ConfigError(f"{path}: unknown or unsupported format; use {shown}{hint}")
     if not path.exists():
         raise ConfigError(f"{path}: no such file")
