@@ -623,3 +623,32 @@ def test_processes_converting_one_file_at_once(tmp_path: Path) -> None:
     assert [run.returncode for run in runs] == [0, 0, 0], errors
     expected = "\n\n".join(f"document {i}." for i in range(3000)) + "\n"
     assert as_text(path).read_text(encoding="utf-8") == expected
+
+
+def test_a_csv_cut_at_another_separator_is_refused_not_read_whole(tmp_path: Path) -> None:
+    """A .csv cut at ';' (a European spreadsheet's export), or at tabs, has one column as
+    csv reads it: its header ("text;label"). That column was taken as the only text column,
+    so every line went into the corpus whole, its labels with it. Fine-tuning's reader
+    refused such files; the corpus readers (tokenizer training, shards) now do too, and
+    naming the column reads it as it is."""
+    rows = [("a first document", "pos"), ("the second one", "neg")] * 20
+    cut = {"semi.csv": ";", "tabs.csv": "\t", "semi.tsv": ";", "semi.csv.gz": ";"}
+    tok = lf.Tokenizer.train_wordpiece(texts=["a b"] * 3, vocab_size=40)
+    for name, sep in cut.items():
+        text = "".join(f"{a}{sep}{b}\n" for a, b in [("text", "label"), *rows])
+        path = tmp_path / name
+        path.write_bytes(gzip.compress(text.encode()) if name.endswith(".gz") else text.encode())
+        for read in (
+            lambda p: lf.Tokenizer.train_wordpiece(p, vocab_size=60),
+            lambda p: lf.build_shards(p, tmp_path / "shards", tokenizer=tok),
+        ):
+            refused = r"the header 'text(;|\\t)label' is one column: the file is (cut at|tab-)"
+            with pytest.raises(CorpusError, match=refused):
+                read(path)
+    # a one-column csv whose text holds ';' is read as it is; so is the cut one, by name
+    fine = tmp_path / "fine.csv"
+    fine.write_text("review\na first; document\n", encoding="utf-8")
+    assert lf.Tokenizer.train_wordpiece(fine, vocab_size=60).vocab_size > 0
+    named = lf.Tokenizer.train_wordpiece(tmp_path / "semi.csv", vocab_size=60,
+                                         text_column="text;label")  # fmt: skip
+    assert "pos" in named.vocab()

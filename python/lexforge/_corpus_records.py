@@ -122,6 +122,7 @@ class _Picker:
                     "text column with text_column= (--text-column)"
                 )
         if self.column not in record:
+            _one_column(self.path, record)
             raise CorpusError(
                 f"{self.path}: {where} has no column {self.column!r} (it has "
                 f"{_names(record)}); name the text column with text_column= (--text-column)"
@@ -142,11 +143,35 @@ def _choose(path: Path, record: dict[str, Any], where: str) -> str:
     strings = [k for k, v in record.items() if isinstance(v, str)]
     empty = [k for k, v in record.items() if v is None]  # text columns, for all we know
     if len(strings) == 1 and not empty:
+        _one_column(path, record)
         return strings[0]
     raise CorpusError(
         f"{path}: which column is the text? {where} has {_names(record)}, none named "
         "'text'; name it with text_column= (--text-column)"
     )
+
+
+def _one_column(path: Path, record: dict[str, Any]) -> None:
+    """``CorpusError`` for a csv whose header is one column cut at another separator
+    (``text;label``, or ``text<TAB>label`` in a .csv): the whole line would be the text,
+    its labels with it."""
+    kind = corpus_format(Path(path.name[:-3]) if path.name.lower().endswith(".gz") else path)
+    if kind not in ("csv", "tsv") or len(record) != 1:
+        return
+    header = str(next(iter(record)))
+    if ";" in header:
+        sep, named = ("a tab", "tab") if kind == "tsv" else ("','", "comma")
+        raise CorpusError(
+            f"{path}: the header {header!r} is one column: the file is cut at ';', not "
+            f"{sep}; save it {named}-separated (each line would be read whole as text, its "
+            "other fields with it), or name that column with text_column= (--text-column)"
+        )
+    if kind == "csv" and "\t" in header:
+        raise CorpusError(
+            f"{path}: the header {header!r} is one column: the file is tab-separated; name "
+            "it .tsv (or save it comma-separated; each line would be read whole as text, "
+            "its other fields with it)"
+        )
 
 
 def _names(record: dict[str, Any]) -> str:
