@@ -624,3 +624,41 @@ def test_tags_meant_as_bio_that_are_not_warn(checkpoint: Path) -> None:
         result = finetune(checkpoint, fixed, validation=fixed, task="tag", epochs=1,
                           batch_size=4, max_steps=2, progress=False)  # fmt: skip
     assert not [w for w in caught if "BIO" in str(w.message)] and "entity" in result.validation
+
+
+def test_the_logged_training_loss_is_the_mean_over_labelled_pieces(checkpoint: Path) -> None:
+    """An epoch's ``train_loss`` is the mean cross-entropy over its labelled pieces (each
+    word's first), as each batch's loss is; it was a mean of batch losses weighted by
+    sentences, which is neither. At a learning rate too small to move the weights, it is
+    the loss of the starting model over every training word, computed here with
+    transformers' tokenizer (word_ids of the words as given)."""
+    import copy
+
+    from lexforge.model import BertForTokenClassification
+
+    rng = random.Random(5)
+    vocab = ["alice", "met", "bob", "in", "tokyo", "the", "film", "was", "long", "smith"]
+    sentences = []
+    for n in [1, 12, 2, 9, 1, 14, 3, 1, 11]:
+        words = [rng.choice(vocab) for _ in range(n)]
+        sentences.append((words, [rng.choice(["B-loc", "O"]) for _ in words]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = BertForTokenClassification.from_pretrained(
+            checkpoint, labels=("B-loc", "O"), hidden_dropout=0.0, attention_dropout=0.0
+        )
+    reference = copy.deepcopy(model).eval()
+    result = finetune(model, sentences, task="tag", epochs=1, batch_size=3, lr=1e-12,
+                      warmup=0, progress=False)  # fmt: skip
+    hf_tok = transformers.AutoTokenizer.from_pretrained(checkpoint)
+    total, count = 0.0, 0
+    for words, tags in sentences:
+        enc = hf_tok(words, is_split_into_words=True, return_tensors="pt")
+        ids = enc.word_ids(0)
+        first = [j for j, w in enumerate(ids) if w is not None and (j == 0 or ids[j - 1] != w)]
+        target = torch.tensor([("B-loc", "O").index(tags[ids[j]]) for j in first])
+        with torch.no_grad():
+            logits = reference(**enc).logits[0, first]
+        total += float(torch.nn.functional.cross_entropy(logits, target, reduction="sum"))
+        count += len(first)
+    assert result.history[0]["train_loss"] == pytest.approx(total / count, rel=1e-5)

@@ -248,7 +248,8 @@ def fit(
     label: str = "fine-tuning",
 ) -> Fitted:
     """Trains ``model`` on ``batches(seed)(epoch)`` (model keyword arguments, labels
-    included, and the batch's row count); after each epoch ``evaluate()`` (when given) is
+    included, and the batch's weight in the epoch's mean loss: the rows, or the labelled
+    pieces its loss averages); after each epoch ``evaluate()`` (when given) is
     scored by ``score`` and logged through ``summary``, and the best epoch's weights are
     kept. With ``options.runs`` > 1 it trains that many times from the model's present
     weights, run r on ``batches(options.seed + r)`` with its dropout seeded by the same

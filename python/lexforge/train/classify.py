@@ -134,8 +134,9 @@ def finetune(
     have no confusion matrix).
     The optimizer is AdamW (no weight decay on biases and LayerNorm weights; with
     ``layer_decay`` < 1 each layer's rate is that much below the layer above it's), its
-    rate warmed up linearly over ``warmup`` (a fraction of the steps, or a step count),
-    then decayed linearly to 0; each step's gradient is clipped to a norm of ``clip``
+    rate warmed up linearly over ``warmup`` (a fraction of the steps, or a step count;
+    step s of w runs at (s + 1) / w of ``lr``, where transformers' schedule starts a step
+    later, at 0), then decayed linearly to 0; each step's gradient is clipped to a norm of ``clip``
     (0: not clipped). ``log.jsonl`` has a line per epoch: its mean training loss and
     gradient norm (before clipping), and the validation scores.
     ``time_limit`` (seconds of training) shortens the run to fit: the step count, and with

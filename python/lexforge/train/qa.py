@@ -89,7 +89,7 @@ def finetune_qa(
     question_column: str = "question",
     context_column: str = "context",
     answers_column: str = "answers",
-    epochs: int = 2,
+    epochs: int = 3,
     batch_size: int = 32,
     lr: float = 5e-5,
     warmup: float = 0.1,

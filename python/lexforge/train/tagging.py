@@ -401,7 +401,10 @@ def finetune_tagger(
                 if not (target != -100).any():  # no word has a piece (all dropped by the
                     continue  # normalizer, as U+FFFD): a loss over nothing would be NaN
                 trained = True
-                yield {**pieces, "labels": torch.as_tensor(target).to(dev)}, len(chunk)
+                # (weighted by its labelled pieces: the epoch's loss is their mean, as each
+                # batch's is)
+                labelled = int((target != -100).sum())
+                yield {**pieces, "labels": torch.as_tensor(target).to(dev)}, labelled
             if not trained:  # every batch skipped: the run would end after 0 steps
                 raise _no_pieces(splits["train"])
 
