@@ -301,6 +301,52 @@ def test_fused_and_unpadded_paths_equal_sdpa() -> None:
             assert (a - b).abs().max() < 1e-5
 
 
+def test_padding_reaches_neither_real_rows_nor_gradients() -> None:
+    """A padded batch (the encoder's SDPA path, which leaves its padding rows as computed
+    rather than zeroing them in every layer) gives each sequence's hidden states and
+    parameter gradients as that sequence alone, unpadded, does; its padding rows come out
+    0. And ``encoder_attention`` is ``attention`` on real rows, values and gradients."""
+    from lexforge.ops import attention
+    from lexforge.ops.attention import encoder_attention
+
+    torch.manual_seed(0)
+    model = BertForMaskedLM(_tiny())
+    model.bert.attention_backend = "sdpa"
+    lengths = [21, 13, 1, 4]
+    ids = torch.randint(5, 120, (len(lengths), 21))
+    mask = torch.arange(21)[None, :] < torch.tensor(lengths)[:, None]
+    weights = torch.randn(21, model.config.hidden_size)  # an objective over real rows
+
+    def objective(hidden: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        return (hidden * weights[: hidden.shape[1]] * m[..., None]).sum()
+
+    model.zero_grad()
+    hidden = model.bert(ids, mask)[0]
+    objective(hidden, mask).backward()
+    batched = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    assert hidden[~mask].abs().max() == 0
+    model.zero_grad()
+    for row, n in enumerate(lengths):
+        alone = model.bert(ids[row : row + 1, :n], mask[row : row + 1, :n])[0]
+        assert (alone[0] - hidden[row, :n]).abs().max() < 1e-5
+        objective(alone, mask[row : row + 1, :n]).backward()
+    for name, p in model.named_parameters():
+        if p.grad is not None:
+            assert (p.grad - batched[name]).abs().max() < 1e-4, name
+
+    q, k, v = (torch.randn(3, 9, 2, 16, requires_grad=True) for _ in range(3))
+    keep = torch.arange(9)[None, :] < torch.tensor([9, 5, 0])[:, None]
+    real = keep[..., None, None]
+    outs = [f(q, k, v, keep) for f in (
+        lambda q, k, v, m: attention(q, k, v, key_padding_mask=m, backend="sdpa"),
+        lambda q, k, v, m: encoder_attention(q, k, v, m, 0.0, "sdpa"),
+    )]  # fmt: skip
+    grads = [torch.autograd.grad((o * real).sum(), (q, k, v)) for o in outs]
+    assert ((outs[0] - outs[1]) * real).abs().max() < 1e-6
+    for a, b in zip(*grads, strict=True):
+        assert (a - b).abs().max() < 1e-6
+
+
 def test_batch_layout_gives_the_same_results() -> None:
     """The host-side layout (real-token count, longest row, label positions), which spares
     the device synchronisations, changes nothing: same losses and gradients."""

@@ -21,7 +21,8 @@ from torch import Tensor, nn
 from torch.nn import functional as F  # noqa: N812 (torch's own spelling)
 
 from ..errors import ConfigError
-from ..ops import attention, attention_varlen, layer_norm, linear, pad, unpad
+from ..ops import attention_varlen, layer_norm, linear, pad, unpad
+from ..ops.attention import encoder_attention
 from .config import BertConfig
 from .inputs import check_inputs, class_ids
 from .pretrained import Pretrained
@@ -238,7 +239,7 @@ class BertModel(Pretrained):
         else:
 
             def attend(q: Tensor, k: Tensor, v: Tensor, p: float) -> Tensor:
-                return attention(q, k, v, key_padding_mask=mask, dropout_p=p, backend=backend)
+                return encoder_attention(q, k, v, mask, p, backend)
 
         for layer in self.layers:
             x = layer(x, attend)

@@ -168,6 +168,28 @@ def attention(
     )  # fmt: skip
 
 
+def encoder_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    key_padding_mask: Optional[torch.Tensor],
+    dropout_p: float,
+    backend: Optional[str],
+) -> torch.Tensor:
+    """:func:`attention` for the encoder's own layers, whose padding rows hold finite
+    values (computed from the [PAD] embedding) and are zeroed at the encoder's end, never
+    read: the SDPA path skips zeroing them (the Triton kernels never read them). Real rows
+    are the same as :func:`attention`'s; padding rows are not 0."""
+    if key_padding_mask is None or _use_triton(q, q.shape[-1], backend):
+        return attention(q, k, v, key_padding_mask=key_padding_mask, dropout_p=dropout_p,
+                         backend=backend)  # fmt: skip
+    opts = AttentionOptions(dropout_p=dropout_p)
+    _check_qkv(q, k, v, packed=False)
+    batch, n_q, _, _ = q.shape
+    valid = _real_tokens(key_padding_mask, None, batch, n_q, k.shape[1], q.device)
+    return _sdpa(q, k, v, valid, opts, finite_padding=True)
+
+
 def attention_varlen(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -317,5 +339,5 @@ def _sdpa_varlen(
     # graph torch.compile can trace whole); the indices are in range by construction
     indices = torch.nonzero_static(valid.flatten(), size=q.shape[0]).flatten()
     dq, dk, dv = (pad(t, indices, batch, max_seqlen, check=False) for t in (q, k, v))
-    out = _sdpa(dq, dk, dv, valid, opts)
+    out = _sdpa(dq, dk, dv, valid, opts, finite_padding=True)  # (padded with zeros)
     return out.reshape(batch * max_seqlen, *out.shape[2:])[indices]

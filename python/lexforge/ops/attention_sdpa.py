@@ -70,14 +70,23 @@ def _sdpa(
     v: torch.Tensor,
     valid: torch.Tensor | None,
     opts: AttentionOptions,
+    *,
+    finite_padding: bool = False,
 ) -> torch.Tensor:
-    """The same semantics through ``F.scaled_dot_product_attention``."""
+    """The same semantics through ``F.scaled_dot_product_attention``. ``finite_padding``:
+    the caller's padding rows hold finite values and their outputs are not read (the
+    encoder's own layers, which zero them at the end; varlen's zero-filled padding), so
+    they are not zeroed here (four masked copies of (B, N, H, D) a call: a fifth of a CPU
+    forward). A masked key's probability is 0 either way, so real rows read nothing of
+    padding, and get no gradient from it."""
     n_q, n_k = q.shape[1], k.shape[1]
     mask = None
     if valid is not None:
-        # padding may hold anything (NaN included): it must not reach real rows' gradients
-        pad_rows = ~valid[:, :, None, None]
-        q, k, v = (t.masked_fill(pad_rows, 0.0) for t in (q, k, v))
+        if not finite_padding:
+            # padding may hold anything (NaN included): it must not reach real rows'
+            # gradients (0 x NaN is NaN)
+            pad_rows = ~valid[:, :, None, None]
+            q, k, v = (t.masked_fill(pad_rows, 0.0) for t in (q, k, v))
         # a sequence with no real token attends to everything (finite, then zeroed)
         keys = valid | ~valid.any(dim=1, keepdim=True)
         mask = keys[:, None, None, :]
@@ -96,7 +105,7 @@ def _sdpa(
                 q, k, v, attn_mask=mask, dropout_p=opts.dropout_p, scale=scale
             )
         out = out.transpose(1, 2)
-    if valid is not None:
+    if valid is not None and not finite_padding:
         out = out.masked_fill(~valid[:, :, None, None], 0.0)
     return out
 
