@@ -412,3 +412,42 @@ def test_special_tokens_of_no_role_stay_special_in_transformers(tmp_path: Path) 
         assert theirs.decode(ids, skip_special_tokens=True) == ours.decode(ids), text
         flags = theirs.get_special_tokens_mask(ids, already_has_special_tokens=True)
         assert flags == [int(i in ours.special_tokens.values()) for i in ids]
+
+
+@pytest.mark.parametrize(
+    ("cls", "config", "labels"),
+    [
+        ("BertForSequenceClassification", {"num_labels": 3}, lambda: torch.tensor([2, 0])),
+        ("BertForSequenceClassification", {"num_labels": 3,
+         "problem_type": "multi_label_classification"}, lambda: torch.rand(2, 3).round()),
+        ("BertForSequenceClassification", {"num_labels": 1}, lambda: torch.randn(2)),
+        ("BertForTokenClassification", {"num_labels": 4},
+         lambda: torch.randint(0, 4, (2, 10)).masked_fill(_batch()["attention_mask"] == 0, -100)),
+        ("BertForQuestionAnswering", {}, lambda: (torch.tensor([1, 2]), torch.tensor([3, 6]))),
+    ],
+)  # fmt: skip
+def test_a_float64_model_computes_its_loss_in_float64(
+    tmp_path: Path, cls: str, config: dict[str, Any], labels: Any
+) -> None:
+    """Each head's loss in the model's dtype when wider than float32, as transformers (and
+    our MLM and NSP losses) keep it: float64 heads computed theirs in float32 (a gradient
+    check read float32 errors), and cut QA's logits to float32."""
+    import lexforge.model as ours_models
+
+    theirs = _hf(getattr(transformers, cls), tmp_path, **config).double()
+    ours = getattr(ours_models, cls).from_pretrained(tmp_path, dtype=torch.float64)
+    target = labels()
+    kwargs = (
+        {"start_positions": target[0], "end_positions": target[1]}
+        if cls == "BertForQuestionAnswering"
+        else {"labels": target.double() if target.is_floating_point() else target}
+    )
+    batch = _batch()
+    if cls == "BertForQuestionAnswering":
+        batch = {"input_ids": batch["input_ids"]}  # (our padding logits are -inf: no mask)
+    with torch.no_grad():
+        got, want = ours(**batch, **kwargs), theirs(**batch, **kwargs)
+    assert got.loss.dtype == torch.float64
+    assert abs(float(got.loss) - float(want.loss)) <= 1e-12
+    if cls == "BertForQuestionAnswering":
+        assert got.start_logits.dtype == torch.float64

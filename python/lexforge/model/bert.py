@@ -349,7 +349,9 @@ def _mlm(
 
 class BertForMaskedLM(Pretrained):
     """The encoder (no pooler) and the MLM head. ``forward(..., labels)`` with labels -100
-    at unpicked positions returns the mean cross-entropy over picked tokens. ``labels``:
+    at unpicked positions returns the mean cross-entropy over picked tokens (0 when none
+    is picked, where transformers gives NaN: a pretraining micro-batch whose rows drew no
+    mask adds nothing). ``labels``:
     int64 or int32, (B, N) or any shape of B·N values (as transformers flattens them); a
     label outside the vocabulary (and not -100), or one at padding (``attention_mask``
     0: -100 there), is a ``ConfigError``, checked on the CPU."""
@@ -381,7 +383,8 @@ class BertForMaskedLM(Pretrained):
 
 class BertForPreTraining(Pretrained):
     """The encoder with its pooler, the MLM head and the next-sentence (or sentence-order)
-    head. The loss is MLM + NSP when both labels are given; ``labels`` as
+    head. The loss is MLM + NSP when both labels are given, and the one whose labels
+    are given otherwise (transformers returns none without both); ``labels`` as
     ``BertForMaskedLM`` takes them (-100 at padding); ``next_sentence_label`` is 0 or 1
     (or -100) per row, (B,) or (B, 1)."""
 

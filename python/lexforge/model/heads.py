@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F  # noqa: N812 (torch's own spelling)
 
 from ..errors import ConfigError
-from .bert import BertModel, Linear, check_padding_labels, init_weights
+from .bert import BertModel, Linear, _upcast, check_padding_labels, init_weights
 from .config import BertConfig
 from .inputs import IGNORED, check_span_labels, class_ids
 from .pretrained import Pretrained
@@ -149,10 +149,10 @@ class BertForSequenceClassification(Pretrained):
                 loss = _regression_loss(logits, labels)
             elif kind == "multi_label_classification":
                 loss = F.binary_cross_entropy_with_logits(
-                    logits.float(), _multi_hot(labels, logits)
+                    _upcast(logits), _multi_hot(labels, logits)
                 )
             else:
-                loss = F.cross_entropy(logits.float(), _single_labels(labels, logits))
+                loss = F.cross_entropy(_upcast(logits), _single_labels(labels, logits))
             if self.config.problem_type is None:  # as transformers: the first labels decide
                 self.config = self.config.replace(problem_type=kind)  # (labels it could read)
         return TaskOutput(loss, logits, hidden)
@@ -196,7 +196,7 @@ class BertForTokenClassification(Pretrained):
             labels = _class_ids("labels", labels, input_ids.shape, self.config.num_labels)
             check_padding_labels(attention_mask, labels)
             loss = F.cross_entropy(
-                logits.float().flatten(0, 1), labels.flatten(), ignore_index=IGNORED
+                _upcast(logits).flatten(0, 1), labels.flatten(), ignore_index=IGNORED
             )
         return TaskOutput(loss, logits, hidden)
 
@@ -238,7 +238,7 @@ class BertForQuestionAnswering(Pretrained):
         end_positions: Tensor | None = None,
     ) -> QuestionAnsweringOutput:
         hidden, _ = self.bert(input_ids, attention_mask, token_type_ids)
-        start, end = in_fp32(self.qa_outputs, hidden).float().unbind(-1)
+        start, end = _upcast(in_fp32(self.qa_outputs, hidden)).unbind(-1)
         if attention_mask is not None:  # padding is never an answer
             start = start.masked_fill(~attention_mask.bool(), float("-inf"))
             end = end.masked_fill(~attention_mask.bool(), float("-inf"))
@@ -293,7 +293,7 @@ def _multi_hot(labels: Tensor, logits: Tensor) -> Tensor:
             f"multi-label classification takes labels of shape (batch, num_labels) = "
             f"{tuple(logits.shape)}, got {tuple(labels.shape)}"
         )
-    return labels.float()
+    return labels.to(_upcast(logits).dtype)
 
 
 def in_fp32(head: nn.Module, x: Tensor) -> Tensor:
@@ -319,10 +319,11 @@ def _regression_loss(logits: Tensor, labels: Tensor) -> Tensor:
                 f"regression with one output takes one target per row, shape (batch,), got "
                 f"labels of shape {tuple(labels.shape)}"
             )
-        return F.mse_loss(logits.squeeze(-1).float(), labels.float().reshape(-1))
+        wide = _upcast(logits.squeeze(-1))
+        return F.mse_loss(wide, labels.to(wide.dtype).reshape(-1))
     if tuple(labels.shape) != tuple(logits.shape):
         raise ConfigError(
             f"regression with {outputs} outputs takes labels of shape (batch, {outputs}), "
             f"got {tuple(labels.shape)}"
         )
-    return F.mse_loss(logits.float(), labels.float())
+    return F.mse_loss(_upcast(logits), labels.to(_upcast(logits).dtype))
