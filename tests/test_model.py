@@ -67,6 +67,56 @@ def test_minilm_import_matches_transformers(minilm: Path, batch: dict[str, Any])
     assert (hidden[~real] == 0).all()
 
 
+def test_every_layers_states_match_transformers_and_embed_pools_them(
+    minilm: Path, batch: dict[str, Any]
+) -> None:
+    """``output_hidden_states=True``: the embeddings' output and each layer's, as
+    transformers' ``hidden_states`` on real tokens, 0 at padding, the last one the hidden
+    states returned, the same on the unpadded path; ``embed`` and ``embed_words`` with
+    ``layers`` average the states named; bad ``layers`` are refused."""
+    ours = BertModel.from_pretrained(minilm).eval()
+    theirs = transformers.AutoModel.from_pretrained(str(minilm)).eval()
+    inputs = (batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
+    with torch.no_grad():
+        hidden, _, states = ours(*inputs, output_hidden_states=True)
+        want = theirs(**_hf_inputs(batch), output_hidden_states=True).hidden_states
+        ours.unpad = True
+        unpadded = ours(*inputs, output_hidden_states=True)[2]
+        ours.unpad = None
+    real = batch["attention_mask"].bool()
+    assert len(states) == len(want) == 7 and states[-1] is hidden
+    for got, expected, other in zip(states, want, unpadded, strict=True):
+        assert (got[real] - expected[real]).abs().max() <= 1e-5
+        assert (got[~real] == 0).all() and (other - got).abs().max() <= 1e-5
+    # embed: the mean over real tokens of the mean of the layers named
+    mask = real[..., None].float()
+    for layers in ([-4, -3, -2, -1], 0, [1]):
+        chosen = [layers] if isinstance(layers, int) else layers
+        mixed = torch.stack([want[i] for i in chosen]).mean(0)
+        expected = ((mixed * mask).sum(1) / mask.sum(1)).numpy()
+        got = ours.embed(TEXTS, layers=layers, batch_size=2)
+        assert abs(got - expected).max() <= 1e-5
+    words = ours.embed_words(TEXTS[:1], layers=[-2, -1], pooling="first")[0]
+    ids = transformers.AutoTokenizer.from_pretrained(str(minilm))(TEXTS[0]).word_ids()
+    first = [j for j, w in enumerate(ids) if w is not None and (j == 0 or ids[j - 1] != w)]
+    expected = ((want[-2] + want[-1]) / 2)[0, first].numpy()
+    assert len(words.words) == len(first) and abs(words.vectors - expected).max() <= 1e-5
+    pre = BertModel(_tiny(pre_layernorm=True)).eval()  # the last state has the final norm
+    ids = torch.randint(5, 120, (2, 9))
+    with torch.no_grad():
+        out, _, pre_states = pre(ids, output_hidden_states=True)
+        assert pre_states[-1] is out and len(pre_states) == 3
+        assert (pre.final_norm(pre.layers[1](pre_states[1], lambda q, k, v, p: (
+            torch.nn.functional.scaled_dot_product_attention(
+                q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)).transpose(1, 2)
+        ))) - out).abs().max() < 1e-5  # fmt: skip
+    for bad, said in ((7, "layer 7 is not one of this model's 7 states"), (-8, "layer -8"),
+                      ([], "layers must be"), ([1, -6], "name a layer twice"),
+                      (True, "layers must be"), ("last", "layers must be")):  # fmt: skip
+        with pytest.raises(ConfigError, match=said):
+            ours.embed(TEXTS, layers=bad)
+
+
 def test_minilm_has_no_mlm_head(minilm: Path, batch: dict[str, Any]) -> None:
     with pytest.warns(UserWarning, match="no weights for mlm"):
         model = BertForMaskedLM.from_pretrained(minilm)

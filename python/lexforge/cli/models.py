@@ -97,7 +97,8 @@ def _embed_texts(
     import numpy as np
 
     if args.words:
-        result = model.embed_words(texts, pooling=args.pooling_words or "mean")
+        result = model.embed_words(texts, pooling=args.pooling_words or "mean",
+                                   layers=args.layers)  # fmt: skip
         if pq is not None:  # one row per word
             rows = [(t, w, word) for t, r in enumerate(result) for w, word in enumerate(r.words)]
             width = int(model.config.hidden_size)
@@ -115,7 +116,8 @@ def _embed_texts(
             _atomic(output, lambda f: np.savez(f, **arrays),
                     (output.with_suffix(".words.json"), lambda f: f.write(words)))  # fmt: skip
     else:
-        vectors = model.embed(texts, pooling=args.pooling or "mean", normalize=args.normalize)
+        vectors = model.embed(texts, pooling=args.pooling or "mean", normalize=args.normalize,
+                              layers=args.layers)  # fmt: skip
         if pq is not None:
             table = pa.table({"text": pa.array(texts, pa.string()),
                               "embedding": _fixed_lists(pa, vectors)})  # fmt: skip

@@ -44,6 +44,17 @@ def _written(text: str) -> str:
     return text
 
 
+def _layer_list(text: str) -> list[int]:
+    """``--layers``: layer indices, comma-separated (``-4,-3,-2,-1``)."""
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a comma-separated list of layer indices (such as -4,-3,-2,-1; "
+            "a list starting with '-' is given as --layers=-4,-3,-2,-1)"
+        ) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lexforge", description="Build BERT-style language models from scratch."
@@ -356,6 +367,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="a text's vector: the mean of its tokens' (default) or [CLS]'s",
     )  # fmt: skip
     e.add_argument("--normalize", action="store_true", help="text vectors of length 1")
+    e.add_argument(
+        "--layers", type=_layer_list, default=None, metavar="I[,I...]",
+        help="the encoder states to average (0 the embeddings, 1 the first layer, -1 the "
+        "last, the default), e.g. --layers=-4,-3,-2,-1 for the last four",
+    )  # fmt: skip
     e.add_argument("--words", action="store_true", help="one vector per word")
     e.add_argument(
         "--pooling-words", choices=["mean", "first"], default=None,

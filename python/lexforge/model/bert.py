@@ -14,7 +14,7 @@ import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, overload
 
 import torch
 from torch import Tensor, nn
@@ -192,7 +192,13 @@ class BertModel(Pretrained):
     padding it pools a zero state, where HF pools whatever it computed there).
     Bad inputs raise ``ConfigError`` (``TokenIdError`` for an id outside the vocabulary);
     id ranges are checked only on the CPU and outside ``torch.compile``
-    (``lexforge.model.inputs`` says why)."""
+    (``lexforge.model.inputs`` says why).
+
+    ``output_hidden_states=True`` adds a third item, as transformers' ``hidden_states``:
+    a tuple of num_layers + 1 tensors (B, N, hidden), the embeddings' output and then each
+    layer's (the last is the hidden states returned; with pre-LN it has the final
+    LayerNorm), 0 at padding. The feature-based uses of BERT read them (Devlin et al.'s
+    NER features: the last four layers); ``embed(layers=...)`` pools them."""
 
     def __init__(self, config: BertConfig, *, add_pooler: bool = True) -> None:
         super().__init__()
@@ -209,13 +215,35 @@ class BertModel(Pretrained):
         self.unpad: bool | None = None  # None: on CUDA with a mask
         self.apply(lambda m: init_weights(m, config.initializer_range))
 
+    @overload
+    def forward(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = ...,
+        token_type_ids: Tensor | None = ...,
+        layout: BatchLayout | None = ...,
+        output_hidden_states: Literal[False] = ...,
+    ) -> tuple[Tensor, Tensor | None]: ...
+
+    @overload
+    def forward(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = ...,
+        token_type_ids: Tensor | None = ...,
+        layout: BatchLayout | None = ...,
+        *,
+        output_hidden_states: Literal[True],
+    ) -> tuple[Tensor, Tensor | None, tuple[Tensor, ...]]: ...
+
     def forward(
         self,
         input_ids: Tensor,
         attention_mask: Tensor | None = None,
         token_type_ids: Tensor | None = None,
         layout: BatchLayout | None = None,
-    ) -> tuple[Tensor, Tensor | None]:
+        output_hidden_states: bool = False,
+    ) -> tuple[Tensor, Tensor | None] | tuple[Tensor, Tensor | None, tuple[Tensor, ...]]:
         check_inputs(self.config, input_ids, attention_mask, token_type_ids)
         x = self.embeddings(input_ids, token_type_ids)
         mask = None if attention_mask is None else attention_mask.bool()
@@ -241,15 +269,26 @@ class BertModel(Pretrained):
             def attend(q: Tensor, k: Tensor, v: Tensor, p: float) -> Tensor:
                 return encoder_attention(q, k, v, mask, p, backend)
 
+        states = [x] if output_hidden_states else []
         for layer in self.layers:
             x = layer(x, attend)
+            states += [x] if output_hidden_states else []
         if self.final_norm is not None:
             x = self.final_norm(x)
+            states[-1:] = [x] if output_hidden_states else []
+
         if unpadded:
-            x = pad(x, packed.indices, batch, n, check=False)
+            indices = packed.indices
+            states = [pad(t, indices, batch, n, check=False) for t in states[:-1]]
+            x = pad(x, indices, batch, n, check=False)
         elif mask is not None:
+            states = [t.masked_fill(~mask[:, :, None], 0.0) for t in states[:-1]]
             x = x.masked_fill(~mask[:, :, None], 0.0)
+        else:
+            states = states[:-1]
         pooled = torch.tanh(self.pooler(x[:, 0])) if self.pooler is not None else None
+        if output_hidden_states:
+            return x, pooled, (*states, x)
         return x, pooled
 
 

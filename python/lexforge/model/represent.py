@@ -160,11 +160,43 @@ def longest_first(counts: npt.NDArray[np.int64], batch_size: int) -> list[npt.ND
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
+def check_layers(layers: Any, num_layers: int) -> list[int] | None:
+    """``layers`` (None, an int or a sequence of ints) as indices into the encoder's
+    num_layers + 1 states (0: the embeddings; -1: the last layer), each in range, none
+    twice; ``ConfigError`` otherwise."""
+    if layers is None:
+        return None
+    given = [layers] if isinstance(layers, (int, np.integer)) else layers
+    if isinstance(given, (str, bytes)) or not isinstance(given, Sequence) or not given or not all(
+        isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in given
+    ):  # fmt: skip
+        raise ConfigError(
+            f"layers must be a layer index or a list of them (ints: 0 the embeddings, 1 the "
+            f"first layer, -1 the last), got {layers!r}"
+        )
+    count = num_layers + 1
+    out = []
+    for i in given:
+        if not -count <= i < count:
+            raise ConfigError(
+                f"layer {i} is not one of this model's {count} states (0 the embeddings, "
+                f"1..{num_layers} its layers; -1 the last, -{count} the embeddings)"
+            )
+        out.append(int(i) % count)
+    if len(set(out)) < len(out):
+        raise ConfigError(f"layers {list(given)} name a layer twice; name each once")
+    return out
+
+
 @torch.no_grad()
-def hidden_states(model: nn.Module, tok: Any, texts: Sequence[str], batch_size: int) -> Any:
+def hidden_states(
+    model: nn.Module, tok: Any, texts: Sequence[str], batch_size: int,
+    layers: list[int] | None = None,
+) -> Any:  # fmt: skip
     """(the texts' indices, their encoding, hidden states), batch by batch, longest texts
-    first, on the model's device; ``ConfigError`` naming the first text longer than the
-    model's positions before any batch is read."""
+    first, on the model's device; ``layers`` (checked indices, None: the last): the mean of
+    those layers' states. ``ConfigError`` naming the first text longer than the model's
+    positions before any batch is read."""
     device = next(model.parameters()).device
     encoder = _encoder(model)
     counts = token_counts(tok, texts)
@@ -178,10 +210,13 @@ def hidden_states(model: nn.Module, tok: Any, texts: Sequence[str], batch_size: 
             if length == 0:  # empty texts, and a tokenizer that adds no special tokens
                 yield indices, enc, torch.zeros(rows, 0, _config(model).hidden_size)
                 continue
-            hidden, _ = encoder(
-                enc["input_ids"].to(device), enc["attention_mask"].to(device),
-                enc["token_type_ids"].to(device),
-            )  # fmt: skip
+            inputs = (enc["input_ids"].to(device), enc["attention_mask"].to(device),
+                      enc["token_type_ids"].to(device))  # fmt: skip
+            if layers is None:
+                hidden, _ = encoder(*inputs)
+            else:
+                states = encoder(*inputs, output_hidden_states=True)[2]
+                hidden = torch.stack([states[i].float() for i in layers]).mean(0)
             yield indices, enc, hidden.float().cpu()
     finally:
         model.train(was_training)
@@ -194,17 +229,20 @@ def embed_words(
     tokenizer: Any = None,
     pooling: Literal["first", "mean"] = "mean",
     batch_size: int = 32,
+    layers: int | Sequence[int] | None = None,
 ) -> list[WordVectors]:
     """One contextual vector per word of each text: its pieces' first vector or their mean.
     Words are the pre-tokenizer's (BERT's: whitespace and punctuation, each CJK character;
     a byte-level BPE's: its pattern's pieces, whitespace-only ones left out). Texts are
-    read in batches of like length, longest first; the results keep the given order."""
+    read in batches of like length, longest first; the results keep the given order.
+    ``layers``: the states pooled, as :func:`embed` takes them (the last by default)."""
     if pooling not in ("first", "mean"):
         raise ConfigError(f"pooling must be 'first' or 'mean', got {pooling!r}")
+    chosen = check_layers(layers, _config(model).num_layers)
     texts = _texts(texts, batch_size)
     tok = _tokenizer(model, tokenizer)
     out: list[WordVectors | None] = [None] * len(texts)
-    for indices, enc, hidden in hidden_states(model, tok, texts, batch_size):
+    for indices, enc, hidden in hidden_states(model, tok, texts, batch_size, chosen):
         for row, at in enumerate(indices.tolist()):
             text = texts[at]
             words = enc["word_ids"][row]
@@ -274,11 +312,16 @@ def embed(
     pooling: Literal["cls", "mean"] = "mean",
     normalize: bool = False,
     batch_size: int = 32,
+    layers: int | Sequence[int] | None = None,
 ) -> npt.NDArray[np.float32]:
     """One vector per text (n, hidden): the [CLS] vector or the mean over real tokens,
     optionally scaled to unit length (cosine similarity is then a dot product). An empty
     text under a tokenizer that adds no special tokens has no token: its mean is zeros.
     Texts are read in batches of like length, longest first (rows in the given order).
+    ``layers``: which of the encoder's states to read, averaged (None: the last layer's;
+    0 is the embeddings, 1 the first layer, -1 the last: ``[-4, -3, -2, -1]`` averages
+    the last four, as the feature-based uses of BERT do), each state as
+    ``BertModel(..., output_hidden_states=True)`` gives it.
     ``ConfigError`` for ``pooling="cls"`` with a tokenizer that puts no token before a
     text, and for a text longer than the model's positions (the first, before any batch
     is read)."""
@@ -290,8 +333,9 @@ def embed(
     tok = _tokenizer(model, tokenizer)
     if pooling == "cls":
         _check_cls(tok)
+    chosen = check_layers(layers, _config(model).num_layers)
     vectors = torch.zeros(len(texts), _config(model).hidden_size)
-    for indices, enc, hidden in hidden_states(model, tok, texts, batch_size):
+    for indices, enc, hidden in hidden_states(model, tok, texts, batch_size, chosen):
         if pooling == "cls":
             rows = hidden[:, 0]
         else:
