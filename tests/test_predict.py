@@ -409,6 +409,9 @@ def test_errors_name_the_input_by_its_place_in_the_whole_list(tok: Any, tmp_path
     # a context whose every character the tokenizer drops has no span to give
     with pytest.raises(ConfigError, match=r"^contexts\[3\] has no token"):
         qa.answer(["Who?"] * 4, [TEXTS[4]] * 3 + ["\u200b\u0301"], batch_size=2)
+    # several: the first in the given order, though pairs are read longest first
+    with pytest.raises(ConfigError, match=r"^contexts\[1\] has no token"):
+        qa.answer(["Who?"] * 4, [TEXTS[4], "\u200b", TEXTS[0], "\u200b" * 9], batch_size=1)
     # a NumPy number is a number
     assert qa.answer(["Who?"], [TEXTS[4]], null_threshold=np.float32(0.5)) == qa.answer(
         ["Who?"], [TEXTS[4]], null_threshold=0.5

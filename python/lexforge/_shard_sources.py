@@ -93,7 +93,7 @@ def _corpus_files(corpus: PathLike | Sequence[PathLike], out_dir: Path | None) -
 
                 raise CorpusError(
                     f"{path} holds no files; put the corpus's text files in it"
-                    + datasets.shadowed(corpus)
+                    + datasets.shadowed(corpus, ("corpus",))
                 )
             return files
         _refuse_unseekable(path)

@@ -73,7 +73,7 @@ def resolve_files(
         # (os.path.exists: False for a name too long for the file system, a text passed as a
         # file, where Path.exists raises)
         if os.path.exists(path):  # noqa: PTH110
-            if path.is_dir() and (hint := datasets.shadowed(item)):  # (said where it is read)
+            if path.is_dir() and (hint := datasets.shadowed(item, ("corpus",))):
                 raise CorpusError(f"{path} is a directory; pass the text files inside it{hint}")
             found.append(path)
             continue

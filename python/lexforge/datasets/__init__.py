@@ -64,12 +64,13 @@ def names() -> list[str]:
     return list(SPECS)
 
 
-def shadowed(path: PathLike) -> str:
-    """For an error about ``path``, a file or folder that exists: where it is spelled as a
-    dataset's name (``imdb``), a sentence saying that the path won over the dataset and how
-    to reach the dataset; else "" (a path that exists is always read as that path)."""
+def shadowed(path: PathLike, forms: tuple[str, ...]) -> str:
+    """For an error about ``path``, a file or folder that exists: where it is spelled as the
+    name of a dataset offering one of ``forms`` ("corpus", "labelled", "tagged"), a sentence
+    saying that the path won over the dataset and how to reach the dataset; else "" (a
+    path that exists is always read as that path; a model's name is no data)."""
     name = os.fspath(path)
-    if name not in SPECS:
+    if name not in SPECS or not set(forms) & set(SPECS[name].info.tasks):
         return ""
     kind = "folder" if Path(name).is_dir() else "file"
     return (

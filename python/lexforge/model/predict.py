@@ -229,6 +229,7 @@ def answer(
     # batches of like length, longest first (each is padded to its longest window);
     # characters stand in for tokens
     chars = np.array([len(e.question) + len(e.context) for e in examples], np.int64)
+    failed: dict[int, ConfigError] = {}  # (the first in the given order is raised)
     try:
         for indices in longest_first(chars, batch_size):
             chunk = [examples[i] for i in indices]
@@ -242,12 +243,13 @@ def answer(
                     continue
                 rows = w.rows_of.get(empty, [])
                 ctx = w.in_context[rows]
+                at = int(indices[empty])
                 if ctx.any():  # only scores that are not finite leave no span to answer with
                     if not np.isfinite(np.concatenate([start[rows][ctx], end[rows][ctx]])).all():
-                        raise not_finite(f"questions[{indices[empty]}]")
+                        failed[at] = not_finite(f"questions[{at}]")
                     continue  # (only blank spans: no answer)
-                raise ConfigError(
-                    f"contexts[{indices[empty]}] has no token: this tokenizer drops each of its "
+                failed[at] = ConfigError(
+                    f"contexts[{at}] has no token: this tokenizer drops each of its "
                     "characters (zero-width, control or lone accent characters); an answer "
                     "is a span of its context, so give it text"
                 )
@@ -261,6 +263,8 @@ def answer(
                 out[i] = span
     finally:
         model.train(was_training)
+    if failed:
+        raise failed[min(failed)]
     return out
 
 

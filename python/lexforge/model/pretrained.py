@@ -89,10 +89,12 @@ class Pretrained(nn.Module):
         """Loads an HF-format BERT directory (ours, or any transformers BERT checkpoint in
         safetensors). Weights the checkpoint lacks (the MLM head of an encoder-only
         checkpoint such as all-MiniLM-L6-v2) stay freshly initialised, with a warning;
-        the pretraining heads (MLM, NSP) of a checkpoint loaded as a task model are ignored,
-        with a warning, while another task's head (a sequence classifier loaded as a
-        ``BertForQuestionAnswering``) is a ``CheckpointError`` naming the class to load it
-        with (``finetune(new_head=True)`` keeps its encoder); encoder weights that the config
+        weights of a head the class lacks are ignored, with a warning (the MLM head of a
+        pretraining checkpoint loaded as a task model; a classifier's head loaded as a
+        ``BertForMaskedLM`` or ``BertModel``), while a task model loading another task's
+        head (a sequence classifier loaded as a ``BertForQuestionAnswering``) raises
+        ``CheckpointError`` naming the class to load it with (``finetune(new_head=True)``
+        keeps its encoder); encoder weights that the config
         has no place for (more layers than ``num_hidden_layers``) raise ``CheckpointError``.
         ``overrides`` replace config fields (e.g. ``hidden_dropout=0.0``);
         ``position_embedding="sinusoidal"`` on learned positions raises ``ConfigError``

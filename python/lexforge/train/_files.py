@@ -69,7 +69,7 @@ def read_text(path: Path, *, newlines: bool = True) -> str:
 
         raise ConfigError(
             f"{path} is a directory; pass a data file (csv, tsv, jsonl, json)"
-            + datasets.shadowed(path)
+            + datasets.shadowed(path, ("labelled", "tagged"))
         )
     data = path.read_bytes()
     if path.name.lower().endswith(".gz"):
@@ -272,7 +272,7 @@ def read_rows(
         from .. import datasets
 
         hint = "; tagged words (CoNLL) need task='tag' (--task tag)" if kind == "conll" else ""
-        hint += datasets.shadowed(path) if path.exists() else ""
+        hint += datasets.shadowed(path, ("labelled", "tagged")) if path.exists() else ""
         raise ConfigError(f"{path}: unknown or unsupported format; use {shown}{hint}")
     if not path.exists():
         raise ConfigError(f"{path}: no such file")

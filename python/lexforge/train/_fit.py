@@ -331,7 +331,8 @@ def fit(
                         raise TrainingDivergedError(
                             f"the gradient's norm is {norm} at step {step + 1} (epoch "
                             f"{epoch + 1}; the loss was {value:.4g}); lower lr (now "
-                            f"{options.lr:g})"
+                            f"{options.lr:g}), or check the inputs and labels for non-finite "
+                            "values"
                         )
                     optimizer.step()
                     optimizer.zero_grad(set_to_none=True)
