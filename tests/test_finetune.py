@@ -50,13 +50,15 @@ def checkpoint(tiny_checkpoint: Path) -> Path:
 
 
 def test_finetune_learns_and_reports(checkpoint: Path, tmp_path: Path) -> None:
-    train = _write_csv(tmp_path / "train.csv", 384, seed=1)
+    # (1,024 rows at 1e-3: every seed 0-4 reaches 100% on test; 384 rows at 3e-3 left
+    # a seed in three in a plateau where two classes share one output, whatever the dropout)
+    train = _write_csv(tmp_path / "train.csv", 1024, seed=1)
     valid = _write_csv(tmp_path / "valid.csv", 96, seed=2)
     test = _write_csv(tmp_path / "test.csv", 96, seed=3)
     out = tmp_path / "run"
     result = finetune(
         checkpoint, train, validation=valid, test=test, out_dir=out, text_column="review",
-        label_column="sentiment", epochs=4, batch_size=32, lr=3e-3, layer_decay=0.9,
+        label_column="sentiment", epochs=4, batch_size=32, lr=1e-3, layer_decay=0.9,
         progress=False,
     )  # fmt: skip
     assert result.labels == ("mixed", "neg", "pos")

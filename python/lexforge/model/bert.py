@@ -23,6 +23,7 @@ from torch.nn import functional as F  # noqa: N812 (torch's own spelling)
 from ..errors import ConfigError
 from ..ops import attention_varlen, layer_norm, linear, pad, unpad
 from ..ops.attention import encoder_attention
+from ..ops.dropout import Dropout
 from .config import BertConfig
 from .inputs import check_inputs, class_ids
 from .pretrained import Pretrained
@@ -99,7 +100,7 @@ class Embeddings(nn.Module):
         else:  # fixed: a buffer, saved with the weights so HF can read it as learned ones
             self.register_buffer("position_table", sinusoidal_positions(n, dim))
         self.norm = LayerNorm(dim, eps=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout)
+        self.dropout = Dropout(config.hidden_dropout)
 
     def positions(self) -> Tensor:
         table = self.position.weight if hasattr(self, "position") else self.position_table
@@ -172,7 +173,7 @@ class Layer(nn.Module):
         self.attention_norm = LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.ffn = FeedForward(config)
         self.ffn_norm = LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout)
+        self.dropout = Dropout(config.hidden_dropout)
         self.pre_layernorm = config.pre_layernorm
 
     def forward(self, x: Tensor, attend: Attend) -> Tensor:

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F  # noqa: N812 (torch's own spelling)
 
 from ..errors import ConfigError
+from ..ops.dropout import Dropout
 from .bert import BertModel, Linear, _upcast, check_padding_labels, init_weights
 from .config import BertConfig
 from .inputs import IGNORED, check_span_labels, class_ids
@@ -110,7 +111,7 @@ class BertForSequenceClassification(Pretrained):
         super().__init__()
         self.config = config
         self.bert = BertModel(config)
-        self.dropout = nn.Dropout(config.head_dropout)
+        self.dropout = Dropout(config.head_dropout)
         self.classifier = Linear(config.hidden_size, config.num_labels)
         init_weights(self.classifier, config.initializer_range)
 
@@ -169,7 +170,7 @@ class BertForTokenClassification(Pretrained):
         super().__init__()
         self.config = config
         self.bert = BertModel(config, add_pooler=False)
-        self.dropout = nn.Dropout(config.head_dropout)
+        self.dropout = Dropout(config.head_dropout)
         self.classifier = Linear(config.hidden_size, config.num_labels)
         init_weights(self.classifier, config.initializer_range)
 
