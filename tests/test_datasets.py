@@ -789,6 +789,10 @@ def test_a_path_spelled_as_a_dataset_name_says_it_hid_the_dataset(
     tok = lf.Tokenizer.train_wordpiece(texts=["a b c"] * 3, vocab_size=40, show_progress=False)
     with pytest.raises(CorpusError, match=hidden):
         lf.build_shards("wiki-leads", tmp_path / "shards", tokenizer=tok)
+    # a path written as one ("./imdb") never meant the dataset: no hint either
+    with pytest.raises(ConfigError) as caught:
+        read_records("./imdb")
+    assert "dataset" not in str(caught.value)
     # a model's name is no data: its folder (a downloaded model) gets no such hint
     (tmp_path / "bert-base-uncased").mkdir()
     with pytest.raises(ConfigError) as caught:

@@ -58,18 +58,18 @@ _PACKED = (
 )  # fmt: skip
 
 
-def read_text(path: Path, *, newlines: bool = True) -> str:
+def read_text(path: Path, *, newlines: bool = True, given: Any = None) -> str:
     """The file's text: gunzipped when its name ends in ``.gz``, UTF-8 (BOM dropped), line
     ends made ``\\n`` (unless ``newlines=False``: the csv reader finds row ends itself and
     keeps a quoted field's ``\\r`` as it is). ``ConfigError`` for a directory, a corrupt
     gzip file or bytes that are not UTF-8 (with the line and column of the first bad
-    byte)."""
+    byte). ``given``: the path as the caller was given it (``./imdb``, not ``imdb``)."""
     if path.is_dir():
         from .. import datasets
 
         raise ConfigError(
             f"{path} is a directory; pass a data file (csv, tsv, jsonl, json)"
-            + datasets.shadowed(path, ("labelled", "tagged"))
+            + datasets.shadowed(path if given is None else given, ("labelled", "tagged"))
         )
     data = path.read_bytes()
     if path.name.lower().endswith(".gz"):
@@ -260,27 +260,29 @@ def check_splits(splits: dict[str, list[Any]], sources: dict[str, Any]) -> None:
 
 
 def read_rows(
-    path: Path, formats: tuple[str, ...], default: str | None = None
+    path: Path, formats: tuple[str, ...], default: str | None = None, *, given: Any = None
 ) -> tuple[str, list[Row]]:
     """(format, rows) of a data file whose format is one of ``formats`` (``default`` for a
     name with no known suffix): dicts from csv, tsv, jsonl and a json list; for a json
     object (SQuAD's layout) the one object; for CoNLL the lines. The format comes from the
-    name and is checked before the file is read."""
+    name and is checked before the file is read. ``given``: the path as the caller was
+    given it (``./imdb`` names no dataset, where ``imdb`` does)."""
     kind = data_format(path) or default
     if kind not in formats:
         shown = ", ".join(f".{f}" for f in formats)
         from .. import datasets
 
         hint = "; tagged words (CoNLL) need task='tag' (--task tag)" if kind == "conll" else ""
-        hint += datasets.shadowed(path, ("labelled", "tagged")) if path.exists() else ""
+        named = path if given is None else given
+        hint += datasets.shadowed(named, ("labelled", "tagged")) if path.exists() else ""
         raise ConfigError(f"{path}: unknown or unsupported format; use {shown}{hint}")
     if not path.exists():
         raise ConfigError(f"{path}: no such file")
     if kind == "parquet":
         return kind, _parquet(path)
     if kind in ("csv", "tsv"):
-        return kind, _delimited(path, read_text(path, newlines=False), kind)
-    text = read_text(path)
+        return kind, _delimited(path, read_text(path, newlines=False, given=given), kind)
+    text = read_text(path, given=given)
     if kind == "jsonl":
         return kind, _json_lines(path, text)
     if kind == "json":

@@ -79,7 +79,9 @@ def read_records(
                                  label_separator)) for i, r in enumerate(named)]  # fmt: skip
     rows: list[tuple[str, Any]]
     if isinstance(source, (str, os.PathLike)):
-        kind, rows = read_rows(Path(source), ("csv", "tsv", "jsonl", "json", "parquet"))
+        kind, rows = read_rows(
+            Path(source), ("csv", "tsv", "jsonl", "json", "parquet"), given=source
+        )
         if kind == "json" and rows and rows[0][0] == "the file":
             raise ConfigError(
                 f"{source}: holds one JSON object; classification reads a JSON list of records "

@@ -47,7 +47,9 @@ def read_tagged(
     if isinstance(source, (str, os.PathLike)):
         if data_format(Path(source)) == "tsv":
             raise _tsv_refused(Path(source))
-        kind, rows = read_rows(Path(source), ("conll", "jsonl", "json", "parquet"), default="conll")
+        kind, rows = read_rows(
+            Path(source), ("conll", "jsonl", "json", "parquet"), default="conll", given=source
+        )
         if kind == "conll":
             conllu = _is_conllu(Path(source)) or _conllu_layout(rows)
             rows = _conllu(source, rows) if conllu else _conll(source, rows)
