@@ -27,6 +27,7 @@ from .heads import (  # noqa: E402
     TaskOutput,
     align_word_labels,
 )
+from .outputs import EncoderOutput, EncoderOutputWithStates  # noqa: E402
 from .represent import WordVectors  # noqa: E402
 
 __all__ = [
@@ -39,6 +40,8 @@ __all__ = [
     "BertForSequenceClassification",
     "BertForTokenClassification",
     "BertModel",
+    "EncoderOutput",
+    "EncoderOutputWithStates",
     "MaskedLMOutput",
     "PreTrainingOutput",
     "QuestionAnsweringOutput",

@@ -26,6 +26,7 @@ from ..ops.attention import encoder_attention
 from ..ops.dropout import Dropout
 from .config import BertConfig
 from .inputs import check_inputs, class_ids
+from .outputs import EncoderOutput, EncoderOutputWithStates, ModelOutput, model_output
 from .pretrained import Pretrained
 
 __all__ = [
@@ -33,6 +34,8 @@ __all__ = [
     "BertForMaskedLM",
     "BertForPreTraining",
     "BertModel",
+    "EncoderOutput",
+    "EncoderOutputWithStates",
     "MaskedLMOutput",
     "PreTrainingOutput",
     "sinusoidal_positions",
@@ -107,16 +110,37 @@ class Embeddings(nn.Module):
         assert isinstance(table, Tensor)
         return table
 
-    def forward(self, input_ids: Tensor, token_type_ids: Tensor | None) -> Tensor:
-        n = input_ids.shape[1]
+    def forward(
+        self,
+        input_ids: Tensor | None,
+        token_type_ids: Tensor | None,
+        position_ids: Tensor | None = None,
+        inputs_embeds: Tensor | None = None,
+    ) -> Tensor:
+        """``inputs_embeds`` (B, N, hidden) stands for ``self.word(input_ids)``;
+        ``position_ids`` (B, N) or (1, N) for positions 0 to N - 1 in every row."""
         table = self.positions()
-        if n > table.shape[0]:
+        if inputs_embeds is None:
+            assert input_ids is not None
+            words = self.word(input_ids)
+        elif inputs_embeds.dtype != self.word.weight.dtype:
             raise ConfigError(
-                f"sequence length {n} exceeds max_position_embeddings {table.shape[0]}: "
-                f"truncate the rows to {table.shape[0]} tokens (max_length={table.shape[0]} "
-                "when encoding)"
+                f"inputs_embeds is {inputs_embeds.dtype}, the model "
+                f"{self.word.weight.dtype}: convert them (.to(model.dtype))"
             )
-        x = self.word(input_ids) + table[:n]
+        else:
+            words = inputs_embeds
+        if position_ids is None:
+            n = words.shape[1]
+            if n > table.shape[0]:
+                raise ConfigError(
+                    f"sequence length {n} exceeds max_position_embeddings {table.shape[0]}: "
+                    f"truncate the rows to {table.shape[0]} tokens "
+                    f"(max_length={table.shape[0]} when encoding)"
+                )
+            x = words + table[:n]
+        else:
+            x = words + F.embedding(position_ids, table)
         if token_type_ids is None:
             x = x + self.token_type.weight[0]
         else:
@@ -187,7 +211,9 @@ class Layer(nn.Module):
 class BertModel(Pretrained):
     """The encoder: ``forward(input_ids, attention_mask, token_type_ids)`` returns the
     hidden states (B, N, hidden) and the pooled [CLS] vector (B, hidden) (None without a
-    pooler). ``input_ids`` and ``token_type_ids`` (B, N) are int64 or int32;
+    pooler), a named tuple (``EncoderOutput``: ``hidden, pooled = model(...)``, or
+    ``.last_hidden_state`` and ``.pooler_output`` as in transformers).
+    ``input_ids`` and ``token_type_ids`` (B, N) are int64 or int32;
     ``attention_mask`` (B, N) is 1/True at real tokens; hidden states at padding are 0.
     The pooler reads position 0, so rows start with [CLS] (pad on the right: with left
     padding it pools a zero state, where HF pools whatever it computed there).
@@ -199,7 +225,12 @@ class BertModel(Pretrained):
     a tuple of num_layers + 1 tensors (B, N, hidden), the embeddings' output and then each
     layer's (the last is the hidden states returned; with pre-LN it has the final
     LayerNorm), 0 at padding. The feature-based uses of BERT read them (Devlin et al.'s
-    NER features: the last four layers); ``embed(layers=...)`` pools them."""
+    NER features: the last four layers); ``embed(layers=...)`` pools them.
+
+    Keyword-only, as transformers takes them: ``inputs_embeds`` (B, N, hidden), the word
+    vectors in place of ``input_ids`` (``get_input_embeddings()(input_ids)``, perturbed
+    for adversarial training or attributions), and ``position_ids`` (B, N) or (1, N), the
+    positions to embed (default 0 to N - 1 in every row)."""
 
     def __init__(self, config: BertConfig, *, add_pooler: bool = True) -> None:
         super().__init__()
@@ -219,34 +250,45 @@ class BertModel(Pretrained):
     @overload
     def forward(
         self,
-        input_ids: Tensor,
+        input_ids: Tensor | None = ...,
         attention_mask: Tensor | None = ...,
         token_type_ids: Tensor | None = ...,
         layout: BatchLayout | None = ...,
         output_hidden_states: Literal[False] = ...,
-    ) -> tuple[Tensor, Tensor | None]: ...
+        *,
+        position_ids: Tensor | None = ...,
+        inputs_embeds: Tensor | None = ...,
+    ) -> EncoderOutput: ...
 
     @overload
     def forward(
         self,
-        input_ids: Tensor,
+        input_ids: Tensor | None = ...,
         attention_mask: Tensor | None = ...,
         token_type_ids: Tensor | None = ...,
         layout: BatchLayout | None = ...,
         *,
         output_hidden_states: Literal[True],
-    ) -> tuple[Tensor, Tensor | None, tuple[Tensor, ...]]: ...
+        position_ids: Tensor | None = ...,
+        inputs_embeds: Tensor | None = ...,
+    ) -> EncoderOutputWithStates: ...
 
     def forward(
         self,
-        input_ids: Tensor,
+        input_ids: Tensor | None = None,
         attention_mask: Tensor | None = None,
         token_type_ids: Tensor | None = None,
         layout: BatchLayout | None = None,
         output_hidden_states: bool = False,
-    ) -> tuple[Tensor, Tensor | None] | tuple[Tensor, Tensor | None, tuple[Tensor, ...]]:
-        check_inputs(self.config, input_ids, attention_mask, token_type_ids)
-        x = self.embeddings(input_ids, token_type_ids)
+        *,
+        position_ids: Tensor | None = None,
+        inputs_embeds: Tensor | None = None,
+    ) -> EncoderOutput | EncoderOutputWithStates:
+        check_inputs(
+            self.config, input_ids, attention_mask, token_type_ids,
+            inputs_embeds=inputs_embeds, position_ids=position_ids,
+        )  # fmt: skip
+        x = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)
         mask = None if attention_mask is None else attention_mask.bool()
         backend = self.attention_backend
         unpadded = mask is not None and (self.unpad if self.unpad is not None else x.is_cuda)
@@ -289,8 +331,8 @@ class BertModel(Pretrained):
             states = states[:-1]
         pooled = torch.tanh(self.pooler(x[:, 0])) if self.pooler is not None else None
         if output_hidden_states:
-            return x, pooled, (*states, x)
-        return x, pooled
+            return EncoderOutputWithStates(x, pooled, (*states, x))
+        return EncoderOutput(x, pooled)
 
 
 class LMHead(nn.Module):
@@ -316,8 +358,9 @@ class LMHead(nn.Module):
         return linear(h, weight, self.bias)
 
 
+@model_output
 @dataclass
-class MaskedLMOutput:
+class MaskedLMOutput(ModelOutput):
     loss: Tensor | None
     logits: Tensor  # (B, N, vocab) without labels; (picked, vocab) at labelled positions
     hidden_states: Tensor
@@ -325,6 +368,7 @@ class MaskedLMOutput:
     count: Tensor | None = None  # how many tokens are labelled
 
 
+@model_output
 @dataclass
 class PreTrainingOutput(MaskedLMOutput):
     mlm_loss: Tensor | None = None
@@ -405,17 +449,22 @@ class BertForMaskedLM(Pretrained):
 
     def forward(
         self,
-        input_ids: Tensor,
+        input_ids: Tensor | None = None,
         attention_mask: Tensor | None = None,
         token_type_ids: Tensor | None = None,
         labels: Tensor | None = None,
         layout: BatchLayout | None = None,
+        *,
+        position_ids: Tensor | None = None,
+        inputs_embeds: Tensor | None = None,
     ) -> MaskedLMOutput:
-        hidden, _ = self.bert(input_ids, attention_mask, token_type_ids, layout)
+        hidden, _ = self.bert(
+            input_ids, attention_mask, token_type_ids, layout,
+            position_ids=position_ids, inputs_embeds=inputs_embeds,
+        )  # fmt: skip
         if labels is not None:
-            labels = class_ids(
-                "labels", labels, tuple(input_ids.shape), self.config.vocab_size, "tokens"
-            )
+            shape = tuple(hidden.shape[:2])
+            labels = class_ids("labels", labels, shape, self.config.vocab_size, "tokens")
             check_padding_labels(attention_mask, labels)
         loss, logits, correct, count = _mlm(self.mlm, hidden, labels, layout)
         return MaskedLMOutput(loss, logits, hidden, correct, count)
@@ -439,26 +488,31 @@ class BertForPreTraining(Pretrained):
 
     def forward(
         self,
-        input_ids: Tensor,
+        input_ids: Tensor | None = None,
         attention_mask: Tensor | None = None,
         token_type_ids: Tensor | None = None,
         labels: Tensor | None = None,
         next_sentence_label: Tensor | None = None,
         layout: BatchLayout | None = None,
+        *,
+        position_ids: Tensor | None = None,
+        inputs_embeds: Tensor | None = None,
     ) -> PreTrainingOutput:
-        hidden, pooled = self.bert(input_ids, attention_mask, token_type_ids, layout)
+        hidden, pooled = self.bert(
+            input_ids, attention_mask, token_type_ids, layout,
+            position_ids=position_ids, inputs_embeds=inputs_embeds,
+        )  # fmt: skip
         assert pooled is not None
         if labels is not None:
-            labels = class_ids(
-                "labels", labels, tuple(input_ids.shape), self.config.vocab_size, "tokens"
-            )
+            shape = tuple(hidden.shape[:2])
+            labels = class_ids("labels", labels, shape, self.config.vocab_size, "tokens")
             check_padding_labels(attention_mask, labels)
         mlm_loss, logits, correct, count = _mlm(self.mlm, hidden, labels, layout)
         nsp_logits = self.nsp(pooled)
         nsp_loss = None
         if next_sentence_label is not None:
             label = class_ids(
-                "next_sentence_label", next_sentence_label, (len(input_ids),), 2, "outcomes"
+                "next_sentence_label", next_sentence_label, (len(hidden),), 2, "outcomes"
             )
             nsp_loss = F.cross_entropy(_upcast(nsp_logits), label)
         losses = [x for x in (mlm_loss, nsp_loss) if x is not None]

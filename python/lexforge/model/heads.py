@@ -1,6 +1,11 @@
 """Task heads on the encoder, with HF transformers' names and loss conventions:
 sequence classification (single- or multi-label, or regression), token classification,
-and extractive question answering (start and end logits)."""
+and extractive question answering (start and end logits).
+
+Every forward pass takes ``input_ids`` or ``inputs_embeds`` and, keyword-only,
+``position_ids``, as ``BertModel`` does; the outputs read by name (``out.logits``) or by
+position over the fields that are set (``out[0]``: the loss with labels, else the
+logits), as transformers' do (``lexforge.model.outputs``)."""
 
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from ..ops.dropout import Dropout
 from .bert import BertModel, Linear, _upcast, check_padding_labels, init_weights
 from .config import BertConfig
 from .inputs import IGNORED, check_span_labels, class_ids
+from .outputs import ModelOutput, model_output
 from .pretrained import Pretrained
 
 __all__ = [
@@ -83,15 +89,17 @@ def align_word_labels(
     return out
 
 
+@model_output
 @dataclass
-class TaskOutput:
+class TaskOutput(ModelOutput):
     loss: Tensor | None
     logits: Tensor
     hidden_states: Tensor
 
 
+@model_output
 @dataclass
-class QuestionAnsweringOutput:
+class QuestionAnsweringOutput(ModelOutput):
     loss: Tensor | None
     start_logits: Tensor
     end_logits: Tensor
@@ -134,12 +142,18 @@ class BertForSequenceClassification(Pretrained):
 
     def forward(
         self,
-        input_ids: Tensor,
+        input_ids: Tensor | None = None,
         attention_mask: Tensor | None = None,
         token_type_ids: Tensor | None = None,
         labels: Tensor | None = None,
+        *,
+        position_ids: Tensor | None = None,
+        inputs_embeds: Tensor | None = None,
     ) -> TaskOutput:
-        hidden, pooled = self.bert(input_ids, attention_mask, token_type_ids)
+        hidden, pooled = self.bert(
+            input_ids, attention_mask, token_type_ids,
+            position_ids=position_ids, inputs_embeds=inputs_embeds,
+        )  # fmt: skip
         assert pooled is not None
         logits = in_fp32(self.classifier, self.dropout(pooled))
         loss = None
@@ -185,16 +199,22 @@ class BertForTokenClassification(Pretrained):
 
     def forward(
         self,
-        input_ids: Tensor,
+        input_ids: Tensor | None = None,
         attention_mask: Tensor | None = None,
         token_type_ids: Tensor | None = None,
         labels: Tensor | None = None,
+        *,
+        position_ids: Tensor | None = None,
+        inputs_embeds: Tensor | None = None,
     ) -> TaskOutput:
-        hidden, _ = self.bert(input_ids, attention_mask, token_type_ids)
+        hidden, _ = self.bert(
+            input_ids, attention_mask, token_type_ids,
+            position_ids=position_ids, inputs_embeds=inputs_embeds,
+        )  # fmt: skip
         logits = in_fp32(self.classifier, self.dropout(hidden))
         loss = None
         if labels is not None:
-            labels = _class_ids("labels", labels, input_ids.shape, self.config.num_labels)
+            labels = _class_ids("labels", labels, hidden.shape[:2], self.config.num_labels)
             check_padding_labels(attention_mask, labels)
             loss = F.cross_entropy(
                 _upcast(logits).flatten(0, 1), labels.flatten(), ignore_index=IGNORED
@@ -232,20 +252,26 @@ class BertForQuestionAnswering(Pretrained):
 
     def forward(
         self,
-        input_ids: Tensor,
+        input_ids: Tensor | None = None,
         attention_mask: Tensor | None = None,
         token_type_ids: Tensor | None = None,
         start_positions: Tensor | None = None,
         end_positions: Tensor | None = None,
+        *,
+        position_ids: Tensor | None = None,
+        inputs_embeds: Tensor | None = None,
     ) -> QuestionAnsweringOutput:
-        hidden, _ = self.bert(input_ids, attention_mask, token_type_ids)
+        hidden, _ = self.bert(
+            input_ids, attention_mask, token_type_ids,
+            position_ids=position_ids, inputs_embeds=inputs_embeds,
+        )  # fmt: skip
         start, end = _upcast(in_fp32(self.qa_outputs, hidden)).unbind(-1)
         if attention_mask is not None:  # padding is never an answer
             start = start.masked_fill(~attention_mask.bool(), float("-inf"))
             end = end.masked_fill(~attention_mask.bool(), float("-inf"))
         loss = None
         if start_positions is not None and end_positions is not None:
-            rows = (input_ids.shape[0],)  # no range: positions past the row are ignored
+            rows = (hidden.shape[0],)  # no range: positions past the row are ignored
             start_positions = _class_ids("start_positions", start_positions, rows, None)
             end_positions = _class_ids("end_positions", end_positions, rows, None)
             check_span_labels(attention_mask, start_positions, end_positions)

@@ -28,40 +28,91 @@ IGNORED = -100  # a label the loss skips (transformers' and torch's ignore_index
 
 
 def check_inputs(
-    config: BertConfig, input_ids: Any, attention_mask: Any, token_type_ids: Any
-) -> None:
-    """Raises ``ConfigError`` for an ``input_ids`` that is not an int64/int32 tensor of
-    shape (batch, length) with length >= 1, or an ``attention_mask`` or ``token_type_ids``
-    of another shape; on the CPU, ``TokenIdError`` for an id outside the vocabulary and
-    ``ConfigError`` for a segment id outside ``[0, type_vocab_size)`` and for a negative
-    attention mask value (an additive mask, which would be read backwards)."""
-    _check_ids("input_ids", input_ids)
-    if input_ids.dim() != 2 or input_ids.shape[1] == 0:
+    config: BertConfig,
+    input_ids: Any,
+    attention_mask: Any,
+    token_type_ids: Any,
+    *,
+    inputs_embeds: Any = None,
+    position_ids: Any = None,
+) -> tuple[int, int]:
+    """The batch's (rows, length). Raises ``ConfigError`` for an ``input_ids`` that is not
+    an int64/int32 tensor of shape (batch, length) with length >= 1 (or, given instead,
+    an ``inputs_embeds`` that is not a floating-point (batch, length, hidden_size) tensor;
+    one of the two, not both), or an ``attention_mask``, ``token_type_ids`` or
+    ``position_ids`` of another shape (``position_ids`` may also be (1, length), shared
+    by the rows, as transformers takes them); on the CPU, ``TokenIdError`` for an id
+    outside the vocabulary and ``ConfigError`` for a segment id outside
+    ``[0, type_vocab_size)``, a position outside ``[0, max_position_embeddings)`` and
+    a negative attention mask value (an additive mask, which would be read backwards)."""
+    if (input_ids is None) == (inputs_embeds is None):
         raise ConfigError(
-            f"input_ids must be (batch, length) with length >= 1, got shape "
-            f"{tuple(input_ids.shape)}: pass a batch of rows (ids[None] for a single row)"
+            "give input_ids (token ids) or inputs_embeds (their vectors, (batch, length, "
+            f"hidden_size)), one of the two; got {'both' if input_ids is not None else 'neither'}"
         )
-    for name, tensor in (("attention_mask", attention_mask), ("token_type_ids", token_type_ids)):
+    if input_ids is not None:
+        _check_ids("input_ids", input_ids)
+        if input_ids.dim() != 2 or input_ids.shape[1] == 0:
+            raise ConfigError(
+                f"input_ids must be (batch, length) with length >= 1, got shape "
+                f"{tuple(input_ids.shape)}: pass a batch of rows (ids[None] for a single row)"
+            )
+        shape = tuple(input_ids.shape)
+    else:
+        _check_embeds(config, inputs_embeds)
+        shape = tuple(inputs_embeds.shape[:2])
+    checked = (
+        ("attention_mask", attention_mask),
+        ("token_type_ids", token_type_ids),
+        ("position_ids", position_ids),
+    )
+    for name, tensor in checked:
         if tensor is None:
             continue
-        if name == "token_type_ids":
+        if name != "attention_mask":
             _check_ids(name, tensor)
         elif not isinstance(tensor, Tensor):
             raise ConfigError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
-        if tensor.shape != input_ids.shape:
+        shared = name == "position_ids" and tuple(tensor.shape) == (1, shape[1])
+        if tuple(tensor.shape) != shape and not shared:
+            also = " (or (1, length), the same for every row)" if name == "position_ids" else ""
+            source = "input_ids" if input_ids is not None else "inputs_embeds' (batch, length)"
             raise ConfigError(
-                f"{name} has shape {tuple(tensor.shape)}, input_ids "
-                f"{tuple(input_ids.shape)}: they must be the same"
+                f"{name} has shape {tuple(tensor.shape)}, {source} {shape}: they must be "
+                f"the same{also}"
             )
-    if input_ids.device.type != "cpu" or torch.compiler.is_compiling():
-        return
-    hint = "the ids come from another tokenizer than the model's (its vocab_size is {})"
-    _check_range("input_ids", input_ids, config.vocab_size, hint, TokenIdError)
+    device = (input_ids if input_ids is not None else inputs_embeds).device
+    if device.type != "cpu" or torch.compiler.is_compiling():
+        return shape
+    if input_ids is not None:
+        hint = "the ids come from another tokenizer than the model's (its vocab_size is {})"
+        _check_range("input_ids", input_ids, config.vocab_size, hint, TokenIdError)
     if token_type_ids is not None:
         hint = "segment ids number the texts of a row from 0 (the model's type_vocab_size is {})"
         _check_range("token_type_ids", token_type_ids, config.type_vocab_size, hint, ConfigError)
+    if position_ids is not None:
+        hint = "the model has positions 0 to {} - 1 (max_position_embeddings)"
+        size = config.max_position_embeddings
+        _check_range("position_ids", position_ids, size, hint, ConfigError)
     if attention_mask is not None:
         _check_mask(attention_mask)
+    return shape
+
+
+def _check_embeds(config: BertConfig, embeds: Any) -> None:
+    if not isinstance(embeds, Tensor):
+        raise ConfigError(f"inputs_embeds must be a torch.Tensor, got {type(embeds).__name__}")
+    if not embeds.is_floating_point():
+        raise ConfigError(
+            f"inputs_embeds must be floating-point vectors, got {embeds.dtype}: token ids go "
+            "in input_ids"
+        )
+    if embeds.dim() != 3 or embeds.shape[1] == 0 or embeds.shape[2] != config.hidden_size:
+        raise ConfigError(
+            f"inputs_embeds must be (batch, length, hidden_size) = (batch, length, "
+            f"{config.hidden_size}) with length >= 1, got shape {tuple(embeds.shape)} "
+            "(model.get_input_embeddings()(input_ids) gives the model's own)"
+        )
 
 
 def _check_mask(mask: Tensor) -> None:

@@ -55,6 +55,13 @@ class Pretrained(nn.Module):
 
         return fill_mask(self, text, **options)
 
+    def get_input_embeddings(self) -> nn.Embedding:
+        """The word embedding table (transformers' name): ``get_input_embeddings()(ids)``
+        gives the vectors a forward pass takes as ``inputs_embeds``."""
+        encoder: Any = self if hasattr(self, "embeddings") else self.bert
+        word: nn.Embedding = encoder.embeddings.word
+        return word
+
     def resize_token_embeddings(
         self,
         new_num_tokens: int | None = None,

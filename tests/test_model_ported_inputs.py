@@ -1,0 +1,283 @@
+"""What code written for transformers passes to a forward pass and reads from it:
+``position_ids`` and ``inputs_embeds`` (keyword-only here), outputs read by position
+(``out[0]``), by key and by transformers' field names (``last_hidden_state``,
+``pooler_output``); heads exported with ``torch.export``. transformers is the oracle: the same weights, loaded there from our
+export or here from its save, give the same logits and gradients; used offline (models
+built from configs, never downloaded)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+from lexforge.errors import ConfigError  # noqa: E402
+from lexforge.model import (  # noqa: E402
+    BertConfig,
+    BertForMaskedLM,
+    BertForPreTraining,
+    BertForQuestionAnswering,
+    BertForSequenceClassification,
+    BertForTokenClassification,
+    BertModel,
+)
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from hf_oracle import VOCAB  # noqa: E402
+from hf_oracle import hf_model as _hf  # noqa: E402
+
+PAIRS = [  # ours, transformers', the output field compared
+    (BertModel, transformers.BertModel, "last_hidden_state"),
+    (BertForSequenceClassification, transformers.BertForSequenceClassification, "logits"),
+    (BertForTokenClassification, transformers.BertForTokenClassification, "logits"),
+    (BertForQuestionAnswering, transformers.BertForQuestionAnswering, "start_logits"),
+    (BertForMaskedLM, transformers.BertForMaskedLM, "logits"),
+    (BertForPreTraining, transformers.BertForPreTraining, "logits"),
+]
+
+
+def _read(out: Any, field: str) -> Any:
+    # (transformers' pretraining output names the MLM logits prediction_logits)
+    if field == "logits" and hasattr(out, "prediction_logits"):
+        return out.prediction_logits
+    return getattr(out, field)
+
+
+def _batch() -> dict[str, Any]:
+    torch.manual_seed(3)
+    ids = torch.randint(1, VOCAB, (3, 9))
+    mask = torch.ones_like(ids)
+    mask[1, 6:] = 0
+    mask[2, 4:] = 0
+    return {"input_ids": ids, "attention_mask": mask}
+
+
+def _pair(tmp_path: Path, ours: Any, theirs: Any) -> tuple[Any, Any]:
+    hf = _hf(theirs, tmp_path)
+    return ours.from_pretrained(tmp_path), hf
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs", "field"), PAIRS, ids=lambda p: getattr(p, "__name__", p)
+)
+@pytest.mark.parametrize("shared", [False, True], ids=["per-row", "shared"])
+def test_position_ids_match_transformers(
+    tmp_path: Path, ours: Any, theirs: Any, field: str, shared: bool
+) -> None:
+    """Positions of one's own (rows continuing a text at an offset, left-padded rows
+    counted from their first real token), per row (B, N) or shared (1, N)."""
+    model, hf = _pair(tmp_path, ours, theirs)
+    batch = _batch()
+    if shared:
+        positions = torch.arange(5, 14)[None]
+    else:
+        positions = torch.stack([torch.arange(9) + offset for offset in (0, 7, 30)])
+    real = batch["attention_mask"].bool()
+    with torch.no_grad():
+        got = _read(model(**batch, position_ids=positions), field)
+        want = _read(hf(**batch, position_ids=positions), field)
+        default = _read(model(**batch), field)
+    if field == "start_logits" or got.dim() == 3:  # (QA: ours is -inf at padding)
+        got, want, default = got[real], want[real], default[real]
+    assert (got - want).abs().max() <= 1e-5
+    assert (got - default).abs().max() > 1e-3  # the positions were read
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs", "field"), PAIRS, ids=lambda p: getattr(p, "__name__", p)
+)
+def test_inputs_embeds_match_input_ids_and_transformers(
+    tmp_path: Path, ours: Any, theirs: Any, field: str
+) -> None:
+    """The word vectors given in place of the ids give the ids' outputs, and gradients
+    with respect to them (integrated gradients, adversarial training) are transformers'."""
+    model, hf = _pair(tmp_path, ours, theirs)
+    batch = _batch()
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    real = mask.bool()
+    embeds = model.get_input_embeddings()(ids).detach().requires_grad_()
+    theirs_embeds = embeds.detach().clone().requires_grad_()
+    assert torch.equal(embeds, hf.get_input_embeddings()(ids))
+    got = _read(model(inputs_embeds=embeds, attention_mask=mask), field)
+    want = _read(hf(inputs_embeds=theirs_embeds, attention_mask=mask), field)
+    with torch.no_grad():
+        from_ids = _read(model(ids, mask), field)
+    if field == "start_logits" or got.dim() == 3:
+        got, want, from_ids = got[real], want[real], from_ids[real]
+    assert (got - from_ids).abs().max() <= 1e-6  # (with and without autograd)
+    assert (got - want).abs().max() <= 1e-5
+    weights = torch.randn_like(got)
+    (got * weights).sum().backward()
+    (want * weights).sum().backward()
+    assert embeds.grad is not None and theirs_embeds.grad is not None
+    scale = float(theirs_embeds.grad.abs().max())  # (the MLM logits' sum over 120 ids: ~10)
+    assert (embeds.grad - theirs_embeds.grad)[real].abs().max() <= 1e-5 * max(scale, 1.0)
+
+
+def test_outputs_read_by_position_and_key_as_transformers_reads_them(tmp_path: Path) -> None:
+    model, hf = _pair(
+        tmp_path, BertForSequenceClassification, transformers.BertForSequenceClassification
+    )
+    batch = _batch()
+    labels = torch.tensor([0, 1, 1])
+    with torch.no_grad():
+        ours, theirs = model(**batch, labels=labels), hf(**batch, labels=labels)
+        ours_bare, theirs_bare = model(**batch), hf(**batch)
+    # with labels the loss comes first; without, it is no field at all
+    for i in range(2):
+        assert (ours[i] - theirs[i]).abs().max() <= 1e-5
+    assert (ours_bare[0] - theirs_bare[0]).abs().max() <= 1e-5
+    assert list(ours.keys())[:2] == list(theirs.keys()) == ["loss", "logits"]
+    assert next(iter(ours_bare)) == next(iter(theirs_bare)) == "logits"
+    assert (ours["logits"] - theirs["logits"]).abs().max() <= 1e-5
+    with pytest.raises(KeyError):
+        theirs_bare["loss"]
+    with pytest.raises(KeyError, match="loss"):
+        ours_bare["loss"]
+    assert ours.to_tuple()[2] is ours.hidden_states  # (ours: the last layer's states)
+    assert len(ours) == 3 and len(ours_bare) == 2
+
+
+def test_the_encoder_output_unpacks_and_reads_by_transformers_names(tmp_path: Path) -> None:
+    model, hf = _pair(tmp_path, BertModel, transformers.BertModel)
+    batch = _batch()
+    real = batch["attention_mask"].bool()
+    with torch.no_grad():
+        out, theirs = model(**batch), hf(**batch)
+        hidden, pooled = out  # a tuple still
+        every = model(**batch, output_hidden_states=True)
+        theirs_every = hf(**batch, output_hidden_states=True)
+    assert hidden is out.last_hidden_state is out[0] and pooled is out.pooler_output
+    assert (out.last_hidden_state - theirs.last_hidden_state)[real].abs().max() <= 1e-5
+    assert (out.pooler_output - theirs.pooler_output).abs().max() <= 1e-5
+    assert len(every.hidden_states) == len(theirs_every.hidden_states) == 3
+    for a, b in zip(every.hidden_states, theirs_every.hidden_states, strict=True):
+        assert (a - b)[real].abs().max() <= 1e-5
+
+
+def _model() -> Any:
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=50,
+        hidden_size=16,
+        num_layers=1,
+        num_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=20,
+    )
+    return BertForSequenceClassification(config).eval()
+
+
+@pytest.mark.parametrize(
+    ("inputs", "message"),
+    [
+        ({}, "neither"),
+        (
+            {
+                "input_ids": torch.ones(2, 4, dtype=torch.long),
+                "inputs_embeds": torch.zeros(2, 4, 16),
+            },
+            "both",
+        ),
+        ({"inputs_embeds": torch.zeros(2, 4, 8)}, r"\(batch, length, 16\)"),
+        ({"inputs_embeds": torch.zeros(2, 4)}, r"\(batch, length, 16\)"),
+        ({"inputs_embeds": torch.zeros(2, 4, 16, dtype=torch.long)}, "token ids go in input_ids"),
+        ({"inputs_embeds": torch.zeros(2, 4, 16, dtype=torch.float64)}, r"\.to\(model\.dtype\)"),
+        (
+            {"inputs_embeds": torch.zeros(2, 4, 16), "attention_mask": torch.ones(2, 5)},
+            r"attention_mask has shape \(2, 5\)",
+        ),
+        (
+            {
+                "input_ids": torch.ones(2, 4, dtype=torch.long),
+                "position_ids": torch.tensor([[0, 1, 2, 20]] * 2),
+            },
+            r"position_ids\[0, 3\] is 20",
+        ),
+        (
+            {
+                "input_ids": torch.ones(2, 4, dtype=torch.long),
+                "position_ids": torch.tensor([[0, -1, 2, 3]]),
+            },
+            r"position_ids\[0, 1\] is -1",
+        ),
+        (
+            {"input_ids": torch.ones(2, 4, dtype=torch.long), "position_ids": torch.arange(4)},
+            r"or \(1, length\)",
+        ),
+        (
+            {"input_ids": torch.ones(2, 4, dtype=torch.long), "position_ids": torch.zeros(2, 4)},
+            "integer tensor",
+        ),
+    ],
+    ids=[
+        "neither",
+        "both",
+        "width",
+        "rank",
+        "ids-as-embeds",
+        "dtype",
+        "mask-shape",
+        "position-too-far",
+        "position-negative",
+        "position-1d",
+        "position-float",
+    ],
+)
+def test_bad_embeds_and_positions_are_refused_with_the_fix(
+    inputs: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        _model()(**inputs)
+
+
+def test_position_ids_lift_the_length_limit_only_within_the_table() -> None:
+    """Rows longer than the position table need positions of their own that lie in it."""
+    model = _model()
+    ids = torch.ones(1, 24, dtype=torch.long)
+    with pytest.raises(ConfigError, match="exceeds max_position_embeddings 20"):
+        model(ids)
+    positions = torch.arange(24)[None] % 20
+    assert model(ids, position_ids=positions).logits.shape == (1, 2)
+
+
+HEADS = [
+    BertForSequenceClassification,
+    BertForTokenClassification,
+    BertForQuestionAnswering,
+    BertForMaskedLM,
+    BertForPreTraining,
+]
+
+
+@pytest.mark.parametrize("cls", HEADS, ids=lambda c: c.__name__)
+def test_heads_export_with_torch_export_and_run_other_shapes(cls: Any) -> None:
+    """The output dataclasses are registered pytrees, as transformers' are: a head exports
+    (``torch.export``, the road to ONNX and AOTInductor) with a dynamic batch and length,
+    and the exported program gives the eager model's outputs on a batch of another shape."""
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=50, hidden_size=16, num_layers=1, num_heads=2,
+                        intermediate_size=32)  # fmt: skip
+    model = cls(config).eval()
+    ids = torch.randint(1, 50, (3, 7))
+    batch, length = torch.export.Dim("batch", min=1), torch.export.Dim("length", min=2, max=512)
+    shapes = {"input_ids": {0: batch, 1: length}, "attention_mask": {0: batch, 1: length}}
+    program = torch.export.export(model, (ids, torch.ones_like(ids)), dynamic_shapes=shapes)
+    other = torch.randint(1, 50, (2, 11))
+    mask = torch.ones_like(other)
+    mask[1, 6:] = 0
+    with torch.no_grad():
+        got, want = program.module()(other, mask), model(other, mask)
+    assert type(got) is type(want) and got.keys() == want.keys()
+    real = mask.bool()
+    for name in want:
+        a, b = got[name], want[name]
+        if a.dim() >= 2 and a.shape[:2] == other.shape:
+            a, b = a[real], b[real]  # (QA: -inf at padding in both)
+        assert a.shape == b.shape and (a - b).abs().max() <= 1e-5, name
