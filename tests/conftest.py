@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,11 @@ def pytest_configure(config: pytest.Config) -> None:
     # it is first imported, so set it before any test module can import it.
     if "TRITON_INTERPRET" not in os.environ and not _cuda():
         os.environ["TRITON_INTERPRET"] = "1"
+    # A shell starts a background job (`pytest &` in a script) with SIGINT ignored, and the
+    # commands the tests start would inherit that: the Ctrl-C tests would interrupt
+    # nothing. Handled here, SIGINT is back at its default in every command started.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
