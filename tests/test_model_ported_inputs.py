@@ -1,8 +1,9 @@
 """What code written for transformers passes to a forward pass and reads from it:
-``position_ids`` and ``inputs_embeds`` (keyword-only here), outputs read by position
-(``out[0]``), by key and by transformers' field names (``last_hidden_state``,
-``pooler_output``); heads exported with ``torch.export``. transformers is the oracle: the same weights, loaded there from our
-export or here from its save, give the same logits and gradients; used offline (models
+``position_ids``, ``inputs_embeds`` and ``output_attentions`` (keyword-only here),
+outputs read by position (``out[0]``), by key and by transformers' field names
+(``last_hidden_state``, ``pooler_output``); heads exported with ``torch.export``.
+transformers is the oracle: the same weights, loaded there from our export or here from
+its save, give the same logits, attention weights and gradients; used offline (models
 built from configs, never downloaded)."""
 
 from __future__ import annotations
@@ -281,3 +282,73 @@ def test_heads_export_with_torch_export_and_run_other_shapes(cls: Any) -> None:
         if a.dim() >= 2 and a.shape[:2] == other.shape:
             a, b = a[real], b[real]  # (QA: -inf at padding in both)
         assert a.shape == b.shape and (a - b).abs().max() <= 1e-5, name
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs", "field"), PAIRS, ids=lambda p: getattr(p, "__name__", p)
+)
+def test_attention_weights_match_transformers_eager_attention(
+    tmp_path: Path, ours: Any, theirs: Any, field: str
+) -> None:
+    """``output_attentions=True``: each layer's (B, heads, N, N) weights, transformers'
+    at every real query (padding queries: 0 here), last in the output as in its tuples,
+    and the outputs themselves unchanged."""
+    _hf(theirs, tmp_path)
+    model = ours.from_pretrained(tmp_path)
+    hf = theirs.from_pretrained(tmp_path, attn_implementation="eager").eval()
+    batch = _batch()
+    real = batch["attention_mask"].bool()
+    with torch.no_grad():
+        out = model(**batch, output_attentions=True)
+        want = hf(**batch, output_attentions=True)
+        plain = model(**batch)
+    got_field, plain_field = _read(out, field), _read(plain, field)
+    if got_field.dim() >= 2 and got_field.shape[:2] == real.shape:
+        got_field, plain_field = got_field[real], plain_field[real]
+    assert (got_field - plain_field).abs().max() <= 1e-5
+    assert len(out.attentions) == len(want.attentions) == 2
+    if ours is not BertForPreTraining:  # (its NSP fields come after)
+        assert out[-1] is out.attentions
+    for a, b in zip(out.attentions, want.attentions, strict=True):
+        assert a.shape == b.shape == (3, 2, 9, 9)
+        assert (a - b)[real[:, None, :, None].expand_as(a)].abs().max() <= 1e-5
+        assert torch.all(a[~real[:, None, :, None].expand_as(a)] == 0)
+        sums = a.sum(-1)[real[:, None, :].expand(-1, 2, -1)]
+        assert (sums - 1).abs().max() <= 1e-5
+
+
+def test_the_encoder_tuple_orders_states_then_attentions_as_transformers_does(
+    tmp_path: Path,
+) -> None:
+    _hf(transformers.BertModel, tmp_path)
+    model = BertModel.from_pretrained(tmp_path)
+    hf = transformers.BertModel.from_pretrained(tmp_path, attn_implementation="eager").eval()
+    batch = _batch()
+    with torch.no_grad():
+        both = model(**batch, output_hidden_states=True, output_attentions=True)
+        theirs = hf(**batch, output_hidden_states=True, output_attentions=True)
+        hidden, _, attentions = model(**batch, output_attentions=True)
+    # (transformers' tuple also holds an empty past_key_values between the two)
+    assert len(both) == 4 and both.hidden_states is both[2] and both.attentions is both[3]
+    assert len(both[2]) == len(theirs.hidden_states) == 3
+    assert len(both[3]) == len(theirs.attentions) == 2
+    real = batch["attention_mask"].bool()
+    assert (hidden - theirs.last_hidden_state)[real].abs().max() <= 1e-5
+    for a, b in zip(attentions, theirs.attentions, strict=True):
+        assert (a - b)[real[:, None, :, None].expand_as(a)].abs().max() <= 1e-5
+
+
+def test_attention_weights_carry_gradients_and_unpad_is_skipped(tmp_path: Path) -> None:
+    """Attention weights are differentiable (attention-based attributions) and are asked
+    of the padded path even where the model would unpad (CUDA's default, forced here)."""
+    model = _model().train()
+    model.bert.unpad = True
+    ids = torch.randint(1, 50, (2, 6))
+    mask = torch.ones_like(ids)
+    mask[0, 4:] = 0
+    model.eval()
+    out = model(ids, mask, output_attentions=True)
+    assert out.attentions is not None and out.attentions[0].shape == (2, 2, 6, 6)
+    out.attentions[0][:, :, 0].sum().backward()
+    grads = [p.grad for p in model.bert.layers[0].attention.qkv.parameters()]
+    assert all(g is not None and g.abs().sum() > 0 for g in grads)

@@ -27,7 +27,12 @@ from .heads import (  # noqa: E402
     TaskOutput,
     align_word_labels,
 )
-from .outputs import EncoderOutput, EncoderOutputWithStates  # noqa: E402
+from .outputs import (  # noqa: E402
+    EncoderOutput,
+    EncoderOutputWithAttentions,
+    EncoderOutputWithStates,
+    EncoderOutputWithStatesAndAttentions,
+)
 from .represent import WordVectors  # noqa: E402
 
 __all__ = [
@@ -41,7 +46,9 @@ __all__ = [
     "BertForTokenClassification",
     "BertModel",
     "EncoderOutput",
+    "EncoderOutputWithAttentions",
     "EncoderOutputWithStates",
+    "EncoderOutputWithStatesAndAttentions",
     "MaskedLMOutput",
     "PreTrainingOutput",
     "QuestionAnsweringOutput",

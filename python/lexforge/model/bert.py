@@ -26,7 +26,15 @@ from ..ops.attention import encoder_attention
 from ..ops.dropout import Dropout
 from .config import BertConfig
 from .inputs import check_inputs, class_ids
-from .outputs import EncoderOutput, EncoderOutputWithStates, ModelOutput, model_output
+from .outputs import (
+    EncoderOutput,
+    EncoderOutputs,
+    EncoderOutputWithAttentions,
+    EncoderOutputWithStates,
+    EncoderOutputWithStatesAndAttentions,
+    ModelOutput,
+    model_output,
+)
 from .pretrained import Pretrained
 
 __all__ = [
@@ -230,7 +238,10 @@ class BertModel(Pretrained):
     Keyword-only, as transformers takes them: ``inputs_embeds`` (B, N, hidden), the word
     vectors in place of ``input_ids`` (``get_input_embeddings()(input_ids)``, perturbed
     for adversarial training or attributions), and ``position_ids`` (B, N) or (1, N), the
-    positions to embed (default 0 to N - 1 in every row)."""
+    positions to embed (default 0 to N - 1 in every row). ``output_attentions=True``
+    appends each layer's attention weights, (B, heads, N, N), as transformers' eager
+    attention returns them (attention is then written out on the padded batch, not
+    fused: for inspection, not for speed)."""
 
     def __init__(self, config: BertConfig, *, add_pooler: bool = True) -> None:
         super().__init__()
@@ -256,6 +267,7 @@ class BertModel(Pretrained):
         layout: BatchLayout | None = ...,
         output_hidden_states: Literal[False] = ...,
         *,
+        output_attentions: Literal[False] = ...,
         position_ids: Tensor | None = ...,
         inputs_embeds: Tensor | None = ...,
     ) -> EncoderOutput: ...
@@ -269,9 +281,24 @@ class BertModel(Pretrained):
         layout: BatchLayout | None = ...,
         *,
         output_hidden_states: Literal[True],
+        output_attentions: Literal[False] = ...,
         position_ids: Tensor | None = ...,
         inputs_embeds: Tensor | None = ...,
     ) -> EncoderOutputWithStates: ...
+
+    @overload
+    def forward(
+        self,
+        input_ids: Tensor | None = ...,
+        attention_mask: Tensor | None = ...,
+        token_type_ids: Tensor | None = ...,
+        layout: BatchLayout | None = ...,
+        output_hidden_states: bool = ...,
+        *,
+        output_attentions: bool,
+        position_ids: Tensor | None = ...,
+        inputs_embeds: Tensor | None = ...,
+    ) -> EncoderOutputs: ...
 
     def forward(
         self,
@@ -281,9 +308,10 @@ class BertModel(Pretrained):
         layout: BatchLayout | None = None,
         output_hidden_states: bool = False,
         *,
+        output_attentions: bool = False,
         position_ids: Tensor | None = None,
         inputs_embeds: Tensor | None = None,
-    ) -> EncoderOutput | EncoderOutputWithStates:
+    ) -> EncoderOutputs:
         check_inputs(
             self.config, input_ids, attention_mask, token_type_ids,
             inputs_embeds=inputs_embeds, position_ids=position_ids,
@@ -292,6 +320,8 @@ class BertModel(Pretrained):
         mask = None if attention_mask is None else attention_mask.bool()
         backend = self.attention_backend
         unpadded = mask is not None and (self.unpad if self.unpad is not None else x.is_cuda)
+        unpadded = unpadded and not output_attentions  # (weights are per padded row)
+        weights: list[Tensor] = []
         if unpadded:
             assert mask is not None
             batch, n = mask.shape
@@ -307,6 +337,13 @@ class BertModel(Pretrained):
                 )
 
             x = packed.values
+        elif output_attentions:
+
+            def attend(q: Tensor, k: Tensor, v: Tensor, p: float) -> Tensor:
+                out, w = attention_with_weights(q, k, v, mask, p)
+                weights.append(w)
+                return out
+
         else:
 
             def attend(q: Tensor, k: Tensor, v: Tensor, p: float) -> Tensor:
@@ -330,9 +367,33 @@ class BertModel(Pretrained):
         else:
             states = states[:-1]
         pooled = torch.tanh(self.pooler(x[:, 0])) if self.pooler is not None else None
+        if output_hidden_states and output_attentions:
+            return EncoderOutputWithStatesAndAttentions(x, pooled, (*states, x), tuple(weights))
+        if output_attentions:
+            return EncoderOutputWithAttentions(x, pooled, tuple(weights))
         if output_hidden_states:
             return EncoderOutputWithStates(x, pooled, (*states, x))
         return EncoderOutput(x, pooled)
+
+
+def attention_with_weights(
+    q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, dropout_p: float
+) -> tuple[Tensor, Tensor]:
+    """Attention written out, for its weights: q, k, v (B, N, heads, head_dim), ``mask``
+    (B, N) True at real tokens. Returns the output (B, N, heads, head_dim) and the weights
+    (B, heads, N, N) the output was computed with (after dropout, as transformers returns
+    them), 0 in the rows of padding queries. Softmax in float32, as transformers' eager
+    attention; the fused paths never hold these (B, heads, N, N) scores."""
+    scores = torch.einsum("bqhd,bkhd->bhqk", q, k) * q.shape[-1] ** -0.5
+    if mask is not None:
+        scores = scores.masked_fill(~mask[:, None, None, :], torch.finfo(scores.dtype).min)
+    w = torch.softmax(scores, dim=-1, dtype=torch.float32).to(q.dtype)
+    if dropout_p > 0:
+        w = F.dropout(w, dropout_p)
+    out = torch.einsum("bhqk,bkhd->bqhd", w, v)
+    if mask is not None:
+        w = w.masked_fill(~mask[:, None, :, None], 0.0)
+    return out, w
 
 
 class LMHead(nn.Module):
@@ -366,6 +427,7 @@ class MaskedLMOutput(ModelOutput):
     hidden_states: Tensor
     correct: Tensor | None = None  # how many labelled tokens are predicted right
     count: Tensor | None = None  # how many tokens are labelled
+    attentions: tuple[Tensor, ...] | None = None  # output_attentions=True: each layer's
 
 
 @model_output
@@ -457,17 +519,21 @@ class BertForMaskedLM(Pretrained):
         *,
         position_ids: Tensor | None = None,
         inputs_embeds: Tensor | None = None,
+        output_attentions: bool = False,
     ) -> MaskedLMOutput:
-        hidden, _ = self.bert(
+        encoded = self.bert(
             input_ids, attention_mask, token_type_ids, layout,
-            position_ids=position_ids, inputs_embeds=inputs_embeds,
+            output_attentions=output_attentions, position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
         )  # fmt: skip
+        hidden = encoded[0]
         if labels is not None:
             shape = tuple(hidden.shape[:2])
             labels = class_ids("labels", labels, shape, self.config.vocab_size, "tokens")
             check_padding_labels(attention_mask, labels)
         loss, logits, correct, count = _mlm(self.mlm, hidden, labels, layout)
-        return MaskedLMOutput(loss, logits, hidden, correct, count)
+        attentions = encoded[-1] if output_attentions else None
+        return MaskedLMOutput(loss, logits, hidden, correct, count, attentions)
 
 
 class BertForPreTraining(Pretrained):
@@ -497,11 +563,14 @@ class BertForPreTraining(Pretrained):
         *,
         position_ids: Tensor | None = None,
         inputs_embeds: Tensor | None = None,
+        output_attentions: bool = False,
     ) -> PreTrainingOutput:
-        hidden, pooled = self.bert(
+        encoded = self.bert(
             input_ids, attention_mask, token_type_ids, layout,
-            position_ids=position_ids, inputs_embeds=inputs_embeds,
+            output_attentions=output_attentions, position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
         )  # fmt: skip
+        hidden, pooled = encoded[0], encoded[1]
         assert pooled is not None
         if labels is not None:
             shape = tuple(hidden.shape[:2])
@@ -518,8 +587,10 @@ class BertForPreTraining(Pretrained):
         losses = [x for x in (mlm_loss, nsp_loss) if x is not None]
         loss = sum(losses[1:], losses[0]) if losses else None
         return PreTrainingOutput(
-            loss, logits, hidden, correct, count, mlm_loss, nsp_loss, nsp_logits
-        )
+            loss, logits, hidden, correct, count,
+            attentions=encoded[-1] if output_attentions else None,
+            mlm_loss=mlm_loss, nsp_loss=nsp_loss, nsp_logits=nsp_logits,
+        )  # fmt: skip
 
 
 def init_weights(module: nn.Module, std: float) -> None:

@@ -3,9 +3,9 @@ sequence classification (single- or multi-label, or regression), token classific
 and extractive question answering (start and end logits).
 
 Every forward pass takes ``input_ids`` or ``inputs_embeds`` and, keyword-only,
-``position_ids``, as ``BertModel`` does; the outputs read by name (``out.logits``) or by
-position over the fields that are set (``out[0]``: the loss with labels, else the
-logits), as transformers' do (``lexforge.model.outputs``)."""
+``position_ids`` and ``output_attentions``, as ``BertModel`` does; the outputs read by
+name (``out.logits``) or by position over the fields that are set (``out[0]``: the loss
+with labels, else the logits), as transformers' do (``lexforge.model.outputs``)."""
 
 from __future__ import annotations
 
@@ -95,6 +95,7 @@ class TaskOutput(ModelOutput):
     loss: Tensor | None
     logits: Tensor
     hidden_states: Tensor
+    attentions: tuple[Tensor, ...] | None = None  # output_attentions=True: each layer's
 
 
 @model_output
@@ -104,6 +105,7 @@ class QuestionAnsweringOutput(ModelOutput):
     start_logits: Tensor
     end_logits: Tensor
     hidden_states: Tensor
+    attentions: tuple[Tensor, ...] | None = None  # output_attentions=True: each layer's
 
 
 class BertForSequenceClassification(Pretrained):
@@ -149,11 +151,14 @@ class BertForSequenceClassification(Pretrained):
         *,
         position_ids: Tensor | None = None,
         inputs_embeds: Tensor | None = None,
+        output_attentions: bool = False,
     ) -> TaskOutput:
-        hidden, pooled = self.bert(
+        encoded = self.bert(
             input_ids, attention_mask, token_type_ids,
-            position_ids=position_ids, inputs_embeds=inputs_embeds,
+            output_attentions=output_attentions, position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
         )  # fmt: skip
+        hidden, pooled = encoded[0], encoded[1]
         assert pooled is not None
         logits = in_fp32(self.classifier, self.dropout(pooled))
         loss = None
@@ -170,7 +175,7 @@ class BertForSequenceClassification(Pretrained):
                 loss = F.cross_entropy(_upcast(logits), _single_labels(labels, logits))
             if self.config.problem_type is None:  # as transformers: the first labels decide
                 self.config = self.config.replace(problem_type=kind)  # (labels it could read)
-        return TaskOutput(loss, logits, hidden)
+        return TaskOutput(loss, logits, hidden, encoded[-1] if output_attentions else None)
 
 
 class BertForTokenClassification(Pretrained):
@@ -206,11 +211,14 @@ class BertForTokenClassification(Pretrained):
         *,
         position_ids: Tensor | None = None,
         inputs_embeds: Tensor | None = None,
+        output_attentions: bool = False,
     ) -> TaskOutput:
-        hidden, _ = self.bert(
+        encoded = self.bert(
             input_ids, attention_mask, token_type_ids,
-            position_ids=position_ids, inputs_embeds=inputs_embeds,
+            output_attentions=output_attentions, position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
         )  # fmt: skip
+        hidden = encoded[0]
         logits = in_fp32(self.classifier, self.dropout(hidden))
         loss = None
         if labels is not None:
@@ -219,7 +227,7 @@ class BertForTokenClassification(Pretrained):
             loss = F.cross_entropy(
                 _upcast(logits).flatten(0, 1), labels.flatten(), ignore_index=IGNORED
             )
-        return TaskOutput(loss, logits, hidden)
+        return TaskOutput(loss, logits, hidden, encoded[-1] if output_attentions else None)
 
 
 class BertForQuestionAnswering(Pretrained):
@@ -260,11 +268,14 @@ class BertForQuestionAnswering(Pretrained):
         *,
         position_ids: Tensor | None = None,
         inputs_embeds: Tensor | None = None,
+        output_attentions: bool = False,
     ) -> QuestionAnsweringOutput:
-        hidden, _ = self.bert(
+        encoded = self.bert(
             input_ids, attention_mask, token_type_ids,
-            position_ids=position_ids, inputs_embeds=inputs_embeds,
+            output_attentions=output_attentions, position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
         )  # fmt: skip
+        hidden = encoded[0]
         start, end = _upcast(in_fp32(self.qa_outputs, hidden)).unbind(-1)
         if attention_mask is not None:  # padding is never an answer
             start = start.masked_fill(~attention_mask.bool(), float("-inf"))
@@ -280,7 +291,8 @@ class BertForQuestionAnswering(Pretrained):
             loss = (
                 F.cross_entropy(start, s, ignore_index=n) + F.cross_entropy(end, e, ignore_index=n)
             ) / 2
-        return QuestionAnsweringOutput(loss, start, end, hidden)
+        attentions = encoded[-1] if output_attentions else None
+        return QuestionAnsweringOutput(loss, start, end, hidden, attentions)
 
 
 def _class_ids(name: str, labels: Any, shape: Sequence[int], classes: int | None) -> Tensor:

@@ -19,7 +19,15 @@ from typing import Any, NamedTuple, TypeVar
 import torch
 from torch import Tensor
 
-__all__ = ["EncoderOutput", "EncoderOutputWithStates", "ModelOutput", "model_output"]
+__all__ = [
+    "EncoderOutput",
+    "EncoderOutputWithAttentions",
+    "EncoderOutputWithStates",
+    "EncoderOutputWithStatesAndAttentions",
+    "EncoderOutputs",
+    "ModelOutput",
+    "model_output",
+]
 
 T = TypeVar("T")
 
@@ -40,6 +48,34 @@ class EncoderOutputWithStates(NamedTuple):
     last_hidden_state: Tensor
     pooler_output: Tensor | None
     hidden_states: tuple[Tensor, ...]
+
+
+class EncoderOutputWithAttentions(NamedTuple):
+    """``BertModel(..., output_attentions=True)``: as ``EncoderOutput``, plus each layer's
+    attention weights, (B, heads, N, N) (a query row's weights over the keys; 0 at
+    padding)."""
+
+    last_hidden_state: Tensor
+    pooler_output: Tensor | None
+    attentions: tuple[Tensor, ...]
+
+
+class EncoderOutputWithStatesAndAttentions(NamedTuple):
+    """Both asked for: every layer's states, then every layer's attention weights (the
+    order of transformers' tuples)."""
+
+    last_hidden_state: Tensor
+    pooler_output: Tensor | None
+    hidden_states: tuple[Tensor, ...]
+    attentions: tuple[Tensor, ...]
+
+
+EncoderOutputs = (
+    EncoderOutput
+    | EncoderOutputWithStates
+    | EncoderOutputWithAttentions
+    | EncoderOutputWithStatesAndAttentions
+)
 
 
 class ModelOutput:
