@@ -352,3 +352,25 @@ def test_attention_weights_carry_gradients_and_unpad_is_skipped(tmp_path: Path) 
     out.attentions[0][:, :, 0].sum().backward()
     grads = [p.grad for p in model.bert.layers[0].attention.qkv.parameters()]
     assert all(g is not None and g.abs().sum() > 0 for g in grads)
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs", "field"), PAIRS[1:], ids=lambda p: getattr(p, "__name__", p)
+)
+def test_heads_give_every_layers_states_when_asked_as_transformers_does(
+    tmp_path: Path, ours: Any, theirs: Any, field: str
+) -> None:
+    """A head's ``hidden_states``: the last layer's (B, N, hidden) by default; with
+    ``output_hidden_states=True`` the tuple of every layer's, transformers'."""
+    model, hf = _pair(tmp_path, ours, theirs)
+    batch = _batch()
+    real = batch["attention_mask"].bool()
+    with torch.no_grad():
+        plain = model(**batch)
+        every = model(**batch, output_hidden_states=True)
+        want = hf(**batch, output_hidden_states=True).hidden_states
+    assert isinstance(plain.hidden_states, torch.Tensor)
+    assert isinstance(every.hidden_states, tuple) and len(every.hidden_states) == len(want) == 3
+    assert torch.equal(every.hidden_states[-1], plain.hidden_states)
+    for a, b in zip(every.hidden_states, want, strict=True):
+        assert (a - b)[real].abs().max() <= 1e-5

@@ -376,6 +376,14 @@ class BertModel(Pretrained):
         return EncoderOutput(x, pooled)
 
 
+def layer_outputs(
+    encoded: EncoderOutputs,
+) -> tuple[tuple[Tensor, ...] | None, tuple[Tensor, ...] | None]:
+    """Every layer's states and attention weights in an encoder's output, each None when
+    not asked for."""
+    return getattr(encoded, "hidden_states", None), getattr(encoded, "attentions", None)
+
+
 def attention_with_weights(
     q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, dropout_p: float
 ) -> tuple[Tensor, Tensor]:
@@ -424,7 +432,7 @@ class LMHead(nn.Module):
 class MaskedLMOutput(ModelOutput):
     loss: Tensor | None
     logits: Tensor  # (B, N, vocab) without labels; (picked, vocab) at labelled positions
-    hidden_states: Tensor
+    hidden_states: Tensor | tuple[Tensor, ...]  # the last layer's; every layer's if asked
     correct: Tensor | None = None  # how many labelled tokens are predicted right
     count: Tensor | None = None  # how many tokens are labelled
     attentions: tuple[Tensor, ...] | None = None  # output_attentions=True: each layer's
@@ -520,20 +528,22 @@ class BertForMaskedLM(Pretrained):
         position_ids: Tensor | None = None,
         inputs_embeds: Tensor | None = None,
         output_attentions: bool = False,
+        output_hidden_states: bool = False,
     ) -> MaskedLMOutput:
         encoded = self.bert(
             input_ids, attention_mask, token_type_ids, layout,
-            output_attentions=output_attentions, position_ids=position_ids,
-            inputs_embeds=inputs_embeds,
+            output_attentions=output_attentions, output_hidden_states=output_hidden_states,
+            position_ids=position_ids, inputs_embeds=inputs_embeds,
         )  # fmt: skip
+        states, attentions = layer_outputs(encoded)
         hidden = encoded[0]
         if labels is not None:
             shape = tuple(hidden.shape[:2])
             labels = class_ids("labels", labels, shape, self.config.vocab_size, "tokens")
             check_padding_labels(attention_mask, labels)
         loss, logits, correct, count = _mlm(self.mlm, hidden, labels, layout)
-        attentions = encoded[-1] if output_attentions else None
-        return MaskedLMOutput(loss, logits, hidden, correct, count, attentions)
+        every = hidden if states is None else states
+        return MaskedLMOutput(loss, logits, every, correct, count, attentions)
 
 
 class BertForPreTraining(Pretrained):
@@ -564,12 +574,14 @@ class BertForPreTraining(Pretrained):
         position_ids: Tensor | None = None,
         inputs_embeds: Tensor | None = None,
         output_attentions: bool = False,
+        output_hidden_states: bool = False,
     ) -> PreTrainingOutput:
         encoded = self.bert(
             input_ids, attention_mask, token_type_ids, layout,
-            output_attentions=output_attentions, position_ids=position_ids,
-            inputs_embeds=inputs_embeds,
+            output_attentions=output_attentions, output_hidden_states=output_hidden_states,
+            position_ids=position_ids, inputs_embeds=inputs_embeds,
         )  # fmt: skip
+        states, attentions = layer_outputs(encoded)
         hidden, pooled = encoded[0], encoded[1]
         assert pooled is not None
         if labels is not None:
@@ -587,8 +599,8 @@ class BertForPreTraining(Pretrained):
         losses = [x for x in (mlm_loss, nsp_loss) if x is not None]
         loss = sum(losses[1:], losses[0]) if losses else None
         return PreTrainingOutput(
-            loss, logits, hidden, correct, count,
-            attentions=encoded[-1] if output_attentions else None,
+            loss, logits, hidden if states is None else states, correct, count,
+            attentions=attentions,
             mlm_loss=mlm_loss, nsp_loss=nsp_loss, nsp_logits=nsp_logits,
         )  # fmt: skip
 

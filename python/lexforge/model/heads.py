@@ -3,9 +3,12 @@ sequence classification (single- or multi-label, or regression), token classific
 and extractive question answering (start and end logits).
 
 Every forward pass takes ``input_ids`` or ``inputs_embeds`` and, keyword-only,
-``position_ids`` and ``output_attentions``, as ``BertModel`` does; the outputs read by
-name (``out.logits``) or by position over the fields that are set (``out[0]``: the loss
-with labels, else the logits), as transformers' do (``lexforge.model.outputs``)."""
+``position_ids``, ``output_attentions`` and ``output_hidden_states``, as ``BertModel``
+does; the outputs read by name (``out.logits``) or by position over the fields that are
+set (``out[0]``: the loss with labels, else the logits), as transformers' do
+(``lexforge.model.outputs``). An output's ``hidden_states`` is the last layer's states,
+(B, N, hidden), or with ``output_hidden_states=True`` the tuple of every layer's (the
+embeddings' first), as transformers gives it."""
 
 from __future__ import annotations
 
@@ -20,7 +23,14 @@ from torch.nn import functional as F  # noqa: N812 (torch's own spelling)
 
 from ..errors import ConfigError
 from ..ops.dropout import Dropout
-from .bert import BertModel, Linear, _upcast, check_padding_labels, init_weights
+from .bert import (
+    BertModel,
+    Linear,
+    _upcast,
+    check_padding_labels,
+    init_weights,
+    layer_outputs,
+)
 from .config import BertConfig
 from .inputs import IGNORED, check_span_labels, class_ids
 from .outputs import ModelOutput, model_output
@@ -94,7 +104,7 @@ def align_word_labels(
 class TaskOutput(ModelOutput):
     loss: Tensor | None
     logits: Tensor
-    hidden_states: Tensor
+    hidden_states: Tensor | tuple[Tensor, ...]  # the last layer's; every layer's if asked
     attentions: tuple[Tensor, ...] | None = None  # output_attentions=True: each layer's
 
 
@@ -104,7 +114,7 @@ class QuestionAnsweringOutput(ModelOutput):
     loss: Tensor | None
     start_logits: Tensor
     end_logits: Tensor
-    hidden_states: Tensor
+    hidden_states: Tensor | tuple[Tensor, ...]  # the last layer's; every layer's if asked
     attentions: tuple[Tensor, ...] | None = None  # output_attentions=True: each layer's
 
 
@@ -152,12 +162,14 @@ class BertForSequenceClassification(Pretrained):
         position_ids: Tensor | None = None,
         inputs_embeds: Tensor | None = None,
         output_attentions: bool = False,
+        output_hidden_states: bool = False,
     ) -> TaskOutput:
         encoded = self.bert(
             input_ids, attention_mask, token_type_ids,
-            output_attentions=output_attentions, position_ids=position_ids,
-            inputs_embeds=inputs_embeds,
+            output_attentions=output_attentions, output_hidden_states=output_hidden_states,
+            position_ids=position_ids, inputs_embeds=inputs_embeds,
         )  # fmt: skip
+        states, attentions = layer_outputs(encoded)
         hidden, pooled = encoded[0], encoded[1]
         assert pooled is not None
         logits = in_fp32(self.classifier, self.dropout(pooled))
@@ -175,7 +187,7 @@ class BertForSequenceClassification(Pretrained):
                 loss = F.cross_entropy(_upcast(logits), _single_labels(labels, logits))
             if self.config.problem_type is None:  # as transformers: the first labels decide
                 self.config = self.config.replace(problem_type=kind)  # (labels it could read)
-        return TaskOutput(loss, logits, hidden, encoded[-1] if output_attentions else None)
+        return TaskOutput(loss, logits, hidden if states is None else states, attentions)
 
 
 class BertForTokenClassification(Pretrained):
@@ -212,12 +224,14 @@ class BertForTokenClassification(Pretrained):
         position_ids: Tensor | None = None,
         inputs_embeds: Tensor | None = None,
         output_attentions: bool = False,
+        output_hidden_states: bool = False,
     ) -> TaskOutput:
         encoded = self.bert(
             input_ids, attention_mask, token_type_ids,
-            output_attentions=output_attentions, position_ids=position_ids,
-            inputs_embeds=inputs_embeds,
+            output_attentions=output_attentions, output_hidden_states=output_hidden_states,
+            position_ids=position_ids, inputs_embeds=inputs_embeds,
         )  # fmt: skip
+        states, attentions = layer_outputs(encoded)
         hidden = encoded[0]
         logits = in_fp32(self.classifier, self.dropout(hidden))
         loss = None
@@ -227,7 +241,7 @@ class BertForTokenClassification(Pretrained):
             loss = F.cross_entropy(
                 _upcast(logits).flatten(0, 1), labels.flatten(), ignore_index=IGNORED
             )
-        return TaskOutput(loss, logits, hidden, encoded[-1] if output_attentions else None)
+        return TaskOutput(loss, logits, hidden if states is None else states, attentions)
 
 
 class BertForQuestionAnswering(Pretrained):
@@ -269,12 +283,14 @@ class BertForQuestionAnswering(Pretrained):
         position_ids: Tensor | None = None,
         inputs_embeds: Tensor | None = None,
         output_attentions: bool = False,
+        output_hidden_states: bool = False,
     ) -> QuestionAnsweringOutput:
         encoded = self.bert(
             input_ids, attention_mask, token_type_ids,
-            output_attentions=output_attentions, position_ids=position_ids,
-            inputs_embeds=inputs_embeds,
+            output_attentions=output_attentions, output_hidden_states=output_hidden_states,
+            position_ids=position_ids, inputs_embeds=inputs_embeds,
         )  # fmt: skip
+        states, attentions = layer_outputs(encoded)
         hidden = encoded[0]
         start, end = _upcast(in_fp32(self.qa_outputs, hidden)).unbind(-1)
         if attention_mask is not None:  # padding is never an answer
@@ -291,8 +307,8 @@ class BertForQuestionAnswering(Pretrained):
             loss = (
                 F.cross_entropy(start, s, ignore_index=n) + F.cross_entropy(end, e, ignore_index=n)
             ) / 2
-        attentions = encoded[-1] if output_attentions else None
-        return QuestionAnsweringOutput(loss, start, end, hidden, attentions)
+        every = hidden if states is None else states
+        return QuestionAnsweringOutput(loss, start, end, every, attentions)
 
 
 def _class_ids(name: str, labels: Any, shape: Sequence[int], classes: int | None) -> Tensor:
