@@ -374,3 +374,28 @@ def test_heads_give_every_layers_states_when_asked_as_transformers_does(
     assert torch.equal(every.hidden_states[-1], plain.hidden_states)
     for a, b in zip(every.hidden_states, want, strict=True):
         assert (a - b)[real].abs().max() <= 1e-5
+
+
+def test_transformers_loading_options_are_taken_or_refused_with_the_reason(
+    tmp_path: Path,
+) -> None:
+    """``attn_implementation`` picks the attention (eager and sdpa: SDPA, the same sums;
+    flash_attention_2: the fused kernels), ``local_files_only`` is always so; hub
+    options were read as config fields ("BertConfig has no field 'revision'")."""
+    hf = _hf(transformers.BertForSequenceClassification, tmp_path)
+    batch = _batch()
+    with torch.no_grad():
+        want = hf(**batch).logits
+    for name, backend in (("eager", "sdpa"), ("sdpa", "sdpa"), ("flash_attention_2", "triton")):
+        model = BertForSequenceClassification.from_pretrained(
+            tmp_path, attn_implementation=name, local_files_only=True
+        )
+        assert model.bert.attention_backend == backend, name
+        if backend == "sdpa":
+            with torch.no_grad():
+                assert (model(**batch).logits - want).abs().max() <= 1e-5
+    assert BertModel.from_pretrained(tmp_path).attention_backend is None  # automatic
+    with pytest.raises(ConfigError, match="attn_implementation must be None, 'sdpa'"):
+        BertModel.from_pretrained(tmp_path, attn_implementation="flex")
+    with pytest.raises(ConfigError, match=r"never asks a model hub: revision="):
+        BertModel.from_pretrained(tmp_path, revision="main")

@@ -115,7 +115,14 @@ class Pretrained(nn.Module):
         default: ``config.json``'s ``dtype``, else the weights' one dtype; float32 where they
         mix or are float8), and a floating ``torch.dtype`` (or its name, ``"bfloat16"``)
         converts to it.
-        ``torch_dtype`` is read as ``dtype``, as transformers 4 names it."""
+        ``torch_dtype`` is read as ``dtype``, as transformers 4 names it.
+
+        Of transformers' loading options, ``attn_implementation`` picks the attention
+        (``"sdpa"`` and ``"eager"``: torch's SDPA, the same sums as transformers' eager
+        path; ``"flash_attention_2"``: lexforge's fused Triton kernels, CUDA only; None:
+        the kernels on CUDA, SDPA elsewhere) and ``local_files_only`` is taken (lexforge
+        reads local folders only). Hub options (``revision``, ``token``, ``cache_dir``...)
+        raise ``ConfigError``: no hub is ever asked."""
         from .heads import TASK_HEADS
         from .hf import (
             LoadedFrom,
@@ -128,6 +135,7 @@ class Pretrained(nn.Module):
         )
 
         dtype = _dtype_option(overrides)
+        backend = _loading_options(overrides)
         config, state, source = read_checkpoint(directory)
         folder = source.parent  # a dataset's name (all-MiniLM-L6-v2) is read from its folder
         broken = [k for k, t in state.items() if t.is_floating_point() and not t.isfinite().all()]
@@ -191,6 +199,9 @@ class Pretrained(nn.Module):
             dtype = _auto_dtype(folder, state)
         if dtype is not None and dtype != torch.float32:
             model.to(dtype)
+        if backend is not None:
+            encoder: Any = model if hasattr(model, "embeddings") else model.bert
+            encoder.attention_backend = backend
         return model.eval()  # as transformers returns it: call .train() to train it
 
 
@@ -214,6 +225,35 @@ def _auto_dtype(folder: Path, state: dict[str, torch.Tensor]) -> torch.dtype | N
         stored = {t.dtype for t in state.values() if t.is_floating_point()}
         found = stored.pop() if len(stored) == 1 else None
     return found if found is not None and found.itemsize >= 2 else None
+
+
+# transformers' attn_implementation -> the encoder's attention_backend
+_ATTENTION = {"sdpa": "sdpa", "eager": "sdpa", "flash_attention_2": "triton"}
+_HUB_OPTIONS = ("revision", "token", "use_auth_token", "cache_dir", "force_download",
+                "proxies", "subfolder", "trust_remote_code", "resume_download")  # fmt: skip
+
+
+def _loading_options(overrides: dict[str, Any]) -> str | None:
+    """transformers' loading options taken out of ``overrides``: the attention backend
+    ``attn_implementation`` asks for (None: automatic); ``local_files_only`` (always so
+    here); ``ConfigError`` for a hub option, which has nothing to act on."""
+    hub = [name for name in _HUB_OPTIONS if name in overrides]
+    if hub:
+        raise ConfigError(
+            f"from_pretrained reads a local folder (or a lexforge dataset's model, by name) "
+            f"and never asks a model hub: {', '.join(hub)}= has no meaning here; download "
+            "the checkpoint with transformers or huggingface_hub first and pass its folder"
+        )
+    overrides.pop("local_files_only", None)
+    implementation = overrides.pop("attn_implementation", None)
+    if implementation is None:
+        return None
+    if implementation not in _ATTENTION:
+        raise ConfigError(
+            f"attn_implementation must be None, {', '.join(map(repr, _ATTENTION))}, got "
+            f"{implementation!r}"
+        )
+    return _ATTENTION[implementation]
 
 
 def _dtype_option(overrides: dict[str, Any]) -> Any:
