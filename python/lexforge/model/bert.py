@@ -131,7 +131,9 @@ class Embeddings(nn.Module):
         if inputs_embeds is None:
             assert input_ids is not None
             words = self.word(input_ids)
-        elif inputs_embeds.dtype != self.word.weight.dtype:
+        elif inputs_embeds.dtype != self.word.weight.dtype and not torch.is_autocast_enabled(
+            inputs_embeds.device.type
+        ):  # (under autocast the sums below promote, as in transformers)
             raise ConfigError(
                 f"inputs_embeds is {inputs_embeds.dtype}, the model "
                 f"{self.word.weight.dtype}: convert them (.to(model.dtype))"
@@ -390,12 +392,14 @@ def attention_with_weights(
     """Attention written out, for its weights: q, k, v (B, N, heads, head_dim), ``mask``
     (B, N) True at real tokens. Returns the output (B, N, heads, head_dim) and the weights
     (B, heads, N, N) the output was computed with (after dropout, as transformers returns
-    them), 0 in the rows of padding queries. Softmax in float32, as transformers' eager
-    attention; the fused paths never hold these (B, heads, N, N) scores."""
+    them), 0 in the rows of padding queries. The softmax of 16-bit scores is taken in
+    float32; float32 and float64 keep their own precision. The fused paths never hold
+    these (B, heads, N, N) scores."""
     scores = torch.einsum("bqhd,bkhd->bhqk", q, k) * q.shape[-1] ** -0.5
     if mask is not None:
         scores = scores.masked_fill(~mask[:, None, None, :], torch.finfo(scores.dtype).min)
-    w = torch.softmax(scores, dim=-1, dtype=torch.float32).to(q.dtype)
+    wide = torch.float32 if scores.element_size() < 4 else scores.dtype
+    w = torch.softmax(scores, dim=-1, dtype=wide).to(scores.dtype)
     if dropout_p > 0:
         w = F.dropout(w, dropout_p)
     out = torch.einsum("bhqk,bkhd->bqhd", w, v)
@@ -444,6 +448,16 @@ class PreTrainingOutput(MaskedLMOutput):
     mlm_loss: Tensor | None = None
     nsp_loss: Tensor | None = None
     nsp_logits: Tensor | None = None
+
+    @property
+    def prediction_logits(self) -> Tensor:
+        """transformers' name for ``logits``."""
+        return self.logits
+
+    @property
+    def seq_relationship_logits(self) -> Tensor | None:
+        """transformers' name for ``nsp_logits``."""
+        return self.nsp_logits
 
 
 def _upcast(x: Tensor) -> Tensor:

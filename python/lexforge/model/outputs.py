@@ -81,13 +81,18 @@ EncoderOutputs = (
 class ModelOutput:
     """A head's output dataclass read as transformers' ``ModelOutput`` is: ``out[i]`` and
     ``to_tuple()`` over the fields that are not None, in their order; ``out["logits"]``,
-    ``keys()``, ``items()`` and iteration by name (a field that is None is no key)."""
+    ``get``, ``keys()``, ``items()`` and iteration by name (a field that is None is no
+    key). Positions past the logits can differ from transformers': ``hidden_states``
+    (the last layer's) is always set here, and the MLM outputs carry their counts."""
 
     def to_tuple(self) -> tuple[Any, ...]:
         return tuple(value for _, value in self._set())
 
     def keys(self) -> list[str]:
         return [name for name, _ in self._set()]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return dict(self._set()).get(key, default)
 
     def values(self) -> list[Any]:
         return [value for _, value in self._set()]

@@ -17,6 +17,7 @@ from torch import nn
 from typing_extensions import Self
 
 from ..errors import CheckpointError, ConfigError
+from ..ops.attention_checks import HEAD_DIMS
 from .config import BertConfig
 
 
@@ -199,6 +200,12 @@ class Pretrained(nn.Module):
             dtype = _auto_dtype(folder, state)
         if dtype is not None and dtype != torch.float32:
             model.to(dtype)
+        if backend == "triton" and config.head_dim not in HEAD_DIMS:
+            raise ConfigError(
+                f"attn_implementation='flash_attention_2' runs lexforge's fused kernels, "
+                f"which take head dims {', '.join(map(str, HEAD_DIMS))}; this model's is "
+                f"{config.head_dim}: leave it out (SDPA)"
+            )
         if backend is not None:
             encoder: Any = model if hasattr(model, "embeddings") else model.bert
             encoder.attention_backend = backend
@@ -253,7 +260,14 @@ def _loading_options(overrides: dict[str, Any]) -> str | None:
             f"attn_implementation must be None, {', '.join(map(repr, _ATTENTION))}, got "
             f"{implementation!r}"
         )
-    return _ATTENTION[implementation]
+    backend = _ATTENTION[implementation]
+    interpreted = os.environ.get("TRITON_INTERPRET") == "1"  # (how the tests run them)
+    if backend == "triton" and not torch.cuda.is_available() and not interpreted:
+        raise ConfigError(
+            f"attn_implementation={implementation!r} runs lexforge's fused kernels, which "
+            "need a CUDA GPU and none is available: leave it out (SDPA on the CPU)"
+        )
+    return backend
 
 
 def _dtype_option(overrides: dict[str, Any]) -> Any:
