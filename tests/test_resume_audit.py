@@ -412,6 +412,55 @@ def test_a_damaged_latest_checkpoint_is_named_not_stepped_past_or_misread(
             assert (final / file).read_bytes() == (want / file).read_bytes(), (name, file)
 
 
+def test_a_value_changed_on_disk_fails_the_checkpoints_checksum(
+    setup: dict[str, Any], tmp_path: Path
+) -> None:
+    """A weight changed on disk by a bit or two (a disk error) leaves a well-formed, finite
+    file that every structure check takes: state.json records each file's size and SHA-256
+    as written, and loading compares them, so the resume is a CheckpointError naming the
+    file and the fix, not a run continued from weights it never had. A checkpoint written
+    before the checksums (no ``files`` in state.json) still resumes, to the same weights."""
+    import hashlib
+
+    made = tmp_path / "made"
+    base = {"eval_data": None, "eval_every": 0, "steps": 4}
+    _run(setup, made, **base)
+    final = made / "checkpoints" / "step-0000004"
+    state = json.loads((final / "state.json").read_text())
+    for name in ("model.safetensors", "optimizer.safetensors"):
+        data = (final / name).read_bytes()  # the oracle: hashlib over the bytes on disk
+        assert state["files"][name] == {"bytes": len(data),
+                                        "sha256": hashlib.sha256(data).hexdigest()}  # fmt: skip
+
+    for name in ("model.safetensors", "optimizer.safetensors"):
+        out = tmp_path / f"flipped-{name}"
+        shutil.copytree(made, out)
+        shutil.rmtree(out / "model")
+        target = out / "checkpoints" / "step-0000004" / name
+        data = bytearray(target.read_bytes())
+        data[-4] ^= 0x01  # the lowest mantissa bit of the file's last float32
+        target.write_bytes(bytes(data))
+        with pytest.raises(CheckpointError, match=(
+            rf"step-0000004 is damaged: its {name} is not the file that was saved \(SHA-256 "
+            r".*changed on disk.*delete this directory")):  # fmt: skip
+            _resume_all(setup, out, **base)
+
+    # no checksums recorded (an older checkpoint): loaded as before, to the same weights
+    out = tmp_path / "older"
+    shutil.copytree(made, out)
+    shutil.rmtree(out / "model")
+    shutil.rmtree(out / "checkpoints" / "step-0000004")
+    (out / "checkpoints" / "latest").unlink()
+    older = out / "checkpoints" / "step-0000002" / "state.json"
+    saved = json.loads(older.read_text())
+    del saved["files"]
+    older.write_text(json.dumps(saved))
+    _resume_all(setup, out, **base)
+    for name in ("model.safetensors", "optimizer.safetensors"):
+        assert (out / "checkpoints" / "step-0000004" / name).read_bytes() == (
+            final / name).read_bytes()  # fmt: skip
+
+
 def test_a_rank_the_checkpoint_did_not_have_gets_a_dropout_stream_of_its_own(
     setup: dict[str, Any], tmp_path: Path
 ) -> None:

@@ -4,12 +4,16 @@ A checkpoint is a directory ``checkpoints/step-0000100/`` holding
 
 - ``model.safetensors``: the weights under our own parameter names;
 - ``optimizer.safetensors``: every optimizer state tensor and the RNG states;
-- ``state.json``: the step, the model config and the training options.
+- ``state.json``: the step, the model config and the training options, and each weight
+  file's size and SHA-256 as written.
 
 No pickles anywhere. A checkpoint is written into a temporary directory that is renamed
 into place when complete (its files synced to disk first, the folder after), and
 ``checkpoints/latest`` (a one-line file, itself replaced atomically) names the newest; a
 crash at any moment, a power cut included, leaves the previous checkpoint as the latest. A
+weight file that changed on disk after the save (a bit flipped by the disk, a copy of
+another run's file) fails its checksum when loaded, rather than resuming from weights the
+run never had (checkpoints from before the checksums load without them). A
 write that fails (a full disk) removes what it wrote and says so with a
 :class:`~lexforge.errors.CheckpointError`. The last ``keep`` checkpoints are kept.
 """
@@ -150,6 +154,7 @@ def _write(
     save_file(tensors, str(tmp / "optimizer.safetensors"))
     for written in ("model.safetensors", "optimizer.safetensors"):
         public_file(tmp / written)  # safetensors writes them owner-only
+    files = {name: _digest(tmp / name) for name in ("model.safetensors", "optimizer.safetensors")}
     config: BertConfig = model.config  # type: ignore[assignment]
     state = {
         "step": step,
@@ -163,10 +168,51 @@ def _write(
     }
     if log_window is not None:
         state["log_window"] = log_window
+    state["files"] = files
     (tmp / "state.json").write_text(json.dumps(state, indent=2, default=str) + "\n")
     for written in ("model.safetensors", "optimizer.safetensors", "state.json"):
         _sync(tmp / written)
     _sync_dir(tmp)
+
+
+def _digest(path: Path) -> dict[str, Any]:
+    """``path``'s size and SHA-256 (hex), read in blocks."""
+    import hashlib
+
+    sha = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 22):
+            sha.update(block)
+    return {"bytes": path.stat().st_size, "sha256": sha.hexdigest()}
+
+
+def _check_digests(path: Path, state: dict[str, Any]) -> None:
+    """A ``CheckpointError`` when a weight file's size or SHA-256 is not the one
+    ``state.json`` recorded when it was written (none recorded: nothing to check)."""
+    files = state.get("files")
+    if files is None:
+        return
+    if not isinstance(files, dict):
+        raise CheckpointError(
+            f"checkpoint {path} is damaged: its state.json's files is {files!r:.80}; resume "
+            "from an earlier one (delete this directory) or start a new run"
+        )
+    for name in ("model.safetensors", "optimizer.safetensors"):
+        want = files.get(name)
+        if not isinstance(want, dict):
+            continue
+        have = _digest(path / name)
+        if have != {k: want.get(k) for k in have}:
+            what = (f"{have['bytes']:,} bytes, {want.get('bytes')!r} when saved"
+                    if have["bytes"] != want.get("bytes") else
+                    f"SHA-256 {have['sha256'][:16]}..., {str(want.get('sha256'))[:16]}... "
+                    "when saved")  # fmt: skip
+            raise CheckpointError(
+                f"checkpoint {path} is damaged: its {name} is not the file that was saved "
+                f"({what}): it changed on disk since (a disk error, an interrupted or "
+                "mixed-up copy); resume from an earlier one (delete this directory), restore "
+                "the file from a complete copy, or start a new run"
+            )
 
 
 def _sync(path: Path) -> None:
@@ -319,6 +365,9 @@ def load(
             )
         full = _optimizer_state(current, tensors, state["param_groups"])
         _check_optimizer_state(full, optimizer, path, int(state["step"]))
+        # last: the checks above name what is wrong when they can; this catches the rest,
+        # a changed value no structure check can see
+        _check_digests(path, state)
         if apply is not None:
             apply(weights, full)
         else:
