@@ -31,6 +31,15 @@ def test_quickstart_short_run(tmp_path: Path) -> None:
     assert "| rt-polarity | all-MiniLM-L6-v2, fine-tuned |" in done.stdout
     assert "A budget of 2 minutes on cpu; the stages took " in done.stdout
     assert (out / "pretrain" / "model" / "model.safetensors").is_file()
+    # pretrained at the recipe's masking rate (40%, not BERT's 15%), as the report says
+    from lexforge.quickstart import RECIPE
+    from lexforge.train import checkpoint
+
+    last = checkpoint.latest(out / "pretrain" / "checkpoints")
+    assert last is not None
+    trained = json.loads((last / "state.json").read_text())["options"]["mlm_probability"]
+    assert trained == RECIPE["mlm_probability"] == 0.4
+    assert "40% of the tokens masked" in done.stdout
     # pretrained without dropout (MLM only); exported with BERT's 0.1 for fine-tuning
     config = json.loads((out / "pretrain" / "model" / "config.json").read_text())
     assert config["hidden_dropout_prob"] == config["attention_probs_dropout_prob"] == 0.1

@@ -661,9 +661,10 @@ def _report(
     ev = {k: v for k, v in (pretrained.get("eval") or {}).items() if v is not None}
     lines.append(
         f"Pretraining: {pretrained['steps']} steps of {RECIPE['batch_size']} x "
-        f"{RECIPE['max_seq_len']} tokens, over a corpus of {pretrained['tokens']:,}; "
+        f"{RECIPE['max_seq_len']} tokens, over a corpus of {pretrained['tokens']:,}, "
+        f"{RECIPE['mlm_probability']:.0%} of the tokens masked; "
         f"held-out MLM loss {ev.get('mlm_loss', float('nan')):.3f}, "
-        f"accuracy {ev.get('mlm_accuracy', float('nan')):.3f}. "
+        f"accuracy {ev.get('mlm_accuracy', float('nan')):.3f} (at that rate). "
         f"Model: {out / 'pretrain' / 'model'}; curves: {out / 'pretrain' / 'curves.png'}."
     )
     lines += [
