@@ -26,8 +26,11 @@ pub const THREADS_ENV: &str = "LEXFORGE_NUM_THREADS";
 /// How many pools are kept alive between calls (most recently used first out last).
 pub const POOLS_KEPT: usize = 4;
 
+/// The available cores, read once: `available_parallelism` reads the cgroup files under
+/// /proc and /sys on every call, which cost a quarter of a small masking call.
 fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// The most threads any call gets: 4 × the available cores, at least 8.
