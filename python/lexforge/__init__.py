@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from lexforge import datasets, model, ops
     from lexforge.batch import BatchEncoding
     from lexforge.bpe import BpeTokenizer
+    from lexforge.collate import MLMCollator
     from lexforge.masking import Masker, mask_tokens
     from lexforge.pretraining import PretrainingBatches
     from lexforge.shards import ShardSet, build_shards, split_sentences, write_corpus
@@ -59,6 +60,7 @@ _LAZY = {
     "WordCounts": "lexforge.training",
     "datasets": "lexforge.datasets",
     "Masker": "lexforge.masking",
+    "MLMCollator": "lexforge.collate",
     "ShardSet": "lexforge.shards",
     "PretrainingBatches": "lexforge.pretraining",
     "PretrainingDataset": "lexforge.torch_data",
@@ -84,6 +86,7 @@ __all__ = [
     "DatasetIntegrityError",
     "EncodingError",
     "LexforgeError",
+    "MLMCollator",
     "Masker",
     "PatternError",
     "PretrainingBatches",

@@ -15,6 +15,7 @@ __all__ = [
     "ShardCorpus",
     "WordCounter",
     "__version__",
+    "pad_lists",
     "plan_file",
     "pretokenize",
     "resolve_pattern",
@@ -311,6 +312,14 @@ class Masker:
 _Offsets = npt.NDArray[np.int64]
 _Tokenized = tuple[npt.NDArray[np.uint32], _Offsets, _Offsets]
 
+def pad_lists(
+    rows: list[Any],
+    pad: int,
+    name: str,
+    multiple: int = 1,
+    min_width: int = 0,
+    left: bool = False,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...
 def split_sentences(text: str) -> list[str]: ...
 def plan_file(path: str | os.PathLike[str], piece_bytes: int) -> list[tuple[int, int]]: ...
 def starts_document(path: str | os.PathLike[str], start: int) -> bool: ...

@@ -10,6 +10,7 @@ mod bpe;
 mod data;
 mod errors;
 mod mlm;
+mod pad;
 mod recycle;
 mod train;
 
@@ -99,6 +100,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(train::train_bpe, m)?)?;
     m.add_function(wrap_pyfunction!(train::train_wordpiece, m)?)?;
     m.add_class::<mlm::Masker>()?;
+    m.add_function(wrap_pyfunction!(pad::pad_lists, m)?)?;
     m.add_class::<data::ShardCorpus>()?;
     m.add_class::<data::InstanceBlock>()?;
     m.add_function(wrap_pyfunction!(data::split_sentences, m)?)?;

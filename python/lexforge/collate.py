@@ -1,0 +1,278 @@
+"""``MLMCollator``: pads a list of tokenized examples and masks them for masked-language-model
+training, as HF's ``DataCollatorForLanguageModeling`` does, with the work in Rust.
+
+HF's collator pads in Python, builds tensors from nested lists and masks with a chain of
+torch ops; a data loader spends most of its time there (DESIGN.md: "HF's collators ... starve
+GPUs"). Here the examples' lists are read straight into one padded array by the core
+(``_core.pad_lists``) and masked by a :class:`~lexforge.masking.Masker` (its semantics,
+seeding and DataLoader-worker behaviour are the masker's).
+"""
+
+from __future__ import annotations
+
+import numbers
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from lexforge import _core
+from lexforge.batch import check_int
+from lexforge.errors import ConfigError
+from lexforge.masking import Masker
+
+__all__ = ["MLMCollator"]
+
+# the per-token fields the collator pads, with what fills padding (None: the pad id)
+_PADDED = {"input_ids": None, "token_type_ids": 0, "attention_mask": 0,
+           "special_tokens_mask": 1, "word_ids": -1}  # fmt: skip
+# read to mask, not returned (HF's collator drops special_tokens_mask too)
+_CONSUMED = ("special_tokens_mask", "word_ids")
+
+
+class MLMCollator:
+    """Pads examples to one batch and masks it: a ``collate_fn`` for a torch ``DataLoader``
+    or a ``data_collator`` for HF's ``Trainer``, in place of
+    ``transformers.DataCollatorForLanguageModeling(tokenizer, mlm_probability=...)``.
+
+    Args:
+        tokenizer: a lexforge tokenizer, or a transformers one (``mask_token_id``,
+            ``all_special_ids``, ``pad_token_id``, ``padding_side`` are read from it).
+            Optional when ``masker`` and ``pad_token_id`` are given.
+        masker: the :class:`~lexforge.masking.Masker` to mask with; by default one built
+            from the tokenizer with ``mlm_probability``, ``whole_word`` and ``seed``
+            (which are then not used).
+        mlm_probability, whole_word, seed: the default masker's settings.
+        pad_token_id: the id padding fills ``input_ids`` with (default: the tokenizer's).
+        pad_to_multiple_of: round the batch's length up to a multiple of this (8 for
+            tensor cores).
+        padding_side: ``"right"`` (default, or the transformers tokenizer's) or ``"left"``.
+        pad_token_type_id: what padding fills ``token_type_ids`` with (default 0, or the
+            transformers tokenizer's).
+        return_tensors: ``"pt"`` (torch tensors, the default) or ``"np"``.
+        num_threads: the default masker's threads (1: reading the examples' lists, which
+            holds the GIL, costs more than masking the batch, and DataLoader workers run
+            batches side by side).
+
+    Each example is a mapping with ``input_ids`` (a list or tuple of ints, a 1-D integer
+    array or tensor) and optionally ``token_type_ids``, ``attention_mask``,
+    ``special_tokens_mask`` (nonzero: never masked) and ``word_ids`` (-1 for none; whole
+    words), each as long as its ``input_ids``; fields holding one number per example (a
+    ``label``, a ``next_sentence_label``) are stacked. A bare sequence of ids is an example
+    with ``input_ids`` alone. Padding positions, positions with ``attention_mask`` 0 and
+    special ids are never masked.
+
+    Returns a dict: ``input_ids`` (masked), ``token_type_ids`` (when the examples have
+    them), ``attention_mask``, ``labels`` (the original id at masked positions, -100
+    elsewhere), then the stacked per-example fields; int64 throughout (per-example floats
+    stay floats).
+
+    Raises:
+        ConfigError: no examples; an example without a field the first one has, or with a
+            field whose length differs from its ``input_ids``; a value that is not an
+            integer; a text field (drop text columns before collating); a ``labels``
+            field (the collator makes the labels); an id outside the vocabulary (named
+            by example and position in the padded batch); no padding id.
+    """
+
+    def __init__(
+        self,
+        tokenizer: Any = None,
+        *,
+        masker: Masker | None = None,
+        mlm_probability: float = 0.15,
+        whole_word: bool = False,
+        seed: int = 0,
+        pad_token_id: int | None = None,
+        pad_to_multiple_of: int | None = None,
+        padding_side: str | None = None,
+        pad_token_type_id: int | None = None,
+        return_tensors: str = "pt",
+        num_threads: int | None = 1,
+    ) -> None:
+        if return_tensors not in ("pt", "np"):
+            raise ConfigError(f"return_tensors must be 'pt' or 'np', got {return_tensors!r}")
+        hf = tokenizer is not None and hasattr(tokenizer, "all_special_ids")
+        if masker is None:
+            if tokenizer is None:
+                raise ConfigError("MLMCollator needs a tokenizer, or a masker and pad_token_id")
+            options = {"mlm_probability": mlm_probability, "whole_word": whole_word,
+                       "seed": seed, "num_threads": num_threads}  # fmt: skip
+            masker = (
+                _hf_masker(tokenizer, options)
+                if hf
+                else Masker.from_tokenizer(tokenizer, **options)
+            )
+        elif not isinstance(masker, Masker):
+            raise ConfigError(f"masker must be a lexforge Masker, got {type(masker).__name__}")
+        if pad_token_id is None and tokenizer is not None:
+            pad_token_id = tokenizer.pad_token_id if hf else tokenizer._pad_id()
+        if pad_token_id is None:
+            raise ConfigError("no padding id: the tokenizer has no [PAD] token; pass pad_token_id=")
+        check_int("pad_token_id", pad_token_id)
+        if padding_side is None:
+            padding_side = getattr(tokenizer, "padding_side", "right") if hf else "right"
+        if padding_side not in ("right", "left"):
+            raise ConfigError(f"padding_side must be 'right' or 'left', got {padding_side!r}")
+        if pad_token_type_id is None:
+            pad_token_type_id = getattr(tokenizer, "pad_token_type_id", 0) if hf else 0
+        self.masker = masker
+        self.pad_token_id = int(pad_token_id)
+        self.pad_to_multiple_of = 1
+        if pad_to_multiple_of is not None:
+            self.pad_to_multiple_of = check_int("pad_to_multiple_of", pad_to_multiple_of, 1)
+        self.padding_side = padding_side
+        self.pad_token_type_id = check_int("pad_token_type_id", pad_token_type_id)
+        self.return_tensors = return_tensors
+
+    def __call__(self, examples: Iterable[Any]) -> dict[str, Any]:
+        examples = examples if isinstance(examples, list) else list(examples)
+        if not examples:
+            raise ConfigError("no examples to collate: the batch is empty")
+        if not isinstance(examples[0], Mapping):
+            examples = [{"input_ids": e} for e in examples]
+        keys = list(examples[0])
+        if "input_ids" not in keys:
+            raise ConfigError(f"examples have no 'input_ids' (fields: {keys})")
+        if "labels" in keys:
+            raise ConfigError(
+                "examples carry 'labels', which the collator makes (the masked positions' "
+                "ids): drop that field before collating"
+            )
+        columns: dict[str, list[Any]] = {}
+        for key in keys:
+            try:
+                columns[key] = [e[key] for e in examples]
+            except (KeyError, TypeError):
+                bad = next(i for i, e in enumerate(examples) if not _has(e, key))
+                raise ConfigError(
+                    f"examples[{bad}] has no {key!r}, which examples[0] has; every example "
+                    "needs the same fields"
+                ) from None
+        left = self.padding_side == "left"
+        ids, lengths = self._pad(columns.pop("input_ids"), self.pad_token_id, "input_ids")
+        padded = {"input_ids": ids}
+        for key in [k for k in columns if k in _PADDED]:
+            value = _PADDED[key]
+            padded[key], seen = self._pad(columns.pop(key), value, key, ids.shape[1])
+            if not np.array_equal(seen, lengths):
+                i = int(np.flatnonzero(seen != lengths)[0])
+                raise ConfigError(
+                    f"examples[{i}] has {seen[i]} {key} for {lengths[i]} input_ids; each "
+                    "per-token field must be as long as the example's input_ids"
+                )
+        positions = np.arange(ids.shape[1])
+        if left:
+            real = positions[None, :] >= (ids.shape[1] - lengths)[:, None]
+        else:
+            real = positions[None, :] < lengths[:, None]
+        attention = padded.pop("attention_mask", None)
+        never = ~real if attention is None else ~real | (attention == 0)
+        special = padded.pop("special_tokens_mask", None)
+        if special is not None:
+            never |= special != 0
+        words = padded.pop("word_ids", None)
+        masked, labels = self.masker(ids, special_tokens_mask=never, word_ids=words)
+        out: dict[str, Any] = {"input_ids": masked}
+        if "token_type_ids" in padded:
+            out["token_type_ids"] = padded["token_type_ids"]
+        out["attention_mask"] = real.astype(np.int64) if attention is None else attention
+        out["labels"] = labels
+        for key, values in columns.items():
+            out[key] = _stacked(key, values)
+        if self.return_tensors == "pt":
+            import torch
+
+            out = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in out.items()}
+        return out
+
+    def _pad(
+        self, rows: list[Any], value: int | None, name: str, width: int = 0
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``rows`` as one padded int64 array (at least ``width`` long) and their lengths."""
+        fill = self.pad_token_type_id if name == "token_type_ids" else value
+        fill = self.pad_token_id if fill is None else fill
+        multiple = self.pad_to_multiple_of
+        left = self.padding_side == "left"
+        if all(type(r) is list or type(r) is tuple for r in rows):
+            array, lengths = _core.pad_lists(rows, fill, name, multiple, width, left)
+            return array, lengths
+        arrays = [_row(name, i, r) for i, r in enumerate(rows)]
+        lengths = np.array([len(a) for a in arrays], dtype=np.int64)
+        longest = max(int(lengths.max()), width)
+        longest = -(-longest // multiple) * multiple
+        array = np.full((len(arrays), longest), fill, dtype=np.int64)
+        for i, a in enumerate(arrays):
+            if len(a):
+                if left:
+                    array[i, longest - len(a) :] = a
+                else:
+                    array[i, : len(a)] = a
+        return array, lengths
+
+
+def _has(example: Any, key: str) -> bool:
+    return isinstance(example, Mapping) and key in example
+
+
+def _row(name: str, i: int, row: Any) -> np.ndarray:
+    """One example's field (an array, a tensor, any sequence of ints) as 1-D int64."""
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(row, torch.Tensor):
+        row = row.detach().cpu().numpy()
+    if isinstance(row, (str, bytes)):
+        raise ConfigError(
+            f"examples[{i}][{name!r}] is text, not ids: tokenize first (and drop text columns)"
+        )
+    try:
+        array = np.asarray(row)
+    except ValueError:
+        raise ConfigError(f"examples[{i}][{name!r}] is not a flat sequence of ids") from None
+    if array.ndim != 1:
+        raise ConfigError(
+            f"examples[{i}][{name!r}] has shape {array.shape}; one example's field is 1-D"
+        )
+    if array.dtype.kind not in "biu":
+        if array.size == 0:
+            return np.zeros(0, dtype=np.int64)
+        raise ConfigError(
+            f"examples[{i}][{name!r}] holds {array.dtype} values; ids and masks must be integers"
+        )
+    if array.dtype == np.uint64 and array.size and array.max() > np.iinfo(np.int64).max:
+        raise ConfigError(f"examples[{i}][{name!r}] holds {int(array.max())}, past int64")
+    return array.astype(np.int64, copy=False)
+
+
+def _stacked(key: str, values: Sequence[Any]) -> np.ndarray:
+    """A per-example field (one number each) as an array; anything else is refused by name."""
+    numbers_ = []
+    for i, v in enumerate(values):
+        torch = sys.modules.get("torch")
+        if torch is not None and isinstance(v, torch.Tensor) and v.ndim == 0:
+            v = v.item()
+        if isinstance(v, np.ndarray) and v.ndim == 0:
+            v = v.item()
+        if not isinstance(v, numbers.Number) or isinstance(v, complex):
+            what = "text" if isinstance(v, str) else type(v).__name__
+            raise ConfigError(
+                f"examples[{i}][{key!r}] is {what}: the collator pads {sorted(_PADDED)} and "
+                "stacks fields of one number per example; drop other fields before collating"
+            )
+        numbers_.append(v)
+    array = np.asarray(numbers_)
+    return array.astype(np.int64) if array.dtype.kind in "biu" else array
+
+
+def _hf_masker(tokenizer: Any, options: dict[str, Any]) -> Masker:
+    """A masker for a transformers tokenizer: its mask id, special ids and length."""
+    mask = getattr(tokenizer, "mask_token_id", None)
+    if mask is None:
+        raise ConfigError(
+            "the tokenizer has no mask token, which masked-language modelling needs; "
+            "add one (tokenizer.add_special_tokens({'mask_token': '[MASK]'}))"
+        )
+    return Masker(
+        vocab_size=len(tokenizer), mask_token_id=mask, special_ids=tokenizer.all_special_ids,
+        **options,
+    )  # fmt: skip
