@@ -185,6 +185,27 @@ mod fork_safety {
     pub(super) fn register() {}
 }
 
+/// `f` over consecutive ranges of `0..len` (about `4 × threads` of them, each at least
+/// `min_chunk` long), results in order: in parallel inside [`install`], or on the calling
+/// thread when one thread is asked for or the work is one range. Handing work to a pool
+/// and waiting for it costs tens of microseconds, more than encoding a sentence.
+pub fn map_ranges<R: Send>(
+    requested: Option<usize>,
+    len: usize,
+    min_chunk: usize,
+    f: impl Fn(std::ops::Range<usize>) -> R + Sync + Send,
+) -> Vec<R> {
+    use rayon::prelude::*;
+    let threads = resolve_threads(requested);
+    let chunk = len.div_ceil(threads * 4).max(min_chunk).max(1);
+    let range = |c: usize| c * chunk..((c + 1) * chunk).min(len);
+    let n_chunks = len.div_ceil(chunk);
+    if threads == 1 || n_chunks <= 1 {
+        return (0..n_chunks).map(|c| f(range(c))).collect();
+    }
+    install(requested, || (0..n_chunks).into_par_iter().map(|c| f(range(c))).collect())
+}
+
 /// Splits `len` items into about `4 × threads` contiguous chunks (at least `min_chunk` each).
 pub fn chunk_len(len: usize, min_chunk: usize) -> usize {
     let parts = rayon::current_num_threads().max(1) * 4;
@@ -195,6 +216,25 @@ pub fn chunk_len(len: usize, min_chunk: usize) -> usize {
 mod tests {
     use super::*;
     use rayon::prelude::*;
+
+    #[test]
+    fn map_ranges_covers_in_order_and_skips_the_pool_for_one_thread() {
+        for threads in [1, 2, 3] {
+            for len in [0, 1, 7, 64, 65, 1000] {
+                let ranges = map_ranges(Some(threads), len, 8, |r| r);
+                let flat: Vec<usize> = ranges.iter().flat_map(|r| r.clone()).collect();
+                assert_eq!(flat, (0..len).collect::<Vec<_>>(), "threads {threads} len {len}");
+                assert!(ranges.iter().all(|r| !r.is_empty()));
+            }
+        }
+        // one thread, or one range: the calling thread does the work (no pool hand-off)
+        let caller = std::thread::current().id();
+        let on = |threads, len| map_ranges(Some(threads), len, 64, |_| std::thread::current().id());
+        assert!(on(1, 1000).iter().all(|&id| id == caller));
+        assert!(on(2, 10).iter().all(|&id| id == caller));
+        let spread = on(2, 100_000);
+        assert!(spread.len() > 1 && spread.iter().all(|&id| id != caller));
+    }
 
     #[test]
     fn pools_have_the_requested_size() {

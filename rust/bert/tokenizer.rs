@@ -2,8 +2,6 @@
 //! normalizer, pre-tokenizer, WordPiece, then templates, truncation and padding
 //! ([`crate::postprocess`]); single texts, pairs and parallel batches.
 
-use rayon::prelude::*;
-
 use super::normalize::{bert_words, BertNormalizer, Normalized};
 use super::pipeline::{Buffers, Pipeline};
 use super::wordpiece::{Piece, WordPiece};
@@ -236,33 +234,26 @@ impl BertTokenizer {
             }
         }
         let policy = self.policy()?;
-        let chunks = parallel::install(num_threads, || {
-            let chunk = parallel::chunk_len(texts.len(), 64);
-            (0..texts.len())
-                .collect::<Vec<_>>()
-                .par_chunks(chunk)
-                .map(|idx| {
-                    PieceCache::with(self.model.uid, |cache| {
-                        let mut scratch = Scratch::default();
-                        let mut out = Rows::default();
-                        let (mut a, mut b) = (Seq::default(), Seq::default());
-                        for &i in idx {
-                            a.clear();
-                            self.encode_into(texts[i], &policy, cache, &mut scratch, &mut a)?;
-                            let second = match pairs {
-                                Some(p) => {
-                                    b.clear();
-                                    self.encode_into(p[i], &policy, cache, &mut scratch, &mut b)?;
-                                    Some(&b)
-                                }
-                                None => None,
-                            };
-                            rows(&a, second, &self.template, opts, i as u32, &mut out)?;
+        let chunks = parallel::map_ranges(num_threads, texts.len(), 64, |idx| {
+            PieceCache::with(self.model.uid, |cache| {
+                let mut scratch = Scratch::default();
+                let mut out = Rows::default();
+                let (mut a, mut b) = (Seq::default(), Seq::default());
+                for i in idx {
+                    a.clear();
+                    self.encode_into(texts[i], &policy, cache, &mut scratch, &mut a)?;
+                    let second = match pairs {
+                        Some(p) => {
+                            b.clear();
+                            self.encode_into(p[i], &policy, cache, &mut scratch, &mut b)?;
+                            Some(&b)
                         }
-                        Ok(out)
-                    })
-                })
-                .collect::<Vec<Result<_>>>()
+                        None => None,
+                    };
+                    rows(&a, second, &self.template, opts, i as u32, &mut out)?;
+                }
+                Ok(out)
+            })
         });
         let chunks = parallel::in_order(chunks)?;
         Ok(Batch { chunks })

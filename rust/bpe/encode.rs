@@ -1,8 +1,6 @@
 //! Encoding whole texts: special tokens first, then pre-tokenization, then BPE per piece;
 //! batches in parallel; offsets derived from the ids (token bytes tile the input exactly).
 
-use rayon::prelude::*;
-
 use super::model::BpeModel;
 use super::prepared::Event;
 use crate::cache::{PieceCache, MAX_IDS, MAX_PIECE};
@@ -273,31 +271,23 @@ impl BpeModel {
                 )));
             }
         }
-        let chunks = parallel::install(num_threads, || {
-            let chunk = parallel::chunk_len(texts.len(), 64);
-            (0..texts.len())
-                .collect::<Vec<_>>()
-                .par_chunks(chunk)
-                .map(|idx| {
-                    let mut out = Rows::default();
-                    let (mut a, mut b) = (Seq::default(), Seq::default());
-                    for &i in idx {
-                        a.clear();
-                        self.encode_seq(texts[i], policy, i, trim, &mut a)?;
-                        let second = match pairs {
-                            Some(p) => {
-                                b.clear();
-                                self.encode_seq(p[i], policy, i, trim, &mut b)
-                                    .map_err(Error::in_pair)?;
-                                Some(&b)
-                            }
-                            None => None,
-                        };
-                        rows(&a, second, template, opts, i as u32, &mut out)?;
+        let chunks = parallel::map_ranges(num_threads, texts.len(), 64, |idx| {
+            let mut out = Rows::default();
+            let (mut a, mut b) = (Seq::default(), Seq::default());
+            for i in idx {
+                a.clear();
+                self.encode_seq(texts[i], policy, i, trim, &mut a)?;
+                let second = match pairs {
+                    Some(p) => {
+                        b.clear();
+                        self.encode_seq(p[i], policy, i, trim, &mut b).map_err(Error::in_pair)?;
+                        Some(&b)
                     }
-                    Ok(out)
-                })
-                .collect::<Vec<Result<_>>>()
+                    None => None,
+                };
+                rows(&a, second, template, opts, i as u32, &mut out)?;
+            }
+            Ok(out)
         });
         let chunks = parallel::in_order(chunks)?;
         Ok(Batch { chunks })
@@ -331,19 +321,15 @@ impl BpeModel {
         policy: &Policy<'_>,
         num_threads: Option<usize>,
     ) -> Result<Vec<Vec<u32>>> {
-        let encoded = parallel::install(num_threads, || {
-            texts
-                .par_iter()
-                .enumerate()
-                .with_min_len(8)
-                .map(|(i, text)| {
-                    let mut ids = Vec::with_capacity(text.len() / 3 + 1);
-                    self.encode_text(text, policy, i, &mut ids)?;
-                    Ok(ids)
-                })
-                .collect::<Vec<Result<_>>>()
+        let encoded = parallel::map_ranges(num_threads, texts.len(), 8, |idx| {
+            idx.map(|i| {
+                let mut ids = Vec::with_capacity(texts[i].len() / 3 + 1);
+                self.encode_text(texts[i], policy, i, &mut ids)?;
+                Ok(ids)
+            })
+            .collect::<Result<Vec<_>>>()
         });
-        parallel::in_order(encoded)
+        Ok(parallel::in_order(encoded)?.into_iter().flatten().collect())
     }
 
     /// Byte offsets `(start, end)` of each id of `text`'s encoding, starting at `base`. A
