@@ -185,6 +185,22 @@ mod fork_safety {
     pub(super) fn register() {}
 }
 
+/// Texts shorter than this in all are encoded on the calling thread: a pool's hand-off
+/// (tens of microseconds) costs more than encoding them.
+pub const SMALL_TEXT_BYTES: usize = 16 << 10;
+
+/// `requested`, or one thread when `texts` are under [`SMALL_TEXT_BYTES`] in all.
+pub fn threads_for_texts(requested: Option<usize>, texts: &[&str]) -> Option<usize> {
+    let mut bytes = 0;
+    for t in texts {
+        bytes += t.len();
+        if bytes >= SMALL_TEXT_BYTES {
+            return requested;
+        }
+    }
+    Some(1)
+}
+
 /// `f` over consecutive ranges of `0..len` (about `4 × threads` of them, each at least
 /// `min_chunk` long), results in order: in parallel inside [`install`], or on the calling
 /// thread when one thread is asked for or the work is one range. Handing work to a pool

@@ -495,6 +495,7 @@ impl Batch {
         use rayon::prelude::*;
         let k = if field == Field::Offsets { 2 } else { 1 };
         let mut out = vec![0i64; self.len() * width * k];
+        let out_len = out.len();
         let mut parts = Vec::with_capacity(self.chunks.len());
         let mut rest = out.as_mut_slice();
         for chunk in &self.chunks {
@@ -502,9 +503,17 @@ impl Batch {
             parts.push((chunk, head));
             rest = tail;
         }
-        crate::parallel::install(num_threads, || {
-            parts.into_par_iter().for_each(|(chunk, dst)| fill(chunk, width, pad, field, dst));
-        });
+        // small arrays are filled on the calling thread: a pool's hand-off costs more
+        let serial = parts.len() <= 1
+            || out_len < 1 << 16
+            || crate::parallel::resolve_threads(num_threads) == 1;
+        if serial {
+            parts.into_iter().for_each(|(chunk, dst)| fill(chunk, width, pad, field, dst));
+        } else {
+            crate::parallel::install(num_threads, || {
+                parts.into_par_iter().for_each(|(chunk, dst)| fill(chunk, width, pad, field, dst));
+            });
+        }
         out
     }
 }

@@ -234,7 +234,8 @@ impl BertTokenizer {
             }
         }
         let policy = self.policy()?;
-        let chunks = parallel::map_ranges(num_threads, texts.len(), 64, |idx| {
+        let threads = parallel::threads_for_texts(num_threads, texts);
+        let chunks = parallel::map_ranges(threads, texts.len(), 64, |idx| {
             PieceCache::with(self.model.uid, |cache| {
                 let mut scratch = Scratch::default();
                 let mut out = Rows::default();

@@ -271,7 +271,8 @@ impl BpeModel {
                 )));
             }
         }
-        let chunks = parallel::map_ranges(num_threads, texts.len(), 64, |idx| {
+        let threads = parallel::threads_for_texts(num_threads, texts);
+        let chunks = parallel::map_ranges(threads, texts.len(), 64, |idx| {
             let mut out = Rows::default();
             let (mut a, mut b) = (Seq::default(), Seq::default());
             for i in idx {
@@ -321,15 +322,21 @@ impl BpeModel {
         policy: &Policy<'_>,
         num_threads: Option<usize>,
     ) -> Result<Vec<Vec<u32>>> {
-        let encoded = parallel::map_ranges(num_threads, texts.len(), 8, |idx| {
-            idx.map(|i| {
-                let mut ids = Vec::with_capacity(texts[i].len() / 3 + 1);
-                self.encode_text(texts[i], policy, i, &mut ids)?;
-                Ok(ids)
-            })
-            .collect::<Result<Vec<_>>>()
+        use rayon::prelude::*;
+        let one = |(i, text): (usize, &&str)| {
+            let mut ids = Vec::with_capacity(text.len() / 3 + 1);
+            self.encode_text(text, policy, i, &mut ids)?;
+            Ok(ids)
+        };
+        let threads = parallel::threads_for_texts(num_threads, texts);
+        if parallel::resolve_threads(threads) == 1 {
+            // on the calling thread, stopping at the first error (the lowest index's)
+            return texts.iter().enumerate().map(one).collect();
+        }
+        let encoded = parallel::install(threads, || {
+            texts.par_iter().enumerate().with_min_len(8).map(one).collect::<Vec<Result<_>>>()
         });
-        Ok(parallel::in_order(encoded)?.into_iter().flatten().collect())
+        parallel::in_order(encoded)
     }
 
     /// Byte offsets `(start, end)` of each id of `text`'s encoding, starting at `base`. A

@@ -447,6 +447,9 @@ impl Bpe {
                     .map_err(|e| e.offset_text_index(start))
             };
             let spawn = |r: (usize, usize)| scope.spawn(move || work(r));
+            // one round: no helper thread to overlap with (spawning one costs more than a
+            // few sentences)
+            let pipelined = pipelined && rounds.len() > 1;
             let mut pending = if pipelined { rounds.first().map(|&r| spawn(r)) } else { None };
             for k in 0..rounds.len() {
                 let round = match pending.take() {
