@@ -139,6 +139,10 @@ def test_rows_of_every_kind_give_one_batch(bert: Any, examples: list[dict[str, l
     for name, batch in batches.items():
         for key, value in batch.items():
             assert torch.equal(value, batches["lists"][key]), (name, key)
+    # a batch as columns (a dataset slice) is the same batch
+    columns = {k: [e[k] for e in part] for k in part[0]}
+    as_columns = lf.MLMCollator(bert, seed=5)(columns)
+    assert all(torch.equal(v, batches["lists"][k]) for k, v in as_columns.items())
     # bare sequences are examples with input_ids alone
     bare = lf.MLMCollator(bert, seed=5)([e["input_ids"] for e in part])
     assert list(bare) == ["input_ids", "attention_mask", "labels"]
@@ -214,7 +218,11 @@ def test_bad_input(bert: Any, examples: list[dict[str, list[int]]]) -> None:
     e0, e1 = examples[0], examples[1]
     cases: list[tuple[Any, type[Exception], str]] = [
         ([], ConfigError, "empty"),
-        ([e0, {"input_ids": e1["input_ids"]}], ConfigError, r"\[1\] has no 'token_type_ids'"),
+        ([e0, {"input_ids": e1["input_ids"]}], ConfigError, r"\[1\] has fields \['input_ids'\]"),
+        ([{"input_ids": [101]}, {"input_ids": [101], "label": 1}], ConfigError, "same fields"),
+        ([{"input_ids": [101]}, [101, 102]], ConfigError, r"\[1\] has fields a list"),
+        ({"input_ids": [[101], [101]], "label": [1]}, ConfigError, "columns differ in length"),
+        ({"input_ids": []}, ConfigError, "empty"),
         ([{"input_ids": [101, 2.5, 102]}], ConfigError, r"\[0\]\['input_ids'\]\[1\] is 2.5"),
         ([{"input_ids": [101, None]}], ConfigError, "is None, not an integer"),
         ([{"input_ids": [101, 7592, 102], "text": "hello"}], ConfigError, "'text'.* is text"),

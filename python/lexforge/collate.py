@@ -60,8 +60,9 @@ class MLMCollator:
     ``special_tokens_mask`` (nonzero: never masked) and ``word_ids`` (-1 for none; whole
     words), each as long as its ``input_ids``; fields holding one number per example (a
     ``label``, a ``next_sentence_label``) are stacked. A bare sequence of ids is an example
-    with ``input_ids`` alone. Padding positions, positions with ``attention_mask`` 0 and
-    special ids are never masked.
+    with ``input_ids`` alone; one mapping of columns (a dataset's slice, ``dataset[:32]``)
+    is a batch too. Padding positions, positions with ``attention_mask`` 0 and special ids
+    are never masked.
 
     Returns a dict: ``input_ids`` (masked), ``token_type_ids`` (when the examples have
     them), ``attention_mask``, ``labels`` (the original id at masked positions, -100
@@ -126,30 +127,15 @@ class MLMCollator:
         self.pad_token_type_id = check_int("pad_token_type_id", pad_token_type_id)
         self.return_tensors = return_tensors
 
-    def __call__(self, examples: Iterable[Any]) -> dict[str, Any]:
-        examples = examples if isinstance(examples, list) else list(examples)
-        if not examples:
-            raise ConfigError("no examples to collate: the batch is empty")
-        if not isinstance(examples[0], Mapping):
-            examples = [{"input_ids": e} for e in examples]
-        keys = list(examples[0])
-        if "input_ids" not in keys:
-            raise ConfigError(f"examples have no 'input_ids' (fields: {keys})")
-        if "labels" in keys:
+    def __call__(self, examples: Iterable[Any] | Mapping[str, Any]) -> dict[str, Any]:
+        columns = _columns(examples)
+        if "input_ids" not in columns:
+            raise ConfigError(f"examples have no 'input_ids' (fields: {list(columns)})")
+        if "labels" in columns:
             raise ConfigError(
                 "examples carry 'labels', which the collator makes (the masked positions' "
                 "ids): drop that field before collating"
             )
-        columns: dict[str, list[Any]] = {}
-        for key in keys:
-            try:
-                columns[key] = [e[key] for e in examples]
-            except (KeyError, TypeError):
-                bad = next(i for i, e in enumerate(examples) if not _has(e, key))
-                raise ConfigError(
-                    f"examples[{bad}] has no {key!r}, which examples[0] has; every example "
-                    "needs the same fields"
-                ) from None
         left = self.padding_side == "left"
         ids, lengths = self._pad(columns.pop("input_ids"), self.pad_token_id, "input_ids")
         padded = {"input_ids": ids}
@@ -212,8 +198,39 @@ class MLMCollator:
         return array, lengths
 
 
-def _has(example: Any, key: str) -> bool:
-    return isinstance(example, Mapping) and key in example
+def _columns(examples: Iterable[Any] | Mapping[str, Any]) -> dict[str, list[Any]]:
+    """The batch's fields, each a list with one value per example: from a list of
+    examples (mappings, or bare id sequences), or from a mapping of columns (a batch
+    sliced from a dataset, ``dataset[:32]``)."""
+    if isinstance(examples, Mapping):
+        columns = {str(k): list(v) for k, v in examples.items()}
+        sizes = {k: len(v) for k, v in columns.items()}
+        if len(set(sizes.values())) > 1:
+            raise ConfigError(f"the batch's columns differ in length: {sizes}")
+        if not any(sizes.values()):
+            raise ConfigError("no examples to collate: the batch is empty")
+        return columns
+    examples = examples if isinstance(examples, list) else list(examples)
+    if not examples:
+        raise ConfigError("no examples to collate: the batch is empty")
+    if not isinstance(examples[0], Mapping):
+        return {"input_ids": examples}
+    keys = list(examples[0])
+    try:
+        columns = {k: [e[k] for e in examples] for k in keys}
+        same = all(len(e) == len(keys) for e in examples)  # no field beyond the first's
+    except (KeyError, TypeError, IndexError):
+        same = False
+    if not same:
+        first = examples[0].keys()
+        i, e = next((i, e) for i, e in enumerate(examples)
+                    if not isinstance(e, Mapping) or e.keys() != first)  # fmt: skip
+        fields = list(e) if isinstance(e, Mapping) else f"a {type(e).__name__}"
+        raise ConfigError(
+            f"examples[{i}] has fields {fields}, examples[0] {keys}; every example needs the "
+            "same fields"
+        )
+    return columns
 
 
 def _row(name: str, i: int, row: Any) -> np.ndarray:
