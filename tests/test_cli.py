@@ -190,6 +190,24 @@ def test_bench_refuses_a_masker_off_berts_recipe(
         _bench._mask(texts, 1, 1)
 
 
+def test_bench_collate_checks_both_collators(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("transformers")
+    from lexforge import _bench, datasets
+    from lexforge.collate import MLMCollator
+
+    texts = [t for t in datasets.load_corpus("wiki-leads") if t.strip()][:300]
+    line = _bench._collate(texts, 1, 1)
+    assert line.startswith("collate") and "ratio" in line
+    right = MLMCollator.__init__
+
+    def skewed(self: Any, tok: Any, **kw: Any) -> None:  # picks 12.5%, not BERT's 15%
+        right(self, tok, **kw, mlm_probability=0.125)
+
+    monkeypatch.setattr(MLMCollator, "__init__", skewed)
+    with pytest.raises(ConfigError, match="lexforge's masking is off"):
+        _bench._collate(texts, 1, 1)
+
+
 def test_bench_refuses_more_threads_than_lexforge_runs() -> None:
     """Past lexforge's cap the anchors would get more threads than ours (and a huge count
     spawned threads for minutes): refused, with the cap named."""

@@ -22,7 +22,7 @@ from unittest import mock
 
 from lexforge.errors import ConfigError
 
-KINDS = ("wordpiece", "bpe", "mask")
+KINDS = ("wordpiece", "bpe", "mask", "collate")
 
 
 def _best_of(fn: Callable[[], Any], repeat: int) -> float:
@@ -188,6 +188,63 @@ def _mask(texts: list[str], threads: int, repeat: int) -> str:
     return _row("mask", tokens, mine, theirs, "HF collator")
 
 
+def _collate(texts: list[str], threads: int, repeat: int) -> str:
+    """``MLMCollator`` against transformers' ``DataCollatorForLanguageModeling`` on the
+    same list of examples (lists of ids and the special-tokens mask, unpadded, as a
+    dataset ``map`` gives them); both outputs are checked before anything is timed.
+    The collators mask on the calling thread (``threads`` is torch's, for HF's side)."""
+    import numpy as np
+
+    import lexforge as lf
+    from lexforge import datasets
+
+    path = datasets.files("bert-base-uncased")["tokenizer.json"]
+    tok: Any = lf.Tokenizer.from_file(path)
+    enc = tok.encode_batch(
+        texts, max_length=128, truncation=True, padding=True, return_tensors="np",
+        return_special_tokens_mask=True,
+    )  # fmt: skip
+    lengths = enc["attention_mask"].sum(axis=1)
+    examples = [
+        {"input_ids": ids[:n].tolist(), "special_tokens_mask": flags[:n].tolist()}
+        for ids, flags, n in zip(enc["input_ids"], enc["special_tokens_mask"], lengths, strict=True)
+    ]
+    tokens = int(lengths.sum())
+    ids = np.asarray(enc["input_ids"])
+    eligible = (np.asarray(enc["special_tokens_mask"]) == 0) & (enc["attention_mask"] == 1)
+    mask_id = tok.token_to_id("[MASK]")
+
+    def check(side: str, batch: Any) -> None:
+        got = {k: np.asarray(v) for k, v in batch.items()}
+        if not np.array_equal(got["attention_mask"], enc["attention_mask"]):
+            raise ConfigError(f"{side} padded the batch differently: nothing timed")
+        _check_masking(side, ids, got["input_ids"], got["labels"], eligible, mask_id)
+
+    ours = lf.MLMCollator(tok, seed=1)
+    check("lexforge", ours(examples))
+    try:
+        import torch
+        from transformers import DataCollatorForLanguageModeling, PreTrainedTokenizerFast
+    except ImportError:
+        return _row("collate", tokens, _best_of(lambda: ours(examples), repeat), None,
+                    "HF collator")  # fmt: skip
+    fast: Any = PreTrainedTokenizerFast  # untyped in transformers
+    hf_tok = fast(
+        tokenizer_file=str(path), mask_token="[MASK]", pad_token="[PAD]", cls_token="[CLS]",
+        sep_token="[SEP]", unk_token="[UNK]",
+    )  # fmt: skip
+    collator = DataCollatorForLanguageModeling(hf_tok, mlm_probability=0.15)
+    check("HF's collator", collator(examples))
+    mine = _best_of(lambda: ours(examples), repeat)
+    torch_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        theirs = _best_of(lambda: collator(examples), repeat)
+    finally:
+        torch.set_num_threads(torch_threads)
+    return _row("collate", tokens, mine, theirs, "HF collator")
+
+
 def run(
     kinds: list[str], *, corpus: str = "wiki-leads", texts: int = 2000, threads: int = 1,
     repeat: int = 3,
@@ -222,7 +279,7 @@ def run(
     os.environ["RAYON_NUM_THREADS"] = str(threads)
     os.environ["TOKENIZERS_PARALLELISM"] = "true" if threads > 1 else "false"
     try:
-        runs = {"wordpiece": _wordpiece, "bpe": _bpe, "mask": _mask}
+        runs = {"wordpiece": _wordpiece, "bpe": _bpe, "mask": _mask, "collate": _collate}
         for kind in kinds or list(KINDS):
             print(runs[kind](sample, threads, repeat), flush=True)
     finally:

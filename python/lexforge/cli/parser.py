@@ -461,7 +461,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="a quick throughput check against the anchors (HF tokenizers, tiktoken, HF's "
         "MLM collator), same process, same texts, outputs compared first",
     )  # fmt: skip
-    b.add_argument("kinds", nargs="*", help="wordpiece, bpe, mask (default: all)")
+    b.add_argument("kinds", nargs="*", help="wordpiece, bpe, mask, collate (default: all)")
     b.add_argument("--corpus", default="wiki-leads", help="a dataset name (default wiki-leads)")
     b.add_argument("--texts", type=int, default=2000, help="how many texts (default 2000)")
     b.add_argument("--threads", type=int, default=1, help="threads for both sides (default 1)")
