@@ -6,8 +6,9 @@
 //! nearly every lookup. The cache is direct-mapped, 8192 slots of 48 bytes (fits in L2),
 //! keyed by the piece packed into a `u128` (pieces of up to 15 bytes whose encoding has at
 //! most 6 ids, each with one byte of model data: WordPiece keeps character lengths there).
-//! A thread's cache belongs to one model at a time and is cleared when the thread encodes
-//! with another. It never changes results, only their cost.
+//! A thread keeps a cache for each of the last [`MODELS_KEPT`] models it encoded with (a
+//! thread that alternates two tokenizers keeps both warm; a third model takes the least
+//! recently used one's, cleared). It never changes results, only their cost.
 
 use std::cell::RefCell;
 use std::hash::{BuildHasher, Hasher};
@@ -16,6 +17,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::bpe::index::pack128;
 
 const SLOTS: usize = 8192;
+/// Models a thread keeps a cache for (384 KiB each).
+const MODELS_KEPT: usize = 2;
 /// Longest pre-token, in bytes, the cache holds.
 pub(crate) const MAX_PIECE: usize = 15;
 /// Most ids a cached pre-token may encode to.
@@ -43,7 +46,8 @@ pub(crate) fn new_model_id() -> u64 {
 }
 
 thread_local! {
-    static CACHE: RefCell<PieceCache> = RefCell::new(PieceCache { owner: 0, slots: Box::default() });
+    /// This thread's caches, most recently used first.
+    static CACHES: RefCell<Vec<PieceCache>> = const { RefCell::new(Vec::new()) };
 }
 
 #[inline(always)]
@@ -54,19 +58,32 @@ fn slot_of(key: u128) -> usize {
 }
 
 impl PieceCache {
-    /// Runs `f` with this thread's cache, emptied first if it belonged to another model.
+    /// Runs `f` with this thread's cache for `model`: kept from its last use, else a new
+    /// one (taking the least recently used one's place when [`MODELS_KEPT`] are kept).
+    /// The cache is taken out of the thread's list while `f` runs, so nothing is borrowed
+    /// across it.
     pub(crate) fn with<R>(model: u64, f: impl FnOnce(&mut PieceCache) -> R) -> R {
-        CACHE.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut cache) => {
-                if cache.owner != model || cache.slots.is_empty() {
-                    cache.owner = model;
-                    cache.slots = vec![Slot::default(); SLOTS].into_boxed_slice();
+        let taken = CACHES.try_with(|cell| {
+            let mut caches = cell.try_borrow_mut().ok()?;
+            let i = caches.iter().position(|c| c.owner == model)?;
+            Some(caches.remove(i))
+        });
+        let mut cache = match taken {
+            Ok(Some(cache)) => cache,
+            Ok(None) => PieceCache { owner: model, slots: vec![Slot::default(); SLOTS].into() },
+            // the thread is exiting: work without a cache (every lookup misses)
+            Err(_) => PieceCache { owner: model, slots: Box::default() },
+        };
+        let result = f(&mut cache);
+        if !cache.slots.is_empty() {
+            let _ = CACHES.try_with(|cell| {
+                if let Ok(mut caches) = cell.try_borrow_mut() {
+                    caches.insert(0, cache);
+                    caches.truncate(MODELS_KEPT);
                 }
-                f(&mut cache)
-            }
-            // re-entered on this thread (cannot happen today): work without a cache
-            Err(_) => f(&mut PieceCache { owner: model, slots: Box::default() }),
-        })
+            });
+        }
+        result
     }
 
     /// The packed key of `piece` (at most [`MAX_PIECE`] bytes).
@@ -93,5 +110,32 @@ impl PieceCache {
                 slot.aux[..aux.len()].copy_from_slice(aux);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_thread_keeps_the_last_two_models_caches() {
+        let key = PieceCache::key(b"hello");
+        let (a, b, c) = (new_model_id(), new_model_id(), new_model_id());
+        let cached = |model| PieceCache::with(model, |cache| cache.get(key).is_some());
+        PieceCache::with(a, |cache| cache.put(key, &[1], &[]));
+        PieceCache::with(b, |cache| cache.put(key, &[2], &[]));
+        // alternating two models keeps both, each with its own ids
+        assert_eq!(
+            PieceCache::with(a, |cache| cache.get(key).map(|(ids, _)| ids.to_vec())),
+            Some(vec![1])
+        );
+        assert_eq!(
+            PieceCache::with(b, |cache| cache.get(key).map(|(ids, _)| ids.to_vec())),
+            Some(vec![2])
+        );
+        // a third model takes the least recently used one's place (a's)
+        assert!(!cached(c));
+        assert!(cached(b));
+        assert!(!cached(a));
     }
 }
