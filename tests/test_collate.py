@@ -178,6 +178,10 @@ def test_whole_words_and_per_example_fields(bert: Any) -> None:
         for i in range(len(texts))
     ]  # fmt: skip
     batch = lf.MLMCollator(bert, whole_word=True, mlm_probability=0.5, seed=2)(part)
+    # word ids as transformers gives them (None at special tokens): the same batch
+    with_none = [dict(e, word_ids=[None if w < 0 else w for w in e["word_ids"]]) for e in part]
+    same = lf.MLMCollator(bert, whole_word=True, mlm_probability=0.5, seed=2)(with_none)
+    assert all(torch.equal(same[k], batch[k]) for k in batch)
     words = reference_pad([list(map(int, e["word_ids"])) for e in part], -1, 1, False)
     picked = batch["labels"].numpy() != -100
     for r in range(len(part)):

@@ -57,8 +57,8 @@ class MLMCollator:
 
     Each example is a mapping with ``input_ids`` (a list or tuple of ints, a 1-D integer
     array or tensor) and optionally ``token_type_ids``, ``attention_mask``,
-    ``special_tokens_mask`` (nonzero: never masked) and ``word_ids`` (-1 for none; whole
-    words), each as long as its ``input_ids``; fields holding one number per example (a
+    ``special_tokens_mask`` (nonzero: never masked) and ``word_ids`` (-1 or None for none;
+    whole words), each as long as its ``input_ids``; fields holding one number per example (a
     ``label``, a ``next_sentence_label``) are stacked. A bare sequence of ids is an example
     with ``input_ids`` alone; one mapping of columns (a dataset's slice, ``dataset[:32]``)
     is a batch too. Padding positions, positions with ``attention_mask`` 0 and special ids
@@ -140,8 +140,10 @@ class MLMCollator:
         ids, lengths = self._pad(columns.pop("input_ids"), self.pad_token_id, "input_ids")
         padded = {"input_ids": ids}
         for key in [k for k in columns if k in _PADDED]:
-            value = _PADDED[key]
-            padded[key], seen = self._pad(columns.pop(key), value, key, ids.shape[1])
+            rows = columns.pop(key)
+            if key == "word_ids":  # as transformers' Encoding.word_ids() gives them: None
+                rows = [_no_none(r) for r in rows]  # at special tokens, which is -1 here
+            padded[key], seen = self._pad(rows, _PADDED[key], key, ids.shape[1])
             if not np.array_equal(seen, lengths):
                 i = int(np.flatnonzero(seen != lengths)[0])
                 raise ConfigError(
@@ -196,6 +198,13 @@ class MLMCollator:
                 else:
                     array[i, : len(a)] = a
         return array, lengths
+
+
+def _no_none(row: Any) -> Any:
+    """A row of word ids with None (transformers' "no word") as -1."""
+    if isinstance(row, (list, tuple)) and None in row:
+        return [-1 if w is None else w for w in row]
+    return row
 
 
 def _columns(examples: Iterable[Any] | Mapping[str, Any]) -> dict[str, list[Any]]:
