@@ -189,10 +189,15 @@ mod fork_safety {
 /// (tens of microseconds) costs more than encoding them.
 pub const SMALL_TEXT_BYTES: usize = 16 << 10;
 
-/// `requested`, or one thread when `texts` are under [`SMALL_TEXT_BYTES`] in all.
-pub fn threads_for_texts(requested: Option<usize>, texts: &[&str]) -> Option<usize> {
+/// `requested`, or one thread when `texts` and their `pairs` (if any) are under
+/// [`SMALL_TEXT_BYTES`] in all.
+pub fn threads_for_texts(
+    requested: Option<usize>,
+    texts: &[&str],
+    pairs: Option<&[&str]>,
+) -> Option<usize> {
     let mut bytes = 0;
-    for t in texts {
+    for t in texts.iter().chain(pairs.unwrap_or_default()) {
         bytes += t.len();
         if bytes >= SMALL_TEXT_BYTES {
             return requested;

@@ -191,7 +191,9 @@ def test_whole_words_and_per_example_fields(bert: Any) -> None:
     assert picked.any()
     assert batch["label"].tolist() == [i % 3 for i in range(len(texts))]
     assert batch["label"].dtype == torch.int64
-    assert torch.allclose(batch["score"], torch.tensor([i / 7 for i in range(len(texts))]).double())
+    # stacked as transformers' collators stack them: Python floats as float32
+    assert torch.equal(batch["score"], torch.tensor([i / 7 for i in range(len(texts))]))
+    assert batch["score"].dtype == torch.float32
 
 
 def test_data_loader_workers_numpy_output_and_pickle(
@@ -227,6 +229,10 @@ def test_bad_input(bert: Any, examples: list[dict[str, list[int]]]) -> None:
         ([{"input_ids": [101]}, [101, 102]], ConfigError, r"\[1\] has fields a list"),
         ({"input_ids": [[101], [101]], "label": [1]}, ConfigError, "columns differ in length"),
         ({"input_ids": []}, ConfigError, "empty"),
+        ({"input_ids": [101, 102], "label": 1}, ConfigError, r"one example .* pass \[example\]"),
+        ({"input_ids": [101, 102]}, ConfigError, "one example"),
+        ([[101, 102], {"input_ids": [101]}], ConfigError, r"examples\[1\] a mapping"),
+        ([{"input_ids": [101], "label": 2**70}], ConfigError, "does not fit int64"),
         ([{"input_ids": [101, 2.5, 102]}], ConfigError, r"\[0\]\['input_ids'\]\[1\] is 2.5"),
         ([{"input_ids": [101, None]}], ConfigError, "is None, not an integer"),
         ([{"input_ids": [101, 7592, 102], "text": "hello"}], ConfigError, "'text'.* is text"),
@@ -249,6 +255,12 @@ def test_bad_input(bert: Any, examples: list[dict[str, list[int]]]) -> None:
         lf.MLMCollator(bert, padding_side="middle")
     with pytest.raises(ConfigError, match="pad_to_multiple_of"):
         lf.MLMCollator(bert, pad_to_multiple_of=0)
+    with pytest.raises(ConfigError, match="pad_token_id=40000 is outside the vocabulary"):
+        lf.MLMCollator(bert, pad_token_id=40_000)
+    huge = lf.MLMCollator(bert, pad_to_multiple_of=2**60)
+    for rows in ([[101, 102]], [np.array([101, 102])]):  # lists, and arrays
+        with pytest.raises(ConfigError, match="more memory than can be allocated"):
+            huge(rows)
     with pytest.raises(ConfigError, match="needs a tokenizer"):
         lf.MLMCollator()
     with pytest.raises(ConfigError, match="masker must be"):
@@ -258,3 +270,40 @@ def test_bad_input(bert: Any, examples: list[dict[str, list[int]]]) -> None:
         lf.MLMCollator(masker=masker)
     ok = lf.MLMCollator(masker=masker, pad_token_id=0)([[101, 7592, 102], [101, 102]])
     assert ok["input_ids"].shape == (2, 3)
+
+
+def test_pad_lists_reads_rows_as_they_were_sized() -> None:
+    """Ids read through ``__index__`` run Python: an exception there is passed on as it
+    is, and a row changed meanwhile is an error, never padding out of step with lengths."""
+    from lexforge import _core
+
+    class Boom:
+        def __index__(self) -> int:
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        _core.pad_lists([[1, Boom()]], 0, "input_ids")
+
+    row: list[Any] = [1, 2]
+
+    class Grows:
+        def __index__(self) -> int:
+            row.append(3)
+            return 7
+
+    row.append(Grows())
+    with pytest.raises(ConfigError, match=r"examples\[0\]\['input_ids'\] changed length"):
+        _core.pad_lists([row], 0, "input_ids")
+
+    other: list[Any] = [5, 6, 7]
+
+    class Shrinks:
+        def __index__(self) -> int:
+            other.pop()
+            return 4
+
+    with pytest.raises(ConfigError, match=r"examples\[1\]\['input_ids'\] changed length"):
+        _core.pad_lists([[Shrinks()], other], 0, "input_ids", 1, 0, True)
+    ids, lengths = _core.pad_lists([[1, 2, 3], (4,), [np.int64(5), True]], 9, "x", 4, 0, True)
+    assert ids.tolist() == [[9, 1, 2, 3], [9, 9, 9, 4], [9, 9, 5, 1]]
+    assert lengths.tolist() == [3, 1, 2]

@@ -112,6 +112,11 @@ class MLMCollator:
         if pad_token_id is None:
             raise ConfigError("no padding id: the tokenizer has no [PAD] token; pass pad_token_id=")
         check_int("pad_token_id", pad_token_id)
+        if pad_token_id >= masker.vocab_size:
+            raise ConfigError(
+                f"pad_token_id={pad_token_id} is outside the vocabulary [0, "
+                f"{masker.vocab_size}); pass the tokenizer's padding id"
+            )
         if padding_side is None:
             padding_side = getattr(tokenizer, "padding_side", "right") if hf else "right"
         if padding_side not in ("right", "left"):
@@ -124,7 +129,7 @@ class MLMCollator:
         if pad_to_multiple_of is not None:
             self.pad_to_multiple_of = check_int("pad_to_multiple_of", pad_to_multiple_of, 1)
         self.padding_side = padding_side
-        self.pad_token_type_id = check_int("pad_token_type_id", pad_token_type_id)
+        self.pad_token_type_id = check_int("pad_token_type_id", pad_token_type_id, most=2**31)
         self.return_tensors = return_tensors
 
     def __call__(self, examples: Iterable[Any] | Mapping[str, Any]) -> dict[str, Any]:
@@ -167,12 +172,15 @@ class MLMCollator:
             out["token_type_ids"] = padded["token_type_ids"]
         out["attention_mask"] = real.astype(np.int64) if attention is None else attention
         out["labels"] = labels
-        for key, values in columns.items():
-            out[key] = _stacked(key, values)
         if self.return_tensors == "pt":
             import torch
 
             out = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in out.items()}
+            for key, values in columns.items():  # as transformers stacks them: float32, bool
+                out[key] = torch.tensor(_numbers(key, values))
+        else:
+            for key, values in columns.items():
+                out[key] = np.array(_numbers(key, values))
         return out
 
     def _pad(
@@ -189,8 +197,10 @@ class MLMCollator:
         arrays = [_row(name, i, r) for i, r in enumerate(rows)]
         lengths = np.array([len(a) for a in arrays], dtype=np.int64)
         longest = max(int(lengths.max()), width)
-        longest = -(-longest // multiple) * multiple
-        array = np.full((len(arrays), longest), fill, dtype=np.int64)
+        # the padding alone, sized and checked (a width past memory is a ConfigError) by
+        # the core, then each row's values
+        array, _ = _core.pad_lists([[]] * len(arrays), fill, name, multiple, longest, left)
+        longest = array.shape[1]
         for i, a in enumerate(arrays):
             if len(a):
                 if left:
@@ -212,6 +222,18 @@ def _columns(examples: Iterable[Any] | Mapping[str, Any]) -> dict[str, list[Any]
     examples (mappings, or bare id sequences), or from a mapping of columns (a batch
     sliced from a dataset, ``dataset[:32]``)."""
     if isinstance(examples, Mapping):
+        ids = examples.get("input_ids")
+        first = next(iter(ids), None) if isinstance(ids, (list, tuple)) else None
+        one = (
+            isinstance(first, (int, np.integer))
+            or getattr(ids, "ndim", None) == 1
+            or any(isinstance(v, (numbers.Number, str, np.generic)) for v in examples.values())
+        )
+        if one:
+            raise ConfigError(
+                "the batch is one example (a mapping of its fields), not a list of examples "
+                "or a mapping of columns; pass [example]"
+            )
         columns = {str(k): list(v) for k, v in examples.items()}
         sizes = {k: len(v) for k, v in columns.items()}
         if len(set(sizes.values())) > 1:
@@ -223,6 +245,12 @@ def _columns(examples: Iterable[Any] | Mapping[str, Any]) -> dict[str, list[Any]
     if not examples:
         raise ConfigError("no examples to collate: the batch is empty")
     if not isinstance(examples[0], Mapping):
+        mixed = next((i for i, e in enumerate(examples) if isinstance(e, Mapping)), None)
+        if mixed is not None:
+            raise ConfigError(
+                f"examples[0] is a bare sequence of ids and examples[{mixed}] a mapping; "
+                "pass examples of one kind"
+            )
         return {"input_ids": examples}
     keys = list(examples[0])
     try:
@@ -270,24 +298,26 @@ def _row(name: str, i: int, row: Any) -> np.ndarray:
     return array.astype(np.int64, copy=False)
 
 
-def _stacked(key: str, values: Sequence[Any]) -> np.ndarray:
-    """A per-example field (one number each) as an array; anything else is refused by name."""
-    numbers_ = []
+def _numbers(key: str, values: Sequence[Any]) -> list[Any]:
+    """A per-example field (one number each) as Python numbers; anything else is refused
+    by name."""
+    out = []
+    torch = sys.modules.get("torch")
     for i, v in enumerate(values):
-        torch = sys.modules.get("torch")
         if torch is not None and isinstance(v, torch.Tensor) and v.ndim == 0:
             v = v.item()
-        if isinstance(v, np.ndarray) and v.ndim == 0:
+        if isinstance(v, np.generic):
             v = v.item()
         if not isinstance(v, numbers.Number) or isinstance(v, complex):
-            what = "text" if isinstance(v, str) else type(v).__name__
+            what = "text" if isinstance(v, str) else f"a {type(v).__name__}"
             raise ConfigError(
                 f"examples[{i}][{key!r}] is {what}: the collator pads {sorted(_PADDED)} and "
                 "stacks fields of one number per example; drop other fields before collating"
             )
-        numbers_.append(v)
-    array = np.asarray(numbers_)
-    return array.astype(np.int64) if array.dtype.kind in "biu" else array
+        if isinstance(v, int) and not -(2**63) <= v < 2**63:
+            raise ConfigError(f"examples[{i}][{key!r}] = {v} does not fit int64")
+        out.append(v)
+    return out
 
 
 def _hf_masker(tokenizer: Any, options: dict[str, Any]) -> Masker:

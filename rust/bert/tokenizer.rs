@@ -234,7 +234,7 @@ impl BertTokenizer {
             }
         }
         let policy = self.policy()?;
-        let threads = parallel::threads_for_texts(num_threads, texts);
+        let threads = parallel::threads_for_texts(num_threads, texts, pairs);
         let chunks = parallel::map_ranges(threads, texts.len(), 64, |idx| {
             PieceCache::with(self.model.uid, |cache| {
                 let mut scratch = Scratch::default();

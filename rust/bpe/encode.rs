@@ -271,7 +271,7 @@ impl BpeModel {
                 )));
             }
         }
-        let threads = parallel::threads_for_texts(num_threads, texts);
+        let threads = parallel::threads_for_texts(num_threads, texts, pairs);
         let chunks = parallel::map_ranges(threads, texts.len(), 64, |idx| {
             let mut out = Rows::default();
             let (mut a, mut b) = (Seq::default(), Seq::default());
@@ -328,7 +328,7 @@ impl BpeModel {
             self.encode_text(text, policy, i, &mut ids)?;
             Ok(ids)
         };
-        let threads = parallel::threads_for_texts(num_threads, texts);
+        let threads = parallel::threads_for_texts(num_threads, texts, None);
         if parallel::resolve_threads(threads) == 1 {
             // on the calling thread, stopping at the first error (the lowest index's)
             return texts.iter().enumerate().map(one).collect();

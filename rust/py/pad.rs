@@ -3,6 +3,7 @@
 //! masking the batch it makes; here each value is read once, straight into place.
 
 use numpy::{PyArray1, PyArray2};
+use pyo3::exceptions::{PyOverflowError, PyTypeError};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
@@ -25,25 +26,26 @@ impl<'py> Seq<'py> {
         }
     }
 
-    /// Writes the values into `out` (as long as the sequence); `Err(j)`: value `j` is not
-    /// an integer that fits int64.
-    fn read_into(&self, out: &mut [i64]) -> Result<(), usize> {
+    /// Writes the values into `out` (as long as the sequence was when the batch was
+    /// sized). `Err((j, None))`: value `j` is not an integer within int64 (or the row
+    /// shrank before it); `Err((j, Some(e)))`: reading it raised `e`, which is not about
+    /// the value's type or size (a KeyboardInterrupt in an `__index__`), passed on as it is.
+    fn read_into(&self, py: Python<'_>, out: &mut [i64]) -> Result<(), (usize, Option<PyErr>)> {
         let (ptr, get): (*mut ffi::PyObject, GetItem) = match self {
             Seq::List(l) => (l.as_ptr(), ffi::PyList_GetItem),
             Seq::Tuple(t) => (t.as_ptr(), ffi::PyTuple_GetItem),
         };
         for (j, slot) in out.iter_mut().enumerate() {
             // SAFETY: the GIL is held and `ptr` is a live list or tuple (owned by `self`);
-            // the item is a borrowed reference.
-            // `get` checks the index: past the end (a list that shrank while read) gives
-            // null and an IndexError, reported as a bad value. PyLong_AsLongLong reads an
-            // int (bool is one) or anything with __index__ (NumPy's integers), and sets an
-            // error for anything else (a float, a str, None) or past int64.
-            unsafe {
+            // the item is a borrowed reference. `get` checks the index: past the end (a
+            // list that shrank while read) gives null and an IndexError. PyLong_AsLongLong
+            // reads an int (bool is one) or anything with __index__ (NumPy's integers), and
+            // sets an error for anything else (a float, a str, None) or past int64.
+            let value = unsafe {
                 let item = get(ptr, j as ffi::Py_ssize_t);
                 if item.is_null() {
                     ffi::PyErr_Clear();
-                    return Err(j);
+                    return Err((j, None));
                 }
                 // an int is read as it is; anything else may run Python (__index__),
                 // which could drop the list's reference to it: hold one meanwhile
@@ -55,12 +57,16 @@ impl<'py> Seq<'py> {
                 if !exact {
                     ffi::Py_DecRef(item);
                 }
-                if value == -1 && !ffi::PyErr_Occurred().is_null() {
-                    ffi::PyErr_Clear();
-                    return Err(j);
+                value
+            };
+            if value == -1 {
+                if let Some(err) = PyErr::take(py) {
+                    let bad_value = err.is_instance_of::<PyTypeError>(py)
+                        || err.is_instance_of::<PyOverflowError>(py);
+                    return Err((j, (!bad_value).then_some(err)));
                 }
-                *slot = value;
             }
+            *slot = value;
         }
         Ok(())
     }
@@ -118,10 +124,20 @@ pub(crate) fn pad_lists<'py>(
     let flat = buffer.as_mut_slice();
     flat.fill(pad);
     for (i, seq) in seqs.iter().enumerate() {
-        let len = seq.len().min(width);
+        let len = lengths[i] as usize; // as sized, whatever Python code read meanwhile did
         let row = &mut flat[i * width..(i + 1) * width];
         let at = if left { width - len } else { 0 };
-        seq.read_into(&mut row[at..at + len]).map_err(|j| {
+        let read = seq.read_into(py, &mut row[at..at + len]);
+        if matches!(read, Ok(()) | Err((_, None))) && seq.len() != len {
+            return Err(to_py(Error::Config(format!(
+                "examples[{i}]['{name}'] changed length while it was read (an item's \
+                 __index__ changed it); pass rows that stay as they are"
+            ))));
+        }
+        read.map_err(|(j, raised)| {
+            if let Some(err) = raised {
+                return err;
+            }
             let value = match &seq {
                 Seq::List(l) => l.get_item(j).ok(),
                 Seq::Tuple(t) => t.get_item(j).ok(),
