@@ -190,6 +190,40 @@ def test_decode_matches_hf(english: list[str], uncased: Any) -> None:
         )
 
 
+def test_decode_of_any_ids_matches_hf_and_the_one_by_one_path(uncased: Any) -> None:
+    """Random ids over the whole vocabulary (specials, ## pieces, punctuation), through
+    the per-id tables: HF's text in every cleanup and skip mode, the same as the checked
+    one-id-at-a-time path, NumPy ids and bools alike; after add_tokens, the new ids."""
+    ours, theirs = uncased
+    rng = np.random.default_rng(4)
+    n = ours.vocab_size
+    for _ in range(300):
+        ids = rng.integers(0, n, int(rng.integers(0, 40))).tolist()
+        if ids and rng.random() < 0.5:
+            ids[int(rng.integers(len(ids)))] = int(rng.choice([0, 100, 101, 102, 103]))
+        for skip in (True, False):
+            want = theirs.decode(ids, skip_special_tokens=skip)
+            assert ours.decode(ids, skip_special_tokens=skip) == want
+            assert ours.decode(np.array(ids, dtype=np.int32), skip_special_tokens=skip) == want
+            for cleanup in (True, False):
+                slow = ours._decode_slowly(ids, skip, cleanup, False)
+                assert ours.decode(ids, skip_special_tokens=skip, cleanup=cleanup) == slow
+    assert ours.decode([True, 2000]) == ours.decode([1, 2000])
+    with pytest.raises(TypeError, match=r"must be integers, got 101\.0"):
+        ours.decode([101.0])
+    with pytest.raises(lf.errors.TokenIdError, match=f"token id {n} is not in the vocabulary"):
+        ours.decode([5, n])
+    with pytest.raises(lf.errors.TokenIdError, match="token id -1"):
+        ours.decode([-1])
+    grown = lf.Tokenizer.from_file(datasets.files("bert-base-uncased")["tokenizer.json"])
+    grown.decode([2000])  # the tables are built, then the vocabulary grows
+    grown.add_tokens(["covidlike"])
+    grown.add_special_tokens(["[ENT]"])
+    new = grown.encode("a covidlike [ENT] b", add_special_tokens=False)
+    assert grown.decode(new) == "a covidlike b"
+    assert grown.decode(new, skip_special_tokens=False) == "a covidlike [ENT] b"
+
+
 def test_torch_tensors(uncased: Any) -> None:
     torch = pytest.importorskip("torch")
     ours, _ = uncased

@@ -84,6 +84,10 @@ class WordPieceTokenizer(Tokenizer):
             for text, tid in [*self._specials.items(), *self._added.items()]
             if tid in normalized and core.normalize(text) != text
         }
+        # decode's text of each id, by (cleanup, plain): (first kept token, later ones),
+        # built at the first decode in that mode (`_add` replaces it with a fresh dict)
+        self._decode_tables: dict[tuple[bool, bool], tuple[list[str], list[str]]] = {}
+        self._skip_ids: frozenset[int] | None = None
 
     def _options(self) -> dict[str, Any]:
         return {"truncation": self._truncation, "padding": self._padding, "cleanup": self._cleanup}
@@ -285,9 +289,63 @@ class WordPieceTokenizer(Tokenizer):
         plain = cleanup is None and self._cleanup is None
         if cleanup is None:
             cleanup = self._cleanup
+        listed = as_ids(ids)
+        if not isinstance(listed, list):
+            listed = listed.tolist()
+        try:  # ids checked at once, then each one's text from the tables
+            if not all(type(tid) is int for tid in listed):
+                raise TypeError  # NumPy ints, bools: read one by one (floats refused)
+            if listed and (min(listed) < 0 or max(listed) >= len(self._vocab)):
+                raise IndexError
+            first, later = self._decode_table(bool(cleanup), plain)
+            if skip_special_tokens:
+                skip = self._skipped_ids()
+                listed = [tid for tid in listed if tid not in skip]
+            if not listed:
+                return ""
+            return first[listed[0]] + "".join([later[tid] for tid in listed[1:]])
+        except (TypeError, IndexError):  # an id that is no int, or out of range: named below
+            pass
+        return self._decode_slowly(listed, skip_special_tokens, bool(cleanup), plain)
+
+    def _decode_table(self, cleanup: bool, plain: bool) -> tuple[list[str], list[str]]:
+        """Each id's text as :meth:`decode` writes it first and after another token."""
+        table = self._decode_tables.get((cleanup, plain))
+        if table is None:
+            prefix = self._core.wordpiece[1]
+
+            def clean(token: str) -> str:
+                if cleanup:
+                    for dirty, tidy in _CLEANUP:
+                        token = token.replace(dirty, tidy)
+                return token
+
+            tokens = [self._forms.get(tid) or t for tid, t in enumerate(self._vocab)]
+            later = [
+                " " + t if plain or not t.startswith(prefix) else t[len(prefix) :] for t in tokens
+            ]
+            table = ([clean(t) for t in tokens], [clean(t) for t in later])
+            self._decode_tables[(cleanup, plain)] = table
+        return table
+
+    def _skipped_ids(self) -> frozenset[int]:
+        """The ids ``skip_special_tokens`` leaves out: those whose text is a special token's
+        (HF skips by the text)."""
+        if self._skip_ids is None:
+            self._skip_ids = frozenset(
+                tid for tid, t in enumerate(self._vocab)
+                if (self._forms.get(tid) or t) in self._specials
+            )  # fmt: skip
+        return self._skip_ids
+
+    def _decode_slowly(
+        self, ids: list[Any], skip_special_tokens: bool, cleanup: bool, plain: bool
+    ) -> str:
+        """:meth:`decode` one id at a time, each checked (the error names the first bad
+        one); the tables give the same text."""
         prefix = self._core.wordpiece[1]
         out: list[str] = []
-        for tid in as_ids(ids):
+        for tid in ids:
             tid = self._check_id(tid)
             token = self._forms.get(tid) or self._vocab[tid]
             if skip_special_tokens and token in self._specials:  # HF skips by the text
