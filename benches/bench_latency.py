@@ -1,4 +1,4 @@
-"""Per-call latency of small encodes: one sentence, and batches of 32, lexforge against
+"""Per-call latency of small encodes and decodes: one sentence, and batches of 32, lexforge against
 tiktoken and HF ``tokenizers`` in the same process on the same text (a server's case, where
 the throughput benchmarks' megabytes hide a fixed cost per call).
 
@@ -76,6 +76,12 @@ def main() -> None:
     ours_arrays = bert.encode_batch(mixed, padding=True, return_tensors="np")
     assert all((ours_arrays[k] == v).all() for k, v in hf_arrays(mixed).items())
 
+    g_ids, b_ids = gpt2.encode(SENTENCE), bert.encode(SENTENCE)
+    g_batch, b_batch = [g_ids] * 32, [b_ids] * 32
+    hf_gpt2.decoder = tokenizers.decoders.ByteLevel()
+    assert gpt2.decode(g_ids) == tt.decode(g_ids) == hf_gpt2.decode(g_ids) == SENTENCE
+    assert bert.decode(b_ids) == hf_bert.decode(b_ids)
+
     print(f"# per-call latency, microseconds (lower is better); {machine()}")
     print(f"# text: {SENTENCE!r} ({len(SENTENCE)} bytes); batches of 32 copies")
     print("| call | lexforge | tiktoken | HF tokenizers | vs tiktoken | vs HF |")
@@ -92,6 +98,14 @@ def main() -> None:
         ("WordPiece, 32 sentences to padded arrays", lambda: bert.encode_batch(
             batch, padding=True, return_tensors="np"), None,
          lambda: hf_arrays(batch)),
+        ("GPT-2, decode one sentence", lambda: gpt2.decode(g_ids), lambda: tt.decode(g_ids),
+         lambda: hf_gpt2.decode(g_ids)),
+        ("GPT-2, decode 32 sentences", lambda: gpt2.decode_batch(g_batch),
+         lambda: tt.decode_batch(g_batch), lambda: hf_gpt2.decode_batch(g_batch)),
+        ("WordPiece, decode one sentence", lambda: bert.decode(b_ids), None,
+         lambda: hf_bert.decode(b_ids)),
+        ("WordPiece, decode 32 sentences", lambda: bert.decode_batch(b_batch), None,
+         lambda: hf_bert.decode_batch(b_batch)),
     ]  # fmt: skip
     for name, ours, tiktoken_call, hf_call in cases:
         a = per_call(ours)

@@ -58,6 +58,7 @@ class BpeBase(Tokenizer):
         self._added: dict[str, int] = dict(core.added_tokens())
         self._special_index = {text: i for i, (text, _) in enumerate(core.specials())}
         self._decoded_specials: dict[int, bytes] | None = None  # see _special_bytes
+        self._skipped_ids: frozenset[int] | None = None  # see _skipped
         # what decode and id_to_token read a normalized added token as: its normalized form
         # (HF's, which decodes what the normalizer made of it)
         normalized = set(core.flagged("normalized")) if core.normalizer else set()
@@ -156,10 +157,15 @@ class BpeBase(Tokenizer):
         ``errors`` as in ``bytes.decode`` (default: U+FFFD). Loaded from a
         ``tokenizer.json`` without a decoder, as HF decodes then: the tokens as the file
         spells them (``"Ġworld"``), joined by spaces."""
-        core_ids = as_ids(ids)
-        data = self.decode_bytes(core_ids)  # checks the ids
+        core_ids = ids if type(ids) is list else as_ids(ids)  # (the core reads a list)
+        if not isinstance(core_ids, list) and len(core_ids) < 1 << 12:
+            core_ids = core_ids.tolist()  # a short array reads faster as a list here
+        try:
+            data = self._core.decode_bytes(core_ids)  # checks the ids
+        except TypeError:
+            raise bad_ids(core_ids, self.vocab_size) from None
         specials = self._special_bytes()
-        skipped = self._skipped() if skip_special_tokens else set()
+        skipped = self._skipped() if skip_special_tokens else frozenset()
         if self._join_tokens:
             keep = [int(t) for t in core_ids if int(t) not in skipped]
             return " ".join(self._token_text(tid) for tid in keep)
@@ -189,15 +195,17 @@ class BpeBase(Tokenizer):
                 raise at_row(e, row) from None
         return out
 
-    def _skipped(self) -> set[int]:
+    def _skipped(self) -> frozenset[int]:
         """The ids ``decode(skip_special_tokens=True)`` leaves out: as HF, those whose text
         (a normalized token's: its normalized form) is a special token's, so a special
         token the normalizer changes ("[X]" under Lowercase) is kept, as in WordPiece."""
-        return {
-            tid
-            for text, tid in [*self._specials.items(), *self._added.items()]
-            if self._forms.get(tid, text) in self._specials
-        }
+        if self._skipped_ids is None:
+            self._skipped_ids = frozenset(
+                tid
+                for text, tid in [*self._specials.items(), *self._added.items()]
+                if self._forms.get(tid, text) in self._specials
+            )
+        return self._skipped_ids
 
     def _special_bytes(self) -> dict[int, bytes]:
         """Each added token's id (special ones, and the others that are no vocabulary

@@ -289,7 +289,7 @@ class WordPieceTokenizer(Tokenizer):
         plain = cleanup is None and self._cleanup is None
         if cleanup is None:
             cleanup = self._cleanup
-        listed = as_ids(ids)
+        listed = ids if type(ids) is list else as_ids(ids)
         if not isinstance(listed, list):
             listed = listed.tolist()
         try:  # ids checked at once, then each one's text from the tables
