@@ -394,6 +394,70 @@ def test_a_bpe_that_is_not_byte_level_is_named_as_such(
         lf.Tokenizer.from_file(path)
 
 
+def test_a_byte_level_bpe_missing_byte_tokens_warns_at_load_and_never_drops_text(
+    tmp_path: Path,
+) -> None:
+    """HF's BpeTrainer without ``initial_alphabet`` makes a byte-level vocabulary holding
+    only the corpus's bytes; HF then drops the other bytes silently. lexforge warns when
+    the file loads, gives HF's ids where every byte has a token, and raises a typed error
+    naming the byte and the fix where one has none, rather than lose the text."""
+    tok = hf.Tokenizer(hf.models.BPE())
+    tok.pre_tokenizer = hf.pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = hf.decoders.ByteLevel()
+    trainer = hf.trainers.BpeTrainer(vocab_size=60, show_progress=False)
+    tok.train_from_iterator(["hello world, the quick brown fox"] * 20, trainer)
+    path = tmp_path / "tokenizer.json"
+    tok.save(str(path))
+    absent = [b for b in range(256) if tok.token_to_id(_bytelevel_char(b)) is None]
+    with pytest.warns(UserWarning, match=rf"{len(absent)} of the 256 bytes have no token"):
+        ours = lf.Tokenizer.from_file(path)
+    for text in ["hello world", "the quick brown fox, hello"]:
+        assert ours.encode(text) == tok.encode(text).ids
+    fix = r"initial_alphabet=pre_tokenizers\.ByteLevel\.alphabet\(\)"
+    for text, byte in [("hello cafe", "'a'"), ("hi \U0001f600", "0xF0")]:
+        with pytest.raises(lf.errors.EncodingError, match=rf"the byte {byte} has no token.*{fix}"):
+            ours.encode(text)
+        assert len(tok.encode(text).ids) < len(text.encode())  # (HF drops what it lacks)
+
+
+def test_a_special_token_spelled_as_a_bytes_character_keeps_that_byte_encodable(
+    tmp_path: Path,
+) -> None:
+    """HF gives a special token spelled as one byte's byte-level character ("é" is byte
+    0xE9's, "Ġ" the space's) that byte's id: matched as text, and still made from the byte
+    where it is part of other text ("递" is E9 80 92). lexforge encodes, decodes (skipping
+    special tokens or not) and saves such a file as HF does."""
+    tok = hf.Tokenizer(hf.models.BPE())
+    tok.pre_tokenizer = hf.pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = hf.decoders.ByteLevel()
+    alphabet = hf.pre_tokenizers.ByteLevel.alphabet()
+    trainer = hf.trainers.BpeTrainer(vocab_size=300, initial_alphabet=alphabet, show_progress=False)
+    tok.train_from_iterator(["hello world, the quick brown fox (twice)"] * 20, trainer)
+    tok.add_special_tokens(["é", ")", "Ġ"])
+    path = tmp_path / "tokenizer.json"
+    tok.save(str(path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # every byte has its token: no warning
+        ours = lf.Tokenizer.from_file(path)
+    ours.save(tmp_path / "back.json")
+    back = hf.Tokenizer.from_file(str(tmp_path / "back.json"))
+    for text in ["\u9012", "x\u9012y", "café", "é", "a)b (c)", "a b", "aĠb", "é\u9012é"]:
+        ids = tok.encode(text).ids
+        assert ours.encode(text, allowed_special="all") == ids, text
+        assert back.encode(text).ids == ids, text
+        for skip in (True, False):
+            want = tok.decode(ids, skip_special_tokens=skip)
+            assert ours.decode(ids, skip_special_tokens=skip) == want, (text, skip)
+
+
+def _bytelevel_char(b: int) -> str:
+    """The byte-level alphabet's character for byte ``b`` (GPT-2's table)."""
+    visible = [*range(ord("!"), ord("~") + 1), *range(0xA1, 0xAC + 1), *range(0xAE, 0xFF + 1)]
+    if b in visible:
+        return chr(b)
+    return chr(256 + sum(1 for x in range(b) if x not in visible))
+
+
 # --- byte-level BPE: decoding special tokens --------------------------------------------------
 
 

@@ -23,7 +23,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use super::model::{pair_key, show, BpeModel, NO_ID};
+use super::model::{pair_key, BpeModel, NO_ID};
 use crate::error::{Error, Result};
 
 /// Pieces up to this many bytes use the short scan.
@@ -228,10 +228,12 @@ impl BpeModel {
 }
 
 fn missing_byte(b: u8) -> Error {
+    let byte = if b.is_ascii() { format!("{:?}", b as char) } else { format!("0x{b:02X}") };
     Error::Encoding(format!(
-        "the byte {} has no token in this vocabulary, so text containing it cannot be encoded; \
-         use a vocabulary with all 256 byte tokens (byte-level BPE) or remove the character",
-        show(&[b])
+        "the byte {byte} has no token in this vocabulary, so text containing it cannot be \
+         encoded (HF tokenizers drops such bytes silently; lexforge refuses rather than lose \
+         text); use a vocabulary with all 256 byte tokens (HF's BpeTrainer makes them with \
+         initial_alphabet=pre_tokenizers.ByteLevel.alphabet()) or remove the character"
     ))
 }
 

@@ -193,7 +193,13 @@ impl BpeModel {
         }
         for (text, id) in &specials {
             if let Some(existing) = &tokens[*id as usize] {
-                if existing.as_ref() != text.as_bytes() {
+                // a special token spelled as a byte's byte-level character ("é", byte 0xE9)
+                // shares that byte's id, as in HF: matched as text, made from the byte
+                let byte_spelled = match existing.as_ref() {
+                    [b] => text.chars().eq(std::iter::once(byte_level_char(*b))),
+                    _ => false,
+                };
+                if existing.as_ref() != text.as_bytes() && !byte_spelled {
                     return Err(Error::Format(format!(
                         "special token {text:?} has id {id}, which already belongs to the token {}; give it a free id",
                         show(existing)
@@ -398,6 +404,17 @@ impl BpeModel {
 }
 
 /// A token's bytes for error messages: the text if it is UTF-8, else hex.
+/// The character GPT-2's byte-level alphabet spells byte `b` with: the byte itself where
+/// it is a printable Latin-1 character, else U+0100 onwards in byte order.
+pub(crate) fn byte_level_char(b: u8) -> char {
+    let visible = |x: u8| matches!(x, 33..=126 | 161..=172 | 174..=255);
+    if visible(b) {
+        return char::from(b);
+    }
+    let before = (0..b).filter(|&x| !visible(x)).count() as u32;
+    char::from_u32(256 + before).unwrap_or(char::REPLACEMENT_CHARACTER)
+}
+
 pub(crate) fn show(bytes: &[u8]) -> String {
     match std::str::from_utf8(bytes) {
         Ok(s) => format!("{s:?}"),
@@ -405,5 +422,22 @@ pub(crate) fn show(bytes: &[u8]) -> String {
             let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
             format!("bytes [{}]", hex.join(" "))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::byte_level_char;
+
+    #[test]
+    fn byte_level_characters_are_gpt2s() {
+        // GPT-2's bytes_to_unicode: printable Latin-1 stays, the rest from U+0100 in order
+        let cases = [(b'!', '!'), (0xE9, 'é'), (b' ', 'Ġ'), (b'\n', 'Ċ'), (0x00, 'Ā'), (0xAD, 'Ń')];
+        for (byte, want) in cases {
+            assert_eq!(byte_level_char(byte), want, "byte {byte:#04x}");
+        }
+        let all: std::collections::HashSet<char> = (0..=255u8).map(byte_level_char).collect();
+        assert_eq!(all.len(), 256);
+        assert!(all.iter().all(|&c| (c as u32) < 0x144));
     }
 }

@@ -13,6 +13,7 @@ from lexforge import _bytelevel
 from lexforge._core import Bpe
 from lexforge.errors import TokenizerFormatError
 from lexforge.formats import atomic_write_all, read_json, read_text
+from lexforge.formats.hf_json import warn_missing_bytes
 
 GPT2_SPECIALS = ("<|endoftext|>",)
 
@@ -99,9 +100,11 @@ def load(
             )
         merges.append((by_text[parts[0]], by_text[parts[1]]))
     try:
-        return Bpe.from_merges(vocab, merges, specials, "gpt2", False)
+        bpe = Bpe.from_merges(vocab, merges, specials, "gpt2", False)
     except TokenizerFormatError as e:
         raise TokenizerFormatError(f"{vocab_path} + {merges_path}: {e}") from None
+    warn_missing_bytes(f"{vocab_path} + {merges_path}", bpe)
+    return bpe
 
 
 def save(bpe: Bpe, folder: Path) -> tuple[Path, Path]:

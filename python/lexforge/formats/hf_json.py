@@ -30,6 +30,7 @@ from typing import Any
 
 from lexforge import _bytelevel
 from lexforge._core import Bpe
+from lexforge._warn import warn
 from lexforge.errors import ConfigError, TokenizerFormatError
 from lexforge.formats import read_json
 from lexforge.formats.added import core_args, from_core, model_vocab
@@ -280,11 +281,12 @@ def load(path: Path, doc: Any = None) -> tuple[Bpe, OffsetTrim | None, Template 
                     path, where, f"the added token has id {by_added[token].id} in "
                     f"added_tokens but {tid} here; make the two ids agree",
                 )  # fmt: skip
-            if raw is None or (by_added[token].special and (raw != token.encode() or len(raw) > 1)):
+            if raw is None or (by_added[token].special and len(raw) > 1):
                 continue  # matched in the text first; a merge may make one (below)
-            # a special token that is a byte's token spelled as that byte (")") keeps its
-            # vocabulary entry: the model still makes it where the token is not matched
-            # (single_word, or not allowed), as in HF
+            # a special token that is a byte's token (")", or "é", byte 0xE9's character)
+            # keeps its vocabulary entry: the model still makes it from that byte where the
+            # token is not matched (single_word, not allowed, or the byte inside another
+            # character: 递 is E9 80 92), as in HF
         elif tid in added_ids:
             raise _fail(
                 path, where, f"id {tid} belongs to the added token {added_ids[tid]!r} "
@@ -325,9 +327,28 @@ def load(path: Path, doc: Any = None) -> tuple[Bpe, OffsetTrim | None, Template 
             vocab, merges, specials, pattern, flag(path, "model", model, "ignore_merges"),
             **args, normalizer=normalizer, add_prefix_space=prefix,
         )  # fmt: skip
-        return bpe, offsets, template
     except TokenizerFormatError as e:
         raise TokenizerFormatError(f"{path}: {e}") from None
+    warn_missing_bytes(str(path), bpe)
+    return bpe, offsets, template
+
+
+def warn_missing_bytes(where: str, bpe: Bpe) -> None:
+    """Warns when some of the 256 bytes have no token (HF's ``BpeTrainer`` run without
+    ``initial_alphabet=ByteLevel.alphabet()`` makes such files): text holding them cannot
+    be encoded, which lexforge says with an ``EncodingError`` where HF tokenizers drops the
+    bytes silently. Said at load time, not first on some later input."""
+    missing = [b for b in range(256) if bpe.token_id(bytes([b])) is None]
+    if not missing:
+        return
+    shown = ", ".join(repr(chr(b)) if b < 0x80 else f"0x{b:02X}" for b in missing[:8])
+    more = f" and {len(missing) - 8} more" if len(missing) > 8 else ""
+    warn(
+        f"{where}: {len(missing)} of the 256 bytes have no token ({shown}{more}), so text "
+        "containing them cannot be encoded: lexforge raises EncodingError for it where HF "
+        "tokenizers drops those bytes silently. A byte-level BPE needs all 256 byte tokens "
+        "(HF's BpeTrainer: initial_alphabet=pre_tokenizers.ByteLevel.alphabet())"
+    )
 
 
 def _mergeable_special(path: Path, where: str, token: str) -> bytes:
