@@ -840,6 +840,45 @@ def test_bpe_pretraining_exports_a_model_transformers_reads(
     assert [p for _, p in same] == pytest.approx([p for _, p in mine[0]], abs=1e-6)
 
 
+@pytest.mark.filterwarnings("ignore:.*model.safetensors")  # (the new head's weights)
+@pytest.mark.parametrize("names", ["roberta", "template-less file"])
+def test_wordpiece_with_robertas_names_frames_texts_as_pretraining_rows(
+    names: str, corpus: dict[str, Any], tmp_path: Path
+) -> None:
+    """A WordPiece tokenizer whose framing tokens go by RoBERTa's names (``<s>``,
+    ``</s>``), trained here or loaded from a tokenizer.json with no post-processor: the
+    rows pretraining learns from, the exported tokenizer (ours and transformers') and
+    fine-tuning's all frame a text and a pair the same way, ``<s> A </s> B </s>``."""
+    import transformers
+
+    text = corpus["root"] / "eval.txt"
+    specials = ["<pad>", "[UNK]", "<s>", "</s>", "<mask>"]
+    tok = lf.Tokenizer.train_wordpiece(text, vocab_size=300, special_tokens=specials)
+    if names == "template-less file":
+        doc = json.loads(tok.to_str())
+        doc["post_processor"] = None
+        tok = lf.Tokenizer.from_str(json.dumps(doc))
+        assert tok.encode("a b") == tok.encode("a b", add_special_tokens=False)  # bare
+    s, e = tok.token_to_id("<s>"), tok.token_to_id("</s>")
+    bare = tok.encode("the river", add_special_tokens=False)
+    pretrain(text, tmp_path / "run", tokenizer=tok, model=_config(tok), steps=1,
+             batch_size=2, max_seq_len=64, objective="none", progress=False)  # fmt: skip
+    rows = next(iter(lf.PretrainingBatches(tmp_path / "run" / "shards", batch_size=1,
+                                           max_seq_len=64, objective="none")))  # fmt: skip
+    assert int(rows["input_ids"][0][0]) == s
+    framed = [s, *bare, e]
+    pair = [s, *bare, e, *bare, e]
+    model_dir = tmp_path / "run" / "model"
+    theirs = transformers.AutoTokenizer.from_pretrained(str(model_dir))
+    assert theirs("the river")["input_ids"] == framed
+    assert theirs("the river", "the river")["input_ids"] == pair
+    ours = lf.Tokenizer.from_file(model_dir / "tokenizer.json")
+    assert ours.encode("the river") == framed
+    assert ours.encode("the river", "the river") == pair
+    head = lf.model.BertForSequenceClassification.from_pretrained(model_dir, labels=["a", "b"])
+    assert head.tokenizer.encode("the river") == framed
+
+
 def test_two_runs_never_share_a_folder(corpus: dict[str, Any], tmp_path: Path) -> None:
     """A second run into a folder a run is writing is refused: it would delete the first
     one's checkpoints in progress, and both would log and export over each other."""

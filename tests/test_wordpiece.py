@@ -527,3 +527,33 @@ def test_file_defaults_for_truncation_and_padding(english: list[str], tmp_path: 
     ours.save(tmp_path / "tokenizer.json")
     again = hf.Tokenizer.from_file(str(tmp_path / "tokenizer.json"))
     assert [e.ids for e in again.encode_batch(texts)] == got["input_ids"].tolist()
+
+
+def test_with_template_frames_as_hf_does_and_refuses_unknown_tokens(tmp_path: Path) -> None:
+    """``with_template`` gives BERT's framing with any two special tokens; the copy's
+    tokenizer.json encodes identically in HF, and the original is left as it was."""
+    hf = pytest.importorskip("tokenizers")
+    lines = [f"line {i} of the corpus, with words" for i in range(200)]
+    tok = lf.Tokenizer.train_wordpiece(
+        texts=lines, vocab_size=120, special_tokens=["[UNK]", "<pad>", "<go>", "<end>"]
+    )
+    assert tok.encode("line of words") == tok.encode("line of words", add_special_tokens=False)
+    framed = tok.with_template("<go>", "<end>")
+    go, end = tok.token_to_id("<go>"), tok.token_to_id("<end>")
+    bare = tok.encode("line of words", add_special_tokens=False)
+    word = tok.encode("words", add_special_tokens=False)
+    assert framed.encode("line of words") == [go, *bare, end]
+    assert framed.encode("line of words", "words") == [go, *bare, end, *word, end]
+    framed.save(tmp_path / "tokenizer.json")
+    theirs = hf.Tokenizer.from_file(str(tmp_path / "tokenizer.json"))
+    for a, b in [("line of words", None), ("line 3", "of the corpus"), ("", None)]:
+        mine = framed.encode_batch([a], None if b is None else [b], return_tensors="np")
+        enc = theirs.encode(a, b)
+        assert mine.input_ids[0].tolist() == enc.ids
+        assert mine.token_type_ids[0].tolist() == enc.type_ids
+    assert tok.encode("words") == word  # the original: unchanged
+    assert framed.with_template(None, None).encode("words") == word
+    with pytest.raises(ConfigError, match=r"cls_token '\[CLS\]' is not one of the special"):
+        tok.with_template()
+    with pytest.raises(ConfigError, match="both cls_token and sep_token"):
+        tok.with_template("<go>", None)

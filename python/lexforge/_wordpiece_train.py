@@ -46,7 +46,10 @@ def train_wordpiece(
     it: ``[MASK]`` in the text gives HF the pieces ``[``, ``mask``, ``]``). Training is
     deterministic: the same corpus and
     options give the same vocabulary for any ``num_threads``. With ``[CLS]`` and ``[SEP]``
-    among the special tokens the tokenizer gets BERT's templates.
+    among the special tokens the tokenizer gets BERT's templates (``[CLS] A [SEP]``,
+    ``[CLS] A [SEP] B [SEP]``); without them, RoBERTa's ``<s>`` and ``</s>`` (or XLNet's
+    ``<cls>`` and ``<sep>``) take their places, as they do in pretraining's rows; with
+    neither, no template (:meth:`WordPieceTokenizer.with_template` sets one).
 
     Args:
         limit_alphabet: keep only this many characters (the most frequent); others
@@ -104,10 +107,8 @@ def train_wordpiece(
             bar,
             max_input_chars_per_word,
         )
-    has_template = "[CLS]" in special_tokens and "[SEP]" in special_tokens
-    single, pair = bert.bert_template(
-        tokens, "[CLS]" if has_template else None, "[SEP]" if has_template else None
-    )
+    framing = bert.framing_tokens(special_tokens)
+    single, pair = bert.bert_template(tokens, *(framing or (None, None)))
     ids = {t: i for i, t in enumerate(tokens)}
     return WordPieceTokenizer(
         BertTokenizer(

@@ -26,6 +26,7 @@ from lexforge import _core
 from lexforge._mask_words import continuation_ids
 from lexforge.batch import MAX_THREADS, check_fits_memory, check_int
 from lexforge.errors import ConfigError, CorpusError
+from lexforge.formats.bert import CLS_TOKENS, SEP_TOKENS
 from lexforge.masking import MASK_TOKENS, Masker
 from lexforge.shards import ShardSet
 
@@ -40,8 +41,8 @@ def framing_ids(tokenizer: Any) -> tuple[int, int, int]:
     """The ids pretraining rows are framed and padded with: ([CLS], [SEP], [PAD]), or
     RoBERTa's names for them; a ``ConfigError`` naming the one the tokenizer lacks."""
     return (
-        _special_id(tokenizer, ("[CLS]", "<s>", "<cls>"), "[CLS]"),
-        _special_id(tokenizer, ("[SEP]", "</s>", "<sep>"), "[SEP]"),
+        _special_id(tokenizer, CLS_TOKENS, "[CLS]"),
+        _special_id(tokenizer, SEP_TOKENS, "[SEP]"),
         _special_id(tokenizer, ("[PAD]", "<pad>"), "[PAD]"),
     )
 

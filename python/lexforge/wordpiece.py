@@ -26,7 +26,7 @@ from lexforge.batch import (
     model_inputs,
     resolve_options,
 )
-from lexforge.errors import EncodingError, LexforgeError, TokenIdError
+from lexforge.errors import ConfigError, EncodingError, LexforgeError, TokenIdError
 from lexforge.formats import atomic_write, bert, bert_vocab, save_target
 from lexforge.tokenizer import Tokenizer
 from lexforge.training import PathLike
@@ -417,6 +417,32 @@ class WordPieceTokenizer(Tokenizer):
     def vocab(self) -> dict[str, int]:
         """Every token and its id."""
         return dict(self._ids)
+
+    def with_template(
+        self, cls_token: str | None = "[CLS]", sep_token: str | None = "[SEP]"
+    ) -> WordPieceTokenizer:
+        """A copy that puts these special tokens around every text, as BERT does:
+        ``cls_token A sep_token``, pairs ``cls_token A sep_token B sep_token`` (B with type
+        id 1), in the encode methods and in the ``tokenizer.json`` it saves, which HF loads
+        the same (RoBERTa's names: ``with_template("<s>", "</s>")``).
+        ``with_template(None, None)``: no template. Everything else is kept."""
+        for role, token in (("cls_token", cls_token), ("sep_token", sep_token)):
+            if token is not None and token not in self._specials:
+                raise ConfigError(
+                    f"{role} {token!r} is not one of the special tokens "
+                    f"{sorted(self._specials)}; train the tokenizer with it"
+                )
+        if (cls_token is None) != (sep_token is None):
+            raise ConfigError(
+                "give both cls_token and sep_token (BERT's template needs both), or neither "
+                "for no template"
+            )
+        doc = self._hf_doc()
+        single, pair = bert.bert_template(self._vocab, cls_token, sep_token)
+        doc["post_processor"] = bert.template_doc(self._vocab, single, pair)
+        copy = Tokenizer.from_str(json.dumps(doc, ensure_ascii=False))
+        assert isinstance(copy, WordPieceTokenizer)
+        return copy
 
     def save(self, path: PathLike, *, format: Literal["hf", "vocab"] = "hf") -> None:
         """Saves ``tokenizer.json`` (``"hf"``: loads in HF ``tokenizers`` with identical

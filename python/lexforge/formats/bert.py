@@ -13,6 +13,7 @@ the fix.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,21 @@ from lexforge.formats.added import read as read_added
 from lexforge.formats.hf_post import decoder_step, flag
 
 SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+# the names a text's first and last special tokens go by (BERT's, RoBERTa's, XLNet's): what
+# pretraining frames its rows with, and so what a trained tokenizer frames texts with
+CLS_TOKENS = ("[CLS]", "<s>", "<cls>")
+SEP_TOKENS = ("[SEP]", "</s>", "<sep>")
 TemplateSpec = list[tuple[str, int, int]]
+
+
+def framing_tokens(special_tokens: Iterable[str]) -> tuple[str, str] | None:
+    """The (first, last) special tokens that frame a text, by name (the first of
+    :data:`CLS_TOKENS` and of :data:`SEP_TOKENS` among ``special_tokens``), or None when
+    either is missing."""
+    present = set(special_tokens)
+    cls = next((t for t in CLS_TOKENS if t in present), None)
+    sep = next((t for t in SEP_TOKENS if t in present), None)
+    return None if cls is None or sep is None else (cls, sep)
 
 
 def bert_template(
@@ -260,16 +275,6 @@ def dump_json(
     tokens = core.vocab()
     unk, prefix, max_chars = core.wordpiece
     single, pair = core.templates()
-    used = {tid for kind, tid, _ in [*single, *pair] if kind == "special"}
-
-    def pieces(spec: list[tuple[str, int, int]]) -> list[dict[str, Any]]:
-        return [
-            {"SpecialToken": {"id": tokens[tid], "type_id": ty}}
-            if kind == "special"
-            else {"Sequence": {"id": kind, "type_id": ty}}
-            for kind, tid, ty in spec
-        ]
-
     return {
         "version": "1.0",
         "truncation": truncation,
@@ -277,15 +282,7 @@ def dump_json(
         "added_tokens": [t.entry() for t in from_core(core)],
         "normalizer": wordpiece_pipeline.normalizer_doc(core),
         "pre_tokenizer": wordpiece_pipeline.pre_tokenizer_doc(core),
-        "post_processor": {
-            "type": "TemplateProcessing",
-            "single": pieces(single),
-            "pair": pieces(pair),
-            "special_tokens": {
-                tokens[t]: {"id": tokens[t], "ids": [t], "tokens": [tokens[t]]}
-                for t in sorted(used)
-            },
-        },
+        "post_processor": template_doc(tokens, single, pair),
         "decoder": None
         if cleanup is None
         else {"type": "WordPiece", "prefix": prefix, "cleanup": cleanup},
@@ -295,5 +292,27 @@ def dump_json(
             "continuing_subword_prefix": prefix,
             "max_input_chars_per_word": max_chars,
             "vocab": {t: i for i, t in enumerate(tokens[: core.model_size])},
+        },
+    }
+
+
+def template_doc(tokens: list[str], single: TemplateSpec, pair: TemplateSpec) -> dict[str, Any]:
+    """HF's ``TemplateProcessing`` entry for these templates."""
+    used = {tid for kind, tid, _ in [*single, *pair] if kind == "special"}
+
+    def pieces(spec: TemplateSpec) -> list[dict[str, Any]]:
+        return [
+            {"SpecialToken": {"id": tokens[tid], "type_id": ty}}
+            if kind == "special"
+            else {"Sequence": {"id": kind, "type_id": ty}}
+            for kind, tid, ty in spec
+        ]
+
+    return {
+        "type": "TemplateProcessing",
+        "single": pieces(single),
+        "pair": pieces(pair),
+        "special_tokens": {
+            tokens[t]: {"id": tokens[t], "ids": [t], "tokens": [tokens[t]]} for t in sorted(used)
         },
     }

@@ -28,6 +28,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..formats import public_file, public_mode, write_failed
+from ..formats.bert import CLS_TOKENS, SEP_TOKENS
 from .config import BertConfig, check_vocab_fits
 from .hf_read import SAVING as SAVING
 from .hf_read import LoadedFrom as LoadedFrom
@@ -200,8 +201,8 @@ def _check_out_dir(out: Path) -> None:
 
 # a tokenizer's special tokens by role: the names pretraining and masking look for
 ROLES = {
-    "cls": ("[CLS]", "<s>", "<cls>"),
-    "sep": ("[SEP]", "</s>", "<sep>"),
+    "cls": CLS_TOKENS,
+    "sep": SEP_TOKENS,
     "pad": ("[PAD]", "<pad>", "<|pad|>"),
     "mask": ("[MASK]", "<mask>", "<MASK>"),
     "unk": ("[UNK]", "<unk>"),
@@ -225,12 +226,21 @@ def _roles(tokenizer: Any) -> dict[str, str]:
 
 
 def bert_framed(tokenizer: Any) -> Any:
-    """A byte-level BPE tokenizer framed as pretraining framed its rows: ``[CLS] text
-    [SEP]`` (``<s>``/``</s>`` also serve), the mask token taking the space before it (so
-    ``"is [MASK]."`` asks for ``" Paris"``, as RoBERTa's ``<mask>``). Any other tokenizer,
-    one with a template already, or one without those tokens: unchanged."""
+    """A tokenizer framed as pretraining framed its rows: ``[CLS] text [SEP]``
+    (``<s>``/``</s>`` also serve). A byte-level BPE one's mask token also takes the space
+    before it (so ``"is [MASK]."`` asks for ``" Paris"``, as RoBERTa's ``<mask>``); a
+    WordPiece one without a template (loaded from a file that has none) gets BERT's. One
+    with a template already, or without those tokens: unchanged."""
     from ..bpe import BpeTokenizer
+    from ..wordpiece import WordPieceTokenizer
 
+    if isinstance(tokenizer, WordPieceTokenizer):
+        if tokenizer.encode("", truncation=False, padding=False):  # a template of its own
+            return tokenizer
+        roles = _roles(tokenizer)
+        if "cls" not in roles or "sep" not in roles:
+            return tokenizer
+        return tokenizer.with_template(roles["cls"], roles["sep"])
     if not isinstance(tokenizer, BpeTokenizer) or tokenizer.template is not None:
         return tokenizer
     roles = _roles(tokenizer)
@@ -275,6 +285,7 @@ def _save_tokenizer(tokenizer: Any, out: Path, config: BertConfig) -> None:
         }
         bert_framed(tokenizer).save(out / "tokenizer.json")
     else:
+        tokenizer = bert_framed(tokenizer)
         roles = _roles(tokenizer)
         tokenizer.save(out / "tokenizer.json")
         config_json = _wordpiece_config(tokenizer, roles)
