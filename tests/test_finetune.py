@@ -283,6 +283,25 @@ def test_a_confusion_matrix_of_many_labels_stays_cheap(tmp_path: Path) -> None:
         assert max(image.size) <= 4000
 
 
+def test_confusion_labels_no_font_draws_are_numbered_without_warnings(tmp_path: Path) -> None:
+    """Class names that no installed font has glyphs for (Chinese names on a machine with
+    no CJK font) would be drawn as empty boxes, with a glyph warning per character: the
+    ticks then number the labels instead, and nothing is warned."""
+    import warnings
+
+    pytest.importorskip("matplotlib")
+    from lexforge.train.plots import _families_drawing, plot_confusion
+
+    assert _families_drawing("positive négatif") is not None  # matplotlib's own font has them
+    unseen = "\U0010fffd\U0010fffc"  # private use: no real font draws them
+    assert _families_drawing(unseen) is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for labels in (["pos", "neg"], [unseen, "neg"]):
+            png = plot_confusion([[3, 1], [0, 2]], labels, tmp_path / "c.png", "test")
+            assert png is not None and png.stat().st_size > 0
+
+
 def test_in_memory_data_of_the_wrong_kind(checkpoint: Path) -> None:
     for task in ("classify", "tag", "qa"):
         for bad in (None, 42, {"text": "a", "label": "b"}):

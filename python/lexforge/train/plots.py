@@ -52,6 +52,30 @@ def plot_curves(log: Path, png: Path, objective: str = "nsp") -> Path | None:
     return save_png(fig, png)
 
 
+def _families_drawing(text: str) -> list[str] | None:
+    """Font families (matplotlib's default first, then one installed font holding the
+    characters it lacks) that draw every character of ``text``; None if no font does."""
+    from matplotlib import font_manager, ft2font
+
+    def chars_of(path: str) -> set[int]:
+        try:
+            return set(ft2font.FT2Font(path).get_charmap())
+        except (OSError, RuntimeError, ValueError):
+            return set()
+
+    default = font_manager.FontProperties()
+    first = font_manager.findfont(default)
+    needed = {ord(c) for c in text if not c.isspace()} - chars_of(first)
+    family = font_manager.get_font(first).family_name
+    if not needed:
+        return [family]
+    for entry in font_manager.fontManager.ttflist:
+        # (Last Resort maps every code point to a placeholder of its block: not the text)
+        if "last resort" not in entry.name.lower() and needed <= chars_of(entry.fname):
+            return [family, entry.name]
+    return None
+
+
 def save_png(fig: Any, png: Path) -> Path:
     """Writes a matplotlib figure atomically (a temporary file renamed) and closes it; a
     failed write (a full disk) leaves no temporary file and names ``png`` and the fix."""
@@ -93,12 +117,20 @@ def plot_confusion(
     size = min(40.0, max(4.0, 0.5 * n + 2))
     fig, ax = plt.subplots(figsize=(size, size))
     ax.imshow(m, cmap="Blues")
+    families = _families_drawing("".join(labels)) if n <= 60 else None
     if n <= 60:
-        ax.set_xticks(range(n), labels, rotation=45, ha="right")
-        ax.set_yticks(range(n), labels)
+        # names no installed font draws (Chinese class names without a CJK font) would be
+        # empty boxes: the ticks then number the labels, in the order the metrics list them
+        names = list(labels) if families else [str(i) for i in range(n)]
+        ax.set_xticks(range(n), names, rotation=45, ha="right", fontfamily=families)
+        ax.set_yticks(range(n), names, fontfamily=families)
     ax.set_xlabel("predicted")
     ax.set_ylabel("gold")
-    ax.set_title(title if n <= 60 else f"{title} ({n} labels)")
+    if n > 60:
+        title = f"{title} ({n} labels)"
+    elif not families:
+        title = f"{title}\n(labels numbered: no font for them)"
+    ax.set_title(title)
     if n <= 30:
         for i in range(m.shape[0]):
             for j in range(m.shape[1]):
