@@ -32,7 +32,7 @@ pub enum Error {
     #[error("{input} {text_index} contains the special token {token:?} at byte {byte_offset}, which this call does not allow; pass allowed_special={{{token:?}}} (or \"all\") to encode it as a special token, or disallowed_special=() to encode it as ordinary text")]
     DisallowedSpecial { token: String, input: &'static str, text_index: usize, byte_offset: usize },
     /// A token id outside the vocabulary.
-    #[error("token id {id} is not in the vocabulary (valid ids are in [0, {vocab_size}), with gaps listed by the tokenizer)")]
+    #[error("token id {id} is not in the vocabulary (valid ids are in [0, {vocab_size}), less any id the vocabulary leaves unused); decode ids this tokenizer gave")]
     TokenId { id: i64, vocab_size: u32 },
     /// Input that this vocabulary cannot encode.
     #[error("{0}")]
