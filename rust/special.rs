@@ -32,6 +32,10 @@ pub struct Flags {
     pub single_word: bool,
 }
 
+/// Added token ids below this get a bit table for [`SpecialTokens::is_added`] (at most
+/// 512 KiB); larger ones are looked up in the map.
+const ID_TABLE_LIMIT: usize = 1 << 22;
+
 /// An ordered set of added tokens with their ids: the special ones first, then the others.
 #[derive(Clone, Debug, Default)]
 pub struct SpecialTokens {
@@ -39,6 +43,9 @@ pub struct SpecialTokens {
     /// How many of `tokens` are special (they come first).
     n_special: usize,
     by_id: std::collections::HashMap<u32, usize>,
+    /// Bit `id` set for each added token's id (None when the ids are too large for a
+    /// table: `by_id` then answers).
+    id_bits: Option<Vec<u64>>,
     flags: Vec<Flags>,
     /// The text each token is found as: its own, or its normalized form (`normalized`).
     forms: Vec<String>,
@@ -115,12 +122,21 @@ impl SpecialTokens {
             }
         }
         let by_id = tokens.iter().enumerate().map(|(i, (_, id))| (*id, i)).collect();
+        let largest = tokens.iter().map(|(_, id)| *id as usize).max().unwrap_or(0);
+        let id_bits = (largest < ID_TABLE_LIMIT).then(|| {
+            let mut bits = vec![0u64; if tokens.is_empty() { 0 } else { largest / 64 + 1 }];
+            for (_, id) in &tokens {
+                bits[*id as usize / 64] |= 1 << (id % 64);
+            }
+            bits
+        });
         let forms = tokens.iter().map(|(t, _)| t.clone()).collect();
         let flags = vec![Flags::default(); tokens.len()];
         let mut out = SpecialTokens {
             tokens,
             n_special,
             by_id,
+            id_bits,
             flags,
             forms,
             all: Passes::default(),
@@ -257,6 +273,15 @@ impl SpecialTokens {
     /// The text of the added token (special or not) with this id.
     pub fn text_of(&self, id: u32) -> Option<&str> {
         self.by_id.get(&id).map(|&i| self.tokens[i].0.as_str())
+    }
+
+    /// Whether the token with this id is an added token, special or not.
+    #[inline]
+    pub fn is_added(&self, id: u32) -> bool {
+        match &self.id_bits {
+            Some(bits) => bits.get(id as usize / 64).is_some_and(|w| w >> (id % 64) & 1 == 1),
+            None => self.by_id.contains_key(&id),
+        }
     }
 
     /// Whether the token with this id is a special token.
@@ -503,6 +528,30 @@ mod tests {
     fn specials() -> SpecialTokens {
         SpecialTokens::new(vec![("<|a|>".into(), 10), ("<|a|>x".into(), 11), ("<s>".into(), 12)])
             .unwrap()
+    }
+
+    #[test]
+    fn is_added_knows_every_added_id_and_no_other() {
+        let t = SpecialTokens::with_added(
+            vec![("<s>".into(), 0), ("<big>".into(), 5_000_000)],
+            vec![("<x>".into(), 63), ("<y>".into(), 64)],
+        )
+        .unwrap();
+        let small = SpecialTokens::with_added(
+            vec![("<s>".into(), 0)],
+            vec![("<x>".into(), 63), ("<y>".into(), 64)],
+        )
+        .unwrap();
+        for tokens in [&t, &small] {
+            for id in [0, 63, 64] {
+                assert!(tokens.is_added(id), "{id}");
+            }
+            for id in [1, 62, 65, 128, 4_999_999, u32::MAX] {
+                assert!(!tokens.is_added(id), "{id}");
+            }
+        }
+        assert!(t.is_added(5_000_000) && !small.is_added(5_000_000));
+        assert!(!SpecialTokens::default().is_added(0));
     }
 
     fn segs(p: &Policy<'_>, text: &str) -> Vec<Segment> {

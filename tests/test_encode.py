@@ -197,6 +197,39 @@ def test_unknown_ids(tok: lf.Tokenizer) -> None:
     assert tok.decode([pad]) == ""  # left out by default, as in HF and WordPiece
 
 
+def test_decode_of_any_ids_matches_hf_and_the_array_path(
+    tok: lf.Tokenizer, tmp_path: object
+) -> None:
+    """Lists of ids decode in one core call when no added token is among them (invalid
+    UTF-8 replaced as Python's ``errors="replace"`` does); with special tokens, other
+    ``errors`` or arrays, through the general path. Both agree with each other and with
+    HF on random ids from the whole vocabulary, a special token now and then."""
+    hf = pytest.importorskip("tokenizers")
+    from pathlib import Path
+
+    path = Path(str(tmp_path)) / "tokenizer.json"
+    tok.save(path)
+    theirs = hf.Tokenizer.from_file(str(path))
+    rng = random.Random(0)
+    specials = list(tok.special_tokens.values())
+    for _ in range(300):
+        ids = [rng.randrange(tok.vocab_size) for _ in range(rng.randrange(0, 12))]
+        if rng.random() < 0.3:
+            ids.insert(rng.randrange(len(ids) + 1), rng.choice(specials))
+        for skip in (True, False):
+            mine = tok.decode(ids, skip_special_tokens=skip)
+            assert mine == theirs.decode(ids, skip_special_tokens=skip), ids
+            assert mine == tok.decode(np.array(ids, dtype=np.int64), skip_special_tokens=skip)
+        kept = [i for i in ids if i not in specials]
+        data = tok.decode_bytes(kept)
+        for errors in ("replace", "ignore", "backslashreplace"):
+            assert tok.decode(kept, errors=errors) == data.decode("utf-8", errors)
+    with pytest.raises(TypeError, match="must be integers"):
+        tok.decode([1, "2"])
+    with pytest.raises(TokenIdError, match="not in the vocabulary"):
+        tok.decode([1, tok.vocab_size + 5])
+
+
 def test_missing_byte_tokens_raise(tmp_path: object) -> None:
     from lexforge._core import Bpe
 

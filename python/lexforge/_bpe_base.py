@@ -157,6 +157,13 @@ class BpeBase(Tokenizer):
         ``errors`` as in ``bytes.decode`` (default: U+FFFD). Loaded from a
         ``tokenizer.json`` without a decoder, as HF decodes then: the tokens as the file
         spells them (``"Ġworld"``), joined by spaces."""
+        if type(ids) is list and errors == "replace" and not self._join_tokens:
+            try:  # the common case in one call: no added token among the ids
+                text = self._core.decode_plain(ids)
+            except TypeError:
+                raise bad_ids(ids, self.vocab_size) from None
+            if text is not None:
+                return text
         core_ids = ids if type(ids) is list else as_ids(ids)  # (the core reads a list)
         if not isinstance(core_ids, list) and len(core_ids) < 1 << 12:
             core_ids = core_ids.tolist()  # a short array reads faster as a list here

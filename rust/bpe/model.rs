@@ -393,6 +393,31 @@ impl BpeModel {
         Ok(())
     }
 
+    /// [`decode_into`](Self::decode_into) for ids that are all vocabulary tokens: false
+    /// (with `out` partly written) at the first added token, special or not, whose text
+    /// the caller reads its own way.
+    pub fn decode_vocab_into(
+        &self,
+        ids: impl IntoIterator<Item = i64>,
+        out: &mut Vec<u8>,
+    ) -> Result<bool> {
+        for id in ids {
+            let token = u32::try_from(id).ok().and_then(|id| {
+                if self.specials.is_added(id) {
+                    Some(None)
+                } else {
+                    self.token_bytes(id).map(Some)
+                }
+            });
+            match token {
+                Some(Some(b)) => out.extend_from_slice(b),
+                Some(None) => return Ok(false),
+                None => return Err(Error::TokenId { id, vocab_size: self.vocab_size }),
+            }
+        }
+        Ok(true)
+    }
+
     /// Byte length of the text of each id (for offsets); the ids come from this model.
     #[inline]
     pub(crate) fn id_len(&self, id: u32) -> usize {
@@ -403,7 +428,6 @@ impl BpeModel {
     }
 }
 
-/// A token's bytes for error messages: the text if it is UTF-8, else hex.
 /// The character GPT-2's byte-level alphabet spells byte `b` with: the byte itself where
 /// it is a printable Latin-1 character, else U+0100 onwards in byte order.
 pub(crate) fn byte_level_char(b: u8) -> char {
@@ -415,6 +439,7 @@ pub(crate) fn byte_level_char(b: u8) -> char {
     char::from_u32(256 + before).unwrap_or(char::REPLACEMENT_CHARACTER)
 }
 
+/// A token's bytes for error messages: the text if it is UTF-8, else hex.
 pub(crate) fn show(bytes: &[u8]) -> String {
     match std::str::from_utf8(bytes) {
         Ok(s) => format!("{s:?}"),

@@ -7,7 +7,7 @@ use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
-use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use super::batch::{
     arrays, id_lists, options, padding, parts, IntTable, PaddingArg, PartsArg, TruncationArg,
@@ -544,6 +544,25 @@ impl Bpe {
         }
         .map_err(to_py)?;
         Ok(PyBytes::new(py, &out))
+    }
+
+    /// The text of a sequence of vocabulary ids, bytes that are not UTF-8 read as U+FFFD
+    /// (Python's `errors="replace"`), or `None` when one is an added token (special or
+    /// not), whose text the caller reads its own way.
+    fn decode_plain<'py>(
+        &self,
+        py: Python<'py>,
+        ids: Ids<'_>,
+    ) -> PyResult<Option<Bound<'py, PyString>>> {
+        let ids = ids.to_vec();
+        let mut out = Vec::with_capacity(ids.len() * 4);
+        let decode = |out: &mut Vec<u8>| self.inner.decode_vocab_into(ids.iter().copied(), out);
+        let plain =
+            if ids.len() < 1 << 12 { decode(&mut out) } else { py.detach(|| decode(&mut out)) };
+        if !plain.map_err(to_py)? {
+            return Ok(None);
+        }
+        Ok(Some(PyString::new(py, &String::from_utf8_lossy(&out))))
     }
 
     /// The bytes of one token, or `None` if the id is not a mergeable token.
