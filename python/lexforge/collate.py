@@ -191,7 +191,7 @@ class MLMCollator:
         fill = self.pad_token_id if fill is None else fill
         multiple = self.pad_to_multiple_of
         left = self.padding_side == "left"
-        if all(type(r) is list or type(r) is tuple for r in rows):
+        if set(map(type, rows)) <= _SEQUENCES:  # (map and set: no Python loop per row)
             array, lengths = _core.pad_lists(rows, fill, name, multiple, width, left)
             return array, lengths
         arrays = [_row(name, i, r) for i, r in enumerate(rows)]
@@ -208,6 +208,9 @@ class MLMCollator:
                 else:
                     array[i, : len(a)] = a
         return array, lengths
+
+
+_SEQUENCES = {list, tuple}  # rows the core reads as they are
 
 
 def _no_none(row: Any) -> Any:
@@ -255,7 +258,7 @@ def _columns(examples: Iterable[Any] | Mapping[str, Any]) -> dict[str, list[Any]
     keys = list(examples[0])
     try:
         columns = {k: [e[k] for e in examples] for k in keys}
-        same = all(len(e) == len(keys) for e in examples)  # no field beyond the first's
+        same = set(map(len, examples)) == {len(keys)}  # no field beyond the first's
     except (KeyError, TypeError, IndexError):
         same = False
     if not same:
