@@ -577,3 +577,35 @@ def test_lexforge_predict_reads_a_conll_file_as_its_sentences_words(
     capsys.readouterr()
     assert main(["predict", str(clf), str(tagged)]) == 1
     assert f"{tagged} is CoNLL (a word per line" in capsys.readouterr().err
+
+
+def test_lexforge_predict_refuses_plain_text_beside_pairs(
+    tok: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--pair-column`` with a plain text file beside a records file scored each of the
+    file's lines as its own pair (exit 0, nothing said); alone, the plain file was refused.
+    Now both are refused before the model runs, and the records file alone is the API's
+    ``classify(texts, pairs)``."""
+    import json
+
+    from lexforge.cli import main
+
+    clf = _saved(BertForSequenceClassification, tok, tmp_path / "clf", labels=("a", "b", "c"))
+    plain = tmp_path / "a.txt"
+    plain.write_text("First line\nthird line\n", encoding="utf-8")
+    records = tmp_path / "pairs.csv"
+    records.write_text("text,pair\nplain,p2\nParis is nice,Dreadful acting\n", encoding="utf-8")
+    capsys.readouterr()
+    for files in ([str(plain), str(records)], [str(records), str(plain)], [str(records), "-"]):
+        assert main(["predict", str(tmp_path / "clf"), *files, "--pair-column", "pair"]) == 1
+        err = capsys.readouterr().err
+        name = "standard input" if "-" in files else str(plain)
+        assert "--pair-column='pair' reads each text's pair from records files" in err
+        assert f"but {name} is plain text" in err
+    assert main(["predict", str(tmp_path / "clf"), str(plain), "--pair-column", "pair"]) == 1
+    assert "applies to records files" in capsys.readouterr().err
+    assert main(["predict", str(tmp_path / "clf"), str(records), "--pair-column", "pair"]) == 0
+    got = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    want = clf.classify(["plain", "Paris is nice"], ["p2", "Dreadful acting"])
+    assert [r["label"] for r in got] == [label for label, _ in want]
+    np.testing.assert_allclose([r["score"] for r in got], [p for _, p in want], atol=1e-6)

@@ -278,6 +278,24 @@ _HEADS = {
 _NAMES = {"classify": "classifiers", "tag": "taggers", "answer": "QA models"}
 
 
+def _refuse_pairless(files: list[str], column: str) -> None:
+    """A ``ConfigError`` for a plain text file (or stdin) among records files given with
+    ``--pair-column``: its lines hold no pair, and were scored as their own pairs, silently.
+    (Plain text alone is refused by the column's own check.)"""
+    from lexforge._corpus_files import is_records
+
+    given = files or ["-"]
+    plain = [f for f in given if f == "-" or (Path(f).is_file() and not is_records(Path(f)))]
+    if plain and len(plain) < len(given):
+        name = "standard input" if plain[0] == "-" else plain[0]
+        raise ConfigError(
+            f"--pair-column={column!r} reads each text's pair from records files (.jsonl, "
+            f".json, .csv, .tsv, .parquet), but {name} is plain text, a text a line with no "
+            "pair; give its texts with their pairs as records, or predict it in a run "
+            "without --pair-column"
+        )
+
+
 def _predict(args: argparse.Namespace) -> int:
     """A fine-tuned model's predictions as JSON Lines, one per input (a line, or a record
     of a records file): a classifier's label and probability (labels for multi-label, a
@@ -340,6 +358,10 @@ def _predict(args: argparse.Namespace) -> int:
                 f"{conll[0]} is CoNLL (a word per line, a blank line between sentences): a "
                 "tagger reads it; a classifier reads a text per line, or records files"
             )
+        if args.pair_column is not None:
+            if head != "classify":
+                raise ConfigError("--pair-column is for sentence-pair classifiers")
+            _refuse_pairless(args.files, args.pair_column)
         first = []
         for f in args.files or ["-"]:  # (CoNLL files: their sentences' words, tags unread)
             first += _conll_words(f, where) if _is_conll(f) else _lines(
@@ -347,8 +369,6 @@ def _predict(args: argparse.Namespace) -> int:
             )  # fmt: skip
         second, ids = None, []
         if args.pair_column is not None:
-            if head != "classify":
-                raise ConfigError("--pair-column is for sentence-pair classifiers")
             second = _lines(args.files, args.pair_column, flag="--pair-column")
     cls = getattr(models, kind)
     with warnings.catch_warnings():  # a head's checkpoint may keep pretraining's parts

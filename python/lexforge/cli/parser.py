@@ -398,8 +398,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the text's column (default: text, else the only text column; "
                    "question for a QA model)")  # fmt: skip
     r.add_argument("--pair-column", default=None,
-                   help="a second text's column, for sentence pairs (default for a QA model: "
-                   "context)")  # fmt: skip
+                   help="a second text's column, for sentence pairs: every input is then "
+                   "a records file (default for a QA model: context)")  # fmt: skip
     r.add_argument(
         "-o", "--output", default=None, type=_written, help="a .jsonl file (default: stdout)"
     )
