@@ -189,6 +189,9 @@ def test_fill_mask_bad_text_names_the_fix(checkpoint: Path) -> None:
     for bad in (None, ["a [MASK]"], b"a [MASK]"):
         with pytest.raises(TypeError, match="text must be a str"):
             model.fill_mask(bad)  # type: ignore[arg-type]
+    # one text, named as such (it was "texts[0]", the batch fill_mask makes of it)
+    with pytest.raises(EncodingError, match=r"^text holds a lone surrogate '\\ud800' at char"):
+        model.fill_mask("a [MASK] \ud800")
     for top_k in (0, 2.0, True, "3"):
         with pytest.raises(ConfigError, match="top_k must be"):
             model.fill_mask("a [MASK]", top_k=top_k)

@@ -18,7 +18,7 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
-from .._text_checks import in_order
+from .._text_checks import check_text, in_order
 from ..batch import check_int
 from ..errors import CheckpointError, ConfigError
 from .config import BertConfig, check_vocab_fits
@@ -407,6 +407,8 @@ def fill_mask(
     warns for an encoder-only one."""
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}")
+    if not text.isascii():  # (named as the text, not as texts[0] of the batch below)
+        check_text(text=text)
     top_k = check_int("top_k", top_k, least=1)
     mlm = getattr(model, "mlm", None)
     if mlm is None:
