@@ -128,6 +128,58 @@ def test_wordpiece_encode_applies_the_files_truncation_and_padding() -> None:
     assert ours.encode(long, truncation=False, padding=False) == hf.encode(long).ids
 
 
+@pytest.mark.parametrize("kind", ["wordpiece", "bpe"])
+def test_a_calls_options_replace_the_files_own_without_a_max_length(
+    kind: str, tmp_path: Path
+) -> None:
+    """A file that sets truncation and padding: a call's ``truncation_side``, ``stride``
+    (with overflow), ``padding_side``, ``pad_to_multiple_of`` and ``pad_token_id`` were
+    dropped unless ``max_length`` came too (the pads, always), with nothing said. Each is
+    checked against HF set up with the file's options and the call's in their place."""
+    from tokenizers import Tokenizer as HfTokenizer
+
+    if kind == "wordpiece":
+        source = str(_bert_json())
+    else:
+        from lexforge import datasets
+
+        tok = lf.Tokenizer.from_file(datasets.files("gpt2")["encoder.json"])
+        tok.add_special_tokens(["<pad>"])
+        tok.with_template("<|endoftext|>", "<|endoftext|>").save(tmp_path / "gpt2.json")
+        source = str(tmp_path / "gpt2.json")
+    base = HfTokenizer.from_file(source)
+    pad = base.token_to_id("[PAD]" if kind == "wordpiece" else "<pad>")
+    other = pad + 1 if kind == "wordpiece" else 100
+
+    def hf_with(trunc: dict[str, Any], padding: dict[str, Any]) -> Any:
+        h = HfTokenizer.from_file(source)
+        h.enable_truncation(**{"max_length": 6, **trunc})
+        h.enable_padding(**{"pad_id": pad, "pad_token": h.id_to_token(pad), **padding})
+        return h
+
+    hf_with({}, {}).save(str(tmp_path / "defaults.json"))
+    ours = lf.Tokenizer.from_file(tmp_path / "defaults.json")
+    texts = ["a b c d e f g h i", "a", "one two three four"]
+    cases = [
+        ({"truncation_side": "left"}, {"direction": "left"}, {}),
+        ({"stride": 2, "return_overflowing_tokens": True}, {"stride": 2}, {}),
+        ({"padding_side": "left"}, {}, {"direction": "left"}),
+        ({"pad_to_multiple_of": 8}, {}, {"pad_to_multiple_of": 8}),
+        ({"pad_token_id": other}, {}, {"pad_id": other, "pad_token": base.id_to_token(other)}),
+    ]
+    for options, trunc, padding in cases:
+        want = []
+        for e in hf_with(trunc, padding).encode_batch(texts):  # (HF always keeps the rest)
+            rest = e.overflowing if options.get("return_overflowing_tokens") else []
+            want += [e.ids, *(o.ids for o in rest)]
+        assert ours.encode_batch(texts, **options) == want, options
+        assert ours.encode_batch(texts, **options) != ours.encode_batch(texts), options
+    with pytest.raises(ConfigError, match="truncation_side must be 'left' or 'right'"):
+        ours.encode_batch(texts, truncation_side="middle")
+    with pytest.raises(ConfigError, match="pad_token_id=99999999 is not in the vocabulary"):
+        ours.encode_batch(texts, pad_token_id=99_999_999)
+
+
 def test_a_max_length_given_alone_cuts_rows_as_transformers_does(tmp_path: Path) -> None:
     """``max_length`` with neither ``truncation`` nor ``padding``: transformers cuts the
     rows to it (``longest_first``); it was ignored, rows coming out longer than asked. A

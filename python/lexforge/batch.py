@@ -270,37 +270,54 @@ def resolve_options(
     vocab_size: int,
 ) -> tuple[Truncation | None, Padding | None]:
     """A batch's truncation and padding from ``encode_batch``'s arguments: None for either
-    means the tokenizer file's (``defaults``); ``pad_token_id`` defaults to
-    ``default_pad_id`` and must be in the vocabulary.
+    means the tokenizer file's (``defaults``), with what the call gives in place of its
+    parts; ``pad_token_id`` defaults to ``default_pad_id`` and must be in the vocabulary.
 
     A ``max_length`` given is the length, whatever the file says: it replaces the length
     of the file's truncation and fixed padding, and given with neither ``truncation`` nor
     ``padding`` it cuts rows to it (``"longest_first"``) where the file sets no
-    truncation, as transformers does (it was ignored: rows came out longer than asked)."""
+    truncation, as transformers does (it was ignored: rows came out longer than asked).
+    Likewise a ``stride``, a side other than the default ``"right"``, a
+    ``pad_to_multiple_of`` or a ``pad_token_id`` replaces the file's (they were dropped
+    unless ``max_length`` came too, or always)."""
     file_trunc, file_pad = defaults
-    if truncation is None:
-        trunc = file_trunc
-        if max_length is not None and (file_trunc is not None or padding in (None, False)):
-            strategy = True if file_trunc is None else file_trunc.strategy
-            trunc = truncation_option(strategy, max_length, stride, truncation_side)
-            if trunc is not None and file_trunc is not None:  # the file's stride and side,
-                # unless the call gives its own
-                side = file_trunc.side if truncation_side == "right" else trunc.side
-                trunc = replace(trunc, stride=stride or file_trunc.stride, side=side)
-    else:
+    if truncation is not None:
         trunc = truncation_option(truncation, max_length, stride, truncation_side)
+    elif file_trunc is not None:
+        length = file_trunc.max_length if max_length is None else max_length
+        side = file_trunc.side if truncation_side == "right" else truncation_side
+        trunc = truncation_option(file_trunc.strategy, length, stride or file_trunc.stride, side)
+    elif max_length is not None and padding in (None, False):
+        trunc = truncation_option(True, max_length, stride, truncation_side)
+    else:
+        trunc = None
     if padding is None:
-        if file_pad is not None and file_pad.length is not None and max_length is not None:
-            length = check_int("max_length", max_length, most=MAX_COUNT)
-            return trunc, replace(file_pad, length=length)
-        return trunc, file_pad
+        if file_pad is None:
+            return trunc, None
+        width = file_pad.length
+        if width is not None and max_length is not None:
+            width = check_int("max_length", max_length, most=MAX_COUNT)
+        side = file_pad.side if padding_side == "right" else _side(padding_side, "padding_side")
+        multiple = file_pad.multiple_of
+        if pad_to_multiple_of is not None:
+            multiple = check_int("pad_to_multiple_of", pad_to_multiple_of, least=1, most=MAX_COUNT)
+        file_id = file_pad.pad_id
+        if pad_token_id is not None:
+            file_id = _pad_id_in(check_int("pad_token_id", pad_token_id), vocab_size)
+        return trunc, replace(file_pad, length=width, multiple_of=multiple, pad_id=file_id,
+                              side=side)  # fmt: skip
     pad_id = default_pad_id if pad_token_id is None else pad_token_id
     pad = padding_option(padding, max_length, pad_to_multiple_of, padding_side, pad_id)
-    if pad is not None and pad.pad_id >= vocab_size:
-        raise ConfigError(
-            f"pad_token_id={pad.pad_id} is not in the vocabulary (0..{vocab_size - 1})"
-        )
+    if pad is not None:
+        _pad_id_in(pad.pad_id, vocab_size)
     return trunc, pad
+
+
+def _pad_id_in(pad_id: int, vocab_size: int) -> int:
+    """``pad_id``, or a ``ConfigError`` when the vocabulary has no such id."""
+    if pad_id >= vocab_size:
+        raise ConfigError(f"pad_token_id={pad_id} is not in the vocabulary (0..{vocab_size - 1})")
+    return pad_id
 
 
 # the most threads a call may ask for (the pools are capped at 4 x cores anyway); above it
