@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 import lexforge as lf
-from lexforge.errors import ConfigError
+from lexforge.errors import ConfigError, EncodingError
 
 hf = pytest.importorskip("tokenizers")
 
@@ -218,4 +218,9 @@ def test_bad_additions_are_named(bases: dict[str, str]) -> None:
         tok.add_tokens(["a", 3])  # type: ignore[list-item]
     with pytest.raises(TypeError, match="lstrip must be True or False"):
         tok.add_special_tokens(["[X]"], lstrip=1)  # type: ignore[arg-type]
+    # a token with no UTF-8 form: named as encode names a text (it was a bare
+    # UnicodeEncodeError from the codec)
+    for add in (tok.add_tokens, tok.add_special_tokens):
+        with pytest.raises(EncodingError, match=r"^tokens\[1\] holds a lone surrogate '\\ud800'"):
+            add(["ok", "x\ud800"])
     assert tok.vocab_size == 30522  # nothing added by a refused call

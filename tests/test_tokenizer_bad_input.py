@@ -265,6 +265,9 @@ def test_training_texts_name_an_item_that_is_no_str() -> None:
             train(texts=["a", "b", 5], vocab_size=300)
         with pytest.raises(TypeError, match=r"^texts\[1\] .*bytes; decode bytes first$"):
             train(texts=iter(["a", b"b"]), vocab_size=300)
+        # one bytes object given whole: it was "texts[0] must be a str, got int" (a byte)
+        with pytest.raises(TypeError, match=r"^texts must be an iterable of texts, got a bytes"):
+            train(texts=b"abc", vocab_size=300)
 
 
 @pytest.mark.parametrize("fmt", ["hf", "tiktoken", "gpt2", "vocab"])
@@ -356,6 +359,9 @@ def test_special_tokens_in_any_order_kept_and_checked(kind: str) -> None:
         (["[UNK]", 5], "special_tokens must be strings, got 5"),
         (["[UNK]", "<\udc80>"], "lone surrogate"),
         (7, "must be a list of strings, got int"),
+        # (the file reader's TokenizerFormatError before, for BPE and WordPiece alike)
+        (["[UNK]", "<ent>", "<ent>"], "the special token '<ent>' is listed twice"),
+        (["[UNK]", ""], "a special token is the empty string"),
     ]:
         with pytest.raises(TrainerConfigError, match=message):
             train(texts=TEXTS, vocab_size=300, special_tokens=bad)
@@ -656,3 +662,32 @@ def test_padding_past_an_address_space_limit_is_a_config_error(tmp_path: Path, k
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-2000:]
     assert "ConfigError: padding 1 rows to length 300000000 would need" in run.stdout
+
+
+@pytest.mark.parametrize("fmt", ["hf", "gpt2"])
+def test_a_save_writes_through_a_link_and_keeps_the_files_mode(
+    bpe: Any, fmt: str, tmp_path: Path
+) -> None:
+    """Saving over a symbolic link replaced the link with a file of its own (the target
+    kept its old content), and over a file gave it the new-file mode (a 0444 file came
+    back 0644). As ``open()`` writes: through the link, the mode kept; still atomic."""
+    import stat
+
+    out = tmp_path / "out"
+    out.mkdir()
+    real = tmp_path / "store" / "real.json"
+    real.parent.mkdir()
+    real.write_text("old", encoding="utf-8")
+    real.chmod(0o640)
+    # hf: the file is a link; gpt2 (a pair written all or none): vocab.json is the link
+    link = out / ("tokenizer.json" if fmt == "hf" else "vocab.json")
+    link.symlink_to(real)
+    bpe.save(link if fmt == "hf" else out, format=fmt)
+    assert link.is_symlink() and link.readlink() == real
+    assert stat.S_IMODE(real.stat().st_mode) == 0o640
+    assert real.read_text(encoding="utf-8") != "old"
+    again = lf.Tokenizer.from_file(link if fmt == "hf" else out)
+    assert again.encode("hello there", disallowed_special=()) == bpe.encode(
+        "hello there", disallowed_special=()
+    )
+    assert not list(tmp_path.rglob("*.tmp"))

@@ -368,14 +368,17 @@ class Tokenizer:
         return self._add(tokens, True, lstrip, rstrip, single_word, normalized)
 
     def _add(self, tokens: Sequence[str], special: bool, *flags: bool) -> int:
+        from lexforge._text_checks import check_text
         from lexforge.formats.added import AddedToken, add_to_doc, ids_as_given
 
         if isinstance(tokens, str) or not isinstance(tokens, Iterable):
             raise TypeError(f"tokens must be a list of strings, not {tokens!r}")
         tokens = list(tokens)
-        for token in tokens:
+        for i, token in enumerate(tokens):
             if not isinstance(token, str):
                 raise TypeError(f"tokens must be strings, got {token!r}")
+            if not token.isascii():  # (a lone surrogate: named, where the core's str failed)
+                check_text(**{f"tokens[{i}]": token})
         for name, value in zip(
             ("lstrip", "rstrip", "single_word", "normalized"), flags, strict=True
         ):

@@ -139,7 +139,9 @@ _MAX_WORD = 2**32 - 2
 def special_list(special_tokens: object) -> list[str]:
     """``special_tokens`` as a list of strings, in the order given (their ids follow it):
     a single string, an unordered set or something not a string are refused (a set's
-    order, so the ids, would change between runs); an iterator is read once."""
+    order, so the ids, would change between runs), as are an empty token and one listed
+    twice (:class:`TrainerConfigError`, not the file reader's error); an iterator is read
+    once."""
     if isinstance(special_tokens, str):
         raise TypeError(
             f"special_tokens must be a list of tokens, not the string {special_tokens!r}; "
@@ -157,6 +159,7 @@ def special_list(special_tokens: object) -> list[str]:
             f"special_tokens must be a list of strings, got {type(special_tokens).__name__}"
         ) from None
     checked: list[str] = []
+    seen: set[str] = set()
     for token in tokens:
         if not isinstance(token, str):
             raise TrainerConfigError(f"special_tokens must be strings, got {token!r}")
@@ -167,6 +170,11 @@ def special_list(special_tokens: object) -> list[str]:
                 f"special token {token!r} holds a lone surrogate, which is no text (and no "
                 "UTF-8); pass real characters"
             ) from None
+        if not token:
+            raise TrainerConfigError("a special token is the empty string; remove it")
+        if token in seen:
+            raise TrainerConfigError(f"the special token {token!r} is listed twice; list it once")
+        seen.add(token)
         checked.append(token)
     return checked
 
@@ -217,7 +225,14 @@ def check_counts(**options: int | None) -> None:
 
 def _batches(texts: Iterable[str]) -> Iterator[list[str]]:
     """``texts`` in buffers of about ``_BATCH_CHARS`` characters or ``_BATCH_ITEMS`` texts;
-    an item that is not a ``str`` is refused."""
+    an item that is not a ``str`` is refused, as is one str or bytes object given whole
+    (iterated, it was trained on as one text per character or byte value)."""
+    if isinstance(texts, str | bytes | bytearray):
+        what = "a str" if isinstance(texts, str) else f"a {type(texts).__name__} object"
+        raise TypeError(
+            f"texts must be an iterable of texts, got {what}; pass [text] for one text"
+            + ("" if isinstance(texts, str) else ", decoded to str")
+        )
     batch: list[str] = []
     size = 0
     for index, text in enumerate(texts):

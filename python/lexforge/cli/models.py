@@ -143,7 +143,7 @@ def _atomic(path: Path, write: Any, *more: tuple[Path, Any]) -> None:
     folder (two runs at once never share one), then renames it; files that belong with it
     (``more``: (path, write) pairs) all or none: every one is written before the first
     rename (a failed second write left a new .npz beside the old .words.json)."""
-    from lexforge.formats import public_mode, write_failed
+    from lexforge.formats import replacing_mode, write_failed
 
     staged: list[tuple[Path, Path]] = []
     direct: list[tuple[Path, Any]] = []
@@ -169,7 +169,7 @@ def _atomic(path: Path, write: Any, *more: tuple[Path, Any]) -> None:
             staged.append((target, Path(name)))
             try:
                 with os.fdopen(fd, "wb") as f:
-                    public_mode(fd)
+                    replacing_mode(fd, target)
                     writer(f)
             except OSError as e:
                 raise write_failed(target, e) from None

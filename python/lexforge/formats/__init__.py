@@ -18,6 +18,7 @@ import itertools
 import json
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -93,6 +94,26 @@ def public_mode(fd: int) -> None:
     """Gives a file made by ``tempfile.mkstemp`` (owner-only, 0600) the mode ``open()``
     would have given it: 0666 less the umask."""
     os.fchmod(fd, 0o666 & ~_umask())
+
+
+def replacing_mode(fd: int, path: Path) -> None:
+    """Gives a temporary file about to replace ``path`` the mode ``open(path, "w")`` would
+    leave: the file's own when it is there (a rename dropped it: a 0444 file came back
+    0644), else :func:`public_mode`'s."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        mode = None
+    if mode is not None and stat.S_ISREG(mode):
+        os.fchmod(fd, stat.S_IMODE(mode))
+    else:
+        public_mode(fd)
+
+
+def through_link(path: Path) -> Path:
+    """The file a write to ``path`` lands in: a symbolic link's target (a rename over the
+    link replaced it with a file of its own, leaving the target as it was), else ``path``."""
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
 
 
 def public_file(path: str | os.PathLike[str]) -> None:
@@ -178,8 +199,9 @@ def save_target(path: str | os.PathLike[str], name: str) -> Path:
 
 def atomic_write(path: Path, data: str | bytes) -> None:
     """Writes ``data`` to ``path`` via a temporary file in the same directory and a rename,
-    so readers never see a partial file (with the mode ``open()`` would give it)."""
-    make_parent(path)
+    so readers never see a partial file (with the mode ``open()`` would give it; a link is
+    written through, as ``open()`` writes it)."""
+    make_parent(through_link(path))
     raw = data.encode("utf-8") if isinstance(data, str) else data
     atomic_write_with(path, lambda f: f.write(raw))
 
@@ -192,7 +214,8 @@ def atomic_write_all(files: list[tuple[Path, str]]) -> None:
     after the other: a reader between them sees one new file and one old."""
     staged: list[tuple[Path, Path]] = []
     try:
-        for path, data in files:
+        for given, data in files:
+            path = through_link(given)
             if path.is_dir():  # (its rename would fail after the others' went through)
                 raise write_failed(path, IsADirectoryError(errno.EISDIR, "Is a directory"))
             make_parent(path)
@@ -203,7 +226,7 @@ def atomic_write_all(files: list[tuple[Path, str]]) -> None:
             staged.append((path, Path(name)))
             try:
                 with os.fdopen(fd, "wb") as f:
-                    public_mode(fd)
+                    replacing_mode(fd, path)
                     f.write(data.encode("utf-8"))
                     f.flush()
                     os.fsync(f.fileno())
@@ -222,14 +245,15 @@ def atomic_write_all(files: list[tuple[Path, str]]) -> None:
 
 def atomic_write_with(path: Path, write: Callable[[IO[bytes]], object]) -> None:
     """Writes ``path`` as :func:`atomic_write` does (in an existing folder), ``write``
-    filling the open temporary file (``np.save``, say)."""
+    filling the open temporary file (``np.save``, say). A link is written through."""
+    path = through_link(path)
     try:  # (a folder that cannot be written: named as the file's, not the temporary's)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as e:
         raise write_failed(path, e) from None
     try:
         with os.fdopen(fd, "wb") as f:
-            public_mode(fd)
+            replacing_mode(fd, path)
             write(f)
             f.flush()
             os.fsync(f.fileno())
