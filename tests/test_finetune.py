@@ -98,6 +98,17 @@ def test_metrics_agree_with_a_by_hand_count() -> None:
         sum(g == p for g, p in zip(gold, predicted, strict=True)) / 500
     )
     assert got["macro_f1"] == pytest.approx(sum(f1s) / 4)
+    # ids outside 0..n-1 are named: -1 (GLUE's unlabelled test examples) was the last
+    # label's row (accuracy 1.0 here), 4 a bare IndexError, a float too
+    for bad_gold, bad_pred, message in (
+        ([-1], [1], r"gold label -1 \(example 0\) is not one of the 4 label ids 0..3"),
+        ([0, 1], [1, 4], r"predicted label 4 \(example 1\) is not one of the 4"),
+        ([0.0], [0], "gold labels must be a flat sequence of integer ids"),
+        ([0, 1], [1], "2 gold labels but 1 predicted"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            classification_metrics(bad_gold, bad_pred, 4)
+    assert classification_metrics([], [], 4)["n"] == 0
     assert sum(map(sum, got["confusion"])) == 500
 
 
@@ -654,6 +665,10 @@ def test_multi_label_and_regression_metrics_by_hand() -> None:
     wider = multi_label_metrics(np.c_[gold, np.zeros(4, bool)], np.c_[pred, np.zeros(4, bool)])
     assert wider["f1"] == pytest.approx([1.0, 2 / 3, 0.0, 0.0])
     assert wider["macro_f1"] == pytest.approx(5 / 12)
+    # arrays of other shapes: broadcast, one row against every gold row scored F1 1.33
+    for g, p in ((gold, pred[:1]), (gold[:1], pred), (gold[:, 0], pred[:, 0])):
+        with pytest.raises(ConfigError, match="arrays of one shape"):
+            multi_label_metrics(g, p)
     y = np.array([1.0, 2.0, 3.0, 4.0, 4.0])
     p = np.array([1.5, 1.0, 3.5, 5.0, 4.5])
     r = regression_metrics(y, p)

@@ -175,6 +175,16 @@ def test_squad2_metrics_by_hand() -> None:
     assert "no_answer_accuracy" not in squad_metrics(["Paris"], ex[:1], unanswerable=True)
     only_none = squad_metrics([""], ex[1:2], unanswerable=True)
     assert only_none["no_answer_accuracy"] == 100 and "has_answer_f1" not in only_none
+    # predictions by id, as predictions.json and SQuAD's script hold them (the dict was
+    # iterated as its keys: the ids scored as answers); a bare gold text is its text
+    # (unpacked as (text, start), "42" was "4")
+    named = [QAExample("q", "c", (("Paris", 0),), id="a"), QAExample("q", "c", id="b")]
+    by_id = squad_metrics({"b": "", "a": "Paris"}, named, unanswerable=True)
+    assert by_id == squad_metrics(["Paris", ""], named, unanswerable=True)
+    assert by_id["exact_match"] == 100
+    with pytest.raises(ConfigError, match="no prediction for the example with id 'b'"):
+        squad_metrics({"a": "Paris"}, named)
+    assert squad_metrics(["42"], [QAExample("q", "42", ("42",))])["exact_match"] == 100  # type: ignore[arg-type]
 
 
 def test_golds_that_normalize_to_nothing_score_as_the_official_scripts() -> None:
@@ -195,6 +205,12 @@ def test_null_threshold_is_the_best_by_brute_force() -> None:
     # the threshold must still answer every example with a span
     t = best_threshold([np.inf, 1.4, -2.0], [0.0, 0.7, 1.0], [0.0, 0.0, 0.0])
     assert 1.4 <= t < np.inf
+    # adjacent floats (the midpoint rounds onto the upper one) and a diff past 2**53 (where
+    # d - 1 == d): the threshold still splits them as the best total asks
+    close = [1.0, np.nextafter(1.0, 0)]
+    t = best_threshold(close, [0.0, 1.0], [1.0, 0.0])
+    assert close[0] > t >= close[1]
+    assert best_threshold([1e17], [0.0], [1.0]) < 1e17
     rng = np.random.default_rng(0)
     for n in (1, 2, 7, 40, 3, 5, 9):
         diffs = np.round(rng.normal(size=n), 1)  # rounded: ties

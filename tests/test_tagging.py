@@ -92,6 +92,12 @@ def test_entity_metrics_by_hand() -> None:
         entity_metrics(gold, [predicted[0], ["O"]])
     with pytest.raises(ConfigError, match="2 gold sentences but 1 predicted"):
         entity_metrics(gold, predicted[:1])
+    # one sentence's tags, not a list of sentences: each tag was read as a sentence of
+    # one-letter tags (B-PER: "B", "-", "P"...), P = R = F1 = 1 for a wrong tagging
+    with pytest.raises(TypeError, match="gold must be a list of sentences"):
+        entity_metrics(["B-PER", "I-PER", "B-LOC"], [["B-PER", "B-PER", "B-LOC"]])
+    with pytest.raises(TypeError, match="predicted must be a list of sentences"):
+        entity_metrics([["B-PER", "I-PER"]], ["B-PER", "B-PER"])
 
 
 # ---------------------------------------------------------------------------------------

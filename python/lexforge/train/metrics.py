@@ -14,10 +14,15 @@ from ..errors import ConfigError
 
 def classification_metrics(gold: Sequence[int], predicted: Sequence[int], n: int) -> dict[str, Any]:
     """Accuracy, macro-F1 (the mean over labels of F1; a label never predicted nor present
-    counts 0 only when present), per-label F1 and the confusion matrix (rows: gold)."""
+    counts 0 only when present), per-label F1 and the confusion matrix (rows: gold).
+    Labels are the ids 0..n-1; another value (GLUE's -1 for an unlabelled test example, a
+    float) is a ``ConfigError``: as a matrix position -1 was read as the last label."""
+    g_ids, p_ids = _label_ids(gold, n, "gold"), _label_ids(predicted, n, "predicted")
+    if len(g_ids) != len(p_ids):
+        raise ConfigError(f"{len(g_ids)} gold labels but {len(p_ids)} predicted; give one "
+                          "prediction per example")  # fmt: skip
     matrix = np.zeros((n, n), dtype=np.int64)
-    for g, p in zip(gold, predicted, strict=True):
-        matrix[g, p] += 1
+    np.add.at(matrix, (g_ids, p_ids), 1)
     tp = np.diag(matrix).astype(np.float64)
     precision = np.divide(tp, matrix.sum(0), out=np.zeros(n), where=matrix.sum(0) > 0)
     recall = np.divide(tp, matrix.sum(1), out=np.zeros(n), where=matrix.sum(1) > 0)
@@ -33,11 +38,36 @@ def classification_metrics(gold: Sequence[int], predicted: Sequence[int], n: int
     }
 
 
+def _label_ids(values: Sequence[int], n: int, side: str) -> Any:
+    """``values`` as an int64 array of label ids in 0..n-1, or a ``ConfigError``."""
+    ids = np.asarray(values)
+    if ids.size and (ids.ndim != 1 or ids.dtype.kind not in "iu"):
+        raise ConfigError(
+            f"{side} labels must be a flat sequence of integer ids, got "
+            f"{ids.dtype} values of shape {ids.shape}"
+        )
+    ids = ids.astype(np.int64, copy=False).reshape(-1)
+    bad = np.flatnonzero((ids < 0) | (ids >= n))
+    if bad.size:
+        raise ConfigError(
+            f"{side} label {int(ids[bad[0]])} (example {int(bad[0])}) is not one of the "
+            f"{n} label ids 0..{n - 1}; leave out examples with no label (GLUE's test "
+            "splits mark them -1)"
+        )
+    return ids
+
+
 def multi_label_metrics(gold: Any, predicted: Any) -> dict[str, Any]:
     """Multi-label scores from (texts, labels) boolean arrays: ``accuracy`` (the whole set
     right), micro-F1 (over all decisions), macro-F1 (the mean over every label; one
-    neither gold nor predicted scores 0, as in scikit-learn), per-label F1."""
+    neither gold nor predicted scores 0, as in scikit-learn), per-label F1. Arrays of
+    other shapes are a ``ConfigError`` (broadcast, they scored F1 above 1)."""
     gold, predicted = np.asarray(gold, dtype=bool), np.asarray(predicted, dtype=bool)
+    if gold.ndim != 2 or gold.shape != predicted.shape:
+        raise ConfigError(
+            f"gold and predicted must be (texts, labels) arrays of one shape, got "
+            f"{gold.shape} and {predicted.shape}"
+        )
     tp = (gold & predicted).sum(0).astype(np.float64)
     n_pred, n_gold = predicted.sum(0), gold.sum(0)
     both = n_pred + n_gold

@@ -6,11 +6,12 @@ from __future__ import annotations
 import collections
 import re
 import string
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from ..errors import ConfigError
 from .qa_data import QAExample
 
 
@@ -31,9 +32,15 @@ def best_threshold(diffs: Any, span_f1: Any, null_f1: Any) -> float:
     if k == 0:  # nobody abstains: above every finite diff (+inf: no span to give anyway)
         finite = d[np.isfinite(d)]
         return float(finite.max()) if finite.size else 0.0
-    if k == d.size:
-        return float(d[-1]) - 1.0 if np.isfinite(d[-1]) else -1e9
-    return float((d[k - 1] + d[k]) / 2) if np.isfinite(d[k - 1]) else float(d[k]) + 1.0
+    if k == d.size:  # below the smallest diff (by one, or by a step where 1 is lost)
+        if not np.isfinite(d[-1]):
+            return -1e9
+        return float(min(d[-1] - 1.0, np.nextafter(d[-1], -np.inf)))
+    if not np.isfinite(d[k - 1]):
+        return float(d[k]) + 1.0
+    # between the two: the midpoint, unless it rounds onto the upper one (adjacent floats)
+    middle = (d[k - 1] + d[k]) / 2
+    return float(middle if middle < d[k - 1] else d[k])
 
 
 def _normalize(text: str) -> str:
@@ -57,7 +64,8 @@ def _f1(predicted: str, gold: str, v2: bool) -> float:
 def _golds(example: QAExample, unanswerable: bool) -> list[str]:
     """The gold texts an answer is scored against: SQuAD 2.0's drop those that normalize
     to nothing, and an example left with none is answered by abstaining ("")."""
-    golds = [t for t, _ in example.answers]
+    golds = [a if isinstance(a, str) else a[0] for a in example.answers]  # (a bare text too;
+    # unpacked as (text, start), "42" was the text "4")
     if unanswerable:
         return [t for t in golds if _normalize(t)] or [""]
     return golds
@@ -72,7 +80,10 @@ def _best_f1(text: str, golds: Sequence[str], v2: bool) -> float:
 
 
 def squad_metrics(
-    predicted: Sequence[str], examples: Sequence[QAExample], *, unanswerable: bool = False
+    predicted: Sequence[str] | Mapping[str, str],
+    examples: Sequence[QAExample],
+    *,
+    unanswerable: bool = False,
 ) -> dict[str, float]:
     """Exact match and F1 (percent), each the best over an example's gold answers.
 
@@ -80,7 +91,20 @@ def squad_metrics(
     model always answers); ``unanswerable`` counts the examples without one, left out.
     With ``unanswerable=True``, SQuAD 2.0's: every example counts, and one without a gold
     answer scores 1 exactly when the prediction is empty (""); ``has_answer_exact_match``
-    and ``has_answer_f1`` cover the answerable ones, ``no_answer_accuracy`` the others."""
+    and ``has_answer_f1`` cover the answerable ones, ``no_answer_accuracy`` the others.
+
+    ``predicted``: a text per example, in order, or a mapping of example ids to texts (as
+    ``predictions.json`` and SQuAD's own script hold them)."""
+    if isinstance(predicted, Mapping):
+        missing = [e.id for e in examples if e.id not in predicted]
+        if missing:
+            raise ConfigError(
+                f"no prediction for the example with id {missing[0]!r} ({len(missing)} of "
+                f"{len(examples)} missing); give a text for each example's id"
+            )
+        predicted = [predicted[e.id] for e in examples]
+    elif isinstance(predicted, str):
+        raise TypeError("predicted must be a text per example (a list), not one str")
     em = f1 = 0.0
     has = [0.0, 0.0, 0]  # exact, f1, count over the answerable
     no = [0.0, 0]  # right, count over the unanswerable

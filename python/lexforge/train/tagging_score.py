@@ -69,7 +69,15 @@ def entity_metrics(
     gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]
 ) -> dict[str, Any]:
     """Micro precision/recall/F1 over exact entity matches, and the same per type. Each
-    predicted sentence must have its gold sentence's length (``ConfigError`` otherwise)."""
+    predicted sentence must have its gold sentence's length (``ConfigError`` otherwise);
+    each side is a list of sentences, each a list of tags (a flat list of tags was read
+    as sentences of one-letter tags: ``TypeError``, as seqeval)."""
+    for side, sentences in (("gold", gold), ("predicted", predicted)):
+        if isinstance(sentences, str) or any(isinstance(s, str) for s in sentences):
+            raise TypeError(
+                f"{side} must be a list of sentences, each a list of tags, not a list of "
+                "tags: wrap one sentence's tags in a list"
+            )
     if len(gold) != len(predicted):
         raise ConfigError(f"{len(gold)} gold sentences but {len(predicted)} predicted")
     counts: dict[str, list[int]] = {}  # type -> [true positives, predicted, gold]
