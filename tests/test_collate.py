@@ -143,6 +143,13 @@ def test_rows_of_every_kind_give_one_batch(bert: Any, examples: list[dict[str, l
     columns = {k: [e[k] for e in part] for k in part[0]}
     as_columns = lf.MLMCollator(bert, seed=5)(columns)
     assert all(torch.equal(v, batches["lists"][k]) for k, v in as_columns.items())
+    # a numpy-format slice of rows of different lengths holds 1-D object arrays of rows:
+    # columns too (it was refused as one example, "pass [example]")
+    ragged = {k: np.array([np.array(r) for r in v] + [None], dtype=object)[:-1]
+              for k, v in columns.items()}  # fmt: skip
+    assert ragged["input_ids"].ndim == 1
+    as_objects = lf.MLMCollator(bert, seed=5)(ragged)
+    assert all(torch.equal(v, batches["lists"][k]) for k, v in as_objects.items())
     # bare sequences are examples with input_ids alone
     bare = lf.MLMCollator(bert, seed=5)([e["input_ids"] for e in part])
     assert list(bare) == ["input_ids", "attention_mask", "labels"]
@@ -194,6 +201,21 @@ def test_whole_words_and_per_example_fields(bert: Any) -> None:
     # stacked as transformers' collators stack them: Python floats as float32
     assert torch.equal(batch["score"], torch.tensor([i / 7 for i in range(len(texts))]))
     assert batch["score"].dtype == torch.float32
+    # a transformers tokenizer: its words from its vocabulary, as the lexforge one's (it
+    # needed word_ids, and the error pointed at Masker.from_tokenizer, which refused it)
+    transformers = pytest.importorskip("transformers")
+    hf = transformers.PreTrainedTokenizerFast(
+        tokenizer_file=str(datasets.files("bert-base-uncased")["tokenizer.json"]),
+        unk_token="[UNK]", sep_token="[SEP]", pad_token="[PAD]", cls_token="[CLS]",
+        mask_token="[MASK]",
+    )  # fmt: skip
+    bare = [{"input_ids": e["input_ids"]} for e in part]
+    theirs = lf.MLMCollator(hf, whole_word=True, mlm_probability=0.5, seed=2)(bare)
+    ours = lf.MLMCollator(bert, whole_word=True, mlm_probability=0.5, seed=2)(bare)
+    assert all(torch.equal(theirs[k], ours[k]) for k in ours)
+    assert lf.Masker.from_tokenizer(hf, whole_word=True).knows_words
+    with pytest.raises(ConfigError, match="takes a lexforge tokenizer, or a transformers fast"):
+        lf.Masker.from_tokenizer(object())
 
 
 def test_data_loader_workers_numpy_output_and_pickle(

@@ -227,9 +227,12 @@ def _columns(examples: Iterable[Any] | Mapping[str, Any]) -> dict[str, list[Any]
     if isinstance(examples, Mapping):
         ids = examples.get("input_ids")
         first = next(iter(ids), None) if isinstance(ids, (list, tuple)) else None
+        # (a 1-D array of ids is one example; one of objects, a column of rows of
+        # different lengths: a numpy-format dataset's slice)
+        ragged = getattr(getattr(ids, "dtype", None), "kind", None) == "O"
         one = (
             isinstance(first, (int, np.integer))
-            or getattr(ids, "ndim", None) == 1
+            or (getattr(ids, "ndim", None) == 1 and not ragged)
             or any(isinstance(v, (numbers.Number, str, np.generic)) for v in examples.values())
         )
         if one:
@@ -331,7 +334,21 @@ def _hf_masker(tokenizer: Any, options: dict[str, Any]) -> Masker:
             "the tokenizer has no mask token, which masked-language modelling needs; "
             "add one (tokenizer.add_special_tokens({'mask_token': '[MASK]'}))"
         )
+    words: dict[str, Any] = {}
+    if options.get("whole_word"):  # words from its vocabulary, as a lexforge tokenizer's
+        # (else only from the examples' word_ids)
+        from .masking import lexforge_twin
+
+        twin = lexforge_twin(tokenizer)
+        if twin is not None and twin.vocab_size == len(tokenizer):
+            from ._mask_words import continuation_ids, vocabulary_bytes, word_end_ids
+
+            words = {
+                "continuation_ids": continuation_ids(twin),
+                "word_end_ids": word_end_ids(twin),
+                "token_bytes": vocabulary_bytes(twin),
+            }
     return Masker(
         vocab_size=len(tokenizer), mask_token_id=mask, special_ids=tokenizer.all_special_ids,
-        **options,
+        **options, **words,
     )  # fmt: skip

@@ -172,7 +172,10 @@ class Masker:
         mask_probability, random_probability: of the picked tokens, the shares replaced by
             ``[MASK]`` and by a random non-special token; the rest stay as they are.
         mode: ``"bernoulli"`` (each token, or word, independently: HF's collator),
-            ``"exact"`` (exactly ``round(p × eligible tokens)`` per row, half to even) or
+            ``"exact"`` (exactly ``round(p × eligible tokens)`` per row, half to even;
+            with ``whole_word``, at most that many: a word that would overshoot it is
+            skipped, as HF's whole-word collator skips it, so 10 two-piece words at 0.15
+            give 2 tokens, not 3) or
             ``"span"`` (SpanBERT: spans of geometric length, parameter
             ``span_probability``, truncated to ``[1, max_span]`` and renormalised, mean 3.8
             at the defaults, until that many tokens are picked; spans that fall next to
@@ -293,7 +296,21 @@ class Masker:
     @classmethod
     def from_tokenizer(cls, tokenizer: Any, **kwargs: Any) -> Masker:
         """A masker for ``tokenizer``'s vocabulary: its mask token (``[MASK]`` or ``<mask>``),
-        its special tokens and (for ``whole_word``) its word-continuation tokens."""
+        its special tokens and (for ``whole_word``) its word-continuation tokens. A
+        transformers fast tokenizer (or a ``tokenizers.Tokenizer``) is read through its
+        ``tokenizer.json``; anything else is a ``ConfigError``."""
+        from lexforge.tokenizer import Tokenizer
+
+        if not isinstance(tokenizer, Tokenizer):
+            twin = lexforge_twin(tokenizer)
+            if twin is None:
+                raise ConfigError(
+                    f"Masker.from_tokenizer takes a lexforge tokenizer, or a transformers "
+                    f"fast one, not a {type(tokenizer).__module__}.{type(tokenizer).__name__}; "
+                    "load its tokenizer.json with lexforge.Tokenizer.from_file, or build "
+                    "Masker(vocab_size=..., mask_token_id=..., special_ids=...) directly"
+                )
+            tokenizer = twin
         specials: dict[str, int] = dict(tokenizer.special_tokens)
         mask = next((specials[t] for t in MASK_TOKENS if t in specials), None)
         if mask is None and "mask_token_id" not in kwargs:
@@ -524,3 +541,19 @@ def mask_tokens(
             )
         _UNSTEPPED.add(seed)
     return masked
+
+
+def lexforge_twin(tokenizer: Any) -> Any:
+    """The lexforge tokenizer of a transformers fast tokenizer or a ``tokenizers.Tokenizer``
+    (from its ``tokenizer.json``), or None when it has none or lexforge cannot read it."""
+    from lexforge.errors import LexforgeError
+    from lexforge.tokenizer import Tokenizer
+
+    backend = getattr(tokenizer, "backend_tokenizer", tokenizer)
+    to_str = getattr(backend, "to_str", None)
+    if not callable(to_str):
+        return None
+    try:
+        return Tokenizer.from_str(to_str())
+    except (LexforgeError, ValueError, TypeError):
+        return None
