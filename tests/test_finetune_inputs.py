@@ -172,6 +172,10 @@ def test_a_head_is_told_by_its_weights_when_config_json_names_none(
         finetune(tmp_path, [("a", "bad"), ("b", "good")], **QUIET)
     with pytest.raises(CheckpointError, match=r"for labels \['neg', 'pos'\].*new_head=True"):
         finetune(tmp_path, [("a", "x"), ("b", "y"), ("c", "z")], **QUIET)
+    # a truthy new_head that is no bool ("false") put the encoder under a fresh head
+    for bad in ("false", 1, None):
+        with pytest.raises(ConfigError, match=r"new_head must be True or False, got"):
+            finetune(tmp_path, [("a", "bad"), ("b", "good")], new_head=bad, **QUIET)
     kept = finetune(tmp_path, [("a", "neg"), ("b", "pos")], validation=[("c", "neg")], **QUIET)
     assert kept.validation["accuracy"] == 1.0
 
@@ -302,6 +306,12 @@ def test_a_regression_target_with_digit_underscores_is_refused(tmp_path: Path) -
     kept = read_records([{"text": "a", "label": " 1000 "}, {"text": "b", "label": "1e3"},
                  {"text": "c", "label": 2.5}], problem_type="regression")  # fmt: skip
     assert [r[-1] for r in kept] == [1000.0, 1000.0, 2.5]
+    # finite, but its float32 square is not: the loss was inf at step 1, reported as a
+    # divergence with advice to lower the learning rate
+    for big in (1e39, "-2e19"):
+        with pytest.raises(ConfigError, match="too large for the model's float32 loss"):
+            read_records([{"text": "a", "label": big}], problem_type="regression")
+    assert read_records([{"text": "a", "label": 1e18}], problem_type="regression")[0][-1] == 1e18
 
 
 def test_a_classifier_whose_config_names_no_classes_is_read_as_from_pretrained_reads_it(

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from ..errors import TrainingDivergedError
+from ._fit_model import check_new_head as check_new_head
 from ._fit_model import encode_batch as encode_batch
 from ._fit_model import prepare as prepare
 from ._fit_model import resolve_device as resolve_device

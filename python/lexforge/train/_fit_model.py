@@ -11,10 +11,21 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..errors import ConfigError
 from ..model.config import BertConfig, check_vocab_fits
+
+
+def check_new_head(new_head: object) -> None:
+    """``ConfigError`` for a ``new_head`` that is not True or False (NumPy's too): a truthy
+    value such as "false" would put the encoder under a fresh head."""
+    if not isinstance(new_head, bool | np.bool_):
+        raise ConfigError(
+            f"new_head must be True or False, got {new_head!r}; pass a bool, not a "
+            f"{type(new_head).__name__}"
+        )
 
 
 def task_model(
@@ -32,6 +43,7 @@ def task_model(
     fresh head, with a warning). A head for the same labels in another order (an HF NER
     checkpoint's, "O" first) keeps its order, which the caller reads from
     ``config.labels``; a regression head's output takes the name of the data's target."""
+    check_new_head(new_head)
     overrides = {} if labels is None else {"labels": labels, "problem_type": problem_type}
     if isinstance(model, (str, os.PathLike)):
         saved = _saved_head(Path(model))

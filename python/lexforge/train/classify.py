@@ -32,6 +32,7 @@ from ._fit import (
     FitOptions,
     autocast,
     check_max_length,
+    check_new_head,
     check_out_dir,
     encode_batch,
     fit,
@@ -195,6 +196,7 @@ def finetune(
     if max_length is None:  # the usual lengths: texts and sentences 128, QA windows 384
         max_length = 384 if task == "qa" else 128
     check_max_length(max_length)
+    check_new_head(new_head)
     check_out_dir(out_dir, model=model, data=(train, validation, test))
     # the device and the checkpoint's folder, before the data is read (a minute, for some)
     resolve_device(device)

@@ -22,6 +22,9 @@ from ._files import data_format, given_rows, read_rows
 
 Record = tuple[str, Any] | tuple[str, str, Any]  # (text, label) or (text, pair, label)
 
+# the largest regression target whose square float32 holds (about 1.8e19)
+_LARGEST_TARGET = float(np.sqrt(np.finfo(np.float32).max))
+
 
 PROBLEMS = ("single_label_classification", "multi_label_classification", "regression")
 
@@ -332,6 +335,13 @@ def _label(
         if isinstance(value, (bool, np.bool_)) or not math.isfinite(number):
             raise ConfigError(
                 f"{where}: {at}: the regression target {value!r} is not a finite number"
+            )
+        if abs(number) > _LARGEST_TARGET:  # (its float32 square, the loss, is inf: it was
+            # reported as a divergence blamed on the learning rate)
+            raise ConfigError(
+                f"{where}: {at}: the regression target {value!r} is too large for the "
+                f"model's float32 loss (its square overflows past {_LARGEST_TARGET:.1e}); "
+                "rescale the targets (divide them all by a constant, or take logarithms)"
             )
         return number
     if problem == "multi_label_classification":
