@@ -451,3 +451,31 @@ def test_a_float64_model_computes_its_loss_in_float64(
     assert abs(float(got.loss) - float(want.loss)) <= 1e-12
     if cls == "BertForQuestionAnswering":
         assert got.start_logits.dtype == torch.float64
+
+
+def test_a_tied_matrix_stored_under_the_decoders_name_alone_loads_as_in_transformers(
+    tmp_path: Path,
+) -> None:
+    """Some tools write a tied MLM checkpoint's shared matrix once, as
+    ``cls.predictions.decoder.weight``: transformers ties it to the word embeddings and
+    loads it; lexforge refused it as "lacks encoder weights". Untied, it stays refused."""
+    from safetensors.torch import load_file, save_file
+
+    theirs = _hf(transformers.BertForMaskedLM, tmp_path)
+    state = load_file(tmp_path / "model.safetensors")
+    state["cls.predictions.decoder.weight"] = state.pop("bert.embeddings.word_embeddings.weight")
+    save_file(state, tmp_path / "model.safetensors", metadata={"format": "pt"})
+    batch = _batch()
+    reloaded = transformers.BertForMaskedLM.from_pretrained(tmp_path).eval()
+    ours = BertForMaskedLM.from_pretrained(tmp_path).eval()
+    with torch.no_grad():
+        want = theirs(**batch).logits
+        assert torch.equal(reloaded(**batch).logits, want)  # (the oracle agrees)
+        got = ours(batch["input_ids"], batch["attention_mask"]).logits
+    real = batch["attention_mask"].bool()
+    assert (got[real] - want[real]).abs().max() <= 1e-5
+    config = json.loads((tmp_path / "config.json").read_text())
+    config["tie_word_embeddings"] = False
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="lacks encoder weights"):
+        BertForMaskedLM.from_pretrained(tmp_path)

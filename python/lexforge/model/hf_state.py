@@ -111,6 +111,21 @@ def _hf_spellings(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
+def tied_from_decoder(state: dict[str, torch.Tensor], tied: bool) -> dict[str, torch.Tensor]:
+    """The state with its word embeddings taken from the MLM decoder where a tied
+    checkpoint stores the shared matrix under the decoder's name alone (some tools write
+    it so; transformers ties the two and loads it): it was refused as missing encoder
+    weights. Untied (``tied`` False), a missing matrix stays missing."""
+    decoder = state.get("cls.predictions.decoder.weight")
+    if not tied or decoder is None:
+        return state
+    prefix = "bert." if any(k.startswith("bert.") for k in state) else ""
+    name = f"{prefix}embeddings.word_embeddings.weight"
+    if name in state or (not prefix and "bert.embeddings.word_embeddings.weight" in state):
+        return state
+    return {**state, name: decoder}
+
+
 _OLD_NORM = re.compile(r"(LayerNorm\.)(gamma|beta)$")
 _NEW_NORM = {"gamma": "weight", "beta": "bias"}
 

@@ -134,6 +134,7 @@ class Pretrained(nn.Module):
             load_hf_state,
             read_checkpoint,
         )
+        from .hf_state import tied_from_decoder
 
         dtype = _dtype_option(overrides)
         backend = _loading_options(overrides)
@@ -169,6 +170,7 @@ class Pretrained(nn.Module):
                 f"load its encoder with BertModel, or fine-tune a {cls.__name__} on it with "
                 "new_head=True (lexforge finetune --new-head)"
             )
+        state = tied_from_decoder(state, config.tie_word_embeddings)
         saved_config = config
         if overrides:
             config = config.replace(**overrides)
