@@ -171,8 +171,9 @@ def test_tokens_per_second_leave_out_evaluations_and_checkpoints(
     setup: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An evaluation or a checkpoint (here made to take 0.3 s) is not training time: the
-    rate of the step after it is of the order of the others' (steps of a millisecond or
-    two: noisy), not a hundred times lower."""
+    rate of the steps after them is of the order of the others' (steps of a millisecond or
+    two: noisy), not a hundred times lower. Their median is compared: counted, the 0.3 s
+    would slow all three; a busy machine slowed one of them 38x in a CI run."""
     import time
 
     from lexforge.train import checkpoint
@@ -192,7 +193,7 @@ def test_tokens_per_second_leave_out_evaluations_and_checkpoints(
     rates = [r["tokens_per_s"] for r in result.history if r["split"] == "train"]
     after = [rates[i] for i in (3, 6, 9)]  # the steps after an evaluation and a checkpoint
     others = sorted(r for i, r in enumerate(rates) if i not in (3, 6, 9))
-    assert min(after) > others[len(others) // 2] / 20, (after, others)
+    assert sorted(after)[1] > others[len(others) // 2] / 20, (after, others)
 
 
 def test_a_resumed_window_divides_its_tokens_by_all_of_its_training_time(
