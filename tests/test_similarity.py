@@ -140,6 +140,9 @@ def test_words_of_splits_as_bert_does() -> None:
                  "a_b ___ «x» 3.14", "naïve café — “quoted”"):  # fmt: skip
         expected = [w for w, _ in split.pre_tokenize_str(normalizer.normalize_str(text))]
         assert words_of(text) == expected, text
+    # each word lower-cased alone: the whole text lower-cased spelled a final sigma by what
+    # followed ("οδοσ'" before an apostrophe, "οδος." before a full stop), two entries
+    assert words_of("ΟΔΟΣ'Α ΟΔΟΣ.") == ["οδος", "'", "α", "οδος", "."]
 
 
 def test_contextual_space_cuts_texts_to_fit_the_model(model: Any) -> None:
@@ -317,6 +320,15 @@ def test_cooccurrence_options_are_checked(option: str, value: Any, message: str)
         cooccurrence_space(_corpus(20, 5), min_count=1, **{option: value})
 
 
+def test_a_tokenizer_that_is_no_lexforge_one_is_named(tmp_path: Any) -> None:
+    """``cooccurrence_space(tokenizer=...)`` with a transformers tokenizer or a path raised
+    a bare AttributeError (``_pad_id``); as ``embed_words``, a ConfigError saying how to
+    load it."""
+    for tok in ("tokenizer.json", object()):
+        with pytest.raises(ConfigError, match="tokenizer must be a lexforge tokenizer"):
+            cooccurrence_space(["a b c"] * 3, tokenizer=tok, min_count=1)
+
+
 def test_a_string_is_not_a_list_of_texts(model: Any) -> None:
     for call in (cooccurrence_space, lambda t, **kw: contextual_space(model, t, **kw)):
         with pytest.raises(TypeError, match="pass a list of texts"):
@@ -365,4 +377,13 @@ def test_cooccurrence_space_against_a_dense_reference() -> None:
     assert not space.vectors[index["hello"]].any()
     with pytest.raises(ConfigError, match="'hello' has no vector"):
         space.neighbours("hello")
-    assert "hello" not in [w for w, _ in space.neighbours("cat", k=n)]
+    # every word with a vector but the one asked about, never the word itself nor one
+    # without a vector: those were kept at -inf once k passed the others (a word after
+    # "hello" in the vocabulary got them both)
+    for word in vocab:
+        if word == "hello":
+            continue
+        got = space.neighbours(word, k=n + 5)
+        assert sorted(w for w, _ in got) == sorted(w for w in vocab if w not in (word, "hello"))
+        assert all(np.isfinite(score) for _, score in got)
+        assert [w for w, _ in space.neighbours(word, k=2)] == [w for w, _ in got[:2]]

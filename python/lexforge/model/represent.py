@@ -42,17 +42,24 @@ def _encoder(model: nn.Module) -> Any:
     return model if hasattr(model, "embeddings") else model.bert
 
 
-def _tokenizer(model: nn.Module, tokenizer: Any) -> Any:
+def check_lexforge_tokenizer(tok: Any) -> None:
+    """``ConfigError`` unless ``tok`` is a lexforge tokenizer, saying how to load one."""
     from ..tokenizer import Tokenizer
-    from .hf import bert_framed
 
-    tok = tokenizer if tokenizer is not None else getattr(model, "tokenizer", None)
-    if tok is not None and not isinstance(tok, Tokenizer):
+    if not isinstance(tok, Tokenizer):
         raise ConfigError(
             f"tokenizer must be a lexforge tokenizer, got {type(tok).__module__}."
             f"{type(tok).__name__}: load its files with lexforge.Tokenizer.from_file(path) "
             "(tokenizer.json or vocab.txt)"
         )
+
+
+def _tokenizer(model: nn.Module, tokenizer: Any) -> Any:
+    from .hf import bert_framed
+
+    tok = tokenizer if tokenizer is not None else getattr(model, "tokenizer", None)
+    if tok is not None:
+        check_lexforge_tokenizer(tok)
     tok = bert_framed(tok)  # a BPE tokenizer frames texts as the pretraining rows were
     if tok is None:
         unread = getattr(model, "tokenizer_unread", None)

@@ -82,7 +82,12 @@ def _bert_deleted() -> str:
 def words_of(text: str) -> list[str]:
     """The lower-cased words of ``text`` as BERT's basic tokenizer splits them: at
     whitespace, each punctuation mark and each CJK character a word of its own, anything
-    else (letters with their combining marks, symbols such as € or emoji) in runs."""
+    else (letters with their combining marks, symbols such as € or emoji) in runs. Each
+    word is lower-cased alone, as ``embed_words``' are (the whole text lower-cased spelled
+    a final sigma by what followed the word: one word, two entries). A rule of thumb
+    without a tokenizer: special-token text (``[MASK]``) is split, and a combining mark
+    after a punctuation mark or a CJK character is a word of its own, where a tokenizer's
+    words may differ; ``cooccurrence_space(tokenizer=...)`` takes the tokenizer's."""
     global _WORD
     if _WORD is None:  # built once: the classes span all of Unicode
         marks, deleted = _bert_punctuation(), _bert_deleted()
@@ -91,7 +96,7 @@ def words_of(text: str) -> list[str]:
         # is around them ("page\x0cbreak" is one word, spelled as in the text, as the
         # tokenizer's offsets give it); alone they are no word
         _WORD = re.compile(f"[{_CJK}]|[{marks}]|{letter}(?:[{deleted}]*{letter})*")
-    return _WORD.findall(text.lower())
+    return [word.lower() for word in _WORD.findall(text)]
 
 
 @dataclass
@@ -126,10 +131,12 @@ class WordSpace:
                 "the window of another of its words; give more text"
             )
         scores = self.vectors @ self.vectors[i]
-        scores[i] = -np.inf
-        scores[~self.vectors.any(axis=1)] = -np.inf  # words with no vector are no one's
-        best = np.argsort(-scores, kind="stable")[: min(k, len(self.words) - 1)]
-        return [(self.words[j], float(scores[j])) for j in best]  # never the word itself
+        # candidates: every other word with a vector (words with none are no one's; kept
+        # at -inf, they and the word itself came out once k passed the others)
+        others = np.flatnonzero(self.vectors.any(axis=1))
+        others = others[others != i]
+        best = others[np.argsort(-scores[others], kind="stable")[:k]]
+        return [(self.words[j], float(scores[j])) for j in best]
 
 
 def _vocabulary(sentences: Sequence[list[str]], min_count: int, max_words: int) -> list[str]:
@@ -251,8 +258,9 @@ def _tokenizer_words(tok: Any, texts: list[str], batch: int = 1024) -> list[list
     words ``embed_words`` gives (a byte-level BPE framed the same way, its whitespace-only
     pieces left out)."""
     from .hf import bert_framed
-    from .represent import word_texts
+    from .represent import check_lexforge_tokenizer, word_texts
 
+    check_lexforge_tokenizer(tok)  # (anything else: an AttributeError on _pad_id)
     tok = bert_framed(tok)
     out: list[list[str]] = []
     for at in range(0, len(texts), batch):
@@ -299,9 +307,10 @@ def contextual_space(
     max_words_per_text: int = 64,
 ) -> WordSpace:
     """Contextual word vectors averaged over every occurrence in ``texts`` (each text cut
-    into runs of at most ``max_words_per_text`` words, and further at word starts where
-    those would not fit the model's positions: Chinese has no spaces, and a URL is dozens
-    of tokens)."""
+    into runs of at most ``max_words_per_text`` runs of non-space characters, "cat,dog"
+    one of them though it holds three words, and further at word starts where those would
+    not fit the model's positions: Chinese has no spaces, and a URL is dozens of
+    tokens)."""
     from .represent import _tokenizer, embed_words
 
     texts = _corpus(texts)
