@@ -403,6 +403,15 @@ def test_bad_setups(
                 {"grad_accum": 1.0}, {"keep": 1.5}, {"keep": -1}, {"save_every": 1.5}):  # fmt: skip
         with pytest.raises(ConfigError):
             pretrain(corpus["train"], tmp_path / "e", **{**small, **bad})
+    # True is no rate (it is the int 1): refused with the options, before the corpus is
+    # read and the run's folder made (it was refused by the masker at the first step)
+    from lexforge.train.pretrain_options import PretrainOptions
+
+    with pytest.raises(ConfigError, match="mlm_probability must be in"):
+        PretrainOptions(mlm_probability=True)
+    with pytest.raises(ConfigError, match="mlm_probability must be in"):
+        pretrain(corpus["train"], tmp_path / "t", **{**small, "mlm_probability": True})
+    assert not (tmp_path / "t").exists()
     # a run whose loss stops being a number stops there, with nothing saved
     with pytest.raises(lf.TrainingDivergedError, match="by step 4; nothing was saved"):
         pretrain(corpus["train"], tmp_path / "f", model=_config(tok), steps=8, lr=1e30,
@@ -431,6 +440,9 @@ def test_bad_setups(
                 "eval_data": corpus["train"], "eval_batches": 1, **extra})  # fmt: skip
         assert not (tmp_path / name / "model").exists()
         assert not any((tmp_path / name).glob("checkpoints/step-*"))
+        # the log stays JSON (its held-out NaN line was written before the stop)
+        log = (tmp_path / name / "log.jsonl").read_text(encoding="utf-8")
+        assert "NaN" not in log and "Infinity" not in log, log
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="no CUDA GPU"):
             pretrain(corpus["train"], tmp_path / "e", **{**small, "device": "cuda"})

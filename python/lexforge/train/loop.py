@@ -440,11 +440,13 @@ def _pretrain(
             if evaluator is not None and evaluating:
                 with log.set_aside():  # (an evaluation is not training time)
                     held_out = evaluator.run(net, autocast)
-                    log.eval(done, held_out)
                 net.train()
                 # (the same on every rank: summed over them)
                 lost = [f"{k} is {v}" for k, v in held_out.items() if v is not None and
                         not math.isfinite(v)]  # fmt: skip
+                if not lost:  # (a NaN is no JSON: the log keeps valid lines, as for training)
+                    with log.set_aside():
+                        log.eval(done, held_out)
                 if lost:
                     off = TrainingDivergedError(
                         f"the held-out {lost[0]} after step {done} (the training loss was "

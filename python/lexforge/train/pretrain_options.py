@@ -102,7 +102,8 @@ class PretrainOptions:
             betas = tuple(float(b) if isinstance(b, numpy) else b for b in self.betas)
             object.__setattr__(self, "betas", betas)
         rate = self.mlm_probability
-        if not callable(rate) and not (isinstance(rate, (int, float)) and 0 < rate <= 1):
+        number = isinstance(rate, (int, float)) and not isinstance(rate, bool)  # (True is 1)
+        if not callable(rate) and not (number and 0 < rate <= 1):
             raise ConfigError(f"mlm_probability must be in (0, 1] (or a schedule), got {rate!r}")
         if self.masking not in ("bernoulli", "exact", "span"):
             raise ConfigError(f"masking must be bernoulli, exact or span, got {self.masking!r}")
