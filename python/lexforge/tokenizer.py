@@ -280,9 +280,11 @@ class Tokenizer:
         _check_json_kind(path, kind, doc)
         if kind == "gpt2":
             vocab_path, merges_path = gpt2.find_pair(path)
-            names = None if special_tokens is None else tuple(special_tokens)
+            names = gpt2.special_names(special_tokens)
             raw = doc if path == vocab_path else None
-            return BpeTokenizer(gpt2.load(vocab_path, merges_path, names, raw))
+            bpe = gpt2.load(vocab_path, merges_path, names, raw)
+            gpt2.check_special_ids(bpe, special_tokens, vocab_path)
+            return BpeTokenizer(bpe)
         if special_tokens is not None:
             special_tokens = tiktoken.check_specials(special_tokens)  # names alone: no ids
         return cls.from_tiktoken(path, pattern=pattern, special_tokens=special_tokens)
@@ -468,7 +470,7 @@ class Tokenizer:
         vocab_path, merges_path = gpt2.find_pair(Path(path))
         if merges is not None:
             merges_path = Path(merges)
-        specials = None if special_tokens is None else tuple(special_tokens)
+        specials = gpt2.special_names(special_tokens)
         return BpeTokenizer(gpt2.load(vocab_path, merges_path, specials))
 
     @classmethod
@@ -507,8 +509,12 @@ class Tokenizer:
         if specials is None:
             specials = tiktoken.PRESET_SPECIALS[preset] if preset else {}
         tok = BpeTokenizer(tiktoken.load(path, ranks, pattern, specials))
+        from lexforge.formats.hf_json import warn_missing_bytes
+
+        # (a byte's token deleted leaves a hole too: said as such, not as lost specials)
+        bytes_missing = warn_missing_bytes(str(path), tok._core)
         missing = tiktoken.missing_ids(ranks) if special_tokens is None and preset is None else ""
-        if missing:
+        if missing and not bytes_missing:
             warnings.warn(
                 f"{path}: no rank holds the id(s) {missing} (a rank file cannot record "
                 "special tokens, so they were probably lost when it was saved); pass "

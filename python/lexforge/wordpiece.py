@@ -508,6 +508,15 @@ class WordPieceTokenizer(Tokenizer):
                 lost.append("the special tokens put around each text (the template)")
         if self._truncation is not None or self._padding is not None:
             lost.append("the truncation and padding")
+        ours = self._core.normalizer
+        if ours is not None and not ours[3] and not _says_cased(target.parent):
+            # lexforge reads the case from the tokens; HF's BertWordPieceTokenizer and
+            # transformers' BertTokenizer lowercase a lone vocab.txt (do_lower_case=True)
+            lost.append(
+                "that it is cased (HF tokenizers and transformers read a vocab.txt alone as "
+                'uncased; a tokenizer_config.json beside it with "do_lower_case": false '
+                "tells them)"
+            )
         if lost:
             warnings.warn(
                 f"format='vocab' cannot record {'; '.join(lost)}: {target} loads as another "
@@ -528,3 +537,12 @@ class WordPieceTokenizer(Tokenizer):
 
 # the normalizer's options, in the order the core gives them
 _NORMALIZER = ("clean_text", "handle_chinese_chars", "strip_accents", "lowercase")
+
+
+def _says_cased(folder: Path) -> bool:
+    """Whether ``folder``'s tokenizer_config.json sets ``do_lower_case`` false."""
+    try:
+        config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and config.get("do_lower_case") is False

@@ -82,9 +82,10 @@ def parse_json(text: str, name: str, early: str = "the text ends early") -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
-        hint = (
-            f"{early}; fetch it again" if e.pos >= len(text.rstrip()) - 1 else "fix the JSON syntax"
-        )
+        # (a string never closed runs to the end: the text was cut inside it, though the
+        # error's position is where the string began)
+        cut = e.pos >= len(text.rstrip()) - 1 or e.msg.startswith("Unterminated string")
+        hint = f"{early}; fetch it again" if cut else "fix the JSON syntax"
         raise TokenizerFormatError(
             f"{name}:{e.lineno}:{e.colno}: invalid JSON ({e.msg}); {hint}"
         ) from None

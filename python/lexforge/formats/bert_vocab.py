@@ -17,16 +17,23 @@ from lexforge.formats import atomic_write, read_json, read_text
 from lexforge.formats.added import core_args, read_folder
 from lexforge.formats.bert import bert_template
 
+# Unicode's White_Space, as Rust's char::is_whitespace (str.isspace adds \x1c-\x1f)
+_WHITE_SPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006" + (
+    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+
 
 def read_vocab(path: Path) -> list[str]:
     """The tokens of a ``vocab.txt`` by id. Lines are split on "\\n" only: vocabularies hold
     characters such as U+2028 that ``str.splitlines`` would treat as line breaks. As in HF
-    ``tokenizers``, spaces, tabs and ``\\r`` ending a token's line are not part of it; a
-    line of whitespace alone is a token (bert-base-chinese lists U+3000)."""
+    ``tokenizers`` (Rust's ``trim_end``), white space ending a token's line is not part of
+    it: spaces, tabs, ``\\r``, and Unicode's others (U+00A0, U+3000...: "the\\u3000" was
+    kept whole, and "the" encoded as [UNK]); a line of white space alone is a token
+    (bert-base-chinese lists U+3000)."""
     lines = read_text(path).removeprefix("\ufeff").split("\n")  # an editor's BOM
     if lines and lines[-1] == "":
         lines.pop()
-    tokens = [line.rstrip(" \t\r") or line.removesuffix("\r") for line in lines]
+    tokens = [line.rstrip(_WHITE_SPACE) or line.removesuffix("\r") for line in lines]
     if not tokens:
         raise TokenizerFormatError(f"{path}: the vocabulary is empty")
     for i, token in enumerate(tokens):
@@ -188,7 +195,7 @@ def save_vocab(core: BertTokenizer, path: Path) -> None:
     with a line break, or ending in whitespace that ``read_vocab`` strips) is refused."""
     tokens = core.vocab()
     for tid, token in enumerate(tokens):
-        if "\n" in token or (token.rstrip(" \t\r") or token.removesuffix("\r")) != token:
+        if "\n" in token or (token.rstrip(_WHITE_SPACE) or token.removesuffix("\r")) != token:
             raise ConfigError(
                 f"token {token!r} (id {tid}) cannot be a line of vocab.txt (a line break, or "
                 "whitespace ending it, would be lost): save with format='hf' (tokenizer.json)"

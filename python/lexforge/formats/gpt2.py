@@ -6,12 +6,14 @@ per line, highest priority first). Read and write.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from lexforge import _bytelevel
 from lexforge._core import Bpe
-from lexforge.errors import TokenizerFormatError
+from lexforge._warn import warn
+from lexforge.errors import ConfigError, TokenizerFormatError
 from lexforge.formats import atomic_write_all, read_json, read_text
 from lexforge.formats.hf_json import warn_missing_bytes
 
@@ -36,6 +38,42 @@ def find_pair(path: Path) -> tuple[Path, Path]:
             f"{missing} not found next to {path}; GPT-2 tokenizers need both files"
         )
     return vocab, merges
+
+
+def special_names(special_tokens: object) -> tuple[str, ...] | None:
+    """``special_tokens`` for GPT-2 files: the texts of vocabulary tokens to make special
+    (they keep the ids vocab.json gives them; a ``{text: id}`` mapping gives its texts,
+    its ids checked by :func:`check_special_ids`). One str (its characters were taken for
+    the tokens, then blamed on the files) or non-str items are a ``ConfigError``."""
+    if special_tokens is None:
+        return None
+    if isinstance(special_tokens, str):
+        raise ConfigError(
+            f"special_tokens must be a list of token texts, not the str {special_tokens!r}; "
+            f"pass [{special_tokens!r}]"
+        )
+    if not isinstance(special_tokens, Iterable):
+        raise ConfigError(f"special_tokens must be a list of token texts, got {special_tokens!r}")
+    names = tuple(special_tokens)
+    bad = next((t for t in names if not isinstance(t, str) or not t), None)
+    if bad is not None:
+        raise ConfigError(f"special_tokens: {bad!r} is not a non-empty str")
+    return names
+
+
+def check_special_ids(bpe: Bpe, special_tokens: object, vocab_path: Path) -> None:
+    """A ``ConfigError`` when ``special_tokens`` is a ``{text: id}`` mapping whose ids are
+    not the ones ``vocab_path`` gives those tokens (they were dropped, silently)."""
+    if not isinstance(special_tokens, Mapping):
+        return
+    ids = dict(bpe.specials())
+    for text, tid in special_tokens.items():
+        held = ids.get(text)
+        if held is None or tid != held:
+            raise ConfigError(
+                f"special_tokens: {text!r} has id {held} in {vocab_path.name}, not {tid!r}; "
+                "GPT-2 files give their tokens' ids: pass the texts alone, as a list"
+            )
 
 
 def load(
@@ -87,6 +125,13 @@ def load(
             raise TokenizerFormatError(
                 f"{merges_path}:{lineno}: {line!r} is not a merge 'left right'"
             )
+        for part in (*parts, parts[0] + parts[1]):
+            if special_tokens is not None and part in wanted:  # (named as the caller's)
+                raise ConfigError(
+                    f"special_tokens: {part!r} is a token the merges take or make "
+                    f"({merges_path.name} line {lineno}), not a special token; leave it out "
+                    "of special_tokens"
+                )
         for part in parts:
             if part not in by_text:
                 raise TokenizerFormatError(
@@ -104,7 +149,53 @@ def load(
     except TokenizerFormatError as e:
         raise TokenizerFormatError(f"{vocab_path} + {merges_path}: {e}") from None
     warn_missing_bytes(f"{vocab_path} + {merges_path}", bpe)
+    warn_side_files(vocab_path.parent, set(raw_vocab))
     return bpe
+
+
+def warn_side_files(folder: Path, vocab: set[str]) -> None:
+    """Warns about what transformers' files beside a GPT-2 pair say and lexforge does not
+    read (it was lost silently): tokens ``added_tokens.json``, ``tokenizer_config.json``'s
+    ``added_tokens_decoder`` or ``special_tokens_map.json`` add past the vocabulary, and
+    ``add_prefix_space``. transformers' ``save_pretrained`` writes a ``tokenizer.json``
+    beside them, which keeps everything."""
+
+    def read(name: str) -> Any:
+        try:
+            return json.loads((folder / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def text(entry: Any) -> str | None:
+        entry = entry.get("content") if isinstance(entry, dict) else entry
+        return entry if isinstance(entry, str) else None
+
+    added: list[str] = []
+    legacy, config, roles = (read(n) for n in (
+        "added_tokens.json", "tokenizer_config.json", "special_tokens_map.json"))  # fmt: skip
+    if isinstance(legacy, dict):
+        added += [t for t in legacy if isinstance(t, str)]
+    config = config if isinstance(config, dict) else {}
+    decoder = config.get("added_tokens_decoder")
+    if isinstance(decoder, dict):
+        added += [t for t in map(text, decoder.values()) if t]
+    for value in roles.values() if isinstance(roles, dict) else ():
+        added += [t for t in map(text, value if isinstance(value, list) else [value]) if t]
+    lost = sorted(set(added) - vocab)
+    said = []
+    if lost:
+        more = f" and {len(lost) - 5} more" if len(lost) > 5 else ""
+        shown = ", ".join(map(repr, lost[:5])) + more
+        said.append(f"the tokens {shown} that its side files add")
+    if config.get("add_prefix_space") is True:
+        said.append("add_prefix_space (a space put before each text)")
+    if said:
+        warn(
+            f"{folder}: lexforge reads GPT-2's vocab.json and merges.txt alone, so it misses "
+            f"{' and '.join(said)}, which transformers applies; save the tokenizer with "
+            "transformers' save_pretrained (it writes a tokenizer.json, which lexforge reads "
+            "whole) and load that, or add the tokens with add_special_tokens"
+        )
 
 
 def save(bpe: Bpe, folder: Path) -> tuple[Path, Path]:

@@ -333,14 +333,15 @@ def load(path: Path, doc: Any = None) -> tuple[Bpe, OffsetTrim | None, Template 
     return bpe, offsets, template
 
 
-def warn_missing_bytes(where: str, bpe: Bpe) -> None:
+def warn_missing_bytes(where: str, bpe: Bpe) -> bool:
     """Warns when some of the 256 bytes have no token (HF's ``BpeTrainer`` run without
     ``initial_alphabet=ByteLevel.alphabet()`` makes such files): text holding them cannot
     be encoded, which lexforge says with an ``EncodingError`` where HF tokenizers drops the
-    bytes silently. Said at load time, not first on some later input."""
+    bytes silently. Said at load time, not first on some later input. Returns whether it
+    warned."""
     missing = [b for b in range(256) if bpe.token_id(bytes([b])) is None]
     if not missing:
-        return
+        return False
     shown = ", ".join(repr(chr(b)) if b < 0x80 else f"0x{b:02X}" for b in missing[:8])
     more = f" and {len(missing) - 8} more" if len(missing) > 8 else ""
     warn(
@@ -349,6 +350,7 @@ def warn_missing_bytes(where: str, bpe: Bpe) -> None:
         "tokenizers drops those bytes silently. A byte-level BPE needs all 256 byte tokens "
         "(HF's BpeTrainer: initial_alphabet=pre_tokenizers.ByteLevel.alphabet())"
     )
+    return True
 
 
 def _mergeable_special(path: Path, where: str, token: str) -> bytes:
