@@ -262,6 +262,17 @@ def test_keywords_become_flags_outside_paths_and_quotes() -> None:
     assert said == "none named 'text'; name it with --text-column"
     train = flag_names(build_parser(), "train-tokenizer")
     assert in_flags("remove it from special_tokens", train) == "remove it from --special"
+    # a Python call quoted in the message keeps its keywords (flags made a call that runs
+    # nowhere: "from_tiktoken(path, --pattern 'gpt2', --special {...})")
+    said = in_flags(
+        "cannot record the special_tokens; reload with Tokenizer.from_tiktoken(path, "
+        "pattern='gpt2', special_tokens={'<s>': 0}), or save with format='hf'",
+        train,
+    )
+    assert said == (
+        "cannot record the --special; reload with Tokenizer.from_tiktoken(path, "
+        "pattern='gpt2', special_tokens={'<s>': 0}), or save with --format 'hf'"
+    )
 
 
 def test_fill_mask_is_quiet_about_pretrainings_own_heads(

@@ -534,7 +534,16 @@ def in_flags(message: str, flags: dict[str, str]) -> str:
     """An API error in the command line's words: a keyword that opens the message, is
     given a value (``max_seq_len=5``) or holds an underscore, as its flag (``--max-seq-len
     5``). A keyword inside a path or a quoted name is left alone, and the None the message
-    opens on a flag offers is said as leaving the flag out."""
+    opens on a flag offers is said as leaving the flag out. A Python call the message
+    quotes (``Tokenizer.from_tiktoken(path, pattern='gpt2')``) keeps its keywords: flags
+    inside it made a call that runs nowhere."""
+    calls: list[str] = []
+
+    def hold(m: re.Match[str]) -> str:
+        calls.append(m.group(0))
+        return f"\x00{len(calls) - 1}\x00"
+
+    message = re.sub(r"\b[A-Za-z_][\w.]*\([^()]*\)", hold, message)
     for name, flag in flags.items():
         alone = r"(?<![\w/\\.'\"-])" + re.escape(name)
         given = r"(?<![\w\\.'\"-])" + re.escape(name) + "="  # (after a "/" too: "x=/y=")
@@ -547,6 +556,7 @@ def in_flags(message: str, flags: dict[str, str]) -> str:
             message = flag + message[len(name) :]
         if message.startswith(flag + " "):  # a flag is None by being left out
             message = re.sub(r"\bor None\b", f"or leave {flag} out", message)
+    message = re.sub("\x00(\\d+)\x00", lambda m: calls[int(m.group(1))], message)
     # a message that named the flag beside its keyword ("text_column= (--text-column)")
     # names it once
     return re.sub(r"(--[\w-]+) \(\1\)", r"\1", message)
