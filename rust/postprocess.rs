@@ -3,6 +3,7 @@
 //! semantics are HF `tokenizers`' (`TruncationParams`, `TemplateProcessing`, `PaddingParams`).
 
 use crate::error::{Error, Result};
+use crate::memory::check_room;
 
 /// One encoded sequence, before special tokens.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -93,6 +94,25 @@ impl Seq {
         }
         parts.into_iter().map(|(a, b)| self.slice(a, b)).collect()
     }
+}
+
+/// Bytes a token takes in a [`Seq`] (id, offsets, word, first-row offsets at most).
+const SEQ_TOKEN_BYTES: usize = 4 + 8 + 4 + 8;
+/// Bytes a token takes in [`Rows`] (id, type id, special flag, word, offsets).
+const ROW_TOKEN_BYTES: usize = 4 + 4 + 1 + 4 + 8;
+/// Bytes a row takes in [`Rows`] besides its tokens (its start and sample).
+const ROW_BYTES: usize = 8 + 4;
+
+/// How many windows [`Seq::windows`] cuts `len` tokens into (the kept part included).
+fn window_count(len: usize, max_len: usize, stride: usize) -> usize {
+    if max_len >= len {
+        return 1;
+    }
+    if max_len == 0 {
+        return 2;
+    }
+    let step = max_len - stride; // (at least 1: stride < max_len is checked first)
+    1 + (len - max_len).div_ceil(step)
 }
 
 /// Which end of a sequence to cut or pad.
@@ -324,6 +344,12 @@ fn truncate(
                 t.stride
             )));
         }
+        let count = window_count(s.len(), n, t.stride);
+        check_room(
+            count.checked_mul(n.max(1)),
+            SEQ_TOKEN_BYTES,
+            "the overflow windows of one text (return_overflowing_tokens)",
+        )?;
         Ok(s.windows(n, t.stride, t.side))
     };
     if max == 0 {
@@ -435,6 +461,16 @@ pub fn rows(
             }
         }
         Some(wb) => {
+            // every window of the first with every window of the second: a product, which
+            // two long texts and a short max_length make past any memory (an abort)
+            let longest = |w: &[Seq]| w.iter().map(Seq::len).max().unwrap_or(0);
+            let row = (longest(&wa) + longest(&wb) + added) * ROW_TOKEN_BYTES + ROW_BYTES;
+            check_room(
+                wa.len().checked_mul(wb.len()),
+                row,
+                "the overflow windows of a pair (return_overflowing_tokens: each window of \
+                 the first text with each of the second)",
+            )?;
             emit(&wa[0], Some(&wb[0]));
             for oa in &wa[1..] {
                 emit(oa, Some(&wb[0]));
@@ -581,5 +617,73 @@ fn fill(rows: &Rows, width: usize, pad: Option<&Padding>, field: Field, out: &mu
 fn copy<T: Copy + Into<i64>>(dst: &mut [i64], src: &[T]) {
     for (d, &s) in dst.iter_mut().zip(src) {
         *d = s.into();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seq(n: usize) -> Seq {
+        let n32 = n as u32;
+        Seq {
+            ids: (0..n32).collect(),
+            offsets: (0..n32).map(|i| (i, i + 1)).collect(),
+            words: (0..n as i32).collect(),
+            first_offsets: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn window_counts_are_the_windows_cut() {
+        for n in 0..40 {
+            for max_len in 0..12 {
+                for stride in 0..max_len.max(1) {
+                    for side in [Side::Right, Side::Left] {
+                        let cut = seq(n).windows(max_len, stride, side);
+                        assert_eq!(
+                            window_count(n, max_len, stride),
+                            cut.len(),
+                            "{n} {max_len} {stride}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn overflow_past_memory_is_a_config_error_not_an_abort() {
+        let truncation = |max_length, stride| Truncation {
+            max_length,
+            strategy: Strategy::LongestFirst,
+            stride,
+            side: Side::Right,
+        };
+        let opts = |t| Options { add_special_tokens: false, truncation: Some(t), overflow: true };
+        let template = Template { single: vec![Part::A(0)], pair: vec![Part::A(0), Part::B(1)] };
+        // one text: 3 * 10^6 windows of 10^6 tokens each (stride max_length - 1)
+        let long = seq(1 << 22);
+        let e = rows(
+            &long,
+            None,
+            &template,
+            &opts(truncation(1 << 20, (1 << 20) - 1)),
+            0,
+            &mut Rows::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("the overflow windows of one text"), "{e}");
+        // a pair: every window of the first with every window of the second
+        let (a, b) = (seq(1 << 18), seq(1 << 18));
+        let e = rows(&a, Some(&b), &template, &opts(truncation(2, 0)), 0, &mut Rows::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("the overflow windows of a pair"), "{e}");
+        // a small pair still makes its rows
+        let mut out = Rows::default();
+        rows(&seq(5), Some(&seq(4)), &template, &opts(truncation(4, 0)), 0, &mut out).unwrap();
+        assert_eq!(out.len(), 3 * 2);
     }
 }

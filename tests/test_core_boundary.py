@@ -114,3 +114,29 @@ def test_a_vocabulary_past_memory_is_refused_by_the_masker() -> None:
     # a vocabulary that fits is taken as before
     masker = lf.Masker(vocab_size=30_000, mask_token_id=5, special_ids=[0])
     assert masker(np.array([[0, 7, 8]]), step=0)[0].shape == (1, 3)
+
+
+def test_sizes_past_memory_in_the_data_path_are_config_errors() -> None:
+    """From a fuzz of the core: an empty batch padded to a width past the address space
+    (a (0, width) array's row stride overflowed: a segfault), a shard count past memory
+    (a panic on the capacity, or an abort), and a continuation id past the vocabulary (a
+    table of 4 GiB, an abort where memory is capped). Run in a child, as a crash would be."""
+    out = _in_a_child(
+        "import numpy as np\n"
+        "from lexforge import _core\n"
+        "tokens = np.arange(5, 23, dtype=np.uint32)\n"
+        "c = _core.ShardCorpus([('s', tokens, np.arange(0, 19, 3, dtype=np.int64),\n"
+        "                        np.array([0, 2, 4, 6], dtype=np.int64))], 50)\n"
+        "calls = [lambda: _core.pad_lists([], 0, 'input_ids', 1, 2**60),\n"
+        "         lambda: _core.shard_order(2**64 - 1, 0, 0),\n"
+        "         lambda: _core.shard_order(2**40, 0, 0),\n"
+        "         lambda: c.build_block(0, 0, 16, 0.1, 'sop', 0, None, [2**32 - 1])]\n"
+        "for call in calls:\n"
+        "    try: call(); print('no error')\n"
+        "    except Exception as e: print(type(e).__name__, str(e)[:60])\n"
+        "print(len(c.build_block(0, 0, 16, 0.1, 'sop', 0, None, [7, 49])))\n"
+    )
+    said = out.splitlines()
+    assert [line.split()[0] for line in said[:4]] == ["ConfigError"] * 4, said
+    assert "continuation_ids holds 4294967295, outside the vocabulary" in said[3]
+    assert int(said[4]) > 0  # ids inside it are taken

@@ -691,3 +691,21 @@ def test_a_save_writes_through_a_link_and_keeps_the_files_mode(
         "hello there", disallowed_special=()
     )
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_overflow_windows_past_memory_are_a_config_error_not_an_abort(wordpiece: Any) -> None:
+    """Overflow windows were built with no memory check: a pair of long texts and a short
+    max_length (every window of the first with every window of the second), or a long text
+    with a stride near max_length, aborted the process on the allocation (or the OOM
+    killer took it). Here petabytes and terabytes: refused on any machine."""
+    text = "cat " * 200_000
+    options = {"add_special_tokens": False, "return_overflowing_tokens": True}
+    with pytest.raises(ConfigError, match=r"the overflow windows of a pair .* would need"):
+        wordpiece.encode_batch([text], [text], max_length=2, truncation=True, **options)
+    with pytest.raises(ConfigError, match=r"the overflow windows of one text .* would need"):
+        wordpiece.encode_batch(
+            [text * 5], max_length=100_000, stride=99_999, truncation=True, **options
+        )
+    rows = wordpiece.encode_batch(["a b c d e"], ["f g h"], max_length=4, truncation=True,
+                                  **options)  # fmt: skip
+    assert len(rows) == 6  # small ones still give every window

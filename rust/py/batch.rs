@@ -118,7 +118,9 @@ pub(crate) fn id_lists<'py>(
                 Some(m) => target.div_ceil(m).checked_mul(m),
                 None => Some(target),
             };
-            let cells = target.and_then(|t| t.checked_mul(rows.len()));
+            // (a row at least: a (0, width) array's row stride is width cells too, and one
+            // past the address space made NumPy index past it)
+            let cells = target.and_then(|t| t.checked_mul(rows.len().max(1)));
             // a row's ids (4 bytes each) and the list's pointer to each (8): a list that
             // cannot be made would panic inside PyO3 (a PanicException, not a MemoryError)
             check_room(cells, 12, &padded_what(rows.len(), target)).map_err(to_py)?;
@@ -195,7 +197,7 @@ pub(crate) fn arrays<'py>(
             // cells a token: an allocation past the room would abort the process
             let k: usize = fields.iter().map(|f| if f == "offsets" { 2 } else { 1 }).sum();
             let cells =
-                width.and_then(|w| w.checked_mul(rows.len())).and_then(|c| c.checked_mul(k));
+                width.and_then(|w| w.checked_mul(rows.len().max(1))).and_then(|c| c.checked_mul(k));
             check_room(cells, 8, &padded_what(rows.len(), width)).map_err(to_py)?;
             width.unwrap_or(0) // (checked above)
         }

@@ -127,8 +127,11 @@ pub(crate) fn tokenize_text<'py>(
 
 /// The shard order of an epoch.
 #[pyfunction]
-pub(crate) fn shard_order(n_shards: usize, seed: u64, epoch: u64) -> Vec<usize> {
-    block_order(n_shards, seed, epoch)
+pub(crate) fn shard_order(n_shards: usize, seed: u64, epoch: u64) -> PyResult<Vec<usize>> {
+    // (a count past memory: a panic on the capacity, or an abort on the allocation)
+    check_room(Some(n_shards), 2 * std::mem::size_of::<usize>(), "the shard order")
+        .map_err(to_py)?;
+    Ok(block_order(n_shards, seed, epoch))
 }
 
 /// One shard's arrays: tokens, sentence offsets, document offsets.
@@ -155,6 +158,8 @@ pub(crate) struct ShardCorpus {
     /// Whether each shard's first document continues the shard before's last.
     continues: Vec<bool>,
     n_docs: u64,
+    /// The vocabulary the tokens were checked against.
+    vocab_size: u32,
 }
 
 impl ShardCorpus {
@@ -227,7 +232,7 @@ impl ShardCorpus {
             kept.push((tokens, sentences.unbind(), documents.unbind()));
             names.push(name);
         }
-        let mut corpus = ShardCorpus { shards: kept, continues, n_docs: 0 };
+        let mut corpus = ShardCorpus { shards: kept, continues, n_docs: 0, vocab_size };
         let checked = corpus.with_view(py, |c| {
             (0..c.n_shards()).try_for_each(|k| c.shard(k).validate(&names[k], vocab_size))?;
             Ok::<u64, Error>(c.n_source_docs())
@@ -274,6 +279,14 @@ impl ShardCorpus {
                 ))))
             }
         };
+        // (a table by id: an id past the vocabulary, 2^32 - 1 say, sized it at 4 GiB)
+        if let Some(&id) = continuation_ids.iter().flatten().find(|&&id| id >= self.vocab_size) {
+            return Err(to_py(Error::Config(format!(
+                "continuation_ids holds {id}, outside the vocabulary (0..{}); give the ids of \
+                 the tokenizer whose tokens the shards hold",
+                self.vocab_size
+            ))));
+        }
         let table = continuation_ids.map(|ids| {
             let mut table = vec![false; ids.iter().max().map_or(0, |&m| m as usize + 1)];
             ids.iter().for_each(|&id| table[id as usize] = true);
@@ -329,7 +342,8 @@ impl ShardCorpus {
         // three int64 arrays and one uint8 array of (rows, width)
         let what =
             format!("{n} rows of width {}", width.map_or("past usize".into(), |w| w.to_string()));
-        check_room(width.and_then(|w| w.checked_mul(n)), 25, &what).map_err(to_py)?;
+        // (a row at least: an empty array's row stride is the width too)
+        check_room(width.and_then(|w| w.checked_mul(n.max(1))), 25, &what).map_err(to_py)?;
         let width = width.unwrap_or(0); // (checked above)
         let mut ids = Buffer::<i64>::take(n * width);
         let mut types = Buffer::<i64>::take(n * width);

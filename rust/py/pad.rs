@@ -119,7 +119,9 @@ pub(crate) fn pad_lists<'py>(
         to_py(Error::Config(format!("pad_to_multiple_of={multiple} overflows the width")))
     })?;
     let n = seqs.len();
-    crate::memory::check_room(n.checked_mul(width), 8, "padding the batch").map_err(to_py)?;
+    // (a row at least: an empty (0, width) array's row stride is the width too)
+    crate::memory::check_room(n.max(1).checked_mul(width), 8, "padding the batch")
+        .map_err(to_py)?;
     let mut buffer = Buffer::<i64>::take(n * width);
     let flat = buffer.as_mut_slice();
     flat.fill(pad);
