@@ -140,3 +140,67 @@ def test_sizes_past_memory_in_the_data_path_are_config_errors() -> None:
     assert [line.split()[0] for line in said[:4]] == ["ConfigError"] * 4, said
     assert "continuation_ids holds 4294967295, outside the vocabulary" in said[3]
     assert int(said[4]) > 0  # ids inside it are taken
+
+
+def test_masking_refuses_side_arrays_of_another_shape() -> None:
+    """A special-tokens mask, word ids or word starts holding as many values as the ids in
+    another shape would be read as other positions: refused, naming both shapes."""
+    masker = _core.Masker([0], 100, 3, 0.5, 0.8, 0.1, "bernoulli", False, 0)
+    ids = np.arange(4 * 6, dtype=np.int64).reshape(4, 6) % 90 + 5
+    ids[:, 0] = 0
+    flags = (ids == 0).astype(np.uint8)
+    with pytest.raises(ConfigError, match=r"special_tokens_mask has shape \[6, 4\] but input"):
+        masker.mask(ids, 0, special_mask=np.ascontiguousarray(flags.T))
+    with pytest.raises(ConfigError, match=r"word_ids has shape \[3, 8\] but input_ids has"):
+        masker.mask(ids, 0, word_ids=np.zeros((3, 8), dtype=np.int64))
+    with pytest.raises(ConfigError, match=r"word_starts has shape \[2, 12\]"):
+        masker.mask(ids, 0, word_starts=np.ones((2, 12), dtype=np.uint8))
+    # the same arrays in the ids' shape are taken, and the mask keeps specials out
+    _, labels = masker.mask(ids, 0, special_mask=flags)
+    assert (labels[:, 0] == -100).all()
+
+
+def test_counts_merged_into_themselves_double() -> None:
+    """The core counter merged with itself (PyO3 used to refuse the second borrow with a
+    bare RuntimeError): every count doubles, as the public WordCounts does."""
+    counter = _core.WordCounter(r"\S+", [])
+    counter.add_texts(["a b b c c c"], None)
+    before = {w: counter.get(w) for w in (b"a", b"b", b"c")}
+    counter.merge(counter)
+    assert {w: counter.get(w) for w in before} == {w: 2 * n for w, n in before.items()}
+    other = _core.WordCounter(r"\S+", [])
+    other.add_texts(["a d"], None)
+    counter.merge(other)
+    assert (counter.get(b"a"), counter.get(b"d"), other.get(b"a")) == (3, 1, 1)
+
+
+def test_shard_arrays_changed_after_the_corpus_is_made_change_nothing(tmp_path: Path) -> None:
+    """The corpus validates its shards once. Arrays the caller can still write to (or whose
+    owner can be made writeable again) are copied, so offsets changed afterwards neither
+    send the instance builder out of bounds nor into allocations of any size (a sentence
+    offset set to 10**9 drew the OOM killer). Run in a child capped at 3 GiB."""
+    out = _in_a_child(
+        "import resource; resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))\n"
+        "import numpy as np\n"
+        "from lexforge import _core\n"
+        "def arrays():\n"
+        "    tokens = np.arange(5, 200, dtype=np.uint16)\n"
+        "    sentences = np.append(np.arange(0, 195, 7), 195).astype(np.int64)\n"
+        "    return tokens, sentences, np.array([0, 10, sentences.size - 1], dtype=np.int64)\n"
+        "def rows(c):\n"
+        "    got = []\n"
+        "    for objective in ('nsp', 'none'):\n"
+        "        b = c.build_block(0, 0, 32, 0.1, objective, 0)\n"
+        "        got.append(c.materialize([(b, 0, len(b))], 1, 2, 0)['input_ids'].tolist())\n"
+        "    return got\n"
+        "for which, at, value in [(1, 3, 10**9), (1, -1, 10**6), (2, 1, -3), (0, 4, 60000)]:\n"
+        "    for frozen_owner in (False, True):\n"
+        "        shard = arrays()\n"
+        "        if frozen_owner: [a.setflags(write=False) for a in shard]\n"
+        "        c = _core.ShardCorpus([('s', *shard)], 1000)\n"
+        "        before = rows(c)\n"
+        "        if frozen_owner: [a.setflags(write=True) for a in shard]\n"
+        "        shard[which][at] = value\n"
+        "        print(rows(c) == before)\n"
+    )
+    assert out.split() == ["True"] * 8, out

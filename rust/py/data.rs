@@ -150,8 +150,38 @@ enum TokenGuard<'py> {
     U32(PyReadonlyArray1<'py, u32>),
 }
 
+/// `a` itself when nothing in this process can change its values (a read-only view of a
+/// read-only buffer: a shard memory-mapped with `mmap_mode="r"`), else a copy. The shards
+/// are validated once, when the corpus is made; offsets changed after that (an array the
+/// caller still writes to, or one whose owner can be made writeable again) would send the
+/// instance builder out of bounds or into allocations of any size.
+fn frozen<T: numpy::Element + Copy>(a: &Bound<'_, PyArray1<T>>) -> PyResult<Py<PyArray1<T>>> {
+    let unchangeable = || -> PyResult<bool> {
+        if a.getattr("flags")?.getattr("writeable")?.extract::<bool>()? {
+            return Ok(false);
+        }
+        let mut base = a.getattr("base")?;
+        while let Ok(array) = base.cast::<numpy::PyUntypedArray>() {
+            if array.getattr("flags")?.getattr("owndata")?.extract::<bool>()? {
+                return Ok(false); // (its owner's flag can be set back)
+            }
+            base = array.getattr("base")?;
+        }
+        if base.is_none() {
+            return Ok(false); // (an array owning its data: the same)
+        }
+        let view = base.py().import("builtins")?.getattr("memoryview")?.call1((&base,));
+        Ok(view.and_then(|v| v.getattr("readonly")?.extract::<bool>()).unwrap_or(false))
+    };
+    if unchangeable()? {
+        Ok(a.clone().unbind())
+    } else {
+        Ok(a.readonly().as_array().to_owned().into_pyarray(a.py()).unbind())
+    }
+}
+
 /// Shards (token ids with sentence and document offsets, typically memory-mapped), checked
-/// once when the corpus is made.
+/// once when the corpus is made. Arrays the caller could still change are copied first.
 #[pyclass(module = "lexforge._core", frozen)]
 pub(crate) struct ShardCorpus {
     shards: Vec<ShardArrays>,
@@ -221,15 +251,15 @@ impl ShardCorpus {
         let mut names = Vec::with_capacity(shards.len());
         for (name, tokens, sentences, documents) in shards {
             let tokens = if let Ok(a) = tokens.cast::<PyArray1<u16>>() {
-                TokenArray::U16(a.clone().unbind())
+                TokenArray::U16(frozen(a)?)
             } else if let Ok(a) = tokens.cast::<PyArray1<u32>>() {
-                TokenArray::U32(a.clone().unbind())
+                TokenArray::U32(frozen(a)?)
             } else {
                 return Err(to_py(Error::Shard(format!(
                     "shard {name}: tokens must be a 1-D uint16 or uint32 array"
                 ))));
             };
-            kept.push((tokens, sentences.unbind(), documents.unbind()));
+            kept.push((tokens, frozen(&sentences)?, frozen(&documents)?));
             names.push(name);
         }
         let mut corpus = ShardCorpus { shards: kept, continues, n_docs: 0, vocab_size };

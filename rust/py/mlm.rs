@@ -68,6 +68,15 @@ impl<'py> IdArray<'py> {
         pick_array!(value, "input_ids", IdArray::I64 => i64, IdArray::I32 => i32,
             IdArray::U32 => u32, IdArray::U16 => u16)
     }
+
+    fn shape(&self) -> &[usize] {
+        match self {
+            IdArray::I64(a) => a.shape(),
+            IdArray::I32(a) => a.shape(),
+            IdArray::U32(a) => a.shape(),
+            IdArray::U16(a) => a.shape(),
+        }
+    }
 }
 
 impl<'py> FlagArray<'py> {
@@ -75,6 +84,14 @@ impl<'py> FlagArray<'py> {
     fn extract(value: &Bound<'py, PyAny>, what: &str) -> PyResult<Self> {
         pick_array!(value, what, FlagArray::U8 => u8, FlagArray::I64 => i64,
             FlagArray::I32 => i32)
+    }
+
+    fn shape(&self) -> &[usize] {
+        match self {
+            FlagArray::U8(a) => a.shape(),
+            FlagArray::I64(a) => a.shape(),
+            FlagArray::I32(a) => a.shape(),
+        }
     }
 
     fn flags(&self, what: &str) -> PyResult<Flags<'_>> {
@@ -261,6 +278,21 @@ impl Masker {
         let special = special_mask.as_ref().map(|m| m.flags("special_tokens_mask")).transpose()?;
         let word_starts = word_starts.map(|m| FlagArray::extract(m, "word_starts")).transpose()?;
         let starts = word_starts.as_ref().map(|m| m.flags("word_starts")).transpose()?;
+        // (the same number of values in another shape would be read as other positions)
+        let shape = input_ids.shape();
+        let others = [
+            ("special_tokens_mask", special_mask.as_ref().map(FlagArray::shape)),
+            ("word_ids", word_ids.as_ref().map(|w| w.shape())),
+            ("word_starts", word_starts.as_ref().map(FlagArray::shape)),
+        ];
+        for (what, other) in others {
+            if let Some(other) = other.filter(|o| *o != shape) {
+                return Err(to_py(Error::Config(format!(
+                    "{what} has shape {other:?} but input_ids has {shape:?}; give one value \
+                     per position of input_ids"
+                ))));
+            }
+        }
         let words = word_ids.as_ref().map(|w| c_slice(w).ok_or(())).transpose().map_err(|()| {
             to_py(Error::Config(
                 "word_ids must be C-contiguous; pass numpy.ascontiguousarray(word_ids)".into(),

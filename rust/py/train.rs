@@ -128,16 +128,30 @@ impl WordCounter {
     }
 
     /// Adds every count of `other`, which must be made alike: the same pattern (or BERT
-    /// normalizer) and the same special tokens, in the same order.
-    fn merge(&mut self, py: Python<'_>, other: PyRef<'_, WordCounter>) -> PyResult<()> {
-        if other.splitter.describe() != self.splitter.describe() {
+    /// normalizer) and the same special tokens, in the same order. Counts merged into
+    /// themselves double.
+    fn merge(
+        slf: &Bound<'_, Self>,
+        py: Python<'_>,
+        other: &Bound<'_, WordCounter>,
+    ) -> PyResult<()> {
+        if slf.is(other) {
+            // (borrowed mutably and shared at once: PyO3's "already borrowed" RuntimeError)
+            let mut this = slf.borrow_mut();
+            let counts = &mut this.counts;
+            let theirs = counts.clone();
+            return py.detach(|| counts.merge(&theirs)).map_err(to_py);
+        }
+        let other = other.borrow();
+        let mut this = slf.borrow_mut();
+        if other.splitter.describe() != this.splitter.describe() {
             return Err(to_py(Error::TrainerConfig(format!(
                 "cannot merge counts made with {} into counts made with {}; count every shard with the same pattern",
                 other.splitter.describe(),
-                self.splitter.describe()
+                this.splitter.describe()
             ))));
         }
-        let (theirs, ours) = (other.special_tokens(), self.special_tokens());
+        let (theirs, ours) = (other.special_tokens(), this.special_tokens());
         if theirs != ours {
             return Err(to_py(Error::TrainerConfig(format!(
                 "cannot merge counts made with special tokens {theirs:?} into counts made with \
@@ -147,7 +161,8 @@ impl WordCounter {
         }
         let theirs = other.counts.clone();
         drop(other);
-        py.detach(|| self.counts.merge(&theirs)).map_err(to_py)
+        let counts = &mut this.counts;
+        py.detach(|| counts.merge(&theirs)).map_err(to_py)
     }
 
     /// The count of one word (0 if it was never seen).
