@@ -260,6 +260,17 @@ def test_keywords_become_flags_outside_paths_and_quotes() -> None:
     # a message that gave the flag beside the keyword names it once
     said = in_flags("none named 'text'; name it with text_column= (--text-column)", flags)
     assert said == "none named 'text'; name it with --text-column"
+    # ... and flags repeated in one parenthesis, with a value or 'in the CLI', or in a
+    # clause of it (the rest of the parenthesis kept); flags not said before are kept
+    said = in_flags("pass validation= and test= (--validation, --test) with files", flags)
+    assert said == "pass --validation and --test with files"
+    assert in_flags("need task='tag' (--task tag)", flags) == "need --task 'tag'"
+    said = in_flags("pass text_column=/label_column= to name yours (--text-column, "
+                    "--label-column in the CLI; task='qa' for questions)", flags)  # fmt: skip
+    assert said == "pass --text-column/--label-column to name yours (--task 'qa' for questions)"
+    said = in_flags("raise max_length (--max-length; the default grows with it)", flags)
+    assert said == "raise --max-length (the default grows with it)"
+    assert in_flags("see the files (--lr, --test)", flags) == "see the files (--lr, --test)"
     train = flag_names(build_parser(), "train-tokenizer")
     assert in_flags("remove it from special_tokens", train) == "remove it from --special"
     # a Python call quoted in the message keeps its keywords (flags made a call that runs

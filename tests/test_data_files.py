@@ -514,3 +514,19 @@ def test_qa_answers_are_checked(tmp_path: Path) -> None:
     squad.write_text('{"data": [', encoding="utf-8")
     with pytest.raises(ConfigError, match=r"squad\.json: not JSON"):
         read_qa(squad)
+
+
+def test_a_folder_given_as_data_is_called_a_folder(tmp_path: Path) -> None:
+    """Each reader of fine-tuning data names a directory as one, with the formats it
+    reads (classification said 'unknown or unsupported format', QA 'no such file')."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for read, formats in ((read_records, "csv, tsv, jsonl, json, parquet"),
+                          (read_tagged, "conll, jsonl, json, parquet"),
+                          (read_qa, "jsonl, json, parquet")):  # fmt: skip
+        said = rf"data is a directory; pass a data file \({formats}\)"
+        with pytest.raises(ConfigError, match=said):
+            read(folder)
+    # a missing file is still called missing
+    with pytest.raises(ConfigError, match="no such file"):
+        read_qa(tmp_path / "gone.jsonl")

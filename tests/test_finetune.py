@@ -418,7 +418,7 @@ def test_cli_refusals_leave_nothing_behind(
     from lexforge.cli import main
 
     for argv, message in [  # refused before the model loads
-        ([str(texts), "-o", str(tmp_path / "missing" / "v.npy")], "does not exist; create it"),
+        ([str(texts), "-o", str(texts / "v.npy")], "is a file, not a directory"),
         ([str(folder), "-o", str(tmp_path / "v.npy")], "is a directory; pass text files"),
         ([str(texts), "-o", str(tmp_path / "v.txt")], "write .npy, .npz or .parquet"),
         ([str(texts), "-o", str(tmp_path / "v.npz"), "--words", "--normalize"],
@@ -440,6 +440,9 @@ def test_cli_refusals_leave_nothing_behind(
         assert main(["embed", str(checkpoint), str(texts), "-o", str(folder / name)]) == 0
     assert "warning" not in capsys.readouterr().err
     assert np.array_equal(np.load(folder / "v.npz")["embeddings"], np.load(folder / "v.npy"))
+    # a folder that does not exist yet is made when the vectors are written
+    assert main(["embed", str(checkpoint), str(texts), "-o", str(folder / "a" / "v.npy")]) == 0
+    assert np.array_equal(np.load(folder / "a" / "v.npy"), np.load(folder / "v.npy"))
     # stdin as a file is: a byte-order mark is not text, a bad byte is one line of error
     for data, code in ((b"\xef\xbb\xbfthe film was superb\n", 0), (b"ok\n\xff\n", 1)):
         done = subprocess.run(

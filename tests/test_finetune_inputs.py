@@ -506,7 +506,7 @@ def test_score_labels_need_a_problem_type_in_the_api_and_the_cli(
     args = ["finetune", str(tiny_checkpoint), str(path), "--max-steps", "1", "--quiet",
             "--out", str(tmp_path / "run")]  # fmt: skip
     assert main(args) == 1
-    assert "--problem-type regression" in capsys.readouterr().err
+    assert "--problem-type 'regression' to predict" in capsys.readouterr().err
     assert main([*args, "--problem-type", "regression"]) == 0
     report = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert report["problem_type"] == "regression"

@@ -154,6 +154,14 @@ def test_classify_cuts_to_max_length_as_fine_tuning_and_transformers_do(
     assert [(r["label"], r["score"]) for r in lines_out] == [(y, pytest.approx(p)) for y, p in want]
     assert main(["predict", str(tmp_path), str(lines), "--max-length", "2"]) == 1
     assert "--max-length must be at least 3, got 2" in capsys.readouterr().err
+    # past the model's positions: the length is refused, not a text cut to it (whose
+    # message told the user to split it)
+    lines.write_text("word " * 80 + "\n", encoding="utf-8")
+    assert main(["predict", str(tmp_path), str(lines), "--max-length", "70"]) == 1
+    said = capsys.readouterr().err
+    assert "--max-length 70 is more than the model's 64 positions; pass at most 64" in said
+    with pytest.raises(ConfigError, match="max_length=65 is more than the model's 64"):
+        ours.classify(["a text"], max_length=65)
 
 
 def test_classify_reads_batches_of_like_length_in_the_given_order(tok: Any, tmp_path: Path) -> None:
@@ -434,10 +442,11 @@ def test_errors_name_the_input_by_its_place_in_the_whole_list(tok: Any, tmp_path
 def test_lexforge_predict_refuses_before_the_model_runs_and_writes_strict_json(
     tok: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """``-o`` naming the input, or a missing folder, is refused before the model runs; a
-    NaN score (a diverged checkpoint) is an error naming the line, never ``NaN`` in the
-    output; a checkpoint whose config.json names no architecture is told by its head;
-    QA's options reach the model; options of another kind of model are refused."""
+    """``-o`` naming the input, or a path through a file, is refused before the model runs
+    (a missing folder is made); a NaN score (a diverged checkpoint) is an error naming the
+    line, never ``NaN`` in the output; a checkpoint whose config.json names no
+    architecture is told by its head; QA's options reach the model; options of another
+    kind of model are refused."""
     import json
 
     from safetensors.torch import load_file, save_file
@@ -452,9 +461,14 @@ def test_lexforge_predict_refuses_before_the_model_runs_and_writes_strict_json(
     assert main(["predict", str(tmp_path / "clf"), str(lines), "-o", str(lines)]) == 1
     assert "would replace the input" in capsys.readouterr().err
     assert lines.read_text(encoding="utf-8") == "hello\nworld\n"
+    # a folder that does not exist yet is made (as train-tokenizer and finetune do)
+    made = tmp_path / "nowhere" / "deeper" / "out.jsonl"
+    assert main(["predict", str(tmp_path / "clf"), str(lines), "-o", str(made)]) == 0
+    assert [json.loads(x)["text"] for x in made.read_text(encoding="utf-8").splitlines()] == [
+        "hello", "world"]  # fmt: skip
     assert main(["predict", str(tmp_path / "clf"), str(lines), "-o",
-                 str(tmp_path / "nowhere" / "out.jsonl")]) == 1  # fmt: skip
-    assert "does not exist; create it" in capsys.readouterr().err
+                 str(lines / "out.jsonl")]) == 1  # fmt: skip
+    assert f"{lines} is a file, not a directory" in capsys.readouterr().err
     assert main(["predict", str(tmp_path / "clf"), str(lines), "--stride", "4"]) == 1
     assert "--stride is for QA models" in capsys.readouterr().err
     # no architectures in config.json: the head's weights say it is a classifier

@@ -184,9 +184,18 @@ def test_a_corpus_of_only_special_tokens_says_so(
         lf.Tokenizer.train_bpe(path, vocab_size=300, special_tokens=specials)
     with pytest.raises(CorpusError, match=message):
         lf.Tokenizer.train_bpe(texts=["[CLS][SEP]"], vocab_size=300, special_tokens=specials)
-    # a corpus with no text at all is still called empty
+    # a corpus with no text at all is still called empty; files are named (with several,
+    # the user could not tell which was empty)
     with pytest.raises(CorpusError, match=r"the corpus is empty"):
         lf.Tokenizer.train_wordpiece(texts=[""], vocab_size=100)
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    for train in (lf.Tokenizer.train_wordpiece, lf.Tokenizer.train_bpe):
+        with pytest.raises(CorpusError, match=r"no words were counted in '.*empty\.txt'"):
+            train([empty], vocab_size=300)
+    assert main(["train-tokenizer", str(empty), "--vocab-size", "300", "--quiet", "-o",
+                 str(tmp_path / "e.json")]) == 1  # fmt: skip
+    assert f"no words were counted in '{empty}'" in capsys.readouterr().err
     out = tmp_path / "t.json"
     argv = ["train-tokenizer", "--model", "wordpiece", str(path), "--vocab-size", "100"]
     assert main([*argv, "-o", str(out), "--quiet"]) == 1

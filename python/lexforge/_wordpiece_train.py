@@ -13,7 +13,14 @@ from lexforge._core import BertTokenizer
 from lexforge._progress import Progress
 from lexforge.errors import TrainerConfigError
 from lexforge.formats import bert
-from lexforge.training import PathLike, WordCounts, check_counts, check_flags, special_list
+from lexforge.training import (
+    PathLike,
+    WordCounts,
+    check_counts,
+    check_flags,
+    naming_files,
+    special_list,
+)
 from lexforge.wordpiece import WordPieceTokenizer
 
 
@@ -95,7 +102,11 @@ def train_wordpiece(
         )
     if texts is not None:
         counts.add_texts(texts, num_threads=num_threads)
-    with Progress("learning pieces", enabled=show_progress) as bar, counts._core.lock:
+    with (
+        naming_files(files),
+        Progress("learning pieces", enabled=show_progress) as bar,
+        counts._core.lock,
+    ):
         tokens = _core.train_wordpiece(
             counts._core.core,
             vocab_size,

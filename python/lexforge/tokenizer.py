@@ -17,7 +17,14 @@ from lexforge import _core
 from lexforge._progress import Progress
 from lexforge.errors import ConfigError, TokenizerFormatError, TrainerConfigError
 from lexforge.formats import detect, tiktoken
-from lexforge.training import PathLike, WordCounts, check_counts, check_flags, special_list
+from lexforge.training import (
+    PathLike,
+    WordCounts,
+    check_counts,
+    check_flags,
+    naming_files,
+    special_list,
+)
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -191,16 +198,16 @@ class Tokenizer:
             )  # fmt: skip
         if texts is not None:
             counts.add_texts(texts, num_threads=num_threads)
-        # the counts are ours alone: let training consume them and free them early
-        return _train_bpe(
-            counts,
-            vocab_size,
-            list(special_tokens),
-            min_frequency,
-            max_token_length,
-            show_progress,
-            True,
-        )
+        with naming_files(files):  # the counts are ours alone: training consumes them
+            return _train_bpe(
+                counts,
+                vocab_size,
+                list(special_tokens),
+                min_frequency,
+                max_token_length,
+                show_progress,
+                True,
+            )
 
     @classmethod
     def from_counts(

@@ -10,6 +10,7 @@ big for one machine can be counted by a distributed engine and trained centrally
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import numbers
 import os
@@ -24,7 +25,7 @@ from lexforge._progress import Progress
 from lexforge.errors import CorpusError, TrainerConfigError
 from lexforge.formats import atomic_write, read_text
 
-__all__ = ["PathLike", "WordCounts", "check_counts", "resolve_files"]
+__all__ = ["PathLike", "WordCounts", "check_counts", "naming_files", "resolve_files"]
 
 PathLike = str | os.PathLike[str]
 _HEADER = "#lexforge-word-counts v1"
@@ -188,6 +189,25 @@ def check_flags(**flags: object) -> None:
         numpy_bool = numpy is not None and isinstance(value, numpy.bool_)
         if value is not None and not isinstance(value, bool) and not numpy_bool:
             raise TrainerConfigError(f"{name} must be True or False, got {value!r}")
+
+
+@contextlib.contextmanager
+def naming_files(files: Any) -> Iterator[None]:
+    """The core's "the corpus is empty" raised inside, as :class:`CorpusError` naming
+    ``files`` (with several, the user could not tell which input held no text)."""
+    try:
+        yield
+    except CorpusError as e:
+        if files is None or not str(e).startswith("the corpus is empty: no words were counted"):
+            raise
+        items = [files] if isinstance(files, str | bytes | os.PathLike) else list(files)
+        names = [repr(os.fsdecode(f)) if isinstance(f, str | bytes | os.PathLike) else repr(f)
+                 for f in items[:3]]  # fmt: skip
+        shown = ", ".join(names) + (f" and {len(items) - 3} more" if len(items) > 3 else "")
+        raise CorpusError(
+            f"the corpus is empty: no words were counted in {shown} (empty, or white space "
+            "alone); pass files that hold text"
+        ) from None
 
 
 def check_counts(**options: int | None) -> None:

@@ -161,6 +161,7 @@ def _atomic(path: Path, write: Any, *more: tuple[Path, Any]) -> None:
             if target.is_dir():  # (its rename would fail after the others' went through)
                 raise write_failed(target, IsADirectoryError(errno.EISDIR, "Is a directory"))
             try:
+                target.parent.mkdir(parents=True, exist_ok=True)
                 fd, name = tempfile.mkstemp(
                     prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
                 )
@@ -486,13 +487,12 @@ def _qa_inputs(
 
 def _check_written(path: Path, given: str, files: list[str]) -> None:
     """Refuses an output file before the model runs: a directory, a path through a file or
-    a read-only folder, a folder that does not exist, or one of the inputs (read whole
-    before the write, but lost all the same)."""
+    a read-only folder, or one of the inputs (read whole before the write, but lost all
+    the same). A folder that does not exist yet is made when the file is written (as
+    train-tokenizer and finetune make theirs)."""
     if path.is_dir():
         raise ConfigError(f"-o {given}: {path} is a directory; name a file")
     _check_output(str(path), folder=False)
     for f in files:
         if f != "-" and path.exists() and Path(f).exists() and path.samefile(f):
             raise ConfigError(f"-o {given} would replace the input {f}; write elsewhere")
-    if not path.parent.is_dir():
-        raise ConfigError(f"-o {path}: the folder {path.parent} does not exist; create it")

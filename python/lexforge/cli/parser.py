@@ -147,7 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument(
         "files", nargs="*",
         help="UTF-8 text files, one text per line (stdin: - or none; a .gz is decompressed), "
-        "or JSON Lines/JSON/csv/tsv/Parquet files, one text per record",
+        "or JSON Lines/JSON/csv/tsv/Parquet files, one text per record. A line ends at \\n "
+        "only and keeps it (a lone \\r stays inside its line). Ids are streamed: on an "
+        "error, the lines before it have been written (the message names the file and line)",
     )  # fmt: skip
     k.add_argument(
         "--pattern",
@@ -352,8 +354,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.add_argument(
         "files", nargs="*",
-        help="text files, one text per line (stdin: - or none), or JSON Lines/JSON/csv/tsv/"
-        "Parquet files, one text per record",
+        help="text files, one text per line (\\n, \\r\\n or \\r ends one; stdin: - or none), or "
+        "JSON Lines/JSON/csv/tsv/Parquet files, one text per record",
     )  # fmt: skip
     e.add_argument("--text-column", default=None, help=_TEXT_COLUMN)
     e.add_argument(
@@ -390,9 +392,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("model", help="a fine-tuned checkpoint directory (lexforge finetune's best/)")
     r.add_argument(
         "files", nargs="*",
-        help="text files, one input per line (stdin: - or none), JSON Lines/JSON/csv/tsv/"
-        "Parquet files, one input per record, or for a tagger CoNLL files (.conll, .conllu, "
-        ".bio, .iob: a sentence's words, their tags not read)",
+        help="text files, one input per line (\\n, \\r\\n or \\r ends one; stdin: - or none), "
+        "JSON Lines/JSON/csv/tsv/Parquet files, one input per record, or for a tagger "
+        "CoNLL files (.conll, .conllu, .bio, .iob: a sentence's words, their tags not read)",
     )  # fmt: skip
     r.add_argument("--text-column", default=None,
                    help="the text's column (default: text, else the only text column; "
@@ -557,6 +559,29 @@ def in_flags(message: str, flags: dict[str, str]) -> str:
         if message.startswith(flag + " "):  # a flag is None by being left out
             message = re.sub(r"\bor None\b", f"or leave {flag} out", message)
     message = re.sub("\x00(\\d+)\x00", lambda m: calls[int(m.group(1))], message)
-    # a message that named the flag beside its keyword ("text_column= (--text-column)")
-    # names it once
-    return re.sub(r"(--[\w-]+) \(\1\)", r"\1", message)
+    # a message that named the flags beside their keywords ("text_column= (--text-column)",
+    # "validation= and test= (--validation, --test)") names them once
+    return re.sub(r" \(([^()]*)\)", lambda m: _unless_said(m, message), message)
+
+
+# a clause of flags alone, each with at most one value: "--task tag", "--a, --b in the CLI"
+_FLAG = r"--[\w-]+(?: [^\s,;()-][^\s,;()]*)?"
+_FLAGS_ONLY = re.compile(rf"\s*{_FLAG}(?:,\s*{_FLAG})*(?: in the CLI)?\s*")
+
+
+def _unless_said(m: re.Match[str], message: str) -> str:
+    """The parenthesis ``m`` without its clauses that only repeat flags the message named
+    before it (all of it when nothing else is left)."""
+    before = message[: m.start()]
+    kept = [
+        clause
+        for clause in m.group(1).split(";")
+        if not (
+            _FLAGS_ONLY.fullmatch(clause)
+            and all(
+                re.search(re.escape(flag) + r"(?![\w-])", before)
+                for flag in re.findall(r"--[\w-]+", clause)
+            )
+        )
+    ]
+    return f" ({';'.join(kept).strip()})" if kept else ""

@@ -62,6 +62,12 @@ def classify(
             f"the model has type_vocab_size={config.type_vocab_size}: one segment, so it "
             "reads no sentence pairs; pass the texts alone (or each pair joined into one)"
         )
+    if max_length is not None and max_length > config.max_position_embeddings:
+        raise ConfigError(  # (its rows would be refused as longer than the model reads)
+            f"max_length={max_length} is more than the model's "
+            f"{config.max_position_embeddings} positions; pass at most "
+            f"{config.max_position_embeddings}"
+        )
     problem = model.problem()  # type: ignore[operator]
     device = next(model.parameters()).device
     counts = token_counts(tok, texts, pairs)

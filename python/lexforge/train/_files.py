@@ -267,6 +267,13 @@ def read_rows(
     object (SQuAD's layout) the one object; for CoNLL the lines. The format comes from the
     name and is checked before the file is read. ``given``: the path as the caller was
     given it (``./imdb`` names no dataset, where ``imdb`` does)."""
+    if path.is_dir():  # (said as such, not as a name of no known format)
+        from .. import datasets
+
+        raise ConfigError(
+            f"{path} is a directory; pass a data file ({', '.join(formats)})"
+            + datasets.shadowed(path if given is None else given, ("labelled", "tagged"))
+        )
     kind = data_format(path) or default
     if kind not in formats:
         shown = ", ".join(f".{f}" for f in formats)

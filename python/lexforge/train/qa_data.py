@@ -62,7 +62,7 @@ def read_qa(
             )
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
-        if not path.is_file():
+        if not path.exists():
             raise ConfigError(
                 f"{source}: no such file (question answering reads jsonl or SQuAD json)"
             )
