@@ -214,6 +214,32 @@ impl Default for Options {
     }
 }
 
+impl Options {
+    /// Refuses a stride longer than what a truncated single sequence keeps (`max_length`
+    /// less the template's special tokens), whatever the texts, as HF does when truncation
+    /// is set; a stride equal to it is refused once a row must be cut (see [`rows`]).
+    pub fn check(&self, template: &Template) -> Result<()> {
+        let Some(t) = &self.truncation else { return Ok(()) };
+        let added = if self.add_special_tokens { template.added(false) } else { 0 };
+        let keeps = t.max_length.saturating_sub(added);
+        if t.stride > keeps && keeps == 0 {
+            return Err(Error::Config(format!(
+                "stride={} needs room for text, but max_length={} leaves none after the {added} special tokens; raise max_length or use stride=0",
+                t.stride, t.max_length
+            )));
+        }
+        if t.stride > keeps {
+            return Err(Error::Config(format!(
+                "stride={} must be smaller than the {keeps} tokens a truncated sequence keeps \
+                 (max_length={} less the {added} special tokens); lower stride or raise \
+                 max_length",
+                t.stride, t.max_length
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// The rows of a batch (model inputs), stored field by field: row `i` spans
 /// `starts[i]..starts[i + 1]` of every field.
 #[derive(Clone, Debug, PartialEq, Eq)]

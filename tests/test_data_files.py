@@ -221,7 +221,7 @@ def test_one_record_json_lines_under_a_json_name(tmp_path: Path) -> None:
     assert read_qa(one("s.json", squad))[0].answers == (("Paris", 0),)
 
 
-def test_labels_are_normalised_and_ordered() -> None:
+def test_labels_are_normalised_and_ordered(tmp_path: Path) -> None:
     rows = [("a", " pos"), ("b", "pos "), ("c", 1), ("d", 1.0), ("e", "1"), ("f", "1.00")]
     assert [r[1] for r in read_records(rows)] == ["pos", "pos", "1", "1", "1", "1"]
     # ids past a float's 53 bits stay apart (through a float both were ...168)
@@ -241,6 +241,17 @@ def test_labels_are_normalised_and_ordered() -> None:
         "2.5",
         "2.5",
     ]
+    # ... and as pandas writes a float of 1e16 or more to a csv ("1e+20"): the class of the
+    # same frame's JSON or Parquet copy (the csv gave the class "1e+20")
+    import pandas as pd
+
+    frame = pd.DataFrame({"text": ["a", "b", "c"], "label": [1e20, 1e3, 2.0]})
+    frame.to_csv(tmp_path / "big.csv", index=False)
+    frame.to_json(tmp_path / "big.jsonl", orient="records", lines=True)
+    classes = [[r[1] for r in read_records(tmp_path / name)] for name in ("big.csv", "big.jsonl")]
+    assert classes[0] == classes[1] == ["100000000000000000000", "1000", "2"]
+    assert [r[1] for r in read_records([("a", "1e3"), ("b", "1.5E3"), ("c", "1e-3x")])] == [
+        "1000", "1500", "1e-3x"]  # fmt: skip
     # codes with leading zeros and other digits are names as written; JSON's true is "true"
     codes = [("a", "01"), ("b", "1"), ("c", "007"), ("d", "\u0661"), ("e", True), ("f", "true")]
     assert [r[1] for r in read_records(codes)] == ["01", "1", "007", "\u0661", "true", "true"]

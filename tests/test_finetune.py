@@ -9,6 +9,7 @@ import json
 import math
 import os
 import random
+import re
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +120,9 @@ def test_bad_data(checkpoint: Path, tmp_path: Path) -> None:
     other = _write_csv(tmp_path / "other.csv", 40, seed=2)
     rows = other.read_text().splitlines()
     other.write_text("\n".join([*rows, "a brand new label here,surprised"]) + "\n")
-    with pytest.raises(ConfigError, match="never seen in training: \\['surprised'\\]"):
+    # named by file and record (the first with such a label: the last row here)
+    at = rf"the validation split \({re.escape(str(other))}, record {len(rows)}\) has labels"
+    with pytest.raises(ConfigError, match=at + " never seen in training: \\['surprised'\\]"):
         finetune(checkpoint, train, validation=other, text_column="review",
                  label_column="sentiment", epochs=1, progress=False)  # fmt: skip
     empty = tmp_path / "empty.csv"

@@ -306,6 +306,11 @@ def test_a_regression_target_with_digit_underscores_is_refused(tmp_path: Path) -
     kept = read_records([{"text": "a", "label": " 1000 "}, {"text": "b", "label": "1e3"},
                  {"text": "c", "label": 2.5}], problem_type="regression")  # fmt: skip
     assert [r[-1] for r in kept] == [1000.0, 1000.0, 2.5]
+    # digits of other scripts are no number in a data file (pandas.to_numeric refuses them;
+    # float() read "\u0661\u0662" as 12)
+    for written in ("\u0661\u0662", "\uff13.\uff15"):
+        with pytest.raises(ConfigError, match="is not a finite number"):
+            read_records([{"text": "a", "label": written}], problem_type="regression")
     # finite, but its float32 square is not: the loss was inf at step 1, reported as a
     # divergence with advice to lower the learning rate
     for big in (1e39, "-2e19"):

@@ -527,10 +527,35 @@ def test_answers_column_must_be_there(checkpoint: Path, tmp_path: Path) -> None:
                                                            "qas": qas}]}]}))  # fmt: skip
     with pytest.raises(ConfigError, match=r"paragraph 0, question 2 \(id 'c'\) has no column "):
         read_qa(squad)
+    # the flag and the answers must agree (each way, it was read one way silently)
     qas[2]["answers"] = []
     squad.write_text(json.dumps({"data": [{"paragraphs": [{"context": "Rome is old",
                                                            "qas": qas}]}]}))  # fmt: skip
+    with pytest.raises(
+        ConfigError,
+        match=r"question 2 \(id 'c'\): is_impossible is false but "
+        "the question has no answer; give its answer or set is_impossible",
+    ):
+        read_qa(squad)
+    qas[2]["is_impossible"] = True
+    qas[1]["answers"] = [{"text": "old", "answer_start": 8}]
+    squad.write_text(json.dumps({"data": [{"paragraphs": [{"context": "Rome is old",
+                                                           "qas": qas}]}]}))  # fmt: skip
+    with pytest.raises(
+        ConfigError,
+        match=r"question 1 \(id 'b'\): is_impossible is true but "
+        r"the question has 1 answer\(s\); empty its answers \(SQuAD 2\.0 keeps",
+    ):
+        read_qa(squad)
+    del qas[1]["answers"]
+    squad.write_text(json.dumps({"data": [{"paragraphs": [{"context": "Rome is old",
+                                                           "qas": qas}]}]}))  # fmt: skip
     assert [e.answers for e in read_qa(squad)] == [(("Rome", 0),), (), ()]
+    # an answer the context holds in another Unicode form is told so
+    nfd = [{"question": "who", "context": "Jose\u0301 came",
+            "answers": {"text": ["Jos\xe9"], "answer_start": [0]}}]  # fmt: skip
+    with pytest.raises(ConfigError, match="holds that text in another Unicode form"):
+        read_qa(nfd)
 
 
 def _long_question_rows() -> list[dict[str, object]]:

@@ -565,6 +565,22 @@ def test_stride_with_no_room_for_text_is_refused_as_in_hf() -> None:
     with pytest.raises(ConfigError, match="stride=1 needs room for text"):
         ours.encode_batch(["a b c d e f"], max_length=2, truncation=True, stride=1,
                           return_overflowing_tokens=True)  # fmt: skip
+    # a stride past what a cut text keeps is refused whatever the texts, as HF refuses it
+    # when truncation is set (it was refused only once a row had to be cut)
+    with pytest.raises(ValueError, match="stride set to 4, which is greater than or equal to"):
+        theirs.enable_truncation(max_length=5, stride=4)
+    for texts in (["a"], ["a b c d e f"]):
+        with pytest.raises(
+            ConfigError,
+            match=r"stride=4 must be smaller than the 3 tokens a "
+            r"truncated sequence keeps \(max_length=5 less the 2 special",
+        ):
+            ours.encode_batch(texts, max_length=5, truncation=True, stride=4,
+                              return_overflowing_tokens=True)  # fmt: skip
+    # a stride HF takes when set is taken as long as nothing is cut
+    theirs.enable_truncation(max_length=5, stride=3)
+    want = theirs.encode("a").ids
+    assert ours.encode_batch(["a"], max_length=5, truncation=True, stride=3) == [want]
 
 
 def test_special_tokens_added_after_training_load_as_in_hf(tmp_path: Path) -> None:

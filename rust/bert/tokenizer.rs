@@ -233,6 +233,7 @@ impl BertTokenizer {
                 )));
             }
         }
+        opts.check(&self.template)?;
         let policy = self.policy()?;
         let threads = parallel::threads_for_texts(num_threads, texts, pairs);
         let chunks = parallel::map_ranges(threads, texts.len(), 64, |idx| {

@@ -271,6 +271,7 @@ impl BpeModel {
                 )));
             }
         }
+        opts.check(template)?;
         let threads = parallel::threads_for_texts(num_threads, texts, pairs);
         let chunks = parallel::map_ranges(threads, texts.len(), 64, |idx| {
             let mut out = Rows::default();

@@ -243,6 +243,16 @@ def empty_split(name: str, source: Any) -> ConfigError:
     return ConfigError(f"the {name} split is empty{where}")
 
 
+def split_at(name: str, source: Any, what: str, index: int) -> str:
+    """A split as an error names it: with its file and the 1-based number of its row
+    ``index`` (a record, a sentence) when it came from a file."""
+    from .records import dataset_name
+
+    if isinstance(source, (str, os.PathLike)) and dataset_name(source) is None:
+        return f"the {name} split ({os.fspath(source)}, {what} {index + 1})"
+    return f"the {name} split ({what} {index + 1})"
+
+
 def check_splits(splits: dict[str, list[Any]], sources: dict[str, Any]) -> None:
     """Raises :func:`empty_split` for a split with no rows; warns when there is nothing
     but training data (a file has no splits of its own, unlike a dataset name): no epoch

@@ -27,7 +27,7 @@ from torch import nn
 from .._extras import require
 from ..batch import check_int
 from ..errors import ConfigError
-from ._files import check_splits, dataset_dict_splits
+from ._files import check_splits, dataset_dict_splits, split_at
 from ._fit import (
     FitOptions,
     autocast,
@@ -306,7 +306,7 @@ def finetune(
             sources[name] = given
     check_splits(splits, sources)
     problem = problem_type
-    labels = _label_set(splits, problem, label_column)
+    labels = _label_set(splits, problem, label_column, sources)
     torch.manual_seed(seed)
     from ..model import BertForSequenceClassification
 
@@ -435,9 +435,12 @@ def _column_name(option: str, column: Any) -> str | None:
     return column
 
 
-def _label_set(splits: dict[str, list[Record]], problem: str, column: str) -> tuple[str, ...]:
+def _label_set(
+    splits: dict[str, list[Record]], problem: str, column: str, sources: dict[str, Any]
+) -> tuple[str, ...]:
     """The model's labels: the training split's classes (at least 2 for single-label; the
-    other splits may hold no other), or the label column's name for regression."""
+    other splits may hold no other: else the error names the split's file and its first
+    record with another), or the label column's name for regression."""
     if problem == "regression":
         return (column,)
 
@@ -477,9 +480,10 @@ def _label_set(splits: dict[str, list[Record]], problem: str, column: str) -> tu
                     f"; the same letters in another Unicode form: {', '.join(forms)}; "
                     "normalize the labels (unicodedata.normalize('NFC', label))"
                 )
+            first = next(i for i, r in enumerate(records) if classes([r]) - set(labels))
             raise ConfigError(
-                f"the {name} split has labels never seen in training: {unseen[:5]}{hint}; "
-                "fix the data or the split"
+                f"{split_at(name, sources[name], 'record', first)} has labels never seen in "
+                f"training: {unseen[:5]}{hint}; fix the data or the split"
             )
     return labels
 

@@ -13,7 +13,7 @@ import unicodedata
 from dataclasses import dataclass
 from numbers import Integral, Real
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ..errors import ConfigError
 from ._files import given_rows, read_rows
@@ -95,6 +95,15 @@ def read_qa(
             if not isinstance(value, str) or not value.strip():
                 raise ConfigError(f"{where}: {at}: the {name} must be a non-empty string")
         answers = _answers(row[answers_column], where, at)
+        impossible = row.get("is_impossible")
+        if isinstance(impossible, bool) and impossible == bool(answers):  # SQuAD 2.0's flag
+            raise ConfigError(
+                f"{where}: {at}: is_impossible is {str(impossible).lower()} but the question "
+                + (f"has {len(answers)} answer(s); empty its answers (SQuAD 2.0 keeps an "
+                   "unanswerable question's under plausible_answers) or set is_impossible to "
+                   "false" if impossible else
+                   "has no answer; give its answer or set is_impossible to true")
+            )  # fmt: skip
         for text, start in answers:
             if not text.strip():
                 raise ConfigError(f"{where}: {at}: an answer text is empty")
@@ -126,6 +135,13 @@ def _misplaced(context: str, text: str, start: int) -> str:
     there, as other tools' offsets do), or that the context does not hold it."""
     found = [m.start() for m in re.finditer(re.escape(text), context)]
     if not found:
+        forms: tuple[Literal["NFC", "NFD", "NFKC"], ...] = ("NFC", "NFD", "NFKC")
+        if any(unicodedata.normalize(f, text) in unicodedata.normalize(f, context) for f in forms):
+            return (  # "José" with é as one code point, the context's as e + U+0301
+                "the context holds that text in another Unicode form (letters composed in "
+                "one, decomposed in the other); normalize both the same way "
+                "(unicodedata.normalize('NFC', ...)) before fine-tuning"
+            )
         return (
             "the context does not hold that text (as written, case and spaces included); "
             "fix the answer or the context, or drop the example"

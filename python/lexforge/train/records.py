@@ -303,6 +303,8 @@ def _text(value: Any, column: str, where: str, at: str) -> str:
 # an integer written as a number: no leading zeros (the codes "01" and "007" stay names),
 # ASCII digits only
 _INTEGRAL = re.compile(r"[+-]?(?:0|[1-9][0-9]*)(?:\.0*)?")
+# a number written with an exponent (ASCII; a mantissa without leading zeros)
+_EXPONENT = re.compile(r"[+-]?(?:0|[1-9][0-9]*)(?:\.[0-9]*)?[eE][+-]?[0-9]+")
 
 
 def no_such_source(source: object, task: str) -> ConfigError:
@@ -328,8 +330,10 @@ def _label(
             f"{none if several else ''}"
         )
     if problem == "regression":
-        try:  # float() reads "1_000" as Python source would: in a data file, a typo
-            number = math.nan if isinstance(value, str) and "_" in value else float(value)
+        try:  # float() reads "1_000" as Python source would (in a data file, a typo), and
+            # "١٢" or "３.５" as 12 and 3.5: a data file's numbers are ASCII, as pandas reads them
+            written = not isinstance(value, str) or _NUMBER.fullmatch(value.strip())
+            number = float(value) if written else math.nan
         except (TypeError, ValueError):
             number = math.nan
         if isinstance(value, (bool, np.bool_)) or not math.isfinite(number):
@@ -397,6 +401,11 @@ def _class(value: Any, column: str, where: str, at: str) -> str:
         )
     if _INTEGRAL.fullmatch(name):  # exact: through a float, long ids would collide
         return str(int(name.split(".")[0]))
+    if _EXPONENT.fullmatch(name):  # "1e+20", as pandas writes the float 1e20 to a csv: the
+        # class its float has in a JSON or Parquet copy of the same frame
+        number = float(name)
+        if math.isfinite(number) and number.is_integer():
+            return str(int(number))
     if name in ("True", "False", "TRUE", "FALSE"):
         return name.lower()
     return name

@@ -40,7 +40,7 @@ import torch
 
 from .._extras import require
 from ..errors import ConfigError
-from ._files import check_splits
+from ._files import check_splits, split_at
 from ._fit import (
     FitOptions,
     autocast,
@@ -322,9 +322,10 @@ def finetune_tagger(
     for name, sentences in splits.items():
         unseen = sorted({t for _, tags in sentences for t in tags} - set(labels))
         if unseen:
+            first = next(i for i, (_, tags) in enumerate(sentences) if set(tags) - set(labels))
             raise ConfigError(
-                f"the {name} split has tags never seen in training: {unseen[:5]}; "
-                "fix the data or the split"
+                f"{split_at(name, sources[name], 'sentence', first)} has tags never seen in "
+                f"training: {unseen[:5]}; fix the data or the split"
             )
     bio = is_bio(labels)
     scheme = _other_scheme(labels)
