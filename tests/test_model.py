@@ -678,6 +678,19 @@ def test_sharded_checkpoints_load(tmp_path: Path) -> None:
         assert (ours(ids).logits - hf(input_ids=ids).logits).abs().max() <= 1e-5
     # a shard gone, or an index naming files elsewhere: CheckpointErrors naming them
     index = tmp_path / "sharded" / "model.safetensors.index.json"
+    # an index placing a tensor in a shard that lacks it (and nowhere else)
+    data = json.loads(index.read_text())
+    gone = next(iter(data["weight_map"]))
+    data["weight_map"][gone + ".extra"] = data["weight_map"][gone]
+    index.write_text(json.dumps(data))
+    with pytest.raises(
+        CheckpointError,
+        match=rf"places {re.escape(gone)}\.extra in a shard "
+        "that lacks it: the index and the shards do not match",
+    ):
+        BertForMaskedLM.from_pretrained(tmp_path / "sharded")
+    del data["weight_map"][gone + ".extra"]
+    index.write_text(json.dumps(data))
     (tmp_path / "sharded" / shards[-1]).unlink()
     with pytest.raises(CheckpointError, match=f"lists {shards[-1]}, which is missing"):
         BertForMaskedLM.from_pretrained(tmp_path / "sharded")

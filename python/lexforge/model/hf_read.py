@@ -162,8 +162,10 @@ def _load_shards(index: Path) -> dict[str, torch.Tensor]:
                 state[k] = v
     missing = sorted(set(weight_map) - set(state))
     if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise CheckpointError(
-            f"{index} places {missing[0]} (and {len(missing) - 1} more) in shards that lack it"
+            f"{index} places {missing[0]}{more} in a shard that lacks it: the index and the "
+            "shards do not match; save the checkpoint again"
         )
     return state
 
