@@ -270,6 +270,16 @@ def test_pretrain_refuses_an_output_inside_the_corpus(tmp_path: Path) -> None:
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert "is inside the corpus directory" in out.stderr
     assert not (corpus / "run").exists()
+    # refused before held-out text is cut (its shards were left inside the corpus folder)
+    held = tmp_path / "held.txt"
+    held.write_text("A held doc.\n\nAnd one more.\n", encoding="utf-8")
+    tok = tmp_path / "tok.json"
+    texts = ["one doc another held and more"] * 20
+    lexforge.Tokenizer.train_wordpiece(texts=texts, vocab_size=60).save(tok)
+    out = run("pretrain", str(corpus), str(corpus / "run"), "--tokenizer", str(tok),
+              "--eval", str(held))  # fmt: skip
+    assert out.returncode == 1 and "is inside the corpus directory" in out.stderr
+    assert sorted(p.name for p in corpus.iterdir()) == ["a.txt"]
 
 
 def test_pretrain_checks_its_options_before_tokenizing(

@@ -10,6 +10,7 @@ import os
 import random
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -112,7 +113,10 @@ def test_a_corpus_folder_with_a_manifest_json_of_its_own_is_text(
     (corpus / "a.txt").write_text(setup["corpus"].read_text(encoding="utf-8"), encoding="utf-8")
     (corpus / "manifest.json").write_text(json.dumps({"name": "mine", "files": ["a.txt"]}))
     expected = lf.build_shards(corpus, tmp_path / "built", setup["tok"], progress=False)
-    result = _run(setup, tmp_path / "run", data=corpus, tokenizer=setup["tok"], eval_data=corpus)
+    # (held-out text that is the training text: warned of, the scores being of seen text)
+    with pytest.warns(UserWarning, match=r"corpus.a\.txt is also part of the training corpus"):
+        result = _run(setup, tmp_path / "run", data=corpus, tokenizer=setup["tok"],
+                      eval_data=corpus)  # fmt: skip
     assert [r["step"] for r in result.history if r["split"] == "eval"] == [2]
     for folder in ("shards", "eval-shards"):
         assert lf.ShardSet(tmp_path / "run" / folder).n_tokens == expected.n_tokens
@@ -165,6 +169,31 @@ def test_a_list_of_shard_folders_is_named_as_such(setup: dict[str, Any], tmp_pat
     for tok in (None, setup["tok"]):
         with pytest.raises(ConfigError, match="the list holds shard folders"):
             _run(setup, tmp_path, data=[folder, folder], tokenizer=tok)
+
+
+def test_held_out_data_among_the_training_data_is_warned_of(
+    setup: dict[str, Any], tmp_path: Path
+) -> None:
+    """A held-out file inside the training folder, or the training shards as held-out
+    data, ran without a word: its "held-out" scores were of text the model trained on."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    text = setup["corpus"].read_text(encoding="utf-8")
+    (corpus / "a.txt").write_text(text, encoding="utf-8")
+    (corpus / "held.txt").write_text(text[: len(text) // 3], encoding="utf-8")
+    with pytest.warns(UserWarning, match=r"held\.txt is also part of the training corpus"):
+        _run(setup, tmp_path / "run", data=corpus, tokenizer=setup["tok"],
+             eval_data=corpus / "held.txt")  # fmt: skip
+    with pytest.warns(UserWarning, match="is the training shards"):
+        _run(setup, tmp_path / "run2", eval_data=setup["shards"])
+    # held-out text kept apart: no such warning
+    apart = tmp_path / "held.txt"
+    apart.write_text(text[: len(text) // 3], encoding="utf-8")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _run(setup, tmp_path / "run3", data=corpus / "a.txt", tokenizer=setup["tok"],
+             eval_data=apart)  # fmt: skip
+    assert not [w for w in caught if "training" in str(w.message)], caught
 
 
 def test_tokens_per_second_leave_out_evaluations_and_checkpoints(

@@ -43,6 +43,7 @@ from .distributed import _launch, _rank_seed, _Sharded, _World
 from .pretrain_folder import _check_earlier_run, _check_resumed_options, _only_run
 from .pretrain_inputs import (
     _are_shards,
+    _check_apart,
     _check_tokenizer_arg,
     _columns,
     _corpus_arg,
@@ -195,6 +196,7 @@ def _pretrain(
                 stacklevel=3,
             )
     eval_shards = _held_out(eval_data)
+    _check_apart(data, eval_data, Path(out_dir))
     # text_column may be for the held-out text alone, when the training data is shards
     eval_text = eval_data is not None and eval_shards is None
     # one option, the column of whichever corpus holds records files

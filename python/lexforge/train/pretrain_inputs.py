@@ -9,6 +9,7 @@ batches use. It does not check the run's folder or its checkpoints
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -132,6 +133,62 @@ def _shard_folder(data: Any) -> bool:
     return isinstance(data, str | os.PathLike) and _is_shard_dir(Path(data))
 
 
+def _check_out_of_corpus(data: Any, out: Path) -> None:
+    """Refuses an output directory inside the corpus directory (its files would become
+    part of the corpus)."""
+    if isinstance(data, str | os.PathLike) and Path(data).is_dir():
+        corpus, target = Path(data).resolve(), out.resolve()
+        if target == corpus or corpus in target.parents:
+            raise ConfigError(
+                f"the output directory {out} is inside the corpus directory {data}: its files "
+                "would become part of the corpus; put it elsewhere"
+            )
+
+
+def _check_apart(data: Any, eval_data: Any, out: Path) -> None:
+    """Before anything is tokenized: the output directory outside the corpus (a refused
+    run left the held-out shards it had cut inside the user's corpus folder); and a
+    warning for held-out files or shards that are training ones too (their scores are of
+    text the model trains on, and nothing said so)."""
+    from .._hf_datasets import kind
+    from .._shard_sources import _corpus_files
+    from ..shards import ShardSet
+
+    _check_out_of_corpus(data, out)
+    if eval_data is None or kind(data) is not None or kind(eval_data) is not None:
+        return
+
+    def folder(x: Any) -> Path | None:
+        if isinstance(x, ShardSet):
+            return Path(x.directory).resolve()
+        return Path(x).resolve() if _shard_folder(x) else None
+
+    shards = folder(data), folder(eval_data)
+    if None not in shards:
+        if shards[0] == shards[1]:
+            _warn_seen(f"eval_data (--eval) is the training shards {data}")
+        return
+    if shards != (None, None):
+        return  # (shards on one side, text on the other: compared by nothing cheap)
+    try:
+        trained = {p.resolve() for p in _corpus_files(data, out)}
+        held = _corpus_files(eval_data, None)
+    except (OSError, ConfigError, CorpusError):
+        return  # (the shard builder names what is wrong)
+    both = [p for p in held if p.resolve() in trained]
+    if both:
+        _warn_seen(f"eval_data (--eval): {both[0]} is also part of the training corpus {data}")
+
+
+def _warn_seen(what: str) -> None:
+    warnings.warn(
+        f"{what}: its scores are of text the model trains on (how well it fits, not how it "
+        "does on unseen text); for held-out scores pass text kept out of the corpus",
+        UserWarning,
+        stacklevel=5,
+    )
+
+
 def _eval_shards(
     eval_data: Any, out: Path, tokenizer: Any, progress: bool | None, text_column: str | None
 ) -> Any:
@@ -194,13 +251,7 @@ def _shards(
             "the shards first (lexforge.build_shards, or `lexforge pretrain` in one process) "
             "and pass their directory"
         )
-    if isinstance(data, str | os.PathLike) and Path(data).is_dir():
-        corpus, target = Path(data).resolve(), out.resolve()
-        if target == corpus or corpus in target.parents:
-            raise ConfigError(
-                f"the output directory {out} is inside the corpus directory {data}: its files "
-                "would become part of the corpus; put it elsewhere"
-            )
+    _check_out_of_corpus(data, out)
     if not isinstance(tokenizer, Tokenizer):
         tokenizer = Tokenizer.from_file(tokenizer)
     # a tokenizer these shards could not pretrain with: say so before cutting them
