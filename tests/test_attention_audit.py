@@ -123,6 +123,24 @@ def test_nan_in_real_tokens_reaches_the_output_as_sdpas_does(n: int) -> None:
     assert (got[fine] - want[fine]).abs().max() < 2e-5
 
 
+def test_nan_reaches_the_output_without_a_mask_too() -> None:
+    """With no mask, the SDPA path handed the call to torch's CPU flash kernel, which gives
+    a row whose scores hold a NaN zeros: a NaN in a query came back as a row of 0.0 (with
+    an all-True mask, the same math, it was NaN). Every backend now gives the NaN, with
+    and without gradients, one head or several."""
+    torch.manual_seed(0)
+    for heads in (1, 2):
+        q, k, v = (torch.randn(2, 5, heads, 32, device=DEVICE) for _ in range(3))
+        q[0, 2, 0, 3] = float("nan")
+        full = torch.ones(2, 5, dtype=torch.bool, device=DEVICE)
+        for b in BACKENDS:
+            for grad in (False, True):
+                got = attention(q.clone().requires_grad_(grad), k, v, backend=b)
+                masked = attention(q, k, v, key_padding_mask=full, backend=b)
+                assert torch.equal(got.isnan(), masked.isnan()), (b, heads, grad)
+                assert got[0, 2, 0].isnan().all() and not got[1].isnan().any(), (b, heads)
+
+
 def test_offsets_past_the_tokens_are_clamped_not_followed() -> None:
     """``cu_seqlens`` that ``check=False`` (or ``torch.compile``) lets through unread are
     clamped into [0, total_tokens]: an offset past the end, a negative one, or offsets

@@ -96,7 +96,7 @@ def _sdpa(
     with _without_autocast(q.device):  # the kernels compute in q's dtype, autocast or not
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
         scale = opts.resolved_scale(q.shape[-1])
-        if _thread_count_matters(q, k, v, opts):
+        if _thread_count_matters(q, k, v, opts) or _nan_unmasked(q, k, v, mask):
             out = _math(q, k, v, mask, opts.dropout_p, scale)
         elif _records_gradients(q, k, v):
             out = _FusedOnceMathTwice.apply(q, k, v, mask, opts.dropout_p, scale)
@@ -108,6 +108,17 @@ def _sdpa(
     if valid is not None and not finite_padding:
         out = out.masked_fill(~valid[:, :, None, None], 0.0)
     return out
+
+
+def _nan_unmasked(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None
+) -> bool:
+    """Whether a NaN would be lost: torch's CPU flash kernel, taken when there is no mask,
+    gives a row whose scores hold a NaN zeros (the masked and math kernels give NaN, as
+    the docstring promises). A pass over the inputs, small beside the products."""
+    if mask is not None or q.device.type != "cpu" or traced():
+        return False
+    return bool(q.isnan().any() or k.isnan().any() or v.isnan().any())
 
 
 def _thread_count_matters(
