@@ -83,6 +83,9 @@ def main() -> None:
     import torch
     import transformers
 
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        ap.error(f"--device {args.device}: this machine has no CUDA GPU; use --device cpu")
+
     import lexforge as lf
     from lexforge import datasets
     from lexforge.model import BertConfig

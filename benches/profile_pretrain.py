@@ -93,6 +93,10 @@ def main() -> None:
         help="how ours runs, one profile per mode (HF: compiled unless eager)",
     )  # fmt: skip
     args = ap.parse_args()
+    import torch
+
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        ap.error(f"--device {args.device}: this machine has no CUDA GPU; use --device cpu")
 
     import lexforge as lf
     from lexforge import datasets

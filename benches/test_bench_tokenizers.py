@@ -53,9 +53,20 @@ def test_encode_tiktoken(benchmark, gpt2, docs) -> None:  # type: ignore[no-unty
 
 
 @pytest.mark.benchmark(group="encode-gpt2-1thread")
-def test_encode_hf(benchmark, gpt2, docs) -> None:  # type: ignore[no-untyped-def]
+def test_encode_hf(benchmark, gpt2, docs, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     _, _, hf = gpt2
-    benchmark.pedantic(lambda: hf.encode_batch(docs[:1000]), rounds=3)
+    # one thread, as the others (HF reads this at each call), the whole corpus, ids read
+    monkeypatch.setenv("TOKENIZERS_PARALLELISM", "false")
+    benchmark.pedantic(lambda: [e.ids for e in hf.encode_batch(docs)], rounds=3)
+
+
+def test_encoders_agree(gpt2, docs) -> None:  # type: ignore[no-untyped-def]
+    """The group above times the same work: the three give the same ids."""
+    ours, tt, hf = gpt2
+    some = docs[:300]
+    want = [tt.encode_ordinary(d) for d in some]
+    assert ours.encode_batch(some, disallowed_special=(), num_threads=1) == want
+    assert [e.ids for e in hf.encode_batch(some)] == want
 
 
 @pytest.mark.benchmark(group="train-8k")
@@ -68,10 +79,11 @@ def test_train_lexforge(benchmark) -> None:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.benchmark(group="train-8k")
-def test_train_hf(benchmark) -> None:  # type: ignore[no-untyped-def]
+def test_train_hf(benchmark, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
     path = datasets.corpus_text("wiki-leads")
+    monkeypatch.setenv("TOKENIZERS_PARALLELISM", "false")  # one thread, as lexforge's
 
     def run() -> None:
         tok = Tokenizer(models.BPE())
