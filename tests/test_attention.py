@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -679,6 +680,38 @@ def test_torch_compile_traces_varlen_whole(backend: str) -> None:
 
     got = torch.compile(run, backend="aot_eager", fullgraph=True)(q, k, v, cu)
     assert torch.equal(got, run(q, k, v, cu))
+
+
+class _Pinned(torch.nn.Module):
+    def __init__(self, block: _Block, backend: str) -> None:
+        super().__init__()
+        self.block, self.backend = block, backend
+
+    def forward(self, x: Any, mask: Any) -> Any:
+        return self.block(x, mask, backend=self.backend)
+
+
+@pytest.mark.parametrize("backend", ["triton", "sdpa"])
+def test_jit_trace_records_the_op_and_saves(tmp_path: Path, backend: str) -> None:
+    """``torch.jit.trace`` (gradients on) records the kernels as the custom op, not a
+    Python autograd Function a saved trace cannot hold, and the saved trace gives eager's
+    rows and gradients on a batch of another size, length and padding."""
+    torch.manual_seed(0)
+    block = _Block(2, 32).to(DEVICE)
+    x = torch.randn(2, 8, 64, device=DEVICE)
+    traced = torch.jit.trace(_Pinned(block, backend), (x, padding(2, 8, "right")))
+    torch.jit.save(traced, tmp_path / "block.pt")
+    loaded = torch.jit.load(tmp_path / "block.pt")
+    assert "PythonOp" not in str(traced.inlined_graph)
+    other = torch.randn(3, 11, 64, device=DEVICE, requires_grad=True)
+    mask = padding(3, 11, "right")
+    want = _Pinned(block, backend)(other, mask)
+    (want_grad,) = torch.autograd.grad(want[mask].sum(), other)
+    for fn in (traced, loaded):
+        got = fn(other, mask)
+        assert (got - want)[mask].abs().max() < 1e-5
+        (grad,) = torch.autograd.grad(got[mask].sum(), other)
+        assert (grad - want_grad).abs().max() < 1e-5
 
 
 def test_torch_compile_inductor() -> None:

@@ -457,3 +457,69 @@ def test_inputs_embeds_of_another_dtype_are_taken_under_autocast() -> None:
     assert logits.shape == (2, 2) and logits.isfinite().all()
     with pytest.raises(ConfigError, match=r"inputs_embeds is torch.bfloat16, the model"):
         model(inputs_embeds=embeds)
+
+
+class _Tuple(torch.nn.Module):
+    """A head's outputs as a plain tuple, which ``torch.jit.trace`` needs (transformers'
+    ``return_dict=False``; lexforge's heads return dataclasses)."""
+
+    def __init__(self, model: Any) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, ids: Any, mask: Any) -> Any:
+        return self.model(ids, mask).to_tuple()
+
+
+def _real_rows(got: Any, want: Any, mask: Any) -> None:
+    for a, b in zip(got, want, strict=True):
+        if a.dim() >= 2 and a.shape[:2] == mask.shape:
+            a, b = a[mask.bool()], b[mask.bool()]
+        assert a.shape == b.shape and (a - b).abs().max() <= 1e-5
+
+
+@pytest.mark.parametrize("heads", [2, 1])
+@pytest.mark.parametrize("cls", [BertModel, *HEADS], ids=lambda c: c.__name__)
+def test_jit_trace_with_autograd_on_saves_and_generalises(
+    tmp_path: Path, cls: Any, heads: int
+) -> None:
+    """``torch.jit.trace`` as transformers' TorchScript guide calls it (gradients on):
+    its own check passes, the trace saves and loads, and on batches of other sizes,
+    lengths and padding it gives eager's outputs. Once the trace recorded the training
+    paths (Python autograd Functions: unsaveable; products as broadcast sums), and with one
+    head and a one-row example a shortcut that served every later row row 0's keys."""
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=50, hidden_size=16, num_layers=2, num_heads=heads,
+                        intermediate_size=32)  # fmt: skip
+    model = cls(config).eval()
+    wrapped = model if cls is BertModel else _Tuple(model)
+    ids = torch.randint(1, 50, (1, 8))  # one row: the example that froze the shortcut
+    traced = torch.jit.trace(wrapped, (ids, torch.ones_like(ids)))  # check_trace: on
+    torch.jit.save(traced, tmp_path / "model.pt")
+    loaded = torch.jit.load(tmp_path / "model.pt")
+    for batch, length, cut in ((3, 8, 5), (2, 13, 4), (4, 5, 5)):
+        other = torch.randint(1, 50, (batch, length))
+        mask = torch.ones_like(other)
+        mask[-1, cut:] = 0
+        with torch.no_grad():
+            want = wrapped(other, mask)
+            for got in (traced(other, mask), loaded(other, mask)):
+                _real_rows(got, want, mask)
+    graph = str(traced.inlined_graph)
+    assert "PythonOp" not in graph
+
+
+@pytest.mark.parametrize("act", ["quick_gelu", "gelu", "gelu_new", "relu", "silu"])
+def test_models_pickle_whole_with_every_activation(act: str) -> None:
+    """``torch.save(model)`` and spawned workers pickle the module: quick_gelu was a
+    lambda, which pickle refuses."""
+    import pickle
+
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=50, hidden_size=16, num_layers=1, num_heads=2,
+                        intermediate_size=32, hidden_act=act)  # fmt: skip
+    model = BertForSequenceClassification(config).eval()
+    copy = pickle.loads(pickle.dumps(model))
+    ids = torch.randint(1, 50, (2, 6))
+    with torch.no_grad():
+        assert torch.equal(copy(ids).logits, model(ids).logits)

@@ -24,6 +24,7 @@ from ..errors import ConfigError
 from ..ops import attention_varlen, layer_norm, linear, pad, unpad
 from ..ops.attention import encoder_attention
 from ..ops.dropout import Dropout
+from ..ops.reproducible import capturing, jit_tracing
 from .config import BertConfig
 from .inputs import check_inputs, class_ids
 from .outputs import (
@@ -174,6 +175,10 @@ class SelfAttention(nn.Module):
         return self.out(out.flatten(-2))  # type: ignore[no-any-return]
 
 
+def _quick_gelu(x: Tensor) -> Tensor:  # a module-level function: a model pickles whole
+    return x * torch.sigmoid(1.702 * x)
+
+
 def activation(name: str) -> Callable[[Tensor], Tensor]:
     """The function transformers computes for ``hidden_act`` ``name`` (see
     ``config.ACTIVATIONS``)."""
@@ -182,7 +187,7 @@ def activation(name: str) -> Callable[[Tensor], Tensor]:
     if name in ("gelu_new", "gelu_pytorch_tanh", "gelu_fast"):  # one formula, three names
         return functools.partial(F.gelu, approximate="tanh")
     if name == "quick_gelu":
-        return lambda x: x * torch.sigmoid(1.702 * x)
+        return _quick_gelu
     return {"relu": F.relu, "silu": F.silu, "swish": F.silu}[name]
 
 
@@ -323,6 +328,8 @@ class BertModel(Pretrained):
         backend = self.attention_backend
         unpadded = mask is not None and (self.unpad if self.unpad is not None else x.is_cuda)
         unpadded = unpadded and not output_attentions  # (weights are per padded row)
+        # (a jit trace would keep the example's longest row and token count)
+        unpadded = unpadded and not jit_tracing()
         weights: list[Tensor] = []
         if unpadded:
             assert mask is not None
@@ -474,7 +481,7 @@ def check_padding_labels(attention_mask: Tensor | None, labels: Tensor) -> None:
     the id ranges are not (``lexforge.model.inputs`` says why)."""
     if attention_mask is None or labels.device.type != "cpu":
         return
-    if attention_mask.device.type != "cpu" or torch.compiler.is_compiling():
+    if attention_mask.device.type != "cpu" or capturing():
         return
     scored = (labels != -100) & ~attention_mask.bool()
     if bool(scored.any()):

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from ..errors import ConfigError, TokenIdError
+from ..ops.reproducible import capturing
 from .config import BertConfig
 
 ID_DTYPES = (torch.int64, torch.int32)  # what nn.Embedding indexes with
@@ -82,7 +83,7 @@ def check_inputs(
                 f"the same{also}"
             )
     device = (input_ids if input_ids is not None else inputs_embeds).device
-    if device.type != "cpu" or torch.compiler.is_compiling():
+    if device.type != "cpu" or capturing():
         return shape
     if input_ids is not None:
         hint = "the ids come from another tokenizer than the model's (its vocab_size is {})"
@@ -178,7 +179,7 @@ def class_ids(
             + ("one per row" if len(shape) == 1 else "one per token (-100: ignored)")
         )
     ids = labels.reshape(tuple(shape)).long()
-    if classes is None or ids.device.type != "cpu" or torch.compiler.is_compiling():
+    if classes is None or ids.device.type != "cpu" or capturing():
         return ids
     bad = (ids != IGNORED) & ((ids < 0) | (ids >= classes))
     if bool(bad.any()):
@@ -196,7 +197,7 @@ def check_span_labels(attention_mask: Tensor | None, *positions: Tensor) -> None
     the row are clamped and ignored, as HF does."""
     if attention_mask is None or attention_mask.device.type != "cpu":
         return
-    if torch.compiler.is_compiling():
+    if capturing():
         return
     n = attention_mask.shape[1]
     for name, at in zip(("start_positions", "end_positions"), positions, strict=True):

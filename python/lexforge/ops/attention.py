@@ -39,6 +39,7 @@ from .attention_inputs import _dense_info as _dense_info
 from .attention_inputs import _kernels, _padded_info, _saveable, _seed
 from .attention_inputs import _padded_info_traced as _padded_info_traced
 from .attention_sdpa import _sdpa, _use_triton
+from .reproducible import capturing
 
 _MAX_SCALE = 3.4028234663852886e38 / 1.4426950408889634  # float32 max / log2(e)
 
@@ -70,7 +71,8 @@ class AttentionOptions:
             value = getattr(self, name)
             if value is None and name == "scale":
                 continue
-            if isinstance(value, int | float) and not isinstance(value, bool):
+            # (a tuple: dynamo before torch 2.6 cannot trace an isinstance of int | float)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
                 continue
             if isinstance(value, numbers.Real) and not isinstance(value, bool):
                 object.__setattr__(self, name, float(value))  # np.float32(0.125), say
@@ -227,7 +229,7 @@ def attention_varlen(
     if not _use_triton(q, head_dim, backend):
         return _sdpa_varlen(q, k, v, cu_seqlens, max_seqlen, opts)
     _check_dropout(opts, max_seqlen)
-    if torch.compiler.is_compiling():  # clamped as ``sequence_info`` clamps: unchecked
+    if capturing():  # clamped as ``sequence_info`` clamps: unchecked
         # offsets past the tokens would send the kernels outside q, k and v
         total = q.shape[0]
         starts = cu_seqlens[:-1].clamp(0, total)
@@ -273,7 +275,7 @@ def unpad(
     else:
         indices = torch.nonzero_static(mask.flatten(), size=total).flatten()
     if (total is not None or max_seqlen is not None) and (
-        x.device.type == "cpu" and not torch.compiler.is_compiling()
+        x.device.type == "cpu" and not capturing()
     ):
         _check_hints(lens, total, max_seqlen)  # free here; on a GPU, a synchronisation
     if max_seqlen is None:
@@ -312,7 +314,7 @@ def pad(
         raise AttentionInputError(f"pad: {values.shape[0]} values for {indices.shape[0]} indices")
     _check_size("pad", "batch", batch)
     _check_size("pad", "seqlen", seqlen)
-    if check and indices.numel() and not torch.compiler.is_compiling():
+    if check and indices.numel() and not capturing():
         low, high = (int(x) for x in torch.aminmax(indices))
         if low < 0 or high >= batch * seqlen:
             raise AttentionInputError(

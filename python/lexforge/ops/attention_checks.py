@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..errors import AttentionInputError
+from .reproducible import capturing
 
 if TYPE_CHECKING:
     from .attention import AttentionOptions
@@ -172,11 +173,7 @@ def _real_tokens(
         raise AttentionInputError(f"lengths is on {lengths.device}, q on {device}")
     # the range check reads the values (a host synchronisation): eager only; a traced
     # graph clamps them to [0, N] instead
-    if (
-        not torch.compiler.is_compiling()
-        and lengths.numel()
-        and bool((lengths < 0).any() | (lengths > n_k).any())
-    ):
+    if not capturing() and lengths.numel() and bool((lengths < 0).any() | (lengths > n_k).any()):
         raise AttentionInputError(f"lengths must lie in [0, {n_k}]")
     return torch.arange(n_k, device=device)[None, :] < lengths[:, None]
 
@@ -200,7 +197,7 @@ def _check_cu_seqlens(
     if not isinstance(check, bool):
         raise AttentionInputError(f"check must be True or False, got {check!r}")
     _check_size("attention_varlen", "max_seqlen", max_seqlen, " (the longest sequence)")
-    if not check or torch.compiler.is_compiling():  # the check reads values: eager only
+    if not check or capturing():  # the check reads values: eager only
         return
     lens = cu[1:] - cu[:-1]
     first, last = int(cu[0]), int(cu[-1])

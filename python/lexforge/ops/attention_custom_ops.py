@@ -12,6 +12,7 @@ from typing import Any, Optional
 import torch
 
 from .attention_inputs import _kernels
+from .reproducible import capturing
 
 
 def _forward_impl(
@@ -29,6 +30,7 @@ def _forward_impl(
     dropout_p: float,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     q, k, v = (t if t.stride(-1) == 1 else t.contiguous() for t in (q, k, v))
+    n_q, n_k = _lengths(q, k, n_q, n_k, varlen)
     return _kernels().forward(  # type: ignore[no-any-return]
         q, k, v, info, _bytes(mask), varlen=varlen, n_q=n_q, n_k=n_k, causal=causal,
         scale=scale, dropout_p=dropout_p, seed=seed,
@@ -53,10 +55,19 @@ def _backward_impl(
     dropout_p: float,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     do, q, k, v = (t if t.stride(-1) == 1 else t.contiguous() for t in (do, q, k, v))
+    n_q, n_k = _lengths(q, k, n_q, n_k, varlen)
     return _kernels().backward(  # type: ignore[no-any-return]
         do, q, k, v, o, lse, info, _bytes(mask), varlen=varlen, n_q=n_q, n_k=n_k,
         causal=causal, scale=scale, dropout_p=dropout_p, seed=seed,
     )  # fmt: skip
+
+
+def _lengths(q: torch.Tensor, k: torch.Tensor, n_q: int, n_k: int, varlen: bool) -> tuple[int, int]:
+    """The padded batch's lengths read from q and k, not from the ints passed: a
+    ``torch.jit.trace`` records those as constants, the example's, and a kernel sized by
+    them for a batch of longer rows would write past its outputs. (Varlen's longest
+    sequence is the caller's ``max_seqlen``: no tensor holds it.)"""
+    return (n_q, n_k) if varlen else (q.shape[1], k.shape[1])
 
 
 def _bytes(mask: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
@@ -111,7 +122,7 @@ def _run(
     seed: torch.Tensor,
     *options: Any,
 ) -> torch.Tensor:
-    if torch.compiler.is_compiling():
+    if capturing():
         out, _ = _forward_op(q, k, v, info, mask, seed, *options)
         return out  # type: ignore[no-any-return]
     return _Attention.apply(q, k, v, info, mask, seed, *options)  # type: ignore[no-any-return]
@@ -158,7 +169,7 @@ def _forward_fake(
     if varlen:
         lse = q.new_empty((heads, q.shape[0]), dtype=torch.float32)
     else:
-        lse = q.new_empty((q.shape[0], heads, n_q), dtype=torch.float32)
+        lse = q.new_empty((q.shape[0], heads, q.shape[1]), dtype=torch.float32)
     return torch.empty_like(q, memory_format=torch.contiguous_format), lse
 
 

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from .reproducible import capturing
+
 if TYPE_CHECKING:
     from .attention import AttentionOptions
 
@@ -27,7 +29,7 @@ def _padded_info(
 ) -> torch.Tensor:
     """The kernels' per-sequence rows, computed on the device: one small launch in eager
     mode (none for a dense batch: those rows are cached), torch operations when traced."""
-    if torch.compiler.is_compiling():
+    if capturing():
         return _padded_info_traced(valid, lengths, batch, n_q, n_k, device)
     if mask is not None:
         return _kernels().sequence_info(mask, "mask", n_k)  # type: ignore[no-any-return]
@@ -80,7 +82,7 @@ def _saveable(mask: torch.Tensor) -> torch.Tensor:
     """The mask as the backward may keep it: one made in inference mode (by a data
     pipeline, say) cannot be saved for a later backward, so it is copied (B·N bytes); the
     SDPA path saves only tensors derived from it. Eager only: a traced graph cannot ask."""
-    if torch.compiler.is_compiling():
+    if capturing():
         return mask
     if mask.is_inference() and not torch.is_inference_mode_enabled():
         return mask.clone()
@@ -98,7 +100,7 @@ def _seed(opts: AttentionOptions, device: torch.device) -> torch.Tensor:
     from torch's generator of that device (no host synchronisation; inside a CUDA graph
     each replay draws afresh). Without dropout, a cached zero."""
     if opts.dropout_p == 0.0:
-        if torch.compiler.is_compiling():  # not cached: a graph's output (under CUDA
+        if capturing():  # not cached: a graph's output (under CUDA
             # graphs, memory that the next replay overwrites) must not outlive its call
             return torch.zeros(1, dtype=torch.int64, device=device)
         zero = _ZERO_SEEDS.get(device)

@@ -116,9 +116,8 @@ def _nan_unmasked(
     """Whether a NaN would be lost: torch's CPU flash kernel, taken when there is no mask,
     gives a row whose scores hold a NaN zeros (the masked and math kernels give NaN, as
     the docstring promises). A pass over the inputs, small beside the products."""
-    jit_tracing = getattr(torch.jit, "is_tracing", None)  # (a trace would keep its example's
-    # answer, and warn)
-    if mask is not None or q.device.type != "cpu" or traced() or (jit_tracing and jit_tracing()):
+    if mask is not None or q.device.type != "cpu" or traced():  # (a jit trace would keep its
+        # example's answer, and warn)
         return False
     return bool(q.isnan().any() or k.isnan().any() or v.isnan().any())
 

@@ -24,8 +24,8 @@ the thread count on the CPU:
 Values equal torch's up to the order of those sums. ``one_thread`` is for the rest: small
 computations inside library code (the TF-IDF baseline's L-BFGS, the spectral
 embeddings' QR and SVD).
-Elsewhere (CUDA, CPU autocast, ``torch.compile``, ``torch.func`` transforms, half
-precision, mixed dtypes) all three are torch's own.
+Elsewhere (CUDA, CPU autocast, ``torch.compile``, ``torch.jit.trace``, ``torch.func``
+transforms, half precision, mixed dtypes) all three are torch's own.
 """
 
 from __future__ import annotations
@@ -39,7 +39,16 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F  # noqa: N812 (torch's own spelling)
 
-__all__ = ["BUDGET", "layer_norm", "linear", "one_thread", "softmax", "thread_invariant"]
+__all__ = [
+    "BUDGET",
+    "capturing",
+    "jit_tracing",
+    "layer_norm",
+    "linear",
+    "one_thread",
+    "softmax",
+    "thread_invariant",
+]
 
 # the most multiply-adds of a product that ``linear`` takes off MKL (16 MB of float32 for
 # the broadcast product)
@@ -62,10 +71,26 @@ def thread_invariant() -> Iterator[None]:
         _RUNNING.reset(token)
 
 
+def capturing() -> bool:
+    """Whether torch is recording the code as a graph rather than running it:
+    ``torch.compile`` and ``torch.export`` (dynamo), or ``torch.jit.trace``. Such a graph
+    keeps one branch of every Python decision made on a tensor's values (a check, a
+    shortcut for one sequence), so none is taken there; nor is a Python autograd Function,
+    which a saved trace cannot hold."""
+    return torch.compiler.is_compiling() or jit_tracing()
+
+
+def jit_tracing() -> bool:
+    """Whether ``torch.jit.trace`` is recording the code."""
+    found = getattr(torch.jit, "is_tracing", None)  # (not in torch.jit's __all__)
+    return bool(found is not None and found())
+
+
 def traced() -> bool:
-    """Whether torch is tracing (``torch.compile``) or transforming (``torch.func``: grad,
-    vmap, jacrev) the code: custom autograd Functions are torch's own ops there."""
-    if torch.compiler.is_compiling():
+    """Whether torch is capturing the code (``capturing``) or transforming it
+    (``torch.func``: grad, vmap, jacrev): custom autograd Functions are torch's own ops
+    there."""
+    if capturing():
         return True
     active = getattr(torch._C, "_are_functorch_transforms_active", None)
     return bool(active and active())
