@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import Any
+
+import pytest
 
 # each way in, and the module its error names
 IMPORTS = {
@@ -76,3 +79,46 @@ def test_without_torch_the_other_ways_in_name_the_extra() -> None:
         assert (
             message == f"{what} needs torch, which is not installed: pip install 'lexforge[train]'"
         )
+
+
+def test_a_torch_older_than_the_floor_is_named_before_any_import(monkeypatch: Any) -> None:
+    """torch 2.3 lacks ``torch.library.custom_op``, which the attention op is registered
+    with when ``lexforge.ops`` is imported: the version is checked from the package's
+    metadata first, and the error names the floor, not a bare AttributeError."""
+    import importlib.metadata
+
+    from lexforge import _extras
+    from lexforge.errors import MissingDependencyError
+
+    real = importlib.metadata.version
+    for found, refused in (("2.3.1+cu121", True), ("2.4.0", False), ("2.15.0", False)):
+        fake = lambda name, f=found: f if name == "torch" else real(name)  # noqa: E731
+        monkeypatch.setattr(importlib.metadata, "version", fake)
+        if refused:
+            with pytest.raises(MissingDependencyError, match=r"torch>=2\.4.*torch 2\.3\.1"):
+                _extras.require("lexforge.model", "torch")
+        else:
+            _extras.require("lexforge.model", "torch")
+
+
+def test_the_floors_are_the_ones_pyproject_declares() -> None:
+    """The versions ``require`` checks are the ``[train]`` extra's (a floor raised in one
+    place and not the other would let an old torch in, or refuse a good one)."""
+    import re
+    from pathlib import Path
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11
+
+    from lexforge import _extras
+
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    if not pyproject.exists():
+        pytest.skip("no pyproject.toml beside the tests (an installed copy)")
+    project = tomllib.loads(pyproject.read_text())["project"]
+    extras = project["optional-dependencies"]
+    declared: dict[str, set[tuple[int, int]]] = {}
+    for spec in extras["train"] + extras["test"]:
+        found = re.fullmatch(r"(\w+)>=(\d+)\.(\d+)(?:\.\d+)?", spec)
+        if found and found[1] in _extras.FLOORS:
+            declared.setdefault(found[1], set()).add((int(found[2]), int(found[3])))
+    assert declared == {name: {floor} for name, floor in _extras.FLOORS.items()}

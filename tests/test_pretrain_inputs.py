@@ -265,6 +265,22 @@ def test_fsdp_in_one_process_says_it_trains_unsharded(
         _run(setup, tmp_path, fsdp=True, steps=1)
 
 
+def test_fsdp_on_a_torch_without_fully_shard_names_the_version(monkeypatch: Any) -> None:
+    """``torch.distributed.fsdp.fully_shard`` is public from torch 2.6 (2.4 and 2.5, which
+    the floor admits, lack it): the error names the version and the other way, DDP."""
+    import types
+
+    from lexforge.errors import MissingDependencyError
+    from lexforge.model import BertConfig, BertForMaskedLM
+    from lexforge.train.distributed import _Sharded
+
+    monkeypatch.setitem(sys.modules, "torch.distributed.fsdp", types.ModuleType("fsdp"))
+    net = BertForMaskedLM(BertConfig(vocab_size=50, hidden_size=16, num_layers=1, num_heads=2,
+                                     intermediate_size=32))  # fmt: skip
+    with pytest.raises(MissingDependencyError, match=r"torch>=2\.6.*without fsdp"):
+        _Sharded(net)
+
+
 def test_a_window_with_no_masked_token_logs_null_not_a_perfect_loss(
     setup: dict[str, Any], tmp_path: Path
 ) -> None:

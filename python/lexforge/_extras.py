@@ -3,12 +3,17 @@ them (the tokenizers need none; the models and loops need ``lexforge[train]``)."
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
+import re
 
 from .errors import MissingDependencyError
 
 # the modules each extra of pyproject.toml brings, by the name Python imports them by
 EXTRAS = {"torch": "train", "safetensors": "train", "pyarrow": "parquet"}
+# the oldest versions that work, as pyproject.toml's floors say (torch 2.4 brought
+# ``torch.library.custom_op``, which the attention op is registered with at import)
+FLOORS = {"torch": (2, 4)}
 
 
 def require(what: str, *modules: str) -> None:
@@ -22,6 +27,28 @@ def require(what: str, *modules: str) -> None:
             f"{what} needs {' and '.join(missing)}, which {'is' if len(missing) == 1 else 'are'}"
             f" not installed: pip install {install}"
         )
+    for module in modules:
+        _check_floor(what, module)
+
+
+def _check_floor(what: str, module: str) -> None:
+    """``MissingDependencyError`` when ``module`` is older than its floor (read from the
+    installed package's metadata: nothing is imported)."""
+    floor = FLOORS.get(module)
+    if floor is None:
+        return
+    try:
+        found = importlib.metadata.version(module)
+    except importlib.metadata.PackageNotFoundError:  # (a source build without metadata)
+        return
+    numbers = re.match(r"(\d+)\.(\d+)", found)
+    if numbers is None or tuple(int(x) for x in numbers.groups()) >= floor:
+        return
+    least = ".".join(map(str, floor))
+    raise MissingDependencyError(
+        f"{what} needs {module}>={least}, and this is {module} {found}: pip install -U "
+        f"'{module}>={least}' (or 'lexforge[{EXTRAS[module]}]')"
+    )
 
 
 def missing_module(error: ImportError) -> MissingDependencyError | None:

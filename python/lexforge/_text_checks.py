@@ -47,7 +47,9 @@ def as_ids(ids: Ids) -> npt.NDArray[Any] | list[int]:
             )
         if not np.issubdtype(ids.dtype, np.integer):
             raise TypeError(f"ids must be integers, got dtype {ids.dtype}")
-        if ids.dtype == np.uint64 and ids.size and ids.max() > np.iinfo(np.int64).max:
+        past = np.uint64(np.iinfo(np.int64).max)  # a uint64: numpy 1 compares a Python
+        # int with a uint64 as floats, and 2**63 + 5 came out no larger
+        if ids.dtype == np.uint64 and ids.size and ids.max() > past:
             raise TokenIdError(  # the int64 copy below would wrap it to a negative id
                 f"token id {int(ids.max())} is not in the vocabulary (it does not even fit "
                 "in int64); check where the ids came from"

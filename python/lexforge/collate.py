@@ -20,7 +20,7 @@ import numpy as np
 from lexforge import _core
 from lexforge.batch import check_int
 from lexforge.errors import ConfigError
-from lexforge.masking import Masker
+from lexforge.masking import INT64_MAX, Masker
 
 __all__ = ["MLMCollator"]
 
@@ -299,7 +299,7 @@ def _row(name: str, i: int, row: Any) -> np.ndarray:
         raise ConfigError(
             f"examples[{i}][{name!r}] holds {array.dtype} values; ids and masks must be integers"
         )
-    if array.dtype == np.uint64 and array.size and array.max() > np.iinfo(np.int64).max:
+    if array.dtype == np.uint64 and array.size and array.max() > INT64_MAX:
         raise ConfigError(f"examples[{i}][{name!r}] holds {int(array.max())}, past int64")
     return array.astype(np.int64, copy=False)
 

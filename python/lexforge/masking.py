@@ -25,6 +25,10 @@ from lexforge._mask_words import continuation_ids, packed_bytes, vocabulary_byte
 from lexforge.batch import MAX_THREADS, check_int
 from lexforge.errors import ConfigError
 
+# the largest int64 as a uint64: numpy 1 compares a uint64 with a Python int as floats, so
+# that 2**63 + 5 came out no larger than 2**63 - 1
+INT64_MAX = np.uint64(np.iinfo(np.int64).max)
+
 __all__ = [
     "Masker",
     "Schedule",
@@ -398,7 +402,7 @@ class Masker:
                 "dtype: pass int32 or int64 ids"
             )
         if given.type not in _ID_DTYPES:  # the core takes four dtypes; others go through int64
-            if given == np.uint64 and ids.size and ids.max() > np.iinfo(np.int64).max:
+            if given == np.uint64 and ids.size and ids.max() > INT64_MAX:
                 row, col = np.unravel_index(int(ids.argmax()), ids.shape)
                 raise ConfigError(
                     f"input_ids[{row}, {col}] = {ids[row, col]} is outside the vocabulary "
@@ -418,7 +422,7 @@ class Masker:
                 raise ConfigError(
                     f"word_ids must be integers (-1 for none), got dtype {words.dtype}"
                 )
-            if words.dtype == np.uint64 and words.size and words.max() > np.iinfo(np.int64).max:
+            if words.dtype == np.uint64 and words.size and words.max() > INT64_MAX:
                 raise ConfigError(  # the int64 copy would wrap it to a negative id: no word
                     f"word_ids holds {int(words.max())}, past int64; number words from 0 in "
                     "each row (-1 for none)"

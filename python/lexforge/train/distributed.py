@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from .. import _mkl
-from ..errors import ConfigError
+from ..errors import ConfigError, MissingDependencyError
 from . import checkpoint
 from ._fit import resolve_device
 
@@ -147,7 +147,14 @@ class _Sharded:
     other's checkpoints)."""
 
     def __init__(self, net: nn.Module) -> None:
-        from torch.distributed.fsdp import fully_shard
+        try:
+            from torch.distributed.fsdp import fully_shard
+        except ImportError as e:  # public from torch 2.6
+            raise MissingDependencyError(
+                f"fsdp=True (--fsdp) needs torch>=2.6 (torch.distributed.fsdp.fully_shard), "
+                f"and this is torch {torch.__version__}: pip install -U 'torch>=2.6', or train "
+                "without fsdp (DDP)"
+            ) from e
 
         for layer in net.bert.layers:  # type: ignore[union-attr]
             fully_shard(layer)
