@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,3 +42,25 @@ def test_every_attention_config_compiles_for_sm90_and_fits() -> None:
     for row in built:
         status = row.split("|")[10].strip()
         assert status.startswith(("ok", "spills")), row
+
+
+def test_short_kernel_takes_no_8_warp_small_tiles_on_an_older_triton(monkeypatch: Any) -> None:
+    """Triton 3.0 (torch 2.4's) aborts the process compiling the short forward for sm90 with
+    8 warps on a tile of 64 positions (an assertion no fallback catches): below Triton 3.6,
+    the one checked on sm90, those configs are pruned; bigger tiles and newer Tritons keep
+    every config."""
+    from lexforge.kernels import attention_configs as c
+
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)  # the GPU's configs
+    configs = c._short_configs()
+    every = sorted(x.num_warps for x in configs)
+
+    def warps(block: int) -> list[int]:
+        return sorted(x.num_warps for x in c._prune_short(configs, {}, HEAD_DIM=64, BLOCK=block))
+
+    assert 8 in every
+    if not c._triton_older_than(3, 6):
+        assert warps(64) == warps(128) == every
+    monkeypatch.setattr(triton, "__version__", "3.0.0")
+    assert warps(64) and 8 not in warps(64)
+    assert warps(128) == every

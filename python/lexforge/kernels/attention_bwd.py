@@ -5,7 +5,7 @@ every key of a sequence in one tile, which writes each query tile's complete dQ 
 way. Their launcher is ``backward`` in ``lexforge.kernels.attention``.
 """
 
-from __future__ import annotations
+# (annotations stay objects, for Triton 3.0's interpreter: see attention_common)
 
 import triton
 import triton.language as tl

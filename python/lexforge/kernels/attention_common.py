@@ -4,10 +4,11 @@ described in ``lexforge.kernels.attention``), the kernel that builds them in one
 index over the grid; and where a loop over key tiles starts and stops.
 
 The kernel modules import these functions by name: Triton resolves the functions a kernel
-calls through the kernel's own module globals.
+calls through the kernel's own module globals. They keep their annotations as objects (no
+``from __future__ import annotations``): Triton 3.0's interpreter takes a parameter as a
+``tl.constexpr`` only when its annotation is the object, not the string (it read ``BLOCK``
+as a tensor, and ``tl.arange(0, BLOCK)`` failed).
 """
-
-from __future__ import annotations
 
 import torch
 import triton

@@ -8,6 +8,7 @@ offline, and ``benches/sweep_attention_configs.py`` times them.
 from __future__ import annotations
 
 import os
+import re
 
 import triton
 
@@ -86,8 +87,21 @@ def _prune(
 def _prune_short(
     configs: list[triton.Config], named_args: dict[str, object], **kwargs: object
 ) -> list[triton.Config]:
-    """``_prune`` for the short kernel: ``num_stages`` copies of the Q, K and V tiles."""
+    """``_prune`` for the short kernel: ``num_stages`` copies of the Q, K and V tiles. With
+    a Triton older than 3.6 (the one checked on sm90), no 8 warps on tiles of 64 positions
+    or fewer: Triton 3.0 aborts the process compiling them for sm90 (an assertion,
+    "mma -> mma layout conversion is only supported on Ampere", which no fallback can
+    catch; found compiling every config offline, ``kernels/aot_check.py``)."""
     head_dim = int(kwargs.get("HEAD_DIM", named_args.get("HEAD_DIM", 128)))  # type: ignore[call-overload]
     block = int(kwargs.get("BLOCK", named_args.get("BLOCK", 128)))  # type: ignore[call-overload]
     kept = [c for c in configs if 2 * head_dim * 3 * block * max(c.num_stages, 1) <= 160 * 1024]
+    if block <= 64 and _triton_older_than(3, 6):
+        kept = [c for c in kept if c.num_warps <= 4] or [
+            triton.Config(c.kwargs, num_warps=4, num_stages=c.num_stages) for c in kept[:1]
+        ]
     return kept or configs[-1:]
+
+
+def _triton_older_than(major: int, minor: int) -> bool:
+    found = re.match(r"(\d+)\.(\d+)", triton.__version__)
+    return found is not None and (int(found[1]), int(found[2])) < (major, minor)

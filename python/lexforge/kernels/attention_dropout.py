@@ -9,7 +9,7 @@ A byte per key means the kernels drop at a rate that is a multiple of 1/256:
 probabilities are scaled by 1/(1 - that rate), so the output's expectation is exact.
 """
 
-from __future__ import annotations
+# (annotations stay objects, for Triton 3.0's interpreter: see attention_common)
 
 import triton
 import triton.language as tl

@@ -5,7 +5,7 @@ the output and the base-2 log-sum-exp the backward recomputes probabilities from
 launcher is ``forward`` in ``lexforge.kernels.attention``.
 """
 
-from __future__ import annotations
+# (annotations stay objects, for Triton 3.0's interpreter: see attention_common)
 
 import triton
 import triton.language as tl
