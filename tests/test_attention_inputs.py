@@ -244,3 +244,41 @@ def test_short_forward_ignores_non_finite_padding_inside_the_mask(monkeypatch: A
     clean = [t.masked_fill(~mask[:, :, None, None], 0.0) for t in (q, k, v)]
     got = attention(*dirty, key_padding_mask=mask, backend="triton")
     assert torch.equal(got, attention(*clean, key_padding_mask=mask, backend="triton"))
+
+
+@pytest.mark.parametrize("grad", [True, False])
+def test_sdpa_is_never_given_a_row_without_keys(monkeypatch: Any, grad: bool) -> None:
+    """Causal attention over left padding leaves real rows with no key at or before them.
+    SDPA gave those rows NaN before torch 2.5, and NaN gradients to q, k and v through
+    them; the fallback gives SDPA none (such a row attends to everything, then is zeroed)
+    and the rows are 0 with finite gradients whatever torch does with an empty row."""
+    from lexforge.ops import attention_sdpa
+
+    real_sdpa = attention_sdpa.F.scaled_dot_product_attention
+    empty_rows: list[bool] = []
+
+    def sdpa(q: Any, k: Any, v: Any, attn_mask: Any = None, **kw: Any) -> Any:
+        if attn_mask is not None:
+            empty_rows.append(bool((~attn_mask.any(-1)).any()))
+        return real_sdpa(q, k, v, attn_mask=attn_mask, **kw)
+
+    monkeypatch.setattr(attention_sdpa.F, "scaled_dot_product_attention", sdpa)
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 6, 2, 8, generator=g, requires_grad=grad) for _ in range(3))
+    mask = torch.ones(2, 6, dtype=torch.bool)
+    mask[1, :3] = False  # left padding: rows 3-5 of row 1 are real, keys 0-2 padding
+    mask[0, 0] = False
+    out = attention(q, k, v, key_padding_mask=mask, causal=True, backend="sdpa")
+    assert empty_rows == [False]
+    want = torch.zeros_like(out)
+    for b in range(2):  # a float64 oracle per row: real keys at or before the query
+        for i in range(6):
+            keys = [j for j in range(6) if mask[b, j] and j <= i]
+            if mask[b, i] and keys:
+                s = torch.einsum("hd,khd->kh", q[b, i].double(), k[b, keys].double())
+                p = torch.softmax(s / math.sqrt(8), dim=0)
+                want[b, i] = torch.einsum("kh,khd->hd", p, v[b, keys].double()).float()
+    assert (out - want).abs().max() < 1e-5
+    if grad:
+        out.sum().backward()
+        assert all(torch.isfinite(t.grad).all() for t in (q, k, v))

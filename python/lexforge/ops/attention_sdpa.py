@@ -15,7 +15,7 @@ from torch.nn import functional as F  # noqa: N812 (torch's own spelling)
 
 from ..errors import AttentionInputError
 from .attention_checks import _BACKENDS, _DTYPES, HEAD_DIMS
-from .reproducible import linear, softmax, traced
+from .reproducible import capturing, linear, softmax, traced
 
 if TYPE_CHECKING:
     from .attention import AttentionOptions
@@ -29,6 +29,18 @@ def _triton_available() -> bool:
     return True
 
 
+_INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
+
+
+def _interpreted() -> bool:
+    """Whether ``TRITON_INTERPRET=1``: read in eager calls, and as the last eager call read
+    it while torch.compile traces (dynamo before torch 2.5 cannot trace ``os.environ``)."""
+    global _INTERPRETED
+    if not capturing():
+        _INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
+    return _INTERPRETED
+
+
 def _use_triton(q: torch.Tensor, head_dim: int, backend: str | None) -> bool:
     if backend not in _BACKENDS:
         raise AttentionInputError(f"backend must be None, 'triton' or 'sdpa', got {backend!r}")
@@ -36,8 +48,7 @@ def _use_triton(q: torch.Tensor, head_dim: int, backend: str | None) -> bool:
         return False
     if backend is None:  # automatic: the kernels on CUDA, SDPA elsewhere
         return q.is_cuda and head_dim in HEAD_DIMS and q.dtype in _DTYPES and _triton_available()
-    interpreted = os.environ.get("TRITON_INTERPRET") == "1"
-    device_ok = q.is_cuda or (interpreted and q.device.type == "cpu")
+    device_ok = q.is_cuda or (_interpreted() and q.device.type == "cpu")
     if q.dtype not in _DTYPES:
         raise AttentionInputError(
             f"the Triton kernels take float16, bfloat16 or float32, got {q.dtype}; "
@@ -90,9 +101,15 @@ def _sdpa(
         # a sequence with no real token attends to everything (finite, then zeroed)
         keys = valid | ~valid.any(dim=1, keepdim=True)
         mask = keys[:, None, None, :]
+    empty = None
     if opts.causal:
         tri = torch.ones(n_q, n_k, dtype=torch.bool, device=q.device).tril()
         mask = tri if mask is None else mask & tri
+        if valid is not None:  # left padding: a real row may have no key at or before it.
+            # It attends to everything (finite), then is zeroed: SDPA gave such rows NaN
+            # before torch 2.5, and NaN gradients through them
+            empty = ~mask.any(dim=-1, keepdim=True)
+            mask = mask | empty
     with _without_autocast(q.device):  # the kernels compute in q's dtype, autocast or not
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
         scale = opts.resolved_scale(q.shape[-1])
@@ -107,6 +124,8 @@ def _sdpa(
         out = out.transpose(1, 2)
     if valid is not None and not finite_padding:
         out = out.masked_fill(~valid[:, :, None, None], 0.0)
+    if empty is not None:  # (B, 1, Nq, 1) -> (B, Nq, 1, 1)
+        out = out.masked_fill(empty[:, 0, :, :, None], 0.0)
     return out
 
 
@@ -211,7 +230,7 @@ def _math(
 ) -> torch.Tensor:
     """SDPA's math path, (B, H, N, D) in and out, with ``reproducible.softmax`` (and
     ``reproducible.linear`` for the products of one sequence of one head); a row with no
-    key to attend to gives zeros, as SDPA's does."""
+    key to attend to gives zeros, as SDPA's does from torch 2.5 (``_sdpa`` passes none)."""
     single = q.shape[0] * q.shape[1] == 1
     if single:
         scores = linear(q[0, 0], k[0, 0])[None, None] * scale
