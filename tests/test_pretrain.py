@@ -286,6 +286,10 @@ pretrain({shards!r}, out, model=config, steps=steps, batch_size=8, grad_accum=ac
 """
 
 
+@pytest.mark.skipif(
+    tuple(int(x) for x in torch.__version__.split(".")[:2]) < (2, 6),
+    reason="FSDP needs torch.distributed.fsdp.fully_shard, public from torch 2.6",
+)
 def test_fsdp_matches_one_process_and_resumes(corpus: dict[str, Any], tmp_path: Path) -> None:
     """FSDP over two gloo processes follows one process's loss trajectory, writes the same
     (full, unsharded) checkpoints and export, and resumes from its checkpoints."""
