@@ -34,6 +34,7 @@ from .outputs import (
     EncoderOutputWithStates,
     EncoderOutputWithStatesAndAttentions,
     ModelOutput,
+    check_return_dict,
     model_output,
 )
 from .pretrained import Pretrained
@@ -277,6 +278,7 @@ class BertModel(Pretrained):
         output_attentions: Literal[False] = ...,
         position_ids: Tensor | None = ...,
         inputs_embeds: Tensor | None = ...,
+        return_dict: bool | None = ...,
     ) -> EncoderOutput: ...
 
     @overload
@@ -291,6 +293,7 @@ class BertModel(Pretrained):
         output_attentions: Literal[False] = ...,
         position_ids: Tensor | None = ...,
         inputs_embeds: Tensor | None = ...,
+        return_dict: bool | None = ...,
     ) -> EncoderOutputWithStates: ...
 
     @overload
@@ -305,6 +308,7 @@ class BertModel(Pretrained):
         output_attentions: bool,
         position_ids: Tensor | None = ...,
         inputs_embeds: Tensor | None = ...,
+        return_dict: bool | None = ...,
     ) -> EncoderOutputs: ...
 
     def forward(
@@ -318,7 +322,9 @@ class BertModel(Pretrained):
         output_attentions: bool = False,
         position_ids: Tensor | None = None,
         inputs_embeds: Tensor | None = None,
+        return_dict: bool | None = None,
     ) -> EncoderOutputs:
+        check_return_dict(return_dict)  # (a named tuple is both: fields and positions)
         check_inputs(
             self.config, input_ids, attention_mask, token_type_ids,
             inputs_embeds=inputs_embeds, position_ids=position_ids,
@@ -550,7 +556,9 @@ class BertForMaskedLM(Pretrained):
         inputs_embeds: Tensor | None = None,
         output_attentions: bool = False,
         output_hidden_states: bool = False,
+        return_dict: bool | None = None,
     ) -> MaskedLMOutput:
+        check_return_dict(return_dict)
         encoded = self.bert(
             input_ids, attention_mask, token_type_ids, layout,
             output_attentions=output_attentions, output_hidden_states=output_hidden_states,
@@ -564,7 +572,8 @@ class BertForMaskedLM(Pretrained):
             check_padding_labels(attention_mask, labels)
         loss, logits, correct, count = _mlm(self.mlm, hidden, labels, layout)
         every = hidden if states is None else states
-        return MaskedLMOutput(loss, logits, every, correct, count, attentions)
+        out = MaskedLMOutput(loss, logits, every, correct, count, attentions)
+        return out if return_dict is not False else out.to_tuple()  # type: ignore[return-value]
 
 
 class BertForPreTraining(Pretrained):
@@ -596,7 +605,9 @@ class BertForPreTraining(Pretrained):
         inputs_embeds: Tensor | None = None,
         output_attentions: bool = False,
         output_hidden_states: bool = False,
+        return_dict: bool | None = None,
     ) -> PreTrainingOutput:
+        check_return_dict(return_dict)
         encoded = self.bert(
             input_ids, attention_mask, token_type_ids, layout,
             output_attentions=output_attentions, output_hidden_states=output_hidden_states,
@@ -619,11 +630,12 @@ class BertForPreTraining(Pretrained):
             nsp_loss = F.cross_entropy(_upcast(nsp_logits), label)
         losses = [x for x in (mlm_loss, nsp_loss) if x is not None]
         loss = sum(losses[1:], losses[0]) if losses else None
-        return PreTrainingOutput(
+        out = PreTrainingOutput(
             loss, logits, hidden if states is None else states, correct, count,
             attentions=attentions,
             mlm_loss=mlm_loss, nsp_loss=nsp_loss, nsp_logits=nsp_logits,
         )  # fmt: skip
+        return out if return_dict is not False else out.to_tuple()  # type: ignore[return-value]
 
 
 def init_weights(module: nn.Module, std: float) -> None:

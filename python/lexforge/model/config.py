@@ -299,6 +299,27 @@ class BertConfig:
             raise ConfigError(f"config.json holds a value of the wrong kind ({e})") from None
 
 
+# What tools written for transformers' models set on or read from ``model.config`` besides
+# its sizes: ``transformers.Trainer`` sets ``use_cache`` on every model it is given (an
+# encoder has no cache: the flag changes nothing), and reads ``keys_to_ignore_at_inference``
+# (the outputs its predictions leave out: a head's ``hidden_states``, which transformers'
+# heads leave unset unless asked). Neither is a field, so neither is saved.
+RUNTIME_ATTRIBUTES = frozenset({"use_cache"})
+BertConfig.use_cache = False  # type: ignore[attr-defined]
+BertConfig.keys_to_ignore_at_inference = ["hidden_states", "attentions"]  # type: ignore[attr-defined]
+_frozen_setattr = BertConfig.__setattr__
+
+
+def _setattr(self: BertConfig, name: str, value: Any) -> None:
+    if name in RUNTIME_ATTRIBUTES:
+        object.__setattr__(self, name, value)
+    else:
+        _frozen_setattr(self, name, value)  # the fields stay frozen: replace() makes another
+
+
+BertConfig.__setattr__ = _setattr  # type: ignore[method-assign,assignment]
+
+
 # transformers' names for BertConfig's fields (as passed to its from_pretrained)
 HF_NAMES = {
     "num_labels": "labels", "id2label": "labels", "label2id": "labels",

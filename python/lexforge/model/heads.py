@@ -33,7 +33,7 @@ from .bert import (
 )
 from .config import BertConfig
 from .inputs import IGNORED, check_span_labels, class_ids
-from .outputs import ModelOutput, model_output
+from .outputs import ModelOutput, check_return_dict, model_output
 from .pretrained import Pretrained
 
 __all__ = [
@@ -163,7 +163,9 @@ class BertForSequenceClassification(Pretrained):
         inputs_embeds: Tensor | None = None,
         output_attentions: bool = False,
         output_hidden_states: bool = False,
+        return_dict: bool | None = None,
     ) -> TaskOutput:
+        check_return_dict(return_dict)
         encoded = self.bert(
             input_ids, attention_mask, token_type_ids,
             output_attentions=output_attentions, output_hidden_states=output_hidden_states,
@@ -187,7 +189,8 @@ class BertForSequenceClassification(Pretrained):
                 loss = F.cross_entropy(_upcast(logits), _single_labels(labels, logits))
             if self.config.problem_type is None:  # as transformers: the first labels decide
                 self.config = self.config.replace(problem_type=kind)  # (labels it could read)
-        return TaskOutput(loss, logits, hidden if states is None else states, attentions)
+        out = TaskOutput(loss, logits, hidden if states is None else states, attentions)
+        return out if return_dict is not False else out.to_tuple()  # type: ignore[return-value]
 
 
 class BertForTokenClassification(Pretrained):
@@ -225,7 +228,9 @@ class BertForTokenClassification(Pretrained):
         inputs_embeds: Tensor | None = None,
         output_attentions: bool = False,
         output_hidden_states: bool = False,
+        return_dict: bool | None = None,
     ) -> TaskOutput:
+        check_return_dict(return_dict)
         encoded = self.bert(
             input_ids, attention_mask, token_type_ids,
             output_attentions=output_attentions, output_hidden_states=output_hidden_states,
@@ -241,7 +246,8 @@ class BertForTokenClassification(Pretrained):
             loss = F.cross_entropy(
                 _upcast(logits).flatten(0, 1), labels.flatten(), ignore_index=IGNORED
             )
-        return TaskOutput(loss, logits, hidden if states is None else states, attentions)
+        out = TaskOutput(loss, logits, hidden if states is None else states, attentions)
+        return out if return_dict is not False else out.to_tuple()  # type: ignore[return-value]
 
 
 class BertForQuestionAnswering(Pretrained):
@@ -284,7 +290,9 @@ class BertForQuestionAnswering(Pretrained):
         inputs_embeds: Tensor | None = None,
         output_attentions: bool = False,
         output_hidden_states: bool = False,
+        return_dict: bool | None = None,
     ) -> QuestionAnsweringOutput:
+        check_return_dict(return_dict)
         encoded = self.bert(
             input_ids, attention_mask, token_type_ids,
             output_attentions=output_attentions, output_hidden_states=output_hidden_states,
@@ -308,7 +316,8 @@ class BertForQuestionAnswering(Pretrained):
                 F.cross_entropy(start, s, ignore_index=n) + F.cross_entropy(end, e, ignore_index=n)
             ) / 2
         every = hidden if states is None else states
-        return QuestionAnsweringOutput(loss, start, end, every, attentions)
+        out = QuestionAnsweringOutput(loss, start, end, every, attentions)
+        return out if return_dict is not False else out.to_tuple()  # type: ignore[return-value]
 
 
 def _class_ids(name: str, labels: Any, shape: Sequence[int], classes: int | None) -> Tensor:

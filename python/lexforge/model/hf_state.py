@@ -79,13 +79,31 @@ def to_hf_state(model: nn.Module) -> dict[str, torch.Tensor]:
     a parameter of its own when the decoder is untied."""
     state = {}
     for name, tensor in model.state_dict().items():
-        names = hf_names(name)
+        try:
+            names = hf_names(name)
+        except KeyError:
+            raise ConfigError(_foreign_parameter(name)) from None
         parts = tensor.chunk(len(names), dim=0)
         for hf_name, part in zip(names, parts, strict=True):
             state[hf_name] = part.detach().to("cpu", copy=True).contiguous()
     if "cls.predictions.bias" in state:
         state["cls.predictions.decoder.bias"] = state["cls.predictions.bias"].clone()
     return state
+
+
+def _foreign_parameter(name: str) -> str:
+    """Why a model holds a parameter no BERT checkpoint has a name for, and the fix."""
+    if "lora_" in name or ".base_layer." in name:
+        return (
+            f"the model holds adapter weights ({name}): peft's LoRA layers are still in it, "
+            "and a BERT checkpoint has no place for them. Merge them first "
+            "(model = peft_model.merge_and_unload()), or save the adapter alone with "
+            "peft_model.save_pretrained(dir)"
+        )
+    return (
+        f"the model holds a parameter a BERT checkpoint has no name for ({name}): a module "
+        "added to or swapped into it since it was built; remove it before saving"
+    )
 
 
 def _prefixed(name: str, prefix: bool) -> str:

@@ -12,12 +12,13 @@ the logits otherwise.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import fields
 from typing import Any, NamedTuple, TypeVar
 
 import torch
 from torch import Tensor
+
+from ..errors import ConfigError
 
 __all__ = [
     "EncoderOutput",
@@ -26,6 +27,7 @@ __all__ = [
     "EncoderOutputWithStatesAndAttentions",
     "EncoderOutputs",
     "ModelOutput",
+    "check_return_dict",
     "model_output",
 ]
 
@@ -78,48 +80,62 @@ EncoderOutputs = (
 )
 
 
-class ModelOutput:
-    """A head's output dataclass read as transformers' ``ModelOutput`` is: ``out[i]`` and
-    ``to_tuple()`` over the fields that are not None, in their order; ``out["logits"]``,
-    ``get``, ``keys()``, ``items()`` and iteration by name (a field that is None is no
-    key). Positions past the logits can differ from transformers': ``hidden_states``
-    (the last layer's) is always set here, and the MLM outputs carry their counts."""
+class ModelOutput(dict):  # type: ignore[type-arg]
+    """A head's output dataclass that is also a ``dict`` of its fields that are not None,
+    as transformers' ``ModelOutput`` is (so tools that branch on ``isinstance(out,
+    dict)``, such as ``transformers.Trainer``, read it as they read transformers' outputs):
+    ``out["logits"]``, ``get``, ``keys()``, ``items()``, ``{**out}`` and iteration by name
+    (a field that is None is no key), and ``out[i]`` and ``to_tuple()`` over the same
+    fields, in their order. Setting a field (``out.loss = ...`` or ``out["loss"] =
+    ...``) updates both views; ``pop``, ``del``, ``update`` and ``setdefault`` are refused.
+    Positions past the logits can differ from transformers': ``hidden_states`` (the last
+    layer's) is always set here, and the MLM outputs carry their counts."""
 
-    def to_tuple(self) -> tuple[Any, ...]:
-        return tuple(value for _, value in self._set())
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name in getattr(self, "__dataclass_fields__", {}):
+            self._sync()
 
-    def keys(self) -> list[str]:
-        return [name for name, _ in self._set()]
+    def __setitem__(self, key: str, value: Any) -> None:
+        if key not in getattr(self, "__dataclass_fields__", {}):
+            raise KeyError(f"{key!r}: {type(self).__name__} has no field of that name")
+        setattr(self, key, value)
 
-    def get(self, key: str, default: Any = None) -> Any:
-        return dict(self._set()).get(key, default)
-
-    def values(self) -> list[Any]:
-        return [value for _, value in self._set()]
-
-    def items(self) -> list[tuple[str, Any]]:
-        return self._set()
-
-    def __iter__(self) -> Iterator[str]:  # the keys, as a dict's (and transformers')
-        return iter(self.keys())
-
-    def __len__(self) -> int:
-        return len(self._set())
+    def _sync(self) -> None:
+        """The dict's entries: the fields that are set, in the fields' order."""
+        dict.clear(self)
+        for f in fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name, None)
+            if value is not None:
+                dict.__setitem__(self, f.name, value)
 
     def __getitem__(self, key: int | slice | str) -> Any:
         if isinstance(key, str):
-            found = dict(self._set())
-            if key not in found:
+            if key not in self:
                 raise KeyError(
-                    f"{key!r}: this output has {self.keys()} (a field that is None, such as "
-                    "the loss without labels, is no key)"
+                    f"{key!r}: this output has {list(self.keys())} (a field that is None, "
+                    "such as the loss without labels, is no key)"
                 )
-            return found[key]
+            return dict.__getitem__(self, key)
         return self.to_tuple()[key]
 
-    def _set(self) -> list[tuple[str, Any]]:
-        pairs = ((f.name, getattr(self, f.name)) for f in fields(self))  # type: ignore[arg-type]
-        return [(name, value) for name, value in pairs if value is not None]
+    def to_tuple(self) -> tuple[Any, ...]:
+        return tuple(self.values())
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(
+            f"{type(self).__name__} holds a model's outputs, one per field: set a field "
+            "(out.loss = ...) instead; it cannot be popped, deleted or updated"
+        )
+
+    __delitem__ = pop = popitem = update = setdefault = clear = _refuse
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickles and copies as the dataclass it is
+        return (_rebuild, (type(self), {f.name: getattr(self, f.name) for f in fields(self)}))  # type: ignore[arg-type]
+
+
+def _rebuild(cls: type[ModelOutput], values: dict[str, Any]) -> ModelOutput:
+    return cls(**values)
 
 
 def model_output(cls: type[T]) -> type[T]:
@@ -128,3 +144,11 @@ def model_output(cls: type[T]) -> type[T]:
     through it) then traces a head whose forward returns one."""
     torch.export.register_dataclass(cls, serialized_type_name=f"lexforge.model.{cls.__name__}")
     return cls
+
+
+def check_return_dict(return_dict: Any) -> None:
+    """transformers' ``return_dict`` (passed by tools such as peft's task wrappers):
+    None or True, the output object; False, its ``to_tuple()`` (``BertModel``'s named
+    tuple is both already). Anything else is refused."""
+    if return_dict is not None and not isinstance(return_dict, bool):
+        raise ConfigError(f"return_dict must be True, False or None; got {return_dict!r}")

@@ -122,8 +122,11 @@ class Pretrained(nn.Module):
         (``"sdpa"`` and ``"eager"``: torch's SDPA, the same sums as transformers' eager
         path; ``"flash_attention_2"``: lexforge's fused Triton kernels, CUDA only; None:
         the kernels on CUDA, SDPA elsewhere) and ``local_files_only`` is taken (lexforge
-        reads local folders only). Hub options (``revision``, ``token``, ``cache_dir``...)
-        raise ``ConfigError``: no hub is ever asked."""
+        reads local folders only), as are ``low_cpu_mem_usage`` and ``use_safetensors``
+        (lexforge reads safetensors alone), and ``device_map`` moves the model to one
+        device (``"auto"``: the GPU if there is one). Hub options (``revision``, ``token``,
+        ``cache_dir``...) raise ``ConfigError``: no hub is ever asked; so do transformers'
+        other loading options (``ignore_mismatched_sizes``, ``quantization_config``...)."""
         from .heads import TASK_HEADS
         from .hf import (
             LoadedFrom,
@@ -137,6 +140,7 @@ class Pretrained(nn.Module):
         from .hf_state import tied_from_decoder
 
         dtype = _dtype_option(overrides)
+        device = _device_option(overrides)
         backend = _loading_options(overrides)
         config, state, source = read_checkpoint(directory)
         folder = source.parent  # a dataset's name (all-MiniLM-L6-v2) is read from its folder
@@ -202,6 +206,8 @@ class Pretrained(nn.Module):
             dtype = _auto_dtype(folder, state)
         if dtype is not None and dtype != torch.float32:
             model.to(dtype)
+        if device is not None:
+            model.to(device)
         if backend == "triton" and config.head_dim not in HEAD_DIMS:
             raise ConfigError(
                 f"attn_implementation='flash_attention_2' runs lexforge's fused kernels, "
@@ -242,6 +248,40 @@ _HUB_OPTIONS = ("revision", "token", "use_auth_token", "cache_dir", "force_downl
                 "proxies", "subfolder", "trust_remote_code", "resume_download")  # fmt: skip
 
 
+# transformers' loading options with no lexforge meaning: refused by name (rather than read
+# as a config field the config lacks)
+_OTHER_LOADING = ("ignore_mismatched_sizes", "output_loading_info", "quantization_config",
+                  "max_memory", "offload_folder", "offload_state_dict", "variant", "from_tf",
+                  "from_flax", "state_dict", "key_mapping", "weights_only", "tp_plan",
+                  "gguf_file", "adapter_name", "adapter_kwargs")  # fmt: skip
+
+
+def _device_option(overrides: dict[str, Any]) -> torch.device | None:
+    """transformers' ``device_map`` as far as one device goes: a device (``"cpu"``,
+    ``"cuda:0"``, a ``torch.device`` or an index) moves the loaded model there; ``"auto"``
+    is the GPU when there is one, else the CPU; ``{"": device}`` is that device. A map of
+    modules to devices (model parallelism through accelerate) is refused."""
+    if "device_map" not in overrides:
+        return None
+    where = overrides.pop("device_map")
+    if where is None:
+        return None
+    if where == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if isinstance(where, dict) and list(where) == [""]:  # the whole model on one device
+        where = where[""]
+    try:
+        if isinstance(where, bool) or not isinstance(where, str | int | torch.device):
+            raise TypeError
+        return torch.device(where)
+    except (TypeError, RuntimeError):
+        raise ConfigError(
+            f'device_map={where!r}: lexforge loads a model onto one device ("cpu", '
+            '"cuda", "cuda:1", "auto"); a map of modules to devices is not taken: '
+            "load it, then move it with model.to(device)"
+        ) from None
+
+
 def _loading_options(overrides: dict[str, Any]) -> str | None:
     """transformers' loading options taken out of ``overrides``: the attention backend
     ``attn_implementation`` asks for (None: automatic); ``local_files_only`` (always so
@@ -253,7 +293,21 @@ def _loading_options(overrides: dict[str, Any]) -> str | None:
             f"and never asks a model hub: {', '.join(hub)}= has no meaning here; download "
             "the checkpoint with transformers or huggingface_hub first and pass its folder"
         )
+    other = [name for name in _OTHER_LOADING if name in overrides]
+    if other:
+        raise ConfigError(
+            f"{', '.join(other)}= is a transformers loading option that lexforge's "
+            "from_pretrained does not take (it reads a folder's safetensors weights into the "
+            "class asked for: a head of another size is refused, or made afresh by "
+            "finetune(..., new_head=True)); leave it out"
+        )
     overrides.pop("local_files_only", None)
+    overrides.pop("low_cpu_mem_usage", None)  # (the weights are read once either way)
+    if overrides.pop("use_safetensors", None) is False:
+        raise ConfigError(
+            "use_safetensors=False: lexforge reads safetensors weights only (never pickle); "
+            "leave it out"
+        )
     implementation = overrides.pop("attn_implementation", None)
     if implementation is None:
         return None

@@ -1,0 +1,240 @@
+"""lexforge's own model objects in the tools written for transformers' models:
+``transformers.Trainer`` (which sets ``config.use_cache``, reads outputs as dicts and leaves
+out ``config.keys_to_ignore_at_inference``), peft's task wrappers (which pass
+``return_dict``), and transformers' loading options of ``from_pretrained``. The oracle is
+transformers' own BERT, exported to the same weights, and lexforge's forward itself."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+from lexforge.errors import ConfigError  # noqa: E402
+from lexforge.model import (  # noqa: E402
+    BertConfig,
+    BertForMaskedLM,
+    BertForPreTraining,
+    BertForQuestionAnswering,
+    BertForSequenceClassification,
+    BertForTokenClassification,
+    BertModel,
+)
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+VOCAB = 40
+HEADS = [BertForSequenceClassification, BertForTokenClassification, BertForQuestionAnswering]
+THEIRS = {
+    BertModel: "BertModel",
+    BertForMaskedLM: "BertForMaskedLM",
+    BertForPreTraining: "BertForPreTraining",
+    BertForSequenceClassification: "BertForSequenceClassification",
+    BertForTokenClassification: "BertForTokenClassification",
+    BertForQuestionAnswering: "BertForQuestionAnswering",
+}
+
+
+def _config() -> BertConfig:
+    return BertConfig(vocab_size=VOCAB, hidden_size=16, num_layers=2, num_heads=2,
+                      intermediate_size=32, hidden_dropout=0.0, attention_dropout=0.0)  # fmt: skip
+
+
+def _batch(rows: int = 3) -> dict[str, Any]:
+    generator = torch.Generator().manual_seed(rows)
+    ids = torch.randint(1, VOCAB, (rows, 9), generator=generator)
+    mask = torch.ones_like(ids)
+    mask[1, 6:] = 0
+    return {"input_ids": ids, "attention_mask": mask}
+
+
+def _labels(cls: Any, rows: int) -> dict[str, Any]:
+    if cls is BertForQuestionAnswering:
+        return {"start_positions": torch.tensor([1, 2, 0][:rows]),
+                "end_positions": torch.tensor([3, 2, 5][:rows])}  # fmt: skip
+    if cls is BertForTokenClassification:
+        labels = torch.zeros(rows, 9, dtype=torch.long)
+        labels[:, ::2] = 1
+        labels[1, 6:] = -100
+        return {"labels": labels}
+    return {"labels": torch.tensor([0, 1, 1][:rows])}
+
+
+@pytest.mark.parametrize("cls", list(THEIRS), ids=lambda c: c.__name__)
+def test_return_dict_false_gives_transformers_tuples(tmp_path: Path, cls: Any) -> None:
+    """``return_dict=False`` returns the plain tuple transformers returns (the fields that
+    are set, in order); its leading entries equal transformers' on the same weights."""
+    torch.manual_seed(0)
+    model = cls(_config()).eval()
+    model.save_pretrained(tmp_path)
+    theirs = getattr(transformers, THEIRS[cls]).from_pretrained(tmp_path).eval()
+    batch = _batch()
+    if cls is BertForQuestionAnswering:  # (ours: -inf at padding, so its loss differs there)
+        batch["attention_mask"][:] = 1
+    labelled = cls in HEADS
+    extra = _labels(cls, 3) if labelled else {}
+    with torch.no_grad():
+        got = model(**batch, **extra, return_dict=False)
+        want = theirs(**batch, **extra, return_dict=False)
+        as_object = model(**batch, **extra)
+    assert type(got) is tuple or cls is BertModel  # (BertModel's named tuple is one)
+    assert isinstance(got, tuple)
+    assert len(got) == len(as_object.to_tuple() if hasattr(as_object, "to_tuple") else as_object)
+    for ours_item, object_item in zip(got, as_object.to_tuple() if labelled else (), strict=False):
+        assert ours_item is object_item or torch.equal(ours_item, object_item)
+    real = batch["attention_mask"].bool()
+    leading = 2 if cls in (BertModel, *HEADS) else 1  # (the MLM heads' logits: all positions)
+    for ours_item, their_item in list(zip(got, want, strict=False))[:leading]:
+        if ours_item.dim() >= 2 and ours_item.shape[:2] == real.shape:
+            ours_item, their_item = ours_item[real], their_item[real]
+        assert (ours_item - their_item).abs().max() <= 1e-5
+
+
+@pytest.mark.parametrize("value", ["no", 0, 1.0])
+def test_return_dict_other_than_a_flag_is_refused(value: Any) -> None:
+    model = BertForSequenceClassification(_config())
+    with pytest.raises(ConfigError, match="return_dict must be True, False or None"):
+        model(**_batch(), return_dict=value)
+
+
+def test_head_outputs_are_dicts_of_their_set_fields() -> None:
+    """As transformers' ``ModelOutput``: a ``dict`` of the fields that are set, in order,
+    kept in step with the fields; mutators that would break the two views are refused;
+    pickles and copies keep the class."""
+    model = BertForSequenceClassification(_config()).eval()
+    with torch.no_grad():
+        out = model(**_batch(), labels=torch.tensor([0, 1, 1]))
+    assert isinstance(out, dict)
+    assert list({**out}) == ["loss", "logits", "hidden_states"] == list(dict(out))
+    assert all(dict(out)[k] is getattr(out, k) for k in out)
+    out.loss = None
+    assert list(out) == ["logits", "hidden_states"] and out[0] is out.logits
+    out["loss"] = torch.tensor(2.0)
+    assert list(out) == ["loss", "logits", "hidden_states"] and float(out[0]) == 2.0
+    with pytest.raises(KeyError, match="no field"):
+        out["nothing"] = 1
+    for refused in (lambda: out.pop("loss"), lambda: out.update(loss=1), out.clear):
+        with pytest.raises(TypeError, match="set a field"):
+            refused()
+    with pytest.raises(TypeError):
+        del out["loss"]
+    for again in (pickle.loads(pickle.dumps(out)), copy.deepcopy(out), copy.copy(out)):
+        assert type(again) is type(out) and list(again) == list(out)
+        assert torch.equal(again.logits, out.logits)
+
+
+def test_config_takes_the_flags_trainer_sets_and_keeps_its_fields_frozen() -> None:
+    config = _config()
+    config.use_cache = True  # type: ignore[misc]  # (transformers.Trainer does this)
+    assert config.use_cache and not _config().use_cache  # type: ignore[attr-defined]
+    assert config == _config() and "use_cache" not in dataclasses.asdict(config)
+    assert "hidden_states" in config.keys_to_ignore_at_inference  # type: ignore[attr-defined]
+    with pytest.raises(AttributeError, match="hidden_size"):
+        config.hidden_size = 8  # type: ignore[misc]
+    with pytest.raises(AttributeError, match="hiden_size"):
+        config.hiden_size = 8  # type: ignore[attr-defined]  # (a typo is no new attribute)
+
+
+def test_transformers_trainer_trains_evaluates_and_predicts_a_lexforge_head(
+    tmp_path: Path,
+) -> None:
+    """``Trainer`` takes a lexforge model as it is: it trains it (the loss falls on a
+    separable task), evaluates it, and its predictions, with labels and without, are the
+    model's own logits (the hidden states left out, as for transformers' heads)."""
+    pytest.importorskip("accelerate")
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(_config())
+    generator = torch.Generator().manual_seed(1)
+    ids = torch.randint(3, VOCAB, (64, 8), generator=generator)
+    labels = (ids[:, 0] % 2).long()  # the first token's parity: separable
+    rows = [{"input_ids": i, "attention_mask": torch.ones_like(i), "labels": y}
+            for i, y in zip(ids, labels, strict=True)]  # fmt: skip
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path), report_to=[], use_cpu=True, num_train_epochs=30,
+        per_device_train_batch_size=16, per_device_eval_batch_size=16, learning_rate=3e-3,
+        save_strategy="no", logging_strategy="no", seed=0, disable_tqdm=True,
+    )  # fmt: skip
+    trainer = transformers.Trainer(model=model, args=args, train_dataset=rows, eval_dataset=rows)
+    before = trainer.evaluate()["eval_loss"]
+    trainer.train()
+    after = trainer.evaluate()["eval_loss"]
+    assert after < 0.5 * before
+    model.eval()
+    with torch.no_grad():
+        logits = model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits
+    labelled = trainer.predict(rows)
+    unlabelled = trainer.predict([{k: v for k, v in r.items() if k != "labels"} for r in rows])
+    for predicted in (labelled.predictions, unlabelled.predictions):
+        assert predicted.shape == (64, 2)
+        assert abs(torch.from_numpy(predicted) - logits).max() <= 1e-5
+    assert (labelled.predictions.argmax(-1) == labels.numpy()).mean() >= 0.9
+
+
+@pytest.mark.parametrize("cls", HEADS, ids=lambda c: c.__name__)
+def test_peft_task_wrappers_train_merge_and_save(tmp_path: Path, cls: Any) -> None:
+    """peft's task wrappers (which pass ``return_dict``) over lexforge's fused attention
+    projections (``qkv``, ``out``): a LoRA step trains, merging gives the wrapped outputs,
+    and only the merged model saves (an unmerged one names the fix)."""
+    peft = pytest.importorskip("peft")
+    task = {BertForSequenceClassification: "SEQ_CLS", BertForTokenClassification: "TOKEN_CLS",
+            BertForQuestionAnswering: "QUESTION_ANS"}[cls]  # fmt: skip
+    torch.manual_seed(0)
+    model = cls(_config())
+    lora = peft.LoraConfig(task_type=task, r=4, lora_alpha=8, target_modules=["qkv", "out"])
+    wrapped = peft.get_peft_model(model, lora)
+    batch, labels = _batch(), _labels(cls, 3)
+    optimizer = torch.optim.AdamW([p for p in wrapped.parameters() if p.requires_grad], lr=1e-2)
+    losses = []
+    for _ in range(5):
+        loss = wrapped(**batch, **labels).loss
+        losses.append(float(loss.detach()))
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    assert losses[-1] < losses[0]
+    wrapped.eval()
+    with torch.no_grad():
+        want = wrapped(**batch).to_tuple()[0]
+    with pytest.raises(ConfigError, match="merge_and_unload"):
+        wrapped.base_model.model.save_pretrained(tmp_path / "unmerged")
+    merged = wrapped.merge_and_unload()
+    with torch.no_grad():
+        got = merged(**batch).to_tuple()[0]
+    finite = want.isfinite()
+    assert torch.equal(finite, got.isfinite())
+    assert (got[finite] - want[finite]).abs().max() <= 1e-5
+    merged.save_pretrained(tmp_path / "merged")
+    again = cls.from_pretrained(tmp_path / "merged")
+    with torch.no_grad():
+        reloaded = again(**batch).to_tuple()[0]
+    assert (reloaded[finite] - want[finite]).abs().max() <= 1e-5
+
+
+def test_from_pretrained_takes_one_device_and_names_other_loading_options(
+    tmp_path: Path,
+) -> None:
+    BertForSequenceClassification(_config()).save_pretrained(tmp_path)
+    for where in ("cpu", "auto", torch.device("cpu"), {"": "cpu"}):
+        model = BertForSequenceClassification.from_pretrained(tmp_path, device_map=where)
+        assert next(model.parameters()).device.type == "cpu"
+    loaded = BertForSequenceClassification.from_pretrained(
+        tmp_path, low_cpu_mem_usage=True, use_safetensors=True
+    )
+    assert loaded.config.hidden_size == 16
+    with pytest.raises(ConfigError, match="one device"):
+        BertForSequenceClassification.from_pretrained(
+            tmp_path, device_map={"bert": "cpu", "classifier": "cpu"}
+        )
+    with pytest.raises(ConfigError, match="safetensors weights only"):
+        BertForSequenceClassification.from_pretrained(tmp_path, use_safetensors=False)
+    for option in ("ignore_mismatched_sizes", "quantization_config", "output_loading_info"):
+        with pytest.raises(ConfigError, match=f"{option}= is a transformers loading option"):
+            BertForSequenceClassification.from_pretrained(tmp_path, **{option: True})
