@@ -184,6 +184,7 @@ def load_labelled(
         fractions=fractions,
         key=lambda record: record[0],
         label=lambda record: record[1],
+        near=lambda record: " ".join(record[0].split()),  # (copies differing in spaces)
     )
 
 

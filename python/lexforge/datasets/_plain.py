@@ -9,23 +9,28 @@ drops the contradictory ones.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from lexforge.datasets._delimited import decode
 from lexforge.errors import DatasetIntegrityError
 
 BBC_TOPICS = ("business", "entertainment", "politics", "sports", "tech")
+_ARTICLE = re.compile(r"[0-9]+\.txt")
 
 
 def bbc_news(folder: Path) -> list[tuple[str, str]]:
     """(article, topic) for every article, by topic then file name."""
     root = folder / "data"
-    topics = sorted(p.name for p in root.iterdir() if p.is_dir())
+    # (hidden entries are no data: a desktop's ._001.txt, .DS_Store, .ipynb_checkpoints/)
+    topics = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if tuple(topics) != BBC_TOPICS:
         raise DatasetIntegrityError(f"{root} has topic folders {topics}, expected {BBC_TOPICS}")
     records: list[tuple[str, str]] = []
     for topic in topics:
         for path in sorted((root / topic).glob("*.txt")):
+            if not _ARTICLE.fullmatch(path.name):  # the corpus names its articles 001.txt...
+                continue
             text = decode(path.read_bytes()).replace("\r\n", "\n").strip()
             if text:
                 records.append((text, topic))

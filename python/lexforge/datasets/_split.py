@@ -60,8 +60,14 @@ def split_records(
     key: Callable[[T], Hashable],
     label: Callable[[T], Hashable] | None = None,
     units: Callable[[T], Iterable[Hashable]] | None = None,
+    near: Callable[[T], Hashable] | None = None,
 ) -> list[T]:
     """The records of one split (``"all"``: every record, in source order).
+
+    ``near``: a looser key than ``key`` (a text with its white space collapsed): groups
+    that share it go to the split of the one that comes first in the source, so that
+    copies differing only so never straddle train and test. Every other group keeps the
+    split ``key`` alone gives it.
 
     ``units``: what a model learns from a record and must have seen in training to be
     evaluated on it (a tagged sentence's tags). A validation or test group holding a unit
@@ -87,6 +93,13 @@ def split_records(
         cut2 = max(cut1, min(n, round(n * (fractions[0] + fractions[1]))))
         for i, members in enumerate(stratum_groups):
             assigned.append((0 if i < cut1 else 1 if i < cut2 else 2, members))
+    if near is not None:
+        first: dict[Hashable, int] = {}
+        for i in sorted(range(len(assigned)), key=lambda i: assigned[i][1][0]):
+            where, members = assigned[i]
+            leader = first.setdefault(near(records[members[0]]), where)
+            if leader != where:
+                assigned[i] = (leader, members)
     if units is not None:
         seen = {u for where, members in assigned if where == 0 for u in units(records[members[0]])}
         for i, (where, members) in enumerate(assigned):
