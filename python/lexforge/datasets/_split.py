@@ -34,6 +34,8 @@ def check_options(split: str, fractions: Sequence[float], seed: int = 0) -> None
         raise ConfigError(
             f"split must be one of 'train', 'validation', 'test', 'all'; got {split!r}"
         )
+    if getattr(fractions, "ndim", None) == 1 and hasattr(fractions, "tolist"):
+        fractions = fractions.tolist()  # (a NumPy array of three, or a tensor)
     if (
         isinstance(fractions, str)
         or not isinstance(fractions, Sequence)
@@ -75,6 +77,7 @@ def split_records(
     once in the data is trained on instead of being unseen at evaluation."""
     check_options(split, fractions, seed)
     seed = int(seed)  # a NumPy integer seeds as the int it equals
+    fractions = [float(f) for f in fractions]  # (and NumPy's numbers as Python's)
     if split == "all":
         return list(records)
     groups: dict[Hashable, list[int]] = {}
