@@ -100,7 +100,8 @@ if [ "${RUN_TESTS:-1}" != 0 ]; then  # RUN_TESTS=0: no tests (a benchmark-only c
         python -m pytest -q -rfEs -p no:cacheprovider --rootdir "$REPO" "${xdist[@]}" \
         -m "gpu or not slow" tests/test_attention.py \
         tests/test_model.py::test_gpu_unpadded_kernel_path_matches_sdpa_in_bf16 \
-        tests/test_reproducible.py::test_gpu_training_twice_gives_the_same_weights
+        tests/test_reproducible.py::test_gpu_training_twice_gives_the_same_weights \
+        tests/test_ecosystem.py::test_gpu_activation_checkpointing_gives_the_same_gradients
 fi
 sweep_rc=0
 for i in "${configs[@]}"; do

@@ -238,3 +238,132 @@ def test_from_pretrained_takes_one_device_and_names_other_loading_options(
     for option in ("ignore_mismatched_sizes", "quantization_config", "output_loading_info"):
         with pytest.raises(ConfigError, match=f"{option}= is a transformers loading option"):
             BertForSequenceClassification.from_pretrained(tmp_path, **{option: True})
+
+
+def _saved_bytes(model: Any, batch: dict[str, Any], labels: dict[str, Any]) -> tuple[int, Any]:
+    """The bytes autograd keeps for the backward of one forward pass, and the loss."""
+    kept = 0
+
+    def pack(t: Any) -> Any:
+        nonlocal kept
+        kept += t.numel() * t.element_size()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        loss = model(**batch, **labels).loss
+    return kept, loss
+
+
+@pytest.mark.parametrize("reentrant", [False, True], ids=["non-reentrant", "reentrant"])
+@pytest.mark.parametrize("cls", [BertForMaskedLM, BertForPreTraining, *HEADS],
+                         ids=lambda c: c.__name__)  # fmt: skip
+def test_gradient_checkpointing_gives_the_same_gradients_for_less_memory(
+    cls: Any, reentrant: bool
+) -> None:
+    """transformers' ``gradient_checkpointing_enable``: with dropout on, the recomputed
+    layers draw the same masks, so the loss and every gradient equal those of a plain
+    backward bit for bit, while autograd keeps a fraction of the activations."""
+    config = dataclasses.replace(_config(), num_layers=4, hidden_dropout=0.1,
+                                 attention_dropout=0.1)  # fmt: skip
+    torch.manual_seed(0)
+    model = cls(config).train()
+    batch = _batch()
+    labels = _labels(cls, 3)
+    if cls in (BertForMaskedLM, BertForPreTraining):
+        labels = {"labels": batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)}
+    runs = []
+    for on in (False, True):
+        if on:
+            model.gradient_checkpointing_enable({"use_reentrant": reentrant})
+        assert model.is_gradient_checkpointing is on
+        model.zero_grad()
+        torch.manual_seed(7)
+        kept, loss = _saved_bytes(model, batch, labels)
+        loss.backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        runs.append((kept, loss.detach(), grads))
+    (plain_kept, plain_loss, plain), (kept, loss, grads) = runs
+    assert torch.equal(loss, plain_loss)
+    assert plain.keys() == grads.keys() and len(grads) > 10
+    for name, grad in plain.items():
+        if reentrant:  # (its backward sums some products in another order)
+            assert torch.allclose(grad, grads[name], rtol=1e-5, atol=1e-8), name
+        else:
+            assert torch.equal(grad, grads[name]), name
+    assert kept < 0.6 * plain_kept, (kept, plain_kept)
+    model.activation_checkpointing_enable(every_n_layers=2)  # layers 0 and 2 of 4
+    half, _ = _saved_bytes(model, batch, labels)
+    assert kept < half < plain_kept, (kept, half, plain_kept)
+    model.gradient_checkpointing_disable()
+    assert not model.is_gradient_checkpointing
+
+
+def test_gradient_checkpointing_steps_aside_where_nothing_is_kept() -> None:
+    """Evaluation, ``no_grad`` and ``output_attentions`` run the layers plainly; unknown
+    options of torch's checkpoint are refused by name."""
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(_config())
+    model.gradient_checkpointing_enable()
+    batch = _batch()
+    with torch.no_grad():
+        model.eval()
+        evaluated = model(**batch).logits
+        model.gradient_checkpointing_disable()
+        assert torch.equal(evaluated, model(**batch).logits)
+    model.gradient_checkpointing_enable()
+    model.train()
+    weights = model(**batch, output_attentions=True).attentions
+    assert len(weights) == 2  # (one per layer: nothing recomputed, nothing appended twice)
+    with pytest.raises(ConfigError, match="use_rentrant"):
+        model.gradient_checkpointing_enable({"use_rentrant": False})
+    for bad in (0, 1.5, True):
+        with pytest.raises(ConfigError, match="every_n_layers must be a positive integer"):
+            model.activation_checkpointing_enable(every_n_layers=bad)
+
+
+def test_trainer_with_gradient_checkpointing(tmp_path: Path) -> None:
+    pytest.importorskip("accelerate")
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(_config())
+    rows = [{"input_ids": torch.tensor([1 + i % 30, 5, 6]), "labels": torch.tensor(i % 2)}
+            for i in range(16)]  # fmt: skip
+    names = {f.name for f in dataclasses.fields(transformers.TrainingArguments)}
+    # (transformers 5 renamed it; the old name warns)
+    flag = next(n for n in ("activation_checkpointing", "gradient_checkpointing") if n in names)
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path), report_to=[], use_cpu=True, max_steps=2,
+        per_device_train_batch_size=8, save_strategy="no", disable_tqdm=True, **{flag: True},
+    )  # fmt: skip
+    transformers.Trainer(model=model, args=args, train_dataset=rows).train()
+    assert model.is_gradient_checkpointing
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_gpu_activation_checkpointing_gives_the_same_gradients() -> None:
+    """On CUDA (the unpadded path, the fused kernels' attention dropout drawn from the
+    device's generator): the recomputed layers give the plain backward's gradients."""
+    config = BertConfig(
+        vocab_size=500, hidden_size=128, num_layers=3, num_heads=2, intermediate_size=256
+    )  # fmt: skip (BERT's dropout of 0.1)
+    torch.manual_seed(0)
+    model = BertForPreTraining(config).cuda().train()
+    ids = torch.randint(5, 500, (6, 70), device="cuda")
+    mask = torch.ones_like(ids)
+    for row, length in enumerate((70, 12, 40, 1, 64, 33)):
+        mask[row, length:] = 0
+    labels = ids.masked_fill(mask == 0, -100)
+    runs = []
+    for on in (False, True):
+        if on:
+            model.activation_checkpointing_enable()
+        model.zero_grad()
+        torch.manual_seed(3)
+        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        loss.backward()
+        runs.append((loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters()
+                                     if p.grad is not None}))  # fmt: skip
+    (plain_loss, plain), (loss, grads) = runs
+    assert torch.equal(loss, plain_loss)
+    for name, grad in plain.items():
+        torch.testing.assert_close(grads[name], grad, rtol=1e-5, atol=1e-7, msg=name)

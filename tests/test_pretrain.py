@@ -355,6 +355,31 @@ def test_compiled_training_follows_the_eager_one(
         assert abs(a - b) <= 1e-3 * abs(a), (eager, compiled)
 
 
+def test_activation_checkpointing_trains_the_same_weights(
+    corpus: dict[str, Any], tmp_path: Path
+) -> None:
+    """``gradient_checkpointing=True`` recomputes the layers in the backward: with dropout
+    on, the run's weights equal a plain run's bit for bit (and it may change on resume)."""
+    config = _config(corpus["tok"])
+    weights = []
+    for on in (False, True):
+        result = pretrain(
+            corpus["train"], tmp_path / str(on), model=config, steps=3, batch_size=8,
+            max_seq_len=64, progress=False, gradient_checkpointing=on,
+        )  # fmt: skip
+        assert result.model.is_gradient_checkpointing is on
+        weights.append({k: v.clone() for k, v in result.model.state_dict().items()})
+    plain, recomputed = weights
+    assert all(torch.equal(plain[k], recomputed[k]) for k in plain)
+    again = pretrain(
+        corpus["train"], tmp_path / "False", model=config, steps=4, batch_size=8,
+        max_seq_len=64, progress=False, gradient_checkpointing=True, resume=True,
+    )  # fmt: skip
+    assert again.model.is_gradient_checkpointing
+    with pytest.raises(ConfigError, match="gradient_checkpointing must be True or False"):
+        pretrain(corpus["train"], tmp_path / "x", model=config, gradient_checkpointing="yes")
+
+
 def test_bad_setups(
     corpus: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

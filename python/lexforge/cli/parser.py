@@ -230,6 +230,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="under torchrun: shard parameters, gradients and optimizer state (FSDP) "
         "instead of replicating the model (DDP)",
     )  # fmt: skip
+    p.add_argument(
+        "--gradient-checkpointing", action="store_true",
+        help="recompute each layer's activations in the backward pass instead of keeping "
+        "them: the same gradients, less memory, about a third more compute",
+    )  # fmt: skip
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if any)")
     p.add_argument(
         "--resume", action="store_true",

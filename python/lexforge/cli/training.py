@@ -33,7 +33,7 @@ def _pretrain(args: argparse.Namespace) -> int:
 
     names = ("steps", "batch_size", "grad_accum", "max_seq_len", "objective", "lr", "warmup",
              "schedule", "seed", "save_every", "eval_every", "compile", "cuda_graphs", "fsdp",
-             "device",
+             "gradient_checkpointing", "device",
              "embedding_init", "mlm_probability", "masking", "whole_word")  # fmt: skip
     from lexforge import datasets
     from lexforge.model.config import PRESETS

@@ -19,6 +19,7 @@ from typing import Any, Literal, overload
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F  # noqa: N812 (torch's own spelling)
+from torch.utils.checkpoint import checkpoint
 
 from ..errors import ConfigError
 from ..ops import attention_varlen, layer_norm, linear, pad, unpad
@@ -37,7 +38,7 @@ from .outputs import (
     check_return_dict,
     model_output,
 )
-from .pretrained import Pretrained
+from .pretrained import Checkpointing, Pretrained
 
 __all__ = [
     "BatchLayout",
@@ -264,6 +265,8 @@ class BertModel(Pretrained):
         self.pooler = Linear(config.hidden_size, config.hidden_size) if add_pooler else None
         self.attention_backend: str | None = None  # None: kernels on CUDA, SDPA elsewhere
         self.unpad: bool | None = None  # None: on CUDA with a mask
+        # activation_checkpointing_enable(): layers' activations recomputed in the backward
+        self.checkpointing: Checkpointing | None = None
         self.apply(lambda m: init_weights(m, config.initializer_range))
 
     @overload
@@ -365,8 +368,14 @@ class BertModel(Pretrained):
                 return encoder_attention(q, k, v, mask, p, backend)
 
         states = [x] if output_hidden_states else []
-        for layer in self.layers:
-            x = layer(x, attend)
+        # (the attention weights asked for are kept by the forward: never recomputed)
+        recompute = self.training and not output_attentions and torch.is_grad_enabled()
+        plan = self.checkpointing if recompute else None
+        for i, layer in enumerate(self.layers):
+            if plan is None or i % plan.every_n_layers:
+                x = layer(x, attend)
+            else:  # recomputed: the same dropout, since the RNG state is kept
+                x = _recomputed(layer, x, attend, plan)
             states += [x] if output_hidden_states else []
         if self.final_norm is not None:
             x = self.final_norm(x)
@@ -389,6 +398,16 @@ class BertModel(Pretrained):
         if output_hidden_states:
             return EncoderOutputWithStates(x, pooled, (*states, x))
         return EncoderOutput(x, pooled)
+
+
+def _recomputed(layer: nn.Module, x: Tensor, attend: Attend, plan: Checkpointing) -> Tensor:
+    """``layer(x, attend)`` whose activations are recomputed in the backward pass."""
+    if plan.offload and x.is_cuda:
+        with torch.autograd.graph.save_on_cpu(pin_memory=True):
+            out: Tensor = checkpoint(layer, x, attend, **plan.options)
+            return out
+    out = checkpoint(layer, x, attend, **plan.options)
+    return out
 
 
 def layer_outputs(

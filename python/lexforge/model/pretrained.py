@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,15 @@ from typing_extensions import Self
 from ..errors import CheckpointError, ConfigError
 from ..ops.attention_checks import HEAD_DIMS
 from .config import BertConfig
+
+
+@dataclass(frozen=True)
+class Checkpointing:
+    """How an encoder recomputes its layers (``activation_checkpointing_enable``)."""
+
+    options: dict[str, Any]  # for torch.utils.checkpoint.checkpoint
+    every_n_layers: int = 1
+    offload: bool = False
 
 
 class Pretrained(nn.Module):
@@ -62,6 +72,59 @@ class Pretrained(nn.Module):
         encoder: Any = self if hasattr(self, "embeddings") else self.bert
         word: nn.Embedding = encoder.embeddings.word
         return word
+
+    def activation_checkpointing_enable(
+        self,
+        activation_checkpointing_kwargs: dict[str, Any] | None = None,
+        every_n_layers: int = 1,
+        offload: bool = False,
+    ) -> None:
+        """Activation checkpointing, as transformers 5 names it (``transformers.Trainer``'s
+        ``activation_checkpointing=True`` / ``gradient_checkpointing=True`` call this):
+        while training, the activations inside every ``every_n_layers``-th encoder layer
+        are recomputed in the backward pass instead of kept, which trades about a third
+        more compute for memory that no longer grows with the depth. The gradients are
+        the same (dropout draws the same masks again: the RNG state is kept).
+        ``offload`` keeps what the recomputation starts from in host memory (pinned) on a
+        GPU. ``activation_checkpointing_kwargs`` go to ``torch.utils.checkpoint``
+        (``use_reentrant`` defaults to False, the form torch recommends)."""
+        options = dict(activation_checkpointing_kwargs or {})
+        unknown = set(options) - {"use_reentrant", "preserve_rng_state", "determinism_check"}
+        if unknown:
+            raise ConfigError(
+                f"activation checkpointing: {', '.join(sorted(unknown))} is not an option of "
+                "torch.utils.checkpoint that applies here (use_reentrant, "
+                "preserve_rng_state, determinism_check)"
+            )
+        if isinstance(every_n_layers, bool) or not isinstance(every_n_layers, int):
+            raise ConfigError(f"every_n_layers must be a positive integer, got {every_n_layers!r}")
+        if every_n_layers < 1:
+            raise ConfigError(f"every_n_layers must be a positive integer, got {every_n_layers}")
+        if not isinstance(offload, bool):
+            raise ConfigError(f"offload must be True or False, got {offload!r}")
+        options.setdefault("use_reentrant", False)
+        self._encoder().checkpointing = Checkpointing(options, every_n_layers, offload)
+
+    def gradient_checkpointing_enable(
+        self,
+        gradient_checkpointing_kwargs: dict[str, Any] | None = None,
+        every_n_layers: int = 1,
+        offload: bool = False,
+    ) -> None:
+        """transformers' older name of :meth:`activation_checkpointing_enable`."""
+        self.activation_checkpointing_enable(gradient_checkpointing_kwargs, every_n_layers, offload)
+
+    def activation_checkpointing_disable(self) -> None:
+        self._encoder().checkpointing = None
+
+    gradient_checkpointing_disable = activation_checkpointing_disable
+
+    @property
+    def is_gradient_checkpointing(self) -> bool:
+        return self._encoder().checkpointing is not None
+
+    def _encoder(self) -> Any:
+        return self if hasattr(self, "embeddings") else self.bert
 
     def resize_token_embeddings(
         self,

@@ -257,6 +257,8 @@ def _pretrain(
     if world.rank > 0:  # a dropout stream of its own (rank 0 keeps a one-process run's)
         torch.manual_seed(_rank_seed(opts.seed, world.rank))
     net.to(world.device)
+    if opts.gradient_checkpointing:
+        net.gradient_checkpointing_enable()  # type: ignore[operator]  # (a Pretrained)
     if opts.fsdp and world.size == 1:
         warnings.warn(
             "fsdp=True in a single process: there is nothing to shard the model across, so "

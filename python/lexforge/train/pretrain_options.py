@@ -25,7 +25,10 @@ Schedule = Literal["linear", "cosine"]
 class PretrainOptions:
     """What a pretraining run does. ``batch_size`` is rows per micro-batch per process; the
     global batch is ``batch_size × grad_accum × world size``. ``warmup``: steps, or a
-    fraction of ``steps`` when below 1. ``embedding_init="spectral"`` starts the word
+    fraction of ``steps`` when below 1 (rounded down: under 17 steps the default 0.06 is
+    no warm-up); step s of a warm-up of w runs at (s + 1) / w of ``lr``, so the first
+    step already trains (transformers' schedules start at 0, a step later), and the
+    decay starts from ``lr`` at step w. ``embedding_init="spectral"`` starts the word
     embeddings (and the tied MLM decoder) from PPMI + SVD vectors of the training shards
     (:mod:`lexforge.train.spectral`; seconds on a CPU), which short runs learn from much
     faster than from random rows. ``masking`` and ``whole_word`` pick the MLM corruption
@@ -38,7 +41,10 @@ class PretrainOptions:
     shapes are made static (rows padded to ``max_seq_len``, the padded attention path
     rather than the unpadded one, the MLM positions padded to a fixed count). Worth it where
     launching kernels costs more host time than they take on the GPU (small batches, short
-    rows, a slow host); on a CPU it only makes the shapes static. A checkpoint is saved
+    rows, a slow host); on a CPU it only makes the shapes static. ``gradient_checkpointing``
+    recomputes each encoder layer's activations in the backward pass instead of keeping
+    them (the same gradients, bit for bit, for about a third more compute), so that longer
+    rows or larger batches fit in memory. A checkpoint is saved
     every ``save_every`` steps (0: none but the last) and at the last step, and the last
     ``keep`` of them are kept (``keep=0``: none is written, for benchmarks; such a run
     cannot be resumed). A Ctrl-C (SIGINT), or a SIGTERM (a batch scheduler's or torchrun's
@@ -72,6 +78,7 @@ class PretrainOptions:
     compile: bool = False
     cuda_graphs: bool = False
     fsdp: bool = False
+    gradient_checkpointing: bool = False
     device: str | None = None
 
     def __post_init__(self) -> None:
@@ -107,7 +114,7 @@ class PretrainOptions:
             raise ConfigError(f"mlm_probability must be in (0, 1] (or a schedule), got {rate!r}")
         if self.masking not in ("bernoulli", "exact", "span"):
             raise ConfigError(f"masking must be bernoulli, exact or span, got {self.masking!r}")
-        for name in ("whole_word", "compile", "cuda_graphs", "fsdp"):
+        for name in ("whole_word", "compile", "cuda_graphs", "fsdp", "gradient_checkpointing"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if self.cuda_graphs and self.fsdp:
