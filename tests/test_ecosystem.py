@@ -129,6 +129,28 @@ def test_head_outputs_are_dicts_of_their_set_fields() -> None:
     for again in (pickle.loads(pickle.dumps(out)), copy.deepcopy(out), copy.copy(out)):
         assert type(again) is type(out) and list(again) == list(out)
         assert torch.equal(again.logits, out.logits)
+    # rebuilt as a dict is, from a mapping or (name, value) pairs, the rest None: how
+    # nn.DataParallel's gather and accelerate's conversions remake a dict they map over
+    halved = type(out)((k, v / 2) for k, v in out.items() if k != "loss")
+    assert halved.loss is None and list(halved) == ["logits", "hidden_states"]
+    assert torch.equal(halved.logits, out.logits / 2)
+    assert list(type(out)(dict(out))) == list(out)
+    with pytest.raises(TypeError, match="no field 'nope'"):
+        type(out)({"nope": 1})
+
+
+def test_accelerate_maps_over_head_outputs() -> None:
+    """accelerate's mixed-precision wrapper (``convert_outputs_to_fp32``, which
+    ``Trainer`` puts on ``forward`` under bf16/fp16) gives back the same output class."""
+    operations = pytest.importorskip("accelerate.utils.operations")
+    model = BertForQuestionAnswering(_config()).eval()
+    with torch.no_grad():
+        out = model(**_batch())
+    half = type(out)((k, v.half()) for k, v in out.items())
+    again = operations.convert_to_fp32(half)
+    assert type(again) is type(out) and list(again) == list(out)
+    assert again.start_logits.dtype == torch.float32
+    assert torch.equal(again.start_logits, out.start_logits.half().float())
 
 
 def test_config_takes_the_flags_trainer_sets_and_keeps_its_fields_frozen() -> None:

@@ -12,6 +12,8 @@ the logits otherwise.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterator, Mapping
 from dataclasses import fields
 from typing import Any, NamedTuple, TypeVar
 
@@ -141,9 +143,34 @@ def _rebuild(cls: type[ModelOutput], values: dict[str, Any]) -> ModelOutput:
 def model_output(cls: type[T]) -> type[T]:
     """Registers an output dataclass (a decorator, above ``@dataclass``) with torch's
     pytrees, as transformers registers its outputs: ``torch.export`` (and ONNX export
-    through it) then traces a head whose forward returns one."""
+    through it) then traces a head whose forward returns one. And it is built, as a
+    ``dict`` subclass is, from one mapping or iterable of (name, value) pairs, the fields
+    left out being None, as transformers' outputs are: tools that map over a dict's values
+    rebuild it with ``type(out)({...})`` (``nn.DataParallel``'s gather, accelerate's
+    fp32 conversion under mixed precision)."""
+    init = cls.__init__
+    names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+
+    @functools.wraps(init)
+    def built(self: Any, *args: Any, **kwargs: Any) -> None:
+        if len(args) == 1 and not kwargs and _pairs(args[0]):
+            kwargs = dict.fromkeys(names)
+            for name, value in dict(args[0]).items():
+                if name not in kwargs:
+                    raise TypeError(f"{cls.__name__} has no field {name!r}")
+                kwargs[name] = value
+            args = ()
+        init(self, *args, **kwargs)
+
+    cls.__init__ = built  # type: ignore[method-assign]
     torch.export.register_dataclass(cls, serialized_type_name=f"lexforge.model.{cls.__name__}")
     return cls
+
+
+def _pairs(value: Any) -> bool:
+    """A mapping, or an iterator (a generator) of (name, value) pairs: what a dict is
+    built from, and no field's value (a tensor, a tuple of tensors)."""
+    return isinstance(value, (Mapping, Iterator))
 
 
 def check_return_dict(return_dict: Any) -> None:
