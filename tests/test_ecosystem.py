@@ -137,6 +137,9 @@ def test_head_outputs_are_dicts_of_their_set_fields() -> None:
     assert list(type(out)(dict(out))) == list(out)
     with pytest.raises(TypeError, match="no field 'nope'"):
         type(out)({"nope": 1})
+    assert list(type(out)(out.items())) == list(type(out)(list(out.items()))) == list(out)
+    with pytest.raises(TypeError, match="set a field"):
+        out |= {"loss": torch.tensor(1.0), "bogus": 3}
 
 
 def test_accelerate_maps_over_head_outputs() -> None:
@@ -255,6 +258,8 @@ def test_from_pretrained_takes_one_device_and_names_other_loading_options(
         BertForSequenceClassification.from_pretrained(
             tmp_path, device_map={"bert": "cpu", "classifier": "cpu"}
         )
+    with pytest.raises(ConfigError, match="device_map='meta' would load the weights"):
+        BertForSequenceClassification.from_pretrained(tmp_path, device_map="meta")
     with pytest.raises(ConfigError, match="safetensors weights only"):
         BertForSequenceClassification.from_pretrained(tmp_path, use_safetensors=False)
     for option in ("ignore_mismatched_sizes", "quantization_config", "output_loading_info"):
@@ -389,3 +394,61 @@ def test_gpu_activation_checkpointing_gives_the_same_gradients() -> None:
     assert torch.equal(loss, plain_loss)
     for name, grad in plain.items():
         torch.testing.assert_close(grads[name], grad, rtol=1e-5, atol=1e-7, msg=name)
+
+
+def test_reentrant_checkpointing_trains_adapters_over_frozen_embeddings() -> None:
+    """Reentrant checkpointing passes gradients only to layers whose input requires them:
+    with the word embeddings frozen (LoRA freezes every base weight) the embeddings'
+    output is made to require them, so the adapters inside the layers still train."""
+    peft = pytest.importorskip("peft")
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(_config()).train()
+    lora = peft.LoraConfig(r=2, target_modules=["qkv"], modules_to_save=["classifier"])
+    wrapped = peft.get_peft_model(model, lora)
+    wrapped.activation_checkpointing_enable({"use_reentrant": True})
+    wrapped(**_batch(), labels=torch.tensor([0, 1, 1])).loss.backward()
+    adapters = [p for n, p in wrapped.named_parameters() if "lora_" in n]
+    assert adapters and all(p.grad is not None for p in adapters)
+    assert any(p.grad.abs().sum() > 0 for p in adapters)  # (LoRA's B starts at zero: A's is 0)
+    pickle.dumps(model)  # (the hook that does it is a module-level function)
+    model.disable_input_require_grads()
+    assert not model.get_input_embeddings()._forward_hooks
+
+
+def test_finetune_keeps_how_the_encoder_runs() -> None:
+    """A task head made from a pretrained encoder keeps its activation checkpointing and
+    attention backend (settings, not weights)."""
+    from lexforge.train._fit_model import task_model
+
+    encoder = BertForMaskedLM(_config())
+    encoder.gradient_checkpointing_enable()
+    encoder.bert.attention_backend = "sdpa"
+    head = task_model(BertForSequenceClassification, encoder, ("a", "b"))
+    assert type(head) is BertForSequenceClassification and head.is_gradient_checkpointing
+    assert head.bert.attention_backend == "sdpa"
+
+
+def test_trainer_aligns_a_tokenizers_special_tokens_with_a_lexforge_config(
+    tmp_path: Path,
+) -> None:
+    """``Trainer(processing_class=tokenizer)`` (its usual call) reads the config's text
+    config and special tokens: an encoder's has no BOS or EOS; a tokenizer's are recorded
+    (not fields, never saved)."""
+    pytest.importorskip("accelerate")
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+                               + [f"w{i}" for i in range(VOCAB - 5)]) + "\n")  # fmt: skip
+    tokenizer = transformers.BertTokenizerFast(vocab_file=str(vocab), bos_token="[CLS]",
+                                               eos_token="[SEP]")  # fmt: skip
+    model = BertForSequenceClassification(_config())
+    rows = [{**tokenizer(f"w{i} w{i + 1}"), "labels": i % 2} for i in range(8)]
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path), report_to=[], use_cpu=True, max_steps=1, save_strategy="no",
+        disable_tqdm=True,
+    )  # fmt: skip
+    trainer = transformers.Trainer(model=model, args=args, train_dataset=rows,
+                                   processing_class=tokenizer)  # fmt: skip
+    trainer.train()
+    assert model.config.get_text_config() is model.config
+    assert model.config.pad_token_id == tokenizer.pad_token_id == 0
+    assert "eos_token_id" not in dataclasses.asdict(model.config)

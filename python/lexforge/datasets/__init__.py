@@ -177,7 +177,7 @@ def load_labelled(
     folder = _fetch.fetch(name, cache_dir)
     with _damage_named(name, folder):
         records = _loaders.LABELLED[name](folder, language, include_uncategorized)
-    return split_records(
+    chosen = split_records(
         records,
         split=split,
         seed=seed,
@@ -186,6 +186,8 @@ def load_labelled(
         label=lambda record: record[1],
         near=lambda record: " ".join(record[0].split()),  # (copies differing in spaces)
     )
+    drop = _loaders.contradictory(records)
+    return [r for r in chosen if r[0] not in drop] if drop else chosen
 
 
 def load_tagged(

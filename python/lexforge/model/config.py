@@ -301,12 +301,18 @@ class BertConfig:
 
 # What tools written for transformers' models set on or read from ``model.config`` besides
 # its sizes: ``transformers.Trainer`` sets ``use_cache`` on every model it is given (an
-# encoder has no cache: the flag changes nothing), and reads ``keys_to_ignore_at_inference``
+# encoder has no cache: the flag changes nothing), reads ``keys_to_ignore_at_inference``
 # (the outputs its predictions leave out: a head's ``hidden_states``, which transformers'
-# heads leave unset unless asked). Neither is a field, so neither is saved.
-RUNTIME_ATTRIBUTES = frozenset({"use_cache"})
+# heads leave unset unless asked), and, given a tokenizer (``processing_class``), aligns
+# the config's special tokens with it through ``get_text_config()``: an encoder generates
+# nothing, so ``bos_token_id`` and ``eos_token_id`` are None and may be set (a tokenizer's
+# ``pad_token_id`` must match the model's: it is a field). None of these is saved.
+RUNTIME_ATTRIBUTES = frozenset({"use_cache", "bos_token_id", "eos_token_id"})
 BertConfig.use_cache = False  # type: ignore[attr-defined]
 BertConfig.keys_to_ignore_at_inference = ["hidden_states", "attentions"]  # type: ignore[attr-defined]
+BertConfig.bos_token_id = None  # type: ignore[attr-defined]
+BertConfig.eos_token_id = None  # type: ignore[attr-defined]
+BertConfig.get_text_config = lambda self, *args, **kwargs: self  # type: ignore[attr-defined]
 _frozen_setattr = BertConfig.__setattr__
 
 

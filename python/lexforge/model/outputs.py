@@ -13,7 +13,7 @@ the logits otherwise.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Mapping
+from collections.abc import ItemsView, Iterator, Mapping
 from dataclasses import fields
 from typing import Any, NamedTuple, TypeVar
 
@@ -130,7 +130,7 @@ class ModelOutput(dict):  # type: ignore[type-arg]
             "(out.loss = ...) instead; it cannot be popped, deleted or updated"
         )
 
-    __delitem__ = pop = popitem = update = setdefault = clear = _refuse
+    __delitem__ = pop = popitem = update = setdefault = clear = __ior__ = _refuse
 
     def __reduce__(self) -> tuple[Any, ...]:  # pickles and copies as the dataclass it is
         return (_rebuild, (type(self), {f.name: getattr(self, f.name) for f in fields(self)}))  # type: ignore[arg-type]
@@ -168,9 +168,16 @@ def model_output(cls: type[T]) -> type[T]:
 
 
 def _pairs(value: Any) -> bool:
-    """A mapping, or an iterator (a generator) of (name, value) pairs: what a dict is
-    built from, and no field's value (a tensor, a tuple of tensors)."""
-    return isinstance(value, (Mapping, Iterator))
+    """A mapping, an iterator (a generator) or a dict's items: what a dict is built from,
+    and no field's value (a tensor, a tuple of tensors); or a list or tuple of (name,
+    value) pairs, whose names are strings (a field's tuple holds tensors)."""
+    if isinstance(value, (Mapping, Iterator, ItemsView)):
+        return True
+    return (
+        isinstance(value, (list, tuple))
+        and len(value) > 0
+        and all(isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in value)
+    )
 
 
 def check_return_dict(return_dict: Any) -> None:

@@ -22,6 +22,11 @@ from ..ops.attention_checks import HEAD_DIMS
 from .config import BertConfig
 
 
+def _require_grad(module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
+    """A forward hook (module-level, so that a model holding it pickles)."""
+    output.requires_grad_(True)
+
+
 @dataclass(frozen=True)
 class Checkpointing:
     """How an encoder recomputes its layers (``activation_checkpointing_enable``)."""
@@ -84,10 +89,13 @@ class Pretrained(nn.Module):
         while training, the activations inside every ``every_n_layers``-th encoder layer
         are recomputed in the backward pass instead of kept, which trades about a third
         more compute for memory that no longer grows with the depth. The gradients are
-        the same (dropout draws the same masks again: the RNG state is kept).
+        the same, bit for bit (dropout draws the same masks again: the RNG state is kept).
         ``offload`` keeps what the recomputation starts from in host memory (pinned) on a
         GPU. ``activation_checkpointing_kwargs`` go to ``torch.utils.checkpoint``
-        (``use_reentrant`` defaults to False, the form torch recommends)."""
+        (``use_reentrant`` defaults to False, the form torch recommends; with True, whose
+        gradients can differ in the last bits, the word embeddings' output is made to
+        require gradients (:meth:`enable_input_require_grads`), without which frozen
+        embeddings, as under LoRA, would leave every checkpointed layer without any)."""
         options = dict(activation_checkpointing_kwargs or {})
         unknown = set(options) - {"use_reentrant", "preserve_rng_state", "determinism_check"}
         if unknown:
@@ -103,7 +111,23 @@ class Pretrained(nn.Module):
         if not isinstance(offload, bool):
             raise ConfigError(f"offload must be True or False, got {offload!r}")
         options.setdefault("use_reentrant", False)
+        if options["use_reentrant"]:
+            self.enable_input_require_grads()
         self._encoder().checkpointing = Checkpointing(options, every_n_layers, offload)
+
+    def enable_input_require_grads(self) -> None:
+        """Makes the word embeddings' output require gradients even when they are frozen
+        (transformers' method, which peft calls): what reentrant checkpointing needs for
+        the layers' gradients to flow."""
+        embeddings = self.get_input_embeddings()
+        if not any(h is _require_grad for h in embeddings._forward_hooks.values()):
+            embeddings.register_forward_hook(_require_grad)
+
+    def disable_input_require_grads(self) -> None:
+        embeddings = self.get_input_embeddings()
+        for key, hook in list(embeddings._forward_hooks.items()):
+            if hook is _require_grad:
+                del embeddings._forward_hooks[key]
 
     def gradient_checkpointing_enable(
         self,
@@ -333,6 +357,12 @@ def _device_option(overrides: dict[str, Any]) -> torch.device | None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if isinstance(where, dict) and list(where) == [""]:  # the whole model on one device
         where = where[""]
+    if isinstance(where, str | torch.device) and torch.device(where).type == "meta":
+        raise ConfigError(
+            "device_map='meta' would load the weights and then drop them (a meta tensor holds "
+            "no values): build the model on the meta device instead (with "
+            "torch.device('meta'): BertModel(config)), or load onto a real device"
+        )
     try:
         if isinstance(where, bool) or not isinstance(where, str | int | torch.device):
             raise TypeError

@@ -93,6 +93,9 @@ def task_model(
     if [m for m in missing if not m.startswith("pooler.")]:
         raise ConfigError(f"the encoder lacks weights: {missing[:3]}")
     head.tokenizer = getattr(model, "tokenizer", None)
+    # how the encoder runs (not weights): activation checkpointing, the attention backend
+    for setting in ("checkpointing", "attention_backend", "unpad"):
+        setattr(head.bert, setting, getattr(encoder, setting))
     return head
 
 
