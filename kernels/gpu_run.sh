@@ -139,6 +139,14 @@ if [ -n "${PRETRAIN_BENCH:-}" ] && [ -d "$REPO/gpu-cache/datasets" ]; then
         ${PRETRAIN_ARGS:-}  # e.g. PRETRAIN_ARGS=--compile
 fi
 
+# Activation checkpointing on BERT-base at seq 512 (CKPT_BENCH=1): step time, memory kept
+# and peak, and the gradients' equality, with the layers recomputed against kept
+if [ -n "${CKPT_BENCH:-}" ]; then
+    step checkpointing "$OUT/checkpointing.txt" timeout "${CKPT_TIMEOUT:-120}" \
+        python benches/bench_checkpointing.py --device cuda --preset base --seq 512 \
+        --batch "${CKPT_BATCH:-32}" --steps 10
+fi
+
 # Every candidate config of the attention kernels timed alone (CONFIG_SWEEP=1): evidence
 # for the autotuner's list in lexforge/kernels/attention_configs.py; SWEEP_LIMIT bounds the
 # candidates (seconds), SWEEP_TIMEOUT the step

@@ -233,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--gradient-checkpointing", action="store_true",
         help="recompute each layer's activations in the backward pass instead of keeping "
-        "them: the same gradients, less memory, about a third more compute",
+        "them: the same gradients, less memory, some more compute",
     )  # fmt: skip
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if any)")
     p.add_argument(

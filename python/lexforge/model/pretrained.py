@@ -87,9 +87,10 @@ class Pretrained(nn.Module):
         """Activation checkpointing, as transformers 5 names it (``transformers.Trainer``'s
         ``activation_checkpointing=True`` / ``gradient_checkpointing=True`` call this):
         while training, the activations inside every ``every_n_layers``-th encoder layer
-        are recomputed in the backward pass instead of kept, which trades about a third
-        more compute for memory that no longer grows with the depth. The gradients are
-        the same, bit for bit (dropout draws the same masks again: the RNG state is kept).
+        are recomputed in the backward pass instead of kept, which trades some compute (a
+        forward pass of the layers again) for memory that no longer grows with the depth.
+        The gradients are the same, bit for bit (dropout draws the same masks again: the
+        RNG state is kept).
         ``offload`` keeps what the recomputation starts from in host memory (pinned) on a
         GPU. ``activation_checkpointing_kwargs`` go to ``torch.utils.checkpoint``
         (``use_reentrant`` defaults to False, the form torch recommends; with True, whose

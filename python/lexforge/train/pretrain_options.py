@@ -43,8 +43,8 @@ class PretrainOptions:
     launching kernels costs more host time than they take on the GPU (small batches, short
     rows, a slow host); on a CPU it only makes the shapes static. ``gradient_checkpointing``
     recomputes each encoder layer's activations in the backward pass instead of keeping
-    them (the same gradients, bit for bit, for about a third more compute), so that longer
-    rows or larger batches fit in memory. A checkpoint is saved
+    them (the same gradients, bit for bit, for some more compute: 1.05-1.21x the step
+    time on a CPU), so that longer rows or larger batches fit in memory. A checkpoint is saved
     every ``save_every`` steps (0: none but the last) and at the last step, and the last
     ``keep`` of them are kept (``keep=0``: none is written, for benchmarks; such a run
     cannot be resumed). A Ctrl-C (SIGINT), or a SIGTERM (a batch scheduler's or torchrun's
