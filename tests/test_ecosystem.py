@@ -452,3 +452,26 @@ def test_trainer_aligns_a_tokenizers_special_tokens_with_a_lexforge_config(
     assert model.config.get_text_config() is model.config
     assert model.config.pad_token_id == tokenizer.pad_token_id == 0
     assert "eos_token_id" not in dataclasses.asdict(model.config)
+
+
+def test_what_trainer_saves_of_a_lexforge_model_is_named_and_loads(tmp_path: Path) -> None:
+    """``Trainer.save_model`` writes a model that is not transformers' own as its state
+    dict alone: ``from_pretrained`` says so and how to load it, and that way gives the
+    trained weights back."""
+    pytest.importorskip("accelerate")
+    from safetensors.torch import load_file
+
+    from lexforge.errors import CheckpointError
+
+    torch.manual_seed(0)
+    model = BertForMaskedLM(_config())  # (tied decoder: one tensor in the file)
+    args = transformers.TrainingArguments(output_dir=str(tmp_path / "run"), report_to=[],
+                                          use_cpu=True, disable_tqdm=True)  # fmt: skip
+    trainer = transformers.Trainer(model=model, args=args)
+    trainer.save_model(str(tmp_path / "saved"))
+    with pytest.raises(CheckpointError, match=r"transformers\.Trainer wrote it"):
+        BertForMaskedLM.from_pretrained(tmp_path / "saved")
+    again = BertForMaskedLM(_config())
+    again.load_state_dict(load_file(tmp_path / "saved" / "model.safetensors"))
+    pairs = zip(again.state_dict().values(), model.state_dict().values(), strict=True)
+    assert all(torch.equal(a, b) for a, b in pairs)

@@ -61,6 +61,15 @@ def checkpoint_folder(directory: PathLike) -> Path:
         # a run's folder: lexforge pretrain exports into model/, finetune into best/
         inner = [folder / n for n in ("model", "best") if (folder / n / "config.json").is_file()]
         hint = f"; the run's model is {inner[0]}" if inner else ""
+        if not inner and any((folder / n).is_file() for n in ("training_args.bin",
+                                                             "trainer_state.json")):  # fmt: skip
+            # transformers.Trainer saves a model that is not its own as a state dict alone
+            hint = (
+                "; transformers.Trainer wrote it, which saves a lexforge model's weights alone "
+                "(its own names, no config): load them into the model they came from, "
+                "model.load_state_dict(safetensors.torch.load_file(folder / "
+                "'model.safetensors')), then model.save_pretrained(dir) writes an HF folder"
+            )
         raise CheckpointError(f"{folder} has no config.json: not an HF-format checkpoint{hint}")
     return folder
 
