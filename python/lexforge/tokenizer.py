@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
+    from lexforge.batch import BatchEncoding
     from lexforge.bpe import BpeTokenizer
     from lexforge.wordpiece import WordPieceTokenizer
 
@@ -124,6 +125,72 @@ class Tokenizer:
     def encode_batch(self, texts: Sequence[str], *args: Any, **kwargs: Any) -> Any:
         """The ids of many texts, in parallel (see the subclass for its options)."""
         raise NotImplementedError
+
+    def __call__(
+        self,
+        text: str | Sequence[str] | Sequence[tuple[str, str]],
+        text_pair: str | Sequence[str] | None = None,
+        *,
+        add_special_tokens: bool = True,
+        padding: bool | str = False,
+        truncation: bool | str | None = None,
+        max_length: int | None = None,
+        stride: int = 0,
+        is_split_into_words: bool = False,
+        pad_to_multiple_of: int | None = None,
+        padding_side: str | None = None,
+        return_tensors: str | None = None,
+        return_token_type_ids: bool | None = None,
+        return_attention_mask: bool | None = None,
+        return_overflowing_tokens: bool = False,
+        return_special_tokens_mask: bool = False,
+        return_offsets_mapping: bool = False,
+        return_length: bool = False,
+        verbose: bool = True,
+        **options: Any,
+    ) -> BatchEncoding:
+        """transformers' tokenizer call: ``tok(texts, padding=True, truncation=True,
+        max_length=128, return_tensors="pt")`` gives what a ``PreTrainedTokenizerFast`` on
+        this tokenizer's file gives, ready for ``model(**batch)``.
+
+        ``text``: one str, a list of str, or a list of (text, second text) pairs;
+        ``text_pair``: the second text(s). Returns a
+        :class:`~lexforge.batch.BatchEncoding` with ``input_ids``, ``token_type_ids`` and
+        ``attention_mask`` (the last two unless ``return_token_type_ids`` /
+        ``return_attention_mask`` is False), ``special_tokens_mask``, ``offset_mapping``
+        ((start, end) character spans), ``overflow_to_sample_mapping`` and ``length`` on
+        request. Without ``return_tensors`` each field is a list of rows (one row for one
+        text), of different lengths unless padded; with ``"np"`` or ``"pt"``, int64 arrays
+        of shape (rows, length) (offsets: (rows, length, 2); one text gives one row).
+
+        As in transformers, nothing is padded or cut unless asked, whatever the tokenizer
+        file sets: ``padding`` False (default), True/``"longest"`` or ``"max_length"``;
+        ``truncation`` True/``"longest_first"``, ``"only_first"`` or ``"only_second"``, and
+        ``max_length`` alone cuts (``"longest_first"``). ``stride`` with
+        ``return_overflowing_tokens`` makes the cut-off tokens extra rows (then the result
+        is a batch even for one text). Other keyword arguments go to :meth:`encode_batch`
+        (``truncation_side``, ``pad_token_id``, ``num_threads``, and for BPE
+        ``allowed_special``).
+
+        Raises:
+            ConfigError: bad option values; ``return_tensors`` on rows of different lengths
+                (pass ``padding=True``); ``is_split_into_words=True`` (not supported: join
+                the words with spaces); the errors of :meth:`encode_batch`.
+        """
+        from lexforge._hf_call import call
+
+        return call(
+            self, text, text_pair, add_special_tokens=add_special_tokens, padding=padding,
+            truncation=truncation, max_length=max_length, stride=stride,
+            is_split_into_words=is_split_into_words, pad_to_multiple_of=pad_to_multiple_of,
+            padding_side=padding_side, return_tensors=return_tensors,
+            return_token_type_ids=return_token_type_ids,
+            return_attention_mask=return_attention_mask,
+            return_overflowing_tokens=return_overflowing_tokens,
+            return_special_tokens_mask=return_special_tokens_mask,
+            return_offsets_mapping=return_offsets_mapping, return_length=return_length,
+            verbose=verbose, **options,
+        )  # fmt: skip
 
     def decode(self, ids: Ids, *args: Any, **kwargs: Any) -> str:
         """The text of ``ids`` (special tokens left out unless ``skip_special_tokens=False``,

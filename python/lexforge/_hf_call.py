@@ -1,0 +1,202 @@
+"""``tokenizer(texts, ...)``: transformers' tokenizer call on a lexforge tokenizer.
+
+What a ``PreTrainedTokenizerFast`` call returns for the same file and arguments (the
+oracle of ``tests/test_tokenizer_call.py``): a :class:`~lexforge.batch.BatchEncoding` of
+``input_ids``, ``token_type_ids`` and ``attention_mask`` (and the fields asked for), lists
+of ints per row unless ``return_tensors`` asks for arrays, one row (not a list of rows)
+for one text. As in transformers, the call pads and truncates only when told to: the
+padding and truncation a ``tokenizer.json`` sets (which ``encode`` and ``encode_batch``
+apply) are ignored, and ``max_length`` alone truncates (``"longest_first"``).
+
+The work is ``encode_batch``'s; this module maps the arguments and shapes the output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from lexforge.batch import BatchEncoding, as_tensors
+from lexforge.errors import ConfigError
+
+if TYPE_CHECKING:
+    from lexforge.tokenizer import Tokenizer
+
+__all__ = ["call"]
+
+# texts encoded in one go without padding: each group's arrays are as wide as its longest
+# row, so one long text among many short ones costs at most this many rows of its width
+_GROUP = 64
+
+# transformers' names for "off" (its enums' values)
+_NO_PADDING = ("do_not_pad",)
+_NO_TRUNCATION = ("do_not_truncate",)
+
+
+def call(
+    tok: Tokenizer,
+    text: Any,
+    text_pair: Any = None,
+    *,
+    add_special_tokens: bool = True,
+    padding: bool | str = False,
+    truncation: bool | str | None = None,
+    max_length: int | None = None,
+    stride: int = 0,
+    is_split_into_words: bool = False,
+    pad_to_multiple_of: int | None = None,
+    padding_side: str | None = None,
+    return_tensors: str | None = None,
+    return_token_type_ids: bool | None = None,
+    return_attention_mask: bool | None = None,
+    return_overflowing_tokens: bool = False,
+    return_special_tokens_mask: bool = False,
+    return_offsets_mapping: bool = False,
+    return_length: bool = False,
+    verbose: bool = True,
+    **options: Any,
+) -> BatchEncoding:
+    """See :meth:`lexforge.Tokenizer.__call__`."""
+    del verbose  # transformers' switch for its warnings; lexforge raises or stays silent
+    if is_split_into_words:
+        raise ConfigError(
+            "is_split_into_words=True is not supported: join each list of words with "
+            "spaces (the pre-tokenizer splits them again) and take word_ids from "
+            "encode_batch(..., return_word_ids=True, return_tensors='np')"
+        )
+    texts, pairs, single = _inputs(text, text_pair)
+    padding = _padding(padding)
+    if truncation in _NO_TRUNCATION:
+        truncation = False
+    if truncation is None:  # transformers: max_length alone cuts; the file's default never
+        truncation = "longest_first" if max_length is not None and padding is False else False
+    keep = {
+        "input_ids": True,
+        "token_type_ids": return_token_type_ids is not False,
+        "attention_mask": return_attention_mask is not False,
+        "special_tokens_mask": return_special_tokens_mask,
+        "offsets": return_offsets_mapping,
+        "overflow_to_sample_mapping": return_overflowing_tokens,
+    }
+    kwargs = dict(
+        options,
+        add_special_tokens=add_special_tokens,
+        truncation=truncation,
+        max_length=max_length,
+        stride=stride,
+        return_special_tokens_mask=return_special_tokens_mask,
+        return_offsets=return_offsets_mapping,
+        return_overflowing_tokens=return_overflowing_tokens,
+    )
+    if return_tensors not in (None, "np", "pt"):
+        raise ConfigError(f"return_tensors must be None, 'np' or 'pt', got {return_tensors!r}")
+    if padding is False:
+        rows = _unpadded(tok, texts, pairs, kwargs)
+    else:
+        side = {} if padding_side is None else {"padding_side": padding_side}
+        rows = tok.encode_batch(
+            texts, pairs, padding=padding, pad_to_multiple_of=pad_to_multiple_of,
+            return_tensors="np", **side, **kwargs,
+        )  # fmt: skip
+    fields = {name: rows[name] for name, wanted in keep.items() if wanted and name in rows}
+    if "offsets" in fields:
+        fields["offset_mapping"] = fields.pop("offsets")
+    if return_length:
+        fields["length"] = [len(row) for row in rows["input_ids"]]
+    return _shaped(fields, return_tensors, single and not return_overflowing_tokens)
+
+
+def _inputs(text: Any, text_pair: Any) -> tuple[list[str], list[str] | None, bool]:
+    """The texts, the second texts (or None) and whether one text (not a batch) came."""
+    if isinstance(text, str):
+        if text_pair is not None and not isinstance(text_pair, str):
+            raise TypeError("with one text, text_pair must be one str (or None)")
+        return [text], None if text_pair is None else [text_pair], True
+    if not isinstance(text, Sequence) or isinstance(text, (bytes, bytearray)):
+        raise TypeError(
+            f"the tokenizer takes a str or a list of str (and pairs), got {type(text).__name__}"
+        )
+    texts = list(text)
+    if text_pair is None and texts and all(isinstance(t, (tuple, list)) for t in texts):
+        if any(len(t) != 2 for t in texts):
+            raise ConfigError(
+                "a batch of pairs holds (text, second text) tuples; one has "
+                f"{next(len(t) for t in texts if len(t) != 2)} items"
+            )
+        return [t[0] for t in texts], [t[1] for t in texts], False
+    if isinstance(text_pair, str):
+        raise TypeError("with a batch of texts, text_pair must be a list (one per text)")
+    return texts, None if text_pair is None else list(text_pair), False
+
+
+def _padding(padding: Any) -> bool | str:
+    if padding in _NO_PADDING:
+        return False
+    if padding is True or padding == "longest":
+        return "longest"
+    if padding is False or padding == "max_length":
+        return padding  # type: ignore[no-any-return]
+    raise ConfigError(
+        f"padding must be True, False, 'longest', 'max_length' or 'do_not_pad'; got {padding!r}"
+    )
+
+
+def _unpadded(
+    tok: Tokenizer, texts: list[str], pairs: list[str] | None, kwargs: dict[str, Any]
+) -> dict[str, list[Any]]:
+    """Each row at its own length: groups of texts padded to their longest row (with any
+    id, cut off again), so a batch never holds more than a group's padding."""
+    rows: dict[str, list[Any]] = {}
+    for start in range(0, len(texts), _GROUP):
+        group = texts[start : start + _GROUP]
+        second = None if pairs is None else pairs[start : start + _GROUP]
+        arrays = tok.encode_batch(
+            group, second, padding="longest", padding_side="right", pad_token_id=0,
+            pad_to_multiple_of=None, return_tensors="np", **kwargs,
+        )  # fmt: skip
+        lengths = arrays["attention_mask"].sum(1)
+        for name, column in arrays.items():
+            if name == "overflow_to_sample_mapping":
+                cut = [int(sample) + start for sample in column]
+            else:
+                cut = [row[:n] for row, n in zip(column, lengths, strict=True)]
+            rows.setdefault(name, []).extend(cut)
+    if not rows:  # no texts
+        rows = {name: [] for name in ("input_ids", "token_type_ids", "attention_mask")}
+    return rows
+
+
+def _shaped(fields: dict[str, Any], return_tensors: str | None, single: bool) -> BatchEncoding:
+    """Lists (rows of ints, offsets as (start, end) tuples), or arrays of the rows; each
+    field is an array of rows (padded) or a list of row arrays (unpadded)."""
+    if return_tensors is not None:
+        import numpy as np
+
+        widths = {len(row) for row in fields["input_ids"]}
+        if len(widths) > 1:
+            raise ConfigError(
+                "return_tensors needs rows of one length, and these have "
+                f"{min(widths)} to {max(widths)} tokens: pass padding=True (or "
+                "padding='max_length' with max_length=...), or return_tensors=None for lists"
+            )
+        arrays = {}
+        for name, rows in fields.items():
+            if name in ("overflow_to_sample_mapping", "length"):
+                arrays[name] = np.asarray(rows, np.int64)
+            elif isinstance(rows, np.ndarray):
+                arrays[name] = rows
+            else:
+                shape = (0, 0, 2) if name == "offset_mapping" else (0, 0)
+                arrays[name] = np.stack(rows) if rows else np.zeros(shape, np.int64)
+        return as_tensors(arrays, return_tensors)
+    out: dict[str, Any] = {}
+    for name, rows in fields.items():
+        if name in ("overflow_to_sample_mapping", "length"):
+            out[name] = [int(value) for value in rows]
+        elif name == "offset_mapping":
+            out[name] = [[(int(a), int(b)) for a, b in row] for row in rows]
+        else:
+            out[name] = [row.tolist() for row in rows]
+    if single:  # (transformers keeps the list of lengths)
+        out = {name: value if name == "length" else value[0] for name, value in out.items()}
+    return BatchEncoding(out)

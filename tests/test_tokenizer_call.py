@@ -1,0 +1,196 @@
+"""``tokenizer(texts, ...)``, transformers' call, against ``PreTrainedTokenizerFast`` on the
+same ``tokenizer.json`` and arguments: every field, lists and arrays, one text and
+batches, pairs, padding, truncation, overflow windows; and its refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import lexforge as lf
+from lexforge import _hf_call, datasets
+from lexforge.errors import ConfigError
+
+transformers = pytest.importorskip("transformers")
+
+BERT_INPUTS = ["input_ids", "token_type_ids", "attention_mask"]
+
+
+def _theirs(path: Path, **kwargs: Any) -> Any:
+    return transformers.PreTrainedTokenizerFast(
+        tokenizer_file=str(path), model_input_names=BERT_INPUTS, **kwargs
+    )
+
+
+def _plain(value: Any) -> Any:
+    """Lists of ints (and of (start, end) tuples) from lists, arrays or tensors."""
+    if hasattr(value, "numpy"):
+        value = value.numpy()
+    if isinstance(value, np.ndarray):
+        return ("array", value.dtype == np.int64, value.tolist())
+    return value
+
+
+def _same(ours: Any, theirs: Any) -> None:
+    assert sorted(ours) == sorted(theirs)
+    for name in theirs:
+        assert _plain(ours[name]) == _plain(theirs[name]), name
+
+
+@pytest.fixture(scope="module")
+def bert() -> tuple[Any, Any]:
+    path = datasets.files("bert-base-uncased")["tokenizer.json"]
+    return lf.Tokenizer.from_file(path), _theirs(path, pad_token="[PAD]")
+
+
+@pytest.fixture(scope="module")
+def texts(wiki_text: str) -> list[str]:
+    """Wikipedia leads of every length (a few over 512 tokens), and two short ones."""
+    lines = [line for line in wiki_text.split("\n") if line.strip()]
+    return [*lines[:40:3], max(lines[:2000], key=len), "Hi!", "naïve café"]
+
+
+OPTIONS = [
+    {},
+    {"padding": True},
+    {"padding": "longest", "padding_side": "left"},
+    {"padding": True, "pad_to_multiple_of": 8},
+    {"max_length": 16},
+    {"padding": "max_length", "max_length": 48, "truncation": True},
+    {"truncation": "longest_first", "max_length": 24, "return_overflowing_tokens": True,
+     "stride": 5},
+    {"return_offsets_mapping": True, "return_special_tokens_mask": True, "return_length": True},
+    {"return_token_type_ids": False, "return_attention_mask": False, "max_length": 10},
+    {"add_special_tokens": False, "max_length": 12},
+    {"padding": "do_not_pad", "truncation": "do_not_truncate"},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("options", OPTIONS)
+def test_a_batch_matches_transformers(bert: Any, texts: list[str], options: dict) -> None:
+    ours, theirs = bert
+    _same(ours(texts, **options), theirs(texts, **options))
+
+
+PADDED = [o for o in OPTIONS if o.get("padding") not in (None, "do_not_pad")]
+
+
+@pytest.mark.parametrize("options", PADDED)
+@pytest.mark.parametrize("kind", ["np", "pt"])
+def test_padded_arrays_match_transformers(
+    bert: Any, texts: list[str], options: dict, kind: str
+) -> None:
+    if kind == "pt":
+        pytest.importorskip("torch")
+    ours, theirs = bert
+    options = {**options, "return_offsets_mapping": True, "return_length": True}
+    options["return_tensors"] = kind
+    _same(ours(texts, **options), theirs(texts, **options))
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"max_length": 9}, {"truncation": "only_second", "max_length": 30},
+     {"truncation": "only_first", "max_length": 28, "padding": True},
+     {"return_offsets_mapping": True, "return_special_tokens_mask": True}],
+)  # fmt: skip
+def test_pairs_match_transformers(bert: Any, texts: list[str], options: dict) -> None:
+    ours, theirs = bert
+    first, second = [t[:40] for t in texts[:6]], [t[:90] for t in texts[6:12]]
+    _same(ours(first, second, **options), theirs(first, second, **options))
+    pairs = list(zip(first, second, strict=True))
+    _same(ours(pairs, **options), theirs(pairs, **options))
+    _same(ours(first[0], second[0], **options), theirs(first[0], second[0], **options))
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"return_tensors": "np"}, {"return_tensors": "pt", "return_offsets_mapping": True},
+     {"max_length": 8, "return_overflowing_tokens": True, "stride": 2},
+     {"padding": "max_length", "max_length": 20, "return_length": True}],
+)  # fmt: skip
+def test_one_text_is_one_row(bert: Any, options: dict) -> None:
+    if options.get("return_tensors") == "pt":
+        pytest.importorskip("torch")
+    ours, theirs = bert
+    text = "The quick brown fox jumps over the lazy dog, twice."
+    _same(ours(text, **options), theirs(text, **options))
+
+
+def test_the_files_padding_and_truncation_do_not_apply(texts: list[str]) -> None:
+    """MiniLM's file pads and cuts to 128: transformers' call ignores both unless asked
+    (``encode_batch`` applies them), and so does ours."""
+    path = datasets.files("all-MiniLM-L6-v2")["model_dir"] / "tokenizer.json"
+    ours, theirs = lf.Tokenizer.from_file(path), _theirs(path, pad_token="[PAD]")
+    cases = ({}, {"padding": True}, {"max_length": 20}, {"truncation": True, "max_length": 30})
+    for options in cases:
+        _same(ours(texts, **options), theirs(texts, **options))
+    assert len(ours(texts)["input_ids"][-3]) > 128  # the long lead, whole
+    assert len(ours.encode_batch(texts)[-3]) == 128  # the file's own options
+
+
+def test_many_texts_across_groups_keep_their_order_and_samples(bert: Any, texts: list[str]) -> None:
+    """More texts than one unpadded group, a long one in each: rows, windows and their
+    sample numbers as transformers gives them."""
+    ours, theirs = bert
+    many = (texts * 12)[: 3 * _hf_call._GROUP + 5]
+    options = {"max_length": 32, "return_overflowing_tokens": True, "stride": 4,
+               "return_offsets_mapping": True}  # fmt: skip
+    _same(ours(many, **options), theirs(many, **options))
+    _same(ours(many), theirs(many))
+
+
+def test_byte_level_bpe_matches_transformers(tmp_path: Path, wiki_text: str) -> None:
+    gpt2 = lf.Tokenizer.from_file(datasets.files("gpt2")["encoder.json"])
+    gpt2.save(tmp_path / "gpt2.json")
+    theirs = _theirs(tmp_path / "gpt2.json")
+    text = [line for line in wiki_text.split("\n")[:30] if line] + ["emoji 👍🏽 and  spaces  "]
+    for options in ({}, {"max_length": 7}, {"return_offsets_mapping": True, "return_length": True}):
+        _same(gpt2(text, **options), theirs(text, **options))
+    with pytest.raises(ConfigError, match="no padding token"):
+        gpt2(text, padding=True)  # transformers: ValueError, asking for a pad token
+    padded = gpt2(text, padding=True, pad_token_id=50256, return_tensors="np")
+    _same(padded, _theirs(tmp_path / "gpt2.json", pad_token="<|endoftext|>")(
+        text, padding=True, return_tensors="np"))  # fmt: skip
+
+
+def test_a_batch_feeds_the_model(tiny_checkpoint: Path) -> None:
+    torch = pytest.importorskip("torch")
+    from lexforge.model import BertForMaskedLM
+
+    tok = lf.Tokenizer.from_file(tiny_checkpoint / "tokenizer.json")
+    model = BertForMaskedLM.from_pretrained(tiny_checkpoint).eval()
+    texts = ["a short one", "and a rather longer sentence than the first"]
+    batch = tok(texts, padding=True, truncation=True, max_length=64, return_tensors="pt")
+    with torch.no_grad():
+        logits = model(**batch).logits
+        alone = model(**tok(texts[0], return_tensors="pt")).logits
+    n = len(tok(texts[0])["input_ids"])
+    torch.testing.assert_close(logits[0, :n], alone[0], atol=1e-5, rtol=1e-5)
+
+
+def test_bad_calls_name_the_fix(bert: Any) -> None:
+    ours, _ = bert
+    with pytest.raises(ConfigError, match="padding=True"):
+        ours(["one", "two words"], return_tensors="np")  # rows of different lengths
+    ours(["one", "two"], return_tensors="np")  # one length: fine, as in transformers
+    with pytest.raises(ConfigError, match="is_split_into_words"):
+        ours([["a", "b"]], is_split_into_words=True)
+    with pytest.raises(ConfigError, match="padding must be"):
+        ours("x", padding="most")
+    with pytest.raises(ConfigError, match="return_tensors"):
+        ours("x", return_tensors="tf")
+    with pytest.raises(ConfigError, match="pairs"):
+        ours(["a", "b"], ["c"])
+    with pytest.raises(ConfigError, match="3 items"):
+        ours([("a", "b", "c")])
+    with pytest.raises(TypeError, match="str"):
+        ours(42)
+    with pytest.raises(TypeError, match="list"):
+        ours(["a", "b"], "c")
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        ours("x", return_mystery=True)
+    assert ours([])["input_ids"] == []
