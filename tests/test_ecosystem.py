@@ -11,7 +11,7 @@ import dataclasses
 import os
 import pickle
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -475,3 +475,86 @@ def test_what_trainer_saves_of_a_lexforge_model_is_named_and_loads(tmp_path: Pat
     again.load_state_dict(load_file(tmp_path / "saved" / "model.safetensors"))
     pairs = zip(again.state_dict().values(), model.state_dict().values(), strict=True)
     assert all(torch.equal(a, b) for a, b in pairs)
+
+
+class _Wrapped(torch.Tensor):
+    """A tensor subclass that records the torch functions run on it, as a quantized
+    weight (torchao's ``Int8Tensor``) implements its own ``linear`` and little else."""
+
+    seen: ClassVar[list[str]] = []
+
+    @classmethod
+    def __torch_function__(cls, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        cls.seen.append(getattr(func, "__name__", str(func)))
+        return super().__torch_function__(func, types, args, kwargs or {})
+
+
+def test_a_tensor_subclass_weight_gets_the_librarys_linear() -> None:
+    """The fixed-order path of a small product (a broadcast multiply and a sum) is taken
+    only for plain tensors: a weight of a tensor subclass gets ``F.linear``, which such
+    subclasses implement (torchao's int8 weights crashed in the multiply)."""
+    from lexforge.ops.reproducible import linear
+
+    weight = torch.randn(4, 8)
+    x = torch.randn(2, 8, requires_grad=True)
+    wrapped = torch.Tensor._make_subclass(_Wrapped, weight)
+    _Wrapped.seen.clear()
+    got = linear(x, wrapped).as_subclass(torch.Tensor)
+    assert "linear" in _Wrapped.seen and not {"mul", "__mul__", "sum"} & set(_Wrapped.seen)
+    torch.testing.assert_close(got, torch.nn.functional.linear(x, weight), rtol=0, atol=0)
+
+
+_TORCHAO = r"""
+import sys, warnings
+warnings.simplefilter("ignore")
+import torch
+try:
+    from torchao.quantization import (
+        Int8DynamicActivationInt8WeightConfig, Int8WeightOnlyConfig, quantize_)
+except Exception as e:  # not installed, or not for this torch
+    print("no torchao:", e); sys.exit(77)
+import transformers
+from lexforge.model import BertConfig, BertForSequenceClassification
+folder = sys.argv[1]
+torch.manual_seed(0)
+config = BertConfig(vocab_size=300, hidden_size=64, num_layers=2, num_heads=2,
+                    intermediate_size=128, hidden_dropout=0.0, attention_dropout=0.0)
+BertForSequenceClassification(config).save_pretrained(folder)
+ids = torch.randint(5, 300, (3, 11), generator=torch.Generator().manual_seed(1))
+mask = torch.ones_like(ids); mask[1, 7:] = 0
+for make in (Int8WeightOnlyConfig, Int8DynamicActivationInt8WeightConfig):
+    ours = BertForSequenceClassification.from_pretrained(folder).eval()
+    theirs = transformers.BertForSequenceClassification.from_pretrained(folder).eval()
+    plain = ours(ids, attention_mask=mask).logits.detach()
+    quantize_(ours, make()); quantize_(theirs, make())
+    kinds = {type(m.weight).__name__ for m in ours.modules() if isinstance(m, torch.nn.Linear)}
+    assert kinds and not kinds & {"Parameter", "Tensor"}, kinds
+    for grad in (True, False):  # (eval without no_grad took the fixed-order path)
+        with torch.set_grad_enabled(grad):
+            got = ours(ids, attention_mask=mask).logits
+            want = theirs(ids, attention_mask=mask).logits
+        # int8 activations: the scales follow the inputs' last bits, which differ (about
+        # 1e-7) between the two models; ours is then no further from transformers' than
+        # transformers' quantized model is from the float one
+        off = 1e-5 if make is Int8WeightOnlyConfig else (want - plain).abs().max()
+        assert (got - want).abs().max() <= off, (make.__name__, grad, got, want)
+        assert 0 < (got - plain).abs().max() < 0.05 * plain.abs().max() + 1e-3
+print("ok")
+"""
+
+
+def test_torchao_int8_quantization_matches_transformers_quantized(tmp_path: Path) -> None:
+    """torchao's ``quantize_`` (int8 weights, with or without int8 activations) on a
+    lexforge head gives the logits transformers' BERT gives quantized the same way from
+    the same weights. In a child process: importing torchao registers global hooks."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", _TORCHAO, str(tmp_path)], capture_output=True, text=True,
+        timeout=600,
+    )  # fmt: skip
+    if done.returncode == 77:
+        pytest.skip(done.stdout.strip())
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    assert done.stdout.strip().endswith("ok")

@@ -55,6 +55,7 @@ __all__ = [
 BUDGET = 2**22
 # the dtypes taken (torch's kernels compute half precision in float32 inside; these would not)
 _FULL = (torch.float32, torch.float64)
+_PLAIN = (torch.Tensor, torch.nn.Parameter)
 # inside a training run: its evaluations (which pick the best epoch) are forward passes
 _RUNNING = ContextVar("lexforge_thread_invariant", default=False)
 
@@ -131,6 +132,8 @@ def _fixed_order(x: Tensor, shape: Any, weight: Tensor | None, bias: Tensor | No
         return False
     if not (x.dtype == weight.dtype == bias.dtype) or x.dtype not in _FULL:
         return False
+    if not _plain(x, weight, bias):
+        return False
     return x.requires_grad or weight.requires_grad or bias.requires_grad
 
 
@@ -153,7 +156,16 @@ def _small(x: Tensor, weight: Tensor, bias: Tensor | None) -> bool:
         return False
     if weight.device != x.device or (bias is not None and bias.device != x.device):
         return False
+    if not _plain(x, weight, bias):
+        return False
     return x.dtype in _FULL and x.numel() * weight.shape[0] <= BUDGET
+
+
+def _plain(*tensors: Tensor | None) -> bool:
+    """Whether every tensor is a plain one (a ``Tensor`` or ``Parameter``): a tensor
+    subclass (torchao's quantized weights, a ``DTensor``) implements the library's
+    operation and maybe not the fixed-order path's, so it gets the library's."""
+    return all(t is None or type(t) in _PLAIN for t in tensors)
 
 
 def softmax(x: Tensor) -> Tensor:
