@@ -1,7 +1,7 @@
 """Loading and labelling edges met on the way in from transformers: a pickled checkpoint's
 conversion keeps its task head; a single-label classifier with one label is refused; a
 label at padding is refused by the token-classification and MLM heads, as by the QA head;
-transformers' ``num_labels=`` (and other HF field names) point to our field; a null
+transformers' ``num_labels=`` (and other HF field names) are taken for ours; a null
 ``position_embedding_type`` reads as absolute; a failed write is reported as itself, not
 as the failure to clean up after it. transformers is the oracle, used offline (models
 built from configs, never downloaded)."""
@@ -155,25 +155,42 @@ def test_an_mlm_label_at_padding_is_refused(tmp_path: Path, cls: Any) -> None:
 # 4. transformers' field names point to ours ---------------------------------------------
 
 
-def test_num_labels_points_to_labels_and_the_fix_gives_transformers_head(tmp_path: Path) -> None:
+def test_transformers_field_names_give_transformers_head(tmp_path: Path) -> None:
+    """``from_pretrained(dir, num_labels=3)``, transformers' own idiom, builds the head
+    transformers builds (names ``LABEL_0``..; the checkpoint's kept when they are that
+    many); ``id2label``/``label2id`` give the names in id order; the other HF names are
+    ours under theirs."""
     _hf(transformers.BertModel, tmp_path)
-    with pytest.raises(
-        ConfigError, match=r"no field 'num_labels'.*labels=\['LABEL_0', 'LABEL_1', 'LABEL_2'\]"
-    ):
-        BertForSequenceClassification.from_pretrained(tmp_path, num_labels=3)
-    with pytest.raises(ConfigError, match=r"no field 'num_hidden_layers'.*pass num_layers=1"):
-        BertModel.from_pretrained(tmp_path, num_hidden_layers=1)
-    with pytest.raises(ConfigError, match=r"no field 'id2label'.*pass labels="):
-        BertConfig(VOCAB).replace(id2label={0: "a"})
-    with pytest.raises(ConfigError, match=r"no field 'colour'; its fields"):
-        BertConfig(VOCAB).replace(colour=1)
-    with pytest.warns(UserWarning, match="no weights for classifier"):  # a new head
-        ours = BertForSequenceClassification.from_pretrained(
-            tmp_path, labels=["LABEL_0", "LABEL_1", "LABEL_2"]
-        )
-    theirs = transformers.BertForSequenceClassification.from_pretrained(tmp_path, num_labels=3)
-    assert ours.classifier.weight.shape == theirs.classifier.weight.shape
-    assert ours.config.labels == tuple(theirs.config.id2label[i] for i in range(3))
+    for options in ({"num_labels": 3}, {"id2label": {0: "a", 1: "b", 2: "c"}}):
+        with pytest.warns(UserWarning, match="no weights for classifier"):  # a new head
+            ours = BertForSequenceClassification.from_pretrained(tmp_path, **options)
+        theirs = transformers.BertForSequenceClassification.from_pretrained(tmp_path, **options)
+        assert ours.classifier.weight.shape == theirs.classifier.weight.shape
+        assert ours.config.labels == tuple(theirs.config.id2label[i] for i in range(3))
+    # ids as a config.json spells them (transformers keeps such keys as strings when
+    # passed, and takes label2id alone without changing the number of outputs)
+    for options in ({"id2label": {"1": "b", "0": "a", "2": "c"}, "num_labels": 3},
+                    {"label2id": {"c": 2, "a": 0, "b": 1}}):  # fmt: skip
+        with pytest.warns(UserWarning, match="no weights for classifier"):
+            ours = BertForSequenceClassification.from_pretrained(tmp_path, **options)
+        assert ours.config.labels == ("a", "b", "c") and ours.classifier.weight.shape[0] == 3
+    config = BertConfig(VOCAB, labels=["neg", "pos"])
+    assert config.replace(num_labels=2).labels == ("neg", "pos")  # kept, as transformers does
+    assert config.replace(num_labels=1).labels == ("LABEL_0",)
+    assert config.replace(num_hidden_layers=1, num_attention_heads=4).num_heads == 4
+    assert config.replace(attention_probs_dropout_prob=0.0).attention_dropout == 0.0
+    bad = [
+        ({"num_labels": 0}, "num_labels must be a positive integer"),
+        ({"num_labels": 2, "id2label": {0: "a", 1: "b", 2: "c"}}, "num_labels=2 but"),
+        ({"id2label": {0: "a", 2: "b"}}, "ids must number the outputs 0 to 1"),
+        ({"id2label": {0: "a", 1: "b"}, "label2id": {"b": 0, "a": 1}}, "disagree"),
+        ({"num_labels": 2, "labels": ["x", "y"]}, "name the labels twice"),
+        ({"num_hidden_layers": 1, "num_layers": 2}, "name one field"),
+        ({"colour": 1}, "no field 'colour'; its fields"),
+    ]
+    for options, message in bad:
+        with pytest.raises(ConfigError, match=message):
+            config.replace(**options)
 
 
 # 5. a null position_embedding_type is absolute ------------------------------------------

@@ -194,3 +194,107 @@ def test_bad_calls_name_the_fix(bert: Any) -> None:
     with pytest.raises(TypeError, match="unexpected keyword"):
         ours("x", return_mystery=True)
     assert ours([])["input_ids"] == []
+
+
+# ----------------------------------------------------------------- pad and the collators
+
+
+def _features(tok: Any, texts: list[str], **extra: Any) -> list[dict[str, Any]]:
+    enc = tok(texts, truncation=True, max_length=40, return_special_tokens_mask=True)
+    return [{**{k: v[i] for k, v in enc.items()}, **{k: v[i] for k, v in extra.items()}}
+            for i in range(len(texts))]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"pad_to_multiple_of": 8}, {"padding": "max_length", "max_length": 48},
+     {"return_tensors": "np"}, {"padding": "longest", "return_tensors": "np"}],
+)  # fmt: skip
+def test_data_collator_with_padding_matches_transformers(
+    bert: Any, texts: list[str], options: dict
+) -> None:
+    """``transformers.DataCollatorWithPadding(tokenizer)`` calls ``tokenizer.pad``: with a
+    lexforge tokenizer it gives what it gives with transformers' on the same file."""
+    ours, theirs = bert
+    features = _features(ours, texts, label=[i % 3 for i in range(len(texts))])
+    got = transformers.DataCollatorWithPadding(ours, **options)(features)
+    want = transformers.DataCollatorWithPadding(theirs, **options)(features)
+    _same(got, want)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"padding": False}, {"padding_side": "left", "return_tensors": "np"},
+     {"return_attention_mask": False, "return_tensors": "pt"},
+     {"padding": "max_length", "max_length": 50, "pad_to_multiple_of": 16}],
+)  # fmt: skip
+def test_pad_matches_transformers(bert: Any, texts: list[str], options: dict) -> None:
+    if options.get("return_tensors") == "pt":
+        pytest.importorskip("torch")
+    ours, theirs = bert
+    features = _features(ours, texts[:7], score=[0.5 * i for i in range(7)])
+    if options.get("return_attention_mask") is False:  # (made only where missing)
+        features = [{k: v for k, v in f.items() if k != "attention_mask"} for f in features]
+    _same(ours.pad(features, **options), theirs.pad(features, **options))
+    columns = {k: [f[k] for f in features] for k in features[0]}  # a dataset's slice
+    _same(ours.pad(columns, **options), theirs.pad(columns, **options))
+    _same(ours.pad(features[2]), theirs.pad(features[2]))  # one example, unbatched
+
+
+def test_a_dataset_mapped_with_the_tokenizer_trains_with_the_collator(
+    tiny_checkpoint: Path, tmp_path: Path
+) -> None:
+    """The transformers recipe as written: ``dataset.map`` with the tokenizer call (the
+    tokenizer pickles for the map's fingerprint), ``DataCollatorWithPadding`` and
+    ``Trainer`` on a lexforge head; the collated batches equal transformers' tokenizer's."""
+    hf_datasets = pytest.importorskip("datasets")
+    pytest.importorskip("accelerate")
+    from lexforge.model import BertForSequenceClassification
+
+    tok = lf.Tokenizer.from_file(tiny_checkpoint / "tokenizer.json")
+    theirs = transformers.AutoTokenizer.from_pretrained(tiny_checkpoint)
+    data = hf_datasets.Dataset.from_dict(
+        {
+            "text": ["good film", "bad film", "a truly good film", "awful"] * 4,
+            "label": [1, 0, 1, 0] * 4,
+        }
+    )
+    mapped = data.map(lambda b: tok(b["text"], truncation=True, max_length=16), batched=True)
+    want = data.map(lambda b: theirs(b["text"], truncation=True, max_length=16), batched=True)
+    assert mapped["input_ids"] == want["input_ids"]
+    mapped = mapped.remove_columns("text")
+    collate = transformers.DataCollatorWithPadding(tok)
+    rows = [mapped[i] for i in range(5)]
+    _same(collate(rows), transformers.DataCollatorWithPadding(theirs)(rows))
+    model = BertForSequenceClassification.from_pretrained(tiny_checkpoint, num_labels=2)
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path), per_device_train_batch_size=4, max_steps=2, report_to=[],
+        use_cpu=True, save_strategy="no",
+    )  # fmt: skip
+    trainer = transformers.Trainer(model=model, args=args, train_dataset=mapped,
+                                   data_collator=collate)  # fmt: skip
+    assert trainer.train().global_step == 2
+
+
+def test_bad_pads_name_the_fix(bert: Any) -> None:
+    ours, _ = bert
+    rows = [{"input_ids": [101, 7, 102]}, {"input_ids": [101, 102]}]
+    with pytest.raises(ConfigError, match="input_ids"):
+        ours.pad([{"text": "not tokenized"}])
+    with pytest.raises(ConfigError, match="max_length=2"):
+        ours.pad(rows, padding="max_length", max_length=2)  # pad never cuts
+    with pytest.raises(ConfigError, match="token_type_ids has 2 values"):
+        ours.pad([{**rows[0], "token_type_ids": [0, 0]}])
+    with pytest.raises(ConfigError, match=r"'labels'.*different lengths"):
+        ours.pad([{**rows[0], "labels": [1, 2, 3]}, {**rows[1], "labels": [1, 2]}],
+                 return_tensors="np")  # fmt: skip
+    with pytest.raises(ConfigError, match=r"'words'.*text"):
+        ours.pad([{**rows[0], "words": "a"}, {**rows[1], "words": "b"}], return_tensors="np")
+    with pytest.raises(ConfigError, match="same fields"):
+        ours.pad([rows[0], {**rows[1], "labels": 1}])
+    with pytest.raises(ConfigError, match="padding=True"):
+        ours.pad(rows, padding=False, return_tensors="np")
+    gpt2 = lf.Tokenizer.from_file(datasets.files("gpt2")["encoder.json"])
+    with pytest.raises(ConfigError, match="no padding token"):
+        gpt2.pad(rows)
+    assert gpt2.pad(rows, pad_token_id=50256)["input_ids"][1] == [101, 102, 50256]

@@ -13,7 +13,8 @@ The work is ``encode_batch``'s; this module maps the arguments and shapes the ou
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sys
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from lexforge.batch import BatchEncoding, as_tensors
@@ -22,7 +23,7 @@ from lexforge.errors import ConfigError
 if TYPE_CHECKING:
     from lexforge.tokenizer import Tokenizer
 
-__all__ = ["call"]
+__all__ = ["call", "pad"]
 
 # texts encoded in one go without padding: each group's arrays are as wide as its longest
 # row, so one long text among many short ones costs at most this many rows of its width
@@ -200,3 +201,139 @@ def _shaped(fields: dict[str, Any], return_tensors: str | None, single: bool) ->
     if single:  # (transformers keeps the list of lengths)
         out = {name: value if name == "length" else value[0] for name, value in out.items()}
     return BatchEncoding(out)
+
+
+# the per-token fields ``pad`` pads, with what fills padding (None: the pad id)
+_PADDED = {"input_ids": None, "token_type_ids": 0, "attention_mask": 0, "special_tokens_mask": 1}
+
+
+def pad(
+    tok: Tokenizer,
+    encoded_inputs: Any,
+    padding: bool | str = True,
+    max_length: int | None = None,
+    pad_to_multiple_of: int | None = None,
+    padding_side: str | None = None,
+    return_attention_mask: bool | None = None,
+    return_tensors: str | None = None,
+    verbose: bool = True,
+    pad_token_id: int | None = None,
+) -> BatchEncoding:
+    """See :meth:`lexforge.Tokenizer.pad`."""
+    import numpy as np
+
+    from lexforge.batch import check_int
+    from lexforge.collate import _columns, pad_rows
+
+    del verbose
+    if return_tensors not in (None, "np", "pt"):
+        raise ConfigError(f"return_tensors must be None, 'np' or 'pt', got {return_tensors!r}")
+    single = isinstance(encoded_inputs, Mapping) and _flat(encoded_inputs.get("input_ids"))
+    columns = _columns([encoded_inputs] if single else encoded_inputs)
+    if "input_ids" not in columns:
+        raise ConfigError(
+            f"pad needs the examples' input_ids; they hold {sorted(columns)}: tokenize first"
+        )
+    padding = _padding(padding)
+    if padding == "max_length" and max_length is None:
+        raise ConfigError("padding='max_length' needs max_length=...")
+    width = 0 if padding != "max_length" else check_int("max_length", max_length, least=1)
+    multiple = 1 if pad_to_multiple_of is None else check_int(
+        "pad_to_multiple_of", pad_to_multiple_of, least=1)  # fmt: skip
+    side = "right" if padding_side is None else padding_side
+    if side not in ("left", "right"):
+        raise ConfigError(f"padding_side must be 'left' or 'right', got {side!r}")
+    pad_id = tok._pad_id() if pad_token_id is None else pad_token_id  # type: ignore[attr-defined]
+    if pad_id is None and padding is not False:
+        raise ConfigError(
+            "this tokenizer has no padding token ([PAD], <pad> or <|pad|>); pass "
+            "pad_token_id=... (the id of its padding token) to pad"
+        )
+    out: dict[str, Any] = {}
+    ids, lengths = pad_rows(columns.pop("input_ids"), -1 if pad_id is None else pad_id,
+                            "input_ids", multiple, width, side == "left")  # fmt: skip
+    if padding is False and len(set(lengths.tolist())) > 1 and return_tensors is not None:
+        raise ConfigError(
+            "return_tensors needs rows of one length: pass padding=True, or "
+            "return_tensors=None for lists"
+        )
+    if padding == "max_length" and ids.shape[1] > _rounded(width, multiple):
+        row = int(lengths.argmax())
+        raise ConfigError(
+            f"example {row} has {int(lengths[row])} tokens, more than max_length={width}: "
+            "pad does not cut; truncate when tokenizing (truncation=True, max_length=...)"
+        )
+    out["input_ids"] = ids
+    if return_attention_mask is not False and "attention_mask" not in columns:
+        columns["attention_mask"] = [[1] * int(n) for n in lengths]
+    for name in [name for name in _PADDED if name in columns]:
+        fill = _PADDED[name]
+        array, seen = pad_rows(columns.pop(name), 0 if fill is None else fill, name, multiple,
+                               ids.shape[1], side == "left")  # fmt: skip
+        if not np.array_equal(seen, lengths):
+            row = int(np.flatnonzero(seen != lengths)[0])
+            raise ConfigError(
+                f"example {row}'s {name} has {int(seen[row])} values and its input_ids "
+                f"{int(lengths[row])}; every per-token field has one value per token"
+            )
+        out[name] = array
+    rows = {name: _unpadded_rows(out[name], lengths, side) for name in out} if (
+        padding is False) else {name: list(array) for name, array in out.items()}  # fmt: skip
+    fields: dict[str, Any] = dict(rows)
+    if return_tensors is None:
+        result = {name: [r.tolist() for r in value] for name, value in fields.items()}
+        result.update(columns)  # the other fields as they came
+        if single:
+            result = {name: value[0] for name, value in result.items()}
+        return BatchEncoding(result)
+    arrays = {name: np.stack(value) if value else np.zeros((0, 0), np.int64)
+              for name, value in fields.items()}  # fmt: skip
+    for name, values in columns.items():  # labels and other fields: one array each
+        arrays[name] = _stacked(name, values)
+    if single:
+        arrays = {name: value[0] for name, value in arrays.items()}
+    return as_tensors(arrays, return_tensors)
+
+
+def _flat(ids: Any) -> bool:
+    """Whether ``ids`` is one example's ids (not a column of rows)."""
+    if isinstance(ids, (list, tuple)):
+        return bool(ids) and not isinstance(ids[0], (list, tuple)) and not hasattr(
+            ids[0], "__len__")  # fmt: skip
+    return (
+        getattr(ids, "ndim", None) == 1 and getattr(getattr(ids, "dtype", None), "kind", "") != "O"
+    )
+
+
+def _rounded(width: int, multiple: int) -> int:
+    return -(-width // multiple) * multiple
+
+
+def _unpadded_rows(array: Any, lengths: Any, side: str) -> list[Any]:
+    width = array.shape[1]
+    if side == "left":
+        return [row[width - n :] for row, n in zip(array, lengths, strict=True)]
+    return [row[:n] for row, n in zip(array, lengths, strict=True)]
+
+
+def _stacked(name: str, values: list[Any]) -> Any:
+    """A field that is not padded (``labels``, say) as one array, or a ``ConfigError``
+    naming it when its values are text or of different lengths."""
+    import numpy as np
+
+    torch = sys.modules.get("torch")
+    if torch is not None and values and all(isinstance(v, torch.Tensor) for v in values):
+        values = [v.detach().cpu().numpy() for v in values]
+    try:
+        array = np.asarray(values)
+    except ValueError:
+        array = None
+    if array is None or array.dtype.kind not in "biuf":
+        what = "text" if array is not None and array.dtype.kind in "USO" and any(
+            isinstance(v, str) for v in values) else "rows of different lengths"  # fmt: skip
+        raise ConfigError(
+            f"the examples' {name!r} cannot become one array: {what}; pad does not pad "
+            f"{name!r} (token labels: pad them first, or use return_tensors=None), and "
+            "text must be dropped before padding"
+        )
+    return array

@@ -189,25 +189,35 @@ class MLMCollator:
         """``rows`` as one padded int64 array (at least ``width`` long) and their lengths."""
         fill = self.pad_token_type_id if name == "token_type_ids" else value
         fill = self.pad_token_id if fill is None else fill
-        multiple = self.pad_to_multiple_of
         left = self.padding_side == "left"
-        if set(map(type, rows)) <= _SEQUENCES:  # (map and set: no Python loop per row)
-            array, lengths = _core.pad_lists(rows, fill, name, multiple, width, left)
-            return array, lengths
-        arrays = [_row(name, i, r) for i, r in enumerate(rows)]
-        lengths = np.array([len(a) for a in arrays], dtype=np.int64)
-        longest = max(int(lengths.max()), width)
-        # the padding alone, sized and checked (a width past memory is a ConfigError) by
-        # the core, then each row's values
-        array, _ = _core.pad_lists([[]] * len(arrays), fill, name, multiple, longest, left)
-        longest = array.shape[1]
-        for i, a in enumerate(arrays):
-            if len(a):
-                if left:
-                    array[i, longest - len(a) :] = a
-                else:
-                    array[i, : len(a)] = a
+        return pad_rows(rows, fill, name, self.pad_to_multiple_of, width, left)
+
+
+def pad_rows(
+    rows: list[Any], fill: int, name: str, multiple: int, width: int = 0, left: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """``rows`` (lists, tuples, arrays or tensors of ints: one example's ``name`` each) as
+    one int64 array filled with ``fill`` past each row (before it with ``left``), as wide
+    as the longest row, at least ``width``, rounded up to a multiple of ``multiple``; and
+    the rows' lengths. A row that is not a flat sequence of integers is a ``ConfigError``
+    naming it."""
+    if set(map(type, rows)) <= _SEQUENCES:  # (map and set: no Python loop per row)
+        array, lengths = _core.pad_lists(rows, fill, name, multiple, width, left)
         return array, lengths
+    arrays = [_row(name, i, r) for i, r in enumerate(rows)]
+    lengths = np.array([len(a) for a in arrays], dtype=np.int64)
+    longest = max(int(lengths.max()) if len(arrays) else 0, width)
+    # the padding alone, sized and checked (a width past memory is a ConfigError) by
+    # the core, then each row's values
+    array, _ = _core.pad_lists([[]] * len(arrays), fill, name, multiple, longest, left)
+    longest = array.shape[1]
+    for i, a in enumerate(arrays):
+        if len(a):
+            if left:
+                array[i, longest - len(a) :] = a
+            else:
+                array[i, : len(a)] = a
+    return array, lengths
 
 
 _SEQUENCES = {list, tuple}  # rows the core reads as they are

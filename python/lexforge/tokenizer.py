@@ -192,6 +192,46 @@ class Tokenizer:
             verbose=verbose, **options,
         )  # fmt: skip
 
+    def pad(
+        self,
+        encoded_inputs: Any,
+        padding: bool | str = True,
+        max_length: int | None = None,
+        pad_to_multiple_of: int | None = None,
+        padding_side: str | None = None,
+        return_attention_mask: bool | None = None,
+        return_tensors: str | None = None,
+        verbose: bool = True,
+        *,
+        pad_token_id: int | None = None,
+    ) -> BatchEncoding:
+        """transformers' ``tokenizer.pad``: pads tokenized examples into one batch, so
+        ``transformers.DataCollatorWithPadding(tokenizer)`` works with a lexforge tokenizer.
+
+        ``encoded_inputs``: a list of examples (mappings with ``input_ids`` and any of
+        ``token_type_ids``, ``attention_mask``, ``special_tokens_mask``, plus other fields
+        such as ``labels``), a mapping of such columns, or one example. Those four fields
+        are padded (with the padding id, 0, 0 and 1; an ``attention_mask`` is made where
+        missing unless ``return_attention_mask=False``): ``padding`` True/``"longest"``
+        (default), ``"max_length"`` (with ``max_length``; a longer example is an error:
+        ``pad`` never cuts) or False; ``pad_to_multiple_of``; ``padding_side`` (default
+        ``"right"``). Other fields pass through, stacked into one array each with
+        ``return_tensors`` (``"np"`` or ``"pt"``). ``pad_token_id``: the id to pad with
+        (default: the tokenizer's padding token).
+
+        Raises:
+            ConfigError: no ``input_ids``; a per-token field whose length differs from its
+                example's ids; fields that cannot become one array; no padding token.
+        """
+        from lexforge._hf_call import pad
+
+        return pad(
+            self, encoded_inputs, padding=padding, max_length=max_length,
+            pad_to_multiple_of=pad_to_multiple_of, padding_side=padding_side,
+            return_attention_mask=return_attention_mask, return_tensors=return_tensors,
+            verbose=verbose, pad_token_id=pad_token_id,
+        )  # fmt: skip
+
     def decode(self, ids: Ids, *args: Any, **kwargs: Any) -> str:
         """The text of ``ids`` (special tokens left out unless ``skip_special_tokens=False``,
         as in HF tokenizers)."""

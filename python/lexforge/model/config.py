@@ -178,14 +178,55 @@ class BertConfig:
         return cls(vocab_size=vocab_size, **sizes).replace(**overrides)
 
     def replace(self, **changes: Any) -> BertConfig:
+        """A copy with ``changes``. transformers' names are taken for ours, as its
+        ``from_pretrained(..., num_labels=3)`` takes them: ``num_labels`` (the labels kept
+        if they are that many, else ``LABEL_0`` .. ``LABEL_{n-1}``), ``id2label`` and
+        ``label2id`` (the names in id order) for ``labels``; ``num_hidden_layers``,
+        ``num_attention_heads``, ``hidden_dropout_prob`` and
+        ``attention_probs_dropout_prob`` for theirs."""
+        changes = self._ours(changes)
         unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
         if unknown:
-            name = unknown[0]
-            if name in HF_NAMES:
-                raise ConfigError(_hf_name_hint(name, changes[name]))
             fields = ", ".join(f.name for f in dataclasses.fields(self))
-            raise ConfigError(f"BertConfig has no field {name!r}; its fields: {fields}")
+            raise ConfigError(f"BertConfig has no field {unknown[0]!r}; its fields: {fields}")
         return dataclasses.replace(self, **changes)
+
+    def _ours(self, changes: dict[str, Any]) -> dict[str, Any]:
+        """``changes`` with transformers' field names as ours (see :meth:`replace`)."""
+        if not set(changes) & set(HF_NAMES):
+            return changes
+        changes = dict(changes)
+        for theirs, ours in HF_NAMES.items():
+            if theirs in changes and ours != "labels":
+                if ours in changes:
+                    raise ConfigError(f"{theirs} and {ours} name one field: pass one of them")
+                changes[ours] = changes.pop(theirs)
+        given = {name: changes.pop(name) for name in LABEL_NAMES if name in changes}
+        if not given:
+            return changes
+        if "labels" in changes:
+            raise ConfigError(
+                f"{' and '.join(given)} and labels name the labels twice: pass labels= alone"
+            )
+        names = [_names_by_id(name, given[name]) for name in ("id2label", "label2id")
+                 if name in given]  # fmt: skip
+        if len(names) == 2 and names[0] != names[1]:
+            raise ConfigError("id2label and label2id disagree: pass one of them (or labels=)")
+        if "num_labels" in given:
+            count = _integer(given["num_labels"])
+            if count is None or count < 1:
+                raise ConfigError(
+                    f"num_labels must be a positive integer, got {given['num_labels']!r}"
+                )
+            if names and len(names[0]) != count:
+                raise ConfigError(
+                    f"num_labels={count} but id2label/label2id name {len(names[0])} labels"
+                )
+            if not names:  # transformers keeps the names when the count is theirs
+                same = len(self.labels) == count
+                names = [list(self.labels) if same else [f"LABEL_{i}" for i in range(count)]]
+        changes["labels"] = names[0]
+        return changes
 
     # HF transformers' config.json ----------------------------------------------------
 
@@ -334,28 +375,30 @@ HF_NAMES = {
 }  # fmt: skip
 
 
-def _hf_name_hint(name: str, value: Any) -> str:
-    """The message for a transformers field name passed to ``BertConfig.replace`` (and so
-    to ``from_pretrained``): which of our fields it is, with the value to pass."""
-    ours = HF_NAMES[name]
-    if ours != "labels":
-        return (
-            f"BertConfig has no field {name!r} (transformers' name); lexforge calls it "
-            f"{ours}: pass {ours}={value!r}"
+LABEL_NAMES = ("num_labels", "id2label", "label2id")
+
+
+def _names_by_id(name: str, mapping: Any) -> list[str]:
+    """The label names of an ``id2label`` or ``label2id`` mapping, in id order; its ids
+    (ints, or strings of them as in a ``config.json``) must number the outputs 0..n-1."""
+    if not isinstance(mapping, Mapping) or not mapping:
+        raise ConfigError(f"{name} must be a non-empty dict, got {mapping!r}")
+    pairs = mapping.items() if name == "id2label" else ((i, n) for n, i in mapping.items())
+    ids: dict[int, Any] = {}
+    for key, label in pairs:
+        number = _integer(key)
+        if number is None and isinstance(key, str) and key.isdigit():
+            number = int(key)
+        if number is None or number in ids:
+            ids = {}
+            break
+        ids[number] = label
+    if sorted(ids) != list(range(len(mapping))):
+        raise ConfigError(
+            f"{name}'s ids must number the outputs 0 to {len(mapping) - 1}, one label each; "
+            f"got {mapping!r}"
         )
-    count = _integer(value)
-    if name == "num_labels" and count is not None and count >= 1:
-        names = [f"LABEL_{i}" for i in range(count)]
-        example = repr(names) if count <= 5 else f'[f"LABEL_{{i}}" for i in range({count})]'
-        return (
-            f"BertConfig has no field 'num_labels' (transformers' name): pass labels=, the "
-            f"label names in output order, whose count is the number of labels: "
-            f"labels={example} for num_labels={count} (one label: regression)"
-        )
-    return (
-        f"BertConfig has no field {name!r} (transformers' name): pass labels=, the label "
-        "names in output order (of an id2label dict, its values in id order)"
-    )
+    return [str(ids[i]) for i in range(len(ids))]
 
 
 def _integer(value: Any) -> int | None:
