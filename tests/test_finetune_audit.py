@@ -304,3 +304,56 @@ def test_scores_and_plots_on_a_full_disk_name_the_file_and_leave_nothing(
     with pytest.raises(OSError, match=r"could not write .*confusion\.png: the disk is full"):
         save_png(fig, tmp_path / "confusion.png")
     assert list(tmp_path.iterdir()) == []
+
+
+QA = [{"question": "who lives in Paris?", "context": "John lives in Paris.",
+       "answers": {"text": ["John"], "answer_start": [0]}}] * 4  # fmt: skip
+
+
+@pytest.mark.parametrize("task", ["classify", "tag", "qa"])
+def test_a_loaded_model_with_a_new_head_fine_tunes_as_its_directory(
+    tiny_checkpoint: Path, task: str
+) -> None:
+    """``from_pretrained(dir, labels=...)`` draws its new head from torch's generator as it
+    stands, which ``seed`` did not cover: two such runs differed in every weight. An
+    untouched new head is drawn again from the seed, so the run is the directory's,
+    bit for bit, whatever the generator held."""
+    import torch
+
+    from lexforge.model import (
+        BertForQuestionAnswering,
+        BertForSequenceClassification,
+        BertForTokenClassification,
+    )
+
+    cls, data, options = {
+        "classify": (BertForSequenceClassification, TEXTS, {"labels": ["neg", "pos"]}),
+        "tag": (BertForTokenClassification, [{"tokens": t, "tags": g} for t, g in SENTENCES],
+                {"labels": ["B-LOC", "B-PER", "O"]}),
+        "qa": (BertForQuestionAnswering, QA, {}),
+    }[task]  # fmt: skip
+    kind = {} if task == "classify" else {"task": task}
+
+    def run(model: Any) -> dict[str, Any]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = finetune(model, data, epochs=1, seed=7, progress=False, **kind)
+        return {k: v.clone() for k, v in result.model.state_dict().items()}
+
+    want = run(tiny_checkpoint)
+    for generator_seed in (1, 2):
+        torch.manual_seed(generator_seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            loaded = cls.from_pretrained(tiny_checkpoint, **options)
+        got = run(loaded)
+        assert got.keys() == want.keys()
+        assert all(torch.equal(got[k], want[k]) for k in want), task
+    # a head set by hand is the caller's: kept, not drawn again
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        loaded = cls.from_pretrained(tiny_checkpoint, **options)
+    head = next(n for n in loaded.loaded_from.drawn[0] if n.endswith("weight"))
+    with torch.no_grad():
+        loaded.state_dict()[head].fill_(0.01)
+    assert not torch.equal(run(loaded)[head], want[head])

@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -184,11 +185,32 @@ class LoadedFrom:
     """Where ``from_pretrained`` found a model: the ``directory``, what its checkpoint is
     (``kind``, a class name: see ``checkpoint_kind``) and the model's parts that it had no
     weights for (``fresh``: top-level names such as ``"mlm"``, freshly initialised).
-    ``fill_mask`` reads it to refuse an MLM head that was never trained."""
+    ``fill_mask`` reads it to refuse an MLM head that was never trained. ``drawn``: the
+    names of those tensors and a digest of their values as loaded, by which fine-tuning
+    sees a fresh head still untouched and draws it again from its seed (see
+    ``fresh_digest``)."""
 
     directory: str
     kind: str
     fresh: tuple[str, ...] = ()
+    drawn: tuple[tuple[str, ...], str] = ((), "")
+
+
+def fresh_digest(model: Any, names: Sequence[str]) -> str:
+    """A digest of ``model``'s tensors ``names`` (state-dict names): their dtypes, shapes
+    and bytes."""
+    import hashlib
+
+    import torch
+
+    digest = hashlib.sha256()
+    state = model.state_dict()
+    with torch.no_grad():
+        for name in names:
+            tensor = state[name].detach()
+            digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+            digest.update(tensor.cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 # the BERT classes whose name in config.json says what a checkpoint's head is

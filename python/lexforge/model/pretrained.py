@@ -6,6 +6,7 @@ representations of :mod:`lexforge.model.represent` as methods.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import warnings
@@ -225,6 +226,7 @@ class Pretrained(nn.Module):
             load_hf_state,
             read_checkpoint,
         )
+        from .hf_read import fresh_digest
         from .hf_state import tied_from_decoder
 
         dtype = _dtype_option(overrides)
@@ -296,6 +298,9 @@ class Pretrained(nn.Module):
             model.to(dtype)
         if device is not None:
             model.to(device)
+        if missing:  # (as it is handed over: after the dtype and device moves)
+            drawn = (tuple(missing), fresh_digest(model, missing))
+            model.loaded_from = dataclasses.replace(model.loaded_from, drawn=drawn)
         if backend == "triton" and config.head_dim not in HEAD_DIMS:
             raise ConfigError(
                 f"attn_implementation='flash_attention_2' runs lexforge's fused kernels, "

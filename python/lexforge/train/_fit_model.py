@@ -5,6 +5,7 @@ with ``new_head``, replaced), ``prepare`` (that model with its tokenizer, on its
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import warnings
@@ -77,12 +78,12 @@ def task_model(
                  config.problem_type):  # fmt: skip
             if labels is not None and _problem(problem_type, labels) == "regression":
                 model.config = config.replace(labels=labels)  # the target's name
-            return model
+            return _drawn_again(model)
         numbered = _numbered(cls, labels, problem_type, type(model).__name__, config.labels,
                              config.problem_type)  # fmt: skip
         if numbered is not None:
             model.config = config.replace(labels=numbered)
-            return model
+            return _drawn_again(model)
         _other_head(type(model).__name__, cls, labels, type(model).__name__, config.labels,
                     config.problem_type, new_head=new_head, problem_type=problem_type)  # fmt: skip
     encoder = model if hasattr(model, "embeddings") else getattr(model, "bert", None)
@@ -97,6 +98,28 @@ def task_model(
     for setting in ("checkpointing", "attention_backend", "unpad"):
         setattr(head.bert, setting, getattr(encoder, setting))
     return head
+
+
+def _drawn_again(model: Any) -> Any:
+    """``model`` with the parts ``from_pretrained`` initialised afresh (a new head) drawn
+    again from torch's generator, as loading the checkpoint now would draw them, when they
+    are untouched since: the caller has seeded the generator, so fine-tuning a model
+    object is as reproducible as fine-tuning its directory (whose load draws the head
+    from the seed), and gives the same run. A head changed since loading (trained, moved
+    to another dtype, initialised by hand) is the caller's and stays."""
+    from ..model.hf_read import fresh_digest
+
+    loaded = getattr(model, "loaded_from", None)
+    names, digest = getattr(loaded, "drawn", ((), ""))
+    if loaded is None or not names or fresh_digest(model, names) != digest:
+        return model
+    template = type(model)(model.config).state_dict()  # the draws of a load, in order
+    state = model.state_dict()
+    with torch.no_grad():
+        for name in names:
+            state[name].copy_(template[name])
+    model.loaded_from = dataclasses.replace(loaded, drawn=(names, fresh_digest(model, names)))
+    return model
 
 
 _HEADS = ("ForSequenceClassification", "ForTokenClassification", "ForQuestionAnswering",
