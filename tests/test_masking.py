@@ -658,4 +658,36 @@ def test_an_unstepped_masker_in_loader_workers_masks_each_epoch_anew(
     assert same(first + second, joined(epochs(2, "fork")))  # reproducible
     assert same(first + second, joined(epochs(3, "fork")))  # any worker count
     assert same(first + second, joined(epochs(1, "spawn")))  # any start method
+    assert same(first + second, joined(epochs(0)))  # no workers: the same masks
     assert not same(first, epochs(2, "fork", seed=1)[0])  # another seed, other masks
+
+
+def test_persistent_workers_mask_each_pass_alike_for_any_worker_count(
+    bert: lf.WordPieceTokenizer,
+) -> None:
+    """Persistent workers keep their first pass's seed: each counted its batches on from
+    pass to pass, so a pass's masks depended on how the batches had fallen to the workers
+    (1 and 2 workers gave other masks from the second epoch on, with 9 batches a pass).
+    The passes are numbered now: every worker count gives the same masks, new each pass,
+    as a loader of fresh workers does in its first pass."""
+    torch = pytest.importorskip("torch")
+    from torch.utils.data import DataLoader
+
+    gen = torch.Generator().manual_seed
+    rows = [torch.randint(1000, 30000, (24,), generator=gen(i)) for i in range(27)]
+
+    def passes(workers: int, persistent: bool = True) -> list[list[Any]]:
+        masker = lf.Masker.from_tokenizer(bert, seed=5)
+        loader = DataLoader(rows, batch_size=3, collate_fn=_Labels(masker), num_workers=workers,
+                            persistent_workers=persistent, generator=gen(0))  # fmt: skip
+        return [list(loader) for _ in range(3)]
+
+    def same(a: list[Any], b: list[Any]) -> bool:
+        return all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+
+    one = passes(1)
+    assert not same(one[0], one[1]) and not same(one[1], one[2])  # new masks each pass
+    for workers in (2, 4):  # neither divides the 9 batches of a pass
+        other = passes(workers)
+        assert all(same(a, b) for a, b in zip(one, other, strict=True)), workers
+    assert same(one[0], passes(2, persistent=False)[0])  # the first pass: as fresh workers

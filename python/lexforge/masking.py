@@ -15,6 +15,7 @@ import sys
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any, Literal
 
 import numpy as np
@@ -287,6 +288,8 @@ class Masker:
         self._calls = itertools.count()  # the steps of calls that give none
         # in a DataLoader worker: the pass's seed and the count of its calls
         self._worker_calls: tuple[int, Iterator[int]] | None = None
+        # in a DataLoader: the last pass's seed, the id of its pass object, its number
+        self._loader_pass: tuple[int, int, int] | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild_masker, (self._options,))
@@ -354,14 +357,15 @@ class Masker:
         back in native order), NumPy or a CPU torch tensor, not modified.
 
         ``step`` defaults to how many calls without a step this masker has had, so that
-        each call picks new positions, as HF's collator does. In a DataLoader worker (a
-        ``collate_fn``) the count is the batch's index in the loader's pass (the workers'
-        counts interleaved, as the loader deals batches round-robin), and the masks also
-        follow the pass's seed, which torch draws anew for each pass from its generator:
-        every epoch masks anew, as HF's collator does there, reproducibly under
-        ``torch.manual_seed`` (or the loader's ``generator``), alike for any number of
-        workers and any start method (a worker copy counting from 0 gave each epoch the
-        first one's masks). A rate schedule is read at the batch's index. Pass ``step``
+        each call picks new positions, as HF's collator does. As a torch ``DataLoader``'s
+        ``collate_fn`` the count is the batch's index in the loader's pass, and the masks
+        also follow the pass's seed, which torch draws anew for each pass from its
+        generator: every epoch masks anew, as HF's collator does there, reproducibly
+        under ``torch.manual_seed`` (or the loader's ``generator``), alike for any number
+        of workers (0 included) and any start method. Persistent workers keep the first
+        pass's seed; they number the passes instead, which gives every worker count the
+        same masks as long as each worker has a batch in each pass (more batches than
+        workers). A rate schedule is read at the batch's index in its pass. Pass ``step``
         for masks that depend on the step alone.
 
         ``special_tokens_mask`` ((batch, length), bool or integers, nonzero at special and
@@ -452,22 +456,68 @@ class Masker:
         return out, labels
 
     def _next_step(self) -> tuple[int, int]:
-        """The step of a call that gives none, and the count it stands for: the count of
-        such calls; in a DataLoader worker, the batch's index in the loader's pass (the
-        workers' counts interleaved) with the pass's seed in the step's high bits."""
+        """The step of a call that gives none, and the count it stands for. In a torch
+        ``DataLoader`` (its ``collate_fn``, in a worker or in the main process): the
+        batch's index in the loader's pass, with the pass's seed in the step's high bits,
+        so the masks of a batch are the same for any number of workers, 0 included.
+        Elsewhere: the count of such calls."""
+        batch = _loader_batch()
+        if batch is not None:
+            seed, index, current = batch
+            base = seed & 0xFFFF_FFFF
+            # a persistent worker keeps its pass seed from pass to pass: its passes are
+            # told apart by the fetcher torch makes anew for each, and numbered
+            last = self._loader_pass
+            number = 0
+            if last is not None and last[0] == base:
+                number = last[2] + (last[1] != id(current))
+            self._loader_pass = (base, id(current), number)
+            base = (base + number * _GOLDEN) & 0xFFFF_FFFF
+            return (base << 32) | (index & 0xFFFF_FFFF), index
         data = sys.modules.get("torch.utils.data")
         worker = data.get_worker_info() if data is not None else None
         if worker is None:
             calls = next(self._calls)
             return calls, calls
-        # torch seeds worker w of a pass with base + w, base drawn anew for each pass (a
-        # persistent worker keeps its first): counted per base, so a forked copy of a
-        # masker called in the main process counts as a pickled one does
+        # a worker whose loop is not torch's own: the workers' counts interleaved (torch
+        # seeds worker w of a pass with base + w)
         base = (worker.seed - worker.id) & 0xFFFF_FFFF
         if self._worker_calls is None or self._worker_calls[0] != base:
             self._worker_calls = (base, itertools.count())
         index = next(self._worker_calls[1]) * worker.num_workers + worker.id
         return (base << 32) | (index & 0xFFFF_FFFF), index
+
+
+_GOLDEN = 0x9E37_79B9  # 2^32 / the golden ratio: pass n's seed is the first's + n times it
+
+
+def _loader_batch() -> tuple[int, int, Any] | None:
+    """The torch ``DataLoader`` batch being collated, if a loader is collating: its pass's
+    seed (what torch draws from the loader's generator for each pass, and seeds worker w
+    with, plus w), its index in the pass (the order the loader yields batches in), and an
+    object that is new for each pass. Read from the loader's own frames: the worker loop's
+    locals in a worker, the iterator in the main process (``num_workers=0``). None outside
+    a loader, or with a loader whose internals differ."""
+    frame: FrameType | None = sys._getframe(2)
+    for _ in range(24):
+        if frame is None:
+            return None
+        name = frame.f_code.co_name
+        if name in ("_worker_loop", "_next_data") and frame.f_globals.get(
+            "__name__", ""
+        ).startswith("torch.utils.data"):
+            local = frame.f_locals
+            if name == "_worker_loop":
+                seed, index, current = (local.get(k) for k in ("base_seed", "idx", "fetcher"))
+            else:
+                current = local.get("self")
+                seed = getattr(current, "_base_seed", None)
+                index = getattr(current, "_num_yielded", None)
+            if isinstance(seed, int) and isinstance(index, int) and current is not None:
+                return seed, index, current
+            return None
+        frame = frame.f_back
+    return None
 
 
 def _rebuild_masker(options: dict[str, Any]) -> Masker:
