@@ -298,3 +298,66 @@ def test_bad_pads_name_the_fix(bert: Any) -> None:
     with pytest.raises(ConfigError, match="no padding token"):
         gpt2.pad(rows)
     assert gpt2.pad(rows, pad_token_id=50256)["input_ids"][1] == [101, 102, 50256]
+
+
+# ----------------------------------------------------------------- tokens as strings
+
+
+def _bpe_with_specials(tmp_path: Path, wiki_text: str) -> tuple[Any, None]:
+    tok = lf.Tokenizer.train_bpe(
+        texts=wiki_text.split("\n")[:800], vocab_size=600,
+        special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],
+    )  # fmt: skip
+    tok.add_tokens(["<e1>"])
+    tok.save(tmp_path / "bpe.json")
+    return tok, None
+
+
+@pytest.mark.parametrize("kind", ["bert", "minilm", "gpt2", "bpe"])
+def test_tokens_as_strings_match_transformers(
+    kind: str, texts: list[str], tmp_path: Path, wiki_text: str
+) -> None:
+    """``tokenize``, ``convert_ids_to_tokens`` and ``convert_tokens_to_ids`` spell tokens
+    as transformers does (``##`` pieces, byte-level ``Ġ``), the unknown token's id for a
+    token not in the vocabulary."""
+    if kind == "bpe":
+        ours, _ = _bpe_with_specials(tmp_path, wiki_text)
+        path = tmp_path / "bpe.json"
+    else:
+        path = {
+            "bert": datasets.files("bert-base-uncased")["tokenizer.json"],
+            "minilm": datasets.files("all-MiniLM-L6-v2")["model_dir"] / "tokenizer.json",
+            "gpt2": tmp_path / "gpt2.json",
+        }[kind]
+        if kind == "gpt2":
+            lf.Tokenizer.from_file(datasets.files("gpt2")["encoder.json"]).save(path)
+        ours = lf.Tokenizer.from_file(path)
+    roles = {
+        "[CLS]": "cls_token",
+        "[SEP]": "sep_token",
+        "[PAD]": "pad_token",
+        "[MASK]": "mask_token",
+        "[UNK]": "unk_token",
+        "<|endoftext|>": "eos_token",
+    }
+    # transformers skips the special tokens it knows the roles of
+    theirs = _theirs(path, **{
+        roles[t]: t for t in ours.special_tokens if t in roles})  # fmt: skip
+    sample = [t[:300] for t in texts] + ["naïve 👍 café <e1> [MASK]  x", "東京 tower"]
+    for text in sample:
+        assert ours.tokenize(text) == theirs.tokenize(text), text
+        framed = ours.tokenize(text, "and a pair", add_special_tokens=True)
+        assert framed == theirs.tokenize(text, "and a pair", add_special_tokens=True)
+        ids = theirs(text, truncation=False)["input_ids"]
+        assert ours(text)["input_ids"] == ids  # (special tokens in the text: special)
+        assert ours.convert_ids_to_tokens(ids) == theirs.convert_ids_to_tokens(ids)
+        assert ours.convert_ids_to_tokens(ids, skip_special_tokens=True) == (
+            theirs.convert_ids_to_tokens(ids, skip_special_tokens=True)
+        )
+        tokens = theirs.convert_ids_to_tokens(ids)
+        assert ours.convert_tokens_to_ids(tokens) == ids
+    strays = ["zzqqxx", "[PAD]", "<|endoftext|>", "Ġ", "##s", "", "<e1>"]
+    assert ours.convert_tokens_to_ids(strays) == theirs.convert_tokens_to_ids(strays)
+    assert ours.convert_ids_to_tokens(5) == theirs.convert_ids_to_tokens(5)
+    with pytest.raises(lf.errors.TokenIdError):
+        ours.convert_ids_to_tokens([ours.vocab_size + 10])

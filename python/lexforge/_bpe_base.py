@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Collection, Iterable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from lexforge._core import Bpe
 from lexforge._text_checks import as_ids, at_row, bad_ids, bad_text
@@ -291,6 +291,26 @@ class BpeBase(Tokenizer):
         names = {i: t for t, i in [*self._added.items(), *self._specials.items()]}
         names.update(self._forms)
         return names[tid] if tid in names else _bytelevel.encode(self.id_to_token(tid))
+
+    _as_hf: ClassVar[dict[str, Any]] = {"allowed_special": "all"}
+
+    def _spelled(self, tid: int) -> str:
+        self.id_to_token(tid)  # (an unknown id: TokenIdError)
+        return self._token_text(tid)
+
+    def _id_of(self, token: str) -> int | None:
+        from lexforge import _bytelevel
+
+        named = {**self._added, **self._specials}
+        named.update({form: tid for tid, form in self._forms.items()})
+        if token in named:
+            return named[token]
+        raw = _bytelevel.decode(token)
+        tid = None if raw is None else self._core.token_id(raw)
+        if tid is None:  # the unknown token, where a special one has that role (as the
+            # exported folder's tokenizer_config.json names it)
+            tid = next((self._specials[t] for t in ("[UNK]", "<unk>") if t in self._specials), None)
+        return tid
 
     def id_to_token(self, id: int) -> bytes:
         """The bytes of a token (a normalized added token's: those of its normalized

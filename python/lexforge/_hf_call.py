@@ -80,7 +80,7 @@ def call(
         "overflow_to_sample_mapping": return_overflowing_tokens,
     }
     kwargs = dict(
-        options,
+        {**tok._as_hf, **options},
         add_special_tokens=add_special_tokens,
         truncation=truncation,
         max_length=max_length,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from lexforge import _core
 from lexforge._progress import Progress
@@ -191,6 +191,55 @@ class Tokenizer:
             return_offsets_mapping=return_offsets_mapping, return_length=return_length,
             verbose=verbose, **options,
         )  # fmt: skip
+
+    def tokenize(
+        self, text: str, pair: str | None = None, *, add_special_tokens: bool = False
+    ) -> list[str]:
+        """transformers' ``tokenize``: the tokens of ``text`` as strings, spelled as the
+        ``tokenizer.json`` spells them (WordPiece's ``##`` pieces; byte-level BPE's
+        ``Ġworld``), without ``[CLS]``/``[SEP]`` unless ``add_special_tokens``; never
+        padded or cut."""
+        options: dict[str, Any] = {"truncation": False, "padding": False, **self._as_hf}
+        ids = self.encode(text, pair, add_special_tokens=add_special_tokens, **options)
+        return self.convert_ids_to_tokens(ids)  # type: ignore[return-value]
+
+    def convert_ids_to_tokens(
+        self, ids: int | Ids, skip_special_tokens: bool = False
+    ) -> str | list[str]:
+        """transformers' ``convert_ids_to_tokens``: the token of one id (a str), or of each
+        id of a sequence (a list), spelled as in ``tokenize``; special tokens left out of
+        a list with ``skip_special_tokens``. An id outside the vocabulary raises
+        :class:`~lexforge.errors.TokenIdError`."""
+        if not isinstance(ids, (str, bytes)) and not hasattr(ids, "__index__"):
+            specials = set(self.special_tokens.values()) if skip_special_tokens else set()
+            return [self._spelled(i) for i in ids if int(i) not in specials]
+        return self._spelled(ids)  # type: ignore[arg-type]
+
+    def convert_tokens_to_ids(self, tokens: str | Sequence[str]) -> int | list[int | None] | None:
+        """transformers' ``convert_tokens_to_ids``: the id of one token (spelled as in
+        ``tokenize``), or of each token of a list; a token not in the vocabulary gives the
+        unknown token's id (WordPiece's ``[UNK]``), or None where there is none."""
+        if isinstance(tokens, str):
+            return self._id_of(tokens)
+        return [self._id_of(token) for token in tokens]
+
+    # the encoding options that read text as transformers' tokenizers do (byte-level BPE:
+    # special tokens in the text are special, where tiktoken's default refuses them)
+    _as_hf: ClassVar[dict[str, Any]] = {}
+
+    def _spelled(self, tid: int) -> str:
+        """Token ``tid`` as its ``tokenizer.json`` spells it."""
+        raise NotImplementedError
+
+    def _id_of(self, token: str) -> int | None:
+        """The id of a token spelled as its ``tokenizer.json`` spells it, or the unknown
+        token's id (None without one)."""
+        raise NotImplementedError
+
+    @property
+    def special_tokens(self) -> dict[str, int]:
+        """The special tokens and their ids."""
+        raise NotImplementedError
 
     def pad(
         self,

@@ -401,6 +401,13 @@ class WordPieceTokenizer(Tokenizer):
         tid = self._check_id(id)
         return self._forms.get(tid) or self._vocab[tid]
 
+    def _spelled(self, tid: int) -> str:
+        return self.id_to_token(tid)
+
+    def _id_of(self, token: str) -> int | None:
+        tid = self._ids.get(token)
+        return tid if tid is not None else self._ids.get(self._core.wordpiece[0])
+
     def _check_id(self, tid: Any) -> int:
         """``tid`` as an int, or :class:`TokenIdError` / ``TypeError`` naming it."""
         try:
