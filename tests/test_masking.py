@@ -691,3 +691,40 @@ def test_persistent_workers_mask_each_pass_alike_for_any_worker_count(
         other = passes(workers)
         assert all(same(a, b) for a, b in zip(one, other, strict=True)), workers
     assert same(one[0], passes(2, persistent=False)[0])  # the first pass: as fresh workers
+
+
+class _MaskedItems:
+    """A dataset masking each of its rows as it is read (per-item masking)."""
+
+    def __init__(self, masker: lf.Masker, rows: list[Any]) -> None:
+        self.masker, self.rows = masker, rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> Any:
+        return self.masker(self.rows[i])[1]
+
+
+def test_a_dataset_masking_its_items_masks_each_item_anew_for_any_worker_count(
+    bert: lf.WordPieceTokenizer,
+) -> None:
+    """Items masked one by one inside a loader's batch are numbered within the batch:
+    rows of one length get their own masks, the same for any number of workers."""
+    torch = pytest.importorskip("torch")
+    from torch.utils.data import DataLoader
+
+    row = torch.randint(1000, 30000, (64,), generator=torch.Generator().manual_seed(0))
+    rows = [row.clone() for _ in range(12)]  # one row twelve times: only the step differs
+
+    def labels(workers: int) -> list[Any]:
+        data = _MaskedItems(lf.Masker.from_tokenizer(bert, seed=5), rows)
+        loader = DataLoader(data, batch_size=4, num_workers=workers,
+                            generator=torch.Generator().manual_seed(3))  # fmt: skip
+        return [torch.stack(list(b)) for b in loader]
+
+    zero = labels(0)
+    picked = {tuple((r != -100).nonzero().flatten().tolist()) for b in zero for r in b}
+    assert len(picked) == 12  # every item its own positions
+    for workers in (1, 3):
+        assert all(torch.equal(a, b) for a, b in zip(zero, labels(workers), strict=True))

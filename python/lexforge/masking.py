@@ -288,8 +288,9 @@ class Masker:
         self._calls = itertools.count()  # the steps of calls that give none
         # in a DataLoader worker: the pass's seed and the count of its calls
         self._worker_calls: tuple[int, Iterator[int]] | None = None
-        # in a DataLoader: the last pass's seed, the id of its pass object, its number
-        self._loader_pass: tuple[int, int, int] | None = None
+        # in a DataLoader: the last call's pass seed, the id of its pass object, the
+        # pass's number, the batch's index and the call's number within the batch
+        self._loader_pass: tuple[int, int, int, int, int] | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild_masker, (self._options,))
@@ -466,13 +467,15 @@ class Masker:
             seed, index, current = batch
             base = seed & 0xFFFF_FFFF
             # a persistent worker keeps its pass seed from pass to pass: its passes are
-            # told apart by the fetcher torch makes anew for each, and numbered
+            # told apart by the fetcher torch makes anew for each, and numbered; calls
+            # within one batch (a dataset masking its items) are numbered too
             last = self._loader_pass
-            number = 0
+            number = call = 0
             if last is not None and last[0] == base:
                 number = last[2] + (last[1] != id(current))
-            self._loader_pass = (base, id(current), number)
-            base = (base + number * _GOLDEN) & 0xFFFF_FFFF
+                call = last[4] + 1 if (last[1], last[3]) == (id(current), index) else 0
+            self._loader_pass = (base, id(current), number, index, call)
+            base = (base + number * _GOLDEN + call * _SILVER) & 0xFFFF_FFFF
             return (base << 32) | (index & 0xFFFF_FFFF), index
         data = sys.modules.get("torch.utils.data")
         worker = data.get_worker_info() if data is not None else None
@@ -489,6 +492,7 @@ class Masker:
 
 
 _GOLDEN = 0x9E37_79B9  # 2^32 / the golden ratio: pass n's seed is the first's + n times it
+_SILVER = 0x85EB_CA6B  # (murmur3's) and call k within a batch's, + k times this
 
 
 def _loader_batch() -> tuple[int, int, Any] | None:
