@@ -361,3 +361,28 @@ def test_tokens_as_strings_match_transformers(
     assert ours.convert_ids_to_tokens(5) == theirs.convert_ids_to_tokens(5)
     with pytest.raises(lf.errors.TokenIdError):
         ours.convert_ids_to_tokens([ours.vocab_size + 10])
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_token_classification_collator_matches_transformers(bert: Any, side: str) -> None:
+    """``DataCollatorForTokenClassification`` pads the labels on the tokenizer's
+    ``padding_side`` (transformers' attribute), which ``pad`` and the call follow too; a
+    side set on a tokenizer survives pickling (DataLoader workers)."""
+    import pickle
+
+    torch = pytest.importorskip("torch")
+    ours, _ = bert
+    ours = pickle.loads(pickle.dumps(ours))  # a copy: the fixture's stays as it is
+    theirs = transformers.BertTokenizerFast(
+        tokenizer_file=str(datasets.files("bert-base-uncased")["tokenizer.json"])
+    )
+    enc = ours(["John lives in Paris", "Hi", "the Eiffel tower is in Paris, France"])
+    features = [{"input_ids": ids, "labels": [i % 3 for i in range(len(ids))]}
+                for ids in enc["input_ids"]]  # fmt: skip
+    ours.padding_side = theirs.padding_side = side
+    got = transformers.DataCollatorForTokenClassification(ours)(features)
+    want = transformers.DataCollatorForTokenClassification(theirs)(features)
+    assert sorted(got) == sorted(want)
+    assert all(torch.equal(got[k], want[k]) for k in want)
+    _same(ours(["a b c", "d"], padding=True), theirs(["a b c", "d"], padding=True))
+    assert pickle.loads(pickle.dumps(ours)).padding_side == side

@@ -94,7 +94,7 @@ def call(
     if padding is False:
         rows = _unpadded(tok, texts, pairs, kwargs)
     else:
-        side = {} if padding_side is None else {"padding_side": padding_side}
+        side = {"padding_side": tok.padding_side if padding_side is None else padding_side}
         rows = tok.encode_batch(
             texts, pairs, padding=padding, pad_to_multiple_of=pad_to_multiple_of,
             return_tensors="np", **side, **kwargs,
@@ -240,7 +240,7 @@ def pad(
     width = 0 if padding != "max_length" else check_int("max_length", max_length, least=1)
     multiple = 1 if pad_to_multiple_of is None else check_int(
         "pad_to_multiple_of", pad_to_multiple_of, least=1)  # fmt: skip
-    side = "right" if padding_side is None else padding_side
+    side = tok.padding_side if padding_side is None else padding_side
     if side not in ("left", "right"):
         raise ConfigError(f"padding_side must be 'left' or 'right', got {side!r}")
     pad_id = tok._pad_id() if pad_token_id is None else pad_token_id  # type: ignore[attr-defined]

@@ -98,6 +98,9 @@ class Tokenizer:
     wraps a compiled model in the matching subclass."""
 
     _core: Any
+    # where ``pad`` and the transformers-style call pad when not told (transformers'
+    # attribute, which its collators read too: DataCollatorForTokenClassification)
+    padding_side: str = "right"
 
     def __new__(cls, core: Any, *args: Any, **kwargs: Any) -> Any:
         if cls is Tokenizer:
@@ -110,8 +113,9 @@ class Tokenizer:
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickling and ``copy`` (``DataLoader`` workers, ``multiprocessing``): the class, the
         compiled core (which pickles as the arguments that rebuild it) and the options the
-        tokenizer was built with."""
-        return (_rebuild, (type(self), self._core, self._options()))
+        tokenizer was built with; a ``padding_side`` set on it."""
+        state = {"padding_side": self.padding_side} if "padding_side" in vars(self) else None
+        return (_rebuild, (type(self), self._core, self._options()), state)
 
     def _options(self) -> dict[str, Any]:
         """The keyword arguments, besides the core, that rebuild this tokenizer."""
@@ -164,7 +168,9 @@ class Tokenizer:
         of shape (rows, length) (offsets: (rows, length, 2); one text gives one row).
 
         As in transformers, nothing is padded or cut unless asked, whatever the tokenizer
-        file sets: ``padding`` False (default), True/``"longest"`` or ``"max_length"``;
+        file sets: ``padding`` False (default), True/``"longest"`` or ``"max_length"``
+        (on the side ``padding_side`` names, default the tokenizer's ``padding_side``
+        attribute: ``"right"`` unless set, as in transformers);
         ``truncation`` True/``"longest_first"``, ``"only_first"`` or ``"only_second"``, and
         ``max_length`` alone cuts (``"longest_first"``). ``stride`` with
         ``return_overflowing_tokens`` makes the cut-off tokens extra rows (then the result
@@ -263,8 +269,9 @@ class Tokenizer:
         are padded (with the padding id, 0, 0 and 1; an ``attention_mask`` is made where
         missing unless ``return_attention_mask=False``): ``padding`` True/``"longest"``
         (default), ``"max_length"`` (with ``max_length``; a longer example is an error:
-        ``pad`` never cuts) or False; ``pad_to_multiple_of``; ``padding_side`` (default
-        ``"right"``). Other fields pass through, stacked into one array each with
+        ``pad`` never cuts) or False; ``pad_to_multiple_of``; ``padding_side`` (default:
+        the tokenizer's ``padding_side`` attribute, ``"right"`` unless set, as in
+        transformers). Other fields pass through, stacked into one array each with
         ``return_tensors`` (``"np"`` or ``"pt"``). ``pad_token_id``: the id to pad with
         (default: the tokenizer's padding token).
 
