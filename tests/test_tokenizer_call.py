@@ -13,6 +13,7 @@ import pytest
 import lexforge as lf
 from lexforge import _hf_call, datasets
 from lexforge.errors import ConfigError
+from lexforge.formats.hf_folder import bert_framed
 
 transformers = pytest.importorskip("transformers")
 
@@ -386,3 +387,49 @@ def test_token_classification_collator_matches_transformers(bert: Any, side: str
     assert all(torch.equal(got[k], want[k]) for k in want)
     _same(ours(["a b c", "d"], padding=True), theirs(["a b c", "d"], padding=True))
     assert pickle.loads(pickle.dumps(ours)).padding_side == side
+
+
+@pytest.mark.parametrize("kind", ["bert", "gpt2", "bpe"])
+def test_save_pretrained_writes_what_autotokenizer_reads(
+    kind: str, tmp_path: Path, texts: list[str], wiki_text: str
+) -> None:
+    """``tok.save_pretrained(dir)`` (transformers' name, which ``Trainer`` calls on its
+    ``processing_class``) writes a folder ``AutoTokenizer`` reads to the same call
+    results; a file in the folder's place is refused."""
+    if kind == "bpe":
+        ours, _ = _bpe_with_specials(tmp_path, wiki_text)
+    elif kind == "gpt2":
+        ours = lf.Tokenizer.from_file(datasets.files("gpt2")["encoder.json"])
+    else:
+        ours = lf.Tokenizer.from_file(datasets.files("bert-base-uncased")["tokenizer.json"])
+    written = ours.save_pretrained(tmp_path / "tok")
+    assert {Path(p).name for p in written} >= {"tokenizer.json", "tokenizer_config.json"}
+    theirs = transformers.AutoTokenizer.from_pretrained(tmp_path / "tok")
+    options = {"max_length": 48, "truncation": True, "return_offsets_mapping": True}
+    # (a BPE tokenizer with [CLS] and [SEP] is saved framing texts with them, as BERT's)
+    got, want = bert_framed(ours)(texts, **options), theirs(texts, **options)
+    for name in ("input_ids", "attention_mask", "offset_mapping"):
+        assert got[name] == want[name], name
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigError, match="is a file"):
+        ours.save_pretrained(tmp_path / "file")
+
+
+def test_trainer_saves_a_lexforge_tokenizer_with_its_checkpoints(
+    tiny_checkpoint: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("accelerate")
+    from lexforge.model import BertForSequenceClassification
+
+    tok = lf.Tokenizer.from_file(tiny_checkpoint / "tokenizer.json")
+    model = BertForSequenceClassification.from_pretrained(tiny_checkpoint, num_labels=2)
+    rows = [{**tok(f"word {i} and more"), "labels": i % 2} for i in range(8)]
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path), report_to=[], use_cpu=True, max_steps=2,
+        save_strategy="steps", save_steps=2, per_device_train_batch_size=4,
+    )  # fmt: skip
+    trainer = transformers.Trainer(model=model, args=args, train_dataset=rows,
+                                   processing_class=tok)  # fmt: skip
+    trainer.train()
+    saved = transformers.AutoTokenizer.from_pretrained(tmp_path / "checkpoint-2")
+    assert saved("word 3 and more")["input_ids"] == tok("word 3 and more")["input_ids"]

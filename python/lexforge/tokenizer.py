@@ -293,6 +293,29 @@ class Tokenizer:
         as in HF tokenizers)."""
         raise NotImplementedError
 
+    def save_pretrained(self, save_directory: PathLike) -> tuple[str, ...]:
+        """transformers' ``save_pretrained``: writes the tokenizer's files of a model folder
+        into ``save_directory`` (made if missing) as a model's ``save_pretrained`` writes
+        them beside its weights: ``tokenizer.json`` (framing texts as BERT does, [CLS] and
+        [SEP]), ``vocab.txt`` for WordPiece, ``tokenizer_config.json`` and
+        ``special_tokens_map.json``, each atomically; ``AutoTokenizer`` reads them. What
+        ``transformers.Trainer(processing_class=tokenizer)`` calls when it saves. Returns
+        the paths written."""
+        from lexforge.formats import write_failed
+        from lexforge.formats.hf_folder import save_tokenizer_files
+
+        out = Path(save_directory)
+        if out.exists() and not out.is_dir():
+            raise ConfigError(f"save_pretrained: {out} is a file; pass a directory")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise write_failed(out, e) from None
+        before = {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.is_file()}
+        save_tokenizer_files(self, out, None)
+        return tuple(str(p) for p in sorted(out.iterdir())
+                     if p.is_file() and before.get(p.name) != p.stat().st_mtime_ns)  # fmt: skip
+
     def save(self, path: PathLike, *args: Any, **kwargs: Any) -> None:
         """Writes the tokenizer to ``path`` (atomically)."""
         raise NotImplementedError

@@ -201,7 +201,7 @@ def _fill_mask(args: argparse.Namespace) -> int:
     from lexforge.batch import check_int
 
     check_int("--top-k", args.top_k, least=1)  # named as the flag, before the model loads
-    from lexforge.model.hf import _roles
+    from lexforge.formats.hf_folder import token_roles as _roles
 
     model = _load_model(args.model, "mlm")
     tok = getattr(model, "tokenizer", None)
