@@ -184,8 +184,10 @@ def test_bad_calls_name_the_fix(bert: Any) -> None:
         ours("x", padding="most")
     with pytest.raises(ConfigError, match="return_tensors"):
         ours("x", return_tensors="tf")
-    with pytest.raises(ConfigError, match="pairs"):
-        ours(["a", "b"], ["c"])
+    with pytest.raises(ConfigError, match="got 70 texts but 1 second texts"):
+        ours(["a"] * 70, ["c"])
+    unpadded = ours(["a", "b"], ["c", "d"], pad_token_id=7)["input_ids"]
+    assert unpadded[1] == [101, 1038, 102, 1040, 102]
     with pytest.raises(ConfigError, match="3 items"):
         ours([("a", "b", "c")])
     with pytest.raises(TypeError, match="str"):

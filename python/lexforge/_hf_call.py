@@ -127,7 +127,12 @@ def _inputs(text: Any, text_pair: Any) -> tuple[list[str], list[str] | None, boo
         return [t[0] for t in texts], [t[1] for t in texts], False
     if isinstance(text_pair, str):
         raise TypeError("with a batch of texts, text_pair must be a list (one per text)")
-    return texts, None if text_pair is None else list(text_pair), False
+    pairs = None if text_pair is None else list(text_pair)
+    if pairs is not None and len(pairs) != len(texts):
+        raise ConfigError(
+            f"got {len(texts)} texts but {len(pairs)} second texts; pass one per text"
+        )
+    return texts, pairs, False
 
 
 def _padding(padding: Any) -> bool | str:
@@ -151,9 +156,9 @@ def _unpadded(
     for start in range(0, len(texts), _GROUP):
         group = texts[start : start + _GROUP]
         second = None if pairs is None else pairs[start : start + _GROUP]
-        arrays = tok.encode_batch(
-            group, second, padding="longest", padding_side="right", pad_token_id=0,
-            pad_to_multiple_of=None, return_tensors="np", **kwargs,
+        arrays = tok.encode_batch(  # (any padding id: the padding is cut off again)
+            group, second, padding="longest", padding_side="right", pad_to_multiple_of=None,
+            return_tensors="np", **{**kwargs, "pad_token_id": 0},
         )  # fmt: skip
         lengths = arrays["attention_mask"].sum(1)
         for name, column in arrays.items():
