@@ -209,6 +209,34 @@ def test_a_bar_stopped_early_shows_where_it_stopped(
     assert capsys.readouterr().err == ""
 
 
+def test_inside_log_lines_a_bar_on_a_log_writes_a_line_every_interval(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The quickstart run into a log file (nohup, CI) drew nothing at all: a bar is for
+    a terminal. Inside ``log_lines`` a bar left to the terminal's say writes a line at
+    its start, every ``LINE_SECONDS`` and where it ends; bars told on or off, and bars
+    outside it, are as before."""
+    from lexforge import _progress
+    from lexforge._progress import Progress, log_lines
+
+    clock = iter(float(t) for t in range(0, 1000, 10))  # ten seconds a reading
+    monkeypatch.setattr("lexforge._progress.time.perf_counter", lambda: next(clock))
+    monkeypatch.setattr("sys.stderr.isatty", lambda: False)
+    with log_lines(), Progress("pretraining", unit="steps") as bar:
+        for step in range(1, 10):
+            bar(step, 9)
+    lines = capsys.readouterr().err.splitlines()
+    assert "\r" not in "".join(lines) and len(lines) == 4  # the first, two, and the end
+    assert lines[0].startswith("pretraining: 11.1%, 1 steps/9 steps")
+    assert lines[-1].startswith("pretraining: 100.0%, 9 steps/9 steps")
+    assert _progress._LOG_LINES.get() is False  # (left as it was)
+    with Progress("quiet") as bar:  # outside: nothing on a log
+        bar(1, 2)
+    with log_lines(), Progress("off", enabled=False) as bar:
+        bar(1, 2)
+    assert capsys.readouterr().err == ""
+
+
 def test_pretraining_interrupted_before_its_first_step_is_not_done(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -478,9 +478,10 @@ def test_a_stage_runs_again_when_a_stage_it_reads_was_made_again(
     assert "[scores] pretrain was made again since the stage was done" in capsys.readouterr().out
     everything()
     assert calls == {"model": 2, "scores": 2, "other": 1}
-    # a stage recorded before inputs were (an earlier lexforge): kept
+    # a stage recorded before inputs were (an earlier lexforge, which wrote no digest of
+    # the record either): kept
     done = json.loads((tmp_path / "scores" / "done.json").read_text())
-    del done["inputs"]
+    del done["inputs"], done["check"]
     (tmp_path / "scores" / "done.json").write_text(json.dumps(done))
     everything()
     assert calls == {"model": 2, "scores": 2, "other": 1}
@@ -522,3 +523,66 @@ def test_fine_tuning_advice_names_the_quickstarts_option(
     said = [str(w.message) for w in caught if "ran out" in str(w.message)]
     assert said and all("give the quickstart more --minutes" in m for m in said)
     assert not any("--time-limit" in str(w.message) for w in caught)
+
+
+def test_a_damaged_record_of_options_is_refused_not_overwritten(tmp_path: Path) -> None:
+    """A quickstart.json that was not a dict any more let any options through: the report
+    then named a preset and a budget the kept stages were not made with (found by the
+    kill/resume audit). Refused, the record left as it is; with no record at all, the
+    stages are named, not called the user's own files."""
+    from lexforge import quickstart
+    from lexforge.errors import ConfigError
+
+    out = tmp_path / "qs"
+    (out / "pretrain").mkdir(parents=True)
+    (out / "pretrain" / "done.json").write_text("{}")
+    options = {"minutes": 2.0, "preset": "mini", "vocab_size": 8192}
+    for damaged in ("[]", "garbage{", "\udcff"):
+        (out / "quickstart.json").write_text(damaged, errors="surrogateescape")
+        with pytest.raises(ConfigError, match=r"quickstart\.json, the record of the options"):
+            quickstart._check_same_run(out, options)
+        assert (out / "quickstart.json").read_text(errors="surrogateescape") == damaged
+    (out / "quickstart.json").unlink()
+    with pytest.raises(ConfigError, match=r"holds the stages of a quickstart run \(pretrain\)"):
+        quickstart.run(out=out, minutes=2)
+
+
+def test_an_edited_stage_record_runs_the_stage_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A done.json edited into valid JSON of other content (a key gone, a number made a
+    string) was a KeyError or a format error deep in the report; its digest no longer
+    matches, and the stage runs again."""
+    from lexforge.quickstart import _Stages
+
+    calls = []
+
+    def stage(folder: Path) -> dict[str, Any]:
+        calls.append(folder)
+        return {"accuracy": 0.8, "steps": 3}
+
+    marker = tmp_path / "tfidf" / "done.json"
+    assert _Stages(tmp_path).run("tfidf", stage)["accuracy"] == 0.8
+    for edit in ({}, {"accuracy": "garbage"}):
+        record = json.loads(marker.read_text())
+        marker.write_text(json.dumps(edit if not edit else {**record, **edit}))
+        assert _Stages(tmp_path).run("tfidf", stage)["accuracy"] == 0.8
+        assert "changed since the stage was done; running the stage again" in (
+            capsys.readouterr().out
+        )
+    assert len(calls) == 3
+    assert _Stages(tmp_path).run("tfidf", stage)["seconds"] >= 0 and len(calls) == 3
+
+
+def test_a_damaged_pretraining_plan_is_no_plan(tmp_path: Path) -> None:
+    """A plan.json cut short beside an interrupted attempt's checkpoints was a JSON
+    traceback on every rerun; it reads as no plan (the attempt starts afresh)."""
+    from lexforge.quickstart import _planned_steps
+
+    plan = tmp_path / "plan.json"
+    assert _planned_steps(plan) is None  # gone
+    for damaged in ('{"steps": 53', '{"steps": "53"}', '{"steps": 0}', "[]", '{"steps": true}'):
+        plan.write_text(damaged)
+        assert _planned_steps(plan) is None, damaged
+    plan.write_text('{"steps": 53, "seconds_per_step": 0.1}')
+    assert _planned_steps(plan) == 53

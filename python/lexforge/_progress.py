@@ -4,13 +4,34 @@ Shown when ``enabled`` is true, or, with ``enabled=None``, when stderr is a term
 Redraws at most ten times a second; the last draw ends the line, and shows where the work
 stopped: a run interrupted before its first callback shows its starting point (``done``,
 ``total``), not a full bar, and a total of zero is never 100%.
+
+Inside ``log_lines()`` (the quickstart, whose progress must show in a log file too), a
+bar left to ``enabled=None`` on a stderr that is not a terminal writes a plain line
+instead, at most every ``LINE_SECONDS``, and one where the work ends.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
 import sys
 import time
+from collections.abc import Iterator
+from contextvars import ContextVar
 from types import TracebackType
+
+LINE_SECONDS = 30.0
+_LOG_LINES: ContextVar[bool] = ContextVar("lexforge_progress_lines", default=False)
+
+
+@contextlib.contextmanager
+def log_lines() -> Iterator[None]:
+    """Bars left to ``enabled=None`` write progress lines where stderr is no terminal."""
+    token = _LOG_LINES.set(True)
+    try:
+        yield
+    finally:
+        _LOG_LINES.reset(token)
 
 
 def _human(n: float, unit: str) -> str:
@@ -36,9 +57,13 @@ class Progress:
     ) -> None:
         self.desc = desc
         self.unit = unit
-        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        terminal = sys.stderr.isatty()
+        self.enabled = terminal if enabled is None else enabled
+        # a log's lines in place of a bar (see log_lines)
+        self.lines = enabled is None and not terminal and _LOG_LINES.get()
+        self.enabled |= self.lines
         self.start = time.perf_counter()
-        self._last_draw = 0.0
+        self._last_draw = -math.inf  # (the first callback draws)
         # where the work stands before the first callback (None: not known, nothing to draw)
         self._last: tuple[int, int] | None = None if total is None else (done, total)
         self._drawn: tuple[int, int] | None = None
@@ -46,7 +71,8 @@ class Progress:
     def __call__(self, done: int, total: int) -> None:
         self._last = (done, total)
         now = time.perf_counter()
-        if self.enabled and (now - self._last_draw >= 0.1 or done >= total):
+        every = LINE_SECONDS if self.lines else 0.1
+        if self.enabled and (now - self._last_draw >= every or (done >= total and not self.lines)):
             self._draw(done, total, now)
 
     def _draw(self, done: int, total: int, now: float) -> None:
@@ -58,10 +84,16 @@ class Progress:
         bar = "#" * filled + "." * (width - filled)
         elapsed = now - self.start
         rate = f"{_human(done / elapsed, self.unit)}/s" if elapsed > 0 else ""
-        sys.stderr.write(
-            f"\r{self.desc} [{bar}] {frac:6.1%} "
-            f"{_human(done, self.unit)}/{_human(total, self.unit)} {rate} {elapsed:5.1f}s "
-        )
+        if self.lines:  # one line each time, no bar to redraw
+            sys.stderr.write(
+                f"{self.desc}: {frac:.1%}, {_human(done, self.unit)}/{_human(total, self.unit)}"
+                f" {rate} {elapsed:.0f}s\n"
+            )
+        else:
+            sys.stderr.write(
+                f"\r{self.desc} [{bar}] {frac:6.1%} "
+                f"{_human(done, self.unit)}/{_human(total, self.unit)} {rate} {elapsed:5.1f}s "
+            )
         sys.stderr.flush()
 
     def __enter__(self) -> Progress:
@@ -76,7 +108,7 @@ class Progress:
         if self.enabled:
             if self._last is not None and self._drawn != self._last:  # where it stopped
                 self._draw(*self._last, time.perf_counter())
-            if self._drawn is not None:
+            if self._drawn is not None and not self.lines:
                 if exc_type is not None:
                     sys.stderr.write("(stopped)")
                 sys.stderr.write("\n")

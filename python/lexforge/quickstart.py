@@ -79,6 +79,15 @@ TASK_TEXT_REPEATS = 4
 # budget); with the spectral start, our fine-tuning gains more from two full runs averaged
 # (a model soup) than from more MLM steps (benches/RESULTS.md)
 SHARE = {"pretrain": 0.30, "ours": 0.36, "minilm": 0.30}
+# what each stage says as it starts (a stage's first progress may be a while coming)
+STARTS = {
+    "tokenizer": "reading the corpora and training the WordPiece tokenizer",
+    "pretrain": "building the shards, then timing and running the pretraining",
+    "words": "contextual and co-occurrence word vectors over the corpus",
+    "tfidf": "TF-IDF + logistic regression",
+    "ours": "fine-tuning the model pretrained here",
+    "minilm": "fine-tuning all-MiniLM-L6-v2",
+}
 # our fine-tuning runs per task, their weights averaged (``finetune(runs=...)``)
 OUR_RUNS = 2
 
@@ -144,7 +153,15 @@ class _Stages:
                 done = json.loads(marker.read_text(encoding="utf-8"))
             except ValueError:  # not JSON, or not UTF-8 (a copy cut short): run it again
                 done = None
-            if isinstance(done, dict):
+            check = done.pop("check", None) if isinstance(done, dict) else None
+            # (an earlier lexforge recorded no digest: its record is taken if it has the
+            # stage's time, which every record has)
+            legacy = check is None and isinstance(done, dict) and isinstance(
+                done.get("seconds"), (int, float))  # fmt: skip
+            if isinstance(done, dict) and not legacy and check != _check(done):
+                _say(f"[{name}] {marker} changed since the stage was done; running the "
+                      "stage again")  # fmt: skip
+            elif isinstance(done, dict):
                 recorded = done.pop("outputs", None)
                 changed = _changed(folder, recorded) if isinstance(recorded, dict) else None
                 # (a stage done by an earlier lexforge recorded no inputs: kept)
@@ -152,28 +169,30 @@ class _Stages:
                 new = [stage for stage in inputs if was.get(stage) != given[stage]] if (
                     isinstance(was, dict)) else list(inputs)  # fmt: skip
                 if changed is None and not new:
-                    print(f"[{name}] done before; kept ({marker})")
+                    _say(f"[{name}] done before; kept ({marker})")
                     return done
                 if changed is not None:
-                    print(f"[{name}] {folder / changed} changed since the stage was done; "
+                    _say(f"[{name}] {folder / changed} changed since the stage was done; "
                           "running the stage again")  # fmt: skip
                 else:
-                    print(f"[{name}] {new[0]} was made again since the stage was done; "
+                    _say(f"[{name}] {new[0]} was made again since the stage was done; "
                           "running the stage again")  # fmt: skip
             else:
-                print(f"[{name}] {marker} is unreadable; running the stage again")
+                _say(f"[{name}] {marker} is unreadable; running the stage again")
         # what a run made is gone once its stage runs again: an interrupt meanwhile leaves
         # neither the old done.json nor a report of the old results beside the new stage
         marker.unlink(missing_ok=True)
         for report in ("report.md", "report.json"):
             (self.out / report).unlink(missing_ok=True)
+        _say(f"[{name}] {STARTS.get(name.split('-')[0], 'running')}")
         start = time.perf_counter()
         result = fn(folder)
         # a stage that resumed an interrupted attempt's work counts that attempt's time too
         earlier = float(result.pop("earlier_seconds", 0.0))
         result = {**result, "seconds": round(time.perf_counter() - start + earlier, 1)}
-        _write_json(marker, {**result, "outputs": _outputs(folder), "inputs": given})
-        print(f"[{name}] {result['seconds']:.0f} s")
+        record = {**result, "outputs": _outputs(folder), "inputs": given}
+        _write_json(marker, {**record, "check": _check(record)})
+        _say(f"[{name}] {result['seconds']:.0f} s")
         return result
 
     def _made(self, stage: str) -> str | None:
@@ -184,6 +203,19 @@ class _Stages:
             return None
         made = json.dumps(done.get("outputs") if isinstance(done, dict) else None, sort_keys=True)
         return hashlib.sha256(made.encode()).hexdigest()
+
+
+def _say(*parts: Any) -> None:
+    """``print``, flushed: a run into a log file (nohup, CI) shows each line as it comes."""
+    print(*parts, flush=True)
+
+
+def _check(record: dict[str, Any]) -> str:
+    """A digest of a stage's ``done.json`` record (less the digest itself): a record
+    edited since (valid JSON with a key gone or a value of another kind) no longer matches
+    it, and its stage runs again rather than reporting what it holds."""
+    text = json.dumps(record, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _earlier_attempts(folder: Path) -> float:
@@ -260,9 +292,18 @@ def _check_same_run(out: Path, options: dict[str, Any]) -> None:
     if recorded.is_file() and kept:
         try:
             before = json.loads(recorded.read_text(encoding="utf-8"))
-        except ValueError:
+        except ValueError:  # not JSON, or not UTF-8
             before = None
-        if isinstance(before, dict) and before != options:
+        if not isinstance(before, dict):
+            # the stages were made with options no longer known: keeping them could
+            # report one run's stages under another's options
+            raise ConfigError(
+                f"{recorded}, the record of the options the stages in {out} were made "
+                "with, is damaged, so they cannot be checked against this run's and are "
+                "not kept: pass another --out for a new run, or empty this one to start "
+                "afresh there"
+            )
+        if before != options:
             shown = ", ".join(f"{k} {before.get(k)!r} (now {v!r})" for k, v in options.items()
                               if before.get(k) != v)  # fmt: skip
             raise ConfigError(
@@ -285,9 +326,12 @@ def run(
     quickstart into the same ``out`` while one runs is refused at once (it would time its
     pretraining against the first, rewrite its plan, and train into its folders)."""
     from lexforge._extras import require
+    from lexforge._progress import log_lines
 
     require("the quickstart", "torch", "safetensors")
     with contextlib.ExitStack() as held:
+        if show_progress is None:  # a log (nohup, CI) shows progress too: in lines
+            held.enter_context(log_lines())
         try:
             return _run(held, minutes, preset, device, out, vocab_size, show_progress)
         except KeyboardInterrupt as e:
@@ -356,6 +400,15 @@ def _run(
             break
     if out.is_dir() and not (out / "quickstart.json").is_file():  # a run's is recorded first
         others = sorted(p.name for p in out.iterdir() if p.name != ".quickstart.lock")
+        finished = sorted(p.parent.name for p in out.glob("*/done.json"))
+        if finished:  # a run's stages, whose options went with their record
+            raise ConfigError(
+                f"--out {out} holds the stages of a quickstart run ({', '.join(finished[:3])}"
+                f"{', ...' if len(finished) > 3 else ''}) but not its quickstart.json, the "
+                "record of the options they were made with, so they cannot be checked "
+                "against this run's and are not kept: pass another --out for a new run, or "
+                "empty this one to start afresh there"
+            )
         if others:  # (its report.md, say, would be replaced)
             shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
             raise ConfigError(
@@ -397,7 +450,7 @@ def _run(
         (name, system, SHARE[system] / len(TASKS)) for name, system in finetuning
     ])  # fmt: skip
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    print(f"lexforge quickstart: {minutes:g} minutes, {preset} BERT, {dev}, into {out}/")
+    _say(f"lexforge quickstart: {minutes:g} minutes, {preset} BERT, {dev}, into {out}/")
 
     held_out = {t for split in ("validation", "test") for t, _ in
                 datasets.load_labelled("wiki-leads", split=split)}  # fmt: skip
@@ -445,17 +498,25 @@ def _run(
                                    attention_dropout=0.0)  # fmt: skip
         recipe = _recipe(config.hidden_size)
         plan_file = folder / "plan.json"
-        if plan_file.is_file() and (folder / "checkpoints").is_dir():
+        planned = _planned_steps(plan_file) if (folder / "checkpoints").is_dir() else None
+        if planned is None and (folder / "checkpoints").is_dir():
+            # an interrupted attempt's checkpoints without its plan: their learning-rate
+            # schedule is unknown, so they are not resumed
+            _say(f"[pretrain] {plan_file} is missing or damaged: the checkpoints of the "
+                  "interrupted attempt are not resumed; pretraining starts afresh")  # fmt: skip
+            shutil.rmtree(folder / "checkpoints")
+            (folder / "log.jsonl").unlink(missing_ok=True)
+        if planned is not None:
             # an interrupted run resumes with its plan: a new step count would change its
             # learning-rate schedule halfway
-            steps = int(json.loads(plan_file.read_text(encoding="utf-8"))["steps"])
-            print(f"[pretrain] resuming: {steps} steps, as planned")
+            steps = planned
+            _say(f"[pretrain] resuming: {steps} steps, as planned")
         else:
             seconds = _seconds_per_step(shards, config, recipe, dev)
             # the stage's limit, less what building the shards and timing took
             left = pretrain_limit - (time.perf_counter() - started)
             steps = max(20, int(left / seconds))
-            print(f"[pretrain] {seconds:.2f} s per step: {steps} steps of "
+            _say(f"[pretrain] {seconds:.2f} s per step: {steps} steps of "
                   f"{RECIPE['batch_size']} x {RECIPE['max_seq_len']}")  # fmt: skip
             _write_json(plan_file, {"steps": steps, "seconds_per_step": seconds})
         try:
@@ -529,8 +590,18 @@ def _run(
     for task in TASKS:  # (the report's order: ours, MiniLM, the baseline)
         results[task] = {s: results[task][s] for s in systems} | {"tfidf": baseline[task]}
     report = _report(out, minutes, preset, pretrained, results, neighbours, clock.spent, dev)
-    print(report)
+    _say(report)
     return 0
+
+
+def _planned_steps(plan_file: Path) -> int | None:
+    """The step count an interrupted pretraining attempt planned, or None when its plan is
+    missing or damaged."""
+    try:
+        steps = json.loads(plan_file.read_text(encoding="utf-8"))["steps"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return steps if isinstance(steps, int) and not isinstance(steps, bool) and steps > 0 else None
 
 
 def _task_documents(corpus: set[str], rng: random.Random) -> list[str]:
@@ -598,7 +669,7 @@ def _finetune(
     hidden = json.loads((checkpoint / "config.json").read_text(encoding="utf-8"))["hidden_size"]
     ours_lr = 1e-3 * min(1.0, RECIPE_WIDTH / hidden)
     if (folder / "best").exists():  # this stage's own, from a run killed before done.json
-        print(f"[{folder.name}] replacing the model of an earlier attempt ({folder / 'best'})")
+        _say(f"[{folder.name}] replacing the model of an earlier attempt ({folder / 'best'})")
         shutil.rmtree(folder / "best")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -654,18 +725,21 @@ def _report(
     lines = [
         "# lexforge quickstart",
         "",
-        f"A budget of {minutes:g} minutes on {device}; the stages took {took} in all, "
-        "over every attempt.",
+        f"A budget of {minutes:g} minutes on {device}; the stages took {took} in all "
+        "(an interrupted pretraining's time up to its last checkpoint included; an "
+        "interrupted stage that started again counts its last attempt alone).",
         "",
     ]
     ev = {k: v for k, v in (pretrained.get("eval") or {}).items() if v is not None}
+    curves = out / "pretrain" / "curves.png"
+    plotted = f"; curves: {curves}." if curves.is_file() else " (its curves.png is gone)."
     lines.append(
         f"Pretraining: {pretrained['steps']} steps of {RECIPE['batch_size']} x "
         f"{RECIPE['max_seq_len']} tokens, over a corpus of {pretrained['tokens']:,}, "
         f"{RECIPE['mlm_probability']:.0%} of the tokens masked; "
         f"held-out MLM loss {ev.get('mlm_loss', float('nan')):.3f}, "
         f"accuracy {ev.get('mlm_accuracy', float('nan')):.3f} (at that rate). "
-        f"Model: {out / 'pretrain' / 'model'}; curves: {out / 'pretrain' / 'curves.png'}."
+        f"Model: {out / 'pretrain' / 'model'}{plotted}"
     )
     lines += [
         "",
@@ -680,7 +754,11 @@ def _report(
                 steps = f"{steps} ({len(r['soup'])} runs averaged)"
             lines.append(f"| {task} | {names[system]} | {_pct(acc)} | {_pct(f1)} | {steps} "
                          f"| {r.get('seconds', float('nan')):.0f} |")  # fmt: skip
-    lines += ["", f"Confusion matrices: {out}/<system>-<task>/confusion.png."]
+    gone = sorted(p.parent.name for p in (out / f"{n}" / "confusion.png"
+                                          for t in results for n in (f"ours-{t}", f"minilm-{t}"))
+                  if not p.is_file())  # fmt: skip
+    lines += ["", f"Confusion matrices: {out}/<system>-<task>/confusion.png"
+              + (f" (gone: {', '.join(gone)})." if gone else ".")]  # fmt: skip
     if neighbours.get("probes"):
         lines += [
             "",

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from .._extras import require
+from .._progress import Progress
 from ..batch import check_int
 from ..errors import ConfigError
 from ._files import check_splits, dataset_dict_splits, split_at
@@ -364,11 +365,14 @@ def finetune(
         was_training = clf.training
         clf.eval()
         gold, outputs = [], []
-        for enc, gold_batch in batches(records, False, 0):
-            with mixed:
-                logits = clf(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"]).logits
-            gold.append(gold_batch.cpu())
-            outputs.append(logits.float().cpu())
+        with Progress("scoring", unit="texts", enabled=progress) as bar:
+            for enc, gold_batch in batches(records, False, 0):
+                with mixed:
+                    logits = clf(enc["input_ids"], enc["attention_mask"],
+                                 enc["token_type_ids"]).logits  # fmt: skip
+                gold.append(gold_batch.cpu())
+                outputs.append(logits.float().cpu())
+                bar(sum(len(g) for g in gold), len(records))
         clf.train(was_training)
         g, out = torch.cat(gold), torch.cat(outputs)
         if problem == "regression":  # gold as read (float32 holds 24 bits: 16777217 is not)

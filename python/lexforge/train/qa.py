@@ -41,6 +41,7 @@ import numpy as np
 import torch
 
 from .._extras import require
+from .._progress import Progress
 from ..errors import ConfigError
 from ._files import check_splits
 from ._fit import (
@@ -273,12 +274,14 @@ def finetune_qa(
         qa.eval()
         examples, w = splits[name], framed[name]
         start_logits, end_logits = [], []
-        for at in range(0, len(w.example), batch_size):
-            index = slice(at, at + batch_size)
-            with mixed:
-                out = qa(**rows(w.arrays, index))
-            start_logits.append(out.start_logits.float().cpu().numpy())
-            end_logits.append(out.end_logits.float().cpu().numpy())
+        with Progress("scoring", unit="windows", enabled=progress) as bar:
+            for at in range(0, len(w.example), batch_size):
+                index = slice(at, at + batch_size)
+                with mixed:
+                    out = qa(**rows(w.arrays, index))
+                start_logits.append(out.start_logits.float().cpu().numpy())
+                end_logits.append(out.end_logits.float().cpu().numpy())
+                bar(min(at + batch_size, len(w.example)), len(w.example))
         qa.train(was_training)
         starts_, ends_ = np.concatenate(start_logits), np.concatenate(end_logits)
         found = best_spans(starts_, ends_, w, examples, max_answer_length=max_answer_length)
