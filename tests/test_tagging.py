@@ -653,6 +653,8 @@ def test_the_logged_training_loss_is_the_mean_over_labelled_pieces(checkpoint: P
         model = BertForTokenClassification.from_pretrained(
             checkpoint, labels=("B-loc", "O"), hidden_dropout=0.0, attention_dropout=0.0
         )
+    with torch.no_grad():  # a head set by hand: fine-tuning starts from it (an untouched
+        model.classifier.weight.mul_(2.0)  # new head is drawn again from the seed)
     reference = copy.deepcopy(model).eval()
     result = finetune(model, sentences, task="tag", epochs=1, batch_size=3, lr=1e-12,
                       warmup=0, progress=False)  # fmt: skip
