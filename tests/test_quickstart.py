@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -586,3 +587,37 @@ def test_a_damaged_pretraining_plan_is_no_plan(tmp_path: Path) -> None:
         assert _planned_steps(plan) is None, damaged
     plan.write_text('{"steps": 53, "seconds_per_step": 0.1}')
     assert _planned_steps(plan) == 53
+
+
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
+def test_a_signal_in_a_fine_tuning_stage_stops_it_at_once(
+    tiny_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """Ctrl-C in a quickstart fine-tuning stage waited a minute while fine-tuning scored
+    and saved its best epoch, which the rerun then replaced (the kill/resume audit). It
+    stops at once now, with its signal kept (the command exits 130 or 143); Python's own
+    handlers are back after the stage."""
+    import os
+    import signal
+
+    import lexforge.train
+    from lexforge import quickstart
+
+    signum = getattr(signal, name)
+    went_on = []
+
+    def finetune(*args: Any, **kwargs: Any) -> Any:
+        from lexforge.train._interrupt import StopRequest
+
+        with StopRequest("finishing this step"):  # as fine-tuning's loop takes signals
+            os.kill(os.getpid(), signum)
+            time.sleep(0.5)  # (a handler runs at the next bytecode)
+            went_on.append(True)  # the loop's own handler lets the step finish
+
+    monkeypatch.setattr(lexforge.train, "finetune", finetune)
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt) as caught:
+        quickstart._finetune(tiny_checkpoint, "rt-polarity", tmp_path / "ft", 60.0, "cpu",
+                             False, minilm=True)  # fmt: skip
+    assert caught.value.signum == signum and not went_on
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before

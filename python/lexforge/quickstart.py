@@ -34,8 +34,10 @@ import os
 import random
 import shutil
 import signal
+import threading
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -671,7 +673,7 @@ def _finetune(
     if (folder / "best").exists():  # this stage's own, from a run killed before done.json
         _say(f"[{folder.name}] replacing the model of an earlier attempt ({folder / 'best'})")
         shutil.rmtree(folder / "best")
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, _stops_at_once():
         warnings.simplefilter("always")
         try:
             result = finetune(
@@ -694,6 +696,35 @@ def _finetune(
             "validation_macro_f1": result.validation.get("macro_f1"),
             "steps": sum(steps.values()), "soup": list(result.soup),
             "time_limit": round(seconds, 1)}  # fmt: skip
+
+
+@contextlib.contextmanager
+def _stops_at_once() -> Iterator[None]:
+    """Ctrl-C or SIGTERM in a fine-tuning stage stops it at once: on its own, fine-tuning
+    finishes the step, scores it and writes ``best/`` before it stops (a minute for
+    MiniLM), which the rerun then replaces, since a stage starts again from its start.
+    Over Python's own handlers only (a caller's own stays), in the main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        interrupted = KeyboardInterrupt()
+        interrupted.signum = signum  # type: ignore[attr-defined]
+        raise interrupted
+
+    defaults: dict[int, Any] = {
+        signal.SIGINT: signal.default_int_handler,
+        signal.SIGTERM: signal.SIG_DFL,
+    }
+    replaced = [s for s, default in defaults.items() if signal.getsignal(s) is default]
+    for signum in replaced:
+        signal.signal(signum, stop)
+    try:
+        yield
+    finally:
+        for signum in replaced:
+            signal.signal(signum, defaults[signum])
 
 
 def _baseline(task: str) -> dict[str, Any]:
