@@ -196,9 +196,18 @@ pub fn threads_for_texts(
     texts: &[&str],
     pairs: Option<&[&str]>,
 ) -> Option<usize> {
+    threads_for_bytes(requested, texts.iter().chain(pairs.unwrap_or_default()).map(|t| t.len()))
+}
+
+/// `requested`, or one thread when the texts of these byte lengths are under
+/// [`SMALL_TEXT_BYTES`] in all.
+pub fn threads_for_bytes(
+    requested: Option<usize>,
+    lengths: impl IntoIterator<Item = usize>,
+) -> Option<usize> {
     let mut bytes = 0;
-    for t in texts.iter().chain(pairs.unwrap_or_default()) {
-        bytes += t.len();
+    for n in lengths {
+        bytes += n;
         if bytes >= SMALL_TEXT_BYTES {
             return requested;
         }

@@ -39,6 +39,22 @@ impl Seq {
         self.first_offsets.clear();
     }
 
+    /// Appends the tokens of one word of a text given split into words (HF's pretokenized
+    /// input), numbered `index`; their offsets stay within the word, as HF's do.
+    pub fn push_word(&mut self, word: &Seq, index: i32) {
+        if self.first_offsets.is_empty() && !word.first_offsets.is_empty() {
+            self.first_offsets.extend_from_slice(&self.offsets); // (as they are, until now)
+        }
+        if !self.first_offsets.is_empty() {
+            let firsts =
+                if word.first_offsets.is_empty() { &word.offsets } else { &word.first_offsets };
+            self.first_offsets.extend_from_slice(firsts);
+        }
+        self.ids.extend_from_slice(&word.ids);
+        self.offsets.extend_from_slice(&word.offsets);
+        self.words.extend(std::iter::repeat_n(index, word.len()));
+    }
+
     fn slice(&self, start: usize, end: usize) -> Seq {
         let mut offsets = self.offsets[start..end].to_vec();
         if let (Some(first), Some(&span)) = (offsets.first_mut(), self.first_offsets.get(start)) {
@@ -93,6 +109,90 @@ impl Seq {
             }
         }
         parts.into_iter().map(|(a, b)| self.slice(a, b)).collect()
+    }
+}
+
+/// The texts (or the second texts) of a batch.
+#[derive(Clone, Copy, Debug)]
+pub enum Texts<'a> {
+    Whole(&'a [&'a str]),
+    /// Each text split into words (HF's `is_pretokenized`): every word is encoded as a text
+    /// of its own, and its tokens carry the word's index.
+    Words(&'a [Vec<&'a str>]),
+}
+
+impl<'a> Texts<'a> {
+    /// Number of texts.
+    pub fn len(&self) -> usize {
+        match self {
+            Texts::Whole(t) => t.len(),
+            Texts::Words(w) => w.len(),
+        }
+    }
+
+    /// Whether there is no text.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The words of text `i` (a whole text is one).
+    pub fn pieces(self, i: usize) -> &'a [&'a str] {
+        match self {
+            Texts::Whole(t) => std::slice::from_ref(&t[i]),
+            Texts::Words(w) => &w[i],
+        }
+    }
+
+    /// Encodes text `i` into `out` (cleared first) with `encode`, which appends one text's
+    /// tokens to a sequence; `word` is scratch space.
+    pub fn encode_into(
+        &self,
+        i: usize,
+        word: &mut Seq,
+        out: &mut Seq,
+        mut encode: impl FnMut(&str, &mut Seq) -> Result<()>,
+    ) -> Result<()> {
+        out.clear();
+        match self {
+            Texts::Whole(t) => encode(t[i], out),
+            Texts::Words(w) => {
+                for (j, piece) in w[i].iter().enumerate() {
+                    word.clear();
+                    encode(piece, word)?;
+                    let index = i32::try_from(j)
+                        .map_err(|_| Error::Config(format!("text {i} has more than 2^31 words")))?;
+                    out.push_word(word, index);
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// `requested`, or one thread for a small batch (see [`crate::parallel::threads_for_bytes`]).
+pub fn threads_for<'a>(
+    requested: Option<usize>,
+    texts: Texts<'a>,
+    pairs: Option<Texts<'a>>,
+) -> Option<usize> {
+    fn lengths<'a>(t: Texts<'a>) -> impl Iterator<Item = usize> + 'a {
+        (0..t.len()).flat_map(move |i| t.pieces(i).iter().map(|p| p.len()))
+    }
+    crate::parallel::threads_for_bytes(
+        requested,
+        lengths(texts).chain(pairs.into_iter().flat_map(lengths)),
+    )
+}
+
+/// Checks that a batch's second texts are one per text.
+pub fn check_pairs(texts: Texts<'_>, pairs: Option<Texts<'_>>) -> Result<()> {
+    match pairs {
+        Some(p) if p.len() != texts.len() => Err(Error::Config(format!(
+            "got {} texts but {} pairs; pass one second sequence per text",
+            texts.len(),
+            p.len()
+        ))),
+        _ => Ok(()),
     }
 }
 
@@ -240,13 +340,20 @@ impl Options {
     }
 }
 
+/// A token of the first sequence (in [`Rows::special`]).
+pub const FIRST: u8 = 0;
+/// A token the template added.
+pub const TEMPLATE: u8 = 1;
+/// A token of the second sequence.
+pub const SECOND: u8 = 2;
+
 /// The rows of a batch (model inputs), stored field by field: row `i` spans
 /// `starts[i]..starts[i + 1]` of every field.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rows {
     pub ids: Vec<u32>,
     pub type_ids: Vec<u32>,
-    /// 1 for template tokens.
+    /// Where each token comes from: [`FIRST`], [`TEMPLATE`] or [`SECOND`].
     pub special: Vec<u8>,
     pub words: Vec<i32>,
     pub offsets: Vec<(u32, u32)>,
@@ -295,10 +402,10 @@ impl Rows {
         self.starts.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0)
     }
 
-    fn push_seq(&mut self, seq: &Seq, type_id: u32) {
+    fn push_seq(&mut self, seq: &Seq, type_id: u32, source: u8) {
         self.ids.extend_from_slice(&seq.ids);
         self.type_ids.extend(std::iter::repeat_n(type_id, seq.len()));
-        self.special.extend(std::iter::repeat_n(0, seq.len()));
+        self.special.extend(std::iter::repeat_n(source, seq.len()));
         self.words.extend_from_slice(&seq.words);
         self.offsets.extend_from_slice(&seq.offsets);
     }
@@ -306,7 +413,7 @@ impl Rows {
     fn push_special(&mut self, id: u32, type_id: u32) {
         self.ids.push(id);
         self.type_ids.push(type_id);
-        self.special.push(1);
+        self.special.push(TEMPLATE);
         self.words.push(-1);
         self.offsets.push((0, 0));
     }
@@ -466,10 +573,10 @@ pub fn rows(
             match *part {
                 Part::Special(id, ty) if add_special_tokens => out.push_special(id, ty),
                 Part::Special(..) => {}
-                Part::A(ty) => out.push_seq(sa, ty),
+                Part::A(ty) => out.push_seq(sa, ty, FIRST),
                 Part::B(ty) => {
                     if let Some(sb) = sb {
-                        out.push_seq(sb, ty);
+                        out.push_seq(sb, ty, SECOND);
                     }
                 }
             }
@@ -602,6 +709,9 @@ pub enum Field {
     Attention,
     Special,
     Words,
+    /// 0 for the first sequence's tokens, 1 for the second's, -1 for the others (HF's
+    /// `sequence_ids`).
+    Sequence,
     /// Two values per token.
     Offsets,
 }
@@ -613,7 +723,7 @@ fn fill(rows: &Rows, width: usize, pad: Option<&Padding>, field: Field, out: &mu
         Field::Ids => pad.map_or(0, |p| i64::from(p.pad_id)),
         Field::TypeIds => pad.map_or(0, |p| i64::from(p.pad_type_id)),
         Field::Special => 1,
-        Field::Words => -1,
+        Field::Words | Field::Sequence => -1,
         Field::Attention | Field::Offsets => 0,
     };
     let left = pad.is_some_and(|p| p.side == Side::Left);
@@ -627,7 +737,20 @@ fn fill(rows: &Rows, width: usize, pad: Option<&Padding>, field: Field, out: &mu
             Field::Ids => copy(dst, &rows.ids[range]),
             Field::TypeIds => copy(dst, &rows.type_ids[range]),
             Field::Attention => dst.fill(1),
-            Field::Special => copy(dst, &rows.special[range]),
+            Field::Special => {
+                for (d, &s) in dst.iter_mut().zip(&rows.special[range]) {
+                    *d = i64::from(s == TEMPLATE);
+                }
+            }
+            Field::Sequence => {
+                for (d, &s) in dst.iter_mut().zip(&rows.special[range]) {
+                    *d = match s {
+                        FIRST => 0,
+                        SECOND => 1,
+                        _ => -1,
+                    };
+                }
+            }
             Field::Words => copy(dst, &rows.words[range]),
             Field::Offsets => {
                 for (d, &(s, e)) in dst.chunks_exact_mut(2).zip(&rows.offsets[range]) {

@@ -178,8 +178,6 @@ def test_bad_calls_name_the_fix(bert: Any) -> None:
     with pytest.raises(ConfigError, match="padding=True"):
         ours(["one", "two words"], return_tensors="np")  # rows of different lengths
     ours(["one", "two"], return_tensors="np")  # one length: fine, as in transformers
-    with pytest.raises(ConfigError, match="is_split_into_words"):
-        ours([["a", "b"]], is_split_into_words=True)
     with pytest.raises(ConfigError, match="padding must be"):
         ours("x", padding="most")
     with pytest.raises(ConfigError, match="return_tensors"):
@@ -197,6 +195,191 @@ def test_bad_calls_name_the_fix(bert: Any) -> None:
     with pytest.raises(TypeError, match="unexpected keyword"):
         ours("x", return_mystery=True)
     assert ours([])["input_ids"] == []
+
+
+# ------------------------------------------- texts split into words; word_ids, sequence_ids
+
+
+def _same_rows(ours: Any, theirs: Any) -> None:
+    """Every field, and each row's word and sequence indices, as transformers gives them."""
+    _same(ours, theirs)
+    rows = len(theirs["input_ids"]) if isinstance(theirs["input_ids"][0], list) else 1
+    for i in range(rows):
+        assert ours.word_ids(i) == theirs.word_ids(i), i
+        assert ours.sequence_ids(i) == theirs.sequence_ids(i), i
+
+
+def _word_batches(texts: list[str]) -> list[list[str]]:
+    """Texts split at spaces, and words transformers must keep whole: empty, with spaces
+    inside and around, special tokens, CJK, accents, emoji."""
+    batch = [t.split(" ") for t in texts[:12]]
+    return [*batch, ["New York", "", "  two  spaces ", "naïve", "東京都", "👍🏽", "don't"], [],
+            ["[SEP]", "<|endoftext|>", "</s>", "x"]]  # fmt: skip
+
+
+WORD_OPTIONS = [
+    {},
+    {"padding": True, "padding_side": "left"},
+    {"return_offsets_mapping": True, "return_special_tokens_mask": True, "return_length": True},
+    {"truncation": True, "max_length": 9, "return_overflowing_tokens": True, "stride": 2,
+     "return_offsets_mapping": True},
+    {"padding": "max_length", "max_length": 64, "truncation": True, "return_tensors": "np"},
+]  # fmt: skip
+
+
+def _byte_level(tmp_path: Path, wiki_text: str, prefix_space: bool) -> tuple[Any, Any]:
+    """A RoBERTa-style byte-level BPE (trained by HF tokenizers: ByteLevel pre-tokenizer,
+    ``<s> A </s></s> B </s>``) or GPT-2 itself, as lexforge and transformers read it."""
+    if not prefix_space:
+        lf.Tokenizer.from_file(datasets.files("gpt2")["encoder.json"]).save(tmp_path / "t.json")
+    else:
+        tokenizers = pytest.importorskip("tokenizers")
+        hf = tokenizers.Tokenizer(tokenizers.models.BPE())
+        hf.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=True)
+        hf.post_processor = tokenizers.processors.RobertaProcessing(
+            ("</s>", 2), ("<s>", 0), trim_offsets=True, add_prefix_space=True
+        )
+        trainer = tokenizers.trainers.BpeTrainer(
+            vocab_size=600, special_tokens=["<s>", "<pad>", "</s>", "<unk>"],
+            initial_alphabet=tokenizers.pre_tokenizers.ByteLevel.alphabet(),
+        )  # fmt: skip
+        hf.train_from_iterator(wiki_text.split("\n")[:400], trainer)
+        hf.save(str(tmp_path / "t.json"))
+    pad = {"pad_token": "<pad>"} if prefix_space else {}
+    return lf.Tokenizer.from_file(tmp_path / "t.json"), _theirs(tmp_path / "t.json", **pad)
+
+
+@pytest.mark.parametrize("options", WORD_OPTIONS)
+def test_words_match_transformers(bert: Any, texts: list[str], options: dict) -> None:
+    """``is_split_into_words=True``: each word encoded on its own, its tokens numbered by
+    its index in the list (a word with spaces inside is one word), offsets within it."""
+    ours, theirs = bert
+    batch = _word_batches(texts)
+    _same_rows(ours(batch, is_split_into_words=True, **options),
+               theirs(batch, is_split_into_words=True, **options))  # fmt: skip
+    one = batch[-3]
+    _same_rows(ours(one, is_split_into_words=True, **options),
+               theirs(one, is_split_into_words=True, **options))  # fmt: skip
+    second = [b[::-1][:5] for b in batch]
+    _same_rows(ours(batch, second, is_split_into_words=True, **options),
+               theirs(batch, second, is_split_into_words=True, **options))  # fmt: skip
+
+
+@pytest.mark.parametrize("prefix_space", [False, True])
+@pytest.mark.parametrize("options", WORD_OPTIONS[:4])
+def test_words_match_transformers_byte_level(
+    tmp_path: Path, wiki_text: str, texts: list[str], prefix_space: bool, options: dict
+) -> None:
+    """GPT-2 (each word without a space before it) and a RoBERTa-style tokenizer with
+    ``add_prefix_space`` (a space put before every word, offsets trimmed of it)."""
+    ours, theirs = _byte_level(tmp_path, wiki_text, prefix_space)
+    if options.get("padding") and not prefix_space:
+        options = {**options, "pad_token_id": 50256}
+        theirs.pad_token = "<|endoftext|>"
+    batch = _word_batches(texts)
+    _same_rows(ours(batch, is_split_into_words=True, **options),
+               theirs(batch, is_split_into_words=True, **options))  # fmt: skip
+    if prefix_space and "stride" not in options:  # (a template with pairs)
+        second = [b[:4] for b in batch]
+        _same_rows(ours(batch, second, is_split_into_words=True, **options),
+                   theirs(batch, second, is_split_into_words=True, **options))  # fmt: skip
+
+
+@pytest.mark.parametrize("options", OPTIONS[:8])
+def test_word_and_sequence_ids_of_texts_match_transformers(
+    bert: Any, texts: list[str], options: dict
+) -> None:
+    ours, theirs = bert
+    _same_rows(ours(texts, **options), theirs(texts, **options))
+    first, second = [t[:60] for t in texts[:6]], [t[:90] for t in texts[6:12]]
+    _same_rows(ours(first, second, **options), theirs(first, second, **options))
+
+
+def test_the_ner_recipe_gives_transformers_labels(bert: Any, texts: list[str]) -> None:
+    """transformers' token-classification recipe, as its docs write it: tokenize words,
+    label each word's first token through ``word_ids``, -100 elsewhere."""
+    ours, theirs = bert
+    words = [t.split() for t in texts[:10]]
+    tags = [[len(w) % 5 for w in sentence] for sentence in words]
+
+    def align(tok: Any) -> list[list[int]]:
+        enc = tok(words, truncation=True, max_length=48, is_split_into_words=True)
+        labels = []
+        for i, sentence_tags in enumerate(tags):
+            previous, row = None, []
+            for word in enc.word_ids(batch_index=i):
+                row.append(-100 if word is None or word == previous else sentence_tags[word])
+                previous = word
+            labels.append(row)
+        return labels
+
+    got = align(ours)
+    assert got == align(theirs)
+    assert sum(label != -100 for row in got for label in row) > 100
+
+
+def test_word_ids_survive_tensors_moves_and_pickling(bert: Any) -> None:
+    import pickle
+
+    torch = pytest.importorskip("torch")
+    ours, theirs = bert
+    enc = ours(["New York is big", "Hi"], ["Yes", "no no"], padding=True, return_tensors="pt")
+    want = theirs(["New York is big", "Hi"], ["Yes", "no no"], padding=True)
+    for batch in (enc, enc.to("cpu"), pickle.loads(pickle.dumps(enc))):
+        assert isinstance(batch["input_ids"], torch.Tensor)
+        assert [batch.word_ids(i) for i in range(2)] == [want.word_ids(i) for i in range(2)]
+        assert batch.sequence_ids(1) == want.sequence_ids(1)
+
+
+def test_encode_batch_takes_words(bert: Any, texts: list[str]) -> None:
+    """``encode_batch(is_split_into_words=True)``: HF tokenizers' ``encode_batch`` with
+    ``is_pretokenized=True``, as id lists and as arrays with word and sequence ids."""
+    tokenizers = pytest.importorskip("tokenizers")
+    ours, _ = bert
+    path = datasets.files("bert-base-uncased")["tokenizer.json"]
+    theirs = tokenizers.Tokenizer.from_file(str(path))
+    theirs.no_truncation()
+    batch = _word_batches(texts)
+    want = theirs.encode_batch(batch, is_pretokenized=True)
+    got = ours.encode_batch(batch, is_split_into_words=True, truncation=False)
+    assert got == [e.ids for e in want]
+    arrays = ours.encode_batch(
+        batch, is_split_into_words=True, padding=True, truncation=False, return_tensors="np",
+        return_word_ids=True, return_sequence_ids=True,
+    )  # fmt: skip
+    for i, e in enumerate(want):
+        n = len(e.ids)
+        assert arrays["word_ids"][i, :n].tolist() == [-1 if w is None else w for w in e.word_ids]
+        assert arrays.word_ids(i)[:n] == e.word_ids
+        assert arrays.sequence_ids(i)[:n] == e.sequence_ids
+        assert set(arrays["sequence_ids"][i, n:].tolist()) <= {-1}
+
+
+def test_bad_words_name_the_fix(bert: Any) -> None:
+    ours, _ = bert
+    with pytest.raises(TypeError, match="split the text first"):
+        ours("two words", is_split_into_words=True)
+    with pytest.raises(TypeError, match=r"texts\[1\] must be a list of words"):
+        ours([["a"], "b c"], is_split_into_words=True)
+    with pytest.raises(TypeError, match=r"texts\[1\]\[2\] must be a str, got int"):
+        ours([["a"], ["b", "c", 3]], is_split_into_words=True)
+    with pytest.raises(lf.errors.EncodingError, match=r"texts\[0\]\[1\] holds a lone"):
+        ours([["a", "b\ud800"]], is_split_into_words=True)
+    with pytest.raises(TypeError, match="batch too"):
+        ours([["a"], ["b"]], ["c", "d"], is_split_into_words=True)
+    with pytest.raises(ConfigError, match="2 texts but 1 second"):
+        ours([["a"], ["b"]], [["c"]], is_split_into_words=True)
+    with pytest.raises(ConfigError, match="is_split_into_words=True"):
+        ours([["a", "b", "c"]])  # words without the flag: read as a malformed pair
+    padded = ours.pad([{"input_ids": [101, 102]}, {"input_ids": [101, 7, 102]}])
+    with pytest.raises(ConfigError, match="holds no word_ids"):
+        padded.word_ids(0)
+    enc = ours(["a", "b"])
+    with pytest.raises(ConfigError, match="past the 2 rows"):
+        enc.word_ids(2)
+    with pytest.raises(ConfigError, match="batch_index must be"):
+        enc.sequence_ids(-1)
+    assert ours([], is_split_into_words=True)["input_ids"] == [101, 102]  # one empty text
 
 
 # ----------------------------------------------------------------- pad and the collators

@@ -196,8 +196,8 @@ class BpeEncoding(BpeBase):
     @overload
     def encode_batch(
         self,
-        texts: Sequence[str],
-        pairs: Sequence[str] | None = ...,
+        texts: Sequence[str] | Sequence[Sequence[str]],
+        pairs: Sequence[str] | Sequence[Sequence[str]] | None = ...,
         *,
         allowed_special: SpecialSet = ...,
         disallowed_special: SpecialSet = ...,
@@ -213,15 +213,17 @@ class BpeEncoding(BpeBase):
         return_tensors: None = ...,
         return_special_tokens_mask: bool = ...,
         return_word_ids: bool = ...,
+        return_sequence_ids: bool = ...,
         return_offsets: bool = ...,
         return_overflowing_tokens: bool = ...,
         num_threads: int | None = ...,
+        is_split_into_words: bool = ...,
     ) -> list[list[int]]: ...
     @overload
     def encode_batch(
         self,
-        texts: Sequence[str],
-        pairs: Sequence[str] | None = ...,
+        texts: Sequence[str] | Sequence[Sequence[str]],
+        pairs: Sequence[str] | Sequence[Sequence[str]] | None = ...,
         *,
         allowed_special: SpecialSet = ...,
         disallowed_special: SpecialSet = ...,
@@ -237,14 +239,16 @@ class BpeEncoding(BpeBase):
         return_tensors: Literal["np", "pt"],
         return_special_tokens_mask: bool = ...,
         return_word_ids: bool = ...,
+        return_sequence_ids: bool = ...,
         return_offsets: bool = ...,
         return_overflowing_tokens: bool = ...,
         num_threads: int | None = ...,
+        is_split_into_words: bool = ...,
     ) -> BatchEncoding: ...
     def encode_batch(
         self,
-        texts: Sequence[str],
-        pairs: Sequence[str] | None = None,
+        texts: Sequence[str] | Sequence[Sequence[str]],
+        pairs: Sequence[str] | Sequence[Sequence[str]] | None = None,
         *,
         allowed_special: SpecialSet = frozenset(),
         disallowed_special: SpecialSet = "all",
@@ -260,9 +264,11 @@ class BpeEncoding(BpeBase):
         return_tensors: Literal["np", "pt"] | None = None,
         return_special_tokens_mask: bool = False,
         return_word_ids: bool = False,
+        return_sequence_ids: bool = False,
         return_offsets: bool = False,
         return_overflowing_tokens: bool = False,
         num_threads: int | None = None,
+        is_split_into_words: bool = False,
     ) -> list[list[int]] | BatchEncoding:
         """Encodes many texts (or pairs ``texts[i], pairs[i]``) in parallel with the GIL
         released; results do not depend on ``num_threads`` (default
@@ -289,6 +295,12 @@ class BpeEncoding(BpeBase):
         and given with neither option it cuts rows to it (``"longest_first"``), as
         transformers does.
 
+        ``is_split_into_words=True``: each text (and second text) is a list of words, each
+        encoded on its own (with ``add_prefix_space``, a space before each), its tokens'
+        ``word_ids`` its index in the list, their offsets within it (HF's
+        ``is_pretokenized``). ``return_sequence_ids`` adds ``sequence_ids`` (0 for the first
+        text's tokens, 1 for the second's, -1 for special and padding tokens).
+
         Raises:
             ConfigError: impossible truncation, bad option values, rows of different
                 lengths for arrays without padding, no padding token.
@@ -306,6 +318,7 @@ class BpeEncoding(BpeBase):
         )  # fmt: skip
         plain = pairs is None and trunc is None and pad is None and not return_overflowing_tokens
         plain &= not (return_special_tokens_mask or return_word_ids or return_offsets)  # (refused)
+        plain &= not (return_sequence_ids or is_split_into_words)
         if plain and return_tensors is None and not isinstance(texts, str):
             batch = in_order(texts)  # the fast path: no rows to build
             try:
@@ -320,17 +333,18 @@ class BpeEncoding(BpeBase):
             return [self._framed(r, True) for r in lists]
         core, template, trim = self._core, self._template_arg(), self._trim()
         return model_inputs(
-            lambda t, p, trunc, pad, overflow: core.encode_batch_lists(
+            lambda t, p, trunc, pad, overflow, words: core.encode_batch_lists(
                 t, p, allowed, disallowed, template, add_special_tokens, trunc, pad, overflow,
-                num_threads,
+                num_threads, words,
             ),
-            lambda t, f, p, trunc, pad, overflow: core.encode_batch_arrays(
+            lambda t, f, p, trunc, pad, overflow, words: core.encode_batch_arrays(
                 t, f, p, allowed, disallowed, template, add_special_tokens, trunc, pad,
-                overflow, trim, num_threads,
+                overflow, trim, num_threads, words,
             ),
             texts, pairs, truncation=trunc, padding=pad, overflow=return_overflowing_tokens,
             return_tensors=return_tensors, special_tokens_mask=return_special_tokens_mask,
             word_ids=return_word_ids, offsets=return_offsets,
+            sequence_ids=return_sequence_ids, words=is_split_into_words,
         )  # fmt: skip
 
     def encode_batch_flat(

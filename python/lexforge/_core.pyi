@@ -86,8 +86,8 @@ class Bpe:
     ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]]: ...
     def encode_batch_lists(
         self,
-        texts: Sequence[str],
-        pairs: Sequence[str] | None = None,
+        texts: Sequence[str] | Sequence[Sequence[str]],
+        pairs: Sequence[str] | Sequence[Sequence[str]] | None = None,
         allowed: Sequence[int] | None = None,
         disallowed: Sequence[int] | None = None,
         template: tuple[Sequence[tuple[str, int, int]], Sequence[tuple[str, int, int]]]
@@ -97,12 +97,13 @@ class Bpe:
         padding: tuple[int | None, int | None, int, int, str] | None = None,
         overflow: bool = False,
         num_threads: int | None = None,
+        words: bool = False,
     ) -> tuple[list[list[int]], list[int]]: ...
     def encode_batch_arrays(
         self,
-        texts: Sequence[str],
+        texts: Sequence[str] | Sequence[Sequence[str]],
         fields: Sequence[str],
-        pairs: Sequence[str] | None = None,
+        pairs: Sequence[str] | Sequence[Sequence[str]] | None = None,
         allowed: Sequence[int] | None = None,
         disallowed: Sequence[int] | None = None,
         template: tuple[Sequence[tuple[str, int, int]], Sequence[tuple[str, int, int]]]
@@ -113,6 +114,7 @@ class Bpe:
         overflow: bool = False,
         trim: bool | None = None,
         num_threads: int | None = None,
+        words: bool = False,
     ) -> dict[str, npt.NDArray[np.int64]]: ...
     def encode_bytes(
         self,
@@ -188,24 +190,26 @@ class BertTokenizer:
     ) -> list[int]: ...
     def encode_batch_lists(
         self,
-        texts: Sequence[str],
-        pairs: Sequence[str] | None = None,
+        texts: Sequence[str] | Sequence[Sequence[str]],
+        pairs: Sequence[str] | Sequence[Sequence[str]] | None = None,
         add_special_tokens: bool = True,
         truncation: tuple[int, str, int, str] | None = None,
         padding: tuple[int | None, int | None, int, int, str] | None = None,
         overflow: bool = False,
         num_threads: int | None = None,
+        words: bool = False,
     ) -> tuple[list[list[int]], list[int]]: ...
     def encode_batch_arrays(
         self,
-        texts: Sequence[str],
+        texts: Sequence[str] | Sequence[Sequence[str]],
         fields: Sequence[str],
-        pairs: Sequence[str] | None = None,
+        pairs: Sequence[str] | Sequence[Sequence[str]] | None = None,
         add_special_tokens: bool = True,
         truncation: tuple[int, str, int, str] | None = None,
         padding: tuple[int | None, int | None, int, int, str] | None = None,
         overflow: bool = False,
         num_threads: int | None = None,
+        words: bool = False,
     ) -> dict[str, npt.NDArray[np.int64]]: ...
     def vocab(self) -> list[str]: ...
     def token_to_id(self, token: str) -> int | None: ...

@@ -59,13 +59,7 @@ def call(
 ) -> BatchEncoding:
     """See :meth:`lexforge.Tokenizer.__call__`."""
     del verbose  # transformers' switch for its warnings; lexforge raises or stays silent
-    if is_split_into_words:
-        raise ConfigError(
-            "is_split_into_words=True is not supported: join each list of words with "
-            "spaces (the pre-tokenizer splits them again) and take word_ids from "
-            "encode_batch(..., return_word_ids=True, return_tensors='np')"
-        )
-    texts, pairs, single = _inputs(text, text_pair)
+    texts, pairs, single = _inputs(text, text_pair, is_split_into_words)
     padding = _padding(padding)
     if truncation in _NO_TRUNCATION:
         truncation = False
@@ -88,6 +82,9 @@ def call(
         return_special_tokens_mask=return_special_tokens_mask,
         return_offsets=return_offsets_mapping,
         return_overflowing_tokens=return_overflowing_tokens,
+        return_word_ids=True,  # (kept for word_ids() and sequence_ids(), as transformers
+        return_sequence_ids=True,  # keeps its encodings)
+        is_split_into_words=is_split_into_words,
     )
     if return_tensors not in (None, "np", "pt"):
         raise ConfigError(f"return_tensors must be None, 'np' or 'pt', got {return_tensors!r}")
@@ -104,11 +101,19 @@ def call(
         fields["offset_mapping"] = fields.pop("offsets")
     if return_length:
         fields["length"] = [len(row) for row in rows["input_ids"]]
-    return _shaped(fields, return_tensors, single and not return_overflowing_tokens)
+    out = _shaped(fields, return_tensors, single and not return_overflowing_tokens)
+    out._word_ids, out._sequence_ids = rows.get("word_ids", []), rows.get("sequence_ids", [])
+    return out
 
 
-def _inputs(text: Any, text_pair: Any) -> tuple[list[str], list[str] | None, bool]:
-    """The texts, the second texts (or None) and whether one text (not a batch) came."""
+def _inputs(
+    text: Any, text_pair: Any, split: bool = False
+) -> tuple[list[Any], list[Any] | None, bool]:
+    """The texts, the second texts (or None) and whether one text (not a batch) came; with
+    ``split`` (``is_split_into_words``) a text is a list of words, so a batch is a list of
+    lists."""
+    if split:
+        return _word_inputs(text, text_pair)
     if isinstance(text, str):
         if text_pair is not None and not isinstance(text_pair, str):
             raise TypeError("with one text, text_pair must be one str (or None)")
@@ -123,12 +128,50 @@ def _inputs(text: Any, text_pair: Any) -> tuple[list[str], list[str] | None, boo
             raise ConfigError(
                 "a batch of pairs holds (text, second text) tuples; one has "
                 f"{next(len(t) for t in texts if len(t) != 2)} items"
+                + (
+                    "; for texts split into words pass is_split_into_words=True"
+                    if any(isinstance(w, str) for t in texts for w in t)
+                    else ""
+                )
             )
         return [t[0] for t in texts], [t[1] for t in texts], False
     if isinstance(text_pair, str):
         raise TypeError("with a batch of texts, text_pair must be a list (one per text)")
     pairs = None if text_pair is None else list(text_pair)
     if pairs is not None and len(pairs) != len(texts):
+        raise ConfigError(
+            f"got {len(texts)} texts but {len(pairs)} second texts; pass one per text"
+        )
+    return texts, pairs, False
+
+
+def _word_inputs(text: Any, text_pair: Any) -> tuple[list[Any], list[Any] | None, bool]:
+    """As transformers reads ``is_split_into_words=True``: a list of str is one text split
+    into words, a list of such lists a batch (of pairs, with a ``text_pair`` of as many)."""
+
+    def is_words(x: Any) -> bool:
+        return isinstance(x, (list, tuple)) and all(isinstance(w, str) for w in x)
+
+    if isinstance(text, str) or not isinstance(text, (list, tuple)):
+        raise TypeError(
+            "with is_split_into_words=True the tokenizer takes a list of words (str) or a "
+            f"batch of such lists, got {type(text).__name__}"
+            + ("; split the text first (text.split())" if isinstance(text, str) else "")
+        )
+    if is_words(text):  # one text (an empty list too, as in transformers)
+        if text_pair is not None and not is_words(text_pair):
+            raise TypeError("with one text split into words, text_pair must be one list of words")
+        return [list(text)], None if text_pair is None else [list(text_pair)], True
+    texts = list(text)
+    if text_pair is None:
+        return texts, None, False
+    if is_words(text_pair) and text_pair:
+        raise TypeError(
+            "with a batch of texts split into words, text_pair must be a batch too (one "
+            "list of words per text)"
+        )
+    pairs = list(text_pair)
+    if len(pairs) != len(texts):
         raise ConfigError(
             f"got {len(texts)} texts but {len(pairs)} second texts; pass one per text"
         )

@@ -148,6 +148,22 @@ def in_order(texts: Any, name: str = "texts") -> list[Any]:
     return list(texts)
 
 
+def word_lists(batch: list[Any], name: str = "texts") -> list[list[Any]]:
+    """Each text of ``batch`` split into words (``is_split_into_words``) as a list; a
+    ``TypeError`` naming the first that is a str or no sequence. The words themselves are
+    checked by the core (:func:`not_texts` names a bad one)."""
+    out = []
+    for i, words in enumerate(batch):
+        if isinstance(words, (str, bytes, bytearray)) or not isinstance(words, Sequence):
+            raise TypeError(
+                f"{name}[{i}] must be a list of words (str) with is_split_into_words=True, "
+                f"got {type(words).__name__}; split the text (text.split()) or pass "
+                "is_split_into_words=False"
+            )
+        out.append(words if isinstance(words, list) else list(words))
+    return out
+
+
 def check_text(**texts: str | None) -> None:
     """Raises :func:`bad_text`'s error, named after its argument, for the first of
     ``texts`` with no UTF-8 form. It scans the texts: call it only once the core has

@@ -35,9 +35,16 @@ class BatchEncoding(dict[str, Any]):
     ``attention_mask`` (1 for tokens, 0 for padding); on request ``special_tokens_mask``
     (1 for template and padding tokens), ``word_ids`` (index of the word within its
     sequence, -1 for special and padding tokens), ``offsets`` (rows, length, 2: character
-    span in the original text, (0, 0) for special tokens), and ``overflow_to_sample_mapping``
+    span in the original text, (0, 0) for special tokens), ``sequence_ids`` (0 or 1: which
+    text of a pair, -1 for special and padding tokens), and ``overflow_to_sample_mapping``
     (rows,: the input each row comes from, when overflow windows are returned).
+    :meth:`word_ids` and :meth:`sequence_ids` read a row's as transformers' methods do.
     """
+
+    # what the tokenizer call keeps besides the fields (transformers' ``encodings``): each
+    # row's word and sequence indices, -1 for none
+    _word_ids: Any = None
+    _sequence_ids: Any = None
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -47,7 +54,53 @@ class BatchEncoding(dict[str, Any]):
 
     def to(self, device: Any) -> BatchEncoding:
         """Moves torch tensors to ``device`` (NumPy arrays are left as they are)."""
-        return BatchEncoding({k: v.to(device) if hasattr(v, "to") else v for k, v in self.items()})
+        moved = {k: v.to(device) if hasattr(v, "to") else v for k, v in self.items()}
+        return self._with(moved)
+
+    def _with(self, fields: Mapping[str, Any]) -> BatchEncoding:
+        """A BatchEncoding of ``fields`` keeping this one's word and sequence indices."""
+        out = BatchEncoding(fields)
+        out._word_ids, out._sequence_ids = self._word_ids, self._sequence_ids
+        return out
+
+    def word_ids(self, batch_index: int = 0) -> list[int | None]:
+        """The word each token of row ``batch_index`` comes from, None for special and
+        padding tokens (transformers' ``BatchEncoding.word_ids``): the index of the word
+        within its text, or with ``is_split_into_words`` the index in the list of words.
+
+        Raises:
+            ConfigError: the batch holds no word indices (``pad`` output, or
+                ``encode_batch`` without ``return_word_ids=True``).
+        """
+        return self._indices("word_ids", self._word_ids, batch_index)
+
+    def sequence_ids(self, batch_index: int = 0) -> list[int | None]:
+        """For each token of row ``batch_index``: 0 for the first text's tokens, 1 for the
+        second text's, None for special and padding tokens (transformers'
+        ``BatchEncoding.sequence_ids``).
+
+        Raises:
+            ConfigError: the batch holds no sequence indices (``pad`` output, or
+                ``encode_batch`` without ``return_sequence_ids=True``).
+        """
+        return self._indices("sequence_ids", self._sequence_ids, batch_index)
+
+    def _indices(self, name: str, kept: Any, batch_index: int) -> list[int | None]:
+        rows = self.get(name, kept)
+        if rows is None:
+            raise ConfigError(
+                f"this batch holds no {name}: they come with the tokenizer call "
+                f"(tokenizer(texts, ...)) or encode_batch(..., return_{name}=True); a padded "
+                "batch from pad() has none"
+            )
+        check_int("batch_index", batch_index)
+        if batch_index >= len(rows):
+            raise ConfigError(
+                f"batch_index={batch_index} is past the {len(rows)} rows of this batch"
+            )
+        row = rows[batch_index]
+        values = row.tolist() if hasattr(row, "tolist") else list(row)
+        return [None if v < 0 else int(v) for v in values]
 
 
 def as_tensors(arrays: Mapping[str, Any], kind: str) -> BatchEncoding:
@@ -344,8 +397,8 @@ def check_int(name: str, value: Any, least: int = 0, most: int | None = None) ->
 def model_inputs(
     lists: Callable[..., tuple[list[list[int]], list[int]]],
     arrays: Callable[..., dict[str, Any]],
-    texts: Sequence[str],
-    pairs: Sequence[str] | None,
+    texts: Sequence[Any],
+    pairs: Sequence[Any] | None,
     *,
     truncation: Truncation | None,
     padding: Padding | None,
@@ -354,12 +407,15 @@ def model_inputs(
     special_tokens_mask: bool,
     word_ids: bool,
     offsets: bool,
+    sequence_ids: bool = False,
+    words: bool = False,
 ) -> list[list[int]] | BatchEncoding:
     """A batch through a tokenizer core: ``lists(texts, pairs, truncation, padding,
-    overflow)`` gives the id lists, ``arrays(texts, fields, pairs, truncation, padding,
-    overflow)`` the arrays of the named fields (the two ``encode_batch_*`` methods of the
-    cores, options already bound). Checks the texts, names a text the core cannot take."""
-    from lexforge._text_checks import bad_text, in_order, not_texts
+    overflow, words)`` gives the id lists, ``arrays(texts, fields, pairs, truncation,
+    padding, overflow, words)`` the arrays of the named fields (the two ``encode_batch_*``
+    methods of the cores, options already bound). Checks the texts, names a text the core
+    cannot take. ``words``: each text (and second text) is a list of words."""
+    from lexforge._text_checks import bad_text, in_order, not_texts, word_lists
 
     if isinstance(texts, str):
         raise TypeError("encode_batch takes a sequence of texts; for one text use encode()")
@@ -370,13 +426,19 @@ def model_inputs(
         )
     texts = in_order(texts)
     pairs = None if pairs is None else in_order(pairs, "pairs")
+    if words:
+        texts = word_lists(texts, "texts")
+        pairs = None if pairs is None else word_lists(pairs, "pairs")
     if pairs is not None and len(pairs) != len(texts):
         raise ConfigError(
             f"got {len(texts)} texts but {len(pairs)} pairs; pass one second text per text"
         )
     if return_tensors not in (None, "np", "pt"):
         raise ConfigError(f"return_tensors must be None, 'np' or 'pt', got {return_tensors!r}")
-    extras = {"special_tokens_mask": special_tokens_mask, "word_ids": word_ids, "offsets": offsets}
+    extras = {
+        "special_tokens_mask": special_tokens_mask, "word_ids": word_ids, "offsets": offsets,
+        "sequence_ids": sequence_ids,
+    }  # fmt: skip
     if return_tensors is None:  # a list of id lists has no place for them: not dropped
         asked = [f"return_{name}" for name, wanted in extras.items() if wanted]
         if asked:
@@ -386,22 +448,30 @@ def model_inputs(
             )
     texts_list, pairs_list = list(texts), None if pairs is None else list(pairs)
     if padding is not None:
-        per_token = 3 + special_tokens_mask + word_ids + 2 * offsets if return_tensors else 1
+        per_token = 3 + special_tokens_mask + word_ids + sequence_ids + 2 * offsets
+        per_token = per_token if return_tensors else 1
         check_fits_memory(len(texts_list), padding.least_width(), per_token)
     core_trunc = None if truncation is None else truncation.as_core()
     core_pad = None if padding is None else padding.as_core()
     try:
         if return_tensors is None:
             # (the core pauses the collector while it builds the lists, GIL held)
-            ids, _ = lists(texts_list, pairs_list, core_trunc, core_pad, overflow)
+            ids, _ = lists(texts_list, pairs_list, core_trunc, core_pad, overflow, words)
             return ids
         fields = ["input_ids", "token_type_ids", "attention_mask"]
         fields += [name for name, wanted in extras.items() if wanted]
-        out = arrays(texts_list, fields, pairs_list, core_trunc, core_pad, overflow)
-    except UnicodeEncodeError as e:
-        raise bad_text(e, texts=texts_list, pairs=pairs_list) from None
-    except TypeError as e:
-        raise not_texts(e, texts=texts_list, pairs=pairs_list) from None
+        out = arrays(texts_list, fields, pairs_list, core_trunc, core_pad, overflow, words)
+    except (UnicodeEncodeError, TypeError) as e:
+        sources: dict[str, Any] = {"texts": texts_list, "pairs": pairs_list}
+        if words:  # each text a list: name the word (texts[2][5])
+            sources = {
+                f"{name}[{i}]": text
+                for name, batch in sources.items()
+                for i, text in enumerate(batch or ())
+            }
+        if isinstance(e, UnicodeEncodeError):
+            raise bad_text(e, **sources) from None
+        raise not_texts(e, **sources) from None
     if padding is not None and padding.length is not None:
         _check_fixed_width(out, padding, truncation)
     if not overflow:

@@ -158,7 +158,10 @@ class Tokenizer:
         this tokenizer's file gives, ready for ``model(**batch)``.
 
         ``text``: one str, a list of str, or a list of (text, second text) pairs;
-        ``text_pair``: the second text(s). Returns a
+        ``text_pair``: the second text(s). With ``is_split_into_words=True`` a text is a
+        list of words (so a batch is a list of lists): each word is encoded on its own (a
+        byte-level BPE with ``add_prefix_space`` puts a space before each), its tokens
+        carry its index in the list, offsets are within the word. Returns a
         :class:`~lexforge.batch.BatchEncoding` with ``input_ids``, ``token_type_ids`` and
         ``attention_mask`` (the last two unless ``return_token_type_ids`` /
         ``return_attention_mask`` is False), ``special_tokens_mask``, ``offset_mapping``
@@ -166,6 +169,8 @@ class Tokenizer:
         request. Without ``return_tensors`` each field is a list of rows (one row for one
         text), of different lengths unless padded; with ``"np"`` or ``"pt"``, int64 arrays
         of shape (rows, length) (offsets: (rows, length, 2); one text gives one row).
+        ``word_ids(i)`` and ``sequence_ids(i)`` of the result give each token's word and
+        text (None for special and padding tokens), as transformers' do.
 
         As in transformers, nothing is padded or cut unless asked, whatever the tokenizer
         file sets: ``padding`` False (default), True/``"longest"`` or ``"max_length"``
@@ -180,8 +185,9 @@ class Tokenizer:
 
         Raises:
             ConfigError: bad option values; ``return_tensors`` on rows of different lengths
-                (pass ``padding=True``); ``is_split_into_words=True`` (not supported: join
-                the words with spaces); the errors of :meth:`encode_batch`.
+                (pass ``padding=True``); the errors of :meth:`encode_batch`.
+            TypeError: a text that is no str (with ``is_split_into_words``, no list of
+                words), named with its index.
         """
         from lexforge._hf_call import call
 

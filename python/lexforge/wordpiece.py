@@ -135,8 +135,8 @@ class WordPieceTokenizer(Tokenizer):
     @overload
     def encode_batch(
         self,
-        texts: Sequence[str],
-        pairs: Sequence[str] | None = ...,
+        texts: Sequence[str] | Sequence[Sequence[str]],
+        pairs: Sequence[str] | Sequence[Sequence[str]] | None = ...,
         *,
         add_special_tokens: bool = ...,
         max_length: int | None = ...,
@@ -150,15 +150,17 @@ class WordPieceTokenizer(Tokenizer):
         return_tensors: None = ...,
         return_special_tokens_mask: bool = ...,
         return_word_ids: bool = ...,
+        return_sequence_ids: bool = ...,
         return_offsets: bool = ...,
         return_overflowing_tokens: bool = ...,
         num_threads: int | None = ...,
+        is_split_into_words: bool = ...,
     ) -> list[list[int]]: ...
     @overload
     def encode_batch(
         self,
-        texts: Sequence[str],
-        pairs: Sequence[str] | None = ...,
+        texts: Sequence[str] | Sequence[Sequence[str]],
+        pairs: Sequence[str] | Sequence[Sequence[str]] | None = ...,
         *,
         add_special_tokens: bool = ...,
         max_length: int | None = ...,
@@ -172,14 +174,16 @@ class WordPieceTokenizer(Tokenizer):
         return_tensors: Literal["np", "pt"],
         return_special_tokens_mask: bool = ...,
         return_word_ids: bool = ...,
+        return_sequence_ids: bool = ...,
         return_offsets: bool = ...,
         return_overflowing_tokens: bool = ...,
         num_threads: int | None = ...,
+        is_split_into_words: bool = ...,
     ) -> BatchEncoding: ...
     def encode_batch(
         self,
-        texts: Sequence[str],
-        pairs: Sequence[str] | None = None,
+        texts: Sequence[str] | Sequence[Sequence[str]],
+        pairs: Sequence[str] | Sequence[Sequence[str]] | None = None,
         *,
         add_special_tokens: bool = True,
         max_length: int | None = None,
@@ -193,9 +197,11 @@ class WordPieceTokenizer(Tokenizer):
         return_tensors: Literal["np", "pt"] | None = None,
         return_special_tokens_mask: bool = False,
         return_word_ids: bool = False,
+        return_sequence_ids: bool = False,
         return_offsets: bool = False,
         return_overflowing_tokens: bool = False,
         num_threads: int | None = None,
+        is_split_into_words: bool = False,
     ) -> list[list[int]] | BatchEncoding:
         """Encodes a batch of texts (or of pairs ``texts[i], pairs[i]``) in parallel.
 
@@ -221,6 +227,11 @@ class WordPieceTokenizer(Tokenizer):
                 the fields requested by the ``return_*`` flags.
             num_threads: threads (default ``LEXFORGE_NUM_THREADS`` or all cores); results
                 do not depend on it.
+            is_split_into_words: each text (and second text) is a list of words, each
+                encoded on its own; its tokens' ``word_ids`` are its index in the list and
+                their offsets are within it (HF's ``is_pretokenized``).
+            return_sequence_ids: add ``sequence_ids`` (0 for the first text's tokens, 1 for
+                the second's, -1 for special and padding tokens).
 
         Raises:
             ConfigError: impossible truncation (e.g. ``"only_second"`` cannot shorten a pair
@@ -239,15 +250,16 @@ class WordPieceTokenizer(Tokenizer):
         )  # fmt: skip
         core = self._core
         return model_inputs(
-            lambda t, p, trunc, pad, overflow: core.encode_batch_lists(
-                t, p, add_special_tokens, trunc, pad, overflow, num_threads
+            lambda t, p, trunc, pad, overflow, words: core.encode_batch_lists(
+                t, p, add_special_tokens, trunc, pad, overflow, num_threads, words
             ),
-            lambda t, f, p, trunc, pad, overflow: core.encode_batch_arrays(
-                t, f, p, add_special_tokens, trunc, pad, overflow, num_threads
+            lambda t, f, p, trunc, pad, overflow, words: core.encode_batch_arrays(
+                t, f, p, add_special_tokens, trunc, pad, overflow, num_threads, words
             ),
             texts, pairs, truncation=trunc, padding=pad, overflow=return_overflowing_tokens,
             return_tensors=return_tensors, special_tokens_mask=return_special_tokens_mask,
             word_ids=return_word_ids, offsets=return_offsets,
+            sequence_ids=return_sequence_ids, words=is_split_into_words,
         )  # fmt: skip
 
     def encode_with_offsets(

@@ -8,7 +8,9 @@ use super::wordpiece::{Piece, WordPiece};
 use crate::cache::PieceCache;
 use crate::error::Result;
 use crate::parallel;
-use crate::postprocess::{rows, Batch, Options, Rows, Seq, Template};
+use crate::postprocess::{
+    check_pairs, rows, threads_for, Batch, Options, Rows, Seq, Template, Texts,
+};
 use crate::special::{Policy, Segment, Selection, SpecialTokens};
 
 /// A BERT-style tokenizer.
@@ -207,8 +209,9 @@ impl BertTokenizer {
         opts: &Options,
         out: &mut Rows,
     ) -> Result<()> {
-        let pairs = pair.map(|p| vec![p]);
-        let batch = self.encode_batch(&[text], pairs.as_deref(), opts, Some(1))?;
+        let (texts, pairs) = ([text], pair.map(|p| [p]));
+        let pairs = pairs.as_ref().map(|p| Texts::Whole(p));
+        let batch = self.encode_batch(Texts::Whole(&texts), pairs, opts, Some(1))?;
         for chunk in batch.chunks {
             out.append(chunk);
         }
@@ -219,35 +222,28 @@ impl BertTokenizer {
     /// input's index (with `overflow`, an input may give several rows).
     pub fn encode_batch(
         &self,
-        texts: &[&str],
-        pairs: Option<&[&str]>,
+        texts: Texts<'_>,
+        pairs: Option<Texts<'_>>,
         opts: &Options,
         num_threads: Option<usize>,
     ) -> Result<Batch> {
-        if let Some(p) = pairs {
-            if p.len() != texts.len() {
-                return Err(crate::error::Error::Config(format!(
-                    "got {} texts but {} pairs; pass one second sequence per text",
-                    texts.len(),
-                    p.len()
-                )));
-            }
-        }
+        check_pairs(texts, pairs)?;
         opts.check(&self.template)?;
         let policy = self.policy()?;
-        let threads = parallel::threads_for_texts(num_threads, texts, pairs);
+        let threads = threads_for(num_threads, texts, pairs);
         let chunks = parallel::map_ranges(threads, texts.len(), 64, |idx| {
             PieceCache::with(self.model.uid, |cache| {
                 let mut scratch = Scratch::default();
                 let mut out = Rows::default();
-                let (mut a, mut b) = (Seq::default(), Seq::default());
+                let (mut a, mut b, mut word) = (Seq::default(), Seq::default(), Seq::default());
                 for i in idx {
-                    a.clear();
-                    self.encode_into(texts[i], &policy, cache, &mut scratch, &mut a)?;
+                    let mut encode = |text: &str, seq: &mut Seq| {
+                        self.encode_into(text, &policy, cache, &mut scratch, seq)
+                    };
+                    texts.encode_into(i, &mut word, &mut a, &mut encode)?;
                     let second = match pairs {
                         Some(p) => {
-                            b.clear();
-                            self.encode_into(p[i], &policy, cache, &mut scratch, &mut b)?;
+                            p.encode_into(i, &mut word, &mut b, &mut encode)?;
                             Some(&b)
                         }
                         None => None,

@@ -6,7 +6,9 @@ use super::prepared::Event;
 use crate::cache::{PieceCache, MAX_IDS, MAX_PIECE};
 use crate::error::{Error, Result};
 use crate::parallel;
-use crate::postprocess::{rows, Batch, Options, Rows, Seq, Template};
+use crate::postprocess::{
+    check_pairs, rows, threads_for, Batch, Options, Rows, Seq, Template, Texts,
+};
 use crate::special::{Policy, Segment};
 use crate::unicode::{prev_char_start, utf8_len};
 
@@ -254,35 +256,27 @@ impl BpeModel {
     #[allow(clippy::too_many_arguments)]
     pub fn encode_rows(
         &self,
-        texts: &[&str],
-        pairs: Option<&[&str]>,
+        texts: Texts<'_>,
+        pairs: Option<Texts<'_>>,
         policy: &Policy<'_>,
         template: &Template,
         opts: &Options,
         trim: Option<Trim>,
         num_threads: Option<usize>,
     ) -> Result<Batch> {
-        if let Some(p) = pairs {
-            if p.len() != texts.len() {
-                return Err(Error::Config(format!(
-                    "got {} texts but {} pairs; pass one second sequence per text",
-                    texts.len(),
-                    p.len()
-                )));
-            }
-        }
+        check_pairs(texts, pairs)?;
         opts.check(template)?;
-        let threads = parallel::threads_for_texts(num_threads, texts, pairs);
+        let threads = threads_for(num_threads, texts, pairs);
         let chunks = parallel::map_ranges(threads, texts.len(), 64, |idx| {
             let mut out = Rows::default();
-            let (mut a, mut b) = (Seq::default(), Seq::default());
+            let (mut a, mut b, mut word) = (Seq::default(), Seq::default(), Seq::default());
             for i in idx {
-                a.clear();
-                self.encode_seq(texts[i], policy, i, trim, &mut a)?;
+                let mut encode =
+                    |text: &str, seq: &mut Seq| self.encode_seq(text, policy, i, trim, seq);
+                texts.encode_into(i, &mut word, &mut a, &mut encode)?;
                 let second = match pairs {
                     Some(p) => {
-                        b.clear();
-                        self.encode_seq(p[i], policy, i, trim, &mut b).map_err(Error::in_pair)?;
+                        p.encode_into(i, &mut word, &mut b, &mut encode).map_err(Error::in_pair)?;
                         Some(&b)
                     }
                     None => None,

@@ -5,6 +5,7 @@ use numpy::ndarray::{Array2, Array3};
 use numpy::{IntoPyArray, PyArray1};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedStr;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList};
 
@@ -12,8 +13,48 @@ use super::errors::to_py;
 use crate::error::Error;
 use crate::memory::check_room;
 use crate::postprocess::{
-    padded_length, Batch, Field, Options, PadTo, Padding, Part, Side, Strategy, Truncation,
+    padded_length, Batch, Field, Options, PadTo, Padding, Part, Side, Strategy, Texts, Truncation,
 };
+
+/// Texts as Python passes them: a list of str, or (`words`) a list of lists of str, each
+/// text split into words.
+pub(crate) enum TextsArg {
+    Whole(Vec<PyBackedStr>),
+    Words(Vec<Vec<PyBackedStr>>),
+}
+
+impl TextsArg {
+    pub(crate) fn extract(obj: &Bound<'_, PyAny>, words: bool) -> PyResult<Self> {
+        Ok(if words { TextsArg::Words(obj.extract()?) } else { TextsArg::Whole(obj.extract()?) })
+    }
+
+    /// `f` of the texts, borrowed.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(Texts<'_>) -> R) -> R {
+        match self {
+            TextsArg::Whole(t) => {
+                let refs: Vec<&str> = t.iter().map(|t| &**t).collect();
+                f(Texts::Whole(&refs))
+            }
+            TextsArg::Words(w) => {
+                let refs: Vec<Vec<&str>> =
+                    w.iter().map(|words| words.iter().map(|t| &**t).collect()).collect();
+                f(Texts::Words(&refs))
+            }
+        }
+    }
+}
+
+/// `f` of a batch's texts and second texts (if any), borrowed.
+pub(crate) fn with_texts<R>(
+    texts: &TextsArg,
+    pairs: Option<&TextsArg>,
+    f: impl FnOnce(Texts<'_>, Option<Texts<'_>>) -> R,
+) -> R {
+    texts.with(|a| match pairs {
+        Some(p) => p.with(|b| f(a, Some(b))),
+        None => f(a, None),
+    })
+}
 
 /// `(max_length, strategy, stride, side)` from Python.
 pub(crate) type TruncationArg = (usize, String, usize, String);
@@ -220,6 +261,7 @@ pub(crate) fn arrays<'py>(
             "attention_mask" => Field::Attention,
             "special_tokens_mask" => Field::Special,
             "word_ids" => Field::Words,
+            "sequence_ids" => Field::Sequence,
             "offsets" => Field::Offsets,
             other => return Err(to_py(Error::Config(format!("unknown field {other:?}")))),
         };

@@ -5,8 +5,8 @@ use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
 use super::batch::{
-    arrays, id_lists, options, padding, parts, unparts, IntTable, PaddingArg, PartsArg,
-    TruncationArg,
+    arrays, id_lists, options, padding, parts, unparts, with_texts, IntTable, PaddingArg, PartsArg,
+    TextsArg, TruncationArg,
 };
 use super::errors::to_py;
 use crate::bert::Normalized;
@@ -33,14 +33,14 @@ impl PyBert {
     fn rows(
         &self,
         py: Python<'_>,
-        texts: &[PyBackedStr],
-        pairs: Option<&[PyBackedStr]>,
+        texts: &TextsArg,
+        pairs: Option<&TextsArg>,
         opts: &Options,
         num_threads: Option<usize>,
     ) -> PyResult<Batch> {
-        let a: Vec<&str> = texts.iter().map(|t| &**t).collect();
-        let b: Option<Vec<&str>> = pairs.map(|p| p.iter().map(|t| &**t).collect());
-        let rows = py.detach(|| self.inner.encode_batch(&a, b.as_deref(), opts, num_threads));
+        let rows = py.detach(|| {
+            with_texts(texts, pairs, |a, b| self.inner.encode_batch(a, b, opts, num_threads))
+        });
         py.check_signals()?; // a Ctrl-C during the encoding: raised here, before any array
         rows.map_err(to_py)
     }
@@ -132,31 +132,36 @@ impl PyBert {
         pair: Option<PyBackedStr>,
         add_special_tokens: bool,
     ) -> PyResult<Bound<'py, PyList>> {
-        let pairs = pair.map(|p| vec![p]);
+        let pairs = pair.map(|p| TextsArg::Whole(vec![p]));
         let opts = Options { add_special_tokens, ..Options::default() };
-        let rows = self.rows(py, &[text], pairs.as_deref(), &opts, Some(1))?;
+        let rows = self.rows(py, &TextsArg::Whole(vec![text]), pairs.as_ref(), &opts, Some(1))?;
         let first = rows.rows().next().map(|(c, i)| c.ids_of(i)).unwrap_or_default();
         self.ints.get(py)?.list(py, first)
     }
 
     /// Id lists of a batch: truncated (with overflow windows as extra rows) and padded as
     /// asked; padding to a fixed length leaves longer rows as they are.
-    #[pyo3(signature = (texts, pairs=None, add_special_tokens=true, truncation=None, padding=None, overflow=false, num_threads=None))]
+    /// With `words`, each text (and second text) is a list of words (HF's pretokenized
+    /// input: each word encoded on its own, its tokens numbered by its index).
+    #[pyo3(signature = (texts, pairs=None, add_special_tokens=true, truncation=None, padding=None, overflow=false, num_threads=None, words=false))]
     #[allow(clippy::too_many_arguments)]
     fn encode_batch_lists<'py>(
         &self,
         py: Python<'py>,
-        texts: Vec<PyBackedStr>,
-        pairs: Option<Vec<PyBackedStr>>,
+        texts: &Bound<'py, PyAny>,
+        pairs: Option<&Bound<'py, PyAny>>,
         add_special_tokens: bool,
         truncation: Option<TruncationArg>,
         padding: Option<PaddingArg>,
         overflow: bool,
         num_threads: Option<usize>,
+        words: bool,
     ) -> PyResult<(Bound<'py, PyList>, Vec<u32>)> {
         let opts = options(add_special_tokens, truncation, overflow)?;
         let pad = self::padding(padding)?;
-        let rows = self.rows(py, &texts, pairs.as_deref(), &opts, num_threads)?;
+        let texts = TextsArg::extract(texts, words)?;
+        let pairs = pairs.map(|p| TextsArg::extract(p, words)).transpose()?;
+        let rows = self.rows(py, &texts, pairs.as_ref(), &opts, num_threads)?;
         // the collector paused only while the lists are built, the GIL held throughout
         // (paused across the encoding, other threads ran Python without it)
         let _gc = super::GcPause::new(py);
@@ -166,25 +171,29 @@ impl PyBert {
     /// A batch as a dict of int64 NumPy arrays of shape (rows, length) (`offsets`: (rows,
     /// length, 2)), for the requested `fields` among input_ids, token_type_ids,
     /// attention_mask, special_tokens_mask, word_ids, offsets; plus
-    /// overflow_to_sample_mapping (rows,). Rows of different lengths need padding.
-    #[pyo3(signature = (texts, fields, pairs=None, add_special_tokens=true, truncation=None, padding=None, overflow=false, num_threads=None))]
+    /// overflow_to_sample_mapping (rows,). Rows of different lengths need padding. `words`:
+    /// as in `encode_batch_lists`.
+    #[pyo3(signature = (texts, fields, pairs=None, add_special_tokens=true, truncation=None, padding=None, overflow=false, num_threads=None, words=false))]
     #[allow(clippy::too_many_arguments)]
     fn encode_batch_arrays<'py>(
         &self,
         py: Python<'py>,
-        texts: Vec<PyBackedStr>,
+        texts: &Bound<'py, PyAny>,
         fields: Vec<String>,
-        pairs: Option<Vec<PyBackedStr>>,
+        pairs: Option<&Bound<'py, PyAny>>,
         add_special_tokens: bool,
         truncation: Option<TruncationArg>,
         padding: Option<PaddingArg>,
         overflow: bool,
         num_threads: Option<usize>,
+        words: bool,
     ) -> PyResult<Bound<'py, PyDict>> {
         super::numpy_ready(py)?;
         let opts = options(add_special_tokens, truncation, overflow)?;
         let pad = self::padding(padding)?;
-        let rows = self.rows(py, &texts, pairs.as_deref(), &opts, num_threads)?;
+        let texts = TextsArg::extract(texts, words)?;
+        let pairs = pairs.map(|p| TextsArg::extract(p, words)).transpose()?;
+        let rows = self.rows(py, &texts, pairs.as_ref(), &opts, num_threads)?;
         arrays(py, &rows, &fields, pad, num_threads)
     }
 

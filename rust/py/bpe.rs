@@ -10,7 +10,8 @@ use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use super::batch::{
-    arrays, id_lists, options, padding, parts, IntTable, PaddingArg, PartsArg, TruncationArg,
+    arrays, id_lists, options, padding, parts, with_texts, IntTable, PaddingArg, PartsArg,
+    TextsArg, TruncationArg,
 };
 use super::errors::to_py;
 use crate::bpe::encode::Trim;
@@ -147,8 +148,8 @@ impl Bpe {
     fn rows(
         &self,
         py: Python<'_>,
-        texts: &[PyBackedStr],
-        pairs: Option<&[PyBackedStr]>,
+        texts: &TextsArg,
+        pairs: Option<&TextsArg>,
         allowed: Option<Vec<usize>>,
         disallowed: Option<Vec<usize>>,
         template: Option<TemplateArg>,
@@ -162,10 +163,10 @@ impl Bpe {
             None => Template::none(),
         };
         let trim = trim.map(|add_prefix_space| Trim { add_prefix_space });
-        let a: Vec<&str> = texts.iter().map(|t| &**t).collect();
-        let b: Option<Vec<&str>> = pairs.map(|p| p.iter().map(|t| &**t).collect());
         py.detach(|| {
-            self.inner.encode_rows(&a, b.as_deref(), &policy, &template, opts, trim, num_threads)
+            with_texts(texts, pairs, |a, b| {
+                self.inner.encode_rows(a, b, &policy, &template, opts, trim, num_threads)
+            })
         })
         .map_err(to_py)
     }
@@ -339,13 +340,13 @@ impl Bpe {
     /// Id lists of a batch of texts (or pairs) as model inputs: framed by `template`
     /// (`(single, pair)` pieces; `None`: none, a pair back to back), truncated (overflow
     /// windows as extra rows) and padded as asked; and each row's input.
-    #[pyo3(signature = (texts, pairs=None, allowed=None, disallowed=None, template=None, add_special_tokens=true, truncation=None, padding=None, overflow=false, num_threads=None))]
+    #[pyo3(signature = (texts, pairs=None, allowed=None, disallowed=None, template=None, add_special_tokens=true, truncation=None, padding=None, overflow=false, num_threads=None, words=false))]
     #[allow(clippy::too_many_arguments)]
     fn encode_batch_lists<'py>(
         &self,
         py: Python<'py>,
-        texts: Vec<PyBackedStr>,
-        pairs: Option<Vec<PyBackedStr>>,
+        texts: &Bound<'py, PyAny>,
+        pairs: Option<&Bound<'py, PyAny>>,
         allowed: Option<Vec<usize>>,
         disallowed: Option<Vec<usize>>,
         template: Option<TemplateArg>,
@@ -354,13 +355,16 @@ impl Bpe {
         padding: Option<PaddingArg>,
         overflow: bool,
         num_threads: Option<usize>,
+        words: bool,
     ) -> PyResult<(Bound<'py, PyList>, Vec<u32>)> {
         let opts = options(add_special_tokens, truncation, overflow)?;
         let pad = self::padding(padding)?;
+        let texts = TextsArg::extract(texts, words)?;
+        let pairs = pairs.map(|p| TextsArg::extract(p, words)).transpose()?;
         let rows = self.rows(
             py,
             &texts,
-            pairs.as_deref(),
+            pairs.as_ref(),
             allowed,
             disallowed,
             template,
@@ -375,14 +379,14 @@ impl Bpe {
     /// requested `fields` (BertTokenizer.encode_batch_arrays' names) and
     /// overflow_to_sample_mapping; offsets trimmed as `trim` says (see
     /// `encode_with_offsets`).
-    #[pyo3(signature = (texts, fields, pairs=None, allowed=None, disallowed=None, template=None, add_special_tokens=true, truncation=None, padding=None, overflow=false, trim=None, num_threads=None))]
+    #[pyo3(signature = (texts, fields, pairs=None, allowed=None, disallowed=None, template=None, add_special_tokens=true, truncation=None, padding=None, overflow=false, trim=None, num_threads=None, words=false))]
     #[allow(clippy::too_many_arguments)]
     fn encode_batch_arrays<'py>(
         &self,
         py: Python<'py>,
-        texts: Vec<PyBackedStr>,
+        texts: &Bound<'py, PyAny>,
         fields: Vec<String>,
-        pairs: Option<Vec<PyBackedStr>>,
+        pairs: Option<&Bound<'py, PyAny>>,
         allowed: Option<Vec<usize>>,
         disallowed: Option<Vec<usize>>,
         template: Option<TemplateArg>,
@@ -392,14 +396,17 @@ impl Bpe {
         overflow: bool,
         trim: Option<bool>,
         num_threads: Option<usize>,
+        words: bool,
     ) -> PyResult<Bound<'py, PyDict>> {
         super::numpy_ready(py)?;
         let opts = options(add_special_tokens, truncation, overflow)?;
         let pad = self::padding(padding)?;
+        let texts = TextsArg::extract(texts, words)?;
+        let pairs = pairs.map(|p| TextsArg::extract(p, words)).transpose()?;
         let rows = self.rows(
             py,
             &texts,
-            pairs.as_deref(),
+            pairs.as_ref(),
             allowed,
             disallowed,
             template,
