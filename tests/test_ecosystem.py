@@ -203,6 +203,66 @@ def test_transformers_trainer_trains_evaluates_and_predicts_a_lexforge_head(
     assert (labelled.predictions.argmax(-1) == labels.numpy()).mean() >= 0.9
 
 
+@pytest.mark.parametrize("cls", [BertForMaskedLM, BertForPreTraining], ids=lambda c: c.__name__)
+def test_trainer_mlm_metrics_match_transformers(tmp_path: Path, cls: Any) -> None:
+    """transformers' ``run_mlm.py`` evaluation (``preprocess_logits_for_metrics`` takes the
+    argmax of the logits, ``compute_metrics`` the accuracy where labels are not -100) on a
+    lexforge MLM model gives what it gives on transformers' BERT with the same weights:
+    in evaluation mode the logits are every position's, (B, N, vocab); while training,
+    only the labelled positions are scored."""
+    pytest.importorskip("accelerate")
+    torch.manual_seed(0)
+    model = cls(_config())
+    model.save_pretrained(tmp_path / "model")
+    theirs = getattr(transformers, THEIRS[cls]).from_pretrained(tmp_path / "model")
+    generator = torch.Generator().manual_seed(2)
+    ids = torch.randint(3, VOCAB, (40, 8), generator=generator)
+    picked = torch.rand(ids.shape, generator=generator) < 0.3
+    labels = torch.where(picked, torch.randint(3, VOCAB, ids.shape, generator=generator), -100)
+    rows = [{"input_ids": i, "attention_mask": torch.ones_like(i), "labels": y}
+            for i, y in zip(ids, labels, strict=True)]  # fmt: skip
+    if cls is BertForPreTraining:
+        for r in rows:
+            r["next_sentence_label"] = r["input_ids"][0] % 2
+
+    def argmax(logits: Any, _: Any) -> Any:
+        return (logits[0] if isinstance(logits, tuple) else logits).argmax(dim=-1)
+
+    def accuracy(prediction: Any) -> dict[str, float]:
+        preds, gold = prediction
+        preds = preds[0] if isinstance(preds, tuple) else preds
+        gold = gold[0] if isinstance(gold, tuple) else gold
+        keep = gold.reshape(-1) != -100
+        return {"accuracy": float((preds.reshape(-1)[keep] == gold.reshape(-1)[keep]).mean())}
+
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path), report_to=[], use_cpu=True, per_device_eval_batch_size=16,
+        disable_tqdm=True,
+    )  # fmt: skip
+    results = []
+    for net in (model, theirs):
+        trainer = transformers.Trainer(
+            model=net, args=args, eval_dataset=rows, compute_metrics=accuracy,
+            preprocess_logits_for_metrics=argmax,
+        )  # fmt: skip
+        results.append(trainer.evaluate())
+    ours, want = results
+    assert abs(ours["eval_loss"] - want["eval_loss"]) <= 1e-5
+    assert ours["eval_accuracy"] == want["eval_accuracy"]
+    model.eval()
+    with torch.no_grad():
+        batch = {"input_ids": ids, "labels": labels}
+        every = model(**batch)
+        alone = model(**batch, all_logits=False)
+    assert every.logits.shape == (40, 8, VOCAB)
+    assert alone.logits.shape == (int(picked.sum()), VOCAB)
+    torch.testing.assert_close(every.logits[picked], alone.logits, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(every.loss, alone.loss, atol=1e-6, rtol=1e-6)
+    assert every.correct == alone.correct and every.count == alone.count
+    model.train()
+    assert model(**batch).logits.shape == (int(picked.sum()), VOCAB)
+
+
 @pytest.mark.parametrize("cls", HEADS, ids=lambda c: c.__name__)
 def test_peft_task_wrappers_train_merge_and_save(tmp_path: Path, cls: Any) -> None:
     """peft's task wrappers (which pass ``return_dict``) over lexforge's fused attention

@@ -257,17 +257,25 @@ def test_bpe_export_needs_a_frame(tmp_path: Path, wiki_text: str) -> None:
 
 
 def test_mlm_loss_gathers_labelled_positions(tok: Any, batch: dict[str, Any]) -> None:
+    """While training (or with ``all_logits=False``) the head scores the labelled positions
+    alone; in evaluation mode every position, as transformers; the loss is the same."""
     torch.manual_seed(0)
     model = BertForMaskedLM(BertConfig.preset("tiny", vocab_size=tok.vocab_size)).eval()
     labels = torch.full_like(batch["input_ids"], -100)
     labels[:, 1:3] = batch["input_ids"][:, 1:3]
-    out = model(batch["input_ids"], batch["attention_mask"], labels=labels)
+    out = model(batch["input_ids"], batch["attention_mask"], labels=labels, all_logits=False)
     full = model(batch["input_ids"], batch["attention_mask"])
     picked = labels != -100
     want = torch.nn.functional.cross_entropy(full.logits[picked], labels[picked])
     assert out.logits.shape == (int(picked.sum()), tok.vocab_size)
     assert torch.allclose(out.loss, want, atol=1e-6)
     assert int(out.count) == int(picked.sum())
+    every = model(batch["input_ids"], batch["attention_mask"], labels=labels)
+    assert every.logits.shape == full.logits.shape
+    assert torch.allclose(every.loss, want, atol=1e-6)
+    model.train()  # (dropout 0.1 by default: its own draws, the shape alone compared)
+    trained = model(batch["input_ids"], batch["attention_mask"], labels=labels)
+    assert trained.logits.shape == (int(picked.sum()), tok.vocab_size)
 
 
 def test_gradients_match_finite_differences() -> None:

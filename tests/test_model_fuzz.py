@@ -161,8 +161,8 @@ def _labels(head: str, config: Any, batch: dict[str, Any], rng: random.Random) -
 
 
 def _outputs(head: str, out: Any, ours: bool, real: Any, labels: dict[str, Any]) -> dict[str, Any]:
-    """The outputs to compare, at real tokens; ``logits`` of an MLM with labels are ours
-    at the labelled positions only."""
+    """The outputs to compare, at real tokens; ``logits`` of an MLM with labels at the
+    labelled positions (ours score those alone while training)."""
     if head == "base":
         hidden, pooled = (out[0], out[1]) if ours else (out.last_hidden_state, out.pooler_output)
         return {"hidden": hidden[real], "pooled": pooled}
@@ -174,7 +174,8 @@ def _outputs(head: str, out: Any, ours: bool, real: Any, labels: dict[str, Any])
             logits = out.logits if head == "mlm" else out.prediction_logits
             if got["loss"] is None:  # HF's BertForPreTraining: a loss only with both labels
                 got["loss"] = F.cross_entropy(logits.flatten(0, 1), labels["labels"].flatten())
-            logits = logits[labels["labels"] != -100]
+        if logits.dim() == 3:  # every position's (ours in evaluation mode too): ours are 0
+            logits = logits[labels["labels"] != -100]  # at padding, so the labelled ones
         got["logits"] = logits
         if head == "pretraining":
             got["nsp"] = out.nsp_logits if ours else out.seq_relationship_logits

@@ -467,7 +467,9 @@ class LMHead(nn.Module):
 @dataclass
 class MaskedLMOutput(ModelOutput):
     loss: Tensor | None
-    logits: Tensor  # (B, N, vocab) without labels; (picked, vocab) at labelled positions
+    # (B, N, vocab), as transformers gives them; with labels while training, (picked,
+    # vocab): the labelled positions' alone (``all_logits`` of forward says which)
+    logits: Tensor
     hidden_states: Tensor | tuple[Tensor, ...]  # the last layer's; every layer's if asked
     correct: Tensor | None = None  # how many labelled tokens are predicted right
     count: Tensor | None = None  # how many tokens are labelled
@@ -519,13 +521,25 @@ def check_padding_labels(attention_mask: Tensor | None, labels: Tensor) -> None:
 
 
 def _mlm(
-    head: LMHead, hidden: Tensor, labels: Tensor | None, layout: BatchLayout | None = None
+    head: LMHead,
+    hidden: Tensor,
+    labels: Tensor | None,
+    layout: BatchLayout | None = None,
+    every: bool = False,
 ) -> tuple[Any, ...]:
     """Scores only the labelled positions when there are labels (the vocabulary projection
-    is most of the head's cost, and 85% of positions carry no label). Their positions come
-    from the layout when it has them (no device synchronisation), else from the labels."""
+    is most of the head's cost, and 85% of positions carry no label), unless ``every``
+    position's logits are wanted. Their positions come from the layout when it has them
+    (no device synchronisation), else from the labels."""
     if labels is None:
         return None, head(hidden), None, None
+    if every:  # transformers' logits, (B, N, vocab); the loss over the labelled ones
+        logits = head(hidden)
+        picked = labels != -100
+        targets, scored, count = labels[picked], logits[picked], picked.sum()
+        loss = F.cross_entropy(_upcast(scored), targets, reduction="sum")
+        correct = (scored.argmax(-1) == targets).sum()
+        return loss / count.clamp(min=1), logits, correct, count
     if layout is not None and layout.label_positions is not None:
         at, flat = layout.label_positions, labels.reshape(-1)
         if layout.padded_labels:  # entries past the last position score nothing
@@ -547,6 +561,14 @@ def _mlm(
     return loss / count.clamp(min=1), logits, correct, count
 
 
+def _every(model: nn.Module, all_logits: bool | None, layout: BatchLayout | None) -> bool:
+    """Whether the MLM head scores every position: as asked, else in evaluation mode (what
+    transformers' ``Trainer`` and metrics read) unless a layout names the labelled ones."""
+    if all_logits is not None:
+        return bool(all_logits)
+    return not model.training and (layout is None or layout.label_positions is None)
+
+
 class BertForMaskedLM(Pretrained):
     """The encoder (no pooler) and the MLM head. ``forward(..., labels)`` with labels -100
     at unpicked positions returns the mean cross-entropy over picked tokens (0 when none
@@ -554,7 +576,11 @@ class BertForMaskedLM(Pretrained):
     mask adds nothing). ``labels``:
     int64 or int32, (B, N) or any shape of B·N values (as transformers flattens them); a
     label outside the vocabulary (and not -100), or one at padding (``attention_mask``
-    0: -100 there), is a ``ConfigError``, checked on the CPU."""
+    0: -100 there), is a ``ConfigError``, checked on the CPU. With labels, the ``logits``
+    are those of the labelled positions alone, (picked, vocab), while the model trains,
+    and every position's, (B, N, vocab) as transformers gives them, in evaluation mode
+    (``Trainer`` predictions and metrics read these); ``all_logits`` True or False
+    chooses."""
 
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
@@ -576,6 +602,7 @@ class BertForMaskedLM(Pretrained):
         output_attentions: bool = False,
         output_hidden_states: bool = False,
         return_dict: bool | None = None,
+        all_logits: bool | None = None,
     ) -> MaskedLMOutput:
         check_return_dict(return_dict)
         encoded = self.bert(
@@ -589,7 +616,9 @@ class BertForMaskedLM(Pretrained):
             shape = tuple(hidden.shape[:2])
             labels = class_ids("labels", labels, shape, self.config.vocab_size, "tokens")
             check_padding_labels(attention_mask, labels)
-        loss, logits, correct, count = _mlm(self.mlm, hidden, labels, layout)
+        loss, logits, correct, count = _mlm(
+            self.mlm, hidden, labels, layout, _every(self, all_logits, layout)
+        )
         every = hidden if states is None else states
         out = MaskedLMOutput(loss, logits, every, correct, count, attentions)
         return out if return_dict is not False else out.to_tuple()  # type: ignore[return-value]
@@ -625,6 +654,7 @@ class BertForPreTraining(Pretrained):
         output_attentions: bool = False,
         output_hidden_states: bool = False,
         return_dict: bool | None = None,
+        all_logits: bool | None = None,
     ) -> PreTrainingOutput:
         check_return_dict(return_dict)
         encoded = self.bert(
@@ -639,7 +669,9 @@ class BertForPreTraining(Pretrained):
             shape = tuple(hidden.shape[:2])
             labels = class_ids("labels", labels, shape, self.config.vocab_size, "tokens")
             check_padding_labels(attention_mask, labels)
-        mlm_loss, logits, correct, count = _mlm(self.mlm, hidden, labels, layout)
+        mlm_loss, logits, correct, count = _mlm(
+            self.mlm, hidden, labels, layout, _every(self, all_logits, layout)
+        )
         nsp_logits = self.nsp(pooled)
         nsp_loss = None
         if next_sentence_label is not None:

@@ -107,7 +107,8 @@ def _forward(
     model: nn.Module, b: dict[str, torch.Tensor], objective: str, layout: BatchLayout | None
 ) -> Any:
     pair = {"nsp": "next_sentence_label", "sop": "sentence_order_label"}.get(objective)
-    kwargs: dict[str, Any] = {"labels": b["labels"].long(), "layout": layout}
+    # (the labelled positions' logits alone, in evaluations too: only loss and accuracy)
+    kwargs: dict[str, Any] = {"labels": b["labels"].long(), "layout": layout, "all_logits": False}
     if pair is not None:
         kwargs["next_sentence_label"] = b[pair].long()
     return model(b["input_ids"].long(), b["attention_mask"], b["token_type_ids"].long(), **kwargs)
