@@ -42,10 +42,11 @@ impl Seq {
     /// Appends the tokens of one word of a text given split into words (HF's pretokenized
     /// input), numbered `index`; their offsets stay within the word, as HF's do.
     pub fn push_word(&mut self, word: &Seq, index: i32) {
-        if self.first_offsets.is_empty() && !word.first_offsets.is_empty() {
-            self.first_offsets.extend_from_slice(&self.offsets); // (as they are, until now)
-        }
-        if !self.first_offsets.is_empty() {
+        // first offsets are kept for every token once one token's differ (those before
+        // it: as they are); the first word's own count as such a difference
+        if !self.first_offsets.is_empty() || !word.first_offsets.is_empty() {
+            let kept = self.first_offsets.len();
+            self.first_offsets.extend_from_slice(&self.offsets[kept..]);
             let firsts =
                 if word.first_offsets.is_empty() { &word.offsets } else { &word.first_offsets };
             self.first_offsets.extend_from_slice(firsts);
@@ -780,6 +781,31 @@ mod tests {
             offsets: (0..n32).map(|i| (i, i + 1)).collect(),
             words: (0..n as i32).collect(),
             first_offsets: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn words_keep_their_first_offsets_from_the_first_word_on() {
+        let word = |start: u32, firsts: bool| Seq {
+            ids: vec![1, 2],
+            offsets: vec![(start + 1, start + 3), (start + 3, start + 4)],
+            words: vec![0, 0],
+            first_offsets: if firsts {
+                vec![(start, start + 3), (start + 3, start + 4)]
+            } else {
+                Vec::new()
+            },
+        };
+        for (a, b) in [(true, true), (false, true), (true, false), (false, false)] {
+            let mut seq = Seq::default();
+            seq.push_word(&word(0, a), 0);
+            seq.push_word(&word(0, b), 1);
+            assert_eq!(seq.words, vec![0, 0, 1, 1]);
+            assert_eq!(seq.offsets, vec![(1, 3), (3, 4), (1, 3), (3, 4)]);
+            let first = |on: bool| if on { [(0, 3), (3, 4)] } else { [(1, 3), (3, 4)] };
+            let want: Vec<(u32, u32)> =
+                if a || b { first(a).into_iter().chain(first(b)).collect() } else { Vec::new() };
+            assert_eq!(seq.first_offsets, want, "{a} {b}");
         }
     }
 

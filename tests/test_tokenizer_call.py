@@ -377,9 +377,56 @@ def test_bad_words_name_the_fix(bert: Any) -> None:
     enc = ours(["a", "b"])
     with pytest.raises(ConfigError, match="past the 2 rows"):
         enc.word_ids(2)
+    assert enc.sequence_ids(-1) == enc.sequence_ids(1)  # (from the end, as transformers)
     with pytest.raises(ConfigError, match="batch_index must be"):
-        enc.sequence_ids(-1)
+        enc.sequence_ids(-3)
     assert ours([], is_split_into_words=True)["input_ids"] == [101, 102]  # one empty text
+
+
+def test_what_an_audit_found_against_transformers(
+    bert: Any, texts: list[str], tmp_path: Path, wiki_text: str
+) -> None:
+    """Each case where the call differed from transformers (2026-12-06 audit): the first
+    word's offsets at window starts (byte-level, words), an empty second text of one text
+    (dropped), ``(words, words)`` tuples (pairs), ``padding="do_not_pad"`` with
+    ``max_length`` (no cut), the ``truncation_side`` attribute, and a row of ids as an
+    array or tensor in ``convert_ids_to_tokens``."""
+    torch = pytest.importorskip("torch")
+    roberta, their_roberta = _byte_level(tmp_path, wiki_text, prefix_space=True)
+    kw = {"is_split_into_words": True, "truncation": True, "max_length": 3,
+          "return_overflowing_tokens": True, "return_offsets_mapping": True}  # fmt: skip
+    for words in (["the big world"], ["x", "the big world"], ["", "the big world", "and"]):
+        _same_rows(roberta(words, **kw), their_roberta(words, **kw))
+    ours, theirs = bert
+    _same_rows(ours("hello world", ""), theirs("hello world", ""))
+    _same_rows(ours(["hello"], [], is_split_into_words=True),
+               theirs(["hello"], [], is_split_into_words=True))  # fmt: skip
+    _same_rows(ours(["a b", "c"], ["", "d"]), theirs(["a b", "c"], ["", "d"]))  # (kept)
+    pairs = [(["New", "York"], ["is", "big"]), (["a"], ["b", "c"])]
+    _same_rows(ours(pairs, is_split_into_words=True), theirs(pairs, is_split_into_words=True))
+    options = {"padding": "do_not_pad", "max_length": 8}
+    _same(ours(texts[:3], **options), theirs(texts[:3], **options))
+    left = pickle_copy(ours)
+    left.truncation_side = theirs.truncation_side = "left"
+    try:
+        _same(left(texts[:3], max_length=9), theirs(texts[:3], max_length=9))
+        assert pickle_copy(left).truncation_side == "left"
+    finally:
+        theirs.truncation_side = "right"
+    for kind in ("np", "pt"):
+        row = ours(texts[:2], padding=True, return_tensors=kind)["input_ids"][0]
+        assert ours.convert_ids_to_tokens(row) == theirs.convert_ids_to_tokens(row)
+        # (one id of an array: transformers takes a Python int only)
+        assert ours.convert_ids_to_tokens(row[1]) == theirs.convert_ids_to_tokens(int(row[1]))
+    assert ours.convert_ids_to_tokens(torch.tensor(7592)) == "hello"
+    with pytest.raises(ConfigError, match="one row"):
+        ours.convert_ids_to_tokens(np.zeros((2, 2), np.int64))
+
+
+def pickle_copy(tok: Any) -> Any:
+    import pickle
+
+    return pickle.loads(pickle.dumps(tok))
 
 
 # ----------------------------------------------------------------- pad and the collators
@@ -618,3 +665,141 @@ def test_trainer_saves_a_lexforge_tokenizer_with_its_checkpoints(
     trainer.train()
     saved = transformers.AutoTokenizer.from_pretrained(tmp_path / "checkpoint-2")
     assert saved("word 3 and more")["input_ids"] == tok("word 3 and more")["input_ids"]
+
+
+# ------------------------------------- transformers' special-token attributes and helpers
+
+
+@pytest.mark.parametrize("kind", ["bert", "minilm", "gpt2", "bpe"])
+def test_special_token_attributes_match_autotokenizer(
+    kind: str, tmp_path: Path, texts: list[str], wiki_text: str
+) -> None:
+    """``mask_token``, ``pad_token_id``, ``all_special_ids``, ``special_tokens_map``,
+    ``get_vocab``, ``batch_decode``, ``get_special_tokens_mask``: what ``AutoTokenizer``
+    reads from the folder ``save_pretrained`` writes."""
+    if kind == "bpe":
+        ours, _ = _bpe_with_specials(tmp_path, wiki_text)
+    elif kind == "gpt2":
+        ours = lf.Tokenizer.from_file(datasets.files("gpt2")["encoder.json"])
+    else:
+        name = "bert-base-uncased" if kind == "bert" else "all-MiniLM-L6-v2"
+        files = datasets.files(name)
+        ours = lf.Tokenizer.from_file(files.get("tokenizer.json") or files["model_dir"])
+    ours.save_pretrained(tmp_path / "tok")
+    theirs = transformers.AutoTokenizer.from_pretrained(tmp_path / "tok")
+    for role in ("unk", "sep", "pad", "cls", "mask", "bos", "eos"):
+        assert getattr(ours, f"{role}_token") == getattr(theirs, f"{role}_token"), role
+        assert getattr(ours, f"{role}_token_id") == getattr(theirs, f"{role}_token_id"), role
+    assert ours.special_tokens_map == {
+        k: v for k, v in theirs.special_tokens_map.items() if k != "additional_special_tokens"
+    }
+    assert ours.all_special_tokens == theirs.all_special_tokens
+    assert ours.all_special_ids == theirs.all_special_ids
+    assert ours.get_vocab() == theirs.get_vocab()
+    assert ours.model_max_length == theirs.model_max_length  # (none set: transformers' 1e30)
+    rows = bert_framed(ours)(texts[:6], max_length=40)["input_ids"]
+    assert rows == theirs(texts[:6], max_length=40, truncation=True)["input_ids"]
+    for skip in (False, True):
+        assert ours.batch_decode(rows, skip_special_tokens=skip) == theirs.batch_decode(
+            rows, skip_special_tokens=skip
+        )
+    for row in rows:
+        mask = ours.get_special_tokens_mask(row, already_has_special_tokens=True)
+        assert mask == theirs.get_special_tokens_mask(row, already_has_special_tokens=True)
+
+
+def test_transformers_mlm_collator_takes_a_lexforge_tokenizer(
+    bert: Any, texts: list[str], tmp_path: Path
+) -> None:
+    """``DataCollatorForLanguageModeling(tok)`` (``run_mlm.py``'s) masks as it does with
+    transformers' own tokenizer of the same folder, with and without a
+    ``special_tokens_mask`` in the features."""
+    torch = pytest.importorskip("torch")
+    ours, _ = bert
+    ours.save_pretrained(tmp_path / "tok")
+    theirs = transformers.AutoTokenizer.from_pretrained(tmp_path / "tok")
+    for mask in (True, False):
+        enc = ours(texts[:8], truncation=True, max_length=64, return_special_tokens_mask=mask)
+        features = [{k: v[i] for k, v in enc.items()} for i in range(8)]
+        got = transformers.DataCollatorForLanguageModeling(ours, seed=3)(features)
+        want = transformers.DataCollatorForLanguageModeling(theirs, seed=3)(features)
+        assert sorted(got) == sorted(want)
+        assert all(torch.equal(got[k], want[k]) for k in want), mask
+        assert int((got["labels"] != -100).sum()) > 20
+
+
+def test_the_template_mask_of_unframed_ids(bert: Any, texts: list[str]) -> None:
+    """``get_special_tokens_mask`` of ids not yet framed: where the template puts its
+    tokens, as ``encode_batch``'s ``special_tokens_mask`` of the same texts says."""
+    ours, _ = bert
+    first, second = texts[3][:80], texts[4][:50]
+    a = ours.encode(first, add_special_tokens=False)
+    b = ours.encode(second, add_special_tokens=False)
+    want = ours.encode_batch([first], [second], return_tensors="np",
+                             return_special_tokens_mask=True)  # fmt: skip
+    assert ours.get_special_tokens_mask(a, b) == want["special_tokens_mask"][0].tolist()
+    assert ours.get_special_tokens_mask(a) == [1] + [0] * len(a) + [1]
+    with pytest.raises(ConfigError, match="one framed sequence"):
+        ours.get_special_tokens_mask(a, b, already_has_special_tokens=True)
+
+
+def test_model_max_length_comes_from_a_model_folder(
+    tiny_checkpoint: Path, texts: list[str], tmp_path: Path
+) -> None:
+    """A model folder's ``tokenizer_config.json`` gives ``model_max_length``, which
+    ``truncation=True`` and ``padding="max_length"`` use without ``max_length``, as in
+    transformers; a tokenizer file alone has none, and the call names the fix."""
+    import pickle
+
+    ours = lf.Tokenizer.from_file(tiny_checkpoint / "tokenizer.json")
+    theirs = transformers.AutoTokenizer.from_pretrained(tiny_checkpoint)
+    assert ours.model_max_length == theirs.model_max_length < 10**6
+    for options in ({"truncation": True}, {"padding": "max_length", "truncation": True},
+                    {"truncation": "only_first"}):  # fmt: skip
+        pairs = [texts[-4][:100]] * 3 if options["truncation"] == "only_first" else None
+        long = [t * 3 for t in texts[:3]]
+        _same(ours(long, pairs, **options), theirs(long, pairs, **options))
+    again = pickle.loads(pickle.dumps(ours))
+    assert again.model_max_length == ours.model_max_length
+    bare = lf.Tokenizer.from_file(datasets.files("bert-base-uncased")["tokenizer.json"])
+    with pytest.raises(ConfigError, match="model_max_length"):
+        bare(texts[:2], truncation=True)
+    with pytest.raises(ConfigError, match="model_max_length"):
+        bare(texts[:2], padding="max_length")
+    bare.model_max_length = 24
+    assert [len(r) for r in bare(texts[:2], truncation=True)["input_ids"]] == [24, 24]
+    bare.save_pretrained(tmp_path / "tok")
+    assert transformers.AutoTokenizer.from_pretrained(tmp_path / "tok").model_max_length == 24
+    # Trainer saves the model (its positions as the tokenizer's limit), then the tokenizer:
+    # one that knows no limit keeps the folder's
+    fresh = lf.Tokenizer.from_file(datasets.files("bert-base-uncased")["tokenizer.json"])
+    fresh.save_pretrained(tmp_path / "tok")
+    assert transformers.AutoTokenizer.from_pretrained(tmp_path / "tok").model_max_length == 24
+    bare.model_max_length = "long"  # type: ignore[assignment]
+    with pytest.raises(ConfigError, match="model_max_length must be an integer"):
+        bare(texts[:2], truncation=True)
+
+
+def test_add_special_tokens_takes_transformers_role_dict(tmp_path: Path) -> None:
+    """``tok.add_special_tokens({"pad_token": "[PAD]"})`` (the GPT-2 fine-tuning recipe)
+    adds the token and gives it its role, as on transformers' tokenizer of the same folder;
+    a role given a token lexforge would not find it by, or an unknown key, is refused (a
+    dict's keys were added as tokens before)."""
+    ours = lf.Tokenizer.from_file(datasets.files("gpt2")["encoder.json"])
+    ours.save_pretrained(tmp_path / "tok")
+    theirs = transformers.AutoTokenizer.from_pretrained(tmp_path / "tok")
+    assert (ours.eos_token, ours.bos_token) == (theirs.eos_token, theirs.bos_token)
+    spec = {"pad_token": "[PAD]", "additional_special_tokens": ["<e1>", "<e2>"]}
+    assert ours.add_special_tokens(spec) == theirs.add_special_tokens(spec) == 3
+    assert (ours.pad_token, ours.pad_token_id) == (theirs.pad_token, theirs.pad_token_id)
+    assert len(ours) == len(theirs)
+    texts = ["Hello <e1>world<e2>", "a b c d e f"]
+    _same(ours(texts, padding=True), theirs(texts, padding=True))
+    assert ours.add_special_tokens({"pad_token": "[PAD]"}) == 0  # (already there)
+    with pytest.raises(ConfigError, match="finds that role by the token's name"):
+        ours.add_special_tokens({"mask_token": "<|endoftext|>"})
+    with pytest.raises(ConfigError, match="pad_token_id"):
+        ours.add_special_tokens({"pad_token": "<|endoftext|>"})
+    with pytest.raises(ConfigError, match="unknown key 'cls_tok'"):
+        ours.add_special_tokens({"cls_tok": "x"})
+    assert "cls_tok" not in ours.special_tokens

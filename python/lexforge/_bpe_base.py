@@ -255,6 +255,12 @@ class BpeBase(Tokenizer):
         """Special tokens and their ids."""
         return dict(self._specials)
 
+    def _template_parts(self, pair: bool) -> list[tuple[str, int, int]]:
+        template = self._template_arg()
+        if template is None:
+            return [("A", 0, 0), ("B", 0, 0)] if pair else [("A", 0, 0)]
+        return list(template[1] if pair else template[0])
+
     @property
     def added_tokens(self) -> dict[str, int]:
         """The added tokens that are not special (HF's ``add_tokens``: found in text before

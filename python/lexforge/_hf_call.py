@@ -60,11 +60,14 @@ def call(
     """See :meth:`lexforge.Tokenizer.__call__`."""
     del verbose  # transformers' switch for its warnings; lexforge raises or stays silent
     texts, pairs, single = _inputs(text, text_pair, is_split_into_words)
-    padding = _padding(padding)
+    given, padding = padding, _padding(padding)
     if truncation in _NO_TRUNCATION:
         truncation = False
-    if truncation is None:  # transformers: max_length alone cuts; the file's default never
-        truncation = "longest_first" if max_length is not None and padding is False else False
+    if truncation is None:  # transformers: max_length alone cuts (padding=False alone: not
+        # its "do_not_pad"); the file's default never
+        truncation = "longest_first" if max_length is not None and given is False else False
+    if max_length is None and (truncation is not False or padding == "max_length"):
+        max_length = _model_max_length(tok, truncation, padding)
     keep = {
         "input_ids": True,
         "token_type_ids": return_token_type_ids is not False,
@@ -73,6 +76,7 @@ def call(
         "offsets": return_offsets_mapping,
         "overflow_to_sample_mapping": return_overflowing_tokens,
     }
+    options.setdefault("truncation_side", tok.truncation_side)
     kwargs = dict(
         {**tok._as_hf, **options},
         add_special_tokens=add_special_tokens,
@@ -106,6 +110,22 @@ def call(
     return out
 
 
+def _model_max_length(tok: Tokenizer, truncation: Any, padding: Any) -> int:
+    """The length ``truncation`` or ``padding="max_length"`` without ``max_length`` means,
+    as in transformers: the tokenizer's ``model_max_length``, when it has a real one."""
+    from lexforge._hf_tokens import NO_LIMIT, check_model_max_length
+
+    limit = check_model_max_length(tok.model_max_length)  # (an attribute anyone may set)
+    if limit < NO_LIMIT:
+        return limit
+    what = f"truncation={truncation!r}" if truncation is not False else "padding='max_length'"
+    raise ConfigError(
+        f"{what} needs max_length=...: transformers uses the tokenizer's model_max_length "
+        "then, which a tokenizer file alone does not set (a model folder's "
+        "tokenizer_config.json does); pass max_length, or set tokenizer.model_max_length"
+    )
+
+
 def _inputs(
     text: Any, text_pair: Any, split: bool = False
 ) -> tuple[list[Any], list[Any] | None, bool]:
@@ -117,7 +137,8 @@ def _inputs(
     if isinstance(text, str):
         if text_pair is not None and not isinstance(text_pair, str):
             raise TypeError("with one text, text_pair must be one str (or None)")
-        return [text], None if text_pair is None else [text_pair], True
+        # (transformers drops an empty second text of one text: no pair; in a batch, kept)
+        return [text], [text_pair] if text_pair else None, True
     if not isinstance(text, Sequence) or isinstance(text, (bytes, bytearray)):
         raise TypeError(
             f"the tokenizer takes a str or a list of str (and pairs), got {type(text).__name__}"
@@ -161,8 +182,17 @@ def _word_inputs(text: Any, text_pair: Any) -> tuple[list[Any], list[Any] | None
     if is_words(text):  # one text (an empty list too, as in transformers)
         if text_pair is not None and not is_words(text_pair):
             raise TypeError("with one text split into words, text_pair must be one list of words")
-        return [list(text)], None if text_pair is None else [list(text_pair)], True
+        return [list(text)], [list(text_pair)] if text_pair else None, True
     texts = list(text)
+    if (
+        text_pair is None
+        and texts
+        and all(
+            isinstance(t, tuple) and len(t) == 2 and is_words(t[0]) and is_words(t[1])
+            for t in texts
+        )
+    ):  # (words, second words) tuples: a batch of pairs
+        return [list(t[0]) for t in texts], [list(t[1]) for t in texts], False
     if text_pair is None:
         return texts, None, False
     if is_words(text_pair) and text_pair:

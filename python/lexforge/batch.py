@@ -93,7 +93,7 @@ class BatchEncoding(dict[str, Any]):
                 f"(tokenizer(texts, ...)) or encode_batch(..., return_{name}=True); a padded "
                 "batch from pad() has none"
             )
-        check_int("batch_index", batch_index)
+        check_int("batch_index", batch_index, least=-len(rows))  # (from the end, as a list)
         if batch_index >= len(rows):
             raise ConfigError(
                 f"batch_index={batch_index} is past the {len(rows)} rows of this batch"

@@ -9,11 +9,12 @@ the kind from the file.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from lexforge import _core
+from lexforge._hf_tokens import NO_LIMIT, role_token
 from lexforge._progress import Progress
 from lexforge.errors import ConfigError, TokenizerFormatError, TrainerConfigError
 from lexforge.formats import detect, tiktoken
@@ -101,6 +102,14 @@ class Tokenizer:
     # where ``pad`` and the transformers-style call pad when not told (transformers'
     # attribute, which its collators read too: DataCollatorForTokenClassification)
     padding_side: str = "right"
+    # the length the transformers-style call cuts to (truncation=True) and pads to
+    # (padding="max_length") when no max_length is given: a model folder's
+    # tokenizer_config.json sets it, else transformers' "none" (10**30)
+    model_max_length: int = NO_LIMIT
+    # where the transformers-style call cuts when not told (transformers' attribute)
+    truncation_side: str = "right"
+    # the attributes set on a tokenizer that pickling keeps
+    _KEPT = ("padding_side", "model_max_length", "truncation_side")
 
     def __new__(cls, core: Any, *args: Any, **kwargs: Any) -> Any:
         if cls is Tokenizer:
@@ -113,9 +122,10 @@ class Tokenizer:
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickling and ``copy`` (``DataLoader`` workers, ``multiprocessing``): the class, the
         compiled core (which pickles as the arguments that rebuild it) and the options the
-        tokenizer was built with; a ``padding_side`` set on it."""
-        state = {"padding_side": self.padding_side} if "padding_side" in vars(self) else None
-        return (_rebuild, (type(self), self._core, self._options()), state)
+        tokenizer was built with; a ``padding_side``, ``truncation_side`` or
+        ``model_max_length`` set on it."""
+        state = {name: vars(self)[name] for name in self._KEPT if name in vars(self)}
+        return (_rebuild, (type(self), self._core, self._options()), state or None)
 
     def _options(self) -> dict[str, Any]:
         """The keyword arguments, besides the core, that rebuild this tokenizer."""
@@ -222,10 +232,18 @@ class Tokenizer:
         id of a sequence (a list), spelled as in ``tokenize``; special tokens left out of
         a list with ``skip_special_tokens``. An id outside the vocabulary raises
         :class:`~lexforge.errors.TokenIdError`."""
-        if not isinstance(ids, (str, bytes)) and not hasattr(ids, "__index__"):
-            specials = set(self.special_tokens.values()) if skip_special_tokens else set()
-            return [self._spelled(i) for i in ids if int(i) not in specials]
-        return self._spelled(ids)  # type: ignore[arg-type]
+        rank = getattr(ids, "ndim", None)  # an array or tensor: a row, or one id (0-d)
+        if rank is not None and rank > 1:
+            raise ConfigError(
+                f"convert_ids_to_tokens takes one id or one row of ids, got {rank} dimensions; "
+                "pass one row (ids[i])"
+            )
+        one = rank == 0 if rank is not None else hasattr(ids, "__index__")
+        if isinstance(ids, (str, bytes)) or one:
+            return self._spelled(ids)  # type: ignore[arg-type]
+        row: Any = ids.tolist() if rank is not None else ids  # type: ignore[union-attr]
+        specials = set(self.special_tokens.values()) if skip_special_tokens else set()
+        return [self._spelled(i) for i in row if int(i) not in specials]
 
     def convert_tokens_to_ids(self, tokens: str | Sequence[str]) -> int | list[int | None] | None:
         """transformers' ``convert_tokens_to_ids``: the id of one token (spelled as in
@@ -252,6 +270,141 @@ class Tokenizer:
     def special_tokens(self) -> dict[str, int]:
         """The special tokens and their ids."""
         raise NotImplementedError
+
+    def _template_parts(self, pair: bool) -> list[tuple[str, int, int]]:
+        """The template framing one text (or a pair): ``("special", id, type id)``,
+        ``("A", 0, type id)``, ``("B", 0, type id)``; empty without one."""
+        raise NotImplementedError
+
+    # transformers' special-token attributes: the token of each role (None without one),
+    # as save_pretrained writes them in special_tokens_map.json and AutoTokenizer reads
+    # them; read-only (a role is a special token of the vocabulary: add_special_tokens)
+    @property
+    def unk_token(self) -> str | None:
+        """The unknown token (``[UNK]``, ``<unk>``), or None."""
+        return role_token(self, "unk")
+
+    @property
+    def sep_token(self) -> str | None:
+        """The separator that ends a text (``[SEP]``, ``</s>``), or None."""
+        return role_token(self, "sep")
+
+    @property
+    def pad_token(self) -> str | None:
+        """The padding token (``[PAD]``, ``<pad>``, ``<|pad|>``), or None."""
+        return role_token(self, "pad")
+
+    @property
+    def cls_token(self) -> str | None:
+        """The token that starts a text (``[CLS]``, ``<s>``), or None."""
+        return role_token(self, "cls")
+
+    @property
+    def mask_token(self) -> str | None:
+        """The MLM mask token (``[MASK]``, ``<mask>``), or None."""
+        return role_token(self, "mask")
+
+    @property
+    def bos_token(self) -> str | None:
+        """The token that begins a sequence (``<s>``, GPT-2's ``<|endoftext|>``), or None."""
+        return role_token(self, "bos")
+
+    @property
+    def eos_token(self) -> str | None:
+        """The token that ends a sequence (``</s>``, GPT-2's ``<|endoftext|>``), or None."""
+        return role_token(self, "eos")
+
+    @property
+    def bos_token_id(self) -> int | None:
+        """The id of :attr:`bos_token`, or None."""
+        return self._role_id(self.bos_token)
+
+    @property
+    def eos_token_id(self) -> int | None:
+        """The id of :attr:`eos_token`, or None."""
+        return self._role_id(self.eos_token)
+
+    @property
+    def unk_token_id(self) -> int | None:
+        """The id of :attr:`unk_token`, or None."""
+        return self._role_id(self.unk_token)
+
+    @property
+    def sep_token_id(self) -> int | None:
+        """The id of :attr:`sep_token`, or None."""
+        return self._role_id(self.sep_token)
+
+    @property
+    def pad_token_id(self) -> int | None:
+        """The id of :attr:`pad_token`, or None."""
+        return self._role_id(self.pad_token)
+
+    @property
+    def cls_token_id(self) -> int | None:
+        """The id of :attr:`cls_token`, or None."""
+        return self._role_id(self.cls_token)
+
+    @property
+    def mask_token_id(self) -> int | None:
+        """The id of :attr:`mask_token`, or None."""
+        return self._role_id(self.mask_token)
+
+    def _role_id(self, token: str | None) -> int | None:
+        return None if token is None else self._id_of(token)
+
+    @property
+    def special_tokens_map(self) -> dict[str, str]:
+        """``{"cls_token": "[CLS]", ...}``: the token of each role the tokenizer has."""
+        from lexforge.formats.hf_folder import token_roles
+
+        return {f"{role}_token": token for role, token in token_roles(self).items()}
+
+    @property
+    def all_special_tokens(self) -> list[str]:
+        """Every special token: those with a role first, then the others by id."""
+        from lexforge._hf_tokens import all_special_tokens
+
+        return all_special_tokens(self)
+
+    @property
+    def all_special_ids(self) -> list[int]:
+        """The ids of :attr:`all_special_tokens`."""
+        specials = self.special_tokens
+        return [specials.get(t, self._id_of(t)) for t in self.all_special_tokens]  # type: ignore[misc]
+
+    def get_vocab(self) -> dict[str, int]:
+        """Every token (spelled as :meth:`tokenize` spells it) and its id."""
+        return {self._spelled(i): i for i in range(self.vocab_size)}
+
+    def get_special_tokens_mask(
+        self,
+        token_ids_0: Ids,
+        token_ids_1: Ids | None = None,
+        already_has_special_tokens: bool = False,
+    ) -> list[int]:
+        """transformers' ``get_special_tokens_mask``: for ids already framed
+        (``already_has_special_tokens=True``, as its MLM collator asks), 1 for each special
+        token; else the mask of ``token_ids_0`` (and ``token_ids_1``) once the template
+        frames them (1 for each token the template adds)."""
+        from lexforge._hf_tokens import special_tokens_mask
+        from lexforge._text_checks import as_ids
+
+        first = list(as_ids(token_ids_0))
+        second = None if token_ids_1 is None else list(as_ids(token_ids_1))
+        return special_tokens_mask(self, first, second, already_has_special_tokens)
+
+    def batch_decode(
+        self, sequences: Any, skip_special_tokens: bool = False, **kwargs: Any
+    ) -> list[str]:
+        """transformers' ``batch_decode``: the text of each row of ids (a list of lists, a
+        2-D array or tensor). As there, special tokens are kept unless
+        ``skip_special_tokens=True`` (where :meth:`decode`, as HF tokenizers' ``decode``,
+        leaves them out by default). Other keyword arguments go to :meth:`decode`."""
+        if hasattr(sequences, "tolist"):
+            sequences = sequences.tolist()
+        kwargs.pop("clean_up_tokenization_spaces", None)  # (the file's decoder decides)
+        return [self.decode(row, skip_special_tokens=skip_special_tokens, **kwargs)
+                for row in sequences]  # fmt: skip
 
     def pad(
         self,
@@ -318,7 +471,12 @@ class Tokenizer:
         except OSError as e:
             raise write_failed(out, e) from None
         before = {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.is_file()}
-        save_tokenizer_files(self, out, None)
+        from lexforge._hf_tokens import model_max_length_beside
+
+        # a tokenizer that knows no limit keeps the folder's (a model's, saved first)
+        limit = self.model_max_length
+        kept = model_max_length_beside(out) if limit >= NO_LIMIT else limit
+        save_tokenizer_files(self, out, kept)
         return tuple(str(p) for p in sorted(out.iterdir())
                      if p.is_file() and before.get(p.name) != p.stat().st_mtime_ns)  # fmt: skip
 
@@ -452,12 +610,30 @@ class Tokenizer:
         beside it, which also gives ``strip_accents`` and ``tokenize_chinese_chars``, else
         cased when a token holds an uppercase letter), GPT-2
         ``vocab.json``/``encoder.json`` (with ``merges.txt``/``vocab.bpe`` beside it, or a
-        directory holding both), or a tiktoken rank file (see :meth:`from_tiktoken`)."""
+        directory holding both), or a tiktoken rank file (see :meth:`from_tiktoken`). A
+        ``tokenizer_config.json`` beside it (a model folder's) gives
+        :attr:`model_max_length`, as transformers reads it."""
+        from lexforge._hf_tokens import model_max_length_beside
+
+        path = Path(path)
+        tok = cls._read_file(path, pattern, special_tokens, lowercase)
+        limit = model_max_length_beside(path)
+        if limit is not None:
+            tok.model_max_length = limit
+        return tok
+
+    @classmethod
+    def _read_file(
+        cls,
+        path: Path,
+        pattern: str | None,
+        special_tokens: dict[str, int] | Sequence[str] | None,
+        lowercase: bool | None,
+    ) -> Tokenizer:
         from lexforge.bpe import BpeTokenizer
         from lexforge.formats import bert_vocab, gpt2
         from lexforge.wordpiece import WordPieceTokenizer
 
-        path = Path(path)
         kind, doc = detect(path)
         given = {"pattern": pattern, "special_tokens": special_tokens, "lowercase": lowercase}
         takes = _FILE_OPTIONS[kind]
@@ -555,7 +731,7 @@ class Tokenizer:
 
     def add_special_tokens(
         self,
-        tokens: Sequence[str],
+        tokens: Sequence[str] | Mapping[str, Any],
         *,
         lstrip: bool = False,
         rstrip: bool = False,
@@ -565,7 +741,15 @@ class Tokenizer:
         """Adds special tokens (control tokens such as entity markers), in place, as HF's
         ``Tokenizer.add_special_tokens``: as :meth:`add_tokens`, but skipped by
         ``decode(skip_special_tokens=True)``, marked in ``special_tokens_mask`` and, for
-        byte-level BPE, under its ``allowed_special`` rule."""
+        byte-level BPE, under its ``allowed_special`` rule. transformers' form, a dict
+        such as ``{"pad_token": "[PAD]", "additional_special_tokens": ["<e1>"]}``, is
+        taken too; a role's token must have a name lexforge finds the role by
+        (``[PAD]``/``<pad>``, ``[MASK]``/``<mask>``...), else ``ConfigError``. Returns how
+        many tokens are new."""
+        if isinstance(tokens, Mapping):
+            from lexforge._hf_tokens import tokens_of_roles
+
+            tokens = tokens_of_roles(tokens)
         return self._add(tokens, True, lstrip, rstrip, single_word, normalized)
 
     def _add(self, tokens: Sequence[str], special: bool, *flags: bool) -> int:

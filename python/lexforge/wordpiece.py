@@ -396,6 +396,10 @@ class WordPieceTokenizer(Tokenizer):
         """Special tokens (recognised in raw text) and their ids."""
         return dict(self._specials)
 
+    def _template_parts(self, pair: bool) -> list[tuple[str, int, int]]:
+        single, pairs = self._core.templates()
+        return list(pairs if pair else single)
+
     @property
     def added_tokens(self) -> dict[str, int]:
         """The added tokens that are not special (HF's ``add_tokens``: found in text before

@@ -23,6 +23,9 @@ ROLES = {
     "pad": ("[PAD]", "<pad>", "<|pad|>"),
     "mask": ("[MASK]", "<mask>", "<MASK>"),
     "unk": ("[UNK]", "<unk>"),
+    # (RoBERTa's bos and eos are its cls and sep; GPT-2's are both its one special token)
+    "bos": ("<s>", "<|endoftext|>"),
+    "eos": ("</s>", "<|endoftext|>"),
 }
 
 
