@@ -803,3 +803,69 @@ def test_add_special_tokens_takes_transformers_role_dict(tmp_path: Path) -> None
     with pytest.raises(ConfigError, match="unknown key 'cls_tok'"):
         ours.add_special_tokens({"cls_tok": "x"})
     assert "cls_tok" not in ours.special_tokens
+
+
+def _lookups_agree(ours: Any, theirs: Any, chars: int) -> None:
+    """Every lookup of every row (tokens, words, characters) as transformers answers it;
+    where it raises for a word the row lacks, ours says None (as word_to_tokens does)."""
+    rows = len(theirs["input_ids"]) if isinstance(theirs["input_ids"][0], list) else 1
+    rows = len(theirs["input_ids"]) if hasattr(theirs["input_ids"], "shape") else rows
+    for i in range(rows):
+        assert ours.tokens(i) == theirs.tokens(i), i
+        for t in range(len(theirs.word_ids(i))):  # (transformers fails on negative ones)
+            for name in ("token_to_word", "token_to_sequence", "token_to_chars"):
+                assert getattr(ours, name)(i, t) == getattr(theirs, name)(i, t), (name, i, t)
+        for s in (0, 1):
+            for w in range(max((x for x in theirs.word_ids(i) if x is not None), default=0) + 2):
+                for name in ("word_to_tokens", "word_to_chars"):
+                    try:
+                        want = getattr(theirs, name)(i, w, s)
+                    except Exception:  # (transformers' word_to_chars raises)
+                        want = None
+                    assert getattr(ours, name)(i, w, s) == want, (name, i, w, s)
+            for c in range(chars):
+                for name in ("char_to_token", "char_to_word"):
+                    assert getattr(ours, name)(i, c, s) == getattr(theirs, name)(i, c, s)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"padding": True, "padding_side": "left", "return_tensors": "pt"},
+     {"truncation": "only_first", "max_length": 24, "return_overflowing_tokens": True,
+      "stride": 2, "return_offsets_mapping": True}],
+)  # fmt: skip
+def test_token_word_and_char_lookups_match_transformers(
+    bert: Any, texts: list[str], tmp_path: Path, wiki_text: str, options: dict
+) -> None:
+    """``tokens``, ``token_to_word``/``_sequence``/``_chars``, ``word_to_tokens``/``_chars``,
+    ``char_to_token``/``_word``: transformers' ``BatchEncoding`` lookups (its QA tutorials
+    map answers with ``char_to_token``), on texts, pairs and texts split into words."""
+    if options.get("return_tensors") == "pt":
+        pytest.importorskip("torch")
+    ours, theirs = bert
+    first = [t[:70] for t in texts[:4]] + ["naïve café,  東京!", ""]
+    second = [t[:30] for t in texts[4:10]]
+    _lookups_agree(ours(first, second, **options), theirs(first, second, **options), 80)
+    _lookups_agree(ours(first[0], **options), theirs(first[0], **options), 80)
+    words = [t.split() for t in first]
+    _lookups_agree(ours(words, is_split_into_words=True, **options),
+                   theirs(words, is_split_into_words=True, **options), 12)  # fmt: skip
+    roberta, their_roberta = _byte_level(tmp_path, wiki_text, prefix_space=True)
+    _lookups_agree(roberta(first, second, **options), their_roberta(first, second, **options), 80)
+
+
+def test_lookups_name_what_is_missing(bert: Any) -> None:
+    import pickle
+
+    ours, _ = bert
+    enc = ours(["New York", "x"], ["a b", "c"])
+    assert enc.token_to_word(-2) == enc.token_to_word(len(enc["input_ids"][0]) - 2)
+    with pytest.raises(ConfigError, match="past the"):
+        enc.token_to_word(0, 40)
+    copied = pickle.loads(pickle.dumps(enc))  # (without its tokenizer)
+    assert copied.word_to_tokens(1, 1) == enc.word_to_tokens(1, 1)
+    with pytest.raises(ConfigError, match="convert_ids_to_tokens"):
+        copied.tokens(0)
+    padded = ours.pad([{"input_ids": [101, 102]}])
+    with pytest.raises(ConfigError, match="holds no offsets"):
+        padded.char_to_token(0)

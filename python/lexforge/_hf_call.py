@@ -86,28 +86,47 @@ def call(
         return_special_tokens_mask=return_special_tokens_mask,
         return_offsets=return_offsets_mapping,
         return_overflowing_tokens=return_overflowing_tokens,
-        return_word_ids=True,  # (kept for word_ids() and sequence_ids(), as transformers
-        return_sequence_ids=True,  # keeps its encodings)
         is_split_into_words=is_split_into_words,
     )
     if return_tensors not in (None, "np", "pt"):
         raise ConfigError(f"return_tensors must be None, 'np' or 'pt', got {return_tensors!r}")
-    if padding is False:
-        rows = _unpadded(tok, texts, pairs, kwargs)
-    else:
-        side = {"padding_side": tok.padding_side if padding_side is None else padding_side}
-        rows = tok.encode_batch(
+    side = {"padding_side": tok.padding_side if padding_side is None else padding_side}
+
+    def encode(tok: Tokenizer, **extra: Any) -> dict[str, Any]:
+        if padding is False:
+            return _unpadded(tok, texts, pairs, {**kwargs, **extra})
+        return tok.encode_batch(  # type: ignore[no-any-return]
             texts, pairs, padding=padding, pad_to_multiple_of=pad_to_multiple_of,
-            return_tensors="np", **side, **kwargs,
+            return_tensors="np", **side, **{**kwargs, **extra},
         )  # fmt: skip
+
+    rows = encode(tok)
     fields = {name: rows[name] for name, wanted in keep.items() if wanted and name in rows}
     if "offsets" in fields:
         fields["offset_mapping"] = fields.pop("offsets")
     if return_length:
         fields["length"] = [len(row) for row in rows["input_ids"]]
     out = _shaped(fields, return_tensors, single and not return_overflowing_tokens)
-    out._word_ids, out._sequence_ids = rows.get("word_ids", []), rows.get("sequence_ids", [])
+    # transformers' lookups (word_ids, char_to_token...) read the rows' word and sequence
+    # indices and offsets, which transformers keeps for every call; here they are encoded
+    # again on the first lookup (half the call's time otherwise), from what this call saw
+    if is_split_into_words:  # (lists the caller may change meanwhile)
+        texts = [list(words) for words in texts]
+        pairs = None if pairs is None else [list(words) for words in pairs]
+    seen = _snapshot(tok)
+    out._later = lambda: encode(
+        seen, return_word_ids=True, return_sequence_ids=True, return_offsets=True
+    )
+    out._tokenizer, out._pairs = tok, pairs is not None
     return out
+
+
+def _snapshot(tok: Tokenizer) -> Tokenizer:
+    """``tok`` as it is now, at the cost of a dict copy: ``add_tokens`` and attributes set
+    on ``tok`` later replace its entries, not these."""
+    seen: Tokenizer = object.__new__(type(tok))
+    seen.__dict__.update(vars(tok))
+    return seen
 
 
 def _model_max_length(tok: Tokenizer, truncation: Any, padding: Any) -> int:

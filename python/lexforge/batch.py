@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+from lexforge._lookups import Lookups
 from lexforge.errors import ConfigError, TokenizerFormatError
 
 __all__ = [
@@ -27,7 +28,7 @@ Side = Literal["left", "right"]
 Strategy = Literal["longest_first", "only_first", "only_second"]
 
 
-class BatchEncoding(dict[str, Any]):
+class BatchEncoding(dict[str, Any], Lookups):
     """Model inputs of a batch: a dict of arrays (NumPy, or torch with
     ``return_tensors="pt"``), also readable as attributes.
 
@@ -38,13 +39,10 @@ class BatchEncoding(dict[str, Any]):
     span in the original text, (0, 0) for special tokens), ``sequence_ids`` (0 or 1: which
     text of a pair, -1 for special and padding tokens), and ``overflow_to_sample_mapping``
     (rows,: the input each row comes from, when overflow windows are returned).
-    :meth:`word_ids` and :meth:`sequence_ids` read a row's as transformers' methods do.
+    transformers' lookups (:meth:`word_ids`, :meth:`sequence_ids`, :meth:`tokens`,
+    :meth:`char_to_token`, :meth:`word_to_tokens`...) read a row's as there
+    (:mod:`lexforge._lookups`).
     """
-
-    # what the tokenizer call keeps besides the fields (transformers' ``encodings``): each
-    # row's word and sequence indices, -1 for none
-    _word_ids: Any = None
-    _sequence_ids: Any = None
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -52,55 +50,24 @@ class BatchEncoding(dict[str, Any]):
         except KeyError:
             raise AttributeError(f"no field {name!r}; fields: {', '.join(self)}") from None
 
+    def __getstate__(self) -> dict[str, Any]:
+        # pickled with its rows' word and sequence indices and offsets, without its
+        # tokenizer (DataLoader workers pickle every batch): tokens() needs the
+        # tokenizer's own convert_ids_to_tokens then
+        if self._later is not None:
+            self._kept("word_ids")
+        return {k: v for k, v in vars(self).items() if k not in ("_tokenizer", "_later")}
+
     def to(self, device: Any) -> BatchEncoding:
         """Moves torch tensors to ``device`` (NumPy arrays are left as they are)."""
         moved = {k: v.to(device) if hasattr(v, "to") else v for k, v in self.items()}
         return self._with(moved)
 
     def _with(self, fields: Mapping[str, Any]) -> BatchEncoding:
-        """A BatchEncoding of ``fields`` keeping this one's word and sequence indices."""
+        """A BatchEncoding of ``fields`` keeping what this one kept of its rows."""
         out = BatchEncoding(fields)
-        out._word_ids, out._sequence_ids = self._word_ids, self._sequence_ids
+        out.__dict__.update(vars(self))
         return out
-
-    def word_ids(self, batch_index: int = 0) -> list[int | None]:
-        """The word each token of row ``batch_index`` comes from, None for special and
-        padding tokens (transformers' ``BatchEncoding.word_ids``): the index of the word
-        within its text, or with ``is_split_into_words`` the index in the list of words.
-
-        Raises:
-            ConfigError: the batch holds no word indices (``pad`` output, or
-                ``encode_batch`` without ``return_word_ids=True``).
-        """
-        return self._indices("word_ids", self._word_ids, batch_index)
-
-    def sequence_ids(self, batch_index: int = 0) -> list[int | None]:
-        """For each token of row ``batch_index``: 0 for the first text's tokens, 1 for the
-        second text's, None for special and padding tokens (transformers'
-        ``BatchEncoding.sequence_ids``).
-
-        Raises:
-            ConfigError: the batch holds no sequence indices (``pad`` output, or
-                ``encode_batch`` without ``return_sequence_ids=True``).
-        """
-        return self._indices("sequence_ids", self._sequence_ids, batch_index)
-
-    def _indices(self, name: str, kept: Any, batch_index: int) -> list[int | None]:
-        rows = self.get(name, kept)
-        if rows is None:
-            raise ConfigError(
-                f"this batch holds no {name}: they come with the tokenizer call "
-                f"(tokenizer(texts, ...)) or encode_batch(..., return_{name}=True); a padded "
-                "batch from pad() has none"
-            )
-        check_int("batch_index", batch_index, least=-len(rows))  # (from the end, as a list)
-        if batch_index >= len(rows):
-            raise ConfigError(
-                f"batch_index={batch_index} is past the {len(rows)} rows of this batch"
-            )
-        row = rows[batch_index]
-        values = row.tolist() if hasattr(row, "tolist") else list(row)
-        return [None if v < 0 else int(v) for v in values]
 
 
 def as_tensors(arrays: Mapping[str, Any], kind: str) -> BatchEncoding:

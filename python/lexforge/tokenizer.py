@@ -108,6 +108,9 @@ class Tokenizer:
     model_max_length: int = NO_LIMIT
     # where the transformers-style call cuts when not told (transformers' attribute)
     truncation_side: str = "right"
+    # transformers' flag for a tokenizer with offsets and word ids of its own (its
+    # collators read it): every lexforge tokenizer has them
+    is_fast: bool = True
     # the attributes set on a tokenizer that pickling keeps
     _KEPT = ("padding_side", "model_max_length", "truncation_side")
 
