@@ -292,7 +292,7 @@ def _shaped(fields: dict[str, Any], return_tensors: str | None, single: bool) ->
         if name in ("overflow_to_sample_mapping", "length"):
             out[name] = [int(value) for value in rows]
         elif name == "offset_mapping":
-            out[name] = [[(int(a), int(b)) for a, b in row] for row in rows]
+            out[name] = [list(map(tuple, row.tolist())) for row in rows]  # (ints: tolist's)
         else:
             out[name] = [row.tolist() for row in rows]
     if single:  # (transformers keeps the list of lengths)
