@@ -618,3 +618,34 @@ def test_torchao_int8_quantization_matches_transformers_quantized(tmp_path: Path
         pytest.skip(done.stdout.strip())
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
     assert done.stdout.strip().endswith("ok")
+
+
+@pytest.mark.parametrize("cls", [BertForMaskedLM, BertForPreTraining], ids=lambda c: c.__name__)
+def test_trainer_mlm_predictions_are_the_logits(tmp_path: Path, cls: Any) -> None:
+    """Without ``preprocess_logits_for_metrics``, ``Trainer``'s predictions of an MLM model
+    are its logits, as with transformers' model of the same weights (and the NSP logits
+    beside them for pretraining), not a tuple with the heads' counts."""
+    pytest.importorskip("accelerate")
+    torch.manual_seed(0)
+    model = cls(_config())
+    model.save_pretrained(tmp_path / "model")
+    theirs = getattr(transformers, THEIRS[cls]).from_pretrained(tmp_path / "model")
+    generator = torch.Generator().manual_seed(3)
+    ids = torch.randint(3, VOCAB, (12, 8), generator=generator)
+    labels = torch.where(torch.rand(ids.shape, generator=generator) < 0.3, ids, -100)
+    rows = [{"input_ids": i, "labels": y} for i, y in zip(ids, labels, strict=True)]
+    if cls is BertForPreTraining:  # (both labels: with MLM labels alone, lexforge's model
+        for r in rows:  # returns their loss, transformers' none, and Trainer keeps it)
+            r["next_sentence_label"] = r["input_ids"][0] % 2
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path), report_to=[], use_cpu=True, per_device_eval_batch_size=4,
+        disable_tqdm=True,
+    )  # fmt: skip
+    got, want = (transformers.Trainer(model=net, args=args).predict(rows).predictions
+                 for net in (model, theirs))  # fmt: skip
+    if cls is BertForMaskedLM:
+        assert got.shape == want.shape == (12, 8, VOCAB)
+        assert abs(got - want).max() <= 1e-4
+    else:
+        assert isinstance(got, tuple) and len(got) == len(want) == 2
+        assert all(abs(a - b).max() <= 1e-4 for a, b in zip(got, want, strict=True))

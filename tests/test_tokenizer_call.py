@@ -798,11 +798,93 @@ def test_add_special_tokens_takes_transformers_role_dict(tmp_path: Path) -> None
     assert ours.add_special_tokens({"pad_token": "[PAD]"}) == 0  # (already there)
     with pytest.raises(ConfigError, match="finds that role by the token's name"):
         ours.add_special_tokens({"mask_token": "<|endoftext|>"})
-    with pytest.raises(ConfigError, match="pad_token_id"):
-        ours.add_special_tokens({"pad_token": "<|endoftext|>"})
     with pytest.raises(ConfigError, match="unknown key 'cls_tok'"):
         ours.add_special_tokens({"cls_tok": "x"})
     assert "cls_tok" not in ours.special_tokens
+    # padding with another role's token, the transformers way: the padding token is set
+    spec = {"pad_token": "<|endoftext|>"}
+    assert ours.add_special_tokens(spec) == theirs.add_special_tokens(spec) == 0
+    assert (ours.pad_token, ours.pad_token_id) == (theirs.pad_token, theirs.pad_token_id)
+    _same(ours(texts, padding=True), theirs(texts, padding=True))
+
+
+def test_pad_token_set_to_eos_pads_as_transformers(tmp_path: Path, texts: list[str]) -> None:
+    """GPT-2's ``tok.pad_token = tok.eos_token``: the call, ``pad`` (so
+    ``DataCollatorWithPadding``) and ``encode_batch`` pad with its id, ``save_pretrained``
+    writes it, pickling keeps it; another role cannot be set (lexforge's masking finds it
+    by name) and says so; a token outside the vocabulary is refused."""
+    import pickle
+
+    torch = pytest.importorskip("torch")
+    ours = lf.Tokenizer.from_file(datasets.files("gpt2")["encoder.json"])
+    ours.save_pretrained(tmp_path / "tok")
+    theirs = transformers.AutoTokenizer.from_pretrained(tmp_path / "tok")
+    assert ours.pad_token is None and theirs.pad_token is None
+    ours.pad_token, theirs.pad_token = ours.eos_token, theirs.eos_token
+    assert ours.pad_token_id == theirs.pad_token_id == 50256
+    batch = [t[:120] for t in texts[:6]]
+    _same(ours(batch, padding=True, return_tensors="np"),
+          theirs(batch, padding=True, return_tensors="np"))  # fmt: skip
+    features = [{"input_ids": r} for r in ours(batch)["input_ids"]]
+    got = transformers.DataCollatorWithPadding(ours)(features)
+    want = transformers.DataCollatorWithPadding(theirs)(features)
+    assert all(torch.equal(got[k], want[k]) for k in want)
+    assert (ours.encode_batch(batch, padding=True, return_tensors="np")["input_ids"] == 50256).any()
+    assert pickle.loads(pickle.dumps(ours)).pad_token_id == 50256
+    ours.save_pretrained(tmp_path / "again")
+    assert transformers.AutoTokenizer.from_pretrained(tmp_path / "again").pad_token_id == 50256
+    with pytest.raises(ConfigError, match="not in the vocabulary"):
+        ours.pad_token = "<nothing>"
+    with pytest.raises(ConfigError, match="by its name"):
+        ours.mask_token = "<|endoftext|>"
+    ours.eos_token = ours.eos_token  # (as it is: fine)
+    ours.pad_token = None
+    assert ours.pad_token is None
+    with pytest.raises(ConfigError, match="no padding token"):
+        ours(batch, padding=True)
+    bert = lf.Tokenizer.from_file(datasets.files("bert-base-uncased")["tokenizer.json"])
+    with pytest.raises(ConfigError, match=r"mask token is '\[MASK\]'"):
+        bert.add_special_tokens({"mask_token": "<mask>"})
+    assert "<mask>" not in bert.special_tokens
+
+
+def test_more_of_transformers_tokenizer_surface(
+    bert: Any, texts: list[str], tmp_path: Path
+) -> None:
+    """``decode`` of one id and ``clean_up_tokenization_spaces``, ``add_tokens(...,
+    special_tokens=True)``, ``num_special_tokens_to_add``, ``convert_tokens_to_string``,
+    ``model_input_names``, ``name_or_path``; a BatchEncoding's ``is_fast``,
+    ``n_sequences``, ``data`` and ``convert_to_tensors``."""
+    torch = pytest.importorskip("torch")
+    ours, theirs = bert
+    assert ours.decode(7592) == theirs.decode(7592) == "hello"
+    ids = theirs("Hello , world ! i do not know", add_special_tokens=False)["input_ids"]
+    for clean in (True, False):
+        assert ours.decode(ids, clean_up_tokenization_spaces=clean) == theirs.decode(
+            ids, clean_up_tokenization_spaces=clean
+        )
+    gpt2 = lf.Tokenizer.from_file(datasets.files("gpt2")["encoder.json"])
+    assert gpt2.decode(gpt2.encode("Hi , you !"), clean_up_tokenization_spaces=True) == "Hi, you!"
+    assert gpt2.decode(np.int64(15496)) == "Hello"
+    for pair in (False, True):
+        assert ours.num_special_tokens_to_add(pair) == theirs.num_special_tokens_to_add(pair)
+    tokens = theirs.tokenize("unbelievable tokenization, naïve")
+    assert ours.convert_tokens_to_string(tokens) == theirs.convert_tokens_to_string(tokens)
+    assert ours.model_input_names == theirs.model_input_names
+    assert ours.pad_token_type_id == theirs.pad_token_type_id == 0
+    assert ours.name_or_path.endswith("tokenizer.json")
+    copy = lf.Tokenizer.from_file(datasets.files("bert-base-uncased")["tokenizer.json"])
+    assert copy.add_tokens(["<e9>"], special_tokens=True) == 1
+    assert "<e9>" in copy.special_tokens
+    enc, want = ours(texts[:3], ["a", "b", "c"]), theirs(texts[:3], ["a", "b", "c"])
+    assert enc.is_fast and enc.n_sequences == want.n_sequences == 2
+    assert ours(texts[:2]).n_sequences == 1 and enc.data == dict(enc)
+    padded = ours(texts[:3], padding=True)
+    padded.convert_to_tensors("pt")
+    assert isinstance(padded["input_ids"], torch.Tensor)
+    assert padded.word_ids(1) == theirs(texts[:3], padding=True).word_ids(1)
+    with pytest.raises(ConfigError, match="different lengths"):
+        ours(texts[:3]).convert_to_tensors("np")
 
 
 def _lookups_agree(ours: Any, theirs: Any, chars: int) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from lexforge._core import Bpe
-from lexforge._text_checks import as_ids, at_row, bad_ids, bad_text
+from lexforge._text_checks import as_ids, at_row, bad_ids, bad_text, one_or_many
 from lexforge.batch import Padding, Truncation
 from lexforge.formats import hf_post
 from lexforge.tokenizer import Tokenizer
@@ -130,6 +130,8 @@ class BpeBase(Tokenizer):
     def _pad_id(self) -> int | None:
         """The padding id: the tokenizer.json's ``padding.pad_id``, else the id of the
         padding token (``[PAD]``, ``<pad>`` or ``<|pad|>``), if any."""
+        if self._pad_override is not None:  # (set by hand: tok.pad_token = ...)
+            return self._id_of(self._pad_override)
         if self._padding is not None:
             return self._padding.pad_id
         return next(
@@ -146,17 +148,35 @@ class BpeBase(Tokenizer):
         except TypeError:
             raise bad_ids(core_ids, self.vocab_size) from None
 
-    def decode(self, ids: Ids, *, skip_special_tokens: bool = True, errors: str = "replace") -> str:
-        """The text of ``ids``, as HF tokenizers decodes them from the ``tokenizer.json``
-        this tokenizer saves. Special tokens are left out unless ``skip_special_tokens`` is
-        False (True by default, as in HF tokenizers and lexforge's WordPiece). A special
+    def decode(
+        self,
+        ids: Ids | int,
+        *,
+        skip_special_tokens: bool = True,
+        errors: str = "replace",
+        clean_up_tokenization_spaces: bool | None = None,
+    ) -> str:
+        """The text of ``ids`` (or of one id), as HF tokenizers decodes them from the
+        ``tokenizer.json`` this tokenizer saves. Special tokens are left out unless
+        ``skip_special_tokens`` is False (True by default, as in HF tokenizers and
+        lexforge's WordPiece). A special
         token kept is read as HF's ByteLevel decoder reads it: when each of its characters
         is one of the byte-level alphabet's, as the bytes they stand for (``"<Ġx>"`` is
         ``"< x>"``, ``"<café>"`` holds the lone byte of ``é``), else as its UTF-8 text.
         Bytes that are not valid UTF-8 (a sequence cut mid-character) are handled by
         ``errors`` as in ``bytes.decode`` (default: U+FFFD). Loaded from a
         ``tokenizer.json`` without a decoder, as HF decodes then: the tokens as the file
-        spells them (``"Ġworld"``), joined by spaces."""
+        spells them (``"Ġworld"``), joined by spaces. ``clean_up_tokenization_spaces``
+        (transformers' option, off as there for byte-level BPE): the spaces before
+        punctuation and contractions removed."""
+        text = self._decode(one_or_many(ids), skip_special_tokens, errors)
+        if not clean_up_tokenization_spaces:
+            return text
+        from lexforge.wordpiece import cleaned
+
+        return cleaned(text)
+
+    def _decode(self, ids: Ids, skip_special_tokens: bool, errors: str) -> str:
         if type(ids) is list and errors == "replace" and not self._join_tokens:
             try:  # the common case in one call: no added token among the ids
                 text = self._core.decode_plain(ids)

@@ -23,6 +23,7 @@ __all__ = [
     "NO_LIMIT",
     "all_special_tokens",
     "check_model_max_length",
+    "fixed_role",
     "model_max_length_beside",
     "role_token",
     "special_tokens_mask",
@@ -41,6 +42,22 @@ def role_token(tok: Tokenizer, role: str) -> str | None:
     from lexforge.formats.hf_folder import token_roles
 
     return token_roles(tok).get(role)
+
+
+def fixed_role(tok: Tokenizer, role: str, token: Any) -> None:
+    """Setting a role other than padding: refused, naming what the role is and the fix
+    (lexforge's masking, pretraining and fill-mask find these tokens by their names)."""
+    from lexforge.formats.hf_folder import ROLES
+
+    now = role_token(tok, role)
+    if token == now:
+        return
+    raise ConfigError(
+        f"{role}_token cannot be set (to {token!r}): lexforge finds the {role} token by its "
+        f"name ({', '.join(ROLES[role])}), which is {now!r} for this tokenizer; add a token "
+        f"of one of those names (tok.add_special_tokens([...])). Only pad_token can be set "
+        "to any token"
+    )
 
 
 def all_special_tokens(tok: Tokenizer) -> list[str]:
@@ -104,7 +121,7 @@ def check_model_max_length(value: Any) -> int:
     return check_int("model_max_length", value, least=1)
 
 
-def tokens_of_roles(spec: Any) -> list[str]:
+def tokens_of_roles(tok: Tokenizer, spec: Any) -> list[str]:
     """The tokens of transformers' ``add_special_tokens({"pad_token": "[PAD]", ...})``: a
     role's token must carry a name lexforge finds that role by (``[PAD]``, ``<pad>``...:
     the roles come from the names), ``additional_special_tokens`` any names."""
@@ -126,17 +143,20 @@ def tokens_of_roles(spec: Any) -> list[str]:
             )
         if not isinstance(value, str):
             raise TypeError(f"{key} must be a str, got {type(value).__name__}")
+        if role == "pad":  # (any token: added, then set as the padding token by the caller)
+            out.append(value)
+            continue
+        now = role_token(tok, role)
+        if now is not None and now != value:
+            raise ConfigError(
+                f"add_special_tokens: {key}={value!r}, but this tokenizer's {role} token is "
+                f"{now!r}: lexforge takes one {role} token, found by its name; keep {now!r}"
+            )
         if value not in ROLES[role]:
             names = ", ".join(ROLES[role])
-            fix = (
-                "; to pad with another token, pass pad_token_id=... to the call and to pad()"
-                if role == "pad"
-                else ""
-            )
             raise ConfigError(
                 f"add_special_tokens: {key}={value!r} would not make it the {role} token: "
-                f"lexforge finds that role by the token's name ({names}); add one of "
-                f"those{fix}"
+                f"lexforge finds that role by the token's name ({names}); add one of those"
             )
         out.append(value)
     return out

@@ -23,6 +23,16 @@ if TYPE_CHECKING:
     Ids: TypeAlias = Sequence[int] | npt.NDArray[np.integer]
 
 
+def one_or_many(ids: Any) -> Any:
+    """One id (an int, a NumPy or 0-d torch integer) as a list of it, as transformers'
+    ``decode`` takes one; anything else as it is."""
+    if isinstance(ids, numbers.Integral) and not isinstance(ids, bool):
+        return [int(ids)]
+    if getattr(ids, "ndim", None) == 0:
+        return [ids.item()]
+    return ids
+
+
 def as_ids(ids: Ids) -> npt.NDArray[Any] | list[int]:
     """Token ids as the core takes them: a contiguous int64 array or a list."""
     # a str's characters are no ids, nor are the bytes of binary data

@@ -58,6 +58,49 @@ class BatchEncoding(dict[str, Any], Lookups):
             self._kept("word_ids")
         return {k: v for k, v in vars(self).items() if k not in ("_tokenizer", "_later")}
 
+    # transformers' BatchEncoding flag: the lookups below are there
+    is_fast = True
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The fields as a plain dict (transformers' ``BatchEncoding.data``)."""
+        return dict(self)
+
+    @property
+    def encodings(self) -> None:
+        """transformers' ``Encoding`` objects: lexforge has none (its lookups read the
+        rows: :meth:`word_ids`, :meth:`char_to_token`...)."""
+        return None
+
+    @property
+    def n_sequences(self) -> int | None:
+        """1 for texts, 2 for pairs; None when not known (a batch not from the call)."""
+        return None if self._pairs is None else 1 + self._pairs
+
+    def convert_to_tensors(
+        self, tensor_type: str | None = None, prepend_batch_axis: bool = False
+    ) -> BatchEncoding:
+        """Turns the fields into int64 arrays (``"np"``) or torch tensors (``"pt"``), in
+        place (transformers' method): rows of one length, else ``ConfigError``."""
+        import numpy as np
+
+        if tensor_type is None:
+            return self
+        kind = getattr(tensor_type, "value", tensor_type)  # (transformers' TensorType too)
+        for name, value in list(self.items()):
+            try:
+                array = np.asarray(value.cpu() if hasattr(value, "cpu") else value)
+            except ValueError:
+                array = None
+            if array is None or array.dtype == object:
+                raise ConfigError(
+                    f"{name} holds rows of different lengths, which no array holds; pad them "
+                    "first (padding=True)"
+                )
+            array = array[None] if prepend_batch_axis else array
+            self[name] = as_tensors({name: array.astype(np.int64)}, kind)[name]
+        return self
+
     def to(self, device: Any) -> BatchEncoding:
         """Moves torch tensors to ``device`` (NumPy arrays are left as they are)."""
         moved = {k: v.to(device) if hasattr(v, "to") else v for k, v in self.items()}

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from lexforge import _core
 from lexforge._hf_tokens import NO_LIMIT, role_token
+from lexforge._hf_tokens import fixed_role as _fixed_role
 from lexforge._progress import Progress
 from lexforge.errors import ConfigError, TokenizerFormatError, TrainerConfigError
 from lexforge.formats import detect, tiktoken
@@ -111,8 +112,17 @@ class Tokenizer:
     # transformers' flag for a tokenizer with offsets and word ids of its own (its
     # collators read it): every lexforge tokenizer has them
     is_fast: bool = True
+    # the padding token set by hand (``tok.pad_token = tok.eos_token``, transformers' way
+    # to pad with a token of another role), which the default padding id follows
+    _pad_override: str | None = None
+    # transformers' names a tokenizer's inputs go by (its ``pad`` reads the first), and the
+    # type id padding gets
+    model_input_names: ClassVar[list[str]] = ["input_ids", "token_type_ids", "attention_mask"]
+    pad_token_type_id: int = 0
+    # where the tokenizer came from (transformers' attribute; "" when not from a file)
+    name_or_path: str = ""
     # the attributes set on a tokenizer that pickling keeps
-    _KEPT = ("padding_side", "model_max_length", "truncation_side")
+    _KEPT = ("padding_side", "model_max_length", "truncation_side", "_pad_override", "name_or_path")
 
     def __new__(cls, core: Any, *args: Any, **kwargs: Any) -> Any:
         if cls is Tokenizer:
@@ -287,35 +297,75 @@ class Tokenizer:
         """The unknown token (``[UNK]``, ``<unk>``), or None."""
         return role_token(self, "unk")
 
+    @unk_token.setter
+    def unk_token(self, token: str | None) -> None:
+        _fixed_role(self, "unk", token)
+
     @property
     def sep_token(self) -> str | None:
         """The separator that ends a text (``[SEP]``, ``</s>``), or None."""
         return role_token(self, "sep")
 
+    @sep_token.setter
+    def sep_token(self, token: str | None) -> None:
+        _fixed_role(self, "sep", token)
+
     @property
     def pad_token(self) -> str | None:
-        """The padding token (``[PAD]``, ``<pad>``, ``<|pad|>``), or None."""
+        """The padding token (``[PAD]``, ``<pad>``, ``<|pad|>``), or None. Settable to any
+        token of the vocabulary (``tok.pad_token = tok.eos_token``, as in transformers):
+        the call, :meth:`pad` and :meth:`encode_batch` then pad with its id, and
+        ``save_pretrained`` writes it as the padding token; None goes back to the name."""
         return role_token(self, "pad")
+
+    @pad_token.setter
+    def pad_token(self, token: str | None) -> None:
+        if token is not None:
+            if not isinstance(token, str):
+                raise TypeError(f"pad_token must be a str (a token) or None, got {token!r}")
+            found = self._id_of(token)
+            if found is None or self._spelled(found) != token:
+                raise ConfigError(
+                    f"pad_token={token!r} is not in the vocabulary; add it first "
+                    f"(tok.add_special_tokens({{'pad_token': {token!r}}}))"
+                )
+        self._pad_override = token
 
     @property
     def cls_token(self) -> str | None:
         """The token that starts a text (``[CLS]``, ``<s>``), or None."""
         return role_token(self, "cls")
 
+    @cls_token.setter
+    def cls_token(self, token: str | None) -> None:
+        _fixed_role(self, "cls", token)
+
     @property
     def mask_token(self) -> str | None:
         """The MLM mask token (``[MASK]``, ``<mask>``), or None."""
         return role_token(self, "mask")
+
+    @mask_token.setter
+    def mask_token(self, token: str | None) -> None:
+        _fixed_role(self, "mask", token)
 
     @property
     def bos_token(self) -> str | None:
         """The token that begins a sequence (``<s>``, GPT-2's ``<|endoftext|>``), or None."""
         return role_token(self, "bos")
 
+    @bos_token.setter
+    def bos_token(self, token: str | None) -> None:
+        _fixed_role(self, "bos", token)
+
     @property
     def eos_token(self) -> str | None:
         """The token that ends a sequence (``</s>``, GPT-2's ``<|endoftext|>``), or None."""
         return role_token(self, "eos")
+
+    @eos_token.setter
+    def eos_token(self, token: str | None) -> None:
+        _fixed_role(self, "eos", token)
 
     @property
     def bos_token_id(self) -> int | None:
@@ -378,6 +428,19 @@ class Tokenizer:
     def get_vocab(self) -> dict[str, int]:
         """Every token (spelled as :meth:`tokenize` spells it) and its id."""
         return {self._spelled(i): i for i in range(self.vocab_size)}
+
+    def num_special_tokens_to_add(self, pair: bool = False) -> int:
+        """How many tokens the template adds to one text (or a pair)."""
+        return sum(kind not in ("A", "B") for kind, _, _ in self._template_parts(pair))
+
+    def convert_tokens_to_string(self, tokens: Sequence[str]) -> str:
+        """The text of tokens spelled as :meth:`tokenize` spells them (decoded as their
+        ids, special tokens kept)."""
+        ids = [self._id_of(t) for t in tokens]
+        missing = next((t for t, i in zip(tokens, ids, strict=True) if i is None), None)
+        if missing is not None:
+            raise ConfigError(f"{missing!r} is not a token of this tokenizer")
+        return self.decode(ids, skip_special_tokens=False)  # type: ignore[arg-type]
 
     def get_special_tokens_mask(
         self,
@@ -623,6 +686,7 @@ class Tokenizer:
         limit = model_max_length_beside(path)
         if limit is not None:
             tok.model_max_length = limit
+        tok.name_or_path = str(path)
         return tok
 
     @classmethod
@@ -722,6 +786,7 @@ class Tokenizer:
         rstrip: bool = False,
         single_word: bool = False,
         normalized: bool = True,
+        special_tokens: bool = False,
     ) -> int:
         """Adds words to the vocabulary, in place, as HF's ``Tokenizer.add_tokens``: each
         is found in the text before the model splits it, and decoded as text. A token the
@@ -729,7 +794,12 @@ class Tokenizer:
         (grow a model's embeddings to match: ``model.resize_token_embeddings(len(tok))``).
         The options are HF's ``AddedToken``'s (``normalized``: found in the normalized text
         by its normalized form). Returns how many were added (as HF counts: those not empty
-        and not added already alike). Not while other threads use the tokenizer."""
+        and not added already alike). Not while other threads use the tokenizer.
+        ``special_tokens=True`` (transformers' flag): as :meth:`add_special_tokens`."""
+        if special_tokens:
+            return self.add_special_tokens(
+                tokens, lstrip=lstrip, rstrip=rstrip, single_word=single_word, normalized=False
+            )
         return self._add(tokens, False, lstrip, rstrip, single_word, normalized)
 
     def add_special_tokens(
@@ -746,14 +816,20 @@ class Tokenizer:
         ``decode(skip_special_tokens=True)``, marked in ``special_tokens_mask`` and, for
         byte-level BPE, under its ``allowed_special`` rule. transformers' form, a dict
         such as ``{"pad_token": "[PAD]", "additional_special_tokens": ["<e1>"]}``, is
-        taken too; a role's token must have a name lexforge finds the role by
-        (``[PAD]``/``<pad>``, ``[MASK]``/``<mask>``...), else ``ConfigError``. Returns how
-        many tokens are new."""
+        taken too: ``pad_token`` may be any token (it becomes :attr:`pad_token`); another
+        role's token must have a name lexforge finds the role by (``[MASK]``/``<mask>``...)
+        and not compete with the tokenizer's own, else ``ConfigError``. Returns how many
+        tokens are new."""
+        pad = None
         if isinstance(tokens, Mapping):
             from lexforge._hf_tokens import tokens_of_roles
 
-            tokens = tokens_of_roles(tokens)
-        return self._add(tokens, True, lstrip, rstrip, single_word, normalized)
+            pad = tokens.get("pad_token")
+            tokens = tokens_of_roles(self, tokens)
+        added = self._add(tokens, True, lstrip, rstrip, single_word, normalized)
+        if pad is not None and pad != self.pad_token:
+            self.pad_token = pad  # (a name not taken as padding by itself: set, as there)
+        return added
 
     def _add(self, tokens: Sequence[str], special: bool, *flags: bool) -> int:
         from lexforge._text_checks import check_text

@@ -13,10 +13,10 @@ import operator
 import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 from lexforge._core import BertTokenizer
-from lexforge._text_checks import as_ids, at_row, bad_text, check_text
+from lexforge._text_checks import as_ids, at_row, bad_text, check_text, one_or_many
 from lexforge.batch import (
     MAX_THREADS,
     BatchEncoding,
@@ -49,6 +49,15 @@ _CLEANUP = [
     (" 've", "'ve"),
     (" 're", "'re"),
 ]
+
+
+def cleaned(text: str) -> str:
+    """``text`` with the spaces before punctuation and contractions removed: transformers'
+    ``clean_up_tokenization`` (HF's WordPiece decoder's, but for "do not")."""
+    for before, after in _CLEANUP:
+        if before != " do not":
+            text = text.replace(before, after)
+    return text
 
 
 class WordPieceTokenizer(Tokenizer):
@@ -283,6 +292,8 @@ class WordPieceTokenizer(Tokenizer):
     def _pad_id(self) -> int | None:
         """The padding id: the tokenizer.json's ``padding.pad_id``, else the id of the
         padding token (``[PAD]``, ``<pad>`` or ``<|pad|>``), if any."""
+        if self._pad_override is not None:  # (set by hand: tok.pad_token = ...)
+            return self._id_of(self._pad_override)
         if self._padding is not None:
             return self._padding.pad_id
         names = ("[PAD]", "<pad>", "<|pad|>")
@@ -291,13 +302,24 @@ class WordPieceTokenizer(Tokenizer):
 
     # ----------------------------------------------------------------- decoding
     def decode(
-        self, ids: Ids, *, skip_special_tokens: bool = True, cleanup: bool | None = None
+        self,
+        ids: Ids | int,
+        *,
+        skip_special_tokens: bool = True,
+        cleanup: bool | None = None,
+        clean_up_tokenization_spaces: bool | None = None,
     ) -> str:
         """Text from ids, as HF's WordPiece decoder writes it: continuation pieces glued
         to the previous token, other tokens separated by spaces, and (``cleanup``) the spaces
         before punctuation and contractions removed (None: as the ``tokenizer.json``'s
         decoder says). A ``tokenizer.json`` without a decoder decodes as HF does then: the
-        tokens joined by spaces, unless ``cleanup`` is given."""
+        tokens joined by spaces, unless ``cleanup`` is given. ``ids`` may be one id;
+        ``clean_up_tokenization_spaces=True`` (transformers' option) cleans the text up
+        after the decoder, as there."""
+        if clean_up_tokenization_spaces:
+            text = self.decode(ids, skip_special_tokens=skip_special_tokens, cleanup=cleanup)
+            return cleaned(text)
+        ids = cast("Ids", one_or_many(ids))
         plain = cleanup is None and self._cleanup is None
         if cleanup is None:
             cleanup = self._cleanup

@@ -42,6 +42,7 @@ def token_roles(tokenizer: Any) -> dict[str, str]:
         if len(framed) >= 2:
             found["cls"] = tokenizer.id_to_token(framed[0])
             found["sep"] = tokenizer.id_to_token(framed[-1])
+    found["pad"] = getattr(tokenizer, "_pad_override", None) or found["pad"]  # (set by hand)
     return {role: name for role, name in found.items() if name is not None}
 
 

@@ -344,13 +344,18 @@ class BertConfig:
 # its sizes: ``transformers.Trainer`` sets ``use_cache`` on every model it is given (an
 # encoder has no cache: the flag changes nothing), reads ``keys_to_ignore_at_inference``
 # (the outputs its predictions leave out: a head's ``hidden_states``, which transformers'
-# heads leave unset unless asked), and, given a tokenizer (``processing_class``), aligns
-# the config's special tokens with it through ``get_text_config()``: an encoder generates
-# nothing, so ``bos_token_id`` and ``eos_token_id`` are None and may be set (a tokenizer's
-# ``pad_token_id`` must match the model's: it is a field). None of these is saved.
+# heads leave unset unless asked; the MLM heads' ``correct`` and ``count``), and, given a
+# tokenizer (``processing_class``), aligns the config's special tokens with it through
+# ``get_text_config()``: an encoder generates nothing, so ``bos_token_id`` and
+# ``eos_token_id`` are None and may be set (a tokenizer's ``pad_token_id`` must match the
+# model's: it is a field). None of these is saved.
 RUNTIME_ATTRIBUTES = frozenset({"use_cache", "bos_token_id", "eos_token_id"})
 BertConfig.use_cache = False  # type: ignore[attr-defined]
-BertConfig.keys_to_ignore_at_inference = ["hidden_states", "attentions"]  # type: ignore[attr-defined]
+# (and the MLM heads' counts and part losses: the predictions are the logits alone, as
+# transformers' heads give them, NSP's too for pretraining)
+BertConfig.keys_to_ignore_at_inference = [  # type: ignore[attr-defined]
+    "hidden_states", "attentions", "correct", "count", "mlm_loss", "nsp_loss",
+]  # fmt: skip
 BertConfig.bos_token_id = None  # type: ignore[attr-defined]
 BertConfig.eos_token_id = None  # type: ignore[attr-defined]
 BertConfig.get_text_config = lambda self, *args, **kwargs: self  # type: ignore[attr-defined]
