@@ -951,3 +951,22 @@ def test_lookups_name_what_is_missing(bert: Any) -> None:
     padded = ours.pad([{"input_ids": [101, 102]}])
     with pytest.raises(ConfigError, match="holds no offsets"):
         padded.char_to_token(0)
+
+
+@pytest.mark.parametrize("kind", ["bert", "gpt2"])
+def test_encode_returns_one_row_of_tensors(kind: str, tmp_path: Path) -> None:
+    """``tok.encode(text, return_tensors="pt")``, the fill-mask tutorials' call: a (1, n)
+    tensor of the ids, as transformers gives."""
+    torch = pytest.importorskip("torch")
+    if kind == "gpt2":
+        ours = lf.Tokenizer.from_file(datasets.files("gpt2")["encoder.json"])
+    else:
+        ours = lf.Tokenizer.from_file(datasets.files("bert-base-uncased")["tokenizer.json"])
+    ours.save_pretrained(tmp_path / "tok")
+    theirs = transformers.AutoTokenizer.from_pretrained(tmp_path / "tok")
+    text = "The capital of France is Paris."
+    for kindof in ("pt", "np"):
+        got = ours.encode(text, return_tensors=kindof)
+        want = theirs.encode(text, return_tensors=kindof)
+        assert got.shape == want.shape and got.tolist() == want.tolist()
+    assert isinstance(ours.encode(text, return_tensors="pt"), torch.Tensor)

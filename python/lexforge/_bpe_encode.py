@@ -43,6 +43,7 @@ class BpeEncoding(BpeBase):
         max_length: int | None = None,
         truncation: bool | str | None = None,
         padding: bool | str | None = None,
+        return_tensors: str | None = None,
     ) -> list[int]:
         """Encodes one text (or a pair) to a list of ids.
 
@@ -62,12 +63,23 @@ class BpeEncoding(BpeBase):
             add_special_tokens: put the template's tokens around the text (a tokenizer with
                 a template, see :meth:`with_template`, as HF does; the others have none).
                 So do every encode method and batch here but :meth:`encode_ordinary`.
+            return_tensors: ``"np"`` or ``"pt"`` (transformers' option): the ids as a
+                (1, n) int64 array or tensor.
 
         Raises:
             SpecialTokenError: a disallowed special token's text is in ``text``.
             EncodingError: ``text`` holds a lone surrogate (no UTF-8 form), as do every
                 encode method and batch here; the message names where.
         """
+        if return_tensors is not None:
+            from lexforge._hf_tokens import one_row
+
+            ids = self.encode(
+                text, pair, allowed_special=allowed_special,
+                disallowed_special=disallowed_special, add_special_tokens=add_special_tokens,
+                max_length=max_length, truncation=truncation, padding=padding,
+            )  # fmt: skip
+            return one_row(ids, return_tensors)  # type: ignore[no-any-return]
         policy = self._policy(allowed_special, disallowed_special)
         plain = (max_length, truncation, padding) == (None, None, None)
         if pair is not None or not plain or self._truncation or self._padding:

@@ -25,6 +25,7 @@ __all__ = [
     "check_model_max_length",
     "fixed_role",
     "model_max_length_beside",
+    "one_row",
     "role_token",
     "special_tokens_mask",
 ]
@@ -160,3 +161,12 @@ def tokens_of_roles(tok: Tokenizer, spec: Any) -> list[str]:
             )
         out.append(value)
     return out
+
+
+def one_row(ids: list[int], kind: str) -> Any:
+    """One text's ids as a (1, n) int64 array (``"np"``) or tensor (``"pt"``)."""
+    import numpy as np
+
+    from lexforge.batch import as_tensors
+
+    return as_tensors({"ids": np.asarray([ids], dtype=np.int64).reshape(1, -1)}, kind)["ids"]

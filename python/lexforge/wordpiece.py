@@ -111,6 +111,7 @@ class WordPieceTokenizer(Tokenizer):
         max_length: int | None = None,
         truncation: bool | str | None = None,
         padding: bool | str | None = None,
+        return_tensors: str | None = None,
     ) -> list[int]:
         """The ids of one text (or pair), with ``[CLS]``/``[SEP]`` unless told otherwise.
 
@@ -118,7 +119,21 @@ class WordPieceTokenizer(Tokenizer):
         the tokenizer came from apply (the first window when truncation cuts); pass
         ``truncation=False`` or ``padding=False`` to turn them off, or options as for
         :meth:`encode_batch` to choose others. The result is always ``encode_batch``'s row.
+        ``return_tensors="np"`` or ``"pt"`` (transformers' option): the ids as a (1, n)
+        int64 array or tensor.
         """
+        if return_tensors is not None:
+            from lexforge._hf_tokens import one_row
+
+            ids = self.encode(
+                text,
+                pair,
+                add_special_tokens=add_special_tokens,
+                max_length=max_length,
+                truncation=truncation,
+                padding=padding,
+            )
+            return one_row(ids, return_tensors)  # type: ignore[no-any-return]
         if not isinstance(text, str) or not (pair is None or isinstance(pair, str)):
             raise TypeError("encode takes a str and an optional str pair; for many, encode_batch")
         options = (max_length, truncation, padding)
