@@ -360,9 +360,15 @@ def test_wordpiece_with_roberta_style_specials_exports_its_roles(tmp_path: Path)
     config = _config(vocab_size=tok.vocab_size)
     BertForMaskedLM(config).save_pretrained(tmp_path, tokenizer=tok)
     roles = json.loads((tmp_path / "special_tokens_map.json").read_text())
-    assert roles == {"cls_token": "<s>", "sep_token": "</s>", "pad_token": "<pad>",
-                     "mask_token": "<mask>", "unk_token": "<unk>",
-                     "bos_token": "<s>", "eos_token": "</s>"}  # fmt: skip  (as RoBERTa's)
+    assert roles == {
+        "cls_token": "<s>",
+        "sep_token": "</s>",
+        "pad_token": "<pad>",
+        "mask_token": "<mask>",
+        "unk_token": "<unk>",
+        "bos_token": "<s>",
+        "eos_token": "</s>",
+    }  # fmt: skip  (as RoBERTa's)
     theirs = transformers.AutoTokenizer.from_pretrained(str(tmp_path))
     assert (theirs.mask_token, theirs.pad_token_id) == ("<mask>", 0)
     with warnings.catch_warnings():

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from lexforge._core import offset_lists
 from lexforge.batch import BatchEncoding, as_tensors
 from lexforge.errors import ConfigError
 
@@ -292,7 +293,7 @@ def _shaped(fields: dict[str, Any], return_tensors: str | None, single: bool) ->
         if name in ("overflow_to_sample_mapping", "length"):
             out[name] = [int(value) for value in rows]
         elif name == "offset_mapping":
-            out[name] = [list(map(tuple, row.tolist())) for row in rows]  # (ints: tolist's)
+            out[name] = offset_lists(list(rows))  # (the tuples made in the core: fast)
         else:
             out[name] = [row.tolist() for row in rows]
     if single:  # (transformers keeps the list of lengths)

@@ -101,6 +101,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(train::train_wordpiece, m)?)?;
     m.add_class::<mlm::Masker>()?;
     m.add_function(wrap_pyfunction!(pad::pad_lists, m)?)?;
+    m.add_function(wrap_pyfunction!(pad::offset_lists, m)?)?;
     m.add_class::<data::ShardCorpus>()?;
     m.add_class::<data::InstanceBlock>()?;
     m.add_function(wrap_pyfunction!(data::split_sentences, m)?)?;

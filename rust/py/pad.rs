@@ -2,7 +2,7 @@
 //! padded int64 array in Rust. NumPy's own conversion of nested lists costs more than
 //! masking the batch it makes; here each value is read once, straight into place.
 
-use numpy::{PyArray1, PyArray2};
+use numpy::{PyArray1, PyArray2, PyReadonlyArray2};
 use pyo3::exceptions::{PyOverflowError, PyTypeError};
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -155,4 +155,27 @@ pub(crate) fn pad_lists<'py>(
     }
     let lengths = PyArray1::from_vec(py, lengths);
     Ok((buffer.into_array(py, n, width)?, lengths))
+}
+
+/// Rows of character offsets as Python lists of `(start, end)` tuples, as transformers'
+/// `offset_mapping` comes without tensors: each of `rows` a `(n, 2)` int64 array (a batch's
+/// row, cut to its length). Building them in Python took most of a call asking for them.
+#[pyfunction]
+pub(crate) fn offset_lists<'py>(
+    py: Python<'py>,
+    rows: Vec<PyReadonlyArray2<'py, i64>>,
+) -> PyResult<Bound<'py, PyList>> {
+    let out = PyList::empty(py);
+    for (i, row) in rows.iter().enumerate() {
+        let view = row.as_array();
+        if view.ncols() != 2 {
+            return Err(to_py(Error::Config(format!(
+                "offsets row {i} has shape {:?}; (n, 2) expected",
+                view.shape()
+            ))));
+        }
+        let pairs: Vec<(i64, i64)> = view.rows().into_iter().map(|p| (p[0], p[1])).collect();
+        out.append(PyList::new(py, pairs)?)?;
+    }
+    Ok(out)
 }
