@@ -970,3 +970,24 @@ def test_encode_returns_one_row_of_tensors(kind: str, tmp_path: Path) -> None:
         want = theirs.encode(text, return_tensors=kindof)
         assert got.shape == want.shape and got.tolist() == want.tolist()
     assert isinstance(ours.encode(text, return_tensors="pt"), torch.Tensor)
+
+
+def test_added_tokens_as_hf_added_token_objects(bert: Any, tmp_path: Path) -> None:
+    """``tok.add_tokens([AddedToken("<e1>", lstrip=True), ...])``: each token with its own
+    options (HF's ``AddedToken``, which transformers re-exports), as transformers adds
+    them; a list of strings still takes the call's options."""
+    tokenizers = pytest.importorskip("tokenizers")
+    added_token = tokenizers.AddedToken
+    ours = lf.Tokenizer.from_file(datasets.files("bert-base-uncased")["tokenizer.json"])
+    ours.save_pretrained(tmp_path / "tok")
+    theirs = transformers.AutoTokenizer.from_pretrained(tmp_path / "tok")
+    tokens = [added_token("<e1>", lstrip=True), added_token("newword", single_word=True), "zzq"]
+    assert ours.add_tokens(tokens) == theirs.add_tokens(tokens) == 3
+    special = [added_token("<s9>", special=True)]
+    assert ours.add_special_tokens(special) == 1
+    theirs.add_special_tokens({"additional_special_tokens": special})
+    for text in ("a <e1> b newwords newword zzq", "x <s9> y", "a  <e1>"):
+        assert ours(text)["input_ids"] == theirs(text)["input_ids"], text
+    assert "<s9>" in ours.special_tokens and "<e1>" not in ours.special_tokens
+    with pytest.raises(TypeError, match=r"got 3 \(or HF AddedToken objects"):
+        ours.add_tokens([3])

@@ -87,6 +87,10 @@ def _from_hf_doc(target: Path, doc: Any) -> Tokenizer:
     )  # fmt: skip
 
 
+# HF's AddedToken options, in lexforge's AddedToken order (after content, id, special)
+_FLAGS = ("lstrip", "rstrip", "single_word", "normalized")
+
+
 def _rebuild(cls: type[Tokenizer], core: Any, options: dict[str, Any]) -> Tokenizer:
     """A pickled tokenizer, unpickled (see :meth:`Tokenizer.__reduce__`)."""
     tok: Tokenizer = cls(core, **options)
@@ -837,22 +841,26 @@ class Tokenizer:
 
         if isinstance(tokens, str) or not isinstance(tokens, Iterable):
             raise TypeError(f"tokens must be a list of strings, not {tokens!r}")
-        tokens = list(tokens)
-        for i, token in enumerate(tokens):
-            if not isinstance(token, str):
-                raise TypeError(f"tokens must be strings, got {token!r}")
-            if not token.isascii():  # (a lone surrogate: named, where the core's str failed)
-                check_text(**{f"tokens[{i}]": token})
         for name, value in zip(
             ("lstrip", "rstrip", "single_word", "normalized"), flags, strict=True
         ):
             if not isinstance(value, bool):
                 raise TypeError(f"{name} must be True or False, not {value!r}")
+        added = []
+        for i, token in enumerate(list(tokens)):
+            options = (special, *flags)
+            if not isinstance(token, str) and isinstance(getattr(token, "content", None), str):
+                # HF's AddedToken (tokenizers, transformers): its own options
+                options = (special or bool(getattr(token, "special", False)),
+                           *(bool(getattr(token, n, False)) for n in _FLAGS))  # fmt: skip
+                token = token.content
+            if not isinstance(token, str):
+                raise TypeError(f"tokens must be strings, got {token!r} (or HF AddedToken objects)")
+            if not token.isascii():  # (a lone surrogate: named, where the core's str failed)
+                check_text(**{f"tokens[{i}]": token})
+            added.append(AddedToken(token, -1, *options))
+        tokens = [t.content for t in added]
         doc = self._hf_doc(file=False)
-        lstrip, rstrip, single_word, normalized = flags
-        added = [
-            AddedToken(t, -1, special, lstrip, rstrip, single_word, normalized) for t in tokens
-        ]
         count = add_to_doc(doc, added)
         try:
             with ids_as_given():
