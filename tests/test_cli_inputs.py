@@ -180,6 +180,38 @@ def test_train_tokenizer_refuses_to_replace_its_corpus(
     assert corpus.read_bytes() == before == merges.read_bytes()
 
 
+def test_train_tokenizer_names_special_tokens_given_after_one_flag(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--special <s> <pad>`` made ``<pad>`` a corpus file: "no such file: <pad>". A
+    missing file spelled as a token is named as a token, with the flag's form; a file of
+    that name, or a dataset, is still read as one."""
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(TEXTS * 20) + "\n", encoding="utf-8")
+    out = str(tmp_path / "t.json")
+    monkeypatch.chdir(tmp_path)
+    for given, form in (
+        (["--special", "<s>", "<pad>"], "--special <s> --special <pad>"),
+        (
+            ["--special", "[CLS]", "[PAD]", "--model", "wordpiece"],
+            "--special [CLS] --special [PAD]",
+        ),
+        (["<|endoftext|>"], "--special <|endoftext|>"),
+    ):
+        argv = ["train-tokenizer", str(corpus), "--vocab-size", "300", "-o", out, "--quiet", *given]
+        assert main(argv) == 1
+        assert (
+            f"a special token: --special takes one token, so repeat the flag for each: {form}\n"
+            in capsys.readouterr().err
+        )
+        assert not Path(out).exists()
+    (tmp_path / "<pad>").write_text("\n".join(TEXTS) + "\n", encoding="utf-8")  # a real file
+    argv = ["train-tokenizer", str(corpus), "--vocab-size", "300", "-o", out, "--quiet",
+            "--special", "<s>", "<pad>"]  # fmt: skip
+    assert main(argv) == 0
+    assert lexforge.Tokenizer.from_file(out).token_to_id("<s>") is not None
+
+
 @pytest.mark.parametrize(
     ("command", "flag"),
     [("train-tokenizer", "--threads"), ("train-tokenizer", "--min-frequency"),

@@ -27,6 +27,7 @@ from lexforge.model import (  # noqa: E402
     align_word_labels,
 )
 from lexforge.train import finetune  # noqa: E402
+from lexforge.train.classify import _warn_if_one_class  # noqa: E402
 from lexforge.train.qa import read_qa  # noqa: E402
 from lexforge.train.records import read_records  # noqa: E402
 from lexforge.train.tagging import read_tagged  # noqa: E402
@@ -70,6 +71,32 @@ def test_a_head_with_the_data_labels_in_its_own_order_is_kept(
     # other labels still need new_head
     with pytest.raises(CheckpointError, match="new_head"):
         finetune(tmp_path / "clf", [("a", "pos"), ("b", "mid")], **QUIET)
+
+
+def test_a_model_that_gives_every_text_one_class_is_warned_of(
+    tiny_checkpoint: Path, tmp_path: Path
+) -> None:
+    """A run whose kept model gives every validation text one class, the gold labels holding
+    two, learned nothing it uses (the journey of a barely pretrained model at lr 5e-5: 23%
+    on five topics, said by nothing but the scores). Validation labels of one class, or
+    predictions of several, are not warned of."""
+    tok = lf.Tokenizer.from_file(tiny_checkpoint / "tokenizer.json")
+    _head(BertForSequenceClassification, tiny_checkpoint, ("neg", "pos"), 1).save_pretrained(
+        tmp_path / "clf", tokenizer=tok
+    )
+    train = [("a fine film", "pos"), ("a dull film", "neg")]
+    both = [("x", "pos"), ("y", "neg"), ("z", "neg")]
+    with pytest.warns(UserWarning, match=r"gives every text the class 'pos' \(training loss "):
+        result = finetune(tmp_path / "clf", train, validation=both, **QUIET)
+    assert result.validation["confusion"] == [[0, 2], [0, 1]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        finetune(tmp_path / "clf", train, validation=[("x", "pos"), ("y", "pos")], **QUIET)
+        for confusion in ([[1, 1], [0, 1]], [[0, 0], [0, 3]], [[1, 0, 1], [0, 0, 0], [1, 0, 0]]):
+            _warn_if_one_class({"confusion": confusion}, ("a", "b", "c")[: len(confusion)],
+                               5e-5, [])  # fmt: skip
+    with pytest.warns(UserWarning, match=r"the class 'a': it learned nothing .* \(lr=5e-05; "):
+        _warn_if_one_class({"confusion": [[2, 0, 0], [1, 0, 0], [0, 0, 0]]}, "abc", 5e-5, [])
 
 
 def test_a_transformers_head_with_numbered_labels_fine_tunes_on_those_numbers(
@@ -391,6 +418,7 @@ def test_fine_tuning_into_an_earlier_runs_folder_says_its_model_is_replaced(
     rows = [("a", "pos"), ("b", "neg")]
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a fresh folder: no word
+        warnings.filterwarnings("ignore", "the fine-tuned model gives every text")  # lr 1e-9
         finetune(tiny_checkpoint, rows, validation=rows, out_dir=tmp_path / "run", **QUIET)
     assert (tmp_path / "run" / "best" / "config.json").is_file()
     with pytest.warns(UserWarning, match=r"holds an earlier run's model \(best/\); this run"):
@@ -563,6 +591,7 @@ def test_a_run_with_nothing_held_out_says_it_is_not_scored(
     assert result.validation == {} and result.test is None
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
+        warnings.filterwarnings("ignore", "the fine-tuned model gives every text")  # lr 1e-9
         finetune(tiny_checkpoint, path, test=path, batch_size=4, **QUIET)
 
 

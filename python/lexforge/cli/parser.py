@@ -78,7 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="model size (default tiny; a wider one pretrains at a rate scaled to its width)",
     )
     q.add_argument("--device", default=None, help="cpu or cuda (default: cuda if any)")
-    q.add_argument("--out", default="lexforge-quickstart", type=_written, help="output directory")
+    q.add_argument(
+        "-o", "--out", default="lexforge-quickstart", type=_written, help="output directory"
+    )
     q.add_argument(
         "--quiet",
         action="store_true",
@@ -269,7 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     f.add_argument("--validation", help="validation file (a dataset's own split by default)")
     f.add_argument("--test", help="test file (a dataset's own split by default)")
-    f.add_argument("--out", default="lexforge-finetune", type=_written, help="output directory")
+    f.add_argument(
+        "-o", "--out", default="lexforge-finetune", type=_written, help="output directory"
+    )
     f.add_argument(
         "--text-column", default=None,
         help="the text's column (default: text; tokens for --task tag, question for qa)",

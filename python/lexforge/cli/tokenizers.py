@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -34,6 +35,7 @@ def _train_tokenizer(args: argparse.Namespace) -> int:
     _check_counts(args)
     _check_output(args.output or _DEFAULT_OUTPUT[fmt], folder=fmt == "gpt2")
     _check_not_an_input(args.output or _DEFAULT_OUTPUT[fmt], fmt, args.files)
+    _check_special_spelling(args)
     if "-" in args.files:
         return _on_stdin(args)
     return _train_on_files(args)
@@ -128,6 +130,24 @@ def _check_counts(args: argparse.Namespace) -> None:
     for flag, value in (("--threads", args.threads), ("--min-frequency", args.min_frequency)):
         if value is not None:
             check_int(flag, value, least=0)
+
+
+_TOKEN_LIKE = re.compile(r"<[^<>\s/\\]+>|</[^<>\s/\\]+>|\[[^\[\]\s/\\]+\]")
+
+
+def _check_special_spelling(args: argparse.Namespace) -> None:
+    """``--special <s> <pad>`` gives ``<pad>`` as a corpus file (``--special`` takes one
+    token): a missing "file" spelled as a special token is refused with the flag's form,
+    before training, rather than as a missing file."""
+    from lexforge import datasets
+
+    for f in args.files:
+        if _TOKEN_LIKE.fullmatch(f) and not os.path.lexists(f) and f not in datasets.names():
+            form = " ".join(f"--special {t}" for t in [*(args.special or [])[-1:], f])
+            raise ConfigError(
+                f"{f} is no file, and reads as a special token: --special takes one token, "
+                f"so repeat the flag for each: {form}"
+            )
 
 
 def _check_not_an_input(output: str, fmt: str, files: list[str]) -> None:

@@ -15,7 +15,7 @@ import os
 import random
 import unicodedata
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from torch import nn
 
 from .._extras import require
 from .._progress import Progress
+from .._warn import warn
 from ..batch import check_int
 from ..errors import ConfigError
 from ._files import check_splits, dataset_dict_splits, split_at
@@ -411,6 +412,8 @@ def finetune(
                             problem_type=problem)  # fmt: skip
     if "test" in splits:
         result.test = evaluate(splits["test"])
+    if problem == "single_label_classification":
+        _warn_if_one_class(result.validation or result.test, labels, lr, result.history)
     if out is not None:
         save_best(clf, out, tok)
         report = {"problem_type": problem, "labels": list(labels),
@@ -423,6 +426,29 @@ def finetune(
             plot_confusion(shown["confusion"], labels, out / "confusion.png",
                            "test" if result.test else "validation")  # fmt: skip
     return result
+
+
+def _warn_if_one_class(
+    scores: dict[str, Any] | None, labels: Sequence[str], lr: float, history: list[Any]
+) -> None:
+    """Warns when the kept model gives every scored text one class while the gold labels
+    hold several: it learned nothing it uses from the texts (a rate too low for a small or
+    barely pretrained model, too few steps), which the scores alone leave to be noticed."""
+    confusion = (scores or {}).get("confusion")
+    if not confusion or len(labels) < 2:
+        return
+    predicted = [j for j in range(len(labels)) if any(row[j] for row in confusion)]
+    gold = [i for i, row in enumerate(confusion) if any(row)]
+    if len(predicted) != 1 or len(gold) < 2:
+        return
+    losses = [h["train_loss"] for h in history if isinstance(h, dict) and "train_loss" in h]
+    loss = f" (training loss {losses[-1]:.4g} in its last epoch)" if losses else ""
+    warn(
+        f"the fine-tuned model gives every text the class {labels[predicted[0]]!r}{loss}: "
+        "it learned nothing from the texts that it uses; try a higher learning rate (lr="
+        f"{lr:g}; small models often need 1e-4 to 1e-3), more epochs, or a model pretrained "
+        "for longer"
+    )
 
 
 def _column_name(option: str, column: Any) -> str | None:
