@@ -146,18 +146,43 @@ impl<'a> Texts<'a> {
 
     /// Encodes text `i` into `out` (cleared first) with `encode`, which appends one text's
     /// tokens to a sequence; `word` is scratch space.
+    ///
+    /// With `prefix = Some(n)` only the first `n` tokens matter (truncation keeps fewer; see
+    /// [`Options::prefix_tokens`]): a long text is first encoded up to a cut where its
+    /// encoding is known to split (see [`prefix_cut`]; the caller vouches that its
+    /// tokenizer's pieces never cross such a cut), and that prefix is kept when it gives `n`
+    /// tokens or more, so the text truncation drops is never encoded. Otherwise (or when no
+    /// cut is found) the whole text is encoded. Words stop at the first that reaches `n`.
     pub fn encode_into(
         &self,
         i: usize,
+        prefix: Option<usize>,
         word: &mut Seq,
         out: &mut Seq,
         mut encode: impl FnMut(&str, &mut Seq) -> Result<()>,
     ) -> Result<()> {
         out.clear();
         match self {
-            Texts::Whole(t) => encode(t[i], out),
+            Texts::Whole(t) => {
+                let text = t[i];
+                if let Some(n) = prefix {
+                    let mut want = n.saturating_mul(PREFIX_BYTES_PER_TOKEN);
+                    while let Some(cut) = prefix_cut(text.as_bytes(), want) {
+                        encode(&text[..cut], out)?;
+                        if out.len() >= n {
+                            return Ok(());
+                        }
+                        out.clear();
+                        want = cut.saturating_mul(4);
+                    }
+                }
+                encode(text, out)
+            }
             Texts::Words(w) => {
                 for (j, piece) in w[i].iter().enumerate() {
+                    if prefix.is_some_and(|n| out.len() >= n) {
+                        break;
+                    }
                     word.clear();
                     encode(piece, word)?;
                     let index = i32::try_from(j)
@@ -168,6 +193,28 @@ impl<'a> Texts<'a> {
             }
         }
     }
+}
+
+/// Bytes of text first encoded per token wanted (English runs about 4.5 a token; a prefix
+/// that falls short is grown fourfold).
+const PREFIX_BYTES_PER_TOKEN: usize = 6;
+
+/// The first cut at or after byte `from` of `text` (never at 0 or past the end): a space
+/// (`b' '`) right after an ASCII letter or digit, the cut falling between them. Every
+/// pre-tokenizer the prefix path is used with (BERT's; GPT-2's, cl100k's and o200k's
+/// patterns) ends a piece there and the normalizers act per character there, so the
+/// encoding of `text[..cut]` is the start of `text`'s (given no added token holds white
+/// space or takes it on its right, which the callers check).
+pub fn prefix_cut(text: &[u8], from: usize) -> Option<usize> {
+    let mut at = from.max(1);
+    while at < text.len() {
+        let space = at + text[at..].iter().position(|&b| b == b' ')?;
+        if text[space - 1].is_ascii_alphanumeric() {
+            return Some(space);
+        }
+        at = space + 1;
+    }
+    None
 }
 
 /// `requested`, or one thread for a small batch (see [`crate::parallel::threads_for_bytes`]).
@@ -316,6 +363,20 @@ impl Default for Options {
 }
 
 impl Options {
+    /// How many tokens of a single text (no pair) decide its row: the `max_length` less the
+    /// special tokens, plus one (so that a text longer than that is still seen to be cut:
+    /// the stride checks depend on it), when the text is truncated on the right and no
+    /// overflow windows are asked for; `None` when every token may count.
+    pub fn prefix_tokens(&self, template: &Template, pair: bool) -> Option<usize> {
+        let t = self.truncation.as_ref()?;
+        let right = t.side == Side::Right && t.strategy != Strategy::OnlySecond;
+        if pair || self.overflow || !right {
+            return None;
+        }
+        let added = if self.add_special_tokens { template.added(false) } else { 0 };
+        t.max_length.checked_sub(added).map(|keeps| keeps + 1)
+    }
+
     /// Refuses a stride longer than what a truncated single sequence keeps (`max_length`
     /// less the template's special tokens), whatever the texts, as HF does when truncation
     /// is set; a stride equal to it is refused once a row must be cut (see [`rows`]).
@@ -773,6 +834,48 @@ fn copy<T: Copy + Into<i64>>(dst: &mut [i64], src: &[T]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prefix_cuts_fall_before_a_space_after_an_ascii_letter_or_digit() {
+        let text = "ab  é x! y7 z";
+        let cuts: Vec<usize> =
+            (0..text.len()).filter_map(|at| prefix_cut(text.as_bytes(), at)).collect();
+        // after "ab" (byte 2) and "y7" (12); none after "é", "x!" or a space
+        assert!(cuts.iter().all(|&c| c == 2 || c == 12), "{cuts:?}");
+        assert_eq!(prefix_cut(text.as_bytes(), 0), Some(2));
+        assert_eq!(prefix_cut(text.as_bytes(), 3), Some(12));
+        assert_eq!(prefix_cut(text.as_bytes(), 13), None);
+        assert_eq!(prefix_cut(b" a", 0), None);
+        assert_eq!(prefix_cut(b"a ", 0), Some(1));
+        assert_eq!(prefix_cut(b"", 0), None);
+    }
+
+    #[test]
+    fn only_a_single_text_cut_on_the_right_without_windows_is_encoded_in_part() {
+        let template = Template::bert(1, 2);
+        let cut = |max_length, strategy, side, overflow| Options {
+            add_special_tokens: true,
+            truncation: Some(Truncation { max_length, strategy, stride: 0, side }),
+            overflow,
+        };
+        let (first, right) = (Strategy::LongestFirst, Side::Right);
+        assert_eq!(cut(10, first, right, false).prefix_tokens(&template, false), Some(9));
+        assert_eq!(
+            cut(10, Strategy::OnlyFirst, right, false).prefix_tokens(&template, false),
+            Some(9)
+        );
+        assert_eq!(cut(10, first, right, false).prefix_tokens(&template, true), None);
+        assert_eq!(cut(10, first, Side::Left, false).prefix_tokens(&template, false), None);
+        assert_eq!(cut(10, first, right, true).prefix_tokens(&template, false), None);
+        assert_eq!(
+            cut(10, Strategy::OnlySecond, right, false).prefix_tokens(&template, false),
+            None
+        );
+        assert_eq!(cut(1, first, right, false).prefix_tokens(&template, false), None);
+        assert_eq!(Options::default().prefix_tokens(&template, false), None);
+        let plain = Options { add_special_tokens: false, ..cut(10, first, right, false) };
+        assert_eq!(plain.prefix_tokens(&template, false), Some(11));
+    }
 
     fn seq(n: usize) -> Seq {
         let n32 = n as u32;

@@ -255,6 +255,16 @@ impl SpecialTokens {
         &self.tokens[self.n_special..]
     }
 
+    /// Whether no added token can be found across a [`crate::postprocess::prefix_cut`]
+    /// (a space after an ASCII letter or digit): none holds white space, as written or
+    /// normalized, and none takes the white space on its right (`rstrip`).
+    pub fn cut_safe(&self) -> bool {
+        let spaced = |t: &str| t.chars().any(char::is_whitespace);
+        self.flags.iter().all(|f| !f.rstrip)
+            && self.tokens.iter().all(|(t, _)| !spaced(t))
+            && self.forms.iter().all(|t| !spaced(t))
+    }
+
     /// Number of special tokens.
     pub fn len(&self) -> usize {
         self.n_special

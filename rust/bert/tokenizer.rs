@@ -231,6 +231,11 @@ impl BertTokenizer {
         opts.check(&self.template)?;
         let policy = self.policy()?;
         let threads = threads_for(num_threads, texts, pairs);
+        // BERT's pre-tokenizer ends a word at every space and its normalizer acts per
+        // character: a truncated text needs only the start of its encoding
+        let prefix = opts
+            .prefix_tokens(&self.template, pairs.is_some())
+            .filter(|_| self.pipeline.is_default() && self.specials.cut_safe());
         let chunks = parallel::map_ranges(threads, texts.len(), 64, |idx| {
             PieceCache::with(self.model.uid, |cache| {
                 let mut scratch = Scratch::default();
@@ -240,10 +245,10 @@ impl BertTokenizer {
                     let mut encode = |text: &str, seq: &mut Seq| {
                         self.encode_into(text, &policy, cache, &mut scratch, seq)
                     };
-                    texts.encode_into(i, &mut word, &mut a, &mut encode)?;
+                    texts.encode_into(i, prefix, &mut word, &mut a, &mut encode)?;
                     let second = match pairs {
                         Some(p) => {
-                            p.encode_into(i, &mut word, &mut b, &mut encode)?;
+                            p.encode_into(i, None, &mut word, &mut b, &mut encode)?;
                             Some(&b)
                         }
                         None => None,

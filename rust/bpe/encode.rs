@@ -267,16 +267,24 @@ impl BpeModel {
         check_pairs(texts, pairs)?;
         opts.check(template)?;
         let threads = threads_for(num_threads, texts, pairs);
+        let prefix = opts.prefix_tokens(template, pairs.is_some()).filter(|_| self.prefix_safe());
         let chunks = parallel::map_ranges(threads, texts.len(), 64, |idx| {
             let mut out = Rows::default();
             let (mut a, mut b, mut word) = (Seq::default(), Seq::default(), Seq::default());
             for i in idx {
+                if prefix.is_some() {
+                    // a disallowed special token is refused wherever it is, as without it
+                    for piece in texts.pieces(i) {
+                        policy.check(piece, i)?;
+                    }
+                }
                 let mut encode =
                     |text: &str, seq: &mut Seq| self.encode_seq(text, policy, i, trim, seq);
-                texts.encode_into(i, &mut word, &mut a, &mut encode)?;
+                texts.encode_into(i, prefix, &mut word, &mut a, &mut encode)?;
                 let second = match pairs {
                     Some(p) => {
-                        p.encode_into(i, &mut word, &mut b, &mut encode).map_err(Error::in_pair)?;
+                        p.encode_into(i, None, &mut word, &mut b, &mut encode)
+                            .map_err(Error::in_pair)?;
                         Some(&b)
                     }
                     None => None,
@@ -287,6 +295,19 @@ impl BpeModel {
         });
         let chunks = parallel::in_order(chunks)?;
         Ok(Batch { chunks })
+    }
+
+    /// Whether a truncated text may be encoded only up to a
+    /// [`prefix_cut`](crate::postprocess::prefix_cut): the pre-tokenizer is one of the
+    /// hand-compiled presets (each ends a piece before such a space), every byte has a
+    /// token (no text past the cut could fail to encode), and no added token could be found
+    /// across the cut. The normalizers (NFC, NFKC, lowercase, strip...) act per character
+    /// there, and the prefix space goes before the text, which the prefix starts too.
+    fn prefix_safe(&self) -> bool {
+        use crate::pretokenize::Pretokenizer;
+        matches!(self.pretok, Pretokenizer::Gpt2 | Pretokenizer::Cl100k | Pretokenizer::O200k)
+            && self.byte_ids.iter().all(|&id| id != super::model::NO_ID)
+            && self.specials.cut_safe()
     }
 
     /// Encodes arbitrary bytes. Runs of valid UTF-8 are encoded as text; each invalid
