@@ -723,12 +723,28 @@ impl Batch {
         field: Field,
         num_threads: Option<usize>,
     ) -> Vec<i64> {
-        use rayon::prelude::*;
         let k = if field == Field::Offsets { 2 } else { 1 };
         let mut out = vec![0i64; self.len() * width * k];
+        self.grid_into(width, pad, field, num_threads, &mut out);
+        out
+    }
+
+    /// [`Batch::grid`] written into `out`, which must hold exactly the grid; every element
+    /// is written, whatever it held.
+    pub fn grid_into(
+        &self,
+        width: usize,
+        pad: Option<&Padding>,
+        field: Field,
+        num_threads: Option<usize>,
+        out: &mut [i64],
+    ) {
+        use rayon::prelude::*;
+        let k = if field == Field::Offsets { 2 } else { 1 };
+        assert_eq!(out.len(), self.len() * width * k, "the grid's buffer has another size");
         let out_len = out.len();
         let mut parts = Vec::with_capacity(self.chunks.len());
-        let mut rest = out.as_mut_slice();
+        let mut rest = out;
         for chunk in &self.chunks {
             let (head, tail) = rest.split_at_mut(chunk.len() * width * k);
             parts.push((chunk, head));
@@ -745,7 +761,6 @@ impl Batch {
                 parts.into_par_iter().for_each(|(chunk, dst)| fill(chunk, width, pad, field, dst));
             });
         }
-        out
     }
 }
 

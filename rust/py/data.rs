@@ -393,10 +393,10 @@ impl ShardCorpus {
         };
         done.map_err(to_py)?;
         let out = PyDict::new(py);
-        out.set_item("input_ids", ids.into_array(py, n, width)?)?;
-        out.set_item("token_type_ids", types.into_array(py, n, width)?)?;
-        out.set_item("attention_mask", attention.into_array(py, n, width)?)?;
-        out.set_item("sentence_starts", starts.into_array(py, n, width)?)?;
+        out.set_item("input_ids", ids.into_array(py, (n, width))?)?;
+        out.set_item("token_type_ids", types.into_array(py, (n, width))?)?;
+        out.set_item("attention_mask", attention.into_array(py, (n, width))?)?;
+        out.set_item("sentence_starts", starts.into_array(py, (n, width))?)?;
         out.set_item("labels", labels.into_pyarray(py))?;
         Ok(out)
     }

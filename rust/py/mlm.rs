@@ -144,7 +144,7 @@ fn run<'py, T: Id + Plain>(
     let (o, l) = (out.as_mut_slice(), labels.as_mut_slice());
     let (flags, opts, threads) = (&call.masker.flags, &call.opts, call.num_threads);
     py.detach(|| mask_into(&batch, flags, opts, threads, o, l)).map_err(to_py)?;
-    Ok((out.into_array(py, rows, width)?.into_any(), labels.into_array(py, rows, width)?))
+    Ok((out.into_array(py, (rows, width))?.into_any(), labels.into_array(py, (rows, width))?))
 }
 
 /// A configured masker: the special-id table and the options, built once; `mask` masks

@@ -154,7 +154,7 @@ pub(crate) fn pad_lists<'py>(
         })?;
     }
     let lengths = PyArray1::from_vec(py, lengths);
-    Ok((buffer.into_array(py, n, width)?, lengths))
+    Ok((buffer.into_array(py, (n, width))?, lengths))
 }
 
 /// Rows of character offsets as Python lists of `(start, end)` tuples, as transformers'
