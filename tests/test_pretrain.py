@@ -967,3 +967,42 @@ def test_curves_name_the_pair_task_and_show_a_lone_point(
         assert sorted(shown) == sorted(f"{t} {s}" for t in ("MLM", pair) for s in ("train", "eval"))
         for split in ("train", "eval"):  # one point or two: each drawn with its markers
             assert shown[f"MLM {split}"].get_marker() == "o"
+
+
+def test_the_chunked_head_trains_as_the_whole_one(
+    corpus: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On the CPU the loop scores the MLM head in chunks (``model.chunked_loss``) once its
+    product is large; forced on this small model (and cut into chunks of a few rows), a
+    run gives the loss trajectory and weights of the head scored whole."""
+    import lexforge.model.chunked_loss as chunked_loss
+
+    config = _config(corpus["tok"], hidden_dropout=0.0, attention_dropout=0.0)
+    options: dict[str, Any] = {"model": config, "steps": 8, "batch_size": 8,
+                               "max_seq_len": 64, "log_every": 1, "keep": 0, "seed": 3,
+                               "progress": False}  # fmt: skip
+    taken = []
+    usable = chunked_loss.usable
+
+    def spy(h: Any, w: Any) -> bool:
+        taken.append(usable(h, w))
+        return taken[-1]
+
+    monkeypatch.setattr(chunked_loss, "usable", spy)
+    monkeypatch.setattr(chunked_loss, "BUDGET", 0)
+    monkeypatch.setattr(chunked_loss, "CHUNK_BYTES", 7 * config.vocab_size * 4)
+    chunked = pretrain(corpus["train"], tmp_path / "chunked", **options)
+    assert taken and all(taken)
+    monkeypatch.setattr(chunked_loss, "usable", lambda h, w: False)
+    whole = pretrain(corpus["train"], tmp_path / "whole", **options)
+    got = [r["mlm_loss"] for r in chunked.history if "mlm_loss" in r]
+    want = [r["mlm_loss"] for r in whole.history if "mlm_loss" in r]
+    assert len(got) == len(want) == 8
+    assert np.allclose(got, want, rtol=1e-4), (got, want)
+    from safetensors.torch import load_file
+
+    a = load_file(tmp_path / "chunked" / "model" / "model.safetensors")
+    b = load_file(tmp_path / "whole" / "model" / "model.safetensors")
+    assert a.keys() == b.keys()
+    for name, value in a.items():
+        assert torch.allclose(value, b[name], rtol=1e-3, atol=1e-5), name

@@ -26,6 +26,7 @@ from ..ops import attention_varlen, layer_norm, linear, pad, unpad
 from ..ops.attention import encoder_attention
 from ..ops.dropout import Dropout
 from ..ops.reproducible import capturing, jit_tracing
+from . import chunked_loss
 from .config import BertConfig
 from .inputs import check_inputs, class_ids
 from .outputs import (
@@ -64,12 +65,16 @@ class BatchLayout:
     label, in order. All three must be exact; the training loop computes them from the
     batch before copying it to the device. ``padded_labels``: ``label_positions`` may end
     in entries equal to B·N (no position), which keep its length fixed from batch to
-    batch (static shapes, for CUDA graphs); they score nothing."""
+    batch (static shapes, for CUDA graphs); they score nothing. ``loss_only``: the caller
+    reads the MLM loss, ``correct`` and ``count`` alone, so while gradients are recorded
+    on the CPU the head may score the labelled positions in chunks, computing its
+    gradients as it goes (``model.chunked_loss``), and return no logits (None)."""
 
     real_tokens: int
     longest: int
     label_positions: Tensor | None = None
     padded_labels: bool = False
+    loss_only: bool = False
 
 
 def sinusoidal_positions(n: int, dim: int) -> Tensor:
@@ -457,10 +462,19 @@ class LMHead(nn.Module):
         self.bias = nn.Parameter(torch.zeros(config.vocab_size))
         self.act = activation(config.hidden_act)
 
+    @property
+    def weight(self) -> Tensor:
+        """The projection onto the vocabulary: the word embeddings when tied."""
+        weight: Tensor = self.embeddings[0].weight if self.decoder is None else self.decoder
+        return weight
+
+    def transform(self, h: Tensor) -> Tensor:
+        """Dense, activation, LayerNorm: the hidden states the projection scores."""
+        out: Tensor = self.norm(self.act(self.dense(h)))
+        return out
+
     def forward(self, h: Tensor) -> Tensor:
-        h = self.norm(self.act(self.dense(h)))
-        weight = self.embeddings[0].weight if self.decoder is None else self.decoder
-        return linear(h, weight, self.bias)
+        return linear(self.transform(h), self.weight, self.bias)
 
 
 @model_output
@@ -468,8 +482,9 @@ class LMHead(nn.Module):
 class MaskedLMOutput(ModelOutput):
     loss: Tensor | None
     # (B, N, vocab), as transformers gives them; with labels while training, (picked,
-    # vocab): the labelled positions' alone (``all_logits`` of forward says which)
-    logits: Tensor
+    # vocab): the labelled positions' alone (``all_logits`` of forward says which); None
+    # when a layout asked for the loss alone (``BatchLayout.loss_only``)
+    logits: Tensor | None
     hidden_states: Tensor | tuple[Tensor, ...]  # the last layer's; every layer's if asked
     correct: Tensor | None = None  # how many labelled tokens are predicted right
     count: Tensor | None = None  # how many tokens are labelled
@@ -484,7 +499,7 @@ class PreTrainingOutput(MaskedLMOutput):
     nsp_logits: Tensor | None = None
 
     @property
-    def prediction_logits(self) -> Tensor:
+    def prediction_logits(self) -> Tensor | None:
         """transformers' name for ``logits``."""
         return self.logits
 
@@ -550,7 +565,11 @@ def _mlm(
             inside = at
             targets = flat.index_select(0, at)
             count = torch.full((), at.numel(), dtype=torch.long, device=hidden.device)
-        logits = head(hidden.reshape(-1, hidden.shape[-1]).index_select(0, inside))
+        h = head.transform(hidden.reshape(-1, hidden.shape[-1]).index_select(0, inside))
+        if layout.loss_only and not layout.padded_labels and chunked_loss.usable(h, head.weight):
+            total, correct = chunked_loss.loss(h, head.weight, head.bias, targets)
+            return total / count.clamp(min=1), None, correct, count
+        logits = linear(h, head.weight, head.bias)
     else:
         picked = labels != -100
         targets = labels[picked]

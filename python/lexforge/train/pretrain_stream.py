@@ -80,9 +80,12 @@ class _Micro:
         found = np.flatnonzero(labels.reshape(-1) != -100)
         real = int(lengths.sum())
         if slots is None:
+            # (the loop reads the loss and accuracy alone: on the CPU the head scores the
+            # labelled positions in chunks, model.chunked_loss)
             layout = BatchLayout(
-                real, int(lengths.max(initial=0)), _copy(torch.from_numpy(found), device)
-            )
+                real, int(lengths.max(initial=0)), _copy(torch.from_numpy(found), device),
+                loss_only=True,
+            )  # fmt: skip
         else:  # static shapes: positions padded with B·N to a fixed count; no token counts
             padded = np.full(slots.fit(len(found)), labels.size, dtype=np.int64)
             padded[: len(found)] = found
