@@ -629,6 +629,7 @@ def _seconds_per_step(shards: Any, config: Any, options: dict[str, Any], device:
     from lexforge.model import BertForMaskedLM, BertForPreTraining
     from lexforge.pretraining import PretrainingBatches
     from lexforge.train._fit import adamw
+    from lexforge.train.pretrain_stream import _forward, _Micro
 
     nsp = options["objective"] != "none"
     model = (BertForPreTraining if nsp else BertForMaskedLM)(config).to(device)
@@ -639,11 +640,10 @@ def _seconds_per_step(shards: Any, config: Any, options: dict[str, Any], device:
                                       mlm_probability=options["mlm_probability"]))  # fmt: skip
     times = []
     for _ in range(9):
-        b = {k: torch.as_tensor(v).to(device) for k, v in next(batches).items()}
+        # the loop's own batch layout and forward (on the CPU the head scored in chunks)
+        micro = _Micro.of(next(batches), torch.device(device), None)
         start = time.perf_counter()
-        ids, types, labels = b["input_ids"].long(), b["token_type_ids"].long(), b["labels"].long()
-        pairs = {"next_sentence_label": b["next_sentence_label"].long()} if nsp else {}
-        out = model(ids, b["attention_mask"], types, labels=labels, **pairs)
+        out = _forward(model, micro.batch, options["objective"], micro.layout)
         out.loss.backward()
         opt.step()
         opt.zero_grad()
