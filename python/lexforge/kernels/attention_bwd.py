@@ -21,16 +21,20 @@ def _bwd_delta_kernel(
     s_ob, s_on, s_oh, s_db, s_dn, s_dh, s_lb, s_lh, s_ln,
     H, N_BH, HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr,
 ):  # fmt: skip
-    """delta = rowsum(O ∘ dO), per query row, fp32."""
+    """delta = rowsum(O ∘ dO), per query row, fp32. Rows outside ``[q_lo, q_hi)`` are
+    padding, whose delta no kernel reads (their lse is +inf, their loads masked): they get
+    0, and their O and dO are not read."""
     pid_m, bh = tl.program_id(0), _program_bh()
     if bh >= N_BH:
         return
     b, h = bh // H, bh % H
     q_tok0 = tl.load(INFO + b * 9 + 0)
+    q_lo = tl.load(INFO + b * 9 + 1)
+    q_hi = tl.load(INFO + b * 9 + 2)
     q_ext = tl.load(INFO + b * 9 + 3)
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_d = tl.arange(0, HEAD_DIM)
-    rows = (offs_m < q_ext)[:, None]
+    rows = ((offs_m >= q_lo) & (offs_m < q_hi))[:, None]
     tokens = (q_tok0 + offs_m).to(tl.int64)[:, None]
     o_at = O + b.to(tl.int64) * s_ob + tokens * s_on + h * s_oh + offs_d[None, :]
     do_at = DO + b.to(tl.int64) * s_db + tokens * s_dn + h * s_dh + offs_d[None, :]

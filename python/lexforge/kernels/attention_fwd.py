@@ -111,9 +111,10 @@ def _fwd_kernel(
     if (start_m + BLOCK_M <= q_lo) | (start_m >= q_hi):
         k_stop = k_start
 
-    q = tl.load(
-        q_base + offs_m[:, None] * s_qn + offs_d[None, :], mask=(offs_m < q_ext)[:, None], other=0.0
-    )
+    # padding rows before q_lo and past q_hi are not read (their output is 0 whatever they
+    # hold): a padded batch's query tiles of padding alone load nothing
+    q_in = (offs_m >= q_lo) & (offs_m < q_hi)
+    q = tl.load(q_base + offs_m[:, None] * s_qn + offs_d[None, :], mask=q_in[:, None], other=0.0)
     m_i = tl.full([BLOCK_M], float("-inf"), tl.float32)
     l_i = tl.zeros([BLOCK_M], tl.float32)
     acc = tl.zeros([BLOCK_M, HEAD_DIM], tl.float32)
