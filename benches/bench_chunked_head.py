@@ -52,10 +52,10 @@ def main() -> None:
             datasets.corpus_text(args.corpus), Path(scratch) / "s", tok, progress=False
         )
         rates: dict[str, list[float]] = {"chunked": [], "whole": []}
-        losses: dict[str, float] = {}
+        losses: dict[str, list[float]] = {"chunked": [], "whole": []}
         for i in range(args.repeat):
             for name in rates:
-                chunked_loss.usable = usable if name == "chunked" else (lambda h, w: False)
+                chunked_loss.usable = usable if name == "chunked" else (lambda *_: False)
                 history: list[dict[str, Any]] = pretrain(
                     shards, Path(scratch) / f"{name}-{i}", model=config, steps=args.steps,
                     log_every=max(1, args.steps // 5), progress=False, keep=0, device="cpu",
@@ -64,14 +64,20 @@ def main() -> None:
                 ).history  # fmt: skip
                 lines = [r["tokens_per_s"] for r in history if "tokens_per_s" in r][1:]
                 rates[name].append(sum(lines) / len(lines))
-                losses[name] = history[-1]["mlm_loss"]
+                losses[name].append(history[-1]["mlm_loss"])
         chunked_loss.usable = usable
     print("| head | non-padding tokens/s (each run) | ratio | last MLM loss |")
     print("|---|---|---|---|")
     best = {name: max(r) for name, r in rates.items()}
     for name, r in rates.items():
         runs = ", ".join(f"{x:,.0f}" for x in r)
-        print(f"| {name} | {runs} | {best[name] / best['whole']:.2f}x | {losses[name]:.4f} |")
+        last = ", ".join(f"{x:.4f}" for x in losses[name])
+        print(f"| {name} | {runs} | {best[name] / best['whole']:.2f}x | {last} |")
+    # the same steps on the same batches: the two heads' losses agree to float32 rounding
+    apart = [abs(a - b) / abs(b) for a, b in zip(losses["chunked"], losses["whole"], strict=True)]
+    if max(apart) > 1e-3:
+        sys.exit(f"the chunked and whole heads' last losses differ (by {max(apart):.2e}, "
+                 "relative): the runs did not train alike")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -132,3 +132,63 @@ def test_a_loss_only_layout_gives_the_whole_heads_loss_and_gradients(kind: Any) 
         out = model(ids, mask, torch.zeros_like(ids), labels=labels, layout=layout,
                     all_logits=False)  # fmt: skip
         assert out.logits is not None and torch.allclose(out.loss, whole.loss, rtol=1e-5)
+
+
+def test_a_second_derivative_is_refused_not_dropped() -> None:
+    # the gradients are numbers computed in the forward: create_graph=True would treat
+    # them as constants and lose every second-order term through the head
+    h, w, b, targets = _inputs(40, 16, 50, torch.float64)
+    loss, _ = chunked_loss.loss(torch.tanh(h), w, b, targets)
+    with pytest.raises(RuntimeError, match=r"differentiable once.*loss_only=False"):
+        torch.autograd.grad(loss, w, create_graph=True)
+    loss, _ = chunked_loss.loss(torch.tanh(h), w, b, targets)  # once: as the whole head
+    (got,) = torch.autograd.grad(loss, w)
+    (want,) = torch.autograd.grad(_whole(torch.tanh(h), w, b, targets)[0], w)
+    assert torch.allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_transforms_and_tensor_subclasses_score_whole() -> None:
+    h, w, b, _ = _inputs(300, 64, 3000, torch.float32)
+    seen = []
+
+    def f(x: Any) -> Any:
+        seen.append(chunked_loss.usable(x, w, b))
+        return x.sum()
+
+    torch.func.grad(f)(h.detach())
+    assert seen == [False]
+
+    class Wrapped(torch.Tensor):  # a subclass implements the library's product, not ours
+        pass
+
+    assert chunked_loss.usable(h, w, b)
+    assert not chunked_loss.usable(h, w.detach().as_subclass(Wrapped).requires_grad_(), b)
+    assert not chunked_loss.usable(h, w, b.double())
+
+
+def test_a_head_with_hooks_is_called_as_before() -> None:
+    # the chunked path never calls the head (no logits to give a hook): a forward hook,
+    # pre-hook or subclass's forward on it makes the model score it whole, and call it
+    config = BertConfig(vocab_size=3000, hidden_size=64, num_layers=1, num_heads=2,
+                        intermediate_size=128, max_position_embeddings=64,
+                        hidden_dropout=0.0, attention_dropout=0.0)  # fmt: skip
+    torch.manual_seed(0)
+    model = BertForMaskedLM(config)
+    g = torch.Generator().manual_seed(3)
+    ids = torch.randint(5, 3000, (8, 48), generator=g)
+    mask = torch.ones_like(ids)
+    labels = torch.where(torch.rand(ids.shape, generator=g) < 0.4, ids, -100)
+    found = torch.nonzero(labels.reshape(-1) != -100).squeeze(1)
+    layout = BatchLayout(int(mask.sum()), 48, found, loss_only=True)
+    plain = model(ids, mask, torch.zeros_like(ids), labels=labels, layout=layout)
+    assert plain.logits is None  # no hook: chunked
+    calls = []
+    for register in (model.mlm.register_forward_hook, model.mlm.register_forward_pre_hook):
+        handle = register(lambda *args: calls.append(len(args)))
+        try:
+            out = model(ids, mask, torch.zeros_like(ids), labels=labels, layout=layout)
+        finally:
+            handle.remove()
+        assert out.logits is not None and out.logits.shape == (len(found), 3000)
+        assert torch.allclose(out.loss, plain.loss, rtol=1e-5, atol=1e-6)
+    assert calls == [3, 2]  # (module, input, output), then (module, input)

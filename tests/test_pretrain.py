@@ -984,8 +984,8 @@ def test_the_chunked_head_trains_as_the_whole_one(
     taken = []
     usable = chunked_loss.usable
 
-    def spy(h: Any, w: Any) -> bool:
-        taken.append(usable(h, w))
+    def spy(h: Any, w: Any, b: Any) -> bool:
+        taken.append(usable(h, w, b))
         return taken[-1]
 
     monkeypatch.setattr(chunked_loss, "usable", spy)
@@ -993,7 +993,7 @@ def test_the_chunked_head_trains_as_the_whole_one(
     monkeypatch.setattr(chunked_loss, "CHUNK_BYTES", 7 * config.vocab_size * 4)
     chunked = pretrain(corpus["train"], tmp_path / "chunked", **options)
     assert taken and all(taken)
-    monkeypatch.setattr(chunked_loss, "usable", lambda h, w: False)
+    monkeypatch.setattr(chunked_loss, "usable", lambda *_: False)
     whole = pretrain(corpus["train"], tmp_path / "whole", **options)
     got = [r["mlm_loss"] for r in chunked.history if "mlm_loss" in r]
     want = [r["mlm_loss"] for r in whole.history if "mlm_loss" in r]

@@ -634,9 +634,11 @@ def _seconds_per_step(shards: Any, config: Any, options: dict[str, Any], device:
     nsp = options["objective"] != "none"
     model = (BertForPreTraining if nsp else BertForMaskedLM)(config).to(device)
     opt = adamw(model.parameters(), lr=1e-4)  # the optimizer the run will use
-    # (at the run's masking rate: the MLM head scores every masked token)
+    # the run's batches: its objective (packed rows, or NSP/SOP pairs, which hold fewer
+    # tokens) at its masking rate (the MLM head scores every masked token)
     batches = iter(PretrainingBatches(shards, batch_size=options["batch_size"],
                                       max_seq_len=options["max_seq_len"], seed=1,
+                                      objective=options["objective"],
                                       mlm_probability=options["mlm_probability"]))  # fmt: skip
     times = []
     for _ in range(9):

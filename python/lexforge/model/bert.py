@@ -68,7 +68,9 @@ class BatchLayout:
     batch (static shapes, for CUDA graphs); they score nothing. ``loss_only``: the caller
     reads the MLM loss, ``correct`` and ``count`` alone, so while gradients are recorded
     on the CPU the head may score the labelled positions in chunks, computing its
-    gradients as it goes (``model.chunked_loss``), and return no logits (None)."""
+    gradients as it goes (``model.chunked_loss``), and return no logits (None). That
+    loss is differentiable once (a second derivative raises), and the head module is
+    then not called: one with hooks, or a subclass's forward, is scored whole."""
 
     real_tokens: int
     longest: int
@@ -565,11 +567,15 @@ def _mlm(
             inside = at
             targets = flat.index_select(0, at)
             count = torch.full((), at.numel(), dtype=torch.long, device=hidden.device)
-        h = head.transform(hidden.reshape(-1, hidden.shape[-1]).index_select(0, inside))
-        if layout.loss_only and not layout.padded_labels and chunked_loss.usable(h, head.weight):
-            total, correct = chunked_loss.loss(h, head.weight, head.bias, targets)
-            return total / count.clamp(min=1), None, correct, count
-        logits = linear(h, head.weight, head.bias)
+        rows = hidden.reshape(-1, hidden.shape[-1]).index_select(0, inside)
+        if layout.loss_only and not layout.padded_labels and _unobserved(head):
+            h = head.transform(rows)
+            if chunked_loss.usable(h, head.weight, head.bias):
+                total, correct = chunked_loss.loss(h, head.weight, head.bias, targets)
+                return total / count.clamp(min=1), None, correct, count
+            logits = linear(h, head.weight, head.bias)
+        else:
+            logits = head(rows)
     else:
         picked = labels != -100
         targets = labels[picked]
@@ -578,6 +584,20 @@ def _mlm(
     loss = F.cross_entropy(_upcast(logits), targets, reduction="sum")
     correct = (logits.argmax(-1) == targets).sum()
     return loss / count.clamp(min=1), logits, correct, count
+
+
+def _unobserved(head: nn.Module) -> bool:
+    """Whether the head may skip its own call (its forward, which gives the logits that
+    the loss scored in chunks never makes): no forward hook or pre-hook on it, none
+    registered for every module, and ``LMHead``'s own forward, not a subclass's."""
+    hooks = nn.modules.module
+    return (
+        type(head).forward is LMHead.forward
+        and not head._forward_hooks
+        and not head._forward_pre_hooks
+        and not getattr(hooks, "_global_forward_hooks", None)
+        and not getattr(hooks, "_global_forward_pre_hooks", None)
+    )
 
 
 def _every(model: nn.Module, all_logits: bool | None, layout: BatchLayout | None) -> bool:

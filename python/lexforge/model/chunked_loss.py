@@ -15,7 +15,9 @@ count), summed chunk by chunk in order.
 
 Only the pretraining loop asks for it (``BatchLayout.loss_only``): it reads the loss and
 the accuracy, never the logits. Elsewhere (inference, evaluation, CUDA, autocast, half
-precision, ``torch.compile``) the head scores whole.
+precision, ``torch.compile``, ``torch.func`` transforms, tensor subclasses, a head with
+hooks) the head scores whole. Its gradients are numbers, not a graph: a second
+derivative (``create_graph=True``) raises rather than leave out what passes the head.
 """
 
 from __future__ import annotations
@@ -27,24 +29,28 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from ..ops.reproducible import BUDGET, capturing
+from ..ops.reproducible import BUDGET, _plain, traced
 
 # the most bytes of one chunk's logits (8 MiB: 68 rows of a 30,522-token vocabulary)
 CHUNK_BYTES = 8 << 20
 
 
-def usable(h: Tensor, weight: Tensor) -> bool:
-    """Whether ``loss`` takes these: float32 or float64 on the CPU, gradients recorded, no
-    autocast or graph capture, and a product past ``BUDGET`` (smaller ones take
-    ``ops.linear``'s fixed-order product, whole)."""
+def usable(h: Tensor, weight: Tensor, bias: Tensor | None = None) -> bool:
+    """Whether ``loss`` takes these: plain float32 or float64 tensors on the CPU (no
+    tensor subclass: a quantized or distributed weight implements the library's product,
+    not this one), gradients recorded, no autocast, graph capture or ``torch.func``
+    transform, and a product past ``BUDGET`` (smaller ones take ``ops.linear``'s
+    fixed-order product, whole)."""
     return (
         h.device.type == "cpu"
         and h.dtype in (torch.float32, torch.float64)
         and weight.dtype == h.dtype
+        and (bias is None or bias.dtype == h.dtype)
+        and _plain(h, weight, bias)
         and torch.is_grad_enabled()
         and (h.requires_grad or weight.requires_grad)
         and not torch.is_autocast_enabled("cpu")
-        and not capturing()
+        and not traced()
         and h.shape[0] * h.shape[1] * weight.shape[0] > BUDGET
     )
 
@@ -97,8 +103,21 @@ class _ChunkedCrossEntropy(torch.autograd.Function):
         return total, correct
 
     @staticmethod
-    @once_differentiable
     def backward(ctx: Any, g: Tensor, _: Tensor) -> tuple[Tensor | None, ...]:
+        if torch.is_grad_enabled():  # create_graph: the gradients were computed, as
+            # numbers, in the forward; a second derivative through them would be wrong
+            # without a word (``once_differentiable`` raises only when ``g`` itself
+            # requires grad, which a loss's ones do not)
+            raise RuntimeError(
+                "the MLM loss scored in chunks (BatchLayout(loss_only=True)) is "
+                "differentiable once: for a second derivative (create_graph=True, a "
+                "gradient penalty) score the head whole, with loss_only=False"
+            )
+        return _ChunkedCrossEntropy._first_order(ctx, g)
+
+    @staticmethod
+    @once_differentiable
+    def _first_order(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
         saved = iter(ctx.saved_tensors)
         need = ctx.needs_input_grad[:3]
         grads = tuple(next(saved) * g if wanted else None for wanted in need)
