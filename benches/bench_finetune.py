@@ -8,6 +8,11 @@ dependency).
 
     python benches/bench_finetune.py                 # 80 steps of 32, 2 threads
     python benches/bench_finetune.py --steps 40 --threads 1
+    python benches/bench_finetune.py --precision bf16  # both sides under CPU bf16 autocast
+
+With ``--precision bf16`` lexforge runs ``precision="bf16"`` and ``Trainer``
+``bf16=True`` (both CPU autocast to bfloat16), and lexforge in float32 is timed beside
+them for the gain.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ def main() -> None:
     ap.add_argument("--max-length", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=2, help="best of this many runs each")
+    ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -63,12 +69,12 @@ def main() -> None:
         finally:
             dropout_module.dropout = saved  # type: ignore[assignment]
 
-    def ours() -> float:
+    def ours(precision: str = args.precision) -> float:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # (no validation data: not scored, as asked)
             result = lf.finetune(
                 folder, train, epochs=1, batch_size=args.batch_size, lr=lr, warmup=warmup,
-                max_length=args.max_length, progress=False, device="cpu",
+                max_length=args.max_length, progress=False, device="cpu", precision=precision,
             )  # fmt: skip
         return float(result.history[-1]["train_loss"])
 
@@ -91,7 +97,7 @@ def main() -> None:
                     weight_decay=0.01, max_grad_norm=1.0, lr_scheduler_type="linear",
                     save_strategy="no", eval_strategy="no", report_to=[],
                     logging_strategy="no", disable_tqdm=True, use_cpu=True,
-                    dataloader_num_workers=0, seed=0,
+                    dataloader_num_workers=0, seed=0, bf16=args.precision == "bf16",
                 ),
                 train_dataset=rows,
                 data_collator=transformers.DataCollatorWithPadding(tok),
@@ -99,15 +105,17 @@ def main() -> None:
             return float(trainer.train().training_loss)
 
     print(f"# {args.steps} steps of {args.batch_size} rt-polarity sentences (<= "
-          f"{args.max_length} tokens), all-MiniLM-L6-v2, lr {lr}, {args.threads} threads; "
+          f"{args.max_length} tokens), all-MiniLM-L6-v2, lr {lr}, {args.threads} threads, "
+          f"{args.precision}; "
           f"{machine()}; transformers {transformers.__version__}, torch {torch.__version__}")  # fmt: skip
     times: dict[str, float] = {}
     losses: dict[str, float] = {}
-    systems = (
-        ("lexforge `finetune`", ours),
-        ("lexforge, torch's CPU dropout", ours_torch_dropout),
-        ("transformers `Trainer`", theirs),
-    )
+    systems = [("lexforge `finetune`", ours)]
+    if args.precision == "fp32":
+        systems.append(("lexforge, torch's CPU dropout", ours_torch_dropout))
+    else:
+        systems.append(("lexforge `finetune`, fp32", lambda: ours("fp32")))
+    systems.append(("transformers `Trainer`", theirs))
     for name, run in systems:
         best = float("inf")
         for _ in range(args.repeats):

@@ -697,3 +697,38 @@ def test_finetune_names_the_flags_another_task_takes(
         err = capsys.readouterr().err
         assert said in err and "Traceback" not in err, err
     assert not out.exists()
+
+
+def test_precision_flag_reaches_the_training_calls(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import lexforge.train
+    from lexforge.cli.parser import build_parser
+
+    asked: dict[str, Any] = {}
+
+    class CalledError(Exception):
+        pass
+
+    def finetune(*args: Any, **kwargs: Any) -> Any:
+        asked.update(kwargs)
+        raise CalledError  # (stops the command once the call is made)
+
+    monkeypatch.setattr(lexforge.train, "finetune", finetune)
+    for flags, want in (
+        ([], None),
+        (["--precision", "bf16"], "bf16"),
+        (["--precision", "fp32"], "fp32"),
+    ):
+        asked.clear()
+        with pytest.raises(CalledError):
+            main(["finetune", "model", "data.csv", *flags])
+        assert asked["precision"] == want
+    parser = build_parser()
+    assert (
+        parser.parse_args(["pretrain", "corpus", "out", "--precision", "bf16"]).precision == "bf16"
+    )
+    with pytest.raises(SystemExit) as exit_info:
+        main(["finetune", "model", "data.csv", "--precision", "fp16"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'fp16'" in capsys.readouterr().err

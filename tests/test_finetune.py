@@ -168,6 +168,8 @@ def test_bad_options_fail_before_anything_runs(checkpoint: Path, tmp_path: Path)
         ({"seed": 2**64 - 1, "runs": 2}, "seed must be in"),  # run 2 would seed with 2**64
         ({"label_column": ["label"]}, "label_column must be a column name"),
         ({"text_column": ""}, "text_column must be a column name"),
+        ({"precision": "fp16"}, r"precision must be 'fp32', 'bf16' or None .*got 'fp16'"),
+        ({"precision": "BF16"}, "precision must be"),
     ]:
         with pytest.raises(ConfigError, match=match):
             finetune(checkpoint, train, out_dir=out, progress=False, **bad)

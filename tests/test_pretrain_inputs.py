@@ -479,3 +479,35 @@ def test_a_run_that_fails_before_writing_a_file_leaves_no_folder(
     with pytest.raises(CorpusError):
         _run(setup, out, data=empty, tokenizer=setup["tok"])
     assert out.is_dir()
+
+
+def test_precision_bf16_on_the_cpu_trains_and_may_change_on_resume(
+    setup: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    from lexforge.train import _fit
+
+    for bad in ("fp16", "bfloat16", 16):
+        with pytest.raises(ConfigError, match=r"precision must be 'fp32', 'bf16' or None"):
+            PretrainOptions(precision=bad)  # type: ignore[arg-type]
+    seen = []
+    autocast = torch.autocast
+
+    def spy(device_type: str, *args: Any, **kwargs: Any) -> Any:  # the loop's context
+        seen.append((device_type, kwargs.get("dtype")))
+        return autocast(device_type, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "autocast", spy)
+    result = _run(setup, tmp_path, steps=2, save_every=1, precision="bf16")
+    assert ("cpu", torch.bfloat16) in seen
+    assert all(p.dtype == torch.float32 for p in result.model.parameters())  # weights stay
+    # resumed in float32: the precision is not the run's identity (hardware may change)
+    seen.clear()
+    resumed = _run(setup, tmp_path, steps=3, resume=True, precision="fp32")
+    assert resumed.history[-1]["step"] == 3 and not seen
+    # a CPU without native bfloat16 is warned that it emulates it (slower than float32)
+    monkeypatch.setattr(_fit, "_bf16_warned", False)
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
+    with pytest.warns(RuntimeWarning, match="without native bfloat16"):
+        _run(setup, tmp_path / "emulated", precision="bf16")

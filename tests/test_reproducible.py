@@ -183,33 +183,36 @@ def digest(state):
     return hashlib.sha256(b"".join(state[k].numpy().tobytes() for k in sorted(state))).hexdigest()
 
 
+precision = sys.argv[2]
 for threads in (1, 3):
     torch.set_num_threads(threads)
     config = BertConfig(vocab_size=tok.vocab_size, hidden_size=64, num_layers=2, num_heads=2,
                         intermediate_size=128, max_position_embeddings=64)
     result = pretrain(shards, f"{root}/run{threads}", model=config, steps=8, batch_size=13,
-                      max_seq_len=62, log_every=8, progress=False, seed=1)
+                      max_seq_len=62, log_every=8, progress=False, seed=1, precision=precision)
     model = f"{root}/run{threads}/model"
     classified = lf.finetune(model, topics, epochs=1, batch_size=16, lr=1e-3, max_length=40,
-                             progress=False)
+                             progress=False, precision=precision)
     tagged = lf.finetune(model, tags, task="tag", epochs=1, batch_size=16, lr=1e-3,
-                         max_length=40, progress=False)
+                         max_length=40, progress=False, precision=precision)
     print(threads, digest(result.model.state_dict()), digest(classified.model.state_dict()),
           digest(tagged.model.state_dict()))
 """
 
 
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_training_gives_the_same_weights_at_any_thread_count(
-    wiki_text: str, tmp_path: Path
+    wiki_text: str, tmp_path: Path, precision: str
 ) -> None:
+    # bf16: CPU autocast (oneDNN's bfloat16 products; LayerNorm and softmax in fixed order)
     (tmp_path / "train.txt").write_text(
         "\n\n".join(wiki_text.split("\n\n")[:400]), encoding="utf-8"
     )
     script = tmp_path / "train.py"
     script.write_text(textwrap.dedent(_TRAIN))
     env = {k: v for k, v in os.environ.items() if k not in ("MKL_CBWR", "OMP_NUM_THREADS")}
-    run = subprocess.run([sys.executable, script, tmp_path], env=env, capture_output=True,
-                         text=True, check=False)  # fmt: skip
+    run = subprocess.run([sys.executable, script, tmp_path, precision], env=env,
+                         capture_output=True, text=True, check=False)  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
     assert "reproducible mode is off" not in run.stderr
     one, three = (line.split()[1:] for line in run.stdout.splitlines()[-2:])
@@ -262,9 +265,75 @@ def test_the_tfidf_baseline_gives_the_same_weights_at_any_thread_count() -> None
     assert _same_bits(results)
 
 
+def test_a_bf16_training_step_gives_the_same_bits_at_any_thread_count() -> None:
+    """Under CPU autocast (``precision="bf16"``) the products are oneDNN's bfloat16 ones;
+    LayerNorm (float32 residuals, and the MLM head's bfloat16 transform) and attention's
+    softmax with dropout would follow the thread count in torch's kernels: a whole step of
+    an MLM model, padded, with dropout, gives the same loss and gradients at 1, 2 and 3
+    threads, close to the float32 step's."""
+    from lexforge.model import BertConfig, BertForMaskedLM
+
+    config = BertConfig(vocab_size=500, hidden_size=64, num_layers=2, num_heads=2,
+                        intermediate_size=128, max_position_embeddings=64)  # fmt: skip
+    g = torch.Generator().manual_seed(2)
+    ids = torch.randint(5, 500, (6, 37), generator=g)
+    mask = torch.ones_like(ids)
+    mask[2:, 29:] = 0
+    labels = torch.where(torch.rand(ids.shape, generator=g) < 0.3, ids, -100)
+    labels[mask == 0] = -100
+
+    def step(bf16: bool) -> tuple[torch.Tensor, ...]:
+        torch.manual_seed(0)
+        model = BertForMaskedLM(config)
+        model.train()  # dropout 0.1 on hidden states and attention
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = model(ids, mask, torch.zeros_like(ids), labels=labels).loss
+        loss.backward()
+        return (loss.detach(), *(p.grad for p in model.parameters() if p.grad is not None))
+
+    results = _at_each_thread_count(lambda: step(True))
+    assert _same_bits(results)
+    wide = step(False)
+    assert len(wide) == len(results[0])
+    torch.testing.assert_close(results[0][0], wide[0], rtol=2e-2, atol=2e-2)
+
+
+def test_layer_norm_under_autocast_keeps_its_order_and_its_accuracy() -> None:
+    """Against float64 on the same (rounded) inputs: the output and input gradient within
+    the output dtype's rounding, the weight and bias gradients (sums over 2,048 rows)
+    within float32's, or a quarter of the output's rounding. (torch's own kernel, given a
+    bfloat16 input with float32 weights, returns weight and bias gradients 15-70% off on
+    this case.)"""
+    from lexforge.ops.reproducible import layer_norm as fixed
+
+    for dtype in (torch.float32, torch.bfloat16):  # a residual sum; a product's output
+
+        def run(dtype: torch.dtype = dtype) -> tuple[torch.Tensor, ...]:
+            x, w, b = _leaves((2048, 128), (128,), (128,))
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                y = fixed(x.to(dtype), (128,), w, b, 1e-12)
+            y.float().square().sum().backward()
+            return (y.detach(), x.grad, w.grad, b.grad)  # type: ignore[return-value]
+
+        results = _at_each_thread_count(run)
+        assert _same_bits(results) and results[0][0].dtype == dtype
+        x, w, b = (t.detach() for t in _leaves((2048, 128), (128,), (128,)))
+        wide = [t.double().requires_grad_() for t in (x.to(dtype), w, b)]
+        y = torch.nn.functional.layer_norm(*wide[:1], (128,), *wide[1:], 1e-12)
+        y.square().sum().backward()
+        want = (y.detach(), *(t.grad for t in wide))
+        # (the gradients come through the output, rounded to its dtype: the sums carry it)
+        rounding = 2**-8 if dtype == torch.bfloat16 else 2**-20
+        sums = max(1e-5, rounding / 4)
+        for got, ref, tol in zip(results[0], want, (rounding, 4 * rounding, sums, sums),
+                                 strict=True):  # fmt: skip
+            assert (got.double() - ref).abs().max() <= tol * ref.abs().max()
+
+
 def test_half_precision_keeps_torchs_kernels() -> None:
-    """Half precision is computed in float32 inside torch's kernels; the fixed-order paths
-    would round every product: they stay out."""
+    """Half precision outside autocast is computed in float32 inside torch's kernels; the
+    fixed-order products and LayerNorm would round every step: they stay out (softmax's
+    backward takes the float32 formula, as torch's kernel computes it)."""
     x = torch.randn(4, 8, dtype=torch.bfloat16, requires_grad=True)
     w = torch.randn(3, 8, dtype=torch.bfloat16, requires_grad=True)
     assert torch.equal(linear(x, w), torch.nn.functional.linear(x, w))

@@ -238,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
         "them: the same gradients, less memory, some more compute",
     )  # fmt: skip
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if any)")
+    _precision_flag(p)
     p.add_argument(
         "--resume", action="store_true",
         help="continue from the latest checkpoint (with none: start at step 0 in its place)",
@@ -350,6 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the runs that help on validation (a greedy model soup)",
     )  # fmt: skip
     f.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if any)")
+    _precision_flag(f)
     f.add_argument(
         "--quiet",
         action="store_true",
@@ -594,3 +596,12 @@ def _unless_said(m: re.Match[str], message: str) -> str:
         )
     ]
     return f" ({';'.join(kept).strip()})" if kept else ""
+
+
+def _precision_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--precision", choices=("fp32", "bf16"), default=None,
+        help="bf16: the products in bfloat16 (autocast), weights and optimizer in float32; "
+        "fp32: float32 throughout (default: bf16 on CUDA, fp32 on the CPU, where bf16 pays "
+        "only with AVX512-BF16 or AMX)",
+    )  # fmt: skip

@@ -33,7 +33,7 @@ def _pretrain(args: argparse.Namespace) -> int:
 
     names = ("steps", "batch_size", "grad_accum", "max_seq_len", "objective", "lr", "warmup",
              "schedule", "seed", "save_every", "eval_every", "compile", "cuda_graphs", "fsdp",
-             "gradient_checkpointing", "device",
+             "gradient_checkpointing", "device", "precision",
              "embedding_init", "mlm_probability", "masking", "whole_word")  # fmt: skip
     from lexforge import datasets
     from lexforge.model.config import PRESETS
@@ -79,7 +79,8 @@ def _finetune(args: argparse.Namespace) -> int:
             layer_decay=args.layer_decay, clip=args.clip, max_length=args.max_length,
             patience=args.patience,
             max_steps=args.max_steps, time_limit=args.time_limit, seed=args.seed,
-            device=args.device, progress=False if args.quiet else None, task=args.task,
+            device=args.device, precision=args.precision,
+            progress=False if args.quiet else None, task=args.task,
             runs=args.runs, problem_type=args.problem_type,
             label_separator=args.label_separator, new_head=args.new_head, stride=args.stride,
             max_answer_length=args.max_answer_length, unanswerable=args.unanswerable,

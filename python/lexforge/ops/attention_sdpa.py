@@ -151,10 +151,10 @@ def _thread_count_matters(
     drops the same probabilities either way (SDPA draws its own otherwise)."""
     if q.device.type != "cpu" or traced():
         return False
+    if opts.dropout_p > 0.0:  # (bfloat16 too: under CPU autocast, ``precision="bf16"``)
+        return True
     if q.dtype not in (torch.float32, torch.float64):
         return False
-    if opts.dropout_p > 0.0:
-        return True
     if not torch.is_grad_enabled() or not (q.requires_grad or k.requires_grad or v.requires_grad):
         return False
     return q.shape[0] * q.shape[1] == 1

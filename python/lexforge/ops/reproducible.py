@@ -24,8 +24,12 @@ the thread count on the CPU:
 Values equal torch's up to the order of those sums. ``one_thread`` is for the rest: small
 computations inside library code (the TF-IDF baseline's L-BFGS, the spectral
 embeddings' QR and SVD).
-Elsewhere (CUDA, CPU autocast, ``torch.compile``, ``torch.jit.trace``, ``torch.func``
-transforms, half precision, mixed dtypes) all three are torch's own.
+Under CPU autocast (bfloat16 training: ``precision="bf16"``) ``layer_norm`` and
+``softmax`` keep their fixed order, a half-precision input's taken in float32 as torch's
+kernels compute it, while the products are oneDNN's, whose results do not follow the
+thread count at the model's shapes (tests/test_reproducible.py checks a training step).
+Elsewhere (CUDA, ``torch.compile``, ``torch.jit.trace``, ``torch.func`` transforms, half
+precision outside autocast, other mixed dtypes) all three are torch's own.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ __all__ = [
 BUDGET = 2**22
 # the dtypes taken (torch's kernels compute half precision in float32 inside; these would not)
 _FULL = (torch.float32, torch.float64)
+_HALF = (torch.bfloat16, torch.float16)
 _PLAIN = (torch.Tensor, torch.nn.Parameter)
 # inside a training run: its evaluations (which pick the best epoch) are forward passes
 _RUNNING = ContextVar("lexforge_thread_invariant", default=False)
@@ -118,17 +123,34 @@ def layer_norm(
     eps: float = 1e-5,
 ) -> Tensor:
     """``F.layer_norm``, with gradients that are the same bits at any CPU thread count."""
+    if _half_under_autocast(x, weight, bias):  # torch's kernel computes it in float32
+        with torch.autocast("cpu", enabled=False):
+            y = layer_norm(x.float(), normalized_shape, weight, bias, eps)
+        return y.to(x.dtype)
     if not _fixed_order(x, normalized_shape, weight, bias):
         return F.layer_norm(x, normalized_shape, weight, bias, eps)
     return _FixedOrderLayerNorm.apply(x, tuple(normalized_shape), weight, bias, eps)  # type: ignore[no-any-return]
+
+
+def _half_under_autocast(x: Tensor, weight: Tensor | None, bias: Tensor | None) -> bool:
+    """A bfloat16 or float16 input with float32 weights under CPU autocast (a product's
+    output normalised, as in the MLM head's transform), whose gradients are recorded."""
+    return (
+        x.device.type == "cpu"
+        and x.dtype in _HALF
+        and weight is not None
+        and weight.dtype == torch.float32
+        and (bias is None or bias.dtype == torch.float32)
+        and torch.is_autocast_enabled("cpu")
+        and torch.is_grad_enabled()
+        and not traced()
+    )
 
 
 def _fixed_order(x: Tensor, shape: Any, weight: Tensor | None, bias: Tensor | None) -> bool:
     if x.device.type != "cpu" or weight is None or bias is None or len(shape) != 1:
         return False  # the device first: the cheapest way out on a GPU
     if not torch.is_grad_enabled() or traced():
-        return False
-    if torch.is_autocast_enabled("cpu"):
         return False
     if not (x.dtype == weight.dtype == bias.dtype) or x.dtype not in _FULL:
         return False
@@ -170,8 +192,9 @@ def _plain(*tensors: Tensor | None) -> bool:
 
 def softmax(x: Tensor) -> Tensor:
     """``torch.softmax(x, -1)``, with a backward that is the same bits at any CPU thread
-    count (torch's own elsewhere, as for ``layer_norm``)."""
-    if x.device.type != "cpu" or x.dtype not in _FULL or not x.requires_grad:
+    count (torch's own elsewhere, as for ``layer_norm``); a bfloat16 or float16 input's
+    backward in float32, as torch's kernel computes it."""
+    if x.device.type != "cpu" or x.dtype not in (*_FULL, *_HALF) or not x.requires_grad:
         return torch.softmax(x, -1)
     if traced():
         return torch.softmax(x, -1)
@@ -190,6 +213,9 @@ class _RowSoftmax(torch.autograd.Function):
         # (under create_graph, recorded: y is a saved output, so a second derivative,
         # a gradient penalty's, flows through it)
         y: Tensor = ctx.saved_tensors[0]
+        if y.dtype in _HALF:
+            wide, g32 = y.float(), g.float()
+            return (wide * (g32 - (g32 * wide).sum(-1, keepdim=True))).to(y.dtype)
         return y * (g - (g * y).sum(-1, keepdim=True))
 
 

@@ -18,6 +18,17 @@ import numpy as np
 
 from ..errors import ConfigError
 
+PRECISIONS = ("fp32", "bf16")
+
+
+def check_precision(precision: Any) -> None:
+    """``precision`` is None (bf16 autocast on CUDA, float32 elsewhere), "fp32" or "bf16"."""
+    if precision is not None and precision not in PRECISIONS:
+        raise ConfigError(
+            f"precision must be 'fp32', 'bf16' or None (bf16 on CUDA, fp32 on the CPU), got "
+            f"{precision!r}"
+        )
+
 
 def check_warmup(warmup: float) -> None:
     """A warmup is a fraction of the run (below 1) or a whole number of steps."""
@@ -41,8 +52,10 @@ class FitOptions:
     batch_size: int = 32
     runs: int = 1  # fine-tuning runs averaged into a greedy model soup (``fit``)
     seed: int = 0  # run r orders its data and seeds its dropout with seed + r
+    precision: str | None = None  # "bf16" (autocast) or "fp32"; None: bf16 on CUDA only
 
     def __post_init__(self) -> None:
+        check_precision(self.precision)
         for name in ("epochs", "batch_size", "runs", "seed", "patience", "max_steps"):
             value = getattr(self, name)
             optional = name in ("patience", "max_steps")

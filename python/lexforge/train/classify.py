@@ -106,6 +106,7 @@ def finetune(
     time_limit: float | None = None,
     seed: int = 0,
     device: str | None = None,
+    precision: str | None = None,
     progress: bool | None = None,
     task: str | None = None,
     runs: int = 1,
@@ -239,8 +240,9 @@ def finetune(
             out_dir=out_dir, epochs=epochs, batch_size=batch_size, lr=lr, warmup=warmup,
             weight_decay=weight_decay, layer_decay=layer_decay, clip=clip, max_length=max_length,
             stride=stride, patience=patience, max_steps=max_steps,
-            time_limit=time_limit, seed=seed, device=device, progress=progress, runs=runs,
-            new_head=new_head, unanswerable=unanswerable, null_threshold=null_threshold,
+            time_limit=time_limit, seed=seed, device=device, precision=precision,
+            progress=progress, runs=runs, new_head=new_head, unanswerable=unanswerable,
+            null_threshold=null_threshold,
             max_answer_length=30 if max_answer_length is None else max_answer_length,
             question_column=text_column or "question",
             context_column=pair_column or "context",
@@ -257,7 +259,8 @@ def finetune(
             out_dir=out_dir, epochs=epochs, batch_size=batch_size, lr=lr, warmup=warmup,
             weight_decay=weight_decay, layer_decay=layer_decay, clip=clip, max_length=max_length,
             patience=patience, max_steps=max_steps, time_limit=time_limit, seed=seed,
-            device=device, progress=progress, runs=runs, new_head=new_head, **columns,
+            device=device, precision=precision, progress=progress, runs=runs,
+            new_head=new_head, **columns,
         )  # fmt: skip
     text_column, label_column = text_column or "text", label_column or "label"
     chosen = [text_column, *([pair_column] if pair_column else []), label_column]
@@ -273,7 +276,7 @@ def finetune(
     options = FitOptions(
         epochs=epochs, lr=lr, warmup=warmup, weight_decay=weight_decay, layer_decay=layer_decay,
         clip=clip, patience=patience, max_steps=max_steps, time_limit=time_limit,
-        batch_size=batch_size, runs=runs, seed=seed,
+        batch_size=batch_size, runs=runs, seed=seed, precision=precision,
     )  # fmt: skip
     if label_separator is not None:  # labels cut into sets: multi-label, or a mistake
         if not isinstance(label_separator, str) or not label_separator:
@@ -359,7 +362,7 @@ def finetune(
             )  # fmt: skip
             yield {k: v.to(dev) for k, v in enc.items()}, target(chunk).to(dev)
 
-    mixed = autocast(dev)
+    mixed = autocast(dev, options.precision)
 
     @torch.no_grad()
     def evaluate(records: list[Record]) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from ..model.config import check_vocab_fits
 from ..ops.reproducible import thread_invariant
 from . import checkpoint
 from ._fit import adamw, check_out_dir, resolve_device
+from ._fit import autocast as mixed_precision
 from ._interrupt import Stopped, StopRequest
 from .distributed import _launch, _rank_seed, _Sharded, _World
 from .pretrain_folder import _check_earlier_run, _check_resumed_options, _only_run
@@ -317,11 +318,7 @@ def _pretrain(
     evaluator = _Evaluator(eval_shards, opts, world) if eval_shards is not None else None
     # opened last, so that a refusal above leaves no file open
     log = _Log(out, enabled=world.rank == 0, progress=progress, total=opts.steps, start=start)
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16)
-        if world.device.type == "cuda"
-        else contextlib.nullcontext()
-    )
+    autocast = mixed_precision(world.device, opts.precision)
     # a Ctrl-C in the loop ends the step under way, which saves a checkpoint, then stops
     ctrl_c = StopRequest(
         "finishing this step and saving a checkpoint to resume from" if opts.keep > 0

@@ -92,7 +92,7 @@ def _only_run(out: Path) -> contextlib.AbstractContextManager[None]:
 
 # options a resumed run may change: they do not change what is trained
 _RESUMABLE = ("steps", "log_every", "eval_every", "eval_batches", "save_every", "keep",
-              "compile", "device", "fsdp", "gradient_checkpointing")  # fmt: skip
+              "compile", "device", "fsdp", "gradient_checkpointing", "precision")  # fmt: skip
 
 
 def _check_resumed_options(found: Path, opts: PretrainOptions, data: dict[str, Any]) -> None:

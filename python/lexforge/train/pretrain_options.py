@@ -51,7 +51,10 @@ class PretrainOptions:
     stop), during the steps lets the step under way finish, saves its checkpoint, then
     raises ``KeyboardInterrupt`` (``lexforge.train.Stopped``) saying where it stopped (a
     second signal stops at once, losing the steps since the last checkpoint); a SIGKILL
-    loses them too."""
+    loses them too. ``precision`` is "bf16" (autocast: the products in bfloat16, the
+    weights, optimizer and losses in float32) or "fp32"; None takes bf16 on CUDA and fp32
+    on the CPU, where bf16 pays only on a CPU with AVX512-BF16 or AMX and for models wider
+    than the tiny one (``lexforge.train._fit.autocast``)."""
 
     steps: int = 1000
     batch_size: int = 32
@@ -80,9 +83,13 @@ class PretrainOptions:
     fsdp: bool = False
     gradient_checkpointing: bool = False
     device: str | None = None
+    precision: str | None = None
 
     def __post_init__(self) -> None:
         from ..batch import MAX_COUNT, check_int
+        from ._fit_options import check_precision
+
+        check_precision(self.precision)
 
         # whole numbers, kept as Python ints (a NumPy integer would be recorded in the
         # checkpoint's state as a type name, and so compare equal to any other on resume)

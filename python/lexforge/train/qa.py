@@ -105,6 +105,7 @@ def finetune_qa(
     time_limit: float | None = None,
     seed: int = 0,
     device: str | None = None,
+    precision: str | None = None,
     progress: bool | None = None,
     runs: int = 1,
     new_head: bool = False,
@@ -147,7 +148,7 @@ def finetune_qa(
     options = FitOptions(
         epochs=epochs, lr=lr, warmup=warmup, weight_decay=weight_decay, layer_decay=layer_decay,
         clip=clip, patience=patience, max_steps=max_steps, time_limit=time_limit,
-        batch_size=batch_size, runs=runs, seed=seed,
+        batch_size=batch_size, runs=runs, seed=seed, precision=precision,
     )  # fmt: skip
     check_max_length(max_length)
     check_out_dir(out_dir, model=model, data=(train, validation, test))
@@ -266,7 +267,7 @@ def finetune_qa(
             stacklevel=2,
         )
     n_rows = len(train_w.example)
-    mixed = autocast(dev)
+    mixed = autocast(dev, options.precision)
 
     @torch.no_grad()
     def evaluate(name: str, tune: bool = True) -> dict[str, Any]:

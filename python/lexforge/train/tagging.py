@@ -276,6 +276,7 @@ def finetune_tagger(
     time_limit: float | None = None,
     seed: int = 0,
     device: str | None = None,
+    precision: str | None = None,
     progress: bool | None = None,
     runs: int = 1,
     new_head: bool = False,
@@ -293,7 +294,7 @@ def finetune_tagger(
     options = FitOptions(
         epochs=epochs, lr=lr, warmup=warmup, weight_decay=weight_decay, layer_decay=layer_decay,
         clip=clip, patience=patience, max_steps=max_steps, time_limit=time_limit,
-        batch_size=batch_size, runs=runs, seed=seed,
+        batch_size=batch_size, runs=runs, seed=seed, precision=precision,
     )  # fmt: skip
     check_max_length(max_length)
     check_out_dir(out_dir, model=model, data=(train, validation, test))
@@ -372,7 +373,7 @@ def finetune_tagger(
         for start in range(0, len(order), batch_size):
             yield [sentences[i] for i in order[start : start + batch_size]]
 
-    mixed = autocast(dev)
+    mixed = autocast(dev, options.precision)
 
     def predict(sentences: list[Sentence]) -> list[list[str]]:
         return tag_words(tagger, tok, [tokens for tokens, _ in sentences], length=length,
