@@ -516,6 +516,7 @@ fn truncate(
     b: Option<&Seq>,
     t: &Truncation,
     added: usize,
+    overflow: bool,
 ) -> Result<(Vec<Seq>, Option<Vec<Seq>>)> {
     let Some(max) = t.max_length.checked_sub(added) else {
         return Err(Error::Config(format!(
@@ -526,11 +527,19 @@ fn truncate(
     };
     let total = a.len() + b.map_or(0, Seq::len);
     let cut = |s: &Seq, n: usize| -> Result<Vec<Seq>> {
-        if n < s.len() && n == 0 && t.stride > 0 {
-            // windows of no token cannot overlap: HF refuses this too
+        if n < s.len() && n == 0 {
+            if !overflow {
+                // the text is cut away whole (HF: [CLS] [SEP] [SEP]); a stride is unused
+                return Ok(vec![Seq::default()]);
+            }
+            // its one overflow window would be the whole text: a row longer than
+            // max_length, which transformers returns (ragged) and a grid cannot hold
+            let need =
+                added + if b.is_some() && t.strategy == Strategy::LongestFirst { 2 } else { 1 };
             return Err(Error::Config(format!(
-                "stride={} needs room for text, but max_length={} leaves none after the {added} special tokens; raise max_length or use stride=0",
-                t.stride, t.max_length
+                "max_length={} leaves the {} no token after the {added} special tokens: its overflow window (return_overflowing_tokens) would be the whole text, a row longer than max_length; use max_length >= {need}",
+                t.max_length,
+                if b.is_none() { "text" } else if std::ptr::eq(s, a) { "pair's first text" } else { "pair's second text" },
             )));
         }
         if n < s.len() && n > 0 && t.stride >= n {
@@ -619,7 +628,7 @@ pub fn rows(
     let add_special_tokens = opts.add_special_tokens;
     let added = if add_special_tokens { template.added(b.is_some()) } else { 0 };
     let (wa, wb) = match &opts.truncation {
-        Some(t) => truncate(a, b, t, added).map_err(|e| match e {
+        Some(t) => truncate(a, b, t, added, opts.overflow).map_err(|e| match e {
             // which input of the batch: the error of a big batch must lead to it
             Error::Config(m) => Error::Config(format!(
                 "{} {sample}: {m}",

@@ -583,6 +583,46 @@ def test_stride_with_no_room_for_text_is_refused_as_in_hf() -> None:
     assert ours.encode_batch(["a"], max_length=5, truncation=True, stride=3) == [want]
 
 
+def test_a_text_cut_away_whole_is_hfs_and_its_overflow_refused() -> None:
+    """``max_length`` that leaves a text (of a pair, by ``longest_first``) no token: without
+    overflow windows the row is the special tokens and the other text's part, as HF gives
+    it, whatever the stride (the stride was refused); with them, the cut text's one window
+    is the whole text, a row longer than ``max_length`` that transformers returns ragged
+    (it came back padded to the longest such row): refused, naming the length that fits."""
+    hf = pytest.importorskip("tokenizers")
+    ours = lf.Tokenizer.from_file(_bert_json())
+    theirs = hf.Tokenizer.from_file(str(_bert_json()))
+    pair = (["hello world"], ["foo bar"])
+    for max_length, stride in ((3, 1), (3, 0), (4, 0)):
+        theirs.enable_truncation(max_length, strategy="longest_first", stride=stride)
+        want = theirs.encode(pair[0][0], pair[1][0]).ids
+        got = ours.encode_batch(*pair, max_length=max_length, truncation="longest_first",
+                                stride=stride)  # fmt: skip
+        assert got == [want], (max_length, stride)
+        assert len(want) <= max_length
+    # (at 4 with stride 1 the second text keeps 1 token, which a stride of 1 cannot step
+    # over: HF panics, a PanicException; refused here)
+    with pytest.raises(ConfigError, match="stride=1 must be smaller than the 1 tokens"):
+        ours.encode_batch(*pair, max_length=4, truncation="longest_first", stride=1)
+    for texts, max_length, which, need in ((pair, 4, "pair's first text", 5),
+                                           (pair, 3, "pair's first text", 5),
+                                           ((["hello world"], None), 2, "text", 3)):  # fmt: skip
+        with pytest.raises(
+            ConfigError,
+            match=rf"max_length={max_length} leaves the {which} no token after .* the whole "
+            rf"text, a row longer than max_length; use max_length >= {need}",
+        ):
+            ours.encode_batch(*texts, max_length=max_length, truncation="longest_first",
+                              padding=True, return_overflowing_tokens=True)  # fmt: skip
+    # with room for a token of each, the windows are HF's and none is longer than asked
+    theirs.enable_truncation(5, strategy="longest_first")
+    encoding = theirs.encode(pair[0][0], pair[1][0])
+    want = [encoding.ids] + [o.ids for o in encoding.overflowing]
+    got = ours.encode_batch(*pair, max_length=5, truncation="longest_first",
+                            return_overflowing_tokens=True)  # fmt: skip
+    assert got == want and max(map(len, got)) <= 5
+
+
 def test_special_tokens_added_after_training_load_as_in_hf(tmp_path: Path) -> None:
     """HF's ``add_special_tokens`` gives new tokens ids past ``model.vocab`` and lists them
     only in ``added_tokens``: they load, match in text, and are never word pieces."""
