@@ -728,6 +728,7 @@ def test_precision_flag_reaches_the_training_calls(
     assert (
         parser.parse_args(["pretrain", "corpus", "out", "--precision", "bf16"]).precision == "bf16"
     )
+    assert parser.parse_args(["quickstart", "--precision", "bf16"]).precision == "bf16"
     with pytest.raises(SystemExit) as exit_info:
         main(["finetune", "model", "data.csv", "--precision", "fp16"])
     assert exit_info.value.code == 2

@@ -103,6 +103,7 @@ def test_bad_options_are_refused_before_anything_is_written(tmp_path: Path) -> N
         ({"minutes": 1e307}, "--minutes must be at most"),
         ({"preset": "bogus"}, "unknown --preset 'bogus'"),
         ({"device": "nonsense"}, "not a device name"),
+        ({"precision": "fp16"}, "precision must be 'fp32', 'bf16' or None"),
     ]
     for bad, match in cases:
         with pytest.raises(ConfigError, match=match):

@@ -286,9 +286,9 @@ def _write_json(path: Path, value: Any) -> None:
 def _check_same_run(out: Path, options: dict[str, Any]) -> None:
     """Records the run's options in ``<out>/quickstart.json``; a rerun into the same
     folder with other options would keep stages made with the old ones, so it is refused
-    (``--device`` may change). Where no stage finished (nor planned its pretraining) there
-    is nothing to keep: the new options replace the old (a run that failed at once, as one
-    whose options the tokenizer refused, is no trap)."""
+    (``--device`` and ``--precision`` may change). Where no stage finished (nor planned its
+    pretraining) there is nothing to keep: the new options replace the old (a run that
+    failed at once, as one whose options the tokenizer refused, is no trap)."""
     recorded = out / "quickstart.json"
     kept = any(out.glob("*/done.json")) or (out / "pretrain" / "plan.json").is_file()
     if recorded.is_file() and kept:
@@ -323,6 +323,7 @@ def run(
     out: Path = Path("lexforge-quickstart"),
     vocab_size: int = 8192,
     show_progress: bool | None = None,
+    precision: str | None = None,
 ) -> int:
     """Runs the quickstart and prints its report; returns an exit code. A second
     quickstart into the same ``out`` while one runs is refused at once (it would time its
@@ -335,7 +336,7 @@ def run(
         if show_progress is None:  # a log (nohup, CI) shows progress too: in lines
             held.enter_context(log_lines())
         try:
-            return _run(held, minutes, preset, device, out, vocab_size, show_progress)
+            return _run(held, minutes, preset, device, out, vocab_size, show_progress, precision)
         except KeyboardInterrupt as e:
             if str(e):  # (pretraining says what it saved)
                 raise
@@ -361,12 +362,14 @@ def _run(
     out: Path,
     vocab_size: int,
     show_progress: bool | None,
+    precision: str | None = None,
 ) -> int:
     import torch
 
     from ._locks import only_writer
     from .model.config import PRESETS
     from .train._fit import resolve_device
+    from .train._fit_options import check_precision
 
     # every option is checked before anything is written: a bad one is never recorded
     number = isinstance(minutes, (int, float)) and not isinstance(minutes, bool)
@@ -391,6 +394,7 @@ def _run(
     if preset not in PRESETS:
         raise ConfigError(f"unknown --preset {preset!r}; choose one of {', '.join(PRESETS)}")
     resolve_device(device)
+    check_precision(precision)
     for at in (out, *out.parents):  # the nearest one that exists must be a directory
         if at.exists():
             if not at.is_dir():
@@ -514,7 +518,7 @@ def _run(
             steps = planned
             _say(f"[pretrain] resuming: {steps} steps, as planned")
         else:
-            seconds = _seconds_per_step(shards, config, recipe, dev)
+            seconds = _seconds_per_step(shards, config, recipe, dev, precision)
             # the stage's limit, less what building the shards and timing took
             left = pretrain_limit - (time.perf_counter() - started)
             steps = max(20, int(left / seconds))
@@ -527,7 +531,7 @@ def _run(
                 save_every=max(10, steps // 4), eval_every=steps, eval_batches=8,
                 # (a stage killed before its first checkpoint starts again from step 0)
                 log_every=max(1, steps // 20), resume=True,
-                device=dev, progress=show_progress, **recipe,
+                device=dev, precision=precision, progress=show_progress, **recipe,
             )  # fmt: skip
         except Stopped as e:  # Ctrl-C: the step it stopped after is saved
             raise _interrupted(
@@ -583,7 +587,14 @@ def _run(
         results[task][system] = done = stages.run(
             name,
             lambda folder, c=systems[system], t=task, s=system, limit=limit: _finetune(
-                c, t, folder, limit, dev, show_progress, minilm=s == "minilm"
+                c,
+                t,
+                folder,
+                limit,
+                dev,
+                show_progress,
+                minilm=s == "minilm",
+                precision=precision,
             ),
             inputs=("pretrain",) if system == "ours" else (),
         )
@@ -591,7 +602,8 @@ def _run(
         clock.ran(name, done["seconds"], done.get("time_limit", limit))
     for task in TASKS:  # (the report's order: ours, MiniLM, the baseline)
         results[task] = {s: results[task][s] for s in systems} | {"tfidf": baseline[task]}
-    report = _report(out, minutes, preset, pretrained, results, neighbours, clock.spent, dev)
+    on = dev if precision is None else f"{dev} in {precision}"
+    report = _report(out, minutes, preset, pretrained, results, neighbours, clock.spent, on)
     _say(report)
     return 0
 
@@ -622,13 +634,15 @@ def _task_documents(corpus: set[str], rng: random.Random) -> list[str]:
     return docs
 
 
-def _seconds_per_step(shards: Any, config: Any, options: dict[str, Any], device: str) -> float:
+def _seconds_per_step(
+    shards: Any, config: Any, options: dict[str, Any], device: str, precision: str | None = None
+) -> float:
     """Times a few training steps of the model the run will train (after one warm-up)."""
     import torch
 
     from lexforge.model import BertForMaskedLM, BertForPreTraining
     from lexforge.pretraining import PretrainingBatches
-    from lexforge.train._fit import adamw
+    from lexforge.train._fit import adamw, autocast
     from lexforge.train.pretrain_stream import _forward, _Micro
 
     nsp = options["objective"] != "none"
@@ -645,7 +659,8 @@ def _seconds_per_step(shards: Any, config: Any, options: dict[str, Any], device:
         # the loop's own batch layout and forward (on the CPU the head scored in chunks)
         micro = _Micro.of(next(batches), torch.device(device), None)
         start = time.perf_counter()
-        out = _forward(model, micro.batch, options["objective"], micro.layout)
+        with autocast(torch.device(device), precision):  # the loop's (bf16 on CUDA)
+            out = _forward(model, micro.batch, options["objective"], micro.layout)
         out.loss.backward()
         opt.step()
         opt.zero_grad()
@@ -660,7 +675,7 @@ def _seconds_per_step(shards: Any, config: Any, options: dict[str, Any], device:
 
 def _finetune(
     checkpoint: Path, task: str, folder: Path, seconds: float, device: str,
-    progress: bool | None, *, minilm: bool,
+    progress: bool | None, *, minilm: bool, precision: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     from lexforge.train import finetune
 
@@ -681,8 +696,8 @@ def _finetune(
             result = finetune(
                 checkpoint, task, out_dir=folder, epochs=3 if minilm else 4, batch_size=32,
                 lr=2e-4 if minilm else ours_lr, layer_decay=0.9 if minilm else 1.0,
-                max_length=64, time_limit=seconds, device=device, progress=progress,
-                runs=1 if minilm else OUR_RUNS,
+                max_length=64, time_limit=seconds, device=device, precision=precision,
+                progress=progress, runs=1 if minilm else OUR_RUNS,
             )  # fmt: skip
         except KeyboardInterrupt as e:  # (fine-tuning's Ctrl-C: its own advice is not ours)
             raise _interrupted("", e) from None

@@ -78,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="model size (default tiny; a wider one pretrains at a rate scaled to its width)",
     )
     q.add_argument("--device", default=None, help="cpu or cuda (default: cuda if any)")
+    _precision_flag(q)
     q.add_argument(
         "-o", "--out", default="lexforge-quickstart", type=_written, help="output directory"
     )

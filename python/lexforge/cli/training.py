@@ -25,6 +25,7 @@ def _quickstart(args: argparse.Namespace) -> int:
         device=args.device,
         out=args.out,
         show_progress=False if args.quiet else None,
+        precision=args.precision,
     )
 
 
