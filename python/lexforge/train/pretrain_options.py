@@ -53,8 +53,8 @@ class PretrainOptions:
     second signal stops at once, losing the steps since the last checkpoint); a SIGKILL
     loses them too. ``precision`` is "bf16" (autocast: the products in bfloat16, the
     weights, optimizer and losses in float32) or "fp32"; None takes bf16 on CUDA and fp32
-    on the CPU, where bf16 pays only on a CPU with AVX512-BF16 or AMX and for models wider
-    than the tiny one (``lexforge.train._fit.autocast``)."""
+    on the CPU, where bf16 pays only on a CPU with AVX512-BF16 or AMX
+    (``lexforge.train._fit.autocast``)."""
 
     steps: int = 1000
     batch_size: int = 32
