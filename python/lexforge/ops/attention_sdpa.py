@@ -151,7 +151,8 @@ def _thread_count_matters(
     drops the same probabilities either way (SDPA draws its own otherwise)."""
     if q.device.type != "cpu" or traced():
         return False
-    if opts.dropout_p > 0.0:  # (bfloat16 too: under CPU autocast, ``precision="bf16"``)
+    if opts.dropout_p > 0.0:  # in any dtype: bfloat16 under CPU autocast
+        # (``precision="bf16"``) drew other masks at another thread count in SDPA
         return True
     if q.dtype not in (torch.float32, torch.float64):
         return False
