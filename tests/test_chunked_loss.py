@@ -97,9 +97,10 @@ def test_only_the_cpu_in_full_precision_with_gradients_takes_it() -> None:
     assert not chunked_loss.usable(small_h, small_w)
 
 
-@pytest.mark.parametrize("kind", [BertForMaskedLM, BertForPreTraining])
-def test_a_loss_only_layout_gives_the_whole_heads_loss_and_gradients(kind: Any) -> None:
-    config = BertConfig(vocab_size=3000, hidden_size=64, num_layers=2, num_heads=2,
+def _model_and_batch(kind: Any, num_layers: int) -> tuple[Any, ...]:
+    """A model with BERT's vocabulary size and a padded batch with 40% of its real tokens
+    labelled: the model, ids, attention mask, labels and the labelled flat positions."""
+    config = BertConfig(vocab_size=3000, hidden_size=64, num_layers=num_layers, num_heads=2,
                         intermediate_size=128, max_position_embeddings=64,
                         hidden_dropout=0.0, attention_dropout=0.0)  # fmt: skip
     torch.manual_seed(0)
@@ -110,7 +111,12 @@ def test_a_loss_only_layout_gives_the_whole_heads_loss_and_gradients(kind: Any) 
     mask[5:, 30:] = 0
     labels = torch.where(torch.rand(ids.shape, generator=g) < 0.4, ids, -100)
     labels[mask == 0] = -100
-    found = torch.nonzero(labels.reshape(-1) != -100).squeeze(1)
+    return model, ids, mask, labels, torch.nonzero(labels.reshape(-1) != -100).squeeze(1)
+
+
+@pytest.mark.parametrize("kind", [BertForMaskedLM, BertForPreTraining])
+def test_a_loss_only_layout_gives_the_whole_heads_loss_and_gradients(kind: Any) -> None:
+    model, ids, mask, labels, found = _model_and_batch(kind, 2)
     outs, grads = [], []
     for loss_only in (False, True):
         layout = BatchLayout(int(mask.sum()), 48, found, loss_only=loss_only)
@@ -169,16 +175,7 @@ def test_transforms_and_tensor_subclasses_score_whole() -> None:
 def test_a_head_with_hooks_is_called_as_before() -> None:
     # the chunked path never calls the head (no logits to give a hook): a forward hook,
     # pre-hook or subclass's forward on it makes the model score it whole, and call it
-    config = BertConfig(vocab_size=3000, hidden_size=64, num_layers=1, num_heads=2,
-                        intermediate_size=128, max_position_embeddings=64,
-                        hidden_dropout=0.0, attention_dropout=0.0)  # fmt: skip
-    torch.manual_seed(0)
-    model = BertForMaskedLM(config)
-    g = torch.Generator().manual_seed(3)
-    ids = torch.randint(5, 3000, (8, 48), generator=g)
-    mask = torch.ones_like(ids)
-    labels = torch.where(torch.rand(ids.shape, generator=g) < 0.4, ids, -100)
-    found = torch.nonzero(labels.reshape(-1) != -100).squeeze(1)
+    model, ids, mask, labels, found = _model_and_batch(BertForMaskedLM, 1)
     layout = BatchLayout(int(mask.sum()), 48, found, loss_only=True)
     plain = model(ids, mask, torch.zeros_like(ids), labels=labels, layout=layout)
     assert plain.logits is None  # no hook: chunked
