@@ -622,3 +622,14 @@ def test_a_signal_in_a_fine_tuning_stage_stops_it_at_once(
                              False, minilm=True)  # fmt: skip
     assert caught.value.signum == signum and not went_on
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+
+
+def test_precision_defaults_to_bf16_where_the_cpu_has_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lexforge import quickstart
+    from lexforge.train import _fit
+
+    for native, want in ((True, "bf16"), (False, None), (None, None)):
+        monkeypatch.setattr(_fit, "native_bf16", lambda native=native: native)
+        assert quickstart._precision("cpu", None) == want
+        assert quickstart._precision("cpu", "fp32") == "fp32"  # as asked
+        assert quickstart._precision("cuda", None) is None  # CUDA's default: bf16

@@ -456,7 +456,9 @@ def _run(
         (name, system, SHARE[system] / len(TASKS)) for name, system in finetuning
     ])  # fmt: skip
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    _say(f"lexforge quickstart: {minutes:g} minutes, {preset} BERT, {dev}, into {out}/")
+    precision = _precision(dev, precision)
+    on = dev if precision is None else f"{dev} in {precision}"
+    _say(f"lexforge quickstart: {minutes:g} minutes, {preset} BERT, {on}, into {out}/")
 
     held_out = {t for split in ("validation", "test") for t, _ in
                 datasets.load_labelled("wiki-leads", split=split)}  # fmt: skip
@@ -602,10 +604,21 @@ def _run(
         clock.ran(name, done["seconds"], done.get("time_limit", limit))
     for task in TASKS:  # (the report's order: ours, MiniLM, the baseline)
         results[task] = {s: results[task][s] for s in systems} | {"tfidf": baseline[task]}
-    on = dev if precision is None else f"{dev} in {precision}"
     report = _report(out, minutes, preset, pretrained, results, neighbours, clock.spent, on)
     _say(report)
     return 0
+
+
+def _precision(device: str, precision: str | None) -> str | None:
+    """The run's precision: as asked, else bf16 on a CPU that multiplies bfloat16 natively
+    (on a 2-core AMD EPYC the 15 minutes then pretrain 1.7x the steps and fine-tune MiniLM
+    2.3x, every score level or higher: ``benches/RESULTS.md``, 2026-12-07), else the
+    device's default (bf16 on CUDA, float32 on a CPU without it)."""
+    from .train._fit import native_bf16
+
+    if precision is None and device == "cpu" and native_bf16():
+        return "bf16"
+    return precision
 
 
 def _planned_steps(plan_file: Path) -> int | None:

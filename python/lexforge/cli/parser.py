@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="model size (default tiny; a wider one pretrains at a rate scaled to its width)",
     )
     q.add_argument("--device", default=None, help="cpu or cuda (default: cuda if any)")
-    _precision_flag(q)
+    _precision_flag(q, default="bf16 on CUDA and on a CPU with AVX512-BF16 or AMX, else fp32")
     q.add_argument(
         "-o", "--out", default="lexforge-quickstart", type=_written, help="output directory"
     )
@@ -599,10 +599,12 @@ def _unless_said(m: re.Match[str], message: str) -> str:
     return f" ({';'.join(kept).strip()})" if kept else ""
 
 
-def _precision_flag(parser: argparse.ArgumentParser) -> None:
+def _precision_flag(
+    parser: argparse.ArgumentParser,
+    default: str = "bf16 on CUDA, fp32 on the CPU, where bf16 pays only with AVX512-BF16 or AMX",
+) -> None:
     parser.add_argument(
         "--precision", choices=("fp32", "bf16"), default=None,
         help="bf16: the products in bfloat16 (autocast), weights and optimizer in float32; "
-        "fp32: float32 throughout (default: bf16 on CUDA, fp32 on the CPU, where bf16 pays "
-        "only with AVX512-BF16 or AMX)",
+        f"fp32: float32 throughout (default: {default})",
     )  # fmt: skip

@@ -61,10 +61,16 @@ def autocast(device: torch.device, precision: str | None = None) -> Any:
     return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
+def native_bf16() -> bool | None:
+    """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX, as oneDNN sees
+    it); None when torch cannot say."""
+    native = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    return None if native is None else bool(native())
+
+
 def _warn_emulated_bf16() -> None:
     global _bf16_warned
-    native = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
-    if _bf16_warned or native is None or native():
+    if _bf16_warned or native_bf16() in (None, True):
         return
     _bf16_warned = True
     warnings.warn(
