@@ -15,7 +15,11 @@ Each side's first call over the lines is timed on its own ("first call"): a fres
 pays the kernel for every page of its output then (ours: 7 int64 columns of 8,192 x 128,
 56 MiB a batch), which later calls take back from the allocator as earlier outputs are
 freed. The ratio is of the best of ``--repeat`` calls after it, as in ``bench_encode.py``;
-the first calls' ratio is printed beside it.
+the first calls' ratio is printed beside it. Each of those calls also releases the call
+before it's output, as ``out = tok(batch)`` in a loop does: HF pays the teardown of its
+Encodings there (about 8% of its call), lexforge next to nothing. Releasing it before the
+timing instead (``del out`` first) changes both sides (2026-12-07, English: ours 32.1 ->
+21.9 MB/s, its pages then faulted in afresh; HF 2.02 -> 2.70; 15.9x -> 8.1x).
 
 ``--drop`` frees each call's output before the next call, as a training loop or
 ``datasets.map`` does (the fields are then compared on one more pass that keeps them):
@@ -182,9 +186,8 @@ def main() -> None:
             first = time.perf_counter() - start
             best = float("inf")
             for _ in range(args.repeat):
-                out = None  # the last call's output freed outside the timing
                 start = time.perf_counter()
-                out = fn(not args.drop)
+                out = fn(not args.drop)  # (and the last call's output released)
                 best = min(best, time.perf_counter() - start)
             if args.drop:
                 out = fn()
