@@ -252,6 +252,36 @@ def test_no_model_type_but_another_architecture_is_refused(tok: Any, tmp_path: P
             assert (ours - bert(ids).logits).abs().max() < 1e-5, names
 
 
+def test_a_roberta_naming_nothing_is_refused_by_its_padding_row(tmp_path: Path) -> None:
+    """A RoBERTa-family encoder saves BertModel's very names; with neither model_type nor
+    architectures in its config.json it loaded as a BERT, every state off by about 2
+    (an audit). Its never-trained padding row of the position table gives it away; a
+    BERT naming nothing still loads, and gives transformers' states."""
+    transformers = pytest.importorskip("transformers")
+    small = {"vocab_size": 100, "hidden_size": 32, "num_hidden_layers": 1,
+             "num_attention_heads": 2, "intermediate_size": 64}  # fmt: skip
+    torch.manual_seed(0)
+    for name, cls, config in (
+        ("roberta", transformers.RobertaModel, transformers.RobertaConfig),
+        ("xlmr", transformers.XLMRobertaModel, transformers.XLMRobertaConfig),
+    ):
+        cls(config(**small)).save_pretrained(tmp_path / name)
+        _edit_config(tmp_path / name, model_type=None, architectures=None)
+        with pytest.raises(
+            CheckpointError,
+            match=r"row 1 \(pad_token_id\) of the position "
+            r"table is all zeros.*RoBERTa.*\"model_type\": \"bert\"",
+        ):
+            BertModel.from_pretrained(tmp_path / name)
+    bert = transformers.BertModel(transformers.BertConfig(**small)).eval()
+    bert.save_pretrained(tmp_path / "b")
+    _edit_config(tmp_path / "b", model_type=None, architectures=None)
+    ids = torch.tensor([[2, 5, 7, 3]])
+    with torch.no_grad():
+        ours = BertModel.from_pretrained(tmp_path / "b")(ids)[0]
+        assert (ours - bert(ids).last_hidden_state).abs().max() < 1e-5
+
+
 def test_a_saved_token_type_ids_buffer_is_ignored(tok: Any, tmp_path: Path) -> None:
     """transformers' non-persistent token_type_ids buffer, which some tools save, loads
     as transformers loads it: ignored, with the same outputs."""
@@ -367,6 +397,36 @@ def test_heads_check_their_inputs_too(tok: Any) -> None:
     head = BertForSequenceClassification(_config(1000)).eval()
     with pytest.raises(TokenIdError, match="is 1000, outside"):
         head(_ids([2, 1000]))
+
+
+def test_heads_reading_the_pooler_refuse_left_padding(tok: Any) -> None:
+    """The pooler reads position 0, which is 0 at padding: a left-padded row scored the
+    pooler's bias alone (every such row the same logits, whatever its text; an audit
+    against transformers). The classifier and the next-sentence head refuse it; rows
+    padded on the right, and rows of padding alone, still run, each as it runs alone."""
+    from lexforge.model import BertForPreTraining
+
+    torch.manual_seed(0)
+    for head in (BertForSequenceClassification(_config(1000)), BertForPreTraining(_config(1000))):
+        head.eval()
+        left = _ids([2, 7, 8, 3], [0, 2, 9, 3])
+        with pytest.raises(
+            ConfigError,
+            match=r"attention_mask\[1\] starts with padding .*"
+            r"position 1\).*pad on the right",
+        ):
+            head(left, left != 0)
+        with pytest.raises(ConfigError, match="starts with padding"):  # a float mask too
+            head(left, (left != 0).float())
+        right = _ids([2, 7, 8, 3], [2, 9, 3, 0], [0, 0, 0, 0])
+        with torch.no_grad():
+            out = head(right, right != 0)
+            alone = head(_ids([2, 9, 3]))
+        logits = out.logits if hasattr(head, "classifier") else out.nsp_logits
+        want = alone.logits if hasattr(head, "classifier") else alone.nsp_logits
+        assert torch.allclose(logits[1], want[0], atol=1e-5)
+    encoder = BertModel(_config(1000)).eval()  # hidden states alone: not refused
+    assert encoder(left, left != 0)[0].shape == (2, 4, 32)
 
 
 def test_good_inputs_still_run_int32_included(model: Any) -> None:

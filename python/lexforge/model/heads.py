@@ -32,7 +32,7 @@ from .bert import (
     layer_outputs,
 )
 from .config import BertConfig
-from .inputs import IGNORED, check_span_labels, class_ids
+from .inputs import IGNORED, check_pooled_rows, check_span_labels, class_ids
 from .outputs import ModelOutput, check_return_dict, model_output
 from .pretrained import Pretrained
 
@@ -174,6 +174,7 @@ class BertForSequenceClassification(Pretrained):
         states, attentions = layer_outputs(encoded)
         hidden, pooled = encoded[0], encoded[1]
         assert pooled is not None
+        check_pooled_rows(attention_mask, "a sequence classifier")  # (checked by self.bert first)
         logits = in_fp32(self.classifier, self.dropout(pooled))
         loss = None
         if labels is not None:

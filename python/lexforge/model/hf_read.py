@@ -103,9 +103,39 @@ def read_checkpoint(directory: PathLike) -> tuple[BertConfig, dict[str, torch.Te
         config = BertConfig.from_hf(data)
     except ConfigError as e:
         raise CheckpointError(f"{config_path}: {e}") from None
-    if weights.is_file():
-        return config, _load_safetensors(weights), weights
-    return config, _load_shards(index), index
+    state, source = (
+        (_load_safetensors(weights), weights) if weights.is_file() else (_load_shards(index), index)
+    )
+    if not data.get("model_type") and not data.get("architectures"):
+        _check_not_roberta(state, config, source)
+    return config, state, source
+
+
+def _check_not_roberta(state: dict[str, torch.Tensor], config: BertConfig, source: Path) -> None:
+    """``CheckpointError`` for weights whose position table has an all-zero row at
+    ``pad_token_id`` beside rows that are not: a RoBERTa-family encoder (RoBERTa, XLM-R,
+    CamemBERT, Data2Vec) saves its weights under BertModel's names, and its padding row,
+    never trained, stays zero. Its positions are numbered from ``pad_token_id + 1``,
+    BERT's from 0, so read as a BERT it computes other states (off by about 2 in an
+    audit) with no word. Asked only of a config.json naming neither ``model_type`` nor
+    ``architectures``, which would otherwise say what the model is; a BERT's trained
+    padding row is never exactly zero."""
+    table = state.get("embeddings.position_embeddings.weight")
+    if table is None:
+        table = state.get("bert.embeddings.position_embeddings.weight")
+    pad = config.pad_token_id
+    if table is None or table.dim() != 2 or pad is None or not 0 <= pad < len(table):
+        return
+    zero = ~table.detach().float().ne(0).any(dim=1)
+    if bool(zero[pad]) and not bool(zero.all()):
+        raise CheckpointError(
+            f"{source}: config.json names no model_type or architectures, and row {pad} "
+            "(pad_token_id) of the position table is all zeros, as a RoBERTa-family "
+            "encoder (RoBERTa, XLM-R, CamemBERT) saves it: its positions start after "
+            "padding, BERT's at 0, so read as a BERT it would compute other states. "
+            'lexforge loads BERT checkpoints; if this one is a BERT, add "model_type": '
+            '"bert" to config.json'
+        )
 
 
 def _being_saved(config_path: Path) -> bool:

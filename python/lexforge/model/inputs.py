@@ -214,3 +214,29 @@ def check_span_labels(attention_mask: Tensor | None, *positions: Tensor) -> None
                 "lies on real tokens (point at [CLS] for none; with left padding it is not "
                 "at 0)"
             )
+
+
+def check_pooled_rows(attention_mask: Tensor | None, head: str) -> None:
+    """On the CPU, ``ConfigError`` for a row whose position 0 is padding while later
+    positions hold real tokens (left padding), in a model whose ``head`` reads the pooled
+    vector of position 0: that row's hidden state there is 0, so its pooled vector would
+    be the pooler's bias alone, the same for every such row, whatever its text
+    (transformers pools whatever it computed at the padding, which means nothing either:
+    [CLS] is not there). A row of padding alone is let be (a batch padded with empty
+    rows). Not checked on an accelerator or under ``torch.compile``, as the id ranges are
+    not (the module's docstring says why)."""
+    if attention_mask is None or attention_mask.device.type != "cpu" or capturing():
+        return
+    if attention_mask.dim() != 2 or attention_mask.shape[1] < 2:
+        return
+    real = attention_mask != 0  # (any nonzero value reads as 1: NaN too)
+    late = real[:, 0].logical_not() & real[:, 1:].any(dim=1)
+    if bool(late.any()):
+        row = int(late.nonzero()[0])
+        first = int(real[row].nonzero()[0])
+        raise ConfigError(
+            f"attention_mask[{row}] starts with padding (its first real token is at "
+            f"position {first}): {head} reads the pooled vector of position 0, where BERT "
+            "puts [CLS], so rows must start with their first token; pad on the right "
+            "(a tokenizer's padding_side='right')"
+        )
