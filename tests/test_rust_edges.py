@@ -58,6 +58,17 @@ ONIG_MEANINGS = [
     # literal rows under (?i) that Oniguruma does not let match a multi-character folding
     (r"(?i)ss+|(?i:s)(?i:s)|(?:s|x)s|\p{L}", "ß ss sss straße ẞ"),
     (r"(?i)s{2}|[s]s|\p{L}", "ß ss ẞ"),
+    # braces that are no interval are text (fancy-regex read a{,} as a*)
+    (r"a{,}|.", "baab aa{,}x"),
+    (r"(?:ab){,}|\n{,}|[x]{,}|.", "abab ab{,}\n\n\n{,} x{,}"),
+    (r"x{ 2}|x{a}|\}+|.", "x{ 2} x{a} }}"),
+    (r"x{,2}|.", "xxxxx"),
+    # an interval written high to low is the other way round, possessive
+    (r"x{3,1}|.", "xx xxx xxxx"),
+    (r"x{5,2}x|x{3,1}+|.", "xx xxxxxxx"),
+    (r"(?:ab){2,1}b|.", "ababb abb"),
+    # \0 and up to two octal digits: a character
+    (r"\012+|[\00-\07]+|\08|\0|.", "a\n\nb\x00\x05\x08\x008\x00"),
 ]
 
 
@@ -90,6 +101,12 @@ REFUSED = [
     (r"(?i)ss", '"ss" in a row'),  # Oniguruma: also matches ß (the row spells its folding)
     (r"(?i)f(?:i)", '"fi" in a row'),
     (r"(?i:st)x?", '"st" in a row'),
+    # loops whose body can match nothing before another choice: Oniguruma ends them there
+    (r"(?:a?|b)*", "iteration that matches nothing"),
+    (r"(?: ?\p{L}*|\p{N})+", "iteration that matches nothing"),
+    (r"(?:\s*|x)+|.", "iteration that matches nothing"),
+    (r"(?:a??b?)+|.", "iteration that matches nothing"),
+    (r"\101|.", r"back reference to group 101 .* octal"),  # here: "A"
 ]
 
 
@@ -111,6 +128,10 @@ def test_refused_patterns_are_the_ones_hf_reads_otherwise() -> None:
     assert hf_pieces(r"(?i)f(?:i)", "aﬁb") == ["a", "ﬁ", "b"]
     assert hf_pieces(r"(?i:st)x?", "aﬆb") == ["a", "ﬆ", "b"]
     assert hf_pieces(r"[a-z--aeiou]+|.", "strength-") == ["strength-"]
+    assert hf_pieces(r"\101|.", "AB") == ["A", "B"]  # octal, with fewer groups
+    # an empty iteration ends the loop (the regex crate goes on to the next choice)
+    assert hf_pieces(r"(?:a?|b)*", "aab") == ["aa", "b"]
+    assert hf_pieces(r"(?:\s*|x)+", "  x  ") == ["  ", "x", "  "]
     for pattern in (r"(?s).", r"(?U)\w", r"(?P<w>\w)", r"(?R)", r"\u{61}", r"\xE9", r"\b+"):
         with pytest.raises(Exception, match="Oniguruma"):
             hf_pieces(pattern, "a")
@@ -121,7 +142,7 @@ def _fuzz_pattern(rng: random.Random) -> str:
              "[[:upper:]]", "\\x{41}", "é", "[\\p{L}]", "[^\\p{L}]", "[a[^\\d]]", "[s[^b]]",
              "\\p{Graph}", "\\P{Print}", "\\Z", "^", "$"]  # fmt: skip
     quantifiers = ["", "", "+", "*", "?", "{2}", "{1,3}", "{,2}", "{1,3}+", "{2}+", "{2}?",
-                   "{1,2}?", "++", "*?"]  # fmt: skip
+                   "{1,2}?", "++", "*?", "{,}", "{3,1}", "{2,1}+", "{ 2}"]  # fmt: skip
     parts = []
     for _ in range(rng.randint(1, 5)):
         r = rng.random()
@@ -131,7 +152,10 @@ def _fuzz_pattern(rng: random.Random) -> str:
             parts.append("|")
         elif r < 0.35:
             inner = rng.choice(atoms[:-2]) + rng.choice(quantifiers)
+            if rng.random() < 0.3:  # a choice inside, which a loop over it may repeat
+                inner += "|" + rng.choice(atoms[:-2]) + rng.choice(quantifiers)
             parts.append(rng.choice(["(", "(?:", "(?i:", "(?m:"]) + inner + ")")
+            parts[-1] += rng.choice(["", "", "*", "+", "{2}", "{1,3}"])
         else:
             atom = rng.choice(atoms)
             parts.append(atom + ("" if atom in "^$" else rng.choice(quantifiers)))

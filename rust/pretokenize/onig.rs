@@ -24,6 +24,9 @@
 //! - `\Z` is the end of the text or before a final newline (one, not several).
 //! - `\b` and `\B` outside brackets are word boundaries (and their absence) over the same
 //!   word characters as `\w`, spelled as lookarounds.
+//! - Braces that are no interval (`a{,}`, `x{ 2}`) are text (`fancy-regex` read `a{,}` as
+//!   `a*`); `X{n,m}` written with n > m is a possessive `X{m,n}` (Ruby syntax); `\0` and up
+//!   to two octal digits more are a character.
 //!
 //! Refused, with a message naming the construct, where no rewrite is exact: flags other
 //! than `i`, `m`, `x` (`(?s)`, `(?U)`, `(?P<name>`, `(?R)`: HF cannot load the file);
@@ -36,7 +39,10 @@
 //! also through a plain group: `s(?:s)`), which Oniguruma may let match `ß`, `ﬁ`, `ﬆ`;
 //! and under `(?i)` a negated class nested in another whose items lack a case variant of
 //! something they hold (`[a[^b-z]]`: Oniguruma complements before folding, so `B`-`Z` and
-//! then `b`-`z` are in it).
+//! then `b`-`z` are in it); `\NN..` of two or more digits (a back reference or an octal
+//! character there, by the count of groups); and a loop whose body can match the empty text
+//! and holds a choice (`(?:a?|b)*`: Oniguruma ends it at an iteration that matches nothing,
+//! the `regex` crate goes on to the next choice).
 
 /// Oniguruma's `\w` inside brackets, written as class items.
 const WORD: &str = r"\p{Alphabetic}\p{M}\p{Nd}\p{Pc}";
@@ -244,6 +250,14 @@ struct Rewriter {
     literals: usize,
 }
 
+/// An interval quantifier as `fancy-regex` writes it.
+enum Interval {
+    /// `{n}`, `{n,}`, `{n,m}` (n <= m), `{,m}`; and whether it is exact (`{n}`).
+    Plain(String, bool),
+    /// `{n,m}` written with n > m, as `{m,n}`: possessive to Oniguruma.
+    Swapped(String),
+}
+
 /// `pattern` (Oniguruma, Ruby syntax) rewritten for `fancy-regex` to match the same text, or
 /// why it cannot be (a message naming the construct and what to write instead).
 pub(crate) fn onig_to_fancy(pattern: &str) -> std::result::Result<String, String> {
@@ -273,7 +287,61 @@ pub(crate) fn onig_to_fancy(pattern: &str) -> std::result::Result<String, String
     r.end_run()?;
     let flag_groups = r.groups.first().map_or(0, |g| g.flag_groups);
     r.out.push_str(&")".repeat(flag_groups));
+    if let Ok(tree) = fancy_regex::Expr::parse_tree(&r.out) {
+        // (one that does not parse is refused as the regex is compiled, with its error)
+        if let Some(why) = empty_iteration(&tree.expr) {
+            return Err(why);
+        }
+    }
     Ok(r.out)
+}
+
+/// Why a repetition in `e` would match other text than in Oniguruma, if one would: a loop
+/// whose body can match the empty text and holds a choice (an alternation or a lazy
+/// quantifier). Oniguruma, a backtracking engine, ends the loop at an iteration that
+/// matches nothing (`(?:a?|b)*` takes "aa" of "aab", as `a?` matches nothing at `b`);
+/// `fancy-regex` hands such a pattern to the `regex` crate, which takes the next choice
+/// and goes on ("aab"). Refused, conservatively: a greedy body without choices (`(?:a?b?)*`)
+/// matches alike in both.
+fn empty_iteration(e: &fancy_regex::Expr) -> Option<String> {
+    use fancy_regex::Expr;
+    if let Expr::Repeat { child, hi, .. } = e {
+        if *hi > 1 && nullable(child) && has_choice(child) {
+            return Some(
+                "repeats a group that can match the empty text and holds alternatives or a lazy quantifier (as (?:a?|b)* does): HF tokenizers' regex engine (Oniguruma) ends such a loop at an iteration that matches nothing, which lexforge's engine does not; write the loop so that every iteration matches at least one character (e.g. (?:a|b)* for (?:a?|b)*)".to_string(),
+            );
+        }
+    }
+    e.children_iter().find_map(empty_iteration)
+}
+
+/// Whether `e` can match the empty text (unknown constructs: yes).
+fn nullable(e: &fancy_regex::Expr) -> bool {
+    use fancy_regex::Expr;
+    match e {
+        Expr::Any { .. }
+        | Expr::GeneralNewline { .. }
+        | Expr::LiteralBytes { .. }
+        | Expr::Delegate { .. } => false,
+        Expr::Literal { val, .. } => val.is_empty(),
+        Expr::LookAround(..) => true,
+        Expr::Concat(items) => items.iter().all(nullable),
+        Expr::Alt(items) => items.iter().any(nullable),
+        Expr::Group(inner) => nullable(inner),
+        Expr::AtomicGroup(inner) => nullable(inner),
+        Expr::Repeat { child, lo, .. } => *lo == 0 || nullable(child),
+        _ => e.children_iter().all(nullable),
+    }
+}
+
+/// Whether `e` holds an alternation or a lazy quantifier.
+fn has_choice(e: &fancy_regex::Expr) -> bool {
+    use fancy_regex::Expr;
+    match e {
+        Expr::Alt(items) if items.len() > 1 => true,
+        Expr::Repeat { greedy: false, lo, hi, .. } if lo != hi => true,
+        _ => e.children_iter().any(has_choice),
+    }
 }
 
 impl Rewriter {
@@ -404,9 +472,15 @@ impl Rewriter {
             '*' | '+' | '?' => self.quantify(&c.to_string(), &['?', '+']),
             '{' => match self.interval() {
                 // `{n}?` is `(?:X{n})?`: the `?` quantifies again
-                Some((q, exact)) => self.quantify(&q, if exact { &[] } else { &['?'] }),
-                None => self.literal(c, "{")?,
+                Some(Interval::Plain(q, exact)) => {
+                    self.quantify(&q, if exact { &[] } else { &['?'] })
+                }
+                // `{n,m}` with n > m: a possessive `{m,n}` to Oniguruma (Ruby syntax)
+                Some(Interval::Swapped(q)) => self.possessive(&q),
+                // escaped: `fancy-regex` reads `a{,}` as `a*`, Oniguruma as the text "a{,}"
+                None => self.literal(c, "\\{")?,
             },
+            '}' => self.literal(c, "\\}")?,
             '#' if self.flags.extended => {
                 let mut comment = String::from('#');
                 self.take_through('\n', &mut comment);
@@ -421,9 +495,9 @@ impl Rewriter {
         Ok(())
     }
 
-    /// After `{`: the interval `{n}`, `{n,}`, `{n,m}` or `{,m}` through its `}` and whether
-    /// it is exact (`{n}`), or `None` (the pattern is left where it was: a literal `{`).
-    fn interval(&mut self) -> Option<(String, bool)> {
+    /// After `{`: the interval `{n}`, `{n,}`, `{n,m}` or `{,m}` through its `}`, or `None`
+    /// (the pattern is left where it was: a literal `{`, as in `{,}` or `{ 2}`).
+    fn interval(&mut self) -> Option<Interval> {
         let rest = self.src.get(self.at..)?;
         let end = rest.iter().position(|&c| c == '}')?;
         let body: String = rest[..end].iter().collect();
@@ -436,7 +510,29 @@ impl Rewriter {
             return None;
         }
         self.at += end + 1;
-        Some((format!("{{{body}}}"), high.is_none()))
+        let number = |s: &str| s.parse::<u64>().ok();
+        if let (Some(l), Some(h)) = (number(low), high.and_then(number)) {
+            if l > h {
+                return Some(Interval::Swapped(format!("{{{h},{l}}}")));
+            }
+        }
+        Some(Interval::Plain(format!("{{{body}}}"), high.is_none()))
+    }
+
+    /// The interval `q` applied possessively to the last atom (an atomic group around it),
+    /// which another quantifier after it repeats as a whole (Oniguruma takes no lazy `?`
+    /// after a possessive interval).
+    fn possessive(&mut self, q: &str) {
+        match self.atom {
+            Some(start) => {
+                self.out.insert_str(start, "(?>(?:");
+                self.out.push(')');
+                self.out.push_str(q);
+                self.out.push(')');
+                self.quantified = true;
+            }
+            None => self.out.push_str(q), // (nothing to repeat: left for the regex to refuse)
+        }
     }
 
     /// Appends the quantifier `q` to the last atom, with a lazy or possessive `modifier` that
@@ -525,6 +621,30 @@ impl Rewriter {
                 }
                 self.at += 4;
                 text.push_str(&hex);
+            }
+            '0' => {
+                // Oniguruma: `\0` and up to two octal digits more, a character
+                let mut value = 0;
+                for _ in 0..2 {
+                    match self.peek().and_then(|c| c.to_digit(8)) {
+                        Some(d) => {
+                            value = value * 8 + d;
+                            self.at += 1;
+                        }
+                        None => break,
+                    }
+                }
+                text = format!("\\x{{{value:X}}}");
+            }
+            '1'..='9' if self.peek().is_some_and(|c| c.is_ascii_digit()) => {
+                let mut digits = String::from(e);
+                while let Some(c) = self.peek().filter(char::is_ascii_digit) {
+                    digits.push(c);
+                    self.at += 1;
+                }
+                return Err(format!(
+                    "uses \\{digits}, which {HF} reads as a back reference to group {digits} where the pattern has that many groups, and else as an octal character code; write a character as \\x{{..}} (\\101 is \\x{{41}})"
+                ));
             }
             'x' if self.peek() == Some('{') => self.take_through('}', &mut text),
             'x' => {

@@ -79,7 +79,7 @@ fn word_boundaries_use_the_same_word_characters_as_w() {
     // under (?i) too; inside brackets \b is left as written
     assert_eq!(pieces(r"(?i)\bK\w*", "k² ke"), ["k²", " ", "ke"]);
     assert!(rewrite(r"(?i)\b").starts_with("(?i:(?-i:(?:(?<="));
-    assert_eq!(rewrite(r"\\b[\b]\b{x}"), format!(r"\\b[\b]{}{{x}}", word_boundary(false)));
+    assert_eq!(rewrite(r"\\b[\b]\b{x}"), format!(r"\\b[\b]{}\{{x\}}", word_boundary(false)));
     // patterns without them are as they were
     assert_eq!(rewrite(r"\s+(?!\S)|\s+"), r"\s+(?!\S)|\s+");
 }
@@ -89,8 +89,8 @@ fn a_quantifier_after_a_quantifier_repeats_it() {
     assert_eq!(rewrite(r"\p{N}{1,3}+|\d{2}+"), r"(?:\p{N}{1,3})+|(?:\d{2})+");
     assert_eq!(rewrite(r"(ab){1}+[ab]{2,}+\x61{,2}+"), r"(?:(ab){1})+(?:[ab]{2,})+(?:\x61{,2})+");
     assert_eq!(rewrite(r"a{2}?b{2,3}?c{2}{3}"), r"(?:a{2})?b{2,3}?(?:c{2}){3}");
-    // lazy and possessive modifiers, and braces that are no interval, stay
-    assert_eq!(rewrite(r"a++b*?c?+d{x}e{"), r"a++b*?c?+d{x}e{");
+    // lazy and possessive modifiers stay; braces that are no interval are escaped text
+    assert_eq!(rewrite(r"a++b*?c?+d{x}e{"), r"a++b*?c?+d\{x\}e\{");
     // pieces as HF tokenizers cuts them
     assert_eq!(pieces(r"\p{N}{1,3}+|\p{L}+|\s+|.", "call 12345678"), ["call", " ", "12345678"]);
     assert_eq!(pieces(r"\d{2}+|.", "12345"), ["1234", "5"]);
@@ -206,4 +206,59 @@ fn refuses_literal_rows_that_spell_a_multi_character_folding_under_ignore_case()
     ] {
         assert!(onig_to_fancy(fine).is_ok(), "{fine}");
     }
+}
+
+#[test]
+fn braces_that_are_no_interval_are_text() {
+    // Oniguruma reads `{,}`, `{ 2}`, `{a}` as text; `fancy-regex` read `a{,}` as `a*`
+    assert_eq!(rewrite(r"a{,}|."), r"a\{,\}|.");
+    assert_eq!(pieces(r"a{,}|.", "aa{,}"), ["a", "a{,}"]);
+    assert_eq!(pieces(r"x{ 2}|\{|.", "x{ 2}xx"), ["x{ 2}", "x", "x"]);
+    assert_eq!(pieces(r"\}+|.", "a}}"), ["a", "}}"]);
+    // intervals still are, `{,m}` included
+    assert_eq!(pieces(r"x{,2}|.", "xxx"), ["xx", "x"]);
+    assert_eq!(pieces(r"x{2}|.", "xxx"), ["xx", "x"]);
+}
+
+#[test]
+fn an_interval_written_high_to_low_is_a_possessive_one() {
+    // Ruby syntax: `x{3,1}` is `x{1,3}`, possessive
+    assert_eq!(rewrite(r"x{3,1}|."), r"(?>(?:x){1,3})|.");
+    assert_eq!(pieces(r"x{3,1}|.", "xx xxx"), ["xx", " ", "xxx"]);
+    // possessive: gives nothing back to what follows (`x{1,3}x` would match "xx")
+    assert_eq!(pieces(r"x{3,1}x|.", "xx"), ["x", "x"]);
+    // a quantifier after it repeats it
+    assert_eq!(pieces(r"x{2,1}+|.", "xxxxx y"), ["xxxxx", " ", "y"]);
+}
+
+#[test]
+fn loops_whose_body_can_match_nothing_between_choices_are_refused() {
+    for p in [
+        r"(?:a?|b)*",
+        r"(?: ?\p{L}*|\p{N})+",
+        r"(?:\s*|x)+",
+        r"(?:(?:a?|b)c?)*",
+        r"(?:a??b)*c|(?:a??b?)+",
+    ] {
+        let why = onig_to_fancy(p).unwrap_err();
+        assert!(
+            why.contains("ends such a loop at an iteration that matches nothing"),
+            "{p}: {why}"
+        );
+    }
+    // bodies that always consume, optional groups, and greedy bodies without a choice pass
+    for p in
+        [r"(?:a|b)*", r"(?:a?|b)?", r"(?:a?b?)*", r"(?:\s*x)+", r"\p{L}+|(?:ab|c)+", r"(?:a|b?){1}"]
+    {
+        assert!(onig_to_fancy(p).is_ok(), "{p}");
+    }
+}
+
+#[test]
+fn octal_escapes() {
+    // `\0` and up to two octal digits more: a character; `\NN...` is refused by name
+    assert_eq!(rewrite(r"\0|\012+|[\00-\07]|\08"), r"\x{0}|\x{A}+|[\x{0}-\x{7}]|\x{0}8");
+    assert_eq!(pieces(r"\012+|.", "a\n\nb"), ["a", "\n\n", "b"]);
+    assert!(onig_to_fancy(r"\101").unwrap_err().contains(r"\x{41}"));
+    assert!(onig_to_fancy(r"(a)\1").is_ok()); // one digit: a back reference
 }
