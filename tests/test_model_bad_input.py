@@ -282,6 +282,25 @@ def test_a_roberta_naming_nothing_is_refused_by_its_padding_row(tmp_path: Path) 
         assert (ours - bert(ids).last_hidden_state).abs().max() < 1e-5
 
 
+def test_another_models_names_and_factorised_embeddings_are_named(tmp_path: Path) -> None:
+    """Without model_type, an ELECTRA's weights (electra.embeddings...) were refused as
+    truncated or not a BERT, and a factorised embedding (embedding_size < hidden_size) as
+    a config that does not match its weights: the messages now say what they are."""
+    transformers = pytest.importorskip("transformers")
+    small = {"vocab_size": 100, "hidden_size": 32, "num_hidden_layers": 1,
+             "num_attention_heads": 2, "intermediate_size": 64}  # fmt: skip
+    config = transformers.ElectraConfig(**small, embedding_size=32)
+    transformers.ElectraForPreTraining(config).save_pretrained(tmp_path / "e")
+    _edit_config(tmp_path / "e", model_type=None)
+    with pytest.raises(CheckpointError, match=r"named electra\.embeddings.*another model's"):
+        BertModel.from_pretrained(tmp_path / "e")
+    config = transformers.ElectraConfig(**small, embedding_size=16)
+    transformers.ElectraModel(config).save_pretrained(tmp_path / "f")
+    _edit_config(tmp_path / "f", model_type=None, architectures=None)
+    with pytest.raises(CheckpointError, match=r"embedding_size 16 differs from hidden_size 32"):
+        BertModel.from_pretrained(tmp_path / "f")
+
+
 def test_a_saved_token_type_ids_buffer_is_ignored(tok: Any, tmp_path: Path) -> None:
     """transformers' non-persistent token_type_ids buffer, which some tools save, loads
     as transformers loads it: ignored, with the same outputs."""

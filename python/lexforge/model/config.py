@@ -301,6 +301,14 @@ class BertConfig:
                 "lexforge's BERT has absolute positions (learned or sinusoidal); a checkpoint "
                 "trained with relative positions cannot run without them"
             )
+        embedding_size = data.get("embedding_size")
+        if embedding_size is not None and embedding_size != data.get("hidden_size"):
+            raise ConfigError(
+                f"config.json: embedding_size {embedding_size!r} differs from hidden_size "
+                f"{data.get('hidden_size')!r}, factorised embeddings with a projection to the "
+                "hidden size (ELECTRA's, ALBERT's), which BERT does not have; lexforge loads "
+                "BERT checkpoints"
+            )
         ours = data.get("lexforge") or {}
         if not isinstance(ours, dict):
             raise ConfigError("config.json's 'lexforge' entry is not an object")

@@ -212,6 +212,7 @@ def load_hf_state(
         raise CheckpointError(
             f"{source} lacks encoder weights {encoder_missing[:4]}"
             f"{' ...' if len(encoder_missing) > 4 else ''}: truncated, or not a BERT checkpoint"
+            + _foreign_prefix(state)
         )
     _warn_if_untied(model, state, source, tied_by_override)
     unused = [k for k in state if k not in used and not _IGNORED.fullmatch(k)]
@@ -235,6 +236,21 @@ def load_hf_state(
             stacklevel=3,
         )
     return missing
+
+
+def _foreign_prefix(state: dict[str, torch.Tensor]) -> str:
+    """What a message adds where the encoder's weights are under another model's name
+    (``electra.embeddings...``, ``roberta.embeddings...``): that name."""
+    prefixes = sorted(
+        {k.split(".", 1)[0] for k in state if k.split(".", 1)[-1].startswith(_ENCODER_PARTS)}
+        - {"bert", *_ENCODER_PARTS_NAMES}
+    )
+    if not prefixes:
+        return ""
+    return (
+        f" (its encoder's weights are named {prefixes[0]}.embeddings..., "
+        f"{prefixes[0]}.encoder...: another model's names, where BERT's are bert.)"
+    )
 
 
 def check_sizes(config: BertConfig, state: dict[str, torch.Tensor], source: str) -> None:
@@ -264,6 +280,7 @@ def check_sizes(config: BertConfig, state: dict[str, torch.Tensor], source: str)
         if name not in state:
             raise CheckpointError(
                 f"{source} lacks encoder weights ['{name}']: truncated, or not a BERT checkpoint"
+                + _foreign_prefix(state)
             )
         shape = tuple(state[name].shape)
         if len(shape) != 2:
@@ -360,6 +377,7 @@ def _warn_if_untied(
 
 
 _ENCODER_PARTS = ("embeddings.", "encoder.")  # HF names of the encoder (bar the pooler)
+_ENCODER_PARTS_NAMES = ("embeddings", "encoder")
 _LAYER = re.compile(r"(?:bert\.)?encoder\.layer\.(\d+)\.")
 
 
