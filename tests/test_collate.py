@@ -329,3 +329,53 @@ def test_pad_lists_reads_rows_as_they_were_sized() -> None:
     ids, lengths = _core.pad_lists([[1, 2, 3], (4,), [np.int64(5), True]], 9, "x", 4, 0, True)
     assert ids.tolist() == [[9, 1, 2, 3], [9, 9, 9, 4], [9, 9, 5, 1]]
     assert lengths.tolist() == [3, 1, 2]
+
+
+def test_transformers_arguments_by_name_and_position(
+    bert: Any, examples: list[dict[str, list[int]]]
+) -> None:
+    """transformers' collator's arguments, in its order, mean what they mean there (an
+    audit found them refused with TypeError): mlm=False gives its causal labels, equal to
+    transformers' own; the replacement shares follow mask_replace_prob and
+    random_replace_prob as its do; whole_word_mask is whole_word; seed=None follows
+    torch's global generator; and the batch moves with .to() as a BatchEncoding does."""
+    transformers = pytest.importorskip("transformers")
+    path = datasets.files("bert-base-uncased")["tokenizer.json"]
+    hf_tok = transformers.BertTokenizerFast(tokenizer_file=str(path))
+    part = [{"input_ids": e["input_ids"]} for e in examples[:64]]
+    theirs = transformers.DataCollatorForLanguageModeling(hf_tok, mlm=False)(part)
+    for tok in (bert, hf_tok):
+        ours = lf.MLMCollator(tok, False)(part)
+        for key in ("input_ids", "labels", "attention_mask"):
+            assert torch.equal(ours[key], theirs[key]), key
+
+    mask_id = bert.token_to_id("[MASK]")
+    for mask, rand in ((0.0, 1.0), (0.5, 0.5), (1.0, 0.0)):
+        torch.manual_seed(0)
+        hf = transformers.DataCollatorForLanguageModeling(
+            hf_tok, mlm_probability=0.5, mask_replace_prob=mask, random_replace_prob=rand
+        )(examples)
+        ours = lf.MLMCollator(bert, True, False, 0.5, mask, rand)(examples)
+        for batch in (hf, ours):
+            picked = batch["labels"] != -100
+            got = batch["input_ids"][picked]
+            assert abs((got == mask_id).float().mean().item() - mask) < 0.02, (mask, rand)
+            changed = (got != batch["labels"][picked]) & (got != mask_id)
+            assert abs(changed.float().mean().item() - rand) < 0.02, (mask, rand)
+
+    words = lf.MLMCollator(bert, whole_word_mask=True, seed=1)(examples)
+    alias = lf.MLMCollator(bert, whole_word=True, seed=1)(examples)
+    assert torch.equal(words["labels"], alias["labels"])
+    with pytest.raises(ConfigError, match="whole-word masking needs mlm=True"):
+        lf.MLMCollator(bert, mlm=False, whole_word_mask=True)
+
+    follow = lf.MLMCollator(bert, seed=None)
+    torch.manual_seed(5)
+    a = follow(examples[:64])["labels"]
+    b = follow(examples[:64])["labels"]
+    torch.manual_seed(5)
+    assert torch.equal(follow(examples[:64])["labels"], a)  # the same torch seed: same masks
+    assert not torch.equal(a, b)  # the generator moved on: new masks
+
+    moved = follow(examples[:8]).to("cpu")
+    assert isinstance(moved, dict) and moved["input_ids"].device.type == "cpu"

@@ -188,6 +188,52 @@ def test_matches_hf_collator_statistics(bert: lf.WordPieceTokenizer, batch: Any)
         assert abs((ids[picked] == orig[picked]).mean() - 0.1) < 0.01
 
 
+def test_a_flagged_ordinary_token_is_picked_where_it_is_not_flagged(
+    bert: lf.WordPieceTokenizer, batch: Any
+) -> None:
+    """special_tokens_mask excludes the positions it flags, as HF's does: an ordinary id
+    flagged somewhere (a prompt kept unmasked) made that id unpickable everywhere in the
+    batch (an audit: 0.000 against HF's 0.150). Ids flagged everywhere they occur ([CLS],
+    [SEP], padding) stay special: never drawn as random replacements either."""
+    transformers = pytest.importorskip("transformers")
+    torch = pytest.importorskip("torch")
+    ids = batch["input_ids"][:3000].copy()
+    special = batch["special_tokens_mask"][:3000].astype(bool)
+    the = bert.token_to_id("the")
+    special[:, 1] = True  # the first word of every row is flagged...
+    ids[:, 1] = the  # ... and is "the", which is unflagged in most rows elsewhere
+    loose = (ids == the) & ~special
+    assert loose.sum() > 2000
+
+    class Shim:  # the collator only needs these from a tokenizer
+        mask_token = "[MASK]"
+        mask_token_id = bert.token_to_id("[MASK]")
+        pad_token_id = 0
+
+        def __len__(self) -> int:
+            return bert.vocab_size
+
+        def convert_tokens_to_ids(self, token: str) -> int:
+            return bert.token_to_id(token)
+
+    collator = transformers.DataCollatorForLanguageModeling(Shim(), mlm_probability=0.5)
+    torch.manual_seed(0)
+    _, hf_labels = collator.torch_mask_tokens(
+        torch.from_numpy(ids), special_tokens_mask=torch.from_numpy(special)
+    )
+    out, labels = lf.mask_tokens(
+        ids, vocab_size=bert.vocab_size, mask_token_id=Shim.mask_token_id,
+        special_tokens_mask=special, mlm_probability=0.5, step=1,
+    )  # fmt: skip
+    hf_rate = (hf_labels.numpy() != -100)[loose].mean()
+    ours_rate = (labels != -100)[loose].mean()
+    assert abs(hf_rate - 0.5) < 0.05 and abs(ours_rate - hf_rate) < 0.06
+    assert not (labels != -100)[special].any()  # flagged positions never picked
+    randomised = (labels != -100) & (out != ids) & (out != Shim.mask_token_id)
+    assert randomised.sum() > 100
+    assert not np.isin(out[randomised], [0, 101, 102]).any()  # flagged everywhere: special
+
+
 def test_schedule_and_torch_in_out(bert: lf.WordPieceTokenizer, batch: Any) -> None:
     schedule = linear_schedule(0.3, 0.15, 100)
     ids = batch["input_ids"][:3000]

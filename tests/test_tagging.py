@@ -48,15 +48,20 @@ def _conlleval_chunks(tags: list[str]) -> set[tuple[str, int, int]]:
 
     def end_of_chunk(prev: str, tag: str, prev_type: str, type_: str) -> bool:
         return (
-            (prev == "B" and tag in ("B", "O"))
-            or (prev == "I" and tag in ("B", "O"))
+            prev == "E"
+            or prev == "S"
+            or (prev == "B" and tag in ("B", "S", "O"))
+            or (prev == "I" and tag in ("B", "S", "O"))
             or (prev != "O" and prev != "." and prev_type != type_)
         )
 
     def start_of_chunk(prev: str, tag: str, prev_type: str, type_: str) -> bool:
         return (
-            (prev in ("O", "E", "S") and tag == "I")
-            or tag == "B"
+            tag == "B"
+            or tag == "S"
+            or (prev == "E" and tag in ("E", "I"))
+            or (prev == "S" and tag in ("E", "I"))
+            or (prev == "O" and tag in ("E", "I"))
             or (tag != "O" and tag != "." and prev_type != type_)
         )
 
@@ -73,11 +78,20 @@ def _conlleval_chunks(tags: list[str]) -> set[tuple[str, int, int]]:
 
 
 def test_bio_entities_follow_conlleval() -> None:
+    """BIO (IOB2, IOB1, untyped) and BIOES, as conlleval's chunk rules (with seqeval's
+    S- and E- rules) find them; other tags are refused: BIOES's S-X entities were lost
+    and E-X cut one word short, lowercase prefixes found none (an audit)."""
     rng = random.Random(0)
-    pool = ["O", "O", "B-per", "I-per", "B-loc", "I-loc", "I-org"]
-    for _ in range(3000):
-        tags = rng.choices(pool, k=rng.randrange(0, 12))
-        assert bio_entities(tags) == _conlleval_chunks(tags), tags
+    bio = ["O", "O", "B-per", "I-per", "B-loc", "I-loc", "I-org", "B", "I"]
+    bioes = ["O", "O", "B-per", "I-per", "E-per", "S-per", "B-loc", "E-loc", "S-loc", "I-org"]
+    for pool in (bio, bioes):
+        for _ in range(3000):
+            tags = rng.choices(pool, k=rng.randrange(0, 12))
+            assert bio_entities(tags) == _conlleval_chunks(tags), tags
+    assert bio_entities(["S-PER", "O", "B-LOC", "E-LOC"]) == {("PER", 0, 1), ("LOC", 2, 4)}
+    for tag in ("b-per", "PER", "U-PER", "L-PER", "B_PER"):
+        with pytest.raises(ConfigError, match=f"tag '{tag}' is not an entity tag"):
+            entity_metrics([["O", tag]], [["O", "O"]])
 
 
 def test_entity_metrics_by_hand() -> None:
@@ -592,17 +606,24 @@ def test_tsv_tagging_file_is_told_to_be_renamed(checkpoint: Path, tmp_path: Path
     assert read_tagged(tmp_path / "train.conll") == [(["EU", "rejects"], ["B-ORG", "O"])]
 
 
-def test_bioes_tags_warn_that_entity_scores_need_bio(checkpoint: Path) -> None:
+def test_bioes_tags_are_scored_as_entities_and_bilou_warns(checkpoint: Path) -> None:
     assert _other_scheme(["O", "B-per", "I-per", "E-per", "S-loc"]) == "BIOES"
     assert _other_scheme(["O", "U-per", "L-per", "B-per"]) == "BILOU"
     for tags in (["O", "B-per", "I-per"], ["3", "0"], ["NOUN", "VERB"], ["S-x", "L-x"]):
         assert _other_scheme(tags) is None
     sentences = [(["alice", "smith", "met", "bob"], ["B-per", "E-per", "O", "S-per"])] * 8
-    with pytest.warns(UserWarning) as caught:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         result = finetune(checkpoint, sentences, validation=sentences, task="tag", epochs=2,
                           batch_size=4, max_steps=2, progress=False)  # fmt: skip
-    said = [str(w.message) for w in caught if "BIOES" in str(w.message)]
-    assert len(said) == 1 and "BIO (IOB2)" in said[0] and "S-X to B-X, E-X to I-X" in said[0]
+    assert not [w for w in caught if "BIO" in str(w.message)]
+    assert 0 <= result.validation["entity"]["f1"] <= 1  # (two entities a sentence)
+    bilou = [(words, ["B-per", "L-per", "O", "U-per"]) for words, _ in sentences]
+    with pytest.warns(UserWarning) as warned:
+        result = finetune(checkpoint, bilou, validation=bilou, task="tag", epochs=2,
+                          batch_size=4, max_steps=2, progress=False)  # fmt: skip
+    said = [str(w.message) for w in warned if "BILOU" in str(w.message)]
+    assert len(said) == 1 and "BIO (IOB2) and BIOES" in said[0] and "U-X to S-X" in said[0]
     assert "entity" not in result.validation and 0 <= result.validation["accuracy"] <= 1
 
 

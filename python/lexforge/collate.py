@@ -20,9 +20,9 @@ import numpy as np
 from lexforge import _core
 from lexforge.batch import check_int
 from lexforge.errors import ConfigError
-from lexforge.masking import INT64_MAX, Masker
+from lexforge.masking import INT64_MAX, Masker, _loader_batch
 
-__all__ = ["MLMCollator"]
+__all__ = ["Batch", "MLMCollator"]
 
 # the per-token fields the collator pads, with what fills padding (None: the pad id)
 _PADDED = {"input_ids": None, "token_type_ids": 0, "attention_mask": 0,
@@ -36,21 +36,38 @@ class MLMCollator:
     or a ``data_collator`` for HF's ``Trainer``, in place of
     ``transformers.DataCollatorForLanguageModeling(tokenizer, mlm_probability=...)``.
 
+    The arguments transformers' collator takes come in its order and mean what they mean
+    there, so that it can be replaced by name.
+
     Args:
         tokenizer: a lexforge tokenizer, or a transformers one (``mask_token_id``,
             ``all_special_ids``, ``pad_token_id``, ``padding_side`` are read from it).
             Optional when ``masker`` and ``pad_token_id`` are given.
-        masker: the :class:`~lexforge.masking.Masker` to mask with; by default one built
-            from the tokenizer with ``mlm_probability``, ``whole_word`` and ``seed``
-            (which are then not used).
-        mlm_probability, whole_word, seed: the default masker's settings.
-        pad_token_id: the id padding fills ``input_ids`` with (default: the tokenizer's).
+        mlm: False for causal language modelling: the ids unmasked, and labels that are
+            the ids with -100 where they equal the padding id (as transformers labels them).
+        whole_word_mask (or ``whole_word``): pick whole words (see
+            :class:`~lexforge.masking.Masker`). Words are WordPiece's ``##`` pieces (as
+            BERT's own whole-word masking has them; byte-level BPE: see the masker),
+            where transformers 5 groups tokens whose offsets touch (words between white
+            space, punctuation included); the picked tokens are replaced 80/10/10 as
+            BERT's were, where transformers 5 puts [MASK] in them all
+            (``mask_replace_prob=1.0`` asks for that).
+        mlm_probability: the share of tokens picked.
+        mask_replace_prob, random_replace_prob: of the picked tokens, the shares replaced
+            by [MASK] and by a random token that is not special (transformers draws from
+            the whole vocabulary, specials included); the rest are kept.
         pad_to_multiple_of: round the batch's length up to a multiple of this (8 for
             tensor cores).
+        return_tensors: ``"pt"`` (torch tensors, the default) or ``"np"``.
+        seed: the masks' seed (with the call's step: see the masker). None, as in
+            transformers, takes each batch's masks from torch's global generator (in a
+            DataLoader, from the pass's seed, as with a seed).
+        masker: the :class:`~lexforge.masking.Masker` to mask with; by default one built
+            from the tokenizer with the options above (which are then not used).
+        pad_token_id: the id padding fills ``input_ids`` with (default: the tokenizer's).
         padding_side: ``"right"`` (default, or the transformers tokenizer's) or ``"left"``.
         pad_token_type_id: what padding fills ``token_type_ids`` with (default 0, or the
             transformers tokenizer's).
-        return_tensors: ``"pt"`` (torch tensors, the default) or ``"np"``.
         num_threads: the default masker's threads (1: reading the examples' lists, which
             holds the GIL, costs more than masking the batch, and DataLoader workers run
             batches side by side).
@@ -64,10 +81,10 @@ class MLMCollator:
     is a batch too. Padding positions, positions with ``attention_mask`` 0 and special ids
     are never masked.
 
-    Returns a dict: ``input_ids`` (masked), ``token_type_ids`` (when the examples have
-    them), ``attention_mask``, ``labels`` (the original id at masked positions, -100
-    elsewhere), then the stacked per-example fields; int64 throughout (per-example floats
-    stay floats).
+    Returns a dict (a :class:`Batch`, which ``.to(device)`` moves): ``input_ids``
+    (masked), ``token_type_ids`` (when the examples have them), ``attention_mask``, ``labels``
+    (the original id at masked positions, -100 elsewhere), then the stacked per-example
+    fields; int64 throughout (per-example floats stay floats).
 
     Raises:
         ConfigError: no examples; an example without a field the first one has, or with a
@@ -80,39 +97,60 @@ class MLMCollator:
     def __init__(
         self,
         tokenizer: Any = None,
+        mlm: bool = True,
+        whole_word_mask: bool = False,
+        mlm_probability: float = 0.15,
+        mask_replace_prob: float = 0.8,
+        random_replace_prob: float = 0.1,
+        pad_to_multiple_of: int | None = None,
+        return_tensors: str = "pt",
+        seed: int | None = 0,
         *,
         masker: Masker | None = None,
-        mlm_probability: float = 0.15,
-        whole_word: bool = False,
-        seed: int = 0,
+        whole_word: bool | None = None,
         pad_token_id: int | None = None,
-        pad_to_multiple_of: int | None = None,
         padding_side: str | None = None,
         pad_token_type_id: int | None = None,
-        return_tensors: str = "pt",
         num_threads: int | None = 1,
     ) -> None:
         if return_tensors not in ("pt", "np"):
             raise ConfigError(f"return_tensors must be 'pt' or 'np', got {return_tensors!r}")
+        if not isinstance(mlm, (bool, np.bool_)):
+            raise ConfigError(f"mlm must be True or False, got {mlm!r}")
+        if whole_word is not None and bool(whole_word) != bool(whole_word_mask):
+            if whole_word_mask:
+                raise ConfigError(
+                    "whole_word and whole_word_mask (transformers' name) are one option: "
+                    f"got whole_word={whole_word!r} and whole_word_mask={whole_word_mask!r}"
+                )
+            whole_word_mask = whole_word
+        if not mlm and whole_word_mask:
+            raise ConfigError("whole-word masking needs mlm=True (mlm=False makes causal labels)")
         hf = tokenizer is not None and hasattr(tokenizer, "all_special_ids")
-        if masker is None:
+        self.mlm = bool(mlm)
+        # seed None: masks follow torch's global generator outside a DataLoader, as
+        # transformers' collator does without a seed (the masker's own seed is then 0)
+        self.follow_torch = seed is None
+        if masker is None and mlm:
             if tokenizer is None:
                 raise ConfigError("MLMCollator needs a tokenizer, or a masker and pad_token_id")
-            options = {"mlm_probability": mlm_probability, "whole_word": whole_word,
-                       "seed": seed, "num_threads": num_threads}  # fmt: skip
+            options = {"mlm_probability": mlm_probability, "whole_word": whole_word_mask,
+                       "mask_probability": mask_replace_prob,
+                       "random_probability": random_replace_prob,
+                       "seed": 0 if seed is None else seed, "num_threads": num_threads}  # fmt: skip
             masker = (
                 _hf_masker(tokenizer, options)
                 if hf
                 else Masker.from_tokenizer(tokenizer, **options)
             )
-        elif not isinstance(masker, Masker):
+        elif masker is not None and not isinstance(masker, Masker):
             raise ConfigError(f"masker must be a lexforge Masker, got {type(masker).__name__}")
         if pad_token_id is None and tokenizer is not None:
             pad_token_id = tokenizer.pad_token_id if hf else tokenizer._pad_id()
         if pad_token_id is None:
             raise ConfigError("no padding id: the tokenizer has no [PAD] token; pass pad_token_id=")
         check_int("pad_token_id", pad_token_id)
-        if pad_token_id >= masker.vocab_size:
+        if masker is not None and pad_token_id >= masker.vocab_size:
             raise ConfigError(
                 f"pad_token_id={pad_token_id} is outside the vocabulary [0, "
                 f"{masker.vocab_size}); pass the tokenizer's padding id"
@@ -123,7 +161,7 @@ class MLMCollator:
             raise ConfigError(f"padding_side must be 'right' or 'left', got {padding_side!r}")
         if pad_token_type_id is None:
             pad_token_type_id = getattr(tokenizer, "pad_token_type_id", 0) if hf else 0
-        self.masker = masker
+        self.masker: Masker | None = masker
         self.pad_token_id = int(pad_token_id)
         self.pad_to_multiple_of = 1
         if pad_to_multiple_of is not None:
@@ -166,7 +204,11 @@ class MLMCollator:
         if special is not None:
             never |= special != 0
         words = padded.pop("word_ids", None)
-        masked, labels = self.masker(ids, special_tokens_mask=never, word_ids=words)
+        if self.masker is None:  # mlm=False: causal labels, -100 at the padding id as HF has
+            masked, labels = ids, np.where(ids == self.pad_token_id, -100, ids)
+        else:
+            step = _torch_step() if self.follow_torch and _loader_batch() is None else None
+            masked, labels = self.masker(ids, special_tokens_mask=never, word_ids=words, step=step)
         out: dict[str, Any] = {"input_ids": masked}
         if "token_type_ids" in padded:
             out["token_type_ids"] = padded["token_type_ids"]
@@ -181,7 +223,7 @@ class MLMCollator:
         else:
             for key, values in columns.items():
                 out[key] = np.array(_numbers(key, values))
-        return out
+        return Batch(out)
 
     def _pad(
         self, rows: list[Any], value: int | None, name: str, width: int = 0
@@ -221,6 +263,28 @@ def pad_rows(
 
 
 _SEQUENCES = {list, tuple}  # rows the core reads as they are
+
+
+class Batch(dict):  # type: ignore[type-arg]
+    """The collator's output: a dict of its fields that also moves to a device as
+    transformers' ``BatchEncoding`` does (``batch.to("cuda")``: every tensor moved, the
+    batch itself returned)."""
+
+    def to(self, device: Any, non_blocking: bool = False) -> Batch:
+        torch = sys.modules.get("torch")
+        for key, value in self.items():
+            if torch is not None and isinstance(value, torch.Tensor):
+                self[key] = value.to(device, non_blocking=non_blocking)
+        return self
+
+
+def _torch_step() -> int:
+    """A step drawn from torch's global generator (NumPy's without torch), so that masks
+    follow ``torch.manual_seed`` as transformers' collator's do without a seed."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return int(torch.randint(0, 2**63 - 1, (1,)).item())
+    return int(np.random.randint(0, 2**63 - 1, dtype=np.int64))
 
 
 def _no_none(row: Any) -> Any:

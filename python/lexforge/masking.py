@@ -179,8 +179,10 @@ class Masker:
         mode: ``"bernoulli"`` (each token, or word, independently: HF's collator),
             ``"exact"`` (exactly ``round(p × eligible tokens)`` per row, half to even;
             with ``whole_word``, at most that many: a word that would overshoot it is
-            skipped, as HF's whole-word collator skips it, so 10 two-piece words at 0.15
-            give 2 tokens, not 3) or
+            skipped, as BERT's script and transformers 4's whole-word collator skip it,
+            so 10 two-piece words at 0.15 give 2 tokens, not 3; their budget differs:
+            ``round(p × all tokens)``, [CLS] and [SEP] counted, at least 1, at most
+            ``max_predictions_per_seq``) or
             ``"span"`` (SpanBERT: spans of geometric length, parameter
             ``span_probability``, truncated to ``[1, max_span]`` and renormalised, mean 3.8
             at the defaults, until that many tokens are picked; spans that fall next to
@@ -550,11 +552,14 @@ def mask_tokens(
     should build one :class:`Masker` and call it per batch.
 
     ``word_ids`` and ``word_starts`` are as for :meth:`Masker.__call__`. At least one of
-    ``special_tokens_mask`` and ``special_ids`` must be given. The special ids are
-    ``special_ids`` and the ids found under the mask in this batch (so random replacements
-    avoid them too). ``step`` defaults to 0: the same seed then picks the same positions
-    on every call (for rows of one length), which a second call without a step warns
-    about; a loop passes ``step=`` or uses one :class:`Masker`, which counts its calls.
+    ``special_tokens_mask`` and ``special_ids`` must be given. The mask excludes the
+    positions it flags; the special ids are ``special_ids`` and the ids found only under
+    the mask in this batch, never outside it ([CLS], [SEP], padding: so random
+    replacements avoid them too). An ordinary token flagged at some positions (a prompt
+    left unmasked) is still picked where it is not flagged. ``step`` defaults to 0: the same
+    seed then picks the same positions on every call (for rows of one length), which a
+    second call without a step warns about; a loop passes ``step=`` or uses one
+    :class:`Masker`, which counts its calls.
 
     Returns ``(input_ids, labels)`` as :meth:`Masker.__call__`.
 
@@ -571,7 +576,9 @@ def mask_tokens(
     if special_tokens_mask is not None:  # the ids under the mask are special ids too
         ids = _array(input_ids, "input_ids")
         flags = _flags(special_tokens_mask, ids.shape)
-        found = np.unique(ids[flags != 0]).tolist() if ids.dtype.kind in "iu" else []
+        found: list[int] = []
+        if ids.dtype.kind in "iu":  # ids under the mask and nowhere else
+            found = np.setdiff1d(ids[flags != 0], ids[flags == 0]).tolist()
         try:  # an id outside the vocabulary (padding as -100) is input_ids' fault, which
             size = operator.index(vocab_size)  # the masker names: not one of special_ids
             found = [i for i in found if 0 <= i < size]

@@ -328,15 +328,14 @@ def finetune_tagger(
                 f"{split_at(name, sources[name], 'sentence', first)} has tags never seen in "
                 f"training: {unseen[:5]}; fix the data or the split"
             )
-    bio = is_bio(labels)
     scheme = _other_scheme(labels)
-    if scheme is not None:
-        single, last = ("S", "E") if scheme == "BIOES" else ("U", "L")
+    bio = is_bio(labels) or scheme == "BIOES"  # entities scored as conlleval finds them
+    if scheme == "BILOU":
         warnings.warn(
-            f"the tags look like {scheme} ({single}-/{last}- prefixes): entity precision, "
-            "recall and F1 are scored for BIO (IOB2) tags only, so this run reports word "
+            "the tags look like BILOU (U-/L- prefixes): entity precision, recall and F1 "
+            "are scored for BIO (IOB2) and BIOES tags only, so this run reports word "
             "metrics and keeps the epoch with the best tag accuracy; for entity scores, "
-            f"convert the tags to BIO ({single}-X to B-X, {last}-X to I-X)",
+            "convert the tags to BIOES (U-X to S-X, L-X to E-X)",
             stacklevel=3,
         )
     off = _not_quite_bio(labels)

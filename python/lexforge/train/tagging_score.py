@@ -1,8 +1,7 @@
 """Scores of word tagging: ``is_bio`` (is a tag set BIO/IOB2), ``_other_scheme`` (BIOES or
-BILOU, which are not scored as entities), ``_not_quite_bio`` (tags meant as BIO that are
-not), ``bio_entities`` (the entities of a BIO
-sequence as ``conlleval`` finds them) and ``entity_metrics`` (micro precision, recall and
-F1 over exact entity matches, overall and per type)."""
+BILOU), ``_not_quite_bio`` (tags meant as BIO that are not), ``bio_entities`` (the
+entities of a BIO or BIOES sequence as ``conlleval`` finds them) and ``entity_metrics``
+(micro precision, recall and F1 over exact entity matches, overall and per type)."""
 
 from __future__ import annotations
 
@@ -48,27 +47,55 @@ def _not_quite_bio(tags: Sequence[str]) -> list[str]:
     return [t for t in tags if not is_bio([t])]
 
 
+def _chunk_tag(tag: str) -> tuple[str, str]:
+    """``(prefix, type)`` of an entity tag: ``("O", "")``, or ``B``/``I``/``E``/``S`` and
+    the type after its hyphen (``""`` for a bare ``B``); ``ConfigError`` for any other
+    tag, whose entities would be found wrongly with nothing said."""
+    if tag == "O":
+        return "O", ""
+    if isinstance(tag, str) and tag[:1] in ("B", "I", "E", "S") and tag[1:2] in ("", "-"):
+        return tag[0], tag[2:]
+    raise ConfigError(
+        f"tag {tag!r} is not an entity tag: entity scores read O and B-TYPE, I-TYPE "
+        "(BIO: IOB2 or IOB1) or also E-TYPE, S-TYPE (BIOES), prefixes in capitals (BILOU's "
+        "L-/U-, lowercase prefixes and bare types are not read: convert them, e.g. U-X to "
+        "S-X and L-X to E-X)"
+    )
+
+
 def bio_entities(tags: Sequence[str]) -> set[tuple[str, int, int]]:
-    """The entities ``(type, first word, one past the last)`` of a BIO sequence, as
-    ``conlleval`` finds them: B-X starts an entity, I-X continues one of type X and
-    otherwise starts one, anything else ends it."""
+    """The entities ``(type, first word, one past the last)`` of a BIO or BIOES sequence,
+    as ``conlleval`` (and seqeval's default mode) find them: B-X and S-X start an entity,
+    I-X and E-X continue one of type X and otherwise start one, E-X and S-X end theirs,
+    O or another type ends it. ``ConfigError`` for a tag of another kind."""
     found: set[tuple[str, int, int]] = set()
-    kind, start = None, 0
+    prev, prev_type, start = "O", "", 0
     for i, tag in enumerate([*tags, "O"]):
-        prefix, _, name = tag.partition("-")
-        continues = prefix == "I" and name == kind
-        if kind is not None and not continues:
-            found.add((kind, start, i))
-            kind = None
-        if prefix == "B" or (prefix == "I" and not continues):
-            kind, start = name, i
+        kind, name = _chunk_tag(tag)
+        ends = prev != "O" and (
+            prev in ("E", "S")
+            or (prev in ("B", "I") and kind in ("B", "S", "O"))
+            or prev_type != name
+        )
+        if ends:
+            found.add((prev_type, start, i))
+        starts = kind != "O" and (
+            kind in ("B", "S")
+            or (prev in ("O", "E", "S") and kind in ("I", "E"))
+            or prev_type != name
+        )
+        if starts:
+            start = i
+        prev, prev_type = kind, name
     return found
 
 
 def entity_metrics(
     gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]
 ) -> dict[str, Any]:
-    """Micro precision/recall/F1 over exact entity matches, and the same per type. Each
+    """Micro precision/recall/F1 over exact entity matches, and the same per type, of BIO
+    (IOB2, IOB1) or BIOES tags (:func:`bio_entities`; other tags are a ``ConfigError``:
+    their entities would be found wrongly). Each
     predicted sentence must have its gold sentence's length (``ConfigError`` otherwise);
     each side is a list of sentences, each a list of tags (a flat list of tags was read
     as sentences of one-letter tags: ``TypeError``, as seqeval)."""
