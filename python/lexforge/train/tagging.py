@@ -182,7 +182,9 @@ def windows(
         stride=stride, return_overflowing_tokens=True, padding=True, return_tensors="np",
         return_offsets=True, return_special_tokens_mask=True,
     )  # fmt: skip
-    special = np.asarray(enc["special_tokens_mask"]) | (np.asarray(enc["attention_mask"]) == 0)
+    special = (np.asarray(enc["special_tokens_mask"]) != 0) | (
+        np.asarray(enc["attention_mask"]) == 0
+    )
     sample = np.asarray(enc["overflow_to_sample_mapping"])
     continued = np.r_[False, sample[1:] == sample[:-1]]
     pieces = {k: torch.as_tensor(np.asarray(enc[k])).to(device)
@@ -237,7 +239,7 @@ def tag_words(
             tags = [[fallback] * len(tokens) for tokens in chunk]
             margin = [[-1] * len(tokens) for tokens in chunk]
             for row, e in enumerate(sample.tolist()):
-                content = np.flatnonzero(~special[row])
+                content = np.flatnonzero(~np.asarray(special[row], dtype=bool))
                 if not len(content):
                     continue
                 first, last = int(content[0]), int(content[-1])
