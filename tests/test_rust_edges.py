@@ -69,6 +69,9 @@ ONIG_MEANINGS = [
     (r"(?:ab){2,1}b|.", "ababb abb"),
     # \0 and up to two octal digits: a character
     (r"\012+|[\00-\07]+|\08|\0|.", "a\n\nb\x00\x05\x08\x008\x00"),
+    # \< and \> are the characters (fancy-regex: word boundaries); control escapes
+    (r"\<\w+\>|.", "a <bc> d"),
+    (r"\cA|\C-b+|\c?|[\c@-\cZ]+|.", "a\x01\x02\x02\x7f\x00\x05a\x1b"),
 ]
 
 
@@ -107,6 +110,7 @@ REFUSED = [
     (r"(?:\s*|x)+|.", "iteration that matches nothing"),
     (r"(?:a??b?)+|.", "iteration that matches nothing"),
     (r"\101|.", r"back reference to group 101 .* octal"),  # here: "A"
+    (r"\Ca|.", r"\\C without a hyphen"),
 ]
 
 
@@ -132,7 +136,8 @@ def test_refused_patterns_are_the_ones_hf_reads_otherwise() -> None:
     # an empty iteration ends the loop (the regex crate goes on to the next choice)
     assert hf_pieces(r"(?:a?|b)*", "aab") == ["aa", "b"]
     assert hf_pieces(r"(?:\s*|x)+", "  x  ") == ["  ", "x", "  "]
-    for pattern in (r"(?s).", r"(?U)\w", r"(?P<w>\w)", r"(?R)", r"\u{61}", r"\xE9", r"\b+"):
+    for pattern in (r"(?s).", r"(?U)\w", r"(?P<w>\w)", r"(?R)", r"\u{61}", r"\xE9", r"\b+",
+                    r"\Ca"):  # fmt: skip
         with pytest.raises(Exception, match="Oniguruma"):
             hf_pieces(pattern, "a")
 
@@ -140,7 +145,7 @@ def test_refused_patterns_are_the_ones_hf_reads_otherwise() -> None:
 def _fuzz_pattern(rng: random.Random) -> str:
     atoms = ["a", "s", "\\p{L}", "\\p{Lu}", "\\w", "\\W", "\\d", "\\s", "[a-z]", ".", "(ab)",
              "[[:upper:]]", "\\x{41}", "é", "[\\p{L}]", "[^\\p{L}]", "[a[^\\d]]", "[s[^b]]",
-             "\\p{Graph}", "\\P{Print}", "\\Z", "^", "$"]  # fmt: skip
+             "\\p{Graph}", "\\P{Print}", "\\<", "\\ca", "\\012", "\\Z", "^", "$"]  # fmt: skip
     quantifiers = ["", "", "+", "*", "?", "{2}", "{1,3}", "{,2}", "{1,3}+", "{2}+", "{2}?",
                    "{1,2}?", "++", "*?", "{,}", "{3,1}", "{2,1}+", "{ 2}"]  # fmt: skip
     parts = []

@@ -26,7 +26,8 @@
 //!   word characters as `\w`, spelled as lookarounds.
 //! - Braces that are no interval (`a{,}`, `x{ 2}`) are text (`fancy-regex` read `a{,}` as
 //!   `a*`); `X{n,m}` written with n > m is a possessive `X{m,n}` (Ruby syntax); `\0` and up
-//!   to two octal digits more are a character.
+//!   to two octal digits more are a character; so are `\cX` and `\C-X` (control
+//!   characters), and `\<`, `\>` (the characters; word boundaries in `fancy-regex`).
 //!
 //! Refused, with a message naming the construct, where no rewrite is exact: flags other
 //! than `i`, `m`, `x` (`(?s)`, `(?U)`, `(?P<name>`, `(?R)`: HF cannot load the file);
@@ -668,7 +669,23 @@ impl Rewriter {
                 _ => {}
             },
             'o' if self.peek() == Some('{') => self.take_through('}', &mut text),
-            'c' => text.extend(self.next()),
+            // Oniguruma's control characters: `\cX` and `\C-X` (`X & 0x9F`; `?`: DEL)
+            'c' | 'C' => {
+                if e == 'C' && self.next() != Some('-') {
+                    return Err(format!("uses \\C without a hyphen, which {HF} cannot load; write \\C-X or \\cX for a control character"));
+                }
+                let code = match self.next() {
+                    Some('?') => 0x7F,
+                    Some(x) if x.is_ascii() && x != '\\' => u32::from(x) & 0x9F,
+                    other => {
+                        let x: String = other.into_iter().collect();
+                        return Err(format!("uses the control escape \\{e}{}{x}, which lexforge reads for ASCII letters and symbols only; write the character as \\x{{..}}", if e == 'C' { "-" } else { "" }));
+                    }
+                };
+                text = format!("\\x{{{code:X}}}");
+            }
+            // word boundaries in `fancy-regex`, the characters themselves in Oniguruma
+            '<' | '>' => text = e.to_string(),
             '0'..='9' => {
                 while self.peek().is_some_and(|c| c.is_ascii_digit()) {
                     text.extend(self.next());

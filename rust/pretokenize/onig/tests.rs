@@ -262,3 +262,14 @@ fn octal_escapes() {
     assert!(onig_to_fancy(r"\101").unwrap_err().contains(r"\x{41}"));
     assert!(onig_to_fancy(r"(a)\1").is_ok()); // one digit: a back reference
 }
+
+#[test]
+fn control_escapes_and_angle_brackets() {
+    // `\<` and `\>` are the characters there (word boundaries in fancy-regex)
+    assert_eq!(pieces(r"\<\w+\>|.", "a <bc> d"), ["a", " ", "<bc>", " ", "d"]);
+    // `\cX`, `\C-X`: control characters (`\c?` is DEL)
+    assert_eq!(rewrite(r"\cA\ca\C-a\c?[\c@-\cZ]"), r"\x{1}\x{1}\x{1}\x{7F}[\x{0}-\x{1A}]");
+    assert_eq!(pieces(r"\ca+|.", "x\u{1}\u{1}"), ["x", "\u{1}\u{1}"]);
+    assert!(onig_to_fancy(r"\Ca").unwrap_err().contains("without a hyphen"));
+    assert!(onig_to_fancy(r"\cé").unwrap_err().contains("ASCII"));
+}
