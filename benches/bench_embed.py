@@ -68,7 +68,11 @@ def main() -> None:
     given = list(range(len(texts)))
     by_length = sorted(given, key=lambda i: -lengths[i])
     systems = {
-        "lexforge `model.embed`": lambda: ours.embed(texts, batch_size=args.batch_size),
+        # whole texts on both sides (embed's default would cut them at the 256 tokens of
+        # MiniLM's sentence-transformers config, as sentence-transformers does)
+        "lexforge `model.embed`": lambda: ours.embed(
+            texts, batch_size=args.batch_size, max_length=512
+        ),
         "transformers, given order": lambda: transformers_embed(given),
         "transformers, sorted by length": lambda: transformers_embed(by_length),
     }

@@ -132,6 +132,45 @@ def test_minilm_mean_pooling_is_sentence_transformers(recwarn: Any) -> None:
         np.testing.assert_allclose(got, want, atol=1e-5)
 
 
+def test_minilm_cuts_texts_where_sentence_transformers_does(tmp_path: Path) -> None:
+    """all-MiniLM-L6-v2's sentence_bert_config.json says max_seq_length 256, where
+    sentence-transformers cuts every text; lexforge read texts of 257 to 512 tokens whole,
+    cosine 0.96 to sentence-transformers' vectors, silently (an audit). They are cut there
+    now, with a warning counting them; max_length= sets another cut, and the CLI's
+    --max-length."""
+    folder = Path(datasets.files("all-MiniLM-L6-v2")["model_dir"])
+    tok, hf = _hf(folder)
+    texts = ["A man is eating food.", "the long sentence goes on " * 60, "words " * 300]
+
+    def sentence_transformers(cut: int) -> Any:
+        enc = tok(texts, padding=True, truncation=True, max_length=cut, return_tensors="pt")
+        with torch.no_grad():
+            tokens = hf(**enc).last_hidden_state
+        mask = enc["attention_mask"].unsqueeze(-1).float()
+        pooled = torch.sum(tokens * mask, 1) / torch.clamp(mask.sum(1), min=1e-9)
+        return torch.nn.functional.normalize(pooled, p=2, dim=1).numpy()
+
+    ours = BertModel.from_pretrained("all-MiniLM-L6-v2")
+    with pytest.warns(UserWarning, match="2 of 3 texts are longer than 256 tokens and were cut"):
+        got = ours.embed(texts, normalize=True)
+    np.testing.assert_allclose(got, sentence_transformers(256), atol=1e-5)
+    with pytest.warns(UserWarning, match="2 of 3 texts are longer than 100 tokens"):
+        got = ours.embed(texts, normalize=True, max_length=100)
+    np.testing.assert_allclose(got, sentence_transformers(100), atol=1e-5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ours.embed(texts[:1], normalize=True)  # nothing cut: nothing said
+    lines = tmp_path / "texts.txt"
+    lines.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    out = tmp_path / "v.npy"
+    from lexforge.cli import main
+
+    with pytest.warns(UserWarning, match="longer than 100 tokens"):
+        assert main(["embed", "all-MiniLM-L6-v2", str(lines), "-o", str(out),
+                     "--normalize", "--max-length", "100"]) == 0  # fmt: skip
+    np.testing.assert_allclose(np.load(out), sentence_transformers(100), atol=1e-5)
+
+
 def test_fill_mask_is_the_transformers_pipeline(checkpoint: Path) -> None:
     tok, _ = _hf(checkpoint)
     hf = transformers.BertForMaskedLM.from_pretrained(checkpoint).eval()

@@ -63,6 +63,8 @@ def _embed(args: argparse.Namespace) -> int:
         )
     if not args.words and args.pooling_words is not None:
         raise ConfigError("--pooling-words is for --words (one vector per word); add --words")
+    if args.words and args.max_length is not None:
+        raise ConfigError("--max-length cuts text vectors' texts; --words reads texts whole")
     parquet = output.suffix.lower() == ".parquet"
     pa: Any = None
     pq: Any = None
@@ -117,7 +119,7 @@ def _embed_texts(
                     (output.with_suffix(".words.json"), lambda f: f.write(words)))  # fmt: skip
     else:
         vectors = model.embed(texts, pooling=args.pooling or "mean", normalize=args.normalize,
-                              layers=args.layers)  # fmt: skip
+                              layers=args.layers, max_length=args.max_length)  # fmt: skip
         if pq is not None:
             table = pa.table({"text": pa.array(texts, pa.string()),
                               "embedding": _fixed_lists(pa, vectors)})  # fmt: skip

@@ -386,6 +386,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="the encoder states to average (0 the embeddings, 1 the first layer, -1 the "
         "last, the default), e.g. --layers=-4,-3,-2,-1 for the last four",
     )  # fmt: skip
+    e.add_argument(
+        "--max-length", type=int, default=None, metavar="N",
+        help="cut texts longer than N tokens to N, with a warning counting them (default: "
+        "the max_seq_length of a sentence-transformers checkpoint, 256 for "
+        "all-MiniLM-L6-v2; else texts past the model's positions are refused)",
+    )  # fmt: skip
     e.add_argument("--words", action="store_true", help="one vector per word")
     e.add_argument(
         "--pooling-words", choices=["mean", "first"], default=None,

@@ -218,12 +218,13 @@ class LoadedFrom:
     ``fill_mask`` reads it to refuse an MLM head that was never trained. ``drawn``: the
     names of those tensors and a digest of their values as loaded, by which fine-tuning
     sees a fresh head still untouched and draws it again from its seed (see
-    ``fresh_digest``)."""
+    ``fresh_digest``). ``folder``: the folder the files were read from."""
 
     directory: str
     kind: str
     fresh: tuple[str, ...] = ()
     drawn: tuple[tuple[str, ...], str] = ((), "")
+    folder: str = ""  # the folder read (a dataset's name resolved to its files)
 
 
 def fresh_digest(model: Any, names: Sequence[str]) -> str:

@@ -285,7 +285,7 @@ class Pretrained(nn.Module):
             raise CheckpointError(f"{e} (the config as changed by the overrides {given})") from None
         model.tokenizer, model.tokenizer_unread = _tokenizer(folder)
         fresh = tuple(sorted({m.removeprefix("bert.").split(".")[0] for m in missing}))
-        model.loaded_from = LoadedFrom(str(directory), saved, fresh)
+        model.loaded_from = LoadedFrom(str(directory), saved, fresh, folder=str(folder))
         if missing:
             warnings.warn(
                 f"{source} has no weights for {', '.join(fresh)} ({len(missing)} tensors): "

@@ -102,18 +102,24 @@ def _texts(texts: Any, batch_size: int, name: str = "texts") -> list[str]:
     return out
 
 
-def _encode(model: nn.Module, tok: Any, texts: Sequence[str], *, one: bool = False) -> Any:
-    """The batch's encoding; ``ConfigError`` naming the longest text ("the text" when the
-    caller took ``one``) when it exceeds the positions."""
+def _encode(
+    model: nn.Module, tok: Any, texts: Sequence[str], *, one: bool = False,
+    max_length: int | None = None,
+) -> Any:  # fmt: skip
+    """The batch's encoding (cut to ``max_length`` tokens when given); ``ConfigError``
+    naming the longest text ("the text" when the caller took ``one``) when it exceeds the
+    positions."""
     from ..bpe import BpeTokenizer
 
     limit = _config(model).max_position_embeddings
     options: dict[str, Any] = {}
     if isinstance(tok, BpeTokenizer):  # its special tokens' text (a [MASK]) is special
         options = {"allowed_special": "all", "pad_token_id": tok._pad_id() or 0}
+    if max_length is not None:
+        options.update(truncation=True, max_length=max_length)
     enc = tok.encode_batch(
-        list(texts), padding=True, truncation=False, return_tensors="pt",
-        return_word_ids=True, return_offsets=True, **options,
+        list(texts), padding=True, return_tensors="pt", return_word_ids=True,
+        return_offsets=True, **{"truncation": False, **options},
     )  # fmt: skip
     if enc["input_ids"].shape[1] > limit:
         counts = enc["attention_mask"].sum(1).numpy()
@@ -198,21 +204,26 @@ def check_layers(layers: Any, num_layers: int) -> list[int] | None:
 @torch.no_grad()
 def hidden_states(
     model: nn.Module, tok: Any, texts: Sequence[str], batch_size: int,
-    layers: list[int] | None = None,
+    layers: list[int] | None = None, max_length: int | None = None,
+    counts: npt.NDArray[np.int64] | None = None,
 ) -> Any:  # fmt: skip
     """(the texts' indices, their encoding, hidden states), batch by batch, longest texts
     first, on the model's device; ``layers`` (checked indices, None: the last): the mean of
-    those layers' states. ``ConfigError`` naming the first text longer than the model's
-    positions before any batch is read."""
+    those layers' states; texts cut to ``max_length`` tokens when given (the caller says
+    so; ``counts``: the texts' token counts, when the caller has them). ``ConfigError``
+    naming the first text longer than the model's positions before any batch is read."""
     device = next(model.parameters()).device
     encoder = _encoder(model)
-    counts = token_counts(tok, texts)
+    if counts is None:
+        counts = token_counts(tok, texts)
+    if max_length is not None:
+        counts = np.minimum(counts, max_length)
     check_counts(counts, _config(model).max_position_embeddings)
     was_training = model.training
     model.eval()
     try:
         for indices in longest_first(counts, batch_size):
-            enc = _encode(model, tok, [texts[i] for i in indices])
+            enc = _encode(model, tok, [texts[i] for i in indices], max_length=max_length)
             rows, length = enc["input_ids"].shape
             if length == 0:  # empty texts, and a tokenizer that adds no special tokens
                 yield indices, enc, torch.zeros(rows, 0, _config(model).hidden_size)
@@ -320,6 +331,7 @@ def embed(
     normalize: bool = False,
     batch_size: int = 32,
     layers: int | Sequence[int] | None = None,
+    max_length: int | None = None,
 ) -> npt.NDArray[np.float32]:
     """One vector per text (n, hidden): the [CLS] vector or the mean over real tokens,
     optionally scaled to unit length (cosine similarity is then a dot product). An empty
@@ -329,6 +341,11 @@ def embed(
     0 is the embeddings, 1 the first layer, -1 the last: ``[-4, -3, -2, -1]`` averages
     the last four, as the feature-based uses of BERT do), each state as
     ``BertModel(..., output_hidden_states=True)`` gives it.
+    ``max_length``: texts longer than that many tokens are cut to it (their special tokens
+    kept), with a warning counting them. None: the ``max_seq_length`` of a
+    sentence-transformers checkpoint the model was loaded from (its
+    ``sentence_bert_config.json``: all-MiniLM-L6-v2 says 256), so that its vectors are
+    sentence-transformers' own; else no cut.
     ``ConfigError`` for ``pooling="cls"`` with a tokenizer that puts no token before a
     text, and for a text longer than the model's positions (the first, before any batch
     is read)."""
@@ -336,13 +353,34 @@ def embed(
         raise ConfigError(f"pooling must be 'cls' or 'mean', got {pooling!r}")
     if not isinstance(normalize, (bool, np.bool_)):  # "no" would be true
         raise ConfigError(f"normalize must be True or False, got {normalize!r}")
+    declared = max_length is None
+    if max_length is None:
+        max_length = sentence_max_length(model)
+    if max_length is not None:
+        check_int("max_length", max_length, least=1)
     texts = _texts(texts, batch_size)
     tok = _tokenizer(model, tokenizer)
     if pooling == "cls":
         _check_cls(tok)
     chosen = check_layers(layers, _config(model).num_layers)
+    counts = token_counts(tok, texts)
+    if max_length is not None:
+        cut = int((counts > max_length).sum())
+        if cut:
+            why = (
+                "the max_seq_length of the sentence-transformers checkpoint the model came "
+                "from, which cuts them there too (max_length= sets another)"
+                if declared
+                else "max_length"
+            )
+            warnings.warn(
+                f"{cut} of {len(texts)} texts are longer than {max_length} tokens and were "
+                f"cut to it: {why}",
+                stacklevel=3,
+            )
     vectors = torch.zeros(len(texts), _config(model).hidden_size)
-    for indices, enc, hidden in hidden_states(model, tok, texts, batch_size, chosen):
+    batches = hidden_states(model, tok, texts, batch_size, chosen, max_length, counts)
+    for indices, enc, hidden in batches:
         if pooling == "cls":
             rows = hidden[:, 0]
         else:
@@ -353,6 +391,23 @@ def embed(
         vectors = torch.nn.functional.normalize(vectors, dim=-1)
     result: npt.NDArray[np.float32] = vectors.numpy()
     return result
+
+
+def sentence_max_length(model: nn.Module) -> int | None:
+    """The ``max_seq_length`` that a sentence-transformers checkpoint's
+    ``sentence_bert_config.json`` declares, for a model loaded from one (else None)."""
+    import json
+    from pathlib import Path
+
+    origin = getattr(model, "loaded_from", None)
+    if origin is None:
+        return None
+    path = Path(origin.folder or origin.directory) / "sentence_bert_config.json"
+    try:
+        value = json.loads(path.read_text(encoding="utf-8")).get("max_seq_length")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
 def _check_cls(tok: Any) -> None:
