@@ -115,13 +115,22 @@ impl SpecialTokens {
                     "the {kind} token {text:?} is listed twice; list each added token once"
                 )));
             }
-            if let Some(other) = seen_id.insert(*id, text.as_str()) {
-                return Err(Error::Format(format!(
-                    "the {kind} tokens {other:?} and {text:?} both have id {id}; give each its own id"
-                )));
+            // two special texts may share an id, as tiktoken lets them (o200k_harmony's
+            // <|endofprompt|> and <|reserved_200018|>): both encode to it, and it decodes to
+            // the first (tiktoken's decoder takes one by its hash order); an added token's
+            // id is its own
+            if let Some((other, k_other)) = seen_id.insert(*id, (text.as_str(), k)) {
+                if k >= n_special || k_other >= n_special {
+                    return Err(Error::Format(format!(
+                        "the {kind} tokens {other:?} and {text:?} both have id {id}; give each its own id"
+                    )));
+                }
             }
         }
-        let by_id = tokens.iter().enumerate().map(|(i, (_, id))| (*id, i)).collect();
+        let mut by_id = std::collections::HashMap::new();
+        for (i, (_, id)) in tokens.iter().enumerate() {
+            by_id.entry(*id).or_insert(i); // a shared id decodes to its first text
+        }
         let largest = tokens.iter().map(|(_, id)| *id as usize).max().unwrap_or(0);
         let id_bits = (largest < ID_TABLE_LIMIT).then(|| {
             let mut bits = vec![0u64; if tokens.is_empty() { 0 } else { largest / 64 + 1 }];
@@ -332,14 +341,19 @@ impl SpecialTokens {
             let built = match self.check_all.get() {
                 Some(built) => built,
                 None => {
-                    let made = build(all, MatchKind::Standard)?;
+                    let made = build(all, MatchKind::LeftmostLongest)?;
                     self.check_all.get_or_init(|| made)
                 }
             };
             built.as_ref().map(|ac| Matcher::Owned((ac.clone(), disallowed_idx)))
         } else {
-            build(disallowed_idx.iter().map(|&i| self.tokens[i].0.as_str()), MatchKind::Standard)?
-                .map(|ac| Matcher::Owned((ac, disallowed_idx)))
+            // leftmost: the error names the first disallowed token in the text, as tiktoken
+            // does (the one ending first could start after it)
+            build(
+                disallowed_idx.iter().map(|&i| self.tokens[i].0.as_str()),
+                MatchKind::LeftmostLongest,
+            )?
+            .map(|ac| Matcher::Owned((ac, disallowed_idx)))
         };
         Ok(Policy { specials: self, raw, normalized, check })
     }
@@ -613,7 +627,9 @@ mod tests {
     fn bad_sets() {
         assert!(SpecialTokens::new(vec![("".into(), 1)]).is_err());
         assert!(SpecialTokens::new(vec![("a".into(), 1), ("a".into(), 2)]).is_err());
-        assert!(SpecialTokens::new(vec![("a".into(), 1), ("b".into(), 1)]).is_err());
+        // two specials may share an id (tiktoken's o200k_harmony); it names the first
+        let shared = SpecialTokens::new(vec![("a".into(), 1), ("b".into(), 1)]).unwrap();
+        assert_eq!(shared.text_of(1), Some("a"));
         assert!(specials().policy(&Selection::Some(vec![9]), &Selection::All).is_err());
         let added =
             |a: &str, b: u32| SpecialTokens::with_added(vec![("a".into(), 1)], vec![(a.into(), b)]);

@@ -7,6 +7,7 @@ ours. What HF itself does inconsistently is left out, each case saying why."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 
 import lexforge as lf
 from lexforge import datasets
+from lexforge.errors import SpecialTokenError
 
 tiktoken = pytest.importorskip("tiktoken")
 hf = pytest.importorskip("tokenizers")
@@ -148,6 +150,97 @@ def test_special_token_sets_match_tiktoken(
         except ValueError:
             got = ValueError
         assert got == want, name
+
+
+def test_single_tokens_by_bytes_as_tiktoken(
+    tiktoken_encodings: dict[str, tuple[Any, lf.Tokenizer]],
+) -> None:
+    """token_to_id takes any token's bytes, a special token's too, as tiktoken's
+    encode_single_token does (and as id_to_token gives them back): a special's bytes gave
+    None (an audit)."""
+    for name, (theirs, ours) in tiktoken_encodings.items():
+        for token in [*theirs.special_tokens_set, "hello", " world", "\n\n"]:
+            raw = token.encode("utf-8")
+            try:
+                want = theirs.encode_single_token(raw)
+            except KeyError:
+                want = None
+            assert ours.token_to_id(raw) == want, (name, token)
+            if want is not None:
+                assert ours.token_to_id(ours.id_to_token(want)) == want
+        assert ours.token_to_id(b"\xff\xfe not one token") is None
+
+
+def test_the_disallowed_token_named_is_the_first_in_the_text(
+    tiktoken_encodings: dict[str, tuple[Any, lf.Tokenizer]],
+) -> None:
+    """Of two disallowed specials that overlap, the error names the one that starts first,
+    as tiktoken's does (it named the one ending first: "cd" inside "<|abcdef|>", whose
+    advice, allowing "cd", failed again on the other; an audit)."""
+    theirs, _ = tiktoken_encodings["cl100k_base"]
+    specials = {"<|abcdef|>": 100257, "cd": 100258}
+    oracle = tiktoken.Encoding(
+        "x", pat_str=theirs._pat_str, mergeable_ranks=theirs._mergeable_ranks,
+        special_tokens=specials,
+    )  # fmt: skip
+    ours = lf.Tokenizer.from_tiktoken(datasets.files("cl100k_base")["ranks"],
+                                      special_tokens=specials)  # fmt: skip
+    for text in ("xx <|abcdef|>", "cd <|abcdef|>", "<|abcdef|> cd"):
+        with pytest.raises(ValueError) as want:
+            oracle.encode(text)
+        named = str(want.value).split("token '")[1].split("'")[0]
+        with pytest.raises(SpecialTokenError, match=f"special token {json.dumps(named)} at"):
+            ours.encode(text)
+    with pytest.raises(TypeError, match=r"text must be a str, got list .*encode_batch"):
+        ours.encode(["a"])
+
+
+def test_special_tokens_sharing_an_id_as_tiktoken_o200k_harmony(
+    tiktoken_encodings: dict[str, tuple[Any, lf.Tokenizer]], tmp_path: Path
+) -> None:
+    """o200k_harmony (gpt-oss) gives <|endofprompt|> and <|reserved_200018|> one id,
+    which tiktoken takes and lexforge refused (an audit). Both texts now encode to it, as
+    tiktoken's ids under any allowed set, and it decodes to the first; a tokenizer.json
+    keeps both (HF reads one text per id: a warning says so)."""
+    import random
+
+    theirs, _ = tiktoken_encodings["o200k_base"]
+    specials = {**theirs._special_tokens, "<|startoftext|>": 199998, "<|return|>": 200002,
+                "<|call|>": 200012}  # fmt: skip
+    specials |= {f"<|reserved_{i}|>": i for i in range(200013, 201088)}
+    assert specials["<|endofprompt|>"] == specials["<|reserved_200018|>"] == 200018
+    oracle = tiktoken.Encoding(
+        "harmony", pat_str=theirs._pat_str, mergeable_ranks=theirs._mergeable_ranks,
+        special_tokens=specials,
+    )  # fmt: skip
+    ours = lf.Tokenizer.from_tiktoken(
+        datasets.files("o200k_base")["ranks"], pattern="o200k", special_tokens=specials
+    )
+    rng = random.Random(0)
+    pieces = ["<|endofprompt|>", "<|reserved_200018|>", "<|call|>", "<|return|>", " hi", "x",
+              "<|reserved_2000", "<|", "\n"]  # fmt: skip
+    sets: list[Any] = ["all", {"<|endofprompt|>"}, {"<|reserved_200018|>", "<|call|>"}]
+    for _ in range(300):
+        text = "".join(rng.choices(pieces, k=rng.randrange(1, 6)))
+        for allowed in sets:
+            for disallowed in ("all", ()):
+                kw = {"allowed_special": allowed, "disallowed_special": disallowed}
+                try:
+                    want: Any = oracle.encode(text, **kw)
+                except ValueError:
+                    want = ValueError
+                try:
+                    got: Any = ours.encode(text, **kw)
+                except ValueError:
+                    got = ValueError
+                assert got == want, (text, allowed, disallowed)
+    assert ours.decode([200018], skip_special_tokens=False) == "<|endofprompt|>"
+    assert ours.token_to_id("<|reserved_200018|>") == ours.token_to_id("<|endofprompt|>")
+    with pytest.warns(UserWarning, match=r"share id 200018: .*HF tokenizers reads only one"):
+        ours.save(tmp_path / "tokenizer.json")
+    again = lf.Tokenizer.from_file(tmp_path / "tokenizer.json")
+    text = "a <|reserved_200018|> b <|endofprompt|>"
+    assert again.encode(text, allowed_special="all") == oracle.encode(text, allowed_special="all")
 
 
 # ---------------------------------------------------------------- batch options

@@ -248,11 +248,11 @@ class BpeBase(Tokenizer):
                 for t, i in self._added.items()
                 if self._core.token_bytes(i) is None or i in self._forms
             ]
-            self._decoded_specials = {
-                tid: _bytelevel.decode(text) or text.encode()
-                for text, tid in [*self._specials.items(), *added]
-                for text in [self._forms.get(tid, text)]
-            }
+            decoded: dict[int, bytes] = {}
+            for text, tid in [*self._specials.items(), *added]:  # a shared id: the first
+                text = self._forms.get(tid, text)
+                decoded.setdefault(tid, _bytelevel.decode(text) or text.encode())
+            self._decoded_specials = decoded
         return self._decoded_specials
 
     def _holds_special(self, ids: npt.NDArray[Any] | list[int]) -> bool:
@@ -299,7 +299,20 @@ class BpeBase(Tokenizer):
         return self._core.preset
 
     def token_to_id(self, token: bytes | str) -> int | None:
-        """The id of a token given as bytes, or as a special token's text."""
+        """The id of a token given as bytes, or as a special token's text (or its UTF-8
+        bytes, as ``id_to_token`` gives them back and tiktoken's ``encode_single_token``
+        takes them)."""
+        if isinstance(token, (bytes, bytearray)):
+            found = self._core.token_id(bytes(token))
+            if found is not None:
+                return found
+            try:
+                token = bytes(token).decode("utf-8")
+            except UnicodeDecodeError:
+                return None
+            if token in self._specials or token in self._added:
+                return self._specials.get(token, self._added.get(token))
+            return None
         if isinstance(token, str):
             if token in self._specials or token in self._added:
                 return self._specials.get(token, self._added.get(token))
@@ -314,7 +327,9 @@ class BpeBase(Tokenizer):
         bytes in the byte-level alphabet."""
         from lexforge import _bytelevel
 
-        names = {i: t for t, i in [*self._added.items(), *self._specials.items()]}
+        names: dict[int, str] = {}
+        for t, i in [*self._specials.items(), *self._added.items()]:
+            names.setdefault(i, t)  # (two specials sharing an id: the first)
         names.update(self._forms)
         return names[tid] if tid in names else _bytelevel.encode(self.id_to_token(tid))
 

@@ -34,6 +34,7 @@ class BpeSaving(BpeBase):
         tokens (a warning names what a plain load would not restore). Writes are atomic."""
         if format == "hf":
             target = save_target(path, "tokenizer.json")
+            self._warn_shared_ids()
             atomic_write(target, json.dumps(self._hf_doc(), ensure_ascii=False, indent=1))
         elif format == "gpt2":
             if not os.fspath(path):  # Path("") would be the working directory
@@ -63,6 +64,26 @@ class BpeSaving(BpeBase):
             None if pad is None else pad.to_hf(self._token_text(pad.pad_id)),
             not self._join_tokens, file,
         )  # fmt: skip
+
+    def _warn_shared_ids(self) -> None:
+        """Special tokens sharing an id (as tiktoken's o200k_harmony has them) are saved
+        each with the id, which lexforge reads back as they were; HF tokenizers keeps one
+        text per id and reads the others as ordinary text."""
+        by_id: dict[int, list[str]] = {}
+        for text, tid in self._specials.items():
+            by_id.setdefault(tid, []).append(text)
+        shared = {i: t for i, t in by_id.items() if len(t) > 1}
+        if shared:
+            tid, texts = next(iter(sorted(shared.items())))
+            more = f" (and {len(shared) - 1} more ids are shared)" if len(shared) > 1 else ""
+            warnings.warn(
+                f"the special tokens {texts} share id {tid}{more}: tokenizer.json keeps "
+                "them all, which lexforge reads back as "
+                "they are, but HF tokenizers reads only one text per id and encodes the "
+                "others as ordinary text",
+                UserWarning,
+                stacklevel=3,
+            )
 
     def _warn_lost(self, format: str) -> None:
         """Warns about what only tokenizer.json records: the template, lstrip, trimming."""

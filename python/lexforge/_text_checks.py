@@ -124,9 +124,10 @@ def not_texts(err: TypeError, **sources: Any) -> TypeError:
     for name, source in sources.items():
         if source is None and name != "text":
             continue
+        one = name in ("text", "pair")  # a single text's argument: a list there is no text
         items = (
             [(name, source)]
-            if not isinstance(source, list)
+            if one or not isinstance(source, list)
             else [(f"{name}[{i}]", item) for i, item in enumerate(source)]
         )
         for where, item in items:
@@ -134,6 +135,8 @@ def not_texts(err: TypeError, **sources: Any) -> TypeError:
                 hint = (
                     ": decode it first (data.decode('utf-8'))"
                     if isinstance(item, (bytes, bytearray))
+                    else "; for several texts, call encode_batch"
+                    if one and isinstance(item, (list, tuple))
                     else ""
                 )
                 shown = repr(item) if len(repr(item)) <= 40 else repr(item)[:37] + "..."

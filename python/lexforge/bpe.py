@@ -99,7 +99,9 @@ class BpeTokenizer(BpeEncoding, BpeSaving):
         """The special tokens put before and after each text, None without a template."""
         if self._template is None:
             return None
-        names = {i: t for t, i in self._specials.items()}
+        names: dict[int, str] = {}
+        for text, tid in self._specials.items():
+            names.setdefault(tid, text)
         t = self._template
         return [names[i] for i in t.prefix], [names[i] for i in t.suffix]
 
