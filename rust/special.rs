@@ -88,6 +88,9 @@ impl<T: Clone> Recent<T> {
         }
         let value = build()?;
         let mut kept = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if kept.iter().any(|(k, _)| k.as_slice() == key) {
+            return Ok(value); // (another thread built it meanwhile)
+        }
         if kept.len() >= RECENT {
             kept.remove(0);
         }

@@ -368,6 +368,13 @@ def test_transformers_arguments_by_name_and_position(
     assert torch.equal(words["labels"], alias["labels"])
     with pytest.raises(ConfigError, match="whole-word masking needs mlm=True"):
         lf.MLMCollator(bert, mlm=False, whole_word_mask=True)
+    with pytest.raises(ConfigError, match=r"mlm=False makes causal labels .* no masker"):
+        lf.MLMCollator(bert, mlm=False, masker=lf.Masker.from_tokenizer(bert))
+    # seed=None: a rate schedule still follows the calls (it sat at its end rate)
+    from lexforge.masking import linear_schedule
+
+    ramp = lf.MLMCollator(bert, mlm_probability=linear_schedule(0.0, 0.5, 1000), seed=None)
+    assert (ramp(examples)["labels"] != -100).float().mean().item() < 0.01
 
     follow = lf.MLMCollator(bert, seed=None)
     torch.manual_seed(5)

@@ -429,14 +429,19 @@ def test_heads_reading_the_pooler_refuse_left_padding(tok: Any) -> None:
     for head in (BertForSequenceClassification(_config(1000)), BertForPreTraining(_config(1000))):
         head.eval()
         left = _ids([2, 7, 8, 3], [0, 2, 9, 3])
+        nsp = {} if hasattr(head, "classifier") else {"next_sentence_label": _ids([0, 1])[0]}
         with pytest.raises(
             ConfigError,
             match=r"attention_mask\[1\] starts with padding .*"
             r"position 1\).*pad on the right",
         ):
-            head(left, left != 0)
+            head(left, left != 0, **nsp)
         with pytest.raises(ConfigError, match="starts with padding"):  # a float mask too
-            head(left, (left != 0).float())
+            head(left, (left != 0).float(), **nsp)
+        if nsp:  # MLM alone reads no pooled vector: left padding is taken
+            labels = torch.full_like(left, -100)
+            labels[0, 1] = 7
+            assert head(left, left != 0, labels=labels).loss is not None
         right = _ids([2, 7, 8, 3], [2, 9, 3, 0], [0, 0, 0, 0])
         with torch.no_grad():
             out = head(right, right != 0)

@@ -241,6 +241,10 @@ def test_special_tokens_sharing_an_id_as_tiktoken_o200k_harmony(
     again = lf.Tokenizer.from_file(tmp_path / "tokenizer.json")
     text = "a <|reserved_200018|> b <|endofprompt|>"
     assert again.encode(text, allowed_special="all") == oracle.encode(text, allowed_special="all")
+    # adding a token keeps both texts of the shared id (one was dropped: a review)
+    again.add_special_tokens(["<|new|>"])
+    assert again.encode(text, allowed_special="all") == oracle.encode(text, allowed_special="all")
+    assert again.decode([200018], skip_special_tokens=False) == "<|endofprompt|>"
 
 
 # ---------------------------------------------------------------- batch options

@@ -160,6 +160,8 @@ def test_minilm_cuts_texts_where_sentence_transformers_does(tmp_path: Path) -> N
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         ours.embed(texts[:1], normalize=True)  # nothing cut: nothing said
+    with pytest.raises(ConfigError, match="max_length=1000 is more than the model's 512"):
+        ours.embed(texts, max_length=1000)
     lines = tmp_path / "texts.txt"
     lines.write_text("\n".join(texts) + "\n", encoding="utf-8")
     out = tmp_path / "v.npy"

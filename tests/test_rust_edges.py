@@ -72,6 +72,7 @@ ONIG_MEANINGS = [
     # \< and \> are the characters (fancy-regex: word boundaries); control escapes
     (r"\<\w+\>|.", "a <bc> d"),
     (r"\cA|\C-b+|\c?|[\c@-\cZ]+|.", "a\x01\x02\x02\x7f\x00\x05a\x1b"),
+    (r"\c\\+|.", "a\x1c\x1c\\"),
 ]
 
 

@@ -130,7 +130,7 @@ class MLMCollator:
         self.mlm = bool(mlm)
         # seed None: masks follow torch's global generator outside a DataLoader, as
         # transformers' collator does without a seed (the masker's own seed is then 0)
-        self.follow_torch = seed is None
+        self.follow_torch = seed is None and masker is None  # (a given masker counts its own)
         if masker is None and mlm:
             if tokenizer is None:
                 raise ConfigError("MLMCollator needs a tokenizer, or a masker and pad_token_id")
@@ -145,6 +145,10 @@ class MLMCollator:
             )
         elif masker is not None and not isinstance(masker, Masker):
             raise ConfigError(f"masker must be a lexforge Masker, got {type(masker).__name__}")
+        if masker is not None and not mlm:
+            raise ConfigError(
+                "mlm=False makes causal labels and masks nothing: pass no masker with it"
+            )
         if pad_token_id is None and tokenizer is not None:
             pad_token_id = tokenizer.pad_token_id if hf else tokenizer._pad_id()
         if pad_token_id is None:
@@ -207,8 +211,12 @@ class MLMCollator:
         if self.masker is None:  # mlm=False: causal labels, -100 at the padding id as HF has
             masked, labels = ids, np.where(ids == self.pad_token_id, -100, ids)
         else:
-            step = _torch_step() if self.follow_torch and _loader_batch() is None else None
-            masked, labels = self.masker(ids, special_tokens_mask=never, word_ids=words, step=step)
+            step = counted = None
+            if self.follow_torch and _loader_batch() is None:
+                # masks from torch's generator; a rate schedule still read at the call count
+                step, (_, counted) = _torch_step(), self.masker._next_step()
+            masked, labels = self.masker(ids, special_tokens_mask=never, word_ids=words,
+                                         step=step, schedule_step=counted)  # fmt: skip
         out: dict[str, Any] = {"input_ids": masked}
         if "token_type_ids" in padded:
             out["token_type_ids"] = padded["token_type_ids"]

@@ -676,10 +676,15 @@ impl Rewriter {
                 }
                 let code = match self.next() {
                     Some('?') => 0x7F,
+                    // `\c\\`: the backslash, escaped (0x1C)
+                    Some('\\') if self.peek() == Some('\\') => {
+                        self.at += 1;
+                        0x1C
+                    }
                     Some(x) if x.is_ascii() && x != '\\' => u32::from(x) & 0x9F,
                     other => {
                         let x: String = other.into_iter().collect();
-                        return Err(format!("uses the control escape \\{e}{}{x}, which lexforge reads for ASCII letters and symbols only; write the character as \\x{{..}}", if e == 'C' { "-" } else { "" }));
+                        return Err(format!("uses the control escape \\{e}{}{x}, which lexforge reads for ASCII characters only (a backslash escaped: \\c\\\\); write the character as \\x{{..}}", if e == 'C' { "-" } else { "" }));
                     }
                 };
                 text = format!("\\x{{{code:X}}}");

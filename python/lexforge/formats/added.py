@@ -303,9 +303,16 @@ def add_to_doc(doc: dict[str, Any], tokens: list[AddedToken]) -> int:
     is a token's already (a vocabulary whose ids have gaps), one past the largest id."""
     vocab: dict[str, int] = doc["model"]["vocab"]
     entries: dict[int, AddedToken] = {}
+    # special tokens sharing an id with an earlier one (tiktoken's o200k_harmony), by text:
+    # kept after it, not overwritten by it
+    sharing: dict[str, AddedToken] = {}
     for e in doc.get("added_tokens") or []:
         options = {k: e.get(k, False) for k in ("special", *FLAGS)}
-        entries[e["id"]] = AddedToken(e["content"], e["id"], **options)
+        token = AddedToken(e["content"], e["id"], **options)
+        if e["id"] in entries and entries[e["id"]].content != e["content"]:
+            sharing[e["content"]] = token
+        else:
+            entries[e["id"]] = token
     ids = {t.content: i for i, t in entries.items()}
     # the model's vocabulary as HF holds it: as the file it read lists it
     hf_vocab = model_vocab(vocab, [entries[i] for i in sorted(entries)])
@@ -314,6 +321,12 @@ def add_to_doc(doc: dict[str, Any], tokens: list[AddedToken]) -> int:
     top, most, size = max(entries, default=None), max(taken, default=-1), len(hf_vocab)
     count = 0
     for token in tokens:
+        if token.content in sharing:  # (its id is another's too: it keeps it)
+            kept = sharing[token.content]
+            if kept != replace(token, id=kept.id):
+                sharing[token.content] = replace(token, id=kept.id)
+                count += 1
+            continue
         had = ids.get(token.content)
         if not token.content or (had is not None and entries[had] == replace(token, id=had)):
             continue  # (added already, with the same options)
@@ -331,7 +344,12 @@ def add_to_doc(doc: dict[str, Any], tokens: list[AddedToken]) -> int:
         top, most = tid if top is None else max(top, tid), max(most, tid)
         entries[tid] = replace(token, id=tid)  # the last definition holds, as HF saves it
         ids[token.content] = tid
-    doc["added_tokens"] = [entries[i].entry() for i in sorted(entries)]
+    after: dict[int, list[AddedToken]] = {}
+    for t in sharing.values():
+        after.setdefault(t.id, []).append(t)
+    doc["added_tokens"] = [
+        e.entry() for i in sorted(entries) for e in [entries[i], *after.get(i, [])]
+    ]
     return count
 
 

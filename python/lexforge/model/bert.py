@@ -240,9 +240,9 @@ class BertModel(Pretrained):
     ``input_ids`` and ``token_type_ids`` (B, N) are int64 or int32;
     ``attention_mask`` (B, N) is 1/True at real tokens; hidden states at padding are 0.
     The pooler reads position 0, so rows start with [CLS] (pad on the right: with left
-    padding it pools a zero state, where HF pools whatever it computed there; the heads
-    that read it, sequence classification and next-sentence prediction, refuse such a
-    batch on the CPU).
+    padding it pools a zero state, where HF pools whatever it computed there; the
+    sequence classifier, and the pretraining model given next-sentence labels, refuse such
+    a batch on the CPU).
     Bad inputs raise ``ConfigError`` (``TokenIdError`` for an id outside the vocabulary);
     id ranges are checked only on the CPU and outside ``torch.compile``
     (``lexforge.model.inputs`` says why).
@@ -706,7 +706,8 @@ class BertForPreTraining(Pretrained):
         states, attentions = layer_outputs(encoded)
         hidden, pooled = encoded[0], encoded[1]
         assert pooled is not None
-        check_pooled_rows(attention_mask, "the next-sentence head")  # (checked by self.bert first)
+        if next_sentence_label is not None:  # (MLM alone reads no pooled vector)
+            check_pooled_rows(attention_mask, "the next-sentence loss")
         if labels is not None:
             shape = tuple(hidden.shape[:2])
             labels = class_ids("labels", labels, shape, self.config.vocab_size, "tokens")

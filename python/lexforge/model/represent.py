@@ -358,6 +358,12 @@ def embed(
         max_length = sentence_max_length(model)
     if max_length is not None:
         check_int("max_length", max_length, least=1)
+        positions = _config(model).max_position_embeddings
+        if max_length > positions:
+            raise ConfigError(
+                f"max_length={max_length} is more than the model's {positions} positions: "
+                f"pass at most {positions}"
+            )
     texts = _texts(texts, batch_size)
     tok = _tokenizer(model, tokenizer)
     if pooling == "cls":

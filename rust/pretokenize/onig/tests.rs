@@ -272,4 +272,5 @@ fn control_escapes_and_angle_brackets() {
     assert_eq!(pieces(r"\ca+|.", "x\u{1}\u{1}"), ["x", "\u{1}\u{1}"]);
     assert!(onig_to_fancy(r"\Ca").unwrap_err().contains("without a hyphen"));
     assert!(onig_to_fancy(r"\cé").unwrap_err().contains("ASCII"));
+    assert_eq!(pieces(r"\c\\+|.", "a\u{1c}\u{1c}"), ["a", "\u{1c}\u{1c}"]);
 }
