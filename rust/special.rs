@@ -203,8 +203,9 @@ impl SpecialTokens {
     /// be an added token's.
     pub fn set_flags(&mut self, flags: &[(u32, Flags)]) -> Result<()> {
         for (id, f) in flags {
-            let i = self.index_of(*id, "flags")?;
-            self.flags[i] = *f;
+            for i in self.indices_of(*id, "flags")? {
+                self.flags[i] = *f;
+            }
         }
         self.rebuild()
     }
@@ -216,7 +217,9 @@ impl SpecialTokens {
         let mut flags = self.flags.clone();
         flags.iter_mut().for_each(|f| f.lstrip = false);
         for id in ids {
-            flags[self.index_of(*id, "lstrip")?].lstrip = true;
+            for i in self.indices_of(*id, "lstrip")? {
+                flags[i].lstrip = true;
+            }
         }
         self.flags = flags;
         self.rebuild()
@@ -237,12 +240,15 @@ impl SpecialTokens {
         self.rebuild()
     }
 
-    fn index_of(&self, id: u32, what: &str) -> Result<usize> {
-        self.by_id.get(&id).copied().ok_or_else(|| {
+    /// The positions of the texts with this id: one, or several that share it (flags given
+    /// by id apply to each of them).
+    fn indices_of(&self, id: u32, what: &str) -> Result<Vec<usize>> {
+        let first = *self.by_id.get(&id).ok_or_else(|| {
             Error::Config(format!(
                 "id {id} is not an added token's; {what} applies to added tokens only"
             ))
-        })
+        })?;
+        Ok((first..self.tokens.len()).filter(|&i| self.tokens[i].1 == id).collect())
     }
 
     fn rebuild(&mut self) -> Result<()> {
@@ -680,6 +686,19 @@ mod tests {
         // two specials may share an id (tiktoken's o200k_harmony); it names the first
         let shared = SpecialTokens::new(vec![("a".into(), 1), ("b".into(), 1)]).unwrap();
         assert_eq!(shared.text_of(1), Some("a"));
+        // flags given by id apply to every text with it
+        let mut shared = shared;
+        shared.set_lstrip(&[1]).unwrap();
+        let p = shared.policy(&Selection::All, &Selection::Some(vec![])).unwrap();
+        assert_eq!(
+            segs(&p, "x a x b"),
+            [
+                Segment::Text(0, 1),
+                Segment::Special(1, 1, 3),
+                Segment::Text(3, 5),
+                Segment::Special(1, 5, 7)
+            ]
+        );
         assert!(specials().policy(&Selection::Some(vec![9]), &Selection::All).is_err());
         let added =
             |a: &str, b: u32| SpecialTokens::with_added(vec![("a".into(), 1)], vec![(a.into(), b)]);
