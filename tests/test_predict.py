@@ -303,6 +303,18 @@ def test_answer_is_the_best_span_of_the_exports_logits(tok: Any, tmp_path: Path)
     long = " ".join([TEXTS[0]] * 12)
     ((text, start, _),) = ours.answer(["What was the film?"], [long], max_length=32)
     assert text and long[start : start + len(text)] == text
+    # a question past a quarter of the window is cut to it, as fine-tuning cuts it, and
+    # said (the cut question's answer is the one given)
+    asked = " ".join(["who visited the city"] * 6) + "?"
+    with pytest.warns(UserWarning, match=r"1 of 2 questions are longer than 16 tokens .*"
+                                         r"questions\[1\] first"):  # fmt: skip
+        cut = ours.answer(["Who?", asked], [TEXTS[4]] * 2, max_length=64)
+    pieces = hf_tok(asked, add_special_tokens=False, return_offsets_mapping=True)
+    shorter = asked[: pieces["offset_mapping"][15][1]]
+    assert cut[1][:2] == ours.answer([shorter], [TEXTS[4]], max_length=64)[0][:2]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        ours.answer(["Who?", shorter], [TEXTS[4]] * 2, max_length=64)
     with pytest.raises(ConfigError, match="2 questions but 1 contexts"):
         ours.answer(["a", "b"], ["c"])
     with pytest.raises(ConfigError, match=r"contexts\[0\] is blank"):
@@ -348,6 +360,18 @@ def test_lexforge_predict_writes_what_the_api_gives(
     answers = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     expected = qa.answer([q for q, _ in pairs], [c for _, c in pairs])
     assert [(a["answer"], a["start"]) for a in answers] == [(t, s) for t, s, _ in expected]
+    # the longest answer fine-tuning scored, given as it recorded it
+    for most in (1, 2):
+        assert main(["predict", str(tmp_path / "qa"), str(records),
+                     "--max-answer-length", str(most)]) == 0  # fmt: skip
+        answers = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+        bounded = qa.answer([q for q, _ in pairs], [c for _, c in pairs], max_answer_length=most)
+        assert [(a["answer"], a["start"]) for a in answers] == [(t, s) for t, s, _ in bounded]
+        assert all(len(tok.encode(t, add_special_tokens=False)) <= most for t, _, _ in bounded)
+    assert main(["predict", str(tmp_path / "qa"), str(records), "--max-answer-length", "0"]) == 1
+    assert "--max-answer-length" in capsys.readouterr().err
+    assert main(["predict", str(tmp_path / "tag"), str(lines), "--max-answer-length", "3"]) == 1
+    assert "--max-answer-length is for QA models" in capsys.readouterr().err
     # SQuAD's own .json layout, beside a jsonl file: each question with its id
     squad = tmp_path / "dev.json"
     squad.write_text(json.dumps({"version": "v2.0", "data": [{"title": "t", "paragraphs": [

@@ -1006,3 +1006,32 @@ def test_the_chunked_head_trains_as_the_whole_one(
     assert a.keys() == b.keys()
     for name, value in a.items():
         assert torch.allclose(value, b[name], rtol=1e-3, atol=1e-5), name
+
+
+def test_held_out_data_shorter_than_an_evaluation_is_scored_once(
+    corpus: dict[str, Any], tmp_path: Path
+) -> None:
+    """Held-out data with fewer rows than eval_batches x batch_size is scored once, its
+    last batch short: any eval_batches from its batch count up gives the same scores
+    (the stream is endless, and its rows were scored over again with other masks,
+    unevenly), and the rows scored are the pass's (counted from the finite stream)."""
+    tok, root = corpus["tok"], corpus["root"]
+    docs = (root / "eval.txt").read_text(encoding="utf-8").split("\n\n")[:3]
+    (tmp_path / "small.txt").write_text("\n\n".join(docs), encoding="utf-8")
+    small = lf.build_shards(tmp_path / "small.txt", tmp_path / "small", tok, progress=False)
+    once = list(lf.PretrainingBatches(small, batch_size=4, max_seq_len=64, objective="none",
+                                      epochs=1))  # fmt: skip
+    rows = sum(len(b["input_ids"]) for b in once)
+    assert rows % 4 and len(once) < 8  # a short last batch, fewer batches than asked
+    run = {"model": _config(tok), "steps": 1, "batch_size": 4, "max_seq_len": 64,
+           "objective": "none", "progress": False, "keep": 0}  # fmt: skip
+
+    def scores(folder: str, batches: int) -> tuple[Any, ...]:
+        result = pretrain(corpus["train"], tmp_path / folder, eval_data=small,
+                          eval_batches=batches, **run)  # fmt: skip
+        (ev,) = [r for r in result.history if r["split"] == "eval"]
+        return ev["mlm_loss"], ev["mlm_accuracy"]
+
+    whole = scores("a", len(once))
+    assert scores("b", 8) == whole == scores("c", 50)
+    assert scores("d", len(once) - 1) != whole

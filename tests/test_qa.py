@@ -586,7 +586,7 @@ def test_long_questions_are_cut(checkpoint: Path, tmp_path: Path) -> None:
         result = finetune(checkpoint, rows, test=rows, task="qa", max_steps=1, progress=False,
                           out_dir=tmp_path / "run")  # fmt: skip
     report = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert (report["max_length"], report["stride"]) == (64, 32)
+    assert (report["max_length"], report["stride"], report["max_answer_length"]) == (64, 32, 30)
     assert report["questions_cut"] == {"train": 1, "test": 1}
     assert result.test is not None and set(result.test["predictions"]) == {"0", "1", "2", "3", "4"}
     with pytest.raises(ConfigError, match=r"the train split's example 4 \(id '4'\) does not fit.*"

@@ -327,12 +327,15 @@ def _predict(args: argparse.Namespace) -> int:
         )
     for flag, value, kinds in (("--max-length", args.max_length, ("classify", "tag", "answer")),
                                ("--stride", args.stride, ("answer",)),
+                               ("--max-answer-length", args.max_answer_length, ("answer",)),
                                ("--null-threshold", args.null_threshold, ("answer",))):  # fmt: skip
         if value is not None and head not in kinds:
             raise ConfigError(f"{flag} is for {' and '.join(_NAMES[k] for k in kinds)}")
     if args.max_length is not None:  # (named by its flag, before the model loads)
         least = {"tag": 3, "answer": 1}.get(head, 5 if args.pair_column else 3)
         check_int("--max-length", args.max_length, least=least)
+    if args.max_answer_length is not None:
+        check_int("--max-answer-length", args.max_answer_length, least=1)
     if args.output is not None:
         _check_written(Path(args.output), args.output, args.files)
     where: list[str] = []
@@ -385,6 +388,8 @@ def _predict(args: argparse.Namespace) -> int:
         options["max_length"] = args.max_length
     if head == "answer":
         options.update(stride=args.stride, null_threshold=args.null_threshold)
+        if args.max_answer_length is not None:
+            options["max_answer_length"] = args.max_answer_length
     rows: list[dict[str, Any]] = []
     with _named_texts(where):
         if head == "classify":

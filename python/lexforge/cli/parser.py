@@ -222,6 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--eval-every", type=int, default=0,
         help="evaluate --eval every N steps too (it is always evaluated at the last step)",
     )  # fmt: skip
+    p.add_argument(
+        "--eval-batches", type=int, default=8,
+        help="batches of --eval each evaluation scores (the first N of its stream)",
+    )  # fmt: skip
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument(
         "--cuda-graphs", action="store_true",
@@ -432,6 +436,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--stride", type=int, default=None,
                    help="QA models: tokens that neighbouring windows of a long context share "
                    "(default: half a window, at most 128)")  # fmt: skip
+    r.add_argument("--max-answer-length", type=int, default=None, metavar="N",
+                   help="QA models: the most tokens an answer takes, as fine-tuning scored "
+                   "them (metrics.json: max_answer_length; default: 30)")  # fmt: skip
     r.add_argument("--null-threshold", type=float, default=None,
                    help="QA models trained on SQuAD 2.0: answer nothing (an empty answer, start "
                    "-1) where the no-answer score beats the best span's by more than this "

@@ -33,8 +33,8 @@ def _pretrain(args: argparse.Namespace) -> int:
     from lexforge.train import pretrain
 
     names = ("steps", "batch_size", "grad_accum", "max_seq_len", "objective", "lr", "warmup",
-             "schedule", "seed", "save_every", "eval_every", "compile", "cuda_graphs", "fsdp",
-             "gradient_checkpointing", "device", "precision",
+             "schedule", "seed", "save_every", "eval_every", "eval_batches", "compile",
+             "cuda_graphs", "fsdp", "gradient_checkpointing", "device", "precision",
              "embedding_init", "mlm_probability", "masking", "whole_word")  # fmt: skip
     from lexforge import datasets
     from lexforge.model.config import PRESETS

@@ -175,7 +175,8 @@ def answer(
     character start in the context, score)``, the best span over the context's windows of
     ``max_length`` tokens (sharing ``stride``; by default half a window, at most 128),
     at most ``max_answer_length`` pieces; the score is its start + end logit. A question
-    past 64 tokens (or a quarter of the window) is cut to them. With ``null_threshold``
+    past 64 tokens (or a quarter of the window) is cut to them, with a warning counting
+    such questions. With ``null_threshold``
     (SQuAD 2.0's, as ``finetune_qa`` reports it), a question whose no-answer score beats
     its best span's by more gets ``("", -1, score)``: no answer; without, every question
     gets its best span. ``ConfigError`` for a blank question or context, a context with no
@@ -226,6 +227,15 @@ def answer(
     # questions cut, and each pair's fit checked, over the whole list: errors name the pair
     asked = [QAExample(q, c) for q, c in zip(questions, contexts, strict=True)]
     examples, counts = cut_questions(tok, asked, limit)
+    cut = [i for i, (a, b) in enumerate(zip(asked, examples, strict=True)) if a is not b]
+    if cut:
+        warnings.warn(
+            f"{len(cut)} of {len(asked)} questions are longer than {limit} tokens and are "
+            f"cut to their first {limit} (questions[{cut[0]}] first), so that a "
+            f"{length}-token window keeps room for the context"
+            + ("" if limit == 64 else " (a max_length of 256 or more keeps 64: BERT's)"),
+            stacklevel=2,
+        )
     _check_fit(tok, examples, counts, lambda i: f"questions[{i}] with contexts[{i}]",
                length=length, stride=stride, added=added)  # fmt: skip
     device = next(model.parameters()).device

@@ -136,13 +136,18 @@ def finetune(
     into ``out_dir`` (when given) ``best/`` (HF format), ``metrics.json``, ``log.jsonl``
     and, for single-label classes, ``confusion.png`` (multi-label and regression scores
     have no confusion matrix).
-    The optimizer is AdamW (no weight decay on biases and LayerNorm weights; with
-    ``layer_decay`` < 1 each layer's rate is that much below the layer above it's), its
-    rate warmed up linearly over ``warmup`` (a fraction of the steps, or a step count;
-    step s of w runs at (s + 1) / w of ``lr``, where transformers' schedule starts a step
-    later, at 0), then decayed linearly to 0; each step's gradient is clipped to a norm of ``clip``
-    (0: not clipped). ``log.jsonl`` has a line per epoch: its mean training loss and
-    gradient norm (before clipping), and the validation scores.
+    The best epoch is the one with the highest validation macro-F1 (classes, multi-label;
+    entity F1 for BIO tags, accuracy for other tags, F1 for QA; the lowest MSE for
+    regression; a later epoch must score strictly higher), and ``patience`` stops after
+    that many epochs without one. The optimizer is torch's AdamW, fused, with its
+    defaults (betas (0.9, 0.999), eps 1e-8, as transformers' ``Trainer``; no weight decay
+    on biases and LayerNorm weights; with ``layer_decay`` < 1 each layer's rate is that
+    much below the layer above it's), its rate warmed up linearly over ``warmup`` (a
+    fraction of the steps, or a step count; step s of w runs at (s + 1) / w of ``lr``,
+    where transformers' schedule starts a step later, at 0), then decayed linearly to 0;
+    each step's gradient is clipped to a norm of ``clip`` (0: not clipped). ``log.jsonl``
+    has a line per epoch: its mean training loss and gradient norm (before clipping), and
+    the validation scores.
     ``time_limit`` (seconds of training) shortens the run to fit: the step count, and with
     it the learning-rate schedule, is cut from the speed of the first 5 steps, then of the
     next 20.

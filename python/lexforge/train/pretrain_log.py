@@ -6,6 +6,7 @@ of batches dealt out over the ranks) and the log (:class:`_Log`: the progress ba
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import math
 import os
@@ -25,18 +26,26 @@ from .pretrain_stream import _forward, _step_totals, _stream, _to
 
 class _Evaluator:
     """Held-out batches: a fixed set, the same at every evaluation and for any number of
-    processes (the first ``eval_batches`` of the held-out stream, dealt out over the
-    ranks). Every rank runs as many forward passes (a sharded model gathers its weights in
-    each); those past the set count nothing."""
+    processes (the first ``eval_batches`` of one pass over the held-out data, or the whole
+    pass when it is shorter, dealt out over the ranks). Every rank runs as many forward
+    passes (a sharded model gathers its weights in each); those past the set count
+    nothing."""
 
     def __init__(self, data: Any, opts: PretrainOptions, world: _World) -> None:
         from ..shards import ShardSet
 
         shards = data if isinstance(data, ShardSet) else ShardSet(data)
-        stream = _stream(shards, opts, world, 0, "eval_data")  # batches rank, rank + size, ...
+        # batches rank, rank + size, ... of one pass: held-out data shorter than the set is
+        # scored once, its last batch short, not over again with other masks
+        once = _stream(shards, opts, world, 0, "eval_data", epochs=1)
         each = -(-opts.eval_batches // world.size)
-        self.batches = [_to(next(stream), world.device) for _ in range(each)]
-        self.counted = len(range(world.rank, opts.eval_batches, world.size))
+        self.batches = [_to(b, world.device) for b in itertools.islice(once, each)]
+        self.counted = min(len(self.batches), len(range(world.rank, opts.eval_batches, world.size)))
+        if len(self.batches) < each:  # a rank past the pass's end still runs each forward
+            filler = self.batches[0] if self.batches else _to(
+                next(_stream(shards, opts, world, 0, "eval_data")), world.device
+            )  # fmt: skip
+            self.batches += [filler] * (each - len(self.batches))
         self.opts, self.world = opts, world
 
     @torch.no_grad()

@@ -21,11 +21,17 @@ from .pretrain_options import PretrainOptions
 
 
 def _stream(
-    data: Any, opts: PretrainOptions, world: _World, start: int, what: str | None = None
+    data: Any,
+    opts: PretrainOptions,
+    world: _World,
+    start: int,
+    what: str | None = None,
+    epochs: int | None = None,
 ) -> Iterator[Any]:
-    """This rank's batches from step ``start``. What the data warns of (pairs that cut most
-    of the text) is said by rank 0 alone, every rank's data being alike, and prefixed with
-    ``what`` (the held-out data's stream: ``"eval_data"``)."""
+    """This rank's batches from step ``start`` (of ``epochs`` passes; None: endless). What
+    the data warns of (pairs that cut most of the text) is said by rank 0 alone, every
+    rank's data being alike, and prefixed with ``what`` (the held-out data's stream:
+    ``"eval_data"``)."""
     import warnings
 
     from ..masking import Masker
@@ -42,6 +48,7 @@ def _stream(
             data, batch_size=opts.batch_size, max_seq_len=opts.max_seq_len,
             objective=opts.objective, masker=masker, seed=opts.seed,
             pad_to="max_length" if opts.cuda_graphs else "longest", batches_per_step=per_step,
+            epochs=epochs,
         )  # fmt: skip
     for w in said if world.rank == 0 else ():
         message = f"{what}: {w.message}" if what else str(w.message)

@@ -337,7 +337,8 @@ def finetune_qa(
         predictions = shown.pop("predictions", {}) if shown else {}
         report = {"task": "qa", "validation": _scores(result.validation),
                   "test": _scores(result.test), "history": result.history,
-                  "max_length": length, "stride": stride, "questions_cut": cut,
+                  "max_length": length, "stride": stride,
+                  "max_answer_length": max_answer_length, "questions_cut": cut,
                   "answers_cut": cut_answers,
                   **fitted.report(_scores)}  # fmt: skip
         write_json(out / "metrics.json", report)
