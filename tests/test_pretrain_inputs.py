@@ -511,3 +511,31 @@ def test_precision_bf16_on_the_cpu_trains_and_may_change_on_resume(
     monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
     with pytest.warns(RuntimeWarning, match="without native bfloat16"):
         _run(setup, tmp_path / "emulated", precision="bf16")
+
+
+def test_folders_that_cannot_be_written_are_named_with_the_fix(
+    setup: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run's folder on read-only media (its lock file cannot be made) or with a file in
+    the way of the shards' folder: an OSError naming the folder and the fix, where pathlib's
+    bare '[Errno 30] Read-only file system: .../.pretrain.lock' came through."""
+    import errno
+
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OSError, match=r"could not write .*file/sub: .*file is a file, where "
+                                      r"a folder would be; move that file away"):  # fmt: skip
+        lf.build_shards(setup["corpus"], tmp_path / "file" / "sub", setup["tok"], progress=False)
+    real = Path.open
+
+    def read_only(self: Path, *args: Any, **kwargs: Any) -> Any:
+        if self.name.endswith(".lock"):
+            raise OSError(errno.EROFS, "Read-only file system", str(self))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", read_only)
+    out = tmp_path / "run"
+    with pytest.raises(OSError, match=f"could not write {out}: Read-only file system; write "
+                                      "where you may"):  # fmt: skip
+        _run(setup, out)
+    with pytest.raises(OSError, match=f"could not write {tmp_path / 'ft'}: Read-only"):
+        lf.finetune(tmp_path / "nope", [("a", "x"), ("b", "y")], out_dir=tmp_path / "ft")

@@ -146,6 +146,26 @@ def test_answers_ending_in_characters_no_piece_holds(tok_path: Path) -> None:
     assert squad_metrics([t for t, _ in found], examples)["exact_match"] == 100.0
 
 
+def test_a_mark_that_is_a_piece_of_its_own_is_not_taken_into_an_answer() -> None:
+    """A Devanagari vowel sign (category Mc, kept by accent stripping) after a CJK
+    character is a piece of its own ([UNK] in bert-base-chinese): an answer ending at the
+    character does not run over it, as transformers' post-processing reads the offsets;
+    a mark no piece holds (a stripped accent) still joins the character before it."""
+    tok = lf.Tokenizer.from_file(datasets.files("bert-base-chinese")["vocab.txt"])
+    examples = [QAExample("哪里", "京\u093e首都", (("京", 0),), "0"),
+                QAExample("哪里", "京京\u093f\u093f上上", (("京京", 0),), "1")]  # fmt: skip
+    w = windows(tok, examples, max_length=32, stride=8)
+    starts, ends = window_targets(w, examples)
+    n, length = w.arrays["input_ids"].shape
+    start_logits, end_logits = np.zeros((n, length)), np.zeros((n, length))
+    start_logits[np.arange(n), starts] = 10.0
+    end_logits[np.arange(n), ends] = 10.0
+    # the oracle: the characters the chosen pieces' offsets cover
+    offsets = [w.offsets[i, ends[i], 1] for i in range(n)]
+    assert [e.context[: int(b)] for e, b in zip(examples, offsets, strict=True)] == ["京", "京京"]
+    assert best_answers(start_logits, end_logits, w, examples) == [("京", 0), ("京京", 0)]
+
+
 def test_squad_metrics_by_hand() -> None:
     ex = [
         QAExample("q", "c", (("the Eiffel Tower", 0), ("Eiffel tower", 0))),

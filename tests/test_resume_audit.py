@@ -181,6 +181,34 @@ def test_a_full_disk_while_saving_leaves_the_last_checkpoint_and_nothing_else(
     assert _log(out) == _log(whole)
 
 
+def test_a_full_disk_at_the_latest_pointer_is_a_checkpoint_error(
+    setup: dict[str, Any], whole: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk fills just as the pointer to a new checkpoint is written: a
+    CheckpointError naming the pointer and the checkpoint still latest (it was a bare
+    OSError), no temporary pointer left, and resuming gives the uninterrupted weights."""
+    out = tmp_path / "run"
+    real = checkpoint._sync
+    calls = []
+
+    def full(path: Path) -> None:
+        if path.name.startswith(".latest.tmp-"):
+            calls.append(path)
+            if len(calls) == 3:
+                raise OSError(errno.ENOSPC, "No space left on device")
+        real(path)
+
+    monkeypatch.setattr(checkpoint, "_sync", full)
+    with pytest.raises(CheckpointError, match=r"(?s)step 6 was written .*latest\) could not "
+                       r"be .*No space left.*still step-0000004.*resume=True"):  # fmt: skip
+        _run(setup, out)
+    monkeypatch.undo()
+    ckpts = out / "checkpoints"
+    assert sorted(p.name for p in ckpts.iterdir()) == ["latest", "step-0000002", "step-0000004"]
+    _run(setup, out, resume=True)
+    assert _files(out) == _files(whole)
+
+
 def test_checkpoint_files_reach_the_disk_before_they_are_renamed_in(
     setup: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -647,6 +647,55 @@ def test_save_pretrained_writes_what_autotokenizer_reads(
         ours.save_pretrained(tmp_path / "file")
 
 
+def test_save_pretrained_is_all_or_none(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A save_pretrained whose write fails part way (a full disk at its third file, a
+    folder where a file goes) leaves the earlier tokenizer's files as they were, none of
+    them replaced and no staging folder left; the save then works once the way is clear,
+    through a link as before, keeping a replaced file's mode."""
+    import errno
+    import json
+
+    import lexforge.formats.hf_folder as hf_folder
+
+    old = lf.Tokenizer.train_wordpiece(texts=["hello world foo bar"] * 50, vocab_size=120,
+                                       show_progress=False)  # fmt: skip
+    new = lf.Tokenizer.from_file(datasets.files("bert-base-uncased")["tokenizer.json"])
+    out = tmp_path / "tok"
+    old.save_pretrained(out)
+    (out / "tokenizer_config.json").chmod(0o640)
+    files = lambda: {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}  # noqa: E731
+    before = files()
+    real = hf_folder.atomic_write
+
+    def full_at_the_config(path: Path, data: str | bytes) -> None:
+        if path.name == "tokenizer_config.json":
+            raise lf.formats.write_failed(path, OSError(errno.ENOSPC, "No space left"))
+        real(path, data)
+
+    monkeypatch.setattr(hf_folder, "atomic_write", full_at_the_config)
+    with pytest.raises(OSError, match=f"could not write {out / 'tokenizer_config.json'}: "
+                                      "the disk is full"):  # fmt: skip
+        new.save_pretrained(out)
+    assert files() == before
+    monkeypatch.setattr(hf_folder, "atomic_write", real)
+    (out / "special_tokens_map.json").unlink()
+    (out / "special_tokens_map.json").mkdir()
+    with pytest.raises(OSError, match=r"special_tokens_map\.json: Is a directory"):
+        new.save_pretrained(out)
+    assert files() == {k: v for k, v in before.items() if k != "special_tokens_map.json"}
+    assert sorted(p.name for p in out.iterdir()) == sorted(before)
+    (out / "special_tokens_map.json").rmdir()
+    (tmp_path / "elsewhere.json").write_text("{}")
+    (out / "special_tokens_map.json").symlink_to(tmp_path / "elsewhere.json")
+    new.save_pretrained(out)
+    assert sorted(p.name for p in out.iterdir()) == sorted(before)
+    assert (out / "special_tokens_map.json").is_symlink()
+    assert json.loads((tmp_path / "elsewhere.json").read_text())["mask_token"] == "[MASK]"
+    assert (out / "tokenizer_config.json").stat().st_mode & 0o777 == 0o640
+    theirs = transformers.AutoTokenizer.from_pretrained(out)
+    assert theirs("hello world")["input_ids"] == new("hello world")["input_ids"]
+
+
 def test_trainer_saves_a_lexforge_tokenizer_with_its_checkpoints(
     tiny_checkpoint: Path, tmp_path: Path
 ) -> None:

@@ -18,7 +18,13 @@ def only_writer(lock: Path, refusal: Callable[[], Exception]) -> Iterator[None]:
     except ImportError:
         yield
         return
-    with lock.open("a+b") as held:
+    from .formats import write_failed
+
+    try:
+        held = lock.open("a+b")
+    except OSError as e:  # (a read-only folder, no inode left: the folder named)
+        raise write_failed(lock.parent, e) from None
+    with held:
         try:
             fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -43,7 +43,7 @@ from lexforge._shard_manifest import (
 from lexforge._shard_sources import _sources
 from lexforge.batch import MAX_THREADS, check_int
 from lexforge.errors import ConfigError, CorpusError, ShardError
-from lexforge.formats import sha256_file
+from lexforge.formats import make_folder, sha256_file
 from lexforge.training import PathLike
 
 if TYPE_CHECKING:
@@ -113,7 +113,7 @@ def build_shards(
         raise ConfigError(f"out_dir {out} is a file; pass a directory for the shards")
     files = _sources(corpus, out, text_column)
     created = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)
     with _only_builder(out):  # (refused: the folder is another build's, left alone)
         try:
             return _build(out, files, tokenizer, core, sentences, piece_mb, num_threads, progress)

@@ -43,7 +43,7 @@ from typing import Any
 
 from lexforge import datasets
 from lexforge.batch import check_int
-from lexforge.errors import ConfigError
+from lexforge.errors import CheckpointError, ConfigError
 from lexforge.formats import atomic_write
 
 TASKS = ("rt-polarity", "wiki-leads")
@@ -475,8 +475,8 @@ def _run(
         extra = _task_documents(set(docs), rng)
         train = docs[cut:] + extra
         rng.shuffle(train)
-        (folder / "eval.txt").write_text("\n\n".join(docs[:cut]) + "\n", encoding="utf-8")
-        (folder / "train.txt").write_text("\n\n".join(train) + "\n", encoding="utf-8")
+        atomic_write(folder / "eval.txt", "\n\n".join(docs[:cut]) + "\n")
+        atomic_write(folder / "train.txt", "\n\n".join(train) + "\n")
         tok = Tokenizer.train_wordpiece(files=[folder / "train.txt"], vocab_size=vocab_size,
                                         show_progress=show_progress)  # fmt: skip
         tok.save(folder / "tokenizer.json")
@@ -535,6 +535,11 @@ def _run(
                 log_every=max(1, steps // 20), resume=True,
                 device=dev, precision=precision, progress=show_progress, **recipe,
             )  # fmt: skip
+        except CheckpointError as e:  # (a full disk): what resumes it is this command
+            again = f"the same quickstart command (--out {out}) resumes from it"
+            raise CheckpointError(
+                str(e).replace("resume=True (lexforge pretrain --resume) continues from it", again)
+            ) from e
         except Stopped as e:  # Ctrl-C: the step it stopped after is saved
             raise _interrupted(
                 f"pretraining stopped after step {e.step} of {steps}, saved: the same "

@@ -527,10 +527,16 @@ class Tokenizer:
         into ``save_directory`` (made if missing) as a model's ``save_pretrained`` writes
         them beside its weights: ``tokenizer.json`` (framing texts as BERT does, [CLS] and
         [SEP]), ``vocab.txt`` for WordPiece, ``tokenizer_config.json`` and
-        ``special_tokens_map.json``, each atomically; ``AutoTokenizer`` reads them. What
+        ``special_tokens_map.json``, all or none: every file is written before the first
+        replaces its earlier copy, so a failed write (a full disk) leaves the earlier
+        tokenizer's files whole, never some of each. ``AutoTokenizer`` reads them. What
         ``transformers.Trainer(processing_class=tokenizer)`` calls when it saves. Returns
         the paths written."""
-        from lexforge.formats import write_failed
+        import errno
+        import shutil
+        import tempfile
+
+        from lexforge.formats import replacing_mode, through_link, write_failed
         from lexforge.formats.hf_folder import save_tokenizer_files
 
         out = Path(save_directory)
@@ -546,7 +552,30 @@ class Tokenizer:
         # a tokenizer that knows no limit keeps the folder's (a model's, saved first)
         limit = self.model_max_length
         kept = model_max_length_beside(out) if limit >= NO_LIMIT else limit
-        save_tokenizer_files(self, out, kept)
+        try:  # staged in a folder beside them (the same file system: renames, no copies)
+            stage = Path(tempfile.mkdtemp(prefix=".tokenizer-save.", suffix=".tmp", dir=out))
+        except OSError as e:
+            raise write_failed(out, e) from None
+        try:
+            save_tokenizer_files(self, stage, kept)
+            for staged in sorted(stage.iterdir()):
+                target = through_link(out / staged.name)
+                if target.is_dir():  # (its rename would fail after the others' went through)
+                    raise write_failed(target, IsADirectoryError(errno.EISDIR, "Is a directory"))
+            for staged in sorted(stage.iterdir()):
+                target = through_link(out / staged.name)
+                with staged.open("rb+") as f:  # the mode of the file it replaces
+                    replacing_mode(f.fileno(), target)
+                try:
+                    staged.replace(target)
+                except OSError as e:
+                    raise write_failed(target, e) from None
+        except OSError as e:  # (the file named is the one in out, not its staged copy)
+            if str(stage) in str(e):
+                raise OSError(e.errno, str(e).replace(str(stage), str(out))) from None
+            raise
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
         return tuple(str(p) for p in sorted(out.iterdir())
                      if p.is_file() and before.get(p.name) != p.stat().st_mtime_ns)  # fmt: skip
 

@@ -171,6 +171,15 @@ def make_parent(path: Path) -> None:
         raise write_failed(path, e) from None
 
 
+def make_folder(path: Path) -> None:
+    """Creates the folder ``path`` (and those above it), or raises :func:`write_failed`'s
+    error naming it and the fix (a read-only file system, a file in the way, no space)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise write_failed(path, e) from None
+
+
 def names_folder(path: str | os.PathLike[str]) -> bool:
     """Whether ``path`` is written as a folder: it ends with a separator ("out/"), which
     ``Path`` would drop."""

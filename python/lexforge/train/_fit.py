@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, TrainingDivergedError
+from ..formats import write_failed
 from ._fit_model import check_new_head as check_new_head
 from ._fit_model import encode_batch as encode_batch
 from ._fit_model import prepare as prepare
@@ -422,8 +423,11 @@ def fit(
                                  "signum": ctrl_c.signum})  # fmt: skip
                 history.append(record)
                 if out is not None:
-                    with (out / "log.jsonl").open("a", encoding="utf-8") as f:
-                        f.write(json.dumps(record) + "\n")
+                    try:
+                        with (out / "log.jsonl").open("a", encoding="utf-8") as f:
+                            f.write(json.dumps(record) + "\n")
+                    except OSError as e:
+                        raise write_failed(out / "log.jsonl", e) from None
                 # as transformers' EarlyStoppingCallback: after `patience` epochs in a row
                 # without a better validation score
                 if (options.patience is not None and stale >= options.patience) or step >= total:

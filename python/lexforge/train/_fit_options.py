@@ -192,6 +192,7 @@ def one_run(fn: _F) -> _F:
 
     def _run(*args: Any, **kwargs: Any) -> Any:
         from .._locks import only_writer
+        from ..formats import make_folder
         from .distributed import _launch
 
         size = _launch()[1]
@@ -209,7 +210,7 @@ def one_run(fn: _F) -> _F:
         if path.resolve() in _HELD:  # finetune(task=...) handing the run on
             return fn(*args, **kwargs)
         made = [at for at in (path, *path.parents) if not at.exists()]
-        path.mkdir(parents=True, exist_ok=True)
+        make_folder(path)
         refusal = lambda: ConfigError(  # noqa: E731
             f"another fine-tuning run is writing into {out_dir}; wait for it to finish, or "
             "pass another out_dir"

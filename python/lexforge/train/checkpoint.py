@@ -33,7 +33,7 @@ from typing import Any
 import torch
 
 from ..errors import CheckpointError
-from ..formats import public_file
+from ..formats import make_folder, public_file
 from ..model.config import BertConfig
 
 LATEST = "latest"
@@ -92,7 +92,7 @@ def save(
     ``rng``: every rank's ``rng_state()``, in rank order (default: this process's alone).
     A write that fails (``OSError``: a full disk) leaves nothing of this checkpoint and is
     a ``CheckpointError``; the latest checkpoint stays the one before."""
-    root.mkdir(parents=True, exist_ok=True)
+    make_folder(root)
     final = root / _name(step)
     # one process writes checkpoints: a temporary directory here is the leftover of a
     # killed write (a whole checkpoint's size), never another writer's
@@ -120,7 +120,18 @@ def save(
         shutil.rmtree(final)
     tmp.rename(final)
     _sync_dir(root)
-    _write_latest(root, final.name)
+    try:
+        _write_latest(root, final.name)
+    except OSError as e:  # (the pointer's own write: a disk filled by the checkpoint)
+        shutil.rmtree(final, ignore_errors=True)
+        before = latest(root)
+        raise CheckpointError(
+            f"the checkpoint of step {step} was written into {root}, but the pointer to it "
+            f"({root / LATEST}) could not be ({e}); the checkpoint was removed, and the "
+            f"latest checkpoint is still {before.name if before else 'none'}. Free space "
+            "there (or fix what the error names), then resume=True (lexforge pretrain "
+            "--resume) continues from it"
+        ) from e
     for old in _steps(root)[:-keep]:
         if old != final:  # (a later step's folder, left by hand, is older than this one)
             shutil.rmtree(old, ignore_errors=True)
@@ -238,9 +249,13 @@ def _sync_dir(path: Path) -> None:
 
 def _write_latest(root: Path, name: str) -> None:
     tmp = root / f".{LATEST}.tmp-{os.getpid()}"
-    tmp.write_text(name + "\n")
-    _sync(tmp)
-    tmp.replace(root / LATEST)
+    try:
+        tmp.write_text(name + "\n")
+        _sync(tmp)
+        tmp.replace(root / LATEST)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     _sync_dir(root)
 
 

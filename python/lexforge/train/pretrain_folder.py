@@ -79,8 +79,9 @@ def _only_run(out: Path) -> contextlib.AbstractContextManager[None]:
     would delete the first one's checkpoints in progress, and the two would log and
     export over each other."""
     from .._locks import only_writer
+    from ..formats import make_folder
 
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)
     return only_writer(
         out / RUN_LOCK,
         lambda: ConfigError(

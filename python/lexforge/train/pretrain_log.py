@@ -96,7 +96,9 @@ class _Log:
         self.aside = 0.0  # seconds of the window spent on evaluations and checkpoints
         self.file = None
         if enabled:
-            out.mkdir(parents=True, exist_ok=True)
+            from ..formats import make_folder, write_failed
+
+            make_folder(out)
             path = out / "log.jsonl"
             kept = []  # a resumed run keeps the records up to its checkpoint's step
             if start > 0 and path.exists():
@@ -108,8 +110,12 @@ class _Log:
                             kept.append(line + "\n")
             # replaced, not rewritten in place: a kill meanwhile keeps the whole history
             tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-            tmp.write_text("".join(kept), encoding="utf-8")
-            tmp.replace(path)
+            try:
+                tmp.write_text("".join(kept), encoding="utf-8")
+                tmp.replace(path)
+            except OSError as e:
+                tmp.unlink(missing_ok=True)
+                raise write_failed(path, e) from None
             self.file = path.open("a", encoding="utf-8")
 
     def seconds(self) -> float:

@@ -231,7 +231,10 @@ def best_spans(
 
     def best_of(e: int, example: QAExample, n: int) -> tuple[str, int, float]:
         best, answer = -math.inf, ("", -1)
-        for row in w.rows_of.get(e, []):
+        rows = w.rows_of.get(e, [])
+        # where the context's pieces start: a mark that is a piece of its own is not taken
+        starts = {int(a) for row in rows for a in w.offsets[row, w.in_context[row], 0]}
+        for row in rows:
             ctx = w.in_context[row]
             s_scores = np.where(ctx, start_logits[row], -np.inf)
             e_scores = np.where(ctx, end_logits[row], -np.inf)
@@ -246,7 +249,7 @@ def best_spans(
                     score = s_scores[s] + e_scores[t]
                     if score > best:
                         a, b = int(w.offsets[row, s, 0]), int(w.offsets[row, t, 1])
-                        b = _marks_after(example.context, b)
+                        b = _marks_after(example.context, b, starts)
                         text = example.context[a:b] if a < b else ""
                         if not text.strip():  # whitespace pieces alone: the next best span
                             continue
@@ -282,11 +285,17 @@ def _check_count(name: str, value: Any, meaning: str, default: int) -> None:
         )
 
 
-def _marks_after(text: str, end: int) -> int:
-    """``end`` moved past the combining marks that follow it: they belong to the character
-    before them, and a tokenizer that strips accents gives them to no piece (decomposed
-    "José" would be answered "Jose")."""
-    while end < len(text) and unicodedata.category(text[end]) in ("Mn", "Mc", "Me"):
+def _marks_after(text: str, end: int, starts: set[int]) -> int:
+    """``end`` moved past the combining marks that follow it up to where a piece starts
+    (``starts``): they belong to the character before them, and a tokenizer that strips
+    accents gives them to no piece (decomposed "José" would be answered "Jose"); a mark
+    that is a piece of its own (a Devanagari vowel sign, which accent stripping keeps) is
+    the model's to take or leave, as transformers' post-processing leaves it."""
+    while (
+        end < len(text)
+        and end not in starts
+        and unicodedata.category(text[end]) in ("Mn", "Mc", "Me")
+    ):  # fmt: skip
         end += 1
     return end
 
