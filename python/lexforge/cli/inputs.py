@@ -234,8 +234,20 @@ def write_out(text: str) -> None:
         return
     sys.stdout.flush()  # what went through the text layer first
     view = memoryview(text.encode(sys.stdout.encoding or "utf-8", sys.stdout.errors or "strict"))
-    while view:
-        written = buffer.write(view)
-        if not written:
-            raise OSError(errno.EAGAIN, "standard output took none of the output")
-        view = view[written:]
+    try:
+        while view:
+            written = buffer.write(view)
+            if not written:
+                raise OSError(errno.EAGAIN, "standard output took none of the output")
+            view = view[written:]
+        buffer.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as e:  # (a full disk behind a redirection: said to be standard output's)
+        if e.errno == errno.EAGAIN:
+            raise
+        full = e.errno in (errno.ENOSPC, errno.EDQUOT)
+        said = "the disk is full; free space there" if full else e.strerror or str(e)
+        raise OSError(
+            e.errno, f"could not write standard output: {said}, or redirect it elsewhere"
+        ) from None
