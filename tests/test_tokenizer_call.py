@@ -4,6 +4,7 @@ batches, pairs, padding, truncation, overflow windows; and its refusals."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -855,6 +856,27 @@ def test_add_special_tokens_takes_transformers_role_dict(tmp_path: Path) -> None
     assert ours.add_special_tokens(spec) == theirs.add_special_tokens(spec) == 0
     assert (ours.pad_token, ours.pad_token_id) == (theirs.pad_token, theirs.pad_token_id)
     _same(ours(texts, padding=True), theirs(texts, padding=True))
+
+
+def test_extra_special_tokens_are_saved_as_every_transformers_reads_them(
+    tmp_path: Path,
+) -> None:
+    """Special tokens of no role are saved as ``additional_special_tokens`` (config and
+    map), which transformers 4 reads and 5 takes as its ``extra_special_tokens``: a list
+    under that key (5's spelling) made transformers 4.47-4.57's AutoTokenizer fail
+    ('list' object has no attribute 'keys'). transformers 5 keeps them special."""
+    ours = lf.Tokenizer.from_file(datasets.files("bert-base-uncased")["tokenizer.json"])
+    ours.add_special_tokens(["<ent>", "</ent>"])
+    ours.save_pretrained(tmp_path / "tok")
+    for name in ("tokenizer_config.json", "special_tokens_map.json"):
+        saved = json.loads((tmp_path / "tok" / name).read_text())
+        assert saved["additional_special_tokens"] == ["<ent>", "</ent>"]
+        assert "extra_special_tokens" not in saved
+    theirs = transformers.AutoTokenizer.from_pretrained(tmp_path / "tok")
+    assert {"<ent>", "</ent>"} <= set(theirs.all_special_tokens)
+    ids = ours("a <ent> b </ent>")["input_ids"]
+    assert theirs("a <ent> b </ent>")["input_ids"] == ids
+    assert theirs.decode(ids, skip_special_tokens=True) == ours.decode(ids) == "a b"
 
 
 def test_pad_token_set_to_eos_pads_as_transformers(tmp_path: Path, texts: list[str]) -> None:

@@ -96,8 +96,10 @@ def save_tokenizer_files(tokenizer: Any, out: Path, model_max_length: int | None
             tokenizer.save(out / "vocab.txt", format="vocab")
     specials: dict[str, Any] = {f"{role}_token": token for role, token in roles.items()}
     # the special tokens of no role: transformers keeps them special (skipped in decode,
-    # never masked by its collator) only when listed, v5 in the config's
-    # extra_special_tokens, v4 in the map's additional_special_tokens
+    # never masked by its collator) only when listed: as the config's and the map's
+    # additional_special_tokens, which v4 reads and v5 reads as its extra_special_tokens
+    # (that key itself is a list in v5 and a {name: token} dict in v4.47-4.57, which
+    # fails to load a list: the one spelling every version reads)
     given = tokenizer.special_tokens
     extra = sorted((t for t in given if t not in roles.values()), key=given.__getitem__)
     limit = {} if model_max_length is None else {"model_max_length": model_max_length}
@@ -105,7 +107,7 @@ def save_tokenizer_files(tokenizer: Any, out: Path, model_max_length: int | None
         **config_json,
         **limit,
         **specials,
-        **({"extra_special_tokens": extra} if extra else {}),
+        **({"additional_special_tokens": extra} if extra else {}),
     }
     special_map = {**specials, **({"additional_special_tokens": extra} if extra else {})}
     for name, data in (
