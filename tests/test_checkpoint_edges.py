@@ -523,3 +523,28 @@ def test_a_gpt2_folder_without_tokenizer_json_keeps_its_tokenizer(tmp_path: Path
     assert got.encode("hello world") == lf.Tokenizer.from_file(folder / "vocab.json").encode(
         "hello world"
     )
+
+
+def test_a_loaded_model_saves_its_own_tokenizer(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    """``save_pretrained(dir)`` of a model that from_pretrained gave a tokenizer writes it
+    beside the weights (the weights alone were written, a folder AutoTokenizer and
+    finetune could not read; the README says a model's save writes them); ``tokenizer=False``
+    leaves it out, and a tokenizer the model no longer fits (embeddings resized) is left out
+    with a warning, the weights saved."""
+    transformers = pytest.importorskip("transformers")
+    model = BertForMaskedLM.from_pretrained(tiny_checkpoint)
+    model.save_pretrained(tmp_path / "whole")
+    theirs = transformers.AutoTokenizer.from_pretrained(tmp_path / "whole")
+    ours = lf.Tokenizer.from_file(tiny_checkpoint / "tokenizer.json")
+    text = "the model saves whole"
+    assert theirs(text)["input_ids"] == ours(text)["input_ids"]
+    assert {p.name for p in (tmp_path / "whole").iterdir()} == {
+        p.name for p in tiny_checkpoint.iterdir()
+    }
+    weights = {"config.json", "model.safetensors"}
+    model.save_pretrained(tmp_path / "bare", tokenizer=False)
+    assert {p.name for p in (tmp_path / "bare").iterdir()} == weights
+    model.resize_token_embeddings(model.config.vocab_size - 5)
+    with pytest.warns(UserWarning, match="the model's tokenizer is not saved with it"):
+        model.save_pretrained(tmp_path / "resized")
+    assert {p.name for p in (tmp_path / "resized").iterdir()} == weights

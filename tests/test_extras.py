@@ -122,3 +122,12 @@ def test_the_floors_are_the_ones_pyproject_declares() -> None:
         if found and found[1] in _extras.FLOORS:
             declared.setdefault(found[1], set()).add((int(found[2]), int(found[3])))
     assert declared == {name: {floor} for name, floor in _extras.FLOORS.items()}
+
+
+def test_lf_train_is_reached_from_the_package_as_the_readme_writes_it() -> None:
+    """``lf.train.entity_metrics`` (the README's spelling) in a fresh process: it raised
+    AttributeError until something had imported lexforge.train."""
+    pytest.importorskip("torch")
+    code = "import lexforge as lf; print(lf.train.entity_metrics.__module__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().startswith("lexforge.train")

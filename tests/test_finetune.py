@@ -284,6 +284,32 @@ def test_a_rerun_of_another_task_leaves_no_file_of_the_earlier_one(
     assert json.loads((out / "metrics.json").read_text())["problem_type"] == "regression"
 
 
+def test_plots_without_matplotlib_are_warned_of_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without matplotlib a run writes no curves.png or confusion.png and says so once a
+    process for each (they went missing without a word, though the README lists them)."""
+    import sys
+    import warnings
+
+    from lexforge.train import plots
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # (its import raises ImportError)
+    monkeypatch.setattr(plots, "_SAID", set())
+    said = r"confusion\.png is not drawn: matplotlib is not installed; pip install 'lexforge"
+    with pytest.warns(UserWarning, match=said):
+        assert plots.plot_confusion([[1, 0], [0, 1]], ["a", "b"], tmp_path / "confusion.png",
+                                    "t") is None  # fmt: skip
+    log = tmp_path / "log.jsonl"
+    log.write_text('{"split": "train", "step": 1, "mlm_loss": 1.0, "mlm_accuracy": 0.5}\n')
+    with pytest.warns(UserWarning, match=r"curves\.png is not drawn"):
+        assert plots.plot_curves(log, tmp_path / "curves.png") is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plots.plot_curves(log, tmp_path / "curves.png")  # said once
+    assert not any(tmp_path.glob("*.png"))
+
+
 def test_a_confusion_matrix_of_many_labels_stays_cheap(tmp_path: Path) -> None:
     from lexforge.train.plots import plot_confusion
 

@@ -72,6 +72,7 @@ _LAZY = {
     "finetune": "lexforge.train",
     "model": "lexforge.model",
     "ops": "lexforge.ops",
+    "train": "lexforge.train",
 }
 
 __all__ = [
@@ -110,12 +111,13 @@ __all__ = [
     "ops",
     "pretrain",
     "split_sentences",
+    "train",
     "write_corpus",
 ]
 
 
 if importlib.util.find_spec("torch") is None:  # `from lexforge import *` imports them all
-    _TORCH = {"PretrainingDataset", "finetune", "model", "ops", "pretrain"}
+    _TORCH = {"PretrainingDataset", "finetune", "model", "ops", "pretrain", "train"}
     __all__ = [name for name in __all__ if name not in _TORCH]
 
 

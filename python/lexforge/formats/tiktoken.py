@@ -68,11 +68,13 @@ def read_ranks(path: Path) -> list[tuple[bytes, int]]:
             token = base64.b64decode(parts[0], validate=True)
         except (binascii.Error, ValueError):
             raise TokenizerFormatError(
-                f"{path}:{lineno}: {parts[0][:40]!r} is not base64"
+                f"{path}:{lineno}: {parts[0][:40]!r} is not base64; a tiktoken rank file "
+                "holds '<base64 token> <rank>' lines: is the file damaged, or of another kind?"
             ) from None
         if not (parts[1].isascii() and parts[1].isdigit()):
             raise TokenizerFormatError(
-                f"{path}:{lineno}: rank {parts[1]!r} is not a non-negative integer"
+                f"{path}:{lineno}: rank {parts[1]!r} is not a non-negative integer; a tiktoken "
+                "rank file holds '<base64 token> <rank>' lines: is the file damaged?"
             )
         rank = int(parts[1])
         if rank > _MAX_RANK:

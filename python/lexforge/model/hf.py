@@ -92,6 +92,9 @@ def save_pretrained(
     tokenizer's files when a tokenizer is given (it replaces that one whole). A write
     that fails (a full disk) leaves the directory as it was and is an ``OSError`` naming
     it and the fix."""
+    from .._extras import require
+
+    require("save_pretrained", "safetensors")
     from safetensors.torch import save_file
 
     config: BertConfig = model.config  # type: ignore[assignment]

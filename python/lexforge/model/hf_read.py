@@ -168,6 +168,9 @@ def _conversion(folder: Path) -> str:
 
 
 def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    from .._extras import require
+
+    require("loading a checkpoint", "safetensors")  # (named with its extra: no bare import)
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 

@@ -173,12 +173,28 @@ class Pretrained(nn.Module):
 
     def save_pretrained(self, directory: str | os.PathLike[str], tokenizer: Any = None) -> Path:
         """Writes an HF-format directory (``config.json``, ``model.safetensors``, and the
-        tokenizer files when a ``tokenizer`` is given: WordPiece or byte-level BPE, see
+        tokenizer files: WordPiece or byte-level BPE, see
         :func:`lexforge.model.hf.save_pretrained`) that ``transformers`` loads offline.
-        Saving over a checkpoint is atomic as a whole: a reader sees the old checkpoint or
-        the new one, never new weights beside the old ``config.json``."""
-        from .hf import save_pretrained
+        The tokenizer is ``tokenizer``, else the model's own (``self.tokenizer``: the one
+        ``from_pretrained`` read, or fine-tuning used), so a loaded model saves whole; one
+        that no longer fits the model (its embeddings resized since) is left out with a
+        warning, and ``tokenizer=False`` leaves it out. Saving over a checkpoint is atomic
+        as a whole: a reader sees the old checkpoint or the new one, never new weights
+        beside the old ``config.json``."""
+        from .hf import _check_tokenizer, save_pretrained
 
+        if tokenizer is False:
+            tokenizer = None
+        elif tokenizer is None and self.tokenizer is not None:
+            try:
+                _check_tokenizer(self.tokenizer, self.config)
+                tokenizer = self.tokenizer
+            except ConfigError as e:
+                warnings.warn(
+                    f"the model's tokenizer is not saved with it: {e}; pass the tokenizer "
+                    "that fits it (save_pretrained(directory, tokenizer=...))",
+                    stacklevel=2,
+                )
         return save_pretrained(self, directory, type(self).__name__, tokenizer)
 
     @classmethod

@@ -12,6 +12,22 @@ from typing import Any
 
 import numpy as np
 
+_SAID: set[str] = set()
+
+
+def _unplotted(png: Path) -> None:
+    """Warns, once a process for each kind of plot, that ``png`` is not drawn: matplotlib
+    is missing (the run is not failed for a picture, nor silently short of one)."""
+    if png.name not in _SAID:
+        _SAID.add(png.name)
+        import warnings
+
+        warnings.warn(
+            f"{png.name} is not drawn: matplotlib is not installed; pip install "
+            "'lexforge[train]' (or matplotlib) to draw it",
+            stacklevel=3,
+        )
+
 
 def plot_curves(log: Path, png: Path, objective: str = "nsp") -> Path | None:
     """Draws MLM (and NSP) loss and accuracy, train and eval, against the step; returns the
@@ -25,6 +41,7 @@ def plot_curves(log: Path, png: Path, objective: str = "nsp") -> Path | None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
+        _unplotted(png)
         return None
     records = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line]
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(11, 4))
@@ -111,6 +128,7 @@ def plot_confusion(
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
+        _unplotted(png)
         return None
     m = np.asarray(matrix)
     n = len(labels)
