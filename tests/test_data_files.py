@@ -375,7 +375,7 @@ def test_fractional_number_labels_need_a_problem_type(tmp_path: Path) -> None:
         read_records(path)
     assert [r[1] for r in read_records(path, problem_type="regression")] == [1.0, 3.8, 0.37]
     named = read_records(path, problem_type="single_label_classification")
-    assert [r[1] for r in named] == ["1", "3.80", "0.37"]
+    assert [r[1] for r in named] == ["1", "3.8", "0.37"]  # (one value, however written)
     with pytest.raises(ConfigError, match=r"record 1: 2\.5\), which look like scores"):
         read_records([("a", 1), ("b", 2.5), ("c", np.float64(0.5))])
     # integral numbers are classes as before, however written; names among numbers too

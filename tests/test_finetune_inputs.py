@@ -548,6 +548,36 @@ def test_score_labels_need_a_problem_type_in_the_api_and_the_cli(
     assert whole.problem_type == "single_label_classification" and whole.labels == ("1", "5")
 
 
+def test_labels_read_as_pandas_reads_their_files(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    """A number with a fraction is one class however written ("1.5", "1.50", "+1.5";
+    "1e-3" and JSON's 0.001), as pandas reads them one value (they were four classes); a
+    class that differs from another only by the quotes a tsv file keeps ('"pos"', read
+    unquoted) and one spelled as pandas spells a missing value ("NA") are warned of, since
+    pd.read_csv of the same file gives other classes (the oracle here)."""
+    pd = pytest.importorskip("pandas")
+    rows = [("a", "1.5"), ("b", "1.50"), ("c", 2.5), ("d", "+2.50"), ("e", "1e-3"),
+            ("f", 0.001), ("g", ".5")]  # fmt: skip
+    result = finetune(tiny_checkpoint, rows, problem_type="single_label_classification",
+                      **QUIET)  # fmt: skip
+    frame = pd.DataFrame(rows, columns=["text", "label"])
+    assert len(result.labels) == pd.to_numeric(frame["label"]).nunique() == 4
+    assert result.labels == ("0.001", "0.5", "1.5", "2.5")
+    tsv = tmp_path / "q.tsv"
+    tsv.write_text("text\tlabel\n" + "".join(f"film {i}\t{['pos', 'neg'][i % 2]}\n"
+                   for i in range(8)) + 'great film\t"pos"\n')  # fmt: skip
+    assert pd.read_csv(tsv, sep="\t")["label"].nunique() == 2
+    with pytest.warns(UserWarning, match=r"""differ only by the quotes around them \('"pos"' """
+                                         r"and 'pos'\)"):  # fmt: skip
+        finetune(tiny_checkpoint, tsv, **QUIET)
+    csv = tmp_path / "na.csv"
+    csv.write_text("text,label\n" + "".join(f"film {i},{['pos', 'NA'][i % 2]}\n"
+                   for i in range(8)))  # fmt: skip
+    assert pd.read_csv(csv)["label"].isna().sum() == 4
+    with pytest.warns(UserWarning, match=r"the class\(es\) 'NA', spelled as pandas spells a "
+                                         r"missing value"):  # fmt: skip
+        finetune(tiny_checkpoint, csv, **QUIET)
+
+
 def test_numbered_columns_of_a_data_frame(tiny_checkpoint: Path) -> None:
     """``pd.read_csv(header=None)`` numbers the columns 0, 1, ...: they are named by number
     (``text_column=0``, or ``"0"`` as a csv header names them) in every task."""

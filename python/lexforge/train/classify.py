@@ -60,6 +60,12 @@ class FinetuneResult:
     problem_type: str = "single_label_classification"  # of a text classifier
 
 
+# pandas' default missing-value spellings (but "nan"/"NaN", refused as labels already)
+_NULL_SPELLINGS = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan",
+                             "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "None", "n/a",
+                             "null"})  # fmt: skip
+
+
 # ---------------------------------------------------------------------------------------
 # the loop
 
@@ -502,6 +508,25 @@ def _label_set(
         warnings.warn(
             f"the training data has classes whose names differ only in case ({shown}): they "
             "are separate classes; if they are one, write its name one way",
+            stacklevel=3,
+        )
+    quoted = [(n, n[1:-1]) for n in labels if len(n) > 2 and n[0] == n[-1] == '"'
+              and n[1:-1].strip() in labels]  # fmt: skip
+    if quoted:  # (a tsv file is read unquoted unless its texts are quoted as pandas writes)
+        shown = "; ".join(f"{q!r} and {n!r}" for q, n in quoted[:3])
+        warnings.warn(
+            f"the training data has classes whose names differ only by the quotes around "
+            f"them ({shown}): they are separate classes; a tsv file is read without quoting "
+            "unless its fields are quoted as pandas' to_csv writes them: write each label one "
+            "way",
+            stacklevel=3,
+        )
+    nulls = [n for n in labels if n in _NULL_SPELLINGS]
+    if nulls:  # pandas reads these as missing: a frame of the same file has no such class
+        warnings.warn(
+            f"the training data has the class(es) {', '.join(map(repr, nulls[:5]))}, spelled "
+            "as pandas spells a missing value (pd.read_csv reads them as NaN): if those labels "
+            "are missing, drop those rows; if they are a class, this warning can be ignored",
             stacklevel=3,
         )
     for name, records in splits.items():

@@ -303,6 +303,8 @@ def _text(value: Any, column: str, where: str, at: str) -> str:
 # an integer written as a number: no leading zeros (the codes "01" and "007" stay names),
 # ASCII digits only
 _INTEGRAL = re.compile(r"[+-]?(?:0|[1-9][0-9]*)(?:\.0*)?")
+# a number written with a fraction (ASCII; no leading zeros: "007.5" is a code)
+_FRACTION = re.compile(r"[+-]?(?:0|[1-9][0-9]*)?\.[0-9]+")
 # a number written with an exponent (ASCII; a mantissa without leading zeros)
 _EXPONENT = re.compile(r"[+-]?(?:0|[1-9][0-9]*)(?:\.[0-9]*)?[eE][+-]?[0-9]+")
 
@@ -406,6 +408,11 @@ def _class(value: Any, column: str, where: str, at: str) -> str:
         number = float(name)
         if math.isfinite(number) and number.is_integer():
             return str(int(number))
+    if _FRACTION.fullmatch(name) or _EXPONENT.fullmatch(name):
+        # a number with a fraction, one value however written ("1.5", "1.50", "+1.5";
+        # "1e-3" and JSON's 0.001): exactly, in decimal (through a float, 0.1 and
+        # 0.10000000000000001 would be one)
+        return format(Decimal(name).normalize(), "f")
     if name in ("True", "False", "TRUE", "FALSE"):
         return name.lower()
     return name
