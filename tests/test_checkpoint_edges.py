@@ -548,3 +548,23 @@ def test_a_loaded_model_saves_its_own_tokenizer(tiny_checkpoint: Path, tmp_path:
     with pytest.warns(UserWarning, match="the model's tokenizer is not saved with it"):
         model.save_pretrained(tmp_path / "resized")
     assert {p.name for p in (tmp_path / "resized").iterdir()} == weights
+
+
+def test_a_save_removes_what_killed_saves_left(tmp_path: Path) -> None:
+    """A save_pretrained killed while writing leaves its staging folder (a copy of the
+    weights); the next save into the folder removes those whose writer is gone (they
+    piled up, one a kill), and keeps a live writer's."""
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    out = tmp_path / "ckpt"
+    killed = out / f".save_pretrained-{gone}-abc.tmp"
+    live = out / f".save_pretrained-{os.getppid()}-def.tmp"
+    for stage in (killed, live):
+        stage.mkdir(parents=True)
+        (stage / "model.safetensors").write_bytes(b"\0" * 64)
+    _save(BertForMaskedLM, out)
+    assert not killed.exists() and live.exists()
+    assert BertForMaskedLM.from_pretrained(out) is not None

@@ -733,3 +733,12 @@ def test_precision_flag_reaches_the_training_calls(
         main(["finetune", "model", "data.csv", "--precision", "fp16"])
     assert exit_info.value.code == 2
     assert "invalid choice: 'fp16'" in capsys.readouterr().err
+
+
+def test_python_dash_m_lexforge_is_the_command() -> None:
+    """``python -m lexforge`` runs the CLI ('No module named lexforge.__main__')."""
+    out = subprocess.run([sys.executable, "-m", "lexforge", "--version"], capture_output=True,
+                         text=True, check=True)  # fmt: skip
+    import lexforge
+
+    assert lexforge.__version__ in out.stdout

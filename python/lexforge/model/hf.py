@@ -110,7 +110,8 @@ def save_pretrained(
     state = to_hf_state(model)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        stage = Path(tempfile.mkdtemp(dir=out, prefix=STAGE[0], suffix=STAGE[1]))
+        _drop_dead_stages(out)
+        stage = Path(tempfile.mkdtemp(dir=out, prefix=f"{STAGE[0]}{os.getpid()}-", suffix=STAGE[1]))
     except OSError as e:  # (a read-only folder: named, not the staging folder's name)
         raise write_failed(out, e) from e
     try:
@@ -151,6 +152,23 @@ def as_os_error(e: BaseException) -> OSError:
 
 
 STAGE = (".save_pretrained-", ".tmp")  # the staging folder's name: prefix, suffix
+
+
+def _drop_dead_stages(out: Path) -> None:
+    """Removes the staging folders that saves killed on this machine left in ``out`` (each
+    a copy of the weights, never removed otherwise): those whose writer, named by the
+    process id in the folder's name, is gone. A live writer's (another save under way) and
+    one of an unknown writer stay."""
+    for stale in out.glob(f"{STAGE[0]}*{STAGE[1]}"):
+        pid = stale.name[len(STAGE[0]) :].split("-", 1)[0]
+        if not (pid.isdigit() and stale.is_dir()) or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:  # (PermissionError: alive, another user's)
+            shutil.rmtree(stale, ignore_errors=True)
+        except OSError:
+            continue
 
 
 def _staged(stage: Path, out: Path) -> list[str]:
