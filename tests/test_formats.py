@@ -359,3 +359,27 @@ def test_a_failed_gpt2_save_leaves_the_earlier_pair_whole(
     with pytest.raises(OSError, match=r"merges\.txt: Is a directory"):
         new.save(tmp_path, format="gpt2")
     assert (tmp_path / "vocab.json").read_bytes() == before["vocab.json"]
+
+
+def test_a_gpt2_pair_beside_a_save_that_did_not_finish_is_warned_of(tmp_path: Path) -> None:
+    """A save of the pair killed between its two renames leaves the new vocab.json beside
+    the old merges.txt, and the new merges.txt as a temporary file: loading the pair then
+    warns that the two may be of two saves (it loaded the mix silently); without such a
+    file it loads quietly."""
+    import warnings
+
+    texts = ["the quick brown fox jumps over the lazy dog " * 50]
+    old = lf.Tokenizer.train_bpe(texts=texts, vocab_size=265)
+    new = lf.Tokenizer.train_bpe(texts=texts, vocab_size=285)  # (old's merges and more)
+    old.save(tmp_path, format="gpt2")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lf.Tokenizer.from_file(tmp_path / "vocab.json")
+    staged = tmp_path / "staged"
+    new.save(staged, format="gpt2")
+    # the kill: vocab.json renamed in, merges.txt still its temporary file
+    (staged / "vocab.json").replace(tmp_path / "vocab.json")
+    (staged / "merges.txt").replace(tmp_path / ".merges.txt.k1ll3d.tmp")
+    with pytest.warns(UserWarning, match=r"\.merges\.txt\.k1ll3d\.tmp is left by a save .* "
+                                         r"may come from two saves"):  # fmt: skip
+        lf.Tokenizer.from_file(tmp_path / "vocab.json")

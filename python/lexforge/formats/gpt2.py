@@ -84,7 +84,18 @@ def load(
 ) -> Bpe:
     """Reads a GPT-2 vocabulary and merges. Tokens listed in ``special_tokens`` (default:
     ``<|endoftext|>`` if present) become special tokens. ``raw_vocab``: the parsed
-    vocabulary JSON, if at hand."""
+    vocabulary JSON, if at hand. A temporary file of a save beside them (one under way, or
+    killed between the pair's two renames) is warned of: the two may be of two saves."""
+    left = [p for f in (vocab_path, merges_path) for p in f.parent.glob(f".{f.name}.*.tmp")]
+    if left:
+        import warnings
+
+        warnings.warn(
+            f"{left[0]} is left by a save of this file pair that has not finished (under way, "
+            f"or killed): {vocab_path.name} and {merges_path.name} may come from two saves; "
+            "save the tokenizer again (and remove that file)",
+            stacklevel=3,
+        )
     if raw_vocab is None:
         raw_vocab = read_json(vocab_path)
     if not isinstance(raw_vocab, dict):
