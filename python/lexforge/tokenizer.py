@@ -1033,8 +1033,27 @@ def _check_json_kind(path: Path, kind: str, doc: Any) -> None:
         doc = read_json(path)  # not an object: a list, a number, null...
     if (kind == "tiktoken" and path.suffix == ".json") or (kind == "gpt2" and doc is not None):
         model = doc.get("model") if isinstance(doc, dict) else None
+        if (
+            isinstance(doc, dict)
+            and isinstance(doc.get("config"), dict)
+            and isinstance(doc.get("vocab"), list)
+        ):
+            raise TokenizerFormatError(
+                f"{path}: a Mistral tekken.json (tiktoken-style ranks with its own pattern and "
+                "special tokens), which lexforge does not read; use mistral-common's "
+                "tokenizer for it"
+            )
         if isinstance(doc, dict) and doc and (model is None or isinstance(model, int)):
-            return  # a GPT-2 vocab.json: {token: id}
+            bad = next(((k, v) for k, v in doc.items()
+                        if isinstance(v, bool) or not isinstance(v, int)), None)  # fmt: skip
+            if bad is None:
+                return  # a GPT-2 vocab.json: {token: id}
+            raise TokenizerFormatError(
+                f"{path}: JSON that is not a tokenizer: {bad[0]!r} holds "
+                f"{repr(bad[1])[:60]}, where a GPT-2 vocab.json gives each token an "
+                'integer id, and a tokenizer.json needs a "model" object; is the file the '
+                "wrong one?"
+            )
         found = f'"model" is {model!r}' if model is not None else f"found {type(doc).__name__}"
         raise TokenizerFormatError(
             f"{path}: JSON that is not a tokenizer ({found}); a tokenizer.json needs a "

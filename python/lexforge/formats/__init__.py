@@ -293,7 +293,9 @@ def detect(path: Path) -> tuple[str, Any]:
             f"{path} holds no tokenizer.json, vocab.json or encoder.json; pass a tokenizer file"
         )
     with path.open("rb") as f:
-        head = f.read(64).lstrip()
+        raw = f.read(64)
+    _refuse_binary(path, raw)
+    head = raw.lstrip()
     if head.startswith(b"{"):
         doc = read_json(path)
         # a "model" that is no object marks a damaged tokenizer.json, unless it is an id: a
@@ -314,6 +316,30 @@ def detect(path: Path) -> tuple[str, Any]:
                     line.rstrip(b"\r").count(b" ") == 1)  # fmt: skip
         return ("gpt2" if pairs > len(lines) // 2 else "bert-vocab"), None
     return "tiktoken", None
+
+
+def _refuse_binary(path: Path, raw: bytes) -> None:
+    """Refuses, by name, the binary files met where tokenizer files are (their first bytes
+    ``raw``): gzip-compressed ones (open_clip's ``bpe_simple_vocab_16e6.txt.gz``) and
+    SentencePiece models (``tokenizer.model``, ``spiece.model``), which would otherwise be
+    read as text and refused as "not UTF-8"."""
+    if raw.startswith(b"\x1f\x8b"):
+        raise TokenizerFormatError(
+            f"{path}: a gzip-compressed file; lexforge reads tokenizer files uncompressed: "
+            "decompress it (gunzip) if it is a tokenizer.json, vocab.json + merges.txt, "
+            "vocab.txt or tiktoken file (open_clip's bpe_simple_vocab_16e6.txt.gz is none of "
+            "them: CLIP's BPE is not byte-level)"
+        )
+    # a SentencePiece ModelProto: field 1 (a piece: its own field 1, the text, then field 2,
+    # the score, a fixed32 tagged 0x15), lengths below 128
+    if len(raw) > 4 and raw[0] == raw[2] == 0x0A and raw[1] < 0x80 and raw[3] < 0x80:
+        end = 4 + raw[3]
+        if end < len(raw) and raw[end] == 0x15:
+            raise TokenizerFormatError(
+                f"{path}: a SentencePiece model (binary), which lexforge does not read "
+                "(it reads byte-level BPE, WordPiece and tiktoken files); use the "
+                "sentencepiece library or HF tokenizers for it"
+            )
 
 
 # a base64 token (whole groups of four, the last maybe padded) and a rank

@@ -20,7 +20,7 @@ from typing import Any
 from lexforge._core import BertTokenizer
 from lexforge.errors import TokenizerFormatError
 from lexforge.formats import read_json, wordpiece_pipeline
-from lexforge.formats.added import core_args, from_core
+from lexforge.formats.added import AddedToken, core_args, from_core
 from lexforge.formats.added import read as read_added
 from lexforge.formats.hf_post import decoder_step, flag
 
@@ -102,10 +102,19 @@ def parse_template(
         (_, cls_id), (_, sep_id) = post["cls"], post["sep"]
         single = [("special", cls_id, 0), ("A", 0, 0), ("special", sep_id, 0)]
         return single, [*single, ("B", 0, 1), ("special", sep_id, 1)]
+    if kind == "RobertaProcessing":  # (MPNet's: all-mpnet-base-v2's tokenizer.json)
+        # <s> A </s> and <s> A </s> </s> B </s>, type ids all 0. Its trim_offsets cuts
+        # whitespace from the ends of offsets, which WordPiece's tokens never hold
+        for key in ("cls", "sep"):
+            token_and_id(path, f"{where}.{key}", post.get(key))
+        (_, cls_id), (_, sep_id) = post["cls"], post["sep"]
+        single = [("special", cls_id, 0), ("A", 0, 0), ("special", sep_id, 0)]
+        return single, [*single, ("special", sep_id, 0), ("B", 0, 0), ("special", sep_id, 0)]
     if kind != "TemplateProcessing":
         raise _fail(
-            path, where, f"{kind!r} is not supported (use TemplateProcessing or BertProcessing)"
-        )
+            path, where, f"{kind!r} is not supported (use TemplateProcessing, BertProcessing "
+            "or RobertaProcessing)",
+        )  # fmt: skip
     specials = post.get("special_tokens") or {}
     if not isinstance(specials, dict):
         raise _fail(path, f"{where}.special_tokens", f"must be an object, got {specials!r}")
@@ -210,6 +219,7 @@ def load_json(path: Path, doc: Any = None) -> BertTokenizer:
     every = tokens + [content for _, content in beyond]
     ids = {**vocab, **{content: tid for tid, content in beyond}}
     single, pair = parse_template(path, doc.get("post_processor"), ids, "post_processor")
+    _check_roberta_offsets(path, doc.get("post_processor"), added, tokens)
     unk, prefix = model["unk_token"], model.get("continuing_subword_prefix", "##")
     if not isinstance(unk, str):
         raise _fail(path, "model.unk_token", f"must be a token, got {unk!r}")
@@ -241,6 +251,37 @@ def load_json(path: Path, doc: Any = None) -> BertTokenizer:
         )
     except TokenizerFormatError as e:
         raise TokenizerFormatError(f"{path}: {e}") from None
+
+
+def _check_roberta_offsets(
+    path: Path, post: Any, added: list[AddedToken], tokens: list[str]
+) -> None:
+    """Refuses a RobertaProcessing whose ``trim_offsets`` would change offsets lexforge
+    gives: HF trims the whitespace (and "Ġ") at either end of each token's text from its
+    offsets, which WordPiece's tokens hold only where an added token takes the spaces
+    beside it (``lstrip``/``rstrip``: MPNet's ``<mask>``, " <mask>" spanning (2, 8) in
+    "a <mask> b" where lexforge gives (1, 8)) or a token begins or ends with "Ġ"."""
+    if not isinstance(post, dict) or post.get("type") != "RobertaProcessing":
+        return
+    if post.get("trim_offsets", True) is False:
+        return
+    stripping = [t.content for t in added if t.lstrip or t.rstrip]
+    spaced = [t for t in tokens if t[:1] == "Ġ" or t[-1:] == "Ġ"]
+    if not stripping and not spaced:
+        return
+    why = (
+        f"its added token(s) {', '.join(map(repr, stripping[:3]))} take the spaces beside "
+        "them (lstrip/rstrip)"
+        if stripping
+        else f"token(s) such as {spaced[0]!r} begin or end with 'Ġ'"
+    )
+    raise _fail(
+        path, "post_processor", f"RobertaProcessing with trim_offsets trims whitespace from "
+        f"the offsets of tokens whose text holds it, and {why}: the ids would match HF's but "
+        "those tokens' offsets would not, which lexforge does not reproduce for WordPiece; "
+        "set trim_offsets to false in the file if offsets do not matter to you, or use HF "
+        "tokenizers for it",
+    )  # fmt: skip
 
 
 def decoder_cleanup(path: Path, doc: Any, prefix: str) -> bool | None:

@@ -15,7 +15,7 @@ from lexforge._core import BertTokenizer
 from lexforge.errors import ConfigError, TokenizerFormatError
 from lexforge.formats import atomic_write, read_json, read_text
 from lexforge.formats.added import core_args, read_folder
-from lexforge.formats.bert import bert_template
+from lexforge.formats.bert import TemplateSpec, bert_template
 
 # Unicode's White_Space, as Rust's char::is_whitespace (str.isspace adds \x1c-\x1f)
 _WHITE_SPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006" + (
@@ -98,6 +98,7 @@ def load_vocab(
             f"{path} (read as a BERT vocab.txt, one token a line): {e}; if it is no "
             "vocabulary, pass a tokenizer.json, vocab.json or tiktoken file instead"
         ) from None
+    single, pair = _framing_of(_config_class(path), single, pair)
     chosen = [unk_token, cls_token, sep_token, *roles, *named.get("additional", [])]
     specials = dict.fromkeys(t for t in chosen if t in ids)
     specials.update(dict.fromkeys(t.content for t in added if t.special))
@@ -123,6 +124,32 @@ _SPECIAL_FORM = re.compile(r"\[[^\[\]]*\]|<[^<>]*>")  # [CLS], [unused0], <s>
 
 
 _CONFIG_OPTIONS = ("do_lower_case", "strip_accents", "tokenize_chinese_chars")
+
+
+def _config_class(vocab: Path) -> str | None:
+    """The ``tokenizer_class`` of the ``tokenizer_config.json`` beside a ``vocab.txt``."""
+    config = Path(vocab).parent / "tokenizer_config.json"
+    doc = read_json(config) if config.is_file() else None
+    kind = doc.get("tokenizer_class") if isinstance(doc, dict) else None
+    return kind if isinstance(kind, str) else None
+
+
+def _framing_of(
+    kind: str | None, single: TemplateSpec, pair: TemplateSpec
+) -> tuple[TemplateSpec, TemplateSpec]:
+    """BERT's templates as transformers' ``tokenizer_class`` ``kind`` frames texts instead:
+    MPNet's pair is ``<s> A </s> </s> B </s>`` with type ids all 0 (all-mpnet-base-v2's
+    folder: BERT's ``<s> A </s> B </s>`` gave other ids for every pair), Funnel's
+    ``<cls>`` has type id 2."""
+    if kind is None or len(single) != 3:  # (no template: cls_token=None, sep_token=None)
+        return single, pair
+    cls, text, sep = single
+    if kind.startswith("MPNetTokenizer"):
+        return single, [*single, sep, ("B", 0, 0), sep]
+    if kind.startswith("FunnelTokenizer"):
+        framed = [("special", cls[1], 2), text, sep]
+        return framed, [*framed, ("B", 0, 1), ("special", sep[1], 1)]
+    return single, pair
 
 
 def _config_options(vocab: Path) -> dict[str, bool]:

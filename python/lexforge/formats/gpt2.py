@@ -100,6 +100,7 @@ def load(
         raw_vocab = read_json(vocab_path)
     if not isinstance(raw_vocab, dict):
         raise TokenizerFormatError(f"{vocab_path}: must be a JSON object {{token: id}}")
+    check_byte_level(vocab_path, raw_vocab)
     wanted = set(GPT2_SPECIALS if special_tokens is None else special_tokens)
     vocab: list[tuple[bytes, int]] = []
     specials: list[tuple[str, int]] = []
@@ -160,16 +161,53 @@ def load(
     except TokenizerFormatError as e:
         raise TokenizerFormatError(f"{vocab_path} + {merges_path}: {e}") from None
     warn_missing_bytes(f"{vocab_path} + {merges_path}", bpe)
-    warn_side_files(vocab_path.parent, set(raw_vocab))
+    warn_side_files(vocab_path.parent, set(raw_vocab), {t for t, _ in specials})
     return bpe
 
 
-def warn_side_files(folder: Path, vocab: set[str]) -> None:
+# the word markers of BPE vocabularies that are not byte-level: CLIP's, OpenAI GPT's, XLM's
+# and FSMT's end-of-word suffix, BlenderbotSmall's and CTRL's continuation suffix. Their
+# tokens are ASCII, so they read as byte-level tokens: such a pair would load and encode
+# every text with other ids than its own tokenizer (which appends the marker to words).
+_WORD_MARKERS = {"</w>": "end-of-word suffix", "@@": "continuation suffix"}
+
+
+def check_byte_level(vocab_path: Path, raw_vocab: dict[str, Any]) -> None:
+    """Refuses a ``vocab.json`` whose tokens carry a word marker (``"</w>"``, ``"@@"``) on
+    many of them: a BPE that is not byte-level (CLIP's, OpenAI GPT's, XLM's), which the
+    byte-level reader would load with other ids than its own tokenizer gives, silently.
+    GPT-2's vocabulary has no such tokens (a few may hold the marker as text)."""
+    limit = max(50, len(raw_vocab) // 100)
+    for marker, what in _WORD_MARKERS.items():
+        marked = [t for t in raw_vocab if isinstance(t, str) and t.endswith(marker) and t != marker]
+        if len(marked) > limit:
+            shown = ", ".join(map(repr, marked[:3]))
+            raise TokenizerFormatError(
+                f"{vocab_path}: {len(marked):,} of its {len(raw_vocab):,} tokens end with "
+                f"{marker!r} ({shown}, ...): a BPE with an {what} (CLIP's, OpenAI GPT's or "
+                "XLM's kind), not GPT-2's byte-level BPE, so lexforge cannot read it (its ids "
+                "would differ from its tokenizer's on every word); use transformers' tokenizer "
+                "for this model"
+            )
+
+
+# transformers' tokenizers of GPT-2's files that frame each text with special tokens
+# (RoBERTa's <s> A </s>, DeBERTa's [CLS] A [SEP]), as a GPT-2 pair read alone does not
+_FRAMING = ("Roberta", "Bart", "Longformer", "LED", "Blenderbot", "Deberta", "Mvp", "MarkupLM",
+            "LayoutLMv3")  # fmt: skip
+
+
+def warn_side_files(
+    folder: Path, vocab: set[str], specials: set[str] | frozenset[str] = frozenset()
+) -> None:
     """Warns about what transformers' files beside a GPT-2 pair say and lexforge does not
     read (it was lost silently): tokens ``added_tokens.json``, ``tokenizer_config.json``'s
-    ``added_tokens_decoder`` or ``special_tokens_map.json`` add past the vocabulary, and
-    ``add_prefix_space``. transformers' ``save_pretrained`` writes a ``tokenizer.json``
-    beside them, which keeps everything."""
+    ``added_tokens_decoder`` or ``special_tokens_map.json`` add past the vocabulary, those
+    they name that the vocabulary holds but lexforge did not make ``specials`` (transformers
+    matches them whole in text: RoBERTa's ``<s>``, ``<mask>``), the framing of texts a
+    ``tokenizer_class`` such as RobertaTokenizer adds, and ``add_prefix_space``.
+    transformers' ``save_pretrained`` writes a ``tokenizer.json`` beside them, which keeps
+    everything."""
 
     def read(name: str) -> Any:
         try:
@@ -198,6 +236,14 @@ def warn_side_files(folder: Path, vocab: set[str]) -> None:
         more = f" and {len(lost) - 5} more" if len(lost) > 5 else ""
         shown = ", ".join(map(repr, lost[:5])) + more
         said.append(f"the tokens {shown} that its side files add")
+    unmatched = sorted(set(added) & vocab - specials)
+    if unmatched:
+        more = f" and {len(unmatched) - 5} more" if len(unmatched) > 5 else ""
+        shown = ", ".join(map(repr, unmatched[:5])) + more
+        said.append(f"that {shown} are special tokens, matched whole in text")
+    kind = config.get("tokenizer_class")
+    if isinstance(kind, str) and kind.startswith(_FRAMING):
+        said.append(f"the special tokens {kind} puts around each text")
     if config.get("add_prefix_space") is True:
         said.append("add_prefix_space (a space put before each text)")
     if said:

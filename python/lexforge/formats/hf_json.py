@@ -133,11 +133,13 @@ def _pattern_of(path: Path, pre: Any) -> tuple[str, str]:
         if len(steps) == 1 and len(levels) == 1:
             return _pattern_of(path, levels[0])
         if len(steps) != 2 or len(splits) != 1 or len(levels) != 1 or steps[1] is not levels[0]:
+            kinds = ", ".join(str(s.get("type") if isinstance(s, dict) else s) for s in steps)
             raise _fail(
-                path,
-                "pre_tokenizer",
-                "only Sequence[Split(regex), ByteLevel(use_regex=false)] is supported",
-            )
+                path, "pre_tokenizer", f"Sequence[{kinds}] is not supported: lexforge reads "
+                "ByteLevel alone or Sequence[Split(regex), ByteLevel(use_regex=false)] (GPT-2's, "
+                "Llama 3's and Qwen2's kinds), so this file's pieces, and ids, would differ; "
+                "use HF tokenizers for it",
+            )  # fmt: skip
         split, level = splits[0], levels[0]
         regex = (
             split.get("pattern", {}).get("Regex")

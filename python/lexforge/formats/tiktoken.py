@@ -12,7 +12,7 @@ from pathlib import Path
 
 from lexforge._core import Bpe
 from lexforge.errors import ConfigError, TokenizerFormatError
-from lexforge.formats import atomic_write, read_text
+from lexforge.formats import atomic_write, read_text, sha256_file
 
 # special tokens of the encodings tiktoken ships, by preset
 PRESET_SPECIALS: dict[str, dict[str, int]] = {
@@ -37,10 +37,25 @@ ENCODINGS: dict[str, tuple[str, int]] = {
 _MAX_RANK = 2**32 - 1  # ranks are 32-bit ids
 
 
+# the same files by their sha256 (tiktoken's expected_hash): tiktoken's cache keeps them
+# under the sha1 of their URL (9b5ad71b2ce5302211f9c61530b329a4922fc6a4 is cl100k_base's),
+# and so do packages shipping that cache (litellm's litellm_core_utils/tokenizers/)
+BY_SHA256: dict[str, str] = {
+    "306cd27f03c1a714eca7108e03d66b7dc042abe8c258b44c199a7ed9838dd930": "r50k_base",
+    "94b5ca7dff4d00767bc256fdd1b27e5b17361d7b8a5f968547f9f23eb70d2069": "p50k_base",
+    "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7": "cl100k_base",
+    "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d": "o200k_base",
+}
+
+
 def encoding_for(path: Path) -> str | None:
-    """The encoding a rank file is named after (``cl100k_base.tiktoken`` -> ``"cl100k_base"``)."""
+    """The encoding a rank file is named after (``cl100k_base.tiktoken`` -> ``"cl100k_base"``),
+    or, named otherwise, whose file it is byte for byte (tiktoken's cache names files by
+    the sha1 of their URL)."""
     name = path.name.split(".")[0]
-    return name if name in ENCODINGS else None
+    if name in ENCODINGS:
+        return name
+    return BY_SHA256.get(sha256_file(path)) if path.is_file() else None
 
 
 def preset_for(path: Path, n_ranks: int) -> str | None:
@@ -64,6 +79,10 @@ def read_ranks(path: Path) -> list[tuple[bytes, int]]:
                 f"{path}:{lineno}: expected '<base64 token> <rank>', got {line[:80]!r}; "
                 "is this a tiktoken rank file (truncated?)"
             )
+        if parts[0] == "=":
+            # the empty token (Whisper's multilingual.tiktoken ends with "= 50256"), which
+            # tiktoken reads as b"" and never matches: its rank stays unused, as there
+            continue
         try:
             token = base64.b64decode(parts[0], validate=True)
         except (binascii.Error, ValueError):
