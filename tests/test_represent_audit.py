@@ -130,6 +130,8 @@ def test_minilm_mean_pooling_is_sentence_transformers(recwarn: Any) -> None:
     for batch_size in (1, 2, 8):
         got = ours.embed(texts, normalize=True, batch_size=batch_size)
         np.testing.assert_allclose(got, want, atol=1e-5)
+        # its modules.json: mean pooling, then Normalize, by default too
+        np.testing.assert_allclose(ours.embed(texts, batch_size=batch_size), want, atol=1e-5)
 
 
 def test_minilm_cuts_texts_where_sentence_transformers_does(tmp_path: Path) -> None:
@@ -171,6 +173,91 @@ def test_minilm_cuts_texts_where_sentence_transformers_does(tmp_path: Path) -> N
         assert main(["embed", "all-MiniLM-L6-v2", str(lines), "-o", str(out),
                      "--normalize", "--max-length", "100"]) == 0  # fmt: skip
     np.testing.assert_allclose(np.load(out), sentence_transformers(100), atol=1e-5)
+
+
+def _sentence_folder(checkpoint: Path, folder: Path, modules: list[str], **modes: bool) -> Path:
+    """The tiny checkpoint as a sentence-transformers folder: its ``modules.json`` (the
+    Transformer, then ``modules`` by sentence-transformers' names) and the Pooling module's
+    config with ``modes`` on."""
+    shutil.copytree(checkpoint, folder)
+    module = "sentence_transformers.models."
+    listing = [{"idx": 0, "name": "0", "path": "", "type": module + "Transformer"}]
+    for i, name in enumerate(modules, 1):
+        path = f"{i}_{name}"
+        listing.append({"idx": i, "name": str(i), "path": path,
+                        "type": module + name})  # fmt: skip
+        (folder / path).mkdir()
+        if name == "Pooling":
+            config = {"word_embedding_dimension": 32, "pooling_mode_cls_token": False,
+                      "pooling_mode_mean_tokens": False, **{f"pooling_mode_{k}": v
+                                                            for k, v in modes.items()}}  # fmt: skip
+            (folder / path / "config.json").write_text(json.dumps(config))
+    (folder / "modules.json").write_text(json.dumps(listing))
+    return folder
+
+
+def test_text_vectors_are_made_as_the_sentence_transformers_checkpoint_makes_them(
+    checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Left to their defaults, pooling and normalize are those of the sentence-transformers
+    pipeline the model was loaded from (its modules.json and Pooling config), as
+    sentence-transformers computes them: embed gave all-MiniLM-L6-v2's vectors unnormalized
+    and bge's (a [CLS] pooling) mean-pooled, silently. A pipeline doing more than embed
+    does is warned of; given pooling= and normalize=, nothing is said."""
+    enc, hidden = _reference(checkpoint, TEXTS)
+    mask = enc["attention_mask"][..., None].float()
+    mean = ((hidden * mask).sum(1) / mask.sum(1)).numpy()
+    cls = hidden[:, 0].numpy()
+
+    def unit(v: Any) -> Any:
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    cases = [  # (modules after the Transformer, Pooling modes, the vectors wanted)
+        (["Pooling", "Normalize"], {"mean_tokens": True}, unit(mean)),  # all-MiniLM's
+        (["Pooling", "Normalize"], {"cls_token": True}, unit(cls)),  # bge's
+        (["Pooling"], {"cls_token": True}, cls),
+        (["Pooling"], {"mean_tokens": True}, mean),
+    ]
+    for i, (modules, modes, want) in enumerate(cases):
+        folder = _sentence_folder(checkpoint, tmp_path / f"st{i}", modules, **modes)
+        model = _ours(folder)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            np.testing.assert_allclose(model.embed(TEXTS), want, atol=1e-5)
+            np.testing.assert_allclose(model.embed(TEXTS, pooling="mean", normalize=False),
+                                       mean, atol=1e-5)  # fmt: skip
+    # no modules.json: mean pooling, not normalized, as before
+    np.testing.assert_allclose(_ours(checkpoint).embed(TEXTS), mean, atol=1e-5)
+    # what embed does not do is named; the vectors are the defaults' (or those asked for)
+    for i, (modules, modes, said) in enumerate([
+        (["Pooling"], {"max_tokens": True}, "max pooling"),
+        (["Pooling"], {"cls_token": True, "mean_tokens": True},
+         "the concatenation of cls pooling and mean pooling"),
+        (["Pooling", "Dense", "Normalize"], {"mean_tokens": True}, "a Dense module"),
+    ]):  # fmt: skip
+        model = _ours(_sentence_folder(checkpoint, tmp_path / f"odd{i}", modules, **modes))
+        with pytest.warns(UserWarning, match=f"makes its text vectors with {said}, which embed"):
+            got = model.embed(TEXTS, pooling="cls")
+        np.testing.assert_allclose(got, unit(cls) if "Normalize" in modules else cls, atol=1e-5)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            model.embed(TEXTS, pooling="mean", normalize=True)
+    # the CLI's defaults are the API's; --no-normalize and --normalize say which
+    from lexforge.cli import main
+
+    folder = tmp_path / "st0"
+    (tmp_path / "in.txt").write_text("\n".join(TEXTS[:3]) + "\n", encoding="utf-8")
+    for flags, want in [([], unit(mean)), (["--no-normalize"], mean),
+                        (["--pooling", "cls"], unit(cls)),
+                        (["--pooling", "cls", "--no-normalize"], cls)]:  # fmt: skip
+        out = tmp_path / "v.npy"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assert main(["embed", str(folder), str(tmp_path / "in.txt"), "-o", str(out),
+                         *flags]) == 0  # fmt: skip
+        np.testing.assert_allclose(np.load(out), want[:3], atol=1e-5)
+    assert main(["embed", str(folder), str(tmp_path / "in.txt"), "--words", "--no-normalize"]) == 1
+    assert "with --words use --pooling-words" in capsys.readouterr().err
 
 
 def test_fill_mask_is_the_transformers_pipeline(checkpoint: Path) -> None:

@@ -57,7 +57,7 @@ def _embed(args: argparse.Namespace) -> int:
         written = [output, output.with_suffix(".words.json")]
     for path in written:  # each file that will be replaced, checked before the model runs
         _check_written(path, args.output, args.files)
-    if args.words and (args.pooling is not None or args.normalize):
+    if args.words and (args.pooling is not None or args.normalize is not None):
         raise ConfigError(
             "--pooling and --normalize shape text vectors; with --words use --pooling-words"
         )
@@ -118,7 +118,7 @@ def _embed_texts(
             _atomic(output, lambda f: np.savez(f, **arrays),
                     (output.with_suffix(".words.json"), lambda f: f.write(words)))  # fmt: skip
     else:
-        vectors = model.embed(texts, pooling=args.pooling or "mean", normalize=args.normalize,
+        vectors = model.embed(texts, pooling=args.pooling, normalize=args.normalize,
                               layers=args.layers, max_length=args.max_length)  # fmt: skip
         if pq is not None:
             table = pa.table({"text": pa.array(texts, pa.string()),

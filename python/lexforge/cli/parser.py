@@ -382,9 +382,14 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     e.add_argument(
         "--pooling", choices=["mean", "cls"], default=None,
-        help="a text's vector: the mean of its tokens' (default) or [CLS]'s",
+        help="a text's vector: the mean of its tokens' or [CLS]'s (default: as the "
+        "sentence-transformers checkpoint the model is makes them, else the mean)",
     )  # fmt: skip
-    e.add_argument("--normalize", action="store_true", help="text vectors of length 1")
+    e.add_argument(
+        "--normalize", action=argparse.BooleanOptionalAction, default=None,
+        help="text vectors of length 1, or not (default: as the sentence-transformers "
+        "checkpoint the model is makes them, all-MiniLM-L6-v2's normalized; else not)",
+    )  # fmt: skip
     e.add_argument(
         "--layers", type=_layer_list, default=None, metavar="I[,I...]",
         help="the encoder states to average (0 the embeddings, 1 the first layer, -1 the "

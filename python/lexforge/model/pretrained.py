@@ -57,7 +57,9 @@ class Pretrained(nn.Module):
         return embed_words(self, texts, **options)
 
     def embed(self, texts: Any, **options: Any) -> Any:
-        """One vector per text, (n, hidden): ``pooling="mean"`` or ``"cls"``; ``normalize``."""
+        """One vector per text, (n, hidden): ``pooling="mean"`` or ``"cls"``; ``normalize``
+        (both by default as the sentence-transformers checkpoint the model came from
+        makes its vectors, else mean pooling, not normalized)."""
         from .represent import embed
 
         return embed(self, texts, **options)

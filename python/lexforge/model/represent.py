@@ -327,8 +327,8 @@ def embed(
     texts: Sequence[str],
     *,
     tokenizer: Any = None,
-    pooling: Literal["cls", "mean"] = "mean",
-    normalize: bool = False,
+    pooling: Literal["cls", "mean"] | None = None,
+    normalize: bool | None = None,
     batch_size: int = 32,
     layers: int | Sequence[int] | None = None,
     max_length: int | None = None,
@@ -336,6 +336,12 @@ def embed(
     """One vector per text (n, hidden): the [CLS] vector or the mean over real tokens,
     optionally scaled to unit length (cosine similarity is then a dot product). An empty
     text under a tokenizer that adds no special tokens has no token: its mean is zeros.
+    ``pooling`` and ``normalize`` left None: those of the sentence-transformers checkpoint
+    the model was loaded from (its ``modules.json``: the ``Pooling`` module's mode, and
+    whether a ``Normalize`` module follows; all-MiniLM-L6-v2 is mean pooling, normalized,
+    bge's [CLS], normalized), so that its vectors are sentence-transformers' own; else
+    ``"mean"``, not normalized. A pipeline that does more than that (max pooling, a
+    ``Dense`` layer) is warned of, since the vectors are then not sentence-transformers'.
     Texts are read in batches of like length, longest first (rows in the given order).
     ``layers``: which of the encoder's states to read, averaged (None: the last layer's;
     0 is the embeddings, 1 the first layer, -1 the last: ``[-4, -3, -2, -1]`` averages
@@ -349,10 +355,22 @@ def embed(
     ``ConfigError`` for ``pooling="cls"`` with a tokenizer that puts no token before a
     text, and for a text longer than the model's positions (the first, before any batch
     is read)."""
-    if pooling not in ("cls", "mean"):
+    if pooling is not None and pooling not in ("cls", "mean"):
         raise ConfigError(f"pooling must be 'cls' or 'mean', got {pooling!r}")
-    if not isinstance(normalize, (bool, np.bool_)):  # "no" would be true
+    if normalize is not None and not isinstance(normalize, (bool, np.bool_)):  # "no": true
         raise ConfigError(f"normalize must be True or False, got {normalize!r}")
+    if pooling is None or normalize is None:
+        own = sentence_pipeline(model)
+        if own.unapplied:
+            warnings.warn(
+                f"the sentence-transformers checkpoint this model was loaded from "
+                f"({own.where}) makes its text vectors with {'; '.join(own.unapplied)}, which "
+                "embed does not do: these vectors are not sentence-transformers' (pass "
+                "pooling= and normalize= to say which vectors you want)",
+                stacklevel=3,
+            )
+        pooling = own.pooling if pooling is None else pooling
+        normalize = own.normalize if normalize is None else normalize
     declared = max_length is None
     if max_length is None:
         max_length = sentence_max_length(model)
@@ -397,6 +415,84 @@ def embed(
         vectors = torch.nn.functional.normalize(vectors, dim=-1)
     result: npt.NDArray[np.float32] = vectors.numpy()
     return result
+
+
+@dataclass(frozen=True)
+class SentencePipeline:
+    """How a sentence-transformers checkpoint makes a text's vector from the encoder's
+    states, as far as ``embed`` follows it: ``pooling``, ``normalize``, and what else the
+    pipeline does that ``embed`` does not (``unapplied``, each said in words; ``where``
+    names the file)."""
+
+    pooling: Literal["cls", "mean"] = "mean"
+    normalize: bool = False
+    unapplied: tuple[str, ...] = ()
+    where: str = ""
+
+
+# sentence-transformers' Pooling modes (its 1_Pooling/config.json flags), as embed names
+# them; those without a name here embed does not compute
+_POOLING_MODES = {"pooling_mode_cls_token": "cls", "pooling_mode_mean_tokens": "mean"}
+_OTHER_MODES = {
+    "pooling_mode_max_tokens": "max pooling",
+    "pooling_mode_mean_sqrt_len_tokens": "mean pooling divided by the root of the length",
+    "pooling_mode_weightedmean_tokens": "position-weighted mean pooling",
+    "pooling_mode_lasttoken": "last-token pooling",
+}
+_MODULE = "sentence_transformers.models."
+
+
+def sentence_pipeline(model: nn.Module) -> SentencePipeline:
+    """The text-vector pipeline of the sentence-transformers checkpoint ``model`` was
+    loaded from: its ``modules.json`` (the modules in order) and its ``Pooling`` module's
+    ``config.json``. A model loaded from anything else (or not loaded) gets the default:
+    mean pooling, not normalized."""
+    import json
+    from pathlib import Path
+
+    origin = getattr(model, "loaded_from", None)
+    if origin is None:
+        return SentencePipeline()
+    folder = Path(origin.folder or origin.directory)
+    listing = folder / "modules.json"
+    try:
+        modules = json.loads(listing.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return SentencePipeline()
+    except (OSError, ValueError):
+        modules = None
+    if not isinstance(modules, list) or not all(isinstance(m, dict) for m in modules):
+        return SentencePipeline(unapplied=("modules that could not be read",), where=str(listing))
+    pooling: Literal["cls", "mean"] = "mean"
+    normalize = False
+    unapplied: list[str] = []
+    for module in modules:
+        kind = str(module.get("type", ""))
+        name = kind.removeprefix(_MODULE)
+        if name == "Transformer":
+            continue
+        if name == "Normalize":
+            normalize = True
+        elif name == "Pooling":
+            path = folder / str(module.get("path", "")) / "config.json"
+            try:
+                config = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                config = None
+            if not isinstance(config, dict):
+                unapplied.append(f"a pooling whose {path.name} could not be read")
+                continue
+            modes = [key for key, on in config.items() if key.startswith("pooling_mode_") and on]
+            named = [_POOLING_MODES[key] for key in modes if key in _POOLING_MODES]
+            if len(modes) == 1 and named:
+                pooling = "cls" if named[0] == "cls" else "mean"
+            else:
+                said = [_OTHER_MODES.get(k, f"{_POOLING_MODES.get(k, k)} pooling") for k in modes]
+                concatenated = "the concatenation of " if len(said) > 1 else ""
+                unapplied.append(concatenated + " and ".join(said) if said else "no pooling mode")
+        else:
+            unapplied.append(f"a {name or 'nameless'} module")
+    return SentencePipeline(pooling, normalize, tuple(unapplied), str(listing))
 
 
 def sentence_max_length(model: nn.Module) -> int | None:
