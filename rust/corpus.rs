@@ -19,7 +19,7 @@ use crate::bert::BertTokenizer;
 use crate::bpe::BpeModel;
 use crate::error::{Error, Result};
 use crate::parallel;
-use crate::special::Policy;
+use crate::special::Selection;
 
 /// How the lines of a document become sentences.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,8 +37,12 @@ pub trait TextEncoder: Sync {
 
 impl TextEncoder for BpeModel {
     fn encode_plain(&self, text: &str, out: &mut Vec<u32>) -> Result<()> {
-        // corpus text is text: a special token's string in it is encoded as ordinary text
-        self.encode_text(text, &Policy::none(), 0, out)
+        // corpus text is text: a special token's string in it is encoded as ordinary text,
+        // while added tokens that are not special (`add_tokens`) are matched, as in `encode`
+        // (and as WordPiece's `encode_plain_seq` does): shards built with no added tokens at
+        // all split them into pieces, so shard ids differed from `encode`'s and HF's
+        let policy = self.specials().policy(&Selection::Some(vec![]), &Selection::Some(vec![]))?;
+        self.encode_text(text, &policy, 0, out)
     }
 }
 

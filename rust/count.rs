@@ -8,7 +8,7 @@
 //! for WordPiece blocks and normalized pieces are also cut after a space, tab or `\r`:
 //! memory stays bounded on files with `\r` line ends or enormous lines. Blocks and batches are counted in
 //! parallel into per-chunk tables that are then merged, so the counts are exact whatever
-//! the thread count. Counts are 64-bit and saturate instead of wrapping.
+//! the thread count. Counts are 64-bit: a word's count past 2^64 - 1 is refused, never wrapped.
 //!
 //! [`WordCounts`] is also the unit of distributed counting: count shards anywhere, merge the
 //! tables ([`WordCounts::merge`]), then train once.
@@ -71,6 +71,15 @@ fn hash_bytes(bytes: &[u8]) -> u64 {
     h.finish()
 }
 
+/// A word's count that would pass 2^64 - 1: refused, never saturated (it was silently).
+fn overflow(word: &[u8]) -> Error {
+    Error::TrainerConfig(format!(
+        "the count of the word {:?} would pass 2^64 - 1 (counts are 64-bit); scale the \
+         counts down (divide them by a common factor)",
+        String::from_utf8_lossy(word)
+    ))
+}
+
 impl WordCounts {
     /// An empty table.
     pub fn new() -> Self {
@@ -108,14 +117,15 @@ impl WordCounts {
         if word.is_empty() || count == 0 {
             return Ok(());
         }
-        self.total = self.total.saturating_add(count);
         let arena = &self.arena;
         let found =
             self.table.find_mut(hash, |s| s.len as usize == word.len() && s.word(arena) == word);
         if let Some(slot) = found {
-            slot.count = slot.count.saturating_add(count);
+            slot.count = slot.count.checked_add(count).ok_or_else(|| overflow(word))?;
+            self.total = self.total.saturating_add(count);
             return Ok(());
         }
+        self.total = self.total.saturating_add(count);
         let end = self.arena.len() + word.len();
         let (Ok(offset), Ok(len), Ok(_)) =
             (u32::try_from(self.arena.len()), u32::try_from(word.len()), u32::try_from(end))
@@ -130,8 +140,23 @@ impl WordCounts {
         Ok(())
     }
 
-    /// Adds every count of `other` to this table.
+    /// Adds every count of `other` to this table; all or none: a word whose count would
+    /// pass 2^64 - 1 fails the merge before anything is added.
     pub fn merge(&mut self, other: &WordCounts) -> Result<()> {
+        if self.total.checked_add(other.total).is_none() {
+            // (totals that fit bound every count: only then can one overflow)
+            for s in other.table.iter() {
+                let word = s.word(&other.arena);
+                let hash = hash_bytes(word);
+                let arena = &self.arena;
+                let mine = self
+                    .table
+                    .find(hash, |t| t.len as usize == word.len() && t.word(arena) == word);
+                if mine.is_some_and(|t| t.count.checked_add(s.count).is_none()) {
+                    return Err(overflow(word));
+                }
+            }
+        }
         let arena = &self.arena;
         self.table.reserve(other.len(), |s| hash_bytes(s.word(arena)));
         for s in other.table.iter() {
@@ -330,7 +355,11 @@ impl Counter<'_> {
         let mut done = 0u64;
         for path in paths {
             let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-            let mut reader = LineBlocks::new(file, path, &cuts);
+            // a regular file is read as far as it reaches when opened: one growing while it
+            // is read (a log being written) gives the text it had then, not text without end
+            let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+            let limit = if meta.is_file() { meta.len() } else { u64::MAX }; // (pipes: to EOF)
+            let mut reader = LineBlocks::new(file.take(limit), path, &cuts);
             while reader.fill()? {
                 done += reader.block().len() as u64;
                 let text = reader.check_utf8(reader.block())?;
@@ -525,6 +554,29 @@ impl<'p, R: Read> LineBlocks<'p, R> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_count_past_64_bits_is_refused_and_changes_nothing() {
+        let mut a = WordCounts::new();
+        a.add(b"x", u64::MAX).unwrap();
+        a.add(b"y", 5).unwrap();
+        assert!(matches!(a.add(b"x", 1), Err(Error::TrainerConfig(_))));
+        let mut b = WordCounts::new();
+        b.add(b"y", 2).unwrap();
+        b.add(b"z", 3).unwrap();
+        b.add(b"x", 1).unwrap();
+        let before = a.sorted().into_iter().map(|(w, n)| (w.to_vec(), n)).collect::<Vec<_>>();
+        assert!(matches!(a.merge(&b), Err(Error::TrainerConfig(_))));
+        let after = a.sorted().into_iter().map(|(w, n)| (w.to_vec(), n)).collect::<Vec<_>>();
+        assert_eq!(before, after); // all or none
+                                   // totals past 64 bits whose counts fit still merge
+        let mut c = WordCounts::new();
+        c.add(b"w", u64::MAX).unwrap();
+        let mut d = WordCounts::new();
+        d.add(b"v", 7).unwrap();
+        c.merge(&d).unwrap();
+        assert_eq!(c.sorted().len(), 2);
+    }
+
     fn counter_counts(texts: &[&str], threads: usize) -> Vec<(Vec<u8>, u64)> {
         let splitter = Splitter::Pattern(Pretokenizer::new("gpt2").unwrap());
         let specials = SpecialTokens::new(vec![("<|x|>".into(), 0)]).unwrap();
@@ -565,13 +617,13 @@ mod tests {
     }
 
     #[test]
-    fn counts_saturate_and_merge() {
+    fn counts_pass_32_bits_and_merge() {
         let mut a = WordCounts::new();
         a.add(b"w", 3_000_000_000).unwrap();
         a.add(b"w", 3_000_000_000).unwrap();
         assert_eq!(a.get(b"w"), 6_000_000_000);
         let mut b = WordCounts::new();
-        b.add(b"w", u64::MAX).unwrap();
+        b.add(b"w", u64::MAX - 6_000_000_000).unwrap();
         b.merge(&a).unwrap();
         assert_eq!(b.get(b"w"), u64::MAX);
         assert_eq!(b.len(), 1);

@@ -485,13 +485,6 @@ fn is_word(c: char) -> bool {
 }
 
 impl Policy<'_> {
-    /// A policy with no added tokens at all: everything is text.
-    pub fn none() -> Policy<'static> {
-        static EMPTY: std::sync::OnceLock<SpecialTokens> = std::sync::OnceLock::new();
-        let specials = EMPTY.get_or_init(SpecialTokens::default);
-        Policy { specials, raw: None, normalized: None, check: None }
-    }
-
     /// Fails if `text` (the `text_index`-th of a batch) contains a disallowed special token.
     pub fn check(&self, text: &str, text_index: usize) -> Result<()> {
         let Some(matcher) = &self.check else {

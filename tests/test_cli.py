@@ -51,6 +51,29 @@ def test_train_and_tokenize(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert ids == lexforge.Tokenizer.from_file(out).encode("hello world\n")
 
 
+def test_tokenize_writes_a_long_line_in_pieces(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A line of more ids than a write takes (hundreds of megabytes of minified JSON:
+    simulated with a small limit) is written in pieces, the same line of ids as whole."""
+    from lexforge.cli import tokenizers
+
+    corpus = tmp_path / "c.txt"
+    lines = ["hello world " * 40 + "\n", "hi\n", "\n", "hello " * 7 + "\n"]
+    corpus.write_text("".join(lines), encoding="utf-8")
+    out = tmp_path / "tok.json"
+    train = ["train-tokenizer", str(corpus), "--vocab-size", "270", "-o", str(out), "--quiet"]
+    assert main(train) == 0
+    tok = lexforge.Tokenizer.from_file(out)
+    want = "".join(" ".join(map(str, tok.encode(line))) + "\n" for line in lines)
+    for limit in (1, 7, 8, 80, 10**6):  # pieces of one id, a row's length exactly, whole
+        monkeypatch.setattr(tokenizers, "_IDS_PER_WRITE", limit)
+        monkeypatch.setattr(tokenizers, "_ROWS_PER_WRITE", 2)
+        capsys.readouterr()
+        assert main(["tokenize", "--tokenizer", str(out), str(corpus)]) == 0
+        assert capsys.readouterr().out == want, limit
+
+
 def test_tokenize_frames_with_a_bpe_template(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

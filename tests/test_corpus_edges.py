@@ -96,6 +96,32 @@ def test_byte_level_bpe_sentences_keep_the_space_before_them(tmp_path: Path) -> 
     assert k == len(doc)
 
 
+def test_added_tokens_are_found_in_shards_as_encode_finds_them(bert: Any, tmp_path: Path) -> None:
+    """Tokens added with ``add_tokens`` are one id in the shards, as in ``encode`` (and HF):
+    byte-level BPE shards split them into pieces (an audit at scale), WordPiece's did not.
+    A special token's text stays text in both; a vocabulary past 65,536 ids with them
+    keeps them whole in uint32 shards."""
+    files = datasets.files("gpt2")
+    lines = ["We saw zzqqxxnew and COVID-19 today.", "COVID-19 again <|endoftext|> here."]
+    path = tmp_path / "c.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for name, tok in [
+        ("gpt2", lf.Tokenizer.from_gpt2(files["encoder.json"], files["vocab.bpe"])),
+        ("bert", lf.Tokenizer.from_file(datasets.files("bert-base-uncased")["tokenizer.json"])),
+        ("wide", lf.Tokenizer.from_gpt2(files["encoder.json"], files["vocab.bpe"])),
+    ]:
+        if name == "wide":  # past uint16's ids
+            tok.add_tokens([f"zzwide{i}" for i in range(65_536 - len(tok) + 1)])
+        tok.add_tokens(["zzqqxxnew", "COVID-19"])
+        added = {tok.token_to_id("zzqqxxnew"), tok.token_to_id("COVID-19")}
+        built = lf.build_shards(path, tmp_path / name, tok, sentences="lines")
+        (doc,) = shard_documents(built)
+        plain = {} if name == "bert" else {"disallowed_special": ()}  # GPT-2's <|endoftext|>
+        want = [tok.encode(line, add_special_tokens=False, **plain) for line in lines]
+        assert doc == want, name
+        assert added <= {i for s in doc for i in s}, name
+
+
 def test_plan_never_cuts_inside_a_crlf_or_a_character(tmp_path: Path) -> None:
     data = ("dóc\r\n\r\n日本\r\r✓\r\n" * 200).encode("utf-8")
     path = tmp_path / "c.txt"
@@ -178,6 +204,32 @@ def test_a_corpus_edited_in_place_is_not_taken_for_its_shards(bert: Any, tmp_pat
     path.write_text("Gamma doc here.\n\nDelta doc here.\n", encoding="utf-8")  # same size
     with pytest.raises(ShardError, match="different corpus"):
         lf.build_shards(path, tmp_path / "s", bert)
+
+
+def test_a_corpus_written_to_while_planned_is_refused(
+    bert: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file that grows while the build plans and hashes it (a log still being written)
+    is refused by name: its plan, recorded size and hash were each of another text."""
+    from lexforge import _shard_build
+
+    path = tmp_path / "c.txt"
+    path.write_text("Alpha doc here.\n\nBeta doc here.\n", encoding="utf-8")
+    hashed = _shard_build.sha256_file
+
+    def growing(f: Path) -> str:
+        digest = hashed(f)
+        if f == path:
+            with path.open("a", encoding="utf-8") as out:
+                out.write("\nGamma doc, written meanwhile.\n")
+        return digest
+
+    monkeypatch.setattr(_shard_build, "sha256_file", growing)
+    with pytest.raises(ShardError, match=r"c\.txt changed while the shards were being planned"):
+        lf.build_shards(path, tmp_path / "s", bert)
+    monkeypatch.setattr(_shard_build, "sha256_file", hashed)
+    built = lf.build_shards(path, tmp_path / "s", bert)  # written: built as it is now
+    assert len(shard_documents(built)) == 3
 
 
 def test_a_run_folder_moved_with_its_corpus_keeps_its_shards(bert: Any, tmp_path: Path) -> None:

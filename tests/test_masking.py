@@ -371,6 +371,10 @@ def test_bad_input() -> None:
     # dtypes the core does not take natively go through int64 and come back as they were
     with pytest.raises(ConfigError, match="int8, which cannot hold ids up to 199"):
         lf.mask_tokens(ids.astype(np.int8), **ok)
+    # past int32's range the fix named is int64 alone (not the int32 the ids already are)
+    wide = {"vocab_size": 2**31 + 10, "mask_token_id": 103, "special_ids": [101, 102]}
+    with pytest.raises(ConfigError, match=r"int32, which cannot .*: pass int64 ids$"):
+        lf.mask_tokens(ids.astype(np.int32), **wide)
     tiny = {"vocab_size": 120, "mask_token_id": 103, "special_ids": [101, 102]}
     for dtype in (np.int8, np.uint8):
         out, labels = lf.mask_tokens(ids.astype(dtype), mlm_probability=1.0, seed=3, **tiny)

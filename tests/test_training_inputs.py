@@ -240,3 +240,34 @@ def test_one_huge_word_trains_in_bounded_memory() -> None:
     peak_kib, size, longest = map(int, run.stdout.split())
     assert peak_kib < 400_000, f"peak memory {peak_kib} KiB"
     assert size < 20 and longest <= 5
+
+
+def test_a_word_count_past_64_bits_is_refused_by_name() -> None:
+    """Counts are 64-bit in the core: a larger one is a TrainerConfigError naming the
+    limit, not an OverflowError from the conversion."""
+    counts = lf.WordCounts()
+    counts.add(b" hello", 2**64 - 1)  # the largest count is taken
+    assert counts[b" hello"] == 2**64 - 1
+    with pytest.raises(TrainerConfigError, match=r"at most 2\^64 - 1"):
+        counts.add(b" hello", 2**64)
+    assert counts[b" hello"] == 2**64 - 1  # (nothing added)
+
+
+def test_a_word_count_summed_past_64_bits_is_refused_and_changes_nothing() -> None:
+    """A count that adding or merging would take past 2^64 - 1 is a TrainerConfigError
+    naming the word; it saturated there silently. A merge is all or none."""
+    counts = lf.WordCounts()
+    counts.add(b" hello", 2**64 - 1)
+    counts.add(b" world", 5)
+    with pytest.raises(TrainerConfigError, match=r'" hello" would pass 2\^64 - 1'):
+        counts.add(b" hello", 1)
+    other = lf.WordCounts()
+    other.add(b" world", 2)
+    other.add(b" hello", 1)
+    with pytest.raises(TrainerConfigError, match=r'" hello" would pass 2\^64 - 1'):
+        counts.merge(other)
+    assert counts[b" hello"] == 2**64 - 1 and counts[b" world"] == 5  # nothing added
+    other = lf.WordCounts()
+    other.add(b" world", 2)
+    counts.merge(other)  # a total past 64 bits whose counts fit merges
+    assert counts[b" world"] == 7

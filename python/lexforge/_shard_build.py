@@ -191,6 +191,12 @@ def _build(
         plan = _plan(files, piece_bytes)
         for source, f in zip(sources, files, strict=True):
             source["sha256"] = sha256_file(f)  # a later run compares contents if mtimes differ
+            if _source(f) != {k: source[k] for k in ("path", "size", "mtime_ns")}:
+                # the plan, the size and the hash would each be of another text
+                raise ShardError(
+                    f"{f} changed while the shards were being planned (a file still being "
+                    "written?); build shards of a file no longer written to (a copy of it)"
+                )
         manifest = {
             "format": FORMAT,
             "version": VERSION,

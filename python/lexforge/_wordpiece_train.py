@@ -49,8 +49,11 @@ def train_wordpiece(
     then pieces are merged like byte-level BPE but over characters, continuation pieces
     carrying ``##``. The vocabulary: ``special_tokens`` (which must include ``unk_token``),
     the characters, then the merged pieces (a piece spelled like a special token is that
-    token, one id). The special tokens' text is cut out of the corpus first (HF trains on
-    it: ``[MASK]`` in the text gives HF the pieces ``[``, ``mask``, ``]``). Training is
+    token, one id); ``vocab_size`` is the most it holds: training stops sooner, with fewer
+    tokens (``len(tok)``), once no pair is left to merge or the best one occurs fewer than
+    ``min_frequency`` times, as HF's trainer does. The special tokens' text is cut out of
+    the corpus first (HF trains on it: ``[MASK]`` in the text gives HF the pieces ``[``,
+    ``mask``, ``]``). Training is
     deterministic: the same corpus and
     options give the same vocabulary for any ``num_threads``. With ``[CLS]`` and ``[SEP]``
     among the special tokens the tokenizer gets BERT's templates (``[CLS] A [SEP]``,

@@ -403,10 +403,11 @@ class Masker:
             )
         given = ids.dtype
         if np.iinfo(given).max < self.vocab_size - 1:  # [MASK] and random ids would wrap
+            fits = "int64" if np.iinfo(np.int32).max < self.vocab_size - 1 else "int32 or int64"
             raise ConfigError(
                 f"input_ids are {given}, which cannot hold ids up to {self.vocab_size - 1} "
                 f"(vocab_size {self.vocab_size}); the masked ids come back in the input's "
-                "dtype: pass int32 or int64 ids"
+                f"dtype: pass {fits} ids"
             )
         if given.type not in _ID_DTYPES:  # the core takes four dtypes; others go through int64
             if given == np.uint64 and ids.size and ids.max() > INT64_MAX:

@@ -612,7 +612,11 @@ class Tokenizer:
                 csv, tsv and Parquet files give the text of their ``text_column``, each
                 record's text counted whole, as it is. Give ``files``, ``texts`` or both.
             texts: any iterable of strings (consumed in buffers, trained without the GIL).
-            vocab_size: total ids: special tokens + 256 bytes + merges. The ids are those
+            vocab_size: total ids: special tokens + 256 bytes + merges, at most: training
+                stops sooner, with fewer ids (``len(tok)``), once no pair is left to merge
+                or the best one occurs fewer than ``min_frequency`` times (as HF's
+                ``BpeTrainer`` does); a model's embedding size should be ``len(tok)``,
+                not the ``vocab_size`` asked for. The ids are those
                 HF's ``BpeTrainer`` gives on the same corpus: the special tokens, the bytes
                 by the code points of their byte-level characters, then the merges.
             special_tokens: strings that get the first ids and are never split or merged;
@@ -675,6 +679,7 @@ class Tokenizer:
         training ids (bytes by the code points of their byte-level characters, as HF's
         trainer numbers its alphabet, then merges in creation order), so the result is a
         pure function of the counts. ``special_tokens`` defaults to the counts' own.
+        ``vocab_size`` is the most ids it makes, as for :meth:`train_bpe`.
         """
         if special_tokens is not None:
             special_tokens = special_list(special_tokens)

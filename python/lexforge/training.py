@@ -133,6 +133,7 @@ def refuse_repeats(paths: Sequence[Path]) -> None:
             )
 
 
+_MAX_COUNT = 2**64 - 1  # a word's count (u64 in the core)
 # the largest max_input_chars_per_word a tokenizer.json loads with (a 32-bit count)
 _MAX_WORD = 2**32 - 2
 
@@ -436,6 +437,11 @@ class WordCounts:
             raise TypeError(f"word must be bytes, got {type(word).__name__}")
         if count < 0:
             raise ValueError(f"count must be non-negative, got {count}")
+        if count > _MAX_COUNT:  # the core's counts are 64-bit (a sum past them is refused)
+            raise TrainerConfigError(
+                f"count must be at most 2^64 - 1 (counts are 64-bit), got {count}; scale "
+                "the counts down (divide them by a common factor)"
+            )
         self._core.add_word(bytes(word), count)
 
     def merge(self, other: WordCounts) -> None:

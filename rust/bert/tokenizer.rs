@@ -6,7 +6,7 @@ use super::normalize::{bert_words, BertNormalizer, Normalized};
 use super::pipeline::{Buffers, Pipeline};
 use super::wordpiece::{Piece, WordPiece};
 use crate::cache::PieceCache;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::parallel;
 use crate::postprocess::{
     check_pairs, rows, threads_for, Batch, Options, Rows, Seq, Template, Texts,
@@ -73,6 +73,14 @@ impl BertTokenizer {
         scratch: &mut Scratch,
         seq: &mut Seq,
     ) -> Result<()> {
+        // offsets are u32 characters and word ids i32: a text past 2 GiB would wrap them
+        if text.len() > i32::MAX as usize {
+            return Err(Error::Config(format!(
+                "a text of {} bytes is too long for WordPiece's offsets and word ids (at most \
+                 2 GiB a text): split it into smaller texts (lines, documents)",
+                text.len()
+            )));
+        }
         let mut word = 0i32;
         let (mut byte_at, mut char_at) = (0usize, 0u32);
         policy.raw_segments(text, |segment| {

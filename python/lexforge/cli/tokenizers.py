@@ -212,8 +212,7 @@ def _tokenize(args: argparse.Namespace) -> int:
             if args.count:
                 tokens += sum(len(ids) for ids in rows)
                 continue
-            for at in range(0, len(rows), 1024):  # (one huge write can miss a closed pipe)
-                write_out("".join(" ".join(map(str, ids)) + "\n" for ids in rows[at : at + 1024]))
+            _write_rows(rows)
         sys.stdout.flush()
     except BrokenPipeError:  # the reader stopped (`| head`): stop quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -224,6 +223,33 @@ def _tokenize(args: argparse.Namespace) -> int:
             f"{size / max(seconds, 1e-9) / 1e6:.1f} MB/s"
         )
     return 0
+
+
+_ROWS_PER_WRITE = 1024  # (one huge write can miss a closed pipe)
+_IDS_PER_WRITE = 1 << 16  # a longer row is written in pieces of this many ids
+
+
+def _write_rows(rows: list[list[int]]) -> None:
+    """Writes ``rows`` as lines of space-separated ids, 1,024 rows a write; a row longer
+    than ``_IDS_PER_WRITE`` ids (a line of hundreds of megabytes: minified JSON) in pieces,
+    so that its text is never held whole beside its ids (a string per id: 5x the ids'
+    own memory)."""
+    group: list[str] = []
+    for ids in rows:
+        if len(ids) > _IDS_PER_WRITE:
+            if group:
+                write_out("".join(group))
+                group = []
+            for at in range(0, len(ids), _IDS_PER_WRITE):
+                end = "\n" if at + _IDS_PER_WRITE >= len(ids) else " "
+                write_out(" ".join(map(str, ids[at : at + _IDS_PER_WRITE])) + end)
+            continue
+        group.append(" ".join(map(str, ids)) + "\n")
+        if len(group) >= _ROWS_PER_WRITE:
+            write_out("".join(group))
+            group = []
+    if group:
+        write_out("".join(group))
 
 
 def _bench(args: argparse.Namespace) -> int:
