@@ -27,6 +27,7 @@ than the target's block limit.
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import re
 import subprocess
@@ -98,7 +99,19 @@ def source(fn: Any, constexprs: dict[str, Any], dtype: str, mask: bool) -> ASTSo
             signature[name] = "i32"
             if name != "H":  # 12 heads: not a multiple of 16; strides and counts are
                 attrs[(i,)] = [["tt.divisibility", 16]]
-    return ASTSource(fn, signature, constexprs=consts, attrs=attrs)
+    if "constexprs" in inspect.signature(ASTSource.__init__).parameters:
+        return ASTSource(fn, signature, constexprs=consts, attrs=attrs)
+    # Triton 3.0 and 3.1 (torch 2.4's and 2.5's): arguments by index, constexprs apart,
+    # the divisibility in an AttrsDescriptor
+    from triton.compiler.compiler import AttrsDescriptor
+
+    index = {name: i for i, name in enumerate(fn.arg_names)}
+    return ASTSource(
+        fn,
+        {index[n]: t for n, t in signature.items() if t != "constexpr"},
+        constants={index[n]: v for n, v in consts.items()},
+        attrs=AttrsDescriptor(divisible_by_16={i for (i,) in attrs}),
+    )
 
 
 def resources(compiled: Any) -> tuple[int, int]:

@@ -372,9 +372,12 @@ def test_gradient_checkpointing_gives_the_same_gradients_for_less_memory(
     (plain_kept, plain_loss, plain), (kept, loss, grads) = runs
     assert torch.equal(loss, plain_loss)
     assert plain.keys() == grads.keys() and len(grads) > 10
+    # (the reentrant backward sums some products in another order: differences ~1e-7 of
+    # the largest gradient, which an absolute 1e-8 missed on torch 2.4)
+    scale = max(float(g.abs().max()) for g in plain.values())
     for name, grad in plain.items():
-        if reentrant:  # (its backward sums some products in another order)
-            assert torch.allclose(grad, grads[name], rtol=1e-5, atol=1e-8), name
+        if reentrant:
+            assert torch.allclose(grad, grads[name], rtol=1e-5, atol=1e-6 * scale), name
         else:
             assert torch.equal(grad, grads[name]), name
     assert kept < 0.6 * plain_kept, (kept, plain_kept)

@@ -145,7 +145,9 @@ def test_another_tasks_head_is_still_only_ignored(tok: Any, tmp_path: Path) -> N
 def test_a_query_key_or_value_of_the_wrong_shape_is_named(tok: Any, tmp_path: Path) -> None:
     """Q, K and V are joined into one projection: a part of the wrong shape is named
     before they are (a bare torch.cat error otherwise)."""
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import save_file
+
+    from weights_io import load_file  # (a copy: the file is rewritten below)
 
     path = _save(BertModel, tok, tmp_path / "m")
     weights = path / "model.safetensors"
@@ -161,7 +163,9 @@ def test_a_tied_decoder_that_differs_from_the_embeddings_is_said(tok: Any, tmp_p
     """config.json ties the MLM decoder to the word embeddings (the default), yet the file
     holds another matrix: the tie wins (transformers 4), with a warning saying how to use
     the stored one; an equal copy (what transformers writes) says nothing."""
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import save_file
+
+    from weights_io import load_file  # (a copy: the file is rewritten below)
 
     path = _save(BertForMaskedLM, tok, tmp_path / "m")
     weights = path / "model.safetensors"
@@ -304,7 +308,9 @@ def test_another_models_names_and_factorised_embeddings_are_named(tmp_path: Path
 def test_a_saved_token_type_ids_buffer_is_ignored(tok: Any, tmp_path: Path) -> None:
     """transformers' non-persistent token_type_ids buffer, which some tools save, loads
     as transformers loads it: ignored, with the same outputs."""
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import save_file
+
+    from weights_io import load_file  # (a copy: the file is rewritten below)
 
     path = _save(BertForMaskedLM, tok, tmp_path / "m")
     ids = torch.tensor([[2, 5, 7, 3]])
@@ -544,7 +550,9 @@ def test_a_dataset_name_loads_its_model_and_one_without_a_model_says_so(
 def test_a_checkpoint_holding_nan_weights_is_flagged_when_it_loads(
     tok: Any, tmp_path: Path
 ) -> None:
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import save_file
+
+    from weights_io import load_file  # (a copy: the file is rewritten below)
 
     BertModel(_config(tok.vocab_size)).save_pretrained(tmp_path, tokenizer=tok)
     with warnings.catch_warnings():

@@ -285,7 +285,9 @@ def _check(seed: int, tmp_path: Path) -> None:
     for head in rng.sample(sorted(HEADS), 2):
         cls, hf_cls = HEADS[head]
         if head == "qa":  # start and end: two outputs (HF sizes the head by num_labels)
-            config = transformers.BertConfig(**{**config.to_dict(), "num_labels": 2})
+            # (without the label maps: transformers 4 takes num_labels from id2label)
+            plain = {k: v for k, v in config.to_dict().items() if k not in ("id2label", "label2id")}
+            config = transformers.BertConfig(**{**plain, "num_labels": 2})
         theirs = getattr(transformers, hf_cls)(config).eval()
         _randomise(theirs, rng)
         folder = tmp_path / f"{seed}-{head}"

@@ -196,7 +196,9 @@ def test_a_sequence_past_the_positions_says_how_to_fit(tmp_path: Path) -> None:
 
 
 def test_a_missing_weight_is_named_as_the_checkpoint_names_it(tmp_path: Path) -> None:
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import save_file
+
+    from weights_io import load_file  # (a copy: the file is rewritten below)
 
     _hf(transformers.BertForMaskedLM, tmp_path)
     weights = tmp_path / "model.safetensors"
@@ -390,7 +392,9 @@ def test_integer_or_bool_tensors_where_weights_belong_are_refused(
 ) -> None:
     """They were cast to float and loaded without a word (a bool LayerNorm weight reads as
     1.0 everywhere). The integer buffers other tools save (position_ids) are still taken."""
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import save_file
+
+    from weights_io import load_file  # (a copy: the file is rewritten below)
 
     _hf(transformers.BertModel, tmp_path)
     weights = tmp_path / "model.safetensors"

@@ -262,9 +262,12 @@ def test_heads_export_with_torch_export_and_run_other_shapes(cls: Any) -> None:
     """The output dataclasses are registered pytrees, as transformers' are: a head exports
     (``torch.export``, the road to ONNX and AOTInductor) with a dynamic batch and length,
     and the exported program gives the eager model's outputs on a batch of another shape."""
-    tied = cls in (BertForMaskedLM, BertForPreTraining)  # the decoder is the word embeddings
-    if tied and tuple(int(x) for x in torch.__version__.split(".")[:2]) < (2, 5):
-        pytest.skip("torch 2.4's export fails on tied weights (pytorch#133252, fixed in 2.5)")
+    if tuple(int(x) for x in torch.__version__.split(".")[:2]) < (2, 7):
+        # (2.4 also fails on tied weights: pytorch#133252)
+        pytest.skip(
+            "torch 2.4-2.6's dynamo cannot build the output dataclasses (dict subclasses): "
+            "'Unsupported call_function UserDefinedClassVariable(TaskOutput)'"
+        )
     torch.manual_seed(0)
     config = BertConfig(vocab_size=50, hidden_size=16, num_layers=1, num_heads=2,
                         intermediate_size=32)  # fmt: skip

@@ -473,10 +473,11 @@ def test_lexforge_predict_refuses_before_the_model_runs_and_writes_strict_json(
     kind of model are refused."""
     import json
 
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import save_file
 
     from lexforge.cli import main
     from lexforge.model import BertForQuestionAnswering
+    from weights_io import load_file  # (a copy: the file is rewritten below)
 
     lines = tmp_path / "in.txt"
     lines.write_text("hello\nworld\n", encoding="utf-8")
@@ -546,9 +547,10 @@ def test_a_nameless_tagger_with_a_pooler_is_a_tagger_by_its_tags(
     labels (``O``, ``B-X``) say what it is; names that are not tags leave it a classifier."""
     import json
 
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import save_file
 
     from lexforge.cli import main
+    from weights_io import load_file  # (a copy: the file is rewritten below)
 
     lines = tmp_path / "in.txt"
     lines.write_text("John Smith visited New York\nParis is the capital\n", encoding="utf-8")

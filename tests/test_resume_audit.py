@@ -395,7 +395,9 @@ def test_a_damaged_latest_checkpoint_is_named_not_stepped_past_or_misread(
     file of another step was taken (Adam's bias correction then wrong). Each is now a
     CheckpointError that names it and the fix, and the fix it names resumes to the weights
     of the run that was never damaged."""
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import save_file
+
+    from weights_io import load_file  # (a copy: the file is rewritten below)
 
     made = tmp_path / "made"
     base = {"eval_data": None, "eval_every": 0, "steps": 4}

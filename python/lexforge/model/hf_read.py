@@ -164,6 +164,10 @@ def _conversion(folder: Path) -> str:
         model, note = name, " (the class config.json's architectures names)"
     where = repr(str(folder))
     save = f"save_pretrained({where}, safe_serialization=True)"
+    numbers = re.match(r"(\d+)\.(\d+)", torch.__version__)
+    if numbers is not None and tuple(int(x) for x in numbers.groups()) < (2, 6):
+        # transformers 4.50 on refuses torch.load with an older torch (CVE-2025-32434)
+        note += f", with torch>=2.6 (transformers reads no pickle with torch {torch.__version__})"
     return f"{model}.from_pretrained({where}).{save}{note}"
 
 

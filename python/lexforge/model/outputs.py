@@ -13,6 +13,7 @@ the logits otherwise.
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import ItemsView, Iterator, Mapping
 from dataclasses import fields
 from typing import Any, NamedTuple, TypeVar
@@ -163,7 +164,11 @@ def model_output(cls: type[T]) -> type[T]:
         init(self, *args, **kwargs)
 
     cls.__init__ = built  # type: ignore[method-assign]
-    torch.export.register_dataclass(cls, serialized_type_name=f"lexforge.model.{cls.__name__}")
+    with warnings.catch_warnings():  # torch 2.4's calls its own deprecated registration
+        warnings.filterwarnings(
+            "ignore", "`torch.utils._pytree._register_pytree_node` is deprecated", FutureWarning
+        )
+        torch.export.register_dataclass(cls, serialized_type_name=f"lexforge.model.{cls.__name__}")
     return cls
 
 

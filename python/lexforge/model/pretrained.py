@@ -252,7 +252,7 @@ class Pretrained(nn.Module):
         backend = _loading_options(overrides)
         config, state, source = read_checkpoint(directory)
         folder = source.parent  # a dataset's name (all-MiniLM-L6-v2) is read from its folder
-        broken = [k for k, t in state.items() if t.is_floating_point() and not t.isfinite().all()]
+        broken = [k for k, t in state.items() if t.is_floating_point() and not _finite(t)]
         if broken:
             warnings.warn(
                 f"{source} holds NaN or infinite values in {len(broken)} tensor(s) (first: "
@@ -329,6 +329,15 @@ class Pretrained(nn.Module):
             encoder: Any = model if hasattr(model, "embeddings") else model.bert
             encoder.attention_backend = backend
         return model.eval()  # as transformers returns it: call .train() to train it
+
+
+def _finite(t: torch.Tensor) -> bool:
+    """Whether ``t`` holds no NaN or infinity. A float8 tensor is widened first: torch
+    2.4 to 2.6 (at least) have no ``isfinite`` for float8 ("not implemented for
+    'Float8_e4m3fn'")."""
+    if t.element_size() == 1:
+        t = t.to(torch.float32)
+    return bool(t.isfinite().all())
 
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
