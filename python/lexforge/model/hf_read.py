@@ -62,6 +62,11 @@ def checkpoint_folder(directory: PathLike) -> Path:
         # a run's folder: lexforge pretrain exports into model/, finetune into best/
         inner = [folder / n for n in ("model", "best") if (folder / n / "config.json").is_file()]
         hint = f"; the run's model is {inner[0]}" if inner else ""
+        if not inner and (encoder := _sentence_encoder(folder)) is not None:
+            hint = (
+                f"; a sentence-transformers folder that keeps its encoder in {encoder}: load "
+                "that (embed follows the modules.json here: its pooling and normalization)"
+            )
         if not inner and any((folder / n).is_file() for n in ("training_args.bin",
                                                              "trainer_state.json")):  # fmt: skip
             # transformers.Trainer saves a model that is not its own as a state dict alone
@@ -73,6 +78,21 @@ def checkpoint_folder(directory: PathLike) -> Path:
             )
         raise CheckpointError(f"{folder} has no config.json: not an HF-format checkpoint{hint}")
     return folder
+
+
+def _sentence_encoder(folder: Path) -> Path | None:
+    """The subfolder holding the encoder of a sentence-transformers folder of the older
+    layout (``modules.json`` listing a Transformer module at ``0_Transformer/``)."""
+    try:
+        modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    for module in modules if isinstance(modules, list) else []:
+        if isinstance(module, dict) and str(module.get("type", "")).endswith(".Transformer"):
+            path = folder / str(module.get("path", ""))
+            if path != folder and (path / "config.json").is_file():
+                return path
+    return None
 
 
 def read_checkpoint(directory: PathLike) -> tuple[BertConfig, dict[str, torch.Tensor], Path]:
@@ -88,10 +108,16 @@ def read_checkpoint(directory: PathLike) -> tuple[BertConfig, dict[str, torch.Te
         )
     if not weights.is_file() and not index.is_file():
         pickled = sorted(p.name for p in folder.glob("*.bin"))
+        onnx = (*folder.glob("*.onnx"), *folder.glob("onnx/*.onnx"))
+        exported = sorted(str(p.relative_to(folder)) for p in onnx)
         hint = (
             f" ({', '.join(pickled)}: pickles, which lexforge never loads; transformers "
             f"converts them: {_conversion(folder)})"
             if pickled
+            else f" ({', '.join(exported)}: an ONNX export, which lexforge does not load (a "
+            "quantized one cannot be turned back into the weights): load the safetensors "
+            "checkpoint it was exported from)"
+            if exported
             else ""
         )
         raise CheckpointError(f"{folder} has no model.safetensors{hint}")

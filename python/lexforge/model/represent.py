@@ -11,6 +11,7 @@ import unicodedata
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -453,12 +454,13 @@ def sentence_pipeline(model: nn.Module) -> SentencePipeline:
     origin = getattr(model, "loaded_from", None)
     if origin is None:
         return SentencePipeline()
-    folder = Path(origin.folder or origin.directory)
+    loaded = Path(origin.folder or origin.directory)
+    folder = sentence_root(loaded)
+    if folder is None:
+        return SentencePipeline()
     listing = folder / "modules.json"
     try:
         modules = json.loads(listing.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return SentencePipeline()
     except (OSError, ValueError):
         modules = None
     if not isinstance(modules, list) or not all(isinstance(m, dict) for m in modules):
@@ -492,24 +494,104 @@ def sentence_pipeline(model: nn.Module) -> SentencePipeline:
                 unapplied.append(concatenated + " and ".join(said) if said else "no pooling mode")
         else:
             unapplied.append(f"a {name or 'nameless'} module")
+    unapplied += _encode_options(folder, loaded, model)
     return SentencePipeline(pooling, normalize, tuple(unapplied), str(listing))
+
+
+def sentence_root(folder: Path) -> Path | None:
+    """The sentence-transformers folder whose ``modules.json`` lists the encoder loaded
+    from ``folder``: ``folder`` itself, or, in the older layout that keeps the encoder in
+    a subfolder (``0_Transformer/``), the folder above it when its ``modules.json`` lists a
+    Transformer module at that path. None for a folder that is in no such pipeline."""
+    import json
+
+    if (folder / "modules.json").is_file():
+        return folder
+    listing = folder.parent / "modules.json"
+    try:
+        modules = json.loads(listing.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(modules, list):
+        return None
+    for module in modules:
+        if (
+            isinstance(module, dict)
+            and str(module.get("type", "")).removeprefix(_MODULE) == "Transformer"
+            and (folder.parent / str(module.get("path", ""))).resolve() == folder.resolve()
+        ):
+            return folder.parent
+    return None
+
+
+def _encode_options(root: Path, encoder: Path, model: nn.Module) -> list[str]:
+    """What sentence-transformers' ``encode`` does to a text or its vector beyond the
+    modules, by the checkpoint's own files, that embed does not do (each in words): a
+    default prompt put before every text and a ``truncate_dim`` (its
+    ``config_sentence_transformers.json``), and the Transformer's ``do_lower_case`` (its
+    ``sentence_bert_config.json``) where the tokenizer does not lowercase already."""
+    import json
+
+    said: list[str] = []
+    try:
+        config = json.loads((root / "config_sentence_transformers.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        config = None
+    if isinstance(config, dict):
+        name, prompts = config.get("default_prompt_name"), config.get("prompts")
+        prompt = prompts.get(name) if isinstance(prompts, dict) and name is not None else None
+        if isinstance(prompt, str) and prompt:
+            said.append(
+                f"the prompt {prompt!r} put before every text (default_prompt_name {name!r})"
+            )
+        dim = config.get("truncate_dim")
+        if isinstance(dim, int) and not isinstance(dim, bool):
+            said.append(f"vectors cut to their first {dim} dimensions (truncate_dim)")
+    try:
+        lower = json.loads((encoder / "sentence_bert_config.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        lower = None
+    if isinstance(lower, dict) and lower.get("do_lower_case") is True:
+        tok = getattr(model, "tokenizer", None)
+        try:
+            lowercases = tok is not None and list(tok("ABC Éa")["input_ids"]) == list(
+                tok("abc éa")["input_ids"]
+            )
+        except Exception:  # a tokenizer that cannot say: named as not lowercasing
+            lowercases = False
+        if not lowercases:
+            said.append("texts lowercased first (do_lower_case in sentence_bert_config.json)")
+    return said
 
 
 def sentence_max_length(model: nn.Module) -> int | None:
     """The ``max_seq_length`` that a sentence-transformers checkpoint's
-    ``sentence_bert_config.json`` declares, for a model loaded from one (else None)."""
+    ``sentence_bert_config.json`` declares, for a model loaded from one; where it declares
+    none, the cut sentence-transformers makes then: the ``model_max_length`` of its
+    ``tokenizer_config.json`` when that is below the model's positions. Else None."""
     import json
     from pathlib import Path
 
     origin = getattr(model, "loaded_from", None)
     if origin is None:
         return None
-    path = Path(origin.folder or origin.directory) / "sentence_bert_config.json"
+    folder = Path(origin.folder or origin.directory)
+    path = folder / "sentence_bert_config.json"
     try:
         value = json.loads(path.read_text(encoding="utf-8")).get("max_seq_length")
     except (OSError, ValueError, AttributeError):
+        value = None
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    if sentence_root(folder) is None:
         return None
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+    # a sentence-transformers pipeline without one: it cuts at the tokenizer's
+    # model_max_length, capped at the model's positions (those past them are refused here)
+    from .._hf_tokens import model_max_length_beside
+
+    limit = model_max_length_beside(folder)
+    positions = _config(model).max_position_embeddings
+    return limit if limit is not None and limit < positions else None
 
 
 def _check_cls(tok: Any) -> None:
