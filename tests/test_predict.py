@@ -619,6 +619,38 @@ def test_lexforge_predict_reads_a_conll_file_as_its_sentences_words(
     assert f"{tagged} is CoNLL (a word per line" in capsys.readouterr().err
 
 
+def test_lexforge_predict_refuses_conll_columns_named_txt(
+    tok: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A CoNLL test set named .txt (seqeval's tests/data/ground_truth.txt, CoNLL-2003's
+    train.txt), which fine-tuning reads as CoNLL, was tagged a line at a time by predict:
+    each 'word POS tag' line a sentence of its columns, 1000 outputs for 40 sentences.
+    It is refused, naming the .conll name that reads it; text lines stay texts."""
+    import json
+
+    from lexforge.cli import main
+
+    _saved(BertForTokenClassification, tok, tmp_path / "tag", labels=("O", "B-X"))
+    sentences = [["John", "Smith", "visited", "York"], ["Paris", "is", "nice"]]
+    conll = "\n\n".join("\n".join(f"{w} NNP B-NP O" for w in s) for s in sentences) + "\n"
+    tagged = tmp_path / "ground_truth.txt"
+    tagged.write_text(conll, encoding="utf-8")
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "tag"), str(tagged)]) == 1
+    assert "ground_truth.txt holds CoNLL columns" in (err := capsys.readouterr().err)
+    assert "name it ground_truth.conll" in err
+    renamed = tmp_path / "ground_truth.conll"
+    renamed.write_text(conll, encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    assert main(["predict", str(tmp_path / "tag"), str(renamed), "-o", str(out)]) == 0
+    got = [json.loads(x)["words"] for x in out.read_text(encoding="utf-8").splitlines()]
+    assert got == sentences
+    lines = tmp_path / "lines.txt"  # texts of equal length, a blank line: still texts
+    lines.write_text("Paris is nice\n\nRome is old\nOslo is cold\n", encoding="utf-8")
+    assert main(["predict", str(tmp_path / "tag"), str(lines), "-o", str(out)]) == 0
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 4
+
+
 def test_lexforge_predict_refuses_plain_text_beside_pairs(
     tok: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -493,6 +493,29 @@ def test_conllu_reads_form_and_upos(tmp_path: Path) -> None:
             read_tagged(path)
 
 
+def test_conllu_columns_aligned_with_spaces(tmp_path: Path) -> None:
+    """CoNLL-U whose columns are aligned with runs of spaces, not tabs (allennlp 0.9's
+    dependencies_multilang/*.conllu fixtures): read as the ``conllu`` library reads it
+    (tabs, else two or more spaces), under .conllu and under another name alike, never
+    as 'token tag' lines (word numbers for words and '_' for tags)."""
+    text = (
+        "1       Aclarando       _       VERB    VERB    _       0       ROOT    _       _\n"
+        "2       hacia   _       ADP     ADP     _       1       adpmod  _       _\n"
+        "\n"
+        "1       La      _       DET     DET     _       2       det     _       _\n"
+        "2       Misma   _       ADJ     ADJ     _       0       ROOT    _       _  \n"
+    )
+    want = [(["Aclarando", "hacia"], ["VERB", "ADP"]), (["La", "Misma"], ["DET", "ADJ"])]
+    for name in ("es.conllu", "es.conll"):
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        assert read_tagged(path) == want
+    path = tmp_path / "one.conllu"  # single spaces: no columns to read, said as such
+    path.write_text("1 The the DET _ _ 0 root _ _\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"line 1 has 1 space-aligned .*column"):
+        read_tagged(path)
+
+
 def test_conll_comments_and_hashtags(tmp_path: Path) -> None:
     """In CoNLL, '# key = value' (and CoNLL-U's bare '# newdoc', '# newpar') before a
     sentence is a comment; hashtag tokens, '#' alone included, stay tokens wherever they

@@ -359,6 +359,15 @@ def _predict(args: argparse.Namespace) -> int:
         )
     else:
         conll = [f for f in args.files if _is_conll(f)]
+        if head == "tag":
+            columns = next((f for f in args.files if _txt_in_conll_columns(f)), None)
+            if columns is not None:  # (fine-tuning reads it as CoNLL: a line is no text)
+                raise ConfigError(
+                    f"{columns} holds CoNLL columns (a word and its tags per line, a blank "
+                    "line between sentences), as fine-tuning reads a .txt file, but predict "
+                    "reads a .txt file as a text per line (each 'word POS tag' line one "
+                    f"sentence); name it {Path(columns).stem}.conll to tag its sentences"
+                )
         if conll and head != "tag":
             raise ConfigError(
                 f"{conll[0]} is CoNLL (a word per line, a blank line between sentences): a "
@@ -435,6 +444,37 @@ def _is_conll(f: str) -> bool:
 
     name = f.lower().removesuffix(".gz")
     return f != "-" and data_format(Path(f)) == "conll" and not name.endswith(".txt")
+
+
+def _txt_in_conll_columns(f: str) -> bool:
+    """True for a ``.txt`` file (read as a text per line) laid out as CoNLL columns, as
+    ``finetune`` reads a ``.txt``: every non-blank line the same two or more columns
+    (CoNLL-U's ten with a word number first, or 'token ... tag' with a tag set smaller
+    than half its lines), blank lines between sentences of several lines each. Tagged a
+    line at a time, each 'word POS tag' line would be a sentence of its columns."""
+    from lexforge.train._files import lines, read_text
+    from lexforge.train.tagging_data import _conllu_layout
+
+    path = Path(f)
+    if f == "-" or not path.is_file() or not f.lower().removesuffix(".gz").endswith(".txt"):
+        return False
+    try:
+        text = read_text(path)
+    except ConfigError:
+        return False  # (the text reader says what is wrong with it)
+    rows = list(lines(text))
+    words = [line.split() for _, line in rows if line.strip()]
+    if not words or len(words) == len(rows):  # no blank line: no sentences to break
+        return False
+    if _conllu_layout([(str(n), line) for n, line in rows]):
+        return True
+    blocks = "\n".join("x" if line.strip() else "" for _, line in rows).split("\n\n")
+    return (
+        len({len(w) for w in words}) == 1
+        and len(words[0]) >= 2
+        and any(block.count("x") >= 2 for block in blocks)
+        and len({w[-1] for w in words}) * 2 <= len(words)
+    )
 
 
 def _conll_words(f: str, where: list[str]) -> list[Any]:

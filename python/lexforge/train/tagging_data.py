@@ -238,9 +238,16 @@ def _conllu_layout(lines: list[tuple[str, str]]) -> bool:
     and the last column (``_``) for tags, whatever its name."""
     words = [line for _, line in lines if line.strip() and not line.startswith("#")]
     return bool(words) and all(
-        len(fields := line.split("\t")) == 10 and re.fullmatch(r"\d+(?:[-.]\d+)?", fields[0])
+        len(fields := _conllu_fields(line)) == 10 and re.fullmatch(r"\d+(?:[-.]\d+)?", fields[0])
         for line in words
     )
+
+
+def _conllu_fields(line: str) -> list[str]:
+    """A CoNLL-U line's columns: cut at tabs, or, on a line without a tab, at runs of two
+    or more spaces, as the ``conllu`` library reads them (some treebank exports and test
+    files align their columns with spaces; a single space may sit inside a FORM)."""
+    return line.split("\t") if "\t" in line else re.split(r" {2,}", line.strip(" "))
 
 
 def _is_conllu(path: Path) -> bool:
@@ -254,8 +261,9 @@ _CONLLU_COLUMNS = ("ID", "FORM", "LEMMA", "UPOS", "XPOS", "FEATS", "HEAD", "DEPR
 
 def _conllu(path: Any, lines: list[tuple[str, str]]) -> list[tuple[str, Sentence]]:
     """Sentences of a CoNLL-U file (https://universaldependencies.org/format.html): a word
-    per line in ten tab-separated columns, lines starting with ``#`` are comments, a blank
-    line ends a sentence.
+    per line in ten tab-separated columns (``_conllu_fields``: on a line without a tab,
+    columns two or more spaces apart, as the ``conllu`` library reads them), lines
+    starting with ``#`` are comments, a blank line ends a sentence.
 
     The word is FORM (column 2) and its tag UPOS (column 4): the universal part of speech,
     the one tag column every treebank fills in with the same 17 tags (XPOS is
@@ -276,10 +284,11 @@ def _conllu(path: Any, lines: list[tuple[str, str]]) -> list[tuple[str, Sentence
             continue
         if line.startswith("#"):
             continue
-        fields = line.split("\t")
+        fields = _conllu_fields(line)
         if len(fields) != len(_CONLLU_COLUMNS):
+            cut = "tab-separated" if "\t" in line else "space-aligned (2+ spaces apart)"
             raise ConfigError(
-                f"{path}: {at} has {len(fields)} tab-separated column(s); CoNLL-U lines have "
+                f"{path}: {at} has {len(fields)} {cut} column(s); CoNLL-U lines have "
                 f"10 ({' '.join(_CONLLU_COLUMNS)}), comments start with '#'. A file of "
                 "'token tag' lines is CoNLL: name it .conll"
             )
