@@ -516,6 +516,24 @@ def test_conllu_columns_aligned_with_spaces(tmp_path: Path) -> None:
         read_tagged(path)
 
 
+def test_lines_of_words_read_as_conll_are_warned_of(tmp_path: Path) -> None:
+    """A .txt of word/TAG pairs, a sentence a line (allennlp's Brown corpus fixture), or of
+    sentences of like length reads as CoNLL with every line a 'sentence' of one token
+    tagged with its last word: said in a warning. CoNLL itself says nothing."""
+    path = tmp_path / "brown.txt"
+    path.write_text("cats/N are/V animals/N ./N\n\ndogs/N are/V too/R ./N\n", encoding="utf-8")
+    with pytest.warns(UserWarning, match=r"every sentence is one line of 4 columns .*"
+                      r"'cats/N' tagged '\./N'\): is it word/TAG pairs"):  # fmt: skip
+        assert read_tagged(path) == [(["cats/N"], ["./N"]), (["dogs/N"], ["./N"])]
+    path.write_text("This is one line.\n\nAnd here is another.\n", encoding="utf-8")
+    with pytest.warns(UserWarning, match="is it a text per line rather than CoNLL"):
+        read_tagged(path)
+    path.write_text("EU NNP B-ORG\nrejects VBZ O\n\nPeter NNP B-PER\n", encoding="utf-8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(read_tagged(path)) == 2
+
+
 def test_conll_comments_and_hashtags(tmp_path: Path) -> None:
     """In CoNLL, '# key = value' (and CoNLL-U's bare '# newdoc', '# newpar') before a
     sentence is a comment; hashtag tokens, '#' alone included, stay tokens wherever they

@@ -224,6 +224,20 @@ def _conll(path: Any, lines: list[tuple[str, str]]) -> list[tuple[str, Sentence]
         tags.append(fields[-1])
     if tokens:
         sentences.append((start, (tokens, tags)))
+    if len(sentences) > 1 and columns >= 3 and all(len(s[1][0]) == 1 for s in sentences):
+        # a text per line (a sentence's words as columns), or word/TAG pairs (the Brown
+        # corpus' "cats/N are/V"): read as CoNLL, each line is a "sentence" of one token
+        # tagged with its last word
+        pairs = all("/" in t[0][0][1:-1] for _, t in sentences)
+        warnings.warn(
+            f"{path}: every sentence is one line of {columns} columns (the first, "
+            f"{sentences[0][0]}, reads as the token {sentences[0][1][0][0]!r} tagged "
+            f"{sentences[0][1][1][0]!r}): is it "
+            + ("word/TAG pairs, a sentence a line, " if pairs else "a text per line ")
+            + "rather than CoNLL (a word and its tag a line, a blank line between "
+            "sentences)? Convert it to CoNLL, or to jsonl with token and tag lists",
+            stacklevel=2,
+        )
     return sentences
 
 
