@@ -1,6 +1,7 @@
 """A dependency-free progress bar on stderr, driven by ``(done, total)`` callbacks.
 
-Shown when ``enabled`` is true, or, with ``enabled=None``, when stderr is a terminal.
+Shown when ``enabled`` is true, or, with ``enabled=None``, when stderr is a terminal; never
+where the process has no stderr (``sys.stderr`` is None).
 Redraws at most ten times a second; the last draw ends the line, and shows where the work
 stopped: a run interrupted before its first callback shows its starting point (``done``,
 ``total``), not a full bar, and a total of zero is never 100%.
@@ -57,10 +58,12 @@ class Progress:
     ) -> None:
         self.desc = desc
         self.unit = unit
-        terminal = sys.stderr.isatty()
-        self.enabled = terminal if enabled is None else enabled
+        # no stderr at all (pythonw, a service, `2>&-`: Python's sys.stderr is None): no bar
+        stream = sys.stderr
+        terminal = stream is not None and stream.isatty()
+        self.enabled = stream is not None and (terminal if enabled is None else enabled)
         # a log's lines in place of a bar (see log_lines)
-        self.lines = enabled is None and not terminal and _LOG_LINES.get()
+        self.lines = stream is not None and enabled is None and not terminal and _LOG_LINES.get()
         self.enabled |= self.lines
         self.start = time.perf_counter()
         self._last_draw = -math.inf  # (the first callback draws)

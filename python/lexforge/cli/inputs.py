@@ -63,7 +63,7 @@ def _tokenize_blocks(
         name = "<stdin>" if f is None else f
         with contextlib.ExitStack() as stack:
             if f is None:
-                stream: Any = sys.stdin.buffer
+                stream: Any = standard_stream("stdin").buffer
             elif kind == "gzip":
                 stream = stack.enter_context(gzip.open(f, "rb"))
             else:
@@ -205,7 +205,7 @@ def _lines(
         before = len(texts)
         numbered = True  # (lines: "file:n"; records and rows: "file, record n")
         if f == "-":  # stdin, as Unix tools read it
-            text = _decode("<stdin>", sys.stdin.buffer.read())
+            text = _decode("<stdin>", standard_stream("stdin").buffer.read())
             texts += [line for _, line in lines(text.replace("\r\n", "\n").replace("\r", "\n"))]
         else:
             with _column_named(flag):
@@ -224,16 +224,28 @@ def _lines(
     return texts
 
 
+def standard_stream(name: str) -> Any:
+    """``sys.stdin`` or ``sys.stdout`` (``name``), or an ``OSError`` naming the fix where
+    the process was started without it (``<&-``, ``>&-``, a service): Python sets it to
+    None, and reading or writing it was an ``AttributeError`` from deep inside."""
+    stream = getattr(sys, name)
+    if stream is None:
+        said = "name a file to read" if name == "stdin" else "redirect it to a file"
+        raise OSError(errno.EBADF, f"standard {name[3:]}put is closed: {said}")
+    return stream
+
+
 def write_out(text: str) -> None:
     """Writes all of ``text`` to standard output, or raises: unbuffered (``python -u``,
     ``PYTHONUNBUFFERED``), a full disk took part of a write and dropped the rest without
     a word, and the command ended as if it had written everything."""
-    buffer = getattr(sys.stdout, "buffer", None)
+    stdout = standard_stream("stdout")
+    buffer = getattr(stdout, "buffer", None)
     if buffer is None:  # (a stream of text alone: written through its own checks)
-        sys.stdout.write(text)
+        stdout.write(text)
         return
-    sys.stdout.flush()  # what went through the text layer first
-    view = memoryview(text.encode(sys.stdout.encoding or "utf-8", sys.stdout.errors or "strict"))
+    stdout.flush()  # what went through the text layer first
+    view = memoryview(text.encode(stdout.encoding or "utf-8", stdout.errors or "strict"))
     try:
         while view:
             written = buffer.write(view)

@@ -420,21 +420,39 @@ def _predict(args: argparse.Namespace) -> int:
             for i, (answer, start, score) in enumerate(model.answer(first, second, **options)):
                 ident = {} if ids[i] is None else {"id": ids[i]}  # SQuAD's question ids
                 rows.append({**ident, "answer": answer, "start": start, "score": score})
-    lines = []
-    for i, row in enumerate(rows):
-        try:  # strict JSON: a NaN score (a diverged checkpoint) has no spelling in it
-            lines.append(json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n")
-        except ValueError:
-            from lexforge.model.predict import not_finite
-
-            raise not_finite(where[i] if i < len(where) else f"input {i + 1}") from None
-    text = "".join(lines)
+    text = _json_lines(rows, where)
     if args.output is None:
+        if not _stdout_takes(text):  # JSON's escapes, not the console's \xe9 (no JSON)
+            text = _json_lines(rows, where, ensure_ascii=True)
         write_out(text)
     else:
         _atomic(Path(args.output), lambda f: f.write(text.encode("utf-8")))
         print(f"{len(rows)} predictions -> {args.output}", file=sys.stderr)
     return 0
+
+
+def _json_lines(rows: list[dict[str, Any]], where: list[str], *, ensure_ascii: bool = False) -> str:
+    """``rows`` as strict JSON Lines; ``ensure_ascii``: every other character as ``\\uXXXX``."""
+    lines = []
+    for i, row in enumerate(rows):
+        try:  # strict JSON: a NaN score (a diverged checkpoint) has no spelling in it
+            lines.append(json.dumps(row, ensure_ascii=ensure_ascii, allow_nan=False) + "\n")
+        except ValueError:
+            from lexforge.model.predict import not_finite
+
+            raise not_finite(where[i] if i < len(where) else f"input {i + 1}") from None
+    return "".join(lines)
+
+
+def _stdout_takes(text: str) -> bool:
+    """Whether standard output's encoding spells every character of ``text``: under
+    ``PYTHONIOENCODING=ascii`` or a Latin-1 locale it does not, and the command's
+    ``backslashreplace`` would write ``\\xe9`` for an é, which no JSON reader reads."""
+    try:
+        text.encode(getattr(sys.stdout, "encoding", None) or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
 
 
 def _is_conll(f: str) -> bool:

@@ -19,7 +19,7 @@ import lexforge
 from lexforge.errors import ConfigError
 from lexforge.formats import names_folder
 
-from .inputs import _tokenize_blocks, write_out
+from .inputs import _tokenize_blocks, standard_stream, write_out
 
 _DEFAULT_OUTPUT = {
     "hf": "tokenizer.json", "gpt2": ".", "tiktoken": "tokenizer.tiktoken", "vocab": "vocab.txt"
@@ -99,7 +99,7 @@ def _on_stdin(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="lexforge-stdin-") as folder:
         spool = Path(folder) / "stdin.txt"
         with spool.open("wb") as out:
-            shutil.copyfileobj(sys.stdin.buffer, out, 1 << 20)
+            shutil.copyfileobj(standard_stream("stdin").buffer, out, 1 << 20)
         args.files = [str(spool) if f == "-" else f for f in args.files]
         try:
             return _train_on_files(args)
@@ -213,7 +213,7 @@ def _tokenize(args: argparse.Namespace) -> int:
                 tokens += sum(len(ids) for ids in rows)
                 continue
             _write_rows(rows)
-        sys.stdout.flush()
+        standard_stream("stdout").flush()
     except BrokenPipeError:  # the reader stopped (`| head`): stop quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141

@@ -202,10 +202,11 @@ def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
 
     require("loading a checkpoint", "safetensors")  # (named with its extra: no bare import)
     from safetensors import SafetensorError
-    from safetensors.torch import load_file
+
+    from .safetensors_read import load_file
 
     try:
-        return load_file(str(path))
+        return load_file(path)
     except (SafetensorError, OSError) as e:
         raise CheckpointError(f"{path} cannot be read ({e}): truncated or corrupt") from None
 

@@ -334,11 +334,12 @@ def _weight_names(path: Path) -> Any:
         index = path / "model.safetensors.index.json"
         if index.is_file():
             return dict.fromkeys(json.loads(index.read_text(encoding="utf-8"))["weight_map"])
-        from safetensors import SafetensorError, safe_open
+        from safetensors import SafetensorError
+
+        from ..model.safetensors_read import tensor_names
 
         try:
-            with safe_open(str(path / "model.safetensors"), framework="pt") as f:
-                return dict.fromkeys(f.keys())
+            return dict.fromkeys(tensor_names(path / "model.safetensors"))
         except SafetensorError:
             return {}
     except (ImportError, OSError, ValueError, KeyError, TypeError):

@@ -65,10 +65,11 @@ class StopRequest:
         self._restore()  # the next one stops at once
         name = signal_name(signum)
         again = "Ctrl-C again" if name == "Ctrl-C" else f"another {name} or Ctrl-C"
-        sys.stderr.write(
-            f"\nlexforge: {name}: {self._what} before stopping ({again} {self._again})\n"
-        )
-        sys.stderr.flush()
+        if sys.stderr is not None:  # (None: a process started without one)
+            sys.stderr.write(
+                f"\nlexforge: {name}: {self._what} before stopping ({again} {self._again})\n"
+            )
+            sys.stderr.flush()
 
     def _restore(self) -> None:
         for signum in self._installed:

@@ -426,8 +426,6 @@ def finetune(
                             problem_type=problem)  # fmt: skip
     if "test" in splits:
         result.test = evaluate(splits["test"])
-    if problem == "single_label_classification":
-        _warn_if_one_class(result.validation or result.test, labels, lr, result.history)
     if out is not None:
         save_best(clf, out, tok)
         report = {"problem_type": problem, "labels": list(labels),
@@ -439,6 +437,10 @@ def finetune(
         if shown and "confusion" in shown:
             plot_confusion(shown["confusion"], labels, out / "confusion.png",
                            "test" if result.test else "validation")  # fmt: skip
+    # after the model is saved: under warnings-as-errors (-W error, pytest's filterwarnings)
+    # this warning raised before it, and the trained model was lost
+    if problem == "single_label_classification":
+        _warn_if_one_class(result.validation or result.test, labels, lr, result.history)
     return result
 
 
