@@ -182,3 +182,27 @@ def test_a_warning_made_an_error_comes_after_the_model_is_saved(
                      out_dir=out, max_steps=1, lr=1e-9, progress=False)  # fmt: skip
     assert (out / "best" / "model.safetensors").is_file()
     assert (out / "metrics.json").is_file()
+
+
+@pytest.mark.parametrize("task", ["classify", "tag"])
+def test_runs_cut_by_the_time_limit_are_saved_before_it_is_said(
+    tiny_checkpoint: Path, tmp_path: Path, task: str
+) -> None:
+    """The warning that ``time_limit`` left no time for the later runs was raised inside
+    the runs' loop: under ``-W error`` the finished run was thrown away, nothing saved."""
+    pytest.importorskip("torch")
+    from lexforge.train import finetune
+
+    data: list[Any] = (
+        [("a fine film", "pos"), ("a dull film", "neg")] if task == "classify"
+        else [(["Paris", "is", "big"], ["B-LOC", "O", "O"]), (["we", "ran"], ["O", "O"])]
+    )  # fmt: skip
+    out = tmp_path / "out"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.filterwarnings("ignore", message=".*gives every text the class")  # (2 texts)
+        with pytest.raises(UserWarning, match="ran out after 1 of the 3 runs"):
+            finetune(tiny_checkpoint, data, validation=data, task=task, runs=3,
+                     time_limit=1e-6, epochs=1, out_dir=out, progress=False)  # fmt: skip
+    assert (out / "best" / "model.safetensors").is_file()
+    assert json.loads((out / "metrics.json").read_text())["history"]

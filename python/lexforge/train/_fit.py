@@ -261,6 +261,13 @@ class Fitted:
     best: dict[str, Any] | None
     soup: tuple[int, ...] = ()
     runs: list[dict[str, Any] | None] = field(default_factory=list)
+    notice: str | None = None  # a warning for :meth:`warn`, once the model is saved
+
+    def warn(self) -> None:
+        """Issues the run's warning, if it has one; called after the caller saves the model,
+        so that warnings made errors (``-W error``, pytest's filterwarnings) cannot lose it."""
+        if self.notice is not None:
+            warnings.warn(self.notice, stacklevel=3)
 
     def report(self, clean: Callable[[Any], Any] = lambda m: m) -> dict[str, Any]:
         """The runs and the soup for ``metrics.json`` (nothing for a single run)."""
@@ -449,6 +456,7 @@ def fit(
             )
         (out / "log.jsonl").unlink(missing_ok=True)
     clock = time.perf_counter()
+    notices: list[str] = []  # said by Fitted.warn, after the caller saves the model
 
     def runs() -> tuple[list[dict[str, Any]], dict[str, Any] | None, list[Any]]:
         history: list[dict[str, Any]] = []
@@ -460,11 +468,10 @@ def fit(
                 limit = (limit - (time.perf_counter() - clock)) / (options.runs - run)
                 if run and limit <= 0:  # said, not left to an empty soup in the report
                     done = "run 1 alone" if run == 1 else f"the soup of runs 1-{run} only"
-                    warnings.warn(
+                    notices.append(
                         f"time_limit={options.time_limit:g}s ran out after {run} of the "
                         f"{options.runs} runs: the model is {done}; raise time_limit "
-                        "(--time-limit) or ask for fewer runs (--runs)",
-                        stacklevel=4,
+                        "(--time-limit) or ask for fewer runs (--runs)"
                     )
                     break
             if run:
@@ -483,7 +490,7 @@ def fit(
     with ctrl_c:
         history, best, finished = runs()
     if len(finished) < 2:
-        return Fitted(history, best, (), [b for _, b in finished])
+        return Fitted(history, best, (), [b for _, b in finished], *notices[:1])
 
     def score_state(state: dict[str, torch.Tensor]) -> float:
         model.load_state_dict(state)
@@ -496,7 +503,7 @@ def fit(
     model.load_state_dict(soup)
     model.eval()
     return Fitted(history, evaluate() if evaluate is not None else None,
-                  tuple(i + 1 for i in kept), [b for _, b in finished])  # fmt: skip
+                  tuple(i + 1 for i in kept), [b for _, b in finished], *notices[:1])  # fmt: skip
 
 
 def _better(new: float, old: float) -> bool:

@@ -441,6 +441,7 @@ def finetune(
     # this warning raised before it, and the trained model was lost
     if problem == "single_label_classification":
         _warn_if_one_class(result.validation or result.test, labels, lr, result.history)
+    fitted.warn()
     return result
 
 

@@ -345,6 +345,7 @@ def finetune_qa(
         if shown:  # no evaluated split (no validation, no test): no predictions to write
             write_json(out / "predictions.json", predictions)
             shown["predictions"] = predictions
+    fitted.warn()
     return result
 
 

@@ -438,4 +438,5 @@ def finetune_tagger(
         if shown:
             plot_confusion(shown["confusion"], labels, out / "confusion.png",
                            "test" if result.test else "validation")  # fmt: skip
+    fitted.warn()
     return result
