@@ -70,3 +70,32 @@ def test_hf_spellings_of_presets_resolve_to_the_presets() -> None:
 
     for preset, spelling in ONIG_SPELLING.items():
         assert _core.resolve_pattern(spelling)[1] == preset
+
+
+LLAMA3 = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+    r"|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+QWEN2 = LLAMA3.replace(r"\p{N}{1,3}", r"\p{N}")  # Qwen2's tokenizer.json: one digit a piece
+
+
+@pytest.mark.parametrize("pattern", [LLAMA3, QWEN2])
+@settings(max_examples=1500, deadline=None)
+@given(text=texts)
+def test_llama3_and_qwen2_patterns_match_the_regex_module(pattern: str, text: str) -> None:
+    # no presets (read and saved as regexes), but hand-compiled like them
+    assert _core.resolve_pattern(pattern) == (pattern, None)
+    assert _core.pretokenize(pattern, text) == reference_pretokenize(pattern, text)
+
+
+@pytest.mark.parametrize("pattern", [LLAMA3, QWEN2])
+def test_llama3_and_qwen2_patterns_take_a_million_spaces(pattern: str) -> None:
+    # on fancy-regex, `\s+(?!\S)` overflowed its backtracking stack at about a million
+    # white-space characters (PatternError) where HF's Split and the regex module split
+    text = "\t" + " " * 1_100_000 + "x 12345\n \n "
+    pieces = _core.pretokenize(pattern, text)
+    assert pieces == reference_pretokenize(pattern, text)
+    assert len(pieces[0]) == 1_100_000 and pieces[-2:] == ["\n \n", " "]
+    tokenizers = pytest.importorskip("tokenizers")
+    split = tokenizers.pre_tokenizers.Split(tokenizers.Regex(pattern), "isolated")
+    assert [p for p, _ in split.pre_tokenize_str(text)] == pieces

@@ -3,13 +3,17 @@
 //! The three patterns the ecosystem uses (GPT-2's, tiktoken's cl100k and o200k) are compiled
 //! by hand into linear scanners ([`gpt2`], [`cl100k`], [`o200k`]); each reproduces its regex's
 //! leftmost-first backtracking semantics exactly, which tests check against `fancy-regex`
-//! (the engine tiktoken uses) on random text. Any other pattern runs on `fancy-regex`.
+//! (the engine tiktoken uses) on random text. The regexes of Llama 3's and Qwen2's
+//! `tokenizer.json` get a scanner too ([`llama3`]), though they are no presets (a file keeps
+//! them as regexes): on `fancy-regex` a long white-space run overflows its backtracking
+//! stack. Any other pattern runs on `fancy-regex`.
 //!
 //! Text that a user pattern does not match is kept as pieces of its own (HF `tokenizers`'
 //! "isolated" split), so nothing is ever dropped; the presets match every character anyway.
 
 mod cl100k;
 mod gpt2;
+mod llama3;
 mod o200k;
 mod onig;
 mod scan;
@@ -48,6 +52,11 @@ pub const O200K_PATTERN: &str = concat!(
     r"\s+",
 );
 
+/// Llama 3's pattern, as its `tokenizer.json` spells it (no preset: kept as a regex).
+pub const LLAMA3_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+/// Qwen2's pattern (Llama 3's with one digit a piece), as its `tokenizer.json` spells it.
+pub const QWEN2_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
 /// The preset names accepted wherever a pattern is, with the aliases tiktoken uses.
 pub const PRESETS: &[(&str, &str)] = &[
     ("gpt2", GPT2_PATTERN),
@@ -68,6 +77,10 @@ pub enum Pretokenizer {
     Cl100k,
     /// o200k_base's pattern, hand-compiled.
     O200k,
+    /// Llama 3's regex, hand-compiled (not a preset: it reads and saves as the regex).
+    Llama3,
+    /// Qwen2's regex, hand-compiled (not a preset).
+    Qwen2,
     /// Any other pattern, on `fancy-regex`.
     Regex { regex: Box<fancy_regex::Regex>, pattern: String },
 }
@@ -85,6 +98,8 @@ impl Pretokenizer {
             GPT2_PATTERN | GPT2_PATTERN_TIKTOKEN => Pretokenizer::Gpt2,
             CL100K_PATTERN_ONIG => Pretokenizer::Cl100k,
             O200K_PATTERN => Pretokenizer::O200k,
+            LLAMA3_PATTERN => Pretokenizer::Llama3,
+            QWEN2_PATTERN => Pretokenizer::Qwen2,
             _ => {
                 if pattern.is_empty() {
                     return Err(Error::Pattern(
@@ -111,6 +126,8 @@ impl Pretokenizer {
             Pretokenizer::Gpt2 => GPT2_PATTERN,
             Pretokenizer::Cl100k => CL100K_PATTERN_ONIG,
             Pretokenizer::O200k => O200K_PATTERN,
+            Pretokenizer::Llama3 => LLAMA3_PATTERN,
+            Pretokenizer::Qwen2 => QWEN2_PATTERN,
             Pretokenizer::Regex { pattern, .. } => pattern,
         }
     }
@@ -121,7 +138,7 @@ impl Pretokenizer {
             Pretokenizer::Gpt2 => Some("gpt2"),
             Pretokenizer::Cl100k => Some("cl100k"),
             Pretokenizer::O200k => Some("o200k"),
-            Pretokenizer::Regex { .. } => None,
+            Pretokenizer::Llama3 | Pretokenizer::Qwen2 | Pretokenizer::Regex { .. } => None,
         }
     }
 
@@ -133,6 +150,8 @@ impl Pretokenizer {
             Pretokenizer::Gpt2 => scan::tile(text, gpt2::piece_end, f),
             Pretokenizer::Cl100k => scan::tile(text, cl100k::piece_end, f),
             Pretokenizer::O200k => scan::tile(text, o200k::piece_end, f),
+            Pretokenizer::Llama3 => scan::tile(text, llama3::piece_end, f),
+            Pretokenizer::Qwen2 => scan::tile(text, llama3::piece_end_qwen2, f),
             Pretokenizer::Regex { regex, pattern } => {
                 let mut last = 0;
                 for m in regex.find_iter(text) {

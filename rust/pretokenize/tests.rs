@@ -71,6 +71,20 @@ proptest! {
     }
 
     #[test]
+    fn llama3_and_qwen2_match_their_regexes(text in text_strategy()) {
+        // the regex path these patterns took before their scanner (`(?:...)` defeats the
+        // recognition): the pieces must not change
+        for pattern in [LLAMA3_PATTERN, QWEN2_PATTERN] {
+            let scanner = Pretokenizer::new(pattern).unwrap();
+            let regex = Pretokenizer::new(&format!("(?:{pattern})")).unwrap();
+            let on_the_engine = matches!(regex, Pretokenizer::Regex { .. });
+            prop_assert!(on_the_engine);
+            prop_assert_eq!(scanner.pieces(&text).unwrap(), regex.pieces(&text).unwrap());
+            prop_assert_eq!(scanner.pieces(&text).unwrap(), oracle(pattern, &text));
+        }
+    }
+
+    #[test]
     fn user_regex_keeps_unmatched_text(text in text_strategy()) {
         let p = Pretokenizer::new(r"\p{L}+").unwrap();
         let pieces = p.pieces(&text).unwrap();
@@ -127,4 +141,23 @@ fn long_runs_are_linear() {
     assert_eq!(ours("o200k", &text).len(), 2);
     let text = " ".repeat(1_000_000) + "x";
     assert_eq!(ours("cl100k", &text).len(), 2);
+}
+
+#[test]
+fn llama3_and_qwen2_take_long_space_runs() {
+    // on fancy-regex, `\s+(?!\S)` overflowed its backtracking stack at about a million
+    // spaces (PatternError), where HF encodes the text
+    let text = " ".repeat(2_000_000) + "x 12345\n \n ";
+    for (pattern, pieces) in [(LLAMA3_PATTERN, 7), (QWEN2_PATTERN, 10)] {
+        let p = Pretokenizer::new(pattern).unwrap();
+        assert_eq!(p.preset(), None); // read and saved as the regex it is
+        assert_eq!(p.pattern(), pattern);
+        let got = p.pieces(&text).unwrap();
+        assert_eq!(got[0].len(), 1_999_999);
+        assert_eq!(got.len(), pieces, "{:?}", &got[1..]);
+        assert_eq!(got.last(), Some(&" ")); // `\s*[\r\n]+` ends at the last line break
+    }
+    // the regex path still fails there: what the scanner is for
+    let regex = Pretokenizer::new(&format!("(?:{LLAMA3_PATTERN})")).unwrap();
+    assert!(matches!(regex.pieces(&text), Err(Error::Pattern(_))));
 }
