@@ -206,3 +206,12 @@ def test_runs_cut_by_the_time_limit_are_saved_before_it_is_said(
                      time_limit=1e-6, epochs=1, out_dir=out, progress=False)  # fmt: skip
     assert (out / "best" / "model.safetensors").is_file()
     assert json.loads((out / "metrics.json").read_text())["history"]
+
+
+def test_split_sentences_names_a_lone_surrogate_as_every_entry_does() -> None:
+    """Every encode, call and training path named a text with no UTF-8 form with an
+    ``EncodingError`` giving the position; ``split_sentences`` let the core's bare
+    ``UnicodeEncodeError`` out (found by the pathological-inputs audit)."""
+    with pytest.raises(lf.EncodingError, match="at character 4"):
+        lf.split_sentences("Hi. \ud800 there.")
+    assert lf.split_sentences("Hi there. Bye now.") == ["Hi there.", "Bye now."]

@@ -49,8 +49,15 @@ def split_sentences(text: str) -> list[str]:
     """The sentences of one paragraph, as the shard builder cuts them: after ``.``, ``!``,
     ``?`` (and runs of them, with closing quotes or brackets) followed by whitespace and
     not by a lowercase letter, except after abbreviations ("Dr.", "e.g.") and initials;
-    after the CJK ``。！？`` with no space needed."""
-    return _core.split_sentences(text)
+    after the CJK ``。！？`` with no space needed. A text with no UTF-8 form (a lone
+    surrogate) raises :class:`~lexforge.errors.EncodingError` naming where."""
+    try:
+        return _core.split_sentences(text)
+    except UnicodeEncodeError:  # (the core's str conversion): named as every entry names it
+        from lexforge._text_checks import check_text
+
+        check_text(text=text)
+        raise
 
 
 _LINE_ENDS = re.compile(r"\r\n|\r|\n")
