@@ -300,3 +300,22 @@ def test_thread_count_from_the_environment() -> None:
     env = {**__import__("os").environ, "LEXFORGE_NUM_THREADS": "5"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.stdout.split() == ["5", "3"]
+
+
+@pytest.mark.parametrize("cls", [lf.Tokenizer, lf.BpeTokenizer, lf.WordPieceTokenizer])
+def test_encode_is_typed_by_return_tensors(cls: type) -> None:
+    """``encode`` is typed ``list[int]`` for ids and not for ``return_tensors``, which
+    returns a (1, n) array or tensor (its one annotation, ``list[int]``, had a type checker
+    reject ``tok.encode(text, return_tensors="pt").shape``)."""
+    import typing
+
+    if not hasattr(typing, "get_overloads"):  # (Python 3.11)
+        pytest.skip("typing.get_overloads is Python 3.11's")
+    returns = {
+        str(item.__annotations__["return_tensors"]): str(item.__annotations__["return"])
+        for item in typing.get_overloads(cls.encode)
+    }
+    assert returns == {"None": "list[int]", "Literal['np', 'pt']": "Any"}
+    tok = lf.Tokenizer.train_wordpiece(texts=["a b c"] * 3, vocab_size=40)
+    row = tok.encode("a b", return_tensors="np")
+    assert row.shape == (1, 4) and row.dtype == np.int64

@@ -122,6 +122,20 @@ def test_one_text_is_one_row(bert: Any, options: dict) -> None:
     _same(ours(text, **options), theirs(text, **options))
 
 
+def test_rows_longer_than_asked_are_refused_as_documented(bert: Any) -> None:
+    """Where transformers returns rows longer than asked, the call refuses, lists included,
+    as its docstring (and the README) says; ``encode_batch`` gives such lists ragged."""
+    ours, _ = bert
+    long = ["word " * 40, "short"]
+    for tensors in (None, "np"):
+        with pytest.raises(ConfigError, match="longer than the fixed length 8"):
+            ours(long, padding="max_length", max_length=8, return_tensors=tensors)
+    assert len(ours.encode_batch(long, padding="max_length", max_length=8)[0]) > 8
+    for options in ({"truncation": True}, {"padding": "max_length"}):
+        with pytest.raises(ConfigError, match="needs max_length"):
+            ours(long, **options)
+
+
 def test_the_files_padding_and_truncation_do_not_apply(texts: list[str]) -> None:
     """MiniLM's file pads and cuts to 128: transformers' call ignores both unless asked
     (``encode_batch`` applies them), and so does ours."""
@@ -1062,3 +1076,18 @@ def test_added_tokens_as_hf_added_token_objects(bert: Any, tmp_path: Path) -> No
     assert "<s9>" in ours.special_tokens and "<e1>" not in ours.special_tokens
     with pytest.raises(TypeError, match=r"got 3 \(or HF AddedToken objects"):
         ours.add_tokens([3])
+
+
+def test_an_lstrip_special_token_is_spelled_as_itself(tmp_path: Path) -> None:
+    """``tokenize`` spells a special token that takes the space before it as itself, as
+    ``convert_ids_to_tokens`` does (its docstring); transformers gives the text it
+    matched, the space included."""
+    tok = lf.Tokenizer.train_bpe(
+        texts=["Paris is the capital of France"] * 20, vocab_size=280,
+        special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
+    ).with_template("<s>", "</s>", lstrip=["<mask>"])  # fmt: skip
+    tokens = tok.tokenize("Paris is the <mask>")
+    assert tokens[-1] == "<mask>" == tok.convert_ids_to_tokens(tok.mask_token_id)
+    tok.save(tmp_path / "tokenizer.json")
+    theirs = _theirs(tmp_path / "tokenizer.json")
+    assert theirs.tokenize("Paris is the <mask>") == [*tokens[:-1], " <mask>"]

@@ -557,3 +557,27 @@ def test_with_template_frames_as_hf_does_and_refuses_unknown_tokens(tmp_path: Pa
         tok.with_template()
     with pytest.raises(ConfigError, match="both cls_token and sep_token"):
         tok.with_template("<go>", None)
+
+
+def test_train_wordpiece_shows_and_passes_every_option() -> None:
+    """``Tokenizer.train_wordpiece`` has the trainer's signature (help() and type checkers
+    see the options and their defaults: it took ``*args, **kwargs``) and passes each on."""
+    import inspect
+
+    from lexforge._wordpiece_train import train_wordpiece
+    from lexforge.formats import bert
+
+    public = inspect.signature(lf.Tokenizer.train_wordpiece).parameters
+    private = inspect.signature(train_wordpiece).parameters
+    assert [(p.name, p.kind, p.default) for p in public.values()] == [
+        (p.name, p.kind, p.default) for p in private.values()
+    ]
+    assert public["special_tokens"].default == bert.SPECIALS
+    texts = ["Ab ab ab abc", "abc ab"] * 5
+    tok = lf.Tokenizer.train_wordpiece(
+        texts=texts, vocab_size=40, special_tokens=["<unk>"], unk_token="<unk>",
+        lowercase=False, max_token_length=2,
+    )  # fmt: skip
+    assert tok.tokenize("Ab abc") == ["Ab", "ab", "##c"]  # (cased; no 3-character piece)
+    with pytest.raises(lf.TrainerConfigError, match="unknown token"):
+        lf.Tokenizer.train_wordpiece(texts=texts, special_tokens=["[PAD]"])

@@ -11,7 +11,7 @@ work to the Rust core; the policy and template framing they share are
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal, cast, overload
+from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 from lexforge._bpe_base import BpeBase, SpecialSet
 from lexforge._text_checks import bad_text, check_text, in_order, not_texts
@@ -32,6 +32,36 @@ if TYPE_CHECKING:  # numpy loads only when arrays are used, so training stays le
 class BpeEncoding(BpeBase):
     """:class:`~lexforge.bpe.BpeTokenizer`'s encode methods."""
 
+    @overload  # type: ignore[override]  # (the base takes any arguments)
+    def encode(
+        self,
+        text: str,
+        pair: str | None = ...,
+        *,
+        allowed_special: SpecialSet = ...,
+        disallowed_special: SpecialSet = ...,
+        add_special_tokens: bool = ...,
+        max_length: int | None = ...,
+        truncation: bool | str | None = ...,
+        padding: bool | str | None = ...,
+        return_tensors: None = ...,
+    ) -> list[int]: ...
+
+    @overload
+    def encode(
+        self,
+        text: str,
+        pair: str | None = ...,
+        *,
+        allowed_special: SpecialSet = ...,
+        disallowed_special: SpecialSet = ...,
+        add_special_tokens: bool = ...,
+        max_length: int | None = ...,
+        truncation: bool | str | None = ...,
+        padding: bool | str | None = ...,
+        return_tensors: Literal["np", "pt"],
+    ) -> Any: ...
+
     def encode(
         self,
         text: str,
@@ -43,8 +73,8 @@ class BpeEncoding(BpeBase):
         max_length: int | None = None,
         truncation: bool | str | None = None,
         padding: bool | str | None = None,
-        return_tensors: str | None = None,
-    ) -> list[int]:
+        return_tensors: Literal["np", "pt"] | None = None,
+    ) -> list[int] | Any:
         """Encodes one text (or a pair) to a list of ids.
 
         Like HF's ``Tokenizer.encode``, the truncation and padding of the ``tokenizer.json``
@@ -79,7 +109,7 @@ class BpeEncoding(BpeBase):
                 disallowed_special=disallowed_special, add_special_tokens=add_special_tokens,
                 max_length=max_length, truncation=truncation, padding=padding,
             )  # fmt: skip
-            return one_row(ids, return_tensors)  # type: ignore[no-any-return]
+            return one_row(ids, return_tensors)
         policy = self._policy(allowed_special, disallowed_special)
         plain = (max_length, truncation, padding) == (None, None, None)
         if pair is not None or not plain or self._truncation or self._padding:

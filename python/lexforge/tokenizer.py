@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path, PurePath
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, overload
 
 from lexforge import _core
 from lexforge._hf_tokens import NO_LIMIT, role_token
@@ -149,8 +149,19 @@ class Tokenizer:
         raise NotImplementedError
 
     # ----------------------------------------------------------------- the shared surface
-    def encode(self, text: str, *args: Any, **kwargs: Any) -> list[int]:
-        """The ids of ``text`` (see the subclass for its options)."""
+    @overload
+    def encode(
+        self, text: str, *args: Any, return_tensors: None = ..., **kwargs: Any
+    ) -> list[int]: ...
+
+    @overload
+    def encode(
+        self, text: str, *args: Any, return_tensors: Literal["np", "pt"], **kwargs: Any
+    ) -> Any: ...
+
+    def encode(self, text: str, *args: Any, **kwargs: Any) -> list[int] | Any:
+        """The ids of ``text`` (see the subclass for its options): a list, or with
+        ``return_tensors="np"`` or ``"pt"`` a (1, n) int64 array or tensor."""
         raise NotImplementedError
 
     def encode_batch(self, texts: Sequence[str], *args: Any, **kwargs: Any) -> Any:
@@ -212,7 +223,12 @@ class Tokenizer:
 
         Raises:
             ConfigError: bad option values; ``return_tensors`` on rows of different lengths
-                (pass ``padding=True``); the errors of :meth:`encode_batch`.
+                (pass ``padding=True``); and, lists included, where transformers would
+                return rows longer than asked: ``truncation=True`` or
+                ``padding="max_length"`` with no length known (no ``max_length``, and no
+                ``model_max_length``: a bare tokenizer file), a text longer than
+                ``padding="max_length"``'s length without truncation, a ``max_length``
+                below the special tokens; the errors of :meth:`encode_batch`.
             TypeError: a text that is no str (with ``is_split_into_words``, no list of
                 words), named with its index.
         """
@@ -237,7 +253,10 @@ class Tokenizer:
         """transformers' ``tokenize``: the tokens of ``text`` as strings, spelled as the
         ``tokenizer.json`` spells them (WordPiece's ``##`` pieces; byte-level BPE's
         ``Ġworld``), without ``[CLS]``/``[SEP]`` unless ``add_special_tokens``; never
-        padded or cut."""
+        padded or cut. A special token that takes the whitespace before it (RoBERTa's
+        ``<mask>``, ``with_template(lstrip=...)``) is spelled as itself, ``"<mask>"``, as
+        :meth:`convert_ids_to_tokens` gives it, where transformers gives the text it
+        matched, ``" <mask>"``."""
         options: dict[str, Any] = {"truncation": False, "padding": False, **self._as_hf}
         ids = self.encode(text, pair, add_special_tokens=add_special_tokens, **options)
         return self.convert_ids_to_tokens(ids)  # type: ignore[return-value]
@@ -627,7 +646,9 @@ class Tokenizer:
                 give both one id.
             pattern: pre-tokenization preset (``"gpt2"``, ``"cl100k"``, ``"o200k"``) or regex.
             min_frequency: stop when the best pair occurs fewer times than this.
-            max_token_length: never create tokens longer than this many bytes.
+            max_token_length: never create tokens longer than this many bytes (tokens of
+                that length are made, where HF's ``BpeTrainer`` stops one short once a merge
+                joins longer parts: with this option the ids are not HF's).
             num_threads: threads for counting (default: ``LEXFORGE_NUM_THREADS`` or all
                 cores). The result does not depend on it.
             show_progress: progress bars on stderr (default: when stderr is a terminal).
@@ -679,7 +700,8 @@ class Tokenizer:
         training ids (bytes by the code points of their byte-level characters, as HF's
         trainer numbers its alphabet, then merges in creation order), so the result is a
         pure function of the counts. ``special_tokens`` defaults to the counts' own.
-        ``vocab_size`` is the most ids it makes, as for :meth:`train_bpe`.
+        ``vocab_size`` is the most ids it makes; ``min_frequency``, ``max_token_length``
+        and ``show_progress`` are as for :meth:`train_bpe`.
         """
         if special_tokens is not None:
             special_tokens = special_list(special_tokens)
@@ -692,11 +714,58 @@ class Tokenizer:
         )
 
     @classmethod
-    def train_wordpiece(cls, *args: Any, **kwargs: Any) -> WordPieceTokenizer:
-        """Trains a WordPiece tokenizer; see :func:`lexforge._wordpiece_train.train_wordpiece`."""
+    def train_wordpiece(
+        cls,
+        files: PathLike | Sequence[PathLike] | None = None,
+        *,
+        texts: Iterable[str] | None = None,
+        vocab_size: int = 30_522,
+        special_tokens: Sequence[str] = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"),
+        min_frequency: int = 0,
+        limit_alphabet: int | None = None,
+        lowercase: bool = True,
+        strip_accents: bool | None = None,
+        handle_chinese_chars: bool = True,
+        clean_text: bool = True,
+        max_token_length: int | None = None,
+        max_input_chars_per_word: int = 100,
+        unk_token: str = "[UNK]",
+        num_threads: int | None = None,
+        show_progress: bool | None = None,
+        text_column: str | None = None,
+    ) -> WordPieceTokenizer:
+        """Trains a WordPiece tokenizer with BERT's normalizer and pre-tokenizer (the
+        vocabulary and its templates as :func:`lexforge._wordpiece_train.train_wordpiece`
+        says: special tokens, characters, then merged pieces; deterministic for any
+        ``num_threads``; BERT's ``[CLS] A [SEP]`` template when those tokens are given).
+
+        Args:
+            files, texts, text_column, num_threads, show_progress: the corpus, as for
+                :meth:`train_bpe`.
+            vocab_size: the most tokens (special ones included); training stops sooner,
+                with fewer (``len(tok)``), when no pair is left to merge or the best one
+                occurs fewer than ``min_frequency`` times.
+            special_tokens: the first ids; must include ``unk_token``
+                (``TrainerConfigError`` otherwise); their text is cut out of the corpus.
+            limit_alphabet: keep only this many characters (the most frequent); others
+                become ``unk_token`` when encoding.
+            lowercase, strip_accents, handle_chinese_chars, clean_text: BERT's normalizer
+                (``strip_accents`` None: as ``lowercase``).
+            max_token_length: longest piece, in characters (the ``##`` prefix not
+                counted); default: ``max_input_chars_per_word``.
+            max_input_chars_per_word: the tokenizer encodes a longer word as
+                ``unk_token``; such words are not learned from.
+        """
         from lexforge._wordpiece_train import train_wordpiece
 
-        return train_wordpiece(*args, **kwargs)
+        return train_wordpiece(
+            files, texts=texts, vocab_size=vocab_size, special_tokens=special_tokens,
+            min_frequency=min_frequency, limit_alphabet=limit_alphabet, lowercase=lowercase,
+            strip_accents=strip_accents, handle_chinese_chars=handle_chinese_chars,
+            clean_text=clean_text, max_token_length=max_token_length,
+            max_input_chars_per_word=max_input_chars_per_word, unk_token=unk_token,
+            num_threads=num_threads, show_progress=show_progress, text_column=text_column,
+        )  # fmt: skip
 
     # ----------------------------------------------------------------- files
     @classmethod

@@ -102,6 +102,32 @@ class WordPieceTokenizer(Tokenizer):
         return {"truncation": self._truncation, "padding": self._padding, "cleanup": self._cleanup}
 
     # ----------------------------------------------------------------- encoding
+    @overload  # type: ignore[override]  # (the base takes any arguments)
+    def encode(
+        self,
+        text: str,
+        pair: str | None = ...,
+        *,
+        add_special_tokens: bool = ...,
+        max_length: int | None = ...,
+        truncation: bool | str | None = ...,
+        padding: bool | str | None = ...,
+        return_tensors: None = ...,
+    ) -> list[int]: ...
+
+    @overload
+    def encode(
+        self,
+        text: str,
+        pair: str | None = ...,
+        *,
+        add_special_tokens: bool = ...,
+        max_length: int | None = ...,
+        truncation: bool | str | None = ...,
+        padding: bool | str | None = ...,
+        return_tensors: Literal["np", "pt"],
+    ) -> Any: ...
+
     def encode(
         self,
         text: str,
@@ -111,8 +137,8 @@ class WordPieceTokenizer(Tokenizer):
         max_length: int | None = None,
         truncation: bool | str | None = None,
         padding: bool | str | None = None,
-        return_tensors: str | None = None,
-    ) -> list[int]:
+        return_tensors: Literal["np", "pt"] | None = None,
+    ) -> list[int] | Any:
         """The ids of one text (or pair), with ``[CLS]``/``[SEP]`` unless told otherwise.
 
         Like HF's ``Tokenizer.encode``, the truncation and padding of the ``tokenizer.json``
@@ -133,7 +159,7 @@ class WordPieceTokenizer(Tokenizer):
                 truncation=truncation,
                 padding=padding,
             )
-            return one_row(ids, return_tensors)  # type: ignore[no-any-return]
+            return one_row(ids, return_tensors)
         if not isinstance(text, str) or not (pair is None or isinstance(pair, str)):
             raise TypeError("encode takes a str and an optional str pair; for many, encode_batch")
         options = (max_length, truncation, padding)

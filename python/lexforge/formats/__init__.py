@@ -290,7 +290,8 @@ def detect(path: Path) -> tuple[str, Any]:
         if (path / "vocab.txt").exists():
             return "bert-vocab", None
         raise FileNotFoundError(
-            f"{path} holds no tokenizer.json, vocab.json or encoder.json; pass a tokenizer file"
+            f"{path} holds no tokenizer.json, vocab.json, encoder.json or vocab.txt; pass a "
+            "tokenizer file"
         )
     with path.open("rb") as f:
         raw = f.read(64)

@@ -484,6 +484,11 @@ class LMHead(nn.Module):
 @model_output
 @dataclass
 class MaskedLMOutput(ModelOutput):
+    """The MLM head's output: ``loss`` (with labels), ``logits`` (see
+    :class:`BertForMaskedLM` for their shape), the last layer's ``hidden_states``,
+    ``correct`` and ``count`` (labelled tokens predicted right, and labelled), and the
+    ``attentions`` asked for."""
+
     loss: Tensor | None
     # (B, N, vocab), as transformers gives them; with labels while training, (picked,
     # vocab): the labelled positions' alone (``all_logits`` of forward says which); None

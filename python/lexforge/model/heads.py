@@ -102,6 +102,11 @@ def align_word_labels(
 @model_output
 @dataclass
 class TaskOutput(ModelOutput):
+    """A classifier's or tagger's output: ``loss`` (None without labels), ``logits``
+    (B, labels) for a sequence classifier, (B, N, labels) for a tagger, the last layer's
+    ``hidden_states`` (B, N, hidden; every layer's with ``output_hidden_states``) and the
+    ``attentions`` asked for."""
+
     loss: Tensor | None
     logits: Tensor
     hidden_states: Tensor | tuple[Tensor, ...]  # the last layer's; every layer's if asked
@@ -111,6 +116,10 @@ class TaskOutput(ModelOutput):
 @model_output
 @dataclass
 class QuestionAnsweringOutput(ModelOutput):
+    """An extractive QA head's output: ``loss`` (None without start and end positions),
+    ``start_logits`` and ``end_logits`` (B, N), ``hidden_states`` and ``attentions`` as
+    :class:`TaskOutput` has them."""
+
     loss: Tensor | None
     start_logits: Tensor
     end_logits: Tensor
@@ -138,7 +147,8 @@ class BertForSequenceClassification(Pretrained):
     def classify(self, texts: Any, pairs: Any = None, **options: Any) -> list[Any]:
         """Each text's prediction: ``(label, probability)``; for multi-label, the labels
         above 0.5 with theirs; for regression, a float. See
-        :func:`lexforge.model.predict.classify` (``tokenizer``, ``batch_size``)."""
+        :func:`lexforge.model.predict.classify` (``tokenizer``, ``batch_size``,
+        ``max_length``)."""
         from .predict import classify
 
         return classify(self, texts, pairs, **options)

@@ -49,23 +49,31 @@ class Pretrained(nn.Module):
     loaded_from: Any = None  # a hf.LoadedFrom, set by from_pretrained
 
     def embed_words(self, texts: Any, **options: Any) -> Any:
-        """One contextual vector per word of each text (a list of ``WordVectors``): the
-        pieces of a word pooled (``pooling="mean"`` or ``"first"``). Words are split at
-        whitespace and punctuation, each CJK character a word."""
+        """One contextual vector per word of each text (a list of ``WordVectors``:
+        ``words`` and float32 ``vectors`` (words, hidden)): the pieces of a word pooled
+        (``pooling="mean"`` or ``"first"``). Words are the tokenizer's pre-tokenizer's: for
+        WordPiece, split at whitespace and punctuation, each CJK character a word; for
+        byte-level BPE, its pattern's pieces (``"don't"`` is ``don``, ``'t``). Options
+        ``tokenizer``, ``pooling``, ``batch_size``, ``layers``: see
+        :func:`lexforge.model.represent.embed_words`."""
         from .represent import embed_words
 
         return embed_words(self, texts, **options)
 
     def embed(self, texts: Any, **options: Any) -> Any:
-        """One vector per text, (n, hidden): ``pooling="mean"`` or ``"cls"``; ``normalize``
-        (both by default as the sentence-transformers checkpoint the model came from
-        makes its vectors, else mean pooling, not normalized)."""
+        """One vector per text, a float32 NumPy array (n, hidden): ``pooling="mean"`` or
+        ``"cls"``; ``normalize`` (both by default as the sentence-transformers checkpoint
+        the model came from makes its vectors, else mean pooling, not normalized). Other
+        options ``tokenizer``, ``batch_size``, ``layers``, ``max_length``: see
+        :func:`lexforge.model.represent.embed`."""
         from .represent import embed
 
         return embed(self, texts, **options)
 
     def fill_mask(self, text: str, **options: Any) -> Any:
-        """The ``top_k`` tokens and probabilities for each ``[MASK]`` in ``text``. A model
+        """The ``top_k`` (default 5) tokens and probabilities for each ``[MASK]`` in
+        ``text``, a list of ``(token, probability)`` lists, one per mask (``tokenizer``:
+        see :func:`lexforge.model.represent.fill_mask`). A model
         loaded from a task-head checkpoint (a classifier, tagger or QA model: no MLM head
         weights) raises ``CheckpointError``; one loaded from an encoder-only checkpoint
         (``BertModel``, e.g. all-MiniLM-L6-v2) predicts with its freshly initialised head,

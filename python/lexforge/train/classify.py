@@ -51,6 +51,11 @@ from .records import PROBLEMS, Record, dataset_name, read_records, sorted_labels
 
 @dataclass
 class FinetuneResult:
+    """What :func:`~lexforge.train.finetune` returns: the best epoch's ``model``, the
+    class names ``labels`` (in id order), ``history`` (the ``log.jsonl`` records: one per
+    epoch, of each run), the best epoch's ``validation`` scores and the ``test`` split's
+    (None without one)."""
+
     model: nn.Module
     labels: tuple[str, ...]
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -193,6 +198,13 @@ def finetune(
     A checkpoint fine-tuned for another task, or for other labels, is refused
     (``CheckpointError``) unless ``new_head=True``: then its encoder is fine-tuned under a
     freshly initialised head.
+
+    ``tokenizer``: the model's (default: the checkpoint's own); ``batch_size``: examples per
+    step; ``weight_decay``: AdamW's; ``max_steps``: at most that many steps in all (the
+    schedule ends there); ``device``: ``"cpu"``, ``"cuda"``, ``"cuda:1"``... (None: CUDA
+    when there is one); ``precision``: ``"bf16"`` or ``"fp32"`` as for
+    :class:`~lexforge.train.PretrainOptions` (None: bf16 on CUDA, fp32 on the CPU);
+    ``progress``: progress bars (default: when stderr is a terminal).
 
     Raises ``ConfigError`` for an empty split, missing columns or values, labels of the
     wrong kind (multi-hot vectors, scores with no ``problem_type``), or validation/test

@@ -54,7 +54,21 @@ class PretrainOptions:
     loses them too. ``precision`` is "bf16" (autocast: the products in bfloat16, the
     weights, optimizer and losses in float32) or "fp32"; None takes bf16 on CUDA and fp32
     on the CPU, where bf16 pays only on a CPU with AVX512-BF16 or AMX
-    (``lexforge.train._fit.autocast``)."""
+    (``lexforge.train._fit.autocast``).
+
+    The other fields: ``steps`` (optimizer steps); ``max_seq_len`` (the longest row,
+    [CLS] and [SEP] included); ``objective``, the sentence task beside MLM: ``"nsp"``
+    (BERT's next sentence prediction), ``"sop"`` (ALBERT's sentence order) or ``"none"``
+    (RoBERTa's full sentences packed across documents; see
+    :class:`~lexforge.pretraining.PretrainingBatches`); ``lr``, ``betas``, ``eps`` and
+    ``weight_decay``: AdamW's (no decay on biases and LayerNorms); ``schedule``: after the
+    warm-up, ``"linear"`` or ``"cosine"`` decay to 0 at ``steps``; ``clip``: the gradient
+    norm each step is clipped to (0: not clipped); ``seed``: the model's initial weights,
+    the data order and the masks; ``log_every``: steps per ``log.jsonl`` line;
+    ``eval_every``: steps between evaluations of ``eval_data`` (0: at the last step only),
+    each on its first ``eval_batches`` batches; ``fsdp``: shard the model across
+    ``torchrun``'s processes (FSDP) rather than replicate it (DDP); ``device``: ``"cpu"``,
+    ``"cuda"``, ``"cuda:1"``... (None: CUDA when there is one)."""
 
     steps: int = 1000
     batch_size: int = 32
@@ -168,6 +182,11 @@ class PretrainOptions:
 
 @dataclass
 class PretrainResult:
+    """What :func:`~lexforge.train.pretrain` returns: the trained ``model`` (also saved in
+    HF format under ``out_dir / "model"``), ``out_dir``, and ``history``, the records of
+    ``log.jsonl`` (one dict a line: training means every ``log_every`` steps, and each
+    evaluation)."""
+
     model: nn.Module
     out_dir: Path
     history: list[dict[str, Any]] = field(default_factory=list)
