@@ -383,3 +383,57 @@ def test_a_gpt2_pair_beside_a_save_that_did_not_finish_is_warned_of(tmp_path: Pa
     with pytest.warns(UserWarning, match=r"\.merges\.txt\.k1ll3d\.tmp is left by a save .* "
                                          r"may come from two saves"):  # fmt: skip
         lf.Tokenizer.from_file(tmp_path / "vocab.json")
+
+
+def test_byte_level_strings_read_and_write_as_the_byte_table_says() -> None:
+    """``_bytelevel`` converts through ``str.translate`` (a character at a time in Python
+    before, a fifth of a large tokenizer.json's load): the same bytes as a lookup in the
+    256-entry table, and None for any character that stands for no byte."""
+    import random
+
+    from lexforge import _bytelevel
+
+    chars = _bytelevel.byte_to_char()
+    back = _bytelevel.char_to_byte()
+    rng = random.Random(0)
+    pool = [*chars, *map(chr, range(400)), "\uffff", "中", "😀"]
+    for _ in range(20_000):
+        raw = bytes(rng.randrange(256) for _ in range(rng.randrange(8)))
+        assert _bytelevel.encode(raw) == "".join(chars[b] for b in raw)
+        text = "".join(rng.choice(pool) for _ in range(rng.randrange(6)))
+        expected = bytes(back[c] for c in text) if all(c in back for c in text) else None
+        assert _bytelevel.decode(text) == expected, text
+
+
+@pytest.mark.parametrize("name", ["gpt2", "cl100k_base"])
+def test_merges_read_at_once_equal_the_checked_reading(
+    name: str, gpt2_files: dict[str, Path], rank_files: dict[str, Path], tmp_path: Path
+) -> None:
+    """A tokenizer.json's merges are read in one pass of lookups where every part and
+    result is a vocabulary token, else a merge at a time with each one checked (and a
+    special token a merge makes added): both give the same merges, and a file the pass
+    refuses still gets the checked reading's error."""
+    from lexforge.formats import hf_json
+
+    tok = (
+        lf.Tokenizer.from_gpt2(gpt2_files["encoder.json"], gpt2_files["vocab.bpe"])
+        if name == "gpt2" else lf.Tokenizer.from_file(rank_files[name])
+    )  # fmt: skip
+    tok.save(tmp_path / "tokenizer.json")
+    doc = json.loads((tmp_path / "tokenizer.json").read_text(encoding="utf-8"))
+    pairs = hf_json._merges(tmp_path, doc["model"]["merges"])
+    by_text = {t: hf_json._bytelevel.decode(t) for t in doc["model"]["vocab"]}
+    by_text = {t: b for t, b in by_text.items() if b is not None}
+    fast = hf_json._merges_at_once(pairs, by_text)
+    assert fast is not None
+    assert fast == hf_json._merges_checked(tmp_path, pairs, dict(by_text), {}, {}, [])
+    del by_text[pairs[-1][0] + pairs[-1][1]]  # the last merge's result, gone
+    assert hf_json._merges_at_once(pairs, by_text) is None
+    vocab = doc["model"]["vocab"]
+    chars = hf_json._bytelevel.byte_to_char()
+    odd = next(f"{a} {b}" for a in chars for b in chars if a + b not in vocab)
+    doc["model"]["merges"][-1] = odd  # (as its own spelling: "a b" or ["a", "b"])
+    if isinstance(doc["model"]["merges"][0], list):
+        doc["model"]["merges"][-1] = odd.split(" ")
+    with pytest.raises(TokenizerFormatError, match=r"model\.merges\[\d+\]: the merged token"):
+        lf.Tokenizer.from_str(json.dumps(doc))

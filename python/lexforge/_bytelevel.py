@@ -33,17 +33,32 @@ def char_to_byte() -> dict[str, int]:
     return {c: b for b, c in enumerate(byte_to_char())}
 
 
+@lru_cache(maxsize=1)
+def _encoding() -> dict[int, str]:
+    """``str.translate``'s table from each byte, as a Latin-1 character, to its character."""
+    return dict(enumerate(byte_to_char()))
+
+
+@lru_cache(maxsize=1)
+def _decoding() -> dict[int, int]:
+    """``str.translate``'s table from each byte character to its byte's Latin-1 character;
+    a Latin-1 character that stands for no byte goes to U+FFFF, which no byte is, so that
+    the Latin-1 encoding after it fails as it does for any other character."""
+    table = dict.fromkeys(range(256), 0xFFFF)
+    table.update({ord(c): b for b, c in enumerate(byte_to_char())})
+    return table
+
+
 def encode(token: bytes) -> str:
     """Writes raw token bytes as a byte-level string."""
-    table = byte_to_char()
-    return "".join(table[b] for b in token)
+    return token.decode("latin-1").translate(_encoding())
 
 
 def decode(token: str) -> bytes | None:
     """Reads a byte-level string back into bytes; ``None`` if a character is not one of
-    the 256 byte characters."""
-    table = char_to_byte()
+    the 256 byte characters. (Through ``str.translate``: loading a tokenizer.json decodes
+    every token of its vocabulary, a character at a time in Python before.)"""
     try:
-        return bytes(table[c] for c in token)
-    except KeyError:
+        return token.translate(_decoding()).encode("latin-1")
+    except UnicodeEncodeError:
         return None

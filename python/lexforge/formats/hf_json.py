@@ -56,7 +56,19 @@ ONIG_SPELLING = {
 _ID_LIMIT = 2**32 - 1
 
 
-def _fail(path: Path, where: str, problem: str) -> TokenizerFormatError:
+class _VocabEntry:
+    """Where in the file a vocabulary entry is, ``model.vocab['token']``, as ``str`` gives it."""
+
+    __slots__ = ("token",)
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def __str__(self) -> str:
+        return f"model.vocab[{self.token!r}]"
+
+
+def _fail(path: Path, where: str | _VocabEntry, problem: str) -> TokenizerFormatError:
     return TokenizerFormatError(f"{path}: {where}: {problem}")
 
 
@@ -241,6 +253,52 @@ def _merges(path: Path, raw: Any) -> list[tuple[str, str]]:
     return out
 
 
+def _merges_at_once(
+    pairs: list[tuple[str, str]], by_text: dict[str, bytes]
+) -> list[tuple[bytes, bytes]] | None:
+    """The merges as bytes, in one pass of lookups (a merge at a time, checked and named,
+    took a third of a large file's load), where every part and result of a merge is in
+    ``by_text``; else None, for the checked loop. (A special token kept out of
+    ``by_text`` that a merge takes or makes fails that test: the loop adds it.)"""
+    try:
+        merges = [(by_text[a], by_text[b]) for a, b in pairs]
+    except KeyError:
+        return None
+    return merges if all(a + b in by_text for a, b in pairs) else None
+
+
+def _merges_checked(
+    path: Path,
+    pairs: list[tuple[str, str]],
+    by_text: dict[str, bytes],
+    by_added: dict[str, Any],
+    vocab_raw: dict[str, int],
+    vocab: list[tuple[bytes, int]],
+) -> list[tuple[bytes, bytes]]:
+    """The merges as bytes, a merge at a time: a special token a merge takes or makes
+    joins ``by_text`` and ``vocab`` as it is met; a part or result that is no vocabulary
+    token is named with its merge's index."""
+    merges: list[tuple[bytes, bytes]] = []
+    for i, (a, b) in enumerate(pairs):
+        for token in (a, b, a + b):  # special tokens a merge takes or makes merge too
+            if token not in by_text and token in by_added and token in vocab_raw:
+                by_text[token] = _mergeable_special(path, f"model.merges[{i}]", token)
+                vocab.append((by_text[token], by_added[token].id))
+        for part in (a, b):
+            if part not in by_text:
+                raise _fail(
+                    path,
+                    f"model.merges[{i}]",
+                    f"{part!r} is not in model.vocab; the file is inconsistent",
+                )
+        if a + b not in by_text:
+            raise _fail(
+                path, f"model.merges[{i}]", f"the merged token {a + b!r} is not in model.vocab"
+            )
+        merges.append((by_text[a], by_text[b]))
+    return merges
+
+
 def load(path: Path, doc: Any = None) -> tuple[Bpe, OffsetTrim | None, Template | None]:
     """Reads a byte-level BPE ``tokenizer.json`` (``doc``: its parsed JSON, if at hand):
     the model, and its post-processor's offset options and template (the decoder:
@@ -273,7 +331,7 @@ def load(path: Path, doc: Any = None) -> tuple[Bpe, OffsetTrim | None, Template 
     by_added = {t.content: t for t in added}
     added_ids = {t.id: t.content for t in added}
     for token, tid in vocab_raw.items():
-        where = f"model.vocab[{token!r}]"
+        where = _VocabEntry(token)  # (spelled only in an error: a repr a token was slow)
         if not isinstance(tid, int) or isinstance(tid, bool) or not 0 <= tid < _ID_LIMIT:
             raise _fail(path, where, f"id {tid!r} is not an integer in [0, {_ID_LIMIT})")
         raw = _bytelevel.decode(token)
@@ -305,24 +363,10 @@ def load(path: Path, doc: Any = None) -> tuple[Bpe, OffsetTrim | None, Template 
         vocab.append((raw, tid))
         by_text[token] = raw
 
-    merges: list[tuple[bytes, bytes]] = []
-    for i, (a, b) in enumerate(_merges(path, model["merges"])):
-        for token in (a, b, a + b):  # special tokens a merge takes or makes merge too
-            if token not in by_text and token in by_added and token in vocab_raw:
-                by_text[token] = _mergeable_special(path, f"model.merges[{i}]", token)
-                vocab.append((by_text[token], by_added[token].id))
-        for part in (a, b):
-            if part not in by_text:
-                raise _fail(
-                    path,
-                    f"model.merges[{i}]",
-                    f"{part!r} is not in model.vocab; the file is inconsistent",
-                )
-        if a + b not in by_text:
-            raise _fail(
-                path, f"model.merges[{i}]", f"the merged token {a + b!r} is not in model.vocab"
-            )
-        merges.append((by_text[a], by_text[b]))
+    pairs = _merges(path, model["merges"])
+    merges = _merges_at_once(pairs, by_text)
+    if merges is None:
+        merges = _merges_checked(path, pairs, by_text, by_added, vocab_raw, vocab)
     args = core_args(added)
     try:
         bpe = Bpe.from_merges(
