@@ -10,6 +10,7 @@ import numpy.typing as npt
 __all__ = [
     "BertTokenizer",
     "Bpe",
+    "ByteLevelTables",
     "InstanceBlock",
     "Masker",
     "ShardCorpus",
@@ -19,6 +20,7 @@ __all__ = [
     "pad_lists",
     "plan_file",
     "pretokenize",
+    "read_byte_level",
     "resolve_pattern",
     "resolve_threads",
     "shard_order",
@@ -36,10 +38,17 @@ _Ids = Sequence[int] | npt.NDArray[np.int64] | npt.NDArray[np.uint32] | npt.NDAr
 _Progress = Callable[[int, int], object]
 
 @final
+class ByteLevelTables: ...
+
+def read_byte_level(
+    vocab: object, merges: object, added: Sequence[tuple[str, int, bool]]
+) -> ByteLevelTables | None: ...
+
+@final
 class Bpe:
     @staticmethod
     def from_merges(
-        vocab: Sequence[tuple[bytes, int]],
+        vocab: Sequence[tuple[bytes, int]] | ByteLevelTables,
         merges: Sequence[tuple[bytes, bytes]],
         specials: Sequence[tuple[str, int]],
         pattern: str,
@@ -144,6 +153,7 @@ class Bpe:
     def token_id(self, token: bytes) -> int | None: ...
     def vocab(self) -> list[tuple[bytes, int]]: ...
     def merges(self) -> list[tuple[int, int]]: ...
+    def byte_level_tables(self) -> tuple[dict[str, int], list[str]]: ...
     def specials(self) -> list[tuple[str, int]]: ...
     def lstrip(self) -> list[int]: ...
     def added_tokens(self) -> list[tuple[str, int]]: ...

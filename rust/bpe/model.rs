@@ -431,12 +431,37 @@ impl BpeModel {
 /// The character GPT-2's byte-level alphabet spells byte `b` with: the byte itself where
 /// it is a printable Latin-1 character, else U+0100 onwards in byte order.
 pub(crate) fn byte_level_char(b: u8) -> char {
-    let visible = |x: u8| matches!(x, 33..=126 | 161..=172 | 174..=255);
-    if visible(b) {
+    if visible_byte(b) {
         return char::from(b);
     }
-    let before = (0..b).filter(|&x| !visible(x)).count() as u32;
+    let before = (0..b).filter(|&x| !visible_byte(x)).count() as u32;
     char::from_u32(256 + before).unwrap_or(char::REPLACEMENT_CHARACTER)
+}
+
+/// Whether byte `b` is a printable Latin-1 character, which the byte-level alphabet spells
+/// as itself.
+fn visible_byte(b: u8) -> bool {
+    matches!(b, 33..=126 | 161..=172 | 174..=255)
+}
+
+/// A token's bytes spelled in the byte-level alphabet (a `tokenizer.json`'s spelling).
+pub fn byte_level_text(bytes: &[u8]) -> String {
+    static CHARS: std::sync::OnceLock<[char; 256]> = std::sync::OnceLock::new();
+    let chars = CHARS.get_or_init(|| std::array::from_fn(|b| byte_level_char(b as u8)));
+    bytes.iter().map(|&b| chars[usize::from(b)]).collect()
+}
+
+/// The bytes a byte-level spelling stands for (the inverse of [`byte_level_text`]), or
+/// `None` where a character is not one of the alphabet's 256.
+pub fn byte_level_bytes(text: &str) -> Option<Vec<u8>> {
+    static HIDDEN: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    let hidden = HIDDEN.get_or_init(|| (0..=255u8).filter(|&b| !visible_byte(b)).collect());
+    text.chars()
+        .map(|c| match u32::from(c) {
+            n @ 0..=255 => visible_byte(n as u8).then_some(n as u8),
+            n => hidden.get(usize::try_from(n - 256).ok()?).copied(),
+        })
+        .collect()
 }
 
 /// A token's bytes for error messages: the text if it is UTF-8, else hex.
@@ -452,7 +477,7 @@ pub(crate) fn show(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::byte_level_char;
+    use super::{byte_level_bytes, byte_level_char, byte_level_text};
 
     #[test]
     fn byte_level_characters_are_gpt2s() {
@@ -464,5 +489,19 @@ mod tests {
         let all: std::collections::HashSet<char> = (0..=255u8).map(byte_level_char).collect();
         assert_eq!(all.len(), 256);
         assert!(all.iter().all(|&c| (c as u32) < 0x144));
+    }
+
+    #[test]
+    fn byte_level_spellings_round_trip() {
+        let every: Vec<u8> = (0..=255u8).collect();
+        let text = byte_level_text(&every);
+        assert_eq!(text, every.iter().map(|&b| byte_level_char(b)).collect::<String>());
+        assert_eq!(byte_level_bytes(&text), Some(every));
+        assert_eq!(byte_level_bytes(""), Some(Vec::new()));
+        assert_eq!(byte_level_bytes("Ġthe"), Some(b" the".to_vec()));
+        // characters outside the alphabet: a space, a soft hyphen, U+0144 on, CJK
+        for bad in [" ", "\u{AD}", "\u{144}", "a\u{3000}", "中"] {
+            assert_eq!(byte_level_bytes(bad), None, "{bad:?}");
+        }
     }
 }

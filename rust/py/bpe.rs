@@ -14,6 +14,7 @@ use super::batch::{
     TextsArg, TruncationArg,
 };
 use super::errors::to_py;
+use super::hf_tables::{write_byte_level, ByteLevelTables};
 use crate::bpe::encode::Trim;
 use crate::bpe::prepared::{PrefixSpace, Prep};
 use crate::bpe::{BpeModel, MergeRule};
@@ -185,12 +186,14 @@ impl Bpe {
     /// `add_prefix_space`: HF's ByteLevel option, a space before text that does not start
     /// with one: `"text"` (before each piece between added tokens: ByteLevel with its
     /// regex), `"pretoken"` (before each pre-token: ByteLevel after a Split) or `""`.
+    /// `vocab` may instead be the `ByteLevelTables` of `read_byte_level`, with `merges`
+    /// empty: the vocabulary and merges it holds.
     #[staticmethod]
     #[pyo3(signature = (vocab, merges, specials, pattern, ignore_merges=false, lstrip=Vec::new(), added_tokens=Vec::new(), rstrip=Vec::new(), single_word=Vec::new(), normalized=Vec::new(), normalizer=Vec::new(), add_prefix_space=""))]
     #[allow(clippy::too_many_arguments)]
     fn from_merges(
         py: Python<'_>,
-        vocab: Vec<(Bound<'_, PyBytes>, u32)>,
+        vocab: &Bound<'_, PyAny>,
         merges: Vec<(Bound<'_, PyBytes>, Bound<'_, PyBytes>)>,
         specials: Vec<(String, u32)>,
         pattern: &str,
@@ -205,11 +208,17 @@ impl Bpe {
     ) -> PyResult<Self> {
         let normalizer = Normalizer::parse(&normalizer).map_err(to_py)?;
         let prefix_space = PrefixSpace::parse(add_prefix_space).map_err(to_py)?;
-        let vocab = token_list(vocab);
-        let merges: Vec<(Vec<u8>, Vec<u8>)> = merges
-            .into_iter()
-            .map(|(a, b)| (a.as_bytes().to_vec(), b.as_bytes().to_vec()))
-            .collect();
+        let (vocab, merges) = match vocab.cast::<ByteLevelTables>() {
+            Ok(tables) if merges.is_empty() => tables.get().take()?,
+            Ok(_) => return Err(PyTypeError::new_err("merges must be empty with ByteLevelTables")),
+            Err(_) => {
+                let merges = merges
+                    .into_iter()
+                    .map(|(a, b)| (a.as_bytes().to_vec(), b.as_bytes().to_vec()))
+                    .collect();
+                (token_list(vocab.extract()?), merges)
+            }
+        };
         let pretok = Pretokenizer::new(pattern).map_err(to_py)?;
         let model = py
             .detach(|| BpeModel::from_merges(vocab, &merges, specials, pretok, ignore_merges))
@@ -594,6 +603,15 @@ impl Bpe {
             MergeRule::MergeList => self.inner.merges().to_vec(),
             MergeRule::Ranks => self.inner.pairs_by_priority(),
         }
+    }
+
+    /// `vocab()` as `{byte-level token: id}` and `merges()` as `"left right"` lines of
+    /// byte-level tokens: a `tokenizer.json`'s `model.vocab` and `model.merges`.
+    fn byte_level_tables<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyList>)> {
+        write_byte_level(py, self.inner.vocab(), &self.merges())
     }
 
     /// The special tokens as `(text, id)`.

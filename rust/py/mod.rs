@@ -9,6 +9,7 @@ mod bert;
 mod bpe;
 mod data;
 mod errors;
+mod hf_tables;
 mod mlm;
 mod pad;
 mod recycle;
@@ -95,6 +96,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     }
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<bpe::Bpe>()?;
+    m.add_class::<hf_tables::ByteLevelTables>()?;
+    m.add_function(wrap_pyfunction!(hf_tables::read_byte_level, m)?)?;
     m.add_class::<bert::PyBert>()?;
     m.add_class::<train::WordCounter>()?;
     m.add_function(wrap_pyfunction!(train::train_bpe, m)?)?;

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from lexforge import _bytelevel
-from lexforge._core import Bpe
+from lexforge._core import Bpe, ByteLevelTables, read_byte_level
 from lexforge._warn import warn
 from lexforge.errors import ConfigError, TokenizerFormatError
 from lexforge.formats import atomic_write_all, read_json, read_text
@@ -102,6 +102,64 @@ def load(
         raise TokenizerFormatError(f"{vocab_path}: must be a JSON object {{token: id}}")
     check_byte_level(vocab_path, raw_vocab)
     wanted = set(GPT2_SPECIALS if special_tokens is None else special_tokens)
+    merges_text = read_text(merges_path)
+    vocab: ByteLevelTables | list[tuple[bytes, int]] | None
+    merges: list[tuple[bytes, bytes]] = []
+    specials = [(token, raw_vocab[token]) for token in raw_vocab if token in wanted]
+    vocab = _read_at_once(raw_vocab, specials, merges_text)
+    if vocab is None:  # something to name
+        vocab, specials, merges = _checked_tables(
+            vocab_path, merges_path, raw_vocab, wanted, special_tokens, merges_text
+        )
+    elif special_tokens is not None and len(specials) != len(wanted):
+        raise _missing(vocab_path, wanted, specials)
+    try:
+        bpe = Bpe.from_merges(vocab, merges, specials, "gpt2", False)
+    except TokenizerFormatError as e:
+        raise TokenizerFormatError(f"{vocab_path} + {merges_path}: {e}") from None
+    warn_missing_bytes(f"{vocab_path} + {merges_path}", bpe)
+    warn_side_files(vocab_path.parent, set(raw_vocab), {t for t, _ in specials})
+    return bpe
+
+
+def _read_at_once(
+    raw_vocab: dict[str, Any], specials: list[tuple[str, Any]], merges_text: str
+) -> ByteLevelTables | None:
+    """The vocabulary and merges read in one pass by the core (``hf_json`` reads a
+    ``tokenizer.json`` so), where it reads as :func:`_checked_tables` does; else None."""
+    entries = []
+    for token, tid in specials:
+        raw = _bytelevel.decode(token)
+        if raw is not None and len(raw) == 1:
+            return None  # (a byte's own character: the core's reading keeps it a token)
+        if isinstance(tid, bool) or not isinstance(tid, int) or not 0 <= tid < 2**32 - 1:
+            return None
+        entries.append((token, tid, True))
+    lines = merges_text.split("\n")
+    if "\r" in merges_text:
+        lines = [line.rstrip("\r") for line in lines]
+    if lines and lines[0].startswith("#version"):
+        del lines[0]
+    return read_byte_level(raw_vocab, [line for line in lines if line], entries)
+
+
+def _missing(
+    vocab_path: Path, wanted: set[str], specials: list[tuple[str, Any]]
+) -> TokenizerFormatError:
+    missing = sorted(wanted - {t for t, _ in specials})
+    return TokenizerFormatError(f"{vocab_path}: special tokens {missing} are not in the vocabulary")
+
+
+def _checked_tables(
+    vocab_path: Path,
+    merges_path: Path,
+    raw_vocab: dict[str, Any],
+    wanted: set[str],
+    special_tokens: tuple[str, ...] | None,
+    merges_text: str,
+) -> tuple[list[tuple[bytes, int]], list[tuple[str, int]], list[tuple[bytes, bytes]]]:
+    """The vocabulary, the special tokens and the merges, read a token and a line at a
+    time, each problem named."""
     vocab: list[tuple[bytes, int]] = []
     specials: list[tuple[str, int]] = []
     by_text: dict[str, bytes] = {}
@@ -122,13 +180,10 @@ def load(
         vocab.append((raw, tid))
         by_text[token] = raw
     if special_tokens is not None and len(specials) != len(wanted):
-        missing = sorted(wanted - {t for t, _ in specials})
-        raise TokenizerFormatError(
-            f"{vocab_path}: special tokens {missing} are not in the vocabulary"
-        )
+        raise _missing(vocab_path, wanted, specials)
 
     merges: list[tuple[bytes, bytes]] = []
-    for lineno, line in enumerate(read_text(merges_path).split("\n"), start=1):
+    for lineno, line in enumerate(merges_text.split("\n"), start=1):
         line = line.rstrip("\r")
         if not line or (lineno == 1 and line.startswith("#version")):
             continue
@@ -156,13 +211,7 @@ def load(
                 f"is not in {vocab_path.name}"
             )
         merges.append((by_text[parts[0]], by_text[parts[1]]))
-    try:
-        bpe = Bpe.from_merges(vocab, merges, specials, "gpt2", False)
-    except TokenizerFormatError as e:
-        raise TokenizerFormatError(f"{vocab_path} + {merges_path}: {e}") from None
-    warn_missing_bytes(f"{vocab_path} + {merges_path}", bpe)
-    warn_side_files(vocab_path.parent, set(raw_vocab), {t for t, _ in specials})
-    return bpe
+    return vocab, specials, merges
 
 
 # the word markers of BPE vocabularies that are not byte-level: CLIP's, OpenAI GPT's, XLM's
@@ -178,7 +227,10 @@ def check_byte_level(vocab_path: Path, raw_vocab: dict[str, Any]) -> None:
     byte-level reader would load with other ids than its own tokenizer gives, silently.
     GPT-2's vocabulary has no such tokens (a few may hold the marker as text)."""
     limit = max(50, len(raw_vocab) // 100)
+    tokens = "\n".join(t for t in raw_vocab if isinstance(t, str)) + "\n"  # (one pass each)
     for marker, what in _WORD_MARKERS.items():
+        if tokens.count(marker + "\n") - (marker in raw_vocab) <= limit:
+            continue
         marked = [t for t in raw_vocab if isinstance(t, str) and t.endswith(marker) and t != marker]
         if len(marked) > limit:
             shown = ", ".join(map(repr, marked[:3]))
@@ -258,11 +310,10 @@ def warn_side_files(
 def save(bpe: Bpe, folder: Path) -> tuple[Path, Path]:
     """Writes ``vocab.json`` and ``merges.txt`` into ``folder``, atomically as a pair (a
     failed save leaves the folder's earlier pair as it was)."""
-    text = {tid: _bytelevel.encode(token) for token, tid in bpe.vocab()}
-    vocab = {t: tid for tid, t in sorted(text.items())}
+    vocab, merges = bpe.byte_level_tables()
     for content, tid in bpe.specials():
         vocab[content] = tid
-    lines = ["#version: 0.2", *(f"{text[a]} {text[b]}" for a, b in bpe.merges())]
+    lines = ["#version: 0.2", *merges]
     vocab_path, merges_path = folder / "vocab.json", folder / "merges.txt"
     atomic_write_all([
         (vocab_path, json.dumps(vocab, ensure_ascii=False)),

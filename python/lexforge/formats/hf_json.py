@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from lexforge import _bytelevel
-from lexforge._core import Bpe
+from lexforge._core import Bpe, ByteLevelTables, read_byte_level
 from lexforge._warn import warn
 from lexforge.errors import ConfigError, TokenizerFormatError
 from lexforge.formats import read_json
-from lexforge.formats.added import core_args, from_core, model_vocab
+from lexforge.formats.added import AddedToken, core_args, from_core, model_vocab
 from lexforge.formats.added import read as read_added
 from lexforge.formats.hf_post import (
     OffsetTrim,
@@ -326,6 +326,33 @@ def load(path: Path, doc: Any = None) -> tuple[Bpe, OffsetTrim | None, Template 
     specials = [(t.content, t.id) for t in added if t.special]
     offsets, template = post_processing(path, doc, dict(specials))
 
+    entries = [(t.content, t.id, t.special) for t in added]
+    tables = read_byte_level(vocab_raw, model["merges"], entries)
+    vocab: ByteLevelTables | list[tuple[bytes, int]]
+    merges: list[tuple[bytes, bytes]] = []
+    if tables is not None:
+        vocab = tables
+    else:  # something to name, or special tokens the merges take
+        vocab, merges = _checked_tables(path, vocab_raw, model["merges"], added)
+    args = core_args(added)
+    try:
+        bpe = Bpe.from_merges(
+            vocab, merges, specials, pattern,
+            flag(path, "model", model, "ignore_merges"),
+            **args, normalizer=normalizer, add_prefix_space=prefix,
+        )  # fmt: skip
+    except TokenizerFormatError as e:
+        raise TokenizerFormatError(f"{path}: {e}") from None
+    warn_missing_bytes(str(path), bpe)
+    return bpe, offsets, template
+
+
+def _checked_tables(
+    path: Path, vocab_raw: dict[str, Any], merges_raw: Any, added: list[AddedToken]
+) -> tuple[list[tuple[bytes, int]], list[tuple[bytes, bytes]]]:
+    """The vocabulary and merges read a token and a merge at a time, each problem named:
+    the core's ``read_byte_level`` reads a well-formed file in one pass (three quarters of
+    cl100k's load time here) and leaves the others to this."""
     vocab: list[tuple[bytes, int]] = []
     by_text: dict[str, bytes] = {}
     by_added = {t.content: t for t in added}
@@ -363,20 +390,11 @@ def load(path: Path, doc: Any = None) -> tuple[Bpe, OffsetTrim | None, Template 
         vocab.append((raw, tid))
         by_text[token] = raw
 
-    pairs = _merges(path, model["merges"])
+    pairs = _merges(path, merges_raw)
     merges = _merges_at_once(pairs, by_text)
     if merges is None:
         merges = _merges_checked(path, pairs, by_text, by_added, vocab_raw, vocab)
-    args = core_args(added)
-    try:
-        bpe = Bpe.from_merges(
-            vocab, merges, specials, pattern, flag(path, "model", model, "ignore_merges"),
-            **args, normalizer=normalizer, add_prefix_space=prefix,
-        )  # fmt: skip
-    except TokenizerFormatError as e:
-        raise TokenizerFormatError(f"{path}: {e}") from None
-    warn_missing_bytes(str(path), bpe)
-    return bpe, offsets, template
+    return vocab, merges
 
 
 def warn_missing_bytes(where: str, bpe: Bpe) -> bool:
@@ -456,10 +474,8 @@ def dump(
                 "puts it there only with GPT-2's regex"
             )
     added = from_core(bpe)
-    text = {tid: _bytelevel.encode(token) for token, tid in bpe.vocab()}
-    vocab = {token: tid for tid, token in text.items()}
+    vocab, merges = bpe.byte_level_tables()
     vocab = model_vocab(vocab, added) if file else vocab
-    merges = [f"{text[a]} {text[b]}" for a, b in bpe.merges()]
     return {
         "version": "1.0",
         "truncation": truncation,
