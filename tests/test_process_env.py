@@ -215,3 +215,43 @@ def test_split_sentences_names_a_lone_surrogate_as_every_entry_does() -> None:
     with pytest.raises(lf.EncodingError, match="at character 4"):
         lf.split_sentences("Hi. \ud800 there.")
     assert lf.split_sentences("Hi there. Bye now.") == ["Hi there.", "Bye now."]
+
+
+def test_text_arguments_under_a_c_locale_without_utf8_mode_read_as_utf8(
+    tmp_path: Path,
+) -> None:
+    """With ``PYTHONUTF8=0 PYTHONCOERCECLOCALE=0`` under ``LC_ALL=C``, Python hands each
+    byte of a UTF-8 argument over as a lone surrogate: ``lexforge fill-mask`` refused
+    "The café is [MASK]." as holding one. Text arguments read as UTF-8 (as in any UTF-8
+    locale) and give the results of one; a path with such bytes still opens."""
+    import subprocess
+
+    folder = tmp_path / "café"
+    folder.mkdir()
+    tok = lf.Tokenizer.train_wordpiece(texts=TEXTS, vocab_size=80, show_progress=False)
+    tok.save(folder / "tok.json")
+    (folder / "t.jsonl").write_text(
+        json.dumps({"naïve": "café naïve", "x": 1}) + "\n", encoding="utf-8"
+    )
+    tokenizer, records = str(folder / "tok.json"), str(folder / "t.jsonl")
+    args = [sys.executable, "-m", "lexforge", "tokenize", "--tokenizer", tokenizer,
+            "--text-column", "naïve", records]  # fmt: skip
+    runs = {}
+    for name, env in {
+        "utf8": {"LC_ALL": "C.UTF-8", "PYTHONUTF8": "1"},
+        "c": {"LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"},
+    }.items():
+        full = {**os.environ, **env, "PYTHONIOENCODING": "utf-8"}
+        done = subprocess.run(args, env=full, capture_output=True, timeout=120)
+        assert done.returncode == 0, done.stderr.decode("utf-8", "replace")
+        runs[name] = done.stdout
+    assert runs["c"] == runs["utf8"]
+    assert runs["c"].decode().split() == [str(i) for i in tok.encode("café naïve")]
+
+
+def test_text_arguments_that_are_not_utf8_are_left_for_the_checks_to_name() -> None:
+    from lexforge.cli.parser import _argv_text
+
+    assert _argv_text("caf\udcc3\udca9") == "café"
+    assert _argv_text("plain") == "plain"
+    assert _argv_text("caf\udce9") == "caf\udce9"  # Latin-1 bytes: not UTF-8, named later

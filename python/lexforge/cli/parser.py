@@ -8,6 +8,7 @@ itself (``lexforge.datasets._cli``).
 from __future__ import annotations
 
 import argparse
+import os
 import re
 
 import lexforge
@@ -34,6 +35,21 @@ class _Defaults(argparse.HelpFormatter):
         if shown and action.option_strings and "default" not in text.lower():
             text = f"{text} (default: %(default)s)".strip()
         return text or None
+
+
+def _argv_text(text: str) -> str:
+    """A text argument (a text, a word, a column's name, a token, a pattern), not a path.
+    Under the C or POSIX locale with UTF-8 mode and locale coercion off
+    (``PYTHONUTF8=0 PYTHONCOERCECLOCALE=0``), Python hands each byte of a UTF-8 argument
+    over as a lone surrogate (``"café"`` as ``"caf\\udcc3\\udca9"``): its bytes are read as
+    UTF-8 here. (A path keeps those surrogates: they give ``open`` the bytes back.) Bytes
+    that are not UTF-8 are left as they are, for the text checks to name."""
+    if text.isascii() or not any("\udc80" <= c <= "\udcff" for c in text):
+        return text
+    try:
+        return os.fsencode(text).decode("utf-8")
+    except UnicodeError:
+        return text
 
 
 def _written(text: str) -> str:
@@ -98,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="UTF-8 text files (stdin: -), dataset names, JSON Lines/JSON/csv/tsv/Parquet "
         "files, or Hugging Face datasets folders (save_to_disk's)",
     )  # fmt: skip
-    t.add_argument("--text-column", default=None, help=_TEXT_COLUMN)
+    t.add_argument("--text-column", default=None, type=_argv_text, help=_TEXT_COLUMN)
     t.add_argument("--vocab-size", type=int, required=True,
                    help="tokens in the vocabulary, special tokens included")  # fmt: skip
     t.add_argument(
@@ -107,10 +123,13 @@ def build_parser() -> argparse.ArgumentParser:
         "pre-tokenizer: what lexforge pretrain wants)",
     )  # fmt: skip
     t.add_argument(
-        "--special", action="append", default=None,
+        "--special", action="append", default=None, type=_argv_text,
         help="a special token (repeatable; WordPiece default: [PAD] [UNK] [CLS] [SEP] [MASK])",
     )  # fmt: skip
-    t.add_argument("--pattern", default=None, help="BPE: gpt2 (default), cl100k, o200k or a regex")
+    t.add_argument(
+        "--pattern", default=None, type=_argv_text,
+        help="BPE: gpt2 (default), cl100k, o200k or a regex",
+    )  # fmt: skip
     t.add_argument(
         "--cased", action="store_true", help="WordPiece: keep case and accents (default: lower)"
     )
@@ -142,7 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     k = sub.add_parser("tokenize", help="encode text files (or stdin) with a tokenizer")
     k.add_argument(
-        "--text-column", default=None, help=_TEXT_COLUMN + "; each record gives one line of ids"
+        "--text-column",
+        default=None,
+        type=_argv_text,
+        help=_TEXT_COLUMN + "; each record gives one line of ids",
     )
     k.add_argument(
         "--tokenizer", required=True, help="tokenizer.json, vocab.json or a tiktoken file"
@@ -157,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument(
         "--pattern",
         default=None,
+        type=_argv_text,
         help="a tiktoken rank file's pattern (gpt2, cl100k, o200k or a regex): the file does "
         "not record it",
     )
@@ -181,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
         "out", type=_written, help="output directory: checkpoints, log.jsonl, curves.png, model/"
     )
     p.add_argument("--tokenizer", help="tokenizer file, when DATA is text")
-    p.add_argument("--text-column", default=None, help=_TEXT_COLUMN)
+    p.add_argument("--text-column", default=None, type=_argv_text, help=_TEXT_COLUMN)
     p.add_argument(
         "--eval", help="held-out shards, or held-out text (cut with the training tokenizer)"
     )
@@ -281,15 +304,15 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--out", default="lexforge-finetune", type=_written, help="output directory"
     )
     f.add_argument(
-        "--text-column", default=None,
+        "--text-column", default=None, type=_argv_text,
         help="the text's column (default: text; tokens for --task tag, question for qa)",
     )  # fmt: skip
     f.add_argument(
-        "--pair-column", default=None,
+        "--pair-column", default=None, type=_argv_text,
         help="a second text's column, for sentence pairs (the context for --task qa)",
     )  # fmt: skip
     f.add_argument(
-        "--label-column", default=None,
+        "--label-column", default=None, type=_argv_text,
         help="the label's column (default: label; tags for --task tag, answers for qa)",
     )  # fmt: skip
     f.add_argument(
@@ -299,7 +322,9 @@ def build_parser() -> argparse.ArgumentParser:
         "lists, or strings cut at --label-separator), or a number (labels that are numbers "
         "with fractions, scores, need this option)",
     )  # fmt: skip
-    f.add_argument("--label-separator", default=None, help="e.g. '|' for labels 'a|b'")
+    f.add_argument(
+        "--label-separator", default=None, type=_argv_text, help="e.g. '|' for labels 'a|b'"
+    )
     f.add_argument(
         "--new-head", action="store_true",
         help="MODEL is fine-tuned for another task or other labels: keep its encoder, start "
@@ -373,7 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="text files, one text per line (\\n, \\r\\n or \\r ends one; stdin: - or none), or "
         "JSON Lines/JSON/csv/tsv/Parquet files, one text per record",
     )  # fmt: skip
-    e.add_argument("--text-column", default=None, help=_TEXT_COLUMN)
+    e.add_argument("--text-column", default=None, type=_argv_text, help=_TEXT_COLUMN)
     e.add_argument(
         "-o", "--output", default="embeddings.npy", type=_written,
         help="a .npy (an .npz with --words), or a .parquet table (needs pyarrow): columns "
@@ -423,10 +448,10 @@ def build_parser() -> argparse.ArgumentParser:
         "JSON Lines/JSON/csv/tsv/Parquet files, one input per record, or for a tagger "
         "CoNLL files (.conll, .conllu, .bio, .iob: a sentence's words, their tags not read)",
     )  # fmt: skip
-    r.add_argument("--text-column", default=None,
+    r.add_argument("--text-column", default=None, type=_argv_text,
                    help="the text's column (default: text, else the only text column; "
                    "question for a QA model)")  # fmt: skip
-    r.add_argument("--pair-column", default=None,
+    r.add_argument("--pair-column", default=None, type=_argv_text,
                    help="a second text's column, for sentence pairs: every input is then "
                    "a records file (default for a QA model: context)")  # fmt: skip
     r.add_argument(
@@ -461,7 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument(
         "model", help="an HF-format checkpoint directory with its tokenizer, or all-MiniLM-L6-v2"
     )
-    m.add_argument("text", help="a text with one or more [MASK]s")
+    m.add_argument("text", type=_argv_text, help="a text with one or more [MASK]s")
     m.add_argument("--top-k", type=int, default=5, help="candidates per [MASK]")
     m.set_defaults(func=_fill_mask)
 
@@ -473,7 +498,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument(
         "model", help="an HF-format checkpoint directory with its tokenizer, or all-MiniLM-L6-v2"
     )
-    w.add_argument("words", nargs="+", help="the words to find neighbours of")
+    w.add_argument("words", nargs="+", type=_argv_text, help="the words to find neighbours of")
     w.add_argument("--corpus", default=None, help="a dataset name (default wiki-leads)")
     w.add_argument(
         "--files", nargs="+",
