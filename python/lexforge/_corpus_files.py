@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ._corpus_records import WHITE_SPACE, corpus_format, texts
+from ._json import loads_json
 from .errors import ConfigError, CorpusError
 
 _VERSION = 2  # of the text layout: bump to rebuild every cached corpus file
@@ -208,7 +209,7 @@ def sweep_building(target: Path) -> None:
 
 def _read_record(path: Path) -> dict[str, Any] | None:
     try:
-        value = json.loads(path.read_bytes())
+        value = loads_json(path.read_bytes())
     except (OSError, ValueError):
         return None
     return value if isinstance(value, dict) else None

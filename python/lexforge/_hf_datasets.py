@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ._json import loads_json
 from .errors import ConfigError, CorpusError
 
 
@@ -63,7 +64,7 @@ def _json_object(path: Path) -> dict[str, Any]:
     try:
         if path.stat().st_size > 1 << 20:
             return {}
-        value = json.loads(path.read_bytes())
+        value = loads_json(path.read_bytes())
     except (OSError, ValueError):
         return {}
     return value if isinstance(value, dict) else {}

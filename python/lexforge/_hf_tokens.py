@@ -8,12 +8,12 @@ writes (the oracle of ``tests/test_tokenizer_call.py``), so transformers' collat
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lexforge._json import loads_json
 from lexforge.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -105,7 +105,7 @@ def model_max_length_beside(path: Path) -> int | None:
     model folder's), when it sets a real one (transformers writes 1e30 for none)."""
     config = (path.parent if path.is_file() else path) / "tokenizer_config.json"
     try:
-        value = json.loads(config.read_text(encoding="utf-8")).get("model_max_length")
+        value = loads_json(config.read_text(encoding="utf-8")).get("model_max_length")
     except (OSError, ValueError, AttributeError):
         return None  # (no config, or one transformers would refuse: not this file's concern)
     if isinstance(value, bool) or not isinstance(value, (int, float)):

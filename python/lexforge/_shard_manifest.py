@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from lexforge._json import loads_json
 from lexforge.errors import ShardError
 from lexforge.formats import atomic_write_with, sha256_file
 
@@ -55,7 +56,7 @@ def _no_text_yet(manifest_path: Path, *, missing: bool = False) -> bool:
     """Whether ``manifest_path`` is one of our manifests, of a build that stopped before
     any shard with text was finished (``missing``: what a manifest never written says)."""
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        manifest = loads_json(manifest_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return missing
     except (OSError, ValueError):
@@ -72,7 +73,7 @@ def _no_text_yet(manifest_path: Path, *, missing: bool = False) -> bool:
 
 def _read_manifest(path: Path) -> dict[str, Any]:
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        manifest = loads_json(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise ShardError(f"{path} is not a readable shard manifest ({e}); rebuild them") from e
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:

@@ -9,12 +9,12 @@ It only finds and checks the files; planning and tokenizing them is
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from lexforge._json import loads_json
 from lexforge._shard_manifest import FORMAT
 from lexforge.errors import ConfigError, CorpusError
 from lexforge.training import PathLike, refuse_repeats
@@ -167,7 +167,7 @@ def _is_shard_dir(folder: Path) -> bool:
     if not manifest.is_file():
         return False
     try:
-        data = json.loads(manifest.read_bytes())
+        data = loads_json(manifest.read_bytes())
     except (OSError, ValueError):
         data = None
     if isinstance(data, dict) and data.get("format") == FORMAT:

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from lexforge import datasets
+from lexforge._json import loads_json
 from lexforge.batch import check_int
 from lexforge.errors import CheckpointError, ConfigError
 from lexforge.formats import atomic_write
@@ -152,7 +153,7 @@ class _Stages:
         given = {stage: self._made(stage) for stage in inputs}
         if marker.is_file():
             try:
-                done = json.loads(marker.read_text(encoding="utf-8"))
+                done = loads_json(marker.read_text(encoding="utf-8"))
             except ValueError:  # not JSON, or not UTF-8 (a copy cut short): run it again
                 done = None
             check = done.pop("check", None) if isinstance(done, dict) else None
@@ -200,7 +201,7 @@ class _Stages:
     def _made(self, stage: str) -> str | None:
         """A digest of what stage ``stage`` made, as its ``done.json`` records it."""
         try:
-            done = json.loads((self.out / stage / "done.json").read_text(encoding="utf-8"))
+            done = loads_json((self.out / stage / "done.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
         made = json.dumps(done.get("outputs") if isinstance(done, dict) else None, sort_keys=True)
@@ -233,7 +234,7 @@ def _earlier_attempts(folder: Path) -> float:
     kept = 0.0
     if saved:
         try:
-            last = json.loads(record.read_text(encoding="utf-8"))
+            last = loads_json(record.read_text(encoding="utf-8"))
             kept = float(last["kept"]) + max(0.0, max(saved) - float(last["started"]))
         except (OSError, ValueError, KeyError, TypeError):
             kept = 0.0  # no record (a run of an earlier lexforge): its time is unknown
@@ -293,7 +294,7 @@ def _check_same_run(out: Path, options: dict[str, Any]) -> None:
     kept = any(out.glob("*/done.json")) or (out / "pretrain" / "plan.json").is_file()
     if recorded.is_file() and kept:
         try:
-            before = json.loads(recorded.read_text(encoding="utf-8"))
+            before = loads_json(recorded.read_text(encoding="utf-8"))
         except ValueError:  # not JSON, or not UTF-8
             before = None
         if not isinstance(before, dict):
@@ -550,7 +551,7 @@ def _run(
         exported.save_pretrained(folder / "model", tokenizer=tok)
         # the log's, not this process's history: a run killed after its last step
         # resumes with nothing left to train, and evaluates nothing
-        records = [json.loads(line) for line in
+        records = [loads_json(line) for line in
                    (folder / "log.jsonl").read_text(encoding="utf-8").splitlines()]  # fmt: skip
         final = [r for r in records if r.get("split") == "eval"]
         return {"steps": steps, "tokens": shards.n_tokens, "eval": final[-1] if final else None,
@@ -630,7 +631,7 @@ def _planned_steps(plan_file: Path) -> int | None:
     """The step count an interrupted pretraining attempt planned, or None when its plan is
     missing or damaged."""
     try:
-        steps = json.loads(plan_file.read_text(encoding="utf-8"))["steps"]
+        steps = loads_json(plan_file.read_text(encoding="utf-8"))["steps"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return steps if isinstance(steps, int) and not isinstance(steps, bool) and steps > 0 else None
@@ -703,7 +704,7 @@ def _finetune(
     # rt-polarity over a single run); inputs cut to 64 tokens (twice the steps of 128;
     # rt-polarity sentences fit, wiki-leads topics show in the first sentences)
     # ours: 1e-3 for the tiny model, scaled to a wider one's width as in pretraining
-    hidden = json.loads((checkpoint / "config.json").read_text(encoding="utf-8"))["hidden_size"]
+    hidden = loads_json((checkpoint / "config.json").read_text(encoding="utf-8"))["hidden_size"]
     ours_lr = 1e-3 * min(1.0, RECIPE_WIDTH / hidden)
     if (folder / "best").exists():  # this stage's own, from a run killed before done.json
         _say(f"[{folder.name}] replacing the model of an earlier attempt ({folder / 'best'})")

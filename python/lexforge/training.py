@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from lexforge import _core
+from lexforge._json import loads_json
 from lexforge._progress import Progress
 from lexforge.errors import CorpusError, TrainerConfigError
 from lexforge.formats import atomic_write, read_text
@@ -512,7 +513,7 @@ class WordCounts:
         if first[0] != _HEADER or len(first) != 2:
             raise CorpusError(f"{path}:1: not a lexforge word-count file (expected '{_HEADER}')")
         try:
-            meta = json.loads(first[1])
+            meta = loads_json(first[1])
             counts = cls._empty(meta["pattern"], meta.get("normalizer"), meta["special_tokens"])
         except (ValueError, KeyError, TypeError):
             raise CorpusError(f"{path}:1: malformed header") from None

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 from lexforge._core import BertTokenizer
+from lexforge._json import loads_json
 from lexforge._text_checks import as_ids, at_row, bad_text, check_text, one_or_many
 from lexforge.batch import (
     MAX_THREADS,
@@ -628,7 +629,7 @@ _NORMALIZER = ("clean_text", "handle_chinese_chars", "strip_accents", "lowercase
 def _says_cased(folder: Path) -> bool:
     """Whether ``folder``'s tokenizer_config.json sets ``do_lower_case`` false."""
     try:
-        config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+        config = loads_json((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
     return isinstance(config, dict) and config.get("do_lower_case") is False

@@ -20,6 +20,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path, PurePosixPath
 from typing import IO, Protocol
 
+from lexforge._json import loads_json
 from lexforge.datasets._registry import Member
 from lexforge.errors import DatasetIntegrityError
 
@@ -101,7 +102,7 @@ def _write_member(stream: IO[bytes], member: Member, target: Path) -> Path:
     if member.inner is not None:
         return _copy(io.BytesIO(_read_inner(stream.read(), member)), dest)
     if member.json_null:
-        document = json.loads(stream.read())
+        document = loads_json(stream.read())
         if not isinstance(document, dict):
             raise DatasetIntegrityError(f"{member.source} is not a JSON object")
         document.update(dict.fromkeys(member.json_null))

@@ -38,6 +38,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from lexforge._json import loads_json
 from lexforge.datasets._extract import extract
 from lexforge.datasets._packages import PACKAGES, Package
 from lexforge.datasets._registry import SPECS, Spec, spec
@@ -184,7 +185,7 @@ def _is_complete(entry: Spec, folder: Path) -> bool:
 def _problem(entry: Spec, folder: Path) -> str | None:
     """None when ``folder`` holds a complete extraction of ``entry``, else what is wrong."""
     try:
-        marker = json.loads((folder / _MARKER).read_text(encoding="utf-8"))
+        marker = loads_json((folder / _MARKER).read_text(encoding="utf-8"))
     except FileNotFoundError:
         if folder.is_symlink() and not folder.exists():
             return f"it is a link to {folder.readlink()}, which does not exist"

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from lexforge._json import loads_json
 from lexforge.errors import DatasetIntegrityError
 
 _WIKI_FILES = {"en": "en-us.json", "fr": "fr-fr.json", "es": "es-es.json"}
@@ -25,7 +26,7 @@ def wiki_leads(folder: Path, lang: str) -> list[tuple[str, str]]:
     """(lead, topic) for every article of one language, in the file's order."""
     path = folder / _WIKI_FILES[lang]
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = loads_json(path.read_text(encoding="utf-8"))
         return [(str(a["extract"]).strip(), str(a["topic"])) for a in data.values()]
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise DatasetIntegrityError(f"{path} is not the expected wiki-leads JSON: {exc!r}") from exc

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from lexforge._corpus_records import WHITE_SPACE
+from lexforge._json import loads_json
 from lexforge.datasets import _delimited, _json_readers, _plain, _tagged
 from lexforge.datasets._tagged import Tagged
 from lexforge.formats import public_mode
@@ -107,7 +108,7 @@ def corpus_problem(path: Path) -> str | None:
     except OSError:
         return "absent"
     try:
-        recorded = json.loads(_size_file(path).read_text(encoding="utf-8"))
+        recorded = loads_json(_size_file(path).read_text(encoding="utf-8"))
         size = recorded.get("bytes")
     except (OSError, ValueError, AttributeError):
         return "unrecorded"  # (a copy that did not finish, or an older lexforge's file)

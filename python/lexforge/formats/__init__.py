@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from lexforge._json import loads_json
 from lexforge.errors import ConfigError, TokenizerFormatError
 
 __all__ = ["atomic_write", "detect", "parse_json", "read_json", "read_text", "sha256_file"]
@@ -80,7 +81,7 @@ def parse_json(text: str, name: str, early: str = "the text ends early") -> Any:
     """Parses JSON ``text`` (called ``name`` in errors), reporting truncation (``early``
     says what ending early means) and syntax errors with line and column."""
     try:
-        return json.loads(text)
+        return loads_json(text)
     except json.JSONDecodeError as e:
         # (a string never closed runs to the end: the text was cut inside it, though the
         # error's position is where the string began)

@@ -12,6 +12,7 @@ from typing import Any
 
 from lexforge import _bytelevel
 from lexforge._core import Bpe, ByteLevelTables, read_byte_level
+from lexforge._json import loads_json
 from lexforge._warn import warn
 from lexforge.errors import ConfigError, TokenizerFormatError
 from lexforge.formats import atomic_write_all, read_json, read_text
@@ -263,7 +264,7 @@ def warn_side_files(
 
     def read(name: str) -> Any:
         try:
-            return json.loads((folder / name).read_text(encoding="utf-8"))
+            return loads_json((folder / name).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from .._json import loads_json
 from ..errors import CheckpointError, ConfigError
 from .config import BertConfig, _labels
 
@@ -84,7 +85,7 @@ def _sentence_encoder(folder: Path) -> Path | None:
     """The subfolder holding the encoder of a sentence-transformers folder of the older
     layout (``modules.json`` listing a Transformer module at ``0_Transformer/``)."""
     try:
-        modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
+        modules = loads_json((folder / "modules.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     for module in modules if isinstance(modules, list) else []:
@@ -122,7 +123,7 @@ def read_checkpoint(directory: PathLike) -> tuple[BertConfig, dict[str, torch.Te
         )
         raise CheckpointError(f"{folder} has no model.safetensors{hint}")
     try:
-        data = json.loads(config_path.read_text(encoding="utf-8"))
+        data = loads_json(config_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CheckpointError(f"{config_path} is not valid JSON: {e}") from None
     try:
@@ -217,7 +218,7 @@ def _load_shards(index: Path) -> dict[str, torch.Tensor]:
     (first) shard holding it, as transformers takes it (it was dropped: a head left out
     of an edited index was initialised afresh, with a warning that it was missing)."""
     try:
-        weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+        weight_map = loads_json(index.read_text(encoding="utf-8"))["weight_map"]
         if not isinstance(weight_map, dict) or not all(
             isinstance(v, str) and "/" not in v and "\\" not in v for v in weight_map.values()
         ):
@@ -331,7 +332,7 @@ def saved_labels(directory: PathLike) -> tuple[str, ...]:
     """A checkpoint's label names from its ``config.json`` (``id2label``); none when it
     has none or cannot be read (loading it says what is wrong)."""
     try:
-        data = json.loads((Path(directory) / "config.json").read_text(encoding="utf-8"))
+        data = loads_json((Path(directory) / "config.json").read_text(encoding="utf-8"))
         return _labels(data) if isinstance(data, dict) and data.get("id2label") else ()
     except (OSError, ValueError, ConfigError):
         return ()
@@ -340,7 +341,7 @@ def saved_labels(directory: PathLike) -> tuple[str, ...]:
 def architecture(directory: PathLike) -> str | None:
     """The first ``architectures`` entry of a checkpoint's ``config.json``."""
     try:
-        data = json.loads((Path(directory) / "config.json").read_text(encoding="utf-8"))
+        data = loads_json((Path(directory) / "config.json").read_text(encoding="utf-8"))
         names = data.get("architectures") or [None]
         names = [names] if isinstance(names, str) else names  # one name, not in a list
         return str(names[0]) if names[0] else None

@@ -7,7 +7,6 @@ representations of :mod:`lexforge.model.represent` as methods.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import warnings
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ import torch
 from torch import nn
 from typing_extensions import Self
 
+from .._json import loads_json
 from ..errors import CheckpointError, ConfigError
 from ..ops.attention_checks import HEAD_DIMS
 from .config import BertConfig
@@ -359,7 +359,7 @@ def _auto_dtype(folder: Path, state: dict[str, torch.Tensor]) -> torch.dtype | N
     for a dtype no model computes in (float8: the weights are widened, as transformers
     does)."""
     try:
-        doc = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        doc = loads_json((folder / "config.json").read_text(encoding="utf-8"))
         named = doc.get("dtype") or doc.get("torch_dtype")
     except (OSError, ValueError, AttributeError):
         named = None  # (read_checkpoint has read it: a name it holds is all this wants)
@@ -518,7 +518,7 @@ def _check_tokenizer_config(directory: Path, tokenizer: Any) -> None:
     if not isinstance(normalizer, tuple) or not path.is_file():
         return
     try:
-        config = json.loads(path.read_text(encoding="utf-8"))
+        config = loads_json(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return  # (read for its special tokens elsewhere, which names a broken file)
     if not isinstance(config, dict) or not str(config.get("tokenizer_class")).startswith(

@@ -19,6 +19,7 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
+from .._json import loads_json
 from .._text_checks import check_text, in_order
 from ..batch import check_int
 from ..errors import CheckpointError, ConfigError
@@ -448,7 +449,6 @@ def sentence_pipeline(model: nn.Module) -> SentencePipeline:
     loaded from: its ``modules.json`` (the modules in order) and its ``Pooling`` module's
     ``config.json``. A model loaded from anything else (or not loaded) gets the default:
     mean pooling, not normalized."""
-    import json
     from pathlib import Path
 
     origin = getattr(model, "loaded_from", None)
@@ -460,7 +460,7 @@ def sentence_pipeline(model: nn.Module) -> SentencePipeline:
         return SentencePipeline()
     listing = folder / "modules.json"
     try:
-        modules = json.loads(listing.read_text(encoding="utf-8"))
+        modules = loads_json(listing.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         modules = None
     if not isinstance(modules, list) or not all(isinstance(m, dict) for m in modules):
@@ -478,7 +478,7 @@ def sentence_pipeline(model: nn.Module) -> SentencePipeline:
         elif name == "Pooling":
             path = folder / str(module.get("path", "")) / "config.json"
             try:
-                config = json.loads(path.read_text(encoding="utf-8"))
+                config = loads_json(path.read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 config = None
             if not isinstance(config, dict):
@@ -503,13 +503,12 @@ def sentence_root(folder: Path) -> Path | None:
     from ``folder``: ``folder`` itself, or, in the older layout that keeps the encoder in
     a subfolder (``0_Transformer/``), the folder above it when its ``modules.json`` lists a
     Transformer module at that path. None for a folder that is in no such pipeline."""
-    import json
 
     if (folder / "modules.json").is_file():
         return folder
     listing = folder.parent / "modules.json"
     try:
-        modules = json.loads(listing.read_text(encoding="utf-8"))
+        modules = loads_json(listing.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     if not isinstance(modules, list):
@@ -530,11 +529,10 @@ def _encode_options(root: Path, encoder: Path, model: nn.Module) -> list[str]:
     default prompt put before every text and a ``truncate_dim`` (its
     ``config_sentence_transformers.json``), and the Transformer's ``do_lower_case`` (its
     ``sentence_bert_config.json``) where the tokenizer does not lowercase already."""
-    import json
 
     said: list[str] = []
     try:
-        config = json.loads((root / "config_sentence_transformers.json").read_text("utf-8"))
+        config = loads_json((root / "config_sentence_transformers.json").read_text("utf-8"))
     except (OSError, ValueError):
         config = None
     if isinstance(config, dict):
@@ -548,7 +546,7 @@ def _encode_options(root: Path, encoder: Path, model: nn.Module) -> list[str]:
         if isinstance(dim, int) and not isinstance(dim, bool):
             said.append(f"vectors cut to their first {dim} dimensions (truncate_dim)")
     try:
-        lower = json.loads((encoder / "sentence_bert_config.json").read_text("utf-8"))
+        lower = loads_json((encoder / "sentence_bert_config.json").read_text("utf-8"))
     except (OSError, ValueError):
         lower = None
     if isinstance(lower, dict) and lower.get("do_lower_case") is True:
@@ -569,7 +567,6 @@ def sentence_max_length(model: nn.Module) -> int | None:
     ``sentence_bert_config.json`` declares, for a model loaded from one; where it declares
     none, the cut sentence-transformers makes then: the ``model_max_length`` of its
     ``tokenizer_config.json`` when that is below the model's positions. Else None."""
-    import json
     from pathlib import Path
 
     origin = getattr(model, "loaded_from", None)
@@ -578,7 +575,7 @@ def sentence_max_length(model: nn.Module) -> int | None:
     folder = Path(origin.folder or origin.directory)
     path = folder / "sentence_bert_config.json"
     try:
-        value = json.loads(path.read_text(encoding="utf-8")).get("max_seq_length")
+        value = loads_json(path.read_text(encoding="utf-8")).get("max_seq_length")
     except (OSError, ValueError, AttributeError):
         value = None
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:

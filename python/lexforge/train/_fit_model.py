@@ -6,7 +6,6 @@ with ``new_head``, replaced), ``prepare`` (that model with its tokenizer, on its
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import warnings
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._json import loads_json
 from ..errors import ConfigError
 from ..model.config import BertConfig, check_vocab_fits
 
@@ -308,7 +308,7 @@ def _saved_head(path: Path) -> tuple[str, tuple[str, ...], str | None] | None:
     from ..model.hf import checkpoint_kind
 
     try:
-        data = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        data = loads_json((path / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None  # loading the checkpoint says what is wrong with it
     if not isinstance(data, dict):
@@ -333,7 +333,7 @@ def _weight_names(path: Path) -> Any:
     try:
         index = path / "model.safetensors.index.json"
         if index.is_file():
-            return dict.fromkeys(json.loads(index.read_text(encoding="utf-8"))["weight_map"])
+            return dict.fromkeys(loads_json(index.read_text(encoding="utf-8"))["weight_map"])
         from safetensors import SafetensorError
 
         from ..model.safetensors_read import tensor_names

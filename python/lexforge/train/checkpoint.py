@@ -32,6 +32,7 @@ from typing import Any
 
 import torch
 
+from .._json import loads_json
 from ..errors import CheckpointError
 from ..formats import make_folder, public_file
 from ..model.config import BertConfig
@@ -287,7 +288,7 @@ def damaged(root: Path) -> list[tuple[Path, str]]:
     for folder in _steps(root):
         wrong = []
         try:
-            state = json.loads((folder / "state.json").read_text(encoding="utf-8"))
+            state = loads_json((folder / "state.json").read_text(encoding="utf-8"))
             if not isinstance(state, dict):
                 wrong.append("state.json does not hold an object")
         except FileNotFoundError:
@@ -327,7 +328,7 @@ def load(
 
     reading = "state.json"
     try:
-        state: dict[str, Any] = json.loads((path / reading).read_text())
+        state: dict[str, Any] = loads_json((path / reading).read_text())
         reading = "model.safetensors"
         weights = load_file(path / reading)
         reading = "optimizer.safetensors"
@@ -358,7 +359,7 @@ def load(
             "checkpoint's objective, or start a new out_dir"
         )
     config: BertConfig = model.config  # type: ignore[assignment]
-    ours_config = json.loads(json.dumps(asdict(config)))  # as saved
+    ours_config = loads_json(json.dumps(asdict(config)))  # as saved
     if state.get("model_config") != ours_config:
         raise CheckpointError(
             f"checkpoint {path} {_config_change(state.get('model_config'), ours_config)}"

@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from lexforge._json import loads_json
 
 _SAID: set[str] = set()
 
@@ -43,7 +44,7 @@ def plot_curves(log: Path, png: Path, objective: str = "nsp") -> Path | None:
     except ImportError:
         _unplotted(png)
         return None
-    records = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line]
+    records = [loads_json(line) for line in log.read_text(encoding="utf-8").splitlines() if line]
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(11, 4))
     for split, style in (("train", "-"), ("eval", "o--")):
         rows = [r for r in records if r.get("split") == split]

@@ -7,11 +7,11 @@ checkpoints (:mod:`lexforge.train.checkpoint`).
 from __future__ import annotations
 
 import contextlib
-import json
 import warnings
 from pathlib import Path
 from typing import Any
 
+from .._json import loads_json
 from ..errors import CheckpointError, ConfigError
 from . import checkpoint
 from .pretrain_options import PretrainOptions, _options
@@ -102,7 +102,7 @@ def _check_resumed_options(found: Path, opts: PretrainOptions, data: dict[str, A
     objective would silently stay the old ones, or the stream would change under the
     run)."""
     try:
-        state = json.loads((found / "state.json").read_text(encoding="utf-8"))
+        state = loads_json((found / "state.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return  # checkpoint.load reports a damaged checkpoint
     saved = state.get("options") if isinstance(state, dict) else None

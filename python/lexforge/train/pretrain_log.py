@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._json import loads_json
 from .distributed import _World
 from .pretrain_options import PretrainOptions
 from .pretrain_stream import _forward, _step_totals, _stream, _to
@@ -106,7 +107,7 @@ class _Log:
                 text = path.read_bytes().decode("utf-8", errors="replace")
                 for line in text.splitlines():
                     with contextlib.suppress(ValueError, TypeError, KeyError):
-                        if json.loads(line)["step"] <= start:
+                        if loads_json(line)["step"] <= start:
                             kept.append(line + "\n")
             # replaced, not rewritten in place: a kill meanwhile keeps the whole history
             tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
