@@ -21,6 +21,7 @@ __all__ = [
     "plan_file",
     "pretokenize",
     "read_byte_level",
+    "read_rank_lines",
     "resolve_pattern",
     "resolve_threads",
     "shard_order",
@@ -40,6 +41,7 @@ _Progress = Callable[[int, int], object]
 @final
 class ByteLevelTables: ...
 
+def read_rank_lines(text: str) -> list[tuple[bytes, int]] | None: ...
 def read_byte_level(
     vocab: object, merges: object, added: Sequence[tuple[str, int, bool]]
 ) -> ByteLevelTables | None: ...

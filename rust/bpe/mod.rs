@@ -8,6 +8,7 @@
 //! - [`index`]: the token bytes → id map, tuned for the one lookup per pre-token.
 //! - [`encode`]: whole texts and batches: special tokens, pre-tokenization, offsets, threads.
 //! - [`prepared`]: encoding through a normalizer and ByteLevel's `add_prefix_space`.
+//! - [`rank_lines`]: the lines of tiktoken rank files.
 //! - [`train`]: the merge phase of training, over word counts from [`crate::count`].
 
 pub(crate) mod chars;
@@ -16,6 +17,7 @@ pub mod index;
 pub mod merge;
 pub mod model;
 pub mod prepared;
+pub mod rank_lines;
 pub mod train;
 
 pub use model::{BpeModel, MergeRule};

@@ -10,7 +10,7 @@ import base64
 import binascii
 from pathlib import Path
 
-from lexforge._core import Bpe
+from lexforge._core import Bpe, read_rank_lines
 from lexforge.errors import ConfigError, TokenizerFormatError
 from lexforge.formats import atomic_write, read_text, sha256_file
 
@@ -68,9 +68,21 @@ def preset_for(path: Path, n_ranks: int) -> str | None:
 
 
 def read_ranks(path: Path) -> list[tuple[bytes, int]]:
-    """The ``(token, rank)`` pairs of a rank file, in file order."""
+    """The ``(token, rank)`` pairs of a rank file, in file order: read in one pass by the
+    core where every line is a plain ``<base64> <rank>``, else a line at a time here, each
+    problem named."""
+    text = read_text(path)
+    ranks = read_rank_lines(text)
+    if ranks is None:
+        ranks = _checked_ranks(path, text)
+    if not ranks:
+        raise TokenizerFormatError(f"{path}: the file holds no ranks (empty or truncated)")
+    return ranks
+
+
+def _checked_ranks(path: Path, text: str) -> list[tuple[bytes, int]]:
     ranks: list[tuple[bytes, int]] = []
-    for lineno, line in enumerate(read_text(path).split("\n"), start=1):
+    for lineno, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         parts = line.split()
@@ -102,8 +114,6 @@ def read_ranks(path: Path) -> list[tuple[bytes, int]]:
                 "is the file corrupt?"
             )
         ranks.append((token, rank))
-    if not ranks:
-        raise TokenizerFormatError(f"{path}: the file holds no ranks (empty or truncated)")
     return ranks
 
 
