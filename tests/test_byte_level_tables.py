@@ -30,14 +30,11 @@ TEXTS = ["Hello world, don't stop", "  spaces\tand\nlines  ", "Ünïcödé Stra�
 @pytest.fixture(scope="module")
 def doc(wiki_text: str) -> dict[str, Any]:
     """A byte-level BPE tokenizer.json as HF trains and saves one (specials in its vocab)."""
-    tok = hf.Tokenizer(hf.models.BPE())
-    tok.pre_tokenizer = hf.pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = hf.decoders.ByteLevel()
-    trainer = hf.trainers.BpeTrainer(
-        vocab_size=1200, special_tokens=["<s>", "<pad>", "</s>"], show_progress=False,
-        initial_alphabet=hf.pre_tokenizers.ByteLevel.alphabet(),
-    )  # fmt: skip
-    tok.train_from_iterator(wiki_text.split("\n")[:2000], trainer)
+    tok = hf.ByteLevelBPETokenizer()  # (every byte in its alphabet)
+    specials = ["<s>", "<pad>", "</s>"]
+    tok.train_from_iterator(
+        wiki_text.split("\n")[:2000], vocab_size=1200, special_tokens=specials, show_progress=False
+    )
     tok.add_tokens(["hello world", "Ġthe"])  # not special: kept in the model where spelled
     tok.add_special_tokens(["é", ")"])  # a byte's own character: kept as that byte's token
     return dict(json.loads(tok.to_str()))
