@@ -15,7 +15,7 @@ from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from lexforge._core import Bpe
-from lexforge._text_checks import as_ids, at_row, bad_ids, bad_text, one_or_many
+from lexforge._text_checks import as_ids, at_row, bad_ids, bad_text, check_flag, one_or_many
 from lexforge.batch import Padding, Truncation
 from lexforge.formats import hf_post
 from lexforge.tokenizer import Tokenizer
@@ -169,6 +169,8 @@ class BpeBase(Tokenizer):
         spells them (``"Ġworld"``), joined by spaces. ``clean_up_tokenization_spaces``
         (transformers' option, off as there for byte-level BPE): the spaces before
         punctuation and contractions removed."""
+        if skip_special_tokens is not True and skip_special_tokens is not False:
+            skip_special_tokens = check_flag("skip_special_tokens", skip_special_tokens)
         text = self._decode(one_or_many(ids), skip_special_tokens, errors)
         if not clean_up_tokenization_spaces:
             return text
@@ -320,6 +322,10 @@ class BpeBase(Tokenizer):
                 token = token.encode("utf-8")
             except UnicodeEncodeError as e:
                 raise bad_text(e) from None
+        else:
+            raise TypeError(
+                f"token_to_id takes a token as bytes or str, got {type(token).__name__}"
+            )
         return self._core.token_id(token)
 
     def _token_text(self, tid: int) -> str:

@@ -178,7 +178,10 @@ class Lookups:
     ) -> TokenSpan | None:
         """The tokens of a word of text ``sequence_index`` (None for a word with no token
         in the row: cut off, or empty)."""
+        from lexforge.batch import check_int
+
         row, word = self._where(batch_or_word_index, word_index)
+        word = check_int("word_index", word)  # (as HF's: -1 is no word, nor is 1.5)
         words = self.word_ids(row)
         at = [i for i in self._span(row, sequence_index) if words[i] == word]
         return TokenSpan(at[0], at[-1] + 1) if at else None
@@ -211,7 +214,10 @@ class Lookups:
     ) -> int | None:
         """The token spanning character ``char_index`` of text ``sequence_index`` (None
         where no token does: spaces, or a part cut off)."""
+        from lexforge.batch import check_int
+
         row, char = self._where(batch_or_char_index, char_index)
+        char = check_int("char_index", char)  # (as HF's: -1 is no character, nor is 1.5)
         offsets = self._row("offsets", row)
         return next(
             (i for i in self._span(row, sequence_index) if offsets[i][0] <= char < offsets[i][1]),

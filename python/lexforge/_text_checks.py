@@ -9,7 +9,7 @@ from __future__ import annotations
 import numbers
 import operator
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from typing import TYPE_CHECKING, Any
 
 from lexforge.errors import TokenIdError
@@ -31,6 +31,15 @@ def one_or_many(ids: Any) -> Any:
     if getattr(ids, "ndim", None) == 0:
         return [ids.item()]
     return ids
+
+
+def check_flag(name: str, value: Any) -> bool:
+    """``value`` as a bool if it is one (NumPy's too), else a ``TypeError`` naming ``name``:
+    as in HF tokenizers, a truthy value such as ``"no"`` is no ``True``."""
+    np = sys.modules.get("numpy")  # (a NumPy boolean implies NumPy is loaded)
+    if isinstance(value, bool) or (np is not None and isinstance(value, np.bool_)):
+        return bool(value)
+    raise TypeError(f"{name} must be True or False, got {value!r}")
 
 
 def as_ids(ids: Ids) -> npt.NDArray[Any] | list[int]:
@@ -70,6 +79,11 @@ def as_ids(ids: Ids) -> npt.NDArray[Any] | list[int]:
         raise TypeError(
             f"ids must be a sequence of token ids, got {type(ids).__name__} {int(ids)}; "
             f"pass one id as [{int(ids)}]"
+        )
+    if isinstance(ids, (Set, Mapping)):  # list() would take them in no order of the caller's
+        raise TypeError(
+            f"ids must be a sequence of token ids (a list, array or tensor), got "
+            f"{type(ids).__name__}, whose order is arbitrary; pass the ids in their order"
         )
     try:
         return list(ids)
@@ -159,6 +173,33 @@ def in_order(texts: Any, name: str = "texts") -> list[Any]:
             "a dict's values, list(d) for its keys)"
         )
     return list(texts)
+
+
+def token_list(tokens: Any, name: str = "tokens") -> list[str]:
+    """``tokens`` (token strings, spelled as ``tokenize`` spells them) as a list; a
+    ``TypeError`` naming the argument, or the first item that is no str (a token id is
+    no token: ``convert_ids_to_tokens`` reads ids)."""
+    text = isinstance(tokens, (str, bytes, bytearray))  # one token is no list of them
+    if text or not isinstance(tokens, Sequence):
+        raise TypeError(
+            f"{name} must be a list of tokens (str), got {type(tokens).__name__}"
+            + ("; pass list(...) of it" if isinstance(tokens, Iterable) and not text else "")
+        )
+    for i, token in enumerate(tokens):
+        if not isinstance(token, str):
+            hint = "; for ids, use convert_ids_to_tokens" if _is_integer(token) else ""
+            raise TypeError(
+                f"{name}[{i}] must be a token (str), got {type(token).__name__} {token!r}{hint}"
+            )
+    return list(tokens)
+
+
+def _is_integer(value: Any) -> bool:
+    try:
+        operator.index(value)
+    except TypeError:
+        return False
+    return True
 
 
 def word_lists(batch: list[Any], name: str = "texts") -> list[list[Any]]:

@@ -281,8 +281,8 @@ def truncation_option(
         )
     if max_length is None:
         raise ConfigError("truncation needs max_length=...; pass the length to cut rows to")
-    check_int("max_length", max_length, most=MAX_COUNT)
-    check_int("stride", stride, most=MAX_COUNT)
+    max_length = check_int("max_length", max_length, most=MAX_COUNT)  # (NumPy ints as int)
+    stride = check_int("stride", stride, most=MAX_COUNT)
     return Truncation(max_length, strategy, stride, _side(side, "truncation_side"))  # type: ignore[arg-type]
 
 
@@ -313,8 +313,8 @@ def padding_option(
             "pass pad_token_id=... (the id of its padding token) to pad"
         )
     check_int("pad_token_id", pad_id)
-    if multiple_of is not None:
-        check_int("pad_to_multiple_of", multiple_of, least=1, most=MAX_COUNT)
+    if multiple_of is not None:  # (a NumPy integer as an int: Padding does arithmetic)
+        multiple_of = check_int("pad_to_multiple_of", multiple_of, least=1, most=MAX_COUNT)
     return Padding(length, multiple_of, pad_id, 0, _side(side, "padding_side"))
 
 

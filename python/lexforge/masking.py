@@ -105,6 +105,11 @@ def _array(value: Any, name: str) -> npt.NDArray[Any]:
             f"{name} must be a rectangular (batch, length) array; rows of different lengths "
             "need padding first (encode_batch(..., padding=True))"
         ) from None
+    if array.ndim == 0 and array.dtype == object:  # a generator, a dict...: no array at all
+        raise ConfigError(
+            f"{name} must be a (batch, length) array, tensor or list of rows, got "
+            f"{type(value).__name__}"
+        )
     if not array.dtype.isnative:  # big-endian data: the core reads native integers
         array = array.astype(array.dtype.newbyteorder("="))
     if array.ndim == 1:
@@ -339,6 +344,7 @@ class Masker:
 
     def rate(self, step: int) -> float:
         """The masking rate at ``step``."""
+        check_int("step", step, most=2**64 - 1)
         p = self.mlm_probability
         value = p(step) if callable(p) else p
         _check_number("the mlm_probability schedule's rate" if callable(p) else "rate", value)

@@ -117,12 +117,13 @@ class PretrainingBatches:
         batches_per_step: int = 1,
     ) -> None:
         self.shards = shards if isinstance(shards, ShardSet) else ShardSet(shards)
-        check_int("batches_per_step", batches_per_step, least=1, most=1 << 31)
-        check_int("batch_size", batch_size, least=1, most=1 << 31)
-        check_int("max_seq_len", max_seq_len, most=1 << 31)
-        check_int("pad_to_multiple_of", pad_to_multiple_of, most=1 << 31)
+        # as ints: a NumPy integer would wrap (uint32) or a 0-d tensor spread through the sums
+        batches_per_step = check_int("batches_per_step", batches_per_step, least=1, most=1 << 31)
+        batch_size = check_int("batch_size", batch_size, least=1, most=1 << 31)
+        max_seq_len = check_int("max_seq_len", max_seq_len, most=1 << 31)
+        pad_to_multiple_of = check_int("pad_to_multiple_of", pad_to_multiple_of, most=1 << 31)
         if num_threads is not None:
-            check_int("num_threads", num_threads, most=MAX_THREADS)
+            num_threads = check_int("num_threads", num_threads, most=MAX_THREADS)
         if objective not in ("nsp", "sop", "none"):
             raise ConfigError(f"objective must be 'nsp', 'sop' or 'none', got {objective!r}")
         if pad_to not in ("longest", "max_length"):

@@ -284,10 +284,15 @@ class Tokenizer:
     def convert_tokens_to_ids(self, tokens: str | Sequence[str]) -> int | list[int | None] | None:
         """transformers' ``convert_tokens_to_ids``: the id of one token (spelled as in
         ``tokenize``), or of each token of a list; a token not in the vocabulary gives the
-        unknown token's id (WordPiece's ``[UNK]``), or None where there is none."""
+        unknown token's id (WordPiece's ``[UNK]``), or None where there is none; None
+        gives None, as there. A token that is no str (an id) raises ``TypeError``."""
+        from lexforge._text_checks import token_list
+
+        if tokens is None:
+            return None
         if isinstance(tokens, str):
             return self._id_of(tokens)
-        return [self._id_of(token) for token in tokens]
+        return [self._id_of(token) for token in token_list(tokens)]
 
     # the encoding options that read text as transformers' tokenizers do (byte-level BPE:
     # special tokens in the text are special, where tiktoken's default refuses them)
@@ -459,6 +464,9 @@ class Tokenizer:
     def convert_tokens_to_string(self, tokens: Sequence[str]) -> str:
         """The text of tokens spelled as :meth:`tokenize` spells them (decoded as their
         ids, special tokens kept)."""
+        from lexforge._text_checks import token_list
+
+        tokens = token_list(tokens)
         ids = [self._id_of(t) for t in tokens]
         missing = next((t for t, i in zip(tokens, ids, strict=True) if i is None), None)
         if missing is not None:
@@ -703,6 +711,11 @@ class Tokenizer:
         ``vocab_size`` is the most ids it makes; ``min_frequency``, ``max_token_length``
         and ``show_progress`` are as for :meth:`train_bpe`.
         """
+        if not isinstance(counts, WordCounts):
+            raise TypeError(
+                f"counts must be a lexforge.WordCounts, got {type(counts).__name__}; build one "
+                "with WordCounts.from_texts(...), from_files(...) or from_items(...)"
+            )
         if special_tokens is not None:
             special_tokens = special_list(special_tokens)
         check_counts(
@@ -939,16 +952,13 @@ class Tokenizer:
         return added
 
     def _add(self, tokens: Sequence[str], special: bool, *flags: bool) -> int:
-        from lexforge._text_checks import check_text
+        from lexforge._text_checks import check_flag, check_text
         from lexforge.formats.added import AddedToken, add_to_doc, ids_as_given
 
         if isinstance(tokens, str) or not isinstance(tokens, Iterable):
             raise TypeError(f"tokens must be a list of strings, not {tokens!r}")
-        for name, value in zip(
-            ("lstrip", "rstrip", "single_word", "normalized"), flags, strict=True
-        ):
-            if not isinstance(value, bool):
-                raise TypeError(f"{name} must be True or False, not {value!r}")
+        names = ("lstrip", "rstrip", "single_word", "normalized")
+        flags = tuple(check_flag(name, value) for name, value in zip(names, flags, strict=True))
         added = []
         for i, token in enumerate(list(tokens)):
             options = (special, *flags)

@@ -13,6 +13,7 @@ import base64
 import contextlib
 import json
 import numbers
+import operator
 import os
 import sys
 import threading
@@ -307,7 +308,7 @@ class WordCounts:
     """
 
     def __init__(self, *, pattern: str = "gpt2", special_tokens: Sequence[str] = ()) -> None:
-        self._core = _Guarded(_core.WordCounter(pattern, list(special_tokens)))
+        self._core = _Guarded(_core.WordCounter(pattern, special_list(special_tokens)))
 
     @classmethod
     def bert(
@@ -324,7 +325,7 @@ class WordCounts:
         counts = cls.__new__(cls)
         strip = lowercase if strip_accents is None else strip_accents
         normalizer = (clean_text, handle_chinese_chars, strip, lowercase)
-        counts._core = _Guarded(_core.WordCounter.bert(normalizer, list(special_tokens)))
+        counts._core = _Guarded(_core.WordCounter.bert(normalizer, special_list(special_tokens)))
         return counts
 
     @classmethod
@@ -436,6 +437,12 @@ class WordCounts:
         """Adds ``count`` occurrences of one already pre-tokenized word."""
         if not isinstance(word, bytes | bytearray):
             raise TypeError(f"word must be bytes, got {type(word).__name__}")
+        if isinstance(count, bool):
+            raise TypeError(f"count must be an integer, got {count!r}")
+        try:  # ints and NumPy integers; not floats or str
+            count = operator.index(count)
+        except TypeError:
+            raise TypeError(f"count must be an integer, got {count!r}") from None
         if count < 0:
             raise ValueError(f"count must be non-negative, got {count}")
         if count > _MAX_COUNT:  # the core's counts are 64-bit (a sum past them is refused)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 from lexforge._core import BertTokenizer
 from lexforge._json import loads_json
-from lexforge._text_checks import as_ids, at_row, bad_text, check_text, one_or_many
+from lexforge._text_checks import as_ids, at_row, bad_text, check_flag, check_text, one_or_many
 from lexforge.batch import (
     MAX_THREADS,
     BatchEncoding,
@@ -358,6 +358,8 @@ class WordPieceTokenizer(Tokenizer):
         tokens joined by spaces, unless ``cleanup`` is given. ``ids`` may be one id;
         ``clean_up_tokenization_spaces=True`` (transformers' option) cleans the text up
         after the decoder, as there."""
+        if skip_special_tokens is not True and skip_special_tokens is not False:
+            skip_special_tokens = check_flag("skip_special_tokens", skip_special_tokens)
         if clean_up_tokenization_spaces:
             text = self.decode(ids, skip_special_tokens=skip_special_tokens, cleanup=cleanup)
             return cleaned(text)
@@ -471,7 +473,9 @@ class WordPieceTokenizer(Tokenizer):
         return dict(self._added)
 
     def token_to_id(self, token: str) -> int | None:
-        """The id of a token."""
+        """The id of a token (None where the vocabulary has no such token)."""
+        if not isinstance(token, str):
+            raise TypeError(f"token_to_id takes a token (str), got {type(token).__name__}")
         return self._ids.get(token)
 
     def id_to_token(self, id: int) -> str:

@@ -54,7 +54,7 @@ def classify(
         if len(pairs) != len(texts):
             raise ConfigError(f"{len(texts)} texts but {len(pairs)} pairs; give one pair a text")
     if max_length is not None:  # [CLS] a [SEP], and b [SEP] for a pair
-        check_int("max_length", max_length, least=3 if pairs is None else 5)
+        max_length = check_int("max_length", max_length, least=3 if pairs is None else 5)
     tok = _tokenizer(model, tokenizer)
     config = _config(model)
     if pairs is not None and config.type_vocab_size < 2:

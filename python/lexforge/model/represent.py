@@ -377,7 +377,7 @@ def embed(
     if max_length is None:
         max_length = sentence_max_length(model)
     if max_length is not None:
-        check_int("max_length", max_length, least=1)
+        max_length = check_int("max_length", max_length, least=1)  # (a NumPy or torch int)
         positions = _config(model).max_position_embeddings
         if max_length > positions:
             raise ConfigError(

@@ -136,8 +136,9 @@ class PretrainOptions:
         if self.masking not in ("bernoulli", "exact", "span"):
             raise ConfigError(f"masking must be bernoulli, exact or span, got {self.masking!r}")
         for name in ("whole_word", "compile", "cuda_graphs", "fsdp", "gradient_checkpointing"):
-            if not isinstance(getattr(self, name), bool):
+            if not isinstance(getattr(self, name), bool | np.bool_):
                 raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
+            object.__setattr__(self, name, bool(getattr(self, name)))  # NumPy's as Python's
         if self.cuda_graphs and self.fsdp:
             raise ConfigError("cuda_graphs=True and fsdp=True do not go together: pick one")
         if self.embedding_init not in ("random", "spectral"):
