@@ -517,7 +517,7 @@ def _parquet(path: Path, column: str | None, keep_empty: bool = False) -> Iterat
     pa, pq = pyarrow(f"reading {path}")
     try:
         table = pq.ParquetFile(path)
-    except (pa.ArrowException, OSError) as e:
+    except (pa.ArrowException, OSError, UnicodeDecodeError) as e:  # (a column name not UTF-8)
         raise CorpusError(f"{path}: not a readable Parquet file ({e})") from None
     schema = table.schema_arrow
     names = list(schema.names)
@@ -545,9 +545,18 @@ def _parquet(path: Path, column: str | None, keep_empty: bool = False) -> Iterat
             f"{path}: column {column!r} holds {kind}, not text; name the text column with "
             "text_column= (--text-column)"
         )
+    rows = 0
     try:
         for batch in table.iter_batches(batch_size=4096, columns=[column]):
-            texts = batch.column(0).to_pylist()
+            try:
+                texts = batch.column(0).to_pylist()
+            except UnicodeDecodeError as e:  # (Arrow reads strings unchecked)
+                raise CorpusError(
+                    f"{path}: column {column!r} holds a string that is not UTF-8 (byte "
+                    f"0x{e.object[e.start]:02x}, in rows {rows + 1} to {rows + len(batch)}); "
+                    "write the file from valid text"
+                ) from None
+            rows += len(texts)
             yield from ((t or "" for t in texts) if keep_empty else (t for t in texts if t))
     except (pa.ArrowException, OSError) as e:
         raise CorpusError(f"{path}: not a readable Parquet file ({e})") from None

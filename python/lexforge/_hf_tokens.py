@@ -8,7 +8,6 @@ writes (the oracle of ``tests/test_tokenizer_call.py``), so transformers' collat
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -110,7 +109,7 @@ def model_max_length_beside(path: Path) -> int | None:
         return None  # (no config, or one transformers would refuse: not this file's concern)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    if not math.isfinite(value) or not 0 < value < NO_LIMIT or value != int(value):
+    if not 0 < value < NO_LIMIT or value != int(value):  # (NaN, infinities, 10**400: out)
         return None
     return int(value)
 

@@ -18,6 +18,7 @@ import re
 import shutil
 import tempfile
 import time
+import tokenize
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
@@ -237,7 +238,9 @@ def _build(
         bar(done, total)
         for k, group in enumerate(plan):
             name = _shard_name(k)
-            if name in manifest["shards"] and _shard_intact(out, name, manifest["shards"][name]):
+            if name in manifest["shards"] and _shard_intact(
+                out, name, manifest["shards"][name], dtype
+            ):
                 continue
             tokens, sentence_offsets, document_offsets, continues, breaks = _tokenize_group(
                 core, files, group, sentences, num_threads
@@ -394,10 +397,25 @@ def _ends_in_no_text(
     return bool(_core.tokenize_piece(core, path, after, end, sentences, threads)[2].size == 1)
 
 
-def _shard_intact(out: Path, name: str, record: dict[str, Any]) -> bool:
+def _shard_intact(out: Path, name: str, record: dict[str, Any], dtype: np.dtype[Any]) -> bool:
+    """Whether a finished shard's files are as written: of their recorded sizes, each read
+    by numpy as the array its record counts (a header damaged in place, which ShardSet
+    refuses with "rebuild it", is built again; it was kept, and refused again)."""
+    lengths = {"tokens": record["tokens"], "sentences": record["sentences"] + 1}
+    lengths["documents"] = record["documents"] + 1
     for part in _PARTS:
         path = out / f"{name}.{part}.npy"
         if not path.exists() or path.stat().st_size != record["bytes"][part]:
+            return False
+        try:
+            array = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError, tokenize.TokenError):  # (see ShardSet._load)
+            return False
+        kind = dtype if part == "tokens" else np.dtype(np.int64)
+        if array.ndim != 1 or array.shape[0] != lengths[part] or array.dtype != kind:
+            return False
+        size = record["bytes"][part]  # (a header length changed in place shifts the data)
+        if getattr(array, "offset", size - array.nbytes) + array.nbytes != size:
             return False
     return True
 

@@ -93,6 +93,20 @@ def _whole(value: Any, most: int = 2**63) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= most
 
 
+def _planned(entry: Any, sources: int) -> bool:
+    """Whether a plan entry is a shard's ``[source, start, end]`` byte ranges (one range
+    alone in manifests from before shards were grouped), each of a listed source."""
+    ranges = [entry] if isinstance(entry, list) and entry and _whole(entry[0]) else entry
+    return isinstance(ranges, list) and bool(ranges) and all(_range(r, sources) for r in ranges)
+
+
+def _range(found: Any, sources: int) -> bool:
+    if not (isinstance(found, list) and len(found) == 3 and all(_whole(x) for x in found)):
+        return False
+    source, start, end = found
+    return bool(source < sources and start <= end)
+
+
 def _manifest_problem(manifest: dict[str, Any]) -> str | None:
     """What is wrong with the fields of a manifest of this format, or None."""
     if not _whole(manifest.get("vocab_size"), 2**32 - 1) or not manifest["vocab_size"]:
@@ -104,8 +118,9 @@ def _manifest_problem(manifest: dict[str, Any]) -> str | None:
         isinstance(x, dict) and isinstance(x.get("path"), str) for x in sources
     ):
         return "sources is not a list of {path: ...} records"
-    if not isinstance(manifest.get("plan"), list):
-        return "plan is not a list"
+    plan = manifest.get("plan")
+    if not isinstance(plan, list) or not all(_planned(entry, len(sources)) for entry in plan):
+        return "plan is not a list of shards' [source, start, end] byte ranges"
     if not isinstance(shards, dict):
         return "shards is not an object"
     for name, record in shards.items():

@@ -236,8 +236,10 @@ def _earlier_attempts(folder: Path) -> float:
         try:
             last = loads_json(record.read_text(encoding="utf-8"))
             kept = float(last["kept"]) + max(0.0, max(saved) - float(last["started"]))
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, OverflowError):
             kept = 0.0  # no record (a run of an earlier lexforge): its time is unknown
+    if not math.isfinite(kept):  # (a damaged record: NaN or infinite seconds)
+        kept = 0.0
     folder.mkdir(parents=True, exist_ok=True)
     _write_json(record, {"started": time.time(), "kept": round(kept, 1)})
     return kept

@@ -26,6 +26,7 @@ import errno
 import hashlib
 import json
 import re
+import tokenize
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -226,12 +227,15 @@ class ShardSet:
                     "(build_shards(..., piece_mb=...))"
                 ) from None
             raise ShardError(f"shard file {path} is unreadable ({e}); rebuild it") from e
-        except ValueError as e:
+        except (ValueError, tokenize.TokenError) as e:  # (numpy reads an old-style header
+            # with the tokenize module, whose TokenError a header cut short raises)
             raise ShardError(f"shard file {path} is unreadable ({e}); rebuild it") from e
         want = {"tokens": record["tokens"], "sentences": record["sentences"] + 1}
         want["documents"] = record["documents"] + 1
         expected = self.dtype if part == "tokens" else np.dtype(np.int64)
-        if array.ndim != 1 or array.shape[0] != want[part] or array.dtype != expected:
+        # (np.save ends the file with the data: a header length changed in place shifts it)
+        shifted = getattr(array, "offset", size - array.nbytes) + array.nbytes != size
+        if array.ndim != 1 or array.shape[0] != want[part] or array.dtype != expected or shifted:
             raise ShardError(f"shard file {path} does not match the manifest; rebuild it")
         return array
 

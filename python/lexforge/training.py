@@ -530,6 +530,10 @@ class WordCounts:
                 continue
             count, _, word = line.partition("\t")
             try:
+                # (a line cut short after its count, "5" or "5\t", is no word: save writes none
+                # empty; int would also take " 5", "1_0" and other digits than 0-9)
+                if not (word and count.isascii() and count.isdigit()):
+                    raise ValueError
                 n, text = int(count), base64.b64decode(word, validate=True)
             except ValueError:
                 raise CorpusError(f"{path}:{lineno}: expected '<count>\\t<base64 word>'") from None

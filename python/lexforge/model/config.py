@@ -109,10 +109,15 @@ class BertConfig:
             value = getattr(self, name)
             if name == "classifier_dropout" and value is None:
                 continue
+            kind = "a number in [0, 1)" if name in rates else "a positive number"
             if isinstance(value, bool) or not isinstance(value, numbers.Real):
-                kind = "a number in [0, 1)" if name in rates else "a positive number"
                 raise ConfigError(f"BertConfig.{name} must be {kind}, got {value!r}")
-            value = float(value)
+            try:
+                value = float(value)
+            except OverflowError:  # an int past a float's range (10**400 in a config.json)
+                raise ConfigError(
+                    f"BertConfig.{name} must be {kind}, got {value!r:.40}..."
+                ) from None
             object.__setattr__(self, name, value)
             if name in rates and not 0.0 <= value < 1.0:
                 raise ConfigError(f"BertConfig.{name} must be in [0, 1), got {value}")
@@ -275,9 +280,9 @@ class BertConfig:
             raise ConfigError("config.json does not hold a JSON object")
         # no model_type: read as a BERT, as transformers' BertModel.from_pretrained does,
         # unless the architectures say otherwise (a RoBERTa's positions start past padding)
-        if not data.get("model_type"):
+        if data.get("model_type") in (None, ""):  # (not any value that is false: 0, {})
             _check_architectures(data.get("architectures"))
-        data = {**data, "model_type": data.get("model_type") or "bert"}
+            data = {**data, "model_type": "bert"}
         if data["model_type"] not in ("bert", PRE_LN_TYPE):
             raise ConfigError(
                 f"not a BERT checkpoint: config.json has model_type {data.get('model_type')!r}"
@@ -498,7 +503,14 @@ def _labels(data: dict[str, Any]) -> tuple[str, ...]:
                 f"config.json's id2label has the keys {sorted(id2label)}; they must number the "
                 f'outputs 0 to {len(id2label) - 1} ("0", "1", ...), one name each'
             )
-        return tuple(str(ids[i]) for i in range(len(ids)))
+        named = [ids[i] for i in range(len(ids))]
+        odd = [i for i, v in enumerate(named) if not isinstance(v, str) and _integer(v) is None]
+        if odd:  # (null, a list, a float: str() would make a name of anything)
+            raise ConfigError(
+                f"config.json's id2label names output {odd[0]} {named[odd[0]]!r}, which is not "
+                "a label name; name each output with a string"
+            )
+        return tuple(str(v) for v in named)
     given = data.get("num_labels", 2)
     count = _integer(given)
     if count is None or count < 1:

@@ -347,9 +347,15 @@ def _parquet(path: Path) -> list[Row]:
                 "all but one of them"
             )
         table = pq.read_table(path)
+        rows = table.to_pylist()
     except (pa.ArrowException, OSError) as e:
         raise ConfigError(f"{path}: not a readable Parquet file ({e})") from None
-    return [(f"row {i}", row) for i, row in enumerate(table.to_pylist(), start=1)]
+    except UnicodeDecodeError as e:  # (Arrow reads names and strings unchecked)
+        raise ConfigError(
+            f"{path}: a column name or string is not UTF-8 (byte 0x{e.object[e.start]:02x}); "
+            "write the file from valid text"
+        ) from None
+    return [(f"row {i}", row) for i, row in enumerate(rows, start=1)]
 
 
 def _json(line: str) -> bool:

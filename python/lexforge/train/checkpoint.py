@@ -21,10 +21,10 @@ write that fails (a full disk) removes what it wrote and says so with a
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import shutil
+import sys
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -328,12 +328,12 @@ def load(
 
     reading = "state.json"
     try:
-        state: dict[str, Any] = loads_json((path / reading).read_text())
+        state: dict[str, Any] = loads_json((path / reading).read_text(encoding="utf-8"))
         reading = "model.safetensors"
         weights = load_file(path / reading)
         reading = "optimizer.safetensors"
         tensors = load_file(path / reading)
-    except (OSError, json.JSONDecodeError, SafetensorError) as e:
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError, SafetensorError) as e:
         raise CheckpointError(
             f"checkpoint {path} cannot be read: its {reading} is corrupt or truncated ({e}); "
             "resume from an earlier one (delete this directory) or start a new run"
@@ -451,6 +451,12 @@ def _config_change(saved: Any, ours: dict[str, Any]) -> str:
 
 # what AdamW keeps per parameter once it has stepped
 _ADAM_STATE = frozenset({"step", "exp_avg", "exp_avg_sq"})
+# the settings AdamW reads from each group with no default of its own (torch fills in its
+# flags, amsgrad, foreach and the others, where a group lacks them)
+_ADAM_SETTINGS = frozenset({"lr", "betas", "eps", "weight_decay"})
+# the flags that choose AdamW's kernels: the run's own, not the saved (a fused kernel this
+# torch or device lacks; a damaged flag failed at the first step, untyped)
+_ADAM_KERNELS = ("foreach", "fused", "capturable", "differentiable")
 
 
 def _check_optimizer_state(
@@ -499,9 +505,15 @@ def _check_optimizer_state(
         )
     pairs = zip(full["param_groups"], optimizer.param_groups, strict=False)  # (counts: checked)
     for i, (group, now) in enumerate(pairs):
+        lacking = sorted((_ADAM_SETTINGS & set(now)) - set(group))
+        if lacking:  # (else Adam fails with a KeyError at the run's first step)
+            raise CheckpointError(
+                f"checkpoint {path}: the optimizer's group {i} has no {lacking[0]}; resume "
+                "from an earlier one (delete this directory) or start a new run"
+            )
         # the settings the run goes on with (the scheduler's initial_lr among them): each
         # of the kind the optimizer keeps, or Adam and the scheduler fail later, untyped
-        # (a setting it lacks, as from an older torch, takes the optimizer's default)
+        # (a flag it lacks, as from an older torch, takes the optimizer's default)
         for name in sorted({*group, "initial_lr"} & {*now, "initial_lr"} - {"params"}):
             value, kind = group.get(name), now.get(name, 0.0)
             if not _same_kind(value, kind):
@@ -519,9 +531,10 @@ def _same_kind(value: Any, kind: Any) -> bool:
     if isinstance(kind, bool):
         return isinstance(value, bool)
     if isinstance(kind, float | int):
-        return (
-            isinstance(value, float | int) and not isinstance(value, bool) and math.isfinite(value)
-        )
+        # (a float's range: NaN and infinities fail it, and so does 10**400, whose
+        # math.isfinite raised OverflowError)
+        number = isinstance(value, float | int) and not isinstance(value, bool)
+        return number and abs(value) <= sys.float_info.max
     if isinstance(kind, tuple | list):
         return (
             isinstance(value, tuple | list)
@@ -586,7 +599,7 @@ def _optimizer_state(
     if len(groups) != len(current["param_groups"]):
         raise CheckpointError("the checkpoint's optimizer has other parameter groups")
     restored = [
-        {**saved, "params": now["params"]}
+        {**saved, **{k: now[k] for k in _ADAM_KERNELS if k in now}, "params": now["params"]}
         for saved, now in zip(groups, current["param_groups"], strict=True)
     ]
     return {"state": state, "param_groups": restored}

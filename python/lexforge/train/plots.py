@@ -52,7 +52,7 @@ def plot_curves(log: Path, png: Path, objective: str = "nsp") -> Path | None:
             points = [  # (a null loss: no token was masked in that window)
                 (r["step"], r[f"{task}_loss"], r[f"{task}_accuracy"])
                 for r in rows
-                if r.get(f"{task}_loss") is not None
+                if all(_number(r.get(k)) for k in ("step", f"{task}_loss", f"{task}_accuracy"))
             ]
             if not points:
                 continue
@@ -68,6 +68,15 @@ def plot_curves(log: Path, png: Path, objective: str = "nsp") -> Path | None:
         if ax.lines:
             ax.legend()
     return save_png(fig, png)
+
+
+def _number(value: Any) -> bool:
+    """Whether a log field is a number matplotlib draws: a line damaged on disk, which a
+    resumed run keeps when its step still reads, may hold anything (a line the run wrote
+    holds numbers, or a null loss)."""
+    return isinstance(value, float) or (
+        isinstance(value, int) and not isinstance(value, bool) and abs(value) < 1e300
+    )
 
 
 def _families_drawing(text: str) -> list[str] | None:

@@ -336,7 +336,7 @@ def _label(
             # "١٢" or "３.５" as 12 and 3.5: a data file's numbers are ASCII, as pandas reads them
             written = not isinstance(value, str) or _NUMBER.fullmatch(value.strip())
             number = float(value) if written else math.nan
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # (OverflowError: an int past 1e308)
             number = math.nan
         if isinstance(value, (bool, np.bool_)) or not math.isfinite(number):
             raise ConfigError(
