@@ -1,7 +1,8 @@
 """The transformers tokenizer call, lexforge's against transformers' own on the same file:
 ``tok(texts, padding=True, truncation=True, max_length=128, return_tensors="pt")`` and the
 other forms a transformers script writes (lists for ``datasets.map``, one sentence, words
-for tagging, pairs for QA with overflow windows), in the same process on the same text.
+for tagging, pairs for QA with overflow windows, lookups along one long row), in the same
+process on the same text.
 
     python benches/bench_call.py [--texts 2000] [--threads 1]
 
@@ -64,6 +65,7 @@ def main() -> None:
     words = [t.split() for t in texts]
     questions = [t[:60] for t in lines[args.texts : 2 * args.texts]]
     sentence = texts[0][:100]
+    long = " ".join(texts[:200])  # (one row of about 20,000 tokens)
     cases: list[tuple[str, Callable[[Any], Any]]] = [
         ("padded tensors (pt), max_length 128", lambda tok: tok(
             texts, padding=True, truncation=True, max_length=128, return_tensors="pt")),
@@ -78,6 +80,9 @@ def main() -> None:
                       return_overflowing_tokens=True, return_offsets_mapping=True,
                       padding="max_length")),
             [e.sequence_ids(i) for i in range(len(e["input_ids"]))]][1]),
+        ("one long row, token_to_chars of every token, char_to_token of every 50th char",
+         lambda tok: [(e := tok(long)), [e.token_to_chars(i) for i in range(len(e["input_ids"]))],
+                      [e.char_to_token(c) for c in range(0, len(long), 50)]][1:]),
     ]  # fmt: skip
     print(f"# the transformers tokenizer call, ms a call (lower is better); {machine()}")
     print(f"# {len(texts)} wiki-leads texts, {args.threads} thread(s); transformers "

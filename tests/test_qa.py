@@ -120,6 +120,38 @@ def test_windows_match_hf_and_answers_round_trip(
                       "n": len(examples), "unanswerable": 0}  # fmt: skip
 
 
+def test_targets_along_a_long_context_are_transformers_recipes(
+    tok_path: Path, wiki_text: str
+) -> None:
+    """A context of some hundred windows, its answers (whole words) near its start, middle
+    and end: each window's targets are what transformers' ``run_qa`` preprocessing makes
+    of its offsets (the pieces holding the answer's first and last characters when the
+    window's context holds all of it, else [CLS]), and ``unheld_answers`` finds every
+    answer held. (A window that holds none of an answer is dismissed before the context
+    between them is read, which was a copy of the context for each window.)"""
+    tok = lf.Tokenizer.from_file(tok_path)
+    context = " ".join(wiki_text[:200_000].split())
+    words = list(re.finditer(r"\b[A-Za-z]{5,}\b", context))
+    picked = [words[3], words[len(words) // 2], words[-3]]
+    examples = [QAExample("what is it?", context, ((m.group(), m.start()),), str(i))
+                for i, m in enumerate(picked)]  # fmt: skip
+    w = windows(tok, examples, max_length=128, stride=32)
+    assert len(w.example) > 3 * 300
+    starts, ends = window_targets(w, examples)
+    for row, e in enumerate(w.example.tolist()):
+        text, first = examples[e].answers[0]
+        pieces = np.flatnonzero(w.in_context[row])
+        spans = w.offsets[row]
+        if not (spans[pieces[0], 0] <= first and spans[pieces[-1], 1] >= first + len(text)):
+            want = (0, 0)  # (transformers' recipe: the answer is not all in this window)
+        else:
+            want = (int(pieces[spans[pieces, 0] <= first][-1]),
+                    int(pieces[spans[pieces, 1] >= first + len(text)][0]))  # fmt: skip
+        assert (int(starts[row]), int(ends[row])) == want, row
+    assert all(starts[w.rows_of[e]].any() for e in range(len(examples)))
+    assert unheld_answers(w, examples) == unheld_answers(w, examples, starts) == []
+
+
 def test_answers_ending_in_characters_no_piece_holds(tok_path: Path) -> None:
     """An uncased BERT strips the accent of a decomposed "José" (e + U+0301): no piece
     holds the mark, nor a trailing space. Such an answer at the end of the context is

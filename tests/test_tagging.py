@@ -150,6 +150,34 @@ def test_first_pieces_match_hf_pretokenized_word_ids() -> None:
         assert (got[row, n:] == -100).all()
 
 
+def test_first_pieces_along_a_long_sentence_are_hf_word_starts(wiki_text: str) -> None:
+    """A sentence of 3,000 words in windows sharing ``stride`` pieces (its word spans
+    are made once, not once per window): in each window, each word's label lies on the
+    piece that is the word's first in the whole sentence, by HF tokenizers' word ids of
+    the sentence unwindowed; a window opening inside a word labels none of its pieces."""
+    from lexforge.train.tagging import window_stride, windows
+
+    path = datasets.files("bert-base-uncased")["tokenizer.json"]
+    tok, hf = lf.Tokenizer.from_file(path), tokenizers.Tokenizer.from_file(str(path))
+    words = wiki_text[:100_000].split()[:3_000]
+    length = 64
+    stride = window_stride(length)
+    _, (offsets, special, sample, continued) = windows(tok, [words], length, stride, "cpu")
+    labels = [list(range(len(words)))] * len(sample)
+    got = first_piece_labels(offsets, special, [words] * len(sample), labels, continued, stride)
+    whole = hf.encode(words, is_pretokenized=True, add_special_tokens=False).word_ids
+    start = 0  # (the window's first piece, in the whole sentence's pieces)
+    for row in range(len(sample)):
+        content = np.flatnonzero(~special[row])
+        ids = [whole[start + i] for i in range(len(content))]
+        want = [w if start + i == 0 or whole[start + i - 1] != w else -100
+                for i, w in enumerate(ids)]  # fmt: skip
+        assert got[row, content].tolist() == want, row
+        assert (np.delete(got[row], content) == -100).all()
+        start += len(content) - stride
+    assert start + stride == len(whole) and len(sample) > 50
+
+
 def test_truncated_words_get_no_label() -> None:
     tok = lf.Tokenizer.from_file(datasets.files("bert-base-uncased")["tokenizer.json"])
     words = [["alpha", "beta", "gamma", "delta", "epsilon"]]

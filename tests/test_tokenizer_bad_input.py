@@ -576,6 +576,32 @@ def test_word_counts_cut_at_a_line_end_are_refused(tmp_path: Path) -> None:
     assert WordCounts.load(tmp_path / "old.txt").items() == counts.items()
 
 
+def test_loaded_word_counts_are_what_add_counts(tmp_path: Path) -> None:
+    """``load`` hands each line it has checked to the core itself (``add``'s checks and
+    lock were most of its time): the counts are those ``add`` makes of the same lines, for
+    any bytes, the largest count, a word listed twice (summed) and BERT words, and a
+    negative count is still named."""
+    from lexforge.training import WordCounts
+
+    lines = [(b"", 3), (b"\xff\x00 raw", 2**64 - 1), ("café".encode(), 1), (b"x", 0), (b"x", 5)]
+    for made in (WordCounts(pattern="cl100k", special_tokens=["<s>"]), WordCounts.bert()):
+        for word, n in lines:
+            made.add(word, n)
+        made.save(tmp_path / "counts.txt")
+        text = (tmp_path / "counts.txt").read_text(encoding="utf-8")
+        listed = f'"words": {len(made.items())}'
+        twice = f"{text}5\teA==\n".replace(listed, f'"words": {len(made.items()) + 1}')
+        (tmp_path / "twice.txt").write_text(twice, encoding="utf-8")
+        loaded = WordCounts.load(tmp_path / "twice.txt")
+        made.add(b"x", 5)
+        assert loaded.items() == made.items() and (b"x", 10) in loaded.items()
+        assert (loaded.pattern, loaded.normalizer) == (made.pattern, made.normalizer)
+        assert loaded.special_tokens == made.special_tokens
+    (tmp_path / "bad.txt").write_text(f"{text.splitlines()[0]}\n-1\teA==\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match=r"bad.txt:2: the count -1 is not in"):
+        WordCounts.load(tmp_path / "bad.txt")
+
+
 @pytest.mark.parametrize("value", ["abc", "0", "-1", "2.5"])
 def test_a_thread_count_the_core_cannot_read_is_named(value: str) -> None:
     """The core ignored it without a word and used every core."""

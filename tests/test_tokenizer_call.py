@@ -1021,6 +1021,37 @@ def test_token_word_and_char_lookups_match_transformers(
     _lookups_agree(roberta(first, second, **options), their_roberta(first, second, **options), 80)
 
 
+def test_lookups_along_long_rows_match_transformers(bert: Any, wiki_text: str) -> None:
+    """Lookups read one element of a row, or one pass over it, never a copy of it per
+    lookup (which made a loop over a long row's tokens quadratic): a row of a few thousand
+    tokens answers as transformers' does all along it, in a pair's second text and in the
+    overflow windows of a long text."""
+    ours, theirs = bert
+    long = " ".join(wiki_text[:30_000].split()[:4_000])
+    for args, options in [
+        (([long],), {}),
+        ((["Who wrote it?"], [long]), {}),
+        (([long],), {"truncation": True, "max_length": 256, "stride": 64,
+                     "return_overflowing_tokens": True, "return_offsets_mapping": True}),
+    ]:  # fmt: skip
+        enc, want = ours(*args, **options), theirs(*args, **options)
+        rows = len(want["input_ids"])
+        for i in (0, rows // 2, rows - 1):
+            width = len(want["input_ids"][i])
+            assert enc.word_ids(i) == want.word_ids(i) and enc.tokens(i) == want.tokens(i)
+            for t in [*range(0, width, 7), width - 1, -1, -width]:
+                for name in ("token_to_word", "token_to_sequence", "token_to_chars"):
+                    # (transformers fails on negative indices: the same token counted on)
+                    assert getattr(enc, name)(i, t) == getattr(want, name)(i, t % width)
+            for s in (0, 1):
+                words = [w for w in want.word_ids(i) if w is not None]
+                for w in range(0, max(words, default=0) + 3, 5):
+                    assert enc.word_to_tokens(i, w, s) == want.word_to_tokens(i, w, s), (i, w)
+                for c in range(0, len(long) + 10, 37):
+                    assert enc.char_to_token(i, c, s) == want.char_to_token(i, c, s), (i, c)
+                    assert enc.char_to_word(i, c, s) == want.char_to_word(i, c, s), (i, c)
+
+
 def test_lookups_name_what_is_missing(bert: Any) -> None:
     import pickle
 
@@ -1091,3 +1122,16 @@ def test_an_lstrip_special_token_is_spelled_as_itself(tmp_path: Path) -> None:
     tok.save(tmp_path / "tokenizer.json")
     theirs = _theirs(tmp_path / "tokenizer.json")
     assert theirs.tokenize("Paris is the <mask>") == [*tokens[:-1], " <mask>"]
+
+
+@pytest.mark.parametrize("name", ["cl100k_base", "o200k_base"])
+def test_get_vocab_of_a_vocabulary_with_unused_ids_is_hfs(name: str, tmp_path: Path) -> None:
+    """cl100k and o200k leave ids unused (100256; 199998, 199999): ``get_vocab`` raised
+    ``TokenIdError`` at the first one. HF's reading of the same file is the oracle."""
+    hf = pytest.importorskip("tokenizers")
+    ours = lf.Tokenizer.from_file(datasets.files(name)["ranks"])
+    ours.save(tmp_path / "tokenizer.json")
+    theirs = hf.Tokenizer.from_file(str(tmp_path / "tokenizer.json"))
+    vocab = ours.get_vocab()
+    assert vocab == theirs.get_vocab(with_added_tokens=True)
+    assert len(vocab) < ours.vocab_size  # (the unused ids have no entry)

@@ -17,7 +17,7 @@ from lexforge import _core
 from lexforge._hf_tokens import NO_LIMIT, role_token
 from lexforge._hf_tokens import fixed_role as _fixed_role
 from lexforge._progress import Progress
-from lexforge.errors import ConfigError, TokenizerFormatError, TrainerConfigError
+from lexforge.errors import ConfigError, TokenIdError, TokenizerFormatError, TrainerConfigError
 from lexforge.formats import detect, tiktoken
 from lexforge.training import (
     PathLike,
@@ -454,8 +454,15 @@ class Tokenizer:
         return [specials.get(t, self._id_of(t)) for t in self.all_special_tokens]  # type: ignore[misc]
 
     def get_vocab(self) -> dict[str, int]:
-        """Every token (spelled as :meth:`tokenize` spells it) and its id."""
-        return {self._spelled(i): i for i in range(self.vocab_size)}
+        """Every token (spelled as :meth:`tokenize` spells it) and its id; an id the
+        vocabulary leaves unused (tiktoken's cl100k and o200k have such gaps) has none."""
+        vocab: dict[str, int] = {}
+        for i in range(self.vocab_size):
+            try:
+                vocab[self._spelled(i)] = i
+            except TokenIdError:  # (an unused id: raised for it alone)
+                continue
+        return vocab
 
     def num_special_tokens_to_add(self, pair: bool = False) -> int:
         """How many tokens the template adds to one text (or a pair)."""

@@ -171,10 +171,13 @@ def _answer_pieces(
         return None
     spans = w.offsets[row, pieces]
     inside = np.flatnonzero((spans[:, 1] > first) & (spans[:, 0] < last))
+    if not len(inside):
+        return None  # (before the slices below: from a window far from the answer they
+        # would span the context between them, for each window of a long context)
     outside = (
         context[first : max(first, int(spans[0, 0]))] + context[min(last, int(spans[-1, 1])) : last]
     )
-    if not len(inside) or not all(map(_unpieced, outside)):
+    if not all(map(_unpieced, outside)):
         return None  # not all of the answer is in this window
     return int(pieces[inside[0]]), int(pieces[inside[-1]])
 

@@ -101,8 +101,11 @@ def first_piece_labels(
     out = np.full(special.shape, -100, dtype=np.int64)
     flags = np.zeros(len(words), dtype=bool) if continued is None else np.asarray(continued)
     before = preceding_pieces(offsets, special, flags, stride)
+    spans, spanned = _word_spans(()), None
     for row, (tokens, tags) in enumerate(zip(words, labels, strict=True)):
-        for j, word in _first_pieces(offsets[row], special[row], tokens, before[row]):
+        if tokens is not spanned:  # (a sentence's windows share its words: spans once)
+            spans, spanned = _word_spans(tokens), tokens
+        for j, word in _first_pieces(offsets[row], special[row], spans, before[row]):
             out[row, j] = tags[word]
     return out
 
@@ -123,17 +126,29 @@ def preceding_pieces(
     return out
 
 
-def _first_pieces(
-    offsets: Any, special: Any, tokens: Sequence[str], before: tuple[int, int] | None = None
-) -> Iterator[tuple[int, int]]:
-    """(piece index, word index) of each word's first piece; in a continued window (the
-    span of the piece ahead of it given as ``before``), not of the word that piece belongs
-    to: its first piece is in the window before."""
+def _word_spans(tokens: Sequence[str]) -> tuple[list[int], list[int]]:
+    """Where each word starts and ends in the words joined by single spaces. Made once
+    per sentence, not per window: a long sentence's windows each made them again, time
+    quadratic in its words (32,000 words: 85,000 windows)."""
     starts, ends, at = [], [], 0
     for t in tokens:
         starts.append(at)
         ends.append(at + len(t))
         at += len(t) + 1
+    return starts, ends
+
+
+def _first_pieces(
+    offsets: Any,
+    special: Any,
+    spans: tuple[list[int], list[int]],
+    before: tuple[int, int] | None = None,
+) -> Iterator[tuple[int, int]]:
+    """(piece index, word index) of each word's first piece, the words' ``spans`` from
+    :func:`_word_spans`; in a continued window (the span of the piece ahead of it given as
+    ``before``), not of the word that piece belongs to: its first piece is in the window
+    before."""
+    starts, ends = spans
 
     def word_of(s: int, e: int) -> tuple[int, int]:
         """The word a piece belongs to, and where the piece starts within it."""
@@ -236,6 +251,7 @@ def tag_words(
             before = preceding_pieces(offsets, special, continued, stride)
             with mixed if mixed is not None else contextlib.nullcontext():
                 best = tagger(**pieces).logits.argmax(-1).cpu().numpy()
+            spans = [_word_spans(tokens) for tokens in chunk]
             tags = [[fallback] * len(tokens) for tokens in chunk]
             margin = [[-1] * len(tokens) for tokens in chunk]
             for row, e in enumerate(sample.tolist()):
@@ -243,7 +259,7 @@ def tag_words(
                 if not len(content):
                     continue
                 first, last = int(content[0]), int(content[-1])
-                for j, word in _first_pieces(offsets[row], special[row], chunk[e], before[row]):
+                for j, word in _first_pieces(offsets[row], special[row], spans[e], before[row]):
                     m = min(j - first, last - j)
                     if m > margin[e][word]:
                         margin[e][word], tags[e][word] = m, int(best[row, j])
@@ -399,7 +415,8 @@ def finetune_tagger(
             for chunk in batches(splits["train"], True, epoch, run_seed):
                 pieces, (offsets, special, sample, continued) = encode(chunk)
                 words = [chunk[e][0] for e in sample.tolist()]
-                ids = [[index[g] for g in chunk[e][1]] for e in sample.tolist()]
+                tag_ids = [[index[g] for g in sentence[1]] for sentence in chunk]  # (once each)
+                ids = [tag_ids[e] for e in sample.tolist()]
                 target = first_piece_labels(offsets, special, words, ids, continued, stride)
                 if not (target != -100).any():  # no word has a piece (all dropped by the
                     continue  # normalizer, as U+FFFD): a loss over nothing would be NaN
