@@ -20,8 +20,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-import numpy as np
-
 from lexforge.errors import ConfigError
 
 __all__ = ["CharSpan", "Lookups", "TokenSpan"]
@@ -88,6 +86,8 @@ class Lookups:
     def _array(self, name: str, batch_index: int) -> Any:
         """Row ``batch_index`` of ``name`` as an array (the call's rows are not copied):
         (tokens,), offsets (tokens, 2)."""
+        import numpy as np  # (here: training a tokenizer never loads NumPy)
+
         row = np.asarray(self._stored_row(name, batch_index))
         return row.reshape(-1, 2) if name == "offsets" else row
 
@@ -207,14 +207,14 @@ class Lookups:
         word = check_int("word_index", word)  # (as HF's: -1 is no word, nor is 1.5)
         words = self._array("word_ids", row)
         span = self._span(row, sequence_index)
-        at = span.start + np.flatnonzero(words[span.start : span.stop] == word)
+        at = span.start + (words[span.start : span.stop] == word).nonzero()[0]
         return TokenSpan(int(at[0]), int(at[-1]) + 1) if at.size else None
 
     def _span(self, row: int, sequence_index: int) -> range:
         """The tokens of text ``sequence_index`` of a row, or (as HF's ``Encoding`` reads a
         sequence the row does not have) all of them."""
         sequences = self._array("sequence_ids", row)
-        at = np.flatnonzero(sequences == sequence_index)
+        at = (sequences == sequence_index).nonzero()[0]
         if at.size:
             return range(int(at[0]), int(at[-1]) + 1)
         pair = self._pairs if self._pairs is not None else bool((sequences == 1).any())
@@ -245,7 +245,7 @@ class Lookups:
         offsets = self._array("offsets", row)
         span = self._span(row, sequence_index)
         offsets = offsets[span.start : span.stop]
-        at = np.flatnonzero((offsets[:, 0] <= char) & (char < offsets[:, 1]))
+        at = ((offsets[:, 0] <= char) & (char < offsets[:, 1])).nonzero()[0]
         return span.start + int(at[0]) if at.size else None
 
     def char_to_word(
