@@ -106,3 +106,25 @@ def tiny_bpe_checkpoint(tmp_path_factory: pytest.TempPathFactory, wiki_text: str
         special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],
     )  # fmt: skip
     return _saved_tiny_model(tok, tmp_path_factory.mktemp("pretrained-bpe"))
+
+
+@pytest.fixture(scope="session")
+def bpe() -> Any:
+    """A tiny byte-level BPE with a special token in its text, for the input-checking tests
+    (a module's own ``bpe`` fixture, where it has one, is that module's)."""
+    import lexforge as lf
+
+    texts = ["hello world <|e|>", "hello there world"] * 5
+    return lf.Tokenizer.train_bpe(texts=texts, vocab_size=300, special_tokens=["<|e|>"])
+
+
+@pytest.fixture(scope="session")
+def wordpiece() -> Any:
+    """A tiny WordPiece with BERT's first four special tokens, as :func:`bpe`."""
+    import lexforge as lf
+
+    return lf.Tokenizer.train_wordpiece(
+        texts=["hello world"] * 3,
+        vocab_size=60,
+        special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]"],
+    )

@@ -18,18 +18,6 @@ from lexforge.errors import ConfigError, TrainerConfigError
 TEXTS = ["hello world", "hello there world"]
 
 
-@pytest.fixture(scope="module")
-def bpe() -> Any:
-    return lf.Tokenizer.train_bpe(texts=TEXTS * 5, vocab_size=300, special_tokens=["<|e|>"])
-
-
-@pytest.fixture(scope="module")
-def wordpiece() -> Any:
-    return lf.Tokenizer.train_wordpiece(
-        texts=TEXTS * 3, vocab_size=80, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
-    )
-
-
 @pytest.mark.parametrize("kind", ["bpe", "wordpiece"])
 @pytest.mark.parametrize("token", [5, None, 1.5, np.int64(3)])
 def test_token_to_id_of_no_token_is_a_type_error(

@@ -27,20 +27,6 @@ from lexforge.errors import (
 TEXTS = ["hello world <|e|>", "hello there world"]
 
 
-@pytest.fixture(scope="module")
-def bpe() -> Any:
-    return lf.Tokenizer.train_bpe(texts=TEXTS * 5, vocab_size=300, special_tokens=["<|e|>"])
-
-
-@pytest.fixture(scope="module")
-def wordpiece() -> Any:
-    return lf.Tokenizer.train_wordpiece(
-        texts=["hello world"] * 3,
-        vocab_size=60,
-        special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]"],
-    )
-
-
 # ----------------------------------------------------------------- tiktoken rank files
 def test_from_file_refuses_options_the_file_does_not_take(
     bpe: Any, wordpiece: Any, tmp_path: Path
