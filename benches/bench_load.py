@@ -15,7 +15,7 @@ over ours (above 1: ours is faster).
 from __future__ import annotations
 
 import argparse
-import os
+import shutil
 import sys
 import tempfile
 import time
@@ -112,9 +112,7 @@ def main() -> None:
         theirs_s, _ = best(lambda: theirs.add_tokens([f"<new{next(count)}>"]), args.repeat)
         print(f"| {label} | {ours_s * 1e3:.1f} ms | {theirs_s * 1e3:.2f} ms "
               f"| {theirs_s / ours_s:.3f}x |")  # fmt: skip
-    for f in work.iterdir():
-        f.unlink()
-    os.rmdir(work)
+    shutil.rmtree(work)
 
 
 if __name__ == "__main__":
