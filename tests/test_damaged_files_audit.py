@@ -2,11 +2,12 @@
 lexforge writes: each is refused with lexforge's typed error naming the file, never a raw
 ``UnicodeDecodeError``, ``KeyError`` or ``tokenize.TokenError``, nor read as less than it
 held. A checkpoint's ``state.json`` that is not UTF-8, or whose optimizer group lacks a
-setting Adam reads; a resumed run's ``log.jsonl`` line whose fields are not numbers (left
-out of the curves, as a line that does not parse is); a shard's ``.npy`` header cut short;
-a word-count file cut after a count, or whose special tokens are one string; Parquet
-column names and strings that are not UTF-8 (Arrow reads them unchecked). Oracles: Python's
-UTF-8 decoder, numpy's and Arrow's readers and torch's AdamW, each failing on the file."""
+setting Adam reads, or holds another than the run's options give; a resumed run's
+``log.jsonl`` line whose fields are not numbers (left out of the curves, as a line that
+does not parse is); a shard's ``.npy`` header cut short; a word-count file cut after a
+count, or whose special tokens are one string; Parquet column names and strings that are
+not UTF-8 (Arrow reads them unchecked). Oracles: Python's UTF-8 decoder, numpy's and
+Arrow's readers and torch's AdamW, each failing on the file (or taking its setting)."""
 
 from __future__ import annotations
 
@@ -125,6 +126,37 @@ def test_an_optimizer_setting_past_a_floats_range_is_a_checkpoint_error(
         float(value)
     with pytest.raises(CheckpointError, match=r"group 1 has eps=-?10{20}.*, not a number"):
         _resume(corpus, out)
+
+
+@pytest.mark.parametrize(
+    ("group", "setting", "value"),
+    [(0, "weight_decay", 0.02), (1, "weight_decay", 0.01), (0, "betas", [0.8, 0.999]),
+     (1, "eps", 1e-3), (0, "maximize", True), (1, "initial_lr", 0.5)],
+    ids=["decay", "decay-on-norms", "betas", "eps", "maximize", "initial_lr"],
+)  # fmt: skip
+def test_an_optimizer_setting_edited_on_disk_is_a_checkpoint_error(
+    corpus: dict[str, Any], run: Path, tmp_path: Path, group: int, setting: str, value: Any
+) -> None:
+    """A plausible value that is not the run's resumed silently: torch's AdamW takes a
+    group's settings from the state it loads (the oracle below), so the run trained on with
+    the edited decay, betas, eps, direction or base rate, while its options (checked
+    against the checkpoint's) said otherwise."""
+    import torch
+
+    out, state = _copy(run, tmp_path)
+    saved = json.loads(state.read_text(encoding="utf-8"))
+    assert saved["param_groups"][group][setting] != value
+    saved["param_groups"][group][setting] = value
+    state.write_text(json.dumps(saved), encoding="utf-8")
+    # the oracle: AdamW goes on with the loaded group's setting, not its own
+    weight = torch.nn.Parameter(torch.ones(2))
+    adam = torch.optim.AdamW([weight], weight_decay=0.01)
+    loaded = {**adam.state_dict()["param_groups"][0], setting: value}
+    adam.load_state_dict({"state": {}, "param_groups": [loaded]})
+    assert adam.param_groups[0][setting] == value
+    with pytest.raises(CheckpointError, match=f"group {group} has {setting}=.*the run's options"):
+        _resume(corpus, out)
+    _resume(corpus, _copy(run, tmp_path / "as-saved")[0])  # the checkpoint as saved resumes
 
 
 @pytest.mark.parametrize(

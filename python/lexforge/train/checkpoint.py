@@ -524,6 +524,30 @@ def _check_optimizer_state(
                 )
 
 
+def check_settings(path: Path, saved: list[dict[str, Any]], built: list[dict[str, Any]]) -> None:
+    """A ``CheckpointError`` when a saved group's update settings are not those of the
+    optimizer the run built from its options (``built``, before the checkpoint loaded).
+    Called once the options are known to be the checkpoint's run's: a group that differs
+    (its betas, eps, weight decay, amsgrad, maximize, or the scheduler's initial rate) was
+    changed on disk, and AdamW, which takes a loaded group's settings, would train on with
+    it silently. The rate itself is the scheduler's, set from ``initial_lr``; the kernel
+    flags are the run's own (``_ADAM_KERNELS``)."""
+    skip = {"params", "lr", "initial_lr", *_ADAM_KERNELS}
+    for i, (group, now) in enumerate(zip(saved, built, strict=False)):  # (counts: checked)
+        pairs = [(name, group[name], now[name]) for name in sorted(set(group) & set(now) - skip)]
+        if "initial_lr" in group:  # the run's rate before its scheduler: its lr
+            pairs.append(("initial_lr", group["initial_lr"], now.get("initial_lr", now["lr"])))
+        for name, value, run in pairs:
+            as_run = tuple(value) if isinstance(run, tuple) and isinstance(value, list) else value
+            if as_run != run:
+                raise CheckpointError(
+                    f"checkpoint {path}: the optimizer's group {i} has {name}={value!r}, the "
+                    f"run's options give {run!r}: state.json was changed since it was saved "
+                    "(the options it records are the run's); resume from an earlier one "
+                    "(delete this directory), or start a new run"
+                )
+
+
 def _same_kind(value: Any, kind: Any) -> bool:
     """Whether a saved optimizer setting is of the kind of the optimizer's own: a finite
     number for a number, a flag for a flag, numbers of the same count for a tuple (None

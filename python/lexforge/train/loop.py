@@ -281,11 +281,13 @@ def _pretrain(
     }
     restored: list[float] | None = None  # the log's sums since its last line, as saved
     if resume and (found := checkpoint.latest(ckpt_root)) is not None:
+        built = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
         if sharded is None:
             state = checkpoint.load(found, net, optimizer, rank=world.rank)
         else:
             state = sharded.load(found, optimizer)
         _check_resumed_options(found, opts, data)
+        checkpoint.check_settings(found, state["param_groups"], built)
         start = state["step"]
         restored = _log_window(state)
         if start > opts.steps:  # (== steps: the run is complete; it exports again)
