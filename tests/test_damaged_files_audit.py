@@ -277,6 +277,84 @@ def test_a_shard_whose_header_was_damaged_in_place_is_built_again(
         np.testing.assert_array_equal(np.load(found), clean)
 
 
+def _in_vocab_flip(path: Path, vocab_size: int) -> tuple[int, int, int]:
+    """Changes one token id of a tokens file in place to another id of the vocabulary
+    (the file keeps its size and header): (position, id before, id after)."""
+    tokens = np.load(path, mmap_mode="r+")
+    at = tokens.size // 2
+    before = int(tokens[at])
+    after = (before + 1) % vocab_size
+    tokens[at] = after
+    tokens.flush()
+    del tokens
+    return at, before, after
+
+
+@pytest.mark.parametrize("part", ["tokens", "sentences", "documents"])
+def test_a_shard_changed_in_place_within_the_vocabulary_is_found_and_built_again(
+    corpus: dict[str, Any], tmp_path: Path, part: str
+) -> None:
+    """Opening the shards checks sizes and headers, so an id changed to another id of the
+    vocabulary (a flipped bit, an edit) trained silently, and a rerun of build_shards kept
+    the file. Now ``verify`` (which pretrain calls) names the file, and a rerun builds it
+    again. The oracles: numpy reads the changed file as valid ids, other than written; the
+    clean build's arrays."""
+    shards = tmp_path / "shards"
+    shutil.copytree(corpus["shards"].directory, shards)
+    path = next(shards.glob(f"*.{part}.npy"))
+    written = np.load(path).copy()
+    data = path.read_bytes()
+    if part == "tokens":
+        _in_vocab_flip(path, corpus["tok"].vocab_size)
+    else:  # an offset one later: still increasing, still within the tokens
+        offsets = np.load(path, mmap_mode="r+")
+        at = next(i for i in range(1, offsets.size - 1) if offsets[i] + 1 < offsets[i + 1])
+        offsets[at] += 1
+        offsets.flush()
+        del offsets
+    changed = np.load(path)
+    assert len(path.read_bytes()) == len(data) and not np.array_equal(changed, written)
+    if part == "tokens":
+        assert int(changed.max()) < corpus["tok"].vocab_size  # every id still a token
+    else:
+        assert (np.diff(changed) >= 0).all()
+    opened = lf.ShardSet(shards)  # (sizes and headers: as written)
+    with pytest.raises(ShardError, match=rf"shard file {re.escape(str(path))} is not the file"):
+        opened.verify()
+    out = tmp_path / "run"
+    with pytest.raises(ShardError, match=r"SHA-256 .* delete it and run build_shards again"):
+        lf.pretrain(shards, out, model=_config(corpus), steps=1, **RUN)
+    text = corpus["root"] / "train.txt"
+    rebuilt = lf.build_shards(text, shards, corpus["tok"], progress=False)
+    assert path.read_bytes() == data
+    assert rebuilt.verify() == sum(f.stat().st_size for f in shards.glob("*.npy"))
+    for found in shards.glob("*.npy"):
+        clean = np.load(corpus["shards"].directory / found.name)
+        np.testing.assert_array_equal(np.load(found), clean)
+
+
+def test_shards_recorded_without_digests_open_and_verify_nothing(
+    corpus: dict[str, Any], tmp_path: Path
+) -> None:
+    """A manifest from before digests were recorded opens as before (``verify`` has
+    nothing to check); a digest that is not a hex SHA-256 is a damaged manifest."""
+    shards = tmp_path / "shards"
+    shutil.copytree(corpus["shards"].directory, shards)
+    manifest_path = shards / "manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    for record in manifest["shards"].values():
+        assert set(record["sha256"]) == {"tokens", "sentences", "documents"}
+        del record["sha256"]
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+    assert lf.ShardSet(shards).verify() == 0
+    record = next(iter(manifest["shards"].values()))
+    for bad in ({"tokens": 5}, "abc", {"tokens": "00"}):
+        record["sha256"] = bad
+        manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+        with pytest.raises(ShardError, match=r"manifest.json is damaged: shard .* sha256"):
+            lf.ShardSet(shards)
+
+
 @pytest.mark.parametrize(
     "entry",
     [[[0, 0, 10, 7]], [[0]], [["0", 0, 10]], [[0, 10, 5]], [[3, 0, 10]], [], 5, [[0, True, 9]]],

@@ -254,6 +254,7 @@ def _build(
                 "sentences": int(sentence_offsets.size - 1),
                 "documents": int(document_offsets.size - 1),
                 "bytes": {},
+                "sha256": {},  # (ShardSet.verify: data changed in place keeps the sizes)
             }
             if continues:  # a document longer than a piece: its rest starts this shard
                 record["continues"] = True
@@ -270,6 +271,7 @@ def _build(
                 path = out / f"{name}.{part}.npy"
                 _write_atomic(path, functools.partial(_save_array, array))
                 record["bytes"][part] = path.stat().st_size
+                record["sha256"][part] = sha256_file(path)
             manifest["shards"][name] = record
             if time.monotonic() - written >= 1.0:  # (every shard: quadratic in their count)
                 _write_manifest(manifest_path, manifest)
@@ -398,9 +400,10 @@ def _ends_in_no_text(
 
 
 def _shard_intact(out: Path, name: str, record: dict[str, Any], dtype: np.dtype[Any]) -> bool:
-    """Whether a finished shard's files are as written: of their recorded sizes, each read
-    by numpy as the array its record counts (a header damaged in place, which ShardSet
-    refuses with "rebuild it", is built again; it was kept, and refused again)."""
+    """Whether a finished shard's files are as written: of their recorded sizes and
+    SHA-256, each read by numpy as the array its record counts (a header damaged in place,
+    which ShardSet refuses with "rebuild it", is built again; it was kept, and refused
+    again)."""
     lengths = {"tokens": record["tokens"], "sentences": record["sentences"] + 1}
     lengths["documents"] = record["documents"] + 1
     for part in _PARTS:
@@ -417,6 +420,9 @@ def _shard_intact(out: Path, name: str, record: dict[str, Any], dtype: np.dtype[
         size = record["bytes"][part]  # (a header length changed in place shifts the data)
         if getattr(array, "offset", size - array.nbytes) + array.nbytes != size:
             return False
+        sums = record.get("sha256")  # (none in manifests from before they were recorded)
+        if isinstance(sums, dict) and part in sums and sha256_file(path) != sums[part]:
+            return False  # changed in place: its tokens are built again
     return True
 
 

@@ -132,6 +132,11 @@ def _manifest_problem(manifest: dict[str, Any]) -> str | None:
         sizes = record.get("bytes")
         if not isinstance(sizes, dict) or not all(_whole(sizes.get(k)) for k in _PARTS):
             return f"shard {name!r} lacks the byte sizes of its {', '.join(_PARTS)} files"
+        sums = record.get("sha256", {})  # (manifests from before: none recorded)
+        if not isinstance(sums, dict) or not all(
+            isinstance(v, str) and len(v) == 64 for v in sums.values()
+        ):
+            return f"shard {name!r} has sha256 {str(sums)[:60]!r}, not hex digests of its files"
         if not record["documents"] and record["tokens"]:
             return f"shard {name!r} records {record['tokens']} tokens in no document"
     return None

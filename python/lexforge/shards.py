@@ -255,6 +255,38 @@ class ShardSet:
     def n_sentences(self) -> int:
         return sum(s.sentences for s in self.shards)
 
+    def verify(self) -> int:
+        """Reads every shard file through and checks it against the SHA-256 the manifest
+        recorded when it was written (opening the shards checks sizes and headers alone):
+        a bit flipped on disk, or a file changed in place that keeps ids in the vocabulary,
+        would otherwise train silently. Returns the bytes checked; shards built before
+        lexforge recorded digests have none to check. :func:`lexforge.pretrain` calls it
+        once a run.
+
+        Raises:
+            ShardError: naming the first file whose contents are not the ones written.
+        """
+        checked = 0
+        for info in self.shards:
+            sums = self.manifest["shards"][info.name].get("sha256", {})
+            for part in _PARTS:
+                if part not in sums:
+                    continue
+                path = self.directory / f"{info.name}.{part}.npy"
+                try:
+                    found = sha256_file(path)
+                except OSError as e:
+                    raise ShardError(f"shard file {path} is unreadable ({e}); rebuild it") from e
+                if found != sums[part]:
+                    raise ShardError(
+                        f"shard file {path} is not the file that was written: its SHA-256 is "
+                        f"{found[:16]}..., the manifest recorded {sums[part][:16]}... (changed "
+                        "on disk since: a disk error, an edit, a mixed-up copy); delete it and "
+                        "run build_shards again with the same arguments to rebuild it"
+                    )
+                checked += path.stat().st_size
+        return checked
+
     def fingerprint(self) -> str:
         """A digest that tells these shards from others (and stays the same when the
         directory moves): the tokenizer's, each shard's counts, and its first and last

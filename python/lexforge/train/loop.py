@@ -228,7 +228,9 @@ def _pretrain(
             f"objective {opts.objective!r} needs two segments: type_vocab_size >= 2 (the "
             f"config has {config.type_vocab_size}); or pass objective='none'"
         )
+    shards.verify()  # once a run: data changed on disk since it was written trains wrong
     if eval_shards is not None:
+        eval_shards.verify()
         ours, theirs = (x.manifest.get("tokenizer_sha256") for x in (shards, eval_shards))
         if ours != theirs:
             raise ConfigError(
