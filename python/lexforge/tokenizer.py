@@ -992,6 +992,9 @@ class Tokenizer:
                 + ("a token of the template, put around every text, must stay special; "
                    "add it with add_special_tokens" if framing else str(e))
             ) from None  # fmt: skip
+        # the rebuilt tokenizer's state; the old one's tables cached at first use go
+        for name in [k for k in vars(self) if _cached(type(self), k)]:
+            del self.__dict__[name]
         self.__dict__.update(vars(rebuilt))
         return count
 
@@ -1153,10 +1156,19 @@ def _check_json_kind(path: Path, kind: str, doc: Any) -> None:
         )
 
 
+def _cached(cls: type, name: str) -> bool:
+    """Whether ``name`` is a ``functools.cached_property`` of ``cls``."""
+    import functools
+
+    return isinstance(getattr(cls, name, None), functools.cached_property)
+
+
 def _check_wordpiece_json(path: Path, doc: dict[str, Any]) -> None:
     """The checks :func:`lexforge.formats.bert.load_json` leaves out: the shapes of
     ``normalizer``, ``added_tokens`` and ``model.max_input_chars_per_word``, and added
     tokens whose ids disagree with ``model.vocab`` (HF uses the vocabulary's id)."""
+
+    from lexforge.formats import bert
 
     def fail(key: str, problem: str) -> TokenizerFormatError:
         return TokenizerFormatError(f"{path}: {key}: {problem}; fix the file")
@@ -1178,12 +1190,16 @@ def _check_wordpiece_json(path: Path, doc: dict[str, Any]) -> None:
             "model.vocab",
             f"the unknown token {unk!r} (model.unk_token) is not in it ({len(vocab)} tokens)",
         )
-    if isinstance(vocab, dict):
+    # the tokens by id (ids 0..n-1, the common file, told in C) or a dict of them
+    by_id: list[str] | dict[int, str] | None = (
+        bert.tokens_by_id(vocab) if isinstance(vocab, dict) else {}
+    )
+    if by_id is None:
         bad = next(((k, v) for k, v in vocab.items()
                     if isinstance(v, bool) or not isinstance(v, int)), None)  # fmt: skip
         if bad is not None:
             raise fail("model.vocab", f"token {bad[0]!r} has id {bad[1]!r}, not an integer")
-    by_id = {v: k for k, v in vocab.items()} if isinstance(vocab, dict) else {}
+        by_id = {v: k for k, v in vocab.items()}
     added = doc.get("added_tokens") or []
     if not isinstance(added, list):
         raise fail("added_tokens", "must be a list of objects")
@@ -1201,10 +1217,14 @@ def _check_wordpiece_json(path: Path, doc: dict[str, Any]) -> None:
                 f"{content!r} has id {tid} but model.vocab gives it {vocab[content]}; "
                 "make the two ids agree",
             )
-        if by_id.get(tid, content) != content:
+        if isinstance(by_id, list):
+            holder = by_id[tid] if tid < len(by_id) else content
+        else:
+            holder = by_id.get(tid, content)
+        if holder != content:
             raise fail(
                 f"added_tokens[{i}]",
-                f"{content!r} has id {tid}, which model.vocab gives to {by_id[tid]!r}; give "
+                f"{content!r} has id {tid}, which model.vocab gives to {holder!r}; give "
                 "one of the two another id",
             )
 

@@ -8,6 +8,7 @@ in the raw text, as HF does for BERT.
 
 from __future__ import annotations
 
+import functools
 import json
 import operator
 import warnings
@@ -81,8 +82,6 @@ class WordPieceTokenizer(Tokenizer):
         # defaults from a tokenizer.json, used when encode_batch is not told otherwise
         self._truncation = truncation
         self._padding = padding
-        self._vocab: list[str] = core.vocab()
-        self._ids = {t: i for i, t in enumerate(self._vocab)}
         self._specials = dict(core.specials())
         # added tokens that are not special (HF's add_tokens): found in text, kept by decode
         self._added = dict(core.added_tokens())
@@ -98,6 +97,16 @@ class WordPieceTokenizer(Tokenizer):
         # built at the first decode in that mode (`_add` replaces it with a fresh dict)
         self._decode_tables: dict[tuple[bool, bool], tuple[list[str], list[str]]] = {}
         self._skip_ids: frozenset[int] | None = None
+
+    # every token by id, and back: built at their first use (a tokenizer that only
+    # encodes never needs them; a 30,000-token vocabulary's take a few milliseconds)
+    @functools.cached_property
+    def _vocab(self) -> list[str]:
+        return self._core.vocab()
+
+    @functools.cached_property
+    def _ids(self) -> dict[str, int]:
+        return {t: i for i, t in enumerate(self._vocab)}
 
     def _options(self) -> dict[str, Any]:
         return {"truncation": self._truncation, "padding": self._padding, "cleanup": self._cleanup}
@@ -455,7 +464,7 @@ class WordPieceTokenizer(Tokenizer):
     @property
     def vocab_size(self) -> int:
         """Number of tokens."""
-        return len(self._vocab)
+        return self._core.vocab_size
 
     @property
     def special_tokens(self) -> dict[str, int]:

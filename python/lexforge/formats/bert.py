@@ -43,12 +43,17 @@ def framing_tokens(special_tokens: Iterable[str]) -> tuple[str, str] | None:
 
 
 def bert_template(
-    tokens: list[str], cls_token: str | None, sep_token: str | None
+    tokens: list[str],
+    cls_token: str | None,
+    sep_token: str | None,
+    ids: dict[str, int] | None = None,
 ) -> tuple[TemplateSpec, TemplateSpec]:
-    """``[CLS] A [SEP]`` / ``[CLS] A [SEP] B [SEP]``, or no special tokens when both are None."""
+    """``[CLS] A [SEP]`` / ``[CLS] A [SEP] B [SEP]``, or no special tokens when both are None.
+    ``ids``: each token's id in ``tokens``, where the caller has it."""
     if cls_token is None and sep_token is None:
         return [("A", 0, 0)], [("A", 0, 0), ("B", 0, 1)]
-    ids = {t: i for i, t in enumerate(tokens)}
+    if ids is None:
+        ids = {t: i for i, t in enumerate(tokens)}
     missing = [t for t in (cls_token, sep_token) if t is None or t not in ids]
     if missing:
         raise TokenizerFormatError(
@@ -195,29 +200,16 @@ def load_json(path: Path, doc: Any = None) -> BertTokenizer:
     vocab = model["vocab"]
     if not isinstance(vocab, dict):
         raise _fail(path, "model.vocab", "must be an object {token: id}")
-    by_id: dict[int, str] = {}
-    for token, tid in vocab.items():
-        if not isinstance(tid, int) or isinstance(tid, bool) or not 0 <= tid < 2**32 - 1:
-            raise _fail(
-                path, f"model.vocab[{token!r}]", f"id {tid!r} is not an integer in [0, 2^32 - 1)"
-            )
-        if tid in by_id:
-            raise _fail(
-                path,
-                f"model.vocab[{token!r}]",
-                f"id {tid} is also {by_id[tid]!r}; ids must be unique",
-            )
-        by_id[tid] = token
-    if sorted(by_id) != list(range(len(by_id))):
-        raise _fail(path, "model.vocab", "ids must be 0..n-1 without gaps")
-    tokens = [by_id[i] for i in range(len(by_id))]
+    tokens = tokens_by_id(vocab)
+    if tokens is None:  # not ids 0..n-1: named below
+        tokens = _checked_tokens(path, vocab)
 
     normalizer, steps, splits = wordpiece_pipeline.read(path, doc)
     # tokens added after training (HF's add_tokens) have ids past model.vocab
     added = read_added(path, doc, vocab)
     beyond = sorted({t.id: t.content for t in added if t.id >= len(tokens)}.items())
     every = tokens + [content for _, content in beyond]
-    ids = {**vocab, **{content: tid for tid, content in beyond}}
+    ids = {**vocab, **{content: tid for tid, content in beyond}} if beyond else vocab
     single, pair = parse_template(path, doc.get("post_processor"), ids, "post_processor")
     _check_roberta_offsets(path, doc.get("post_processor"), added, tokens)
     unk, prefix = model["unk_token"], model.get("continuing_subword_prefix", "##")
@@ -251,6 +243,45 @@ def load_json(path: Path, doc: Any = None) -> BertTokenizer:
         )
     except TokenizerFormatError as e:
         raise TokenizerFormatError(f"{path}: {e}") from None
+
+
+def _checked_tokens(path: Path, vocab: dict[str, Any]) -> list[str]:
+    """The tokens of ``model.vocab`` by id, or the ``TokenizerFormatError`` naming the
+    entry whose id is not an integer, is taken twice, or leaves a gap."""
+    by_id: dict[int, str] = {}
+    for token, tid in vocab.items():
+        if not isinstance(tid, int) or isinstance(tid, bool) or not 0 <= tid < 2**32 - 1:
+            raise _fail(
+                path, f"model.vocab[{token!r}]", f"id {tid!r} is not an integer in [0, 2^32 - 1)"
+            )
+        if tid in by_id:
+            raise _fail(
+                path,
+                f"model.vocab[{token!r}]",
+                f"id {tid} is also {by_id[tid]!r}; ids must be unique",
+            )
+        by_id[tid] = token
+    if sorted(by_id) != list(range(len(by_id))):
+        raise _fail(path, "model.vocab", "ids must be 0..n-1 without gaps")
+    return [by_id[i] for i in range(len(by_id))]
+
+
+def tokens_by_id(vocab: dict[str, Any]) -> list[str] | None:
+    """The tokens of a ``{token: id}`` object by id, when its ids are the integers 0..n-1
+    (JSON's, no booleans), else None (for the caller's checks to name the entry): two
+    passes in C over the ids, where checking each entry in Python took most of a
+    30,000-token file's load."""
+    ids = list(vocab.values())
+    if not ids or set(map(type, ids)) != {int}:
+        return None
+    if ids == list(range(len(ids))):  # (in id order, as tokenizers writes it)
+        return list(vocab)
+    if sorted(ids) != list(range(len(ids))):
+        return None
+    tokens = [""] * len(ids)
+    for token, tid in vocab.items():
+        tokens[tid] = token
+    return tokens
 
 
 def _check_roberta_offsets(

@@ -7,6 +7,8 @@ line or key, and the fix. The ``tokenizer.json`` form is :mod:`lexforge.formats.
 
 from __future__ import annotations
 
+import itertools
+import operator
 import re
 from pathlib import Path
 from typing import Any
@@ -64,9 +66,7 @@ def load_vocab(
     if lowercase is None:
         lowercase = config.get("do_lower_case")
     if lowercase is None:
-        lowercase = all(  # ℝ is uppercase but has no lowercase form: it stays
-            token == token.lower() for token in tokens if not _SPECIAL_FORM.fullmatch(token)
-        )
+        lowercase = _uncased(tokens)
     if strip_accents is None:
         strip_accents = config.get("strip_accents")
     if strip_accents is None:  # HF: accents go with lowercasing unless told otherwise
@@ -90,9 +90,12 @@ def load_vocab(
     order = [named[k] for k in _HF_ORDER if k in named]
     ids = {t: i for i, t in enumerate(tokens)}
     added = read_folder(path.parent, ids, roles, named.get("additional", []), order)
-    every = tokens + [t.content for t in added if t.id >= len(tokens)]
+    beyond = [t.content for t in added if t.id >= len(tokens)]
+    every = tokens + beyond
+    # every token's id (the vocabulary's dict, when nothing is added past it)
+    position = {**ids, **{t: len(tokens) + i for i, t in enumerate(beyond)}} if beyond else ids
     try:
-        single, pair = bert_template(every, cls_token, sep_token)
+        single, pair = bert_template(every, cls_token, sep_token, position)
     except TokenizerFormatError as e:  # often not a vocabulary at all
         raise TokenizerFormatError(
             f"{path} (read as a BERT vocab.txt, one token a line): {e}; if it is no "
@@ -102,7 +105,6 @@ def load_vocab(
     chosen = [unk_token, cls_token, sep_token, *roles, *named.get("additional", [])]
     specials = dict.fromkeys(t for t in chosen if t in ids)
     specials.update(dict.fromkeys(t.content for t in added if t.special))
-    position = {t: i for i, t in enumerate(every)}
     try:
         return BertTokenizer(
             every,
@@ -121,6 +123,17 @@ def load_vocab(
 
 
 _SPECIAL_FORM = re.compile(r"\[[^\[\]]*\]|<[^<>]*>")  # [CLS], [unused0], <s>
+
+
+def _uncased(tokens: list[str]) -> bool:
+    """Whether no token but the bracketed special ones changes when lowercased (ℝ is
+    uppercase but has no lowercase form: it stays). The tokens are lowercased as one text
+    (no token holds a line break, which no lowercasing makes or takes, and Python's one
+    context rule, the final sigma, stops at it) and compared in C; the regular expression
+    runs on the tokens that changed alone."""
+    lowered = "\n".join(tokens).lower().split("\n")
+    changed = itertools.compress(tokens, map(operator.ne, tokens, lowered))
+    return all(_SPECIAL_FORM.fullmatch(token) for token in changed)
 
 
 _CONFIG_OPTIONS = ("do_lower_case", "strip_accents", "tokenize_chinese_chars")
