@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +120,7 @@ def load(
     except TokenizerFormatError as e:
         raise TokenizerFormatError(f"{vocab_path} + {merges_path}: {e}") from None
     warn_missing_bytes(f"{vocab_path} + {merges_path}", bpe)
-    warn_side_files(vocab_path.parent, set(raw_vocab), {t for t, _ in specials})
+    warn_side_files(vocab_path.parent, raw_vocab.keys(), {t for t, _ in specials})
     return bpe
 
 
@@ -228,11 +229,12 @@ def check_byte_level(vocab_path: Path, raw_vocab: dict[str, Any]) -> None:
     byte-level reader would load with other ids than its own tokenizer gives, silently.
     GPT-2's vocabulary has no such tokens (a few may hold the marker as text)."""
     limit = max(50, len(raw_vocab) // 100)
-    tokens = "\n".join(t for t in raw_vocab if isinstance(t, str)) + "\n"  # (one pass each)
+    # (JSON's keys are strings: joined in C, one pass each)
+    tokens = "\n".join(raw_vocab) + "\n"
     for marker, what in _WORD_MARKERS.items():
         if tokens.count(marker + "\n") - (marker in raw_vocab) <= limit:
             continue
-        marked = [t for t in raw_vocab if isinstance(t, str) and t.endswith(marker) and t != marker]
+        marked = [t for t in raw_vocab if t.endswith(marker) and t != marker]
         if len(marked) > limit:
             shown = ", ".join(map(repr, marked[:3]))
             raise TokenizerFormatError(
@@ -251,7 +253,7 @@ _FRAMING = ("Roberta", "Bart", "Longformer", "LED", "Blenderbot", "Deberta", "Mv
 
 
 def warn_side_files(
-    folder: Path, vocab: set[str], specials: set[str] | frozenset[str] = frozenset()
+    folder: Path, vocab: AbstractSet[str], specials: AbstractSet[str] = frozenset()
 ) -> None:
     """Warns about what transformers' files beside a GPT-2 pair say and lexforge does not
     read (it was lost silently): tokens ``added_tokens.json``, ``tokenizer_config.json``'s
