@@ -6,7 +6,8 @@ before its first call), and ``add_tokens`` against HF's.
 
 Files: GPT-2's ``tokenizer.json`` and ``vocab.json`` + ``merges.txt`` pair, cl100k's and
 o200k's ``tokenizer.json`` (written by lexforge from the rank files, read by HF the same),
-cl100k's rank file, bert-base-uncased's ``tokenizer.json`` and ``vocab.txt``. Each load is
+cl100k's rank file, bert-base-uncased's ``tokenizer.json`` and ``vocab.txt``; and the import
+of each package in a fresh interpreter. Each load is
 the best of ``--repeat`` (a cold first load is as much the disk's as the reader's); the
 loaded tokenizers are checked to encode a text alike first. Ratios are the anchor's time
 over ours (above 1: ours is faster).
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +39,10 @@ def best(fn: Callable[[], object], repeat: int) -> tuple[float, object]:
         out = fn()
         fastest = min(fastest, time.perf_counter() - start)
     return fastest, out
+
+
+def _run_python(code: str) -> None:
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def main() -> None:
@@ -101,6 +107,17 @@ def main() -> None:
         assert got == want_ids, (label, got, want_ids)
         print(f"| {label} | {ours_s * 1e3:.1f} ms | {anchor} {theirs_s * 1e3:.1f} ms "
               f"| {theirs_s / ours_s:.2f}x |")  # fmt: skip
+
+    print("\n| import, in a fresh interpreter (its start subtracted) | lexforge | anchor "
+          "| anchor's time / ours |")  # fmt: skip
+    print("|---|---|---|---|")
+    bare = best(lambda: _run_python("pass"), args.repeat)[0]
+    # (ours with its tokenizer module and core loaded, as the anchors load theirs)
+    ours_s = best(lambda: _run_python("import lexforge; lexforge.Tokenizer"), args.repeat)[0] - bare
+    for anchor in ("tokenizers", "tiktoken"):
+        theirs_s = best(lambda: _run_python(f"import {anchor}"), args.repeat)[0] - bare
+        print(f"| `lexforge.Tokenizer` / `import {anchor}` | {ours_s * 1e3:.1f} ms "
+              f"| {theirs_s * 1e3:.1f} ms | {theirs_s / ours_s:.2f}x |")  # fmt: skip
 
     print("\n| add_tokens, one token a call | lexforge | HF | HF's time / ours |")
     print("|---|---|---|---|")
