@@ -129,6 +129,11 @@ def main() -> None:
         theirs_s, _ = best(lambda: theirs.add_tokens([f"<new{next(count)}>"]), args.repeat)
         print(f"| {label} | {ours_s * 1e3:.1f} ms | {theirs_s * 1e3:.2f} ms "
               f"| {theirs_s / ours_s:.3f}x |")  # fmt: skip
+        # a token added already, with the same options: nothing to change
+        ours_s, _ = best(lambda: ours.add_tokens(["<new0>"]), args.repeat)
+        theirs_s, _ = best(lambda: theirs.add_tokens(["<new0>"]), args.repeat)
+        print(f"| {label}, a token added already | {ours_s * 1e3:.3f} ms "
+              f"| {theirs_s * 1e3:.3f} ms | {theirs_s / ours_s:.2f}x |")  # fmt: skip
     shutil.rmtree(work)
 
 

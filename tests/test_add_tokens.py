@@ -224,3 +224,29 @@ def test_bad_additions_are_named(bases: dict[str, str]) -> None:
         with pytest.raises(EncodingError, match=r"^tokens\[1\] holds a lone surrogate '\\ud800'"):
             add(["ok", "x\ud800"])
     assert tok.vocab_size == 30522  # nothing added by a refused call
+
+
+@pytest.mark.parametrize("base", ["bert", "ranks"])
+def test_a_call_that_changes_nothing_returns_hfs_zero_without_a_rebuild(
+    bases: dict[str, str], base: str
+) -> None:
+    """Tokens added already with the same kind and options, and empty ones: HF's count
+    (0), and the tokenizer as it was, its core kept (a rebuild took 0.2 s for cl100k); a
+    token added again with other options still counts, as in HF."""
+    ours, theirs = lf.Tokenizer.from_str(bases[base]), hf.Tokenizer.from_str(bases[base])
+    new = hf.AddedToken("<ent>", lstrip=True)
+    assert ours.add_tokens([new, "[E1]"]) == theirs.add_tokens([new, "[E1]"]) == 2
+    assert ours.add_special_tokens(["<|s|>"]) == theirs.add_special_tokens(["<|s|>"]) == 1
+    core = ours._core
+    again = [hf.AddedToken("<ent>", lstrip=True), "[E1]", ""]
+    assert ours.add_tokens(again) == theirs.add_tokens(again) == 0
+    assert ours.add_special_tokens(["<|s|>", ""]) == theirs.add_special_tokens(["<|s|>", ""]) == 0
+    assert ours._core is core
+    text = "a <ent> b[E1]c d"  # (a rank file's special tokens are not allowed in text)
+    assert (
+        ours.encode(text, add_special_tokens=False)
+        == theirs.encode(text, add_special_tokens=False).ids
+    )
+    other = [hf.AddedToken("<ent>", rstrip=True)]
+    assert ours.add_tokens(other) == theirs.add_tokens(other) == 1
+    assert ours._core is not core

@@ -960,7 +960,13 @@ class Tokenizer:
 
     def _add(self, tokens: Sequence[str], special: bool, *flags: bool) -> int:
         from lexforge._text_checks import check_flag, check_text
-        from lexforge.formats.added import AddedToken, add_to_doc, ids_as_given
+        from lexforge.formats.added import (
+            AddedToken,
+            add_to_doc,
+            changes_nothing,
+            from_core,
+            ids_as_given,
+        )
 
         if isinstance(tokens, str) or not isinstance(tokens, Iterable):
             raise TypeError(f"tokens must be a list of strings, not {tokens!r}")
@@ -980,6 +986,8 @@ class Tokenizer:
                 check_text(**{f"tokens[{i}]": token})
             added.append(AddedToken(token, -1, *options))
         tokens = [t.content for t in added]
+        if changes_nothing(from_core(self._core), added):  # (HF's 0, without a rebuild)
+            return 0
         doc = self._hf_doc(file=False)
         count = add_to_doc(doc, added)
         try:

@@ -14,7 +14,7 @@ options do is the core's (``lexforge._core``); the file's spelling and its error
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
@@ -293,6 +293,37 @@ def model_vocab(vocab: dict[str, int], added: list[AddedToken]) -> dict[str, int
         vocab[wrong.content] = wrong.id  # HF finds it there; the numbers after it move
 
 
+def _by_id(
+    added: Iterable[AddedToken],
+) -> tuple[dict[int, AddedToken], dict[str, AddedToken]]:
+    """A tokenizer's added tokens by id, and those sharing an id with an earlier one
+    (tiktoken's o200k_harmony), by text: kept after it, not overwritten by it."""
+    entries: dict[int, AddedToken] = {}
+    sharing: dict[str, AddedToken] = {}
+    for token in added:
+        if token.id in entries and entries[token.id].content != token.content:
+            sharing[token.content] = token
+        else:
+            entries[token.id] = token
+    return entries, sharing
+
+
+def changes_nothing(added: list[AddedToken], tokens: list[AddedToken]) -> bool:
+    """Whether adding ``tokens`` (their ``id`` ignored) to a tokenizer whose added tokens
+    are ``added`` changes nothing, as :func:`add_to_doc` counts: each is empty, or added
+    already as the same kind with the same options (HF's ``add_tokens`` returns 0; a
+    rebuild would give the same tokenizer)."""
+    entries, sharing = _by_id(added)
+    ids = {t.content: i for i, t in entries.items()}
+    for token in tokens:
+        if not token.content:
+            continue
+        kept = sharing.get(token.content) or entries.get(ids.get(token.content, -1))
+        if kept is None or kept != replace(token, id=kept.id):
+            return False
+    return True
+
+
 def add_to_doc(doc: dict[str, Any], tokens: list[AddedToken]) -> int:
     """Adds ``tokens`` (their ``id`` ignored) to a ``tokenizer.json`` document as HF's
     ``add_tokens``/``add_special_tokens`` do, and returns HF's count (the tokens not
@@ -302,17 +333,10 @@ def add_to_doc(doc: dict[str, Any], tokens: list[AddedToken]) -> int:
     added id, or the vocabulary's size when that is larger (HF's rule), or, where that id
     is a token's already (a vocabulary whose ids have gaps), one past the largest id."""
     vocab: dict[str, int] = doc["model"]["vocab"]
-    entries: dict[int, AddedToken] = {}
-    # special tokens sharing an id with an earlier one (tiktoken's o200k_harmony), by text:
-    # kept after it, not overwritten by it
-    sharing: dict[str, AddedToken] = {}
-    for e in doc.get("added_tokens") or []:
-        options = {k: e.get(k, False) for k in ("special", *FLAGS)}
-        token = AddedToken(e["content"], e["id"], **options)
-        if e["id"] in entries and entries[e["id"]].content != e["content"]:
-            sharing[e["content"]] = token
-        else:
-            entries[e["id"]] = token
+    entries, sharing = _by_id(
+        AddedToken(e["content"], e["id"], **{k: e.get(k, False) for k in ("special", *FLAGS)})
+        for e in doc.get("added_tokens") or []
+    )
     ids = {t.content: i for i, t in entries.items()}
     # the model's vocabulary as HF holds it: as the file it read lists it
     hf_vocab = model_vocab(vocab, [entries[i] for i in sorted(entries)])
