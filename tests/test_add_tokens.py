@@ -250,3 +250,54 @@ def test_a_call_that_changes_nothing_returns_hfs_zero_without_a_rebuild(
     other = [hf.AddedToken("<ent>", rstrip=True)]
     assert ours.add_tokens(other) == theirs.add_tokens(other) == 1
     assert ours._core is not core
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_new_tokens_added_in_place_equal_the_rebuild(
+    seed: int, bases: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Byte-level BPE adds new tokens (none added before, none a vocabulary token) in a
+    copy of the core's tables; the oracle is the rebuild through the tokenizer.json
+    document that every other call takes: the same counts, ids, saved document, encodings
+    and decoding, over random calls (new words, repeats, vocabulary tokens, special and
+    not, random options), each made on both."""
+    rng = random.Random(seed)
+    name = rng.choice(["ranks", "trained-bpe", "hf-bpe"])
+    fast, slow = lf.Tokenizer.from_str(bases[name]), lf.Tokenizer.from_str(bases[name])
+    fresh = [f"<new{i}>" for i in range(8)]
+    pool = [*POOL, *fresh, "wörd", "ŝ", "Ġthe"]
+    in_place = type(fast)._add_new
+    taken: list[int | None] = []
+
+    def spy(self: Any, added: list[Any]) -> int | None:
+        taken.append(in_place(self, added))
+        return taken[-1]
+
+    for call in range(rng.randrange(1, 6)):
+        # (the first call's tokens are all new: the path under test is taken at least once)
+        tokens = rng.sample(fresh if call == 0 else pool, rng.randrange(1, 4))
+        special = rng.random() < 0.4
+        flags = {k: rng.random() < 0.3 for k in ("lstrip", "rstrip", "single_word", "normalized")}
+        results = []
+        for tok, is_fast in ((fast, True), (slow, False)):
+            with monkeypatch.context() as m:
+                m.setattr(type(tok), "_add_new", spy if is_fast else lambda self, added: None)
+                add = tok.add_special_tokens if special else tok.add_tokens
+                try:
+                    results.append(add(tokens, **flags))
+                except ConfigError as e:
+                    results.append(str(e))
+        assert results[0] == results[1], (seed, name, tokens)
+        assert fast.to_str() == slow.to_str(), (seed, name, tokens)
+    assert taken[0] is not None  # the first call's new tokens, added in place
+    kw = {"allowed_special": "all"}
+    texts = ["".join(rng.choice([*pool, *FILLER]) for _ in range(rng.randrange(1, 9)))
+             for _ in range(15)]  # fmt: skip
+    for text in texts:
+        ids = fast.encode(text, **kw)
+        assert ids == slow.encode(text, **kw), (seed, name, text)
+        for skip in (True, False):
+            assert fast.decode(ids, skip_special_tokens=skip) == slow.decode(
+                ids, skip_special_tokens=skip
+            )
+    assert fast.get_vocab() == slow.get_vocab()

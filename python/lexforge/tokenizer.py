@@ -988,6 +988,9 @@ class Tokenizer:
         tokens = [t.content for t in added]
         if changes_nothing(from_core(self._core), added):  # (HF's 0, without a rebuild)
             return 0
+        count = self._add_new(added)  # (new tokens: in place, where the kind can)
+        if count is not None:
+            return count
         doc = self._hf_doc(file=False)
         count = add_to_doc(doc, added)
         try:
@@ -1005,6 +1008,12 @@ class Tokenizer:
             del self.__dict__[name]
         self.__dict__.update(vars(rebuilt))
         return count
+
+    def _add_new(self, added: list[Any]) -> int | None:
+        """Adds ``added`` (``formats.added.AddedToken``, ids to be given) in place of a
+        rebuild when each is new (see ``formats.added.ids_of_new``), returning HF's count;
+        None to rebuild."""
+        return None
 
     def __len__(self) -> int:
         """:attr:`vocab_size`: the number of ids (as ``len`` of a transformers tokenizer)."""

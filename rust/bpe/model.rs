@@ -71,6 +71,27 @@ pub(crate) fn pair_key(a: u32, b: u32) -> u64 {
     (u64::from(a) << 32) | u64::from(b)
 }
 
+/// Each special token's id is free in `tokens`, or the id of the token it spells (as
+/// text, or as a byte's byte-level character: "é" for byte 0xE9 shares that byte's id, as
+/// in HF, matched as text and made from the byte).
+fn check_special_ids(tokens: &[Option<Box<[u8]>>], specials: &[(String, u32)]) -> Result<()> {
+    for (text, id) in specials {
+        if let Some(Some(existing)) = tokens.get(*id as usize) {
+            let byte_spelled = match existing.as_ref() {
+                [b] => text.chars().eq(std::iter::once(byte_level_char(*b))),
+                _ => false,
+            };
+            if existing.as_ref() != text.as_bytes() && !byte_spelled {
+                return Err(Error::Format(format!(
+                    "special token {text:?} has id {id}, which already belongs to the token {}; give it a free id",
+                    show(existing)
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 impl BpeModel {
     /// Builds a model from a vocabulary (token bytes, id) and an ordered list of merges given
     /// as byte strings, as HF `tokenizer.json` and GPT-2's `merges.txt` store them.
@@ -191,22 +212,7 @@ impl BpeModel {
             }
             tokens[id as usize] = Some(bytes);
         }
-        for (text, id) in &specials {
-            if let Some(existing) = &tokens[*id as usize] {
-                // a special token spelled as a byte's byte-level character ("é", byte 0xE9)
-                // shares that byte's id, as in HF: matched as text, made from the byte
-                let byte_spelled = match existing.as_ref() {
-                    [b] => text.chars().eq(std::iter::once(byte_level_char(*b))),
-                    _ => false,
-                };
-                if existing.as_ref() != text.as_bytes() && !byte_spelled {
-                    return Err(Error::Format(format!(
-                        "special token {text:?} has id {id}, which already belongs to the token {}; give it a free id",
-                        show(existing)
-                    )));
-                }
-            }
-        }
+        check_special_ids(&tokens, &specials)?;
         let mut byte_ids = [NO_ID; 256];
         for (b, slot) in byte_ids.iter_mut().enumerate() {
             if let Some(id) = ids.get([b as u8].as_slice()) {
@@ -230,6 +236,67 @@ impl BpeModel {
             vocab_size: size as u32,
             uid: crate::cache::new_model_id(),
         })
+    }
+
+    /// This model with other special and added tokens (`specials`, then `added` and the
+    /// flags of both, as [`set_added_tokens`](Self::set_added_tokens) takes them): its
+    /// vocabulary, merges, pattern and normalizer kept, its id space sized to the new
+    /// tokens, the rest as the constructor and `set_added_tokens` make it. Adding tokens to
+    /// a large vocabulary then costs a copy of its tables, not a rebuild from them.
+    pub fn with_tokens(
+        &self,
+        specials: Vec<(String, u32)>,
+        added: Vec<(String, u32)>,
+        flags: &[(u32, Flags)],
+    ) -> Result<BpeModel> {
+        let vocab_end = self.tokens.iter().rposition(Option::is_some).map_or(0, |i| i + 1);
+        let size =
+            specials.iter().map(|(_, id)| *id as usize + 1).max().unwrap_or(0).max(vocab_end);
+        if size > (u32::MAX - 1) as usize {
+            return Err(Error::Format("token ids must be below 2^32 - 1".into()));
+        }
+        let count = self.ids.len() + specials.len();
+        if size > count + MAX_ID_GAPS {
+            return Err(Error::Format(format!(
+                "special token id {} is far past the {count} tokens: the ids leave {} unused, \
+                 and at most {MAX_ID_GAPS} may be; number the special tokens from the \
+                 vocabulary's size up (is that id a typo?)",
+                size - 1,
+                size - count
+            )));
+        }
+        let mut tokens = self.tokens.clone();
+        tokens.resize(size, None);
+        check_special_ids(&tokens, &specials)?;
+        let mut whole = self.whole.clone();
+        if !whole.is_empty() {
+            whole.resize(size, self.ignore_merges); // (ids no piece is: never read)
+        }
+        let mut model = BpeModel {
+            tokens,
+            ids: self.ids.clone(),
+            byte_ids: self.byte_ids,
+            pairs: self.pairs.clone(),
+            byte_pairs: self.byte_pairs.clone(),
+            chars: self.chars.clone(),
+            merge_list: self.merge_list.clone(),
+            whole,
+            ignore_merges: self.ignore_merges,
+            rule: self.rule,
+            specials: SpecialTokens::new(specials)?,
+            pretok: self.pretok.clone(),
+            prep: Default::default(),
+            vocab_size: size as u32,
+            uid: crate::cache::new_model_id(),
+        };
+        if !added.is_empty() || !flags.is_empty() {
+            model.set_added_tokens(added, flags)?;
+        }
+        if self.prep.is_active() {
+            // after the added tokens: their normalized forms come from the normalizer
+            model.set_prep(self.prep.clone())?;
+        }
+        Ok(model)
     }
 
     fn dense_byte_pairs(&self) -> Vec<u64> {

@@ -605,6 +605,35 @@ impl Bpe {
         }
     }
 
+    /// This model with other special tokens `(text, id)`, added tokens that are not
+    /// special, and the ids of the added tokens (of both kinds) with each of HF's options:
+    /// the vocabulary, merges, pattern and normalizer kept (a copy of the tables, not a
+    /// rebuild from them).
+    #[pyo3(signature = (specials, added_tokens=Vec::new(), lstrip=Vec::new(), rstrip=Vec::new(), single_word=Vec::new(), normalized=Vec::new()))]
+    #[allow(clippy::too_many_arguments)]
+    fn with_tokens(
+        &self,
+        py: Python<'_>,
+        specials: Vec<(String, u32)>,
+        added_tokens: Vec<(String, u32)>,
+        lstrip: Vec<u32>,
+        rstrip: Vec<u32>,
+        single_word: Vec<u32>,
+        normalized: Vec<u32>,
+    ) -> PyResult<Bpe> {
+        let flags = super::bert::flag_list(&lstrip, &rstrip, &single_word, &normalized);
+        let model =
+            py.detach(|| self.inner.with_tokens(specials, added_tokens, &flags)).map_err(to_py)?;
+        Ok(Bpe::new(model))
+    }
+
+    /// The number of the model's own tokens (the vocabulary's, not the added ones) and
+    /// the largest of their ids.
+    fn model_span(&self) -> (usize, Option<u32>) {
+        let end = self.inner.tokens.iter().rposition(Option::is_some);
+        (self.inner.ids.len(), end.map(|i| i as u32))
+    }
+
     /// `vocab()` as `{byte-level token: id}` and `merges()` as `"left right"` lines of
     /// byte-level tokens: a `tokenizer.json`'s `model.vocab` and `model.merges`.
     fn byte_level_tables<'py>(

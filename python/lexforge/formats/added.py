@@ -324,6 +324,51 @@ def changes_nothing(added: list[AddedToken], tokens: list[AddedToken]) -> bool:
     return True
 
 
+def ids_of_new(
+    added: list[AddedToken],
+    tokens: list[AddedToken],
+    in_model: Callable[[str], bool],
+    model_size: int,
+    model_ids: tuple[Callable[[int], bool], int],
+) -> list[AddedToken] | None:
+    """``tokens`` with the ids :func:`add_to_doc` gives them, computed from the model's
+    lookups instead of its document, when each is new (empty ones left out, as there):
+    not added already, not in the model's vocabulary (``in_model``: a spelling's;
+    ``model_size`` tokens; of the ``model_ids`` pair, whether an id is a token's, and the
+    largest), each once. None for any other call (the rebuild through the document
+    decides it)."""
+    tokens = [t for t in tokens if t.content]  # (an empty one is ignored, as there)
+    entries, sharing = _by_id(added)
+    ids = {t.content for t in entries.values()} | set(sharing)
+    texts = [t.content for t in tokens]
+    if len(set(texts)) < len(texts) or any(t in ids or in_model(t) for t in texts):
+        return None
+    # HF's model.vocab (model_vocab's): the model's tokens and the added tokens whose ids
+    # HF would not give them otherwise
+    extra: dict[str, int] = {}
+    while True:
+        new: dict[str, int] = {}
+        wrong = next((t for t in (entries[i] for i in sorted(entries))
+                      if not in_model(t.content) and t.content not in extra
+                      and new.setdefault(t.content, model_size + len(extra) + len(new)) != t.id),
+                     None)  # fmt: skip
+        if wrong is None:
+            break
+        extra[wrong.content] = wrong.id
+    is_model_id, model_top = model_ids
+    size, taken = model_size + len(extra), {*extra.values(), *entries}
+    top, most = max(entries, default=None), max([model_top, *taken], default=-1)
+    out = []
+    for token in tokens:  # (add_to_doc's numbering)
+        tid = size if top is None or (top < size and size) else top + 1
+        if tid in taken or is_model_id(tid):
+            tid = most + 1
+        taken.add(tid)
+        top, most = tid if top is None else max(top, tid), max(most, tid)
+        out.append(replace(token, id=tid))
+    return out
+
+
 def add_to_doc(doc: dict[str, Any], tokens: list[AddedToken]) -> int:
     """Adds ``tokens`` (their ``id`` ignored) to a ``tokenizer.json`` document as HF's
     ``add_tokens``/``add_special_tokens`` do, and returns HF's count (the tokens not
