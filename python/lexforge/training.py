@@ -9,14 +9,12 @@ big for one machine can be counted by a distributed engine and trained centrally
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import numbers
 import operator
 import os
 import sys
-import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -279,6 +277,8 @@ class _Guarded:
     RuntimeError) and its batch was lost. A waiting call lets go of the GIL."""
 
     def __init__(self, core: Any) -> None:
+        import threading
+
         self.core, self.lock = core, threading.RLock()
 
     def __getattr__(self, name: str) -> Any:
@@ -498,6 +498,8 @@ class WordCounts:
     def save(self, path: PathLike) -> None:
         """Writes the counts as text (a header, then ``<count>\\t<base64 word>`` lines),
         atomically. Load with :meth:`load`."""
+        import base64
+
         items = self.items()
         header = json.dumps(
             {
@@ -524,6 +526,8 @@ class WordCounts:
             counts = cls._empty(meta["pattern"], meta.get("normalizer"), meta["special_tokens"])
         except (ValueError, KeyError, TypeError):
             raise CorpusError(f"{path}:1: malformed header") from None
+        import base64
+
         words = 0
         # the new counter is no other thread's yet, and each line is checked here: its
         # words go to the core as they are, without add's checks and lock (they were

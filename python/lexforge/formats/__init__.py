@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import itertools
 import json
 import os
 import re
 import stat
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -129,8 +127,17 @@ def _umask() -> int:
     return umask
 
 
+def _mkstemp(path: Path) -> tuple[int, str]:
+    """A new temporary file beside ``path`` (``.<name>.<random>.tmp``, owner-only), open."""
+    import tempfile  # (here: it and what it imports were a fifth of importing the tokenizer)
+
+    return tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+
+
 def sha256_file(path: Path) -> str:
     """The hex sha256 of a file's bytes, read in blocks."""
+    import hashlib
+
     digest = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -231,7 +238,7 @@ def atomic_write_all(files: list[tuple[Path, str]]) -> None:
                 raise write_failed(path, IsADirectoryError(errno.EISDIR, "Is a directory"))
             make_parent(path)
             try:
-                fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+                fd, name = _mkstemp(path)
             except OSError as e:
                 raise write_failed(path, e) from None
             staged.append((path, Path(name)))
@@ -259,7 +266,7 @@ def atomic_write_with(path: Path, write: Callable[[IO[bytes]], object]) -> None:
     filling the open temporary file (``np.save``, say). A link is written through."""
     path = through_link(path)
     try:  # (a folder that cannot be written: named as the file's, not the temporary's)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = _mkstemp(path)
     except OSError as e:
         raise write_failed(path, e) from None
     try:

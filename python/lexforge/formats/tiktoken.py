@@ -6,8 +6,6 @@ named after it (``cl100k_base.tiktoken`` -> cl100k) and holding its number of ra
 
 from __future__ import annotations
 
-import base64
-import binascii
 from pathlib import Path
 
 from lexforge._core import Bpe, read_rank_lines
@@ -81,6 +79,9 @@ def read_ranks(path: Path) -> list[tuple[bytes, int]]:
 
 
 def _checked_ranks(path: Path, text: str) -> list[tuple[bytes, int]]:
+    import base64
+    import binascii
+
     ranks: list[tuple[bytes, int]] = []
     for lineno, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
@@ -182,5 +183,7 @@ def save(bpe: Bpe, path: Path) -> None:
     """Writes the mergeable tokens as a rank file (ids become ranks). For a model trained or
     loaded with a merge list, tiktoken's rule (any adjacent pair whose concatenation is a
     token merges) can differ from the list on rare words; the HF format keeps the list."""
+    import base64
+
     lines = [f"{base64.b64encode(token).decode('ascii')} {tid}" for token, tid in bpe.vocab()]
     atomic_write(path, "\n".join(lines) + "\n")
