@@ -92,8 +92,7 @@ class BpeBase(Tokenizer):
             return None
         every = [*now, *new]  # (new ids are past every id: last, as the document lists them)
         specials = [(t.content, t.id) for t in every if t.special]
-        rebuilt = type(self)(core.with_tokens(specials, **core_args(every)), **self._options())
-        self.__dict__.update(vars(rebuilt))
+        self._become(type(self)(core.with_tokens(specials, **core_args(every)), **self._options()))
         return len(new)
 
     def _options(self) -> dict[str, Any]:

@@ -1003,10 +1003,7 @@ class Tokenizer:
                 + ("a token of the template, put around every text, must stay special; "
                    "add it with add_special_tokens" if framing else str(e))
             ) from None  # fmt: skip
-        # the rebuilt tokenizer's state; the old one's tables cached at first use go
-        for name in [k for k in vars(self) if _cached(type(self), k)]:
-            del self.__dict__[name]
-        self.__dict__.update(vars(rebuilt))
+        self._become(rebuilt)
         return count
 
     def _add_new(self, added: list[Any]) -> int | None:
@@ -1014,6 +1011,13 @@ class Tokenizer:
         rebuild when each is new (see ``formats.added.ids_of_new``), returning HF's count;
         None to rebuild."""
         return None
+
+    def _become(self, rebuilt: Tokenizer) -> None:
+        """Takes ``rebuilt``'s state (``add_tokens``); the tables this one cached at first
+        use go."""
+        for name in [k for k in vars(self) if _cached(type(self), k)]:
+            del self.__dict__[name]
+        self.__dict__.update(vars(rebuilt))
 
     def __len__(self) -> int:
         """:attr:`vocab_size`: the number of ids (as ``len`` of a transformers tokenizer)."""

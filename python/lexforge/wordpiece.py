@@ -111,6 +111,35 @@ class WordPieceTokenizer(Tokenizer):
     def _options(self) -> dict[str, Any]:
         return {"truncation": self._truncation, "padding": self._padding, "cleanup": self._cleanup}
 
+    def _add_new(self, added: list[Any]) -> int | None:
+        """New added tokens (none added before, none a vocabulary token) past the last id,
+        in a tokenizer that shares the core's tables, with the ids HF's ``add_tokens``
+        gives them: what the rebuild through the ``tokenizer.json`` document gives (30 ms
+        a call for BERT), without it."""
+        from lexforge.formats.added import core_args, from_core, ids_of_new
+
+        core = self._core
+        size, model_size = core.vocab_size, core.model_size
+
+        def in_model(text: str) -> bool:
+            tid = core.token_to_id(text)
+            return tid is not None and tid < model_size
+
+        now = from_core(core)
+        if {t.id for t in now if t.id >= model_size} != set(range(model_size, size)):
+            return None  # (an id past the model that no added token holds: the rebuild's)
+        is_token = (lambda tid: tid < model_size, model_size - 1)
+        new = ids_of_new(now, added, in_model, model_size, is_token)
+        if new is None or [t.id for t in new] != list(range(size, size + len(new))):
+            return None  # (ids the core cannot hold in order: the rebuild names them)
+        every = [*now, *new]
+        specials = [(t.content, t.id) for t in every if t.special]
+        texts = [t.content for t in new]
+        self._become(
+            type(self)(core.with_tokens(texts, specials, **core_args(every)), **self._options())
+        )
+        return len(new)
+
     # ----------------------------------------------------------------- encoding
     @overload  # type: ignore[override]  # (the base takes any arguments)
     def encode(

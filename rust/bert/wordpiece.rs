@@ -2,6 +2,8 @@
 //! looked up with a prefix (`##`), and one unknown token for a word that cannot be covered
 //! or has more than `max_input_chars_per_word` characters (HF `WordPiece` semantics).
 
+use std::sync::Arc;
+
 use rustc_hash::FxHashMap;
 
 use super::trie::Trie;
@@ -9,21 +11,29 @@ use crate::cache::{PieceCache, MAX_IDS, MAX_PIECE};
 use crate::error::{Error, Result};
 
 /// A WordPiece vocabulary and its matching tables.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct WordPiece {
+    /// The model's own tokens and tables, shared by the copies that add tokens to it.
+    model: Arc<Model>,
+    /// Added tokens (HF's `added_tokens` past `model.vocab`), ids from the model's size
+    /// on: they have ids and decode, but words are never split into them.
+    added: Vec<String>,
+    added_ids: FxHashMap<String, u32>,
+    prefix: String,
+    unk: u32,
+    max_chars: usize,
+    pub(crate) uid: u64,
+}
+
+/// The model's tokens by id, their ids, and the tries words are split with.
+#[derive(Debug)]
+struct Model {
     tokens: Vec<String>,
     ids: FxHashMap<String, u32>,
     /// Tokens that may start a word.
     first: Trie,
     /// Continuation tokens, prefix removed.
     rest: Trie,
-    prefix: String,
-    unk: u32,
-    max_chars: usize,
-    /// Tokens `[0, model_len)` are the model's; the rest are added tokens (HF's
-    /// `added_tokens` past `model.vocab`), which words are never split into.
-    model_len: usize,
-    pub(crate) uid: u64,
 }
 
 /// One token of a word: id and character span within the word.
@@ -44,7 +54,7 @@ impl WordPiece {
     /// As [`WordPiece::new`], the last `added` tokens being added tokens: they have ids
     /// (and decode), but words are never split into them.
     pub fn with_added(
-        tokens: Vec<String>,
+        mut tokens: Vec<String>,
         added: usize,
         unk_token: &str,
         prefix: &str,
@@ -56,61 +66,85 @@ impl WordPiece {
                 tokens.len()
             )));
         };
+        let added = tokens.split_off(model_len);
         let mut ids = FxHashMap::default();
+        ids.reserve(tokens.len());
         for (id, token) in tokens.iter().enumerate() {
-            if token.is_empty() {
-                return Err(Error::Format(format!(
-                    "token {id} of the vocabulary is empty; every line of a vocabulary must hold a token"
-                )));
-            }
-            if let Some(first) = ids.insert(token.clone(), id as u32) {
-                return Err(Error::Format(format!(
-                    "the vocabulary lists {token:?} twice (ids {first} and {id}); remove the duplicate"
-                )));
-            }
+            check_new(token, id, &ids, &FxHashMap::default())?;
+            ids.insert(token.clone(), id as u32);
         }
-        let Some(&unk) = ids.get(unk_token) else {
+        let first = Trie::new(tokens.iter().enumerate().map(|(i, t)| (t.as_bytes(), i as u32)));
+        // with an empty prefix every token may continue a word (HF looks up prefix + rest)
+        let rest = Trie::new(tokens.iter().enumerate().filter_map(|(i, t)| {
+            t.strip_prefix(prefix).filter(|r| !r.is_empty()).map(|r| (r.as_bytes(), i as u32))
+        }));
+        let mut wp = WordPiece {
+            model: Arc::new(Model { tokens, ids, first, rest }),
+            added: Vec::new(),
+            added_ids: FxHashMap::default(),
+            prefix: prefix.to_string(),
+            unk: 0,
+            max_chars: max_input_chars_per_word,
+            uid: crate::cache::new_model_id(),
+        };
+        wp.push_added(added)?;
+        let Some(unk) = wp.id(unk_token) else {
             return Err(Error::Format(format!(
                 "the unknown token {unk_token:?} is not in the vocabulary; add it (BERT uses [UNK]) or pass unk_token="
             )));
         };
-        let model = &tokens[..model_len];
-        let first = Trie::new(model.iter().enumerate().map(|(i, t)| (t.as_bytes(), i as u32)));
-        // with an empty prefix every token may continue a word (HF looks up prefix + rest)
-        let rest = Trie::new(model.iter().enumerate().filter_map(|(i, t)| {
-            t.strip_prefix(prefix).filter(|r| !r.is_empty()).map(|r| (r.as_bytes(), i as u32))
-        }));
-        Ok(WordPiece {
-            tokens,
-            ids,
-            first,
-            rest,
-            prefix: prefix.to_string(),
-            unk,
-            max_chars: max_input_chars_per_word,
-            model_len,
-            uid: crate::cache::new_model_id(),
-        })
+        wp.unk = unk;
+        Ok(wp)
+    }
+
+    /// This model with `tokens` added past its last id (HF's `add_tokens`): the model's
+    /// tables are shared, not copied, so adding a token costs what the added ones do.
+    pub fn with_tokens(&self, tokens: Vec<String>) -> Result<Self> {
+        let mut wp = self.clone();
+        wp.push_added(tokens)?;
+        Ok(wp)
+    }
+
+    fn push_added(&mut self, tokens: Vec<String>) -> Result<()> {
+        for token in tokens {
+            let id = self.len();
+            check_new(&token, id, &self.model.ids, &self.added_ids)?;
+            self.added_ids.insert(token.clone(), id as u32);
+            self.added.push(token);
+        }
+        Ok(())
     }
 
     /// Number of the model's own tokens (the added ones follow them).
     pub fn model_len(&self) -> usize {
-        self.model_len
+        self.model.tokens.len()
+    }
+
+    /// Number of tokens, added ones included.
+    pub fn len(&self) -> usize {
+        self.model.tokens.len() + self.added.len()
+    }
+
+    /// Whether there are no tokens (a model always has its unknown token: never).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// The token with this id.
     pub fn token(&self, id: u32) -> Option<&str> {
-        self.tokens.get(id as usize).map(String::as_str)
+        let id = id as usize;
+        let n = self.model.tokens.len();
+        if id < n { self.model.tokens.get(id) } else { self.added.get(id - n) }.map(String::as_str)
     }
 
     /// The id of a token.
     pub fn id(&self, token: &str) -> Option<u32> {
-        self.ids.get(token).copied()
+        self.model.ids.get(token).or_else(|| self.added_ids.get(token)).copied()
     }
 
     /// Every token, by id.
-    pub fn tokens(&self) -> &[String] {
-        &self.tokens
+    pub fn tokens(&self) -> impl Iterator<Item = &str> {
+        self.model.tokens.iter().chain(&self.added).map(String::as_str)
     }
 
     /// The continuation prefix.
@@ -140,7 +174,7 @@ impl WordPiece {
         let start = out.len();
         let (mut pos, mut cpos) = (0usize, 0u32);
         while pos < bytes.len() {
-            let trie = if pos == 0 { &self.first } else { &self.rest };
+            let trie = if pos == 0 { &self.model.first } else { &self.model.rest };
             let Some((id, len)) = trie.longest_prefix(&bytes[pos..]) else {
                 out.truncate(start);
                 out.push(whole);
@@ -189,6 +223,26 @@ impl WordPiece {
     }
 }
 
+/// An error unless `token` may take `id`: not empty, and no other token's.
+fn check_new(
+    token: &str,
+    id: usize,
+    ids: &FxHashMap<String, u32>,
+    added: &FxHashMap<String, u32>,
+) -> Result<()> {
+    if token.is_empty() {
+        return Err(Error::Format(format!(
+            "token {id} of the vocabulary is empty; every line of a vocabulary must hold a token"
+        )));
+    }
+    if let Some(first) = ids.get(token).or_else(|| added.get(token)) {
+        return Err(Error::Format(format!(
+            "the vocabulary lists {token:?} twice (ids {first} and {id}); remove the duplicate"
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,6 +267,39 @@ mod tests {
         out.clear();
         m.encode_word("abbbbbbbbbb", &mut out); // 11 chars > 10
         assert_eq!(out, [(0, 0, 11)]);
+    }
+
+    #[test]
+    fn added_tokens_share_the_model() {
+        let m = WordPiece::with_added(
+            ["[UNK]", "un", "##aff", "[E1]"].iter().map(|s| s.to_string()).collect(),
+            1,
+            "[UNK]",
+            "##",
+            10,
+        )
+        .unwrap();
+        assert_eq!((m.model_len(), m.len(), m.id("[E1]")), (3, 4, Some(3)));
+        let more = m.with_tokens(vec!["<x>".into(), "<y>".into()]).unwrap();
+        assert!(Arc::ptr_eq(&m.model, &more.model));
+        assert_eq!(
+            more.tokens().collect::<Vec<_>>(),
+            ["[UNK]", "un", "##aff", "[E1]", "<x>", "<y>"]
+        );
+        assert_eq!((more.id("<y>"), more.token(4), more.token(6)), (Some(5), Some("<x>"), None));
+        assert_eq!((m.len(), m.id("<x>")), (4, None)); // the original is unchanged
+                                                       // words are never split into added tokens
+        let mut out = Vec::new();
+        more.encode_word("unaff", &mut out);
+        assert_eq!(out, [(1, 0, 2), (2, 2, 5)]);
+        for bad in [
+            vec!["un".to_string()],
+            vec!["[E1]".into()],
+            vec!["<z>".into(), "<z>".into()],
+            vec![String::new()],
+        ] {
+            assert!(m.with_tokens(bad).is_err());
+        }
     }
 
     #[test]

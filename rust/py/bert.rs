@@ -88,16 +88,7 @@ impl PyBert {
         let model =
             WordPiece::with_added(vocab, added, unk_token, prefix, max_input_chars_per_word)
                 .map_err(to_py)?;
-        let n = model.tokens().len() as u32;
-        for (kind, (text, id)) in
-            specials.iter().map(|t| ("special", t)).chain(added_tokens.iter().map(|t| ("added", t)))
-        {
-            if *id >= n {
-                return Err(to_py(Error::Format(format!(
-                    "{kind} token {text:?} has id {id}, outside the vocabulary of {n} tokens"
-                ))));
-            }
-        }
+        let n = model.len() as u32;
         let template = Template { single: parts(single)?, pair: parts(pair)? };
         for p in template.single.iter().chain(&template.pair) {
             if let Part::Special(id, _) = p {
@@ -112,14 +103,41 @@ impl PyBert {
             normalizer.map(|(clean_text, handle_chinese_chars, strip_accents, lowercase)| {
                 BertNormalizer { clean_text, handle_chinese_chars, strip_accents, lowercase }
             });
-        let mut specials = SpecialTokens::with_added(specials, added_tokens).map_err(to_py)?;
-        let flags = flag_list(&lstrip, &rstrip, &single_word, &normalized);
-        specials.set_flags(&flags).map_err(to_py)?;
-        specials
-            .set_forms(|text| normalize(normalizer.as_ref(), &pipeline, text))
-            .map_err(to_py)?;
+        let added = (added_tokens, lstrip, rstrip, single_word, normalized);
+        let specials = special_tokens(&model, normalizer.as_ref(), &pipeline, specials, added)?;
         let inner = BertTokenizer { normalizer, model, specials, template, pipeline };
-        let ints = IntTable::new(inner.model.tokens().len());
+        let ints = IntTable::new(inner.model.len());
+        Ok(PyBert { inner, ints })
+    }
+
+    /// This tokenizer with `new` tokens past its last id (HF's `add_tokens`), and these
+    /// special tokens, added tokens that are not special and ids with each of HF's
+    /// options, as the constructor takes them (the new ones among them); the model's
+    /// tables are shared, not built again.
+    #[pyo3(signature = (new, specials, added_tokens=Vec::new(), lstrip=Vec::new(), rstrip=Vec::new(), single_word=Vec::new(), normalized=Vec::new()))]
+    #[allow(clippy::too_many_arguments)]
+    fn with_tokens(
+        &self,
+        new: Vec<String>,
+        specials: Vec<(String, u32)>,
+        added_tokens: Vec<(String, u32)>,
+        lstrip: Vec<u32>,
+        rstrip: Vec<u32>,
+        single_word: Vec<u32>,
+        normalized: Vec<u32>,
+    ) -> PyResult<Self> {
+        let t = &self.inner;
+        let model = t.model.with_tokens(new).map_err(to_py)?;
+        let added = (added_tokens, lstrip, rstrip, single_word, normalized);
+        let specials = special_tokens(&model, t.normalizer.as_ref(), &t.pipeline, specials, added)?;
+        let inner = BertTokenizer {
+            normalizer: t.normalizer,
+            model,
+            specials,
+            template: t.template.clone(),
+            pipeline: t.pipeline.clone(),
+        };
+        let ints = IntTable::new(inner.model.len());
         Ok(PyBert { inner, ints })
     }
 
@@ -199,7 +217,7 @@ impl PyBert {
 
     /// Every token by id.
     fn vocab<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        PyList::new(py, self.inner.model.tokens())
+        PyList::new(py, self.inner.model.tokens().collect::<Vec<_>>())
     }
 
     /// The id of a token, or `None`.
@@ -263,7 +281,7 @@ impl PyBert {
     /// Number of tokens.
     #[getter]
     fn vocab_size(&self) -> usize {
-        self.inner.model.tokens().len()
+        self.inner.model.len()
     }
 
     /// Number of the WordPiece model's tokens; added tokens follow them.
@@ -303,6 +321,35 @@ impl PyBert {
         ];
         Ok((slf.get_type().into_any(), PyTuple::new(py, args)?))
     }
+}
+
+/// Added tokens as the constructor takes them: those that are not special `(text, id)`,
+/// and the ids with each of HF's options (`lstrip`, `rstrip`, `single_word`, `normalized`).
+type AddedArgs = (Vec<(String, u32)>, Vec<u32>, Vec<u32>, Vec<u32>, Vec<u32>);
+
+/// The special and added tokens of a tokenizer of `model`: ids checked against it, flags
+/// set, normalized forms made.
+fn special_tokens(
+    model: &WordPiece,
+    normalizer: Option<&BertNormalizer>,
+    pipeline: &Pipeline,
+    specials: Vec<(String, u32)>,
+    (added_tokens, lstrip, rstrip, single_word, normalized): AddedArgs,
+) -> PyResult<SpecialTokens> {
+    let n = model.len() as u32;
+    for (kind, (text, id)) in
+        specials.iter().map(|t| ("special", t)).chain(added_tokens.iter().map(|t| ("added", t)))
+    {
+        if *id >= n {
+            return Err(to_py(Error::Format(format!(
+                "{kind} token {text:?} has id {id}, outside the vocabulary of {n} tokens"
+            ))));
+        }
+    }
+    let mut tokens = SpecialTokens::with_added(specials, added_tokens).map_err(to_py)?;
+    tokens.set_flags(&flag_list(&lstrip, &rstrip, &single_word, &normalized)).map_err(to_py)?;
+    tokens.set_forms(|text| normalize(normalizer, pipeline, text)).map_err(to_py)?;
+    Ok(tokens)
 }
 
 /// `text` normalized by `normalizer`, if any, else by the pipeline's steps.
