@@ -1,6 +1,7 @@
 """The fast paths of reading a WordPiece vocabulary, against the per-entry rules they
 replace (kept readable here as the oracles) and HF ``tokenizers`` on the same files:
-whether a ``vocab.txt`` is uncased (every token but the bracketed special ones its own
+a ``vocab.txt``'s lines read by the core (the tokens, and those that lowercasing may
+change), whether it is uncased (every token but the bracketed special ones its own
 lowercase), and a ``tokenizer.json``'s ``model.vocab`` by id (ids 0..n-1 in any order;
 anything else left to the checks that name the entry)."""
 
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 
 import lexforge as lf
+from lexforge._core import read_vocab_lines
 from lexforge.errors import TokenizerFormatError
 from lexforge.formats.bert import tokens_by_id
 from lexforge.formats.bert_vocab import _uncased
@@ -41,6 +43,41 @@ def test_uncased_is_the_per_token_rule() -> None:
         seen.add(want)
         assert _uncased(tokens) == want, tokens
     assert seen == {True, False}
+
+
+# Unicode's White_Space (what ends a line's token), other spaces, line breaks that are not
+# "\n", a byte-order mark
+_WHITE = ["\t", "\x0b", "\x0c", "\r", " ", "\x85", "\xa0", "\u1680", "\u2000", "\u200a",
+          "\u2028", "\u2029", "\u202f", "\u205f", "\u3000", "\x1c", "\u200b", "\ufeff"]  # fmt: skip
+
+
+def _lines_by_rule(text: str) -> list[str] | None:
+    """``vocab.txt``'s per-line rule: lines split on "\\n" after a leading byte-order
+    mark (one ending "\\n" is no line), the white space ending a line cut unless the
+    line holds nothing else ("\\r" aside); None for an empty line or no line."""
+    lines = text.removeprefix("\ufeff").split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    ws = "".join(c for c in map(chr, range(0x3001)) if c.isspace() and c not in "\x1c\x1d\x1e\x1f")
+    tokens = [line.rstrip(ws) or line.removesuffix("\r") for line in lines]
+    return tokens if tokens and all(tokens) else None
+
+
+def test_vocab_lines_read_by_the_core_follow_the_per_line_rule() -> None:
+    rng = random.Random(3)
+    for _ in range(4000):
+        lines = [
+            "".join(rng.choices([*_PIECES, *_WHITE, "ab"], k=rng.randint(0, 4)))
+            for _ in range(rng.randint(0, 5))
+        ]
+        text = rng.choice(["", "\ufeff"]) + "\n".join(lines) + rng.choice(["", "\n", "\n\n"])
+        want = _lines_by_rule(text)
+        got = read_vocab_lines(text)
+        assert (None if got is None else got[0]) == want, repr(text)
+        if got is not None:  # every token that lowercasing changes is among those listed
+            tokens, cased = got
+            assert {t for t in tokens if t.lower() != t} <= set(cased), repr(text)
+            assert set(cased) <= set(tokens)
 
 
 def _by_rule(vocab: dict[str, Any]) -> list[str] | None:

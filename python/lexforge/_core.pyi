@@ -22,6 +22,7 @@ __all__ = [
     "pretokenize",
     "read_byte_level",
     "read_rank_lines",
+    "read_vocab_lines",
     "resolve_pattern",
     "resolve_threads",
     "shard_order",
@@ -42,6 +43,7 @@ _Progress = Callable[[int, int], object]
 class ByteLevelTables: ...
 
 def read_rank_lines(text: str) -> list[tuple[bytes, int]] | None: ...
+def read_vocab_lines(text: str) -> tuple[list[str], list[str]] | None: ...
 def read_byte_level(
     vocab: object, merges: object, added: Sequence[tuple[str, int, bool]]
 ) -> ByteLevelTables | None: ...

@@ -26,10 +26,14 @@ impl Trie {
     /// of them that shares its path, its children the runs of that range by the next byte
     /// (no map per node: a 30,000-token vocabulary builds in about a millisecond).
     pub fn new<'a>(tokens: impl IntoIterator<Item = (&'a [u8], u32)>) -> Trie {
-        // (bytes, order given, id): sorted, the last given of equal bytes ends its run
-        let mut sorted: Vec<(&[u8], usize, u32)> =
-            tokens.into_iter().enumerate().map(|(k, (b, id))| (b, k, id)).collect();
-        sorted.sort_unstable_by(|a, b| a.0.cmp(b.0).then(a.1.cmp(&b.1)));
+        // (bytes, order given, id): sorted, the last given of equal bytes ends its run; by
+        // their first 8 bytes as one integer first (half the sort's time: most tokens
+        // differ there)
+        let mut keyed: Vec<(u64, &[u8], usize, u32)> =
+            tokens.into_iter().enumerate().map(|(k, (b, id))| (head(b), b, k, id)).collect();
+        keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)).then(a.2.cmp(&b.2)));
+        let sorted: Vec<(&[u8], usize, u32)> =
+            keyed.into_iter().map(|(_, b, k, id)| (b, k, id)).collect();
         let mut nodes = vec![Node { first_edge: 0, edges: 0, id: NONE }];
         let mut edges: Vec<(u8, u32)> = Vec::new();
         // nodes in the order they were made (breadth-first): its range of `sorted`, depth
@@ -99,6 +103,15 @@ impl Trie {
     }
 }
 
+/// The first 8 bytes of `bytes` (zeros past its end) as a big-endian integer: integers
+/// compare as the bytes do, up to ties that the bytes themselves break.
+fn head(bytes: &[u8]) -> u64 {
+    let mut out = [0u8; 8];
+    let n = bytes.len().min(8);
+    out[..n].copy_from_slice(&bytes[..n]);
+    u64::from_be_bytes(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,24 +133,33 @@ mod tests {
     #[test]
     fn matches_a_naive_search() {
         let mut rng = crate::rng::Rng::new(&[7]);
-        let alphabet: &[u8] = b"abc\xc3\xa9";
+        let alphabet: &[u8] = b"ab\x00c\xc3\xa9"; // (a zero byte: as the sort pads)
+        let mut pick = |n: usize| -> Vec<u8> {
+            (0..n).map(|_| alphabet[rng.below(alphabet.len() as u64) as usize]).collect()
+        };
+        let text = pick(400);
         let mut tokens: Vec<Vec<u8>> = Vec::new();
-        for _ in 0..300 {
-            let len = 1 + rng.below(5) as usize;
-            tokens.push(
-                (0..len).map(|_| alphabet[rng.below(alphabet.len() as u64) as usize]).collect(),
-            );
+        for k in 0..600 {
+            // random tokens, and pieces of the text up to 12 bytes long (past the sort's
+            // 8-byte heads), some of them twice
+            let len = 1 + k % 12;
+            let at = (k * 37) % (text.len() - len);
+            tokens.push(if k % 2 == 0 { pick(len) } else { text[at..at + len].to_vec() });
+            if k % 50 == 1 {
+                tokens.push(text[at..at + len].to_vec());
+            }
         }
         tokens.push(Vec::new()); // an empty token matches nothing
         let t = Trie::new(tokens.iter().enumerate().map(|(i, b)| (b.as_slice(), i as u32)));
-        let text: Vec<u8> =
-            (0..400).map(|_| alphabet[rng.below(alphabet.len() as u64) as usize]).collect();
+        let mut longest = 0;
         for start in 0..text.len() {
             let rest = &text[start..];
-            let naive = (1..=rest.len().min(6)).rev().find_map(|n| {
+            let naive = (1..=rest.len().min(13)).rev().find_map(|n| {
                 tokens.iter().rposition(|tok| tok.as_slice() == &rest[..n]).map(|i| (i as u32, n))
             });
             assert_eq!(t.longest_prefix(rest), naive, "at {start}");
+            longest = longest.max(naive.map_or(0, |m| m.1));
         }
+        assert!(longest > 8, "the text should hold tokens longer than the sort's heads");
     }
 }

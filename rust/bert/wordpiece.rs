@@ -2,9 +2,11 @@
 //! looked up with a prefix (`##`), and one unknown token for a word that cannot be covered
 //! or has more than `max_input_chars_per_word` characters (HF `WordPiece` semantics).
 
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
-use rustc_hash::FxHashMap;
+use hashbrown::HashTable;
+use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use super::trie::Trie;
 use crate::cache::{PieceCache, MAX_IDS, MAX_PIECE};
@@ -29,7 +31,8 @@ pub struct WordPiece {
 #[derive(Debug)]
 struct Model {
     tokens: Vec<String>,
-    ids: FxHashMap<String, u32>,
+    /// The ids, found by their tokens' hashes (no second copy of each token).
+    ids: HashTable<u32>,
     /// Tokens that may start a word.
     first: Trie,
     /// Continuation tokens, prefix removed.
@@ -67,12 +70,7 @@ impl WordPiece {
             )));
         };
         let added = tokens.split_off(model_len);
-        let mut ids = FxHashMap::default();
-        ids.reserve(tokens.len());
-        for (id, token) in tokens.iter().enumerate() {
-            check_new(token, id, &ids, &FxHashMap::default())?;
-            ids.insert(token.clone(), id as u32);
-        }
+        let ids = id_table(&tokens)?;
         let first = Trie::new(tokens.iter().enumerate().map(|(i, t)| (t.as_bytes(), i as u32)));
         // with an empty prefix every token may continue a word (HF looks up prefix + rest)
         let rest = Trie::new(tokens.iter().enumerate().filter_map(|(i, t)| {
@@ -108,7 +106,7 @@ impl WordPiece {
     fn push_added(&mut self, tokens: Vec<String>) -> Result<()> {
         for token in tokens {
             let id = self.len();
-            check_new(&token, id, &self.model.ids, &self.added_ids)?;
+            check_new(&token, id, self.id(&token))?;
             self.added_ids.insert(token.clone(), id as u32);
             self.added.push(token);
         }
@@ -139,7 +137,9 @@ impl WordPiece {
 
     /// The id of a token.
     pub fn id(&self, token: &str) -> Option<u32> {
-        self.model.ids.get(token).or_else(|| self.added_ids.get(token)).copied()
+        let model = &self.model;
+        let found = model.ids.find(hash(token), |&i| model.tokens[i as usize] == token);
+        found.or_else(|| self.added_ids.get(token)).copied()
     }
 
     /// Every token, by id.
@@ -223,19 +223,33 @@ impl WordPiece {
     }
 }
 
-/// An error unless `token` may take `id`: not empty, and no other token's.
-fn check_new(
-    token: &str,
-    id: usize,
-    ids: &FxHashMap<String, u32>,
-    added: &FxHashMap<String, u32>,
-) -> Result<()> {
+/// The ids of `tokens` (by id), found by their hashes; an error for an empty or
+/// repeated token.
+fn id_table(tokens: &[String]) -> Result<HashTable<u32>> {
+    let mut ids = HashTable::with_capacity(tokens.len());
+    for (id, token) in tokens.iter().enumerate() {
+        let hash = hash(token);
+        let first = ids.find(hash, |&i: &u32| tokens[i as usize] == *token).copied();
+        check_new(token, id, first)?;
+        ids.insert_unique(hash, id as u32, |&i| self::hash(&tokens[i as usize]));
+    }
+    Ok(ids)
+}
+
+/// A token's hash in the model's table.
+fn hash(token: &str) -> u64 {
+    FxBuildHasher.hash_one(token)
+}
+
+/// An error unless `token` may take `id`: not empty, and no other token's (`first`: the
+/// id of the token spelled alike, if any).
+fn check_new(token: &str, id: usize, first: Option<u32>) -> Result<()> {
     if token.is_empty() {
         return Err(Error::Format(format!(
             "token {id} of the vocabulary is empty; every line of a vocabulary must hold a token"
         )));
     }
-    if let Some(first) = ids.get(token).or_else(|| added.get(token)) {
+    if let Some(first) = first {
         return Err(Error::Format(format!(
             "the vocabulary lists {token:?} twice (ids {first} and {id}); remove the duplicate"
         )));

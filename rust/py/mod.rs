@@ -15,6 +15,7 @@ mod pad;
 mod rank_file;
 mod recycle;
 mod train;
+mod vocab_file;
 
 use pyo3::prelude::*;
 
@@ -100,6 +101,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<hf_tables::ByteLevelTables>()?;
     m.add_function(wrap_pyfunction!(hf_tables::read_byte_level, m)?)?;
     m.add_function(wrap_pyfunction!(rank_file::read_rank_lines, m)?)?;
+    m.add_function(wrap_pyfunction!(vocab_file::read_vocab_lines, m)?)?;
     m.add_class::<bert::PyBert>()?;
     m.add_class::<train::WordCounter>()?;
     m.add_function(wrap_pyfunction!(train::train_bpe, m)?)?;

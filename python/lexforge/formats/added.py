@@ -204,8 +204,8 @@ def _lacking(
     vocab: dict[str, int], tokens: list[AddedToken], named: list[str], extras: list[str]
 ) -> list[str]:
     """The named special tokens that neither the vocabulary nor ``tokens`` holds."""
-    have = {t.content for t in tokens} | set(vocab)
-    return [text for text in dict.fromkeys([*named, *extras]) if text not in have]
+    have = {t.content for t in tokens}
+    return [t for t in dict.fromkeys([*named, *extras]) if t not in have and t not in vocab]
 
 
 def _decoder_entries(path: Path, entries: Any) -> list[AddedToken]:

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from lexforge._core import BertTokenizer
+from lexforge._core import BertTokenizer, read_vocab_lines
 from lexforge.errors import ConfigError, TokenizerFormatError
 from lexforge.formats import atomic_write, read_json, read_text
 from lexforge.formats.added import core_args, read_folder
@@ -32,7 +32,18 @@ def read_vocab(path: Path) -> list[str]:
     it: spaces, tabs, ``\\r``, and Unicode's others (U+00A0, U+3000...: "the\\u3000" was
     kept whole, and "the" encoded as [UNK]); a line of white space alone is a token
     (bert-base-chinese lists U+3000)."""
-    lines = read_text(path).removeprefix("\ufeff").split("\n")  # an editor's BOM
+    return _read(path)[0]
+
+
+def _read(path: Path) -> tuple[list[str], list[str]]:
+    """:func:`read_vocab`'s tokens, and those of them that lowercasing may change (all of
+    those ``str.lower`` changes, perhaps more): read by the core in one pass where the
+    file holds no problem to name, else a line at a time here."""
+    text = read_text(path)
+    read = read_vocab_lines(text)
+    if read is not None:
+        return read
+    lines = text.removeprefix("\ufeff").split("\n")  # an editor's BOM
     if lines and lines[-1] == "":
         lines.pop()
     tokens = [line.rstrip(_WHITE_SPACE) or line.removesuffix("\r") for line in lines]
@@ -41,7 +52,7 @@ def read_vocab(path: Path) -> list[str]:
     for i, token in enumerate(tokens):
         if not token:
             raise TokenizerFormatError(f"{path}:{i + 1}: empty line; every line must hold a token")
-    return tokens
+    return tokens, tokens
 
 
 def load_vocab(
@@ -61,12 +72,12 @@ def load_vocab(
     the vocabulary is uncased (no token but the bracketed special ones changes when
     lowercased: a lowercasing tokenizer could never produce one), ``strip_accents``
     follows ``lowercase`` and Chinese characters are split."""
-    tokens = read_vocab(path)
+    tokens, cased = _read(path)
     config = _config_options(path)
     if lowercase is None:
         lowercase = config.get("do_lower_case")
     if lowercase is None:
-        lowercase = _uncased(tokens)
+        lowercase = _uncased(cased)  # (the tokens it leaves out do not change)
     if strip_accents is None:
         strip_accents = config.get("strip_accents")
     if strip_accents is None:  # HF: accents go with lowercasing unless told otherwise
