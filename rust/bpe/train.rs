@@ -86,15 +86,16 @@ struct State {
 
 impl State {
     /// Lays out the words: `words()` yields each word as symbols below `n_symbols` (every
-    /// symbol one slot), with its count; it is called twice.
+    /// symbol one slot), with its count; it is called twice. The slots are indexed by
+    /// [`indexed`](Self::indexed), which needs no words: their source can be freed first
+    /// (the peak of training's memory was the two side by side).
     fn new<I, S>(words: impl Fn() -> I, n_symbols: usize) -> Result<State>
     where
         I: Iterator<Item = (S, u64)>,
         S: ExactSizeIterator<Item = u32>,
     {
         // Word order does not matter: counts and the tie-break do not depend on slots.
-        let mut slots = 0usize;
-        let mut per_symbol = vec![0usize; n_symbols];
+        let (mut slots, mut n_words) = (0usize, 0usize);
         // every pair count is at most the sum of count × (length - 1) over the words: while
         // that fits in an i64, the counts stay exact (they would saturate past it, and the
         // more frequent of two huge pairs could lose)
@@ -103,9 +104,7 @@ impl State {
             if word.len() > 1 {
                 occurrences += u128::from(count) * (word.len() as u128 - 1);
                 slots += word.len() + 1;
-                for s in word {
-                    per_symbol[s as usize] += 1;
-                }
+                n_words += 1;
             }
         }
         if occurrences > i64::MAX as u128 {
@@ -121,10 +120,10 @@ impl State {
         }
         let mut st = State {
             sym: Vec::with_capacity(slots),
-            word_start: Vec::new(),
-            word_count: Vec::new(),
+            word_start: Vec::with_capacity(n_words),
+            word_count: Vec::with_capacity(n_words),
             tok_len: vec![1; n_symbols],
-            occ: per_symbol.iter().map(|&n| Vec::with_capacity(n)).collect(),
+            occ: Vec::new(),
             pairs: FxHashMap::default(),
             floor: 1,
             heap: BinaryHeap::new(),
@@ -136,13 +135,23 @@ impl State {
             let start = st.sym.len() as u32;
             st.word_start.push(start);
             st.word_count.push(i64::try_from(count).unwrap_or(i64::MAX)); // fits: checked above
-            for (i, s) in word.enumerate() {
-                st.sym.push(s);
-                st.occ[s as usize].push(start + i as u32);
-            }
+            st.sym.extend(word);
             st.sym.push(SEP);
         }
         Ok(st)
+    }
+
+    /// The laid-out words with each symbol's slots listed, ascending.
+    fn indexed(mut self) -> State {
+        let mut per_symbol = vec![0usize; self.tok_len.len()];
+        for &s in self.sym.iter().filter(|&&s| s != SEP) {
+            per_symbol[s as usize] += 1;
+        }
+        self.occ = per_symbol.iter().map(|&n| Vec::with_capacity(n)).collect();
+        for (slot, &s) in self.sym.iter().enumerate().filter(|&(_, &s)| s != SEP) {
+            self.occ[s as usize].push(slot as u32);
+        }
+        self
     }
 
     /// Counts every adjacent pair from the slots, keeps those counted at least `floor`
@@ -422,7 +431,7 @@ fn train_from(
         State::new(|| counts.iter().map(|(w, n)| (w.iter().map(|&b| rank[b as usize]), n)), 256)?;
     drop(counts);
     crate::memory::release_free_memory();
-    let merges = learn_merges(st, opts, progress, &mut |_, _| true)?;
+    let merges = learn_merges(st.indexed(), opts, progress, &mut |_, _| true)?;
     let mut tokens: Vec<Vec<u8>> = vec![Vec::new(); 256];
     for (b, &r) in rank.iter().enumerate() {
         tokens[r as usize] = vec![b as u8];
@@ -491,8 +500,7 @@ where
     I: Iterator<Item = (S, u64)>,
     S: ExactSizeIterator<Item = u32>,
 {
-    let st = State::new(words, n_symbols)?;
-    learn_merges(st, opts, progress, adds)
+    learn_merges(State::new(words, n_symbols)?.indexed(), opts, progress, adds)
 }
 
 fn learn_merges(
