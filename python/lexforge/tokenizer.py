@@ -70,9 +70,9 @@ def _from_hf_doc(target: Path, doc: Any) -> Tokenizer:
     from lexforge.wordpiece import WordPieceTokenizer
 
     if bert.is_wordpiece_json(target, doc):
-        _check_wordpiece_json(target, doc)
-        core = bert.load_json(target, doc)
-        truncation, padding = _file_defaults(target, doc, len(core.vocab()))
+        tokens = _check_wordpiece_json(target, doc)
+        core = bert.load_json(target, doc, tokens)
+        truncation, padding = _file_defaults(target, doc, core.vocab_size)
         return WordPieceTokenizer(
             core,
             truncation=truncation,
@@ -1184,10 +1184,12 @@ def _cached(cls: type, name: str) -> bool:
     return isinstance(getattr(cls, name, None), functools.cached_property)
 
 
-def _check_wordpiece_json(path: Path, doc: dict[str, Any]) -> None:
+def _check_wordpiece_json(path: Path, doc: dict[str, Any]) -> list[str] | None:
     """The checks :func:`lexforge.formats.bert.load_json` leaves out: the shapes of
     ``normalizer``, ``added_tokens`` and ``model.max_input_chars_per_word``, and added
-    tokens whose ids disagree with ``model.vocab`` (HF uses the vocabulary's id)."""
+    tokens whose ids disagree with ``model.vocab`` (HF uses the vocabulary's id). Returns
+    the tokens of ``model.vocab`` by id where its ids are 0..n-1 (``bert.tokens_by_id``,
+    for ``load_json``), else None."""
 
     from lexforge.formats import bert
 
@@ -1248,6 +1250,7 @@ def _check_wordpiece_json(path: Path, doc: dict[str, Any]) -> None:
                 f"{content!r} has id {tid}, which model.vocab gives to {holder!r}; give "
                 "one of the two another id",
             )
+    return by_id if isinstance(by_id, list) else None
 
 
 def _train_bpe(

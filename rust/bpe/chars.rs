@@ -34,6 +34,7 @@
 //! Four-byte characters (emoji, rare CJK) are left as bytes: they are rare and a dense
 //! table for them would be large.
 
+use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use super::model::{BpeModel, NO_ID};
@@ -101,18 +102,22 @@ impl CharTable {
     /// which neighbours that is exact (see the module docs).
     pub(crate) fn build(model: &BpeModel) -> CharTable {
         // per character: its final tokens, the edge tokens of each state, the top priority
-        let mut merged = Vec::new();
+        // (on the pool's threads, in code point order: a third of loading GPT-2's files)
+        let merged: Vec<(u32, Alone)> = crate::parallel::install(None, || {
+            (0x80..PLANE as u32)
+                .into_par_iter()
+                .filter_map(|cp| {
+                    let c = char::from_u32(cp)?; // (none for surrogates)
+                    merge_alone(model, c.encode_utf8(&mut [0u8; 4]).as_bytes()).map(|a| (cp, a))
+                })
+                .collect()
+        });
         let mut firsts: FxHashMap<u32, ByClass> = FxHashMap::default();
         let mut lasts: FxHashMap<u32, ByClass> = FxHashMap::default();
-        let mut buf = [0u8; 4];
-        for cp in 0x80..PLANE as u32 {
-            let Some(c) = char::from_u32(cp) else { continue }; // surrogates
-            if let Some(alone) = merge_alone(model, c.encode_utf8(&mut buf).as_bytes()) {
-                for &(first, last) in &alone.edges {
-                    firsts.entry(first).or_insert([u32::MAX; 65]);
-                    lasts.entry(last).or_insert([u32::MAX; 65]);
-                }
-                merged.push((cp, alone));
+        for (_, alone) in &merged {
+            for &(first, last) in &alone.edges {
+                firsts.entry(first).or_insert([u32::MAX; 65]);
+                lasts.entry(last).or_insert([u32::MAX; 65]);
             }
         }
         if merged.is_empty() {
@@ -246,27 +251,38 @@ struct Alone {
 /// The bytes of one character merged on their own, if any merge applies and they end in at
 /// most two tokens.
 fn merge_alone(model: &BpeModel, bytes: &[u8]) -> Option<Alone> {
-    let mut ids: Vec<u32> = bytes.iter().map(|&b| model.byte_ids[b as usize]).collect();
-    if ids.contains(&NO_ID) {
+    // (a character below PLANE is at most 3 bytes: no allocation for the ids, and none
+    // for the edges of the many characters that merge nothing)
+    let mut ids = [NO_ID; 4];
+    if bytes.len() > ids.len() {
         return None;
     }
-    let mut edges = vec![(ids[0], ids[ids.len() - 1])];
+    for (id, &b) in ids.iter_mut().zip(bytes) {
+        *id = model.byte_ids[b as usize];
+    }
+    let mut n = bytes.len();
+    if n == 0 || ids[..n].contains(&NO_ID) {
+        return None;
+    }
+    let mut edges = Vec::new();
     let mut top = None;
     loop {
-        let best = ids
-            .windows(2)
-            .enumerate()
-            .filter_map(|(i, w)| model.pair(w[0], w[1]).map(|(p, id)| (p, i, id)))
+        let best = (0..n - 1)
+            .filter_map(|i| model.pair(ids[i], ids[i + 1]).map(|(p, id)| (p, i, id)))
             .min();
         let Some((prio, at, merged)) = best else { break };
+        if edges.is_empty() {
+            edges.push((ids[0], ids[n - 1]));
+        }
         top = top.max(Some(prio));
         ids[at] = merged;
-        ids.remove(at + 1);
-        edges.push((ids[0], ids[ids.len() - 1]));
+        ids.copy_within(at + 2..n, at + 1);
+        n -= 1;
+        edges.push((ids[0], ids[n - 1]));
     }
-    let tokens = match ids.as_slice() {
-        [one] => [*one, NO_ID],
-        [a, b] => [*a, *b],
+    let tokens = match ids[..n] {
+        [one] => [one, NO_ID],
+        [a, b] => [a, b],
         _ => return None,
     };
     Some(Alone { tokens, edges, top: top? })

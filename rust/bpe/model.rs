@@ -11,6 +11,7 @@
 //! A whole pre-token that is itself a token is emitted directly when that gives the same
 //! result as merging (always under `Ranks`; checked per token at build time otherwise).
 
+use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use super::chars::CharTable;
@@ -312,18 +313,21 @@ impl BpeModel {
 
     /// Under `MergeList`, a whole pre-token may skip merging only if merging its bytes gives
     /// the token itself; this computes that once per token.
+    /// (On the pool's threads: a third of loading GPT-2's files.)
     fn self_consistent_tokens(&self) -> Vec<bool> {
-        let mut out = vec![false; self.tokens.len()];
-        let mut scratch = Vec::new();
-        for (id, token) in self.tokens.iter().enumerate() {
-            if let Some(token) = token {
-                scratch.clear();
-                if self.merge_bytes(token, &mut scratch).is_ok() {
-                    out[id] = scratch.len() == 1 && scratch[0] == id as u32;
-                }
-            }
-        }
-        out
+        crate::parallel::install(None, || {
+            self.tokens
+                .par_iter()
+                .enumerate()
+                .map_init(Vec::new, |scratch, (id, token)| {
+                    let Some(token) = token else { return false };
+                    scratch.clear();
+                    self.merge_bytes(token, scratch).is_ok()
+                        && scratch.len() == 1
+                        && scratch[0] == id as u32
+                })
+                .collect()
+        })
     }
 
     /// Builds the model a training run produced. Ids: the special tokens first (0..k, in the

@@ -189,8 +189,9 @@ def check_template_shape(
     )  # fmt: skip
 
 
-def load_json(path: Path, doc: Any = None) -> BertTokenizer:
-    """A WordPiece ``tokenizer.json`` (BERT pipeline)."""
+def load_json(path: Path, doc: Any = None, tokens: list[str] | None = None) -> BertTokenizer:
+    """A WordPiece ``tokenizer.json`` (BERT pipeline). ``tokens``: ``model.vocab``'s by id,
+    where the caller has them (:func:`tokens_by_id`)."""
     if doc is None:
         doc = read_json(path)
     model = doc["model"]
@@ -200,7 +201,8 @@ def load_json(path: Path, doc: Any = None) -> BertTokenizer:
     vocab = model["vocab"]
     if not isinstance(vocab, dict):
         raise _fail(path, "model.vocab", "must be an object {token: id}")
-    tokens = tokens_by_id(vocab)
+    if tokens is None:
+        tokens = tokens_by_id(vocab)
     if tokens is None:  # not ids 0..n-1: named below
         tokens = _checked_tokens(path, vocab)
 
