@@ -196,16 +196,23 @@ class BpeBase(Tokenizer):
         punctuation and contractions removed."""
         if skip_special_tokens is not True and skip_special_tokens is not False:
             skip_special_tokens = check_flag("skip_special_tokens", skip_special_tokens)
-        text = self._decode(one_or_many(ids), skip_special_tokens, errors)
-        if not clean_up_tokenization_spaces:
-            return text
-        from lexforge.wordpiece import cleaned
-
-        return cleaned(text)
-
-    def _decode(self, ids: Ids, skip_special_tokens: bool, errors: str) -> str:
+        tried = False
         if type(ids) is list and errors == "replace" and not self._join_tokens:
-            try:  # the common case in one call: no added token among the ids
+            tried = True  # the common case in one core call (no added token among the ids)
+            try:
+                text = self._core.decode_plain(ids)
+            except TypeError:
+                raise bad_ids(ids, self.vocab_size) from None
+            if text is not None:
+                return cleaned_text(text) if clean_up_tokenization_spaces else text
+        text = self._decode(one_or_many(ids), skip_special_tokens, errors, tried)
+        return cleaned_text(text) if clean_up_tokenization_spaces else text
+
+    def _decode(self, ids: Ids, skip_special_tokens: bool, errors: str, tried: bool) -> str:
+        """:meth:`decode`'s reading of the ids (``tried``: the core's plain reading of
+        them gave nothing, an added token among them)."""
+        if not tried and type(ids) is list and errors == "replace" and not self._join_tokens:
+            try:  # (one id, given alone, as a list)
                 text = self._core.decode_plain(ids)
             except TypeError:
                 raise bad_ids(ids, self.vocab_size) from None
@@ -242,11 +249,23 @@ class BpeBase(Tokenizer):
     ) -> list[str]:
         """Decodes each sequence of ``batch`` (options as in :meth:`decode`)."""
         out = []
+        # a list of vocabulary ids in one core call (as decode's common case), else decode
+        plain = None
+        if type(skip_special_tokens) is bool and errors == "replace" and not self._join_tokens:
+            plain = self._core.decode_plain
         for row, ids in enumerate(batch):
-            try:
-                out.append(self.decode(ids, skip_special_tokens=skip_special_tokens, errors=errors))
-            except (TypeError, ValueError) as e:  # which row: the message names no place
-                raise at_row(e, row) from None
+            text = None
+            if plain is not None and type(ids) is list:
+                try:
+                    text = plain(ids)
+                except (TypeError, ValueError):
+                    text = None  # (decode names the bad id, and this row)
+            if text is None:
+                try:
+                    text = self.decode(ids, skip_special_tokens=skip_special_tokens, errors=errors)
+                except (TypeError, ValueError) as e:  # which row: the message names no place
+                    raise at_row(e, row) from None
+            out.append(text)
         return out
 
     def _skipped(self) -> frozenset[int]:
@@ -403,3 +422,10 @@ class BpeBase(Tokenizer):
         """The merges in priority order, as pairs of token bytes."""
         text = {tid: tok for tok, tid in self._core.vocab()}
         return [(text[a], text[b]) for a, b in self._core.merges()]
+
+
+def cleaned_text(text: str) -> str:
+    """transformers' ``clean_up_tokenization_spaces`` on decoded text (see ``decode``)."""
+    from lexforge.wordpiece import cleaned
+
+    return cleaned(text)
